@@ -1,0 +1,1 @@
+# backends: see the files beside this fragment.

@@ -1,0 +1,25 @@
+/* confdefs.h */
+#define PACKAGE_NAME "vigia"
+#define PACKAGE_TARNAME "vigia"
+#define PACKAGE_VERSION "0.1.0"
+#define PACKAGE_STRING "vigia 0.1.0"
+#define PACKAGE_BUGREPORT ""
+#define PACKAGE_URL ""
+#define PACKAGE "vigia"
+#define VERSION "0.1.0"
+#define HAVE_STDIO_H 1
+#define HAVE_STDLIB_H 1
+#define HAVE_STRING_H 1
+#define HAVE_INTTYPES_H 1
+#define HAVE_STDINT_H 1
+#define HAVE_STRINGS_H 1
+#define HAVE_SYS_STAT_H 1
+#define HAVE_SYS_TYPES_H 1
+#define HAVE_UNISTD_H 1
+#define STDC_HEADERS 1
+#define HAVE_EV_H 1
+#define HAVE_WSLAY_WSLAY_H 1
+#define HAVE_MBEDTLS_SSL_H 1
+#define HAVE_MBEDTLS_MD_H 1
+#define HAVE_MBEDTLS_PK_H 1
+#define HAVE_DARKNET 1

@@ -1,0 +1,14 @@
+# core/: the server. Everything but main.c goes into libvigiacore.a so that
+# tests link the same objects the binary does.
+bin_PROGRAMS += vigia
+noinst_LIBRARIES += libvigiacore.a
+libvigiacore_a_CPPFLAGS = $(AM_CPPFLAGS) $(LLHTTP_CFLAGS) $(JANSSON_CFLAGS) $(MSGPACK_CFLAGS) \
+	$(LMDB_CFLAGS) $(VIPS_CFLAGS) $(WSLAY_CFLAGS) $(ARGON2_CFLAGS)
+libvigiacore_a_SOURCES =
+
+VIGIA_CORE_LIBS = libvigiacore.a $(LLHTTP_LDADD) $(EV_LIBS) $(JANSSON_LIBS) $(MSGPACK_LIBS) \
+	$(LMDB_LIBS) $(VIPS_LIBS) $(WSLAY_LIBS) $(MBEDTLS_LIBS) $(ARGON2_LIBS) -ldl -lm
+
+vigia_SOURCES = core/main.c
+vigia_CPPFLAGS = $(libvigiacore_a_CPPFLAGS)
+vigia_LDADD = $(VIGIA_CORE_LIBS)

@@ -1,0 +1,1 @@
+# etc: see the files beside this fragment.

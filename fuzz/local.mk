@@ -1,0 +1,1 @@
+# fuzz: see the files beside this fragment.

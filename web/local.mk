@@ -1,0 +1,1 @@
+# web: see the files beside this fragment.
