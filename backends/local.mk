@@ -1,1 +1,3 @@
-# backends: see the files beside this fragment.
+# backends/: first-party model backends, each a shared object in backend_PROGRAMS.
+include backends/cpu/local.mk
+include backends/darknet/local.mk

@@ -1,0 +1,1 @@
+# core/ detection pipeline: workers, IPC, pool, images, models.
