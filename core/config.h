@@ -1,0 +1,78 @@
+/*
+ * config: every setting of the server, from four layers, later ones
+ * winning: built-in defaults, the INI file (etc/vigia.conf), environment
+ * variables VIGIA_<SECTION>_<KEY>, and command-line flags --<section>-<key>
+ * (plus the short aliases of DESIGN.md: --listen, --data, --models, --web,
+ * --log-level, --workers).
+ *
+ * One table in config.c describes each key once: its type, default,
+ * bounds and help; --help and --check-config are generated from it.
+ */
+#ifndef VG_CONFIG_H
+#define VG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define VG_CONFIG_MAX_LISTEN 8
+
+typedef struct vg_config {
+    /* [server] */
+    char *listen[VG_CONFIG_MAX_LISTEN]; /* "HOST:PORT" or "[V6]:PORT" */
+    int n_listen;
+    int max_connections;       /* open connections; more are answered 503 and closed */
+    int backlog;               /* listen(2) backlog */
+    double drain_timeout;      /* seconds SIGTERM waits for in-flight requests */
+    /* [limits] */
+    size_t max_url;            /* request-target bytes (414) */
+    size_t max_header_size;    /* all header bytes of a request (431) */
+    int max_headers;           /* header lines (431) */
+    size_t max_body;           /* request body bytes for routes without their own limit (413) */
+    double header_timeout;     /* seconds from a request's first byte to the end of its head */
+    double body_timeout;       /* seconds to receive a whole body */
+    double idle_timeout;       /* seconds a keep-alive connection may wait for a request */
+    double write_timeout;      /* seconds without progress while writing a response */
+    /* [log] */
+    char *log_level;           /* debug|info|warn|error */
+    char *log_format;          /* text|json */
+    int access_log;            /* one line per request */
+    char *log_file;            /* "" = stderr */
+    /* [paths] */
+    char *data_dir;            /* LMDB and other state */
+    char *models_dir;          /* model directories */
+    char *web_dir;             /* dashboard files */
+    char *backends_dir;        /* backend plugins; "" = built-in location */
+    /* [workers] */
+    int workers;               /* worker processes per model unless its manifest says */
+
+    char *config_path;         /* the file read, or NULL */
+} vg_config;
+
+/* Fills defaults; paths default relative to the source tree or install prefix. */
+void vg_config_init(vg_config *c);
+void vg_config_release(vg_config *c);
+
+/*
+ * Loads the layers in order. `argv` holds only option arguments (after the
+ * subcommand); options that are not config keys are left for the caller
+ * in `rest` (NULL-terminated, *n_rest set). `config_path` NULL means the
+ * default location when it exists. Returns 0, or -1 with a one-line
+ * message in err.
+ */
+int vg_config_load(vg_config *c, const char *config_path, int argc, char **argv,
+                   char **rest, int *n_rest, char *err, size_t errlen);
+
+/* Sets one key, e.g. ("limits", "max_body", "8M"), from the named source. */
+int vg_config_set(vg_config *c, const char *section, const char *key, const char *value,
+                  char *err, size_t errlen);
+
+/* Prints every key with its default and help, for --help. */
+void vg_config_print_help(FILE *out);
+/* Prints the effective value of every key as INI, for --check-config. */
+void vg_config_print(const vg_config *c, FILE *out);
+
+/* 1 when this executable runs from the build tree (paths default there). */
+int vg_config_in_build_tree(void);
+
+#endif
