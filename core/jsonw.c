@@ -184,7 +184,7 @@ vg_jsonw_double_prec(vg_jsonw *w, double v, int digits)
 void
 vg_jsonw_double(vg_jsonw *w, double v)
 {
-    vg_jsonw_double_prec(w, v, 17);
+    vg_jsonw_double_prec(w, v, 10);
 }
 
 
