@@ -1,1 +1,2 @@
 # core/ detection pipeline: workers, IPC, pool, images, models.
+libvigiacore_a_SOURCES += core/detect_error.c core/detect_error.h core/pool.h
