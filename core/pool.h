@@ -44,6 +44,7 @@
 #include <stdint.h>
 
 #include "detect_error.h"
+#include "postprocess.h"
 
 struct ev_loop;
 
@@ -150,13 +151,10 @@ typedef struct vg_pool_job {
     uint32_t deadline_ms;          /* 0 = the pool's job_timeout_ms */
 } vg_pool_job;
 
-/* One detection, in pixels of the (auto-rotated) image. */
-typedef struct vg_detection {
-    int class_id;
-    const char *label;             /* the model's class name */
-    float confidence;              /* objectness * class probability, (0, 1] */
-    int x_min, y_min, x_max, y_max;/* inclusive, clamped to the image */
-} vg_detection;
+/*
+ * vg_detection (postprocess.h): class_id, label, confidence (0, 1] and
+ * x_min, y_min, x_max, y_max: inclusive pixels of the auto-rotated image.
+ */
 
 /*
  * What the callback gets. Valid only during the callback, except `jpeg`:

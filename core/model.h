@@ -1,0 +1,90 @@
+/*
+ * model: a model directory and its manifest (NAME/model.conf).
+ *
+ * The manifest is an INI file (docs/models.md):
+ *
+ *   [model]
+ *   name = yolo-fastest-1.1-xl      # must equal the directory name
+ *   description = COCO, 80 classes
+ *   backend = auto                  # auto | cpu | darknet | cuda | /abs/path/plugin.so
+ *   cfg = yolo-fastest-1.1-xl.cfg   # relative to the directory
+ *   weights = yolo-fastest-1.1-xl.weights
+ *   names = coco.names              # one label per line
+ *   width = 320                     # network input; 0 or absent = the cfg's [net]
+ *   height = 320
+ *   threshold = 0.25                # default min confidence
+ *   nms = 0.45                      # default IoU for class-wise NMS
+ *   workers = 0                     # 0 = the server's default
+ *   batch = 1
+ *   threads = 1                     # compute threads per worker
+ *   [files]                         # used by scripts/fetch-models and checked at load
+ *   weights_size = 3693964
+ *   weights_sha256 = ...
+ *   [darknet]                       # backend-specific keys, read as "darknet.KEY"
+ *
+ * Loading checks everything a worker would trip on later, without running
+ * anything: the files exist and are regular, sizes are sane, the label
+ * count equals the classes of the cfg's last [yolo]/[region] layer.
+ * Safe to call in the master (it reads a few small files).
+ */
+#ifndef VG_MODEL_H
+#define VG_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VG_MODEL_MANIFEST   "model.conf"
+#define VG_MODEL_NAME_MAX   64          /* bytes of a model name */
+#define VG_MODEL_MAX_LABELS 10000       /* classes */
+#define VG_MODEL_LABEL_MAX  128         /* bytes of one label */
+#define VG_MODEL_MAX_SIDE   8192        /* network input width/height */
+#define VG_MODEL_MAX_WORKERS 64
+#define VG_MODEL_MAX_BATCH  64
+
+typedef struct vg_model {
+    char *name;                /* [A-Za-z0-9._-], <= VG_MODEL_NAME_MAX */
+    char *dir;                 /* absolute model directory */
+    char *description;         /* "" if none */
+    char *backend;             /* "auto", a backend name, or a plugin path */
+    char *cfg_path;            /* absolute; NULL if the manifest has none */
+    char *weights_path;        /* absolute; NULL if none */
+    char *names_path;          /* absolute */
+    char **labels;             /* `classes` NUL-terminated labels */
+    int classes;
+    int input_w, input_h;      /* from the manifest, else the cfg; 0 if neither says */
+    float threshold;           /* (0, 1] */
+    float nms;                 /* [0, 1] */
+    unsigned workers;          /* 0 = server default */
+    unsigned batch;            /* >= 1 */
+    unsigned threads;          /* >= 1 */
+    uint64_t weights_size;     /* expected size, 0 = unchecked */
+    char *weights_sha256;      /* lowercase hex, or NULL */
+    size_t nkeys;              /* every manifest key, for vigia_manifest.get() */
+    char **keys;               /* "key" for [model], "section.key" otherwise */
+    char **values;
+} vg_model;
+
+/*
+ * Reads DIR/model.conf and checks the files it names. On error returns
+ * VG_DERR_MANIFEST (or -ENOMEM) with a one-line message in err naming the
+ * file and the problem.
+ */
+int vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen);
+void vg_model_destroy(vg_model *model);
+
+/* A manifest key ("threads", "darknet.foo"), or NULL when absent. */
+const char *vg_model_get(const vg_model *model, const char *key);
+
+/* 1 if `name` is a valid model name. */
+int vg_model_name_valid(const char *name);
+
+/*
+ * Calls cb(ud, name, dir) for each subdirectory of models_dir holding a
+ * model.conf, in name order. Returns how many were found, or -errno when
+ * models_dir cannot be read. A non-zero return of cb stops the scan and is
+ * returned.
+ */
+int vg_model_scan(const char *models_dir,
+                  int (*cb)(void *ud, const char *name, const char *dir), void *ud);
+
+#endif
