@@ -164,6 +164,19 @@ format_addr(const struct sockaddr_storage *ss, char *out, size_t n)
 
 
 int
+vg_server_check_config(const vg_config *cfg, char *err, size_t errlen)
+{
+    for (int i = 0; i < cfg->n_listen; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len;
+        if (parse_addr(cfg->listen[i], &ss, &len, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+
+int
 vg_server_listen(vg_server *s, char *err, size_t errlen)
 {
     for (int i = 0; i < s->cfg->n_listen; i++) {

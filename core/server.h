@@ -40,6 +40,8 @@ typedef struct vg_server_hooks {
     int (*busy)(vg_server *s, void *ud);
     /* Drain began: stop taking new work. */
     void (*on_drain)(vg_server *s, void *ud);
+    /* GET /ready: 1 when ready, else 0 with the reason in why. */
+    int (*ready)(vg_server *s, void *ud, char *why, size_t whylen);
     void *ud;
 } vg_server_hooks;
 
@@ -89,6 +91,9 @@ void vg_server_add_hooks(vg_server *s, const vg_server_hooks *h);
 /* In-flight work across modules (0 when drain may finish). */
 int vg_server_busy(vg_server *s);
 void vg_server_release(vg_server *s);
+
+/* Checks what --check-config can check without binding: listen addresses. */
+int vg_server_check_config(const vg_config *cfg, char *err, size_t errlen);
 
 /* Connection bookkeeping, used by conn.c. */
 void vg_server_conn_closed(vg_server *s, vg_conn *c);
