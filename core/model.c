@@ -207,19 +207,19 @@ resolve_file(const char *dir, const char *key, const char *rel, uint64_t max, ch
         return -1;
     }
     if (stat(path, &st) != 0) {
-        snprintf(err, errlen, "%s '%s': %s", key, path, strerror(errno));
+        snprintf(err, errlen, "%s '%.300s': %s", key, path, strerror(errno));
         return -1;
     }
     if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s '%s' is not a regular file", key, path);
+        snprintf(err, errlen, "%s '%.300s' is not a regular file", key, path);
         return -1;
     }
     if (access(path, R_OK) != 0) {
-        snprintf(err, errlen, "%s '%s': %s", key, path, strerror(errno));
+        snprintf(err, errlen, "%s '%.300s': %s", key, path, strerror(errno));
         return -1;
     }
     if (max && (uint64_t)st.st_size > max) {
-        snprintf(err, errlen, "%s '%s' is larger than %llu bytes", key, path,
+        snprintf(err, errlen, "%s '%.300s' is larger than %llu bytes", key, path,
                  (unsigned long long)max);
         return -1;
     }

@@ -1,2 +1,4 @@
 # core/ detection pipeline: workers, IPC, pool, images, models.
 libvigiacore_a_SOURCES += core/detect_error.c core/detect_error.h core/pool.h
+libvigiacore_a_SOURCES += core/model.c core/model.h core/postprocess.c core/postprocess.h \
+	core/image.c core/image.h
