@@ -2,3 +2,4 @@
 libvigiacore_a_SOURCES += core/detect_error.c core/detect_error.h core/pool.h
 libvigiacore_a_SOURCES += core/model.c core/model.h core/postprocess.c core/postprocess.h \
 	core/image.c core/image.h
+libvigiacore_a_SOURCES += core/backend_loader.c core/backend_loader.h
