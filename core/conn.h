@@ -46,6 +46,8 @@ typedef struct vg_proto {
     void (*on_timeout)(vg_conn *c);
     /* The connection is closing: release protocol state. Runs once. */
     void (*on_close)(vg_conn *c);
+    /* 1 when nothing is in progress, so a drain may close it now. */
+    int (*is_idle)(vg_conn *c);
 } vg_proto;
 
 /* One queued piece of output: memory, or a range of a file. */

@@ -57,6 +57,7 @@ struct vg_req {
     vg_buf body;
     size_t body_limit;
     int discard_body;            /* an error is already decided: don't keep the body */
+    int cb_failed;               /* a callback stopped the parser with early_status */
     int early_status;            /* error decided while parsing (404, 405, 413...) */
     const char *early_code;
     char early_msg[160];
@@ -296,6 +297,7 @@ on_url(llhttp_t *p, const char *at, size_t n)
     vg_req *r = hc_of(p)->req;
     if (r->url_len + n > r->srv->cfg->max_url) {
         set_early_error(r, 414, "uri_too_long", "request target too long");
+        r->cb_failed = 1;
         return -1;
     }
     vg_buf_append(&r->head, at, n);
@@ -311,6 +313,7 @@ header_data(llhttp_t *p, const char *at, size_t n, int value)
     r->header_bytes += n;
     if (r->header_bytes > r->srv->cfg->max_header_size) {
         set_early_error(r, 431, "headers_too_large", "request headers too large");
+        r->cb_failed = 1;
         return -1;
     }
     if (r->headers_done)
@@ -319,6 +322,7 @@ header_data(llhttp_t *p, const char *at, size_t n, int value)
         /* a new header line begins */
         if (r->nhdrs >= r->srv->cfg->max_headers || r->nhdrs >= MAX_HEADERS_HARD) {
             set_early_error(r, 431, "too_many_headers", "too many request headers");
+            r->cb_failed = 1;
             return -1;
         }
         if (r->nhdrs == r->cap_hdrs) {
@@ -473,6 +477,7 @@ on_headers_complete(llhttp_t *p)
                  (unsigned long long)clen, r->body_limit);
         r->early_status = 0;
         set_early_error(r, 413, "payload_too_large", msg);
+        r->cb_failed = 1;
         return -1;
     }
 
@@ -481,9 +486,15 @@ on_headers_complete(llhttp_t *p)
         if (!vg_str_ieq(expect, "100-continue")) {
             r->early_status = 0;
             set_early_error(r, 417, "expectation_failed", "only 'Expect: 100-continue' is supported");
+            r->cb_failed = 1;
             return -1;
         }
-        if (!r->early_status && has_body)
+        if (r->early_status && has_body) {
+            /* refused anyway: answer now so the client need not send the body */
+            r->cb_failed = 1;
+            return -1;
+        }
+        if (has_body)
             send_continue(hc);
     }
     if (has_body && (p->flags & F_CONTENT_LENGTH) && !r->discard_body)
@@ -504,6 +515,7 @@ on_body(llhttp_t *p, const char *at, size_t n)
         snprintf(msg, sizeof msg, "request body exceeds the limit of %zu bytes", r->body_limit);
         r->early_status = 0;
         set_early_error(r, 413, "payload_too_large", msg);
+        r->cb_failed = 1;
         return -1;
     }
     if (r->discard_body) {
@@ -813,7 +825,8 @@ parse_failed(http_conn *hc, llhttp_errno_t e)
     r->keep_alive = 0;
     vg_conn_read_stop(hc->conn);
     vg_conn_set_read_deadline(hc->conn, 0);
-    if (e == HPE_USER && r->early_status) {
+    r->http_minor = llhttp_get_http_minor(&hc->parser);
+    if (r->cb_failed) {
         vg_req_error(r, r->early_status, r->early_code, "%s", r->early_msg);
         return;
     }
@@ -870,20 +883,28 @@ static void
 next_request(http_conn *hc)
 {
     vg_conn *c = hc->conn;
-    hc->state = H_IDLE;
-    if (c->srv->draining) {
-        vg_conn_close(c, "draining");
+    for (;;) {
+        hc->state = H_IDLE;
+        if (c->srv->draining) {
+            vg_conn_close(c, "draining");
+            return;
+        }
+        vg_conn_set_read_deadline(c, ev_now(c->srv->loop) + c->srv->cfg->idle_timeout);
+        if (hc->pending.len > 0) {
+            vg_buf tmp = hc->pending;
+            vg_buf_init(&hc->pending);
+            feed(hc, tmp.data, tmp.len);
+            vg_buf_release(&tmp);
+        }
+        if (c->closing)
+            return;
+        /* a pipelined request was answered at once: go on with the rest */
+        if (hc->state == H_WRITING && !vg_conn_has_output(c) && !c->close_after_flush)
+            continue;
+        if (hc->state == H_IDLE || hc->state == H_HEAD || hc->state == H_BODY)
+            vg_conn_read_start(c);
         return;
     }
-    vg_conn_set_read_deadline(c, ev_now(c->srv->loop) + c->srv->cfg->idle_timeout);
-    if (hc->pending.len > 0) {
-        vg_buf tmp = hc->pending;
-        vg_buf_init(&hc->pending);
-        feed(hc, tmp.data, tmp.len);
-        vg_buf_release(&tmp);
-    }
-    if (!c->closing && (hc->state == H_IDLE || hc->state == H_HEAD || hc->state == H_BODY))
-        vg_conn_read_start(c);
 }
 
 
@@ -956,8 +977,16 @@ http_on_close(vg_conn *c)
 }
 
 
+static int
+http_is_idle(vg_conn *c)
+{
+    http_conn *hc = c->proto_ctx;
+    return hc->state == H_IDLE && hc->pending.len == 0;
+}
+
+
 static const vg_proto http_proto = {
-    "http", http_on_read, http_on_eof, http_on_drained, http_on_timeout, http_on_close
+    "http", http_on_read, http_on_eof, http_on_drained, http_on_timeout, http_on_close, http_is_idle
 };
 
 

@@ -230,11 +230,14 @@ vg_server_announce(vg_server *s)
 static void
 refuse(vg_server *s, int fd)
 {
-    static const char msg[] =
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
-        "Retry-After: 1\r\nContent-Length: 88\r\n\r\n"
-        "{\"error\":{\"code\":\"too_many_connections\",\"message\":\"connection limit reached, retry\"}}\n";
-    ssize_t w = send(fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+#define REFUSAL_BODY "{\"error\":{\"code\":\"too_many_connections\",\"message\":\"connection limit reached, retry\"}}\n"
+    static char msg[512];
+    static int len;
+    if (!len)
+        len = snprintf(msg, sizeof msg,
+                       "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                       "Retry-After: 1\r\nContent-Length: %zu\r\n\r\n%s", sizeof REFUSAL_BODY - 1, REFUSAL_BODY);
+    ssize_t w = send(fd, msg, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)w;
     shutdown(fd, SHUT_WR);
     close(fd);
@@ -353,7 +356,7 @@ vg_server_drain(vg_server *s)
     vg_conn *c = s->conns;
     while (c) {
         vg_conn *next = c->next;
-        if (!vg_conn_has_output(c) && c->read_deadline != 0 && c->reading)
+        if (!vg_conn_has_output(c) && c->proto->is_idle && c->proto->is_idle(c))
             vg_conn_close(c, "draining");
         c = next;
     }

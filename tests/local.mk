@@ -2,3 +2,17 @@
 EXTRA_DIST += tests/run-tests
 TEST_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests $(JANSSON_CFLAGS)
+
+# Shared by every test program: the server launcher, raw client and response reader.
+check_LIBRARIES = libtestsupport.a
+libtestsupport_a_SOURCES = tests/support.c tests/support.h
+libtestsupport_a_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
+libtestsupport_a_CFLAGS = $(TEST_CFLAGS)
+TEST_LDADD = libtestsupport.a $(VIGIA_CORE_LIBS) $(CMOCKA_LIBS)
+
+check_PROGRAMS += tests/core/test_http
+tests_core_test_http_SOURCES = tests/core/test_http.c
+tests_core_test_http_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
+tests_core_test_http_CFLAGS = $(TEST_CFLAGS)
+tests_core_test_http_LDADD = $(TEST_LDADD)
+VIGIA_TESTS += tests/core/test_http

@@ -1,0 +1,684 @@
+/*
+ * The real vigia binary on 127.0.0.1: operations routes, errors as JSON,
+ * keep-alive and pipelining, every request limit, timeouts, the connection
+ * limit, static files, config errors, SIGHUP reload and SIGTERM drain.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "support.h"
+
+static ts_server shared;
+
+static int
+shared_up(void **state)
+{
+    (void)state;
+    ts_spawn(&shared, NULL, NULL);
+    return 0;
+}
+
+
+static int
+shared_down(void **state)
+{
+    (void)state;
+    assert_int_equal(ts_stop(&shared, SIGTERM, 10), 0);
+    return 0;
+}
+
+
+static void
+assert_json_error(const ts_resp *r, int status, const char *code)
+{
+    assert_int_equal(r->status, status);
+    assert_non_null(ts_header(r, "content-type"));
+    assert_string_equal(ts_header(r, "content-type"), "application/json");
+    char want[128];
+    snprintf(want, sizeof want, "{\"error\":{\"code\":\"%s\",\"message\":\"", code);
+    if (strncmp(r->body, want, strlen(want)) != 0)
+        fail_msg("body %s does not start with %s", r->body, want);
+}
+
+
+static void
+health_ready_metrics(void **state)
+{
+    (void)state;
+    ts_resp r;
+    assert_int_equal(ts_get(shared.port, "/health", &r), 200);
+    assert_non_null(strstr(r.body, "\"status\":\"ok\""));
+    assert_string_equal(ts_header(&r, "content-type"), "application/json");
+    ts_resp_free(&r);
+    assert_int_equal(ts_get(shared.port, "/ready", &r), 200);
+    ts_resp_free(&r);
+    assert_int_equal(ts_get(shared.port, "/metrics", &r), 200);
+    assert_non_null(strstr(ts_header(&r, "content-type"), "text/plain"));
+    assert_non_null(strstr(r.body, "vigia_http_requests_total{route=\"/health\",method=\"GET\",status=\"200\"}"));
+    assert_non_null(strstr(r.body, "vigia_http_request_duration_seconds_bucket{route=\"/ready\""));
+    assert_non_null(strstr(r.body, "# TYPE vigia_http_connections gauge"));
+    assert_non_null(strstr(r.body, "vigia_http_received_bytes_total "));
+    assert_non_null(strstr(r.body, "vigia_http_sent_bytes_total "));
+    assert_non_null(strstr(r.body, "process_resident_memory_bytes "));
+    /* counters move: a second scrape shows one more /metrics request */
+    const char *key = "vigia_http_requests_total{route=\"/metrics\",method=\"GET\",status=\"200\"} ";
+    char *at = strstr(r.body, key);
+    long before = at ? atol(at + strlen(key)) : 0;
+    ts_resp_free(&r);
+    assert_int_equal(ts_get(shared.port, "/metrics", &r), 200);
+    at = strstr(r.body, key);
+    assert_non_null(at);
+    assert_int_equal(atol(at + strlen(key)), before + 1);
+    ts_resp_free(&r);
+}
+
+
+static void
+errors_are_json(void **state)
+{
+    (void)state;
+    ts_resp r;
+    assert_int_equal(ts_get(shared.port, "/no/such/thing", &r), 404);
+    assert_json_error(&r, 404, "not_found");
+    ts_resp_free(&r);
+
+    assert_int_equal(ts_request(shared.port, "DELETE /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r), 0);
+    assert_json_error(&r, 405, "method_not_allowed");
+    assert_string_equal(ts_header(&r, "allow"), "GET, HEAD");
+    ts_resp_free(&r);
+
+    assert_int_equal(ts_request(shared.port, "GARBAGE\r\n\r\n", &r), 0);
+    assert_json_error(&r, 400, "bad_request");
+    assert_string_equal(ts_header(&r, "connection"), "close");
+    ts_resp_free(&r);
+
+    assert_int_equal(ts_request(shared.port, "GET /health HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", &r), 0);
+    assert_json_error(&r, 400, "bad_request");
+    ts_resp_free(&r);
+
+    assert_int_equal(ts_request(shared.port, "GET /health HTTP/2.0\r\nHost: t\r\n\r\n", &r), 0);
+    assert_true(r.status == 505 || r.status == 400);
+    ts_resp_free(&r);
+
+    assert_int_equal(ts_request(shared.port, "GET nopath HTTP/1.1\r\nHost: t\r\n\r\n", &r), 0);
+    assert_json_error(&r, 400, "bad_request");
+    ts_resp_free(&r);
+}
+
+
+static void
+head_has_no_body(void **state)
+{
+    (void)state;
+    int fd = ts_connect(shared.port);
+    ts_send_str(fd, "HEAD /health HTTP/1.1\r\nHost: t\r\n\r\nGET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+    ts_resp r;
+    assert_int_equal(ts_read_response(fd, &r, 1), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(atoi(ts_header(&r, "content-length")) > 0);
+    ts_resp_free(&r);
+    /* the next response starts right after the HEAD's headers */
+    assert_int_equal(ts_read_response(fd, &r, 0), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"status\""));
+    ts_resp_free(&r);
+    ts_close(fd);
+}
+
+
+static void
+keepalive_and_pipelining(void **state)
+{
+    (void)state;
+    int fd = ts_connect(shared.port);
+    ts_resp r;
+    for (int i = 0; i < 3; i++) {
+        ts_send_str(fd, "GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_int_equal(ts_read_response(fd, &r, 0), 0);
+        assert_int_equal(r.status, 200);
+        assert_null(ts_header(&r, "connection"));
+        ts_resp_free(&r);
+    }
+    /* three requests in one write: answers in order */
+    ts_send_str(fd, "GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
+                    "GET /nothing-here HTTP/1.1\r\nHost: t\r\n\r\n"
+                    "GET /ready HTTP/1.1\r\nHost: t\r\n\r\n");
+    int want[] = { 200, 404, 200 };
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ts_read_response(fd, &r, 0), 0);
+        assert_int_equal(r.status, want[i]);
+        if (i == 2)
+            assert_string_equal(r.body, "{\"ready\":true}\n");
+        ts_resp_free(&r);
+    }
+    /* a request split into one-byte writes still parses */
+    const char *slow = "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    for (const char *p = slow; *p; p++)
+        ts_send(fd, p, 1);
+    assert_int_equal(ts_read_response(fd, &r, 0), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(ts_header(&r, "connection"), "close");
+    ts_resp_free(&r);
+    assert_true(ts_wait_closed(fd, 5));
+    ts_close(fd);
+
+    /* HTTP/1.0 closes unless asked to keep alive */
+    fd = ts_connect(shared.port);
+    ts_send_str(fd, "GET /health HTTP/1.0\r\n\r\n");
+    assert_int_equal(ts_read_response(fd, &r, 0), 0);
+    assert_int_equal(r.status, 200);
+    ts_resp_free(&r);
+    assert_true(ts_wait_closed(fd, 5));
+    ts_close(fd);
+    fd = ts_connect(shared.port);
+    ts_send_str(fd, "GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    assert_int_equal(ts_read_response(fd, &r, 0), 0);
+    assert_string_equal(ts_header(&r, "connection"), "keep-alive");
+    ts_resp_free(&r);
+    ts_send_str(fd, "GET /health HTTP/1.0\r\n\r\n");
+    assert_int_equal(ts_read_response(fd, &r, 0), 0);
+    assert_int_equal(r.status, 200);
+    ts_resp_free(&r);
+    ts_close(fd);
+}
+
+
+static void
+request_limits(void **state)
+{
+    (void)state;
+    ts_resp r;
+    char *big = malloc(70000);
+
+    /* request target over limits.max_url (8K) */
+    memset(big, 'a', 9000);
+    memcpy(big, "GET /", 5);
+    strcpy(big + 9000, " HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(ts_request(shared.port, big, &r), 0);
+    assert_json_error(&r, 414, "uri_too_long");
+    ts_resp_free(&r);
+
+    /* one header over limits.max_header_size (16K) */
+    strcpy(big, "GET /health HTTP/1.1\r\nHost: t\r\nX-Big: ");
+    size_t n = strlen(big);
+    memset(big + n, 'b', 20000);
+    strcpy(big + n + 20000, "\r\n\r\n");
+    assert_int_equal(ts_request(shared.port, big, &r), 0);
+    assert_json_error(&r, 431, "headers_too_large");
+    ts_resp_free(&r);
+
+    /* more header lines than limits.max_headers (64) */
+    strcpy(big, "GET /health HTTP/1.1\r\n");
+    for (int i = 0; i < 80; i++)
+        sprintf(big + strlen(big), "X-H%d: v\r\n", i);
+    strcat(big, "\r\n");
+    assert_int_equal(ts_request(shared.port, big, &r), 0);
+    assert_json_error(&r, 431, "too_many_headers");
+    ts_resp_free(&r);
+
+    /* a declared body over limits.max_body (1M) is refused before it is sent */
+    assert_int_equal(ts_request(shared.port, "POST /health HTTP/1.1\r\nHost: t\r\nContent-Length: 5000000\r\n\r\n", &r), 0);
+    assert_json_error(&r, 413, "payload_too_large");
+    ts_resp_free(&r);
+
+    /* a chunked body that grows past the limit */
+    int fd = ts_connect(shared.port);
+    ts_send_str(fd, "POST /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+    memset(big, 'c', 65536);
+    int status = 0;
+    for (int i = 0; i < 40 && !status; i++) {
+        char line[32];
+        snprintf(line, sizeof line, "10000\r\n");
+        if (send(fd, line, strlen(line), MSG_NOSIGNAL) < 0 || send(fd, big, 65536, MSG_NOSIGNAL) < 0 ||
+            send(fd, "\r\n", 2, MSG_NOSIGNAL) < 0)
+            break;
+    }
+    assert_int_equal(ts_read_response(fd, &r, 0), 0);
+    assert_json_error(&r, 413, "payload_too_large");
+    ts_resp_free(&r);
+    ts_close(fd);
+
+    /* Expect: 100-continue over the limit: answered at once, no 100 */
+    assert_int_equal(ts_request(shared.port, "POST /health HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2000000\r\n\r\n", &r), 0);
+    assert_json_error(&r, 413, "payload_too_large");
+    ts_resp_free(&r);
+    /* an unknown expectation */
+    assert_int_equal(ts_request(shared.port, "POST /health HTTP/1.1\r\nHost: t\r\nExpect: magic\r\nContent-Length: 1\r\n\r\nx", &r), 0);
+    assert_json_error(&r, 417, "expectation_failed");
+    ts_resp_free(&r);
+    free(big);
+}
+
+
+static void
+expect_continue(void **state)
+{
+    (void)state;
+    /* a request that will be refused anyway is answered before its body is sent */
+    int fd = ts_connect(shared.port);
+    ts_send_str(fd, "POST /health HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+    ts_resp r;
+    assert_int_equal(ts_read_response(fd, &r, 0), 0);
+    assert_json_error(&r, 405, "method_not_allowed");
+    assert_string_equal(ts_header(&r, "connection"), "close");
+    ts_resp_free(&r);
+    assert_true(ts_wait_closed(fd, 5));
+    ts_close(fd);
+}
+
+
+static void
+timeouts(void **state)
+{
+    (void)state;
+    ts_server s;
+    const char *args[] = { "--limits-header-timeout", "300ms", "--limits-idle-timeout", "400ms",
+                           "--limits-body-timeout", "300ms", NULL };
+    ts_spawn(&s, args, NULL);
+    ts_resp r;
+
+    /* headers that never finish: 408, then the connection closes */
+    int fd = ts_connect(s.port);
+    ts_send_str(fd, "GET /health HTTP/1.1\r\nHost: t\r\n");
+    assert_int_equal(ts_read_response(fd, &r, 0), 0);
+    assert_json_error(&r, 408, "request_timeout");
+    ts_resp_free(&r);
+    assert_true(ts_wait_closed(fd, 5));
+    ts_close(fd);
+
+    /* a body that never arrives */
+    fd = ts_connect(s.port);
+    ts_send_str(fd, "POST /health HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+    assert_int_equal(ts_read_response(fd, &r, 0), 0);
+    assert_json_error(&r, 408, "request_timeout");
+    ts_resp_free(&r);
+    ts_close(fd);
+
+    /* an idle keep-alive connection is closed without a response */
+    fd = ts_connect(s.port);
+    ts_send_str(fd, "GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(ts_read_response(fd, &r, 0), 0);
+    ts_resp_free(&r);
+    char buf[16];
+    assert_int_equal(ts_recv_some(fd, buf, sizeof buf, 5), 0);   /* EOF, no bytes */
+    ts_close(fd);
+
+    /* a slowloris that trickles bytes is still cut off by the header deadline */
+    fd = ts_connect(s.port);
+    const char *trickle = "GET /health HTTP/1.1\r\nX-A: aaaaaaaaaaaaaaaaaaaaaaaa";
+    int got_response = 0;
+    for (int i = 0; trickle[i]; i++) {
+        if (send(fd, trickle + i, 1, MSG_NOSIGNAL) <= 0)
+            break;
+        struct timespec ts = { 0, 40 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+        if (ts_recv_some(fd, buf, 1, 0) > 0) {
+            got_response = 1;
+            break;
+        }
+    }
+    assert_true(got_response || ts_wait_closed(fd, 2));
+    ts_close(fd);
+    assert_int_equal(ts_stop(&s, SIGTERM, 10), 0);
+}
+
+
+static void
+connection_limit(void **state)
+{
+    (void)state;
+    ts_server s;
+    const char *args[] = { "--server-max-connections", "2", NULL };
+    ts_spawn(&s, args, NULL);
+    int a = ts_connect(s.port), b = ts_connect(s.port);
+    ts_resp r;
+    /* make sure both are accepted before the third arrives */
+    ts_send_str(a, "GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(ts_read_response(a, &r, 0), 0);
+    ts_resp_free(&r);
+    ts_send_str(b, "GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(ts_read_response(b, &r, 0), 0);
+    ts_resp_free(&r);
+    int c = ts_connect(s.port);
+    assert_int_equal(ts_read_response(c, &r, 0), 0);
+    assert_json_error(&r, 503, "too_many_connections");
+    assert_non_null(ts_header(&r, "retry-after"));
+    ts_resp_free(&r);
+    ts_close(c);
+    ts_close(a);
+    /* a slot is free again once the server has seen the close */
+    int status = 0;
+    for (int i = 0; i < 100 && status != 200; i++) {
+        struct timespec ts = { 0, 20 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+        status = ts_get(s.port, "/metrics", &r);
+        if (status == 200)
+            assert_non_null(strstr(r.body, "vigia_http_connections_refused_total "));
+        ts_resp_free(&r);
+    }
+    assert_int_equal(status, 200);
+    ts_close(b);
+    assert_int_equal(ts_stop(&s, SIGTERM, 10), 0);
+}
+
+
+static void
+make_web_root(const char *dir, char *web, size_t n)
+{
+    snprintf(web, n, "%s/web", dir);
+    mkdir(web, 0755);
+    char p[512];
+    snprintf(p, sizeof p, "%s/index.html", web);
+    ts_write_file(p, "<!doctype html><title>vigia</title>\n", 36);
+    snprintf(p, sizeof p, "%s/app.js", web);
+    ts_write_file(p, "export const x = 1;\n", 20);
+    snprintf(p, sizeof p, "%s/style.css", web);
+    ts_write_file(p, "body{}\n", 7);
+    snprintf(p, sizeof p, "%s/big.bin", web);
+    char *big = malloc(65536);
+    for (int i = 0; i < 65536; i++)
+        big[i] = (char)(i * 7);
+    ts_write_file(p, big, 65536);
+    free(big);
+    snprintf(p, sizeof p, "%s/sub", web);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/sub/index.html", web);
+    ts_write_file(p, "sub\n", 4);
+    snprintf(p, sizeof p, "%s/.secret", web);
+    ts_write_file(p, "hidden\n", 7);
+    snprintf(p, sizeof p, "%s/escape", web);
+    symlink("/etc/passwd", p);
+    snprintf(p, sizeof p, "%s/inside", web);
+    symlink("style.css", p);
+    snprintf(p, sizeof p, "%s/../outside.txt", web);
+    ts_write_file(p, "outside\n", 8);
+}
+
+
+static void
+static_files(void **state)
+{
+    (void)state;
+    char dir[256], web[300];
+    ts_mkdtemp(dir, sizeof dir);
+    make_web_root(dir, web, sizeof web);
+    ts_server s;
+    const char *args[] = { "--web", web, NULL };
+    ts_spawn(&s, args, NULL);
+    ts_resp r;
+
+    assert_int_equal(ts_get(s.port, "/", &r), 200);
+    assert_string_equal(ts_header(&r, "content-type"), "text/html; charset=utf-8");
+    assert_string_equal(r.body, "<!doctype html><title>vigia</title>\n");
+    char etag[128];
+    snprintf(etag, sizeof etag, "%s", ts_header(&r, "etag"));
+    assert_non_null(ts_header(&r, "last-modified"));
+    ts_resp_free(&r);
+    assert_int_equal(ts_get(s.port, "/app.js", &r), 200);
+    assert_string_equal(ts_header(&r, "content-type"), "text/javascript; charset=utf-8");
+    ts_resp_free(&r);
+    assert_int_equal(ts_get(s.port, "/style.css", &r), 200);
+    assert_string_equal(ts_header(&r, "content-type"), "text/css; charset=utf-8");
+    ts_resp_free(&r);
+
+    /* 304 by ETag and by date */
+    char req[1024];
+    snprintf(req, sizeof req, "GET /index.html HTTP/1.1\r\nHost: t\r\nIf-None-Match: %s\r\nConnection: close\r\n\r\n", etag);
+    assert_int_equal(ts_request(s.port, req, &r), 0);
+    assert_int_equal(r.status, 304);
+    assert_int_equal(r.body_len, 0);
+    ts_resp_free(&r);
+    assert_int_equal(ts_request(s.port, "GET /index.html HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\nConnection: close\r\n\r\n", &r), 0);
+    assert_int_equal(r.status, 304);
+    ts_resp_free(&r);
+    assert_int_equal(ts_request(s.port, "GET /index.html HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"nope\"\r\nConnection: close\r\n\r\n", &r), 0);
+    assert_int_equal(r.status, 200);
+    ts_resp_free(&r);
+
+    /* the 64 KiB file whole, and in ranges */
+    assert_int_equal(ts_get(s.port, "/big.bin", &r), 200);
+    assert_int_equal(r.body_len, 65536);
+    for (int i = 0; i < 65536; i++)
+        if (r.body[i] != (char)(i * 7))
+            fail_msg("byte %d differs", i);
+    ts_resp_free(&r);
+    assert_int_equal(ts_request(s.port, "GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=100-199\r\nConnection: close\r\n\r\n", &r), 0);
+    assert_int_equal(r.status, 206);
+    assert_string_equal(ts_header(&r, "content-range"), "bytes 100-199/65536");
+    assert_int_equal(r.body_len, 100);
+    assert_int_equal(r.body[0], (char)(100 * 7));
+    ts_resp_free(&r);
+    assert_int_equal(ts_request(s.port, "GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=-10\r\nConnection: close\r\n\r\n", &r), 0);
+    assert_int_equal(r.status, 206);
+    assert_string_equal(ts_header(&r, "content-range"), "bytes 65526-65535/65536");
+    ts_resp_free(&r);
+    assert_int_equal(ts_request(s.port, "GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=70000-\r\nConnection: close\r\n\r\n", &r), 0);
+    assert_json_error(&r, 416, "range_not_satisfiable");
+    assert_string_equal(ts_header(&r, "content-range"), "bytes */65536");
+    ts_resp_free(&r);
+    assert_int_equal(ts_request(s.port, "HEAD /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(ts_header(&r, "content-length"), "65536");
+    ts_resp_free(&r);
+
+    /* directories */
+    assert_int_equal(ts_get(s.port, "/sub", &r), 301);
+    assert_string_equal(ts_header(&r, "location"), "/sub/");
+    ts_resp_free(&r);
+    assert_int_equal(ts_get(s.port, "/sub/", &r), 200);
+    assert_string_equal(r.body, "sub\n");
+    ts_resp_free(&r);
+
+    /* no way out of the root, nor into hidden files */
+    const char *refused[] = { "/../outside.txt", "/%2e%2e/outside.txt", "/sub/..%2f..%2foutside.txt",
+                              "/%2E%2E%2Foutside.txt", "/escape", "/.secret", "/sub/%00", "/..\\outside.txt",
+                              "/%2", NULL };
+    for (int i = 0; refused[i]; i++) {
+        int st = ts_get(s.port, refused[i], &r);
+        if (st != 404 && st != 400)
+            fail_msg("%s answered %d: %s", refused[i], st, r.body);
+        assert_null(strstr(r.body, "root:"));
+        assert_null(strstr(r.body, "outside"));
+        ts_resp_free(&r);
+    }
+    /* a symlink that stays inside is fine */
+    assert_int_equal(ts_get(s.port, "/inside", &r), 200);
+    assert_string_equal(r.body, "body{}\n");
+    ts_resp_free(&r);
+    assert_int_equal(ts_stop(&s, SIGTERM, 10), 0);
+}
+
+
+static int
+run_vigia(const char *const *args, const char *const *env, char *out, size_t n)
+{
+    char cmd[4096];
+    int o = 0;
+    for (int i = 0; env && env[i]; i++)
+        o += snprintf(cmd + o, sizeof cmd - (size_t)o, "%s ", env[i]);
+    o += snprintf(cmd + o, sizeof cmd - (size_t)o, "'%s'", getenv("VIGIA_BIN"));
+    for (int i = 0; args[i]; i++)
+        o += snprintf(cmd + o, sizeof cmd - (size_t)o, " '%s'", args[i]);
+    snprintf(cmd + o, sizeof cmd - (size_t)o, " 2>&1");
+    FILE *p = popen(cmd, "r");
+    size_t got = fread(out, 1, n - 1, p);
+    out[got] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+
+static void
+config_errors(void **state)
+{
+    (void)state;
+    char dir[256], path[300], out[8192];
+    ts_mkdtemp(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/vigia.conf", dir);
+
+    const char *good = "# comment\n[limits]\nmax_body = 2M\n[log]\nlevel = \"warn\"\n";
+    ts_write_file(path, good, strlen(good));
+    const char *check[] = { "--config", path, "--check-config", NULL };
+    assert_int_equal(run_vigia(check, NULL, out, sizeof out), 0);
+    assert_non_null(strstr(out, "max_body = 2097152"));
+    assert_non_null(strstr(out, "level = warn"));
+    /* environment beats the file, flags beat the environment */
+    const char *env[] = { "VIGIA_LIMITS_MAX_BODY=3M", NULL };
+    assert_int_equal(run_vigia(check, env, out, sizeof out), 0);
+    assert_non_null(strstr(out, "max_body = 3145728"));
+    const char *check2[] = { "--config", path, "--check-config", "--limits-max-body", "4M", NULL };
+    assert_int_equal(run_vigia(check2, env, out, sizeof out), 0);
+    assert_non_null(strstr(out, "max_body = 4194304"));
+
+    const char *bad_value = "[limits]\nmax_body = lots\n";
+    ts_write_file(path, bad_value, strlen(bad_value));
+    assert_int_equal(run_vigia(check, NULL, out, sizeof out), 2);
+    assert_non_null(strstr(out, ":2: limits.max_body: 'lots' is not a size"));
+
+    const char *bad_key = "[server]\nlisten = 127.0.0.1:1\nmax_conections = 5\n";
+    ts_write_file(path, bad_key, strlen(bad_key));
+    assert_int_equal(run_vigia(check, NULL, out, sizeof out), 2);
+    assert_non_null(strstr(out, ":3: unknown setting server.max_conections"));
+
+    const char *bad_syntax = "[limits\n";
+    ts_write_file(path, bad_syntax, strlen(bad_syntax));
+    assert_int_equal(run_vigia(check, NULL, out, sizeof out), 2);
+    assert_non_null(strstr(out, ":1: section header without ']'"));
+
+    const char *bad_listen[] = { "--check-config", "--listen", "example.com:80", NULL };
+    assert_int_equal(run_vigia(bad_listen, NULL, out, sizeof out), 2);
+    assert_non_null(strstr(out, "not a numeric IPv4 or IPv6 address"));
+    const char *bad_env[] = { "VIGIA_LOG_LEVEL=chatty", NULL };
+    const char *plain[] = { "--check-config", NULL };
+    assert_int_equal(run_vigia(plain, bad_env, out, sizeof out), 2);
+    assert_non_null(strstr(out, "environment VIGIA_LOG_LEVEL: log.level: 'chatty' is not one of debug|info|warn|error"));
+    const char *unknown[] = { "--frobnicate", NULL };
+    assert_int_equal(run_vigia(unknown, NULL, out, sizeof out), 2);
+    assert_non_null(strstr(out, "unknown option '--frobnicate'"));
+    const char *help[] = { "--help", NULL };
+    assert_int_equal(run_vigia(help, NULL, out, sizeof out), 0);
+    assert_non_null(strstr(out, "--limits-max-body"));
+    const char *version[] = { "--version", NULL };
+    assert_int_equal(run_vigia(version, NULL, out, sizeof out), 0);
+    assert_non_null(strstr(out, "vigia "));
+}
+
+
+static void
+sighup_reload(void **state)
+{
+    (void)state;
+    char dir[256], path[300];
+    ts_mkdtemp(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/vigia.conf", dir);
+    const char *v1 = "[limits]\nmax_body = 1K\n";
+    ts_write_file(path, v1, strlen(v1));
+    ts_server s;
+    const char *args[] = { "--config", path, NULL };
+    ts_spawn(&s, args, NULL);
+    char req[4096];
+    snprintf(req, sizeof req, "POST /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 2000\r\n\r\n%2000s", "x");
+    ts_resp r;
+    assert_int_equal(ts_request(s.port, req, &r), 0);
+    assert_int_equal(r.status, 413);
+    ts_resp_free(&r);
+
+    const char *v2 = "[limits]\nmax_body = 4K\n";
+    ts_write_file(path, v2, strlen(v2));
+    kill(s.pid, SIGHUP);
+    int status = 0;
+    for (int i = 0; i < 100 && status != 405; i++) {
+        struct timespec ts = { 0, 20 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+        assert_int_equal(ts_request(s.port, req, &r), 0);
+        status = r.status;
+        ts_resp_free(&r);
+    }
+    assert_int_equal(status, 405);   /* within the new limit: the body is read, then the method refused */
+
+    /* a broken file is refused and the running config stays */
+    const char *bad = "[limits]\nmax_body = nope\n";
+    ts_write_file(path, bad, strlen(bad));
+    kill(s.pid, SIGHUP);
+    struct timespec ts = { 0, 200 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+    assert_int_equal(ts_request(s.port, req, &r), 0);
+    assert_int_equal(r.status, 405);
+    ts_resp_free(&r);
+    char *log = ts_read_log(&s);
+    assert_non_null(strstr(log, "reload failed, keeping the running configuration"));
+    free(log);
+    assert_int_equal(ts_stop(&s, SIGTERM, 10), 0);
+}
+
+
+static void
+sigterm_drains(void **state)
+{
+    (void)state;
+    ts_server s;
+    ts_spawn(&s, NULL, NULL);
+    int idle = ts_connect(s.port);
+    ts_resp r;
+    ts_send_str(idle, "GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(ts_read_response(idle, &r, 0), 0);
+    ts_resp_free(&r);
+    /* a request whose headers are half sent when SIGTERM arrives is still answered */
+    int busy = ts_connect(s.port);
+    ts_send_str(busy, "GET /health HTTP/1.1\r\nHost: t\r\n");
+    struct timespec ts = { 0, 50 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+    kill(s.pid, SIGTERM);
+    nanosleep(&ts, NULL);
+    assert_true(ts_wait_closed(idle, 5));   /* idle keep-alive connections close at once */
+    ts_send_str(busy, "\r\n");
+    assert_int_equal(ts_read_response(busy, &r, 0), 0);
+    /* it began before the drain: answered, with the connection closing */
+    assert_true(r.status == 200 || r.status == 503);
+    assert_string_equal(ts_header(&r, "connection"), "close");
+    ts_resp_free(&r);
+    ts_close(busy);
+    ts_close(idle);
+    assert_int_equal(ts_stop(&s, 0, 10), 0);
+    char *log = ts_read_log(&s);
+    assert_non_null(strstr(log, "drained, exiting"));
+    free(log);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest shared_tests[] = {
+        cmocka_unit_test(health_ready_metrics),
+        cmocka_unit_test(errors_are_json),
+        cmocka_unit_test(head_has_no_body),
+        cmocka_unit_test(keepalive_and_pipelining),
+        cmocka_unit_test(request_limits),
+        cmocka_unit_test(expect_continue),
+    };
+    const struct CMUnitTest own_tests[] = {
+        cmocka_unit_test(timeouts),
+        cmocka_unit_test(connection_limit),
+        cmocka_unit_test(static_files),
+        cmocka_unit_test(config_errors),
+        cmocka_unit_test(sighup_reload),
+        cmocka_unit_test(sigterm_drains),
+    };
+    int failed = cmocka_run_group_tests_name("http (shared server)", shared_tests, shared_up, shared_down);
+    failed += cmocka_run_group_tests_name("http (own servers)", own_tests, NULL, NULL);
+    return failed ? 1 : 0;
+}
