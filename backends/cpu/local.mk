@@ -1,1 +1,36 @@
-# backends/cpu: vigia's own CPU engine.
+# backends/cpu: vigia's own CPU engine for darknet networks.
+#
+# The engine is a convenience library (position-independent, every symbol
+# hidden) linked into the plugin, its tests, its benchmark and its fuzz
+# harness, so that all of them run the same objects.
+
+noinst_LIBRARIES += backends/cpu/libvgcpu.a
+backends_cpu_libvgcpu_a_SOURCES = \
+	backends/cpu/engine.h backends/cpu/internal.h \
+	backends/cpu/cfg.c backends/cpu/net.c backends/cpu/load.c \
+	backends/cpu/forward.c backends/cpu/pool.c backends/cpu/cpu.c \
+	backends/cpu/kern_tmpl.h backends/cpu/kern_generic.c \
+	backends/cpu/kern_avx2.c backends/cpu/kern_avx512.c
+VGC_CFLAGS = $(VG_PLUGIN_CC_FLAGS) -pthread -ffp-contract=fast -ftree-vectorize
+backends_cpu_libvgcpu_a_CPPFLAGS = $(AM_CPPFLAGS) $(OPENBLAS_CFLAGS)
+backends_cpu_libvgcpu_a_CFLAGS = $(VGC_CFLAGS)
+VGC_LIBS = backends/cpu/libvgcpu.a $(OPENBLAS_LIBS) -lpthread -lm
+
+backend_PROGRAMS += backends/cpu/vigia-backend-cpu.so
+backends_cpu_vigia_backend_cpu_so_SOURCES = backends/cpu/plugin.c
+backends_cpu_vigia_backend_cpu_so_CPPFLAGS = $(AM_CPPFLAGS)
+backends_cpu_vigia_backend_cpu_so_CFLAGS = $(VGC_CFLAGS)
+backends_cpu_vigia_backend_cpu_so_LDFLAGS = $(VG_PLUGIN_LD_FLAGS)
+backends_cpu_vigia_backend_cpu_so_LDADD = $(VGC_LIBS)
+
+# Tests: the engine against libdarknet (when configure found it), a naive
+# reference, and its failure modes. tests/cpu/cpu_util.c is shared with
+# bench/engines.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/cpu/test_cpu_engine
+VIGIA_TESTS += tests/cpu/test_cpu_engine
+tests_cpu_test_cpu_engine_SOURCES = tests/cpu/test_cpu_engine.c tests/cpu/cpu_util.c tests/cpu/cpu_util.h
+tests_cpu_test_cpu_engine_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu $(VIPS_CFLAGS) $(DARKNET_CFLAGS)
+tests_cpu_test_cpu_engine_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -pthread
+tests_cpu_test_cpu_engine_LDADD = $(VGC_LIBS) $(CMOCKA_LIBS) $(VIPS_LIBS) $(DARKNET_LIBS) -ldl
+endif

@@ -1,0 +1,211 @@
+/*
+ * backends/cpu/engine.h: vigia's CPU inference engine for darknet networks.
+ *
+ * The engine reads a darknet .cfg and .weights itself (no libdarknet), builds
+ * the layer list with every shape checked, folds batch normalisation into
+ * the convolution weights, plans one arena for all activations, and runs
+ * the network on batches of planar RGB images. The yolo heads produce the
+ * same tensors darknet's forward pass produces; vgc_net_candidates() turns
+ * them into the candidate boxes get_network_boxes() would give.
+ *
+ * This header is internal to the cpu backend, its tests, its benchmark and
+ * its fuzz harness; nothing here is exported from the plugin (every symbol
+ * is hidden, the plugin's only export is vigia_backend_entry).
+ *
+ * Threading: a vgc_net is used by one thread at a time. vgc_net_forward()
+ * may use `threads` compute threads of its own (a private pool).
+ *
+ * Errors: functions return 0 or a negative VIGIA_E* code (see
+ * vigia/backend.h) and write a lowercase one-line message into err.
+ */
+#ifndef VGC_ENGINE_H
+#define VGC_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vigia/backend.h"
+
+#define VGC_HIDDEN __attribute__((visibility("hidden")))
+
+/* Limits that bound every input (a hostile cfg cannot make us allocate much). */
+#define VGC_CFG_MAX_BYTES     (1u << 20)  /* cfg file size */
+#define VGC_CFG_MAX_LINE      4096        /* characters per cfg line */
+#define VGC_MAX_LAYERS        1000        /* layers in a network */
+#define VGC_MAX_OPTIONS       256         /* options in one section */
+#define VGC_MAX_SOURCES       16          /* inputs of one route/shortcut */
+#define VGC_MAX_ANCHORS       64          /* anchors (num) of one yolo layer */
+#define VGC_MAX_DIM           8192        /* width/height of any tensor */
+#define VGC_MAX_CHANNELS      32768       /* channels of any tensor */
+#define VGC_MAX_KERNEL        31          /* convolution / pooling window */
+#define VGC_MAX_CLASSES       100000      /* classes of a yolo layer */
+#define VGC_MAX_BATCH         1024        /* images per forward */
+#define VGC_MAX_THREADS       256         /* compute threads */
+#define VGC_MAX_PARAMS        (400u * 1000u * 1000u) /* floats in a weights file */
+#define VGC_MAX_ARENA_BYTES   ((size_t)8 << 30) /* activations + scratch */
+
+enum vgc_layer_type {
+    VGC_L_CONV,        /* [convolutional] */
+    VGC_L_MAXPOOL,     /* [maxpool] */
+    VGC_L_ROUTE,       /* [route] */
+    VGC_L_SHORTCUT,    /* [shortcut] */
+    VGC_L_UPSAMPLE,    /* [upsample] */
+    VGC_L_DROPOUT,     /* [dropout]: identity at inference */
+    VGC_L_YOLO         /* [yolo] */
+};
+
+enum vgc_act {
+    VGC_ACT_LINEAR,
+    VGC_ACT_LEAKY,     /* x > 0 ? x : 0.1x */
+    VGC_ACT_RELU,
+    VGC_ACT_RELU6,
+    VGC_ACT_LOGISTIC,
+    VGC_ACT_MISH,      /* x tanh(softplus(x)), AlexeyAB's threshold 20 */
+    VGC_ACT_SWISH      /* x logistic(x) */
+};
+
+/* How a convolution is computed (chosen at load). */
+enum vgc_conv_kind {
+    VGC_CONV_GEMM,     /* im2col (by row chunks) + sgemm, any groups */
+    VGC_CONV_1X1,      /* 1x1, stride 1, no padding, groups 1: sgemm on the input */
+    VGC_CONV_DW        /* depthwise (groups == c == filters): direct kernel */
+};
+
+/* One layer, with its shapes resolved. */
+typedef struct vgc_layer {
+    enum vgc_layer_type type;
+    int line;                 /* cfg line of the section header */
+    int w, h, c;              /* input shape (of the layer before it) */
+    int out_w, out_h, out_c;  /* output shape */
+    size_t out_size;          /* out_w * out_h * out_c: floats per image */
+
+    /* convolutional (size/stride/pad are also used by maxpool) */
+    int filters;              /* output channels */
+    int size;                 /* kernel (or pool window) side */
+    int stride;               /* stride (or upsample factor) */
+    int pad;                  /* padding: each side for conv, total for maxpool */
+    int groups;               /* conv groups; route groups */
+    int batch_normalize;      /* the weights file holds scales/mean/variance */
+    enum vgc_act act;         /* activation (conv, shortcut) */
+    enum vgc_conv_kind kind;  /* how the convolution runs */
+    float *weights;           /* [filters][c/groups][size][size], BN folded */
+    float *biases;            /* [filters], BN folded */
+    size_t nweights;          /* floats in weights */
+    void *packed;             /* kernel-specific repacked weights, or NULL */
+    int chunk;                /* work split: output rows (GEMM), columns (1x1) or
+                                 channels (depthwise, pooling) per task */
+
+    /* route / shortcut */
+    int nsrc;                 /* number of source layers */
+    int src[VGC_MAX_SOURCES]; /* absolute source layer indexes */
+    int group_id;             /* route: which channel group of each source */
+    float alpha, beta;        /* shortcut: out = alpha*prev + beta*from */
+
+    /* upsample */
+    float scale;              /* output multiplied by scale */
+
+    /* yolo */
+    int classes;              /* classes per box */
+    int n;                    /* boxes per cell (mask entries) */
+    int total;                /* anchors given (num) */
+    int mask[VGC_MAX_ANCHORS];
+    float anchors[2 * VGC_MAX_ANCHORS];
+    float scale_x_y;          /* AlexeyAB's grid sensitivity, 1 = none */
+    int new_coords;           /* AlexeyAB's scaled-yolov4 decoding */
+
+    /* memory */
+    int alias;                /* output is the output of layer `alias` (-1: own) */
+    int last_use;             /* last layer reading this output (planning) */
+    size_t off;               /* arena offset in floats of the output */
+    float *out;               /* output of image 0; image b at out + b*out_size */
+} vgc_layer;
+
+/* How a network is opened. Zero means "default" for every field. */
+typedef struct vgc_options {
+    int input_w, input_h;     /* network input; 0 = the cfg's */
+    int max_batch;            /* images per forward, default 1 */
+    int threads;              /* compute threads, default 1 */
+    int simd;                 /* force a kernel level (enum vgc_simd), 0 = best */
+    int ignore_scale_x_y;     /* decode as Debian's darknet, which ignores it */
+    int keep_outputs;         /* give every layer its own buffer (tests) */
+    int no_weights;           /* no weights file: deterministic random weights */
+    uint32_t seed;            /* seed for no_weights */
+} vgc_options;
+
+enum vgc_simd {
+    VGC_SIMD_AUTO = 0,
+    VGC_SIMD_GENERIC = 1,     /* portable C */
+    VGC_SIMD_AVX2 = 2,        /* AVX2 + FMA */
+    VGC_SIMD_AVX512 = 3       /* AVX-512 F/BW/DQ/VL */
+};
+
+typedef struct vgc_net vgc_net;
+
+/*
+ * Load a network from files. weights_path may be NULL when
+ * opt->no_weights is set. On success *out must be freed with
+ * vgc_net_destroy(). Fails with VIGIA_ENOENT (missing file),
+ * VIGIA_EINVAL (malformed), VIGIA_ENOTSUP (layer/option not supported,
+ * the message names the cfg line), VIGIA_ENOMEM.
+ */
+VGC_HIDDEN int vgc_net_load(vgc_net **out, const char *cfg_path, const char *weights_path,
+                            const vgc_options *opt, char *err, size_t errlen);
+
+/* The same from memory (the fuzz harness uses this). weights may be NULL with no_weights. */
+VGC_HIDDEN int vgc_net_load_mem(vgc_net **out, const char *cfg, size_t cfg_len,
+                                const void *weights, size_t weights_len,
+                                const vgc_options *opt, char *err, size_t errlen);
+
+/* Free a network; NULL is fine. */
+VGC_HIDDEN void vgc_net_destroy(vgc_net *net);
+
+/*
+ * Run `batch` (1..max_batch) images: input is batch x c x h x w floats.
+ * The input must stay valid until the next call (layer 0 reads it in place).
+ */
+VGC_HIDDEN int vgc_net_forward(vgc_net *net, const float *input, int batch,
+                               char *err, size_t errlen);
+
+/*
+ * Candidate boxes of image `image` of the last forward, as the plugin ABI
+ * defines them (before NMS). `index`, when not NULL, receives for each
+ * candidate its darknet identity: yolo layer ordinal * 2^24 + cell * 64 + anchor
+ * (cells and anchors in darknet's order), for tests.
+ */
+VGC_HIDDEN int vgc_net_candidates(vgc_net *net, int image, float thresh,
+                                  vigia_candidates *out, uint32_t *index);
+
+/* Shape and description. */
+VGC_HIDDEN int vgc_net_layers(const vgc_net *net);
+VGC_HIDDEN const vgc_layer *vgc_net_layer(const vgc_net *net, int i);
+VGC_HIDDEN void vgc_net_input_size(const vgc_net *net, int *w, int *h, int *c);
+VGC_HIDDEN int vgc_net_classes(const vgc_net *net);
+VGC_HIDDEN int vgc_net_max_batch(const vgc_net *net);
+VGC_HIDDEN double vgc_net_flops(const vgc_net *net);       /* per image, 2 x multiply-adds */
+VGC_HIDDEN size_t vgc_net_arena_bytes(const vgc_net *net);
+VGC_HIDDEN const char *vgc_net_device(const vgc_net *net); /* e.g. "cpu avx512, 2 threads" */
+VGC_HIDDEN int vgc_net_max_candidates(const vgc_net *net); /* cells x anchors over all heads */
+
+/*
+ * Output of layer i for image b of the last forward (valid only for layers
+ * whose buffer was not reused: all of them with keep_outputs, the yolo
+ * heads always).
+ */
+VGC_HIDDEN const float *vgc_net_output(const vgc_net *net, int i, int b);
+
+/* Count the floats the weights file of a cfg must hold (after the header). */
+VGC_HIDDEN int vgc_cfg_param_count(const char *cfg, size_t cfg_len, size_t *count,
+                                   char *err, size_t errlen);
+
+/*
+ * Write a weights file of the right size for cfg with deterministic random
+ * values (BN variances positive). For tests and benchmarks.
+ */
+VGC_HIDDEN int vgc_weights_write_random(const char *cfg_path, const char *weights_path,
+                                        uint32_t seed, char *err, size_t errlen);
+
+/* The SIMD level the machine supports, and its name. */
+VGC_HIDDEN int vgc_simd_detect(void);
+VGC_HIDDEN const char *vgc_simd_name(int simd);
+
+#endif /* VGC_ENGINE_H */

@@ -1,0 +1,574 @@
+/*
+ * backends/cpu/forward.c: running the layers, and turning the yolo heads'
+ * tensors into candidate boxes.
+ *
+ * Every layer splits its work into tasks for the pool: convolutions by
+ * (image, group, band of output rows or columns), depthwise convolutions
+ * and pooling by (image, band of channels). Bias and activation are applied
+ * to each band right after its GEMM, while it is still in cache. Nothing is
+ * allocated here: the arena and per-thread scratch were sized at load
+ * (vgc_layer_plan()).
+ */
+#include <math.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "internal.h"
+
+/* im2col scratch a GEMM task may use, in floats (a band of output rows). */
+#define COL_TARGET_FLOATS ((size_t)1 << 19)
+/* output columns per 1x1 task, at most */
+#define COLS_1X1_MAX 4096
+
+size_t vgc_layer_plan(vgc_net *net, vgc_layer *l);
+
+static int div_up(int a, int b)
+{
+    return (a + b - 1) / b;
+}
+
+
+/*
+ * Decide how layer l splits into tasks (l->chunk) and return the per-thread
+ * scratch it needs, in floats.
+ */
+size_t vgc_layer_plan(vgc_net *net, vgc_layer *l)
+{
+    const int t = net->threads;
+
+    switch (l->type) {
+    case VGC_L_CONV:
+        if (l->kind == VGC_CONV_GEMM) {
+            size_t k = (size_t)(l->c / l->groups) * (size_t)l->size * (size_t)l->size;
+            size_t rows = COL_TARGET_FLOATS / (k * (size_t)l->out_w);
+            int per = div_up(l->out_h, t);
+
+            if (rows < 1)
+                rows = 1;
+            if (t > 1 && (size_t)per < rows)
+                rows = (size_t)per;
+            if (rows > (size_t)l->out_h)
+                rows = (size_t)l->out_h;
+            l->chunk = (int)rows;
+            return k * rows * (size_t)l->out_w;
+        }
+        if (l->kind == VGC_CONV_1X1) {
+            int hw = l->out_w * l->out_h;
+            int cols = div_up(hw, t);
+
+            if (cols > COLS_1X1_MAX)
+                cols = div_up(hw, div_up(hw, COLS_1X1_MAX));
+            cols = (cols + 15) & ~15;
+            l->chunk = cols < hw ? cols : hw;
+            return 0;
+        }
+        l->chunk = div_up(l->c, 4 * t);
+        return vgc_dw_scratch_floats(l->w, l->h, l->pad, l->stride);
+    case VGC_L_MAXPOOL:
+    case VGC_L_UPSAMPLE:
+        l->chunk = div_up(l->out_c, 4 * t);
+        return 0;
+    default:
+        l->chunk = 1;
+        return 0;
+    }
+}
+
+/* ---- convolution ------------------------------------------------------------------- */
+
+typedef struct conv_job {
+    vgc_net *net;
+    const vgc_layer *l;
+    const float *in;          /* image 0 input */
+    int tasks_per_image;
+} conv_job;
+
+
+/* Rows [y0, y1) of the output, as im2col columns: col[k][(y - y0) * ow + x]. */
+static void im2col_rows(const float *in, int c, int h, int w, int size, int stride, int pad,
+                        int y0, int y1, int ow, float *col)
+{
+    const size_t nc = (size_t)(y1 - y0) * (size_t)ow;
+
+    for (int ci = 0; ci < c; ci++) {
+        const float *plane = in + (size_t)ci * h * w;
+
+        for (int ky = 0; ky < size; ky++) {
+            for (int kx = 0; kx < size; kx++) {
+                float *dst = col + ((size_t)(ci * size + ky) * size + kx) * nc;
+                /* output x whose input column ix = x*stride - pad + kx is inside */
+                int x_lo = kx >= pad ? 0 : div_up(pad - kx, stride);
+                int x_hi = (w - 1 + pad - kx) < 0 ? 0 : (w - 1 + pad - kx) / stride + 1;
+
+                if (x_hi > ow)
+                    x_hi = ow;
+                if (x_lo > x_hi)
+                    x_lo = x_hi;
+                for (int y = y0; y < y1; y++, dst += ow) {
+                    int iy = y * stride - pad + ky;
+                    const float *src;
+
+                    if (iy < 0 || iy >= h) {
+                        memset(dst, 0, (size_t)ow * sizeof(float));
+                        continue;
+                    }
+                    src = plane + (size_t)iy * w - pad + kx;
+                    for (int x = 0; x < x_lo; x++)
+                        dst[x] = 0;
+                    if (stride == 1) {
+                        memcpy(dst + x_lo, src + x_lo, (size_t)(x_hi - x_lo) * sizeof(float));
+                    } else {
+                        for (int x = x_lo; x < x_hi; x++)
+                            dst[x] = src[x * stride];
+                    }
+                    for (int x = x_hi; x < ow; x++)
+                        dst[x] = 0;
+                }
+            }
+        }
+    }
+}
+
+
+static void conv_gemm_task(void *ctx, int task, int thread)
+{
+    const conv_job *j = ctx;
+    const vgc_layer *l = j->l;
+    const int bands = div_up(l->out_h, l->chunk);
+    const int b = task / j->tasks_per_image;
+    const int g = (task % j->tasks_per_image) / bands;
+    const int band = task % bands;
+    const int cg = l->c / l->groups, fg = l->filters / l->groups;
+    const int k = cg * l->size * l->size;
+    const int y0 = band * l->chunk;
+    const int y1 = y0 + l->chunk < l->out_h ? y0 + l->chunk : l->out_h;
+    const int nc = (y1 - y0) * l->out_w;
+    const size_t ohw = (size_t)l->out_w * l->out_h;
+    const float *in = j->in + (size_t)b * l->c * l->h * l->w + (size_t)g * cg * l->h * l->w;
+    float *out = l->out + (size_t)b * l->out_size + (size_t)g * fg * ohw + (size_t)y0 * l->out_w;
+    float *col = j->net->work + (size_t)thread * j->net->work_floats;
+
+    im2col_rows(in, cg, l->h, l->w, l->size, l->stride, l->pad, y0, y1, l->out_w, col);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, fg, nc, k, 1.0f,
+                l->weights + (size_t)g * fg * k, k, col, nc, 0.0f, out, (int)ohw);
+    for (int m = 0; m < fg; m++)
+        j->net->k->bias_act(out + (size_t)m * ohw, (size_t)nc, l->biases[g * fg + m], l->act);
+}
+
+
+static void conv_1x1_task(void *ctx, int task, int thread)
+{
+    const conv_job *j = ctx;
+    const vgc_layer *l = j->l;
+    const int hw = l->out_w * l->out_h;
+    const int b = task / j->tasks_per_image;
+    const int n0 = (task % j->tasks_per_image) * l->chunk;
+    const int nc = n0 + l->chunk < hw ? l->chunk : hw - n0;
+    const float *in = j->in + (size_t)b * l->c * hw + n0;
+    float *out = l->out + (size_t)b * l->out_size + n0;
+
+    (void)thread;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->filters, nc, l->c, 1.0f,
+                l->weights, l->c, in, hw, 0.0f, out, hw);
+    for (int m = 0; m < l->filters; m++)
+        j->net->k->bias_act(out + (size_t)m * hw, (size_t)nc, l->biases[m], l->act);
+}
+
+
+static void conv_dw_task(void *ctx, int task, int thread)
+{
+    const conv_job *j = ctx;
+    const vgc_layer *l = j->l;
+    const int b = task / j->tasks_per_image;
+    const int c0 = (task % j->tasks_per_image) * l->chunk;
+    const int c1 = c0 + l->chunk < l->c ? c0 + l->chunk : l->c;
+    const size_t ihw = (size_t)l->w * l->h, ohw = (size_t)l->out_w * l->out_h;
+    vgc_dw_args a = {
+        .w = l->w, .h = l->h, .size = l->size, .stride = l->stride, .pad = l->pad,
+        .act = l->act, .ow = l->out_w, .oh = l->out_h,
+        .scratch = j->net->work + (size_t)thread * j->net->work_floats,
+    };
+
+    for (int ch = c0; ch < c1; ch++) {
+        a.in = j->in + (size_t)b * l->c * ihw + (size_t)ch * ihw;
+        a.k = l->weights + (size_t)ch * l->size * l->size;
+        a.bias = l->biases[ch];
+        a.out = l->out + (size_t)b * l->out_size + (size_t)ch * ohw;
+        j->net->k->dw_conv(&a);
+    }
+}
+
+
+static void forward_conv(vgc_net *net, const vgc_layer *l, const float *in, int batch)
+{
+    conv_job j = { net, l, in, 0 };
+
+    switch (l->kind) {
+    case VGC_CONV_GEMM:
+        j.tasks_per_image = l->groups * div_up(l->out_h, l->chunk);
+        vgc_pool_run(net->pool, batch * j.tasks_per_image, conv_gemm_task, &j);
+        break;
+    case VGC_CONV_1X1:
+        j.tasks_per_image = div_up(l->out_w * l->out_h, l->chunk);
+        vgc_pool_run(net->pool, batch * j.tasks_per_image, conv_1x1_task, &j);
+        break;
+    case VGC_CONV_DW:
+        j.tasks_per_image = div_up(l->c, l->chunk);
+        vgc_pool_run(net->pool, batch * j.tasks_per_image, conv_dw_task, &j);
+        break;
+    }
+}
+
+/* ---- pooling, resampling, joins --------------------------------------------------------- */
+
+typedef struct plane_job {
+    const vgc_layer *l;
+    const float *in;
+    int tasks_per_image;
+} plane_job;
+
+
+static void maxpool_task(void *ctx, int task, int thread)
+{
+    const plane_job *j = ctx;
+    const vgc_layer *l = j->l;
+    const int b = task / j->tasks_per_image;
+    const int c0 = (task % j->tasks_per_image) * l->chunk;
+    const int c1 = c0 + l->chunk < l->c ? c0 + l->chunk : l->c;
+    const int off = -l->pad / 2;
+
+    (void)thread;
+    for (int ch = c0; ch < c1; ch++) {
+        const float *in = j->in + (size_t)b * l->c * l->h * l->w + (size_t)ch * l->h * l->w;
+        float *out = l->out + (size_t)b * l->out_size + (size_t)ch * l->out_h * l->out_w;
+
+        for (int oy = 0; oy < l->out_h; oy++) {
+            for (int ox = 0; ox < l->out_w; ox++) {
+                float m = -INFINITY;
+
+                for (int ky = 0; ky < l->size; ky++) {
+                    int iy = off + oy * l->stride + ky;
+
+                    if (iy < 0 || iy >= l->h)
+                        continue;
+                    for (int kx = 0; kx < l->size; kx++) {
+                        int ix = off + ox * l->stride + kx;
+
+                        if (ix >= 0 && ix < l->w && in[iy * l->w + ix] > m)
+                            m = in[iy * l->w + ix];
+                    }
+                }
+                /* darknet starts from -FLT_MAX: a window with no valid cell gives that */
+                out[oy * l->out_w + ox] = m == -INFINITY ? -3.402823466e+38f : m;
+            }
+        }
+    }
+}
+
+
+static void upsample_task(void *ctx, int task, int thread)
+{
+    const plane_job *j = ctx;
+    const vgc_layer *l = j->l;
+    const int b = task / j->tasks_per_image;
+    const int c0 = (task % j->tasks_per_image) * l->chunk;
+    const int c1 = c0 + l->chunk < l->c ? c0 + l->chunk : l->c;
+    const int s = l->stride;
+
+    (void)thread;
+    for (int ch = c0; ch < c1; ch++) {
+        const float *in = j->in + (size_t)b * l->c * l->h * l->w + (size_t)ch * l->h * l->w;
+        float *out = l->out + (size_t)b * l->out_size + (size_t)ch * l->out_h * l->out_w;
+
+        for (int y = 0; y < l->out_h; y++) {
+            const float *src = in + (size_t)(y / s) * l->w;
+            float *dst = out + (size_t)y * l->out_w;
+
+            for (int x = 0; x < l->out_w; x++)
+                dst[x] = l->scale * src[x / s];
+        }
+    }
+}
+
+
+static void forward_route(const vgc_net *net, const vgc_layer *l, int batch)
+{
+    for (int b = 0; b < batch; b++) {
+        float *dst = l->out + (size_t)b * l->out_size;
+
+        for (int k = 0; k < l->nsrc; k++) {
+            const vgc_layer *src = &net->layers[l->src[k]];
+            size_t part = src->out_size / (size_t)l->groups;
+
+            memcpy(dst, src->out + (size_t)b * src->out_size + part * (size_t)l->group_id,
+                   part * sizeof(float));
+            dst += part;
+        }
+    }
+}
+
+
+/* darknet's shortcut_cpu: out = alpha*out + beta*add over the common part. */
+static void shortcut_general(const vgc_layer *l, const vgc_layer *from, float *out, int b)
+{
+    const int w1 = from->out_w, h1 = from->out_h, c1 = from->out_c;
+    const int w2 = l->out_w, h2 = l->out_h, c2 = l->out_c;
+    int stride = w1 / w2, sample = w2 / w1;
+    const int minw = w1 < w2 ? w1 : w2, minh = h1 < h2 ? h1 : h2, minc = c1 < c2 ? c1 : c2;
+    const float *add = from->out + (size_t)b * from->out_size;
+
+    if (stride < 1)
+        stride = 1;
+    if (sample < 1)
+        sample = 1;
+    for (int k = 0; k < minc; k++)
+        for (int j = 0; j < minh; j++)
+            for (int i = 0; i < minw; i++) {
+                size_t o = (size_t)i * sample + (size_t)w2 * ((size_t)j * sample + (size_t)h2 * k);
+                size_t a = (size_t)i * stride + (size_t)w1 * ((size_t)j * stride + (size_t)h1 * k);
+
+                out[o] = l->alpha * out[o] + l->beta * add[a];
+            }
+}
+
+
+static void forward_shortcut(const vgc_net *net, const vgc_layer *l, const float *in, int batch)
+{
+    for (int b = 0; b < batch; b++) {
+        const float *x = in + (size_t)b * l->out_size;
+        float *y = l->out + (size_t)b * l->out_size;
+        const vgc_layer *f0 = &net->layers[l->src[0]];
+
+        if (l->nsrc == 1 && f0->out_size == l->out_size && f0->out_w == l->out_w) {
+            /* the common case in one pass: y = act(alpha*x + beta*from) */
+            memcpy(y, x, l->out_size * sizeof(float));
+            net->k->axpby_act(y, f0->out + (size_t)b * f0->out_size, l->out_size, l->alpha,
+                              l->beta, l->act);
+            continue;
+        }
+        memcpy(y, x, l->out_size * sizeof(float));
+        for (int k = 0; k < l->nsrc; k++) {
+            const vgc_layer *f = &net->layers[l->src[k]];
+
+            if (l->nsrc > 1) {
+                /* AlexeyAB: sum over the sources, channels up to the smaller count */
+                size_t n = (size_t)l->out_w * l->out_h * (size_t)(f->out_c < l->out_c ? f->out_c : l->out_c);
+                const float *add = f->out + (size_t)b * f->out_size;
+
+                for (size_t i = 0; i < n; i++)
+                    y[i] += add[i];
+            } else {
+                shortcut_general(l, f, y, b);
+            }
+        }
+        if (l->act != VGC_ACT_LINEAR)
+            net->k->bias_act(y, l->out_size, 0.0f, l->act);
+    }
+}
+
+
+static float logistic(float x)
+{
+    return 1.0f / (1.0f + expf(-x));
+}
+
+
+static void forward_yolo(const vgc_net *net, const vgc_layer *l, const float *in, int batch)
+{
+    const size_t hw = (size_t)l->w * l->h;
+    const float s = net->ignore_scale_x_y ? 1.0f : l->scale_x_y;
+
+    for (int b = 0; b < batch; b++) {
+        float *out = l->out + (size_t)b * l->out_size;
+
+        memcpy(out, in + (size_t)b * l->out_size, l->out_size * sizeof(float));
+        for (int n = 0; n < l->n; n++) {
+            float *p = out + (size_t)n * hw * (size_t)(l->classes + 5);
+
+            if (!l->new_coords) {
+                for (size_t i = 0; i < 2 * hw; i++)
+                    p[i] = logistic(p[i]);
+                for (size_t i = 4 * hw; i < (size_t)(5 + l->classes) * hw; i++)
+                    p[i] = logistic(p[i]);
+            }
+            if (s != 1.0f)
+                for (size_t i = 0; i < 2 * hw; i++)
+                    p[i] = p[i] * s - 0.5f * (s - 1.0f);
+        }
+    }
+}
+
+
+int vgc_net_forward(vgc_net *net, const float *input, int batch, char *err, size_t errlen)
+{
+    if (!input || batch < 1 || batch > net->max_batch)
+        return vgc_fail(err, errlen, VIGIA_EINVAL, "batch %d is not in [1, %d]", batch, net->max_batch);
+    net->input = input;
+    net->batch = batch;
+    for (int i = 0; i < net->n; i++) {
+        const vgc_layer *l = &net->layers[i];
+        const float *in = vgc_layer_input(net, i);
+        plane_job pj = { l, in, 0 };
+
+        switch (l->type) {
+        case VGC_L_CONV:
+            forward_conv(net, l, in, batch);
+            break;
+        case VGC_L_MAXPOOL:
+            pj.tasks_per_image = div_up(l->c, l->chunk);
+            vgc_pool_run(net->pool, batch * pj.tasks_per_image, maxpool_task, &pj);
+            break;
+        case VGC_L_UPSAMPLE:
+            pj.tasks_per_image = div_up(l->c, l->chunk);
+            vgc_pool_run(net->pool, batch * pj.tasks_per_image, upsample_task, &pj);
+            break;
+        case VGC_L_ROUTE:
+            if (l->alias < 0)
+                forward_route(net, l, batch);
+            break;
+        case VGC_L_SHORTCUT:
+            forward_shortcut(net, l, in, batch);
+            break;
+        case VGC_L_DROPOUT:
+            if (l->alias < 0)
+                memcpy(l->out, in, (size_t)batch * l->out_size * sizeof(float));
+            break;
+        case VGC_L_YOLO:
+            forward_yolo(net, l, in, batch);
+            break;
+        }
+    }
+    return 0;
+}
+
+/* ---- candidates --------------------------------------------------------------------------- */
+
+/* The k-th largest of v[0..n) (0-based), reordering v (Hoare quickselect). */
+static float select_kth_largest(float *v, ptrdiff_t n, ptrdiff_t k)
+{
+    ptrdiff_t lo = 0, hi = n - 1;
+
+    while (lo < hi) {
+        float pivot = v[lo + (hi - lo) / 2];
+        ptrdiff_t i = lo, j = hi;
+
+        while (i <= j) {
+            while (v[i] > pivot)
+                i++;
+            while (v[j] < pivot)
+                j--;
+            if (i <= j) {
+                float t = v[i];
+
+                v[i++] = v[j];
+                v[j--] = t;
+            }
+        }
+        /* now v[lo..j] >= pivot >= v[i..hi], and v(j..i) == pivot */
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            break;
+    }
+    return v[k];
+}
+
+
+int vgc_net_candidates(vgc_net *net, int image, float thresh, vigia_candidates *out, uint32_t *index)
+{
+    size_t found = 0, written = 0, ties;
+    float cut = -INFINITY;
+    int ordinal = 0;
+
+    if (!out || image < 0 || image >= net->batch)
+        return VIGIA_EINVAL;
+    /* pass 1: how many pass the threshold (and their objectness, to cut if too many) */
+    for (int li = 0; li < net->n; li++) {
+        const vgc_layer *l = &net->layers[li];
+        const size_t hw = (size_t)l->w * l->h;
+        const float *p = l->out + (size_t)image * l->out_size;
+
+        if (l->type != VGC_L_YOLO)
+            continue;
+        for (int n = 0; n < l->n; n++) {
+            const float *obj = p + (size_t)n * hw * (size_t)(l->classes + 5) + 4 * hw;
+
+            for (size_t i = 0; i < hw; i++)
+                if (obj[i] > thresh)
+                    net->scratch[found++] = obj[i];
+        }
+    }
+    out->truncated = found > out->capacity;
+    ties = out->capacity;
+    if (out->truncated) {
+        if (out->capacity == 0) {
+            out->count = 0;
+            return 0;
+        }
+        cut = select_kth_largest(net->scratch, (ptrdiff_t)found, (ptrdiff_t)out->capacity - 1);
+        /* keep everything above the cut, and as many equal to it as fit */
+        ties = 0;
+        for (size_t i = 0; i < found; i++)
+            if (net->scratch[i] > cut)
+                ties++;
+        ties = out->capacity - ties;
+    }
+    /* pass 2: fill in darknet's order (head, cell, anchor) */
+    for (int li = 0; li < net->n; li++) {
+        const vgc_layer *l = &net->layers[li];
+        const size_t hw = (size_t)l->w * l->h;
+        const size_t stride = hw * (size_t)(l->classes + 5);
+        const float *p = l->out + (size_t)image * l->out_size;
+
+        if (l->type != VGC_L_YOLO)
+            continue;
+        for (size_t i = 0; i < hw; i++) {
+            const int row = (int)(i / (size_t)l->w), col = (int)(i % (size_t)l->w);
+
+            for (int n = 0; n < l->n; n++) {
+                const float *e = p + (size_t)n * stride + i;
+                const float objectness = e[4 * hw];
+                const float aw = l->anchors[2 * l->mask[n]], ah = l->anchors[2 * l->mask[n] + 1];
+                float *box, *prob;
+
+                if (!(objectness > thresh))
+                    continue;
+                if (out->truncated) {
+                    if (objectness < cut)
+                        continue;
+                    if (objectness == cut) {
+                        if (ties == 0)
+                            continue;
+                        ties--;
+                    }
+                }
+                box = out->box + 4 * written;
+                prob = out->prob + (size_t)l->classes * written;
+                box[0] = (col + e[0]) / l->w;
+                box[1] = (row + e[hw]) / l->h;
+                if (l->new_coords) {
+                    box[2] = e[2 * hw] * e[2 * hw] * 4 * aw / net->w;
+                    box[3] = e[3 * hw] * e[3 * hw] * 4 * ah / net->h;
+                } else {
+                    box[2] = (float)(exp(e[2 * hw]) * aw / net->w);
+                    box[3] = (float)(exp(e[3 * hw]) * ah / net->h);
+                }
+                out->objectness[written] = objectness;
+                for (int c = 0; c < l->classes; c++) {
+                    float pr = objectness * e[(size_t)(5 + c) * hw];
+
+                    prob[c] = pr > thresh ? pr : 0;
+                }
+                if (index)
+                    index[written] = (uint32_t)ordinal << 24 | (uint32_t)(i * 64 + (size_t)n);
+                written++;
+            }
+        }
+        ordinal++;
+    }
+    out->count = (uint32_t)written;
+    return 0;
+}

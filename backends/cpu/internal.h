@@ -1,0 +1,148 @@
+/*
+ * backends/cpu/internal.h: what the engine's own files share (cfg reader,
+ * thread pool, kernel table, the network struct). Not used outside
+ * backends/cpu.
+ */
+#ifndef VGC_INTERNAL_H
+#define VGC_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+
+/* ---- errors --------------------------------------------------------------- */
+
+/* Format a message into err and return code. */
+VGC_HIDDEN int vgc_fail(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* ---- cfg reader (cfg.c) ------------------------------------------------------ */
+
+/* One `key=value` line. */
+typedef struct vgc_kv {
+    const char *key;          /* NUL-terminated, whitespace removed */
+    const char *val;          /* NUL-terminated, whitespace removed */
+    int line;                 /* 1-based line number */
+    int used;                 /* set when a layer parser consumed it */
+} vgc_kv;
+
+/* One `[type]` section and its options. */
+typedef struct vgc_section {
+    const char *type;         /* the name between the brackets */
+    int line;                 /* line of the header */
+    vgc_kv *kv;               /* options, in file order */
+    int nkv;
+} vgc_section;
+
+/* A parsed cfg: all strings live in buf. */
+typedef struct vgc_cfg {
+    char *buf;                /* copy of the text, split in place */
+    vgc_section *sec;         /* sections in file order */
+    int nsec;
+    vgc_kv *kvs;              /* storage for every option */
+} vgc_cfg;
+
+/* Parse cfg text (not NUL-terminated). On failure nothing needs releasing. */
+VGC_HIDDEN int vgc_cfg_parse(vgc_cfg *cfg, const char *text, size_t len,
+                             char *err, size_t errlen);
+VGC_HIDDEN void vgc_cfg_release(vgc_cfg *cfg);
+
+/* ---- thread pool (pool.c) ------------------------------------------------------ */
+
+typedef struct vgc_pool vgc_pool;
+
+/* A task: ctx is the caller's, task in [0, ntasks), thread in [0, threads). */
+typedef void (*vgc_task_fn)(void *ctx, int task, int thread);
+
+/* threads >= 1; with 1 no thread is started and run() calls fn inline. */
+VGC_HIDDEN int vgc_pool_create(vgc_pool **out, int threads);
+/* Run fn for every task and return when all are done. Not reentrant. */
+VGC_HIDDEN void vgc_pool_run(vgc_pool *pool, int ntasks, vgc_task_fn fn, void *ctx);
+VGC_HIDDEN int vgc_pool_threads(const vgc_pool *pool);
+VGC_HIDDEN void vgc_pool_destroy(vgc_pool *pool);
+
+/* ---- kernels (kern_*.c) ---------------------------------------------------------- */
+
+/* Parameters of one depthwise channel. */
+typedef struct vgc_dw_args {
+    const float *in;          /* h x w input plane */
+    int w, h;
+    const float *k;           /* size x size kernel */
+    int size, stride, pad;
+    float bias;
+    enum vgc_act act;
+    float *out;               /* oh x ow output plane */
+    int ow, oh;
+    float *scratch;           /* vgc_dw_scratch_floats() floats */
+} vgc_dw_args;
+
+/* Scratch one depthwise channel needs (padded, phase-split input plane). */
+static inline size_t vgc_dw_scratch_floats(int w, int h, int pad, int stride)
+{
+    size_t pw = (size_t)((w + 2 * pad + stride - 1) / stride + 16);
+    size_t ph = (size_t)((h + 2 * pad + stride - 1) / stride + 1);
+
+    return pw * ph * (size_t)stride * (size_t)stride;
+}
+
+/* Kernels that exist in one variant per SIMD level. */
+typedef struct vgc_kernels {
+    int simd;                 /* enum vgc_simd of this table */
+    /* y[i] = act(y[i] + bias) for i < n */
+    void (*bias_act)(float *y, size_t n, float bias, enum vgc_act act);
+    /* one depthwise channel */
+    void (*dw_conv)(const vgc_dw_args *a);
+    /* y[i] = act(alpha*y[i] + beta*x[i]) for i < n */
+    void (*axpby_act)(float *y, const float *x, size_t n, float alpha, float beta,
+                      enum vgc_act act);
+} vgc_kernels;
+
+VGC_HIDDEN extern const vgc_kernels vgc_kernels_generic;
+VGC_HIDDEN extern const vgc_kernels vgc_kernels_avx2;
+VGC_HIDDEN extern const vgc_kernels vgc_kernels_avx512;
+
+/* Scalar activation, the reference every kernel variant matches. */
+VGC_HIDDEN float vgc_act_scalar(float x, enum vgc_act act);
+
+/* ---- the network ---------------------------------------------------------------- */
+
+struct vgc_net {
+    vgc_layer *layers;        /* n layers, [net] excluded */
+    int n;
+    int w, h, c;              /* input shape */
+    int max_batch;
+    int threads;
+    int classes;              /* of the yolo heads (all equal) */
+    int max_cand;             /* sum over heads of w*h*n */
+    int ignore_scale_x_y;     /* Debian-darknet decoding */
+    double flops;             /* per image */
+    const vgc_kernels *k;     /* kernel table for this machine */
+    vgc_pool *pool;           /* compute threads */
+    float *arena;             /* every activation, 64-byte aligned */
+    size_t arena_floats;
+    float *work;              /* im2col scratch: threads x work_floats */
+    size_t work_floats;       /* per thread */
+    float *scratch;           /* max_cand floats for candidate selection */
+    float *params;            /* one block holding all weights and biases */
+    const float *input;       /* input of the forward in progress */
+    int batch;                /* images in the last forward */
+    char device[96];          /* describe() string */
+};
+
+/* Build layers from a parsed cfg (net.c). */
+VGC_HIDDEN int vgc_net_build(vgc_net *net, vgc_cfg *cfg, const vgc_options *opt,
+                             char *err, size_t errlen);
+
+/* Floats the weights file holds for this network (after its header). */
+VGC_HIDDEN size_t vgc_net_param_count(const vgc_net *net);
+
+/* Where layer i reads its input (image 0). */
+static inline const float *vgc_layer_input(const vgc_net *net, int i)
+{
+    return i == 0 ? net->input : net->layers[i - 1].out;
+}
+
+#endif /* VGC_INTERNAL_H */

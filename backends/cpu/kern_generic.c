@@ -1,0 +1,52 @@
+/*
+ * backends/cpu/kern_generic.c: the kernels in portable C (one float per
+ * "vector"), for CPUs without AVX2, and the scalar activation every
+ * variant matches.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+float vgc_act_scalar(float x, enum vgc_act act)
+{
+    switch (act) {
+    case VGC_ACT_LINEAR:
+        return x;
+    case VGC_ACT_LEAKY:
+        return x > 0 ? x : 0.1f * x;
+    case VGC_ACT_RELU:
+        return x > 0 ? x : 0;
+    case VGC_ACT_RELU6:
+        return x < 0 ? 0 : (x > 6 ? 6 : x);
+    case VGC_ACT_LOGISTIC:
+        return 1.0f / (1.0f + expf(-x));
+    case VGC_ACT_MISH: {
+        /* AlexeyAB: x * tanh(softplus(x)), softplus thresholded at 20 */
+        float sp = x > 20 ? x : (x < -20 ? expf(x) : log1pf(expf(x)));
+
+        return x * tanhf(sp);
+    }
+    case VGC_ACT_SWISH:
+        return x / (1.0f + expf(-x));
+    }
+    return x;
+}
+
+#define VW 1
+typedef float vf;
+#define VSET1(x) (x)
+#define VZERO 0.0f
+#define VLOAD(p) (*(p))
+#define VSTORE(p, v) (*(p) = (v))
+#define VLOADN(p, n) ((void)(n), *(p))
+#define VSTOREN(p, v, n) ((void)(n), *(p) = (v))
+#define VADD(a, b) ((a) + (b))
+#define VMUL(a, b) ((a) * (b))
+#define VMAX(a, b) ((a) > (b) ? (a) : (b))
+#define VMIN(a, b) ((a) < (b) ? (a) : (b))
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#define KLEVEL VGC_SIMD_GENERIC
+#define KNAME(x) x##_generic
+
+#include "kern_tmpl.h"

@@ -1,0 +1,623 @@
+/*
+ * backends/cpu/load.c: opening a network: cfg -> layers (net.c), the
+ * weights file (every header version, exact size check, batch norm folded
+ * into the weights), the activation arena plan, and the accessors.
+ *
+ * The weights file is darknet's: int32 major, minor, revision, then `seen`
+ * (int64 when major*10+minor >= 2 and both are below 1000, else int32),
+ * then for every convolutional layer in cfg order: biases[filters], and
+ * when batch_normalize scales, rolling means and rolling variances
+ * [filters] each, then weights[filters][c/groups][size][size], all float32
+ * little-endian. A file that is not exactly that long is refused before
+ * anything is read, so a hostile file cannot make us allocate.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cblas.h>
+
+#include "internal.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the weights reader assumes a little-endian host, as darknet does"
+#endif
+
+/* Planning helpers defined in forward.c. */
+size_t vgc_layer_plan(vgc_net *net, vgc_layer *l);
+
+/* ---- reading from memory or a file ---------------------------------------------- */
+
+typedef struct wsrc {
+    const unsigned char *mem; /* memory source, or NULL */
+    FILE *fp;                 /* file source, or NULL */
+    size_t len;               /* total bytes */
+    size_t pos;               /* bytes consumed */
+} wsrc;
+
+static int wsrc_read(wsrc *s, void *dst, size_t n)
+{
+    if (n > s->len - s->pos)
+        return -1;
+    if (s->mem)
+        memcpy(dst, s->mem + s->pos, n);
+    else if (fread(dst, 1, n, s->fp) != n)
+        return -1;
+    s->pos += n;
+    return 0;
+}
+
+
+static size_t align16(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
+
+static int all_finite(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return 0;
+    return 1;
+}
+
+
+/* Header size for a file starting with major/minor, as darknet decides it. */
+static size_t header_bytes(int32_t major, int32_t minor)
+{
+    return ((int64_t)major * 10 + minor >= 2 && major < 1000 && minor < 1000) ? 20 : 16;
+}
+
+
+static int load_weights(vgc_net *net, wsrc *src, const char *wname, char *err, size_t errlen)
+{
+    size_t params = vgc_net_param_count(net), need, total = 0, hdr;
+    int32_t head[3];
+    float *bn = NULL;
+    int rc = 0, maxf = 1;
+
+    if (params > VGC_MAX_PARAMS)
+        return vgc_fail(err, errlen, VIGIA_EINVAL, "the cfg describes %zu parameters, more than the %u allowed",
+                        params, VGC_MAX_PARAMS);
+    if (src->len < sizeof head)
+        return vgc_fail(err, errlen, VIGIA_EINVAL, "%s is %zu bytes, shorter than its header",
+                        wname, src->len);
+    if (wsrc_read(src, head, sizeof head) < 0)
+        return vgc_fail(err, errlen, VIGIA_EINVAL, "%s: cannot read its header", wname);
+    hdr = header_bytes(head[0], head[1]);
+    need = hdr + 4 * params;
+    if (src->len != need)
+        return vgc_fail(err, errlen, VIGIA_EINVAL,
+                        "%s is %zu bytes but the cfg needs %zu (a %zu-byte header and %zu floats): "
+                        "it is %s or belongs to another cfg",
+                        wname, src->len, need, hdr, params, src->len < need ? "truncated" : "too long");
+    if (src->mem)
+        src->pos = hdr;
+    else if (fseek(src->fp, (long)hdr, SEEK_SET) != 0)
+        return vgc_fail(err, errlen, VIGIA_EINVAL, "%s: cannot seek past its header", wname);
+    else
+        src->pos = hdr;
+
+    for (int i = 0; i < net->n; i++) {
+        const vgc_layer *l = &net->layers[i];
+
+        if (l->type == VGC_L_CONV) {
+            total += align16((size_t)l->filters) + align16(l->nweights);
+            if (l->filters > maxf)
+                maxf = l->filters;
+        }
+    }
+    net->params = aligned_alloc(64, (total ? total : 16) * sizeof(float));
+    bn = malloc((size_t)maxf * 3 * sizeof(float));
+    if (!net->params || !bn) {
+        rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %zu weights", total);
+        goto out;
+    }
+    total = 0;
+    for (int i = 0; i < net->n; i++) {
+        vgc_layer *l = &net->layers[i];
+        size_t nf = (size_t)l->filters, per;
+
+        if (l->type != VGC_L_CONV)
+            continue;
+        l->biases = net->params + total;
+        l->weights = l->biases + align16(nf);
+        total += align16(nf) + align16(l->nweights);
+        if (wsrc_read(src, l->biases, nf * 4) < 0 ||
+            (l->batch_normalize && wsrc_read(src, bn, nf * 3 * 4) < 0) ||
+            wsrc_read(src, l->weights, l->nweights * 4) < 0) {
+            rc = vgc_fail(err, errlen, VIGIA_EINVAL, "%s: read error at layer %d", wname, i);
+            goto out;
+        }
+        if (!all_finite(l->biases, nf) || !all_finite(l->weights, l->nweights) ||
+            (l->batch_normalize && !all_finite(bn, nf * 3))) {
+            rc = vgc_fail(err, errlen, VIGIA_EINVAL,
+                          "%s: layer %d (cfg line %d) holds a value that is not a finite number",
+                          wname, i, l->line);
+            goto out;
+        }
+        if (!l->batch_normalize)
+            continue;
+        /* darknet (test mode): y = (x - mean) / (sqrt(var) + .000001) * scale + bias */
+        per = l->nweights / nf;
+        for (size_t f = 0; f < nf; f++) {
+            float scale = bn[f], mean = bn[nf + f], var = bn[2 * nf + f], s;
+
+            if (var < 0) {
+                rc = vgc_fail(err, errlen, VIGIA_EINVAL,
+                              "%s: layer %d (cfg line %d) has a negative batch-norm variance",
+                              wname, i, l->line);
+                goto out;
+            }
+            s = scale / (sqrtf(var) + .000001f);
+            l->biases[f] -= mean * s;
+            for (size_t k = 0; k < per; k++)
+                l->weights[f * per + k] *= s;
+        }
+        if (!all_finite(l->biases, nf) || !all_finite(l->weights, l->nweights)) {
+            rc = vgc_fail(err, errlen, VIGIA_EINVAL,
+                          "%s: layer %d (cfg line %d) overflows once batch norm is folded",
+                          wname, i, l->line);
+            goto out;
+        }
+    }
+out:
+    free(bn);
+    return rc;
+}
+
+/* ---- deterministic random weights -------------------------------------------------- */
+
+static float rnd_uniform(uint32_t *state, float lo, float hi)
+{
+    uint32_t x = *state;
+
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    *state = x;
+    return lo + (hi - lo) * (float)(x >> 8) * (1.0f / 16777216.0f);
+}
+
+
+/* A complete weights file image (version 0.2.5) for net's cfg. */
+static int random_image(const vgc_net *net, uint32_t seed, unsigned char **out, size_t *len,
+                        char *err, size_t errlen)
+{
+    size_t params = vgc_net_param_count(net);
+    int32_t head[3] = { 0, 2, 5 };
+    uint64_t seen = 0;
+    uint32_t st = seed ? seed : 0x9e3779b9u;
+    unsigned char *img;
+    float *p;
+
+    if (params > VGC_MAX_PARAMS)
+        return vgc_fail(err, errlen, VIGIA_EINVAL, "the cfg describes too many parameters");
+    *len = 20 + 4 * params;
+    img = malloc(*len);
+    if (!img)
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for random weights");
+    memcpy(img, head, sizeof head);
+    memcpy(img + 12, &seen, sizeof seen);
+    p = (float *)(void *)(img + 20);
+    for (int i = 0; i < net->n; i++) {
+        const vgc_layer *l = &net->layers[i];
+        float a;
+
+        if (l->type != VGC_L_CONV)
+            continue;
+        a = sqrtf(3.0f / (float)(l->nweights / (size_t)l->filters));
+        for (int f = 0; f < l->filters; f++)
+            *p++ = rnd_uniform(&st, -0.1f, 0.1f);              /* biases */
+        if (l->batch_normalize) {
+            for (int f = 0; f < l->filters; f++)
+                *p++ = rnd_uniform(&st, 0.5f, 1.5f);           /* scales */
+            for (int f = 0; f < l->filters; f++)
+                *p++ = rnd_uniform(&st, -0.1f, 0.1f);          /* means */
+            for (int f = 0; f < l->filters; f++)
+                *p++ = rnd_uniform(&st, 0.5f, 1.5f);           /* variances */
+        }
+        for (size_t k = 0; k < l->nweights; k++)
+            *p++ = rnd_uniform(&st, -a, a);
+    }
+    *out = img;
+    return 0;
+}
+
+/* ---- memory plan ---------------------------------------------------------------------- */
+
+/* The layer whose buffer layer i's output really lives in. */
+static int root_of(const vgc_net *net, int i)
+{
+    while (net->layers[i].alias >= 0)
+        i = net->layers[i].alias;
+    return i;
+}
+
+
+static void mark_use(vgc_net *net, int src, int user)
+{
+    int r = root_of(net, src);
+
+    if (net->layers[r].last_use < user)
+        net->layers[r].last_use = user;
+}
+
+
+typedef struct block {
+    size_t off, size;         /* in floats */
+    int owner;                /* layer */
+} block;
+
+/*
+ * Give every layer that owns a buffer an arena offset: a buffer is freed
+ * after its last reader, and a new one takes the lowest gap that fits.
+ */
+static int plan_memory(vgc_net *net, int keep, char *err, size_t errlen)
+{
+    block *live = calloc((size_t)net->n + 1, sizeof *live);
+    int nlive = 0, rc = 0;
+    size_t top = 0, work = 0;
+
+    if (!live)
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
+    for (int i = 0; i < net->n; i++) {
+        vgc_layer *l = &net->layers[i];
+
+        l->last_use = i;
+        if (i > 0 && ((l->type == VGC_L_DROPOUT) ||
+                      (l->type == VGC_L_ROUTE && l->nsrc == 1 && l->groups == 1)))
+            l->alias = l->type == VGC_L_ROUTE ? l->src[0] : i - 1;
+        if (i > 0 && l->type != VGC_L_ROUTE)
+            mark_use(net, i - 1, i);
+        if (l->type == VGC_L_ROUTE || l->type == VGC_L_SHORTCUT)
+            for (int k = 0; k < l->nsrc; k++)
+                mark_use(net, l->src[k], i);
+    }
+    for (int i = 0; i < net->n; i++) {
+        vgc_layer *l = &net->layers[i];
+
+        if (keep || l->type == VGC_L_YOLO || i == net->n - 1)
+            mark_use(net, i, net->n);
+    }
+    for (int i = 0; i < net->n; i++) {
+        vgc_layer *l = &net->layers[i];
+        size_t size, off = 0, w;
+        int at;
+
+        w = vgc_layer_plan(net, l);
+        if (w > work)
+            work = w;
+        if (l->alias >= 0)
+            continue;
+        /* free what nobody reads any more */
+        for (int k = 0; k < nlive;) {
+            if (net->layers[live[k].owner].last_use < i) {
+                memmove(&live[k], &live[k + 1], (size_t)(nlive - k - 1) * sizeof *live);
+                nlive--;
+            } else {
+                k++;
+            }
+        }
+        size = align16(l->out_size * (size_t)net->max_batch);
+        for (at = 0; at < nlive; at++) {
+            if (live[at].off - off >= size)
+                break;
+            off = live[at].off + live[at].size;
+        }
+        memmove(&live[at + 1], &live[at], (size_t)(nlive - at) * sizeof *live);
+        live[at] = (block){ off, size, i };
+        nlive++;
+        l->off = off;
+        if (off + size > top)
+            top = off + size;
+        if (top > VGC_MAX_ARENA_BYTES / sizeof(float)) {
+            rc = vgc_fail(err, errlen, VIGIA_EINVAL,
+                          "the network needs more than %zu MiB of activations at batch %d",
+                          VGC_MAX_ARENA_BYTES >> 20, net->max_batch);
+            goto out;
+        }
+    }
+    net->arena_floats = top;
+    net->work_floats = work;
+    if ((top + work * (size_t)net->threads) > VGC_MAX_ARENA_BYTES / sizeof(float))
+        rc = vgc_fail(err, errlen, VIGIA_EINVAL, "the network needs more than %zu MiB of memory",
+                      VGC_MAX_ARENA_BYTES >> 20);
+out:
+    free(live);
+    return rc;
+}
+
+
+static int allocate(vgc_net *net, char *err, size_t errlen)
+{
+    size_t work = net->work_floats * (size_t)net->threads;
+
+    net->arena = aligned_alloc(64, (net->arena_floats ? net->arena_floats : 16) * sizeof(float));
+    net->work = aligned_alloc(64, (work ? work : 16) * sizeof(float));
+    net->scratch = malloc(((size_t)net->max_cand + 1) * sizeof(float));
+    if (!net->arena || !net->work || !net->scratch)
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %zu MiB of activations",
+                        (net->arena_floats + work) * sizeof(float) >> 20);
+    /* touch everything now so that the first frame does not page-fault */
+    memset(net->arena, 0, net->arena_floats * sizeof(float));
+    memset(net->work, 0, work * sizeof(float));
+    for (int i = 0; i < net->n; i++) {
+        vgc_layer *l = &net->layers[i];
+
+        l->out = net->arena + net->layers[root_of(net, i)].off;
+    }
+    return 0;
+}
+
+/* ---- open / close ------------------------------------------------------------------------ */
+
+static const vgc_kernels *pick_kernels(int want)
+{
+    int have = vgc_simd_detect();
+
+    if (want == VGC_SIMD_AUTO || want > have)
+        want = have;
+    if (want >= VGC_SIMD_AVX512)
+        return &vgc_kernels_avx512;
+    if (want == VGC_SIMD_AVX2)
+        return &vgc_kernels_avx2;
+    return &vgc_kernels_generic;
+}
+
+
+static int load_common(vgc_net **out, const char *cfg_text, size_t cfg_len, wsrc *weights,
+                       const char *wname, const vgc_options *opt_in, char *err, size_t errlen)
+{
+    vgc_options opt = opt_in ? *opt_in : (vgc_options){ 0 };
+    vgc_cfg cfg;
+    vgc_net *net;
+    unsigned char *img = NULL;
+    int rc;
+
+    *out = NULL;
+    if (opt.max_batch < 0 || opt.max_batch > VGC_MAX_BATCH || opt.threads < 0 ||
+        opt.threads > VGC_MAX_THREADS || opt.input_w < 0 || opt.input_h < 0 ||
+        opt.input_w > VGC_MAX_DIM || opt.input_h > VGC_MAX_DIM)
+        return vgc_fail(err, errlen, VIGIA_EINVAL, "bad engine options (batch %d, threads %d, input %dx%d)",
+                        opt.max_batch, opt.threads, opt.input_w, opt.input_h);
+    if (!weights && !opt.no_weights)
+        return vgc_fail(err, errlen, VIGIA_EINVAL, "no weights given");
+    rc = vgc_cfg_parse(&cfg, cfg_text, cfg_len, err, errlen);
+    if (rc < 0)
+        return rc;
+    net = calloc(1, sizeof *net);
+    if (!net) {
+        vgc_cfg_release(&cfg);
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
+    }
+    net->max_batch = opt.max_batch ? opt.max_batch : 1;
+    net->threads = opt.threads ? opt.threads : 1;
+    net->ignore_scale_x_y = opt.ignore_scale_x_y;
+    net->k = pick_kernels(opt.simd);
+    rc = vgc_net_build(net, &cfg, &opt, err, errlen);
+    vgc_cfg_release(&cfg);
+    if (rc < 0)
+        goto fail;
+    if (opt.no_weights) {
+        wsrc mem = { 0 };
+        size_t len;
+
+        if ((rc = random_image(net, opt.seed, &img, &len, err, errlen)) < 0)
+            goto fail;
+        mem.mem = img;
+        mem.len = len;
+        rc = load_weights(net, &mem, "random weights", err, errlen);
+    } else {
+        rc = load_weights(net, weights, wname, err, errlen);
+    }
+    if (rc < 0)
+        goto fail;
+    if ((rc = plan_memory(net, opt.keep_outputs, err, errlen)) < 0 ||
+        (rc = allocate(net, err, errlen)) < 0)
+        goto fail;
+    if (vgc_pool_create(&net->pool, net->threads) < 0) {
+        rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "cannot start %d compute threads", net->threads);
+        goto fail;
+    }
+    /* our own threads split the work; OpenBLAS must not add its own */
+    openblas_set_num_threads(1);
+    snprintf(net->device, sizeof net->device, "cpu %s, openblas %s, %d thread%s",
+             vgc_simd_name(net->k->simd), openblas_get_corename(), net->threads,
+             net->threads == 1 ? "" : "s");
+    free(img);
+    *out = net;
+    return 0;
+
+fail:
+    free(img);
+    vgc_net_destroy(net);
+    return rc;
+}
+
+
+int vgc_net_load_mem(vgc_net **out, const char *cfg, size_t cfg_len, const void *weights,
+                     size_t weights_len, const vgc_options *opt, char *err, size_t errlen)
+{
+    wsrc src = { weights, NULL, weights_len, 0 };
+
+    return load_common(out, cfg, cfg_len, weights ? &src : NULL, "weights file", opt, err, errlen);
+}
+
+
+/* Read a whole (small) file. */
+static int read_small_file(const char *path, size_t max, char **buf, size_t *len, char *err, size_t errlen)
+{
+    FILE *fp = fopen(path, "rb");
+    struct stat st;
+    int rc = 0;
+
+    *buf = NULL;
+    if (!fp)
+        return vgc_fail(err, errlen, errno == ENOENT ? VIGIA_ENOENT : VIGIA_EINVAL, "cannot open %s: %s",
+                        path, strerror(errno));
+    if (fstat(fileno(fp), &st) < 0 || !S_ISREG(st.st_mode)) {
+        rc = vgc_fail(err, errlen, VIGIA_EINVAL, "%s is not a regular file", path);
+        goto out;
+    }
+    if ((uintmax_t)st.st_size > max) {
+        rc = vgc_fail(err, errlen, VIGIA_EINVAL, "%s is %jd bytes, more than the %zu allowed", path,
+                      (intmax_t)st.st_size, max);
+        goto out;
+    }
+    *len = (size_t)st.st_size;
+    *buf = malloc(*len + 1);
+    if (!*buf) {
+        rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (fread(*buf, 1, *len, fp) != *len) {
+        rc = vgc_fail(err, errlen, VIGIA_EINVAL, "cannot read %s", path);
+        free(*buf);
+        *buf = NULL;
+    }
+out:
+    fclose(fp);
+    return rc;
+}
+
+
+int vgc_net_load(vgc_net **out, const char *cfg_path, const char *weights_path,
+                 const vgc_options *opt, char *err, size_t errlen)
+{
+    char *cfg = NULL;
+    size_t cfg_len = 0;
+    wsrc src = { 0 };
+    struct stat st;
+    int rc;
+
+    *out = NULL;
+    rc = read_small_file(cfg_path, VGC_CFG_MAX_BYTES, &cfg, &cfg_len, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (weights_path && !(opt && opt->no_weights)) {
+        src.fp = fopen(weights_path, "rb");
+        if (!src.fp) {
+            rc = vgc_fail(err, errlen, errno == ENOENT ? VIGIA_ENOENT : VIGIA_EINVAL, "cannot open %s: %s",
+                          weights_path, strerror(errno));
+            goto out;
+        }
+        if (fstat(fileno(src.fp), &st) < 0 || !S_ISREG(st.st_mode)) {
+            rc = vgc_fail(err, errlen, VIGIA_EINVAL, "%s is not a regular file", weights_path);
+            goto out;
+        }
+        src.len = (size_t)st.st_size;
+    }
+    rc = load_common(out, cfg, cfg_len, src.fp ? &src : NULL, weights_path, opt, err, errlen);
+out:
+    if (src.fp)
+        fclose(src.fp);
+    free(cfg);
+    return rc;
+}
+
+
+void vgc_net_destroy(vgc_net *net)
+{
+    if (!net)
+        return;
+    if (net->pool)
+        vgc_pool_destroy(net->pool);
+    for (int i = 0; i < net->n; i++)
+        free(net->layers[i].packed);
+    free(net->layers);
+    free(net->params);
+    free(net->arena);
+    free(net->work);
+    free(net->scratch);
+    free(net);
+}
+
+/* ---- cfg-only helpers ---------------------------------------------------------------------- */
+
+int vgc_cfg_param_count(const char *text, size_t len, size_t *count, char *err, size_t errlen)
+{
+    vgc_options opt = { 0 };
+    vgc_net net = { 0 };
+    vgc_cfg cfg;
+    int rc = vgc_cfg_parse(&cfg, text, len, err, errlen);
+
+    if (rc < 0)
+        return rc;
+    rc = vgc_net_build(&net, &cfg, &opt, err, errlen);
+    if (rc == 0)
+        *count = vgc_net_param_count(&net);
+    free(net.layers);
+    vgc_cfg_release(&cfg);
+    return rc;
+}
+
+
+int vgc_weights_write_random(const char *cfg_path, const char *weights_path, uint32_t seed,
+                             char *err, size_t errlen)
+{
+    vgc_options opt = { 0 };
+    vgc_net net = { 0 };
+    unsigned char *img = NULL;
+    char *text = NULL;
+    size_t len = 0, ilen = 0;
+    FILE *fp = NULL;
+    vgc_cfg cfg;
+    int rc;
+
+    rc = read_small_file(cfg_path, VGC_CFG_MAX_BYTES, &text, &len, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = vgc_cfg_parse(&cfg, text, len, err, errlen);
+    if (rc < 0)
+        goto out;
+    rc = vgc_net_build(&net, &cfg, &opt, err, errlen);
+    vgc_cfg_release(&cfg);
+    if (rc < 0 || (rc = random_image(&net, seed, &img, &ilen, err, errlen)) < 0)
+        goto out;
+    fp = fopen(weights_path, "wb");
+    if (!fp || fwrite(img, 1, ilen, fp) != ilen) {
+        rc = vgc_fail(err, errlen, VIGIA_EINVAL, "cannot write %s: %s", weights_path, strerror(errno));
+        goto out;
+    }
+out:
+    if (fp && fclose(fp) != 0 && rc == 0)
+        rc = vgc_fail(err, errlen, VIGIA_EINVAL, "cannot write %s: %s", weights_path, strerror(errno));
+    free(img);
+    free(text);
+    free(net.layers);
+    return rc;
+}
+
+/* ---- accessors ------------------------------------------------------------------------------ */
+
+int vgc_net_layers(const vgc_net *net) { return net->n; }
+const vgc_layer *vgc_net_layer(const vgc_net *net, int i) { return &net->layers[i]; }
+int vgc_net_classes(const vgc_net *net) { return net->classes; }
+int vgc_net_max_batch(const vgc_net *net) { return net->max_batch; }
+double vgc_net_flops(const vgc_net *net) { return net->flops; }
+const char *vgc_net_device(const vgc_net *net) { return net->device; }
+int vgc_net_max_candidates(const vgc_net *net) { return net->max_cand; }
+
+size_t vgc_net_arena_bytes(const vgc_net *net)
+{
+    return (net->arena_floats + net->work_floats * (size_t)net->threads) * sizeof(float);
+}
+
+
+void vgc_net_input_size(const vgc_net *net, int *w, int *h, int *c)
+{
+    *w = net->w;
+    *h = net->h;
+    *c = net->c;
+}
+
+
+const float *vgc_net_output(const vgc_net *net, int i, int b)
+{
+    return net->layers[i].out + (size_t)b * net->layers[i].out_size;
+}
