@@ -191,8 +191,8 @@ vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_detect_r
     uint64_t infer_us = now_us() - t0;
     e[sizeof e - 1] = '\0';
     if (ir != 0) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "%s infer: %s", d->be->ops->name, e[0] ? e : "failed");
+        char msg[288];
+        snprintf(msg, sizeof msg, "%s infer: %.250s", d->be->ops->name, e[0] ? e : "failed");
         for (size_t s = 0; s < nb; s++) {
             set_error(&out[idx[s]], VG_DERR_BACKEND, msg);
             vg_image_release(&d->images[s]);

@@ -42,7 +42,7 @@ typedef struct vg_detect_input {
 
 typedef struct vg_detect_result {
     int status;                    /* 0 or a VG_DERR_* code for this image */
-    char err[256];                 /* why, when status != 0 */
+    char err[320];                 /* why, when status != 0 */
     int w, h;                      /* image size after auto-rotation */
     vg_detection *dets;            /* malloc'd, labels point into the model */
     size_t n;
