@@ -78,8 +78,19 @@ vg_conn_create(vg_server *srv, int fd, const char *peer, const vg_proto *proto, 
 
 
 void
+vg_conn_watch_eof(vg_conn *c)
+{
+    c->reading = 1;
+    c->eof_only = 1;
+    if (!c->closing && !ev_is_active(&c->rio))
+        ev_io_start(c->srv->loop, &c->rio);
+}
+
+
+void
 vg_conn_read_start(vg_conn *c)
 {
+    c->eof_only = 0;
     c->reading = 1;
     if (!c->closing && !ev_is_active(&c->rio))
         ev_io_start(c->srv->loop, &c->rio);
@@ -90,6 +101,7 @@ void
 vg_conn_read_stop(vg_conn *c)
 {
     c->reading = 0;
+    c->eof_only = 0;
     if (ev_is_active(&c->rio))
         ev_io_stop(c->srv->loop, &c->rio);
 }
@@ -101,16 +113,15 @@ timer_update(vg_conn *c)
 {
     if (c->closing)
         return;
+    ev_timer_stop(c->srv->loop, &c->timer);   /* ev_timer_set on an active timer is undefined */
     ev_tstamp at = c->read_deadline;
     if (c->seg_count > 0) {
         ev_tstamp w = c->last_write + c->srv->cfg->write_timeout;
         if (at == 0 || w < at)
             at = w;
     }
-    if (at == 0) {
-        ev_timer_stop(c->srv->loop, &c->timer);
+    if (at == 0)
         return;
-    }
     ev_tstamp after = at - ev_now(c->srv->loop);
     ev_timer_set(&c->timer, after > 0 ? after : 0.0001, 0.);
     ev_timer_start(c->srv->loop, &c->timer);
@@ -121,7 +132,6 @@ void
 vg_conn_set_read_deadline(vg_conn *c, ev_tstamp at)
 {
     c->read_deadline = at;
-    ev_timer_stop(c->srv->loop, &c->timer);
     timer_update(c);
 }
 
@@ -347,10 +357,31 @@ vg_conn_close_after_flush(vg_conn *c)
 }
 
 
+/* Only watching for the peer to go away: look without consuming. */
+static void
+peek_eof(vg_conn *c)
+{
+    char b;
+    ssize_t r = recv(c->fd, &b, 1, MSG_PEEK);
+    if (r > 0) {
+        /* pipelined bytes: they wait in the kernel until the protocol reads again */
+        vg_conn_read_stop(c);
+        return;
+    }
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    vg_conn_close(c, r == 0 ? "peer left" : "peer reset");
+}
+
+
 static void
 on_readable(vg_conn *c)
 {
     char *buf = c->srv->scratch;
+    if (c->eof_only) {
+        peek_eof(c);
+        return;
+    }
     /* bounded: at most a few reads per wakeup so one client cannot starve others */
     for (int round = 0; round < 4 && c->reading && !c->closing; round++) {
         ssize_t r = c->tp->read(c, buf, VG_SERVER_READ_CHUNK);
@@ -400,7 +431,7 @@ on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     vg_conn *c = w->data;
     ev_tstamp now = ev_now(loop);
     if (c->seg_count > 0 && now - c->last_write >= c->srv->cfg->write_timeout) {
-        vg_warn("conn", "%s: no write progress for %.0fs, closing", c->peer, c->srv->cfg->write_timeout);
+        vg_warn("conn", "%s: no write progress for %gs, closing", c->peer, c->srv->cfg->write_timeout);
         vg_conn_close(c, "write timeout");
         return;
     }

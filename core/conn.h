@@ -79,6 +79,7 @@ struct vg_conn {
     unsigned lingering : 1;             /* output done, discarding input before close */
     unsigned close_after_flush : 1;
     unsigned reading : 1;               /* read watcher wanted */
+    unsigned eof_only : 1;              /* watching only for the peer leaving */
     unsigned in_flush : 1;
     char peer[64];                      /* "ip:port" for logs */
     vg_conn *prev, *next;               /* server's list of open connections */
@@ -91,6 +92,12 @@ vg_conn *vg_conn_create(struct vg_server *srv, int fd, const char *peer,
 
 void vg_conn_read_start(vg_conn *c);
 void vg_conn_read_stop(vg_conn *c);
+/*
+ * While a request is being handled: notice a peer that disconnects (the
+ * connection closes, so the protocol can orphan its work), without reading
+ * pipelined bytes, which stay in the kernel until vg_conn_read_start().
+ */
+void vg_conn_watch_eof(vg_conn *c);
 /* Absolute loop time for the read deadline, 0 to clear. */
 void vg_conn_set_read_deadline(vg_conn *c, ev_tstamp at);
 

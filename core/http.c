@@ -795,9 +795,9 @@ dispatch(http_conn *hc)
 {
     vg_req *r = hc->req;
     hc->state = H_HANDLING;
-    vg_conn_read_stop(hc->conn);
     vg_conn_set_read_deadline(hc->conn, 0);
     if (r->early_status) {
+        vg_conn_read_stop(hc->conn);
         if (r->early_status == 405) {
             vg_buf allow;
             vg_buf_init(&allow);
@@ -808,6 +808,7 @@ dispatch(http_conn *hc)
         vg_req_error(r, r->early_status, r->early_code, "%s", r->early_msg);
         return;
     }
+    vg_conn_watch_eof(hc->conn);
     r->fn(r, r->fn_ud);
 }
 

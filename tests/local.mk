@@ -16,3 +16,10 @@ tests_core_test_http_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
 tests_core_test_http_CFLAGS = $(TEST_CFLAGS)
 tests_core_test_http_LDADD = $(TEST_LDADD)
 VIGIA_TESTS += tests/core/test_http
+
+check_PROGRAMS += tests/core/test_http_inproc
+tests_core_test_http_inproc_SOURCES = tests/core/test_http_inproc.c
+tests_core_test_http_inproc_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
+tests_core_test_http_inproc_CFLAGS = $(TEST_CFLAGS)
+tests_core_test_http_inproc_LDADD = $(TEST_LDADD)
+VIGIA_TESTS += tests/core/test_http_inproc

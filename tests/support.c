@@ -189,7 +189,10 @@ ts_spawn_inproc(ts_server *s, ts_setup_fn setup, const char *const *config_args)
         char *rest[33];
         int nrest;
         char err[512];
-        if (vg_config_load(cfg, "/dev/null", argc, argv, rest, &nrest, err, sizeof err) < 0) {
+        char conf[300];
+        snprintf(conf, sizeof conf, "%s/empty.conf", s->dir);
+        ts_write_file(conf, "", 0);
+        if (vg_config_load(cfg, conf, argc, argv, rest, &nrest, err, sizeof err) < 0) {
             fprintf(stderr, "config: %s\n", err);
             _exit(2);
         }
