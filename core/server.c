@@ -273,14 +273,22 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         char peer[64];
         format_addr(&ss, peer, sizeof peer);
-        vg_conn *c = vg_http_accept(s, fd, peer);
-        c->next = s->conns;
-        if (s->conns)
-            s->conns->prev = c;
-        s->conns = c;
-        s->n_conns++;
-        vg_series_add(s->m_conn_accepted, 1);
+        vg_server_adopt(s, fd, peer);
     }
+}
+
+
+vg_conn *
+vg_server_adopt(vg_server *s, int fd, const char *peer)
+{
+    vg_conn *c = vg_http_accept(s, fd, peer);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->n_conns++;
+    vg_series_add(s->m_conn_accepted, 1);
+    return c;
 }
 
 

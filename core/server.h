@@ -95,6 +95,9 @@ void vg_server_release(vg_server *s);
 /* Checks what --check-config can check without binding: listen addresses. */
 int vg_server_check_config(const vg_config *cfg, char *err, size_t errlen);
 
+/* Serves HTTP on an accepted, non-blocking fd (the listener's path; fuzzing uses it directly). */
+vg_conn *vg_server_adopt(vg_server *s, int fd, const char *peer);
+
 /* Connection bookkeeping, used by conn.c. */
 void vg_server_conn_closed(vg_server *s, vg_conn *c);
 

@@ -1,1 +1,28 @@
-# fuzz: see the files beside this fragment.
+# fuzz/: libFuzzer harnesses with seed corpora (fuzz/corpus/NAME) and
+# dictionaries. Built only with --enable-fuzzing (CC=clang); "make fuzz"
+# builds them in a separate tree and runs each for FUZZ_SECONDS.
+FUZZ_SECONDS = 60
+EXTRA_DIST += fuzz/README.md fuzz/http.dict fuzz/corpus fuzz/run
+
+if ENABLE_FUZZING
+noinst_PROGRAMS += fuzz/fuzz_http
+fuzz_fuzz_http_SOURCES = fuzz/fuzz_http.c
+fuzz_fuzz_http_CPPFLAGS = $(libvigiacore_a_CPPFLAGS)
+fuzz_fuzz_http_LDFLAGS = -fsanitize=fuzzer
+fuzz_fuzz_http_LDADD = $(VIGIA_CORE_LIBS)
+FUZZ_TARGETS = fuzz/fuzz_http
+endif
+
+FUZZ_DIR = fuzz-build
+# Builds every harness with clang + libFuzzer + ASan/UBSan in $(FUZZ_DIR) and runs each
+# on its corpus for FUZZ_SECONDS; crashes land in fuzz/artifacts/.
+fuzz:
+	rm -rf $(FUZZ_DIR)
+	$(MAKE) $(AM_MAKEFLAGS) distdir distdir=$(FUZZ_DIR)
+	cd $(FUZZ_DIR) && ./configure --quiet CC=clang --enable-fuzzing CFLAGS='-O1 -g' 2>/dev/null && \
+	  $(MAKE) $(AM_MAKEFLAGS) fuzz-targets
+	$(SHELL) $(srcdir)/fuzz/run $(FUZZ_DIR) $(abs_srcdir)/fuzz $(FUZZ_SECONDS)
+
+fuzz-targets: $(FUZZ_TARGETS)
+
+.PHONY: fuzz fuzz-targets
