@@ -70,9 +70,14 @@ setup(void)
 }
 
 
-/* Every response in out[0..n) must be a status line, headers and exactly Content-Length bytes. */
+/*
+ * Every response in out[0..n) must be a status line, headers and exactly
+ * Content-Length bytes -- except answers to HEAD, which have no body: when
+ * the input had a HEAD request, a response may be followed directly by the
+ * next status line.
+ */
 static void
-check_responses(const char *out, size_t n)
+check_responses(const char *out, size_t n, int had_head)
 {
     size_t at = 0;
     while (at < n) {
@@ -87,14 +92,13 @@ check_responses(const char *out, size_t n)
             abort();
         const char *cl = memmem(out + at, head, "\r\nContent-Length: ", 18);
         size_t body = cl ? strtoul(cl + 18, NULL, 10) : 0;
-        int is_head = 0;
-        (void)is_head;
         at += head;
         if (status == 100)
             continue;
-        /* HEAD answers carry a Content-Length without a body: accept a short tail only at the end */
+        if (had_head && (at == n || (n - at >= 9 && memcmp(out + at, "HTTP/1.1 ", 9) == 0)))
+            continue;
         if (at + body > n)
-            return;
+            abort();   /* a body shorter than its Content-Length */
         at += body;
     }
 }
@@ -137,7 +141,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (srv.n_conns < open_conns && sent > size)
             break;
     }
-    check_responses(out, outn);
+    check_responses(out, outn, memmem(data, size, "HEAD", 4) != NULL);
     free(out);
     close(sv[1]);
     while (srv.conns)
