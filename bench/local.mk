@@ -1,1 +1,3 @@
-# bench: see the files beside this fragment.
+# bench/: load generators and comparisons against a peer measured in the same
+# run. Not part of make check; each has a run script and writes bench/out/.
+EXTRA_DIST += bench/http/run
