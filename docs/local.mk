@@ -1,1 +1,2 @@
-# docs: see the files beside this fragment.
+# docs/: installed under $(docdir).
+dist_doc_DATA = README.md docs/api.md docs/operations.md

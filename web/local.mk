@@ -1,1 +1,3 @@
-# web: see the files beside this fragment.
+# web/: the dashboard, served by vigia and installed under share/vigia/web.
+webdir = $(pkgdatadir)/web
+dist_web_DATA = web/index.html
