@@ -130,6 +130,7 @@ typedef struct vgc_options {
     int keep_outputs;         /* give every layer its own buffer (tests) */
     int no_weights;           /* no weights file: deterministic random weights */
     uint32_t seed;            /* seed for no_weights */
+    int profile;              /* time every layer (vgc_net_profile) */
 } vgc_options;
 
 enum vgc_simd {
@@ -192,6 +193,12 @@ VGC_HIDDEN int vgc_net_max_candidates(const vgc_net *net); /* cells x anchors ov
  * heads always).
  */
 VGC_HIDDEN const float *vgc_net_output(const vgc_net *net, int i, int b);
+
+/*
+ * With opt.profile: seconds spent in each layer over all forwards so far
+ * (ms must hold vgc_net_layers() doubles). Returns the number of forwards.
+ */
+VGC_HIDDEN int vgc_net_profile(const vgc_net *net, double *seconds);
 
 /* Count the floats the weights file of a cfg must hold (after the header). */
 VGC_HIDDEN int vgc_cfg_param_count(const char *cfg, size_t cfg_len, size_t *count,

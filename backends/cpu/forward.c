@@ -11,6 +11,7 @@
  */
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include <cblas.h>
 
@@ -64,8 +65,10 @@ size_t vgc_layer_plan(vgc_net *net, vgc_layer *l)
             return 0;
         }
         l->chunk = div_up(l->c, 4 * t);
-        return vgc_dw_scratch_floats(l->w, l->h, l->pad, l->stride);
+        return vgc_dw_scratch_floats(l->w, l->pad, l->stride, l->size);
     case VGC_L_MAXPOOL:
+        l->chunk = div_up(l->out_c, 4 * t);
+        return (size_t)l->w + 2 * (size_t)l->size;
     case VGC_L_UPSAMPLE:
         l->chunk = div_up(l->out_c, 4 * t);
         return 0;
@@ -223,6 +226,7 @@ static void forward_conv(vgc_net *net, const vgc_layer *l, const float *in, int 
 /* ---- pooling, resampling, joins --------------------------------------------------------- */
 
 typedef struct plane_job {
+    const vgc_net *net;
     const vgc_layer *l;
     const float *in;
     int tasks_per_image;
@@ -236,34 +240,13 @@ static void maxpool_task(void *ctx, int task, int thread)
     const int b = task / j->tasks_per_image;
     const int c0 = (task % j->tasks_per_image) * l->chunk;
     const int c1 = c0 + l->chunk < l->c ? c0 + l->chunk : l->c;
-    const int off = -l->pad / 2;
+    float *tmp = j->net->work + (size_t)thread * j->net->work_floats;
 
-    (void)thread;
-    for (int ch = c0; ch < c1; ch++) {
-        const float *in = j->in + (size_t)b * l->c * l->h * l->w + (size_t)ch * l->h * l->w;
-        float *out = l->out + (size_t)b * l->out_size + (size_t)ch * l->out_h * l->out_w;
-
-        for (int oy = 0; oy < l->out_h; oy++) {
-            for (int ox = 0; ox < l->out_w; ox++) {
-                float m = -INFINITY;
-
-                for (int ky = 0; ky < l->size; ky++) {
-                    int iy = off + oy * l->stride + ky;
-
-                    if (iy < 0 || iy >= l->h)
-                        continue;
-                    for (int kx = 0; kx < l->size; kx++) {
-                        int ix = off + ox * l->stride + kx;
-
-                        if (ix >= 0 && ix < l->w && in[iy * l->w + ix] > m)
-                            m = in[iy * l->w + ix];
-                    }
-                }
-                /* darknet starts from -FLT_MAX: a window with no valid cell gives that */
-                out[oy * l->out_w + ox] = m == -INFINITY ? -3.402823466e+38f : m;
-            }
-        }
-    }
+    for (int ch = c0; ch < c1; ch++)
+        j->net->k->maxpool(j->in + (size_t)b * l->c * l->h * l->w + (size_t)ch * l->h * l->w, l->w, l->h,
+                           l->size, l->stride, l->pad,
+                           l->out + (size_t)b * l->out_size + (size_t)ch * l->out_h * l->out_w,
+                           l->out_w, l->out_h, tmp);
 }
 
 
@@ -409,7 +392,11 @@ int vgc_net_forward(vgc_net *net, const float *input, int batch, char *err, size
     for (int i = 0; i < net->n; i++) {
         const vgc_layer *l = &net->layers[i];
         const float *in = vgc_layer_input(net, i);
-        plane_job pj = { l, in, 0 };
+        plane_job pj = { net, l, in, 0 };
+        struct timespec t0, t1;
+
+        if (net->prof)
+            clock_gettime(CLOCK_MONOTONIC, &t0);
 
         switch (l->type) {
         case VGC_L_CONV:
@@ -438,7 +425,13 @@ int vgc_net_forward(vgc_net *net, const float *input, int batch, char *err, size
             forward_yolo(net, l, in, batch);
             break;
         }
+        if (net->prof) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            net->prof[i] += (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+        }
     }
+    if (net->prof)
+        net->prof_runs++;
     return 0;
 }
 

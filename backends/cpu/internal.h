@@ -79,13 +79,16 @@ typedef struct vgc_dw_args {
     float *scratch;           /* vgc_dw_scratch_floats() floats */
 } vgc_dw_args;
 
-/* Scratch one depthwise channel needs (padded, phase-split input plane). */
-static inline size_t vgc_dw_scratch_floats(int w, int h, int pad, int stride)
+/* Floats in one phase of a padded input row of a depthwise kernel (with slack for vector reads). */
+static inline size_t vgc_dw_phase_len(int w, int pad, int stride, int size)
 {
-    size_t pw = (size_t)((w + 2 * pad + stride - 1) / stride + 16);
-    size_t ph = (size_t)((h + 2 * pad + stride - 1) / stride + 1);
+    return (size_t)((w + 2 * pad + stride - 1) / stride + 2 * 16 + size + 16);
+}
 
-    return pw * ph * (size_t)stride * (size_t)stride;
+/* Scratch one depthwise channel needs: a zero row and a ring of `size` padded rows. */
+static inline size_t vgc_dw_scratch_floats(int w, int pad, int stride, int size)
+{
+    return vgc_dw_phase_len(w, pad, stride, size) * (size_t)stride * (size_t)(size + 1);
 }
 
 /* Kernels that exist in one variant per SIMD level. */
@@ -98,6 +101,9 @@ typedef struct vgc_kernels {
     /* y[i] = act(alpha*y[i] + beta*x[i]) for i < n */
     void (*axpby_act)(float *y, const float *x, size_t n, float alpha, float beta,
                       enum vgc_act act);
+    /* one channel of a max pool; tmp holds w + 2*size floats */
+    void (*maxpool)(const float *in, int w, int h, int size, int stride, int pad,
+                    float *out, int ow, int oh, float *tmp);
 } vgc_kernels;
 
 VGC_HIDDEN extern const vgc_kernels vgc_kernels_generic;
@@ -130,6 +136,8 @@ struct vgc_net {
     const float *input;       /* input of the forward in progress */
     int batch;                /* images in the last forward */
     char device[96];          /* describe() string */
+    double *prof;             /* seconds per layer when profiling, else NULL */
+    int prof_runs;            /* forwards profiled */
 };
 
 /* Build layers from a parsed cfg (net.c). */

@@ -79,54 +79,77 @@ static void KNAME(axpby_act)(float *y, const float *x, size_t n, float alpha, fl
 
 
 /*
- * Depthwise convolution of one channel. The input plane is first copied
- * into a zero-padded plane split into stride x stride phases, so that the
- * inner loop reads contiguous vectors with no bounds checks:
- *   out[oy][ox] = sum w[ky][kx] * phase[ky % s][kx % s][oy + ky/s][ox + kx/s]
- * The scratch the padded plane lives in follows the plane's args in the
- * caller's buffer (see vgc_dw_scratch_floats in forward.c).
+ * Depthwise convolution of one channel.
+ *
+ * Input rows are copied, zero-padded and split into `stride` phases
+ * (phase q holds padded columns q, q+s, q+2s, ...), into a ring of `size`
+ * rows in the caller's scratch, each input row once. Then every output
+ * row is a sum of contiguous vector loads from those rows:
+ *   out[oy][ox] = bias + sum w[ky][kx] * row(oy*s - pad + ky).phase[kx % s][ox + kx / s]
+ * with rows outside the input reading a row of zeros. Two vectors are
+ * accumulated at a time (two independent FMA chains).
  */
 static void KNAME(dw_conv)(const vgc_dw_args *a)
 {
-    const int s = a->stride, ks = a->size;
-    const int pw = (a->w + 2 * a->pad + s - 1) / s + VW;    /* phase row length */
-    const int ph = (a->h + 2 * a->pad + s - 1) / s + 1;     /* phase rows */
-    const size_t psz = (size_t)pw * (size_t)ph;
-    float *pad = a->scratch;
+    const int ks = a->size, s = a->stride, pad = a->pad;
     const int vec = a->act <= VGC_ACT_RELU6;
+    const size_t pp = vgc_dw_phase_len(a->w, pad, s, ks);   /* floats per phase row */
+    const size_t slot = pp * (size_t)s;                      /* floats per ring row */
+    float *zero = a->scratch;                                /* a row of zeros */
+    float *ring = a->scratch + slot;
+    int held[VGC_MAX_KERNEL];                                /* input row in each slot */
+    const float *rows[VGC_MAX_KERNEL];
 
-    /* padded, phase-split copy of the input plane */
-    memset(pad, 0, psz * (size_t)(s * s) * sizeof(float));
-    for (int y = 0; y < a->h; y++) {
-        const int py = y + a->pad;
-        const float *src = a->in + (size_t)y * a->w;
-        float *row = pad + (size_t)((py % s) * s) * psz + (size_t)(py / s) * pw;
-
-        if (s == 1) {
-            memcpy(row + a->pad, src, (size_t)a->w * sizeof(float));
-            continue;
-        }
-        for (int q = 0; q < s; q++) {
-            /* the x whose padded column px = x + pad falls in phase q */
-            int x0 = ((q - a->pad) % s + s) % s;
-            float *dst = row + (size_t)q * psz;
-
-            for (int x = x0; x < a->w; x += s)
-                dst[(x + a->pad) / s] = src[x];
-        }
-    }
+    memset(a->scratch, 0, slot * (size_t)(ks + 1) * sizeof(float));
+    for (int k = 0; k < ks; k++)
+        held[k] = -1;
 
     for (int oy = 0; oy < a->oh; oy++) {
-        float *o = a->out + (size_t)oy * a->ow;
+        float *restrict o = a->out + (size_t)oy * a->ow;
         int ox = 0;
 
+        for (int ky = 0; ky < ks; ky++) {
+            const int iy = oy * s - pad + ky;
+            int k;
+            float *r;
+            const float *src;
+
+            if (iy < 0 || iy >= a->h) {
+                rows[ky] = zero;
+                continue;
+            }
+            k = iy % ks;
+            r = ring + (size_t)k * slot;
+            rows[ky] = r;
+            if (held[k] == iy)
+                continue;
+            held[k] = iy;
+            src = a->in + (size_t)iy * a->w;
+            if (s == 1) {
+                memcpy(r + pad, src, (size_t)a->w * sizeof(float));
+            } else if (s == 2) {
+                /* padded column px = x + pad goes to phase px & 1, index px >> 1 */
+                const int x0 = pad & 1;
+                float *restrict even = r + (pad >> 1) + (x0 ? 1 : 0);
+                float *restrict odd = r + pp + (pad >> 1);
+
+                for (int x = x0, j = 0; x < a->w; x += 2, j++)
+                    even[j] = src[x];
+                for (int x = 1 - x0, j = 0; x < a->w; x += 2, j++)
+                    odd[j] = src[x];
+            } else {
+                for (int x = 0; x < a->w; x++)
+                    r[(size_t)((x + pad) % s) * pp + (size_t)((x + pad) / s)] = src[x];
+            }
+        }
         for (; ox + 2 * VW <= a->ow; ox += 2 * VW) {
             vf acc0 = VSET1(a->bias), acc1 = acc0;
 
             for (int ky = 0; ky < ks; ky++) {
+                const float *r = rows[ky] + ox;
+
                 for (int kx = 0; kx < ks; kx++) {
-                    const float *p = pad + (size_t)((ky % s) * s + kx % s) * psz +
-                                     (size_t)(oy + ky / s) * pw + ox + kx / s;
+                    const float *p = r + (size_t)(kx % s) * pp + kx / s;
                     vf wv = VSET1(a->k[ky * ks + kx]);
 
                     acc0 = VFMA(wv, VLOAD(p), acc0);
@@ -141,16 +164,14 @@ static void KNAME(dw_conv)(const vgc_dw_args *a)
             VSTORE(o + ox + VW, acc1);
         }
         for (; ox < a->ow; ox += VW) {
+            const int n = a->ow - ox < VW ? a->ow - ox : VW;
             vf acc = VSET1(a->bias);
-            int n = a->ow - ox < VW ? a->ow - ox : VW;
 
             for (int ky = 0; ky < ks; ky++) {
-                for (int kx = 0; kx < ks; kx++) {
-                    const float *p = pad + (size_t)((ky % s) * s + kx % s) * psz +
-                                     (size_t)(oy + ky / s) * pw + ox + kx / s;
+                const float *r = rows[ky] + ox;
 
-                    acc = VFMA(VSET1(a->k[ky * ks + kx]), VLOAD(p), acc);
-                }
+                for (int kx = 0; kx < ks; kx++)
+                    acc = VFMA(VSET1(a->k[ky * ks + kx]), VLOAD(r + (size_t)(kx % s) * pp + kx / s), acc);
             }
             if (vec)
                 KNAME(act_vec)(&acc, a->act);
@@ -166,9 +187,73 @@ static void KNAME(dw_conv)(const vgc_dw_args *a)
 }
 
 
+/*
+ * Max pooling of one channel, darknet's way (window at -pad/2, cells
+ * outside the input ignored, -FLT_MAX when none is inside), separably: the
+ * rows of the window are reduced into tmp, which has `size` cells of
+ * -FLT_MAX on both sides, then the columns. tmp holds w + 2*size floats.
+ */
+static void KNAME(maxpool)(const float *in, int w, int h, int size, int stride, int pad,
+                           float *out, int ow, int oh, float *tmp)
+{
+    const int off = -pad / 2;
+    float *restrict t = tmp + size;
+
+    for (int i = 0; i < size; i++) {
+        tmp[i] = -3.402823466e+38f;
+        t[w + i] = -3.402823466e+38f;
+    }
+    for (int oy = 0; oy < oh; oy++) {
+        float *restrict o = out + (size_t)oy * ow;
+        int first = 1;
+
+        for (int ky = 0; ky < size; ky++) {
+            const int iy = off + oy * stride + ky;
+            const float *restrict r;
+
+            if (iy < 0 || iy >= h)
+                continue;
+            r = in + (size_t)iy * w;
+            if (first) {
+                memcpy(t, r, (size_t)w * sizeof(float));
+                first = 0;
+                continue;
+            }
+            for (int x = 0; x < w; x++)
+                t[x] = r[x] > t[x] ? r[x] : t[x];
+        }
+        if (first)
+            for (int x = 0; x < w; x++)
+                t[x] = -3.402823466e+38f;
+        if (stride == 2 && size == 2 && off == 0) {
+            for (int ox = 0; ox < ow; ox++) {
+                float a0 = t[2 * ox], a1 = t[2 * ox + 1];
+
+                o[ox] = a1 > a0 ? a1 : a0;
+            }
+            continue;
+        }
+        for (int ox = 0; ox < ow; ox++)
+            o[ox] = t[ox * stride + off];
+        for (int kx = 1; kx < size; kx++) {
+            const float *restrict c = t + off + kx;
+
+            if (stride == 1) {
+                for (int ox = 0; ox < ow; ox++)
+                    o[ox] = c[ox] > o[ox] ? c[ox] : o[ox];
+            } else {
+                for (int ox = 0; ox < ow; ox++)
+                    o[ox] = c[ox * stride] > o[ox] ? c[ox * stride] : o[ox];
+            }
+        }
+    }
+}
+
+
 const vgc_kernels KNAME(vgc_kernels) = {
     .simd = KLEVEL,
     .bias_act = KNAME(bias_act),
     .dw_conv = KNAME(dw_conv),
     .axpby_act = KNAME(axpby_act),
+    .maxpool = KNAME(maxpool),
 };

@@ -420,6 +420,10 @@ static int load_common(vgc_net **out, const char *cfg_text, size_t cfg_len, wsrc
     if ((rc = plan_memory(net, opt.keep_outputs, err, errlen)) < 0 ||
         (rc = allocate(net, err, errlen)) < 0)
         goto fail;
+    if (opt.profile && !(net->prof = calloc((size_t)net->n, sizeof *net->prof))) {
+        rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
+        goto fail;
+    }
     if (vgc_pool_create(&net->pool, net->threads) < 0) {
         rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "cannot start %d compute threads", net->threads);
         goto fail;
@@ -534,6 +538,7 @@ void vgc_net_destroy(vgc_net *net)
     free(net->arena);
     free(net->work);
     free(net->scratch);
+    free(net->prof);
     free(net);
 }
 
@@ -606,6 +611,14 @@ int vgc_net_max_candidates(const vgc_net *net) { return net->max_cand; }
 size_t vgc_net_arena_bytes(const vgc_net *net)
 {
     return (net->arena_floats + net->work_floats * (size_t)net->threads) * sizeof(float);
+}
+
+
+int vgc_net_profile(const vgc_net *net, double *seconds)
+{
+    for (int i = 0; i < net->n; i++)
+        seconds[i] = net->prof ? net->prof[i] : 0;
+    return net->prof_runs;
 }
 
 

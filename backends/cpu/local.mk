@@ -11,7 +11,7 @@ backends_cpu_libvgcpu_a_SOURCES = \
 	backends/cpu/forward.c backends/cpu/pool.c backends/cpu/cpu.c \
 	backends/cpu/kern_tmpl.h backends/cpu/kern_generic.c \
 	backends/cpu/kern_avx2.c backends/cpu/kern_avx512.c
-VGC_CFLAGS = $(VG_PLUGIN_CC_FLAGS) -pthread -ffp-contract=fast -ftree-vectorize
+VGC_CFLAGS = $(VG_PLUGIN_CC_FLAGS) -pthread -ffp-contract=fast -ftree-vectorize -fvect-cost-model=dynamic
 backends_cpu_libvgcpu_a_CPPFLAGS = $(AM_CPPFLAGS) $(OPENBLAS_CFLAGS)
 backends_cpu_libvgcpu_a_CFLAGS = $(VGC_CFLAGS)
 VGC_LIBS = backends/cpu/libvgcpu.a $(OPENBLAS_LIBS) -lpthread -lm
@@ -34,3 +34,13 @@ tests_cpu_test_cpu_engine_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu $(V
 tests_cpu_test_cpu_engine_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -pthread
 tests_cpu_test_cpu_engine_LDADD = $(VGC_LIBS) $(CMOCKA_LIBS) $(VIPS_LIBS) $(DARKNET_LIBS) -ldl
 endif
+
+# bench/engines: the engine against libdarknet and OpenCV DNN (bench/engines/run).
+# Built by `make` as a noinst program; the OpenCV peer is built by the run script.
+noinst_PROGRAMS += bench/engines/bench_engines
+bench_engines_bench_engines_SOURCES = bench/engines/bench_engines.c tests/cpu/cpu_util.c tests/cpu/cpu_util.h
+bench_engines_bench_engines_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -I$(srcdir)/tests/cpu \
+	$(VIPS_CFLAGS) $(DARKNET_CFLAGS) $(OPENBLAS_CFLAGS)
+bench_engines_bench_engines_CFLAGS = $(AM_CFLAGS) -pthread
+bench_engines_bench_engines_LDADD = $(VGC_LIBS) $(VIPS_LIBS) $(DARKNET_LIBS)
+EXTRA_DIST += bench/engines/run bench/engines/README.md bench/engines/opencv_peer.cpp

@@ -261,12 +261,12 @@ out:
 }
 
 
-void cu_box_to_pixels(const cu_geom *g, const float *box, double px[4])
+void cu_box_to_pixels(const cu_geom *g, const float *bx, double px[4])
 {
-    double x = (box[0] - (g->net_w - g->new_w) / 2.0 / g->net_w) / ((double)g->new_w / g->net_w);
-    double y = (box[1] - (g->net_h - g->new_h) / 2.0 / g->net_h) / ((double)g->new_h / g->net_h);
-    double w = box[2] * (double)g->net_w / g->new_w;
-    double h = box[3] * (double)g->net_h / g->new_h;
+    double x = (bx[0] - (g->net_w - g->new_w) / 2.0 / g->net_w) / ((double)g->new_w / g->net_w);
+    double y = (bx[1] - (g->net_h - g->new_h) / 2.0 / g->net_h) / ((double)g->new_h / g->net_h);
+    double w = bx[2] * (double)g->net_w / g->new_w;
+    double h = bx[3] * (double)g->net_h / g->new_h;
 
     px[0] = (x - w / 2) * g->im_w;
     px[1] = (y - h / 2) * g->im_h;
@@ -375,7 +375,7 @@ const float *cu_dn_layer_output(struct network *net, int i, size_t *n, int *is_y
 }
 
 
-int cu_dn_candidates(struct network *net, float thresh, int classes, int cap, float *box,
+int cu_dn_candidates(struct network *net, float thresh, int classes, int cap, float *bx,
                      float *obj, float *prob)
 {
     int n = 0;
@@ -386,10 +386,10 @@ int cu_dn_candidates(struct network *net, float thresh, int classes, int cap, fl
         return -1;
     }
     for (int i = 0; i < n; i++) {
-        box[4 * i + 0] = d[i].bbox.x;
-        box[4 * i + 1] = d[i].bbox.y;
-        box[4 * i + 2] = d[i].bbox.w;
-        box[4 * i + 3] = d[i].bbox.h;
+        bx[4 * i + 0] = d[i].bbox.x;
+        bx[4 * i + 1] = d[i].bbox.y;
+        bx[4 * i + 2] = d[i].bbox.w;
+        bx[4 * i + 3] = d[i].bbox.h;
         obj[i] = d[i].objectness;
         for (int c = 0; c < classes; c++)
             prob[(size_t)i * classes + c] = c < d[i].classes ? d[i].prob[c] : 0;

@@ -1,0 +1,237 @@
+/*
+ * bench/engines/bench_engines.c: ms per frame of vigia's CPU engine and of
+ * libdarknet on the same cfg, weights and input, plus the machine's sgemm
+ * peak (OpenBLAS) to express the engine's speed as a fraction of it.
+ * bench/engines/run drives it (and the OpenCV DNN peer) and prints the
+ * table; see bench/engines/README.md.
+ *
+ *   bench_engines vgc     CFG WEIGHTS WIDTH HEIGHT THREADS ITERS [BATCH]
+ *   bench_engines darknet CFG WEIGHTS WIDTH HEIGHT ITERS
+ *   bench_engines sgemm   THREADS
+ *   bench_engines random-weights CFG OUT
+ *   bench_engines dump-input WIDTH HEIGHT IMAGE OUT.f32
+ *
+ * Each timing prints one line of key=value pairs: ms (median per frame),
+ * min, gflops (achieved), rss_mb (peak resident set).
+ */
+#include "vg_build.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <cblas.h>
+
+#include "engine.h"
+#include "cpu_util.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+
+static double peak_rss_mb(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;
+}
+
+
+/* The input: dog.jpg letterboxed, or 0.5 when images are not available. */
+static float *make_input(int w, int h, int batch)
+{
+    size_t n = (size_t)3 * w * h;
+    float *x = malloc(n * (size_t)batch * sizeof(float));
+
+    if (!x)
+        return NULL;
+    if (cu_images_init("bench_engines") < 0 ||
+        cu_letterbox_file(cu_shared_path("images", "dog.jpg"), w, h, x, NULL) < 0)
+        for (size_t i = 0; i < n; i++)
+            x[i] = 0.5f;
+    for (int b = 1; b < batch; b++)
+        memcpy(x + (size_t)b * n, x, n * sizeof(float));
+    return x;
+}
+
+
+static void report(const char *engine, double *ms, int iters, double flops, int threads, int batch)
+{
+    qsort(ms, (size_t)iters, sizeof *ms, cmp_double);
+    printf("%s ms=%.3f min=%.3f gflops=%.1f threads=%d batch=%d rss_mb=%.1f\n", engine,
+           ms[iters / 2] / batch, ms[0] / batch, flops * batch / (ms[iters / 2] * 1e6), threads, batch,
+           peak_rss_mb());
+}
+
+
+static int bench_vgc(char **argv, int argc)
+{
+    vgc_options opt = { .input_w = atoi(argv[3]), .input_h = atoi(argv[4]), .threads = atoi(argv[5]) };
+    int iters = atoi(argv[6]), batch = argc > 7 ? atoi(argv[7]) : 1;
+    char err[VIGIA_ERRLEN];
+    vgc_net *net = NULL;
+    double *ms = calloc((size_t)iters, sizeof *ms);
+    float *x;
+
+    opt.max_batch = batch;
+    opt.profile = getenv("VGC_PROFILE") != NULL;
+    if (!ms || iters < 1 || vgc_net_load(&net, argv[1], argv[2], &opt, err, sizeof err) < 0) {
+        fprintf(stderr, "vgc: %s\n", err);
+        return 1;
+    }
+    x = make_input(opt.input_w, opt.input_h, batch);
+    for (int i = 0; i < 3; i++)
+        vgc_net_forward(net, x, batch, err, sizeof err);
+    for (int i = 0; i < iters; i++) {
+        double t0 = cu_now();
+
+        vgc_net_forward(net, x, batch, err, sizeof err);
+        ms[i] = (cu_now() - t0) * 1e3;
+    }
+    report("vgc", ms, iters, vgc_net_flops(net), opt.threads, batch);
+    if (opt.profile) {
+        int nl = vgc_net_layers(net);
+        double *sec = calloc((size_t)nl, sizeof *sec);
+        int runs = sec ? vgc_net_profile(net, sec) : 0;
+
+        for (int i = 0; sec && i < nl; i++) {
+            const vgc_layer *l = vgc_net_layer(net, i);
+            double ms_l = sec[i] * 1e3 / runs;
+            double fl = l->type == VGC_L_CONV ? 2.0 * l->nweights * l->out_w * l->out_h : 0;
+
+            fprintf(stderr, "layer %3d type %d kind %d %4dx%-4d c %4d -> %4d size %d/%d g %4d: %7.3f ms %6.1f gflops\n",
+                    i, l->type, l->kind, l->w, l->h, l->c, l->out_c, l->size, l->stride, l->groups, ms_l,
+                    ms_l > 0 ? fl * batch / (ms_l * 1e6) : 0);
+        }
+        free(sec);
+    }
+    fprintf(stderr, "vgc: %s, arena %.1f MiB\n", vgc_net_device(net), vgc_net_arena_bytes(net) / 1048576.0);
+    vgc_net_destroy(net);
+    free(x);
+    free(ms);
+    return 0;
+}
+
+
+static int bench_darknet(char **argv)
+{
+#ifdef HAVE_DARKNET
+    int w = atoi(argv[3]), h = atoi(argv[4]), iters = atoi(argv[5]);
+    char cfg[4096];
+    const char *tmp = cu_tmpdir();
+    struct network *dn;
+    double *ms = calloc((size_t)iters, sizeof *ms);
+    float *x = make_input(w, h, 1);
+    vgc_options opt = { .input_w = w, .input_h = h, .no_weights = 1 };
+    vgc_net *shape = NULL;
+    char err[VIGIA_ERRLEN];
+
+    snprintf(cfg, sizeof cfg, "%s/net.cfg", tmp ? tmp : "/tmp");
+    if (!tmp || !ms || !x || cu_write_cfg_variant(argv[1], cfg, w, h) < 0)
+        return 1;
+    dn = cu_dn_load(cfg, argv[2]);
+    if (!dn)
+        return 1;
+    if (vgc_net_load(&shape, cfg, NULL, &opt, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    cu_dn_predict(dn, x);
+    for (int i = 0; i < iters; i++) {
+        double t0 = cu_now();
+
+        cu_dn_predict(dn, x);
+        ms[i] = (cu_now() - t0) * 1e3;
+    }
+    report("darknet", ms, iters, vgc_net_flops(shape), 1, 1);
+    vgc_net_destroy(shape);
+    cu_dn_free(dn);
+    cu_rmtree(tmp);
+    free(x);
+    free(ms);
+    return 0;
+#else
+    (void)argv;
+    fprintf(stderr, "built without libdarknet\n");
+    return 3;
+#endif
+}
+
+
+/* OpenBLAS sgemm on a large square problem: the machine's practical peak. */
+static int bench_sgemm(int threads)
+{
+    const int n = 1536;
+    float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n),
+          *c = malloc(sizeof(float) * n * n);
+    double best = 1e30;
+
+    if (!a || !b || !c)
+        return 1;
+    for (int i = 0; i < n * n; i++) {
+        a[i] = (float)(i % 13) / 13.0f;
+        b[i] = (float)(i % 7) / 7.0f;
+    }
+    openblas_set_num_threads(threads);
+    for (int r = 0; r < 6; r++) {
+        double t0 = cu_now();
+
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        if (cu_now() - t0 < best)
+            best = cu_now() - t0;
+    }
+    printf("sgemm n=%d threads=%d gflops=%.1f core=%s\n", n, threads, 2.0 * n * n * n / best / 1e9,
+           openblas_get_corename());
+    free(a);
+    free(b);
+    free(c);
+    return 0;
+}
+
+
+int main(int argc, char **argv)
+{
+    char err[VIGIA_ERRLEN];
+
+    if (argc >= 8 && strcmp(argv[1], "vgc") == 0)
+        return bench_vgc(argv + 1, argc - 1);
+    if (argc >= 7 && strcmp(argv[1], "darknet") == 0)
+        return bench_darknet(argv + 1);
+    if (argc >= 3 && strcmp(argv[1], "sgemm") == 0)
+        return bench_sgemm(atoi(argv[2]));
+    if (argc >= 4 && strcmp(argv[1], "random-weights") == 0) {
+        if (vgc_weights_write_random(argv[2], argv[3], 12345, err, sizeof err) < 0) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        return 0;
+    }
+    if (argc >= 6 && strcmp(argv[1], "dump-input") == 0) {
+        int w = atoi(argv[2]), h = atoi(argv[3]);
+        float *x = malloc(sizeof(float) * 3 * (size_t)w * h);
+        FILE *fp;
+
+        if (!x || cu_images_init(argv[0]) < 0 || cu_letterbox_file(argv[4], w, h, x, NULL) < 0 ||
+            !(fp = fopen(argv[5], "wb")))
+            return 1;
+        fwrite(x, sizeof(float), (size_t)3 * w * h, fp);
+        fclose(fp);
+        free(x);
+        return 0;
+    }
+    fprintf(stderr,
+            "usage: %s vgc CFG WEIGHTS W H THREADS ITERS [BATCH]\n"
+            "       %s darknet CFG WEIGHTS W H ITERS\n"
+            "       %s sgemm THREADS\n"
+            "       %s random-weights CFG OUT\n"
+            "       %s dump-input W H IMAGE OUT.f32\n",
+            argv[0], argv[0], argv[0], argv[0], argv[0]);
+    return 2;
+}
