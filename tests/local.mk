@@ -23,3 +23,10 @@ tests_core_test_http_inproc_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAG
 tests_core_test_http_inproc_CFLAGS = $(TEST_CFLAGS)
 tests_core_test_http_inproc_LDADD = $(TEST_LDADD)
 VIGIA_TESTS += tests/core/test_http_inproc
+
+check_PROGRAMS += tests/core/test_units
+tests_core_test_units_SOURCES = tests/core/test_units.c
+tests_core_test_units_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
+tests_core_test_units_CFLAGS = $(TEST_CFLAGS)
+tests_core_test_units_LDADD = $(TEST_LDADD)
+VIGIA_TESTS += tests/core/test_units
