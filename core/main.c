@@ -13,6 +13,7 @@
 #include <ev.h>
 
 #include "config.h"
+#include "detect_cli.h"
 #include "log.h"
 #include "ops.h"
 #include "server.h"
@@ -25,6 +26,7 @@ usage(FILE *out)
     fprintf(out,
             "usage: vigia [serve] [--config FILE] [--listen HOST:PORT]... [--data DIR] [--models DIR]\n"
             "             [--web DIR] [--log-level debug|info|warn|error] [--workers N] [--SECTION-KEY VALUE]...\n"
+            "       vigia detect [--model NAME] [--backend B] [--threshold T] [--classes a,b] IMAGE...\n"
             "       vigia --help | --version | --check-config\n"
             "\n"
             "Every setting below can be given in the config file ([section] key = value), as an\n"
@@ -160,6 +162,9 @@ main(int argc, char **argv)
     for (int i = 0; i < nrest; i++) {
         if (strcmp(rest[i], "--check-config") == 0) {
             check = 1;
+            memmove(rest + i, rest + i + 1, (size_t)(nrest - i) * sizeof *rest);
+            nrest--;
+            i--;
             continue;
         }
         if (strcmp(cmd, "serve") == 0) {
@@ -181,6 +186,10 @@ main(int argc, char **argv)
     if (strcmp(cmd, "serve") == 0) {
         rc = serve(cfg, config_path, nargs, args);
         cfg = NULL;   /* the server owned it */
+        goto out;
+    }
+    if (strcmp(cmd, "detect") == 0) {
+        rc = vg_detect_cli_run(cfg, nrest, rest);
         goto out;
     }
     fprintf(stderr, "vigia: unknown command '%s' (see vigia --help)\n", cmd);
