@@ -186,7 +186,7 @@ vg_ipc_encode_result(vg_buf *out, const vg_ipc_result *r, const vg_detection *de
         return VG_DERR_INVAL;
     size_t at = frame_begin(out);
     msgpack_packer_init(&pk, out, buf_write);
-    msgpack_pack_map(&pk, 13);
+    msgpack_pack_map(&pk, 14);
     pk_key(&pk, "t");
     msgpack_pack_int(&pk, VG_IPC_RESULT);
     pk_key(&pk, "id");
@@ -221,6 +221,11 @@ vg_ipc_encode_result(vg_buf *out, const vg_ipc_result *r, const vg_detection *de
     msgpack_pack_uint64(&pk, r->annotate_us);
     pk_key(&pk, "rss");
     msgpack_pack_uint64(&pk, r->rss);
+    pk_key(&pk, "bye");
+    if (r->last)
+        msgpack_pack_true(&pk);
+    else
+        msgpack_pack_false(&pk);
     pk_key(&pk, "jpg");
     if (r->jpeg) {
         msgpack_pack_bin(&pk, r->jpeg_len);
@@ -628,6 +633,7 @@ vg_ipc_decode(const uint8_t *p, size_t len, vg_ipc_msg *msg)
             else if (key_is(k, kn, "tp")) r = rd_us(&c, &x->post_us);
             else if (key_is(k, kn, "ta")) r = rd_us(&c, &x->annotate_us);
             else if (key_is(k, kn, "rss")) r = rd_uint64(&c, &x->rss);
+            else if (key_is(k, kn, "bye")) r = rd_bool(&c, &x->last);
             else if (key_is(k, kn, "jpg")) {
                 if (!is_nil(&c))
                     r = rd_bin(&c, &x->jpeg, &x->jpeg_len);

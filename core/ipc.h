@@ -73,6 +73,7 @@ typedef struct vg_ipc_result {
     vg_detection *dets;            /* decoded: malloc'd by vg_ipc_decode, labels NULL */
     uint64_t decode_us, infer_us, post_us, annotate_us;
     uint64_t rss;                  /* worker RSS after the job, bytes */
+    int last;                      /* the worker exits after this answer (memory cap) */
     const uint8_t *jpeg;
     size_t jpeg_len;
 } vg_ipc_result;

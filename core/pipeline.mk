@@ -8,3 +8,4 @@ libvigiacore_a_SOURCES += core/ipc.c core/ipc.h
 libvigiacore_a_SOURCES += core/worker.c core/worker.h
 libvigiacore_a_SOURCES += core/pool.c
 libvigiacore_a_SOURCES += core/detect_cli.c core/detect_cli.h
+include tests/pipeline/local.mk

@@ -107,6 +107,9 @@ struct worker {
     int fd;
     ev_io rio, wio;
     ev_timer start_timer;
+    ev_child cw;                   /* on the default loop, which reaps every child itself */
+    int use_cw;
+    int exited, status;            /* from cw: the child is reaped */
     vg_ipc_reader rd;
     struct iovec out[2 * VG_MODEL_MAX_BATCH + 1];
     int nout, outi;                /* pending iovecs, first not fully written */
@@ -587,8 +590,10 @@ fail_queue(model *m, int status, const char *msg)
 
 
 static void
-model_fail(model *m, const char *why)
+model_fail(model *m, const char *reason)
 {
+    char why[sizeof m->why];
+    snprintf(why, sizeof why, "%s", reason);   /* reason may be m->why itself */
     snprintf(m->fail, sizeof m->fail, "%s", why);
     snprintf(m->why, sizeof m->why, "%s", why);
     m->state = M_FAILED;
@@ -598,38 +603,58 @@ model_fail(model *m, const char *why)
 }
 
 
+/* Logs how a reaped worker ended and frees it. */
+static void
+worker_reaped(worker *w, int st, int known)
+{
+    model *m = w->m;
+    if (known && WIFSIGNALED(st))
+        vg_info("pool", "worker %s#%d (pid %d) ended by signal %d (%s)", m->name, w->index,
+                (int)w->pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
+    else if (known && WIFEXITED(st) && WEXITSTATUS(st) != 0)
+        vg_info("pool", "worker %s#%d (pid %d) exited with status %d", m->name, w->index,
+                (int)w->pid, WEXITSTATUS(st));
+    else
+        vg_debug("pool", "worker %s#%d (pid %d) exited", m->name, w->index, (int)w->pid);
+    if (known && w->lost_starting && WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL && !strstr(m->why, "signal")) {
+        size_t used = strlen(m->why);
+        if (used + 1 < sizeof m->why)
+            snprintf(m->why + used, sizeof m->why - used, " (signal %d, %s)", WTERMSIG(st),
+                     strsignal(WTERMSIG(st)));
+        if (m->state == M_FAILED)
+            snprintf(m->fail, sizeof m->fail, "%s", m->why);
+    }
+    if (w->use_cw)
+        ev_child_stop(m->pool->loop, &w->cw);
+    def_unref(w->d);
+    free(w);
+}
+
+
 static void
 reap_sweep(vg_pool *p)
 {
     worker **pp = &p->zombies;
     while (*pp) {
         worker *w = *pp;
-        int st = 0;
-        pid_t r = waitpid(w->pid, &st, WNOHANG);
-        if (r == 0) {
-            pp = &w->next;
-            continue;
-        }
-        if (r == w->pid) {
-            if (WIFSIGNALED(st))
-                vg_info("pool", "worker %s#%d (pid %d) ended by signal %d (%s)", w->m->name, w->index,
-                        (int)w->pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
-            else if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
-                vg_info("pool", "worker %s#%d (pid %d) exited with status %d", w->m->name, w->index,
-                        (int)w->pid, WEXITSTATUS(st));
-            else
-                vg_debug("pool", "worker %s#%d (pid %d) exited", w->m->name, w->index, (int)w->pid);
-            model *m = w->m;
-            if (w->lost_starting && m->state == M_FAILED && WIFSIGNALED(st) && !strstr(m->why, "signal")) {
-                size_t used = strlen(m->why);
-                snprintf(m->why + used, sizeof m->why - used, " (signal %d, %s)", WTERMSIG(st),
-                         strsignal(WTERMSIG(st)));
+        int st = 0, known = 0;
+        if (w->use_cw) {
+            if (!w->exited) {       /* libev reaps it and calls on_child */
+                pp = &w->next;
+                continue;
             }
+            st = w->status;
+            known = 1;
+        } else {
+            pid_t r = waitpid(w->pid, &st, WNOHANG);
+            if (r == 0) {
+                pp = &w->next;
+                continue;
+            }
+            known = r == w->pid;    /* else ECHILD: someone else reaped it */
         }
-        /* reaped, or not our child any more (ECHILD: someone else reaped it) */
         *pp = w->next;
-        def_unref(w->d);
-        free(w);
+        worker_reaped(w, st, known);
     }
     if (!p->zombies)
         ev_timer_stop(p->loop, &p->reap_timer);
@@ -671,8 +696,10 @@ worker_lost(worker *w, const char *why)
         return;
     int was_starting = w->state == W_STARTING;
     int expected = w->retiring || w->quit_sent;
+
     w->state = W_GONE;
-    kill(w->pid, SIGKILL);
+    if (!w->exited)              /* once reaped, the pid may belong to someone else */
+        kill(w->pid, SIGKILL);
     ev_io_stop(p->loop, &w->rio);
     ev_io_stop(p->loop, &w->wio);
     ev_timer_stop(p->loop, &w->start_timer);
@@ -815,7 +842,15 @@ worker_handle_result(worker *w, vg_ipc_result *r)
         j->state = J_DONE;
         complete(j, r->status, msg, r, w->d, w->pid);
     }
-    if (w->ninflight == 0 && (w->retiring || m->pool->stopping || !m->loaded))
+    if (r->last) {
+        /* over its memory cap: it exits after this answer; replace it */
+        vg_info("pool", "model %s: worker %d recycles itself at %zu MiB", m->name, w->index, (size_t)(r->rss >> 20));
+        w->retiring = 1;
+        w->quit_sent = 1;
+        spawn_missing(m, 1);
+        return;
+    }
+    if (w->ninflight == 0 && (w->retiring || !m->loaded))
         worker_send_quit(w);
 }
 
@@ -896,6 +931,25 @@ on_worker_readable(struct ev_loop *loop, ev_io *io, int revents)
     if (w->state != W_GONE && r < 0)
         worker_lost(w, "protocol error: oversized frame");
     dispatch(m);
+    maybe_finish_stop(m->pool);
+}
+
+
+static void
+on_child(struct ev_loop *loop, ev_child *c, int revents)
+{
+    worker *w = c->data;
+    (void)revents;
+    ev_child_stop(loop, c);
+    w->exited = 1;
+    w->status = c->rstatus;
+    if (w->state != W_GONE) {
+        /* the exit was seen before the end of its stream */
+        model *m = w->m;
+        worker_lost(w, w->state == W_STARTING ? "exited before it was ready" : "exited");
+        dispatch(m);
+    }
+    reap_sweep(w->m->pool);
 }
 
 
@@ -970,6 +1024,12 @@ spawn_worker(model *m, def *d, int gen)
     w->start_timer.data = w;
     ev_io_start(p->loop, &w->rio);
     ev_timer_start(p->loop, &w->start_timer);
+    if (ev_is_default_loop(p->loop)) {
+        ev_child_init(&w->cw, on_child, pid, 0);
+        w->cw.data = w;
+        w->use_cw = 1;
+        ev_child_start(p->loop, &w->cw);
+    }
     w->next = m->workers;
     m->workers = w;
     vg_debug("pool", "model %s: worker %d forked (pid %d)", m->name, w->index, (int)pid);
@@ -1657,8 +1717,10 @@ vg_pool_destroy(vg_pool *p)
         worker **pp = &p->zombies;
         while (*pp) {
             worker *w = *pp;
-            if (kill(w->pid, 0) != 0 && errno == ESRCH) {
+            if (w->exited || (kill(w->pid, 0) != 0 && errno == ESRCH)) {
                 *pp = w->next;
+                if (w->use_cw)
+                    ev_child_stop(p->loop, &w->cw);
                 def_unref(w->d);
                 free(w);
             } else {
@@ -1671,6 +1733,8 @@ vg_pool_destroy(vg_pool *p)
     while (p->zombies) {
         worker *w = p->zombies;
         p->zombies = w->next;
+        if (w->use_cw)
+            ev_child_stop(p->loop, &w->cw);
         def_unref(w->d);
         free(w);
     }
@@ -1797,6 +1861,32 @@ vg_pool_model_stats_by_name(const vg_pool *p, const char *name, vg_pool_model_st
         return VG_DERR_NOMODEL;
     fill_stats(m, out);
     return 0;
+}
+
+
+int
+vg_pool_model_workers(const vg_pool *p, const char *name, vg_pool_worker_info *out, size_t max)
+{
+    const model *m = name ? find_model(p, name) : NULL;
+    if (!m)
+        return VG_DERR_NOMODEL;
+    uint64_t t = now_us();
+    size_t n = 0;
+    for (const worker *w = m->workers; w; w = w->next) {
+        if (w->state == W_GONE)
+            continue;
+        if (n < max) {
+            vg_pool_worker_info *i = &out[n];
+            i->pid = (int)w->pid;
+            i->index = w->index;
+            i->state = w->retiring || w->quit_sent ? "retiring" : w->state == W_READY ? "ready" : "starting";
+            i->busy = w->ninflight;
+            i->rss = w->rss;
+            i->uptime_s = (t - w->started_us) / 1e6;
+        }
+        n++;
+    }
+    return (int)n;
 }
 
 

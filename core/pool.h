@@ -25,9 +25,10 @@
  *
  * Processes: workers are forked from the calling process. Call
  * vg_pool_create() and load models from the master before anything in it
- * initialises libvips (fork-safety; the master never should). Children are
- * reaped with waitpid(pid) on their own pids, so the pool works on any
- * ev_loop and never reaps children it did not fork. The pool ignores
+ * initialises libvips (fork-safety; the master never should). On the
+ * default loop (which reaps every child through its SIGCHLD watcher) each
+ * worker gets an ev_child watcher; on any other loop the pool calls
+ * waitpid() on its own pids only, never waitpid(-1). The pool ignores
  * SIGPIPE for the whole process (it writes to sockets of workers that may
  * have died).
  *
@@ -260,6 +261,22 @@ size_t vg_pool_model_count(const vg_pool *pool);
  */
 int vg_pool_model_stats_at(const vg_pool *pool, size_t i, vg_pool_model_stats *out);
 int vg_pool_model_stats_by_name(const vg_pool *pool, const char *name, vg_pool_model_stats *out);
+
+/* One live worker process of a model (for /v1/models/{name} and tests). */
+typedef struct vg_pool_worker_info {
+    int pid;
+    int index;                     /* number within the model, increasing with respawns */
+    const char *state;             /* "starting", "ready", "retiring" */
+    int busy;                      /* jobs in flight */
+    size_t rss;                    /* resident bytes, last known (0 if not yet) */
+    double uptime_s;
+} vg_pool_worker_info;
+
+/*
+ * Fills up to `max` entries about the model's live workers and returns how
+ * many there are (possibly more than max), or VG_DERR_NOMODEL.
+ */
+int vg_pool_model_workers(const vg_pool *pool, const char *name, vg_pool_worker_info *out, size_t max);
 
 /* Name of the default model, or NULL if none is loaded. */
 const char *vg_pool_default_model(const vg_pool *pool);

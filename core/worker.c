@@ -251,6 +251,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
         }
         (void)vg_detector_run(det, n, in, res);
         size_t rss = vg_worker_rss(0);
+        int recycle = cfg->mem_cap && rss > cfg->mem_cap;
         int dead = 0;
         for (size_t i = 0; i < n; i++) {
             vg_ipc_result r = {
@@ -263,6 +264,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
                 .post_us = res[i].post_us, .annotate_us = res[i].annotate_us,
                 .rss = rss,
                 .jpeg = res[i].jpeg, .jpeg_len = res[i].jpeg_len,
+                .last = recycle && i == n - 1,   /* the master sends nothing more */
             };
             if (!dead) {
                 out.len = 0;
@@ -276,7 +278,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
             quit = 1;
             break;
         }
-        if (cfg->mem_cap && rss > cfg->mem_cap) {
+        if (recycle) {
             vg_warn("worker", "resident memory %zu MiB is above the cap of %zu MiB: recycling",
                     rss >> 20, cfg->mem_cap >> 20);
             code = VG_WORKER_EXIT_RECYCLE;

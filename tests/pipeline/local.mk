@@ -1,0 +1,18 @@
+# tests/pipeline: the detection pipeline (models, images, postprocess, IPC,
+# pool with real workers, darknet backend, detect CLI, plugin checker).
+PIPE_TEST_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS) -I$(srcdir)/tests/pipeline
+PIPE_TEST_LDADD = $(VIGIA_CORE_LIBS) $(CMOCKA_LIBS)
+EXTRA_DIST += tests/pipeline/pt.h
+
+# A backend whose misbehaviour (crash, hang, exit, slow, leak) a test picks.
+check_PROGRAMS += tests/pipeline/vigia-backend-testbe.so
+tests_pipeline_vigia_backend_testbe_so_SOURCES = tests/pipeline/testbe.c
+tests_pipeline_vigia_backend_testbe_so_CFLAGS = $(VG_PLUGIN_CC_FLAGS)
+tests_pipeline_vigia_backend_testbe_so_LDFLAGS = $(VG_PLUGIN_LD_FLAGS)
+
+check_PROGRAMS += tests/pipeline/test_pool
+tests_pipeline_test_pool_SOURCES = tests/pipeline/test_pool.c
+tests_pipeline_test_pool_CPPFLAGS = $(PIPE_TEST_CPPFLAGS)
+tests_pipeline_test_pool_CFLAGS = $(TEST_CFLAGS)
+tests_pipeline_test_pool_LDADD = $(PIPE_TEST_LDADD)
+VIGIA_TESTS += tests/pipeline/test_pool
