@@ -200,6 +200,12 @@ VGC_HIDDEN const float *vgc_net_output(const vgc_net *net, int i, int b);
  */
 VGC_HIDDEN int vgc_net_profile(const vgc_net *net, double *seconds);
 
+/*
+ * Weight k (of (c/groups)*size*size) of filter f of convolution l, batch
+ * norm folded, whatever layout the kernels keep it in.
+ */
+VGC_HIDDEN float vgc_layer_weight(const vgc_net *net, const vgc_layer *l, int f, int k);
+
 /* Count the floats the weights file of a cfg must hold (after the header). */
 VGC_HIDDEN int vgc_cfg_param_count(const char *cfg, size_t cfg_len, size_t *count,
                                    char *err, size_t errlen);

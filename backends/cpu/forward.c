@@ -13,8 +13,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <cblas.h>
-
 #include "internal.h"
 
 /* im2col scratch a GEMM task may use, in floats (a band of output rows). */
@@ -152,11 +150,12 @@ static void conv_gemm_task(void *ctx, int task, int thread)
     float *out = l->out + (size_t)b * l->out_size + (size_t)g * fg * ohw + (size_t)y0 * l->out_w;
     float *col = j->net->work + (size_t)thread * j->net->work_floats;
 
+    const int mr = j->net->k->gemm_mr;
+    const size_t group = (size_t)((fg + mr - 1) / mr) * mr * k;
+
     im2col_rows(in, cg, l->h, l->w, l->size, l->stride, l->pad, y0, y1, l->out_w, col);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, fg, nc, k, 1.0f,
-                l->weights + (size_t)g * fg * k, k, col, nc, 0.0f, out, (int)ohw);
-    for (int m = 0; m < fg; m++)
-        j->net->k->bias_act(out + (size_t)m * ohw, (size_t)nc, l->biases[g * fg + m], l->act);
+    j->net->k->gemm(l->weights + (size_t)g * group, fg, k, col, (size_t)nc, nc, out, ohw,
+                    l->biases + g * fg, l->act);
 }
 
 
@@ -172,10 +171,7 @@ static void conv_1x1_task(void *ctx, int task, int thread)
     float *out = l->out + (size_t)b * l->out_size + n0;
 
     (void)thread;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->filters, nc, l->c, 1.0f,
-                l->weights, l->c, in, hw, 0.0f, out, hw);
-    for (int m = 0; m < l->filters; m++)
-        j->net->k->bias_act(out + (size_t)m * hw, (size_t)nc, l->biases[m], l->act);
+    j->net->k->gemm(l->weights, l->filters, l->c, in, (size_t)hw, nc, out, (size_t)hw, l->biases, l->act);
 }
 
 

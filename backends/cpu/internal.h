@@ -101,6 +101,14 @@ typedef struct vgc_kernels {
     /* y[i] = act(alpha*y[i] + beta*x[i]) for i < n */
     void (*axpby_act)(float *y, const float *x, size_t n, float alpha, float beta,
                       enum vgc_act act);
+    /*
+     * C = act(A B + bias) for M x N, A packed in panels of gemm_mr rows
+     * (k-major within a panel: a[p*K*mr + k*mr + r]), B K x N with row
+     * stride ldb, C with row stride ldc; bias has M entries.
+     */
+    int gemm_mr;
+    void (*gemm)(const float *a, int m, int k, const float *b, size_t ldb, int n,
+                 float *c, size_t ldc, const float *bias, enum vgc_act act);
     /* one channel of a max pool; tmp holds w + 2*size floats */
     void (*maxpool)(const float *in, int w, int h, int size, int stride, int pad,
                     float *out, int ow, int oh, float *tmp);

@@ -28,6 +28,9 @@ static inline __m256i vgc_mask8(size_t n)
 #define VMAX _mm256_max_ps
 #define VMIN _mm256_min_ps
 #define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define GEMM_MR 6
+#define GEMM_NV 2
+#define GEMM_KC 256
 #define KLEVEL VGC_SIMD_AVX2
 #define KNAME(x) x##_avx2
 

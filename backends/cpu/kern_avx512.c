@@ -24,6 +24,9 @@ typedef __m512 vf;
 #define VMAX _mm512_max_ps
 #define VMIN _mm512_min_ps
 #define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define GEMM_MR 8
+#define GEMM_NV 2
+#define GEMM_KC 256
 #define KLEVEL VGC_SIMD_AVX512
 #define KNAME(x) x##_avx512
 

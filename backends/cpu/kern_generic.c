@@ -6,6 +6,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "internal.h"
 
 float vgc_act_scalar(float x, enum vgc_act act)
@@ -49,4 +51,17 @@ typedef float vf;
 #define KLEVEL VGC_SIMD_GENERIC
 #define KNAME(x) x##_generic
 
+static void gemm_blas_generic(const float *a, int m, int k, const float *b, size_t ldb, int n,
+                              float *c, size_t ldc, const float *bias, enum vgc_act act);
+
 #include "kern_tmpl.h"
+
+/* Without AVX2, GEMMs go to OpenBLAS (A in plain row-major order: panels of one row). */
+static void gemm_blas_generic(const float *a, int m, int k, const float *b, size_t ldb, int n,
+                              float *c, size_t ldc, const float *bias, enum vgc_act act)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, (int)ldb, 0.0f, c,
+                (int)ldc);
+    for (int r = 0; r < m; r++)
+        bias_act_generic(c + (size_t)r * ldc, (size_t)n, bias[r], act);
+}

@@ -250,10 +250,132 @@ static void KNAME(maxpool)(const float *in, int w, int h, int size, int stride, 
 }
 
 
+#ifdef GEMM_MR
+/*
+ * The GEMM micro-kernel: a GEMM_MR x (GEMM_NV*VW) tile of C kept in
+ * registers over the whole K loop; A comes packed (GEMM_MR floats per k,
+ * broadcast), B is read in place (two vectors per k). Bias and activation
+ * are applied before the tile is stored. rows <= GEMM_MR, cols <= NR.
+ */
+#define GEMM_NR (GEMM_NV * VW)
+
+static void KNAME(gemm_tile)(int K, const float *restrict a, const float *restrict b, size_t ldb,
+                             float *restrict c, size_t ldc, const float *bias, int rows, int cols,
+                             enum vgc_act act, int first, int last)
+{
+    vf acc[GEMM_MR][GEMM_NV];
+    const int full = cols == GEMM_NR;
+    int n[GEMM_NV];
+
+#pragma GCC unroll 8
+    for (int v = 0; v < GEMM_NV; v++)
+        n[v] = cols - v * VW < 0 ? 0 : (cols - v * VW > VW ? VW : cols - v * VW);
+#pragma GCC unroll 16
+    for (int r = 0; r < GEMM_MR; r++) {
+        vf br = VSET1(r < rows ? bias[r] : 0.0f);
+
+#pragma GCC unroll 8
+        for (int v = 0; v < GEMM_NV; v++)
+            acc[r][v] = br;
+    }
+    if (!first) {
+        /* a later block of K: continue from what the earlier blocks stored */
+        for (int r = 0; r < rows; r++)
+            for (int v = 0; v < GEMM_NV; v++)
+                acc[r][v] = n[v] == VW ? VLOAD(c + (size_t)r * ldc + v * VW)
+                                       : (n[v] ? VLOADN(c + (size_t)r * ldc + v * VW, n[v]) : VZERO);
+    }
+    /* b is a packed strip: NR floats per k, zero beyond cols */
+    for (int k = 0; k < K; k++, a += GEMM_MR, b += ldb) {
+        vf bv[GEMM_NV];
+
+#pragma GCC unroll 8
+        for (int v = 0; v < GEMM_NV; v++)
+            bv[v] = VLOAD(b + v * VW);
+#pragma GCC unroll 16
+        for (int r = 0; r < GEMM_MR; r++) {
+            vf ar = VSET1(a[r]);
+
+#pragma GCC unroll 8
+            for (int v = 0; v < GEMM_NV; v++)
+                acc[r][v] = VFMA(ar, bv[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        float *cr = c + (size_t)r * ldc;
+
+        for (int v = 0; v < GEMM_NV; v++) {
+            if (last && !KNAME(act_vec)(&acc[r][v], act)) {
+                float t[VW];
+
+                VSTORE(t, acc[r][v]);
+                for (int i = 0; i < VW; i++)
+                    t[i] = vgc_act_scalar(t[i], act);
+                acc[r][v] = VLOAD(t);
+            }
+            if (full || n[v] == VW)
+                VSTORE(cr + v * VW, acc[r][v]);
+            else if (n[v])
+                VSTOREN(cr + v * VW, acc[r][v], n[v]);
+        }
+    }
+}
+
+
+static void KNAME(gemm)(const float *a, int m, int k, const float *b, size_t ldb, int n,
+                        float *c, size_t ldc, const float *bias, enum vgc_act act)
+{
+    const int panels = (m + GEMM_MR - 1) / GEMM_MR;
+    float bp[GEMM_KC * GEMM_NR] __attribute__((aligned(64)));
+
+    /*
+     * K in blocks of GEMM_KC; each strip of B (GEMM_KC x NR) is first
+     * copied into bp (contiguous, aligned, zero-padded: B's rows may be far
+     * apart, one page each), then every panel of A passes over it while it
+     * is in L1. C carries the partial sums between blocks of K, and the
+     * activation is applied after the last.
+     */
+    for (int kb = 0; kb < k; kb += GEMM_KC) {
+        const int kc = k - kb < GEMM_KC ? k - kb : GEMM_KC;
+
+        for (int j = 0; j < n; j += GEMM_NR) {
+            const int cols = n - j < GEMM_NR ? n - j : GEMM_NR;
+            const float *src = b + (size_t)kb * ldb + j;
+
+            if (cols == GEMM_NR) {
+                for (int kk = 0; kk < kc; kk++, src += ldb)
+#pragma GCC unroll 8
+                    for (int v = 0; v < GEMM_NV; v++)
+                        VSTORE(bp + kk * GEMM_NR + v * VW, VLOAD(src + v * VW));
+            } else {
+                for (int kk = 0; kk < kc; kk++, src += ldb)
+                    for (int x = 0; x < GEMM_NR; x++)
+                        bp[kk * GEMM_NR + x] = x < cols ? src[x] : 0.0f;
+            }
+            for (int p = 0; p < panels; p++) {
+                const int rows = m - p * GEMM_MR < GEMM_MR ? m - p * GEMM_MR : GEMM_MR;
+
+                KNAME(gemm_tile)(kc, a + (size_t)p * k * GEMM_MR + (size_t)kb * GEMM_MR, bp, GEMM_NR,
+                                 c + (size_t)p * GEMM_MR * ldc + j, ldc, bias + p * GEMM_MR, rows, cols, act,
+                                 kb == 0, kb + kc == k);
+            }
+        }
+    }
+}
+#endif
+
+
 const vgc_kernels KNAME(vgc_kernels) = {
     .simd = KLEVEL,
     .bias_act = KNAME(bias_act),
     .dw_conv = KNAME(dw_conv),
     .axpby_act = KNAME(axpby_act),
     .maxpool = KNAME(maxpool),
+#ifdef GEMM_MR
+    .gemm_mr = GEMM_MR,
+    .gemm = KNAME(gemm),
+#else
+    .gemm_mr = 1,
+    .gemm = KNAME(gemm_blas),
+#endif
 };

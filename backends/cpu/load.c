@@ -73,11 +73,50 @@ static size_t header_bytes(int32_t major, int32_t minor)
 }
 
 
+/*
+ * Floats a convolution's weights take in memory: GEMM layouts keep, per
+ * group, the filters in panels of mr rows (zero rows pad the last panel).
+ */
+static size_t packed_floats(const vgc_layer *l, int mr)
+{
+    size_t fg = (size_t)(l->filters / l->groups), k = l->nweights / (size_t)l->filters;
+
+    if (l->kind == VGC_CONV_DW)
+        return l->nweights;
+    return (size_t)l->groups * ((fg + (size_t)mr - 1) / (size_t)mr) * (size_t)mr * k;
+}
+
+
+/* Where weight k of filter f lives in the layer's layout. */
+static size_t weight_index(const vgc_layer *l, int mr, int f, size_t k)
+{
+    size_t fg = (size_t)(l->filters / l->groups), kk = l->nweights / (size_t)l->filters;
+    size_t g = (size_t)f / fg, m = (size_t)f % fg;
+    size_t group = ((fg + (size_t)mr - 1) / (size_t)mr) * (size_t)mr * kk;
+
+    if (l->kind == VGC_CONV_DW)
+        return (size_t)f * kk + k;
+    return g * group + (m / (size_t)mr) * kk * (size_t)mr + k * (size_t)mr + m % (size_t)mr;
+}
+
+
+float vgc_layer_weight(const vgc_net *net, const vgc_layer *l, int f, int k)
+{
+    return l->weights[weight_index(l, net->k->gemm_mr, f, (size_t)k)];
+}
+
+
+/*
+ * Read the convolution weights, one filter at a time, folding batch norm
+ * and writing each filter straight into the layout the kernels use, so
+ * that loading needs no second copy of the weights.
+ */
 static int load_weights(vgc_net *net, wsrc *src, const char *wname, char *err, size_t errlen)
 {
-    size_t params = vgc_net_param_count(net), need, total = 0, hdr;
+    size_t params = vgc_net_param_count(net), need, total = 0, hdr, maxk = 1;
+    const int mr = net->k->gemm_mr;
     int32_t head[3];
-    float *bn = NULL;
+    float *bn = NULL, *row = NULL, *scale = NULL;
     int rc = 0, maxf = 1;
 
     if (params > VGC_MAX_PARAMS)
@@ -105,18 +144,23 @@ static int load_weights(vgc_net *net, wsrc *src, const char *wname, char *err, s
     for (int i = 0; i < net->n; i++) {
         const vgc_layer *l = &net->layers[i];
 
-        if (l->type == VGC_L_CONV) {
-            total += align16((size_t)l->filters) + align16(l->nweights);
-            if (l->filters > maxf)
-                maxf = l->filters;
-        }
+        if (l->type != VGC_L_CONV)
+            continue;
+        total += align16((size_t)l->filters) + align16(packed_floats(l, mr));
+        if (l->filters > maxf)
+            maxf = l->filters;
+        if (l->nweights / (size_t)l->filters > maxk)
+            maxk = l->nweights / (size_t)l->filters;
     }
     net->params = aligned_alloc(64, (total ? total : 16) * sizeof(float));
     bn = malloc((size_t)maxf * 3 * sizeof(float));
-    if (!net->params || !bn) {
+    scale = malloc((size_t)maxf * sizeof(float));
+    row = malloc(maxk * sizeof(float));
+    if (!net->params || !bn || !scale || !row) {
         rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %zu weights", total);
         goto out;
     }
+    memset(net->params, 0, total * sizeof(float));
     total = 0;
     for (int i = 0; i < net->n; i++) {
         vgc_layer *l = &net->layers[i];
@@ -124,41 +168,53 @@ static int load_weights(vgc_net *net, wsrc *src, const char *wname, char *err, s
 
         if (l->type != VGC_L_CONV)
             continue;
+        per = l->nweights / nf;
         l->biases = net->params + total;
         l->weights = l->biases + align16(nf);
-        total += align16(nf) + align16(l->nweights);
+        total += align16(nf) + align16(packed_floats(l, mr));
         if (wsrc_read(src, l->biases, nf * 4) < 0 ||
-            (l->batch_normalize && wsrc_read(src, bn, nf * 3 * 4) < 0) ||
-            wsrc_read(src, l->weights, l->nweights * 4) < 0) {
+            (l->batch_normalize && wsrc_read(src, bn, nf * 3 * 4) < 0)) {
             rc = vgc_fail(err, errlen, VIGIA_EINVAL, "%s: read error at layer %d", wname, i);
             goto out;
         }
-        if (!all_finite(l->biases, nf) || !all_finite(l->weights, l->nweights) ||
-            (l->batch_normalize && !all_finite(bn, nf * 3))) {
+        if (!all_finite(l->biases, nf) || (l->batch_normalize && !all_finite(bn, nf * 3))) {
             rc = vgc_fail(err, errlen, VIGIA_EINVAL,
                           "%s: layer %d (cfg line %d) holds a value that is not a finite number",
                           wname, i, l->line);
             goto out;
         }
-        if (!l->batch_normalize)
-            continue;
-        /* darknet (test mode): y = (x - mean) / (sqrt(var) + .000001) * scale + bias */
-        per = l->nweights / nf;
         for (size_t f = 0; f < nf; f++) {
-            float scale = bn[f], mean = bn[nf + f], var = bn[2 * nf + f], s;
-
-            if (var < 0) {
+            scale[f] = 1.0f;
+            if (!l->batch_normalize)
+                continue;
+            /* darknet (test mode): y = (x - mean) / (sqrt(var) + .000001) * scale + bias */
+            if (bn[2 * nf + f] < 0) {
                 rc = vgc_fail(err, errlen, VIGIA_EINVAL,
                               "%s: layer %d (cfg line %d) has a negative batch-norm variance",
                               wname, i, l->line);
                 goto out;
             }
-            s = scale / (sqrtf(var) + .000001f);
-            l->biases[f] -= mean * s;
-            for (size_t k = 0; k < per; k++)
-                l->weights[f * per + k] *= s;
+            scale[f] = bn[f] / (sqrtf(bn[2 * nf + f]) + .000001f);
+            l->biases[f] -= bn[nf + f] * scale[f];
         }
-        if (!all_finite(l->biases, nf) || !all_finite(l->weights, l->nweights)) {
+        for (size_t f = 0; f < nf; f++) {
+            if (wsrc_read(src, row, per * 4) < 0) {
+                rc = vgc_fail(err, errlen, VIGIA_EINVAL, "%s: read error at layer %d", wname, i);
+                goto out;
+            }
+            for (size_t k = 0; k < per; k++) {
+                float v = row[k] * scale[f];
+
+                if (!isfinite(row[k]) || !isfinite(v)) {
+                    rc = vgc_fail(err, errlen, VIGIA_EINVAL,
+                                  "%s: layer %d (cfg line %d) holds a value that is not a finite number%s",
+                                  wname, i, l->line, isfinite(row[k]) ? " once batch norm is folded" : "");
+                    goto out;
+                }
+                l->weights[weight_index(l, mr, (int)f, k)] = v;
+            }
+        }
+        if (!all_finite(l->biases, nf)) {
             rc = vgc_fail(err, errlen, VIGIA_EINVAL,
                           "%s: layer %d (cfg line %d) overflows once batch norm is folded",
                           wname, i, l->line);
@@ -167,6 +223,8 @@ static int load_weights(vgc_net *net, wsrc *src, const char *wname, char *err, s
     }
 out:
     free(bn);
+    free(scale);
+    free(row);
     return rc;
 }
 

@@ -392,7 +392,7 @@ static float *ref_layer(const vgc_net *net, int i, const float *input)
 
                                 if (iy < 0 || ix < 0 || iy >= l->h || ix >= l->w)
                                     continue;
-                                s += (double)l->weights[((size_t)f * cg + ci) * l->size * l->size + ky * l->size + kx] *
+                                s += (double)vgc_layer_weight(net, l, f, (ci * l->size + ky) * l->size + kx) *
                                      in[((size_t)(g * cg + ci) * l->h + iy) * l->w + ix];
                             }
                     out[((size_t)f * l->out_h + oy) * l->out_w + ox] = ref_act((float)s, l->act);
