@@ -45,6 +45,16 @@ typedef struct vg_config {
     char *backends_dir;        /* backend plugins; "" = built-in location */
     /* [workers] */
     int workers;               /* worker processes per model unless its manifest says */
+    size_t worker_mem_cap;     /* resident bytes a worker may reach before it is restarted; 0 = no cap */
+    double worker_start_timeout; /* seconds a worker has to load its model */
+    /* [detect] */
+    char *default_model;       /* model used when a request names none */
+    char *load_models;         /* comma-separated models loaded at start; "" = the default one */
+    int queue_max;             /* jobs waiting per model before 429 */
+    double job_timeout;        /* seconds from submit to answer (504 beyond) */
+    size_t max_upload;         /* request body of the detect routes (413 beyond) */
+    int max_pixels;            /* decoded width*height (413 beyond) */
+    int max_batch;             /* images in one /v1/detect/batch request */
 
     char *config_path;         /* the file read, or NULL */
 } vg_config;

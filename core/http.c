@@ -67,6 +67,8 @@ struct vg_req {
     int upgrade;
     double started;
     void *data;
+    void (*on_abort)(vg_req *r, void *ud);
+    void *abort_ud;
     const char *err_code;        /* for the access log */
     char *err_msg;
 };
@@ -148,6 +150,23 @@ int vg_req_is_orphan(const vg_req *r) { return r->hc == NULL; }
 double vg_req_started(const vg_req *r) { return r->started; }
 void vg_req_set_data(vg_req *r, void *data) { r->data = data; }
 void *vg_req_data(const vg_req *r) { return r->data; }
+void
+vg_req_on_abort(vg_req *r, void (*fn)(vg_req *r, void *ud), void *ud)
+{
+    r->on_abort = fn;
+    r->abort_ud = ud;
+}
+
+
+char *
+vg_req_take_body(vg_req *r, size_t *len)
+{
+    if (!r->body.data)
+        vg_buf_reserve(&r->body, 0);
+    return vg_buf_steal(&r->body, len);
+}
+
+
 int vg_req_header_count(const vg_req *r) { return r->hdrs ? r->nhdrs : 0; }
 const vg_header *vg_req_header_at(const vg_req *r, int i) { return &r->hdrs[i]; }
 
@@ -966,11 +985,18 @@ http_on_close(vg_conn *c)
 {
     http_conn *hc = c->proto_ctx;
     if (hc->req) {
-        if (hc->state == H_HANDLING)
-            hc->req->hc = NULL;   /* the handler still owns it */
-        else
-            req_destroy(hc->req);
+        vg_req *r = hc->req;
         hc->req = NULL;
+        if (hc->state == H_HANDLING) {
+            r->hc = NULL;   /* the handler still owns it */
+            if (r->on_abort) {
+                void (*fn)(vg_req *, void *) = r->on_abort;
+                r->on_abort = NULL;
+                fn(r, r->abort_ud);   /* may answer, which frees r */
+            }
+        } else {
+            req_destroy(r);
+        }
     }
     vg_buf_release(&hc->pending);
     free(hc);

@@ -49,6 +49,14 @@ vg_str vg_req_param(const vg_req *r, int i);
 /* Decoded query parameter into out (NUL-terminated); 0 found, -1 absent or malformed. */
 int vg_req_query_get(const vg_req *r, const char *name, vg_buf *out);
 vg_str vg_req_body(const vg_req *r);
+/* Hands the body's memory to the caller (free() it); the request's body is empty after. */
+char *vg_req_take_body(vg_req *r, size_t *len);
+/*
+ * Called once if the client goes away while the handler still owns the
+ * request (the request is then an orphan). The handler should stop its
+ * work and answer (the answer is discarded); it may answer from inside fn.
+ */
+void vg_req_on_abort(vg_req *r, void (*fn)(vg_req *r, void *ud), void *ud);
 const char *vg_req_peer(const vg_req *r);
 struct vg_server *vg_req_server(const vg_req *r);
 const vg_route *vg_req_route(const vg_req *r);

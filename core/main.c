@@ -13,6 +13,7 @@
 #include <ev.h>
 
 #include "config.h"
+#include "detect_api.h"
 #include "detect_cli.h"
 #include "log.h"
 #include "ops.h"
@@ -102,6 +103,13 @@ serve(vg_config *cfg, const char *config_path, int argc, char **argv)
     vg_static_init(&st, srv, cfg->web_dir);
 
     int rc = 1;
+    vg_detect_api *detect = NULL;
+    /* workers fork here, before any listener exists for them to inherit */
+    detect = vg_detect_api_create(srv, err, sizeof err);
+    if (!detect) {
+        vg_error("server", "%s", err);
+        goto out;
+    }
     if (vg_server_listen(srv, err, sizeof err) < 0) {
         vg_error("server", "%s", err);
         goto out;
@@ -112,6 +120,7 @@ serve(vg_config *cfg, const char *config_path, int argc, char **argv)
     vg_server_announce(srv);
     rc = vg_server_run(srv);
 out:
+    vg_detect_api_destroy(detect);
     vg_static_release(&st);
     vg_server_release(srv);
     free(srv->reload_argv_config);

@@ -125,6 +125,17 @@ vg_series_observe(vg_series *s, double v)
 }
 
 
+void
+vg_series_set_histogram(vg_series *s, const uint64_t *counts, int n, double sum, uint64_t count)
+{
+    int nb = s->family->nbuckets;
+    for (int i = 0; i < nb; i++)
+        s->buckets[i] = i < n ? counts[i] : 0;
+    s->value = sum;
+    s->count = count;
+}
+
+
 static void
 put_value(vg_buf *out, double v)
 {

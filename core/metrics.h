@@ -45,6 +45,8 @@ void vg_series_add(vg_series *s, double v);      /* counters, gauges */
 void vg_series_set(vg_series *s, double v);      /* gauges */
 void vg_series_observe(vg_series *s, double v);  /* histograms */
 double vg_series_value(const vg_series *s);
+/* Replaces a histogram's state: counts per bucket (not cumulative; the last may be +Inf), sum, count. */
+void vg_series_set_histogram(vg_series *s, const uint64_t *counts, int n, double sum, uint64_t count);
 
 /* Appends the text exposition of every family to out. */
 void vg_metrics_render(vg_buf *out);
