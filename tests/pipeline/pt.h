@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *
+static inline const char *
 pt_shared(void)
 {
     static char dir[PATH_MAX];
@@ -33,7 +33,7 @@ pt_shared(void)
 
 
 /* Path of a file under ../shared; NULL when it is not there. */
-static const char *
+static inline const char *
 pt_shared_file(const char *rel)
 {
     static char path[8][PATH_MAX + 256];
@@ -44,7 +44,7 @@ pt_shared_file(const char *rel)
 }
 
 
-static uint8_t *
+static inline uint8_t *
 pt_read(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -65,7 +65,7 @@ pt_read(const char *path, size_t *len)
 }
 
 
-static int
+static inline int
 pt_write(const char *path, const void *p, size_t n)
 {
     FILE *f = fopen(path, "wb");
@@ -77,7 +77,7 @@ pt_write(const char *path, const void *p, size_t n)
 
 
 /* A fresh directory under $TMPDIR; removed by pt_rmtree. */
-static char *
+static inline char *
 pt_tmpdir(const char *tag)
 {
     char *p = malloc(PATH_MAX);
@@ -91,7 +91,7 @@ pt_tmpdir(const char *tag)
 }
 
 
-static void
+static inline void
 pt_rmtree(char *dir)
 {
     char cmd[PATH_MAX + 16];
@@ -106,7 +106,7 @@ pt_rmtree(char *dir)
 
 /* ---- a minimal PNG encoder (RGB8, stored deflate) ------------------------- */
 
-static uint32_t
+static inline uint32_t
 pt_crc32(uint32_t crc, const uint8_t *p, size_t n)
 {
     crc = ~crc;
@@ -125,7 +125,7 @@ typedef struct pt_bytes {
 } pt_bytes;
 
 
-static void
+static inline void
 pt_put(pt_bytes *b, const void *p, size_t n)
 {
     if (b->n + n > b->cap) {
@@ -140,7 +140,7 @@ pt_put(pt_bytes *b, const void *p, size_t n)
 }
 
 
-static void
+static inline void
 pt_put32(pt_bytes *b, uint32_t v)
 {
     uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
@@ -148,7 +148,7 @@ pt_put32(pt_bytes *b, uint32_t v)
 }
 
 
-static void
+static inline void
 pt_chunk(pt_bytes *b, const char *type, const uint8_t *data, size_t n)
 {
     pt_put32(b, (uint32_t)n);
@@ -165,7 +165,7 @@ pt_chunk(pt_bytes *b, const char *type, const uint8_t *data, size_t n)
  * is NULL, the colour (r, g, b). `declared_w/h` (0 = the real ones) lets a
  * test lie in the header: a "bomb" that claims a huge size.
  */
-static uint8_t *
+static inline uint8_t *
 pt_png(int w, int h, const uint8_t *rgb, uint8_t r, uint8_t g, uint8_t bl,
        uint32_t declared_w, uint32_t declared_h, size_t *len)
 {
@@ -216,7 +216,7 @@ pt_png(int w, int h, const uint8_t *rgb, uint8_t r, uint8_t g, uint8_t bl,
 
 
 /* Writes a model directory: model.conf with `extra` lines in [model], a names file. */
-static int
+static inline int
 pt_make_model(const char *models_dir, const char *name, const char *labels, const char *extra)
 {
     char dir[PATH_MAX], path[PATH_MAX + 64];

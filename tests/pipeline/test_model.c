@@ -1,0 +1,315 @@
+/*
+ * test_model: manifests (the shipped ones and broken ones) and model
+ * directory discovery.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "detect_error.h"
+#include "model.h"
+#include "pt.h"
+
+static char *dir;
+static const char *cfg_xl, *weights_xl, *coco, *body;
+
+
+static int
+setup(void **state)
+{
+    (void)state;
+    dir = pt_tmpdir("model");
+    cfg_xl = pt_shared_file("models/yolo-fastest-1.1-xl.cfg");
+    weights_xl = pt_shared_file("models/yolo-fastest-1.1-xl.weights");
+    coco = pt_shared_file("models/coco.names");
+    body = pt_shared_file("models/body.names");
+    return dir ? 0 : -1;
+}
+
+
+static int
+teardown(void **state)
+{
+    (void)state;
+    pt_rmtree(dir);
+    return 0;
+}
+
+
+/* Writes NAME/model.conf verbatim. */
+static void
+manifest(const char *name, const char *text)
+{
+    char d[PATH_MAX], p[PATH_MAX + 32];
+    snprintf(d, sizeof d, "%s/%s", dir, name);
+    mkdir(d, 0755);
+    snprintf(p, sizeof p, "%s/model.conf", d);
+    assert_int_equal(pt_write(p, text, strlen(text)), 0);
+}
+
+
+static int
+load(const char *name, vg_model **m, char *err, size_t errlen)
+{
+    char d[PATH_MAX];
+    snprintf(d, sizeof d, "%s/%s", dir, name);
+    return vg_model_load(d, m, err, errlen);
+}
+
+
+static void
+test_valid(void **state)
+{
+    (void)state;
+    if (!cfg_xl || !weights_xl || !coco) {
+        skip();
+        return;
+    }
+    char text[4096], err[512];
+    snprintf(text, sizeof text,
+             "# a comment\n[model]\nname = good\ndescription = \"COCO, 80 classes\"\nbackend = darknet\n"
+             "cfg = %s\nweights = %s\nnames = %s\nthreshold = 0.3\nnms = 0.5\nworkers = 3\nbatch = 2\n"
+             "threads = 4\n[files]\nweights_size = 3693964\nweights_sha256 = FAC5FB41786C1F38F04972A658443B189F48720D7D117F9A044100E98A35B0C5\n"
+             "[darknet]\nspecial = yes\n", cfg_xl, weights_xl, coco);
+    manifest("good", text);
+    vg_model *m = NULL;
+    assert_int_equal(load("good", &m, err, sizeof err), 0);
+    assert_string_equal(m->name, "good");
+    assert_string_equal(m->description, "COCO, 80 classes");
+    assert_string_equal(m->backend, "darknet");
+    assert_int_equal(m->classes, 80);
+    assert_string_equal(m->labels[0], "person");
+    assert_string_equal(m->labels[16], "dog");
+    assert_string_equal(m->labels[79], "toothbrush");
+    assert_int_equal(m->input_w, 320);     /* from the cfg's [net] */
+    assert_int_equal(m->input_h, 320);
+    assert_true(m->threshold == 0.3f && m->nms == 0.5f);
+    assert_int_equal(m->workers, 3);
+    assert_int_equal(m->batch, 2);
+    assert_int_equal(m->threads, 4);
+    assert_int_equal(m->weights_size, 3693964);
+    assert_string_equal(m->weights_sha256, "fac5fb41786c1f38f04972a658443b189f48720d7d117f9a044100e98a35b0c5");
+    assert_string_equal(vg_model_get(m, "darknet.special"), "yes");
+    assert_string_equal(vg_model_get(m, "threads"), "4");
+    assert_null(vg_model_get(m, "nope"));
+    assert_true(m->cfg_path[0] == '/' && m->weights_path[0] == '/' && m->dir[0] == '/');
+    vg_model_destroy(m);
+
+    /* defaults, and the name taken from the directory */
+    snprintf(text, sizeof text, "[model]\ncfg = %s\nweights = %s\nnames = %s\nwidth = 416\nheight = 256\n",
+             cfg_xl, weights_xl, coco);
+    manifest("defaults", text);
+    assert_int_equal(load("defaults", &m, err, sizeof err), 0);
+    assert_string_equal(m->name, "defaults");
+    assert_string_equal(m->backend, "auto");
+    assert_true(m->threshold == 0.25f && m->nms == 0.45f);
+    assert_int_equal(m->workers, 0);
+    assert_int_equal(m->batch, 1);
+    assert_int_equal(m->input_w, 416);     /* the manifest wins over the cfg */
+    assert_int_equal(m->input_h, 256);
+    vg_model_destroy(m);
+}
+
+
+typedef struct bad_case {
+    const char *name;
+    const char *text;      /* @CFG@ cfg, @W@ weights, @COCO@ coco names, @BODY@ body names */
+    const char *expect;    /* part of the error */
+} bad_case;
+
+
+/* Copies `t` into out with @CFG@, @W@, @COCO@, @BODY@ replaced by the shared files. */
+static void
+expand(char *out, size_t n, const char *t)
+{
+    const char *keys[] = { "@CFG@", "@W@", "@COCO@", "@BODY@" };
+    const char *vals[] = { cfg_xl, weights_xl, coco, body };
+    size_t o = 0;
+    while (*t && o + 1 < n) {
+        int hit = 0;
+        for (int k = 0; k < 4 && !hit; k++) {
+            size_t kl = strlen(keys[k]);
+            if (strncmp(t, keys[k], kl) == 0) {
+                o += (size_t)snprintf(out + o, n - o, "%s", vals[k]);
+                t += kl;
+                hit = 1;
+            }
+        }
+        if (!hit)
+            out[o++] = *t++;
+    }
+    out[o < n ? o : n - 1] = '\0';
+}
+
+
+static void
+test_refusals(void **state)
+{
+    (void)state;
+    if (!cfg_xl || !weights_xl || !coco || !body) {
+        skip();
+        return;
+    }
+    static const bad_case cases[] = {
+        { "nonames", "[model]\ncfg = @CFG@\nweights = @W@\n", "missing key 'names'" },
+        { "unknown", "[model]\nnames = @COCO@\nthreshhold = 0.5\n", "unknown key 'threshhold'" },
+        { "thr0", "[model]\nnames = @COCO@\nthreshold = 0\n", "'threshold'" },
+        { "thrbig", "[model]\nnames = @COCO@\nthreshold = 1.5\n", "'threshold'" },
+        { "thrtext", "[model]\nnames = @COCO@\nthreshold = high\n", "'threshold'" },
+        { "nms", "[model]\nnames = @COCO@\nnms = 2\n", "'nms'" },
+        { "workers", "[model]\nnames = @COCO@\nworkers = 100\n", "'workers'" },
+        { "batch", "[model]\nnames = @COCO@\nbatch = 0\n", "'batch'" },
+        { "mismatch", "[model]\nname = other\nnames = @COCO@\n", "differs from its directory" },
+        { "half", "[model]\nnames = @COCO@\nwidth = 320\n", "both width and height" },
+        { "huge", "[model]\nnames = @COCO@\nwidth = 100000\nheight = 100000\n", "'width'" },
+        { "labels", "[model]\ncfg = @CFG@\nweights = @W@\nnames = @BODY@\n", "classes=80" },
+        { "wsize", "[model]\ncfg = @CFG@\nweights = @W@\nnames = @COCO@\n[files]\nweights_size = 3693960\n", "truncated" },
+        { "wmissing", "[model]\ncfg = @CFG@\nweights = nothere.weights\nnames = @COCO@\n", "nothere.weights" },
+        { "wdir", "[model]\ncfg = @CFG@\nweights = /tmp\nnames = @COCO@\n", "not a regular file" },
+        { "cfgnotnet", "[model]\ncfg = @COCO@\nnames = @COCO@\n", "no [net] section" },
+        { "dup", "[model]\nnames = @COCO@\nnames = @COCO@\n", "duplicate key" },
+        { "outside", "names = @COCO@\n[model]\n", "outside a section" },
+        { "backend", "[model]\nnames = @COCO@\nbackend = CPU!\n", "invalid backend" },
+        { "sha", "[model]\nnames = @COCO@\n[files]\nweights_sha256 = abc\n", "64 hex digits" },
+        { "noeq", "[model]\nnames @COCO@\n", "key = value" },
+    };
+    char text[4096], err[512];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        expand(text, sizeof text, cases[i].text);
+        manifest(cases[i].name, text);
+        vg_model *m = (vg_model *)1;
+        err[0] = '\0';
+        int rc = load(cases[i].name, &m, err, sizeof err);
+        if (rc != VG_DERR_MANIFEST || m != NULL || !strstr(err, cases[i].expect))
+            fail_msg("case %s: rc %d, err '%s', expected '%s'", cases[i].name, rc, err, cases[i].expect);
+    }
+    /* a bad model name */
+    char d[PATH_MAX];
+    snprintf(d, sizeof d, "%s/bad name", dir);
+    mkdir(d, 0755);
+    snprintf(text, sizeof text, "[model]\nnames = %s\n", coco);
+    manifest("bad name", text);
+    vg_model *m;
+    assert_int_equal(load("bad name", &m, err, sizeof err), VG_DERR_MANIFEST);
+    assert_non_null(strstr(err, "invalid model name"));
+    assert_int_equal(vg_model_load("/nonexistent/dir", &m, err, sizeof err), VG_DERR_MANIFEST);
+    assert_false(vg_model_name_valid(".hidden"));
+    assert_false(vg_model_name_valid(""));
+    assert_true(vg_model_name_valid("yolo-fastest-1.1_body"));
+}
+
+
+static void
+test_names_files(void **state)
+{
+    (void)state;
+    char d[PATH_MAX], p[PATH_MAX + 32], err[512];
+    vg_model *m;
+    snprintf(d, sizeof d, "%s/names", dir);
+    mkdir(d, 0755);
+    manifest("names", "[model]\nnames = l.names\n");
+    snprintf(p, sizeof p, "%s/l.names", d);
+    pt_write(p, "a\r\n  b  \nc\n\n\n", 13);      /* CRLF, blanks, trailing empty lines */
+    assert_int_equal(load("names", &m, err, sizeof err), 0);
+    assert_int_equal(m->classes, 3);
+    assert_string_equal(m->labels[1], "b");
+    vg_model_destroy(m);
+    pt_write(p, "a\n\nb\n", 5);                  /* an empty label in the middle */
+    assert_int_equal(load("names", &m, err, sizeof err), VG_DERR_MANIFEST);
+    assert_non_null(strstr(err, "empty label"));
+    pt_write(p, "", 0);
+    assert_int_equal(load("names", &m, err, sizeof err), VG_DERR_MANIFEST);
+    assert_non_null(strstr(err, "no labels"));
+    char longl[300];
+    memset(longl, 'x', 299);
+    longl[299] = '\n';
+    pt_write(p, longl, 300);
+    assert_int_equal(load("names", &m, err, sizeof err), VG_DERR_MANIFEST);
+    assert_non_null(strstr(err, "longer than"));
+}
+
+
+static int
+count_cb(void *ud, const char *name, const char *d)
+{
+    char *seen = ud;
+    (void)d;
+    strcat(seen, name);
+    strcat(seen, ",");
+    return 0;
+}
+
+
+static void
+test_scan(void **state)
+{
+    (void)state;
+    char *sd = pt_tmpdir("scan");
+    char p[PATH_MAX + 64];
+    const char *names[] = { "zeta", "alpha", "mid" };
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pt_make_model(sd, names[i], "a\n", NULL), 0);
+    snprintf(p, sizeof p, "%s/not-a-model", sd);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/.hidden", sd);
+    mkdir(p, 0755);
+    char seen[256] = "";
+    assert_int_equal(vg_model_scan(sd, count_cb, seen), 3);
+    assert_string_equal(seen, "alpha,mid,zeta,");
+    assert_true(vg_model_scan("/nonexistent", count_cb, seen) < 0);
+    pt_rmtree(sd);
+}
+
+
+/* Every manifest in etc/models parses; those fetched into ./models load fully. */
+static void
+test_shipped(void **state)
+{
+    (void)state;
+    const char *src = getenv("VIGIA_SRCDIR");
+    const char *build = getenv("VIGIA_BUILDDIR");
+    char etc[PATH_MAX], models[PATH_MAX], err[512];
+    snprintf(etc, sizeof etc, "%s/etc/models", src && *src ? src : VIGIA_SRCDIR);
+    snprintf(models, sizeof models, "%s/models", build && *build ? build : VIGIA_BUILDDIR);
+    const char *expect[] = { "MobileNetV2-YOLOv3-Nano-coco", "yolo-fastest-1.1", "yolo-fastest-1.1-xl",
+                             "yolo-fastest-1.1_body", "yoloface-500k", "yoloface-50k", "yolov3",
+                             "yolov3-tiny", "yolov4-tiny" };
+    char seen[1024] = "";
+    assert_int_equal(vg_model_scan(etc, count_cb, seen), 9);
+    for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++)
+        assert_non_null(strstr(seen, expect[i]));
+    int loaded = 0;
+    for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
+        char d[PATH_MAX + 128];
+        snprintf(d, sizeof d, "%s/%s", models, expect[i]);
+        if (access(d, F_OK) != 0)
+            continue;
+        vg_model *m;
+        if (vg_model_load(d, &m, err, sizeof err) != 0)
+            fail_msg("%s: %s", expect[i], err);
+        assert_true(m->weights_size > 0 && m->weights_sha256);
+        assert_true(m->classes == 80 || m->classes == 1);
+        vg_model_destroy(m);
+        loaded++;
+    }
+    if (loaded == 0) {
+        print_message("# no fetched models in %s (run scripts/fetch-models --from ../shared/models)\n", models);
+        skip();
+    }
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_names_files),
+        cmocka_unit_test(test_scan),
+        cmocka_unit_test(test_shipped),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
