@@ -30,3 +30,10 @@ tests_core_test_units_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
 tests_core_test_units_CFLAGS = $(TEST_CFLAGS)
 tests_core_test_units_LDADD = $(TEST_LDADD)
 VIGIA_TESTS += tests/core/test_units
+
+check_PROGRAMS += tests/core/test_detect_api
+tests_core_test_detect_api_SOURCES = tests/core/test_detect_api.c
+tests_core_test_detect_api_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
+tests_core_test_detect_api_CFLAGS = $(TEST_CFLAGS)
+tests_core_test_detect_api_LDADD = $(TEST_LDADD)
+VIGIA_TESTS += tests/core/test_detect_api
