@@ -31,3 +31,17 @@ tests_pipeline_test_model_CPPFLAGS = $(PIPE_TEST_CPPFLAGS)
 tests_pipeline_test_model_CFLAGS = $(TEST_CFLAGS)
 tests_pipeline_test_model_LDADD = $(PIPE_TEST_LDADD)
 VIGIA_TESTS += tests/pipeline/test_ipc tests/pipeline/test_postprocess tests/pipeline/test_model
+
+# libdarknet's own detector path, the oracle of test_darknet.
+if HAVE_DARKNET
+check_PROGRAMS += tests/pipeline/darknet-ref
+tests_pipeline_darknet_ref_SOURCES = tests/pipeline/darknet-ref.c
+tests_pipeline_darknet_ref_CPPFLAGS = $(AM_CPPFLAGS) $(DARKNET_CFLAGS)
+tests_pipeline_darknet_ref_LDADD = $(DARKNET_LIBS) -lm
+endif
+check_PROGRAMS += tests/pipeline/test_darknet
+tests_pipeline_test_darknet_SOURCES = tests/pipeline/test_darknet.c
+tests_pipeline_test_darknet_CPPFLAGS = $(PIPE_TEST_CPPFLAGS)
+tests_pipeline_test_darknet_CFLAGS = $(TEST_CFLAGS)
+tests_pipeline_test_darknet_LDADD = $(PIPE_TEST_LDADD)
+VIGIA_TESTS += tests/pipeline/test_darknet
