@@ -45,3 +45,10 @@ tests_pipeline_test_darknet_CPPFLAGS = $(PIPE_TEST_CPPFLAGS)
 tests_pipeline_test_darknet_CFLAGS = $(TEST_CFLAGS)
 tests_pipeline_test_darknet_LDADD = $(PIPE_TEST_LDADD)
 VIGIA_TESTS += tests/pipeline/test_darknet
+
+check_PROGRAMS += tests/pipeline/test_image
+tests_pipeline_test_image_SOURCES = tests/pipeline/test_image.c
+tests_pipeline_test_image_CPPFLAGS = $(PIPE_TEST_CPPFLAGS)
+tests_pipeline_test_image_CFLAGS = $(TEST_CFLAGS)
+tests_pipeline_test_image_LDADD = $(PIPE_TEST_LDADD)
+VIGIA_TESTS += tests/pipeline/test_image

@@ -1,0 +1,304 @@
+/*
+ * test_image: decoding limits (bombs, truncation, garbage, huge sizes),
+ * formats, EXIF orientation, letterbox geometry, annotation.
+ * libvips runs in this process: this test never forks.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <vips/vips.h>
+
+#include "detect_error.h"
+#include "image.h"
+#include "pt.h"
+
+static const vg_image_limits lim = { 32u << 20, 40000000, 16384 };
+
+
+static int
+setup(void **state)
+{
+    (void)state;
+    char err[256];
+    return vg_image_init(err, sizeof err);
+}
+
+
+/* Encodes a vips image with `saver` ("jpegsave_buffer" ...) into malloc'd bytes. */
+static uint8_t *
+encode(VipsImage *im, const char *fmt, size_t *n)
+{
+    void *buf = NULL;
+    size_t len = 0;
+    int r = strcmp(fmt, "jpeg") == 0 ? vips_jpegsave_buffer(im, &buf, &len, NULL)
+          : strcmp(fmt, "webp") == 0 ? vips_webpsave_buffer(im, &buf, &len, NULL)
+          : vips_pngsave_buffer(im, &buf, &len, NULL);
+    assert_int_equal(r, 0);
+    uint8_t *out = malloc(len);
+    memcpy(out, buf, len);
+    g_free(buf);
+    *n = len;
+    return out;
+}
+
+
+static VipsImage *
+solid(int w, int h, int bands, double v)
+{
+    VipsImage *black = NULL, *lin = NULL, *u8 = NULL;
+    assert_int_equal(vips_black(&black, w, h, "bands", bands, NULL), 0);
+    assert_int_equal(vips_linear1(black, &lin, 1, v, NULL), 0);
+    assert_int_equal(vips_cast_uchar(lin, &u8, NULL), 0);
+    g_object_unref(black);
+    g_object_unref(lin);
+    return u8;
+}
+
+
+static void
+test_decode_formats(void **state)
+{
+    (void)state;
+    const char *dog = pt_shared_file("images/dog.jpg");
+    char err[512];
+    vg_image im;
+    if (dog) {
+        size_t n = 0;
+        uint8_t *b = pt_read(dog, &n);
+        assert_string_equal(vg_image_sniff(b, n), "jpeg");
+        assert_int_equal(vg_image_decode(b, n, &lim, &im, err, sizeof err), 0);
+        assert_int_equal(im.w, 768);
+        assert_int_equal(im.h, 576);
+        vg_image_release(&im);
+        free(b);
+    }
+    const char *fmts[] = { "png", "webp", "jpeg" };
+    for (int f = 0; f < 3; f++) {
+        for (int bands = 1; bands <= 4; bands++) {
+            VipsImage *s = solid(40, 30, bands, 100);
+            size_t n;
+            uint8_t *b = encode(s, fmts[f], &n);
+            g_object_unref(s);
+            if (strcmp(fmts[f], "jpeg") == 0 && (bands == 2 || bands == 4)) {
+                free(b);
+                continue;   /* JPEG has no alpha */
+            }
+            assert_string_equal(vg_image_sniff(b, n), fmts[f]);
+            if (vg_image_decode(b, n, &lim, &im, err, sizeof err) != 0)
+                fail_msg("%s with %d bands: %s", fmts[f], bands, err);
+            assert_int_equal(im.w, 40);
+            assert_int_equal(im.h, 30);
+            /* grey 100 everywhere (lossy formats: close), alpha dropped */
+            for (int k = 0; k < 3; k++)
+                assert_in_range(im.rgb[(15 * 40 + 20) * 3 + k], 96, 104);
+            vg_image_release(&im);
+            free(b);
+        }
+    }
+    /* 16-bit PNG */
+    VipsImage *s = solid(8, 8, 3, 100), *u16 = NULL, *scaled = NULL;
+    assert_int_equal(vips_linear1(s, &scaled, 257, 0, NULL), 0);
+    assert_int_equal(vips_cast_ushort(scaled, &u16, NULL), 0);
+    vips_image_set_int(u16, "interpretation", VIPS_INTERPRETATION_RGB16);
+    u16->Type = VIPS_INTERPRETATION_RGB16;
+    size_t n;
+    uint8_t *b = encode(u16, "png", &n);
+    assert_int_equal(vg_image_decode(b, n, &lim, &im, err, sizeof err), 0);
+    assert_in_range(im.rgb[0], 99, 101);
+    vg_image_release(&im);
+    free(b);
+    g_object_unref(s);
+    g_object_unref(scaled);
+    g_object_unref(u16);
+}
+
+
+static void
+test_orientation(void **state)
+{
+    (void)state;
+    VipsImage *s = solid(40, 20, 3, 80);
+    VipsImage *c = NULL;
+    assert_int_equal(vips_copy(s, &c, NULL), 0);
+    vips_image_set_int(c, VIPS_META_ORIENTATION, 6);   /* rotate 90 to display */
+    size_t n;
+    uint8_t *b = encode(c, "jpeg", &n);
+    vg_image im;
+    char err[256];
+    assert_int_equal(vg_image_decode(b, n, &lim, &im, err, sizeof err), 0);
+    assert_int_equal(im.w, 20);
+    assert_int_equal(im.h, 40);
+    vg_image_release(&im);
+    free(b);
+    g_object_unref(c);
+    g_object_unref(s);
+}
+
+
+static void
+test_refusals(void **state)
+{
+    (void)state;
+    vg_image im;
+    char err[512];
+    /* nothing, garbage, other formats */
+    assert_int_equal(vg_image_decode("", 0, &lim, &im, err, sizeof err), VG_DERR_NOTIMAGE);
+    assert_int_equal(vg_image_decode(NULL, 10, &lim, &im, err, sizeof err), VG_DERR_NOTIMAGE);
+    uint8_t noise[1000];
+    srand(3);
+    for (size_t i = 0; i < sizeof noise; i++)
+        noise[i] = (uint8_t)rand();
+    noise[0] = 0;
+    assert_int_equal(vg_image_decode(noise, sizeof noise, &lim, &im, err, sizeof err), VG_DERR_NOTIMAGE);
+    const char *svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"100000\" height=\"100000\"/>";
+    assert_int_equal(vg_image_decode(svg, strlen(svg), &lim, &im, err, sizeof err), VG_DERR_NOTIMAGE);
+    const char gif[] = "GIF89a\x01\x00\x01\x00\x00\x00\x00;";
+    assert_int_equal(vg_image_decode(gif, sizeof gif - 1, &lim, &im, err, sizeof err), VG_DERR_NOTIMAGE);
+    /* a JPEG signature followed by garbage */
+    noise[0] = 0xff; noise[1] = 0xd8; noise[2] = 0xff;
+    assert_int_equal(vg_image_decode(noise, sizeof noise, &lim, &im, err, sizeof err), VG_DERR_DECODE);
+    assert_null(im.rgb);
+
+    /* truncated JPEG and PNG: an error, not a grey half-image */
+    const char *dog = pt_shared_file("images/dog.jpg");
+    if (dog) {
+        size_t n = 0;
+        uint8_t *b = pt_read(dog, &n);
+        for (size_t cut = 100; cut < n; cut += n / 7) {
+            int rc = vg_image_decode(b, cut, &lim, &im, err, sizeof err);
+            if (rc != VG_DERR_DECODE)
+                fail_msg("dog.jpg cut at %zu: %d", cut, rc);
+        }
+        /* over max_bytes */
+        vg_image_limits small = { 1000, 40000000, 16384 };
+        assert_int_equal(vg_image_decode(b, n, &small, &im, err, sizeof err), VG_DERR_TOOBIG);
+        free(b);
+    }
+    size_t pn;
+    uint8_t *png = pt_png(50, 50, NULL, 1, 2, 3, 0, 0, &pn);
+    assert_int_equal(vg_image_decode(png, pn / 2, &lim, &im, err, sizeof err), VG_DERR_DECODE);
+    /* sides and pixels */
+    vg_image_limits side = { 1u << 20, 40000000, 49 };
+    assert_int_equal(vg_image_decode(png, pn, &side, &im, err, sizeof err), VG_DERR_TOOBIG);
+    assert_non_null(strstr(err, "50x50"));
+    vg_image_limits pix = { 1u << 20, 2499, 16384 };
+    assert_int_equal(vg_image_decode(png, pn, &pix, &im, err, sizeof err), VG_DERR_TOOBIG);
+    free(png);
+    /* a bomb: a tiny PNG declaring 100000 x 100000 pixels, refused from its header */
+    uint8_t *bomb = pt_png(4, 4, NULL, 0, 0, 0, 100000, 100000, &pn);
+    assert_int_equal(vg_image_decode(bomb, pn, &lim, &im, err, sizeof err), VG_DERR_TOOBIG);
+    free(bomb);
+    /* a JPEG whose SOF claims 65000 x 65000 */
+    VipsImage *s = solid(16, 16, 3, 50);
+    size_t jn;
+    uint8_t *jpg = encode(s, "jpeg", &jn);
+    g_object_unref(s);
+    int patched = 0;
+    for (size_t i = 2; i + 9 < jn; i++)
+        if (jpg[i] == 0xff && (jpg[i + 1] == 0xc0 || jpg[i + 1] == 0xc2)) {
+            jpg[i + 5] = 0xfd; jpg[i + 6] = 0xe8;   /* height 65000 */
+            jpg[i + 7] = 0xfd; jpg[i + 8] = 0xe8;   /* width 65000 */
+            patched = 1;
+            break;
+        }
+    assert_true(patched);
+    assert_int_equal(vg_image_decode(jpg, jn, &lim, &im, err, sizeof err), VG_DERR_TOOBIG);
+    free(jpg);
+}
+
+
+static void
+test_letterbox(void **state)
+{
+    (void)state;
+    /* 100x50 uniform image into 64x64: rows 16..47 carry it, the rest is 0.5 */
+    vg_image im = { 100, 50, malloc(100 * 50 * 3) };
+    for (int i = 0; i < 100 * 50; i++) {
+        im.rgb[3 * i] = 255;
+        im.rgb[3 * i + 1] = 0;
+        im.rgb[3 * i + 2] = 51;
+    }
+    float *t = malloc(sizeof(float) * 3 * 64 * 64);
+    assert_int_equal(vg_image_letterbox(&im, 64, 64, t), 0);
+    for (int y = 0; y < 64; y++)
+        for (int x = 0; x < 64; x++) {
+            float r = t[y * 64 + x], g = t[64 * 64 + y * 64 + x], b = t[2 * 64 * 64 + y * 64 + x];
+            if (y < 16 || y >= 48) {
+                assert_true(r == 0.5f && g == 0.5f && b == 0.5f);
+            } else {
+                assert_true(fabsf(r - 1.0f) < 1e-6f);
+                assert_true(g == 0.0f);
+                assert_true(fabsf(b - 0.2f) < 1e-6f);
+            }
+        }
+    /* a 1-pixel-wide image and one already at the network size */
+    vg_image thin = { 1, 300, malloc(300 * 3) };
+    memset(thin.rgb, 200, 300 * 3);
+    assert_int_equal(vg_image_letterbox(&thin, 64, 64, t), 0);
+    assert_true(fabsf(t[10 * 64 + 31] - 200 / 255.0f) < 1e-6f);   /* 1 column at x = (64 - 1) / 2 */
+    assert_true(t[10 * 64 + 0] == 0.5f);
+    free(thin.rgb);
+    vg_image same = { 64, 64, malloc(64 * 64 * 3) };
+    for (int i = 0; i < 64 * 64 * 3; i++)
+        same.rgb[i] = (uint8_t)(i * 13);
+    assert_int_equal(vg_image_letterbox(&same, 64, 64, t), 0);
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < 64 * 64; i++)
+            assert_true(t[k * 64 * 64 + i] == same.rgb[i * 3 + k] / 255.0f);   /* identity */
+    free(same.rgb);
+    free(t);
+    free(im.rgb);
+}
+
+
+static void
+test_annotate(void **state)
+{
+    (void)state;
+    vg_image im = { 200, 100, malloc(200 * 100 * 3) };
+    memset(im.rgb, 128, 200 * 100 * 3);
+    vg_detection d[2] = { { 3, "car", 0.91f, 20, 30, 120, 90 }, { 0, "person", 0.5f, 150, 5, 195, 95 } };
+    uint8_t *jpeg;
+    size_t n;
+    char err[256];
+    assert_int_equal(vg_image_annotate(&im, d, 2, 90, &jpeg, &n, err, sizeof err), 0);
+    assert_string_equal(vg_image_sniff(jpeg, n), "jpeg");
+    vg_image out;
+    assert_int_equal(vg_image_decode(jpeg, n, &lim, &out, err, sizeof err), 0);
+    assert_int_equal(out.w, 200);
+    assert_int_equal(out.h, 100);
+    /* the left edge of the car box, mid-height, has the class colour */
+    uint8_t c[3];
+    vg_image_class_colour(3, c);
+    const uint8_t *p = out.rgb + (60 * 200 + 20) * 3;
+    for (int k = 0; k < 3; k++)
+        assert_in_range(p[k], c[k] > 40 ? c[k] - 40 : 0, c[k] < 215 ? c[k] + 40 : 255);
+    /* inside the box, untouched grey */
+    p = out.rgb + (60 * 200 + 70) * 3;
+    assert_in_range(p[0], 118, 138);
+    vg_image_release(&out);
+    free(jpeg);
+    /* distinct colours for neighbouring classes */
+    uint8_t c0[3], c1[3];
+    vg_image_class_colour(0, c0);
+    vg_image_class_colour(1, c1);
+    assert_true(abs(c0[0] - c1[0]) + abs(c0[1] - c1[1]) + abs(c0[2] - c1[2]) > 100);
+    free(im.rgb);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decode_formats),
+        cmocka_unit_test(test_orientation),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_letterbox),
+        cmocka_unit_test(test_annotate),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
