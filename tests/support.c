@@ -116,9 +116,12 @@ ts_spawn(ts_server *s, const char *const *args, const char *const *env)
     const char *bin = getenv("VIGIA_BIN");
     if (!bin)
         fail_msg("VIGIA_BIN is not set (run through make check)");
-    char data[300];
+    char data[300], models[300];
     snprintf(data, sizeof data, "%s/data", s->dir);
+    snprintf(models, sizeof models, "%s/models", s->dir);
+    mkdir(models, 0755);
 
+    /* no models unless the caller's --models (which comes later, and wins) says */
     const char *argv[64];
     int n = 0;
     argv[n++] = bin;
@@ -126,6 +129,8 @@ ts_spawn(ts_server *s, const char *const *args, const char *const *env)
     argv[n++] = "127.0.0.1:0";
     argv[n++] = "--data";
     argv[n++] = data;
+    argv[n++] = "--models";
+    argv[n++] = models;
     for (int i = 0; args && args[i] && n < 62; i++)
         argv[n++] = args[i];
     argv[n] = NULL;

@@ -27,7 +27,8 @@ typedef struct ts_server {
 void ts_mkdtemp(char *out, size_t n);
 
 /*
- * Runs $VIGIA_BIN with "--listen 127.0.0.1:0 --data DIR/data" plus `args`
+ * Runs $VIGIA_BIN with "--listen 127.0.0.1:0 --data DIR/data --models DIR/models"
+ * (an empty directory) plus `args`
  * (NULL-terminated) and waits for its "serving" line. Environment entries
  * in `env` ("NAME=value", NULL-terminated, may be NULL) are added.
  */

@@ -63,7 +63,10 @@ health_ready_metrics(void **state)
     assert_non_null(strstr(r.body, "\"status\":\"ok\""));
     assert_string_equal(ts_header(&r, "content-type"), "application/json");
     ts_resp_free(&r);
-    assert_int_equal(ts_get(shared.port, "/ready", &r), 200);
+    /* no models in this server: not ready, and it says why */
+    assert_int_equal(ts_get(shared.port, "/ready", &r), 503);
+    assert_json_error(&r, 503, "not_ready");
+    assert_non_null(strstr(r.body, "no model is loaded"));
     ts_resp_free(&r);
     assert_int_equal(ts_get(shared.port, "/metrics", &r), 200);
     assert_non_null(strstr(ts_header(&r, "content-type"), "text/plain"));
@@ -156,12 +159,12 @@ keepalive_and_pipelining(void **state)
     ts_send_str(fd, "GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
                     "GET /nothing-here HTTP/1.1\r\nHost: t\r\n\r\n"
                     "GET /ready HTTP/1.1\r\nHost: t\r\n\r\n");
-    int want[] = { 200, 404, 200 };
+    int want[] = { 200, 404, 503 };
     for (int i = 0; i < 3; i++) {
         assert_int_equal(ts_read_response(fd, &r, 0), 0);
         assert_int_equal(r.status, want[i]);
         if (i == 2)
-            assert_string_equal(r.body, "{\"ready\":true}\n");
+            assert_non_null(strstr(r.body, "not_ready"));
         ts_resp_free(&r);
     }
     /* a request split into one-byte writes still parses */
