@@ -68,7 +68,8 @@ enum vgc_act {
 enum vgc_conv_kind {
     VGC_CONV_GEMM,     /* im2col (by row chunks) + sgemm, any groups */
     VGC_CONV_1X1,      /* 1x1, stride 1, no padding, groups 1: sgemm on the input */
-    VGC_CONV_DW        /* depthwise (groups == c == filters): direct kernel */
+    VGC_CONV_DW,       /* depthwise (groups == c == filters): direct kernel */
+    VGC_CONV_WINO      /* 3x3, stride 1, pad 1, groups 1: Winograd F(2x2, 3x3) */
 };
 
 /* One layer, with its shapes resolved. */
@@ -92,8 +93,10 @@ typedef struct vgc_layer {
     float *biases;            /* [filters], BN folded */
     size_t nweights;          /* floats in weights */
     void *packed;             /* kernel-specific repacked weights, or NULL */
-    int chunk;                /* work split: output rows (GEMM), columns (1x1) or
-                                 channels (depthwise, pooling) per task */
+    int chunk;                /* work split: output rows (GEMM), columns (1x1),
+                                 channels (depthwise, pooling) or tile rows
+                                 (Winograd) per task */
+    int split;                /* Winograd: filter ranges per block of tiles */
 
     /* route / shortcut */
     int nsrc;                 /* number of source layers */
@@ -126,6 +129,7 @@ typedef struct vgc_options {
     int max_batch;            /* images per forward, default 1 */
     int threads;              /* compute threads, default 1 */
     int simd;                 /* force a kernel level (enum vgc_simd), 0 = best */
+    int no_winograd;          /* compute 3x3 convolutions directly (im2col + GEMM) */
     int ignore_scale_x_y;     /* decode as Debian's darknet, which ignores it */
     int keep_outputs;         /* give every layer its own buffer (tests) */
     int no_weights;           /* no weights file: deterministic random weights */

@@ -52,6 +52,29 @@ size_t vgc_layer_plan(vgc_net *net, vgc_layer *l)
             l->chunk = (int)rows;
             return k * rows * (size_t)l->out_w;
         }
+        if (l->kind == VGC_CONV_WINO) {
+            const int mr = net->k->gemm_mr, panels = div_up(l->filters, mr);
+            const int ntx = div_up(l->out_w, 2), nty = div_up(l->out_h, 2);
+            int rb = div_up(128, ntx), blocks, mrows;
+            size_t tb;
+
+            /* about 128 tiles a block, fewer when V and M would pass 8 MiB */
+            while (rb > 1 && (size_t)16 * (size_t)(l->c + l->filters) * (size_t)rb * ntx > ((size_t)2 << 20))
+                rb--;
+            if (rb > nty)
+                rb = nty;
+            blocks = div_up(nty, rb);
+            rb = div_up(nty, blocks);   /* the same number of tile rows in every block */
+            l->chunk = rb;
+            l->split = blocks >= t ? 1 : div_up(t, blocks);
+            if (l->split > panels)
+                l->split = panels;
+            mrows = div_up(panels, l->split) * mr;
+            tb = (size_t)rb * ntx;
+            /* V (16 x C x tb), M (16 x mrows x tb), 5 padded rows, 2 output rows */
+            return 16 * (size_t)l->c * tb + 16 * (size_t)mrows * tb + 5 * (size_t)(2 * ntx + 40) +
+                   2 * (size_t)(2 * ntx + 40);
+        }
         if (l->kind == VGC_CONV_1X1) {
             int hw = l->out_w * l->out_h;
             int cols = div_up(hw, t);
@@ -199,6 +222,83 @@ static void conv_dw_task(void *ctx, int task, int thread)
 }
 
 
+/*
+ * Winograd F(2x2, 3x3) for a block of tile rows and a range of filters:
+ * input transform (16 matrices C x tb), 16 GEMMs with the transformed
+ * weights (K x C each), output transform with bias and activation.
+ */
+static void conv_wino_task(void *ctx, int task, int thread)
+{
+    const conv_job *j = ctx;
+    const vgc_layer *l = j->l;
+    const vgc_kernels *k = j->net->k;
+    const int mr = k->gemm_mr, panels = div_up(l->filters, mr);
+    const int ntx = div_up(l->out_w, 2), nty = div_up(l->out_h, 2);
+    const int blocks = div_up(nty, l->chunk);
+    const int b = task / j->tasks_per_image;
+    const int block = task % j->tasks_per_image / l->split, sub = task % l->split;
+    const int ty0 = block * l->chunk, ty1 = ty0 + l->chunk < nty ? ty0 + l->chunk : nty;
+    const int per = div_up(panels, l->split);
+    const int p0 = sub * per, p1 = p0 + per < panels ? p0 + per : panels;
+    const int m0 = p0 * mr, mrows = (p1 * mr < l->filters ? p1 * mr : l->filters) - m0;
+    const size_t tb = (size_t)(ty1 - ty0) * ntx, tbmax = (size_t)l->chunk * ntx;
+    const size_t rowlen = (size_t)(2 * ntx + 40);     /* 2*ntx+2 columns, slack for vector reads */
+    const size_t ihw = (size_t)l->w * l->h, ohw = (size_t)l->out_w * l->out_h;
+    const size_t wsize = (size_t)panels * mr * l->c;    /* one of the 16 A matrices */
+    float *v = j->net->work + (size_t)thread * j->net->work_floats;
+    float *mm = v + 16 * (size_t)l->c * tbmax;
+    float *rowbuf = mm + 16 * (size_t)div_up(panels, l->split) * mr * tbmax;
+    float *zero = rowbuf + 4 * rowlen;
+    float *y0 = zero + rowlen, *y1 = y0 + rowlen;
+    const float *in = j->in + (size_t)b * l->c * ihw;
+    float *out = l->out + (size_t)b * l->out_size;
+
+    (void)blocks;
+    if (p0 >= p1)
+        return;
+    memset(zero, 0, rowlen * sizeof(float));
+    for (int r = 0; r < 4; r++)
+        memset(rowbuf + r * rowlen, 0, rowlen * sizeof(float));
+    /* input transform */
+    for (int c = 0; c < l->c; c++) {
+        const float *plane = in + (size_t)c * ihw;
+
+        for (int ty = ty0; ty < ty1; ty++) {
+            const float *r[4];
+
+            for (int q = 0; q < 4; q++) {
+                const int iy = 2 * ty - 1 + q;
+
+                if (iy < 0 || iy >= l->h) {
+                    r[q] = zero;
+                    continue;
+                }
+                memcpy(rowbuf + q * rowlen + 1, plane + (size_t)iy * l->w, (size_t)l->w * sizeof(float));
+                r[q] = rowbuf + q * rowlen;
+            }
+            k->wino_in(r, ntx, v + (size_t)c * tb + (size_t)(ty - ty0) * ntx, (size_t)l->c * tb);
+        }
+    }
+    /* the 16 products */
+    for (int xi = 0; xi < 16; xi++)
+        k->gemm(l->weights + (size_t)xi * wsize + (size_t)p0 * l->c * mr, mrows, l->c,
+                v + (size_t)xi * l->c * tb, tb, (int)tb, mm + (size_t)xi * mrows * tb, tb, NULL,
+                VGC_ACT_LINEAR);
+    /* output transform */
+    for (int f = 0; f < mrows; f++) {
+        float *plane = out + (size_t)(m0 + f) * ohw;
+
+        for (int ty = ty0; ty < ty1; ty++) {
+            k->wino_out(mm + (size_t)f * tb + (size_t)(ty - ty0) * ntx, (size_t)mrows * tb, ntx,
+                        l->biases[m0 + f], l->act, y0, y1);
+            memcpy(plane + (size_t)(2 * ty) * l->out_w, y0, (size_t)l->out_w * sizeof(float));
+            if (2 * ty + 1 < l->out_h)
+                memcpy(plane + (size_t)(2 * ty + 1) * l->out_w, y1, (size_t)l->out_w * sizeof(float));
+        }
+    }
+}
+
+
 static void forward_conv(vgc_net *net, const vgc_layer *l, const float *in, int batch)
 {
     conv_job j = { net, l, in, 0 };
@@ -215,6 +315,10 @@ static void forward_conv(vgc_net *net, const vgc_layer *l, const float *in, int 
     case VGC_CONV_DW:
         j.tasks_per_image = div_up(l->c, l->chunk);
         vgc_pool_run(net->pool, batch * j.tasks_per_image, conv_dw_task, &j);
+        break;
+    case VGC_CONV_WINO:
+        j.tasks_per_image = div_up(div_up(l->out_h, 2), l->chunk) * l->split;
+        vgc_pool_run(net->pool, batch * j.tasks_per_image, conv_wino_task, &j);
         break;
     }
 }

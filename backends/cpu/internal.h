@@ -109,6 +109,16 @@ typedef struct vgc_kernels {
     int gemm_mr;
     void (*gemm)(const float *a, int m, int k, const float *b, size_t ldb, int n,
                  float *c, size_t ldc, const float *bias, enum vgc_act act);
+    /*
+     * Winograd F(2x2, 3x3). wino_in: the 16 transformed values of ntx tiles
+     * of one channel, from 4 zero-padded input rows (r[k][0] is input
+     * column -1), into v[xi*vs + i]. wino_out: from m[xi*ms + i] the 2x2
+     * outputs of ntx tiles of one output channel, plus bias and
+     * activation, into rows y0 and y1 (2*ntx floats each).
+     */
+    void (*wino_in)(const float *const r[4], int ntx, float *v, size_t vs);
+    void (*wino_out)(const float *m, size_t ms, int ntx, float bias, enum vgc_act act,
+                     float *y0, float *y1);
     /* one channel of a max pool; tmp holds w + 2*size floats */
     void (*maxpool)(const float *in, int w, int h, int size, int stride, int pad,
                     float *out, int ow, int oh, float *tmp);

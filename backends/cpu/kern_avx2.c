@@ -24,6 +24,26 @@ static inline __m256i vgc_mask8(size_t n)
 #define VLOADN(p, n) _mm256_maskload_ps((p), vgc_mask8(n))
 #define VSTOREN(p, v, n) _mm256_maskstore_ps((p), vgc_mask8(n), (v))
 #define VADD _mm256_add_ps
+#define VSUB _mm256_sub_ps
+
+static inline void vgc_deint8(__m256 lo, __m256 hi, __m256 *ev, __m256 *od)
+{
+    __m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+    __m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+
+    *ev = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+    *od = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+static inline void vgc_inter8(__m256 a, __m256 b, __m256 *lo, __m256 *hi)
+{
+    __m256 u0 = _mm256_unpacklo_ps(a, b), u1 = _mm256_unpackhi_ps(a, b);
+
+    *lo = _mm256_permute2f128_ps(u0, u1, 0x20);
+    *hi = _mm256_permute2f128_ps(u0, u1, 0x31);
+}
+#define VDEINT vgc_deint8
+#define VINTER vgc_inter8
 #define VMUL _mm256_mul_ps
 #define VMAX _mm256_max_ps
 #define VMIN _mm256_min_ps

@@ -20,6 +20,27 @@ typedef __m512 vf;
 #define VLOADN(p, n) _mm512_maskz_loadu_ps(VMASK(n), (p))
 #define VSTOREN(p, v, n) _mm512_mask_storeu_ps((p), VMASK(n), (v))
 #define VADD _mm512_add_ps
+#define VSUB _mm512_sub_ps
+
+static inline void vgc_deint16(__m512 lo, __m512 hi, __m512 *ev, __m512 *od)
+{
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+
+    *ev = _mm512_permutex2var_ps(lo, ie, hi);
+    *od = _mm512_permutex2var_ps(lo, io, hi);
+}
+
+static inline void vgc_inter16(__m512 a, __m512 b, __m512 *lo, __m512 *hi)
+{
+    const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i ih = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+
+    *lo = _mm512_permutex2var_ps(a, il, b);
+    *hi = _mm512_permutex2var_ps(a, ih, b);
+}
+#define VDEINT vgc_deint16
+#define VINTER vgc_inter16
 #define VMUL _mm512_mul_ps
 #define VMAX _mm512_max_ps
 #define VMIN _mm512_min_ps

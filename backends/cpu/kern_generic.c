@@ -44,6 +44,9 @@ typedef float vf;
 #define VLOADN(p, n) ((void)(n), *(p))
 #define VSTOREN(p, v, n) ((void)(n), *(p) = (v))
 #define VADD(a, b) ((a) + (b))
+#define VSUB(a, b) ((a) - (b))
+#define VDEINT(lo, hi, ev, od) (*(ev) = (lo), *(od) = (hi))
+#define VINTER(a, b, lo, hi) (*(lo) = (a), *(hi) = (b))
 #define VMUL(a, b) ((a) * (b))
 #define VMAX(a, b) ((a) > (b) ? (a) : (b))
 #define VMIN(a, b) ((a) < (b) ? (a) : (b))
@@ -63,5 +66,5 @@ static void gemm_blas_generic(const float *a, int m, int k, const float *b, size
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, (int)ldb, 0.0f, c,
                 (int)ldc);
     for (int r = 0; r < m; r++)
-        bias_act_generic(c + (size_t)r * ldc, (size_t)n, bias[r], act);
+        bias_act_generic(c + (size_t)r * ldc, (size_t)n, bias ? bias[r] : 0.0f, act);
 }

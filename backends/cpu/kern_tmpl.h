@@ -10,7 +10,9 @@
  *   VSET1(x) VZERO     broadcast, zero
  *   VLOAD(p) VSTORE(p, v)             unaligned load/store of VW floats
  *   VLOADN(p, n) VSTOREN(p, v, n)     the first n (< VW) floats only
- *   VADD VMUL VMAX VMIN VFMA(a, b, c) (a*b + c)
+ *   VADD VSUB VMUL VMAX VMIN VFMA(a, b, c) (a*b + c)
+ *   VDEINT(lo, hi, &even, &odd)       even/odd elements of the 2*VW floats lo:hi
+ *   VINTER(a, b, &lo, &hi)            a0 b0 a1 b1 ... (2*VW floats) as lo:hi
  *   KNAME(x)           x with the level's suffix
  */
 
@@ -272,7 +274,7 @@ static void KNAME(gemm_tile)(int K, const float *restrict a, const float *restri
         n[v] = cols - v * VW < 0 ? 0 : (cols - v * VW > VW ? VW : cols - v * VW);
 #pragma GCC unroll 16
     for (int r = 0; r < GEMM_MR; r++) {
-        vf br = VSET1(r < rows ? bias[r] : 0.0f);
+        vf br = VSET1(bias && r < rows ? bias[r] : 0.0f);
 
 #pragma GCC unroll 8
         for (int v = 0; v < GEMM_NV; v++)
@@ -356,7 +358,8 @@ static void KNAME(gemm)(const float *a, int m, int k, const float *b, size_t ldb
                 const int rows = m - p * GEMM_MR < GEMM_MR ? m - p * GEMM_MR : GEMM_MR;
 
                 KNAME(gemm_tile)(kc, a + (size_t)p * k * GEMM_MR + (size_t)kb * GEMM_MR, bp, GEMM_NR,
-                                 c + (size_t)p * GEMM_MR * ldc + j, ldc, bias + p * GEMM_MR, rows, cols, act,
+                                 c + (size_t)p * GEMM_MR * ldc + j, ldc, bias ? bias + p * GEMM_MR : NULL,
+                                 rows, cols, act,
                                  kb == 0, kb + kc == k);
             }
         }
@@ -365,12 +368,111 @@ static void KNAME(gemm)(const float *a, int m, int k, const float *b, size_t ldb
 #endif
 
 
+/*
+ * Winograd F(2x2, 3x3) input transform V = B^T d B,
+ * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], VW tiles at a time: the
+ * 4x4 inputs of consecutive tiles are columns 2i..2i+3 of the padded rows,
+ * taken apart into even and odd columns with VDEINT.
+ */
+static void KNAME(wino_in)(const float *const r[4], int ntx, float *v, size_t vs)
+{
+    for (int i = 0; i < ntx; i += VW) {
+        const int n = ntx - i < VW ? ntx - i : VW;
+        vf d[4][4], t[4][4];
+
+        for (int k = 0; k < 4; k++) {
+            const float *p = r[k] + 2 * i;
+
+            VDEINT(VLOAD(p), VLOAD(p + VW), &d[k][0], &d[k][1]);
+            VDEINT(VLOAD(p + 2), VLOAD(p + 2 + VW), &d[k][2], &d[k][3]);
+        }
+        for (int j = 0; j < 4; j++) {
+            t[0][j] = VSUB(d[0][j], d[2][j]);
+            t[1][j] = VADD(d[1][j], d[2][j]);
+            t[2][j] = VSUB(d[2][j], d[1][j]);
+            t[3][j] = VSUB(d[1][j], d[3][j]);
+        }
+        for (int k = 0; k < 4; k++) {
+            vf o[4] = { VSUB(t[k][0], t[k][2]), VADD(t[k][1], t[k][2]), VSUB(t[k][2], t[k][1]),
+                        VSUB(t[k][1], t[k][3]) };
+
+            for (int j = 0; j < 4; j++) {
+                float *dst = v + (size_t)(k * 4 + j) * vs + i;
+
+                if (n == VW)
+                    VSTORE(dst, o[j]);
+                else
+                    VSTOREN(dst, o[j], n);
+            }
+        }
+    }
+}
+
+
+/* Store the interleave of a and b (a0 b0 a1 b1 ...), the first cnt floats of it. */
+static inline void KNAME(store_pairs)(float *dst, vf a, vf b, int cnt)
+{
+    vf lo, hi;
+
+    VINTER(a, b, &lo, &hi);
+    if (cnt >= 2 * VW) {
+        VSTORE(dst, lo);
+        VSTORE(dst + VW, hi);
+    } else if (cnt > VW) {
+        VSTORE(dst, lo);
+        VSTOREN(dst + VW, hi, cnt - VW);
+    } else if (cnt == VW) {
+        VSTORE(dst, lo);
+    } else {
+        VSTOREN(dst, lo, cnt);
+    }
+}
+
+
+/* Winograd F(2x2, 3x3) output transform Y = A^T M A + bias, A^T = [1 1 1 0; 0 1 -1 -1]. */
+static void KNAME(wino_out)(const float *m, size_t ms, int ntx, float bias, enum vgc_act act,
+                            float *y0, float *y1)
+{
+    const vf bv = VSET1(bias);
+    int vec = 1;
+
+    for (int i = 0; i < ntx; i += VW) {
+        const int n = ntx - i < VW ? ntx - i : VW;
+        vf q[4][4], t[2][4], o00, o01, o10, o11;
+
+        for (int xi = 0; xi < 16; xi++)
+            q[xi / 4][xi % 4] = n == VW ? VLOAD(m + (size_t)xi * ms + i) : VLOADN(m + (size_t)xi * ms + i, n);
+        for (int j = 0; j < 4; j++) {
+            t[0][j] = VADD(VADD(q[0][j], q[1][j]), q[2][j]);
+            t[1][j] = VSUB(VSUB(q[1][j], q[2][j]), q[3][j]);
+        }
+        o00 = VADD(VADD(VADD(t[0][0], t[0][1]), t[0][2]), bv);
+        o01 = VADD(VSUB(VSUB(t[0][1], t[0][2]), t[0][3]), bv);
+        o10 = VADD(VADD(VADD(t[1][0], t[1][1]), t[1][2]), bv);
+        o11 = VADD(VSUB(VSUB(t[1][1], t[1][2]), t[1][3]), bv);
+        vec = KNAME(act_vec)(&o00, act);
+        KNAME(act_vec)(&o01, act);
+        KNAME(act_vec)(&o10, act);
+        KNAME(act_vec)(&o11, act);
+        KNAME(store_pairs)(y0 + 2 * i, o00, o01, 2 * n);
+        KNAME(store_pairs)(y1 + 2 * i, o10, o11, 2 * n);
+    }
+    if (!vec)
+        for (int x = 0; x < 2 * ntx; x++) {
+            y0[x] = vgc_act_scalar(y0[x], act);
+            y1[x] = vgc_act_scalar(y1[x], act);
+        }
+}
+
+
 const vgc_kernels KNAME(vgc_kernels) = {
     .simd = KLEVEL,
     .bias_act = KNAME(bias_act),
     .dw_conv = KNAME(dw_conv),
     .axpby_act = KNAME(axpby_act),
     .maxpool = KNAME(maxpool),
+    .wino_in = KNAME(wino_in),
+    .wino_out = KNAME(wino_out),
 #ifdef GEMM_MR
     .gemm_mr = GEMM_MR,
     .gemm = KNAME(gemm),

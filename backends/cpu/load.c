@@ -83,6 +83,8 @@ static size_t packed_floats(const vgc_layer *l, int mr)
 
     if (l->kind == VGC_CONV_DW)
         return l->nweights;
+    if (l->kind == VGC_CONV_WINO)
+        return 16 * ((fg + (size_t)mr - 1) / (size_t)mr) * (size_t)mr * (size_t)l->c;
     return (size_t)l->groups * ((fg + (size_t)mr - 1) / (size_t)mr) * (size_t)mr * k;
 }
 
@@ -100,9 +102,52 @@ static size_t weight_index(const vgc_layer *l, int mr, int f, size_t k)
 }
 
 
+/* Where Winograd weight xi (of 16) of filter f, channel c lives: 16 GEMM A matrices (K x C). */
+static size_t wino_index(const vgc_layer *l, int mr, int xi, int f, int c)
+{
+    size_t panels = ((size_t)l->filters + (size_t)mr - 1) / (size_t)mr;
+
+    return (size_t)xi * panels * (size_t)mr * (size_t)l->c + (size_t)(f / mr) * (size_t)l->c * (size_t)mr +
+           (size_t)c * (size_t)mr + (size_t)(f % mr);
+}
+
+
+/* U = G g G^T for F(2x2, 3x3), G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. */
+static void wino_weights(const float *g, float u[16])
+{
+    float t[4][3];
+
+    for (int j = 0; j < 3; j++) {
+        t[0][j] = g[j];
+        t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+        t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+        t[3][j] = g[6 + j];
+    }
+    for (int i = 0; i < 4; i++) {
+        u[i * 4 + 0] = t[i][0];
+        u[i * 4 + 1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+        u[i * 4 + 2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+        u[i * 4 + 3] = t[i][2];
+    }
+}
+
+
 float vgc_layer_weight(const vgc_net *net, const vgc_layer *l, int f, int k)
 {
-    return l->weights[weight_index(l, net->k->gemm_mr, f, (size_t)k)];
+    const int mr = net->k->gemm_mr;
+
+    if (l->kind == VGC_CONV_WINO) {
+        /* invert the embedding: x0 = y0, x1 = y1 - y2, x2 = y3, on rows then columns */
+        static const float P[3][4] = { { 1, 0, 0, 0 }, { 0, 1, -1, 0 }, { 0, 0, 0, 1 } };
+        const int c = k / 9, ky = k % 9 / 3, kx = k % 3;
+        float g = 0;
+
+        for (int a = 0; a < 4; a++)
+            for (int b = 0; b < 4; b++)
+                g += P[ky][a] * P[kx][b] * l->weights[wino_index(l, mr, a * 4 + b, f, c)];
+        return g;
+    }
+    return l->weights[weight_index(l, mr, f, (size_t)k)];
 }
 
 
@@ -211,7 +256,18 @@ static int load_weights(vgc_net *net, wsrc *src, const char *wname, char *err, s
                                   wname, i, l->line, isfinite(row[k]) ? " once batch norm is folded" : "");
                     goto out;
                 }
-                l->weights[weight_index(l, mr, (int)f, k)] = v;
+                row[k] = v;
+                if (l->kind != VGC_CONV_WINO)
+                    l->weights[weight_index(l, mr, (int)f, k)] = v;
+            }
+            if (l->kind == VGC_CONV_WINO) {
+                for (int c = 0; c < l->c; c++) {
+                    float u[16];
+
+                    wino_weights(row + 9 * c, u);
+                    for (int xi = 0; xi < 16; xi++)
+                        l->weights[wino_index(l, mr, xi, (int)f, c)] = u[xi];
+                }
             }
         }
         if (!all_finite(l->biases, nf)) {

@@ -406,7 +406,8 @@ static int check_shape(const vgc_layer *l, char *err, size_t errlen)
 
 
 /* Parse one layer section into l (index i) and work out its output shape. */
-static int build_layer(vgc_net *net, vgc_section *s, int i, vgc_layer *l, char *err, size_t errlen)
+static int build_layer(vgc_net *net, vgc_section *s, int i, vgc_layer *l, const vgc_options *opt,
+                       char *err, size_t errlen)
 {
     const vgc_layer *prev = i ? &net->layers[i - 1] : NULL;
     const char *t = s->type;
@@ -437,6 +438,9 @@ static int build_layer(vgc_net *net, vgc_section *s, int i, vgc_layer *l, char *
         l->nweights = (size_t)l->filters * (size_t)(l->c / l->groups) * (size_t)l->size * (size_t)l->size;
         if (l->groups == l->c && l->filters == l->c && l->groups > 1)
             l->kind = VGC_CONV_DW;
+        else if (!opt->no_winograd && l->size == 3 && l->stride == 1 && l->pad == 1 && l->groups == 1 &&
+                 l->c >= 16 && l->filters >= 16 && l->w >= 8 && l->h >= 8)
+            l->kind = VGC_CONV_WINO;
         else if (l->size == 1 && l->stride == 1 && l->pad == 0 && l->groups == 1)
             l->kind = VGC_CONV_1X1;
         else
@@ -590,7 +594,7 @@ int vgc_net_build(vgc_net *net, vgc_cfg *cfg, const vgc_options *opt, char *err,
     for (int i = 0; i < net->n; i++) {
         vgc_layer *l = &net->layers[i];
 
-        if ((rc = build_layer(net, &cfg->sec[i + 1], i, l, err, errlen)) < 0)
+        if ((rc = build_layer(net, &cfg->sec[i + 1], i, l, opt, err, errlen)) < 0)
             return rc;
         if (l->type == VGC_L_YOLO) {
             if (nyolo++ && l->classes != net->classes)

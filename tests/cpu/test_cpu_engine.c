@@ -496,9 +496,10 @@ static void test_reference_layers(void **state)
 {
     (void)state;
     for (int simd = VGC_SIMD_GENERIC; simd <= vgc_simd_detect(); simd++) {
-        for (int threads = 1; threads <= 2; threads++) {
+        for (int threads = 1; threads <= 3; threads++) {
+            /* the third pass: one thread, no Winograd (3x3 through im2col + GEMM) */
             vgc_options opt = { .no_weights = 1, .seed = 7, .keep_outputs = 1, .simd = simd,
-                                .threads = threads };
+                                .threads = threads == 3 ? 1 : threads, .no_winograd = threads == 3 };
             char err[VIGIA_ERRLEN];
             vgc_net *net = NULL;
             float *x;
@@ -526,8 +527,9 @@ static void test_reference_layers(void **state)
                 worst = fmax(worst, e);
                 free(ref);
             }
-            print_message("# reference network, %s, %d thread(s): %d layers agree, max err %.2e\n",
-                          vgc_simd_name(simd), threads, vgc_net_layers(net), worst);
+            print_message("# reference network, %s, %d thread(s)%s: %d layers agree, max err %.2e\n",
+                          vgc_simd_name(simd), opt.threads, opt.no_winograd ? ", no winograd" : "",
+                          vgc_net_layers(net), worst);
             free(x);
             vgc_net_destroy(net);
         }
