@@ -9,3 +9,4 @@ libvigiacore_a_SOURCES += core/worker.c core/worker.h
 libvigiacore_a_SOURCES += core/pool.c
 libvigiacore_a_SOURCES += core/detect_cli.c core/detect_cli.h
 include tests/pipeline/local.mk
+include plugins/sdk.mk

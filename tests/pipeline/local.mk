@@ -52,3 +52,11 @@ tests_pipeline_test_image_CPPFLAGS = $(PIPE_TEST_CPPFLAGS)
 tests_pipeline_test_image_CFLAGS = $(TEST_CFLAGS)
 tests_pipeline_test_image_LDADD = $(PIPE_TEST_LDADD)
 VIGIA_TESTS += tests/pipeline/test_image
+
+# vigia-plugin-check on good and broken plugins (one built for another ABI).
+check_PROGRAMS += tests/pipeline/vigia-backend-badabi.so
+tests_pipeline_vigia_backend_badabi_so_SOURCES = tests/pipeline/badabi.c
+tests_pipeline_vigia_backend_badabi_so_CFLAGS = $(VG_PLUGIN_CC_FLAGS)
+tests_pipeline_vigia_backend_badabi_so_LDFLAGS = $(VG_PLUGIN_LD_FLAGS)
+EXTRA_DIST += tests/pipeline/test_plugin_check.sh
+VIGIA_TESTS += $(srcdir)/tests/pipeline/test_plugin_check.sh

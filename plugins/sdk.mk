@@ -1,0 +1,16 @@
+# plugins: the SDK beside the installed header -- the conformance checker
+# and the template backend (built here against the header alone).
+bin_PROGRAMS += vigia-plugin-check
+vigia_plugin_check_SOURCES = plugins/check.c
+vigia_plugin_check_CPPFLAGS = $(libvigiacore_a_CPPFLAGS)
+vigia_plugin_check_LDADD = $(VIGIA_CORE_LIBS)
+
+check_PROGRAMS += plugins/template/vigia-backend-template.so
+plugins_template_vigia_backend_template_so_SOURCES = plugins/template/template.c
+plugins_template_vigia_backend_template_so_CPPFLAGS = -I$(srcdir)/plugins/include
+plugins_template_vigia_backend_template_so_CFLAGS = $(VG_PLUGIN_CC_FLAGS)
+plugins_template_vigia_backend_template_so_LDFLAGS = $(VG_PLUGIN_LD_FLAGS)
+plugins_template_vigia_backend_template_so_LDADD = -lm
+
+EXTRA_DIST += plugins/template/Makefile plugins/template/example/model.conf \
+	plugins/template/example/colours.weights plugins/template/example/colours.names
