@@ -60,3 +60,5 @@ tests_pipeline_vigia_backend_badabi_so_CFLAGS = $(VG_PLUGIN_CC_FLAGS)
 tests_pipeline_vigia_backend_badabi_so_LDFLAGS = $(VG_PLUGIN_LD_FLAGS)
 EXTRA_DIST += tests/pipeline/test_plugin_check.sh
 VIGIA_TESTS += $(srcdir)/tests/pipeline/test_plugin_check.sh
+EXTRA_DIST += tests/pipeline/test_detect_cli.sh
+VIGIA_TESTS += $(srcdir)/tests/pipeline/test_detect_cli.sh

@@ -1,0 +1,115 @@
+#!/bin/sh
+# `vigia detect` (JSON lines, errors, options) and scripts/fetch-models
+# (copies with SHA-256 checks, idempotence, refusals). Prints TAP.
+set -u
+B=${VIGIA_BUILDDIR:?}
+S=${VIGIA_SRCDIR:?}
+SHARED=${VIGIA_SHARED:-$S/../shared}
+V=${VIGIA_BIN:-$B/vigia}
+FETCH=$S/scripts/fetch-models
+n=0
+echo "1..10"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vigia-cli-XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+notok() { n=$((n + 1)); echo "not ok $n - $1"; [ -f "$tmp/out" ] && sed 's/^/# /' "$tmp/out" | tail -n 15; }
+skip_rest() { while [ "$n" -lt 10 ]; do n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; done; exit 0; }
+
+[ -f "$SHARED/models/yolo-fastest-1.1-xl.weights" ] && [ -f "$SHARED/images/dog.jpg" ] || skip_rest "detect" "no ../shared"
+command -v python3 >/dev/null 2>&1 || skip_rest "detect" "no python3 to read JSON"
+[ -f "$B/backends/darknet/vigia-backend-darknet.so" ] || skip_rest "detect" "darknet backend not built"
+
+# fetch-models: copy one model, verified
+if "$FETCH" --from "$SHARED/models" --dest "$tmp/models" yolo-fastest-1.1-xl >"$tmp/out" 2>&1 &&
+   [ -f "$tmp/models/yolo-fastest-1.1-xl/yolo-fastest-1.1-xl.weights" ] &&
+   cmp -s "$tmp/models/yolo-fastest-1.1-xl/model.conf" "$S/etc/models/yolo-fastest-1.1-xl/model.conf"; then
+  ok "fetch-models copies a model and its manifest"
+else notok "fetch-models copies a model and its manifest"; fi
+
+# idempotent: nothing to do the second time
+if "$FETCH" --from "$SHARED/models" --dest "$tmp/models" yolo-fastest-1.1-xl >"$tmp/out" 2>&1 && ! grep -q installed "$tmp/out"; then
+  ok "fetch-models is idempotent"
+else notok "fetch-models is idempotent"; fi
+
+# a corrupted file is refused and nothing is installed
+mkdir -p "$tmp/bad"
+cp "$SHARED/models/yoloface-50k.cfg" "$SHARED/models/face.names" "$tmp/bad/"
+head -c 40000 "$SHARED/models/yoloface-50k.weights" > "$tmp/bad/yoloface-50k.weights"
+if ! "$FETCH" --from "$tmp/bad" --dest "$tmp/models" yoloface-50k >"$tmp/out" 2>&1 &&
+   grep -q "SHA-256" "$tmp/out" && [ ! -e "$tmp/models/yoloface-50k/yoloface-50k.weights" ]; then
+  ok "fetch-models refuses a file with the wrong checksum"
+else notok "fetch-models refuses a file with the wrong checksum"; fi
+
+# the reference answer on dog.jpg (../shared/models/README.md: dog 94%, car 88%, bicycle 86%)
+"$V" detect --models "$tmp/models" --backend darknet --threshold 0.5 "$SHARED/images/dog.jpg" >"$tmp/dog.json" 2>"$tmp/out"
+rc=$?
+if [ $rc -eq 0 ] && python3 - "$tmp/dog.json" <<'PY'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) == 1, lines
+r = json.loads(lines[0])
+assert r["model"] == "yolo-fastest-1.1-xl" and r["backend"] == "darknet", r
+assert (r["width"], r["height"]) == (768, 576)
+got = sorted((d["label"], round(d["confidence"] * 100)) for d in r["detections"])
+assert got == [("bicycle", 86), ("car", 88), ("dog", 94)], got
+dog = [d for d in r["detections"] if d["label"] == "dog"][0]
+assert abs(dog["x_min"] - 112) <= 1 and abs(dog["y_max"] - 540) <= 1, dog
+assert r["timings_us"]["infer"] > 0 and r["timings_us"]["total"] >= r["timings_us"]["infer"]
+PY
+then ok "dog.jpg: dog, car, bicycle as darknet says"; else notok "dog.jpg: dog, car, bicycle as darknet says"; fi
+
+# several images, errors in order, exit status 1
+head -c 5000 "$SHARED/images/dog.jpg" > "$tmp/truncated.jpg"
+printf 'not an image' > "$tmp/text.jpg"
+"$V" detect --models "$tmp/models" --backend darknet "$SHARED/images/eagle.jpg" "$tmp/missing.jpg" "$tmp/truncated.jpg" \
+  "$tmp/text.jpg" "$SHARED/images/giraffe.jpg" >"$tmp/many.json" 2>"$tmp/out"
+rc=$?
+if [ $rc -eq 1 ] && python3 - "$tmp/many.json" <<'PY'
+import json, sys
+r = [json.loads(l) for l in open(sys.argv[1]).read().splitlines()]
+assert [x["image"].rsplit("/", 1)[-1] for x in r] == ["eagle.jpg", "missing.jpg", "truncated.jpg", "text.jpg", "giraffe.jpg"]
+assert r[0]["detections"][0]["label"] == "bird"
+assert r[1]["error"]["code"] == "io_error"
+assert r[2]["error"]["code"] == "undecodable_image" and r[2]["error"]["status"] == 422
+assert r[3]["error"]["code"] == "unsupported_media_type" and r[3]["error"]["status"] == 415
+assert r[4]["detections"][0]["label"] == "giraffe"
+PY
+then ok "errors are JSON lines in argument order, exit status 1"; else notok "errors are JSON lines in argument order, exit status 1"; fi
+
+# class filter and stdin
+"$V" detect --models "$tmp/models" --backend darknet --classes dog - < "$SHARED/images/dog.jpg" >"$tmp/cls.json" 2>"$tmp/out"
+if python3 -c "
+import json,sys; r=json.loads(open('$tmp/cls.json').read())
+assert r['image']=='-' and [d['label'] for d in r['detections']]==['dog'], r" 2>>"$tmp/out"; then
+  ok "--classes filters, '-' reads stdin"; else notok "--classes filters, '-' reads stdin"; fi
+
+# annotate
+mkdir -p "$tmp/ann"
+"$V" detect --models "$tmp/models" --backend darknet --annotate "$tmp/ann" "$SHARED/images/dog.jpg" >/dev/null 2>"$tmp/out"
+if [ "$(head -c 3 "$tmp/ann/dog.jpg.annotated.jpg" | od -An -tx1 | tr -d ' ')" = "ffd8ff" ]; then
+  ok "--annotate writes a JPEG"; else notok "--annotate writes a JPEG"; fi
+
+# usage and model errors exit 2
+"$V" detect --models "$tmp/models" --model nope "$SHARED/images/dog.jpg" >"$tmp/out" 2>&1
+rc1=$?
+"$V" detect --models "$tmp/models" --threshold 7 "$SHARED/images/dog.jpg" >>"$tmp/out" 2>&1
+rc2=$?
+"$V" detect --models "$tmp/models" --classes zebra2 "$SHARED/images/dog.jpg" >>"$tmp/out" 2>&1
+rc3=$?
+if [ $rc1 -eq 2 ] && [ $rc2 -eq 2 ] && [ $rc3 -eq 2 ]; then ok "bad model, option or class: exit status 2"
+else echo "# $rc1 $rc2 $rc3"; notok "bad model, option or class: exit status 2"; fi
+
+# a model whose plugin cannot load: one clear error, exit 2
+mkdir -p "$tmp/models/broken"
+printf 'a\n' > "$tmp/models/broken/l.names"
+printf '[model]\nnames = l.names\nbackend = %s\n[test]\nopen = crash\n' "$B/tests/pipeline/vigia-backend-testbe.so" \
+  > "$tmp/models/broken/model.conf"
+"$V" detect --models "$tmp/models" --model broken "$SHARED/images/dog.jpg" >"$tmp/b.json" 2>"$tmp/out"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "cannot run" "$tmp/out"; then ok "a crashing plugin: error, exit status 2"
+else echo "# exit status $rc"; notok "a crashing plugin: error, exit status 2"; fi
+
+# stdout carries only JSON (darknet's chatter and logs stay off it)
+if python3 -c "
+import json
+for l in open('$tmp/many.json'): json.loads(l)" 2>"$tmp/out"; then ok "stdout is pure JSON lines"; else notok "stdout is pure JSON lines"; fi
