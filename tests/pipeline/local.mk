@@ -62,3 +62,9 @@ EXTRA_DIST += tests/pipeline/test_plugin_check.sh
 VIGIA_TESTS += $(srcdir)/tests/pipeline/test_plugin_check.sh
 EXTRA_DIST += tests/pipeline/test_detect_cli.sh
 VIGIA_TESTS += $(srcdir)/tests/pipeline/test_detect_cli.sh
+
+# How image bytes should reach a worker (socket copy, memfd, shared memory).
+noinst_PROGRAMS += tests/pipeline/bench_ipc
+tests_pipeline_bench_ipc_SOURCES = tests/pipeline/bench_ipc.c
+tests_pipeline_bench_ipc_CPPFLAGS = $(libvigiacore_a_CPPFLAGS)
+tests_pipeline_bench_ipc_LDADD = $(VIGIA_CORE_LIBS)
