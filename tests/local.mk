@@ -1,5 +1,5 @@
 # Tests: cmocka programs printing TAP, run by tests/run-tests (make check).
-EXTRA_DIST += tests/run-tests
+EXTRA_DIST += tests/run-tests tests/lsan.supp
 TEST_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests $(JANSSON_CFLAGS)
 
