@@ -124,9 +124,14 @@ ts_spawn(ts_server *s, const char *const *args, const char *const *env)
     /* no models unless the caller's --models (which comes later, and wins) says */
     const char *argv[64];
     int n = 0;
+    int own_listen = 0;
+    for (int i = 0; args && args[i]; i++)
+        own_listen |= strcmp(args[i], "--listen") == 0;
     argv[n++] = bin;
-    argv[n++] = "--listen";
-    argv[n++] = "127.0.0.1:0";
+    if (!own_listen) {
+        argv[n++] = "--listen";
+        argv[n++] = "127.0.0.1:0";
+    }
     argv[n++] = "--data";
     argv[n++] = data;
     argv[n++] = "--models";

@@ -28,7 +28,7 @@ void ts_mkdtemp(char *out, size_t n);
 
 /*
  * Runs $VIGIA_BIN with "--listen 127.0.0.1:0 --data DIR/data --models DIR/models"
- * (an empty directory) plus `args`
+ * (an empty directory) plus `args` (a --listen in args replaces the default one)
  * (NULL-terminated) and waits for its "serving" line. Environment entries
  * in `env` ("NAME=value", NULL-terminated, may be NULL) are added.
  */

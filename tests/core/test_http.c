@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -662,6 +664,50 @@ sigterm_drains(void **state)
 }
 
 
+static void
+ipv6_and_json_log(void **state)
+{
+    (void)state;
+    int probe = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 a;
+    memset(&a, 0, sizeof a);
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_loopback;
+    int v6 = probe >= 0 && bind(probe, (struct sockaddr *)&a, sizeof a) == 0;
+    if (probe >= 0)
+        close(probe);
+    if (!v6) {
+        print_message("# SKIP no IPv6 loopback here\n");
+        skip();
+    }
+    ts_server s;
+    const char *args[] = { "--listen", "[::1]:0", "--log-format", "json", NULL };
+    ts_spawn(&s, args, NULL);
+    /* the test's own --listen replaces the default 127.0.0.1:0 */
+    assert_non_null(strstr(s.host_port, "[::1]:"));
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    a.sin6_port = htons((uint16_t)s.port);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ts_send_str(fd, "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    ts_resp r;
+    assert_int_equal(ts_read_response(fd, &r, 0), 0);
+    assert_int_equal(r.status, 200);
+    ts_resp_free(&r);
+    ts_close(fd);
+    assert_int_equal(ts_stop(&s, SIGTERM, 10), 0);
+    char *log = ts_read_log(&s);
+    /* every line is one JSON object; the access line names the IPv6 peer */
+    for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] != '{' || line[strlen(line) - 1] != '}')
+            fail_msg("not a JSON line: %s", line);
+    }
+    free(log);
+    log = ts_read_log(&s);
+    assert_non_null(strstr(log, "\"module\":\"access\",\"msg\":\"[::1]:"));
+    free(log);
+}
+
+
 int
 main(void)
 {
@@ -680,6 +726,7 @@ main(void)
         cmocka_unit_test(config_errors),
         cmocka_unit_test(sighup_reload),
         cmocka_unit_test(sigterm_drains),
+        cmocka_unit_test(ipv6_and_json_log),
     };
     int failed = cmocka_run_group_tests_name("http (shared server)", shared_tests, shared_up, shared_down);
     failed += cmocka_run_group_tests_name("http (own servers)", own_tests, NULL, NULL);
