@@ -828,6 +828,12 @@ dispatch(http_conn *hc)
         return;
     }
     vg_conn_watch_eof(hc->conn);
+    if (r->route) {
+        vg_server *srv = r->srv;
+        for (int i = 0; i < srv->n_filters; i++)
+            if (srv->filters[i].fn(r, srv->filters[i].ud))
+                return;
+    }
     r->fn(r, r->fn_ud);
 }
 

@@ -87,6 +87,19 @@ vg_server_add_hooks(vg_server *s, const vg_server_hooks *h)
 }
 
 
+void
+vg_server_add_filter(vg_server *s, vg_request_filter_fn fn, void *ud)
+{
+    if (s->n_filters < VG_SERVER_MAX_FILTERS) {
+        s->filters[s->n_filters].fn = fn;
+        s->filters[s->n_filters].ud = ud;
+        s->n_filters++;
+    } else {
+        vg_error("server", "too many request filters");
+    }
+}
+
+
 /* "127.0.0.1:8080", "[::1]:0", "0.0.0.0:80", ":8080" (all IPv4). */
 static int
 parse_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *len, char *err, size_t errlen)

@@ -46,6 +46,17 @@ typedef struct vg_server_hooks {
 } vg_server_hooks;
 
 #define VG_SERVER_MAX_HOOKS 16
+#define VG_SERVER_MAX_FILTERS 8
+
+struct vg_req;
+/*
+ * A request filter runs for every routed request after its body has
+ * arrived and before its handler (not for static files or early errors).
+ * Returns 0 to let the request go on, or 1 when it has answered the
+ * request itself (e.g. 429 from a rate limit). Filters run in the order
+ * they were added.
+ */
+typedef int (*vg_request_filter_fn)(struct vg_req *r, void *ud);
 
 struct vg_server {
     struct ev_loop *loop;
@@ -65,6 +76,11 @@ struct vg_server {
     int exit_code;
     vg_server_hooks hooks[VG_SERVER_MAX_HOOKS];
     int n_hooks;
+    struct {
+        vg_request_filter_fn fn;
+        void *ud;
+    } filters[VG_SERVER_MAX_FILTERS];
+    int n_filters;
     char *reload_argv_config;           /* config file path given at start, for SIGHUP */
     int reload_argc;
     char **reload_argv;                 /* command-line options given at start, for SIGHUP */
@@ -88,6 +104,7 @@ void vg_server_drain(vg_server *s);
 /* Re-reads the config (as SIGHUP does); returns 0 or -1 with a message. */
 int vg_server_reload(vg_server *s, char *err, size_t errlen);
 void vg_server_add_hooks(vg_server *s, const vg_server_hooks *h);
+void vg_server_add_filter(vg_server *s, vg_request_filter_fn fn, void *ud);
 /* In-flight work across modules (0 when drain may finish). */
 int vg_server_busy(vg_server *s);
 void vg_server_release(vg_server *s);
