@@ -32,3 +32,6 @@ vgmodel07dir = $(pkgdatadir)/models/yolov3-tiny
 dist_vgmodel07_DATA = etc/models/yolov3-tiny/model.conf
 vgmodel08dir = $(pkgdatadir)/models/yolov4-tiny
 dist_vgmodel08_DATA = etc/models/yolov4-tiny/model.conf
+
+# Documentation of the pipeline (docs/local.mk installs docs).
+EXTRA_DIST += docs/models.md docs/plugins.md
