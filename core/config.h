@@ -56,6 +56,10 @@ typedef struct vg_config {
     int max_pixels;            /* decoded width*height (413 beyond) */
     int max_batch;             /* images in one /v1/detect/batch request */
 
+    /* [cors] */
+    char *cors_origins;        /* comma-separated allowed origins, "*" for any, "" = no CORS */
+    double cors_max_age;       /* seconds a preflight answer may be cached */
+
     char *config_path;         /* the file read, or NULL */
 } vg_config;
 

@@ -13,6 +13,7 @@
 
 #include "vg_build.h"
 
+#include "cors.h"
 #include "jsonw.h"
 #include "log.h"
 #include "server.h"
@@ -464,6 +465,9 @@ on_headers_complete(llhttp_t *p)
         set_early_error(r, 505, "http_version_not_supported", "only HTTP/1.x is served");
     } else if (srv->draining) {
         set_early_error(r, 503, "shutting_down", "the server is shutting down");
+    } else if (r->method == VG_M_OPTIONS && vg_req_header(r, "access-control-request-method").p) {
+        r->fn = vg_cors_preflight;   /* CORS preflight: about the route, not to it */
+        r->fn_ud = NULL;
     } else {
         unsigned allow = 0;
         enum vg_match m = vg_router_match(&srv->router, r->method, r->path.p, r->path.n,
@@ -648,7 +652,8 @@ metrics_and_log(vg_req *r, int status, size_t body_len)
     double secs = ev_time() - r->started;
     if (secs < 0)
         secs = 0;
-    const char *route = r->route ? r->route->pattern : (r->fn ? "static" : "none");
+    const char *route = r->route ? r->route->pattern
+                      : r->fn == vg_cors_preflight ? "preflight" : r->fn ? "static" : "none";
     char st[8];
     snprintf(st, sizeof st, "%d", status);
     const char *values[] = { route, r->method_name ? r->method_name : "-", st };
@@ -704,6 +709,8 @@ respond(vg_req *r, int status, const char *ctype, char *body, size_t len, int fd
     }
     vg_server *s = r->srv;
     int keep = r->keep_alive && !s->draining && hc->state == H_HANDLING;
+    if (s->cfg->cors_origins[0] && r->hdrs)
+        vg_cors_add_headers(r);
     int no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
 
     vg_buf h;

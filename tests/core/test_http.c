@@ -665,6 +665,50 @@ sigterm_drains(void **state)
 
 
 static void
+cors(void **state)
+{
+    (void)state;
+    ts_server s;
+    const char *args[] = { "--cors-origins", "https://app.example, https://other.example", NULL };
+    ts_spawn(&s, args, NULL);
+    ts_resp r;
+    assert_int_equal(ts_request(s.port, "OPTIONS /v1/detect HTTP/1.1\r\nHost: t\r\nOrigin: https://app.example\r\n"
+                                        "Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: authorization, content-type\r\n"
+                                        "Connection: close\r\n\r\n", &r), 0);
+    assert_int_equal(r.status, 204);
+    assert_string_equal(ts_header(&r, "access-control-allow-origin"), "https://app.example");
+    assert_string_equal(ts_header(&r, "access-control-allow-methods"), "POST");
+    assert_string_equal(ts_header(&r, "access-control-allow-headers"), "authorization, content-type");
+    assert_string_equal(ts_header(&r, "access-control-max-age"), "600");
+    ts_resp_free(&r);
+    /* an origin not on the list */
+    assert_int_equal(ts_request(s.port, "OPTIONS /v1/detect HTTP/1.1\r\nHost: t\r\nOrigin: https://evil.example\r\n"
+                                        "Access-Control-Request-Method: POST\r\nConnection: close\r\n\r\n", &r), 0);
+    assert_json_error(&r, 403, "cors_forbidden");
+    assert_null(ts_header(&r, "access-control-allow-origin"));
+    ts_resp_free(&r);
+    /* real requests carry the headers for listed origins only */
+    assert_int_equal(ts_request(s.port, "GET /health HTTP/1.1\r\nHost: t\r\nOrigin: https://other.example\r\nConnection: close\r\n\r\n", &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(ts_header(&r, "access-control-allow-origin"), "https://other.example");
+    assert_string_equal(ts_header(&r, "vary"), "Origin");
+    ts_resp_free(&r);
+    assert_int_equal(ts_request(s.port, "GET /health HTTP/1.1\r\nHost: t\r\nOrigin: https://evil.example\r\nConnection: close\r\n\r\n", &r), 0);
+    assert_null(ts_header(&r, "access-control-allow-origin"));
+    ts_resp_free(&r);
+    /* a plain OPTIONS (no preflight) is just a method the route does not have */
+    assert_int_equal(ts_request(s.port, "OPTIONS /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r), 0);
+    assert_int_equal(r.status, 405);
+    ts_resp_free(&r);
+    assert_int_equal(ts_stop(&s, SIGTERM, 10), 0);
+    /* without cors.origins there are no CORS headers at all */
+    assert_int_equal(ts_request(shared.port, "GET /health HTTP/1.1\r\nHost: t\r\nOrigin: https://app.example\r\nConnection: close\r\n\r\n", &r), 0);
+    assert_null(ts_header(&r, "access-control-allow-origin"));
+    ts_resp_free(&r);
+}
+
+
+static void
 ipv6_and_json_log(void **state)
 {
     (void)state;
@@ -718,6 +762,7 @@ main(void)
         cmocka_unit_test(keepalive_and_pipelining),
         cmocka_unit_test(request_limits),
         cmocka_unit_test(expect_continue),
+        cmocka_unit_test(cors),
     };
     const struct CMUnitTest own_tests[] = {
         cmocka_unit_test(timeouts),
