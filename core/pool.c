@@ -170,7 +170,8 @@ struct vg_pool {
     void (*stop_cb)(void *);
     void *stop_ud;
     ev_timer stop_timer;           /* grace period */
-    ev_idle stop_idle;             /* fires stop_cb from a clean stack */
+    ev_timer stop_done_timer;      /* fires stop_cb from a clean stack */
+    ev_prepare kick;               /* dispatches what submit queued, outside submit */
     int stop_done;
     char scratch[64];
 };
@@ -1116,6 +1117,19 @@ find_model(const vg_pool *p, const char *name)
 }
 
 
+/* Runs before the loop blocks: sends what vg_pool_submit() queued. */
+static void
+on_kick(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    vg_pool *p = w->data;
+    (void)revents;
+    ev_prepare_stop(loop, w);
+    for (size_t i = 0; i < p->nmodels; i++)
+        if (p->models[i]->qhead)
+            dispatch(p->models[i]);
+}
+
+
 static void
 on_mem_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
@@ -1193,6 +1207,8 @@ vg_pool_create(struct ev_loop *loop, const vg_pool_options *opts, vg_pool **out)
     p->reap_timer.data = p;
     ev_timer_init(&p->mem_timer, on_mem_timer, MEM_INTERVAL, MEM_INTERVAL);
     p->mem_timer.data = p;
+    ev_prepare_init(&p->kick, on_kick);
+    p->kick.data = p;
     if (p->o.mem_cap) {
         ev_timer_start(loop, &p->mem_timer);
         ev_unref(loop);   /* the poll alone must not keep the loop running */
@@ -1486,7 +1502,12 @@ vg_pool_submit(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb c
         copy_err(err, errlen, "%s", "min_confidence must be in (0, 1], nms in [0, 1], jpeg_quality in 1..100");
         return VG_DERR_INVAL;
     }
-    if (m->qlen >= p->o.queue_max) {
+    /* jobs an idle worker is about to take do not count as waiting */
+    unsigned idle = 0;
+    for (const worker *w = m->workers; w; w = w->next)
+        if (w->state == W_READY && !w->retiring && !w->quit_sent && w->ninflight == 0)
+            idle += (unsigned)w->max_batch;
+    if (m->qlen >= p->o.queue_max + idle) {
         m->rejected++;
         copy_err(err, errlen, "the queue of model %s is full", m->name);
         return VG_DERR_QUEUEFULL;
@@ -1557,7 +1578,8 @@ vg_pool_submit(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb c
     queue_push(m, j, 0);
     if (req)
         *req = (vg_pool_req *)j;
-    dispatch(m);
+    /* sent from the loop, so that no callback ever runs inside submit */
+    ev_prepare_start(p->loop, &p->kick);
     return 0;
 }
 
@@ -1597,11 +1619,11 @@ vg_pool_retry_after(const vg_pool *p, const char *name)
 /* ---- stop / destroy -------------------------------------------------------- */
 
 static void
-on_stop_idle(struct ev_loop *loop, ev_idle *w, int revents)
+on_stop_done(struct ev_loop *loop, ev_timer *w, int revents)
 {
     vg_pool *p = w->data;
     (void)revents;
-    ev_idle_stop(loop, w);
+    ev_timer_stop(loop, w);
     void (*cb)(void *) = p->stop_cb;
     p->stop_cb = NULL;
     if (cb)
@@ -1640,7 +1662,7 @@ maybe_finish_stop(vg_pool *p)
         return;
     p->stop_done = 1;
     ev_timer_stop(p->loop, &p->stop_timer);
-    ev_idle_start(p->loop, &p->stop_idle);
+    ev_timer_start(p->loop, &p->stop_done_timer);
 }
 
 
@@ -1671,8 +1693,8 @@ vg_pool_stop(vg_pool *p, uint32_t grace_ms, void (*cb)(void *ud), void *ud)
     p->stopping = 1;
     p->stop_cb = cb;
     p->stop_ud = ud;
-    ev_idle_init(&p->stop_idle, on_stop_idle);
-    p->stop_idle.data = p;
+    ev_timer_init(&p->stop_done_timer, on_stop_done, 0, 0);
+    p->stop_done_timer.data = p;
     ev_timer_init(&p->stop_timer, on_stop_grace, grace_ms / 1000.0, 0);
     p->stop_timer.data = p;
     ev_timer_start(p->loop, &p->stop_timer);
@@ -1743,10 +1765,11 @@ vg_pool_destroy(vg_pool *p)
         ev_ref(p->loop);
         ev_timer_stop(p->loop, &p->mem_timer);
     }
-    if (p->stop_cb) {
+    if (p->stopping) {
         ev_timer_stop(p->loop, &p->stop_timer);
-        ev_idle_stop(p->loop, &p->stop_idle);
+        ev_timer_stop(p->loop, &p->stop_done_timer);
     }
+    ev_prepare_stop(p->loop, &p->kick);
     for (size_t i = 0; i < p->nmodels; i++) {
         model *m = p->models[i];
         def_unref(m->d);

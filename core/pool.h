@@ -32,11 +32,15 @@
  * SIGPIPE for the whole process (it writes to sockets of workers that may
  * have died).
  *
- * Callbacks run on the loop, never from inside vg_pool_submit(). A call that
- * returns an error never fires its callback; one that returns 0 fires it
- * exactly once (vg_pool_cancel() and vg_pool_destroy() fire it early with
- * VG_DERR_CANCELED / VG_DERR_STOPPING). Error codes are in detect_error.h;
- * vg_derr_http_status() maps them to HTTP statuses.
+ * Callbacks run from the loop's watchers, never from inside
+ * vg_pool_submit(). A call that returns an error never fires its callback;
+ * one that returns 0 fires it exactly once (vg_pool_cancel(),
+ * vg_pool_model_unload() and vg_pool_destroy() fire it early, synchronously,
+ * with VG_DERR_CANCELED / VG_DERR_NOTLOADED / VG_DERR_STOPPING). A callback
+ * may submit, cancel other jobs, stop the pool; it must not destroy the pool
+ * (do that from vg_pool_stop()'s callback, which runs on a clean stack).
+ * Error codes are in detect_error.h; vg_derr_http_status() maps them to
+ * HTTP statuses.
  */
 #ifndef VG_POOL_H
 #define VG_POOL_H
@@ -113,8 +117,9 @@ int vg_pool_model_load(vg_pool *pool, const char *name, const char *backend,
                        unsigned workers, char *err, size_t errlen);
 
 /*
- * Unloads: queued jobs of the model fail with VG_DERR_NOTLOADED, running
- * ones finish, then its workers exit. The model stays listed as "unloaded".
+ * Unloads: queued jobs of the model fail with VG_DERR_NOTLOADED (their
+ * callbacks run inside this call), running ones finish, then its workers
+ * exit. The model stays listed as "unloaded".
  * Errors: VG_DERR_NOMODEL, VG_DERR_NOTLOADED.
  */
 int vg_pool_model_unload(vg_pool *pool, const char *name);
