@@ -135,6 +135,8 @@ typedef struct vgc_options {
     int no_weights;           /* no weights file: deterministic random weights */
     uint32_t seed;            /* seed for no_weights */
     int profile;              /* time every layer (vgc_net_profile) */
+    size_t max_bytes;         /* refuse networks whose weights or activations need
+                                 more (0 = VGC_MAX_ARENA_BYTES) */
 } vgc_options;
 
 enum vgc_simd {

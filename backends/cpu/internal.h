@@ -142,6 +142,7 @@ struct vgc_net {
     int classes;              /* of the yolo heads (all equal) */
     int max_cand;             /* sum over heads of w*h*n */
     int ignore_scale_x_y;     /* Debian-darknet decoding */
+    size_t max_bytes;         /* memory bound for weights, activations, scratch */
     double flops;             /* per image */
     const vgc_kernels *k;     /* kernel table for this machine */
     vgc_pool *pool;           /* compute threads */

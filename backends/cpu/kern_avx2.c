@@ -3,11 +3,17 @@
  * Only called after cpu.c checked that the CPU has both.
  */
 #if defined(__x86_64__) || defined(__i386__)
-#pragma GCC target("avx2,fma")
 #include <immintrin.h>
 #include <string.h>
 
 #include "internal.h"
+
+/* every function below is compiled for this instruction set */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
+#pragma GCC target("avx2,fma")
+#endif
 
 #define VW 8
 typedef __m256 vf;
@@ -55,6 +61,10 @@ static inline void vgc_inter8(__m256 a, __m256 b, __m256 *lo, __m256 *hi)
 #define KNAME(x) x##_avx2
 
 #include "kern_tmpl.h"
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
 
 #else
 #include "internal.h"

@@ -3,11 +3,17 @@
  * a vector). Only called after cpu.c checked that the CPU has them.
  */
 #if defined(__x86_64__)
-#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")
 #include <immintrin.h>
 #include <string.h>
 
 #include "internal.h"
+
+/* every function below is compiled for this instruction set */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma"))), apply_to = function)
+#else
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")
+#endif
 
 #define VW 16
 typedef __m512 vf;
@@ -52,6 +58,10 @@ static inline void vgc_inter16(__m512 a, __m512 b, __m512 *lo, __m512 *hi)
 #define KNAME(x) x##_avx512
 
 #include "kern_tmpl.h"
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
 
 #else
 #include "internal.h"

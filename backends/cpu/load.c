@@ -57,6 +57,13 @@ static size_t align16(size_t n)
 }
 
 
+/* n floats, 64-byte aligned (aligned_alloc wants a size that is a multiple of the alignment). */
+static float *alloc_floats(size_t n)
+{
+    return aligned_alloc(64, align16(n ? n : 1) * sizeof(float));
+}
+
+
 static int all_finite(const float *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -164,9 +171,8 @@ static int load_weights(vgc_net *net, wsrc *src, const char *wname, char *err, s
     float *bn = NULL, *row = NULL, *scale = NULL;
     int rc = 0, maxf = 1;
 
-    if (params > VGC_MAX_PARAMS)
-        return vgc_fail(err, errlen, VIGIA_EINVAL, "the cfg describes %zu parameters, more than the %u allowed",
-                        params, VGC_MAX_PARAMS);
+    if (params > VGC_MAX_PARAMS || params * 4 > net->max_bytes)
+        return vgc_fail(err, errlen, VIGIA_EINVAL, "the cfg describes %zu parameters, more than allowed", params);
     if (src->len < sizeof head)
         return vgc_fail(err, errlen, VIGIA_EINVAL, "%s is %zu bytes, shorter than its header",
                         wname, src->len);
@@ -197,7 +203,7 @@ static int load_weights(vgc_net *net, wsrc *src, const char *wname, char *err, s
         if (l->nweights / (size_t)l->filters > maxk)
             maxk = l->nweights / (size_t)l->filters;
     }
-    net->params = aligned_alloc(64, (total ? total : 16) * sizeof(float));
+    net->params = alloc_floats(total);
     bn = malloc((size_t)maxf * 3 * sizeof(float));
     scale = malloc((size_t)maxf * sizeof(float));
     row = malloc(maxk * sizeof(float));
@@ -309,8 +315,8 @@ static int random_image(const vgc_net *net, uint32_t seed, unsigned char **out, 
     unsigned char *img;
     float *p;
 
-    if (params > VGC_MAX_PARAMS)
-        return vgc_fail(err, errlen, VIGIA_EINVAL, "the cfg describes too many parameters");
+    if (params > VGC_MAX_PARAMS || params * 4 > net->max_bytes)
+        return vgc_fail(err, errlen, VIGIA_EINVAL, "the cfg describes %zu parameters, more than allowed", params);
     *len = 20 + 4 * params;
     img = malloc(*len);
     if (!img)
@@ -429,18 +435,19 @@ static int plan_memory(vgc_net *net, int keep, char *err, size_t errlen)
         l->off = off;
         if (off + size > top)
             top = off + size;
-        if (top > VGC_MAX_ARENA_BYTES / sizeof(float)) {
+        if (top > net->max_bytes / sizeof(float)) {
             rc = vgc_fail(err, errlen, VIGIA_EINVAL,
                           "the network needs more than %zu MiB of activations at batch %d",
-                          VGC_MAX_ARENA_BYTES >> 20, net->max_batch);
+                          net->max_bytes >> 20, net->max_batch);
             goto out;
         }
     }
     net->arena_floats = top;
-    net->work_floats = work;
-    if ((top + work * (size_t)net->threads) > VGC_MAX_ARENA_BYTES / sizeof(float))
+    net->work_floats = align16(work);
+    if (work > net->max_bytes / sizeof(float) / (size_t)net->threads ||
+        top + work * (size_t)net->threads > net->max_bytes / sizeof(float))
         rc = vgc_fail(err, errlen, VIGIA_EINVAL, "the network needs more than %zu MiB of memory",
-                      VGC_MAX_ARENA_BYTES >> 20);
+                      net->max_bytes >> 20);
 out:
     free(live);
     return rc;
@@ -451,8 +458,8 @@ static int allocate(vgc_net *net, char *err, size_t errlen)
 {
     size_t work = net->work_floats * (size_t)net->threads;
 
-    net->arena = aligned_alloc(64, (net->arena_floats ? net->arena_floats : 16) * sizeof(float));
-    net->work = aligned_alloc(64, (work ? work : 16) * sizeof(float));
+    net->arena = alloc_floats(net->arena_floats);
+    net->work = alloc_floats(work);
     net->scratch = malloc(((size_t)net->max_cand + 1) * sizeof(float));
     if (!net->arena || !net->work || !net->scratch)
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %zu MiB of activations",
@@ -512,6 +519,7 @@ static int load_common(vgc_net **out, const char *cfg_text, size_t cfg_len, wsrc
     net->max_batch = opt.max_batch ? opt.max_batch : 1;
     net->threads = opt.threads ? opt.threads : 1;
     net->ignore_scale_x_y = opt.ignore_scale_x_y;
+    net->max_bytes = opt.max_bytes && opt.max_bytes < VGC_MAX_ARENA_BYTES ? opt.max_bytes : VGC_MAX_ARENA_BYTES;
     net->k = pick_kernels(opt.simd);
     rc = vgc_net_build(net, &cfg, &opt, err, errlen);
     vgc_cfg_release(&cfg);
@@ -544,9 +552,12 @@ static int load_common(vgc_net **out, const char *cfg_text, size_t cfg_len, wsrc
     }
     /* our own threads split the work; OpenBLAS must not add its own */
     openblas_set_num_threads(1);
-    snprintf(net->device, sizeof net->device, "cpu %s, openblas %s, %d thread%s",
-             vgc_simd_name(net->k->simd), openblas_get_corename(), net->threads,
-             net->threads == 1 ? "" : "s");
+    if (net->k->simd == VGC_SIMD_GENERIC)
+        snprintf(net->device, sizeof net->device, "cpu generic (openblas %s gemm), %d thread%s",
+                 openblas_get_corename(), net->threads, net->threads == 1 ? "" : "s");
+    else
+        snprintf(net->device, sizeof net->device, "cpu %s, %d thread%s", vgc_simd_name(net->k->simd),
+                 net->threads, net->threads == 1 ? "" : "s");
     free(img);
     *out = net;
     return 0;
@@ -694,6 +705,7 @@ int vgc_weights_write_random(const char *cfg_path, const char *weights_path, uin
     rc = vgc_cfg_parse(&cfg, text, len, err, errlen);
     if (rc < 0)
         goto out;
+    net.max_bytes = VGC_MAX_ARENA_BYTES;
     rc = vgc_net_build(&net, &cfg, &opt, err, errlen);
     vgc_cfg_release(&cfg);
     if (rc < 0 || (rc = random_image(&net, seed, &img, &ilen, err, errlen)) < 0)

@@ -44,3 +44,21 @@ bench_engines_bench_engines_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -
 bench_engines_bench_engines_CFLAGS = $(AM_CFLAGS) -pthread
 bench_engines_bench_engines_LDADD = $(VGC_LIBS) $(VIPS_LIBS) $(DARKNET_LIBS)
 EXTRA_DIST += bench/engines/run bench/engines/README.md bench/engines/opencv_peer.cpp
+noinst_PROGRAMS += bench/engines/rss_probe
+bench_engines_rss_probe_SOURCES = bench/engines/rss_probe.c
+bench_engines_rss_probe_LDADD = -ldl
+
+# fuzz/cpu: libFuzzer harness for the cfg reader and weights loader
+# (./configure --enable-fuzzing CC=clang); the engine is compiled into it
+# with coverage instrumentation.
+EXTRA_DIST += fuzz/cpu/README.md fuzz/cpu/darknet.dict fuzz/cpu/make-seed \
+	fuzz/cpu/corpus/all-layers fuzz/cpu/corpus/all-layers-no-weights fuzz/cpu/corpus/tiny-yolo \
+	fuzz/cpu/corpus/yoloface-50k fuzz/cpu/corpus/yoloface-50k-truncated
+if ENABLE_FUZZING
+noinst_PROGRAMS += fuzz/cpu/fuzz_darknet_model
+fuzz_cpu_fuzz_darknet_model_SOURCES = fuzz/cpu/fuzz_darknet_model.c $(backends_cpu_libvgcpu_a_SOURCES)
+fuzz_cpu_fuzz_darknet_model_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu $(OPENBLAS_CFLAGS)
+fuzz_cpu_fuzz_darknet_model_CFLAGS = $(AM_CFLAGS) -g -O1 -pthread -fsanitize=fuzzer,address,undefined
+fuzz_cpu_fuzz_darknet_model_LDFLAGS = -fsanitize=fuzzer,address,undefined
+fuzz_cpu_fuzz_darknet_model_LDADD = $(OPENBLAS_LIBS) -lpthread -lm
+endif
