@@ -31,7 +31,7 @@ struct key {
 #define GiB (1024.0 * 1024.0 * 1024.0)
 
 static const struct key keys[] = {
-    { "server", "listen", T_LIST, OFF(listen), "127.0.0.1:8080", 0, 0, NULL, "listen",
+    { "server", "listen", T_LIST, OFF(listen), "127.0.0.1:8080", 1, 0, NULL, "listen",
       "addresses to serve, HOST:PORT or [V6]:PORT, comma-separated (port 0 = any free port)" },
     { "server", "max_connections", T_INT, OFF(max_connections), "10000", 1, 1000000, NULL, NULL,
       "open connections; further ones are answered 503 and closed" },
@@ -66,6 +66,10 @@ static const struct key keys[] = {
     { "paths", "web", T_STRING, OFF(web_dir), "@web", 0, 0, NULL, "web", "dashboard files" },
     { "paths", "backends", T_STRING, OFF(backends_dir), "", 0, 0, NULL, NULL,
       "backend plugins (empty: where they were built or installed)" },
+    { "tls", "listen", T_LIST, OFF(tls_listen), "", 0, 0, NULL, NULL,
+      "HTTPS addresses, as server.listen (empty: no TLS listener)" },
+    { "tls", "cert", T_STRING, OFF(tls_cert), "", 0, 0, NULL, NULL, "certificate chain, PEM" },
+    { "tls", "key", T_STRING, OFF(tls_key), "", 0, 0, NULL, NULL, "private key, PEM (keep it 0600)" },
     { "cors", "origins", T_STRING, OFF(cors_origins), "", 0, 0, NULL, NULL,
       "origins allowed to call the API from a browser, comma-separated; * for any; empty: none" },
     { "cors", "max_age", T_SECONDS, OFF(cors_max_age), "10m", 0, 86400, NULL, NULL,
@@ -219,11 +223,11 @@ choice_ok(const char *choices, const char *v)
 
 
 static void
-free_list(vg_config *c)
+free_list(vg_strlist *l)
 {
-    for (int i = 0; i < c->n_listen; i++)
-        free(c->listen[i]);
-    c->n_listen = 0;
+    for (int i = 0; i < l->n; i++)
+        free(l->v[i]);
+    l->n = 0;
 }
 
 
@@ -245,7 +249,8 @@ set_key(vg_config *c, const struct key *k, const char *value, char *err, size_t 
         return 0;
     }
     case T_LIST: {
-        free_list(c);
+        vg_strlist *l = (vg_strlist *)field;
+        free_list(l);
         const char *p = value;
         while (*p) {
             while (*p == ' ' || *p == ',')
@@ -255,14 +260,14 @@ set_key(vg_config *c, const struct key *k, const char *value, char *err, size_t 
             const char *e = p;
             while (*e && *e != ',' && *e != ' ')
                 e++;
-            if (c->n_listen == VG_CONFIG_MAX_LISTEN) {
+            if (l->n == VG_CONFIG_MAX_LISTEN) {
                 snprintf(err, errlen, "%s.%s: more than %d entries", k->section, k->name, VG_CONFIG_MAX_LISTEN);
                 return -1;
             }
-            c->listen[c->n_listen++] = vg_xstrndup(p, (size_t)(e - p));
+            l->v[l->n++] = vg_xstrndup(p, (size_t)(e - p));
             p = e;
         }
-        if (c->n_listen == 0) {
+        if (l->n == 0 && k->min > 0) {
             snprintf(err, errlen, "%s.%s: needs at least one address", k->section, k->name);
             return -1;
         }
@@ -350,7 +355,9 @@ vg_config_init(vg_config *c)
 void
 vg_config_release(vg_config *c)
 {
-    free_list(c);
+    for (size_t i = 0; i < NKEYS; i++)
+        if (keys[i].type == T_LIST)
+            free_list((vg_strlist *)((char *)c + keys[i].offset));
     for (size_t i = 0; i < NKEYS; i++)
         if (keys[i].type == T_STRING || keys[i].type == T_CHOICE)
             free(*(char **)((char *)c + keys[i].offset));
@@ -468,7 +475,7 @@ vg_config_load(vg_config *c, const char *config_path, int argc, char **argv,
             rest[(*n_rest)++] = argv[i];
             continue;
         }
-        if (k->type == T_LIST) {
+        if (k->type == T_LIST && k->alias && strcmp(k->alias, "listen") == 0) {
             if (listen.len)
                 vg_buf_putc(&listen, ',');
             vg_buf_puts(&listen, value);
@@ -539,11 +546,13 @@ vg_config_print(const vg_config *c, FILE *out)
             fprintf(out, strchr(s, ' ') || !*s ? "\"%s\"\n" : "%s\n", s);
             break;
         }
-        case T_LIST:
-            for (int j = 0; j < c->n_listen; j++)
-                fprintf(out, "%s%s", j ? ", " : "", c->listen[j]);
+        case T_LIST: {
+            const vg_strlist *l = (const vg_strlist *)field;
+            for (int j = 0; j < l->n; j++)
+                fprintf(out, "%s%s", j ? ", " : "", l->v[j]);
             fputc('\n', out);
             break;
+        }
         case T_INT: fprintf(out, "%d\n", *(const int *)field); break;
         case T_SIZE: fprintf(out, "%zu\n", *(const size_t *)field); break;
         case T_SECONDS: fprintf(out, "%gs\n", *(const double *)field); break;

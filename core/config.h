@@ -17,10 +17,15 @@
 
 #define VG_CONFIG_MAX_LISTEN 8
 
+/* A comma-separated setting, split. */
+typedef struct vg_strlist {
+    char *v[VG_CONFIG_MAX_LISTEN];
+    int n;
+} vg_strlist;
+
 typedef struct vg_config {
     /* [server] */
-    char *listen[VG_CONFIG_MAX_LISTEN]; /* "HOST:PORT" or "[V6]:PORT" */
-    int n_listen;
+    vg_strlist listen;         /* "HOST:PORT" or "[V6]:PORT" */
     int max_connections;       /* open connections; more are answered 503 and closed */
     int backlog;               /* listen(2) backlog */
     double drain_timeout;      /* seconds SIGTERM waits for in-flight requests */
@@ -56,6 +61,10 @@ typedef struct vg_config {
     int max_pixels;            /* decoded width*height (413 beyond) */
     int max_batch;             /* images in one /v1/detect/batch request */
 
+    /* [tls] */
+    vg_strlist tls_listen;     /* HTTPS addresses; empty: no TLS */
+    char *tls_cert;            /* PEM certificate chain */
+    char *tls_key;             /* PEM private key */
     /* [cors] */
     char *cors_origins;        /* comma-separated allowed origins, "*" for any, "" = no CORS */
     double cors_max_age;       /* seconds a preflight answer may be cached */

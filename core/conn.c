@@ -49,7 +49,7 @@ plain_close(vg_conn *c)
 
 
 static const vg_transport plain_transport = {
-    "tcp", plain_read, plain_writev, plain_sendfile, plain_close
+    "tcp", plain_read, plain_writev, plain_sendfile, plain_close, NULL
 };
 
 static void on_io(struct ev_loop *loop, ev_io *w, int revents);
@@ -94,6 +94,9 @@ vg_conn_read_start(vg_conn *c)
     c->reading = 1;
     if (!c->closing && !ev_is_active(&c->rio))
         ev_io_start(c->srv->loop, &c->rio);
+    /* bytes a TLS layer already holds will not make the socket readable again */
+    if (!c->closing && c->tp->pending && c->tp->pending(c) > 0)
+        ev_feed_event(c->srv->loop, &c->rio, EV_READ);
 }
 
 
@@ -406,7 +409,7 @@ on_readable(vg_conn *c)
         if (c->lingering)
             continue;
         c->proto->on_read(c, buf, (size_t)r);
-        if ((size_t)r < VG_SERVER_READ_CHUNK)
+        if ((size_t)r < VG_SERVER_READ_CHUNK && !(c->tp->pending && c->tp->pending(c) > 0))
             return;
     }
 }
@@ -417,6 +420,11 @@ on_io(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     vg_conn *c = w->data;
+    if ((revents & EV_WRITE) && c->seg_count == 0 && c->tp->pending) {
+        /* a TLS handshake that wanted to write: carry on reading */
+        ev_io_stop(loop, &c->wio);
+        revents |= EV_READ;
+    }
     if (revents & EV_WRITE)
         vg_conn_flush(c);
     if ((revents & EV_READ) && !c->closing)

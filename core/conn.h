@@ -32,6 +32,8 @@ typedef struct vg_transport {
     /* NULL when the transport cannot (TLS): file segments are read and written. */
     ssize_t (*sendfile)(vg_conn *c, int fd, off_t *off, size_t n);
     void (*close)(vg_conn *c);
+    /* Bytes already decrypted and waiting inside the transport (TLS); NULL = never any. */
+    size_t (*pending)(vg_conn *c);
 } vg_transport;
 
 typedef struct vg_proto {

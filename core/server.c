@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -16,6 +17,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "tls.h"
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents);
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents);
@@ -37,6 +39,7 @@ vg_server_init(vg_server *s, struct ev_loop *loop, vg_config *cfg)
     memset(s, 0, sizeof *s);
     s->loop = loop;
     s->cfg = cfg;
+    ev_set_userdata(loop, s);
     vg_router_init(&s->router);
     for (int i = 0; i < VG_SERVER_MAX_LISTENERS; i++)
         s->listeners[i].fd = -1;
@@ -179,12 +182,58 @@ format_addr(const struct sockaddr_storage *ss, char *out, size_t n)
 int
 vg_server_check_config(const vg_config *cfg, char *err, size_t errlen)
 {
-    for (int i = 0; i < cfg->n_listen; i++) {
-        struct sockaddr_storage ss;
-        socklen_t len;
-        if (parse_addr(cfg->listen[i], &ss, &len, err, errlen) < 0)
+    struct sockaddr_storage ss;
+    socklen_t len;
+    for (int i = 0; i < cfg->listen.n; i++)
+        if (parse_addr(cfg->listen.v[i], &ss, &len, err, errlen) < 0)
             return -1;
+    for (int i = 0; i < cfg->tls_listen.n; i++)
+        if (parse_addr(cfg->tls_listen.v[i], &ss, &len, err, errlen) < 0)
+            return -1;
+    if (cfg->tls_listen.n > 0) {
+        vg_tls *t = vg_tls_create(cfg, err, errlen);
+        if (!t)
+            return -1;
+        vg_tls_destroy(t);
     }
+    return 0;
+}
+
+
+static int
+bind_one(vg_server *s, const char *spec, int tls, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (parse_addr(spec, &ss, &len, err, errlen) < 0)
+        return -1;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket for %s: %s", spec, strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, s->cfg->backlog) < 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    getsockname(fd, (struct sockaddr *)&bound, &blen);
+    vg_listener *l = &s->listeners[s->n_listeners++];
+    l->fd = fd;
+    l->tls = tls;
+    char addr[sizeof l->addr];
+    format_addr(&bound, addr, sizeof addr);
+    memcpy(l->addr, addr, sizeof addr);
+    snprintf(l->url, sizeof l->url, "%s://%s/", tls ? "https" : "http", addr);
+    ev_io_init(&l->w, on_accept, fd, EV_READ);
+    l->w.data = l;
+    ev_io_start(s->loop, &l->w);
     return 0;
 }
 
@@ -192,38 +241,17 @@ vg_server_check_config(const vg_config *cfg, char *err, size_t errlen)
 int
 vg_server_listen(vg_server *s, char *err, size_t errlen)
 {
-    for (int i = 0; i < s->cfg->n_listen; i++) {
-        struct sockaddr_storage ss;
-        socklen_t len;
-        if (parse_addr(s->cfg->listen[i], &ss, &len, err, errlen) < 0)
+    if (s->cfg->tls_listen.n > 0 && !s->tls) {
+        s->tls = vg_tls_create(s->cfg, err, errlen);
+        if (!s->tls)
             return -1;
-        int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            snprintf(err, errlen, "socket for %s: %s", s->cfg->listen[i], strerror(errno));
-            return -1;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (ss.ss_family == AF_INET6)
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-        if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, s->cfg->backlog) < 0) {
-            snprintf(err, errlen, "cannot listen on %s: %s", s->cfg->listen[i], strerror(errno));
-            close(fd);
-            return -1;
-        }
-        struct sockaddr_storage bound;
-        socklen_t blen = sizeof bound;
-        getsockname(fd, (struct sockaddr *)&bound, &blen);
-        vg_listener *l = &s->listeners[s->n_listeners++];
-        l->fd = fd;
-        char addr[sizeof l->addr];
-        format_addr(&bound, addr, sizeof addr);
-        memcpy(l->addr, addr, sizeof addr);
-        snprintf(l->url, sizeof l->url, "http://%s/", addr);
-        ev_io_init(&l->w, on_accept, fd, EV_READ);
-        l->w.data = s;
-        ev_io_start(s->loop, &l->w);
     }
+    for (int i = 0; i < s->cfg->listen.n; i++)
+        if (bind_one(s, s->cfg->listen.v[i], 0, err, errlen) < 0)
+            return -1;
+    for (int i = 0; i < s->cfg->tls_listen.n; i++)
+        if (bind_one(s, s->cfg->tls_listen.v[i], 1, err, errlen) < 0)
+            return -1;
     return 0;
 }
 
@@ -263,7 +291,8 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    vg_server *s = w->data;
+    vg_listener *l = (vg_listener *)((char *)w - offsetof(vg_listener, w));
+    vg_server *s = ev_userdata(loop);
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
@@ -286,7 +315,9 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         char peer[64];
         format_addr(&ss, peer, sizeof peer);
-        vg_server_adopt(s, fd, peer);
+        vg_conn *c = vg_server_adopt(s, fd, peer);
+        if (l->tls && vg_tls_attach(s->tls, c) < 0)
+            vg_conn_close(c, "TLS setup failed");
     }
 }
 
@@ -419,9 +450,9 @@ vg_server_reload(vg_server *s, char *err, size_t errlen)
         free(next);
         return -1;
     }
-    int same = next->n_listen == s->cfg->n_listen;
-    for (int i = 0; same && i < next->n_listen; i++)
-        same = strcmp(next->listen[i], s->cfg->listen[i]) == 0;
+    int same = next->listen.n == s->cfg->listen.n;
+    for (int i = 0; same && i < next->listen.n; i++)
+        same = strcmp(next->listen.v[i], s->cfg->listen.v[i]) == 0;
     if (!same)
         vg_warn("server", "server.listen changed: takes effect at the next start");
     enum vg_log_level lvl;
@@ -484,6 +515,8 @@ vg_server_release(vg_server *s)
     ev_signal_stop(s->loop, &s->sig_hup);
     ev_timer_stop(s->loop, &s->drain_timer);
     vg_router_release(&s->router);
+    vg_tls_destroy(s->tls);
+    s->tls = NULL;
     if (s->cfg) {
         vg_config_release(s->cfg);
         free(s->cfg);

@@ -20,14 +20,15 @@
 #include "metrics.h"
 #include "router.h"
 
-#define VG_SERVER_MAX_LISTENERS VG_CONFIG_MAX_LISTEN
+#define VG_SERVER_MAX_LISTENERS (2 * VG_CONFIG_MAX_LISTEN)
 #define VG_SERVER_READ_CHUNK (64 * 1024)
 
 typedef struct vg_listener {
     int fd;
+    int tls;                /* connections get the TLS transport */
     ev_io w;
     char addr[80];          /* "127.0.0.1:8080" as bound (real port) */
-    char url[96];           /* "http://127.0.0.1:8080/" */
+    char url[96];           /* "http://127.0.0.1:8080/" or "https://..." */
 } vg_listener;
 
 typedef struct vg_server vg_server;
@@ -62,6 +63,7 @@ struct vg_server {
     struct ev_loop *loop;
     vg_config *cfg;                     /* current config, owned */
     vg_router router;
+    struct vg_tls *tls;                 /* when tls.listen is set */
     vg_handler_fn fallback;             /* GET/HEAD without a route (static files), or NULL */
     void *fallback_ud;
     vg_listener listeners[VG_SERVER_MAX_LISTENERS];

@@ -37,3 +37,10 @@ tests_core_test_detect_api_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS
 tests_core_test_detect_api_CFLAGS = $(TEST_CFLAGS)
 tests_core_test_detect_api_LDADD = $(TEST_LDADD)
 VIGIA_TESTS += tests/core/test_detect_api
+
+check_PROGRAMS += tests/core/test_tls
+tests_core_test_tls_SOURCES = tests/core/test_tls.c
+tests_core_test_tls_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
+tests_core_test_tls_CFLAGS = $(TEST_CFLAGS)
+tests_core_test_tls_LDADD = $(TEST_LDADD)
+VIGIA_TESTS += tests/core/test_tls

@@ -84,8 +84,8 @@ config_defaults_and_layers(void **state)
     (void)state;
     vg_config c;
     vg_config_init(&c);
-    assert_int_equal(c.n_listen, 1);
-    assert_string_equal(c.listen[0], "127.0.0.1:8080");
+    assert_int_equal(c.listen.n, 1);
+    assert_string_equal(c.listen.v[0], "127.0.0.1:8080");
     assert_int_equal(c.max_body, 1024 * 1024);
     assert_true(fabs(c.header_timeout - 10) < 1e-9);
     assert_string_equal(c.log_level, "info");
@@ -101,8 +101,8 @@ config_defaults_and_layers(void **state)
     assert_int_equal(vg_config_set(&c, "log", "access", "off", err, sizeof err), 0);
     assert_int_equal(c.access_log, 0);
     assert_int_equal(vg_config_set(&c, "server", "listen", "127.0.0.1:1, [::1]:2", err, sizeof err), 0);
-    assert_int_equal(c.n_listen, 2);
-    assert_string_equal(c.listen[1], "[::1]:2");
+    assert_int_equal(c.listen.n, 2);
+    assert_string_equal(c.listen.v[1], "[::1]:2");
 
     struct { const char *s, *k, *v, *msg; } bad[] = {
         { "limits", "max_body", "-1", "is not a size" },
@@ -132,7 +132,7 @@ config_defaults_and_layers(void **state)
     FILE *f = fopen(empty, "w");
     fclose(f);
     assert_int_equal(vg_config_load(&c, empty, 8, argv, rest, &nrest, err, sizeof err), 0);
-    assert_int_equal(c.n_listen, 2);
+    assert_int_equal(c.listen.n, 2);
     assert_int_equal(c.max_body, 2048);
     assert_string_equal(c.log_level, "debug");
     assert_int_equal(nrest, 2);
@@ -160,7 +160,7 @@ shipped_config_loads(void **state)
     assert_int_equal(vg_config_load(&c, path, 0, NULL, rest, &nrest, err, sizeof err), 0);
     /* every key is commented out: the file changes nothing */
     assert_int_equal(c.max_body, d.max_body);
-    assert_string_equal(c.listen[0], d.listen[0]);
+    assert_string_equal(c.listen.v[0], d.listen.v[0]);
     vg_config_release(&c);
     vg_config_release(&d);
 }
