@@ -152,6 +152,7 @@ struct vgc_net {
     size_t work_floats;       /* per thread */
     float *scratch;           /* max_cand floats for candidate selection */
     float *params;            /* one block holding all weights and biases */
+    size_t params_floats;
     const float *input;       /* input of the forward in progress */
     int batch;                /* images in the last forward */
     char device[96];          /* describe() string */

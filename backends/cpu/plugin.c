@@ -37,12 +37,19 @@ static const char *manifest_get(const vigia_manifest *m, const char *key)
 }
 
 
+/* A host built for another ABI is refused (its structs may differ from ours). */
+static int check_host(const vigia_host *host, char *err, size_t errlen)
+{
+    if (host && host->abi_version != VIGIA_BACKEND_ABI_VERSION)
+        return snprintf(err, errlen, "the host speaks backend abi %u, this plugin %u", host->abi_version,
+                        VIGIA_BACKEND_ABI_VERSION), VIGIA_EINVAL;
+    return 0;
+}
+
+
 static int cpu_probe(const vigia_host *host, char *err, size_t errlen)
 {
-    (void)host;
-    (void)err;
-    (void)errlen;
-    return 0;
+    return check_host(host, err, errlen);
 }
 
 
@@ -55,6 +62,8 @@ static int cpu_open(const vigia_host *host, const vigia_manifest *m, vigia_model
     int rc, w, h, c;
 
     *out = NULL;
+    if ((rc = check_host(host, err, errlen)) < 0)
+        return rc;
     if (!m || !m->cfg_path || !m->weights_path)
         return snprintf(err, errlen, "the manifest names no cfg or weights"), VIGIA_EINVAL;
     if (m->max_batch < 1 || m->max_batch > VGC_MAX_BATCH || m->threads < 1 ||
