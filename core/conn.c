@@ -223,7 +223,6 @@ static void
 count_out(vg_conn *c, size_t n)
 {
     c->bytes_out += n;
-    c->out_bytes -= n;
     c->last_write = ev_now(c->srv->loop);
     vg_series_add(c->srv->m_bytes_out, (double)n);
 }
@@ -319,6 +318,7 @@ vg_conn_flush(vg_conn *c)
             return;
         }
         count_out(c, (size_t)w);
+        c->out_bytes -= (size_t)w;
         advance(c, (size_t)w);
     }
     if (ev_is_active(&c->wio))
@@ -415,15 +415,58 @@ on_readable(vg_conn *c)
 }
 
 
+ssize_t
+vg_conn_send_direct(vg_conn *c, const void *p, size_t n)
+{
+    if (c->closing) {
+        errno = EPIPE;
+        return -1;
+    }
+    if (c->seg_count > 0) {
+        vg_conn_flush(c);
+        if (c->closing || c->seg_count > 0) {
+            errno = c->closing ? EPIPE : EAGAIN;
+            return -1;
+        }
+    }
+    struct iovec iov = { (void *)p, n };
+    ssize_t w;
+    do
+        w = c->tp->writev(c, &iov, 1);
+    while (w < 0 && errno == EINTR);
+    if (w >= 0) {
+        count_out(c, (size_t)w);
+        return w;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        errno = EAGAIN;
+        if (!ev_is_active(&c->wio))
+            ev_io_start(c->srv->loop, &c->wio);
+    }
+    return -1;
+}
+
+
+void
+vg_conn_set_proto(vg_conn *c, const vg_proto *proto, void *proto_ctx)
+{
+    c->proto = proto;
+    c->proto_ctx = proto_ctx;
+}
+
+
 static void
 on_io(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     vg_conn *c = w->data;
-    if ((revents & EV_WRITE) && c->seg_count == 0 && c->tp->pending) {
-        /* a TLS handshake that wanted to write: carry on reading */
+    if ((revents & EV_WRITE) && c->seg_count == 0) {
         ev_io_stop(loop, &c->wio);
-        revents |= EV_READ;
+        if (c->tp->pending)
+            revents |= EV_READ;   /* a TLS handshake that wanted to write: carry on reading */
+        if (c->proto->on_writable)
+            c->proto->on_writable(c);
+        revents &= ~EV_WRITE;
     }
     if (revents & EV_WRITE)
         vg_conn_flush(c);

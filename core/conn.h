@@ -48,8 +48,10 @@ typedef struct vg_proto {
     void (*on_timeout)(vg_conn *c);
     /* The connection is closing: release protocol state. Runs once. */
     void (*on_close)(vg_conn *c);
-    /* 1 when nothing is in progress, so a drain may close it now. */
-    int (*is_idle)(vg_conn *c);
+    /* The server is draining: close now if idle, or wind down (WebSocket: close 1001). */
+    void (*on_shutdown)(vg_conn *c);
+    /* The socket is writable and no segment is queued (protocols writing directly). May be NULL. */
+    void (*on_writable)(vg_conn *c);
 } vg_proto;
 
 /* One queued piece of output: memory, or a range of a file. */
@@ -115,6 +117,16 @@ int vg_conn_write_file(vg_conn *c, int fd, off_t off, size_t len);
 int vg_conn_write_copy(vg_conn *c, const void *p, size_t len);
 /* Writes what it can now; arms EV_WRITE when output remains. */
 void vg_conn_flush(vg_conn *c);
+/*
+ * For protocols that keep their own output queue (WebSocket): writes bytes
+ * straight to the transport once queued segments are out. Returns bytes
+ * written (maybe fewer than n), or -1 with errno EAGAIN (EV_WRITE is armed
+ * and proto->on_writable will be called) or another errno (close the
+ * connection).
+ */
+ssize_t vg_conn_send_direct(vg_conn *c, const void *p, size_t n);
+/* Switches the protocol (after an HTTP upgrade). */
+void vg_conn_set_proto(vg_conn *c, const vg_proto *proto, void *proto_ctx);
 int vg_conn_has_output(const vg_conn *c);
 
 /* Closes once output has been written (half-close, then a short linger). */

@@ -81,10 +81,11 @@ struct http_conn {
     enum hstate state;
     vg_buf pending;              /* pipelined bytes read while a request was handled */
     int in_parse;
+    int upgraded;                /* the connection now speaks another protocol */
 };
 
 static const llhttp_settings_t *settings(void);
-static void feed(http_conn *hc, const char *p, size_t n);
+static int feed(http_conn *hc, const char *p, size_t n);
 
 /* ------------------------------------------------------------------ */
 /* dates */
@@ -556,7 +557,8 @@ on_message_complete(llhttp_t *p)
     http_conn *hc = hc_of(p);
     if (hc->req->discard_body)
         hc->req->body.len = 0;
-    hc->req->keep_alive = llhttp_should_keep_alive(p);
+    /* a refused upgrade may be followed by bytes of the other protocol: close after answering */
+    hc->req->keep_alive = llhttp_should_keep_alive(p) && !llhttp_get_upgrade(p);
     hc->state = H_HANDLING;
     /* an upgrade makes llhttp return HPE_PAUSED_UPGRADE by itself */
     return llhttp_get_upgrade(p) ? 0 : HPE_PAUSED;
@@ -877,13 +879,31 @@ save_pending(http_conn *hc, const char *p, size_t n)
 }
 
 
+/* After an upgrade: frees the HTTP state and gives what followed the request to the new protocol. */
 static void
+handover(http_conn *hc)
+{
+    vg_conn *c = hc->conn;
+    vg_buf rest = hc->pending;
+    free(hc);
+    if (rest.len > 0 && !c->closing)
+        c->proto->on_read(c, rest.data, rest.len);
+    vg_buf_release(&rest);
+}
+
+
+/* Parses what arrived. Returns 1 when the connection was upgraded and hc is gone. */
+static int
 feed(http_conn *hc, const char *p, size_t n)
 {
     hc->in_parse = 1;
     while (n > 0) {
         if (hc->conn->closing)
             break;
+        if (hc->upgraded) {
+            save_pending(hc, p, n);
+            break;
+        }
         if (hc->state == H_HANDLING || hc->state == H_WRITING) {
             save_pending(hc, p, n);
             break;
@@ -908,6 +928,11 @@ feed(http_conn *hc, const char *p, size_t n)
         break;
     }
     hc->in_parse = 0;
+    if (hc->upgraded) {
+        handover(hc);
+        return 1;
+    }
+    return 0;
 }
 
 
@@ -926,8 +951,10 @@ next_request(http_conn *hc)
         if (hc->pending.len > 0) {
             vg_buf tmp = hc->pending;
             vg_buf_init(&hc->pending);
-            feed(hc, tmp.data, tmp.len);
+            int gone = feed(hc, tmp.data, tmp.len);
             vg_buf_release(&tmp);
+            if (gone)
+                return;
         }
         if (c->closing)
             return;
@@ -945,7 +972,8 @@ static void
 http_on_read(vg_conn *c, const char *p, size_t n)
 {
     http_conn *hc = c->proto_ctx;
-    feed(hc, p, n);
+    if (feed(hc, p, n))
+        return;
     if (hc->state == H_WRITING && !vg_conn_has_output(c) && !c->closing && !c->close_after_flush)
         next_request(hc);
 }
@@ -1017,16 +1045,49 @@ http_on_close(vg_conn *c)
 }
 
 
-static int
-http_is_idle(vg_conn *c)
+static void
+http_on_shutdown(vg_conn *c)
 {
     http_conn *hc = c->proto_ctx;
-    return hc->state == H_IDLE && hc->pending.len == 0;
+    if (hc->state == H_IDLE && hc->pending.len == 0 && !vg_conn_has_output(c))
+        vg_conn_close(c, "draining");
+}
+
+
+vg_conn *
+vg_req_upgrade(vg_req *r, int status, const vg_proto *proto, void *proto_ctx)
+{
+    http_conn *hc = r->hc;
+    if (!hc || hc->state != H_HANDLING) {
+        req_destroy(r);
+        return NULL;
+    }
+    vg_conn *c = hc->conn;
+    vg_buf h;
+    vg_buf_init(&h);
+    vg_buf_printf(&h, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: vigia/" PACKAGE_VERSION "\r\n", status,
+                  vg_http_reason(status), vg_http_date());
+    vg_buf_append(&h, r->resp_headers.data, r->resp_headers.len);
+    vg_buf_puts(&h, "\r\n");
+    size_t hlen;
+    char *hp = vg_buf_steal(&h, &hlen);
+    vg_conn_write(c, hp, hlen, buf_free, hp);
+    metrics_and_log(r, status, 0);
+    hc->req = NULL;
+    hc->upgraded = 1;
+    req_destroy(r);
+    vg_conn_set_read_deadline(c, 0);
+    vg_conn_set_proto(c, proto, proto_ctx);
+    vg_conn_read_start(c);
+    vg_conn_flush(c);
+    if (!hc->in_parse)
+        handover(hc);   /* else feed() hands over once it unwinds */
+    return c;
 }
 
 
 static const vg_proto http_proto = {
-    "http", http_on_read, http_on_eof, http_on_drained, http_on_timeout, http_on_close, http_is_idle
+    "http", http_on_read, http_on_eof, http_on_drained, http_on_timeout, http_on_close, http_on_shutdown, NULL
 };
 
 

@@ -84,6 +84,15 @@ void vg_req_respond_file(vg_req *r, int status, const char *content_type, int fd
 void vg_req_error(vg_req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/*
+ * Ends HTTP on this connection (WebSocket): answers `status` (101) with
+ * the headers added so far, frees the request, and makes `proto` the
+ * connection's protocol; bytes that followed the request are given to its
+ * on_read. Returns the connection, or NULL if the client is gone (the
+ * request is freed either way).
+ */
+vg_conn *vg_req_upgrade(vg_req *r, int status, const vg_proto *proto, void *proto_ctx);
+
 /* Percent-decodes into out; plus_space turns '+' into ' ' (query strings). Returns 0 or -1. */
 int vg_url_decode(const char *s, size_t n, vg_buf *out, int plus_space);
 const char *vg_http_reason(int status);

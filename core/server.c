@@ -404,12 +404,12 @@ vg_server_drain(vg_server *s)
     for (int i = 0; i < s->n_hooks; i++)
         if (s->hooks[i].on_drain)
             s->hooks[i].on_drain(s, s->hooks[i].ud);
-    /* idle keep-alive connections go now; busy ones close after their response */
+    /* idle keep-alive connections go now, busy ones after their response; WebSockets get a close */
     vg_conn *c = s->conns;
     while (c) {
         vg_conn *next = c->next;
-        if (!vg_conn_has_output(c) && c->proto->is_idle && c->proto->is_idle(c))
-            vg_conn_close(c, "draining");
+        if (c->proto->on_shutdown)
+            c->proto->on_shutdown(c);
         c = next;
     }
     ev_timer_set(&s->drain_timer, s->cfg->drain_timeout, 0.);
