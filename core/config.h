@@ -65,6 +65,10 @@ typedef struct vg_config {
     vg_strlist tls_listen;     /* HTTPS addresses; empty: no TLS */
     char *tls_cert;            /* PEM certificate chain */
     char *tls_key;             /* PEM private key */
+    /* [ws] */
+    size_t ws_max_message;     /* largest message a client may send (1009 beyond) */
+    double ws_ping_interval;   /* idle time before a ping; no answer within as long again closes */
+    size_t ws_max_queue;       /* undelivered outgoing bytes per connection before old results drop */
     /* [cors] */
     char *cors_origins;        /* comma-separated allowed origins, "*" for any, "" = no CORS */
     double cors_max_age;       /* seconds a preflight answer may be cached */

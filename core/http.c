@@ -147,6 +147,7 @@ vg_str vg_req_param(const vg_req *r, int i) { return i < r->nparams ? r->params[
 vg_str vg_req_body(const vg_req *r) { return (vg_str){ r->body.data ? r->body.data : "", r->body.len }; }
 const char *vg_req_peer(const vg_req *r) { return r->peer; }
 vg_server *vg_req_server(const vg_req *r) { return r->srv; }
+vg_conn *vg_req_conn(const vg_req *r) { return r->hc ? r->hc->conn : NULL; }
 const vg_route *vg_req_route(const vg_req *r) { return r->route; }
 int vg_req_is_orphan(const vg_req *r) { return r->hc == NULL; }
 double vg_req_started(const vg_req *r) { return r->started; }

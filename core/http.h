@@ -59,6 +59,8 @@ char *vg_req_take_body(vg_req *r, size_t *len);
 void vg_req_on_abort(vg_req *r, void (*fn)(vg_req *r, void *ud), void *ud);
 const char *vg_req_peer(const vg_req *r);
 struct vg_server *vg_req_server(const vg_req *r);
+/* The connection the request came on; NULL once orphaned. */
+vg_conn *vg_req_conn(const vg_req *r);
 const vg_route *vg_req_route(const vg_req *r);
 int vg_req_is_orphan(const vg_req *r);
 /* Monotonic start time of the request, seconds (loop time). */
