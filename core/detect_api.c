@@ -13,6 +13,7 @@
 #include <mbedtls/base64.h>
 
 #include "detect_error.h"
+#include "detect_opts.h"
 #include "http.h"
 #include "jsonw.h"
 #include "log.h"
@@ -22,7 +23,6 @@
 #include "pool.h"
 #include "server.h"
 
-#define MAX_CLASSES_FILTER 64
 #define DEEPSTACK_DEFAULT_CONFIDENCE 0.4f
 
 struct vg_detect_api {
@@ -54,16 +54,7 @@ typedef struct item {
     char id[33];                 /* the detection's id */
 } item;
 
-/* Options common to the detection routes. */
-typedef struct options {
-    char model[128];
-    float min_confidence;        /* < 0: the model's */
-    float nms;                   /* < 0: the model's */
-    char classes_buf[1024];
-    const char *classes[MAX_CLASSES_FILTER];
-    size_t nclasses;
-    int annotate;
-} options;
+typedef vg_detect_opts options;
 
 typedef struct call {
     vg_detect_api *api;
@@ -108,90 +99,6 @@ new_id(char out[33])
 
 
 static int
-parse_bool(const char *s, int *out)
-{
-    if (!strcasecmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on")) {
-        *out = 1;
-        return 0;
-    }
-    if (!strcasecmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no") || !strcasecmp(s, "off") || !*s) {
-        *out = 0;
-        return 0;
-    }
-    return -1;
-}
-
-
-static int
-parse_unit(const char *s, float lo, int lo_open, float *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end || errno || !isfinite(v) || v > 1 || v < lo || (lo_open && v <= lo))
-        return -1;
-    *out = (float)v;
-    return 0;
-}
-
-
-static int
-set_classes(options *o, const char *list, char *err, size_t errlen)
-{
-    snprintf(o->classes_buf, sizeof o->classes_buf, "%s", list);
-    o->nclasses = 0;
-    char *save = NULL;
-    for (char *t = strtok_r(o->classes_buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        while (*t == ' ')
-            t++;
-        char *e = t + strlen(t);
-        while (e > t && e[-1] == ' ')
-            *--e = '\0';
-        if (!*t)
-            continue;
-        if (o->nclasses == MAX_CLASSES_FILTER) {
-            snprintf(err, errlen, "more than %d classes", MAX_CLASSES_FILTER);
-            return -1;
-        }
-        o->classes[o->nclasses++] = t;
-    }
-    return 0;
-}
-
-
-/* Applies one named option; unknown names are ignored (query strings carry extras). */
-static int
-set_option(options *o, const char *name, const char *value, char *err, size_t errlen)
-{
-    if (strcmp(name, "model") == 0) {
-        if (strlen(value) >= sizeof o->model) {
-            snprintf(err, errlen, "model name too long");
-            return -1;
-        }
-        snprintf(o->model, sizeof o->model, "%s", value);
-    } else if (strcmp(name, "min_confidence") == 0 || strcmp(name, "threshold") == 0) {
-        if (parse_unit(value, 0, 1, &o->min_confidence) < 0) {
-            snprintf(err, errlen, "%s must be a number in (0, 1], not '%.32s'", name, value);
-            return -1;
-        }
-    } else if (strcmp(name, "nms") == 0) {
-        if (parse_unit(value, 0, 0, &o->nms) < 0) {
-            snprintf(err, errlen, "nms must be a number in [0, 1], not '%.32s'", value);
-            return -1;
-        }
-    } else if (strcmp(name, "classes") == 0) {
-        return set_classes(o, value, err, errlen);
-    } else if (strcmp(name, "annotate") == 0) {
-        if (parse_bool(value, &o->annotate) < 0) {
-            snprintf(err, errlen, "annotate must be true or false, not '%.32s'", value);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-
-static int
 options_from_query(vg_req *r, options *o, char *err, size_t errlen)
 {
     static const char *const names[] = { "model", "min_confidence", "threshold", "nms", "classes", "annotate" };
@@ -200,18 +107,9 @@ options_from_query(vg_req *r, options *o, char *err, size_t errlen)
     int rc = 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0] && rc == 0; i++)
         if (vg_req_query_get(r, names[i], &v) == 0)
-            rc = set_option(o, names[i], v.data, err, errlen);
+            rc = vg_detect_opts_set(o, names[i], v.data, err, errlen) < 0 ? -1 : 0;
     vg_buf_release(&v);
     return rc;
-}
-
-
-static void
-options_init(options *o)
-{
-    memset(o, 0, sizeof *o);
-    o->min_confidence = -1;
-    o->nms = -1;
 }
 
 
@@ -466,11 +364,7 @@ submit_all(call *c)
         job.image_free = body_unref;
         job.image_ctx = it->ref;
         it->ref->refs++;
-        job.min_confidence = c->opt.min_confidence;
-        job.nms = c->opt.nms;
-        job.classes = c->opt.nclasses ? c->opt.classes : NULL;
-        job.nclasses = c->opt.nclasses;
-        job.annotate = c->opt.annotate;
+        vg_detect_opts_apply(&c->opt, &job);
         char err[256] = "";
         it->pending = 1;
         int rc = vg_pool_submit(api->pool, c->opt.model[0] ? c->opt.model : NULL, &job, on_answer, it,
@@ -497,7 +391,7 @@ call_new(vg_detect_api *api, vg_req *r, enum call_kind kind)
     c->api = api;
     c->req = r;
     c->kind = kind;
-    options_init(&c->opt);
+    vg_detect_opts_init(&c->opt);
     new_id(c->id);
     return c;
 }
@@ -605,7 +499,7 @@ parse_request(call *c, vg_req *r, int max_items, char *err, size_t errlen)
                 char v[1024];
                 memcpy(v, p->data, p->len);
                 v[p->len] = '\0';
-                if (set_option(&c->opt, p->name, v, err, errlen) < 0)
+                if (vg_detect_opts_set(&c->opt, p->name, v, err, errlen) < 0)
                     status = 400;
             }
         }
@@ -646,7 +540,7 @@ parse_request(call *c, vg_req *r, int max_items, char *err, size_t errlen)
             } else {
                 continue;
             }
-            if (set_option(&c->opt, key, sv, err, errlen) < 0) {
+            if (vg_detect_opts_set(&c->opt, key, sv, err, errlen) < 0) {
                 status = 400;
                 break;
             }
@@ -1186,6 +1080,13 @@ vg_detect_api_create(vg_server *srv, char *err, size_t errlen)
     vg_server_add_hooks(srv, &h);
     register_metrics(api);
     return api;
+}
+
+
+vg_pool *
+vg_detect_api_pool(vg_detect_api *api)
+{
+    return api->pool;
 }
 
 

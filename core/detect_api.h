@@ -30,6 +30,8 @@ typedef struct vg_detect_api vg_detect_api;
  * setup failure (missing models are not one: they are logged and listed).
  */
 vg_detect_api *vg_detect_api_create(struct vg_server *srv, char *err, size_t errlen);
+/* The worker pool (for the streaming routes). */
+struct vg_pool *vg_detect_api_pool(vg_detect_api *api);
 /* Kills what is left of the pool and frees everything. */
 void vg_detect_api_destroy(vg_detect_api *api);
 

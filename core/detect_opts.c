@@ -1,0 +1,131 @@
+/* detect_opts: see detect_opts.h. */
+#include "detect_opts.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "pool.h"
+
+void
+vg_detect_opts_init(vg_detect_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->min_confidence = -1;
+    o->nms = -1;
+}
+
+
+void
+vg_detect_opts_copy(vg_detect_opts *dst, const vg_detect_opts *src)
+{
+    *dst = *src;
+    for (size_t i = 0; i < src->nclasses; i++)
+        dst->classes[i] = dst->classes_buf + (src->classes[i] - src->classes_buf);
+}
+
+
+static int
+parse_bool(const char *s, int *out)
+{
+    static const char *yes[] = { "1", "true", "yes", "on" }, *no[] = { "0", "false", "no", "off", "" };
+    for (int i = 0; i < 4; i++)
+        if (!strcasecmp(s, yes[i])) {
+            *out = 1;
+            return 0;
+        }
+    for (int i = 0; i < 5; i++)
+        if (!strcasecmp(s, no[i])) {
+            *out = 0;
+            return 0;
+        }
+    return -1;
+}
+
+
+static int
+parse_unit(const char *s, int lo_open, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno || !isfinite(v) || v > 1 || v < 0 || (lo_open && v <= 0))
+        return -1;
+    *out = (float)v;
+    return 0;
+}
+
+
+static int
+set_classes(vg_detect_opts *o, const char *list, char *err, size_t errlen)
+{
+    if (strlen(list) >= sizeof o->classes_buf) {
+        snprintf(err, errlen, "classes list too long");
+        return -1;
+    }
+    snprintf(o->classes_buf, sizeof o->classes_buf, "%s", list);
+    o->nclasses = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(o->classes_buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ')
+            t++;
+        char *e = t + strlen(t);
+        while (e > t && e[-1] == ' ')
+            *--e = '\0';
+        if (!*t)
+            continue;
+        if (o->nclasses == VG_DETECT_MAX_CLASSES) {
+            snprintf(err, errlen, "more than %d classes", VG_DETECT_MAX_CLASSES);
+            return -1;
+        }
+        o->classes[o->nclasses++] = t;
+    }
+    return 0;
+}
+
+
+int
+vg_detect_opts_set(vg_detect_opts *o, const char *name, const char *value, char *err, size_t errlen)
+{
+    if (strcmp(name, "model") == 0) {
+        if (strlen(value) >= sizeof o->model) {
+            snprintf(err, errlen, "model name too long");
+            return -1;
+        }
+        snprintf(o->model, sizeof o->model, "%s", value);
+    } else if (strcmp(name, "min_confidence") == 0 || strcmp(name, "threshold") == 0) {
+        if (parse_unit(value, 1, &o->min_confidence) < 0) {
+            snprintf(err, errlen, "%s must be a number in (0, 1], not '%.32s'", name, value);
+            return -1;
+        }
+    } else if (strcmp(name, "nms") == 0) {
+        if (parse_unit(value, 0, &o->nms) < 0) {
+            snprintf(err, errlen, "nms must be a number in [0, 1], not '%.32s'", value);
+            return -1;
+        }
+    } else if (strcmp(name, "classes") == 0) {
+        return set_classes(o, value, err, errlen);
+    } else if (strcmp(name, "annotate") == 0) {
+        if (parse_bool(value, &o->annotate) < 0) {
+            snprintf(err, errlen, "annotate must be true or false, not '%.32s'", value);
+            return -1;
+        }
+    } else {
+        return 1;
+    }
+    return 0;
+}
+
+
+void
+vg_detect_opts_apply(const vg_detect_opts *o, vg_pool_job *job)
+{
+    job->min_confidence = o->min_confidence;
+    job->nms = o->nms;
+    job->classes = o->nclasses ? o->classes : NULL;
+    job->nclasses = o->nclasses;
+    job->annotate = o->annotate;
+}

@@ -1,0 +1,33 @@
+/*
+ * detect_opts: the options a client may give a detection (REST query,
+ * form fields, JSON members, stream config messages): model,
+ * min_confidence (alias threshold), nms, classes, annotate.
+ */
+#ifndef VG_DETECT_OPTS_H
+#define VG_DETECT_OPTS_H
+
+#include <stddef.h>
+
+#define VG_DETECT_MAX_CLASSES 64
+
+struct vg_pool_job;
+
+typedef struct vg_detect_opts {
+    char model[128];                 /* "" = the default model */
+    float min_confidence;            /* < 0: the model's */
+    float nms;                       /* < 0: the model's */
+    char classes_buf[1024];
+    const char *classes[VG_DETECT_MAX_CLASSES];   /* point into classes_buf */
+    size_t nclasses;
+    int annotate;
+} vg_detect_opts;
+
+void vg_detect_opts_init(vg_detect_opts *o);
+/* Copies (fixing the class pointers). */
+void vg_detect_opts_copy(vg_detect_opts *dst, const vg_detect_opts *src);
+/* Sets one option by name. Unknown names return 1 (ignored); bad values -1 with err. */
+int vg_detect_opts_set(vg_detect_opts *o, const char *name, const char *value, char *err, size_t errlen);
+/* Fills the option fields of a pool job (pointers into o). */
+void vg_detect_opts_apply(const vg_detect_opts *o, struct vg_pool_job *job);
+
+#endif
