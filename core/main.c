@@ -19,6 +19,7 @@
 #include "ops.h"
 #include "server.h"
 #include "static.h"
+#include "stream_api.h"
 #include "vg_build.h"
 
 static void
@@ -104,12 +105,14 @@ serve(vg_config *cfg, const char *config_path, int argc, char **argv)
 
     int rc = 1;
     vg_detect_api *detect = NULL;
+    vg_stream_api *stream = NULL;
     /* workers fork here, before any listener exists for them to inherit */
     detect = vg_detect_api_create(srv, err, sizeof err);
     if (!detect) {
         vg_error("server", "%s", err);
         goto out;
     }
+    stream = vg_stream_api_create(srv, vg_detect_api_pool(detect));
     if (vg_server_listen(srv, err, sizeof err) < 0) {
         vg_error("server", "%s", err);
         goto out;
@@ -120,6 +123,7 @@ serve(vg_config *cfg, const char *config_path, int argc, char **argv)
     vg_server_announce(srv);
     rc = vg_server_run(srv);
 out:
+    vg_stream_api_destroy(stream);
     vg_detect_api_destroy(detect);
     vg_static_release(&st);
     vg_server_release(srv);
