@@ -451,12 +451,6 @@ static void forward_shortcut(const vgc_net *net, const vgc_layer *l, const float
 }
 
 
-static float logistic(float x)
-{
-    return 1.0f / (1.0f + expf(-x));
-}
-
-
 static void forward_yolo(const vgc_net *net, const vgc_layer *l, const float *in, int batch)
 {
     const size_t hw = (size_t)l->w * l->h;
@@ -470,10 +464,8 @@ static void forward_yolo(const vgc_net *net, const vgc_layer *l, const float *in
             float *p = out + (size_t)n * hw * (size_t)(l->classes + 5);
 
             if (!l->new_coords) {
-                for (size_t i = 0; i < 2 * hw; i++)
-                    p[i] = logistic(p[i]);
-                for (size_t i = 4 * hw; i < (size_t)(5 + l->classes) * hw; i++)
-                    p[i] = logistic(p[i]);
+                net->k->bias_act(p, 2 * hw, 0.0f, VGC_ACT_LOGISTIC);
+                net->k->bias_act(p + 4 * hw, (size_t)(1 + l->classes) * hw, 0.0f, VGC_ACT_LOGISTIC);
             }
             if (s != 1.0f)
                 for (size_t i = 0; i < 2 * hw; i++)

@@ -48,6 +48,28 @@ static inline void vgc_inter8(__m256 a, __m256 b, __m256 *lo, __m256 *hi)
     *lo = _mm256_permute2f128_ps(u0, u1, 0x20);
     *hi = _mm256_permute2f128_ps(u0, u1, 0x31);
 }
+/* exp(x), Cephes' polynomial on [-ln2/2, ln2/2] and 2^n from the exponent bits (~2 ulp). */
+static inline __m256 vgc_exp8(__m256 x)
+{
+    __m256 n, r, p;
+    __m256i e;
+
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+#define VEXP vgc_exp8
+#define VDIV _mm256_div_ps
 #define VDEINT vgc_deint8
 #define VINTER vgc_inter8
 #define VMUL _mm256_mul_ps

@@ -45,6 +45,28 @@ static inline void vgc_inter16(__m512 a, __m512 b, __m512 *lo, __m512 *hi)
     *lo = _mm512_permutex2var_ps(a, il, b);
     *hi = _mm512_permutex2var_ps(a, ih, b);
 }
+/* exp(x), Cephes' polynomial on [-ln2/2, ln2/2] and 2^n from the exponent bits (~2 ulp). */
+static inline __m512 vgc_exp16(__m512 x)
+{
+    __m512 n, r, p;
+    __m512i e;
+
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+#define VEXP vgc_exp16
+#define VDIV _mm512_div_ps
 #define VDEINT vgc_deint16
 #define VINTER vgc_inter16
 #define VMUL _mm512_mul_ps

@@ -45,6 +45,8 @@ typedef float vf;
 #define VSTOREN(p, v, n) ((void)(n), *(p) = (v))
 #define VADD(a, b) ((a) + (b))
 #define VSUB(a, b) ((a) - (b))
+#define VDIV(a, b) ((a) / (b))
+#define VEXP(x) expf(x)
 #define VDEINT(lo, hi, ev, od) (*(ev) = (lo), *(od) = (hi))
 #define VINTER(a, b, lo, hi) (*(lo) = (a), *(hi) = (b))
 #define VMUL(a, b) ((a) * (b))

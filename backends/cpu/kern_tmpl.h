@@ -11,28 +11,43 @@
  *   VLOAD(p) VSTORE(p, v)             unaligned load/store of VW floats
  *   VLOADN(p, n) VSTOREN(p, v, n)     the first n (< VW) floats only
  *   VADD VSUB VMUL VMAX VMIN VFMA(a, b, c) (a*b + c)
+ *   VDIV VEXP(x)                      division, exp (a few ulp)
  *   VDEINT(lo, hi, &even, &odd)       even/odd elements of the 2*VW floats lo:hi
  *   VINTER(a, b, &lo, &hi)            a0 b0 a1 b1 ... (2*VW floats) as lo:hi
  *   KNAME(x)           x with the level's suffix
  */
 
-/* act(v) for the activations that have a vector form; others return 0. */
-static inline int KNAME(act_vec)(vf *v, enum vgc_act act)
+/* v = act(v), a vector at a time (exp-based ones to a few ulp of expf). */
+static inline void KNAME(act_vec)(vf *v, enum vgc_act act)
 {
     switch (act) {
+    case VGC_ACT_LOGISTIC:
+        *v = VDIV(VSET1(1.0f), VADD(VSET1(1.0f), VEXP(VSUB(VZERO, *v))));
+        return;
+    case VGC_ACT_SWISH:
+        *v = VDIV(*v, VADD(VSET1(1.0f), VEXP(VSUB(VZERO, *v))));
+        return;
+    case VGC_ACT_MISH: {
+        /* x tanh(softplus(x)) = x n / (n + 2), n = e^x (2 + e^x); x above 20 gives x, as AlexeyAB */
+        vf e = VEXP(VMIN(*v, VSET1(20.0f)));
+        vf n = VMUL(e, VADD(e, VSET1(2.0f)));
+
+        *v = VMUL(*v, VDIV(n, VADD(n, VSET1(2.0f))));
+        return;
+    }
     case VGC_ACT_LINEAR:
-        return 1;
+        return;
     case VGC_ACT_LEAKY:
         *v = VMAX(*v, VMUL(*v, VSET1(0.1f)));
-        return 1;
+        return;
     case VGC_ACT_RELU:
         *v = VMAX(*v, VZERO);
-        return 1;
+        return;
     case VGC_ACT_RELU6:
         *v = VMIN(VMAX(*v, VZERO), VSET1(6.0f));
-        return 1;
+        return;
     default:
-        return 0;
+        return;
     }
 }
 
@@ -42,23 +57,18 @@ static void KNAME(bias_act)(float *y, size_t n, float bias, enum vgc_act act)
     vf b = VSET1(bias);
     size_t i = 0;
 
-    if (act <= VGC_ACT_RELU6) {
-        for (; i + VW <= n; i += VW) {
-            vf v = VADD(VLOAD(y + i), b);
+    for (; i + VW <= n; i += VW) {
+        vf v = VADD(VLOAD(y + i), b);
 
-            KNAME(act_vec)(&v, act);
-            VSTORE(y + i, v);
-        }
-        if (i < n) {
-            vf v = VADD(VLOADN(y + i, n - i), b);
-
-            KNAME(act_vec)(&v, act);
-            VSTOREN(y + i, v, n - i);
-        }
-        return;
+        KNAME(act_vec)(&v, act);
+        VSTORE(y + i, v);
     }
-    for (; i < n; i++)
-        y[i] = vgc_act_scalar(y[i] + bias, act);
+    if (i < n) {
+        vf v = VADD(VLOADN(y + i, n - i), b);
+
+        KNAME(act_vec)(&v, act);
+        VSTOREN(y + i, v, n - i);
+    }
 }
 
 
@@ -67,7 +77,7 @@ static void KNAME(axpby_act)(float *y, const float *x, size_t n, float alpha, fl
 {
     size_t i = 0;
 
-    if (alpha == 1.0f && beta == 1.0f && act <= VGC_ACT_RELU6) {
+    if (alpha == 1.0f && beta == 1.0f) {
         for (; i + VW <= n; i += VW) {
             vf v = VADD(VLOAD(y + i), VLOAD(x + i));
 
@@ -94,7 +104,6 @@ static void KNAME(axpby_act)(float *y, const float *x, size_t n, float alpha, fl
 static void KNAME(dw_conv)(const vgc_dw_args *a)
 {
     const int ks = a->size, s = a->stride, pad = a->pad;
-    const int vec = a->act <= VGC_ACT_RELU6;
     const size_t pp = vgc_dw_phase_len(a->w, pad, s, ks);   /* floats per phase row */
     const size_t slot = pp * (size_t)s;                      /* floats per ring row */
     float *zero = a->scratch;                                /* a row of zeros */
@@ -158,10 +167,8 @@ static void KNAME(dw_conv)(const vgc_dw_args *a)
                     acc1 = VFMA(wv, VLOAD(p + VW), acc1);
                 }
             }
-            if (vec) {
-                KNAME(act_vec)(&acc0, a->act);
-                KNAME(act_vec)(&acc1, a->act);
-            }
+            KNAME(act_vec)(&acc0, a->act);
+            KNAME(act_vec)(&acc1, a->act);
             VSTORE(o + ox, acc0);
             VSTORE(o + ox + VW, acc1);
         }
@@ -175,16 +182,12 @@ static void KNAME(dw_conv)(const vgc_dw_args *a)
                 for (int kx = 0; kx < ks; kx++)
                     acc = VFMA(VSET1(a->k[ky * ks + kx]), VLOAD(r + (size_t)(kx % s) * pp + kx / s), acc);
             }
-            if (vec)
-                KNAME(act_vec)(&acc, a->act);
+            KNAME(act_vec)(&acc, a->act);
             if (n == VW)
                 VSTORE(o + ox, acc);
             else
                 VSTOREN(o + ox, acc, n);
         }
-        if (!vec)
-            for (int x = 0; x < a->ow; x++)
-                o[x] = vgc_act_scalar(o[x], a->act);
     }
 }
 
@@ -307,14 +310,8 @@ static void KNAME(gemm_tile)(int K, const float *restrict a, const float *restri
         float *cr = c + (size_t)r * ldc;
 
         for (int v = 0; v < GEMM_NV; v++) {
-            if (last && !KNAME(act_vec)(&acc[r][v], act)) {
-                float t[VW];
-
-                VSTORE(t, acc[r][v]);
-                for (int i = 0; i < VW; i++)
-                    t[i] = vgc_act_scalar(t[i], act);
-                acc[r][v] = VLOAD(t);
-            }
+            if (last)
+                KNAME(act_vec)(&acc[r][v], act);
             if (full || n[v] == VW)
                 VSTORE(cr + v * VW, acc[r][v]);
             else if (n[v])
@@ -434,7 +431,6 @@ static void KNAME(wino_out)(const float *m, size_t ms, int ntx, float bias, enum
                             float *y0, float *y1)
 {
     const vf bv = VSET1(bias);
-    int vec = 1;
 
     for (int i = 0; i < ntx; i += VW) {
         const int n = ntx - i < VW ? ntx - i : VW;
@@ -450,18 +446,13 @@ static void KNAME(wino_out)(const float *m, size_t ms, int ntx, float bias, enum
         o01 = VADD(VSUB(VSUB(t[0][1], t[0][2]), t[0][3]), bv);
         o10 = VADD(VADD(VADD(t[1][0], t[1][1]), t[1][2]), bv);
         o11 = VADD(VSUB(VSUB(t[1][1], t[1][2]), t[1][3]), bv);
-        vec = KNAME(act_vec)(&o00, act);
+        KNAME(act_vec)(&o00, act);
         KNAME(act_vec)(&o01, act);
         KNAME(act_vec)(&o10, act);
         KNAME(act_vec)(&o11, act);
         KNAME(store_pairs)(y0 + 2 * i, o00, o01, 2 * n);
         KNAME(store_pairs)(y1 + 2 * i, o10, o11, 2 * n);
     }
-    if (!vec)
-        for (int x = 0; x < 2 * ntx; x++) {
-            y0[x] = vgc_act_scalar(y0[x], act);
-            y1[x] = vgc_act_scalar(y1[x], act);
-        }
 }
 
 

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "internal.h"
 #include "cpu_util.h"
 
 #define TOL 1e-3
@@ -546,6 +547,38 @@ static void test_reference_layers(void **state)
             vgc_net_destroy(net);
         }
     }
+}
+
+/* Every activation of every kernel level against double precision, over [-100, 100]. */
+static void test_activations(void **state)
+{
+    const vgc_kernels *levels[] = { &vgc_kernels_generic, &vgc_kernels_avx2, &vgc_kernels_avx512 };
+    const int n = 20001;
+    float *y = malloc((size_t)n * sizeof(float));
+
+    (void)state;
+    assert_non_null(y);
+    for (int lv = 0; lv < 3 && lv + 1 <= vgc_simd_detect(); lv++) {
+        for (int act = VGC_ACT_LINEAR; act <= VGC_ACT_SWISH; act++) {
+            double worst = 0;
+
+            for (int i = 0; i < n; i++)
+                y[i] = -100.0f + 0.01f * (float)i;
+            /* n is not a multiple of any vector width: the tail is covered too */
+            levels[lv]->bias_act(y, (size_t)n, 0.0f, (enum vgc_act)act);
+            for (int i = 0; i < n; i++) {
+                double x = -100.0f + 0.01f * (float)i, r = ref_act((float)x, (enum vgc_act)act);
+                double e = fabs(y[i] - r) / fmax(1e-6, fabs(r));
+
+                if (fabs(y[i] - r) > 1e-30 && e > worst)
+                    worst = e;
+            }
+            if (worst > 1e-5)
+                fail_msg("%s activation %d: relative error %.3g", vgc_simd_name(levels[lv]->simd), act, worst);
+        }
+    }
+    print_message("# 7 activations at every kernel level within 1e-5 of double precision\n");
+    free(y);
 }
 
 /* ---- bad cfgs ------------------------------------------------------------------------------ */
@@ -1206,6 +1239,7 @@ int main(int argc, char **argv)
     ADD(test_debian_cfgs, "debian_cfgs", NULL, !cu_file_exists("/usr/share/darknet/cfg/yolov3.cfg"),
         "# SKIP Debian darknet cfgs not installed");
     ADD(test_reference_layers, "reference_layers", NULL, 0, "");
+    ADD(test_activations, "activations", NULL, 0, "");
     ADD(test_bad_weights, "bad_weights", NULL, !have_models, no_models);
     ADD(test_batch, "batch_4_equals_batch_1", NULL, !have_models, no_models);
     ADD(test_threads_and_simd, "threads_and_simd_levels", NULL, !have_models, no_models);
