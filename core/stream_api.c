@@ -92,12 +92,12 @@ struct vg_stream_api {
 /* ------------------------------------------------------------------ */
 /* helpers */
 
-static double
+static json_int_t
 unix_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)(ts.tv_nsec / 1000000);
+    return (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 
@@ -343,7 +343,7 @@ metrics_message(vg_stream_api *api)
             "workers", (int)m.workers, "workers_ready", (int)m.workers_ready, "workers_busy", (int)m.workers_busy,
             "restarts", (json_int_t)m.restarts));
     }
-    return json_pack("{s:s, s:f, s:i, s:i, s:i, s:o, s:o}", "type", "metrics", "ts", unix_ms(),
+    return json_pack("{s:s, s:I, s:i, s:i, s:i, s:o, s:o}", "type", "metrics", "ts", unix_ms(),
                      "connections", api->srv->n_conns, "streams_open", api->nstreams,
                      "observers", api->nobservers, "streams", streams, "models", models);
 }
@@ -602,7 +602,7 @@ stream_control(stream *s, json_t *msg, const void *image, size_t image_len)
         return;
     }
     if (strcmp(type, "ping") == 0) {
-        json_t *pong = json_pack("{s:s, s:f}", "type", "pong", "server_ts", unix_ms());
+        json_t *pong = json_pack("{s:s, s:I}", "type", "pong", "server_ts", unix_ms());
         json_object_set(pong, "ts", json_object_get(msg, "ts") ? json_object_get(msg, "ts") : json_null());
         send_obj(s->ws, s->msgpack, pong, NULL, 0);
         json_decref(pong);

@@ -39,6 +39,9 @@ struct vg_ws {
     int failed;                 /* a callback hit a hard error */
     int ping_sent;              /* waiting for any byte after our keepalive ping */
     int congested;
+    uint8_t fh[14];             /* frame header being read, for our own checks */
+    size_t fh_len;
+    uint64_t skip;              /* payload bytes left of the current frame */
     ev_tstamp opened;
     uint64_t msgs_in, msgs_out;
 };
@@ -185,6 +188,11 @@ pump(vg_ws *ws)
         rc = wslay_event_recv(ws->ctx);
     if (rc == 0 && wslay_event_want_write(ws->ctx))
         rc = wslay_event_send(ws->ctx);
+    if (rc != 0 && !ws->failed && wslay_event_want_write(ws->ctx)) {
+        /* wslay gave up on the input; a close frame it queued (e.g. 1002) still goes out */
+        vg_debug("ws", "%s: wslay error %d", c->peer, rc);
+        wslay_event_send(ws->ctx);
+    }
     ws->in_pump = 0;
     if (rc != 0 || ws->failed) {
         vg_conn_close(c, rc == WSLAY_ERR_NOMEM ? "websocket out of memory" : "websocket write failed");
@@ -240,10 +248,58 @@ keepalive_rearm(vg_ws *ws)
 }
 
 
+/*
+ * Follows frame boundaries in the input to catch what wslay lets through or
+ * answers without a status code: a control frame that is fragmented or
+ * longer than 125 bytes.
+ * Returns 0, or -1 when the connection must fail with 1002.
+ */
+static int
+check_frames(vg_ws *ws, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        if (ws->skip > 0) {
+            size_t take = ws->skip < n ? (size_t)ws->skip : n;
+            ws->skip -= take;
+            p += take;
+            n -= take;
+            continue;
+        }
+        ws->fh[ws->fh_len++] = *p++;
+        n--;
+        if (ws->fh_len < 2)
+            continue;
+        size_t need = 2 + ((ws->fh[1] & 0x80) ? 4 : 0);
+        uint8_t len7 = ws->fh[1] & 0x7f;
+        need += len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+        if (ws->fh_len < need)
+            continue;
+        int fin = ws->fh[0] & 0x80, opcode = ws->fh[0] & 0x0f;
+        if ((opcode & 0x08) && (!fin || len7 > 125))
+            return -1;
+        uint64_t len = len7;
+        if (len7 == 126)
+            len = (uint64_t)ws->fh[2] << 8 | ws->fh[3];
+        else if (len7 == 127)
+            for (int i = 0; i < 8; i++)
+                len = (i ? len << 8 : 0) | ws->fh[2 + i];
+        ws->skip = len;
+        ws->fh_len = 0;
+    }
+    return 0;
+}
+
+
 static void
 ws_on_read(vg_conn *c, const char *p, size_t n)
 {
     vg_ws *ws = c->proto_ctx;
+    if (wslay_event_get_read_enabled(ws->ctx) && check_frames(ws, (const uint8_t *)p, n) < 0) {
+        vg_ws_close(ws, VG_WS_PROTOCOL_ERROR, "fragmented or oversized control frame");
+        wslay_event_shutdown_read(ws->ctx);
+        pump(ws);
+        return;
+    }
     /* wslay takes everything on each pump, so this stays about one read's worth */
     vg_buf_append(&ws->in, p, n);
     ws->ping_sent = 0;

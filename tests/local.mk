@@ -44,3 +44,10 @@ tests_core_test_tls_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
 tests_core_test_tls_CFLAGS = $(TEST_CFLAGS)
 tests_core_test_tls_LDADD = $(TEST_LDADD)
 VIGIA_TESTS += tests/core/test_tls
+
+check_PROGRAMS += tests/core/test_ws_raw
+tests_core_test_ws_raw_SOURCES = tests/core/test_ws_raw.c
+tests_core_test_ws_raw_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
+tests_core_test_ws_raw_CFLAGS = $(TEST_CFLAGS)
+tests_core_test_ws_raw_LDADD = $(TEST_LDADD)
+VIGIA_TESTS += tests/core/test_ws_raw

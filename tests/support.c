@@ -550,6 +550,28 @@ ts_resp_free(ts_resp *r)
 }
 
 
+ssize_t
+ts_recv_exact(int fd, void *buf, size_t n)
+{
+    char *dst = buf;
+    size_t got = 0;
+    if (fd < MAX_CARRY_FD && carry[fd].n) {
+        size_t take = carry[fd].n < n ? carry[fd].n : n;
+        memcpy(dst, carry[fd].p, take);
+        memmove(carry[fd].p, carry[fd].p + take, carry[fd].n - take);
+        carry[fd].n -= take;
+        got = take;
+    }
+    while (got < n) {
+        ssize_t r = recv(fd, dst + got, n - got, 0);
+        if (r <= 0)
+            return got ? (ssize_t)got : -1;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+
 void
 ts_close(int fd)
 {

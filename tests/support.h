@@ -46,6 +46,11 @@ int ts_alive(const ts_server *s);
 char *ts_read_log(const ts_server *s);
 
 int ts_connect(int port);
+/*
+ * Reads exactly n bytes, taking first what ts_read_response read past its
+ * response (e.g. WebSocket frames behind a 101). Returns n, fewer at EOF, or -1.
+ */
+ssize_t ts_recv_exact(int fd, void *buf, size_t n);
 /* Closes and forgets bytes buffered for fd. Use instead of close(). */
 void ts_close(int fd);
 void ts_send(int fd, const void *p, size_t n);
