@@ -66,7 +66,8 @@ enum vgc_act {
 
 /* How a convolution is computed (chosen at load). */
 enum vgc_conv_kind {
-    VGC_CONV_GEMM,     /* im2col (by row chunks) + sgemm, any groups */
+    VGC_CONV_GEMM,     /* any size/stride/groups: implicit GEMM from padded input rows
+                          (AVX2/AVX-512), im2col by row bands + sgemm (generic) */
     VGC_CONV_1X1,      /* 1x1, stride 1, no padding, groups 1: sgemm on the input */
     VGC_CONV_DW,       /* depthwise (groups == c == filters): direct kernel */
     VGC_CONV_WINO      /* 3x3, stride 1, pad 1, groups 1: Winograd F(2x2, 3x3) */

@@ -38,6 +38,11 @@ size_t vgc_layer_plan(vgc_net *net, vgc_layer *l)
 
     switch (l->type) {
     case VGC_L_CONV:
+        if (l->kind == VGC_CONV_GEMM && net->k->conv_rows) {
+            /* implicit GEMM: bands of output rows, several per thread for balance */
+            l->chunk = t == 1 ? l->out_h : div_up(l->out_h, 2 * t);
+            return vgc_conv_scratch_floats(l->c / l->groups, l->w, l->pad, l->stride, l->size);
+        }
         if (l->kind == VGC_CONV_GEMM) {
             size_t k = (size_t)(l->c / l->groups) * (size_t)l->size * (size_t)l->size;
             size_t rows = COL_TARGET_FLOATS / (k * (size_t)l->out_w);
@@ -182,6 +187,32 @@ static void conv_gemm_task(void *ctx, int task, int thread)
 }
 
 
+static void conv_rows_task(void *ctx, int task, int thread)
+{
+    const conv_job *j = ctx;
+    const vgc_layer *l = j->l;
+    const int bands = div_up(l->out_h, l->chunk);
+    const int b = task / j->tasks_per_image;
+    const int g = (task % j->tasks_per_image) / bands;
+    const int band = task % bands;
+    const int cg = l->c / l->groups, fg = l->filters / l->groups;
+    const int mr = j->net->k->gemm_mr;
+    const size_t group = (size_t)((fg + mr - 1) / mr) * mr * (size_t)cg * l->size * l->size;
+    vgc_conv_args a = {
+        .in = j->in + (size_t)b * l->c * l->h * l->w + (size_t)g * cg * l->h * l->w,
+        .c = cg, .w = l->w, .h = l->h, .size = l->size, .stride = l->stride, .pad = l->pad,
+        .a = l->weights + (size_t)g * group, .m = fg, .bias = l->biases + g * fg, .act = l->act,
+        .out = l->out + (size_t)b * l->out_size + (size_t)g * fg * l->out_w * l->out_h,
+        .ow = l->out_w, .oh = l->out_h,
+        .y0 = band * l->chunk,
+        .y1 = band * l->chunk + l->chunk < l->out_h ? band * l->chunk + l->chunk : l->out_h,
+        .scratch = j->net->work + (size_t)thread * j->net->work_floats,
+    };
+
+    j->net->k->conv_rows(&a);
+}
+
+
 static void conv_1x1_task(void *ctx, int task, int thread)
 {
     const conv_job *j = ctx;
@@ -306,7 +337,7 @@ static void forward_conv(vgc_net *net, const vgc_layer *l, const float *in, int 
     switch (l->kind) {
     case VGC_CONV_GEMM:
         j.tasks_per_image = l->groups * div_up(l->out_h, l->chunk);
-        vgc_pool_run(net->pool, batch * j.tasks_per_image, conv_gemm_task, &j);
+        vgc_pool_run(net->pool, batch * j.tasks_per_image, net->k->conv_rows ? conv_rows_task : conv_gemm_task, &j);
         break;
     case VGC_CONV_1X1:
         j.tasks_per_image = div_up(l->out_w * l->out_h, l->chunk);

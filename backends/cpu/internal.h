@@ -91,6 +91,29 @@ static inline size_t vgc_dw_scratch_floats(int w, int pad, int stride, int size)
     return vgc_dw_phase_len(w, pad, stride, size) * (size_t)stride * (size_t)(size + 1);
 }
 
+/* A band of output rows of a convolution (one group), computed as an implicit GEMM. */
+typedef struct vgc_conv_args {
+    const float *in;          /* the group's first input plane */
+    int c, w, h;              /* the group's input channels, input size */
+    int size, stride, pad;
+    const float *a;           /* the group's weights, GEMM panels, k = (c*size + ky)*size + kx */
+    int m;                    /* the group's filters */
+    const float *bias;        /* m biases */
+    enum vgc_act act;
+    float *out;               /* the group's first output plane */
+    int ow, oh;
+    int y0, y1;               /* output rows [y0, y1) */
+    float *scratch;           /* vgc_conv_scratch_floats() floats */
+} vgc_conv_args;
+
+/* Scratch of vgc_kernels.conv_rows: a ring of `size` padded rows of every channel, a zero row, pointers. */
+static inline size_t vgc_conv_scratch_floats(int c, int w, int pad, int stride, int size)
+{
+    size_t slot = vgc_dw_phase_len(w, pad, stride, size) * (size_t)stride;
+
+    return slot * ((size_t)c * (size_t)size + 1) + 2 * (size_t)c * (size_t)size + 16;
+}
+
 /* Kernels that exist in one variant per SIMD level. */
 typedef struct vgc_kernels {
     int simd;                 /* enum vgc_simd of this table */
@@ -119,6 +142,8 @@ typedef struct vgc_kernels {
     void (*wino_in)(const float *const r[4], int ntx, float *v, size_t vs);
     void (*wino_out)(const float *m, size_t ms, int ntx, float bias, enum vgc_act act,
                      float *y0, float *y1);
+    /* a band of output rows of a convolution, without im2col (NULL: no such kernel) */
+    void (*conv_rows)(const vgc_conv_args *a);
     /* one channel of a max pool; tmp holds w + 2*size floats */
     void (*maxpool)(const float *in, int w, int h, int size, int stride, int pad,
                     float *out, int ow, int oh, float *tmp);

@@ -321,6 +321,117 @@ static void KNAME(gemm_tile)(int K, const float *restrict a, const float *restri
 }
 
 
+/*
+ * A band of output rows of a convolution as an implicit GEMM: the input
+ * rows a band needs are copied once, zero-padded and split into stride
+ * phases (as for depthwise), into a ring of `size` rows per channel; the
+ * B operand of the micro-kernel is then read straight from those rows:
+ * for k = (c, ky, kx), the NR outputs at ox need
+ *   row(c, oy*s - pad + ky).phase[kx % s][ox + kx/s ...]
+ * so no im2col buffer is written or read. The tile is the GEMM's
+ * (GEMM_MR filters x NR columns of one output row).
+ */
+static void KNAME(conv_rows)(const vgc_conv_args *x)
+{
+    const int ks = x->size, s = x->stride, pad = x->pad, C = x->c;
+    const size_t pp = vgc_dw_phase_len(x->w, pad, s, ks), slot = pp * (size_t)s;
+    const size_t ihw = (size_t)x->w * x->h, ohw = (size_t)x->ow * x->oh;
+    const int panels = (x->m + GEMM_MR - 1) / GEMM_MR, K = C * ks * ks;
+    float *ring = x->scratch;                                   /* [ks][C] slots */
+    float *zero = ring + slot * (size_t)C * (size_t)ks;
+    const float **rowp = (const float **)(void *)(zero + slot); /* [C][ks] */
+    int held[VGC_MAX_KERNEL];
+
+    memset(ring, 0, slot * ((size_t)C * (size_t)ks + 1) * sizeof(float));
+    for (int k = 0; k < ks; k++)
+        held[k] = -1;
+    for (int oy = x->y0; oy < x->y1; oy++) {
+        for (int ky = 0; ky < ks; ky++) {
+            const int iy = oy * s - pad + ky, k = iy >= 0 ? iy % ks : 0;
+
+            if (iy < 0 || iy >= x->h) {
+                for (int c = 0; c < C; c++)
+                    rowp[c * ks + ky] = zero;
+                continue;
+            }
+            if (held[k] != iy) {
+                held[k] = iy;
+                for (int c = 0; c < C; c++) {
+                    float *r = ring + ((size_t)k * C + c) * slot;
+                    const float *src = x->in + (size_t)c * ihw + (size_t)iy * x->w;
+
+                    if (s == 1) {
+                        memcpy(r + pad, src, (size_t)x->w * sizeof(float));
+                    } else {
+                        for (int q = 0; q < s; q++) {
+                            int x0 = ((q - pad) % s + s) % s;
+                            float *dst = r + (size_t)q * pp + (x0 + pad) / s;
+
+                            for (int xx = x0; xx < x->w; xx += s)
+                                *dst++ = src[xx];
+                        }
+                    }
+                }
+            }
+            for (int c = 0; c < C; c++)
+                rowp[c * ks + ky] = ring + ((size_t)k * C + c) * slot;
+        }
+        for (int ox = 0; ox < x->ow; ox += GEMM_NR) {
+            const int cols = x->ow - ox < GEMM_NR ? x->ow - ox : GEMM_NR;
+            int n[GEMM_NV];
+
+            for (int v = 0; v < GEMM_NV; v++)
+                n[v] = cols - v * VW < 0 ? 0 : (cols - v * VW > VW ? VW : cols - v * VW);
+            for (int p = 0; p < panels; p++) {
+                const int rows = x->m - p * GEMM_MR < GEMM_MR ? x->m - p * GEMM_MR : GEMM_MR;
+                const float *a = x->a + (size_t)p * K * GEMM_MR;
+                vf acc[GEMM_MR][GEMM_NV];
+
+#pragma GCC unroll 16
+                for (int r = 0; r < GEMM_MR; r++) {
+                    vf br = VSET1(r < rows ? x->bias[p * GEMM_MR + r] : 0.0f);
+
+#pragma GCC unroll 8
+                    for (int v = 0; v < GEMM_NV; v++)
+                        acc[r][v] = br;
+                }
+                for (int ck = 0; ck < C * ks; ck++) {
+                    const float *row = rowp[ck] + ox;
+
+                    for (int kx = 0; kx < ks; kx++, a += GEMM_MR) {
+                        const float *bp = row + (size_t)(kx % s) * pp + kx / s;
+                        vf bv[GEMM_NV];
+
+#pragma GCC unroll 8
+                        for (int v = 0; v < GEMM_NV; v++)
+                            bv[v] = VLOAD(bp + v * VW);
+#pragma GCC unroll 16
+                        for (int r = 0; r < GEMM_MR; r++) {
+                            vf ar = VSET1(a[r]);
+
+#pragma GCC unroll 8
+                            for (int v = 0; v < GEMM_NV; v++)
+                                acc[r][v] = VFMA(ar, bv[v], acc[r][v]);
+                        }
+                    }
+                }
+                for (int r = 0; r < rows; r++) {
+                    float *o = x->out + (size_t)(p * GEMM_MR + r) * ohw + (size_t)oy * x->ow + ox;
+
+                    for (int v = 0; v < GEMM_NV; v++) {
+                        KNAME(act_vec)(&acc[r][v], x->act);
+                        if (n[v] == VW)
+                            VSTORE(o + v * VW, acc[r][v]);
+                        else if (n[v])
+                            VSTOREN(o + v * VW, acc[r][v], n[v]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+
 static void KNAME(gemm)(const float *a, int m, int k, const float *b, size_t ldb, int n,
                         float *c, size_t ldc, const float *bias, enum vgc_act act)
 {
@@ -467,6 +578,7 @@ const vgc_kernels KNAME(vgc_kernels) = {
 #ifdef GEMM_MR
     .gemm_mr = GEMM_MR,
     .gemm = KNAME(gemm),
+    .conv_rows = KNAME(conv_rows),
 #else
     .gemm_mr = 1,
     .gemm = KNAME(gemm_blas),
