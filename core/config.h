@@ -38,6 +38,10 @@ typedef struct vg_config {
     double body_timeout;       /* seconds to receive a whole body */
     double idle_timeout;       /* seconds a keep-alive connection may wait for a request */
     double write_timeout;      /* seconds without progress while writing a response */
+    int rate_ip;               /* requests/s per client address on API routes; 0 = no limit */
+    int burst_ip;              /* bucket size of that limit */
+    int rate_user;             /* requests/s per authenticated user; 0 = no limit */
+    int burst_user;
     /* [log] */
     char *log_level;           /* debug|info|warn|error */
     char *log_format;          /* text|json */
@@ -72,6 +76,38 @@ typedef struct vg_config {
     /* [cors] */
     char *cors_origins;        /* comma-separated allowed origins, "*" for any, "" = no CORS */
     double cors_max_age;       /* seconds a preflight answer may be cached */
+
+    /* [auth] */
+    int auth_open_detect;      /* anonymous clients may use the detection routes */
+    char *jwt_alg;             /* HS256|RS256|ES256 */
+    char *jwt_secret_file;     /* HS256 secret; "" = DATA/jwt.secret, made at first start */
+    char *jwt_private_key;     /* PEM for RS256/ES256 */
+    char *jwt_public_key;      /* PEM; "" = from the private key */
+    char *jwt_issuer;
+    char *jwt_audience;
+    double access_ttl;         /* seconds an access token lives */
+    double refresh_ttl;        /* seconds a refresh token family lives */
+    double jwt_leeway;         /* clock skew allowed on exp/nbf */
+    size_t argon2_memory;      /* bytes */
+    int argon2_iterations;
+    int argon2_parallelism;
+    int login_attempts;        /* per account per login_window */
+    int login_ip_attempts;     /* per client address per login_window */
+    double login_window;
+    /* [store] */
+    size_t store_map_size;     /* initial LMDB map */
+    size_t store_map_max;      /* the map grows up to this, then writes get 507 */
+    int store_commit_records;  /* group commit: N requests ... */
+    double store_commit_interval; /* ... or M seconds */
+    int store_max_pending;     /* writes waiting for the store before 503 */
+    /* [history] */
+    int history_store;         /* store every detection */
+    char *history_images;      /* none|annotated|original */
+    double history_retention;  /* seconds; 0 = forever */
+    double history_image_retention; /* seconds; 0 = as long as the detection */
+    /* [stats] */
+    char *stats_shifts;        /* "name=HH-HH,..." */
+    int stats_utc_offset;      /* minutes east of UTC for days and shifts */
 
     char *config_path;         /* the file read, or NULL */
 } vg_config;
