@@ -54,6 +54,7 @@ typedef struct stream {
     vg_buf held;                /* an answer kept back from a congested reader */
     vg_buf held_jpeg;
     int has_held;
+    ev_timer held_timer;        /* looks again whether the reader caught up */
     double lat_ms[RING], done_at[RING];
     int ring_n, ring_i;
     char model_used[128];
@@ -372,6 +373,7 @@ static void submit(stream *s, frame *f);
 static void
 stream_free(stream *s)
 {
+    ev_timer_stop(s->api->srv->loop, &s->held_timer);
     frame_free(s->pending);
     json_decref(s->next_ts);
     vg_buf_release(&s->held);
@@ -401,6 +403,9 @@ deliver(stream *s, json_t *msg, const void *jpeg, size_t jpeg_len)
     if (jpeg)
         vg_buf_append(&s->held_jpeg, jpeg, jpeg_len);
     s->has_held = 1;
+    /* bytes leave the kernel without an event for us: look again shortly */
+    if (!ev_is_active(&s->held_timer))
+        ev_timer_again(s->api->srv->loop, &s->held_timer);
 }
 
 
@@ -409,9 +414,10 @@ on_ws_writable(vg_ws *ws, void *ud)
 {
     (void)ws;
     stream *s = ud;
-    if (!s->has_held)
+    if (!s->has_held || vg_ws_congested(s->ws))
         return;
     s->has_held = 0;
+    ev_timer_stop(s->api->srv->loop, &s->held_timer);
     json_t *msg = json_loads(vg_buf_cstr(&s->held), 0, NULL);
     if (msg) {
         /* the count of dropped answers is up to date when it leaves */
@@ -420,6 +426,17 @@ on_ws_writable(vg_ws *ws, void *ud)
         send_obj(s->ws, s->msgpack, msg, s->held_jpeg.len ? s->held_jpeg.data : NULL, s->held_jpeg.len);
         json_decref(msg);
     }
+}
+
+
+static void
+on_held_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    stream *s = w->data;
+    if (s->ws)
+        on_ws_writable(s->ws, s);
 }
 
 
@@ -646,10 +663,7 @@ stream_on_message(vg_ws *ws, int binary, const uint8_t *data, size_t len, void *
         }
         return;
     }
-    if (len > CONTROL_MAX) {
-        send_error(s->ws, 0, NULL, "bad_request", "control messages are limited to 64 KiB");
-        return;
-    }
+    /* text may carry a base64 frame: bounded by ws.max_message like any message */
     json_error_t je;
     json_t *msg = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &je);
     if (!msg || !json_is_object(msg)) {
@@ -704,6 +718,9 @@ route_stream(vg_req *r, void *ud)
     vg_stream_api *api = ud;
     stream *s = vg_xcalloc(1, sizeof *s);
     s->api = api;
+    ev_init(&s->held_timer, on_held_timer);
+    s->held_timer.repeat = 0.02;
+    s->held_timer.data = s;
     vg_detect_opts_init(&s->opt);
     vg_buf v;
     vg_buf_init(&v);

@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
+
+#include <linux/sockios.h>
 
 #include <mbedtls/base64.h>
 #include <mbedtls/sha1.h>
@@ -118,7 +121,13 @@ vg_ws_queued(const vg_ws *ws)
 int
 vg_ws_congested(const vg_ws *ws)
 {
-    return !ws->conn || vg_ws_queued(ws) > ws->conn->srv->cfg->ws_max_queue;
+    if (!ws->conn)
+        return 1;
+    /* what wslay holds plus what the kernel has not sent yet: both are latency for live results */
+    int unsent = 0;
+    if (ioctl(ws->conn->fd, SIOCOUTQ, &unsent) < 0)
+        unsent = 0;
+    return vg_ws_queued(ws) + (size_t)unsent > ws->conn->srv->cfg->ws_max_queue;
 }
 
 /* ---- wslay callbacks ---- */

@@ -53,7 +53,10 @@ void *vg_ws_data(const vg_ws *ws);
 int vg_ws_send(vg_ws *ws, int binary, const void *data, size_t len);
 /* Bytes queued and not yet written. */
 size_t vg_ws_queued(const vg_ws *ws);
-/* 1 when vg_ws_queued() is over ws.max_queue: hold back what can be dropped. */
+/*
+ * 1 when what is queued (in wslay and unsent in the kernel's socket buffer)
+ * is over ws.max_queue: hold back what can be dropped.
+ */
 int vg_ws_congested(const vg_ws *ws);
 /* Starts the close handshake (reason may be NULL). */
 void vg_ws_close(vg_ws *ws, uint16_t code, const char *reason);

@@ -1,0 +1,284 @@
+"""/v1/stream and /v1/live against the real server with a real client
+(Python websockets, an independent implementation): frames with envelopes,
+annotated frames, config messages, latest-frame-wins with a deliberately slow
+model, a slow reader whose oldest answers are dropped, the msgpack
+subprotocol, fragmented messages, the message size limit, observers with
+filters and metrics, and the stream id rules."""
+import asyncio
+import base64
+import json
+import os
+import socket
+import struct
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+
+import msgpack  # noqa: E402
+import websockets  # noqa: E402
+
+
+def green_png(w=64, h=64):
+    """A solid green image: the test backend answers it after test.delay_ms."""
+    raw = b"".join(b"\x00" + b"\x00\xff\x00" * w for _ in range(h))
+    def chunk(t, d):
+        c = struct.pack(">I", len(d)) + t + d
+        return c + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def slow_model(models):
+    d = os.path.join(models, "slow")
+    os.makedirs(d, exist_ok=True)
+    be = os.path.join(os.environ["VIGIA_BUILDDIR"], "tests", "pipeline", "vigia-backend-testbe.so")
+    with open(os.path.join(d, "slow.names"), "w") as f:
+        f.write("dark\nbright\n")
+    with open(os.path.join(d, "model.conf"), "w") as f:
+        f.write(f"[model]\nname = slow\nbackend = {be}\nnames = slow.names\nwidth = 64\nheight = 64\n"
+                "threshold = 0.25\nworkers = 1\n[test]\ndelay_ms = 300\n")
+
+
+def setup():
+    work = tempfile.mkdtemp(prefix="vigia-stream-")
+    models = os.path.join(work, "models")
+    if not tap.fetch_models(models, ["yolo-fastest-1.1-xl"]):
+        raise tap.Skip("../shared/models not found")
+    slow_model(models)
+    srv = tap.Server(["--models", models, "--workers", "1", "--detect-load", "yolo-fastest-1.1-xl,slow",
+                      "--ws-max-message", "512K", "--ws-max-queue", "4K"], workdir=work)
+    srv.wait_ready()
+    return srv
+
+
+def teardown(srv):
+    if srv:
+        rc = srv.stop()
+        tap.check(rc == 0, f"server exit status {rc}")
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+async def recv_json(ws):
+    m = await ws.recv()
+    tap.check(isinstance(m, str), f"expected a text message, got {type(m)}")
+    return json.loads(m)
+
+
+def labels(msg):
+    return {d["label"] for d in msg["detections"]}
+
+
+def test_frames_and_envelopes(srv):
+    async def go():
+        async with websockets.connect(srv.url("/v1/stream?stream=cam1&min_confidence=0.5", "ws"),
+                                      subprotocols=["vigia.json"]) as ws:
+            tap.check(ws.subprotocol == "vigia.json")
+            hello = await recv_json(ws)
+            tap.check(hello["type"] == "hello" and hello["stream"] == "cam1", hello)
+            tap.check(hello["settings"]["min_confidence"] == 0.5, hello)
+            dog = tap.image("dog.jpg")
+            # an envelope: ts and annotate go with the next binary frame
+            await ws.send(json.dumps({"type": "frame", "ts": 1700000000123, "annotate": True}))
+            await ws.send(dog)
+            m = await recv_json(ws)
+            tap.check(m["type"] == "detections" and m["frame"] == 1 and m["ts"] == 1700000000123, m)
+            tap.check({"dog", "car", "bicycle"} <= labels(m), m)
+            tap.check("cat" not in labels(m), "min_confidence 0.5 from the query")
+            tap.check(m["width"] == 768 and m["height"] == 576 and m["annotated"] is True, m)
+            tap.check(m["timings_ms"]["infer"] > 0 and m["timings_ms"]["server"] >= m["timings_ms"]["total"] * 0.5, m)
+            jpeg = await ws.recv()
+            tap.check(isinstance(jpeg, bytes) and jpeg[:3] == b"\xff\xd8\xff", "annotated JPEG follows")
+            # the next bare frame has no ts and no annotation
+            await ws.send(dog)
+            m = await recv_json(ws)
+            tap.check(m["frame"] == 2 and m["ts"] is None and m["annotated"] is False, m)
+            # base64 inside a text frame message
+            await ws.send(json.dumps({"type": "frame", "ts": "t-3", "image": base64.b64encode(tap.image("eagle.jpg")).decode()}))
+            m = await recv_json(ws)
+            tap.check(m["ts"] == "t-3" and "bird" in labels(m), m)
+            # config changes what follows
+            await ws.send(json.dumps({"type": "config", "classes": ["dog"], "min_confidence": 0.9}))
+            ack = await recv_json(ws)
+            tap.check(ack["type"] == "config" and ack["ok"] and ack["settings"]["classes"] == ["dog"], ack)
+            await ws.send(dog)
+            m = await recv_json(ws)
+            tap.check(labels(m) == {"dog"}, m)
+            # a fragmented binary message is one frame
+            await ws.send([dog[:50000], dog[50000:100000], dog[100000:]])
+            m = await recv_json(ws)
+            tap.check(labels(m) == {"dog"} and m["frame"] == 5, m)
+            # errors are messages; the stream goes on
+            await ws.send(b"not an image")
+            e = await recv_json(ws)
+            tap.check(e["type"] == "error" and e["code"] == "unsupported_media_type" and e["frame"] == 6, e)
+            await ws.send("{not json")
+            e = await recv_json(ws)
+            tap.check(e["type"] == "error" and e["code"] == "bad_request", e)
+            await ws.send(json.dumps({"type": "config", "min_confidence": 3}))
+            e = await recv_json(ws)
+            tap.check(e["type"] == "error" and "min_confidence" in e["message"], e)
+            await ws.send(json.dumps({"type": "ping", "ts": 42}))
+            p = await recv_json(ws)
+            tap.check(p["type"] == "pong" and p["ts"] == 42 and p["server_ts"] > 0, p)
+            await ws.send(json.dumps({"type": "config", "model": "nope"}))
+            await recv_json(ws)
+            await ws.send(dog)
+            e = await recv_json(ws)
+            tap.check(e["type"] == "error" and e["code"] == "no_such_model", e)
+    run(go())
+
+
+def test_latest_frame_wins(srv):
+    """With a 300 ms model, ten frames sent at once give two answers: the first
+    and the latest, and the answers count the eight skipped in between."""
+    async def go():
+        async with websockets.connect(srv.url("/v1/stream?stream=slow&model=slow", "ws")) as ws:
+            await recv_json(ws)
+            png = green_png()
+            for _ in range(10):
+                await ws.send(png)
+            a = await recv_json(ws)
+            b = await recv_json(ws)
+            tap.check(a["type"] == b["type"] == "detections", (a, b))
+            tap.check(a["frame"] == 1 and b["frame"] == 10, (a["frame"], b["frame"]))
+            tap.check(a["skipped"] + b["skipped"] == 8, (a["skipped"], b["skipped"]))
+            try:
+                extra = await asyncio.wait_for(ws.recv(), 0.8)
+                raise AssertionError(f"a third answer: {extra}")
+            except asyncio.TimeoutError:
+                pass
+    run(go())
+
+
+def test_slow_reader_drops_oldest(srv):
+    """A reader that does not read: answers (with 100 KB annotated frames) pile
+    up past ws.max_queue, so older ones are dropped and the next delivered
+    answer counts them; memory stays bounded."""
+    async def go():
+        sock = socket.create_connection(("127.0.0.1", srv.port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        async with websockets.connect(srv.url("/v1/stream?stream=lazy&annotate=true", "ws"), sock=sock,
+                                      max_size=None, max_queue=1, read_limit=4096) as ws:
+            await recv_json(ws)
+            dog = tap.image("dog.jpg")
+            for _ in range(40):
+                await ws.send(dog)
+                await asyncio.sleep(0.03)
+            # now read everything that comes
+            dropped = skipped = answers = 0
+            last_frame = 0
+            while True:
+                try:
+                    m = await asyncio.wait_for(ws.recv(), 2)
+                except asyncio.TimeoutError:
+                    break
+                if isinstance(m, str):
+                    m = json.loads(m)
+                    if m["type"] == "detections":
+                        answers += 1
+                        dropped += m["dropped"]
+                        skipped += m["skipped"]
+                        tap.check(m["frame"] > last_frame, "answers in frame order")
+                        last_frame = m["frame"]
+            tap.check(dropped > 0, f"nothing dropped ({answers} answers, {skipped} skipped)")
+            tap.check(answers + dropped + skipped <= 40, (answers, dropped, skipped))
+    run(go())
+    with urllib.request.urlopen(srv.url("/metrics")) as r:
+        body = r.read().decode()
+    tap.check('vigia_stream_frames_total{result="dropped"}' in body)
+
+
+def test_msgpack(srv):
+    async def go():
+        async with websockets.connect(srv.url("/v1/stream?stream=mp", "ws"), subprotocols=["vigia.msgpack"]) as ws:
+            tap.check(ws.subprotocol == "vigia.msgpack")
+            hello = msgpack.unpackb(await ws.recv())
+            tap.check(hello["type"] == "hello" and hello["protocol"] == "vigia.msgpack", hello)
+            await ws.send(msgpack.packb({"type": "frame", "ts": 7, "annotate": True, "image": tap.image("person.jpg")}))
+            m = msgpack.unpackb(await ws.recv())
+            tap.check(m["type"] == "detections" and m["ts"] == 7, m)
+            tap.check("person" in {d["label"] for d in m["detections"]}, m)
+            tap.check(m["annotated_jpeg"][:3] == b"\xff\xd8\xff", "annotated JPEG inside the message")
+            await ws.send(b"\xc1")   # never used in msgpack
+            e = msgpack.unpackb(await ws.recv())
+            tap.check(e["type"] == "error" and e["code"] == "bad_request", e)
+            await ws.send("text is not msgpack")
+            e = msgpack.unpackb(await ws.recv())
+            tap.check(e["type"] == "error", e)
+    run(go())
+
+
+def test_live_observers(srv):
+    async def go():
+        async with websockets.connect(srv.url("/v1/live?label=dog", "ws")) as live, \
+                   websockets.connect(srv.url("/v1/stream?stream=yard", "ws")) as cam:
+            tap.check((await recv_json(live))["type"] == "hello")
+            first = await recv_json(live)
+            tap.check(first["type"] == "metrics", first)
+            await recv_json(cam)
+            for _ in range(3):
+                await cam.send(tap.image("dog.jpg"))
+                await recv_json(cam)
+            seen_det = seen_metrics = None
+            while not (seen_det and seen_metrics):
+                m = await recv_json(live)
+                if m["type"] == "detections":
+                    tap.check(m["stream"] == "yard" and labels(m) == {"dog"}, m)
+                    seen_det = m
+                elif m["type"] == "metrics" and any(s["stream"] == "yard" for s in m["streams"]):
+                    seen_metrics = m
+            s = next(s for s in seen_metrics["streams"] if s["stream"] == "yard")
+            tap.check(s["processed"] >= 3 and s["latency_ms"]["p50"] > 0, s)
+            model = next(x for x in seen_metrics["models"] if x["name"] == "yolo-fastest-1.1-xl")
+            tap.check(model["workers_ready"] >= 1 and "queue" in model, model)
+            tap.check(seen_metrics["connections"] >= 2, seen_metrics)
+            # change the filter: only another stream, so yard's answers stop coming
+            await live.send(json.dumps({"type": "filter", "streams": ["elsewhere"]}))
+            while (m := await recv_json(live))["type"] != "filter":
+                pass
+            await cam.send(tap.image("dog.jpg"))
+            await recv_json(cam)
+            end = asyncio.get_event_loop().time() + 1.5
+            while asyncio.get_event_loop().time() < end:
+                try:
+                    m = await asyncio.wait_for(live.recv(), 0.5)
+                except asyncio.TimeoutError:
+                    continue
+                tap.check(json.loads(m)["type"] != "detections", "filtered out")
+    run(go())
+
+
+def test_limits_and_ids(srv):
+    async def go():
+        async with websockets.connect(srv.url("/v1/stream?stream=big", "ws"), max_size=None) as ws:
+            await recv_json(ws)
+            await ws.send(tap.image("kite.jpg"))   # 1.4 MB > ws.max_message 512K
+            try:
+                while True:
+                    await ws.recv()
+            except websockets.exceptions.ConnectionClosed as c:
+                tap.check(c.rcvd is not None and c.rcvd.code == 1009, f"close {c.rcvd}")
+        async with websockets.connect(srv.url("/v1/stream?stream=twice", "ws")) as ws:
+            await recv_json(ws)
+            try:
+                async with websockets.connect(srv.url("/v1/stream?stream=twice", "ws")):
+                    raise AssertionError("a second connection with the same stream id")
+            except websockets.exceptions.InvalidStatusCode as e:
+                tap.check(e.status_code == 409, e)
+        async with websockets.connect(srv.url("/v1/stream", "ws")) as ws:
+            hello = await recv_json(ws)
+            tap.check(hello["stream"].startswith("stream-"), hello)
+    run(go())
+
+
+if __name__ == "__main__":
+    sys.exit(tap.run([test_frames_and_envelopes, test_latest_frame_wins, test_slow_reader_drops_oldest,
+                      test_msgpack, test_live_observers, test_limits_and_ids], setup, teardown))
