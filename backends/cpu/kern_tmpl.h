@@ -339,7 +339,8 @@ static void KNAME(conv_rows)(const vgc_conv_args *x)
     const int panels = (x->m + GEMM_MR - 1) / GEMM_MR, K = C * ks * ks;
     float *ring = x->scratch;                                   /* [ks][C] slots */
     float *zero = ring + slot * (size_t)C * (size_t)ks;
-    const float **rowp = (const float **)(void *)(zero + slot); /* [C][ks] */
+    /* [C][ks] row pointers, after the rows, 64-byte aligned like the scratch itself */
+    const float **rowp = (const float **)(void *)(ring + ((slot * ((size_t)C * ks + 1) + 15) & ~(size_t)15));
     int held[VGC_MAX_KERNEL];
 
     memset(ring, 0, slot * ((size_t)C * (size_t)ks + 1) * sizeof(float));
