@@ -10,7 +10,16 @@ fuzz_fuzz_http_SOURCES = fuzz/fuzz_http.c
 fuzz_fuzz_http_CPPFLAGS = $(libvigiacore_a_CPPFLAGS)
 fuzz_fuzz_http_LDFLAGS = -fsanitize=fuzzer
 fuzz_fuzz_http_LDADD = $(VIGIA_CORE_LIBS)
-FUZZ_TARGETS = fuzz/fuzz_http
+noinst_PROGRAMS += fuzz/fuzz_ws fuzz/fuzz_wire
+fuzz_fuzz_ws_SOURCES = fuzz/fuzz_ws.c
+fuzz_fuzz_ws_CPPFLAGS = $(libvigiacore_a_CPPFLAGS)
+fuzz_fuzz_ws_LDFLAGS = -fsanitize=fuzzer
+fuzz_fuzz_ws_LDADD = $(VIGIA_CORE_LIBS)
+fuzz_fuzz_wire_SOURCES = fuzz/fuzz_wire.c
+fuzz_fuzz_wire_CPPFLAGS = $(libvigiacore_a_CPPFLAGS)
+fuzz_fuzz_wire_LDFLAGS = -fsanitize=fuzzer
+fuzz_fuzz_wire_LDADD = $(VIGIA_CORE_LIBS)
+FUZZ_TARGETS = fuzz/fuzz_http fuzz/fuzz_ws fuzz/fuzz_wire
 endif
 
 FUZZ_DIR = fuzz-build
