@@ -62,3 +62,7 @@ fuzz_cpu_fuzz_darknet_model_CFLAGS = $(AM_CFLAGS) -g -O1 -pthread -fsanitize=fuz
 fuzz_cpu_fuzz_darknet_model_LDFLAGS = -fsanitize=fuzzer,address,undefined
 fuzz_cpu_fuzz_darknet_model_LDADD = $(OPENBLAS_LIBS) -lpthread -lm
 endif
+
+# vigia-plugin-check on the cpu backend
+EXTRA_DIST += tests/cpu/test_cpu_plugin_check.sh
+VIGIA_TESTS += $(srcdir)/tests/cpu/test_cpu_plugin_check.sh

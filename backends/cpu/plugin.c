@@ -3,7 +3,7 @@
  * (vigia/backend.h) over the engine (engine.h). The only exported symbol
  * is vigia_backend_entry.
  *
- * Manifest keys it reads besides the standard ones:
+ * Manifest keys it reads besides the standard ones (section [cpu]):
  *   simd = generic | avx2 | avx512   force a kernel level (default: the best
  *                                    the CPU has)
  *   scale_x_y = ignore               decode the yolo heads as Debian's
@@ -74,7 +74,7 @@ static int cpu_open(const vigia_host *host, const vigia_manifest *m, vigia_model
     opt.input_h = m->input_h;
     opt.max_batch = m->max_batch;
     opt.threads = m->threads;
-    if ((v = manifest_get(m, "simd")) != NULL) {
+    if ((v = manifest_get(m, "cpu.simd")) != NULL) {
         if (strcmp(v, "generic") == 0)
             opt.simd = VGC_SIMD_GENERIC;
         else if (strcmp(v, "avx2") == 0)
@@ -82,14 +82,14 @@ static int cpu_open(const vigia_host *host, const vigia_manifest *m, vigia_model
         else if (strcmp(v, "avx512") == 0)
             opt.simd = VGC_SIMD_AVX512;
         else if (strcmp(v, "auto") != 0)
-            return snprintf(err, errlen, "simd = %s: expected generic, avx2, avx512 or auto", v),
+            return snprintf(err, errlen, "[cpu] simd = %s: expected generic, avx2, avx512 or auto", v),
                    VIGIA_EINVAL;
     }
-    if ((v = manifest_get(m, "scale_x_y")) != NULL) {
+    if ((v = manifest_get(m, "cpu.scale_x_y")) != NULL) {
         if (strcmp(v, "ignore") == 0)
             opt.ignore_scale_x_y = 1;
         else if (strcmp(v, "honour") != 0 && strcmp(v, "honor") != 0)
-            return snprintf(err, errlen, "scale_x_y = %s: expected honour or ignore", v), VIGIA_EINVAL;
+            return snprintf(err, errlen, "[cpu] scale_x_y = %s: expected honour or ignore", v), VIGIA_EINVAL;
     }
     model = calloc(1, sizeof *model);
     if (!model)

@@ -1081,7 +1081,7 @@ static const char *manifest_get(const void *ctx, const char *key)
 {
     const kv_ctx *k = ctx;
 
-    return strcmp(key, "simd") == 0 ? k->simd : NULL;
+    return strcmp(key, "cpu.simd") == 0 ? k->simd : NULL;
 }
 
 
