@@ -950,6 +950,45 @@ static void test_batch(void **state)
 }
 
 
+/*
+ * Winograd, implicit-GEMM and stride-2 layers with batch > 1 and several
+ * threads: yolov3-tiny and yolov3 (random weights, small inputs), batch 3 on
+ * 3 threads against each image alone on 1 thread.
+ */
+static void test_batch_threads_big_nets(void **state)
+{
+    static const char *const cfgs[] = { "/usr/share/darknet/cfg/yolov3-tiny.cfg", "/usr/share/darknet/cfg/yolov3.cfg" };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
+        vgc_options o3 = { .no_weights = 1, .seed = 3, .input_w = 160, .input_h = 128, .max_batch = 3, .threads = 3 };
+        vgc_options o1 = { .no_weights = 1, .seed = 3, .input_w = 160, .input_h = 128 };
+        char err[VIGIA_ERRLEN];
+        vgc_net *n3 = NULL, *n1 = NULL;
+        size_t sz = (size_t)3 * 160 * 128;
+        float *x = malloc(3 * sz * sizeof(float));
+        double worst = 0;
+
+        assert_non_null(x);
+        if (vgc_net_load(&n3, cfgs[i], NULL, &o3, err, sizeof err) < 0 ||
+            vgc_net_load(&n1, cfgs[i], NULL, &o1, err, sizeof err) < 0)
+            fail_msg("%s: %s", cfgs[i], err);
+        for (size_t k = 0; k < 3 * sz; k++)
+            x[k] = (float)((k * 2654435761u) % 1000) / 1000.0f;
+        assert_int_equal(vgc_net_forward(n3, x, 3, err, sizeof err), 0);
+        for (int b = 0; b < 3; b++) {
+            assert_int_equal(vgc_net_forward(n1, x + b * sz, 1, err, sizeof err), 0);
+            worst = fmax(worst, compare_heads(n3, b, n1, 0));
+        }
+        print_message("# %s at 160x128, batch 3 on 3 threads vs batch 1 on 1: max err %.2e\n", cfgs[i], worst);
+        assert_true(worst <= 1e-5);
+        free(x);
+        vgc_net_destroy(n3);
+        vgc_net_destroy(n1);
+    }
+}
+
+
 static void test_threads_and_simd(void **state)
 {
     const char *model = "yolo-fastest-1.1-xl";
@@ -1243,6 +1282,8 @@ int main(int argc, char **argv)
     ADD(test_bad_weights, "bad_weights", NULL, !have_models, no_models);
     ADD(test_batch, "batch_4_equals_batch_1", NULL, !have_models, no_models);
     ADD(test_threads_and_simd, "threads_and_simd_levels", NULL, !have_models, no_models);
+    ADD(test_batch_threads_big_nets, "batch_and_threads_yolov3", NULL,
+        !cu_file_exists("/usr/share/darknet/cfg/yolov3.cfg"), "# SKIP Debian darknet cfgs not installed");
     ADD(test_input_sizes, "input_sizes", NULL, !have_models, no_models);
     ADD(test_truncation, "candidate_truncation", NULL, !have_models, no_models);
     ADD(test_plugin, "plugin_abi", NULL, !have_models, no_models);
