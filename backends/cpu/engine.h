@@ -43,6 +43,13 @@
 #define VGC_MAX_THREADS       256         /* compute threads */
 #define VGC_MAX_PARAMS        (400u * 1000u * 1000u) /* floats in a weights file */
 #define VGC_MAX_ARENA_BYTES   ((size_t)8 << 30) /* activations + scratch */
+/*
+ * Memory a model may use beyond its weights file (activations, scratch,
+ * and the larger Winograd form of some weights): the issue's budget of
+ * weights + 64 MB per worker, less 8 MB for everything else in the process.
+ * Winograd is applied to as many layers as fit (largest outputs first).
+ */
+#define VGC_HEADROOM_BYTES    ((size_t)56 << 20)
 
 enum vgc_layer_type {
     VGC_L_CONV,        /* [convolutional] */
@@ -138,6 +145,7 @@ typedef struct vgc_options {
     int profile;              /* time every layer (vgc_net_profile) */
     size_t max_bytes;         /* refuse networks whose weights or activations need
                                  more (0 = VGC_MAX_ARENA_BYTES) */
+    size_t headroom;          /* memory beyond the weights (0 = VGC_HEADROOM_BYTES) */
 } vgc_options;
 
 enum vgc_simd {

@@ -478,6 +478,60 @@ out:
 }
 
 
+/*
+ * Which 3x3 layers run as Winograd: its weights take 16/9 of their size and
+ * its scratch is larger, so it is kept for the layers with the largest
+ * outputs (the most work per extra byte) while activations, scratch and
+ * the extra weights fit in the headroom. Call after a first plan_memory().
+ */
+static void choose_winograd(vgc_net *net, size_t headroom)
+{
+    const int mr = net->k->gemm_mr;
+    size_t arena = net->arena_floats * sizeof(float), extra = 0;
+    int *order = malloc((size_t)net->n * sizeof *order), ncand = 0;
+
+    for (int i = 0; i < net->n; i++) {
+        vgc_layer *l = &net->layers[i];
+
+        if (l->type == VGC_L_CONV && l->kind == VGC_CONV_WINO) {
+            l->kind = VGC_CONV_GEMM;
+            if (order)
+                order[ncand++] = i;
+        }
+    }
+    /* largest output first (insertion sort: a handful of layers) */
+    for (int a = 1; a < ncand; a++)
+        for (int b = a; b > 0; b--) {
+            const vgc_layer *x = &net->layers[order[b]], *y = &net->layers[order[b - 1]];
+
+            if ((size_t)x->out_w * x->out_h <= (size_t)y->out_w * y->out_h)
+                break;
+            int t = order[b];
+
+            order[b] = order[b - 1];
+            order[b - 1] = t;
+        }
+    for (int c = 0; c < ncand; c++) {
+        vgc_layer *l = &net->layers[order[c]];
+        size_t gemm = packed_floats(l, mr), work = 0, more;
+
+        l->kind = VGC_CONV_WINO;
+        more = (packed_floats(l, mr) - gemm) * sizeof(float);
+        for (int i = 0; i < net->n; i++) {
+            size_t w = vgc_layer_plan(net, &net->layers[i]);
+
+            if (w > work)
+                work = w;
+        }
+        if (arena + extra + more + work * sizeof(float) * (size_t)net->threads <= headroom)
+            extra += more;
+        else
+            l->kind = VGC_CONV_GEMM;
+    }
+    free(order);
+}
+
+
 static int allocate(vgc_net *net, char *err, size_t errlen)
 {
     size_t work = net->work_floats * (size_t)net->threads;
@@ -549,6 +603,10 @@ static int load_common(vgc_net **out, const char *cfg_text, size_t cfg_len, wsrc
     vgc_cfg_release(&cfg);
     if (rc < 0)
         goto fail;
+    /* a first plan sizes the activations; Winograd gets what is left of the headroom */
+    if ((rc = plan_memory(net, opt.keep_outputs, err, errlen)) < 0)
+        goto fail;
+    choose_winograd(net, opt.headroom ? opt.headroom : VGC_HEADROOM_BYTES);
     if (opt.no_weights) {
         wsrc mem = { 0 };
         size_t len;
