@@ -12,8 +12,10 @@
 #include <jansson.h>
 #include <mbedtls/base64.h>
 
+#include "auth.h"
 #include "detect_error.h"
 #include "detect_opts.h"
+#include "history_api.h"
 #include "http.h"
 #include "jsonw.h"
 #include "log.h"
@@ -31,6 +33,8 @@ struct vg_detect_api {
     int inflight;                /* HTTP calls waiting for the pool */
     int stopping;                /* vg_pool_stop called */
     int stopped;                 /* ... and finished */
+    vg_history *history;         /* stores every detection; NULL: none */
+    vg_auth *auth;               /* who asked (for the history) */
     vg_metric *m_jobs, *m_latency, *m_queue, *m_workers, *m_restarts;
 };
 
@@ -52,6 +56,7 @@ typedef struct item {
     const void *image;
     size_t image_len;
     char id[33];                 /* the detection's id */
+    int storing;                 /* waiting for the store's commit */
 } item;
 
 typedef vg_detect_opts options;
@@ -65,6 +70,10 @@ typedef struct call {
     item *items;
     int nitems, pending;
     char id[33];
+    int store;                   /* record in the history (history.store, or store=) */
+    char source[129];            /* recorded source: a camera name, or the route's */
+    uint64_t uid;                /* the caller, for the history */
+    char user[72];
 } call;
 
 static void items_release(struct call *c);
@@ -110,6 +119,33 @@ options_from_query(vg_req *r, options *o, char *err, size_t errlen)
             rc = vg_detect_opts_set(o, names[i], v.data, err, errlen) < 0 ? -1 : 0;
     vg_buf_release(&v);
     return rc;
+}
+
+
+/* The history's options ("store", "source"), then the detection options. */
+static int
+call_option(struct call *c, const char *name, const char *value, char *err, size_t errlen)
+{
+    if (strcmp(name, "store") == 0) {
+        if (!strcasecmp(value, "true") || !strcmp(value, "1") || !strcasecmp(value, "yes"))
+            c->store = 1;
+        else if (!strcasecmp(value, "false") || !strcmp(value, "0") || !strcasecmp(value, "no"))
+            c->store = 0;
+        else {
+            snprintf(err, errlen, "store must be true or false, not '%.32s'", value);
+            return -1;
+        }
+        return 0;
+    }
+    if (strcmp(name, "source") == 0) {
+        if (strlen(value) >= sizeof c->source) {
+            snprintf(err, errlen, "source is longer than %zu bytes", sizeof c->source - 1);
+            return -1;
+        }
+        snprintf(c->source, sizeof c->source, "%s", value);
+        return 0;
+    }
+    return vg_detect_opts_set(&c->opt, name, value, err, errlen);
 }
 
 
@@ -190,7 +226,7 @@ render_detect(item *it, const vg_pool_result *res, const char *id)
         vg_jsonw_double_prec(&w, ms(vals[i]), 4);
     }
     vg_jsonw_obj_end(&w);
-    if (res->jpeg && res->jpeg_len) {
+    if (res->jpeg && res->jpeg_len && it->call->opt.annotate) {
         size_t olen = 0;
         mbedtls_base64_encode(NULL, 0, &olen, res->jpeg, res->jpeg_len);
         unsigned char *b64 = vg_xmalloc(olen + 1);
@@ -294,6 +330,57 @@ finish(call *c)
 }
 
 
+/* The store committed (or refused) an item's record: answer once every item is in. */
+static void
+on_stored(int status, void *ud)
+{
+    item *it = ud;
+    call *c = it->call;
+    it->storing = 0;
+    if (status != 0 && it->json.len && it->json.data[it->json.len - 1] == '}') {
+        /* the detections stand; say that the id will not be found */
+        it->json.len--;
+        vg_buf_puts(&it->json, ",\"stored\":false}");
+    }
+    if (--c->pending == 0)
+        finish(c);
+}
+
+
+/* Sends an item's result to the history; its id becomes the stored record's. */
+static void
+record(item *it, const vg_pool_result *res)
+{
+    call *c = it->call;
+    vg_history *h = c->api->history;
+    int keep = vg_history_images(h);
+    vg_history_rec rec = {
+        .uid = c->uid,
+        .user = c->user,
+        .source = c->source[0] ? c->source : c->kind == CALL_DEEPSTACK ? "deepstack" : "http",
+        .model = res->model,
+        .backend = res->backend,
+        .width = res->width,
+        .height = res->height,
+        .dets = res->detections,
+        .count = res->count,
+        .queue_us = res->queue_us, .decode_us = res->decode_us, .infer_us = res->infer_us,
+        .post_us = res->post_us, .annotate_us = res->annotate_us, .total_us = res->total_us,
+    };
+    if (keep == VG_HIST_IMG_ANNOTATED && res->jpeg && res->jpeg_len) {
+        rec.image = res->jpeg;
+        rec.image_len = res->jpeg_len;
+    } else if (keep == VG_HIST_IMG_ORIGINAL) {
+        rec.image = it->image;
+        rec.image_len = it->image_len;
+    }
+    if (vg_history_record(h, &rec, it->id, on_stored, it) == 0)
+        it->storing = 1;
+    else
+        vg_warn("history", "a detection was not stored: the store is busy or down");
+}
+
+
 static void
 on_answer(int status, vg_pool_result *res, void *ud)
 {
@@ -302,6 +389,8 @@ on_answer(int status, vg_pool_result *res, void *ud)
     it->pending = 0;
     it->preq = NULL;
     it->status = status;
+    if (status == 0 && c->store && c->api->history)
+        record(it, res);
     if (status == 0) {
         if (c->kind == CALL_DEEPSTACK)
             render_deepstack(it, res);
@@ -324,6 +413,8 @@ on_answer(int status, vg_pool_result *res, void *ud)
     } else {
         vg_buf_puts(&it->json, res->message && *res->message ? res->message : vg_derr_str(status));
     }
+    if (it->storing)
+        return;   /* on_stored answers once the record is durable */
     if (--c->pending == 0)
         finish(c);
 }
@@ -365,6 +456,8 @@ submit_all(call *c)
         job.image_ctx = it->ref;
         it->ref->refs++;
         vg_detect_opts_apply(&c->opt, &job);
+        if (c->store && api->history && vg_history_images(api->history) == VG_HIST_IMG_ANNOTATED)
+            job.annotate = 1;   /* kept in the history; the answer has it only if asked */
         char err[256] = "";
         it->pending = 1;
         int rc = vg_pool_submit(api->pool, c->opt.model[0] ? c->opt.model : NULL, &job, on_answer, it,
@@ -393,6 +486,14 @@ call_new(vg_detect_api *api, vg_req *r, enum call_kind kind)
     c->kind = kind;
     vg_detect_opts_init(&c->opt);
     new_id(c->id);
+    if (api->history) {
+        vg_principal who;
+        c->store = vg_history_enabled(api->history);
+        if (api->auth && vg_auth_principal(api->auth, r, &who)) {
+            c->uid = who.uid;
+            snprintf(c->user, sizeof c->user, "%s", who.name);
+        }
+    }
     return c;
 }
 
@@ -470,7 +571,12 @@ static int
 parse_request(call *c, vg_req *r, int max_items, char *err, size_t errlen)
 {
     vg_str ct = vg_req_header(r, "content-type");
-    if (options_from_query(r, &c->opt, err, errlen) < 0)
+    vg_buf hv;
+    vg_buf_init(&hv);
+    int bad = (vg_req_query_get(r, "store", &hv) == 0 && call_option(c, "store", hv.data, err, errlen) < 0) ||
+              (vg_req_query_get(r, "source", &hv) == 0 && call_option(c, "source", hv.data, err, errlen) < 0);
+    vg_buf_release(&hv);
+    if (bad || options_from_query(r, &c->opt, err, errlen) < 0)
         return 400;
     size_t len;
     char *body = vg_req_take_body(r, &len);
@@ -499,7 +605,7 @@ parse_request(call *c, vg_req *r, int max_items, char *err, size_t errlen)
                 char v[1024];
                 memcpy(v, p->data, p->len);
                 v[p->len] = '\0';
-                if (vg_detect_opts_set(&c->opt, p->name, v, err, errlen) < 0)
+                if (call_option(c, p->name, v, err, errlen) < 0)
                     status = 400;
             }
         }
@@ -540,7 +646,7 @@ parse_request(call *c, vg_req *r, int max_items, char *err, size_t errlen)
             } else {
                 continue;
             }
-            if (vg_detect_opts_set(&c->opt, key, sv, err, errlen) < 0) {
+            if (call_option(c, key, sv, err, errlen) < 0) {
                 status = 400;
                 break;
             }
@@ -1080,6 +1186,14 @@ vg_detect_api_create(vg_server *srv, char *err, size_t errlen)
     vg_server_add_hooks(srv, &h);
     register_metrics(api);
     return api;
+}
+
+
+void
+vg_detect_api_set_history(vg_detect_api *api, vg_history *history, vg_auth *auth)
+{
+    api->history = history;
+    api->auth = auth;
 }
 
 

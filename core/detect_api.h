@@ -32,6 +32,15 @@ typedef struct vg_detect_api vg_detect_api;
 vg_detect_api *vg_detect_api_create(struct vg_server *srv, char *err, size_t errlen);
 /* The worker pool (for the streaming routes). */
 struct vg_pool *vg_detect_api_pool(vg_detect_api *api);
+/*
+ * Stores every successful detection in `history` (NULL: none), recording
+ * the caller `auth` reports; the answer's "id" is then the stored record's
+ * and the answer waits for the store's commit. Requests may say store=false
+ * and name a source= (a camera).
+ */
+struct vg_history;
+struct vg_auth;
+void vg_detect_api_set_history(vg_detect_api *api, struct vg_history *history, struct vg_auth *auth);
 /* Kills what is left of the pool and frees everything. */
 void vg_detect_api_destroy(vg_detect_api *api);
 
