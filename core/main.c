@@ -19,7 +19,9 @@
 #include "ops.h"
 #include "server.h"
 #include "static.h"
+#include "store_api.h"
 #include "stream_api.h"
+#include "user_cli.h"
 #include "vg_build.h"
 
 static void
@@ -28,6 +30,7 @@ usage(FILE *out)
     fprintf(out,
             "usage: vigia [serve] [--config FILE] [--listen HOST:PORT]... [--data DIR] [--models DIR]\n"
             "             [--web DIR] [--log-level debug|info|warn|error] [--workers N] [--SECTION-KEY VALUE]...\n"
+            "       vigia user add [--admin|--role ROLE] NAME   (password on stdin)\n"
             "       vigia detect [--model NAME] [--backend B] [--threshold T] [--classes a,b] IMAGE...\n"
             "       vigia --help | --version | --check-config\n"
             "\n"
@@ -106,12 +109,20 @@ serve(vg_config *cfg, const char *config_path, int argc, char **argv)
     int rc = 1;
     vg_detect_api *detect = NULL;
     vg_stream_api *stream = NULL;
+    vg_store_api *store = NULL;
+    /* the store and the hasher fork first, before workers and listeners */
+    store = vg_store_api_create(srv, err, sizeof err);
+    if (!store) {
+        vg_error("server", "%s", err);
+        goto out;
+    }
     /* workers fork here, before any listener exists for them to inherit */
     detect = vg_detect_api_create(srv, err, sizeof err);
     if (!detect) {
         vg_error("server", "%s", err);
         goto out;
     }
+    vg_detect_api_set_history(detect, vg_store_api_history(store), vg_store_api_auth(store));
     stream = vg_stream_api_create(srv, vg_detect_api_pool(detect));
     if (vg_server_listen(srv, err, sizeof err) < 0) {
         vg_error("server", "%s", err);
@@ -121,10 +132,12 @@ serve(vg_config *cfg, const char *config_path, int argc, char **argv)
     vg_info("server", "vigia %s started (pid %d, config %s)", PACKAGE_VERSION, (int)getpid(),
             cfg->config_path ? cfg->config_path : "defaults");
     vg_server_announce(srv);
+    vg_store_api_bootstrap(store, stdout);   /* the one-time admin password on an empty database */
     rc = vg_server_run(srv);
 out:
     vg_stream_api_destroy(stream);
     vg_detect_api_destroy(detect);
+    vg_store_api_destroy(store);
     vg_static_release(&st);
     vg_server_release(srv);
     free(srv->reload_argv_config);
@@ -199,6 +212,10 @@ main(int argc, char **argv)
     if (strcmp(cmd, "serve") == 0) {
         rc = serve(cfg, config_path, nargs, args);
         cfg = NULL;   /* the server owned it */
+        goto out;
+    }
+    if (strcmp(cmd, "user") == 0) {
+        rc = vg_user_cli_run(cfg, nrest, rest);
         goto out;
     }
     if (strcmp(cmd, "detect") == 0) {

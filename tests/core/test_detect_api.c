@@ -26,6 +26,7 @@
 static ts_server srv;
 static char models[512];
 static int have_models;
+static char admin_auth[1024];   /* "Authorization: Bearer ...\r\n" of an admin (model load/unload) */
 
 static char *
 slurp(const char *path, size_t *len)
@@ -147,11 +148,51 @@ assert_error(const ts_resp *r, int status, const char *code)
 }
 
 
+/* Creates admin "root" in data (vigia user add) and logs in: admin_auth gets its token. */
+static void
+admin_login(int port)
+{
+    ts_resp r;
+    const char *body = "{\"username\":\"root\",\"password\":\"correct horse\"}";
+    char req[512];
+    snprintf(req, sizeof req, "POST /v1/auth/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", strlen(body), body);
+    assert_int_equal(ts_request(port, req, &r), 0);
+    assert_int_equal(r.status, 200);
+    json_t *j = parse(&r);
+    snprintf(admin_auth, sizeof admin_auth, "Authorization: Bearer %s\r\n",
+             json_string_value(json_object_get(j, "access_token")));
+    json_decref(j);
+    ts_resp_free(&r);
+}
+
+
+static void
+admin_create(const char *data)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "echo 'correct horse' | '%s' user add --admin --data '%s' --auth-argon2-memory 1M root >/dev/null",
+             getenv("VIGIA_BIN"), data);
+    assert_int_equal(system(cmd), 0);
+}
+
+
+/* POST /v1/models/yoloface-50k/VERB as the admin. */
+static int
+model_request(const char *verb, ts_resp *r)
+{
+    char req[2048];
+    snprintf(req, sizeof req, "POST /v1/models/yoloface-50k/%s HTTP/1.1\r\nHost: t\r\n%sConnection: close\r\n"
+             "Content-Length: 0\r\n\r\n", verb, admin_auth);
+    return ts_request(srv.port, req, r);
+}
+
+
 static int
 setup(void **state)
 {
     (void)state;
-    char dir[256];
+    char dir[256], data[300];
     ts_mkdtemp(dir, sizeof dir);
     snprintf(models, sizeof models, "%s/models", dir);
     char cmd[2048];
@@ -160,8 +201,12 @@ setup(void **state)
     have_models = system(cmd) == 0;
     if (!have_models)
         return 0;
-    const char *args[] = { "--models", models, "--workers", "2", "--detect-load", "yolo-fastest-1.1-xl", NULL };
+    snprintf(data, sizeof data, "%s/data", dir);
+    admin_create(data);
+    const char *args[] = { "--models", models, "--workers", "2", "--detect-load", "yolo-fastest-1.1-xl",
+                           "--auth-open-detect", "true", "--data", data, "--auth-argon2-memory", "1M", NULL };
     ts_spawn(&srv, args, NULL);
+    admin_login(srv.port);
     /* wait until the workers have loaded the model */
     for (int i = 0; i < 300; i++) {
         ts_resp r;
@@ -411,7 +456,7 @@ models_and_metrics(void **state)
     ts_resp_free(&r);
 
     /* load a second model, use it, unload it */
-    assert_int_equal(ts_request(srv.port, "POST /v1/models/yoloface-50k/load HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", &r), 0);
+    assert_int_equal(model_request("load", &r), 0);
     assert_int_equal(r.status, 202);
     ts_resp_free(&r);
     size_t pl;
@@ -431,10 +476,10 @@ models_and_metrics(void **state)
     json_decref(j);
     ts_resp_free(&r);
     free(person);
-    assert_int_equal(ts_request(srv.port, "POST /v1/models/yoloface-50k/load HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", &r), 0);
+    assert_int_equal(model_request("load", &r), 0);
     assert_error(&r, 409, "already_exists");
     ts_resp_free(&r);
-    assert_int_equal(ts_request(srv.port, "POST /v1/models/yoloface-50k/unload HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", &r), 0);
+    assert_int_equal(model_request("unload", &r), 0);
     assert_int_equal(r.status, 202);
     ts_resp_free(&r);
 
@@ -535,7 +580,7 @@ upload_limits(void **state)
     NEED_MODELS();
     ts_server s;
     const char *args[] = { "--models", models, "--detect-max-upload", "64K", "--detect-max-batch", "2",
-                           "--detect-max-pixels", "100000", NULL };
+                           "--detect-max-pixels", "100000", "--auth-open-detect", "true", NULL };
     ts_spawn(&s, args, NULL);
     size_t kl, dl, fl;
     char *kite = image("kite.jpg", &kl);
@@ -565,7 +610,7 @@ drain_with_job_in_flight(void **state)
     (void)state;
     NEED_MODELS();
     ts_server s;
-    const char *args[] = { "--models", models, "--workers", "1", NULL };
+    const char *args[] = { "--models", models, "--workers", "1", "--auth-open-detect", "true", NULL };
     ts_spawn(&s, args, NULL);
     for (int i = 0; i < 300; i++) {
         ts_resp r;

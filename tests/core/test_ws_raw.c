@@ -27,7 +27,7 @@ static int
 up(void **state)
 {
     (void)state;
-    const char *args[] = { "--ws-max-message", "64K", "--ws-ping-interval", "300ms", NULL };
+    const char *args[] = { "--ws-max-message", "64K", "--ws-ping-interval", "300ms", "--auth-open-detect", "true", NULL };
     ts_spawn(&srv, args, NULL);
     return 0;
 }
@@ -348,7 +348,8 @@ drain_sends_going_away(void **state)
 {
     (void)state;
     ts_server s;
-    ts_spawn(&s, NULL, NULL);
+    const char *args[] = { "--auth-open-detect", "true", NULL };
+    ts_spawn(&s, args, NULL);
     int fd = ts_connect(s.port);
     ts_send_str(fd, HANDSHAKE("/v1/live") "\r\n");
     ts_resp r;

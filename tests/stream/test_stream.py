@@ -51,6 +51,7 @@ def setup():
         raise tap.Skip("../shared/models not found")
     slow_model(models)
     srv = tap.Server(["--models", models, "--workers", "1", "--detect-load", "yolo-fastest-1.1-xl,slow",
+                      "--auth-open-detect", "true",
                       "--ws-max-message", "512K", "--ws-max-queue", "4K"], workdir=work)
     srv.wait_ready()
     return srv
