@@ -20,7 +20,7 @@ pack_value(msgpack_packer *pk, const json_t *v, int depth)
 {
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
-        if (depth >= VG_WIRE_MAX_DEPTH) {
+        if (depth > VG_WIRE_MAX_DEPTH) {
             msgpack_pack_nil(pk);
             return;
         }
@@ -36,7 +36,7 @@ pack_value(msgpack_packer *pk, const json_t *v, int depth)
         return;
     }
     case JSON_ARRAY: {
-        if (depth >= VG_WIRE_MAX_DEPTH) {
+        if (depth > VG_WIRE_MAX_DEPTH) {
             msgpack_pack_nil(pk);
             return;
         }
@@ -117,8 +117,12 @@ to_json(const msgpack_object *o, int depth, char *err, size_t errlen)
             return NULL;
         }
         return json_real(o->via.f64);
-    case MSGPACK_OBJECT_STR:
-        return json_stringn_nocheck(o->via.str.ptr, o->via.str.size);
+    case MSGPACK_OBJECT_STR: {
+        json_t *str = json_stringn(o->via.str.ptr, o->via.str.size);
+        if (!str)
+            snprintf(err, errlen, "msgpack strings must be UTF-8");
+        return str;
+    }
     case MSGPACK_OBJECT_BIN:
         return json_integer((json_int_t)o->via.bin.size);
     case MSGPACK_OBJECT_ARRAY: {
@@ -159,7 +163,11 @@ to_json(const msgpack_object *o, int depth, char *err, size_t errlen)
                 json_decref(m);
                 return NULL;
             }
-            json_object_set_new_nocheck(m, key, e);
+            if (json_object_set_new(m, key, e) != 0) {
+                snprintf(err, errlen, "msgpack map keys must be UTF-8");
+                json_decref(m);
+                return NULL;
+            }
         }
         return m;
     }
@@ -170,16 +178,121 @@ to_json(const msgpack_object *o, int depth, char *err, size_t errlen)
 }
 
 
+static uint64_t
+be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+
+/*
+ * Walks the msgpack bytes before msgpack-c sees them: it sizes its zone by
+ * the counts that maps and arrays declare, so a 5-byte message claiming
+ * 2^32 entries would ask for gigabytes. Every count must fit the bytes left
+ * (each entry takes at least one), nesting and sizes stay within limits,
+ * and extension types are refused.
+ */
+static int
+shape_ok(const uint8_t *p, size_t n, char *err, size_t errlen)
+{
+    uint64_t left[VG_WIRE_MAX_DEPTH + 2];   /* values still expected per open container */
+    int depth = 0;
+    size_t at = 0;
+    left[0] = 1;
+    while (depth >= 0 && left[depth] > 0) {
+        left[depth]--;
+        if (at >= n)
+            goto truncated;
+        uint8_t t = p[at++];
+        uint64_t len = 0, count = 0;
+        int hdr = 0, container = 0;
+        if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
+            len = 0;
+        } else if ((t & 0xf0) == 0x80) {
+            count = 2u * (t & 0x0f);
+            container = 1;
+        } else if ((t & 0xf0) == 0x90) {
+            count = t & 0x0f;
+            container = 1;
+        } else if ((t & 0xe0) == 0xa0) {
+            len = t & 0x1f;
+        } else {
+            switch (t) {
+            case 0xc4: case 0xd9: hdr = 1; break;
+            case 0xc5: case 0xda: hdr = 2; break;
+            case 0xc6: case 0xdb: hdr = 4; break;
+            case 0xca: len = 4; break;
+            case 0xcb: len = 8; break;
+            case 0xcc: case 0xd0: len = 1; break;
+            case 0xcd: case 0xd1: len = 2; break;
+            case 0xce: case 0xd2: len = 4; break;
+            case 0xcf: case 0xd3: len = 8; break;
+            case 0xdc: hdr = 2; container = 1; break;
+            case 0xdd: hdr = 4; container = 1; break;
+            case 0xde: hdr = 2; container = 2; break;
+            case 0xdf: hdr = 4; container = 2; break;
+            default:
+                snprintf(err, errlen, "msgpack type 0x%02x is not accepted", t);
+                return -1;
+            }
+            if (hdr) {
+                if (n - at < (size_t)hdr)
+                    goto truncated;
+                uint64_t v = be(p + at, hdr);
+                at += (size_t)hdr;
+                if (container)
+                    count = container == 2 ? 2 * v : v;
+                else
+                    len = v;
+            }
+        }
+        if (container) {
+            if (count > n - at || count > 2u * VG_WIRE_MAX_ITEMS) {
+                snprintf(err, errlen, "msgpack container declares more entries than it holds");
+                return -1;
+            }
+            if (count > 0) {
+                if (depth + 1 > VG_WIRE_MAX_DEPTH) {
+                    snprintf(err, errlen, "msgpack nested deeper than %d", VG_WIRE_MAX_DEPTH);
+                    return -1;
+                }
+                left[++depth] = count;
+            }
+        } else {
+            if (len > n - at)
+                goto truncated;
+            at += (size_t)len;
+        }
+        while (depth > 0 && left[depth] == 0)
+            depth--;
+    }
+    if (at != n) {
+        snprintf(err, errlen, "bytes after the msgpack value");
+        return -1;
+    }
+    return 0;
+truncated:
+    snprintf(err, errlen, "truncated msgpack");
+    return -1;
+}
+
+
 json_t *
 vg_wire_unpack(const char *data, size_t len, const char *bin_key, const void **bin, size_t *binlen,
                char *err, size_t errlen)
 {
+    *bin = NULL;
+    *binlen = 0;
+    if (shape_ok((const uint8_t *)data, len, err, errlen) < 0)
+        return NULL;
+
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     size_t off = 0;
     json_t *out = NULL;
-    *bin = NULL;
-    *binlen = 0;
     if (msgpack_unpack_next(&u, data, len, &off) != MSGPACK_UNPACK_SUCCESS) {
         snprintf(err, errlen, "malformed msgpack");
         goto done;

@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "router.h"
 #include "static.h"
+#include "wire.h"
 
 /* ---- ini ---- */
 
@@ -328,6 +329,58 @@ buffers(void **state)
 }
 
 
+/* Regressions found by fuzz_wire: each was a crash or a broken round trip. */
+static void
+wire_msgpack(void **state)
+{
+    (void)state;
+    char err[256];
+    const void *bin;
+    size_t bl;
+    /* a map32 claiming 2^31 entries in a few bytes: refused before msgpack-c allocates */
+    const char huge[] = "\xdf\x80\x00\x00\x00\xa1n\xc0";
+    assert_null(vg_wire_unpack(huge, sizeof huge - 1, "image", &bin, &bl, err, sizeof err));
+    assert_non_null(strstr(err, "declares more entries"));
+    /* a key that is not UTF-8 */
+    const char badkey[] = "\x81\xa2\xc0\xc0\x01";
+    assert_null(vg_wire_unpack(badkey, sizeof badkey - 1, "image", &bin, &bl, err, sizeof err));
+    assert_non_null(strstr(err, "UTF-8"));
+    /* extension types, trailing bytes, truncation */
+    const char ext[] = "\x81\xa1x\xd4\x01\x02";
+    assert_null(vg_wire_unpack(ext, sizeof ext - 1, "image", &bin, &bl, err, sizeof err));
+    const char trailing[] = "\x80\x80";
+    assert_null(vg_wire_unpack(trailing, sizeof trailing - 1, "image", &bin, &bl, err, sizeof err));
+    const char cut[] = "\x81\xa5image\xc4\x10ab";
+    assert_null(vg_wire_unpack(cut, sizeof cut - 1, "image", &bin, &bl, err, sizeof err));
+    /* nesting at the limit survives a round trip; one deeper is refused */
+    vg_buf m;
+    vg_buf_init(&m);
+    for (int i = 0; i < VG_WIRE_MAX_DEPTH; i++)
+        vg_buf_append(&m, "\x81\xa1n", 3);
+    vg_buf_append(&m, "\x80", 1);
+    json_t *j = vg_wire_unpack(m.data, m.len, "image", &bin, &bl, err, sizeof err);
+    assert_non_null(j);
+    vg_buf out;
+    vg_buf_init(&out);
+    vg_wire_pack(j, "image", "\xff\xd8", 2, &out);
+    json_t *k = vg_wire_unpack(out.data, out.len, "image", &bin, &bl, err, sizeof err);
+    assert_non_null(k);
+    assert_int_equal(bl, 2);
+    assert_memory_equal(bin, "\xff\xd8", 2);
+    json_object_del(k, "image");
+    assert_true(json_equal(j, k));
+    json_decref(j);
+    json_decref(k);
+    vg_buf_release(&out);
+    m.len = 0;
+    for (int i = 0; i < VG_WIRE_MAX_DEPTH + 1; i++)
+        vg_buf_append(&m, "\x81\xa1n", 3);
+    vg_buf_append(&m, "\x80", 1);
+    assert_null(vg_wire_unpack(m.data, m.len, "image", &bin, &bl, err, sizeof err));
+    vg_buf_release(&m);
+}
+
+
 int
 main(void)
 {
@@ -340,6 +393,7 @@ main(void)
         cmocka_unit_test(metrics_render),
         cmocka_unit_test(url_decode_and_dates),
         cmocka_unit_test(buffers),
+        cmocka_unit_test(wire_msgpack),
     };
     return cmocka_run_group_tests_name("core units", tests, NULL, NULL);
 }
