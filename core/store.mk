@@ -6,4 +6,4 @@ libvigiacore_a_SOURCES += core/mpk.c core/mpk.h core/db.c core/db.h core/chan.c 
 	core/history_api.c core/history_api.h core/store_api.c core/store_api.h \
 	core/user_cli.c core/user_cli.h
 include tests/store/local.mk
-EXTRA_DIST += docs/auth.md docs/storage.md
+EXTRA_DIST += docs/auth.md docs/storage.md docs/performance.md bench/store/run bench/store/bench_store.c
