@@ -29,6 +29,23 @@ static int div_up(int a, int b)
 
 
 /*
+ * Run a layer's tasks on the pool, or on the calling thread alone when the
+ * layer is too small for waking the other threads to pay (about 250k
+ * multiply-adds or memory moves for the whole batch).
+ */
+static void run_tasks(vgc_net *net, const vgc_layer *l, int batch, int ntasks, vgc_task_fn fn, void *ctx)
+{
+    double work = l->type == VGC_L_CONV ? (double)l->nweights * l->out_w * l->out_h
+                                        : (double)l->out_size * (l->size > 1 ? l->size * l->size : 1);
+
+    if (work * batch < 262144.0)
+        vgc_pool_run_serial(net->pool, ntasks, fn, ctx);
+    else
+        vgc_pool_run(net->pool, ntasks, fn, ctx);
+}
+
+
+/*
  * Decide how layer l splits into tasks (l->chunk) and return the per-thread
  * scratch it needs, in floats.
  */
@@ -337,19 +354,19 @@ static void forward_conv(vgc_net *net, const vgc_layer *l, const float *in, int 
     switch (l->kind) {
     case VGC_CONV_GEMM:
         j.tasks_per_image = l->groups * div_up(l->out_h, l->chunk);
-        vgc_pool_run(net->pool, batch * j.tasks_per_image, net->k->conv_rows ? conv_rows_task : conv_gemm_task, &j);
+        run_tasks(net, l, batch, batch * j.tasks_per_image, net->k->conv_rows ? conv_rows_task : conv_gemm_task, &j);
         break;
     case VGC_CONV_1X1:
         j.tasks_per_image = div_up(l->out_w * l->out_h, l->chunk);
-        vgc_pool_run(net->pool, batch * j.tasks_per_image, conv_1x1_task, &j);
+        run_tasks(net, l, batch, batch * j.tasks_per_image, conv_1x1_task, &j);
         break;
     case VGC_CONV_DW:
         j.tasks_per_image = div_up(l->c, l->chunk);
-        vgc_pool_run(net->pool, batch * j.tasks_per_image, conv_dw_task, &j);
+        run_tasks(net, l, batch, batch * j.tasks_per_image, conv_dw_task, &j);
         break;
     case VGC_CONV_WINO:
         j.tasks_per_image = div_up(div_up(l->out_h, 2), l->chunk) * l->split;
-        vgc_pool_run(net->pool, batch * j.tasks_per_image, conv_wino_task, &j);
+        run_tasks(net, l, batch, batch * j.tasks_per_image, conv_wino_task, &j);
         break;
     }
 }
@@ -527,11 +544,11 @@ int vgc_net_forward(vgc_net *net, const float *input, int batch, char *err, size
             break;
         case VGC_L_MAXPOOL:
             pj.tasks_per_image = div_up(l->c, l->chunk);
-            vgc_pool_run(net->pool, batch * pj.tasks_per_image, maxpool_task, &pj);
+            run_tasks(net, l, batch, batch * pj.tasks_per_image, maxpool_task, &pj);
             break;
         case VGC_L_UPSAMPLE:
             pj.tasks_per_image = div_up(l->c, l->chunk);
-            vgc_pool_run(net->pool, batch * pj.tasks_per_image, upsample_task, &pj);
+            run_tasks(net, l, batch, batch * pj.tasks_per_image, upsample_task, &pj);
             break;
         case VGC_L_ROUTE:
             if (l->alias < 0)

@@ -61,6 +61,8 @@ typedef void (*vgc_task_fn)(void *ctx, int task, int thread);
 VGC_HIDDEN int vgc_pool_create(vgc_pool **out, int threads);
 /* Run fn for every task and return when all are done. Not reentrant. */
 VGC_HIDDEN void vgc_pool_run(vgc_pool *pool, int ntasks, vgc_task_fn fn, void *ctx);
+/* The same on the calling thread only (jobs too small to be worth waking anyone). */
+VGC_HIDDEN void vgc_pool_run_serial(vgc_pool *pool, int ntasks, vgc_task_fn fn, void *ctx);
 VGC_HIDDEN int vgc_pool_threads(const vgc_pool *pool);
 VGC_HIDDEN void vgc_pool_destroy(vgc_pool *pool);
 

@@ -3,16 +3,18 @@
  *
  * vgc_pool_run() hands out task indexes from an atomic counter to the
  * calling thread and threads-1 workers. A network runs many short layers
- * back to back, so between jobs a worker spins briefly before it sleeps on
- * a condition variable; the caller does the same while it waits for the
- * last task. With one thread nothing is started and tasks run inline.
+ * back to back, so between jobs a worker spins (up to 250 us) before it
+ * sleeps on a condition variable; the caller does the same while it waits
+ * for the last task. With one thread nothing is started and tasks run
+ * inline; vgc_pool_run_serial() runs a job inline whatever the pool.
  */
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "internal.h"
 
-#define SPIN_ROUNDS 4000      /* ~50-100 us of pause instructions */
+#define SPIN_NS 250000L       /* how long a worker spins for the next job before sleeping */
 
 struct vgc_pool {
     int threads;              /* caller included */
@@ -43,6 +45,48 @@ static inline void cpu_relax(void)
 }
 
 
+static long now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+
+/* Spin while *cond(p) holds, at most SPIN_NS; returns whether it still holds. */
+static int spin_while(vgc_pool *p, int (*cond)(vgc_pool *, unsigned), unsigned arg)
+{
+    long until = 0;
+
+    for (unsigned i = 0; cond(p, arg); i++) {
+        if ((i & 255) == 0) {
+            long t = now_ns();
+
+            if (!until)
+                until = t + SPIN_NS;
+            else if (t > until)
+                return 1;
+        }
+        cpu_relax();
+    }
+    return 0;
+}
+
+
+static int no_new_job(vgc_pool *p, unsigned seen)
+{
+    return atomic_load_explicit(&p->gen, memory_order_acquire) == seen && !atomic_load(&p->stop);
+}
+
+
+static int workers_busy(vgc_pool *p, unsigned unused)
+{
+    (void)unused;
+    return atomic_load_explicit(&p->active, memory_order_acquire) > 0;
+}
+
+
 static void do_tasks(vgc_pool *p, int id)
 {
     int t;
@@ -62,11 +106,9 @@ static void *worker_main(void *arg)
     free(wa);
     for (;;) {
         unsigned g;
-        int spins = 0;
 
-        while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen &&
-               !atomic_load(&p->stop) && spins++ < SPIN_ROUNDS)
-            cpu_relax();
+        spin_while(p, no_new_job, seen);
+        g = atomic_load_explicit(&p->gen, memory_order_acquire);
         if (g == seen && !atomic_load(&p->stop)) {
             pthread_mutex_lock(&p->mu);
             while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen &&
@@ -129,8 +171,6 @@ fail:
 
 void vgc_pool_run(vgc_pool *p, int ntasks, vgc_task_fn fn, void *ctx)
 {
-    int spins = 0;
-
     if (ntasks <= 0)
         return;
     if (p->threads == 1 || ntasks == 1) {
@@ -150,14 +190,20 @@ void vgc_pool_run(vgc_pool *p, int ntasks, vgc_task_fn fn, void *ctx)
 
     do_tasks(p, 0);
 
-    while (atomic_load_explicit(&p->active, memory_order_acquire) > 0 && spins++ < SPIN_ROUNDS)
-        cpu_relax();
-    if (atomic_load_explicit(&p->active, memory_order_acquire) > 0) {
+    if (spin_while(p, workers_busy, 0)) {
         pthread_mutex_lock(&p->mu);
         while (atomic_load_explicit(&p->active, memory_order_acquire) > 0)
             pthread_cond_wait(&p->done, &p->mu);
         pthread_mutex_unlock(&p->mu);
     }
+}
+
+
+void vgc_pool_run_serial(vgc_pool *p, int ntasks, vgc_task_fn fn, void *ctx)
+{
+    (void)p;
+    for (int t = 0; t < ntasks; t++)
+        fn(ctx, t, 0);
 }
 
 

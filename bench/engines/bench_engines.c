@@ -86,6 +86,11 @@ static int bench_vgc(char **argv, int argc)
         fprintf(stderr, "vgc: %s\n", err);
         return 1;
     }
+    {
+        int c;
+
+        vgc_net_input_size(net, &opt.input_w, &opt.input_h, &c);
+    }
     x = make_input(opt.input_w, opt.input_h, batch);
     for (int i = 0; i < 3; i++)
         vgc_net_forward(net, x, batch, err, sizeof err);
