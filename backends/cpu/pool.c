@@ -9,6 +9,7 @@
  * inline; vgc_pool_run_serial() runs a job inline whatever the pool.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -54,13 +55,23 @@ static long now_ns(void)
 }
 
 
-/* Spin while *cond(p) holds, at most SPIN_NS; returns whether it still holds. */
+/*
+ * Wait while cond(p, arg) holds, at most SPIN_NS: a few hundred pause
+ * instructions first, then sched_yield(), so that on a busy machine a
+ * waiting thread hands its core to whoever can use it (the thread it waits
+ * for, or another process) instead of burning it. Returns whether cond
+ * still holds.
+ */
 static int spin_while(vgc_pool *p, int (*cond)(vgc_pool *, unsigned), unsigned arg)
 {
     long until = 0;
 
     for (unsigned i = 0; cond(p, arg); i++) {
-        if ((i & 255) == 0) {
+        if (i < 512) {
+            cpu_relax();
+            continue;
+        }
+        if ((i & 15) == 0) {
             long t = now_ns();
 
             if (!until)
@@ -68,7 +79,7 @@ static int spin_while(vgc_pool *p, int (*cond)(vgc_pool *, unsigned), unsigned a
             else if (t > until)
                 return 1;
         }
-        cpu_relax();
+        sched_yield();
     }
     return 0;
 }
