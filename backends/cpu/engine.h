@@ -77,7 +77,7 @@ enum vgc_conv_kind {
                           (AVX2/AVX-512), im2col by row bands + sgemm (generic) */
     VGC_CONV_1X1,      /* 1x1, stride 1, no padding, groups 1: sgemm on the input */
     VGC_CONV_DW,       /* depthwise (groups == c == filters): direct kernel */
-    VGC_CONV_WINO      /* 3x3, stride 1, pad 1, groups 1: Winograd F(2x2, 3x3) */
+    VGC_CONV_WINO      /* 3x3, stride 1, pad 1, groups 1: Winograd F(2x2, 3x3) or F(4x4, 3x3) */
 };
 
 /* One layer, with its shapes resolved. */
@@ -105,6 +105,7 @@ typedef struct vgc_layer {
                                  channels (depthwise, pooling) or tile rows
                                  (Winograd) per task */
     int split;                /* Winograd: filter ranges per block of tiles */
+    int wino_m;               /* Winograd output tile side: 2 or 4 */
 
     /* route / shortcut */
     int nsrc;                 /* number of source layers */

@@ -74,6 +74,28 @@ size_t vgc_layer_plan(vgc_net *net, vgc_layer *l)
             l->chunk = (int)rows;
             return k * rows * (size_t)l->out_w;
         }
+        if (l->kind == VGC_CONV_WINO && l->wino_m == 4) {
+            const int mr = net->k->gemm_mr, panels = div_up(l->filters, mr);
+            const int ntx = div_up(l->out_w, 4), nty = div_up(l->out_h, 4);
+            int rb = div_up(64, ntx), blocks, mrows;
+            size_t tb, pl = (size_t)(l->w + 5) / 4 + 20;
+
+            /* about 64 tiles (1024 outputs) a block, fewer when V and M would pass 8 MiB */
+            while (rb > 1 && (size_t)36 * (size_t)(l->c + l->filters) * (size_t)rb * ntx > ((size_t)2 << 20))
+                rb--;
+            if (rb > nty)
+                rb = nty;
+            blocks = div_up(nty, rb);
+            rb = div_up(nty, blocks);
+            l->chunk = rb;
+            l->split = blocks >= t ? 1 : div_up(t, blocks);
+            if (l->split > panels)
+                l->split = panels;
+            mrows = div_up(panels, l->split) * mr;
+            tb = (size_t)rb * ntx;
+            /* V (36 x C x tb), M (36 x mrows x tb), a ring of 6 rows and a zero row of 4 phases, a dummy row */
+            return 36 * (size_t)l->c * tb + 36 * (size_t)mrows * tb + 7 * 4 * pl + (size_t)(4 * ntx + 64);
+        }
         if (l->kind == VGC_CONV_WINO) {
             const int mr = net->k->gemm_mr, panels = div_up(l->filters, mr);
             const int ntx = div_up(l->out_w, 2), nty = div_up(l->out_h, 2);
@@ -291,38 +313,42 @@ static void conv_wino_task(void *ctx, int task, int thread)
     const int m0 = p0 * mr, mrows = (p1 * mr < l->filters ? p1 * mr : l->filters) - m0;
     const size_t tb = (size_t)(ty1 - ty0) * ntx, tbmax = (size_t)l->chunk * ntx;
     const size_t rowlen = (size_t)(2 * ntx + 40);     /* 2*ntx+2 columns, slack for vector reads */
+    int held[4];
     const size_t ihw = (size_t)l->w * l->h, ohw = (size_t)l->out_w * l->out_h;
     const size_t wsize = (size_t)panels * mr * l->c;    /* one of the 16 A matrices */
     float *v = j->net->work + (size_t)thread * j->net->work_floats;
     float *mm = v + 16 * (size_t)l->c * tbmax;
     float *rowbuf = mm + 16 * (size_t)div_up(panels, l->split) * mr * tbmax;
     float *zero = rowbuf + 4 * rowlen;
-    float *y0 = zero + rowlen, *y1 = y0 + rowlen;
+    float *dummy = zero + rowlen;                     /* output rows past the last */
     const float *in = j->in + (size_t)b * l->c * ihw;
     float *out = l->out + (size_t)b * l->out_size;
 
     (void)blocks;
     if (p0 >= p1)
         return;
-    memset(zero, 0, rowlen * sizeof(float));
-    for (int r = 0; r < 4; r++)
-        memset(rowbuf + r * rowlen, 0, rowlen * sizeof(float));
-    /* input transform */
+    memset(rowbuf, 0, 5 * rowlen * sizeof(float));
+    /* input transform; each input row is padded once into a ring of 4 */
     for (int c = 0; c < l->c; c++) {
         const float *plane = in + (size_t)c * ihw;
 
+        for (int q = 0; q < 4; q++)
+            held[q] = -1;
         for (int ty = ty0; ty < ty1; ty++) {
             const float *r[4];
 
             for (int q = 0; q < 4; q++) {
-                const int iy = 2 * ty - 1 + q;
+                const int iy = 2 * ty - 1 + q, slot = (iy + 4) % 4;
 
                 if (iy < 0 || iy >= l->h) {
                     r[q] = zero;
                     continue;
                 }
-                memcpy(rowbuf + q * rowlen + 1, plane + (size_t)iy * l->w, (size_t)l->w * sizeof(float));
-                r[q] = rowbuf + q * rowlen;
+                if (held[slot] != iy) {
+                    memcpy(rowbuf + slot * rowlen + 1, plane + (size_t)iy * l->w, (size_t)l->w * sizeof(float));
+                    held[slot] = iy;
+                }
+                r[q] = rowbuf + slot * rowlen;
             }
             k->wino_in(r, ntx, v + (size_t)c * tb + (size_t)(ty - ty0) * ntx, (size_t)l->c * tb);
         }
@@ -336,12 +362,89 @@ static void conv_wino_task(void *ctx, int task, int thread)
     for (int f = 0; f < mrows; f++) {
         float *plane = out + (size_t)(m0 + f) * ohw;
 
+        for (int ty = ty0; ty < ty1; ty++)
+            k->wino_out(mm + (size_t)f * tb + (size_t)(ty - ty0) * ntx, (size_t)mrows * tb, ntx, l->out_w,
+                        l->biases[m0 + f], l->act, plane + (size_t)(2 * ty) * l->out_w,
+                        2 * ty + 1 < l->out_h ? plane + (size_t)(2 * ty + 1) * l->out_w : dummy);
+    }
+}
+
+
+/* Winograd F(4x4, 3x3): as conv_wino_task, with 6x6 tiles (36 GEMMs) and phase-split rows. */
+static void conv_wino4_task(void *ctx, int task, int thread)
+{
+    const conv_job *j = ctx;
+    const vgc_layer *l = j->l;
+    const vgc_kernels *k = j->net->k;
+    const int mr = k->gemm_mr, panels = div_up(l->filters, mr);
+    const int ntx = div_up(l->out_w, 4), nty = div_up(l->out_h, 4);
+    const int b = task / j->tasks_per_image;
+    const int block = task % j->tasks_per_image / l->split, sub = task % l->split;
+    const int ty0 = block * l->chunk, ty1 = ty0 + l->chunk < nty ? ty0 + l->chunk : nty;
+    const int per = div_up(panels, l->split);
+    const int p0 = sub * per, p1 = p0 + per < panels ? p0 + per : panels;
+    const int m0 = p0 * mr, mrows = (p1 * mr < l->filters ? p1 * mr : l->filters) - m0;
+    const size_t tb = (size_t)(ty1 - ty0) * ntx, tbmax = (size_t)l->chunk * ntx;
+    const size_t pl = (size_t)(l->w + 5) / 4 + 20;     /* floats per phase of a padded row */
+    const size_t ihw = (size_t)l->w * l->h, ohw = (size_t)l->out_w * l->out_h;
+    const size_t wsize = (size_t)panels * mr * l->c;    /* one of the 36 A matrices */
+    float *v = j->net->work + (size_t)thread * j->net->work_floats;
+    float *mm = v + 36 * (size_t)l->c * tbmax;
+    float *rowbuf = mm + 36 * (size_t)div_up(panels, l->split) * mr * tbmax;  /* ring: 6 rows of 4 phases */
+    float *zero = rowbuf + 6 * 4 * pl;
+    float *dummy = zero + 4 * pl;                       /* output rows past the last */
+    const float *in = j->in + (size_t)b * l->c * ihw;
+    float *out = l->out + (size_t)b * l->out_size;
+    int held[6];
+
+    if (p0 >= p1)
+        return;
+    memset(rowbuf, 0, 7 * 4 * pl * sizeof(float));
+    /* input transform; each input row is split once into a ring of 6 */
+    for (int c = 0; c < l->c; c++) {
+        const float *plane = in + (size_t)c * ihw;
+
+        for (int q = 0; q < 6; q++)
+            held[q] = -1;
         for (int ty = ty0; ty < ty1; ty++) {
-            k->wino_out(mm + (size_t)f * tb + (size_t)(ty - ty0) * ntx, (size_t)mrows * tb, ntx,
-                        l->biases[m0 + f], l->act, y0, y1);
-            memcpy(plane + (size_t)(2 * ty) * l->out_w, y0, (size_t)l->out_w * sizeof(float));
-            if (2 * ty + 1 < l->out_h)
-                memcpy(plane + (size_t)(2 * ty + 1) * l->out_w, y1, (size_t)l->out_w * sizeof(float));
+            const float *r[6];
+
+            for (int q = 0; q < 6; q++) {
+                const int iy = 4 * ty - 1 + q, slot = (iy + 6) % 6;
+                float *row = rowbuf + (size_t)slot * 4 * pl;
+
+                if (iy < 0 || iy >= l->h) {
+                    r[q] = zero;
+                    continue;
+                }
+                if (held[slot] != iy) {
+                    k->split4(plane + (size_t)iy * l->w, l->w, row, pl);
+                    held[slot] = iy;
+                }
+                r[q] = row;
+            }
+            k->wino4_in(r, pl, ntx, v + (size_t)c * tb + (size_t)(ty - ty0) * ntx, (size_t)l->c * tb);
+        }
+    }
+    /* the 36 products */
+    for (int xi = 0; xi < 36; xi++)
+        k->gemm(l->weights + (size_t)xi * wsize + (size_t)p0 * l->c * mr, mrows, l->c,
+                v + (size_t)xi * l->c * tb, tb, (int)tb, mm + (size_t)xi * mrows * tb, tb, NULL,
+                VGC_ACT_LINEAR);
+    /* output transform */
+    for (int f = 0; f < mrows; f++) {
+        float *plane = out + (size_t)(m0 + f) * ohw;
+
+        for (int ty = ty0; ty < ty1; ty++) {
+            float *const y[4] = {
+                plane + (size_t)(4 * ty) * l->out_w,
+                4 * ty + 1 < l->out_h ? plane + (size_t)(4 * ty + 1) * l->out_w : dummy,
+                4 * ty + 2 < l->out_h ? plane + (size_t)(4 * ty + 2) * l->out_w : dummy,
+                4 * ty + 3 < l->out_h ? plane + (size_t)(4 * ty + 3) * l->out_w : dummy,
+            };
+
+            k->wino4_out(mm + (size_t)f * tb + (size_t)(ty - ty0) * ntx, (size_t)mrows * tb, ntx, l->out_w,
+                         l->biases[m0 + f], l->act, y);
         }
     }
 }
@@ -365,8 +468,8 @@ static void forward_conv(vgc_net *net, const vgc_layer *l, const float *in, int 
         run_tasks(net, l, batch, batch * j.tasks_per_image, conv_dw_task, &j);
         break;
     case VGC_CONV_WINO:
-        j.tasks_per_image = div_up(div_up(l->out_h, 2), l->chunk) * l->split;
-        run_tasks(net, l, batch, batch * j.tasks_per_image, conv_wino_task, &j);
+        j.tasks_per_image = div_up(div_up(l->out_h, l->wino_m), l->chunk) * l->split;
+        run_tasks(net, l, batch, batch * j.tasks_per_image, l->wino_m == 4 ? conv_wino4_task : conv_wino_task, &j);
         break;
     }
 }

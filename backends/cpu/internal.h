@@ -139,11 +139,22 @@ typedef struct vgc_kernels {
      * of one channel, from 4 zero-padded input rows (r[k][0] is input
      * column -1), into v[xi*vs + i]. wino_out: from m[xi*ms + i] the 2x2
      * outputs of ntx tiles of one output channel, plus bias and
-     * activation, into rows y0 and y1 (2*ntx floats each).
+     * activation, into rows y0 and y1 (their first `width` floats, at most
+     * 2*ntx: the output rows themselves).
      */
     void (*wino_in)(const float *const r[4], int ntx, float *v, size_t vs);
-    void (*wino_out)(const float *m, size_t ms, int ntx, float bias, enum vgc_act act,
+    void (*wino_out)(const float *m, size_t ms, int ntx, int width, float bias, enum vgc_act act,
                      float *y0, float *y1);
+    /*
+     * Winograd F(4x4, 3x3): the same with 6 input rows, each split into 4
+     * phases pl floats apart (phase q holds padded columns q, q+4, ...),
+     * 36 transformed values per tile, and 4 output rows of 4*ntx floats.
+     */
+    void (*wino4_in)(const float *const r[6], size_t pl, int ntx, float *v, size_t vs);
+    void (*wino4_out)(const float *m, size_t ms, int ntx, int width, float bias, enum vgc_act act,
+                      float *const y[4]);
+    /* a row of w floats into 4 phases pl floats apart, as padded columns p = x + 1 (p % 4, p / 4) */
+    void (*split4)(const float *src, int w, float *dst, size_t pl);
     /* a band of output rows of a convolution, without im2col (NULL: no such kernel) */
     void (*conv_rows)(const vgc_conv_args *a);
     /* one channel of a max pool; tmp holds w + 2*size floats */

@@ -539,7 +539,7 @@ static inline void KNAME(store_pairs)(float *dst, vf a, vf b, int cnt)
 
 
 /* Winograd F(2x2, 3x3) output transform Y = A^T M A + bias, A^T = [1 1 1 0; 0 1 -1 -1]. */
-static void KNAME(wino_out)(const float *m, size_t ms, int ntx, float bias, enum vgc_act act,
+static void KNAME(wino_out)(const float *m, size_t ms, int ntx, int width, float bias, enum vgc_act act,
                             float *y0, float *y1)
 {
     const vf bv = VSET1(bias);
@@ -562,8 +562,149 @@ static void KNAME(wino_out)(const float *m, size_t ms, int ntx, float bias, enum
         KNAME(act_vec)(&o01, act);
         KNAME(act_vec)(&o10, act);
         KNAME(act_vec)(&o11, act);
-        KNAME(store_pairs)(y0 + 2 * i, o00, o01, 2 * n);
-        KNAME(store_pairs)(y1 + 2 * i, o10, o11, 2 * n);
+        KNAME(store_pairs)(y0 + 2 * i, o00, o01, 2 * n < width - 2 * i ? 2 * n : width - 2 * i);
+        KNAME(store_pairs)(y1 + 2 * i, o10, o11, 2 * n < width - 2 * i ? 2 * n : width - 2 * i);
+    }
+}
+
+
+/*
+ * Winograd F(4x4, 3x3) input transform V = B^T d B with
+ * B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]:
+ * tile i reads padded columns 4i..4i+5, i.e. phase j%4 at i + j/4, so VW
+ * tiles are contiguous loads.
+ */
+static inline void KNAME(bt6)(const vf d[6], vf t[6])
+{
+    const vf c2 = VSET1(2.0f), c4 = VSET1(4.0f), c5 = VSET1(5.0f);
+
+    t[0] = VADD(VSUB(VMUL(c4, d[0]), VMUL(c5, d[2])), d[4]);
+    t[1] = VSUB(VADD(d[3], d[4]), VMUL(c4, VADD(d[1], d[2])));
+    t[2] = VADD(VMUL(c4, VSUB(d[1], d[2])), VSUB(d[4], d[3]));
+    t[3] = VADD(VMUL(c2, VSUB(d[3], d[1])), VSUB(d[4], d[2]));
+    t[4] = VADD(VMUL(c2, VSUB(d[1], d[3])), VSUB(d[4], d[2]));
+    t[5] = VADD(VSUB(VMUL(c4, d[1]), VMUL(c5, d[3])), d[5]);
+}
+
+
+static void KNAME(wino4_in)(const float *const r[6], size_t pl, int ntx, float *v, size_t vs)
+{
+    for (int i = 0; i < ntx; i += VW) {
+        const int n = ntx - i < VW ? ntx - i : VW;
+        vf t[6][6];
+
+        for (int k = 0; k < 6; k++) {
+            vf d[6], col[6];
+
+            for (int j = 0; j < 6; j++)
+                d[j] = VLOAD(r[k] + (size_t)(j % 4) * pl + i + j / 4);
+            KNAME(bt6)(d, col);             /* row k of d B (columns transformed) */
+            for (int j = 0; j < 6; j++)
+                t[k][j] = col[j];
+        }
+        for (int j = 0; j < 6; j++) {
+            vf d[6], o[6];
+
+            for (int k = 0; k < 6; k++)
+                d[k] = t[k][j];
+            KNAME(bt6)(d, o);               /* column j of B^T (d B) */
+            for (int k = 0; k < 6; k++) {
+                float *dst = v + (size_t)(k * 6 + j) * vs + i;
+
+                if (n == VW)
+                    VSTORE(dst, o[k]);
+                else
+                    VSTOREN(dst, o[k], n);
+            }
+        }
+    }
+}
+
+
+/* A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1] */
+static inline void KNAME(at6)(const vf m[6], vf y[4])
+{
+    const vf c2 = VSET1(2.0f), c4 = VSET1(4.0f), c8 = VSET1(8.0f);
+    const vf a = VADD(m[1], m[2]), b = VSUB(m[1], m[2]), c = VADD(m[3], m[4]), d = VSUB(m[3], m[4]);
+
+    y[0] = VADD(VADD(m[0], a), c);
+    y[1] = VADD(b, VMUL(c2, d));
+    y[2] = VADD(a, VMUL(c4, c));
+    y[3] = VADD(VADD(b, VMUL(c8, d)), m[5]);
+}
+
+
+/* Winograd F(4x4, 3x3) output transform Y = A^T M A + bias, activation, 4 rows of 4*ntx floats. */
+static void KNAME(wino4_out)(const float *m, size_t ms, int ntx, int width, float bias, enum vgc_act act,
+                             float *const y[4])
+{
+    const vf bv = VSET1(bias);
+
+    for (int i = 0; i < ntx; i += VW) {
+        const int n = ntx - i < VW ? ntx - i : VW;
+        vf t[4][6], q[6], o[4][4];
+
+        for (int j = 0; j < 6; j++) {
+            vf col[4];
+
+            for (int k = 0; k < 6; k++)
+                q[k] = n == VW ? VLOAD(m + (size_t)(k * 6 + j) * ms + i) : VLOADN(m + (size_t)(k * 6 + j) * ms + i, n);
+            KNAME(at6)(q, col);             /* column j of A^T M */
+            for (int r = 0; r < 4; r++)
+                t[r][j] = col[r];
+        }
+        for (int r = 0; r < 4; r++) {
+            vf p, pp, qq, qh, r0, r1, r2, r3;
+            int cnt = 4 * n < width - 4 * i ? 4 * n : width - 4 * i;
+
+            KNAME(at6)(t[r], o[r]);         /* row r of (A^T M) A */
+            for (int j = 0; j < 4; j++) {
+                o[r][j] = VADD(o[r][j], bv);
+                KNAME(act_vec)(&o[r][j], act);
+            }
+            /* interleave the 4 columns of VW tiles: c0 c1 c2 c3 of tile 0, then tile 1, ... */
+            VINTER(o[r][0], o[r][2], &p, &pp);
+            VINTER(o[r][1], o[r][3], &qq, &qh);
+            VINTER(p, qq, &r0, &r1);
+            VINTER(pp, qh, &r2, &r3);
+            {
+                float *dst = y[r] + 4 * i;
+                vf parts[4] = { r0, r1, r2, r3 };
+
+                for (int k = 0; k < 4 && cnt > 0; k++, cnt -= VW, dst += VW) {
+                    if (cnt >= VW)
+                        VSTORE(dst, parts[k]);
+                    else
+                        VSTOREN(dst, parts[k], cnt);
+                }
+            }
+        }
+    }
+}
+
+
+/* A row into 4 phases for F(4x4): x = 4i + 0, 1, 2, 3 go to phase 1, 2, 3 at i and phase 0 at i + 1. */
+static void KNAME(split4)(const float *src, int w, float *dst, size_t pl)
+{
+    float *p0 = dst, *p1 = dst + pl, *p2 = dst + 2 * pl, *p3 = dst + 3 * pl;
+
+    for (int x = 0; x < w; x += 4 * VW) {
+        const int left = w - x;
+        vf v[4], e01, o01, e23, o23, a0, a1, a2, a3;
+
+        for (int k = 0; k < 4; k++) {
+            const int n = left - k * VW;
+
+            v[k] = n >= VW ? VLOAD(src + x + k * VW) : (n > 0 ? VLOADN(src + x + k * VW, n) : VZERO);
+        }
+        VDEINT(v[0], v[1], &e01, &o01);
+        VDEINT(v[2], v[3], &e23, &o23);
+        VDEINT(e01, e23, &a0, &a2);     /* x = 0 mod 4, 2 mod 4 */
+        VDEINT(o01, o23, &a1, &a3);     /* x = 1 mod 4, 3 mod 4 */
+        VSTORE(p1 + x / 4, a0);
+        VSTORE(p2 + x / 4, a1);
+        VSTORE(p3 + x / 4, a2);
+        VSTORE(p0 + x / 4 + 1, a3);
     }
 }
 
@@ -576,6 +717,9 @@ const vgc_kernels KNAME(vgc_kernels) = {
     .maxpool = KNAME(maxpool),
     .wino_in = KNAME(wino_in),
     .wino_out = KNAME(wino_out),
+    .wino4_in = KNAME(wino4_in),
+    .wino4_out = KNAME(wino4_out),
+    .split4 = KNAME(split4),
 #ifdef GEMM_MR
     .gemm_mr = GEMM_MR,
     .gemm = KNAME(gemm),

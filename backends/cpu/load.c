@@ -114,7 +114,8 @@ static size_t packed_floats(const vgc_layer *l, int mr)
     if (l->kind == VGC_CONV_DW)
         return l->nweights;
     if (l->kind == VGC_CONV_WINO)
-        return 16 * ((fg + (size_t)mr - 1) / (size_t)mr) * (size_t)mr * (size_t)l->c;
+        return (size_t)((l->wino_m + 2) * (l->wino_m + 2)) * ((fg + (size_t)mr - 1) / (size_t)mr) * (size_t)mr *
+               (size_t)l->c;
     return (size_t)l->groups * ((fg + (size_t)mr - 1) / (size_t)mr) * (size_t)mr * k;
 }
 
@@ -142,6 +143,27 @@ static size_t wino_index(const vgc_layer *l, int mr, int xi, int f, int c)
 }
 
 
+/*
+ * U = G g G^T for F(4x4, 3x3), G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+ * 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1] (Lavin and Gray), in double.
+ */
+static void wino4_weights(const float *g, float u[36])
+{
+    static const double G[6][3] = {
+        { 1.0 / 4, 0, 0 }, { -1.0 / 6, -1.0 / 6, -1.0 / 6 }, { -1.0 / 6, 1.0 / 6, -1.0 / 6 },
+        { 1.0 / 24, 1.0 / 12, 1.0 / 6 }, { 1.0 / 24, -1.0 / 12, 1.0 / 6 }, { 0, 0, 1 },
+    };
+    double t[6][3];
+
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 3; j++)
+            t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++)
+            u[i * 6 + j] = (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+}
+
+
 /* U = G g G^T for F(2x2, 3x3), G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. */
 static void wino_weights(const float *g, float u[16])
 {
@@ -166,7 +188,7 @@ float vgc_layer_weight(const vgc_net *net, const vgc_layer *l, int f, int k)
 {
     const int mr = net->k->gemm_mr;
 
-    if (l->kind == VGC_CONV_WINO) {
+    if (l->kind == VGC_CONV_WINO && l->wino_m == 2) {
         /* invert the embedding: x0 = y0, x1 = y1 - y2, x2 = y3, on rows then columns */
         static const float P[3][4] = { { 1, 0, 0, 0 }, { 0, 1, -1, 0 }, { 0, 0, 0, 1 } };
         const int c = k / 9, ky = k % 9 / 3, kx = k % 3;
@@ -176,6 +198,18 @@ float vgc_layer_weight(const vgc_net *net, const vgc_layer *l, int f, int k)
             for (int b = 0; b < 4; b++)
                 g += P[ky][a] * P[kx][b] * l->weights[wino_index(l, mr, a * 4 + b, f, c)];
         return g;
+    }
+    if (l->kind == VGC_CONV_WINO) {
+        /* F(4x4): x0 = 4 y0, x1 = -4 y0 - 6 y1 - y5, x2 = y5 */
+        static const double P[3][6] = { { 4, 0, 0, 0, 0, 0 }, { -4, -6, 0, 0, 0, -1 }, { 0, 0, 0, 0, 0, 1 } };
+        const int c = k / 9, ky = k % 9 / 3, kx = k % 3;
+        double g = 0;
+
+        for (int a = 0; a < 6; a++)
+            for (int b = 0; b < 6; b++)
+                if (P[ky][a] != 0 && P[kx][b] != 0)
+                    g += P[ky][a] * P[kx][b] * l->weights[wino_index(l, mr, a * 6 + b, f, c)];
+        return (float)g;
     }
     return l->weights[weight_index(l, mr, f, (size_t)k)];
 }
@@ -292,10 +326,14 @@ static int load_weights(vgc_net *net, wsrc *src, const char *wname, char *err, s
             }
             if (l->kind == VGC_CONV_WINO) {
                 for (int c = 0; c < l->c; c++) {
-                    float u[16];
+                    float u[36];
+                    const int np = (l->wino_m + 2) * (l->wino_m + 2);
 
-                    wino_weights(row + 9 * c, u);
-                    for (int xi = 0; xi < 16; xi++)
+                    if (l->wino_m == 4)
+                        wino4_weights(row + 9 * c, u);
+                    else
+                        wino_weights(row + 9 * c, u);
+                    for (int xi = 0; xi < np; xi++)
                         l->weights[wino_index(l, mr, xi, (int)f, c)] = u[xi];
                 }
             }
@@ -513,20 +551,27 @@ static void choose_winograd(vgc_net *net, size_t headroom)
         }
     for (int c = 0; c < ncand; c++) {
         vgc_layer *l = &net->layers[order[c]];
-        size_t gemm = packed_floats(l, mr), work = 0, more;
+        size_t gemm = packed_floats(l, mr);
 
-        l->kind = VGC_CONV_WINO;
-        more = (packed_floats(l, mr) - gemm) * sizeof(float);
-        for (int i = 0; i < net->n; i++) {
-            size_t w = vgc_layer_plan(net, &net->layers[i]);
+        /* F(4x4) for large outputs (at least 32x32: enough tiles for full GEMM strips), else F(2x2) */
+        for (int m = l->out_w >= 24 && l->out_h >= 24 ? 4 : 2; m >= 2; m -= 2) {
+            size_t work = 0, more;
 
-            if (w > work)
-                work = w;
-        }
-        if (arena + extra + more + work * sizeof(float) * (size_t)net->threads <= headroom)
-            extra += more;
-        else
+            l->kind = VGC_CONV_WINO;
+            l->wino_m = m;
+            more = (packed_floats(l, mr) - gemm) * sizeof(float);
+            for (int i = 0; i < net->n; i++) {
+                size_t w = vgc_layer_plan(net, &net->layers[i]);
+
+                if (w > work)
+                    work = w;
+            }
+            if (arena + extra + more + work * sizeof(float) * (size_t)net->threads <= headroom) {
+                extra += more;
+                break;
+            }
             l->kind = VGC_CONV_GEMM;
+        }
     }
     free(order);
 }

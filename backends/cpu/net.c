@@ -440,7 +440,7 @@ static int build_layer(vgc_net *net, vgc_section *s, int i, vgc_layer *l, const 
             l->kind = VGC_CONV_DW;
         else if (!opt->no_winograd && l->size == 3 && l->stride == 1 && l->pad == 1 && l->groups == 1 &&
                  l->c >= 16 && l->filters >= 16 && l->w >= 8 && l->h >= 8)
-            l->kind = VGC_CONV_WINO;
+            l->kind = VGC_CONV_WINO, l->wino_m = 2;
         else if (l->size == 1 && l->stride == 1 && l->pad == 0 && l->groups == 1)
             l->kind = VGC_CONV_1X1;
         else
