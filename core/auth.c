@@ -234,7 +234,9 @@ request_credential(vg_req *r, const policy *pol, vg_buf *out)
         vg_buf_append(out, h.p, h.n);
         return 1;
     }
-    if (pol && pol->query_token && vg_req_query_get(r, "access_token", out) == 0)
+    /* browsers cannot set headers on a WebSocket request: ?token= (or ?access_token=) */
+    if (pol && pol->query_token &&
+        (vg_req_query_get(r, "token", out) == 0 || vg_req_query_get(r, "access_token", out) == 0))
         return 1;
     return 0;
 }

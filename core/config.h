@@ -105,6 +105,8 @@ typedef struct vg_config {
     char *history_images;      /* none|annotated|original */
     double history_retention;  /* seconds; 0 = forever */
     double history_image_retention; /* seconds; 0 = as long as the detection */
+    double history_stream_interval; /* a live stream's answers are stored at most this often */
+    int history_stream_on_change; /* ...and also whenever its set of labels changes */
     /* [stats] */
     char *stats_shifts;        /* "name=HH-HH,..." */
     int stats_utc_offset;      /* minutes east of UTC for days and shifts */

@@ -124,6 +124,7 @@ serve(vg_config *cfg, const char *config_path, int argc, char **argv)
     }
     vg_detect_api_set_history(detect, vg_store_api_history(store), vg_store_api_auth(store));
     stream = vg_stream_api_create(srv, vg_detect_api_pool(detect));
+    vg_stream_api_set_history(stream, vg_store_api_history(store), vg_store_api_auth(store));
     if (vg_server_listen(srv, err, sizeof err) < 0) {
         vg_error("server", "%s", err);
         goto out;

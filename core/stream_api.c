@@ -12,6 +12,8 @@
 
 #include "detect_error.h"
 #include "detect_opts.h"
+#include "auth.h"
+#include "history_api.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -58,6 +60,11 @@ typedef struct stream {
     double lat_ms[RING], done_at[RING];
     int ring_n, ring_i;
     char model_used[128];
+    uint64_t uid;               /* who connected, for the history */
+    char user[VG_DB_NAME_MAX + 1];
+    ev_tstamp stored_at;        /* last answer kept in the history */
+    char stored_labels[512];    /* its labels, sorted and joined */
+    uint64_t stored;
     struct stream *prev, *next;
 } stream;
 
@@ -79,6 +86,8 @@ typedef struct observer {
 struct vg_stream_api {
     vg_server *srv;
     vg_pool *pool;
+    vg_history *history;        /* NULL: answers are not stored */
+    vg_auth *auth;
     stream *streams;
     observer *observers;
     int nstreams, nobservers;
@@ -316,6 +325,7 @@ metrics_message(vg_stream_api *api)
             "frames", (json_int_t)s->received, "processed", (json_int_t)s->processed,
             "skipped", (json_int_t)s->skipped, "dropped", (json_int_t)s->dropped, "failed", (json_int_t)s->failed,
             "waiting", s->pending != NULL));
+        json_object_set_new(json_array_get(streams, json_array_size(streams) - 1), "stored", json_integer((json_int_t)s->stored));
     }
     json_t *models = json_array();
     size_t n = vg_pool_model_count(api->pool);
@@ -464,6 +474,76 @@ answer_json(stream *s, frame *f, const vg_pool_result *res)
 }
 
 
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+
+/* The answer's distinct labels, sorted and comma-joined. */
+static void
+label_set(const vg_pool_result *res, char *out, size_t cap)
+{
+    const char *l[256];
+    size_t n = 0;
+    for (size_t i = 0; i < res->count && n < 256; i++)
+        l[n++] = res->detections[i].label;
+    qsort(l, n, sizeof *l, cmp_str);
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if ((i == 0 || strcmp(l[i], l[i - 1]) != 0) && o < cap)
+            o += (size_t)snprintf(out + o, cap - o, "%s%s", o ? "," : "", l[i]);
+}
+
+
+/*
+ * The sampling policy for live streams (history.stream_interval and
+ * history.stream_on_change): a camera at 10 fps would otherwise write
+ * 864,000 records a day.
+ */
+static void
+maybe_store(stream *s, const vg_pool_result *res)
+{
+    vg_stream_api *api = s->api;
+    if (!api->history || !vg_history_enabled(api->history))
+        return;
+    const vg_config *cfg = api->srv->cfg;
+    ev_tstamp now = ev_now(api->srv->loop);
+    char labels[sizeof s->stored_labels];
+    label_set(res, labels, sizeof labels);
+    int due = s->stored == 0 || now - s->stored_at >= cfg->history_stream_interval;
+    int changed = cfg->history_stream_on_change && strcmp(labels, s->stored_labels) != 0;
+    if (!due && !changed)
+        return;
+    vg_history_rec rec = {
+        .uid = s->uid,
+        .user = s->user[0] ? s->user : NULL,
+        .source = s->id,
+        .model = res->model,
+        .backend = res->backend,
+        .width = res->width,
+        .height = res->height,
+        .dets = res->detections,
+        .count = res->count,
+        .queue_us = res->queue_us, .decode_us = res->decode_us, .infer_us = res->infer_us,
+        .post_us = res->post_us, .annotate_us = res->annotate_us, .total_us = res->total_us,
+        /* the frame's own bytes belong to the pool by now: only an annotated frame can be kept */
+        .image = vg_history_images(api->history) == VG_HIST_IMG_ANNOTATED ? res->jpeg : NULL,
+        .image_len = vg_history_images(api->history) == VG_HIST_IMG_ANNOTATED ? res->jpeg_len : 0,
+    };
+    char id[33];
+    if (vg_history_record(api->history, &rec, id, NULL, NULL) != 0) {
+        vg_debug("stream", "%s: an answer was not stored: the store is busy or down", s->id);
+        return;
+    }
+    s->stored_at = now;
+    s->stored++;
+    snprintf(s->stored_labels, sizeof s->stored_labels, "%s", labels);
+}
+
+
 static void
 on_answer(int status, vg_pool_result *res, void *ud)
 {
@@ -483,6 +563,7 @@ on_answer(int status, vg_pool_result *res, void *ud)
         vg_series_add(api->m_processed, 1);
         snprintf(s->model_used, sizeof s->model_used, "%s", res->model);
         ring_add(s, res->total_us / 1000.0, ev_now(api->srv->loop));
+        maybe_store(s, res);
         json_t *m = answer_json(s, f, res);
         s->skipped_since = 0;
         if (!vg_ws_congested(s->ws))
@@ -746,6 +827,11 @@ route_stream(vg_req *r, void *ud)
         snprintf(s->id, sizeof s->id, "stream-%llu", (unsigned long long)++api->next_anon);
     }
     vg_buf_release(&v);
+    vg_principal who;   /* before the upgrade, which frees the request */
+    if (api->auth && vg_auth_principal(api->auth, r, &who)) {
+        s->uid = who.uid;
+        snprintf(s->user, sizeof s->user, "%s", who.name);
+    }
     s->ws = vg_ws_upgrade(r, subprotocols, &stream_handler, s);
     if (!s->ws) {
         free(s);
@@ -978,6 +1064,14 @@ vg_stream_api_create(vg_server *srv, vg_pool *pool)
     vg_metrics_set_collect(vg_metrics_register("vigia_live_observers", "open /v1/live connections", VG_GAUGE, "", NULL, 0),
                            collect_observers, api);
     return api;
+}
+
+
+void
+vg_stream_api_set_history(vg_stream_api *api, vg_history *history, vg_auth *auth)
+{
+    api->history = history;
+    api->auth = auth;
 }
 
 

@@ -17,6 +17,10 @@ struct vg_pool;
 typedef struct vg_stream_api vg_stream_api;
 
 vg_stream_api *vg_stream_api_create(struct vg_server *srv, struct vg_pool *pool);
+struct vg_history;
+struct vg_auth;
+/* Answers are then kept in the history, sampled (history.stream_interval, history.stream_on_change). */
+void vg_stream_api_set_history(vg_stream_api *api, struct vg_history *history, struct vg_auth *auth);
 void vg_stream_api_destroy(vg_stream_api *api);
 
 #endif
