@@ -392,7 +392,7 @@ static int random_image(const vgc_net *net, uint32_t seed, unsigned char **out, 
 
         if (l->type != VGC_L_CONV)
             continue;
-        a = sqrtf(3.0f / (float)(l->nweights / (size_t)l->filters));
+        a = sqrtf(1.5f / (float)(l->nweights / (size_t)l->filters));
         for (int f = 0; f < l->filters; f++)
             *p++ = rnd_uniform(&st, -0.1f, 0.1f);              /* biases */
         if (l->batch_normalize) {
