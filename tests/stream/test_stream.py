@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
 import urllib.error
@@ -50,8 +51,12 @@ def setup():
     if not tap.fetch_models(models, ["yolo-fastest-1.1-xl"]):
         raise tap.Skip("../shared/models not found")
     slow_model(models)
+    # an admin to read the history with
+    add = subprocess.run([os.environ["VIGIA_BIN"], "user", "add", "--admin", "--data", os.path.join(work, "data"), "tester"],
+                         input="a long test password\n", capture_output=True, text=True)
+    tap.check(add.returncode == 0, add.stderr)
     srv = tap.Server(["--models", models, "--workers", "1", "--detect-load", "yolo-fastest-1.1-xl,slow",
-                      "--auth-open-detect", "true",
+                      "--auth-open-detect", "true", "--history-stream-interval", "1h",
                       "--ws-max-message", "512K", "--ws-max-queue", "4K"], workdir=work)
     srv.wait_ready()
     return srv
@@ -280,6 +285,37 @@ def test_limits_and_ids(srv):
     run(go())
 
 
+def get_json(srv, path, token):
+    req = urllib.request.Request(srv.url(path), headers={"Authorization": "Bearer " + token})
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read())
+
+
+def test_stream_history(srv):
+    """Live answers are stored sampled: with history.stream_interval 1h, the first
+    answer and each change of the label set, not every frame."""
+    body = json.dumps({"username": "tester", "password": "a long test password"}).encode()
+    req = urllib.request.Request(srv.url("/v1/auth/login"), data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        token = json.loads(r.read())["access_token"]
+
+    async def go():
+        async with websockets.connect(srv.url(f"/v1/stream?stream=porch&token={token}", "ws")) as ws:
+            await recv_json(ws)
+            # five dogs, then an eagle (new labels), then two dogs again (new labels)
+            for name in ["dog.jpg"] * 5 + ["eagle.jpg"] + ["dog.jpg"] * 2:
+                await ws.send(tap.image(name))
+                m = await recv_json(ws)
+                tap.check(m["type"] == "detections", m)
+    run(go())
+    page = get_json(srv, "/v1/detections?source=porch&limit=100", token)
+    tap.check(page["count"] == 3, f"{page['count']} stored, want 3 (first, eagle, dogs again)")
+    rec = page["detections"][0]
+    tap.check(rec["source"] == "porch" and rec["user"]["name"] == "tester", rec)
+    birds = get_json(srv, "/v1/detections?source=porch&label=bird", token)
+    tap.check(birds["count"] == 1, birds)
+
+
 if __name__ == "__main__":
     sys.exit(tap.run([test_frames_and_envelopes, test_latest_frame_wins, test_slow_reader_drops_oldest,
-                      test_msgpack, test_live_observers, test_limits_and_ids], setup, teardown))
+                      test_msgpack, test_live_observers, test_limits_and_ids, test_stream_history], setup, teardown))
