@@ -41,6 +41,7 @@ struct vg_ws {
     int in_pump;                /* inside wslay calls: defer sends and closes */
     int failed;                 /* a callback hit a hard error */
     int ping_sent;              /* waiting for any byte after our keepalive ping */
+    int close_pending;          /* over, but the application is on the stack: close from the timer */
     int congested;
     uint8_t fh[14];             /* frame header being read, for our own checks */
     size_t fh_len;
@@ -184,9 +185,25 @@ msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *ar
 
 /* ---- moving bytes ---- */
 
-/* Runs wslay until it has nothing to do; closes the connection when it is over. */
+/*
+ * Runs wslay until it has nothing to do; closes the connection when it is
+ * over. From the application's own calls (may_close 0) the close waits for
+ * the next loop iteration, so that the caller's state outlives its call.
+ */
 static void
-pump(vg_ws *ws)
+finish(vg_ws *ws, vg_conn *c, int may_close, const char *why)
+{
+    if (may_close) {
+        vg_conn_close(c, why);
+        return;
+    }
+    ws->close_pending = 1;
+    vg_conn_set_read_deadline(c, ev_now(c->srv->loop));
+}
+
+
+static void
+pump_ex(vg_ws *ws, int may_close)
 {
     vg_conn *c = ws->conn;
     if (!c || ws->in_pump)
@@ -204,16 +221,16 @@ pump(vg_ws *ws)
     }
     ws->in_pump = 0;
     if (rc != 0 || ws->failed) {
-        vg_conn_close(c, rc == WSLAY_ERR_NOMEM ? "websocket out of memory" : "websocket write failed");
+        finish(ws, c, may_close, rc == WSLAY_ERR_NOMEM ? "websocket out of memory" : "websocket write failed");
         return;
     }
     if (!wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx)) {
-        vg_conn_close(c, "websocket closed");
+        finish(ws, c, may_close, "websocket closed");
         return;
     }
     if (!wslay_event_get_read_enabled(ws->ctx))
         ws->in.len = ws->in_off = 0;   /* after a close frame: ignore the rest */
-    if (ws->congested && vg_ws_queued(ws) <= c->srv->cfg->ws_max_queue / 2) {
+    if (may_close && ws->congested && vg_ws_queued(ws) <= c->srv->cfg->ws_max_queue / 2) {
         ws->congested = 0;
         if (ws->h->on_writable)
             ws->h->on_writable(ws, ws->ud);
@@ -221,10 +238,18 @@ pump(vg_ws *ws)
 }
 
 
+static void
+pump(vg_ws *ws)
+{
+    pump_ex(ws, 1);
+}
+
+
 int
 vg_ws_send(vg_ws *ws, int binary, const void *data, size_t len)
 {
-    if (!ws->conn || !wslay_event_get_write_enabled(ws->ctx) || wslay_event_get_close_sent(ws->ctx))
+    if (!ws->conn || ws->close_pending || !wslay_event_get_write_enabled(ws->ctx) ||
+        wslay_event_get_close_sent(ws->ctx))
         return -1;
     struct wslay_event_msg m = { binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, data, len };
     if (wslay_event_queue_msg(ws->ctx, &m) != 0)
@@ -233,7 +258,7 @@ vg_ws_send(vg_ws *ws, int binary, const void *data, size_t len)
     vg_series_add(M.out, 1);
     if (vg_ws_congested(ws))
         ws->congested = 1;
-    pump(ws);
+    pump_ex(ws, 0);
     return 0;
 }
 
@@ -241,10 +266,10 @@ vg_ws_send(vg_ws *ws, int binary, const void *data, size_t len)
 void
 vg_ws_close(vg_ws *ws, uint16_t code, const char *reason)
 {
-    if (!ws->conn || wslay_event_get_close_sent(ws->ctx))
+    if (!ws->conn || ws->close_pending || wslay_event_get_close_sent(ws->ctx))
         return;
     wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason, reason ? strlen(reason) : 0);
-    pump(ws);
+    pump_ex(ws, 0);
 }
 
 /* ---- the connection protocol ---- */
@@ -253,6 +278,8 @@ static void
 keepalive_rearm(vg_ws *ws)
 {
     vg_conn *c = ws->conn;
+    if (ws->close_pending)
+        return;
     vg_conn_set_read_deadline(c, ev_now(c->srv->loop) + c->srv->cfg->ws_ping_interval);
 }
 
@@ -342,6 +369,10 @@ static void
 ws_on_timeout(vg_conn *c)
 {
     vg_ws *ws = c->proto_ctx;
+    if (ws->close_pending) {
+        vg_conn_close(c, "websocket closed");
+        return;
+    }
     if (ws->ping_sent) {
         vg_info("ws", "%s: no answer to a ping, closing", c->peer);
         vg_conn_close(c, "websocket keepalive timeout");

@@ -4,7 +4,9 @@
  * directions, ping/pong keepalive, the close handshake, per-message size
  * limits (1009), and a bounded view of what is queued for a slow reader.
  *
- * Callbacks run on the loop. After on_close returns the vg_ws is freed.
+ * Callbacks run on the loop, never from inside vg_ws_send() or vg_ws_close()
+ * (a connection that fails during those closes on the next loop iteration).
+ * After on_close returns the vg_ws is freed.
  */
 #ifndef VG_WS_H
 #define VG_WS_H
