@@ -107,9 +107,8 @@ spawn_with_admin(ts_server *s, const char *const *extra)
     ts_mkdtemp(dir, sizeof dir);
     snprintf(data, sizeof data, "%s/data", dir);
     make_admin(data);
-    const char *args[32] = { "--data", NULL, "--auth-argon2-memory", "1M", "--auth-argon2-iterations", "1" };
-    int n = 6;
-    args[1] = strdup(data);
+    const char *args[32] = { "--data", data, "--auth-argon2-memory", "1M", "--auth-argon2-iterations", "1" };
+    int n = 6;   /* ts_spawn copies what it needs before returning */
     for (int i = 0; extra && extra[i] && n < 30; i++)
         args[n++] = extra[i];
     args[n] = NULL;
