@@ -52,3 +52,4 @@ tests_core_test_ws_raw_CFLAGS = $(TEST_CFLAGS)
 tests_core_test_ws_raw_LDADD = $(TEST_LDADD)
 VIGIA_TESTS += tests/core/test_ws_raw
 include tests/stream/local.mk
+include tests/fault/local.mk

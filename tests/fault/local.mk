@@ -1,0 +1,7 @@
+# tests/fault: floods and faults against the real binary (bounded, loopback only).
+check_PROGRAMS += tests/fault/test_connections
+tests_fault_test_connections_SOURCES = tests/fault/test_connections.c
+tests_fault_test_connections_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
+tests_fault_test_connections_CFLAGS = $(TEST_CFLAGS)
+tests_fault_test_connections_LDADD = $(TEST_LDADD)
+VIGIA_TESTS += tests/fault/test_connections
