@@ -930,6 +930,7 @@ vg_auth_create(vg_server *srv, vg_store *store, char *err, size_t errlen)
         { VG_M_POST, "/v1/detect", POLICY_OPEN_DETECT, 0, 0 },
         { VG_M_POST, "/v1/detect/batch", POLICY_OPEN_DETECT, 0, 0 },
         { VG_M_POST, "/v1/vision/detection", POLICY_OPEN_DETECT, 0, 0 },
+        { VG_M_POST, "/v1/vision/custom/{model}", POLICY_OPEN_DETECT, 0, 0 },
         { VG_M_POST, "/v1/compare", POLICY_OPEN_DETECT, 0, 0 },
         { VG_M_GET, "/v1/models", POLICY_OPEN_READ, 0, 0 },
         { VG_M_GET, "/v1/models/{name}", POLICY_OPEN_READ, 0, 0 },

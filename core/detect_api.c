@@ -57,6 +57,9 @@ typedef struct item {
     size_t image_len;
     char id[33];                 /* the detection's id */
     int storing;                 /* waiting for the store's commit */
+    uint8_t *jpeg;               /* the annotated image, kept when it is the answer */
+    size_t jpeg_len;
+    size_t count;                /* detections, for the JPEG answer's headers */
 } item;
 
 typedef vg_detect_opts options;
@@ -74,6 +77,7 @@ typedef struct call {
     char source[129];            /* recorded source: a camera name, or the route's */
     uint64_t uid;                /* the caller, for the history */
     char user[72];
+    int want_jpeg;               /* Accept: image/jpeg: the annotated image is the answer */
 } call;
 
 static void items_release(struct call *c);
@@ -306,7 +310,12 @@ finish(call *c)
         vg_buf_release(&out);
     } else {
         item *it = &c->items[0];
-        if (it->status == 0) {
+        if (it->status == 0 && c->want_jpeg && it->jpeg) {
+            /* the image is the answer; what was found rides in headers */
+            vg_req_add_header(r, "X-Detection-Id", "%s", it->id);
+            vg_req_add_header(r, "X-Detection-Count", "%zu", it->count);
+            vg_req_respond(r, 200, "image/jpeg", it->jpeg, it->jpeg_len);
+        } else if (it->status == 0) {
             vg_buf_putc(&it->json, '\n');
             vg_req_respond_buf(r, 200, "application/json", &it->json);
         } else {
@@ -392,10 +401,16 @@ on_answer(int status, vg_pool_result *res, void *ud)
     if (status == 0 && c->store && c->api->history)
         record(it, res);
     if (status == 0) {
-        if (c->kind == CALL_DEEPSTACK)
+        it->count = res->count;
+        if (c->kind == CALL_DEEPSTACK) {
             render_deepstack(it, res);
-        else
+        } else if (c->want_jpeg && res->jpeg) {
+            it->jpeg = res->jpeg;   /* ours now */
+            it->jpeg_len = res->jpeg_len;
+            res->jpeg = NULL;
+        } else {
             render_detect(it, res, it->id);
+        }
     } else if (c->kind == CALL_BATCH) {
         vg_jsonw w;
         vg_jsonw_init(&w, &it->json);
@@ -529,6 +544,7 @@ static void
 items_release(call *c)
 {
     for (int i = 0; i < c->nitems; i++) {
+        free(c->items[i].jpeg);
         vg_buf_release(&c->items[i].json);
         if (c->items[i].ref)
             body_unref(c->items[i].ref);
@@ -692,15 +708,23 @@ parse_request(call *c, vg_req *r, int max_items, char *err, size_t errlen)
 /* ------------------------------------------------------------------ */
 /* detection routes */
 
+/* `model`: the route names the model (it wins over any model option), or NULL. */
 static void
-detect_common(vg_req *r, vg_detect_api *api, enum call_kind kind)
+detect_common(vg_req *r, vg_detect_api *api, enum call_kind kind, const char *model)
 {
     call *c = call_new(api, r, kind);
     if (kind == CALL_DEEPSTACK)
         c->opt.min_confidence = DEEPSTACK_DEFAULT_CONFIDENCE;
+    vg_str accept = vg_req_header(r, "accept");
+    c->want_jpeg = kind == CALL_DETECT && accept.p && memmem(accept.p, accept.n, "image/jpeg", 10) &&
+                   !memmem(accept.p, accept.n, "application/json", 16);
     char err[512] = "";
     int max = kind == CALL_BATCH ? api->srv->cfg->max_batch : 1;
     int status = parse_request(c, r, max, err, sizeof err);
+    if (c->want_jpeg)
+        c->opt.annotate = 1;
+    if (model)
+        snprintf(c->opt.model, sizeof c->opt.model, "%s", model);
     if (status) {
         call_free(c);
         const char *code = status == 413 ? "payload_too_large" : "bad_request";
@@ -735,21 +759,39 @@ detect_common(vg_req *r, vg_detect_api *api, enum call_kind kind)
 static void
 route_detect(vg_req *r, void *ud)
 {
-    detect_common(r, ud, CALL_DETECT);
+    detect_common(r, ud, CALL_DETECT, NULL);
 }
 
 
 static void
 route_batch(vg_req *r, void *ud)
 {
-    detect_common(r, ud, CALL_BATCH);
+    detect_common(r, ud, CALL_BATCH, NULL);
 }
 
 
 static void
 route_deepstack(vg_req *r, void *ud)
 {
-    detect_common(r, ud, CALL_DEEPSTACK);
+    detect_common(r, ud, CALL_DEEPSTACK, NULL);
+}
+
+
+/* DeepStack's custom models: /v1/vision/custom/{model} is /v1/vision/detection?model={model}. */
+static void
+route_deepstack_custom(vg_req *r, void *ud)
+{
+    vg_detect_api *api = ud;
+    vg_str raw = vg_req_param(r, 0);
+    vg_buf name;
+    vg_buf_init(&name);
+    if (vg_url_decode(raw.p, raw.n, &name, 0) < 0 || !vg_model_name_valid(vg_buf_cstr(&name))) {
+        vg_buf_release(&name);
+        vg_req_error(r, 400, "bad_request", "malformed model name");
+        return;
+    }
+    detect_common(r, api, CALL_DEEPSTACK, name.data);
+    vg_buf_release(&name);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1171,6 +1213,7 @@ vg_detect_api_create(vg_server *srv, char *err, size_t errlen)
     vg_router_add(&srv->router, VG_M_POST, "/v1/detect", route_detect, api, body_max);
     vg_router_add(&srv->router, VG_M_POST, "/v1/detect/batch", route_batch, api, batch_max);
     vg_router_add(&srv->router, VG_M_POST, "/v1/vision/detection", route_deepstack, api, body_max);
+    vg_router_add(&srv->router, VG_M_POST, "/v1/vision/custom/{model}", route_deepstack_custom, api, body_max);
     vg_router_add(&srv->router, VG_M_GET, "/v1/models", route_models, api, 0);
     vg_router_add(&srv->router, VG_M_GET, "/v1/models/{name}", route_model, api, 0);
     vg_router_add(&srv->router, VG_M_POST, "/v1/models/{name}/load", route_model_load, api, 0);

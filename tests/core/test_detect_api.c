@@ -372,6 +372,70 @@ batch_and_deepstack(void **state)
 
 
 static void
+jpeg_answers_and_custom_models(void **state)
+{
+    (void)state;
+    NEED_MODELS();
+    size_t dl, fl;
+    char *dog = image("dog.jpg", &dl);
+    ts_resp r;
+    /* Accept: image/jpeg makes the annotated image the answer */
+    char head[512];
+    int hn = snprintf(head, sizeof head, "POST /v1/detect HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\n"
+                                         "Accept: image/jpeg\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", dl);
+    int fd = ts_connect(srv.port);
+    ts_send(fd, head, (size_t)hn);
+    ts_send(fd, dog, dl);
+    assert_int_equal(ts_read_response(fd, &r, 0), 0);
+    ts_close(fd);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(ts_header(&r, "content-type"), "image/jpeg");
+    assert_true(r.body_len > 1000);
+    assert_memory_equal(r.body, "\xff\xd8\xff", 3);
+    assert_true(atoi(ts_header(&r, "x-detection-count")) >= 3);
+    assert_int_equal(strlen(ts_header(&r, "x-detection-id")), 32);
+    ts_resp_free(&r);
+
+    /* DeepStack's custom model route names the model in the path */
+    char *body = form(&fl, "image", "dog.jpg", dog, dl, NULL);
+    assert_int_equal(post(srv.port, "/v1/vision/custom/yolo-fastest-1.1-xl", FORM_CT, body, fl, &r), 200);
+    json_t *j = parse(&r);
+    assert_true(json_is_true(json_object_get(j, "success")));
+    json_t *preds = json_object_get(j, "predictions");
+    assert_true(json_array_size(preds) >= 3);
+    /* highest confidence first */
+    double last = 2;
+    size_t i;
+    json_t *p;
+    json_array_foreach(preds, i, p) {
+        double c = json_real_value(json_object_get(p, "confidence"));
+        assert_true(c <= last);
+        last = c;
+    }
+    assert_non_null(json_object_get(j, "inferenceMs"));
+    assert_non_null(json_object_get(j, "processMs"));
+    json_decref(j);
+    ts_resp_free(&r);
+    assert_int_equal(post(srv.port, "/v1/vision/custom/no-such-model", FORM_CT, body, fl, &r), 404);
+    j = parse(&r);
+    assert_true(json_is_false(json_object_get(j, "success")));
+    json_decref(j);
+    ts_resp_free(&r);
+    free(body);
+    /* min_confidence above 1 is refused, DeepStack-style */
+    body = form(&fl, "image", "dog.jpg", dog, dl, "min_confidence", NULL, "1.5", (size_t)3, NULL);
+    assert_int_equal(post(srv.port, "/v1/vision/detection", FORM_CT, body, fl, &r), 400);
+    j = parse(&r);
+    assert_true(json_is_false(json_object_get(j, "success")));
+    assert_non_null(strstr(json_string_value(json_object_get(json_object_get(j, "error"), "message")), "min_confidence"));
+    json_decref(j);
+    ts_resp_free(&r);
+    free(body);
+    free(dog);
+}
+
+
+static void
 errors(void **state)
 {
     (void)state;
@@ -653,6 +717,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(detect_forms),
         cmocka_unit_test(batch_and_deepstack),
+        cmocka_unit_test(jpeg_answers_and_custom_models),
         cmocka_unit_test(errors),
         cmocka_unit_test(models_and_metrics),
         cmocka_unit_test(worker_killed),
