@@ -68,7 +68,11 @@ typedef struct job job;
 typedef struct def {
     vg_model *m;
     int refs;                      /* the model's current pointer + each worker */
+    unsigned max_batch;            /* [batching] max_batch; 0 = the backend's batch */
+    uint32_t delay_us;             /* [batching] max_queue_delay_us */
 } def;
+
+_Static_assert(VG_POOL_MAX_BATCH == VG_MODEL_MAX_BATCH, "pool.h and model.h disagree on the largest batch");
 
 struct job {
     vg_pool *pool;
@@ -87,6 +91,7 @@ struct job {
     size_t mask_len;
     int annotate, quality;
     int attempts;                  /* times sent to a worker */
+    int batch;                     /* size of the batch it was last sent in */
     uint64_t submit_us, sent_us;
     ev_tstamp deadline;            /* loop time */
     ev_timer timer;
@@ -125,6 +130,7 @@ struct worker {
 
 typedef struct lat {
     float total_ms, infer_ms;
+    uint64_t done_us;              /* when it was answered (monotonic) */
 } lat;
 
 struct model {
@@ -154,6 +160,12 @@ struct model {
     unsigned wpos, wlen;
     uint64_t hist[VG_POOL_HIST_BUCKETS];
     double hist_sum;
+    uint64_t loaded_us;            /* when it was last loaded, for the answer rate */
+    /* dynamic batching */
+    ev_timer batch_timer;          /* an idle worker waits for a fuller batch until this fires */
+    int backend_batch;             /* what the last ready worker's backend takes */
+    uint64_t batches, batched_jobs;
+    uint64_t batch_sizes[VG_POOL_MAX_BATCH + 1];
 };
 
 struct vg_pool {
@@ -322,6 +334,7 @@ record_latency(model *m, double total_ms, double infer_ms)
 {
     m->window[m->wpos].total_ms = (float)total_ms;
     m->window[m->wpos].infer_ms = (float)infer_ms;
+    m->window[m->wpos].done_us = now_us();
     m->wpos = (m->wpos + 1) % LAT_WINDOW;
     if (m->wlen < LAT_WINDOW)
         m->wlen++;
@@ -361,6 +374,7 @@ complete(job *j, int status, const char *msg, const vg_ipc_result *r, const def 
     res.message = msg ? msg : "";
     res.attempts = j->attempts;
     res.worker_pid = pid;
+    res.batch = j->batch;
     uint64_t t = now_us();
     res.total_us = t - j->submit_us;
     res.queue_us = j->sent_us ? j->sent_us - j->submit_us : res.total_us;
@@ -541,10 +555,17 @@ worker_send(worker *w, job **jobs, int n)
         j->state = J_SENT;
         j->w = w;
         j->attempts++;
+        j->batch = n;
         j->sent_us = t;
         w->inflight[w->ninflight++] = j;
         worker_push(w, j->hdr.data, j->hdr.len);
         worker_push(w, j->image, j->image_len);
+    }
+    if (w->ninflight) {
+        model *m = w->m;
+        m->batches++;
+        m->batched_jobs += (uint64_t)w->ninflight;
+        m->batch_sizes[w->ninflight]++;
     }
     worker_flush(w);
 }
@@ -776,7 +797,8 @@ worker_handle_ready(worker *w, const vg_ipc_ready *r)
         return;
     }
     w->state = W_READY;
-    w->max_batch = r->max_batch > VG_MODEL_MAX_BATCH ? VG_MODEL_MAX_BATCH : r->max_batch;
+    w->max_batch = r->max_batch > VG_MODEL_MAX_BATCH ? VG_MODEL_MAX_BATCH : r->max_batch < 1 ? 1 : r->max_batch;
+    m->backend_batch = w->max_batch;
     ev_timer_stop(p->loop, &w->start_timer);
     snprintf(m->backend, sizeof m->backend, "%.*s", (int)r->backend.n, r->backend.p);
     snprintf(m->device, sizeof m->device, "%.*s", (int)r->device.n, r->device.p);
@@ -1079,12 +1101,41 @@ on_respawn(struct ev_loop *loop, ev_timer *t, int revents)
 
 /* ---- dispatch -------------------------------------------------------------- */
 
+/* Jobs `w` takes at once: the manifest's [batching] max_batch within what its backend takes. */
+static int
+batch_cap(const worker *w)
+{
+    int cap = w->max_batch;
+    if (w->d->max_batch && (int)w->d->max_batch < cap)
+        cap = (int)w->d->max_batch;
+    return cap;
+}
+
+
+static void
+on_batch_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    dispatch(t->data);
+}
+
+
+/*
+ * Sends queued jobs to idle workers. With a max_queue_delay_us, an idle
+ * worker takes a batch smaller than its cap only once the oldest waiting
+ * job has waited that long (the batch timer wakes us then); a draining pool
+ * or a full batch goes at once.
+ */
 static void
 dispatch(model *m)
 {
+    vg_pool *p = m->pool;
     for (;;) {
-        if (!m->qhead)
+        if (!m->qhead) {
+            ev_timer_stop(p->loop, &m->batch_timer);
             return;
+        }
         worker *best = NULL;
         for (worker *w = m->workers; w; w = w->next)
             if (w->state == W_READY && !w->retiring && !w->quit_sent && w->ninflight == 0) {
@@ -1093,9 +1144,21 @@ dispatch(model *m)
             }
         if (!best)
             return;
+        int cap = batch_cap(best);
+        uint32_t delay = best->d->delay_us;
+        if (delay && (int)m->qlen < cap && !p->stopping) {
+            uint64_t waited = now_us() - m->qhead->submit_us;
+            if (waited < delay) {
+                ev_timer_stop(p->loop, &m->batch_timer);
+                ev_timer_set(&m->batch_timer, (double)(delay - waited) / 1e6, 0);
+                ev_timer_start(p->loop, &m->batch_timer);
+                return;
+            }
+        }
+        ev_timer_stop(p->loop, &m->batch_timer);
         job *batch[VG_MODEL_MAX_BATCH];
         int n = 0;
-        while (m->qhead && n < best->max_batch) {
+        while (m->qhead && n < cap) {
             job *j = m->qhead;
             queue_remove(m, j);
             batch[n++] = j;
@@ -1239,6 +1302,8 @@ model_new(vg_pool *p, const char *name)
     m->state = M_UNLOADED;
     ev_timer_init(&m->respawn, on_respawn, 0, 0);
     m->respawn.data = m;
+    ev_timer_init(&m->batch_timer, on_batch_timer, 0, 0);
+    m->batch_timer.data = m;
     /* keep the list sorted by name */
     size_t at = p->nmodels;
     while (at > 0 && strcmp(p->models[at - 1]->name, name) > 0)
@@ -1247,6 +1312,29 @@ model_new(vg_pool *p, const char *name)
     p->models[at] = m;
     p->nmodels++;
     return m;
+}
+
+
+/* A [batching] key: absent leaves *out alone; else a decimal integer in [lo, hi]. */
+static int
+batching_key(const vg_model *vm, const char *key, unsigned long long lo, unsigned long long hi,
+             unsigned long long *out, char *err, size_t errlen)
+{
+    char full[64];
+    snprintf(full, sizeof full, "batching.%s", key);
+    const char *v = vg_model_get(vm, full);
+    if (!v)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (!*v || *v == '-' || *end || errno || x < lo || x > hi) {
+        copy_err(err, errlen, "%s: [batching] %s must be an integer in %llu..%llu (the manifest's batch is %u), not '%.40s'",
+                 vm->name, key, lo, hi, vm->batch, v);
+        return -1;
+    }
+    *out = x;
+    return 0;
 }
 
 
@@ -1263,11 +1351,26 @@ read_manifest(vg_pool *p, const char *name, def **out, char *err, size_t errlen)
     int rc = vg_model_load(dir, &vm, err, errlen);
     if (rc != 0)
         return rc;
+    unsigned long long mb = 0, delay = 0;
+    if (batching_key(vm, "max_batch", 1, vm->batch, &mb, err, errlen) != 0 ||
+        batching_key(vm, "max_queue_delay_us", 0, VG_POOL_MAX_QUEUE_DELAY_US, &delay, err, errlen) != 0) {
+        vg_model_destroy(vm);
+        return VG_DERR_MANIFEST;
+    }
+    for (size_t i = 0; i < vm->nkeys; i++)
+        if (strncmp(vm->keys[i], "batching.", 9) == 0 && strcmp(vm->keys[i], "batching.max_batch") != 0 &&
+            strcmp(vm->keys[i], "batching.max_queue_delay_us") != 0) {
+            copy_err(err, errlen, "%s: unknown key '%s' in [batching]", name, vm->keys[i] + 9);
+            vg_model_destroy(vm);
+            return VG_DERR_MANIFEST;
+        }
     *out = def_new(vm);
     if (!*out) {
         vg_model_destroy(vm);
         return -ENOMEM;
     }
+    (*out)->max_batch = (unsigned)mb;
+    (*out)->delay_us = (uint32_t)delay;
     return 0;
 }
 
@@ -1368,6 +1471,7 @@ vg_pool_model_load(vg_pool *p, const char *name, const char *backend, unsigned w
     m->backend_override = backend && backend[0] ? strdup(backend) : NULL;
     m->target = workers ? workers : d->m->workers ? d->m->workers : p->o.workers;
     m->loaded = 1;
+    m->loaded_us = now_us();
     m->gen++;
     m->state = M_LOADING;
     m->start_fails = m->crash_streak = 0;
@@ -1399,6 +1503,7 @@ vg_pool_model_unload(vg_pool *p, const char *name)
         return VG_DERR_NOTLOADED;
     m->loaded = 0;
     ev_timer_stop(p->loop, &m->respawn);
+    ev_timer_stop(p->loop, &m->batch_timer);
     fail_queue(m, VG_DERR_NOTLOADED, "the model was unloaded");
     for (worker *w = m->workers, *next; w; w = next) {
         next = w->next;
@@ -1698,8 +1803,12 @@ vg_pool_stop(vg_pool *p, uint32_t grace_ms, void (*cb)(void *ud), void *ud)
     ev_timer_init(&p->stop_timer, on_stop_grace, grace_ms / 1000.0, 0);
     p->stop_timer.data = p;
     ev_timer_start(p->loop, &p->stop_timer);
-    for (size_t i = 0; i < p->nmodels; i++)
+    for (size_t i = 0; i < p->nmodels; i++) {
         ev_timer_stop(p->loop, &p->models[i]->respawn);
+        ev_timer_stop(p->loop, &p->models[i]->batch_timer);
+    }
+    /* jobs held back for a fuller batch leave now (from the loop, not inside this call) */
+    ev_prepare_start(p->loop, &p->kick);
     vg_info("pool", "draining");
     maybe_finish_stop(p);
 }
@@ -1714,6 +1823,7 @@ vg_pool_destroy(vg_pool *p)
     for (size_t i = 0; i < p->nmodels; i++) {
         model *m = p->models[i];
         ev_timer_stop(p->loop, &m->respawn);
+        ev_timer_stop(p->loop, &m->batch_timer);
         fail_queue(m, VG_DERR_STOPPING, "the server is shutting down");
         while (m->workers) {
             worker *w = m->workers;
@@ -1853,9 +1963,33 @@ fill_stats(const model *m, vg_pool_model_stats *s)
         s->p90_ms = percentile(tot, m->wlen, 0.90);
         s->p99_ms = percentile(tot, m->wlen, 0.99);
         s->infer_p50_ms = percentile(inf, m->wlen, 0.50);
+        s->infer_p90_ms = percentile(inf, m->wlen, 0.90);
+        s->infer_p99_ms = percentile(inf, m->wlen, 0.99);
+        /* answers of the last minute (or since the load, when more recent) per second */
+        uint64_t t = now_us(), span = 60000000u, recent = 0, oldest = t;
+        if (m->loaded_us && t - m->loaded_us < span)
+            span = t - m->loaded_us;
+        for (unsigned i = 0; i < m->wlen; i++)
+            if (t - m->window[i].done_us <= span) {
+                recent++;
+                if (m->window[i].done_us < oldest)
+                    oldest = m->window[i].done_us;
+            }
+        if (recent == LAT_WINDOW)
+            span = t - oldest;   /* the window holds less than the span: rate over what it holds */
+        s->answers_per_s = span ? (double)recent * 1e6 / (double)span : 0;
     }
     memcpy(s->hist, m->hist, sizeof s->hist);
     s->hist_sum_ms = m->hist_sum;
+    const def *bd = m->next_d ? m->next_d : m->d;
+    s->backend_batch = (unsigned)m->backend_batch;
+    s->max_batch = (unsigned)m->backend_batch;
+    if (bd && bd->max_batch && (!s->max_batch || bd->max_batch < s->max_batch))
+        s->max_batch = bd->max_batch;
+    s->max_queue_delay_us = bd ? bd->delay_us : 0;
+    s->batches = m->batches;
+    s->batched_jobs = m->batched_jobs;
+    memcpy(s->batch_sizes, m->batch_sizes, sizeof s->batch_sizes);
 }
 
 

@@ -184,6 +184,7 @@ typedef struct vg_pool_result {
     size_t jpeg_len;
     int attempts;                  /* 1, or 2 when retried after a worker died */
     int worker_pid;                /* the worker that answered; 0 if none */
+    int batch;                     /* jobs in the batch it ran in (dynamic batching); 0 if never sent */
 } vg_pool_result;
 
 /*
@@ -224,6 +225,20 @@ unsigned vg_pool_retry_after(const vg_pool *pool, const char *model);
 
 /* ---- state and statistics (for /v1/models, /ready, /metrics) --------- */
 
+/*
+ * Dynamic batching, per model, from the manifest's [batching] section:
+ *   max_batch = N            jobs sent to a worker at once, 1..the backend's batch
+ *                            (absent: the backend's batch; 1: batching off)
+ *   max_queue_delay_us = D   an idle worker waits up to D microseconds, counted
+ *                            from the arrival of the oldest waiting job, for the
+ *                            queue to hold max_batch jobs (absent or 0: it takes
+ *                            what is waiting at once)
+ * as Triton's dynamic batcher does. A full batch leaves at once; a draining
+ * pool never waits.
+ */
+#define VG_POOL_MAX_BATCH 64
+#define VG_POOL_MAX_QUEUE_DELAY_US 10000000u
+
 /* Upper bounds (ms) of the latency histogram buckets; the last is +Inf. */
 #define VG_POOL_HIST_BUCKETS 14
 extern const double vg_pool_hist_bounds_ms[VG_POOL_HIST_BUCKETS];
@@ -255,6 +270,16 @@ typedef struct vg_pool_model_stats {
     double infer_p50_ms;           /* backend time, same window */
     uint64_t hist[VG_POOL_HIST_BUCKETS]; /* total latency counts per bucket (not cumulative) */
     double hist_sum_ms;            /* sum of all observed totals */
+    /* dynamic batching */
+    unsigned max_batch;            /* jobs per batch now (0 before a worker is ready) */
+    unsigned backend_batch;        /* the largest batch the backend takes (0 before ready) */
+    uint32_t max_queue_delay_us;   /* from the manifest */
+    uint64_t batches;              /* batches sent to workers */
+    uint64_t batched_jobs;         /* jobs in them (batched_jobs / batches = mean size) */
+    uint64_t batch_sizes[VG_POOL_MAX_BATCH + 1]; /* batches by size (index = size) */
+    /* throughput */
+    double answers_per_s;          /* answers in the last 60 s (or since load) per second */
+    double infer_p90_ms, infer_p99_ms;
 } vg_pool_model_stats;
 
 /* Number of models listed (loaded or not). */
