@@ -12,3 +12,4 @@ VIGIA_CORE_LIBS = libvigiacore.a $(LLHTTP_LDADD) $(EV_LIBS) $(JANSSON_LIBS) $(MS
 vigia_SOURCES = core/main.c
 vigia_CPPFLAGS = $(libvigiacore_a_CPPFLAGS)
 vigia_LDADD = $(VIGIA_CORE_LIBS)
+include core/dialects.mk
