@@ -1,0 +1,4 @@
+# core/ dialects (issue 8): model comparison and per-model statistics, KServe
+# v2 (Open Inference Protocol), Frigate's zmq detector, MJPEG out; raw pixel
+# tensors carried to the workers. Dynamic batching lives in pool.c.
+libvigiacore_a_SOURCES += core/rawimg.c core/rawimg.h
