@@ -12,6 +12,7 @@
 
 #include "detect_error.h"
 #include "image.h"
+#include "rawimg.h"
 #include "log.h"
 
 #define VG_MODEL_LABEL_MAX_TEXT 160   /* label (<= 128 bytes) + " 100%" */
@@ -143,6 +144,8 @@ vg_image_decode(const void *data, size_t len, const vg_image_limits *lim,
         snprintf(err, errlen, "image of %zu bytes exceeds the limit of %zu", len, lim->max_bytes);
         return VG_DERR_TOOBIG;
     }
+    if (vg_rawimg_is(data, len))   /* pixels already decoded (rawimg.h) */
+        return vg_rawimg_decode(data, len, lim, out, err, errlen);
     const char *fmt = vg_image_sniff(data, len);
     if (!fmt) {
         snprintf(err, errlen, "not a JPEG, PNG or WebP image");
