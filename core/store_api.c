@@ -104,6 +104,13 @@ vg_store_api_history(vg_store_api *a)
 }
 
 
+vg_store *
+vg_store_api_store(vg_store_api *a)
+{
+    return a ? a->store : NULL;
+}
+
+
 struct vg_auth *
 vg_store_api_auth(vg_store_api *a)
 {

@@ -22,6 +22,9 @@ vg_store_api *vg_store_api_create(struct vg_server *srv, char *err, size_t errle
 int vg_store_api_bootstrap(vg_store_api *s, FILE *out);
 struct vg_history *vg_store_api_history(vg_store_api *s);
 struct vg_auth *vg_store_api_auth(vg_store_api *s);
+/* The store client, for modules that read the database (vg_store_db()). */
+struct vg_store;
+struct vg_store *vg_store_api_store(vg_store_api *s);
 /* The store's options from the config (the CLI and benchmarks use them too). */
 struct vg_config;
 struct vg_store_options;
