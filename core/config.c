@@ -13,7 +13,7 @@
 #include "ini.h"
 #include "log.h"
 
-enum key_type { T_STRING, T_LIST, T_INT, T_SIZE, T_SECONDS, T_BOOL, T_CHOICE };
+enum key_type { T_STRING, T_LIST, T_INT, T_SIZE, T_SECONDS, T_BOOL, T_CHOICE, T_NUMBER };
 
 struct key {
     const char *section;
@@ -160,6 +160,33 @@ static const struct key keys[] = {
       "shifts for /v1/stats?period=shift: NAME=HH-HH, comma-separated (local hours)" },
     { "stats", "utc_offset", T_INT, OFF(stats_utc_offset), "0", -720, 840, NULL, NULL,
       "minutes east of UTC of the local time used for days and shifts" },
+    { "compare", "max_models", T_INT, OFF(compare_max_models), "8", 1, 64, NULL, NULL,
+      "models in one /v1/compare request (400 beyond)" },
+    { "compare", "iou", T_NUMBER, OFF(compare_iou), "0.5", 0.01, 1, NULL, NULL,
+      "IoU at which two models' boxes of one label count as the same object (requests may say iou=)" },
+    { "compare", "feedback_window", T_INT, OFF(compare_feedback_window), "10000", 0, 1000000, NULL, NULL,
+      "newest feedback records read to estimate a model's precision (/v1/models/{name}/stats)" },
+    { "kserve", "max_tensor", T_SIZE, OFF(kserve_max_tensor), "64M", 1024, 1 * GiB, NULL, NULL,
+      "request body of KServe v2 infer calls: JSON and binary tensors together (413 beyond)" },
+    { "kserve", "max_elements", T_INT, OFF(kserve_max_elements), "50000000", 1, 1000000000, NULL, NULL,
+      "elements of one input tensor (shape product; 413 beyond)" },
+    { "zmq", "endpoint", T_STRING, OFF(zmq_endpoint), "", 0, 0, NULL, NULL,
+      "serve Frigate's zmq detector protocol here, e.g. tcp://127.0.0.1:5555 or ipc:///tmp/cache/zmq_detector "
+      "(empty: off)" },
+    { "zmq", "model", T_STRING, OFF(zmq_model), "", 0, 0, NULL, NULL,
+      "model for requests of clients that named none in the handshake (empty: the default model)" },
+    { "zmq", "min_confidence", T_NUMBER, OFF(zmq_min_confidence), "0", 0, 1, NULL, NULL,
+      "lowest confidence returned to Frigate (0: the model's threshold)" },
+    { "zmq", "class_ids", T_CHOICE, OFF(zmq_class_ids), "model", 0, 0, "model|coco91", NULL,
+      "class ids in replies: the model's own, or COCO-80 models mapped to Frigate's default 91-id labelmap" },
+    { "zmq", "max_pending", T_INT, OFF(zmq_max_pending), "64", 1, 100000, NULL, NULL,
+      "requests in flight; beyond, requests are answered with no detections at once" },
+    { "zmq", "max_message", T_SIZE, OFF(zmq_max_message), "32M", 1024, 1 * GiB, NULL, NULL,
+      "largest zmq message accepted (bigger ones are dropped by libzmq)" },
+    { "mjpeg", "max_viewers", T_INT, OFF(mjpeg_max_viewers), "64", 0, 100000, NULL, NULL,
+      "open /v1/streams/{id}/mjpeg responses (503 beyond; 0: MJPEG off)" },
+    { "mjpeg", "quality", T_INT, OFF(mjpeg_quality), "80", 1, 100, NULL, NULL,
+      "JPEG quality of annotated frames made for MJPEG viewers" },
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -359,6 +386,16 @@ set_key(vg_config *c, const struct key *k, const char *value, char *err, size_t 
             return -1;
         }
         break;
+    case T_NUMBER: {
+        char *end;
+        errno = 0;
+        v = strtod(value, &end);
+        if (end == value || *end || errno || !isfinite(v)) {
+            snprintf(err, errlen, "%s.%s: '%s' is not a number", k->section, k->name, value);
+            return -1;
+        }
+        break;
+    }
     case T_SECONDS:
         if (parse_seconds(value, &v) < 0) {
             snprintf(err, errlen, "%s.%s: '%s' is not a duration (e.g. 250ms, 10s, 5m, 1h)",
@@ -624,6 +661,7 @@ vg_config_print(const vg_config *c, FILE *out)
         case T_INT: fprintf(out, "%d\n", *(const int *)field); break;
         case T_SIZE: fprintf(out, "%zu\n", *(const size_t *)field); break;
         case T_SECONDS: fprintf(out, "%gs\n", *(const double *)field); break;
+        case T_NUMBER: fprintf(out, "%g\n", *(const double *)field); break;
         case T_BOOL: fprintf(out, "%s\n", *(const int *)field ? "true" : "false"); break;
         }
     }

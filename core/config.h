@@ -110,6 +110,23 @@ typedef struct vg_config {
     /* [stats] */
     char *stats_shifts;        /* "name=HH-HH,..." */
     int stats_utc_offset;      /* minutes east of UTC for days and shifts */
+    /* [compare] */
+    int compare_max_models;    /* models in one /v1/compare request */
+    double compare_iou;        /* IoU for agreement between models */
+    int compare_feedback_window; /* feedback records read for a model's precision */
+    /* [kserve] */
+    size_t kserve_max_tensor;  /* body of a KServe infer request */
+    int kserve_max_elements;   /* elements of one input tensor */
+    /* [zmq] */
+    char *zmq_endpoint;        /* Frigate's zmq detector; "" = off */
+    char *zmq_model;           /* model when the client named none; "" = default */
+    double zmq_min_confidence; /* 0 = the model's threshold */
+    char *zmq_class_ids;       /* model|coco91 */
+    int zmq_max_pending;       /* requests in flight */
+    size_t zmq_max_message;    /* ZMQ_MAXMSGSIZE */
+    /* [mjpeg] */
+    int mjpeg_max_viewers;     /* open MJPEG responses; 0 = off */
+    int mjpeg_quality;         /* JPEG quality of frames annotated for viewers */
 
     char *config_path;         /* the file read, or NULL */
 } vg_config;
