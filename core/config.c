@@ -164,7 +164,7 @@ static const struct key keys[] = {
       "models in one /v1/compare request (400 beyond)" },
     { "compare", "iou", T_NUMBER, OFF(compare_iou), "0.5", 0.01, 1, NULL, NULL,
       "IoU at which two models' boxes of one label count as the same object (requests may say iou=)" },
-    { "compare", "feedback_window", T_INT, OFF(compare_feedback_window), "10000", 0, 1000000, NULL, NULL,
+    { "compare", "feedback_window", T_INT, OFF(compare_feedback_window), "10000", 0, 100000, NULL, NULL,
       "newest feedback records read to estimate a model's precision (/v1/models/{name}/stats)" },
     { "kserve", "max_tensor", T_SIZE, OFF(kserve_max_tensor), "64M", 1024, 1 * GiB, NULL, NULL,
       "request body of KServe v2 infer calls: JSON and binary tensors together (413 beyond)" },

@@ -2,3 +2,4 @@
 # v2 (Open Inference Protocol), Frigate's zmq detector, MJPEG out; raw pixel
 # tensors carried to the workers. Dynamic batching lives in pool.c.
 libvigiacore_a_SOURCES += core/rawimg.c core/rawimg.h
+libvigiacore_a_SOURCES += core/dialects.c core/dialects.h core/compare_api.c core/compare_api.h
