@@ -15,6 +15,7 @@
 #include "config.h"
 #include "detect_api.h"
 #include "detect_cli.h"
+#include "dialects.h"
 #include "log.h"
 #include "ops.h"
 #include "server.h"
@@ -110,6 +111,7 @@ serve(vg_config *cfg, const char *config_path, int argc, char **argv)
     vg_detect_api *detect = NULL;
     vg_stream_api *stream = NULL;
     vg_store_api *store = NULL;
+    vg_dialects *dialects = NULL;
     /* the store and the hasher fork first, before workers and listeners */
     store = vg_store_api_create(srv, err, sizeof err);
     if (!store) {
@@ -125,6 +127,11 @@ serve(vg_config *cfg, const char *config_path, int argc, char **argv)
     vg_detect_api_set_history(detect, vg_store_api_history(store), vg_store_api_auth(store));
     stream = vg_stream_api_create(srv, vg_detect_api_pool(detect));
     vg_stream_api_set_history(stream, vg_store_api_history(store), vg_store_api_auth(store));
+    dialects = vg_dialects_create(srv, vg_detect_api_pool(detect), vg_store_api_store(store), stream, err, sizeof err);
+    if (!dialects) {
+        vg_error("server", "%s", err);
+        goto out;
+    }
     if (vg_server_listen(srv, err, sizeof err) < 0) {
         vg_error("server", "%s", err);
         goto out;
@@ -136,6 +143,7 @@ serve(vg_config *cfg, const char *config_path, int argc, char **argv)
     vg_store_api_bootstrap(store, stdout);   /* the one-time admin password on an empty database */
     rc = vg_server_run(srv);
 out:
+    vg_dialects_destroy(dialects);
     vg_stream_api_destroy(stream);
     vg_detect_api_destroy(detect);
     vg_store_api_destroy(store);
