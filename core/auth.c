@@ -938,6 +938,18 @@ vg_auth_create(vg_server *srv, vg_store *store, char *err, size_t errlen)
         { VG_M_POST, "/v1/models/{name}/unload", VG_ROLE_ADMIN, 0, 0 },
         { VG_M_GET, "/v1/stream", POLICY_OPEN_DETECT, 0, 1 },
         { VG_M_GET, "/v1/live", POLICY_OPEN_READ, 0, 1 },
+        /* issue 8: statistics, KServe v2, MJPEG (<img> tags cannot send headers: ?token=) */
+        { VG_M_GET, "/v1/models/{name}/stats", POLICY_OPEN_READ, 0, 0 },
+        { VG_M_GET, "/v1/streams/{id}/mjpeg", POLICY_OPEN_READ, 0, 1 },
+        { VG_M_GET, "/v2", POLICY_OPEN_READ, 0, 0 },
+        { VG_M_GET, "/v2/health/live", VG_ROLE_NONE, 1, 0 },
+        { VG_M_GET, "/v2/health/ready", VG_ROLE_NONE, 1, 0 },
+        { VG_M_GET, "/v2/models/{name}", POLICY_OPEN_READ, 0, 0 },
+        { VG_M_GET, "/v2/models/{name}/versions/{version}", POLICY_OPEN_READ, 0, 0 },
+        { VG_M_GET, "/v2/models/{name}/ready", POLICY_OPEN_READ, 0, 0 },
+        { VG_M_GET, "/v2/models/{name}/versions/{version}/ready", POLICY_OPEN_READ, 0, 0 },
+        { VG_M_POST, "/v2/models/{name}/infer", POLICY_OPEN_DETECT, 0, 0 },
+        { VG_M_POST, "/v2/models/{name}/versions/{version}/infer", POLICY_OPEN_DETECT, 0, 0 },
     };
     for (size_t i = 0; i < sizeof builtin / sizeof builtin[0]; i++) {
         vg_auth_route(a, builtin[i].methods, builtin[i].pattern, NULL, NULL, 0, builtin[i].role);
