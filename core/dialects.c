@@ -5,10 +5,14 @@
 
 #include "buf.h"
 #include "compare_api.h"
+#include "kserve_api.h"
+#include "zmq_detector.h"
 #include "server.h"
 
 struct vg_dialects {
     vg_compare_api *compare;
+    vg_kserve_api *kserve;
+    vg_zmq_detector *zmq;          /* NULL when zmq.endpoint is empty */
 };
 
 
@@ -17,10 +21,14 @@ vg_dialects_create(vg_server *srv, struct vg_pool *pool, struct vg_store *store,
                    char *err, size_t errlen)
 {
     (void)streams;
-    (void)err;
-    (void)errlen;
     vg_dialects *d = vg_xcalloc(1, sizeof *d);
     d->compare = vg_compare_api_create(srv, pool, store);
+    d->kserve = vg_kserve_api_create(srv, pool);
+    d->zmq = vg_zmq_detector_create(srv, pool, err, errlen);
+    if (!d->zmq && err[0]) {
+        vg_dialects_destroy(d);
+        return NULL;
+    }
     return d;
 }
 
@@ -31,5 +39,7 @@ vg_dialects_destroy(vg_dialects *d)
     if (!d)
         return;
     vg_compare_api_destroy(d->compare);
+    vg_kserve_api_destroy(d->kserve);
+    vg_zmq_detector_destroy(d->zmq);
     free(d);
 }
