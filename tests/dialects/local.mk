@@ -1,0 +1,8 @@
+# tests/dialects: issue 8 with real clients: model comparison and stats,
+# dynamic batching, KServe v2 (a client written from the spec, over
+# Python requests and curl), Frigate's zmq detector (Python zmq), MJPEG.
+check_PROGRAMS += tests/dialects/rgbdump
+tests_dialects_rgbdump_SOURCES = tests/dialects/rgbdump.c
+tests_dialects_rgbdump_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
+tests_dialects_rgbdump_CFLAGS = $(TEST_CFLAGS)
+tests_dialects_rgbdump_LDADD = $(VIGIA_CORE_LIBS)
