@@ -53,3 +53,5 @@ tests_core_test_ws_raw_LDADD = $(TEST_LDADD)
 VIGIA_TESTS += tests/core/test_ws_raw
 include tests/stream/local.mk
 include tests/fault/local.mk
+include tests/web/local.mk
+include tests/dialects/local.mk
