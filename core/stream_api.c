@@ -97,6 +97,7 @@ struct vg_stream_api {
     int nmodel_prev;
     vg_series *m_received, *m_processed, *m_skipped, *m_dropped, *m_failed;
     uint64_t next_anon;
+    vg_stream_tap tap;          /* annotated frames for MJPEG viewers */
 };
 
 /* ------------------------------------------------------------------ */
@@ -468,7 +469,7 @@ answer_json(stream *s, frame *f, const vg_pool_result *res)
         "timings_ms", "queue", res->queue_us / 1000.0, "decode", res->decode_us / 1000.0,
         "infer", res->infer_us / 1000.0, "post", res->post_us / 1000.0, "annotate", res->annotate_us / 1000.0,
         "total", res->total_us / 1000.0, "server", server_ms,
-        "skipped", (int)s->skipped_since, "dropped", (int)s->dropped_since, "annotated", res->jpeg != NULL);
+        "skipped", (int)s->skipped_since, "dropped", (int)s->dropped_since, "annotated", res->jpeg != NULL && f->opt.annotate);
     json_object_set(m, "ts", f->ts ? f->ts : json_null());
     return m;
 }
@@ -568,7 +569,9 @@ on_answer(int status, vg_pool_result *res, void *ud)
         s->skipped_since = 0;
         if (!vg_ws_congested(s->ws))
             s->dropped_since = 0;
-        deliver(s, m, res->jpeg, res->jpeg_len);
+        if (res->jpeg && api->tap.frame)
+            api->tap.frame(s->id, res->jpeg, res->jpeg_len, api->tap.ud);
+        deliver(s, m, f->opt.annotate ? res->jpeg : NULL, f->opt.annotate ? res->jpeg_len : 0);
         json_object_del(m, "annotated");
         broadcast(api, s->id, m);
         json_decref(m);
@@ -599,6 +602,11 @@ submit(stream *s, frame *f)
     job.image_free = free;
     job.image_ctx = f->data;
     vg_detect_opts_apply(&f->opt, &job);
+    vg_stream_tap *tap = &s->api->tap;
+    if (tap->wants && tap->wants(s->id, tap->ud)) {
+        job.annotate = 1;   /* an MJPEG viewer watches */
+        job.jpeg_quality = f->opt.annotate ? 0 : tap->quality;
+    }
     char err[256] = "";
     s->running = f;
     int rc = vg_pool_submit(s->api->pool, f->opt.model[0] ? f->opt.model : NULL, &job, on_answer, s, &s->preq,
@@ -1072,6 +1080,20 @@ vg_stream_api_set_history(vg_stream_api *api, vg_history *history, vg_auth *auth
 {
     api->history = history;
     api->auth = auth;
+}
+
+
+void
+vg_stream_api_set_tap(vg_stream_api *api, const vg_stream_tap *tap)
+{
+    api->tap = *tap;
+}
+
+
+int
+vg_stream_api_has_stream(vg_stream_api *api, const char *id)
+{
+    return find_stream(api, id) != NULL;
 }
 
 

@@ -12,6 +12,8 @@
 #ifndef VG_STREAM_API_H
 #define VG_STREAM_API_H
 
+#include <stddef.h>
+
 struct vg_server;
 struct vg_pool;
 typedef struct vg_stream_api vg_stream_api;
@@ -22,5 +24,22 @@ struct vg_auth;
 /* Answers are then kept in the history, sampled (history.stream_interval, history.stream_on_change). */
 void vg_stream_api_set_history(vg_stream_api *api, struct vg_history *history, struct vg_auth *auth);
 void vg_stream_api_destroy(vg_stream_api *api);
+
+/*
+ * A tap on the streams' annotated frames (MJPEG out, mjpeg_api.h). While
+ * wants(id) says 1, the frames of stream `id` are annotated (JPEG quality
+ * `quality` unless the client asked for annotated frames itself) and
+ * frame() gets each annotated JPEG, valid during the call. The stream's
+ * own client still gets annotated frames only when it asked. One tap.
+ */
+typedef struct vg_stream_tap {
+    int (*wants)(const char *stream_id, void *ud);
+    void (*frame)(const char *stream_id, const void *jpeg, size_t len, void *ud);
+    void *ud;
+    int quality;
+} vg_stream_tap;
+void vg_stream_api_set_tap(vg_stream_api *api, const vg_stream_tap *tap);
+/* 1 when a /v1/stream client with that stream id is connected. */
+int vg_stream_api_has_stream(vg_stream_api *api, const char *id);
 
 #endif
