@@ -3,7 +3,7 @@
 # tensors carried to the workers. Dynamic batching lives in pool.c.
 libvigiacore_a_SOURCES += core/rawimg.c core/rawimg.h
 libvigiacore_a_SOURCES += core/dialects.c core/dialects.h core/compare_api.c core/compare_api.h
-libvigiacore_a_SOURCES += core/kserve_api.c core/kserve_api.h
+libvigiacore_a_SOURCES += core/kserve_api.c core/kserve_api.h core/mjpeg_api.c core/mjpeg_api.h
 libvigiacore_a_SOURCES += core/zmq_detector.h
 if HAVE_ZMQ
 libvigiacore_a_SOURCES += core/zmq_detector.c
