@@ -304,7 +304,6 @@ static void conv_wino_task(void *ctx, int task, int thread)
     const vgc_kernels *k = j->net->k;
     const int mr = k->gemm_mr, panels = div_up(l->filters, mr);
     const int ntx = div_up(l->out_w, 2), nty = div_up(l->out_h, 2);
-    const int blocks = div_up(nty, l->chunk);
     const int b = task / j->tasks_per_image;
     const int block = task % j->tasks_per_image / l->split, sub = task % l->split;
     const int ty0 = block * l->chunk, ty1 = ty0 + l->chunk < nty ? ty0 + l->chunk : nty;
@@ -324,7 +323,6 @@ static void conv_wino_task(void *ctx, int task, int thread)
     const float *in = j->in + (size_t)b * l->c * ihw;
     float *out = l->out + (size_t)b * l->out_size;
 
-    (void)blocks;
     if (p0 >= p1)
         return;
     memset(rowbuf, 0, 5 * rowlen * sizeof(float));
