@@ -3,6 +3,7 @@ tests/stream/tap.py, test models, an admin login, small images, and the
 workers' own decoder (rgbdump) for tensor tests."""
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -62,6 +63,15 @@ def start(models_wanted, args, extra_models=None, need_real=True):
     return srv, work
 
 
+def stop(srv):
+    """Stops the server (it must exit 0 after draining); its directory goes unless something failed."""
+    if not srv:
+        return
+    rc = srv.stop()
+    tap.check(rc == 0, f"server exit status {rc}: {srv.read_log()[-2000:]}")
+    shutil.rmtree(srv.dir, ignore_errors=True)
+
+
 def login(srv):
     r = requests.post(srv.url("/v1/auth/login"), json={"username": "tester", "password": PASSWORD}, timeout=30)
     tap.check(r.status_code == 200, r.text)
@@ -103,4 +113,4 @@ def stats(srv, model, token=None):
     return r.json()
 
 
-__all__ = ["tap", "json", "png", "test_model", "start", "login", "rgb", "detect", "error_of", "stats"]
+__all__ = ["tap", "json", "png", "test_model", "start", "stop", "login", "rgb", "detect", "error_of", "stats"]

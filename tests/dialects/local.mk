@@ -6,5 +6,5 @@ tests_dialects_rgbdump_SOURCES = tests/dialects/rgbdump.c
 tests_dialects_rgbdump_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
 tests_dialects_rgbdump_CFLAGS = $(TEST_CFLAGS)
 tests_dialects_rgbdump_LDADD = $(VIGIA_CORE_LIBS)
-EXTRA_DIST += tests/dialects/common.py tests/dialects/test_compare.py
-VIGIA_TESTS += $(srcdir)/tests/dialects/test_compare.py
+EXTRA_DIST += tests/dialects/common.py tests/dialects/test_compare.py tests/dialects/test_kserve.py
+VIGIA_TESTS += $(srcdir)/tests/dialects/test_compare.py $(srcdir)/tests/dialects/test_kserve.py

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import tap, png, test_model, start, login, detect, error_of, stats  # noqa: E402
+from common import tap, stop, png, test_model, start, login, detect, error_of, stats  # noqa: E402
 
 import requests  # noqa: E402
 
@@ -32,9 +32,7 @@ def setup():
 
 
 def teardown(srv):
-    if srv:
-        rc = srv.stop()
-        tap.check(rc == 0, f"server exit status {rc}")
+    stop(srv)
 
 
 def dog():
