@@ -521,6 +521,9 @@ run_vigia(const char *const *args, const char *const *env, char *out, size_t n)
     FILE *p = popen(cmd, "r");
     size_t got = fread(out, 1, n - 1, p);
     out[got] = '\0';
+    char sink[4096];
+    while (fread(sink, 1, sizeof sink, p) > 0)
+        ;   /* read it all: a child writing into a closed pipe dies of SIGPIPE */
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
@@ -530,7 +533,7 @@ static void
 config_errors(void **state)
 {
     (void)state;
-    char dir[256], path[300], out[8192];
+    char dir[256], path[300], out[65536];
     ts_mkdtemp(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/vigia.conf", dir);
 

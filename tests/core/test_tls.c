@@ -28,6 +28,9 @@ run(const char *cmd, char *out, size_t n)
     FILE *p = popen(cmd, "r");
     size_t got = fread(out, 1, n - 1, p);
     out[got] = '\0';
+    char sink[4096];
+    while (fread(sink, 1, sizeof sink, p) > 0)
+        ;   /* read it all: a child writing into a closed pipe dies of SIGPIPE */
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
