@@ -1,0 +1,576 @@
+// The dashboard in a real browser: headless Chromium (Debian's) driven by
+// playwright-core against the real vigia with real models. Signs in, detects
+// dog.jpg and finds its dog, car and bicycle, finds it in the history and
+// opens its image, pages through the history, reads the analytics charts,
+// streams Chromium's fake camera (fed from a video file this test writes from
+// ../shared/images) on the live page and watches annotated frames arrive and
+// the stream show up on the system page, compares models, manages users and
+// API keys, checks a viewer's limits, keyboard and label accessibility, the
+// phone layout, and that no page logs an error or asks for anything outside
+// the server. Screenshots of every page go to tests/web/artifacts/.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  Server, Skip, addUser, check, chromiumPath, builddir, env, fetchModels, image, loadPlaywright, run, srcdir, tempDir,
+} from './harness.mjs';
+
+const ADMIN = 'tester';
+const ADMIN_PW = 'a long test password';
+const VIEWER = 'watcher';
+const VIEWER_PW = 'another long password';
+const MODELS = ['yolo-fastest-1.1-xl', 'yolo-fastest-1.1'];
+const W = 768; // the fake camera's frame size
+const H = 576;
+const WAIT = Number(env('VIGIA_WEB_WAIT_MS', '60000')); // generous: ASan builds and busy CI machines are slow
+
+const artifacts = path.join(builddir, 'tests', 'web', 'artifacts');
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(artifacts, name + '.png'), fullPage: true });
+}
+
+/** Visible form controls and images without an accessible name, as short HTML. */
+function unlabelled() {
+  const bad = [];
+  const named = (el) => {
+    if (el.labels && [...el.labels].some((l) => l.textContent.trim())) return true;
+    if ((el.getAttribute('aria-label') || '').trim()) return true;
+    const by = el.getAttribute('aria-labelledby');
+    if (by && by.split(/\s+/).some((id) => document.getElementById(id) && document.getElementById(id).textContent.trim())) return true;
+    if ((el.tagName === 'BUTTON' || el.getAttribute('role') === 'button') && el.textContent.trim()) return true;
+    return false;
+  };
+  for (const el of document.querySelectorAll('input, select, textarea, button, [role=button]')) {
+    if (el.type === 'hidden' || el.closest('[hidden]')) continue;
+    if (!named(el)) bad.push(el.outerHTML.slice(0, 100));
+  }
+  for (const el of document.querySelectorAll('canvas[role=img], img, video')) {
+    if (el.closest('[hidden]') || el.classList.contains('overlay')) continue;
+    if (!(el.getAttribute('aria-label') || el.getAttribute('alt') || '').trim()) bad.push(el.outerHTML.slice(0, 100));
+  }
+  return bad;
+}
+
+async function checkLabels(page, where) {
+  const bad = await page.evaluate(unlabelled);
+  check(bad.length === 0, `${where}: controls without an accessible name: ${bad.join(' | ')}`);
+}
+
+/** Frames of a test video: each image letterboxed into WxH, as I420 (what a .y4m file holds). */
+async function makeFrames(page, files) {
+  const out = [];
+  for (const f of files) {
+    const b64 = fs.readFileSync(f).toString('base64');
+    const i420 = await page.evaluate(async ({ b64, W, H }) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const bmp = await createImageBitmap(new Blob([bytes], { type: 'image/jpeg' }));
+      const c = new OffscreenCanvas(W, H);
+      const g = c.getContext('2d');
+      g.fillStyle = '#808080';
+      g.fillRect(0, 0, W, H);
+      const s = Math.min(W / bmp.width, H / bmp.height);
+      const dw = Math.round(bmp.width * s);
+      const dh = Math.round(bmp.height * s);
+      g.drawImage(bmp, (W - dw) >> 1, (H - dh) >> 1, dw, dh);
+      const px = g.getImageData(0, 0, W, H).data;
+      const y = new Uint8Array(W * H * 3 / 2);
+      for (let i = 0; i < W * H; i++) {
+        y[i] = Math.round(16 + 0.257 * px[4 * i] + 0.504 * px[4 * i + 1] + 0.098 * px[4 * i + 2]);
+      }
+      const u0 = W * H;
+      const v0 = u0 + W * H / 4;
+      for (let yy = 0; yy < H; yy += 2) {
+        for (let x = 0; x < W; x += 2) {
+          let r = 0;
+          let gg = 0;
+          let b = 0;
+          for (const [dx, dy] of [[0, 0], [1, 0], [0, 1], [1, 1]]) {
+            const k = 4 * ((yy + dy) * W + x + dx);
+            r += px[k] / 4;
+            gg += px[k + 1] / 4;
+            b += px[k + 2] / 4;
+          }
+          const j = (yy / 2) * (W / 2) + x / 2;
+          y[u0 + j] = Math.round(128 - 0.148 * r - 0.291 * gg + 0.439 * b);
+          y[v0 + j] = Math.round(128 + 0.439 * r - 0.368 * gg - 0.071 * b);
+        }
+      }
+      let s2 = '';
+      for (let i = 0; i < y.length; i += 0x8000) s2 += String.fromCharCode.apply(null, y.subarray(i, i + 0x8000));
+      return btoa(s2);
+    }, { b64, W, H });
+    out.push(Buffer.from(i420, 'base64'));
+  }
+  return out;
+}
+
+/** A YUV4MPEG2 file Chromium's fake camera plays in a loop: `per` frames of each image at 5 fps. */
+function writeY4m(file, frames, per) {
+  const parts = [Buffer.from(`YUV4MPEG2 W${W} H${H} F5:1 Ip A1:1 C420jpeg\n`)];
+  for (const f of frames) for (let i = 0; i < per; i++) parts.push(Buffer.from('FRAME\n'), f);
+  fs.writeFileSync(file, Buffer.concat(parts));
+}
+
+async function apiLogin(ctx, name, password) {
+  const r = await fetch(ctx.server.url + '/v1/auth/login', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: name, password }),
+  });
+  check(r.status === 200, `API login of ${name}: HTTP ${r.status}`);
+  return (await r.json()).access_token;
+}
+
+async function apiGet(ctx, p, headers) {
+  const r = await fetch(ctx.server.url + p, { headers });
+  return { status: r.status, body: r.headers.get('content-type') === 'application/json' ? await r.json() : null };
+}
+
+async function signIn(page, url, name, password) {
+  await page.goto(url + '/#/login');
+  await page.getByLabel('User name or email').fill(name);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('body.signed-in main h1').waitFor();
+}
+
+async function setup() {
+  const work = tempDir('vigia-web-');
+  const models = path.join(work, 'models');
+  if (!fetchModels(models, MODELS)) throw new Skip(`no test models (${path.join(env('VIGIA_SHARED', '../shared'), 'models')} not found)`);
+  fs.rmSync(artifacts, { recursive: true, force: true });
+  fs.mkdirSync(artifacts, { recursive: true });
+  addUser(path.join(work, 'data'), ADMIN, ADMIN_PW, 'admin');
+
+  const { chromium } = await loadPlaywright();
+  const executablePath = chromiumPath();
+  const camera = path.join(work, 'camera.y4m');
+  const server = await new Server(work).start([
+    '--models', models, '--web', path.join(srcdir, 'web'), '--workers', '1', '--detect-load', MODELS.join(','),
+    '--history-images', 'original', '--history-stream-interval', '1s']);
+  const ctx = { work, server, console: [], foreign: [], pages: [] };
+  await server.waitReady();
+  try {
+    ctx.browser = await chromium.launch({
+      executablePath,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--no-first-run', '--use-fake-ui-for-media-stream',
+        '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${camera}`],
+    });
+  } catch (e) {
+    await server.stop();
+    throw new Error(`Chromium (${executablePath}) could not start: ${e.message}`);
+  }
+  ctx.context = await ctx.browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await ctx.context.grantPermissions(['camera'], { origin: server.url });
+  ctx.page = await watch(ctx, await ctx.context.newPage());
+  ctx.page.setDefaultTimeout(WAIT);
+
+  // the camera's video: dog.jpg, then horses.jpg, decoded by the browser (the fake
+  // camera cannot decode dog.jpg's 4:4:0 JPEG itself) and written as I420 frames
+  const frames = await makeFrames(ctx.page, [image('dog.jpg'), image('horses.jpg')]);
+  writeY4m(camera, frames, 10);
+
+  ctx.onFailure = async (name) => {
+    for (const [i, p] of ctx.pages.entries()) {
+      if (!p.isClosed()) await p.screenshot({ path: path.join(artifacts, `failed-${name}-${i}.png`), fullPage: true }).catch(() => {});
+    }
+    fs.writeFileSync(path.join(artifacts, 'server.log'), server.log());
+  };
+  return ctx;
+}
+
+/** Records a page's console errors, uncaught exceptions and requests that leave the server. */
+async function watch(ctx, page) {
+  ctx.pages.push(page);
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    // the tests provoke 4xx answers on purpose; the page shows them (checked), the console notes them
+    if (/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) return;
+    ctx.console.push(`${page.url()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => ctx.console.push(`${page.url()}: uncaught ${e.message}`));
+  page.on('request', (r) => {
+    const u = r.url();
+    if (!u.startsWith(ctx.server.url + '/') && !u.startsWith(ctx.server.url.replace('http:', 'ws:') + '/')
+        && !u.startsWith('data:') && !u.startsWith('blob:') && u !== 'about:blank') ctx.foreign.push(u);
+  });
+  page.on('dialog', (d) => d.accept());
+  return page;
+}
+
+async function teardown(ctx) {
+  if (!ctx) return;
+  if (ctx.browser) await ctx.browser.close().catch(() => {});
+  const code = await ctx.server.stop();
+  fs.writeFileSync(path.join(artifacts, 'server.log'), ctx.server.log());
+  fs.rmSync(ctx.work, { recursive: true, force: true });
+  check(code === 0, `server exit status ${code}`);
+}
+
+// --- the tests, in order: each builds on the state the previous left ---
+
+async function sign_in_refuses_a_wrong_password(ctx) {
+  const { page } = ctx;
+  await page.goto(ctx.server.url + '/');
+  await page.getByRole('heading', { name: 'Sign in to vigia' }).waitFor();
+  await checkLabels(page, 'sign-in');
+  await page.getByLabel('User name or email').fill(ADMIN);
+  await page.getByLabel('Password', { exact: true }).fill('not the password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  const err = page.locator('.messages .error');
+  await err.waitFor();
+  const text = await err.textContent();
+  check(/invalid_credentials, HTTP 401/.test(text), `the error shown is "${text}"`);
+  await shot(page, 'login');
+}
+
+async function sign_in_shows_the_pages_of_an_admin(ctx) {
+  const { page } = ctx;
+  await page.getByLabel('Password', { exact: true }).fill(ADMIN_PW);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Detect', level: 1 }).waitFor();
+  const links = await page.locator('#nav a').allTextContents();
+  check(JSON.stringify(links) === JSON.stringify(['Detect', 'Live', 'Compare', 'History', 'Analytics', 'System', 'Users']), `nav: ${links}`);
+  check((await page.locator('#who').textContent()).includes(`${ADMIN} admin`), 'the signed-in user is shown');
+}
+
+async function detect_finds_the_dog_car_and_bicycle(ctx) {
+  const { page } = ctx;
+  await page.getByLabel('Image', { exact: true }).setInputFiles(image('dog.jpg'));
+  const list = page.getByRole('list', { name: 'Detections' });
+  for (const label of ['dog', 'car', 'bicycle']) await list.locator(`li[data-label="${label}"]`).waitFor();
+  await checkLabels(page, 'detect');
+  // the canvas holds the image at its pixel size, with the dog's box drawn in its colour
+  const probe = await page.evaluate(() => {
+    const c = document.querySelector('.page-detect canvas');
+    const items = [...document.querySelectorAll('ol.detections li')].map((li) => ({
+      label: li.dataset.label, box: li.querySelector('.box').textContent, colour: li.querySelector('.swatch').style.background,
+    }));
+    const dog = items.find((i) => i.label === 'dog');
+    const [x0, y0, , y1] = dog.box.match(/\d+/g).map(Number);
+    const px = c.getContext('2d').getImageData(x0, Math.round((y0 + y1) / 2), 1, 1).data;
+    return { w: c.width, h: c.height, px: [...px], colour: dog.colour, items };
+  });
+  check(probe.w === 768 && probe.h === 576, `canvas ${probe.w}x${probe.h}`);
+  const want = probe.colour.match(/\d+/g).map(Number);
+  check(want.every((v, i) => Math.abs(v - probe.px[i]) <= 8), `the dog's box edge is ${probe.px} where ${want} was drawn`);
+  const timings = await page.getByRole('list', { name: 'Timings' }).textContent();
+  check(/inference \d/.test(timings) && /total \d/.test(timings), `timings: ${timings}`);
+  await shot(page, 'detect');
+}
+
+async function detect_shows_the_servers_error(ctx) {
+  const { page } = ctx;
+  const bogus = path.join(ctx.work, 'notes.txt');
+  fs.writeFileSync(bogus, 'this is not an image\n');
+  await page.getByLabel('Image', { exact: true }).setInputFiles(bogus);
+  const err = page.locator('.messages .error');
+  await err.waitFor();
+  const text = await err.textContent();
+  check(/\(unsupported_media_type, HTTP 415\)/.test(text), `the error shown is "${text}"`);
+}
+
+async function history_finds_the_detection_and_its_image(ctx) {
+  const { page } = ctx;
+  await page.goto(ctx.server.url + '/#/history?label=dog');
+  const rows = page.locator('table.data tbody tr');
+  await rows.first().waitFor();
+  check(await rows.count() === 1, `${await rows.count()} rows for label=dog`);
+  check((await rows.first().locator('td.labels').textContent()).includes('bicycle'), 'the row lists the labels');
+  await checkLabels(page, 'history');
+  await shot(page, 'history');
+  await rows.first().locator('td').nth(1).click(); // anywhere on the row opens it
+  await page.getByRole('heading', { name: 'Detection', level: 1 }).waitFor();
+  const list = page.getByRole('list', { name: 'Detections' });
+  for (const label of ['dog', 'car', 'bicycle']) await list.locator(`li[data-label="${label}"]`).waitFor();
+  // the kept original image, fetched with the token, under the boxes
+  await page.waitForFunction(() => {
+    const c = document.querySelector('.viewer canvas');
+    if (!c || c.width !== 768) return false;
+    const px = c.getContext('2d').getImageData(600, 300, 1, 1).data; // the yellow wall right of the bicycle
+    return px[0] > 120 && px[1] > 120 && px[2] < 120;
+  });
+  check(await page.locator('dl.meta').textContent().then((t) => t.includes('original kept')), 'the details say the image is kept');
+  await checkLabels(page, 'history detail');
+  await page.getByLabel('Yes').check();
+  await page.getByLabel('Comment').fill('right on');
+  await page.getByRole('button', { name: 'Send feedback' }).click();
+  await page.locator('.messages .info', { hasText: 'feedback' }).waitFor();
+  await shot(page, 'history-detail');
+
+  await page.goto(ctx.server.url + '/#/history?label=giraffe');
+  await page.getByText('No detections match these filters.').waitFor();
+}
+
+async function history_pages_with_the_cursor(ctx) {
+  const { page } = ctx;
+  const token = await apiLogin(ctx, ADMIN, ADMIN_PW);
+  for (const f of ['horses.jpg', 'person.jpg', 'eagle.jpg']) {
+    const form = new FormData();
+    form.append('image', new Blob([fs.readFileSync(image(f))], { type: 'image/jpeg' }), f);
+    const r = await fetch(ctx.server.url + '/v1/detect', { method: 'POST', body: form, headers: { Authorization: 'Bearer ' + token } });
+    check(r.status === 200, `detect ${f}: HTTP ${r.status}`);
+  }
+  await page.goto(ctx.server.url + '/#/history?source=http&limit=25');
+  await page.locator('table.data tbody tr').first().waitFor();
+  const ids = async () => page.locator('table.data tbody tr').evaluateAll((trs) => trs.map((t) => t.dataset.id));
+  const all = await ids();
+  check(all.length === 4, `${all.length} detections from http`);
+  // two pages of 2: no detection twice, none missed, and back again
+  await page.goto(ctx.server.url + '/#/history?source=http&limit=2');
+  await page.waitForFunction(() => document.querySelectorAll('table.data tbody tr').length === 2);
+  const first = await ids();
+  check(first.join() === all.slice(0, 2).join(), `page 1 ${first} of ${all}`);
+  const older = page.getByRole('button', { name: 'Older →' });
+  await older.click();
+  await page.getByText('page 2').waitFor();
+  await page.waitForFunction((f) => !document.querySelector(`table.data tbody tr[data-id="${f}"]`), first[0]);
+  const second = await ids();
+  check(second.join() === all.slice(2, 4).join(), `page 2 ${second} of ${all}`);
+  await page.getByRole('button', { name: '← Newer' }).click();
+  await page.getByText('page 1').waitFor();
+  await page.waitForFunction((f) => !!document.querySelector(`table.data tbody tr[data-id="${f}"]`), first[0]);
+}
+
+async function analytics_draws_the_stats(ctx) {
+  const { page } = ctx;
+  await page.goto(ctx.server.url + '/#/analytics');
+  await page.waitForFunction(() => document.querySelectorAll('.page-analytics canvas').length === 4
+    && [...document.querySelectorAll('.page-analytics canvas')].every((c) => window.Chart.getChart(c)));
+  const charts = await page.evaluate(() => [...document.querySelectorAll('.page-analytics canvas')].map((c) => {
+    const ch = window.Chart.getChart(c);
+    return { labels: ch.data.labels.map(String), data: ch.data.datasets.map((d) => d.data), w: c.width };
+  }));
+  const [overTime, classes, latency] = charts;
+  const images = overTime.data[0].reduce((a, b) => a + b, 0);
+  check(images === 4, `detections over time add up to ${images} images`);
+  check(overTime.labels.length >= 24, `${overTime.labels.length} hourly buckets`);
+  for (const l of ['dog', 'car', 'bicycle', 'horse', 'person']) check(classes.labels.includes(l), `class distribution lacks ${l}: ${classes.labels}`);
+  check(latency.labels.includes('yolo-fastest-1.1-xl'), `latency per model: ${latency.labels}`);
+  check(latency.data.every((d) => d.every((v) => v > 0)), 'latency percentiles are positive');
+  check(charts.every((c) => c.w > 200), 'charts have their container\'s size');
+  const cards = await page.locator('.cards').textContent();
+  check(/Images\s*4/.test(cards), `cards: ${cards}`);
+  await checkLabels(page, 'analytics');
+  await shot(page, 'analytics');
+  await page.getByLabel('Period', { exact: true }).selectOption('day');
+  await page.waitForFunction(() => {
+    const ch = window.Chart.getChart(document.querySelector('.page-analytics canvas'));
+    return ch && ch.data.labels.length >= 30;
+  });
+}
+
+async function live_streams_the_camera_and_annotated_frames_arrive(ctx) {
+  const { page } = ctx;
+  await page.goto(ctx.server.url + '/#/live');
+  await page.getByRole('button', { name: 'Start camera' }).waitFor();
+  const streamName = 'browser-test';
+  await page.getByLabel('Stream name').fill(streamName);
+  await page.getByLabel('Server-annotated frames').check();
+  await checkLabels(page, 'live');
+  await page.getByRole('button', { name: 'Start camera' }).click();
+  const seen = new Set();
+  await page.waitForFunction(() => {
+    const n = Number(document.querySelector('output[data-key=annotated]').textContent.replace(/\D/g, ''));
+    return n >= 3 && document.querySelector('img[alt^="The latest frame"]').naturalWidth > 0;
+  }, null, { timeout: WAIT });
+  // the answers follow the video: the dog, car and bicycle, then the horses
+  const until = Date.now() + WAIT;
+  while (!(seen.has('dog') && seen.has('horse')) && Date.now() < until) {
+    for (const l of await page.locator('ol.detections li[data-label]').evaluateAll((lis) => lis.map((li) => li.dataset.label))) seen.add(l);
+    await page.waitForTimeout(100);
+  }
+  check(seen.has('dog') && seen.has('bicycle') && seen.has('horse'), `labels seen live: ${[...seen]}`);
+  const img = await page.evaluate(() => {
+    const i = document.querySelector('img[alt^="The latest frame"]');
+    return [i.naturalWidth, i.naturalHeight];
+  });
+  check(img[0] === 640 && img[1] === 480, `annotated frames are ${img}`); // sent at 640 wide
+  check(await page.locator('.page-live .badge').textContent() === `streaming as ${streamName}`, 'the state says it streams');
+
+  // the system page, in a second tab, sees the stream through /v1/live
+  const sys = await watch(ctx, await ctx.context.newPage());
+  sys.setDefaultTimeout(WAIT);
+  await sys.goto(ctx.server.url + '/#/system');
+  await sys.locator(`tr[data-stream="${streamName}"]`).waitFor();
+  await sys.locator('tr[data-model="yolo-fastest-1.1-xl"]').waitFor();
+  await sys.locator('.feed li', { hasText: streamName }).first().waitFor();
+  await sys.waitForFunction(() => window.Chart.getChart(document.querySelector('.page-system canvas')));
+  await checkLabels(sys, 'system');
+  await shot(sys, 'system');
+  await sys.close();
+
+  await shot(page, 'live');
+  await page.getByRole('button', { name: 'Pause' }).click();
+  await page.getByText('paused', { exact: true }).waitFor();
+  const sent = async () => page.locator('output[data-key=sent]').textContent();
+  const before = await sent();
+  await page.waitForTimeout(1000);
+  check(await sent() === before, 'no frame is sent while paused');
+  await page.getByRole('button', { name: 'Resume' }).click();
+  await page.waitForFunction((b) => document.querySelector('output[data-key=sent]').textContent !== b, before);
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await page.getByText('stopped', { exact: true }).waitFor();
+  // the server stored samples of the stream in the history, under its name
+  const token = await apiLogin(ctx, ADMIN, ADMIN_PW);
+  const h = await apiGet(ctx, `/v1/detections?source=${streamName}`, { Authorization: 'Bearer ' + token });
+  check(h.status === 200 && h.body.count >= 1, `history of the stream: ${JSON.stringify(h.body)}`);
+}
+
+async function compare_runs_one_image_through_two_models(ctx) {
+  const { page } = ctx;
+  await page.goto(ctx.server.url + '/#/compare');
+  for (const m of MODELS) check(await page.getByLabel(m, { exact: true }).isChecked(), `${m} is chosen`);
+  await checkLabels(page, 'compare');
+  await page.getByLabel('Image', { exact: true }).setInputFiles(image('dog.jpg'));
+  for (const m of MODELS) await page.locator(`article[data-model="${m}"] li[data-label="dog"]`).waitFor();
+  // the server's summary: the fastest and most confident, and how far the two agree
+  const summary = await page.locator('.page-compare .panel', { hasText: 'Summary' }).textContent();
+  check(/Fastest: yolo-fastest-1\.1/.test(summary) && /most confident: yolo-fastest-1\.1/.test(summary), `summary: ${summary}`);
+  await page.getByRole('table', { name: /How far the models agree/ }).locator('tbody tr').first().waitFor();
+  await page.waitForFunction(() => {
+    const ch = window.Chart.getChart(document.querySelector('.page-compare canvas[aria-label^="Bar chart"]'));
+    return ch && ch.data.labels.length === 2 && ch.data.datasets[0].data.every((v) => v > 0);
+  });
+  await shot(page, 'compare');
+}
+
+async function users_and_api_keys_are_managed(ctx) {
+  const { page } = ctx;
+  await page.goto(ctx.server.url + '/#/users');
+  const create = page.getByRole('form', { name: 'New user' });
+  await create.getByLabel('Name').fill(ADMIN);
+  await create.getByLabel('Password').fill(VIEWER_PW);
+  await create.getByLabel('Role').selectOption('viewer');
+  await create.getByRole('button', { name: 'Create user' }).click();
+  const err = page.locator('.messages .error').first();
+  await err.waitFor();
+  check(/already exists \(conflict, HTTP 409\)/.test(await err.textContent()), `a taken name: ${await err.textContent()}`);
+  await create.getByLabel('Name').fill(VIEWER);
+  await create.getByRole('button', { name: 'Create user' }).click();
+  await page.locator(`tr[data-user="${VIEWER}"]`).waitFor();
+
+  // an API key for the admin: shown once, works, then revoked
+  const mine = page.getByRole('form', { name: `New API key for ${ADMIN}` });
+  await mine.getByLabel('Key name').fill('test camera');
+  await mine.getByLabel('Role').selectOption('operator');
+  await mine.getByRole('button', { name: 'Create key' }).click();
+  const secret = page.locator('[data-secret=apikey]');
+  await secret.waitFor();
+  const key = (await secret.textContent()).trim();
+  check(/^vgk_/.test(key), `key ${key}`);
+  const me = await apiGet(ctx, '/v1/auth/me', { 'X-API-Key': key });
+  check(me.status === 200 && me.body.name === ADMIN && me.body.role === 'operator', `the key signs in: ${JSON.stringify(me)}`);
+  await checkLabels(page, 'users');
+  await shot(page, 'users');
+  await page.getByRole('button', { name: 'Revoke key test camera' }).click();
+  await page.locator('tr[data-key="test camera"] td', { hasText: 'revoked' }).waitFor();
+  const after = await apiGet(ctx, '/v1/auth/me', { 'X-API-Key': key });
+  check(after.status === 401, `a revoked key is refused: HTTP ${after.status}`);
+}
+
+async function a_viewer_sees_only_what_it_may(ctx) {
+  const context = await ctx.browser.newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    const page = await watch(ctx, await context.newPage());
+    page.setDefaultTimeout(WAIT);
+    await signIn(page, ctx.server.url, VIEWER, VIEWER_PW);
+    const links = await page.locator('#nav a').allTextContents();
+    check(JSON.stringify(links) === JSON.stringify(['History', 'Analytics', 'System', 'Account']), `viewer nav: ${links}`);
+    await page.goto(ctx.server.url + '/#/detect');
+    await page.getByText('This page needs the operator role; you are signed in as viewer.').waitFor();
+    await page.goto(ctx.server.url + '/#/users');
+    await page.getByRole('heading', { name: 'Account', level: 1 }).waitFor();
+    check(await page.locator('tr[data-user]').count() === 0, 'a viewer lists no users');
+    await page.getByRole('heading', { name: `API keys of ${VIEWER}` }).waitFor();
+    await shot(page, 'account-viewer');
+  } finally {
+    await context.close();
+  }
+  // the admin deletes the viewer
+  const { page } = ctx;
+  await page.goto(ctx.server.url + '/#/users');
+  await page.getByRole('button', { name: `Delete ${VIEWER}` }).click();
+  await page.locator('.messages .info', { hasText: `${VIEWER} deleted` }).waitFor();
+  check(await page.locator(`tr[data-user="${VIEWER}"]`).count() === 0, 'the viewer is gone');
+}
+
+async function keyboard_reaches_the_skip_link_and_navigation(ctx) {
+  const { page } = ctx;
+  await page.goto(ctx.server.url + '/#/history');
+  await page.reload();
+  await page.getByRole('heading', { name: 'History', level: 1 }).waitFor();
+  await page.keyboard.press('Tab');
+  check(await page.evaluate(() => document.activeElement.textContent) === 'Skip to content', 'Tab first reaches the skip link');
+  await page.keyboard.press('Enter');
+  check(await page.evaluate(() => document.activeElement.id) === 'main', 'the skip link moves focus to the content');
+  check(await page.evaluate(() => window.location.hash) === '#/history', 'the skip link leaves the route alone');
+  // the navigation works from the keyboard
+  await page.locator('#nav a', { hasText: 'Analytics' }).focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Analytics', level: 1 }).waitFor();
+  check(await page.locator('#nav a[aria-current=page]').textContent() === 'Analytics', 'the current page is marked');
+}
+
+async function the_phone_layout_has_a_menu(ctx) {
+  const context = await ctx.browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    const page = await watch(ctx, await context.newPage());
+    page.setDefaultTimeout(WAIT);
+    await signIn(page, ctx.server.url, ADMIN, ADMIN_PW);
+    await page.getByRole('heading', { name: 'Detect', level: 1 }).waitFor();
+    check(!(await page.locator('#nav').isVisible()), 'the navigation is folded away');
+    await page.getByLabel('Image', { exact: true }).setInputFiles(image('dog.jpg'));
+    await page.locator('ol.detections li[data-label="dog"]').waitFor();
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(wide <= 390, `the page is ${wide}px wide on a 390px screen`);
+    await shot(page, 'detect-phone');
+    await page.getByRole('button', { name: 'Menu' }).click();
+    await page.locator('#nav a', { hasText: 'History' }).click();
+    await page.getByRole('heading', { name: 'History', level: 1 }).waitFor();
+    check(!(await page.locator('#nav').isVisible()), 'the menu closes after choosing');
+  } finally {
+    await context.close();
+  }
+}
+
+async function sign_out_ends_the_session(ctx) {
+  const { page } = ctx;
+  await page.goto(ctx.server.url + '/#/detect');
+  const refresh = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigia.session')).refresh_token);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'Sign in to vigia' }).waitFor();
+  check(await page.evaluate(() => sessionStorage.getItem('vigia.session') === null && localStorage.getItem('vigia.session') === null), 'no session is kept');
+  const r = await fetch(ctx.server.url + '/v1/auth/refresh', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ refresh_token: refresh }),
+  });
+  check(r.status === 401, `the refresh token still works after signing out: HTTP ${r.status}`);
+}
+
+async function no_page_logged_errors_or_reached_outside(ctx) {
+  check(ctx.console.length === 0, `console errors:\n${ctx.console.join('\n')}`);
+  check(ctx.foreign.length === 0, `requests outside the server: ${ctx.foreign.join(', ')}`);
+  const shots = fs.readdirSync(artifacts).filter((f) => f.endsWith('.png'));
+  for (const s of ['login', 'detect', 'history', 'history-detail', 'analytics', 'live', 'system', 'compare', 'users', 'account-viewer', 'detect-phone']) {
+    check(shots.includes(s + '.png'), `no screenshot ${s}.png`);
+  }
+}
+
+process.exitCode = await run([
+  sign_in_refuses_a_wrong_password,
+  sign_in_shows_the_pages_of_an_admin,
+  detect_finds_the_dog_car_and_bicycle,
+  detect_shows_the_servers_error,
+  history_finds_the_detection_and_its_image,
+  history_pages_with_the_cursor,
+  analytics_draws_the_stats,
+  live_streams_the_camera_and_annotated_frames_arrive,
+  compare_runs_one_image_through_two_models,
+  users_and_api_keys_are_managed,
+  a_viewer_sees_only_what_it_may,
+  keyboard_reaches_the_skip_link_and_navigation,
+  the_phone_layout_has_a_menu,
+  sign_out_ends_the_session,
+  no_page_logged_errors_or_reached_outside,
+], setup, teardown);

@@ -1,0 +1,172 @@
+// Analytics from GET /v1/stats (aggregates the store keeps on write):
+// detections over time, class distribution, latency per model and latency
+// over time, for the last 24 hours (by hour), 30 days (by day) or by shift.
+// Every chart has its numbers in a table beside it.
+
+import { api } from '../api.js';
+import { h, field, fill, messageArea, pageHeader, fmtInt, fmtMs, table } from '../dom.js';
+import { makeChart, seriesColor } from '../charts.js';
+
+const PERIODS = {
+  hour: { text: 'Last 24 hours, by hour', step: 3600 },
+  day: { text: 'Last 30 days, by day', step: 86400 },
+  shift: { text: 'Last 30 days, by shift', step: 0 },
+};
+
+/** Every slot of `step` seconds from start to end, with the server's buckets in place and zeros between. */
+export function fillBuckets(stats, step) {
+  const have = stats.buckets || [];
+  if (!step) return have;
+  const anchor = have.length ? have[0].start : Math.floor(stats.total.end / step) * step;
+  const first = anchor - Math.ceil((anchor - stats.total.start) / step) * step;
+  const byStart = new Map(have.map((b) => [b.start, b]));
+  const out = [];
+  for (let t = first; t < stats.total.end; t += step) {
+    out.push(byStart.get(t) || { start: t, end: t + step, detections: 0, objects: 0, labels: {}, models: {}, latency_ms: null });
+  }
+  return out;
+}
+
+function bucketLabel(b, period) {
+  const d = new Date(b.start * 1000);
+  if (period === 'hour') return d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  const day = d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
+  return period === 'shift' ? `${day} ${b.shift || ''}`.trim() : day;
+}
+
+function chartBox(title, canvasLabel, extraClass = '') {
+  const canvas = h('canvas', { role: 'img', 'aria-label': canvasLabel });
+  const tableSlot = h('div', { class: 'table-wrap' });
+  const panel = h('div', { class: 'panel' },
+    h('h2', { text: title }),
+    h('div', { class: 'chart ' + extraClass }, canvas),
+    h('details', { class: 'data-table' }, h('summary', { text: 'Show the numbers' }), tableSlot));
+  return { panel, canvas, tableSlot };
+}
+
+export function render(section) {
+  const msg = messageArea();
+  const period = field('Period', h('select', { name: 'period' },
+    Object.entries(PERIODS).map(([k, p]) => h('option', { value: k, text: p.text }))));
+  const reload = h('button', { type: 'submit', text: 'Refresh' });
+  const form = h('form', { class: 'controls', 'aria-label': 'Statistics period' }, period.wrap, reload);
+  const cards = h('div', { class: 'cards', role: 'status', 'aria-live': 'polite' });
+  const overTime = chartBox('Detections over time', 'Bar chart of images and objects detected per period');
+  const classes = chartBox('Class distribution', 'Bar chart of objects per label');
+  const latency = chartBox('Latency per model', 'Bar chart of p50, p90 and p99 latency per model');
+  const latencyTime = chartBox('Latency over time', 'Line chart of p50 and p99 latency per period', 'short');
+  const charts = [];
+
+  section.append(
+    pageHeader('Analytics', 'What the server detected, and how fast, from the aggregates it keeps.'),
+    h('div', { class: 'panel' }, form),
+    msg.el,
+    cards,
+    h('div', { class: 'grid cols-2' }, overTime.panel, classes.panel, latency.panel, latencyTime.panel));
+
+  function destroyCharts() {
+    while (charts.length) charts.pop().destroy();
+  }
+
+  async function load() {
+    msg.clear();
+    reload.disabled = true;
+    const p = period.input.value;
+    let stats;
+    try {
+      stats = await api('/v1/stats', { query: { period: p } });
+    } catch (err) {
+      msg.show(err);
+      return;
+    } finally {
+      reload.disabled = false;
+    }
+    destroyCharts();
+    const t = stats.total;
+    const lat = t.latency_ms || {};
+    fill(cards,
+      card('Images', fmtInt(t.detections)),
+      card('Objects', fmtInt(t.objects)),
+      card('Labels seen', fmtInt(Object.keys(t.labels || {}).length)),
+      card('Mean latency', fmtMs(lat.mean)),
+      card('p99 latency', fmtMs(lat.p99)));
+    section.dataset.objects = String(t.objects);
+
+    try {
+      const buckets = fillBuckets(stats, PERIODS[p].step);
+      const xs = buckets.map((b) => bucketLabel(b, p));
+      charts.push(makeChart(overTime.canvas, {
+        type: 'bar',
+        data: {
+          labels: xs,
+          datasets: [
+            { label: 'images', data: buckets.map((b) => b.detections), backgroundColor: seriesColor(0) },
+            { label: 'objects', data: buckets.map((b) => b.objects), backgroundColor: seriesColor(1) },
+          ],
+        },
+        options: { scales: { x: {}, y: { beginAtZero: true, ticks: { precision: 0 } } } },
+      }));
+      fill(overTime.tableSlot, table(null, ['From', 'Images', 'Objects'],
+        buckets.filter((b) => b.detections).map((b, i) => [bucketLabel(b, p), fmtInt(b.detections), fmtInt(b.objects)])));
+
+      const labels = Object.entries(t.labels || {}).sort((a, b) => b[1] - a[1]);
+      const top = labels.slice(0, 20);
+      charts.push(makeChart(classes.canvas, {
+        type: 'bar',
+        data: {
+          labels: top.map(([l]) => l),
+          datasets: [{ label: 'objects', data: top.map(([, n]) => n), backgroundColor: seriesColor(2) }],
+        },
+        options: { indexAxis: 'y', plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true, ticks: { precision: 0 } }, y: {} } },
+      }));
+      fill(classes.tableSlot, table(null, ['Label', 'Objects'], labels.map(([l, n]) => [l, fmtInt(n)])));
+
+      const models = Object.entries(t.models || {});
+      const pct = ['p50', 'p90', 'p99'];
+      charts.push(makeChart(latency.canvas, {
+        type: 'bar',
+        data: {
+          labels: models.map(([m]) => m),
+          datasets: pct.map((k, i) => ({
+            label: k, data: models.map(([, m]) => (m.latency_ms ? m.latency_ms[k] : null)), backgroundColor: seriesColor(i + 3),
+          })),
+        },
+        options: { scales: { x: {}, y: { beginAtZero: true, title: { display: true, text: 'ms' } } } },
+      }));
+      fill(latency.tableSlot, table(null, ['Model', 'Images', 'Objects', 'Mean', 'p50', 'p90', 'p99'],
+        models.map(([name, m]) => [name, fmtInt(m.detections), fmtInt(m.objects),
+          ...['mean', 'p50', 'p90', 'p99'].map((k) => fmtMs(m.latency_ms && m.latency_ms[k]))])));
+
+      charts.push(makeChart(latencyTime.canvas, {
+        type: 'line',
+        data: {
+          labels: xs,
+          datasets: ['p50', 'p99'].map((k, i) => ({
+            label: k,
+            data: buckets.map((b) => (b.latency_ms ? b.latency_ms[k] : null)),
+            borderColor: seriesColor(i + 4),
+            backgroundColor: seriesColor(i + 4),
+            spanGaps: true,
+          })),
+        },
+        options: { scales: { x: {}, y: { beginAtZero: true, title: { display: true, text: 'ms' } } } },
+      }));
+      fill(latencyTime.tableSlot, table(null, ['From', 'p50', 'p99'],
+        buckets.filter((b) => b.latency_ms).map((b) => [bucketLabel(b, p), fmtMs(b.latency_ms.p50), fmtMs(b.latency_ms.p99)])));
+    } catch (err) {
+      msg.show(err);
+    }
+  }
+
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    load();
+  });
+  period.input.addEventListener('change', load);
+  load();
+  return destroyCharts;
+}
+
+function card(k, v) {
+  return h('div', { class: 'card' }, h('span', { class: 'k', text: k }), h('span', { class: 'v', text: v }));
+}

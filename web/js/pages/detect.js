@@ -1,0 +1,121 @@
+// Detect: one image (chosen, dropped or pasted) through POST /v1/detect with
+// the chosen model, threshold and classes; the image with its boxes on a
+// canvas, the detections with their confidences, and the timings.
+
+import { api, listModels } from '../api.js';
+import { h, field, fill, messageArea, pageHeader, fmtBytes, describeError } from '../dom.js';
+import { paint } from '../draw.js';
+import { modelField, thresholdField, imagePicker, fillDetections, timingsList, decodeImage } from '../widgets.js';
+
+export function render(section) {
+  const msg = messageArea();
+  const controls = h('form', { class: 'controls', 'aria-label': 'Detection settings' });
+  const resultPanel = h('div', { class: 'grid cols-side', hidden: true });
+  const canvas = h('canvas', { role: 'img', 'aria-label': 'The image with the detected boxes', width: 640, height: 480 });
+  const list = h('ol', { class: 'detections', 'aria-label': 'Detections' });
+  const summary = h('p', { class: 'readout', role: 'status' });
+  const timings = h('div');
+  const status = h('p', { class: 'muted', role: 'status', 'aria-live': 'polite' });
+
+  let file = null;     // the image shown
+  let bitmap = null;   // its pixels, decoded once
+  let result = null;   // the last answer
+  let running = null;  // AbortController of the request in flight
+  let model = null;
+  let threshold = null;
+  let classes = null;
+  let picker = null;
+
+  const redraw = (highlight = -1) => {
+    if (!result || !bitmap) return;
+    paint(canvas, bitmap, result.image.width, result.image.height, result.detections, highlight);
+  };
+
+  async function detect() {
+    if (!file) {
+      msg.info('Choose an image first.');
+      return;
+    }
+    if (running) running.abort();
+    const ctl = new AbortController();
+    running = ctl;
+    msg.clear();
+    status.textContent = `Detecting ${file.name || 'image'} (${fmtBytes(file.size)})…`;
+    const form = new FormData();
+    form.append('image', file, file.name || 'image');
+    form.append('model', model.input.value);
+    form.append('min_confidence', String(threshold.value()));
+    const wanted = classes.input.value.split(',').map((s) => s.trim()).filter(Boolean);
+    if (wanted.length) form.append('classes', wanted.join(','));
+    try {
+      const [answer, bmp] = await Promise.all([
+        api('/v1/detect', { method: 'POST', form, signal: ctl.signal }),
+        bitmap ? Promise.resolve(bitmap) : decodeImage(file).catch(() => null),
+      ]);
+      if (ctl.signal.aborted) return;
+      bitmap = bmp;
+      result = answer;
+      show();
+      status.textContent = `${answer.count} object${answer.count === 1 ? '' : 's'} found by ${answer.model}.`;
+    } catch (err) {
+      if (err.name === 'AbortError') return;
+      status.textContent = '';
+      msg.show(err);
+    } finally {
+      if (running === ctl) running = null;
+    }
+  }
+
+  function show() {
+    resultPanel.hidden = false;
+    if (bitmap) {
+      redraw();
+    } else {
+      // the browser cannot decode what the server could: boxes on a blank canvas
+      paint(canvas, null, result.image.width, result.image.height, result.detections);
+    }
+    fillDetections(list, result.detections, redraw);
+    fill(summary, `${result.count} detection${result.count === 1 ? '' : 's'} · ${result.model} on ${result.backend} · ${result.image.width}×${result.image.height}`);
+    const links = [];
+    if (result.id && result.stored !== false) links.push(h('a', { href: `#/history/${encodeURIComponent(result.id)}`, text: 'Open in history' }));
+    fill(timings, timingsList(result.timings_ms), h('p', {}, links));
+  }
+
+  function take(f) {
+    file = f;
+    bitmap = null;
+    result = null;
+    detect();
+  }
+
+  listModels().then((listing) => {
+    model = modelField(listing);
+    const current = listing.models.find((m) => m.name === model.input.value);
+    threshold = thresholdField(current && current.threshold ? current.threshold : 0.4);
+    classes = field('Only these classes', h('input', { name: 'classes', placeholder: 'e.g. person, car', autocomplete: 'off' }), 'comma-separated labels; empty for all');
+    classes.wrap.classList.add('grow');
+    picker = imagePicker(take);
+    const again = h('button', { type: 'submit', text: 'Detect again' });
+    controls.addEventListener('submit', (e) => { e.preventDefault(); detect(); });
+    fill(controls, picker.zone, picker.field, model.wrap, threshold.wrap, classes.wrap, h('div', { class: 'buttons' }, again));
+  }).catch((err) => {
+    msg.show(err);
+    fill(controls, h('p', { class: 'error', text: 'The model list could not be read: ' + describeError(err) }));
+  });
+
+  section.append(
+    pageHeader('Detect', 'Run one image through a model and see what it finds.'),
+    h('div', { class: 'panel' }, controls),
+    msg.el,
+    status,
+    resultPanel);
+  resultPanel.append(
+    h('div', { class: 'panel viewer' }, canvas),
+    h('div', { class: 'panel' }, h('h2', { text: 'Detections' }), summary, list, h('h3', { text: 'Timings' }), timings));
+
+  return () => {
+    if (running) running.abort();
+    if (picker) picker.release();
+    if (bitmap && bitmap.close) bitmap.close();
+  };
+}

@@ -1,0 +1,332 @@
+// Live: the browser's camera (getUserMedia) streamed as JPEG frames over the
+// /v1/stream WebSocket (docs/protocol.md), the boxes of each answer drawn over
+// the video, the server's annotated frames when asked for, and a readout of
+// answers per second, round trip and server latency, skipped and dropped.
+// At most two frames are in flight: the server keeps the newest anyway
+// (latest frame wins), so a slow model never builds latency.
+
+import { wsUrl, listModels } from '../api.js';
+import { h, field, fill, messageArea, pageHeader, fmtMs, fmtInt, describeError } from '../dom.js';
+import { drawDetections } from '../draw.js';
+import { modelField, thresholdField, fillDetections } from '../widgets.js';
+
+const MAX_IN_FLIGHT = 2;
+const MAX_WIDTH = 640;          // frames are scaled down to this width before sending
+const JPEG_QUALITY = 0.8;
+const WINDOW_MS = 5000;         // answers per second are counted over this window
+const MAX_BUFFERED = 1 << 20;   // do not queue more than this in the socket
+
+function cameraError(err) {
+  const why = {
+    NotAllowedError: 'the browser was not allowed to use the camera (check the site permission)',
+    NotFoundError: 'no camera was found',
+    NotReadableError: 'the camera is in use by another program or could not be started',
+    OverconstrainedError: 'the camera cannot deliver the requested video',
+    SecurityError: 'camera access is blocked by the browser\'s security settings',
+  }[err.name];
+  return new Error(`Camera: ${why || err.message}`);
+}
+
+function median(xs) {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+export function render(section) {
+  const msg = messageArea();
+  const form = h('form', { class: 'controls', 'aria-label': 'Stream settings' });
+  const streamId = field('Stream name', h('input', {
+    name: 'stream', value: 'browser-' + Math.random().toString(36).slice(2, 8), pattern: '[A-Za-z0-9._\\-]{1,64}', required: true, autocomplete: 'off',
+  }), 'letters, digits, . _ -; one connection per name');
+  const fps = field('Frames per second at most', h('select', { name: 'fps' },
+    ['2', '5', '10', '15', '30'].map((n) => h('option', { value: n, text: n, selected: n === '10' }))));
+  const annotateId = 'live-annotate';
+  const annotate = h('input', { type: 'checkbox', id: annotateId, name: 'annotate' });
+  const start = h('button', { type: 'submit', text: 'Start camera' });
+  const pause = h('button', { type: 'button', class: 'secondary', text: 'Pause', disabled: true, 'aria-pressed': 'false' });
+  const stop = h('button', { type: 'button', class: 'secondary', text: 'Stop', disabled: true });
+
+  const video = h('video', { muted: true, playsinline: true, autoplay: true, 'aria-label': 'Camera' });
+  video.muted = true;
+  const overlay = h('canvas', { class: 'overlay', 'aria-hidden': 'true' });
+  const annotatedImg = h('img', { alt: 'The latest frame as annotated by the server', hidden: true });
+  const annotatedNote = h('p', { class: 'muted', text: 'Turn on "server-annotated frames" to see the frames the server drew its boxes on.' });
+  const list = h('ol', { class: 'detections', 'aria-label': 'Detections in the latest frame' });
+  const state = h('span', { class: 'badge', role: 'status', text: 'stopped' });
+
+  const readoutKeys = [
+    ['sent', 'Frames sent'], ['answers', 'Answers'], ['fps', 'Answers/s'], ['rtt', 'Round trip (median)'],
+    ['server', 'Server time (last)'], ['skipped', 'Skipped'], ['dropped', 'Dropped'], ['annotated', 'Annotated frames'],
+  ];
+  const readout = {};
+  const cards = h('div', { class: 'cards', 'aria-label': 'Stream readout' }, readoutKeys.map(([k, t]) => {
+    readout[k] = h('output', { class: 'v', dataset: { key: k }, text: '0' });
+    return h('div', { class: 'card' }, h('span', { class: 'k', text: t }), readout[k]);
+  }));
+
+  let model = null;
+  let threshold = null;
+  let stream = null;        // MediaStream of the camera
+  let ws = null;
+  let timer = null;
+  let ticker = null;        // refreshes the readout once a second (answers/s decays when answers stop)
+  let paused = false;
+  let stopping = false;
+  let capturing = false;
+  let inFlight = 0;
+  let expectImage = false;  // the next binary message is the annotated frame of the last answer
+  let lastUrl = null;
+  let last = null;          // the latest detections message
+  const grab = document.createElement('canvas');
+  const stats = { sent: 0, answers: 0, skipped: 0, dropped: 0, annotated: 0, times: [], rtts: [] };
+
+  function setState(text, cls) {
+    state.textContent = text;
+    state.className = 'badge ' + (cls || '');
+  }
+
+  function updateReadout() {
+    const now = performance.now();
+    while (stats.times.length && now - stats.times[0] > WINDOW_MS) stats.times.shift();
+    readout.sent.textContent = fmtInt(stats.sent);
+    readout.answers.textContent = fmtInt(stats.answers);
+    readout.fps.textContent = (stats.times.length / (WINDOW_MS / 1000)).toFixed(1);
+    readout.rtt.textContent = fmtMs(median(stats.rtts));
+    readout.server.textContent = last ? fmtMs(last.timings_ms && last.timings_ms.server) : '—';
+    readout.skipped.textContent = fmtInt(stats.skipped);
+    readout.dropped.textContent = fmtInt(stats.dropped);
+    readout.annotated.textContent = fmtInt(stats.annotated);
+  }
+
+  function drawOverlay(highlight = -1) {
+    if (!last) return;
+    if (overlay.width !== last.width) overlay.width = last.width;
+    if (overlay.height !== last.height) overlay.height = last.height;
+    const ctx = overlay.getContext('2d');
+    ctx.clearRect(0, 0, overlay.width, overlay.height);
+    drawDetections(ctx, last.detections, last.width, last.height, highlight);
+  }
+
+  function onText(data) {
+    let m;
+    try {
+      m = JSON.parse(data);
+    } catch (e) {
+      msg.show(new Error('the server sent a message that is not JSON'));
+      return;
+    }
+    if (m.type === 'hello') {
+      setState(`streaming as ${m.stream}`, 'ok');
+    } else if (m.type === 'detections') {
+      inFlight = Math.max(0, inFlight - 1 - (m.skipped || 0));
+      stats.answers += 1;
+      stats.skipped += m.skipped || 0;
+      stats.dropped += m.dropped || 0;
+      stats.times.push(performance.now());
+      if (typeof m.ts === 'number') {
+        stats.rtts.push(Date.now() - m.ts);
+        if (stats.rtts.length > 30) stats.rtts.shift();
+      }
+      last = m;
+      expectImage = !!m.annotated;
+      if (!paused) {
+        drawOverlay();
+        fillDetections(list, m.detections, drawOverlay);
+      }
+      updateReadout();
+    } else if (m.type === 'error') {
+      if (m.frame !== undefined) inFlight = Math.max(0, inFlight - 1);
+      msg.show(Object.assign(new Error(m.message), { name: 'ApiError', code: m.code, status: 0 }));
+    } else if (m.type === 'config' && !m.ok) {
+      msg.show(new Error('the server refused the new settings'));
+    }
+  }
+
+  function onBinary(blob) {
+    if (!expectImage) return;
+    expectImage = false;
+    stats.annotated += 1;
+    if (paused) return;
+    const url = URL.createObjectURL(blob);
+    annotatedImg.src = url;
+    annotatedImg.hidden = false;
+    annotatedNote.hidden = true;
+    if (lastUrl) URL.revokeObjectURL(lastUrl);
+    lastUrl = url;
+    updateReadout();
+  }
+
+  function sendFrame() {
+    if (paused || capturing || !ws || ws.readyState !== WebSocket.OPEN) return;
+    if (inFlight >= MAX_IN_FLIGHT || ws.bufferedAmount > MAX_BUFFERED) return;
+    if (!video.videoWidth) return;
+    const scale = Math.min(1, MAX_WIDTH / video.videoWidth);
+    const w = Math.round(video.videoWidth * scale);
+    const hgt = Math.round(video.videoHeight * scale);
+    if (grab.width !== w) grab.width = w;
+    if (grab.height !== hgt) grab.height = hgt;
+    grab.getContext('2d').drawImage(video, 0, 0, w, hgt);
+    capturing = true;
+    const ts = Date.now();
+    grab.toBlob((blob) => {
+      capturing = false;
+      if (!blob || !ws || ws.readyState !== WebSocket.OPEN) return;
+      ws.send(JSON.stringify({ type: 'frame', ts }));
+      ws.send(blob);
+      inFlight += 1;
+      stats.sent += 1;
+      updateReadout();
+    }, 'image/jpeg', JPEG_QUALITY);
+  }
+
+  function loop() {
+    sendFrame();
+    timer = setTimeout(loop, 1000 / Number(fps.input.value));
+  }
+
+  function settings() {
+    return { model: model.input.value, min_confidence: threshold.value(), annotate: annotate.checked };
+  }
+
+  async function begin() {
+    msg.clear();
+    if (!streamId.input.checkValidity()) {
+      msg.show(new Error('The stream name may hold 1 to 64 letters, digits, dots, dashes and underscores.'));
+      return;
+    }
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      msg.show(new Error('This browser gives no camera access on this page: cameras need HTTPS or localhost (serve vigia with tls.listen, see docs/operations.md).'));
+      return;
+    }
+    start.disabled = true;
+    stopping = false;
+    setState('starting camera…');
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 }, height: { ideal: 720 } }, audio: false });
+    } catch (err) {
+      start.disabled = false;
+      setState('stopped');
+      msg.show(cameraError(err));
+      return;
+    }
+    video.srcObject = stream;
+    try {
+      await video.play();
+    } catch (err) {
+      msg.show(new Error('The video could not be played: ' + err.message));
+    }
+    setState('connecting…');
+    let url;
+    try {
+      url = await wsUrl('/v1/stream', { stream: streamId.input.value, ...settings() });
+    } catch (err) {
+      msg.show(err);
+      end();
+      return;
+    }
+    ws = new WebSocket(url, 'vigia.json');
+    ws.binaryType = 'blob';
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+      inFlight = 0;
+      ticker = setInterval(updateReadout, 1000);
+      pause.disabled = false;
+      stop.disabled = false;
+      loop();
+    };
+    ws.onmessage = (e) => (typeof e.data === 'string' ? onText(e.data) : onBinary(e.data));
+    ws.onclose = (e) => {
+      ws = null;
+      if (stopping) return;
+      if (!opened) {
+        msg.show(new Error('The server refused the stream: the name may be in use by another connection (409), '
+          + 'or your session may not be allowed to stream (operator role). The server log says which.'));
+      } else if (e.code !== 1000) {
+        msg.show(new Error(`The stream closed (WebSocket code ${e.code}${e.reason ? ': ' + e.reason : ''}).`));
+      }
+      end();
+    };
+    stop.disabled = false;
+  }
+
+  function end() {
+    stopping = true;
+    clearTimeout(timer);
+    timer = null;
+    clearInterval(ticker);
+    ticker = null;
+    if (ws) {
+      ws.close(1000, 'stopped');
+      ws = null;
+    }
+    if (stream) {
+      for (const t of stream.getTracks()) t.stop();
+      stream = null;
+    }
+    video.srcObject = null;
+    paused = false;
+    pause.textContent = 'Pause';
+    pause.setAttribute('aria-pressed', 'false');
+    pause.disabled = true;
+    stop.disabled = true;
+    start.disabled = false;
+    setState('stopped');
+  }
+
+  function togglePause() {
+    paused = !paused;
+    pause.textContent = paused ? 'Resume' : 'Pause';
+    pause.setAttribute('aria-pressed', String(paused));
+    if (paused) {
+      video.pause();
+      setState('paused', 'warn');
+    } else {
+      video.play().catch((err) => msg.show(err));
+      setState('streaming', 'ok');
+    }
+  }
+
+  function sendConfig() {
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'config', ...settings() }));
+  }
+
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    begin();
+  });
+  pause.addEventListener('click', togglePause);
+  stop.addEventListener('click', end);
+  annotate.addEventListener('change', sendConfig);
+
+  listModels().then((listing) => {
+    model = modelField(listing);
+    const current = listing.models.find((m) => m.name === model.input.value);
+    threshold = thresholdField(current && current.threshold ? current.threshold : 0.4);
+    model.input.addEventListener('change', sendConfig);
+    threshold.input.addEventListener('change', sendConfig);
+    fill(form, model.wrap, threshold.wrap, fps.wrap, streamId.wrap,
+      h('div', { class: 'check' }, annotate, h('label', { for: annotateId, text: 'Server-annotated frames' })),
+      h('div', { class: 'buttons' }, start, pause, stop));
+  }).catch((err) => {
+    msg.show(err);
+    fill(form, h('p', { class: 'error', text: 'The model list could not be read: ' + describeError(err) }));
+  });
+
+  section.append(
+    pageHeader('Live', 'Stream this browser\'s camera to the server and watch the detections as they come.'),
+    h('div', { class: 'panel' }, form),
+    h('p', {}, 'State: ', state),
+    msg.el,
+    cards,
+    h('div', { class: 'grid cols-2' },
+      h('div', { class: 'panel' }, h('h2', { text: 'Camera with boxes' }), h('div', { class: 'viewer' }, video, overlay)),
+      h('div', { class: 'panel' }, h('h2', { text: 'Annotated by the server' }), annotatedNote, h('div', { class: 'viewer' }, annotatedImg))),
+    h('div', { class: 'panel' }, h('h2', { text: 'Detections in the latest frame' }), list));
+
+  return () => {
+    end();
+    if (lastUrl) URL.revokeObjectURL(lastUrl);
+  };
+}

@@ -1,0 +1,208 @@
+// System: the server as it runs, from the /v1/live WebSocket (a metrics
+// message every second: connections, streams, per-model fps, latency, queue
+// and workers; and every stream's detections), with a rolling chart of the
+// last minute. Admins also load and unload models here.
+
+import { api, hasRole, listModels, wsUrl } from '../api.js';
+import { h, fill, messageArea, pageHeader, fmtInt, fmtMs, fmtTime, summarizeLabels, table } from '../dom.js';
+import { makeChart, seriesColor } from '../charts.js';
+
+const HISTORY = 60; // metrics messages kept for the charts (one a second)
+
+export function render(section) {
+  const msg = messageArea();
+  const state = h('span', { class: 'badge', role: 'status', text: 'connecting…' });
+  const cards = h('div', { class: 'cards' });
+  const modelsSlot = h('div', { class: 'table-wrap' });
+  const streamsSlot = h('div', { class: 'table-wrap' });
+  const feed = h('ol', { class: 'feed', 'aria-label': 'Latest detections from live streams' });
+  const fpsCanvas = h('canvas', { role: 'img', 'aria-label': 'Answers per second per model over the last minute' });
+  const latCanvas = h('canvas', { role: 'img', 'aria-label': 'p99 latency per model over the last minute' });
+  const manage = h('div');
+  const manageMsg = messageArea();
+
+  section.append(
+    pageHeader('System', 'Live metrics from the server, every second.'),
+    h('p', {}, 'Live feed: ', state),
+    msg.el,
+    cards,
+    h('div', { class: 'panel' }, h('h2', { text: 'Models' }), modelsSlot),
+    h('div', { class: 'grid cols-2' },
+      h('div', { class: 'panel' }, h('h2', { text: 'Answers per second' }), h('div', { class: 'chart short' }, fpsCanvas)),
+      h('div', { class: 'panel' }, h('h2', { text: 'p99 latency' }), h('div', { class: 'chart short' }, latCanvas))),
+    h('div', { class: 'grid cols-2' },
+      h('div', { class: 'panel' }, h('h2', { text: 'Streams' }), streamsSlot),
+      h('div', { class: 'panel' }, h('h2', { text: 'Latest live detections' }), feed)),
+    hasRole('admin') ? h('div', { class: 'panel' }, h('h2', { text: 'Load and unload models' }), manageMsg.el, manage) : null);
+
+  let ws = null;
+  let closed = false;
+  let retry = null;
+  let backoff = 1000;
+  const times = [];
+  const series = new Map(); // model -> {fps: [], p99: []}
+  let fpsChart = null;
+  let latChart = null;
+
+  function chartsUpdate(m) {
+    times.push(new Date(m.ts).toLocaleTimeString(undefined, { minute: '2-digit', second: '2-digit' }));
+    for (const model of m.models || []) {
+      if (!series.has(model.name)) series.set(model.name, { fps: Array(times.length - 1).fill(null), p99: Array(times.length - 1).fill(null) });
+    }
+    for (const [name, s] of series) {
+      const model = (m.models || []).find((x) => x.name === name);
+      s.fps.push(model ? model.fps : null);
+      s.p99.push(model && model.latency_ms ? model.latency_ms.p99 : null);
+    }
+    if (times.length > HISTORY) {
+      times.shift();
+      for (const s of series.values()) {
+        s.fps.shift();
+        s.p99.shift();
+      }
+    }
+    const datasets = (key) => [...series].map(([name, s], i) => ({
+      label: name, data: s[key].slice(), borderColor: seriesColor(i), backgroundColor: seriesColor(i), pointRadius: 0, spanGaps: true,
+    }));
+    if (!fpsChart) {
+      fpsChart = makeChart(fpsCanvas, { type: 'line', data: { labels: times.slice(), datasets: datasets('fps') }, options: { scales: { x: {}, y: { beginAtZero: true } } } });
+      latChart = makeChart(latCanvas, { type: 'line', data: { labels: times.slice(), datasets: datasets('p99') }, options: { scales: { x: {}, y: { beginAtZero: true, title: { display: true, text: 'ms' } } } } });
+    } else {
+      fpsChart.data.labels = times.slice();
+      fpsChart.data.datasets = datasets('fps');
+      fpsChart.update('none');
+      latChart.data.labels = times.slice();
+      latChart.data.datasets = datasets('p99');
+      latChart.update('none');
+    }
+  }
+
+  function showMetrics(m) {
+    const workers = (m.models || []).reduce((a, x) => a + (x.workers || 0), 0);
+    const busy = (m.models || []).reduce((a, x) => a + (x.workers_busy || 0), 0);
+    const queued = (m.models || []).reduce((a, x) => a + (x.queue || 0), 0);
+    fill(cards,
+      card('Connections', fmtInt(m.connections), 'connections'),
+      card('Streams', fmtInt(m.streams_open), 'streams'),
+      card('Observers', fmtInt(m.observers), 'observers'),
+      card('Workers busy', `${fmtInt(busy)} / ${fmtInt(workers)}`, 'workers'),
+      card('Queued jobs', fmtInt(queued), 'queued'));
+    fill(modelsSlot, table(null, ['Model', 'State', 'Backend', 'Answers/s', 'p50', 'p99', 'Queue', 'Workers ready', 'Busy', 'Restarts'],
+      (m.models || []).map((x) => h('tr', { dataset: { model: x.name } },
+        h('td', { text: x.name }),
+        h('td', {}, h('span', { class: 'badge ' + (x.state === 'ready' ? 'ok' : 'warn'), text: x.state })),
+        h('td', { text: x.backend }),
+        h('td', { class: 'num', text: x.fps.toFixed(1) }),
+        h('td', { class: 'num', text: fmtMs(x.latency_ms && x.latency_ms.p50) }),
+        h('td', { class: 'num', text: fmtMs(x.latency_ms && x.latency_ms.p99) }),
+        h('td', { class: 'num', text: fmtInt(x.queue) }),
+        h('td', { class: 'num', text: `${fmtInt(x.workers_ready)} / ${fmtInt(x.workers)}` }),
+        h('td', { class: 'num', text: fmtInt(x.workers_busy) }),
+        h('td', { class: 'num', text: fmtInt(x.restarts) })))));
+    fill(streamsSlot, (m.streams || []).length
+      ? table(null, ['Stream', 'Model', 'fps', 'p50', 'p99', 'Frames', 'Processed', 'Skipped', 'Dropped', 'Failed'],
+        m.streams.map((s) => h('tr', { dataset: { stream: s.stream } },
+          h('td', { text: s.stream }), h('td', { text: s.model }),
+          h('td', { class: 'num', text: s.fps.toFixed(1) }),
+          h('td', { class: 'num', text: fmtMs(s.latency_ms && s.latency_ms.p50) }),
+          h('td', { class: 'num', text: fmtMs(s.latency_ms && s.latency_ms.p99) }),
+          ...['frames', 'processed', 'skipped', 'dropped', 'failed'].map((k) => h('td', { class: 'num', text: fmtInt(s[k]) })))))
+      : h('p', { class: 'muted', text: 'No camera or browser is streaming now.' }));
+    chartsUpdate(m);
+  }
+
+  function showDetections(d) {
+    feed.prepend(h('li', {},
+      h('span', { class: 'muted', text: fmtTime(Date.now() / 1000) + ' ' }),
+      h('strong', { text: d.stream }), ': ', summarizeLabels(d.detections) || 'nothing'));
+    while (feed.children.length > 30) feed.lastElementChild.remove();
+  }
+
+  async function connect() {
+    if (closed) return;
+    let url;
+    try {
+      url = await wsUrl('/v1/live');
+    } catch (err) {
+      msg.show(err);
+      return;
+    }
+    if (closed) return;
+    ws = new WebSocket(url, 'vigia.json');
+    ws.onopen = () => {
+      backoff = 1000;
+      msg.clear();
+      state.textContent = 'connected';
+      state.className = 'badge ok';
+    };
+    ws.onmessage = (e) => {
+      if (typeof e.data !== 'string') return;
+      let m;
+      try {
+        m = JSON.parse(e.data);
+      } catch (err) {
+        msg.show(new Error('the server sent a message that is not JSON'));
+        return;
+      }
+      if (m.type === 'metrics') showMetrics(m);
+      else if (m.type === 'detections') showDetections(m);
+      else if (m.type === 'error') msg.show(Object.assign(new Error(m.message), { name: 'ApiError', code: m.code, status: 0 }));
+    };
+    ws.onclose = (e) => {
+      ws = null;
+      if (closed) return;
+      state.textContent = `disconnected (${e.code}${e.reason ? ' ' + e.reason : ''}); retrying`;
+      state.className = 'badge bad';
+      retry = setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 15000);
+    };
+  }
+
+  async function showManage() {
+    if (!hasRole('admin')) return;
+    let listing;
+    try {
+      listing = await listModels();
+    } catch (err) {
+      manageMsg.show(err);
+      return;
+    }
+    fill(manage, table(null, ['Model', 'State', 'Backend', 'Why', 'Action'], listing.models.map((m) => {
+      const loaded = m.state === 'ready' || m.state === 'degraded' || m.state === 'loading';
+      const b = h('button', {
+        type: 'button',
+        class: loaded ? 'secondary' : '',
+        text: loaded ? 'Unload' : 'Load',
+        'aria-label': `${loaded ? 'Unload' : 'Load'} ${m.name}`,
+        disabled: m.state === 'invalid' || m.state === 'unloading',
+      });
+      b.addEventListener('click', async () => {
+        b.disabled = true;
+        manageMsg.clear();
+        try {
+          await api(`/v1/models/${encodeURIComponent(m.name)}/${loaded ? 'unload' : 'load'}`, { method: 'POST' });
+          manageMsg.info(`${m.name}: ${loaded ? 'unloading' : 'loading'}.`);
+        } catch (err) {
+          manageMsg.show(err);
+        }
+        setTimeout(showManage, 1000);
+      });
+      return h('tr', {}, h('td', { text: m.name }), h('td', { text: m.state }), h('td', { text: m.backend }),
+        h('td', { class: 'muted', text: m.why || '' }), h('td', {}, b));
+    })));
+  }
+
+  connect();
+  showManage();
+  return () => {
+    closed = true;
+    clearTimeout(retry);
+    if (ws) ws.close(1000, 'page closed');
+    if (fpsChart) fpsChart.destroy();
+    if (latChart) latChart.destroy();
+  };
+}
+
+function card(k, v, key) {
+  return h('div', { class: 'card', dataset: { key } }, h('span', { class: 'k', text: k }), h('span', { class: 'v', text: v }));
+}
