@@ -264,52 +264,53 @@ static void KNAME(maxpool)(const float *in, int w, int h, int size, int stride, 
  */
 #define GEMM_NR (GEMM_NV * VW)
 
-static void KNAME(gemm_tile)(int K, const float *restrict a, const float *restrict b, size_t ldb,
-                             float *restrict c, size_t ldc, const float *bias, int rows, int cols,
-                             enum vgc_act act, int first, int last)
+static inline __attribute__((always_inline)) void
+KNAME(gemm_tile_nv)(const int nv, int K, const float *restrict a, const float *restrict b, size_t ldb,
+                    float *restrict c, size_t ldc, const float *bias, int rows, int cols,
+                    enum vgc_act act, int first, int last)
 {
     vf acc[GEMM_MR][GEMM_NV];
-    const int full = cols == GEMM_NR;
+    const int full = cols == nv * VW;
     int n[GEMM_NV];
 
 #pragma GCC unroll 8
-    for (int v = 0; v < GEMM_NV; v++)
+    for (int v = 0; v < nv; v++)
         n[v] = cols - v * VW < 0 ? 0 : (cols - v * VW > VW ? VW : cols - v * VW);
 #pragma GCC unroll 16
     for (int r = 0; r < GEMM_MR; r++) {
         vf br = VSET1(bias && r < rows ? bias[r] : 0.0f);
 
 #pragma GCC unroll 8
-        for (int v = 0; v < GEMM_NV; v++)
+        for (int v = 0; v < nv; v++)
             acc[r][v] = br;
     }
     if (!first) {
         /* a later block of K: continue from what the earlier blocks stored */
         for (int r = 0; r < rows; r++)
-            for (int v = 0; v < GEMM_NV; v++)
+            for (int v = 0; v < nv; v++)
                 acc[r][v] = n[v] == VW ? VLOAD(c + (size_t)r * ldc + v * VW)
                                        : (n[v] ? VLOADN(c + (size_t)r * ldc + v * VW, n[v]) : VZERO);
     }
-    /* b is a packed strip: NR floats per k, zero beyond cols */
+    /* b is a packed strip: ldb (nv*VW) floats per k, zero beyond cols */
     for (int k = 0; k < K; k++, a += GEMM_MR, b += ldb) {
         vf bv[GEMM_NV];
 
 #pragma GCC unroll 8
-        for (int v = 0; v < GEMM_NV; v++)
+        for (int v = 0; v < nv; v++)
             bv[v] = VLOAD(b + v * VW);
 #pragma GCC unroll 16
         for (int r = 0; r < GEMM_MR; r++) {
             vf ar = VSET1(a[r]);
 
 #pragma GCC unroll 8
-            for (int v = 0; v < GEMM_NV; v++)
+            for (int v = 0; v < nv; v++)
                 acc[r][v] = VFMA(ar, bv[v], acc[r][v]);
         }
     }
     for (int r = 0; r < rows; r++) {
         float *cr = c + (size_t)r * ldc;
 
-        for (int v = 0; v < GEMM_NV; v++) {
+        for (int v = 0; v < nv; v++) {
             if (last)
                 KNAME(act_vec)(&acc[r][v], act);
             if (full || n[v] == VW)
@@ -320,6 +321,53 @@ static void KNAME(gemm_tile)(int K, const float *restrict a, const float *restri
     }
 }
 
+
+/* The tile with GEMM_NV vectors of columns (NR), and with one (for a last narrow strip). */
+static void KNAME(gemm_tile)(int K, const float *restrict a, const float *restrict b, size_t ldb,
+                             float *restrict c, size_t ldc, const float *bias, int rows, int cols,
+                             enum vgc_act act, int first, int last)
+{
+    KNAME(gemm_tile_nv)(GEMM_NV, K, a, b, ldb, c, ldc, bias, rows, cols, act, first, last);
+}
+
+
+static void KNAME(gemm_tile1)(int K, const float *restrict a, const float *restrict b, size_t ldb,
+                              float *restrict c, size_t ldc, const float *bias, int rows, int cols,
+                              enum vgc_act act, int first, int last)
+{
+    KNAME(gemm_tile_nv)(1, K, a, b, ldb, c, ldc, bias, rows, cols, act, first, last);
+}
+
+
+/*
+ * The last few (<= 4) columns: one column at a time as a matrix-vector
+ * product over the panels' MR rows, B read in place.
+ */
+static void KNAME(gemm_narrow)(int K, int kstride, const float *restrict a, int panels, int m,
+                               const float *restrict b, size_t ldb, int cols, float *restrict c, size_t ldc,
+                               const float *bias, enum vgc_act act, int first, int last)
+{
+    for (int p = 0; p < panels; p++) {
+        const int rows = m - p * GEMM_MR < GEMM_MR ? m - p * GEMM_MR : GEMM_MR;
+        const float *ap = a + (size_t)p * kstride * GEMM_MR;   /* panels are kstride x MR */
+
+        for (int j = 0; j < cols; j++) {
+            float acc[GEMM_MR];
+
+            for (int r = 0; r < GEMM_MR; r++)
+                acc[r] = first ? (bias && r < rows ? bias[p * GEMM_MR + r] : 0.0f)
+                               : (r < rows ? c[(size_t)(p * GEMM_MR + r) * ldc + j] : 0.0f);
+            for (int k = 0; k < K; k++) {
+                const float bk = b[(size_t)k * ldb + j];
+
+                for (int r = 0; r < GEMM_MR; r++)
+                    acc[r] += ap[(size_t)k * GEMM_MR + r] * bk;
+            }
+            for (int r = 0; r < rows; r++)
+                c[(size_t)(p * GEMM_MR + r) * ldc + j] = last ? vgc_act_scalar(acc[r], act) : acc[r];
+        }
+    }
+}
 
 /*
  * A band of output rows of a convolution as an implicit GEMM: the input
@@ -433,44 +481,102 @@ static void KNAME(conv_rows)(const vgc_conv_args *x)
 }
 
 
+/* Copy a strip of B (kc x cols, row stride ldb) into dst (kc x width, zero beyond cols). */
+static inline void KNAME(pack_strip)(float *restrict dst, const float *restrict src, size_t ldb, int kc,
+                                     int cols, int width)
+{
+    if (cols == width) {
+        for (int kk = 0; kk < kc; kk++, src += ldb)
+            for (int v = 0; v < width / VW; v++)
+                VSTORE(dst + kk * width + v * VW, VLOAD(src + v * VW));
+    } else {
+        for (int kk = 0; kk < kc; kk++, src += ldb)
+            for (int x = 0; x < width; x++)
+                dst[kk * width + x] = x < cols ? src[x] : 0.0f;
+    }
+}
+
+
+/* Up to this many columns, a whole block of B is packed and A streamed once. */
+#define GEMM_NSMALL 256
+
 static void KNAME(gemm)(const float *a, int m, int k, const float *b, size_t ldb, int n,
                         float *c, size_t ldc, const float *bias, enum vgc_act act)
 {
+    /* per thread: a block of B, packed (GEMM_KC x GEMM_NSMALL floats, 256 KiB) */
+    static __thread float bp[GEMM_KC * GEMM_NSMALL] __attribute__((aligned(64)));
     const int panels = (m + GEMM_MR - 1) / GEMM_MR;
-    float bp[GEMM_KC * GEMM_NR] __attribute__((aligned(64)));
 
     /*
-     * K in blocks of GEMM_KC; each strip of B (GEMM_KC x NR) is first
-     * copied into bp (contiguous, aligned, zero-padded: B's rows may be far
-     * apart, one page each), then every panel of A passes over it while it
-     * is in L1. C carries the partial sums between blocks of K, and the
-     * activation is applied after the last.
+     * K in blocks of GEMM_KC; B is copied into bp (contiguous, aligned,
+     * zero-padded: B's rows may be far apart, one page each) in strips of NR
+     * columns; a last strip of at most VW columns uses the one-vector tile,
+     * and one of at most 4 columns a matrix-vector product, so that N = 49
+     * costs about 49 columns of work, not 64. C carries the partial sums
+     * between blocks of K; the activation is applied after the last.
+     *
+     * Small N (the Winograd products, 13x13 layers): the whole block of B is
+     * packed once and each panel of A (GEMM_KC x MR) passes over all of it,
+     * so that A, the big operand there, is read once. Large N: a strip of B
+     * at a time stays in L1 while every panel of A passes over it.
      */
     for (int kb = 0; kb < k; kb += GEMM_KC) {
         const int kc = k - kb < GEMM_KC ? k - kb : GEMM_KC;
+        const int first = kb == 0, last = kb + kc == k;
+        int nmain = n;
 
-        for (int j = 0; j < n; j += GEMM_NR) {
-            const int cols = n - j < GEMM_NR ? n - j : GEMM_NR;
-            const float *src = b + (size_t)kb * ldb + j;
+        /* the last <= 4 columns by matrix-vector products */
+        if (n % GEMM_NR != 0 && n % GEMM_NR <= 4 && n % GEMM_NR < VW) {
+            nmain = n - n % GEMM_NR;
+            KNAME(gemm_narrow)(kc, k, a + (size_t)kb * GEMM_MR, panels, m, b + (size_t)kb * ldb + nmain, ldb,
+                               n - nmain, c + nmain, ldc, bias, act, first, last);
+        }
+        if (nmain <= GEMM_NSMALL) {
+            size_t off = 0;
 
-            if (cols == GEMM_NR) {
-                for (int kk = 0; kk < kc; kk++, src += ldb)
-#pragma GCC unroll 8
-                    for (int v = 0; v < GEMM_NV; v++)
-                        VSTORE(bp + kk * GEMM_NR + v * VW, VLOAD(src + v * VW));
-            } else {
-                for (int kk = 0; kk < kc; kk++, src += ldb)
-                    for (int x = 0; x < GEMM_NR; x++)
-                        bp[kk * GEMM_NR + x] = x < cols ? src[x] : 0.0f;
+            for (int j = 0; j < nmain;) {
+                const int rem = nmain - j, width = rem > VW ? GEMM_NR : VW, cols = rem < width ? rem : width;
+
+                KNAME(pack_strip)(bp + off, b + (size_t)kb * ldb + j, ldb, kc, cols, width);
+                off += (size_t)kc * width;
+                j += cols;
             }
             for (int p = 0; p < panels; p++) {
                 const int rows = m - p * GEMM_MR < GEMM_MR ? m - p * GEMM_MR : GEMM_MR;
+                const float *ap = a + (size_t)p * k * GEMM_MR + (size_t)kb * GEMM_MR;
+                const float *bb = bias ? bias + p * GEMM_MR : NULL;
 
-                KNAME(gemm_tile)(kc, a + (size_t)p * k * GEMM_MR + (size_t)kb * GEMM_MR, bp, GEMM_NR,
-                                 c + (size_t)p * GEMM_MR * ldc + j, ldc, bias ? bias + p * GEMM_MR : NULL,
-                                 rows, cols, act,
-                                 kb == 0, kb + kc == k);
+                off = 0;
+                for (int j = 0; j < nmain;) {
+                    const int rem = nmain - j, width = rem > VW ? GEMM_NR : VW, cols = rem < width ? rem : width;
+                    float *cp = c + (size_t)p * GEMM_MR * ldc + j;
+
+                    if (width == GEMM_NR)
+                        KNAME(gemm_tile)(kc, ap, bp + off, GEMM_NR, cp, ldc, bb, rows, cols, act, first, last);
+                    else
+                        KNAME(gemm_tile1)(kc, ap, bp + off, VW, cp, ldc, bb, rows, cols, act, first, last);
+                    off += (size_t)kc * width;
+                    j += cols;
+                }
             }
+            continue;
+        }
+        for (int j = 0; j < nmain;) {
+            const int rem = nmain - j, width = rem > VW ? GEMM_NR : VW, cols = rem < width ? rem : width;
+
+            KNAME(pack_strip)(bp, b + (size_t)kb * ldb + j, ldb, kc, cols, width);
+            for (int p = 0; p < panels; p++) {
+                const int rows = m - p * GEMM_MR < GEMM_MR ? m - p * GEMM_MR : GEMM_MR;
+                const float *ap = a + (size_t)p * k * GEMM_MR + (size_t)kb * GEMM_MR;
+                float *cp = c + (size_t)p * GEMM_MR * ldc + j;
+                const float *bb = bias ? bias + p * GEMM_MR : NULL;
+
+                if (width == GEMM_NR)
+                    KNAME(gemm_tile)(kc, ap, bp, GEMM_NR, cp, ldc, bb, rows, cols, act, first, last);
+                else
+                    KNAME(gemm_tile1)(kc, ap, bp, VW, cp, ldc, bb, rows, cols, act, first, last);
+            }
+            j += cols;
         }
     }
 }
