@@ -113,7 +113,8 @@ export async function loadPlaywright() {
 
 /** Debian's chromium binary (VIGIA_CHROMIUM overrides), or an Error. */
 export function chromiumPath() {
-  const candidates = [env('VIGIA_CHROMIUM', ''), '/usr/lib/chromium/chromium', '/usr/bin/chromium'].filter(Boolean);
+  const asked = env('VIGIA_CHROMIUM', '');
+  const candidates = asked ? [asked] : ['/usr/lib/chromium/chromium', '/usr/bin/chromium'];
   for (const c of candidates) {
     try {
       fs.accessSync(c, fs.constants.X_OK);

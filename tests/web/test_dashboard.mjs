@@ -134,20 +134,37 @@ async function signIn(page, url, name, password) {
 }
 
 async function setup() {
+  const { chromium } = await loadPlaywright();
+  const executablePath = chromiumPath();
   const work = tempDir('vigia-web-');
   const models = path.join(work, 'models');
-  if (!fetchModels(models, MODELS)) throw new Skip(`no test models (${path.join(env('VIGIA_SHARED', '../shared'), 'models')} not found)`);
+  if (!fetchModels(models, MODELS)) {
+    fs.rmSync(work, { recursive: true, force: true });
+    throw new Skip(`no test models (${path.join(env('VIGIA_SHARED', '../shared'), 'models')} not found)`);
+  }
   fs.rmSync(artifacts, { recursive: true, force: true });
   fs.mkdirSync(artifacts, { recursive: true });
   addUser(path.join(work, 'data'), ADMIN, ADMIN_PW, 'admin');
-
-  const { chromium } = await loadPlaywright();
-  const executablePath = chromiumPath();
   const camera = path.join(work, 'camera.y4m');
-  const server = await new Server(work).start([
+  // setup's failures leave nothing behind: the server is stopped and the directory removed
+  const server = new Server(work);
+  const ctx = { work, server, console: [], foreign: [], pages: [] };
+  try {
+    return await launch(ctx, chromium, executablePath, camera, models);
+  } catch (e) {
+    if (ctx.browser) await ctx.browser.close().catch(() => {});
+    await server.stop();
+    fs.writeFileSync(path.join(artifacts, 'server.log'), server.log());
+    fs.rmSync(work, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function launch(ctx, chromium, executablePath, camera, models) {
+  const { server } = ctx;
+  await server.start([
     '--models', models, '--web', path.join(srcdir, 'web'), '--workers', '1', '--detect-load', MODELS.join(','),
     '--history-images', 'original', '--history-stream-interval', '1s']);
-  const ctx = { work, server, console: [], foreign: [], pages: [] };
   await server.waitReady();
   try {
     ctx.browser = await chromium.launch({
@@ -158,7 +175,6 @@ async function setup() {
         '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${camera}`],
     });
   } catch (e) {
-    await server.stop();
     throw new Error(`Chromium (${executablePath}) could not start: ${e.message}`);
   }
   ctx.context = await ctx.browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -209,6 +225,37 @@ async function teardown(ctx) {
 }
 
 // --- the tests, in order: each builds on the state the previous left ---
+
+function filesUnder(dir) {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? filesUnder(p) : [p];
+  });
+}
+
+async function every_web_file_is_installed(ctx) {
+  // web/local.mk must list every file: `make install` and `make dist` carry only those
+  const mk = fs.readFileSync(path.join(srcdir, 'web', 'local.mk'), 'utf8').replace(/\\\n/g, ' ');
+  const listed = new Set();
+  for (const line of mk.split('\n')) {
+    const m = /^dist_\w+_DATA\s*=\s*(.*)$/.exec(line);
+    if (m) for (const f of m[1].trim().split(/\s+/)) listed.add(f);
+  }
+  const present = filesUnder(path.join(srcdir, 'web')).map((f) => path.relative(srcdir, f)).filter((f) => f !== path.join('web', 'local.mk'));
+  const unlisted = present.filter((f) => !listed.has(f));
+  check(unlisted.length === 0, `files in web/ that web/local.mk does not install: ${unlisted.join(', ')}`);
+  const absent = [...listed].filter((f) => !fs.existsSync(path.join(srcdir, f)));
+  check(absent.length === 0, `files web/local.mk installs that are missing: ${absent.join(', ')}`);
+  // the served Chart.js is the one package-lock.json pins, when node_modules is here to compare
+  const pinned = path.join(srcdir, 'node_modules', 'chart.js', 'dist', 'chart.umd.js');
+  if (fs.existsSync(pinned)) {
+    const want = fs.readFileSync(pinned, 'utf8').replace(/^\/\/# sourceMappingURL=.*\n?/m, '');
+    check(fs.readFileSync(path.join(srcdir, 'web', 'vendor', 'chart.umd.js'), 'utf8') === want,
+      'web/vendor/chart.umd.js differs from node_modules/chart.js: run make');
+  }
+  const r = await fetch(ctx.server.url + '/vendor/chart.umd.js');
+  check(r.status === 200 && /javascript/.test(r.headers.get('content-type')), `GET /vendor/chart.umd.js: ${r.status} ${r.headers.get('content-type')}`);
+}
 
 async function sign_in_refuses_a_wrong_password(ctx) {
   const { page } = ctx;
@@ -558,6 +605,7 @@ async function no_page_logged_errors_or_reached_outside(ctx) {
 }
 
 process.exitCode = await run([
+  every_web_file_is_installed,
   sign_in_refuses_a_wrong_password,
   sign_in_shows_the_pages_of_an_admin,
   detect_finds_the_dog_car_and_bicycle,
