@@ -82,7 +82,9 @@ function accountPanel(me) {
   const next = field('New password', h('input', { type: 'password', name: 'password', autocomplete: 'new-password', required: true, minlength: 8 }), '8 characters or more');
   const again = field('New password again', h('input', { type: 'password', name: 'password2', autocomplete: 'new-password', required: true }));
   const save = h('button', { type: 'submit', text: 'Change password' });
-  const form = h('form', { class: 'controls', 'aria-label': 'Change your password' }, current.wrap, next.wrap, again.wrap, save);
+  // the account's name, for password managers (they file the new password under it)
+  const username = h('input', { type: 'text', name: 'username', autocomplete: 'username', value: me.name, hidden: true, readonly: true });
+  const form = h('form', { class: 'controls', 'aria-label': 'Change your password' }, username, current.wrap, next.wrap, again.wrap, save);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     msg.clear();
