@@ -399,6 +399,11 @@ async function analytics_draws_the_stats(ctx) {
   check(charts.every((c) => c.w > 200), 'charts have their container\'s size');
   const cards = await page.locator('.cards').textContent();
   check(/Images\s*4/.test(cards), `cards: ${cards}`);
+  // the feedback given in the history counts in the model's precision
+  const xl = page.locator('tr[data-model="yolo-fastest-1.1-xl"]');
+  await xl.waitFor();
+  const precision = await xl.locator('td.precision').textContent();
+  check(/^100\.0% \(/.test(precision), `precision of yolo-fastest-1.1-xl: ${precision}`);
   await checkLabels(page, 'analytics');
   await shot(page, 'analytics');
   await page.getByLabel('Period', { exact: true }).selectOption('day');

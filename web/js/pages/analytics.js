@@ -3,8 +3,8 @@
 // over time, for the last 24 hours (by hour), 30 days (by day) or by shift.
 // Every chart has its numbers in a table beside it.
 
-import { api } from '../api.js';
-import { h, field, fill, messageArea, pageHeader, fmtInt, fmtMs, table } from '../dom.js';
+import { api, listModels } from '../api.js';
+import { h, field, fill, messageArea, pageHeader, fmtInt, fmtMs, fmtPct, table } from '../dom.js';
 import { makeChart, seriesColor } from '../charts.js';
 
 const PERIODS = {
@@ -56,13 +56,50 @@ export function render(section) {
   const latency = chartBox('Latency per model', 'Bar chart of p50, p90 and p99 latency per model');
   const latencyTime = chartBox('Latency over time', 'Line chart of p50 and p99 latency per period', 'short');
   const charts = [];
+  const modelsMsg = messageArea();
+  const modelsSlot = h('div', { class: 'table-wrap' });
 
   section.append(
     pageHeader('Analytics', 'What the server detected, and how fast, from the aggregates it keeps.'),
     h('div', { class: 'panel' }, form),
     msg.el,
     cards,
-    h('div', { class: 'grid cols-2' }, overTime.panel, classes.panel, latency.panel, latencyTime.panel));
+    h('div', { class: 'grid cols-2' }, overTime.panel, classes.panel, latency.panel, latencyTime.panel),
+    h('div', { class: 'panel' },
+      h('h2', { text: 'Loaded models: accuracy and capacity' }),
+      h('p', { class: 'muted', text: 'Precision is estimated from the feedback people gave on each model\'s stored detections (History, a detection, Feedback); capacity is what the ready workers can answer at the median inference time.' }),
+      modelsMsg.el, modelsSlot));
+
+  // GET /v1/models/{name}/stats for each loaded model
+  async function loadModels() {
+    modelsMsg.clear();
+    try {
+      const listing = await listModels();
+      const loaded = listing.models.filter((m) => m.state === 'ready' || m.state === 'degraded');
+      const stats = await Promise.all(loaded.map((m) => api(`/v1/models/${encodeURIComponent(m.name)}/stats`)));
+      fill(modelsSlot, loaded.length ? table(null,
+        ['Model', 'Backend', 'Answers/s', 'Capacity/s', 'p50', 'p99', 'Rated', 'Correct', 'Wrong', 'Relabelled', 'Precision (95% interval)'],
+        stats.map((st) => {
+          const a = st.accuracy || {};
+          const t = st.throughput || {};
+          const prec = a.precision === null || a.precision === undefined ? 'no feedback yet'
+            : `${fmtPct(a.precision)} (${fmtPct(a.ci95[0])} – ${fmtPct(a.ci95[1])})`;
+          return h('tr', { dataset: { model: st.model } },
+            h('td', { text: st.model }), h('td', { text: st.backend }),
+            h('td', { class: 'num', text: t.answers_per_s === undefined ? '—' : t.answers_per_s.toFixed(1) }),
+            h('td', { class: 'num', text: t.capacity_per_s === undefined || t.capacity_per_s === null ? '—' : t.capacity_per_s.toFixed(1) }),
+            h('td', { class: 'num', text: fmtMs(st.latency_ms && st.latency_ms.p50) }),
+            h('td', { class: 'num', text: fmtMs(st.latency_ms && st.latency_ms.p99) }),
+            h('td', { class: 'num', text: fmtInt(a.rated_detections) }),
+            h('td', { class: 'num', text: fmtInt(a.correct) }),
+            h('td', { class: 'num', text: fmtInt(a.incorrect) }),
+            h('td', { class: 'num', text: fmtInt(a.relabelled) }),
+            h('td', { class: 'precision', text: prec }));
+        })) : h('p', { class: 'muted', text: 'No model is loaded.' }));
+    } catch (err) {
+      modelsMsg.show(err);
+    }
+  }
 
   function destroyCharts() {
     while (charts.length) charts.pop().destroy();
@@ -107,7 +144,7 @@ export function render(section) {
         options: { scales: { x: {}, y: { beginAtZero: true, ticks: { precision: 0 } } } },
       }));
       fill(overTime.tableSlot, table(null, ['From', 'Images', 'Objects'],
-        buckets.filter((b) => b.detections).map((b, i) => [bucketLabel(b, p), fmtInt(b.detections), fmtInt(b.objects)])));
+        buckets.filter((b) => b.detections).map((b) => [bucketLabel(b, p), fmtInt(b.detections), fmtInt(b.objects)])));
 
       const labels = Object.entries(t.labels || {}).sort((a, b) => b[1] - a[1]);
       const top = labels.slice(0, 20);
@@ -161,9 +198,11 @@ export function render(section) {
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     load();
+    loadModels();
   });
   period.input.addEventListener('change', load);
   load();
+  loadModels();
   return destroyCharts;
 }
 
