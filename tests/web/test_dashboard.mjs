@@ -449,8 +449,15 @@ async function live_streams_the_camera_and_annotated_frames_arrive(ctx) {
   await sys.locator('tr[data-model="yolo-fastest-1.1-xl"]').waitFor();
   await sys.locator('.feed li', { hasText: streamName }).first().waitFor();
   await sys.waitForFunction(() => window.Chart.getChart(document.querySelector('.page-system canvas')));
+  // and watches its annotated frames (GET /v1/streams/{id}/mjpeg in an <img>)
+  await sys.getByRole('button', { name: `Watch ${streamName}` }).click();
+  await sys.waitForFunction((id) => {
+    const img = document.querySelector(`img[alt="Frames of the stream ${id}, annotated by the server"]`);
+    return img && img.naturalWidth === 640;
+  }, streamName);
   await checkLabels(sys, 'system');
   await shot(sys, 'system');
+  await sys.getByRole('button', { name: 'Stop watching' }).click();
   await sys.close();
 
   await shot(page, 'live');

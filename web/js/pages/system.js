@@ -19,6 +19,7 @@ export function render(section) {
   const fpsCanvas = h('canvas', { role: 'img', 'aria-label': 'Answers per second per model over the last minute' });
   const latCanvas = h('canvas', { role: 'img', 'aria-label': 'p99 latency per model over the last minute' });
   const manage = h('div');
+  const watchSlot = h('div');
   const manageMsg = messageArea();
 
   section.append(
@@ -33,6 +34,7 @@ export function render(section) {
     h('div', { class: 'grid cols-2' },
       h('div', { class: 'panel' }, h('h2', { text: 'Streams' }), streamsSlot),
       h('div', { class: 'panel' }, h('h2', { text: 'Latest live detections' }), feed)),
+    watchSlot,
     hasRole('admin') ? h('div', { class: 'panel' }, h('h2', { text: 'Load and unload models' }), manageMsg.el, manage) : null);
 
   let ws = null;
@@ -99,16 +101,77 @@ export function render(section) {
         h('td', { class: 'num', text: `${fmtInt(x.workers_ready)} / ${fmtInt(x.workers)}` }),
         h('td', { class: 'num', text: fmtInt(x.workers_busy) }),
         h('td', { class: 'num', text: fmtInt(x.restarts) })))));
-    fill(streamsSlot, (m.streams || []).length
-      ? table(null, ['Stream', 'Model', 'fps', 'p50', 'p99', 'Frames', 'Processed', 'Skipped', 'Dropped', 'Failed'],
-        m.streams.map((s) => h('tr', { dataset: { stream: s.stream } },
-          h('td', { text: s.stream }), h('td', { text: s.model }),
-          h('td', { class: 'num', text: s.fps.toFixed(1) }),
-          h('td', { class: 'num', text: fmtMs(s.latency_ms && s.latency_ms.p50) }),
-          h('td', { class: 'num', text: fmtMs(s.latency_ms && s.latency_ms.p99) }),
-          ...['frames', 'processed', 'skipped', 'dropped', 'failed'].map((k) => h('td', { class: 'num', text: fmtInt(s[k]) })))))
-      : h('p', { class: 'muted', text: 'No camera or browser is streaming now.' }));
+    showStreams(m.streams || []);
     chartsUpdate(m);
+  }
+
+  // the streams table is updated in place: its Watch buttons must survive the updates
+  const STREAM_COLS = ['model', 'fps', 'p50', 'p99', 'frames', 'processed', 'skipped', 'dropped', 'failed'];
+  const streamRows = new Map();
+  const streamsBody = h('tbody');
+  const streamsTable = h('table', { class: 'data' },
+    h('thead', {}, h('tr', {}, ['Stream', 'Model', 'fps', 'p50', 'p99', 'Frames', 'Processed', 'Skipped', 'Dropped', 'Failed', ''].map((t) => h('th', { scope: 'col', text: t })))),
+    streamsBody);
+  const noStreams = h('p', { class: 'muted', text: 'No camera or browser is streaming now.' });
+  fill(streamsSlot, noStreams);
+
+  function showStreams(streams) {
+    const seen = new Set();
+    for (const st of streams) {
+      seen.add(st.stream);
+      let row = streamRows.get(st.stream);
+      if (!row) {
+        const cells = {};
+        const watchButton = h('button', { type: 'button', class: 'secondary', text: 'Watch', 'aria-label': `Watch ${st.stream}` });
+        watchButton.addEventListener('click', () => watch(st.stream));
+        const tr = h('tr', { dataset: { stream: st.stream } }, h('td', { text: st.stream }),
+          STREAM_COLS.map((k) => { cells[k] = h('td', { class: k === 'model' ? '' : 'num' }); return cells[k]; }),
+          h('td', {}, watchButton));
+        row = { tr, cells };
+        streamRows.set(st.stream, row);
+        streamsBody.append(tr);
+      }
+      const v = {
+        model: st.model, fps: st.fps.toFixed(1), p50: fmtMs(st.latency_ms && st.latency_ms.p50), p99: fmtMs(st.latency_ms && st.latency_ms.p99),
+        frames: fmtInt(st.frames), processed: fmtInt(st.processed), skipped: fmtInt(st.skipped), dropped: fmtInt(st.dropped), failed: fmtInt(st.failed),
+      };
+      for (const k of STREAM_COLS) if (row.cells[k].textContent !== v[k]) row.cells[k].textContent = v[k];
+    }
+    for (const [id, row] of streamRows) {
+      if (!seen.has(id)) {
+        row.tr.remove();
+        streamRows.delete(id);
+      }
+    }
+    if (streamRows.size && !streamsTable.isConnected) fill(streamsSlot, streamsTable);
+    if (!streamRows.size && !noStreams.isConnected) fill(streamsSlot, noStreams);
+  }
+
+  // a stream's frames as the server annotates them: GET /v1/streams/{id}/mjpeg in an <img>
+  async function watch(id) {
+    unwatch();
+    let url;
+    try {
+      url = new URL(await wsUrl(`/v1/streams/${encodeURIComponent(id)}/mjpeg`));
+    } catch (err) {
+      msg.show(err);
+      return;
+    }
+    url.protocol = window.location.protocol;
+    const img = h('img', { alt: `Frames of the stream ${id}, annotated by the server`, src: url.toString() });
+    img.addEventListener('error', () => {
+      fill(watchSlot.querySelector('.watch-state'), h('p', { class: 'error', text: `The stream ${id} cannot be watched now (it ended, or the server refused: see its log).` }));
+    });
+    const close = h('button', { type: 'button', class: 'secondary', text: 'Stop watching' });
+    close.addEventListener('click', unwatch);
+    fill(watchSlot, h('div', { class: 'panel' },
+      h('h2', { text: `Watching ${id}` }), h('div', { class: 'watch-state' }), h('div', { class: 'viewer' }, img), h('p', {}, close)));
+  }
+
+  function unwatch() {
+    const img = watchSlot.querySelector('img');
+    if (img) img.removeAttribute('src'); // ends the multipart response
+    watchSlot.replaceChildren();
   }
 
   function showDetections(d) {
@@ -196,6 +259,7 @@ export function render(section) {
   showManage();
   return () => {
     closed = true;
+    unwatch();
     clearTimeout(retry);
     if (ws) ws.close(1000, 'page closed');
     if (fpsChart) fpsChart.destroy();
