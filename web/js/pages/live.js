@@ -171,7 +171,7 @@ export function render(section) {
     const ts = Date.now();
     grab.toBlob((blob) => {
       capturing = false;
-      if (!blob || !ws || ws.readyState !== WebSocket.OPEN) return;
+      if (!blob || paused || !ws || ws.readyState !== WebSocket.OPEN) return;
       ws.send(JSON.stringify({ type: 'frame', ts }));
       ws.send(blob);
       inFlight += 1;
