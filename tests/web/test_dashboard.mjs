@@ -469,6 +469,8 @@ async function live_streams_the_camera_and_annotated_frames_arrive(ctx) {
     return [i.naturalWidth, i.naturalHeight];
   });
   check(img[0] === 640 && img[1] === 480, `annotated frames are ${img}`); // sent at 640 wide
+  const cameras = await page.getByLabel('Camera', { exact: true }).locator('option').allTextContents();
+  check(cameras.length >= 2, `the camera list: ${cameras}`);
   check(await page.locator('.page-live .badge').textContent() === `streaming as ${streamName}`, 'the state says it streams');
 
   // the system page, in a second tab, sees the stream through /v1/live

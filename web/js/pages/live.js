@@ -41,13 +41,14 @@ export function render(section) {
   }), 'letters, digits, . _ -; one connection per name');
   const fps = field('Frames per second at most', h('select', { name: 'fps' },
     ['2', '5', '10', '15', '30'].map((n) => h('option', { value: n, text: n, selected: n === '10' }))));
+  const camera = field('Camera', h('select', { name: 'camera' }, h('option', { value: '', text: 'the default camera' })));
   const annotateId = 'live-annotate';
   const annotate = h('input', { type: 'checkbox', id: annotateId, name: 'annotate' });
   const start = h('button', { type: 'submit', text: 'Start camera' });
   const pause = h('button', { type: 'button', class: 'secondary', text: 'Pause', disabled: true, 'aria-pressed': 'false' });
   const stop = h('button', { type: 'button', class: 'secondary', text: 'Stop', disabled: true });
 
-  const video = h('video', { muted: true, playsinline: true, autoplay: true, 'aria-label': 'Camera' });
+  const video = h('video', { muted: true, playsinline: true, autoplay: true, 'aria-label': 'Camera video' });
   video.muted = true;
   const overlay = h('canvas', { class: 'overlay', 'aria-hidden': 'true' });
   const annotatedImg = h('img', { alt: 'The latest frame as annotated by the server', hidden: true });
@@ -185,6 +186,39 @@ export function render(section) {
     timer = setTimeout(loop, 1000 / Number(fps.input.value));
   }
 
+  // the cameras the browser offers; their names only show once the page may use one
+  async function listCameras() {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
+    let devices;
+    try {
+      devices = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'videoinput');
+    } catch (err) {
+      return;
+    }
+    const current = stream ? (stream.getVideoTracks()[0].getSettings().deviceId || '') : camera.input.value;
+    fill(camera.input, h('option', { value: '', text: 'the default camera' }),
+      devices.filter((d) => d.deviceId).map((d, i) => h('option', { value: d.deviceId, text: d.label || `camera ${i + 1}`, selected: d.deviceId === current })));
+  }
+
+  async function openCamera() {
+    const video = { width: { ideal: 1280 }, height: { ideal: 720 } };
+    if (camera.input.value) video.deviceId = { exact: camera.input.value };
+    return navigator.mediaDevices.getUserMedia({ video, audio: false });
+  }
+
+  async function switchCamera() {
+    if (!stream) return;
+    try {
+      const next = await openCamera();
+      for (const t of stream.getTracks()) t.stop();
+      stream = next;
+      video.srcObject = stream;
+      await video.play();
+    } catch (err) {
+      msg.show(cameraError(err));
+    }
+  }
+
   function settings() {
     return { model: model.input.value, min_confidence: threshold.value(), annotate: annotate.checked };
   }
@@ -203,7 +237,7 @@ export function render(section) {
     stopping = false;
     setState('starting camera…');
     try {
-      stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 }, height: { ideal: 720 } }, audio: false });
+      stream = await openCamera();
     } catch (err) {
       start.disabled = false;
       setState('stopped');
@@ -216,6 +250,7 @@ export function render(section) {
     } catch (err) {
       msg.show(new Error('The video could not be played: ' + err.message));
     }
+    listCameras();
     setState('connecting…');
     let url;
     try {
@@ -299,6 +334,8 @@ export function render(section) {
   pause.addEventListener('click', togglePause);
   stop.addEventListener('click', end);
   annotate.addEventListener('change', sendConfig);
+  camera.input.addEventListener('change', switchCamera);
+  listCameras();
 
   listModels().then((listing) => {
     model = modelField(listing);
@@ -306,7 +343,7 @@ export function render(section) {
     threshold = thresholdField(current && current.threshold ? current.threshold : 0.4);
     model.input.addEventListener('change', sendConfig);
     threshold.input.addEventListener('change', sendConfig);
-    fill(form, model.wrap, threshold.wrap, fps.wrap, streamId.wrap,
+    fill(form, camera.wrap, model.wrap, threshold.wrap, fps.wrap, streamId.wrap,
       h('div', { class: 'check' }, annotate, h('label', { for: annotateId, text: 'Server-annotated frames' })),
       h('div', { class: 'buttons' }, start, pause, stop));
   }).catch((err) => {
