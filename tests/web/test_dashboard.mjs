@@ -26,8 +26,11 @@ const WAIT = Number(env('VIGIA_WEB_WAIT_MS', '60000')); // generous: ASan builds
 
 const artifacts = path.join(builddir, 'tests', 'web', 'artifacts');
 
+/** A screenshot of the whole page, which must fit the window's width (no sideways scrolling). */
 async function shot(page, name) {
   await page.screenshot({ path: path.join(artifacts, name + '.png'), fullPage: true });
+  const [wide, win] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  check(wide <= win, `${name}: the page is ${wide}px wide in a ${win}px window`);
 }
 
 /** Visible form controls and images without an accessible name, as short HTML. */
@@ -616,9 +619,7 @@ async function the_phone_layout_has_a_menu(ctx) {
     check(!(await page.locator('#nav').isVisible()), 'the navigation is folded away');
     await page.getByLabel('Image', { exact: true }).setInputFiles(image('dog.jpg'));
     await page.locator('ol.detections li[data-label="dog"]').waitFor();
-    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
-    check(wide <= 390, `the page is ${wide}px wide on a 390px screen`);
-    await shot(page, 'detect-phone');
+    await shot(page, 'detect-phone'); // and fits the 390px screen
     await page.getByRole('button', { name: 'Menu' }).click();
     await page.locator('#nav a', { hasText: 'History' }).click();
     await page.getByRole('heading', { name: 'History', level: 1 }).waitFor();

@@ -35,9 +35,8 @@ export function readyModels(listing) {
 /** A confidence threshold slider with its value shown; value() is a number in (0, 1]. */
 export function thresholdField(initial = 0.4) {
   const input = h('input', { type: 'range', min: '0.05', max: '0.95', step: '0.05', value: String(initial), name: 'min_confidence' });
-  const out = h('output', { for: '', class: 'readout', text: fmtPct(initial) });
   const f = field('Minimum confidence', input);
-  out.setAttribute('for', input.id);
+  const out = h('output', { for: input.id, class: 'readout', text: fmtPct(initial) });
   input.addEventListener('input', () => { out.textContent = fmtPct(Number(input.value)); });
   f.wrap.append(out);
   return { wrap: f.wrap, input, value: () => Number(input.value) };
