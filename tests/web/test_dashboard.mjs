@@ -167,7 +167,10 @@ async function launch(ctx, chromium, executablePath, camera, models) {
   const { server } = ctx;
   await server.start([
     '--models', models, '--web', path.join(srcdir, 'web'), '--workers', '1', '--detect-load', MODELS.join(','),
-    '--history-images', 'original', '--history-stream-interval', '1s']);
+    '--history-images', 'original', '--history-stream-interval', '1s',
+    // access tokens expire every 10 s without leeway: the pages refresh them many times over
+    // the run, from several tabs at once, and a spent refresh token reused would end the session
+    '--auth-access-ttl', '10s', '--auth-leeway', '0']);
   await server.waitReady();
   try {
     ctx.browser = await chromium.launch({
@@ -283,6 +286,7 @@ async function sign_in_shows_the_pages_of_an_admin(ctx) {
   const links = await page.locator('#nav a').allTextContents();
   check(JSON.stringify(links) === JSON.stringify(['Detect', 'Live', 'Compare', 'History', 'Analytics', 'System', 'Users']), `nav: ${links}`);
   check((await page.locator('#who').textContent()).includes(`${ADMIN} admin`), 'the signed-in user is shown');
+  ctx.firstToken = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigia.session')).access_token);
 }
 
 async function detect_finds_the_dog_car_and_bicycle(ctx) {
@@ -632,6 +636,12 @@ async function the_phone_layout_has_a_menu(ctx) {
 async function sign_out_ends_the_session(ctx) {
   const { page } = ctx;
   await page.goto(ctx.server.url + '/#/detect');
+  await page.getByRole('heading', { name: 'Detect', level: 1 }).waitFor();
+  // the first sign-in's session is still the one in use, its access token refreshed
+  const now = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigia.session')).access_token);
+  check(now !== ctx.firstToken, 'the access token was refreshed');
+  const me = await apiGet(ctx, '/v1/auth/me', { Authorization: 'Bearer ' + now });
+  check(me.status === 200, `the refreshed token works: HTTP ${me.status}`);
   const refresh = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigia.session')).refresh_token);
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('heading', { name: 'Sign in to vigia' }).waitFor();

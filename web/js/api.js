@@ -5,7 +5,7 @@
 // Errors always come back as ApiError with the server's {"error":{code,message}}.
 
 const STORE_KEY = 'vigia.session';
-const REFRESH_MARGIN_MS = 60 * 1000; // refresh this long before the access token expires
+const REFRESH_MARGIN_MS = 60 * 1000; // refresh this long before the access token expires (a quarter of short lifetimes)
 
 const ROLES = ['viewer', 'operator', 'admin'];
 
@@ -18,7 +18,7 @@ export class ApiError extends Error {
   }
 }
 
-let session = null;       // {access_token, refresh_token, expires_at (ms), user: {id, name, role}}
+let session = null;       // {access_token, refresh_token, expires_at and margin (ms), user: {id, name, role}}
 let persistent = false;   // kept in localStorage (sign-in remembered) rather than sessionStorage
 let refreshing = null;    // the refresh in flight, shared by every caller that needs it
 const listeners = new Set();
@@ -128,6 +128,7 @@ function fromTokens(body, user) {
     access_token: body.access_token,
     refresh_token: body.refresh_token,
     expires_at: Date.now() + (body.expires_in || 0) * 1000,
+    margin: Math.min(REFRESH_MARGIN_MS, (body.expires_in || 0) * 250),
     user: user || body.user,
   };
 }
@@ -199,7 +200,7 @@ async function refresh() {
     refreshing = withLock(async () => {
       // another tab may have refreshed while this one waited for the lock
       if (!session) throw new ApiError(401, 'unauthorized', 'not signed in');
-      if (session.expires_at - Date.now() >= REFRESH_MARGIN_MS && session !== stale) return;
+      if (!needsRefresh() && session !== stale) return;
       const s = session;
       const res = await send('/v1/auth/refresh', {
         method: 'POST',
@@ -226,10 +227,15 @@ function withLock(fn) {
   return fn();
 }
 
+function needsRefresh() {
+  const margin = session.margin === undefined ? REFRESH_MARGIN_MS : session.margin;
+  return session.expires_at - Date.now() < margin;
+}
+
 /** A valid access token, refreshed first when it is about to expire. */
 export async function accessToken() {
   if (!session) throw new ApiError(401, 'unauthorized', 'not signed in');
-  if (session.expires_at - Date.now() < REFRESH_MARGIN_MS) await refresh();
+  if (needsRefresh()) await refresh();
   return session.access_token;
 }
 
