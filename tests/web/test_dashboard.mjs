@@ -55,9 +55,40 @@ function unlabelled() {
   return bad;
 }
 
+/** Text whose colour has less than 4.5:1 contrast with its background (WCAG AA), as "text: ratio". */
+function lowContrast() {
+  const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { const x = v / 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length >= 3 && (c.length === 3 || c[3] > 0)) return c;
+    }
+    return [255, 255, 255];
+  };
+  const bad = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!n.textContent.trim() || !el || el.closest('[hidden], :disabled, .skip, noscript, option')) continue;
+    if (!el.getClientRects().length) continue;
+    const fg = rgb(getComputedStyle(el).color);
+    const [a, b] = [lum(fg), lum(background(el))].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    if (ratio < 4.5) bad.push(`"${n.textContent.trim().slice(0, 30)}": ${ratio.toFixed(2)}`);
+  }
+  return bad;
+}
+
+/** Accessible names on every control and image, and readable text, on the page as it is. */
 async function checkLabels(page, where) {
   const bad = await page.evaluate(unlabelled);
   check(bad.length === 0, `${where}: controls without an accessible name: ${bad.join(' | ')}`);
+  const faint = await page.evaluate(lowContrast);
+  check(faint.length === 0, `${where}: text below 4.5:1 contrast: ${faint.join(' | ')}`);
 }
 
 /** Frames of a test video: each image letterboxed into WxH, as I420 (what a .y4m file holds). */
@@ -614,7 +645,8 @@ async function keyboard_reaches_the_skip_link_and_navigation(ctx) {
 }
 
 async function the_phone_layout_has_a_menu(ctx) {
-  const context = await ctx.browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  // a phone in the dark colour scheme: the other stylesheet's contrast is checked here
+  const context = await ctx.browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, colorScheme: 'dark' });
   try {
     const page = await watch(ctx, await context.newPage());
     page.setDefaultTimeout(WAIT);
@@ -623,11 +655,15 @@ async function the_phone_layout_has_a_menu(ctx) {
     check(!(await page.locator('#nav').isVisible()), 'the navigation is folded away');
     await page.getByLabel('Image', { exact: true }).setInputFiles(image('dog.jpg'));
     await page.locator('ol.detections li[data-label="dog"]').waitFor();
+    await checkLabels(page, 'detect, phone, dark');
     await shot(page, 'detect-phone'); // and fits the 390px screen
     await page.getByRole('button', { name: 'Menu' }).click();
     await page.locator('#nav a', { hasText: 'History' }).click();
     await page.getByRole('heading', { name: 'History', level: 1 }).waitFor();
     check(!(await page.locator('#nav').isVisible()), 'the menu closes after choosing');
+    await page.locator('table.data tbody tr').first().waitFor();
+    await checkLabels(page, 'history, phone, dark');
+    await shot(page, 'history-phone');
   } finally {
     await context.close();
   }
@@ -656,7 +692,7 @@ async function no_page_logged_errors_or_reached_outside(ctx) {
   check(ctx.console.length === 0, `console errors:\n${ctx.console.join('\n')}`);
   check(ctx.foreign.length === 0, `requests outside the server: ${ctx.foreign.join(', ')}`);
   const shots = fs.readdirSync(artifacts).filter((f) => f.endsWith('.png'));
-  for (const s of ['login', 'detect', 'history', 'history-detail', 'analytics', 'live', 'system', 'compare', 'users', 'account-viewer', 'detect-phone']) {
+  for (const s of ['login', 'detect', 'history', 'history-detail', 'analytics', 'live', 'system', 'compare', 'users', 'account-viewer', 'detect-phone', 'history-phone']) {
     check(shots.includes(s + '.png'), `no screenshot ${s}.png`);
   }
 }

@@ -129,12 +129,18 @@ export function summarizeLabels(detections) {
   return [...counts].map(([l, n]) => (n > 1 ? `${l} ×${n}` : l)).join(', ');
 }
 
-/** A <table> with a caption, header cells and rows of cells (nodes or text). */
+/**
+ * A <table> with a caption, header cells and rows of cells (nodes or text).
+ * Each cell carries its column's name (data-th): narrow screens show rows as
+ * cards with the names beside the values.
+ */
 export function table(caption, headers, rows, opts = {}) {
+  const body = h('tbody', {}, rows.map((cells) => (cells instanceof Node ? cells : h('tr', {}, cells.map((c) => h('td', {}, c))))));
+  for (const tr of body.rows) [...tr.cells].forEach((td, i) => { if (headers[i]) td.dataset.th = headers[i]; });
   return h('table', { class: opts.class || 'data' },
     caption ? h('caption', { class: opts.captionClass || '' }, caption) : null,
     h('thead', {}, h('tr', {}, headers.map((t) => h('th', { scope: 'col' }, t)))),
-    h('tbody', {}, rows.map((cells) => (cells instanceof Node ? cells : h('tr', {}, cells.map((c) => h('td', {}, c)))))));
+    body);
 }
 
 /** A page heading section: <h1> (focused on navigation, for screen readers) and a lead line. */

@@ -109,8 +109,9 @@ export function render(section) {
   const STREAM_COLS = ['model', 'fps', 'p50', 'p99', 'frames', 'processed', 'skipped', 'dropped', 'failed'];
   const streamRows = new Map();
   const streamsBody = h('tbody');
+  const STREAM_HEADS = ['Stream', 'Model', 'fps', 'p50', 'p99', 'Frames', 'Processed', 'Skipped', 'Dropped', 'Failed', ''];
   const streamsTable = h('table', { class: 'data' },
-    h('thead', {}, h('tr', {}, ['Stream', 'Model', 'fps', 'p50', 'p99', 'Frames', 'Processed', 'Skipped', 'Dropped', 'Failed', ''].map((t) => h('th', { scope: 'col', text: t })))),
+    h('thead', {}, h('tr', {}, STREAM_HEADS.map((t) => h('th', { scope: 'col', text: t })))),
     streamsBody);
   const noStreams = h('p', { class: 'muted', text: 'No camera or browser is streaming now.' });
   fill(streamsSlot, noStreams);
@@ -124,8 +125,11 @@ export function render(section) {
         const cells = {};
         const watchButton = h('button', { type: 'button', class: 'secondary', text: 'Watch', 'aria-label': `Watch ${st.stream}` });
         watchButton.addEventListener('click', () => watch(st.stream));
-        const tr = h('tr', { dataset: { stream: st.stream } }, h('td', { text: st.stream }),
-          STREAM_COLS.map((k) => { cells[k] = h('td', { class: k === 'model' ? '' : 'num' }); return cells[k]; }),
+        const tr = h('tr', { dataset: { stream: st.stream } }, h('td', { text: st.stream, dataset: { th: 'Stream' } }),
+          STREAM_COLS.map((k, i) => {
+            cells[k] = h('td', { class: k === 'model' ? '' : 'num', dataset: { th: STREAM_HEADS[i + 1] } });
+            return cells[k];
+          }),
           h('td', {}, watchButton));
         row = { tr, cells };
         streamRows.set(st.stream, row);
