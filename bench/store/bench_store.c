@@ -12,6 +12,9 @@
 #include <ev.h>
 
 #include "chan.h"
+#include "config.h"
+#include "ops.h"
+#include "server.h"
 #include "db.h"
 #include "mpk.h"
 #include "store.h"
@@ -94,10 +97,29 @@ on_ack(int status, const uint8_t *p, size_t n, void *ud)
     pump();
 }
 
+static double rate;          /* records per second to offer; 0 = as many as the store takes */
+static double offered;       /* records offered so far in paced mode */
+static double t_start;
+
 static void
 pump(void)
 {
-    while (inflight < 8192 && now() < end_at) {
+    if (rate > 0) {
+        /* paced: offer what the clock allows; the timer calls again */
+        double due = (now() - t_start) * rate;
+        while (offered < due && now() < end_at) {
+            vg_det_meta meta;
+            request(&msg, &meta, &val);
+            if (vg_chan_call(chan, msg.data, msg.len, NULL, 0, on_ack, NULL) != 0)
+                break;
+            inflight++;
+            offered++;
+        }
+        if (inflight == 0 && now() >= end_at)
+            ev_break(EV_DEFAULT, EVBREAK_ALL);
+        return;
+    }
+    while (inflight < 1024 && now() < end_at) {
         vg_det_meta meta;
         request(&msg, &meta, &val);
         if (vg_chan_call(chan, msg.data, msg.len, NULL, 0, on_ack, NULL) != 0)
@@ -108,14 +130,25 @@ pump(void)
         ev_break(EV_DEFAULT, EVBREAK_ALL);
 }
 
+static void
+on_pace(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    pump();
+}
+
+
 int
 main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: bench_store vigia|lmdb DIR SECONDS\n");
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: bench_store vigia|lmdb DIR SECONDS [RECORDS_PER_S]\n");
         return 2;
     }
     double secs = atof(argv[3]);
+    rate = argc == 5 ? atof(argv[4]) : 0;
     vg_buf_init(&msg);
     vg_buf_init(&val);
     if (strcmp(argv[1], "lmdb") == 0) {
@@ -154,12 +187,35 @@ main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
+    /* the reactor serves /health while it feeds the store, as the master does under load */
+    vg_config *scfg = vg_xmalloc(sizeof *scfg);
+    vg_config_init(scfg);
+    vg_config_set(scfg, "server", "listen", "127.0.0.1:0", err, sizeof err);
+    vg_config_set(scfg, "log", "access", "false", err, sizeof err);
+    static vg_server srv;
+    vg_server_init(&srv, EV_DEFAULT, scfg);
+    vg_ops_register(&srv);
+    if (vg_server_listen(&srv, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    printf("health %s\n", srv.listeners[0].addr);
+    fflush(stdout);
+    /* give the load generator a moment to connect */
+    ev_sleep(0.5);
     double t0 = now();
+    t_start = t0;
     end_at = t0 + secs;
+    ev_timer pacer;
+    ev_timer_init(&pacer, on_pace, 0.001, 0.001);
+    if (rate > 0)
+        ev_timer_start(EV_DEFAULT, &pacer);
     pump();
     ev_run(EV_DEFAULT, 0);
+    ev_timer_stop(EV_DEFAULT, &pacer);
     double el = now() - t0;
     printf("vigia-store writes_per_s %.0f (acked %ld, failed %ld)\n", acked / el, acked, failed);
     vg_chan_destroy(chan, 10);
+    vg_server_release(&srv);
     return failed ? 1 : 0;
 }
