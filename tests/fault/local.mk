@@ -5,3 +5,5 @@ tests_fault_test_connections_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLA
 tests_fault_test_connections_CFLAGS = $(TEST_CFLAGS)
 tests_fault_test_connections_LDADD = $(TEST_LDADD)
 VIGIA_TESTS += tests/fault/test_connections
+EXTRA_DIST += tests/fault/test_reload_kill.py
+VIGIA_TESTS += $(srcdir)/tests/fault/test_reload_kill.py
