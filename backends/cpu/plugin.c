@@ -8,6 +8,9 @@
  *                                    the CPU has)
  *   scale_x_y = ignore               decode the yolo heads as Debian's
  *                                    darknet does (it ignores scale_x_y)
+ *   headroom_mb = N                  memory beyond the weights the model may
+ *                                    use (default 56; more lets more 3x3
+ *                                    layers run as Winograd)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +93,14 @@ static int cpu_open(const vigia_host *host, const vigia_manifest *m, vigia_model
             opt.ignore_scale_x_y = 1;
         else if (strcmp(v, "honour") != 0 && strcmp(v, "honor") != 0)
             return snprintf(err, errlen, "[cpu] scale_x_y = %s: expected honour or ignore", v), VIGIA_EINVAL;
+    }
+    if ((v = manifest_get(m, "cpu.headroom_mb")) != NULL) {
+        char *end;
+        long mb = strtol(v, &end, 10);
+
+        if (*v == '\0' || *end || mb < 0 || mb > 65536)
+            return snprintf(err, errlen, "[cpu] headroom_mb = %s: expected 0 to 65536", v), VIGIA_EINVAL;
+        opt.headroom = mb ? (size_t)mb << 20 : 1;
     }
     model = calloc(1, sizeof *model);
     if (!model)
