@@ -4,6 +4,8 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import http from 'node:http';
+import net from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -176,4 +178,51 @@ export async function run(tests, setup, teardown) {
     }
   }
   return failed ? 1 : 0;
+}
+
+/**
+ * A reverse proxy on 127.0.0.1 that serves `target` (http://HOST:PORT) under
+ * `prefix` (/vigia/), WebSocket upgrades included, as nginx would with
+ * "location /vigia/ { proxy_pass http://vigia/; }". Resolves with {url, close}.
+ */
+export function prefixProxy(target, prefix) {
+  const t = new URL(target);
+  const strip = (u) => (u.startsWith(prefix) ? '/' + u.slice(prefix.length) : null);
+  const server = http.createServer((req, res) => {
+    const path = strip(req.url);
+    if (path === null) {
+      res.writeHead(404, { 'Content-Type': 'text/plain' });
+      res.end('outside the prefix\n');
+      return;
+    }
+    const up = http.request({ host: t.hostname, port: t.port, method: req.method, path, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  server.on('upgrade', (req, socket, head) => {
+    const path = strip(req.url);
+    if (path === null) {
+      socket.destroy();
+      return;
+    }
+    const up = net.connect(Number(t.port), t.hostname, () => {
+      const lines = [`${req.method} ${path} HTTP/1.1`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      up.write(lines.join('\r\n') + '\r\n\r\n');
+      if (head.length) up.write(head);
+      up.pipe(socket);
+      socket.pipe(up);
+    });
+    up.on('error', () => socket.destroy());
+    socket.on('error', () => up.destroy());
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => resolve({
+      url: `http://127.0.0.1:${server.address().port}${prefix}`,
+      close: () => new Promise((r) => { server.closeAllConnections && server.closeAllConnections(); server.close(() => r()); }),
+    }));
+  });
 }

@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  Server, Skip, addUser, check, chromiumPath, builddir, env, fetchModels, image, loadPlaywright, run, srcdir, tempDir,
+  Server, Skip, addUser, check, chromiumPath, builddir, env, fetchModels, image, loadPlaywright, prefixProxy, run, srcdir, tempDir,
 } from './harness.mjs';
 
 const ADMIN = 'tester';
@@ -160,7 +160,7 @@ async function apiGet(ctx, p, headers) {
 }
 
 async function signIn(page, url, name, password) {
-  await page.goto(url + '/#/login');
+  await page.goto(url.replace(/\/$/, '') + '/#/login');
   await page.getByLabel('User name or email').fill(name);
   await page.getByLabel('Password', { exact: true }).fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -669,6 +669,29 @@ async function the_phone_layout_has_a_menu(ctx) {
   }
 }
 
+async function it_works_behind_a_proxy_under_a_prefix(ctx) {
+  // https://example.org/vigia/ proxied to vigia: every request stays under the prefix
+  const proxy = await prefixProxy(ctx.server.url, '/vigia/');
+  const context = await ctx.browser.newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    const page = await context.newPage();
+    page.setDefaultTimeout(WAIT);
+    const outside = [];
+    page.on('request', (r) => { if (!r.url().includes('/vigia/') && /^(http|ws)/.test(r.url())) outside.push(r.url()); });
+    page.on('pageerror', (e) => ctx.console.push(`behind the proxy: uncaught ${e.message}`));
+    await signIn(page, proxy.url, ADMIN, ADMIN_PW);
+    await page.getByLabel('Image', { exact: true }).setInputFiles(image('dog.jpg'));
+    await page.locator('ol.detections li[data-label="dog"]').waitFor();
+    await page.goto(proxy.url + '#/system');
+    await page.locator('tr[data-model="yolo-fastest-1.1-xl"]').waitFor(); // /v1/live through the proxy
+    check(await page.locator('#ready').textContent() === 'ready', 'the readiness badge');
+    check(outside.length === 0, `requests outside the prefix: ${outside.join(', ')}`);
+  } finally {
+    await context.close();
+    await proxy.close();
+  }
+}
+
 async function sign_out_ends_the_session(ctx) {
   const { page } = ctx;
   await page.goto(ctx.server.url + '/#/detect');
@@ -712,6 +735,7 @@ process.exitCode = await run([
   a_viewer_sees_only_what_it_may,
   keyboard_reaches_the_skip_link_and_navigation,
   the_phone_layout_has_a_menu,
+  it_works_behind_a_proxy_under_a_prefix,
   sign_out_ends_the_session,
   no_page_logged_errors_or_reached_outside,
 ], setup, teardown);

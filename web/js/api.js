@@ -72,9 +72,9 @@ if (channel) {
     if (m.type === 'ask' && session) {
       channel.postMessage({ type: 'session', session, persistent });
     } else if (m.type === 'session' && m.session) {
-      const mine = session && session.user.id === m.session.user.id && session.refresh_token === m.session.refresh_token;
-      // adopt a newer session: a sign-in elsewhere, or the tokens another tab refreshed
-      if (!session || !mine) {
+      // adopt a newer session only (a sign-in elsewhere, or tokens another tab refreshed):
+      // an older one arriving late would bring back a spent refresh token
+      if (!session || (m.session.issued || 0) > (session.issued || 0)) {
         const signedIn = !session;
         persistent = !!m.persistent;
         keep(m.session, signedIn);
@@ -129,6 +129,7 @@ function fromTokens(body, user) {
     refresh_token: body.refresh_token,
     expires_at: Date.now() + (body.expires_in || 0) * 1000,
     margin: Math.min(REFRESH_MARGIN_MS, (body.expires_in || 0) * 250),
+    issued: Date.now(), // orders the sessions tabs pass around
     user: user || body.user,
   };
 }
@@ -148,10 +149,19 @@ async function readError(res) {
   return new ApiError(res.status, code, message);
 }
 
+/**
+ * The URL of a server path ("/v1/detect") relative to the page, so that the
+ * dashboard also works behind a proxy that serves vigia under a prefix
+ * (https://example.org/vigia/ -> /v1/detect is https://example.org/vigia/v1/detect).
+ */
+export function serverUrl(path) {
+  return new URL(path.replace(/^\//, ''), document.baseURI);
+}
+
 async function send(path, init) {
   let res;
   try {
-    res = await fetch(path, init);
+    res = await fetch(typeof path === 'string' ? serverUrl(path) : path, init);
   } catch (e) {
     if (e.name === 'AbortError') throw e;
     throw new ApiError(0, 'network', `the server could not be reached (${e.message})`);
@@ -187,11 +197,6 @@ export async function logout() {
   } catch (e) {
     // the local session is gone either way; the refresh token expires on its own
   }
-}
-
-/** Forgets the session without telling the server (it was refused). */
-export function dropSession() {
-  saveSession(null);
 }
 
 async function refresh() {
@@ -246,7 +251,7 @@ export async function accessToken() {
  * ApiError carrying the server's code and message.
  */
 export async function api(path, opts = {}) {
-  const url = new URL(path, window.location.origin);
+  const url = serverUrl(path);
   for (const [k, v] of Object.entries(opts.query || {})) {
     if (v !== undefined && v !== null && v !== '') url.searchParams.set(k, String(v));
   }
@@ -289,8 +294,8 @@ export async function api(path, opts = {}) {
 
 /** A ws:// or wss:// URL for `path` on this server with `params` and the access token. */
 export async function wsUrl(path, params = {}) {
-  const url = new URL(path, window.location.origin);
-  url.protocol = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const url = serverUrl(path);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
   for (const [k, v] of Object.entries(params)) {
     if (v !== undefined && v !== null && v !== '') url.searchParams.set(k, String(v));
   }

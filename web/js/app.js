@@ -3,7 +3,7 @@
 // page lifecycle (each page's render() returns a cleanup that closes its
 // sockets, cameras and charts when another page is shown).
 
-import { currentUser, findSession, hasRole, logout, onSessionChange } from './api.js';
+import { currentUser, findSession, hasRole, logout, onSessionChange, serverUrl } from './api.js';
 import { h, fill, describeError } from './dom.js';
 
 const PAGES = {
@@ -83,7 +83,7 @@ async function signOut() {
 
 async function refreshReady() {
   try {
-    const res = await fetch('/ready', { cache: 'no-store' });
+    const res = await fetch(serverUrl('/ready'), { cache: 'no-store' });
     const body = await res.json();
     readyBadge.textContent = res.ok ? 'ready' : 'not ready';
     readyBadge.title = res.ok ? 'models loaded, storage writable' : (body.error && body.error.message) || '';
