@@ -12,7 +12,9 @@
  *   bench_engines dump-input WIDTH HEIGHT IMAGE OUT.f32
  *
  * Each timing prints one line of key=value pairs: ms (median per frame),
- * min, gflops (achieved), rss_mb (peak resident set).
+ * min, gflops (achieved), rss_mb (peak resident set). Environment:
+ * VGC_PROFILE=1 prints every layer's time, VGC_HEADROOM_MB the engine's
+ * memory headroom (see docs/engine.md).
  */
 #include "vg_build.h"
 
@@ -82,6 +84,8 @@ static int bench_vgc(char **argv, int argc)
 
     opt.max_batch = batch;
     opt.profile = getenv("VGC_PROFILE") != NULL;
+    if (getenv("VGC_HEADROOM_MB"))
+        opt.headroom = (size_t)atol(getenv("VGC_HEADROOM_MB")) << 20;
     if (!ms || iters < 1 || vgc_net_load(&net, argv[1], argv[2], &opt, err, sizeof err) < 0) {
         fprintf(stderr, "vgc: %s\n", err);
         return 1;
