@@ -183,19 +183,23 @@ export async function login(username, password, remember) {
   return body.user;
 }
 
-/** Signs out: revokes the session on the server, then forgets it here whatever happens. */
+/**
+ * Signs out: forgets the session here whatever happens, and revokes it on the
+ * server. Resolves with null, or the ApiError when the server could not be told.
+ */
 export async function logout() {
   const s = session;
   saveSession(null);
-  if (!s) return;
+  if (!s) return null;
   try {
-    await send('/v1/auth/logout', {
+    const res = await send('/v1/auth/logout', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ refresh_token: s.refresh_token }),
     });
+    return res.ok ? null : await readError(res);
   } catch (e) {
-    // the local session is gone either way; the refresh token expires on its own
+    return e;
   }
 }
 

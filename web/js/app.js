@@ -73,11 +73,13 @@ function renderNav(active) {
 async function signOut() {
   signingOut = true;
   endedMessage = '';
+  let err = null;
   try {
-    await logout();
+    err = await logout();
   } finally {
     signingOut = false;
   }
+  if (err) endedMessage = `Signed out here, but the server could not revoke the session: ${describeError(err)}.`;
   navigate('login');
 }
 

@@ -116,3 +116,14 @@ export function timingsList(t) {
 export function decodeImage(blob) {
   return createImageBitmap(blob, { imageOrientation: 'from-image' });
 }
+
+/**
+ * decodeImage, or null when this browser cannot decode what the server could
+ * (the boxes are then drawn on a blank frame); `note` gets the reason.
+ */
+export function decodeForDisplay(blob, note) {
+  return decodeImage(blob).catch((err) => {
+    note(`This browser cannot display the image (${err.message}): the boxes are drawn on a blank frame.`);
+    return null;
+  });
+}

@@ -6,7 +6,7 @@ import { api, listModels } from '../api.js';
 import { h, fill, messageArea, pageHeader, fmtMs, fmtPct, fmtInt, table, describeError } from '../dom.js';
 import { paint } from '../draw.js';
 import { makeChart, seriesColor } from '../charts.js';
-import { thresholdField, imagePicker, readyModels, fillDetections, timingsList, decodeImage } from '../widgets.js';
+import { thresholdField, imagePicker, readyModels, fillDetections, timingsList, decodeForDisplay } from '../widgets.js';
 
 /**
  * One row per model from the /v1/compare answer (docs/api.md, "Model
@@ -54,6 +54,7 @@ export function render(section) {
     if (ctl) ctl.abort();
     ctl = new AbortController();
     const mine = ctl;
+    let note = '';
     msg.clear();
     status.textContent = `Running ${chosen.length} models…`;
     const formData = new FormData();
@@ -62,12 +63,13 @@ export function render(section) {
     try {
       const [body, bmp] = await Promise.all([
         api('/v1/compare', { method: 'POST', query: { models: chosen.join(',') }, form: formData, signal: mine.signal }),
-        bitmap ? Promise.resolve(bitmap) : decodeImage(file).catch(() => null),
+        bitmap ? Promise.resolve(bitmap) : decodeForDisplay(file, (text) => { note = text; }),
       ]);
       if (mine.signal.aborted) return;
       bitmap = bmp;
       show(body);
       status.textContent = `Compared ${chosen.length} models.`;
+      if (note) msg.info(note);
     } catch (err) {
       if (err.name === 'AbortError') return;
       status.textContent = '';

@@ -5,7 +5,7 @@
 import { api, listModels } from '../api.js';
 import { h, field, fill, messageArea, pageHeader, fmtBytes, describeError } from '../dom.js';
 import { paint } from '../draw.js';
-import { modelField, thresholdField, imagePicker, fillDetections, timingsList, decodeImage } from '../widgets.js';
+import { modelField, thresholdField, imagePicker, fillDetections, timingsList, decodeForDisplay } from '../widgets.js';
 
 export function render(section) {
   const msg = messageArea();
@@ -39,6 +39,7 @@ export function render(section) {
     if (running) running.abort();
     const ctl = new AbortController();
     running = ctl;
+    let note = '';
     msg.clear();
     status.textContent = `Detecting ${file.name || 'image'} (${fmtBytes(file.size)})…`;
     const form = new FormData();
@@ -50,13 +51,14 @@ export function render(section) {
     try {
       const [answer, bmp] = await Promise.all([
         api('/v1/detect', { method: 'POST', form, signal: ctl.signal }),
-        bitmap ? Promise.resolve(bitmap) : decodeImage(file).catch(() => null),
+        bitmap ? Promise.resolve(bitmap) : decodeForDisplay(file, (text) => { note = text; }),
       ]);
       if (ctl.signal.aborted) return;
       bitmap = bmp;
       result = answer;
       show();
       status.textContent = `${answer.count} object${answer.count === 1 ? '' : 's'} found by ${answer.model}.`;
+      if (note) msg.info(note);
     } catch (err) {
       if (err.name === 'AbortError') return;
       status.textContent = '';

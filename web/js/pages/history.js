@@ -154,7 +154,7 @@ function renderList(section, ctx) {
   }).catch((err) => msg.show(err));
   api('/v1/stats', { query: { period: 'day' } }).then((stats) => {
     for (const l of Object.keys(stats.total.labels || {}).sort()) labels.append(h('option', { value: l }));
-  }).catch(() => { /* suggestions only */ });
+  }).catch((err) => msg.show(Object.assign(err, { message: `label suggestions: ${err.message}` })));
   if (hasRole('admin')) {
     api('/v1/users').then((body) => {
       for (const u of body.users) user.input.append(h('option', { value: String(u.id), text: u.name, selected: q.get('user') === String(u.id) }));
