@@ -175,6 +175,7 @@ mj_on_shutdown(vg_conn *c)
 {
     static const char end[] = "--" VG_MJPEG_BOUNDARY "--\r\n";
     vg_conn_write(c, end, sizeof end - 1, NULL, NULL);
+    vg_conn_flush(c);
     vg_conn_close_after_flush(c);
 }
 
