@@ -11,3 +11,9 @@ VIGIA_TESTS += $(srcdir)/tests/dialects/test_compare.py $(srcdir)/tests/dialects
 if HAVE_ZMQ
 VIGIA_TESTS += $(srcdir)/tests/dialects/test_zmq.py
 endif
+check_PROGRAMS += tests/dialects/test_dialects_units
+tests_dialects_test_dialects_units_SOURCES = tests/dialects/test_dialects_units.c
+tests_dialects_test_dialects_units_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
+tests_dialects_test_dialects_units_CFLAGS = $(TEST_CFLAGS)
+tests_dialects_test_dialects_units_LDADD = $(TEST_LDADD)
+VIGIA_TESTS += tests/dialects/test_dialects_units

@@ -1,0 +1,218 @@
+/*
+ * Unit tests of issue 8's pure pieces: the rawimg container (header round
+ * trip, every refusal, conversions of uint8/float32, HWC/CHW, RGB/BGR,
+ * limits) and the comparison's IoU matching.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compare_api.h"
+#include "detect_error.h"
+#include "postprocess.h"
+#include "rawimg.h"
+
+/* A header + data buffer for d, data filled by the caller. */
+static uint8_t *
+make(const vg_rawimg_desc *d, size_t *len)
+{
+    size_t n = vg_rawimg_data_size(d);
+    assert_true(n > 0);
+    uint8_t *b = calloc(1, VG_RAWIMG_HEADER + n);
+    vg_rawimg_header(d, b);
+    *len = VG_RAWIMG_HEADER + n;
+    return b;
+}
+
+
+static void
+header_round_trip(void **state)
+{
+    (void)state;
+    vg_rawimg_desc d = { VG_RAWIMG_F32, VG_RAWIMG_CHW, 7, 5, 255.0f, VG_RAWIMG_BGR }, back;
+    size_t len;
+    uint8_t *b = make(&d, &len);
+    char err[128];
+    assert_true(vg_rawimg_is(b, len));
+    assert_int_equal(vg_rawimg_parse(b, len, &back, err, sizeof err), 0);
+    assert_int_equal(back.dtype, VG_RAWIMG_F32);
+    assert_int_equal(back.layout, VG_RAWIMG_CHW);
+    assert_int_equal(back.w, 7);
+    assert_int_equal(back.h, 5);
+    assert_true(back.scale == 255.0f);
+    assert_int_equal(back.flags, VG_RAWIMG_BGR);
+    assert_int_equal(vg_rawimg_data_size(&back), 7 * 5 * 3 * 4);
+    free(b);
+}
+
+
+static void
+header_refusals(void **state)
+{
+    (void)state;
+    vg_rawimg_desc d = { VG_RAWIMG_U8, VG_RAWIMG_HWC, 4, 4, 1, 0 }, back;
+    size_t len;
+    uint8_t *b = make(&d, &len);
+    char err[128];
+    /* not ours, truncated, every header field out of range, sizes that disagree */
+    assert_false(vg_rawimg_is("\xff\xd8\xff", 3));
+    assert_int_equal(vg_rawimg_parse(b, 20, &back, err, sizeof err), -1);
+    uint8_t *c = malloc(len);
+    struct { size_t at; uint8_t v; } bad[] = {
+        { 8, 2 }, { 9, 0 }, { 9, 3 }, { 10, 0 }, { 10, 9 }, { 11, 1 }, { 24, 2 }, { 30, 1 },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memcpy(c, b, len);
+        c[bad[i].at] = bad[i].v;
+        assert_int_equal(vg_rawimg_parse(c, len, &back, err, sizeof err), -1);
+    }
+    memcpy(c, b, len);
+    memset(c + 12, 0, 4);   /* width 0 */
+    assert_int_equal(vg_rawimg_parse(c, len, &back, err, sizeof err), -1);
+    memcpy(c, b, len);
+    memset(c + 12, 0xff, 8);   /* 2^32-1 squared: the size would overflow */
+    assert_int_equal(vg_rawimg_parse(c, len, &back, err, sizeof err), -1);
+    memcpy(c, b, len);
+    float nan = NAN;
+    memcpy(c + 20, &nan, 4);
+    assert_int_equal(vg_rawimg_parse(c, len, &back, err, sizeof err), -1);
+    assert_int_equal(vg_rawimg_parse(b, len - 1, &back, err, sizeof err), -1);
+    assert_non_null(strstr(err, "needs"));
+    vg_image im;
+    assert_int_equal(vg_rawimg_decode(b, len - 1, NULL, &im, err, sizeof err), VG_DERR_DECODE);
+    assert_null(im.rgb);
+    free(c);
+    free(b);
+}
+
+
+static void
+decode_u8(void **state)
+{
+    (void)state;
+    char err[128];
+    vg_image im;
+    size_t len;
+    /* 2x1: HWC RGB, CHW RGB and HWC BGR all give the same pixels */
+    const uint8_t hwc[6] = { 1, 2, 3, 4, 5, 6 }, chw[6] = { 1, 4, 2, 5, 3, 6 }, bgr[6] = { 3, 2, 1, 6, 5, 4 };
+    struct { int layout; unsigned flags; const uint8_t *px; } cases[] = {
+        { VG_RAWIMG_HWC, 0, hwc }, { VG_RAWIMG_CHW, 0, chw }, { VG_RAWIMG_HWC, VG_RAWIMG_BGR, bgr },
+    };
+    for (size_t i = 0; i < 3; i++) {
+        vg_rawimg_desc d = { VG_RAWIMG_U8, cases[i].layout, 2, 1, 1, cases[i].flags };
+        uint8_t *b = make(&d, &len);
+        memcpy(b + VG_RAWIMG_HEADER, cases[i].px, 6);
+        assert_int_equal(vg_rawimg_decode(b, len, NULL, &im, err, sizeof err), 0);
+        assert_int_equal(im.w, 2);
+        assert_int_equal(im.h, 1);
+        assert_memory_equal(im.rgb, hwc, 6);
+        vg_image_release(&im);
+        free(b);
+    }
+}
+
+
+static void
+decode_f32(void **state)
+{
+    (void)state;
+    char err[128];
+    vg_image im;
+    size_t len;
+    /* 0..1 data with scale 255, the same guessed, 0..255 data guessed, clamping and rounding */
+    float unit[6] = { 0, 1.0f / 255, 0.5f, 1, -3, 2 / 255.0f + 0.0019f };
+    float full[6] = { 0, 1, 127.5f, 255, 300, 2.4f };
+    const uint8_t want[6] = { 0, 1, 128, 255, 0, 2 }, want_full[6] = { 0, 1, 128, 255, 255, 2 };
+    float scales[2] = { 255, 0 };
+    for (int i = 0; i < 2; i++) {
+        vg_rawimg_desc d = { VG_RAWIMG_F32, VG_RAWIMG_HWC, 2, 1, scales[i], 0 };
+        uint8_t *b = make(&d, &len);
+        memcpy(b + VG_RAWIMG_HEADER, unit, sizeof unit);
+        assert_int_equal(vg_rawimg_decode(b, len, NULL, &im, err, sizeof err), 0);
+        assert_memory_equal(im.rgb, want, 6);
+        vg_image_release(&im);
+        free(b);
+    }
+    vg_rawimg_desc d = { VG_RAWIMG_F32, VG_RAWIMG_HWC, 2, 1, 0, 0 };
+    uint8_t *b = make(&d, &len);
+    memcpy(b + VG_RAWIMG_HEADER, full, sizeof full);
+    assert_int_equal(vg_rawimg_decode(b, len, NULL, &im, err, sizeof err), 0);
+    assert_memory_equal(im.rgb, want_full, 6);
+    vg_image_release(&im);
+    /* a NaN or an infinity is refused */
+    float inf = INFINITY;
+    memcpy(b + VG_RAWIMG_HEADER + 8, &inf, 4);
+    assert_int_equal(vg_rawimg_decode(b, len, NULL, &im, err, sizeof err), VG_DERR_DECODE);
+    assert_non_null(strstr(err, "finite"));
+    free(b);
+}
+
+
+static void
+decode_limits(void **state)
+{
+    (void)state;
+    char err[128];
+    vg_image im;
+    size_t len;
+    vg_rawimg_desc d = { VG_RAWIMG_U8, VG_RAWIMG_HWC, 40, 30, 1, 0 };
+    uint8_t *b = make(&d, &len);
+    vg_image_limits side = { 0, 0, 39 }, pixels = { 0, 1199, 0 }, ok = { 0, 1200, 40 };
+    assert_int_equal(vg_rawimg_decode(b, len, &side, &im, err, sizeof err), VG_DERR_TOOBIG);
+    assert_int_equal(vg_rawimg_decode(b, len, &pixels, &im, err, sizeof err), VG_DERR_TOOBIG);
+    assert_int_equal(vg_rawimg_decode(b, len, &ok, &im, err, sizeof err), 0);
+    vg_image_release(&im);
+    free(b);
+}
+
+
+static vg_detection
+det(const char *label, float conf, int x0, int y0, int x1, int y1)
+{
+    vg_detection d = { 0, label, conf, x0, y0, x1, y1 };
+    return d;
+}
+
+
+static void
+iou_and_matching(void **state)
+{
+    (void)state;
+    vg_detection a = det("dog", 0.9f, 0, 0, 9, 9), b = det("dog", 0.8f, 5, 0, 14, 9);
+    assert_true(fabs(vg_compare_iou(&a, &a) - 1.0) < 1e-9);
+    assert_true(fabs(vg_compare_iou(&a, &b) - 50.0 / 150.0) < 1e-9);
+    vg_detection far = det("dog", 0.5f, 100, 100, 110, 110);
+    assert_true(vg_compare_iou(&a, &far) == 0);
+
+    /* same label needed; each detection is used once; most confident first */
+    vg_detection x[] = { det("dog", 0.9f, 0, 0, 9, 9), det("dog", 0.8f, 1, 0, 10, 9), det("cat", 0.7f, 50, 50, 60, 60) };
+    vg_detection y[] = { det("dog", 0.95f, 0, 0, 9, 9), det("cat", 0.6f, 0, 0, 9, 9), det("cat", 0.5f, 50, 50, 60, 60) };
+    double sum = 0;
+    assert_int_equal(vg_compare_match(x, 3, y, 3, 0.5, &sum), 2);   /* dog-dog, cat-cat; the second dog is left */
+    assert_true(fabs(sum - 2.0) < 1e-9);
+    assert_int_equal(vg_compare_match(x, 3, y, 3, 1.0, NULL), 2);
+    assert_int_equal(vg_compare_match(x, 3, NULL, 0, 0.5, NULL), 0);
+    assert_int_equal(vg_compare_match(&a, 1, &b, 1, 0.34, NULL), 0);
+    assert_int_equal(vg_compare_match(&a, 1, &b, 1, 0.33, NULL), 1);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(header_round_trip),
+        cmocka_unit_test(header_refusals),
+        cmocka_unit_test(decode_u8),
+        cmocka_unit_test(decode_f32),
+        cmocka_unit_test(decode_limits),
+        cmocka_unit_test(iou_and_matching),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
