@@ -787,6 +787,22 @@ vg_req_respond_file(vg_req *r, int status, const char *content_type, int fd, off
 }
 
 
+static vg_upgrade_refusal_fn upgrade_refusal;
+
+void
+vg_http_set_upgrade_refusal(vg_upgrade_refusal_fn fn)
+{
+    upgrade_refusal = fn;
+}
+
+
+int
+vg_req_is_upgrade(const vg_req *r)
+{
+    return r->upgrade;
+}
+
+
 void
 vg_req_error(vg_req *r, int status, const char *code, const char *fmt, ...)
 {
@@ -795,6 +811,13 @@ vg_req_error(vg_req *r, int status, const char *code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (r->upgrade && upgrade_refusal && r->hc && r->hc->state == H_HANDLING && !r->early_status) {
+        r->err_code = code;
+        free(r->err_msg);
+        r->err_msg = vg_xstrdup(msg);
+        if (upgrade_refusal(r, status, code, msg))
+            return;
+    }
     r->err_code = code;
     free(r->err_msg);
     r->err_msg = vg_xstrdup(msg);

@@ -95,6 +95,17 @@ void vg_req_error(vg_req *r, int status, const char *code, const char *fmt, ...)
  */
 vg_conn *vg_req_upgrade(vg_req *r, int status, const vg_proto *proto, void *proto_ctx);
 
+/*
+ * Browsers show a WebSocket client nothing of an HTTP error answered to its
+ * upgrade request (only close code 1006). When set, this hook is offered
+ * every error answer to an upgrade request; it returns 1 when it answered
+ * instead (WebSocket: upgrade, an error message, close 4000+status).
+ */
+typedef int (*vg_upgrade_refusal_fn)(vg_req *r, int status, const char *code, const char *message);
+void vg_http_set_upgrade_refusal(vg_upgrade_refusal_fn fn);
+/* 1 when the request asks for a protocol upgrade (Upgrade + Connection: upgrade). */
+int vg_req_is_upgrade(const vg_req *r);
+
 /* Percent-decodes into out; plus_space turns '+' into ' ' (query strings). Returns 0 or -1. */
 int vg_url_decode(const char *s, size_t n, vg_buf *out, int plus_space);
 const char *vg_http_reason(int status);

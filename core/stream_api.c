@@ -471,6 +471,7 @@ answer_json(stream *s, frame *f, const vg_pool_result *res)
         "total", res->total_us / 1000.0, "server", server_ms,
         "skipped", (int)s->skipped_since, "dropped", (int)s->dropped_since, "annotated", res->jpeg != NULL && f->opt.annotate);
     json_object_set(m, "ts", f->ts ? f->ts : json_null());
+    json_object_set_new(m, "server_ts", json_integer(unix_ms()));
     return m;
 }
 
@@ -1057,6 +1058,7 @@ vg_stream_api_create(vg_server *srv, vg_pool *pool)
     ev_init(&api->tick, on_tick);
     api->tick.repeat = 1.0;
     api->tick.data = api;
+    vg_ws_refusals_install(subprotocols);
     vg_router_add(&srv->router, VG_M_GET, "/v1/stream", route_stream, api, 0);
     vg_router_add(&srv->router, VG_M_GET, "/v1/live", route_live, api, 0);
     vg_metric *frames = vg_metrics_register("vigia_stream_frames_total", "live stream frames by what became of them",

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
+#include "wire.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -448,6 +449,77 @@ has_token(vg_str v, const char *token)
     return 0;
 }
 
+
+/* ---- refusals as WebSocket closes ---- */
+
+static const char *const *refusal_protocols;
+
+static void
+refused_message(vg_ws *ws, int binary, const uint8_t *data, size_t len, void *ud)
+{
+    (void)ws;
+    (void)binary;
+    (void)data;
+    (void)len;
+    (void)ud;
+}
+
+
+static void
+refused_close(vg_ws *ws, uint16_t code, void *ud)
+{
+    (void)ws;
+    (void)code;
+    (void)ud;
+}
+
+
+static const vg_ws_handler refused_handler = { refused_message, NULL, refused_close };
+
+
+static int
+refuse(vg_req *r, int status, const char *code, const char *message)
+{
+    static int busy;   /* vg_ws_upgrade may itself answer an error: that one stays HTTP */
+    if (busy)
+        return 0;
+    vg_str upgrade = vg_req_header(r, "upgrade");
+    vg_str key = vg_req_header(r, "sec-websocket-key");
+    vg_str version = vg_req_header(r, "sec-websocket-version");
+    if (!upgrade.p || !has_token(upgrade, "websocket") || !key.p || key.n != 24 || !version.p ||
+        !vg_str_eq(version, "13") || status < 400 || status > 599)
+        return 0;   /* not a WebSocket handshake we could complete: a plain HTTP answer */
+    busy = 1;
+    vg_ws *ws = vg_ws_upgrade(r, refusal_protocols, &refused_handler, NULL);
+    busy = 0;
+    if (!ws)
+        return 1;   /* vg_ws_upgrade answered (or the client left) */
+    json_t *m = json_pack("{s:s, s:i, s:s, s:s}", "type", "error", "status", status, "code", code, "message", message);
+    vg_buf b;
+    vg_buf_init(&b);
+    if (strcmp(ws->subprotocol, "vigia.msgpack") == 0) {
+        vg_wire_pack(m, NULL, NULL, 0, &b);
+        vg_ws_send(ws, 1, b.data, b.len);
+    } else {
+        char *text = json_dumps(m, JSON_COMPACT);
+        vg_ws_send(ws, 0, text, strlen(text));
+        free(text);
+    }
+    vg_buf_release(&b);
+    json_decref(m);
+    char reason[64];
+    snprintf(reason, sizeof reason, "%s", code);   /* close reasons are limited to 123 bytes */
+    vg_ws_close(ws, (uint16_t)(4000 + status), reason);
+    return 1;
+}
+
+
+void
+vg_ws_refusals_install(const char *const *subprotocols)
+{
+    refusal_protocols = subprotocols;
+    vg_http_set_upgrade_refusal(refuse);
+}
 
 vg_ws *
 vg_ws_upgrade(vg_req *r, const char *const *subprotocols, const vg_ws_handler *h, void *ud)

@@ -47,6 +47,14 @@ typedef struct vg_ws_handler {
  */
 vg_ws *vg_ws_upgrade(struct vg_req *r, const char *const *subprotocols, const vg_ws_handler *h, void *ud);
 
+/*
+ * Makes WebSocket clients see refusals: installs the HTTP hook (see
+ * vg_http_set_upgrade_refusal) that, for a valid opening handshake, answers
+ * 101, sends {"type":"error","status","code","message"} (in the negotiated
+ * encoding) and closes with 4000 + status. Call once at start-up.
+ */
+void vg_ws_refusals_install(const char *const *subprotocols);
+
 /* The subprotocol agreed ("" for none). */
 const char *vg_ws_subprotocol(const vg_ws *ws);
 const char *vg_ws_peer(const vg_ws *ws);

@@ -163,12 +163,23 @@ handshake_refusals(void **state)
                                           "Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n\r\n", &r), 0);
     assert_int_equal(r.status, 400);
     ts_resp_free(&r);
-    assert_int_equal(ts_request(srv.port, HANDSHAKE("/v1/live?min_confidence=7") "\r\n", &r), 0);
-    assert_int_equal(r.status, 400);
-    ts_resp_free(&r);
-    assert_int_equal(ts_request(srv.port, HANDSHAKE("/v1/stream?stream=bad%20id") "\r\n", &r), 0);
-    assert_int_equal(r.status, 400);
-    ts_resp_free(&r);
+    /* refusals of a valid handshake reach the client as a WebSocket: an error message, close 4000+status */
+    const char *refused[] = { HANDSHAKE("/v1/live?min_confidence=7") "\r\n",
+                              HANDSHAKE("/v1/stream?stream=bad%20id") "\r\n", NULL };
+    for (int i = 0; refused[i]; i++) {
+        int fd = ts_connect(srv.port);
+        ts_send_str(fd, refused[i]);
+        assert_int_equal(ts_read_response(fd, &r, 1), 0);
+        assert_int_equal(r.status, 101);
+        ts_resp_free(&r);
+        uint8_t p[4096];
+        size_t got;
+        assert_int_equal(read_frame(fd, p, sizeof p, &got), 1);
+        assert_non_null(memmem(p, got, "\"status\":400", 12));
+        assert_non_null(memmem(p, got, "\"code\":\"bad_request\"", 20));
+        assert_int_equal(close_code(fd), 4400);
+        ts_close(fd);
+    }
     assert_int_equal(ts_request(srv.port, "POST /v1/live HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", &r), 0);
     assert_int_equal(r.status, 405);
     ts_resp_free(&r);

@@ -96,6 +96,7 @@ def test_frames_and_envelopes(srv):
             await ws.send(dog)
             m = await recv_json(ws)
             tap.check(m["type"] == "detections" and m["frame"] == 1 and m["ts"] == 1700000000123, m)
+            tap.check(m["server_ts"] > 1700000000000, m)
             tap.check({"dog", "car", "bicycle"} <= labels(m), m)
             tap.check("cat" not in labels(m), "min_confidence 0.5 from the query")
             tap.check(m["width"] == 768 and m["height"] == 576 and m["annotated"] is True, m)
@@ -274,11 +275,22 @@ def test_limits_and_ids(srv):
                 tap.check(c.rcvd is not None and c.rcvd.code == 1009, f"close {c.rcvd}")
         async with websockets.connect(srv.url("/v1/stream?stream=twice", "ws")) as ws:
             await recv_json(ws)
+            # a refusal reaches a WebSocket client as an error message and close 4000+status
+            async with websockets.connect(srv.url("/v1/stream?stream=twice", "ws")) as again:
+                e = await recv_json(again)
+                tap.check(e["type"] == "error" and e["status"] == 409 and e["code"] == "stream_in_use", e)
+                try:
+                    await again.recv()
+                    raise AssertionError("still open")
+                except websockets.exceptions.ConnectionClosed as c:
+                    tap.check(c.rcvd is not None and c.rcvd.code == 4409, c.rcvd)
+        async with websockets.connect(srv.url("/v1/stream?token=bogus", "ws")) as bad:
+            e = await recv_json(bad)
+            tap.check(e["status"] == 401 and e["code"] == "invalid_token", e)
             try:
-                async with websockets.connect(srv.url("/v1/stream?stream=twice", "ws")):
-                    raise AssertionError("a second connection with the same stream id")
-            except websockets.exceptions.InvalidStatusCode as e:
-                tap.check(e.status_code == 409, e)
+                await bad.recv()
+            except websockets.exceptions.ConnectionClosed as c:
+                tap.check(c.rcvd is not None and c.rcvd.code == 4401, c.rcvd)
         async with websockets.connect(srv.url("/v1/stream", "ws")) as ws:
             hello = await recv_json(ws)
             tap.check(hello["stream"].startswith("stream-"), hello)
