@@ -160,7 +160,7 @@ ts_spawn(ts_server *s, const char *const *args, const char *const *env)
     }
     close(out[1]);
     s->pid = pid;
-    s->port = wait_for_port(out[0], 20, s->host_port, sizeof s->host_port);
+    s->port = wait_for_port(out[0], 60, s->host_port, sizeof s->host_port);
     close(out[0]);
     if (s->port <= 0) {
         char *log = ts_read_log(s);
@@ -225,7 +225,7 @@ ts_spawn_inproc(ts_server *s, ts_setup_fn setup, const char *const *config_args)
     }
     close(out[1]);
     s->pid = pid;
-    s->port = wait_for_port(out[0], 20, s->host_port, sizeof s->host_port);
+    s->port = wait_for_port(out[0], 60, s->host_port, sizeof s->host_port);
     close(out[0]);
     if (s->port <= 0) {
         char *log = ts_read_log(s);
