@@ -1121,49 +1121,74 @@ on_batch_timer(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 
+static int
+worker_idle(const worker *w)
+{
+    return w->state == W_READY && !w->retiring && !w->quit_sent && w->ninflight == 0;
+}
+
+
 /*
- * Sends queued jobs to idle workers. With a max_queue_delay_us, an idle
- * worker takes a batch smaller than its cap only once the oldest waiting
- * job has waited that long (the batch timer wakes us then); a draining pool
- * or a full batch goes at once.
+ * Sends queued jobs to idle workers, spread evenly over them (each takes
+ * ceil(waiting / idle workers), at most its batch cap), so that batching
+ * never leaves a worker idle beside a waiting job. With a
+ * max_queue_delay_us, nothing leaves while the queue holds fewer jobs than
+ * the idle workers could take in full batches and the oldest job has waited
+ * less than the delay (the batch timer wakes us then); a draining pool goes
+ * at once.
  */
 static void
 dispatch(model *m)
 {
     vg_pool *p = m->pool;
-    for (;;) {
-        if (!m->qhead) {
-            ev_timer_stop(p->loop, &m->batch_timer);
-            return;
-        }
-        worker *best = NULL;
-        for (worker *w = m->workers; w; w = w->next)
-            if (w->state == W_READY && !w->retiring && !w->quit_sent && w->ninflight == 0) {
-                best = w;
-                break;
-            }
-        if (!best)
-            return;
-        int cap = batch_cap(best);
-        uint32_t delay = best->d->delay_us;
-        if (delay && (int)m->qlen < cap && !p->stopping) {
-            uint64_t waited = now_us() - m->qhead->submit_us;
-            if (waited < delay) {
-                ev_timer_stop(p->loop, &m->batch_timer);
-                ev_timer_set(&m->batch_timer, (double)(delay - waited) / 1e6, 0);
-                ev_timer_start(p->loop, &m->batch_timer);
-                return;
-            }
-        }
+    if (!m->qhead) {
         ev_timer_stop(p->loop, &m->batch_timer);
+        return;
+    }
+    int idle = 0, room = 0;
+    uint32_t delay = 0;
+    for (worker *w = m->workers; w; w = w->next)
+        if (worker_idle(w)) {
+            idle++;
+            room += batch_cap(w);
+            if (w->d->delay_us > delay)
+                delay = w->d->delay_us;
+        }
+    if (idle == 0)
+        return;
+    if (delay && (int)m->qlen < room && !p->stopping) {
+        uint64_t waited = now_us() - m->qhead->submit_us;
+        if (waited < delay) {
+            ev_timer_stop(p->loop, &m->batch_timer);
+            ev_timer_set(&m->batch_timer, (double)(delay - waited) / 1e6, 0);
+            ev_timer_start(p->loop, &m->batch_timer);
+            return;
+        }
+    }
+    ev_timer_stop(p->loop, &m->batch_timer);
+    /* look again after each send: a send that fails loses its worker */
+    while (m->qhead) {
+        worker *w = NULL;
+        idle = 0;
+        for (worker *x = m->workers; x; x = x->next)
+            if (worker_idle(x)) {
+                if (!w)
+                    w = x;
+                idle++;
+            }
+        if (!w)
+            break;
+        int share = ((int)m->qlen + idle - 1) / idle, cap = batch_cap(w);
+        if (share > cap)
+            share = cap;
         job *batch[VG_MODEL_MAX_BATCH];
         int n = 0;
-        while (m->qhead && n < cap) {
+        while (m->qhead && n < share) {
             job *j = m->qhead;
             queue_remove(m, j);
             batch[n++] = j;
         }
-        worker_send(best, batch, n);
+        worker_send(w, batch, n);
     }
 }
 
