@@ -10,3 +10,4 @@ libvigiacore_a_SOURCES += core/zmq_detector.c
 libvigiacore_a_CPPFLAGS += $(ZMQ_CFLAGS)
 VIGIA_CORE_LIBS += $(ZMQ_LIBS)
 endif
+EXTRA_DIST += bench/batching/run
