@@ -215,6 +215,24 @@ def test_stats_refusals(srv):
     error_of(requests.get(srv.url("/v1/models/bad%20name/stats"), timeout=30), 400, "bad_request")
 
 
+def test_frigate_deepstack_request(srv):
+    """What Frigate's deepstack detector sends (api_key as a form field, the JPEG as
+    'image') and how it reads the answer: predictions best first, coordinates in pixels."""
+    r = requests.post(srv.url("/v1/vision/detection?min_confidence=0.4&store=false"), data={"api_key": ""},
+                      files={"image": dog()}, timeout=30)
+    tap.check(r.status_code == 200, r.text)
+    j = r.json()
+    tap.check(j["success"] is True and j.get("predictions") is not None, j)
+    rows = []
+    for p in j["predictions"]:
+        if p["confidence"] < 0.4:
+            break
+        rows.append([p["label"], p["confidence"], p["y_min"] / 576, p["x_min"] / 768, p["y_max"] / 576,
+                     p["x_max"] / 768])
+    tap.check([x[0] for x in rows][:3] == ["dog", "car", "bicycle"] and all(0 <= v <= 1 for x in rows for v in x[2:]),
+              rows)
+
+
 def bright():
     return png(64, 64, (200, 200, 200))
 
@@ -273,5 +291,6 @@ def test_batching_bad_manifest(srv):
 if __name__ == "__main__":
     sys.exit(tap.run([test_compare_side_by_side, test_compare_equals_detect, test_compare_json_raw_and_defaults,
                       test_compare_refusals, test_stats_latency_and_precision, test_stats_refusals,
+                      test_frigate_deepstack_request,
                       test_batching_groups_jobs, test_batching_off, test_batching_bad_manifest],
                      setup=setup, teardown=teardown))
