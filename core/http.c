@@ -59,6 +59,7 @@ struct vg_req {
     size_t body_limit;
     int discard_body;            /* an error is already decided: don't keep the body */
     int cb_failed;               /* a callback stopped the parser with early_status */
+    int filtered;                /* the server's filters ran at the end of the head */
     int early_status;            /* error decided while parsing (404, 405, 413...) */
     const char *early_code;
     char early_msg[160];
@@ -82,6 +83,7 @@ struct http_conn {
     vg_buf pending;              /* pipelined bytes read while a request was handled */
     int in_parse;
     int upgraded;                /* the connection now speaks another protocol */
+    int answered_in_head;        /* a filter answered before the body was read */
 };
 
 static const llhttp_settings_t *settings(void);
@@ -496,6 +498,22 @@ on_headers_complete(llhttp_t *p)
 
     uint64_t clen = p->content_length;
     int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && clen > 0);
+
+    /*
+     * A request with a body meets the filters (credentials, rate limits) now,
+     * so that a refused client need not send, and we need not read, its body.
+     */
+    if (has_body && r->route && !r->early_status && srv->n_filters) {
+        r->filtered = 1;
+        hc->state = H_HANDLING;
+        for (int i = 0; i < srv->n_filters; i++) {
+            if (srv->filters[i].fn(r, srv->filters[i].ud)) {
+                hc->answered_in_head = 1;   /* r is answered and gone; the connection closes */
+                return -1;
+            }
+        }
+        hc->state = H_HEAD;
+    }
     if ((p->flags & F_CONTENT_LENGTH) && clen > r->body_limit) {
         char msg[160];
         snprintf(msg, sizeof msg, "request body of %llu bytes exceeds the limit of %zu",
@@ -861,7 +879,7 @@ dispatch(http_conn *hc)
         return;
     }
     vg_conn_watch_eof(hc->conn);
-    if (r->route) {
+    if (r->route && !r->filtered) {
         vg_server *srv = r->srv;
         for (int i = 0; i < srv->n_filters; i++)
             if (srv->filters[i].fn(r, srv->filters[i].ud))
@@ -875,6 +893,10 @@ dispatch(http_conn *hc)
 static void
 parse_failed(http_conn *hc, llhttp_errno_t e)
 {
+    if (hc->answered_in_head) {
+        vg_conn_read_stop(hc->conn);
+        return;
+    }
     vg_req *r = hc->req;
     if (!r) {
         /* a byte that cannot start a request: answer it anyway */

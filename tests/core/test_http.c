@@ -667,6 +667,32 @@ sigterm_drains(void **state)
 }
 
 
+/* Credentials are checked when the head arrives: a refused client need not send its body. */
+static void
+auth_before_body(void **state)
+{
+    (void)state;
+    int fd = ts_connect(shared.port);
+    ts_send_str(fd, "POST /v1/detect HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\n"
+                    "Expect: 100-continue\r\nContent-Length: 20000000\r\n\r\n");
+    ts_resp r;
+    assert_int_equal(ts_read_response(fd, &r, 0), 0);
+    assert_json_error(&r, 401, "unauthorized");
+    assert_string_equal(ts_header(&r, "connection"), "close");
+    ts_resp_free(&r);
+    assert_true(ts_wait_closed(fd, 5));
+    ts_close(fd);
+    /* without Expect the answer comes as soon as the head is in, long before 20 MB would be */
+    fd = ts_connect(shared.port);
+    ts_send_str(fd, "POST /v1/detect HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\n"
+                    "Authorization: Bearer not.a.token\r\nContent-Length: 20000000\r\n\r\nxxxx");
+    assert_int_equal(ts_read_response(fd, &r, 0), 0);
+    assert_json_error(&r, 401, "invalid_token");
+    ts_resp_free(&r);
+    ts_close(fd);
+}
+
+
 static void
 cors(void **state)
 {
@@ -766,6 +792,7 @@ main(void)
         cmocka_unit_test(request_limits),
         cmocka_unit_test(expect_continue),
         cmocka_unit_test(cors),
+        cmocka_unit_test(auth_before_body),
     };
     const struct CMUnitTest own_tests[] = {
         cmocka_unit_test(timeouts),
