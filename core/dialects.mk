@@ -11,3 +11,13 @@ libvigiacore_a_CPPFLAGS += $(ZMQ_CFLAGS)
 VIGIA_CORE_LIBS += $(ZMQ_LIBS)
 endif
 EXTRA_DIST += bench/batching/run
+# A libFuzzer harness for the KServe request parser and rawimg (fuzz/README.md).
+if ENABLE_FUZZING
+noinst_PROGRAMS += fuzz/fuzz_kserve
+fuzz_fuzz_kserve_SOURCES = fuzz/fuzz_kserve.c fuzz/harness.c fuzz/harness.h
+fuzz_fuzz_kserve_CPPFLAGS = $(libvigiacore_a_CPPFLAGS) -I$(srcdir)/fuzz
+fuzz_fuzz_kserve_LDFLAGS = -fsanitize=fuzzer
+fuzz_fuzz_kserve_LDADD = $(VIGIA_CORE_LIBS)
+else
+EXTRA_DIST += fuzz/fuzz_kserve.c
+endif
