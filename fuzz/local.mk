@@ -20,6 +20,24 @@ fuzz_fuzz_wire_CPPFLAGS = $(libvigiacore_a_CPPFLAGS)
 fuzz_fuzz_wire_LDFLAGS = -fsanitize=fuzzer
 fuzz_fuzz_wire_LDADD = $(VIGIA_CORE_LIBS)
 FUZZ_TARGETS = fuzz/fuzz_http fuzz/fuzz_ws fuzz/fuzz_wire
+
+# Harnesses of the remaining parsers (fuzz/README.md). fuzz/harness.c drives a
+# real vg_server over a socketpair and reads its answers strictly.
+VG_FUZZ_CPPFLAGS = $(libvigiacore_a_CPPFLAGS) -I$(srcdir)/fuzz
+VG_FUZZ_LINK = -fsanitize=fuzzer
+noinst_PROGRAMS += fuzz/fuzz_url
+fuzz_fuzz_url_SOURCES = fuzz/fuzz_url.c fuzz/harness.c fuzz/harness.h
+fuzz_fuzz_url_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
+fuzz_fuzz_url_LDFLAGS = $(VG_FUZZ_LINK)
+fuzz_fuzz_url_LDADD = $(VIGIA_CORE_LIBS)
+FUZZ_TARGETS += fuzz/fuzz_url
+FUZZ_TARGETS += fuzz/fuzz_kserve   # defined in core/dialects.mk
+noinst_PROGRAMS += fuzz/fuzz_base64
+fuzz_fuzz_base64_SOURCES = fuzz/fuzz_base64.c
+fuzz_fuzz_base64_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
+fuzz_fuzz_base64_LDFLAGS = $(VG_FUZZ_LINK)
+fuzz_fuzz_base64_LDADD = $(VIGIA_CORE_LIBS)
+FUZZ_TARGETS += fuzz/fuzz_base64
 endif
 
 FUZZ_DIR = fuzz-build
