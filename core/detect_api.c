@@ -198,28 +198,8 @@ render_detect(item *it, const vg_pool_result *res, const char *id)
     vg_jsonw_uint(&w, res->count);
     vg_jsonw_key(&w, "detections");
     vg_jsonw_arr(&w);
-    for (size_t i = 0; i < res->count; i++) {
-        const vg_detection *d = &res->detections[i];
-        vg_jsonw_obj(&w);
-        vg_jsonw_key(&w, "label");
-        vg_jsonw_cstr(&w, d->label);
-        vg_jsonw_key(&w, "class_id");
-        vg_jsonw_int(&w, d->class_id);
-        vg_jsonw_key(&w, "confidence");
-        vg_jsonw_double_prec(&w, d->confidence, 4);
-        vg_jsonw_key(&w, "box");
-        vg_jsonw_obj(&w);
-        vg_jsonw_key(&w, "x_min");
-        vg_jsonw_int(&w, d->x_min);
-        vg_jsonw_key(&w, "y_min");
-        vg_jsonw_int(&w, d->y_min);
-        vg_jsonw_key(&w, "x_max");
-        vg_jsonw_int(&w, d->x_max);
-        vg_jsonw_key(&w, "y_max");
-        vg_jsonw_int(&w, d->y_max);
-        vg_jsonw_obj_end(&w);
-        vg_jsonw_obj_end(&w);
-    }
+    for (size_t i = 0; i < res->count; i++)
+        vg_detection_json(&w, &res->detections[i], VG_DETJ_CLASS_ID | VG_DETJ_BOX);
     vg_jsonw_arr_end(&w);
     vg_jsonw_key(&w, "timings_ms");
     vg_jsonw_obj(&w);
@@ -254,23 +234,8 @@ render_deepstack(item *it, const vg_pool_result *res)
     vg_jsonw_bool(&w, 1);
     vg_jsonw_key(&w, "predictions");
     vg_jsonw_arr(&w);
-    for (size_t i = 0; i < res->count; i++) {
-        const vg_detection *d = &res->detections[i];
-        vg_jsonw_obj(&w);
-        vg_jsonw_key(&w, "label");
-        vg_jsonw_cstr(&w, d->label);
-        vg_jsonw_key(&w, "confidence");
-        vg_jsonw_double_prec(&w, d->confidence, 4);
-        vg_jsonw_key(&w, "x_min");
-        vg_jsonw_int(&w, d->x_min);
-        vg_jsonw_key(&w, "y_min");
-        vg_jsonw_int(&w, d->y_min);
-        vg_jsonw_key(&w, "x_max");
-        vg_jsonw_int(&w, d->x_max);
-        vg_jsonw_key(&w, "y_max");
-        vg_jsonw_int(&w, d->y_max);
-        vg_jsonw_obj_end(&w);
-    }
+    for (size_t i = 0; i < res->count; i++)
+        vg_detection_json(&w, &res->detections[i], 0);
     vg_jsonw_arr_end(&w);
     vg_jsonw_key(&w, "count");
     vg_jsonw_uint(&w, res->count);
@@ -640,32 +605,21 @@ parse_request(call *c, vg_req *r, int max_items, char *err, size_t errlen)
             json_decref(root);
             return 400;
         }
-        int status = 0;
-        const char *key;
-        json_t *v;
-        json_object_foreach(root, key, v) {
-            char sv[1024];
-            if (json_is_string(v) && strcmp(key, "image") != 0) {
-                snprintf(sv, sizeof sv, "%s", json_string_value(v));
-            } else if (json_is_number(v)) {
-                snprintf(sv, sizeof sv, "%.9g", json_number_value(v));
-            } else if (json_is_boolean(v)) {
-                snprintf(sv, sizeof sv, "%s", json_is_true(v) ? "true" : "false");
-            } else if (json_is_array(v) && strcmp(key, "classes") == 0) {
-                size_t o = 0, i;
-                json_t *e;
-                sv[0] = '\0';
-                json_array_foreach(v, i, e) {
-                    if (json_is_string(e) && o < sizeof sv - 2)
-                        o += (size_t)snprintf(sv + o, sizeof sv - o, "%s%s", o ? "," : "", json_string_value(e));
-                }
-            } else {
+        int status = vg_detect_opts_from_json(&c->opt, root, err, errlen) < 0 ? 400 : 0;
+        static const char *const hist[] = { "store", "source" };
+        for (int k = 0; k < 2 && !status; k++) {
+            json_t *member = json_object_get(root, hist[k]);
+            char sv[256];
+            if (!member)
                 continue;
-            }
-            if (call_option(c, key, sv, err, errlen) < 0) {
+            if (json_is_boolean(member))
+                snprintf(sv, sizeof sv, "%s", json_is_true(member) ? "true" : "false");
+            else if (json_is_string(member) && json_string_length(member) < sizeof sv)
+                snprintf(sv, sizeof sv, "%s", json_string_value(member));
+            else
+                snprintf(sv, sizeof sv, "%s", "?");
+            if (call_option(c, hist[k], sv, err, errlen) < 0)
                 status = 400;
-                break;
-            }
         }
         json_t *one = json_object_get(root, "image");
         json_t *many = json_object_get(root, "images");

@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "detect_cli.h"
+#include "detect_opts.h"
 #include "jsonw.h"
 #include "log.h"
 #include "model.h"
@@ -203,25 +204,8 @@ on_answer(int status, vg_pool_result *res, void *ud)
         vg_jsonw_int(&w, res->height);
         vg_jsonw_key(&w, "detections");
         vg_jsonw_arr(&w);
-        for (size_t i = 0; i < res->count; i++) {
-            const vg_detection *d = &res->detections[i];
-            vg_jsonw_obj(&w);
-            vg_jsonw_key(&w, "label");
-            vg_jsonw_cstr(&w, d->label);
-            vg_jsonw_key(&w, "class_id");
-            vg_jsonw_int(&w, d->class_id);
-            vg_jsonw_key(&w, "confidence");
-            vg_jsonw_double_prec(&w, d->confidence, 4);
-            vg_jsonw_key(&w, "x_min");
-            vg_jsonw_int(&w, d->x_min);
-            vg_jsonw_key(&w, "y_min");
-            vg_jsonw_int(&w, d->y_min);
-            vg_jsonw_key(&w, "x_max");
-            vg_jsonw_int(&w, d->x_max);
-            vg_jsonw_key(&w, "y_max");
-            vg_jsonw_int(&w, d->y_max);
-            vg_jsonw_obj_end(&w);
-        }
+        for (size_t i = 0; i < res->count; i++)
+            vg_detection_json(&w, &res->detections[i], VG_DETJ_CLASS_ID);
         vg_jsonw_arr_end(&w);
         vg_jsonw_key(&w, "timings_us");
         vg_jsonw_obj(&w);

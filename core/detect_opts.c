@@ -8,6 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include <jansson.h>
+
+#include "jsonw.h"
 #include "pool.h"
 
 void
@@ -128,4 +131,64 @@ vg_detect_opts_apply(const vg_detect_opts *o, vg_pool_job *job)
     job->classes = o->nclasses ? o->classes : NULL;
     job->nclasses = o->nclasses;
     job->annotate = o->annotate;
+}
+
+
+int
+vg_detect_opts_from_json(vg_detect_opts *o, json_t *obj, char *err, size_t errlen)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        char sv[1024];
+        if (json_is_string(v)) {
+            if (json_string_length(v) >= sizeof sv)
+                continue;   /* not an option (an inline image, say) */
+            snprintf(sv, sizeof sv, "%s", json_string_value(v));
+        } else if (json_is_number(v)) {
+            snprintf(sv, sizeof sv, "%.9g", json_number_value(v));
+        } else if (json_is_boolean(v)) {
+            snprintf(sv, sizeof sv, "%s", json_is_true(v) ? "true" : "false");
+        } else if (json_is_array(v) && strcmp(key, "classes") == 0) {
+            size_t n = 0, i;
+            json_t *e;
+            sv[0] = '\0';
+            json_array_foreach(v, i, e)
+                if (json_is_string(e) && n < sizeof sv - 2)
+                    n += (size_t)snprintf(sv + n, sizeof sv - n, "%s%s", n ? "," : "", json_string_value(e));
+        } else {
+            continue;
+        }
+        if (vg_detect_opts_set(o, key, sv, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+
+void
+vg_detection_json(vg_jsonw *w, const vg_detection *d, int flags)
+{
+    vg_jsonw_obj(w);
+    vg_jsonw_key(w, "label");
+    vg_jsonw_cstr(w, d->label);
+    if (flags & VG_DETJ_CLASS_ID) {
+        vg_jsonw_key(w, "class_id");
+        vg_jsonw_int(w, d->class_id);
+    }
+    vg_jsonw_key(w, "confidence");
+    vg_jsonw_double_prec(w, d->confidence, 4);
+    if (flags & VG_DETJ_BOX) {
+        vg_jsonw_key(w, "box");
+        vg_jsonw_obj(w);
+    }
+    const char *names[] = { "x_min", "y_min", "x_max", "y_max" };
+    int vals[] = { d->x_min, d->y_min, d->x_max, d->y_max };
+    for (int i = 0; i < 4; i++) {
+        vg_jsonw_key(w, names[i]);
+        vg_jsonw_int(w, vals[i]);
+    }
+    if (flags & VG_DETJ_BOX)
+        vg_jsonw_obj_end(w);
+    vg_jsonw_obj_end(w);
 }

@@ -161,37 +161,6 @@ send_error(vg_ws *ws, int msgpack, json_t *frame_seq, const char *code, const ch
 }
 
 
-/* Applies every known option member of a JSON object; returns 0 or -1 with err. */
-static int
-opts_from_json(vg_detect_opts *o, json_t *obj, char *err, size_t errlen)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v) {
-        char sv[1024];
-        if (json_is_string(v)) {
-            snprintf(sv, sizeof sv, "%s", json_string_value(v));
-        } else if (json_is_number(v)) {
-            snprintf(sv, sizeof sv, "%.9g", json_number_value(v));
-        } else if (json_is_boolean(v)) {
-            snprintf(sv, sizeof sv, "%s", json_is_true(v) ? "true" : "false");
-        } else if (json_is_array(v) && strcmp(key, "classes") == 0) {
-            size_t o2 = 0, i;
-            json_t *e;
-            sv[0] = '\0';
-            json_array_foreach(v, i, e)
-                if (json_is_string(e) && o2 < sizeof sv - 2)
-                    o2 += (size_t)snprintf(sv + o2, sizeof sv - o2, "%s%s", o2 ? "," : "", json_string_value(e));
-        } else {
-            continue;
-        }
-        if (vg_detect_opts_set(o, key, sv, err, errlen) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-
 static json_t *
 opts_json(const vg_detect_opts *o)
 {
@@ -667,7 +636,7 @@ stream_control(stream *s, json_t *msg, const void *image, size_t image_len)
     if (strcmp(type, "config") == 0) {
         vg_detect_opts o;
         vg_detect_opts_copy(&o, &s->opt);
-        if (opts_from_json(&o, msg, err, sizeof err) < 0) {
+        if (vg_detect_opts_from_json(&o, msg, err, sizeof err) < 0) {
             send_error(s->ws, s->msgpack, NULL, "bad_request", err);
             return;
         }
@@ -681,7 +650,7 @@ stream_control(stream *s, json_t *msg, const void *image, size_t image_len)
     if (strcmp(type, "frame") == 0) {
         vg_detect_opts o;
         vg_detect_opts_copy(&o, &s->opt);
-        if (opts_from_json(&o, msg, err, sizeof err) < 0) {
+        if (vg_detect_opts_from_json(&o, msg, err, sizeof err) < 0) {
             send_error(s->ws, s->msgpack, NULL, "bad_request", err);
             return;
         }
