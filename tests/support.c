@@ -107,6 +107,50 @@ wait_for_port(int fd, double secs, char *hostport, size_t n)
 }
 
 
+/*
+ * Forks a child whose stdout is a pipe back to us and whose stderr is the
+ * server log; returns 0 in the child, the pid in the parent (*out_fd set).
+ */
+static pid_t
+fork_server(ts_server *s, int *out_fd)
+{
+    int out[2];
+    if (pipe(out) < 0)
+        fail_msg("pipe: %s", strerror(errno));
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        fail_msg("fork: %s", strerror(errno));
+    if (pid == 0) {
+        int logfd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(out[1], 1);
+        dup2(logfd, 2);
+        close(out[0]);
+        close(out[1]);
+        close(logfd);
+        return 0;
+    }
+    close(out[1]);
+    *out_fd = out[0];
+    return pid;
+}
+
+
+/* Waits for the child's "serving" line; fails the test with its log if none comes. */
+static void
+await_server(ts_server *s, pid_t pid, int out_fd)
+{
+    s->pid = pid;
+    s->port = wait_for_port(out_fd, 60, s->host_port, sizeof s->host_port);
+    close(out_fd);
+    if (s->port <= 0) {
+        char *log = ts_read_log(s);
+        ts_stop(s, SIGKILL, 2);
+        fail_msg("server did not start; log:\n%s", log ? log : "");
+    }
+}
+
+
 void
 ts_spawn(ts_server *s, const char *const *args, const char *const *env)
 {
@@ -140,33 +184,15 @@ ts_spawn(ts_server *s, const char *const *args, const char *const *env)
         argv[n++] = args[i];
     argv[n] = NULL;
 
-    int out[2];
-    if (pipe(out) < 0)
-        fail_msg("pipe: %s", strerror(errno));
-    pid_t pid = fork();
-    if (pid < 0)
-        fail_msg("fork: %s", strerror(errno));
+    int out;
+    pid_t pid = fork_server(s, &out);
     if (pid == 0) {
-        int logfd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(out[1], 1);
-        dup2(logfd, 2);
-        close(out[0]);
-        close(out[1]);
-        close(logfd);
         for (int i = 0; env && env[i]; i++)
             putenv((char *)env[i]);
         execv(bin, (char *const *)argv);
         _exit(127);
     }
-    close(out[1]);
-    s->pid = pid;
-    s->port = wait_for_port(out[0], 60, s->host_port, sizeof s->host_port);
-    close(out[0]);
-    if (s->port <= 0) {
-        char *log = ts_read_log(s);
-        ts_stop(s, SIGKILL, 2);
-        fail_msg("server did not start; log:\n%s", log ? log : "");
-    }
+    await_server(s, pid, out);
 }
 
 
@@ -176,20 +202,9 @@ ts_spawn_inproc(ts_server *s, ts_setup_fn setup, const char *const *config_args)
     memset(s, 0, sizeof *s);
     ts_mkdtemp(s->dir, sizeof s->dir);
     snprintf(s->log, sizeof s->log, "%s/server.log", s->dir);
-    int out[2];
-    if (pipe(out) < 0)
-        fail_msg("pipe: %s", strerror(errno));
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid < 0)
-        fail_msg("fork: %s", strerror(errno));
+    int out;
+    pid_t pid = fork_server(s, &out);
     if (pid == 0) {
-        int logfd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(out[1], 1);
-        dup2(logfd, 2);
-        close(out[0]);
-        close(out[1]);
-        close(logfd);
         vg_config *cfg = vg_xmalloc(sizeof *cfg);
         vg_config_init(cfg);
         char *argv[32] = { "--listen", "127.0.0.1:0" };
@@ -223,15 +238,7 @@ ts_spawn_inproc(ts_server *s, ts_setup_fn setup, const char *const *config_args)
         ev_loop_destroy(loop);
         _exit(rc);
     }
-    close(out[1]);
-    s->pid = pid;
-    s->port = wait_for_port(out[0], 60, s->host_port, sizeof s->host_port);
-    close(out[0]);
-    if (s->port <= 0) {
-        char *log = ts_read_log(s);
-        ts_stop(s, SIGKILL, 2);
-        fail_msg("in-process server did not start; log:\n%s", log ? log : "");
-    }
+    await_server(s, pid, out);
 }
 
 
