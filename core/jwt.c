@@ -380,9 +380,14 @@ get_time(json_t *o, const char *key, int64_t *out, int required)
     json_t *v = json_object_get(o, key);
     if (!v)
         return required ? -1 : 0;
-    if (!json_is_integer(v) && !json_is_real(v))
+    if (json_is_integer(v)) {
+        *out = (int64_t)json_integer_value(v);
+        return 0;
+    }
+    /* a real outside int64 (1e300) would make the conversion undefined */
+    if (!json_is_real(v) || !(json_real_value(v) > -9.2e18 && json_real_value(v) < 9.2e18))
         return -1;
-    *out = json_is_integer(v) ? (int64_t)json_integer_value(v) : (int64_t)json_real_value(v);
+    *out = (int64_t)json_real_value(v);
     return 0;
 }
 

@@ -7,3 +7,11 @@ tests_fault_test_connections_LDADD = $(TEST_LDADD)
 VIGIA_TESTS += tests/fault/test_connections
 EXTRA_DIST += tests/fault/test_reload_kill.py
 VIGIA_TESTS += $(srcdir)/tests/fault/test_reload_kill.py
+
+# Inputs the fuzzers found, replayed against what they broke (unit tests).
+check_PROGRAMS += tests/fault/test_fuzz_regressions
+tests_fault_test_fuzz_regressions_SOURCES = tests/fault/test_fuzz_regressions.c
+tests_fault_test_fuzz_regressions_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
+tests_fault_test_fuzz_regressions_CFLAGS = $(TEST_CFLAGS)
+tests_fault_test_fuzz_regressions_LDADD = $(TEST_LDADD)
+VIGIA_TESTS += tests/fault/test_fuzz_regressions
