@@ -38,6 +38,12 @@ fuzz_fuzz_base64_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
 fuzz_fuzz_base64_LDFLAGS = $(VG_FUZZ_LINK)
 fuzz_fuzz_base64_LDADD = $(VIGIA_CORE_LIBS)
 FUZZ_TARGETS += fuzz/fuzz_base64
+noinst_PROGRAMS += fuzz/fuzz_jwt
+fuzz_fuzz_jwt_SOURCES = fuzz/fuzz_jwt.c
+fuzz_fuzz_jwt_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
+fuzz_fuzz_jwt_LDFLAGS = $(VG_FUZZ_LINK)
+fuzz_fuzz_jwt_LDADD = $(VIGIA_CORE_LIBS)
+FUZZ_TARGETS += fuzz/fuzz_jwt
 endif
 
 FUZZ_DIR = fuzz-build
