@@ -55,3 +55,4 @@ include tests/stream/local.mk
 include tests/fault/local.mk
 include tests/web/local.mk
 include tests/dialects/local.mk
+include tests/cuda/local.mk

@@ -1,0 +1,14 @@
+# tests/cuda: the CUDA backend (docs/cuda.md, "How it is tested").
+#
+# test_cuda_plan runs the CUDA engine's plan on the host against the CPU
+# engine: it needs neither a GPU nor CUDA and runs everywhere.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/cuda/test_cuda_plan
+VIGIA_TESTS += tests/cuda/test_cuda_plan
+tests_cuda_test_cuda_plan_SOURCES = tests/cuda/test_cuda_plan.c tests/cuda/cuda_check.c tests/cuda/cuda_check.h \
+	backends/cuda/emul.c tests/cpu/cpu_util.c
+tests_cuda_test_cuda_plan_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -I$(srcdir)/backends/cuda \
+	-I$(srcdir)/tests/cpu $(VIPS_CFLAGS) $(DARKNET_CFLAGS)
+tests_cuda_test_cuda_plan_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -pthread
+tests_cuda_test_cuda_plan_LDADD = $(VGCU_PLAN_LIBS) $(CMOCKA_LIBS) $(VIPS_LIBS) $(DARKNET_LIBS) -ldl
+endif
