@@ -244,8 +244,14 @@ mode_roundtrip(const uint8_t *p, size_t n)
     c.exp = NOW + life;
     vg_buf tok;
     vg_buf_init(&tok);
-    if (vg_jwt_sign(j, &c, &tok) != 0)
-        abort();
+    if (vg_jwt_sign(j, &c, &tok) != 0) {
+        /* claims are JSON strings: only text that is not UTF-8 may be refused (user names are ASCII) */
+        if (valid_utf8(c.sub) && valid_utf8(c.name) && valid_utf8(c.role) && valid_utf8(c.sid) &&
+            valid_utf8(c.jti))
+            abort();
+        vg_buf_release(&tok);
+        return;
+    }
     int rc = vg_jwt_verify(j, tok.data, tok.len, NOW, &got);
     if (valid_utf8(c.sub) && valid_utf8(c.name) && valid_utf8(c.role) && valid_utf8(c.sid) && valid_utf8(c.jti)) {
         /* what was signed comes back */
