@@ -12,3 +12,35 @@ backends_cuda_libvgcuplan_a_SOURCES = backends/cuda/plan.c backends/cuda/plan.h 
 backends_cuda_libvgcuplan_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu
 backends_cuda_libvgcuplan_a_CFLAGS = $(VG_PLUGIN_CC_FLAGS)
 VGCU_PLAN_LIBS = backends/cuda/libvgcuplan.a $(VGC_LIBS)
+
+if HAVE_CUDA
+# sm_75 (Turing) to sm_90 (Hopper) as machine code, and compute_90 PTX for
+# what comes after; override with `make VGCU_GENCODE=...`.
+VGCU_GENCODE = -gencode arch=compute_75,code=sm_75 -gencode arch=compute_80,code=sm_80 \
+	-gencode arch=compute_86,code=sm_86 -gencode arch=compute_89,code=sm_89 \
+	-gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+VGCU_NVCCFLAGS = -O3 -std=c++17 $(VGCU_GENCODE) -Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra \
+	-I$(srcdir)/backends/cuda -I$(srcdir)/backends/cpu -I$(srcdir)/plugins/include -I$(builddir)
+
+backends/cuda/kernels.o: backends/cuda/kernels.cu backends/cuda/kernels.h backends/cuda/gpu_kernels.h
+	$(AM_V_GEN)$(NVCC) $(VGCU_NVCCFLAGS) -c $(srcdir)/backends/cuda/kernels.cu -o $@
+CLEANFILES += backends/cuda/kernels.o
+
+# The GPU side as a library, for the plugin and the GPU tests and benchmark.
+noinst_LIBRARIES += backends/cuda/libvgcugpu.a
+backends_cuda_libvgcugpu_a_SOURCES = backends/cuda/gpu.c backends/cuda/gpu.h backends/cuda/gpu_kernels.h
+backends_cuda_libvgcugpu_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu $(CUDA_CFLAGS)
+backends_cuda_libvgcugpu_a_CFLAGS = $(VG_PLUGIN_CC_FLAGS)
+backends_cuda_libvgcugpu_a_LIBADD = backends/cuda/kernels.o
+# the static CUDA runtime (no libcudart.so needed at run time), cuDNN by rpath
+VGCU_GPU_LIBS = backends/cuda/libvgcugpu.a $(VGCU_PLAN_LIBS) $(CUDA_LIBS) -lstdc++
+
+backend_PROGRAMS += backends/cuda/vigia-backend-cuda.so
+backends_cuda_vigia_backend_cuda_so_SOURCES = backends/cuda/plugin.c
+backends_cuda_vigia_backend_cuda_so_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu
+backends_cuda_vigia_backend_cuda_so_CFLAGS = $(VG_PLUGIN_CC_FLAGS)
+backends_cuda_vigia_backend_cuda_so_LDFLAGS = $(VG_PLUGIN_LD_FLAGS)
+backends_cuda_vigia_backend_cuda_so_LDADD = $(VGCU_GPU_LIBS)
+endif
+EXTRA_DIST += backends/cuda/kernels.cu backends/cuda/gpu.c backends/cuda/gpu.h backends/cuda/gpu_kernels.h \
+	backends/cuda/plugin.c
