@@ -290,6 +290,7 @@ finish(call *c)
             /* the message was rendered into json by on_answer */
             if (c->kind == CALL_DEEPSTACK) {
                 vg_buf_putc(&it->json, '\n');
+                vg_req_log_error(r, vg_derr_code(it->status), "%s", vg_derr_str(it->status));
                 vg_req_respond_buf(r, st == 499 ? 400 : st, "application/json", &it->json);
             } else {
                 vg_req_error(r, st == 499 ? 400 : st, vg_derr_code(it->status), "%s", vg_buf_cstr(&it->json));
@@ -699,6 +700,7 @@ detect_common(vg_req *r, vg_detect_api *api, enum call_kind kind, const char *mo
             vg_jsonw_obj_end(&w);
             vg_jsonw_obj_end(&w);
             vg_buf_putc(&b, '\n');
+            vg_req_log_error(r, code, "%s", err);
             vg_req_respond_buf(r, status, "application/json", &b);
             vg_buf_release(&b);
             return;

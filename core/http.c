@@ -805,6 +805,20 @@ vg_req_respond_file(vg_req *r, int status, const char *content_type, int fd, off
 }
 
 
+void
+vg_req_log_error(vg_req *r, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    r->err_code = code;
+    free(r->err_msg);
+    r->err_msg = vg_xstrdup(msg);
+}
+
+
 static vg_upgrade_refusal_fn upgrade_refusal;
 
 void

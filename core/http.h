@@ -106,6 +106,13 @@ void vg_http_set_upgrade_refusal(vg_upgrade_refusal_fn fn);
 /* 1 when the request asks for a protocol upgrade (Upgrade + Connection: upgrade). */
 int vg_req_is_upgrade(const vg_req *r);
 
+/*
+ * For routes that must answer errors in another protocol's shape (KServe,
+ * DeepStack): puts the code and message on the request's access-log line,
+ * as vg_req_error does, without answering. Call before vg_req_respond*.
+ */
+void vg_req_log_error(vg_req *r, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Percent-decodes into out; plus_space turns '+' into ' ' (query strings). Returns 0 or -1. */
 int vg_url_decode(const char *s, size_t n, vg_buf *out, int plus_space);
 const char *vg_http_reason(int status);

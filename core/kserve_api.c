@@ -78,7 +78,7 @@ typedef struct kcall {
 
 
 /* ------------------------------------------------------------------ */
-/* errors: {"error": "..."} as the protocol has them, and one log line */
+/* errors: {"error": "..."} as the protocol has them, on the request's access-log line */
 
 static void ks_error(vg_req *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -99,7 +99,7 @@ ks_error(vg_req *r, int status, const char *fmt, ...)
     vg_jsonw_cstr(&w, msg);
     vg_jsonw_obj_end(&w);
     vg_buf_putc(&b, '\n');
-    vg_info("kserve", "%s %.*s: %d %s", vg_req_method_name(r), (int)vg_req_path(r).n, vg_req_path(r).p, status, msg);
+    vg_req_log_error(r, status >= 500 ? "kserve_server_error" : "kserve_bad_request", "%s", msg);
     vg_req_respond_buf(r, status, "application/json", &b);
     vg_buf_release(&b);
 }

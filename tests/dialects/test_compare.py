@@ -87,7 +87,10 @@ def test_compare_side_by_side(srv):
     tap.check({"dog", "car", "bicycle"} <= {x["label"] for x in res[0]["detections"]}, res[0])
     s = d["summary"]
     tap.check(s["models_ok"] == 3, s)
-    tap.check(s["fastest"]["model"] == min(res, key=lambda r: r["latency_ms"]["total"])["model"], s["fastest"])
+    # the server compares microseconds; the answer shows rounded milliseconds, so ties are possible
+    best = min(r["latency_ms"]["total"] for r in res)
+    fast = next(r for r in res if r["model"] == s["fastest"]["model"])
+    tap.check(fast["latency_ms"]["total"] <= best + 0.1, (s["fastest"], [r["latency_ms"] for r in res]))
     with_dets = [r for r in res if r["count"]]
     tap.check(s["most_confident"]["model"] == max(with_dets, key=lambda r: r["confidence"]["mean"])["model"], s)
     pairs = s["agreement"]["pairs"]
