@@ -632,6 +632,33 @@ vg_config_print_help(FILE *out)
 }
 
 
+/*
+ * Writes a string value so that the INI reader gives it back: bare when it
+ * can be, else in double quotes with \" \\ \n \t escaped (ini.h).
+ */
+static void
+print_value(FILE *out, const char *s)
+{
+    size_t n = strlen(s);
+    int quote = n == 0 || s[0] == '"' || strpbrk(s, " \n") || strchr(" \t\r", s[0]) || strchr(" \t\r", s[n - 1]);
+    if (!quote) {
+        fprintf(out, "%s\n", s);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        switch (*s) {
+        case '"': fputs("\\\"", out); break;
+        case '\\': fputs("\\\\", out); break;
+        case '\n': fputs("\\n", out); break;
+        case '\t': fputs("\\t", out); break;
+        default: fputc(*s, out); break;
+        }
+    }
+    fputs("\"\n", out);
+}
+
+
 void
 vg_config_print(const vg_config *c, FILE *out)
 {
@@ -646,16 +673,17 @@ vg_config_print(const vg_config *c, FILE *out)
         fprintf(out, "%s = ", k->name);
         switch (k->type) {
         case T_STRING:
-        case T_CHOICE: {
-            const char *s = *(char *const *)field;
-            fprintf(out, strchr(s, ' ') || !*s ? "\"%s\"\n" : "%s\n", s);
+        case T_CHOICE:
+            print_value(out, *(char *const *)field);
             break;
-        }
         case T_LIST: {
             const vg_strlist *l = (const vg_strlist *)field;
+            vg_buf b;
+            vg_buf_init(&b);
             for (int j = 0; j < l->n; j++)
-                fprintf(out, "%s%s", j ? ", " : "", l->v[j]);
-            fputc('\n', out);
+                vg_buf_printf(&b, "%s%s", j ? ", " : "", l->v[j]);
+            print_value(out, vg_buf_cstr(&b));
+            vg_buf_release(&b);
             break;
         }
         case T_INT: fprintf(out, "%d\n", *(const int *)field); break;
