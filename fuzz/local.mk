@@ -44,6 +44,12 @@ fuzz_fuzz_jwt_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
 fuzz_fuzz_jwt_LDFLAGS = $(VG_FUZZ_LINK)
 fuzz_fuzz_jwt_LDADD = $(VIGIA_CORE_LIBS)
 FUZZ_TARGETS += fuzz/fuzz_jwt
+noinst_PROGRAMS += fuzz/fuzz_config
+fuzz_fuzz_config_SOURCES = fuzz/fuzz_config.c
+fuzz_fuzz_config_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
+fuzz_fuzz_config_LDFLAGS = $(VG_FUZZ_LINK)
+fuzz_fuzz_config_LDADD = $(VIGIA_CORE_LIBS)
+FUZZ_TARGETS += fuzz/fuzz_config
 endif
 
 FUZZ_DIR = fuzz-build
