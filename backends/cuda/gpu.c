@@ -703,6 +703,8 @@ int vgcu_gpu_infer(vgcu_gpu *g, const float *input, int batch, float thresh, vig
         return VIGIA_EINVAL;
     }
     k = bucket_of(g, batch);
+    /* the runtime's current device is per thread */
+    CU(cudaSetDevice(g->opt.device), "cudaSetDevice");
     memcpy(g->h_input, input, (size_t)batch * p->in_size * sizeof(float));
     *g->h_thresh = thresh;
     CU(cudaMemcpyAsync(g->d_input, g->h_input, (size_t)batch * p->in_size * sizeof(float), cudaMemcpyHostToDevice,

@@ -12,3 +12,11 @@ tests_cuda_test_cuda_plan_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -I$
 tests_cuda_test_cuda_plan_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -pthread
 tests_cuda_test_cuda_plan_LDADD = $(VGCU_PLAN_LIBS) $(CMOCKA_LIBS) $(VIPS_LIBS) $(DARKNET_LIBS) -ldl
 endif
+
+# The plugin as vigia loads it (any machine: skips without CUDA), and the
+# server's backend choice with its reason in /v1/models.
+check_PROGRAMS += tests/cuda/cuda_probe
+tests_cuda_cuda_probe_SOURCES = tests/cuda/cuda_probe.c
+tests_cuda_cuda_probe_LDADD = -ldl
+EXTRA_DIST += tests/cuda/test_cuda_plugin.sh tests/cuda/test_cuda_fallback.py
+VIGIA_TESTS += $(srcdir)/tests/cuda/test_cuda_plugin.sh $(srcdir)/tests/cuda/test_cuda_fallback.py
