@@ -50,6 +50,12 @@ fuzz_fuzz_config_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
 fuzz_fuzz_config_LDFLAGS = $(VG_FUZZ_LINK)
 fuzz_fuzz_config_LDADD = $(VIGIA_CORE_LIBS)
 FUZZ_TARGETS += fuzz/fuzz_config
+noinst_PROGRAMS += fuzz/fuzz_ipc
+fuzz_fuzz_ipc_SOURCES = fuzz/fuzz_ipc.c
+fuzz_fuzz_ipc_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
+fuzz_fuzz_ipc_LDFLAGS = $(VG_FUZZ_LINK)
+fuzz_fuzz_ipc_LDADD = $(VIGIA_CORE_LIBS)
+FUZZ_TARGETS += fuzz/fuzz_ipc
 endif
 
 FUZZ_DIR = fuzz-build
