@@ -693,6 +693,13 @@ void vgcu_gpu_destroy(vgcu_gpu *g)
 int vgcu_gpu_infer(vgcu_gpu *g, const float *input, int batch, float thresh, vigia_candidates *out,
                    char *err, size_t errlen)
 {
+    return vgcu_gpu_infer_indexed(g, input, batch, thresh, out, NULL, err, errlen);
+}
+
+
+int vgcu_gpu_infer_indexed(vgcu_gpu *g, const float *input, int batch, float thresh, vigia_candidates *out,
+                           uint32_t *const *index, char *err, size_t errlen)
+{
     const vgcu_plan *p = g->p;
     const size_t R = VGK_REC_FLOATS(p->classes);
     const float **heads = NULL;
@@ -728,14 +735,15 @@ int vgcu_gpu_infer(vgcu_gpu *g, const float *input, int batch, float thresh, vig
 
         if (count <= g->prefix) {
             vgcu_candidates_finish(p->classes, g->h_keys + (size_t)b * g->prefix, g->h_recs + (size_t)b * g->prefix * R,
-                                   count, &g->work, &out[b], NULL);
+                                   count, &g->work, &out[b], index ? index[b] : NULL);
         } else if (count <= g->cap) {
             CU(cudaMemcpyAsync(g->work.keys, g->d_keys + (size_t)b * g->cap, count * sizeof(uint64_t),
                                cudaMemcpyDeviceToHost, g->stream), "copying the candidates");
             CU(cudaMemcpyAsync(g->work.recs, g->d_recs + (size_t)b * g->cap * R, count * R * sizeof(float),
                                cudaMemcpyDeviceToHost, g->stream), "copying the candidates");
             CU(cudaStreamSynchronize(g->stream), "copying the candidates");
-            vgcu_candidates_finish(p->classes, g->work.keys, g->work.recs, count, &g->work, &out[b], NULL);
+            vgcu_candidates_finish(p->classes, g->work.keys, g->work.recs, count, &g->work, &out[b],
+                                   index ? index[b] : NULL);
         } else {
             /* more than the device keeps: decode this image's heads on the host */
             if (!heads && !(heads = calloc((size_t)p->nheads, sizeof *heads))) {
@@ -745,7 +753,7 @@ int vgcu_gpu_infer(vgcu_gpu *g, const float *input, int batch, float thresh, vig
             }
             if ((rc = fetch_heads(g, b, heads, err, errlen)) < 0)
                 goto fail;
-            vgcu_candidates_host(p, heads, thresh, &g->work, &out[b], NULL);
+            vgcu_candidates_host(p, heads, thresh, &g->work, &out[b], index ? index[b] : NULL);
         }
     }
 fail:

@@ -64,6 +64,10 @@ VGC_HIDDEN void vgcu_gpu_destroy(vgcu_gpu *g);
 VGC_HIDDEN int vgcu_gpu_infer(vgcu_gpu *g, const float *input, int batch, float thresh,
                               vigia_candidates *out, char *err, size_t errlen);
 
+/* The same; index[b], when index is not NULL, receives image b's darknet indexes (tests). */
+VGC_HIDDEN int vgcu_gpu_infer_indexed(vgcu_gpu *g, const float *input, int batch, float thresh,
+                                      vigia_candidates *out, uint32_t *const *index, char *err, size_t errlen);
+
 /*
  * Only the forward pass, from the input already on the device (the last
  * infer's), for benchmarks: `batch` images, no copies, then wait for the

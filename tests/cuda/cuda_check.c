@@ -101,3 +101,31 @@ int cc_match(const char *what, const cu_geom *g, int classes, float thresh, cons
         printf("# %s: truncated %u vs %u\n", what, ref->c.truncated, got->c.truncated);
     return bad;
 }
+
+
+/* Every layer kind and option the engines have, in one small network (random weights). */
+const char cc_all_layers_cfg[] =
+    "[net]\nwidth=64\nheight=48\nchannels=3\n"
+    "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=3\nstride=2\npad=1\nactivation=mish\n"      /* 0: 32x24 */
+    "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=3\nstride=1\npad=1\ngroups=16\nactivation=swish\n" /* 1 */
+    "[convolutional]\nfilters=32\nsize=1\nstride=1\npad=1\nactivation=relu6\n"                        /* 2: 34x26 */
+    "[route]\nlayers=-1\ngroups=2\ngroup_id=1\n"                                                      /* 3 */
+    "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=5\nstride=1\npad=1\ngroups=2\nactivation=relu\n" /* 4: 32x24 */
+    "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=3\nstride=1\npadding=1\nactivation=logistic\n"   /* 5 */
+    "[shortcut]\nfrom=-2,-4\nactivation=leaky\n"                                                      /* 6 */
+    "[maxpool]\nsize=2\nstride=1\n"                                                                   /* 7 */
+    "[maxpool]\nsize=3\nstride=2\n"                                                                   /* 8: 16x12 */
+    "[convolutional]\nbatch_normalize=1\nfilters=24\nsize=3\nstride=2\npad=1\ngroups=8\nactivation=leaky\n" /* 9: 8x6 */
+    "[dropout]\nprobability=.5\n"                                                                     /* 10 */
+    "[shortcut]\nfrom=-2\nalpha=0.5\nbeta=2\nactivation=linear\n"                                     /* 11 */
+    "[convolutional]\nfilters=21\nsize=1\nstride=1\npad=0\nactivation=logistic\n"                     /* 12 */
+    "[yolo]\nmask=0,1,2\nanchors=4,5, 8,9, 12,14, 20,22\nclasses=2\nnum=4\nnew_coords=1\nscale_x_y=2.0\n" /* 13 */
+    "[route]\nlayers=-6\n"                                                                            /* 14: 16x12x16 */
+    "[upsample]\nstride=2\nscale=0.5\n"                                                               /* 15: 32x24 */
+    "[route]\nlayers=-1,5\n"                                                                          /* 16: 32 ch */
+    "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=3\nstride=2\npad=1\nactivation=leaky\n"     /* 17: 16x12 */
+    "[shortcut]\nfrom=-3\nactivation=relu\n"                                                          /* 18: from 32x24 */
+    "[upsample]\nstride=2\n"                                                                          /* 19: 32x24 */
+    "[shortcut]\nfrom=-2\nalpha=1\nbeta=0.25\nactivation=linear\n"                                    /* 20: from 16x12 */
+    "[convolutional]\nfilters=14\nsize=1\nstride=1\npad=1\nactivation=linear\n"                       /* 21 */
+    "[yolo]\nmask=3,1\nanchors=4,5, 8,9, 12,14, 20,22\nclasses=2\nnum=4\nscale_x_y=1.1\n";           /* 22 */

@@ -36,4 +36,13 @@ void cc_cands_free(cc_cands *k);
 int cc_match(const char *what, const cu_geom *g, int classes, float thresh, const cc_cands *ref,
              const cc_cands *got, int *matched, double *worst_px, double *worst_p);
 
+/*
+ * A network with every layer kind and option the engines have: mish,
+ * swish, relu6, logistic, relu, leaky; grouped and depthwise convolutions;
+ * route groups; shortcuts of several sources, with alpha/beta, from larger
+ * and smaller sources; maxpool 2/1 and 3/2; upsample with scale; dropout;
+ * yolo heads with new_coords and scale_x_y.
+ */
+extern const char cc_all_layers_cfg[];
+
 #endif

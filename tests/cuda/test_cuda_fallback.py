@@ -29,9 +29,9 @@ def gpu_state():
     """'none' (plugin not built), 'nogpu' (built, probe says ENODEV) or 'gpu', and the probe's message."""
     if not os.path.isfile(PLUGIN):
         return "none", "not installed"
-    probe = os.path.join(BUILD, "tests", "cuda", "cuda_probe")
+    probe = os.path.join(BUILD, "tests", "cuda", "test_cuda_probe")
     r = subprocess.run([probe, PLUGIN], capture_output=True, text=True, timeout=60)
-    tap.check(r.returncode == 0, f"cuda_probe exited {r.returncode}: {r.stdout} {r.stderr}")
+    tap.check(r.returncode == 0, f"test_cuda_probe exited {r.returncode}: {r.stdout} {r.stderr}")
     rc, _, msg = r.stdout.strip().partition(" ")
     return ("gpu" if rc == "0" else "nogpu"), msg
 

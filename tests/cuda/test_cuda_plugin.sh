@@ -12,7 +12,7 @@ S=${VIGIA_SRCDIR:?}
 SHARED=${VIGIA_SHARED:-$S/../shared}
 V=${VIGIA_BIN:-$B/vigia}
 PLUGIN=$B/backends/cuda/vigia-backend-cuda.so
-PROBE=$B/tests/cuda/cuda_probe
+PROBE=$B/tests/cuda/test_cuda_probe
 N=7
 n=0
 echo "1..$N"

@@ -1,5 +1,5 @@
 /*
- * tests/cuda/cuda_probe.c: load a backend plugin as a worker does
+ * tests/cuda/test_cuda_probe.c: load a backend plugin as a worker does
  * (dlopen RTLD_NOW | RTLD_LOCAL), call its probe() and print "RC MESSAGE"
  * on one line; exit 0 when the plugin loaded and probe() returned, 1 when
  * it could not be loaded. Run as a child process by the tests, so that a
@@ -27,7 +27,7 @@ int main(int argc, char **argv)
     int rc;
 
     if (argc != 2) {
-        fprintf(stderr, "usage: cuda_probe PLUGIN.so\n");
+        fprintf(stderr, "usage: test_cuda_probe PLUGIN.so\n");
         return 2;
     }
     dl = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
