@@ -56,6 +56,12 @@ fuzz_fuzz_ipc_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
 fuzz_fuzz_ipc_LDFLAGS = $(VG_FUZZ_LINK)
 fuzz_fuzz_ipc_LDADD = $(VIGIA_CORE_LIBS)
 FUZZ_TARGETS += fuzz/fuzz_ipc
+noinst_PROGRAMS += fuzz/fuzz_image
+fuzz_fuzz_image_SOURCES = fuzz/fuzz_image.c
+fuzz_fuzz_image_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
+fuzz_fuzz_image_LDFLAGS = $(VG_FUZZ_LINK)
+fuzz_fuzz_image_LDADD = $(VIGIA_CORE_LIBS)
+FUZZ_TARGETS += fuzz/fuzz_image
 endif
 
 FUZZ_DIR = fuzz-build
