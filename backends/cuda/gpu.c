@@ -152,6 +152,25 @@ int vgcu_probe(int device, char *err, size_t errlen)
     return 0;
 }
 
+const char *vgcu_gpu_describe_device(int device)
+{
+    static char buf[384];
+    struct cudaDeviceProp prop;
+    int drv = 0, rt = 0, ver = (int)cudnnGetVersion();
+
+    if (cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
+        (void)cudaGetLastError();
+        snprintf(buf, sizeof buf, "cuda:%d (no properties)", device);
+        return buf;
+    }
+    (void)cudaDriverGetVersion(&drv);
+    (void)cudaRuntimeGetVersion(&rt);
+    snprintf(buf, sizeof buf, "cuda:%d %.200s, sm_%d%d, %zu MiB, driver %d.%d, runtime %d.%d, cudnn %d.%d.%d", device,
+             prop.name, prop.major, prop.minor, prop.totalGlobalMem >> 20, drv / 1000, drv % 1000 / 10, rt / 1000,
+             rt % 1000 / 10, ver / 10000, ver / 100 % 100, ver % 100);
+    return buf;
+}
+
 /* ---- the forward pass ------------------------------------------------------------------------ */
 
 /* Queue the whole forward of bucket k (buckets[k] images) and the candidate kernels on the stream. */

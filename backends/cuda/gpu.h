@@ -43,6 +43,13 @@ typedef struct vgcu_gpu vgcu_gpu;
 VGC_HIDDEN int vgcu_probe(int device, char *err, size_t errlen);
 
 /*
+ * One line about device `device` for logs and benchmarks: name, compute
+ * capability, memory, driver, runtime and cuDNN versions (a static
+ * buffer). Call after a successful vgcu_probe().
+ */
+VGC_HIDDEN const char *vgcu_gpu_describe_device(int device);
+
+/*
  * Load plan p on the GPU (the gpu takes ownership of p, also on failure).
  * Chooses the cuDNN algorithm of every convolution for every batch size
  * it will run (powers of two up to p->max_batch, and p->max_batch),

@@ -44,3 +44,14 @@ backends_cuda_vigia_backend_cuda_so_LDADD = $(VGCU_GPU_LIBS)
 endif
 EXTRA_DIST += backends/cuda/kernels.cu backends/cuda/gpu.c backends/cuda/gpu.h backends/cuda/gpu_kernels.h \
 	backends/cuda/plugin.c
+
+# bench/engines: the CUDA engine against PyTorch (bench/engines/run-cuda).
+if HAVE_CUDA
+noinst_PROGRAMS += bench/engines/bench_cuda
+bench_engines_bench_cuda_SOURCES = bench/engines/bench_cuda.c tests/cpu/cpu_util.c tests/cpu/cpu_util.h
+bench_engines_bench_cuda_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -I$(srcdir)/backends/cuda \
+	-I$(srcdir)/tests/cpu $(VIPS_CFLAGS) $(DARKNET_CFLAGS)
+bench_engines_bench_cuda_CFLAGS = $(AM_CFLAGS) -pthread
+bench_engines_bench_cuda_LDADD = $(VGCU_GPU_LIBS) $(VIPS_LIBS) $(DARKNET_LIBS)
+endif
+EXTRA_DIST += bench/engines/bench_cuda.c bench/engines/run-cuda bench/engines/torch_peer.py
