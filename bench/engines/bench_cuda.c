@@ -1,7 +1,7 @@
 /*
  * bench/engines/bench_cuda.c: the CUDA engine's latency and throughput on
  * one GPU, for bench/engines/run-cuda (which measures the PyTorch peer,
- * torch_peer.py, in the same run; see bench/engines/README.md, "GPU").
+ * torch_peer.py, in the same run; see bench/engines/README-cuda.md).
  *
  *   bench_cuda latency    CFG WEIGHTS W H INPUT.f32 ITERS [OPTIONS]
  *   bench_cuda throughput CFG WEIGHTS W H INPUT.f32 MAXBATCH SECONDS [OPTIONS]
