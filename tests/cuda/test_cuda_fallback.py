@@ -155,7 +155,7 @@ def test_explicit_cuda(ctx):
         return
     tap.check(m["state"] != "ready", m)
     text = str(m)
-    want = "not installed" if ctx["state"] == "none" else "no CUDA"
+    want = "vigia-backend-cuda.so: No such file" if ctx["state"] == "none" else "no CUDA"
     tap.check("backend cuda" in text and want in text, m)
     tap.check(r.status_code == 503, f"{r.status_code} {r.text}")
     e = r.json()["error"]
