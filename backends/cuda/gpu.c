@@ -459,7 +459,8 @@ static const char *capture_graphs(vgcu_gpu *g)
         cudaGraph_t graph = NULL;
         cudaError_t e;
 
-        if (cudaStreamBeginCapture(g->stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+        /* relaxed: cuDNN may make calls a stricter mode refuses while we capture */
+        if (cudaStreamBeginCapture(g->stream, cudaStreamCaptureModeRelaxed) != cudaSuccess) {
             why = "stream capture refused";
             goto off;
         }
@@ -634,6 +635,16 @@ int vgcu_gpu_create(vgcu_gpu **out, vgcu_plan *p, const vgcu_gpu_options *opt, c
         goto fail;
     for (int i = 0; i < p->n; i++)
         g->nfused += p->layers[i].l.type == VGC_L_CONV && g->convs[i].fused[g->nbuckets - 1];
+    /*
+     * One direct run of every batch size: a model that loads, runs; and the
+     * kernels and cuDNN's engines, loaded lazily on first use, are loaded
+     * before any capture.
+     */
+    for (int k = 0; k < g->nbuckets; k++) {
+        if ((rc = enqueue_forward(g, k, err, errlen)) < 0)
+            goto fail;
+        CU(cudaStreamSynchronize(g->stream), "a first run");
+    }
     if (!g->opt.no_graphs)
         graphs_off = capture_graphs(g);
     CU(cudaStreamSynchronize(g->stream), "loading the model");
