@@ -578,6 +578,8 @@ int vgcu_gpu_create(vgcu_gpu **out, vgcu_plan *p, const vgcu_gpu_options *opt, c
     CU(cudaMemset(g->d_arena, 0, p->arena_floats * sizeof(float)), "cudaMemset");
     CU(cudaMemset(g->d_input, 0, p->in_size * (size_t)p->max_batch * sizeof(float)), "cudaMemset");
     CU(cudaMemset(g->d_thresh, 0, sizeof(float)), "cudaMemset");
+    /* those ran on the legacy default stream, which our non-blocking stream does not wait for */
+    CU(cudaDeviceSynchronize(), "initialising device memory");
     CU(cudaHostAlloc((void **)&g->h_input, p->in_size * (size_t)p->max_batch * sizeof(float), cudaHostAllocDefault),
        "cudaHostAlloc input");
     CU(cudaHostAlloc((void **)&g->h_thresh, sizeof(float), cudaHostAllocDefault), "cudaHostAlloc");
