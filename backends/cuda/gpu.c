@@ -31,7 +31,8 @@
 #define MAX_BUCKETS 12
 #define DEFAULT_WORKSPACE ((size_t)256 << 20)
 #define DEVICE_CAP 4096u      /* candidate records per image kept on the device */
-#define HOST_PREFIX 256u      /* records per image copied back before the first wait */
+#define HOST_PREFIX 256u      /* records per image copied back before the first wait, at most */
+#define PREFIX_BUDGET (1u << 20) /* bytes of records copied back before the first wait, per call */
 
 /* One convolution: descriptors and choices for every bucket. */
 typedef struct conv_plan {
@@ -65,6 +66,9 @@ struct vgcu_gpu {
     uint32_t *h_counts;       /* pinned: max_batch counts */
     uint64_t *h_keys;         /* pinned: max_batch x prefix keys */
     float *h_recs;            /* pinned: max_batch x prefix records */
+    uint64_t *h_more_keys;    /* pageable: max_batch x cap keys, for images with more than a prefix */
+    float *h_more_recs;       /* pageable: max_batch x cap records */
+    const float **heads;      /* nheads pointers (images with more than cap candidates) */
     uint32_t cap, prefix;
     conv_plan *convs;         /* one per layer (used for convolutions) */
     int nbuckets, buckets[MAX_BUCKETS];
@@ -598,8 +602,11 @@ int vgcu_gpu_create(vgcu_gpu **out, vgcu_plan *p, const vgcu_gpu_options *opt, c
         if (p->layers[i].ordinal >= 0)
             heads += p->layers[i].l.out_size;
     g->h_heads = malloc(heads * sizeof(float) + 1);
+    g->heads = calloc((size_t)p->nheads + 1, sizeof *g->heads);
+    g->h_more_keys = malloc((size_t)p->max_batch * g->cap * sizeof(uint64_t) + 1);
+    g->h_more_recs = malloc((size_t)p->max_batch * g->cap * R * sizeof(float) + 1);
     g->convs = calloc((size_t)p->n, sizeof *g->convs);
-    if (!g->h_heads || !g->convs) {
+    if (!g->h_heads || !g->heads || !g->h_more_keys || !g->h_more_recs || !g->convs) {
         rc = VIGIA_ENOMEM;
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -716,6 +723,9 @@ void vgcu_gpu_destroy(vgcu_gpu *g)
     cudaFreeHost(g->h_recs);
     vgcu_cand_work_release(&g->work);
     free(g->h_heads);
+    free(g->heads);
+    free(g->h_more_keys);
+    free(g->h_more_recs);
     vgcu_plan_destroy(g->p);
     free(g);
 }
@@ -734,14 +744,18 @@ int vgcu_gpu_infer_indexed(vgcu_gpu *g, const float *input, int batch, float thr
 {
     const vgcu_plan *p = g->p;
     const size_t R = VGK_REC_FLOATS(p->classes);
-    const float **heads = NULL;
-    int rc = 0, k;
+    uint32_t prefix;
+    int rc = 0, k, more = 0;
 
     if (!input || !out || batch < 1 || batch > p->max_batch) {
         snprintf(err, errlen, "batch %d is not in [1, %d]", batch, p->max_batch);
         return VIGIA_EINVAL;
     }
     k = bucket_of(g, batch);
+    /* records per image brought back with the counts: at most PREFIX_BUDGET bytes in all */
+    prefix = PREFIX_BUDGET / ((uint32_t)batch * (uint32_t)(sizeof(uint64_t) + R * sizeof(float)));
+    prefix = prefix < 8 ? 8 : prefix;
+    prefix = prefix > g->prefix ? g->prefix : prefix;
     /* the runtime's current device is per thread */
     CU(cudaSetDevice(g->opt.device), "cudaSetDevice");
     memcpy(g->h_input, input, (size_t)batch * p->in_size * sizeof(float));
@@ -755,41 +769,45 @@ int vgcu_gpu_infer_indexed(vgcu_gpu *g, const float *input, int batch, float thr
     /* the counts and the first records of every image in one round trip */
     CU(cudaMemcpyAsync(g->h_counts, g->d_counts, (size_t)batch * sizeof(uint32_t), cudaMemcpyDeviceToHost, g->stream),
        "copying the counts");
-    CU(cudaMemcpy2DAsync(g->h_keys, g->prefix * sizeof(uint64_t), g->d_keys, g->cap * sizeof(uint64_t),
-                         g->prefix * sizeof(uint64_t), (size_t)batch, cudaMemcpyDeviceToHost, g->stream),
+    CU(cudaMemcpy2DAsync(g->h_keys, prefix * sizeof(uint64_t), g->d_keys, g->cap * sizeof(uint64_t),
+                         prefix * sizeof(uint64_t), (size_t)batch, cudaMemcpyDeviceToHost, g->stream),
        "copying the candidates");
-    CU(cudaMemcpy2DAsync(g->h_recs, g->prefix * R * sizeof(float), g->d_recs, g->cap * R * sizeof(float),
-                         g->prefix * R * sizeof(float), (size_t)batch, cudaMemcpyDeviceToHost, g->stream),
+    CU(cudaMemcpy2DAsync(g->h_recs, prefix * R * sizeof(float), g->d_recs, g->cap * R * sizeof(float),
+                         prefix * R * sizeof(float), (size_t)batch, cudaMemcpyDeviceToHost, g->stream),
        "copying the candidates");
     CU(cudaStreamSynchronize(g->stream), "running the network");
+    /* images with more: all their records in a second round trip */
     for (int b = 0; b < batch; b++) {
         const uint32_t count = g->h_counts[b];
 
-        if (count <= g->prefix) {
-            vgcu_candidates_finish(p->classes, g->h_keys + (size_t)b * g->prefix, g->h_recs + (size_t)b * g->prefix * R,
-                                   count, &g->work, &out[b], index ? index[b] : NULL);
+        if (count <= prefix || count > g->cap)
+            continue;
+        CU(cudaMemcpyAsync(g->h_more_keys + (size_t)b * g->cap, g->d_keys + (size_t)b * g->cap,
+                           count * sizeof(uint64_t), cudaMemcpyDeviceToHost, g->stream), "copying the candidates");
+        CU(cudaMemcpyAsync(g->h_more_recs + (size_t)b * g->cap * R, g->d_recs + (size_t)b * g->cap * R,
+                           count * R * sizeof(float), cudaMemcpyDeviceToHost, g->stream), "copying the candidates");
+        more = 1;
+    }
+    if (more)
+        CU(cudaStreamSynchronize(g->stream), "copying the candidates");
+    for (int b = 0; b < batch; b++) {
+        const uint32_t count = g->h_counts[b];
+        uint32_t *idx = index ? index[b] : NULL;
+
+        if (count <= prefix) {
+            vgcu_candidates_finish(p->classes, g->h_keys + (size_t)b * prefix, g->h_recs + (size_t)b * prefix * R,
+                                   count, &g->work, &out[b], idx);
         } else if (count <= g->cap) {
-            CU(cudaMemcpyAsync(g->work.keys, g->d_keys + (size_t)b * g->cap, count * sizeof(uint64_t),
-                               cudaMemcpyDeviceToHost, g->stream), "copying the candidates");
-            CU(cudaMemcpyAsync(g->work.recs, g->d_recs + (size_t)b * g->cap * R, count * R * sizeof(float),
-                               cudaMemcpyDeviceToHost, g->stream), "copying the candidates");
-            CU(cudaStreamSynchronize(g->stream), "copying the candidates");
-            vgcu_candidates_finish(p->classes, g->work.keys, g->work.recs, count, &g->work, &out[b],
-                                   index ? index[b] : NULL);
+            vgcu_candidates_finish(p->classes, g->h_more_keys + (size_t)b * g->cap,
+                                   g->h_more_recs + (size_t)b * g->cap * R, count, &g->work, &out[b], idx);
         } else {
             /* more than the device keeps: decode this image's heads on the host */
-            if (!heads && !(heads = calloc((size_t)p->nheads, sizeof *heads))) {
-                rc = VIGIA_ENOMEM;
-                snprintf(err, errlen, "out of memory");
+            if ((rc = fetch_heads(g, b, g->heads, err, errlen)) < 0)
                 goto fail;
-            }
-            if ((rc = fetch_heads(g, b, heads, err, errlen)) < 0)
-                goto fail;
-            vgcu_candidates_host(p, heads, thresh, &g->work, &out[b], index ? index[b] : NULL);
+            vgcu_candidates_host(p, g->heads, thresh, &g->work, &out[b], idx);
         }
     }
 fail:
-    free(heads);
     return rc;
 }
 
