@@ -3,9 +3,6 @@
 # exactly these. One variable per directory keeps the tree shape when installed.
 webdir = $(pkgdatadir)/web
 dist_web_DATA = web/index.html
-# docs/dashboard.md goes with the other documents
-dashboarddocdir = $(docdir)
-dist_dashboarddoc_DATA = docs/dashboard.md
 webcssdir = $(webdir)/css
 dist_webcss_DATA = web/css/app.css
 webjsdir = $(webdir)/js

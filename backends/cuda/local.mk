@@ -55,4 +55,4 @@ bench_engines_bench_cuda_CFLAGS = $(AM_CFLAGS) -pthread
 bench_engines_bench_cuda_LDADD = $(VGCU_GPU_LIBS) $(VIPS_LIBS) $(DARKNET_LIBS)
 endif
 EXTRA_DIST += bench/engines/bench_cuda.c bench/engines/run-cuda bench/engines/torch_peer.py \
-	bench/engines/README-cuda.md docs/cuda.md
+	bench/engines/README-cuda.md
