@@ -190,7 +190,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         else
             vg_buf_putc(&req, (char)c);
     }
-    vg_buf_puts(&req, " HTTP/1.1\r\nHost: fuzz\r\n\r\n");
+    vg_buf_puts(&req, " HTTP/1.1\r\nHost: fuzz\r\nConnection: close\r\n\r\n");
     checked = 0;
     if (fz_exchange(&srv, req.data, req.len, &out, 5) < 0)
         abort();

@@ -53,15 +53,19 @@ fz_exchange(vg_server *srv, const void *req, size_t n, vg_buf *out, double timeo
             ssize_t w = write(sv[1], (const char *)req + sent, n - sent);
             if (w > 0)
                 sent += (size_t)w;
-        } else if (!shut) {
+        }
+        /* block only when everything is written: the answer may wait for a child process */
+        ev_run(srv->loop, sent < n ? EVRUN_NOWAIT : EVRUN_ONCE);
+        drain(sv[1], out);
+        if (sent == n && srv->n_conns <= before)
+            break;
+        /* a whole answer is in: our end of the close (the server lingers for it) */
+        size_t at = 0;
+        fz_resp r;
+        if (sent == n && !shut && fz_response(out->data, out->len, &at, &r) == 0 && r.status >= 200 && at == out->len) {
             shutdown(sv[1], SHUT_WR);
             shut = 1;
         }
-        /* block only when nothing is left to write: the answer may wait for a child process */
-        ev_run(srv->loop, shut ? EVRUN_ONCE : EVRUN_NOWAIT);
-        drain(sv[1], out);
-        if (shut && srv->n_conns <= before)
-            break;
     }
     ev_timer_stop(srv->loop, &deadline);
     drain(sv[1], out);
@@ -76,9 +80,11 @@ fz_exchange(vg_server *srv, const void *req, size_t n, vg_buf *out, double timeo
 int
 fz_response(const char *p, size_t n, size_t *at, fz_resp *r)
 {
+    memset(r, 0, sizeof *r);
+    if (!p || *at >= n)
+        return -1;
     const char *s = p + *at;
     size_t left = n - *at;
-    memset(r, 0, sizeof *r);
     if (left < 12 || memcmp(s, "HTTP/1.1 ", 9) != 0)
         return -1;
     for (int i = 9; i < 12; i++)

@@ -22,8 +22,10 @@ typedef struct fz_resp {
 
 /*
  * Writes `n` bytes of `req` to a new connection of `srv` (adopted over a
- * socketpair), half-closes it, and runs the loop until the server has
- * closed the connection or `timeout` seconds passed. Everything the server
+ * socketpair) and runs the loop until the server has closed the
+ * connection or `timeout` seconds passed. The request should end with
+ * "Connection: close" (a half-close would read as a client gone, whose
+ * pending request is cancelled). Everything the server
  * wrote is appended to out. Returns 0, or -1 when the server neither
  * answered nor closed in time (a hang: the caller aborts). Closes every
  * connection left before returning, so the server is idle after.

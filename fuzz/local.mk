@@ -62,6 +62,12 @@ fuzz_fuzz_image_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
 fuzz_fuzz_image_LDFLAGS = $(VG_FUZZ_LINK)
 fuzz_fuzz_image_LDADD = $(VIGIA_CORE_LIBS)
 FUZZ_TARGETS += fuzz/fuzz_image
+noinst_PROGRAMS += fuzz/fuzz_api
+fuzz_fuzz_api_SOURCES = fuzz/fuzz_api.c fuzz/harness.c fuzz/harness.h
+fuzz_fuzz_api_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
+fuzz_fuzz_api_LDFLAGS = $(VG_FUZZ_LINK)
+fuzz_fuzz_api_LDADD = $(VIGIA_CORE_LIBS)
+FUZZ_TARGETS += fuzz/fuzz_api
 endif
 
 FUZZ_DIR = fuzz-build

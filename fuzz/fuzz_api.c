@@ -1,0 +1,332 @@
+/*
+ * libFuzzer harness for JSON request bodies and query strings of the API
+ * routes, through the whole server as `vigia serve` assembles it (store
+ * and hasher processes forked once at start, auth, users, history, the
+ * detection routes, comparisons, KServe), driven over a socketpair. No
+ * model is loaded, so no worker is forked: a request that parses is
+ * answered by the pool (404/503), one that does not by its parser.
+ *
+ * The first input byte picks the route; the rest is the JSON body (POST,
+ * PUT) or the query string (GET). For KServe, a NUL byte ends the JSON
+ * part and starts the binary tensor data (Inference-Header-Content-Length). Requests carry an administrator's
+ * token, obtained at start through /v1/auth/login.
+ *
+ * Invariants, whatever the input:
+ *  - exactly one well-formed HTTP/1.1 response per request, within 10 s;
+ *  - never 500 (a 5xx is only 503 unavailable, 504 or 507 store full);
+ *  - a JSON answer parses as JSON; an error answer has the route's error
+ *    shape ({"error": {"code", "message"}}, DeepStack's {"success": false,
+ *    ...}, KServe's {"error": "..."}).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "detect_api.h"
+#include "dialects.h"
+#include "harness.h"
+#include "log.h"
+#include "ops.h"
+#include "server.h"
+#include "store_api.h"
+#include "stream_api.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+enum shape { STD, DEEPSTACK, KSERVE };
+
+static const struct route {
+    const char *method;
+    const char *path;              /* the query follows for GET */
+    enum shape shape;
+    int anonymous;                 /* sent without the token: logout would end the admin's session */
+} routes[] = {
+    { "POST", "/v1/detect", STD, 0 },
+    { "POST", "/v1/detect?model=m&annotate=1", STD, 0 },
+    { "POST", "/v1/detect/batch", STD, 0 },
+    { "POST", "/v1/vision/detection", DEEPSTACK, 0 },
+    { "POST", "/v1/vision/custom/m", DEEPSTACK, 0 },
+    { "POST", "/v1/compare?models=m,m2", STD, 0 },
+    { "POST", "/v2/models/m/infer", KSERVE, 0 },
+    { "POST", "/v2/models/m/versions/1/infer", KSERVE, 0 },
+    { "POST", "/v1/auth/login", STD, 1 },
+    { "POST", "/v1/auth/refresh", STD, 1 },
+    { "POST", "/v1/auth/logout", STD, 1 },
+    { "POST", "/v1/users", STD, 0 },
+    { "PUT", "/v1/users/2", STD, 0 },
+    { "POST", "/v1/users/2/apikeys", STD, 0 },
+    { "POST", "/v1/feedback", STD, 0 },
+    { "GET", "/v1/detections?", STD, 0 },
+    { "GET", "/v1/stats?", STD, 0 },
+    { "GET", "/v1/feedback?", STD, 0 },
+    { "GET", "/v1/users?", STD, 0 },
+    { "GET", "/v1/models/m/stats?", STD, 0 },
+    { "GET", "/v1/detect?", STD, 0 },
+};
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+static vg_server *srv;
+/* kept for the life of the process (LeakSanitizer sees them reachable) */
+static vg_store_api *store;
+static vg_detect_api *detect;
+static vg_stream_api *stream;
+static vg_dialects *dialects;
+static char token[2048];
+static char root[] = "/dev/shm/vigia-fuzz-api-XXXXXX";
+
+/* A model that is listed but never loaded: KServe and the detection routes parse, then get 503. */
+static const char manifest[] = "[model]\nname = m\nbackend = cpu\ncfg = m.cfg\nweights = m.weights\n"
+                               "names = m.names\nworkers = 1\n";
+
+
+static void
+write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(text, f) < 0)
+        abort();
+    fclose(f);
+}
+
+
+static void
+set(vg_config *cfg, const char *section, const char *key, const char *value)
+{
+    char err[256];
+    if (vg_config_set(cfg, section, key, value, err, sizeof err) != 0) {
+        fprintf(stderr, "fuzz_api: %s\n", err);
+        abort();
+    }
+}
+
+
+/* One request with the admin token; the whole answer in out. */
+static int
+call(const char *method, const char *target, const void *body, size_t n, const char *extra, int anonymous,
+     vg_buf *out)
+{
+    vg_buf req;
+    vg_buf_init(&req);
+    int auth = token[0] && !anonymous;
+    vg_buf_printf(&req, "%s %s HTTP/1.1\r\nHost: fuzz\r\nContent-Type: application/json\r\n%s%s%s", method, target,
+                  auth ? "Authorization: Bearer " : "", auth ? token : "", auth ? "\r\n" : "");
+    if (extra)
+        vg_buf_puts(&req, extra);
+    if (strcmp(method, "GET") != 0)
+        vg_buf_printf(&req, "Content-Length: %zu\r\n", n);
+    vg_buf_puts(&req, "Connection: close\r\n\r\n");
+    if (strcmp(method, "GET") != 0)
+        vg_buf_append(&req, body, n);
+    out->len = 0;
+    int rc = fz_exchange(srv, req.data, req.len, out, 10);
+    vg_buf_release(&req);
+    return rc;
+}
+
+
+static void
+cleanup(void)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    if (system(cmd) != 0)
+        fprintf(stderr, "fuzz_api: could not remove %s\n", root);
+}
+
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    vg_log_set_level(VG_LOG_OFF);
+    if (!mkdtemp(root)) {
+        memcpy(root, "/tmp", 4);   /* no /dev/shm: the same name under /tmp */
+        memmove(root + 4, root + 8, strlen(root + 8) + 1);
+        if (!mkdtemp(root))
+            abort();
+    }
+    atexit(cleanup);
+    char data[512], models[512], model[600], path[700];
+    snprintf(data, sizeof data, "%s/data", root);
+    snprintf(models, sizeof models, "%s/models", root);
+    snprintf(model, sizeof model, "%s/m", models);
+    if (mkdir(data, 0700) || mkdir(models, 0700) || mkdir(model, 0700))
+        abort();
+    snprintf(path, sizeof path, "%s/model.conf", model);
+    write_text(path, manifest);
+
+    vg_config *cfg = vg_xmalloc(sizeof *cfg);
+    vg_config_init(cfg);
+    set(cfg, "paths", "data", data);
+    set(cfg, "paths", "models", models);
+    set(cfg, "paths", "web", root);
+    set(cfg, "detect", "default_model", "m");
+    set(cfg, "detect", "load", "not-loaded");
+    set(cfg, "detect", "max_upload", "256K");
+    set(cfg, "log", "access", "false");
+    set(cfg, "auth", "argon2_memory", "64K");
+    set(cfg, "auth", "argon2_iterations", "1");
+    set(cfg, "auth", "access_ttl", "1d");
+    set(cfg, "auth", "login_attempts", "100000");
+    set(cfg, "auth", "login_ip_attempts", "100000");
+    set(cfg, "store", "map_size", "1M");
+    set(cfg, "store", "map_max", "32M");
+    set(cfg, "store", "commit_records", "1");
+    set(cfg, "history", "images", "original");
+
+    struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);   /* child watchers need the default loop */
+    srv = vg_xmalloc(sizeof *srv);
+    vg_server_init(srv, loop, cfg);
+    vg_ops_register(srv);
+    char err[512];
+    store = vg_store_api_create(srv, err, sizeof err);
+    detect = store ? vg_detect_api_create(srv, err, sizeof err) : NULL;
+    if (!detect) {
+        fprintf(stderr, "fuzz_api: %s\n", err);
+        abort();
+    }
+    vg_detect_api_set_history(detect, vg_store_api_history(store), vg_store_api_auth(store));
+    stream = vg_stream_api_create(srv, vg_detect_api_pool(detect));
+    vg_stream_api_set_history(stream, vg_store_api_history(store), vg_store_api_auth(store));
+    dialects = vg_dialects_create(srv, vg_detect_api_pool(detect), vg_store_api_store(store), stream, err, sizeof err);
+    if (!dialects) {
+        fprintf(stderr, "fuzz_api: %s\n", err);
+        abort();
+    }
+
+    /* the one-time admin password, then a token (the account is created asynchronously) */
+    char *boot = NULL;
+    size_t bn = 0;
+    FILE *f = open_memstream(&boot, &bn);
+    if (vg_store_api_bootstrap(store, f) != 1)
+        abort();
+    fclose(f);
+    const char *pw = strstr(boot, "one-time password ");
+    if (!pw)
+        abort();
+    pw += strlen("one-time password ");
+    char login[256];
+    snprintf(login, sizeof login, "{\"username\":\"admin\",\"password\":\"%.*s\"}", (int)strcspn(pw, "\n"), pw);
+    free(boot);
+    vg_buf out;
+    vg_buf_init(&out);
+    for (int tries = 0; tries < 200 && !token[0]; tries++) {
+        ev_run(loop, EVRUN_NOWAIT);
+        usleep(10000);
+        if (call("POST", "/v1/auth/login", login, strlen(login), NULL, 1, &out) != 0)
+            continue;
+        size_t at = 0;
+        fz_resp r;
+        if (fz_response(out.data, out.len, &at, &r) == 0 && r.status == 200) {
+            json_t *j = json_loadb(r.body, r.body_len, 0, NULL);
+            const char *t = json_string_value(json_object_get(j, "access_token"));
+            if (t)
+                snprintf(token, sizeof token, "%s", t);
+            json_decref(j);
+        }
+    }
+    if (!token[0]) {
+        fprintf(stderr, "fuzz_api: cannot log in: %.*s\n", (int)out.len, out.data ? out.data : "");
+        abort();
+    }
+    /* user 2, whom the PUT and API-key routes change (never the admin) */
+    const char *user = "{\"name\":\"fuzz\",\"password\":\"fuzz-password-1\",\"role\":\"operator\"}";
+    if (call("POST", "/v1/users", user, strlen(user), NULL, 0, &out) != 0)
+        abort();
+    vg_buf_release(&out);
+    return 0;
+}
+
+
+static void
+check_answer(const struct route *rt, const fz_resp *r)
+{
+    if (r->status >= 500 && r->status != 503 && r->status != 504 && r->status != 507) {
+        fprintf(stderr, "fuzz_api: %s %s answered %d: %.*s\n", rt->method, rt->path, r->status, (int)r->body_len,
+                r->body);
+        abort();
+    }
+    vg_str ct = fz_header(r, "content-type");
+    if (!ct.p || ct.n < 16 || strncasecmp(ct.p, "application/json", 16) != 0)
+        return;
+    json_t *j = json_loadb(r->body, r->body_len, 0, NULL);
+    if (!j)
+        abort();   /* a JSON answer that is not JSON */
+    if (r->status >= 400) {
+        json_t *e = json_object_get(j, "error");
+        int ok;
+        switch (rt->shape) {
+        case KSERVE:
+            ok = json_is_string(e);
+            break;
+        case DEEPSTACK:
+            ok = json_is_false(json_object_get(j, "success")) || fz_is_json_error(r);
+            break;
+        default:
+            ok = fz_is_json_error(r);
+            break;
+        }
+        if (!ok) {
+            fprintf(stderr, "fuzz_api: %s %s: error without its shape: %.*s\n", rt->method, rt->path,
+                    (int)r->body_len, r->body);
+            abort();
+        }
+    }
+    json_decref(j);
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1 || size > 65536)
+        return 0;
+    const struct route *rt = &routes[data[0] % NROUTES];
+    const uint8_t *body = data + 1;
+    size_t n = size - 1;
+    vg_buf target, out;
+    vg_buf_init(&target);
+    vg_buf_init(&out);
+    vg_buf_puts(&target, rt->path);
+    char extra[96] = "";
+    if (!strcmp(rt->method, "GET")) {
+        /* the query: bytes a request-target cannot carry are escaped */
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = body[i];
+            if (c <= 0x20 || c >= 0x7f || strchr("#\"<>\\^`{|}", c))
+                vg_buf_printf(&target, "%%%02X", c);
+            else
+                vg_buf_putc(&target, (char)c);
+        }
+        n = 0;
+    } else if (rt->shape == KSERVE && memchr(body, 0, n)) {
+        /* the binary tensor extension: the JSON up to the first NUL, then raw bytes from it on */
+        snprintf(extra, sizeof extra, "Inference-Header-Content-Length: %zu\r\n",
+                 (size_t)((const uint8_t *)memchr(body, 0, n) - body));
+    }
+    if (call(rt->method, vg_buf_cstr(&target), body, n, extra[0] ? extra : NULL, rt->anonymous, &out) != 0) {
+        fprintf(stderr, "fuzz_api: %s %s: no answer within 10 s\n", rt->method, rt->path);
+        abort();
+    }
+    size_t at = 0;
+    fz_resp r;
+    if (fz_response(out.data, out.len, &at, &r) != 0 || at != out.len) {
+        fprintf(stderr, "fuzz_api: %s %s: malformed answer: %.*s\n", rt->method, rt->path, (int)out.len, out.data);
+        abort();
+    }
+    check_answer(rt, &r);
+    vg_buf_release(&target);
+    vg_buf_release(&out);
+    return 0;
+}
