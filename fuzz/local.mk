@@ -2,7 +2,8 @@
 # dictionaries. Built only with --enable-fuzzing (CC=clang); "make fuzz"
 # builds them in a separate tree and runs each for FUZZ_SECONDS.
 FUZZ_SECONDS = 60
-EXTRA_DIST += fuzz/README.md fuzz/http.dict fuzz/corpus fuzz/run
+EXTRA_DIST += fuzz/README.md fuzz/http.dict fuzz/corpus fuzz/run \
+	fuzz/jwt.dict fuzz/config.dict fuzz/image.dict fuzz/api.dict
 
 if ENABLE_FUZZING
 noinst_PROGRAMS += fuzz/fuzz_http
@@ -68,18 +69,28 @@ fuzz_fuzz_api_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
 fuzz_fuzz_api_LDFLAGS = $(VG_FUZZ_LINK)
 fuzz_fuzz_api_LDADD = $(VIGIA_CORE_LIBS)
 FUZZ_TARGETS += fuzz/fuzz_api
+# the cpu engine's cfg and weights reader, built by backends/cpu/local.mk
+FUZZ_TARGETS += fuzz/cpu/fuzz_darknet_model
 endif
 
 FUZZ_DIR = fuzz-build
-# Builds every harness with clang + libFuzzer + ASan/UBSan in $(FUZZ_DIR) and runs each
-# on its corpus for FUZZ_SECONDS; crashes land in fuzz/artifacts/.
-fuzz:
+# Builds every harness with clang + libFuzzer + ASan/UBSan in $(FUZZ_DIR), from a
+# copy of the tree made by distdir.
+fuzz-build-tree:
 	rm -rf $(FUZZ_DIR)
 	$(MAKE) $(AM_MAKEFLAGS) distdir distdir=$(FUZZ_DIR)
 	cd $(FUZZ_DIR) && ./configure --quiet CC=clang --enable-fuzzing CFLAGS='-O1 -g' 2>/dev/null && \
 	  $(MAKE) $(AM_MAKEFLAGS) fuzz-targets
+
+# Runs each harness on its corpus for FUZZ_SECONDS; crashes land in fuzz/artifacts/.
+fuzz: fuzz-build-tree
 	$(SHELL) $(srcdir)/fuzz/run $(FUZZ_DIR) $(abs_srcdir)/fuzz $(FUZZ_SECONDS)
+
+# CI: each harness runs every seed of its corpus once (fails on any crash,
+# sanitizer report or broken invariant).
+fuzz-smoke: fuzz-build-tree
+	$(SHELL) $(srcdir)/fuzz/run $(FUZZ_DIR) $(abs_srcdir)/fuzz 0
 
 fuzz-targets: $(FUZZ_TARGETS)
 
-.PHONY: fuzz fuzz-targets
+.PHONY: fuzz fuzz-smoke fuzz-build-tree fuzz-targets
