@@ -16,6 +16,13 @@
 #include "log.h"
 
 #define VG_MODEL_LABEL_MAX_TEXT 160   /* label (<= 128 bytes) + " 100%" */
+/*
+ * Scans a JPEG may have. Each scan of a progressive JPEG makes libjpeg walk
+ * every block of the image again, and a scan can cost a dozen bytes (one
+ * end-of-band run): a 300 KB file of 20,000 scans takes seconds of CPU.
+ * Real encoders write at most a few dozen; libjpeg-turbo suggests 500.
+ */
+#define VG_IMAGE_MAX_SCANS 500
 
 static int vips_started;
 static int text_broken;        /* vips_text failed once: draw boxes without labels */
@@ -125,6 +132,51 @@ unref(VipsImage **im)
 }
 
 
+/*
+ * Counts the scans (SOS markers) of a JPEG up to `limit`, walking its
+ * segments by their lengths and skipping each scan's entropy-coded data;
+ * what it cannot walk is left for libjpeg to refuse.
+ */
+static int
+jpeg_scans(const uint8_t *p, size_t n, int limit)
+{
+    size_t i = 2;   /* after SOI */
+    int scans = 0;
+    while (i + 4 <= n && scans < limit) {
+        if (p[i] != 0xFF)
+            break;
+        uint8_t m = p[i + 1];
+        if (m == 0xFF) {                /* fill byte */
+            i++;
+            continue;
+        }
+        if (m == 0xD9)                  /* EOI */
+            break;
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {   /* TEM, RSTn: no length */
+            i += 2;
+            continue;
+        }
+        i += 2 + ((size_t)p[i + 2] << 8 | p[i + 3]);
+        if (m != 0xDA)
+            continue;
+        scans++;
+        /* entropy-coded data ends at a 0xFF that is not stuffing (00) or a restart marker */
+        while (i < n) {
+            const uint8_t *ff = memchr(p + i, 0xFF, n - i);
+            if (!ff) {
+                i = n;
+                break;
+            }
+            i = (size_t)(ff - p);
+            if (i + 1 < n && p[i + 1] != 0x00 && !(p[i + 1] >= 0xD0 && p[i + 1] <= 0xD7))
+                break;
+            i += 2;
+        }
+    }
+    return scans;
+}
+
+
 int
 vg_image_decode(const void *data, size_t len, const vg_image_limits *lim,
                 vg_image *out, char *err, size_t errlen)
@@ -150,6 +202,10 @@ vg_image_decode(const void *data, size_t len, const vg_image_limits *lim,
     if (!fmt) {
         snprintf(err, errlen, "not a JPEG, PNG or WebP image");
         return VG_DERR_NOTIMAGE;
+    }
+    if (strcmp(fmt, "jpeg") == 0 && jpeg_scans(data, len, VG_IMAGE_MAX_SCANS + 1) > VG_IMAGE_MAX_SCANS) {
+        snprintf(err, errlen, "jpeg with more than %d scans exceeds the limits", VG_IMAGE_MAX_SCANS);
+        return VG_DERR_TOOBIG;
     }
     if (vg_image_init(err, errlen) != 0)
         return VG_DERR_BACKEND;

@@ -1,7 +1,7 @@
 /*
- * Inputs the fuzzers (fuzz/) found, replayed against the function each one
- * broke, so the fix stays. Each test names the harness and the seed the
- * input is kept as in fuzz/corpus/.
+ * Inputs the fuzzers (fuzz/) and the fault tests found, replayed against
+ * the function each one broke, so the fix stays. Each test names where the
+ * input came from and the seed it is kept as in fuzz/corpus/.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +17,8 @@
 
 #include "buf.h"
 #include "config.h"
+#include "detect_error.h"
+#include "image.h"
 #include "jwt.h"
 #include "support.h"
 
@@ -137,12 +139,53 @@ config_print_round_trip(void **state)
 }
 
 
+static void *
+read_seed(const char *name, size_t *n)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/fuzz/corpus/%s", getenv("VIGIA_SRCDIR") ? getenv("VIGIA_SRCDIR") : ".", name);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char buf[1 << 20];
+    *n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    return buf;
+}
+
+
+/*
+ * tests/fault/test_image_bombs.py, seed image/regression-600-scans.jpg: a
+ * progressive JPEG that repeats one end-of-band scan (a dozen bytes each)
+ * made libjpeg walk every block once per scan: 20,000 scans of a 2000x2000
+ * image (288 KB) took 6.8 s of a worker. More than 500 scans are refused
+ * before decoding; ordinary progressive JPEGs still decode.
+ */
+static void
+jpeg_scan_limit(void **state)
+{
+    (void)state;
+    vg_image_limits lim = { .max_bytes = 1 << 20, .max_pixels = 1 << 22, .max_side = 8192 };
+    vg_image im;
+    char err[256];
+    size_t n;
+    void *bomb = read_seed("image/regression-600-scans.jpg", &n);
+    assert_int_equal(vg_image_decode(bomb, n, &lim, &im, err, sizeof err), VG_DERR_TOOBIG);
+    assert_non_null(strstr(err, "more than 500 scans"));
+    void *prog = read_seed("image/progressive.jpg", &n);
+    assert_int_equal(vg_image_decode(prog, n, &lim, &im, err, sizeof err), 0);
+    assert_int_equal(im.w, 24);
+    assert_int_equal(im.h, 16);
+    vg_image_release(&im);
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(jwt_time_out_of_range),
         cmocka_unit_test(config_print_round_trip),
+        cmocka_unit_test(jpeg_scan_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
