@@ -15,3 +15,7 @@ tests_fault_test_fuzz_regressions_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_C
 tests_fault_test_fuzz_regressions_CFLAGS = $(TEST_CFLAGS)
 tests_fault_test_fuzz_regressions_LDADD = $(TEST_LDADD)
 VIGIA_TESTS += tests/fault/test_fuzz_regressions
+
+# Decompression bombs and pathological images through HTTP beside good traffic.
+EXTRA_DIST += tests/fault/test_image_bombs.py
+VIGIA_TESTS += $(srcdir)/tests/fault/test_image_bombs.py
