@@ -57,6 +57,7 @@ typedef struct item {
     size_t image_len;
     char id[33];                 /* the detection's id */
     int storing;                 /* waiting for the store's commit */
+    int unstored;                /* the store refused the record at once (down, busy) */
     uint8_t *jpeg;               /* the annotated image, kept when it is the answer */
     size_t jpeg_len;
     size_t count;                /* detections, for the JPEG answer's headers */
@@ -305,6 +306,17 @@ finish(call *c)
 }
 
 
+/* The detections stand, but their record was not stored: say that the id will not be found. */
+static void
+mark_unstored(item *it)
+{
+    if (it->json.len && it->json.data[it->json.len - 1] == '}') {
+        it->json.len--;
+        vg_buf_puts(&it->json, ",\"stored\":false}");
+    }
+}
+
+
 /* The store committed (or refused) an item's record: answer once every item is in. */
 static void
 on_stored(int status, void *ud)
@@ -312,11 +324,8 @@ on_stored(int status, void *ud)
     item *it = ud;
     call *c = it->call;
     it->storing = 0;
-    if (status != 0 && it->json.len && it->json.data[it->json.len - 1] == '}') {
-        /* the detections stand; say that the id will not be found */
-        it->json.len--;
-        vg_buf_puts(&it->json, ",\"stored\":false}");
-    }
+    if (status != 0)
+        mark_unstored(it);
     if (--c->pending == 0)
         finish(c);
 }
@@ -349,10 +358,12 @@ record(item *it, const vg_pool_result *res)
         rec.image = it->image;
         rec.image_len = it->image_len;
     }
-    if (vg_history_record(h, &rec, it->id, on_stored, it) == 0)
+    if (vg_history_record(h, &rec, it->id, on_stored, it) == 0) {
         it->storing = 1;
-    else
+    } else {
+        it->unstored = 1;
         vg_warn("history", "a detection was not stored: the store is busy or down");
+    }
 }
 
 
@@ -377,6 +388,8 @@ on_answer(int status, vg_pool_result *res, void *ud)
         } else {
             render_detect(it, res, it->id);
         }
+        if (it->unstored)
+            mark_unstored(it);
     } else if (c->kind == CALL_BATCH) {
         vg_jsonw w;
         vg_jsonw_init(&w, &it->json);
