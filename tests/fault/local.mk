@@ -19,3 +19,7 @@ VIGIA_TESTS += tests/fault/test_fuzz_regressions
 # Decompression bombs and pathological images through HTTP beside good traffic.
 EXTRA_DIST += tests/fault/test_image_bombs.py
 VIGIA_TESTS += $(srcdir)/tests/fault/test_image_bombs.py
+
+# The store killed with SIGKILL in a loop under HTTP load: no acknowledged write lost.
+EXTRA_DIST += tests/fault/test_store_kill.py
+VIGIA_TESTS += $(srcdir)/tests/fault/test_store_kill.py
