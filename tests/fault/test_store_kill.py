@@ -1,10 +1,17 @@
-"""The store process killed with SIGKILL again and again while clients
-write and read through HTTP, against the real server: every request is
-answered (writes 201/200, or 503 with Retry-After while the store is
-down), reads never notice, the master respawns the store each time, and
-after a restart of the whole server every acknowledged write is there:
-API keys answered 201, and detections answered 200 with an id and without
-"stored": false (they need the test models; without them only API keys)."""
+"""Store faults under HTTP load, against the real server.
+
+1. The store process killed with SIGKILL again and again while clients
+   write and read: every request is answered (writes 201/200, or 503 with
+   Retry-After while the store is down), reads never notice, the master
+   respawns the store each time, and after a restart of the whole server
+   every acknowledged write is there: API keys answered 201, and detections
+   answered 200 with an id and without "stored": false (they need the test
+   models; without them only API keys).
+2. The LMDB map filling up (1 MiB growing to a 2 MiB cap) under four
+   concurrent writers of large and small records, so that group commits
+   are rolled back, replayed and retried one by one at the cap: every write
+   is answered 201 or 507, reads keep working, and after a restart every
+   acknowledged record is there and no refused one is."""
 import http.client
 import json
 import os
@@ -27,8 +34,9 @@ class Ctx:
     pass
 
 
-def start(ctx):
+def start(ctx, extra=()):
     args = ["--auth-argon2-memory", "1M", "--log-access", "false", "--workers", "1", "--history-store", "true"]
+    args += list(extra)
     if ctx.models:
         args += ["--models", ctx.models, "--detect-default-model", MODEL]
     else:
@@ -225,5 +233,83 @@ def test_store_killed_in_a_loop_under_load(ctx):
     print(f"# after a restart: all {len(load.keys)} API keys and {len(load.dets)} detections present", flush=True)
 
 
+def test_map_fills_up_under_load(ctx):
+    tap.check(ctx.srv.stop() == 0, "clean exit")
+    ctx.work = tempfile.mkdtemp(prefix="vigia-mapfull-")
+    data = os.path.join(ctx.work, "data")
+    r = subprocess.run([os.environ["VIGIA_BIN"], "user", "add", "--admin", "--data", data, "--auth-argon2-memory", "1M",
+                        "root"], input=PASSWORD + "\n", capture_output=True, text=True)
+    tap.check(r.returncode == 0, r.stderr)
+    limits = ["--store-map-size", "1M", "--store-map-max", "2M"]
+    start(ctx, limits)
+    acked, refused, errors, reads, fitted = {}, set(), [], [0], [0]
+    done = threading.Event()
+
+    def writer(i):
+        conn = http.client.HTTPConnection("127.0.0.1", ctx.srv.port, timeout=60)
+        full = 0
+        for n in range(20000):
+            if full >= 40:
+                break
+            name = f"w{i}-{n}-" + ("x" * 110 if n % 3 else "")   # two large records, then a small one
+            try:
+                st, body, _ = call(ctx, "POST", "/v1/users/1/apikeys", {"name": name}, conn=conn)
+            except Exception as e:
+                errors.append(repr(e))
+                break
+            if st == 201:
+                acked[name] = body["api_key"]["id"]
+                fitted[0] += full > 0   # a record that still fitted after this writer's first 507
+            elif st == 507 and body["error"]["code"] == "insufficient_storage":
+                refused.add(name)
+                full += 1
+            else:
+                errors.append(f"{st} {body}")
+        conn.close()
+
+    def reader():
+        conn = http.client.HTTPConnection("127.0.0.1", ctx.srv.port, timeout=60)
+        while not done.is_set():
+            try:
+                st, body, _ = call(ctx, "GET", "/v1/auth/me", conn=conn)
+                if st != 200:
+                    errors.append(f"read: {st} {body}")
+                reads[0] += 1
+            except Exception as e:
+                errors.append(repr(e))
+                break
+        conn.close()
+
+    writers = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+    rd = threading.Thread(target=reader)
+    rd.start()
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join(300)
+    done.set()
+    rd.join(60)
+    tap.check(not errors, f"{len(errors)} unexpected answers: {errors[:3]}")
+    tap.check(len(refused) >= 40 and len(acked) > 1000, f"{len(acked)} acknowledged, {len(refused)} refused")
+    tap.check("database map grown to 2 MiB" in ctx.srv.read_log(), "the map grew first")
+    st, _, _ = call(ctx, "GET", "/health", auth=False)
+    tap.check(st == 200, "healthy when full")
+    print(f"# map full under 4 writers: {len(acked)} records acknowledged ({fitted[0]} after a first 507), "
+          f"{len(refused)} refused 507, {reads[0]} reads all 200", flush=True)
+
+    tap.check(ctx.srv.stop() == 0, "clean exit when full")
+    start(ctx, limits)
+    st, body, _ = call(ctx, "GET", "/v1/users/1/apikeys")
+    tap.check(st == 200, body)
+    have = {k["name"]: k["id"] for k in body["api_keys"]}
+    lost = [n for n in acked if have.get(n) != acked[n]]
+    tap.check(not lost, f"{len(lost)} acknowledged records lost: {lost[:3]}")
+    ghosts = [n for n in refused if n in have]
+    tap.check(not ghosts, f"{len(ghosts)} refused records stored anyway: {ghosts[:3]}")
+    tap.check(len(have) == len(acked), f"{len(have)} stored, {len(acked)} acknowledged")
+    print(f"# after a restart: all {len(acked)} acknowledged records present, none of the {len(refused)} refused",
+          flush=True)
+
+
 if __name__ == "__main__":
-    sys.exit(tap.run([test_store_killed_in_a_loop_under_load], setup, teardown))
+    sys.exit(tap.run([test_store_killed_in_a_loop_under_load, test_map_fills_up_under_load], setup, teardown))
