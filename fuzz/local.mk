@@ -71,7 +71,16 @@ fuzz_fuzz_api_LDADD = $(VIGIA_CORE_LIBS)
 FUZZ_TARGETS += fuzz/fuzz_api
 # the cpu engine's cfg and weights reader, built by backends/cpu/local.mk
 FUZZ_TARGETS += fuzz/cpu/fuzz_darknet_model
+if HAVE_ZMQ
+noinst_PROGRAMS += fuzz/fuzz_zmq
+fuzz_fuzz_zmq_SOURCES = fuzz/fuzz_zmq.c
+fuzz_fuzz_zmq_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
+fuzz_fuzz_zmq_LDFLAGS = $(VG_FUZZ_LINK)
+fuzz_fuzz_zmq_LDADD = $(VIGIA_CORE_LIBS)
+FUZZ_TARGETS += fuzz/fuzz_zmq
 endif
+endif
+EXTRA_DIST += fuzz/zmq.dict
 
 FUZZ_DIR = fuzz-build
 # Builds every harness with clang + libFuzzer + ASan/UBSan in $(FUZZ_DIR), from a
