@@ -37,7 +37,7 @@ void vg_buf_append(vg_buf *b, const void *p, size_t n);
 void vg_buf_putc(vg_buf *b, char c);
 static inline void vg_buf_puts(vg_buf *b, const char *s) { vg_buf_append(b, s, strlen(s)); }
 void vg_buf_printf(vg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void vg_buf_vprintf(vg_buf *b, const char *fmt, va_list ap);
+void vg_buf_vprintf(vg_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Keeps a NUL after data[len] without counting it; returns data. */
 char *vg_buf_cstr(vg_buf *b);
 /* Hands the allocation to the caller (free() it); the buf is empty after. */
