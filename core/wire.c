@@ -118,7 +118,7 @@ to_json(const msgpack_object *o, int depth, char *err, size_t errlen)
         }
         return json_real(o->via.f64);
     case MSGPACK_OBJECT_STR: {
-        json_t *str = json_stringn(o->via.str.ptr, o->via.str.size);
+        json_t *str = json_stringn(o->via.str.size ? o->via.str.ptr : "", o->via.str.size);
         if (!str)
             snprintf(err, errlen, "msgpack strings must be UTF-8");
         return str;
@@ -149,14 +149,16 @@ to_json(const msgpack_object *o, int depth, char *err, size_t errlen)
         json_t *m = json_object();
         for (uint32_t i = 0; i < o->via.map.size; i++) {
             const msgpack_object_kv *kv = &o->via.map.ptr[i];
+            /* msgpack-c gives an empty string a NULL pointer, which memchr and memcpy may not see */
             if (kv->key.type != MSGPACK_OBJECT_STR || kv->key.via.str.size > 256 ||
-                memchr(kv->key.via.str.ptr, '\0', kv->key.via.str.size)) {
+                (kv->key.via.str.size && memchr(kv->key.via.str.ptr, '\0', kv->key.via.str.size))) {
                 snprintf(err, errlen, "msgpack map keys must be short strings");
                 json_decref(m);
                 return NULL;
             }
             char key[257];
-            memcpy(key, kv->key.via.str.ptr, kv->key.via.str.size);
+            if (kv->key.via.str.size)
+                memcpy(key, kv->key.via.str.ptr, kv->key.via.str.size);
             key[kv->key.via.str.size] = '\0';
             json_t *e = to_json(&kv->val, depth + 1, err, errlen);
             if (!e) {

@@ -23,6 +23,8 @@
 #include "server.h"
 #include "static.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 static struct ev_loop *loop;
 static vg_server srv;
 static vg_static st;

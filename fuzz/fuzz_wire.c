@@ -13,6 +13,8 @@
 #include "multipart.h"
 #include "wire.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

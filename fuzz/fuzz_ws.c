@@ -19,6 +19,8 @@
 #include "server.h"
 #include "ws.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 static struct ev_loop *loop;
 static vg_server srv;
 

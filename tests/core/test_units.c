@@ -378,6 +378,13 @@ wire_msgpack(void **state)
     vg_buf_append(&m, "\x80", 1);
     assert_null(vg_wire_unpack(m.data, m.len, "image", &bin, &bl, err, sizeof err));
     vg_buf_release(&m);
+    /* empty strings, as keys and as values: msgpack-c gives them a NULL pointer (UBSan saw memchr on it) */
+    const char empty[] = "\x82\xa0\xa0\xa1s\xa0";
+    j = vg_wire_unpack(empty, sizeof empty - 1, "image", &bin, &bl, err, sizeof err);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "")), "");
+    assert_string_equal(json_string_value(json_object_get(j, "s")), "");
+    json_decref(j);
 }
 
 
