@@ -82,7 +82,7 @@ static vg_detect_api *detect;
 static vg_stream_api *stream;
 static vg_dialects *dialects;
 static char token[2048];
-static char root[] = "/dev/shm/vigia-fuzz-api-XXXXXX";
+static char root[256];
 
 /* A model that is listed but never loaded: KServe and the detection routes parse, then get 503. */
 static const char manifest[] = "[model]\nname = m\nbackend = cpu\ncfg = m.cfg\nweights = m.weights\n"
@@ -98,16 +98,6 @@ write_text(const char *path, const char *text)
     fclose(f);
 }
 
-
-static void
-set(vg_config *cfg, const char *section, const char *key, const char *value)
-{
-    char err[256];
-    if (vg_config_set(cfg, section, key, value, err, sizeof err) != 0) {
-        fprintf(stderr, "fuzz_api: %s\n", err);
-        abort();
-    }
-}
 
 
 /* One request with the admin token; the whole answer in out. */
@@ -134,15 +124,6 @@ call(const char *method, const char *target, const void *body, size_t n, const c
 }
 
 
-static void
-cleanup(void)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0)
-        fprintf(stderr, "fuzz_api: could not remove %s\n", root);
-}
-
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -150,13 +131,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     vg_log_set_level(VG_LOG_OFF);
-    if (!mkdtemp(root)) {
-        memcpy(root, "/tmp", 4);   /* no /dev/shm: the same name under /tmp */
-        memmove(root + 4, root + 8, strlen(root + 8) + 1);
-        if (!mkdtemp(root))
-            abort();
-    }
-    atexit(cleanup);
+    fz_temp_root("vigia-fuzz-api", root, sizeof root);
     char data[512], models[512], model[600], path[700];
     snprintf(data, sizeof data, "%s/data", root);
     snprintf(models, sizeof models, "%s/models", root);
@@ -168,22 +143,22 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
     vg_config *cfg = vg_xmalloc(sizeof *cfg);
     vg_config_init(cfg);
-    set(cfg, "paths", "data", data);
-    set(cfg, "paths", "models", models);
-    set(cfg, "paths", "web", root);
-    set(cfg, "detect", "default_model", "m");
-    set(cfg, "detect", "load", "not-loaded");
-    set(cfg, "detect", "max_upload", "256K");
-    set(cfg, "log", "access", "false");
-    set(cfg, "auth", "argon2_memory", "64K");
-    set(cfg, "auth", "argon2_iterations", "1");
-    set(cfg, "auth", "access_ttl", "1d");
-    set(cfg, "auth", "login_attempts", "100000");
-    set(cfg, "auth", "login_ip_attempts", "100000");
-    set(cfg, "store", "map_size", "1M");
-    set(cfg, "store", "map_max", "32M");
-    set(cfg, "store", "commit_records", "1");
-    set(cfg, "history", "images", "original");
+    fz_config_set(cfg, "paths", "data", data);
+    fz_config_set(cfg, "paths", "models", models);
+    fz_config_set(cfg, "paths", "web", root);
+    fz_config_set(cfg, "detect", "default_model", "m");
+    fz_config_set(cfg, "detect", "load", "not-loaded");
+    fz_config_set(cfg, "detect", "max_upload", "256K");
+    fz_config_set(cfg, "log", "access", "false");
+    fz_config_set(cfg, "auth", "argon2_memory", "64K");
+    fz_config_set(cfg, "auth", "argon2_iterations", "1");
+    fz_config_set(cfg, "auth", "access_ttl", "1d");
+    fz_config_set(cfg, "auth", "login_attempts", "100000");
+    fz_config_set(cfg, "auth", "login_ip_attempts", "100000");
+    fz_config_set(cfg, "store", "map_size", "1M");
+    fz_config_set(cfg, "store", "map_max", "32M");
+    fz_config_set(cfg, "store", "commit_records", "1");
+    fz_config_set(cfg, "history", "images", "original");
 
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);   /* child watchers need the default loop */
     srv = vg_xmalloc(sizeof *srv);

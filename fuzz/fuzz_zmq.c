@@ -36,6 +36,7 @@
 
 #include "config.h"
 #include "detect_api.h"
+#include "harness.h"
 #include "log.h"
 #include "server.h"
 #include "zmq_detector.h"
@@ -52,31 +53,12 @@ static vg_server *srv;
 static vg_detect_api *detect;   /* kept for the life of the process */
 static vg_zmq_detector *zdet;
 static void *zctx, *client;
-static char root[] = "/tmp/vigia-fuzz-zmq-XXXXXX";
+static char root[256];
 static const char manifest[] = "[model]\nname = m\nbackend = cpu\ncfg = m.cfg\nweights = m.weights\n"
                                "names = m.names\nworkers = 1\n";
 static const char probe[] = "{\"model_request\": true, \"model_name\": \"m\"}";
 
 
-static void
-cleanup(void)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0)
-        fprintf(stderr, "fuzz_zmq: could not remove %s\n", root);
-}
-
-
-static void
-set(vg_config *cfg, const char *section, const char *key, const char *value)
-{
-    char err[256];
-    if (vg_config_set(cfg, section, key, value, err, sizeof err) != 0) {
-        fprintf(stderr, "fuzz_zmq: %s\n", err);
-        abort();
-    }
-}
 
 
 int
@@ -85,9 +67,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     vg_log_set_level(VG_LOG_OFF);
-    if (!mkdtemp(root))
-        abort();
-    atexit(cleanup);
+    fz_temp_root("vigia-fuzz-zmq", root, sizeof root);
     char path[600], endpoint[600];
     snprintf(path, sizeof path, "%s/m", root);
     if (mkdir(path, 0700) != 0)
@@ -101,12 +81,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
     vg_config *cfg = vg_xmalloc(sizeof *cfg);
     vg_config_init(cfg);
-    set(cfg, "paths", "data", root);
-    set(cfg, "paths", "models", root);
-    set(cfg, "detect", "default_model", "m");
-    set(cfg, "detect", "load", "not-loaded");
-    set(cfg, "zmq", "endpoint", endpoint);
-    set(cfg, "zmq", "max_message", "1M");
+    fz_config_set(cfg, "paths", "data", root);
+    fz_config_set(cfg, "paths", "models", root);
+    fz_config_set(cfg, "detect", "default_model", "m");
+    fz_config_set(cfg, "detect", "load", "not-loaded");
+    fz_config_set(cfg, "zmq", "endpoint", endpoint);
+    fz_config_set(cfg, "zmq", "max_message", "1M");
     srv = vg_xmalloc(sizeof *srv);
     vg_server_init(srv, ev_default_loop(EVFLAG_AUTO), cfg);
     char err[512] = "";

@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -160,4 +161,44 @@ fz_is_json_error(const fz_resp *r)
              json_is_string(json_object_get(e, "message"));
     json_decref(j);
     return ok;
+}
+
+
+static char temp_root[256];
+
+
+static void
+remove_temp_root(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", temp_root);
+    if (system(cmd) != 0)
+        fprintf(stderr, "fuzz: could not remove %s\n", temp_root);
+}
+
+
+void
+fz_temp_root(const char *prefix, char *root, size_t cap)
+{
+    if (temp_root[0] || cap < sizeof temp_root)
+        abort();   /* one per process, and a buffer for any path */
+    snprintf(temp_root, sizeof temp_root, "/dev/shm/%s-XXXXXX", prefix);
+    if (!mkdtemp(temp_root)) {
+        snprintf(temp_root, sizeof temp_root, "/tmp/%s-XXXXXX", prefix);
+        if (!mkdtemp(temp_root))
+            abort();
+    }
+    atexit(remove_temp_root);
+    snprintf(root, cap, "%s", temp_root);
+}
+
+
+void
+fz_config_set(vg_config *cfg, const char *section, const char *key, const char *value)
+{
+    char err[256];
+    if (vg_config_set(cfg, section, key, value, err, sizeof err) != 0) {
+        fprintf(stderr, "fuzz: %s\n", err);
+        abort();
+    }
 }

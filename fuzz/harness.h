@@ -1,7 +1,8 @@
 /*
  * fuzz/harness: what the harnesses that drive a real vg_server share: one
  * request/answer exchange over a socketpair through the real connection
- * code, and a strict reader of the HTTP/1.1 responses that come back.
+ * code, a strict reader of the HTTP/1.1 responses that come back, and
+ * their set-up (a temporary directory, config keys).
  */
 #ifndef VG_FUZZ_HARNESS_H
 #define VG_FUZZ_HARNESS_H
@@ -9,7 +10,18 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "config.h"
 #include "server.h"
+
+/*
+ * Makes a directory named after `prefix` in /dev/shm (under /tmp where
+ * there is none), removed with all it holds when the process exits. Its
+ * path goes to root (at least 64 bytes). Aborts on failure.
+ */
+void fz_temp_root(const char *prefix, char *root, size_t cap);
+
+/* Sets one config key as the config file would; aborts with the reason when it is refused. */
+void fz_config_set(vg_config *cfg, const char *section, const char *key, const char *value);
 
 /* One response cut out of the bytes the server wrote. */
 typedef struct fz_resp {

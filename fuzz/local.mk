@@ -73,7 +73,7 @@ FUZZ_TARGETS += fuzz/fuzz_api
 FUZZ_TARGETS += fuzz/cpu/fuzz_darknet_model
 if HAVE_ZMQ
 noinst_PROGRAMS += fuzz/fuzz_zmq
-fuzz_fuzz_zmq_SOURCES = fuzz/fuzz_zmq.c
+fuzz_fuzz_zmq_SOURCES = fuzz/fuzz_zmq.c fuzz/harness.c fuzz/harness.h
 fuzz_fuzz_zmq_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
 fuzz_fuzz_zmq_LDFLAGS = $(VG_FUZZ_LINK)
 fuzz_fuzz_zmq_LDADD = $(VIGIA_CORE_LIBS)
