@@ -141,6 +141,31 @@ vg_buf_putc(vg_buf *b, char c)
 
 
 void
+vg_buf_put_u64(vg_buf *b, uint64_t v)
+{
+    char d[20];
+    size_t n = 0;
+    do {
+        d[sizeof d - ++n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    vg_buf_append(b, d + sizeof d - n, n);
+}
+
+
+void
+vg_buf_put_i64(vg_buf *b, int64_t v)
+{
+    if (v < 0) {
+        vg_buf_putc(b, '-');
+        vg_buf_put_u64(b, (uint64_t)0 - (uint64_t)v);
+    } else {
+        vg_buf_put_u64(b, (uint64_t)v);
+    }
+}
+
+
+void
 vg_buf_vprintf(vg_buf *b, const char *fmt, va_list ap)
 {
     va_list ap2;

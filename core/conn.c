@@ -24,13 +24,13 @@ plain_read(vg_conn *c, void *buf, size_t n)
 
 
 static ssize_t
-plain_writev(vg_conn *c, const struct iovec *iov, int n)
+plain_writev(vg_conn *c, const struct iovec *iov, int n, int more)
 {
     struct msghdr msg;
     memset(&msg, 0, sizeof msg);
     msg.msg_iov = (struct iovec *)iov;
     msg.msg_iovlen = (size_t)n;
-    return sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+    return sendmsg(c->fd, &msg, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
 }
 
 
@@ -268,7 +268,7 @@ copy_file_out(vg_conn *c, vg_seg *s)
         return -1;
     }
     struct iovec iov = { buf, (size_t)r };
-    return c->tp->writev(c, &iov, 1);
+    return c->tp->writev(c, &iov, 1, 0);
 }
 
 
@@ -290,18 +290,25 @@ vg_conn_flush(vg_conn *c)
             } else {
                 w = copy_file_out(c, front);
             }
+            if (w == 0) {
+                /* the file shrank after its length was announced: the answer cannot be completed */
+                errno = EIO;
+                w = -1;
+            }
         } else {
             struct iovec iov[IOV_BATCH];
-            int n = 0;
+            int n = 0, file_next = 0;
             for (unsigned i = 0; i < c->seg_count && n < IOV_BATCH; i++) {
                 vg_seg *s = &c->segs[(c->seg_head + i) % VG_CONN_MAX_SEGS];
-                if (s->fd >= 0)
+                if (s->fd >= 0) {
+                    file_next = 1;
                     break;
+                }
                 iov[n].iov_base = (void *)s->p;
                 iov[n].iov_len = s->len;
                 n++;
             }
-            w = c->tp->writev(c, iov, n);
+            w = c->tp->writev(c, iov, n, file_next);
         }
         if (w < 0) {
             if (errno == EINTR)
@@ -432,7 +439,7 @@ vg_conn_send_direct(vg_conn *c, const void *p, size_t n)
     struct iovec iov = { (void *)p, n };
     ssize_t w;
     do
-        w = c->tp->writev(c, &iov, 1);
+        w = c->tp->writev(c, &iov, 1, 0);
     while (w < 0 && errno == EINTR);
     if (w >= 0) {
         count_out(c, (size_t)w);

@@ -28,7 +28,8 @@ typedef struct vg_transport {
     const char *name;
     /* > 0 bytes, 0 at EOF, -1 with errno (EAGAIN when nothing is there). */
     ssize_t (*read)(vg_conn *c, void *buf, size_t n);
-    ssize_t (*writev)(vg_conn *c, const struct iovec *iov, int n);
+    /* more: a file segment follows at once (the kernel may hold these bytes to share its packets) */
+    ssize_t (*writev)(vg_conn *c, const struct iovec *iov, int n, int more);
     /* NULL when the transport cannot (TLS): file segments are read and written. */
     ssize_t (*sendfile)(vg_conn *c, int fd, off_t *off, size_t n);
     void (*close)(vg_conn *c);

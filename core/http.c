@@ -658,10 +658,14 @@ vg_req_add_header(vg_req *r, const char *name, const char *fmt, ...)
 {
     vg_buf_puts(&r->resp_headers, name);
     vg_buf_puts(&r->resp_headers, ": ");
-    va_list ap;
-    va_start(ap, fmt);
-    vg_buf_vprintf(&r->resp_headers, fmt, ap);
-    va_end(ap);
+    if (!strchr(fmt, '%')) {
+        vg_buf_puts(&r->resp_headers, fmt);   /* a constant value: no printf */
+    } else {
+        va_list ap;
+        va_start(ap, fmt);
+        vg_buf_vprintf(&r->resp_headers, fmt, ap);
+        va_end(ap);
+    }
     vg_buf_puts(&r->resp_headers, "\r\n");
 }
 
@@ -675,8 +679,9 @@ metrics_and_log(vg_req *r, int status, size_t body_len)
         secs = 0;
     const char *route = r->route ? r->route->pattern
                       : r->fn == vg_cors_preflight ? "preflight" : r->fn ? "static" : "none";
-    char st[8];
-    snprintf(st, sizeof st, "%d", status);
+    char st[8] = { (char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10), (char)('0' + status % 10) };
+    if (status < 100 || status > 999)
+        snprintf(st, sizeof st, "%d", status);
     const char *values[] = { route, r->method_name ? r->method_name : "-", st };
     vg_series_add(vg_metrics_series(s->m_requests, values), 1);
     vg_series_observe(vg_metrics_series(s->m_latency, values), secs);
@@ -737,12 +742,24 @@ respond(vg_req *r, int status, const char *ctype, char *body, size_t len, int fd
     vg_buf h;
     vg_buf_init(&h);
     vg_buf_reserve(&h, 256 + r->resp_headers.len);
-    vg_buf_printf(&h, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: vigia/" PACKAGE_VERSION "\r\n", status,
-                  vg_http_reason(status), vg_http_date());
-    if (ctype && !no_body)
-        vg_buf_printf(&h, "Content-Type: %s\r\n", ctype);
-    if (!no_body)
-        vg_buf_printf(&h, "Content-Length: %zu\r\n", len);
+    /* the head of every answer: no printf here */
+    vg_buf_puts(&h, "HTTP/1.1 ");
+    vg_buf_put_u64(&h, (uint64_t)status);
+    vg_buf_putc(&h, ' ');
+    vg_buf_puts(&h, vg_http_reason(status));
+    vg_buf_puts(&h, "\r\nDate: ");
+    vg_buf_puts(&h, vg_http_date());
+    vg_buf_puts(&h, "\r\nServer: vigia/" PACKAGE_VERSION "\r\n");
+    if (ctype && !no_body) {
+        vg_buf_puts(&h, "Content-Type: ");
+        vg_buf_puts(&h, ctype);
+        vg_buf_puts(&h, "\r\n");
+    }
+    if (!no_body) {
+        vg_buf_puts(&h, "Content-Length: ");
+        vg_buf_put_u64(&h, len);
+        vg_buf_puts(&h, "\r\n");
+    }
     if (!keep)
         vg_buf_puts(&h, "Connection: close\r\n");
     else if (r->http_minor == 0)

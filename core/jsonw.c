@@ -158,7 +158,7 @@ void
 vg_jsonw_int(vg_jsonw *w, int64_t v)
 {
     before_value(w);
-    vg_buf_printf(w->out, "%" PRId64, v);
+    vg_buf_put_i64(w->out, v);
 }
 
 
@@ -166,7 +166,7 @@ void
 vg_jsonw_uint(vg_jsonw *w, uint64_t v)
 {
     before_value(w);
-    vg_buf_printf(w->out, "%" PRIu64, v);
+    vg_buf_put_u64(w->out, v);
 }
 
 
@@ -178,6 +178,31 @@ vg_jsonw_double_prec(vg_jsonw *w, double v, int digits)
         vg_buf_puts(w->out, "null");
     else
         vg_buf_printf(w->out, "%.*g", digits, v);
+}
+
+
+void
+vg_jsonw_fixed(vg_jsonw *w, double v, int decimals)
+{
+    static const double scale[] = { 1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9 };
+    if (decimals < 1 || decimals > 9 || !isfinite(v) || fabs(v) * scale[decimals] >= 9e15) {
+        vg_jsonw_double_prec(w, v, 17);
+        return;
+    }
+    before_value(w);
+    int64_t x = llround(v * scale[decimals]);
+    if (x < 0) {
+        vg_buf_putc(w->out, '-');
+        x = -x;
+    }
+    uint64_t div = (uint64_t)scale[decimals];
+    vg_buf_put_u64(w->out, (uint64_t)x / div);
+    vg_buf_putc(w->out, '.');
+    char frac[10];
+    uint64_t f = (uint64_t)x % div;
+    for (int i = decimals - 1; i >= 0; i--, f /= 10)
+        frac[i] = (char)('0' + f % 10);
+    vg_buf_append(w->out, frac, (size_t)decimals);
 }
 
 

@@ -33,6 +33,8 @@ void vg_jsonw_int(vg_jsonw *w, int64_t v);
 void vg_jsonw_uint(vg_jsonw *w, uint64_t v);
 void vg_jsonw_double(vg_jsonw *w, double v);      /* non-finite writes null */
 void vg_jsonw_double_prec(vg_jsonw *w, double v, int digits);
+/* v with exactly `decimals` (1..9) digits after the point, without printf ("12.300"). */
+void vg_jsonw_fixed(vg_jsonw *w, double v, int decimals);
 void vg_jsonw_bool(vg_jsonw *w, int v);
 void vg_jsonw_null(vg_jsonw *w);
 /* Already-serialised JSON, written as one value. */

@@ -28,7 +28,7 @@ health(vg_req *r, void *ud)
     vg_jsonw_key(&w, "version");
     vg_jsonw_cstr(&w, PACKAGE_VERSION);
     vg_jsonw_key(&w, "uptime_s");
-    vg_jsonw_double_prec(&w, ev_now(s->loop) - s->started, 6);
+    vg_jsonw_fixed(&w, ev_now(s->loop) - s->started, 3);
     vg_jsonw_obj_end(&w);
     vg_buf_putc(&b, '\n');
     vg_req_add_header(r, "Cache-Control", "no-store");

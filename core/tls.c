@@ -225,8 +225,9 @@ tls_read(vg_conn *c, void *buf, size_t n)
 
 
 static ssize_t
-tls_writev(vg_conn *c, const struct iovec *iov, int n)
+tls_writev(vg_conn *c, const struct iovec *iov, int n, int more)
 {
+    (void)more;
     tls_conn *t = c->tp_ctx;
     if (!t->handshake_done) {
         int h = handshake(c);

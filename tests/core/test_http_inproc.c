@@ -3,7 +3,7 @@
  * child, 127.0.0.1, ephemeral port): request bodies (length and chunked),
  * 100-continue, handlers that answer later, clients that vanish meanwhile,
  * large responses to slow readers, the write timeout, path and query
- * parameters.
+ * parameters, a file that shrinks while it is being sent.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,11 +11,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -111,6 +113,23 @@ params(vg_req *r, void *ud)
 }
 
 
+/* 64 MB announced, then the file is cut to 1 MB while the answer is on its way. */
+static void
+shrinking(vg_req *r, void *ud)
+{
+    (void)ud;
+    char path[] = "/tmp/vigia-test-shrink-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0 || unlink(path) != 0 || ftruncate(fd, 64 << 20) != 0) {
+        vg_req_error(r, 500, "test", "no temporary file");
+        return;
+    }
+    vg_req_respond_file(r, 200, "application/octet-stream", fd, 0, 64 << 20);
+    if (ftruncate(fd, 1 << 20) != 0)
+        abort();
+}
+
+
 static void
 setup(vg_server *srv)
 {
@@ -119,6 +138,7 @@ setup(vg_server *srv)
     vg_router_add(&srv->router, VG_M_GET, "/later", later, NULL, 0);
     vg_router_add(&srv->router, VG_M_GET, "/big", big, NULL, 0);
     vg_router_add(&srv->router, VG_M_GET, "/p/{a}/x/{b}", params, NULL, 0);
+    vg_router_add(&srv->router, VG_M_GET, "/shrinking", shrinking, NULL, 0);
 }
 
 /* ---- the tests ---- */
@@ -317,6 +337,33 @@ write_timeout(void **state)
 }
 
 
+/* sendfile finding the end of a file before the announced length: the connection is closed, the server goes on. */
+static void
+file_shrinks_while_sent(void **state)
+{
+    (void)state;
+    int fd = ts_connect(srv.port);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct timeval tv = { 20, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ts_send_str(fd, "GET /shrinking HTTP/1.1\r\nHost: t\r\n\r\n");
+    struct timespec ts = { 0, 100 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+    size_t total = 0;
+    char buf[65536];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof buf, 0)) > 0)
+        total += (size_t)n;
+    assert_true(n == 0 || errno == ECONNRESET);   /* closed by the server, not timed out */
+    assert_true(total > 1 << 20 && total < (64u << 20));
+    ts_close(fd);
+    ts_resp r;
+    assert_int_equal(ts_get(srv.port, "/big?n=2", &r), 200);
+    ts_resp_free(&r);
+}
+
+
 static void
 path_and_query_params(void **state)
 {
@@ -348,6 +395,7 @@ main(void)
         cmocka_unit_test(large_response_slow_reader),
         cmocka_unit_test(write_timeout),
         cmocka_unit_test(path_and_query_params),
+        cmocka_unit_test(file_shrinks_while_sent),
     };
     return cmocka_run_group_tests_name("http in-process", tests, up, down);
 }

@@ -199,6 +199,25 @@ jsonw_writes_valid_json(void **state)
     b.len = 0;
     vg_json_quote(&b, "\xc0\x80\xed\xa0\x80", 5);
     assert_string_equal(vg_buf_cstr(&b), "\"\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\"");
+    /* the printf-free number writers, at their edges */
+    b.len = 0;
+    vg_jsonw_init(&w, &b);
+    vg_jsonw_arr(&w);
+    vg_jsonw_int(&w, INT64_MIN);
+    vg_jsonw_int(&w, INT64_MAX);
+    vg_jsonw_int(&w, 0);
+    vg_jsonw_uint(&w, 0);
+    vg_jsonw_uint(&w, 10);
+    vg_jsonw_fixed(&w, 2.98488, 3);
+    vg_jsonw_fixed(&w, -0.0004, 3);
+    vg_jsonw_fixed(&w, -1.25, 1);
+    vg_jsonw_fixed(&w, 12.3, 3);
+    vg_jsonw_fixed(&w, 0.0009999, 3);
+    vg_jsonw_fixed(&w, 1e300, 3);
+    vg_jsonw_fixed(&w, INFINITY, 3);
+    vg_jsonw_arr_end(&w);
+    assert_string_equal(vg_buf_cstr(&b), "[-9223372036854775808,9223372036854775807,0,0,10,2.985,0.000,-1.3,"
+                                         "12.300,0.001,1.0000000000000001e+300,null]");
     vg_buf_release(&b);
 }
 
