@@ -703,7 +703,9 @@ metrics_and_log(vg_req *r, int status, size_t body_len)
         vg_buf_append(&line, r->err_msg, strlen(r->err_msg));
         vg_buf_putc(&line, '"');
     }
-    enum vg_log_level lvl = status >= 500 ? VG_LOG_ERROR : VG_LOG_INFO;
+    /* 503 is a state the server is in (loading, draining, over capacity), said at warn so that
+       readiness probes during a model load do not fill the log with errors */
+    enum vg_log_level lvl = status == 503 ? VG_LOG_WARN : status >= 500 ? VG_LOG_ERROR : VG_LOG_INFO;
     if (s->cfg->access_log || r->err_code)
         vg_log_raw(lvl, "access", line.data, line.len);
     vg_buf_release(&line);
