@@ -1,7 +1,6 @@
 /* jsonw: see jsonw.h. */
 #include "jsonw.h"
 
-#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 

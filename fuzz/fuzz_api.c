@@ -84,21 +84,6 @@ static vg_dialects *dialects;
 static char token[2048];
 static char root[256];
 
-/* A model that is listed but never loaded: KServe and the detection routes parse, then get 503. */
-static const char manifest[] = "[model]\nname = m\nbackend = cpu\ncfg = m.cfg\nweights = m.weights\n"
-                               "names = m.names\nworkers = 1\n";
-
-
-static void
-write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(text, f) < 0)
-        abort();
-    fclose(f);
-}
-
-
 
 /* One request with the admin token; the whole answer in out. */
 static int
@@ -124,7 +109,6 @@ call(const char *method, const char *target, const void *body, size_t n, const c
 }
 
 
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -132,14 +116,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     vg_log_set_level(VG_LOG_OFF);
     fz_temp_root("vigia-fuzz-api", root, sizeof root);
-    char data[512], models[512], model[600], path[700];
+    char data[512], models[512];
     snprintf(data, sizeof data, "%s/data", root);
     snprintf(models, sizeof models, "%s/models", root);
-    snprintf(model, sizeof model, "%s/m", models);
-    if (mkdir(data, 0700) || mkdir(models, 0700) || mkdir(model, 0700))
+    if (mkdir(data, 0700) || mkdir(models, 0700))
         abort();
-    snprintf(path, sizeof path, "%s/model.conf", model);
-    write_text(path, manifest);
+    fz_write_unloaded_model(models);   /* KServe and the detection routes parse, then get 503 */
 
     vg_config *cfg = vg_xmalloc(sizeof *cfg);
     vg_config_init(cfg);

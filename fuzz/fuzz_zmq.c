@@ -21,14 +21,11 @@
  *    upload, or the [20, 6] float32 array (all zeros: no model is loaded)
  *    for a tensor whose shape, dtype and size agree.
  */
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <ev.h>
 #include <jansson.h>
@@ -54,11 +51,7 @@ static vg_detect_api *detect;   /* kept for the life of the process */
 static vg_zmq_detector *zdet;
 static void *zctx, *client;
 static char root[256];
-static const char manifest[] = "[model]\nname = m\nbackend = cpu\ncfg = m.cfg\nweights = m.weights\n"
-                               "names = m.names\nworkers = 1\n";
 static const char probe[] = "{\"model_request\": true, \"model_name\": \"m\"}";
-
-
 
 
 int
@@ -68,15 +61,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     vg_log_set_level(VG_LOG_OFF);
     fz_temp_root("vigia-fuzz-zmq", root, sizeof root);
-    char path[600], endpoint[600];
-    snprintf(path, sizeof path, "%s/m", root);
-    if (mkdir(path, 0700) != 0)
-        abort();
-    snprintf(path, sizeof path, "%s/m/model.conf", root);
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(manifest, f) < 0)
-        abort();
-    fclose(f);
+    fz_write_unloaded_model(root);
+    char endpoint[600];
     snprintf(endpoint, sizeof endpoint, "ipc://%s/zmq", root);
 
     vg_config *cfg = vg_xmalloc(sizeof *cfg);
@@ -280,5 +266,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (classify(&m) != MODEL)
         abort();   /* the probe's answer: the message before it got none or one too many */
     zmq_msg_close(&m);
+    /* and nothing after it: one answer per request */
+    ev_run(srv->loop, EVRUN_NOWAIT);
+    zmq_pollitem_t it = { client, 0, ZMQ_POLLIN, 0 };
+    if (zmq_poll(&it, 1, 0) != 0)
+        abort();
     return 0;
 }

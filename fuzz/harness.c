@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -190,6 +191,22 @@ fz_temp_root(const char *prefix, char *root, size_t cap)
     }
     atexit(remove_temp_root);
     snprintf(root, cap, "%s", temp_root);
+}
+
+
+void
+fz_write_unloaded_model(const char *models_dir)
+{
+    static const char manifest[] = "[model]\nname = m\nbackend = cpu\ncfg = m.cfg\nweights = m.weights\n"
+                                   "names = m.names\nworkers = 1\n";
+    char path[512];
+    snprintf(path, sizeof path, "%s/m", models_dir);
+    if (mkdir(path, 0700) != 0)
+        abort();
+    snprintf(path, sizeof path, "%s/m/model.conf", models_dir);
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(manifest, f) < 0 || fclose(f) != 0)
+        abort();
 }
 
 

@@ -20,6 +20,13 @@
  */
 void fz_temp_root(const char *prefix, char *root, size_t cap);
 
+/*
+ * Writes models_dir/m/model.conf: a model "m" that the pool lists but never
+ * loads (with detect.load = not-loaded), so requests for it parse, then are
+ * refused without a worker. Aborts on failure.
+ */
+void fz_write_unloaded_model(const char *models_dir);
+
 /* Sets one config key as the config file would; aborts with the reason when it is refused. */
 void fz_config_set(vg_config *cfg, const char *section, const char *key, const char *value);
 
