@@ -502,10 +502,12 @@ async function live_streams_the_camera_and_annotated_frames_arrive(ctx) {
     await page.waitForTimeout(100);
   }
   check(seen.has('dog') && seen.has('bicycle') && seen.has('horse'), `labels seen live: ${[...seen]}`);
-  const img = await page.evaluate(() => {
+  // each annotated frame replaces the image's source, which reads 0x0 until it has decoded:
+  // take the size of a decoded one rather than of whatever is there at one instant
+  const img = await page.waitForFunction(() => {
     const i = document.querySelector('img[alt^="The latest frame"]');
-    return [i.naturalWidth, i.naturalHeight];
-  });
+    return i.naturalWidth > 0 && [i.naturalWidth, i.naturalHeight];
+  }, null, { timeout: WAIT }).then((h) => h.jsonValue());
   check(img[0] === 640 && img[1] === 480, `annotated frames are ${img}`); // sent at 640 wide
   const cameras = await page.getByLabel('Camera', { exact: true }).locator('option').allTextContents();
   check(cameras.length >= 2, `the camera list: ${cameras}`);
