@@ -1,15 +1,57 @@
-# core/: the server. Everything but main.c goes into libvigiacore.a so that
-# tests link the same objects the binary does.
+# core/: the server, one folder per layer (core/README.md draws them and says
+# which folder may include which). Everything but cli/main.c goes into
+# libvigiacore.a so that tests link the same objects the binary does.
 bin_PROGRAMS += vigia
 noinst_LIBRARIES += libvigiacore.a
 libvigiacore_a_CPPFLAGS = $(AM_CPPFLAGS) $(LLHTTP_CFLAGS) $(JANSSON_CFLAGS) $(MSGPACK_CFLAGS) \
 	$(LMDB_CFLAGS) $(VIPS_CFLAGS) $(WSLAY_CFLAGS) $(ARGON2_CFLAGS)
-libvigiacore_a_SOURCES = core/buf.c core/buf.h core/jsonw.c core/jsonw.h core/config.c core/config.h core/cors.c core/cors.h core/detect_api.c core/detect_api.h core/detect_opts.c core/detect_opts.h core/conn.c core/conn.h core/http.c core/http.h core/metrics.c core/metrics.h core/multipart.c core/multipart.h core/ops.c core/ops.h core/router.c core/router.h core/server.c core/server.h core/static.c core/static.h core/stream_api.c core/stream_api.h core/tls.c core/tls.h core/ws.c core/ws.h core/wire.c core/wire.h core/ini.c core/ini.h core/log.c core/log.h
-
+libvigiacore_a_SOURCES =
 VIGIA_CORE_LIBS = libvigiacore.a $(LLHTTP_LDADD) $(EV_LIBS) $(JANSSON_LIBS) $(MSGPACK_LIBS) \
 	$(LMDB_LIBS) $(VIPS_LIBS) $(WSLAY_LIBS) $(MBEDTLS_LIBS) $(ARGON2_LIBS) -ldl -lm
+# base: buffers, JSON writer, msgpack, log, metrics, config, errors
+libvigiacore_a_SOURCES += core/base/buf.c core/base/buf.h core/base/config.c core/base/config.h \
+	core/base/detect_error.c core/base/detect_error.h core/base/ini.c core/base/ini.h core/base/jsonw.c \
+	core/base/jsonw.h core/base/log.c core/base/log.h core/base/metrics.c core/base/metrics.h \
+	core/base/mpk.c core/base/mpk.h
+# net: the reactor, listeners, connections, TLS
+libvigiacore_a_SOURCES += core/net/conn.c core/net/conn.h core/net/server.c core/net/server.h \
+	core/net/tls.c core/net/tls.h
+# http: HTTP/1.1, router, CORS, multipart, static files, WebSocket, wire formats
+libvigiacore_a_SOURCES += core/http/cors.c core/http/cors.h core/http/http.c core/http/http.h \
+	core/http/multipart.c core/http/multipart.h core/http/router.c core/http/router.h \
+	core/http/static.c core/http/static.h core/http/wire.c core/http/wire.h core/http/ws.c \
+	core/http/ws.h
+# auth: who is calling and may they: auth filter, JWT, rate limits
+libvigiacore_a_SOURCES += core/auth/auth.c core/auth/auth.h core/auth/jwt.c core/auth/jwt.h \
+	core/auth/ratelimit.c core/auth/ratelimit.h
+# api: the routes and dialects
+libvigiacore_a_SOURCES += core/api/compare_api.c core/api/compare_api.h core/api/detect_api.c \
+	core/api/detect_api.h core/api/detect_opts.c core/api/detect_opts.h core/api/dialects.c \
+	core/api/dialects.h core/api/history_api.c core/api/history_api.h core/api/kserve_api.c \
+	core/api/kserve_api.h core/api/mjpeg_api.c core/api/mjpeg_api.h core/api/ops.c core/api/ops.h \
+	core/api/store_api.c core/api/store_api.h core/api/stream_api.c core/api/stream_api.h \
+	core/api/users_api.c core/api/users_api.h core/api/zmq_detector.h
+# pool: worker processes and the master <-> worker protocol
+libvigiacore_a_SOURCES += core/pool/ipc.c core/pool/ipc.h core/pool/pool.c core/pool/pool.h \
+	core/pool/worker.c core/pool/worker.h
+# pipeline: what a worker runs: models, images, backends, postprocessing
+libvigiacore_a_SOURCES += core/pipeline/backend_loader.c core/pipeline/backend_loader.h \
+	core/pipeline/detector.c core/pipeline/detector.h core/pipeline/image.c core/pipeline/image.h \
+	core/pipeline/model.c core/pipeline/model.h core/pipeline/postprocess.c core/pipeline/postprocess.h \
+	core/pipeline/rawimg.c core/pipeline/rawimg.h
+# store: LMDB schema, the store and hasher processes, the store client
+libvigiacore_a_SOURCES += core/store/chan.c core/store/chan.h core/store/db.c core/store/db.h \
+	core/store/store.c core/store/store.h core/store/store_client.c core/store/store_client.h
+# cli: the command line
+libvigiacore_a_SOURCES += core/cli/detect_cli.c core/cli/detect_cli.h core/cli/user_cli.c \
+	core/cli/user_cli.h
+if HAVE_ZMQ
+libvigiacore_a_SOURCES += core/api/zmq_detector.c
+libvigiacore_a_CPPFLAGS += $(ZMQ_CFLAGS)
+VIGIA_CORE_LIBS += $(ZMQ_LIBS)
+endif
 
-vigia_SOURCES = core/main.c
+vigia_SOURCES = core/cli/main.c
 vigia_CPPFLAGS = $(libvigiacore_a_CPPFLAGS)
 vigia_LDADD = $(VIGIA_CORE_LIBS)
-include core/dialects.mk
+EXTRA_DIST += core/README.md

@@ -9,3 +9,25 @@ CLEANFILES += etc/vigia.service
 etc/vigia.service: $(srcdir)/etc/vigia.service.in Makefile
 	@$(MKDIR_P) etc
 	sed -e 's|@bindir[@]|$(bindir)|g' -e 's|@sysconfdir[@]|$(sysconfdir)|g' $(srcdir)/etc/vigia.service.in > $@
+
+# Model manifests: installed where the server looks for models; the weights
+# follow with $(pkgdatadir)/fetch-models --download (or --from DIR).
+dist_pkgdata_SCRIPTS = scripts/fetch-models
+vgmodel00dir = $(pkgdatadir)/models/MobileNetV2-YOLOv3-Nano-coco
+dist_vgmodel00_DATA = etc/models/MobileNetV2-YOLOv3-Nano-coco/model.conf
+vgmodel01dir = $(pkgdatadir)/models/yolo-fastest-1.1
+dist_vgmodel01_DATA = etc/models/yolo-fastest-1.1/model.conf
+vgmodel02dir = $(pkgdatadir)/models/yolo-fastest-1.1-xl
+dist_vgmodel02_DATA = etc/models/yolo-fastest-1.1-xl/model.conf
+vgmodel03dir = $(pkgdatadir)/models/yolo-fastest-1.1_body
+dist_vgmodel03_DATA = etc/models/yolo-fastest-1.1_body/model.conf
+vgmodel04dir = $(pkgdatadir)/models/yoloface-500k
+dist_vgmodel04_DATA = etc/models/yoloface-500k/model.conf
+vgmodel05dir = $(pkgdatadir)/models/yoloface-50k
+dist_vgmodel05_DATA = etc/models/yoloface-50k/model.conf
+vgmodel06dir = $(pkgdatadir)/models/yolov3
+dist_vgmodel06_DATA = etc/models/yolov3/model.conf
+vgmodel07dir = $(pkgdatadir)/models/yolov3-tiny
+dist_vgmodel07_DATA = etc/models/yolov3-tiny/model.conf
+vgmodel08dir = $(pkgdatadir)/models/yolov4-tiny
+dist_vgmodel08_DATA = etc/models/yolov4-tiny/model.conf

@@ -30,15 +30,15 @@
 #include <ev.h>
 #include <jansson.h>
 
-#include "config.h"
-#include "detect_api.h"
-#include "dialects.h"
+#include "base/config.h"
+#include "api/detect_api.h"
+#include "api/dialects.h"
 #include "harness.h"
-#include "log.h"
-#include "ops.h"
-#include "server.h"
-#include "store_api.h"
-#include "stream_api.h"
+#include "base/log.h"
+#include "api/ops.h"
+#include "net/server.h"
+#include "api/store_api.h"
+#include "api/stream_api.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -1,8 +1,8 @@
 /*
- * libFuzzer harness for base64: our base64url codec (core/jwt.h
+ * libFuzzer harness for base64: our base64url codec (core/auth/jwt.h
  * vg_b64url_decode / vg_b64url_encode: JWT parts, refresh tokens, API
  * keys) and mbedtls_base64_decode as the detection routes call it on
- * JSON images (core/detect_api.c, compare_api.c, kserve_api.c,
+ * JSON images (core/api/detect_api.c, compare_api.c, kserve_api.c,
  * stream_api.c: an output of n / 4 * 3 + 3 bytes for n input bytes).
  *
  * Invariants:
@@ -23,8 +23,8 @@
 
 #include <mbedtls/base64.h>
 
-#include "buf.h"
-#include "jwt.h"
+#include "base/buf.h"
+#include "auth/jwt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

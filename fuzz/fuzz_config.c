@@ -1,6 +1,6 @@
 /*
- * libFuzzer harness for the config file: the INI reader (core/ini.c) and
- * the settings table (core/config.c, vg_config_load with a file).
+ * libFuzzer harness for the config file: the INI reader (core/base/ini.c) and
+ * the settings table (core/base/config.c, vg_config_load with a file).
  *
  * The input is the file. Invariants:
  *  - vg_ini_parse hands over keys in file order with non-decreasing line
@@ -19,9 +19,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "ini.h"
-#include "log.h"
+#include "base/config.h"
+#include "base/ini.h"
+#include "base/log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

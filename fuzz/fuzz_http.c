@@ -16,12 +16,12 @@
 
 #include <ev.h>
 
-#include "config.h"
-#include "http.h"
-#include "log.h"
-#include "ops.h"
-#include "server.h"
-#include "static.h"
+#include "base/config.h"
+#include "http/http.h"
+#include "base/log.h"
+#include "api/ops.h"
+#include "net/server.h"
+#include "http/static.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /*
- * libFuzzer harness for image decoding in a worker (core/image.c with
- * libvips, core/rawimg.c for decoded tensors), under the limits workers
+ * libFuzzer harness for image decoding in a worker (core/pipeline/image.c with
+ * libvips, core/pipeline/rawimg.c for decoded tensors), under the limits workers
  * run with. libvips is started once in this process, which never forks.
  *
  * The input is the encoded image (or a rawimg header and pixels).
@@ -20,10 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "detect_error.h"
-#include "image.h"
-#include "log.h"
-#include "rawimg.h"
+#include "base/detect_error.h"
+#include "pipeline/image.h"
+#include "base/log.h"
+#include "pipeline/rawimg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -1,8 +1,8 @@
 /*
  * libFuzzer harness for the messages between processes: the master <->
- * worker protocol (core/ipc.c: JOB and QUIT one way, READY, FATAL and
+ * worker protocol (core/pool/ipc.c: JOB and QUIT one way, READY, FATAL and
  * RESULT the other), its framing, and the msgpack cursor the store and
- * hasher requests and answers are read with (core/mpk.c).
+ * hasher requests and answers are read with (core/base/mpk.c).
  *
  * The first byte picks a mode; the rest is the input.
  *  0  one frame payload for vg_ipc_decode. It must answer 0,
@@ -31,9 +31,9 @@
 
 #include <msgpack.h>
 
-#include "detect_error.h"
-#include "ipc.h"
-#include "mpk.h"
+#include "base/detect_error.h"
+#include "pool/ipc.h"
+#include "base/mpk.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for JWT parsing and verification (core/jwt.c).
+ * libFuzzer harness for JWT parsing and verification (core/auth/jwt.c).
  *
  * The first byte picks a mode; the rest is the input.
  *  0  a raw token, verified with an HS256 key. Accepted only when its
@@ -30,8 +30,8 @@
 #include <mbedtls/pk.h>
 #include <mbedtls/rsa.h>
 
-#include "buf.h"
-#include "jwt.h"
+#include "base/buf.h"
+#include "auth/jwt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /*
- * libFuzzer harness for the KServe v2 infer request parser (core/kserve_api.c)
- * and the rawimg container (core/rawimg.c).
+ * libFuzzer harness for the KServe v2 infer request parser (core/api/kserve_api.c)
+ * and the rawimg container (core/pipeline/rawimg.c).
  *
  * First byte odd: the rest is an infer request body sent through the real
  * connection code to POST /v2/models/m/infer, where "m" is a listed but
@@ -26,15 +26,15 @@
 #include <ev.h>
 #include <jansson.h>
 
-#include "config.h"
-#include "detect_error.h"
+#include "base/config.h"
+#include "base/detect_error.h"
 #include "harness.h"
-#include "http.h"
-#include "kserve_api.h"
-#include "log.h"
-#include "pool.h"
-#include "rawimg.h"
-#include "server.h"
+#include "http/http.h"
+#include "api/kserve_api.h"
+#include "base/log.h"
+#include "pool/pool.h"
+#include "pipeline/rawimg.h"
+#include "net/server.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

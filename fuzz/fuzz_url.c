@@ -1,6 +1,6 @@
 /*
  * libFuzzer harness for URL percent-decoding and query parameters
- * (core/http.c vg_url_decode, vg_req_query_get).
+ * (core/http/http.c vg_url_decode, vg_req_query_get).
  *
  * First byte even: the rest is given to vg_url_decode (bit 1 picks
  * '+' -> ' '), which must agree byte for byte with a straightforward
@@ -21,11 +21,11 @@
 
 #include <ev.h>
 
-#include "config.h"
+#include "base/config.h"
 #include "harness.h"
-#include "http.h"
-#include "log.h"
-#include "server.h"
+#include "http/http.h"
+#include "base/log.h"
+#include "net/server.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

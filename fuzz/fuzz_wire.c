@@ -10,8 +10,8 @@
 
 #include <jansson.h>
 
-#include "multipart.h"
-#include "wire.h"
+#include "http/multipart.h"
+#include "http/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

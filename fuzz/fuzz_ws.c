@@ -13,11 +13,11 @@
 
 #include <ev.h>
 
-#include "config.h"
-#include "http.h"
-#include "log.h"
-#include "server.h"
-#include "ws.h"
+#include "base/config.h"
+#include "http/http.h"
+#include "base/log.h"
+#include "net/server.h"
+#include "http/ws.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

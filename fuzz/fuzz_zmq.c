@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for Frigate's zmq detector protocol (core/zmq_detector.c)
+ * libFuzzer harness for Frigate's zmq detector protocol (core/api/zmq_detector.c)
  * through a real ZMQ_ROUTER bound on an ipc:// socket in a temporary
  * directory and driven by the real libev loop, with the detection pool of
  * `vigia serve` (one model listed, never loaded, so no worker is forked).
@@ -31,12 +31,12 @@
 #include <jansson.h>
 #include <zmq.h>
 
-#include "config.h"
-#include "detect_api.h"
+#include "base/config.h"
+#include "api/detect_api.h"
 #include "harness.h"
-#include "log.h"
-#include "server.h"
-#include "zmq_detector.h"
+#include "base/log.h"
+#include "net/server.h"
+#include "api/zmq_detector.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

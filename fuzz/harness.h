@@ -9,9 +9,9 @@
 
 #include <stddef.h>
 
-#include "buf.h"
-#include "config.h"
-#include "server.h"
+#include "base/buf.h"
+#include "base/config.h"
+#include "net/server.h"
 
 /*
  * Makes a directory named after `prefix` in /dev/shm (under /tmp where

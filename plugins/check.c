@@ -28,10 +28,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "backend_loader.h"
-#include "log.h"
-#include "model.h"
-#include "worker.h"
+#include "pipeline/backend_loader.h"
+#include "base/log.h"
+#include "pipeline/model.h"
+#include "pool/worker.h"
 
 #define CAP 4096
 #define EXIT_BASE 40               /* a check's child exits with EXIT_BASE + result */

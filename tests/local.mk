@@ -51,6 +51,8 @@ tests_core_test_ws_raw_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
 tests_core_test_ws_raw_CFLAGS = $(TEST_CFLAGS)
 tests_core_test_ws_raw_LDADD = $(TEST_LDADD)
 VIGIA_TESTS += tests/core/test_ws_raw
+include tests/pipeline/local.mk
+include tests/store/local.mk
 include tests/stream/local.mk
 include tests/fault/local.mk
 include tests/web/local.mk

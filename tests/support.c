@@ -26,10 +26,10 @@
 
 #include <ev.h>
 
-#include "config.h"
-#include "log.h"
-#include "metrics.h"
-#include "server.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "net/server.h"
 
 static double
 now_s(void)

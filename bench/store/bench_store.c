@@ -11,13 +11,13 @@
 
 #include <ev.h>
 
-#include "chan.h"
-#include "config.h"
-#include "ops.h"
-#include "server.h"
-#include "db.h"
-#include "mpk.h"
-#include "store.h"
+#include "store/chan.h"
+#include "base/config.h"
+#include "api/ops.h"
+#include "net/server.h"
+#include "store/db.h"
+#include "base/mpk.h"
+#include "store/store.h"
 
 static double
 now(void)

@@ -23,8 +23,8 @@
 
 #include <ev.h>
 
-#include "http.h"
-#include "server.h"
+#include "http/http.h"
+#include "net/server.h"
 #include "support.h"
 
 /* ---- the routes (run in the server child) ---- */

@@ -13,15 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "config.h"
-#include "http.h"
-#include "ini.h"
-#include "jsonw.h"
-#include "metrics.h"
-#include "router.h"
-#include "static.h"
-#include "wire.h"
+#include "base/buf.h"
+#include "base/config.h"
+#include "http/http.h"
+#include "base/ini.h"
+#include "base/jsonw.h"
+#include "base/metrics.h"
+#include "http/router.h"
+#include "http/static.h"
+#include "http/wire.h"
 
 /* ---- ini ---- */
 

@@ -1,6 +1,6 @@
 /*
  * rgbdump: decodes an image with the workers' own decoder (libvips through
- * core/image.c) and writes "W H\n" then W*H*3 bytes of RGB to stdout, so
+ * core/pipeline/image.c) and writes "W H\n" then W*H*3 bytes of RGB to stdout, so
  * that the Python tests can send the very pixels a JPEG decodes to as a
  * KServe UINT8/FP32 tensor or a Frigate zmq tensor, and expect the same
  * detections.
@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "image.h"
+#include "pipeline/image.h"
 
 int
 main(int argc, char **argv)

@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compare_api.h"
-#include "detect_error.h"
-#include "postprocess.h"
-#include "rawimg.h"
+#include "api/compare_api.h"
+#include "base/detect_error.h"
+#include "pipeline/postprocess.h"
+#include "pipeline/rawimg.h"
 
 /* A header + data buffer for d, data filled by the caller. */
 static uint8_t *

@@ -15,11 +15,11 @@
 
 #include <mbedtls/md.h>
 
-#include "buf.h"
-#include "config.h"
-#include "detect_error.h"
-#include "image.h"
-#include "jwt.h"
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/detect_error.h"
+#include "pipeline/image.h"
+#include "auth/jwt.h"
 #include "support.h"
 
 static const uint8_t secret[32] = "fuzz-secret-fuzz-secret-fuzz-32";

@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ipc.h"
+#include "pool/ipc.h"
 
 #define SHM_CAP (64u << 20)
 

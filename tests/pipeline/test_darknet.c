@@ -14,9 +14,9 @@
 
 #include <math.h>
 
-#include "detector.h"
-#include "image.h"
-#include "model.h"
+#include "pipeline/detector.h"
+#include "pipeline/image.h"
+#include "pipeline/model.h"
 #include "pt.h"
 
 #define MAXDET 256

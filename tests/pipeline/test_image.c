@@ -11,8 +11,8 @@
 
 #include <vips/vips.h>
 
-#include "detect_error.h"
-#include "image.h"
+#include "base/detect_error.h"
+#include "pipeline/image.h"
 #include "pt.h"
 
 static const vg_image_limits lim = { 32u << 20, 40000000, 16384 };

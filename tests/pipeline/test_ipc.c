@@ -14,8 +14,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "detect_error.h"
-#include "ipc.h"
+#include "base/detect_error.h"
+#include "pool/ipc.h"
 
 
 /* Splits an encoded frame: checks the header and returns the payload. */

@@ -8,8 +8,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "detect_error.h"
-#include "model.h"
+#include "base/detect_error.h"
+#include "pipeline/model.h"
 #include "pt.h"
 
 static char *dir;

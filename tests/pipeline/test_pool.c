@@ -15,7 +15,7 @@
 
 #include <ev.h>
 
-#include "pool.h"
+#include "pool/pool.h"
 #include "pt.h"
 
 #define MAXR 64

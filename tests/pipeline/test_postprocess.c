@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "detect_error.h"
-#include "postprocess.h"
+#include "base/detect_error.h"
+#include "pipeline/postprocess.h"
 
 #define CAP 16
 #define NC 3

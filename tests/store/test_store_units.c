@@ -18,10 +18,10 @@
 #include <jansson.h>
 #include <mbedtls/md.h>
 
-#include "db.h"
-#include "jwt.h"
-#include "mpk.h"
-#include "ratelimit.h"
+#include "store/db.h"
+#include "auth/jwt.h"
+#include "base/mpk.h"
+#include "auth/ratelimit.h"
 #include "support.h"
 
 static const uint8_t secret[32] = "0123456789abcdef0123456789abcdef";

@@ -1,0 +1,1226 @@
+/* detect_api: see detect_api.h. */
+#include "api/detect_api.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#include <jansson.h>
+#include <mbedtls/base64.h>
+
+#include "auth/auth.h"
+#include "base/detect_error.h"
+#include "api/detect_opts.h"
+#include "api/history_api.h"
+#include "http/http.h"
+#include "base/jsonw.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "pipeline/model.h"
+#include "http/multipart.h"
+#include "pool/pool.h"
+#include "net/server.h"
+
+#define DEEPSTACK_DEFAULT_CONFIDENCE 0.4f
+
+struct vg_detect_api {
+    vg_server *srv;
+    vg_pool *pool;
+    int inflight;                /* HTTP calls waiting for the pool */
+    int stopping;                /* vg_pool_stop called */
+    int stopped;                 /* ... and finished */
+    vg_history *history;         /* stores every detection; NULL: none */
+    vg_auth *auth;               /* who asked (for the history) */
+    vg_metric *m_jobs, *m_latency, *m_queue, *m_workers, *m_restarts;
+};
+
+enum call_kind { CALL_DETECT, CALL_BATCH, CALL_DEEPSTACK };
+
+/* The request body, shared by the images cut out of it. */
+typedef struct body_ref {
+    char *data;
+    int refs;
+} body_ref;
+
+typedef struct item {
+    struct call *call;
+    body_ref *ref;               /* holds the memory `image` points into */
+    vg_pool_req *preq;           /* while pending */
+    int pending;
+    int status;                  /* 0 or a VG_DERR code */
+    vg_buf json;                 /* this image's answer */
+    const void *image;
+    size_t image_len;
+    char id[33];                 /* the detection's id */
+    int storing;                 /* waiting for the store's commit */
+    int unstored;                /* the store refused the record at once (down, busy) */
+    uint8_t *jpeg;               /* the annotated image, kept when it is the answer */
+    size_t jpeg_len;
+    size_t count;                /* detections, for the JPEG answer's headers */
+} item;
+
+typedef vg_detect_opts options;
+
+typedef struct call {
+    vg_detect_api *api;
+    vg_req *req;
+    enum call_kind kind;
+    options opt;
+    body_ref *body;
+    item *items;
+    int nitems, pending;
+    char id[33];
+    int store;                   /* record in the history (history.store, or store=) */
+    char source[129];            /* recorded source: a camera name, or the route's */
+    uint64_t uid;                /* the caller, for the history */
+    char user[72];
+    int want_jpeg;               /* Accept: image/jpeg: the annotated image is the answer */
+} call;
+
+static void items_release(struct call *c);
+
+/* ------------------------------------------------------------------ */
+/* small helpers */
+
+static void
+body_unref(void *ctx)
+{
+    body_ref *b = ctx;
+    if (--b->refs == 0) {
+        free(b->data);
+        free(b);
+    }
+}
+
+
+static void
+new_id(char out[33])
+{
+    unsigned char r[16];
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+        static uint64_t seq;
+        memset(r, 0, sizeof r);
+        uint64_t v = ++seq;
+        memcpy(r, &v, sizeof v);
+    }
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", r[i]);
+}
+
+
+static int
+options_from_query(vg_req *r, options *o, char *err, size_t errlen)
+{
+    static const char *const names[] = { "model", "min_confidence", "threshold", "nms", "classes", "annotate" };
+    vg_buf v;
+    vg_buf_init(&v);
+    int rc = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && rc == 0; i++)
+        if (vg_req_query_get(r, names[i], &v) == 0)
+            rc = vg_detect_opts_set(o, names[i], v.data, err, errlen) < 0 ? -1 : 0;
+    vg_buf_release(&v);
+    return rc;
+}
+
+
+/* The history's options ("store", "source"), then the detection options. */
+static int
+call_option(struct call *c, const char *name, const char *value, char *err, size_t errlen)
+{
+    if (strcmp(name, "store") == 0) {
+        if (!strcasecmp(value, "true") || !strcmp(value, "1") || !strcasecmp(value, "yes"))
+            c->store = 1;
+        else if (!strcasecmp(value, "false") || !strcmp(value, "0") || !strcasecmp(value, "no"))
+            c->store = 0;
+        else {
+            snprintf(err, errlen, "store must be true or false, not '%.32s'", value);
+            return -1;
+        }
+        return 0;
+    }
+    if (strcmp(name, "source") == 0) {
+        if (strlen(value) >= sizeof c->source) {
+            snprintf(err, errlen, "source is longer than %zu bytes", sizeof c->source - 1);
+            return -1;
+        }
+        snprintf(c->source, sizeof c->source, "%s", value);
+        return 0;
+    }
+    return vg_detect_opts_set(&c->opt, name, value, err, errlen);
+}
+
+
+static void
+error_json(vg_jsonw *w, int status, const char *message)
+{
+    vg_jsonw_key(w, "error");
+    vg_jsonw_obj(w);
+    vg_jsonw_key(w, "code");
+    vg_jsonw_cstr(w, vg_derr_code(status));
+    vg_jsonw_key(w, "message");
+    vg_jsonw_cstr(w, message && *message ? message : vg_derr_str(status));
+    vg_jsonw_obj_end(w);
+}
+
+
+static double
+ms(uint64_t us)
+{
+    return (double)us / 1000.0;
+}
+
+/* ------------------------------------------------------------------ */
+/* answers */
+
+static void
+render_detect(item *it, const vg_pool_result *res, const char *id)
+{
+    vg_jsonw w;
+    vg_jsonw_init(&w, &it->json);
+    vg_jsonw_obj(&w);
+    vg_jsonw_key(&w, "id");
+    vg_jsonw_cstr(&w, id);
+    vg_jsonw_key(&w, "model");
+    vg_jsonw_cstr(&w, res->model);
+    vg_jsonw_key(&w, "backend");
+    vg_jsonw_cstr(&w, res->backend);
+    vg_jsonw_key(&w, "image");
+    vg_jsonw_obj(&w);
+    vg_jsonw_key(&w, "width");
+    vg_jsonw_int(&w, res->width);
+    vg_jsonw_key(&w, "height");
+    vg_jsonw_int(&w, res->height);
+    vg_jsonw_obj_end(&w);
+    vg_jsonw_key(&w, "count");
+    vg_jsonw_uint(&w, res->count);
+    vg_jsonw_key(&w, "detections");
+    vg_jsonw_arr(&w);
+    for (size_t i = 0; i < res->count; i++)
+        vg_detection_json(&w, &res->detections[i], VG_DETJ_CLASS_ID | VG_DETJ_BOX);
+    vg_jsonw_arr_end(&w);
+    vg_jsonw_key(&w, "timings_ms");
+    vg_jsonw_obj(&w);
+    const char *names[] = { "queue", "decode", "infer", "post", "annotate", "total" };
+    uint64_t vals[] = { res->queue_us, res->decode_us, res->infer_us, res->post_us, res->annotate_us, res->total_us };
+    for (int i = 0; i < 6; i++) {
+        vg_jsonw_key(&w, names[i]);
+        vg_jsonw_double_prec(&w, ms(vals[i]), 4);
+    }
+    vg_jsonw_obj_end(&w);
+    if (res->jpeg && res->jpeg_len && it->call->opt.annotate) {
+        size_t olen = 0;
+        mbedtls_base64_encode(NULL, 0, &olen, res->jpeg, res->jpeg_len);
+        unsigned char *b64 = vg_xmalloc(olen + 1);
+        if (mbedtls_base64_encode(b64, olen + 1, &olen, res->jpeg, res->jpeg_len) == 0) {
+            vg_jsonw_key(&w, "annotated_jpeg");
+            vg_jsonw_str(&w, (const char *)b64, olen);
+        }
+        free(b64);
+    }
+    vg_jsonw_obj_end(&w);
+}
+
+
+static void
+render_deepstack(item *it, const vg_pool_result *res)
+{
+    vg_jsonw w;
+    vg_jsonw_init(&w, &it->json);
+    vg_jsonw_obj(&w);
+    vg_jsonw_key(&w, "success");
+    vg_jsonw_bool(&w, 1);
+    vg_jsonw_key(&w, "predictions");
+    vg_jsonw_arr(&w);
+    for (size_t i = 0; i < res->count; i++)
+        vg_detection_json(&w, &res->detections[i], 0);
+    vg_jsonw_arr_end(&w);
+    vg_jsonw_key(&w, "count");
+    vg_jsonw_uint(&w, res->count);
+    vg_jsonw_key(&w, "inferenceMs");
+    vg_jsonw_uint(&w, res->infer_us / 1000);
+    vg_jsonw_key(&w, "processMs");
+    vg_jsonw_uint(&w, res->total_us / 1000);
+    vg_jsonw_key(&w, "duration");
+    vg_jsonw_uint(&w, res->total_us / 1000);
+    vg_jsonw_key(&w, "moduleId");
+    vg_jsonw_cstr(&w, "vigia");
+    vg_jsonw_key(&w, "command");
+    vg_jsonw_cstr(&w, "detect");
+    vg_jsonw_key(&w, "code");
+    vg_jsonw_int(&w, 200);
+    vg_jsonw_obj_end(&w);
+}
+
+
+/* Answers the HTTP request once every item is in; frees the call. */
+static void
+finish(call *c)
+{
+    vg_req *r = c->req;
+    vg_detect_api *api = c->api;
+    if (c->kind == CALL_BATCH) {
+        vg_buf out;
+        vg_buf_init(&out);
+        vg_buf_printf(&out, "{\"id\":\"%s\",\"count\":%d,\"results\":[", c->id, c->nitems);
+        for (int i = 0; i < c->nitems; i++) {
+            if (i)
+                vg_buf_putc(&out, ',');
+            vg_buf_append(&out, c->items[i].json.data, c->items[i].json.len);
+        }
+        vg_buf_puts(&out, "]}\n");
+        vg_req_respond_buf(r, 200, "application/json", &out);
+        vg_buf_release(&out);
+    } else {
+        item *it = &c->items[0];
+        if (it->status == 0 && c->want_jpeg && it->jpeg) {
+            /* the image is the answer; what was found rides in headers */
+            vg_req_add_header(r, "X-Detection-Id", "%s", it->id);
+            vg_req_add_header(r, "X-Detection-Count", "%zu", it->count);
+            vg_req_respond(r, 200, "image/jpeg", it->jpeg, it->jpeg_len);
+        } else if (it->status == 0) {
+            vg_buf_putc(&it->json, '\n');
+            vg_req_respond_buf(r, 200, "application/json", &it->json);
+        } else {
+            int st = vg_derr_http_status(it->status);
+            if (it->status == VG_DERR_QUEUEFULL)
+                vg_req_add_header(r, "Retry-After", "%u", vg_pool_retry_after(api->pool, c->opt.model));
+            /* the message was rendered into json by on_answer */
+            if (c->kind == CALL_DEEPSTACK) {
+                vg_buf_putc(&it->json, '\n');
+                vg_req_log_error(r, vg_derr_code(it->status), "%s", vg_derr_str(it->status));
+                vg_req_respond_buf(r, st == 499 ? 400 : st, "application/json", &it->json);
+            } else {
+                vg_req_error(r, st == 499 ? 400 : st, vg_derr_code(it->status), "%s", vg_buf_cstr(&it->json));
+            }
+        }
+    }
+    items_release(c);
+    if (c->body)
+        body_unref(c->body);
+    free(c);
+    api->inflight--;
+}
+
+
+/* The detections stand, but their record was not stored: say that the id will not be found. */
+static void
+mark_unstored(item *it)
+{
+    if (it->json.len && it->json.data[it->json.len - 1] == '}') {
+        it->json.len--;
+        vg_buf_puts(&it->json, ",\"stored\":false}");
+    }
+}
+
+
+/* The store committed (or refused) an item's record: answer once every item is in. */
+static void
+on_stored(int status, void *ud)
+{
+    item *it = ud;
+    call *c = it->call;
+    it->storing = 0;
+    if (status != 0)
+        mark_unstored(it);
+    if (--c->pending == 0)
+        finish(c);
+}
+
+
+/* Sends an item's result to the history; its id becomes the stored record's. */
+static void
+record(item *it, const vg_pool_result *res)
+{
+    call *c = it->call;
+    vg_history *h = c->api->history;
+    int keep = vg_history_images(h);
+    vg_history_rec rec = {
+        .uid = c->uid,
+        .user = c->user,
+        .source = c->source[0] ? c->source : c->kind == CALL_DEEPSTACK ? "deepstack" : "http",
+        .model = res->model,
+        .backend = res->backend,
+        .width = res->width,
+        .height = res->height,
+        .dets = res->detections,
+        .count = res->count,
+        .queue_us = res->queue_us, .decode_us = res->decode_us, .infer_us = res->infer_us,
+        .post_us = res->post_us, .annotate_us = res->annotate_us, .total_us = res->total_us,
+    };
+    if (keep == VG_HIST_IMG_ANNOTATED && res->jpeg && res->jpeg_len) {
+        rec.image = res->jpeg;
+        rec.image_len = res->jpeg_len;
+    } else if (keep == VG_HIST_IMG_ORIGINAL) {
+        rec.image = it->image;
+        rec.image_len = it->image_len;
+    }
+    if (vg_history_record(h, &rec, it->id, on_stored, it) == 0) {
+        it->storing = 1;
+    } else {
+        it->unstored = 1;
+        vg_warn("history", "a detection was not stored: the store is busy or down");
+    }
+}
+
+
+static void
+on_answer(int status, vg_pool_result *res, void *ud)
+{
+    item *it = ud;
+    call *c = it->call;
+    it->pending = 0;
+    it->preq = NULL;
+    it->status = status;
+    if (status == 0 && c->store && c->api->history)
+        record(it, res);
+    if (status == 0) {
+        it->count = res->count;
+        if (c->kind == CALL_DEEPSTACK) {
+            render_deepstack(it, res);
+        } else if (c->want_jpeg && res->jpeg) {
+            it->jpeg = res->jpeg;   /* ours now */
+            it->jpeg_len = res->jpeg_len;
+            res->jpeg = NULL;
+        } else {
+            render_detect(it, res, it->id);
+        }
+        if (it->unstored)
+            mark_unstored(it);
+    } else if (c->kind == CALL_BATCH) {
+        vg_jsonw w;
+        vg_jsonw_init(&w, &it->json);
+        vg_jsonw_obj(&w);
+        error_json(&w, status, res->message);
+        vg_jsonw_obj_end(&w);
+    } else if (c->kind == CALL_DEEPSTACK) {
+        vg_jsonw w;
+        vg_jsonw_init(&w, &it->json);
+        vg_jsonw_obj(&w);
+        vg_jsonw_key(&w, "success");
+        vg_jsonw_bool(&w, 0);
+        error_json(&w, status, res->message);
+        vg_jsonw_obj_end(&w);
+    } else {
+        vg_buf_puts(&it->json, res->message && *res->message ? res->message : vg_derr_str(status));
+    }
+    if (it->storing)
+        return;   /* on_stored answers once the record is durable */
+    if (--c->pending == 0)
+        finish(c);
+}
+
+
+static void
+on_abort(vg_req *r, void *ud)
+{
+    (void)r;
+    call *c = ud;
+    /* each cancel fires on_answer now; hold the call open until the loop is done */
+    c->pending++;
+    for (int i = 0; i < c->nitems; i++)
+        if (c->items[i].pending && c->items[i].preq)
+            vg_pool_cancel(c->items[i].preq);
+    if (--c->pending == 0)
+        finish(c);
+}
+
+
+/* Queues every item; items refused at submit are answered at once. */
+static void
+submit_all(call *c)
+{
+    vg_detect_api *api = c->api;
+    api->inflight++;
+    c->pending = c->nitems;
+    vg_req_on_abort(c->req, on_abort, c);
+    /* one extra hold so that items answered during the loop cannot finish the call early */
+    c->pending++;
+    for (int i = 0; i < c->nitems; i++) {
+        item *it = &c->items[i];
+        it->call = c;
+        vg_pool_job job;
+        memset(&job, 0, sizeof job);
+        job.image = it->image;
+        job.image_len = it->image_len;
+        job.image_free = body_unref;
+        job.image_ctx = it->ref;
+        it->ref->refs++;
+        vg_detect_opts_apply(&c->opt, &job);
+        if (c->store && api->history && vg_history_images(api->history) == VG_HIST_IMG_ANNOTATED)
+            job.annotate = 1;   /* kept in the history; the answer has it only if asked */
+        char err[256] = "";
+        it->pending = 1;
+        int rc = vg_pool_submit(api->pool, c->opt.model[0] ? c->opt.model : NULL, &job, on_answer, it,
+                                &it->preq, err, sizeof err);
+        if (rc != 0) {
+            it->ref->refs--;   /* the pool did not take it */
+            vg_pool_result res;
+            memset(&res, 0, sizeof res);
+            res.message = err;
+            on_answer(rc, &res, it);
+        }
+    }
+    if (--c->pending == 0)
+        finish(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* request bodies */
+
+static call *
+call_new(vg_detect_api *api, vg_req *r, enum call_kind kind)
+{
+    call *c = vg_xcalloc(1, sizeof *c);
+    c->api = api;
+    c->req = r;
+    c->kind = kind;
+    vg_detect_opts_init(&c->opt);
+    new_id(c->id);
+    if (api->history) {
+        vg_principal who;
+        c->store = vg_history_enabled(api->history);
+        if (api->auth && vg_auth_principal(api->auth, r, &who)) {
+            c->uid = who.uid;
+            snprintf(c->user, sizeof c->user, "%s", who.name);
+        }
+    }
+    return c;
+}
+
+
+static void
+call_free(call *c)
+{
+    items_release(c);
+    if (c->body)
+        body_unref(c->body);
+    free(c);
+}
+
+
+static void
+add_item(call *c, body_ref *ref, const void *image, size_t len)
+{
+    c->items = vg_xrealloc(c->items, (size_t)(c->nitems + 1) * sizeof *c->items);
+    item *it = &c->items[c->nitems++];
+    memset(it, 0, sizeof *it);
+    it->ref = ref;
+    ref->refs++;
+    if (c->nitems == 1)
+        memcpy(it->id, c->id, sizeof it->id);
+    else
+        new_id(it->id);
+    it->image = image;
+    it->image_len = len;
+}
+
+
+static void
+items_release(call *c)
+{
+    for (int i = 0; i < c->nitems; i++) {
+        free(c->items[i].jpeg);
+        vg_buf_release(&c->items[i].json);
+        if (c->items[i].ref)
+            body_unref(c->items[i].ref);
+    }
+    free(c->items);
+    c->items = NULL;
+    c->nitems = 0;
+}
+
+
+static int
+base64_item(call *c, const char *b64, size_t n, char *err, size_t errlen)
+{
+    /* tolerate data URLs: "data:image/jpeg;base64,...." */
+    if (n > 5 && strncmp(b64, "data:", 5) == 0) {
+        const char *comma = memchr(b64, ',', n);
+        if (!comma) {
+            snprintf(err, errlen, "malformed data URL");
+            return -1;
+        }
+        n -= (size_t)(comma + 1 - b64);
+        b64 = comma + 1;
+    }
+    size_t cap = n / 4 * 3 + 3, olen = 0;
+    body_ref *ref = vg_xmalloc(sizeof *ref);
+    ref->data = vg_xmalloc(cap);
+    ref->refs = 1;
+    int rc = mbedtls_base64_decode((unsigned char *)ref->data, cap, &olen, (const unsigned char *)b64, n);
+    if (rc == 0)
+        add_item(c, ref, ref->data, olen);
+    else
+        snprintf(err, errlen, "the image is not valid base64");
+    body_unref(ref);   /* the item holds it now, if it was added */
+    return rc == 0 ? 0 : -1;
+}
+
+
+/* Fills the call's items and options from the request. 0, or an HTTP status with err set. */
+static int
+parse_request(call *c, vg_req *r, int max_items, char *err, size_t errlen)
+{
+    vg_str ct = vg_req_header(r, "content-type");
+    vg_buf hv;
+    vg_buf_init(&hv);
+    int bad = (vg_req_query_get(r, "store", &hv) == 0 && call_option(c, "store", hv.data, err, errlen) < 0) ||
+              (vg_req_query_get(r, "source", &hv) == 0 && call_option(c, "source", hv.data, err, errlen) < 0);
+    vg_buf_release(&hv);
+    if (bad || options_from_query(r, &c->opt, err, errlen) < 0)
+        return 400;
+    size_t len;
+    char *body = vg_req_take_body(r, &len);
+    c->body = vg_xmalloc(sizeof *c->body);
+    c->body->data = body;
+    c->body->refs = 1;
+    char boundary[VG_MULTIPART_MAX_BOUNDARY + 1];
+
+    if (ct.p && vg_multipart_boundary(ct, boundary) == 0) {
+        vg_multipart *mp = vg_xmalloc(sizeof *mp);
+        int status = 0;
+        if (vg_multipart_parse(body, len, boundary, mp, err, errlen) < 0) {
+            free(mp);
+            return 400;
+        }
+        for (int i = 0; i < mp->count && !status; i++) {
+            const vg_part *p = &mp->parts[i];
+            if (strcmp(p->name, "image") == 0 || strcmp(p->name, "images") == 0 || strcmp(p->name, "file") == 0) {
+                if (c->nitems == max_items) {
+                    snprintf(err, errlen, "more than %d images", max_items);
+                    status = 413;
+                    break;
+                }
+                add_item(c, c->body, p->data, p->len);
+            } else if (p->len < 1024) {
+                char v[1024];
+                memcpy(v, p->data, p->len);
+                v[p->len] = '\0';
+                if (call_option(c, p->name, v, err, errlen) < 0)
+                    status = 400;
+            }
+        }
+        free(mp);
+        if (!status && c->nitems == 0) {
+            snprintf(err, errlen, "no 'image' field in the form");
+            status = 400;
+        }
+        return status;
+    }
+    if (ct.p && ct.n >= 16 && strncasecmp(ct.p, "application/json", 16) == 0) {
+        json_error_t je;
+        json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+        if (!root || !json_is_object(root)) {
+            snprintf(err, errlen, "malformed JSON body: %s", root ? "not an object" : je.text);
+            json_decref(root);
+            return 400;
+        }
+        int status = vg_detect_opts_from_json(&c->opt, root, err, errlen) < 0 ? 400 : 0;
+        static const char *const hist[] = { "store", "source" };
+        for (int k = 0; k < 2 && !status; k++) {
+            json_t *member = json_object_get(root, hist[k]);
+            char sv[256];
+            if (!member)
+                continue;
+            if (json_is_boolean(member))
+                snprintf(sv, sizeof sv, "%s", json_is_true(member) ? "true" : "false");
+            else if (json_is_string(member) && json_string_length(member) < sizeof sv)
+                snprintf(sv, sizeof sv, "%s", json_string_value(member));
+            else
+                snprintf(sv, sizeof sv, "%s", "?");
+            if (call_option(c, hist[k], sv, err, errlen) < 0)
+                status = 400;
+        }
+        json_t *one = json_object_get(root, "image");
+        json_t *many = json_object_get(root, "images");
+        if (!status && one && json_is_string(one)) {
+            status = base64_item(c, json_string_value(one), json_string_length(one), err, errlen) < 0 ? 400 : 0;
+        } else if (!status && many && json_is_array(many)) {
+            size_t i;
+            json_t *e;
+            json_array_foreach(many, i, e) {
+                if ((int)i == max_items) {
+                    snprintf(err, errlen, "more than %d images", max_items);
+                    status = 413;
+                    break;
+                }
+                if (!json_is_string(e) ||
+                    base64_item(c, json_string_value(e), json_string_length(e), err, errlen) < 0) {
+                    if (!json_is_string(e))
+                        snprintf(err, errlen, "images[%zu] is not a base64 string", i);
+                    status = 400;
+                    break;
+                }
+            }
+        } else if (!status) {
+            snprintf(err, errlen, "the JSON body needs \"image\": base64 string%s",
+                     max_items > 1 ? " or \"images\": [...]" : "");
+            status = 400;
+        }
+        json_decref(root);
+        return status;
+    }
+    /* a raw image body */
+    if (len == 0) {
+        snprintf(err, errlen, "empty body: send the image as multipart field 'image', raw bytes or JSON");
+        return 400;
+    }
+    add_item(c, c->body, body, len);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* detection routes */
+
+/* `model`: the route names the model (it wins over any model option), or NULL. */
+static void
+detect_common(vg_req *r, vg_detect_api *api, enum call_kind kind, const char *model)
+{
+    call *c = call_new(api, r, kind);
+    if (kind == CALL_DEEPSTACK)
+        c->opt.min_confidence = DEEPSTACK_DEFAULT_CONFIDENCE;
+    vg_str accept = vg_req_header(r, "accept");
+    c->want_jpeg = kind == CALL_DETECT && accept.p && memmem(accept.p, accept.n, "image/jpeg", 10) &&
+                   !memmem(accept.p, accept.n, "application/json", 16);
+    char err[512] = "";
+    int max = kind == CALL_BATCH ? api->srv->cfg->max_batch : 1;
+    int status = parse_request(c, r, max, err, sizeof err);
+    if (c->want_jpeg)
+        c->opt.annotate = 1;
+    if (model)
+        snprintf(c->opt.model, sizeof c->opt.model, "%s", model);
+    if (status) {
+        call_free(c);
+        const char *code = status == 413 ? "payload_too_large" : "bad_request";
+        if (kind == CALL_DEEPSTACK) {
+            vg_buf b;
+            vg_buf_init(&b);
+            vg_jsonw w;
+            vg_jsonw_init(&w, &b);
+            vg_jsonw_obj(&w);
+            vg_jsonw_key(&w, "success");
+            vg_jsonw_bool(&w, 0);
+            vg_jsonw_key(&w, "error");
+            vg_jsonw_obj(&w);
+            vg_jsonw_key(&w, "code");
+            vg_jsonw_cstr(&w, code);
+            vg_jsonw_key(&w, "message");
+            vg_jsonw_cstr(&w, err);
+            vg_jsonw_obj_end(&w);
+            vg_jsonw_obj_end(&w);
+            vg_buf_putc(&b, '\n');
+            vg_req_log_error(r, code, "%s", err);
+            vg_req_respond_buf(r, status, "application/json", &b);
+            vg_buf_release(&b);
+            return;
+        }
+        vg_req_error(r, status, code, "%s", err);
+        return;
+    }
+    submit_all(c);
+}
+
+
+static void
+route_detect(vg_req *r, void *ud)
+{
+    detect_common(r, ud, CALL_DETECT, NULL);
+}
+
+
+static void
+route_batch(vg_req *r, void *ud)
+{
+    detect_common(r, ud, CALL_BATCH, NULL);
+}
+
+
+static void
+route_deepstack(vg_req *r, void *ud)
+{
+    detect_common(r, ud, CALL_DEEPSTACK, NULL);
+}
+
+
+/* DeepStack's custom models: /v1/vision/custom/{model} is /v1/vision/detection?model={model}. */
+static void
+route_deepstack_custom(vg_req *r, void *ud)
+{
+    vg_detect_api *api = ud;
+    vg_str raw = vg_req_param(r, 0);
+    vg_buf name;
+    vg_buf_init(&name);
+    if (vg_url_decode(raw.p, raw.n, &name, 0) < 0 || !vg_model_name_valid(vg_buf_cstr(&name))) {
+        vg_buf_release(&name);
+        vg_req_error(r, 400, "bad_request", "malformed model name");
+        return;
+    }
+    detect_common(r, api, CALL_DEEPSTACK, name.data);
+    vg_buf_release(&name);
+}
+
+/* ------------------------------------------------------------------ */
+/* models */
+
+static void
+model_json(vg_jsonw *w, const vg_pool_model_stats *m, int full, const vg_pool *pool)
+{
+    vg_jsonw_obj(w);
+    vg_jsonw_key(w, "name");
+    vg_jsonw_cstr(w, m->name);
+    vg_jsonw_key(w, "state");
+    vg_jsonw_cstr(w, m->state);
+    vg_jsonw_key(w, "why");
+    vg_jsonw_cstr(w, m->why);
+    vg_jsonw_key(w, "backend");
+    vg_jsonw_cstr(w, m->backend);
+    vg_jsonw_key(w, "device");
+    vg_jsonw_cstr(w, m->device);
+    vg_jsonw_key(w, "description");
+    vg_jsonw_cstr(w, m->description);
+    vg_jsonw_key(w, "input");
+    vg_jsonw_obj(w);
+    vg_jsonw_key(w, "width");
+    vg_jsonw_int(w, m->input_w);
+    vg_jsonw_key(w, "height");
+    vg_jsonw_int(w, m->input_h);
+    vg_jsonw_obj_end(w);
+    vg_jsonw_key(w, "classes");
+    vg_jsonw_int(w, m->classes);
+    vg_jsonw_key(w, "threshold");
+    vg_jsonw_double_prec(w, m->threshold, 4);
+    vg_jsonw_key(w, "nms");
+    vg_jsonw_double_prec(w, m->nms, 4);
+    vg_jsonw_key(w, "workers");
+    vg_jsonw_obj(w);
+    vg_jsonw_key(w, "configured");
+    vg_jsonw_uint(w, m->workers);
+    vg_jsonw_key(w, "ready");
+    vg_jsonw_uint(w, m->workers_ready);
+    vg_jsonw_key(w, "busy");
+    vg_jsonw_uint(w, m->workers_busy);
+    vg_jsonw_obj_end(w);
+    vg_jsonw_key(w, "queue");
+    vg_jsonw_obj(w);
+    vg_jsonw_key(w, "depth");
+    vg_jsonw_uint(w, m->queue_depth);
+    vg_jsonw_key(w, "max");
+    vg_jsonw_uint(w, m->queue_max);
+    vg_jsonw_obj_end(w);
+    vg_jsonw_key(w, "jobs");
+    vg_jsonw_obj(w);
+    const char *jn[] = { "ok", "failed", "rejected", "timed_out", "retried" };
+    uint64_t jv[] = { m->jobs_ok, m->jobs_failed, m->jobs_rejected, m->jobs_timedout, m->jobs_retried };
+    for (int i = 0; i < 5; i++) {
+        vg_jsonw_key(w, jn[i]);
+        vg_jsonw_uint(w, jv[i]);
+    }
+    vg_jsonw_obj_end(w);
+    vg_jsonw_key(w, "restarts");
+    vg_jsonw_uint(w, m->restarts);
+    vg_jsonw_key(w, "crashes");
+    vg_jsonw_uint(w, m->crashes);
+    vg_jsonw_key(w, "latency_ms");
+    vg_jsonw_obj(w);
+    vg_jsonw_key(w, "p50");
+    vg_jsonw_double_prec(w, m->p50_ms, 4);
+    vg_jsonw_key(w, "p90");
+    vg_jsonw_double_prec(w, m->p90_ms, 4);
+    vg_jsonw_key(w, "p99");
+    vg_jsonw_double_prec(w, m->p99_ms, 4);
+    vg_jsonw_key(w, "infer_p50");
+    vg_jsonw_double_prec(w, m->infer_p50_ms, 4);
+    vg_jsonw_obj_end(w);
+    if (full) {
+        vg_jsonw_key(w, "labels");
+        vg_jsonw_arr(w);
+        for (int i = 0; i < m->classes && m->labels; i++)
+            vg_jsonw_cstr(w, m->labels[i]);
+        vg_jsonw_arr_end(w);
+        vg_pool_worker_info wi[VG_MODEL_MAX_WORKERS * 2];
+        int n = vg_pool_model_workers(pool, m->name, wi, sizeof wi / sizeof wi[0]);
+        vg_jsonw_key(w, "worker_processes");
+        vg_jsonw_arr(w);
+        for (int i = 0; i < n && i < (int)(sizeof wi / sizeof wi[0]); i++) {
+            vg_jsonw_obj(w);
+            vg_jsonw_key(w, "pid");
+            vg_jsonw_int(w, wi[i].pid);
+            vg_jsonw_key(w, "index");
+            vg_jsonw_int(w, wi[i].index);
+            vg_jsonw_key(w, "state");
+            vg_jsonw_cstr(w, wi[i].state);
+            vg_jsonw_key(w, "busy");
+            vg_jsonw_int(w, wi[i].busy);
+            vg_jsonw_key(w, "rss_bytes");
+            vg_jsonw_uint(w, wi[i].rss);
+            vg_jsonw_key(w, "uptime_s");
+            vg_jsonw_double_prec(w, wi[i].uptime_s, 6);
+            vg_jsonw_obj_end(w);
+        }
+        vg_jsonw_arr_end(w);
+    }
+    vg_jsonw_obj_end(w);
+}
+
+
+static void
+route_models(vg_req *r, void *ud)
+{
+    vg_detect_api *api = ud;
+    vg_buf b;
+    vg_buf_init(&b);
+    vg_jsonw w;
+    vg_jsonw_init(&w, &b);
+    vg_jsonw_obj(&w);
+    vg_jsonw_key(&w, "default");
+    vg_jsonw_cstr(&w, vg_pool_default_model(api->pool));
+    vg_jsonw_key(&w, "models");
+    vg_jsonw_arr(&w);
+    size_t n = vg_pool_model_count(api->pool);
+    for (size_t i = 0; i < n; i++) {
+        vg_pool_model_stats m;
+        if (vg_pool_model_stats_at(api->pool, i, &m) == 0)
+            model_json(&w, &m, 0, api->pool);
+    }
+    vg_jsonw_arr_end(&w);
+    vg_jsonw_obj_end(&w);
+    vg_buf_putc(&b, '\n');
+    vg_req_respond_buf(r, 200, "application/json", &b);
+    vg_buf_release(&b);
+}
+
+
+/* The {name} parameter, decoded and checked; NULL after answering 400/404. */
+static const char *
+model_param(vg_req *r, char *out, size_t cap)
+{
+    vg_str raw = vg_req_param(r, 0);
+    vg_buf b;
+    vg_buf_init(&b);
+    int ok = vg_url_decode(raw.p, raw.n, &b, 0) == 0 && b.len < cap && vg_model_name_valid(vg_buf_cstr(&b));
+    if (ok)
+        memcpy(out, b.data, b.len + 1);
+    vg_buf_release(&b);
+    if (!ok) {
+        vg_req_error(r, 400, "bad_request", "malformed model name");
+        return NULL;
+    }
+    return out;
+}
+
+
+static void
+route_model(vg_req *r, void *ud)
+{
+    vg_detect_api *api = ud;
+    char name[VG_MODEL_NAME_MAX + 1];
+    if (!model_param(r, name, sizeof name))
+        return;
+    vg_pool_model_stats m;
+    if (vg_pool_model_stats_by_name(api->pool, name, &m) != 0) {
+        vg_req_error(r, 404, "no_such_model", "no model named '%s'", name);
+        return;
+    }
+    vg_buf b;
+    vg_buf_init(&b);
+    vg_jsonw w;
+    vg_jsonw_init(&w, &b);
+    model_json(&w, &m, 1, api->pool);
+    vg_buf_putc(&b, '\n');
+    vg_req_respond_buf(r, 200, "application/json", &b);
+    vg_buf_release(&b);
+}
+
+
+static void
+respond_state(vg_req *r, vg_detect_api *api, const char *name, int status)
+{
+    vg_pool_model_stats m;
+    vg_buf b;
+    vg_buf_init(&b);
+    if (vg_pool_model_stats_by_name(api->pool, name, &m) == 0)
+        vg_buf_printf(&b, "{\"model\":\"%s\",\"state\":\"%s\"}\n", name, m.state);
+    else
+        vg_buf_printf(&b, "{\"model\":\"%s\"}\n", name);
+    vg_req_respond_buf(r, status, "application/json", &b);
+    vg_buf_release(&b);
+}
+
+
+static void
+route_model_load(vg_req *r, void *ud)
+{
+    vg_detect_api *api = ud;
+    char name[VG_MODEL_NAME_MAX + 1];
+    if (!model_param(r, name, sizeof name))
+        return;
+    vg_buf backend, workers;
+    vg_buf_init(&backend);
+    vg_buf_init(&workers);
+    int has_backend = vg_req_query_get(r, "backend", &backend) == 0;
+    long nworkers = 0;
+    if (vg_req_query_get(r, "workers", &workers) == 0) {
+        char *end;
+        nworkers = strtol(workers.data, &end, 10);
+        if (*end || nworkers < 1 || nworkers > VG_MODEL_MAX_WORKERS) {
+            vg_req_error(r, 400, "bad_request", "workers must be 1..%d", VG_MODEL_MAX_WORKERS);
+            goto out;
+        }
+    }
+    char err[512] = "";
+    int rc = vg_pool_model_load(api->pool, name, has_backend ? backend.data : NULL, (unsigned)nworkers, err, sizeof err);
+    if (rc != 0) {
+        vg_req_error(r, vg_derr_http_status(rc), vg_derr_code(rc), "%s", err[0] ? err : vg_derr_str(rc));
+        goto out;
+    }
+    vg_info("models", "loading '%s' (asked by %s)", name, vg_req_peer(r));
+    respond_state(r, api, name, 202);
+out:
+    vg_buf_release(&backend);
+    vg_buf_release(&workers);
+}
+
+
+static void
+route_model_unload(vg_req *r, void *ud)
+{
+    vg_detect_api *api = ud;
+    char name[VG_MODEL_NAME_MAX + 1];
+    if (!model_param(r, name, sizeof name))
+        return;
+    int rc = vg_pool_model_unload(api->pool, name);
+    if (rc != 0) {
+        vg_req_error(r, vg_derr_http_status(rc), vg_derr_code(rc), "%s: %s", name, vg_derr_str(rc));
+        return;
+    }
+    vg_info("models", "unloading '%s' (asked by %s)", name, vg_req_peer(r));
+    respond_state(r, api, name, 202);
+}
+
+/* ------------------------------------------------------------------ */
+/* server hooks and metrics */
+
+static int
+hook_ready(vg_server *s, void *ud, char *why, size_t whylen)
+{
+    (void)s;
+    vg_detect_api *api = ud;
+    if (vg_pool_is_ready(api->pool))
+        return 1;
+    size_t n = vg_pool_model_count(api->pool);
+    size_t o = (size_t)snprintf(why, whylen, "models not ready:");
+    for (size_t i = 0; i < n && o < whylen; i++) {
+        vg_pool_model_stats m;
+        if (vg_pool_model_stats_at(api->pool, i, &m) == 0 && strcmp(m.state, "unloaded") != 0 &&
+            strcmp(m.state, "ready") != 0)
+            o += (size_t)snprintf(why + o, whylen - o, " %s (%s%s%s)", m.name, m.state, m.why[0] ? ": " : "", m.why);
+    }
+    if (!vg_pool_default_model(api->pool) && o < whylen)
+        snprintf(why + o, whylen - o, " no model is loaded");
+    return 0;
+}
+
+
+static void
+pool_stopped(void *ud)
+{
+    vg_detect_api *api = ud;
+    api->stopped = 1;
+}
+
+
+static void
+hook_drain(vg_server *s, void *ud)
+{
+    vg_detect_api *api = ud;
+    api->stopping = 1;
+    /* in-flight jobs finish; then the workers exit */
+    vg_pool_stop(api->pool, (uint32_t)(s->cfg->drain_timeout * 1000), pool_stopped, api);
+}
+
+
+static int
+hook_busy(vg_server *s, void *ud)
+{
+    (void)s;
+    vg_detect_api *api = ud;
+    return api->inflight + (api->stopping && !api->stopped);
+}
+
+
+static int
+hook_reload(vg_server *s, const vg_config *next, void *ud, char *err, size_t errlen)
+{
+    (void)s;
+    (void)next;
+    (void)err;
+    (void)errlen;
+    vg_detect_api *api = ud;
+    /* rolling restart of every loaded model: new workers first, old ones retire when they are ready */
+    size_t n = vg_pool_model_count(api->pool);
+    for (size_t i = 0; i < n; i++) {
+        vg_pool_model_stats m;
+        if (vg_pool_model_stats_at(api->pool, i, &m) != 0 || strcmp(m.state, "unloaded") == 0 ||
+            strcmp(m.state, "invalid") == 0)
+            continue;
+        char name[VG_MODEL_NAME_MAX + 1], why[512] = "";
+        snprintf(name, sizeof name, "%s", m.name);
+        int rc = vg_pool_model_reload(api->pool, name, why, sizeof why);
+        if (rc != 0)
+            vg_warn("models", "reload of '%s' refused: %s", name, why[0] ? why : vg_derr_str(rc));
+        else
+            vg_info("models", "rolling restart of '%s'", name);
+    }
+    return 0;
+}
+
+
+static void
+collect_models(vg_metric *m, void *ud)
+{
+    (void)m;
+    vg_detect_api *api = ud;
+    size_t n = vg_pool_model_count(api->pool);
+    for (size_t i = 0; i < n; i++) {
+        vg_pool_model_stats st;
+        if (vg_pool_model_stats_at(api->pool, i, &st) != 0)
+            continue;
+        const char *results[] = { "ok", "failed", "rejected", "timed_out", "retried" };
+        uint64_t counts[] = { st.jobs_ok, st.jobs_failed, st.jobs_rejected, st.jobs_timedout, st.jobs_retried };
+        for (int k = 0; k < 5; k++) {
+            const char *v[] = { st.name, results[k] };
+            vg_series_set(vg_metrics_series(api->m_jobs, v), (double)counts[k]);
+        }
+        const char *v1[] = { st.name };
+        vg_series_set(vg_metrics_series(api->m_queue, v1), st.queue_depth);
+        vg_series_set(vg_metrics_series(api->m_workers, v1), st.workers_ready);
+        vg_series_set(vg_metrics_series(api->m_restarts, v1), (double)st.restarts);
+        uint64_t cum[VG_POOL_HIST_BUCKETS];
+        uint64_t total = 0;
+        for (int k = 0; k < VG_POOL_HIST_BUCKETS; k++) {
+            total += st.hist[k];
+            cum[k] = st.hist[k];
+        }
+        vg_series_set_histogram(vg_metrics_series(api->m_latency, v1), cum, VG_POOL_HIST_BUCKETS,
+                                st.hist_sum_ms / 1000.0, total);
+    }
+}
+
+
+static void
+register_metrics(vg_detect_api *api)
+{
+    double bounds[VG_POOL_HIST_BUCKETS];
+    int nb = 0;
+    for (int k = 0; k < VG_POOL_HIST_BUCKETS; k++)
+        if (isfinite(vg_pool_hist_bounds_ms[k]))
+            bounds[nb++] = vg_pool_hist_bounds_ms[k] / 1000.0;
+    api->m_jobs = vg_metrics_register("vigia_model_jobs_total", "detection jobs by model and result",
+                                      VG_COUNTER, "model,result", NULL, 0);
+    vg_metrics_set_collect(api->m_jobs, collect_models, api);
+    api->m_latency = vg_metrics_register("vigia_model_latency_seconds",
+                                         "time from a job's arrival to its answer, by model",
+                                         VG_HISTOGRAM, "model", bounds, nb);
+    api->m_queue = vg_metrics_register("vigia_model_queue_depth", "jobs waiting per model", VG_GAUGE,
+                                       "model", NULL, 0);
+    api->m_workers = vg_metrics_register("vigia_model_workers_ready", "worker processes ready per model",
+                                         VG_GAUGE, "model", NULL, 0);
+    api->m_restarts = vg_metrics_register("vigia_worker_restarts_total", "worker processes respawned",
+                                          VG_COUNTER, "model", NULL, 0);
+}
+
+
+vg_detect_api *
+vg_detect_api_create(vg_server *srv, char *err, size_t errlen)
+{
+    const vg_config *cfg = srv->cfg;
+    vg_pool_options o;
+    vg_pool_options_init(&o);
+    o.models_dir = cfg->models_dir;
+    o.backend_dir = cfg->backends_dir[0] ? cfg->backends_dir : NULL;
+    o.default_model = cfg->default_model[0] ? cfg->default_model : NULL;
+    o.workers = (unsigned)cfg->workers;
+    o.queue_max = (unsigned)cfg->queue_max;
+    o.job_timeout_ms = (uint32_t)(cfg->job_timeout * 1000);
+    o.start_timeout_ms = (uint32_t)(cfg->worker_start_timeout * 1000);
+    o.mem_cap = cfg->worker_mem_cap;
+    o.max_image_bytes = cfg->max_upload;
+    o.max_image_pixels = (uint64_t)cfg->max_pixels;
+
+    vg_detect_api *api = vg_xcalloc(1, sizeof *api);
+    api->srv = srv;
+    int rc = vg_pool_create(srv->loop, &o, &api->pool);
+    if (rc != 0) {
+        snprintf(err, errlen, "worker pool: %s", vg_derr_str(rc));
+        free(api);
+        return NULL;
+    }
+    int found = vg_pool_scan(api->pool);
+    if (found < 0)
+        vg_warn("models", "cannot read the models directory '%s': %s", cfg->models_dir, vg_derr_str(found));
+    else
+        vg_info("models", "%d model(s) in %s", found, cfg->models_dir);
+
+    /* what to load: detect.load, else the default model */
+    char list[1024];
+    snprintf(list, sizeof list, "%s", cfg->load_models[0] ? cfg->load_models : cfg->default_model);
+    char *save = NULL;
+    for (char *name = strtok_r(list, ", ", &save); name; name = strtok_r(NULL, ", ", &save)) {
+        char why[512] = "";
+        rc = vg_pool_model_load(api->pool, name, NULL, 0, why, sizeof why);
+        if (rc != 0)
+            vg_warn("models", "cannot load '%s': %s", name, why[0] ? why : vg_derr_str(rc));
+    }
+
+    /* the upload limit plus base64 and multipart overhead */
+    size_t body_max = cfg->max_upload / 3 * 4 + 64 * 1024;
+    size_t batch_max = body_max * (size_t)cfg->max_batch;
+    vg_router_add(&srv->router, VG_M_POST, "/v1/detect", route_detect, api, body_max);
+    vg_router_add(&srv->router, VG_M_POST, "/v1/detect/batch", route_batch, api, batch_max);
+    vg_router_add(&srv->router, VG_M_POST, "/v1/vision/detection", route_deepstack, api, body_max);
+    vg_router_add(&srv->router, VG_M_POST, "/v1/vision/custom/{model}", route_deepstack_custom, api, body_max);
+    vg_router_add(&srv->router, VG_M_GET, "/v1/models", route_models, api, 0);
+    vg_router_add(&srv->router, VG_M_GET, "/v1/models/{name}", route_model, api, 0);
+    vg_router_add(&srv->router, VG_M_POST, "/v1/models/{name}/load", route_model_load, api, 0);
+    vg_router_add(&srv->router, VG_M_POST, "/v1/models/{name}/unload", route_model_unload, api, 0);
+
+    vg_server_hooks h;
+    memset(&h, 0, sizeof h);
+    h.ready = hook_ready;
+    h.busy = hook_busy;
+    h.on_drain = hook_drain;
+    h.on_reload = hook_reload;
+    h.ud = api;
+    vg_server_add_hooks(srv, &h);
+    register_metrics(api);
+    return api;
+}
+
+
+void
+vg_detect_api_set_history(vg_detect_api *api, vg_history *history, vg_auth *auth)
+{
+    api->history = history;
+    api->auth = auth;
+}
+
+
+vg_pool *
+vg_detect_api_pool(vg_detect_api *api)
+{
+    return api->pool;
+}
+
+
+void
+vg_detect_api_destroy(vg_detect_api *api)
+{
+    if (!api)
+        return;
+    vg_pool_destroy(api->pool);
+    free(api);
+}

@@ -1,0 +1,1214 @@
+/* history_api: see history_api.h. */
+#include "api/history_api.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <jansson.h>
+
+#include "auth/auth.h"
+#include "store/db.h"
+#include "http/http.h"
+#include "base/jsonw.h"
+#include "base/log.h"
+#include "base/mpk.h"
+#include "net/server.h"
+#include "store/store_client.h"
+
+#define MAX_LIMIT 1000
+#define DEFAULT_LIMIT 50
+#define SCAN_BUDGET 20000              /* index entries one request may look at */
+#define MAX_BUCKETS 2000
+
+struct vg_history {
+    vg_server *srv;
+    vg_store *store;
+    vg_auth *auth;
+    uint64_t last_us;                  /* keeps ids increasing within this process */
+};
+
+
+int
+vg_history_images(const vg_history *h)
+{
+    const char *s = h->srv->cfg->history_images;
+    return strcmp(s, "annotated") == 0 ? VG_HIST_IMG_ANNOTATED : strcmp(s, "original") == 0 ? VG_HIST_IMG_ORIGINAL
+                                                                                            : VG_HIST_IMG_NONE;
+}
+
+
+int
+vg_history_enabled(const vg_history *h)
+{
+    return h->srv->cfg->history_store;
+}
+
+
+static uint64_t
+wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- recording --------------------------------------------------------------- */
+
+typedef struct rec_call {
+    void (*cb)(int status, void *ud);
+    void *ud;
+} rec_call;
+
+
+static void
+recorded(int status, vg_mpr *rest, void *ud)
+{
+    rec_call *c = ud;
+    (void)rest;
+    if (status != 0)
+        vg_warn("history", "a detection was not stored: %s", vg_db_strerror(status));
+    if (c->cb)
+        c->cb(status, c->ud);
+    free(c);
+}
+
+
+static size_t
+clip(const char *s, size_t max)
+{
+    size_t n = s ? strlen(s) : 0;
+    return n > max ? max : n;
+}
+
+
+int
+vg_history_record(vg_history *h, const vg_history_rec *rec, char id[33], void (*cb)(int status, void *ud), void *ud)
+{
+    uint64_t now = wall_us();
+    if (now <= h->last_us)
+        now = h->last_us + 1;
+    h->last_us = now;
+    uint8_t key[16];
+    vg_db_key_new(key, now);
+    vg_db_key_hex(key, id);
+
+    /* distinct labels and their counts */
+    vg_str labels[256];
+    uint32_t counts[256], nl = 0;
+    for (size_t i = 0; i < rec->count; i++) {
+        const char *l = rec->dets[i].label ? rec->dets[i].label : "";
+        size_t ln = clip(l, VG_DB_LABEL_MAX);
+        uint32_t j;
+        for (j = 0; j < nl; j++)
+            if (labels[j].n == ln && memcmp(labels[j].p, l, ln) == 0)
+                break;
+        if (j == nl) {
+            if (nl == 256)
+                continue;
+            labels[nl].p = l;
+            labels[nl].n = ln;
+            counts[nl++] = 0;
+        }
+        counts[j]++;
+    }
+    const char *src = rec->source ? rec->source : "";
+    const char *model = rec->model ? rec->model : "";
+
+    /* the record itself: its "img" entry comes last (the store fills in the hash) */
+    vg_buf val;
+    vg_buf_init(&val);
+    vg_mpw w;
+    vg_mpw_init(&w, &val);
+    vg_mpw_map(&w, 11);
+    vg_mpw_cstr(&w, "u"); vg_mpw_u64(&w, rec->uid);
+    vg_mpw_cstr(&w, "un"); vg_mpw_str(&w, rec->user ? rec->user : "", clip(rec->user, VG_DB_NAME_MAX));
+    vg_mpw_cstr(&w, "src"); vg_mpw_str(&w, src, clip(src, VG_DB_SOURCE_MAX));
+    vg_mpw_cstr(&w, "m"); vg_mpw_str(&w, model, clip(model, VG_DB_LABEL_MAX));
+    vg_mpw_cstr(&w, "b"); vg_mpw_cstr(&w, rec->backend ? rec->backend : "");
+    vg_mpw_cstr(&w, "w"); vg_mpw_i64(&w, rec->width);
+    vg_mpw_cstr(&w, "h"); vg_mpw_i64(&w, rec->height);
+    vg_mpw_cstr(&w, "d");
+    vg_mpw_array(&w, (uint32_t)rec->count);
+    for (size_t i = 0; i < rec->count; i++) {
+        const vg_detection *d = &rec->dets[i];
+        const char *l = d->label ? d->label : "";
+        vg_mpw_array(&w, 7);
+        vg_mpw_str(&w, l, clip(l, VG_DB_LABEL_MAX));
+        vg_mpw_i64(&w, d->class_id);
+        vg_mpw_f64(&w, d->confidence);
+        vg_mpw_i64(&w, d->x_min);
+        vg_mpw_i64(&w, d->y_min);
+        vg_mpw_i64(&w, d->x_max);
+        vg_mpw_i64(&w, d->y_max);
+    }
+    vg_mpw_cstr(&w, "t");
+    vg_mpw_array(&w, 6);
+    vg_mpw_u64(&w, rec->queue_us);
+    vg_mpw_u64(&w, rec->decode_us);
+    vg_mpw_u64(&w, rec->infer_us);
+    vg_mpw_u64(&w, rec->post_us);
+    vg_mpw_u64(&w, rec->annotate_us);
+    vg_mpw_u64(&w, rec->total_us);
+    int kind = rec->image ? vg_history_images(h) : VG_HIST_IMG_NONE;
+    vg_mpw_cstr(&w, "ik");
+    vg_mpw_cstr(&w, kind == VG_HIST_IMG_ANNOTATED ? "annotated" : kind == VG_HIST_IMG_ORIGINAL ? "original" : "none");
+    vg_mpw_cstr(&w, "img");
+    if (kind != VG_HIST_IMG_NONE) {
+        static const uint8_t zero[32];
+        vg_mpw_bin(&w, zero, 32);
+    } else {
+        vg_mpw_nil(&w);
+    }
+
+    vg_buf m;
+    vg_buf_init(&m);
+    vg_mpw_init(&w, &m);
+    vg_mpw_array(&w, 9);
+    vg_mpw_i64(&w, VG_STORE_DET_ADD);
+    vg_mpw_bin(&w, key, 16);
+    vg_mpw_u64(&w, rec->uid);
+    vg_mpw_str(&w, src, clip(src, VG_DB_SOURCE_MAX));
+    vg_mpw_str(&w, model, clip(model, VG_DB_LABEL_MAX));
+    vg_mpw_u64(&w, rec->total_us);
+    vg_mpw_array(&w, nl);
+    for (uint32_t i = 0; i < nl; i++) {
+        vg_mpw_array(&w, 2);
+        vg_mpw_str(&w, labels[i].p, labels[i].n);
+        vg_mpw_u64(&w, counts[i]);
+    }
+    vg_mpw_bin(&w, val.data, val.len);
+    const void *tail = NULL;
+    size_t tail_n = 0;
+    if (kind != VG_HIST_IMG_NONE) {
+        /* the image bytes follow the bin header straight from the caller's buffer */
+        msgpack_pack_bin(&w.pk, rec->image_len);
+        tail = rec->image;
+        tail_n = rec->image_len;
+    } else {
+        vg_mpw_nil(&w);
+    }
+    vg_buf_release(&val);
+    rec_call *c = vg_xmalloc(sizeof *c);
+    c->cb = cb;
+    c->ud = ud;
+    int rc = vg_store_call(h->store, m.data, m.len, tail, tail_n, recorded, c);
+    vg_buf_release(&m);
+    if (rc != 0)
+        free(c);
+    return rc;
+}
+
+/* ---- rendering ------------------------------------------------------------------- */
+
+static void
+hex32(const uint8_t *p, char out[65])
+{
+    static const char hx[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = hx[p[i] >> 4];
+        out[2 * i + 1] = hx[p[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+
+/* Writes one stored detection as JSON. Returns 0, or VG_DB_ECORRUPT. */
+static int
+detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
+{
+    vg_mpr r;
+    uint32_t cnt;
+    char id[33];
+    vg_db_key_hex(key, id);
+    vg_mpr_init(&r, p, n);
+    if (vg_mpr_map(&r, &cnt) < 0)
+        return VG_DB_ECORRUPT;
+    uint64_t uid = 0;
+    int64_t width = 0, height = 0;
+    vg_str un = { "", 0 }, src = { "", 0 }, model = { "", 0 }, backend = { "", 0 }, kind = { "none", 4 };
+    const uint8_t *img = NULL;
+    const uint8_t *dets = NULL, *dets_end = NULL;
+    uint64_t t[6] = { 0 };
+    for (uint32_t i = 0; i < cnt && !r.err; i++) {
+        vg_str k;
+        if (vg_mpr_str(&r, &k) < 0)
+            break;
+        if (vg_str_eq(k, "u"))
+            vg_mpr_u64(&r, &uid);
+        else if (vg_str_eq(k, "un"))
+            vg_mpr_str(&r, &un);
+        else if (vg_str_eq(k, "src"))
+            vg_mpr_str(&r, &src);
+        else if (vg_str_eq(k, "m"))
+            vg_mpr_str(&r, &model);
+        else if (vg_str_eq(k, "b"))
+            vg_mpr_str(&r, &backend);
+        else if (vg_str_eq(k, "w"))
+            vg_mpr_i64(&r, &width);
+        else if (vg_str_eq(k, "h"))
+            vg_mpr_i64(&r, &height);
+        else if (vg_str_eq(k, "ik"))
+            vg_mpr_str(&r, &kind);
+        else if (vg_str_eq(k, "img")) {
+            size_t bn;
+            if (!vg_mpr_nil(&r) && vg_mpr_bin(&r, &img, &bn) == 0 && bn != 32)
+                img = NULL;
+        } else if (vg_str_eq(k, "d")) {
+            dets = r.p;
+            vg_mpr_skip(&r);
+            dets_end = r.p;
+        } else if (vg_str_eq(k, "t")) {
+            uint32_t tn;
+            if (vg_mpr_array(&r, &tn) == 0)
+                for (uint32_t j = 0; j < tn; j++)
+                    vg_mpr_u64(&r, j < 6 ? &t[j] : &t[5]);
+        } else
+            vg_mpr_skip(&r);
+    }
+    if (r.err)
+        return VG_DB_ECORRUPT;
+    vg_jsonw_obj(w);
+    vg_jsonw_key(w, "id");
+    vg_jsonw_cstr(w, id);
+    vg_jsonw_key(w, "time");
+    vg_jsonw_double_prec(w, (double)vg_db_key_time(key) / 1e6, 16);
+    vg_jsonw_key(w, "user");
+    vg_jsonw_obj(w);
+    vg_jsonw_key(w, "id");
+    vg_jsonw_uint(w, uid);
+    vg_jsonw_key(w, "name");
+    if (uid)
+        vg_jsonw_str(w, un.p, un.n);
+    else
+        vg_jsonw_null(w);
+    vg_jsonw_obj_end(w);
+    vg_jsonw_key(w, "source");
+    vg_jsonw_str(w, src.p, src.n);
+    vg_jsonw_key(w, "model");
+    vg_jsonw_str(w, model.p, model.n);
+    vg_jsonw_key(w, "backend");
+    vg_jsonw_str(w, backend.p, backend.n);
+    vg_jsonw_key(w, "image");
+    vg_jsonw_obj(w);
+    vg_jsonw_key(w, "width");
+    vg_jsonw_int(w, width);
+    vg_jsonw_key(w, "height");
+    vg_jsonw_int(w, height);
+    vg_jsonw_key(w, "kept");
+    if (img)
+        vg_jsonw_str(w, kind.p, kind.n);
+    else
+        vg_jsonw_null(w);
+    vg_jsonw_key(w, "sha256");
+    if (img) {
+        char hx[65];
+        hex32(img, hx);
+        vg_jsonw_cstr(w, hx);
+    } else {
+        vg_jsonw_null(w);
+    }
+    vg_jsonw_obj_end(w);
+    vg_jsonw_key(w, "detections");
+    vg_jsonw_arr(w);
+    uint32_t nd = 0;
+    if (dets) {
+        vg_mpr dr;
+        vg_mpr_init(&dr, dets, (size_t)(dets_end - dets));
+        vg_mpr_array(&dr, &nd);
+        for (uint32_t i = 0; i < nd && !dr.err; i++) {
+            uint32_t f;
+            vg_str label;
+            int64_t cls = 0, box[4] = { 0 };
+            double conf = 0;
+            if (vg_mpr_array(&dr, &f) < 0 || f != 7 || vg_mpr_str(&dr, &label) < 0)
+                break;
+            vg_mpr_i64(&dr, &cls);
+            vg_mpr_f64(&dr, &conf);
+            for (int b = 0; b < 4; b++)
+                vg_mpr_i64(&dr, &box[b]);
+            vg_jsonw_obj(w);
+            vg_jsonw_key(w, "label");
+            vg_jsonw_str(w, label.p, label.n);
+            vg_jsonw_key(w, "class_id");
+            vg_jsonw_int(w, cls);
+            vg_jsonw_key(w, "confidence");
+            vg_jsonw_double_prec(w, conf, 4);
+            vg_jsonw_key(w, "box");
+            vg_jsonw_obj(w);
+            const char *bn[4] = { "x_min", "y_min", "x_max", "y_max" };
+            for (int b = 0; b < 4; b++) {
+                vg_jsonw_key(w, bn[b]);
+                vg_jsonw_int(w, box[b]);
+            }
+            vg_jsonw_obj_end(w);
+            vg_jsonw_obj_end(w);
+        }
+    }
+    vg_jsonw_arr_end(w);
+    vg_jsonw_key(w, "count");
+    vg_jsonw_uint(w, nd);
+    vg_jsonw_key(w, "timings_ms");
+    vg_jsonw_obj(w);
+    const char *tn[6] = { "queue", "decode", "infer", "post", "annotate", "total" };
+    for (int i = 0; i < 6; i++) {
+        vg_jsonw_key(w, tn[i]);
+        vg_jsonw_double_prec(w, (double)t[i] / 1000.0, 4);
+    }
+    vg_jsonw_obj_end(w);
+    vg_jsonw_obj_end(w);
+    return 0;
+}
+
+/* ---- queries ------------------------------------------------------------------------ */
+
+/* A query parameter as a number of unix seconds; -1 absent, -2 malformed. */
+static int
+query_time(vg_req *r, const char *name, uint64_t *us)
+{
+    vg_buf v;
+    vg_buf_init(&v);
+    int rc = -1;
+    if (vg_req_query_get(r, name, &v) == 0) {
+        char *end;
+        errno = 0;
+        double s = strtod(v.data, &end);
+        rc = -2;
+        if (end != v.data && !*end && !errno && isfinite(s) && s >= 0 && s < 1e11) {
+            *us = (uint64_t)(s * 1e6);
+            rc = 0;
+        }
+    }
+    vg_buf_release(&v);
+    return rc;
+}
+
+
+/* A string query parameter into out; 0 present, -1 absent, -2 too long. */
+static int
+query_str(vg_req *r, const char *name, char *out, size_t cap)
+{
+    vg_buf v;
+    vg_buf_init(&v);
+    int rc = -1;
+    if (vg_req_query_get(r, name, &v) == 0) {
+        rc = v.len < cap && v.len > 0 ? 0 : v.len == 0 ? -1 : -2;
+        if (rc == 0)
+            memcpy(out, v.data, v.len + 1);
+    }
+    vg_buf_release(&v);
+    return rc;
+}
+
+
+typedef struct filter {
+    uint64_t since, until;             /* microseconds, until exclusive */
+    uint8_t cursor[16];
+    int has_cursor;
+    char label[VG_DB_LABEL_MAX + 1], source[VG_DB_SOURCE_MAX + 1], model[VG_DB_LABEL_MAX + 1];
+    int has_label, has_source, has_model, has_user;
+    uint64_t user;
+    int limit;
+} filter;
+
+
+/* Parses the filters; -1 after answering 422. */
+static int
+parse_filter(vg_req *r, filter *f)
+{
+    memset(f, 0, sizeof *f);
+    f->until = UINT64_MAX;
+    f->limit = DEFAULT_LIMIT;
+    int rc;
+    char buf[64];
+    if ((rc = query_time(r, "since", &f->since)) == -2 || (rc = query_time(r, "until", &f->until)) == -2) {
+        vg_req_error(r, 422, "invalid", "since and until are unix times in seconds");
+        return -1;
+    }
+    if ((rc = query_str(r, "label", f->label, sizeof f->label)) == -2 ||
+        (rc == 0 && (f->has_label = 1) && 0) ||
+        (rc = query_str(r, "source", f->source, sizeof f->source)) == -2 ||
+        (rc == 0 && (f->has_source = 1) && 0) ||
+        (rc = query_str(r, "model", f->model, sizeof f->model)) == -2 ||
+        (rc == 0 && (f->has_model = 1) && 0)) {
+        vg_req_error(r, 422, "invalid", "a filter value is too long");
+        return -1;
+    }
+    if ((rc = query_str(r, "user", buf, sizeof buf)) == 0) {
+        char *end;
+        errno = 0;
+        f->user = strtoull(buf, &end, 10);
+        if (*end || errno || !isdigit((unsigned char)buf[0])) {
+            vg_req_error(r, 422, "invalid", "user must be a user id");
+            return -1;
+        }
+        f->has_user = 1;
+    }
+    if ((rc = query_str(r, "limit", buf, sizeof buf)) == 0) {
+        char *end;
+        long v = strtol(buf, &end, 10);
+        if (*end || v < 1 || v > MAX_LIMIT) {
+            vg_req_error(r, 422, "invalid", "limit must be 1..%d", MAX_LIMIT);
+            return -1;
+        }
+        f->limit = (int)v;
+    }
+    if ((rc = query_str(r, "cursor", buf, sizeof buf)) == 0) {
+        if (vg_db_key_parse(buf, strlen(buf), f->cursor) != 0) {
+            vg_req_error(r, 422, "invalid", "malformed cursor");
+            return -1;
+        }
+        f->has_cursor = 1;
+    } else if (rc == -2) {
+        vg_req_error(r, 422, "invalid", "malformed cursor");
+        return -1;
+    }
+    return 0;
+}
+
+
+/* Does a record pass the filters the driving index did not apply? */
+static int
+record_matches(const filter *f, const void *p, size_t n)
+{
+    vg_det_view v;
+    if (vg_det_view_decode(p, n, &v) != 0)
+        return 0;
+    if (f->has_user && v.uid != f->user)
+        return 0;
+    if (f->has_source && (v.source.n != strlen(f->source) || memcmp(v.source.p, f->source, v.source.n)))
+        return 0;
+    if (f->has_model && (v.model.n != strlen(f->model) || memcmp(v.model.p, f->model, v.model.n)))
+        return 0;
+    if (f->has_label) {
+        size_t ln = strlen(f->label);
+        for (uint32_t i = 0; i < v.nlabels; i++)
+            if (v.labels[i].n == ln && memcmp(v.labels[i].p, f->label, ln) == 0)
+                return 1;
+        return 0;
+    }
+    return 1;
+}
+
+
+static void
+route_list(vg_req *r, void *ud)
+{
+    vg_history *h = ud;
+    filter f;
+    if (parse_filter(r, &f) < 0)
+        return;
+    vg_db *db = vg_store_db(h->store);
+    MDB_txn *txn;
+    int rc = vg_db_read(db, &txn);
+    if (rc != 0) {
+        vg_auth_store_error(r, rc, "cannot read detections");
+        return;
+    }
+    /* the driving database and the prefix of its keys */
+    MDB_dbi dbi = db->detections;
+    uint8_t prefix[VG_DB_LABEL_MAX + 2];
+    size_t pn = 0;
+    if (f.has_label) {
+        dbi = db->idx_label;
+        pn = strlen(f.label) + 1;
+        memcpy(prefix, f.label, pn);
+    } else if (f.has_source) {
+        dbi = db->idx_source;
+        pn = strlen(f.source) + 1;
+        memcpy(prefix, f.source, pn);
+    } else if (f.has_user) {
+        dbi = db->idx_user;
+        pn = 8;
+        vg_db_be64(prefix, f.user);
+    } else if (f.has_model) {
+        dbi = db->idx_model;
+        pn = strlen(f.model) + 1;
+        memcpy(prefix, f.model, pn);
+    }
+    /* start just below min(cursor, until) and walk backwards */
+    uint8_t bound[16];
+    if (f.until != UINT64_MAX) {
+        vg_db_be64(bound, f.until);
+        memset(bound + 8, 0, 8);
+    } else {
+        memset(bound, 0xff, 16);
+    }
+    if (f.has_cursor && memcmp(f.cursor, bound, 16) < 0)
+        memcpy(bound, f.cursor, 16);
+    uint8_t start[VG_DB_LABEL_MAX + 2 + 16];
+    memcpy(start, prefix, pn);
+    memcpy(start + pn, bound, 16);
+    MDB_cursor *c;
+    MDB_val k = { pn + 16, start }, v;
+    vg_buf b;
+    vg_buf_init(&b);
+    vg_jsonw w;
+    vg_jsonw_init(&w, &b);
+    vg_jsonw_obj(&w);
+    vg_jsonw_key(&w, "detections");
+    vg_jsonw_arr(&w);
+    int n = 0, scanned = 0, more = 0;
+    uint8_t last[16];
+    if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0) {
+        vg_db_read_end(db);
+        vg_buf_release(&b);
+        vg_auth_store_error(r, vg_db_err(rc), "cannot read detections");
+        return;
+    }
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    rc = rc == 0 ? mdb_cursor_get(c, &k, &v, MDB_PREV) : mdb_cursor_get(c, &k, &v, MDB_LAST);
+    while (rc == 0) {
+        if (k.mv_size != pn + 16 || memcmp(k.mv_data, prefix, pn) != 0)
+            break;
+        const uint8_t *dk = (const uint8_t *)k.mv_data + pn;
+        if (vg_db_key_time(dk) < f.since)
+            break;
+        if (n == f.limit || scanned == SCAN_BUDGET) {
+            more = 1;
+            break;
+        }
+        scanned++;
+        memcpy(last, dk, 16);
+        MDB_val rv = v;
+        int found = 1;
+        if (dbi != db->detections) {
+            MDB_val dkey = { 16, (void *)dk };
+            found = mdb_get(txn, db->detections, &dkey, &rv) == 0;
+        }
+        if (found && record_matches(&f, rv.mv_data, rv.mv_size) && detection_json(&w, dk, rv.mv_data, rv.mv_size) == 0)
+            n++;
+        rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+    }
+    mdb_cursor_close(c);
+    vg_db_read_end(db);
+    vg_jsonw_arr_end(&w);
+    vg_jsonw_key(&w, "count");
+    vg_jsonw_int(&w, n);
+    vg_jsonw_key(&w, "next_cursor");
+    if (more && scanned > 0) {
+        char hx[33];
+        vg_db_key_hex(last, hx);
+        vg_jsonw_cstr(&w, hx);
+    } else {
+        vg_jsonw_null(&w);
+    }
+    vg_jsonw_obj_end(&w);
+    vg_buf_putc(&b, '\n');
+    vg_req_respond_buf(r, 200, "application/json", &b);
+    vg_buf_release(&b);
+}
+
+
+/* The {id} of a detection; -1 after answering 404. */
+static int
+param_key(vg_req *r, uint8_t key[16])
+{
+    vg_str s = vg_req_param(r, 0);
+    if (vg_db_key_parse(s.p, s.n, key) != 0) {
+        vg_req_error(r, 404, "not_found", "no detection '%.*s'", (int)(s.n > 40 ? 40 : s.n), s.p);
+        return -1;
+    }
+    return 0;
+}
+
+
+static void
+route_get(vg_req *r, void *ud)
+{
+    vg_history *h = ud;
+    uint8_t key[16];
+    if (param_key(r, key) < 0)
+        return;
+    vg_db *db = vg_store_db(h->store);
+    MDB_txn *txn;
+    int rc = vg_db_read(db, &txn);
+    if (rc != 0) {
+        vg_auth_store_error(r, rc, "cannot read detections");
+        return;
+    }
+    MDB_val k = { 16, key }, v;
+    rc = mdb_get(txn, db->detections, &k, &v);
+    vg_buf b;
+    vg_buf_init(&b);
+    vg_jsonw w;
+    vg_jsonw_init(&w, &b);
+    if (rc == 0)
+        rc = detection_json(&w, key, v.mv_data, v.mv_size);
+    else
+        rc = vg_db_err(rc);
+    vg_db_read_end(db);
+    if (rc == 0) {
+        vg_buf_putc(&b, '\n');
+        vg_req_respond_buf(r, 200, "application/json", &b);
+    } else if (rc == VG_DB_ENOTFOUND) {
+        vg_req_error(r, 404, "not_found", "no detection %.32s", vg_req_param(r, 0).p);
+    } else {
+        vg_auth_store_error(r, rc, "cannot read the detection");
+    }
+    vg_buf_release(&b);
+}
+
+
+static void
+route_image(vg_req *r, void *ud)
+{
+    vg_history *h = ud;
+    uint8_t key[16], sha[32];
+    int has = 0;
+    if (param_key(r, key) < 0)
+        return;
+    vg_db *db = vg_store_db(h->store);
+    MDB_txn *txn;
+    int rc = vg_db_read(db, &txn);
+    if (rc != 0) {
+        vg_auth_store_error(r, rc, "cannot read detections");
+        return;
+    }
+    MDB_val k = { 16, key }, v;
+    rc = mdb_get(txn, db->detections, &k, &v);
+    if (rc == 0) {
+        vg_det_view dv;
+        if (vg_det_view_decode(v.mv_data, v.mv_size, &dv) == 0 && dv.image) {
+            memcpy(sha, dv.image, 32);
+            has = 1;
+        }
+    }
+    vg_db_read_end(db);
+    if (rc != 0 || !has) {
+        vg_req_error(r, 404, "not_found", rc != 0 ? "no such detection" : "no image is kept for this detection");
+        return;
+    }
+    char path[1200];
+    vg_db_image_path(vg_store_data_dir(h->store), sha, path, sizeof path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        vg_req_error(r, 404, "not_found", "the image has expired");
+        return;
+    }
+    char hx[65];
+    hex32(sha, hx);
+    vg_req_add_header(r, "ETag", "\"%s\"", hx);
+    vg_req_add_header(r, "Cache-Control", "private, max-age=86400, immutable");
+    /* the bytes decide: originals may be PNG or WebP */
+    uint8_t magic[4] = { 0 };
+    const char *ct = "image/jpeg";
+    if (pread(fd, magic, 4, 0) == 4) {
+        if (magic[0] == 0x89 && magic[1] == 'P')
+            ct = "image/png";
+        else if (magic[0] == 'R' && magic[1] == 'I')
+            ct = "image/webp";
+    }
+    vg_req_respond_file(r, 200, ct, fd, 0, (size_t)st.st_size);
+}
+
+/* ---- feedback ----------------------------------------------------------------------------- */
+
+typedef struct fb_call {
+    vg_req *r;
+    char id[33];
+} fb_call;
+
+
+static void
+fb_done(int status, vg_mpr *rest, void *ud)
+{
+    fb_call *c = ud;
+    (void)rest;
+    if (status == VG_DB_ENOTFOUND)
+        vg_req_error(c->r, 404, "not_found", "no such detection");
+    else if (status != 0)
+        vg_auth_store_error(c->r, status, "cannot store the feedback");
+    else {
+        vg_buf b;
+        vg_buf_init(&b);
+        vg_buf_printf(&b, "{\"id\":\"%s\"}\n", c->id);
+        vg_req_add_header(c->r, "Location", "/v1/feedback?id=%s", c->id);
+        vg_req_respond_buf(c->r, 201, "application/json", &b);
+        vg_buf_release(&b);
+    }
+    free(c);
+}
+
+
+static void
+route_feedback_add(vg_req *r, void *ud)
+{
+    vg_history *h = ud;
+    json_t *j = vg_auth_json_body(r);
+    if (!j)
+        return;
+    json_t *det = json_object_get(j, "detection_id");
+    if (!det)
+        det = json_object_get(j, "detection");
+    json_t *ok = json_object_get(j, "correct"), *label = json_object_get(j, "label"),
+           *text = json_object_get(j, "text");
+    uint8_t dk[16];
+    const char *msg = NULL;
+    if (!json_is_string(det) || vg_db_key_parse(json_string_value(det), json_string_length(det), dk) != 0)
+        msg = "\"detection_id\" must be a detection id";
+    else if (ok && !json_is_boolean(ok) && !json_is_null(ok))
+        msg = "\"correct\" must be true or false";
+    else if (label && !json_is_null(label) && (!json_is_string(label) || json_string_length(label) == 0 ||
+                                               json_string_length(label) > VG_DB_LABEL_MAX))
+        msg = "\"label\" must be a class name";
+    else if (text && !json_is_null(text) && (!json_is_string(text) || json_string_length(text) > VG_DB_TEXT_MAX))
+        msg = "\"text\" must be a string of at most 2000 bytes";
+    else if (!json_is_boolean(ok) && !json_is_string(label) && !json_is_string(text))
+        msg = "feedback needs \"correct\", \"label\" or \"text\"";
+    if (msg) {
+        vg_req_error(r, 422, "invalid", "%s", msg);
+        json_decref(j);
+        return;
+    }
+    vg_principal who;
+    vg_auth_principal(h->auth, r, &who);
+    uint64_t now = wall_us();
+    if (now <= h->last_us)
+        now = h->last_us + 1;
+    h->last_us = now;
+    fb_call *c = vg_xcalloc(1, sizeof *c);
+    c->r = r;
+    uint8_t key[16];
+    vg_db_key_new(key, now);
+    vg_db_key_hex(key, c->id);
+    vg_buf val;
+    vg_buf_init(&val);
+    vg_mpw w;
+    vg_mpw_init(&w, &val);
+    vg_mpw_map(&w, 6);
+    vg_mpw_cstr(&w, "det"); vg_mpw_bin(&w, dk, 16);
+    vg_mpw_cstr(&w, "u"); vg_mpw_u64(&w, who.uid);
+    vg_mpw_cstr(&w, "un"); vg_mpw_cstr(&w, who.name);
+    vg_mpw_cstr(&w, "ok");
+    if (json_is_boolean(ok))
+        vg_mpw_bool(&w, json_is_true(ok));
+    else
+        vg_mpw_nil(&w);
+    vg_mpw_cstr(&w, "label"); vg_mpw_cstr(&w, json_is_string(label) ? json_string_value(label) : NULL);
+    vg_mpw_cstr(&w, "text"); vg_mpw_cstr(&w, json_is_string(text) ? json_string_value(text) : NULL);
+    json_decref(j);
+    vg_buf m;
+    vg_buf_init(&m);
+    vg_mpw_init(&w, &m);
+    vg_mpw_array(&w, 5);
+    vg_mpw_i64(&w, VG_STORE_FEEDBACK_ADD);
+    vg_mpw_bin(&w, key, 16);
+    vg_mpw_bin(&w, dk, 16);
+    vg_mpw_u64(&w, who.uid);
+    vg_mpw_bin(&w, val.data, val.len);
+    vg_buf_release(&val);
+    int rc = vg_store_call(h->store, m.data, m.len, NULL, 0, fb_done, c);
+    vg_buf_release(&m);
+    if (rc != 0) {
+        free(c);
+        vg_auth_store_error(r, rc, "cannot store the feedback");
+    }
+}
+
+
+static void
+feedback_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
+{
+    vg_mpr r;
+    uint32_t cnt;
+    char id[33], det[33] = "";
+    uint64_t uid = 0;
+    int ok = -1;
+    vg_str un = { "", 0 }, label = { NULL, 0 }, text = { NULL, 0 };
+    vg_db_key_hex(key, id);
+    vg_mpr_init(&r, p, n);
+    if (vg_mpr_map(&r, &cnt) < 0)
+        return;
+    for (uint32_t i = 0; i < cnt && !r.err; i++) {
+        vg_str k;
+        if (vg_mpr_str(&r, &k) < 0)
+            break;
+        if (vg_str_eq(k, "det")) {
+            const uint8_t *b;
+            size_t bn;
+            if (vg_mpr_bin(&r, &b, &bn) == 0 && bn == 16)
+                vg_db_key_hex(b, det);
+        } else if (vg_str_eq(k, "u"))
+            vg_mpr_u64(&r, &uid);
+        else if (vg_str_eq(k, "un"))
+            vg_mpr_str(&r, &un);
+        else if (vg_str_eq(k, "ok")) {
+            if (!vg_mpr_nil(&r))
+                vg_mpr_bool(&r, &ok);
+        } else if (vg_str_eq(k, "label")) {
+            if (!vg_mpr_nil(&r))
+                vg_mpr_str(&r, &label);
+        } else if (vg_str_eq(k, "text")) {
+            if (!vg_mpr_nil(&r))
+                vg_mpr_str(&r, &text);
+        } else
+            vg_mpr_skip(&r);
+    }
+    if (r.err)
+        return;
+    vg_jsonw_obj(w);
+    vg_jsonw_key(w, "id");
+    vg_jsonw_cstr(w, id);
+    vg_jsonw_key(w, "time");
+    vg_jsonw_double_prec(w, (double)vg_db_key_time(key) / 1e6, 16);
+    vg_jsonw_key(w, "detection_id");
+    vg_jsonw_cstr(w, det);
+    vg_jsonw_key(w, "user");
+    vg_jsonw_obj(w);
+    vg_jsonw_key(w, "id");
+    vg_jsonw_uint(w, uid);
+    vg_jsonw_key(w, "name");
+    vg_jsonw_str(w, un.p, un.n);
+    vg_jsonw_obj_end(w);
+    vg_jsonw_key(w, "correct");
+    if (ok < 0)
+        vg_jsonw_null(w);
+    else
+        vg_jsonw_bool(w, ok);
+    vg_jsonw_key(w, "label");
+    if (label.p)
+        vg_jsonw_str(w, label.p, label.n);
+    else
+        vg_jsonw_null(w);
+    vg_jsonw_key(w, "text");
+    if (text.p)
+        vg_jsonw_str(w, text.p, text.n);
+    else
+        vg_jsonw_null(w);
+    vg_jsonw_obj_end(w);
+}
+
+
+static void
+route_feedback_list(vg_req *r, void *ud)
+{
+    vg_history *h = ud;
+    filter f;
+    char det[64];
+    uint8_t dk[16];
+    int by_det = query_str(r, "detection_id", det, sizeof det) == 0;
+    if (by_det && vg_db_key_parse(det, strlen(det), dk) != 0) {
+        vg_req_error(r, 422, "invalid", "malformed detection_id");
+        return;
+    }
+    if (parse_filter(r, &f) < 0)
+        return;
+    vg_db *db = vg_store_db(h->store);
+    MDB_txn *txn;
+    int rc = vg_db_read(db, &txn);
+    if (rc != 0) {
+        vg_auth_store_error(r, rc, "cannot read feedback");
+        return;
+    }
+    MDB_dbi dbi = by_det ? db->idx_feedback : db->feedback;
+    size_t pn = by_det ? 16 : 0;
+    uint8_t start[32];
+    if (by_det)
+        memcpy(start, dk, 16);
+    if (f.has_cursor)
+        memcpy(start + pn, f.cursor, 16);
+    else
+        memset(start + pn, 0xff, 16);
+    MDB_cursor *c;
+    MDB_val k = { pn + 16, start }, v;
+    vg_buf b;
+    vg_buf_init(&b);
+    vg_jsonw w;
+    vg_jsonw_init(&w, &b);
+    vg_jsonw_obj(&w);
+    vg_jsonw_key(&w, "feedback");
+    vg_jsonw_arr(&w);
+    int n = 0, more = 0;
+    uint8_t last[16];
+    if (mdb_cursor_open(txn, dbi, &c) == 0) {
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        rc = rc == 0 ? mdb_cursor_get(c, &k, &v, MDB_PREV) : mdb_cursor_get(c, &k, &v, MDB_LAST);
+        while (rc == 0 && k.mv_size == pn + 16 && (!pn || memcmp(k.mv_data, dk, 16) == 0)) {
+            if (n == f.limit) {
+                more = 1;
+                break;
+            }
+            const uint8_t *fk = (const uint8_t *)k.mv_data + pn;
+            memcpy(last, fk, 16);
+            MDB_val fv = v;
+            MDB_val key = { 16, (void *)fk };
+            if (!pn || mdb_get(txn, db->feedback, &key, &fv) == 0) {
+                feedback_json(&w, fk, fv.mv_data, fv.mv_size);
+                n++;
+            }
+            rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+        }
+        mdb_cursor_close(c);
+    }
+    vg_db_read_end(db);
+    vg_jsonw_arr_end(&w);
+    vg_jsonw_key(&w, "count");
+    vg_jsonw_int(&w, n);
+    vg_jsonw_key(&w, "next_cursor");
+    if (more) {
+        char hx[33];
+        vg_db_key_hex(last, hx);
+        vg_jsonw_cstr(&w, hx);
+    } else {
+        vg_jsonw_null(&w);
+    }
+    vg_jsonw_obj_end(&w);
+    vg_buf_putc(&b, '\n');
+    vg_req_respond_buf(r, 200, "application/json", &b);
+    vg_buf_release(&b);
+}
+
+/* ---- stats ---------------------------------------------------------------------------------- */
+
+static void
+latency_json(vg_jsonw *w, const uint64_t hist[VG_DB_LAT_BUCKETS], uint64_t n, uint64_t sum_us)
+{
+    vg_jsonw_key(w, "latency_ms");
+    vg_jsonw_obj(w);
+    vg_jsonw_key(w, "mean");
+    vg_jsonw_double_prec(w, n ? (double)sum_us / 1000.0 / (double)n : 0, 4);
+    vg_jsonw_key(w, "p50");
+    vg_jsonw_double_prec(w, vg_agg_percentile(hist, 0.5), 4);
+    vg_jsonw_key(w, "p90");
+    vg_jsonw_double_prec(w, vg_agg_percentile(hist, 0.9), 4);
+    vg_jsonw_key(w, "p99");
+    vg_jsonw_double_prec(w, vg_agg_percentile(hist, 0.99), 4);
+    vg_jsonw_obj_end(w);
+}
+
+
+static void
+bucket_json(vg_jsonw *w, const char *name, int64_t start, int64_t end, const vg_agg_bucket *b)
+{
+    vg_jsonw_obj(w);
+    if (name) {
+        vg_jsonw_key(w, "shift");
+        vg_jsonw_cstr(w, name);
+    }
+    vg_jsonw_key(w, "start");
+    vg_jsonw_int(w, start);
+    vg_jsonw_key(w, "end");
+    vg_jsonw_int(w, end);
+    vg_jsonw_key(w, "detections");
+    vg_jsonw_uint(w, b->n);
+    vg_jsonw_key(w, "objects");
+    vg_jsonw_uint(w, b->objects);
+    vg_jsonw_key(w, "labels");
+    vg_jsonw_obj(w);
+    for (int i = 0; i < b->nlabels; i++) {
+        vg_jsonw_key(w, b->labels[i].name);
+        vg_jsonw_uint(w, b->labels[i].objects);
+    }
+    vg_jsonw_obj_end(w);
+    vg_jsonw_key(w, "models");
+    vg_jsonw_obj(w);
+    for (int i = 0; i < b->nmodels; i++) {
+        const vg_agg_named *m = &b->models[i];
+        vg_jsonw_key(w, m->name);
+        vg_jsonw_obj(w);
+        vg_jsonw_key(w, "detections");
+        vg_jsonw_uint(w, m->n);
+        vg_jsonw_key(w, "objects");
+        vg_jsonw_uint(w, m->objects);
+        latency_json(w, m->hist, m->n, m->lat_sum_us);
+        vg_jsonw_obj_end(w);
+    }
+    vg_jsonw_obj_end(w);
+    latency_json(w, b->hist, b->n, b->lat_sum_us);
+    vg_jsonw_obj_end(w);
+}
+
+
+/* Adds the stored bucket (kind, index) into b. */
+static void
+load_bucket(vg_db *db, MDB_txn *txn, char kind, uint32_t index, vg_agg_bucket *b)
+{
+    uint8_t k[5];
+    vg_agg_key(k, kind, index);
+    MDB_val key = { 5, k }, v;
+    if (mdb_get(txn, db->aggregates, &key, &v) == 0)
+        vg_agg_bucket_decode(v.mv_data, v.mv_size, b);
+}
+
+
+typedef struct shift {
+    char name[32];
+    int start, end;                    /* local hours, end exclusive; end <= start wraps midnight */
+} shift;
+
+
+static int
+parse_shifts(const char *s, shift *out, int max)
+{
+    int n = 0;
+    const char *p = s;
+    while (*p && n < max) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        const char *eq = strchr(p, '=');
+        const char *comma = strchr(p, ',');
+        if (!eq || (comma && comma < eq))
+            return -1;
+        size_t nl = (size_t)(eq - p);
+        if (nl == 0 || nl >= sizeof out[n].name)
+            return -1;
+        memcpy(out[n].name, p, nl);
+        out[n].name[nl] = '\0';
+        int a, b, used = 0;
+        if (sscanf(eq + 1, "%d-%d%n", &a, &b, &used) != 2 || a < 0 || a > 23 || b < 0 || b > 24)
+            return -1;
+        out[n].start = a;
+        out[n].end = b;
+        n++;
+        p = eq + 1 + used;
+    }
+    return n;
+}
+
+
+static void
+route_stats(vg_req *r, void *ud)
+{
+    vg_history *h = ud;
+    const vg_config *cfg = h->srv->cfg;
+    char period[16] = "hour";
+    if (query_str(r, "period", period, sizeof period) == -2 ||
+        (strcmp(period, "hour") && strcmp(period, "day") && strcmp(period, "shift"))) {
+        vg_req_error(r, 422, "invalid", "period must be hour, day or shift");
+        return;
+    }
+    int64_t now = (int64_t)ev_now(h->srv->loop);
+    uint64_t since_us = 0, until_us = 0;
+    int hs = query_time(r, "since", &since_us), hu = query_time(r, "until", &until_us);
+    if (hs == -2 || hu == -2) {
+        vg_req_error(r, 422, "invalid", "since and until are unix times in seconds");
+        return;
+    }
+    int64_t until = hu == 0 ? (int64_t)(until_us / 1000000) : now + 1;
+    int64_t since = hs == 0 ? (int64_t)(since_us / 1000000) : until - (strcmp(period, "hour") == 0 ? 86400 : 30 * 86400);
+    if (since >= until) {
+        vg_req_error(r, 422, "invalid", "since must be before until");
+        return;
+    }
+    int64_t off = (int64_t)cfg->stats_utc_offset * 60;
+    shift shifts[16];
+    int nshifts = 0;
+    if (strcmp(period, "shift") == 0 && (nshifts = parse_shifts(cfg->stats_shifts, shifts, 16)) <= 0) {
+        vg_req_error(r, 500, "bad_config", "stats.shifts is malformed (want NAME=HH-HH,...)");
+        return;
+    }
+    int64_t span = strcmp(period, "hour") == 0 ? 3600 : 86400;
+    if ((until - since) / span > MAX_BUCKETS) {
+        vg_req_error(r, 422, "invalid", "at most %d %ss per request", MAX_BUCKETS, period);
+        return;
+    }
+    vg_db *db = vg_store_db(h->store);
+    MDB_txn *txn;
+    int rc = vg_db_read(db, &txn);
+    if (rc != 0) {
+        vg_auth_store_error(r, rc, "cannot read statistics");
+        return;
+    }
+    vg_buf b;
+    vg_buf_init(&b);
+    vg_jsonw w;
+    vg_jsonw_init(&w, &b);
+    vg_jsonw_obj(&w);
+    vg_jsonw_key(&w, "period");
+    vg_jsonw_cstr(&w, period);
+    vg_jsonw_key(&w, "utc_offset_minutes");
+    vg_jsonw_int(&w, cfg->stats_utc_offset);
+    vg_jsonw_key(&w, "buckets");
+    vg_jsonw_arr(&w);
+    vg_agg_bucket total;
+    vg_agg_bucket_init(&total);
+    if (span == 3600) {
+        for (int64_t t = since - since % 3600; t < until; t += 3600) {
+            vg_agg_bucket bk;
+            vg_agg_bucket_init(&bk);
+            load_bucket(db, txn, 'h', (uint32_t)(t / 3600), &bk);
+            if (bk.n)
+                bucket_json(&w, NULL, t, t + 3600, &bk);
+            vg_agg_bucket_merge(&total, &bk);
+            vg_agg_bucket_release(&bk);
+        }
+    } else {
+        /* local days: from the hourly buckets when the offset is not 0 (UTC days are stored as such) */
+        int64_t first = (since + off) - ((since + off) % 86400 + 86400) % 86400 - off;
+        for (int64_t d = first; d < until; d += 86400) {
+            if (nshifts == 0) {
+                vg_agg_bucket bk;
+                vg_agg_bucket_init(&bk);
+                if (off == 0)
+                    load_bucket(db, txn, 'd', (uint32_t)(d / 86400), &bk);
+                else
+                    for (int hr = 0; hr < 24; hr++)
+                        load_bucket(db, txn, 'h', (uint32_t)((d + hr * 3600) / 3600), &bk);
+                if (bk.n)
+                    bucket_json(&w, NULL, d, d + 86400, &bk);
+                vg_agg_bucket_merge(&total, &bk);
+                vg_agg_bucket_release(&bk);
+                continue;
+            }
+            for (int s = 0; s < nshifts; s++) {
+                int hours = shifts[s].end > shifts[s].start ? shifts[s].end - shifts[s].start
+                                                           : 24 - shifts[s].start + shifts[s].end;
+                int64_t st = d + shifts[s].start * 3600;
+                vg_agg_bucket bk;
+                vg_agg_bucket_init(&bk);
+                for (int hr = 0; hr < hours; hr++)
+                    load_bucket(db, txn, 'h', (uint32_t)((st + hr * 3600) / 3600), &bk);
+                if (bk.n)
+                    bucket_json(&w, shifts[s].name, st, st + hours * 3600, &bk);
+                vg_agg_bucket_merge(&total, &bk);
+                vg_agg_bucket_release(&bk);
+            }
+        }
+    }
+    vg_db_read_end(db);
+    vg_jsonw_arr_end(&w);
+    vg_jsonw_key(&w, "total");
+    bucket_json(&w, NULL, since, until, &total);
+    vg_agg_bucket_release(&total);
+    vg_jsonw_obj_end(&w);
+    vg_buf_putc(&b, '\n');
+    vg_req_respond_buf(r, 200, "application/json", &b);
+    vg_buf_release(&b);
+}
+
+
+vg_history *
+vg_history_create(vg_server *srv, vg_store *store, vg_auth *auth)
+{
+    vg_history *h = vg_xcalloc(1, sizeof *h);
+    h->srv = srv;
+    h->store = store;
+    h->auth = auth;
+    vg_auth_route(auth, VG_M_GET, "/v1/detections", route_list, h, 0, VG_ROLE_VIEWER);
+    vg_auth_route(auth, VG_M_GET, "/v1/detections/{id}", route_get, h, 0, VG_ROLE_VIEWER);
+    vg_auth_route(auth, VG_M_GET, "/v1/detections/{id}/image", route_image, h, 0, VG_ROLE_VIEWER);
+    vg_auth_route(auth, VG_M_POST, "/v1/feedback", route_feedback_add, h, 16384, VG_ROLE_OPERATOR);
+    vg_auth_route(auth, VG_M_GET, "/v1/feedback", route_feedback_list, h, 0, VG_ROLE_ADMIN);
+    vg_auth_route(auth, VG_M_GET, "/v1/stats", route_stats, h, 0, VG_ROLE_VIEWER);
+    return h;
+}
+
+
+void
+vg_history_destroy(vg_history *h)
+{
+    free(h);
+}

@@ -1,0 +1,63 @@
+/*
+ * history_api: what vigia saw. Records every detection through the store
+ * (with its image when history.images keeps one), and serves:
+ *
+ *   GET  /v1/detections                viewer: filters since, until (unix seconds),
+ *                                      label, user (id), source, model; newest first;
+ *                                      limit (1..1000, 50) and cursor pagination
+ *   GET  /v1/detections/{id}           viewer: one detection
+ *   GET  /v1/detections/{id}/image     viewer: its image, when kept
+ *   POST /v1/feedback                  operator: {"detection_id", "correct"?, "label"?, "text"?} -> 201
+ *   GET  /v1/feedback                  admin: newest first, filter detection_id, cursor pagination
+ *   GET  /v1/stats                     viewer: period=hour|day|shift, since, until: counts per
+ *                                      label and model, latency percentiles (incremental aggregates)
+ *
+ * docs/api.md has the formats.
+ */
+#ifndef VG_HISTORY_API_H
+#define VG_HISTORY_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pipeline/postprocess.h"
+
+struct vg_server;
+struct vg_store;
+struct vg_auth;
+struct vg_principal;
+typedef struct vg_history vg_history;
+
+enum vg_history_images { VG_HIST_IMG_NONE = 0, VG_HIST_IMG_ANNOTATED = 1, VG_HIST_IMG_ORIGINAL = 2 };
+
+vg_history *vg_history_create(struct vg_server *srv, struct vg_store *store, struct vg_auth *auth);
+void vg_history_destroy(vg_history *h);
+
+/* Which image a stored detection keeps (history.images). */
+int vg_history_images(const vg_history *h);
+/* Whether detections are stored by default (history.store). */
+int vg_history_enabled(const vg_history *h);
+
+/* One detection to store. Pointers are read during vg_history_record() only. */
+typedef struct vg_history_rec {
+    uint64_t uid;                  /* 0: anonymous */
+    const char *user;              /* name, or NULL */
+    const char *source;            /* "http", "deepstack", a camera name, ... */
+    const char *model, *backend;
+    int width, height;
+    const vg_detection *dets;
+    size_t count;
+    uint64_t queue_us, decode_us, infer_us, post_us, annotate_us, total_us;
+    const void *image;             /* the image to keep, or NULL */
+    size_t image_len;
+} vg_history_rec;
+
+/*
+ * Sends the record to the store; its id (32 hex digits, time-ordered) is
+ * written to id at once. cb fires once the store committed it (status 0)
+ * or failed (a VG_DB_E* code). Returns 0, or an error without firing cb.
+ */
+int vg_history_record(vg_history *h, const vg_history_rec *rec, char id[33],
+                      void (*cb)(int status, void *ud), void *ud);
+
+#endif

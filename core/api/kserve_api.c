@@ -1,0 +1,1117 @@
+/* kserve_api: see kserve_api.h and docs/kserve.md. */
+#include "api/kserve_api.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+#include <mbedtls/base64.h>
+
+#include "base/detect_error.h"
+#include "api/detect_opts.h"
+#include "http/http.h"
+#include "base/jsonw.h"
+#include "base/log.h"
+#include "pipeline/model.h"
+#include "pool/pool.h"
+#include "pipeline/rawimg.h"
+#include "net/server.h"
+#include "vg_build.h"
+
+#define KS_MAX_JSON (16u << 20)     /* the JSON part of a request: parsed in the master */
+#define KS_MAX_RANK 8
+#define KS_VERSION "1"
+
+enum { IN_IMAGE, IN_PIXELS, IN_TENSOR };
+static const char *const in_names[] = { "image", "pixels", "tensor" };
+static const char *const in_types[] = { "BYTES", "UINT8", "FP32" };
+
+enum { OUT_BOXES, OUT_SCORES, OUT_CLASSES, OUT_LABELS, OUT_NUM, OUT_COUNT };
+static const char *const out_names[] = { "boxes", "scores", "classes", "labels", "num_detections" };
+static const char *const out_types[] = { "FP32", "FP32", "INT32", "BYTES", "INT32" };
+
+struct vg_kserve_api {
+    vg_server *srv;
+    vg_pool *pool;
+    int inflight;
+};
+
+typedef struct shared {
+    char *data;
+    int refs;
+} shared;
+
+typedef struct kitem {
+    struct kcall *call;
+    vg_pool_req *preq;
+    int pending;
+    int status;
+    char message[256];
+    const void *image;
+    size_t image_len;
+    void *own;                    /* a buffer of this item's (base64-decoded image, rawimg), or NULL */
+    vg_detection *dets;           /* labels point into `labels` */
+    char *labels;
+    size_t n;
+} kitem;
+
+typedef struct kcall {
+    vg_kserve_api *api;
+    vg_req *req;
+    char model[VG_MODEL_NAME_MAX + 1];
+    char *id;                     /* the request's id, echoed; NULL if none */
+    shared *body;
+    vg_detect_opts opt;
+    int binary_all;               /* parameters.binary_data_output */
+    int nout;                     /* outputs to return, in order */
+    int outs[OUT_COUNT];
+    int out_binary[OUT_COUNT];
+    int nitems, pending;
+    kitem *items;
+} kcall;
+
+
+/* ------------------------------------------------------------------ */
+/* errors: {"error": "..."} as the protocol has them, on the request's access-log line */
+
+static void ks_error(vg_req *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+ks_error(vg_req *r, int status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    vg_buf b;
+    vg_buf_init(&b);
+    vg_jsonw w;
+    vg_jsonw_init(&w, &b);
+    vg_jsonw_obj(&w);
+    vg_jsonw_key(&w, "error");
+    vg_jsonw_cstr(&w, msg);
+    vg_jsonw_obj_end(&w);
+    vg_buf_putc(&b, '\n');
+    vg_req_log_error(r, status >= 500 ? "kserve_server_error" : "kserve_bad_request", "%s", msg);
+    vg_req_respond_buf(r, status, "application/json", &b);
+    vg_buf_release(&b);
+}
+
+
+static void
+shared_unref(void *p)
+{
+    shared *s = p;
+    if (--s->refs == 0) {
+        free(s->data);
+        free(s);
+    }
+}
+
+
+/* The {name} and {version} parameters; 0, or -1 after answering. */
+static int
+model_params(vg_req *r, vg_kserve_api *api, char name[VG_MODEL_NAME_MAX + 1], vg_pool_model_stats *st)
+{
+    vg_str raw = vg_req_param(r, 0);
+    vg_buf b;
+    vg_buf_init(&b);
+    int ok = vg_url_decode(raw.p, raw.n, &b, 0) == 0 && b.len <= VG_MODEL_NAME_MAX && vg_model_name_valid(vg_buf_cstr(&b));
+    if (ok)
+        memcpy(name, b.data, b.len + 1);
+    vg_buf_release(&b);
+    if (!ok) {
+        ks_error(r, 400, "malformed model name");
+        return -1;
+    }
+    if (vg_pool_model_stats_by_name(api->pool, name, st) != 0) {
+        ks_error(r, 404, "unknown model '%s'", name);
+        return -1;
+    }
+    const vg_route *rt = vg_req_route(r);
+    if (strstr(rt->pattern, "{version}")) {
+        vg_str v = vg_req_param(r, 1);
+        if (v.n != strlen(KS_VERSION) || memcmp(v.p, KS_VERSION, v.n) != 0) {
+            ks_error(r, 404, "model '%s' has no version '%.*s' (it has version " KS_VERSION ")", name,
+                     (int)(v.n > 32 ? 32 : v.n), v.p);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+
+static int
+model_ready(const vg_pool_model_stats *st)
+{
+    return st->workers_ready > 0 && (strcmp(st->state, "ready") == 0 || strcmp(st->state, "degraded") == 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* health and metadata */
+
+static void
+route_server(vg_req *r, void *ud)
+{
+    (void)ud;
+    const char *body = "{\"name\":\"vigia\",\"version\":\"" PACKAGE_VERSION "\",\"extensions\":[\"binary_tensor_data\"]}\n";
+    vg_req_respond(r, 200, "application/json", body, strlen(body));
+}
+
+
+static void
+route_live(vg_req *r, void *ud)
+{
+    (void)ud;
+    vg_req_respond(r, 200, "application/json", "{\"live\":true}\n", 14);
+}
+
+
+static void
+route_ready(vg_req *r, void *ud)
+{
+    vg_kserve_api *api = ud;
+    if (vg_pool_is_ready(api->pool) && !api->srv->draining)
+        vg_req_respond(r, 200, "application/json", "{\"ready\":true}\n", 15);
+    else
+        vg_req_respond(r, 400, "application/json", "{\"ready\":false}\n", 16);
+}
+
+
+static void
+route_model_ready(vg_req *r, void *ud)
+{
+    vg_kserve_api *api = ud;
+    char name[VG_MODEL_NAME_MAX + 1];
+    vg_pool_model_stats st;
+    if (model_params(r, api, name, &st) != 0)
+        return;
+    vg_buf b;
+    vg_buf_init(&b);
+    int ready = model_ready(&st);
+    vg_buf_printf(&b, "{\"name\":\"%s\",\"ready\":%s}\n", name, ready ? "true" : "false");
+    vg_req_respond_buf(r, ready ? 200 : 400, "application/json", &b);
+    vg_buf_release(&b);
+}
+
+
+static void
+tensor_meta(vg_jsonw *w, const char *name, const char *type, const int64_t *shape, int rank)
+{
+    vg_jsonw_obj(w);
+    vg_jsonw_key(w, "name");
+    vg_jsonw_cstr(w, name);
+    vg_jsonw_key(w, "datatype");
+    vg_jsonw_cstr(w, type);
+    vg_jsonw_key(w, "shape");
+    vg_jsonw_arr(w);
+    for (int i = 0; i < rank; i++)
+        vg_jsonw_int(w, shape[i]);
+    vg_jsonw_arr_end(w);
+    vg_jsonw_obj_end(w);
+}
+
+
+static void
+route_model(vg_req *r, void *ud)
+{
+    vg_kserve_api *api = ud;
+    char name[VG_MODEL_NAME_MAX + 1];
+    vg_pool_model_stats st;
+    if (model_params(r, api, name, &st) != 0)
+        return;
+    vg_buf b;
+    vg_buf_init(&b);
+    vg_jsonw w;
+    vg_jsonw_init(&w, &b);
+    vg_jsonw_obj(&w);
+    vg_jsonw_key(&w, "name");
+    vg_jsonw_cstr(&w, name);
+    vg_jsonw_key(&w, "versions");
+    vg_jsonw_arr(&w);
+    vg_jsonw_cstr(&w, KS_VERSION);
+    vg_jsonw_arr_end(&w);
+    char platform[64];
+    snprintf(platform, sizeof platform, "vigia_%s", st.backend[0] ? st.backend : "auto");
+    vg_jsonw_key(&w, "platform");
+    vg_jsonw_cstr(&w, platform);
+    int64_t h = st.input_h > 0 ? st.input_h : -1, wd = st.input_w > 0 ? st.input_w : -1;
+    vg_jsonw_key(&w, "inputs");
+    vg_jsonw_arr(&w);
+    int64_t s_img[] = { -1 }, s_pix[] = { -1, -1, -1, 3 }, s_ten[] = { -1, 3, -1, -1 };
+    tensor_meta(&w, "image", "BYTES", s_img, 1);
+    tensor_meta(&w, "pixels", "UINT8", s_pix, 4);
+    tensor_meta(&w, "tensor", "FP32", s_ten, 4);
+    vg_jsonw_arr_end(&w);
+    vg_jsonw_key(&w, "outputs");
+    vg_jsonw_arr(&w);
+    int64_t s_box[] = { -1, -1, 4 }, s_bn[] = { -1, -1 }, s_b[] = { -1 };
+    tensor_meta(&w, "boxes", "FP32", s_box, 3);
+    tensor_meta(&w, "scores", "FP32", s_bn, 2);
+    tensor_meta(&w, "classes", "INT32", s_bn, 2);
+    tensor_meta(&w, "labels", "BYTES", s_bn, 2);
+    tensor_meta(&w, "num_detections", "INT32", s_b, 1);
+    vg_jsonw_arr_end(&w);
+    /* vigia's own: what the inputs mean for this model */
+    vg_jsonw_key(&w, "parameters");
+    vg_jsonw_obj(&w);
+    vg_jsonw_key(&w, "state");
+    vg_jsonw_cstr(&w, st.state);
+    vg_jsonw_key(&w, "network_width");
+    vg_jsonw_int(&w, wd);
+    vg_jsonw_key(&w, "network_height");
+    vg_jsonw_int(&w, h);
+    vg_jsonw_key(&w, "classes");
+    vg_jsonw_int(&w, st.classes);
+    vg_jsonw_key(&w, "threshold");
+    vg_jsonw_double_prec(&w, st.threshold, 4);
+    vg_jsonw_key(&w, "max_batch");
+    vg_jsonw_int(&w, api->srv->cfg->max_batch);
+    vg_jsonw_obj_end(&w);
+    vg_jsonw_obj_end(&w);
+    vg_buf_putc(&b, '\n');
+    vg_req_respond_buf(r, 200, "application/json", &b);
+    vg_buf_release(&b);
+}
+
+/* ------------------------------------------------------------------ */
+/* inference: the answer */
+
+static void
+call_free(kcall *c)
+{
+    for (int i = 0; i < c->nitems; i++) {
+        kitem *it = &c->items[i];
+        free(it->dets);
+        free(it->labels);
+        free(it->own);
+    }
+    free(c->items);
+    free(c->id);
+    if (c->body)
+        shared_unref(c->body);
+    free(c);
+}
+
+
+static void
+put_u32(vg_buf *b, uint32_t v)
+{
+    uint8_t x[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+    vg_buf_append(b, x, 4);
+}
+
+
+static void
+put_f32(vg_buf *b, float f)
+{
+    uint32_t v;
+    memcpy(&v, &f, 4);
+    put_u32(b, v);
+}
+
+
+/* One output's elements, as binary (little-endian) or as a JSON array. */
+static void
+output_data(const kcall *c, int o, size_t nmax, vg_buf *bin, vg_jsonw *w)
+{
+    if (w)
+        vg_jsonw_arr(w);
+    for (int i = 0; i < c->nitems; i++) {
+        const kitem *it = &c->items[i];
+        if (o == OUT_NUM) {
+            if (w)
+                vg_jsonw_uint(w, it->n);
+            else
+                put_u32(bin, (uint32_t)it->n);
+            continue;
+        }
+        for (size_t k = 0; k < nmax; k++) {
+            const vg_detection *d = k < it->n ? &it->dets[k] : NULL;
+            switch (o) {
+            case OUT_BOXES: {
+                float v[4] = { 0, 0, 0, 0 };
+                if (d) {
+                    v[0] = (float)d->x_min;
+                    v[1] = (float)d->y_min;
+                    v[2] = (float)d->x_max;
+                    v[3] = (float)d->y_max;
+                }
+                for (int j = 0; j < 4; j++) {
+                    if (w)
+                        vg_jsonw_double(w, v[j]);
+                    else
+                        put_f32(bin, v[j]);
+                }
+                break;
+            }
+            case OUT_SCORES:
+                if (w)
+                    vg_jsonw_double_prec(w, d ? d->confidence : 0, 6);
+                else
+                    put_f32(bin, d ? d->confidence : 0);
+                break;
+            case OUT_CLASSES:
+                if (w)
+                    vg_jsonw_int(w, d ? d->class_id : -1);
+                else
+                    put_u32(bin, (uint32_t)(d ? d->class_id : -1));
+                break;
+            case OUT_LABELS: {
+                const char *l = d ? d->label : "";
+                if (w) {
+                    vg_jsonw_cstr(w, l);
+                } else {
+                    put_u32(bin, (uint32_t)strlen(l));
+                    vg_buf_append(bin, l, strlen(l));
+                }
+                break;
+            }
+            }
+        }
+    }
+    if (w)
+        vg_jsonw_arr_end(w);
+}
+
+
+static void
+finish(kcall *c)
+{
+    vg_req *r = c->req;
+    vg_kserve_api *api = c->api;
+    for (int i = 0; i < c->nitems; i++) {
+        const kitem *it = &c->items[i];
+        if (it->status == 0)
+            continue;
+        /* one tensor in, one answer out: an image that fails fails the request */
+        int st = vg_derr_http_status(it->status);
+        if (it->status == VG_DERR_QUEUEFULL)
+            vg_req_add_header(r, "Retry-After", "%u", vg_pool_retry_after(api->pool, c->model));
+        if (c->nitems > 1)
+            ks_error(r, st == 499 ? 400 : st, "image %d: %s", i, it->message[0] ? it->message : vg_derr_str(it->status));
+        else
+            ks_error(r, st == 499 ? 400 : st, "%s", it->message[0] ? it->message : vg_derr_str(it->status));
+        goto out;
+    }
+    size_t nmax = 0;
+    for (int i = 0; i < c->nitems; i++)
+        if (c->items[i].n > nmax)
+            nmax = c->items[i].n;
+    vg_buf head, bin;
+    vg_buf_init(&head);
+    vg_buf_init(&bin);
+    vg_jsonw w;
+    vg_jsonw_init(&w, &head);
+    vg_jsonw_obj(&w);
+    vg_jsonw_key(&w, "model_name");
+    vg_jsonw_cstr(&w, c->model);
+    vg_jsonw_key(&w, "model_version");
+    vg_jsonw_cstr(&w, KS_VERSION);
+    if (c->id) {
+        vg_jsonw_key(&w, "id");
+        vg_jsonw_cstr(&w, c->id);
+    }
+    vg_jsonw_key(&w, "outputs");
+    vg_jsonw_arr(&w);
+    int any_binary = 0;
+    for (int k = 0; k < c->nout; k++) {
+        int o = c->outs[k];
+        vg_jsonw_obj(&w);
+        vg_jsonw_key(&w, "name");
+        vg_jsonw_cstr(&w, out_names[o]);
+        vg_jsonw_key(&w, "datatype");
+        vg_jsonw_cstr(&w, out_types[o]);
+        vg_jsonw_key(&w, "shape");
+        vg_jsonw_arr(&w);
+        vg_jsonw_int(&w, c->nitems);
+        if (o != OUT_NUM)
+            vg_jsonw_uint(&w, nmax);
+        if (o == OUT_BOXES)
+            vg_jsonw_int(&w, 4);
+        vg_jsonw_arr_end(&w);
+        if (c->out_binary[o]) {
+            size_t before = bin.len;
+            output_data(c, o, nmax, &bin, NULL);
+            vg_jsonw_key(&w, "parameters");
+            vg_jsonw_obj(&w);
+            vg_jsonw_key(&w, "binary_data_size");
+            vg_jsonw_uint(&w, bin.len - before);
+            vg_jsonw_obj_end(&w);
+            any_binary = 1;
+        } else {
+            vg_jsonw_key(&w, "data");
+            output_data(c, o, nmax, NULL, &w);
+        }
+        vg_jsonw_obj_end(&w);
+    }
+    vg_jsonw_arr_end(&w);
+    vg_jsonw_obj_end(&w);
+    if (any_binary) {
+        vg_req_add_header(r, "Inference-Header-Content-Length", "%zu", head.len);
+        vg_buf_append(&head, bin.data, bin.len);
+        vg_req_respond_buf(r, 200, "application/octet-stream", &head);
+    } else {
+        vg_buf_putc(&head, '\n');
+        vg_req_respond_buf(r, 200, "application/json", &head);
+    }
+    vg_buf_release(&head);
+    vg_buf_release(&bin);
+out:
+    call_free(c);
+    api->inflight--;
+}
+
+
+static void
+on_answer(int status, vg_pool_result *res, void *ud)
+{
+    kitem *it = ud;
+    kcall *c = it->call;
+    it->pending = 0;
+    it->preq = NULL;
+    it->status = status;
+    snprintf(it->message, sizeof it->message, "%s", res->message ? res->message : "");
+    if (status == 0 && res->count) {
+        size_t lsize = 0;
+        for (size_t i = 0; i < res->count; i++)
+            lsize += strlen(res->detections[i].label) + 1;
+        it->dets = vg_xmalloc(res->count * sizeof *it->dets);
+        it->labels = vg_xmalloc(lsize);
+        char *p = it->labels;
+        for (size_t i = 0; i < res->count; i++) {
+            it->dets[i] = res->detections[i];
+            size_t l = strlen(res->detections[i].label) + 1;
+            memcpy(p, res->detections[i].label, l);
+            it->dets[i].label = p;
+            p += l;
+        }
+        it->n = res->count;
+    }
+    if (--c->pending == 0)
+        finish(c);
+}
+
+
+static void
+on_abort(vg_req *r, void *ud)
+{
+    (void)r;
+    kcall *c = ud;
+    c->pending++;
+    for (int i = 0; i < c->nitems; i++)
+        if (c->items[i].pending && c->items[i].preq)
+            vg_pool_cancel(c->items[i].preq);
+    if (--c->pending == 0)
+        finish(c);
+}
+
+
+static void
+submit_all(kcall *c)
+{
+    vg_kserve_api *api = c->api;
+    api->inflight++;
+    vg_req_on_abort(c->req, on_abort, c);
+    c->pending = c->nitems + 1;
+    for (int i = 0; i < c->nitems; i++) {
+        kitem *it = &c->items[i];
+        it->call = c;
+        vg_pool_job job;
+        memset(&job, 0, sizeof job);
+        job.image = it->image;
+        job.image_len = it->image_len;
+        if (it->own) {
+            /* the pool frees it when it is done with it (maybe after our callback) */
+            job.image_free = free;
+            job.image_ctx = it->own;
+        } else {
+            job.image_free = shared_unref;
+            job.image_ctx = c->body;
+            c->body->refs++;
+        }
+        vg_detect_opts_apply(&c->opt, &job);
+        it->pending = 1;
+        char err[256] = "";
+        int rc = vg_pool_submit(api->pool, c->model, &job, on_answer, it, &it->preq, err, sizeof err);
+        if (rc == 0)
+            it->own = NULL;   /* the pool's now */
+        if (rc != 0) {
+            if (!it->own)
+                c->body->refs--;
+            vg_pool_result res;
+            memset(&res, 0, sizeof res);
+            res.message = err;
+            on_answer(rc, &res, it);
+        }
+    }
+    if (--c->pending == 0)
+        finish(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* inference: the request */
+
+typedef struct kinput {
+    int kind;                     /* IN_* */
+    int64_t shape[KS_MAX_RANK];
+    int rank;
+    uint64_t count;               /* product of the shape */
+    json_t *data;                 /* JSON data, or NULL */
+    const uint8_t *bin;           /* binary data, or NULL */
+    size_t bin_size;
+} kinput;
+
+
+/* A parameter that must be a non-negative integer: 1 found (*out), 0 absent, -1 malformed. */
+static int
+param_uint(json_t *params, const char *name, uint64_t *out)
+{
+    json_t *v = params ? json_object_get(params, name) : NULL;
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return -1;
+    *out = (uint64_t)json_integer_value(v);
+    return 1;
+}
+
+
+/* Walks nested JSON arrays; calls fn on each leaf, in row-major order. -1 on a bad leaf or too many. */
+static int
+flatten(json_t *a, int depth, uint64_t *n, uint64_t max, int (*fn)(json_t *v, uint64_t i, void *ud), void *ud)
+{
+    if (depth > KS_MAX_RANK + 1)
+        return -1;
+    if (!json_is_array(a)) {
+        if (*n >= max)
+            return -1;
+        return fn(a, (*n)++, ud);
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(a, i, e) {
+        if (flatten(e, depth + 1, n, max, fn, ud) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+
+typedef struct fill_ctx {
+    uint8_t *u8;
+    float *f32;
+    char *bad;                    /* what was wrong, for the message */
+    size_t badlen;
+} fill_ctx;
+
+
+static int
+fill_u8(json_t *v, uint64_t i, void *ud)
+{
+    fill_ctx *f = ud;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 255) {
+        snprintf(f->bad, f->badlen, "UINT8 element %" PRIu64 " is not an integer in 0..255", i);
+        return -1;
+    }
+    f->u8[i] = (uint8_t)json_integer_value(v);
+    return 0;
+}
+
+
+static int
+fill_f32(json_t *v, uint64_t i, void *ud)
+{
+    fill_ctx *f = ud;
+    if (!json_is_number(v) || !isfinite(json_number_value(v))) {
+        snprintf(f->bad, f->badlen, "FP32 element %" PRIu64 " is not a finite number", i);
+        return -1;
+    }
+    float x = (float)json_number_value(v);
+    memcpy(f->f32 + i, &x, sizeof x);
+    return 0;
+}
+
+
+typedef struct str_ctx {
+    json_t **strs;
+    char *bad;
+    size_t badlen;
+} str_ctx;
+
+
+static int
+collect_str(json_t *v, uint64_t i, void *ud)
+{
+    str_ctx *s = ud;
+    if (!json_is_string(v)) {
+        snprintf(s->bad, s->badlen, "BYTES element %" PRIu64 " is not a string", i);
+        return -1;
+    }
+    s->strs[i] = v;
+    return 0;
+}
+
+
+/* Decodes base64 (or a data URL) into a new buffer. */
+static int
+decode_b64(const char *s, size_t n, uint8_t **out, size_t *olen)
+{
+    if (n > 5 && strncmp(s, "data:", 5) == 0) {
+        const char *comma = memchr(s, ',', n);
+        if (!comma)
+            return -1;
+        n -= (size_t)(comma + 1 - s);
+        s = comma + 1;
+    }
+    size_t cap = n / 4 * 3 + 3;
+    *out = vg_xmalloc(cap);
+    if (mbedtls_base64_decode(*out, cap, olen, (const unsigned char *)s, n) != 0 || *olen == 0) {
+        free(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+
+static void
+add_items(kcall *c, int n)
+{
+    c->items = vg_xcalloc((size_t)n, sizeof *c->items);
+    c->nitems = n;
+}
+
+
+/* Turns the input tensor into one pool image per batch element. 0, or an HTTP status with err. */
+static int
+build_items(kcall *c, const kinput *in, char *err, size_t errlen)
+{
+    int b = (int)in->shape[0];
+    add_items(c, b);
+    if (in->kind == IN_IMAGE) {
+        if (in->bin) {
+            /* each element: a 4-byte little-endian length, then the bytes */
+            const uint8_t *p = in->bin, *end = in->bin + in->bin_size;
+            for (int i = 0; i < b; i++) {
+                if (end - p < 4) {
+                    snprintf(err, errlen, "binary BYTES data ends inside element %d's length", i);
+                    return 400;
+                }
+                uint32_t l = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+                p += 4;
+                if ((size_t)(end - p) < l) {
+                    snprintf(err, errlen, "binary BYTES element %d says %u bytes but %zu remain", i, l,
+                             (size_t)(end - p));
+                    return 400;
+                }
+                c->items[i].image = p;
+                c->items[i].image_len = l;
+                p += l;
+            }
+            if (p != end) {
+                snprintf(err, errlen, "%zu bytes of binary data follow the last of the %d BYTES elements",
+                         (size_t)(end - p), b);
+                return 400;
+            }
+            return 0;
+        }
+        json_t **strs = vg_xcalloc((size_t)b, sizeof *strs);
+        str_ctx sc = { strs, err, errlen };
+        uint64_t n = 0;
+        int rc = flatten(in->data, 0, &n, (uint64_t)b, collect_str, &sc);
+        if (rc == 0 && n != (uint64_t)b) {
+            snprintf(err, errlen, "the data holds %" PRIu64 " elements but the shape says %d", n, b);
+            rc = -1;
+        } else if (rc != 0 && !err[0]) {
+            snprintf(err, errlen, "the data holds more elements than the shape's %d", b);
+        }
+        for (int i = 0; rc == 0 && i < b; i++) {
+            uint8_t *img;
+            size_t len;
+            if (decode_b64(json_string_value(strs[i]), json_string_length(strs[i]), &img, &len) != 0) {
+                snprintf(err, errlen, "BYTES element %d is not base64 (images in JSON are base64-encoded)", i);
+                rc = -1;
+                break;
+            }
+            c->items[i].own = img;
+            c->items[i].image = img;
+            c->items[i].image_len = len;
+        }
+        free(strs);
+        return rc == 0 ? 0 : 400;
+    }
+
+    /* pixels [B,H,W,3] uint8 or tensor [B,3,H,W] float32: one rawimg per element */
+    vg_rawimg_desc d = {
+        .dtype = in->kind == IN_PIXELS ? VG_RAWIMG_U8 : VG_RAWIMG_F32,
+        .layout = in->kind == IN_PIXELS ? VG_RAWIMG_HWC : VG_RAWIMG_CHW,
+        .w = (uint32_t)(in->kind == IN_PIXELS ? in->shape[2] : in->shape[3]),
+        .h = (uint32_t)(in->kind == IN_PIXELS ? in->shape[1] : in->shape[2]),
+        .scale = in->kind == IN_PIXELS ? 1.0f : 255.0f,
+    };
+    size_t per = vg_rawimg_data_size(&d);
+    if (per == 0 || (uint64_t)per * (uint64_t)b != in->count * (in->kind == IN_PIXELS ? 1u : 4u)) {
+        snprintf(err, errlen, "invalid tensor shape");
+        return 400;
+    }
+    uint8_t *all = NULL;
+    if (!in->bin) {
+        /* JSON numbers: into one flat buffer first */
+        all = vg_xmalloc((size_t)in->count * (in->kind == IN_PIXELS ? 1 : 4));
+        fill_ctx f = { all, (float *)(void *)all, err, errlen };
+        uint64_t n = 0;
+        int rc = flatten(in->data, 0, &n, in->count, in->kind == IN_PIXELS ? fill_u8 : fill_f32, &f);
+        if (rc == 0 && n != in->count) {
+            snprintf(err, errlen, "the data holds %" PRIu64 " elements but the shape says %" PRIu64, n, in->count);
+            rc = -1;
+        } else if (rc != 0 && !err[0]) {
+            snprintf(err, errlen, "the data holds more elements than the shape's %" PRIu64, in->count);
+        }
+        if (rc != 0) {
+            free(all);
+            return 400;
+        }
+    }
+    const uint8_t *src = in->bin ? in->bin : all;
+    for (int i = 0; i < b; i++) {
+        uint8_t *buf = vg_xmalloc(VG_RAWIMG_HEADER + per);
+        vg_rawimg_header(&d, buf);
+        memcpy(buf + VG_RAWIMG_HEADER, src + (size_t)i * per, per);
+        c->items[i].own = buf;
+        c->items[i].image = buf;
+        c->items[i].image_len = VG_RAWIMG_HEADER + per;
+    }
+    free(all);
+    return 0;
+}
+
+
+/* Reads the one input. 0, or an HTTP status with err. */
+static int
+parse_input(kcall *c, json_t *inputs, const uint8_t *bin, size_t bin_len, kinput *in, char *err, size_t errlen)
+{
+    const vg_config *cfg = c->api->srv->cfg;
+    memset(in, 0, sizeof *in);
+    if (!json_is_array(inputs) || json_array_size(inputs) != 1) {
+        snprintf(err, errlen, "\"inputs\" must list exactly one tensor: \"image\" (BYTES), \"pixels\" (UINT8) or \"tensor\" (FP32)");
+        return 400;
+    }
+    json_t *t = json_array_get(inputs, 0);
+    json_t *name = json_object_get(t, "name"), *type = json_object_get(t, "datatype"),
+           *shape = json_object_get(t, "shape"), *params = json_object_get(t, "parameters"),
+           *data = json_object_get(t, "data");
+    if (!json_is_object(t) || !json_is_string(name) || !json_is_string(type) || !json_is_array(shape)) {
+        snprintf(err, errlen, "an input needs \"name\", \"datatype\" and \"shape\"");
+        return 400;
+    }
+    in->kind = -1;
+    for (int k = 0; k < 3; k++)
+        if (strcmp(json_string_value(name), in_names[k]) == 0)
+            in->kind = k;
+    if (in->kind < 0) {
+        snprintf(err, errlen, "unknown input '%.64s': the inputs are image (BYTES), pixels (UINT8), tensor (FP32)",
+                 json_string_value(name));
+        return 400;
+    }
+    if (strcmp(json_string_value(type), in_types[in->kind]) != 0) {
+        snprintf(err, errlen, "input '%s' has datatype %s, not %.16s", in_names[in->kind], in_types[in->kind],
+                 json_string_value(type));
+        return 400;
+    }
+    if (params && !json_is_object(params)) {
+        snprintf(err, errlen, "an input's \"parameters\" must be an object");
+        return 400;
+    }
+    /* the shape: non-negative integers, a known rank, a bounded product */
+    size_t rank = json_array_size(shape);
+    if (rank == 0 || rank > KS_MAX_RANK) {
+        snprintf(err, errlen, "the shape must have 1 to %d dimensions", KS_MAX_RANK);
+        return 400;
+    }
+    in->rank = (int)rank;
+    in->count = 1;
+    for (size_t i = 0; i < rank; i++) {
+        json_t *d = json_array_get(shape, i);
+        if (!json_is_integer(d) || json_integer_value(d) < 1 || json_integer_value(d) > INT32_MAX) {
+            snprintf(err, errlen, "shape dimension %zu must be an integer in 1..%d", i, INT32_MAX);
+            return 400;
+        }
+        in->shape[i] = json_integer_value(d);
+        /* count <= max_elements < 2^30 and a dimension < 2^31: the product fits */
+        if (in->count * (uint64_t)in->shape[i] > (uint64_t)cfg->kserve_max_elements) {
+            snprintf(err, errlen, "the tensor has more than %d elements (kserve.max_elements)", cfg->kserve_max_elements);
+            return 413;
+        }
+        in->count *= (uint64_t)in->shape[i];
+    }
+    int ok_rank = in->kind == IN_IMAGE ? (rank == 1 || (rank == 2 && in->shape[1] == 1))
+                : in->kind == IN_PIXELS ? (rank == 4 && in->shape[3] == 3)
+                                        : (rank == 4 && in->shape[1] == 3);
+    if (!ok_rank) {
+        snprintf(err, errlen, "input '%s' must have shape %s", in_names[in->kind],
+                 in->kind == IN_IMAGE ? "[B] or [B,1]" : in->kind == IN_PIXELS ? "[B,H,W,3]" : "[B,3,H,W]");
+        return 400;
+    }
+    if (in->shape[0] > cfg->max_batch) {
+        snprintf(err, errlen, "batch of %" PRId64 " images exceeds detect.max_batch (%d)", in->shape[0], cfg->max_batch);
+        return 413;
+    }
+    /* the data: JSON "data", or binary after the JSON */
+    uint64_t bsize = 0;
+    int has_bin = param_uint(params, "binary_data_size", &bsize);
+    if (has_bin < 0) {
+        snprintf(err, errlen, "binary_data_size must be a non-negative integer");
+        return 400;
+    }
+    if (has_bin && data) {
+        snprintf(err, errlen, "an input has either \"data\" or binary_data_size, not both");
+        return 400;
+    }
+    if (!has_bin && !data) {
+        snprintf(err, errlen, "the input has no \"data\" and no binary_data_size");
+        return 400;
+    }
+    if (has_bin) {
+        if (bsize != bin_len) {
+            snprintf(err, errlen, "binary_data_size is %" PRIu64 " but %zu bytes follow the JSON", bsize, bin_len);
+            return 400;
+        }
+        uint64_t need = in->kind == IN_PIXELS ? in->count : in->kind == IN_TENSOR ? in->count * 4 : 0;
+        if (in->kind != IN_IMAGE && bsize != need) {
+            snprintf(err, errlen, "a %s tensor of %" PRIu64 " elements is %" PRIu64 " bytes, not %" PRIu64,
+                     in_types[in->kind], in->count, need, bsize);
+            return 400;
+        }
+        in->bin = bin;
+        in->bin_size = (size_t)bsize;
+    } else {
+        if (bin_len) {
+            snprintf(err, errlen, "%zu bytes follow the JSON but no input has binary_data_size", bin_len);
+            return 400;
+        }
+        if (!json_is_array(data)) {
+            snprintf(err, errlen, "\"data\" must be an array");
+            return 400;
+        }
+        in->data = data;
+    }
+    return 0;
+}
+
+
+/* Request parameters (thresholds, classes, binary_data_output) and outputs. 0 or 400 with err. */
+static int
+parse_options(kcall *c, json_t *root, char *err, size_t errlen)
+{
+    json_t *params = json_object_get(root, "parameters");
+    if (params && !json_is_object(params)) {
+        snprintf(err, errlen, "\"parameters\" must be an object");
+        return 400;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(params, key, v) {
+        char sv[1024];
+        if (!strcmp(key, "binary_data_output")) {
+            if (!json_is_boolean(v)) {
+                snprintf(err, errlen, "binary_data_output must be true or false");
+                return 400;
+            }
+            c->binary_all = json_is_true(v);
+            continue;
+        }
+        if (strcmp(key, "min_confidence") && strcmp(key, "threshold") && strcmp(key, "nms") && strcmp(key, "classes"))
+            continue;   /* parameters of other servers are not errors */
+        if (json_is_number(v)) {
+            snprintf(sv, sizeof sv, "%.9g", json_number_value(v));
+        } else if (json_is_string(v) && json_string_length(v) < sizeof sv) {
+            snprintf(sv, sizeof sv, "%s", json_string_value(v));
+        } else if (json_is_array(v) && !strcmp(key, "classes")) {
+            size_t o = 0, i;
+            json_t *e;
+            sv[0] = '\0';
+            json_array_foreach(v, i, e) {
+                if (!json_is_string(e) || o + json_string_length(e) + 2 > sizeof sv) {
+                    snprintf(err, errlen, "\"classes\" must be a short list of labels");
+                    return 400;
+                }
+                o += (size_t)snprintf(sv + o, sizeof sv - o, "%s%s", o ? "," : "", json_string_value(e));
+            }
+        } else {
+            snprintf(err, errlen, "parameter '%s' has the wrong type", key);
+            return 400;
+        }
+        if (vg_detect_opts_set(&c->opt, key, sv, err, errlen) < 0)
+            return 400;
+    }
+    json_t *outs = json_object_get(root, "outputs");
+    if (!outs) {
+        for (int o = 0; o < OUT_COUNT; o++) {
+            c->outs[c->nout++] = o;
+            c->out_binary[o] = c->binary_all;
+        }
+        return 0;
+    }
+    if (!json_is_array(outs) || json_array_size(outs) == 0 || json_array_size(outs) > OUT_COUNT) {
+        snprintf(err, errlen, "\"outputs\" must list 1 to %d of boxes, scores, classes, labels, num_detections", OUT_COUNT);
+        return 400;
+    }
+    size_t i;
+    json_t *o;
+    json_array_foreach(outs, i, o) {
+        json_t *name = json_object_get(o, "name"), *op = json_object_get(o, "parameters");
+        int k = -1;
+        for (int x = 0; x < OUT_COUNT && json_is_string(name); x++)
+            if (!strcmp(json_string_value(name), out_names[x]))
+                k = x;
+        if (k < 0) {
+            snprintf(err, errlen, "unknown output '%.64s': the outputs are boxes, scores, classes, labels, num_detections",
+                     json_is_string(name) ? json_string_value(name) : "?");
+            return 400;
+        }
+        for (int x = 0; x < c->nout; x++)
+            if (c->outs[x] == k) {
+                snprintf(err, errlen, "output '%s' is asked for twice", out_names[k]);
+                return 400;
+            }
+        json_t *bd = op ? json_object_get(op, "binary_data") : NULL;
+        if ((op && !json_is_object(op)) || (bd && !json_is_boolean(bd))) {
+            snprintf(err, errlen, "output '%s': parameters.binary_data must be true or false", out_names[k]);
+            return 400;
+        }
+        c->outs[c->nout++] = k;
+        c->out_binary[k] = bd ? json_is_true(bd) : c->binary_all;
+    }
+    return 0;
+}
+
+
+static void
+route_infer(vg_req *r, void *ud)
+{
+    vg_kserve_api *api = ud;
+    char name[VG_MODEL_NAME_MAX + 1], err[512] = "";
+    vg_pool_model_stats st;
+    if (model_params(r, api, name, &st) != 0)
+        return;
+
+    /* where the JSON ends: Inference-Header-Content-Length, else the whole body */
+    vg_str body = vg_req_body(r);
+    size_t hlen = body.n;
+    vg_str h = vg_req_header(r, "inference-header-content-length");
+    if (h.p) {
+        uint64_t v = 0;
+        size_t i = 0;
+        for (; i < h.n && h.p[i] >= '0' && h.p[i] <= '9' && v <= UINT32_MAX; i++)
+            v = v * 10 + (uint64_t)(h.p[i] - '0');
+        if (h.n == 0 || i != h.n || v > body.n) {
+            ks_error(r, 400, "Inference-Header-Content-Length must be a number of bytes within the body (%zu)", body.n);
+            return;
+        }
+        hlen = (size_t)v;
+    } else {
+        vg_str ct = vg_req_header(r, "content-type");
+        if (ct.p && !(ct.n >= 16 && strncasecmp(ct.p, "application/json", 16) == 0)) {
+            ks_error(r, 415, "a body without Inference-Header-Content-Length must be application/json");
+            return;
+        }
+    }
+    if (hlen == 0) {
+        ks_error(r, 400, "the request has no JSON inference header");
+        return;
+    }
+    if (hlen > KS_MAX_JSON) {
+        ks_error(r, 413, "the JSON part is larger than %u bytes: send large tensors as binary data", KS_MAX_JSON);
+        return;
+    }
+
+    kcall *c = vg_xcalloc(1, sizeof *c);
+    c->api = api;
+    c->req = r;
+    snprintf(c->model, sizeof c->model, "%s", name);
+    vg_detect_opts_init(&c->opt);
+    size_t len;
+    c->body = vg_xcalloc(1, sizeof *c->body);
+    c->body->refs = 1;
+    c->body->data = vg_req_take_body(r, &len);
+    json_error_t je;
+    json_t *root = json_loadb(c->body->data, hlen, JSON_REJECT_DUPLICATES, &je);
+    int status = 0;
+    kinput in;
+    if (!root || !json_is_object(root)) {
+        snprintf(err, sizeof err, "malformed inference request: %s", root ? "not a JSON object" : je.text);
+        status = 400;
+        goto fail;
+    }
+    json_t *id = json_object_get(root, "id");
+    if (id && (!json_is_string(id) || json_string_length(id) > 256)) {
+        snprintf(err, sizeof err, "\"id\" must be a string of at most 256 bytes");
+        status = 400;
+        goto fail;
+    }
+    if (id)
+        c->id = vg_xstrdup(json_string_value(id));
+    if ((status = parse_options(c, root, err, sizeof err)) != 0)
+        goto fail;
+    if ((status = parse_input(c, json_object_get(root, "inputs"), (const uint8_t *)c->body->data + hlen, len - hlen,
+                              &in, err, sizeof err)) != 0)
+        goto fail;
+    if ((status = build_items(c, &in, err, sizeof err)) != 0)
+        goto fail;
+    json_decref(root);
+    submit_all(c);
+    return;
+fail:
+    json_decref(root);
+    ks_error(r, status, "%s", err);
+    call_free(c);
+}
+
+/* ------------------------------------------------------------------ */
+
+static int
+hook_busy(vg_server *s, void *ud)
+{
+    (void)s;
+    return ((vg_kserve_api *)ud)->inflight;
+}
+
+
+vg_kserve_api *
+vg_kserve_api_create(vg_server *srv, vg_pool *pool)
+{
+    vg_kserve_api *api = vg_xcalloc(1, sizeof *api);
+    api->srv = srv;
+    api->pool = pool;
+    size_t body_max = srv->cfg->kserve_max_tensor;
+    vg_router_add(&srv->router, VG_M_GET, "/v2", route_server, api, 0);
+    vg_router_add(&srv->router, VG_M_GET, "/v2/health/live", route_live, api, 0);
+    vg_router_add(&srv->router, VG_M_GET, "/v2/health/ready", route_ready, api, 0);
+    vg_router_add(&srv->router, VG_M_GET, "/v2/models/{name}", route_model, api, 0);
+    vg_router_add(&srv->router, VG_M_GET, "/v2/models/{name}/versions/{version}", route_model, api, 0);
+    vg_router_add(&srv->router, VG_M_GET, "/v2/models/{name}/ready", route_model_ready, api, 0);
+    vg_router_add(&srv->router, VG_M_GET, "/v2/models/{name}/versions/{version}/ready", route_model_ready, api, 0);
+    vg_router_add(&srv->router, VG_M_POST, "/v2/models/{name}/infer", route_infer, api, body_max);
+    vg_router_add(&srv->router, VG_M_POST, "/v2/models/{name}/versions/{version}/infer", route_infer, api, body_max);
+    vg_server_hooks h;
+    memset(&h, 0, sizeof h);
+    h.busy = hook_busy;
+    h.ud = api;
+    vg_server_add_hooks(srv, &h);
+    return api;
+}
+
+
+void
+vg_kserve_api_destroy(vg_kserve_api *api)
+{
+    free(api);
+}

@@ -1,0 +1,1078 @@
+/* stream_api: see stream_api.h and docs/protocol.md. */
+#include "api/stream_api.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <mbedtls/base64.h>
+
+#include "base/detect_error.h"
+#include "api/detect_opts.h"
+#include "auth/auth.h"
+#include "api/history_api.h"
+#include "http/http.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "pool/pool.h"
+#include "net/server.h"
+#include "http/wire.h"
+#include "http/ws.h"
+
+#define STREAM_ID_MAX 64
+#define CONTROL_MAX (64 * 1024)    /* largest text control message */
+#define RING 64                     /* answers kept for fps and latency */
+#define MAX_FILTER_STREAMS 16
+#define MAX_FILTER_LABELS 32
+
+static const char *const subprotocols[] = { "vigia.json", "vigia.msgpack", NULL };
+
+typedef struct frame {
+    char *data;
+    size_t len;
+    uint64_t seq;
+    json_t *ts;                 /* the client's timestamp, echoed; NULL if none */
+    vg_detect_opts opt;
+    ev_tstamp arrived;
+} frame;
+
+typedef struct stream {
+    struct vg_stream_api *api;
+    vg_ws *ws;                  /* NULL once the connection is gone */
+    int msgpack;
+    char id[STREAM_ID_MAX + 1];
+    vg_detect_opts opt;         /* the stream's settings */
+    json_t *next_ts;            /* from a "frame" envelope, for the next binary frame */
+    vg_detect_opts next_opt;
+    int has_next;
+    frame *running;             /* in the pool */
+    vg_pool_req *preq;
+    frame *pending;             /* the latest frame waiting for the running one */
+    uint64_t received, processed, skipped, dropped, failed;
+    uint32_t skipped_since, dropped_since;
+    vg_buf held;                /* an answer kept back from a congested reader */
+    vg_buf held_jpeg;
+    int has_held;
+    ev_timer held_timer;        /* looks again whether the reader caught up */
+    double lat_ms[RING], done_at[RING];
+    int ring_n, ring_i;
+    char model_used[128];
+    uint64_t uid;               /* who connected, for the history */
+    char user[VG_DB_NAME_MAX + 1];
+    ev_tstamp stored_at;        /* last answer kept in the history */
+    char stored_labels[512];    /* its labels, sorted and joined */
+    uint64_t stored;
+    struct stream *prev, *next;
+} stream;
+
+typedef struct observer {
+    struct vg_stream_api *api;
+    vg_ws *ws;
+    int msgpack;
+    char streams_buf[1024];
+    const char *streams[MAX_FILTER_STREAMS];
+    int nstreams;
+    char labels_buf[1024];
+    const char *labels[MAX_FILTER_LABELS];
+    int nlabels;
+    float min_confidence;
+    uint64_t dropped;
+    struct observer *prev, *next;
+} observer;
+
+struct vg_stream_api {
+    vg_server *srv;
+    vg_pool *pool;
+    vg_history *history;        /* NULL: answers are not stored */
+    vg_auth *auth;
+    stream *streams;
+    observer *observers;
+    int nstreams, nobservers;
+    ev_timer tick;
+    uint64_t model_ok_prev[64];
+    char model_names[64][64];
+    int nmodel_prev;
+    vg_series *m_received, *m_processed, *m_skipped, *m_dropped, *m_failed;
+    uint64_t next_anon;
+    vg_stream_tap tap;          /* annotated frames for MJPEG viewers */
+};
+
+/* ------------------------------------------------------------------ */
+/* helpers */
+
+static json_int_t
+unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+
+static int
+id_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > STREAM_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '_' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+
+/* Sends a message object in the connection's encoding, with an optional JPEG. */
+static int
+send_obj(vg_ws *ws, int msgpack, json_t *msg, const void *jpeg, size_t jpeg_len)
+{
+    vg_buf b;
+    vg_buf_init(&b);
+    int rc;
+    if (msgpack) {
+        vg_wire_pack(msg, "annotated_jpeg", jpeg, jpeg_len, &b);
+        rc = vg_ws_send(ws, 1, b.data, b.len);
+    } else {
+        char *text = json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(7));
+        rc = text ? vg_ws_send(ws, 0, text, strlen(text)) : -1;
+        free(text);
+        if (rc == 0 && jpeg)
+            rc = vg_ws_send(ws, 1, jpeg, jpeg_len);
+    }
+    vg_buf_release(&b);
+    return rc;
+}
+
+
+static void
+send_error(vg_ws *ws, int msgpack, json_t *frame_seq, const char *code, const char *message)
+{
+    json_t *m = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message", message);
+    if (frame_seq)
+        json_object_set(m, "frame", frame_seq);
+    send_obj(ws, msgpack, m, NULL, 0);
+    json_decref(m);
+}
+
+
+static json_t *
+opts_json(const vg_detect_opts *o)
+{
+    json_t *classes = json_array();
+    for (size_t i = 0; i < o->nclasses; i++)
+        json_array_append_new(classes, json_string(o->classes[i]));
+    json_t *j = json_object();
+    json_object_set_new(j, "model", o->model[0] ? json_string(o->model) : json_null());
+    json_object_set_new(j, "min_confidence", o->min_confidence < 0 ? json_null() : json_real(o->min_confidence));
+    json_object_set_new(j, "nms", o->nms < 0 ? json_null() : json_real(o->nms));
+    json_object_set_new(j, "classes", classes);
+    json_object_set_new(j, "annotate", json_boolean(o->annotate));
+    return j;
+}
+
+
+static void
+frame_free(frame *f)
+{
+    if (!f)
+        return;
+    free(f->data);
+    json_decref(f->ts);
+    free(f);
+}
+
+/* ------------------------------------------------------------------ */
+/* stats */
+
+static void
+ring_add(stream *s, double lat_ms, double now)
+{
+    s->lat_ms[s->ring_i] = lat_ms;
+    s->done_at[s->ring_i] = now;
+    s->ring_i = (s->ring_i + 1) % RING;
+    if (s->ring_n < RING)
+        s->ring_n++;
+}
+
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+
+/* fps over the last 5 s and latency percentiles over the ring */
+static void
+ring_stats(const stream *s, double now, double *fps, double *p50, double *p99)
+{
+    double sorted[RING];
+    int n = 0, recent = 0;
+    for (int i = 0; i < s->ring_n; i++) {
+        sorted[n++] = s->lat_ms[i];
+        if (now - s->done_at[i] <= 5.0)
+            recent++;
+    }
+    *fps = recent / 5.0;
+    if (n == 0) {
+        *p50 = *p99 = 0;
+        return;
+    }
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_double);
+    *p50 = sorted[(n - 1) / 2];
+    *p99 = sorted[(int)ceil(0.99 * n) - 1];
+}
+
+/* ------------------------------------------------------------------ */
+/* observers */
+
+static int
+in_list(const char *const *list, int n, const char *s)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(list[i], s) == 0)
+            return 1;
+    return 0;
+}
+
+
+/* Sends a stream's answer to every observer whose filter it passes. */
+static void
+broadcast(vg_stream_api *api, const char *stream_id, json_t *answer)
+{
+    json_t *dets = json_object_get(answer, "detections");
+    for (observer *o = api->observers; o; o = o->next) {
+        if (o->nstreams && !in_list(o->streams, o->nstreams, stream_id))
+            continue;
+        json_t *msg = answer;
+        json_t *filtered = NULL;
+        if (o->nlabels || o->min_confidence > 0) {
+            filtered = json_array();
+            size_t i;
+            json_t *d;
+            json_array_foreach(dets, i, d) {
+                const char *label = json_string_value(json_object_get(d, "label"));
+                double conf = json_number_value(json_object_get(d, "confidence"));
+                if ((o->nlabels && !in_list(o->labels, o->nlabels, label)) || conf < o->min_confidence)
+                    continue;
+                json_array_append(filtered, d);
+            }
+            if (json_array_size(filtered) == 0) {
+                json_decref(filtered);
+                continue;   /* nothing this observer asked for */
+            }
+            msg = json_copy(answer);
+            json_object_set_new(msg, "detections", filtered);
+            json_object_set_new(msg, "count", json_integer((json_int_t)json_array_size(filtered)));
+        }
+        if (vg_ws_congested(o->ws))
+            o->dropped++;
+        else
+            send_obj(o->ws, o->msgpack, msg, NULL, 0);
+        if (filtered)
+            json_decref(msg);
+    }
+}
+
+
+static json_t *
+metrics_message(vg_stream_api *api)
+{
+    double now = ev_now(api->srv->loop);
+    json_t *streams = json_array();
+    for (stream *s = api->streams; s; s = s->next) {
+        double fps, p50, p99;
+        ring_stats(s, now, &fps, &p50, &p99);
+        json_array_append_new(streams, json_pack("{s:s, s:s, s:f, s:{s:f, s:f}, s:I, s:I, s:I, s:I, s:I, s:b}",
+            "stream", s->id, "model", s->model_used, "fps", fps, "latency_ms", "p50", p50, "p99", p99,
+            "frames", (json_int_t)s->received, "processed", (json_int_t)s->processed,
+            "skipped", (json_int_t)s->skipped, "dropped", (json_int_t)s->dropped, "failed", (json_int_t)s->failed,
+            "waiting", s->pending != NULL));
+        json_object_set_new(json_array_get(streams, json_array_size(streams) - 1), "stored", json_integer((json_int_t)s->stored));
+    }
+    json_t *models = json_array();
+    size_t n = vg_pool_model_count(api->pool);
+    for (size_t i = 0; i < n; i++) {
+        vg_pool_model_stats m;
+        if (vg_pool_model_stats_at(api->pool, i, &m) != 0 || strcmp(m.state, "unloaded") == 0 ||
+            strcmp(m.state, "invalid") == 0)
+            continue;
+        /* fps from the change in answered jobs since the last tick */
+        double fps = 0;
+        int k;
+        for (k = 0; k < api->nmodel_prev; k++)
+            if (strcmp(api->model_names[k], m.name) == 0)
+                break;
+        if (k == api->nmodel_prev && k < 64) {
+            snprintf(api->model_names[k], sizeof api->model_names[k], "%s", m.name);
+            api->model_ok_prev[k] = m.jobs_ok;
+            api->nmodel_prev++;
+        } else if (k < 64) {
+            fps = (double)(m.jobs_ok - api->model_ok_prev[k]);
+            api->model_ok_prev[k] = m.jobs_ok;
+        }
+        json_array_append_new(models, json_pack("{s:s, s:s, s:s, s:f, s:{s:f, s:f}, s:i, s:i, s:i, s:i, s:I}",
+            "name", m.name, "state", m.state, "backend", m.backend, "fps", fps,
+            "latency_ms", "p50", m.p50_ms, "p99", m.p99_ms, "queue", (int)m.queue_depth,
+            "workers", (int)m.workers, "workers_ready", (int)m.workers_ready, "workers_busy", (int)m.workers_busy,
+            "restarts", (json_int_t)m.restarts));
+    }
+    return json_pack("{s:s, s:I, s:i, s:i, s:i, s:o, s:o}", "type", "metrics", "ts", unix_ms(),
+                     "connections", api->srv->n_conns, "streams_open", api->nstreams,
+                     "observers", api->nobservers, "streams", streams, "models", models);
+}
+
+
+static void
+on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    vg_stream_api *api = w->data;
+    if (!api->observers)
+        return;
+    json_t *m = metrics_message(api);
+    for (observer *o = api->observers; o; o = o->next)
+        if (!vg_ws_congested(o->ws))
+            send_obj(o->ws, o->msgpack, m, NULL, 0);
+    json_decref(m);
+}
+
+/* ------------------------------------------------------------------ */
+/* frames through the pool */
+
+static void submit(stream *s, frame *f);
+
+static void
+stream_free(stream *s)
+{
+    ev_timer_stop(s->api->srv->loop, &s->held_timer);
+    frame_free(s->pending);
+    json_decref(s->next_ts);
+    vg_buf_release(&s->held);
+    vg_buf_release(&s->held_jpeg);
+    free(s);
+}
+
+
+/* Delivers now, or keeps the newest answer back while the reader is slow. */
+static void
+deliver(stream *s, json_t *msg, const void *jpeg, size_t jpeg_len)
+{
+    if (!vg_ws_congested(s->ws)) {
+        send_obj(s->ws, s->msgpack, msg, jpeg, jpeg_len);
+        return;
+    }
+    if (s->has_held) {
+        s->dropped++;
+        s->dropped_since++;
+        vg_series_add(s->api->m_dropped, 1);
+    }
+    s->held.len = 0;
+    s->held_jpeg.len = 0;
+    char *text = json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(7));
+    vg_buf_puts(&s->held, text);
+    free(text);
+    if (jpeg)
+        vg_buf_append(&s->held_jpeg, jpeg, jpeg_len);
+    s->has_held = 1;
+    /* bytes leave the kernel without an event for us: look again shortly */
+    if (!ev_is_active(&s->held_timer))
+        ev_timer_again(s->api->srv->loop, &s->held_timer);
+}
+
+
+static void
+on_ws_writable(vg_ws *ws, void *ud)
+{
+    (void)ws;
+    stream *s = ud;
+    if (!s->has_held || vg_ws_congested(s->ws))
+        return;
+    s->has_held = 0;
+    ev_timer_stop(s->api->srv->loop, &s->held_timer);
+    json_t *msg = json_loads(vg_buf_cstr(&s->held), 0, NULL);
+    if (msg) {
+        /* the count of dropped answers is up to date when it leaves */
+        json_object_set_new(msg, "dropped", json_integer(s->dropped_since));
+        s->dropped_since = 0;
+        send_obj(s->ws, s->msgpack, msg, s->held_jpeg.len ? s->held_jpeg.data : NULL, s->held_jpeg.len);
+        json_decref(msg);
+    }
+}
+
+
+static void
+on_held_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    stream *s = w->data;
+    if (s->ws)
+        on_ws_writable(s->ws, s);
+}
+
+
+static json_t *
+answer_json(stream *s, frame *f, const vg_pool_result *res)
+{
+    json_t *dets = json_array();
+    for (size_t i = 0; i < res->count; i++) {
+        const vg_detection *d = &res->detections[i];
+        json_array_append_new(dets, json_pack("{s:s, s:i, s:f, s:{s:i, s:i, s:i, s:i}}", "label", d->label,
+            "class_id", d->class_id, "confidence", round(d->confidence * 10000) / 10000,
+            "box", "x_min", d->x_min, "y_min", d->y_min, "x_max", d->x_max, "y_max", d->y_max));
+    }
+    double server_ms = (ev_time() - f->arrived) * 1000.0;
+    json_t *m = json_pack("{s:s, s:s, s:I, s:s, s:s, s:i, s:i, s:I, s:o, s:{s:f, s:f, s:f, s:f, s:f, s:f, s:f}, s:i, s:i, s:b}",
+        "type", "detections", "stream", s->id, "frame", (json_int_t)f->seq, "model", res->model,
+        "backend", res->backend, "width", res->width, "height", res->height, "count", (json_int_t)res->count,
+        "detections", dets,
+        "timings_ms", "queue", res->queue_us / 1000.0, "decode", res->decode_us / 1000.0,
+        "infer", res->infer_us / 1000.0, "post", res->post_us / 1000.0, "annotate", res->annotate_us / 1000.0,
+        "total", res->total_us / 1000.0, "server", server_ms,
+        "skipped", (int)s->skipped_since, "dropped", (int)s->dropped_since, "annotated", res->jpeg != NULL && f->opt.annotate);
+    json_object_set(m, "ts", f->ts ? f->ts : json_null());
+    json_object_set_new(m, "server_ts", json_integer(unix_ms()));
+    return m;
+}
+
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+
+/* The answer's distinct labels, sorted and comma-joined. */
+static void
+label_set(const vg_pool_result *res, char *out, size_t cap)
+{
+    const char *l[256];
+    size_t n = 0;
+    for (size_t i = 0; i < res->count && n < 256; i++)
+        l[n++] = res->detections[i].label;
+    qsort(l, n, sizeof *l, cmp_str);
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if ((i == 0 || strcmp(l[i], l[i - 1]) != 0) && o < cap)
+            o += (size_t)snprintf(out + o, cap - o, "%s%s", o ? "," : "", l[i]);
+}
+
+
+/*
+ * The sampling policy for live streams (history.stream_interval and
+ * history.stream_on_change): a camera at 10 fps would otherwise write
+ * 864,000 records a day.
+ */
+static void
+maybe_store(stream *s, const vg_pool_result *res)
+{
+    vg_stream_api *api = s->api;
+    if (!api->history || !vg_history_enabled(api->history))
+        return;
+    const vg_config *cfg = api->srv->cfg;
+    ev_tstamp now = ev_now(api->srv->loop);
+    char labels[sizeof s->stored_labels];
+    label_set(res, labels, sizeof labels);
+    int due = s->stored == 0 || now - s->stored_at >= cfg->history_stream_interval;
+    int changed = cfg->history_stream_on_change && strcmp(labels, s->stored_labels) != 0;
+    if (!due && !changed)
+        return;
+    vg_history_rec rec = {
+        .uid = s->uid,
+        .user = s->user[0] ? s->user : NULL,
+        .source = s->id,
+        .model = res->model,
+        .backend = res->backend,
+        .width = res->width,
+        .height = res->height,
+        .dets = res->detections,
+        .count = res->count,
+        .queue_us = res->queue_us, .decode_us = res->decode_us, .infer_us = res->infer_us,
+        .post_us = res->post_us, .annotate_us = res->annotate_us, .total_us = res->total_us,
+        /* the frame's own bytes belong to the pool by now: only an annotated frame can be kept */
+        .image = vg_history_images(api->history) == VG_HIST_IMG_ANNOTATED ? res->jpeg : NULL,
+        .image_len = vg_history_images(api->history) == VG_HIST_IMG_ANNOTATED ? res->jpeg_len : 0,
+    };
+    char id[33];
+    if (vg_history_record(api->history, &rec, id, NULL, NULL) != 0) {
+        vg_debug("stream", "%s: an answer was not stored: the store is busy or down", s->id);
+        return;
+    }
+    s->stored_at = now;
+    s->stored++;
+    snprintf(s->stored_labels, sizeof s->stored_labels, "%s", labels);
+}
+
+
+static void
+on_answer(int status, vg_pool_result *res, void *ud)
+{
+    stream *s = ud;
+    frame *f = s->running;
+    s->running = NULL;
+    s->preq = NULL;
+    if (!s->ws) {                       /* the client left; this was the cancel */
+        frame_free(f);
+        stream_free(s);
+        return;
+    }
+    vg_stream_api *api = s->api;
+    json_t *seq = json_integer((json_int_t)f->seq);
+    if (status == 0) {
+        s->processed++;
+        vg_series_add(api->m_processed, 1);
+        snprintf(s->model_used, sizeof s->model_used, "%s", res->model);
+        ring_add(s, res->total_us / 1000.0, ev_now(api->srv->loop));
+        maybe_store(s, res);
+        json_t *m = answer_json(s, f, res);
+        s->skipped_since = 0;
+        if (!vg_ws_congested(s->ws))
+            s->dropped_since = 0;
+        if (res->jpeg && api->tap.frame)
+            api->tap.frame(s->id, res->jpeg, res->jpeg_len, api->tap.ud);
+        deliver(s, m, f->opt.annotate ? res->jpeg : NULL, f->opt.annotate ? res->jpeg_len : 0);
+        json_object_del(m, "annotated");
+        broadcast(api, s->id, m);
+        json_decref(m);
+    } else {
+        s->failed++;
+        vg_series_add(api->m_failed, 1);
+        send_error(s->ws, s->msgpack, seq, vg_derr_code(status), res->message && *res->message ? res->message
+                                                                                               : vg_derr_str(status));
+    }
+    json_decref(seq);
+    frame_free(f);
+    if (s->pending) {
+        frame *next = s->pending;
+        s->pending = NULL;
+        submit(s, next);
+    }
+}
+
+
+static void
+submit(stream *s, frame *f)
+{
+    vg_pool_job job;
+    memset(&job, 0, sizeof job);
+    job.image = f->data;
+    job.image_len = f->len;
+    /* the pool may release the bytes after our callback: they are not tied to f */
+    job.image_free = free;
+    job.image_ctx = f->data;
+    vg_detect_opts_apply(&f->opt, &job);
+    vg_stream_tap *tap = &s->api->tap;
+    if (tap->wants && tap->wants(s->id, tap->ud)) {
+        job.annotate = 1;   /* an MJPEG viewer watches */
+        job.jpeg_quality = f->opt.annotate ? 0 : tap->quality;
+    }
+    char err[256] = "";
+    s->running = f;
+    int rc = vg_pool_submit(s->api->pool, f->opt.model[0] ? f->opt.model : NULL, &job, on_answer, s, &s->preq,
+                            err, sizeof err);
+    if (rc == 0)
+        f->data = NULL;   /* the pool's now */
+    if (rc != 0) {
+        s->running = NULL;
+        s->failed++;
+        vg_series_add(s->api->m_failed, 1);
+        json_t *seq = json_integer((json_int_t)f->seq);
+        send_error(s->ws, s->msgpack, seq, vg_derr_code(rc), err[0] ? err : vg_derr_str(rc));
+        json_decref(seq);
+        frame_free(f);
+    }
+}
+
+
+/* A frame arrived: run it now, or make it the one waiting (latest wins). */
+static void
+new_frame(stream *s, const void *data, size_t len, const vg_detect_opts *opt, json_t *ts)
+{
+    frame *f = vg_xcalloc(1, sizeof *f);
+    f->data = vg_xmalloc(len ? len : 1);
+    memcpy(f->data, data, len);
+    f->len = len;
+    f->seq = ++s->received;
+    f->ts = ts ? json_incref(ts) : NULL;
+    f->arrived = ev_time();
+    vg_detect_opts_copy(&f->opt, opt);
+    vg_series_add(s->api->m_received, 1);
+    if (!s->running) {
+        submit(s, f);
+        return;
+    }
+    if (s->pending) {
+        frame_free(s->pending);
+        s->skipped++;
+        s->skipped_since++;
+        vg_series_add(s->api->m_skipped, 1);
+    }
+    s->pending = f;
+}
+
+/* ------------------------------------------------------------------ */
+/* /v1/stream messages */
+
+static void
+stream_control(stream *s, json_t *msg, const void *image, size_t image_len)
+{
+    const char *type = json_string_value(json_object_get(msg, "type"));
+    char err[256] = "";
+    if (!type) {
+        send_error(s->ws, s->msgpack, NULL, "bad_request", "a message needs a \"type\"");
+        return;
+    }
+    if (strcmp(type, "config") == 0) {
+        vg_detect_opts o;
+        vg_detect_opts_copy(&o, &s->opt);
+        if (vg_detect_opts_from_json(&o, msg, err, sizeof err) < 0) {
+            send_error(s->ws, s->msgpack, NULL, "bad_request", err);
+            return;
+        }
+        vg_detect_opts_copy(&s->opt, &o);
+        json_t *ack = json_pack("{s:s, s:b, s:s, s:o}", "type", "config", "ok", 1, "stream", s->id,
+                                "settings", opts_json(&s->opt));
+        send_obj(s->ws, s->msgpack, ack, NULL, 0);
+        json_decref(ack);
+        return;
+    }
+    if (strcmp(type, "frame") == 0) {
+        vg_detect_opts o;
+        vg_detect_opts_copy(&o, &s->opt);
+        if (vg_detect_opts_from_json(&o, msg, err, sizeof err) < 0) {
+            send_error(s->ws, s->msgpack, NULL, "bad_request", err);
+            return;
+        }
+        json_t *ts = json_object_get(msg, "ts");
+        json_t *b64 = json_object_get(msg, "image");
+        if (image) {
+            new_frame(s, image, image_len, &o, ts);
+        } else if (json_is_string(b64)) {
+            size_t n = json_string_length(b64), cap = n / 4 * 3 + 3, olen = 0;
+            unsigned char *raw = vg_xmalloc(cap);
+            if (mbedtls_base64_decode(raw, cap, &olen, (const unsigned char *)json_string_value(b64), n) != 0)
+                send_error(s->ws, s->msgpack, NULL, "bad_request", "the image is not valid base64");
+            else
+                new_frame(s, raw, olen, &o, ts);
+            free(raw);
+        } else if (!s->msgpack) {
+            /* an envelope: these settings and ts go with the next binary frame */
+            json_decref(s->next_ts);
+            s->next_ts = ts ? json_incref(ts) : NULL;
+            vg_detect_opts_copy(&s->next_opt, &o);
+            s->has_next = 1;
+        } else {
+            send_error(s->ws, s->msgpack, NULL, "bad_request", "a frame message needs \"image\" bytes");
+        }
+        return;
+    }
+    if (strcmp(type, "ping") == 0) {
+        json_t *pong = json_pack("{s:s, s:I}", "type", "pong", "server_ts", unix_ms());
+        json_object_set(pong, "ts", json_object_get(msg, "ts") ? json_object_get(msg, "ts") : json_null());
+        send_obj(s->ws, s->msgpack, pong, NULL, 0);
+        json_decref(pong);
+        return;
+    }
+    snprintf(err, sizeof err, "unknown message type '%.32s'", type);
+    send_error(s->ws, s->msgpack, NULL, "bad_request", err);
+}
+
+
+static void
+stream_on_message(vg_ws *ws, int binary, const uint8_t *data, size_t len, void *ud)
+{
+    (void)ws;
+    stream *s = ud;
+    char err[256];
+    if (s->msgpack) {
+        if (!binary) {
+            send_error(s->ws, 1, NULL, "bad_request", "vigia.msgpack takes binary msgpack messages only");
+            return;
+        }
+        const void *image;
+        size_t image_len;
+        json_t *msg = vg_wire_unpack((const char *)data, len, "image", &image, &image_len, err, sizeof err);
+        if (!msg) {
+            send_error(s->ws, 1, NULL, "bad_request", err);
+            return;
+        }
+        stream_control(s, msg, image, image_len);
+        json_decref(msg);
+        return;
+    }
+    if (binary) {
+        if (s->has_next) {
+            new_frame(s, data, len, &s->next_opt, s->next_ts);
+            json_decref(s->next_ts);
+            s->next_ts = NULL;
+            s->has_next = 0;
+        } else {
+            new_frame(s, data, len, &s->opt, NULL);
+        }
+        return;
+    }
+    /* text may carry a base64 frame: bounded by ws.max_message like any message */
+    json_error_t je;
+    json_t *msg = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &je);
+    if (!msg || !json_is_object(msg)) {
+        snprintf(err, sizeof err, "malformed JSON: %s", msg ? "not an object" : je.text);
+        send_error(s->ws, 0, NULL, "bad_request", err);
+        json_decref(msg);
+        return;
+    }
+    stream_control(s, msg, NULL, 0);
+    json_decref(msg);
+}
+
+
+static void
+stream_on_close(vg_ws *ws, uint16_t code, void *ud)
+{
+    (void)ws;
+    (void)code;
+    stream *s = ud;
+    vg_stream_api *api = s->api;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        api->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    api->nstreams--;
+    s->ws = NULL;
+    if (s->running && s->preq)
+        vg_pool_cancel(s->preq);   /* on_answer sees ws == NULL and frees s */
+    else
+        stream_free(s);
+}
+
+
+static const vg_ws_handler stream_handler = { stream_on_message, on_ws_writable, stream_on_close };
+
+
+static stream *
+find_stream(vg_stream_api *api, const char *id)
+{
+    for (stream *s = api->streams; s; s = s->next)
+        if (strcmp(s->id, id) == 0)
+            return s;
+    return NULL;
+}
+
+
+static void
+route_stream(vg_req *r, void *ud)
+{
+    vg_stream_api *api = ud;
+    stream *s = vg_xcalloc(1, sizeof *s);
+    s->api = api;
+    ev_init(&s->held_timer, on_held_timer);
+    s->held_timer.repeat = 0.02;
+    s->held_timer.data = s;
+    vg_detect_opts_init(&s->opt);
+    vg_buf v;
+    vg_buf_init(&v);
+    char err[256];
+    static const char *const names[] = { "model", "min_confidence", "threshold", "nms", "classes", "annotate" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (vg_req_query_get(r, names[i], &v) == 0 && vg_detect_opts_set(&s->opt, names[i], v.data, err, sizeof err) < 0) {
+            vg_req_error(r, 400, "bad_request", "%s", err);
+            goto refuse;
+        }
+    }
+    if (vg_req_query_get(r, "stream", &v) == 0) {
+        if (!id_valid(v.data)) {
+            vg_req_error(r, 400, "bad_request", "stream ids are 1-64 characters of A-Z a-z 0-9 . _ -");
+            goto refuse;
+        }
+        if (find_stream(api, v.data)) {
+            vg_req_error(r, 409, "stream_in_use", "stream '%s' is already connected", v.data);
+            goto refuse;
+        }
+        snprintf(s->id, sizeof s->id, "%s", v.data);
+    } else {
+        snprintf(s->id, sizeof s->id, "stream-%llu", (unsigned long long)++api->next_anon);
+    }
+    vg_buf_release(&v);
+    vg_principal who;   /* before the upgrade, which frees the request */
+    if (api->auth && vg_auth_principal(api->auth, r, &who)) {
+        s->uid = who.uid;
+        snprintf(s->user, sizeof s->user, "%s", who.name);
+    }
+    s->ws = vg_ws_upgrade(r, subprotocols, &stream_handler, s);
+    if (!s->ws) {
+        free(s);
+        return;
+    }
+    s->msgpack = strcmp(vg_ws_subprotocol(s->ws), "vigia.msgpack") == 0;
+    s->next = api->streams;
+    if (api->streams)
+        api->streams->prev = s;
+    api->streams = s;
+    api->nstreams++;
+    const char *def = vg_pool_default_model(api->pool);
+    snprintf(s->model_used, sizeof s->model_used, "%s", s->opt.model[0] ? s->opt.model : def ? def : "");
+    json_t *hello = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "type", "hello",
+                              "protocol", s->msgpack ? "vigia.msgpack" : "vigia.json", "stream", s->id,
+                              "model", s->model_used, "max_message", (json_int_t)api->srv->cfg->ws_max_message,
+                              "settings", opts_json(&s->opt));
+    send_obj(s->ws, s->msgpack, hello, NULL, 0);
+    json_decref(hello);
+    return;
+refuse:
+    vg_buf_release(&v);
+    free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* /v1/live */
+
+static int
+split_list(char *buf, const char **out, int max)
+{
+    int n = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t && n < max; t = strtok_r(NULL, ",", &save))
+        if (*t)
+            out[n++] = t;
+    return n;
+}
+
+
+static int
+observer_filter(observer *o, const char *streams, const char *labels, const char *min_conf, char *err, size_t errlen)
+{
+    if (streams) {
+        snprintf(o->streams_buf, sizeof o->streams_buf, "%s", streams);
+        o->nstreams = split_list(o->streams_buf, o->streams, MAX_FILTER_STREAMS);
+    }
+    if (labels) {
+        snprintf(o->labels_buf, sizeof o->labels_buf, "%s", labels);
+        o->nlabels = split_list(o->labels_buf, o->labels, MAX_FILTER_LABELS);
+    }
+    if (min_conf) {
+        char *end;
+        double v = strtod(min_conf, &end);
+        if (end == min_conf || *end || !(v >= 0 && v <= 1)) {
+            snprintf(err, errlen, "min_confidence must be a number in [0, 1]");
+            return -1;
+        }
+        o->min_confidence = (float)v;
+    }
+    return 0;
+}
+
+
+static void
+live_on_message(vg_ws *ws, int binary, const uint8_t *data, size_t len, void *ud)
+{
+    observer *o = ud;
+    char err[256];
+    json_t *msg = NULL;
+    if (binary && o->msgpack) {
+        const void *bin;
+        size_t binlen;
+        msg = vg_wire_unpack((const char *)data, len, "image", &bin, &binlen, err, sizeof err);
+    } else if (!binary && len <= CONTROL_MAX) {
+        json_error_t je;
+        msg = json_loadb((const char *)data, len, 0, &je);
+        snprintf(err, sizeof err, "malformed JSON: %s", je.text);
+    } else {
+        snprintf(err, sizeof err, "observers send only filter messages");
+    }
+    const char *type = msg ? json_string_value(json_object_get(msg, "type")) : NULL;
+    if (!msg || !type || strcmp(type, "filter") != 0) {
+        send_error(ws, o->msgpack, NULL, "bad_request", msg ? "observers send only {\"type\":\"filter\",...}" : err);
+        json_decref(msg);
+        return;
+    }
+    /* lists as arrays or comma-separated strings */
+    char sbuf[1024] = "", lbuf[1024] = "", cbuf[32] = "";
+    const char *sp = NULL, *lp = NULL, *cp = NULL;
+    json_t *v;
+    const char *keys[] = { "streams", "labels" };
+    char *bufs[] = { sbuf, lbuf };
+    const char **ptrs[] = { &sp, &lp };
+    for (int k = 0; k < 2; k++) {
+        if (!(v = json_object_get(msg, keys[k])))
+            continue;
+        *ptrs[k] = bufs[k];
+        if (json_is_string(v)) {
+            snprintf(bufs[k], 1024, "%s", json_string_value(v));
+        } else if (json_is_array(v)) {
+            size_t i, off = 0;
+            json_t *e;
+            json_array_foreach(v, i, e)
+                if (json_is_string(e) && off < 1000)
+                    off += (size_t)snprintf(bufs[k] + off, 1024 - off, "%s%s", off ? "," : "", json_string_value(e));
+        }
+    }
+    if ((v = json_object_get(msg, "min_confidence")) && json_is_number(v)) {
+        snprintf(cbuf, sizeof cbuf, "%.6g", json_number_value(v));
+        cp = cbuf;
+    }
+    if (observer_filter(o, sp, lp, cp, err, sizeof err) < 0)
+        send_error(ws, o->msgpack, NULL, "bad_request", err);
+    else {
+        json_t *ack = json_pack("{s:s, s:b}", "type", "filter", "ok", 1);
+        send_obj(ws, o->msgpack, ack, NULL, 0);
+        json_decref(ack);
+    }
+    json_decref(msg);
+}
+
+
+static void
+live_on_close(vg_ws *ws, uint16_t code, void *ud)
+{
+    (void)ws;
+    (void)code;
+    observer *o = ud;
+    vg_stream_api *api = o->api;
+    if (o->prev)
+        o->prev->next = o->next;
+    else
+        api->observers = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
+    api->nobservers--;
+    if (!api->observers)
+        ev_timer_stop(api->srv->loop, &api->tick);
+    free(o);
+}
+
+
+static const vg_ws_handler live_handler = { live_on_message, NULL, live_on_close };
+
+
+static void
+route_live(vg_req *r, void *ud)
+{
+    vg_stream_api *api = ud;
+    observer *o = vg_xcalloc(1, sizeof *o);
+    o->api = api;
+    vg_buf sv, lv, cv;
+    vg_buf_init(&sv);
+    vg_buf_init(&lv);
+    vg_buf_init(&cv);
+    char err[256];
+    int bad = observer_filter(o, vg_req_query_get(r, "stream", &sv) == 0 ? sv.data : NULL,
+                              vg_req_query_get(r, "label", &lv) == 0 ? lv.data : NULL,
+                              vg_req_query_get(r, "min_confidence", &cv) == 0 ? cv.data : NULL, err, sizeof err);
+    vg_buf_release(&sv);
+    vg_buf_release(&lv);
+    vg_buf_release(&cv);
+    if (bad) {
+        vg_req_error(r, 400, "bad_request", "%s", err);
+        free(o);
+        return;
+    }
+    o->ws = vg_ws_upgrade(r, subprotocols, &live_handler, o);
+    if (!o->ws) {
+        free(o);
+        return;
+    }
+    o->msgpack = strcmp(vg_ws_subprotocol(o->ws), "vigia.msgpack") == 0;
+    o->next = api->observers;
+    if (api->observers)
+        api->observers->prev = o;
+    api->observers = o;
+    api->nobservers++;
+    if (!ev_is_active(&api->tick))
+        ev_timer_again(api->srv->loop, &api->tick);
+    json_t *hello = json_pack("{s:s, s:s}", "type", "hello", "protocol", o->msgpack ? "vigia.msgpack" : "vigia.json");
+    send_obj(o->ws, o->msgpack, hello, NULL, 0);
+    json_decref(hello);
+    /* a first metrics message at once, so a dashboard need not wait a second */
+    json_t *m = metrics_message(api);
+    send_obj(o->ws, o->msgpack, m, NULL, 0);
+    json_decref(m);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+collect_gauges(vg_metric *m, void *ud)
+{
+    vg_stream_api *api = ud;
+    vg_series_set(vg_metrics_single(m), api->nstreams);
+}
+
+
+static void
+collect_observers(vg_metric *m, void *ud)
+{
+    vg_stream_api *api = ud;
+    vg_series_set(vg_metrics_single(m), api->nobservers);
+}
+
+
+vg_stream_api *
+vg_stream_api_create(vg_server *srv, vg_pool *pool)
+{
+    vg_stream_api *api = vg_xcalloc(1, sizeof *api);
+    api->srv = srv;
+    api->pool = pool;
+    ev_init(&api->tick, on_tick);
+    api->tick.repeat = 1.0;
+    api->tick.data = api;
+    vg_ws_refusals_install(subprotocols);
+    vg_router_add(&srv->router, VG_M_GET, "/v1/stream", route_stream, api, 0);
+    vg_router_add(&srv->router, VG_M_GET, "/v1/live", route_live, api, 0);
+    vg_metric *frames = vg_metrics_register("vigia_stream_frames_total", "live stream frames by what became of them",
+                                            VG_COUNTER, "result", NULL, 0);
+    const char *names[] = { "received", "processed", "skipped", "dropped", "failed" };
+    vg_series **slots[] = { &api->m_received, &api->m_processed, &api->m_skipped, &api->m_dropped, &api->m_failed };
+    for (int i = 0; i < 5; i++) {
+        const char *v[] = { names[i] };
+        *slots[i] = vg_metrics_series(frames, v);
+    }
+    vg_metrics_set_collect(vg_metrics_register("vigia_streams", "open /v1/stream connections", VG_GAUGE, "", NULL, 0),
+                           collect_gauges, api);
+    vg_metrics_set_collect(vg_metrics_register("vigia_live_observers", "open /v1/live connections", VG_GAUGE, "", NULL, 0),
+                           collect_observers, api);
+    return api;
+}
+
+
+void
+vg_stream_api_set_history(vg_stream_api *api, vg_history *history, vg_auth *auth)
+{
+    api->history = history;
+    api->auth = auth;
+}
+
+
+void
+vg_stream_api_set_tap(vg_stream_api *api, const vg_stream_tap *tap)
+{
+    api->tap = *tap;
+}
+
+
+int
+vg_stream_api_has_stream(vg_stream_api *api, const char *id)
+{
+    return find_stream(api, id) != NULL;
+}
+
+
+void
+vg_stream_api_destroy(vg_stream_api *api)
+{
+    if (!api)
+        return;
+    ev_timer_stop(api->srv->loop, &api->tick);
+    free(api);
+}

@@ -1,0 +1,866 @@
+/* users_api: see users_api.h. */
+#include "api/users_api.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <ev.h>
+#include <jansson.h>
+#include <mbedtls/sha256.h>
+
+#include "auth/auth.h"
+#include "http/http.h"
+#include "base/jsonw.h"
+#include "base/log.h"
+#include "base/mpk.h"
+#include "net/server.h"
+#include "store/store_client.h"
+
+struct vg_users_api {
+    vg_server *srv;
+    vg_store *store;
+    vg_auth *auth;
+};
+
+/* One request in flight through the hasher and the store. */
+typedef struct op {
+    vg_users_api *u;
+    vg_req *r;
+    uint64_t uid;
+    vg_user user;                  /* create: the new user */
+    vg_user_patch patch;           /* update */
+    char password[VG_STORE_MAX_PASSWORD + 1];
+    size_t pwlen;
+    char key[80];                  /* a new API key */
+    vg_apikey k;
+} op;
+
+
+int
+vg_user_name_valid(const char *s, char *err, size_t errlen)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > VG_DB_NAME_MAX) {
+        snprintf(err, errlen, "name must be 1 to %d characters", VG_DB_NAME_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!isalnum(c) && c != '.' && c != '_' && c != '-') {
+            snprintf(err, errlen, "name may hold letters, digits, '.', '_' and '-' only");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+
+int
+vg_user_email_valid(const char *s, char *err, size_t errlen)
+{
+    size_t n = strlen(s);
+    if (n == 0)
+        return 0;
+    const char *at = strchr(s, '@');
+    if (n > VG_DB_EMAIL_MAX || !at || at == s || !at[1] || strchr(at + 1, '@') || strpbrk(s, " \t\r\n<>\"")) {
+        snprintf(err, errlen, "email is not an address");
+        return -1;
+    }
+    return 0;
+}
+
+
+int
+vg_user_password_valid(const char *s, size_t n, char *err, size_t errlen)
+{
+    if (n < 8 || n > VG_STORE_MAX_PASSWORD || memchr(s, '\0', n)) {
+        snprintf(err, errlen, "password must be 8 to %d bytes", VG_STORE_MAX_PASSWORD);
+        return -1;
+    }
+    return 0;
+}
+
+
+static void
+user_json(vg_jsonw *w, const vg_user *u)
+{
+    vg_jsonw_obj(w);
+    vg_jsonw_key(w, "id");
+    vg_jsonw_uint(w, u->id);
+    vg_jsonw_key(w, "name");
+    vg_jsonw_cstr(w, u->name);
+    vg_jsonw_key(w, "email");
+    vg_jsonw_cstr(w, u->email);
+    vg_jsonw_key(w, "role");
+    vg_jsonw_cstr(w, vg_role_name(u->role));
+    vg_jsonw_key(w, "disabled");
+    vg_jsonw_bool(w, u->disabled);
+    vg_jsonw_key(w, "created");
+    vg_jsonw_int(w, u->created);
+    vg_jsonw_key(w, "updated");
+    vg_jsonw_int(w, u->updated);
+    vg_jsonw_obj_end(w);
+}
+
+
+static void
+respond_user(vg_req *r, int status, const vg_user *u)
+{
+    vg_buf b;
+    vg_buf_init(&b);
+    vg_jsonw w;
+    vg_jsonw_init(&w, &b);
+    user_json(&w, u);
+    vg_buf_putc(&b, '\n');
+    vg_req_respond_buf(r, status, "application/json", &b);
+    vg_buf_release(&b);
+}
+
+
+/* Reads the user `uid`; answers 404/5xx and returns -1 when it cannot. */
+static int
+read_user(vg_users_api *u, vg_req *r, uint64_t uid, vg_user *out)
+{
+    vg_db *db = vg_store_db(u->store);
+    MDB_txn *txn;
+    int rc = vg_db_read(db, &txn);
+    if (rc == 0) {
+        rc = vg_db_user_get(db, txn, uid, out);
+        vg_db_read_end(db);
+    }
+    if (rc == VG_DB_ENOTFOUND) {
+        vg_req_error(r, 404, "not_found", "no user %llu", (unsigned long long)uid);
+        return -1;
+    }
+    if (rc != 0) {
+        vg_auth_store_error(r, rc, "cannot read the user");
+        return -1;
+    }
+    return 0;
+}
+
+
+/* The {id} parameter; 0 after answering 404. Also checks admin-or-self (403). */
+static uint64_t
+target(vg_users_api *u, vg_req *r, int self_ok, vg_principal *who)
+{
+    vg_str s = vg_req_param(r, 0);
+    char buf[24];
+    uint64_t id = 0;
+    if (s.n > 0 && s.n < sizeof buf) {
+        memcpy(buf, s.p, s.n);
+        buf[s.n] = '\0';
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(buf, &end, 10);
+        if (!*end && !errno && isdigit((unsigned char)buf[0]))
+            id = v;
+    }
+    vg_auth_principal(u->auth, r, who);
+    if (who->role != VG_ROLE_ADMIN && !(self_ok && who->uid == id && id != 0)) {
+        vg_req_error(r, 403, "forbidden", "only an admin or the user itself may do this");
+        return 0;
+    }
+    if (id == 0) {
+        vg_req_error(r, 404, "not_found", "no user '%.*s'", (int)(s.n > 32 ? 32 : s.n), s.p);
+        return 0;
+    }
+    return id;
+}
+
+
+static int
+op_send(op *o, vg_buf *m, vg_store_cb cb, const char *what)
+{
+    int rc = vg_store_call(o->u->store, m->data, m->len, NULL, 0, cb, o);
+    vg_buf_release(m);
+    if (rc != 0) {
+        vg_auth_store_error(o->r, rc, what);
+        free(o);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- list and read ------------------------------------------------------------- */
+
+static void
+route_list(vg_req *r, void *ud)
+{
+    vg_users_api *u = ud;
+    vg_db *db = vg_store_db(u->store);
+    MDB_txn *txn;
+    int rc = vg_db_read(db, &txn);
+    if (rc != 0) {
+        vg_auth_store_error(r, rc, "cannot read users");
+        return;
+    }
+    vg_buf b;
+    vg_buf_init(&b);
+    vg_jsonw w;
+    vg_jsonw_init(&w, &b);
+    vg_jsonw_obj(&w);
+    vg_jsonw_key(&w, "users");
+    vg_jsonw_arr(&w);
+    MDB_cursor *c;
+    MDB_val k, v;
+    size_t n = 0;
+    if (mdb_cursor_open(txn, db->users, &c) == 0) {
+        while (mdb_cursor_get(c, &k, &v, MDB_NEXT) == 0) {
+            vg_user usr;
+            if (vg_user_decode(v.mv_data, v.mv_size, &usr) == 0) {
+                user_json(&w, &usr);
+                n++;
+            }
+        }
+        mdb_cursor_close(c);
+    }
+    vg_db_read_end(db);
+    vg_jsonw_arr_end(&w);
+    vg_jsonw_key(&w, "count");
+    vg_jsonw_uint(&w, n);
+    vg_jsonw_obj_end(&w);
+    vg_buf_putc(&b, '\n');
+    vg_req_respond_buf(r, 200, "application/json", &b);
+    vg_buf_release(&b);
+}
+
+
+static void
+route_get(vg_req *r, void *ud)
+{
+    vg_users_api *u = ud;
+    vg_principal who;
+    vg_user usr;
+    uint64_t id = target(u, r, 1, &who);
+    if (id && read_user(u, r, id, &usr) == 0)
+        respond_user(r, 200, &usr);
+}
+
+
+static void
+route_profile(vg_req *r, void *ud)
+{
+    vg_users_api *u = ud;
+    vg_principal who;
+    vg_user usr;
+    uint64_t id = target(u, r, 1, &who);
+    if (!id || read_user(u, r, id, &usr) != 0)
+        return;
+    vg_db *db = vg_store_db(u->store);
+    MDB_txn *txn;
+    vg_user_activity act;
+    memset(&act, 0, sizeof act);
+    size_t keys = 0;
+    if (vg_db_read(db, &txn) == 0) {
+        vg_db_user_activity(db, txn, id, &act);
+        vg_db_read_end(db);
+    }
+    vg_buf b;
+    vg_buf_init(&b);
+    vg_jsonw w;
+    vg_jsonw_init(&w, &b);
+    vg_jsonw_obj(&w);
+    vg_jsonw_key(&w, "user");
+    user_json(&w, &usr);
+    vg_jsonw_key(&w, "activity");
+    vg_jsonw_obj(&w);
+    vg_jsonw_key(&w, "detections");
+    vg_jsonw_uint(&w, act.detections);
+    vg_jsonw_key(&w, "objects");
+    vg_jsonw_uint(&w, act.objects);
+    vg_jsonw_key(&w, "feedback");
+    vg_jsonw_uint(&w, act.feedback);
+    vg_jsonw_key(&w, "logins");
+    vg_jsonw_uint(&w, act.logins);
+    vg_jsonw_key(&w, "last_detection");
+    if (act.last_detection_us)
+        vg_jsonw_double_prec(&w, (double)act.last_detection_us / 1e6, 16);
+    else
+        vg_jsonw_null(&w);
+    vg_jsonw_key(&w, "last_login");
+    if (act.last_login)
+        vg_jsonw_int(&w, act.last_login);
+    else
+        vg_jsonw_null(&w);
+    vg_jsonw_obj_end(&w);
+    (void)keys;
+    vg_jsonw_obj_end(&w);
+    vg_buf_putc(&b, '\n');
+    vg_req_respond_buf(r, 200, "application/json", &b);
+    vg_buf_release(&b);
+}
+
+/* ---- create ---------------------------------------------------------------------- */
+
+static void
+created(int status, vg_mpr *rest, void *ud)
+{
+    op *o = ud;
+    if (status == 0 && vg_mpr_u64(rest, &o->user.id) < 0)
+        status = VG_DB_EPROTO;
+    if (status == VG_DB_EEXISTS)
+        vg_req_error(o->r, 409, "conflict", "a user named '%s'%s already exists", o->user.name,
+                     o->user.email[0] ? " or with that email" : "");
+    else if (status != 0)
+        vg_auth_store_error(o->r, status, "cannot create the user");
+    else {
+        vg_info("users", "created user '%s' (id %llu, %s)", o->user.name, (unsigned long long)o->user.id,
+                vg_role_name(o->user.role));
+        vg_req_add_header(o->r, "Location", "/v1/users/%llu", (unsigned long long)o->user.id);
+        respond_user(o->r, 201, &o->user);
+    }
+    free(o);
+}
+
+
+static void
+create_hashed(int status, const char *encoded, void *ud)
+{
+    op *o = ud;
+    if (status != 0) {
+        vg_auth_store_error(o->r, status, "cannot hash the password");
+        free(o);
+        return;
+    }
+    vg_buf m;
+    vg_buf_init(&m);
+    vg_mpw w;
+    vg_mpw_init(&w, &m);
+    vg_mpw_array(&w, 6);
+    vg_mpw_i64(&w, VG_STORE_USER_CREATE);
+    vg_mpw_cstr(&w, o->user.name);
+    vg_mpw_cstr(&w, o->user.email);
+    vg_mpw_i64(&w, o->user.role);
+    vg_mpw_cstr(&w, encoded);
+    vg_mpw_i64(&w, o->user.created);
+    op_send(o, &m, created, "cannot create the user");
+}
+
+
+/* Reads a string member into out; -1 (after answering 422) when it is not a string or too long. */
+static int
+member(vg_req *r, json_t *j, const char *key, char *out, size_t cap, int *present)
+{
+    json_t *v = json_object_get(j, key);
+    *present = v != NULL && !json_is_null(v);
+    if (!*present)
+        return 0;
+    if (!json_is_string(v) || json_string_length(v) >= cap) {
+        vg_req_error(r, 422, "invalid", "\"%s\" must be a string of at most %zu bytes", key, cap - 1);
+        return -1;
+    }
+    memcpy(out, json_string_value(v), json_string_length(v) + 1);
+    return 0;
+}
+
+
+static void
+route_create(vg_req *r, void *ud)
+{
+    vg_users_api *u = ud;
+    json_t *j = vg_auth_json_body(r);
+    if (!j)
+        return;
+    op *o = vg_xcalloc(1, sizeof *o);
+    o->u = u;
+    o->r = r;
+    char role[16] = "viewer", err[160];
+    int has_name, has_pw, has_mail, has_role;
+    if (member(r, j, "name", o->user.name, sizeof o->user.name, &has_name) < 0 ||
+        member(r, j, "password", o->password, sizeof o->password, &has_pw) < 0 ||
+        member(r, j, "email", o->user.email, sizeof o->user.email, &has_mail) < 0 ||
+        member(r, j, "role", role, sizeof role, &has_role) < 0)
+        goto fail;
+    o->pwlen = strlen(o->password);
+    o->user.role = vg_role_parse(role, strlen(role));
+    if (!has_name || !has_pw) {
+        vg_req_error(r, 422, "invalid", "a user needs \"name\" and \"password\"");
+        goto fail;
+    }
+    if (vg_user_name_valid(o->user.name, err, sizeof err) < 0 || vg_user_email_valid(o->user.email, err, sizeof err) < 0 ||
+        vg_user_password_valid(o->password, o->pwlen, err, sizeof err) < 0) {
+        vg_req_error(r, 422, "invalid", "%s", err);
+        goto fail;
+    }
+    if (o->user.role == VG_ROLE_NONE) {
+        vg_req_error(r, 422, "invalid", "role must be viewer, operator or admin");
+        goto fail;
+    }
+    json_decref(j);
+    o->user.created = o->user.updated = (int64_t)ev_now(u->srv->loop);
+    int rc = vg_store_hash(u->store, o->password, o->pwlen, create_hashed, o);
+    memset(o->password, 0, sizeof o->password);
+    if (rc != 0) {
+        vg_auth_store_error(r, rc, "cannot hash the password");
+        free(o);
+    }
+    return;
+fail:
+    json_decref(j);
+    free(o);
+}
+
+/* ---- update and delete ------------------------------------------------------------- */
+
+static void
+updated(int status, vg_mpr *rest, void *ud)
+{
+    op *o = ud;
+    (void)rest;
+    if (status == VG_DB_EEXISTS)
+        vg_req_error(o->r, 409, "conflict", "that email belongs to another user");
+    else if (status == VG_DB_ELASTADMIN)
+        vg_req_error(o->r, 409, "last_admin", "%s", vg_db_strerror(status));
+    else if (status == VG_DB_ENOTFOUND)
+        vg_req_error(o->r, 404, "not_found", "no user %llu", (unsigned long long)o->uid);
+    else if (status != 0)
+        vg_auth_store_error(o->r, status, "cannot update the user");
+    else {
+        vg_user usr;
+        if (read_user(o->u, o->r, o->uid, &usr) == 0)
+            respond_user(o->r, 200, &usr);
+    }
+    free(o);
+}
+
+
+static void
+update_send(op *o)
+{
+    vg_buf m;
+    vg_buf_init(&m);
+    vg_mpw w;
+    vg_mpw_init(&w, &m);
+    vg_mpw_array(&w, 7);
+    vg_mpw_i64(&w, VG_STORE_USER_UPDATE);
+    vg_mpw_u64(&w, o->uid);
+    if (o->patch.set_email)
+        vg_mpw_cstr(&w, o->patch.email);
+    else
+        vg_mpw_nil(&w);
+    if (o->patch.set_role)
+        vg_mpw_i64(&w, o->patch.role);
+    else
+        vg_mpw_nil(&w);
+    if (o->patch.set_hash)
+        vg_mpw_cstr(&w, o->patch.hash);
+    else
+        vg_mpw_nil(&w);
+    if (o->patch.set_disabled)
+        vg_mpw_bool(&w, o->patch.disabled);
+    else
+        vg_mpw_nil(&w);
+    vg_mpw_i64(&w, o->patch.now);
+    op_send(o, &m, updated, "cannot update the user");
+}
+
+
+static void
+update_hashed(int status, const char *encoded, void *ud)
+{
+    op *o = ud;
+    if (status != 0) {
+        vg_auth_store_error(o->r, status, "cannot hash the password");
+        free(o);
+        return;
+    }
+    o->patch.set_hash = 1;
+    snprintf(o->patch.hash, sizeof o->patch.hash, "%s", encoded);
+    update_send(o);
+}
+
+
+static void
+update_verified(int status, int ok, void *ud)
+{
+    op *o = ud;
+    if (status != 0 || !ok) {
+        if (status != 0)
+            vg_auth_store_error(o->r, status, "cannot check the password");
+        else
+            vg_req_error(o->r, 403, "forbidden", "current_password is wrong");
+        free(o);
+        return;
+    }
+    int rc = vg_store_hash(o->u->store, o->password, o->pwlen, update_hashed, o);
+    memset(o->password, 0, sizeof o->password);
+    if (rc != 0) {
+        vg_auth_store_error(o->r, rc, "cannot hash the password");
+        free(o);
+    }
+}
+
+
+static void
+route_update(vg_req *r, void *ud)
+{
+    vg_users_api *u = ud;
+    vg_principal who;
+    vg_user usr;
+    uint64_t id = target(u, r, 1, &who);
+    if (!id || read_user(u, r, id, &usr) != 0)
+        return;
+    json_t *j = vg_auth_json_body(r);
+    if (!j)
+        return;
+    int admin = who.role == VG_ROLE_ADMIN;
+    op *o = vg_xcalloc(1, sizeof *o);
+    o->u = u;
+    o->r = r;
+    o->uid = id;
+    o->patch.now = (int64_t)ev_now(u->srv->loop);
+    char role[16] = "", current[VG_STORE_MAX_PASSWORD + 1] = "", err[160];
+    int has_pw, has_role, has_cur;
+    const char *key;
+    json_t *v;
+    json_object_foreach(j, key, v) {
+        if (strcmp(key, "email") && strcmp(key, "password") && strcmp(key, "role") && strcmp(key, "disabled") &&
+            strcmp(key, "current_password")) {
+            vg_req_error(r, 422, "invalid", "unknown member \"%.32s\" (email, password, role, disabled)", key);
+            goto fail;
+        }
+    }
+    if (member(r, j, "email", o->patch.email, sizeof o->patch.email, &o->patch.set_email) < 0 ||
+        member(r, j, "password", o->password, sizeof o->password, &has_pw) < 0 ||
+        member(r, j, "role", role, sizeof role, &has_role) < 0 ||
+        member(r, j, "current_password", current, sizeof current, &has_cur) < 0)
+        goto fail;
+    json_t *dis = json_object_get(j, "disabled");
+    if (dis && !json_is_boolean(dis)) {
+        vg_req_error(r, 422, "invalid", "\"disabled\" must be true or false");
+        goto fail;
+    }
+    if ((has_role || dis) && !admin) {
+        vg_req_error(r, 403, "forbidden", "only an admin may change roles or disable users");
+        goto fail;
+    }
+    if (o->patch.set_email && vg_user_email_valid(o->patch.email, err, sizeof err) < 0) {
+        vg_req_error(r, 422, "invalid", "%s", err);
+        goto fail;
+    }
+    if (has_role) {
+        o->patch.set_role = 1;
+        o->patch.role = vg_role_parse(role, strlen(role));
+        if (o->patch.role == VG_ROLE_NONE) {
+            vg_req_error(r, 422, "invalid", "role must be viewer, operator or admin");
+            goto fail;
+        }
+    }
+    if (dis) {
+        o->patch.set_disabled = 1;
+        o->patch.disabled = json_is_true(dis);
+    }
+    o->pwlen = strlen(o->password);
+    if (has_pw && vg_user_password_valid(o->password, o->pwlen, err, sizeof err) < 0) {
+        vg_req_error(r, 422, "invalid", "%s", err);
+        goto fail;
+    }
+    json_decref(j);
+    int rc = 0;
+    if (has_pw && !admin) {
+        /* a stolen access token alone cannot take the account over */
+        if (!has_cur) {
+            vg_req_error(r, 403, "forbidden", "changing your password needs current_password");
+            free(o);
+            return;
+        }
+        rc = vg_store_verify(u->store, usr.hash, current, strlen(current), update_verified, o);
+    } else if (has_pw) {
+        rc = vg_store_hash(u->store, o->password, o->pwlen, update_hashed, o);
+        memset(o->password, 0, sizeof o->password);
+    } else {
+        update_send(o);
+        return;
+    }
+    memset(current, 0, sizeof current);
+    if (rc != 0) {
+        vg_auth_store_error(r, rc, "cannot check the password");
+        free(o);
+    }
+    return;
+fail:
+    json_decref(j);
+    free(o);
+}
+
+
+static void
+deleted(int status, vg_mpr *rest, void *ud)
+{
+    op *o = ud;
+    (void)rest;
+    if (status == VG_DB_ELASTADMIN)
+        vg_req_error(o->r, 409, "last_admin", "%s", vg_db_strerror(status));
+    else if (status == VG_DB_ENOTFOUND)
+        vg_req_error(o->r, 404, "not_found", "no user %llu", (unsigned long long)o->uid);
+    else if (status != 0)
+        vg_auth_store_error(o->r, status, "cannot delete the user");
+    else {
+        vg_info("users", "deleted user %llu", (unsigned long long)o->uid);
+        vg_req_respond(o->r, 204, NULL, NULL, 0);
+    }
+    free(o);
+}
+
+
+static void
+route_delete(vg_req *r, void *ud)
+{
+    vg_users_api *u = ud;
+    vg_principal who;
+    uint64_t id = target(u, r, 0, &who);
+    if (!id)
+        return;
+    op *o = vg_xcalloc(1, sizeof *o);
+    o->u = u;
+    o->r = r;
+    o->uid = id;
+    vg_buf m;
+    vg_buf_init(&m);
+    vg_mpw w;
+    vg_mpw_init(&w, &m);
+    vg_mpw_array(&w, 2);
+    vg_mpw_i64(&w, VG_STORE_USER_DELETE);
+    vg_mpw_u64(&w, id);
+    op_send(o, &m, deleted, "cannot delete the user");
+}
+
+/* ---- API keys ----------------------------------------------------------------------- */
+
+static void
+key_json(vg_jsonw *w, const vg_apikey *k)
+{
+    vg_jsonw_obj(w);
+    vg_jsonw_key(w, "id");
+    vg_jsonw_uint(w, k->kid);
+    vg_jsonw_key(w, "user");
+    vg_jsonw_uint(w, k->uid);
+    vg_jsonw_key(w, "name");
+    vg_jsonw_cstr(w, k->name);
+    vg_jsonw_key(w, "role");
+    vg_jsonw_cstr(w, vg_role_name(k->role));
+    vg_jsonw_key(w, "prefix");
+    vg_jsonw_cstr(w, k->prefix);
+    vg_jsonw_key(w, "created");
+    vg_jsonw_int(w, k->created);
+    vg_jsonw_key(w, "revoked");
+    vg_jsonw_bool(w, k->revoked);
+    vg_jsonw_obj_end(w);
+}
+
+
+static int
+list_key(const vg_apikey *k, void *ud)
+{
+    key_json(ud, k);
+    return 0;
+}
+
+
+static void
+route_keys(vg_req *r, void *ud)
+{
+    vg_users_api *u = ud;
+    vg_principal who;
+    vg_user usr;
+    uint64_t id = target(u, r, 1, &who);
+    if (!id || read_user(u, r, id, &usr) != 0)
+        return;
+    vg_db *db = vg_store_db(u->store);
+    MDB_txn *txn;
+    int rc = vg_db_read(db, &txn);
+    if (rc != 0) {
+        vg_auth_store_error(r, rc, "cannot read API keys");
+        return;
+    }
+    vg_buf b;
+    vg_buf_init(&b);
+    vg_jsonw w;
+    vg_jsonw_init(&w, &b);
+    vg_jsonw_obj(&w);
+    vg_jsonw_key(&w, "api_keys");
+    vg_jsonw_arr(&w);
+    vg_db_apikey_list(db, txn, id, list_key, &w);
+    vg_db_read_end(db);
+    vg_jsonw_arr_end(&w);
+    vg_jsonw_obj_end(&w);
+    vg_buf_putc(&b, '\n');
+    vg_req_respond_buf(r, 200, "application/json", &b);
+    vg_buf_release(&b);
+}
+
+
+static void
+key_created(int status, vg_mpr *rest, void *ud)
+{
+    op *o = ud;
+    if (status == 0 && vg_mpr_u64(rest, &o->k.kid) < 0)
+        status = VG_DB_EPROTO;
+    if (status == VG_DB_ENOTFOUND)
+        vg_req_error(o->r, 404, "not_found", "no user %llu", (unsigned long long)o->k.uid);
+    else if (status != 0)
+        vg_auth_store_error(o->r, status, "cannot create the API key");
+    else {
+        vg_buf b;
+        vg_buf_init(&b);
+        vg_jsonw w;
+        vg_jsonw_init(&w, &b);
+        vg_jsonw_obj(&w);
+        vg_jsonw_key(&w, "key");
+        vg_jsonw_cstr(&w, o->key);
+        vg_jsonw_key(&w, "api_key");
+        key_json(&w, &o->k);
+        vg_jsonw_obj_end(&w);
+        vg_buf_putc(&b, '\n');
+        vg_info("users", "API key %llu '%s' created for user %llu", (unsigned long long)o->k.kid, o->k.name,
+                (unsigned long long)o->k.uid);
+        vg_req_respond_buf(o->r, 201, "application/json", &b);
+        vg_buf_release(&b);
+    }
+    memset(o->key, 0, sizeof o->key);
+    free(o);
+}
+
+
+static void
+route_key_create(vg_req *r, void *ud)
+{
+    vg_users_api *u = ud;
+    vg_principal who;
+    vg_user usr;
+    uint64_t id = target(u, r, 1, &who);
+    if (!id || read_user(u, r, id, &usr) != 0)
+        return;
+    json_t *j = vg_auth_json_body(r);
+    if (!j)
+        return;
+    op *o = vg_xcalloc(1, sizeof *o);
+    o->u = u;
+    o->r = r;
+    char role[16] = "";
+    int has_name, has_role;
+    if (member(r, j, "name", o->k.name, sizeof o->k.name, &has_name) < 0 ||
+        member(r, j, "role", role, sizeof role, &has_role) < 0) {
+        json_decref(j);
+        free(o);
+        return;
+    }
+    json_decref(j);
+    if (!has_name || !o->k.name[0]) {
+        vg_req_error(r, 422, "invalid", "an API key needs a \"name\"");
+        free(o);
+        return;
+    }
+    o->k.role = has_role ? vg_role_parse(role, strlen(role)) : usr.role;
+    if (o->k.role == VG_ROLE_NONE || o->k.role > usr.role) {
+        vg_req_error(r, 422, "invalid", "role must be viewer, operator or admin, and at most the user's (%s)",
+                     vg_role_name(usr.role));
+        free(o);
+        return;
+    }
+    o->k.uid = id;
+    o->k.created = (int64_t)ev_now(u->srv->loop);
+    char secret[64];
+    vg_auth_random_token(secret, sizeof secret, 32);
+    snprintf(o->key, sizeof o->key, "vgk_%s", secret);
+    snprintf(o->k.prefix, sizeof o->k.prefix, "%.11s", o->key);
+    uint8_t h[32];
+    mbedtls_sha256_ret((const unsigned char *)o->key, strlen(o->key), h, 0);
+    vg_buf m;
+    vg_buf_init(&m);
+    vg_mpw w;
+    vg_mpw_init(&w, &m);
+    vg_mpw_array(&w, 7);
+    vg_mpw_i64(&w, VG_STORE_APIKEY_CREATE);
+    vg_mpw_bin(&w, h, 32);
+    vg_mpw_u64(&w, id);
+    vg_mpw_cstr(&w, o->k.name);
+    vg_mpw_i64(&w, o->k.role);
+    vg_mpw_cstr(&w, o->k.prefix);
+    vg_mpw_i64(&w, o->k.created);
+    op_send(o, &m, key_created, "cannot create the API key");
+}
+
+
+static void
+key_revoked(int status, vg_mpr *rest, void *ud)
+{
+    op *o = ud;
+    (void)rest;
+    if (status == VG_DB_ENOTFOUND)
+        vg_req_error(o->r, 404, "not_found", "no such API key");
+    else if (status != 0)
+        vg_auth_store_error(o->r, status, "cannot revoke the API key");
+    else
+        vg_req_respond(o->r, 204, NULL, NULL, 0);
+    free(o);
+}
+
+
+static void
+route_key_delete(vg_req *r, void *ud)
+{
+    vg_users_api *u = ud;
+    vg_principal who;
+    uint64_t id = target(u, r, 1, &who);
+    if (!id)
+        return;
+    vg_str s = vg_req_param(r, 1);
+    char buf[24];
+    uint64_t kid = 0;
+    if (s.n > 0 && s.n < sizeof buf) {
+        memcpy(buf, s.p, s.n);
+        buf[s.n] = '\0';
+        char *end;
+        kid = strtoull(buf, &end, 10);
+        if (*end || !isdigit((unsigned char)buf[0]))
+            kid = 0;
+    }
+    if (!kid) {
+        vg_req_error(r, 404, "not_found", "no such API key");
+        return;
+    }
+    op *o = vg_xcalloc(1, sizeof *o);
+    o->u = u;
+    o->r = r;
+    vg_buf m;
+    vg_buf_init(&m);
+    vg_mpw w;
+    vg_mpw_init(&w, &m);
+    vg_mpw_array(&w, 3);
+    vg_mpw_i64(&w, VG_STORE_APIKEY_REVOKE);
+    vg_mpw_u64(&w, id);
+    vg_mpw_u64(&w, kid);
+    op_send(o, &m, key_revoked, "cannot revoke the API key");
+}
+
+
+vg_users_api *
+vg_users_api_create(vg_server *srv, vg_store *store, vg_auth *auth)
+{
+    vg_users_api *u = vg_xcalloc(1, sizeof *u);
+    u->srv = srv;
+    u->store = store;
+    u->auth = auth;
+    vg_auth_route(auth, VG_M_GET, "/v1/users", route_list, u, 0, VG_ROLE_ADMIN);
+    vg_auth_route(auth, VG_M_POST, "/v1/users", route_create, u, 16384, VG_ROLE_ADMIN);
+    vg_auth_route(auth, VG_M_GET, "/v1/users/{id}", route_get, u, 0, VG_ROLE_VIEWER);
+    vg_auth_route(auth, VG_M_PUT, "/v1/users/{id}", route_update, u, 16384, VG_ROLE_VIEWER);
+    vg_auth_route(auth, VG_M_DELETE, "/v1/users/{id}", route_delete, u, 0, VG_ROLE_ADMIN);
+    vg_auth_route(auth, VG_M_GET, "/v1/users/{id}/profile", route_profile, u, 0, VG_ROLE_VIEWER);
+    vg_auth_route(auth, VG_M_GET, "/v1/users/{id}/apikeys", route_keys, u, 0, VG_ROLE_VIEWER);
+    vg_auth_route(auth, VG_M_POST, "/v1/users/{id}/apikeys", route_key_create, u, 8192, VG_ROLE_VIEWER);
+    vg_auth_route(auth, VG_M_DELETE, "/v1/users/{id}/apikeys/{kid}", route_key_delete, u, 0, VG_ROLE_VIEWER);
+    return u;
+}
+
+
+void
+vg_users_api_destroy(vg_users_api *u)
+{
+    free(u);
+}

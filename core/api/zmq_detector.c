@@ -1,0 +1,597 @@
+/* zmq_detector: see zmq_detector.h and docs/frigate.md. */
+#include "api/zmq_detector.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+#include <jansson.h>
+#include <zmq.h>
+
+#include "base/buf.h"
+#include "base/detect_error.h"
+#include "base/log.h"
+#include "pipeline/model.h"
+#include "pool/pool.h"
+#include "pipeline/rawimg.h"
+#include "net/server.h"
+
+#define MAX_PARTS 4                /* identity, delimiter, header, tensor */
+#define MAX_HEADER 4096            /* the JSON frame */
+#define MAX_PEERS 256              /* clients whose handshake we remember */
+#define MAX_IDENTITY 255
+#define PUMP_BATCH 64              /* messages per turn of the loop */
+
+/* COCO's 80 training classes -> their ids in the 91-id labelmap Frigate ships (category id - 1). */
+static const uint8_t coco91[80] = {
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 26, 27, 30, 31, 32, 33,
+    34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62,
+    63, 64, 66, 69, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 83, 84, 85, 86, 87, 88, 89,
+};
+
+typedef struct peer {
+    uint8_t id[MAX_IDENTITY];
+    size_t id_len;
+    char model[VG_MODEL_NAME_MAX + 1];
+    uint64_t used;                 /* for eviction: least recently used goes */
+} peer;
+
+typedef struct zreq {
+    struct vg_zmq_detector *z;
+    uint8_t id[MAX_IDENTITY];      /* the client's routing id */
+    size_t id_len;
+    int w, h;                      /* the tensor's size, for normalising boxes */
+    vg_pool_req *preq;
+    struct zreq *prev, *next;
+} zreq;
+
+struct vg_zmq_detector {
+    vg_server *srv;
+    vg_pool *pool;
+    void *ctx, *sock;
+    int fd;
+    ev_io io;
+    ev_idle more;                  /* messages were left after a batch */
+    int stopped;                   /* draining or destroyed: no new requests */
+    zreq *pending;
+    int npending;
+    peer peers[MAX_PEERS];
+    int npeers;
+    uint64_t clock;
+    uint64_t requests, answered, refused;
+    int warned_coco;
+};
+
+static void pump(vg_zmq_detector *z);
+
+/* ------------------------------------------------------------------ */
+/* sending */
+
+/* Sends [identity][""][payload] without blocking; a ROUTER drops what it cannot queue. */
+static void
+send_reply(vg_zmq_detector *z, const uint8_t *id, size_t id_len, const void *p, size_t n)
+{
+    if (zmq_send(z->sock, id, id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(z->sock, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 || zmq_send(z->sock, p, n, ZMQ_DONTWAIT) < 0)
+        vg_warn("zmq", "a reply was dropped: %s", zmq_strerror(errno));
+}
+
+
+static void
+send_json(vg_zmq_detector *z, const uint8_t *id, size_t id_len, json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (s) {
+        send_reply(z, id, id_len, s, strlen(s));
+        free(s);
+    }
+}
+
+
+static void
+send_error(vg_zmq_detector *z, const uint8_t *id, size_t id_len, const char *msg)
+{
+    vg_warn("zmq", "request refused: %s", msg);
+    send_json(z, id, id_len, json_pack("{s:s}", "error", msg));
+}
+
+
+static void
+send_zeros(vg_zmq_detector *z, const uint8_t *id, size_t id_len)
+{
+    float rows[VG_ZMQ_ROWS * VG_ZMQ_COLS];
+    memset(rows, 0, sizeof rows);
+    send_reply(z, id, id_len, rows, sizeof rows);
+}
+
+/* ------------------------------------------------------------------ */
+/* clients and their models */
+
+static peer *
+peer_find(vg_zmq_detector *z, const uint8_t *id, size_t n)
+{
+    for (int i = 0; i < z->npeers; i++)
+        if (z->peers[i].id_len == n && memcmp(z->peers[i].id, id, n) == 0) {
+            z->peers[i].used = ++z->clock;
+            return &z->peers[i];
+        }
+    return NULL;
+}
+
+
+static peer *
+peer_add(vg_zmq_detector *z, const uint8_t *id, size_t n)
+{
+    peer *p = peer_find(z, id, n);
+    if (p)
+        return p;
+    if (z->npeers < MAX_PEERS) {
+        p = &z->peers[z->npeers++];
+    } else {
+        p = &z->peers[0];
+        for (int i = 1; i < z->npeers; i++)
+            if (z->peers[i].used < p->used)
+                p = &z->peers[i];
+    }
+    memset(p, 0, sizeof *p);
+    memcpy(p->id, id, n);
+    p->id_len = n;
+    p->used = ++z->clock;
+    return p;
+}
+
+
+/* Frigate sends the basename of its model path: "yolo-fastest-1.1-xl.onnx" -> a vigia model name. */
+static int
+resolve_model(vg_zmq_detector *z, const char *asked, char *out, size_t cap)
+{
+    const char *base = strrchr(asked, '/');
+    base = base ? base + 1 : asked;
+    char name[VG_MODEL_NAME_MAX + 1];
+    vg_pool_model_stats st;
+    for (int pass = 0; pass < 2; pass++) {
+        snprintf(name, sizeof name, "%s", base);
+        if (pass == 1) {
+            char *dot = strrchr(name, '.');
+            if (!dot)
+                break;
+            *dot = '\0';
+        }
+        if (vg_model_name_valid(name) && vg_pool_model_stats_by_name(z->pool, name, &st) == 0) {
+            snprintf(out, cap, "%s", name);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+
+static void
+handle_model_request(vg_zmq_detector *z, const uint8_t *id, size_t id_len, json_t *hdr)
+{
+    const char *asked = json_string_value(json_object_get(hdr, "model_name"));
+    const vg_config *cfg = z->srv->cfg;
+    char model[VG_MODEL_NAME_MAX + 1] = "";
+    if (asked && resolve_model(z, asked, model, sizeof model) != 0 && cfg->zmq_model[0]) {
+        vg_info("zmq", "a client asked for model '%.80s', which vigia does not have: serving zmq.model '%s'",
+                asked, cfg->zmq_model);
+        snprintf(model, sizeof model, "%s", cfg->zmq_model);
+    } else if (!asked) {
+        snprintf(model, sizeof model, "%s", cfg->zmq_model);
+    }
+    vg_pool_model_stats st;
+    int available = model[0] && vg_pool_model_stats_by_name(z->pool, model, &st) == 0;
+    int loaded = available && st.workers_ready > 0;
+    if (available) {
+        peer *p = peer_add(z, id, id_len);
+        snprintf(p->model, sizeof p->model, "%s", model);
+        vg_info("zmq", "client handshake: model '%s' (%s)", model, loaded ? "loaded" : st.state);
+    } else {
+        vg_warn("zmq", "client handshake: no model '%.80s' (set zmq.model to serve another)", asked ? asked : "");
+    }
+    send_json(z, id, id_len, json_pack("{s:b, s:b}", "model_available", available, "model_loaded", loaded));
+}
+
+/* ------------------------------------------------------------------ */
+/* detection */
+
+static void
+zreq_unlink(vg_zmq_detector *z, zreq *q)
+{
+    if (q->prev)
+        q->prev->next = q->next;
+    else
+        z->pending = q->next;
+    if (q->next)
+        q->next->prev = q->prev;
+    z->npending--;
+}
+
+
+static float
+frac(int v, int size)
+{
+    float f = (float)v / (float)size;
+    return f < 0 ? 0 : f > 1 ? 1 : f;
+}
+
+
+static void
+on_answer(int status, vg_pool_result *res, void *ud)
+{
+    zreq *q = ud;
+    vg_zmq_detector *z = q->z;
+    zreq_unlink(z, q);
+    if (status == VG_DERR_CANCELED || status == VG_DERR_STOPPING) {
+        free(q);   /* shutting down: no one to answer */
+        return;
+    }
+    float rows[VG_ZMQ_ROWS * VG_ZMQ_COLS];
+    memset(rows, 0, sizeof rows);
+    if (status != 0) {
+        vg_warn("zmq", "detection failed (%s): answering no detections", res->message[0] ? res->message : vg_derr_str(status));
+    } else {
+        int map91 = strcmp(z->srv->cfg->zmq_class_ids, "coco91") == 0;
+        vg_pool_model_stats st;
+        if (map91 && (vg_pool_model_stats_by_name(z->pool, res->model, &st) != 0 || st.classes != 80 ||
+                      !st.labels || strcmp(st.labels[0], "person") != 0)) {
+            if (!z->warned_coco++)
+                vg_warn("zmq", "zmq.class_ids = coco91 needs a COCO-80 model; %s answers its own class ids", res->model);
+            map91 = 0;
+        }
+        for (size_t i = 0; i < res->count && i < VG_ZMQ_ROWS; i++) {
+            const vg_detection *d = &res->detections[i];
+            float *r = rows + i * VG_ZMQ_COLS;
+            r[0] = (float)(map91 ? coco91[d->class_id] : d->class_id);
+            r[1] = d->confidence;
+            /* inclusive pixel corners -> fractions of the tensor's edges */
+            r[2] = frac(d->y_min, q->h);
+            r[3] = frac(d->x_min, q->w);
+            r[4] = frac(d->y_max + 1, q->h);
+            r[5] = frac(d->x_max + 1, q->w);
+        }
+        z->answered++;
+    }
+    if (z->sock)
+        send_reply(z, q->id, q->id_len, rows, sizeof rows);
+    free(q);
+    pump(z);   /* a send may have taken the socket's edge-triggered notice */
+}
+
+
+/* The tensor header: shape and dtype -> a rawimg description. 0, or -1 with err. */
+static int
+tensor_desc(json_t *hdr, size_t len, vg_rawimg_desc *d, char *err, size_t errlen)
+{
+    json_t *shape = json_object_get(hdr, "shape");
+    const char *dtype = json_string_value(json_object_get(hdr, "dtype"));
+    memset(d, 0, sizeof *d);
+    if (!json_is_array(shape) || !dtype) {
+        snprintf(err, errlen, "a tensor header needs \"shape\" and \"dtype\"");
+        return -1;
+    }
+    if (strcmp(dtype, "uint8") == 0) {
+        d->dtype = VG_RAWIMG_U8;
+        d->scale = 1;
+    } else if (strcmp(dtype, "float32") == 0) {
+        d->dtype = VG_RAWIMG_F32;
+        d->scale = 0;   /* 0..1 or 0..255: Frigate's "float" and "float_denorm" */
+    } else {
+        snprintf(err, errlen, "dtype '%.32s' is not supported (uint8, float32)", dtype);
+        return -1;
+    }
+    int64_t s[4];
+    size_t rank = json_array_size(shape);
+    if (rank < 3 || rank > 4) {
+        snprintf(err, errlen, "shape must be [1,H,W,3], [1,3,H,W] or [H,W,3]");
+        return -1;
+    }
+    for (size_t i = 0; i < rank; i++) {
+        json_t *v = json_array_get(shape, i);
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 65535) {
+            snprintf(err, errlen, "shape dimension %zu must be an integer in 1..65535", i);
+            return -1;
+        }
+        s[i] = json_integer_value(v);
+    }
+    if (rank == 3 && s[2] == 3) {
+        d->layout = VG_RAWIMG_HWC;
+        d->h = (uint32_t)s[0];
+        d->w = (uint32_t)s[1];
+    } else if (rank == 4 && s[0] == 1 && s[3] == 3) {
+        d->layout = VG_RAWIMG_HWC;
+        d->h = (uint32_t)s[1];
+        d->w = (uint32_t)s[2];
+    } else if (rank == 4 && s[0] == 1 && s[1] == 3) {
+        d->layout = VG_RAWIMG_CHW;
+        d->h = (uint32_t)s[2];
+        d->w = (uint32_t)s[3];
+    } else {
+        snprintf(err, errlen, "shape must be [1,H,W,3], [1,3,H,W] or [H,W,3] (one RGB image)");
+        return -1;
+    }
+    size_t need = vg_rawimg_data_size(d);
+    if (need == 0 || need != len) {
+        snprintf(err, errlen, "a %s tensor of %ux%ux3 is %zu bytes, not %zu", dtype, d->w, d->h, need, len);
+        return -1;
+    }
+    return 0;
+}
+
+
+static void
+handle_detect(vg_zmq_detector *z, const uint8_t *id, size_t id_len, json_t *hdr, zmq_msg_t *tensor)
+{
+    vg_rawimg_desc d;
+    char err[256];
+    size_t len = zmq_msg_size(tensor);
+    if (tensor_desc(hdr, len, &d, err, sizeof err) != 0) {
+        send_error(z, id, id_len, err);
+        return;
+    }
+    const vg_config *cfg = z->srv->cfg;
+    if (z->npending >= cfg->zmq_max_pending) {
+        z->refused++;
+        if (z->refused == 1 || z->refused % 100 == 0)
+            vg_warn("zmq", "%d requests in flight (zmq.max_pending): answering no detections (%llu so far)",
+                    z->npending, (unsigned long long)z->refused);
+        send_zeros(z, id, id_len);
+        return;
+    }
+    uint8_t *buf = malloc(VG_RAWIMG_HEADER + len);
+    zreq *q = calloc(1, sizeof *q);
+    if (!buf || !q) {
+        free(buf);
+        free(q);
+        send_zeros(z, id, id_len);
+        return;
+    }
+    vg_rawimg_header(&d, buf);
+    memcpy(buf + VG_RAWIMG_HEADER, zmq_msg_data(tensor), len);
+    q->z = z;
+    memcpy(q->id, id, id_len);
+    q->id_len = id_len;
+    q->w = (int)d.w;
+    q->h = (int)d.h;
+
+    const peer *p = peer_find(z, id, id_len);
+    const char *model = p ? p->model : cfg->zmq_model[0] ? cfg->zmq_model : NULL;
+    vg_pool_job job;
+    memset(&job, 0, sizeof job);
+    job.image = buf;
+    job.image_len = VG_RAWIMG_HEADER + len;
+    job.image_free = free;
+    job.image_ctx = buf;
+    job.min_confidence = cfg->zmq_min_confidence > 0 ? (float)cfg->zmq_min_confidence : -1;
+    job.nms = -1;
+    char perr[256] = "";
+    int rc = vg_pool_submit(z->pool, model, &job, on_answer, q, &q->preq, perr, sizeof perr);
+    if (rc != 0) {
+        free(buf);
+        free(q);
+        vg_warn("zmq", "detection refused (%s): answering no detections", perr[0] ? perr : vg_derr_str(rc));
+        send_zeros(z, id, id_len);
+        return;
+    }
+    z->requests++;
+    q->next = z->pending;
+    if (z->pending)
+        z->pending->prev = q;
+    z->pending = q;
+    z->npending++;
+}
+
+/* ------------------------------------------------------------------ */
+/* receiving */
+
+/* Reads one whole message if one is there: 1 handled, 0 none waiting. */
+static int
+recv_one(vg_zmq_detector *z)
+{
+    zmq_msg_t parts[MAX_PARTS];
+    int n = 0, more = 1, extra = 0;
+    while (more) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, z->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            if (n == 0)
+                return 0;   /* EAGAIN: nothing (a message's parts arrive together) */
+            break;
+        }
+        more = zmq_msg_more(&m);
+        if (n < MAX_PARTS)
+            parts[n++] = m;
+        else {
+            extra++;
+            zmq_msg_close(&m);
+        }
+    }
+    /* [identity][empty][frames...]: what a REQ socket sends through a ROUTER */
+    const uint8_t *id = n ? zmq_msg_data(&parts[0]) : NULL;
+    size_t id_len = n ? zmq_msg_size(&parts[0]) : 0;
+    if (n < 3 || id_len == 0 || id_len > MAX_IDENTITY || zmq_msg_size(&parts[1]) != 0) {
+        vg_warn("zmq", "dropped a message that is not a REQ request (%d parts)", n + extra);
+        goto out;
+    }
+    int frames = n - 2 + extra;
+    size_t hlen = zmq_msg_size(&parts[2]);
+    json_t *hdr = NULL;
+    json_error_t je;
+    if (hlen > 0 && hlen <= MAX_HEADER)
+        hdr = json_loadb(zmq_msg_data(&parts[2]), hlen, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(hdr)) {
+        send_error(z, id, id_len, "the first frame must be a JSON object of at most 4096 bytes");
+    } else if (json_is_true(json_object_get(hdr, "model_request"))) {
+        if (frames != 1)
+            send_error(z, id, id_len, "a model request is one frame");
+        else
+            handle_model_request(z, id, id_len, hdr);
+    } else if (json_is_true(json_object_get(hdr, "model_data"))) {
+        vg_warn("zmq", "a client offered a model file: vigia loads models from its models directory only");
+        send_json(z, id, id_len, json_pack("{s:b, s:b, s:s}", "model_saved", 0, "model_loaded", 0, "error",
+                                           "vigia does not take model uploads: put the model in its models directory"));
+    } else if (frames != 2) {
+        send_error(z, id, id_len, "a detection request is two frames: a JSON header and the tensor");
+    } else if (z->stopped) {
+        send_zeros(z, id, id_len);
+    } else {
+        handle_detect(z, id, id_len, hdr, &parts[3]);
+    }
+    json_decref(hdr);
+out:
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&parts[i]);
+    return 1;
+}
+
+
+/* Handles what is waiting; ZMQ_FD only signals edges, so look until ZMQ_EVENTS says none. */
+static void
+pump(vg_zmq_detector *z)
+{
+    if (!z->sock)
+        return;
+    for (int handled = 0; handled < PUMP_BATCH; handled++) {
+        int events = 0;
+        size_t sz = sizeof events;
+        if (zmq_getsockopt(z->sock, ZMQ_EVENTS, &events, &sz) != 0 || !(events & ZMQ_POLLIN) || z->stopped) {
+            ev_idle_stop(z->srv->loop, &z->more);
+            return;
+        }
+        if (!recv_one(z)) {
+            ev_idle_stop(z->srv->loop, &z->more);
+            return;
+        }
+    }
+    /* more may be waiting: come back after the loop has seen to the others */
+    ev_idle_start(z->srv->loop, &z->more);
+}
+
+
+static void
+on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    pump(w->data);
+}
+
+
+static void
+on_more(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    pump(w->data);
+}
+
+/* ------------------------------------------------------------------ */
+
+static int
+hook_busy(vg_server *s, void *ud)
+{
+    (void)s;
+    return ((vg_zmq_detector *)ud)->npending;
+}
+
+
+static void
+hook_drain(vg_server *s, void *ud)
+{
+    vg_zmq_detector *z = ud;
+    z->stopped = 1;   /* requests still arriving get the zero array until the socket closes */
+    ev_idle_stop(s->loop, &z->more);
+}
+
+
+vg_zmq_detector *
+vg_zmq_detector_create(vg_server *srv, vg_pool *pool, char *err, size_t errlen)
+{
+    const vg_config *cfg = srv->cfg;
+    if (errlen)
+        err[0] = '\0';
+    if (!cfg->zmq_endpoint[0])
+        return NULL;
+    vg_zmq_detector *z = vg_xcalloc(1, sizeof *z);
+    z->srv = srv;
+    z->pool = pool;
+    z->ctx = zmq_ctx_new();
+    if (!z->ctx) {
+        snprintf(err, errlen, "zmq: cannot create a context: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    z->sock = zmq_socket(z->ctx, ZMQ_ROUTER);
+    int64_t maxmsg = (int64_t)cfg->zmq_max_message;
+    int linger = 0;
+    size_t fdlen = sizeof z->fd;
+    if (!z->sock || zmq_setsockopt(z->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
+        zmq_setsockopt(z->sock, ZMQ_LINGER, &linger, sizeof linger) != 0) {
+        snprintf(err, errlen, "zmq: cannot set up the socket: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    if (zmq_bind(z->sock, cfg->zmq_endpoint) != 0) {
+        snprintf(err, errlen, "zmq: cannot bind %s: %s", cfg->zmq_endpoint, zmq_strerror(errno));
+        goto fail;
+    }
+    if (zmq_getsockopt(z->sock, ZMQ_FD, &z->fd, &fdlen) != 0) {
+        snprintf(err, errlen, "zmq: no file descriptor for the socket: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    char bound[256] = "";
+    size_t blen = sizeof bound;
+    if (zmq_getsockopt(z->sock, ZMQ_LAST_ENDPOINT, bound, &blen) != 0)
+        snprintf(bound, sizeof bound, "%s", cfg->zmq_endpoint);
+    ev_io_init(&z->io, on_io, z->fd, EV_READ);
+    z->io.data = z;
+    ev_io_start(srv->loop, &z->io);
+    ev_idle_init(&z->more, on_more);
+    z->more.data = z;
+    /* messages may have queued before the watcher existed */
+    ev_idle_start(srv->loop, &z->more);
+    vg_server_hooks h;
+    memset(&h, 0, sizeof h);
+    h.busy = hook_busy;
+    h.on_drain = hook_drain;
+    h.ud = z;
+    vg_server_add_hooks(srv, &h);
+    vg_info("zmq", "Frigate zmq detector on %s", bound);
+    return z;
+fail:
+    if (z->sock)
+        zmq_close(z->sock);
+    if (z->ctx)
+        zmq_ctx_term(z->ctx);
+    free(z);
+    return NULL;
+}
+
+
+void
+vg_zmq_detector_destroy(vg_zmq_detector *z)
+{
+    if (!z)
+        return;
+    z->stopped = 1;
+    ev_io_stop(z->srv->loop, &z->io);
+    ev_idle_stop(z->srv->loop, &z->more);
+    /* callbacks of canceled jobs free their requests and answer no one */
+    while (z->pending) {
+        zreq *q = z->pending;
+        if (q->preq)
+            vg_pool_cancel(q->preq);
+        else {
+            zreq_unlink(z, q);
+            free(q);
+        }
+    }
+    zmq_close(z->sock);
+    z->sock = NULL;
+    zmq_ctx_term(z->ctx);
+    free(z);
+}

@@ -1,0 +1,1064 @@
+/* auth: see auth.h. */
+#include "auth/auth.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <jansson.h>
+#include <mbedtls/sha256.h>
+
+#include "http/http.h"
+#include "base/jsonw.h"
+#include "auth/jwt.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/mpk.h"
+#include "auth/ratelimit.h"
+#include "net/server.h"
+#include "store/store_client.h"
+
+#define API_KEY_PREFIX "vgk_"
+#define MAX_POLICIES 64
+#define POLICY_OPEN_DETECT (-1)        /* operator, or open with auth.open_detect */
+#define POLICY_OPEN_READ (-2)          /* viewer, or open with auth.open_detect */
+
+typedef struct policy {
+    unsigned methods;
+    char pattern[96];
+    int role;                          /* VG_ROLE_* or POLICY_OPEN_* */
+    int no_limit;                      /* exempt from the rate limits */
+    int query_token;                   /* accepts ?access_token= (WebSocket upgrades) */
+} policy;
+
+struct vg_auth {
+    vg_server *srv;
+    vg_store *store;
+    vg_jwt *jwt;
+    policy pol[MAX_POLICIES];
+    int npol;
+    vg_ratelimit *rl_ip, *rl_user, *rl_login, *rl_login_ip;
+    char dummy_hash[VG_DB_HASH_MAX];   /* verified against for unknown users (same timing) */
+    /* the request the filter just handled, and its caller */
+    const vg_req *cur_req;
+    int cur_ok;
+    vg_principal cur;
+    vg_metric *m_auth;
+    vg_series *s_ok, *s_denied, *s_forbidden, *s_limited;
+};
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+void
+vg_auth_random_token(char *out, size_t cap, size_t n)
+{
+    uint8_t raw[64];
+    if (n > sizeof raw)
+        n = sizeof raw;
+    if (getrandom(raw, n, 0) != (ssize_t)n) {
+        /* getrandom on Linux does not fail for <= 256 bytes once seeded */
+        abort();
+    }
+    vg_buf b;
+    vg_buf_init(&b);
+    vg_b64url_encode(&b, raw, n);
+    snprintf(out, cap, "%s", vg_buf_cstr(&b));
+    vg_buf_release(&b);
+}
+
+
+json_t *
+vg_auth_json_body(vg_req *r)
+{
+    vg_str body = vg_req_body(r);
+    json_error_t e;
+    json_t *j = json_loadb(body.p ? body.p : "", body.n, JSON_REJECT_DUPLICATES, &e);
+    if (!j || !json_is_object(j)) {
+        vg_req_error(r, 400, "bad_request", "the body must be a JSON object%s%s", j ? "" : ": ", j ? "" : e.text);
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+
+void
+vg_auth_store_error(vg_req *r, int err, const char *what)
+{
+    int st = vg_db_http_status(err);
+    if (err == VG_DB_EBUSY || err == VG_DB_EUNAVAILABLE)
+        vg_req_add_header(r, "Retry-After", "1");
+    vg_req_error(r, st, vg_db_code(err), "%s: %s", what, vg_db_strerror(err));
+}
+
+
+static int64_t
+now_s(const vg_auth *a)
+{
+    return (int64_t)ev_now(a->srv->loop);
+}
+
+
+static void
+hex(const uint8_t *p, size_t n, char *out)
+{
+    static const char hx[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hx[p[i] >> 4];
+        out[2 * i + 1] = hx[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+
+static int
+unhex(const char *s, uint8_t *out, size_t n)
+{
+    if (strlen(s) != 2 * n)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        if (sscanf(s + 2 * i, "%2x", &v) != 1 || !isxdigit((unsigned char)s[2 * i]) ||
+            !isxdigit((unsigned char)s[2 * i + 1]))
+            return -1;
+        out[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+
+static void
+sha256(const void *p, size_t n, uint8_t out[32])
+{
+    mbedtls_sha256_ret(p, n, out, 0);
+}
+
+/* ---- credentials ---------------------------------------------------------------- */
+
+int
+vg_auth_check(vg_auth *a, const char *cred, size_t n, vg_principal *p, char *why, size_t whylen)
+{
+    memset(p, 0, sizeof *p);
+    vg_db *db = vg_store_db(a->store);
+    MDB_txn *txn;
+    vg_user u;
+    int rc;
+    if (n == 0 || n > VG_JWT_MAX_TOKEN) {
+        snprintf(why, whylen, "malformed credentials");
+        return 401;
+    }
+    if (n > 4 && memcmp(cred, API_KEY_PREFIX, 4) == 0) {
+        uint8_t h[32];
+        vg_apikey k;
+        sha256(cred, n, h);
+        if ((rc = vg_db_read(db, &txn)) != 0) {
+            snprintf(why, whylen, "%s", vg_db_strerror(rc));
+            return 503;
+        }
+        rc = vg_db_apikey_find(db, txn, h, &k);
+        if (rc == 0)
+            rc = vg_db_user_get(db, txn, k.uid, &u);
+        vg_db_read_end(db);
+        if (rc != 0 || u.disabled) {
+            snprintf(why, whylen, "unknown or revoked API key");
+            return 401;
+        }
+        p->uid = u.id;
+        p->kid = k.kid;
+        p->role = k.role < u.role ? k.role : u.role;
+        snprintf(p->name, sizeof p->name, "%s", u.name);
+        return 0;
+    }
+    vg_jwt_claims c;
+    rc = vg_jwt_verify(a->jwt, cred, n, now_s(a), &c);
+    if (rc != 0) {
+        snprintf(why, whylen, "%s", vg_jwt_strerror(rc));
+        return 401;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long uid = strtoull(c.sub, &end, 10);
+    if (*end || errno || uid == 0) {
+        snprintf(why, whylen, "token subject is not a user");
+        return 401;
+    }
+    if ((rc = vg_db_read(db, &txn)) != 0) {
+        snprintf(why, whylen, "%s", vg_db_strerror(rc));
+        return 503;
+    }
+    rc = vg_db_user_get(db, txn, uid, &u);
+    if (rc == 0 && c.sid[0]) {
+        if (unhex(c.sid, p->family, VG_DB_FAMILY) != 0)
+            rc = VG_DB_EREVOKED;
+        else
+            rc = vg_db_family_check(db, txn, uid, p->family, now_s(a));
+        p->has_family = 1;
+    }
+    vg_db_read_end(db);
+    if (rc != 0 || u.disabled) {
+        snprintf(why, whylen, "%s", rc == VG_DB_ENOTFOUND || u.disabled ? "the user no longer exists or is disabled"
+                                    : rc == VG_DB_EEXPIRED ? "the session has expired" : "the session was revoked");
+        return 401;
+    }
+    p->uid = u.id;
+    p->role = u.role;
+    snprintf(p->name, sizeof p->name, "%s", u.name);
+    return 0;
+}
+
+
+/* The credential a request carries, if any. */
+static int
+request_credential(vg_req *r, const policy *pol, vg_buf *out)
+{
+    vg_str h = vg_req_header(r, "authorization");
+    if (h.p) {
+        if (h.n > 7 && strncasecmp(h.p, "Bearer ", 7) == 0) {
+            size_t i = 7;
+            while (i < h.n && h.p[i] == ' ')
+                i++;
+            vg_buf_append(out, h.p + i, h.n - i);
+            return 1;
+        }
+        return -1;
+    }
+    h = vg_req_header(r, "x-api-key");
+    if (h.p) {
+        vg_buf_append(out, h.p, h.n);
+        return 1;
+    }
+    /* browsers cannot set headers on a WebSocket request: ?token= (or ?access_token=) */
+    if (pol && pol->query_token &&
+        (vg_req_query_get(r, "token", out) == 0 || vg_req_query_get(r, "access_token", out) == 0))
+        return 1;
+    return 0;
+}
+
+
+static const policy *
+find_policy(const vg_auth *a, const vg_route *rt, unsigned method)
+{
+    if (!rt)
+        return NULL;
+    if (method == VG_M_HEAD)
+        method = VG_M_GET;
+    for (int i = 0; i < a->npol; i++)
+        if ((a->pol[i].methods & method) && strcmp(a->pol[i].pattern, rt->pattern) == 0)
+            return &a->pol[i];
+    return NULL;
+}
+
+
+static int
+required_role(const vg_auth *a, const policy *p, unsigned method)
+{
+    if (!p)
+        return method == VG_M_GET || method == VG_M_HEAD ? VG_ROLE_VIEWER : VG_ROLE_OPERATOR;
+    if (p->role == POLICY_OPEN_DETECT)
+        return a->srv->cfg->auth_open_detect ? VG_ROLE_NONE : VG_ROLE_OPERATOR;
+    if (p->role == POLICY_OPEN_READ)
+        return a->srv->cfg->auth_open_detect ? VG_ROLE_NONE : VG_ROLE_VIEWER;
+    return p->role;
+}
+
+
+static void
+too_many(vg_req *r, double wait, const char *what)
+{
+    unsigned secs = (unsigned)(wait + 0.999);
+    vg_req_add_header(r, "Retry-After", "%u", secs ? secs : 1);
+    vg_req_error(r, 429, "rate_limited", "too many %s; retry in %u s", what, secs ? secs : 1);
+}
+
+
+/* The client address without its port. */
+static size_t
+peer_ip(vg_req *r, const char **ip)
+{
+    const char *p = vg_req_peer(r);
+    *ip = p;
+    const char *colon = strrchr(p, ':');
+    if (p[0] == '[') {
+        const char *close = strchr(p, ']');
+        *ip = p + 1;
+        return close ? (size_t)(close - p - 1) : strlen(p);
+    }
+    return colon ? (size_t)(colon - p) : strlen(p);
+}
+
+
+static int
+filter(vg_req *r, void *ud)
+{
+    vg_auth *a = ud;
+    const vg_config *cfg = a->srv->cfg;
+    unsigned method = vg_req_method(r);
+    const policy *pol = find_policy(a, vg_req_route(r), method);
+    double now = ev_now(a->srv->loop);
+    a->cur_req = r;
+    a->cur_ok = 0;
+    memset(&a->cur, 0, sizeof a->cur);
+    if (method == VG_M_OPTIONS)
+        return 0;   /* CORS preflights carry no credentials */
+    int limited = !(pol && pol->no_limit);
+    if (limited && cfg->rate_ip > 0) {
+        const char *ip;
+        size_t n = peer_ip(r, &ip);
+        vg_ratelimit_set(a->rl_ip, cfg->rate_ip, cfg->burst_ip);
+        double wait = vg_ratelimit_take(a->rl_ip, ip, n, 1, now);
+        if (wait > 0) {
+            vg_series_add(a->s_limited, 1);
+            too_many(r, wait, "requests from this address");
+            return 1;
+        }
+    }
+    int need = required_role(a, pol, method);
+    if (pol && pol->no_limit && need == VG_ROLE_NONE)
+        return 0;   /* /health, /ready, /metrics: no credential parsing at all */
+    vg_buf cred;
+    vg_buf_init(&cred);
+    int has = request_credential(r, pol, &cred);
+    if (has < 0) {
+        vg_buf_release(&cred);
+        vg_series_add(a->s_denied, 1);
+        vg_req_add_header(r, "WWW-Authenticate", "Bearer");
+        vg_req_error(r, 401, "unauthorized", "the Authorization header must be 'Bearer <token>'");
+        return 1;
+    }
+    if (has) {
+        char why[160];
+        int st = vg_auth_check(a, cred.data, cred.len, &a->cur, why, sizeof why);
+        vg_buf_release(&cred);
+        if (st != 0) {
+            vg_series_add(a->s_denied, 1);
+            if (st == 401)
+                vg_req_add_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+            vg_req_error(r, st, st == 401 ? "invalid_token" : "store_unavailable", "%s", why);
+            return 1;
+        }
+        a->cur_ok = 1;
+    }
+    vg_buf_release(&cred);
+    if (need > VG_ROLE_NONE && !a->cur_ok) {
+        vg_series_add(a->s_denied, 1);
+        vg_req_add_header(r, "WWW-Authenticate", "Bearer");
+        vg_req_error(r, 401, "unauthorized", "this route needs a token or an API key");
+        return 1;
+    }
+    if (a->cur_ok && a->cur.role < need) {
+        vg_series_add(a->s_forbidden, 1);
+        vg_req_error(r, 403, "forbidden", "this route needs the %s role (you are %s)", vg_role_name(need),
+                     vg_role_name(a->cur.role));
+        return 1;
+    }
+    if (limited && a->cur_ok && cfg->rate_user > 0) {
+        char key[32];
+        int n = snprintf(key, sizeof key, "%llu", (unsigned long long)a->cur.uid);
+        vg_ratelimit_set(a->rl_user, cfg->rate_user, cfg->burst_user);
+        double wait = vg_ratelimit_take(a->rl_user, key, (size_t)n, 1, now);
+        if (wait > 0) {
+            vg_series_add(a->s_limited, 1);
+            too_many(r, wait, "requests from this user");
+            return 1;
+        }
+    }
+    if (a->cur_ok)
+        vg_series_add(a->s_ok, 1);
+    return 0;
+}
+
+
+int
+vg_auth_principal(vg_auth *a, vg_req *r, vg_principal *p)
+{
+    if (a->cur_req != r) {
+        /* not the request the filter just saw: authenticate it again */
+        vg_buf cred;
+        vg_buf_init(&cred);
+        char why[160];
+        int ok = request_credential(r, NULL, &cred) == 1 && vg_auth_check(a, cred.data, cred.len, p, why, sizeof why) == 0;
+        vg_buf_release(&cred);
+        if (!ok)
+            memset(p, 0, sizeof *p);
+        return ok;
+    }
+    *p = a->cur;
+    return a->cur_ok;
+}
+
+
+void
+vg_auth_route(vg_auth *a, unsigned methods, const char *pattern, vg_handler_fn fn, void *ud, size_t max_body,
+              int role)
+{
+    if (fn)
+        vg_router_add(&a->srv->router, methods, pattern, fn, ud, max_body);
+    if (a->npol == MAX_POLICIES) {
+        vg_error("auth", "too many route policies (%s)", pattern);
+        return;
+    }
+    policy *p = &a->pol[a->npol++];
+    p->methods = methods | ((methods & VG_M_GET) ? VG_M_HEAD : 0);
+    snprintf(p->pattern, sizeof p->pattern, "%s", pattern);
+    p->role = role;
+}
+
+/* ---- tokens out -------------------------------------------------------------- */
+
+/* Writes the token answer for user u with a new access token in session `family`. */
+static int
+write_tokens(vg_auth *a, vg_buf *out, const vg_user *u, const uint8_t family[VG_DB_FAMILY], const char *refresh)
+{
+    const vg_config *cfg = a->srv->cfg;
+    vg_jwt_claims c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.sub, sizeof c.sub, "%llu", (unsigned long long)u->id);
+    snprintf(c.name, sizeof c.name, "%s", u->name);
+    snprintf(c.role, sizeof c.role, "%s", vg_role_name(u->role));
+    hex(family, VG_DB_FAMILY, c.sid);
+    vg_auth_random_token(c.jti, sizeof c.jti, 16);
+    c.iat = now_s(a);
+    c.exp = c.iat + (int64_t)cfg->access_ttl;
+    vg_buf tok;
+    vg_buf_init(&tok);
+    if (vg_jwt_sign(a->jwt, &c, &tok) != 0) {
+        vg_buf_release(&tok);
+        return -1;
+    }
+    vg_jsonw w;
+    vg_jsonw_init(&w, out);
+    vg_jsonw_obj(&w);
+    vg_jsonw_key(&w, "access_token");
+    vg_jsonw_str(&w, tok.data, tok.len);
+    vg_jsonw_key(&w, "token_type");
+    vg_jsonw_cstr(&w, "Bearer");
+    vg_jsonw_key(&w, "expires_in");
+    vg_jsonw_int(&w, (int64_t)cfg->access_ttl);
+    vg_jsonw_key(&w, "refresh_token");
+    vg_jsonw_cstr(&w, refresh);
+    vg_jsonw_key(&w, "refresh_expires_in");
+    vg_jsonw_int(&w, (int64_t)cfg->refresh_ttl);
+    vg_jsonw_key(&w, "user");
+    vg_jsonw_obj(&w);
+    vg_jsonw_key(&w, "id");
+    vg_jsonw_uint(&w, u->id);
+    vg_jsonw_key(&w, "name");
+    vg_jsonw_cstr(&w, u->name);
+    vg_jsonw_key(&w, "role");
+    vg_jsonw_cstr(&w, vg_role_name(u->role));
+    vg_jsonw_obj_end(&w);
+    vg_jsonw_obj_end(&w);
+    vg_buf_putc(out, '\n');
+    vg_buf_release(&tok);
+    return 0;
+}
+
+/* ---- login ------------------------------------------------------------------------ */
+
+typedef struct login {
+    vg_auth *a;
+    vg_req *r;
+    vg_user u;
+    int known;                         /* the user exists and is enabled */
+    char account[VG_DB_EMAIL_MAX + 1]; /* lower-cased login, the rate-limit key */
+    char refresh[64];
+    uint8_t family[VG_DB_FAMILY];
+} login;
+
+
+static void
+login_stored(int status, vg_mpr *rest, void *ud)
+{
+    login *l = ud;
+    (void)rest;
+    if (status != 0) {
+        vg_auth_store_error(l->r, status, "cannot open a session");
+    } else {
+        vg_buf out;
+        vg_buf_init(&out);
+        if (write_tokens(l->a, &out, &l->u, l->family, l->refresh) == 0) {
+            vg_info("auth", "login of '%s' (id %llu) from %s", l->u.name, (unsigned long long)l->u.id,
+                    vg_req_peer(l->r));
+            vg_req_respond_buf(l->r, 200, "application/json", &out);
+        } else {
+            vg_req_error(l->r, 500, "internal", "cannot sign the access token");
+        }
+        vg_buf_release(&out);
+    }
+    free(l);
+}
+
+
+static void
+login_verified(int status, int ok, void *ud)
+{
+    login *l = ud;
+    vg_auth *a = l->a;
+    if (status != 0) {
+        vg_auth_store_error(l->r, status, "cannot check the password");
+        free(l);
+        return;
+    }
+    if (!ok || !l->known) {
+        vg_warn("auth", "failed login for '%s' from %s", l->account, vg_req_peer(l->r));
+        vg_req_error(l->r, 401, "invalid_credentials", "wrong user name or password");
+        free(l);
+        return;
+    }
+    /* a successful login does not count against the account */
+    vg_ratelimit_give(a->rl_login, l->account, strlen(l->account), 1);
+    uint8_t raw[32], h[32];
+    if (getrandom(raw, sizeof raw, 0) != sizeof raw || getrandom(l->family, sizeof l->family, 0) != sizeof l->family)
+        abort();
+    vg_buf tb;
+    vg_buf_init(&tb);
+    vg_b64url_encode(&tb, raw, sizeof raw);
+    snprintf(l->refresh, sizeof l->refresh, "%s", vg_buf_cstr(&tb));
+    vg_buf_release(&tb);
+    sha256(l->refresh, strlen(l->refresh), h);
+    vg_buf m;
+    vg_buf_init(&m);
+    vg_mpw w;
+    vg_mpw_init(&w, &m);
+    int64_t now = now_s(a);
+    vg_mpw_array(&w, 6);
+    vg_mpw_i64(&w, VG_STORE_SESSION_CREATE);
+    vg_mpw_bin(&w, h, 32);
+    vg_mpw_u64(&w, l->u.id);
+    vg_mpw_bin(&w, l->family, VG_DB_FAMILY);
+    vg_mpw_i64(&w, now + (int64_t)a->srv->cfg->refresh_ttl);
+    vg_mpw_i64(&w, now);
+    int rc = vg_store_call(a->store, m.data, m.len, NULL, 0, login_stored, l);
+    vg_buf_release(&m);
+    if (rc != 0) {
+        vg_auth_store_error(l->r, rc, "cannot open a session");
+        free(l);
+    }
+}
+
+
+static void
+route_login(vg_req *r, void *ud)
+{
+    vg_auth *a = ud;
+    const vg_config *cfg = a->srv->cfg;
+    json_t *j = vg_auth_json_body(r);
+    if (!j)
+        return;
+    json_t *name = json_object_get(j, "username");
+    if (!name)
+        name = json_object_get(j, "email");
+    if (!name)
+        name = json_object_get(j, "login");
+    json_t *pw = json_object_get(j, "password");
+    if (!json_is_string(name) || !json_is_string(pw) || json_string_length(name) == 0 ||
+        json_string_length(name) > VG_DB_EMAIL_MAX || json_string_length(pw) > VG_STORE_MAX_PASSWORD) {
+        json_decref(j);
+        vg_req_error(r, 422, "invalid", "the body needs \"username\" (or \"email\") and \"password\" strings");
+        return;
+    }
+    login *l = vg_xcalloc(1, sizeof *l);
+    l->a = a;
+    l->r = r;
+    size_t n = json_string_length(name);
+    for (size_t i = 0; i < n; i++)
+        l->account[i] = (char)tolower((unsigned char)json_string_value(name)[i]);
+    double now = ev_now(a->srv->loop);
+    double rate = cfg->login_attempts / cfg->login_window;
+    vg_ratelimit_set(a->rl_login, rate, cfg->login_attempts);
+    vg_ratelimit_set(a->rl_login_ip, cfg->login_ip_attempts / cfg->login_window, cfg->login_ip_attempts);
+    const char *ip;
+    size_t ipn = peer_ip(r, &ip);
+    double w1 = vg_ratelimit_take(a->rl_login_ip, ip, ipn, 1, now);
+    double w2 = w1 > 0 ? 0 : vg_ratelimit_take(a->rl_login, l->account, n, 1, now);
+    if (w1 > 0 || w2 > 0) {
+        vg_series_add(a->s_limited, 1);
+        vg_warn("auth", "login attempts for '%s' from %s are rate-limited", l->account, vg_req_peer(r));
+        too_many(r, w1 > 0 ? w1 : w2, "login attempts");
+        json_decref(j);
+        free(l);
+        return;
+    }
+    vg_db *db = vg_store_db(a->store);
+    MDB_txn *txn;
+    int rc = vg_db_read(db, &txn);
+    if (rc == 0) {
+        rc = vg_db_user_find(db, txn, json_string_value(name), &l->u);
+        vg_db_read_end(db);
+    }
+    l->known = rc == 0 && !l->u.disabled;
+    if (rc != 0 && rc != VG_DB_ENOTFOUND) {
+        json_decref(j);
+        free(l);
+        vg_auth_store_error(r, rc, "cannot read users");
+        return;
+    }
+    /* unknown users cost a hash too, so that timing does not tell which names exist */
+    const char *against = l->known ? l->u.hash : a->dummy_hash[0] ? a->dummy_hash : "$argon2id$v=19$m=65536,t=3,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    rc = vg_store_verify(a->store, against, json_string_value(pw), json_string_length(pw), login_verified, l);
+    json_decref(j);
+    if (rc != 0) {
+        free(l);
+        vg_auth_store_error(r, rc, "cannot check the password");
+    }
+}
+
+/* ---- refresh and logout ------------------------------------------------------------- */
+
+typedef struct refresh {
+    vg_auth *a;
+    vg_req *r;
+    char token[64];
+} refresh;
+
+
+static void
+refresh_done(int status, vg_mpr *rest, void *ud)
+{
+    refresh *f = ud;
+    vg_auth *a = f->a;
+    uint64_t uid = 0;
+    const uint8_t *fam = NULL;
+    size_t fn = 0;
+    if (status == 0 && (vg_mpr_u64(rest, &uid) < 0 || vg_mpr_bin(rest, &fam, &fn) < 0 || fn != VG_DB_FAMILY))
+        status = VG_DB_EPROTO;
+    if (status == VG_DB_EREUSED) {
+        vg_warn("auth", "refresh token reused from %s: session of user %llu revoked", vg_req_peer(f->r),
+                (unsigned long long)uid);
+        vg_req_error(f->r, 401, "token_reused", "this refresh token was already used: the session is revoked, log in again");
+    } else if (status == VG_DB_ENOTFOUND || status == VG_DB_EEXPIRED || status == VG_DB_EREVOKED) {
+        vg_req_error(f->r, 401, "invalid_token", "refresh token %s",
+                     status == VG_DB_ENOTFOUND ? "unknown" : status == VG_DB_EEXPIRED ? "expired" : "revoked");
+    } else if (status != 0) {
+        vg_auth_store_error(f->r, status, "cannot refresh");
+    } else {
+        vg_db *db = vg_store_db(a->store);
+        MDB_txn *txn;
+        vg_user u;
+        int rc = vg_db_read(db, &txn);
+        if (rc == 0) {
+            rc = vg_db_user_get(db, txn, uid, &u);
+            vg_db_read_end(db);
+        }
+        vg_buf out;
+        vg_buf_init(&out);
+        if (rc != 0 || u.disabled)
+            vg_req_error(f->r, 401, "invalid_token", "the user no longer exists or is disabled");
+        else if (write_tokens(a, &out, &u, fam, f->token) != 0)
+            vg_req_error(f->r, 500, "internal", "cannot sign the access token");
+        else
+            vg_req_respond_buf(f->r, 200, "application/json", &out);
+        vg_buf_release(&out);
+    }
+    free(f);
+}
+
+
+static int
+refresh_token_of(vg_req *r, json_t *j, const char **tok)
+{
+    json_t *t = json_object_get(j, "refresh_token");
+    if (!json_is_string(t) || json_string_length(t) == 0 || json_string_length(t) > 128) {
+        vg_req_error(r, 422, "invalid", "the body needs \"refresh_token\"");
+        return -1;
+    }
+    *tok = json_string_value(t);
+    return 0;
+}
+
+
+static void
+route_refresh(vg_req *r, void *ud)
+{
+    vg_auth *a = ud;
+    json_t *j = vg_auth_json_body(r);
+    const char *tok;
+    if (!j)
+        return;
+    if (refresh_token_of(r, j, &tok) < 0) {
+        json_decref(j);
+        return;
+    }
+    refresh *f = vg_xcalloc(1, sizeof *f);
+    f->a = a;
+    f->r = r;
+    uint8_t raw[32], oh[32], nh[32];
+    if (getrandom(raw, sizeof raw, 0) != sizeof raw)
+        abort();
+    vg_buf tb;
+    vg_buf_init(&tb);
+    vg_b64url_encode(&tb, raw, sizeof raw);
+    snprintf(f->token, sizeof f->token, "%s", vg_buf_cstr(&tb));
+    vg_buf_release(&tb);
+    sha256(tok, strlen(tok), oh);
+    sha256(f->token, strlen(f->token), nh);
+    json_decref(j);
+    vg_buf m;
+    vg_buf_init(&m);
+    vg_mpw w;
+    vg_mpw_init(&w, &m);
+    int64_t now = now_s(a);
+    vg_mpw_array(&w, 5);
+    vg_mpw_i64(&w, VG_STORE_SESSION_ROTATE);
+    vg_mpw_bin(&w, oh, 32);
+    vg_mpw_bin(&w, nh, 32);
+    vg_mpw_i64(&w, now);
+    vg_mpw_i64(&w, now + (int64_t)a->srv->cfg->refresh_ttl);
+    int rc = vg_store_call(a->store, m.data, m.len, NULL, 0, refresh_done, f);
+    vg_buf_release(&m);
+    if (rc != 0) {
+        free(f);
+        vg_auth_store_error(r, rc, "cannot refresh");
+    }
+}
+
+
+static void
+logout_done(int status, vg_mpr *rest, void *ud)
+{
+    vg_req *r = ud;
+    (void)rest;
+    if (status != 0 && status != VG_DB_ENOTFOUND)
+        vg_auth_store_error(r, status, "cannot log out");
+    else
+        vg_req_respond(r, 204, NULL, NULL, 0);
+}
+
+
+static void
+route_logout(vg_req *r, void *ud)
+{
+    vg_auth *a = ud;
+    vg_principal p;
+    uint64_t uid = 0;
+    uint8_t fam[VG_DB_FAMILY];
+    int found = 0;
+    vg_str body = vg_req_body(r);
+    if (body.n > 0) {
+        json_t *j = vg_auth_json_body(r);
+        const char *tok;
+        if (!j)
+            return;
+        if (json_object_get(j, "refresh_token")) {
+            if (refresh_token_of(r, j, &tok) < 0) {
+                json_decref(j);
+                return;
+            }
+            uint8_t h[32];
+            sha256(tok, strlen(tok), h);
+            vg_db *db = vg_store_db(a->store);
+            MDB_txn *txn;
+            int rc = vg_db_read(db, &txn);
+            if (rc == 0) {
+                rc = vg_db_session_lookup(db, txn, h, &uid, fam);
+                vg_db_read_end(db);
+            }
+            found = rc == 0;
+            if (!found) {
+                json_decref(j);
+                vg_req_error(r, 401, "invalid_token", "unknown refresh token");
+                return;
+            }
+        }
+        json_decref(j);
+    }
+    if (!found && vg_auth_principal(a, r, &p) && p.has_family) {
+        uid = p.uid;
+        memcpy(fam, p.family, VG_DB_FAMILY);
+        found = 1;
+    }
+    if (!found) {
+        vg_req_add_header(r, "WWW-Authenticate", "Bearer");
+        vg_req_error(r, 401, "unauthorized", "send the refresh token, or the access token of the session");
+        return;
+    }
+    vg_buf m;
+    vg_buf_init(&m);
+    vg_mpw w;
+    vg_mpw_init(&w, &m);
+    vg_mpw_array(&w, 3);
+    vg_mpw_i64(&w, VG_STORE_FAMILY_REVOKE);
+    vg_mpw_u64(&w, uid);
+    vg_mpw_bin(&w, fam, VG_DB_FAMILY);
+    int rc = vg_store_call(a->store, m.data, m.len, NULL, 0, logout_done, r);
+    vg_buf_release(&m);
+    if (rc != 0)
+        vg_auth_store_error(r, rc, "cannot log out");
+}
+
+
+static void
+route_me(vg_req *r, void *ud)
+{
+    vg_auth *a = ud;
+    vg_principal p;
+    vg_auth_principal(a, r, &p);
+    vg_buf b;
+    vg_buf_init(&b);
+    vg_jsonw w;
+    vg_jsonw_init(&w, &b);
+    vg_jsonw_obj(&w);
+    vg_jsonw_key(&w, "id");
+    vg_jsonw_uint(&w, p.uid);
+    vg_jsonw_key(&w, "name");
+    vg_jsonw_cstr(&w, p.name);
+    vg_jsonw_key(&w, "role");
+    vg_jsonw_cstr(&w, vg_role_name(p.role));
+    vg_jsonw_key(&w, "via");
+    vg_jsonw_cstr(&w, p.kid ? "api_key" : "token");
+    if (p.kid) {
+        vg_jsonw_key(&w, "api_key_id");
+        vg_jsonw_uint(&w, p.kid);
+    }
+    vg_jsonw_obj_end(&w);
+    vg_buf_putc(&b, '\n');
+    vg_req_respond_buf(r, 200, "application/json", &b);
+    vg_buf_release(&b);
+}
+
+/* ---- set-up ----------------------------------------------------------------------------- */
+
+/* Reads DATA/jwt.secret, creating it (0600) on first start. Start-up only. */
+static int
+load_secret(const vg_config *cfg, uint8_t *out, size_t *len, char *err, size_t errlen)
+{
+    char path[1100];
+    if (cfg->jwt_secret_file[0])
+        snprintf(path, sizeof path, "%s", cfg->jwt_secret_file);
+    else
+        snprintf(path, sizeof path, "%s/jwt.secret", cfg->data_dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && !cfg->jwt_secret_file[0]) {
+        uint8_t raw[48];
+        if (getrandom(raw, sizeof raw, 0) != sizeof raw)
+            abort();
+        char tmp[1200];
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        int w = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (w < 0 || write(w, raw, sizeof raw) != (ssize_t)sizeof raw || fsync(w) != 0 || close(w) != 0 ||
+            rename(tmp, path) != 0) {
+            snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+            if (w >= 0)
+                close(w);
+            return -1;
+        }
+        vg_info("auth", "generated the token secret %s", path);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (st.st_mode & 077))
+        vg_warn("auth", "%s is readable by other users (chmod 600 it)", path);
+    ssize_t n = read(fd, out, 256);
+    close(fd);
+    if (n < 32) {
+        snprintf(err, errlen, "%s: the secret must hold at least 32 bytes", path);
+        return -1;
+    }
+    *len = (size_t)n;
+    return 0;
+}
+
+
+static void
+dummy_done(int status, const char *encoded, void *ud)
+{
+    vg_auth *a = ud;
+    if (status == 0)
+        snprintf(a->dummy_hash, sizeof a->dummy_hash, "%s", encoded);
+}
+
+
+vg_auth *
+vg_auth_create(vg_server *srv, vg_store *store, char *err, size_t errlen)
+{
+    const vg_config *cfg = srv->cfg;
+    vg_auth *a = vg_xcalloc(1, sizeof *a);
+    a->srv = srv;
+    a->store = store;
+    vg_jwt_options jo = {
+        .alg = vg_jwt_alg_parse(cfg->jwt_alg),
+        .private_key = cfg->jwt_private_key,
+        .public_key = cfg->jwt_public_key,
+        .issuer = cfg->jwt_issuer,
+        .audience = cfg->jwt_audience,
+        .leeway = cfg->jwt_leeway,
+    };
+    uint8_t secret[256];
+    size_t slen = 0;
+    if (jo.alg == VG_JWT_HS256) {
+        if (load_secret(cfg, secret, &slen, err, errlen) < 0) {
+            free(a);
+            return NULL;
+        }
+        jo.secret = secret;
+        jo.secret_len = slen;
+    }
+    int rc = vg_jwt_create(&jo, &a->jwt, err, errlen);
+    memset(secret, 0, sizeof secret);
+    if (rc != 0) {
+        free(a);
+        return NULL;
+    }
+    a->rl_ip = vg_ratelimit_create(cfg->rate_ip, cfg->burst_ip, 65536);
+    a->rl_user = vg_ratelimit_create(cfg->rate_user, cfg->burst_user, 65536);
+    a->rl_login = vg_ratelimit_create(cfg->login_attempts / cfg->login_window, cfg->login_attempts, 65536);
+    a->rl_login_ip = vg_ratelimit_create(cfg->login_ip_attempts / cfg->login_window, cfg->login_ip_attempts, 65536);
+    a->m_auth = vg_metrics_register("vigia_auth_requests_total", "requests by authentication outcome", VG_COUNTER,
+                                    "result", NULL, 0);
+    const char *v1[] = { "ok" }, *v2[] = { "unauthorized" }, *v3[] = { "forbidden" }, *v4[] = { "rate_limited" };
+    a->s_ok = vg_metrics_series(a->m_auth, v1);
+    a->s_denied = vg_metrics_series(a->m_auth, v2);
+    a->s_forbidden = vg_metrics_series(a->m_auth, v3);
+    a->s_limited = vg_metrics_series(a->m_auth, v4);
+
+    /* other modules' routes */
+    policy builtin[] = {
+        { VG_M_GET, "/health", VG_ROLE_NONE, 1, 0 },
+        { VG_M_GET, "/ready", VG_ROLE_NONE, 1, 0 },
+        { VG_M_GET, "/metrics", VG_ROLE_NONE, 1, 0 },
+        { VG_M_POST, "/v1/detect", POLICY_OPEN_DETECT, 0, 0 },
+        { VG_M_POST, "/v1/detect/batch", POLICY_OPEN_DETECT, 0, 0 },
+        { VG_M_POST, "/v1/vision/detection", POLICY_OPEN_DETECT, 0, 0 },
+        { VG_M_POST, "/v1/vision/custom/{model}", POLICY_OPEN_DETECT, 0, 0 },
+        { VG_M_POST, "/v1/compare", POLICY_OPEN_DETECT, 0, 0 },
+        { VG_M_GET, "/v1/models", POLICY_OPEN_READ, 0, 0 },
+        { VG_M_GET, "/v1/models/{name}", POLICY_OPEN_READ, 0, 0 },
+        { VG_M_POST, "/v1/models/{name}/load", VG_ROLE_ADMIN, 0, 0 },
+        { VG_M_POST, "/v1/models/{name}/unload", VG_ROLE_ADMIN, 0, 0 },
+        { VG_M_GET, "/v1/stream", POLICY_OPEN_DETECT, 0, 1 },
+        { VG_M_GET, "/v1/live", POLICY_OPEN_READ, 0, 1 },
+        /* issue 8: statistics, KServe v2, MJPEG (<img> tags cannot send headers: ?token=) */
+        { VG_M_GET, "/v1/models/{name}/stats", POLICY_OPEN_READ, 0, 0 },
+        { VG_M_GET, "/v1/streams/{id}/mjpeg", POLICY_OPEN_READ, 0, 1 },
+        { VG_M_GET, "/v2", POLICY_OPEN_READ, 0, 0 },
+        { VG_M_GET, "/v2/health/live", VG_ROLE_NONE, 1, 0 },
+        { VG_M_GET, "/v2/health/ready", VG_ROLE_NONE, 1, 0 },
+        { VG_M_GET, "/v2/models/{name}", POLICY_OPEN_READ, 0, 0 },
+        { VG_M_GET, "/v2/models/{name}/versions/{version}", POLICY_OPEN_READ, 0, 0 },
+        { VG_M_GET, "/v2/models/{name}/ready", POLICY_OPEN_READ, 0, 0 },
+        { VG_M_GET, "/v2/models/{name}/versions/{version}/ready", POLICY_OPEN_READ, 0, 0 },
+        { VG_M_POST, "/v2/models/{name}/infer", POLICY_OPEN_DETECT, 0, 0 },
+        { VG_M_POST, "/v2/models/{name}/versions/{version}/infer", POLICY_OPEN_DETECT, 0, 0 },
+    };
+    for (size_t i = 0; i < sizeof builtin / sizeof builtin[0]; i++) {
+        vg_auth_route(a, builtin[i].methods, builtin[i].pattern, NULL, NULL, 0, builtin[i].role);
+        a->pol[a->npol - 1].no_limit = builtin[i].no_limit;
+        a->pol[a->npol - 1].query_token = builtin[i].query_token;
+    }
+    vg_auth_route(a, VG_M_POST, "/v1/auth/login", route_login, a, 8192, VG_ROLE_NONE);
+    vg_auth_route(a, VG_M_POST, "/v1/auth/refresh", route_refresh, a, 8192, VG_ROLE_NONE);
+    vg_auth_route(a, VG_M_POST, "/v1/auth/logout", route_logout, a, 8192, VG_ROLE_NONE);
+    vg_auth_route(a, VG_M_GET, "/v1/auth/me", route_me, a, 0, VG_ROLE_VIEWER);
+    vg_server_add_filter(srv, filter, a);
+    if (vg_store_hash(store, "not a password", 14, dummy_done, a) != 0)
+        vg_warn("auth", "cannot prepare the dummy hash");
+    return a;
+}
+
+
+void
+vg_auth_destroy(vg_auth *a)
+{
+    if (!a)
+        return;
+    vg_jwt_destroy(a->jwt);
+    vg_ratelimit_destroy(a->rl_ip);
+    vg_ratelimit_destroy(a->rl_user);
+    vg_ratelimit_destroy(a->rl_login);
+    vg_ratelimit_destroy(a->rl_login_ip);
+    free(a);
+}
+
+/* ---- the first admin ----------------------------------------------------------------------- */
+
+typedef struct boot {
+    vg_auth *a;
+    char name[16];
+} boot;
+
+
+static void
+boot_created(int status, vg_mpr *rest, void *ud)
+{
+    boot *b = ud;
+    (void)rest;
+    if (status == 0)
+        vg_info("auth", "created the first admin '%s'", b->name);
+    else if (status == VG_DB_EEXISTS)
+        vg_info("auth", "an admin named '%s' was created meanwhile; the printed password is not valid", b->name);
+    else
+        vg_error("auth", "cannot create the first admin: %s", vg_db_strerror(status));
+    free(b);
+}
+
+
+static void
+boot_hashed(int status, const char *encoded, void *ud)
+{
+    boot *b = ud;
+    if (status != 0) {
+        vg_error("auth", "cannot hash the first admin's password: %s", vg_db_strerror(status));
+        free(b);
+        return;
+    }
+    vg_buf m;
+    vg_buf_init(&m);
+    vg_mpw w;
+    vg_mpw_init(&w, &m);
+    vg_mpw_array(&w, 6);
+    vg_mpw_i64(&w, VG_STORE_USER_CREATE);
+    vg_mpw_cstr(&w, b->name);
+    vg_mpw_cstr(&w, "");
+    vg_mpw_i64(&w, VG_ROLE_ADMIN);
+    vg_mpw_cstr(&w, encoded);
+    vg_mpw_i64(&w, now_s(b->a));
+    int rc = vg_store_call(b->a->store, m.data, m.len, NULL, 0, boot_created, b);
+    vg_buf_release(&m);
+    if (rc != 0) {
+        vg_error("auth", "cannot create the first admin: %s", vg_db_strerror(rc));
+        free(b);
+    }
+}
+
+
+int
+vg_auth_bootstrap(vg_auth *a, FILE *out)
+{
+    vg_db *db = vg_store_db(a->store);
+    MDB_txn *txn;
+    size_t n = 0;
+    int rc = vg_db_read(db, &txn);
+    if (rc == 0) {
+        rc = vg_db_user_count(db, txn, &n);
+        vg_db_read_end(db);
+    }
+    if (rc != 0)
+        return -1;
+    if (n > 0)
+        return 0;
+    char pw[32];
+    vg_auth_random_token(pw, sizeof pw, 15);
+    boot *b = vg_xcalloc(1, sizeof *b);
+    b->a = a;
+    snprintf(b->name, sizeof b->name, "admin");
+    if (vg_store_hash(a->store, pw, strlen(pw), boot_hashed, b) != 0) {
+        free(b);
+        return -1;
+    }
+    fprintf(out, "vigia: empty database: created user 'admin' with the one-time password %s\n"
+                 "vigia: log in and change it (PUT /v1/users/1 {\"password\": ...}); it is not shown again\n", pw);
+    fflush(out);
+    memset(pw, 0, sizeof pw);
+    return 1;
+}

@@ -1,0 +1,82 @@
+/*
+ * auth: who is calling, and may they. Owns the access-token keys (JWT),
+ * the login, refresh and logout routes, and one request filter that runs
+ * before every routed handler:
+ *
+ *   1. the per-address token bucket (limits.rate_ip), except /health,
+ *      /ready and /metrics;
+ *   2. authentication: "Authorization: Bearer <JWT or API key>" or
+ *      "X-API-Key: <key>" (WebSocket routes also take ?access_token=);
+ *      a presented credential that fails is 401 even on open routes;
+ *   3. the route's minimum role (a table: each route of this module and of
+ *      the others' is listed; unlisted routes need viewer for GET/HEAD,
+ *      operator otherwise): 401 without credentials, 403 below the role;
+ *   4. the per-user token bucket (limits.rate_user).
+ *
+ * Access tokens are checked against the store on every request (the user
+ * exists, is enabled, and the token's login session is not revoked), so
+ * logout, a new password, a role change or a deleted user take effect at
+ * once. Roles: viewer < operator < admin (core/store/db.h).
+ *
+ *   POST /v1/auth/login    {"username"|"email", "password"} -> tokens
+ *   POST /v1/auth/refresh  {"refresh_token"} -> new tokens (the old refresh token is spent)
+ *   POST /v1/auth/logout   {"refresh_token"} or a Bearer access token -> 204
+ *   GET  /v1/auth/me       the caller
+ */
+#ifndef VG_AUTH_H
+#define VG_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "store/db.h"
+#include "http/router.h"
+
+struct vg_server;
+struct vg_store;
+struct vg_req;
+typedef struct vg_auth vg_auth;
+
+typedef struct vg_principal {
+    uint64_t uid;                      /* 0: anonymous */
+    char name[VG_DB_NAME_MAX + 1];
+    int role;                          /* VG_ROLE_*; VG_ROLE_NONE when anonymous */
+    uint64_t kid;                      /* the API key used, or 0 */
+    int has_family;                    /* an access token's login session */
+    uint8_t family[VG_DB_FAMILY];
+} vg_principal;
+
+/* Loads or creates the token keys, registers the routes and the filter. NULL with err. */
+vg_auth *vg_auth_create(struct vg_server *srv, struct vg_store *store, char *err, size_t errlen);
+void vg_auth_destroy(vg_auth *a);
+
+/* Registers a route of this or another store module with its minimum role (VG_ROLE_NONE: open). */
+void vg_auth_route(vg_auth *a, unsigned methods, const char *pattern, vg_handler_fn fn, void *ud,
+                   size_t max_body, int role);
+
+/* The caller of r (the filter authenticated it): 1 with *p, or 0 when anonymous. */
+int vg_auth_principal(vg_auth *a, struct vg_req *r, vg_principal *p);
+/*
+ * Checks a credential (JWT or API key) wherever it came from. 0 with *p,
+ * or an HTTP status (401) with a reason in why.
+ */
+int vg_auth_check(vg_auth *a, const char *cred, size_t n, vg_principal *p, char *why, size_t whylen);
+
+/*
+ * On an empty database: creates user "admin" with a random password and
+ * prints it once on `out` (the hashing finishes in the background).
+ * Returns 1 when it did, 0 when users exist, -1 on error.
+ */
+int vg_auth_bootstrap(vg_auth *a, FILE *out);
+
+/* Helpers shared by the store's HTTP modules. */
+/* Parses a JSON object body; NULL after answering 400. */
+struct json_t;
+struct json_t *vg_auth_json_body(struct vg_req *r);
+/* Answers a store error with its status and code. */
+void vg_auth_store_error(struct vg_req *r, int err, const char *what);
+/* A random token: n random bytes as base64url. */
+void vg_auth_random_token(char *out, size_t cap, size_t n);
+
+#endif

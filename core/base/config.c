@@ -1,0 +1,696 @@
+/* config: see config.h. */
+#include "base/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/ini.h"
+#include "base/log.h"
+
+enum key_type { T_STRING, T_LIST, T_INT, T_SIZE, T_SECONDS, T_BOOL, T_CHOICE, T_NUMBER };
+
+struct key {
+    const char *section;
+    const char *name;
+    enum key_type type;
+    size_t offset;
+    const char *def;       /* default as text; "@..." is computed by default_path() */
+    double min, max;       /* bounds for numbers */
+    const char *choices;   /* "a|b|c" for T_CHOICE */
+    const char *alias;     /* short command-line flag, or NULL */
+    const char *help;
+};
+
+#define OFF(f) offsetof(vg_config, f)
+#define GiB (1024.0 * 1024.0 * 1024.0)
+
+static const struct key keys[] = {
+    { "server", "listen", T_LIST, OFF(listen), "127.0.0.1:8080", 1, 0, NULL, "listen",
+      "addresses to serve, HOST:PORT or [V6]:PORT, comma-separated (port 0 = any free port)" },
+    { "server", "max_connections", T_INT, OFF(max_connections), "10000", 1, 1000000, NULL, NULL,
+      "open connections; further ones are answered 503 and closed" },
+    { "server", "backlog", T_INT, OFF(backlog), "1024", 1, 65535, NULL, NULL, "listen(2) backlog" },
+    { "server", "drain_timeout", T_SECONDS, OFF(drain_timeout), "10s", 0, 3600, NULL, NULL,
+      "how long SIGTERM waits for in-flight requests before exiting" },
+    { "limits", "max_url", T_SIZE, OFF(max_url), "8K", 64, 1024 * 1024, NULL, NULL,
+      "longest request target (414 beyond)" },
+    { "limits", "max_header_size", T_SIZE, OFF(max_header_size), "16K", 1024, 1024 * 1024, NULL, NULL,
+      "all header bytes of one request (431 beyond)" },
+    { "limits", "max_headers", T_INT, OFF(max_headers), "64", 4, 1000, NULL, NULL,
+      "header lines of one request (431 beyond)" },
+    { "limits", "max_body", T_SIZE, OFF(max_body), "1M", 0, 4 * GiB, NULL, NULL,
+      "request body of routes without a limit of their own (413 beyond)" },
+    { "limits", "header_timeout", T_SECONDS, OFF(header_timeout), "10s", 0.01, 3600, NULL, NULL,
+      "time from a request's first byte to the end of its headers (408)" },
+    { "limits", "body_timeout", T_SECONDS, OFF(body_timeout), "60s", 0.01, 3600, NULL, NULL,
+      "time to receive a whole request body (408)" },
+    { "limits", "idle_timeout", T_SECONDS, OFF(idle_timeout), "75s", 0.01, 86400, NULL, NULL,
+      "time a keep-alive connection may wait for its next request" },
+    { "limits", "write_timeout", T_SECONDS, OFF(write_timeout), "30s", 0.01, 3600, NULL, NULL,
+      "time without progress writing a response before the connection is closed" },
+    { "limits", "rate_ip", T_INT, OFF(rate_ip), "0", 0, 1000000, NULL, NULL,
+      "API requests per second per client address, token bucket (0: no limit; 429 beyond)" },
+    { "limits", "burst_ip", T_INT, OFF(burst_ip), "100", 1, 1000000, NULL, NULL,
+      "requests a client address may send at once above rate_ip" },
+    { "limits", "rate_user", T_INT, OFF(rate_user), "0", 0, 1000000, NULL, NULL,
+      "API requests per second per authenticated user or API key's user (0: no limit)" },
+    { "limits", "burst_user", T_INT, OFF(burst_user), "100", 1, 1000000, NULL, NULL,
+      "requests a user may send at once above rate_user" },
+    { "log", "level", T_CHOICE, OFF(log_level), "info", 0, 0, "debug|info|warn|error", "log-level",
+      "lowest level logged" },
+    { "log", "format", T_CHOICE, OFF(log_format), "text", 0, 0, "text|json", NULL,
+      "text lines or JSON lines" },
+    { "log", "access", T_BOOL, OFF(access_log), "true", 0, 0, NULL, NULL, "one line per request" },
+    { "log", "file", T_STRING, OFF(log_file), "", 0, 0, NULL, NULL, "log file (empty: stderr)" },
+    { "paths", "data", T_STRING, OFF(data_dir), "./var", 0, 0, NULL, "data", "state directory (LMDB)" },
+    { "paths", "models", T_STRING, OFF(models_dir), "@models", 0, 0, NULL, "models",
+      "directory of model directories" },
+    { "paths", "web", T_STRING, OFF(web_dir), "@web", 0, 0, NULL, "web", "dashboard files" },
+    { "paths", "backends", T_STRING, OFF(backends_dir), "", 0, 0, NULL, NULL,
+      "backend plugins (empty: where they were built or installed)" },
+    { "tls", "listen", T_LIST, OFF(tls_listen), "", 0, 0, NULL, NULL,
+      "HTTPS addresses, as server.listen (empty: no TLS listener)" },
+    { "tls", "cert", T_STRING, OFF(tls_cert), "", 0, 0, NULL, NULL, "certificate chain, PEM" },
+    { "tls", "key", T_STRING, OFF(tls_key), "", 0, 0, NULL, NULL, "private key, PEM (keep it 0600)" },
+    { "ws", "max_message", T_SIZE, OFF(ws_max_message), "8M", 1024, 1 * GiB, NULL, NULL,
+      "largest WebSocket message a client may send (closed with 1009 beyond)" },
+    { "ws", "ping_interval", T_SECONDS, OFF(ws_ping_interval), "20s", 0.05, 3600, NULL, NULL,
+      "silence before the server pings; no answer within as long again closes the connection" },
+    { "ws", "max_queue", T_SIZE, OFF(ws_max_queue), "4M", 4096, 1 * GiB, NULL, NULL,
+      "undelivered outgoing bytes per WebSocket; beyond, the oldest results are dropped" },
+    { "cors", "origins", T_STRING, OFF(cors_origins), "", 0, 0, NULL, NULL,
+      "origins allowed to call the API from a browser, comma-separated; * for any; empty: none" },
+    { "cors", "max_age", T_SECONDS, OFF(cors_max_age), "10m", 0, 86400, NULL, NULL,
+      "how long browsers may cache a preflight answer" },
+    { "workers", "count", T_INT, OFF(workers), "2", 1, 64, NULL, "workers",
+      "worker processes per model, unless its manifest sets workers" },
+    { "workers", "mem_cap", T_SIZE, OFF(worker_mem_cap), "0", 0, 1024 * GiB, NULL, NULL,
+      "resident memory a worker may reach before it is restarted (0: no cap)" },
+    { "workers", "start_timeout", T_SECONDS, OFF(worker_start_timeout), "120s", 1, 3600, NULL, NULL,
+      "time a worker has to load its model" },
+    { "detect", "default_model", T_STRING, OFF(default_model), "yolo-fastest-1.1-xl", 0, 0, NULL, NULL,
+      "model used when a request names none" },
+    { "detect", "load", T_STRING, OFF(load_models), "", 0, 0, NULL, NULL,
+      "models loaded at start, comma-separated (empty: the default model)" },
+    { "detect", "queue", T_INT, OFF(queue_max), "64", 1, 100000, NULL, NULL,
+      "jobs waiting per model; more are answered 429 with Retry-After" },
+    { "detect", "timeout", T_SECONDS, OFF(job_timeout), "30s", 0.01, 3600, NULL, NULL,
+      "time from a job's arrival to its answer (504 beyond)" },
+    { "detect", "max_upload", T_SIZE, OFF(max_upload), "32M", 1024, 1 * GiB, NULL, NULL,
+      "request body of the detection routes (413 beyond)" },
+    { "detect", "max_pixels", T_INT, OFF(max_pixels), "40000000", 1, 1000000000, NULL, NULL,
+      "decoded image width*height (413 beyond)" },
+    { "detect", "max_batch", T_INT, OFF(max_batch), "16", 1, 256, NULL, NULL,
+      "images in one /v1/detect/batch request" },
+    { "auth", "open_detect", T_BOOL, OFF(auth_open_detect), "false", 0, 0, NULL, NULL,
+      "let clients without a token use the detection routes and list models (DeepStack integrations)" },
+    { "auth", "jwt_alg", T_CHOICE, OFF(jwt_alg), "HS256", 0, 0, "HS256|RS256|ES256", NULL,
+      "signature of access tokens" },
+    { "auth", "jwt_secret_file", T_STRING, OFF(jwt_secret_file), "", 0, 0, NULL, NULL,
+      "HS256 secret (empty: DATA/jwt.secret, generated at first start, mode 0600)" },
+    { "auth", "jwt_private_key", T_STRING, OFF(jwt_private_key), "", 0, 0, NULL, NULL,
+      "PEM private key for RS256 (RSA) or ES256 (P-256)" },
+    { "auth", "jwt_public_key", T_STRING, OFF(jwt_public_key), "", 0, 0, NULL, NULL,
+      "PEM public key that verifies tokens (empty: the private key's)" },
+    { "auth", "issuer", T_STRING, OFF(jwt_issuer), "vigia", 0, 0, NULL, NULL, "iss of tokens issued and required" },
+    { "auth", "audience", T_STRING, OFF(jwt_audience), "vigia", 0, 0, NULL, NULL, "aud of tokens issued and required" },
+    { "auth", "access_ttl", T_SECONDS, OFF(access_ttl), "15m", 10, 86400, NULL, NULL, "lifetime of access tokens" },
+    { "auth", "refresh_ttl", T_SECONDS, OFF(refresh_ttl), "30d", 60, 365 * 86400.0, NULL, NULL,
+      "lifetime of a login session (refresh tokens)" },
+    { "auth", "leeway", T_SECONDS, OFF(jwt_leeway), "30s", 0, 600, NULL, NULL, "clock skew allowed on exp and nbf" },
+    { "auth", "argon2_memory", T_SIZE, OFF(argon2_memory), "64M", 64 * 1024, 4 * GiB, NULL, NULL,
+      "memory of one argon2id password hash" },
+    { "auth", "argon2_iterations", T_INT, OFF(argon2_iterations), "3", 1, 100, NULL, NULL, "argon2id passes" },
+    { "auth", "argon2_parallelism", T_INT, OFF(argon2_parallelism), "1", 1, 16, NULL, NULL, "argon2id lanes" },
+    { "auth", "login_attempts", T_INT, OFF(login_attempts), "10", 1, 100000, NULL, NULL,
+      "login attempts per account per login_window (429 beyond)" },
+    { "auth", "login_ip_attempts", T_INT, OFF(login_ip_attempts), "30", 1, 100000, NULL, NULL,
+      "login attempts per client address per login_window" },
+    { "auth", "login_window", T_SECONDS, OFF(login_window), "5m", 1, 86400, NULL, NULL,
+      "window of the login limits" },
+    { "store", "map_size", T_SIZE, OFF(store_map_size), "64M", 1024 * 1024, 1024 * GiB, NULL, NULL,
+      "initial size of the LMDB map" },
+    { "store", "map_max", T_SIZE, OFF(store_map_max), "16G", 1024 * 1024, 16384 * GiB, NULL, NULL,
+      "the map doubles when full up to this; writes beyond get 507" },
+    { "store", "commit_records", T_INT, OFF(store_commit_records), "4096", 1, 1000000, NULL, NULL,
+      "group commit after this many writes ..." },
+    { "store", "commit_interval", T_SECONDS, OFF(store_commit_interval), "2ms", 0, 10, NULL, NULL,
+      "... or this long after the first, whichever comes first" },
+    { "store", "max_pending", T_INT, OFF(store_max_pending), "65536", 16, 10000000, NULL, NULL,
+      "writes waiting for the store (503 beyond)" },
+    { "history", "store", T_BOOL, OFF(history_store), "true", 0, 0, NULL, NULL,
+      "store every detection (requests may opt out with store=false)" },
+    { "history", "images", T_CHOICE, OFF(history_images), "none", 0, 0, "none|annotated|original", NULL,
+      "which image is kept with a stored detection" },
+    { "history", "retention", T_SECONDS, OFF(history_retention), "0", 0, 100 * 365 * 86400.0, NULL, NULL,
+      "how long detections are kept (0: forever)" },
+    { "history", "image_retention", T_SECONDS, OFF(history_image_retention), "30d", 0, 100 * 365 * 86400.0, NULL, NULL,
+      "how long images are kept (0: as long as their detection)" },
+    { "history", "stream_interval", T_SECONDS, OFF(history_stream_interval), "5s", 0, 86400, NULL, NULL,
+      "a live stream's answers are stored at most this often (0: every answer)" },
+    { "history", "stream_on_change", T_BOOL, OFF(history_stream_on_change), "true", 0, 0, NULL, NULL,
+      "also store a stream's answer whenever its set of labels changes" },
+    { "stats", "shifts", T_STRING, OFF(stats_shifts), "morning=06-14,evening=14-22,night=22-06", 0, 0, NULL, NULL,
+      "shifts for /v1/stats?period=shift: NAME=HH-HH, comma-separated (local hours)" },
+    { "stats", "utc_offset", T_INT, OFF(stats_utc_offset), "0", -720, 840, NULL, NULL,
+      "minutes east of UTC of the local time used for days and shifts" },
+    { "compare", "max_models", T_INT, OFF(compare_max_models), "8", 1, 64, NULL, NULL,
+      "models in one /v1/compare request (400 beyond)" },
+    { "compare", "iou", T_NUMBER, OFF(compare_iou), "0.5", 0.01, 1, NULL, NULL,
+      "IoU at which two models' boxes of one label count as the same object (requests may say iou=)" },
+    { "compare", "feedback_window", T_INT, OFF(compare_feedback_window), "10000", 0, 100000, NULL, NULL,
+      "newest feedback records read to estimate a model's precision (/v1/models/{name}/stats)" },
+    { "kserve", "max_tensor", T_SIZE, OFF(kserve_max_tensor), "64M", 1024, 1 * GiB, NULL, NULL,
+      "request body of KServe v2 infer calls: JSON and binary tensors together (413 beyond)" },
+    { "kserve", "max_elements", T_INT, OFF(kserve_max_elements), "50000000", 1, 1000000000, NULL, NULL,
+      "elements of one input tensor (shape product; 413 beyond)" },
+    { "zmq", "endpoint", T_STRING, OFF(zmq_endpoint), "", 0, 0, NULL, NULL,
+      "serve Frigate's zmq detector protocol here, e.g. tcp://127.0.0.1:5555 or ipc:///tmp/cache/zmq_detector "
+      "(empty: off)" },
+    { "zmq", "model", T_STRING, OFF(zmq_model), "", 0, 0, NULL, NULL,
+      "model for requests of clients that named none in the handshake (empty: the default model)" },
+    { "zmq", "min_confidence", T_NUMBER, OFF(zmq_min_confidence), "0", 0, 1, NULL, NULL,
+      "lowest confidence returned to Frigate (0: the model's threshold)" },
+    { "zmq", "class_ids", T_CHOICE, OFF(zmq_class_ids), "model", 0, 0, "model|coco91", NULL,
+      "class ids in replies: the model's own, or COCO-80 models mapped to Frigate's default 91-id labelmap" },
+    { "zmq", "max_pending", T_INT, OFF(zmq_max_pending), "64", 1, 100000, NULL, NULL,
+      "requests in flight; beyond, requests are answered with no detections at once" },
+    { "zmq", "max_message", T_SIZE, OFF(zmq_max_message), "32M", 1024, 1 * GiB, NULL, NULL,
+      "largest zmq message accepted (bigger ones are dropped by libzmq)" },
+    { "mjpeg", "max_viewers", T_INT, OFF(mjpeg_max_viewers), "64", 0, 100000, NULL, NULL,
+      "open /v1/streams/{id}/mjpeg responses (503 beyond; 0: MJPEG off)" },
+    { "mjpeg", "quality", T_INT, OFF(mjpeg_quality), "80", 1, 100, NULL, NULL,
+      "JPEG quality of annotated frames made for MJPEG viewers" },
+};
+
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+
+int
+vg_config_in_build_tree(void)
+{
+    static int cached = -1;
+    if (cached >= 0)
+        return cached;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    cached = 0;
+    if (n > 0) {
+        exe[n] = '\0';
+        size_t bl = strlen(VIGIA_BUILDDIR);
+        cached = strncmp(exe, VIGIA_BUILDDIR, bl) == 0 && exe[bl] == '/';
+    }
+    return cached;
+}
+
+
+static char *
+default_path(const char *what)
+{
+    vg_buf b;
+    vg_buf_init(&b);
+    if (strcmp(what, "models") == 0)
+        vg_buf_printf(&b, "%s/models", vg_config_in_build_tree() ? VIGIA_BUILDDIR : VIGIA_PKGDATADIR);
+    else
+        vg_buf_printf(&b, "%s/web", vg_config_in_build_tree() ? VIGIA_SRCDIR : VIGIA_PKGDATADIR);
+    return vg_buf_steal(&b, NULL);
+}
+
+
+static const struct key *
+find_key(const char *section, const char *name)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+
+/* "8K", "16M", "1G", "512" -> bytes */
+static int
+parse_size(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || v < 0 || !isfinite(v))
+        return -1;
+    while (*end == ' ')
+        end++;
+    double mul = 1;
+    switch (toupper((unsigned char)*end)) {
+    case '\0': break;
+    case 'K': mul = 1024; end++; break;
+    case 'M': mul = 1024 * 1024; end++; break;
+    case 'G': mul = GiB; end++; break;
+    default: return -1;
+    }
+    if (*end == 'i' || *end == 'I')
+        end++;
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (*end)
+        return -1;
+    *out = floor(v * mul);
+    return 0;
+}
+
+
+/* "250ms", "10s", "5m", "1h", "2.5" (seconds) -> seconds */
+static int
+parse_seconds(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || v < 0 || !isfinite(v))
+        return -1;
+    if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
+        *out = v;
+    else if (strcmp(end, "ms") == 0)
+        *out = v / 1000;
+    else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+        *out = v * 60;
+    else if (strcmp(end, "h") == 0)
+        *out = v * 3600;
+    else if (strcmp(end, "d") == 0)
+        *out = v * 86400;
+    else
+        return -1;
+    return 0;
+}
+
+
+static int
+parse_bool(const char *s, int *out)
+{
+    static const char *yes[] = { "1", "true", "yes", "on" };
+    static const char *no[] = { "0", "false", "no", "off" };
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0) { *out = 1; return 0; }
+        if (strcasecmp(s, no[i]) == 0) { *out = 0; return 0; }
+    }
+    return -1;
+}
+
+
+static int
+choice_ok(const char *choices, const char *v)
+{
+    size_t vn = strlen(v);
+    const char *p = choices;
+    while (*p) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (n == vn && strncmp(p, v, n) == 0)
+            return 1;
+        p += n + (bar ? 1 : 0);
+    }
+    return 0;
+}
+
+
+static void
+free_list(vg_strlist *l)
+{
+    for (int i = 0; i < l->n; i++)
+        free(l->v[i]);
+    l->n = 0;
+}
+
+
+static int
+set_key(vg_config *c, const struct key *k, const char *value, char *err, size_t errlen)
+{
+    char *field = (char *)c + k->offset;
+    double v = 0;
+    switch (k->type) {
+    case T_STRING:
+    case T_CHOICE: {
+        if (k->type == T_CHOICE && !choice_ok(k->choices, value)) {
+            snprintf(err, errlen, "%s.%s: '%s' is not one of %s", k->section, k->name, value, k->choices);
+            return -1;
+        }
+        char **sp = (char **)field;
+        free(*sp);
+        *sp = vg_xstrdup(value);
+        return 0;
+    }
+    case T_LIST: {
+        vg_strlist *l = (vg_strlist *)field;
+        free_list(l);
+        const char *p = value;
+        while (*p) {
+            while (*p == ' ' || *p == ',')
+                p++;
+            if (!*p)
+                break;
+            const char *e = p;
+            while (*e && *e != ',' && *e != ' ')
+                e++;
+            if (l->n == VG_CONFIG_MAX_LISTEN) {
+                snprintf(err, errlen, "%s.%s: more than %d entries", k->section, k->name, VG_CONFIG_MAX_LISTEN);
+                return -1;
+            }
+            l->v[l->n++] = vg_xstrndup(p, (size_t)(e - p));
+            p = e;
+        }
+        if (l->n == 0 && k->min > 0) {
+            snprintf(err, errlen, "%s.%s: needs at least one address", k->section, k->name);
+            return -1;
+        }
+        return 0;
+    }
+    case T_INT: {
+        char *end;
+        errno = 0;
+        long n = strtol(value, &end, 10);
+        if (end == value || *end || errno) {
+            snprintf(err, errlen, "%s.%s: '%s' is not an integer", k->section, k->name, value);
+            return -1;
+        }
+        v = (double)n;
+        break;
+    }
+    case T_SIZE:
+        if (parse_size(value, &v) < 0) {
+            snprintf(err, errlen, "%s.%s: '%s' is not a size (a number with an optional K, M or G)",
+                     k->section, k->name, value);
+            return -1;
+        }
+        break;
+    case T_NUMBER: {
+        char *end;
+        errno = 0;
+        v = strtod(value, &end);
+        if (end == value || *end || errno || !isfinite(v)) {
+            snprintf(err, errlen, "%s.%s: '%s' is not a number", k->section, k->name, value);
+            return -1;
+        }
+        break;
+    }
+    case T_SECONDS:
+        if (parse_seconds(value, &v) < 0) {
+            snprintf(err, errlen, "%s.%s: '%s' is not a duration (e.g. 250ms, 10s, 5m, 1h)",
+                     k->section, k->name, value);
+            return -1;
+        }
+        break;
+    case T_BOOL: {
+        int b;
+        if (parse_bool(value, &b) < 0) {
+            snprintf(err, errlen, "%s.%s: '%s' is not true or false", k->section, k->name, value);
+            return -1;
+        }
+        *(int *)field = b;
+        return 0;
+    }
+    }
+    if (v < k->min || v > k->max) {
+        snprintf(err, errlen, "%s.%s: %s is out of range [%g, %g]", k->section, k->name, value, k->min, k->max);
+        return -1;
+    }
+    if (k->type == T_INT)
+        *(int *)field = (int)v;
+    else if (k->type == T_SIZE)
+        *(size_t *)field = (size_t)v;
+    else
+        *(double *)field = v;
+    return 0;
+}
+
+
+int
+vg_config_set(vg_config *c, const char *section, const char *key, const char *value,
+              char *err, size_t errlen)
+{
+    const struct key *k = find_key(section, key);
+    if (!k) {
+        snprintf(err, errlen, "unknown setting %s.%s", section, key);
+        return -1;
+    }
+    return set_key(c, k, value, err, errlen);
+}
+
+
+void
+vg_config_init(vg_config *c)
+{
+    memset(c, 0, sizeof *c);
+    char err[256];
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (keys[i].def[0] == '@') {
+            *(char **)((char *)c + keys[i].offset) = default_path(keys[i].def + 1);
+            continue;
+        }
+        /* defaults are valid by construction; tests/core/test_config checks each */
+        if (set_key(c, &keys[i], keys[i].def, err, sizeof err) < 0)
+            vg_error("config", "built-in default: %s", err);
+    }
+}
+
+
+void
+vg_config_release(vg_config *c)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (keys[i].type == T_LIST)
+            free_list((vg_strlist *)((char *)c + keys[i].offset));
+    for (size_t i = 0; i < NKEYS; i++)
+        if (keys[i].type == T_STRING || keys[i].type == T_CHOICE)
+            free(*(char **)((char *)c + keys[i].offset));
+    free(c->config_path);
+    memset(c, 0, sizeof *c);
+}
+
+
+static int
+ini_cb(void *ud, const char *section, const char *key, const char *value, int line,
+       char *err, size_t errlen)
+{
+    (void)line;
+    return vg_config_set(ud, section, key, value, err, errlen);
+}
+
+
+/* VIGIA_LIMITS_MAX_BODY -> limits.max_body, for every key. */
+static int
+load_env(vg_config *c, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        char name[128];
+        int n = snprintf(name, sizeof name, "VIGIA_%s_%s", keys[i].section, keys[i].name);
+        for (int j = 0; j < n; j++)
+            name[j] = (char)toupper((unsigned char)name[j]);
+        const char *v = getenv(name);
+        if (!v)
+            continue;
+        char e[256];
+        if (set_key(c, &keys[i], v, e, sizeof e) < 0) {
+            snprintf(err, errlen, "environment %s: %s", name, e);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+
+/* Maps a flag name (without "--") to a key: an alias or "section-key". */
+static const struct key *
+flag_key(const char *flag, size_t n)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct key *k = &keys[i];
+        if (k->alias && strlen(k->alias) == n && strncmp(flag, k->alias, n) == 0)
+            return k;
+        size_t sn = strlen(k->section), kn = strlen(k->name);
+        if (n != sn + 1 + kn || strncmp(flag, k->section, sn) != 0 || flag[sn] != '-')
+            continue;
+        size_t j;
+        for (j = 0; j < kn; j++) {
+            char a = flag[sn + 1 + j], b = k->name[j];
+            if (!(a == b || (a == '-' && b == '_')))
+                break;
+        }
+        if (j == kn)
+            return k;
+    }
+    return NULL;
+}
+
+
+static const char *
+default_config_path(void)
+{
+    static char path[PATH_MAX];
+    if (vg_config_in_build_tree())
+        snprintf(path, sizeof path, "%s/etc/vigia.conf", VIGIA_SRCDIR);
+    else
+        snprintf(path, sizeof path, "%s/vigia/vigia.conf", VIGIA_SYSCONFDIR);
+    return access(path, R_OK) == 0 ? path : NULL;
+}
+
+
+int
+vg_config_load(vg_config *c, const char *config_path, int argc, char **argv,
+               char **rest, int *n_rest, char *err, size_t errlen)
+{
+    const char *path = config_path ? config_path : default_config_path();
+    *n_rest = 0;
+    if (path) {
+        if (vg_ini_parse_file(path, ini_cb, c, err, errlen) < 0)
+            return -1;
+        free(c->config_path);
+        c->config_path = vg_xstrdup(path);
+    }
+    if (load_env(c, err, errlen) < 0)
+        return -1;
+
+    /* --listen may repeat: collect every one and set them together */
+    vg_buf listen;
+    vg_buf_init(&listen);
+    int rc = -1;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const struct key *k = NULL;
+        const char *value = NULL;
+        if (strncmp(a, "--", 2) == 0 && a[2]) {
+            const char *eq = strchr(a, '=');
+            size_t n = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+            k = flag_key(a + 2, n);
+            if (k) {
+                if (eq) {
+                    value = eq + 1;
+                } else if (i + 1 < argc) {
+                    value = argv[++i];
+                } else {
+                    snprintf(err, errlen, "option %s needs a value", a);
+                    goto out;
+                }
+            }
+        }
+        if (!k) {
+            rest[(*n_rest)++] = argv[i];
+            continue;
+        }
+        if (k->type == T_LIST && k->alias && strcmp(k->alias, "listen") == 0) {
+            if (listen.len)
+                vg_buf_putc(&listen, ',');
+            vg_buf_puts(&listen, value);
+            continue;
+        }
+        char e[256];
+        if (set_key(c, k, value, e, sizeof e) < 0) {
+            snprintf(err, errlen, "option --%s: %s", k->alias ? k->alias : a + 2, e);
+            goto out;
+        }
+    }
+    if (listen.len) {
+        char e[256];
+        if (vg_config_set(c, "server", "listen", vg_buf_cstr(&listen), e, sizeof e) < 0) {
+            snprintf(err, errlen, "option --listen: %s", e);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    rest[*n_rest] = NULL;
+    vg_buf_release(&listen);
+    return rc;
+}
+
+
+void
+vg_config_print_help(FILE *out)
+{
+    const char *section = "";
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct key *k = &keys[i];
+        if (strcmp(section, k->section) != 0) {
+            section = k->section;
+            fprintf(out, "\n  [%s]\n", section);
+        }
+        char flag[80];
+        snprintf(flag, sizeof flag, "--%s-%s", k->section, k->name);
+        for (char *p = flag; *p; p++)
+            if (*p == '_')
+                *p = '-';
+        fprintf(out, "    %-28s %s", flag, k->help);
+        if (k->def[0] && k->def[0] != '@')
+            fprintf(out, " [%s]", k->def);
+        if (k->alias)
+            fprintf(out, " (also --%s)", k->alias);
+        fputc('\n', out);
+    }
+}
+
+
+/*
+ * Writes a string value so that the INI reader gives it back: bare when it
+ * can be, else in double quotes with \" \\ \n \t escaped (ini.h).
+ */
+static void
+print_value(FILE *out, const char *s)
+{
+    size_t n = strlen(s);
+    int quote = n == 0 || s[0] == '"' || strpbrk(s, " \n") || strchr(" \t\r", s[0]) || strchr(" \t\r", s[n - 1]);
+    if (!quote) {
+        fprintf(out, "%s\n", s);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        switch (*s) {
+        case '"': fputs("\\\"", out); break;
+        case '\\': fputs("\\\\", out); break;
+        case '\n': fputs("\\n", out); break;
+        case '\t': fputs("\\t", out); break;
+        default: fputc(*s, out); break;
+        }
+    }
+    fputs("\"\n", out);
+}
+
+
+void
+vg_config_print(const vg_config *c, FILE *out)
+{
+    const char *section = "";
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct key *k = &keys[i];
+        const char *field = (const char *)c + k->offset;
+        if (strcmp(section, k->section) != 0) {
+            section = k->section;
+            fprintf(out, "%s[%s]\n", i ? "\n" : "", section);
+        }
+        fprintf(out, "%s = ", k->name);
+        switch (k->type) {
+        case T_STRING:
+        case T_CHOICE:
+            print_value(out, *(char *const *)field);
+            break;
+        case T_LIST: {
+            const vg_strlist *l = (const vg_strlist *)field;
+            vg_buf b;
+            vg_buf_init(&b);
+            for (int j = 0; j < l->n; j++)
+                vg_buf_printf(&b, "%s%s", j ? ", " : "", l->v[j]);
+            print_value(out, vg_buf_cstr(&b));
+            vg_buf_release(&b);
+            break;
+        }
+        case T_INT: fprintf(out, "%d\n", *(const int *)field); break;
+        case T_SIZE: fprintf(out, "%zu\n", *(const size_t *)field); break;
+        case T_SECONDS: fprintf(out, "%gs\n", *(const double *)field); break;
+        case T_NUMBER: fprintf(out, "%g\n", *(const double *)field); break;
+        case T_BOOL: fprintf(out, "%s\n", *(const int *)field ? "true" : "false"); break;
+        }
+    }
+}

@@ -1,0 +1,532 @@
+/*
+ * detect_cli: `vigia detect`, one-shot detection on image files through
+ * the worker pool (see detect_cli.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "base/buf.h"
+#include "cli/detect_cli.h"
+#include "api/detect_opts.h"
+#include "base/jsonw.h"
+#include "base/log.h"
+#include "pipeline/model.h"
+#include "pool/pool.h"
+
+#define DEFAULT_MODEL "yolo-fastest-1.1-xl"
+#define MAX_CLASSES_ARG 256
+
+typedef struct item {
+    const char *path;
+    uint8_t *data;
+    size_t len;
+    int done;
+    int status;
+    vg_buf line;                   /* the JSON line, once answered */
+} item;
+
+typedef struct run {
+    struct ev_loop *loop;
+    vg_pool *pool;
+    item *items;
+    size_t n, printed, pending;
+    const char *annotate_dir;
+    int failed, unavailable;
+    char unavailable_why[512];
+} run;
+
+
+static void
+usage(FILE *f)
+{
+    fputs("usage: vigia detect [--model NAME] [--backend B] [--threshold T] [--nms N]\n"
+          "                    [--classes a,b] [--annotate DIR] [--jobs N] [--timeout S] IMAGE...\n"
+          "One JSON line per image on stdout; \"-\" reads standard input.\n", f);
+}
+
+
+static int
+read_input(const char *path, size_t max, uint8_t **out, size_t *len, char *err, size_t errlen)
+{
+    int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    uint8_t *buf = NULL;
+    size_t n = 0, cap = 0;
+    int rc = -1;
+
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s: is a directory", path);
+        goto out;
+    }
+    for (;;) {
+        if (n == cap) {
+            size_t ncap = cap ? 2 * cap : 256 * 1024;
+            if (ncap > max + 1)
+                ncap = max + 1;
+            if (ncap <= n) {
+                snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
+                goto out;
+            }
+            uint8_t *nb = realloc(buf, ncap);
+            if (!nb) {
+                snprintf(err, errlen, "%s: out of memory", path);
+                goto out;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    *out = buf;
+    *len = n;
+    buf = NULL;
+    rc = 0;
+out:
+    free(buf);
+    if (fd > 0)
+        close(fd);
+    return rc;
+}
+
+
+static void
+error_line(item *it, int status, const char *msg)
+{
+    vg_jsonw w;
+    vg_jsonw_init(&w, &it->line);
+    vg_jsonw_obj(&w);
+    vg_jsonw_key(&w, "image");
+    vg_jsonw_cstr(&w, it->path);
+    vg_jsonw_key(&w, "error");
+    vg_jsonw_obj(&w);
+    vg_jsonw_key(&w, "code");
+    vg_jsonw_cstr(&w, vg_derr_code(status));
+    vg_jsonw_key(&w, "status");
+    vg_jsonw_int(&w, vg_derr_http_status(status));
+    vg_jsonw_key(&w, "message");
+    vg_jsonw_cstr(&w, msg && msg[0] ? msg : vg_derr_str(status));
+    vg_jsonw_obj_end(&w);
+    vg_jsonw_obj_end(&w);
+    it->status = status;
+    it->done = 1;
+}
+
+
+/* Prints the answered lines that are next in argument order. */
+static void
+flush_ready(run *r)
+{
+    while (r->printed < r->n && r->items[r->printed].done) {
+        item *it = &r->items[r->printed++];
+        fwrite(it->line.data, 1, it->line.len, stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+        vg_buf_release(&it->line);
+    }
+}
+
+
+static void
+write_annotated(run *r, item *it, const vg_pool_result *res)
+{
+    char path[4096];
+    const char *base = strrchr(it->path, '/');
+    base = base ? base + 1 : it->path;
+    if (strcmp(it->path, "-") == 0)
+        base = "stdin";
+    snprintf(path, sizeof path, "%s/%s.annotated.jpg", r->annotate_dir, base);
+    FILE *f = fopen(path, "wbe");
+    if (!f || fwrite(res->jpeg, 1, res->jpeg_len, f) != res->jpeg_len) {
+        vg_error("detect", "%s: %s", path, strerror(errno));
+        if (f)
+            fclose(f);
+        return;
+    }
+    if (fclose(f) != 0)
+        vg_error("detect", "%s: %s", path, strerror(errno));
+}
+
+
+typedef struct cbctx {
+    run *r;
+    item *it;
+} cbctx;
+
+
+static void
+on_answer(int status, vg_pool_result *res, void *ud)
+{
+    cbctx *c = ud;
+    run *r = c->r;
+    item *it = c->it;
+    free(c);
+    r->pending--;
+    if (status != 0) {
+        if (status == VG_DERR_UNAVAILABLE || status == VG_DERR_NOBACKEND) {
+            r->unavailable = 1;
+            snprintf(r->unavailable_why, sizeof r->unavailable_why, "%s", res->message);
+        }
+        error_line(it, status, res->message);
+        r->failed = 1;
+    } else {
+        vg_jsonw w;
+        vg_jsonw_init(&w, &it->line);
+        vg_jsonw_obj(&w);
+        vg_jsonw_key(&w, "image");
+        vg_jsonw_cstr(&w, it->path);
+        vg_jsonw_key(&w, "model");
+        vg_jsonw_cstr(&w, res->model);
+        vg_jsonw_key(&w, "backend");
+        vg_jsonw_cstr(&w, res->backend);
+        vg_jsonw_key(&w, "width");
+        vg_jsonw_int(&w, res->width);
+        vg_jsonw_key(&w, "height");
+        vg_jsonw_int(&w, res->height);
+        vg_jsonw_key(&w, "detections");
+        vg_jsonw_arr(&w);
+        for (size_t i = 0; i < res->count; i++)
+            vg_detection_json(&w, &res->detections[i], VG_DETJ_CLASS_ID);
+        vg_jsonw_arr_end(&w);
+        vg_jsonw_key(&w, "timings_us");
+        vg_jsonw_obj(&w);
+        vg_jsonw_key(&w, "queue");
+        vg_jsonw_uint(&w, res->queue_us);
+        vg_jsonw_key(&w, "decode");
+        vg_jsonw_uint(&w, res->decode_us);
+        vg_jsonw_key(&w, "infer");
+        vg_jsonw_uint(&w, res->infer_us);
+        vg_jsonw_key(&w, "post");
+        vg_jsonw_uint(&w, res->post_us);
+        if (res->annotate_us) {
+            vg_jsonw_key(&w, "annotate");
+            vg_jsonw_uint(&w, res->annotate_us);
+        }
+        vg_jsonw_key(&w, "total");
+        vg_jsonw_uint(&w, res->total_us);
+        vg_jsonw_obj_end(&w);
+        vg_jsonw_obj_end(&w);
+        it->done = 1;
+        if (r->annotate_dir && res->jpeg)
+            write_annotated(r, it, res);
+    }
+    flush_ready(r);
+    if (r->pending == 0)
+        ev_break(r->loop, EVBREAK_ALL);
+}
+
+
+static void
+free_item_data(void *ctx)
+{
+    item *it = ctx;
+    free(it->data);
+    it->data = NULL;
+}
+
+
+static void
+on_stopped(void *ud)
+{
+    run *r = ud;
+    ev_break(r->loop, EVBREAK_ALL);
+}
+
+
+/* Splits "a,b,c" in place into at most `max` labels. */
+static size_t
+split_classes(char *s, const char **out, size_t max)
+{
+    size_t n = 0;
+    for (char *tok = strtok(s, ","); tok && n < max; tok = strtok(NULL, ",")) {
+        while (*tok == ' ')
+            tok++;
+        char *end = tok + strlen(tok);
+        while (end > tok && end[-1] == ' ')
+            *--end = '\0';
+        if (*tok)
+            out[n++] = tok;
+    }
+    return n;
+}
+
+
+static int
+pick_default(void *ud, const char *name, const char *dir)
+{
+    char *out = ud;
+    (void)dir;
+    if (!out[0] || strcmp(name, DEFAULT_MODEL) == 0)
+        snprintf(out, VG_MODEL_NAME_MAX + 1, "%s", name);
+    return 0;
+}
+
+
+static int
+parse_float(const char *opt, const char *v, double lo, double hi, int lo_open, double *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || x > hi || x < lo || (lo_open && x == lo)) {
+        fprintf(stderr, "vigia detect: %s wants a number in %c%g, %g], not '%s'\n", opt,
+                lo_open ? '(' : '[', lo, hi, v);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+
+int
+vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
+{
+    const char *model = NULL, *backend = NULL, *annotate = NULL;
+    double threshold = -1, nms = -1, timeout = 60;
+    long jobs = 0;
+    char *classes_arg = NULL;
+    const char *classes[MAX_CLASSES_ARG];
+    size_t nclasses = 0;
+    const char **paths = NULL;
+    size_t npaths = 0;
+    char err[1024], defname[VG_MODEL_NAME_MAX + 1] = "";
+    run r;
+    int rc = 2;
+
+    memset(&r, 0, sizeof r);
+    paths = calloc((size_t)argc + 1, sizeof *paths);
+    if (!paths)
+        return 2;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes = 1;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            rc = 0;
+            goto out;
+        } else if (strcmp(a, "--") == 0) {
+            for (i++; i < argc; i++)
+                paths[npaths++] = argv[i];
+            break;
+        } else if (a[0] != '-' || strcmp(a, "-") == 0) {
+            paths[npaths++] = a;
+            takes = 0;
+        } else if (!v) {
+            fprintf(stderr, "vigia detect: %s needs a value\n", a);
+            goto out;
+        } else if (strcmp(a, "--model") == 0) {
+            model = v;
+        } else if (strcmp(a, "--backend") == 0) {
+            backend = v;
+        } else if (strcmp(a, "--annotate") == 0) {
+            annotate = v;
+        } else if (strcmp(a, "--classes") == 0) {
+            classes_arg = (char *)v;
+        } else if (strcmp(a, "--threshold") == 0) {
+            if (parse_float(a, v, 0, 1, 1, &threshold))
+                goto out;
+        } else if (strcmp(a, "--nms") == 0) {
+            if (parse_float(a, v, 0, 1, 0, &nms))
+                goto out;
+        } else if (strcmp(a, "--timeout") == 0) {
+            if (parse_float(a, v, 0, 3600, 1, &timeout))
+                goto out;
+        } else if (strcmp(a, "--jobs") == 0) {
+            char *end;
+            jobs = strtol(v, &end, 10);
+            if (*end || jobs < 1 || jobs > VG_MODEL_MAX_WORKERS) {
+                fprintf(stderr, "vigia detect: --jobs wants 1..%d\n", VG_MODEL_MAX_WORKERS);
+                goto out;
+            }
+        } else {
+            fprintf(stderr, "vigia detect: unknown option '%s'\n", a);
+            usage(stderr);
+            goto out;
+        }
+        i += takes;
+    }
+    if (npaths == 0) {
+        usage(stderr);
+        goto out;
+    }
+    if (classes_arg)
+        nclasses = split_classes(classes_arg, classes, MAX_CLASSES_ARG);
+    if (annotate) {
+        struct stat st;
+        if (stat(annotate, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "vigia detect: --annotate %s: not a directory\n", annotate);
+            goto out;
+        }
+    }
+
+    /* a CLI's stderr is for problems: info lines only when asked for debug */
+    enum vg_log_level lvl = VG_LOG_WARN;
+    if (cfg->log_level && vg_log_level_parse(cfg->log_level, &lvl) == 0 && lvl > VG_LOG_DEBUG && lvl < VG_LOG_WARN)
+        lvl = VG_LOG_WARN;
+    vg_log_set_level(lvl);
+    vg_log_set_blocking(1);
+    vg_log_set_process("detect");
+
+    if (!model) {
+        int n = vg_model_scan(cfg->models_dir, pick_default, defname);
+        if (n <= 0) {
+            fprintf(stderr, "vigia detect: no models in %s%s\n", cfg->models_dir,
+                    n < 0 ? "" : " (scripts/fetch-models puts them there)");
+            goto out;
+        }
+        model = defname;
+    }
+
+    vg_pool_options po;
+    vg_pool_options_init(&po);
+    po.models_dir = cfg->models_dir;
+    po.backend_dir = cfg->backends_dir && cfg->backends_dir[0] ? cfg->backends_dir : NULL;
+    po.queue_max = (unsigned)npaths + 1;
+    po.job_timeout_ms = (uint32_t)(timeout * 1000);
+    po.log_fd = 2;
+    if (!jobs)
+        jobs = cfg->workers > 0 ? cfg->workers : 1;
+    if ((size_t)jobs > npaths)
+        jobs = (long)npaths;
+    r.loop = ev_loop_new(EVFLAG_AUTO);
+    if (!r.loop) {
+        fprintf(stderr, "vigia detect: cannot create an event loop\n");
+        goto out;
+    }
+    if (vg_pool_create(r.loop, &po, &r.pool) != 0) {
+        fprintf(stderr, "vigia detect: cannot create the worker pool\n");
+        goto out;
+    }
+    if (vg_pool_model_load(r.pool, model, backend, (unsigned)jobs, err, sizeof err) != 0) {
+        fprintf(stderr, "vigia detect: %s\n", err);
+        goto out;
+    }
+
+    r.items = calloc(npaths, sizeof *r.items);
+    if (!r.items)
+        goto out;
+    r.n = npaths;
+    r.annotate_dir = annotate;
+    for (size_t i = 0; i < npaths; i++) {
+        item *it = &r.items[i];
+        it->path = paths[i];
+        vg_buf_init(&it->line);
+        if (read_input(it->path, po.max_image_bytes, &it->data, &it->len, err, sizeof err) != 0) {
+            error_line(it, VG_DERR_IO, err);
+            r.failed = 1;
+            continue;
+        }
+        vg_pool_job job = {
+            .image = it->data, .image_len = it->len,
+            .min_confidence = (float)threshold, .nms = (float)nms,
+            .classes = nclasses ? classes : NULL, .nclasses = nclasses,
+            .annotate = annotate != NULL,
+        };
+        /* the pool uses the bytes in place and frees them when done */
+        job.image_free = free_item_data;
+        job.image_ctx = it;
+        cbctx *c = malloc(sizeof *c);
+        if (!c) {
+            error_line(it, -ENOMEM, "out of memory");
+            r.failed = 1;
+            continue;
+        }
+        c->r = &r;
+        c->it = it;
+        int s = vg_pool_submit(r.pool, model, &job, on_answer, c, NULL, err, sizeof err);
+        if (s != 0) {
+            free(c);
+            error_line(it, s, err);
+            r.failed = 1;
+            if (s == VG_DERR_INVAL) {
+                fprintf(stderr, "vigia detect: %s\n", err);
+                rc = 2;
+                flush_ready(&r);
+                goto out;
+            }
+            continue;
+        }
+        r.pending++;
+    }
+    flush_ready(&r);
+    if (r.pending)
+        ev_run(r.loop, 0);
+    flush_ready(&r);
+    vg_pool_stop(r.pool, 5000, on_stopped, &r);
+    ev_run(r.loop, 0);
+    if (r.unavailable) {
+        fprintf(stderr, "vigia detect: model %s cannot run: %s\n", model, r.unavailable_why);
+        rc = 2;
+    } else {
+        rc = r.failed ? 1 : 0;
+    }
+out:
+    if (r.pool)
+        vg_pool_destroy(r.pool);
+    if (r.loop)
+        ev_loop_destroy(r.loop);
+    for (size_t i = 0; r.items && i < r.n; i++) {
+        free(r.items[i].data);
+        vg_buf_release(&r.items[i].line);
+    }
+    free(r.items);
+    free(paths);
+    return rc;
+}
+
+
+int
+vg_detect_cli_main(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    char err[512];
+    int nargs = 0, nrest = 0, rc = 2;
+    char **args = calloc((size_t)argc + 1, sizeof *args);
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    vg_config cfg;
+
+    vg_config_init(&cfg);
+    if (!args || !rest)
+        goto out;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config_path = argv[++i];
+            continue;
+        }
+        if (strncmp(argv[i], "--config=", 9) == 0) {
+            config_path = argv[i] + 9;
+            continue;
+        }
+        args[nargs++] = argv[i];
+    }
+    if (vg_config_load(&cfg, config_path, nargs, args, rest, &nrest, err, sizeof err) < 0) {
+        fprintf(stderr, "vigia detect: %s\n", err);
+        goto out;
+    }
+    rc = vg_detect_cli_run(&cfg, nrest, rest);
+out:
+    vg_config_release(&cfg);
+    free(args);
+    free(rest);
+    return rc;
+}

@@ -1,0 +1,97 @@
+/* cors: see cors.h. */
+#include "http/cors.h"
+
+#include <string.h>
+
+#include "http/http.h"
+#include "http/router.h"
+#include "net/server.h"
+
+#define MAX_REQUEST_HEADERS_LEN 512
+
+/* Is `origin` in the comma-separated list (or the list "*")? */
+static int
+origin_allowed(const char *list, vg_str origin)
+{
+    if (!list[0] || !origin.p || origin.n == 0)
+        return 0;
+    const char *p = list;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ' ')
+            e++;
+        size_t n = (size_t)(e - p);
+        if ((n == 1 && *p == '*') || (n == origin.n && memcmp(p, origin.p, n) == 0))
+            return 1;
+        p = e;
+    }
+    return 0;
+}
+
+
+/* Header values we echo must be plain tokens: no CR/LF or other controls. */
+static int
+safe_value(vg_str v, size_t max)
+{
+    if (v.n > max)
+        return 0;
+    for (size_t i = 0; i < v.n; i++)
+        if ((unsigned char)v.p[i] < 0x20 || v.p[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+
+void
+vg_cors_add_headers(vg_req *r)
+{
+    vg_server *s = vg_req_server(r);
+    vg_str origin = vg_req_header(r, "origin");
+    if (!origin_allowed(s->cfg->cors_origins, origin) || !safe_value(origin, 256))
+        return;
+    vg_req_add_header(r, "Access-Control-Allow-Origin", "%.*s", (int)origin.n, origin.p);
+    vg_req_add_header(r, "Vary", "Origin");
+    vg_req_add_header(r, "Access-Control-Expose-Headers", "Retry-After, Content-Range, ETag");
+}
+
+
+void
+vg_cors_preflight(vg_req *r, void *ud)
+{
+    (void)ud;
+    vg_server *s = vg_req_server(r);
+    vg_str origin = vg_req_header(r, "origin");
+    vg_str want = vg_req_header(r, "access-control-request-method");
+    if (!origin_allowed(s->cfg->cors_origins, origin) || !safe_value(origin, 256)) {
+        vg_req_error(r, 403, "cors_forbidden", "origin not allowed (see cors.origins)");
+        return;
+    }
+    unsigned method = vg_method_bit(want.p, want.n);
+    const vg_route *route;
+    vg_str params[VG_ROUTE_MAX_PARAMS];
+    int np;
+    unsigned allow = 0;
+    vg_str path = vg_req_path(r);
+    enum vg_match m = vg_router_match(&s->router, method ? method : VG_M_GET, path.p, path.n, &route,
+                                      params, &np, &allow);
+    if (m == VG_MATCH_OK)
+        allow = route->methods;
+    else if (m == VG_MATCH_NOT_FOUND && s->fallback)
+        allow = VG_M_GET | VG_M_HEAD;
+    if (!allow) {
+        vg_req_error(r, 404, "not_found", "no such resource");
+        return;
+    }
+    vg_buf methods;
+    vg_buf_init(&methods);
+    vg_methods_format(allow, &methods);
+    vg_req_add_header(r, "Access-Control-Allow-Methods", "%s", vg_buf_cstr(&methods));
+    vg_buf_release(&methods);
+    vg_str hdrs = vg_req_header(r, "access-control-request-headers");
+    if (hdrs.p && safe_value(hdrs, MAX_REQUEST_HEADERS_LEN))
+        vg_req_add_header(r, "Access-Control-Allow-Headers", "%.*s", (int)hdrs.n, hdrs.p);
+    vg_req_add_header(r, "Access-Control-Max-Age", "%.0f", s->cfg->cors_max_age);
+    vg_req_respond(r, 204, NULL, NULL, 0);
+}

@@ -1,0 +1,167 @@
+/* router: see router.h. Linear in the route count, which stays small. */
+#include "http/router.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+
+static const char *const method_names[] = { "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS" };
+#define NMETHODS (sizeof method_names / sizeof method_names[0])
+
+
+void
+vg_router_init(vg_router *r)
+{
+    r->head = r->tail = NULL;
+}
+
+
+void
+vg_router_release(vg_router *r)
+{
+    vg_route *rt = r->head;
+    while (rt) {
+        vg_route *next = rt->next;
+        for (int i = 0; i < rt->nsegs; i++) {
+            free(rt->segs[i]);
+            free(rt->param_names[i]);
+        }
+        free(rt->pattern);
+        free(rt);
+        rt = next;
+    }
+    vg_router_init(r);
+}
+
+
+vg_route *
+vg_router_add(vg_router *r, unsigned methods, const char *pattern, vg_handler_fn fn, void *ud,
+              size_t max_body)
+{
+    if (pattern[0] != '/') {
+        vg_error("router", "route '%s' does not start with '/'", pattern);
+        return NULL;
+    }
+    vg_route *rt = vg_xcalloc(1, sizeof *rt);
+    rt->pattern = vg_xstrdup(pattern);
+    rt->methods = methods & VG_M_GET ? methods | VG_M_HEAD : methods;
+    rt->fn = fn;
+    rt->ud = ud;
+    rt->max_body = max_body;
+    const char *p = pattern + 1;
+    int nparams = 0;
+    while (*p) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (rt->nsegs == VG_ROUTE_MAX_SEGS || n == 0)
+            goto bad;
+        if (p[0] == '{') {
+            if (n < 3 || p[n - 1] != '}' || ++nparams > VG_ROUTE_MAX_PARAMS)
+                goto bad;
+            rt->param_names[rt->nsegs] = vg_xstrndup(p + 1, n - 2);
+        } else {
+            rt->segs[rt->nsegs] = vg_xstrndup(p, n);
+        }
+        rt->nsegs++;
+        p += n + (slash ? 1 : 0);
+    }
+    if (r->tail)
+        r->tail->next = rt;
+    else
+        r->head = rt;
+    r->tail = rt;
+    return rt;
+bad:
+    vg_error("router", "malformed route pattern '%s'", pattern);
+    for (int i = 0; i < rt->nsegs; i++) {
+        free(rt->segs[i]);
+        free(rt->param_names[i]);
+    }
+    free(rt->pattern);
+    free(rt);
+    return NULL;
+}
+
+
+/* Does `path` fit rt's shape? Fills params when it does. */
+static int
+path_fits(const vg_route *rt, const char *path, size_t n, vg_str *params, int *nparams)
+{
+    if (n == 0 || path[0] != '/')
+        return 0;
+    size_t i = 1;
+    int seg = 0, np = 0;
+    if (n == 1)
+        return rt->nsegs == 0;
+    while (i <= n) {
+        size_t start = i;
+        while (i < n && path[i] != '/')
+            i++;
+        size_t len = i - start;
+        if (seg >= rt->nsegs || len == 0)
+            return 0;
+        if (rt->segs[seg]) {
+            if (strlen(rt->segs[seg]) != len || memcmp(rt->segs[seg], path + start, len) != 0)
+                return 0;
+        } else {
+            params[np].p = path + start;
+            params[np].n = len;
+            np++;
+        }
+        seg++;
+        i++;   /* skip '/' */
+    }
+    if (seg != rt->nsegs)
+        return 0;
+    *nparams = np;
+    return 1;
+}
+
+
+enum vg_match
+vg_router_match(const vg_router *r, unsigned method, const char *path, size_t n,
+                const vg_route **route, vg_str *params, int *nparams, unsigned *allow)
+{
+    unsigned allowed = 0;
+    for (const vg_route *rt = r->head; rt; rt = rt->next) {
+        vg_str tmp[VG_ROUTE_MAX_PARAMS];
+        int ntmp = 0;
+        if (!path_fits(rt, path, n, tmp, &ntmp))
+            continue;
+        if (rt->methods & method) {
+            *route = rt;
+            memcpy(params, tmp, sizeof(vg_str) * (size_t)ntmp);
+            *nparams = ntmp;
+            return VG_MATCH_OK;
+        }
+        allowed |= rt->methods;
+    }
+    *allow = allowed;
+    return allowed ? VG_MATCH_METHOD : VG_MATCH_NOT_FOUND;
+}
+
+
+unsigned
+vg_method_bit(const char *name, size_t n)
+{
+    for (size_t i = 0; i < NMETHODS; i++)
+        if (strlen(method_names[i]) == n && memcmp(method_names[i], name, n) == 0)
+            return 1u << i;
+    return 0;
+}
+
+
+void
+vg_methods_format(unsigned methods, vg_buf *out)
+{
+    int first = 1;
+    for (size_t i = 0; i < NMETHODS; i++) {
+        if (!(methods & (1u << i)))
+            continue;
+        if (!first)
+            vg_buf_puts(out, ", ");
+        vg_buf_puts(out, method_names[i]);
+        first = 0;
+    }
+}

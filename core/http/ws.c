@@ -1,0 +1,595 @@
+/*
+ * ws: see ws.h. wslay parses and frames; this file moves bytes between
+ * wslay and the connection. Bytes read are handed to wslay through a small
+ * input buffer; wslay writes straight to the transport (vg_conn_send_direct)
+ * and keeps what the socket does not take. Nothing here closes the
+ * connection from inside a wslay callback: failures are noted and acted on
+ * once wslay has returned (pump()).
+ */
+#include "http/ws.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/ioctl.h>
+
+#include <linux/sockios.h>
+
+#include <mbedtls/base64.h>
+#include <mbedtls/sha1.h>
+#include <wslay/wslay.h>
+
+#include "base/buf.h"
+#include "net/conn.h"
+#include "http/http.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "net/server.h"
+#include "http/wire.h"
+
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+struct vg_ws {
+    vg_conn *conn;
+    wslay_event_context_ptr ctx;
+    const vg_ws_handler *h;
+    void *ud;
+    char subprotocol[32];
+    vg_buf in;                  /* read, not yet given to wslay */
+    size_t in_off;
+    int in_pump;                /* inside wslay calls: defer sends and closes */
+    int failed;                 /* a callback hit a hard error */
+    int ping_sent;              /* waiting for any byte after our keepalive ping */
+    int close_pending;          /* over, but the application is on the stack: close from the timer */
+    int congested;
+    uint8_t fh[14];             /* frame header being read, for our own checks */
+    size_t fh_len;
+    uint64_t skip;              /* payload bytes left of the current frame */
+    ev_tstamp opened;
+    uint64_t msgs_in, msgs_out;
+};
+
+static struct {
+    vg_metric *conns;
+    vg_series *in, *out;
+    vg_metric *closes;
+    int open;
+} M;
+
+
+static void
+collect_open(vg_metric *m, void *ud)
+{
+    (void)ud;
+    vg_series_set(vg_metrics_single(m), M.open);
+}
+
+
+static void
+metrics_init(void)
+{
+    if (M.conns)
+        return;
+    M.conns = vg_metrics_register("vigia_ws_connections", "open WebSocket connections", VG_GAUGE, "", NULL, 0);
+    vg_metrics_set_collect(M.conns, collect_open, NULL);
+    vg_metric *msgs = vg_metrics_register("vigia_ws_messages_total", "WebSocket messages", VG_COUNTER,
+                                          "direction", NULL, 0);
+    const char *in[] = { "in" }, *out[] = { "out" };
+    M.in = vg_metrics_series(msgs, in);
+    M.out = vg_metrics_series(msgs, out);
+    M.closes = vg_metrics_register("vigia_ws_closes_total", "WebSocket connections ended, by close code",
+                                   VG_COUNTER, "code", NULL, 0);
+}
+
+
+int
+vg_ws_accept_key(const char *key, size_t n, char out[29])
+{
+    unsigned char sha[20];
+    char buf[128];
+    if (n + sizeof WS_GUID > sizeof buf)
+        return -1;
+    memcpy(buf, key, n);
+    memcpy(buf + n, WS_GUID, sizeof WS_GUID - 1);
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+    if (mbedtls_sha1((const unsigned char *)buf, n + sizeof WS_GUID - 1, sha) != 0)
+        return -1;
+#else
+    if (mbedtls_sha1_ret((const unsigned char *)buf, n + sizeof WS_GUID - 1, sha) != 0)
+        return -1;
+#endif
+    size_t olen;
+    if (mbedtls_base64_encode((unsigned char *)out, 29, &olen, sha, sizeof sha) != 0 || olen != 28)
+        return -1;
+    out[28] = '\0';
+    return 0;
+}
+
+
+const char *vg_ws_subprotocol(const vg_ws *ws) { return ws->subprotocol; }
+const char *vg_ws_peer(const vg_ws *ws) { return ws->conn ? ws->conn->peer : "-"; }
+void *vg_ws_data(const vg_ws *ws) { return ws->ud; }
+
+
+size_t
+vg_ws_queued(const vg_ws *ws)
+{
+    return ws->ctx ? wslay_event_get_queued_msg_length(ws->ctx) : 0;
+}
+
+
+int
+vg_ws_congested(const vg_ws *ws)
+{
+    if (!ws->conn)
+        return 1;
+    /* what wslay holds plus what the kernel has not sent yet: both are latency for live results */
+    int unsent = 0;
+    if (ioctl(ws->conn->fd, SIOCOUTQ, &unsent) < 0)
+        unsent = 0;
+    return vg_ws_queued(ws) + (size_t)unsent > ws->conn->srv->cfg->ws_max_queue;
+}
+
+/* ---- wslay callbacks ---- */
+
+static ssize_t
+recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
+{
+    (void)flags;
+    vg_ws *ws = user;
+    size_t avail = ws->in.len - ws->in_off;
+    if (avail == 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    size_t n = avail < len ? avail : len;
+    memcpy(buf, ws->in.data + ws->in_off, n);
+    ws->in_off += n;
+    if (ws->in_off == ws->in.len)
+        ws->in.len = ws->in_off = 0;
+    return (ssize_t)n;
+}
+
+
+static ssize_t
+send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user)
+{
+    (void)flags;
+    vg_ws *ws = user;
+    ssize_t w = vg_conn_send_direct(ws->conn, data, len);
+    if (w >= 0)
+        return w;
+    if (errno == EAGAIN) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    } else {
+        ws->failed = 1;
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    }
+    return -1;
+}
+
+
+static void
+msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg, void *user)
+{
+    (void)ctx;
+    vg_ws *ws = user;
+    if (wslay_is_ctrl_frame(arg->opcode))
+        return;   /* ping, pong and close are answered by wslay */
+    ws->msgs_in++;
+    vg_series_add(M.in, 1);
+    if (ws->h->on_message)
+        ws->h->on_message(ws, arg->opcode == WSLAY_BINARY_FRAME, arg->msg, arg->msg_length, ws->ud);
+}
+
+/* ---- moving bytes ---- */
+
+/*
+ * Runs wslay until it has nothing to do; closes the connection when it is
+ * over. From the application's own calls (may_close 0) the close waits for
+ * the next loop iteration, so that the caller's state outlives its call.
+ */
+static void
+finish(vg_ws *ws, vg_conn *c, int may_close, const char *why)
+{
+    if (may_close) {
+        vg_conn_close(c, why);
+        return;
+    }
+    ws->close_pending = 1;
+    vg_conn_set_read_deadline(c, ev_now(c->srv->loop));
+}
+
+
+static void
+pump_ex(vg_ws *ws, int may_close)
+{
+    vg_conn *c = ws->conn;
+    if (!c || ws->in_pump)
+        return;
+    ws->in_pump = 1;
+    int rc = 0;
+    if (ws->in.len > ws->in_off && wslay_event_want_read(ws->ctx))
+        rc = wslay_event_recv(ws->ctx);
+    if (rc == 0 && wslay_event_want_write(ws->ctx))
+        rc = wslay_event_send(ws->ctx);
+    if (rc != 0 && !ws->failed && wslay_event_want_write(ws->ctx)) {
+        /* wslay gave up on the input; a close frame it queued (e.g. 1002) still goes out */
+        vg_debug("ws", "%s: wslay error %d", c->peer, rc);
+        wslay_event_send(ws->ctx);
+    }
+    ws->in_pump = 0;
+    if (rc != 0 || ws->failed) {
+        finish(ws, c, may_close, rc == WSLAY_ERR_NOMEM ? "websocket out of memory" : "websocket write failed");
+        return;
+    }
+    if (!wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx)) {
+        finish(ws, c, may_close, "websocket closed");
+        return;
+    }
+    if (!wslay_event_get_read_enabled(ws->ctx))
+        ws->in.len = ws->in_off = 0;   /* after a close frame: ignore the rest */
+    if (may_close && ws->congested && vg_ws_queued(ws) <= c->srv->cfg->ws_max_queue / 2) {
+        ws->congested = 0;
+        if (ws->h->on_writable)
+            ws->h->on_writable(ws, ws->ud);
+    }
+}
+
+
+static void
+pump(vg_ws *ws)
+{
+    pump_ex(ws, 1);
+}
+
+
+int
+vg_ws_send(vg_ws *ws, int binary, const void *data, size_t len)
+{
+    if (!ws->conn || ws->close_pending || !wslay_event_get_write_enabled(ws->ctx) ||
+        wslay_event_get_close_sent(ws->ctx))
+        return -1;
+    struct wslay_event_msg m = { binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, data, len };
+    if (wslay_event_queue_msg(ws->ctx, &m) != 0)
+        return -1;
+    ws->msgs_out++;
+    vg_series_add(M.out, 1);
+    if (vg_ws_congested(ws))
+        ws->congested = 1;
+    pump_ex(ws, 0);
+    return 0;
+}
+
+
+void
+vg_ws_close(vg_ws *ws, uint16_t code, const char *reason)
+{
+    if (!ws->conn || ws->close_pending || wslay_event_get_close_sent(ws->ctx))
+        return;
+    wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason, reason ? strlen(reason) : 0);
+    pump_ex(ws, 0);
+}
+
+/* ---- the connection protocol ---- */
+
+static void
+keepalive_rearm(vg_ws *ws)
+{
+    vg_conn *c = ws->conn;
+    if (ws->close_pending)
+        return;
+    vg_conn_set_read_deadline(c, ev_now(c->srv->loop) + c->srv->cfg->ws_ping_interval);
+}
+
+
+/*
+ * Follows frame boundaries in the input to catch what wslay lets through or
+ * answers without a status code: a control frame that is fragmented or
+ * longer than 125 bytes.
+ * Returns 0, or -1 when the connection must fail with 1002.
+ */
+static int
+check_frames(vg_ws *ws, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        if (ws->skip > 0) {
+            size_t take = ws->skip < n ? (size_t)ws->skip : n;
+            ws->skip -= take;
+            p += take;
+            n -= take;
+            continue;
+        }
+        ws->fh[ws->fh_len++] = *p++;
+        n--;
+        if (ws->fh_len < 2)
+            continue;
+        size_t need = 2 + ((ws->fh[1] & 0x80) ? 4 : 0);
+        uint8_t len7 = ws->fh[1] & 0x7f;
+        need += len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+        if (ws->fh_len < need)
+            continue;
+        int fin = ws->fh[0] & 0x80, opcode = ws->fh[0] & 0x0f;
+        if ((opcode & 0x08) && (!fin || len7 > 125))
+            return -1;
+        uint64_t len = len7;
+        if (len7 == 126)
+            len = (uint64_t)ws->fh[2] << 8 | ws->fh[3];
+        else if (len7 == 127)
+            for (int i = 0; i < 8; i++)
+                len = (i ? len << 8 : 0) | ws->fh[2 + i];
+        ws->skip = len;
+        ws->fh_len = 0;
+    }
+    return 0;
+}
+
+
+static void
+ws_on_read(vg_conn *c, const char *p, size_t n)
+{
+    vg_ws *ws = c->proto_ctx;
+    if (wslay_event_get_read_enabled(ws->ctx) && check_frames(ws, (const uint8_t *)p, n) < 0) {
+        vg_ws_close(ws, VG_WS_PROTOCOL_ERROR, "fragmented or oversized control frame");
+        wslay_event_shutdown_read(ws->ctx);
+        pump(ws);
+        return;
+    }
+    /* wslay takes everything on each pump, so this stays about one read's worth */
+    vg_buf_append(&ws->in, p, n);
+    ws->ping_sent = 0;
+    keepalive_rearm(ws);
+    pump(ws);
+}
+
+
+static void
+ws_on_eof(vg_conn *c)
+{
+    vg_conn_close(c, "websocket peer closed the connection");
+}
+
+
+static void
+ws_on_drained(vg_conn *c)
+{
+    pump(c->proto_ctx);
+}
+
+
+static void
+ws_on_writable(vg_conn *c)
+{
+    pump(c->proto_ctx);
+}
+
+
+static void
+ws_on_timeout(vg_conn *c)
+{
+    vg_ws *ws = c->proto_ctx;
+    if (ws->close_pending) {
+        vg_conn_close(c, "websocket closed");
+        return;
+    }
+    if (ws->ping_sent) {
+        vg_info("ws", "%s: no answer to a ping, closing", c->peer);
+        vg_conn_close(c, "websocket keepalive timeout");
+        return;
+    }
+    ws->ping_sent = 1;
+    keepalive_rearm(ws);
+    struct wslay_event_msg m = { WSLAY_PING, (const uint8_t *)"vigia", 5 };
+    wslay_event_queue_msg(ws->ctx, &m);
+    pump(ws);
+}
+
+
+static void
+ws_on_shutdown(vg_conn *c)
+{
+    vg_ws_close(c->proto_ctx, VG_WS_GOING_AWAY, "server shutting down");
+}
+
+
+static void
+ws_on_close(vg_conn *c)
+{
+    vg_ws *ws = c->proto_ctx;
+    uint16_t code = 1006;   /* abnormal: no close frame */
+    if (wslay_event_get_close_received(ws->ctx))
+        code = wslay_event_get_status_code_received(ws->ctx);
+    else if (wslay_event_get_close_sent(ws->ctx))
+        code = wslay_event_get_status_code_sent(ws->ctx);
+    if (code == WSLAY_CODE_NO_STATUS_RCVD)
+        code = VG_WS_NORMAL;
+    char label[8];
+    snprintf(label, sizeof label, "%u", code);
+    const char *v[] = { label };
+    vg_series_add(vg_metrics_series(M.closes, v), 1);
+    M.open--;
+    vg_info("ws", "%s: closed %u after %.1fs, %llu messages in, %llu out", c->peer, code,
+            ev_now(c->srv->loop) - ws->opened, (unsigned long long)ws->msgs_in, (unsigned long long)ws->msgs_out);
+    ws->conn = NULL;
+    if (ws->h->on_close)
+        ws->h->on_close(ws, code, ws->ud);
+    wslay_event_context_free(ws->ctx);
+    vg_buf_release(&ws->in);
+    free(ws);
+    c->proto_ctx = NULL;
+}
+
+
+static const vg_proto ws_proto = {
+    "websocket", ws_on_read, ws_on_eof, ws_on_drained, ws_on_timeout, ws_on_close, ws_on_shutdown, ws_on_writable
+};
+
+/* ---- the opening handshake ---- */
+
+/* Does a comma-separated header value contain `token` (case-insensitive)? */
+static int
+has_token(vg_str v, const char *token)
+{
+    size_t tl = strlen(token);
+    size_t i = 0;
+    while (i < v.n) {
+        while (i < v.n && (v.p[i] == ' ' || v.p[i] == ',' || v.p[i] == '\t'))
+            i++;
+        size_t s = i;
+        while (i < v.n && v.p[i] != ',')
+            i++;
+        size_t e = i;
+        while (e > s && (v.p[e - 1] == ' ' || v.p[e - 1] == '\t'))
+            e--;
+        if (e - s == tl && strncasecmp(v.p + s, token, tl) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+
+/* ---- refusals as WebSocket closes ---- */
+
+static const char *const *refusal_protocols;
+
+static void
+refused_message(vg_ws *ws, int binary, const uint8_t *data, size_t len, void *ud)
+{
+    (void)ws;
+    (void)binary;
+    (void)data;
+    (void)len;
+    (void)ud;
+}
+
+
+static void
+refused_close(vg_ws *ws, uint16_t code, void *ud)
+{
+    (void)ws;
+    (void)code;
+    (void)ud;
+}
+
+
+static const vg_ws_handler refused_handler = { refused_message, NULL, refused_close };
+
+
+static int
+refuse(vg_req *r, int status, const char *code, const char *message)
+{
+    static int busy;   /* vg_ws_upgrade may itself answer an error: that one stays HTTP */
+    if (busy)
+        return 0;
+    vg_str upgrade = vg_req_header(r, "upgrade");
+    vg_str key = vg_req_header(r, "sec-websocket-key");
+    vg_str version = vg_req_header(r, "sec-websocket-version");
+    if (!upgrade.p || !has_token(upgrade, "websocket") || !key.p || key.n != 24 || !version.p ||
+        !vg_str_eq(version, "13") || status < 400 || status > 599)
+        return 0;   /* not a WebSocket handshake we could complete: a plain HTTP answer */
+    busy = 1;
+    vg_ws *ws = vg_ws_upgrade(r, refusal_protocols, &refused_handler, NULL);
+    busy = 0;
+    if (!ws)
+        return 1;   /* vg_ws_upgrade answered (or the client left) */
+    json_t *m = json_pack("{s:s, s:i, s:s, s:s}", "type", "error", "status", status, "code", code, "message", message);
+    vg_buf b;
+    vg_buf_init(&b);
+    if (strcmp(ws->subprotocol, "vigia.msgpack") == 0) {
+        vg_wire_pack(m, NULL, NULL, 0, &b);
+        vg_ws_send(ws, 1, b.data, b.len);
+    } else {
+        char *text = json_dumps(m, JSON_COMPACT);
+        vg_ws_send(ws, 0, text, strlen(text));
+        free(text);
+    }
+    vg_buf_release(&b);
+    json_decref(m);
+    char reason[64];
+    snprintf(reason, sizeof reason, "%s", code);   /* close reasons are limited to 123 bytes */
+    vg_ws_close(ws, (uint16_t)(4000 + status), reason);
+    return 1;
+}
+
+
+void
+vg_ws_refusals_install(const char *const *subprotocols)
+{
+    refusal_protocols = subprotocols;
+    vg_http_set_upgrade_refusal(refuse);
+}
+
+vg_ws *
+vg_ws_upgrade(vg_req *r, const char *const *subprotocols, const vg_ws_handler *h, void *ud)
+{
+    metrics_init();
+    vg_str upgrade = vg_req_header(r, "upgrade");
+    vg_str connection = vg_req_header(r, "connection");
+    vg_str version = vg_req_header(r, "sec-websocket-version");
+    vg_str key = vg_req_header(r, "sec-websocket-key");
+    if (!upgrade.p || !has_token(upgrade, "websocket") || !connection.p || !has_token(connection, "upgrade")) {
+        vg_req_add_header(r, "Upgrade", "websocket");
+        vg_req_error(r, 426, "upgrade_required", "this resource speaks WebSocket: send Upgrade: websocket");
+        return NULL;
+    }
+    if (!version.p || !vg_str_eq(version, "13")) {
+        vg_req_add_header(r, "Sec-WebSocket-Version", "13");
+        vg_req_error(r, 426, "upgrade_required", "only WebSocket version 13 is spoken");
+        return NULL;
+    }
+    unsigned char raw[32];
+    size_t rawn = 0;
+    if (!key.p || key.n != 24 ||
+        mbedtls_base64_decode(raw, sizeof raw, &rawn, (const unsigned char *)key.p, key.n) != 0 || rawn != 16) {
+        vg_req_error(r, 400, "bad_request", "Sec-WebSocket-Key must be 16 bytes in base64");
+        return NULL;
+    }
+    char accept[29];
+    if (vg_ws_accept_key(key.p, key.n, accept) < 0) {
+        vg_req_error(r, 500, "internal", "cannot compute Sec-WebSocket-Accept");
+        return NULL;
+    }
+
+    vg_ws *ws = vg_xcalloc(1, sizeof *ws);
+    ws->h = h;
+    ws->ud = ud;
+    vg_str offered = vg_req_header(r, "sec-websocket-protocol");
+    for (int i = 0; subprotocols && subprotocols[i] && offered.p; i++) {
+        if (has_token(offered, subprotocols[i])) {
+            snprintf(ws->subprotocol, sizeof ws->subprotocol, "%s", subprotocols[i]);
+            break;
+        }
+    }
+    static const struct wslay_event_callbacks cbs = { recv_cb, send_cb, NULL, NULL, NULL, NULL, msg_cb };
+    if (wslay_event_context_server_init(&ws->ctx, &cbs, ws) != 0) {
+        free(ws);
+        vg_req_error(r, 500, "internal", "out of memory");
+        return NULL;
+    }
+    vg_server *srv = vg_req_server(r);
+    wslay_event_config_set_max_recv_msg_length(ws->ctx, srv->cfg->ws_max_message);
+
+    vg_req_add_header(r, "Upgrade", "websocket");
+    vg_req_add_header(r, "Connection", "Upgrade");
+    vg_req_add_header(r, "Sec-WebSocket-Accept", "%s", accept);
+    if (ws->subprotocol[0])
+        vg_req_add_header(r, "Sec-WebSocket-Protocol", "%s", ws->subprotocol);
+    ws->opened = ev_now(srv->loop);
+    /* set before the upgrade: bytes that followed the request may reach ws_on_read inside it */
+    ws->conn = vg_req_conn(r);
+    vg_buf_init(&ws->in);
+    M.open++;
+    vg_conn *c = vg_req_upgrade(r, 101, &ws_proto, ws);
+    if (!c) {
+        M.open--;
+        wslay_event_context_free(ws->ctx);
+        vg_buf_release(&ws->in);
+        free(ws);
+        return NULL;
+    }
+    if (!c->closing)
+        keepalive_rearm(ws);
+    return ws;
+}

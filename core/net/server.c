@@ -1,0 +1,525 @@
+/* server: see server.h. */
+#include "net/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http/http.h"
+#include "base/log.h"
+#include "net/tls.h"
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents);
+static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents);
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents);
+static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents);
+
+
+static void
+collect_conns(vg_metric *m, void *ud)
+{
+    vg_server *s = ud;
+    vg_series_set(vg_metrics_single(m), s->n_conns);
+}
+
+
+void
+vg_server_init(vg_server *s, struct ev_loop *loop, vg_config *cfg)
+{
+    memset(s, 0, sizeof *s);
+    s->loop = loop;
+    s->cfg = cfg;
+    ev_set_userdata(loop, s);
+    vg_router_init(&s->router);
+    for (int i = 0; i < VG_SERVER_MAX_LISTENERS; i++)
+        s->listeners[i].fd = -1;
+    ev_prepare_init(&s->prepare, on_prepare);
+    s->prepare.data = s;
+    ev_prepare_start(loop, &s->prepare);
+    ev_signal_init(&s->sig_term, on_signal, SIGTERM);
+    ev_signal_init(&s->sig_int, on_signal, SIGINT);
+    ev_signal_init(&s->sig_hup, on_signal, SIGHUP);
+    s->sig_term.data = s->sig_int.data = s->sig_hup.data = s;
+    ev_signal_start(loop, &s->sig_term);
+    ev_signal_start(loop, &s->sig_int);
+    ev_signal_start(loop, &s->sig_hup);
+    ev_init(&s->drain_timer, on_drain_timeout);
+    s->drain_timer.data = s;
+    s->started = ev_now(loop);
+    signal(SIGPIPE, SIG_IGN);
+
+    vg_metric *open_m = vg_metrics_register("vigia_http_connections", "open client connections",
+                                            VG_GAUGE, "", NULL, 0);
+    vg_metrics_set_collect(open_m, collect_conns, s);
+    s->m_conn_open = vg_metrics_single(open_m);
+    s->m_conn_accepted = vg_metrics_single(vg_metrics_register(
+        "vigia_http_connections_accepted_total", "client connections accepted", VG_COUNTER, "", NULL, 0));
+    s->m_conn_refused = vg_metrics_single(vg_metrics_register(
+        "vigia_http_connections_refused_total", "connections refused at server.max_connections",
+        VG_COUNTER, "", NULL, 0));
+    s->m_bytes_in = vg_metrics_single(vg_metrics_register(
+        "vigia_http_received_bytes_total", "bytes read from clients", VG_COUNTER, "", NULL, 0));
+    s->m_bytes_out = vg_metrics_single(vg_metrics_register(
+        "vigia_http_sent_bytes_total", "bytes written to clients", VG_COUNTER, "", NULL, 0));
+    s->m_requests = vg_metrics_register("vigia_http_requests_total", "HTTP requests answered",
+                                        VG_COUNTER, "route,method,status", NULL, 0);
+    s->m_latency = vg_metrics_register("vigia_http_request_duration_seconds",
+                                       "time from a request's first byte to its response being queued",
+                                       VG_HISTOGRAM, "route,method,status", vg_latency_buckets,
+                                       vg_latency_nbuckets);
+}
+
+
+void
+vg_server_add_hooks(vg_server *s, const vg_server_hooks *h)
+{
+    if (s->n_hooks < VG_SERVER_MAX_HOOKS)
+        s->hooks[s->n_hooks++] = *h;
+    else
+        vg_error("server", "too many module hooks");
+}
+
+
+void
+vg_server_add_filter(vg_server *s, vg_request_filter_fn fn, void *ud)
+{
+    if (s->n_filters < VG_SERVER_MAX_FILTERS) {
+        s->filters[s->n_filters].fn = fn;
+        s->filters[s->n_filters].ud = ud;
+        s->n_filters++;
+    } else {
+        vg_error("server", "too many request filters");
+    }
+}
+
+
+/* "127.0.0.1:8080", "[::1]:0", "0.0.0.0:80", ":8080" (all IPv4). */
+static int
+parse_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *len, char *err, size_t errlen)
+{
+    char host[64];
+    const char *port;
+    if (spec[0] == '[') {
+        const char *close = strchr(spec, ']');
+        if (!close || close[1] != ':' || (size_t)(close - spec - 1) >= sizeof host) {
+            snprintf(err, errlen, "listen address '%s': expected [IPv6]:PORT", spec);
+            return -1;
+        }
+        memcpy(host, spec + 1, (size_t)(close - spec - 1));
+        host[close - spec - 1] = '\0';
+        port = close + 2;
+    } else {
+        const char *colon = strrchr(spec, ':');
+        if (!colon || (size_t)(colon - spec) >= sizeof host) {
+            snprintf(err, errlen, "listen address '%s': expected HOST:PORT", spec);
+            return -1;
+        }
+        memcpy(host, spec, (size_t)(colon - spec));
+        host[colon - spec] = '\0';
+        port = colon + 1;
+        if (!host[0] || strcmp(host, "*") == 0)
+            strcpy(host, "0.0.0.0");
+        if (strcmp(host, "localhost") == 0)
+            strcpy(host, "127.0.0.1");
+    }
+    char *end;
+    long p = strtol(port, &end, 10);
+    if (!*port || *end || p < 0 || p > 65535) {
+        snprintf(err, errlen, "listen address '%s': bad port '%s'", spec, port);
+        return -1;
+    }
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)p);
+        *len = sizeof *v4;
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)p);
+        *len = sizeof *v6;
+    } else {
+        /* names would need DNS, which the reactor never does: numeric only */
+        snprintf(err, errlen, "listen address '%s': '%s' is not a numeric IPv4 or IPv6 address", spec, host);
+        return -1;
+    }
+    return 0;
+}
+
+
+static void
+format_addr(const struct sockaddr_storage *ss, char *out, size_t n)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+        port = ntohs(a->sin_port);
+        snprintf(out, n, "%s:%d", ip, port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+        port = ntohs(a->sin6_port);
+        snprintf(out, n, "[%s]:%d", ip, port);
+    } else {
+        snprintf(out, n, "unix");
+    }
+}
+
+
+int
+vg_server_check_config(const vg_config *cfg, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    for (int i = 0; i < cfg->listen.n; i++)
+        if (parse_addr(cfg->listen.v[i], &ss, &len, err, errlen) < 0)
+            return -1;
+    for (int i = 0; i < cfg->tls_listen.n; i++)
+        if (parse_addr(cfg->tls_listen.v[i], &ss, &len, err, errlen) < 0)
+            return -1;
+    if (cfg->tls_listen.n > 0) {
+        vg_tls *t = vg_tls_create(cfg, err, errlen);
+        if (!t)
+            return -1;
+        vg_tls_destroy(t);
+    }
+    return 0;
+}
+
+
+static int
+bind_one(vg_server *s, const char *spec, int tls, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (parse_addr(spec, &ss, &len, err, errlen) < 0)
+        return -1;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket for %s: %s", spec, strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, s->cfg->backlog) < 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    getsockname(fd, (struct sockaddr *)&bound, &blen);
+    vg_listener *l = &s->listeners[s->n_listeners++];
+    l->fd = fd;
+    l->tls = tls;
+    char addr[sizeof l->addr];
+    format_addr(&bound, addr, sizeof addr);
+    memcpy(l->addr, addr, sizeof addr);
+    snprintf(l->url, sizeof l->url, "%s://%s/", tls ? "https" : "http", addr);
+    ev_io_init(&l->w, on_accept, fd, EV_READ);
+    l->w.data = l;
+    ev_io_start(s->loop, &l->w);
+    return 0;
+}
+
+
+int
+vg_server_listen(vg_server *s, char *err, size_t errlen)
+{
+    if (s->cfg->tls_listen.n > 0 && !s->tls) {
+        s->tls = vg_tls_create(s->cfg, err, errlen);
+        if (!s->tls)
+            return -1;
+    }
+    for (int i = 0; i < s->cfg->listen.n; i++)
+        if (bind_one(s, s->cfg->listen.v[i], 0, err, errlen) < 0)
+            return -1;
+    for (int i = 0; i < s->cfg->tls_listen.n; i++)
+        if (bind_one(s, s->cfg->tls_listen.v[i], 1, err, errlen) < 0)
+            return -1;
+    return 0;
+}
+
+
+void
+vg_server_announce(vg_server *s)
+{
+    for (int i = 0; i < s->n_listeners; i++) {
+        printf("vigia: serving %s\n", s->listeners[i].url);
+        vg_info("server", "listening on %s", s->listeners[i].addr);
+    }
+    fflush(stdout);
+}
+
+
+/* Over the connection limit: a short 503 written once, without a connection object. */
+static void
+refuse(vg_server *s, int fd)
+{
+#define REFUSAL_BODY "{\"error\":{\"code\":\"too_many_connections\",\"message\":\"connection limit reached, retry\"}}\n"
+    static char msg[512];
+    static int len;
+    if (!len)
+        len = snprintf(msg, sizeof msg,
+                       "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                       "Retry-After: 1\r\nContent-Length: %zu\r\n\r\n%s", sizeof REFUSAL_BODY - 1, REFUSAL_BODY);
+    ssize_t w = send(fd, msg, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)w;
+    shutdown(fd, SHUT_WR);
+    close(fd);
+    vg_series_add(s->m_conn_refused, 1);
+}
+
+
+static void
+on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    vg_listener *l = (vg_listener *)((char *)w - offsetof(vg_listener, w));
+    vg_server *s = ev_userdata(loop);
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int fd = accept4(w->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE)
+                vg_warn("server", "accept: %s (raise the fd limit or lower server.max_connections)",
+                        strerror(errno));
+            else if (errno != EAGAIN && errno != EWOULDBLOCK)
+                vg_warn("server", "accept: %s", strerror(errno));
+            return;
+        }
+        if (s->n_conns >= s->cfg->max_connections || s->draining) {
+            refuse(s, fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        char peer[64];
+        format_addr(&ss, peer, sizeof peer);
+        vg_conn *c = vg_server_adopt(s, fd, peer);
+        if (l->tls && vg_tls_attach(s->tls, c) < 0)
+            vg_conn_close(c, "TLS setup failed");
+    }
+}
+
+
+vg_conn *
+vg_server_adopt(vg_server *s, int fd, const char *peer)
+{
+    vg_conn *c = vg_http_accept(s, fd, peer);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->n_conns++;
+    vg_series_add(s->m_conn_accepted, 1);
+    return c;
+}
+
+
+void
+vg_server_conn_closed(vg_server *s, vg_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    s->n_conns--;
+    c->next_closed = s->closed;
+    s->closed = c;
+}
+
+
+int
+vg_server_busy(vg_server *s)
+{
+    int busy = 0;
+    for (int i = 0; i < s->n_hooks; i++)
+        if (s->hooks[i].busy)
+            busy += s->hooks[i].busy(s, s->hooks[i].ud);
+    return busy;
+}
+
+
+static void
+on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)revents;
+    vg_server *s = w->data;
+    while (s->closed) {
+        vg_conn *c = s->closed;
+        s->closed = c->next_closed;
+        vg_conn_destroy(c);
+    }
+    if (s->draining && s->n_conns == 0 && vg_server_busy(s) == 0) {
+        vg_info("server", "drained, exiting");
+        ev_break(loop, EVBREAK_ALL);
+    }
+}
+
+
+static void
+stop_listeners(vg_server *s)
+{
+    for (int i = 0; i < s->n_listeners; i++) {
+        if (s->listeners[i].fd < 0)
+            continue;
+        ev_io_stop(s->loop, &s->listeners[i].w);
+        close(s->listeners[i].fd);
+        s->listeners[i].fd = -1;
+    }
+}
+
+
+void
+vg_server_drain(vg_server *s)
+{
+    if (s->draining)
+        return;
+    s->draining = 1;
+    vg_info("server", "draining: %d connections open, %d jobs in flight", s->n_conns, vg_server_busy(s));
+    stop_listeners(s);
+    for (int i = 0; i < s->n_hooks; i++)
+        if (s->hooks[i].on_drain)
+            s->hooks[i].on_drain(s, s->hooks[i].ud);
+    /* idle keep-alive connections go now, busy ones after their response; WebSockets get a close */
+    vg_conn *c = s->conns;
+    while (c) {
+        vg_conn *next = c->next;
+        if (c->proto->on_shutdown)
+            c->proto->on_shutdown(c);
+        c = next;
+    }
+    ev_timer_set(&s->drain_timer, s->cfg->drain_timeout, 0.);
+    ev_timer_start(s->loop, &s->drain_timer);
+}
+
+
+static void
+on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    vg_server *s = w->data;
+    vg_warn("server", "drain timeout: closing %d connections with %d jobs in flight", s->n_conns,
+            vg_server_busy(s));
+    while (s->conns)
+        vg_conn_close(s->conns, "drain timeout");
+    ev_break(loop, EVBREAK_ALL);
+}
+
+
+int
+vg_server_reload(vg_server *s, char *err, size_t errlen)
+{
+    vg_config *next = vg_xmalloc(sizeof *next);
+    vg_config_init(next);
+    char **rest = vg_xcalloc((size_t)s->reload_argc + 1, sizeof *rest);
+    int nrest;
+    int rc = vg_config_load(next, s->reload_argv_config, s->reload_argc, s->reload_argv, rest, &nrest,
+                            err, errlen);
+    free(rest);
+    if (rc == 0) {
+        for (int i = 0; i < s->n_hooks && rc == 0; i++)
+            if (s->hooks[i].on_reload)
+                rc = s->hooks[i].on_reload(s, next, s->hooks[i].ud, err, errlen);
+    }
+    if (rc < 0) {
+        vg_config_release(next);
+        free(next);
+        return -1;
+    }
+    int same = next->listen.n == s->cfg->listen.n;
+    for (int i = 0; same && i < next->listen.n; i++)
+        same = strcmp(next->listen.v[i], s->cfg->listen.v[i]) == 0;
+    if (!same)
+        vg_warn("server", "server.listen changed: takes effect at the next start");
+    enum vg_log_level lvl;
+    if (vg_log_level_parse(next->log_level, &lvl) == 0)
+        vg_log_set_level(lvl);
+    vg_log_set_format(strcmp(next->log_format, "json") == 0 ? VG_LOG_JSON : VG_LOG_TEXT);
+    vg_config_release(s->cfg);
+    free(s->cfg);
+    s->cfg = next;
+    return 0;
+}
+
+
+static void
+on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    vg_server *s = w->data;
+    if (w->signum == SIGHUP) {
+        char err[512];
+        if (vg_server_reload(s, err, sizeof err) == 0)
+            vg_info("server", "configuration reloaded");
+        else
+            vg_error("server", "reload failed, keeping the running configuration: %s", err);
+        return;
+    }
+    if (s->draining) {
+        vg_warn("server", "second %s: exiting now", w->signum == SIGINT ? "SIGINT" : "SIGTERM");
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
+    vg_info("server", "%s: draining", w->signum == SIGINT ? "SIGINT" : "SIGTERM");
+    vg_server_drain(s);
+}
+
+
+int
+vg_server_run(vg_server *s)
+{
+    ev_run(s->loop, 0);
+    return s->exit_code;
+}
+
+
+void
+vg_server_release(vg_server *s)
+{
+    stop_listeners(s);
+    while (s->conns)
+        vg_conn_close(s->conns, "shutdown");
+    while (s->closed) {
+        vg_conn *c = s->closed;
+        s->closed = c->next_closed;
+        vg_conn_destroy(c);
+    }
+    ev_prepare_stop(s->loop, &s->prepare);
+    ev_signal_stop(s->loop, &s->sig_term);
+    ev_signal_stop(s->loop, &s->sig_int);
+    ev_signal_stop(s->loop, &s->sig_hup);
+    ev_timer_stop(s->loop, &s->drain_timer);
+    vg_router_release(&s->router);
+    vg_tls_destroy(s->tls);
+    s->tls = NULL;
+    if (s->cfg) {
+        vg_config_release(s->cfg);
+        free(s->cfg);
+        s->cfg = NULL;
+    }
+}

@@ -1,0 +1,78 @@
+/*
+ * detector: the whole detection path in one process: decode, letterbox,
+ * backend infer, postprocess, optional annotation.
+ *
+ * Used inside worker processes (worker.c) and by one-shot tools that never
+ * fork afterwards (tests, vigia-plugin-check). It starts libvips and loads
+ * a backend plugin, so the server master never creates one.
+ * Not thread-safe: one detector per thread.
+ */
+#ifndef VG_DETECTOR_H
+#define VG_DETECTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vigia/backend.h>
+
+#include "pipeline/image.h"
+#include "pipeline/model.h"
+#include "pipeline/postprocess.h"
+
+#define VG_DETECTOR_CANDIDATES 4096   /* candidate boxes per image handed to a backend */
+
+typedef struct vg_detector vg_detector;
+
+typedef struct vg_detector_options {
+    const char *backend_dir;       /* plugin directory; NULL: the default places */
+    const char *backend;           /* overrides the manifest's backend; NULL: keep */
+    vg_image_limits limits;        /* decode limits; zeros: no limit */
+} vg_detector_options;
+
+/* One image to detect on. */
+typedef struct vg_detect_input {
+    const void *image;             /* encoded bytes */
+    size_t len;
+    float threshold;               /* < 0: the manifest's */
+    float nms;                     /* < 0: the manifest's */
+    const uint8_t *class_mask;     /* model->classes bytes, non-zero = keep; NULL = all */
+    int annotate;                  /* also produce an annotated JPEG */
+    int quality;                   /* its JPEG quality; 0 = 85 */
+} vg_detect_input;
+
+typedef struct vg_detect_result {
+    int status;                    /* 0 or a VG_DERR_* code for this image */
+    char err[320];                 /* why, when status != 0 */
+    int w, h;                      /* image size after auto-rotation */
+    vg_detection *dets;            /* malloc'd, labels point into the model */
+    size_t n;
+    uint64_t decode_us, infer_us, post_us, annotate_us;
+    uint8_t *jpeg;                 /* malloc'd annotated JPEG or NULL */
+    size_t jpeg_len;
+} vg_detect_result;
+
+/*
+ * Starts libvips, loads the backend (auto-selection included) and opens
+ * the model. `model` must outlive the detector. Errors: see
+ * vg_backend_open_model(); err says why.
+ */
+int vg_detector_open(const vg_model *model, const vg_detector_options *opts,
+                     vg_detector **out, char *err, size_t errlen);
+void vg_detector_close(vg_detector *d);
+
+/* What was loaded. Strings live as long as the detector. */
+const char *vg_detector_backend(const vg_detector *d);        /* "darknet" */
+const char *vg_detector_backend_version(const vg_detector *d);
+const char *vg_detector_why(const vg_detector *d);            /* auto-selection trail */
+const vigia_model_info *vg_detector_info(const vg_detector *d);
+
+/*
+ * Runs n images (1 <= n <= info->max_batch) through one backend call.
+ * Each result gets its own status: a bad image fails alone. Returns 0, or
+ * a negative code when the backend call itself failed (every result then
+ * carries VG_DERR_BACKEND). Release each result with vg_detect_result_release().
+ */
+int vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_detect_result *out);
+void vg_detect_result_release(vg_detect_result *r);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * image: decoding, letterboxing and annotation, with libvips.
+ *
+ * Worker processes only (and one-shot tools that never fork afterwards):
+ * vg_image_init() starts libvips, and a process that has run libvips must
+ * not fork children that use it (DEPENDENCIES.md §3.6). The master never
+ * calls anything here.
+ *
+ * Accepted inputs: JPEG, PNG and WebP, recognised by their signature; other
+ * libvips loaders (SVG, PDF, ImageMagick, ...) are never reachable.
+ * Decoding is bounded: encoded bytes, width, height and width*height are
+ * checked against the limits from the header, before any pixel is decoded;
+ * truncated or corrupt data is an error, not a grey image.
+ */
+#ifndef VG_IMAGE_H
+#define VG_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pipeline/postprocess.h"
+
+typedef struct vg_image_limits {
+    size_t max_bytes;              /* encoded size */
+    uint64_t max_pixels;           /* width * height */
+    uint32_t max_side;             /* width and height */
+} vg_image_limits;
+
+/* Decoded pixels: 8-bit sRGB, interleaved (HWC), alpha dropped. */
+typedef struct vg_image {
+    int w, h;
+    uint8_t *rgb;                  /* w * h * 3 bytes, owned */
+} vg_image;
+
+/*
+ * Starts libvips in this process (idempotent): one worker thread, no
+ * operation cache, untrusted loaders blocked, warnings into the debug log.
+ * Returns 0 or VG_DERR_BACKEND with a message in err.
+ */
+int vg_image_init(char *err, size_t errlen);
+/* Shuts libvips down (for leak checkers; the process should exit after). */
+void vg_image_shutdown(void);
+
+/*
+ * Decodes an encoded image, applying its EXIF orientation. Errors, with a
+ * message in err:
+ *   VG_DERR_NOTIMAGE  empty, or not JPEG/PNG/WebP
+ *   VG_DERR_TOOBIG    over a limit (bytes, side, pixels)
+ *   VG_DERR_DECODE    truncated or corrupt
+ *   -ENOMEM
+ */
+int vg_image_decode(const void *data, size_t len, const vg_image_limits *lim,
+                    vg_image *out, char *err, size_t errlen);
+void vg_image_release(vg_image *im);
+
+/* "jpeg", "png", "webp", or NULL: what the signature of `data` says. */
+const char *vg_image_sniff(const void *data, size_t len);
+
+/*
+ * darknet's letterbox_image(): scales im to fit net_w x net_h keeping its
+ * aspect ratio (darknet's bilinear resize_image, bit for bit), centres it
+ * on a 0.5 grey canvas and writes planar RGB floats in [0, 1] (CHW,
+ * 3 * net_w * net_h) to `chw`. Returns 0 or -ENOMEM.
+ */
+int vg_image_letterbox(const vg_image *im, int net_w, int net_h, float *chw);
+
+/*
+ * Draws the detections (a box and "label NN%" per detection, one colour
+ * per class) on a copy of im and encodes it as a JPEG of `quality`
+ * (1..100). *jpeg is malloc'd. Returns 0, VG_DERR_BACKEND or -ENOMEM.
+ */
+int vg_image_annotate(const vg_image *im, const vg_detection *dets, size_t n, int quality,
+                      uint8_t **jpeg, size_t *jpeg_len, char *err, size_t errlen);
+
+/* The colour of class k (sRGB), as used by vg_image_annotate(). */
+void vg_image_class_colour(int k, uint8_t rgb[3]);
+
+#endif

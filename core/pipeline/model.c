@@ -1,0 +1,706 @@
+/*
+ * model: manifest parsing and model directory discovery (see model.h).
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/detect_error.h"
+#include "base/ini.h"
+#include "pipeline/model.h"
+
+#define CFG_MAX_BYTES   (1u << 20)
+#define NAMES_MAX_BYTES (1u << 20)
+#define MAX_KEYS        256
+#define WEIGHTS_MAX     ((uint64_t)4 << 30)   /* 4 GiB: larger is not a weights file we load */
+#define WEIGHTS_MIN     20                    /* darknet header: 3 int32 + int64 seen */
+
+
+static char *
+dupstr(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+
+int
+vg_model_name_valid(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > VG_MODEL_NAME_MAX || name[0] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (!isalnum(c) && c != '.' && c != '_' && c != '-')
+            return 0;
+    }
+    return 1;
+}
+
+
+void
+vg_model_destroy(vg_model *m)
+{
+    if (!m)
+        return;
+    free(m->name);
+    free(m->dir);
+    free(m->description);
+    free(m->backend);
+    free(m->cfg_path);
+    free(m->weights_path);
+    free(m->names_path);
+    for (int i = 0; m->labels && i < m->classes; i++)
+        free(m->labels[i]);
+    free(m->labels);
+    free(m->weights_sha256);
+    for (size_t i = 0; i < m->nkeys; i++) {
+        free(m->keys[i]);
+        free(m->values[i]);
+    }
+    free(m->keys);
+    free(m->values);
+    free(m);
+}
+
+
+const char *
+vg_model_get(const vg_model *m, const char *key)
+{
+    if (!m || !key)
+        return NULL;
+    for (size_t i = 0; i < m->nkeys; i++)
+        if (strcmp(m->keys[i], key) == 0)
+            return m->values[i];
+    return NULL;
+}
+
+
+/* ---- manifest keys ------------------------------------------------------ */
+
+struct parse_ctx {
+    vg_model *m;
+};
+
+
+static int
+ini_cb(void *ud, const char *section, const char *key, const char *value, int line,
+       char *err, size_t errlen)
+{
+    struct parse_ctx *ctx = ud;
+    vg_model *m = ctx->m;
+    char full[256];
+
+    (void)line;
+
+    if (section[0] == '\0') {
+        snprintf(err, errlen, "key '%s' outside a section (expected [model])", key);
+        return -1;
+    }
+    if (strcmp(section, "model") == 0)
+        snprintf(full, sizeof full, "%s", key);
+    else if ((size_t)snprintf(full, sizeof full, "%s.%s", section, key) >= sizeof full) {
+        snprintf(err, errlen, "key too long");
+        return -1;
+    }
+    if (vg_model_get(m, full)) {
+        snprintf(err, errlen, "duplicate key '%s'", full);
+        return -1;
+    }
+    if (m->nkeys >= MAX_KEYS) {
+        snprintf(err, errlen, "more than %d keys", MAX_KEYS);
+        return -1;
+    }
+    char **k = realloc(m->keys, (m->nkeys + 1) * sizeof *k);
+    if (!k)
+        goto nomem;
+    m->keys = k;
+    char **v = realloc(m->values, (m->nkeys + 1) * sizeof *v);
+    if (!v)
+        goto nomem;
+    m->values = v;
+    m->keys[m->nkeys] = strdup(full);
+    m->values[m->nkeys] = strdup(value);
+    if (!m->keys[m->nkeys] || !m->values[m->nkeys]) {
+        free(m->keys[m->nkeys]);
+        free(m->values[m->nkeys]);
+        goto nomem;
+    }
+    m->nkeys++;
+    return 0;
+nomem:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+
+static int
+get_long(const vg_model *m, const char *key, long lo, long hi, long def, long *out,
+         char *err, size_t errlen)
+{
+    const char *v = vg_model_get(m, key);
+    if (!v || !*v) {
+        *out = def;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || *end || x < lo || x > hi) {
+        snprintf(err, errlen, "'%s' must be an integer in [%ld, %ld], not '%s'", key, lo, hi, v);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+
+static int
+get_float(const vg_model *m, const char *key, double lo, double hi, int lo_open, double def,
+          float *out, char *err, size_t errlen)
+{
+    const char *v = vg_model_get(m, key);
+    if (!v || !*v) {
+        *out = (float)def;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || *end || !isfinite(x) || x > hi || x < lo || (lo_open && x == lo)) {
+        snprintf(err, errlen, "'%s' must be a number in %c%g, %g], not '%s'",
+                 key, lo_open ? '(' : '[', lo, hi, v);
+        return -1;
+    }
+    *out = (float)x;
+    return 0;
+}
+
+
+/*
+ * Resolves `rel` against `dir` into an absolute path and checks that it is
+ * a regular file of at most `max` bytes (0: no limit); *size gets its size.
+ */
+static int
+resolve_file(const char *dir, const char *key, const char *rel, uint64_t max, char **out,
+             uint64_t *size, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    struct stat st;
+
+    if (!rel[0]) {
+        snprintf(err, errlen, "'%s' is empty", key);
+        return -1;
+    }
+    int n = rel[0] == '/' ? snprintf(path, sizeof path, "%s", rel)
+                          : snprintf(path, sizeof path, "%s/%s", dir, rel);
+    if (n < 0 || (size_t)n >= sizeof path) {
+        snprintf(err, errlen, "'%s': path too long", key);
+        return -1;
+    }
+    if (stat(path, &st) != 0) {
+        snprintf(err, errlen, "%s '%.300s': %s", key, path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s '%.300s' is not a regular file", key, path);
+        return -1;
+    }
+    if (access(path, R_OK) != 0) {
+        snprintf(err, errlen, "%s '%.300s': %s", key, path, strerror(errno));
+        return -1;
+    }
+    if (max && (uint64_t)st.st_size > max) {
+        snprintf(err, errlen, "%s '%.300s' is larger than %llu bytes", key, path,
+                 (unsigned long long)max);
+        return -1;
+    }
+    *out = strdup(path);
+    if (!*out) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (size)
+        *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+
+/* Reads a whole small file; NUL-terminated. */
+static int
+slurp(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen)
+{
+    int rc = -1;
+    char *buf = NULL;
+    size_t n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    buf = malloc(max + 1);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (;;) {
+        ssize_t r = read(fd, buf + n, max + 1 - n);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n > max) {
+            snprintf(err, errlen, "%s is larger than %zu bytes", path, max);
+            goto out;
+        }
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    buf = NULL;
+    rc = 0;
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+
+static int
+load_labels(vg_model *m, char *err, size_t errlen)
+{
+    int rc = -1;
+    char *text = NULL;
+    size_t len = 0;
+
+    if (slurp(m->names_path, NAMES_MAX_BYTES, &text, &len, err, errlen) != 0)
+        return -1;
+    if (memchr(text, '\0', len)) {
+        snprintf(err, errlen, "%s: contains a NUL byte", m->names_path);
+        goto out;
+    }
+    size_t cap = 16;
+    m->labels = calloc(cap, sizeof *m->labels);
+    if (!m->labels)
+        goto nomem;
+    char *p = text;
+    int lineno = 0;
+    while (*p) {
+        char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        char *next = nl ? nl + 1 : p + n;
+        lineno++;
+        while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        while (n > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            n--;
+        }
+        if (n == 0) {
+            /* darknet reads blank lines as labels too; only trailing ones are harmless */
+            const char *q = next;
+            while (*q == '\n' || *q == '\r' || *q == ' ' || *q == '\t')
+                q++;
+            if (*q) {
+                snprintf(err, errlen, "%s:%d: empty label", m->names_path, lineno);
+                goto out;
+            }
+            break;
+        }
+        if (n > VG_MODEL_LABEL_MAX) {
+            snprintf(err, errlen, "%s:%d: label longer than %d bytes", m->names_path, lineno,
+                     VG_MODEL_LABEL_MAX);
+            goto out;
+        }
+        if (m->classes >= VG_MODEL_MAX_LABELS) {
+            snprintf(err, errlen, "%s: more than %d labels", m->names_path, VG_MODEL_MAX_LABELS);
+            goto out;
+        }
+        if ((size_t)m->classes == cap) {
+            char **l = realloc(m->labels, 2 * cap * sizeof *l);
+            if (!l)
+                goto nomem;
+            m->labels = l;
+            cap *= 2;
+        }
+        m->labels[m->classes] = strndup(p, n);
+        if (!m->labels[m->classes])
+            goto nomem;
+        m->classes++;
+        p = next;
+    }
+    if (m->classes == 0) {
+        snprintf(err, errlen, "%s: no labels", m->names_path);
+        goto out;
+    }
+    rc = 0;
+    goto out;
+nomem:
+    snprintf(err, errlen, "out of memory");
+out:
+    free(text);
+    return rc;
+}
+
+
+/*
+ * What the host needs from a darknet cfg: the [net] input size and the
+ * class count of the last detection layer. Not a cfg parser: backends
+ * parse the cfg for real.
+ */
+static int
+scan_cfg(const char *path, int *net_w, int *net_h, int *classes, char *err, size_t errlen)
+{
+    char *text = NULL;
+    size_t len = 0;
+    char section[64] = "";
+    int saw_net = 0;
+
+    if (slurp(path, CFG_MAX_BYTES, &text, &len, err, errlen) != 0)
+        return -1;
+    *net_w = *net_h = 0;
+    *classes = 0;
+    for (char *p = text; *p;) {
+        char *nl = strchr(p, '\n');
+        char *next = nl ? nl + 1 : p + strlen(p);
+        if (nl)
+            *nl = '\0';
+        while (*p == ' ' || *p == '\t' || *p == '\r')
+            p++;
+        char *end = p + strlen(p);
+        while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+            *--end = '\0';
+        if (*p == '[') {
+            char *close = strchr(p, ']');
+            size_t n = close ? (size_t)(close - p - 1) : 0;
+            if (n >= sizeof section)
+                n = sizeof section - 1;
+            memcpy(section, p + 1, n);
+            section[n] = '\0';
+            if (strcmp(section, "net") == 0 || strcmp(section, "network") == 0)
+                saw_net = 1;
+        } else if (*p && *p != '#' && *p != ';') {
+            char *eq = strchr(p, '=');
+            if (eq) {
+                char *k = p, *v = eq + 1;
+                char *ke = eq;
+                while (ke > k && (ke[-1] == ' ' || ke[-1] == '\t'))
+                    ke--;
+                *ke = '\0';
+                while (*v == ' ' || *v == '\t')
+                    v++;
+                int is_net = strcmp(section, "net") == 0 || strcmp(section, "network") == 0;
+                int is_det = strcmp(section, "yolo") == 0 || strcmp(section, "region") == 0 ||
+                             strcmp(section, "detection") == 0 || strcmp(section, "Gaussian_yolo") == 0;
+                if (is_net && strcmp(k, "width") == 0)
+                    *net_w = atoi(v);
+                else if (is_net && strcmp(k, "height") == 0)
+                    *net_h = atoi(v);
+                else if (is_det && strcmp(k, "classes") == 0)
+                    *classes = atoi(v);
+            }
+        }
+        p = next;
+    }
+    free(text);
+    if (!saw_net) {
+        snprintf(err, errlen, "%s: no [net] section: not a darknet cfg", path);
+        return -1;
+    }
+    return 0;
+}
+
+
+static int
+is_sha256_hex(const char *s)
+{
+    if (strlen(s) != 64)
+        return 0;
+    for (int i = 0; i < 64; i++)
+        if (!isxdigit((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+
+static int
+backend_valid(const char *b)
+{
+    size_t n = strlen(b);
+    if (n == 0 || n > 1024)
+        return 0;
+    if (b[0] == '/')
+        return 1;
+    if (n > 32)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)b[i];
+        if (!islower(c) && !isdigit(c) && c != '_' && c != '-')
+            return 0;
+    }
+    return 1;
+}
+
+
+static const char *const known_model_keys[] = {
+    "name", "description", "backend", "cfg", "weights", "names", "width", "height",
+    "threshold", "nms", "workers", "batch", "threads", NULL
+};
+
+
+int
+vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
+{
+    char manifest[PATH_MAX], absdir[PATH_MAX], msg[512];
+    struct parse_ctx ctx;
+    vg_model *m = NULL;
+    long lv;
+    int rc = VG_DERR_MANIFEST;
+
+    *out = NULL;
+    msg[0] = '\0';
+    if (!realpath(dir, absdir)) {
+        snprintf(err, errlen, "model directory '%s': %s", dir, strerror(errno));
+        return VG_DERR_MANIFEST;
+    }
+    if ((size_t)snprintf(manifest, sizeof manifest, "%s/%s", absdir, VG_MODEL_MANIFEST) >= sizeof manifest) {
+        snprintf(err, errlen, "model directory '%s': path too long", dir);
+        return VG_DERR_MANIFEST;
+    }
+    m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    m->dir = strdup(absdir);
+    if (!m->dir)
+        goto nomem;
+    ctx.m = m;
+    if (vg_ini_parse_file(manifest, ini_cb, &ctx, msg, sizeof msg) != 0) {
+        snprintf(err, errlen, "%s", msg);
+        goto fail;
+    }
+
+    /* unknown [model] keys are typos: refuse them */
+    for (size_t i = 0; i < m->nkeys; i++) {
+        if (strchr(m->keys[i], '.'))
+            continue;
+        int known = 0;
+        for (int k = 0; known_model_keys[k]; k++)
+            known |= strcmp(m->keys[i], known_model_keys[k]) == 0;
+        if (!known) {
+            snprintf(msg, sizeof msg, "unknown key '%s' in [model]", m->keys[i]);
+            goto bad;
+        }
+    }
+
+    const char *base = strrchr(absdir, '/');
+    base = base ? base + 1 : absdir;
+    const char *name = vg_model_get(m, "name");
+    if (!name)
+        name = base;
+    if (!vg_model_name_valid(name)) {
+        snprintf(msg, sizeof msg, "invalid model name '%.80s' (letters, digits, '.', '_', '-'; at most %d)",
+                 name, VG_MODEL_NAME_MAX);
+        goto bad;
+    }
+    if (strcmp(name, base) != 0) {
+        snprintf(msg, sizeof msg, "name '%s' differs from its directory '%.80s'", name, base);
+        goto bad;
+    }
+    const char *desc = vg_model_get(m, "description");
+    const char *backend = vg_model_get(m, "backend");
+    m->name = dupstr(name);
+    m->description = dupstr(desc ? desc : "");
+    m->backend = dupstr(backend && *backend ? backend : "auto");
+    if (!m->name || !m->description || !m->backend)
+        goto nomem;
+    if (!backend_valid(m->backend)) {
+        snprintf(msg, sizeof msg, "invalid backend '%.80s' (auto, a backend name or an absolute path)",
+                 m->backend);
+        goto bad;
+    }
+
+    if (get_float(m, "threshold", 0, 1, 1, 0.25, &m->threshold, msg, sizeof msg) ||
+        get_float(m, "nms", 0, 1, 0, 0.45, &m->nms, msg, sizeof msg))
+        goto bad;
+    if (get_long(m, "workers", 0, VG_MODEL_MAX_WORKERS, 0, &lv, msg, sizeof msg))
+        goto bad;
+    m->workers = (unsigned)lv;
+    if (get_long(m, "batch", 1, VG_MODEL_MAX_BATCH, 1, &lv, msg, sizeof msg))
+        goto bad;
+    m->batch = (unsigned)lv;
+    if (get_long(m, "threads", 1, 256, 1, &lv, msg, sizeof msg))
+        goto bad;
+    m->threads = (unsigned)lv;
+    if (get_long(m, "width", 0, VG_MODEL_MAX_SIDE, 0, &lv, msg, sizeof msg))
+        goto bad;
+    m->input_w = (int)lv;
+    if (get_long(m, "height", 0, VG_MODEL_MAX_SIDE, 0, &lv, msg, sizeof msg))
+        goto bad;
+    m->input_h = (int)lv;
+    if ((m->input_w == 0) != (m->input_h == 0)) {
+        snprintf(msg, sizeof msg, "give both width and height, or neither");
+        goto bad;
+    }
+
+    const char *sz = vg_model_get(m, "files.weights_size");
+    if (sz && *sz) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(sz, &end, 10);
+        if (errno || *end || v < WEIGHTS_MIN || v > WEIGHTS_MAX) {
+            snprintf(msg, sizeof msg, "'files.weights_size' must be a byte count, not '%s'", sz);
+            goto bad;
+        }
+        m->weights_size = v;
+    }
+    const char *sha = vg_model_get(m, "files.weights_sha256");
+    if (sha && *sha) {
+        if (!is_sha256_hex(sha)) {
+            snprintf(msg, sizeof msg, "'files.weights_sha256' is not 64 hex digits");
+            goto bad;
+        }
+        m->weights_sha256 = dupstr(sha);
+        if (!m->weights_sha256)
+            goto nomem;
+        for (char *p = m->weights_sha256; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+    }
+
+    const char *names = vg_model_get(m, "names");
+    if (!names) {
+        snprintf(msg, sizeof msg, "missing key 'names' (the labels file)");
+        goto bad;
+    }
+    if (resolve_file(absdir, "names", names, NAMES_MAX_BYTES, &m->names_path, NULL, msg, sizeof msg))
+        goto bad;
+    if (load_labels(m, msg, sizeof msg))
+        goto bad;
+
+    const char *cfg = vg_model_get(m, "cfg");
+    if (cfg) {
+        int cw, ch, ccls;
+        if (resolve_file(absdir, "cfg", cfg, CFG_MAX_BYTES, &m->cfg_path, NULL, msg, sizeof msg))
+            goto bad;
+        if (scan_cfg(m->cfg_path, &cw, &ch, &ccls, msg, sizeof msg))
+            goto bad;
+        if (ccls > 0 && ccls != m->classes) {
+            snprintf(msg, sizeof msg, "%s has %d labels but the cfg's detection layer has classes=%d",
+                     m->names_path, m->classes, ccls);
+            goto bad;
+        }
+        if (m->input_w == 0 && cw > 0 && ch > 0 && cw <= VG_MODEL_MAX_SIDE && ch <= VG_MODEL_MAX_SIDE) {
+            m->input_w = cw;
+            m->input_h = ch;
+        }
+    }
+    const char *weights = vg_model_get(m, "weights");
+    if (weights) {
+        uint64_t size = 0;
+        if (resolve_file(absdir, "weights", weights, WEIGHTS_MAX, &m->weights_path, &size, msg, sizeof msg))
+            goto bad;
+        if (size < WEIGHTS_MIN) {
+            snprintf(msg, sizeof msg, "weights '%s' is %llu bytes: too short for a weights file",
+                     m->weights_path, (unsigned long long)size);
+            goto bad;
+        }
+        if (m->weights_size && size != m->weights_size) {
+            snprintf(msg, sizeof msg, "weights '%s' is %llu bytes, the manifest says %llu (truncated or wrong file)",
+                     m->weights_path, (unsigned long long)size, (unsigned long long)m->weights_size);
+            goto bad;
+        }
+    }
+    *out = m;
+    return 0;
+
+bad:
+    snprintf(err, errlen, "%s: %s", manifest, msg);
+    goto fail;
+nomem:
+    snprintf(err, errlen, "out of memory");
+    rc = -ENOMEM;
+fail:
+    vg_model_destroy(m);
+    return rc;
+}
+
+
+static int
+cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+
+int
+vg_model_scan(const char *models_dir, int (*cb)(void *ud, const char *name, const char *dir), void *ud)
+{
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    struct dirent *de;
+    DIR *d = opendir(models_dir);
+
+    if (!d)
+        return -errno;
+    while ((de = readdir(d)) != NULL) {
+        char path[PATH_MAX];
+        struct stat st;
+        if (de->d_name[0] == '.')
+            continue;
+        if ((size_t)snprintf(path, sizeof path, "%s/%s/%s", models_dir, de->d_name, VG_MODEL_MANIFEST) >= sizeof path)
+            continue;
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? 2 * cap : 16;
+            char **nn = realloc(names, ncap * sizeof *nn);
+            if (!nn) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            names = nn;
+            cap = ncap;
+        }
+        names[n] = strdup(de->d_name);
+        if (!names[n]) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        n++;
+    }
+    if (n)
+        qsort(names, n, sizeof *names, cmp_names);
+    for (size_t i = 0; i < n; i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", models_dir, names[i]);
+        if (cb) {
+            int r = cb(ud, names[i], path);
+            if (r != 0) {
+                rc = r;
+                goto out;
+            }
+        }
+    }
+    rc = (int)n;
+out:
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    closedir(d);
+    return rc;
+}

@@ -1,0 +1,147 @@
+/*
+ * ipc: the master <-> worker protocol. A stream of frames over a
+ * socketpair: a 4-byte big-endian payload length, then one msgpack map.
+ *
+ * Messages ("t" key):
+ *   master -> worker   JOB     one image and its options
+ *                      QUIT    finish the current job and exit
+ *   worker -> master   READY   model loaded: backend, device, input size
+ *                      FATAL   cannot serve (model/back-end failure), then exit
+ *                      RESULT  the answer to one JOB
+ *
+ * Large byte strings (a JOB's image, a RESULT's JPEG) are the last value
+ * of their map, so an encoder writes a small prefix and the caller sends
+ * the bytes from where they already are (writev): the image is copied only
+ * by the kernel. Decoding never copies them either: decoded strings and
+ * byte arrays point into the frame and live as long as it does.
+ *
+ * Every length is bounded: a frame by the reader's maximum, each field by
+ * the limits below; anything malformed is VG_DERR_PROTO, never a crash.
+ */
+#ifndef VG_IPC_H
+#define VG_IPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/buf.h"
+#include "pipeline/postprocess.h"
+
+#define VG_IPC_HDR        4                 /* frame header bytes */
+#define VG_IPC_MAX_FRAME  (96u << 20)       /* default largest payload */
+#define VG_IPC_MAX_STR    4096              /* longest string field */
+
+enum vg_ipc_type {
+    VG_IPC_JOB = 1,
+    VG_IPC_QUIT = 2,
+    VG_IPC_READY = 3,
+    VG_IPC_FATAL = 4,
+    VG_IPC_RESULT = 5
+};
+
+typedef struct vg_ipc_job {
+    uint64_t id;
+    float threshold;               /* < 0: the model's */
+    float nms;                     /* < 0: the model's */
+    const uint8_t *class_mask;     /* one byte per class, or NULL */
+    size_t mask_len;
+    int annotate;
+    int quality;
+    const uint8_t *image;
+    size_t image_len;
+} vg_ipc_job;
+
+typedef struct vg_ipc_ready {
+    int pid;
+    vg_str backend, version, device, why;
+    int input_w, input_h, classes, max_batch;
+    double gflops;
+} vg_ipc_ready;
+
+typedef struct vg_ipc_fatal {
+    int status;                    /* a negative VG_DERR_* code */
+    vg_str msg;
+} vg_ipc_fatal;
+
+typedef struct vg_ipc_result {
+    uint64_t id;
+    int status;                    /* 0 or a negative VG_DERR_* code */
+    vg_str msg;
+    int w, h;
+    size_t ndet;
+    vg_detection *dets;            /* decoded: malloc'd by vg_ipc_decode, labels NULL */
+    uint64_t decode_us, infer_us, post_us, annotate_us;
+    uint64_t rss;                  /* worker RSS after the job, bytes */
+    int last;                      /* the worker exits after this answer (memory cap) */
+    const uint8_t *jpeg;
+    size_t jpeg_len;
+} vg_ipc_result;
+
+typedef struct vg_ipc_msg {
+    enum vg_ipc_type type;
+    union {
+        vg_ipc_job job;
+        vg_ipc_ready ready;
+        vg_ipc_fatal fatal;
+        vg_ipc_result result;
+    } u;
+} vg_ipc_msg;
+
+/*
+ * Encoders append one frame to `out`. For JOB and RESULT the frame's last
+ * bytes (image, JPEG) are NOT appended: the frame header already counts
+ * them and the caller must send them right after what was appended.
+ * Fail with VG_DERR_INVAL when a field is out of range or the frame would
+ * exceed VG_IPC_MAX_FRAME.
+ */
+int vg_ipc_encode_job(vg_buf *out, const vg_ipc_job *job);
+int vg_ipc_encode_quit(vg_buf *out);
+int vg_ipc_encode_ready(vg_buf *out, const vg_ipc_ready *ready);
+int vg_ipc_encode_fatal(vg_buf *out, int status, const char *msg);
+int vg_ipc_encode_result(vg_buf *out, const vg_ipc_result *res, const vg_detection *dets);
+
+/*
+ * Decodes one payload (without its 4-byte header). Pointers in *msg point
+ * into `p`; a RESULT's dets are malloc'd: call vg_ipc_msg_release().
+ * Errors: VG_DERR_PROTO (malformed), -ENOMEM.
+ */
+int vg_ipc_decode(const uint8_t *p, size_t n, vg_ipc_msg *msg);
+void vg_ipc_msg_release(vg_ipc_msg *msg);
+
+/* Accumulates bytes from a stream and cuts frames. */
+typedef struct vg_ipc_reader {
+    uint8_t *buf;
+    size_t len;                    /* bytes held */
+    size_t off;                    /* start of the first unconsumed frame */
+    size_t cap;
+    size_t max;                    /* largest payload accepted */
+} vg_ipc_reader;
+
+void vg_ipc_reader_init(vg_ipc_reader *r, size_t max_payload);
+void vg_ipc_reader_release(vg_ipc_reader *r);
+/*
+ * One read(2) from fd into the buffer (grown as a pending frame needs, up
+ * to the maximum). Returns the bytes read (> 0), 0 at end of stream,
+ * -EAGAIN, VG_DERR_PROTO (a frame header over the maximum) or -errno.
+ * Frames returned by vg_ipc_reader_next() stay valid until the next fill.
+ */
+ssize_t vg_ipc_reader_fill(vg_ipc_reader *r, int fd);
+/*
+ * Feeds bytes that arrived some other way (tests, fuzzing). Same results
+ * as fill (n, or VG_DERR_PROTO / -ENOMEM).
+ */
+ssize_t vg_ipc_reader_feed(vg_ipc_reader *r, const void *p, size_t n);
+/* 1 and the next complete payload, 0 when none is complete, VG_DERR_PROTO. */
+int vg_ipc_reader_next(vg_ipc_reader *r, const uint8_t **payload, size_t *len);
+
+/* Blocking helpers for workers: write all iovecs / read one whole frame. */
+int vg_ipc_write_all(int fd, const void *a, size_t alen, const void *b, size_t blen);
+/*
+ * Reads one frame into *buf (reallocated as needed, at most `max` bytes of
+ * payload). Returns the payload length (>= 0), -EPIPE at a clean end of
+ * stream between frames, VG_DERR_PROTO, or -errno.
+ */
+ssize_t vg_ipc_read_frame(int fd, uint8_t **buf, size_t *cap, size_t max);
+
+#endif

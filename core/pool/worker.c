@@ -1,0 +1,296 @@
+/*
+ * worker: a forked worker process serving detection jobs (see worker.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "base/detect_error.h"
+#include "pipeline/detector.h"
+#include "pool/ipc.h"
+#include "base/log.h"
+#include "pool/worker.h"
+
+#define SOCK_FD 3
+#define LOG_FD  4
+
+/* For the atexit() guard: a backend calling exit() while loading (darknet does). */
+static int in_backend_load;
+static int guard_fd = -1;
+
+
+static void
+exit_guard(void)
+{
+    if (!in_backend_load || guard_fd < 0)
+        return;
+    vg_buf b;
+    vg_buf_init(&b);
+    if (vg_ipc_encode_fatal(&b, VG_DERR_BACKEND, "the backend called exit() while loading the model") == 0)
+        (void)vg_ipc_write_all(guard_fd, b.data, b.len, NULL, 0);
+    vg_buf_release(&b);
+    _exit(VG_WORKER_EXIT_FATAL);
+}
+
+
+size_t
+vg_worker_rss(int pid)
+{
+    char path[64];
+    unsigned long long size = 0, resident = 0;
+    if (pid > 0)
+        snprintf(path, sizeof path, "/proc/%d/statm", pid);
+    else
+        snprintf(path, sizeof path, "/proc/self/statm");
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    int n = fscanf(f, "%llu %llu", &size, &resident);
+    fclose(f);
+    if (n != 2)
+        return 0;
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+
+/* Signal dispositions and mask as a fresh process has them, except SIGPIPE and SIGINT. */
+static void
+reset_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            (void)sigaction(s, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);   /* a dead master is EPIPE, not a signal */
+    sigaction(SIGINT, &sa, NULL);    /* Ctrl-C goes to the master, which drains us */
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+
+/* Keeps fd 0-2 (0 and 1 on /dev/null), the socket as 3 and the log as 4. */
+static int
+arrange_fds(int sock, int log_fd, int *out_log)
+{
+    int s = fcntl(sock, F_DUPFD, 10);
+    int l = log_fd >= 0 ? fcntl(log_fd, F_DUPFD, 10) : -1;
+    if (s < 0 || (log_fd >= 0 && l < 0))
+        return -1;
+    if (dup2(s, SOCK_FD) < 0 || (l >= 0 && dup2(l, LOG_FD) < 0))
+        return -1;
+    /* everything else the master had open: listeners, other workers' sockets, LMDB */
+    unsigned first = l >= 0 ? LOG_FD + 1 : SOCK_FD + 1;
+    if (close_range(first, ~0u, 0) != 0) {
+        struct rlimit rl;
+        unsigned long top = 65536;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < top)
+            top = rl.rlim_cur;
+        for (unsigned long fd = first; fd < top; fd++)
+            close((int)fd);
+    }
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);       /* stdout may be someone's JSON stream */
+        if (null > 2)
+            close(null);
+    }
+    *out_log = l >= 0 ? LOG_FD : 2;
+    return 0;
+}
+
+
+static int
+send_frame(vg_buf *b, const void *tail, size_t tail_len)
+{
+    int rc = vg_ipc_write_all(SOCK_FD, b->data, b->len, tail, tail_len);
+    b->len = 0;
+    return rc;
+}
+
+
+static void
+send_fatal(vg_buf *b, int status, const char *msg)
+{
+    b->len = 0;
+    if (vg_ipc_encode_fatal(b, status, msg) == 0)
+        (void)send_frame(b, NULL, 0);
+}
+
+
+/* 1 if another frame is already waiting on the socket. */
+static int
+more_waiting(void)
+{
+    struct pollfd p = { .fd = SOCK_FD, .events = POLLIN };
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+
+void
+vg_worker_main(const vg_worker_config *cfg, int fd)
+{
+    const vg_model *m = cfg->model;
+    vg_detector *det = NULL;
+    vg_detector_options dopts;
+    vg_buf out;
+    char err[512], name[96];
+    int code = VG_WORKER_EXIT_OK, log_fd;
+    pid_t parent = getppid();
+    size_t max_frame = cfg->max_frame ? cfg->max_frame : VG_IPC_MAX_FRAME;
+
+    reset_signals();
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)     /* the master died before PDEATHSIG was set */
+        _exit(VG_WORKER_EXIT_OK);
+    if (arrange_fds(fd, cfg->log_fd, &log_fd) != 0)
+        _exit(VG_WORKER_EXIT_PROTO);
+    struct rlimit core = { 0, 0 };
+    (void)setrlimit(RLIMIT_CORE, &core);   /* a crashing plugin must not litter cores */
+
+    snprintf(name, sizeof name, "worker %s#%d", m->name, cfg->index);
+    vg_log_set_fd(log_fd);
+    vg_log_set_blocking(1);
+    vg_log_set_process(name);
+    snprintf(name, sizeof name, "vg:%s", m->name);
+    (void)prctl(PR_SET_NAME, name);
+    vg_buf_init(&out);
+
+    memset(&dopts, 0, sizeof dopts);
+    dopts.backend = cfg->backend;
+    dopts.backend_dir = cfg->backend_dir;
+    dopts.limits = cfg->limits;
+    guard_fd = SOCK_FD;
+    atexit(exit_guard);
+    in_backend_load = 1;
+    int rc = vg_detector_open(m, &dopts, &det, err, sizeof err);
+    in_backend_load = 0;
+    if (rc != 0) {
+        vg_error("worker", "%s", err);
+        send_fatal(&out, rc, err);
+        code = VG_WORKER_EXIT_FATAL;
+        goto out;
+    }
+    const vigia_model_info *info = vg_detector_info(det);
+    vg_ipc_ready ready = {
+        .pid = (int)getpid(),
+        .backend = vg_str_of(vg_detector_backend(det)),
+        .version = vg_str_of(vg_detector_backend_version(det)),
+        .device = vg_str_of(info->device),
+        .why = vg_str_of(vg_detector_why(det)),
+        .input_w = info->input_w, .input_h = info->input_h,
+        .classes = info->classes, .max_batch = info->max_batch,
+        .gflops = info->gflops,
+    };
+    vg_info("worker", "ready: backend %s (%s), %dx%d, batch %d", ready.backend.p,
+            info->device, info->input_w, info->input_h, info->max_batch);
+    if (vg_ipc_encode_ready(&out, &ready) != 0 || send_frame(&out, NULL, 0) != 0) {
+        code = VG_WORKER_EXIT_OK;   /* the master is gone */
+        goto out;
+    }
+
+    /* one buffer per frame of a batch: decoded jobs point into them */
+    size_t nb = (size_t)info->max_batch;
+    uint8_t *bufs[VG_MODEL_MAX_BATCH] = { 0 };
+    size_t caps[VG_MODEL_MAX_BATCH] = { 0 };
+    vg_ipc_msg msgs[VG_MODEL_MAX_BATCH];
+    vg_detect_input in[VG_MODEL_MAX_BATCH];
+    vg_detect_result res[VG_MODEL_MAX_BATCH];
+    int quit = 0;
+    while (!quit) {
+        size_t n = 0;
+        while (n < nb && (n == 0 || more_waiting())) {
+            ssize_t len = vg_ipc_read_frame(SOCK_FD, &bufs[n], &caps[n], max_frame);
+            if (len == -EPIPE) {     /* the master closed: drain is over */
+                quit = 1;
+                break;
+            }
+            if (len < 0 || vg_ipc_decode(bufs[n], (size_t)len, &msgs[n]) != 0) {
+                vg_error("worker", "malformed frame from the master (%s)", vg_derr_str((int)(len < 0 ? len : VG_DERR_PROTO)));
+                code = VG_WORKER_EXIT_PROTO;
+                quit = 1;
+                n = 0;
+                break;
+            }
+            if (msgs[n].type == VG_IPC_QUIT) {
+                quit = 1;
+                break;
+            }
+            if (msgs[n].type != VG_IPC_JOB) {
+                vg_error("worker", "unexpected message type %d from the master", msgs[n].type);
+                code = VG_WORKER_EXIT_PROTO;
+                quit = 1;
+                n = 0;
+                break;
+            }
+            n++;
+        }
+        if (n == 0)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            const vg_ipc_job *j = &msgs[i].u.job;
+            in[i].image = j->image;
+            in[i].len = j->image_len;
+            in[i].threshold = j->threshold;
+            in[i].nms = j->nms;
+            in[i].class_mask = j->class_mask && j->mask_len == (size_t)m->classes ? j->class_mask : NULL;
+            in[i].annotate = j->annotate;
+            in[i].quality = j->quality;
+        }
+        (void)vg_detector_run(det, n, in, res);
+        size_t rss = vg_worker_rss(0);
+        int recycle = cfg->mem_cap && rss > cfg->mem_cap;
+        int dead = 0;
+        for (size_t i = 0; i < n; i++) {
+            vg_ipc_result r = {
+                .id = msgs[i].u.job.id,
+                .status = res[i].status,
+                .msg = vg_str_of(res[i].status ? res[i].err : ""),
+                .w = res[i].w, .h = res[i].h,
+                .ndet = res[i].status ? 0 : res[i].n,
+                .decode_us = res[i].decode_us, .infer_us = res[i].infer_us,
+                .post_us = res[i].post_us, .annotate_us = res[i].annotate_us,
+                .rss = rss,
+                .jpeg = res[i].jpeg, .jpeg_len = res[i].jpeg_len,
+                .last = recycle && i == n - 1,   /* the master sends nothing more */
+            };
+            if (!dead) {
+                out.len = 0;
+                if (vg_ipc_encode_result(&out, &r, res[i].dets) != 0 ||
+                    send_frame(&out, r.jpeg, r.jpeg ? r.jpeg_len : 0) != 0)
+                    dead = 1;
+            }
+            vg_detect_result_release(&res[i]);
+        }
+        if (dead) {
+            quit = 1;
+            break;
+        }
+        if (recycle) {
+            vg_warn("worker", "resident memory %zu MiB is above the cap of %zu MiB: recycling",
+                    rss >> 20, cfg->mem_cap >> 20);
+            code = VG_WORKER_EXIT_RECYCLE;
+            quit = 1;
+        }
+    }
+    for (size_t i = 0; i < VG_MODEL_MAX_BATCH; i++)
+        free(bufs[i]);
+out:
+    vg_detector_close(det);
+    vg_image_shutdown();
+    vg_buf_release(&out);
+    vg_log_flush();
+    _exit(code);
+}

@@ -1,0 +1,306 @@
+/*
+ * db: the LMDB schema (DESIGN.md §4) and every record operation on it.
+ *
+ * One environment under DATA/db with named databases; values are msgpack
+ * maps (docs/storage.md lists their fields):
+ *
+ *   meta            "schema" -> u64 version, "next_uid", "next_kid" -> u64
+ *   users           uid (8 bytes BE) -> user
+ *   users_by_name   lower-case name  -> uid
+ *   users_by_email  lower-case email -> uid
+ *   sessions        SHA-256 of a refresh token -> session (user, family, expiry, used)
+ *   families        uid | family (24 bytes) -> family (expiry, revoked)
+ *   apikeys         uid | kid (16 bytes) -> API key (name, role, revoked)
+ *   apikeys_by_hash SHA-256 of the key -> uid | kid
+ *   detections      time_us (8 BE) | 8 random bytes -> detection
+ *   idx_label, idx_source, idx_model   value \0 | detection key -> ""
+ *   idx_user        uid | detection key -> ""
+ *   feedback        time_us | random (16) -> feedback
+ *   idx_feedback    detection key | feedback key -> ""
+ *   aggregates      'h' | hour (4 BE), 'd' | day (4 BE) -> bucket; 'u' | uid -> user activity
+ *   images          SHA-256 -> reference count and size (files under DATA/images)
+ *
+ * Writers: the store process (all writes of a running server, in group
+ * commits) and `vigia user add` (its own short write transaction; LMDB
+ * serialises writers across processes). Readers: the master, with short
+ * read-only transactions. Functions taking an MDB_txn run inside the
+ * caller's transaction and never commit or abort it; values they return
+ * are copied out of the map.
+ *
+ * Errors: 0, a negative VG_DB_E* code below, or an LMDB/errno code mapped
+ * to VG_DB_EFULL (MDB_MAP_FULL, ENOSPC) or VG_DB_EIO.
+ */
+#ifndef VG_DB_H
+#define VG_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lmdb.h>
+
+#include "base/buf.h"
+
+#define VG_DB_SCHEMA 1                 /* the version this code writes */
+
+/* X(name, value, http status, error code, message) */
+#define VG_DB_ERRNO_MAP(X)                                                                    \
+    X(ENOTFOUND, -1001, 404, "not_found", "no such record")                                   \
+    X(EEXISTS, -1002, 409, "conflict", "already exists")                                      \
+    X(ELASTADMIN, -1003, 409, "last_admin", "the last active admin cannot be removed or demoted") \
+    X(EFULL, -1004, 507, "insufficient_storage", "the database is full")                      \
+    X(EREUSED, -1005, 401, "token_reused", "refresh token used twice: the session is revoked") \
+    X(EEXPIRED, -1006, 401, "token_expired", "the token has expired")                         \
+    X(EREVOKED, -1007, 401, "token_revoked", "the session was revoked")                       \
+    X(EIO, -1008, 500, "store_error", "storage error")                                        \
+    X(EPROTO, -1009, 500, "store_error", "malformed store message")                           \
+    X(EUNAVAILABLE, -1010, 503, "store_unavailable", "the store process is not running")      \
+    X(EBUSY, -1011, 503, "store_busy", "too many writes are waiting for the store")           \
+    X(ESCHEMA, -1012, 500, "store_error", "the database schema is not supported")             \
+    X(ECORRUPT, -1013, 500, "store_error", "a stored record is malformed")                    \
+    X(EINVAL, -1014, 422, "invalid", "invalid value")
+
+enum vg_db_errno {
+#define VG_DB_X(name, v, st, code, msg) VG_DB_##name = v,
+    VG_DB_ERRNO_MAP(VG_DB_X)
+#undef VG_DB_X
+};
+
+const char *vg_db_strerror(int err);
+const char *vg_db_code(int err);    /* "not_found", ... */
+int vg_db_http_status(int err);
+
+enum vg_role { VG_ROLE_NONE = 0, VG_ROLE_VIEWER = 1, VG_ROLE_OPERATOR = 2, VG_ROLE_ADMIN = 3 };
+const char *vg_role_name(int role);
+/* "admin" -> VG_ROLE_ADMIN; VG_ROLE_NONE when unknown. */
+int vg_role_parse(const char *s, size_t n);
+
+#define VG_DB_NAME_MAX 64
+#define VG_DB_EMAIL_MAX 254
+#define VG_DB_HASH_MAX 160
+#define VG_DB_LABEL_MAX 128
+#define VG_DB_SOURCE_MAX 128
+#define VG_DB_KEYNAME_MAX 128
+#define VG_DB_TEXT_MAX 2000
+#define VG_DB_DETKEY 16                /* detection and feedback keys */
+#define VG_DB_FAMILY 16
+
+/* Latency histogram of the aggregates: upper bounds in ms, the last is +Inf. */
+#define VG_DB_LAT_BUCKETS 14
+extern const double vg_db_lat_bounds_ms[VG_DB_LAT_BUCKETS];
+
+typedef struct vg_db {
+    MDB_env *env;
+    MDB_dbi meta, users, users_by_name, users_by_email, sessions, families, apikeys,
+        apikeys_by_hash, detections, idx_label, idx_source, idx_model, idx_user, feedback,
+        idx_feedback, aggregates, images;
+    int readonly;
+    size_t map_size;                   /* current map size */
+    size_t map_max;                    /* growth stops here (VG_DB_EFULL beyond) */
+    MDB_txn *rtxn;                     /* reader: a reset read txn kept for renewal */
+    int rtxn_live;
+    char dir[1024];                    /* the environment's directory */
+} vg_db;
+
+typedef struct vg_db_options {
+    size_t map_size;                   /* initial map size */
+    size_t map_max;                    /* largest map */
+    int readonly;                      /* the master's reader */
+    int nosync;                        /* tests of the peer only: MDB_NOSYNC */
+} vg_db_options;
+
+/*
+ * Opens DATA/db (created by a writer; a reader needs it to exist), opens
+ * every named database and, for a writer, creates or migrates the schema.
+ * A schema newer than VG_DB_SCHEMA is refused. Returns 0 or -1 with err.
+ */
+int vg_db_open(vg_db *db, const char *data_dir, const vg_db_options *o, char *err, size_t errlen);
+void vg_db_close(vg_db *db);
+
+/* Begins a transaction, following a map grown by another process. */
+int vg_db_begin(vg_db *db, int write, MDB_txn **txn);
+/* Reader: a read transaction reused across calls; end it before returning to the loop. */
+int vg_db_read(vg_db *db, MDB_txn **txn);
+void vg_db_read_end(vg_db *db);
+/* Writer: doubles the map (up to map_max). 0, or VG_DB_EFULL at the cap. No txn may be open. */
+int vg_db_grow(vg_db *db);
+/* Clears reader slots of dead processes (a master killed with -9). Returns how many. */
+int vg_db_reader_check(vg_db *db);
+/* Used and total bytes of the map. */
+void vg_db_usage(vg_db *db, size_t *used, size_t *total);
+
+/* Maps an LMDB/errno result to a VG_DB_E* code (0 stays 0). */
+int vg_db_err(int rc);
+
+/* ---- keys ---- */
+void vg_db_be64(uint8_t out[8], uint64_t v);
+uint64_t vg_db_get_be64(const uint8_t in[8]);
+/* 32 lower-case hex digits of a 16-byte key; -1 when `hex` is not one. */
+void vg_db_key_hex(const uint8_t key[16], char out[33]);
+int vg_db_key_parse(const char *hex, size_t n, uint8_t key[16]);
+/* A new time-ordered key: time_us big-endian, then 8 random bytes. */
+void vg_db_key_new(uint8_t key[16], uint64_t time_us);
+uint64_t vg_db_key_time(const uint8_t key[16]);
+
+/* ---- users ---- */
+typedef struct vg_user {
+    uint64_t id;
+    char name[VG_DB_NAME_MAX + 1];
+    char email[VG_DB_EMAIL_MAX + 1];   /* "" when none */
+    int role;
+    char hash[VG_DB_HASH_MAX];         /* argon2id encoded */
+    int64_t created, updated;          /* unix seconds */
+    int disabled;
+} vg_user;
+
+/* A change to a user; fields apply when their flag is set. */
+typedef struct vg_user_patch {
+    int set_email, set_role, set_hash, set_disabled;
+    char email[VG_DB_EMAIL_MAX + 1];
+    int role;
+    char hash[VG_DB_HASH_MAX];
+    int disabled;
+    int64_t now;
+} vg_user_patch;
+
+void vg_user_encode(vg_buf *out, const vg_user *u);
+int vg_user_decode(const void *p, size_t n, vg_user *u);
+
+/* Assigns u->id. VG_DB_EEXISTS when the name or email is taken. */
+int vg_db_user_create(vg_db *db, MDB_txn *txn, vg_user *u);
+/* VG_DB_ENOTFOUND, VG_DB_EEXISTS (email), VG_DB_ELASTADMIN; revokes sessions on a new password. */
+int vg_db_user_update(vg_db *db, MDB_txn *txn, uint64_t uid, const vg_user_patch *p);
+/* Removes the user, its names, sessions and API keys (its detections stay). */
+int vg_db_user_delete(vg_db *db, MDB_txn *txn, uint64_t uid);
+int vg_db_user_get(vg_db *db, MDB_txn *txn, uint64_t uid, vg_user *u);
+/* By name or email, case-insensitively. */
+int vg_db_user_find(vg_db *db, MDB_txn *txn, const char *login, vg_user *u);
+/* Number of users. */
+int vg_db_user_count(vg_db *db, MDB_txn *txn, size_t *n);
+
+/* ---- sessions (refresh tokens) ---- */
+/* Stores a new refresh token (its SHA-256) opening `family` for uid. */
+int vg_db_session_create(vg_db *db, MDB_txn *txn, const uint8_t hash[32], uint64_t uid,
+                         const uint8_t family[VG_DB_FAMILY], int64_t expires, int64_t now);
+/*
+ * Rotation: the old token must be live and unused; it is marked used and
+ * the new one joins its family (expiring with it). A used token coming
+ * back revokes the whole family (VG_DB_EREUSED). Sets *uid and family.
+ * VG_DB_ENOTFOUND, VG_DB_EEXPIRED, VG_DB_EREVOKED, VG_DB_EREUSED.
+ */
+int vg_db_session_rotate(vg_db *db, MDB_txn *txn, const uint8_t old_hash[32], const uint8_t new_hash[32],
+                         int64_t now, int64_t expires, uint64_t *uid, uint8_t family[VG_DB_FAMILY]);
+/* Revokes a family (logout). VG_DB_ENOTFOUND. */
+int vg_db_family_revoke(vg_db *db, MDB_txn *txn, uint64_t uid, const uint8_t family[VG_DB_FAMILY]);
+/* 0 when the family exists, is not revoked and not expired at `now`; else VG_DB_EREVOKED. */
+int vg_db_family_check(vg_db *db, MDB_txn *txn, uint64_t uid, const uint8_t family[VG_DB_FAMILY], int64_t now);
+/* The family and user of a refresh token (for logout by refresh token). */
+int vg_db_session_lookup(vg_db *db, MDB_txn *txn, const uint8_t hash[32], uint64_t *uid,
+                         uint8_t family[VG_DB_FAMILY]);
+
+/* ---- API keys ---- */
+typedef struct vg_apikey {
+    uint64_t uid, kid;
+    char name[VG_DB_KEYNAME_MAX + 1];
+    int role;                          /* at most the user's */
+    int64_t created;
+    int revoked;
+    char prefix[16];                   /* first characters of the key, to recognise it */
+    uint8_t hash[32];                  /* SHA-256 of the key */
+} vg_apikey;
+
+int vg_db_apikey_create(vg_db *db, MDB_txn *txn, const uint8_t hash[32], vg_apikey *k);
+int vg_db_apikey_revoke(vg_db *db, MDB_txn *txn, uint64_t uid, uint64_t kid);
+int vg_db_apikey_find(vg_db *db, MDB_txn *txn, const uint8_t hash[32], vg_apikey *k);
+/* Calls fn for each key of uid (revoked ones too); stops early when fn returns non-zero. */
+int vg_db_apikey_list(vg_db *db, MDB_txn *txn, uint64_t uid, int (*fn)(const vg_apikey *k, void *ud), void *ud);
+void vg_apikey_encode(vg_buf *out, const vg_apikey *k);
+int vg_apikey_decode(const void *p, size_t n, vg_apikey *k);
+
+/* ---- detections ---- */
+/*
+ * What the store needs besides the encoded record: index values and the
+ * aggregate inputs. Strings point into the caller's memory.
+ */
+typedef struct vg_det_meta {
+    uint8_t key[VG_DB_DETKEY];
+    uint64_t uid;
+    vg_str source, model;
+    uint64_t total_us;                 /* latency for the histograms */
+    uint32_t nlabels;                  /* distinct labels */
+    vg_str labels[256];
+    uint32_t counts[256];              /* objects per label */
+} vg_det_meta;
+
+/* Fields of a stored detection that the store itself reads (retention). */
+typedef struct vg_det_view {
+    uint64_t uid;
+    vg_str source, model;
+    const uint8_t *image;              /* 32 bytes or NULL */
+    uint32_t nlabels;
+    vg_str labels[256];
+} vg_det_view;
+int vg_det_view_decode(const void *p, size_t n, vg_det_view *v);
+
+/*
+ * Stores one detection: the record, its index entries and its share of
+ * the aggregates (through `agg`, flushed by vg_db_agg_flush before commit).
+ */
+typedef struct vg_db_agg vg_db_agg;
+vg_db_agg *vg_db_agg_create(void);
+void vg_db_agg_destroy(vg_db_agg *a);
+void vg_db_agg_clear(vg_db_agg *a);
+int vg_db_agg_flush(vg_db *db, MDB_txn *txn, vg_db_agg *a);
+void vg_db_agg_login(vg_db_agg *a, uint64_t uid, int64_t now);
+void vg_db_agg_feedback(vg_db_agg *a, uint64_t uid);
+
+int vg_db_det_add(vg_db *db, MDB_txn *txn, const vg_det_meta *m, const void *value, size_t len,
+                  vg_db_agg *agg);
+/* Deletes a detection and its index entries; *image gets its image hash (or all zero). */
+int vg_db_det_delete(vg_db *db, MDB_txn *txn, const uint8_t key[VG_DB_DETKEY], uint8_t image[32], int *has_image);
+
+/* ---- feedback ---- */
+/* VG_DB_ENOTFOUND when the detection does not exist. */
+int vg_db_feedback_add(vg_db *db, MDB_txn *txn, const uint8_t key[VG_DB_DETKEY], const uint8_t det[VG_DB_DETKEY],
+                       uint64_t uid, const void *value, size_t len, vg_db_agg *agg);
+
+/* ---- images (content-addressed files; the store writes them) ---- */
+/* Counts one more reference; *is_new tells the caller to write the file. */
+int vg_db_image_ref(vg_db *db, MDB_txn *txn, const uint8_t sha[32], uint64_t size, int64_t now, int *is_new);
+/* One reference less; *gone when the file should be removed. */
+int vg_db_image_unref(vg_db *db, MDB_txn *txn, const uint8_t sha[32], int *gone);
+/* DATA/images/ab/cdef....jpg */
+void vg_db_image_path(const char *data_dir, const uint8_t sha[32], char *out, size_t cap);
+
+/* ---- aggregates (read side) ---- */
+typedef struct vg_agg_named {
+    char name[VG_DB_LABEL_MAX + 1];
+    uint64_t n, objects;
+    uint64_t lat_sum_us;
+    uint64_t hist[VG_DB_LAT_BUCKETS];
+} vg_agg_named;
+
+typedef struct vg_agg_bucket {
+    uint64_t n, objects, lat_sum_us;
+    uint64_t hist[VG_DB_LAT_BUCKETS];
+    int nlabels, nmodels;
+    vg_agg_named *labels;              /* malloc'd */
+    vg_agg_named *models;
+} vg_agg_bucket;
+
+void vg_agg_bucket_init(vg_agg_bucket *b);
+void vg_agg_bucket_release(vg_agg_bucket *b);
+int vg_agg_bucket_decode(const void *p, size_t n, vg_agg_bucket *b);
+/* Adds src into dst. */
+void vg_agg_bucket_merge(vg_agg_bucket *dst, const vg_agg_bucket *src);
+/* Latency percentile (0..1) in ms from a histogram; 0 when empty. */
+double vg_agg_percentile(const uint64_t hist[VG_DB_LAT_BUCKETS], double q);
+/* Key of an hour ('h') or day ('d') bucket. */
+void vg_agg_key(uint8_t out[5], char kind, uint32_t index);
+
+typedef struct vg_user_activity {
+    uint64_t detections, objects, feedback, logins;
+    int64_t last_detection_us, last_login;
+} vg_user_activity;
+int vg_db_user_activity(vg_db *db, MDB_txn *txn, uint64_t uid, vg_user_activity *a);
+
+#endif

@@ -1,0 +1,855 @@
+/*
+ * store: the store process (group commit over LMDB) and the password
+ * hasher (argon2id), see store.h. Both run blocking loops in their own
+ * process; nothing here runs in the master.
+ */
+#include "store/store.h"
+
+#include <argon2.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mbedtls/sha256.h>
+
+#include "store/chan.h"
+#include "store/db.h"
+#include "pool/ipc.h"
+#include "base/log.h"
+#include "base/mpk.h"
+
+/* ---- passwords ------------------------------------------------------------- */
+
+int
+vg_password_hash(const vg_hasher_config *c, const char *pw, size_t n, char *out, size_t cap)
+{
+    uint8_t salt[16];
+    if (getrandom(salt, sizeof salt, 0) != (ssize_t)sizeof salt)
+        return -1;
+    int rc = argon2id_hash_encoded(c->t_cost, c->m_cost_kib, c->parallelism, pw, n, salt, sizeof salt, 32,
+                                   out, cap);
+    return rc == ARGON2_OK ? 0 : -1;
+}
+
+
+int
+vg_password_verify(const char *encoded, const char *pw, size_t n)
+{
+    if (strncmp(encoded, "$argon2id$", 10) != 0)
+        return 0;
+    return argon2id_verify(encoded, pw, n) == ARGON2_OK;
+}
+
+
+static double
+now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+
+static int64_t
+now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+
+static void
+send_hello(int fd, int code, const char *msg)
+{
+    vg_buf b;
+    vg_buf_init(&b);
+    vg_mpw w;
+    vg_mpw_init(&w, &b);
+    vg_mpw_array(&w, code ? 2 : 1);
+    vg_mpw_i64(&w, code);
+    if (code)
+        vg_mpw_cstr(&w, msg);
+    uint8_t h[4] = { (uint8_t)(b.len >> 24), (uint8_t)(b.len >> 16), (uint8_t)(b.len >> 8), (uint8_t)b.len };
+    (void)vg_ipc_write_all(fd, h, 4, b.data, b.len);
+    vg_buf_release(&b);
+}
+
+
+/* Appends one framed answer: [status] plus what `extra` wrote (n elements). */
+static void
+reply_begin(vg_buf *out, size_t *at, vg_mpw *w, int status, uint32_t extra)
+{
+    *at = out->len;
+    vg_buf_append(out, "\0\0\0\0", 4);
+    vg_mpw_init(w, out);
+    vg_mpw_array(w, 1 + extra);
+    vg_mpw_i64(w, status);
+}
+
+
+static void
+reply_end(vg_buf *out, size_t at)
+{
+    size_t n = out->len - at - 4;
+    uint8_t *h = (uint8_t *)out->data + at;
+    h[0] = (uint8_t)(n >> 24);
+    h[1] = (uint8_t)(n >> 16);
+    h[2] = (uint8_t)(n >> 8);
+    h[3] = (uint8_t)n;
+}
+
+/* ---- the hasher ------------------------------------------------------------- */
+
+void
+vg_hasher_main(int fd, void *arg)
+{
+    vg_hasher_config cfg = *(const vg_hasher_config *)arg;
+    fd = vg_chan_child_setup(fd, "hasher");
+    if (fd < 0)
+        _exit(1);
+    send_hello(fd, 0, NULL);
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    vg_buf out;
+    vg_buf_init(&out);
+    for (;;) {
+        ssize_t n = vg_ipc_read_frame(fd, &buf, &cap, 8192);
+        if (n < 0)
+            break;
+        vg_mpr r;
+        uint32_t cnt;
+        int64_t op = 0;
+        vg_str pw = { "", 0 }, enc = { "", 0 };
+        vg_mpr_init(&r, buf, (size_t)n);
+        if (vg_mpr_array(&r, &cnt) == 0 && cnt >= 2)
+            vg_mpr_i64(&r, &op);
+        size_t at;
+        vg_mpw w;
+        out.len = 0;
+        if (op == VG_HASHER_HASH && cnt == 2 && vg_mpr_str(&r, &pw) == 0 && pw.n <= VG_STORE_MAX_PASSWORD) {
+            char encoded[VG_DB_HASH_MAX];
+            int rc = vg_password_hash(&cfg, pw.p, pw.n, encoded, sizeof encoded);
+            reply_begin(&out, &at, &w, rc == 0 ? 0 : VG_DB_EIO, rc == 0);
+            if (rc == 0)
+                vg_mpw_cstr(&w, encoded);
+        } else if (op == VG_HASHER_VERIFY && cnt == 3 && vg_mpr_str(&r, &enc) == 0 && vg_mpr_str(&r, &pw) == 0 &&
+                   enc.n < VG_DB_HASH_MAX && pw.n <= VG_STORE_MAX_PASSWORD) {
+            char e[VG_DB_HASH_MAX];
+            memcpy(e, enc.p, enc.n);
+            e[enc.n] = '\0';
+            reply_begin(&out, &at, &w, 0, 1);
+            vg_mpw_bool(&w, vg_password_verify(e, pw.p, pw.n));
+        } else {
+            reply_begin(&out, &at, &w, VG_DB_EPROTO, 0);
+        }
+        reply_end(&out, at);
+        if (vg_ipc_write_all(fd, out.data, out.len, NULL, 0) != 0)
+            break;
+    }
+    free(buf);
+    vg_buf_release(&out);
+    vg_log_flush();
+    _exit(0);
+}
+
+/* ---- the store process ------------------------------------------------------- */
+
+typedef struct st {
+    vg_store_config cfg;
+    vg_db db;
+    vg_db_agg *agg;
+    int fd;
+    MDB_txn *txn;                  /* the open batch, or NULL */
+    vg_buf frames;                 /* the batch's requests (u32 length + payload), for a replay */
+    vg_buf replies;                /* framed answers, sent after the commit */
+    unsigned count;                /* requests in the batch */
+    double first;                  /* when the batch's first request was applied */
+    double next_sweep;
+    uint64_t commits, records;
+} st;
+
+
+static int
+poisoned(int rc)
+{
+    return rc == VG_DB_EFULL || rc == VG_DB_EIO;
+}
+
+
+static void
+sha256(const void *p, size_t n, uint8_t out[32])
+{
+    mbedtls_sha256_ret(p, n, out, 0);
+}
+
+
+static int
+fsync_dir(const char *path)
+{
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return 0;
+    *slash = '\0';
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+
+/* Writes an image file durably (content-addressed: an existing file is complete). */
+static int
+write_image(const st *s, const uint8_t sha[32], const uint8_t *p, size_t n)
+{
+    char path[1100], tmp[1200];
+    vg_db_image_path(s->cfg.data_dir, sha, path, sizeof path);
+    if (access(path, F_OK) == 0)
+        return 0;
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/images", s->cfg.data_dir);
+    mkdir(dir, 0750);
+    snprintf(dir, sizeof dir, "%s", path);
+    *strrchr(dir, '/') = '\0';
+    mkdir(dir, 0750);
+    snprintf(tmp, sizeof tmp, "%s.tmp%d", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return errno == ENOSPC ? VG_DB_EFULL : VG_DB_EIO;
+    int rc = vg_ipc_write_all(fd, p, n, NULL, 0);
+    if (rc == 0 && fsync(fd) != 0)
+        rc = -errno;
+    close(fd);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -errno;
+    if (rc == 0)
+        fsync_dir(path);
+    if (rc != 0) {
+        unlink(tmp);
+        vg_error("store", "cannot write image %s: %s", path, strerror(-rc));
+        return rc == -ENOSPC ? VG_DB_EFULL : VG_DB_EIO;
+    }
+    return 0;
+}
+
+
+static int
+op_det_add(st *s, vg_mpr *r, uint32_t cnt)
+{
+    vg_det_meta m;
+    const uint8_t *key, *val, *img = NULL;
+    size_t kn, vn, in = 0;
+    uint32_t nl;
+    int64_t uid;
+    uint64_t total;
+    memset(&m, 0, sizeof m);
+    if (cnt != 9 || vg_mpr_bin(r, &key, &kn) < 0 || kn != 16 || vg_mpr_i64(r, &uid) < 0 ||
+        vg_mpr_str(r, &m.source) < 0 || vg_mpr_str(r, &m.model) < 0 || vg_mpr_u64(r, &total) < 0 ||
+        vg_mpr_array(r, &nl) < 0 || nl > 256)
+        return VG_DB_EPROTO;
+    memcpy(m.key, key, 16);
+    m.uid = (uint64_t)uid;
+    m.total_us = total;
+    for (uint32_t i = 0; i < nl; i++) {
+        uint32_t two;
+        uint64_t c = 0;
+        if (vg_mpr_array(r, &two) < 0 || two != 2 || vg_mpr_str(r, &m.labels[i]) < 0 || vg_mpr_u64(r, &c) < 0)
+            return VG_DB_EPROTO;
+        m.counts[i] = (uint32_t)c;
+    }
+    m.nlabels = nl;
+    if (vg_mpr_bin(r, &val, &vn) < 0 || vn < 34)
+        return VG_DB_EPROTO;
+    if (!vg_mpr_nil(r) && vg_mpr_bin(r, &img, &in) < 0)
+        return VG_DB_EPROTO;
+    if (r->err)
+        return VG_DB_EPROTO;
+    if (!img)
+        return vg_db_det_add(&s->db, s->txn, &m, val, vn, s->agg);
+    /* the record ends with "img": bin8(32): fill in the hash */
+    if (val[vn - 34] != 0xc4 || val[vn - 33] != 32)
+        return VG_DB_EPROTO;
+    uint8_t sha[32];
+    sha256(img, in, sha);
+    int rc = write_image(s, sha, img, in), is_new;
+    if (rc != 0)
+        return rc;
+    uint8_t *copy = vg_xmalloc(vn);
+    memcpy(copy, val, vn);
+    memcpy(copy + vn - 32, sha, 32);
+    /* a retried record must not count its image twice */
+    MDB_val k = { 16, m.key }, old;
+    if (mdb_get(s->txn, s->db.detections, &k, &old) == 0) {
+        free(copy);
+        return 0;
+    }
+    rc = vg_db_image_ref(&s->db, s->txn, sha, in, now_us() / 1000000, &is_new);
+    if (rc == 0)
+        rc = vg_db_det_add(&s->db, s->txn, &m, copy, vn, s->agg);
+    free(copy);
+    return rc;
+}
+
+
+static int
+opt_str(vg_mpr *r, char *out, size_t cap, int *set)
+{
+    *set = 0;
+    if (vg_mpr_nil(r))
+        return 0;
+    *set = 1;
+    return vg_mpr_strcpy(r, out, cap);
+}
+
+
+/* Applies one request inside the batch; appends its answer. Returns the status. */
+static int
+apply(st *s, const uint8_t *p, size_t n)
+{
+    vg_mpr r;
+    uint32_t cnt = 0;
+    int64_t op = 0;
+    int rc;
+    size_t at;
+    vg_mpw w;
+    uint8_t fam[VG_DB_FAMILY];
+    uint64_t out_id = 0, out_uid = 0;
+    int with_id = 0, with_family = 0;
+
+    if (!s->txn) {
+        rc = vg_db_begin(&s->db, 1, &s->txn);
+        if (rc != 0) {
+            s->txn = NULL;
+            rc = vg_db_err(rc);
+            reply_begin(&s->replies, &at, &w, rc, 0);
+            reply_end(&s->replies, at);
+            return rc;
+        }
+        s->first = now_mono();
+    }
+    vg_mpr_init(&r, p, n);
+    if (vg_mpr_array(&r, &cnt) < 0 || cnt < 1 || vg_mpr_i64(&r, &op) < 0)
+        op = -1;
+    switch (op) {
+    case VG_STORE_DET_ADD:
+        rc = op_det_add(s, &r, cnt);
+        break;
+    case VG_STORE_USER_CREATE: {
+        vg_user u;
+        int64_t role = 0, now = 0;
+        memset(&u, 0, sizeof u);
+        if (cnt != 6 || vg_mpr_strcpy(&r, u.name, sizeof u.name) < 0 ||
+            vg_mpr_strcpy(&r, u.email, sizeof u.email) < 0 || vg_mpr_i64(&r, &role) < 0 ||
+            vg_mpr_strcpy(&r, u.hash, sizeof u.hash) < 0 || vg_mpr_i64(&r, &now) < 0) {
+            rc = VG_DB_EPROTO;
+            break;
+        }
+        u.role = (int)role;
+        u.created = u.updated = now;
+        rc = vg_db_user_create(&s->db, s->txn, &u);
+        out_id = u.id;
+        with_id = rc == 0;
+        break;
+    }
+    case VG_STORE_USER_UPDATE: {
+        vg_user_patch pt;
+        int64_t uid = 0, v = 0;
+        memset(&pt, 0, sizeof pt);
+        if (cnt != 7 || vg_mpr_i64(&r, &uid) < 0 || opt_str(&r, pt.email, sizeof pt.email, &pt.set_email) < 0) {
+            rc = VG_DB_EPROTO;
+            break;
+        }
+        if (!vg_mpr_nil(&r)) {
+            pt.set_role = 1;
+            vg_mpr_i64(&r, &v);
+            pt.role = (int)v;
+        }
+        opt_str(&r, pt.hash, sizeof pt.hash, &pt.set_hash);
+        if (!vg_mpr_nil(&r)) {
+            pt.set_disabled = 1;
+            vg_mpr_bool(&r, &pt.disabled);
+        }
+        vg_mpr_i64(&r, &pt.now);
+        rc = r.err ? VG_DB_EPROTO : vg_db_user_update(&s->db, s->txn, (uint64_t)uid, &pt);
+        break;
+    }
+    case VG_STORE_USER_DELETE: {
+        int64_t uid = 0;
+        rc = cnt != 2 || vg_mpr_i64(&r, &uid) < 0 ? VG_DB_EPROTO : vg_db_user_delete(&s->db, s->txn, (uint64_t)uid);
+        break;
+    }
+    case VG_STORE_SESSION_CREATE: {
+        const uint8_t *h, *f;
+        size_t hn, fn;
+        int64_t uid = 0, exp = 0, now = 0;
+        if (cnt != 6 || vg_mpr_bin(&r, &h, &hn) < 0 || hn != 32 || vg_mpr_i64(&r, &uid) < 0 ||
+            vg_mpr_bin(&r, &f, &fn) < 0 || fn != VG_DB_FAMILY || vg_mpr_i64(&r, &exp) < 0 || vg_mpr_i64(&r, &now) < 0) {
+            rc = VG_DB_EPROTO;
+            break;
+        }
+        rc = vg_db_session_create(&s->db, s->txn, h, (uint64_t)uid, f, exp, now);
+        if (rc == 0)
+            vg_db_agg_login(s->agg, (uint64_t)uid, now);
+        break;
+    }
+    case VG_STORE_SESSION_ROTATE: {
+        const uint8_t *o, *nw;
+        size_t on, nn;
+        int64_t now = 0, exp = 0;
+        if (cnt != 5 || vg_mpr_bin(&r, &o, &on) < 0 || on != 32 || vg_mpr_bin(&r, &nw, &nn) < 0 || nn != 32 ||
+            vg_mpr_i64(&r, &now) < 0 || vg_mpr_i64(&r, &exp) < 0) {
+            rc = VG_DB_EPROTO;
+            break;
+        }
+        memset(fam, 0, sizeof fam);
+        rc = vg_db_session_rotate(&s->db, s->txn, o, nw, now, exp, &out_uid, fam);
+        with_family = rc == 0;
+        break;
+    }
+    case VG_STORE_FAMILY_REVOKE: {
+        const uint8_t *f;
+        size_t fn;
+        int64_t uid = 0;
+        rc = cnt != 3 || vg_mpr_i64(&r, &uid) < 0 || vg_mpr_bin(&r, &f, &fn) < 0 || fn != VG_DB_FAMILY
+                 ? VG_DB_EPROTO : vg_db_family_revoke(&s->db, s->txn, (uint64_t)uid, f);
+        break;
+    }
+    case VG_STORE_APIKEY_CREATE: {
+        const uint8_t *h;
+        size_t hn;
+        int64_t uid = 0, role = 0, now = 0;
+        vg_apikey k;
+        memset(&k, 0, sizeof k);
+        if (cnt != 7 || vg_mpr_bin(&r, &h, &hn) < 0 || hn != 32 || vg_mpr_i64(&r, &uid) < 0 ||
+            vg_mpr_strcpy(&r, k.name, sizeof k.name) < 0 || vg_mpr_i64(&r, &role) < 0 ||
+            vg_mpr_strcpy(&r, k.prefix, sizeof k.prefix) < 0 || vg_mpr_i64(&r, &now) < 0) {
+            rc = VG_DB_EPROTO;
+            break;
+        }
+        k.uid = (uint64_t)uid;
+        k.role = (int)role;
+        k.created = now;
+        rc = vg_db_apikey_create(&s->db, s->txn, h, &k);
+        out_id = k.kid;
+        with_id = rc == 0;
+        break;
+    }
+    case VG_STORE_APIKEY_REVOKE: {
+        int64_t uid = 0, kid = 0;
+        rc = cnt != 3 || vg_mpr_i64(&r, &uid) < 0 || vg_mpr_i64(&r, &kid) < 0
+                 ? VG_DB_EPROTO : vg_db_apikey_revoke(&s->db, s->txn, (uint64_t)uid, (uint64_t)kid);
+        break;
+    }
+    case VG_STORE_FEEDBACK_ADD: {
+        const uint8_t *k, *d, *v;
+        size_t kn, dn, vn;
+        int64_t uid = 0;
+        rc = cnt != 5 || vg_mpr_bin(&r, &k, &kn) < 0 || kn != 16 || vg_mpr_bin(&r, &d, &dn) < 0 || dn != 16 ||
+                     vg_mpr_i64(&r, &uid) < 0 || vg_mpr_bin(&r, &v, &vn) < 0
+                 ? VG_DB_EPROTO : vg_db_feedback_add(&s->db, s->txn, k, d, (uint64_t)uid, v, vn, s->agg);
+        break;
+    }
+    case VG_STORE_SYNC:
+        rc = 0;
+        break;
+    default:
+        rc = VG_DB_EPROTO;
+        break;
+    }
+    if (rc == VG_DB_EPROTO)
+        vg_error("store", "malformed request (op %lld)", (long long)op);
+    reply_begin(&s->replies, &at, &w, rc, (uint32_t)(with_id ? 1 : with_family ? 2 : 0));
+    if (with_id)
+        vg_mpw_u64(&w, out_id);
+    if (with_family) {
+        vg_mpw_u64(&w, out_uid);
+        vg_mpw_bin(&w, fam, VG_DB_FAMILY);
+    }
+    reply_end(&s->replies, at);
+    return rc;
+}
+
+
+static void
+send_replies(st *s)
+{
+    if (s->replies.len && vg_ipc_write_all(s->fd, s->replies.data, s->replies.len, NULL, 0) != 0) {
+        vg_warn("store", "the master is gone: %zu bytes of answers dropped", s->replies.len);
+    }
+    s->replies.len = 0;
+    s->frames.len = 0;
+    s->count = 0;
+}
+
+
+static void
+abort_batch(st *s)
+{
+    if (s->txn)
+        mdb_txn_abort(s->txn);
+    s->txn = NULL;
+    vg_db_agg_clear(s->agg);
+    s->replies.len = 0;
+}
+
+
+/* Commits the open batch: 0, or a poisoning code (the txn is gone either way). */
+static int
+commit_txn(st *s)
+{
+    int rc = vg_db_agg_flush(&s->db, s->txn, s->agg);
+    if (rc != 0) {
+        abort_batch(s);
+        return rc;
+    }
+    rc = mdb_txn_commit(s->txn);
+    s->txn = NULL;
+    if (rc != 0) {
+        vg_db_agg_clear(s->agg);
+        s->replies.len = 0;
+        return vg_db_err(rc);
+    }
+    s->commits++;
+    return 0;
+}
+
+
+/* Re-applies the batch's requests one transaction each (the map is at its cap). */
+static void
+replay_each(st *s)
+{
+    size_t off = 0;
+    vg_buf frames = s->frames;
+    vg_buf_init(&s->frames);
+    vg_buf answers;
+    vg_buf_init(&answers);
+    while (off + 4 <= frames.len) {
+        const uint8_t *h = (const uint8_t *)frames.data + off;
+        size_t n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+        const uint8_t *p = h + 4;
+        off += 4 + n;
+        s->replies.len = 0;
+        int rc = apply(s, p, n);
+        if (!poisoned(rc))
+            rc = commit_txn(s);
+        else
+            abort_batch(s);
+        if (rc != 0 && poisoned(rc)) {
+            s->replies.len = 0;
+            size_t at;
+            vg_mpw w;
+            reply_begin(&s->replies, &at, &w, VG_DB_EFULL, 0);
+            reply_end(&s->replies, at);
+        }
+        vg_buf_append(&answers, s->replies.data, s->replies.len);
+    }
+    vg_buf_release(&frames);
+    s->replies.len = 0;
+    vg_buf_append(&s->replies, answers.data, answers.len);
+    vg_buf_release(&answers);
+    send_replies(s);
+}
+
+
+/* The batch failed with `why`: grow the map and replay it, or retry its requests one by one. */
+static void
+recover(st *s, int why)
+{
+    abort_batch(s);
+    for (;;) {
+        if (why != VG_DB_EFULL || vg_db_grow(&s->db) != 0) {
+            vg_warn("store", "%s: retrying %u request(s) one at a time", vg_db_strerror(why), s->count);
+            replay_each(s);
+            return;
+        }
+        /* replay the whole batch in the larger map */
+        size_t off = 0;
+        int rc = 0;
+        while (off + 4 <= s->frames.len && !poisoned(rc)) {
+            const uint8_t *h = (const uint8_t *)s->frames.data + off;
+            size_t n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+            off += 4 + n;
+            rc = apply(s, h + 4, n);
+        }
+        if (!poisoned(rc))
+            rc = commit_txn(s);
+        if (rc == 0) {
+            send_replies(s);
+            return;
+        }
+        abort_batch(s);
+        why = rc;
+    }
+}
+
+
+static void
+commit_batch(st *s)
+{
+    if (!s->txn)
+        return;
+    int rc = commit_txn(s);
+    if (rc != 0) {
+        recover(s, rc);
+        return;
+    }
+    s->records += s->count;
+    send_replies(s);
+}
+
+
+/* Applies one request read from the master. */
+static void
+take(st *s, const uint8_t *p, size_t n)
+{
+    uint8_t h[4] = { (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n };
+    vg_buf_append(&s->frames, h, 4);
+    vg_buf_append(&s->frames, p, n);
+    s->count++;
+    int rc = apply(s, p, n);
+    if (poisoned(rc)) {
+        recover(s, rc);
+        return;
+    }
+    if (s->count >= s->cfg.commit_records)
+        commit_batch(s);
+}
+
+/* ---- retention ------------------------------------------------------------ */
+
+#define SWEEP_BUDGET 2000
+
+static void
+unlink_image(const st *s, const uint8_t sha[32])
+{
+    char path[1100];
+    vg_db_image_path(s->cfg.data_dir, sha, path, sizeof path);
+    if (unlink(path) != 0 && errno != ENOENT)
+        vg_warn("store", "cannot remove %s: %s", path, strerror(errno));
+}
+
+
+/* One pass; returns 1 when more work is left. */
+static int
+sweep(st *s)
+{
+    MDB_txn *txn;
+    int more = 0, rc;
+    int64_t now = now_us();
+    uint8_t gone[SWEEP_BUDGET][32];
+    int ngone = 0, budget = SWEEP_BUDGET;
+    if (vg_db_begin(&s->db, 1, &txn) != 0)
+        return 0;
+    MDB_cursor *c;
+    MDB_val k, v;
+    /* detections past the retention */
+    if (s->cfg.retention > 0 && mdb_cursor_open(txn, s->db.detections, &c) == 0) {
+        uint64_t limit = (uint64_t)(now - (int64_t)(s->cfg.retention * 1e6));
+        uint8_t keys[SWEEP_BUDGET][16];
+        int nk = 0;
+        while (nk < budget && mdb_cursor_get(c, &k, &v, MDB_NEXT) == 0 && k.mv_size == 16 &&
+               vg_db_key_time(k.mv_data) < limit)
+            memcpy(keys[nk++], k.mv_data, 16);
+        mdb_cursor_close(c);
+        more |= nk == budget;
+        budget -= nk;
+        for (int i = 0; i < nk; i++) {
+            uint8_t sha[32];
+            int has, g = 0;
+            if ((rc = vg_db_det_delete(&s->db, txn, keys[i], sha, &has)) != 0 && rc != VG_DB_ENOTFOUND)
+                goto fail;
+            if (has && (rc = vg_db_image_unref(&s->db, txn, sha, &g)) != 0)
+                goto fail;
+            if (g)
+                memcpy(gone[ngone++], sha, 32);
+        }
+    }
+    /* images past the image retention: drop the reference, keep the record */
+    if (s->cfg.image_retention > 0 && budget > 0 && mdb_cursor_open(txn, s->db.detections, &c) == 0) {
+        uint64_t limit = (uint64_t)(now - (int64_t)(s->cfg.image_retention * 1e6));
+        MDB_val mk = { 9, "img_swept" }, mv;
+        uint8_t start[16] = { 0 };
+        if (mdb_get(txn, s->db.meta, &mk, &mv) == 0 && mv.mv_size == 16)
+            memcpy(start, mv.mv_data, 16);
+        k.mv_size = 16;
+        k.mv_data = start;
+        int r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        uint8_t last[16];
+        int moved = 0;
+        vg_buf nv;
+        vg_buf_init(&nv);
+        while (r == 0 && budget > 0 && k.mv_size == 16 && vg_db_key_time(k.mv_data) < limit) {
+            memcpy(last, k.mv_data, 16);
+            moved = 1;
+            const uint8_t *val = v.mv_data;
+            size_t vn = v.mv_size;
+            if (vn >= 34 && val[vn - 34] == 0xc4 && val[vn - 33] == 32) {
+                uint8_t sha[32];
+                int g = 0;
+                memcpy(sha, val + vn - 32, 32);
+                nv.len = 0;
+                vg_buf_append(&nv, val, vn - 34);
+                vg_buf_putc(&nv, (char)0xc0);   /* "img": nil */
+                MDB_val nval = { nv.len, nv.data };
+                if ((rc = mdb_cursor_put(c, &k, &nval, MDB_CURRENT)) != 0 ||
+                    (rc = vg_db_image_unref(&s->db, txn, sha, &g)) != 0) {
+                    vg_buf_release(&nv);
+                    mdb_cursor_close(c);
+                    rc = vg_db_err(rc);
+                    goto fail;
+                }
+                if (g)
+                    memcpy(gone[ngone++], sha, 32);
+                budget--;
+            }
+            r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+        }
+        vg_buf_release(&nv);
+        mdb_cursor_close(c);
+        more |= budget == 0;
+        if (moved) {
+            MDB_val lv = { 16, last };
+            if ((rc = mdb_put(txn, s->db.meta, &mk, &lv, 0)) != 0) {
+                rc = vg_db_err(rc);
+                goto fail;
+            }
+        }
+    }
+    /* expired refresh tokens and families */
+    int64_t now_s = now / 1000000;
+    MDB_dbi dbis[2] = { s->db.sessions, s->db.families };
+    for (int d = 0; d < 2 && budget > 0; d++) {
+        if (mdb_cursor_open(txn, dbis[d], &c) != 0)
+            continue;
+        while (budget > 0 && mdb_cursor_get(c, &k, &v, MDB_NEXT) == 0) {
+            vg_mpr r;
+            uint32_t cnt;
+            int64_t exp = INT64_MAX;
+            vg_mpr_init(&r, v.mv_data, v.mv_size);
+            if (vg_mpr_map(&r, &cnt) == 0) {
+                for (uint32_t i = 0; i < cnt && !r.err; i++) {
+                    vg_str key;
+                    if (vg_mpr_str(&r, &key) < 0)
+                        break;
+                    if (vg_str_eq(key, "e"))
+                        vg_mpr_i64(&r, &exp);
+                    else
+                        vg_mpr_skip(&r);
+                }
+            }
+            if (exp < now_s - 86400) {   /* a day of grace: reuse of a just-expired token still revokes */
+                mdb_cursor_del(c, 0);
+                budget--;
+            }
+        }
+        mdb_cursor_close(c);
+    }
+    if ((rc = mdb_txn_commit(txn)) != 0) {
+        vg_warn("store", "retention pass: %s", mdb_strerror(rc));
+        return 0;
+    }
+    for (int i = 0; i < ngone; i++)
+        unlink_image(s, gone[i]);
+    return more;
+fail:
+    mdb_txn_abort(txn);
+    vg_warn("store", "retention pass: %s", vg_db_strerror(rc));
+    if (rc == VG_DB_EFULL)
+        vg_db_grow(&s->db);
+    return 0;
+}
+
+
+void
+vg_store_main(int fd, void *arg)
+{
+    st s;
+    memset(&s, 0, sizeof s);
+    s.cfg = *(const vg_store_config *)arg;
+    if (!s.cfg.commit_records)
+        s.cfg.commit_records = 1;
+    s.fd = fd = vg_chan_child_setup(fd, "store");
+    if (fd < 0)
+        _exit(1);
+    char err[1200];
+    vg_db_options o = { .map_size = s.cfg.map_size, .map_max = s.cfg.map_max, .nosync = s.cfg.nosync };
+    if (vg_db_open(&s.db, s.cfg.data_dir, &o, err, sizeof err) != 0) {
+        vg_error("store", "%s", err);
+        send_hello(fd, VG_DB_ESCHEMA, err);
+        vg_log_flush();
+        _exit(1);
+    }
+    s.agg = vg_db_agg_create();
+    vg_buf_init(&s.frames);
+    vg_buf_init(&s.replies);
+    send_hello(fd, 0, NULL);
+    vg_info("store", "ready: %s, map %zu MiB (up to %zu MiB), commit every %u records or %.1f ms",
+            s.db.dir, s.db.map_size >> 20, s.db.map_max >> 20, s.cfg.commit_records, s.cfg.commit_interval * 1000);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    vg_ipc_reader rd;
+    vg_ipc_reader_init(&rd, VG_IPC_MAX_FRAME);
+    s.next_sweep = now_mono() + 1;
+    int eof = 0;
+    while (!eof) {
+        double now = now_mono();
+        int timeout;
+        if (s.txn)
+            timeout = (int)((s.first + s.cfg.commit_interval - now) * 1000 + 0.999);
+        else
+            timeout = (int)((s.next_sweep - now) * 1000 + 0.999);
+        if (timeout < 0)
+            timeout = 0;
+        struct pollfd p = { fd, POLLIN, 0 };
+        int pr = poll(&p, 1, timeout);
+        if (pr > 0) {
+            for (;;) {
+                ssize_t r = vg_ipc_reader_fill(&rd, fd);
+                if (r == -EAGAIN)
+                    break;
+                if (r <= 0) {
+                    eof = 1;
+                    break;
+                }
+                const uint8_t *pl;
+                size_t n;
+                int got;
+                while ((got = vg_ipc_reader_next(&rd, &pl, &n)) == 1)
+                    take(&s, pl, n);
+                if (got < 0) {
+                    vg_error("store", "oversized frame from the master");
+                    eof = 1;
+                    break;
+                }
+            }
+        }
+        now = now_mono();
+        if (s.txn && (eof || now >= s.first + s.cfg.commit_interval))
+            commit_batch(&s);
+        if (!s.txn && !eof && now >= s.next_sweep) {
+            int more = sweep(&s);
+            vg_db_reader_check(&s.db);
+            s.next_sweep = now_mono() + (more ? 0.05 : s.cfg.sweep_interval);
+        }
+    }
+    commit_batch(&s);
+    vg_info("store", "stopping: %llu records in %llu commits", (unsigned long long)s.records,
+            (unsigned long long)s.commits);
+    vg_ipc_reader_release(&rd);
+    vg_buf_release(&s.frames);
+    vg_buf_release(&s.replies);
+    vg_db_agg_destroy(s.agg);
+    vg_db_close(&s.db);
+    vg_log_flush();
+    _exit(0);
+}
