@@ -10,7 +10,7 @@ VIGIA_CORE_LIBS = libvigiacore.a $(LLHTTP_LDADD) $(EV_LIBS) $(JANSSON_LIBS) $(MS
 	$(LMDB_LIBS) $(VIPS_LIBS) $(WSLAY_LIBS) $(MBEDTLS_LIBS) $(ARGON2_LIBS) -ldl -lm
 # base: buffers, JSON writer, msgpack, log, metrics, config, errors
 libvigiacore_a_SOURCES += core/base/buf.c core/base/buf.h core/base/config.c core/base/config.h \
-	core/base/detect_error.c core/base/detect_error.h core/base/ini.c core/base/ini.h core/base/jsonw.c \
+	core/base/error.c core/base/error.h core/base/ini.c core/base/ini.h core/base/jsonw.c \
 	core/base/jsonw.h core/base/log.c core/base/log.h core/base/metrics.c core/base/metrics.h \
 	core/base/mpk.c core/base/mpk.h
 # net: the reactor, listeners, connections, TLS

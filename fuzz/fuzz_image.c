@@ -5,7 +5,7 @@
  *
  * The input is the encoded image (or a rawimg header and pixels).
  * Invariants:
- *  - the answer is 0, VG_DERR_NOTIMAGE, VG_DERR_TOOBIG, VG_DERR_DECODE or
+ *  - the answer is 0, VG_E_NOTIMAGE, VG_E_TOOBIG, VG_E_DECODE or
  *    -ENOMEM, with a message on error;
  *  - nothing but JPEG, PNG, WebP (by signature) and rawimg decodes;
  *  - a decoded image respects the limits (side, pixels) and owns exactly
@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "pipeline/image.h"
 #include "base/log.h"
 #include "pipeline/rawimg.h"
@@ -60,7 +60,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vg_image im;
     int rc = vg_image_decode(data, size, &limits, &im, err, sizeof err);
     if (rc != 0) {
-        if ((rc != VG_DERR_NOTIMAGE && rc != VG_DERR_TOOBIG && rc != VG_DERR_DECODE && rc != -ENOMEM) || !err[0] ||
+        if ((rc != VG_E_NOTIMAGE && rc != VG_E_TOOBIG && rc != VG_E_DECODE && rc != -ENOMEM) || !err[0] ||
             im.rgb)
             abort();
         return 0;

@@ -6,7 +6,7 @@
  *
  * The first byte picks a mode; the rest is the input.
  *  0  one frame payload for vg_ipc_decode. It must answer 0,
- *     VG_DERR_PROTO or -ENOMEM; a decoded message has every field in its
+ *     VG_E_PROTO or -ENOMEM; a decoded message has every field in its
  *     documented bounds and every pointer inside the payload; encoding it
  *     again (with the image or JPEG bytes appended as the caller does)
  *     gives a frame whose header counts its payload and which decodes to
@@ -15,7 +15,7 @@
  *     the input) with a 4 KiB payload limit, and read with
  *     vg_ipc_read_frame from a pipe: both give exactly the frames a
  *     plain reading of the headers gives, then stop where it stops
- *     (incomplete frame, clean end, or VG_DERR_PROTO for an oversized
+ *     (incomplete frame, clean end, or VG_E_PROTO for an oversized
  *     header).
  *  2  one msgpack value read with the vg_mpr cursor (typed reads chosen
  *     by the type byte) and written back with vg_mpw. When the cursor
@@ -31,7 +31,7 @@
 
 #include <msgpack.h>
 
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "pool/ipc.h"
 #include "base/mpk.h"
 
@@ -160,7 +160,7 @@ mode_decode(const uint8_t *p, size_t n)
     vg_ipc_msg m, again;
     int rc = vg_ipc_decode(p, n, &m);
     if (rc != 0) {
-        if (rc != VG_DERR_PROTO && rc != -ENOMEM)
+        if (rc != VG_E_PROTO && rc != -ENOMEM)
             abort();
         return;
     }
@@ -262,7 +262,7 @@ mode_frames(const uint8_t *data, size_t size)
         if (chunk > n - at)
             chunk = n - at;
         ssize_t fed = vg_ipc_reader_feed(&r, p + at, chunk);
-        if (fed == VG_DERR_PROTO)
+        if (fed == VG_E_PROTO)
             proto = 1;
         else if (fed != (ssize_t)chunk)
             abort();
@@ -275,7 +275,7 @@ mode_frames(const uint8_t *data, size_t size)
                 abort();
             got++;
         }
-        if (k == VG_DERR_PROTO)
+        if (k == VG_E_PROTO)
             proto = 1;
         else if (k != 0)
             abort();
@@ -302,7 +302,7 @@ mode_frames(const uint8_t *data, size_t size)
             /* a clean end only at a frame boundary after the last frame */
             size_t end = got ? want.off[got - 1] + want.len[got - 1] : 0;
             if (got != want.n || (len == -EPIPE) != (!want.proto && end == n) ||
-                (len != -EPIPE && len != VG_DERR_PROTO))
+                (len != -EPIPE && len != VG_E_PROTO))
                 abort();
             break;
         }

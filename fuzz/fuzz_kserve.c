@@ -27,7 +27,7 @@
 #include <jansson.h>
 
 #include "base/config.h"
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "harness.h"
 #include "http/http.h"
 #include "api/kserve_api.h"
@@ -120,8 +120,8 @@ check_rawimg(const uint8_t *p, size_t n)
         if (parsed != 0 || (uint32_t)im.w != d.w || (uint32_t)im.h != d.h || !im.rgb || d.w > 256 || d.h > 256)
             abort();
         vg_image_release(&im);
-    } else if (im.rgb || (rc != VG_DERR_DECODE && rc != VG_DERR_TOOBIG && rc != -ENOMEM) ||
-               (parsed != 0 && rc != VG_DERR_DECODE)) {
+    } else if (im.rgb || (rc != VG_E_DECODE && rc != VG_E_TOOBIG && rc != -ENOMEM) ||
+               (parsed != 0 && rc != VG_E_DECODE)) {
         abort();
     }
 }

@@ -12,7 +12,7 @@
 #include <mbedtls/base64.h>
 
 #include "store/db.h"
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "api/detect_opts.h"
 #include "http/http.h"
 #include "base/jsonw.h"
@@ -46,7 +46,7 @@ typedef struct slot {
     char backend[32];
     vg_pool_req *preq;
     int pending;
-    int status;                   /* 0 or a VG_DERR code */
+    int status;                   /* 0 or a VG_E_* code */
     char message[256];
     vg_detection *dets;           /* labels point into `labels` */
     char *labels;                 /* the labels, NUL-separated */
@@ -178,11 +178,11 @@ slot_json(vg_jsonw *w, const slot *s, int annotate)
         vg_jsonw_key(w, "error");
         vg_jsonw_obj(w);
         vg_jsonw_key(w, "code");
-        vg_jsonw_cstr(w, vg_derr_code(s->status));
+        vg_jsonw_cstr(w, vg_err_code(s->status));
         vg_jsonw_key(w, "status");
-        vg_jsonw_int(w, vg_derr_http_status(s->status));
+        vg_jsonw_int(w, vg_err_http_status(s->status));
         vg_jsonw_key(w, "message");
-        vg_jsonw_cstr(w, s->message[0] ? s->message : vg_derr_str(s->status));
+        vg_jsonw_cstr(w, s->message[0] ? s->message : vg_err_str(s->status));
         vg_jsonw_obj_end(w);
         vg_jsonw_obj_end(w);
         return;
@@ -413,11 +413,11 @@ finish(ccall *c)
     }
     if (!ok && first_err) {
         /* nothing to compare: the request fails as the first model did (a bad image fails them all) */
-        int st = vg_derr_http_status(first_err->status);
-        if (first_err->status == VG_DERR_QUEUEFULL)
+        int st = vg_err_http_status(first_err->status);
+        if (first_err->status == VG_E_QUEUEFULL)
             vg_req_add_header(r, "Retry-After", "%u", vg_pool_retry_after(api->pool, first_err->model));
-        vg_req_error(r, st == 499 ? 400 : st, vg_derr_code(first_err->status), "%s: %s", first_err->model,
-                     first_err->message[0] ? first_err->message : vg_derr_str(first_err->status));
+        vg_req_error(r, st == 499 ? 400 : st, vg_err_code(first_err->status), "%s: %s", first_err->model,
+                     first_err->message[0] ? first_err->message : vg_err_str(first_err->status));
     } else {
         vg_buf b;
         vg_buf_init(&b);

@@ -13,7 +13,7 @@
 #include <mbedtls/base64.h>
 
 #include "auth/auth.h"
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "api/detect_opts.h"
 #include "api/history_api.h"
 #include "http/http.h"
@@ -51,7 +51,7 @@ typedef struct item {
     body_ref *ref;               /* holds the memory `image` points into */
     vg_pool_req *preq;           /* while pending */
     int pending;
-    int status;                  /* 0 or a VG_DERR code */
+    int status;                  /* 0 or a VG_E_* code */
     vg_buf json;                 /* this image's answer */
     const void *image;
     size_t image_len;
@@ -160,9 +160,9 @@ error_json(vg_jsonw *w, int status, const char *message)
     vg_jsonw_key(w, "error");
     vg_jsonw_obj(w);
     vg_jsonw_key(w, "code");
-    vg_jsonw_cstr(w, vg_derr_code(status));
+    vg_jsonw_cstr(w, vg_err_code(status));
     vg_jsonw_key(w, "message");
-    vg_jsonw_cstr(w, message && *message ? message : vg_derr_str(status));
+    vg_jsonw_cstr(w, message && *message ? message : vg_err_str(status));
     vg_jsonw_obj_end(w);
 }
 
@@ -285,16 +285,16 @@ finish(call *c)
             vg_buf_putc(&it->json, '\n');
             vg_req_respond_buf(r, 200, "application/json", &it->json);
         } else {
-            int st = vg_derr_http_status(it->status);
-            if (it->status == VG_DERR_QUEUEFULL)
+            int st = vg_err_http_status(it->status);
+            if (it->status == VG_E_QUEUEFULL)
                 vg_req_add_header(r, "Retry-After", "%u", vg_pool_retry_after(api->pool, c->opt.model));
             /* the message was rendered into json by on_answer */
             if (c->kind == CALL_DEEPSTACK) {
                 vg_buf_putc(&it->json, '\n');
-                vg_req_log_error(r, vg_derr_code(it->status), "%s", vg_derr_str(it->status));
+                vg_req_log_error(r, vg_err_code(it->status), "%s", vg_err_str(it->status));
                 vg_req_respond_buf(r, st == 499 ? 400 : st, "application/json", &it->json);
             } else {
-                vg_req_error(r, st == 499 ? 400 : st, vg_derr_code(it->status), "%s", vg_buf_cstr(&it->json));
+                vg_req_error(r, st == 499 ? 400 : st, vg_err_code(it->status), "%s", vg_buf_cstr(&it->json));
             }
         }
     }
@@ -405,7 +405,7 @@ on_answer(int status, vg_pool_result *res, void *ud)
         error_json(&w, status, res->message);
         vg_jsonw_obj_end(&w);
     } else {
-        vg_buf_puts(&it->json, res->message && *res->message ? res->message : vg_derr_str(status));
+        vg_buf_puts(&it->json, res->message && *res->message ? res->message : vg_err_str(status));
     }
     if (it->storing)
         return;   /* on_stored answers once the record is durable */
@@ -974,7 +974,7 @@ route_model_load(vg_req *r, void *ud)
     char err[512] = "";
     int rc = vg_pool_model_load(api->pool, name, has_backend ? backend.data : NULL, (unsigned)nworkers, err, sizeof err);
     if (rc != 0) {
-        vg_req_error(r, vg_derr_http_status(rc), vg_derr_code(rc), "%s", err[0] ? err : vg_derr_str(rc));
+        vg_req_error(r, vg_err_http_status(rc), vg_err_code(rc), "%s", err[0] ? err : vg_err_str(rc));
         goto out;
     }
     vg_info("models", "loading '%s' (asked by %s)", name, vg_req_peer(r));
@@ -994,7 +994,7 @@ route_model_unload(vg_req *r, void *ud)
         return;
     int rc = vg_pool_model_unload(api->pool, name);
     if (rc != 0) {
-        vg_req_error(r, vg_derr_http_status(rc), vg_derr_code(rc), "%s: %s", name, vg_derr_str(rc));
+        vg_req_error(r, vg_err_http_status(rc), vg_err_code(rc), "%s: %s", name, vg_err_str(rc));
         return;
     }
     vg_info("models", "unloading '%s' (asked by %s)", name, vg_req_peer(r));
@@ -1071,7 +1071,7 @@ hook_reload(vg_server *s, const vg_config *next, void *ud, char *err, size_t err
         snprintf(name, sizeof name, "%s", m.name);
         int rc = vg_pool_model_reload(api->pool, name, why, sizeof why);
         if (rc != 0)
-            vg_warn("models", "reload of '%s' refused: %s", name, why[0] ? why : vg_derr_str(rc));
+            vg_warn("models", "reload of '%s' refused: %s", name, why[0] ? why : vg_err_str(rc));
         else
             vg_info("models", "rolling restart of '%s'", name);
     }
@@ -1155,13 +1155,13 @@ vg_detect_api_create(vg_server *srv, char *err, size_t errlen)
     api->srv = srv;
     int rc = vg_pool_create(srv->loop, &o, &api->pool);
     if (rc != 0) {
-        snprintf(err, errlen, "worker pool: %s", vg_derr_str(rc));
+        snprintf(err, errlen, "worker pool: %s", vg_err_str(rc));
         free(api);
         return NULL;
     }
     int found = vg_pool_scan(api->pool);
     if (found < 0)
-        vg_warn("models", "cannot read the models directory '%s': %s", cfg->models_dir, vg_derr_str(found));
+        vg_warn("models", "cannot read the models directory '%s': %s", cfg->models_dir, vg_err_str(found));
     else
         vg_info("models", "%d model(s) in %s", found, cfg->models_dir);
 
@@ -1173,7 +1173,7 @@ vg_detect_api_create(vg_server *srv, char *err, size_t errlen)
         char why[512] = "";
         rc = vg_pool_model_load(api->pool, name, NULL, 0, why, sizeof why);
         if (rc != 0)
-            vg_warn("models", "cannot load '%s': %s", name, why[0] ? why : vg_derr_str(rc));
+            vg_warn("models", "cannot load '%s': %s", name, why[0] ? why : vg_err_str(rc));
     }
 
     /* the upload limit plus base64 and multipart overhead */

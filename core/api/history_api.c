@@ -74,7 +74,7 @@ recorded(int status, vg_mpr *rest, void *ud)
     rec_call *c = ud;
     (void)rest;
     if (status != 0)
-        vg_warn("history", "a detection was not stored: %s", vg_db_strerror(status));
+        vg_warn("history", "a detection was not stored: %s", vg_err_str(status));
     if (c->cb)
         c->cb(status, c->ud);
     free(c);
@@ -220,7 +220,7 @@ hex32(const uint8_t *p, char out[65])
 }
 
 
-/* Writes one stored detection as JSON. Returns 0, or VG_DB_ECORRUPT. */
+/* Writes one stored detection as JSON. Returns 0, or VG_E_CORRUPT. */
 static int
 detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
 {
@@ -230,7 +230,7 @@ detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
     vg_db_key_hex(key, id);
     vg_mpr_init(&r, p, n);
     if (vg_mpr_map(&r, &cnt) < 0)
-        return VG_DB_ECORRUPT;
+        return VG_E_CORRUPT;
     uint64_t uid = 0;
     int64_t width = 0, height = 0;
     vg_str un = { "", 0 }, src = { "", 0 }, model = { "", 0 }, backend = { "", 0 }, kind = { "none", 4 };
@@ -274,7 +274,7 @@ detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
             vg_mpr_skip(&r);
     }
     if (r.err)
-        return VG_DB_ECORRUPT;
+        return VG_E_CORRUPT;
     vg_jsonw_obj(w);
     vg_jsonw_key(w, "id");
     vg_jsonw_cstr(w, id);
@@ -648,7 +648,7 @@ route_get(vg_req *r, void *ud)
     if (rc == 0) {
         vg_buf_putc(&b, '\n');
         vg_req_respond_buf(r, 200, "application/json", &b);
-    } else if (rc == VG_DB_ENOTFOUND) {
+    } else if (rc == VG_E_NOTFOUND) {
         vg_req_error(r, 404, "not_found", "no detection %.32s", vg_req_param(r, 0).p);
     } else {
         vg_auth_store_error(r, rc, "cannot read the detection");
@@ -725,7 +725,7 @@ fb_done(int status, vg_mpr *rest, void *ud)
 {
     fb_call *c = ud;
     (void)rest;
-    if (status == VG_DB_ENOTFOUND)
+    if (status == VG_E_NOTFOUND)
         vg_req_error(c->r, 404, "not_found", "no such detection");
     else if (status != 0)
         vg_auth_store_error(c->r, status, "cannot store the feedback");

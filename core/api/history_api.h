@@ -55,7 +55,7 @@ typedef struct vg_history_rec {
 /*
  * Sends the record to the store; its id (32 hex digits, time-ordered) is
  * written to id at once. cb fires once the store committed it (status 0)
- * or failed (a VG_DB_E* code). Returns 0, or an error without firing cb.
+ * or failed (a VG_E_* code). Returns 0, or an error without firing cb.
  */
 int vg_history_record(vg_history *h, const vg_history_rec *rec, char id[33],
                       void (*cb)(int status, void *ud), void *ud);

@@ -13,7 +13,7 @@
 #include <jansson.h>
 #include <mbedtls/base64.h>
 
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "api/detect_opts.h"
 #include "http/http.h"
 #include "base/jsonw.h"
@@ -392,13 +392,13 @@ finish(kcall *c)
         if (it->status == 0)
             continue;
         /* one tensor in, one answer out: an image that fails fails the request */
-        int st = vg_derr_http_status(it->status);
-        if (it->status == VG_DERR_QUEUEFULL)
+        int st = vg_err_http_status(it->status);
+        if (it->status == VG_E_QUEUEFULL)
             vg_req_add_header(r, "Retry-After", "%u", vg_pool_retry_after(api->pool, c->model));
         if (c->nitems > 1)
-            ks_error(r, st == 499 ? 400 : st, "image %d: %s", i, it->message[0] ? it->message : vg_derr_str(it->status));
+            ks_error(r, st == 499 ? 400 : st, "image %d: %s", i, it->message[0] ? it->message : vg_err_str(it->status));
         else
-            ks_error(r, st == 499 ? 400 : st, "%s", it->message[0] ? it->message : vg_derr_str(it->status));
+            ks_error(r, st == 499 ? 400 : st, "%s", it->message[0] ? it->message : vg_err_str(it->status));
         goto out;
     }
     size_t nmax = 0;

@@ -10,7 +10,7 @@
 #include <jansson.h>
 #include <mbedtls/base64.h>
 
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "api/detect_opts.h"
 #include "auth/auth.h"
 #include "api/history_api.h"
@@ -548,8 +548,8 @@ on_answer(int status, vg_pool_result *res, void *ud)
     } else {
         s->failed++;
         vg_series_add(api->m_failed, 1);
-        send_error(s->ws, s->msgpack, seq, vg_derr_code(status), res->message && *res->message ? res->message
-                                                                                               : vg_derr_str(status));
+        send_error(s->ws, s->msgpack, seq, vg_err_code(status), res->message && *res->message ? res->message
+                                                                                               : vg_err_str(status));
     }
     json_decref(seq);
     frame_free(f);
@@ -588,7 +588,7 @@ submit(stream *s, frame *f)
         s->failed++;
         vg_series_add(s->api->m_failed, 1);
         json_t *seq = json_integer((json_int_t)f->seq);
-        send_error(s->ws, s->msgpack, seq, vg_derr_code(rc), err[0] ? err : vg_derr_str(rc));
+        send_error(s->ws, s->msgpack, seq, vg_err_code(rc), err[0] ? err : vg_err_str(rc));
         json_decref(seq);
         frame_free(f);
     }

@@ -131,7 +131,7 @@ read_user(vg_users_api *u, vg_req *r, uint64_t uid, vg_user *out)
         rc = vg_db_user_get(db, txn, uid, out);
         vg_db_read_end(db);
     }
-    if (rc == VG_DB_ENOTFOUND) {
+    if (rc == VG_E_NOTFOUND) {
         vg_req_error(r, 404, "not_found", "no user %llu", (unsigned long long)uid);
         return -1;
     }
@@ -301,8 +301,8 @@ created(int status, vg_mpr *rest, void *ud)
 {
     op *o = ud;
     if (status == 0 && vg_mpr_u64(rest, &o->user.id) < 0)
-        status = VG_DB_EPROTO;
-    if (status == VG_DB_EEXISTS)
+        status = VG_E_STORE_PROTO;
+    if (status == VG_E_CONFLICT)
         vg_req_error(o->r, 409, "conflict", "a user named '%s'%s already exists", o->user.name,
                      o->user.email[0] ? " or with that email" : "");
     else if (status != 0)
@@ -411,11 +411,11 @@ updated(int status, vg_mpr *rest, void *ud)
 {
     op *o = ud;
     (void)rest;
-    if (status == VG_DB_EEXISTS)
+    if (status == VG_E_CONFLICT)
         vg_req_error(o->r, 409, "conflict", "that email belongs to another user");
-    else if (status == VG_DB_ELASTADMIN)
-        vg_req_error(o->r, 409, "last_admin", "%s", vg_db_strerror(status));
-    else if (status == VG_DB_ENOTFOUND)
+    else if (status == VG_E_LASTADMIN)
+        vg_req_error(o->r, 409, "last_admin", "%s", vg_err_str(status));
+    else if (status == VG_E_NOTFOUND)
         vg_req_error(o->r, 404, "not_found", "no user %llu", (unsigned long long)o->uid);
     else if (status != 0)
         vg_auth_store_error(o->r, status, "cannot update the user");
@@ -593,9 +593,9 @@ deleted(int status, vg_mpr *rest, void *ud)
 {
     op *o = ud;
     (void)rest;
-    if (status == VG_DB_ELASTADMIN)
-        vg_req_error(o->r, 409, "last_admin", "%s", vg_db_strerror(status));
-    else if (status == VG_DB_ENOTFOUND)
+    if (status == VG_E_LASTADMIN)
+        vg_req_error(o->r, 409, "last_admin", "%s", vg_err_str(status));
+    else if (status == VG_E_NOTFOUND)
         vg_req_error(o->r, 404, "not_found", "no user %llu", (unsigned long long)o->uid);
     else if (status != 0)
         vg_auth_store_error(o->r, status, "cannot delete the user");
@@ -699,8 +699,8 @@ key_created(int status, vg_mpr *rest, void *ud)
 {
     op *o = ud;
     if (status == 0 && vg_mpr_u64(rest, &o->k.kid) < 0)
-        status = VG_DB_EPROTO;
-    if (status == VG_DB_ENOTFOUND)
+        status = VG_E_STORE_PROTO;
+    if (status == VG_E_NOTFOUND)
         vg_req_error(o->r, 404, "not_found", "no user %llu", (unsigned long long)o->k.uid);
     else if (status != 0)
         vg_auth_store_error(o->r, status, "cannot create the API key");
@@ -791,7 +791,7 @@ key_revoked(int status, vg_mpr *rest, void *ud)
 {
     op *o = ud;
     (void)rest;
-    if (status == VG_DB_ENOTFOUND)
+    if (status == VG_E_NOTFOUND)
         vg_req_error(o->r, 404, "not_found", "no such API key");
     else if (status != 0)
         vg_auth_store_error(o->r, status, "cannot revoke the API key");

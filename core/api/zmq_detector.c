@@ -13,7 +13,7 @@
 #include <zmq.h>
 
 #include "base/buf.h"
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "base/log.h"
 #include "pipeline/model.h"
 #include "pool/pool.h"
@@ -227,14 +227,14 @@ on_answer(int status, vg_pool_result *res, void *ud)
     zreq *q = ud;
     vg_zmq_detector *z = q->z;
     zreq_unlink(z, q);
-    if (status == VG_DERR_CANCELED || status == VG_DERR_STOPPING) {
+    if (status == VG_E_CANCELED || status == VG_E_STOPPING) {
         free(q);   /* shutting down: no one to answer */
         return;
     }
     float rows[VG_ZMQ_ROWS * VG_ZMQ_COLS];
     memset(rows, 0, sizeof rows);
     if (status != 0) {
-        vg_warn("zmq", "detection failed (%s): answering no detections", res->message[0] ? res->message : vg_derr_str(status));
+        vg_warn("zmq", "detection failed (%s): answering no detections", res->message[0] ? res->message : vg_err_str(status));
     } else {
         int map91 = strcmp(z->srv->cfg->zmq_class_ids, "coco91") == 0;
         vg_pool_model_stats st;
@@ -374,7 +374,7 @@ handle_detect(vg_zmq_detector *z, const uint8_t *id, size_t id_len, json_t *hdr,
     if (rc != 0) {
         free(buf);
         free(q);
-        vg_warn("zmq", "detection refused (%s): answering no detections", perr[0] ? perr : vg_derr_str(rc));
+        vg_warn("zmq", "detection refused (%s): answering no detections", perr[0] ? perr : vg_err_str(rc));
         send_zeros(z, id, id_len);
         return;
     }

@@ -92,10 +92,10 @@ vg_auth_json_body(vg_req *r)
 void
 vg_auth_store_error(vg_req *r, int err, const char *what)
 {
-    int st = vg_db_http_status(err);
-    if (err == VG_DB_EBUSY || err == VG_DB_EUNAVAILABLE)
+    int st = vg_err_http_status(err);
+    if (err == VG_E_STORE_BUSY || err == VG_E_STORE_DOWN)
         vg_req_add_header(r, "Retry-After", "1");
-    vg_req_error(r, st, vg_db_code(err), "%s: %s", what, vg_db_strerror(err));
+    vg_req_error(r, st, vg_err_code(err), "%s: %s", what, vg_err_str(err));
 }
 
 
@@ -159,7 +159,7 @@ vg_auth_check(vg_auth *a, const char *cred, size_t n, vg_principal *p, char *why
         vg_apikey k;
         sha256(cred, n, h);
         if ((rc = vg_db_read(db, &txn)) != 0) {
-            snprintf(why, whylen, "%s", vg_db_strerror(rc));
+            snprintf(why, whylen, "%s", vg_err_str(rc));
             return 503;
         }
         rc = vg_db_apikey_find(db, txn, h, &k);
@@ -190,21 +190,21 @@ vg_auth_check(vg_auth *a, const char *cred, size_t n, vg_principal *p, char *why
         return 401;
     }
     if ((rc = vg_db_read(db, &txn)) != 0) {
-        snprintf(why, whylen, "%s", vg_db_strerror(rc));
+        snprintf(why, whylen, "%s", vg_err_str(rc));
         return 503;
     }
     rc = vg_db_user_get(db, txn, uid, &u);
     if (rc == 0 && c.sid[0]) {
         if (unhex(c.sid, p->family, VG_DB_FAMILY) != 0)
-            rc = VG_DB_EREVOKED;
+            rc = VG_E_TOKEN_REVOKED;
         else
             rc = vg_db_family_check(db, txn, uid, p->family, now_s(a));
         p->has_family = 1;
     }
     vg_db_read_end(db);
     if (rc != 0 || u.disabled) {
-        snprintf(why, whylen, "%s", rc == VG_DB_ENOTFOUND || u.disabled ? "the user no longer exists or is disabled"
-                                    : rc == VG_DB_EEXPIRED ? "the session has expired" : "the session was revoked");
+        snprintf(why, whylen, "%s", rc == VG_E_NOTFOUND || u.disabled ? "the user no longer exists or is disabled"
+                                    : rc == VG_E_TOKEN_EXPIRED ? "the session has expired" : "the session was revoked");
         return 401;
     }
     p->uid = u.id;
@@ -594,7 +594,7 @@ route_login(vg_req *r, void *ud)
         vg_db_read_end(db);
     }
     l->known = rc == 0 && !l->u.disabled;
-    if (rc != 0 && rc != VG_DB_ENOTFOUND) {
+    if (rc != 0 && rc != VG_E_NOTFOUND) {
         json_decref(j);
         free(l);
         vg_auth_store_error(r, rc, "cannot read users");
@@ -628,14 +628,14 @@ refresh_done(int status, vg_mpr *rest, void *ud)
     const uint8_t *fam = NULL;
     size_t fn = 0;
     if (status == 0 && (vg_mpr_u64(rest, &uid) < 0 || vg_mpr_bin(rest, &fam, &fn) < 0 || fn != VG_DB_FAMILY))
-        status = VG_DB_EPROTO;
-    if (status == VG_DB_EREUSED) {
+        status = VG_E_STORE_PROTO;
+    if (status == VG_E_TOKEN_REUSED) {
         vg_warn("auth", "refresh token reused from %s: session of user %llu revoked", vg_req_peer(f->r),
                 (unsigned long long)uid);
         vg_req_error(f->r, 401, "token_reused", "this refresh token was already used: the session is revoked, log in again");
-    } else if (status == VG_DB_ENOTFOUND || status == VG_DB_EEXPIRED || status == VG_DB_EREVOKED) {
+    } else if (status == VG_E_NOTFOUND || status == VG_E_TOKEN_EXPIRED || status == VG_E_TOKEN_REVOKED) {
         vg_req_error(f->r, 401, "invalid_token", "refresh token %s",
-                     status == VG_DB_ENOTFOUND ? "unknown" : status == VG_DB_EEXPIRED ? "expired" : "revoked");
+                     status == VG_E_NOTFOUND ? "unknown" : status == VG_E_TOKEN_EXPIRED ? "expired" : "revoked");
     } else if (status != 0) {
         vg_auth_store_error(f->r, status, "cannot refresh");
     } else {
@@ -725,7 +725,7 @@ logout_done(int status, vg_mpr *rest, void *ud)
 {
     vg_req *r = ud;
     (void)rest;
-    if (status != 0 && status != VG_DB_ENOTFOUND)
+    if (status != 0 && status != VG_E_NOTFOUND)
         vg_auth_store_error(r, status, "cannot log out");
     else
         vg_req_respond(r, 204, NULL, NULL, 0);
@@ -995,10 +995,10 @@ boot_created(int status, vg_mpr *rest, void *ud)
     (void)rest;
     if (status == 0)
         vg_info("auth", "created the first admin '%s'", b->name);
-    else if (status == VG_DB_EEXISTS)
+    else if (status == VG_E_CONFLICT)
         vg_info("auth", "an admin named '%s' was created meanwhile; the printed password is not valid", b->name);
     else
-        vg_error("auth", "cannot create the first admin: %s", vg_db_strerror(status));
+        vg_error("auth", "cannot create the first admin: %s", vg_err_str(status));
     free(b);
 }
 
@@ -1008,7 +1008,7 @@ boot_hashed(int status, const char *encoded, void *ud)
 {
     boot *b = ud;
     if (status != 0) {
-        vg_error("auth", "cannot hash the first admin's password: %s", vg_db_strerror(status));
+        vg_error("auth", "cannot hash the first admin's password: %s", vg_err_str(status));
         free(b);
         return;
     }
@@ -1026,7 +1026,7 @@ boot_hashed(int status, const char *encoded, void *ud)
     int rc = vg_store_call(b->a->store, m.data, m.len, NULL, 0, boot_created, b);
     vg_buf_release(&m);
     if (rc != 0) {
-        vg_error("auth", "cannot create the first admin: %s", vg_db_strerror(rc));
+        vg_error("auth", "cannot create the first admin: %s", vg_err_str(rc));
         free(b);
     }
 }

@@ -120,11 +120,11 @@ error_line(item *it, int status, const char *msg)
     vg_jsonw_key(&w, "error");
     vg_jsonw_obj(&w);
     vg_jsonw_key(&w, "code");
-    vg_jsonw_cstr(&w, vg_derr_code(status));
+    vg_jsonw_cstr(&w, vg_err_code(status));
     vg_jsonw_key(&w, "status");
-    vg_jsonw_int(&w, vg_derr_http_status(status));
+    vg_jsonw_int(&w, vg_err_http_status(status));
     vg_jsonw_key(&w, "message");
-    vg_jsonw_cstr(&w, msg && msg[0] ? msg : vg_derr_str(status));
+    vg_jsonw_cstr(&w, msg && msg[0] ? msg : vg_err_str(status));
     vg_jsonw_obj_end(&w);
     vg_jsonw_obj_end(&w);
     it->status = status;
@@ -182,7 +182,7 @@ on_answer(int status, vg_pool_result *res, void *ud)
     free(c);
     r->pending--;
     if (status != 0) {
-        if (status == VG_DERR_UNAVAILABLE || status == VG_DERR_NOBACKEND) {
+        if (status == VG_E_UNAVAILABLE || status == VG_E_NOBACKEND) {
             r->unavailable = 1;
             snprintf(r->unavailable_why, sizeof r->unavailable_why, "%s", res->message);
         }
@@ -432,7 +432,7 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
         it->path = paths[i];
         vg_buf_init(&it->line);
         if (read_input(it->path, po.max_image_bytes, &it->data, &it->len, err, sizeof err) != 0) {
-            error_line(it, VG_DERR_IO, err);
+            error_line(it, VG_E_IO, err);
             r.failed = 1;
             continue;
         }
@@ -458,7 +458,7 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
             free(c);
             error_line(it, s, err);
             r.failed = 1;
-            if (s == VG_DERR_INVAL) {
+            if (s == VG_E_INVAL) {
                 fprintf(stderr, "vigia detect: %s\n", err);
                 rc = 2;
                 flush_ready(&r);

@@ -93,16 +93,16 @@ vg_user_cli_run(const vg_config *cfg, int argc, char **argv)
             rc = vg_db_err(mdb_txn_commit(txn));
         else
             mdb_txn_abort(txn);
-        if (rc != VG_DB_EFULL || vg_db_grow(&db) != 0)
+        if (rc != VG_E_FULL || vg_db_grow(&db) != 0)
             break;
     }
     vg_db_close(&db);
-    if (rc == VG_DB_EEXISTS) {
+    if (rc == VG_E_CONFLICT) {
         fprintf(stderr, "vigia: a user named '%s'%s already exists\n", name, email[0] ? " or with that email" : "");
         return 1;
     }
     if (rc != 0) {
-        fprintf(stderr, "vigia: cannot create the user: %s\n", vg_db_strerror(rc));
+        fprintf(stderr, "vigia: cannot create the user: %s\n", vg_err_str(rc));
         return 1;
     }
     printf("vigia: created user '%s' (id %llu, %s)\n", u.name, (unsigned long long)u.id, vg_role_name(u.role));

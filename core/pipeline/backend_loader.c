@@ -12,7 +12,7 @@
 
 #include "pipeline/backend_loader.h"
 #include "base/config.h"
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "base/log.h"
 
 #define BACKEND_NAME_MAX 32
@@ -81,25 +81,25 @@ vg_backend_check(const vigia_backend *ops, char *err, size_t errlen)
 {
     if (!ops) {
         snprintf(err, errlen, "the entry point returned no table");
-        return VG_DERR_NOBACKEND;
+        return VG_E_NOBACKEND;
     }
     if (ops->abi_version != VIGIA_BACKEND_ABI_VERSION) {
         snprintf(err, errlen, "ABI version %u, this host speaks %u: rebuild the plugin against this vigia",
                  ops->abi_version, VIGIA_BACKEND_ABI_VERSION);
-        return VG_DERR_NOBACKEND;
+        return VG_E_NOBACKEND;
     }
     if (ops->struct_size < offsetof(vigia_backend, reserved)) {
         snprintf(err, errlen, "table of %u bytes is shorter than ABI %u's %zu", ops->struct_size,
                  VIGIA_BACKEND_ABI_VERSION, offsetof(vigia_backend, reserved));
-        return VG_DERR_NOBACKEND;
+        return VG_E_NOBACKEND;
     }
     if (!ops->name || !name_ok(ops->name)) {
         snprintf(err, errlen, "missing or invalid backend name (lowercase letters, digits, '_', '-')");
-        return VG_DERR_NOBACKEND;
+        return VG_E_NOBACKEND;
     }
     if (!ops->open || !ops->describe || !ops->infer || !ops->close) {
         snprintf(err, errlen, "backend '%s' lacks open, describe, infer or close", ops->name);
-        return VG_DERR_NOBACKEND;
+        return VG_E_NOBACKEND;
     }
     return 0;
 }
@@ -117,33 +117,33 @@ vg_backend_load(const char *dir, const char *name, vg_backend **out, char *err, 
     *out = NULL;
     if (name[0] != '/' && !name_ok(name)) {
         snprintf(err, errlen, "invalid backend name '%.40s'", name);
-        return VG_DERR_NOBACKEND;
+        return VG_E_NOBACKEND;
     }
     if (vg_backend_path(dir, name, path, sizeof path) != 0) {
         snprintf(err, errlen, "plugin path too long");
-        return VG_DERR_NOBACKEND;
+        return VG_E_NOBACKEND;
     }
     if (stat(path, &st) != 0) {
         rc = -errno;
         snprintf(err, errlen, "%.300s: %s", path, strerror(errno));
-        return rc == -ENOENT ? -ENOENT : VG_DERR_NOBACKEND;
+        return rc == -ENOENT ? -ENOENT : VG_E_NOBACKEND;
     }
     if (!S_ISREG(st.st_mode)) {
         snprintf(err, errlen, "%.300s: not a regular file", path);
-        return VG_DERR_NOBACKEND;
+        return VG_E_NOBACKEND;
     }
     dlerror();
     dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!dl) {
         const char *e = dlerror();
         snprintf(err, errlen, "dlopen: %.400s", e ? e : "failed");
-        return VG_DERR_NOBACKEND;
+        return VG_E_NOBACKEND;
     }
     dlerror();
     void *sym = dlsym(dl, VIGIA_BACKEND_ENTRY);
     if (!sym) {
         snprintf(err, errlen, "%.300s does not export %s", path, VIGIA_BACKEND_ENTRY);
-        rc = VG_DERR_NOBACKEND;
+        rc = VG_E_NOBACKEND;
         goto fail;
     }
     vigia_backend_entry_fn entry;
@@ -156,7 +156,7 @@ vg_backend_load(const char *dir, const char *name, vg_backend **out, char *err, 
     }
     if (name[0] != '/' && strcmp(ops->name, name) != 0) {
         snprintf(err, errlen, "%.300s calls itself '%s', not '%s'", path, ops->name, name);
-        rc = VG_DERR_NOBACKEND;
+        rc = VG_E_NOBACKEND;
         goto fail;
     }
     be = calloc(1, sizeof *be);
@@ -229,16 +229,16 @@ check_info(const vg_backend *be, const vg_model *m, vigia_model_info *info, char
     if (info->input_w <= 0 || info->input_h <= 0 || info->input_w > VG_MODEL_MAX_SIDE ||
         info->input_h > VG_MODEL_MAX_SIDE) {
         snprintf(err, errlen, "%s: describe() gave an input of %dx%d", be->ops->name, info->input_w, info->input_h);
-        return VG_DERR_BACKEND;
+        return VG_E_BACKEND;
     }
     if (info->input_c != 3) {
         snprintf(err, errlen, "%s: the model takes %d channels; vigia feeds RGB (3)", be->ops->name, info->input_c);
-        return VG_DERR_BACKEND;
+        return VG_E_BACKEND;
     }
     if (info->classes != m->classes) {
         snprintf(err, errlen, "%s: the network has %d classes but %s has %d labels", be->ops->name,
                  info->classes, m->names_path, m->classes);
-        return VG_DERR_MANIFEST;
+        return VG_E_MANIFEST;
     }
     if (info->max_batch < 1)
         info->max_batch = 1;
@@ -267,7 +267,7 @@ try_backend(const char *dir, const char *name, const vg_model *m, vg_backend **b
         e[sizeof e - 1] = '\0';
         if (pr != 0) {
             snprintf(err, errlen, "%s", pr == VIGIA_ENODEV ? (e[0] ? e : "no device") : (e[0] ? e : "probe failed"));
-            rc = pr == VIGIA_ENODEV ? -ENODEV : VG_DERR_BACKEND;
+            rc = pr == VIGIA_ENODEV ? -ENODEV : VG_E_BACKEND;
             goto fail;
         }
     }
@@ -277,9 +277,9 @@ try_backend(const char *dir, const char *name, const vg_model *m, vg_backend **b
     e[sizeof e - 1] = '\0';
     if (orc != 0 || !model) {
         snprintf(err, errlen, "%s", e[0] ? e : "open failed");
-        rc = orc == VIGIA_ENOENT || orc == VIGIA_EINVAL ? VG_DERR_MANIFEST : VG_DERR_BACKEND;
+        rc = orc == VIGIA_ENOENT || orc == VIGIA_EINVAL ? VG_E_MANIFEST : VG_E_BACKEND;
         if (orc == 0)   /* returned success without a model */
-            rc = VG_DERR_BACKEND;
+            rc = VG_E_BACKEND;
         goto fail;
     }
     memset(info, 0, sizeof *info);
@@ -287,7 +287,7 @@ try_backend(const char *dir, const char *name, const vg_model *m, vg_backend **b
     if (be->ops->describe(model, info, e, sizeof e) != 0) {
         e[sizeof e - 1] = '\0';
         snprintf(err, errlen, "describe: %s", e[0] ? e : "failed");
-        rc = VG_DERR_BACKEND;
+        rc = VG_E_BACKEND;
         goto fail;
     }
     if ((rc = check_info(be, m, info, err, errlen)) != 0)
@@ -322,12 +322,12 @@ vg_backend_open_model(const char *dir, const char *want, const vg_model *m,
         rc = try_backend(dir, want, m, be, model, info, e, sizeof e);
         if (rc != 0) {
             snprintf(err, errlen, "backend %s: %s", want, e);
-            return rc == -ENOENT || rc == -ENODEV ? VG_DERR_NOBACKEND : rc;
+            return rc == -ENOENT || rc == -ENODEV ? VG_E_NOBACKEND : rc;
         }
         snprintf(why, whylen, "%s: set by the manifest", (*be)->ops->name);
         return 0;
     }
-    int last = VG_DERR_NOBACKEND;
+    int last = VG_E_NOBACKEND;
     for (int i = 0; order[i]; i++) {
         rc = try_backend(dir, order[i], m, be, model, info, e, sizeof e);
         if (rc == 0) {
@@ -344,5 +344,5 @@ vg_backend_open_model(const char *dir, const char *want, const vg_model *m,
         }
     }
     snprintf(err, errlen, "no backend can run model %s (%s)", m->name, why);
-    return last == VG_DERR_MANIFEST ? VG_DERR_MANIFEST : VG_DERR_NOBACKEND;
+    return last == VG_E_MANIFEST ? VG_E_MANIFEST : VG_E_NOBACKEND;
 }

@@ -37,13 +37,13 @@ int vg_backend_path(const char *dir, const char *name, char *out, size_t outlen)
 
 /*
  * Checks a table the way the loader does: ABI version, struct size, name,
- * mandatory operations. Returns 0 or VG_DERR_NOBACKEND with err set.
+ * mandatory operations. Returns 0 or VG_E_NOBACKEND with err set.
  */
 int vg_backend_check(const vigia_backend *ops, char *err, size_t errlen);
 
 /*
  * dlopen()s the plugin, resolves vigia_backend_entry, checks its table.
- * Errors (err set): -ENOENT (no such plugin file), VG_DERR_NOBACKEND.
+ * Errors (err set): -ENOENT (no such plugin file), VG_E_NOBACKEND.
  */
 int vg_backend_load(const char *dir, const char *name, vg_backend **out, char *err, size_t errlen);
 /* dlclose()s (a no-op for the code, see above) and frees. NULL is fine. */
@@ -60,9 +60,9 @@ void vg_backend_manifest(const vg_model *model, vigia_manifest *man);
  * a path. With "auto" every candidate is tried in order and `why` records
  * each step ("cuda: not built; cpu: chosen"); otherwise only `want`.
  * On success *be, *model and *info are set; close the model with
- * (*be)->ops->close() before vg_backend_unload(). Errors: VG_DERR_NOBACKEND
+ * (*be)->ops->close() before vg_backend_unload(). Errors: VG_E_NOBACKEND
  * (nothing usable; err says why per candidate), or the failing backend's
- * code mapped to VG_DERR_BACKEND / VG_DERR_MANIFEST.
+ * code mapped to VG_E_BACKEND / VG_E_MANIFEST.
  */
 int vg_backend_open_model(const char *dir, const char *want, const vg_model *m,
                           vg_backend **be, vigia_model **model, vigia_model_info *info,

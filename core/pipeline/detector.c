@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "pipeline/backend_loader.h"
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "pipeline/detector.h"
 #include "base/log.h"
 
@@ -142,14 +142,14 @@ vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_detect_r
     int rc = 0;
 
     if (n == 0 || n > (size_t)d->info.max_batch)
-        return VG_DERR_INVAL;
+        return VG_E_INVAL;
     for (size_t i = 0; i < n; i++) {
         memset(&out[i], 0, sizeof out[i]);
         const vg_detect_input *x = &in[i];
         float thr = x->threshold < 0 ? d->model->threshold : x->threshold;
         float nms = x->nms < 0 ? d->model->nms : x->nms;
         if (!(thr >= 0 && thr <= 1) || !(nms >= 0 && nms <= 1)) {
-            set_error(&out[i], VG_DERR_INVAL, "threshold and nms must be in [0, 1]");
+            set_error(&out[i], VG_E_INVAL, "threshold and nms must be in [0, 1]");
             continue;
         }
         uint64_t t0 = now_us();
@@ -194,10 +194,10 @@ vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_detect_r
         char msg[288];
         snprintf(msg, sizeof msg, "%s infer: %.250s", d->be->ops->name, e[0] ? e : "failed");
         for (size_t s = 0; s < nb; s++) {
-            set_error(&out[idx[s]], VG_DERR_BACKEND, msg);
+            set_error(&out[idx[s]], VG_E_BACKEND, msg);
             vg_image_release(&d->images[s]);
         }
-        return VG_DERR_BACKEND;
+        return VG_E_BACKEND;
     }
 
     for (size_t s = 0; s < nb; s++) {

@@ -41,7 +41,7 @@ typedef struct vg_detect_input {
 } vg_detect_input;
 
 typedef struct vg_detect_result {
-    int status;                    /* 0 or a VG_DERR_* code for this image */
+    int status;                    /* 0 or a VG_E_* code for this image */
     char err[320];                 /* why, when status != 0 */
     int w, h;                      /* image size after auto-rotation */
     vg_detection *dets;            /* malloc'd, labels point into the model */
@@ -70,7 +70,7 @@ const vigia_model_info *vg_detector_info(const vg_detector *d);
  * Runs n images (1 <= n <= info->max_batch) through one backend call.
  * Each result gets its own status: a bad image fails alone. Returns 0, or
  * a negative code when the backend call itself failed (every result then
- * carries VG_DERR_BACKEND). Release each result with vg_detect_result_release().
+ * carries VG_E_BACKEND). Release each result with vg_detect_result_release().
  */
 int vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_detect_result *out);
 void vg_detect_result_release(vg_detect_result *r);

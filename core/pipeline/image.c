@@ -10,7 +10,7 @@
 
 #include <vips/vips.h>
 
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "pipeline/image.h"
 #include "pipeline/rawimg.h"
 #include "base/log.h"
@@ -69,7 +69,7 @@ vg_image_init(char *err, size_t errlen)
         return 0;
     if (VIPS_INIT("vigia")) {
         take_vips_error("libvips failed to start", err, errlen);
-        return VG_DERR_BACKEND;
+        return VG_E_BACKEND;
     }
     vips_concurrency_set(1);
     vips_cache_set_max(0);
@@ -182,7 +182,7 @@ vg_image_decode(const void *data, size_t len, const vg_image_limits *lim,
                 vg_image *out, char *err, size_t errlen)
 {
     VipsImage *img = NULL, *rot = NULL, *srgb = NULL, *rgb = NULL, *u8 = NULL;
-    int rc = VG_DERR_DECODE, r;
+    int rc = VG_E_DECODE, r;
     void *pix = NULL;
     size_t size = 0;
 
@@ -190,25 +190,25 @@ vg_image_decode(const void *data, size_t len, const vg_image_limits *lim,
     out->rgb = NULL;
     if (!data || len == 0) {
         snprintf(err, errlen, "empty image");
-        return VG_DERR_NOTIMAGE;
+        return VG_E_NOTIMAGE;
     }
     if (lim && lim->max_bytes && len > lim->max_bytes) {
         snprintf(err, errlen, "image of %zu bytes exceeds the limit of %zu", len, lim->max_bytes);
-        return VG_DERR_TOOBIG;
+        return VG_E_TOOBIG;
     }
     if (vg_rawimg_is(data, len))   /* pixels already decoded (rawimg.h) */
         return vg_rawimg_decode(data, len, lim, out, err, errlen);
     const char *fmt = vg_image_sniff(data, len);
     if (!fmt) {
         snprintf(err, errlen, "not a JPEG, PNG or WebP image");
-        return VG_DERR_NOTIMAGE;
+        return VG_E_NOTIMAGE;
     }
     if (strcmp(fmt, "jpeg") == 0 && jpeg_scans(data, len, VG_IMAGE_MAX_SCANS + 1) > VG_IMAGE_MAX_SCANS) {
         snprintf(err, errlen, "jpeg with more than %d scans exceeds the limits", VG_IMAGE_MAX_SCANS);
-        return VG_DERR_TOOBIG;
+        return VG_E_TOOBIG;
     }
     if (vg_image_init(err, errlen) != 0)
-        return VG_DERR_BACKEND;
+        return VG_E_BACKEND;
 
     /* Only the header is read here: the loaders are lazy. */
     if (strcmp(fmt, "jpeg") == 0)
@@ -232,7 +232,7 @@ vg_image_decode(const void *data, size_t len, const vg_image_limits *lim,
                 (lim->max_pixels && (uint64_t)w * (uint64_t)h > lim->max_pixels))) {
         snprintf(err, errlen, "%s of %dx%d pixels exceeds the limits (%u per side, %llu pixels)",
                  fmt, w, h, lim->max_side, (unsigned long long)lim->max_pixels);
-        rc = VG_DERR_TOOBIG;
+        rc = VG_E_TOOBIG;
         goto out;
     }
     if (vips_autorot(img, &rot, NULL) != 0) {
@@ -507,7 +507,7 @@ vg_image_annotate(const vg_image *im, const vg_detection *dets, size_t n, int qu
     VipsImage *vi = NULL;
     void *buf = NULL;
     size_t len = 0;
-    int rc = VG_DERR_BACKEND;
+    int rc = VG_E_BACKEND;
     size_t bytes = (size_t)im->w * im->h * 3;
 
     *jpeg = NULL;
@@ -515,7 +515,7 @@ vg_image_annotate(const vg_image *im, const vg_detection *dets, size_t n, int qu
     if (quality < 1 || quality > 100)
         quality = 85;
     if (vg_image_init(err, errlen) != 0)
-        return VG_DERR_BACKEND;
+        return VG_E_BACKEND;
     uint8_t *px = malloc(bytes);
     if (!px) {
         snprintf(err, errlen, "out of memory");

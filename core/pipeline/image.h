@@ -35,7 +35,7 @@ typedef struct vg_image {
 /*
  * Starts libvips in this process (idempotent): one worker thread, no
  * operation cache, untrusted loaders blocked, warnings into the debug log.
- * Returns 0 or VG_DERR_BACKEND with a message in err.
+ * Returns 0 or VG_E_BACKEND with a message in err.
  */
 int vg_image_init(char *err, size_t errlen);
 /* Shuts libvips down (for leak checkers; the process should exit after). */
@@ -44,9 +44,9 @@ void vg_image_shutdown(void);
 /*
  * Decodes an encoded image, applying its EXIF orientation. Errors, with a
  * message in err:
- *   VG_DERR_NOTIMAGE  empty, or not JPEG/PNG/WebP
- *   VG_DERR_TOOBIG    over a limit (bytes, side, pixels)
- *   VG_DERR_DECODE    truncated or corrupt
+ *   VG_E_NOTIMAGE  empty, or not JPEG/PNG/WebP
+ *   VG_E_TOOBIG    over a limit (bytes, side, pixels)
+ *   VG_E_DECODE    truncated or corrupt
  *   -ENOMEM
  */
 int vg_image_decode(const void *data, size_t len, const vg_image_limits *lim,
@@ -67,7 +67,7 @@ int vg_image_letterbox(const vg_image *im, int net_w, int net_h, float *chw);
 /*
  * Draws the detections (a box and "label NN%" per detection, one colour
  * per class) on a copy of im and encodes it as a JPEG of `quality`
- * (1..100). *jpeg is malloc'd. Returns 0, VG_DERR_BACKEND or -ENOMEM.
+ * (1..100). *jpeg is malloc'd. Returns 0, VG_E_BACKEND or -ENOMEM.
  */
 int vg_image_annotate(const vg_image *im, const vg_detection *dets, size_t n, int quality,
                       uint8_t **jpeg, size_t *jpeg_len, char *err, size_t errlen);

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "base/ini.h"
 #include "pipeline/model.h"
 
@@ -468,17 +468,17 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
     struct parse_ctx ctx;
     vg_model *m = NULL;
     long lv;
-    int rc = VG_DERR_MANIFEST;
+    int rc = VG_E_MANIFEST;
 
     *out = NULL;
     msg[0] = '\0';
     if (!realpath(dir, absdir)) {
         snprintf(err, errlen, "model directory '%s': %s", dir, strerror(errno));
-        return VG_DERR_MANIFEST;
+        return VG_E_MANIFEST;
     }
     if ((size_t)snprintf(manifest, sizeof manifest, "%s/%s", absdir, VG_MODEL_MANIFEST) >= sizeof manifest) {
         snprintf(err, errlen, "model directory '%s': path too long", dir);
-        return VG_DERR_MANIFEST;
+        return VG_E_MANIFEST;
     }
     m = calloc(1, sizeof *m);
     if (!m) {

@@ -66,7 +66,7 @@ typedef struct vg_model {
 
 /*
  * Reads DIR/model.conf and checks the files it names. On error returns
- * VG_DERR_MANIFEST (or -ENOMEM) with a one-line message in err naming the
+ * VG_E_MANIFEST (or -ENOMEM) with a one-line message in err naming the
  * file and the problem.
  */
 int vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "pipeline/postprocess.h"
 
 typedef struct pbox {
@@ -117,14 +117,14 @@ vg_post_run(vigia_candidates *cand, const vg_post_params *p, vg_detection **out,
     *nout = 0;
     if (!cand || !p || p->classes <= 0 || p->net_w <= 0 || p->net_h <= 0 ||
         p->img_w <= 0 || p->img_h <= 0 || !(p->threshold >= 0) || !(p->nms >= 0))
-        return VG_DERR_INVAL;
+        return VG_E_INVAL;
     uint32_t n = cand->count;
     if (n > cand->capacity)
-        return VG_DERR_INVAL;
+        return VG_E_INVAL;
     if (n == 0)
         return 0;
     if (!cand->box || !cand->prob)
-        return VG_DERR_INVAL;
+        return VG_E_INVAL;
 
     boxes = malloc(n * sizeof *boxes);
     order = malloc(n * sizeof *order);

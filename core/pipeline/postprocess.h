@@ -38,7 +38,7 @@ typedef struct vg_post_params {
  * Letterbox correction, per-class NMS (modifies cand->prob in place),
  * threshold, class filter, pixel mapping. *out gets a malloc'd array of
  * *n detections (NULL when none) sorted by confidence, highest first,
- * labels NULL. Returns 0, VG_DERR_INVAL or -ENOMEM.
+ * labels NULL. Returns 0, VG_E_INVAL or -ENOMEM.
  */
 int vg_post_run(vigia_candidates *cand, const vg_post_params *p, vg_detection **out, size_t *n);
 

@@ -8,7 +8,7 @@
 
 #include <glib.h>
 
-#include "base/detect_error.h"
+#include "base/error.h"
 
 static const uint8_t magic[8] = { 0x89, 'V', 'G', 'R', 'A', 'W', '\r', '\n' };
 
@@ -131,12 +131,12 @@ vg_rawimg_decode(const void *data, size_t len, const vg_image_limits *lim, vg_im
     out->w = out->h = 0;
     out->rgb = NULL;
     if (vg_rawimg_parse(data, len, &d, err, errlen) != 0)
-        return VG_DERR_DECODE;
+        return VG_E_DECODE;
     if (lim && ((lim->max_side && (d.w > lim->max_side || d.h > lim->max_side)) ||
                 (lim->max_pixels && (uint64_t)d.w * d.h > lim->max_pixels))) {
         snprintf(err, errlen, "raw tensor of %ux%u pixels exceeds the limits (%u per side, %llu pixels)", d.w,
                  d.h, lim->max_side, (unsigned long long)lim->max_pixels);
-        return VG_DERR_TOOBIG;
+        return VG_E_TOOBIG;
     }
     size_t n = (size_t)d.w * d.h;
     uint8_t *rgb = g_try_malloc(n * 3);
@@ -175,7 +175,7 @@ vg_rawimg_decode(const void *data, size_t len, const vg_image_limits *lim, vg_im
                 if (px < 0) {
                     snprintf(err, errlen, "the tensor holds a value that is not a finite number");
                     g_free(rgb);
-                    return VG_DERR_DECODE;
+                    return VG_E_DECODE;
                 }
                 rgb[i * 3 + (size_t)(bgr ? 2 - c : c)] = (uint8_t)px;
             }

@@ -59,8 +59,8 @@ int vg_rawimg_parse(const void *data, size_t len, vg_rawimg_desc *d, char *err, 
 /*
  * Worker side: converts a header + pixels to out (8-bit RGB, HWC; free
  * with vg_image_release). Errors, with a message in err:
- *   VG_DERR_DECODE   malformed header, size mismatch, non-finite floats
- *   VG_DERR_TOOBIG   over a limit (side, pixels)
+ *   VG_E_DECODE   malformed header, size mismatch, non-finite floats
+ *   VG_E_TOOBIG   over a limit (side, pixels)
  *   -ENOMEM
  */
 int vg_rawimg_decode(const void *data, size_t len, const vg_image_limits *lim, vg_image *out,

@@ -14,7 +14,7 @@
 
 #include <msgpack.h>
 
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "pool/ipc.h"
 
 #define MAX_DEPTH 8          /* nesting skipped in unknown values */
@@ -47,7 +47,7 @@ frame_end(vg_buf *out, size_t at, size_t extra)
     size_t n = out->len - at - VG_IPC_HDR + extra;
     if (n > VG_IPC_MAX_FRAME) {
         out->len = at;
-        return VG_DERR_INVAL;
+        return VG_E_INVAL;
     }
     uint8_t *h = (uint8_t *)out->data + at;
     h[0] = (uint8_t)(n >> 24);
@@ -83,7 +83,7 @@ vg_ipc_encode_job(vg_buf *out, const vg_ipc_job *job)
     msgpack_packer pk;
     if (!job->image || job->image_len == 0 || job->image_len > VG_IPC_MAX_FRAME ||
         job->mask_len > 1u << 20 || (job->mask_len && !job->class_mask))
-        return VG_DERR_INVAL;
+        return VG_E_INVAL;
     size_t at = frame_begin(out);
     msgpack_packer_init(&pk, out, buf_write);
     msgpack_pack_map(&pk, 8);
@@ -183,7 +183,7 @@ vg_ipc_encode_result(vg_buf *out, const vg_ipc_result *r, const vg_detection *de
 {
     msgpack_packer pk;
     if (r->ndet > VG_POST_MAX_DETECTIONS || (r->ndet && !dets) || (r->jpeg_len && !r->jpeg))
-        return VG_DERR_INVAL;
+        return VG_E_INVAL;
     size_t at = frame_begin(out);
     msgpack_packer_init(&pk, out, buf_write);
     msgpack_pack_map(&pk, 14);
@@ -565,12 +565,12 @@ vg_ipc_decode(const uint8_t *p, size_t len, vg_ipc_msg *msg)
 
     memset(msg, 0, sizeof *msg);
     if (rd_container(&c, 1, &nkeys) || nkeys > 64)
-        return VG_DERR_PROTO;
+        return VG_E_PROTO;
     /* "t" first: every encoder writes it first, so the fields can be typed */
     const char *k;
     size_t kn;
     if (nkeys < 1 || rd_str(&c, &k, &kn) || !key_is(k, kn, "t") || rd_i32(&c, &type, 1, 5))
-        return VG_DERR_PROTO;
+        return VG_E_PROTO;
     msg->type = (enum vg_ipc_type)type;
     if (type == VG_IPC_JOB) {
         msg->u.job.threshold = -1;
@@ -683,7 +683,7 @@ vg_ipc_decode(const uint8_t *p, size_t len, vg_ipc_msg *msg)
     return 0;
 bad:
     vg_ipc_msg_release(msg);
-    return VG_DERR_PROTO;
+    return VG_E_PROTO;
 }
 
 
@@ -750,7 +750,7 @@ reader_want(vg_ipc_reader *r, size_t *want)
     }
     size_t n = (size_t)be(r->buf + r->off, VG_IPC_HDR);
     if (n > r->max)
-        return VG_DERR_PROTO;
+        return VG_E_PROTO;
     size_t total = VG_IPC_HDR + n;
     *want = total > have ? total - have : 64 * 1024;
     if (*want < 64 * 1024)
@@ -807,7 +807,7 @@ vg_ipc_reader_next(vg_ipc_reader *r, const uint8_t **payload, size_t *len)
         return 0;
     size_t n = (size_t)be(r->buf + r->off, VG_IPC_HDR);
     if (n > r->max)
-        return VG_DERR_PROTO;
+        return VG_E_PROTO;
     if (have < VG_IPC_HDR + n)
         return 0;
     *payload = r->buf + r->off + VG_IPC_HDR;
@@ -878,10 +878,10 @@ vg_ipc_read_frame(int fd, uint8_t **buf, size_t *cap, size_t max)
     int clean = 0;
     int rc = read_full(fd, h, sizeof h, &clean);
     if (rc != 0)
-        return rc == -EPIPE && !clean ? VG_DERR_PROTO : rc;
+        return rc == -EPIPE && !clean ? VG_E_PROTO : rc;
     size_t n = (size_t)be(h, VG_IPC_HDR);
     if (n > max)
-        return VG_DERR_PROTO;
+        return VG_E_PROTO;
     if (n > *cap || !*buf) {
         uint8_t *nb = realloc(*buf, n ? n : 1);
         if (!nb)
@@ -891,6 +891,6 @@ vg_ipc_read_frame(int fd, uint8_t **buf, size_t *cap, size_t max)
     }
     rc = read_full(fd, *buf, n, NULL);
     if (rc != 0)
-        return rc == -EPIPE ? VG_DERR_PROTO : rc;
+        return rc == -EPIPE ? VG_E_PROTO : rc;
     return (ssize_t)n;
 }

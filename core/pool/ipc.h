@@ -16,7 +16,7 @@
  * byte arrays point into the frame and live as long as it does.
  *
  * Every length is bounded: a frame by the reader's maximum, each field by
- * the limits below; anything malformed is VG_DERR_PROTO, never a crash.
+ * the limits below; anything malformed is VG_E_PROTO, never a crash.
  */
 #ifndef VG_IPC_H
 #define VG_IPC_H
@@ -60,13 +60,13 @@ typedef struct vg_ipc_ready {
 } vg_ipc_ready;
 
 typedef struct vg_ipc_fatal {
-    int status;                    /* a negative VG_DERR_* code */
+    int status;                    /* a negative VG_E_* code */
     vg_str msg;
 } vg_ipc_fatal;
 
 typedef struct vg_ipc_result {
     uint64_t id;
-    int status;                    /* 0 or a negative VG_DERR_* code */
+    int status;                    /* 0 or a negative VG_E_* code */
     vg_str msg;
     int w, h;
     size_t ndet;
@@ -92,7 +92,7 @@ typedef struct vg_ipc_msg {
  * Encoders append one frame to `out`. For JOB and RESULT the frame's last
  * bytes (image, JPEG) are NOT appended: the frame header already counts
  * them and the caller must send them right after what was appended.
- * Fail with VG_DERR_INVAL when a field is out of range or the frame would
+ * Fail with VG_E_INVAL when a field is out of range or the frame would
  * exceed VG_IPC_MAX_FRAME.
  */
 int vg_ipc_encode_job(vg_buf *out, const vg_ipc_job *job);
@@ -104,7 +104,7 @@ int vg_ipc_encode_result(vg_buf *out, const vg_ipc_result *res, const vg_detecti
 /*
  * Decodes one payload (without its 4-byte header). Pointers in *msg point
  * into `p`; a RESULT's dets are malloc'd: call vg_ipc_msg_release().
- * Errors: VG_DERR_PROTO (malformed), -ENOMEM.
+ * Errors: VG_E_PROTO (malformed), -ENOMEM.
  */
 int vg_ipc_decode(const uint8_t *p, size_t n, vg_ipc_msg *msg);
 void vg_ipc_msg_release(vg_ipc_msg *msg);
@@ -123,16 +123,16 @@ void vg_ipc_reader_release(vg_ipc_reader *r);
 /*
  * One read(2) from fd into the buffer (grown as a pending frame needs, up
  * to the maximum). Returns the bytes read (> 0), 0 at end of stream,
- * -EAGAIN, VG_DERR_PROTO (a frame header over the maximum) or -errno.
+ * -EAGAIN, VG_E_PROTO (a frame header over the maximum) or -errno.
  * Frames returned by vg_ipc_reader_next() stay valid until the next fill.
  */
 ssize_t vg_ipc_reader_fill(vg_ipc_reader *r, int fd);
 /*
  * Feeds bytes that arrived some other way (tests, fuzzing). Same results
- * as fill (n, or VG_DERR_PROTO / -ENOMEM).
+ * as fill (n, or VG_E_PROTO / -ENOMEM).
  */
 ssize_t vg_ipc_reader_feed(vg_ipc_reader *r, const void *p, size_t n);
-/* 1 and the next complete payload, 0 when none is complete, VG_DERR_PROTO. */
+/* 1 and the next complete payload, 0 when none is complete, VG_E_PROTO. */
 int vg_ipc_reader_next(vg_ipc_reader *r, const uint8_t **payload, size_t *len);
 
 /* Blocking helpers for workers: write all iovecs / read one whole frame. */
@@ -140,7 +140,7 @@ int vg_ipc_write_all(int fd, const void *a, size_t alen, const void *b, size_t b
 /*
  * Reads one frame into *buf (reallocated as needed, at most `max` bytes of
  * payload). Returns the payload length (>= 0), -EPIPE at a clean end of
- * stream between frames, VG_DERR_PROTO, or -errno.
+ * stream between frames, VG_E_PROTO, or -errno.
  */
 ssize_t vg_ipc_read_frame(int fd, uint8_t **buf, size_t *cap, size_t max);
 

@@ -414,10 +414,10 @@ complete(job *j, int status, const char *msg, const vg_ipc_result *r, const def 
         record_latency(m, res.total_us / 1000.0, res.infer_us / 1000.0);
     } else {
         m->failed++;
-        if (status == VG_DERR_TIMEDOUT)
+        if (status == VG_E_TIMEDOUT)
             m->timedout++;
         if (!res.message[0])
-            res.message = vg_derr_str(status);
+            res.message = vg_err_str(status);
     }
     cb(status, &res, j->ud);
     free(res.jpeg);
@@ -435,7 +435,7 @@ on_job_deadline(struct ev_loop *loop, ev_timer *t, int revents)
     (void)loop;
     (void)revents;
     if (j->state == J_QUEUED) {
-        complete(j, VG_DERR_TIMEDOUT, "the job waited in the queue past its deadline", NULL, NULL, 0);
+        complete(j, VG_E_TIMEDOUT, "the job waited in the queue past its deadline", NULL, NULL, 0);
         return;
     }
     if (j->state == J_SENT && j->w) {
@@ -453,7 +453,7 @@ on_job_deadline(struct ev_loop *loop, ev_timer *t, int revents)
             }
         j->w = NULL;
         j->state = J_DONE;
-        complete(j, VG_DERR_TIMEDOUT, msg, NULL, NULL, w->pid);
+        complete(j, VG_E_TIMEDOUT, msg, NULL, NULL, w->pid);
         worker_lost(w, "killed: job deadline");
         dispatch(m);
     }
@@ -549,7 +549,7 @@ worker_send(worker *w, job **jobs, int n)
         };
         j->hdr.len = 0;
         if (vg_ipc_encode_job(&j->hdr, &ij) != 0) {
-            complete(j, VG_DERR_INVAL, "the job could not be encoded", NULL, NULL, 0);
+            complete(j, VG_E_INVAL, "the job could not be encoded", NULL, NULL, 0);
             continue;
         }
         j->state = J_SENT;
@@ -621,7 +621,7 @@ model_fail(model *m, const char *reason)
     m->state = M_FAILED;
     ev_timer_stop(m->pool->loop, &m->respawn);
     vg_error("pool", "model %s failed: %s", m->name, why);
-    fail_queue(m, VG_DERR_UNAVAILABLE, m->fail);
+    fail_queue(m, VG_E_UNAVAILABLE, m->fail);
 }
 
 
@@ -755,7 +755,7 @@ worker_lost(worker *w, const char *why)
             nretry++;
         } else {
             j->state = J_DONE;
-            complete(j, VG_DERR_WORKERDIED, "the worker died while running this job, twice", NULL, NULL, w->pid);
+            complete(j, VG_E_WORKERDIED, "the worker died while running this job, twice", NULL, NULL, w->pid);
         }
     }
     w->ninflight = 0;
@@ -894,7 +894,7 @@ on_worker_readable(struct ev_loop *loop, ev_io *io, int revents)
         return;
     }
     if (n < 0) {
-        worker_lost(w, n == VG_DERR_PROTO ? "protocol error: oversized frame" : "socket read failed");
+        worker_lost(w, n == VG_E_PROTO ? "protocol error: oversized frame" : "socket read failed");
         dispatch(m);
         return;
     }
@@ -1075,7 +1075,7 @@ spawn_missing(model *m, int respawn)
     while ((unsigned)have < m->target) {
         int rc = spawn_worker(m, d, m->gen);
         if (rc != 0) {
-            vg_error("pool", "model %s: cannot start a worker: %s", m->name, vg_derr_str(rc));
+            vg_error("pool", "model %s: cannot start a worker: %s", m->name, vg_err_str(rc));
             ev_timer_set(&m->respawn, backoff_s(p, ++m->crash_streak), 0);
             ev_timer_start(p->loop, &m->respawn);
             break;
@@ -1258,7 +1258,7 @@ vg_pool_create(struct ev_loop *loop, const vg_pool_options *opts, vg_pool **out)
     vg_pool_options def_opts;
     *out = NULL;
     if (!loop)
-        return VG_DERR_INVAL;
+        return VG_E_INVAL;
     if (!opts) {
         vg_pool_options_init(&def_opts);
         opts = &def_opts;
@@ -1266,7 +1266,7 @@ vg_pool_create(struct ev_loop *loop, const vg_pool_options *opts, vg_pool **out)
     if (opts->queue_max == 0 || opts->job_timeout_ms == 0 || opts->max_image_bytes == 0 ||
         opts->max_image_bytes > VG_IPC_MAX_FRAME - (1u << 20) || opts->workers > VG_MODEL_MAX_WORKERS ||
         opts->backoff_max_ms < opts->backoff_min_ms)
-        return VG_DERR_INVAL;
+        return VG_E_INVAL;
     vg_pool *p = calloc(1, sizeof *p);
     if (!p)
         return -ENOMEM;
@@ -1371,7 +1371,7 @@ read_manifest(vg_pool *p, const char *name, def **out, char *err, size_t errlen)
     vg_model *vm = NULL;
     if ((size_t)snprintf(dir, sizeof dir, "%s/%s", p->models_dir, name) >= sizeof dir) {
         copy_err(err, errlen, "%s: path too long", name);
-        return VG_DERR_MANIFEST;
+        return VG_E_MANIFEST;
     }
     int rc = vg_model_load(dir, &vm, err, errlen);
     if (rc != 0)
@@ -1380,14 +1380,14 @@ read_manifest(vg_pool *p, const char *name, def **out, char *err, size_t errlen)
     if (batching_key(vm, "max_batch", 1, vm->batch, &mb, err, errlen) != 0 ||
         batching_key(vm, "max_queue_delay_us", 0, VG_POOL_MAX_QUEUE_DELAY_US, &delay, err, errlen) != 0) {
         vg_model_destroy(vm);
-        return VG_DERR_MANIFEST;
+        return VG_E_MANIFEST;
     }
     for (size_t i = 0; i < vm->nkeys; i++)
         if (strncmp(vm->keys[i], "batching.", 9) == 0 && strcmp(vm->keys[i], "batching.max_batch") != 0 &&
             strcmp(vm->keys[i], "batching.max_queue_delay_us") != 0) {
             copy_err(err, errlen, "%s: unknown key '%s' in [batching]", name, vm->keys[i] + 9);
             vg_model_destroy(vm);
-            return VG_DERR_MANIFEST;
+            return VG_E_MANIFEST;
         }
     *out = def_new(vm);
     if (!*out) {
@@ -1449,24 +1449,24 @@ vg_pool_model_load(vg_pool *p, const char *name, const char *backend, unsigned w
     char e[512];
     if (!name || !vg_model_name_valid(name)) {
         copy_err(err, errlen, "invalid model name '%.80s'", name ? name : "");
-        return VG_DERR_NOMODEL;
+        return VG_E_NOMODEL;
     }
     if (p->stopping) {
         copy_err(err, errlen, "%s", "the server is shutting down");
-        return VG_DERR_STOPPING;
+        return VG_E_STOPPING;
     }
     model *m = find_model(p, name);
     if (m && m->loaded) {
         copy_err(err, errlen, "model %s is already loaded", name);
-        return VG_DERR_EXISTS;
+        return VG_E_EXISTS;
     }
     if (m && m->workers) {
         copy_err(err, errlen, "model %s is still unloading", name);
-        return VG_DERR_EXISTS;
+        return VG_E_EXISTS;
     }
     if (workers > VG_MODEL_MAX_WORKERS) {
         copy_err(err, errlen, "%s", "too many workers");
-        return VG_DERR_INVAL;
+        return VG_E_INVAL;
     }
     int rc = read_manifest(p, name, &d, e, sizeof e);
     if (rc != 0) {
@@ -1475,7 +1475,7 @@ vg_pool_model_load(vg_pool *p, const char *name, const char *backend, unsigned w
             snprintf(path, sizeof path, "%s/%s", p->models_dir, name);
             if (access(path, F_OK) != 0) {
                 copy_err(err, errlen, "no model directory %s", path);
-                return VG_DERR_NOMODEL;
+                return VG_E_NOMODEL;
             }
         }
         copy_err(err, errlen, "%s", e);
@@ -1483,7 +1483,7 @@ vg_pool_model_load(vg_pool *p, const char *name, const char *backend, unsigned w
             m->state = M_INVALID;
             snprintf(m->why, sizeof m->why, "%s", e);
         }
-        return rc == -ENOMEM ? rc : VG_DERR_MANIFEST;
+        return rc == -ENOMEM ? rc : VG_E_MANIFEST;
     }
     if (!m && !(m = model_new(p, name))) {
         def_unref(d);
@@ -1512,7 +1512,7 @@ vg_pool_model_load(vg_pool *p, const char *name, const char *backend, unsigned w
         m->loaded = 0;
         m->state = M_FAILED;
         copy_err(err, errlen, "model %s: no worker could be started", name);
-        return VG_DERR_UNAVAILABLE;
+        return VG_E_UNAVAILABLE;
     }
     return 0;
 }
@@ -1523,13 +1523,13 @@ vg_pool_model_unload(vg_pool *p, const char *name)
 {
     model *m = name ? find_model(p, name) : NULL;
     if (!m)
-        return VG_DERR_NOMODEL;
+        return VG_E_NOMODEL;
     if (!m->loaded)
-        return VG_DERR_NOTLOADED;
+        return VG_E_NOTLOADED;
     m->loaded = 0;
     ev_timer_stop(p->loop, &m->respawn);
     ev_timer_stop(p->loop, &m->batch_timer);
-    fail_queue(m, VG_DERR_NOTLOADED, "the model was unloaded");
+    fail_queue(m, VG_E_NOTLOADED, "the model was unloaded");
     for (worker *w = m->workers, *next; w; w = next) {
         next = w->next;
         w->retiring = 1;
@@ -1555,15 +1555,15 @@ vg_pool_model_reload(vg_pool *p, const char *name, char *err, size_t errlen)
     def *d = NULL;
     if (!m) {
         copy_err(err, errlen, "no model '%.80s'", name ? name : "");
-        return VG_DERR_NOMODEL;
+        return VG_E_NOMODEL;
     }
     if (!m->loaded) {
         copy_err(err, errlen, "model %s is not loaded", name);
-        return VG_DERR_NOTLOADED;
+        return VG_E_NOTLOADED;
     }
     int rc = read_manifest(p, name, &d, err, errlen);
     if (rc != 0)
-        return rc == -ENOMEM ? rc : VG_DERR_MANIFEST;
+        return rc == -ENOMEM ? rc : VG_E_MANIFEST;
     if (m->state == M_FAILED) {
         /* nothing serves: a plain restart with the new manifest */
         def_unref(m->d);
@@ -1596,41 +1596,41 @@ vg_pool_submit(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb c
         *req = NULL;
     if (!jb || !cb) {
         copy_err(err, errlen, "%s", "missing job or callback");
-        return VG_DERR_INVAL;
+        return VG_E_INVAL;
     }
     if (p->stopping) {
         copy_err(err, errlen, "%s", "the server is shutting down");
-        return VG_DERR_STOPPING;
+        return VG_E_STOPPING;
     }
     if (!name || !name[0])
         name = vg_pool_default_model(p);
     model *m = name ? find_model(p, name) : NULL;
     if (!m) {
         copy_err(err, errlen, "no model '%.80s'", name ? name : "");
-        return VG_DERR_NOMODEL;
+        return VG_E_NOMODEL;
     }
     if (!m->loaded) {
         copy_err(err, errlen, "model %s is not loaded", m->name);
-        return VG_DERR_NOTLOADED;
+        return VG_E_NOTLOADED;
     }
     if (m->state == M_FAILED) {
         copy_err(err, errlen, "%s", m->fail[0] ? m->fail : "the model failed to load");
-        return VG_DERR_UNAVAILABLE;
+        return VG_E_UNAVAILABLE;
     }
     if (!jb->image || jb->image_len == 0) {
         copy_err(err, errlen, "%s", "empty image");
-        return VG_DERR_NOTIMAGE;
+        return VG_E_NOTIMAGE;
     }
     if (jb->image_len > p->o.max_image_bytes) {
         if (err)
             snprintf(err, errlen, "image of %zu bytes exceeds the limit of %zu", jb->image_len,
                      p->o.max_image_bytes);
-        return VG_DERR_TOOBIG;
+        return VG_E_TOOBIG;
     }
     if (!(jb->min_confidence < 0 || (jb->min_confidence > 0 && jb->min_confidence <= 1)) ||
         !(jb->nms < 0 || jb->nms <= 1) || isnan(jb->nms) || jb->jpeg_quality < 0 || jb->jpeg_quality > 100) {
         copy_err(err, errlen, "%s", "min_confidence must be in (0, 1], nms in [0, 1], jpeg_quality in 1..100");
-        return VG_DERR_INVAL;
+        return VG_E_INVAL;
     }
     /* jobs an idle worker is about to take do not count as waiting */
     unsigned idle = 0;
@@ -1640,7 +1640,7 @@ vg_pool_submit(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb c
     if (m->qlen >= p->o.queue_max + idle) {
         m->rejected++;
         copy_err(err, errlen, "the queue of model %s is full", m->name);
-        return VG_DERR_QUEUEFULL;
+        return VG_E_QUEUEFULL;
     }
     const vg_model *vm = m->d->m;
     job *j = calloc(1, sizeof *j);
@@ -1669,7 +1669,7 @@ vg_pool_submit(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb c
                              jb->classes[i] ? jb->classes[i] : "");
                 free(j->mask);
                 free(j);
-                return VG_DERR_INVAL;
+                return VG_E_INVAL;
             }
         }
     }
@@ -1720,7 +1720,7 @@ vg_pool_cancel(vg_pool_req *req)
     job *j = (job *)req;
     if (!j || !j->cb)
         return;
-    complete(j, VG_DERR_CANCELED, "canceled", NULL, NULL, 0);
+    complete(j, VG_E_CANCELED, "canceled", NULL, NULL, 0);
 }
 
 
@@ -1805,7 +1805,7 @@ on_stop_grace(struct ev_loop *loop, ev_timer *t, int revents)
     vg_warn("pool", "drain grace period over: killing the remaining workers");
     for (size_t i = 0; i < p->nmodels; i++) {
         model *m = p->models[i];
-        fail_queue(m, VG_DERR_STOPPING, "the server is shutting down");
+        fail_queue(m, VG_E_STOPPING, "the server is shutting down");
         while (m->workers) {
             m->workers->retiring = 1;
             worker_lost(m->workers, "stopping");
@@ -1849,7 +1849,7 @@ vg_pool_destroy(vg_pool *p)
         model *m = p->models[i];
         ev_timer_stop(p->loop, &m->respawn);
         ev_timer_stop(p->loop, &m->batch_timer);
-        fail_queue(m, VG_DERR_STOPPING, "the server is shutting down");
+        fail_queue(m, VG_E_STOPPING, "the server is shutting down");
         while (m->workers) {
             worker *w = m->workers;
             /* fire in-flight callbacks before the worker goes */
@@ -1858,7 +1858,7 @@ vg_pool_destroy(vg_pool *p)
                 j->w = NULL;
                 j->state = J_DONE;
                 if (j->cb)
-                    complete(j, VG_DERR_STOPPING, "the server is shutting down", NULL, NULL, 0);
+                    complete(j, VG_E_STOPPING, "the server is shutting down", NULL, NULL, 0);
                 else
                     job_free(j);
             }
@@ -2029,7 +2029,7 @@ int
 vg_pool_model_stats_at(const vg_pool *p, size_t i, vg_pool_model_stats *out)
 {
     if (i >= p->nmodels)
-        return VG_DERR_NOMODEL;
+        return VG_E_NOMODEL;
     fill_stats(p->models[i], out);
     return 0;
 }
@@ -2040,7 +2040,7 @@ vg_pool_model_stats_by_name(const vg_pool *p, const char *name, vg_pool_model_st
 {
     const model *m = name ? find_model(p, name) : NULL;
     if (!m)
-        return VG_DERR_NOMODEL;
+        return VG_E_NOMODEL;
     fill_stats(m, out);
     return 0;
 }
@@ -2051,7 +2051,7 @@ vg_pool_model_workers(const vg_pool *p, const char *name, vg_pool_worker_info *o
 {
     const model *m = name ? find_model(p, name) : NULL;
     if (!m)
-        return VG_DERR_NOMODEL;
+        return VG_E_NOMODEL;
     uint64_t t = now_us();
     size_t n = 0;
     for (const worker *w = m->workers; w; w = w->next) {

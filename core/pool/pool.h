@@ -9,15 +9,15 @@
  * inference, no waiting for children.
  *
  * Failure handling, per job:
- *   - queue full                -> vg_pool_submit() fails with VG_DERR_QUEUEFULL
+ *   - queue full                -> vg_pool_submit() fails with VG_E_QUEUEFULL
  *                                  (HTTP 429; vg_pool_retry_after() for Retry-After)
- *   - deadline (from submit)    -> callback VG_DERR_TIMEDOUT (504); a worker still
+ *   - deadline (from submit)    -> callback VG_E_TIMEDOUT (504); a worker still
  *                                  running the job is killed and respawned
  *   - the worker dies mid-job   -> the job is retried once on another worker
- *                                  (same deadline); a second death -> VG_DERR_WORKERDIED (503)
- *   - no worker can start       -> queued jobs fail with VG_DERR_UNAVAILABLE (503)
- *   - bad image                 -> VG_DERR_NOTIMAGE (415), VG_DERR_DECODE (422),
- *                                  VG_DERR_TOOBIG (413); the worker keeps serving
+ *                                  (same deadline); a second death -> VG_E_WORKERDIED (503)
+ *   - no worker can start       -> queued jobs fail with VG_E_UNAVAILABLE (503)
+ *   - bad image                 -> VG_E_NOTIMAGE (415), VG_E_DECODE (422),
+ *                                  VG_E_TOOBIG (413); the worker keeps serving
  * A worker that crashes, hangs past a deadline or grows past the memory cap
  * is killed and respawned with exponential backoff. A worker whose model
  * fails to load marks the model "failed" (with the reason) and is not
@@ -36,10 +36,10 @@
  * vg_pool_submit(). A call that returns an error never fires its callback;
  * one that returns 0 fires it exactly once (vg_pool_cancel(),
  * vg_pool_model_unload() and vg_pool_destroy() fire it early, synchronously,
- * with VG_DERR_CANCELED / VG_DERR_NOTLOADED / VG_DERR_STOPPING). A callback
+ * with VG_E_CANCELED / VG_E_NOTLOADED / VG_E_STOPPING). A callback
  * may submit, cancel other jobs, stop the pool; it must not destroy the pool
  * (do that from vg_pool_stop()'s callback, which runs on a clean stack).
- * Error codes are in detect_error.h; vg_derr_http_status() maps them to
+ * Error codes are in base/error.h; vg_err_http_status() maps them to
  * HTTP statuses.
  */
 #ifndef VG_POOL_H
@@ -48,7 +48,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "pipeline/postprocess.h"
 
 struct ev_loop;
@@ -78,19 +78,19 @@ void vg_pool_options_init(vg_pool_options *opts);
 
 /*
  * Makes an empty pool on `loop`; no process is started yet. `opts` is
- * copied (the strings too). Errors: VG_DERR_INVAL, -ENOMEM.
+ * copied (the strings too). Errors: VG_E_INVAL, -ENOMEM.
  */
 int vg_pool_create(struct ev_loop *loop, const vg_pool_options *opts, vg_pool **out);
 
 /*
  * Kills every worker now (SIGKILL), fires every pending callback with
- * VG_DERR_STOPPING, waits for the children (briefly, blocking) and frees
+ * VG_E_STOPPING, waits for the children (briefly, blocking) and frees
  * the pool. For exit paths; use vg_pool_stop() to drain first.
  */
 void vg_pool_destroy(vg_pool *pool);
 
 /*
- * Drains: from now on vg_pool_submit() fails with VG_DERR_STOPPING; queued
+ * Drains: from now on vg_pool_submit() fails with VG_E_STOPPING; queued
  * and running jobs finish, then workers are told to exit. `cb` runs once on
  * the loop when every worker has exited (workers still running after
  * `grace_ms` are killed). Call vg_pool_destroy() afterwards.
@@ -111,16 +111,16 @@ int vg_pool_scan(vg_pool *pool);
  * forks its workers and returns; the model is "loading" until a worker
  * reports ready. `backend` overrides the manifest's backend (NULL: keep);
  * `workers` overrides the manifest's count (0: keep). Errors (with a message
- * in err): VG_DERR_NOMODEL, VG_DERR_MANIFEST, VG_DERR_EXISTS, -errno.
+ * in err): VG_E_NOMODEL, VG_E_MANIFEST, VG_E_EXISTS, -errno.
  */
 int vg_pool_model_load(vg_pool *pool, const char *name, const char *backend,
                        unsigned workers, char *err, size_t errlen);
 
 /*
- * Unloads: queued jobs of the model fail with VG_DERR_NOTLOADED (their
+ * Unloads: queued jobs of the model fail with VG_E_NOTLOADED (their
  * callbacks run inside this call), running ones finish, then its workers
  * exit. The model stays listed as "unloaded".
- * Errors: VG_DERR_NOMODEL, VG_DERR_NOTLOADED.
+ * Errors: VG_E_NOMODEL, VG_E_NOTLOADED.
  */
 int vg_pool_model_unload(vg_pool *pool, const char *name);
 
@@ -129,7 +129,7 @@ int vg_pool_model_unload(vg_pool *pool, const char *name);
  * new workers beside the old ones; each old worker retires (after its job)
  * when a new one is ready, so no request is dropped. If the new workers
  * cannot load the model the old ones keep serving and `why` says so.
- * Errors: VG_DERR_NOMODEL, VG_DERR_NOTLOADED, VG_DERR_MANIFEST (err says why).
+ * Errors: VG_E_NOMODEL, VG_E_NOTLOADED, VG_E_MANIFEST (err says why).
  */
 int vg_pool_model_reload(vg_pool *pool, const char *name, char *err, size_t errlen);
 
@@ -188,7 +188,7 @@ typedef struct vg_pool_result {
 } vg_pool_result;
 
 /*
- * status is 0 or a negative VG_DERR_* code; `res` is never NULL (on error,
+ * status is 0 or a negative VG_E_* code; `res` is never NULL (on error,
  * res->message says why and only model/width/height/timings may be set).
  */
 typedef void (*vg_pool_cb)(int status, vg_pool_result *res, void *ud);
@@ -197,14 +197,14 @@ typedef void (*vg_pool_cb)(int status, vg_pool_result *res, void *ud);
  * Queues a job for `model` (NULL or "": the default model). Returns 0 and
  * sets *req (if req is not NULL; the handle is valid until the callback
  * starts), or fails without firing cb:
- *   VG_DERR_NOMODEL      no such model (404)
- *   VG_DERR_NOTLOADED    listed but not loaded (503)
- *   VG_DERR_UNAVAILABLE  failed model / no worker can run (503)
- *   VG_DERR_QUEUEFULL    the model's queue is full (429)
- *   VG_DERR_TOOBIG       image_len > max_image_bytes (413)
- *   VG_DERR_NOTIMAGE     empty image (415)
- *   VG_DERR_INVAL        bad option or unknown class label (400; err says which)
- *   VG_DERR_STOPPING     the pool is draining (503)
+ *   VG_E_NOMODEL      no such model (404)
+ *   VG_E_NOTLOADED    listed but not loaded (503)
+ *   VG_E_UNAVAILABLE  failed model / no worker can run (503)
+ *   VG_E_QUEUEFULL    the model's queue is full (429)
+ *   VG_E_TOOBIG       image_len > max_image_bytes (413)
+ *   VG_E_NOTIMAGE     empty image (415)
+ *   VG_E_INVAL        bad option or unknown class label (400; err says which)
+ *   VG_E_STOPPING     the pool is draining (503)
  *   -ENOMEM
  * `err` (may be NULL) receives a message on failure.
  */
@@ -214,13 +214,13 @@ int vg_pool_submit(vg_pool *pool, const char *model, const vg_pool_job *job,
 
 /*
  * The caller no longer wants the answer (its client went away): fires the
- * callback now, synchronously, with VG_DERR_CANCELED. A job already running
+ * callback now, synchronously, with VG_E_CANCELED. A job already running
  * in a worker finishes there and its answer is dropped. Must not be called
  * after the callback has started.
  */
 void vg_pool_cancel(vg_pool_req *req);
 
-/* Seconds a client refused with VG_DERR_QUEUEFULL should wait (>= 1). */
+/* Seconds a client refused with VG_E_QUEUEFULL should wait (>= 1). */
 unsigned vg_pool_retry_after(const vg_pool *pool, const char *model);
 
 /* ---- state and statistics (for /v1/models, /ready, /metrics) --------- */
@@ -287,7 +287,7 @@ size_t vg_pool_model_count(const vg_pool *pool);
 /*
  * Statistics of the i-th listed model (0 <= i < count), or by name with
  * vg_pool_model_stats_by_name(). Strings stay valid until the next pool call
- * that loads, unloads, reloads or scans. Errors: VG_DERR_NOMODEL.
+ * that loads, unloads, reloads or scans. Errors: VG_E_NOMODEL.
  */
 int vg_pool_model_stats_at(const vg_pool *pool, size_t i, vg_pool_model_stats *out);
 int vg_pool_model_stats_by_name(const vg_pool *pool, const char *name, vg_pool_model_stats *out);
@@ -304,7 +304,7 @@ typedef struct vg_pool_worker_info {
 
 /*
  * Fills up to `max` entries about the model's live workers and returns how
- * many there are (possibly more than max), or VG_DERR_NOMODEL.
+ * many there are (possibly more than max), or VG_E_NOMODEL.
  */
 int vg_pool_model_workers(const vg_pool *pool, const char *name, vg_pool_worker_info *out, size_t max);
 

@@ -12,7 +12,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "pipeline/detector.h"
 #include "pool/ipc.h"
 #include "base/log.h"
@@ -33,7 +33,7 @@ exit_guard(void)
         return;
     vg_buf b;
     vg_buf_init(&b);
-    if (vg_ipc_encode_fatal(&b, VG_DERR_BACKEND, "the backend called exit() while loading the model") == 0)
+    if (vg_ipc_encode_fatal(&b, VG_E_BACKEND, "the backend called exit() while loading the model") == 0)
         (void)vg_ipc_write_all(guard_fd, b.data, b.len, NULL, 0);
     vg_buf_release(&b);
     _exit(VG_WORKER_EXIT_FATAL);
@@ -218,7 +218,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
                 break;
             }
             if (len < 0 || vg_ipc_decode(bufs[n], (size_t)len, &msgs[n]) != 0) {
-                vg_error("worker", "malformed frame from the master (%s)", vg_derr_str((int)(len < 0 ? len : VG_DERR_PROTO)));
+                vg_error("worker", "malformed frame from the master (%s)", vg_err_str((int)(len < 0 ? len : VG_E_PROTO)));
                 code = VG_WORKER_EXIT_PROTO;
                 quit = 1;
                 n = 0;

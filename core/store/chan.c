@@ -161,7 +161,7 @@ child_lost(vg_chan *c, const char *why)
     ev_timer_set(&c->respawn, c->backoff, 0);
     ev_timer_start(c->loop, &c->respawn);
     c->backoff = c->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : c->backoff * 2;
-    fail_all(c, VG_DB_EUNAVAILABLE);
+    fail_all(c, VG_E_STORE_DOWN);
 }
 
 
@@ -170,7 +170,7 @@ on_hello(vg_chan *c, const uint8_t *p, size_t n, char *err, size_t errlen)
 {
     vg_mpr r;
     uint32_t cnt;
-    int64_t code = VG_DB_EPROTO;
+    int64_t code = VG_E_STORE_PROTO;
     vg_str msg = { "malformed hello", 15 };
     vg_mpr_init(&r, p, n);
     if (vg_mpr_array(&r, &cnt) == 0 && cnt >= 1 && vg_mpr_i64(&r, &code) == 0 && cnt >= 2)
@@ -407,12 +407,12 @@ vg_chan_call(vg_chan *c, const void *payload, size_t n, const void *tail, size_t
              vg_chan_cb cb, void *ud)
 {
     if (c->fd < 0)
-        return VG_DB_EUNAVAILABLE;
+        return VG_E_STORE_DOWN;
     if (c->npending >= c->o.max_pending)
-        return VG_DB_EBUSY;
+        return VG_E_STORE_BUSY;
     size_t total = n + tail_n;
     if (total > VG_IPC_MAX_FRAME)
-        return VG_DB_EINVAL;
+        return VG_E_INVALID;
     uint8_t h[4] = { (uint8_t)(total >> 24), (uint8_t)(total >> 16), (uint8_t)(total >> 8), (uint8_t)total };
     vg_buf_append(&c->out, h, 4);
     vg_buf_append(&c->out, payload, n);
@@ -518,7 +518,7 @@ vg_chan_destroy(vg_chan *c, double timeout)
             nanosleep(&ts, NULL);
         }
     }
-    fail_all(c, VG_DB_EUNAVAILABLE);
+    fail_all(c, VG_E_STORE_DOWN);
     vg_ipc_reader_release(&c->rd);
     vg_buf_release(&c->out);
     free(c);

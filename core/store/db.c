@@ -16,55 +16,18 @@ const double vg_db_lat_bounds_ms[VG_DB_LAT_BUCKETS] = {
     1, 2, 5, 10, 20, 35, 50, 75, 100, 200, 500, 1000, 5000, 1e300
 };
 
-const char *
-vg_db_strerror(int err)
-{
-    switch (err) {
-#define VG_DB_X(name, v, st, code, msg) case VG_DB_##name: return msg;
-    VG_DB_ERRNO_MAP(VG_DB_X)
-#undef VG_DB_X
-    case 0: return "ok";
-    default: return err < 0 && err > -1000 ? strerror(-err) : mdb_strerror(err);
-    }
-}
-
-
-const char *
-vg_db_code(int err)
-{
-    switch (err) {
-#define VG_DB_X(name, v, st, code, msg) case VG_DB_##name: return code;
-    VG_DB_ERRNO_MAP(VG_DB_X)
-#undef VG_DB_X
-    default: return "store_error";
-    }
-}
-
-
-int
-vg_db_http_status(int err)
-{
-    switch (err) {
-#define VG_DB_X(name, v, st, code, msg) case VG_DB_##name: return st;
-    VG_DB_ERRNO_MAP(VG_DB_X)
-#undef VG_DB_X
-    default: return 500;
-    }
-}
-
-
 int
 vg_db_err(int rc)
 {
-    if (rc == 0 || (rc <= -1001 && rc >= -1100))
+    if (rc == 0 || vg_err_known(rc))
         return rc;
     if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT || rc == MDB_TXN_FULL || rc == -ENOSPC)
-        return VG_DB_EFULL;
+        return VG_E_FULL;
     if (rc == MDB_NOTFOUND)
-        return VG_DB_ENOTFOUND;
+        return VG_E_NOTFOUND;
     if (rc == MDB_KEYEXIST)
-        return VG_DB_EEXISTS;
-    return VG_DB_EIO;
+        return VG_E_CONFLICT;
+    return VG_E_STORE_IO;
 }
 
 
@@ -199,7 +162,7 @@ meta_get_u64(vg_db *db, MDB_txn *txn, const char *name, uint64_t *v)
     if (rc != 0)
         return rc;
     if (d.mv_size != 8)
-        return VG_DB_ECORRUPT;
+        return VG_E_CORRUPT;
     *v = vg_db_get_be64(d.mv_data);
     return 0;
 }
@@ -415,7 +378,7 @@ int
 vg_db_grow(vg_db *db)
 {
     if (db->map_size >= db->map_max)
-        return VG_DB_EFULL;
+        return VG_E_FULL;
     size_t next = db->map_size * 2;
     if (next > db->map_max || next < db->map_size)
         next = db->map_max;
@@ -539,7 +502,7 @@ vg_user_decode(const void *p, size_t n, vg_user *u)
     memset(u, 0, sizeof *u);
     vg_mpr_init(&r, p, n);
     if (vg_mpr_map(&r, &cnt) < 0)
-        return VG_DB_ECORRUPT;
+        return VG_E_CORRUPT;
     for (uint32_t i = 0; i < cnt && !r.err; i++) {
         vg_str k, s;
         if (vg_mpr_str(&r, &k) < 0)
@@ -564,7 +527,7 @@ vg_user_decode(const void *p, size_t n, vg_user *u)
         else
             vg_mpr_skip(&r);
     }
-    return r.err ? VG_DB_ECORRUPT : 0;
+    return r.err ? VG_E_CORRUPT : 0;
 }
 
 
@@ -600,18 +563,18 @@ vg_db_user_find(vg_db *db, MDB_txn *txn, const char *login, vg_user *u)
 {
     char low[VG_DB_EMAIL_MAX + 1];
     if (strlen(login) > VG_DB_EMAIL_MAX)
-        return VG_DB_ENOTFOUND;
+        return VG_E_NOTFOUND;
     size_t n = lower_copy(low, sizeof low, login);
     MDB_val v;
     int rc = get_raw(txn, strchr(low, '@') ? db->users_by_email : db->users_by_name, low, n, &v);
     if (rc == MDB_NOTFOUND && !strchr(low, '@'))
-        return VG_DB_ENOTFOUND;
+        return VG_E_NOTFOUND;
     if (rc == MDB_NOTFOUND)   /* names may not hold '@', but be lenient */
         rc = get_raw(txn, db->users_by_name, low, n, &v);
     if (rc != 0)
         return vg_db_err(rc);
     if (v.mv_size != 8)
-        return VG_DB_ECORRUPT;
+        return VG_E_CORRUPT;
     return vg_db_user_get(db, txn, vg_db_get_be64(v.mv_data), u);
 }
 
@@ -656,9 +619,9 @@ vg_db_user_create(vg_db *db, MDB_txn *txn, vg_user *u)
     MDB_val v;
     int rc;
     if (get_raw(txn, db->users_by_name, lname, nn, &v) == 0)
-        return VG_DB_EEXISTS;
+        return VG_E_CONFLICT;
     if (en && get_raw(txn, db->users_by_email, lmail, en, &v) == 0)
-        return VG_DB_EEXISTS;
+        return VG_E_CONFLICT;
     uint64_t next = 1;
     rc = meta_get_u64(db, txn, "next_uid", &next);
     if (rc != 0 && rc != MDB_NOTFOUND)
@@ -710,7 +673,7 @@ vg_db_user_update(vg_db *db, MDB_txn *txn, uint64_t uid, const vg_user_patch *p)
         if ((rc = count_admins(db, txn, uid, &others)) != 0)
             return vg_db_err(rc);
         if (others == 0)
-            return VG_DB_ELASTADMIN;
+            return VG_E_LASTADMIN;
     }
     uint8_t k[8];
     vg_db_be64(k, uid);
@@ -721,7 +684,7 @@ vg_db_user_update(vg_db *db, MDB_txn *txn, uint64_t uid, const vg_user_patch *p)
         if (on != nn || memcmp(lold, lnew, on) != 0) {
             MDB_val v;
             if (nn && get_raw(txn, db->users_by_email, lnew, nn, &v) == 0)
-                return VG_DB_EEXISTS;
+                return VG_E_CONFLICT;
             if ((on && (rc = del_raw(txn, db->users_by_email, lold, on)) != 0) ||
                 (nn && (rc = put_raw(txn, db->users_by_email, lnew, nn, k, 8, 0)) != 0))
                 return vg_db_err(rc);
@@ -767,7 +730,7 @@ vg_db_user_delete(vg_db *db, MDB_txn *txn, uint64_t uid)
         if ((rc = count_admins(db, txn, uid, &others)) != 0)
             return vg_db_err(rc);
         if (others == 0)
-            return VG_DB_ELASTADMIN;
+            return VG_E_LASTADMIN;
     }
     char low[VG_DB_EMAIL_MAX + 1];
     uint8_t k[8];
@@ -818,7 +781,7 @@ session_decode(const void *p, size_t n, session *s)
     memset(s, 0, sizeof *s);
     vg_mpr_init(&r, p, n);
     if (vg_mpr_map(&r, &cnt) < 0)
-        return VG_DB_ECORRUPT;
+        return VG_E_CORRUPT;
     for (uint32_t i = 0; i < cnt && !r.err; i++) {
         vg_str k;
         const uint8_t *b;
@@ -839,7 +802,7 @@ session_decode(const void *p, size_t n, session *s)
         else
             vg_mpr_skip(&r);
     }
-    return r.err ? VG_DB_ECORRUPT : 0;
+    return r.err ? VG_E_CORRUPT : 0;
 }
 
 
@@ -869,7 +832,7 @@ family_decode(const void *p, size_t n, family *f)
     memset(f, 0, sizeof *f);
     vg_mpr_init(&r, p, n);
     if (vg_mpr_map(&r, &cnt) < 0)
-        return VG_DB_ECORRUPT;
+        return VG_E_CORRUPT;
     for (uint32_t i = 0; i < cnt && !r.err; i++) {
         vg_str k;
         if (vg_mpr_str(&r, &k) < 0)
@@ -883,7 +846,7 @@ family_decode(const void *p, size_t n, family *f)
         else
             vg_mpr_skip(&r);
     }
-    return r.err ? VG_DB_ECORRUPT : 0;
+    return r.err ? VG_E_CORRUPT : 0;
 }
 
 
@@ -934,15 +897,15 @@ vg_db_family_check(vg_db *db, MDB_txn *txn, uint64_t uid, const uint8_t fam[VG_D
     family_key(fk, uid, fam);
     int rc = get_raw(txn, db->families, fk, 24, &v);
     if (rc == MDB_NOTFOUND)
-        return VG_DB_EREVOKED;
+        return VG_E_TOKEN_REVOKED;
     if (rc != 0)
         return vg_db_err(rc);
     if ((rc = family_decode(v.mv_data, v.mv_size, &f)) != 0)
         return rc;
     if (f.revoked)
-        return VG_DB_EREVOKED;
+        return VG_E_TOKEN_REVOKED;
     if (f.expires <= now)
-        return VG_DB_EEXPIRED;
+        return VG_E_TOKEN_EXPIRED;
     return 0;
 }
 
@@ -1001,12 +964,12 @@ vg_db_session_rotate(vg_db *db, MDB_txn *txn, const uint8_t old_hash[32], const 
     if (s.used) {
         /* a token that was already exchanged: someone else holds the family */
         rc = vg_db_family_revoke(db, txn, s.uid, s.family);
-        return rc == 0 || rc == VG_DB_ENOTFOUND ? VG_DB_EREUSED : rc;
+        return rc == 0 || rc == VG_E_NOTFOUND ? VG_E_TOKEN_REUSED : rc;
     }
     if ((rc = vg_db_family_check(db, txn, s.uid, s.family, now)) != 0)
         return rc;
     if (s.expires <= now)
-        return VG_DB_EEXPIRED;
+        return VG_E_TOKEN_EXPIRED;
     vg_buf b;
     vg_buf_init(&b);
     s.used = 1;
@@ -1056,7 +1019,7 @@ vg_apikey_decode(const void *p, size_t n, vg_apikey *k)
     memset(k, 0, sizeof *k);
     vg_mpr_init(&r, p, n);
     if (vg_mpr_map(&r, &cnt) < 0)
-        return VG_DB_ECORRUPT;
+        return VG_E_CORRUPT;
     for (uint32_t i = 0; i < cnt && !r.err; i++) {
         vg_str key, s;
         const uint8_t *b;
@@ -1084,7 +1047,7 @@ vg_apikey_decode(const void *p, size_t n, vg_apikey *k)
         } else
             vg_mpr_skip(&r);
     }
-    return r.err ? VG_DB_ECORRUPT : 0;
+    return r.err ? VG_E_CORRUPT : 0;
 }
 
 
@@ -1150,14 +1113,14 @@ vg_db_apikey_find(vg_db *db, MDB_txn *txn, const uint8_t hash[32], vg_apikey *k)
     if (rc != 0)
         return vg_db_err(rc);
     if (v.mv_size != 16)
-        return VG_DB_ECORRUPT;
+        return VG_E_CORRUPT;
     uint8_t key[16];
     memcpy(key, v.mv_data, 16);
     if ((rc = get_raw(txn, db->apikeys, key, 16, &v)) != 0)
         return vg_db_err(rc);
     if ((rc = vg_apikey_decode(v.mv_data, v.mv_size, k)) != 0)
         return rc;
-    return k->revoked ? VG_DB_EREVOKED : 0;
+    return k->revoked ? VG_E_TOKEN_REVOKED : 0;
 }
 
 
@@ -1270,7 +1233,7 @@ vg_agg_bucket_decode(const void *p, size_t n, vg_agg_bucket *b)
     uint32_t cnt;
     vg_mpr_init(&r, p, n);
     if (vg_mpr_map(&r, &cnt) < 0)
-        return VG_DB_ECORRUPT;
+        return VG_E_CORRUPT;
     for (uint32_t i = 0; i < cnt && !r.err; i++) {
         vg_str k;
         uint64_t v = 0;
@@ -1315,7 +1278,7 @@ vg_agg_bucket_decode(const void *p, size_t n, vg_agg_bucket *b)
             vg_mpr_skip(&r);
         }
     }
-    return r.err ? VG_DB_ECORRUPT : 0;
+    return r.err ? VG_E_CORRUPT : 0;
 }
 
 
@@ -1676,7 +1639,7 @@ vg_det_view_decode(const void *p, size_t n, vg_det_view *v)
     memset(v, 0, sizeof *v);
     vg_mpr_init(&r, p, n);
     if (vg_mpr_map(&r, &cnt) < 0)
-        return VG_DB_ECORRUPT;
+        return VG_E_CORRUPT;
     for (uint32_t i = 0; i < cnt && !r.err; i++) {
         vg_str k;
         if (vg_mpr_str(&r, &k) < 0)
@@ -1714,7 +1677,7 @@ vg_det_view_decode(const void *p, size_t n, vg_det_view *v)
             vg_mpr_skip(&r);
         }
     }
-    return r.err ? VG_DB_ECORRUPT : 0;
+    return r.err ? VG_E_CORRUPT : 0;
 }
 
 

@@ -27,8 +27,8 @@
  * caller's transaction and never commit or abort it; values they return
  * are copied out of the map.
  *
- * Errors: 0, a negative VG_DB_E* code below, or an LMDB/errno code mapped
- * to VG_DB_EFULL (MDB_MAP_FULL, ENOSPC) or VG_DB_EIO.
+ * Errors: 0, a negative VG_E_* code (base/error.h), or an LMDB/errno code mapped
+ * to VG_E_FULL (MDB_MAP_FULL, ENOSPC) or VG_E_STORE_IO.
  */
 #ifndef VG_DB_H
 #define VG_DB_H
@@ -39,35 +39,9 @@
 #include <lmdb.h>
 
 #include "base/buf.h"
+#include "base/error.h"
 
 #define VG_DB_SCHEMA 1                 /* the version this code writes */
-
-/* X(name, value, http status, error code, message) */
-#define VG_DB_ERRNO_MAP(X)                                                                    \
-    X(ENOTFOUND, -1001, 404, "not_found", "no such record")                                   \
-    X(EEXISTS, -1002, 409, "conflict", "already exists")                                      \
-    X(ELASTADMIN, -1003, 409, "last_admin", "the last active admin cannot be removed or demoted") \
-    X(EFULL, -1004, 507, "insufficient_storage", "the database is full")                      \
-    X(EREUSED, -1005, 401, "token_reused", "refresh token used twice: the session is revoked") \
-    X(EEXPIRED, -1006, 401, "token_expired", "the token has expired")                         \
-    X(EREVOKED, -1007, 401, "token_revoked", "the session was revoked")                       \
-    X(EIO, -1008, 500, "store_error", "storage error")                                        \
-    X(EPROTO, -1009, 500, "store_error", "malformed store message")                           \
-    X(EUNAVAILABLE, -1010, 503, "store_unavailable", "the store process is not running")      \
-    X(EBUSY, -1011, 503, "store_busy", "too many writes are waiting for the store")           \
-    X(ESCHEMA, -1012, 500, "store_error", "the database schema is not supported")             \
-    X(ECORRUPT, -1013, 500, "store_error", "a stored record is malformed")                    \
-    X(EINVAL, -1014, 422, "invalid", "invalid value")
-
-enum vg_db_errno {
-#define VG_DB_X(name, v, st, code, msg) VG_DB_##name = v,
-    VG_DB_ERRNO_MAP(VG_DB_X)
-#undef VG_DB_X
-};
-
-const char *vg_db_strerror(int err);
-const char *vg_db_code(int err);    /* "not_found", ... */
-int vg_db_http_status(int err);
 
 enum vg_role { VG_ROLE_NONE = 0, VG_ROLE_VIEWER = 1, VG_ROLE_OPERATOR = 2, VG_ROLE_ADMIN = 3 };
 const char *vg_role_name(int role);
@@ -95,7 +69,7 @@ typedef struct vg_db {
         idx_feedback, aggregates, images;
     int readonly;
     size_t map_size;                   /* current map size */
-    size_t map_max;                    /* growth stops here (VG_DB_EFULL beyond) */
+    size_t map_max;                    /* growth stops here (VG_E_FULL beyond) */
     MDB_txn *rtxn;                     /* reader: a reset read txn kept for renewal */
     int rtxn_live;
     char dir[1024];                    /* the environment's directory */
@@ -121,14 +95,14 @@ int vg_db_begin(vg_db *db, int write, MDB_txn **txn);
 /* Reader: a read transaction reused across calls; end it before returning to the loop. */
 int vg_db_read(vg_db *db, MDB_txn **txn);
 void vg_db_read_end(vg_db *db);
-/* Writer: doubles the map (up to map_max). 0, or VG_DB_EFULL at the cap. No txn may be open. */
+/* Writer: doubles the map (up to map_max). 0, or VG_E_FULL at the cap. No txn may be open. */
 int vg_db_grow(vg_db *db);
 /* Clears reader slots of dead processes (a master killed with -9). Returns how many. */
 int vg_db_reader_check(vg_db *db);
 /* Used and total bytes of the map. */
 void vg_db_usage(vg_db *db, size_t *used, size_t *total);
 
-/* Maps an LMDB/errno result to a VG_DB_E* code (0 stays 0). */
+/* Maps an LMDB/errno result to a VG_E_* code (0 stays 0). */
 int vg_db_err(int rc);
 
 /* ---- keys ---- */
@@ -165,9 +139,9 @@ typedef struct vg_user_patch {
 void vg_user_encode(vg_buf *out, const vg_user *u);
 int vg_user_decode(const void *p, size_t n, vg_user *u);
 
-/* Assigns u->id. VG_DB_EEXISTS when the name or email is taken. */
+/* Assigns u->id. VG_E_CONFLICT when the name or email is taken. */
 int vg_db_user_create(vg_db *db, MDB_txn *txn, vg_user *u);
-/* VG_DB_ENOTFOUND, VG_DB_EEXISTS (email), VG_DB_ELASTADMIN; revokes sessions on a new password. */
+/* VG_E_NOTFOUND, VG_E_CONFLICT (email), VG_E_LASTADMIN; revokes sessions on a new password. */
 int vg_db_user_update(vg_db *db, MDB_txn *txn, uint64_t uid, const vg_user_patch *p);
 /* Removes the user, its names, sessions and API keys (its detections stay). */
 int vg_db_user_delete(vg_db *db, MDB_txn *txn, uint64_t uid);
@@ -184,14 +158,14 @@ int vg_db_session_create(vg_db *db, MDB_txn *txn, const uint8_t hash[32], uint64
 /*
  * Rotation: the old token must be live and unused; it is marked used and
  * the new one joins its family (expiring with it). A used token coming
- * back revokes the whole family (VG_DB_EREUSED). Sets *uid and family.
- * VG_DB_ENOTFOUND, VG_DB_EEXPIRED, VG_DB_EREVOKED, VG_DB_EREUSED.
+ * back revokes the whole family (VG_E_TOKEN_REUSED). Sets *uid and family.
+ * VG_E_NOTFOUND, VG_E_TOKEN_EXPIRED, VG_E_TOKEN_REVOKED, VG_E_TOKEN_REUSED.
  */
 int vg_db_session_rotate(vg_db *db, MDB_txn *txn, const uint8_t old_hash[32], const uint8_t new_hash[32],
                          int64_t now, int64_t expires, uint64_t *uid, uint8_t family[VG_DB_FAMILY]);
-/* Revokes a family (logout). VG_DB_ENOTFOUND. */
+/* Revokes a family (logout). VG_E_NOTFOUND. */
 int vg_db_family_revoke(vg_db *db, MDB_txn *txn, uint64_t uid, const uint8_t family[VG_DB_FAMILY]);
-/* 0 when the family exists, is not revoked and not expired at `now`; else VG_DB_EREVOKED. */
+/* 0 when the family exists, is not revoked and not expired at `now`; else VG_E_TOKEN_REVOKED. */
 int vg_db_family_check(vg_db *db, MDB_txn *txn, uint64_t uid, const uint8_t family[VG_DB_FAMILY], int64_t now);
 /* The family and user of a refresh token (for logout by refresh token). */
 int vg_db_session_lookup(vg_db *db, MDB_txn *txn, const uint8_t hash[32], uint64_t *uid,
@@ -259,7 +233,7 @@ int vg_db_det_add(vg_db *db, MDB_txn *txn, const vg_det_meta *m, const void *val
 int vg_db_det_delete(vg_db *db, MDB_txn *txn, const uint8_t key[VG_DB_DETKEY], uint8_t image[32], int *has_image);
 
 /* ---- feedback ---- */
-/* VG_DB_ENOTFOUND when the detection does not exist. */
+/* VG_E_NOTFOUND when the detection does not exist. */
 int vg_db_feedback_add(vg_db *db, MDB_txn *txn, const uint8_t key[VG_DB_DETKEY], const uint8_t det[VG_DB_DETKEY],
                        uint64_t uid, const void *value, size_t len, vg_db_agg *agg);
 

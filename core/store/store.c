@@ -137,7 +137,7 @@ vg_hasher_main(int fd, void *arg)
         if (op == VG_HASHER_HASH && cnt == 2 && vg_mpr_str(&r, &pw) == 0 && pw.n <= VG_STORE_MAX_PASSWORD) {
             char encoded[VG_DB_HASH_MAX];
             int rc = vg_password_hash(&cfg, pw.p, pw.n, encoded, sizeof encoded);
-            reply_begin(&out, &at, &w, rc == 0 ? 0 : VG_DB_EIO, rc == 0);
+            reply_begin(&out, &at, &w, rc == 0 ? 0 : VG_E_STORE_IO, rc == 0);
             if (rc == 0)
                 vg_mpw_cstr(&w, encoded);
         } else if (op == VG_HASHER_VERIFY && cnt == 3 && vg_mpr_str(&r, &enc) == 0 && vg_mpr_str(&r, &pw) == 0 &&
@@ -148,7 +148,7 @@ vg_hasher_main(int fd, void *arg)
             reply_begin(&out, &at, &w, 0, 1);
             vg_mpw_bool(&w, vg_password_verify(e, pw.p, pw.n));
         } else {
-            reply_begin(&out, &at, &w, VG_DB_EPROTO, 0);
+            reply_begin(&out, &at, &w, VG_E_STORE_PROTO, 0);
         }
         reply_end(&out, at);
         if (vg_ipc_write_all(fd, out.data, out.len, NULL, 0) != 0)
@@ -180,7 +180,7 @@ typedef struct st {
 static int
 poisoned(int rc)
 {
-    return rc == VG_DB_EFULL || rc == VG_DB_EIO;
+    return rc == VG_E_FULL || rc == VG_E_STORE_IO;
 }
 
 
@@ -226,7 +226,7 @@ write_image(const st *s, const uint8_t sha[32], const uint8_t *p, size_t n)
     snprintf(tmp, sizeof tmp, "%s.tmp%d", path, (int)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0)
-        return errno == ENOSPC ? VG_DB_EFULL : VG_DB_EIO;
+        return errno == ENOSPC ? VG_E_FULL : VG_E_STORE_IO;
     int rc = vg_ipc_write_all(fd, p, n, NULL, 0);
     if (rc == 0 && fsync(fd) != 0)
         rc = -errno;
@@ -238,7 +238,7 @@ write_image(const st *s, const uint8_t sha[32], const uint8_t *p, size_t n)
     if (rc != 0) {
         unlink(tmp);
         vg_error("store", "cannot write image %s: %s", path, strerror(-rc));
-        return rc == -ENOSPC ? VG_DB_EFULL : VG_DB_EIO;
+        return rc == -ENOSPC ? VG_E_FULL : VG_E_STORE_IO;
     }
     return 0;
 }
@@ -257,7 +257,7 @@ op_det_add(st *s, vg_mpr *r, uint32_t cnt)
     if (cnt != 9 || vg_mpr_bin(r, &key, &kn) < 0 || kn != 16 || vg_mpr_i64(r, &uid) < 0 ||
         vg_mpr_str(r, &m.source) < 0 || vg_mpr_str(r, &m.model) < 0 || vg_mpr_u64(r, &total) < 0 ||
         vg_mpr_array(r, &nl) < 0 || nl > 256)
-        return VG_DB_EPROTO;
+        return VG_E_STORE_PROTO;
     memcpy(m.key, key, 16);
     m.uid = (uint64_t)uid;
     m.total_us = total;
@@ -265,21 +265,21 @@ op_det_add(st *s, vg_mpr *r, uint32_t cnt)
         uint32_t two;
         uint64_t c = 0;
         if (vg_mpr_array(r, &two) < 0 || two != 2 || vg_mpr_str(r, &m.labels[i]) < 0 || vg_mpr_u64(r, &c) < 0)
-            return VG_DB_EPROTO;
+            return VG_E_STORE_PROTO;
         m.counts[i] = (uint32_t)c;
     }
     m.nlabels = nl;
     if (vg_mpr_bin(r, &val, &vn) < 0 || vn < 34)
-        return VG_DB_EPROTO;
+        return VG_E_STORE_PROTO;
     if (!vg_mpr_nil(r) && vg_mpr_bin(r, &img, &in) < 0)
-        return VG_DB_EPROTO;
+        return VG_E_STORE_PROTO;
     if (r->err)
-        return VG_DB_EPROTO;
+        return VG_E_STORE_PROTO;
     if (!img)
         return vg_db_det_add(&s->db, s->txn, &m, val, vn, s->agg);
     /* the record ends with "img": bin8(32): fill in the hash */
     if (val[vn - 34] != 0xc4 || val[vn - 33] != 32)
-        return VG_DB_EPROTO;
+        return VG_E_STORE_PROTO;
     uint8_t sha[32];
     sha256(img, in, sha);
     int rc = write_image(s, sha, img, in), is_new;
@@ -352,7 +352,7 @@ apply(st *s, const uint8_t *p, size_t n)
         if (cnt != 6 || vg_mpr_strcpy(&r, u.name, sizeof u.name) < 0 ||
             vg_mpr_strcpy(&r, u.email, sizeof u.email) < 0 || vg_mpr_i64(&r, &role) < 0 ||
             vg_mpr_strcpy(&r, u.hash, sizeof u.hash) < 0 || vg_mpr_i64(&r, &now) < 0) {
-            rc = VG_DB_EPROTO;
+            rc = VG_E_STORE_PROTO;
             break;
         }
         u.role = (int)role;
@@ -367,7 +367,7 @@ apply(st *s, const uint8_t *p, size_t n)
         int64_t uid = 0, v = 0;
         memset(&pt, 0, sizeof pt);
         if (cnt != 7 || vg_mpr_i64(&r, &uid) < 0 || opt_str(&r, pt.email, sizeof pt.email, &pt.set_email) < 0) {
-            rc = VG_DB_EPROTO;
+            rc = VG_E_STORE_PROTO;
             break;
         }
         if (!vg_mpr_nil(&r)) {
@@ -381,12 +381,12 @@ apply(st *s, const uint8_t *p, size_t n)
             vg_mpr_bool(&r, &pt.disabled);
         }
         vg_mpr_i64(&r, &pt.now);
-        rc = r.err ? VG_DB_EPROTO : vg_db_user_update(&s->db, s->txn, (uint64_t)uid, &pt);
+        rc = r.err ? VG_E_STORE_PROTO : vg_db_user_update(&s->db, s->txn, (uint64_t)uid, &pt);
         break;
     }
     case VG_STORE_USER_DELETE: {
         int64_t uid = 0;
-        rc = cnt != 2 || vg_mpr_i64(&r, &uid) < 0 ? VG_DB_EPROTO : vg_db_user_delete(&s->db, s->txn, (uint64_t)uid);
+        rc = cnt != 2 || vg_mpr_i64(&r, &uid) < 0 ? VG_E_STORE_PROTO : vg_db_user_delete(&s->db, s->txn, (uint64_t)uid);
         break;
     }
     case VG_STORE_SESSION_CREATE: {
@@ -395,7 +395,7 @@ apply(st *s, const uint8_t *p, size_t n)
         int64_t uid = 0, exp = 0, now = 0;
         if (cnt != 6 || vg_mpr_bin(&r, &h, &hn) < 0 || hn != 32 || vg_mpr_i64(&r, &uid) < 0 ||
             vg_mpr_bin(&r, &f, &fn) < 0 || fn != VG_DB_FAMILY || vg_mpr_i64(&r, &exp) < 0 || vg_mpr_i64(&r, &now) < 0) {
-            rc = VG_DB_EPROTO;
+            rc = VG_E_STORE_PROTO;
             break;
         }
         rc = vg_db_session_create(&s->db, s->txn, h, (uint64_t)uid, f, exp, now);
@@ -409,7 +409,7 @@ apply(st *s, const uint8_t *p, size_t n)
         int64_t now = 0, exp = 0;
         if (cnt != 5 || vg_mpr_bin(&r, &o, &on) < 0 || on != 32 || vg_mpr_bin(&r, &nw, &nn) < 0 || nn != 32 ||
             vg_mpr_i64(&r, &now) < 0 || vg_mpr_i64(&r, &exp) < 0) {
-            rc = VG_DB_EPROTO;
+            rc = VG_E_STORE_PROTO;
             break;
         }
         memset(fam, 0, sizeof fam);
@@ -422,7 +422,7 @@ apply(st *s, const uint8_t *p, size_t n)
         size_t fn;
         int64_t uid = 0;
         rc = cnt != 3 || vg_mpr_i64(&r, &uid) < 0 || vg_mpr_bin(&r, &f, &fn) < 0 || fn != VG_DB_FAMILY
-                 ? VG_DB_EPROTO : vg_db_family_revoke(&s->db, s->txn, (uint64_t)uid, f);
+                 ? VG_E_STORE_PROTO : vg_db_family_revoke(&s->db, s->txn, (uint64_t)uid, f);
         break;
     }
     case VG_STORE_APIKEY_CREATE: {
@@ -434,7 +434,7 @@ apply(st *s, const uint8_t *p, size_t n)
         if (cnt != 7 || vg_mpr_bin(&r, &h, &hn) < 0 || hn != 32 || vg_mpr_i64(&r, &uid) < 0 ||
             vg_mpr_strcpy(&r, k.name, sizeof k.name) < 0 || vg_mpr_i64(&r, &role) < 0 ||
             vg_mpr_strcpy(&r, k.prefix, sizeof k.prefix) < 0 || vg_mpr_i64(&r, &now) < 0) {
-            rc = VG_DB_EPROTO;
+            rc = VG_E_STORE_PROTO;
             break;
         }
         k.uid = (uint64_t)uid;
@@ -448,7 +448,7 @@ apply(st *s, const uint8_t *p, size_t n)
     case VG_STORE_APIKEY_REVOKE: {
         int64_t uid = 0, kid = 0;
         rc = cnt != 3 || vg_mpr_i64(&r, &uid) < 0 || vg_mpr_i64(&r, &kid) < 0
-                 ? VG_DB_EPROTO : vg_db_apikey_revoke(&s->db, s->txn, (uint64_t)uid, (uint64_t)kid);
+                 ? VG_E_STORE_PROTO : vg_db_apikey_revoke(&s->db, s->txn, (uint64_t)uid, (uint64_t)kid);
         break;
     }
     case VG_STORE_FEEDBACK_ADD: {
@@ -457,17 +457,17 @@ apply(st *s, const uint8_t *p, size_t n)
         int64_t uid = 0;
         rc = cnt != 5 || vg_mpr_bin(&r, &k, &kn) < 0 || kn != 16 || vg_mpr_bin(&r, &d, &dn) < 0 || dn != 16 ||
                      vg_mpr_i64(&r, &uid) < 0 || vg_mpr_bin(&r, &v, &vn) < 0
-                 ? VG_DB_EPROTO : vg_db_feedback_add(&s->db, s->txn, k, d, (uint64_t)uid, v, vn, s->agg);
+                 ? VG_E_STORE_PROTO : vg_db_feedback_add(&s->db, s->txn, k, d, (uint64_t)uid, v, vn, s->agg);
         break;
     }
     case VG_STORE_SYNC:
         rc = 0;
         break;
     default:
-        rc = VG_DB_EPROTO;
+        rc = VG_E_STORE_PROTO;
         break;
     }
-    if (rc == VG_DB_EPROTO)
+    if (rc == VG_E_STORE_PROTO)
         vg_error("store", "malformed request (op %lld)", (long long)op);
     reply_begin(&s->replies, &at, &w, rc, (uint32_t)(with_id ? 1 : with_family ? 2 : 0));
     if (with_id)
@@ -549,7 +549,7 @@ replay_each(st *s)
             s->replies.len = 0;
             size_t at;
             vg_mpw w;
-            reply_begin(&s->replies, &at, &w, VG_DB_EFULL, 0);
+            reply_begin(&s->replies, &at, &w, VG_E_FULL, 0);
             reply_end(&s->replies, at);
         }
         vg_buf_append(&answers, s->replies.data, s->replies.len);
@@ -568,8 +568,8 @@ recover(st *s, int why)
 {
     abort_batch(s);
     for (;;) {
-        if (why != VG_DB_EFULL || vg_db_grow(&s->db) != 0) {
-            vg_warn("store", "%s: retrying %u request(s) one at a time", vg_db_strerror(why), s->count);
+        if (why != VG_E_FULL || vg_db_grow(&s->db) != 0) {
+            vg_warn("store", "%s: retrying %u request(s) one at a time", vg_err_str(why), s->count);
             replay_each(s);
             return;
         }
@@ -667,7 +667,7 @@ sweep(st *s)
         for (int i = 0; i < nk; i++) {
             uint8_t sha[32];
             int has, g = 0;
-            if ((rc = vg_db_det_delete(&s->db, txn, keys[i], sha, &has)) != 0 && rc != VG_DB_ENOTFOUND)
+            if ((rc = vg_db_det_delete(&s->db, txn, keys[i], sha, &has)) != 0 && rc != VG_E_NOTFOUND)
                 goto fail;
             if (has && (rc = vg_db_image_unref(&s->db, txn, sha, &g)) != 0)
                 goto fail;
@@ -764,8 +764,8 @@ sweep(st *s)
     return more;
 fail:
     mdb_txn_abort(txn);
-    vg_warn("store", "retention pass: %s", vg_db_strerror(rc));
-    if (rc == VG_DB_EFULL)
+    vg_warn("store", "retention pass: %s", vg_err_str(rc));
+    if (rc == VG_E_FULL)
         vg_db_grow(&s->db);
     return 0;
 }
@@ -786,7 +786,7 @@ vg_store_main(int fd, void *arg)
     vg_db_options o = { .map_size = s.cfg.map_size, .map_max = s.cfg.map_max, .nosync = s.cfg.nosync };
     if (vg_db_open(&s.db, s.cfg.data_dir, &o, err, sizeof err) != 0) {
         vg_error("store", "%s", err);
-        send_hello(fd, VG_DB_ESCHEMA, err);
+        send_hello(fd, VG_E_SCHEMA, err);
         vg_log_flush();
         _exit(1);
     }

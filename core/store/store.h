@@ -11,11 +11,11 @@
  * kill -9 of any process. When the map is full the batch is rolled back,
  * the map doubled (up to map_max) and the batch replayed; at the cap each
  * request is retried alone and those that still do not fit are answered
- * VG_DB_EFULL (HTTP 507). Between batches the store enforces retention
+ * VG_E_FULL (HTTP 507). Between batches the store enforces retention
  * (old detections, old images, expired sessions) in small transactions.
  *
  * Requests are msgpack arrays [op, ...]; answers are [status, ...] with
- * status 0 or a VG_DB_E* code:
+ * status 0 or a VG_E_* code:
  *   DET_ADD        [1, key bin16, uid, source, model, total_us, [[label, count]...],
  *                   record bin, image bin|nil]           -> [st]
  *                  The record's last entry is "img": a 32-byte bin the store

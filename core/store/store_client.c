@@ -140,7 +140,7 @@ answer_status(const uint8_t *p, size_t n, vg_mpr *r)
     int64_t st;
     vg_mpr_init(r, p, n);
     if (vg_mpr_array(r, &cnt) < 0 || cnt < 1 || vg_mpr_i64(r, &st) < 0)
-        return VG_DB_EPROTO;
+        return VG_E_STORE_PROTO;
     return (int)st;
 }
 
@@ -179,7 +179,7 @@ on_hash(int status, const uint8_t *p, size_t n, void *ud)
     vg_mpr r;
     char enc[VG_DB_HASH_MAX] = "";
     if (status == 0 && (status = answer_status(p, n, &r)) == 0 && vg_mpr_strcpy(&r, enc, sizeof enc) < 0)
-        status = VG_DB_EPROTO;
+        status = VG_E_STORE_PROTO;
     c->hash_cb(status, enc, c->ud);
     free(c);
 }
@@ -192,7 +192,7 @@ on_verify(int status, const uint8_t *p, size_t n, void *ud)
     vg_mpr r;
     int ok = 0;
     if (status == 0 && (status = answer_status(p, n, &r)) == 0 && vg_mpr_bool(&r, &ok) < 0)
-        status = VG_DB_EPROTO;
+        status = VG_E_STORE_PROTO;
     c->verify_cb(status, ok, c->ud);
     free(c);
 }
@@ -202,7 +202,7 @@ int
 vg_store_hash(vg_store *s, const char *pw, size_t n, void (*cb)(int status, const char *encoded, void *ud), void *ud)
 {
     if (n > VG_STORE_MAX_PASSWORD)
-        return VG_DB_EINVAL;
+        return VG_E_INVALID;
     vg_buf b;
     vg_buf_init(&b);
     vg_mpw w;
@@ -227,7 +227,7 @@ vg_store_verify(vg_store *s, const char *encoded, const char *pw, size_t n,
                 void (*cb)(int status, int ok, void *ud), void *ud)
 {
     if (n > VG_STORE_MAX_PASSWORD)
-        return VG_DB_EINVAL;
+        return VG_E_INVALID;
     vg_buf b;
     vg_buf_init(&b);
     vg_mpw w;

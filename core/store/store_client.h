@@ -31,8 +31,8 @@ typedef struct vg_store vg_store;
 typedef struct vg_store_options {
     vg_store_config store;          /* for the store process */
     vg_hasher_config hasher;        /* for the hasher process */
-    size_t max_pending;             /* writes waiting for the store; more: VG_DB_EBUSY */
-    size_t max_hash_pending;        /* hashing requests waiting; more: VG_DB_EBUSY */
+    size_t max_pending;             /* writes waiting for the store; more: VG_E_STORE_BUSY */
+    size_t max_hash_pending;        /* hashing requests waiting; more: VG_E_STORE_BUSY */
 } vg_store_options;
 
 int vg_store_create(struct ev_loop *loop, const vg_store_options *o, vg_store **out, char *err, size_t errlen);
@@ -43,7 +43,7 @@ vg_db *vg_store_db(vg_store *s);
 const char *vg_store_data_dir(const vg_store *s);
 
 /*
- * The answer to a store request: status 0 or VG_DB_E*; `rest` reads the
+ * The answer to a store request: status 0 or VG_E_*; `rest` reads the
  * answer's elements after the status (NULL when the store is unreachable).
  */
 typedef void (*vg_store_cb)(int status, vg_mpr *rest, void *ud);

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "api/compare_api.h"
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "pipeline/postprocess.h"
 #include "pipeline/rawimg.h"
 
@@ -85,7 +85,7 @@ header_refusals(void **state)
     assert_int_equal(vg_rawimg_parse(b, len - 1, &back, err, sizeof err), -1);
     assert_non_null(strstr(err, "needs"));
     vg_image im;
-    assert_int_equal(vg_rawimg_decode(b, len - 1, NULL, &im, err, sizeof err), VG_DERR_DECODE);
+    assert_int_equal(vg_rawimg_decode(b, len - 1, NULL, &im, err, sizeof err), VG_E_DECODE);
     assert_null(im.rgb);
     free(c);
     free(b);
@@ -148,7 +148,7 @@ decode_f32(void **state)
     /* a NaN or an infinity is refused */
     float inf = INFINITY;
     memcpy(b + VG_RAWIMG_HEADER + 8, &inf, 4);
-    assert_int_equal(vg_rawimg_decode(b, len, NULL, &im, err, sizeof err), VG_DERR_DECODE);
+    assert_int_equal(vg_rawimg_decode(b, len, NULL, &im, err, sizeof err), VG_E_DECODE);
     assert_non_null(strstr(err, "finite"));
     free(b);
 }
@@ -164,8 +164,8 @@ decode_limits(void **state)
     vg_rawimg_desc d = { VG_RAWIMG_U8, VG_RAWIMG_HWC, 40, 30, 1, 0 };
     uint8_t *b = make(&d, &len);
     vg_image_limits side = { 0, 0, 39 }, pixels = { 0, 1199, 0 }, ok = { 0, 1200, 40 };
-    assert_int_equal(vg_rawimg_decode(b, len, &side, &im, err, sizeof err), VG_DERR_TOOBIG);
-    assert_int_equal(vg_rawimg_decode(b, len, &pixels, &im, err, sizeof err), VG_DERR_TOOBIG);
+    assert_int_equal(vg_rawimg_decode(b, len, &side, &im, err, sizeof err), VG_E_TOOBIG);
+    assert_int_equal(vg_rawimg_decode(b, len, &pixels, &im, err, sizeof err), VG_E_TOOBIG);
     assert_int_equal(vg_rawimg_decode(b, len, &ok, &im, err, sizeof err), 0);
     vg_image_release(&im);
     free(b);

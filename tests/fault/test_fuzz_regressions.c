@@ -17,7 +17,7 @@
 
 #include "base/buf.h"
 #include "base/config.h"
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "pipeline/image.h"
 #include "auth/jwt.h"
 #include "support.h"
@@ -169,7 +169,7 @@ jpeg_scan_limit(void **state)
     char err[256];
     size_t n;
     void *bomb = read_seed("image/regression-600-scans.jpg", &n);
-    assert_int_equal(vg_image_decode(bomb, n, &lim, &im, err, sizeof err), VG_DERR_TOOBIG);
+    assert_int_equal(vg_image_decode(bomb, n, &lim, &im, err, sizeof err), VG_E_TOOBIG);
     assert_non_null(strstr(err, "more than 500 scans"));
     void *prog = read_seed("image/progressive.jpg", &n);
     assert_int_equal(vg_image_decode(prog, n, &lim, &im, err, sizeof err), 0);

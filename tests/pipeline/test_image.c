@@ -11,7 +11,7 @@
 
 #include <vips/vips.h>
 
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "pipeline/image.h"
 #include "pt.h"
 
@@ -145,21 +145,21 @@ test_refusals(void **state)
     vg_image im;
     char err[512];
     /* nothing, garbage, other formats */
-    assert_int_equal(vg_image_decode("", 0, &lim, &im, err, sizeof err), VG_DERR_NOTIMAGE);
-    assert_int_equal(vg_image_decode(NULL, 10, &lim, &im, err, sizeof err), VG_DERR_NOTIMAGE);
+    assert_int_equal(vg_image_decode("", 0, &lim, &im, err, sizeof err), VG_E_NOTIMAGE);
+    assert_int_equal(vg_image_decode(NULL, 10, &lim, &im, err, sizeof err), VG_E_NOTIMAGE);
     uint8_t noise[1000];
     srand(3);
     for (size_t i = 0; i < sizeof noise; i++)
         noise[i] = (uint8_t)rand();
     noise[0] = 0;
-    assert_int_equal(vg_image_decode(noise, sizeof noise, &lim, &im, err, sizeof err), VG_DERR_NOTIMAGE);
+    assert_int_equal(vg_image_decode(noise, sizeof noise, &lim, &im, err, sizeof err), VG_E_NOTIMAGE);
     const char *svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"100000\" height=\"100000\"/>";
-    assert_int_equal(vg_image_decode(svg, strlen(svg), &lim, &im, err, sizeof err), VG_DERR_NOTIMAGE);
+    assert_int_equal(vg_image_decode(svg, strlen(svg), &lim, &im, err, sizeof err), VG_E_NOTIMAGE);
     const char gif[] = "GIF89a\x01\x00\x01\x00\x00\x00\x00;";
-    assert_int_equal(vg_image_decode(gif, sizeof gif - 1, &lim, &im, err, sizeof err), VG_DERR_NOTIMAGE);
+    assert_int_equal(vg_image_decode(gif, sizeof gif - 1, &lim, &im, err, sizeof err), VG_E_NOTIMAGE);
     /* a JPEG signature followed by garbage */
     noise[0] = 0xff; noise[1] = 0xd8; noise[2] = 0xff;
-    assert_int_equal(vg_image_decode(noise, sizeof noise, &lim, &im, err, sizeof err), VG_DERR_DECODE);
+    assert_int_equal(vg_image_decode(noise, sizeof noise, &lim, &im, err, sizeof err), VG_E_DECODE);
     assert_null(im.rgb);
 
     /* truncated JPEG and PNG: an error, not a grey half-image */
@@ -169,27 +169,27 @@ test_refusals(void **state)
         uint8_t *b = pt_read(dog, &n);
         for (size_t cut = 100; cut < n; cut += n / 7) {
             int rc = vg_image_decode(b, cut, &lim, &im, err, sizeof err);
-            if (rc != VG_DERR_DECODE)
+            if (rc != VG_E_DECODE)
                 fail_msg("dog.jpg cut at %zu: %d", cut, rc);
         }
         /* over max_bytes */
         vg_image_limits small = { 1000, 40000000, 16384 };
-        assert_int_equal(vg_image_decode(b, n, &small, &im, err, sizeof err), VG_DERR_TOOBIG);
+        assert_int_equal(vg_image_decode(b, n, &small, &im, err, sizeof err), VG_E_TOOBIG);
         free(b);
     }
     size_t pn;
     uint8_t *png = pt_png(50, 50, NULL, 1, 2, 3, 0, 0, &pn);
-    assert_int_equal(vg_image_decode(png, pn / 2, &lim, &im, err, sizeof err), VG_DERR_DECODE);
+    assert_int_equal(vg_image_decode(png, pn / 2, &lim, &im, err, sizeof err), VG_E_DECODE);
     /* sides and pixels */
     vg_image_limits side = { 1u << 20, 40000000, 49 };
-    assert_int_equal(vg_image_decode(png, pn, &side, &im, err, sizeof err), VG_DERR_TOOBIG);
+    assert_int_equal(vg_image_decode(png, pn, &side, &im, err, sizeof err), VG_E_TOOBIG);
     assert_non_null(strstr(err, "50x50"));
     vg_image_limits pix = { 1u << 20, 2499, 16384 };
-    assert_int_equal(vg_image_decode(png, pn, &pix, &im, err, sizeof err), VG_DERR_TOOBIG);
+    assert_int_equal(vg_image_decode(png, pn, &pix, &im, err, sizeof err), VG_E_TOOBIG);
     free(png);
     /* a bomb: a tiny PNG declaring 100000 x 100000 pixels, refused from its header */
     uint8_t *bomb = pt_png(4, 4, NULL, 0, 0, 0, 100000, 100000, &pn);
-    assert_int_equal(vg_image_decode(bomb, pn, &lim, &im, err, sizeof err), VG_DERR_TOOBIG);
+    assert_int_equal(vg_image_decode(bomb, pn, &lim, &im, err, sizeof err), VG_E_TOOBIG);
     free(bomb);
     /* a JPEG whose SOF claims 65000 x 65000 */
     VipsImage *s = solid(16, 16, 3, 50);
@@ -205,7 +205,7 @@ test_refusals(void **state)
             break;
         }
     assert_true(patched);
-    assert_int_equal(vg_image_decode(jpg, jn, &lim, &im, err, sizeof err), VG_DERR_TOOBIG);
+    assert_int_equal(vg_image_decode(jpg, jn, &lim, &im, err, sizeof err), VG_E_TOOBIG);
     free(jpg);
 }
 

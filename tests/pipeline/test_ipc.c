@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "pool/ipc.h"
 
 
@@ -84,7 +84,7 @@ test_job_roundtrip(void **state)
     /* an empty image is refused by the encoder */
     b.len = 0;
     j.image_len = 0;
-    assert_int_equal(vg_ipc_encode_job(&b, &j), VG_DERR_INVAL);
+    assert_int_equal(vg_ipc_encode_job(&b, &j), VG_E_INVAL);
     vg_buf_release(&b);
 }
 
@@ -133,11 +133,11 @@ test_result_roundtrip(void **state)
 
     /* an error result */
     b.len = 0;
-    vg_ipc_result e = { .id = 7, .status = VG_DERR_DECODE, .msg = VG_STR("undecodable jpeg: premature end") };
+    vg_ipc_result e = { .id = 7, .status = VG_E_DECODE, .msg = VG_STR("undecodable jpeg: premature end") };
     assert_int_equal(vg_ipc_encode_result(&b, &e, NULL), 0);
     payload_of(&b, NULL, 0, &p, &n);
     assert_int_equal(vg_ipc_decode(p, n, &m), 0);
-    assert_int_equal(m.u.result.status, VG_DERR_DECODE);
+    assert_int_equal(m.u.result.status, VG_E_DECODE);
     assert_int_equal(m.u.result.msg.n, strlen("undecodable jpeg: premature end"));
     assert_memory_equal(m.u.result.msg.p, "undecodable jpeg: premature end", m.u.result.msg.n);
     assert_null(m.u.result.jpeg);
@@ -150,7 +150,7 @@ test_result_roundtrip(void **state)
     vg_ipc_result rb = { .id = 1, .w = 768, .h = 576, .ndet = 1 };
     assert_int_equal(vg_ipc_encode_result(&b, &rb, &bad), 0);
     payload_of(&b, NULL, 0, &p, &n);
-    assert_int_equal(vg_ipc_decode(p, n, &m), VG_DERR_PROTO);
+    assert_int_equal(vg_ipc_decode(p, n, &m), VG_E_PROTO);
     free(p);
     vg_buf_release(&b);
 }
@@ -180,11 +180,11 @@ test_ready_fatal_quit(void **state)
     free(p);
 
     b.len = 0;
-    assert_int_equal(vg_ipc_encode_fatal(&b, VG_DERR_MANIFEST, "weights truncated"), 0);
+    assert_int_equal(vg_ipc_encode_fatal(&b, VG_E_MANIFEST, "weights truncated"), 0);
     payload_of(&b, NULL, 0, &p, &n);
     assert_int_equal(vg_ipc_decode(p, n, &m), 0);
     assert_int_equal(m.type, VG_IPC_FATAL);
-    assert_int_equal(m.u.fatal.status, VG_DERR_MANIFEST);
+    assert_int_equal(m.u.fatal.status, VG_E_MANIFEST);
     free(p);
 
     b.len = 0;
@@ -206,7 +206,7 @@ check_truncations(const uint8_t *p, size_t n)
         memcpy(cut, p, k);
         vg_ipc_msg m;
         int rc = vg_ipc_decode(cut, k, &m);
-        assert_int_equal(rc, VG_DERR_PROTO);
+        assert_int_equal(rc, VG_E_PROTO);
         free(cut);
     }
 }
@@ -239,7 +239,7 @@ test_truncated(void **state)
     memcpy(more, p, n);
     more[n] = 0xc0;
     vg_ipc_msg m;
-    assert_int_equal(vg_ipc_decode(more, n + 1, &m), VG_DERR_PROTO);
+    assert_int_equal(vg_ipc_decode(more, n + 1, &m), VG_E_PROTO);
     free(more);
     free(p);
     vg_buf_release(&b);
@@ -253,14 +253,14 @@ test_hostile(void **state)
     vg_ipc_msg m;
     /* a map claiming 2^32-1 entries in 6 bytes */
     const uint8_t huge_map[] = { 0xdf, 0xff, 0xff, 0xff, 0xff, 0xc0 };
-    assert_int_equal(vg_ipc_decode(huge_map, sizeof huge_map, &m), VG_DERR_PROTO);
+    assert_int_equal(vg_ipc_decode(huge_map, sizeof huge_map, &m), VG_E_PROTO);
     /* a result whose detection array claims 2^32-1 elements */
     const uint8_t huge_arr[] = { 0x83, 0xa1, 't', 0x05, 0xa1, 'd', 0xdd, 0xff, 0xff, 0xff, 0xff,
                                  0xa2, 'i', 'd', 0x01 };
-    assert_int_equal(vg_ipc_decode(huge_arr, sizeof huge_arr, &m), VG_DERR_PROTO);
+    assert_int_equal(vg_ipc_decode(huge_arr, sizeof huge_arr, &m), VG_E_PROTO);
     /* a bin length past the end */
     const uint8_t bin[] = { 0x83, 0xa1, 't', 0x01, 0xa2, 'i', 'd', 0x01, 0xa3, 'i', 'm', 'g', 0xc6, 0x7f, 0xff, 0xff, 0xff };
-    assert_int_equal(vg_ipc_decode(bin, sizeof bin, &m), VG_DERR_PROTO);
+    assert_int_equal(vg_ipc_decode(bin, sizeof bin, &m), VG_E_PROTO);
     /* deep nesting in an unknown key */
     uint8_t deep[64];
     size_t k = 0;
@@ -271,17 +271,17 @@ test_hostile(void **state)
         deep[k++] = 0x91;
     deep[k++] = 0xc0;
     deep[k++] = 0xa1; deep[k++] = 'y'; deep[k++] = 0xc0;
-    assert_int_equal(vg_ipc_decode(deep, k, &m), VG_DERR_PROTO);
+    assert_int_equal(vg_ipc_decode(deep, k, &m), VG_E_PROTO);
     /* unknown type, type not first, not a map, ext types, empty */
     const uint8_t t9[] = { 0x81, 0xa1, 't', 0x09 };
-    assert_int_equal(vg_ipc_decode(t9, sizeof t9, &m), VG_DERR_PROTO);
+    assert_int_equal(vg_ipc_decode(t9, sizeof t9, &m), VG_E_PROTO);
     const uint8_t notfirst[] = { 0x82, 0xa2, 'i', 'd', 0x01, 0xa1, 't', 0x01 };
-    assert_int_equal(vg_ipc_decode(notfirst, sizeof notfirst, &m), VG_DERR_PROTO);
+    assert_int_equal(vg_ipc_decode(notfirst, sizeof notfirst, &m), VG_E_PROTO);
     const uint8_t arr[] = { 0x91, 0x01 };
-    assert_int_equal(vg_ipc_decode(arr, sizeof arr, &m), VG_DERR_PROTO);
+    assert_int_equal(vg_ipc_decode(arr, sizeof arr, &m), VG_E_PROTO);
     const uint8_t ext[] = { 0x82, 0xa1, 't', 0x02, 0xa1, 'x', 0xd4, 0x01, 0x02 };
-    assert_int_equal(vg_ipc_decode(ext, sizeof ext, &m), VG_DERR_PROTO);
-    assert_int_equal(vg_ipc_decode((const uint8_t *)"", 0, &m), VG_DERR_PROTO);
+    assert_int_equal(vg_ipc_decode(ext, sizeof ext, &m), VG_E_PROTO);
+    assert_int_equal(vg_ipc_decode((const uint8_t *)"", 0, &m), VG_E_PROTO);
     /* a quit with an unknown extra key is fine (forward compatible) */
     const uint8_t quit_extra[] = { 0x82, 0xa1, 't', 0x02, 0xa1, 'x', 0x92, 0x01, 0xa1, 'a' };
     assert_int_equal(vg_ipc_decode(quit_extra, sizeof quit_extra, &m), 0);
@@ -320,7 +320,7 @@ test_mutations(void **state)
                     assert_true(m.u.result.dets[i].x_max < m.u.result.w);
             vg_ipc_msg_release(&m);
         } else {
-            assert_int_equal(rc, VG_DERR_PROTO);
+            assert_int_equal(rc, VG_E_PROTO);
             bad++;
         }
     }
@@ -365,11 +365,11 @@ test_reader(void **state)
     /* a header over the limit is refused before any payload arrives */
     vg_ipc_reader_init(&rd, 1024);
     const uint8_t big[4] = { 0, 0, 0x04, 0x01 };   /* 1025 */
-    assert_int_equal(vg_ipc_reader_feed(&rd, big, 4), VG_DERR_PROTO);
+    assert_int_equal(vg_ipc_reader_feed(&rd, big, 4), VG_E_PROTO);
     vg_ipc_reader_release(&rd);
     vg_ipc_reader_init(&rd, 0);
     const uint8_t neg[4] = { 0xff, 0xff, 0xff, 0xff };
-    assert_int_equal(vg_ipc_reader_feed(&rd, neg, 4), VG_DERR_PROTO);
+    assert_int_equal(vg_ipc_reader_feed(&rd, neg, 4), VG_E_PROTO);
     vg_ipc_reader_release(&rd);
 
     /* through a real socketpair, with fill(), and end of stream */
@@ -401,7 +401,7 @@ test_reader(void **state)
     size_t cap = 0;
     assert_true(vg_ipc_read_frame(sv[1], &fb, &cap, 1024) > 0);
     assert_true(vg_ipc_read_frame(sv[1], &fb, &cap, 1024) > 0);
-    assert_int_equal(vg_ipc_read_frame(sv[1], &fb, &cap, 1024), VG_DERR_PROTO);
+    assert_int_equal(vg_ipc_read_frame(sv[1], &fb, &cap, 1024), VG_E_PROTO);
     close(sv[1]);
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     close(sv[0]);

@@ -8,7 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "pipeline/model.h"
 #include "pt.h"
 
@@ -182,7 +182,7 @@ test_refusals(void **state)
         vg_model *m = (vg_model *)1;
         err[0] = '\0';
         int rc = load(cases[i].name, &m, err, sizeof err);
-        if (rc != VG_DERR_MANIFEST || m != NULL || !strstr(err, cases[i].expect))
+        if (rc != VG_E_MANIFEST || m != NULL || !strstr(err, cases[i].expect))
             fail_msg("case %s: rc %d, err '%s', expected '%s'", cases[i].name, rc, err, cases[i].expect);
     }
     /* a bad model name */
@@ -192,9 +192,9 @@ test_refusals(void **state)
     snprintf(text, sizeof text, "[model]\nnames = %s\n", coco);
     manifest("bad name", text);
     vg_model *m;
-    assert_int_equal(load("bad name", &m, err, sizeof err), VG_DERR_MANIFEST);
+    assert_int_equal(load("bad name", &m, err, sizeof err), VG_E_MANIFEST);
     assert_non_null(strstr(err, "invalid model name"));
-    assert_int_equal(vg_model_load("/nonexistent/dir", &m, err, sizeof err), VG_DERR_MANIFEST);
+    assert_int_equal(vg_model_load("/nonexistent/dir", &m, err, sizeof err), VG_E_MANIFEST);
     assert_false(vg_model_name_valid(".hidden"));
     assert_false(vg_model_name_valid(""));
     assert_true(vg_model_name_valid("yolo-fastest-1.1_body"));
@@ -217,16 +217,16 @@ test_names_files(void **state)
     assert_string_equal(m->labels[1], "b");
     vg_model_destroy(m);
     pt_write(p, "a\n\nb\n", 5);                  /* an empty label in the middle */
-    assert_int_equal(load("names", &m, err, sizeof err), VG_DERR_MANIFEST);
+    assert_int_equal(load("names", &m, err, sizeof err), VG_E_MANIFEST);
     assert_non_null(strstr(err, "empty label"));
     pt_write(p, "", 0);
-    assert_int_equal(load("names", &m, err, sizeof err), VG_DERR_MANIFEST);
+    assert_int_equal(load("names", &m, err, sizeof err), VG_E_MANIFEST);
     assert_non_null(strstr(err, "no labels"));
     char longl[300];
     memset(longl, 'x', 299);
     longl[299] = '\n';
     pt_write(p, longl, 300);
-    assert_int_equal(load("names", &m, err, sizeof err), VG_DERR_MANIFEST);
+    assert_int_equal(load("names", &m, err, sizeof err), VG_E_MANIFEST);
     assert_non_null(strstr(err, "longer than"));
 }
 

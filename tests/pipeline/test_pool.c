@@ -287,8 +287,8 @@ test_queue_full(void **state)
     load("q", 1);
     for (int i = 0; i < 4; i++)   /* one runs, three wait */
         assert_int_equal(submit("q", green, green_n, &F.a[i], 0, NULL), 0);
-    assert_int_equal(submit("q", green, green_n, &F.a[4], 0, NULL), VG_DERR_QUEUEFULL);
-    assert_int_equal(vg_derr_http_status(VG_DERR_QUEUEFULL), 429);
+    assert_int_equal(submit("q", green, green_n, &F.a[4], 0, NULL), VG_E_QUEUEFULL);
+    assert_int_equal(vg_err_http_status(VG_E_QUEUEFULL), 429);
     assert_true(vg_pool_retry_after(F.pool, "q") >= 1);
     int n = 4;
     assert_true(run_until(all_fired, &n, 20));
@@ -365,8 +365,8 @@ test_deadline(void **state)
     assert_int_equal(submit("d", gray, gray_n, &F.a[1], 0, NULL), 0);
     int n = 2;
     assert_true(run_until(all_fired, &n, 20));
-    assert_int_equal(F.a[0].status, VG_DERR_TIMEDOUT);
-    assert_int_equal(vg_derr_http_status(F.a[0].status), 504);
+    assert_int_equal(F.a[0].status, VG_E_TIMEDOUT);
+    assert_int_equal(vg_err_http_status(F.a[0].status), 504);
     assert_true(F.a[0].total_us >= 600000);
     assert_int_equal(F.a[1].status, 0);
     /* the hung worker was killed and replaced; the model keeps serving */
@@ -398,8 +398,8 @@ test_crash_twice(void **state)
     assert_int_equal(submit("c", gray, gray_n, &F.a[1], 0, NULL), 0);
     int n = 2;
     assert_true(run_until(all_fired, &n, 20));
-    assert_int_equal(F.a[0].status, VG_DERR_WORKERDIED);
-    assert_int_equal(vg_derr_http_status(F.a[0].status), 503);
+    assert_int_equal(F.a[0].status, VG_E_WORKERDIED);
+    assert_int_equal(vg_err_http_status(F.a[0].status), 503);
     assert_int_equal(F.a[0].attempts, 2);
     assert_int_equal(F.a[1].status, 0);
     wait_ready w = { "c", 2 };
@@ -443,14 +443,14 @@ broken(const char *mode, const char *why_part)
     assert_true(run_until(model_state_is, want, 30));
     int n = 1;
     assert_true(run_until(all_fired, &n, 5));
-    assert_int_equal(F.a[0].status, VG_DERR_UNAVAILABLE);
+    assert_int_equal(F.a[0].status, VG_E_UNAVAILABLE);
     /* the reason is complete once the worker is reaped (the signal that killed it) */
     if (!run_until(why_has, (void *)why_part, 5)) {
         vg_pool_model_stats s;
         vg_pool_model_stats_by_name(F.pool, "x", &s);
         fail_msg("mode %s: why '%s' lacks '%s'", mode, s.why, why_part);
     }
-    assert_int_equal(submit("x", gray, gray_n, &F.a[1], 0, NULL), VG_DERR_UNAVAILABLE);
+    assert_int_equal(submit("x", gray, gray_n, &F.a[1], 0, NULL), VG_E_UNAVAILABLE);
     /* the test process and the other models are unharmed */
     load("ok", 1);
     assert_int_equal(submit("ok", gray, gray_n, &F.a[2], 0, NULL), 0);
@@ -496,15 +496,15 @@ test_bad_images(void **state)
     assert_int_equal(submit("i", noise, sizeof noise, &F.a[2], 0, NULL), 0);
     assert_int_equal(submit("i", gray, gray_n, &F.a[3], 0, NULL), 0);   /* a good one beside them */
     assert_int_equal(submit("i", jpg, dn, &F.a[4], 0, NULL), 0);
-    assert_int_equal(submit("i", noise, 0, &F.a[5], 0, NULL), VG_DERR_NOTIMAGE);
+    assert_int_equal(submit("i", noise, 0, &F.a[5], 0, NULL), VG_E_NOTIMAGE);
     int n = 5;
     assert_true(run_until(all_fired, &n, 30));
-    assert_int_equal(F.a[0].status, VG_DERR_DECODE);
-    assert_int_equal(vg_derr_http_status(F.a[0].status), 422);
-    assert_int_equal(F.a[1].status, VG_DERR_TOOBIG);
-    assert_int_equal(vg_derr_http_status(F.a[1].status), 413);
-    assert_int_equal(F.a[2].status, VG_DERR_NOTIMAGE);
-    assert_int_equal(vg_derr_http_status(F.a[2].status), 415);
+    assert_int_equal(F.a[0].status, VG_E_DECODE);
+    assert_int_equal(vg_err_http_status(F.a[0].status), 422);
+    assert_int_equal(F.a[1].status, VG_E_TOOBIG);
+    assert_int_equal(vg_err_http_status(F.a[1].status), 413);
+    assert_int_equal(F.a[2].status, VG_E_NOTIMAGE);
+    assert_int_equal(vg_err_http_status(F.a[2].status), 415);
     assert_int_equal(F.a[3].status, 0);
     assert_int_equal(F.a[4].status, 0);
     assert_int_equal(F.a[5].fired, 0);
@@ -541,20 +541,20 @@ test_options(void **state)
     assert_int_equal(vg_pool_submit(F.pool, "o", &j, on_answer, &F.a[0], NULL, err, sizeof err), 0);
     const char *unknown[] = { "zebra" };
     j.classes = unknown;
-    assert_int_equal(vg_pool_submit(F.pool, "o", &j, on_answer, &F.a[1], NULL, err, sizeof err), VG_DERR_INVAL);
+    assert_int_equal(vg_pool_submit(F.pool, "o", &j, on_answer, &F.a[1], NULL, err, sizeof err), VG_E_INVAL);
     assert_non_null(strstr(err, "zebra"));
     j.classes = NULL;
     j.nclasses = 0;
     j.min_confidence = 1.5f;
-    assert_int_equal(vg_pool_submit(F.pool, "o", &j, on_answer, &F.a[1], NULL, err, sizeof err), VG_DERR_INVAL);
+    assert_int_equal(vg_pool_submit(F.pool, "o", &j, on_answer, &F.a[1], NULL, err, sizeof err), VG_E_INVAL);
     j.min_confidence = 0.95f;   /* above the 0.9 the backend reports */
     assert_int_equal(vg_pool_submit(F.pool, "o", &j, on_answer, &F.a[2], NULL, err, sizeof err), 0);
     j.min_confidence = -1;
-    assert_int_equal(vg_pool_submit(F.pool, "nope", &j, on_answer, &F.a[1], NULL, err, sizeof err), VG_DERR_NOMODEL);
+    assert_int_equal(vg_pool_submit(F.pool, "nope", &j, on_answer, &F.a[1], NULL, err, sizeof err), VG_E_NOMODEL);
     static uint8_t big[30000];
     j.image = big;
     j.image_len = sizeof big;
-    assert_int_equal(vg_pool_submit(F.pool, NULL, &j, on_answer, &F.a[1], NULL, err, sizeof err), VG_DERR_TOOBIG);
+    assert_int_equal(vg_pool_submit(F.pool, NULL, &j, on_answer, &F.a[1], NULL, err, sizeof err), VG_E_TOOBIG);
     assert_int_equal(F.a[1].fired, 0);
     int idx[] = { 0, 2, -1 };
     assert_true(run_until(these_fired, idx, 20));
@@ -582,11 +582,11 @@ test_cancel(void **state)
     assert_int_equal(submit("x", gray, gray_n, &F.a[2], 0, NULL), 0);
     vg_pool_cancel(r1);
     assert_int_equal(F.a[1].fired, 1);                 /* synchronously */
-    assert_int_equal(F.a[1].status, VG_DERR_CANCELED);
+    assert_int_equal(F.a[1].status, VG_E_CANCELED);
     ev_run(F.loop, EVRUN_NOWAIT);
     vg_pool_cancel(r0);                                /* in flight: answered now, result dropped */
     assert_int_equal(F.a[0].fired, 1);
-    assert_int_equal(F.a[0].status, VG_DERR_CANCELED);
+    assert_int_equal(F.a[0].status, VG_E_CANCELED);
     int n = 3;
     assert_true(run_until(all_fired, &n, 20));
     assert_int_equal(F.a[2].status, 0);
@@ -625,7 +625,7 @@ test_drain(void **state)
         assert_int_equal(submit("s", green, green_n, &F.a[i], 0, NULL), 0);
     F.stopped = 0;
     vg_pool_stop(F.pool, 10000, on_stopped, NULL);
-    assert_int_equal(submit("s", gray, gray_n, &F.a[4], 0, NULL), VG_DERR_STOPPING);
+    assert_int_equal(submit("s", gray, gray_n, &F.a[4], 0, NULL), VG_E_STOPPING);
     assert_true(run_until(is_stopped, NULL, 20));
     for (int i = 0; i < 4; i++) {
         assert_int_equal(F.a[i].fired, 1);
@@ -749,18 +749,18 @@ test_unload(void **state)
     vg_pool_model_stats s;
     assert_int_equal(vg_pool_model_stats_at(F.pool, 0, &s), 0);
     assert_string_equal(s.state, "unloaded");
-    assert_int_equal(submit("u", gray, gray_n, &F.a[9], 0, NULL), VG_DERR_NOTLOADED);
+    assert_int_equal(submit("u", gray, gray_n, &F.a[9], 0, NULL), VG_E_NOTLOADED);
     load("u", 1);
     assert_int_equal(submit("u", green, green_n, &F.a[0], 0, NULL), 0);
     assert_int_equal(submit("u", green, green_n, &F.a[1], 0, NULL), 0);
     ev_run(F.loop, EVRUN_NOWAIT);
     assert_int_equal(vg_pool_model_unload(F.pool, "u"), 0);
     assert_int_equal(F.a[1].fired, 1);                  /* queued: failed at once */
-    assert_int_equal(F.a[1].status, VG_DERR_NOTLOADED);
+    assert_int_equal(F.a[1].status, VG_E_NOTLOADED);
     const char *want[2] = { "u", "unloaded" };
     assert_true(run_until(model_state_is, want, 20));
     assert_int_equal(F.a[0].status, 0);                 /* running: finished */
-    assert_int_equal(vg_pool_model_unload(F.pool, "u"), VG_DERR_NOTLOADED);
+    assert_int_equal(vg_pool_model_unload(F.pool, "u"), VG_E_NOTLOADED);
     assert_int_equal(vg_pool_is_ready(F.pool), 0);
     load("u", 1);                                       /* and back */
     assert_int_equal(submit("u", gray, gray_n, &F.a[2], 0, NULL), 0);

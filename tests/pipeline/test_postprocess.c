@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/detect_error.h"
+#include "base/error.h"
 #include "pipeline/postprocess.h"
 
 #define CAP 16
@@ -219,13 +219,13 @@ test_malformed(void **state)
     assert_true(d[0].confidence <= 1.0f);
     free(d);
     k.c.count = CAP + 1;
-    assert_int_equal(vg_post_run(&k.c, &p, &d, &n), VG_DERR_INVAL);
+    assert_int_equal(vg_post_run(&k.c, &p, &d, &n), VG_E_INVAL);
     k.c.count = 0;
     assert_int_equal(vg_post_run(&k.c, &p, &d, &n), 0);
     assert_int_equal(n, 0);
     assert_null(d);
     p.classes = 0;
-    assert_int_equal(vg_post_run(&k.c, &p, &d, &n), VG_DERR_INVAL);
+    assert_int_equal(vg_post_run(&k.c, &p, &d, &n), VG_E_INVAL);
 }
 
 

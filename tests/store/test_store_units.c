@@ -357,15 +357,15 @@ db_users_sessions_keys(void **state)
     assert_int_equal(vg_db_user_create(&db, t, &b), 0);
     assert_int_equal(a.id, 1);
     assert_int_equal(b.id, 2);
-    assert_int_equal(vg_db_user_create(&db, t, &dup), VG_DB_EEXISTS);   /* names are case-insensitive */
+    assert_int_equal(vg_db_user_create(&db, t, &dup), VG_E_CONFLICT);   /* names are case-insensitive */
     vg_user got;
     assert_int_equal(vg_db_user_find(&db, t, "ANN@example.COM", &got), 0);
     assert_int_equal(got.id, 1);
     /* the last admin stays */
     vg_user_patch demote = { .set_role = 1, .role = VG_ROLE_VIEWER };
-    assert_int_equal(vg_db_user_update(&db, t, 1, &demote), VG_DB_ELASTADMIN);
-    assert_int_equal(vg_db_user_delete(&db, t, 1), VG_DB_ELASTADMIN);
-    assert_int_equal(vg_db_user_update(&db, t, 99, &demote), VG_DB_ENOTFOUND);
+    assert_int_equal(vg_db_user_update(&db, t, 1, &demote), VG_E_LASTADMIN);
+    assert_int_equal(vg_db_user_delete(&db, t, 1), VG_E_LASTADMIN);
+    assert_int_equal(vg_db_user_update(&db, t, 99, &demote), VG_E_NOTFOUND);
 
     /* refresh rotation: t1 -> t2 works once; t1 again revokes the family, so t2 dies too */
     uint8_t fam[16] = { 1 }, h1[32] = { 1 }, h2[32] = { 2 }, h3[32] = { 3 }, f[16];
@@ -375,21 +375,21 @@ db_users_sessions_keys(void **state)
     assert_int_equal(vg_db_session_rotate(&db, t, h1, h2, 1001, 3000, &uid, f), 0);
     assert_int_equal(uid, 2);
     assert_memory_equal(f, fam, 16);
-    assert_int_equal(vg_db_session_rotate(&db, t, h1, h3, 1002, 3000, &uid, f), VG_DB_EREUSED);
-    assert_int_equal(vg_db_family_check(&db, t, 2, fam, 1002), VG_DB_EREVOKED);
-    assert_int_equal(vg_db_session_rotate(&db, t, h2, h3, 1003, 3000, &uid, f), VG_DB_EREVOKED);
-    assert_int_equal(vg_db_session_rotate(&db, t, h3, h1, 1003, 3000, &uid, f), VG_DB_ENOTFOUND);
+    assert_int_equal(vg_db_session_rotate(&db, t, h1, h3, 1002, 3000, &uid, f), VG_E_TOKEN_REUSED);
+    assert_int_equal(vg_db_family_check(&db, t, 2, fam, 1002), VG_E_TOKEN_REVOKED);
+    assert_int_equal(vg_db_session_rotate(&db, t, h2, h3, 1003, 3000, &uid, f), VG_E_TOKEN_REVOKED);
+    assert_int_equal(vg_db_session_rotate(&db, t, h3, h1, 1003, 3000, &uid, f), VG_E_NOTFOUND);
     /* expiry */
     uint8_t fam2[16] = { 2 }, h4[32] = { 4 }, h5[32] = { 5 };
     assert_int_equal(vg_db_session_create(&db, t, h4, 2, fam2, 2000, 1000), 0);
-    assert_int_equal(vg_db_session_rotate(&db, t, h4, h5, 2001, 3000, &uid, f), VG_DB_EEXPIRED);
+    assert_int_equal(vg_db_session_rotate(&db, t, h4, h5, 2001, 3000, &uid, f), VG_E_TOKEN_EXPIRED);
     /* a new password ends every session of the user */
     uint8_t fam3[16] = { 3 }, h6[32] = { 6 };
     assert_int_equal(vg_db_session_create(&db, t, h6, 2, fam3, 5000, 1000), 0);
     vg_user_patch pw = { .set_hash = 1 };
     strcpy(pw.hash, "$argon2id$x");
     assert_int_equal(vg_db_user_update(&db, t, 2, &pw), 0);
-    assert_int_equal(vg_db_family_check(&db, t, 2, fam3, 1000), VG_DB_EREVOKED);
+    assert_int_equal(vg_db_family_check(&db, t, 2, fam3, 1000), VG_E_TOKEN_REVOKED);
 
     /* API keys: found by hash, revocable, gone with their user */
     vg_apikey k = { .uid = 2, .role = VG_ROLE_VIEWER };
@@ -400,12 +400,12 @@ db_users_sessions_keys(void **state)
     assert_int_equal(vg_db_apikey_find(&db, t, kh, &kg), 0);
     assert_string_equal(kg.name, "cam1");
     assert_int_equal(vg_db_apikey_revoke(&db, t, 2, k.kid), 0);
-    assert_int_equal(vg_db_apikey_find(&db, t, kh, &kg), VG_DB_ENOTFOUND);
+    assert_int_equal(vg_db_apikey_find(&db, t, kh, &kg), VG_E_NOTFOUND);
     vg_apikey k2 = { .uid = 99 };
-    assert_int_equal(vg_db_apikey_create(&db, t, kh, &k2), VG_DB_ENOTFOUND);
+    assert_int_equal(vg_db_apikey_create(&db, t, kh, &k2), VG_E_NOTFOUND);
     assert_int_equal(vg_db_user_delete(&db, t, 2), 0);
-    assert_int_equal(vg_db_user_get(&db, t, 2, &got), VG_DB_ENOTFOUND);
-    assert_int_equal(vg_db_user_find(&db, t, "bob", &got), VG_DB_ENOTFOUND);
+    assert_int_equal(vg_db_user_get(&db, t, 2, &got), VG_E_NOTFOUND);
+    assert_int_equal(vg_db_user_find(&db, t, "bob", &got), VG_E_NOTFOUND);
     assert_int_equal(mdb_txn_commit(t), 0);
     vg_db_close(&db);
 }
@@ -460,7 +460,7 @@ db_detections_aggregates_and_full_map(void **state)
     assert_int_equal(act.objects, 3);
     assert_int_equal(mdb_txn_commit(t), 0);
 
-    /* fill the 64 KiB map: MDB_MAP_FULL maps to VG_DB_EFULL, growth stops at the cap */
+    /* fill the 64 KiB map: MDB_MAP_FULL maps to VG_E_FULL, growth stops at the cap */
     int grown = 0, full = 0;
     char big[1500];
     memset(big, 'x', sizeof big);
@@ -475,7 +475,7 @@ db_detections_aggregates_and_full_map(void **state)
             rc = vg_db_err(mdb_txn_commit(t));
         else
             mdb_txn_abort(t);
-        if (rc == VG_DB_EFULL) {
+        if (rc == VG_E_FULL) {
             if (vg_db_grow(&db) == 0)
                 grown++;
             else
