@@ -17,7 +17,7 @@ libvigiacore_a_SOURCES += core/base/buf.c core/base/buf.h core/base/config.c cor
 libvigiacore_a_SOURCES += core/net/conn.c core/net/conn.h core/net/server.c core/net/server.h \
 	core/net/tls.c core/net/tls.h
 # http: HTTP/1.1, router, CORS, multipart, static files, WebSocket, wire formats
-libvigiacore_a_SOURCES += core/http/cors.c core/http/cors.h core/http/http.c core/http/http.h \
+libvigiacore_a_SOURCES += core/http/cors.c core/http/cors.h core/http/http.c core/http/http.h core/http/http_internal.h core/http/request.c core/http/response.c \
 	core/http/multipart.c core/http/multipart.h core/http/router.c core/http/router.h \
 	core/http/static.c core/http/static.h core/http/wire.c core/http/wire.h core/http/ws.c \
 	core/http/ws.h
@@ -28,7 +28,7 @@ libvigiacore_a_SOURCES += core/auth/auth.c core/auth/auth.h core/auth/jwt.c core
 libvigiacore_a_SOURCES += core/api/compare_api.c core/api/compare_api.h core/api/detect_api.c \
 	core/api/detect_api.h core/api/detect_opts.c core/api/detect_opts.h core/api/dialects.c \
 	core/api/dialects.h core/api/history_api.c core/api/history_api.h core/api/kserve_api.c \
-	core/api/kserve_api.h core/api/mjpeg_api.c core/api/mjpeg_api.h core/api/ops.c core/api/ops.h \
+	core/api/kserve_api.h core/api/models_api.c core/api/models_api.h core/api/mjpeg_api.c core/api/mjpeg_api.h core/api/ops.c core/api/ops.h \
 	core/api/store_api.c core/api/store_api.h core/api/stream_api.c core/api/stream_api.h \
 	core/api/users_api.c core/api/users_api.h core/api/zmq_detector.h
 # pool: worker processes and the master <-> worker protocol
@@ -43,8 +43,8 @@ libvigiacore_a_SOURCES += core/pipeline/backend_loader.c core/pipeline/backend_l
 libvigiacore_a_SOURCES += core/store/chan.c core/store/chan.h core/store/db.c core/store/db.h \
 	core/store/store.c core/store/store.h core/store/store_client.c core/store/store_client.h
 # cli: the command line
-libvigiacore_a_SOURCES += core/cli/detect_cli.c core/cli/detect_cli.h core/cli/user_cli.c \
-	core/cli/user_cli.h
+libvigiacore_a_SOURCES += core/cli/detect_cli.c core/cli/detect_cli.h core/cli/serve.c core/cli/serve.h \
+	core/cli/user_cli.c core/cli/user_cli.h
 if HAVE_ZMQ
 libvigiacore_a_SOURCES += core/api/zmq_detector.c
 libvigiacore_a_CPPFLAGS += $(ZMQ_CFLAGS)

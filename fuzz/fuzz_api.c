@@ -31,14 +31,10 @@
 #include <jansson.h>
 
 #include "base/config.h"
-#include "api/detect_api.h"
-#include "api/dialects.h"
-#include "harness.h"
 #include "base/log.h"
-#include "api/ops.h"
+#include "cli/serve.h"
+#include "harness.h"
 #include "net/server.h"
-#include "api/store_api.h"
-#include "api/stream_api.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -76,11 +72,8 @@ static const struct route {
 #define NROUTES (sizeof routes / sizeof routes[0])
 
 static vg_server *srv;
-/* kept for the life of the process (LeakSanitizer sees them reachable) */
-static vg_store_api *store;
-static vg_detect_api *detect;
-static vg_stream_api *stream;
-static vg_dialects *dialects;
+/* kept for the life of the process (LeakSanitizer sees it reachable) */
+static vg_app *app;
 static char token[2048];
 static char root[256];
 
@@ -143,30 +136,19 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     fz_config_set(cfg, "history", "images", "original");
 
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);   /* child watchers need the default loop */
-    srv = vg_xmalloc(sizeof *srv);
-    vg_server_init(srv, loop, cfg);
-    vg_ops_register(srv);
     char err[512];
-    store = vg_store_api_create(srv, err, sizeof err);
-    detect = store ? vg_detect_api_create(srv, err, sizeof err) : NULL;
-    if (!detect) {
+    app = vg_app_create(loop, cfg, err, sizeof err);   /* the server serve() assembles, without listening */
+    if (!app) {
         fprintf(stderr, "fuzz_api: %s\n", err);
         abort();
     }
-    vg_detect_api_set_history(detect, vg_store_api_history(store), vg_store_api_auth(store));
-    stream = vg_stream_api_create(srv, vg_detect_api_pool(detect));
-    vg_stream_api_set_history(stream, vg_store_api_history(store), vg_store_api_auth(store));
-    dialects = vg_dialects_create(srv, vg_detect_api_pool(detect), vg_store_api_store(store), stream, err, sizeof err);
-    if (!dialects) {
-        fprintf(stderr, "fuzz_api: %s\n", err);
-        abort();
-    }
+    srv = vg_app_server(app);
 
     /* the one-time admin password, then a token (the account is created asynchronously) */
     char *boot = NULL;
     size_t bn = 0;
     FILE *f = open_memstream(&boot, &bn);
-    if (vg_store_api_bootstrap(store, f) != 1)
+    if (vg_app_bootstrap(app, f) != 1)
         abort();
     fclose(f);
     const char *pw = strstr(boot, "one-time password ");

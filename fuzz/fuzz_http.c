@@ -16,17 +16,19 @@
 
 #include <ev.h>
 
-#include "base/config.h"
-#include "http/http.h"
-#include "base/log.h"
 #include "api/ops.h"
-#include "net/server.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "http/cors.h"
+#include "http/http.h"
 #include "http/static.h"
+#include "net/server.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct ev_loop *loop;
-static vg_server srv;
+static vg_server *srv;
+static vg_http *http;
 static vg_static st;
 
 static void
@@ -54,10 +56,12 @@ setup(void)
     vg_config_set(cfg, "limits", "max_header_size", "4K", err, sizeof err);
     vg_config_set(cfg, "log", "access", "false", err, sizeof err);
     loop = ev_loop_new(EVFLAG_AUTO);
-    vg_server_init(&srv, loop, cfg);
-    vg_ops_register(&srv);
-    vg_router_add(&srv.router, VG_M_POST | VG_M_PUT, "/echo", echo, NULL, 0);
-    vg_router_add(&srv.router, VG_M_GET | VG_M_POST, "/v1/users/{id}/profile", echo, NULL, 0);
+    srv = vg_server_create(loop, cfg);
+    http = vg_http_create(srv);
+    vg_cors_install(http);
+    vg_ops_register(http);
+    vg_http_route(http, VG_M_POST | VG_M_PUT, "/echo", echo, NULL, 0, 1);
+    vg_http_route(http, VG_M_GET | VG_M_POST, "/v1/users/{id}/profile", echo, NULL, 0, 1);
     char dir[] = "/tmp/vigia-fuzz-web-XXXXXX";
     if (mkdtemp(dir)) {
         char p[64];
@@ -67,7 +71,7 @@ setup(void)
             fputs("<!doctype html>hello\n", f);
             fclose(f);
         }
-        vg_static_init(&st, &srv, dir);
+        vg_static_init(&st, http, dir);
     }
 }
 
@@ -117,12 +121,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int sz = 1 << 20;
     setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
     setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
-    vg_conn *c = vg_server_adopt(&srv, sv[0], "fuzz");
+    vg_conn *c = vg_server_adopt(srv, sv[0], "fuzz");
     (void)c;
     size_t sent = 0;
     char *out = NULL;
     size_t outn = 0;
-    int open_conns = srv.n_conns;
+    int open_conns = vg_server_connection_count(srv);
     for (int round = 0; round < 200; round++) {
         if (sent < size) {
             ssize_t w = write(sv[1], data + sent, size - sent);
@@ -140,14 +144,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             memcpy(out + outn, buf, (size_t)r);
             outn += (size_t)r;
         }
-        if (srv.n_conns < open_conns && sent > size)
+        if (vg_server_connection_count(srv) < open_conns && sent > size)
             break;
     }
     check_responses(out, outn, memmem(data, size, "HEAD", 4) != NULL);
     free(out);
     close(sv[1]);
-    while (srv.conns)
-        vg_conn_close(srv.conns, "fuzz done");
+    vg_server_close_connections(srv, "fuzz done");
     ev_run(loop, EVRUN_NOWAIT);   /* the prepare watcher frees closed connections */
     return 0;
 }

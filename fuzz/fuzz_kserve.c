@@ -39,7 +39,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct ev_loop *loop;
-static vg_server srv;
+static vg_server *srv;
 static vg_pool *pool;
 static char models_dir[PATH_MAX];
 
@@ -64,7 +64,7 @@ setup(void)
     vg_config_set(cfg, "kserve", "max_elements", "100000", err, sizeof err);
     vg_config_set(cfg, "kserve", "max_tensor", "1M", err, sizeof err);
     loop = ev_loop_new(EVFLAG_AUTO);
-    vg_server_init(&srv, loop, cfg);
+    srv = vg_server_create(loop, cfg);
 
     /* a model the pool lists without loading it: the parser runs, the pool refuses */
     snprintf(models_dir, sizeof models_dir, "/tmp/vigia-fuzz-kserve-%d", (int)getpid());
@@ -89,7 +89,7 @@ setup(void)
     snprintf(path, sizeof path, "%s/m", models_dir);
     rmdir(path);
     rmdir(models_dir);
-    vg_kserve_api_create(&srv, pool);
+    vg_kserve_api_create(vg_http_create(srv), pool);
 }
 
 
@@ -151,7 +151,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                       blen * data[1] / 254);
     vg_buf_puts(&req, "\r\n");
     vg_buf_append(&req, body, blen);
-    if (fz_exchange(&srv, req.data, req.len, &out, 5) < 0)
+    if (fz_exchange(srv, req.data, req.len, &out, 5) < 0)
         abort();
     size_t at = 0;
     fz_resp r;

@@ -30,7 +30,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct ev_loop *loop;
-static vg_server srv;
+static vg_server *srv;
 static int checked;           /* the handler ran for this input */
 
 
@@ -132,8 +132,9 @@ setup(void)
     vg_config_set(cfg, "limits", "max_header_size", "128K", err, sizeof err);
     vg_config_set(cfg, "log", "access", "false", err, sizeof err);
     loop = ev_loop_new(EVFLAG_AUTO);
-    vg_server_init(&srv, loop, cfg);
-    vg_router_add(&srv.router, VG_M_GET, "/q", on_query, NULL, 0);
+    srv = vg_server_create(loop, cfg);
+    vg_http *http = vg_http_create(srv);
+    vg_http_route(http, VG_M_GET, "/q", on_query, NULL, 0, 1);
 }
 
 
@@ -192,7 +193,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     vg_buf_puts(&req, " HTTP/1.1\r\nHost: fuzz\r\nConnection: close\r\n\r\n");
     checked = 0;
-    if (fz_exchange(&srv, req.data, req.len, &out, 5) < 0)
+    if (fz_exchange(srv, req.data, req.len, &out, 5) < 0)
         abort();
     size_t at = 0;
     fz_resp r;

@@ -22,7 +22,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct ev_loop *loop;
-static vg_server srv;
+static vg_server *srv;
 
 static void
 echo_message(vg_ws *ws, int binary, const uint8_t *data, size_t len, void *ud)
@@ -63,8 +63,9 @@ setup(void)
     vg_config_set(cfg, "ws", "max_message", "64K", err, sizeof err);
     vg_config_set(cfg, "log", "access", "false", err, sizeof err);
     loop = ev_loop_new(EVFLAG_AUTO);
-    vg_server_init(&srv, loop, cfg);
-    vg_router_add(&srv.router, VG_M_GET, "/ws", route, NULL, 0);
+    srv = vg_server_create(loop, cfg);
+    vg_http *http = vg_http_create(srv);
+    vg_http_route(http, VG_M_GET, "/ws", route, NULL, 0, 1);
 }
 
 
@@ -124,7 +125,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int sz = 1 << 20;
     setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
     setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
-    vg_server_adopt(&srv, sv[0], "fuzz");
+    vg_server_adopt(srv, sv[0], "fuzz");
     uint8_t *in = malloc(sizeof hs - 1 + size);
     memcpy(in, hs, sizeof hs - 1);
     memcpy(in + sizeof hs - 1, data, size);
@@ -145,7 +146,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             memcpy(out + outn, buf, (size_t)r);
             outn += (size_t)r;
         }
-        if (sent == total && srv.n_conns == 0)
+        if (sent == total && vg_server_connection_count(srv) == 0)
             break;
         if (sent == total && round > 20)
             break;
@@ -154,8 +155,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(out);
     free(in);
     close(sv[1]);
-    while (srv.conns)
-        vg_conn_close(srv.conns, "fuzz done");
+    vg_server_close_connections(srv, "fuzz done");
     ev_run(loop, EVRUN_NOWAIT);
     return 0;
 }

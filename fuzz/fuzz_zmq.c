@@ -32,7 +32,8 @@
 #include <zmq.h>
 
 #include "base/config.h"
-#include "api/detect_api.h"
+#include "cli/serve.h"
+#include "pool/pool.h"
 #include "harness.h"
 #include "base/log.h"
 #include "net/server.h"
@@ -47,7 +48,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 enum answer { NONE, ERROR, MODEL, UPLOAD, ZEROS };
 
 static vg_server *srv;
-static vg_detect_api *detect;   /* kept for the life of the process */
+static vg_pool *pool;   /* kept for the life of the process */
 static vg_zmq_detector *zdet;
 static void *zctx, *client;
 static char root[256];
@@ -73,11 +74,10 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     fz_config_set(cfg, "detect", "load", "not-loaded");
     fz_config_set(cfg, "zmq", "endpoint", endpoint);
     fz_config_set(cfg, "zmq", "max_message", "1M");
-    srv = vg_xmalloc(sizeof *srv);
-    vg_server_init(srv, ev_default_loop(EVFLAG_AUTO), cfg);
+    srv = vg_server_create(ev_default_loop(EVFLAG_AUTO), cfg);
     char err[512] = "";
-    detect = vg_detect_api_create(srv, err, sizeof err);
-    zdet = detect ? vg_zmq_detector_create(srv, vg_detect_api_pool(detect), err, sizeof err) : NULL;
+    pool = vg_serve_pool(vg_server_loop(srv), cfg, err, sizeof err);
+    zdet = pool ? vg_zmq_detector_create(srv, pool, err, sizeof err) : NULL;
     if (!zdet) {
         fprintf(stderr, "fuzz_zmq: %s\n", err);
         abort();
@@ -174,7 +174,7 @@ receive(void)
 {
     double deadline = now() + 5;
     for (;;) {
-        ev_run(srv->loop, EVRUN_NOWAIT);
+        ev_run(vg_server_loop(srv), EVRUN_NOWAIT);
         zmq_pollitem_t it = { client, 0, ZMQ_POLLIN, 0 };
         if (zmq_poll(&it, 1, 1) > 0)
             break;
@@ -267,7 +267,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();   /* the probe's answer: the message before it got none or one too many */
     zmq_msg_close(&m);
     /* and nothing after it: one answer per request */
-    ev_run(srv->loop, EVRUN_NOWAIT);
+    ev_run(vg_server_loop(srv), EVRUN_NOWAIT);
     zmq_pollitem_t it = { client, 0, ZMQ_POLLIN, 0 };
     if (zmq_poll(&it, 1, 0) != 0)
         abort();

@@ -41,13 +41,13 @@ fz_exchange(vg_server *srv, const void *req, size_t n, vg_buf *out, double timeo
     int sz = 4 << 20;
     setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
     setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
-    int before = srv->n_conns;
+    int before = vg_server_connection_count(srv);
     vg_server_adopt(srv, sv[0], "127.0.0.1:1");
     int late = 0;
     ev_timer deadline;
     ev_timer_init(&deadline, on_deadline, timeout, 0);
     deadline.data = &late;
-    ev_timer_start(srv->loop, &deadline);
+    ev_timer_start(vg_server_loop(srv), &deadline);
     size_t sent = 0;
     int shut = 0;
     while (!late) {
@@ -57,9 +57,9 @@ fz_exchange(vg_server *srv, const void *req, size_t n, vg_buf *out, double timeo
                 sent += (size_t)w;
         }
         /* block only when everything is written: the answer may wait for a child process */
-        ev_run(srv->loop, sent < n ? EVRUN_NOWAIT : EVRUN_ONCE);
+        ev_run(vg_server_loop(srv), sent < n ? EVRUN_NOWAIT : EVRUN_ONCE);
         drain(sv[1], out);
-        if (sent == n && srv->n_conns <= before)
+        if (sent == n && vg_server_connection_count(srv) <= before)
             break;
         /* a whole answer is in: our end of the close (the server lingers for it) */
         size_t at = 0;
@@ -69,12 +69,11 @@ fz_exchange(vg_server *srv, const void *req, size_t n, vg_buf *out, double timeo
             shut = 1;
         }
     }
-    ev_timer_stop(srv->loop, &deadline);
+    ev_timer_stop(vg_server_loop(srv), &deadline);
     drain(sv[1], out);
     close(sv[1]);
-    while (srv->conns)
-        vg_conn_close(srv->conns, "fuzz done");
-    ev_run(srv->loop, EVRUN_NOWAIT);   /* the prepare watcher frees closed connections */
+    vg_server_close_connections(srv, "fuzz done");
+    ev_run(vg_server_loop(srv), EVRUN_NOWAIT);   /* the prepare watcher frees closed connections */
     return late ? -1 : 0;
 }
 

@@ -29,6 +29,8 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "http/cors.h"
+#include "http/http.h"
 #include "net/server.h"
 
 static double
@@ -223,17 +225,18 @@ ts_spawn_inproc(ts_server *s, ts_setup_fn setup, const char *const *config_args)
         }
         vg_log_set_level(VG_LOG_DEBUG);
         struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-        vg_server srv_storage;
-        vg_server *srv = &srv_storage;
-        vg_server_init(srv, loop, cfg);
-        setup(srv);
+        vg_server *srv = vg_server_create(loop, cfg);
+        vg_http *http = vg_http_create(srv);
+        vg_cors_install(http);
+        setup(http);
         if (vg_server_listen(srv, err, sizeof err) < 0) {
             fprintf(stderr, "listen: %s\n", err);
             _exit(1);
         }
         vg_server_announce(srv);
         int rc = vg_server_run(srv);
-        vg_server_release(srv);
+        vg_server_destroy(srv);
+        vg_http_destroy(http);
         vg_metrics_reset();
         ev_loop_destroy(loop);
         _exit(rc);

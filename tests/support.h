@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-struct vg_server;
+struct vg_http;
 
 typedef struct ts_server {
     pid_t pid;
@@ -35,7 +35,7 @@ void ts_mkdtemp(char *out, size_t n);
 void ts_spawn(ts_server *s, const char *const *args, const char *const *env);
 
 /* In a forked child: a server on 127.0.0.1:0 whose routes `setup` adds. */
-typedef void (*ts_setup_fn)(struct vg_server *srv);
+typedef void (*ts_setup_fn)(struct vg_http *http);
 void ts_spawn_inproc(ts_server *s, ts_setup_fn setup, const char *const *config_args);
 
 /* Sends sig and waits up to `secs` for exit; returns the exit status, or -1 (then SIGKILLs). */

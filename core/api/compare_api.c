@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <mbedtls/base64.h>
 
+#include "auth/auth.h"
 #include "store/db.h"
 #include "base/error.h"
 #include "api/detect_opts.h"
@@ -639,7 +640,7 @@ base64_image(ccall *c, const char *b64, size_t n, char *err, size_t errlen)
 static int
 parse_request(ccall *c, vg_req *r, char *err, size_t errlen)
 {
-    int max = c->api->srv->cfg->compare_max_models;
+    int max = vg_server_config(c->api->srv)->compare_max_models;
     if (max > MAX_MODELS)
         max = MAX_MODELS;
     vg_buf v;
@@ -782,7 +783,7 @@ route_compare(vg_req *r, void *ud)
     ccall *c = vg_xcalloc(1, sizeof *c);
     c->api = api;
     c->req = r;
-    c->iou = api->srv->cfg->compare_iou;
+    c->iou = vg_server_config(api->srv)->compare_iou;
     vg_detect_opts_init(&c->opt);
     char err[512] = "";
     int status = parse_request(c, r, err, sizeof err);
@@ -886,7 +887,7 @@ static void
 scan_precision(vg_compare_api *api, const char *model, precision *pr)
 {
     memset(pr, 0, sizeof *pr);
-    int window = api->srv->cfg->compare_feedback_window;
+    int window = vg_server_config(api->srv)->compare_feedback_window;
     if (!api->store || window <= 0)
         return;
     vg_db *db = vg_store_db(api->store);
@@ -1145,15 +1146,16 @@ hook_busy(vg_server *s, void *ud)
 
 
 vg_compare_api *
-vg_compare_api_create(vg_server *srv, vg_pool *pool, vg_store *store)
+vg_compare_api_create(vg_http *http, vg_pool *pool, vg_store *store)
 {
     vg_compare_api *api = vg_xcalloc(1, sizeof *api);
+    vg_server *srv = vg_http_server(http);
     api->srv = srv;
     api->pool = pool;
     api->store = store;
-    size_t body_max = srv->cfg->max_upload / 3 * 4 + 64 * 1024;
-    vg_router_add(&srv->router, VG_M_POST, "/v1/compare", route_compare, api, body_max);
-    vg_router_add(&srv->router, VG_M_GET, "/v1/models/{name}/stats", route_stats, api, 0);
+    size_t body_max = vg_server_config(srv)->max_upload / 3 * 4 + 64 * 1024;
+    vg_http_route(http, VG_M_POST, "/v1/compare", route_compare, api, body_max, VG_ACCESS_DETECT);
+    vg_http_route(http, VG_M_GET, "/v1/models/{name}/stats", route_stats, api, 0, VG_ACCESS_READ);
     vg_server_hooks h;
     memset(&h, 0, sizeof h);
     h.busy = hook_busy;

@@ -31,11 +31,7 @@ struct vg_detect_api {
     vg_server *srv;
     vg_pool *pool;
     int inflight;                /* HTTP calls waiting for the pool */
-    int stopping;                /* vg_pool_stop called */
-    int stopped;                 /* ... and finished */
     vg_history *history;         /* stores every detection; NULL: none */
-    vg_auth *auth;               /* who asked (for the history) */
-    vg_metric *m_jobs, *m_latency, *m_queue, *m_workers, *m_restarts;
 };
 
 enum call_kind { CALL_DETECT, CALL_BATCH, CALL_DEEPSTACK };
@@ -483,7 +479,7 @@ call_new(vg_detect_api *api, vg_req *r, enum call_kind kind)
     if (api->history) {
         vg_principal who;
         c->store = vg_history_enabled(api->history);
-        if (api->auth && vg_auth_principal(api->auth, r, &who)) {
+        if (vg_auth_principal(r, &who)) {
             c->uid = who.uid;
             snprintf(c->user, sizeof c->user, "%s", who.name);
         }
@@ -687,7 +683,7 @@ detect_common(vg_req *r, vg_detect_api *api, enum call_kind kind, const char *mo
     c->want_jpeg = kind == CALL_DETECT && accept.p && memmem(accept.p, accept.n, "image/jpeg", 10) &&
                    !memmem(accept.p, accept.n, "application/json", 16);
     char err[512] = "";
-    int max = kind == CALL_BATCH ? api->srv->cfg->max_batch : 1;
+    int max = kind == CALL_BATCH ? vg_server_config(api->srv)->max_batch : 1;
     int status = parse_request(c, r, max, err, sizeof err);
     if (c->want_jpeg)
         c->opt.annotate = 1;
@@ -763,464 +759,42 @@ route_deepstack_custom(vg_req *r, void *ud)
     vg_buf_release(&name);
 }
 
-/* ------------------------------------------------------------------ */
-/* models */
-
-static void
-model_json(vg_jsonw *w, const vg_pool_model_stats *m, int full, const vg_pool *pool)
-{
-    vg_jsonw_obj(w);
-    vg_jsonw_key(w, "name");
-    vg_jsonw_cstr(w, m->name);
-    vg_jsonw_key(w, "state");
-    vg_jsonw_cstr(w, m->state);
-    vg_jsonw_key(w, "why");
-    vg_jsonw_cstr(w, m->why);
-    vg_jsonw_key(w, "backend");
-    vg_jsonw_cstr(w, m->backend);
-    vg_jsonw_key(w, "device");
-    vg_jsonw_cstr(w, m->device);
-    vg_jsonw_key(w, "description");
-    vg_jsonw_cstr(w, m->description);
-    vg_jsonw_key(w, "input");
-    vg_jsonw_obj(w);
-    vg_jsonw_key(w, "width");
-    vg_jsonw_int(w, m->input_w);
-    vg_jsonw_key(w, "height");
-    vg_jsonw_int(w, m->input_h);
-    vg_jsonw_obj_end(w);
-    vg_jsonw_key(w, "classes");
-    vg_jsonw_int(w, m->classes);
-    vg_jsonw_key(w, "threshold");
-    vg_jsonw_double_prec(w, m->threshold, 4);
-    vg_jsonw_key(w, "nms");
-    vg_jsonw_double_prec(w, m->nms, 4);
-    vg_jsonw_key(w, "workers");
-    vg_jsonw_obj(w);
-    vg_jsonw_key(w, "configured");
-    vg_jsonw_uint(w, m->workers);
-    vg_jsonw_key(w, "ready");
-    vg_jsonw_uint(w, m->workers_ready);
-    vg_jsonw_key(w, "busy");
-    vg_jsonw_uint(w, m->workers_busy);
-    vg_jsonw_obj_end(w);
-    vg_jsonw_key(w, "queue");
-    vg_jsonw_obj(w);
-    vg_jsonw_key(w, "depth");
-    vg_jsonw_uint(w, m->queue_depth);
-    vg_jsonw_key(w, "max");
-    vg_jsonw_uint(w, m->queue_max);
-    vg_jsonw_obj_end(w);
-    vg_jsonw_key(w, "jobs");
-    vg_jsonw_obj(w);
-    const char *jn[] = { "ok", "failed", "rejected", "timed_out", "retried" };
-    uint64_t jv[] = { m->jobs_ok, m->jobs_failed, m->jobs_rejected, m->jobs_timedout, m->jobs_retried };
-    for (int i = 0; i < 5; i++) {
-        vg_jsonw_key(w, jn[i]);
-        vg_jsonw_uint(w, jv[i]);
-    }
-    vg_jsonw_obj_end(w);
-    vg_jsonw_key(w, "restarts");
-    vg_jsonw_uint(w, m->restarts);
-    vg_jsonw_key(w, "crashes");
-    vg_jsonw_uint(w, m->crashes);
-    vg_jsonw_key(w, "latency_ms");
-    vg_jsonw_obj(w);
-    vg_jsonw_key(w, "p50");
-    vg_jsonw_double_prec(w, m->p50_ms, 4);
-    vg_jsonw_key(w, "p90");
-    vg_jsonw_double_prec(w, m->p90_ms, 4);
-    vg_jsonw_key(w, "p99");
-    vg_jsonw_double_prec(w, m->p99_ms, 4);
-    vg_jsonw_key(w, "infer_p50");
-    vg_jsonw_double_prec(w, m->infer_p50_ms, 4);
-    vg_jsonw_obj_end(w);
-    if (full) {
-        vg_jsonw_key(w, "labels");
-        vg_jsonw_arr(w);
-        for (int i = 0; i < m->classes && m->labels; i++)
-            vg_jsonw_cstr(w, m->labels[i]);
-        vg_jsonw_arr_end(w);
-        vg_pool_worker_info wi[VG_MODEL_MAX_WORKERS * 2];
-        int n = vg_pool_model_workers(pool, m->name, wi, sizeof wi / sizeof wi[0]);
-        vg_jsonw_key(w, "worker_processes");
-        vg_jsonw_arr(w);
-        for (int i = 0; i < n && i < (int)(sizeof wi / sizeof wi[0]); i++) {
-            vg_jsonw_obj(w);
-            vg_jsonw_key(w, "pid");
-            vg_jsonw_int(w, wi[i].pid);
-            vg_jsonw_key(w, "index");
-            vg_jsonw_int(w, wi[i].index);
-            vg_jsonw_key(w, "state");
-            vg_jsonw_cstr(w, wi[i].state);
-            vg_jsonw_key(w, "busy");
-            vg_jsonw_int(w, wi[i].busy);
-            vg_jsonw_key(w, "rss_bytes");
-            vg_jsonw_uint(w, wi[i].rss);
-            vg_jsonw_key(w, "uptime_s");
-            vg_jsonw_double_prec(w, wi[i].uptime_s, 6);
-            vg_jsonw_obj_end(w);
-        }
-        vg_jsonw_arr_end(w);
-    }
-    vg_jsonw_obj_end(w);
-}
-
-
-static void
-route_models(vg_req *r, void *ud)
-{
-    vg_detect_api *api = ud;
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &b);
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "default");
-    vg_jsonw_cstr(&w, vg_pool_default_model(api->pool));
-    vg_jsonw_key(&w, "models");
-    vg_jsonw_arr(&w);
-    size_t n = vg_pool_model_count(api->pool);
-    for (size_t i = 0; i < n; i++) {
-        vg_pool_model_stats m;
-        if (vg_pool_model_stats_at(api->pool, i, &m) == 0)
-            model_json(&w, &m, 0, api->pool);
-    }
-    vg_jsonw_arr_end(&w);
-    vg_jsonw_obj_end(&w);
-    vg_buf_putc(&b, '\n');
-    vg_req_respond_buf(r, 200, "application/json", &b);
-    vg_buf_release(&b);
-}
-
-
-/* The {name} parameter, decoded and checked; NULL after answering 400/404. */
-static const char *
-model_param(vg_req *r, char *out, size_t cap)
-{
-    vg_str raw = vg_req_param(r, 0);
-    vg_buf b;
-    vg_buf_init(&b);
-    int ok = vg_url_decode(raw.p, raw.n, &b, 0) == 0 && b.len < cap && vg_model_name_valid(vg_buf_cstr(&b));
-    if (ok)
-        memcpy(out, b.data, b.len + 1);
-    vg_buf_release(&b);
-    if (!ok) {
-        vg_req_error(r, 400, "bad_request", "malformed model name");
-        return NULL;
-    }
-    return out;
-}
-
-
-static void
-route_model(vg_req *r, void *ud)
-{
-    vg_detect_api *api = ud;
-    char name[VG_MODEL_NAME_MAX + 1];
-    if (!model_param(r, name, sizeof name))
-        return;
-    vg_pool_model_stats m;
-    if (vg_pool_model_stats_by_name(api->pool, name, &m) != 0) {
-        vg_req_error(r, 404, "no_such_model", "no model named '%s'", name);
-        return;
-    }
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &b);
-    model_json(&w, &m, 1, api->pool);
-    vg_buf_putc(&b, '\n');
-    vg_req_respond_buf(r, 200, "application/json", &b);
-    vg_buf_release(&b);
-}
-
-
-static void
-respond_state(vg_req *r, vg_detect_api *api, const char *name, int status)
-{
-    vg_pool_model_stats m;
-    vg_buf b;
-    vg_buf_init(&b);
-    if (vg_pool_model_stats_by_name(api->pool, name, &m) == 0)
-        vg_buf_printf(&b, "{\"model\":\"%s\",\"state\":\"%s\"}\n", name, m.state);
-    else
-        vg_buf_printf(&b, "{\"model\":\"%s\"}\n", name);
-    vg_req_respond_buf(r, status, "application/json", &b);
-    vg_buf_release(&b);
-}
-
-
-static void
-route_model_load(vg_req *r, void *ud)
-{
-    vg_detect_api *api = ud;
-    char name[VG_MODEL_NAME_MAX + 1];
-    if (!model_param(r, name, sizeof name))
-        return;
-    vg_buf backend, workers;
-    vg_buf_init(&backend);
-    vg_buf_init(&workers);
-    int has_backend = vg_req_query_get(r, "backend", &backend) == 0;
-    long nworkers = 0;
-    if (vg_req_query_get(r, "workers", &workers) == 0) {
-        char *end;
-        nworkers = strtol(workers.data, &end, 10);
-        if (*end || nworkers < 1 || nworkers > VG_MODEL_MAX_WORKERS) {
-            vg_req_error(r, 400, "bad_request", "workers must be 1..%d", VG_MODEL_MAX_WORKERS);
-            goto out;
-        }
-    }
-    char err[512] = "";
-    int rc = vg_pool_model_load(api->pool, name, has_backend ? backend.data : NULL, (unsigned)nworkers, err, sizeof err);
-    if (rc != 0) {
-        vg_req_error(r, vg_err_http_status(rc), vg_err_code(rc), "%s", err[0] ? err : vg_err_str(rc));
-        goto out;
-    }
-    vg_info("models", "loading '%s' (asked by %s)", name, vg_req_peer(r));
-    respond_state(r, api, name, 202);
-out:
-    vg_buf_release(&backend);
-    vg_buf_release(&workers);
-}
-
-
-static void
-route_model_unload(vg_req *r, void *ud)
-{
-    vg_detect_api *api = ud;
-    char name[VG_MODEL_NAME_MAX + 1];
-    if (!model_param(r, name, sizeof name))
-        return;
-    int rc = vg_pool_model_unload(api->pool, name);
-    if (rc != 0) {
-        vg_req_error(r, vg_err_http_status(rc), vg_err_code(rc), "%s: %s", name, vg_err_str(rc));
-        return;
-    }
-    vg_info("models", "unloading '%s' (asked by %s)", name, vg_req_peer(r));
-    respond_state(r, api, name, 202);
-}
-
-/* ------------------------------------------------------------------ */
-/* server hooks and metrics */
-
-static int
-hook_ready(vg_server *s, void *ud, char *why, size_t whylen)
-{
-    (void)s;
-    vg_detect_api *api = ud;
-    if (vg_pool_is_ready(api->pool))
-        return 1;
-    size_t n = vg_pool_model_count(api->pool);
-    size_t o = (size_t)snprintf(why, whylen, "models not ready:");
-    for (size_t i = 0; i < n && o < whylen; i++) {
-        vg_pool_model_stats m;
-        if (vg_pool_model_stats_at(api->pool, i, &m) == 0 && strcmp(m.state, "unloaded") != 0 &&
-            strcmp(m.state, "ready") != 0)
-            o += (size_t)snprintf(why + o, whylen - o, " %s (%s%s%s)", m.name, m.state, m.why[0] ? ": " : "", m.why);
-    }
-    if (!vg_pool_default_model(api->pool) && o < whylen)
-        snprintf(why + o, whylen - o, " no model is loaded");
-    return 0;
-}
-
-
-static void
-pool_stopped(void *ud)
-{
-    vg_detect_api *api = ud;
-    api->stopped = 1;
-}
-
-
-static void
-hook_drain(vg_server *s, void *ud)
-{
-    vg_detect_api *api = ud;
-    api->stopping = 1;
-    /* in-flight jobs finish; then the workers exit */
-    vg_pool_stop(api->pool, (uint32_t)(s->cfg->drain_timeout * 1000), pool_stopped, api);
-}
-
-
 static int
 hook_busy(vg_server *s, void *ud)
 {
     (void)s;
     vg_detect_api *api = ud;
-    return api->inflight + (api->stopping && !api->stopped);
-}
-
-
-static int
-hook_reload(vg_server *s, const vg_config *next, void *ud, char *err, size_t errlen)
-{
-    (void)s;
-    (void)next;
-    (void)err;
-    (void)errlen;
-    vg_detect_api *api = ud;
-    /* rolling restart of every loaded model: new workers first, old ones retire when they are ready */
-    size_t n = vg_pool_model_count(api->pool);
-    for (size_t i = 0; i < n; i++) {
-        vg_pool_model_stats m;
-        if (vg_pool_model_stats_at(api->pool, i, &m) != 0 || strcmp(m.state, "unloaded") == 0 ||
-            strcmp(m.state, "invalid") == 0)
-            continue;
-        char name[VG_MODEL_NAME_MAX + 1], why[512] = "";
-        snprintf(name, sizeof name, "%s", m.name);
-        int rc = vg_pool_model_reload(api->pool, name, why, sizeof why);
-        if (rc != 0)
-            vg_warn("models", "reload of '%s' refused: %s", name, why[0] ? why : vg_err_str(rc));
-        else
-            vg_info("models", "rolling restart of '%s'", name);
-    }
-    return 0;
-}
-
-
-static void
-collect_models(vg_metric *m, void *ud)
-{
-    (void)m;
-    vg_detect_api *api = ud;
-    size_t n = vg_pool_model_count(api->pool);
-    for (size_t i = 0; i < n; i++) {
-        vg_pool_model_stats st;
-        if (vg_pool_model_stats_at(api->pool, i, &st) != 0)
-            continue;
-        const char *results[] = { "ok", "failed", "rejected", "timed_out", "retried" };
-        uint64_t counts[] = { st.jobs_ok, st.jobs_failed, st.jobs_rejected, st.jobs_timedout, st.jobs_retried };
-        for (int k = 0; k < 5; k++) {
-            const char *v[] = { st.name, results[k] };
-            vg_series_set(vg_metrics_series(api->m_jobs, v), (double)counts[k]);
-        }
-        const char *v1[] = { st.name };
-        vg_series_set(vg_metrics_series(api->m_queue, v1), st.queue_depth);
-        vg_series_set(vg_metrics_series(api->m_workers, v1), st.workers_ready);
-        vg_series_set(vg_metrics_series(api->m_restarts, v1), (double)st.restarts);
-        uint64_t cum[VG_POOL_HIST_BUCKETS];
-        uint64_t total = 0;
-        for (int k = 0; k < VG_POOL_HIST_BUCKETS; k++) {
-            total += st.hist[k];
-            cum[k] = st.hist[k];
-        }
-        vg_series_set_histogram(vg_metrics_series(api->m_latency, v1), cum, VG_POOL_HIST_BUCKETS,
-                                st.hist_sum_ms / 1000.0, total);
-    }
-}
-
-
-static void
-register_metrics(vg_detect_api *api)
-{
-    double bounds[VG_POOL_HIST_BUCKETS];
-    int nb = 0;
-    for (int k = 0; k < VG_POOL_HIST_BUCKETS; k++)
-        if (isfinite(vg_pool_hist_bounds_ms[k]))
-            bounds[nb++] = vg_pool_hist_bounds_ms[k] / 1000.0;
-    api->m_jobs = vg_metrics_register("vigia_model_jobs_total", "detection jobs by model and result",
-                                      VG_COUNTER, "model,result", NULL, 0);
-    vg_metrics_set_collect(api->m_jobs, collect_models, api);
-    api->m_latency = vg_metrics_register("vigia_model_latency_seconds",
-                                         "time from a job's arrival to its answer, by model",
-                                         VG_HISTOGRAM, "model", bounds, nb);
-    api->m_queue = vg_metrics_register("vigia_model_queue_depth", "jobs waiting per model", VG_GAUGE,
-                                       "model", NULL, 0);
-    api->m_workers = vg_metrics_register("vigia_model_workers_ready", "worker processes ready per model",
-                                         VG_GAUGE, "model", NULL, 0);
-    api->m_restarts = vg_metrics_register("vigia_worker_restarts_total", "worker processes respawned",
-                                          VG_COUNTER, "model", NULL, 0);
+    return api->inflight;
 }
 
 
 vg_detect_api *
-vg_detect_api_create(vg_server *srv, char *err, size_t errlen)
+vg_detect_api_create(vg_http *http, vg_pool *pool, vg_history *history)
 {
-    const vg_config *cfg = srv->cfg;
-    vg_pool_options o;
-    vg_pool_options_init(&o);
-    o.models_dir = cfg->models_dir;
-    o.backend_dir = cfg->backends_dir[0] ? cfg->backends_dir : NULL;
-    o.default_model = cfg->default_model[0] ? cfg->default_model : NULL;
-    o.workers = (unsigned)cfg->workers;
-    o.queue_max = (unsigned)cfg->queue_max;
-    o.job_timeout_ms = (uint32_t)(cfg->job_timeout * 1000);
-    o.start_timeout_ms = (uint32_t)(cfg->worker_start_timeout * 1000);
-    o.mem_cap = cfg->worker_mem_cap;
-    o.max_image_bytes = cfg->max_upload;
-    o.max_image_pixels = (uint64_t)cfg->max_pixels;
-
     vg_detect_api *api = vg_xcalloc(1, sizeof *api);
-    api->srv = srv;
-    int rc = vg_pool_create(srv->loop, &o, &api->pool);
-    if (rc != 0) {
-        snprintf(err, errlen, "worker pool: %s", vg_err_str(rc));
-        free(api);
-        return NULL;
-    }
-    int found = vg_pool_scan(api->pool);
-    if (found < 0)
-        vg_warn("models", "cannot read the models directory '%s': %s", cfg->models_dir, vg_err_str(found));
-    else
-        vg_info("models", "%d model(s) in %s", found, cfg->models_dir);
-
-    /* what to load: detect.load, else the default model */
-    char list[1024];
-    snprintf(list, sizeof list, "%s", cfg->load_models[0] ? cfg->load_models : cfg->default_model);
-    char *save = NULL;
-    for (char *name = strtok_r(list, ", ", &save); name; name = strtok_r(NULL, ", ", &save)) {
-        char why[512] = "";
-        rc = vg_pool_model_load(api->pool, name, NULL, 0, why, sizeof why);
-        if (rc != 0)
-            vg_warn("models", "cannot load '%s': %s", name, why[0] ? why : vg_err_str(rc));
-    }
-
+    api->srv = vg_http_server(http);
+    api->pool = pool;
+    api->history = history;
+    const vg_config *cfg = vg_server_config(api->srv);
     /* the upload limit plus base64 and multipart overhead */
     size_t body_max = cfg->max_upload / 3 * 4 + 64 * 1024;
     size_t batch_max = body_max * (size_t)cfg->max_batch;
-    vg_router_add(&srv->router, VG_M_POST, "/v1/detect", route_detect, api, body_max);
-    vg_router_add(&srv->router, VG_M_POST, "/v1/detect/batch", route_batch, api, batch_max);
-    vg_router_add(&srv->router, VG_M_POST, "/v1/vision/detection", route_deepstack, api, body_max);
-    vg_router_add(&srv->router, VG_M_POST, "/v1/vision/custom/{model}", route_deepstack_custom, api, body_max);
-    vg_router_add(&srv->router, VG_M_GET, "/v1/models", route_models, api, 0);
-    vg_router_add(&srv->router, VG_M_GET, "/v1/models/{name}", route_model, api, 0);
-    vg_router_add(&srv->router, VG_M_POST, "/v1/models/{name}/load", route_model_load, api, 0);
-    vg_router_add(&srv->router, VG_M_POST, "/v1/models/{name}/unload", route_model_unload, api, 0);
-
+    vg_http_route(http, VG_M_POST, "/v1/detect", route_detect, api, body_max, VG_ACCESS_DETECT);
+    vg_http_route(http, VG_M_POST, "/v1/detect/batch", route_batch, api, batch_max, VG_ACCESS_DETECT);
+    vg_http_route(http, VG_M_POST, "/v1/vision/detection", route_deepstack, api, body_max, VG_ACCESS_DETECT);
+    vg_http_route(http, VG_M_POST, "/v1/vision/custom/{model}", route_deepstack_custom, api, body_max,
+                  VG_ACCESS_DETECT);
     vg_server_hooks h;
     memset(&h, 0, sizeof h);
-    h.ready = hook_ready;
     h.busy = hook_busy;
-    h.on_drain = hook_drain;
-    h.on_reload = hook_reload;
     h.ud = api;
-    vg_server_add_hooks(srv, &h);
-    register_metrics(api);
+    vg_server_add_hooks(api->srv, &h);
     return api;
-}
-
-
-void
-vg_detect_api_set_history(vg_detect_api *api, vg_history *history, vg_auth *auth)
-{
-    api->history = history;
-    api->auth = auth;
-}
-
-
-vg_pool *
-vg_detect_api_pool(vg_detect_api *api)
-{
-    return api->pool;
 }
 
 
 void
 vg_detect_api_destroy(vg_detect_api *api)
 {
-    if (!api)
-        return;
-    vg_pool_destroy(api->pool);
     free(api);
 }

@@ -8,7 +8,7 @@
 #include "api/kserve_api.h"
 #include "api/mjpeg_api.h"
 #include "api/zmq_detector.h"
-#include "net/server.h"
+#include "http/http.h"
 
 struct vg_dialects {
     vg_compare_api *compare;
@@ -19,15 +19,15 @@ struct vg_dialects {
 
 
 vg_dialects *
-vg_dialects_create(vg_server *srv, struct vg_pool *pool, struct vg_store *store, struct vg_stream_api *streams,
+vg_dialects_create(vg_http *http, struct vg_pool *pool, struct vg_store *store, struct vg_stream_api *streams,
                    char *err, size_t errlen)
 {
     vg_dialects *d = vg_xcalloc(1, sizeof *d);
-    d->compare = vg_compare_api_create(srv, pool, store);
-    d->kserve = vg_kserve_api_create(srv, pool);
+    d->compare = vg_compare_api_create(http, pool, store);
+    d->kserve = vg_kserve_api_create(http, pool);
     if (streams)
-        d->mjpeg = vg_mjpeg_api_create(srv, streams);
-    d->zmq = vg_zmq_detector_create(srv, pool, err, errlen);
+        d->mjpeg = vg_mjpeg_api_create(http, streams);
+    d->zmq = vg_zmq_detector_create(vg_http_server(http), pool, err, errlen);
     if (!d->zmq && err[0]) {
         vg_dialects_destroy(d);
         return NULL;

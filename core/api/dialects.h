@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 
-struct vg_server;
+struct vg_http;
 struct vg_pool;
 struct vg_store;
 struct vg_stream_api;
@@ -27,7 +27,7 @@ typedef struct vg_dialects vg_dialects;
  * feedback; no MJPEG). Returns NULL with a message when a configured
  * endpoint cannot be served (zmq.endpoint that cannot be bound).
  */
-vg_dialects *vg_dialects_create(struct vg_server *srv, struct vg_pool *pool, struct vg_store *store,
+vg_dialects *vg_dialects_create(struct vg_http *http, struct vg_pool *pool, struct vg_store *store,
                                 struct vg_stream_api *streams, char *err, size_t errlen);
 void vg_dialects_destroy(vg_dialects *d);
 

@@ -31,7 +31,6 @@
 struct vg_history {
     vg_server *srv;
     vg_store *store;
-    vg_auth *auth;
     uint64_t last_us;                  /* keeps ids increasing within this process */
 };
 
@@ -39,7 +38,7 @@ struct vg_history {
 int
 vg_history_images(const vg_history *h)
 {
-    const char *s = h->srv->cfg->history_images;
+    const char *s = vg_server_config(h->srv)->history_images;
     return strcmp(s, "annotated") == 0 ? VG_HIST_IMG_ANNOTATED : strcmp(s, "original") == 0 ? VG_HIST_IMG_ORIGINAL
                                                                                             : VG_HIST_IMG_NONE;
 }
@@ -48,7 +47,7 @@ vg_history_images(const vg_history *h)
 int
 vg_history_enabled(const vg_history *h)
 {
-    return h->srv->cfg->history_store;
+    return vg_server_config(h->srv)->history_store;
 }
 
 
@@ -772,7 +771,7 @@ route_feedback_add(vg_req *r, void *ud)
         return;
     }
     vg_principal who;
-    vg_auth_principal(h->auth, r, &who);
+    vg_auth_principal(r, &who);
     uint64_t now = wall_us();
     if (now <= h->last_us)
         now = h->last_us + 1;
@@ -1083,14 +1082,14 @@ static void
 route_stats(vg_req *r, void *ud)
 {
     vg_history *h = ud;
-    const vg_config *cfg = h->srv->cfg;
+    const vg_config *cfg = vg_server_config(h->srv);
     char period[16] = "hour";
     if (query_str(r, "period", period, sizeof period) == -2 ||
         (strcmp(period, "hour") && strcmp(period, "day") && strcmp(period, "shift"))) {
         vg_req_error(r, 422, "invalid", "period must be hour, day or shift");
         return;
     }
-    int64_t now = (int64_t)ev_now(h->srv->loop);
+    int64_t now = (int64_t)ev_now(vg_server_loop(h->srv));
     uint64_t since_us = 0, until_us = 0;
     int hs = query_time(r, "since", &since_us), hu = query_time(r, "until", &until_us);
     if (hs == -2 || hu == -2) {
@@ -1191,18 +1190,17 @@ route_stats(vg_req *r, void *ud)
 
 
 vg_history *
-vg_history_create(vg_server *srv, vg_store *store, vg_auth *auth)
+vg_history_create(vg_http *http, vg_store *store)
 {
     vg_history *h = vg_xcalloc(1, sizeof *h);
-    h->srv = srv;
+    h->srv = vg_http_server(http);
     h->store = store;
-    h->auth = auth;
-    vg_auth_route(auth, VG_M_GET, "/v1/detections", route_list, h, 0, VG_ROLE_VIEWER);
-    vg_auth_route(auth, VG_M_GET, "/v1/detections/{id}", route_get, h, 0, VG_ROLE_VIEWER);
-    vg_auth_route(auth, VG_M_GET, "/v1/detections/{id}/image", route_image, h, 0, VG_ROLE_VIEWER);
-    vg_auth_route(auth, VG_M_POST, "/v1/feedback", route_feedback_add, h, 16384, VG_ROLE_OPERATOR);
-    vg_auth_route(auth, VG_M_GET, "/v1/feedback", route_feedback_list, h, 0, VG_ROLE_ADMIN);
-    vg_auth_route(auth, VG_M_GET, "/v1/stats", route_stats, h, 0, VG_ROLE_VIEWER);
+    vg_http_route(http, VG_M_GET, "/v1/detections", route_list, h, 0, VG_ACCESS_VIEWER);
+    vg_http_route(http, VG_M_GET, "/v1/detections/{id}", route_get, h, 0, VG_ACCESS_VIEWER);
+    vg_http_route(http, VG_M_GET, "/v1/detections/{id}/image", route_image, h, 0, VG_ACCESS_VIEWER);
+    vg_http_route(http, VG_M_POST, "/v1/feedback", route_feedback_add, h, 16384, VG_ACCESS_OPERATOR);
+    vg_http_route(http, VG_M_GET, "/v1/feedback", route_feedback_list, h, 0, VG_ACCESS_ADMIN);
+    vg_http_route(http, VG_M_GET, "/v1/stats", route_stats, h, 0, VG_ACCESS_VIEWER);
     return h;
 }
 

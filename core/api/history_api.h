@@ -22,15 +22,14 @@
 
 #include "pipeline/postprocess.h"
 
-struct vg_server;
+struct vg_http;
 struct vg_store;
-struct vg_auth;
 struct vg_principal;
 typedef struct vg_history vg_history;
 
 enum vg_history_images { VG_HIST_IMG_NONE = 0, VG_HIST_IMG_ANNOTATED = 1, VG_HIST_IMG_ORIGINAL = 2 };
 
-vg_history *vg_history_create(struct vg_server *srv, struct vg_store *store, struct vg_auth *auth);
+vg_history *vg_history_create(struct vg_http *http, struct vg_store *store);
 void vg_history_destroy(vg_history *h);
 
 /* Which image a stored detection keeps (history.images). */

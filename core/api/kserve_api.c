@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <mbedtls/base64.h>
 
+#include "auth/auth.h"
 #include "base/error.h"
 #include "api/detect_opts.h"
 #include "http/http.h"
@@ -178,7 +179,7 @@ static void
 route_ready(vg_req *r, void *ud)
 {
     vg_kserve_api *api = ud;
-    if (vg_pool_is_ready(api->pool) && !api->srv->draining)
+    if (vg_pool_is_ready(api->pool) && !vg_server_is_draining(api->srv))
         vg_req_respond(r, 200, "application/json", "{\"ready\":true}\n", 15);
     else
         vg_req_respond(r, 400, "application/json", "{\"ready\":false}\n", 16);
@@ -273,7 +274,7 @@ route_model(vg_req *r, void *ud)
     vg_jsonw_key(&w, "threshold");
     vg_jsonw_double_prec(&w, st.threshold, 4);
     vg_jsonw_key(&w, "max_batch");
-    vg_jsonw_int(&w, api->srv->cfg->max_batch);
+    vg_jsonw_int(&w, vg_server_config(api->srv)->max_batch);
     vg_jsonw_obj_end(&w);
     vg_jsonw_obj_end(&w);
     vg_buf_putc(&b, '\n');
@@ -798,7 +799,7 @@ build_items(kcall *c, const kinput *in, char *err, size_t errlen)
 static int
 parse_input(kcall *c, json_t *inputs, const uint8_t *bin, size_t bin_len, kinput *in, char *err, size_t errlen)
 {
-    const vg_config *cfg = c->api->srv->cfg;
+    const vg_config *cfg = vg_server_config(c->api->srv);
     memset(in, 0, sizeof *in);
     if (!json_is_array(inputs) || json_array_size(inputs) != 1) {
         snprintf(err, errlen, "\"inputs\" must list exactly one tensor: \"image\" (BYTES), \"pixels\" (UINT8) or \"tensor\" (FP32)");
@@ -1086,21 +1087,24 @@ hook_busy(vg_server *s, void *ud)
 
 
 vg_kserve_api *
-vg_kserve_api_create(vg_server *srv, vg_pool *pool)
+vg_kserve_api_create(vg_http *http, vg_pool *pool)
 {
     vg_kserve_api *api = vg_xcalloc(1, sizeof *api);
+    vg_server *srv = vg_http_server(http);
     api->srv = srv;
     api->pool = pool;
-    size_t body_max = srv->cfg->kserve_max_tensor;
-    vg_router_add(&srv->router, VG_M_GET, "/v2", route_server, api, 0);
-    vg_router_add(&srv->router, VG_M_GET, "/v2/health/live", route_live, api, 0);
-    vg_router_add(&srv->router, VG_M_GET, "/v2/health/ready", route_ready, api, 0);
-    vg_router_add(&srv->router, VG_M_GET, "/v2/models/{name}", route_model, api, 0);
-    vg_router_add(&srv->router, VG_M_GET, "/v2/models/{name}/versions/{version}", route_model, api, 0);
-    vg_router_add(&srv->router, VG_M_GET, "/v2/models/{name}/ready", route_model_ready, api, 0);
-    vg_router_add(&srv->router, VG_M_GET, "/v2/models/{name}/versions/{version}/ready", route_model_ready, api, 0);
-    vg_router_add(&srv->router, VG_M_POST, "/v2/models/{name}/infer", route_infer, api, body_max);
-    vg_router_add(&srv->router, VG_M_POST, "/v2/models/{name}/versions/{version}/infer", route_infer, api, body_max);
+    size_t body_max = vg_server_config(srv)->kserve_max_tensor;
+    vg_http_route(http, VG_M_GET, "/v2", route_server, api, 0, VG_ACCESS_READ);
+    vg_http_route(http, VG_M_GET, "/v2/health/live", route_live, api, 0, VG_ACCESS_OPEN | VG_ACCESS_NO_LIMIT);
+    vg_http_route(http, VG_M_GET, "/v2/health/ready", route_ready, api, 0, VG_ACCESS_OPEN | VG_ACCESS_NO_LIMIT);
+    vg_http_route(http, VG_M_GET, "/v2/models/{name}", route_model, api, 0, VG_ACCESS_READ);
+    vg_http_route(http, VG_M_GET, "/v2/models/{name}/versions/{version}", route_model, api, 0, VG_ACCESS_READ);
+    vg_http_route(http, VG_M_GET, "/v2/models/{name}/ready", route_model_ready, api, 0, VG_ACCESS_READ);
+    vg_http_route(http, VG_M_GET, "/v2/models/{name}/versions/{version}/ready", route_model_ready, api, 0,
+                  VG_ACCESS_READ);
+    vg_http_route(http, VG_M_POST, "/v2/models/{name}/infer", route_infer, api, body_max, VG_ACCESS_DETECT);
+    vg_http_route(http, VG_M_POST, "/v2/models/{name}/versions/{version}/infer", route_infer, api, body_max,
+                  VG_ACCESS_DETECT);
     vg_server_hooks h;
     memset(&h, 0, sizeof h);
     h.busy = hook_busy;

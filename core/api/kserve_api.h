@@ -26,11 +26,11 @@
 #ifndef VG_KSERVE_API_H
 #define VG_KSERVE_API_H
 
-struct vg_server;
+struct vg_http;
 struct vg_pool;
 typedef struct vg_kserve_api vg_kserve_api;
 
-vg_kserve_api *vg_kserve_api_create(struct vg_server *srv, struct vg_pool *pool);
+vg_kserve_api *vg_kserve_api_create(struct vg_http *http, struct vg_pool *pool);
 void vg_kserve_api_destroy(vg_kserve_api *api);
 
 #endif

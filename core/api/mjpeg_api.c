@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/auth.h"
 #include "base/buf.h"
 #include "net/conn.h"
 #include "http/http.h"
@@ -132,7 +133,7 @@ mj_on_eof(vg_conn *c)
 static void
 mj_on_drained(vg_conn *c)
 {
-    viewer *v = c->proto_ctx;
+    viewer *v = vg_conn_proto_ctx(c);
     if (v->next_part) {
         part *p = v->next_part;
         v->next_part = NULL;
@@ -152,7 +153,7 @@ mj_on_timeout(vg_conn *c)
 static void
 mj_on_close(vg_conn *c)
 {
-    viewer *v = c->proto_ctx;
+    viewer *v = vg_conn_proto_ctx(c);
     vg_mjpeg_api *api = v->api;
     if (api) {
         if (v->prev)
@@ -163,7 +164,7 @@ mj_on_close(vg_conn *c)
             v->next->prev = v->prev;
         api->nviewers--;
     }
-    vg_debug("mjpeg", "%s: viewer of '%s' gone after %llu frames (%llu skipped)", c->peer, v->stream,
+    vg_debug("mjpeg", "%s: viewer of '%s' gone after %llu frames (%llu skipped)", vg_conn_peer(c), v->stream,
              (unsigned long long)v->sent, (unsigned long long)v->skipped);
     part_unref(v->next_part);
     free(v);
@@ -204,7 +205,7 @@ static void
 route_mjpeg(vg_req *r, void *ud)
 {
     vg_mjpeg_api *api = ud;
-    const vg_config *cfg = api->srv->cfg;
+    const vg_config *cfg = vg_server_config(api->srv);
     vg_str raw = vg_req_param(r, 0);
     vg_buf b;
     vg_buf_init(&b);
@@ -253,7 +254,7 @@ route_mjpeg(vg_req *r, void *ud)
         api->viewers->prev = v;
     api->viewers = v;
     api->nviewers++;
-    vg_info("mjpeg", "%s watches stream '%s'", c->peer, id);
+    vg_info("mjpeg", "%s watches stream '%s'", vg_conn_peer(c), id);
 }
 
 
@@ -266,13 +267,15 @@ collect_viewers(vg_metric *m, void *ud)
 
 
 vg_mjpeg_api *
-vg_mjpeg_api_create(vg_server *srv, vg_stream_api *streams)
+vg_mjpeg_api_create(vg_http *http, vg_stream_api *streams)
 {
     vg_mjpeg_api *api = vg_xcalloc(1, sizeof *api);
+    vg_server *srv = vg_http_server(http);
     api->srv = srv;
     api->streams = streams;
-    vg_router_add(&srv->router, VG_M_GET, "/v1/streams/{id}/mjpeg", route_mjpeg, api, 0);
-    vg_stream_tap tap = { tap_wants, tap_frame, api, srv->cfg->mjpeg_quality };
+    /* <img> tags cannot send headers: ?token= */
+    vg_http_route(http, VG_M_GET, "/v1/streams/{id}/mjpeg", route_mjpeg, api, 0, VG_ACCESS_READ | VG_ACCESS_QUERY_TOKEN);
+    vg_stream_tap tap = { tap_wants, tap_frame, api, vg_server_config(srv)->mjpeg_quality };
     vg_stream_api_set_tap(streams, &tap);
     vg_metric *frames = vg_metrics_register("vigia_mjpeg_frames_total",
                                             "annotated frames sent to MJPEG viewers, and frames slow viewers skipped",

@@ -20,13 +20,13 @@
 #ifndef VG_MJPEG_API_H
 #define VG_MJPEG_API_H
 
-struct vg_server;
+struct vg_http;
 struct vg_stream_api;
 typedef struct vg_mjpeg_api vg_mjpeg_api;
 
 #define VG_MJPEG_BOUNDARY "vigiaframe"
 
-vg_mjpeg_api *vg_mjpeg_api_create(struct vg_server *srv, struct vg_stream_api *streams);
+vg_mjpeg_api *vg_mjpeg_api_create(struct vg_http *http, struct vg_stream_api *streams);
 /* Closes every viewer and takes the tap off the streams. */
 void vg_mjpeg_api_destroy(vg_mjpeg_api *api);
 

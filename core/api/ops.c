@@ -7,12 +7,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http/http.h"
+#include "vg_build.h"
+
+#include <ev.h>
+
+#include "auth/auth.h"
 #include "base/jsonw.h"
 #include "base/log.h"
 #include "base/metrics.h"
-#include "net/server.h"
-#include "vg_build.h"
+#include "http/http.h"
 
 static void
 health(vg_req *r, void *ud)
@@ -24,11 +27,11 @@ health(vg_req *r, void *ud)
     vg_jsonw_init(&w, &b);
     vg_jsonw_obj(&w);
     vg_jsonw_key(&w, "status");
-    vg_jsonw_cstr(&w, s->draining ? "draining" : "ok");
+    vg_jsonw_cstr(&w, vg_server_is_draining(s) ? "draining" : "ok");
     vg_jsonw_key(&w, "version");
     vg_jsonw_cstr(&w, PACKAGE_VERSION);
     vg_jsonw_key(&w, "uptime_s");
-    vg_jsonw_fixed(&w, ev_now(s->loop) - s->started, 3);
+    vg_jsonw_fixed(&w, vg_server_uptime(s), 3);
     vg_jsonw_obj_end(&w);
     vg_buf_putc(&b, '\n');
     vg_req_add_header(r, "Cache-Control", "no-store");
@@ -42,15 +45,13 @@ ready(vg_req *r, void *ud)
 {
     vg_server *s = ud;
     char why[256] = "";
-    if (s->draining) {
+    if (vg_server_is_draining(s)) {
         vg_req_error(r, 503, "not_ready", "the server is shutting down");
         return;
     }
-    for (int i = 0; i < s->n_hooks; i++) {
-        if (s->hooks[i].ready && !s->hooks[i].ready(s, s->hooks[i].ud, why, sizeof why)) {
-            vg_req_error(r, 503, "not_ready", "%s", why[0] ? why : "a module is not ready");
-            return;
-        }
+    if (!vg_server_ready(s, why, sizeof why)) {
+        vg_req_error(r, 503, "not_ready", "%s", why[0] ? why : "a module is not ready");
+        return;
     }
     static const char body[] = "{\"ready\":true}\n";
     vg_req_add_header(r, "Cache-Control", "no-store");
@@ -121,11 +122,14 @@ collect_log(vg_metric *m, void *ud)
 
 
 void
-vg_ops_register(vg_server *srv)
+vg_ops_register(vg_http *http)
 {
-    vg_router_add(&srv->router, VG_M_GET, "/health", health, srv, 0);
-    vg_router_add(&srv->router, VG_M_GET, "/ready", ready, srv, 0);
-    vg_router_add(&srv->router, VG_M_GET, "/metrics", metrics, srv, 0);
+    vg_server *srv = vg_http_server(http);
+    /* probes: open, never rate-limited, no credentials parsed */
+    int probe = VG_ACCESS_OPEN | VG_ACCESS_NO_LIMIT;
+    vg_http_route(http, VG_M_GET, "/health", health, srv, 0, probe);
+    vg_http_route(http, VG_M_GET, "/ready", ready, srv, 0, probe);
+    vg_http_route(http, VG_M_GET, "/metrics", metrics, srv, 0, probe);
 
     static struct process_metrics pm;
     vg_metric *cpu = vg_metrics_register("process_cpu_seconds_total", "CPU time of the master process",

@@ -5,8 +5,8 @@
 #ifndef VG_OPS_H
 #define VG_OPS_H
 
-struct vg_server;
+struct vg_http;
 
-void vg_ops_register(struct vg_server *srv);
+void vg_ops_register(struct vg_http *http);
 
 #endif

@@ -7,7 +7,7 @@
 #include "auth/auth.h"
 #include "api/history_api.h"
 #include "base/log.h"
-#include "net/server.h"
+#include "http/http.h"
 #include "store/store_client.h"
 #include "api/users_api.h"
 
@@ -62,24 +62,25 @@ vg_store_options_from_config(const vg_config *cfg, vg_store_options *o)
 
 
 vg_store_api *
-vg_store_api_create(vg_server *srv, char *err, size_t errlen)
+vg_store_api_create(vg_http *http, char *err, size_t errlen)
 {
+    vg_server *srv = vg_http_server(http);
     vg_store_api *a = vg_xcalloc(1, sizeof *a);
     a->srv = srv;
     vg_store_options o;
-    vg_store_options_from_config(srv->cfg, &o);
-    if (vg_store_create(srv->loop, &o, &a->store, err, errlen) != 0) {
+    vg_store_options_from_config(vg_server_config(srv), &o);
+    if (vg_store_create(vg_server_loop(srv), &o, &a->store, err, errlen) != 0) {
         free(a);
         return NULL;
     }
-    a->auth = vg_auth_create(srv, a->store, err, errlen);
+    a->auth = vg_auth_create(http, a->store, err, errlen);
     if (!a->auth) {
         vg_store_destroy(a->store);
         free(a);
         return NULL;
     }
-    a->users = vg_users_api_create(srv, a->store, a->auth);
-    a->history = vg_history_create(srv, a->store, a->auth);
+    a->users = vg_users_api_create(http, a->store);
+    a->history = vg_history_create(http, a->store);
     vg_server_hooks h;
     memset(&h, 0, sizeof h);
     h.busy = hook_busy;
@@ -108,13 +109,6 @@ vg_store *
 vg_store_api_store(vg_store_api *a)
 {
     return a ? a->store : NULL;
-}
-
-
-struct vg_auth *
-vg_store_api_auth(vg_store_api *a)
-{
-    return a ? a->auth : NULL;
 }
 
 

@@ -11,17 +11,15 @@
 #include <stddef.h>
 #include <stdio.h>
 
-struct vg_server;
+struct vg_http;
 struct vg_history;
-struct vg_auth;
 typedef struct vg_store_api vg_store_api;
 
-/* Forks the store before any listener exists. NULL with a message on failure. */
-vg_store_api *vg_store_api_create(struct vg_server *srv, char *err, size_t errlen);
+/* Forks the store before any listener exists; registers the routes on http. NULL with a message on failure. */
+vg_store_api *vg_store_api_create(struct vg_http *http, char *err, size_t errlen);
 /* First start on an empty database: the one-time admin password goes to `out`. */
 int vg_store_api_bootstrap(vg_store_api *s, FILE *out);
 struct vg_history *vg_store_api_history(vg_store_api *s);
-struct vg_auth *vg_store_api_auth(vg_store_api *s);
 /* The store client, for modules that read the database (vg_store_db()). */
 struct vg_store;
 struct vg_store *vg_store_api_store(vg_store_api *s);

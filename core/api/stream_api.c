@@ -87,7 +87,6 @@ struct vg_stream_api {
     vg_server *srv;
     vg_pool *pool;
     vg_history *history;        /* NULL: answers are not stored */
-    vg_auth *auth;
     stream *streams;
     observer *observers;
     int nstreams, nobservers;
@@ -285,7 +284,7 @@ broadcast(vg_stream_api *api, const char *stream_id, json_t *answer)
 static json_t *
 metrics_message(vg_stream_api *api)
 {
-    double now = ev_now(api->srv->loop);
+    double now = ev_now(vg_server_loop(api->srv));
     json_t *streams = json_array();
     for (stream *s = api->streams; s; s = s->next) {
         double fps, p50, p99;
@@ -325,7 +324,7 @@ metrics_message(vg_stream_api *api)
             "restarts", (json_int_t)m.restarts));
     }
     return json_pack("{s:s, s:I, s:i, s:i, s:i, s:o, s:o}", "type", "metrics", "ts", unix_ms(),
-                     "connections", api->srv->n_conns, "streams_open", api->nstreams,
+                     "connections", vg_server_connection_count(api->srv), "streams_open", api->nstreams,
                      "observers", api->nobservers, "streams", streams, "models", models);
 }
 
@@ -353,7 +352,7 @@ static void submit(stream *s, frame *f);
 static void
 stream_free(stream *s)
 {
-    ev_timer_stop(s->api->srv->loop, &s->held_timer);
+    ev_timer_stop(vg_server_loop(s->api->srv), &s->held_timer);
     frame_free(s->pending);
     json_decref(s->next_ts);
     vg_buf_release(&s->held);
@@ -385,7 +384,7 @@ deliver(stream *s, json_t *msg, const void *jpeg, size_t jpeg_len)
     s->has_held = 1;
     /* bytes leave the kernel without an event for us: look again shortly */
     if (!ev_is_active(&s->held_timer))
-        ev_timer_again(s->api->srv->loop, &s->held_timer);
+        ev_timer_again(vg_server_loop(s->api->srv), &s->held_timer);
 }
 
 
@@ -397,7 +396,7 @@ on_ws_writable(vg_ws *ws, void *ud)
     if (!s->has_held || vg_ws_congested(s->ws))
         return;
     s->has_held = 0;
-    ev_timer_stop(s->api->srv->loop, &s->held_timer);
+    ev_timer_stop(vg_server_loop(s->api->srv), &s->held_timer);
     json_t *msg = json_loads(vg_buf_cstr(&s->held), 0, NULL);
     if (msg) {
         /* the count of dropped answers is up to date when it leaves */
@@ -480,8 +479,8 @@ maybe_store(stream *s, const vg_pool_result *res)
     vg_stream_api *api = s->api;
     if (!api->history || !vg_history_enabled(api->history))
         return;
-    const vg_config *cfg = api->srv->cfg;
-    ev_tstamp now = ev_now(api->srv->loop);
+    const vg_config *cfg = vg_server_config(api->srv);
+    ev_tstamp now = ev_now(vg_server_loop(api->srv));
     char labels[sizeof s->stored_labels];
     label_set(res, labels, sizeof labels);
     int due = s->stored == 0 || now - s->stored_at >= cfg->history_stream_interval;
@@ -533,7 +532,7 @@ on_answer(int status, vg_pool_result *res, void *ud)
         s->processed++;
         vg_series_add(api->m_processed, 1);
         snprintf(s->model_used, sizeof s->model_used, "%s", res->model);
-        ring_add(s, res->total_us / 1000.0, ev_now(api->srv->loop));
+        ring_add(s, res->total_us / 1000.0, ev_now(vg_server_loop(api->srv)));
         maybe_store(s, res);
         json_t *m = answer_json(s, f, res);
         s->skipped_since = 0;
@@ -806,7 +805,7 @@ route_stream(vg_req *r, void *ud)
     }
     vg_buf_release(&v);
     vg_principal who;   /* before the upgrade, which frees the request */
-    if (api->auth && vg_auth_principal(api->auth, r, &who)) {
+    if (vg_auth_principal(r, &who)) {
         s->uid = who.uid;
         snprintf(s->user, sizeof s->user, "%s", who.name);
     }
@@ -825,7 +824,7 @@ route_stream(vg_req *r, void *ud)
     snprintf(s->model_used, sizeof s->model_used, "%s", s->opt.model[0] ? s->opt.model : def ? def : "");
     json_t *hello = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "type", "hello",
                               "protocol", s->msgpack ? "vigia.msgpack" : "vigia.json", "stream", s->id,
-                              "model", s->model_used, "max_message", (json_int_t)api->srv->cfg->ws_max_message,
+                              "model", s->model_used, "max_message", (json_int_t)vg_server_config(api->srv)->ws_max_message,
                               "settings", opts_json(&s->opt));
     send_obj(s->ws, s->msgpack, hello, NULL, 0);
     json_decref(hello);
@@ -948,7 +947,7 @@ live_on_close(vg_ws *ws, uint16_t code, void *ud)
         o->next->prev = o->prev;
     api->nobservers--;
     if (!api->observers)
-        ev_timer_stop(api->srv->loop, &api->tick);
+        ev_timer_stop(vg_server_loop(api->srv), &api->tick);
     free(o);
 }
 
@@ -990,7 +989,7 @@ route_live(vg_req *r, void *ud)
     api->observers = o;
     api->nobservers++;
     if (!ev_is_active(&api->tick))
-        ev_timer_again(api->srv->loop, &api->tick);
+        ev_timer_again(vg_server_loop(api->srv), &api->tick);
     json_t *hello = json_pack("{s:s, s:s}", "type", "hello", "protocol", o->msgpack ? "vigia.msgpack" : "vigia.json");
     send_obj(o->ws, o->msgpack, hello, NULL, 0);
     json_decref(hello);
@@ -1019,17 +1018,19 @@ collect_observers(vg_metric *m, void *ud)
 
 
 vg_stream_api *
-vg_stream_api_create(vg_server *srv, vg_pool *pool)
+vg_stream_api_create(vg_http *http, vg_pool *pool, vg_history *history)
 {
     vg_stream_api *api = vg_xcalloc(1, sizeof *api);
-    api->srv = srv;
+    api->srv = vg_http_server(http);
     api->pool = pool;
+    api->history = history;
     ev_init(&api->tick, on_tick);
     api->tick.repeat = 1.0;
     api->tick.data = api;
-    vg_ws_refusals_install(subprotocols);
-    vg_router_add(&srv->router, VG_M_GET, "/v1/stream", route_stream, api, 0);
-    vg_router_add(&srv->router, VG_M_GET, "/v1/live", route_live, api, 0);
+    vg_ws_refusals_install(http, subprotocols);
+    /* browsers cannot set headers on a WebSocket request: ?token= */
+    vg_http_route(http, VG_M_GET, "/v1/stream", route_stream, api, 0, VG_ACCESS_DETECT | VG_ACCESS_QUERY_TOKEN);
+    vg_http_route(http, VG_M_GET, "/v1/live", route_live, api, 0, VG_ACCESS_READ | VG_ACCESS_QUERY_TOKEN);
     vg_metric *frames = vg_metrics_register("vigia_stream_frames_total", "live stream frames by what became of them",
                                             VG_COUNTER, "result", NULL, 0);
     const char *names[] = { "received", "processed", "skipped", "dropped", "failed" };
@@ -1043,14 +1044,6 @@ vg_stream_api_create(vg_server *srv, vg_pool *pool)
     vg_metrics_set_collect(vg_metrics_register("vigia_live_observers", "open /v1/live connections", VG_GAUGE, "", NULL, 0),
                            collect_observers, api);
     return api;
-}
-
-
-void
-vg_stream_api_set_history(vg_stream_api *api, vg_history *history, vg_auth *auth)
-{
-    api->history = history;
-    api->auth = auth;
 }
 
 
@@ -1073,6 +1066,6 @@ vg_stream_api_destroy(vg_stream_api *api)
 {
     if (!api)
         return;
-    ev_timer_stop(api->srv->loop, &api->tick);
+    ev_timer_stop(vg_server_loop(api->srv), &api->tick);
     free(api);
 }

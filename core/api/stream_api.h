@@ -14,15 +14,16 @@
 
 #include <stddef.h>
 
-struct vg_server;
+struct vg_http;
 struct vg_pool;
+struct vg_history;
 typedef struct vg_stream_api vg_stream_api;
 
-vg_stream_api *vg_stream_api_create(struct vg_server *srv, struct vg_pool *pool);
-struct vg_history;
-struct vg_auth;
-/* Answers are then kept in the history, sampled (history.stream_interval, history.stream_on_change). */
-void vg_stream_api_set_history(vg_stream_api *api, struct vg_history *history, struct vg_auth *auth);
+/*
+ * Registers the routes. With a history (may be NULL) answers are kept in it,
+ * sampled (history.stream_interval, history.stream_on_change).
+ */
+vg_stream_api *vg_stream_api_create(struct vg_http *http, struct vg_pool *pool, struct vg_history *history);
 void vg_stream_api_destroy(vg_stream_api *api);
 
 /*

@@ -22,7 +22,6 @@
 struct vg_users_api {
     vg_server *srv;
     vg_store *store;
-    vg_auth *auth;
 };
 
 /* One request in flight through the hasher and the store. */
@@ -159,7 +158,8 @@ target(vg_users_api *u, vg_req *r, int self_ok, vg_principal *who)
         if (!*end && !errno && isdigit((unsigned char)buf[0]))
             id = v;
     }
-    vg_auth_principal(u->auth, r, who);
+    (void)u;
+    vg_auth_principal(r, who);
     if (who->role != VG_ROLE_ADMIN && !(self_ok && who->uid == id && id != 0)) {
         vg_req_error(r, 403, "forbidden", "only an admin or the user itself may do this");
         return 0;
@@ -391,7 +391,7 @@ route_create(vg_req *r, void *ud)
         goto fail;
     }
     json_decref(j);
-    o->user.created = o->user.updated = (int64_t)ev_now(u->srv->loop);
+    o->user.created = o->user.updated = (int64_t)ev_now(vg_server_loop(u->srv));
     int rc = vg_store_hash(u->store, o->password, o->pwlen, create_hashed, o);
     memset(o->password, 0, sizeof o->password);
     if (rc != 0) {
@@ -512,7 +512,7 @@ route_update(vg_req *r, void *ud)
     o->u = u;
     o->r = r;
     o->uid = id;
-    o->patch.now = (int64_t)ev_now(u->srv->loop);
+    o->patch.now = (int64_t)ev_now(vg_server_loop(u->srv));
     char role[16] = "", current[VG_STORE_MAX_PASSWORD + 1] = "", err[160];
     int has_pw, has_role, has_cur;
     const char *key;
@@ -763,7 +763,7 @@ route_key_create(vg_req *r, void *ud)
         return;
     }
     o->k.uid = id;
-    o->k.created = (int64_t)ev_now(u->srv->loop);
+    o->k.created = (int64_t)ev_now(vg_server_loop(u->srv));
     char secret[64];
     vg_auth_random_token(secret, sizeof secret, 32);
     snprintf(o->key, sizeof o->key, "vgk_%s", secret);
@@ -840,21 +840,20 @@ route_key_delete(vg_req *r, void *ud)
 
 
 vg_users_api *
-vg_users_api_create(vg_server *srv, vg_store *store, vg_auth *auth)
+vg_users_api_create(vg_http *http, vg_store *store)
 {
     vg_users_api *u = vg_xcalloc(1, sizeof *u);
-    u->srv = srv;
+    u->srv = vg_http_server(http);
     u->store = store;
-    u->auth = auth;
-    vg_auth_route(auth, VG_M_GET, "/v1/users", route_list, u, 0, VG_ROLE_ADMIN);
-    vg_auth_route(auth, VG_M_POST, "/v1/users", route_create, u, 16384, VG_ROLE_ADMIN);
-    vg_auth_route(auth, VG_M_GET, "/v1/users/{id}", route_get, u, 0, VG_ROLE_VIEWER);
-    vg_auth_route(auth, VG_M_PUT, "/v1/users/{id}", route_update, u, 16384, VG_ROLE_VIEWER);
-    vg_auth_route(auth, VG_M_DELETE, "/v1/users/{id}", route_delete, u, 0, VG_ROLE_ADMIN);
-    vg_auth_route(auth, VG_M_GET, "/v1/users/{id}/profile", route_profile, u, 0, VG_ROLE_VIEWER);
-    vg_auth_route(auth, VG_M_GET, "/v1/users/{id}/apikeys", route_keys, u, 0, VG_ROLE_VIEWER);
-    vg_auth_route(auth, VG_M_POST, "/v1/users/{id}/apikeys", route_key_create, u, 8192, VG_ROLE_VIEWER);
-    vg_auth_route(auth, VG_M_DELETE, "/v1/users/{id}/apikeys/{kid}", route_key_delete, u, 0, VG_ROLE_VIEWER);
+    vg_http_route(http, VG_M_GET, "/v1/users", route_list, u, 0, VG_ACCESS_ADMIN);
+    vg_http_route(http, VG_M_POST, "/v1/users", route_create, u, 16384, VG_ACCESS_ADMIN);
+    vg_http_route(http, VG_M_GET, "/v1/users/{id}", route_get, u, 0, VG_ACCESS_VIEWER);
+    vg_http_route(http, VG_M_PUT, "/v1/users/{id}", route_update, u, 16384, VG_ACCESS_VIEWER);
+    vg_http_route(http, VG_M_DELETE, "/v1/users/{id}", route_delete, u, 0, VG_ACCESS_ADMIN);
+    vg_http_route(http, VG_M_GET, "/v1/users/{id}/profile", route_profile, u, 0, VG_ACCESS_VIEWER);
+    vg_http_route(http, VG_M_GET, "/v1/users/{id}/apikeys", route_keys, u, 0, VG_ACCESS_VIEWER);
+    vg_http_route(http, VG_M_POST, "/v1/users/{id}/apikeys", route_key_create, u, 8192, VG_ACCESS_VIEWER);
+    vg_http_route(http, VG_M_DELETE, "/v1/users/{id}/apikeys/{kid}", route_key_delete, u, 0, VG_ACCESS_VIEWER);
     return u;
 }
 

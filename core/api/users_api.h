@@ -20,12 +20,11 @@
 
 #include <stddef.h>
 
-struct vg_server;
+struct vg_http;
 struct vg_store;
-struct vg_auth;
 typedef struct vg_users_api vg_users_api;
 
-vg_users_api *vg_users_api_create(struct vg_server *srv, struct vg_store *store, struct vg_auth *auth);
+vg_users_api *vg_users_api_create(struct vg_http *http, struct vg_store *store);
 void vg_users_api_destroy(vg_users_api *u);
 
 /* Checks a new user name / e-mail / password; 0, or -1 with a message. */

@@ -175,7 +175,7 @@ static void
 handle_model_request(vg_zmq_detector *z, const uint8_t *id, size_t id_len, json_t *hdr)
 {
     const char *asked = json_string_value(json_object_get(hdr, "model_name"));
-    const vg_config *cfg = z->srv->cfg;
+    const vg_config *cfg = vg_server_config(z->srv);
     char model[VG_MODEL_NAME_MAX + 1] = "";
     if (asked && resolve_model(z, asked, model, sizeof model) != 0 && cfg->zmq_model[0]) {
         vg_info("zmq", "a client asked for model '%.80s', which vigia does not have: serving zmq.model '%s'",
@@ -236,7 +236,7 @@ on_answer(int status, vg_pool_result *res, void *ud)
     if (status != 0) {
         vg_warn("zmq", "detection failed (%s): answering no detections", res->message[0] ? res->message : vg_err_str(status));
     } else {
-        int map91 = strcmp(z->srv->cfg->zmq_class_ids, "coco91") == 0;
+        int map91 = strcmp(vg_server_config(z->srv)->zmq_class_ids, "coco91") == 0;
         vg_pool_model_stats st;
         if (map91 && (vg_pool_model_stats_by_name(z->pool, res->model, &st) != 0 || st.classes != 80 ||
                       !st.labels || strcmp(st.labels[0], "person") != 0)) {
@@ -334,7 +334,7 @@ handle_detect(vg_zmq_detector *z, const uint8_t *id, size_t id_len, json_t *hdr,
         send_error(z, id, id_len, err);
         return;
     }
-    const vg_config *cfg = z->srv->cfg;
+    const vg_config *cfg = vg_server_config(z->srv);
     if (z->npending >= cfg->zmq_max_pending) {
         z->refused++;
         if (z->refused == 1 || z->refused % 100 == 0)
@@ -461,16 +461,16 @@ pump(vg_zmq_detector *z)
         int events = 0;
         size_t sz = sizeof events;
         if (zmq_getsockopt(z->sock, ZMQ_EVENTS, &events, &sz) != 0 || !(events & ZMQ_POLLIN) || z->stopped) {
-            ev_idle_stop(z->srv->loop, &z->more);
+            ev_idle_stop(vg_server_loop(z->srv), &z->more);
             return;
         }
         if (!recv_one(z)) {
-            ev_idle_stop(z->srv->loop, &z->more);
+            ev_idle_stop(vg_server_loop(z->srv), &z->more);
             return;
         }
     }
     /* more may be waiting: come back after the loop has seen to the others */
-    ev_idle_start(z->srv->loop, &z->more);
+    ev_idle_start(vg_server_loop(z->srv), &z->more);
 }
 
 
@@ -506,14 +506,14 @@ hook_drain(vg_server *s, void *ud)
 {
     vg_zmq_detector *z = ud;
     z->stopped = 1;   /* requests still arriving get the zero array until the socket closes */
-    ev_idle_stop(s->loop, &z->more);
+    ev_idle_stop(vg_server_loop(s), &z->more);
 }
 
 
 vg_zmq_detector *
 vg_zmq_detector_create(vg_server *srv, vg_pool *pool, char *err, size_t errlen)
 {
-    const vg_config *cfg = srv->cfg;
+    const vg_config *cfg = vg_server_config(srv);
     if (errlen)
         err[0] = '\0';
     if (!cfg->zmq_endpoint[0])
@@ -549,11 +549,11 @@ vg_zmq_detector_create(vg_server *srv, vg_pool *pool, char *err, size_t errlen)
         snprintf(bound, sizeof bound, "%s", cfg->zmq_endpoint);
     ev_io_init(&z->io, on_io, z->fd, EV_READ);
     z->io.data = z;
-    ev_io_start(srv->loop, &z->io);
+    ev_io_start(vg_server_loop(srv), &z->io);
     ev_idle_init(&z->more, on_more);
     z->more.data = z;
     /* messages may have queued before the watcher existed */
-    ev_idle_start(srv->loop, &z->more);
+    ev_idle_start(vg_server_loop(srv), &z->more);
     vg_server_hooks h;
     memset(&h, 0, sizeof h);
     h.busy = hook_busy;
@@ -578,8 +578,8 @@ vg_zmq_detector_destroy(vg_zmq_detector *z)
     if (!z)
         return;
     z->stopped = 1;
-    ev_io_stop(z->srv->loop, &z->io);
-    ev_idle_stop(z->srv->loop, &z->more);
+    ev_io_stop(vg_server_loop(z->srv), &z->io);
+    ev_idle_stop(vg_server_loop(z->srv), &z->more);
     /* callbacks of canceled jobs free their requests and answer no one */
     while (z->pending) {
         zreq *q = z->pending;

@@ -59,7 +59,8 @@ static inline vg_zmq_detector *
 vg_zmq_detector_create(struct vg_server *srv, struct vg_pool *pool, char *err, size_t errlen)
 {
     (void)pool;
-    if (srv->cfg->zmq_endpoint && srv->cfg->zmq_endpoint[0])
+    const vg_config *cfg = vg_server_config(srv);
+    if (cfg->zmq_endpoint && cfg->zmq_endpoint[0])
         snprintf(err, errlen, "zmq.endpoint is set but this vigia was built without libzmq "
                               "(apt-get install libzmq3-dev, then configure again)");
     else if (errlen)

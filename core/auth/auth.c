@@ -26,30 +26,14 @@
 #include "store/store_client.h"
 
 #define API_KEY_PREFIX "vgk_"
-#define MAX_POLICIES 64
-#define POLICY_OPEN_DETECT (-1)        /* operator, or open with auth.open_detect */
-#define POLICY_OPEN_READ (-2)          /* viewer, or open with auth.open_detect */
-
-typedef struct policy {
-    unsigned methods;
-    char pattern[96];
-    int role;                          /* VG_ROLE_* or POLICY_OPEN_* */
-    int no_limit;                      /* exempt from the rate limits */
-    int query_token;                   /* accepts ?access_token= (WebSocket upgrades) */
-} policy;
 
 struct vg_auth {
+    vg_http *http;
     vg_server *srv;
     vg_store *store;
     vg_jwt *jwt;
-    policy pol[MAX_POLICIES];
-    int npol;
     vg_ratelimit *rl_ip, *rl_user, *rl_login, *rl_login_ip;
     char dummy_hash[VG_DB_HASH_MAX];   /* verified against for unknown users (same timing) */
-    /* the request the filter just handled, and its caller */
-    const vg_req *cur_req;
-    int cur_ok;
-    vg_principal cur;
     vg_metric *m_auth;
     vg_series *s_ok, *s_denied, *s_forbidden, *s_limited;
 };
@@ -102,7 +86,7 @@ vg_auth_store_error(vg_req *r, int err, const char *what)
 static int64_t
 now_s(const vg_auth *a)
 {
-    return (int64_t)ev_now(a->srv->loop);
+    return (int64_t)ev_now(vg_server_loop(a->srv));
 }
 
 
@@ -216,7 +200,7 @@ vg_auth_check(vg_auth *a, const char *cred, size_t n, vg_principal *p, char *why
 
 /* The credential a request carries, if any. */
 static int
-request_credential(vg_req *r, const policy *pol, vg_buf *out)
+request_credential(vg_req *r, int access, vg_buf *out)
 {
     vg_str h = vg_req_header(r, "authorization");
     if (h.p) {
@@ -235,37 +219,26 @@ request_credential(vg_req *r, const policy *pol, vg_buf *out)
         return 1;
     }
     /* browsers cannot set headers on a WebSocket request: ?token= (or ?access_token=) */
-    if (pol && pol->query_token &&
+    if ((access & VG_ACCESS_QUERY_TOKEN) &&
         (vg_req_query_get(r, "token", out) == 0 || vg_req_query_get(r, "access_token", out) == 0))
         return 1;
     return 0;
 }
 
 
-static const policy *
-find_policy(const vg_auth *a, const vg_route *rt, unsigned method)
-{
-    if (!rt)
-        return NULL;
-    if (method == VG_M_HEAD)
-        method = VG_M_GET;
-    for (int i = 0; i < a->npol; i++)
-        if ((a->pol[i].methods & method) && strcmp(a->pol[i].pattern, rt->pattern) == 0)
-            return &a->pol[i];
-    return NULL;
-}
-
-
+/* The role a route's access asks of this caller (auth.open_detect opens the detection routes). */
 static int
-required_role(const vg_auth *a, const policy *p, unsigned method)
+required_role(const vg_auth *a, int access)
 {
-    if (!p)
-        return method == VG_M_GET || method == VG_M_HEAD ? VG_ROLE_VIEWER : VG_ROLE_OPERATOR;
-    if (p->role == POLICY_OPEN_DETECT)
-        return a->srv->cfg->auth_open_detect ? VG_ROLE_NONE : VG_ROLE_OPERATOR;
-    if (p->role == POLICY_OPEN_READ)
-        return a->srv->cfg->auth_open_detect ? VG_ROLE_NONE : VG_ROLE_VIEWER;
-    return p->role;
+    const vg_config *cfg = vg_server_config(a->srv);
+    switch (access & VG_ACCESS_ROLES) {
+    case VG_ACCESS_OPEN: return VG_ROLE_NONE;
+    case VG_ACCESS_VIEWER: return VG_ROLE_VIEWER;
+    case VG_ACCESS_OPERATOR: return VG_ROLE_OPERATOR;
+    case VG_ACCESS_DETECT: return cfg->auth_open_detect ? VG_ROLE_NONE : VG_ROLE_OPERATOR;
+    case VG_ACCESS_READ: return cfg->auth_open_detect ? VG_ROLE_NONE : VG_ROLE_VIEWER;
+    default: return VG_ROLE_ADMIN;   /* VG_ACCESS_ADMIN, and anything unknown: closed */
+    }
 }
 
 
@@ -294,20 +267,24 @@ peer_ip(vg_req *r, const char **ip)
 }
 
 
+static void
+principal_free(void *p)
+{
+    free(p);
+}
+
+
 static int
 filter(vg_req *r, void *ud)
 {
     vg_auth *a = ud;
-    const vg_config *cfg = a->srv->cfg;
-    unsigned method = vg_req_method(r);
-    const policy *pol = find_policy(a, vg_req_route(r), method);
-    double now = ev_now(a->srv->loop);
-    a->cur_req = r;
-    a->cur_ok = 0;
-    memset(&a->cur, 0, sizeof a->cur);
-    if (method == VG_M_OPTIONS)
+    const vg_config *cfg = vg_server_config(a->srv);
+    const vg_route *route = vg_req_route(r);
+    int access = route ? route->access : 0;
+    double now = ev_now(vg_server_loop(a->srv));
+    if (vg_req_method(r) == VG_M_OPTIONS)
         return 0;   /* CORS preflights carry no credentials */
-    int limited = !(pol && pol->no_limit);
+    int limited = !(access & VG_ACCESS_NO_LIMIT);
     if (limited && cfg->rate_ip > 0) {
         const char *ip;
         size_t n = peer_ip(r, &ip);
@@ -319,12 +296,12 @@ filter(vg_req *r, void *ud)
             return 1;
         }
     }
-    int need = required_role(a, pol, method);
-    if (pol && pol->no_limit && need == VG_ROLE_NONE)
+    int need = required_role(a, access);
+    if ((access & VG_ACCESS_NO_LIMIT) && need == VG_ROLE_NONE)
         return 0;   /* /health, /ready, /metrics: no credential parsing at all */
     vg_buf cred;
     vg_buf_init(&cred);
-    int has = request_credential(r, pol, &cred);
+    int has = request_credential(r, access, &cred);
     if (has < 0) {
         vg_buf_release(&cred);
         vg_series_add(a->s_denied, 1);
@@ -332,9 +309,11 @@ filter(vg_req *r, void *ud)
         vg_req_error(r, 401, "unauthorized", "the Authorization header must be 'Bearer <token>'");
         return 1;
     }
+    vg_principal who;
+    memset(&who, 0, sizeof who);
     if (has) {
         char why[160];
-        int st = vg_auth_check(a, cred.data, cred.len, &a->cur, why, sizeof why);
+        int st = vg_auth_check(a, cred.data, cred.len, &who, why, sizeof why);
         vg_buf_release(&cred);
         if (st != 0) {
             vg_series_add(a->s_denied, 1);
@@ -343,24 +322,27 @@ filter(vg_req *r, void *ud)
             vg_req_error(r, st, st == 401 ? "invalid_token" : "store_unavailable", "%s", why);
             return 1;
         }
-        a->cur_ok = 1;
+        /* the caller lives on the request from now on */
+        vg_principal *id = vg_xmalloc(sizeof *id);
+        *id = who;
+        vg_req_set_identity(r, id, principal_free);
     }
     vg_buf_release(&cred);
-    if (need > VG_ROLE_NONE && !a->cur_ok) {
+    if (need > VG_ROLE_NONE && !has) {
         vg_series_add(a->s_denied, 1);
         vg_req_add_header(r, "WWW-Authenticate", "Bearer");
         vg_req_error(r, 401, "unauthorized", "this route needs a token or an API key");
         return 1;
     }
-    if (a->cur_ok && a->cur.role < need) {
+    if (has && who.role < need) {
         vg_series_add(a->s_forbidden, 1);
         vg_req_error(r, 403, "forbidden", "this route needs the %s role (you are %s)", vg_role_name(need),
-                     vg_role_name(a->cur.role));
+                     vg_role_name(who.role));
         return 1;
     }
-    if (limited && a->cur_ok && cfg->rate_user > 0) {
+    if (limited && has && cfg->rate_user > 0) {
         char key[32];
-        int n = snprintf(key, sizeof key, "%llu", (unsigned long long)a->cur.uid);
+        int n = snprintf(key, sizeof key, "%llu", (unsigned long long)who.uid);
         vg_ratelimit_set(a->rl_user, cfg->rate_user, cfg->burst_user);
         double wait = vg_ratelimit_take(a->rl_user, key, (size_t)n, 1, now);
         if (wait > 0) {
@@ -369,45 +351,22 @@ filter(vg_req *r, void *ud)
             return 1;
         }
     }
-    if (a->cur_ok)
+    if (has)
         vg_series_add(a->s_ok, 1);
     return 0;
 }
 
 
 int
-vg_auth_principal(vg_auth *a, vg_req *r, vg_principal *p)
+vg_auth_principal(const vg_req *r, vg_principal *p)
 {
-    if (a->cur_req != r) {
-        /* not the request the filter just saw: authenticate it again */
-        vg_buf cred;
-        vg_buf_init(&cred);
-        char why[160];
-        int ok = request_credential(r, NULL, &cred) == 1 && vg_auth_check(a, cred.data, cred.len, p, why, sizeof why) == 0;
-        vg_buf_release(&cred);
-        if (!ok)
-            memset(p, 0, sizeof *p);
-        return ok;
+    const vg_principal *id = vg_req_identity(r);
+    if (!id) {
+        memset(p, 0, sizeof *p);
+        return 0;
     }
-    *p = a->cur;
-    return a->cur_ok;
-}
-
-
-void
-vg_auth_route(vg_auth *a, unsigned methods, const char *pattern, vg_handler_fn fn, void *ud, size_t max_body,
-              int role)
-{
-    if (fn)
-        vg_router_add(&a->srv->router, methods, pattern, fn, ud, max_body);
-    if (a->npol == MAX_POLICIES) {
-        vg_error("auth", "too many route policies (%s)", pattern);
-        return;
-    }
-    policy *p = &a->pol[a->npol++];
-    p->methods = methods | ((methods & VG_M_GET) ? VG_M_HEAD : 0);
-    snprintf(p->pattern, sizeof p->pattern, "%s", pattern);
-    p->role = role;
+    *p = *id;
+    return 1;
 }
 
 /* ---- tokens out -------------------------------------------------------------- */
@@ -416,7 +375,7 @@ vg_auth_route(vg_auth *a, unsigned methods, const char *pattern, vg_handler_fn f
 static int
 write_tokens(vg_auth *a, vg_buf *out, const vg_user *u, const uint8_t family[VG_DB_FAMILY], const char *refresh)
 {
-    const vg_config *cfg = a->srv->cfg;
+    const vg_config *cfg = vg_server_config(a->srv);
     vg_jwt_claims c;
     memset(&c, 0, sizeof c);
     snprintf(c.sub, sizeof c.sub, "%llu", (unsigned long long)u->id);
@@ -533,7 +492,7 @@ login_verified(int status, int ok, void *ud)
     vg_mpw_bin(&w, h, 32);
     vg_mpw_u64(&w, l->u.id);
     vg_mpw_bin(&w, l->family, VG_DB_FAMILY);
-    vg_mpw_i64(&w, now + (int64_t)a->srv->cfg->refresh_ttl);
+    vg_mpw_i64(&w, now + (int64_t)vg_server_config(a->srv)->refresh_ttl);
     vg_mpw_i64(&w, now);
     int rc = vg_store_call(a->store, m.data, m.len, NULL, 0, login_stored, l);
     vg_buf_release(&m);
@@ -548,7 +507,7 @@ static void
 route_login(vg_req *r, void *ud)
 {
     vg_auth *a = ud;
-    const vg_config *cfg = a->srv->cfg;
+    const vg_config *cfg = vg_server_config(a->srv);
     json_t *j = vg_auth_json_body(r);
     if (!j)
         return;
@@ -570,7 +529,7 @@ route_login(vg_req *r, void *ud)
     size_t n = json_string_length(name);
     for (size_t i = 0; i < n; i++)
         l->account[i] = (char)tolower((unsigned char)json_string_value(name)[i]);
-    double now = ev_now(a->srv->loop);
+    double now = ev_now(vg_server_loop(a->srv));
     double rate = cfg->login_attempts / cfg->login_window;
     vg_ratelimit_set(a->rl_login, rate, cfg->login_attempts);
     vg_ratelimit_set(a->rl_login_ip, cfg->login_ip_attempts / cfg->login_window, cfg->login_ip_attempts);
@@ -710,7 +669,7 @@ route_refresh(vg_req *r, void *ud)
     vg_mpw_bin(&w, oh, 32);
     vg_mpw_bin(&w, nh, 32);
     vg_mpw_i64(&w, now);
-    vg_mpw_i64(&w, now + (int64_t)a->srv->cfg->refresh_ttl);
+    vg_mpw_i64(&w, now + (int64_t)vg_server_config(a->srv)->refresh_ttl);
     int rc = vg_store_call(a->store, m.data, m.len, NULL, 0, refresh_done, f);
     vg_buf_release(&m);
     if (rc != 0) {
@@ -769,7 +728,7 @@ route_logout(vg_req *r, void *ud)
         }
         json_decref(j);
     }
-    if (!found && vg_auth_principal(a, r, &p) && p.has_family) {
+    if (!found && vg_auth_principal(r, &p) && p.has_family) {
         uid = p.uid;
         memcpy(fam, p.family, VG_DB_FAMILY);
         found = 1;
@@ -797,9 +756,9 @@ route_logout(vg_req *r, void *ud)
 static void
 route_me(vg_req *r, void *ud)
 {
-    vg_auth *a = ud;
+    (void)ud;
     vg_principal p;
-    vg_auth_principal(a, r, &p);
+    vg_auth_principal(r, &p);
     vg_buf b;
     vg_buf_init(&b);
     vg_jsonw w;
@@ -880,10 +839,12 @@ dummy_done(int status, const char *encoded, void *ud)
 
 
 vg_auth *
-vg_auth_create(vg_server *srv, vg_store *store, char *err, size_t errlen)
+vg_auth_create(vg_http *http, vg_store *store, char *err, size_t errlen)
 {
-    const vg_config *cfg = srv->cfg;
+    vg_server *srv = vg_http_server(http);
+    const vg_config *cfg = vg_server_config(srv);
     vg_auth *a = vg_xcalloc(1, sizeof *a);
+    a->http = http;
     a->srv = srv;
     a->store = store;
     vg_jwt_options jo = {
@@ -922,45 +883,11 @@ vg_auth_create(vg_server *srv, vg_store *store, char *err, size_t errlen)
     a->s_forbidden = vg_metrics_series(a->m_auth, v3);
     a->s_limited = vg_metrics_series(a->m_auth, v4);
 
-    /* other modules' routes */
-    policy builtin[] = {
-        { VG_M_GET, "/health", VG_ROLE_NONE, 1, 0 },
-        { VG_M_GET, "/ready", VG_ROLE_NONE, 1, 0 },
-        { VG_M_GET, "/metrics", VG_ROLE_NONE, 1, 0 },
-        { VG_M_POST, "/v1/detect", POLICY_OPEN_DETECT, 0, 0 },
-        { VG_M_POST, "/v1/detect/batch", POLICY_OPEN_DETECT, 0, 0 },
-        { VG_M_POST, "/v1/vision/detection", POLICY_OPEN_DETECT, 0, 0 },
-        { VG_M_POST, "/v1/vision/custom/{model}", POLICY_OPEN_DETECT, 0, 0 },
-        { VG_M_POST, "/v1/compare", POLICY_OPEN_DETECT, 0, 0 },
-        { VG_M_GET, "/v1/models", POLICY_OPEN_READ, 0, 0 },
-        { VG_M_GET, "/v1/models/{name}", POLICY_OPEN_READ, 0, 0 },
-        { VG_M_POST, "/v1/models/{name}/load", VG_ROLE_ADMIN, 0, 0 },
-        { VG_M_POST, "/v1/models/{name}/unload", VG_ROLE_ADMIN, 0, 0 },
-        { VG_M_GET, "/v1/stream", POLICY_OPEN_DETECT, 0, 1 },
-        { VG_M_GET, "/v1/live", POLICY_OPEN_READ, 0, 1 },
-        /* issue 8: statistics, KServe v2, MJPEG (<img> tags cannot send headers: ?token=) */
-        { VG_M_GET, "/v1/models/{name}/stats", POLICY_OPEN_READ, 0, 0 },
-        { VG_M_GET, "/v1/streams/{id}/mjpeg", POLICY_OPEN_READ, 0, 1 },
-        { VG_M_GET, "/v2", POLICY_OPEN_READ, 0, 0 },
-        { VG_M_GET, "/v2/health/live", VG_ROLE_NONE, 1, 0 },
-        { VG_M_GET, "/v2/health/ready", VG_ROLE_NONE, 1, 0 },
-        { VG_M_GET, "/v2/models/{name}", POLICY_OPEN_READ, 0, 0 },
-        { VG_M_GET, "/v2/models/{name}/versions/{version}", POLICY_OPEN_READ, 0, 0 },
-        { VG_M_GET, "/v2/models/{name}/ready", POLICY_OPEN_READ, 0, 0 },
-        { VG_M_GET, "/v2/models/{name}/versions/{version}/ready", POLICY_OPEN_READ, 0, 0 },
-        { VG_M_POST, "/v2/models/{name}/infer", POLICY_OPEN_DETECT, 0, 0 },
-        { VG_M_POST, "/v2/models/{name}/versions/{version}/infer", POLICY_OPEN_DETECT, 0, 0 },
-    };
-    for (size_t i = 0; i < sizeof builtin / sizeof builtin[0]; i++) {
-        vg_auth_route(a, builtin[i].methods, builtin[i].pattern, NULL, NULL, 0, builtin[i].role);
-        a->pol[a->npol - 1].no_limit = builtin[i].no_limit;
-        a->pol[a->npol - 1].query_token = builtin[i].query_token;
-    }
-    vg_auth_route(a, VG_M_POST, "/v1/auth/login", route_login, a, 8192, VG_ROLE_NONE);
-    vg_auth_route(a, VG_M_POST, "/v1/auth/refresh", route_refresh, a, 8192, VG_ROLE_NONE);
-    vg_auth_route(a, VG_M_POST, "/v1/auth/logout", route_logout, a, 8192, VG_ROLE_NONE);
-    vg_auth_route(a, VG_M_GET, "/v1/auth/me", route_me, a, 0, VG_ROLE_VIEWER);
-    vg_server_add_filter(srv, filter, a);
+    vg_http_route(http, VG_M_POST, "/v1/auth/login", route_login, a, 8192, VG_ACCESS_OPEN);
+    vg_http_route(http, VG_M_POST, "/v1/auth/refresh", route_refresh, a, 8192, VG_ACCESS_OPEN);
+    vg_http_route(http, VG_M_POST, "/v1/auth/logout", route_logout, a, 8192, VG_ACCESS_OPEN);
+    vg_http_route(http, VG_M_GET, "/v1/auth/me", route_me, a, 0, VG_ACCESS_VIEWER);
+    vg_http_add_filter(http, filter, a);
     if (vg_store_hash(store, "not a password", 14, dummy_done, a) != 0)
         vg_warn("auth", "cannot prepare the dummy hash");
     return a;

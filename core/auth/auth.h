@@ -1,17 +1,20 @@
 /*
  * auth: who is calling, and may they. Owns the access-token keys (JWT),
- * the login, refresh and logout routes, and one request filter that runs
- * before every routed handler:
+ * the login, refresh and logout routes, and one request filter (http.h)
+ * that runs before every routed handler:
  *
  *   1. the per-address token bucket (limits.rate_ip), except /health,
  *      /ready and /metrics;
  *   2. authentication: "Authorization: Bearer <JWT or API key>" or
  *      "X-API-Key: <key>" (WebSocket routes also take ?access_token=);
  *      a presented credential that fails is 401 even on open routes;
- *   3. the route's minimum role (a table: each route of this module and of
- *      the others' is listed; unlisted routes need viewer for GET/HEAD,
- *      operator otherwise): 401 without credentials, 403 below the role;
+ *   3. the route's access (VG_ACCESS_* below, declared where the route is
+ *      registered with vg_http_route): 401 without credentials, 403 below
+ *      the role;
  *   4. the per-user token bucket (limits.rate_user).
+ *
+ * The caller it establishes lives on the request (vg_req_identity), so
+ * handlers read it with vg_auth_principal() without checking it again.
  *
  * Access tokens are checked against the store on every request (the user
  * exists, is enabled, and the token's login session is not revoked), so
@@ -30,13 +33,27 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "http/http.h"
 #include "store/db.h"
-#include "http/router.h"
 
-struct vg_server;
 struct vg_store;
-struct vg_req;
 typedef struct vg_auth vg_auth;
+
+/*
+ * Who may call a route: the `access` of vg_http_route, one of the roles
+ * below, optionally with flags.
+ */
+enum vg_access {
+    VG_ACCESS_OPEN = 1,              /* anyone */
+    VG_ACCESS_VIEWER = 2,            /* the viewer role or above */
+    VG_ACCESS_OPERATOR = 3,
+    VG_ACCESS_ADMIN = 4,
+    VG_ACCESS_DETECT = 5,            /* operator, or anyone with auth.open_detect */
+    VG_ACCESS_READ = 6,              /* viewer, or anyone with auth.open_detect */
+    VG_ACCESS_ROLES = 0xff,          /* mask of the above */
+    VG_ACCESS_NO_LIMIT = 0x100,      /* exempt from the rate limits (probes) */
+    VG_ACCESS_QUERY_TOKEN = 0x200    /* also takes ?token= / ?access_token= (WebSocket, <img>) */
+};
 
 typedef struct vg_principal {
     uint64_t uid;                      /* 0: anonymous */
@@ -47,16 +64,12 @@ typedef struct vg_principal {
     uint8_t family[VG_DB_FAMILY];
 } vg_principal;
 
-/* Loads or creates the token keys, registers the routes and the filter. NULL with err. */
-vg_auth *vg_auth_create(struct vg_server *srv, struct vg_store *store, char *err, size_t errlen);
+/* Loads or creates the token keys, registers the routes and the filter on http. NULL with err. */
+vg_auth *vg_auth_create(vg_http *http, struct vg_store *store, char *err, size_t errlen);
 void vg_auth_destroy(vg_auth *a);
 
-/* Registers a route of this or another store module with its minimum role (VG_ROLE_NONE: open). */
-void vg_auth_route(vg_auth *a, unsigned methods, const char *pattern, vg_handler_fn fn, void *ud,
-                   size_t max_body, int role);
-
-/* The caller of r (the filter authenticated it): 1 with *p, or 0 when anonymous. */
-int vg_auth_principal(vg_auth *a, struct vg_req *r, vg_principal *p);
+/* The caller of r, as the filter established it: 1 with *p, or 0 when anonymous (no auth: always 0). */
+int vg_auth_principal(const vg_req *r, vg_principal *p);
 /*
  * Checks a credential (JWT or API key) wherever it came from. 0 with *p,
  * or an HTTP status (401) with a reason in why.
@@ -73,9 +86,9 @@ int vg_auth_bootstrap(vg_auth *a, FILE *out);
 /* Helpers shared by the store's HTTP modules. */
 /* Parses a JSON object body; NULL after answering 400. */
 struct json_t;
-struct json_t *vg_auth_json_body(struct vg_req *r);
+struct json_t *vg_auth_json_body(vg_req *r);
 /* Answers a store error with its status and code. */
-void vg_auth_store_error(struct vg_req *r, int err, const char *what);
+void vg_auth_store_error(vg_req *r, int err, const char *what);
 /* A random token: n random bytes as base64url. */
 void vg_auth_random_token(char *out, size_t cap, size_t n);
 

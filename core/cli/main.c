@@ -3,27 +3,20 @@
  * subcommands are one-shot tools sharing the config (DESIGN.md §3).
  * Exit status: 0 success, 1 runtime failure, 2 bad usage or config.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <ev.h>
+#include "vg_build.h"
 
 #include "base/config.h"
-#include "api/detect_api.h"
-#include "cli/detect_cli.h"
-#include "api/dialects.h"
+#include "base/buf.h"
 #include "base/log.h"
-#include "api/ops.h"
-#include "net/server.h"
-#include "http/static.h"
-#include "api/store_api.h"
-#include "api/stream_api.h"
+#include "cli/detect_cli.h"
+#include "cli/serve.h"
 #include "cli/user_cli.h"
-#include "vg_build.h"
+#include "net/server.h"
 
 static void
 usage(FILE *out)
@@ -61,100 +54,6 @@ take_config_flag(int *argc, char **argv)
     }
     *argc = o;
     return path;
-}
-
-
-static int
-setup_log(const vg_config *cfg, char *err, size_t errlen)
-{
-    enum vg_log_level lvl;
-    if (vg_log_level_parse(cfg->log_level, &lvl) == 0)
-        vg_log_set_level(lvl);
-    vg_log_set_format(strcmp(cfg->log_format, "json") == 0 ? VG_LOG_JSON : VG_LOG_TEXT);
-    if (cfg->log_file[0]) {
-        int fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-        if (fd < 0) {
-            snprintf(err, errlen, "log.file '%s': %s", cfg->log_file, strerror(errno));
-            return -1;
-        }
-        vg_log_set_fd(fd);
-    }
-    return 0;
-}
-
-
-static int
-serve(vg_config *cfg, const char *config_path, int argc, char **argv)
-{
-    char err[512];
-    if (setup_log(cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "vigia: %s\n", err);
-        return 2;
-    }
-    vg_log_set_process("master");
-    struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
-    if (!loop) {
-        fprintf(stderr, "vigia: cannot start the event loop\n");
-        return 1;
-    }
-    vg_server *srv = vg_xmalloc(sizeof *srv);
-    vg_server_init(srv, loop, cfg);
-    srv->reload_argv_config = config_path ? vg_xstrdup(config_path) : NULL;
-    srv->reload_argc = argc;
-    srv->reload_argv = argv;
-
-    vg_static st;
-    vg_ops_register(srv);
-    vg_static_init(&st, srv, cfg->web_dir);
-
-    int rc = 1;
-    vg_detect_api *detect = NULL;
-    vg_stream_api *stream = NULL;
-    vg_store_api *store = NULL;
-    vg_dialects *dialects = NULL;
-    /* the store and the hasher fork first, before workers and listeners */
-    store = vg_store_api_create(srv, err, sizeof err);
-    if (!store) {
-        vg_error("server", "%s", err);
-        goto out;
-    }
-    /* workers fork here, before any listener exists for them to inherit */
-    detect = vg_detect_api_create(srv, err, sizeof err);
-    if (!detect) {
-        vg_error("server", "%s", err);
-        goto out;
-    }
-    vg_detect_api_set_history(detect, vg_store_api_history(store), vg_store_api_auth(store));
-    stream = vg_stream_api_create(srv, vg_detect_api_pool(detect));
-    vg_stream_api_set_history(stream, vg_store_api_history(store), vg_store_api_auth(store));
-    dialects = vg_dialects_create(srv, vg_detect_api_pool(detect), vg_store_api_store(store), stream, err, sizeof err);
-    if (!dialects) {
-        vg_error("server", "%s", err);
-        goto out;
-    }
-    if (vg_server_listen(srv, err, sizeof err) < 0) {
-        vg_error("server", "%s", err);
-        goto out;
-    }
-    vg_log_attach(loop);
-    vg_info("server", "vigia %s started (pid %d, config %s)", PACKAGE_VERSION, (int)getpid(),
-            cfg->config_path ? cfg->config_path : "defaults");
-    vg_server_announce(srv);
-    vg_store_api_bootstrap(store, stdout);   /* the one-time admin password on an empty database */
-    rc = vg_server_run(srv);
-out:
-    vg_dialects_destroy(dialects);
-    vg_stream_api_destroy(stream);
-    vg_detect_api_destroy(detect);
-    vg_store_api_destroy(store);
-    vg_static_release(&st);
-    vg_server_release(srv);
-    free(srv->reload_argv_config);
-    free(srv);
-    vg_metrics_reset();
-    vg_log_set_blocking(1);
-    ev_loop_destroy(loop);
-    return rc;
 }
 
 
@@ -219,7 +118,7 @@ main(int argc, char **argv)
     }
 
     if (strcmp(cmd, "serve") == 0) {
-        rc = serve(cfg, config_path, nargs, args);
+        rc = vg_serve(cfg, config_path, nargs, args);
         cfg = NULL;   /* the server owned it */
         goto out;
     }

@@ -4,8 +4,6 @@
 #include <string.h>
 
 #include "http/http.h"
-#include "http/router.h"
-#include "net/server.h"
 
 #define MAX_REQUEST_HEADERS_LEN 512
 
@@ -44,12 +42,15 @@ safe_value(vg_str v, size_t max)
 }
 
 
-void
-vg_cors_add_headers(vg_req *r)
+/* The response filter: the headers, when the request's Origin is allowed. */
+static void
+add_headers(vg_req *r, void *ud)
 {
-    vg_server *s = vg_req_server(r);
+    const vg_config *cfg = vg_server_config(vg_http_server(ud));
+    if (!cfg->cors_origins[0])
+        return;
     vg_str origin = vg_req_header(r, "origin");
-    if (!origin_allowed(s->cfg->cors_origins, origin) || !safe_value(origin, 256))
+    if (!origin_allowed(cfg->cors_origins, origin) || !safe_value(origin, 256))
         return;
     vg_req_add_header(r, "Access-Control-Allow-Origin", "%.*s", (int)origin.n, origin.p);
     vg_req_add_header(r, "Vary", "Origin");
@@ -57,29 +58,28 @@ vg_cors_add_headers(vg_req *r)
 }
 
 
-void
-vg_cors_preflight(vg_req *r, void *ud)
+/* A preflight: OPTIONS asking which method the real request may use. */
+static int
+is_preflight(const vg_req *r, void *ud)
 {
     (void)ud;
-    vg_server *s = vg_req_server(r);
+    return vg_req_method(r) == VG_M_OPTIONS && vg_req_header(r, "access-control-request-method").p;
+}
+
+
+/* Answers a preflight about the route, not to it: 204 with the allowed methods, or 403/404. */
+static void
+preflight(vg_req *r, void *ud)
+{
+    vg_http *h = ud;
+    const vg_config *cfg = vg_server_config(vg_http_server(h));
     vg_str origin = vg_req_header(r, "origin");
     vg_str want = vg_req_header(r, "access-control-request-method");
-    if (!origin_allowed(s->cfg->cors_origins, origin) || !safe_value(origin, 256)) {
+    if (!origin_allowed(cfg->cors_origins, origin) || !safe_value(origin, 256)) {
         vg_req_error(r, 403, "cors_forbidden", "origin not allowed (see cors.origins)");
         return;
     }
-    unsigned method = vg_method_bit(want.p, want.n);
-    const vg_route *route;
-    vg_str params[VG_ROUTE_MAX_PARAMS];
-    int np;
-    unsigned allow = 0;
-    vg_str path = vg_req_path(r);
-    enum vg_match m = vg_router_match(&s->router, method ? method : VG_M_GET, path.p, path.n, &route,
-                                      params, &np, &allow);
-    if (m == VG_MATCH_OK)
-        allow = route->methods;
-    else if (m == VG_MATCH_NOT_FOUND && s->fallback)
-        allow = VG_M_GET | VG_M_HEAD;
+    unsigned allow = vg_http_methods_at(h, vg_method_bit(want.p, want.n), vg_req_path(r));
     if (!allow) {
         vg_req_error(r, 404, "not_found", "no such resource");
         return;
@@ -92,6 +92,14 @@ vg_cors_preflight(vg_req *r, void *ud)
     vg_str hdrs = vg_req_header(r, "access-control-request-headers");
     if (hdrs.p && safe_value(hdrs, MAX_REQUEST_HEADERS_LEN))
         vg_req_add_header(r, "Access-Control-Allow-Headers", "%.*s", (int)hdrs.n, hdrs.p);
-    vg_req_add_header(r, "Access-Control-Max-Age", "%.0f", s->cfg->cors_max_age);
+    vg_req_add_header(r, "Access-Control-Max-Age", "%.0f", cfg->cors_max_age);
     vg_req_respond(r, 204, NULL, NULL, 0);
+}
+
+
+void
+vg_cors_install(vg_http *h)
+{
+    vg_http_add_response_filter(h, add_headers, h);
+    vg_http_add_interceptor(h, "preflight", is_preflight, preflight, h);
 }

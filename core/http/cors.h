@@ -1,19 +1,18 @@
 /*
  * cors: Cross-Origin Resource Sharing for browsers calling the API from
  * another origin (a Flutter web build, a dashboard on another host).
- * Origins are listed in cors.origins; "*" allows any. Preflight requests
- * (OPTIONS with Access-Control-Request-Method) are answered by the HTTP
- * layer through vg_cors_preflight; actual responses get the headers from
- * vg_cors_add_headers.
+ * Origins are listed in cors.origins; "*" allows any. It is a filter on
+ * the HTTP layer: preflight requests (OPTIONS with
+ * Access-Control-Request-Method) are answered by an interceptor from the
+ * methods the path accepts, and answers to an allowed Origin get the
+ * Access-Control-* headers.
  */
 #ifndef VG_CORS_H
 #define VG_CORS_H
 
-struct vg_req;
+#include "http/http.h"
 
-/* Adds Access-Control-Allow-Origin etc. when the request's Origin is allowed. */
-void vg_cors_add_headers(struct vg_req *r);
-/* Handler for a preflight request: 204 with the allowed methods, or 403. */
-void vg_cors_preflight(struct vg_req *r, void *ud);
+/* Installs both on h (reads cors.* from the server's current config on each request). */
+void vg_cors_install(vg_http *h);
 
 #endif

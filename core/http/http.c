@@ -1,302 +1,166 @@
-/* http: see http.h. */
+/*
+ * http: the HTTP server object (routes, filters, the fallback) and HTTP/1.1
+ * on a connection, parsed with llhttp (see http.h). request.c reads a
+ * request, response.c answers it.
+ */
 #include "http/http.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
+#include <strings.h>
 
-#include <llhttp.h>
+#include <ev.h>
 
-#include "vg_build.h"
-
-#include "http/cors.h"
-#include "base/jsonw.h"
 #include "base/log.h"
-#include "net/server.h"
+#include "http/http_internal.h"
 
 #define MAX_HEADERS_HARD 1000
 
-enum hstate {
-    H_IDLE,       /* waiting for the first byte of a request */
-    H_HEAD,       /* reading request line and headers */
-    H_BODY,       /* reading the body */
-    H_HANDLING,   /* a handler owns the request */
-    H_WRITING     /* response queued, waiting for it to drain */
-};
-
-typedef struct http_conn http_conn;
-
-struct hdr_off {
-    size_t name_off, name_len, value_off, value_len;
-};
-
-struct vg_req {
-    http_conn *hc;               /* NULL once orphaned */
-    vg_server *srv;
-    char peer[64];
-    unsigned method;
-    const char *method_name;
-    int http_minor;
-    vg_buf head;                 /* the target, then header names and values */
-    size_t url_len;
-    size_t header_bytes;
-    struct hdr_off *offs;
-    vg_header *hdrs;             /* resolved when the head is complete */
-    int nhdrs, cap_hdrs;
-    int in_value;                /* llhttp is inside a header value */
-    int headers_done;            /* trailers are counted but not stored */
-    vg_str path, query;
-    const vg_route *route;
-    vg_handler_fn fn;
-    void *fn_ud;
-    vg_str params[VG_ROUTE_MAX_PARAMS];
-    int nparams;
-    vg_buf body;
-    size_t body_limit;
-    int discard_body;            /* an error is already decided: don't keep the body */
-    int cb_failed;               /* a callback stopped the parser with early_status */
-    int filtered;                /* the server's filters ran at the end of the head */
-    int early_status;            /* error decided while parsing (404, 405, 413...) */
-    const char *early_code;
-    char early_msg[160];
-    unsigned allow;              /* methods for a 405 */
-    vg_buf resp_headers;         /* "Name: value\r\n" lines added by the handler */
-    int keep_alive;
-    int upgrade;
-    double started;
-    void *data;
-    void (*on_abort)(vg_req *r, void *ud);
-    void *abort_ud;
-    const char *err_code;        /* for the access log */
-    char *err_msg;
-};
-
-struct http_conn {
-    vg_conn *conn;
-    llhttp_t parser;
-    vg_req *req;
-    enum hstate state;
-    vg_buf pending;              /* pipelined bytes read while a request was handled */
-    int in_parse;
-    int upgraded;                /* the connection now speaks another protocol */
-    int answered_in_head;        /* a filter answered before the body was read */
-};
-
 static const llhttp_settings_t *settings(void);
-static int feed(http_conn *hc, const char *p, size_t n);
+static int feed(vg_http__conn *hc, const char *p, size_t n);
+static vg_conn *accept_conn(vg_conns *set, int fd, const char *peer, void *ud);
 
 /* ------------------------------------------------------------------ */
-/* dates */
+/* the server object */
 
-static const char *const wdays[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+vg_http *
+vg_http_create(vg_server *srv)
+{
+    vg_http *h = vg_xcalloc(1, sizeof *h);
+    h->srv = srv;
+    vg_router_init(&h->router);
+    h->m_requests = vg_metrics_register("vigia_http_requests_total", "HTTP requests answered",
+                                        VG_COUNTER, "route,method,status", NULL, 0);
+    h->m_latency = vg_metrics_register("vigia_http_request_duration_seconds",
+                                       "time from a request's first byte to its response being queued",
+                                       VG_HISTOGRAM, "route,method,status", vg_latency_buckets,
+                                       vg_latency_nbuckets);
+    vg_server_set_acceptor(srv, accept_conn, h);
+    return h;
+}
 
 
 void
-vg_http_format_date(int64_t t, char out[32])
+vg_http_destroy(vg_http *h)
 {
-    struct tm tm;
-    time_t tt = (time_t)t;
-    gmtime_r(&tt, &tm);
-    snprintf(out, 32, "%s, %02d %s %04d %02d:%02d:%02d GMT", wdays[tm.tm_wday], tm.tm_mday,
-             months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
-
-const char *
-vg_http_date(void)
-{
-    static char cached[32];
-    static time_t cached_at = -1;
-    time_t now = time(NULL);
-    if (now != cached_at) {
-        vg_http_format_date(now, cached);
-        cached_at = now;
-    }
-    return cached;
-}
-
-
-int64_t
-vg_http_parse_date(const char *s, size_t n)
-{
-    char tmp[64];
-    if (n >= sizeof tmp)
-        return -1;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    const char *end = strptime(tmp, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    if (!end || *end)
-        return -1;
-    return (int64_t)timegm(&tm);
-}
-
-/* ------------------------------------------------------------------ */
-/* reading the request */
-
-unsigned vg_req_method(const vg_req *r) { return r->method; }
-const char *vg_req_method_name(const vg_req *r) { return r->method_name; }
-vg_str vg_req_path(const vg_req *r) { return r->path; }
-vg_str vg_req_query(const vg_req *r) { return r->query; }
-vg_str vg_req_param(const vg_req *r, int i) { return i < r->nparams ? r->params[i] : (vg_str){ "", 0 }; }
-vg_str vg_req_body(const vg_req *r) { return (vg_str){ r->body.data ? r->body.data : "", r->body.len }; }
-const char *vg_req_peer(const vg_req *r) { return r->peer; }
-vg_server *vg_req_server(const vg_req *r) { return r->srv; }
-vg_conn *vg_req_conn(const vg_req *r) { return r->hc ? r->hc->conn : NULL; }
-const vg_route *vg_req_route(const vg_req *r) { return r->route; }
-int vg_req_is_orphan(const vg_req *r) { return r->hc == NULL; }
-double vg_req_started(const vg_req *r) { return r->started; }
-void vg_req_set_data(vg_req *r, void *data) { r->data = data; }
-void *vg_req_data(const vg_req *r) { return r->data; }
-void
-vg_req_on_abort(vg_req *r, void (*fn)(vg_req *r, void *ud), void *ud)
-{
-    r->on_abort = fn;
-    r->abort_ud = ud;
-}
-
-
-char *
-vg_req_take_body(vg_req *r, size_t *len)
-{
-    if (!r->body.data)
-        vg_buf_reserve(&r->body, 0);
-    return vg_buf_steal(&r->body, len);
-}
-
-
-int vg_req_header_count(const vg_req *r) { return r->hdrs ? r->nhdrs : 0; }
-const vg_header *vg_req_header_at(const vg_req *r, int i) { return &r->hdrs[i]; }
-
-
-vg_str
-vg_req_target(const vg_req *r)
-{
-    return (vg_str){ r->head.data, r->url_len };
-}
-
-
-vg_str
-vg_req_header(const vg_req *r, const char *name)
-{
-    if (r->hdrs)
-        for (int i = 0; i < r->nhdrs; i++)
-            if (vg_str_ieq(r->hdrs[i].name, name))
-                return r->hdrs[i].value;
-    return (vg_str){ NULL, 0 };
-}
-
-
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-
-int
-vg_url_decode(const char *s, size_t n, vg_buf *out, int plus_space)
-{
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '%') {
-            int hi, lo;
-            if (i + 2 >= n || (hi = hexval(s[i + 1])) < 0 || (lo = hexval(s[i + 2])) < 0)
-                return -1;
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        } else if (c == '+' && plus_space) {
-            c = ' ';
-        }
-        vg_buf_putc(out, c);
-    }
-    vg_buf_cstr(out);
-    return 0;
-}
-
-
-int
-vg_req_query_get(const vg_req *r, const char *name, vg_buf *out)
-{
-    const char *p = r->query.p, *end = r->query.p + r->query.n;
-    size_t nl = strlen(name);
-    while (p && p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *pe = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(pe - p));
-        const char *ke = eq ? eq : pe;
-        vg_buf key;
-        vg_buf_init(&key);
-        int ok = vg_url_decode(p, (size_t)(ke - p), &key, 1) == 0 && key.len == nl &&
-                 memcmp(key.data, name, nl) == 0;
-        vg_buf_release(&key);
-        if (ok) {
-            out->len = 0;
-            if (eq)
-                return vg_url_decode(eq + 1, (size_t)(pe - eq - 1), out, 1);
-            vg_buf_cstr(out);
-            return 0;
-        }
-        p = amp ? amp + 1 : end;
-    }
-    return -1;
-}
-
-/* ------------------------------------------------------------------ */
-/* request objects */
-
-static vg_req *
-req_create(http_conn *hc)
-{
-    vg_req *r = vg_xcalloc(1, sizeof *r);
-    r->hc = hc;
-    r->srv = hc->conn->srv;
-    snprintf(r->peer, sizeof r->peer, "%s", hc->conn->peer);
-    r->started = ev_now(r->srv->loop);
-    r->body_limit = r->srv->cfg->max_body;
-    return r;
-}
-
-
-static void
-req_destroy(vg_req *r)
-{
-    vg_buf_release(&r->head);
-    vg_buf_release(&r->body);
-    vg_buf_release(&r->resp_headers);
-    free(r->offs);
-    free(r->hdrs);
-    free(r->err_msg);
-    free(r);
-}
-
-
-/* Records an error found while parsing; the request is answered with it when complete. */
-static void
-set_early_error(vg_req *r, int status, const char *code, const char *msg)
-{
-    if (r->early_status)
+    if (!h)
         return;
-    r->early_status = status;
-    r->early_code = code;
-    snprintf(r->early_msg, sizeof r->early_msg, "%s", msg);
-    r->discard_body = 1;
+    vg_router_release(&h->router);
+    free(h);
+}
+
+
+vg_server *
+vg_http_server(const vg_http *h)
+{
+    return h->srv;
+}
+
+
+const vg_route *
+vg_http_route(vg_http *h, unsigned methods, const char *pattern, vg_handler_fn fn, void *ud, size_t max_body,
+              int access)
+{
+    return vg_router_add(&h->router, methods, pattern, fn, ud, max_body, access);
+}
+
+
+void
+vg_http_add_filter(vg_http *h, vg_request_filter_fn fn, void *ud)
+{
+    if (h->n_filters == VG_HTTP_MAX_FILTERS) {
+        vg_error("http", "too many request filters");
+        return;
+    }
+    h->filters[h->n_filters].fn = fn;
+    h->filters[h->n_filters].ud = ud;
+    h->n_filters++;
+}
+
+
+void
+vg_http_add_response_filter(vg_http *h, vg_response_filter_fn fn, void *ud)
+{
+    if (h->n_resp_filters == VG_HTTP_MAX_FILTERS) {
+        vg_error("http", "too many response filters");
+        return;
+    }
+    h->resp_filters[h->n_resp_filters].fn = fn;
+    h->resp_filters[h->n_resp_filters].ud = ud;
+    h->n_resp_filters++;
+}
+
+
+void
+vg_http_add_interceptor(vg_http *h, const char *label, int (*claims)(const vg_req *r, void *ud), vg_handler_fn fn,
+                        void *ud)
+{
+    if (h->n_interceptors == VG_HTTP_MAX_INTERCEPTORS) {
+        vg_error("http", "too many interceptors");
+        return;
+    }
+    h->interceptors[h->n_interceptors].label = label;
+    h->interceptors[h->n_interceptors].claims = claims;
+    h->interceptors[h->n_interceptors].fn = fn;
+    h->interceptors[h->n_interceptors].ud = ud;
+    h->n_interceptors++;
+}
+
+
+void
+vg_http_set_fallback(vg_http *h, vg_handler_fn fn, void *ud)
+{
+    h->fallback = fn;
+    h->fallback_ud = ud;
+}
+
+
+void
+vg_http_set_upgrade_refusal(vg_http *h, vg_upgrade_refusal_fn fn, void *ud)
+{
+    h->upgrade_refusal = fn;
+    h->upgrade_refusal_ud = ud;
+}
+
+
+unsigned
+vg_http_methods_at(const vg_http *h, unsigned method, vg_str path)
+{
+    const vg_route *route;
+    vg_str params[VG_ROUTE_MAX_PARAMS];
+    int np;
+    unsigned allow = 0;
+    enum vg_match m = vg_router_match(&h->router, method ? method : VG_M_GET, path.p, path.n, &route, params, &np,
+                                      &allow);
+    if (m == VG_MATCH_OK)
+        return route->methods;
+    if (m == VG_MATCH_NOT_FOUND && h->fallback)
+        return VG_M_GET | VG_M_HEAD;
+    return allow;
+}
+
+
+/* Gives the request to the first interceptor that claims it; 1 when one did. */
+static int
+intercept(vg_http *h, vg_req *r)
+{
+    for (int i = 0; i < h->n_interceptors; i++) {
+        if (h->interceptors[i].claims(r, h->interceptors[i].ud)) {
+            r->fn = h->interceptors[i].fn;
+            r->fn_ud = h->interceptors[i].ud;
+            r->label = h->interceptors[i].label;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */
 /* llhttp callbacks */
 
-static http_conn *
+static vg_http__conn *
 hc_of(llhttp_t *p)
 {
     return p->data;
@@ -306,11 +170,12 @@ hc_of(llhttp_t *p)
 static int
 on_message_begin(llhttp_t *p)
 {
-    http_conn *hc = hc_of(p);
+    vg_http__conn *hc = hc_of(p);
     if (!hc->req)
-        hc->req = req_create(hc);
+        hc->req = vg_http__req_create(hc);
     hc->state = H_HEAD;
-    vg_conn_set_read_deadline(hc->conn, ev_now(hc->conn->srv->loop) + hc->conn->srv->cfg->header_timeout);
+    vg_conn_set_read_deadline(hc->conn, ev_now(vg_conn_loop(hc->conn)) +
+                                            vg_server_config(hc->http->srv)->header_timeout);
     return 0;
 }
 
@@ -319,8 +184,8 @@ static int
 on_url(llhttp_t *p, const char *at, size_t n)
 {
     vg_req *r = hc_of(p)->req;
-    if (r->url_len + n > r->srv->cfg->max_url) {
-        set_early_error(r, 414, "uri_too_long", "request target too long");
+    if (r->url_len + n > vg_server_config(r->http->srv)->max_url) {
+        vg_http__early_error(r, 414, "uri_too_long", "request target too long");
         r->cb_failed = 1;
         return -1;
     }
@@ -334,9 +199,10 @@ static int
 header_data(llhttp_t *p, const char *at, size_t n, int value)
 {
     vg_req *r = hc_of(p)->req;
+    const vg_config *cfg = vg_server_config(r->http->srv);
     r->header_bytes += n;
-    if (r->header_bytes > r->srv->cfg->max_header_size) {
-        set_early_error(r, 431, "headers_too_large", "request headers too large");
+    if (r->header_bytes > cfg->max_header_size) {
+        vg_http__early_error(r, 431, "headers_too_large", "request headers too large");
         r->cb_failed = 1;
         return -1;
     }
@@ -344,8 +210,8 @@ header_data(llhttp_t *p, const char *at, size_t n, int value)
         return 0;
     if (!value && !r->in_value && (r->nhdrs == 0 || r->offs[r->nhdrs - 1].value_off != (size_t)-1)) {
         /* a new header line begins */
-        if (r->nhdrs >= r->srv->cfg->max_headers || r->nhdrs >= MAX_HEADERS_HARD) {
-            set_early_error(r, 431, "too_many_headers", "too many request headers");
+        if (r->nhdrs >= cfg->max_headers || r->nhdrs >= MAX_HEADERS_HARD) {
+            vg_http__early_error(r, 431, "too_many_headers", "too many request headers");
             r->cb_failed = 1;
             return -1;
         }
@@ -353,13 +219,13 @@ header_data(llhttp_t *p, const char *at, size_t n, int value)
             r->cap_hdrs = r->cap_hdrs ? r->cap_hdrs * 2 : 16;
             r->offs = vg_xrealloc(r->offs, (size_t)r->cap_hdrs * sizeof *r->offs);
         }
-        struct hdr_off *o = &r->offs[r->nhdrs++];
+        struct vg_http__hdr_off *o = &r->offs[r->nhdrs++];
         o->name_off = r->head.len;
         o->name_len = 0;
         o->value_off = (size_t)-1;
         o->value_len = 0;
     }
-    struct hdr_off *o = &r->offs[r->nhdrs - 1];
+    struct vg_http__hdr_off *o = &r->offs[r->nhdrs - 1];
     if (value) {
         if (o->value_off == (size_t)-1)
             o->value_off = r->head.len;
@@ -431,7 +297,7 @@ resolve_headers(vg_req *r)
 {
     r->hdrs = vg_xcalloc((size_t)(r->nhdrs ? r->nhdrs : 1), sizeof *r->hdrs);
     for (int i = 0; i < r->nhdrs; i++) {
-        struct hdr_off *o = &r->offs[i];
+        struct vg_http__hdr_off *o = &r->offs[i];
         r->hdrs[i].name = (vg_str){ r->head.data + o->name_off, o->name_len };
         size_t voff = o->value_off == (size_t)-1 ? r->head.len : o->value_off;
         r->hdrs[i].value = (vg_str){ r->head.data + voff, o->value_len };
@@ -441,7 +307,7 @@ resolve_headers(vg_req *r)
 
 
 static void
-send_continue(http_conn *hc)
+send_continue(vg_http__conn *hc)
 {
     static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
     vg_conn_write(hc->conn, msg, sizeof msg - 1, NULL, NULL);
@@ -452,9 +318,9 @@ send_continue(http_conn *hc)
 static int
 on_headers_complete(llhttp_t *p)
 {
-    http_conn *hc = hc_of(p);
+    vg_http__conn *hc = hc_of(p);
     vg_req *r = hc->req;
-    vg_server *srv = r->srv;
+    vg_http *h = r->http;
 
     vg_buf_cstr(&r->head);
     resolve_headers(r);
@@ -464,35 +330,34 @@ on_headers_complete(llhttp_t *p)
     r->upgrade = llhttp_get_upgrade(p);
 
     if (split_target(r) < 0) {
-        set_early_error(r, 400, "bad_request", "malformed request target");
+        vg_http__early_error(r, 400, "bad_request", "malformed request target");
     } else if (llhttp_get_http_major(p) != 1) {
-        set_early_error(r, 505, "http_version_not_supported", "only HTTP/1.x is served");
-    } else if (srv->draining) {
-        set_early_error(r, 503, "shutting_down", "the server is shutting down");
-    } else if (r->method == VG_M_OPTIONS && vg_req_header(r, "access-control-request-method").p) {
-        r->fn = vg_cors_preflight;   /* CORS preflight: about the route, not to it */
-        r->fn_ud = NULL;
+        vg_http__early_error(r, 505, "http_version_not_supported", "only HTTP/1.x is served");
+    } else if (vg_server_is_draining(h->srv)) {
+        vg_http__early_error(r, 503, "shutting_down", "the server is shutting down");
+    } else if (intercept(h, r)) {
+        /* a request about the server rather than to a route (CORS preflight): r->fn is set */
     } else {
         unsigned allow = 0;
-        enum vg_match m = vg_router_match(&srv->router, r->method, r->path.p, r->path.n,
+        enum vg_match m = vg_router_match(&h->router, r->method, r->path.p, r->path.n,
                                           &r->route, r->params, &r->nparams, &allow);
         if (m == VG_MATCH_OK) {
             r->fn = r->route->fn;
             r->fn_ud = r->route->ud;
             if (r->route->max_body)
                 r->body_limit = r->route->max_body;
-        } else if (m == VG_MATCH_NOT_FOUND && srv->fallback && (r->method & (VG_M_GET | VG_M_HEAD))) {
-            r->fn = srv->fallback;
-            r->fn_ud = srv->fallback_ud;
+        } else if (m == VG_MATCH_NOT_FOUND && h->fallback && (r->method & (VG_M_GET | VG_M_HEAD))) {
+            r->fn = h->fallback;
+            r->fn_ud = h->fallback_ud;
         } else if (m == VG_MATCH_METHOD) {
             r->allow = allow;
             char msg[160];
             snprintf(msg, sizeof msg, "method %s not allowed here", r->method_name);
-            set_early_error(r, 405, "method_not_allowed", msg);
+            vg_http__early_error(r, 405, "method_not_allowed", msg);
         } else if (!r->method) {
-            set_early_error(r, 501, "not_implemented", "method not implemented");
+            vg_http__early_error(r, 501, "not_implemented", "method not implemented");
         } else {
-            set_early_error(r, 404, "not_found", "no such resource");
+            vg_http__early_error(r, 404, "not_found", "no such resource");
         }
     }
 
@@ -503,11 +368,11 @@ on_headers_complete(llhttp_t *p)
      * A request with a body meets the filters (credentials, rate limits) now,
      * so that a refused client need not send, and we need not read, its body.
      */
-    if (has_body && r->route && !r->early_status && srv->n_filters) {
+    if (has_body && r->route && !r->early_status && h->n_filters) {
         r->filtered = 1;
         hc->state = H_HANDLING;
-        for (int i = 0; i < srv->n_filters; i++) {
-            if (srv->filters[i].fn(r, srv->filters[i].ud)) {
+        for (int i = 0; i < h->n_filters; i++) {
+            if (h->filters[i].fn(r, h->filters[i].ud)) {
                 hc->answered_in_head = 1;   /* r is answered and gone; the connection closes */
                 return -1;
             }
@@ -519,7 +384,7 @@ on_headers_complete(llhttp_t *p)
         snprintf(msg, sizeof msg, "request body of %llu bytes exceeds the limit of %zu",
                  (unsigned long long)clen, r->body_limit);
         r->early_status = 0;
-        set_early_error(r, 413, "payload_too_large", msg);
+        vg_http__early_error(r, 413, "payload_too_large", msg);
         r->cb_failed = 1;
         return -1;
     }
@@ -528,7 +393,7 @@ on_headers_complete(llhttp_t *p)
     if (expect.p) {
         if (!vg_str_ieq(expect, "100-continue")) {
             r->early_status = 0;
-            set_early_error(r, 417, "expectation_failed", "only 'Expect: 100-continue' is supported");
+            vg_http__early_error(r, 417, "expectation_failed", "only 'Expect: 100-continue' is supported");
             r->cb_failed = 1;
             return -1;
         }
@@ -544,7 +409,7 @@ on_headers_complete(llhttp_t *p)
         vg_buf_reserve(&r->body, (size_t)clen);
 
     hc->state = has_body ? H_BODY : H_HEAD;
-    vg_conn_set_read_deadline(hc->conn, has_body ? ev_now(srv->loop) + srv->cfg->body_timeout : 0);
+    vg_conn_set_read_deadline(hc->conn, has_body ? ev_now(vg_conn_loop(hc->conn)) + vg_server_config(h->srv)->body_timeout : 0);
     return 0;
 }
 
@@ -557,7 +422,7 @@ on_body(llhttp_t *p, const char *at, size_t n)
         char msg[160];
         snprintf(msg, sizeof msg, "request body exceeds the limit of %zu bytes", r->body_limit);
         r->early_status = 0;
-        set_early_error(r, 413, "payload_too_large", msg);
+        vg_http__early_error(r, 413, "payload_too_large", msg);
         r->cb_failed = 1;
         return -1;
     }
@@ -573,7 +438,7 @@ on_body(llhttp_t *p, const char *at, size_t n)
 static int
 on_message_complete(llhttp_t *p)
 {
-    http_conn *hc = hc_of(p);
+    vg_http__conn *hc = hc_of(p);
     if (hc->req->discard_body)
         hc->req->body.len = 0;
     /* a refused upgrade may be followed by bytes of the other protocol: close after answering */
@@ -605,296 +470,10 @@ settings(void)
 }
 
 /* ------------------------------------------------------------------ */
-/* responses */
-
-const char *
-vg_http_reason(int status)
-{
-    switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Range Not Satisfiable";
-    case 417: return "Expectation Failed";
-    case 422: return "Unprocessable Content";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    case 507: return "Insufficient Storage";
-    default: return "Unknown";
-    }
-}
-
-
-void
-vg_req_add_header(vg_req *r, const char *name, const char *fmt, ...)
-{
-    vg_buf_puts(&r->resp_headers, name);
-    vg_buf_puts(&r->resp_headers, ": ");
-    if (!strchr(fmt, '%')) {
-        vg_buf_puts(&r->resp_headers, fmt);   /* a constant value: no printf */
-    } else {
-        va_list ap;
-        va_start(ap, fmt);
-        vg_buf_vprintf(&r->resp_headers, fmt, ap);
-        va_end(ap);
-    }
-    vg_buf_puts(&r->resp_headers, "\r\n");
-}
-
-
-static void
-metrics_and_log(vg_req *r, int status, size_t body_len)
-{
-    vg_server *s = r->srv;
-    double secs = ev_time() - r->started;
-    if (secs < 0)
-        secs = 0;
-    const char *route = r->route ? r->route->pattern
-                      : r->fn == vg_cors_preflight ? "preflight" : r->fn ? "static" : "none";
-    char st[8] = { (char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10), (char)('0' + status % 10) };
-    if (status < 100 || status > 999)
-        snprintf(st, sizeof st, "%d", status);
-    const char *values[] = { route, r->method_name ? r->method_name : "-", st };
-    vg_series_add(vg_metrics_series(s->m_requests, values), 1);
-    vg_series_observe(vg_metrics_series(s->m_latency, values), secs);
-
-    if (!s->cfg->access_log && !r->err_code)
-        return;
-    vg_buf line;
-    vg_buf_init(&line);
-    vg_buf_printf(&line, "%s \"%s ", r->peer, r->method_name ? r->method_name : "-");
-    /* the query is left out: it may carry tokens */
-    if (r->path.p)
-        vg_buf_append(&line, r->path.p, r->path.n > 512 ? 512 : r->path.n);
-    else
-        vg_buf_putc(&line, '-');
-    vg_buf_printf(&line, "%s HTTP/1.%d\" %d %zu %.3fms", r->query.n ? "?..." : "", r->http_minor,
-                  status, body_len, secs * 1000);
-    if (r->err_code) {
-        vg_buf_printf(&line, " error=%s \"", r->err_code);
-        vg_buf_append(&line, r->err_msg, strlen(r->err_msg));
-        vg_buf_putc(&line, '"');
-    }
-    /* 503 is a state the server is in (loading, draining, over capacity), said at warn so that
-       readiness probes during a model load do not fill the log with errors */
-    enum vg_log_level lvl = status == 503 ? VG_LOG_WARN : status >= 500 ? VG_LOG_ERROR : VG_LOG_INFO;
-    if (s->cfg->access_log || r->err_code)
-        vg_log_raw(lvl, "access", line.data, line.len);
-    vg_buf_release(&line);
-}
-
-
-static void
-buf_free(void *p)
-{
-    free(p);
-}
-
-
-/*
- * Queues status line, headers and the body. Exactly one of (body, fd)
- * describes the body: memory we own (freed after writing), or a file range.
- */
-static void
-respond(vg_req *r, int status, const char *ctype, char *body, size_t len, int fd, off_t off)
-{
-    http_conn *hc = r->hc;
-    if (!hc) {           /* the client is gone */
-        free(body);
-        if (fd >= 0)
-            close(fd);
-        metrics_and_log(r, 499, 0);
-        req_destroy(r);
-        return;
-    }
-    vg_server *s = r->srv;
-    int keep = r->keep_alive && !s->draining && hc->state == H_HANDLING;
-    if (s->cfg->cors_origins[0] && r->hdrs)
-        vg_cors_add_headers(r);
-    int no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
-
-    vg_buf h;
-    vg_buf_init(&h);
-    vg_buf_reserve(&h, 256 + r->resp_headers.len);
-    /* the head of every answer: no printf here */
-    vg_buf_puts(&h, "HTTP/1.1 ");
-    vg_buf_put_u64(&h, (uint64_t)status);
-    vg_buf_putc(&h, ' ');
-    vg_buf_puts(&h, vg_http_reason(status));
-    vg_buf_puts(&h, "\r\nDate: ");
-    vg_buf_puts(&h, vg_http_date());
-    vg_buf_puts(&h, "\r\nServer: vigia/" PACKAGE_VERSION "\r\n");
-    if (ctype && !no_body) {
-        vg_buf_puts(&h, "Content-Type: ");
-        vg_buf_puts(&h, ctype);
-        vg_buf_puts(&h, "\r\n");
-    }
-    if (!no_body) {
-        vg_buf_puts(&h, "Content-Length: ");
-        vg_buf_put_u64(&h, len);
-        vg_buf_puts(&h, "\r\n");
-    }
-    if (!keep)
-        vg_buf_puts(&h, "Connection: close\r\n");
-    else if (r->http_minor == 0)
-        vg_buf_puts(&h, "Connection: keep-alive\r\n");
-    vg_buf_append(&h, r->resp_headers.data, r->resp_headers.len);
-    vg_buf_puts(&h, "\r\n");
-
-    vg_conn *c = hc->conn;
-    size_t hlen;
-    char *hp = vg_buf_steal(&h, &hlen);
-    vg_conn_write(c, hp, hlen, buf_free, hp);
-    int send_body = !no_body && r->method != VG_M_HEAD && len > 0;
-    if (fd >= 0) {
-        if (send_body)
-            vg_conn_write_file(c, fd, off, len);
-        else
-            close(fd);
-    } else if (send_body) {
-        vg_conn_write(c, body, len, buf_free, body);
-        body = NULL;
-    }
-    free(body);
-
-    metrics_and_log(r, status, len);
-    hc->req = NULL;
-    hc->state = H_WRITING;
-    req_destroy(r);
-    if (!keep)
-        vg_conn_close_after_flush(c);
-    vg_conn_flush(c);
-}
-
-
-void
-vg_req_respond(vg_req *r, int status, const char *content_type, const void *body, size_t len)
-{
-    char *copy = NULL;
-    if (len) {
-        copy = vg_xmalloc(len);
-        memcpy(copy, body, len);
-    }
-    respond(r, status, content_type, copy, len, -1, 0);
-}
-
-
-void
-vg_req_respond_buf(vg_req *r, int status, const char *content_type, vg_buf *body)
-{
-    size_t len = body->len;
-    char *p = body->data;
-    vg_buf_init(body);
-    respond(r, status, content_type, p, len, -1, 0);
-}
-
-
-void
-vg_req_respond_file(vg_req *r, int status, const char *content_type, int fd, off_t off, size_t len)
-{
-    respond(r, status, content_type, NULL, len, fd, off);
-}
-
-
-void
-vg_req_log_error(vg_req *r, const char *code, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    r->err_code = code;
-    free(r->err_msg);
-    r->err_msg = vg_xstrdup(msg);
-}
-
-
-static vg_upgrade_refusal_fn upgrade_refusal;
-
-void
-vg_http_set_upgrade_refusal(vg_upgrade_refusal_fn fn)
-{
-    upgrade_refusal = fn;
-}
-
-
-int
-vg_req_is_upgrade(const vg_req *r)
-{
-    return r->upgrade;
-}
-
-
-void
-vg_req_error(vg_req *r, int status, const char *code, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (r->upgrade && upgrade_refusal && r->hc && r->hc->state == H_HANDLING && !r->early_status) {
-        r->err_code = code;
-        free(r->err_msg);
-        r->err_msg = vg_xstrdup(msg);
-        if (upgrade_refusal(r, status, code, msg))
-            return;
-    }
-    r->err_code = code;
-    free(r->err_msg);
-    r->err_msg = vg_xstrdup(msg);
-
-    vg_buf body;
-    vg_buf_init(&body);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &body);
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "error");
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "code");
-    vg_jsonw_cstr(&w, code);
-    vg_jsonw_key(&w, "message");
-    vg_jsonw_cstr(&w, msg);
-    vg_jsonw_obj_end(&w);
-    vg_jsonw_obj_end(&w);
-    vg_buf_putc(&body, '\n');
-    vg_req_respond_buf(r, status, "application/json", &body);
-}
-
-/* ------------------------------------------------------------------ */
 /* the connection protocol */
 
 static void
-dispatch(http_conn *hc)
+dispatch(vg_http__conn *hc)
 {
     vg_req *r = hc->req;
     hc->state = H_HANDLING;
@@ -913,9 +492,9 @@ dispatch(http_conn *hc)
     }
     vg_conn_watch_eof(hc->conn);
     if (r->route && !r->filtered) {
-        vg_server *srv = r->srv;
-        for (int i = 0; i < srv->n_filters; i++)
-            if (srv->filters[i].fn(r, srv->filters[i].ud))
+        vg_http *h = r->http;
+        for (int i = 0; i < h->n_filters; i++)
+            if (h->filters[i].fn(r, h->filters[i].ud))
                 return;
     }
     r->fn(r, r->fn_ud);
@@ -924,7 +503,7 @@ dispatch(http_conn *hc)
 
 /* An llhttp error: answer it (when a request was begun) and close. */
 static void
-parse_failed(http_conn *hc, llhttp_errno_t e)
+parse_failed(vg_http__conn *hc, llhttp_errno_t e)
 {
     if (hc->answered_in_head) {
         vg_conn_read_stop(hc->conn);
@@ -933,7 +512,7 @@ parse_failed(http_conn *hc, llhttp_errno_t e)
     vg_req *r = hc->req;
     if (!r) {
         /* a byte that cannot start a request: answer it anyway */
-        r = hc->req = req_create(hc);
+        r = hc->req = vg_http__req_create(hc);
     }
     hc->state = H_HANDLING;
     r->keep_alive = 0;
@@ -951,33 +530,32 @@ parse_failed(http_conn *hc, llhttp_errno_t e)
 
 
 static void
-save_pending(http_conn *hc, const char *p, size_t n)
+save_pending(vg_http__conn *hc, const char *p, size_t n)
 {
     if (n > 0)
         vg_buf_append(&hc->pending, p, n);
 }
 
 
-/* After an upgrade: frees the HTTP state and gives what followed the request to the new protocol. */
-static void
-handover(http_conn *hc)
+void
+vg_http__handover(vg_http__conn *hc)
 {
     vg_conn *c = hc->conn;
     vg_buf rest = hc->pending;
     free(hc);
-    if (rest.len > 0 && !c->closing)
-        c->proto->on_read(c, rest.data, rest.len);
+    if (rest.len > 0 && !vg_conn_is_closing(c))
+        vg_conn_proto(c)->on_read(c, rest.data, rest.len);
     vg_buf_release(&rest);
 }
 
 
 /* Parses what arrived. Returns 1 when the connection was upgraded and hc is gone. */
 static int
-feed(http_conn *hc, const char *p, size_t n)
+feed(vg_http__conn *hc, const char *p, size_t n)
 {
     hc->in_parse = 1;
     while (n > 0) {
-        if (hc->conn->closing)
+        if (vg_conn_is_closing(hc->conn))
             break;
         if (hc->upgraded) {
             save_pending(hc, p, n);
@@ -1008,7 +586,7 @@ feed(http_conn *hc, const char *p, size_t n)
     }
     hc->in_parse = 0;
     if (hc->upgraded) {
-        handover(hc);
+        vg_http__handover(hc);
         return 1;
     }
     return 0;
@@ -1017,16 +595,16 @@ feed(http_conn *hc, const char *p, size_t n)
 
 /* The previous response is out: take the next request, if any. */
 static void
-next_request(http_conn *hc)
+next_request(vg_http__conn *hc)
 {
     vg_conn *c = hc->conn;
     for (;;) {
         hc->state = H_IDLE;
-        if (c->srv->draining) {
+        if (vg_server_is_draining(hc->http->srv)) {
             vg_conn_close(c, "draining");
             return;
         }
-        vg_conn_set_read_deadline(c, ev_now(c->srv->loop) + c->srv->cfg->idle_timeout);
+        vg_conn_set_read_deadline(c, ev_now(vg_conn_loop(c)) + vg_server_config(hc->http->srv)->idle_timeout);
         if (hc->pending.len > 0) {
             vg_buf tmp = hc->pending;
             vg_buf_init(&hc->pending);
@@ -1035,10 +613,10 @@ next_request(http_conn *hc)
             if (gone)
                 return;
         }
-        if (c->closing)
+        if (vg_conn_is_closing(c))
             return;
         /* a pipelined request was answered at once: go on with the rest */
-        if (hc->state == H_WRITING && !vg_conn_has_output(c) && !c->close_after_flush)
+        if (hc->state == H_WRITING && !vg_conn_has_output(c) && !vg_conn_closes_after_flush(c))
             continue;
         if (hc->state == H_IDLE || hc->state == H_HEAD || hc->state == H_BODY)
             vg_conn_read_start(c);
@@ -1050,10 +628,10 @@ next_request(http_conn *hc)
 static void
 http_on_read(vg_conn *c, const char *p, size_t n)
 {
-    http_conn *hc = c->proto_ctx;
+    vg_http__conn *hc = vg_conn_proto_ctx(c);
     if (feed(hc, p, n))
         return;
-    if (hc->state == H_WRITING && !vg_conn_has_output(c) && !c->closing && !c->close_after_flush)
+    if (hc->state == H_WRITING && !vg_conn_has_output(c) && !vg_conn_closes_after_flush(c))
         next_request(hc);
 }
 
@@ -1061,7 +639,7 @@ http_on_read(vg_conn *c, const char *p, size_t n)
 static void
 http_on_drained(vg_conn *c)
 {
-    http_conn *hc = c->proto_ctx;
+    vg_http__conn *hc = vg_conn_proto_ctx(c);
     if (hc->state != H_WRITING || hc->in_parse)
         return;
     next_request(hc);
@@ -1071,7 +649,7 @@ http_on_drained(vg_conn *c)
 static void
 http_on_eof(vg_conn *c)
 {
-    http_conn *hc = c->proto_ctx;
+    vg_http__conn *hc = vg_conn_proto_ctx(c);
     if (hc->state == H_BODY || hc->state == H_HEAD) {
         /* bodies delimited by EOF complete here; anything else was cut short */
         if (llhttp_finish(&hc->parser) == HPE_PAUSED && hc->req) {
@@ -1086,7 +664,7 @@ http_on_eof(vg_conn *c)
 static void
 http_on_timeout(vg_conn *c)
 {
-    http_conn *hc = c->proto_ctx;
+    vg_http__conn *hc = vg_conn_proto_ctx(c);
     if ((hc->state == H_HEAD || hc->state == H_BODY) && hc->req) {
         vg_req *r = hc->req;
         hc->state = H_HANDLING;
@@ -1103,7 +681,7 @@ http_on_timeout(vg_conn *c)
 static void
 http_on_close(vg_conn *c)
 {
-    http_conn *hc = c->proto_ctx;
+    vg_http__conn *hc = vg_conn_proto_ctx(c);
     if (hc->req) {
         vg_req *r = hc->req;
         hc->req = NULL;
@@ -1115,53 +693,20 @@ http_on_close(vg_conn *c)
                 fn(r, r->abort_ud);   /* may answer, which frees r */
             }
         } else {
-            req_destroy(r);
+            vg_http__req_destroy(r);
         }
     }
     vg_buf_release(&hc->pending);
     free(hc);
-    c->proto_ctx = NULL;
 }
 
 
 static void
 http_on_shutdown(vg_conn *c)
 {
-    http_conn *hc = c->proto_ctx;
+    vg_http__conn *hc = vg_conn_proto_ctx(c);
     if (hc->state == H_IDLE && hc->pending.len == 0 && !vg_conn_has_output(c))
         vg_conn_close(c, "draining");
-}
-
-
-vg_conn *
-vg_req_upgrade(vg_req *r, int status, const vg_proto *proto, void *proto_ctx)
-{
-    http_conn *hc = r->hc;
-    if (!hc || hc->state != H_HANDLING) {
-        req_destroy(r);
-        return NULL;
-    }
-    vg_conn *c = hc->conn;
-    vg_buf h;
-    vg_buf_init(&h);
-    vg_buf_printf(&h, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: vigia/" PACKAGE_VERSION "\r\n", status,
-                  vg_http_reason(status), vg_http_date());
-    vg_buf_append(&h, r->resp_headers.data, r->resp_headers.len);
-    vg_buf_puts(&h, "\r\n");
-    size_t hlen;
-    char *hp = vg_buf_steal(&h, &hlen);
-    vg_conn_write(c, hp, hlen, buf_free, hp);
-    metrics_and_log(r, status, 0);
-    hc->req = NULL;
-    hc->upgraded = 1;
-    req_destroy(r);
-    vg_conn_set_read_deadline(c, 0);
-    vg_conn_set_proto(c, proto, proto_ctx);
-    vg_conn_read_start(c);
-    vg_conn_flush(c);
-    if (!hc->in_parse)
-        handover(hc);   /* else feed() hands over once it unwinds */
-    return c;
 }
 
 
@@ -1170,15 +715,18 @@ static const vg_proto http_proto = {
 };
 
 
-vg_conn *
-vg_http_accept(vg_server *srv, int fd, const char *peer)
+/* The server's acceptor: every accepted socket speaks HTTP first. */
+static vg_conn *
+accept_conn(vg_conns *set, int fd, const char *peer, void *ud)
 {
-    http_conn *hc = vg_xcalloc(1, sizeof *hc);
+    vg_http *h = ud;
+    vg_http__conn *hc = vg_xcalloc(1, sizeof *hc);
     llhttp_init(&hc->parser, HTTP_REQUEST, settings());
     hc->parser.data = hc;
     hc->state = H_IDLE;
-    vg_conn *c = vg_conn_create(srv, fd, peer, &http_proto, hc);
+    hc->http = h;
+    vg_conn *c = vg_conn_create(set, fd, peer, &http_proto, hc);
     hc->conn = c;
-    vg_conn_set_read_deadline(c, ev_now(srv->loop) + srv->cfg->idle_timeout);
+    vg_conn_set_read_deadline(c, ev_now(vg_conn_loop(c)) + vg_server_config(h->srv)->idle_timeout);
     return c;
 }

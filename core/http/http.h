@@ -1,5 +1,11 @@
 /*
- * http: HTTP/1.1 on a connection, parsed with llhttp.
+ * http: HTTP/1.1 on a connection, parsed with llhttp, and the server
+ * object that holds what HTTP needs: the routes (each with who may call
+ * it), the request filters run before a routed handler (authentication,
+ * rate limits), response filters (CORS headers), interceptors for requests
+ * about the server rather than to a route (CORS preflight), the fallback
+ * for GET/HEAD without a route (static files), request metrics and the
+ * access log. Limits and timeouts come from the server's current config.
  *
  * One request at a time per connection: while a request is being handled
  * the connection stops reading, and pipelined bytes already read wait in a
@@ -19,10 +25,9 @@
 #include <sys/types.h>
 
 #include "base/buf.h"
-#include "net/conn.h"
 #include "http/router.h"
-
-struct vg_server;
+#include "net/conn.h"
+#include "net/server.h"
 
 typedef struct vg_header {
     vg_str name;
@@ -30,9 +35,49 @@ typedef struct vg_header {
 } vg_header;
 
 typedef struct vg_req vg_req;
+typedef struct vg_http vg_http;
 
-/* Accepts a new HTTP connection on fd. */
-vg_conn *vg_http_accept(struct vg_server *srv, int fd, const char *peer);
+/* ---- the server object ---- */
+
+/* Makes HTTP the protocol of srv's accepted connections. */
+vg_http *vg_http_create(vg_server *srv);
+void vg_http_destroy(vg_http *h);
+vg_server *vg_http_server(const vg_http *h);
+
+/*
+ * Adds a route (router.h): methods, pattern, handler, its body limit (0:
+ * limits.max_body) and `access`, who may call it: a non-zero value the
+ * request filters interpret (the auth layer's VG_ACCESS_*). Returns the
+ * route, or NULL when the pattern is malformed or access is 0 (a bug:
+ * logged).
+ */
+const vg_route *vg_http_route(vg_http *h, unsigned methods, const char *pattern, vg_handler_fn fn, void *ud,
+                              size_t max_body, int access);
+
+/*
+ * A request filter runs for every routed request before its handler
+ * (after the head when a body follows, so a refused client need not send
+ * it; else when the request is complete), not for static files, interceptors
+ * or early errors. Returns 0 to let the request go on, or 1 when it has
+ * answered the request itself (e.g. 429 from a rate limit). Filters run
+ * in the order they were added.
+ */
+typedef int (*vg_request_filter_fn)(vg_req *r, void *ud);
+void vg_http_add_filter(vg_http *h, vg_request_filter_fn fn, void *ud);
+/* A response filter adds headers to every answer (it runs before the head is written). */
+typedef void (*vg_response_filter_fn)(vg_req *r, void *ud);
+void vg_http_add_response_filter(vg_http *h, vg_response_filter_fn fn, void *ud);
+/*
+ * An interceptor takes requests about the server rather than to a route
+ * (a CORS preflight): when claims(r) says 1 once the head is read, fn
+ * handles the request instead of the router; `label` names it in metrics.
+ */
+void vg_http_add_interceptor(vg_http *h, const char *label, int (*claims)(const vg_req *r, void *ud),
+                             vg_handler_fn fn, void *ud);
+/* The handler of GET/HEAD requests no route matches (static files), or NULL. */
+void vg_http_set_fallback(vg_http *h, vg_handler_fn fn, void *ud);
+/* The methods `path` accepts (method: the one to match first); 0 when nothing serves it. */
+unsigned vg_http_methods_at(const vg_http *h, unsigned method, vg_str path);
 
 /* ---- reading the request ---- */
 unsigned vg_req_method(const vg_req *r);          /* VG_M_* bit */
@@ -58,7 +103,8 @@ char *vg_req_take_body(vg_req *r, size_t *len);
  */
 void vg_req_on_abort(vg_req *r, void (*fn)(vg_req *r, void *ud), void *ud);
 const char *vg_req_peer(const vg_req *r);
-struct vg_server *vg_req_server(const vg_req *r);
+vg_server *vg_req_server(const vg_req *r);
+vg_http *vg_req_http(const vg_req *r);
 /* The connection the request came on; NULL once orphaned. */
 vg_conn *vg_req_conn(const vg_req *r);
 const vg_route *vg_req_route(const vg_req *r);
@@ -68,6 +114,13 @@ double vg_req_started(const vg_req *r);
 /* Per-request slot for the handler's state. */
 void vg_req_set_data(vg_req *r, void *data);
 void *vg_req_data(const vg_req *r);
+/*
+ * The caller, as a request filter established it (the auth layer's
+ * principal); NULL when no filter set one. The request owns it and calls
+ * release(identity) when it is freed or the identity replaced.
+ */
+void vg_req_set_identity(vg_req *r, void *identity, void (*release)(void *identity));
+void *vg_req_identity(const vg_req *r);
 
 /* ---- answering ---- */
 /* Adds a response header ("Name", "value"); call before respond. */
@@ -101,8 +154,8 @@ vg_conn *vg_req_upgrade(vg_req *r, int status, const vg_proto *proto, void *prot
  * every error answer to an upgrade request; it returns 1 when it answered
  * instead (WebSocket: upgrade, an error message, close 4000+status).
  */
-typedef int (*vg_upgrade_refusal_fn)(vg_req *r, int status, const char *code, const char *message);
-void vg_http_set_upgrade_refusal(vg_upgrade_refusal_fn fn);
+typedef int (*vg_upgrade_refusal_fn)(vg_req *r, int status, const char *code, const char *message, void *ud);
+void vg_http_set_upgrade_refusal(vg_http *h, vg_upgrade_refusal_fn fn, void *ud);
 /* 1 when the request asks for a protocol upgrade (Upgrade + Connection: upgrade). */
 int vg_req_is_upgrade(const vg_req *r);
 

@@ -37,10 +37,15 @@ vg_router_release(vg_router *r)
 
 vg_route *
 vg_router_add(vg_router *r, unsigned methods, const char *pattern, vg_handler_fn fn, void *ud,
-              size_t max_body)
+              size_t max_body, int access)
 {
     if (pattern[0] != '/') {
         vg_error("router", "route '%s' does not start with '/'", pattern);
+        return NULL;
+    }
+    if (access == 0) {
+        /* who may call a route is declared with it: never a silent default */
+        vg_error("router", "route '%s' declares no access", pattern);
         return NULL;
     }
     vg_route *rt = vg_xcalloc(1, sizeof *rt);
@@ -49,6 +54,7 @@ vg_router_add(vg_router *r, unsigned methods, const char *pattern, vg_handler_fn
     rt->fn = fn;
     rt->ud = ud;
     rt->max_body = max_body;
+    rt->access = access;
     const char *p = pattern + 1;
     int nparams = 0;
     while (*p) {

@@ -33,6 +33,7 @@ typedef struct vg_route {
     vg_handler_fn fn;
     void *ud;
     size_t max_body;                   /* body limit; 0 = the config's limits.max_body */
+    int access;                        /* who may call it: non-zero, interpreted by the request filters */
     int nsegs;
     char *segs[VG_ROUTE_MAX_SEGS];     /* literal text, or NULL for a parameter */
     char *param_names[VG_ROUTE_MAX_SEGS];
@@ -48,9 +49,9 @@ enum vg_match { VG_MATCH_OK = 0, VG_MATCH_NOT_FOUND = 1, VG_MATCH_METHOD = 2 };
 void vg_router_init(vg_router *r);
 void vg_router_release(vg_router *r);
 
-/* Adds a route; returns it, or NULL when the pattern is malformed (a bug: logged). */
+/* Adds a route; returns it, or NULL when the pattern is malformed or access is 0 (a bug: logged). */
 vg_route *vg_router_add(vg_router *r, unsigned methods, const char *pattern,
-                        vg_handler_fn fn, void *ud, size_t max_body);
+                        vg_handler_fn fn, void *ud, size_t max_body, int access);
 
 /*
  * Matches a raw (still percent-encoded) path. On VG_MATCH_OK *route is set

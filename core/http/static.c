@@ -13,9 +13,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "http/http.h"
 #include "base/log.h"
-#include "net/server.h"
+#include "http/http.h"
 
 #define MAX_PATH_DEPTH 32
 
@@ -281,13 +280,12 @@ out:
 
 
 int
-vg_static_init(vg_static *st, vg_server *srv, const char *root)
+vg_static_init(vg_static *st, vg_http *http, const char *root)
 {
     char real[PATH_MAX];
     st->root_fd = -1;
     st->root = NULL;
-    srv->fallback = serve;
-    srv->fallback_ud = st;
+    vg_http_set_fallback(http, serve, st);
     if (!realpath(root, real)) {
         vg_warn("static", "web root '%s': %s; no static files will be served", root, strerror(errno));
         return -1;

@@ -7,15 +7,15 @@
 #ifndef VG_STATIC_H
 #define VG_STATIC_H
 
-struct vg_server;
+struct vg_http;
 
 typedef struct vg_static {
     int root_fd;        /* O_PATH directory, -1 when the web root is missing */
     char *root;         /* its path, for logs and the realpath fallback */
 } vg_static;
 
-/* Opens the root and installs the server's fallback handler. Returns 0 or -1 (logged). */
-int vg_static_init(vg_static *st, struct vg_server *srv, const char *root);
+/* Opens the root and installs the HTTP fallback handler. Returns 0 or -1 (logged). */
+int vg_static_init(vg_static *st, struct vg_http *http, const char *root);
 void vg_static_release(vg_static *st);
 
 /* MIME type for a file name, by extension. */

@@ -22,17 +22,18 @@
 #include <wslay/wslay.h>
 
 #include "base/buf.h"
-#include "net/conn.h"
-#include "http/http.h"
 #include "base/log.h"
 #include "base/metrics.h"
-#include "net/server.h"
+#include "http/http.h"
 #include "http/wire.h"
+#include "net/conn.h"
+#include "net/server.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 struct vg_ws {
     vg_conn *conn;
+    const vg_server *srv;       /* for ws.* of the current config */
     wslay_event_context_ptr ctx;
     const vg_ws_handler *h;
     void *ud;
@@ -109,7 +110,7 @@ vg_ws_accept_key(const char *key, size_t n, char out[29])
 
 
 const char *vg_ws_subprotocol(const vg_ws *ws) { return ws->subprotocol; }
-const char *vg_ws_peer(const vg_ws *ws) { return ws->conn ? ws->conn->peer : "-"; }
+const char *vg_ws_peer(const vg_ws *ws) { return ws->conn ? vg_conn_peer(ws->conn) : "-"; }
 void *vg_ws_data(const vg_ws *ws) { return ws->ud; }
 
 
@@ -127,9 +128,9 @@ vg_ws_congested(const vg_ws *ws)
         return 1;
     /* what wslay holds plus what the kernel has not sent yet: both are latency for live results */
     int unsent = 0;
-    if (ioctl(ws->conn->fd, SIOCOUTQ, &unsent) < 0)
+    if (ioctl(vg_conn_fd(ws->conn), SIOCOUTQ, &unsent) < 0)
         unsent = 0;
-    return vg_ws_queued(ws) + (size_t)unsent > ws->conn->srv->cfg->ws_max_queue;
+    return vg_ws_queued(ws) + (size_t)unsent > vg_server_config(ws->srv)->ws_max_queue;
 }
 
 /* ---- wslay callbacks ---- */
@@ -199,7 +200,7 @@ finish(vg_ws *ws, vg_conn *c, int may_close, const char *why)
         return;
     }
     ws->close_pending = 1;
-    vg_conn_set_read_deadline(c, ev_now(c->srv->loop));
+    vg_conn_set_read_deadline(c, ev_now(vg_conn_loop(c)));
 }
 
 
@@ -217,7 +218,7 @@ pump_ex(vg_ws *ws, int may_close)
         rc = wslay_event_send(ws->ctx);
     if (rc != 0 && !ws->failed && wslay_event_want_write(ws->ctx)) {
         /* wslay gave up on the input; a close frame it queued (e.g. 1002) still goes out */
-        vg_debug("ws", "%s: wslay error %d", c->peer, rc);
+        vg_debug("ws", "%s: wslay error %d", vg_conn_peer(c), rc);
         wslay_event_send(ws->ctx);
     }
     ws->in_pump = 0;
@@ -231,7 +232,7 @@ pump_ex(vg_ws *ws, int may_close)
     }
     if (!wslay_event_get_read_enabled(ws->ctx))
         ws->in.len = ws->in_off = 0;   /* after a close frame: ignore the rest */
-    if (may_close && ws->congested && vg_ws_queued(ws) <= c->srv->cfg->ws_max_queue / 2) {
+    if (may_close && ws->congested && vg_ws_queued(ws) <= vg_server_config(ws->srv)->ws_max_queue / 2) {
         ws->congested = 0;
         if (ws->h->on_writable)
             ws->h->on_writable(ws, ws->ud);
@@ -281,7 +282,7 @@ keepalive_rearm(vg_ws *ws)
     vg_conn *c = ws->conn;
     if (ws->close_pending)
         return;
-    vg_conn_set_read_deadline(c, ev_now(c->srv->loop) + c->srv->cfg->ws_ping_interval);
+    vg_conn_set_read_deadline(c, ev_now(vg_conn_loop(c)) + vg_server_config(ws->srv)->ws_ping_interval);
 }
 
 
@@ -330,7 +331,7 @@ check_frames(vg_ws *ws, const uint8_t *p, size_t n)
 static void
 ws_on_read(vg_conn *c, const char *p, size_t n)
 {
-    vg_ws *ws = c->proto_ctx;
+    vg_ws *ws = vg_conn_proto_ctx(c);
     if (wslay_event_get_read_enabled(ws->ctx) && check_frames(ws, (const uint8_t *)p, n) < 0) {
         vg_ws_close(ws, VG_WS_PROTOCOL_ERROR, "fragmented or oversized control frame");
         wslay_event_shutdown_read(ws->ctx);
@@ -355,27 +356,27 @@ ws_on_eof(vg_conn *c)
 static void
 ws_on_drained(vg_conn *c)
 {
-    pump(c->proto_ctx);
+    pump(vg_conn_proto_ctx(c));
 }
 
 
 static void
 ws_on_writable(vg_conn *c)
 {
-    pump(c->proto_ctx);
+    pump(vg_conn_proto_ctx(c));
 }
 
 
 static void
 ws_on_timeout(vg_conn *c)
 {
-    vg_ws *ws = c->proto_ctx;
+    vg_ws *ws = vg_conn_proto_ctx(c);
     if (ws->close_pending) {
         vg_conn_close(c, "websocket closed");
         return;
     }
     if (ws->ping_sent) {
-        vg_info("ws", "%s: no answer to a ping, closing", c->peer);
+        vg_info("ws", "%s: no answer to a ping, closing", vg_conn_peer(c));
         vg_conn_close(c, "websocket keepalive timeout");
         return;
     }
@@ -390,14 +391,14 @@ ws_on_timeout(vg_conn *c)
 static void
 ws_on_shutdown(vg_conn *c)
 {
-    vg_ws_close(c->proto_ctx, VG_WS_GOING_AWAY, "server shutting down");
+    vg_ws_close(vg_conn_proto_ctx(c), VG_WS_GOING_AWAY, "server shutting down");
 }
 
 
 static void
 ws_on_close(vg_conn *c)
 {
-    vg_ws *ws = c->proto_ctx;
+    vg_ws *ws = vg_conn_proto_ctx(c);
     uint16_t code = 1006;   /* abnormal: no close frame */
     if (wslay_event_get_close_received(ws->ctx))
         code = wslay_event_get_status_code_received(ws->ctx);
@@ -410,15 +411,14 @@ ws_on_close(vg_conn *c)
     const char *v[] = { label };
     vg_series_add(vg_metrics_series(M.closes, v), 1);
     M.open--;
-    vg_info("ws", "%s: closed %u after %.1fs, %llu messages in, %llu out", c->peer, code,
-            ev_now(c->srv->loop) - ws->opened, (unsigned long long)ws->msgs_in, (unsigned long long)ws->msgs_out);
+    vg_info("ws", "%s: closed %u after %.1fs, %llu messages in, %llu out", vg_conn_peer(c), code,
+            ev_now(vg_conn_loop(c)) - ws->opened, (unsigned long long)ws->msgs_in, (unsigned long long)ws->msgs_out);
     ws->conn = NULL;
     if (ws->h->on_close)
         ws->h->on_close(ws, code, ws->ud);
     wslay_event_context_free(ws->ctx);
     vg_buf_release(&ws->in);
     free(ws);
-    c->proto_ctx = NULL;
 }
 
 
@@ -452,7 +452,6 @@ has_token(vg_str v, const char *token)
 
 /* ---- refusals as WebSocket closes ---- */
 
-static const char *const *refusal_protocols;
 
 static void
 refused_message(vg_ws *ws, int binary, const uint8_t *data, size_t len, void *ud)
@@ -478,8 +477,9 @@ static const vg_ws_handler refused_handler = { refused_message, NULL, refused_cl
 
 
 static int
-refuse(vg_req *r, int status, const char *code, const char *message)
+refuse(vg_req *r, int status, const char *code, const char *message, void *ud)
 {
+    const char *const *refusal_protocols = ud;
     static int busy;   /* vg_ws_upgrade may itself answer an error: that one stays HTTP */
     if (busy)
         return 0;
@@ -515,10 +515,9 @@ refuse(vg_req *r, int status, const char *code, const char *message)
 
 
 void
-vg_ws_refusals_install(const char *const *subprotocols)
+vg_ws_refusals_install(vg_http *http, const char *const *subprotocols)
 {
-    refusal_protocols = subprotocols;
-    vg_http_set_upgrade_refusal(refuse);
+    vg_http_set_upgrade_refusal(http, refuse, (void *)subprotocols);
 }
 
 vg_ws *
@@ -568,15 +567,15 @@ vg_ws_upgrade(vg_req *r, const char *const *subprotocols, const vg_ws_handler *h
         vg_req_error(r, 500, "internal", "out of memory");
         return NULL;
     }
-    vg_server *srv = vg_req_server(r);
-    wslay_event_config_set_max_recv_msg_length(ws->ctx, srv->cfg->ws_max_message);
+    ws->srv = vg_req_server(r);
+    wslay_event_config_set_max_recv_msg_length(ws->ctx, vg_server_config(ws->srv)->ws_max_message);
 
     vg_req_add_header(r, "Upgrade", "websocket");
     vg_req_add_header(r, "Connection", "Upgrade");
     vg_req_add_header(r, "Sec-WebSocket-Accept", "%s", accept);
     if (ws->subprotocol[0])
         vg_req_add_header(r, "Sec-WebSocket-Protocol", "%s", ws->subprotocol);
-    ws->opened = ev_now(srv->loop);
+    ws->opened = ev_now(vg_server_loop(ws->srv));
     /* set before the upgrade: bytes that followed the request may reach ws_on_read inside it */
     ws->conn = vg_req_conn(r);
     vg_buf_init(&ws->in);
@@ -589,7 +588,7 @@ vg_ws_upgrade(vg_req *r, const char *const *subprotocols, const vg_ws_handler *h
         free(ws);
         return NULL;
     }
-    if (!c->closing)
+    if (!vg_conn_is_closing(c))
         keepalive_rearm(ws);
     return ws;
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 struct vg_req;
+struct vg_http;
 typedef struct vg_ws vg_ws;
 
 /* Close codes we send. */
@@ -49,11 +50,11 @@ vg_ws *vg_ws_upgrade(struct vg_req *r, const char *const *subprotocols, const vg
 
 /*
  * Makes WebSocket clients see refusals: installs the HTTP hook (see
- * vg_http_set_upgrade_refusal) that, for a valid opening handshake, answers
+ * vg_http_set_upgrade_refusal) on `http` that, for a valid opening handshake, answers
  * 101, sends {"type":"error","status","code","message"} (in the negotiated
  * encoding) and closes with 4000 + status. Call once at start-up.
  */
-void vg_ws_refusals_install(const char *const *subprotocols);
+void vg_ws_refusals_install(struct vg_http *http, const char *const *subprotocols);
 
 /* The subprotocol agreed ("" for none). */
 const char *vg_ws_subprotocol(const vg_ws *ws);

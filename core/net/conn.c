@@ -2,6 +2,7 @@
 #include "net/conn.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +12,56 @@
 
 #include "base/buf.h"
 #include "base/log.h"
-#include "net/server.h"
+#include "base/metrics.h"
 
 #define LINGER_SECONDS 2.0
 #define IOV_BATCH 32
+
+/* One queued piece of output: memory, or a range of a file. */
+typedef struct vg_seg {
+    const char *p;
+    size_t len;
+    int fd;                     /* >= 0: a file segment, p unused */
+    off_t off;
+    void (*release)(void *ud);  /* called once the segment is written or dropped */
+    void *ud;
+} vg_seg;
+
+struct vg_conn {
+    vg_conns *set;
+    int fd;
+    const vg_transport *tp;
+    void *tp_ctx;                       /* transport state (TLS) */
+    const vg_proto *proto;
+    void *proto_ctx;                    /* protocol state */
+    ev_io rio, wio;
+    ev_timer timer;
+    ev_tstamp read_deadline;            /* 0: none */
+    ev_tstamp last_write;               /* last progress writing */
+    vg_seg segs[VG_CONN_MAX_SEGS];      /* ring of queued output */
+    unsigned seg_head, seg_count;
+    size_t out_bytes;                   /* bytes queued */
+    uint64_t bytes_in, bytes_out;
+    unsigned closing : 1;               /* vg_conn_close has run */
+    unsigned lingering : 1;             /* output done, discarding input before close */
+    unsigned close_after_flush : 1;
+    unsigned reading : 1;               /* read watcher wanted */
+    unsigned eof_only : 1;              /* watching only for the peer leaving */
+    unsigned in_flush : 1;
+    char peer[64];                      /* "ip:port" for logs */
+    vg_conn *prev, *next;               /* the set's open connections */
+    vg_conn *next_closed;               /* the set's close queue */
+};
+
+struct vg_conns {
+    struct ev_loop *loop;
+    double write_timeout;
+    vg_series *bytes_in, *bytes_out;    /* may be NULL */
+    vg_conn *open;                      /* open connections */
+    int n_open;
+    vg_conn *closed;                    /* freed by vg_conns_reap */
+    char scratch[VG_CONN_READ_CHUNK];   /* read buffer shared by all connections */
+};
 
 static ssize_t
 plain_read(vg_conn *c, void *buf, size_t n)
@@ -56,11 +103,81 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
 
+vg_conns *
+vg_conns_create(struct ev_loop *loop, double write_timeout, vg_series *bytes_in, vg_series *bytes_out)
+{
+    vg_conns *set = vg_xcalloc(1, sizeof *set);
+    set->loop = loop;
+    set->write_timeout = write_timeout;
+    set->bytes_in = bytes_in;
+    set->bytes_out = bytes_out;
+    return set;
+}
+
+
+void
+vg_conns_set_write_timeout(vg_conns *set, double seconds)
+{
+    set->write_timeout = seconds;
+}
+
+
+int
+vg_conns_count(const vg_conns *set)
+{
+    return set->n_open;
+}
+
+
+void
+vg_conns_reap(vg_conns *set)
+{
+    while (set->closed) {
+        vg_conn *c = set->closed;
+        set->closed = c->next_closed;
+        free(c);
+    }
+}
+
+
+void
+vg_conns_shutdown(vg_conns *set)
+{
+    /* idle keep-alive connections go now, busy ones after their response; WebSockets get a close */
+    vg_conn *c = set->open;
+    while (c) {
+        vg_conn *next = c->next;
+        if (c->proto->on_shutdown)
+            c->proto->on_shutdown(c);
+        c = next;
+    }
+}
+
+
+void
+vg_conns_close_all(vg_conns *set, const char *why)
+{
+    while (set->open)
+        vg_conn_close(set->open, why);
+}
+
+
+void
+vg_conns_destroy(vg_conns *set)
+{
+    if (!set)
+        return;
+    vg_conns_close_all(set, "shutdown");
+    vg_conns_reap(set);
+    free(set);
+}
+
+
 vg_conn *
-vg_conn_create(vg_server *srv, int fd, const char *peer, const vg_proto *proto, void *proto_ctx)
+vg_conn_create(vg_conns *set, int fd, const char *peer, const vg_proto *proto, void *proto_ctx)
 {
     vg_conn *c = vg_xcalloc(1, sizeof *c);
-    c->srv = srv;
+    c->set = set;
     c->fd = fd;
     c->tp = &plain_transport;
     c->proto = proto;
@@ -71,9 +188,40 @@ vg_conn_create(vg_server *srv, int fd, const char *peer, const vg_proto *proto, 
     c->rio.data = c->wio.data = c;
     ev_init(&c->timer, on_timer);
     c->timer.data = c;
-    c->last_write = ev_now(srv->loop);
+    c->last_write = ev_now(set->loop);
+    c->next = set->open;
+    if (set->open)
+        set->open->prev = c;
+    set->open = c;
+    set->n_open++;
     vg_conn_read_start(c);
     return c;
+}
+
+
+const char *vg_conn_peer(const vg_conn *c) { return c->peer; }
+struct ev_loop *vg_conn_loop(const vg_conn *c) { return c->set->loop; }
+void *vg_conn_proto_ctx(const vg_conn *c) { return c->proto_ctx; }
+int vg_conn_is_closing(const vg_conn *c) { return c->closing; }
+int vg_conn_closes_after_flush(const vg_conn *c) { return c->closing || c->close_after_flush; }
+const vg_proto *vg_conn_proto(const vg_conn *c) { return c->proto; }
+void *vg_conn_transport_ctx(const vg_conn *c) { return c->tp_ctx; }
+int vg_conn_fd(const vg_conn *c) { return c->fd; }
+
+
+void
+vg_conn_set_transport(vg_conn *c, const vg_transport *tp, void *tp_ctx)
+{
+    c->tp = tp;
+    c->tp_ctx = tp_ctx;
+}
+
+
+void
+vg_conn_want_write(vg_conn *c)
+{
+    if (!c->closing && !ev_is_active(&c->wio))
+        ev_io_start(c->set->loop, &c->wio);
 }
 
 
@@ -83,7 +231,7 @@ vg_conn_watch_eof(vg_conn *c)
     c->reading = 1;
     c->eof_only = 1;
     if (!c->closing && !ev_is_active(&c->rio))
-        ev_io_start(c->srv->loop, &c->rio);
+        ev_io_start(c->set->loop, &c->rio);
 }
 
 
@@ -93,10 +241,10 @@ vg_conn_read_start(vg_conn *c)
     c->eof_only = 0;
     c->reading = 1;
     if (!c->closing && !ev_is_active(&c->rio))
-        ev_io_start(c->srv->loop, &c->rio);
+        ev_io_start(c->set->loop, &c->rio);
     /* bytes a TLS layer already holds will not make the socket readable again */
     if (!c->closing && c->tp->pending && c->tp->pending(c) > 0)
-        ev_feed_event(c->srv->loop, &c->rio, EV_READ);
+        ev_feed_event(c->set->loop, &c->rio, EV_READ);
 }
 
 
@@ -106,7 +254,7 @@ vg_conn_read_stop(vg_conn *c)
     c->reading = 0;
     c->eof_only = 0;
     if (ev_is_active(&c->rio))
-        ev_io_stop(c->srv->loop, &c->rio);
+        ev_io_stop(c->set->loop, &c->rio);
 }
 
 
@@ -116,18 +264,18 @@ timer_update(vg_conn *c)
 {
     if (c->closing)
         return;
-    ev_timer_stop(c->srv->loop, &c->timer);   /* ev_timer_set on an active timer is undefined */
+    ev_timer_stop(c->set->loop, &c->timer);   /* ev_timer_set on an active timer is undefined */
     ev_tstamp at = c->read_deadline;
     if (c->seg_count > 0) {
-        ev_tstamp w = c->last_write + c->srv->cfg->write_timeout;
+        ev_tstamp w = c->last_write + c->set->write_timeout;
         if (at == 0 || w < at)
             at = w;
     }
     if (at == 0)
         return;
-    ev_tstamp after = at - ev_now(c->srv->loop);
+    ev_tstamp after = at - ev_now(c->set->loop);
     ev_timer_set(&c->timer, after > 0 ? after : 0.0001, 0.);
-    ev_timer_start(c->srv->loop, &c->timer);
+    ev_timer_start(c->set->loop, &c->timer);
 }
 
 
@@ -159,7 +307,7 @@ seg_push(vg_conn *c)
     vg_seg *s = &c->segs[(c->seg_head + c->seg_count) % VG_CONN_MAX_SEGS];
     c->seg_count++;
     if (c->seg_count == 1)
-        c->last_write = ev_now(c->srv->loop);
+        c->last_write = ev_now(c->set->loop);
     return s;
 }
 
@@ -223,8 +371,9 @@ static void
 count_out(vg_conn *c, size_t n)
 {
     c->bytes_out += n;
-    c->last_write = ev_now(c->srv->loop);
-    vg_series_add(c->srv->m_bytes_out, (double)n);
+    c->last_write = ev_now(c->set->loop);
+    if (c->set->bytes_out)
+        vg_series_add(c->set->bytes_out, (double)n);
 }
 
 
@@ -315,7 +464,7 @@ vg_conn_flush(vg_conn *c)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 if (!ev_is_active(&c->wio))
-                    ev_io_start(c->srv->loop, &c->wio);
+                    ev_io_start(c->set->loop, &c->wio);
                 timer_update(c);
                 c->in_flush = 0;
                 return;
@@ -329,7 +478,7 @@ vg_conn_flush(vg_conn *c)
         advance(c, (size_t)w);
     }
     if (ev_is_active(&c->wio))
-        ev_io_stop(c->srv->loop, &c->wio);
+        ev_io_stop(c->set->loop, &c->wio);
     c->in_flush = 0;
     timer_update(c);
     finish_drained(c);
@@ -349,7 +498,7 @@ finish_drained(vg_conn *c)
             c->lingering = 1;
             shutdown(c->fd, SHUT_WR);
             vg_conn_read_start(c);
-            vg_conn_set_read_deadline(c, ev_now(c->srv->loop) + LINGER_SECONDS);
+            vg_conn_set_read_deadline(c, ev_now(c->set->loop) + LINGER_SECONDS);
         }
         return;
     }
@@ -387,14 +536,14 @@ peek_eof(vg_conn *c)
 static void
 on_readable(vg_conn *c)
 {
-    char *buf = c->srv->scratch;
+    char *buf = c->set->scratch;
     if (c->eof_only) {
         peek_eof(c);
         return;
     }
     /* bounded: at most a few reads per wakeup so one client cannot starve others */
     for (int round = 0; round < 4 && c->reading && !c->closing; round++) {
-        ssize_t r = c->tp->read(c, buf, VG_SERVER_READ_CHUNK);
+        ssize_t r = c->tp->read(c, buf, VG_CONN_READ_CHUNK);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -412,11 +561,12 @@ on_readable(vg_conn *c)
             return;
         }
         c->bytes_in += (uint64_t)r;
-        vg_series_add(c->srv->m_bytes_in, (double)r);
+        if (c->set->bytes_in)
+            vg_series_add(c->set->bytes_in, (double)r);
         if (c->lingering)
             continue;
         c->proto->on_read(c, buf, (size_t)r);
-        if ((size_t)r < VG_SERVER_READ_CHUNK && !(c->tp->pending && c->tp->pending(c) > 0))
+        if ((size_t)r < VG_CONN_READ_CHUNK && !(c->tp->pending && c->tp->pending(c) > 0))
             return;
     }
 }
@@ -448,7 +598,7 @@ vg_conn_send_direct(vg_conn *c, const void *p, size_t n)
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
         errno = EAGAIN;
         if (!ev_is_active(&c->wio))
-            ev_io_start(c->srv->loop, &c->wio);
+            ev_io_start(c->set->loop, &c->wio);
     }
     return -1;
 }
@@ -488,8 +638,8 @@ on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     vg_conn *c = w->data;
     ev_tstamp now = ev_now(loop);
-    if (c->seg_count > 0 && now - c->last_write >= c->srv->cfg->write_timeout) {
-        vg_warn("conn", "%s: no write progress for %gs, closing", c->peer, c->srv->cfg->write_timeout);
+    if (c->seg_count > 0 && now - c->last_write >= c->set->write_timeout) {
+        vg_warn("conn", "%s: no write progress for %gs, closing", c->peer, c->set->write_timeout);
         vg_conn_close(c, "write timeout");
         return;
     }
@@ -514,7 +664,7 @@ vg_conn_close(vg_conn *c, const char *why)
         return;
     c->closing = 1;
     vg_debug("conn", "%s: closed (%s)", c->peer, why);
-    struct ev_loop *loop = c->srv->loop;
+    struct ev_loop *loop = c->set->loop;
     ev_io_stop(loop, &c->rio);
     ev_io_stop(loop, &c->wio);
     ev_timer_stop(loop, &c->timer);
@@ -528,12 +678,16 @@ vg_conn_close(vg_conn *c, const char *why)
     c->tp->close(c);
     close(c->fd);
     c->fd = -1;
-    vg_server_conn_closed(c->srv, c);
-}
-
-
-void
-vg_conn_destroy(vg_conn *c)
-{
-    free(c);
+    /* out of the open list, into the close queue: freed from the prepare phase */
+    vg_conns *set = c->set;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        set->open = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    set->n_open--;
+    c->next_closed = set->closed;
+    set->closed = c;
 }

@@ -4,10 +4,12 @@
  * WebSocket after an upgrade), an output queue written with writev and
  * sendfile, and one timer for read deadlines and write stalls.
  *
- * Lifetime: created by the server on accept; vg_conn_close() stops
- * everything at once and hands the struct to the server's close queue,
- * which frees it from the loop's prepare phase, so closing from inside a
- * callback is always safe. A protocol's on_close runs exactly once.
+ * Lifetime: created on accept into the server's set of connections;
+ * vg_conn_close() stops everything at once and queues the struct in the
+ * set, which frees it from the loop's prepare phase (vg_conns_reap), so
+ * closing from inside a callback is always safe. A protocol's on_close
+ * runs exactly once. The struct is opaque: protocols and transports use
+ * the functions below.
  */
 #ifndef VG_CONN_H
 #define VG_CONN_H
@@ -22,7 +24,7 @@
 #define VG_CONN_MAX_SEGS 16     /* output segments queued at once */
 
 typedef struct vg_conn vg_conn;
-struct vg_server;
+struct vg_series;
 
 typedef struct vg_transport {
     const char *name;
@@ -55,45 +57,58 @@ typedef struct vg_proto {
     void (*on_writable)(vg_conn *c);
 } vg_proto;
 
-/* One queued piece of output: memory, or a range of a file. */
-typedef struct vg_seg {
-    const char *p;
-    size_t len;
-    int fd;                     /* >= 0: a file segment, p unused */
-    off_t off;
-    void (*release)(void *ud);  /* called once the segment is written or dropped */
-    void *ud;
-} vg_seg;
+/* ---- the set of open connections (one per server) ---- */
 
-struct vg_conn {
-    struct vg_server *srv;
-    int fd;
-    const vg_transport *tp;
-    void *tp_ctx;                       /* transport state (TLS) */
-    const vg_proto *proto;
-    void *proto_ctx;                    /* protocol state */
-    ev_io rio, wio;
-    ev_timer timer;
-    ev_tstamp read_deadline;            /* 0: none */
-    ev_tstamp last_write;               /* last progress writing */
-    vg_seg segs[VG_CONN_MAX_SEGS];      /* ring of queued output */
-    unsigned seg_head, seg_count;
-    size_t out_bytes;                   /* bytes queued */
-    uint64_t bytes_in, bytes_out;
-    unsigned closing : 1;               /* vg_conn_close has run */
-    unsigned lingering : 1;             /* output done, discarding input before close */
-    unsigned close_after_flush : 1;
-    unsigned reading : 1;               /* read watcher wanted */
-    unsigned eof_only : 1;              /* watching only for the peer leaving */
-    unsigned in_flush : 1;
-    char peer[64];                      /* "ip:port" for logs */
-    vg_conn *prev, *next;               /* server's list of open connections */
-    vg_conn *next_closed;               /* server's close queue */
-};
+/*
+ * The open connections of one server and what they share: the loop, a
+ * read buffer (every read is handed to a protocol before the next one),
+ * the write stall limit and the byte counters. A closed connection is
+ * unlinked at once and freed by vg_conns_reap(), which the owner calls
+ * from the loop's prepare phase, so closing from inside a callback is safe.
+ */
+typedef struct vg_conns vg_conns;
 
-/* Takes ownership of fd (non-blocking). Starts reading. */
-vg_conn *vg_conn_create(struct vg_server *srv, int fd, const char *peer,
-                        const vg_proto *proto, void *proto_ctx);
+#define VG_CONN_READ_CHUNK (64 * 1024)   /* bytes read at once */
+
+/* bytes_in/bytes_out may be NULL (not counted). */
+vg_conns *vg_conns_create(struct ev_loop *loop, double write_timeout, struct vg_series *bytes_in,
+                          struct vg_series *bytes_out);
+/* Closes every connection (queued output dropped) and frees the set. */
+void vg_conns_destroy(vg_conns *set);
+/* Seconds without write progress before a connection with output is closed (config reload). */
+void vg_conns_set_write_timeout(vg_conns *set, double seconds);
+int vg_conns_count(const vg_conns *set);
+/* Frees the connections closed since the last call. */
+void vg_conns_reap(vg_conns *set);
+/* Tells every open connection's protocol that the server drains (on_shutdown). */
+void vg_conns_shutdown(vg_conns *set);
+/* Closes every open connection now. */
+void vg_conns_close_all(vg_conns *set, const char *why);
+
+/* ---- one connection ---- */
+
+/* Takes ownership of fd (non-blocking) and joins the set. Starts reading. */
+vg_conn *vg_conn_create(vg_conns *set, int fd, const char *peer, const vg_proto *proto, void *proto_ctx);
+
+/* "ip:port", for logs. */
+const char *vg_conn_peer(const vg_conn *c);
+struct ev_loop *vg_conn_loop(const vg_conn *c);
+void *vg_conn_proto_ctx(const vg_conn *c);
+const vg_proto *vg_conn_proto(const vg_conn *c);
+/* 1 once vg_conn_close has run (the struct lives until the set reaps it). */
+int vg_conn_is_closing(const vg_conn *c);
+/* 1 when closing, or closing once the queued output is written (vg_conn_close_after_flush). */
+int vg_conn_closes_after_flush(const vg_conn *c);
+
+/*
+ * For a transport (TLS): puts the connection behind `tp` with its state
+ * (before any byte is read); the socket, and a way to ask for EV_WRITE when
+ * the transport must write before it can read again.
+ */
+void vg_conn_set_transport(vg_conn *c, const vg_transport *tp, void *tp_ctx);
+void *vg_conn_transport_ctx(const vg_conn *c);
+int vg_conn_fd(const vg_conn *c);
+void vg_conn_want_write(vg_conn *c);
 
 void vg_conn_read_start(vg_conn *c);
 void vg_conn_read_stop(vg_conn *c);
@@ -135,7 +150,5 @@ void vg_conn_close_after_flush(vg_conn *c);
 /* Closes now; queued output is dropped. `why` goes to the debug log. */
 void vg_conn_close(vg_conn *c, const char *why);
 
-/* Frees a closed connection; used by the server's close queue. */
-void vg_conn_destroy(vg_conn *c);
 
 #endif

@@ -15,9 +15,45 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "http/http.h"
+#include <ev.h>
+
 #include "base/log.h"
+#include "base/metrics.h"
 #include "net/tls.h"
+
+#define MAX_LISTENERS (2 * VG_CONFIG_MAX_LISTEN)
+#define MAX_HOOKS 16
+
+typedef struct listener {
+    int fd;
+    int tls;                /* connections get the TLS transport */
+    ev_io w;
+    char addr[80];          /* "127.0.0.1:8080" as bound (real port) */
+    char url[96];           /* "http://127.0.0.1:8080/" or "https://..." */
+} listener;
+
+struct vg_server {
+    struct ev_loop *loop;
+    vg_config *cfg;                     /* current config, owned */
+    struct vg_tls *tls;                 /* when tls.listen is set */
+    vg_server_accept_fn accept;         /* makes an accepted socket a connection */
+    void *accept_ud;
+    listener listeners[MAX_LISTENERS];
+    int n_listeners;
+    vg_conns *conns;                    /* open connections */
+    ev_prepare prepare;
+    ev_signal sig_term, sig_int, sig_hup;
+    ev_timer drain_timer;
+    int draining;                       /* SIGTERM seen: no new connections or requests */
+    int exit_code;
+    vg_server_hooks hooks[MAX_HOOKS];
+    int n_hooks;
+    char *reload_config;                /* config file path given at start, for SIGHUP */
+    int reload_argc;
+    char **reload_argv;                 /* command-line options given at start, for SIGHUP */
+    ev_tstamp started;
+    vg_series *m_conn_accepted, *m_conn_refused;
+};
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents);
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents);
@@ -29,19 +65,18 @@ static void
 collect_conns(vg_metric *m, void *ud)
 {
     vg_server *s = ud;
-    vg_series_set(vg_metrics_single(m), s->n_conns);
+    vg_series_set(vg_metrics_single(m), vg_conns_count(s->conns));
 }
 
 
-void
-vg_server_init(vg_server *s, struct ev_loop *loop, vg_config *cfg)
+vg_server *
+vg_server_create(struct ev_loop *loop, vg_config *cfg)
 {
-    memset(s, 0, sizeof *s);
+    vg_server *s = vg_xcalloc(1, sizeof *s);
     s->loop = loop;
     s->cfg = cfg;
     ev_set_userdata(loop, s);
-    vg_router_init(&s->router);
-    for (int i = 0; i < VG_SERVER_MAX_LISTENERS; i++)
+    for (int i = 0; i < MAX_LISTENERS; i++)
         s->listeners[i].fd = -1;
     ev_prepare_init(&s->prepare, on_prepare);
     s->prepare.data = s;
@@ -61,29 +96,24 @@ vg_server_init(vg_server *s, struct ev_loop *loop, vg_config *cfg)
     vg_metric *open_m = vg_metrics_register("vigia_http_connections", "open client connections",
                                             VG_GAUGE, "", NULL, 0);
     vg_metrics_set_collect(open_m, collect_conns, s);
-    s->m_conn_open = vg_metrics_single(open_m);
     s->m_conn_accepted = vg_metrics_single(vg_metrics_register(
         "vigia_http_connections_accepted_total", "client connections accepted", VG_COUNTER, "", NULL, 0));
     s->m_conn_refused = vg_metrics_single(vg_metrics_register(
         "vigia_http_connections_refused_total", "connections refused at server.max_connections",
         VG_COUNTER, "", NULL, 0));
-    s->m_bytes_in = vg_metrics_single(vg_metrics_register(
+    vg_series *bytes_in = vg_metrics_single(vg_metrics_register(
         "vigia_http_received_bytes_total", "bytes read from clients", VG_COUNTER, "", NULL, 0));
-    s->m_bytes_out = vg_metrics_single(vg_metrics_register(
+    vg_series *bytes_out = vg_metrics_single(vg_metrics_register(
         "vigia_http_sent_bytes_total", "bytes written to clients", VG_COUNTER, "", NULL, 0));
-    s->m_requests = vg_metrics_register("vigia_http_requests_total", "HTTP requests answered",
-                                        VG_COUNTER, "route,method,status", NULL, 0);
-    s->m_latency = vg_metrics_register("vigia_http_request_duration_seconds",
-                                       "time from a request's first byte to its response being queued",
-                                       VG_HISTOGRAM, "route,method,status", vg_latency_buckets,
-                                       vg_latency_nbuckets);
+    s->conns = vg_conns_create(loop, cfg->write_timeout, bytes_in, bytes_out);
+    return s;
 }
 
 
 void
 vg_server_add_hooks(vg_server *s, const vg_server_hooks *h)
 {
-    if (s->n_hooks < VG_SERVER_MAX_HOOKS)
+    if (s->n_hooks < MAX_HOOKS)
         s->hooks[s->n_hooks++] = *h;
     else
         vg_error("server", "too many module hooks");
@@ -91,15 +121,44 @@ vg_server_add_hooks(vg_server *s, const vg_server_hooks *h)
 
 
 void
-vg_server_add_filter(vg_server *s, vg_request_filter_fn fn, void *ud)
+vg_server_set_acceptor(vg_server *s, vg_server_accept_fn fn, void *ud)
 {
-    if (s->n_filters < VG_SERVER_MAX_FILTERS) {
-        s->filters[s->n_filters].fn = fn;
-        s->filters[s->n_filters].ud = ud;
-        s->n_filters++;
-    } else {
-        vg_error("server", "too many request filters");
-    }
+    s->accept = fn;
+    s->accept_ud = ud;
+}
+
+
+void
+vg_server_set_reload_args(vg_server *s, const char *config_path, int argc, char **argv)
+{
+    free(s->reload_config);
+    s->reload_config = config_path ? vg_xstrdup(config_path) : NULL;
+    s->reload_argc = argc;
+    s->reload_argv = argv;
+}
+
+
+struct ev_loop *vg_server_loop(const vg_server *s) { return s->loop; }
+const vg_config *vg_server_config(const vg_server *s) { return s->cfg; }
+double vg_server_uptime(const vg_server *s) { return ev_now(s->loop) - s->started; }
+int vg_server_is_draining(const vg_server *s) { return s->draining; }
+int vg_server_connection_count(const vg_server *s) { return vg_conns_count(s->conns); }
+
+
+void
+vg_server_close_connections(vg_server *s, const char *why)
+{
+    vg_conns_close_all(s->conns, why);
+}
+
+
+int
+vg_server_ready(vg_server *s, char *why, size_t whylen)
+{
+    for (int i = 0; i < s->n_hooks; i++)
+        if (s->hooks[i].ready && !s->hooks[i].ready(s, s->hooks[i].ud, why, whylen))
+            return 0;
+    return 1;
 }
 
 
@@ -224,7 +283,7 @@ bind_one(vg_server *s, const char *spec, int tls, char *err, size_t errlen)
     struct sockaddr_storage bound;
     socklen_t blen = sizeof bound;
     getsockname(fd, (struct sockaddr *)&bound, &blen);
-    vg_listener *l = &s->listeners[s->n_listeners++];
+    listener *l = &s->listeners[s->n_listeners++];
     l->fd = fd;
     l->tls = tls;
     char addr[sizeof l->addr];
@@ -291,7 +350,7 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    vg_listener *l = (vg_listener *)((char *)w - offsetof(vg_listener, w));
+    listener *l = (listener *)((char *)w - offsetof(listener, w));
     vg_server *s = ev_userdata(loop);
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
@@ -307,7 +366,7 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
                 vg_warn("server", "accept: %s", strerror(errno));
             return;
         }
-        if (s->n_conns >= s->cfg->max_connections || s->draining) {
+        if (vg_conns_count(s->conns) >= s->cfg->max_connections || s->draining) {
             refuse(s, fd);
             continue;
         }
@@ -316,7 +375,7 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
         char peer[64];
         format_addr(&ss, peer, sizeof peer);
         vg_conn *c = vg_server_adopt(s, fd, peer);
-        if (l->tls && vg_tls_attach(s->tls, c) < 0)
+        if (c && l->tls && vg_tls_attach(s->tls, c) < 0)
             vg_conn_close(c, "TLS setup failed");
     }
 }
@@ -325,30 +384,14 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
 vg_conn *
 vg_server_adopt(vg_server *s, int fd, const char *peer)
 {
-    vg_conn *c = vg_http_accept(s, fd, peer);
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
-    s->n_conns++;
+    if (!s->accept) {
+        vg_error("server", "no protocol to serve connections with");
+        close(fd);
+        return NULL;
+    }
+    vg_conn *c = s->accept(s->conns, fd, peer, s->accept_ud);
     vg_series_add(s->m_conn_accepted, 1);
     return c;
-}
-
-
-void
-vg_server_conn_closed(vg_server *s, vg_conn *c)
-{
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-    s->n_conns--;
-    c->next_closed = s->closed;
-    s->closed = c;
 }
 
 
@@ -368,12 +411,8 @@ on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     (void)revents;
     vg_server *s = w->data;
-    while (s->closed) {
-        vg_conn *c = s->closed;
-        s->closed = c->next_closed;
-        vg_conn_destroy(c);
-    }
-    if (s->draining && s->n_conns == 0 && vg_server_busy(s) == 0) {
+    vg_conns_reap(s->conns);
+    if (s->draining && vg_conns_count(s->conns) == 0 && vg_server_busy(s) == 0) {
         vg_info("server", "drained, exiting");
         ev_break(loop, EVBREAK_ALL);
     }
@@ -399,19 +438,13 @@ vg_server_drain(vg_server *s)
     if (s->draining)
         return;
     s->draining = 1;
-    vg_info("server", "draining: %d connections open, %d jobs in flight", s->n_conns, vg_server_busy(s));
+    vg_info("server", "draining: %d connections open, %d jobs in flight", vg_conns_count(s->conns),
+            vg_server_busy(s));
     stop_listeners(s);
     for (int i = 0; i < s->n_hooks; i++)
         if (s->hooks[i].on_drain)
             s->hooks[i].on_drain(s, s->hooks[i].ud);
-    /* idle keep-alive connections go now, busy ones after their response; WebSockets get a close */
-    vg_conn *c = s->conns;
-    while (c) {
-        vg_conn *next = c->next;
-        if (c->proto->on_shutdown)
-            c->proto->on_shutdown(c);
-        c = next;
-    }
+    vg_conns_shutdown(s->conns);
     ev_timer_set(&s->drain_timer, s->cfg->drain_timeout, 0.);
     ev_timer_start(s->loop, &s->drain_timer);
 }
@@ -422,10 +455,9 @@ on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
     vg_server *s = w->data;
-    vg_warn("server", "drain timeout: closing %d connections with %d jobs in flight", s->n_conns,
+    vg_warn("server", "drain timeout: closing %d connections with %d jobs in flight", vg_conns_count(s->conns),
             vg_server_busy(s));
-    while (s->conns)
-        vg_conn_close(s->conns, "drain timeout");
+    vg_conns_close_all(s->conns, "drain timeout");
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -437,7 +469,7 @@ vg_server_reload(vg_server *s, char *err, size_t errlen)
     vg_config_init(next);
     char **rest = vg_xcalloc((size_t)s->reload_argc + 1, sizeof *rest);
     int nrest;
-    int rc = vg_config_load(next, s->reload_argv_config, s->reload_argc, s->reload_argv, rest, &nrest,
+    int rc = vg_config_load(next, s->reload_config, s->reload_argc, s->reload_argv, rest, &nrest,
                             err, errlen);
     free(rest);
     if (rc == 0) {
@@ -462,6 +494,7 @@ vg_server_reload(vg_server *s, char *err, size_t errlen)
     vg_config_release(s->cfg);
     free(s->cfg);
     s->cfg = next;
+    vg_conns_set_write_timeout(s->conns, next->write_timeout);
     return 0;
 }
 
@@ -499,27 +532,22 @@ vg_server_run(vg_server *s)
 
 
 void
-vg_server_release(vg_server *s)
+vg_server_destroy(vg_server *s)
 {
+    if (!s)
+        return;
     stop_listeners(s);
-    while (s->conns)
-        vg_conn_close(s->conns, "shutdown");
-    while (s->closed) {
-        vg_conn *c = s->closed;
-        s->closed = c->next_closed;
-        vg_conn_destroy(c);
-    }
+    vg_conns_destroy(s->conns);
     ev_prepare_stop(s->loop, &s->prepare);
     ev_signal_stop(s->loop, &s->sig_term);
     ev_signal_stop(s->loop, &s->sig_int);
     ev_signal_stop(s->loop, &s->sig_hup);
     ev_timer_stop(s->loop, &s->drain_timer);
-    vg_router_release(&s->router);
     vg_tls_destroy(s->tls);
-    s->tls = NULL;
     if (s->cfg) {
         vg_config_release(s->cfg);
         free(s->cfg);
-        s->cfg = NULL;
     }
+    free(s->reload_config);
+    free(s);
 }

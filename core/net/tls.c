@@ -20,13 +20,13 @@
 
 #include "base/buf.h"
 #include "base/config.h"
-#include "net/conn.h"
 #include "base/log.h"
-#include "net/server.h"
+#include "net/conn.h"
 
 #define COALESCE_MAX 16384
 
 struct vg_tls {
+    double handshake_timeout;          /* seconds a handshake may take */
     mbedtls_ssl_config conf;
     mbedtls_x509_crt cert;
     mbedtls_pk_context key;
@@ -69,6 +69,8 @@ vg_tls_create(const vg_config *cfg, char *err, size_t errlen)
         return NULL;
     }
     vg_tls *t = vg_xcalloc(1, sizeof *t);
+    /* a handshake must finish as fast as a request head would */
+    t->handshake_timeout = cfg->header_timeout;
     mbedtls_ssl_config_init(&t->conf);
     mbedtls_x509_crt_init(&t->cert);
     mbedtls_pk_init(&t->key);
@@ -144,7 +146,7 @@ static int
 bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
     vg_conn *c = ctx;
-    ssize_t w = send(c->fd, buf, len, MSG_NOSIGNAL);
+    ssize_t w = send(vg_conn_fd(c), buf, len, MSG_NOSIGNAL);
     if (w >= 0)
         return (int)w;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -157,7 +159,7 @@ static int
 bio_recv(void *ctx, unsigned char *buf, size_t len)
 {
     vg_conn *c = ctx;
-    ssize_t r = recv(c->fd, buf, len, 0);
+    ssize_t r = recv(vg_conn_fd(c), buf, len, 0);
     if (r >= 0)
         return (int)r;   /* 0: EOF, which mbedtls reports as a closed connection */
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -166,6 +168,8 @@ bio_recv(void *ctx, unsigned char *buf, size_t len)
 }
 
 /* ---- the transport ---- */
+
+static const vg_transport tls_transport;
 
 static int
 map_error(vg_conn *c, int rc)
@@ -176,8 +180,7 @@ map_error(vg_conn *c, int rc)
     }
     if (rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
         /* the handshake (or a renegotiation-free rekey) needs to write before reading goes on */
-        if (!ev_is_active(&c->wio))
-            ev_io_start(c->srv->loop, &c->wio);
+        vg_conn_want_write(c);
         errno = EAGAIN;
         return -1;
     }
@@ -185,7 +188,7 @@ map_error(vg_conn *c, int rc)
         return 0;
     char msg[128];
     mbedtls_strerror(rc, msg, sizeof msg);
-    vg_debug("tls", "%s: %s", c->peer, msg);
+    vg_debug("tls", "%s: %s", vg_conn_peer(c), msg);
     errno = EPROTO;
     return -1;
 }
@@ -194,12 +197,12 @@ map_error(vg_conn *c, int rc)
 static int
 handshake(vg_conn *c)
 {
-    tls_conn *t = c->tp_ctx;
+    tls_conn *t = vg_conn_transport_ctx(c);
     int rc = mbedtls_ssl_handshake(&t->ssl);
     if (rc != 0)
         return map_error(c, rc) == 0 ? -2 : -1;
     t->handshake_done = 1;
-    vg_debug("tls", "%s: %s %s", c->peer, mbedtls_ssl_get_version(&t->ssl), mbedtls_ssl_get_ciphersuite(&t->ssl));
+    vg_debug("tls", "%s: %s %s", vg_conn_peer(c), mbedtls_ssl_get_version(&t->ssl), mbedtls_ssl_get_ciphersuite(&t->ssl));
     return 0;
 }
 
@@ -207,7 +210,7 @@ handshake(vg_conn *c)
 static ssize_t
 tls_read(vg_conn *c, void *buf, size_t n)
 {
-    tls_conn *t = c->tp_ctx;
+    tls_conn *t = vg_conn_transport_ctx(c);
     if (!t->handshake_done) {
         int h = handshake(c);
         if (h == -2)
@@ -228,7 +231,7 @@ static ssize_t
 tls_writev(vg_conn *c, const struct iovec *iov, int n, int more)
 {
     (void)more;
-    tls_conn *t = c->tp_ctx;
+    tls_conn *t = vg_conn_transport_ctx(c);
     if (!t->handshake_done) {
         int h = handshake(c);
         if (h < 0) {
@@ -262,21 +265,21 @@ tls_writev(vg_conn *c, const struct iovec *iov, int n, int more)
 static void
 tls_close(vg_conn *c)
 {
-    tls_conn *t = c->tp_ctx;
+    tls_conn *t = vg_conn_transport_ctx(c);
     if (!t)
         return;
     if (t->handshake_done)
         mbedtls_ssl_close_notify(&t->ssl);   /* best effort; the socket closes next */
     mbedtls_ssl_free(&t->ssl);
     free(t);
-    c->tp_ctx = NULL;
+    vg_conn_set_transport(c, &tls_transport, NULL);
 }
 
 
 static size_t
 tls_pending(vg_conn *c)
 {
-    tls_conn *t = c->tp_ctx;
+    tls_conn *t = vg_conn_transport_ctx(c);
     return t ? mbedtls_ssl_get_bytes_avail(&t->ssl) : 0;
 }
 
@@ -297,9 +300,7 @@ vg_tls_attach(vg_tls *tls, vg_conn *c)
         return -1;
     }
     mbedtls_ssl_set_bio(&t->ssl, c, bio_send, bio_recv, NULL);
-    c->tp = &tls_transport;
-    c->tp_ctx = t;
-    /* a handshake must finish as fast as a request head would */
-    vg_conn_set_read_deadline(c, ev_now(c->srv->loop) + c->srv->cfg->header_timeout);
+    vg_conn_set_transport(c, &tls_transport, t);
+    vg_conn_set_read_deadline(c, ev_now(vg_conn_loop(c)) + tls->handshake_timeout);
     return 0;
 }

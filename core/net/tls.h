@@ -15,7 +15,10 @@ struct vg_config;
 
 typedef struct vg_tls vg_tls;
 
-/* Loads cert and key from the config. NULL with a message on failure. */
+/*
+ * Loads cert and key from the config; a handshake may take as long as a
+ * request head (limits.header_timeout at creation). NULL with a message on failure.
+ */
 vg_tls *vg_tls_create(const struct vg_config *cfg, char *err, size_t errlen);
 void vg_tls_destroy(vg_tls *t);
 

@@ -75,7 +75,7 @@ later(vg_req *r, void *ud)
     l->n = ms;
     ev_timer_init(&l->t, later_fire, ms / 1000.0, 0);
     l->t.data = l;
-    ev_timer_start(vg_req_server(r)->loop, &l->t);
+    ev_timer_start(vg_server_loop(vg_req_server(r)), &l->t);
 }
 
 
@@ -131,14 +131,14 @@ shrinking(vg_req *r, void *ud)
 
 
 static void
-setup(vg_server *srv)
+setup(vg_http *http)
 {
-    vg_router_add(&srv->router, VG_M_POST | VG_M_PUT, "/echo", echo, NULL, 0);
-    vg_router_add(&srv->router, VG_M_POST, "/echo/small", echo, NULL, 16);
-    vg_router_add(&srv->router, VG_M_GET, "/later", later, NULL, 0);
-    vg_router_add(&srv->router, VG_M_GET, "/big", big, NULL, 0);
-    vg_router_add(&srv->router, VG_M_GET, "/p/{a}/x/{b}", params, NULL, 0);
-    vg_router_add(&srv->router, VG_M_GET, "/shrinking", shrinking, NULL, 0);
+    vg_http_route(http, VG_M_POST | VG_M_PUT, "/echo", echo, NULL, 0, 1);
+    vg_http_route(http, VG_M_POST, "/echo/small", echo, NULL, 16, 1);
+    vg_http_route(http, VG_M_GET, "/later", later, NULL, 0, 1);
+    vg_http_route(http, VG_M_GET, "/big", big, NULL, 0, 1);
+    vg_http_route(http, VG_M_GET, "/p/{a}/x/{b}", params, NULL, 0, 1);
+    vg_http_route(http, VG_M_GET, "/shrinking", shrinking, NULL, 0, 1);
 }
 
 /* ---- the tests ---- */

@@ -7,8 +7,8 @@ core/, and fails when
   1. a folder of core/ has no row in the table (or a row names no folder);
   2. a file includes a core header without its folder ("conn.h", not "net/conn.h");
   3. a file includes a header of a folder its layer may not include;
-  4. two or more modules (a .c/.h pair) include each other, directly or
-     around a circle;
+  4. two or more modules (a .c/.h pair, with its NAME_internal.h if any)
+     include each other, directly or around a circle;
   5. the folders include each other around a circle.
 Prints TAP.
 """
@@ -47,6 +47,14 @@ def sources():
         for name in sorted(os.listdir(path)):
             if name.endswith((".c", ".h")):
                 yield folder, name, os.path.join(path, name)
+
+
+def module_of(folder, name):
+    """A module is a .c/.h pair; a NAME_internal.h header is part of module NAME."""
+    base = os.path.splitext(name)[0]
+    if base.endswith("_internal"):
+        base = base[: -len("_internal")]
+    return folder + "/" + base
 
 
 def find_cycles(graph):
@@ -119,7 +127,7 @@ def main():
     modules = {}      # "net/conn" -> set of modules it includes
     unqualified, forbidden = [], []
     for folder, name, path in sources():
-        module = folder + "/" + os.path.splitext(name)[0]
+        module = module_of(folder, name)
         deps = modules.setdefault(module, set())
         text = open(path, encoding="utf-8", errors="replace").read()
         for inc in INCLUDE.findall(text):
@@ -133,7 +141,7 @@ def main():
             target_folder = inc.split("/")[0]
             if not os.path.exists(os.path.join(CORE, inc)):
                 continue
-            target = os.path.splitext(inc)[0]
+            target = module_of(target_folder, inc.split("/", 1)[1])
             if target != module:
                 deps.add(target)
             if target_folder != folder and target_folder not in table.get(folder, set()):

@@ -231,14 +231,16 @@ router_matches(void **state)
     (void)state;
     vg_router r;
     vg_router_init(&r);
-    assert_non_null(vg_router_add(&r, VG_M_GET, "/", noop, NULL, 0));
-    assert_non_null(vg_router_add(&r, VG_M_GET, "/v1/users", noop, NULL, 0));
-    assert_non_null(vg_router_add(&r, VG_M_POST, "/v1/users", noop, NULL, 0));
-    const vg_route *prof = vg_router_add(&r, VG_M_GET | VG_M_PUT, "/v1/users/{id}/profile", noop, NULL, 5);
+    assert_non_null(vg_router_add(&r, VG_M_GET, "/", noop, NULL, 0, 1));
+    assert_non_null(vg_router_add(&r, VG_M_GET, "/v1/users", noop, NULL, 0, 1));
+    assert_non_null(vg_router_add(&r, VG_M_POST, "/v1/users", noop, NULL, 0, 1));
+    const vg_route *prof = vg_router_add(&r, VG_M_GET | VG_M_PUT, "/v1/users/{id}/profile", noop, NULL, 5, 1);
     assert_non_null(prof);
-    assert_null(vg_router_add(&r, VG_M_GET, "nope", noop, NULL, 0));
-    assert_null(vg_router_add(&r, VG_M_GET, "/a//b", noop, NULL, 0));
-    assert_null(vg_router_add(&r, VG_M_GET, "/{}", noop, NULL, 0));
+    assert_null(vg_router_add(&r, VG_M_GET, "nope", noop, NULL, 0, 1));
+    assert_null(vg_router_add(&r, VG_M_GET, "/a//b", noop, NULL, 0, 1));
+    assert_null(vg_router_add(&r, VG_M_GET, "/{}", noop, NULL, 0, 1));
+    /* who may call a route is declared with it: no access, no route */
+    assert_null(vg_router_add(&r, VG_M_GET, "/undeclared", noop, NULL, 0, 0));
 
     const vg_route *rt;
     vg_str params[VG_ROUTE_MAX_PARAMS];

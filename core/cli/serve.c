@@ -1,0 +1,208 @@
+/* serve: see serve.h. */
+#include "cli/serve.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "vg_build.h"
+
+#include "api/detect_api.h"
+#include "api/dialects.h"
+#include "api/history_api.h"
+#include "api/models_api.h"
+#include "api/ops.h"
+#include "api/store_api.h"
+#include "api/stream_api.h"
+#include "base/error.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "http/cors.h"
+#include "http/http.h"
+#include "http/static.h"
+#include "net/server.h"
+#include "pool/pool.h"
+
+static int
+setup_log(const vg_config *cfg, char *err, size_t errlen)
+{
+    enum vg_log_level lvl;
+    if (vg_log_level_parse(cfg->log_level, &lvl) == 0)
+        vg_log_set_level(lvl);
+    vg_log_set_format(strcmp(cfg->log_format, "json") == 0 ? VG_LOG_JSON : VG_LOG_TEXT);
+    if (cfg->log_file[0]) {
+        int fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (fd < 0) {
+            snprintf(err, errlen, "log.file '%s': %s", cfg->log_file, strerror(errno));
+            return -1;
+        }
+        vg_log_set_fd(fd);
+    }
+    return 0;
+}
+
+
+vg_pool *
+vg_serve_pool(struct ev_loop *loop, const vg_config *cfg, char *err, size_t errlen)
+{
+    vg_pool_options o;
+    vg_pool_options_init(&o);
+    o.models_dir = cfg->models_dir;
+    o.backend_dir = cfg->backends_dir[0] ? cfg->backends_dir : NULL;
+    o.default_model = cfg->default_model[0] ? cfg->default_model : NULL;
+    o.workers = (unsigned)cfg->workers;
+    o.queue_max = (unsigned)cfg->queue_max;
+    o.job_timeout_ms = (uint32_t)(cfg->job_timeout * 1000);
+    o.start_timeout_ms = (uint32_t)(cfg->worker_start_timeout * 1000);
+    o.mem_cap = cfg->worker_mem_cap;
+    o.max_image_bytes = cfg->max_upload;
+    o.max_image_pixels = (uint64_t)cfg->max_pixels;
+    vg_pool *pool;
+    int rc = vg_pool_create(loop, &o, &pool);
+    if (rc != 0) {
+        snprintf(err, errlen, "worker pool: %s", vg_err_str(rc));
+        return NULL;
+    }
+    int found = vg_pool_scan(pool);
+    if (found < 0)
+        vg_warn("models", "cannot read the models directory '%s': %s", cfg->models_dir, vg_err_str(found));
+    else
+        vg_info("models", "%d model(s) in %s", found, cfg->models_dir);
+
+    char list[1024];
+    snprintf(list, sizeof list, "%s", cfg->load_models[0] ? cfg->load_models : cfg->default_model);
+    char *save = NULL;
+    for (char *name = strtok_r(list, ", ", &save); name; name = strtok_r(NULL, ", ", &save)) {
+        char why[512] = "";
+        rc = vg_pool_model_load(pool, name, NULL, 0, why, sizeof why);
+        if (rc != 0)
+            vg_warn("models", "cannot load '%s': %s", name, why[0] ? why : vg_err_str(rc));
+    }
+    return pool;
+}
+
+
+struct vg_app {
+    struct ev_loop *loop;
+    vg_server *srv;
+    vg_http *http;
+    vg_static st;
+    vg_store_api *store;
+    vg_pool *pool;
+    vg_models_api *models;
+    vg_detect_api *detect;
+    vg_stream_api *stream;
+    vg_dialects *dialects;
+};
+
+
+vg_app *
+vg_app_create(struct ev_loop *loop, vg_config *cfg, char *err, size_t errlen)
+{
+    vg_app *app = vg_xcalloc(1, sizeof *app);
+    app->loop = loop;
+    app->srv = vg_server_create(loop, cfg);
+    app->http = vg_http_create(app->srv);
+    vg_cors_install(app->http);
+    vg_ops_register(app->http);
+    vg_static_init(&app->st, app->http, cfg->web_dir);
+    /* the store and the hasher fork first, before workers and listeners */
+    app->store = vg_store_api_create(app->http, err, errlen);
+    if (!app->store)
+        goto fail;
+    app->pool = vg_serve_pool(loop, cfg, err, errlen);
+    if (!app->pool)
+        goto fail;
+    vg_history *history = vg_store_api_history(app->store);
+    app->models = vg_models_api_create(app->http, app->pool);
+    app->detect = vg_detect_api_create(app->http, app->pool, history);
+    app->stream = vg_stream_api_create(app->http, app->pool, history);
+    app->dialects = vg_dialects_create(app->http, app->pool, vg_store_api_store(app->store), app->stream, err, errlen);
+    if (!app->dialects)
+        goto fail;
+    return app;
+fail:
+    vg_app_destroy(app);
+    return NULL;
+}
+
+
+vg_server *vg_app_server(const vg_app *app) { return app->srv; }
+vg_pool *vg_app_pool(const vg_app *app) { return app->pool; }
+
+
+int
+vg_app_bootstrap(vg_app *app, FILE *out)
+{
+    return vg_store_api_bootstrap(app->store, out);
+}
+
+
+void
+vg_app_destroy(vg_app *app)
+{
+    if (!app)
+        return;
+    vg_dialects_destroy(app->dialects);
+    vg_stream_api_destroy(app->stream);
+    vg_detect_api_destroy(app->detect);
+    vg_models_api_destroy(app->models);
+    if (app->pool)
+        vg_pool_destroy(app->pool);
+    vg_store_api_destroy(app->store);
+    vg_static_release(&app->st);
+    /* the connections close before the HTTP layer they speak goes */
+    vg_server_destroy(app->srv);
+    vg_http_destroy(app->http);
+    free(app);
+}
+
+
+int
+vg_serve(vg_config *cfg, const char *config_path, int argc, char **argv)
+{
+    char err[512];
+    if (setup_log(cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "vigia: %s\n", err);
+        vg_config_release(cfg);
+        free(cfg);
+        return 2;
+    }
+    vg_log_set_process("master");
+    struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
+    if (!loop) {
+        fprintf(stderr, "vigia: cannot start the event loop\n");
+        vg_config_release(cfg);
+        free(cfg);
+        return 1;
+    }
+    int rc = 1;
+    vg_app *app = vg_app_create(loop, cfg, err, sizeof err);
+    if (!app) {
+        vg_error("server", "%s", err);
+        goto out;
+    }
+    vg_server *srv = app->srv;
+    vg_server_set_reload_args(srv, config_path, argc, argv);
+    if (vg_server_listen(srv, err, sizeof err) < 0) {
+        vg_error("server", "%s", err);
+        goto out;
+    }
+    vg_log_attach(loop);
+    vg_info("server", "vigia %s started (pid %d, config %s)", PACKAGE_VERSION, (int)getpid(),
+            cfg->config_path ? cfg->config_path : "defaults");
+    vg_server_announce(srv);
+    vg_app_bootstrap(app, stdout);   /* the one-time admin password on an empty database */
+    rc = vg_server_run(srv);
+out:
+    vg_app_destroy(app);
+    vg_metrics_reset();
+    vg_log_set_blocking(1);
+    ev_loop_destroy(loop);
+    return rc;
+}

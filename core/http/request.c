@@ -1,0 +1,178 @@
+/*
+ * request: reading an HTTP request (see http.h): its line, headers, query
+ * and body, and the request object's life.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+
+#include "http/http_internal.h"
+
+unsigned vg_req_method(const vg_req *r) { return r->method; }
+const char *vg_req_method_name(const vg_req *r) { return r->method_name; }
+vg_str vg_req_path(const vg_req *r) { return r->path; }
+vg_str vg_req_query(const vg_req *r) { return r->query; }
+vg_str vg_req_param(const vg_req *r, int i) { return i < r->nparams ? r->params[i] : (vg_str){ "", 0 }; }
+vg_str vg_req_body(const vg_req *r) { return (vg_str){ r->body.data ? r->body.data : "", r->body.len }; }
+const char *vg_req_peer(const vg_req *r) { return r->peer; }
+vg_server *vg_req_server(const vg_req *r) { return r->http->srv; }
+vg_http *vg_req_http(const vg_req *r) { return r->http; }
+vg_conn *vg_req_conn(const vg_req *r) { return r->hc ? r->hc->conn : NULL; }
+const vg_route *vg_req_route(const vg_req *r) { return r->route; }
+int vg_req_is_orphan(const vg_req *r) { return r->hc == NULL; }
+double vg_req_started(const vg_req *r) { return r->started; }
+void vg_req_set_data(vg_req *r, void *data) { r->data = data; }
+void *vg_req_data(const vg_req *r) { return r->data; }
+void *vg_req_identity(const vg_req *r) { return r->identity; }
+
+
+void
+vg_req_set_identity(vg_req *r, void *identity, void (*release)(void *identity))
+{
+    if (r->identity_release)
+        r->identity_release(r->identity);
+    r->identity = identity;
+    r->identity_release = release;
+}
+
+void
+vg_req_on_abort(vg_req *r, void (*fn)(vg_req *r, void *ud), void *ud)
+{
+    r->on_abort = fn;
+    r->abort_ud = ud;
+}
+
+
+char *
+vg_req_take_body(vg_req *r, size_t *len)
+{
+    if (!r->body.data)
+        vg_buf_reserve(&r->body, 0);
+    return vg_buf_steal(&r->body, len);
+}
+
+
+int vg_req_header_count(const vg_req *r) { return r->hdrs ? r->nhdrs : 0; }
+const vg_header *vg_req_header_at(const vg_req *r, int i) { return &r->hdrs[i]; }
+
+
+vg_str
+vg_req_target(const vg_req *r)
+{
+    return (vg_str){ r->head.data, r->url_len };
+}
+
+
+vg_str
+vg_req_header(const vg_req *r, const char *name)
+{
+    if (r->hdrs)
+        for (int i = 0; i < r->nhdrs; i++)
+            if (vg_str_ieq(r->hdrs[i].name, name))
+                return r->hdrs[i].value;
+    return (vg_str){ NULL, 0 };
+}
+
+
+static int
+hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+
+int
+vg_url_decode(const char *s, size_t n, vg_buf *out, int plus_space)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '%') {
+            int hi, lo;
+            if (i + 2 >= n || (hi = hexval(s[i + 1])) < 0 || (lo = hexval(s[i + 2])) < 0)
+                return -1;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (c == '+' && plus_space) {
+            c = ' ';
+        }
+        vg_buf_putc(out, c);
+    }
+    vg_buf_cstr(out);
+    return 0;
+}
+
+
+int
+vg_req_query_get(const vg_req *r, const char *name, vg_buf *out)
+{
+    const char *p = r->query.p, *end = r->query.p + r->query.n;
+    size_t nl = strlen(name);
+    while (p && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *pe = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(pe - p));
+        const char *ke = eq ? eq : pe;
+        vg_buf key;
+        vg_buf_init(&key);
+        int ok = vg_url_decode(p, (size_t)(ke - p), &key, 1) == 0 && key.len == nl &&
+                 memcmp(key.data, name, nl) == 0;
+        vg_buf_release(&key);
+        if (ok) {
+            out->len = 0;
+            if (eq)
+                return vg_url_decode(eq + 1, (size_t)(pe - eq - 1), out, 1);
+            vg_buf_cstr(out);
+            return 0;
+        }
+        p = amp ? amp + 1 : end;
+    }
+    return -1;
+}
+
+
+/* ------------------------------------------------------------------ */
+/* request objects */
+
+vg_req *
+vg_http__req_create(vg_http__conn *hc)
+{
+    vg_req *r = vg_xcalloc(1, sizeof *r);
+    r->hc = hc;
+    r->http = hc->http;
+    snprintf(r->peer, sizeof r->peer, "%s", vg_conn_peer(hc->conn));
+    r->started = ev_now(vg_server_loop(r->http->srv));
+    r->body_limit = vg_server_config(r->http->srv)->max_body;
+    return r;
+}
+
+
+void
+vg_http__req_destroy(vg_req *r)
+{
+    if (r->identity_release)
+        r->identity_release(r->identity);
+    vg_buf_release(&r->head);
+    vg_buf_release(&r->body);
+    vg_buf_release(&r->resp_headers);
+    free(r->offs);
+    free(r->hdrs);
+    free(r->err_msg);
+    free(r);
+}
+
+
+void
+vg_http__early_error(vg_req *r, int status, const char *code, const char *msg)
+{
+    if (r->early_status)
+        return;
+    r->early_status = status;
+    r->early_code = code;
+    snprintf(r->early_msg, sizeof r->early_msg, "%s", msg);
+    r->discard_body = 1;
+}
