@@ -38,8 +38,10 @@ struct vg_ws {
     const vg_ws_handler *h;
     void *ud;
     char subprotocol[32];
-    vg_buf in;                  /* read, not yet given to wslay */
+    vg_buf in;                  /* read, not yet given to wslay (left over from an earlier read) */
     size_t in_off;
+    const uint8_t *cur;         /* the read being handled, given to wslay in place (no copy) */
+    size_t cur_len;
     int in_pump;                /* inside wslay calls: defer sends and closes */
     int failed;                 /* a callback hit a hard error */
     int ping_sent;              /* waiting for any byte after our keepalive ping */
@@ -141,15 +143,22 @@ recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *
     (void)flags;
     vg_ws *ws = user;
     size_t avail = ws->in.len - ws->in_off;
-    if (avail == 0) {
+    if (avail > 0) {
+        size_t n = avail < len ? avail : len;
+        memcpy(buf, ws->in.data + ws->in_off, n);
+        ws->in_off += n;
+        if (ws->in_off == ws->in.len)
+            ws->in.len = ws->in_off = 0;
+        return (ssize_t)n;
+    }
+    if (ws->cur_len == 0) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
-    size_t n = avail < len ? avail : len;
-    memcpy(buf, ws->in.data + ws->in_off, n);
-    ws->in_off += n;
-    if (ws->in_off == ws->in.len)
-        ws->in.len = ws->in_off = 0;
+    size_t n = ws->cur_len < len ? ws->cur_len : len;
+    memcpy(buf, ws->cur, n);
+    ws->cur += n;
+    ws->cur_len -= n;
     return (ssize_t)n;
 }
 
@@ -212,7 +221,7 @@ pump_ex(vg_ws *ws, int may_close)
         return;
     ws->in_pump = 1;
     int rc = 0;
-    if (ws->in.len > ws->in_off && wslay_event_want_read(ws->ctx))
+    if ((ws->in.len > ws->in_off || ws->cur_len > 0) && wslay_event_want_read(ws->ctx))
         rc = wslay_event_recv(ws->ctx);
     if (rc == 0 && wslay_event_want_write(ws->ctx))
         rc = wslay_event_send(ws->ctx);
@@ -230,8 +239,10 @@ pump_ex(vg_ws *ws, int may_close)
         finish(ws, c, may_close, "websocket closed");
         return;
     }
-    if (!wslay_event_get_read_enabled(ws->ctx))
+    if (!wslay_event_get_read_enabled(ws->ctx)) {
         ws->in.len = ws->in_off = 0;   /* after a close frame: ignore the rest */
+        ws->cur_len = 0;
+    }
     if (may_close && ws->congested && vg_ws_queued(ws) <= vg_server_config(ws->srv)->ws_max_queue / 2) {
         ws->congested = 0;
         if (ws->h->on_writable)
@@ -338,11 +349,23 @@ ws_on_read(vg_conn *c, const char *p, size_t n)
         pump(ws);
         return;
     }
-    /* wslay takes everything on each pump, so this stays about one read's worth */
-    vg_buf_append(&ws->in, p, n);
     ws->ping_sent = 0;
     keepalive_rearm(ws);
+    if (ws->in.len > ws->in_off) {
+        /* wslay takes everything on each pump, so this stays about one read's worth */
+        vg_buf_append(&ws->in, p, n);
+        pump(ws);
+        return;
+    }
+    /* the usual case: wslay reads straight from the connection's read buffer */
+    ws->cur = (const uint8_t *)p;
+    ws->cur_len = n;
     pump(ws);
+    if (vg_conn_is_closing(c))
+        return;   /* ws is gone */
+    if (ws->cur_len > 0)
+        vg_buf_append(&ws->in, ws->cur, ws->cur_len);   /* keep what wslay did not take for the next pump */
+    ws->cur_len = 0;
 }
 
 
