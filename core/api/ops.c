@@ -26,10 +26,8 @@ health(vg_req *r, void *ud)
     vg_jsonw w;
     vg_jsonw_init(&w, &b);
     vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "status");
-    vg_jsonw_cstr(&w, vg_server_is_draining(s) ? "draining" : "ok");
-    vg_jsonw_key(&w, "version");
-    vg_jsonw_cstr(&w, PACKAGE_VERSION);
+    vg_jsonw_kstr(&w, "status", vg_server_is_draining(s) ? "draining" : "ok");
+    vg_jsonw_kstr(&w, "version", PACKAGE_VERSION);
     vg_jsonw_key(&w, "uptime_s");
     vg_jsonw_fixed(&w, vg_server_uptime(s), 3);
     vg_jsonw_obj_end(&w);

@@ -234,3 +234,19 @@ vg_jsonw_raw(vg_jsonw *w, const char *json, size_t n)
     before_value(w);
     vg_buf_append(w->out, json, n);
 }
+
+
+void vg_jsonw_kstr(vg_jsonw *w, const char *key, const char *s) { vg_jsonw_key(w, key); vg_jsonw_cstr(w, s); }
+void vg_jsonw_kint(vg_jsonw *w, const char *key, int64_t v) { vg_jsonw_key(w, key); vg_jsonw_int(w, v); }
+void vg_jsonw_kuint(vg_jsonw *w, const char *key, uint64_t v) { vg_jsonw_key(w, key); vg_jsonw_uint(w, v); }
+void vg_jsonw_kbool(vg_jsonw *w, const char *key, int v) { vg_jsonw_key(w, key); vg_jsonw_bool(w, v); }
+void vg_jsonw_kobj(vg_jsonw *w, const char *key) { vg_jsonw_key(w, key); vg_jsonw_obj(w); }
+void vg_jsonw_karr(vg_jsonw *w, const char *key) { vg_jsonw_key(w, key); vg_jsonw_arr(w); }
+
+
+void
+vg_jsonw_kdouble(vg_jsonw *w, const char *key, double v, int digits)
+{
+    vg_jsonw_key(w, key);
+    vg_jsonw_double_prec(w, v, digits);
+}

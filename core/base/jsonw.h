@@ -40,6 +40,15 @@ void vg_jsonw_null(vg_jsonw *w);
 /* Already-serialised JSON, written as one value. */
 void vg_jsonw_raw(vg_jsonw *w, const char *json, size_t n);
 
+/* A member of the current object: the key, then the value (vg_jsonw_key + the writer above). */
+void vg_jsonw_kstr(vg_jsonw *w, const char *key, const char *s);   /* NULL writes null */
+void vg_jsonw_kint(vg_jsonw *w, const char *key, int64_t v);
+void vg_jsonw_kuint(vg_jsonw *w, const char *key, uint64_t v);
+void vg_jsonw_kdouble(vg_jsonw *w, const char *key, double v, int digits);   /* vg_jsonw_double_prec */
+void vg_jsonw_kbool(vg_jsonw *w, const char *key, int v);
+void vg_jsonw_kobj(vg_jsonw *w, const char *key);   /* "key":{ */
+void vg_jsonw_karr(vg_jsonw *w, const char *key);   /* "key":[ */
+
 /* Appends s as a quoted JSON string to b. */
 void vg_json_quote(vg_buf *b, const char *s, size_t n);
 

@@ -332,12 +332,9 @@ vg_req_error(vg_req *r, int status, const char *code, const char *fmt, ...)
     vg_jsonw w;
     vg_jsonw_init(&w, &body);
     vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "error");
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "code");
-    vg_jsonw_cstr(&w, code);
-    vg_jsonw_key(&w, "message");
-    vg_jsonw_cstr(&w, msg);
+    vg_jsonw_kobj(&w, "error");
+    vg_jsonw_kstr(&w, "code", code);
+    vg_jsonw_kstr(&w, "message", msg);
     vg_jsonw_obj_end(&w);
     vg_jsonw_obj_end(&w);
     vg_buf_putc(&body, '\n');
