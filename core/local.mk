@@ -41,7 +41,10 @@ libvigiacore_a_SOURCES += core/pipeline/backend_loader.c core/pipeline/backend_l
 	core/pipeline/rawimg.c core/pipeline/rawimg.h
 # store: LMDB schema, the store and hasher processes, the store client
 libvigiacore_a_SOURCES += core/store/chan.c core/store/chan.h core/store/db.c core/store/db.h \
-	core/store/store.c core/store/store.h core/store/store_client.c core/store/store_client.h
+	core/store/db_aggregates.c core/store/db_apikeys.c core/store/db_detections.c \
+	core/store/db_images.c core/store/db_internal.h core/store/db_sessions.c core/store/db_users.c \
+	core/store/records.h core/store/store.c core/store/store.h core/store/store_client.c \
+	core/store/store_client.h
 # cli: the command line
 libvigiacore_a_SOURCES += core/cli/detect_cli.c core/cli/detect_cli.h core/cli/user_cli.c \
 	core/cli/user_cli.h
