@@ -39,12 +39,13 @@ libvigiacore_a_SOURCES += core/pipeline/backend_loader.c core/pipeline/backend_l
 	core/pipeline/detector.c core/pipeline/detector.h core/pipeline/image.c core/pipeline/image.h \
 	core/pipeline/model.c core/pipeline/model.h core/pipeline/postprocess.c core/pipeline/postprocess.h \
 	core/pipeline/rawimg.c core/pipeline/rawimg.h
-# store: LMDB schema, the store and hasher processes, the store client
+# store: LMDB schema by record kind, the store and hasher processes, the store client and its reads
 libvigiacore_a_SOURCES += core/store/chan.c core/store/chan.h core/store/db.c core/store/db.h \
 	core/store/db_aggregates.c core/store/db_apikeys.c core/store/db_detections.c \
 	core/store/db_images.c core/store/db_internal.h core/store/db_sessions.c core/store/db_users.c \
-	core/store/records.h core/store/store.c core/store/store.h core/store/store_client.c \
-	core/store/store_client.h
+	core/store/offline.c core/store/offline.h core/store/records.h core/store/store.c \
+	core/store/store.h core/store/store_client.c core/store/store_client.h core/store/store_internal.h \
+	core/store/store_read.c core/store/store_read.h
 # cli: the command line
 libvigiacore_a_SOURCES += core/cli/detect_cli.c core/cli/detect_cli.h core/cli/user_cli.c \
 	core/cli/user_cli.h

@@ -15,17 +15,16 @@
 #include <jansson.h>
 
 #include "auth/auth.h"
-#include "store/db.h"
 #include "http/http.h"
 #include "base/jsonw.h"
 #include "base/log.h"
 #include "base/mpk.h"
 #include "net/server.h"
 #include "store/store_client.h"
+#include "store/store_read.h"
 
 #define MAX_LIMIT 1000
 #define DEFAULT_LIMIT 50
-#define SCAN_BUDGET 20000              /* index entries one request may look at */
 #define MAX_BUCKETS 2000
 
 struct vg_history {
@@ -408,20 +407,9 @@ query_str(vg_req *r, const char *name, char *out, size_t cap)
 }
 
 
-typedef struct filter {
-    uint64_t since, until;             /* microseconds, until exclusive */
-    uint8_t cursor[16];
-    int has_cursor;
-    char label[VG_DB_LABEL_MAX + 1], source[VG_DB_SOURCE_MAX + 1], model[VG_DB_LABEL_MAX + 1];
-    int has_label, has_source, has_model, has_user;
-    uint64_t user;
-    int limit;
-} filter;
-
-
 /* Parses the filters; -1 after answering 422. */
 static int
-parse_filter(vg_req *r, filter *f)
+parse_filter(vg_req *r, vg_det_filter *f)
 {
     memset(f, 0, sizeof *f);
     f->until = UINT64_MAX;
@@ -474,27 +462,30 @@ parse_filter(vg_req *r, filter *f)
 }
 
 
-/* Does a record pass the filters the driving index did not apply? */
+/* Renders a stored detection (a vg_store_record_fn). */
 static int
-record_matches(const filter *f, const void *p, size_t n)
+render_detection(const uint8_t key[16], const void *p, size_t n, void *ud)
 {
-    vg_det_view v;
-    if (vg_det_view_decode(p, n, &v) != 0)
-        return 0;
-    if (f->has_user && v.uid != f->user)
-        return 0;
-    if (f->has_source && (v.source.n != strlen(f->source) || memcmp(v.source.p, f->source, v.source.n)))
-        return 0;
-    if (f->has_model && (v.model.n != strlen(f->model) || memcmp(v.model.p, f->model, v.model.n)))
-        return 0;
-    if (f->has_label) {
-        size_t ln = strlen(f->label);
-        for (uint32_t i = 0; i < v.nlabels; i++)
-            if (v.labels[i].n == ln && memcmp(v.labels[i].p, f->label, ln) == 0)
-                return 1;
-        return 0;
+    return detection_json(ud, key, p, n);
+}
+
+
+/* Ends a page's JSON: the count and the next cursor (null on the last page). */
+static void
+page_end(vg_jsonw *w, const vg_store_page *page)
+{
+    vg_jsonw_arr_end(w);
+    vg_jsonw_key(w, "count");
+    vg_jsonw_int(w, (int64_t)page->count);
+    vg_jsonw_key(w, "next_cursor");
+    if (page->has_next) {
+        char hx[33];
+        vg_db_key_hex(page->next, hx);
+        vg_jsonw_cstr(w, hx);
+    } else {
+        vg_jsonw_null(w);
     }
-    return 1;
+    vg_jsonw_obj_end(w);
 }
 
 
@@ -502,52 +493,9 @@ static void
 route_list(vg_req *r, void *ud)
 {
     vg_history *h = ud;
-    filter f;
+    vg_det_filter f;
     if (parse_filter(r, &f) < 0)
         return;
-    vg_db *db = vg_store_db(h->store);
-    MDB_txn *txn;
-    int rc = vg_db_read(db, &txn);
-    if (rc != 0) {
-        vg_auth_store_error(r, rc, "cannot read detections");
-        return;
-    }
-    /* the driving database and the prefix of its keys */
-    MDB_dbi dbi = db->detections;
-    uint8_t prefix[VG_DB_LABEL_MAX + 2];
-    size_t pn = 0;
-    if (f.has_label) {
-        dbi = db->idx_label;
-        pn = strlen(f.label) + 1;
-        memcpy(prefix, f.label, pn);
-    } else if (f.has_source) {
-        dbi = db->idx_source;
-        pn = strlen(f.source) + 1;
-        memcpy(prefix, f.source, pn);
-    } else if (f.has_user) {
-        dbi = db->idx_user;
-        pn = 8;
-        vg_db_be64(prefix, f.user);
-    } else if (f.has_model) {
-        dbi = db->idx_model;
-        pn = strlen(f.model) + 1;
-        memcpy(prefix, f.model, pn);
-    }
-    /* start just below min(cursor, until) and walk backwards */
-    uint8_t bound[16];
-    if (f.until != UINT64_MAX) {
-        vg_db_be64(bound, f.until);
-        memset(bound + 8, 0, 8);
-    } else {
-        memset(bound, 0xff, 16);
-    }
-    if (f.has_cursor && memcmp(f.cursor, bound, 16) < 0)
-        memcpy(bound, f.cursor, 16);
-    uint8_t start[VG_DB_LABEL_MAX + 2 + 16];
-    memcpy(start, prefix, pn);
-    memcpy(start + pn, bound, 16);
-    MDB_cursor *c;
-    MDB_val k = { pn + 16, start }, v;
     vg_buf b;
     vg_buf_init(&b);
     vg_jsonw w;
@@ -555,52 +503,14 @@ route_list(vg_req *r, void *ud)
     vg_jsonw_obj(&w);
     vg_jsonw_key(&w, "detections");
     vg_jsonw_arr(&w);
-    int n = 0, scanned = 0, more = 0;
-    uint8_t last[16];
-    if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0) {
-        vg_db_read_end(db);
+    vg_store_page page;
+    int rc = vg_store_detections_page(h->store, &f, render_detection, &w, &page);
+    if (rc != 0) {
         vg_buf_release(&b);
-        vg_auth_store_error(r, vg_db_err(rc), "cannot read detections");
+        vg_auth_store_error(r, rc, "cannot read detections");
         return;
     }
-    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    rc = rc == 0 ? mdb_cursor_get(c, &k, &v, MDB_PREV) : mdb_cursor_get(c, &k, &v, MDB_LAST);
-    while (rc == 0) {
-        if (k.mv_size != pn + 16 || memcmp(k.mv_data, prefix, pn) != 0)
-            break;
-        const uint8_t *dk = (const uint8_t *)k.mv_data + pn;
-        if (vg_db_key_time(dk) < f.since)
-            break;
-        if (n == f.limit || scanned == SCAN_BUDGET) {
-            more = 1;
-            break;
-        }
-        scanned++;
-        memcpy(last, dk, 16);
-        MDB_val rv = v;
-        int found = 1;
-        if (dbi != db->detections) {
-            MDB_val dkey = { 16, (void *)dk };
-            found = mdb_get(txn, db->detections, &dkey, &rv) == 0;
-        }
-        if (found && record_matches(&f, rv.mv_data, rv.mv_size) && detection_json(&w, dk, rv.mv_data, rv.mv_size) == 0)
-            n++;
-        rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
-    }
-    mdb_cursor_close(c);
-    vg_db_read_end(db);
-    vg_jsonw_arr_end(&w);
-    vg_jsonw_key(&w, "count");
-    vg_jsonw_int(&w, n);
-    vg_jsonw_key(&w, "next_cursor");
-    if (more && scanned > 0) {
-        char hx[33];
-        vg_db_key_hex(last, hx);
-        vg_jsonw_cstr(&w, hx);
-    } else {
-        vg_jsonw_null(&w);
-    }
-    vg_jsonw_obj_end(&w);
+    page_end(&w, &page);
     vg_buf_putc(&b, '\n');
     vg_req_respond_buf(r, 200, "application/json", &b);
     vg_buf_release(&b);
@@ -627,24 +537,11 @@ route_get(vg_req *r, void *ud)
     uint8_t key[16];
     if (param_key(r, key) < 0)
         return;
-    vg_db *db = vg_store_db(h->store);
-    MDB_txn *txn;
-    int rc = vg_db_read(db, &txn);
-    if (rc != 0) {
-        vg_auth_store_error(r, rc, "cannot read detections");
-        return;
-    }
-    MDB_val k = { 16, key }, v;
-    rc = mdb_get(txn, db->detections, &k, &v);
     vg_buf b;
     vg_buf_init(&b);
     vg_jsonw w;
     vg_jsonw_init(&w, &b);
-    if (rc == 0)
-        rc = detection_json(&w, key, v.mv_data, v.mv_size);
-    else
-        rc = vg_db_err(rc);
-    vg_db_read_end(db);
+    int rc = vg_store_detection_get(h->store, key, render_detection, &w);
     if (rc == 0) {
         vg_buf_putc(&b, '\n');
         vg_req_respond_buf(r, 200, "application/json", &b);
@@ -665,23 +562,11 @@ route_image(vg_req *r, void *ud)
     int has = 0;
     if (param_key(r, key) < 0)
         return;
-    vg_db *db = vg_store_db(h->store);
-    MDB_txn *txn;
-    int rc = vg_db_read(db, &txn);
-    if (rc != 0) {
+    int rc = vg_store_detection_image(h->store, key, sha, &has);
+    if (rc != 0 && rc != VG_E_NOTFOUND) {
         vg_auth_store_error(r, rc, "cannot read detections");
         return;
     }
-    MDB_val k = { 16, key }, v;
-    rc = mdb_get(txn, db->detections, &k, &v);
-    if (rc == 0) {
-        vg_det_view dv;
-        if (vg_det_view_decode(v.mv_data, v.mv_size, &dv) == 0 && dv.image) {
-            memcpy(sha, dv.image, 32);
-            has = 1;
-        }
-    }
-    vg_db_read_end(db);
     if (rc != 0 || !has) {
         vg_req_error(r, 404, "not_found", rc != 0 ? "no such detection" : "no image is kept for this detection");
         return;
@@ -817,46 +702,18 @@ route_feedback_add(vg_req *r, void *ud)
 }
 
 
-static void
-feedback_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
+/* Renders a stored feedback record (a vg_store_record_fn; an unreadable one is counted, not shown). */
+static int
+feedback_json(const uint8_t key[16], const void *p, size_t n, void *ud)
 {
-    vg_mpr r;
-    uint32_t cnt;
+    vg_jsonw *w = ud;
+    vg_feedback_view f;
     char id[33], det[33] = "";
-    uint64_t uid = 0;
-    int ok = -1;
-    vg_str un = { "", 0 }, label = { NULL, 0 }, text = { NULL, 0 };
     vg_db_key_hex(key, id);
-    vg_mpr_init(&r, p, n);
-    if (vg_mpr_map(&r, &cnt) < 0)
-        return;
-    for (uint32_t i = 0; i < cnt && !r.err; i++) {
-        vg_str k;
-        if (vg_mpr_str(&r, &k) < 0)
-            break;
-        if (vg_str_eq(k, "det")) {
-            const uint8_t *b;
-            size_t bn;
-            if (vg_mpr_bin(&r, &b, &bn) == 0 && bn == 16)
-                vg_db_key_hex(b, det);
-        } else if (vg_str_eq(k, "u"))
-            vg_mpr_u64(&r, &uid);
-        else if (vg_str_eq(k, "un"))
-            vg_mpr_str(&r, &un);
-        else if (vg_str_eq(k, "ok")) {
-            if (!vg_mpr_nil(&r))
-                vg_mpr_bool(&r, &ok);
-        } else if (vg_str_eq(k, "label")) {
-            if (!vg_mpr_nil(&r))
-                vg_mpr_str(&r, &label);
-        } else if (vg_str_eq(k, "text")) {
-            if (!vg_mpr_nil(&r))
-                vg_mpr_str(&r, &text);
-        } else
-            vg_mpr_skip(&r);
-    }
-    if (r.err)
-        return;
+    if (vg_feedback_view_decode(p, n, &f) != 0)
+        return 0;
+    if (f.has_det)
+        vg_db_key_hex(f.det, det);
     vg_jsonw_obj(w);
     vg_jsonw_key(w, "id");
     vg_jsonw_cstr(w, id);
@@ -867,26 +724,27 @@ feedback_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
     vg_jsonw_key(w, "user");
     vg_jsonw_obj(w);
     vg_jsonw_key(w, "id");
-    vg_jsonw_uint(w, uid);
+    vg_jsonw_uint(w, f.uid);
     vg_jsonw_key(w, "name");
-    vg_jsonw_str(w, un.p, un.n);
+    vg_jsonw_str(w, f.user.p, f.user.n);
     vg_jsonw_obj_end(w);
     vg_jsonw_key(w, "correct");
-    if (ok < 0)
+    if (f.correct < 0)
         vg_jsonw_null(w);
     else
-        vg_jsonw_bool(w, ok);
+        vg_jsonw_bool(w, f.correct);
     vg_jsonw_key(w, "label");
-    if (label.p)
-        vg_jsonw_str(w, label.p, label.n);
+    if (f.label.p)
+        vg_jsonw_str(w, f.label.p, f.label.n);
     else
         vg_jsonw_null(w);
     vg_jsonw_key(w, "text");
-    if (text.p)
-        vg_jsonw_str(w, text.p, text.n);
+    if (f.text.p)
+        vg_jsonw_str(w, f.text.p, f.text.n);
     else
         vg_jsonw_null(w);
     vg_jsonw_obj_end(w);
+    return 0;
 }
 
 
@@ -894,7 +752,7 @@ static void
 route_feedback_list(vg_req *r, void *ud)
 {
     vg_history *h = ud;
-    filter f;
+    vg_det_filter f;
     char det[64];
     uint8_t dk[16];
     int by_det = query_str(r, "detection_id", det, sizeof det) == 0;
@@ -904,24 +762,6 @@ route_feedback_list(vg_req *r, void *ud)
     }
     if (parse_filter(r, &f) < 0)
         return;
-    vg_db *db = vg_store_db(h->store);
-    MDB_txn *txn;
-    int rc = vg_db_read(db, &txn);
-    if (rc != 0) {
-        vg_auth_store_error(r, rc, "cannot read feedback");
-        return;
-    }
-    MDB_dbi dbi = by_det ? db->idx_feedback : db->feedback;
-    size_t pn = by_det ? 16 : 0;
-    uint8_t start[32];
-    if (by_det)
-        memcpy(start, dk, 16);
-    if (f.has_cursor)
-        memcpy(start + pn, f.cursor, 16);
-    else
-        memset(start + pn, 0xff, 16);
-    MDB_cursor *c;
-    MDB_val k = { pn + 16, start }, v;
     vg_buf b;
     vg_buf_init(&b);
     vg_jsonw w;
@@ -929,41 +769,15 @@ route_feedback_list(vg_req *r, void *ud)
     vg_jsonw_obj(&w);
     vg_jsonw_key(&w, "feedback");
     vg_jsonw_arr(&w);
-    int n = 0, more = 0;
-    uint8_t last[16];
-    if (mdb_cursor_open(txn, dbi, &c) == 0) {
-        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-        rc = rc == 0 ? mdb_cursor_get(c, &k, &v, MDB_PREV) : mdb_cursor_get(c, &k, &v, MDB_LAST);
-        while (rc == 0 && k.mv_size == pn + 16 && (!pn || memcmp(k.mv_data, dk, 16) == 0)) {
-            if (n == f.limit) {
-                more = 1;
-                break;
-            }
-            const uint8_t *fk = (const uint8_t *)k.mv_data + pn;
-            memcpy(last, fk, 16);
-            MDB_val fv = v;
-            MDB_val key = { 16, (void *)fk };
-            if (!pn || mdb_get(txn, db->feedback, &key, &fv) == 0) {
-                feedback_json(&w, fk, fv.mv_data, fv.mv_size);
-                n++;
-            }
-            rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
-        }
-        mdb_cursor_close(c);
+    vg_store_page page;
+    int rc = vg_store_feedback_page(h->store, by_det ? dk : NULL, f.has_cursor ? f.cursor : NULL, f.limit,
+                                    feedback_json, &w, &page);
+    if (rc != 0) {
+        vg_buf_release(&b);
+        vg_auth_store_error(r, rc, "cannot read feedback");
+        return;
     }
-    vg_db_read_end(db);
-    vg_jsonw_arr_end(&w);
-    vg_jsonw_key(&w, "count");
-    vg_jsonw_int(&w, n);
-    vg_jsonw_key(&w, "next_cursor");
-    if (more) {
-        char hx[33];
-        vg_db_key_hex(last, hx);
-        vg_jsonw_cstr(&w, hx);
-    } else {
-        vg_jsonw_null(&w);
-    }
-    vg_jsonw_obj_end(&w);
+    page_end(&w, &page);
     vg_buf_putc(&b, '\n');
     vg_req_respond_buf(r, 200, "application/json", &b);
     vg_buf_release(&b);
@@ -1030,15 +844,41 @@ bucket_json(vg_jsonw *w, const char *name, int64_t start, int64_t end, const vg_
 }
 
 
-/* Adds the stored bucket (kind, index) into b. */
+/* The buckets a stats answer lists: what the store sums for each, and how it is shown. */
+typedef struct stats_plan {
+    vg_agg_span *spans;
+    struct { const char *name; int64_t start, end; } *shown;   /* name: the shift's, or NULL */
+    size_t n, cap;
+    vg_jsonw *w;
+    vg_agg_bucket total;
+} stats_plan;
+
+
+/* Adds a bucket: `count` hours (or days) of kind from start, shown as [start, end). */
 static void
-load_bucket(vg_db *db, MDB_txn *txn, char kind, uint32_t index, vg_agg_bucket *b)
+plan_add(stats_plan *p, char kind, int64_t start, int count, const char *name, int64_t end)
 {
-    uint8_t k[5];
-    vg_agg_key(k, kind, index);
-    MDB_val key = { 5, k }, v;
-    if (mdb_get(txn, db->aggregates, &key, &v) == 0)
-        vg_agg_bucket_decode(v.mv_data, v.mv_size, b);
+    if (p->n == p->cap) {
+        p->cap = p->cap ? 2 * p->cap : 64;
+        p->spans = vg_xrealloc(p->spans, p->cap * sizeof *p->spans);
+        p->shown = vg_xrealloc(p->shown, p->cap * sizeof *p->shown);
+    }
+    p->spans[p->n] = (vg_agg_span){ kind, start, count };
+    p->shown[p->n].name = name;
+    p->shown[p->n].start = start;
+    p->shown[p->n].end = end;
+    p->n++;
+}
+
+
+/* Writes one summed bucket (when it counted anything) and adds it to the total. */
+static void
+plan_bucket(size_t i, const vg_agg_bucket *b, void *ud)
+{
+    stats_plan *p = ud;
+    if (b->n)
+        bucket_json(p->w, p->shown[i].name, p->shown[i].start, p->shown[i].end, b);
+    vg_agg_bucket_merge(&p->total, b);
 }
 
 
@@ -1115,12 +955,26 @@ route_stats(vg_req *r, void *ud)
         vg_req_error(r, 422, "invalid", "at most %d %ss per request", MAX_BUCKETS, period);
         return;
     }
-    vg_db *db = vg_store_db(h->store);
-    MDB_txn *txn;
-    int rc = vg_db_read(db, &txn);
-    if (rc != 0) {
-        vg_auth_store_error(r, rc, "cannot read statistics");
-        return;
+    stats_plan plan;
+    memset(&plan, 0, sizeof plan);
+    if (span == 3600) {
+        for (int64_t t = since - since % 3600; t < until; t += 3600)
+            plan_add(&plan, 'h', t, 1, NULL, t + 3600);
+    } else {
+        /* local days: from the hourly buckets when the offset is not 0 (UTC days are stored as such) */
+        int64_t first = (since + off) - ((since + off) % 86400 + 86400) % 86400 - off;
+        for (int64_t d = first; d < until; d += 86400) {
+            if (nshifts == 0) {
+                plan_add(&plan, off == 0 ? 'd' : 'h', d, off == 0 ? 1 : 24, NULL, d + 86400);
+                continue;
+            }
+            for (int s = 0; s < nshifts; s++) {
+                int hours = shifts[s].end > shifts[s].start ? shifts[s].end - shifts[s].start
+                                                           : 24 - shifts[s].start + shifts[s].end;
+                int64_t st = d + shifts[s].start * 3600;
+                plan_add(&plan, 'h', st, hours, shifts[s].name, st + hours * 3600);
+            }
+        }
     }
     vg_buf b;
     vg_buf_init(&b);
@@ -1133,56 +987,21 @@ route_stats(vg_req *r, void *ud)
     vg_jsonw_int(&w, cfg->stats_utc_offset);
     vg_jsonw_key(&w, "buckets");
     vg_jsonw_arr(&w);
-    vg_agg_bucket total;
-    vg_agg_bucket_init(&total);
-    if (span == 3600) {
-        for (int64_t t = since - since % 3600; t < until; t += 3600) {
-            vg_agg_bucket bk;
-            vg_agg_bucket_init(&bk);
-            load_bucket(db, txn, 'h', (uint32_t)(t / 3600), &bk);
-            if (bk.n)
-                bucket_json(&w, NULL, t, t + 3600, &bk);
-            vg_agg_bucket_merge(&total, &bk);
-            vg_agg_bucket_release(&bk);
-        }
-    } else {
-        /* local days: from the hourly buckets when the offset is not 0 (UTC days are stored as such) */
-        int64_t first = (since + off) - ((since + off) % 86400 + 86400) % 86400 - off;
-        for (int64_t d = first; d < until; d += 86400) {
-            if (nshifts == 0) {
-                vg_agg_bucket bk;
-                vg_agg_bucket_init(&bk);
-                if (off == 0)
-                    load_bucket(db, txn, 'd', (uint32_t)(d / 86400), &bk);
-                else
-                    for (int hr = 0; hr < 24; hr++)
-                        load_bucket(db, txn, 'h', (uint32_t)((d + hr * 3600) / 3600), &bk);
-                if (bk.n)
-                    bucket_json(&w, NULL, d, d + 86400, &bk);
-                vg_agg_bucket_merge(&total, &bk);
-                vg_agg_bucket_release(&bk);
-                continue;
-            }
-            for (int s = 0; s < nshifts; s++) {
-                int hours = shifts[s].end > shifts[s].start ? shifts[s].end - shifts[s].start
-                                                           : 24 - shifts[s].start + shifts[s].end;
-                int64_t st = d + shifts[s].start * 3600;
-                vg_agg_bucket bk;
-                vg_agg_bucket_init(&bk);
-                for (int hr = 0; hr < hours; hr++)
-                    load_bucket(db, txn, 'h', (uint32_t)((st + hr * 3600) / 3600), &bk);
-                if (bk.n)
-                    bucket_json(&w, shifts[s].name, st, st + hours * 3600, &bk);
-                vg_agg_bucket_merge(&total, &bk);
-                vg_agg_bucket_release(&bk);
-            }
-        }
+    plan.w = &w;
+    vg_agg_bucket_init(&plan.total);
+    int rc = vg_store_stats(h->store, plan.spans, plan.n, plan_bucket, &plan);
+    free(plan.spans);
+    free(plan.shown);
+    if (rc != 0) {
+        vg_agg_bucket_release(&plan.total);
+        vg_buf_release(&b);
+        vg_auth_store_error(r, rc, "cannot read statistics");
+        return;
     }
-    vg_db_read_end(db);
     vg_jsonw_arr_end(&w);
     vg_jsonw_key(&w, "total");
-    bucket_json(&w, NULL, since, until, &total);
-    vg_agg_bucket_release(&total);
+    bucket_json(&w, NULL, since, until, &plan.total);
+    vg_agg_bucket_release(&plan.total);
     vg_jsonw_obj_end(&w);
     vg_buf_putc(&b, '\n');
     vg_req_respond_buf(r, 200, "application/json", &b);

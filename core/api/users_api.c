@@ -18,6 +18,7 @@
 #include "base/mpk.h"
 #include "net/server.h"
 #include "store/store_client.h"
+#include "store/store_read.h"
 
 struct vg_users_api {
     vg_server *srv;
@@ -124,13 +125,7 @@ respond_user(vg_req *r, int status, const vg_user *u)
 static int
 read_user(vg_users_api *u, vg_req *r, uint64_t uid, vg_user *out)
 {
-    vg_db *db = vg_store_db(u->store);
-    MDB_txn *txn;
-    int rc = vg_db_read(db, &txn);
-    if (rc == 0) {
-        rc = vg_db_user_get(db, txn, uid, out);
-        vg_db_read_end(db);
-    }
+    int rc = vg_store_user_get(u->store, uid, out);
     if (rc == VG_E_NOTFOUND) {
         vg_req_error(r, 404, "not_found", "no user %llu", (unsigned long long)uid);
         return -1;
@@ -187,17 +182,27 @@ op_send(op *o, vg_buf *m, vg_store_cb cb, const char *what)
 
 /* ---- list and read ------------------------------------------------------------- */
 
+/* Lists users into a JSON array. */
+typedef struct user_lister {
+    vg_jsonw *w;
+    size_t n;
+} user_lister;
+
+
+static int
+list_user(const vg_user *usr, void *ud)
+{
+    user_lister *l = ud;
+    user_json(l->w, usr);
+    l->n++;
+    return 0;
+}
+
+
 static void
 route_list(vg_req *r, void *ud)
 {
     vg_users_api *u = ud;
-    vg_db *db = vg_store_db(u->store);
-    MDB_txn *txn;
-    int rc = vg_db_read(db, &txn);
-    if (rc != 0) {
-        vg_auth_store_error(r, rc, "cannot read users");
-        return;
-    }
     vg_buf b;
     vg_buf_init(&b);
     vg_jsonw w;
@@ -205,23 +210,16 @@ route_list(vg_req *r, void *ud)
     vg_jsonw_obj(&w);
     vg_jsonw_key(&w, "users");
     vg_jsonw_arr(&w);
-    MDB_cursor *c;
-    MDB_val k, v;
-    size_t n = 0;
-    if (mdb_cursor_open(txn, db->users, &c) == 0) {
-        while (mdb_cursor_get(c, &k, &v, MDB_NEXT) == 0) {
-            vg_user usr;
-            if (vg_user_decode(v.mv_data, v.mv_size, &usr) == 0) {
-                user_json(&w, &usr);
-                n++;
-            }
-        }
-        mdb_cursor_close(c);
+    user_lister l = { &w, 0 };
+    int rc = vg_store_user_list(u->store, list_user, &l);
+    if (rc != 0) {
+        vg_buf_release(&b);
+        vg_auth_store_error(r, rc, "cannot read users");
+        return;
     }
-    vg_db_read_end(db);
     vg_jsonw_arr_end(&w);
     vg_jsonw_key(&w, "count");
-    vg_jsonw_uint(&w, n);
+    vg_jsonw_uint(&w, l.n);
     vg_jsonw_obj_end(&w);
     vg_buf_putc(&b, '\n');
     vg_req_respond_buf(r, 200, "application/json", &b);
@@ -250,15 +248,8 @@ route_profile(vg_req *r, void *ud)
     uint64_t id = target(u, r, 1, &who);
     if (!id || read_user(u, r, id, &usr) != 0)
         return;
-    vg_db *db = vg_store_db(u->store);
-    MDB_txn *txn;
     vg_user_activity act;
-    memset(&act, 0, sizeof act);
-    size_t keys = 0;
-    if (vg_db_read(db, &txn) == 0) {
-        vg_db_user_activity(db, txn, id, &act);
-        vg_db_read_end(db);
-    }
+    vg_store_user_activity(u->store, id, &act);
     vg_buf b;
     vg_buf_init(&b);
     vg_jsonw w;
@@ -287,7 +278,6 @@ route_profile(vg_req *r, void *ud)
     else
         vg_jsonw_null(&w);
     vg_jsonw_obj_end(&w);
-    (void)keys;
     vg_jsonw_obj_end(&w);
     vg_buf_putc(&b, '\n');
     vg_req_respond_buf(r, 200, "application/json", &b);
@@ -670,13 +660,6 @@ route_keys(vg_req *r, void *ud)
     uint64_t id = target(u, r, 1, &who);
     if (!id || read_user(u, r, id, &usr) != 0)
         return;
-    vg_db *db = vg_store_db(u->store);
-    MDB_txn *txn;
-    int rc = vg_db_read(db, &txn);
-    if (rc != 0) {
-        vg_auth_store_error(r, rc, "cannot read API keys");
-        return;
-    }
     vg_buf b;
     vg_buf_init(&b);
     vg_jsonw w;
@@ -684,8 +667,12 @@ route_keys(vg_req *r, void *ud)
     vg_jsonw_obj(&w);
     vg_jsonw_key(&w, "api_keys");
     vg_jsonw_arr(&w);
-    vg_db_apikey_list(db, txn, id, list_key, &w);
-    vg_db_read_end(db);
+    int rc = vg_store_apikey_list(u->store, id, list_key, &w);
+    if (rc != 0) {
+        vg_buf_release(&b);
+        vg_auth_store_error(r, rc, "cannot read API keys");
+        return;
+    }
     vg_jsonw_arr_end(&w);
     vg_jsonw_obj_end(&w);
     vg_buf_putc(&b, '\n');

@@ -172,3 +172,46 @@ vg_db_feedback_add(vg_db *db, MDB_txn *txn, const uint8_t key[16], const uint8_t
         vg_db_agg_feedback(agg, uid);
     return 0;
 }
+
+
+int
+vg_feedback_view_decode(const void *p, size_t n, vg_feedback_view *f)
+{
+    vg_mpr r;
+    uint32_t cnt;
+    memset(f, 0, sizeof *f);
+    f->user = (vg_str){ "", 0 };
+    f->correct = -1;
+    vg_mpr_init(&r, p, n);
+    if (vg_mpr_map(&r, &cnt) < 0)
+        return VG_E_CORRUPT;
+    for (uint32_t i = 0; i < cnt && !r.err; i++) {
+        vg_str k;
+        if (vg_mpr_str(&r, &k) < 0)
+            break;
+        if (vg_str_eq(k, "det")) {
+            const uint8_t *b;
+            size_t bn;
+            if (vg_mpr_bin(&r, &b, &bn) == 0 && bn == 16) {
+                memcpy(f->det, b, 16);
+                f->has_det = 1;
+            }
+        } else if (vg_str_eq(k, "u")) {
+            vg_mpr_u64(&r, &f->uid);
+        } else if (vg_str_eq(k, "un")) {
+            vg_mpr_str(&r, &f->user);
+        } else if (vg_str_eq(k, "ok")) {
+            if (!vg_mpr_nil(&r))
+                vg_mpr_bool(&r, &f->correct);
+        } else if (vg_str_eq(k, "label")) {
+            if (!vg_mpr_nil(&r))
+                vg_mpr_str(&r, &f->label);
+        } else if (vg_str_eq(k, "text")) {
+            if (!vg_mpr_nil(&r))
+                vg_mpr_str(&r, &f->text);
+        } else {
+            vg_mpr_skip(&r);
+        }
+    }
+    return r.err ? VG_E_CORRUPT : 0;
+}

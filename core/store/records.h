@@ -1,9 +1,10 @@
 /*
  * records: what the store keeps, as the layers above see it. Roles and
  * field limits, record keys, the user, API key and detection records with
- * their msgpack codecs, and the aggregates' read side. Nothing here names
- * LMDB: the operations on the database are in store/db.h (the store's
- * own) and store/store_read.h (the master's reads).
+ * their msgpack codecs, the feedback record's reader and the aggregates'
+ * read side. Nothing here names LMDB: the operations on the database are
+ * in store/db.h (the store's own) and store/store_read.h (the master's
+ * reads).
  *
  * docs/storage.md lists the records' fields.
  */
@@ -107,6 +108,18 @@ typedef struct vg_det_view {
     vg_str labels[256];
 } vg_det_view;
 int vg_det_view_decode(const void *p, size_t n, vg_det_view *v);
+
+/* ---- feedback ---- */
+/* A stored feedback record; strings point into the record. */
+typedef struct vg_feedback_view {
+    uint8_t det[VG_DB_DETKEY];         /* the detection it is about, when has_det */
+    int has_det;
+    uint64_t uid;
+    vg_str user;                       /* name; "" when none */
+    int correct;                       /* 1, 0, or -1 when it gives no verdict */
+    vg_str label, text;                /* p is NULL when absent */
+} vg_feedback_view;
+int vg_feedback_view_decode(const void *p, size_t n, vg_feedback_view *f);
 
 /* ---- images (content-addressed files; the store writes them) ---- */
 /* DATA/images/ab/cdef....jpg */

@@ -9,6 +9,8 @@
 #include <ev.h>
 
 #include "store/chan.h"
+#include "store/db.h"
+#include "store/store_internal.h"
 #include "base/log.h"
 #include "base/metrics.h"
 
@@ -105,7 +107,7 @@ vg_store_destroy(vg_store *s)
 
 
 vg_db *
-vg_store_db(vg_store *s)
+vg_store__db(vg_store *s)
 {
     return &s->db;
 }
