@@ -14,6 +14,7 @@
 #include <ev.h>
 #include <jansson.h>
 
+#include "api/reply.h"
 #include "auth/auth.h"
 #include "http/http.h"
 #include "base/jsonw.h"
@@ -22,6 +23,7 @@
 #include "net/server.h"
 #include "store/store_client.h"
 #include "store/store_read.h"
+#include "store/store_write.h"
 
 #define MAX_LIMIT 1000
 #define DEFAULT_LIMIT 50
@@ -99,24 +101,27 @@ vg_history_record(vg_history *h, const vg_history_rec *rec, char id[33], void (*
     vg_db_key_new(key, now);
     vg_db_key_hex(key, id);
 
-    /* distinct labels and their counts */
-    vg_str labels[256];
-    uint32_t counts[256], nl = 0;
+    /* distinct labels and their counts, and what the store indexes */
+    vg_det_meta m;
+    memset(&m, 0, sizeof m);
+    memcpy(m.key, key, 16);
+    m.uid = rec->uid;
+    m.total_us = rec->total_us;
     for (size_t i = 0; i < rec->count; i++) {
         const char *l = rec->dets[i].label ? rec->dets[i].label : "";
         size_t ln = clip(l, VG_DB_LABEL_MAX);
         uint32_t j;
-        for (j = 0; j < nl; j++)
-            if (labels[j].n == ln && memcmp(labels[j].p, l, ln) == 0)
+        for (j = 0; j < m.nlabels; j++)
+            if (m.labels[j].n == ln && memcmp(m.labels[j].p, l, ln) == 0)
                 break;
-        if (j == nl) {
-            if (nl == 256)
+        if (j == m.nlabels) {
+            if (m.nlabels == 256)
                 continue;
-            labels[nl].p = l;
-            labels[nl].n = ln;
-            counts[nl++] = 0;
+            m.labels[m.nlabels].p = l;
+            m.labels[m.nlabels].n = ln;
+            m.counts[m.nlabels++] = 0;
         }
-        counts[j]++;
+        m.counts[j]++;
     }
     const char *src = rec->source ? rec->source : "";
     const char *model = rec->model ? rec->model : "";
@@ -167,39 +172,14 @@ vg_history_record(vg_history *h, const vg_history_rec *rec, char id[33], void (*
         vg_mpw_nil(&w);
     }
 
-    vg_buf m;
-    vg_buf_init(&m);
-    vg_mpw_init(&w, &m);
-    vg_mpw_array(&w, 9);
-    vg_mpw_i64(&w, VG_STORE_DET_ADD);
-    vg_mpw_bin(&w, key, 16);
-    vg_mpw_u64(&w, rec->uid);
-    vg_mpw_str(&w, src, clip(src, VG_DB_SOURCE_MAX));
-    vg_mpw_str(&w, model, clip(model, VG_DB_LABEL_MAX));
-    vg_mpw_u64(&w, rec->total_us);
-    vg_mpw_array(&w, nl);
-    for (uint32_t i = 0; i < nl; i++) {
-        vg_mpw_array(&w, 2);
-        vg_mpw_str(&w, labels[i].p, labels[i].n);
-        vg_mpw_u64(&w, counts[i]);
-    }
-    vg_mpw_bin(&w, val.data, val.len);
-    const void *tail = NULL;
-    size_t tail_n = 0;
-    if (kind != VG_HIST_IMG_NONE) {
-        /* the image bytes follow the bin header straight from the caller's buffer */
-        msgpack_pack_bin(&w.pk, rec->image_len);
-        tail = rec->image;
-        tail_n = rec->image_len;
-    } else {
-        vg_mpw_nil(&w);
-    }
-    vg_buf_release(&val);
+    m.source = (vg_str){ src, clip(src, VG_DB_SOURCE_MAX) };
+    m.model = (vg_str){ model, clip(model, VG_DB_LABEL_MAX) };
     rec_call *c = vg_xmalloc(sizeof *c);
     c->cb = cb;
     c->ud = ud;
-    int rc = vg_store_call(h->store, m.data, m.len, tail, tail_n, recorded, c);
-    vg_buf_release(&m);
+    int rc = vg_store_detection_add(h->store, &m, val.data, val.len, kind != VG_HIST_IMG_NONE ? rec->image : NULL,
+                                    rec->image_len, recorded, c);
+    vg_buf_release(&val);
     if (rc != 0)
         free(c);
     return rc;
@@ -207,72 +187,14 @@ vg_history_record(vg_history *h, const vg_history_rec *rec, char id[33], void (*
 
 /* ---- rendering ------------------------------------------------------------------- */
 
-static void
-hex32(const uint8_t *p, char out[65])
-{
-    static const char hx[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = hx[p[i] >> 4];
-        out[2 * i + 1] = hx[p[i] & 15];
-    }
-    out[64] = '\0';
-}
-
-
 /* Writes one stored detection as JSON. Returns 0, or VG_E_CORRUPT. */
 static int
 detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
 {
-    vg_mpr r;
-    uint32_t cnt;
+    vg_det_record d;
     char id[33];
     vg_db_key_hex(key, id);
-    vg_mpr_init(&r, p, n);
-    if (vg_mpr_map(&r, &cnt) < 0)
-        return VG_E_CORRUPT;
-    uint64_t uid = 0;
-    int64_t width = 0, height = 0;
-    vg_str un = { "", 0 }, src = { "", 0 }, model = { "", 0 }, backend = { "", 0 }, kind = { "none", 4 };
-    const uint8_t *img = NULL;
-    const uint8_t *dets = NULL, *dets_end = NULL;
-    uint64_t t[6] = { 0 };
-    for (uint32_t i = 0; i < cnt && !r.err; i++) {
-        vg_str k;
-        if (vg_mpr_str(&r, &k) < 0)
-            break;
-        if (vg_str_eq(k, "u"))
-            vg_mpr_u64(&r, &uid);
-        else if (vg_str_eq(k, "un"))
-            vg_mpr_str(&r, &un);
-        else if (vg_str_eq(k, "src"))
-            vg_mpr_str(&r, &src);
-        else if (vg_str_eq(k, "m"))
-            vg_mpr_str(&r, &model);
-        else if (vg_str_eq(k, "b"))
-            vg_mpr_str(&r, &backend);
-        else if (vg_str_eq(k, "w"))
-            vg_mpr_i64(&r, &width);
-        else if (vg_str_eq(k, "h"))
-            vg_mpr_i64(&r, &height);
-        else if (vg_str_eq(k, "ik"))
-            vg_mpr_str(&r, &kind);
-        else if (vg_str_eq(k, "img")) {
-            size_t bn;
-            if (!vg_mpr_nil(&r) && vg_mpr_bin(&r, &img, &bn) == 0 && bn != 32)
-                img = NULL;
-        } else if (vg_str_eq(k, "d")) {
-            dets = r.p;
-            vg_mpr_skip(&r);
-            dets_end = r.p;
-        } else if (vg_str_eq(k, "t")) {
-            uint32_t tn;
-            if (vg_mpr_array(&r, &tn) == 0)
-                for (uint32_t j = 0; j < tn; j++)
-                    vg_mpr_u64(&r, j < 6 ? &t[j] : &t[5]);
-        } else
-            vg_mpr_skip(&r);
-    }
-    if (r.err)
+    if (vg_det_record_decode(p, n, &d) != 0)
         return VG_E_CORRUPT;
     vg_jsonw_obj(w);
     vg_jsonw_key(w, "id");
@@ -282,34 +204,34 @@ detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
     vg_jsonw_key(w, "user");
     vg_jsonw_obj(w);
     vg_jsonw_key(w, "id");
-    vg_jsonw_uint(w, uid);
+    vg_jsonw_uint(w, d.uid);
     vg_jsonw_key(w, "name");
-    if (uid)
-        vg_jsonw_str(w, un.p, un.n);
+    if (d.uid)
+        vg_jsonw_str(w, d.user.p, d.user.n);
     else
         vg_jsonw_null(w);
     vg_jsonw_obj_end(w);
     vg_jsonw_key(w, "source");
-    vg_jsonw_str(w, src.p, src.n);
+    vg_jsonw_str(w, d.source.p, d.source.n);
     vg_jsonw_key(w, "model");
-    vg_jsonw_str(w, model.p, model.n);
+    vg_jsonw_str(w, d.model.p, d.model.n);
     vg_jsonw_key(w, "backend");
-    vg_jsonw_str(w, backend.p, backend.n);
+    vg_jsonw_str(w, d.backend.p, d.backend.n);
     vg_jsonw_key(w, "image");
     vg_jsonw_obj(w);
     vg_jsonw_key(w, "width");
-    vg_jsonw_int(w, width);
+    vg_jsonw_int(w, d.width);
     vg_jsonw_key(w, "height");
-    vg_jsonw_int(w, height);
+    vg_jsonw_int(w, d.height);
     vg_jsonw_key(w, "kept");
-    if (img)
-        vg_jsonw_str(w, kind.p, kind.n);
+    if (d.image)
+        vg_jsonw_str(w, d.image_kind.p, d.image_kind.n);
     else
         vg_jsonw_null(w);
     vg_jsonw_key(w, "sha256");
-    if (img) {
+    if (d.image) {
         char hx[65];
-        hex32(img, hx);
+        vg_db_hex(d.image, 32, hx);
         vg_jsonw_cstr(w, hx);
     } else {
         vg_jsonw_null(w);
@@ -318,9 +240,9 @@ detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
     vg_jsonw_key(w, "detections");
     vg_jsonw_arr(w);
     uint32_t nd = 0;
-    if (dets) {
+    if (d.dets) {
         vg_mpr dr;
-        vg_mpr_init(&dr, dets, (size_t)(dets_end - dets));
+        vg_mpr_init(&dr, d.dets, d.dets_len);
         vg_mpr_array(&dr, &nd);
         for (uint32_t i = 0; i < nd && !dr.err; i++) {
             uint32_t f;
@@ -359,7 +281,7 @@ detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
     const char *tn[6] = { "queue", "decode", "infer", "post", "annotate", "total" };
     for (int i = 0; i < 6; i++) {
         vg_jsonw_key(w, tn[i]);
-        vg_jsonw_double_prec(w, (double)t[i] / 1000.0, 4);
+        vg_jsonw_double_prec(w, (double)d.timings_us[i] / 1000.0, 4);
     }
     vg_jsonw_obj_end(w);
     vg_jsonw_obj_end(w);
@@ -470,10 +392,16 @@ render_detection(const uint8_t key[16], const void *p, size_t n, void *ud)
 }
 
 
-/* Ends a page's JSON: the count and the next cursor (null on the last page). */
+/* Answers a page read with rc: its count and next cursor (null on the last page) end the list. */
 static void
-page_end(vg_jsonw *w, const vg_store_page *page)
+page_send(vg_reply *a, vg_req *r, int rc, const vg_store_page *page, const char *what)
 {
+    vg_jsonw *w = &a->w;
+    if (rc != 0) {
+        vg_reply_release(a);
+        vg_auth_store_error(r, rc, what);
+        return;
+    }
     vg_jsonw_arr_end(w);
     vg_jsonw_key(w, "count");
     vg_jsonw_int(w, (int64_t)page->count);
@@ -486,6 +414,7 @@ page_end(vg_jsonw *w, const vg_store_page *page)
         vg_jsonw_null(w);
     }
     vg_jsonw_obj_end(w);
+    vg_reply_send(a, r, 200);
 }
 
 
@@ -496,24 +425,12 @@ route_list(vg_req *r, void *ud)
     vg_det_filter f;
     if (parse_filter(r, &f) < 0)
         return;
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &b);
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "detections");
-    vg_jsonw_arr(&w);
+    vg_reply a;
+    vg_reply_init(&a);
+    vg_reply_list(&a, "detections");
     vg_store_page page;
-    int rc = vg_store_detections_page(h->store, &f, render_detection, &w, &page);
-    if (rc != 0) {
-        vg_buf_release(&b);
-        vg_auth_store_error(r, rc, "cannot read detections");
-        return;
-    }
-    page_end(&w, &page);
-    vg_buf_putc(&b, '\n');
-    vg_req_respond_buf(r, 200, "application/json", &b);
-    vg_buf_release(&b);
+    int rc = vg_store_detections_page(h->store, &f, render_detection, &a.w, &page);
+    page_send(&a, r, rc, &page, "cannot read detections");
 }
 
 
@@ -537,20 +454,18 @@ route_get(vg_req *r, void *ud)
     uint8_t key[16];
     if (param_key(r, key) < 0)
         return;
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &b);
-    int rc = vg_store_detection_get(h->store, key, render_detection, &w);
+    vg_reply a;
+    vg_reply_init(&a);
+    int rc = vg_store_detection_get(h->store, key, render_detection, &a.w);
     if (rc == 0) {
-        vg_buf_putc(&b, '\n');
-        vg_req_respond_buf(r, 200, "application/json", &b);
-    } else if (rc == VG_E_NOTFOUND) {
-        vg_req_error(r, 404, "not_found", "no detection %.32s", vg_req_param(r, 0).p);
-    } else {
-        vg_auth_store_error(r, rc, "cannot read the detection");
+        vg_reply_send(&a, r, 200);
+        return;
     }
-    vg_buf_release(&b);
+    vg_reply_release(&a);
+    if (rc == VG_E_NOTFOUND)
+        vg_req_error(r, 404, "not_found", "no detection %.32s", vg_req_param(r, 0).p);
+    else
+        vg_auth_store_error(r, rc, "cannot read the detection");
 }
 
 
@@ -582,7 +497,7 @@ route_image(vg_req *r, void *ud)
         return;
     }
     char hx[65];
-    hex32(sha, hx);
+    vg_db_hex(sha, 32, hx);
     vg_req_add_header(r, "ETag", "\"%s\"", hx);
     vg_req_add_header(r, "Cache-Control", "private, max-age=86400, immutable");
     /* the bytes decide: originals may be PNG or WebP */
@@ -683,18 +598,8 @@ route_feedback_add(vg_req *r, void *ud)
     vg_mpw_cstr(&w, "label"); vg_mpw_cstr(&w, json_is_string(label) ? json_string_value(label) : NULL);
     vg_mpw_cstr(&w, "text"); vg_mpw_cstr(&w, json_is_string(text) ? json_string_value(text) : NULL);
     json_decref(j);
-    vg_buf m;
-    vg_buf_init(&m);
-    vg_mpw_init(&w, &m);
-    vg_mpw_array(&w, 5);
-    vg_mpw_i64(&w, VG_STORE_FEEDBACK_ADD);
-    vg_mpw_bin(&w, key, 16);
-    vg_mpw_bin(&w, dk, 16);
-    vg_mpw_u64(&w, who.uid);
-    vg_mpw_bin(&w, val.data, val.len);
+    int rc = vg_store_feedback_add(h->store, key, dk, who.uid, val.data, val.len, fb_done, c);
     vg_buf_release(&val);
-    int rc = vg_store_call(h->store, m.data, m.len, NULL, 0, fb_done, c);
-    vg_buf_release(&m);
     if (rc != 0) {
         free(c);
         vg_auth_store_error(r, rc, "cannot store the feedback");
@@ -762,25 +667,13 @@ route_feedback_list(vg_req *r, void *ud)
     }
     if (parse_filter(r, &f) < 0)
         return;
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &b);
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "feedback");
-    vg_jsonw_arr(&w);
+    vg_reply a;
+    vg_reply_init(&a);
+    vg_reply_list(&a, "feedback");
     vg_store_page page;
     int rc = vg_store_feedback_page(h->store, by_det ? dk : NULL, f.has_cursor ? f.cursor : NULL, f.limit,
-                                    feedback_json, &w, &page);
-    if (rc != 0) {
-        vg_buf_release(&b);
-        vg_auth_store_error(r, rc, "cannot read feedback");
-        return;
-    }
-    page_end(&w, &page);
-    vg_buf_putc(&b, '\n');
-    vg_req_respond_buf(r, 200, "application/json", &b);
-    vg_buf_release(&b);
+                                    feedback_json, &a.w, &page);
+    page_send(&a, r, rc, &page, "cannot read feedback");
 }
 
 /* ---- stats ---------------------------------------------------------------------------------- */

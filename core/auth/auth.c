@@ -25,6 +25,7 @@
 #include "net/server.h"
 #include "store/store_client.h"
 #include "store/store_read.h"
+#include "store/store_write.h"
 
 #define API_KEY_PREFIX "vgk_"
 #define MAX_POLICIES 64
@@ -104,18 +105,6 @@ static int64_t
 now_s(const vg_auth *a)
 {
     return (int64_t)ev_now(a->srv->loop);
-}
-
-
-static void
-hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char hx[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hx[p[i] >> 4];
-        out[2 * i + 1] = hx[p[i] & 15];
-    }
-    out[2 * n] = '\0';
 }
 
 
@@ -415,7 +404,7 @@ write_tokens(vg_auth *a, vg_buf *out, const vg_user *u, const uint8_t family[VG_
     snprintf(c.sub, sizeof c.sub, "%llu", (unsigned long long)u->id);
     snprintf(c.name, sizeof c.name, "%s", u->name);
     snprintf(c.role, sizeof c.role, "%s", vg_role_name(u->role));
-    hex(family, VG_DB_FAMILY, c.sid);
+    vg_db_hex(family, VG_DB_FAMILY, c.sid);
     vg_auth_random_token(c.jti, sizeof c.jti, 16);
     c.iat = now_s(a);
     c.exp = c.iat + (int64_t)cfg->access_ttl;
@@ -753,16 +742,7 @@ route_logout(vg_req *r, void *ud)
         vg_req_error(r, 401, "unauthorized", "send the refresh token, or the access token of the session");
         return;
     }
-    vg_buf m;
-    vg_buf_init(&m);
-    vg_mpw w;
-    vg_mpw_init(&w, &m);
-    vg_mpw_array(&w, 3);
-    vg_mpw_i64(&w, VG_STORE_FAMILY_REVOKE);
-    vg_mpw_u64(&w, uid);
-    vg_mpw_bin(&w, fam, VG_DB_FAMILY);
-    int rc = vg_store_call(a->store, m.data, m.len, NULL, 0, logout_done, r);
-    vg_buf_release(&m);
+    int rc = vg_store_family_revoke(a->store, uid, fam, logout_done, r);
     if (rc != 0)
         vg_auth_store_error(r, rc, "cannot log out");
 }
@@ -986,19 +966,13 @@ boot_hashed(int status, const char *encoded, void *ud)
         free(b);
         return;
     }
-    vg_buf m;
-    vg_buf_init(&m);
-    vg_mpw w;
-    vg_mpw_init(&w, &m);
-    vg_mpw_array(&w, 6);
-    vg_mpw_i64(&w, VG_STORE_USER_CREATE);
-    vg_mpw_cstr(&w, b->name);
-    vg_mpw_cstr(&w, "");
-    vg_mpw_i64(&w, VG_ROLE_ADMIN);
-    vg_mpw_cstr(&w, encoded);
-    vg_mpw_i64(&w, now_s(b->a));
-    int rc = vg_store_call(b->a->store, m.data, m.len, NULL, 0, boot_created, b);
-    vg_buf_release(&m);
+    vg_user u;
+    memset(&u, 0, sizeof u);
+    snprintf(u.name, sizeof u.name, "%s", b->name);
+    u.role = VG_ROLE_ADMIN;
+    snprintf(u.hash, sizeof u.hash, "%s", encoded);
+    u.created = now_s(b->a);
+    int rc = vg_store_user_create(b->a->store, &u, boot_created, b);
     if (rc != 0) {
         vg_error("auth", "cannot create the first admin: %s", vg_err_str(rc));
         free(b);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "base/log.h"
+#include "base/mpk.h"
 #include "store/db_internal.h"
 
 int
@@ -49,14 +50,21 @@ vg_db_get_be64(const uint8_t in[8])
 
 
 void
-vg_db_key_hex(const uint8_t key[16], char out[33])
+vg_db_hex(const uint8_t *p, size_t n, char *out)
 {
     static const char hx[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = hx[key[i] >> 4];
-        out[2 * i + 1] = hx[key[i] & 15];
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hx[p[i] >> 4];
+        out[2 * i + 1] = hx[p[i] & 15];
     }
-    out[32] = '\0';
+    out[2 * n] = '\0';
+}
+
+
+void
+vg_db_key_hex(const uint8_t key[16], char out[33])
+{
+    vg_db_hex(key, 16, out);
 }
 
 
@@ -103,6 +111,90 @@ uint64_t
 vg_db_key_time(const uint8_t key[16])
 {
     return vg_db_get_be64(key);
+}
+
+/* ---- records as msgpack maps ---------------------------------------------- */
+
+void
+vg_db__encode(vg_buf *out, const vg_db__record *rec, const void *r)
+{
+    const vg_db__field *f = rec->fields;
+    vg_mpw w;
+    vg_mpw_init(&w, out);
+    vg_mpw_map(&w, (uint32_t)rec->nfields);
+    for (size_t i = 0; i < rec->nfields; i++) {
+        const void *p = (const char *)r + f[i].off;
+        vg_mpw_cstr(&w, f[i].key);
+        switch (f[i].type) {
+        case VG_DB__U64: vg_mpw_u64(&w, *(const uint64_t *)p); break;
+        case VG_DB__I64: vg_mpw_i64(&w, *(const int64_t *)p); break;
+        case VG_DB__BOOL: vg_mpw_bool(&w, *(const int *)p); break;
+        case VG_DB__STR: vg_mpw_cstr(&w, p); break;
+        case VG_DB__ROLE: vg_mpw_cstr(&w, vg_role_name(*(const int *)p)); break;
+        case VG_DB__BIN: vg_mpw_bin(&w, p, f[i].size); break;
+        }
+    }
+}
+
+
+int
+vg_db__map_read(const void *p, size_t n, void (*field)(vg_mpr *r, vg_str key, void *ud), void *ud)
+{
+    vg_mpr r;
+    uint32_t cnt;
+    vg_mpr_init(&r, p, n);
+    if (vg_mpr_map(&r, &cnt) < 0)
+        return VG_E_CORRUPT;
+    for (uint32_t i = 0; i < cnt && !r.err; i++) {
+        vg_str k;
+        if (vg_mpr_str(&r, &k) < 0)
+            break;
+        field(&r, k, ud);
+    }
+    return r.err ? VG_E_CORRUPT : 0;
+}
+
+
+/* Reads the value of key into the record, by the table (a vg_db__map_read field()). */
+static void
+decode_field(vg_mpr *r, vg_str key, void *ud)
+{
+    const vg_db__record *rec = ((void **)ud)[0];
+    const vg_db__field *f = rec->fields;
+    size_t j = 0;
+    while (j < rec->nfields && !vg_str_eq(key, f[j].key))
+        j++;
+    if (j == rec->nfields) {
+        vg_mpr_skip(r);
+        return;
+    }
+    void *p = (char *)((void **)ud)[1] + f[j].off;
+    vg_str s;
+    const uint8_t *b;
+    size_t bn;
+    switch (f[j].type) {
+    case VG_DB__U64: vg_mpr_u64(r, p); break;
+    case VG_DB__I64: vg_mpr_i64(r, p); break;
+    case VG_DB__BOOL: vg_mpr_bool(r, p); break;
+    case VG_DB__STR: vg_mpr_strcpy(r, p, f[j].size); break;
+    case VG_DB__ROLE:
+        if (vg_mpr_str(r, &s) == 0)
+            *(int *)p = vg_role_parse(s.p, s.n);
+        break;
+    case VG_DB__BIN:
+        if (vg_mpr_bin(r, &b, &bn) == 0 && bn == f[j].size)
+            memcpy(p, b, bn);
+        break;
+    }
+}
+
+
+int
+vg_db__decode(const void *p, size_t n, const vg_db__record *rec, void *out)
+{
+    void *ud[2] = { (void *)rec, out };
+    memset(out, 0, rec->size);
+    return vg_db__map_read(p, n, decode_field, ud);
 }
 
 /* ---- environment ------------------------------------------------------ */
@@ -453,4 +545,26 @@ vg_db__put_buf(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kn, vg_buf *b, u
     int rc = vg_db__put(txn, dbi, k, kn, b->data, b->len, flags);
     vg_buf_release(b);
     return rc;
+}
+
+
+int
+vg_db__put_record(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kn, const vg_db__record *rec, const void *r,
+                  unsigned flags)
+{
+    vg_buf b;
+    vg_buf_init(&b);
+    vg_db__encode(&b, rec, r);
+    return vg_db__put_buf(txn, dbi, k, kn, &b, flags);
+}
+
+
+int
+vg_db__get_record(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kn, const vg_db__record *rec, void *out)
+{
+    MDB_val v;
+    int rc = vg_db__get(txn, dbi, k, kn, &v);
+    if (rc != 0)
+        return vg_db_err(rc);
+    return vg_db__decode(v.mv_data, v.mv_size, rec, out);
 }

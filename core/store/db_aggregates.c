@@ -91,59 +91,57 @@ write_hist(vg_mpw *w, const uint64_t hist[VG_DB_LAT_BUCKETS])
 }
 
 
+/* One key of a stored bucket, added into the bucket (a vg_db__map_read field()). */
+static void
+bucket_field(vg_mpr *r, vg_str k, void *ud)
+{
+    vg_agg_bucket *b = ud;
+    uint64_t v = 0;
+    uint32_t m;
+    if (vg_str_eq(k, "n")) {
+        vg_mpr_u64(r, &v);
+        b->n += v;
+    } else if (vg_str_eq(k, "o")) {
+        vg_mpr_u64(r, &v);
+        b->objects += v;
+    } else if (vg_str_eq(k, "ls")) {
+        vg_mpr_u64(r, &v);
+        b->lat_sum_us += v;
+    } else if (vg_str_eq(k, "lat")) {
+        read_hist(r, b->hist);
+    } else if (vg_str_eq(k, "l") && vg_mpr_map(r, &m) == 0) {
+        for (uint32_t j = 0; j < m && !r->err; j++) {
+            vg_str name;
+            if (vg_mpr_str(r, &name) < 0 || vg_mpr_u64(r, &v) < 0)
+                break;
+            named_find(&b->labels, &b->nlabels, name.p, name.n)->objects += v;
+        }
+    } else if (vg_str_eq(k, "m") && vg_mpr_map(r, &m) == 0) {
+        for (uint32_t j = 0; j < m && !r->err; j++) {
+            vg_str name;
+            uint32_t an;
+            if (vg_mpr_str(r, &name) < 0 || vg_mpr_array(r, &an) < 0 || an != 4)
+                break;
+            vg_agg_named *e = named_find(&b->models, &b->nmodels, name.p, name.n);
+            uint64_t a = 0, o = 0, s = 0;
+            vg_mpr_u64(r, &a);
+            vg_mpr_u64(r, &o);
+            vg_mpr_u64(r, &s);
+            e->n += a;
+            e->objects += o;
+            e->lat_sum_us += s;
+            read_hist(r, e->hist);
+        }
+    } else {
+        vg_mpr_skip(r);
+    }
+}
+
+
 int
 vg_agg_bucket_decode(const void *p, size_t n, vg_agg_bucket *b)
 {
-    vg_mpr r;
-    uint32_t cnt;
-    vg_mpr_init(&r, p, n);
-    if (vg_mpr_map(&r, &cnt) < 0)
-        return VG_E_CORRUPT;
-    for (uint32_t i = 0; i < cnt && !r.err; i++) {
-        vg_str k;
-        uint64_t v = 0;
-        uint32_t m;
-        if (vg_mpr_str(&r, &k) < 0)
-            break;
-        if (vg_str_eq(k, "n")) {
-            vg_mpr_u64(&r, &v);
-            b->n += v;
-        } else if (vg_str_eq(k, "o")) {
-            vg_mpr_u64(&r, &v);
-            b->objects += v;
-        } else if (vg_str_eq(k, "ls")) {
-            vg_mpr_u64(&r, &v);
-            b->lat_sum_us += v;
-        } else if (vg_str_eq(k, "lat")) {
-            read_hist(&r, b->hist);
-        } else if (vg_str_eq(k, "l") && vg_mpr_map(&r, &m) == 0) {
-            for (uint32_t j = 0; j < m && !r.err; j++) {
-                vg_str name;
-                if (vg_mpr_str(&r, &name) < 0 || vg_mpr_u64(&r, &v) < 0)
-                    break;
-                named_find(&b->labels, &b->nlabels, name.p, name.n)->objects += v;
-            }
-        } else if (vg_str_eq(k, "m") && vg_mpr_map(&r, &m) == 0) {
-            for (uint32_t j = 0; j < m && !r.err; j++) {
-                vg_str name;
-                uint32_t an;
-                if (vg_mpr_str(&r, &name) < 0 || vg_mpr_array(&r, &an) < 0 || an != 4)
-                    break;
-                vg_agg_named *e = named_find(&b->models, &b->nmodels, name.p, name.n);
-                uint64_t a = 0, o = 0, s = 0;
-                vg_mpr_u64(&r, &a);
-                vg_mpr_u64(&r, &o);
-                vg_mpr_u64(&r, &s);
-                e->n += a;
-                e->objects += o;
-                e->lat_sum_us += s;
-                read_hist(&r, e->hist);
-            }
-        } else {
-            vg_mpr_skip(&r);
-        }
-    }
-    return r.err ? VG_E_CORRUPT : 0;
+    return vg_db__map_read(p, n, bucket_field, b);
 }
 
 
@@ -311,38 +309,14 @@ vg_db_agg_feedback(vg_db_agg *a, uint64_t uid)
 }
 
 
-static void
-activity_decode(const void *p, size_t n, vg_user_activity *a)
-{
-    vg_mpr r;
-    uint32_t cnt;
-    vg_mpr_init(&r, p, n);
-    if (vg_mpr_map(&r, &cnt) < 0)
-        return;
-    for (uint32_t i = 0; i < cnt && !r.err; i++) {
-        vg_str k;
-        uint64_t v = 0;
-        int64_t s = 0;
-        if (vg_mpr_str(&r, &k) < 0)
-            break;
-        if (vg_str_eq(k, "det") && vg_mpr_u64(&r, &v) == 0)
-            a->detections += v;
-        else if (vg_str_eq(k, "obj") && vg_mpr_u64(&r, &v) == 0)
-            a->objects += v;
-        else if (vg_str_eq(k, "fb") && vg_mpr_u64(&r, &v) == 0)
-            a->feedback += v;
-        else if (vg_str_eq(k, "logins") && vg_mpr_u64(&r, &v) == 0)
-            a->logins += v;
-        else if (vg_str_eq(k, "last") && vg_mpr_i64(&r, &s) == 0) {
-            if (s > a->last_detection_us)
-                a->last_detection_us = s;
-        } else if (vg_str_eq(k, "login") && vg_mpr_i64(&r, &s) == 0) {
-            if (s > a->last_login)
-                a->last_login = s;
-        } else
-            vg_mpr_skip(&r);
-    }
-}
+/* A user's activity entry ('u' | uid); a damaged one keeps what could be read. */
+static const vg_db__field activity_fields[] = {
+    VG_DB__FIELD(vg_user_activity, detections, "det", U64), VG_DB__FIELD(vg_user_activity, objects, "obj", U64),
+    VG_DB__FIELD(vg_user_activity, feedback, "fb", U64), VG_DB__FIELD(vg_user_activity, logins, "logins", U64),
+    VG_DB__FIELD(vg_user_activity, last_detection_us, "last", I64),
+    VG_DB__FIELD(vg_user_activity, last_login, "login", I64),
+};
+static const vg_db__record activity_record = VG_DB__RECORD(vg_user_activity, activity_fields);
 
 
 int
@@ -358,7 +332,7 @@ vg_db_user_activity(vg_db *db, MDB_txn *txn, uint64_t uid, vg_user_activity *a)
         return 0;
     if (rc != 0)
         return vg_db_err(rc);
-    activity_decode(v.mv_data, v.mv_size, a);
+    vg_db__decode(v.mv_data, v.mv_size, &activity_record, a);
     return 0;
 }
 
@@ -378,7 +352,7 @@ vg_db_agg_flush(vg_db *db, MDB_txn *txn, vg_db_agg *a)
             vg_user_activity cur;
             memset(&cur, 0, sizeof cur);
             if (found)
-                activity_decode(v.mv_data, v.mv_size, &cur);
+                vg_db__decode(v.mv_data, v.mv_size, &activity_record, &cur);
             cur.detections += e->a.detections;
             cur.objects += e->a.objects;
             cur.feedback += e->a.feedback;
@@ -387,15 +361,7 @@ vg_db_agg_flush(vg_db *db, MDB_txn *txn, vg_db_agg *a)
                 cur.last_detection_us = e->a.last_detection_us;
             if (e->a.last_login > cur.last_login)
                 cur.last_login = e->a.last_login;
-            vg_mpw w;
-            vg_mpw_init(&w, &b);
-            vg_mpw_map(&w, 6);
-            vg_mpw_cstr(&w, "det"); vg_mpw_u64(&w, cur.detections);
-            vg_mpw_cstr(&w, "obj"); vg_mpw_u64(&w, cur.objects);
-            vg_mpw_cstr(&w, "fb"); vg_mpw_u64(&w, cur.feedback);
-            vg_mpw_cstr(&w, "logins"); vg_mpw_u64(&w, cur.logins);
-            vg_mpw_cstr(&w, "last"); vg_mpw_i64(&w, cur.last_detection_us);
-            vg_mpw_cstr(&w, "login"); vg_mpw_i64(&w, cur.last_login);
+            vg_db__encode(&b, &activity_record, &cur);
         } else {
             vg_agg_bucket cur;
             vg_agg_bucket_init(&cur);

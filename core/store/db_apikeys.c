@@ -3,64 +3,15 @@
 
 #include <string.h>
 
-#include "base/mpk.h"
 #include "store/db_internal.h"
 
-void
-vg_apikey_encode(vg_buf *out, const vg_apikey *k)
-{
-    vg_mpw w;
-    vg_mpw_init(&w, out);
-    vg_mpw_map(&w, 8);
-    vg_mpw_cstr(&w, "u"); vg_mpw_u64(&w, k->uid);
-    vg_mpw_cstr(&w, "id"); vg_mpw_u64(&w, k->kid);
-    vg_mpw_cstr(&w, "name"); vg_mpw_cstr(&w, k->name);
-    vg_mpw_cstr(&w, "role"); vg_mpw_cstr(&w, vg_role_name(k->role));
-    vg_mpw_cstr(&w, "c"); vg_mpw_i64(&w, k->created);
-    vg_mpw_cstr(&w, "rev"); vg_mpw_bool(&w, k->revoked);
-    vg_mpw_cstr(&w, "pre"); vg_mpw_cstr(&w, k->prefix);
-    vg_mpw_cstr(&w, "h"); vg_mpw_bin(&w, k->hash, 32);
-}
-
-
-int
-vg_apikey_decode(const void *p, size_t n, vg_apikey *k)
-{
-    vg_mpr r;
-    uint32_t cnt;
-    memset(k, 0, sizeof *k);
-    vg_mpr_init(&r, p, n);
-    if (vg_mpr_map(&r, &cnt) < 0)
-        return VG_E_CORRUPT;
-    for (uint32_t i = 0; i < cnt && !r.err; i++) {
-        vg_str key, s;
-        const uint8_t *b;
-        size_t bn;
-        if (vg_mpr_str(&r, &key) < 0)
-            break;
-        if (vg_str_eq(key, "u"))
-            vg_mpr_u64(&r, &k->uid);
-        else if (vg_str_eq(key, "id"))
-            vg_mpr_u64(&r, &k->kid);
-        else if (vg_str_eq(key, "name"))
-            vg_mpr_strcpy(&r, k->name, sizeof k->name);
-        else if (vg_str_eq(key, "role")) {
-            if (vg_mpr_str(&r, &s) == 0)
-                k->role = vg_role_parse(s.p, s.n);
-        } else if (vg_str_eq(key, "c"))
-            vg_mpr_i64(&r, &k->created);
-        else if (vg_str_eq(key, "rev"))
-            vg_mpr_bool(&r, &k->revoked);
-        else if (vg_str_eq(key, "pre"))
-            vg_mpr_strcpy(&r, k->prefix, sizeof k->prefix);
-        else if (vg_str_eq(key, "h")) {
-            if (vg_mpr_bin(&r, &b, &bn) == 0 && bn == 32)
-                memcpy(k->hash, b, 32);
-        } else
-            vg_mpr_skip(&r);
-    }
-    return r.err ? VG_E_CORRUPT : 0;
-}
+static const vg_db__field apikey_fields[] = {
+    VG_DB__FIELD(vg_apikey, uid, "u", U64), VG_DB__FIELD(vg_apikey, kid, "id", U64),
+    VG_DB__FIELD(vg_apikey, name, "name", STR), VG_DB__FIELD(vg_apikey, role, "role", ROLE),
+    VG_DB__FIELD(vg_apikey, created, "c", I64), VG_DB__FIELD(vg_apikey, revoked, "rev", BOOL),
+    VG_DB__FIELD(vg_apikey, prefix, "pre", STR), VG_DB__FIELD(vg_apikey, hash, "h", BIN),
+};
+static const vg_db__record apikey_record = VG_DB__RECORD(vg_apikey, apikey_fields);
 
 
 int
@@ -80,15 +31,10 @@ vg_db_apikey_create(vg_db *db, MDB_txn *txn, const uint8_t hash[32], vg_apikey *
     uint8_t key[16];
     vg_db_be64(key, k->uid);
     vg_db_be64(key + 8, k->kid);
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_apikey_encode(&b, k);
     if ((rc = vg_db__meta_put(db, txn, "next_kid", next + 1)) != 0 ||
-        (rc = vg_db__put_buf(txn, db->apikeys, key, 16, &b, 0)) != 0 ||
-        (rc = vg_db__put(txn, db->apikeys_by_hash, hash, 32, key, 16, MDB_NOOVERWRITE)) != 0) {
-        vg_buf_release(&b);
+        (rc = vg_db__put_record(txn, db->apikeys, key, 16, &apikey_record, k, 0)) != 0 ||
+        (rc = vg_db__put(txn, db->apikeys_by_hash, hash, 32, key, 16, MDB_NOOVERWRITE)) != 0)
         return vg_db_err(rc);
-    }
     return 0;
 }
 
@@ -99,18 +45,12 @@ vg_db_apikey_revoke(vg_db *db, MDB_txn *txn, uint64_t uid, uint64_t kid)
     uint8_t key[16];
     vg_db_be64(key, uid);
     vg_db_be64(key + 8, kid);
-    MDB_val v;
     vg_apikey k;
-    int rc = vg_db__get(txn, db->apikeys, key, 16, &v);
+    int rc = vg_db__get_record(txn, db->apikeys, key, 16, &apikey_record, &k);
     if (rc != 0)
-        return vg_db_err(rc);
-    if ((rc = vg_apikey_decode(v.mv_data, v.mv_size, &k)) != 0)
         return rc;
     k.revoked = 1;
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_apikey_encode(&b, &k);
-    if ((rc = vg_db__put_buf(txn, db->apikeys, key, 16, &b, 0)) != 0 ||
+    if ((rc = vg_db__put_record(txn, db->apikeys, key, 16, &apikey_record, &k, 0)) != 0 ||
         (rc = vg_db__del(txn, db->apikeys_by_hash, k.hash, 32)) != 0)
         return vg_db_err(rc);
     return 0;
@@ -128,9 +68,7 @@ vg_db_apikey_find(vg_db *db, MDB_txn *txn, const uint8_t hash[32], vg_apikey *k)
         return VG_E_CORRUPT;
     uint8_t key[16];
     memcpy(key, v.mv_data, 16);
-    if ((rc = vg_db__get(txn, db->apikeys, key, 16, &v)) != 0)
-        return vg_db_err(rc);
-    if ((rc = vg_apikey_decode(v.mv_data, v.mv_size, k)) != 0)
+    if ((rc = vg_db__get_record(txn, db->apikeys, key, 16, &apikey_record, k)) != 0)
         return rc;
     return k->revoked ? VG_E_TOKEN_REVOKED : 0;
 }
@@ -149,7 +87,7 @@ vg_db_apikey_list(vg_db *db, MDB_txn *txn, uint64_t uid, int (*fn)(const vg_apik
     rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
     while (rc == 0 && k.mv_size == 16 && memcmp(k.mv_data, pre, 8) == 0) {
         vg_apikey key;
-        if (vg_apikey_decode(v.mv_data, v.mv_size, &key) == 0 && fn(&key, ud))
+        if (vg_db__decode(v.mv_data, v.mv_size, &apikey_record, &key) == 0 && fn(&key, ud))
             break;
         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
     }
@@ -165,7 +103,7 @@ unhash_key_cb(const MDB_val *k, const MDB_val *v, void *ud)
     vg_db *db = ((void **)ud)[0];
     MDB_txn *txn = ((void **)ud)[1];
     vg_apikey key;
-    if (vg_apikey_decode(v->mv_data, v->mv_size, &key) != 0)
+    if (vg_db__decode(v->mv_data, v->mv_size, &apikey_record, &key) != 0)
         return 0;
     return vg_db__del(txn, db->apikeys_by_hash, key.hash, 32);
 }

@@ -11,13 +11,24 @@ void
 vg_db_image_path(const char *data_dir, const uint8_t sha[32], char *out, size_t cap)
 {
     char hex[65];
-    static const char hx[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        hex[2 * i] = hx[sha[i] >> 4];
-        hex[2 * i + 1] = hx[sha[i] & 15];
-    }
-    hex[64] = '\0';
+    vg_db_hex(sha, 32, hex);
     snprintf(out, cap, "%s/images/%.2s/%s.jpg", data_dir, hex, hex + 2);
+}
+
+
+/* An image's entry: [references, size, created]. */
+static int
+image_put(vg_db *db, MDB_txn *txn, const uint8_t sha[32], uint64_t refs, uint64_t size, int64_t created)
+{
+    vg_buf b;
+    vg_buf_init(&b);
+    vg_mpw w;
+    vg_mpw_init(&w, &b);
+    vg_mpw_array(&w, 3);
+    vg_mpw_u64(&w, refs);
+    vg_mpw_u64(&w, size);
+    vg_mpw_i64(&w, created);
+    return vg_db_err(vg_db__put_buf(txn, db->images, sha, 32, &b, 0));
 }
 
 
@@ -37,15 +48,7 @@ vg_db_image_ref(vg_db *db, MDB_txn *txn, const uint8_t sha[32], uint64_t size, i
     } else if (rc != MDB_NOTFOUND) {
         return vg_db_err(rc);
     }
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_mpw w;
-    vg_mpw_init(&w, &b);
-    vg_mpw_array(&w, 3);
-    vg_mpw_u64(&w, refs + 1);
-    vg_mpw_u64(&w, size);
-    vg_mpw_i64(&w, now);
-    return vg_db_err(vg_db__put_buf(txn, db->images, sha, 32, &b, 0));
+    return image_put(db, txn, sha, refs + 1, size, now);
 }
 
 
@@ -73,13 +76,5 @@ vg_db_image_unref(vg_db *db, MDB_txn *txn, const uint8_t sha[32], int *gone)
         *gone = 1;
         return vg_db_err(vg_db__del(txn, db->images, sha, 32));
     }
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_mpw w;
-    vg_mpw_init(&w, &b);
-    vg_mpw_array(&w, 3);
-    vg_mpw_u64(&w, refs - 1);
-    vg_mpw_u64(&w, size);
-    vg_mpw_i64(&w, created);
-    return vg_db_err(vg_db__put_buf(txn, db->images, sha, 32, &b, 0));
+    return image_put(db, txn, sha, refs - 1, size, created);
 }

@@ -3,7 +3,6 @@
 
 #include <string.h>
 
-#include "base/mpk.h"
 #include "store/db_internal.h"
 
 typedef struct session {
@@ -14,51 +13,12 @@ typedef struct session {
 } session;
 
 
-static void
-session_encode(vg_buf *out, const session *s)
-{
-    vg_mpw w;
-    vg_mpw_init(&w, out);
-    vg_mpw_map(&w, 5);
-    vg_mpw_cstr(&w, "u"); vg_mpw_u64(&w, s->uid);
-    vg_mpw_cstr(&w, "f"); vg_mpw_bin(&w, s->family, VG_DB_FAMILY);
-    vg_mpw_cstr(&w, "c"); vg_mpw_i64(&w, s->created);
-    vg_mpw_cstr(&w, "e"); vg_mpw_i64(&w, s->expires);
-    vg_mpw_cstr(&w, "used"); vg_mpw_bool(&w, s->used);
-}
-
-
-static int
-session_decode(const void *p, size_t n, session *s)
-{
-    vg_mpr r;
-    uint32_t cnt;
-    memset(s, 0, sizeof *s);
-    vg_mpr_init(&r, p, n);
-    if (vg_mpr_map(&r, &cnt) < 0)
-        return VG_E_CORRUPT;
-    for (uint32_t i = 0; i < cnt && !r.err; i++) {
-        vg_str k;
-        const uint8_t *b;
-        size_t bn;
-        if (vg_mpr_str(&r, &k) < 0)
-            break;
-        if (vg_str_eq(k, "u"))
-            vg_mpr_u64(&r, &s->uid);
-        else if (vg_str_eq(k, "f")) {
-            if (vg_mpr_bin(&r, &b, &bn) == 0 && bn == VG_DB_FAMILY)
-                memcpy(s->family, b, bn);
-        } else if (vg_str_eq(k, "c"))
-            vg_mpr_i64(&r, &s->created);
-        else if (vg_str_eq(k, "e"))
-            vg_mpr_i64(&r, &s->expires);
-        else if (vg_str_eq(k, "used"))
-            vg_mpr_bool(&r, &s->used);
-        else
-            vg_mpr_skip(&r);
-    }
-    return r.err ? VG_E_CORRUPT : 0;
-}
+static const vg_db__field session_fields[] = {
+    VG_DB__FIELD(session, uid, "u", U64), VG_DB__FIELD(session, family, "f", BIN),
+    VG_DB__FIELD(session, created, "c", I64), VG_DB__FIELD(session, expires, "e", I64),
+    VG_DB__FIELD(session, used, "used", BOOL),
+};
+static const vg_db__record session_record = VG_DB__RECORD(session, session_fields);
 
 
 typedef struct family {
@@ -67,42 +27,11 @@ typedef struct family {
 } family;
 
 
-static void
-family_encode(vg_buf *out, const family *f)
-{
-    vg_mpw w;
-    vg_mpw_init(&w, out);
-    vg_mpw_map(&w, 3);
-    vg_mpw_cstr(&w, "c"); vg_mpw_i64(&w, f->created);
-    vg_mpw_cstr(&w, "e"); vg_mpw_i64(&w, f->expires);
-    vg_mpw_cstr(&w, "rev"); vg_mpw_bool(&w, f->revoked);
-}
-
-
-static int
-family_decode(const void *p, size_t n, family *f)
-{
-    vg_mpr r;
-    uint32_t cnt;
-    memset(f, 0, sizeof *f);
-    vg_mpr_init(&r, p, n);
-    if (vg_mpr_map(&r, &cnt) < 0)
-        return VG_E_CORRUPT;
-    for (uint32_t i = 0; i < cnt && !r.err; i++) {
-        vg_str k;
-        if (vg_mpr_str(&r, &k) < 0)
-            break;
-        if (vg_str_eq(k, "c"))
-            vg_mpr_i64(&r, &f->created);
-        else if (vg_str_eq(k, "e"))
-            vg_mpr_i64(&r, &f->expires);
-        else if (vg_str_eq(k, "rev"))
-            vg_mpr_bool(&r, &f->revoked);
-        else
-            vg_mpr_skip(&r);
-    }
-    return r.err ? VG_E_CORRUPT : 0;
-}
+static const vg_db__field family_fields[] = {
+    VG_DB__FIELD(family, created, "c", I64), VG_DB__FIELD(family, expires, "e", I64),
+    VG_DB__FIELD(family, revoked, "rev", BOOL),
+};
+static const vg_db__record family_record = VG_DB__RECORD(family, family_fields);
 
 
 static void
@@ -122,14 +51,9 @@ vg_db_session_create(vg_db *db, MDB_txn *txn, const uint8_t hash[32], uint64_t u
     memcpy(s.family, fam, VG_DB_FAMILY);
     uint8_t fk[24];
     family_key(fk, uid, fam);
-    vg_buf b;
-    vg_buf_init(&b);
-    session_encode(&b, &s);
-    int rc = vg_db__put_buf(txn, db->sessions, hash, 32, &b, MDB_NOOVERWRITE);
-    if (rc == 0) {
-        family_encode(&b, &f);
-        rc = vg_db__put_buf(txn, db->families, fk, 24, &b, 0);
-    }
+    int rc = vg_db__put_record(txn, db->sessions, hash, 32, &session_record, &s, MDB_NOOVERWRITE);
+    if (rc == 0)
+        rc = vg_db__put_record(txn, db->families, fk, 24, &family_record, &f, 0);
     return vg_db_err(rc);
 }
 
@@ -138,15 +62,12 @@ int
 vg_db_family_check(vg_db *db, MDB_txn *txn, uint64_t uid, const uint8_t fam[VG_DB_FAMILY], int64_t now)
 {
     uint8_t fk[24];
-    MDB_val v;
     family f;
     family_key(fk, uid, fam);
-    int rc = vg_db__get(txn, db->families, fk, 24, &v);
-    if (rc == MDB_NOTFOUND)
+    int rc = vg_db__get_record(txn, db->families, fk, 24, &family_record, &f);
+    if (rc == VG_E_NOTFOUND)
         return VG_E_TOKEN_REVOKED;
     if (rc != 0)
-        return vg_db_err(rc);
-    if ((rc = family_decode(v.mv_data, v.mv_size, &f)) != 0)
         return rc;
     if (f.revoked)
         return VG_E_TOKEN_REVOKED;
@@ -160,33 +81,22 @@ int
 vg_db_family_revoke(vg_db *db, MDB_txn *txn, uint64_t uid, const uint8_t fam[VG_DB_FAMILY])
 {
     uint8_t fk[24];
-    MDB_val v;
     family f;
     family_key(fk, uid, fam);
-    int rc = vg_db__get(txn, db->families, fk, 24, &v);
-    if (rc != 0)
-        return vg_db_err(rc);
-    if ((rc = family_decode(v.mv_data, v.mv_size, &f)) != 0)
+    int rc = vg_db__get_record(txn, db->families, fk, 24, &family_record, &f);
+    if (rc != 0 || f.revoked)
         return rc;
-    if (f.revoked)
-        return 0;
     f.revoked = 1;
-    vg_buf b;
-    vg_buf_init(&b);
-    family_encode(&b, &f);
-    return vg_db_err(vg_db__put_buf(txn, db->families, fk, 24, &b, 0));
+    return vg_db_err(vg_db__put_record(txn, db->families, fk, 24, &family_record, &f, 0));
 }
 
 
 int
 vg_db_session_lookup(vg_db *db, MDB_txn *txn, const uint8_t hash[32], uint64_t *uid, uint8_t fam[VG_DB_FAMILY])
 {
-    MDB_val v;
     session s;
-    int rc = vg_db__get(txn, db->sessions, hash, 32, &v);
+    int rc = vg_db__get_record(txn, db->sessions, hash, 32, &session_record, &s);
     if (rc != 0)
-        return vg_db_err(rc);
-    if ((rc = session_decode(v.mv_data, v.mv_size, &s)) != 0)
         return rc;
     *uid = s.uid;
     memcpy(fam, s.family, VG_DB_FAMILY);
@@ -198,12 +108,9 @@ int
 vg_db_session_rotate(vg_db *db, MDB_txn *txn, const uint8_t old_hash[32], const uint8_t new_hash[32],
                      int64_t now, int64_t expires, uint64_t *uid, uint8_t fam[VG_DB_FAMILY])
 {
-    MDB_val v;
     session s;
-    int rc = vg_db__get(txn, db->sessions, old_hash, 32, &v);
+    int rc = vg_db__get_record(txn, db->sessions, old_hash, 32, &session_record, &s);
     if (rc != 0)
-        return vg_db_err(rc);
-    if ((rc = session_decode(v.mv_data, v.mv_size, &s)) != 0)
         return rc;
     *uid = s.uid;
     memcpy(fam, s.family, VG_DB_FAMILY);
@@ -216,26 +123,21 @@ vg_db_session_rotate(vg_db *db, MDB_txn *txn, const uint8_t old_hash[32], const 
         return rc;
     if (s.expires <= now)
         return VG_E_TOKEN_EXPIRED;
-    vg_buf b;
-    vg_buf_init(&b);
     s.used = 1;
-    session_encode(&b, &s);
-    if ((rc = vg_db__put_buf(txn, db->sessions, old_hash, 32, &b, 0)) != 0)
+    if ((rc = vg_db__put_record(txn, db->sessions, old_hash, 32, &session_record, &s, 0)) != 0)
         return vg_db_err(rc);
     session ns = { .uid = s.uid, .created = now, .expires = expires };
     memcpy(ns.family, s.family, VG_DB_FAMILY);
-    session_encode(&b, &ns);
-    if ((rc = vg_db__put_buf(txn, db->sessions, new_hash, 32, &b, MDB_NOOVERWRITE)) != 0)
+    if ((rc = vg_db__put_record(txn, db->sessions, new_hash, 32, &session_record, &ns, MDB_NOOVERWRITE)) != 0)
         return vg_db_err(rc);
     /* the family lives as long as its newest token */
     uint8_t fk[24];
     family f;
     family_key(fk, s.uid, s.family);
-    if ((rc = vg_db__get(txn, db->families, fk, 24, &v)) != 0 || (rc = family_decode(v.mv_data, v.mv_size, &f)) != 0)
-        return vg_db_err(rc);
+    if ((rc = vg_db__get_record(txn, db->families, fk, 24, &family_record, &f)) != 0)
+        return rc;
     f.expires = expires;
-    family_encode(&b, &f);
-    return vg_db_err(vg_db__put_buf(txn, db->families, fk, 24, &b, 0));
+    return vg_db_err(vg_db__put_record(txn, db->families, fk, 24, &family_record, &f, 0));
 }
 
 

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "base/mpk.h"
 #include "store/db_internal.h"
 
 const char *
@@ -30,57 +29,20 @@ vg_role_parse(const char *s, size_t n)
     return VG_ROLE_NONE;
 }
 
-void
-vg_user_encode(vg_buf *out, const vg_user *u)
-{
-    vg_mpw w;
-    vg_mpw_init(&w, out);
-    vg_mpw_map(&w, 8);
-    vg_mpw_cstr(&w, "id"); vg_mpw_u64(&w, u->id);
-    vg_mpw_cstr(&w, "name"); vg_mpw_cstr(&w, u->name);
-    vg_mpw_cstr(&w, "email"); vg_mpw_cstr(&w, u->email);
-    vg_mpw_cstr(&w, "role"); vg_mpw_cstr(&w, vg_role_name(u->role));
-    vg_mpw_cstr(&w, "hash"); vg_mpw_cstr(&w, u->hash);
-    vg_mpw_cstr(&w, "created"); vg_mpw_i64(&w, u->created);
-    vg_mpw_cstr(&w, "updated"); vg_mpw_i64(&w, u->updated);
-    vg_mpw_cstr(&w, "disabled"); vg_mpw_bool(&w, u->disabled);
-}
+
+static const vg_db__field user_fields[] = {
+    VG_DB__FIELD(vg_user, id, "id", U64), VG_DB__FIELD(vg_user, name, "name", STR),
+    VG_DB__FIELD(vg_user, email, "email", STR), VG_DB__FIELD(vg_user, role, "role", ROLE),
+    VG_DB__FIELD(vg_user, hash, "hash", STR), VG_DB__FIELD(vg_user, created, "created", I64),
+    VG_DB__FIELD(vg_user, updated, "updated", I64), VG_DB__FIELD(vg_user, disabled, "disabled", BOOL),
+};
+static const vg_db__record user_record = VG_DB__RECORD(vg_user, user_fields);
 
 
 int
 vg_user_decode(const void *p, size_t n, vg_user *u)
 {
-    vg_mpr r;
-    uint32_t cnt;
-    memset(u, 0, sizeof *u);
-    vg_mpr_init(&r, p, n);
-    if (vg_mpr_map(&r, &cnt) < 0)
-        return VG_E_CORRUPT;
-    for (uint32_t i = 0; i < cnt && !r.err; i++) {
-        vg_str k, s;
-        if (vg_mpr_str(&r, &k) < 0)
-            break;
-        if (vg_str_eq(k, "id"))
-            vg_mpr_u64(&r, &u->id);
-        else if (vg_str_eq(k, "name"))
-            vg_mpr_strcpy(&r, u->name, sizeof u->name);
-        else if (vg_str_eq(k, "email"))
-            vg_mpr_strcpy(&r, u->email, sizeof u->email);
-        else if (vg_str_eq(k, "role")) {
-            if (vg_mpr_str(&r, &s) == 0)
-                u->role = vg_role_parse(s.p, s.n);
-        } else if (vg_str_eq(k, "hash"))
-            vg_mpr_strcpy(&r, u->hash, sizeof u->hash);
-        else if (vg_str_eq(k, "created"))
-            vg_mpr_i64(&r, &u->created);
-        else if (vg_str_eq(k, "updated"))
-            vg_mpr_i64(&r, &u->updated);
-        else if (vg_str_eq(k, "disabled"))
-            vg_mpr_bool(&r, &u->disabled);
-        else
-            vg_mpr_skip(&r);
-    }
-    return r.err ? VG_E_CORRUPT : 0;
+    return vg_db__decode(p, n, &user_record, u);
 }
 
 
@@ -88,13 +50,8 @@ static int
 user_put(vg_db *db, MDB_txn *txn, const vg_user *u)
 {
     uint8_t k[8];
-    vg_buf b;
-    vg_buf_init(&b);
     vg_db_be64(k, u->id);
-    vg_user_encode(&b, u);
-    int rc = vg_db__put(txn, db->users, k, 8, b.data, b.len, 0);
-    vg_buf_release(&b);
-    return rc;
+    return vg_db__put_record(txn, db->users, k, 8, &user_record, u, 0);
 }
 
 
@@ -102,12 +59,8 @@ int
 vg_db_user_get(vg_db *db, MDB_txn *txn, uint64_t uid, vg_user *u)
 {
     uint8_t k[8];
-    MDB_val v;
     vg_db_be64(k, uid);
-    int rc = vg_db__get(txn, db->users, k, 8, &v);
-    if (rc != 0)
-        return vg_db_err(rc);
-    return vg_user_decode(v.mv_data, v.mv_size, u);
+    return vg_db__get_record(txn, db->users, k, 8, &user_record, u);
 }
 
 

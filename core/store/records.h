@@ -1,7 +1,7 @@
 /*
  * records: what the store keeps, as the layers above see it. Roles and
- * field limits, record keys, the user, API key and detection records with
- * their msgpack codecs, the feedback record's reader and the aggregates'
+ * field limits, record keys, the user, API key and detection records, the
+ * readers of stored detection and feedback records and the aggregates'
  * read side. Nothing here names LMDB: the operations on the database are
  * in store/db.h (the store's own) and store/store_read.h (the master's
  * reads).
@@ -39,6 +39,8 @@ extern const double vg_db_lat_bounds_ms[VG_DB_LAT_BUCKETS];
 /* ---- keys ---- */
 void vg_db_be64(uint8_t out[8], uint64_t v);
 uint64_t vg_db_get_be64(const uint8_t in[8]);
+/* 2n lower-case hex digits of p[0..n) and a NUL into out. */
+void vg_db_hex(const uint8_t *p, size_t n, char *out);
 /* 32 lower-case hex digits of a 16-byte key; -1 when `hex` is not one. */
 void vg_db_key_hex(const uint8_t key[16], char out[33]);
 int vg_db_key_parse(const char *hex, size_t n, uint8_t key[16]);
@@ -67,9 +69,6 @@ typedef struct vg_user_patch {
     int64_t now;
 } vg_user_patch;
 
-void vg_user_encode(vg_buf *out, const vg_user *u);
-int vg_user_decode(const void *p, size_t n, vg_user *u);
-
 /* ---- API keys ---- */
 typedef struct vg_apikey {
     uint64_t uid, kid;
@@ -80,9 +79,6 @@ typedef struct vg_apikey {
     char prefix[16];                   /* first characters of the key, to recognise it */
     uint8_t hash[32];                  /* SHA-256 of the key */
 } vg_apikey;
-
-void vg_apikey_encode(vg_buf *out, const vg_apikey *k);
-int vg_apikey_decode(const void *p, size_t n, vg_apikey *k);
 
 /* ---- detections ---- */
 /*
@@ -108,6 +104,19 @@ typedef struct vg_det_view {
     vg_str labels[256];
 } vg_det_view;
 int vg_det_view_decode(const void *p, size_t n, vg_det_view *v);
+
+/* A stored detection record in full, as the history shows it; strings and arrays point into it. */
+typedef struct vg_det_record {
+    uint64_t uid;
+    vg_str user, source, model, backend; /* "" when absent */
+    vg_str image_kind;                 /* "annotated", "original" or "none" */
+    int64_t width, height;
+    const uint8_t *image;              /* SHA-256 of the kept image, or NULL */
+    const uint8_t *dets;               /* the msgpack array of [label, class, confidence, 4 box edges], or NULL */
+    size_t dets_len;
+    uint64_t timings_us[6];            /* queue, decode, infer, post, annotate, total */
+} vg_det_record;
+int vg_det_record_decode(const void *p, size_t n, vg_det_record *d);
 
 /* ---- feedback ---- */
 /* A stored feedback record; strings point into the record. */

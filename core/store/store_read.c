@@ -8,8 +8,15 @@
 
 #define SCAN_BUDGET 20000              /* index entries one detections page may look at */
 
+/* The reads; each runs one function of db.h (or a walk below) in the snapshot. */
+enum read_op {
+    USER_GET, USER_FIND, USER_COUNT, USER_LIST, USER_ACTIVITY, FAMILY_CHECK, SESSION_LOOKUP, APIKEY_FIND,
+    APIKEY_LIST, DETECTIONS_PAGE, DETECTION_GET, FEEDBACK_PAGE, FEEDBACK_SCAN, STATS,
+};
+
 /* One read: its arguments and where its answers go. */
 typedef struct query {
+    enum read_op op;
     uint64_t uid;
     const char *login;
     const uint8_t *key;                /* a hash or a record key */
@@ -32,17 +39,59 @@ typedef struct query {
     void *ud;
 } query;
 
+static int user_list(vg_db *db, MDB_txn *txn, query *q);
+static int detections_page(vg_db *db, MDB_txn *txn, query *q);
+static int detection_get(vg_db *db, MDB_txn *txn, query *q);
+static int feedback_page(vg_db *db, MDB_txn *txn, query *q);
+static int feedback_scan(vg_db *db, MDB_txn *txn, query *q);
+static int stats(vg_db *db, MDB_txn *txn, query *q);
 
-/* Runs fn in a read snapshot of the client's environment. */
+
+/* Runs q inside the snapshot. */
 static int
-run(vg_store *s, int (*fn)(vg_db *db, MDB_txn *txn, query *q), query *q)
+read_in(vg_db *db, MDB_txn *txn, query *q)
+{
+    int rc;
+    switch (q->op) {
+    case USER_GET: return vg_db_user_get(db, txn, q->uid, q->out);
+    case USER_FIND: return vg_db_user_find(db, txn, q->login, q->out);
+    case USER_COUNT: return vg_db_user_count(db, txn, q->out);
+    case USER_LIST: return user_list(db, txn, q);
+    case USER_ACTIVITY: return vg_db_user_activity(db, txn, q->uid, q->out);
+    case FAMILY_CHECK:
+        rc = vg_db_user_get(db, txn, q->uid, q->out);
+        if (rc == 0 && q->family)
+            rc = vg_db_family_check(db, txn, q->uid, q->family, q->now);
+        return rc;
+    case SESSION_LOOKUP: return vg_db_session_lookup(db, txn, q->key, q->out, q->out2);
+    case APIKEY_FIND:
+        rc = vg_db_apikey_find(db, txn, q->key, q->out);
+        if (rc == 0)
+            rc = vg_db_user_get(db, txn, ((vg_apikey *)q->out)->uid, q->out2);
+        return rc;
+    case APIKEY_LIST:
+        vg_db_apikey_list(db, txn, q->uid, q->key_fn, q->ud);
+        return 0;
+    case DETECTIONS_PAGE: return detections_page(db, txn, q);
+    case DETECTION_GET: return detection_get(db, txn, q);
+    case FEEDBACK_PAGE: return feedback_page(db, txn, q);
+    case FEEDBACK_SCAN: return feedback_scan(db, txn, q);
+    case STATS: return stats(db, txn, q);
+    }
+    return VG_E_INVAL;
+}
+
+
+/* Runs q in a read snapshot of the client's environment. */
+static int
+run(vg_store *s, query q)
 {
     vg_db *db = vg_store__db(s);
     MDB_txn *txn;
     int rc = vg_db_read(db, &txn);
     if (rc != 0)
         return rc;
-    rc = fn(db, txn, q);
+    rc = read_in(db, txn, &q);
     vg_db_read_end(db);
     return rc;
 }
@@ -56,48 +105,24 @@ vg_store_read_failed(int rc)
 
 /* ---- users, sessions, API keys ------------------------------------------------ */
 
-static int
-user_get(vg_db *db, MDB_txn *txn, query *q)
-{
-    return vg_db_user_get(db, txn, q->uid, q->out);
-}
-
-
 int
 vg_store_user_get(vg_store *s, uint64_t uid, vg_user *u)
 {
-    query q = { .uid = uid, .out = u };
-    return run(s, user_get, &q);
-}
-
-
-static int
-user_find(vg_db *db, MDB_txn *txn, query *q)
-{
-    return vg_db_user_find(db, txn, q->login, q->out);
+    return run(s, (query){ .op = USER_GET, .uid = uid, .out = u });
 }
 
 
 int
 vg_store_user_find(vg_store *s, const char *login, vg_user *u)
 {
-    query q = { .login = login, .out = u };
-    return run(s, user_find, &q);
-}
-
-
-static int
-user_count(vg_db *db, MDB_txn *txn, query *q)
-{
-    return vg_db_user_count(db, txn, q->out);
+    return run(s, (query){ .op = USER_FIND, .login = login, .out = u });
 }
 
 
 int
 vg_store_user_count(vg_store *s, size_t *n)
 {
-    query q = { .out = n };
-    return run(s, user_count, &q);
+    return run(s, (query){ .op = USER_COUNT, .out = n });
 }
 
 
@@ -121,92 +146,43 @@ user_list(vg_db *db, MDB_txn *txn, query *q)
 int
 vg_store_user_list(vg_store *s, int (*fn)(const vg_user *u, void *ud), void *ud)
 {
-    query q = { .user_fn = fn, .ud = ud };
-    return run(s, user_list, &q);
-}
-
-
-static int
-user_activity(vg_db *db, MDB_txn *txn, query *q)
-{
-    return vg_db_user_activity(db, txn, q->uid, q->out);
+    return run(s, (query){ .op = USER_LIST, .user_fn = fn, .ud = ud });
 }
 
 
 int
 vg_store_user_activity(vg_store *s, uint64_t uid, vg_user_activity *a)
 {
-    query q = { .uid = uid, .out = a };
     memset(a, 0, sizeof *a);
-    return run(s, user_activity, &q);
-}
-
-
-static int
-family_check(vg_db *db, MDB_txn *txn, query *q)
-{
-    int rc = vg_db_user_get(db, txn, q->uid, q->out);
-    if (rc == 0 && q->family)
-        rc = vg_db_family_check(db, txn, q->uid, q->family, q->now);
-    return rc;
+    return run(s, (query){ .op = USER_ACTIVITY, .uid = uid, .out = a });
 }
 
 
 int
 vg_store_family_check(vg_store *s, uint64_t uid, const uint8_t *family, int64_t now, vg_user *u)
 {
-    query q = { .uid = uid, .family = family, .now = now, .out = u };
-    return run(s, family_check, &q);
-}
-
-
-static int
-session_lookup(vg_db *db, MDB_txn *txn, query *q)
-{
-    return vg_db_session_lookup(db, txn, q->key, q->out, q->out2);
+    return run(s, (query){ .op = FAMILY_CHECK, .uid = uid, .family = family, .now = now, .out = u });
 }
 
 
 int
 vg_store_session_lookup(vg_store *s, const uint8_t hash[32], uint64_t *uid, uint8_t family[VG_DB_FAMILY])
 {
-    query q = { .key = hash, .out = uid, .out2 = family };
-    return run(s, session_lookup, &q);
-}
-
-
-static int
-apikey_find(vg_db *db, MDB_txn *txn, query *q)
-{
-    vg_apikey *k = q->out;
-    int rc = vg_db_apikey_find(db, txn, q->key, k);
-    if (rc == 0)
-        rc = vg_db_user_get(db, txn, k->uid, q->out2);
-    return rc;
+    return run(s, (query){ .op = SESSION_LOOKUP, .key = hash, .out = uid, .out2 = family });
 }
 
 
 int
 vg_store_apikey_find(vg_store *s, const uint8_t hash[32], vg_apikey *k, vg_user *u)
 {
-    query q = { .key = hash, .out = k, .out2 = u };
-    return run(s, apikey_find, &q);
-}
-
-
-static int
-apikey_list(vg_db *db, MDB_txn *txn, query *q)
-{
-    vg_db_apikey_list(db, txn, q->uid, q->key_fn, q->ud);
-    return 0;
+    return run(s, (query){ .op = APIKEY_FIND, .key = hash, .out = k, .out2 = u });
 }
 
 
 int
 vg_store_apikey_list(vg_store *s, uint64_t uid, int (*fn)(const vg_apikey *k, void *ud), void *ud)
 {
-    query q = { .uid = uid, .key_fn = fn, .ud = ud };
-    return run(s, apikey_list, &q);
+    return run(s, (query){ .op = APIKEY_LIST, .uid = uid, .key_fn = fn, .ud = ud });
 }
 
 /* ---- detections and feedback ---------------------------------------------------- */
@@ -326,9 +302,8 @@ detections_page(vg_db *db, MDB_txn *txn, query *q)
 int
 vg_store_detections_page(vg_store *s, const vg_det_filter *f, vg_store_record_fn fn, void *ud, vg_store_page *page)
 {
-    query q = { .filter = f, .record_fn = fn, .ud = ud, .page = page };
     memset(page, 0, sizeof *page);
-    return run(s, detections_page, &q);
+    return run(s, (query){ .op = DETECTIONS_PAGE, .filter = f, .record_fn = fn, .ud = ud, .page = page });
 }
 
 
@@ -346,21 +321,27 @@ detection_get(vg_db *db, MDB_txn *txn, query *q)
 int
 vg_store_detection_get(vg_store *s, const uint8_t key[VG_DB_DETKEY], vg_store_record_fn fn, void *ud)
 {
-    query q = { .key = key, .record_fn = fn, .ud = ud };
-    return run(s, detection_get, &q);
+    return run(s, (query){ .op = DETECTION_GET, .key = key, .record_fn = fn, .ud = ud });
 }
+
+
+/* Where vg_store_detection_image() wants the hash. */
+typedef struct image_out {
+    uint8_t *sha;
+    int *kept;
+} image_out;
 
 
 /* The record_fn of vg_store_detection_image(): its image hash, if any. */
 static int
 image_of(const uint8_t key[VG_DB_DETKEY], const void *p, size_t n, void *ud)
 {
-    query *q = ud;
+    image_out *o = ud;
     vg_det_view dv;
     (void)key;
     if (vg_det_view_decode(p, n, &dv) == 0 && dv.image) {
-        memcpy(q->out, dv.image, 32);
-        *(int *)q->out2 = 1;
+        memcpy(o->sha, dv.image, 32);
+        *o->kept = 1;
     }
     return 0;
 }
@@ -369,10 +350,9 @@ image_of(const uint8_t key[VG_DB_DETKEY], const void *p, size_t n, void *ud)
 int
 vg_store_detection_image(vg_store *s, const uint8_t key[VG_DB_DETKEY], uint8_t sha[32], int *kept)
 {
-    query q = { .key = key, .record_fn = image_of, .out = sha, .out2 = kept };
-    q.ud = &q;
+    image_out o = { sha, kept };
     *kept = 0;
-    return run(s, detection_get, &q);
+    return run(s, (query){ .op = DETECTION_GET, .key = key, .record_fn = image_of, .ud = &o });
 }
 
 
@@ -422,9 +402,9 @@ int
 vg_store_feedback_page(vg_store *s, const uint8_t *det, const uint8_t *cursor, int limit, vg_store_record_fn fn,
                        void *ud, vg_store_page *page)
 {
-    query q = { .key = det, .cursor = cursor, .limit = limit, .record_fn = fn, .ud = ud, .page = page };
     memset(page, 0, sizeof *page);
-    return run(s, feedback_page, &q);
+    return run(s, (query){ .op = FEEDBACK_PAGE, .key = det, .cursor = cursor, .limit = limit, .record_fn = fn,
+                           .ud = ud, .page = page });
 }
 
 
@@ -457,9 +437,9 @@ int
 vg_store_feedback_scan(vg_store *s, size_t max, int (*on_feedback)(const vg_feedback_view *f, void *ud),
                        void (*on_detection)(const vg_det_view *d, void *ud), void *ud, size_t *walked)
 {
-    query q = { .max = max, .feedback_fn = on_feedback, .detection_fn = on_detection, .ud = ud, .out = walked };
     *walked = 0;
-    return run(s, feedback_scan, &q);
+    return run(s, (query){ .op = FEEDBACK_SCAN, .max = max, .feedback_fn = on_feedback, .detection_fn = on_detection,
+                           .ud = ud, .out = walked });
 }
 
 /* ---- aggregates ------------------------------------------------------------------- */
@@ -490,6 +470,5 @@ int
 vg_store_stats(vg_store *s, const vg_agg_span *spans, size_t n, void (*fn)(size_t i, const vg_agg_bucket *b, void *ud),
                void *ud)
 {
-    query q = { .spans = spans, .nspans = n, .bucket_fn = fn, .ud = ud };
-    return run(s, stats, &q);
+    return run(s, (query){ .op = STATS, .spans = spans, .nspans = n, .bucket_fn = fn, .ud = ud });
 }
