@@ -31,6 +31,7 @@ libvigiacore_a_SOURCES += core/api/compare_api.c core/api/compare_api.h core/api
 	core/api/kserve_api.h core/api/models_api.c core/api/models_api.h core/api/mjpeg_api.c core/api/mjpeg_api.h core/api/ops.c core/api/ops.h \
 	core/api/store_api.c core/api/store_api.h core/api/stream_api.c core/api/stream_api.h \
 	core/api/users_api.c core/api/users_api.h core/api/zmq_detector.h
+libvigiacore_a_SOURCES += core/api/reply.c core/api/reply.h
 # pool: worker processes and the master <-> worker protocol
 libvigiacore_a_SOURCES += core/pool/ipc.c core/pool/ipc.h core/pool/pool.c core/pool/pool.h \
 	core/pool/worker.c core/pool/worker.h
@@ -39,9 +40,13 @@ libvigiacore_a_SOURCES += core/pipeline/backend_loader.c core/pipeline/backend_l
 	core/pipeline/detector.c core/pipeline/detector.h core/pipeline/image.c core/pipeline/image.h \
 	core/pipeline/model.c core/pipeline/model.h core/pipeline/postprocess.c core/pipeline/postprocess.h \
 	core/pipeline/rawimg.c core/pipeline/rawimg.h
-# store: LMDB schema, the store and hasher processes, the store client
+# store: LMDB schema by record kind, the store and hasher processes, the store client, its reads and writes
 libvigiacore_a_SOURCES += core/store/chan.c core/store/chan.h core/store/db.c core/store/db.h \
-	core/store/store.c core/store/store.h core/store/store_client.c core/store/store_client.h
+	core/store/db_aggregates.c core/store/db_apikeys.c core/store/db_detections.c \
+	core/store/db_images.c core/store/db_internal.h core/store/db_sessions.c core/store/db_users.c \
+	core/store/offline.c core/store/offline.h core/store/records.h core/store/store.c \
+	core/store/store.h core/store/store_client.c core/store/store_client.h core/store/store_internal.h \
+	core/store/store_read.c core/store/store_read.h core/store/store_write.c core/store/store_write.h
 # cli: the command line
 libvigiacore_a_SOURCES += core/cli/detect_cli.c core/cli/detect_cli.h core/cli/serve.c core/cli/serve.h \
 	core/cli/user_cli.c core/cli/user_cli.h

@@ -12,7 +12,6 @@
 #include <mbedtls/base64.h>
 
 #include "auth/auth.h"
-#include "store/db.h"
 #include "base/error.h"
 #include "api/detect_opts.h"
 #include "http/http.h"
@@ -24,6 +23,7 @@
 #include "pool/pool.h"
 #include "net/server.h"
 #include "store/store_client.h"
+#include "store/store_read.h"
 
 #define MAX_MODELS 64                 /* hard cap; compare.max_models is the configured one */
 
@@ -814,49 +814,6 @@ typedef struct precision {
 } precision;
 
 
-/* Reads one feedback record: its detection key and verdict (1, 0, or -1 when it gives none). */
-static int
-feedback_verdict(const void *p, size_t n, uint8_t det[16], int *verdict, int *has_label)
-{
-    vg_mpr r;
-    uint32_t cnt;
-    int ok = -1, got = 0;
-    *has_label = 0;
-    vg_mpr_init(&r, p, n);
-    if (vg_mpr_map(&r, &cnt) < 0)
-        return -1;
-    for (uint32_t i = 0; i < cnt && !r.err; i++) {
-        vg_str k;
-        if (vg_mpr_str(&r, &k) < 0)
-            return -1;
-        if (vg_str_eq(k, "det")) {
-            const uint8_t *b;
-            size_t bn;
-            if (vg_mpr_bin(&r, &b, &bn) == 0 && bn == 16) {
-                memcpy(det, b, 16);
-                got = 1;
-            }
-        } else if (vg_str_eq(k, "ok")) {
-            if (!vg_mpr_nil(&r))
-                vg_mpr_bool(&r, &ok);
-        } else if (vg_str_eq(k, "label")) {
-            if (!vg_mpr_nil(&r)) {
-                vg_str l;
-                if (vg_mpr_str(&r, &l) == 0 && l.n)
-                    *has_label = 1;
-            }
-        } else {
-            vg_mpr_skip(&r);
-        }
-    }
-    if (r.err || !got)
-        return -1;
-    /* a corrected label without a verdict says the detection was wrong */
-    *verdict = ok >= 0 ? ok : *has_label ? 0 : -1;
-    return 0;
-}
-
-
 /* A small open-addressing set of detection keys: the newest verdict per detection counts. */
 typedef struct keyset {
     uint8_t (*keys)[16];
@@ -883,6 +840,67 @@ keyset_add(keyset *s, const uint8_t k[16])
 }
 
 
+/* The state of one precision scan. */
+typedef struct prec_scan {
+    precision *pr;
+    const char *model;
+    size_t mlen;
+    keyset seen;
+    int verdict, has_label;        /* of the feedback whose detection is being read */
+} prec_scan;
+
+
+/*
+ * A feedback record, newest first: 1 to read its detection when it gives a
+ * verdict and is the newest one on that detection. A corrected label
+ * without a verdict says the detection was wrong.
+ */
+static int
+scan_feedback(const vg_feedback_view *f, void *ud)
+{
+    prec_scan *sc = ud;
+    sc->has_label = f->label.p && f->label.n;
+    sc->verdict = f->correct >= 0 ? f->correct : sc->has_label ? 0 : -1;
+    return sc->verdict >= 0 && keyset_add(&sc->seen, f->det);
+}
+
+
+/* The detection of a counted verdict: counts it when it is this model's. */
+static void
+scan_detection(const vg_det_view *view, void *ud)
+{
+    prec_scan *sc = ud;
+    precision *pr = sc->pr;
+    int verdict = sc->verdict;
+    if (view->model.n != sc->mlen || memcmp(view->model.p, sc->model, sc->mlen) != 0)
+        return;
+    if (verdict)
+        pr->correct++;
+    else
+        pr->incorrect++;
+    pr->corrected += !verdict && sc->has_label;
+    for (uint32_t l = 0; l < view->nlabels; l++) {
+        int at = -1;
+        for (int x = 0; x < pr->nlabels && at < 0; x++)
+            if (strlen(pr->labels[x].label) == view->labels[l].n &&
+                memcmp(pr->labels[x].label, view->labels[l].p, view->labels[l].n) == 0)
+                at = x;
+        if (at < 0 && pr->nlabels < (int)(sizeof pr->labels / sizeof pr->labels[0]) &&
+            view->labels[l].n <= VG_DB_LABEL_MAX) {
+            at = pr->nlabels++;
+            memcpy(pr->labels[at].label, view->labels[l].p, view->labels[l].n);
+            pr->labels[at].label[view->labels[l].n] = '\0';
+        }
+        if (at >= 0) {
+            if (verdict)
+                pr->labels[at].correct++;
+            else
+                pr->labels[at].incorrect++;
+        }
+    }
+}
+
+
 static void
 scan_precision(vg_compare_api *api, const char *model, precision *pr)
 {
@@ -890,61 +908,16 @@ scan_precision(vg_compare_api *api, const char *model, precision *pr)
     int window = vg_server_config(api->srv)->compare_feedback_window;
     if (!api->store || window <= 0)
         return;
-    vg_db *db = vg_store_db(api->store);
-    MDB_txn *txn;
-    if (!db || vg_db_read(db, &txn) != 0)
-        return;
-    pr->available = 1;
-    keyset seen = { vg_xcalloc((size_t)window * 2, 16), vg_xcalloc((size_t)window * 2, 1), (size_t)window * 2 };
-    size_t mlen = strlen(model);
-    MDB_cursor *cur;
-    MDB_val k, v;
-    if (mdb_cursor_open(txn, db->feedback, &cur) == 0) {
-        int rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-        while (rc == 0 && pr->scanned < (uint64_t)window) {
-            pr->scanned++;
-            uint8_t det[16];
-            int verdict, has_label;
-            if (feedback_verdict(v.mv_data, v.mv_size, det, &verdict, &has_label) == 0 && verdict >= 0 &&
-                keyset_add(&seen, det)) {
-                MDB_val dk = { 16, det }, dv;
-                vg_det_view view;
-                if (mdb_get(txn, db->detections, &dk, &dv) == 0 &&
-                    vg_det_view_decode(dv.mv_data, dv.mv_size, &view) == 0 && view.model.n == mlen &&
-                    memcmp(view.model.p, model, mlen) == 0) {
-                    if (verdict)
-                        pr->correct++;
-                    else
-                        pr->incorrect++;
-                    pr->corrected += !verdict && has_label;
-                    for (uint32_t l = 0; l < view.nlabels; l++) {
-                        int at = -1;
-                        for (int x = 0; x < pr->nlabels && at < 0; x++)
-                            if (strlen(pr->labels[x].label) == view.labels[l].n &&
-                                memcmp(pr->labels[x].label, view.labels[l].p, view.labels[l].n) == 0)
-                                at = x;
-                        if (at < 0 && pr->nlabels < (int)(sizeof pr->labels / sizeof pr->labels[0]) &&
-                            view.labels[l].n <= VG_DB_LABEL_MAX) {
-                            at = pr->nlabels++;
-                            memcpy(pr->labels[at].label, view.labels[l].p, view.labels[l].n);
-                            pr->labels[at].label[view.labels[l].n] = '\0';
-                        }
-                        if (at >= 0) {
-                            if (verdict)
-                                pr->labels[at].correct++;
-                            else
-                                pr->labels[at].incorrect++;
-                        }
-                    }
-                }
-            }
-            rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
-        }
-        mdb_cursor_close(cur);
+    prec_scan sc = { pr, model, strlen(model),
+                     { vg_xcalloc((size_t)window * 2, 16), vg_xcalloc((size_t)window * 2, 1), (size_t)window * 2 },
+                     0, 0 };
+    size_t walked;
+    if (vg_store_feedback_scan(api->store, (size_t)window, scan_feedback, scan_detection, &sc, &walked) == 0) {
+        pr->available = 1;
+        pr->scanned = walked;
     }
-    vg_db_read_end(db);
-    free(seen.keys);
-    free(seen.used);
+    free(sc.seen.keys);
+    free(sc.seen.used);
 }
 
 

@@ -14,18 +14,19 @@
 #include <ev.h>
 #include <jansson.h>
 
+#include "api/reply.h"
 #include "auth/auth.h"
-#include "store/db.h"
 #include "http/http.h"
 #include "base/jsonw.h"
 #include "base/log.h"
 #include "base/mpk.h"
 #include "net/server.h"
 #include "store/store_client.h"
+#include "store/store_read.h"
+#include "store/store_write.h"
 
 #define MAX_LIMIT 1000
 #define DEFAULT_LIMIT 50
-#define SCAN_BUDGET 20000              /* index entries one request may look at */
 #define MAX_BUCKETS 2000
 
 struct vg_history {
@@ -99,24 +100,27 @@ vg_history_record(vg_history *h, const vg_history_rec *rec, char id[33], void (*
     vg_db_key_new(key, now);
     vg_db_key_hex(key, id);
 
-    /* distinct labels and their counts */
-    vg_str labels[256];
-    uint32_t counts[256], nl = 0;
+    /* distinct labels and their counts, and what the store indexes */
+    vg_det_meta m;
+    memset(&m, 0, sizeof m);
+    memcpy(m.key, key, 16);
+    m.uid = rec->uid;
+    m.total_us = rec->total_us;
     for (size_t i = 0; i < rec->count; i++) {
         const char *l = rec->dets[i].label ? rec->dets[i].label : "";
         size_t ln = clip(l, VG_DB_LABEL_MAX);
         uint32_t j;
-        for (j = 0; j < nl; j++)
-            if (labels[j].n == ln && memcmp(labels[j].p, l, ln) == 0)
+        for (j = 0; j < m.nlabels; j++)
+            if (m.labels[j].n == ln && memcmp(m.labels[j].p, l, ln) == 0)
                 break;
-        if (j == nl) {
-            if (nl == 256)
+        if (j == m.nlabels) {
+            if (m.nlabels == 256)
                 continue;
-            labels[nl].p = l;
-            labels[nl].n = ln;
-            counts[nl++] = 0;
+            m.labels[m.nlabels].p = l;
+            m.labels[m.nlabels].n = ln;
+            m.counts[m.nlabels++] = 0;
         }
-        counts[j]++;
+        m.counts[j]++;
     }
     const char *src = rec->source ? rec->source : "";
     const char *model = rec->model ? rec->model : "";
@@ -167,39 +171,14 @@ vg_history_record(vg_history *h, const vg_history_rec *rec, char id[33], void (*
         vg_mpw_nil(&w);
     }
 
-    vg_buf m;
-    vg_buf_init(&m);
-    vg_mpw_init(&w, &m);
-    vg_mpw_array(&w, 9);
-    vg_mpw_i64(&w, VG_STORE_DET_ADD);
-    vg_mpw_bin(&w, key, 16);
-    vg_mpw_u64(&w, rec->uid);
-    vg_mpw_str(&w, src, clip(src, VG_DB_SOURCE_MAX));
-    vg_mpw_str(&w, model, clip(model, VG_DB_LABEL_MAX));
-    vg_mpw_u64(&w, rec->total_us);
-    vg_mpw_array(&w, nl);
-    for (uint32_t i = 0; i < nl; i++) {
-        vg_mpw_array(&w, 2);
-        vg_mpw_str(&w, labels[i].p, labels[i].n);
-        vg_mpw_u64(&w, counts[i]);
-    }
-    vg_mpw_bin(&w, val.data, val.len);
-    const void *tail = NULL;
-    size_t tail_n = 0;
-    if (kind != VG_HIST_IMG_NONE) {
-        /* the image bytes follow the bin header straight from the caller's buffer */
-        msgpack_pack_bin(&w.pk, rec->image_len);
-        tail = rec->image;
-        tail_n = rec->image_len;
-    } else {
-        vg_mpw_nil(&w);
-    }
-    vg_buf_release(&val);
+    m.source = (vg_str){ src, clip(src, VG_DB_SOURCE_MAX) };
+    m.model = (vg_str){ model, clip(model, VG_DB_LABEL_MAX) };
     rec_call *c = vg_xmalloc(sizeof *c);
     c->cb = cb;
     c->ud = ud;
-    int rc = vg_store_call(h->store, m.data, m.len, tail, tail_n, recorded, c);
-    vg_buf_release(&m);
+    int rc = vg_store_detection_add(h->store, &m, val.data, val.len, kind != VG_HIST_IMG_NONE ? rec->image : NULL,
+                                    rec->image_len, recorded, c);
+    vg_buf_release(&val);
     if (rc != 0)
         free(c);
     return rc;
@@ -207,72 +186,14 @@ vg_history_record(vg_history *h, const vg_history_rec *rec, char id[33], void (*
 
 /* ---- rendering ------------------------------------------------------------------- */
 
-static void
-hex32(const uint8_t *p, char out[65])
-{
-    static const char hx[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = hx[p[i] >> 4];
-        out[2 * i + 1] = hx[p[i] & 15];
-    }
-    out[64] = '\0';
-}
-
-
 /* Writes one stored detection as JSON. Returns 0, or VG_E_CORRUPT. */
 static int
 detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
 {
-    vg_mpr r;
-    uint32_t cnt;
+    vg_det_record d;
     char id[33];
     vg_db_key_hex(key, id);
-    vg_mpr_init(&r, p, n);
-    if (vg_mpr_map(&r, &cnt) < 0)
-        return VG_E_CORRUPT;
-    uint64_t uid = 0;
-    int64_t width = 0, height = 0;
-    vg_str un = { "", 0 }, src = { "", 0 }, model = { "", 0 }, backend = { "", 0 }, kind = { "none", 4 };
-    const uint8_t *img = NULL;
-    const uint8_t *dets = NULL, *dets_end = NULL;
-    uint64_t t[6] = { 0 };
-    for (uint32_t i = 0; i < cnt && !r.err; i++) {
-        vg_str k;
-        if (vg_mpr_str(&r, &k) < 0)
-            break;
-        if (vg_str_eq(k, "u"))
-            vg_mpr_u64(&r, &uid);
-        else if (vg_str_eq(k, "un"))
-            vg_mpr_str(&r, &un);
-        else if (vg_str_eq(k, "src"))
-            vg_mpr_str(&r, &src);
-        else if (vg_str_eq(k, "m"))
-            vg_mpr_str(&r, &model);
-        else if (vg_str_eq(k, "b"))
-            vg_mpr_str(&r, &backend);
-        else if (vg_str_eq(k, "w"))
-            vg_mpr_i64(&r, &width);
-        else if (vg_str_eq(k, "h"))
-            vg_mpr_i64(&r, &height);
-        else if (vg_str_eq(k, "ik"))
-            vg_mpr_str(&r, &kind);
-        else if (vg_str_eq(k, "img")) {
-            size_t bn;
-            if (!vg_mpr_nil(&r) && vg_mpr_bin(&r, &img, &bn) == 0 && bn != 32)
-                img = NULL;
-        } else if (vg_str_eq(k, "d")) {
-            dets = r.p;
-            vg_mpr_skip(&r);
-            dets_end = r.p;
-        } else if (vg_str_eq(k, "t")) {
-            uint32_t tn;
-            if (vg_mpr_array(&r, &tn) == 0)
-                for (uint32_t j = 0; j < tn; j++)
-                    vg_mpr_u64(&r, j < 6 ? &t[j] : &t[5]);
-        } else
-            vg_mpr_skip(&r);
-    }
-    if (r.err)
+    if (vg_det_record_decode(p, n, &d) != 0)
         return VG_E_CORRUPT;
     vg_jsonw_obj(w);
     vg_jsonw_key(w, "id");
@@ -282,34 +203,34 @@ detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
     vg_jsonw_key(w, "user");
     vg_jsonw_obj(w);
     vg_jsonw_key(w, "id");
-    vg_jsonw_uint(w, uid);
+    vg_jsonw_uint(w, d.uid);
     vg_jsonw_key(w, "name");
-    if (uid)
-        vg_jsonw_str(w, un.p, un.n);
+    if (d.uid)
+        vg_jsonw_str(w, d.user.p, d.user.n);
     else
         vg_jsonw_null(w);
     vg_jsonw_obj_end(w);
     vg_jsonw_key(w, "source");
-    vg_jsonw_str(w, src.p, src.n);
+    vg_jsonw_str(w, d.source.p, d.source.n);
     vg_jsonw_key(w, "model");
-    vg_jsonw_str(w, model.p, model.n);
+    vg_jsonw_str(w, d.model.p, d.model.n);
     vg_jsonw_key(w, "backend");
-    vg_jsonw_str(w, backend.p, backend.n);
+    vg_jsonw_str(w, d.backend.p, d.backend.n);
     vg_jsonw_key(w, "image");
     vg_jsonw_obj(w);
     vg_jsonw_key(w, "width");
-    vg_jsonw_int(w, width);
+    vg_jsonw_int(w, d.width);
     vg_jsonw_key(w, "height");
-    vg_jsonw_int(w, height);
+    vg_jsonw_int(w, d.height);
     vg_jsonw_key(w, "kept");
-    if (img)
-        vg_jsonw_str(w, kind.p, kind.n);
+    if (d.image)
+        vg_jsonw_str(w, d.image_kind.p, d.image_kind.n);
     else
         vg_jsonw_null(w);
     vg_jsonw_key(w, "sha256");
-    if (img) {
+    if (d.image) {
         char hx[65];
-        hex32(img, hx);
+        vg_db_hex(d.image, 32, hx);
         vg_jsonw_cstr(w, hx);
     } else {
         vg_jsonw_null(w);
@@ -318,9 +239,9 @@ detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
     vg_jsonw_key(w, "detections");
     vg_jsonw_arr(w);
     uint32_t nd = 0;
-    if (dets) {
+    if (d.dets) {
         vg_mpr dr;
-        vg_mpr_init(&dr, dets, (size_t)(dets_end - dets));
+        vg_mpr_init(&dr, d.dets, d.dets_len);
         vg_mpr_array(&dr, &nd);
         for (uint32_t i = 0; i < nd && !dr.err; i++) {
             uint32_t f;
@@ -359,7 +280,7 @@ detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
     const char *tn[6] = { "queue", "decode", "infer", "post", "annotate", "total" };
     for (int i = 0; i < 6; i++) {
         vg_jsonw_key(w, tn[i]);
-        vg_jsonw_double_prec(w, (double)t[i] / 1000.0, 4);
+        vg_jsonw_double_prec(w, (double)d.timings_us[i] / 1000.0, 4);
     }
     vg_jsonw_obj_end(w);
     vg_jsonw_obj_end(w);
@@ -407,20 +328,9 @@ query_str(vg_req *r, const char *name, char *out, size_t cap)
 }
 
 
-typedef struct filter {
-    uint64_t since, until;             /* microseconds, until exclusive */
-    uint8_t cursor[16];
-    int has_cursor;
-    char label[VG_DB_LABEL_MAX + 1], source[VG_DB_SOURCE_MAX + 1], model[VG_DB_LABEL_MAX + 1];
-    int has_label, has_source, has_model, has_user;
-    uint64_t user;
-    int limit;
-} filter;
-
-
 /* Parses the filters; -1 after answering 422. */
 static int
-parse_filter(vg_req *r, filter *f)
+parse_filter(vg_req *r, vg_det_filter *f)
 {
     memset(f, 0, sizeof *f);
     f->until = UINT64_MAX;
@@ -473,27 +383,37 @@ parse_filter(vg_req *r, filter *f)
 }
 
 
-/* Does a record pass the filters the driving index did not apply? */
+/* Renders a stored detection (a vg_store_record_fn). */
 static int
-record_matches(const filter *f, const void *p, size_t n)
+render_detection(const uint8_t key[16], const void *p, size_t n, void *ud)
 {
-    vg_det_view v;
-    if (vg_det_view_decode(p, n, &v) != 0)
-        return 0;
-    if (f->has_user && v.uid != f->user)
-        return 0;
-    if (f->has_source && (v.source.n != strlen(f->source) || memcmp(v.source.p, f->source, v.source.n)))
-        return 0;
-    if (f->has_model && (v.model.n != strlen(f->model) || memcmp(v.model.p, f->model, v.model.n)))
-        return 0;
-    if (f->has_label) {
-        size_t ln = strlen(f->label);
-        for (uint32_t i = 0; i < v.nlabels; i++)
-            if (v.labels[i].n == ln && memcmp(v.labels[i].p, f->label, ln) == 0)
-                return 1;
-        return 0;
+    return detection_json(ud, key, p, n);
+}
+
+
+/* Answers a page read with rc: its count and next cursor (null on the last page) end the list. */
+static void
+page_send(vg_reply *a, vg_req *r, int rc, const vg_store_page *page, const char *what)
+{
+    vg_jsonw *w = &a->w;
+    if (rc != 0) {
+        vg_reply_release(a);
+        vg_auth_store_error(r, rc, what);
+        return;
     }
-    return 1;
+    vg_jsonw_arr_end(w);
+    vg_jsonw_key(w, "count");
+    vg_jsonw_int(w, (int64_t)page->count);
+    vg_jsonw_key(w, "next_cursor");
+    if (page->has_next) {
+        char hx[33];
+        vg_db_key_hex(page->next, hx);
+        vg_jsonw_cstr(w, hx);
+    } else {
+        vg_jsonw_null(w);
+    }
+    vg_jsonw_obj_end(w);
+    vg_reply_send(a, r, 200);
 }
 
 
@@ -501,108 +421,15 @@ static void
 route_list(vg_req *r, void *ud)
 {
     vg_history *h = ud;
-    filter f;
+    vg_det_filter f;
     if (parse_filter(r, &f) < 0)
         return;
-    vg_db *db = vg_store_db(h->store);
-    MDB_txn *txn;
-    int rc = vg_db_read(db, &txn);
-    if (rc != 0) {
-        vg_auth_store_error(r, rc, "cannot read detections");
-        return;
-    }
-    /* the driving database and the prefix of its keys */
-    MDB_dbi dbi = db->detections;
-    uint8_t prefix[VG_DB_LABEL_MAX + 2];
-    size_t pn = 0;
-    if (f.has_label) {
-        dbi = db->idx_label;
-        pn = strlen(f.label) + 1;
-        memcpy(prefix, f.label, pn);
-    } else if (f.has_source) {
-        dbi = db->idx_source;
-        pn = strlen(f.source) + 1;
-        memcpy(prefix, f.source, pn);
-    } else if (f.has_user) {
-        dbi = db->idx_user;
-        pn = 8;
-        vg_db_be64(prefix, f.user);
-    } else if (f.has_model) {
-        dbi = db->idx_model;
-        pn = strlen(f.model) + 1;
-        memcpy(prefix, f.model, pn);
-    }
-    /* start just below min(cursor, until) and walk backwards */
-    uint8_t bound[16];
-    if (f.until != UINT64_MAX) {
-        vg_db_be64(bound, f.until);
-        memset(bound + 8, 0, 8);
-    } else {
-        memset(bound, 0xff, 16);
-    }
-    if (f.has_cursor && memcmp(f.cursor, bound, 16) < 0)
-        memcpy(bound, f.cursor, 16);
-    uint8_t start[VG_DB_LABEL_MAX + 2 + 16];
-    memcpy(start, prefix, pn);
-    memcpy(start + pn, bound, 16);
-    MDB_cursor *c;
-    MDB_val k = { pn + 16, start }, v;
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &b);
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "detections");
-    vg_jsonw_arr(&w);
-    int n = 0, scanned = 0, more = 0;
-    uint8_t last[16];
-    if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0) {
-        vg_db_read_end(db);
-        vg_buf_release(&b);
-        vg_auth_store_error(r, vg_db_err(rc), "cannot read detections");
-        return;
-    }
-    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    rc = rc == 0 ? mdb_cursor_get(c, &k, &v, MDB_PREV) : mdb_cursor_get(c, &k, &v, MDB_LAST);
-    while (rc == 0) {
-        if (k.mv_size != pn + 16 || memcmp(k.mv_data, prefix, pn) != 0)
-            break;
-        const uint8_t *dk = (const uint8_t *)k.mv_data + pn;
-        if (vg_db_key_time(dk) < f.since)
-            break;
-        if (n == f.limit || scanned == SCAN_BUDGET) {
-            more = 1;
-            break;
-        }
-        scanned++;
-        memcpy(last, dk, 16);
-        MDB_val rv = v;
-        int found = 1;
-        if (dbi != db->detections) {
-            MDB_val dkey = { 16, (void *)dk };
-            found = mdb_get(txn, db->detections, &dkey, &rv) == 0;
-        }
-        if (found && record_matches(&f, rv.mv_data, rv.mv_size) && detection_json(&w, dk, rv.mv_data, rv.mv_size) == 0)
-            n++;
-        rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
-    }
-    mdb_cursor_close(c);
-    vg_db_read_end(db);
-    vg_jsonw_arr_end(&w);
-    vg_jsonw_key(&w, "count");
-    vg_jsonw_int(&w, n);
-    vg_jsonw_key(&w, "next_cursor");
-    if (more && scanned > 0) {
-        char hx[33];
-        vg_db_key_hex(last, hx);
-        vg_jsonw_cstr(&w, hx);
-    } else {
-        vg_jsonw_null(&w);
-    }
-    vg_jsonw_obj_end(&w);
-    vg_buf_putc(&b, '\n');
-    vg_req_respond_buf(r, 200, "application/json", &b);
-    vg_buf_release(&b);
+    vg_reply a;
+    vg_reply_init(&a);
+    vg_reply_list(&a, "detections");
+    vg_store_page page;
+    int rc = vg_store_detections_page(h->store, &f, render_detection, &a.w, &page);
+    page_send(&a, r, rc, &page, "cannot read detections");
 }
 
 
@@ -626,33 +453,18 @@ route_get(vg_req *r, void *ud)
     uint8_t key[16];
     if (param_key(r, key) < 0)
         return;
-    vg_db *db = vg_store_db(h->store);
-    MDB_txn *txn;
-    int rc = vg_db_read(db, &txn);
-    if (rc != 0) {
-        vg_auth_store_error(r, rc, "cannot read detections");
+    vg_reply a;
+    vg_reply_init(&a);
+    int rc = vg_store_detection_get(h->store, key, render_detection, &a.w);
+    if (rc == 0) {
+        vg_reply_send(&a, r, 200);
         return;
     }
-    MDB_val k = { 16, key }, v;
-    rc = mdb_get(txn, db->detections, &k, &v);
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &b);
-    if (rc == 0)
-        rc = detection_json(&w, key, v.mv_data, v.mv_size);
-    else
-        rc = vg_db_err(rc);
-    vg_db_read_end(db);
-    if (rc == 0) {
-        vg_buf_putc(&b, '\n');
-        vg_req_respond_buf(r, 200, "application/json", &b);
-    } else if (rc == VG_E_NOTFOUND) {
+    vg_reply_release(&a);
+    if (rc == VG_E_NOTFOUND)
         vg_req_error(r, 404, "not_found", "no detection %.32s", vg_req_param(r, 0).p);
-    } else {
+    else
         vg_auth_store_error(r, rc, "cannot read the detection");
-    }
-    vg_buf_release(&b);
 }
 
 
@@ -664,23 +476,11 @@ route_image(vg_req *r, void *ud)
     int has = 0;
     if (param_key(r, key) < 0)
         return;
-    vg_db *db = vg_store_db(h->store);
-    MDB_txn *txn;
-    int rc = vg_db_read(db, &txn);
-    if (rc != 0) {
+    int rc = vg_store_detection_image(h->store, key, sha, &has);
+    if (rc != 0 && rc != VG_E_NOTFOUND) {
         vg_auth_store_error(r, rc, "cannot read detections");
         return;
     }
-    MDB_val k = { 16, key }, v;
-    rc = mdb_get(txn, db->detections, &k, &v);
-    if (rc == 0) {
-        vg_det_view dv;
-        if (vg_det_view_decode(v.mv_data, v.mv_size, &dv) == 0 && dv.image) {
-            memcpy(sha, dv.image, 32);
-            has = 1;
-        }
-    }
-    vg_db_read_end(db);
     if (rc != 0 || !has) {
         vg_req_error(r, 404, "not_found", rc != 0 ? "no such detection" : "no image is kept for this detection");
         return;
@@ -696,7 +496,7 @@ route_image(vg_req *r, void *ud)
         return;
     }
     char hx[65];
-    hex32(sha, hx);
+    vg_db_hex(sha, 32, hx);
     vg_req_add_header(r, "ETag", "\"%s\"", hx);
     vg_req_add_header(r, "Cache-Control", "private, max-age=86400, immutable");
     /* the bytes decide: originals may be PNG or WebP */
@@ -797,18 +597,8 @@ route_feedback_add(vg_req *r, void *ud)
     vg_mpw_cstr(&w, "label"); vg_mpw_cstr(&w, json_is_string(label) ? json_string_value(label) : NULL);
     vg_mpw_cstr(&w, "text"); vg_mpw_cstr(&w, json_is_string(text) ? json_string_value(text) : NULL);
     json_decref(j);
-    vg_buf m;
-    vg_buf_init(&m);
-    vg_mpw_init(&w, &m);
-    vg_mpw_array(&w, 5);
-    vg_mpw_i64(&w, VG_STORE_FEEDBACK_ADD);
-    vg_mpw_bin(&w, key, 16);
-    vg_mpw_bin(&w, dk, 16);
-    vg_mpw_u64(&w, who.uid);
-    vg_mpw_bin(&w, val.data, val.len);
+    int rc = vg_store_feedback_add(h->store, key, dk, who.uid, val.data, val.len, fb_done, c);
     vg_buf_release(&val);
-    int rc = vg_store_call(h->store, m.data, m.len, NULL, 0, fb_done, c);
-    vg_buf_release(&m);
     if (rc != 0) {
         free(c);
         vg_auth_store_error(r, rc, "cannot store the feedback");
@@ -816,46 +606,18 @@ route_feedback_add(vg_req *r, void *ud)
 }
 
 
-static void
-feedback_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
+/* Renders a stored feedback record (a vg_store_record_fn; an unreadable one is counted, not shown). */
+static int
+feedback_json(const uint8_t key[16], const void *p, size_t n, void *ud)
 {
-    vg_mpr r;
-    uint32_t cnt;
+    vg_jsonw *w = ud;
+    vg_feedback_view f;
     char id[33], det[33] = "";
-    uint64_t uid = 0;
-    int ok = -1;
-    vg_str un = { "", 0 }, label = { NULL, 0 }, text = { NULL, 0 };
     vg_db_key_hex(key, id);
-    vg_mpr_init(&r, p, n);
-    if (vg_mpr_map(&r, &cnt) < 0)
-        return;
-    for (uint32_t i = 0; i < cnt && !r.err; i++) {
-        vg_str k;
-        if (vg_mpr_str(&r, &k) < 0)
-            break;
-        if (vg_str_eq(k, "det")) {
-            const uint8_t *b;
-            size_t bn;
-            if (vg_mpr_bin(&r, &b, &bn) == 0 && bn == 16)
-                vg_db_key_hex(b, det);
-        } else if (vg_str_eq(k, "u"))
-            vg_mpr_u64(&r, &uid);
-        else if (vg_str_eq(k, "un"))
-            vg_mpr_str(&r, &un);
-        else if (vg_str_eq(k, "ok")) {
-            if (!vg_mpr_nil(&r))
-                vg_mpr_bool(&r, &ok);
-        } else if (vg_str_eq(k, "label")) {
-            if (!vg_mpr_nil(&r))
-                vg_mpr_str(&r, &label);
-        } else if (vg_str_eq(k, "text")) {
-            if (!vg_mpr_nil(&r))
-                vg_mpr_str(&r, &text);
-        } else
-            vg_mpr_skip(&r);
-    }
-    if (r.err)
-        return;
+    if (vg_feedback_view_decode(p, n, &f) != 0)
+        return 0;
+    if (f.has_det)
+        vg_db_key_hex(f.det, det);
     vg_jsonw_obj(w);
     vg_jsonw_key(w, "id");
     vg_jsonw_cstr(w, id);
@@ -866,26 +628,27 @@ feedback_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
     vg_jsonw_key(w, "user");
     vg_jsonw_obj(w);
     vg_jsonw_key(w, "id");
-    vg_jsonw_uint(w, uid);
+    vg_jsonw_uint(w, f.uid);
     vg_jsonw_key(w, "name");
-    vg_jsonw_str(w, un.p, un.n);
+    vg_jsonw_str(w, f.user.p, f.user.n);
     vg_jsonw_obj_end(w);
     vg_jsonw_key(w, "correct");
-    if (ok < 0)
+    if (f.correct < 0)
         vg_jsonw_null(w);
     else
-        vg_jsonw_bool(w, ok);
+        vg_jsonw_bool(w, f.correct);
     vg_jsonw_key(w, "label");
-    if (label.p)
-        vg_jsonw_str(w, label.p, label.n);
+    if (f.label.p)
+        vg_jsonw_str(w, f.label.p, f.label.n);
     else
         vg_jsonw_null(w);
     vg_jsonw_key(w, "text");
-    if (text.p)
-        vg_jsonw_str(w, text.p, text.n);
+    if (f.text.p)
+        vg_jsonw_str(w, f.text.p, f.text.n);
     else
         vg_jsonw_null(w);
     vg_jsonw_obj_end(w);
+    return 0;
 }
 
 
@@ -893,7 +656,7 @@ static void
 route_feedback_list(vg_req *r, void *ud)
 {
     vg_history *h = ud;
-    filter f;
+    vg_det_filter f;
     char det[64];
     uint8_t dk[16];
     int by_det = query_str(r, "detection_id", det, sizeof det) == 0;
@@ -903,69 +666,13 @@ route_feedback_list(vg_req *r, void *ud)
     }
     if (parse_filter(r, &f) < 0)
         return;
-    vg_db *db = vg_store_db(h->store);
-    MDB_txn *txn;
-    int rc = vg_db_read(db, &txn);
-    if (rc != 0) {
-        vg_auth_store_error(r, rc, "cannot read feedback");
-        return;
-    }
-    MDB_dbi dbi = by_det ? db->idx_feedback : db->feedback;
-    size_t pn = by_det ? 16 : 0;
-    uint8_t start[32];
-    if (by_det)
-        memcpy(start, dk, 16);
-    if (f.has_cursor)
-        memcpy(start + pn, f.cursor, 16);
-    else
-        memset(start + pn, 0xff, 16);
-    MDB_cursor *c;
-    MDB_val k = { pn + 16, start }, v;
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &b);
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "feedback");
-    vg_jsonw_arr(&w);
-    int n = 0, more = 0;
-    uint8_t last[16];
-    if (mdb_cursor_open(txn, dbi, &c) == 0) {
-        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-        rc = rc == 0 ? mdb_cursor_get(c, &k, &v, MDB_PREV) : mdb_cursor_get(c, &k, &v, MDB_LAST);
-        while (rc == 0 && k.mv_size == pn + 16 && (!pn || memcmp(k.mv_data, dk, 16) == 0)) {
-            if (n == f.limit) {
-                more = 1;
-                break;
-            }
-            const uint8_t *fk = (const uint8_t *)k.mv_data + pn;
-            memcpy(last, fk, 16);
-            MDB_val fv = v;
-            MDB_val key = { 16, (void *)fk };
-            if (!pn || mdb_get(txn, db->feedback, &key, &fv) == 0) {
-                feedback_json(&w, fk, fv.mv_data, fv.mv_size);
-                n++;
-            }
-            rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
-        }
-        mdb_cursor_close(c);
-    }
-    vg_db_read_end(db);
-    vg_jsonw_arr_end(&w);
-    vg_jsonw_key(&w, "count");
-    vg_jsonw_int(&w, n);
-    vg_jsonw_key(&w, "next_cursor");
-    if (more) {
-        char hx[33];
-        vg_db_key_hex(last, hx);
-        vg_jsonw_cstr(&w, hx);
-    } else {
-        vg_jsonw_null(&w);
-    }
-    vg_jsonw_obj_end(&w);
-    vg_buf_putc(&b, '\n');
-    vg_req_respond_buf(r, 200, "application/json", &b);
-    vg_buf_release(&b);
+    vg_reply a;
+    vg_reply_init(&a);
+    vg_reply_list(&a, "feedback");
+    vg_store_page page;
+    int rc = vg_store_feedback_page(h->store, by_det ? dk : NULL, f.has_cursor ? f.cursor : NULL, f.limit,
+                                    feedback_json, &a.w, &page);
+    page_send(&a, r, rc, &page, "cannot read feedback");
 }
 
 /* ---- stats ---------------------------------------------------------------------------------- */
@@ -1029,15 +736,41 @@ bucket_json(vg_jsonw *w, const char *name, int64_t start, int64_t end, const vg_
 }
 
 
-/* Adds the stored bucket (kind, index) into b. */
+/* The buckets a stats answer lists: what the store sums for each, and how it is shown. */
+typedef struct stats_plan {
+    vg_agg_span *spans;
+    struct { const char *name; int64_t start, end; } *shown;   /* name: the shift's, or NULL */
+    size_t n, cap;
+    vg_jsonw *w;
+    vg_agg_bucket total;
+} stats_plan;
+
+
+/* Adds a bucket: `count` hours (or days) of kind from start, shown as [start, end). */
 static void
-load_bucket(vg_db *db, MDB_txn *txn, char kind, uint32_t index, vg_agg_bucket *b)
+plan_add(stats_plan *p, char kind, int64_t start, int count, const char *name, int64_t end)
 {
-    uint8_t k[5];
-    vg_agg_key(k, kind, index);
-    MDB_val key = { 5, k }, v;
-    if (mdb_get(txn, db->aggregates, &key, &v) == 0)
-        vg_agg_bucket_decode(v.mv_data, v.mv_size, b);
+    if (p->n == p->cap) {
+        p->cap = p->cap ? 2 * p->cap : 64;
+        p->spans = vg_xrealloc(p->spans, p->cap * sizeof *p->spans);
+        p->shown = vg_xrealloc(p->shown, p->cap * sizeof *p->shown);
+    }
+    p->spans[p->n] = (vg_agg_span){ kind, start, count };
+    p->shown[p->n].name = name;
+    p->shown[p->n].start = start;
+    p->shown[p->n].end = end;
+    p->n++;
+}
+
+
+/* Writes one summed bucket (when it counted anything) and adds it to the total. */
+static void
+plan_bucket(size_t i, const vg_agg_bucket *b, void *ud)
+{
+    stats_plan *p = ud;
+    if (b->n)
+        bucket_json(p->w, p->shown[i].name, p->shown[i].start, p->shown[i].end, b);
+    vg_agg_bucket_merge(&p->total, b);
 }
 
 
@@ -1114,12 +847,26 @@ route_stats(vg_req *r, void *ud)
         vg_req_error(r, 422, "invalid", "at most %d %ss per request", MAX_BUCKETS, period);
         return;
     }
-    vg_db *db = vg_store_db(h->store);
-    MDB_txn *txn;
-    int rc = vg_db_read(db, &txn);
-    if (rc != 0) {
-        vg_auth_store_error(r, rc, "cannot read statistics");
-        return;
+    stats_plan plan;
+    memset(&plan, 0, sizeof plan);
+    if (span == 3600) {
+        for (int64_t t = since - since % 3600; t < until; t += 3600)
+            plan_add(&plan, 'h', t, 1, NULL, t + 3600);
+    } else {
+        /* local days: from the hourly buckets when the offset is not 0 (UTC days are stored as such) */
+        int64_t first = (since + off) - ((since + off) % 86400 + 86400) % 86400 - off;
+        for (int64_t d = first; d < until; d += 86400) {
+            if (nshifts == 0) {
+                plan_add(&plan, off == 0 ? 'd' : 'h', d, off == 0 ? 1 : 24, NULL, d + 86400);
+                continue;
+            }
+            for (int s = 0; s < nshifts; s++) {
+                int hours = shifts[s].end > shifts[s].start ? shifts[s].end - shifts[s].start
+                                                           : 24 - shifts[s].start + shifts[s].end;
+                int64_t st = d + shifts[s].start * 3600;
+                plan_add(&plan, 'h', st, hours, shifts[s].name, st + hours * 3600);
+            }
+        }
     }
     vg_buf b;
     vg_buf_init(&b);
@@ -1132,56 +879,21 @@ route_stats(vg_req *r, void *ud)
     vg_jsonw_int(&w, cfg->stats_utc_offset);
     vg_jsonw_key(&w, "buckets");
     vg_jsonw_arr(&w);
-    vg_agg_bucket total;
-    vg_agg_bucket_init(&total);
-    if (span == 3600) {
-        for (int64_t t = since - since % 3600; t < until; t += 3600) {
-            vg_agg_bucket bk;
-            vg_agg_bucket_init(&bk);
-            load_bucket(db, txn, 'h', (uint32_t)(t / 3600), &bk);
-            if (bk.n)
-                bucket_json(&w, NULL, t, t + 3600, &bk);
-            vg_agg_bucket_merge(&total, &bk);
-            vg_agg_bucket_release(&bk);
-        }
-    } else {
-        /* local days: from the hourly buckets when the offset is not 0 (UTC days are stored as such) */
-        int64_t first = (since + off) - ((since + off) % 86400 + 86400) % 86400 - off;
-        for (int64_t d = first; d < until; d += 86400) {
-            if (nshifts == 0) {
-                vg_agg_bucket bk;
-                vg_agg_bucket_init(&bk);
-                if (off == 0)
-                    load_bucket(db, txn, 'd', (uint32_t)(d / 86400), &bk);
-                else
-                    for (int hr = 0; hr < 24; hr++)
-                        load_bucket(db, txn, 'h', (uint32_t)((d + hr * 3600) / 3600), &bk);
-                if (bk.n)
-                    bucket_json(&w, NULL, d, d + 86400, &bk);
-                vg_agg_bucket_merge(&total, &bk);
-                vg_agg_bucket_release(&bk);
-                continue;
-            }
-            for (int s = 0; s < nshifts; s++) {
-                int hours = shifts[s].end > shifts[s].start ? shifts[s].end - shifts[s].start
-                                                           : 24 - shifts[s].start + shifts[s].end;
-                int64_t st = d + shifts[s].start * 3600;
-                vg_agg_bucket bk;
-                vg_agg_bucket_init(&bk);
-                for (int hr = 0; hr < hours; hr++)
-                    load_bucket(db, txn, 'h', (uint32_t)((st + hr * 3600) / 3600), &bk);
-                if (bk.n)
-                    bucket_json(&w, shifts[s].name, st, st + hours * 3600, &bk);
-                vg_agg_bucket_merge(&total, &bk);
-                vg_agg_bucket_release(&bk);
-            }
-        }
+    plan.w = &w;
+    vg_agg_bucket_init(&plan.total);
+    int rc = vg_store_stats(h->store, plan.spans, plan.n, plan_bucket, &plan);
+    free(plan.spans);
+    free(plan.shown);
+    if (rc != 0) {
+        vg_agg_bucket_release(&plan.total);
+        vg_buf_release(&b);
+        vg_auth_store_error(r, rc, "cannot read statistics");
+        return;
     }
-    vg_db_read_end(db);
     vg_jsonw_arr_end(&w);
     vg_jsonw_key(&w, "total");
-    bucket_json(&w, NULL, since, until, &total);
-    vg_agg_bucket_release(&total);
+    bucket_json(&w, NULL, since, until, &plan.total);
+    vg_agg_bucket_release(&plan.total);
     vg_jsonw_obj_end(&w);
     vg_buf_putc(&b, '\n');
     vg_req_respond_buf(r, 200, "application/json", &b);

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <mbedtls/sha256.h>
 
+#include "api/reply.h"
 #include "auth/auth.h"
 #include "http/http.h"
 #include "base/jsonw.h"
@@ -18,6 +19,8 @@
 #include "base/mpk.h"
 #include "net/server.h"
 #include "store/store_client.h"
+#include "store/store_read.h"
+#include "store/store_write.h"
 
 struct vg_users_api {
     vg_server *srv;
@@ -108,14 +111,10 @@ user_json(vg_jsonw *w, const vg_user *u)
 static void
 respond_user(vg_req *r, int status, const vg_user *u)
 {
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &b);
-    user_json(&w, u);
-    vg_buf_putc(&b, '\n');
-    vg_req_respond_buf(r, status, "application/json", &b);
-    vg_buf_release(&b);
+    vg_reply a;
+    vg_reply_init(&a);
+    user_json(&a.w, u);
+    vg_reply_send(&a, r, status);
 }
 
 
@@ -123,13 +122,7 @@ respond_user(vg_req *r, int status, const vg_user *u)
 static int
 read_user(vg_users_api *u, vg_req *r, uint64_t uid, vg_user *out)
 {
-    vg_db *db = vg_store_db(u->store);
-    MDB_txn *txn;
-    int rc = vg_db_read(db, &txn);
-    if (rc == 0) {
-        rc = vg_db_user_get(db, txn, uid, out);
-        vg_db_read_end(db);
-    }
+    int rc = vg_store_user_get(u->store, uid, out);
     if (rc == VG_E_NOTFOUND) {
         vg_req_error(r, 404, "not_found", "no user %llu", (unsigned long long)uid);
         return -1;
@@ -142,22 +135,33 @@ read_user(vg_users_api *u, vg_req *r, uint64_t uid, vg_user *out)
 }
 
 
+/* Path parameter i as a decimal number: 0, -1 when it is not one, 1 when it overflows (*v the maximum). */
+static int
+param_u64(vg_req *r, int i, uint64_t *v)
+{
+    vg_str s = vg_req_param(r, i);
+    char buf[24];
+    if (s.n == 0 || s.n >= sizeof buf)
+        return -1;
+    memcpy(buf, s.p, s.n);
+    buf[s.n] = '\0';
+    char *end;
+    errno = 0;
+    *v = strtoull(buf, &end, 10);
+    if (*end || !isdigit((unsigned char)buf[0]))
+        return -1;
+    return errno ? 1 : 0;
+}
+
+
 /* The {id} parameter; 0 after answering 404. Also checks admin-or-self (403). */
 static uint64_t
 target(vg_users_api *u, vg_req *r, int self_ok, vg_principal *who)
 {
     vg_str s = vg_req_param(r, 0);
-    char buf[24];
-    uint64_t id = 0;
-    if (s.n > 0 && s.n < sizeof buf) {
-        memcpy(buf, s.p, s.n);
-        buf[s.n] = '\0';
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(buf, &end, 10);
-        if (!*end && !errno && isdigit((unsigned char)buf[0]))
-            id = v;
-    }
+    uint64_t id;
+    if (param_u64(r, 0, &id) != 0)
+        id = 0;
     (void)u;
     vg_auth_principal(r, who);
     if (who->role != VG_ROLE_ADMIN && !(self_ok && who->uid == id && id != 0)) {
@@ -172,71 +176,83 @@ target(vg_users_api *u, vg_req *r, int self_ok, vg_principal *who)
 }
 
 
-static int
-op_send(op *o, vg_buf *m, vg_store_cb cb, const char *what)
+/* target() for the admin or the user itself, and that user read into usr; 0 after answering. */
+static uint64_t
+target_user(vg_users_api *u, vg_req *r, vg_principal *who, vg_user *usr)
 {
-    int rc = vg_store_call(o->u->store, m->data, m->len, NULL, 0, cb, o);
-    vg_buf_release(m);
+    uint64_t id = target(u, r, 1, who);
+    return id && read_user(u, r, id, usr) == 0 ? id : 0;
+}
+
+
+/* A request's state for its trip through the hasher and the store. */
+static op *
+op_new(vg_users_api *u, vg_req *r)
+{
+    op *o = vg_xcalloc(1, sizeof *o);
+    o->u = u;
+    o->r = r;
+    return o;
+}
+
+
+/* After sending o's store request: answers and frees o when it could not be sent (rc). */
+static void
+op_sent(op *o, int rc, const char *what)
+{
     if (rc != 0) {
         vg_auth_store_error(o->r, rc, what);
         free(o);
-        return -1;
     }
-    return 0;
 }
 
 /* ---- list and read ------------------------------------------------------------- */
+
+/* Lists users into a JSON array. */
+typedef struct user_lister {
+    vg_jsonw *w;
+    size_t n;
+} user_lister;
+
+
+static int
+list_user(const vg_user *usr, void *ud)
+{
+    user_lister *l = ud;
+    user_json(l->w, usr);
+    l->n++;
+    return 0;
+}
+
 
 static void
 route_list(vg_req *r, void *ud)
 {
     vg_users_api *u = ud;
-    vg_db *db = vg_store_db(u->store);
-    MDB_txn *txn;
-    int rc = vg_db_read(db, &txn);
+    vg_reply a;
+    vg_reply_init(&a);
+    vg_reply_list(&a, "users");
+    user_lister l = { &a.w, 0 };
+    int rc = vg_store_user_list(u->store, list_user, &l);
     if (rc != 0) {
+        vg_reply_release(&a);
         vg_auth_store_error(r, rc, "cannot read users");
         return;
     }
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &b);
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "users");
-    vg_jsonw_arr(&w);
-    MDB_cursor *c;
-    MDB_val k, v;
-    size_t n = 0;
-    if (mdb_cursor_open(txn, db->users, &c) == 0) {
-        while (mdb_cursor_get(c, &k, &v, MDB_NEXT) == 0) {
-            vg_user usr;
-            if (vg_user_decode(v.mv_data, v.mv_size, &usr) == 0) {
-                user_json(&w, &usr);
-                n++;
-            }
-        }
-        mdb_cursor_close(c);
-    }
-    vg_db_read_end(db);
-    vg_jsonw_arr_end(&w);
-    vg_jsonw_key(&w, "count");
-    vg_jsonw_uint(&w, n);
-    vg_jsonw_obj_end(&w);
-    vg_buf_putc(&b, '\n');
-    vg_req_respond_buf(r, 200, "application/json", &b);
-    vg_buf_release(&b);
+    vg_jsonw_arr_end(&a.w);
+    vg_jsonw_key(&a.w, "count");
+    vg_jsonw_uint(&a.w, l.n);
+    vg_jsonw_obj_end(&a.w);
+    vg_reply_send(&a, r, 200);
 }
 
 
 static void
 route_get(vg_req *r, void *ud)
 {
-    vg_users_api *u = ud;
     vg_principal who;
     vg_user usr;
-    uint64_t id = target(u, r, 1, &who);
-    if (id && read_user(u, r, id, &usr) == 0)
+    if (target_user(ud, r, &who, &usr))
         respond_user(r, 200, &usr);
 }
 
@@ -247,51 +263,40 @@ route_profile(vg_req *r, void *ud)
     vg_users_api *u = ud;
     vg_principal who;
     vg_user usr;
-    uint64_t id = target(u, r, 1, &who);
-    if (!id || read_user(u, r, id, &usr) != 0)
+    uint64_t id = target_user(u, r, &who, &usr);
+    if (!id)
         return;
-    vg_db *db = vg_store_db(u->store);
-    MDB_txn *txn;
     vg_user_activity act;
-    memset(&act, 0, sizeof act);
-    size_t keys = 0;
-    if (vg_db_read(db, &txn) == 0) {
-        vg_db_user_activity(db, txn, id, &act);
-        vg_db_read_end(db);
-    }
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &b);
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "user");
-    user_json(&w, &usr);
-    vg_jsonw_key(&w, "activity");
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "detections");
-    vg_jsonw_uint(&w, act.detections);
-    vg_jsonw_key(&w, "objects");
-    vg_jsonw_uint(&w, act.objects);
-    vg_jsonw_key(&w, "feedback");
-    vg_jsonw_uint(&w, act.feedback);
-    vg_jsonw_key(&w, "logins");
-    vg_jsonw_uint(&w, act.logins);
-    vg_jsonw_key(&w, "last_detection");
+    vg_store_user_activity(u->store, id, &act);
+    vg_reply a;
+    vg_reply_init(&a);
+    vg_jsonw *w = &a.w;
+    vg_jsonw_obj(w);
+    vg_jsonw_key(w, "user");
+    user_json(w, &usr);
+    vg_jsonw_key(w, "activity");
+    vg_jsonw_obj(w);
+    vg_jsonw_key(w, "detections");
+    vg_jsonw_uint(w, act.detections);
+    vg_jsonw_key(w, "objects");
+    vg_jsonw_uint(w, act.objects);
+    vg_jsonw_key(w, "feedback");
+    vg_jsonw_uint(w, act.feedback);
+    vg_jsonw_key(w, "logins");
+    vg_jsonw_uint(w, act.logins);
+    vg_jsonw_key(w, "last_detection");
     if (act.last_detection_us)
-        vg_jsonw_double_prec(&w, (double)act.last_detection_us / 1e6, 16);
+        vg_jsonw_double_prec(w, (double)act.last_detection_us / 1e6, 16);
     else
-        vg_jsonw_null(&w);
-    vg_jsonw_key(&w, "last_login");
+        vg_jsonw_null(w);
+    vg_jsonw_key(w, "last_login");
     if (act.last_login)
-        vg_jsonw_int(&w, act.last_login);
+        vg_jsonw_int(w, act.last_login);
     else
-        vg_jsonw_null(&w);
-    vg_jsonw_obj_end(&w);
-    (void)keys;
-    vg_jsonw_obj_end(&w);
-    vg_buf_putc(&b, '\n');
-    vg_req_respond_buf(r, 200, "application/json", &b);
-    vg_buf_release(&b);
+        vg_jsonw_null(w);
+    vg_jsonw_obj_end(w);
+    vg_jsonw_obj_end(w);
+    vg_reply_send(&a, r, 200);
 }
 
 /* ---- create ---------------------------------------------------------------------- */
@@ -326,18 +331,8 @@ create_hashed(int status, const char *encoded, void *ud)
         free(o);
         return;
     }
-    vg_buf m;
-    vg_buf_init(&m);
-    vg_mpw w;
-    vg_mpw_init(&w, &m);
-    vg_mpw_array(&w, 6);
-    vg_mpw_i64(&w, VG_STORE_USER_CREATE);
-    vg_mpw_cstr(&w, o->user.name);
-    vg_mpw_cstr(&w, o->user.email);
-    vg_mpw_i64(&w, o->user.role);
-    vg_mpw_cstr(&w, encoded);
-    vg_mpw_i64(&w, o->user.created);
-    op_send(o, &m, created, "cannot create the user");
+    snprintf(o->user.hash, sizeof o->user.hash, "%s", encoded);
+    op_sent(o, vg_store_user_create(o->u->store, &o->user, created, o), "cannot create the user");
 }
 
 
@@ -365,9 +360,7 @@ route_create(vg_req *r, void *ud)
     json_t *j = vg_auth_json_body(r);
     if (!j)
         return;
-    op *o = vg_xcalloc(1, sizeof *o);
-    o->u = u;
-    o->r = r;
+    op *o = op_new(u, r);
     char role[16] = "viewer", err[160];
     int has_name, has_pw, has_mail, has_role;
     if (member(r, j, "name", o->user.name, sizeof o->user.name, &has_name) < 0 ||
@@ -431,31 +424,7 @@ updated(int status, vg_mpr *rest, void *ud)
 static void
 update_send(op *o)
 {
-    vg_buf m;
-    vg_buf_init(&m);
-    vg_mpw w;
-    vg_mpw_init(&w, &m);
-    vg_mpw_array(&w, 7);
-    vg_mpw_i64(&w, VG_STORE_USER_UPDATE);
-    vg_mpw_u64(&w, o->uid);
-    if (o->patch.set_email)
-        vg_mpw_cstr(&w, o->patch.email);
-    else
-        vg_mpw_nil(&w);
-    if (o->patch.set_role)
-        vg_mpw_i64(&w, o->patch.role);
-    else
-        vg_mpw_nil(&w);
-    if (o->patch.set_hash)
-        vg_mpw_cstr(&w, o->patch.hash);
-    else
-        vg_mpw_nil(&w);
-    if (o->patch.set_disabled)
-        vg_mpw_bool(&w, o->patch.disabled);
-    else
-        vg_mpw_nil(&w);
-    vg_mpw_i64(&w, o->patch.now);
-    op_send(o, &m, updated, "cannot update the user");
+    op_sent(o, vg_store_user_update(o->u->store, o->uid, &o->patch, updated, o), "cannot update the user");
 }
 
 
@@ -501,16 +470,12 @@ route_update(vg_req *r, void *ud)
     vg_users_api *u = ud;
     vg_principal who;
     vg_user usr;
-    uint64_t id = target(u, r, 1, &who);
-    if (!id || read_user(u, r, id, &usr) != 0)
-        return;
-    json_t *j = vg_auth_json_body(r);
+    uint64_t id = target_user(u, r, &who, &usr);
+    json_t *j = id ? vg_auth_json_body(r) : NULL;
     if (!j)
         return;
     int admin = who.role == VG_ROLE_ADMIN;
-    op *o = vg_xcalloc(1, sizeof *o);
-    o->u = u;
-    o->r = r;
+    op *o = op_new(u, r);
     o->uid = id;
     o->patch.now = (int64_t)ev_now(vg_server_loop(u->srv));
     char role[16] = "", current[VG_STORE_MAX_PASSWORD + 1] = "", err[160];
@@ -615,18 +580,9 @@ route_delete(vg_req *r, void *ud)
     uint64_t id = target(u, r, 0, &who);
     if (!id)
         return;
-    op *o = vg_xcalloc(1, sizeof *o);
-    o->u = u;
-    o->r = r;
+    op *o = op_new(u, r);
     o->uid = id;
-    vg_buf m;
-    vg_buf_init(&m);
-    vg_mpw w;
-    vg_mpw_init(&w, &m);
-    vg_mpw_array(&w, 2);
-    vg_mpw_i64(&w, VG_STORE_USER_DELETE);
-    vg_mpw_u64(&w, id);
-    op_send(o, &m, deleted, "cannot delete the user");
+    op_sent(o, vg_store_user_delete(u->store, id, deleted, o), "cannot delete the user");
 }
 
 /* ---- API keys ----------------------------------------------------------------------- */
@@ -667,30 +623,21 @@ route_keys(vg_req *r, void *ud)
     vg_users_api *u = ud;
     vg_principal who;
     vg_user usr;
-    uint64_t id = target(u, r, 1, &who);
-    if (!id || read_user(u, r, id, &usr) != 0)
+    uint64_t id = target_user(u, r, &who, &usr);
+    if (!id)
         return;
-    vg_db *db = vg_store_db(u->store);
-    MDB_txn *txn;
-    int rc = vg_db_read(db, &txn);
+    vg_reply a;
+    vg_reply_init(&a);
+    vg_reply_list(&a, "api_keys");
+    int rc = vg_store_apikey_list(u->store, id, list_key, &a.w);
     if (rc != 0) {
+        vg_reply_release(&a);
         vg_auth_store_error(r, rc, "cannot read API keys");
         return;
     }
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &b);
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "api_keys");
-    vg_jsonw_arr(&w);
-    vg_db_apikey_list(db, txn, id, list_key, &w);
-    vg_db_read_end(db);
-    vg_jsonw_arr_end(&w);
-    vg_jsonw_obj_end(&w);
-    vg_buf_putc(&b, '\n');
-    vg_req_respond_buf(r, 200, "application/json", &b);
-    vg_buf_release(&b);
+    vg_jsonw_arr_end(&a.w);
+    vg_jsonw_obj_end(&a.w);
+    vg_reply_send(&a, r, 200);
 }
 
 
@@ -705,21 +652,17 @@ key_created(int status, vg_mpr *rest, void *ud)
     else if (status != 0)
         vg_auth_store_error(o->r, status, "cannot create the API key");
     else {
-        vg_buf b;
-        vg_buf_init(&b);
-        vg_jsonw w;
-        vg_jsonw_init(&w, &b);
-        vg_jsonw_obj(&w);
-        vg_jsonw_key(&w, "key");
-        vg_jsonw_cstr(&w, o->key);
-        vg_jsonw_key(&w, "api_key");
-        key_json(&w, &o->k);
-        vg_jsonw_obj_end(&w);
-        vg_buf_putc(&b, '\n');
+        vg_reply a;
+        vg_reply_init(&a);
+        vg_jsonw_obj(&a.w);
+        vg_jsonw_key(&a.w, "key");
+        vg_jsonw_cstr(&a.w, o->key);
+        vg_jsonw_key(&a.w, "api_key");
+        key_json(&a.w, &o->k);
+        vg_jsonw_obj_end(&a.w);
         vg_info("users", "API key %llu '%s' created for user %llu", (unsigned long long)o->k.kid, o->k.name,
                 (unsigned long long)o->k.uid);
-        vg_req_respond_buf(o->r, 201, "application/json", &b);
-        vg_buf_release(&b);
+        vg_reply_send(&a, o->r, 201);
     }
     memset(o->key, 0, sizeof o->key);
     free(o);
@@ -732,15 +675,11 @@ route_key_create(vg_req *r, void *ud)
     vg_users_api *u = ud;
     vg_principal who;
     vg_user usr;
-    uint64_t id = target(u, r, 1, &who);
-    if (!id || read_user(u, r, id, &usr) != 0)
-        return;
-    json_t *j = vg_auth_json_body(r);
+    uint64_t id = target_user(u, r, &who, &usr);
+    json_t *j = id ? vg_auth_json_body(r) : NULL;
     if (!j)
         return;
-    op *o = vg_xcalloc(1, sizeof *o);
-    o->u = u;
-    o->r = r;
+    op *o = op_new(u, r);
     char role[16] = "";
     int has_name, has_role;
     if (member(r, j, "name", o->k.name, sizeof o->k.name, &has_name) < 0 ||
@@ -770,19 +709,7 @@ route_key_create(vg_req *r, void *ud)
     snprintf(o->k.prefix, sizeof o->k.prefix, "%.11s", o->key);
     uint8_t h[32];
     mbedtls_sha256_ret((const unsigned char *)o->key, strlen(o->key), h, 0);
-    vg_buf m;
-    vg_buf_init(&m);
-    vg_mpw w;
-    vg_mpw_init(&w, &m);
-    vg_mpw_array(&w, 7);
-    vg_mpw_i64(&w, VG_STORE_APIKEY_CREATE);
-    vg_mpw_bin(&w, h, 32);
-    vg_mpw_u64(&w, id);
-    vg_mpw_cstr(&w, o->k.name);
-    vg_mpw_i64(&w, o->k.role);
-    vg_mpw_cstr(&w, o->k.prefix);
-    vg_mpw_i64(&w, o->k.created);
-    op_send(o, &m, key_created, "cannot create the API key");
+    op_sent(o, vg_store_apikey_create(u->store, h, &o->k, key_created, o), "cannot create the API key");
 }
 
 
@@ -809,33 +736,15 @@ route_key_delete(vg_req *r, void *ud)
     uint64_t id = target(u, r, 1, &who);
     if (!id)
         return;
-    vg_str s = vg_req_param(r, 1);
-    char buf[24];
-    uint64_t kid = 0;
-    if (s.n > 0 && s.n < sizeof buf) {
-        memcpy(buf, s.p, s.n);
-        buf[s.n] = '\0';
-        char *end;
-        kid = strtoull(buf, &end, 10);
-        if (*end || !isdigit((unsigned char)buf[0]))
-            kid = 0;
-    }
+    uint64_t kid;
+    if (param_u64(r, 1, &kid) < 0)
+        kid = 0;
     if (!kid) {
         vg_req_error(r, 404, "not_found", "no such API key");
         return;
     }
-    op *o = vg_xcalloc(1, sizeof *o);
-    o->u = u;
-    o->r = r;
-    vg_buf m;
-    vg_buf_init(&m);
-    vg_mpw w;
-    vg_mpw_init(&w, &m);
-    vg_mpw_array(&w, 3);
-    vg_mpw_i64(&w, VG_STORE_APIKEY_REVOKE);
-    vg_mpw_u64(&w, id);
-    vg_mpw_u64(&w, kid);
-    op_send(o, &m, key_revoked, "cannot revoke the API key");
+    op *o = op_new(u, r);
+    op_sent(o, vg_store_apikey_revoke(u->store, id, kid, key_revoked, o), "cannot revoke the API key");
 }
 
 

@@ -13,7 +13,7 @@
  *   DELETE /v1/users/{id}/apikeys/{kid}       admin or the user -> 204
  *
  * Passwords are hashed with argon2id in the hasher process; writes go
- * through the store; reads are read-only LMDB transactions.
+ * through the store; reads are short read-only snapshots (store/store_read.h).
  */
 #ifndef VG_USERS_API_H
 #define VG_USERS_API_H

@@ -24,6 +24,8 @@
 #include "auth/ratelimit.h"
 #include "net/server.h"
 #include "store/store_client.h"
+#include "store/store_read.h"
+#include "store/store_write.h"
 
 #define API_KEY_PREFIX "vgk_"
 
@@ -90,18 +92,6 @@ now_s(const vg_auth *a)
 }
 
 
-static void
-hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char hx[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hx[p[i] >> 4];
-        out[2 * i + 1] = hx[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-
 static int
 unhex(const char *s, uint8_t *out, size_t n)
 {
@@ -130,8 +120,6 @@ int
 vg_auth_check(vg_auth *a, const char *cred, size_t n, vg_principal *p, char *why, size_t whylen)
 {
     memset(p, 0, sizeof *p);
-    vg_db *db = vg_store_db(a->store);
-    MDB_txn *txn;
     vg_user u;
     int rc;
     if (n == 0 || n > VG_JWT_MAX_TOKEN) {
@@ -142,14 +130,11 @@ vg_auth_check(vg_auth *a, const char *cred, size_t n, vg_principal *p, char *why
         uint8_t h[32];
         vg_apikey k;
         sha256(cred, n, h);
-        if ((rc = vg_db_read(db, &txn)) != 0) {
+        rc = vg_store_apikey_find(a->store, h, &k, &u);
+        if (vg_store_read_failed(rc)) {
             snprintf(why, whylen, "%s", vg_err_str(rc));
             return 503;
         }
-        rc = vg_db_apikey_find(db, txn, h, &k);
-        if (rc == 0)
-            rc = vg_db_user_get(db, txn, k.uid, &u);
-        vg_db_read_end(db);
         if (rc != 0 || u.disabled) {
             snprintf(why, whylen, "unknown or revoked API key");
             return 401;
@@ -173,19 +158,16 @@ vg_auth_check(vg_auth *a, const char *cred, size_t n, vg_principal *p, char *why
         snprintf(why, whylen, "token subject is not a user");
         return 401;
     }
-    if ((rc = vg_db_read(db, &txn)) != 0) {
+    /* the login session: a malformed one is revoked, once the user is known */
+    int bad_sid = c.sid[0] && unhex(c.sid, p->family, VG_DB_FAMILY) != 0;
+    rc = vg_store_family_check(a->store, uid, c.sid[0] && !bad_sid ? p->family : NULL, now_s(a), &u);
+    if (vg_store_read_failed(rc)) {
         snprintf(why, whylen, "%s", vg_err_str(rc));
         return 503;
     }
-    rc = vg_db_user_get(db, txn, uid, &u);
-    if (rc == 0 && c.sid[0]) {
-        if (unhex(c.sid, p->family, VG_DB_FAMILY) != 0)
-            rc = VG_E_TOKEN_REVOKED;
-        else
-            rc = vg_db_family_check(db, txn, uid, p->family, now_s(a));
-        p->has_family = 1;
-    }
-    vg_db_read_end(db);
+    if (rc == 0 && bad_sid)
+        rc = VG_E_TOKEN_REVOKED;
+    p->has_family = c.sid[0] != 0;
     if (rc != 0 || u.disabled) {
         snprintf(why, whylen, "%s", rc == VG_E_NOTFOUND || u.disabled ? "the user no longer exists or is disabled"
                                     : rc == VG_E_TOKEN_EXPIRED ? "the session has expired" : "the session was revoked");
@@ -381,7 +363,7 @@ write_tokens(vg_auth *a, vg_buf *out, const vg_user *u, const uint8_t family[VG_
     snprintf(c.sub, sizeof c.sub, "%llu", (unsigned long long)u->id);
     snprintf(c.name, sizeof c.name, "%s", u->name);
     snprintf(c.role, sizeof c.role, "%s", vg_role_name(u->role));
-    hex(family, VG_DB_FAMILY, c.sid);
+    vg_db_hex(family, VG_DB_FAMILY, c.sid);
     vg_auth_random_token(c.jti, sizeof c.jti, 16);
     c.iat = now_s(a);
     c.exp = c.iat + (int64_t)cfg->access_ttl;
@@ -537,13 +519,7 @@ route_login(vg_req *r, void *ud)
         free(l);
         return;
     }
-    vg_db *db = vg_store_db(a->store);
-    MDB_txn *txn;
-    int rc = vg_db_read(db, &txn);
-    if (rc == 0) {
-        rc = vg_db_user_find(db, txn, json_string_value(name), &l->u);
-        vg_db_read_end(db);
-    }
+    int rc = vg_store_user_find(a->store, json_string_value(name), &l->u);
     l->known = rc == 0 && !l->u.disabled;
     if (rc != 0 && rc != VG_E_NOTFOUND) {
         json_decref(j);
@@ -590,14 +566,8 @@ refresh_done(int status, vg_mpr *rest, void *ud)
     } else if (status != 0) {
         vg_auth_store_error(f->r, status, "cannot refresh");
     } else {
-        vg_db *db = vg_store_db(a->store);
-        MDB_txn *txn;
         vg_user u;
-        int rc = vg_db_read(db, &txn);
-        if (rc == 0) {
-            rc = vg_db_user_get(db, txn, uid, &u);
-            vg_db_read_end(db);
-        }
+        int rc = vg_store_user_get(a->store, uid, &u);
         vg_buf out;
         vg_buf_init(&out);
         if (rc != 0 || u.disabled)
@@ -704,14 +674,7 @@ route_logout(vg_req *r, void *ud)
             }
             uint8_t h[32];
             sha256(tok, strlen(tok), h);
-            vg_db *db = vg_store_db(a->store);
-            MDB_txn *txn;
-            int rc = vg_db_read(db, &txn);
-            if (rc == 0) {
-                rc = vg_db_session_lookup(db, txn, h, &uid, fam);
-                vg_db_read_end(db);
-            }
-            found = rc == 0;
+            found = vg_store_session_lookup(a->store, h, &uid, fam) == 0;
             if (!found) {
                 json_decref(j);
                 vg_req_error(r, 401, "invalid_token", "unknown refresh token");
@@ -730,16 +693,7 @@ route_logout(vg_req *r, void *ud)
         vg_req_error(r, 401, "unauthorized", "send the refresh token, or the access token of the session");
         return;
     }
-    vg_buf m;
-    vg_buf_init(&m);
-    vg_mpw w;
-    vg_mpw_init(&w, &m);
-    vg_mpw_array(&w, 3);
-    vg_mpw_i64(&w, VG_STORE_FAMILY_REVOKE);
-    vg_mpw_u64(&w, uid);
-    vg_mpw_bin(&w, fam, VG_DB_FAMILY);
-    int rc = vg_store_call(a->store, m.data, m.len, NULL, 0, logout_done, r);
-    vg_buf_release(&m);
+    int rc = vg_store_family_revoke(a->store, uid, fam, logout_done, r);
     if (rc != 0)
         vg_auth_store_error(r, rc, "cannot log out");
 }
@@ -926,19 +880,13 @@ boot_hashed(int status, const char *encoded, void *ud)
         free(b);
         return;
     }
-    vg_buf m;
-    vg_buf_init(&m);
-    vg_mpw w;
-    vg_mpw_init(&w, &m);
-    vg_mpw_array(&w, 6);
-    vg_mpw_i64(&w, VG_STORE_USER_CREATE);
-    vg_mpw_cstr(&w, b->name);
-    vg_mpw_cstr(&w, "");
-    vg_mpw_i64(&w, VG_ROLE_ADMIN);
-    vg_mpw_cstr(&w, encoded);
-    vg_mpw_i64(&w, now_s(b->a));
-    int rc = vg_store_call(b->a->store, m.data, m.len, NULL, 0, boot_created, b);
-    vg_buf_release(&m);
+    vg_user u;
+    memset(&u, 0, sizeof u);
+    snprintf(u.name, sizeof u.name, "%s", b->name);
+    u.role = VG_ROLE_ADMIN;
+    snprintf(u.hash, sizeof u.hash, "%s", encoded);
+    u.created = now_s(b->a);
+    int rc = vg_store_user_create(b->a->store, &u, boot_created, b);
     if (rc != 0) {
         vg_error("auth", "cannot create the first admin: %s", vg_err_str(rc));
         free(b);
@@ -949,15 +897,8 @@ boot_hashed(int status, const char *encoded, void *ud)
 int
 vg_auth_bootstrap(vg_auth *a, FILE *out)
 {
-    vg_db *db = vg_store_db(a->store);
-    MDB_txn *txn;
     size_t n = 0;
-    int rc = vg_db_read(db, &txn);
-    if (rc == 0) {
-        rc = vg_db_user_count(db, txn, &n);
-        vg_db_read_end(db);
-    }
-    if (rc != 0)
+    if (vg_store_user_count(a->store, &n) != 0)
         return -1;
     if (n > 0)
         return 0;

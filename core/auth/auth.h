@@ -19,7 +19,7 @@
  * Access tokens are checked against the store on every request (the user
  * exists, is enabled, and the token's login session is not revoked), so
  * logout, a new password, a role change or a deleted user take effect at
- * once. Roles: viewer < operator < admin (core/store/db.h).
+ * once. Roles: viewer < operator < admin (core/store/records.h).
  *
  *   POST /v1/auth/login    {"username"|"email", "password"} -> tokens
  *   POST /v1/auth/refresh  {"refresh_token"} -> new tokens (the old refresh token is spent)
@@ -34,7 +34,7 @@
 #include <stdio.h>
 
 #include "http/http.h"
-#include "store/db.h"
+#include "store/records.h"
 
 struct vg_store;
 typedef struct vg_auth vg_auth;

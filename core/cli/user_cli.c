@@ -6,8 +6,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "store/db.h"
 #include "base/log.h"
+#include "store/offline.h"
 #include "store/store.h"
 #include "api/users_api.h"
 
@@ -75,28 +75,11 @@ vg_user_cli_run(const vg_config *cfg, int argc, char **argv)
         return 1;
     }
     vg_log_set_blocking(1);
-    vg_db db;
-    vg_db_options o = { .map_size = cfg->store_map_size, .map_max = cfg->store_map_max };
-    if (vg_db_open(&db, cfg->data_dir, &o, err, sizeof err) != 0) {
+    rc = vg_offline_user_add(cfg->data_dir, cfg->store_map_size, cfg->store_map_max, &u, err, sizeof err);
+    if (rc == VG_E_SCHEMA) {
         fprintf(stderr, "vigia: %s\n", err);
         return 1;
     }
-    for (int attempt = 0; attempt < 8; attempt++) {
-        MDB_txn *txn;
-        rc = vg_db_begin(&db, 1, &txn);
-        if (rc != 0) {
-            rc = vg_db_err(rc);
-            break;
-        }
-        rc = vg_db_user_create(&db, txn, &u);
-        if (rc == 0)
-            rc = vg_db_err(mdb_txn_commit(txn));
-        else
-            mdb_txn_abort(txn);
-        if (rc != VG_E_FULL || vg_db_grow(&db) != 0)
-            break;
-    }
-    vg_db_close(&db);
     if (rc == VG_E_CONFLICT) {
         fprintf(stderr, "vigia: a user named '%s'%s already exists\n", name, email[0] ? " or with that email" : "");
         return 1;

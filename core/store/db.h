@@ -1,5 +1,6 @@
 /*
- * db: the LMDB schema (DESIGN.md §4) and every record operation on it.
+ * db: the LMDB schema (DESIGN.md §4) and every record operation on it,
+ * inside core/store only (the record types are in store/records.h).
  *
  * One environment under DATA/db with named databases; values are msgpack
  * maps (docs/storage.md lists their fields):
@@ -29,6 +30,11 @@
  *
  * Errors: 0, a negative VG_E_* code (base/error.h), or an LMDB/errno code mapped
  * to VG_E_FULL (MDB_MAP_FULL, ENOSPC) or VG_E_STORE_IO.
+ *
+ * The implementation is split by record kind: db.c (environment,
+ * transactions, keys, migrations), db_users.c, db_sessions.c (sessions and
+ * families), db_apikeys.c, db_detections.c (detections and feedback),
+ * db_images.c and db_aggregates.c; db_internal.h holds what they share.
  */
 #ifndef VG_DB_H
 #define VG_DB_H
@@ -40,27 +46,9 @@
 
 #include "base/buf.h"
 #include "base/error.h"
+#include "store/records.h"
 
 #define VG_DB_SCHEMA 1                 /* the version this code writes */
-
-enum vg_role { VG_ROLE_NONE = 0, VG_ROLE_VIEWER = 1, VG_ROLE_OPERATOR = 2, VG_ROLE_ADMIN = 3 };
-const char *vg_role_name(int role);
-/* "admin" -> VG_ROLE_ADMIN; VG_ROLE_NONE when unknown. */
-int vg_role_parse(const char *s, size_t n);
-
-#define VG_DB_NAME_MAX 64
-#define VG_DB_EMAIL_MAX 254
-#define VG_DB_HASH_MAX 160
-#define VG_DB_LABEL_MAX 128
-#define VG_DB_SOURCE_MAX 128
-#define VG_DB_KEYNAME_MAX 128
-#define VG_DB_TEXT_MAX 2000
-#define VG_DB_DETKEY 16                /* detection and feedback keys */
-#define VG_DB_FAMILY 16
-
-/* Latency histogram of the aggregates: upper bounds in ms, the last is +Inf. */
-#define VG_DB_LAT_BUCKETS 14
-extern const double vg_db_lat_bounds_ms[VG_DB_LAT_BUCKETS];
 
 typedef struct vg_db {
     MDB_env *env;
@@ -105,40 +93,7 @@ void vg_db_usage(vg_db *db, size_t *used, size_t *total);
 /* Maps an LMDB/errno result to a VG_E_* code (0 stays 0). */
 int vg_db_err(int rc);
 
-/* ---- keys ---- */
-void vg_db_be64(uint8_t out[8], uint64_t v);
-uint64_t vg_db_get_be64(const uint8_t in[8]);
-/* 32 lower-case hex digits of a 16-byte key; -1 when `hex` is not one. */
-void vg_db_key_hex(const uint8_t key[16], char out[33]);
-int vg_db_key_parse(const char *hex, size_t n, uint8_t key[16]);
-/* A new time-ordered key: time_us big-endian, then 8 random bytes. */
-void vg_db_key_new(uint8_t key[16], uint64_t time_us);
-uint64_t vg_db_key_time(const uint8_t key[16]);
-
 /* ---- users ---- */
-typedef struct vg_user {
-    uint64_t id;
-    char name[VG_DB_NAME_MAX + 1];
-    char email[VG_DB_EMAIL_MAX + 1];   /* "" when none */
-    int role;
-    char hash[VG_DB_HASH_MAX];         /* argon2id encoded */
-    int64_t created, updated;          /* unix seconds */
-    int disabled;
-} vg_user;
-
-/* A change to a user; fields apply when their flag is set. */
-typedef struct vg_user_patch {
-    int set_email, set_role, set_hash, set_disabled;
-    char email[VG_DB_EMAIL_MAX + 1];
-    int role;
-    char hash[VG_DB_HASH_MAX];
-    int disabled;
-    int64_t now;
-} vg_user_patch;
-
-void vg_user_encode(vg_buf *out, const vg_user *u);
-int vg_user_decode(const void *p, size_t n, vg_user *u);
-
 /* Assigns u->id. VG_E_CONFLICT when the name or email is taken. */
 int vg_db_user_create(vg_db *db, MDB_txn *txn, vg_user *u);
 /* VG_E_NOTFOUND, VG_E_CONFLICT (email), VG_E_LASTADMIN; revokes sessions on a new password. */
@@ -150,6 +105,8 @@ int vg_db_user_get(vg_db *db, MDB_txn *txn, uint64_t uid, vg_user *u);
 int vg_db_user_find(vg_db *db, MDB_txn *txn, const char *login, vg_user *u);
 /* Number of users. */
 int vg_db_user_count(vg_db *db, MDB_txn *txn, size_t *n);
+/* A stored user record. */
+int vg_user_decode(const void *p, size_t n, vg_user *u);
 
 /* ---- sessions (refresh tokens) ---- */
 /* Stores a new refresh token (its SHA-256) opening `family` for uid. */
@@ -172,49 +129,13 @@ int vg_db_session_lookup(vg_db *db, MDB_txn *txn, const uint8_t hash[32], uint64
                          uint8_t family[VG_DB_FAMILY]);
 
 /* ---- API keys ---- */
-typedef struct vg_apikey {
-    uint64_t uid, kid;
-    char name[VG_DB_KEYNAME_MAX + 1];
-    int role;                          /* at most the user's */
-    int64_t created;
-    int revoked;
-    char prefix[16];                   /* first characters of the key, to recognise it */
-    uint8_t hash[32];                  /* SHA-256 of the key */
-} vg_apikey;
-
 int vg_db_apikey_create(vg_db *db, MDB_txn *txn, const uint8_t hash[32], vg_apikey *k);
 int vg_db_apikey_revoke(vg_db *db, MDB_txn *txn, uint64_t uid, uint64_t kid);
 int vg_db_apikey_find(vg_db *db, MDB_txn *txn, const uint8_t hash[32], vg_apikey *k);
 /* Calls fn for each key of uid (revoked ones too); stops early when fn returns non-zero. */
 int vg_db_apikey_list(vg_db *db, MDB_txn *txn, uint64_t uid, int (*fn)(const vg_apikey *k, void *ud), void *ud);
-void vg_apikey_encode(vg_buf *out, const vg_apikey *k);
-int vg_apikey_decode(const void *p, size_t n, vg_apikey *k);
 
 /* ---- detections ---- */
-/*
- * What the store needs besides the encoded record: index values and the
- * aggregate inputs. Strings point into the caller's memory.
- */
-typedef struct vg_det_meta {
-    uint8_t key[VG_DB_DETKEY];
-    uint64_t uid;
-    vg_str source, model;
-    uint64_t total_us;                 /* latency for the histograms */
-    uint32_t nlabels;                  /* distinct labels */
-    vg_str labels[256];
-    uint32_t counts[256];              /* objects per label */
-} vg_det_meta;
-
-/* Fields of a stored detection that the store itself reads (retention). */
-typedef struct vg_det_view {
-    uint64_t uid;
-    vg_str source, model;
-    const uint8_t *image;              /* 32 bytes or NULL */
-    uint32_t nlabels;
-    vg_str labels[256];
-} vg_det_view;
-int vg_det_view_decode(const void *p, size_t n, vg_det_view *v);
-
 /*
  * Stores one detection: the record, its index entries and its share of
  * the aggregates (through `agg`, flushed by vg_db_agg_flush before commit).
@@ -242,39 +163,9 @@ int vg_db_feedback_add(vg_db *db, MDB_txn *txn, const uint8_t key[VG_DB_DETKEY],
 int vg_db_image_ref(vg_db *db, MDB_txn *txn, const uint8_t sha[32], uint64_t size, int64_t now, int *is_new);
 /* One reference less; *gone when the file should be removed. */
 int vg_db_image_unref(vg_db *db, MDB_txn *txn, const uint8_t sha[32], int *gone);
-/* DATA/images/ab/cdef....jpg */
-void vg_db_image_path(const char *data_dir, const uint8_t sha[32], char *out, size_t cap);
 
-/* ---- aggregates (read side) ---- */
-typedef struct vg_agg_named {
-    char name[VG_DB_LABEL_MAX + 1];
-    uint64_t n, objects;
-    uint64_t lat_sum_us;
-    uint64_t hist[VG_DB_LAT_BUCKETS];
-} vg_agg_named;
-
-typedef struct vg_agg_bucket {
-    uint64_t n, objects, lat_sum_us;
-    uint64_t hist[VG_DB_LAT_BUCKETS];
-    int nlabels, nmodels;
-    vg_agg_named *labels;              /* malloc'd */
-    vg_agg_named *models;
-} vg_agg_bucket;
-
-void vg_agg_bucket_init(vg_agg_bucket *b);
-void vg_agg_bucket_release(vg_agg_bucket *b);
-int vg_agg_bucket_decode(const void *p, size_t n, vg_agg_bucket *b);
-/* Adds src into dst. */
-void vg_agg_bucket_merge(vg_agg_bucket *dst, const vg_agg_bucket *src);
-/* Latency percentile (0..1) in ms from a histogram; 0 when empty. */
-double vg_agg_percentile(const uint64_t hist[VG_DB_LAT_BUCKETS], double q);
-/* Key of an hour ('h') or day ('d') bucket. */
-void vg_agg_key(uint8_t out[5], char kind, uint32_t index);
-
-typedef struct vg_user_activity {
-    uint64_t detections, objects, feedback, logins;
-    int64_t last_detection_us, last_login;
-} vg_user_activity;
+/* ---- aggregates ---- */
+/* A user's activity counters (all zero when it has none). */
 int vg_db_user_activity(vg_db *db, MDB_txn *txn, uint64_t uid, vg_user_activity *a);
 
 #endif

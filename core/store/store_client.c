@@ -9,6 +9,8 @@
 #include <ev.h>
 
 #include "store/chan.h"
+#include "store/db.h"
+#include "store/store_internal.h"
 #include "base/log.h"
 #include "base/metrics.h"
 
@@ -105,7 +107,7 @@ vg_store_destroy(vg_store *s)
 
 
 vg_db *
-vg_store_db(vg_store *s)
+vg_store__db(vg_store *s)
 {
     return &s->db;
 }
@@ -129,6 +131,16 @@ int
 vg_store_pid(const vg_store *s)
 {
     return vg_chan_pid(s->store);
+}
+
+
+void
+vg_store__request_begin(vg_store__request *q, int op, uint32_t n)
+{
+    vg_buf_init(&q->b);
+    vg_mpw_init(&q->w, &q->b);
+    vg_mpw_array(&q->w, n + 1);
+    vg_mpw_i64(&q->w, op);
 }
 
 
@@ -198,27 +210,35 @@ on_verify(int status, const uint8_t *p, size_t n, void *ud)
 }
 
 
-int
-vg_store_hash(vg_store *s, const char *pw, size_t n, void (*cb)(int status, const char *encoded, void *ud), void *ud)
+/*
+ * Asks the hasher: [op, encoded (VERIFY only), password]. The call's state
+ * is allocated here; exactly one of hash_cb and verify_cb is set.
+ */
+static int
+hasher_call(vg_store *s, int op, const char *encoded, const char *pw, size_t n, vg_chan_cb on_answer, call proto)
 {
     if (n > VG_STORE_MAX_PASSWORD)
         return VG_E_INVALID;
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_mpw w;
-    vg_mpw_init(&w, &b);
-    vg_mpw_array(&w, 2);
-    vg_mpw_i64(&w, VG_HASHER_HASH);
-    vg_mpw_str(&w, pw, n);
-    call *c = vg_xcalloc(1, sizeof *c);
+    vg_store__request q;
+    vg_store__request_begin(&q, op, encoded ? 2 : 1);
+    if (encoded)
+        vg_mpw_cstr(&q.w, encoded);
+    vg_mpw_str(&q.w, pw, n);
+    call *c = vg_xmalloc(sizeof *c);
+    *c = proto;
     c->s = s;
-    c->hash_cb = cb;
-    c->ud = ud;
-    int rc = vg_chan_call(s->hasher, b.data, b.len, NULL, 0, on_hash, c);
+    int rc = vg_chan_call(s->hasher, q.b.data, q.b.len, NULL, 0, on_answer, c);
     if (rc != 0)
         free(c);
-    vg_buf_release(&b);
+    vg_buf_release(&q.b);
     return rc;
+}
+
+
+int
+vg_store_hash(vg_store *s, const char *pw, size_t n, void (*cb)(int status, const char *encoded, void *ud), void *ud)
+{
+    return hasher_call(s, VG_HASHER_HASH, NULL, pw, n, on_hash, (call){ .hash_cb = cb, .ud = ud });
 }
 
 
@@ -226,23 +246,5 @@ int
 vg_store_verify(vg_store *s, const char *encoded, const char *pw, size_t n,
                 void (*cb)(int status, int ok, void *ud), void *ud)
 {
-    if (n > VG_STORE_MAX_PASSWORD)
-        return VG_E_INVALID;
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_mpw w;
-    vg_mpw_init(&w, &b);
-    vg_mpw_array(&w, 3);
-    vg_mpw_i64(&w, VG_HASHER_VERIFY);
-    vg_mpw_cstr(&w, encoded);
-    vg_mpw_str(&w, pw, n);
-    call *c = vg_xcalloc(1, sizeof *c);
-    c->s = s;
-    c->verify_cb = cb;
-    c->ud = ud;
-    int rc = vg_chan_call(s->hasher, b.data, b.len, NULL, 0, on_verify, c);
-    if (rc != 0)
-        free(c);
-    vg_buf_release(&b);
-    return rc;
+    return hasher_call(s, VG_HASHER_VERIFY, encoded, pw, n, on_verify, (call){ .verify_cb = cb, .ud = ud });
 }

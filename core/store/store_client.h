@@ -6,8 +6,8 @@
  *
  *   - asynchronous writes: vg_store_call() queues a request; its callback
  *     runs after the store committed it (fsync'd), with the answer;
- *   - reads: vg_store_db() for short read-only transactions
- *     (vg_db_read()/vg_db_read_end() around them, never across loop turns);
+ *   - reads: store/store_read.h, each in its own short read-only snapshot
+ *     (never across loop turns);
  *   - password hashing and verification in the hasher process.
  *
  * Nothing here blocks the loop, except vg_store_create() and
@@ -21,7 +21,6 @@
 #include <stdint.h>
 
 #include "base/buf.h"
-#include "store/db.h"
 #include "base/mpk.h"
 #include "store/store.h"
 
@@ -39,7 +38,6 @@ int vg_store_create(struct ev_loop *loop, const vg_store_options *o, vg_store **
 /* Lets the store commit what it has and exit (waits a few seconds at most). */
 void vg_store_destroy(vg_store *s);
 
-vg_db *vg_store_db(vg_store *s);
 const char *vg_store_data_dir(const vg_store *s);
 
 /*
