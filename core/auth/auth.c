@@ -351,6 +351,21 @@ vg_auth_principal(const vg_req *r, vg_principal *p)
     return 1;
 }
 
+/* A new refresh token: 32 random bytes in base64url into out, its SHA-256 (what the store keeps) into hash. */
+static void
+new_refresh_token(char *out, size_t cap, uint8_t hash[32])
+{
+    uint8_t raw[32];
+    if (getrandom(raw, sizeof raw, 0) != sizeof raw)
+        abort();
+    vg_buf tb;
+    vg_buf_init(&tb);
+    vg_b64url_encode(&tb, raw, sizeof raw);
+    snprintf(out, cap, "%s", vg_buf_cstr(&tb));
+    vg_buf_release(&tb);
+    sha256(out, strlen(out), hash);
+}
+
 /* ---- tokens out -------------------------------------------------------------- */
 
 /* Writes the token answer for user u with a new access token in session `family`. */
@@ -447,29 +462,13 @@ login_verified(int status, int ok, void *ud)
     }
     /* a successful login does not count against the account */
     vg_ratelimit_give(a->rl_login, l->account, strlen(l->account), 1);
-    uint8_t raw[32], h[32];
-    if (getrandom(raw, sizeof raw, 0) != sizeof raw || getrandom(l->family, sizeof l->family, 0) != sizeof l->family)
+    uint8_t h[32];
+    if (getrandom(l->family, sizeof l->family, 0) != sizeof l->family)
         abort();
-    vg_buf tb;
-    vg_buf_init(&tb);
-    vg_b64url_encode(&tb, raw, sizeof raw);
-    snprintf(l->refresh, sizeof l->refresh, "%s", vg_buf_cstr(&tb));
-    vg_buf_release(&tb);
-    sha256(l->refresh, strlen(l->refresh), h);
-    vg_buf m;
-    vg_buf_init(&m);
-    vg_mpw w;
-    vg_mpw_init(&w, &m);
+    new_refresh_token(l->refresh, sizeof l->refresh, h);
     int64_t now = now_s(a);
-    vg_mpw_array(&w, 6);
-    vg_mpw_i64(&w, VG_STORE_SESSION_CREATE);
-    vg_mpw_bin(&w, h, 32);
-    vg_mpw_u64(&w, l->u.id);
-    vg_mpw_bin(&w, l->family, VG_DB_FAMILY);
-    vg_mpw_i64(&w, now + (int64_t)vg_server_config(a->srv)->refresh_ttl);
-    vg_mpw_i64(&w, now);
-    int rc = vg_store_call(a->store, m.data, m.len, NULL, 0, login_stored, l);
-    vg_buf_release(&m);
+    int rc = vg_store_session_create(a->store, h, l->u.id, l->family,
+                                     now + (int64_t)vg_server_config(a->srv)->refresh_ttl, now, login_stored, l);
     if (rc != 0) {
         vg_auth_store_error(l->r, rc, "cannot open a session");
         free(l);
@@ -610,30 +609,13 @@ route_refresh(vg_req *r, void *ud)
     refresh *f = vg_xcalloc(1, sizeof *f);
     f->a = a;
     f->r = r;
-    uint8_t raw[32], oh[32], nh[32];
-    if (getrandom(raw, sizeof raw, 0) != sizeof raw)
-        abort();
-    vg_buf tb;
-    vg_buf_init(&tb);
-    vg_b64url_encode(&tb, raw, sizeof raw);
-    snprintf(f->token, sizeof f->token, "%s", vg_buf_cstr(&tb));
-    vg_buf_release(&tb);
+    uint8_t oh[32], nh[32];
     sha256(tok, strlen(tok), oh);
-    sha256(f->token, strlen(f->token), nh);
     json_decref(j);
-    vg_buf m;
-    vg_buf_init(&m);
-    vg_mpw w;
-    vg_mpw_init(&w, &m);
+    new_refresh_token(f->token, sizeof f->token, nh);
     int64_t now = now_s(a);
-    vg_mpw_array(&w, 5);
-    vg_mpw_i64(&w, VG_STORE_SESSION_ROTATE);
-    vg_mpw_bin(&w, oh, 32);
-    vg_mpw_bin(&w, nh, 32);
-    vg_mpw_i64(&w, now);
-    vg_mpw_i64(&w, now + (int64_t)vg_server_config(a->srv)->refresh_ttl);
-    int rc = vg_store_call(a->store, m.data, m.len, NULL, 0, refresh_done, f);
-    vg_buf_release(&m);
+    int rc = vg_store_session_rotate(a->store, oh, nh, now, now + (int64_t)vg_server_config(a->srv)->refresh_ttl,
+                                     refresh_done, f);
     if (rc != 0) {
         free(f);
         vg_auth_store_error(r, rc, "cannot refresh");

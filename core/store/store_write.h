@@ -29,6 +29,15 @@ int vg_store_feedback_add(vg_store *s, const uint8_t key[VG_DB_DETKEY], const ui
 int vg_store_user_create(vg_store *s, const vg_user *u, vg_store_cb cb, void *ud);
 int vg_store_user_update(vg_store *s, uint64_t uid, const vg_user_patch *p, vg_store_cb cb, void *ud);
 int vg_store_user_delete(vg_store *s, uint64_t uid, vg_store_cb cb, void *ud);
+/* Opens login session `family` of uid with a refresh token (its SHA-256) valid until `expires`. */
+int vg_store_session_create(vg_store *s, const uint8_t hash[32], uint64_t uid, const uint8_t family[VG_DB_FAMILY],
+                            int64_t expires, int64_t now, vg_store_cb cb, void *ud);
+/*
+ * Spends refresh token old_hash for new_hash (rotation; the answer holds the
+ * uid and family); a token spent twice revokes its session (VG_E_TOKEN_REUSED).
+ */
+int vg_store_session_rotate(vg_store *s, const uint8_t old_hash[32], const uint8_t new_hash[32], int64_t now,
+                            int64_t expires, vg_store_cb cb, void *ud);
 /* Ends a login session (logout). */
 int vg_store_family_revoke(vg_store *s, uint64_t uid, const uint8_t family[VG_DB_FAMILY], vg_store_cb cb, void *ud);
 /* A new API key of k->uid (name, role, prefix, created) with this SHA-256; the answer holds its id. */
