@@ -67,29 +67,33 @@ vg_http_route(vg_http *h, unsigned methods, const char *pattern, vg_handler_fn f
 }
 
 
+/* The next free entry of a fixed table (*n of max used), or -1: more than the server sets up is a bug (logged). */
+static int
+next_slot(int *n, int max, const char *what)
+{
+    if (*n == max) {
+        vg_error("http", "too many %s", what);
+        return -1;
+    }
+    return (*n)++;
+}
+
+
 void
 vg_http_add_filter(vg_http *h, vg_request_filter_fn fn, void *ud)
 {
-    if (h->n_filters == VG_HTTP_MAX_FILTERS) {
-        vg_error("http", "too many request filters");
-        return;
-    }
-    h->filters[h->n_filters].fn = fn;
-    h->filters[h->n_filters].ud = ud;
-    h->n_filters++;
+    int i = next_slot(&h->n_filters, VG_HTTP_MAX_FILTERS, "request filters");
+    if (i >= 0)
+        h->filters[i] = (struct vg_http__filter){ fn, ud };
 }
 
 
 void
 vg_http_add_response_filter(vg_http *h, vg_response_filter_fn fn, void *ud)
 {
-    if (h->n_resp_filters == VG_HTTP_MAX_FILTERS) {
-        vg_error("http", "too many response filters");
-        return;
-    }
-    h->resp_filters[h->n_resp_filters].fn = fn;
-    h->resp_filters[h->n_resp_filters].ud = ud;
-    h->n_resp_filters++;
+    int i = next_slot(&h->n_resp_filters, VG_HTTP_MAX_FILTERS, "response filters");
+    if (i >= 0)
+        h->resp_filters[i] = (struct vg_http__resp_filter){ fn, ud };
 }
 
 
@@ -97,15 +101,9 @@ void
 vg_http_add_interceptor(vg_http *h, const char *label, int (*claims)(const vg_req *r, void *ud), vg_handler_fn fn,
                         void *ud)
 {
-    if (h->n_interceptors == VG_HTTP_MAX_INTERCEPTORS) {
-        vg_error("http", "too many interceptors");
-        return;
-    }
-    h->interceptors[h->n_interceptors].label = label;
-    h->interceptors[h->n_interceptors].claims = claims;
-    h->interceptors[h->n_interceptors].fn = fn;
-    h->interceptors[h->n_interceptors].ud = ud;
-    h->n_interceptors++;
+    int i = next_slot(&h->n_interceptors, VG_HTTP_MAX_INTERCEPTORS, "interceptors");
+    if (i >= 0)
+        h->interceptors[i] = (struct vg_http__interceptor){ label, claims, fn, ud };
 }
 
 

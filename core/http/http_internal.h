@@ -30,17 +30,17 @@ struct vg_http {
     vg_router router;
     vg_handler_fn fallback;            /* GET/HEAD without a route (static files), or NULL */
     void *fallback_ud;
-    struct {
+    struct vg_http__filter {
         vg_request_filter_fn fn;
         void *ud;
     } filters[VG_HTTP_MAX_FILTERS];    /* before every routed handler, in order */
     int n_filters;
-    struct {
+    struct vg_http__resp_filter {
         vg_response_filter_fn fn;
         void *ud;
     } resp_filters[VG_HTTP_MAX_FILTERS];   /* on every answer's headers */
     int n_resp_filters;
-    struct {
+    struct vg_http__interceptor {
         const char *label;             /* the metrics' route label */
         int (*claims)(const vg_req *r, void *ud);
         vg_handler_fn fn;

@@ -217,11 +217,19 @@ vg_conn_set_transport(vg_conn *c, const vg_transport *tp, void *tp_ctx)
 }
 
 
+/* Starts one of the connection's watchers unless it runs or the connection is closing. */
+static void
+watch(vg_conn *c, ev_io *w)
+{
+    if (!c->closing && !ev_is_active(w))
+        ev_io_start(c->set->loop, w);
+}
+
+
 void
 vg_conn_want_write(vg_conn *c)
 {
-    if (!c->closing && !ev_is_active(&c->wio))
-        ev_io_start(c->set->loop, &c->wio);
+    watch(c, &c->wio);
 }
 
 
@@ -230,8 +238,7 @@ vg_conn_watch_eof(vg_conn *c)
 {
     c->reading = 1;
     c->eof_only = 1;
-    if (!c->closing && !ev_is_active(&c->rio))
-        ev_io_start(c->set->loop, &c->rio);
+    watch(c, &c->rio);
 }
 
 
@@ -240,8 +247,7 @@ vg_conn_read_start(vg_conn *c)
 {
     c->eof_only = 0;
     c->reading = 1;
-    if (!c->closing && !ev_is_active(&c->rio))
-        ev_io_start(c->set->loop, &c->rio);
+    watch(c, &c->rio);
     /* bytes a TLS layer already holds will not make the socket readable again */
     if (!c->closing && c->tp->pending && c->tp->pending(c) > 0)
         ev_feed_event(c->set->loop, &c->rio, EV_READ);
@@ -463,8 +469,7 @@ vg_conn_flush(vg_conn *c)
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (!ev_is_active(&c->wio))
-                    ev_io_start(c->set->loop, &c->wio);
+                watch(c, &c->wio);
                 timer_update(c);
                 c->in_flush = 0;
                 return;
@@ -597,8 +602,7 @@ vg_conn_send_direct(vg_conn *c, const void *p, size_t n)
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
         errno = EAGAIN;
-        if (!ev_is_active(&c->wio))
-            ev_io_start(c->set->loop, &c->wio);
+        watch(c, &c->wio);
     }
     return -1;
 }
