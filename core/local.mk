@@ -32,8 +32,9 @@ libvigiacore_a_SOURCES += core/api/compare_api.c core/api/compare_api.h core/api
 	core/api/store_api.c core/api/store_api.h core/api/stream_api.c core/api/stream_api.h \
 	core/api/users_api.c core/api/users_api.h core/api/zmq_detector.h
 # pool: worker processes and the master <-> worker protocol
-libvigiacore_a_SOURCES += core/pool/ipc.c core/pool/ipc.h core/pool/pool.c core/pool/pool.h \
-	core/pool/worker.c core/pool/worker.h
+libvigiacore_a_SOURCES += core/pool/ipc.c core/pool/ipc.h core/pool/pool.h core/pool/pool_internal.h \
+	core/pool/pool_io.c core/pool/pool_lifecycle.c core/pool/pool_model.c core/pool/pool_proc.c \
+	core/pool/pool_queue.c core/pool/pool_stats.c core/pool/worker.c core/pool/worker.h
 # pipeline: what a worker runs: models, images, backends, postprocessing
 libvigiacore_a_SOURCES += core/pipeline/backend_loader.c core/pipeline/backend_loader.h \
 	core/pipeline/detector.c core/pipeline/detector.h core/pipeline/image.c core/pipeline/image.h \
