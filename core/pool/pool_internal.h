@@ -40,6 +40,7 @@
 #include <ev.h>
 
 #include "base/buf.h"
+#include "base/list.h"
 #include "pipeline/model.h"
 #include "pool/ipc.h"
 #include "pool/pool.h"
@@ -87,7 +88,7 @@ struct job {
     ev_timer timer;
     worker *w;                     /* while SENT */
     vg_buf hdr;                    /* the JOB frame prefix while being written */
-    job *prev, *next;              /* queue links */
+    vg_link qlink;                 /* in its model's queue while QUEUED */
 };
 
 struct worker {
@@ -115,7 +116,7 @@ struct worker {
     uint64_t started_us;
     int lost_starting;             /* died before READY */
     const char *lost_why;          /* static reason when we killed it */
-    worker *next;                  /* model's list, or the zombie list */
+    vg_link link;                  /* in its model's workers, or the pool's zombies */
 };
 
 typedef struct lat {
@@ -133,10 +134,9 @@ struct model {
     int gen;
     char *backend_override;
     unsigned target;               /* workers wanted */
-    worker *workers;
+    vg_list workers;               /* live workers, newest first (worker.link) */
     int next_index;
-    job *qhead, *qtail;
-    unsigned qlen;
+    vg_list queue;                 /* QUEUED jobs, oldest first (job.qlink) */
     unsigned start_fails;          /* consecutive */
     unsigned crash_streak;         /* consecutive losses, for the backoff */
     int ever_ready;                /* a worker of this load became ready */
@@ -165,7 +165,7 @@ struct vg_pool {
     model **models;
     size_t nmodels;
     uint64_t next_id;
-    worker *zombies;
+    vg_list zombies;               /* lost workers not yet reaped (worker.link) */
     ev_timer reap_timer;
     ev_timer mem_timer;
     int stopping;
@@ -220,6 +220,8 @@ void vg_pool__on_batch_timer(struct ev_loop *loop, ev_timer *t, int revents);
 void vg_pool__spawn_missing(model *m, int respawn);
 /* The worker is gone or must go: kill, retry or fail its jobs, respawn (see pool_proc.c). */
 void vg_pool__worker_lost(worker *w, const char *why);
+/* Frees a worker that is on no list (reaped, or given up on by destroy). */
+void vg_pool__worker_free(worker *w);
 void vg_pool__on_respawn(struct ev_loop *loop, ev_timer *t, int revents);
 void vg_pool__on_reap_timer(struct ev_loop *loop, ev_timer *t, int revents);
 void vg_pool__on_mem_timer(struct ev_loop *loop, ev_timer *t, int revents);

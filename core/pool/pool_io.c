@@ -157,7 +157,7 @@ worker_handle_ready(worker *w, const vg_ipc_ready *r)
         m->next_d = NULL;
     }
     /* retire one older-generation worker per new one */
-    for (worker *o = m->workers; o; o = o->next) {
+    vg_list_each(o, &m->workers, worker, link) {
         if (o->gen < w->gen && !o->retiring && o->state != W_GONE) {
             o->retiring = 1;
             if (o->ninflight == 0)
@@ -266,8 +266,7 @@ vg_pool__on_worker_readable(struct ev_loop *loop, ev_io *io, int revents)
                     /* keep the old workers; drop the new manifest */
                     snprintf(m->why, sizeof m->why, "reload failed, still serving the previous manifest: %.400s", why);
                     vg_error("pool", "model %s: %s", m->name, m->why);
-                    for (worker *o = m->workers, *onext; o; o = onext) {
-                        onext = o->next;
+                    vg_list_each_safe(o, onext, &m->workers, worker, link) {
                         if (o->d == wd && o->state != W_GONE) {
                             o->retiring = 1;
                             vg_pool__worker_lost(o, "reload aborted");

@@ -66,7 +66,7 @@ on_kick(struct ev_loop *loop, ev_prepare *w, int revents)
     (void)revents;
     ev_prepare_stop(loop, w);
     for (size_t i = 0; i < p->nmodels; i++)
-        if (p->models[i]->qhead)
+        if (!vg_list_empty(&p->models[i]->queue))
             vg_pool__dispatch(p->models[i]);
 }
 
@@ -147,9 +147,9 @@ vg_pool__maybe_finish_stop(vg_pool *p)
         return;
     for (size_t i = 0; i < p->nmodels; i++) {
         model *m = p->models[i];
-        if (m->qhead)
+        if (!vg_list_empty(&m->queue))
             return;
-        for (worker *w = m->workers; w; w = w->next) {
+        vg_list_each(w, &m->workers, worker, link) {
             if (w->ninflight)
                 return;
         }
@@ -157,8 +157,7 @@ vg_pool__maybe_finish_stop(vg_pool *p)
     /* every job is done: tell every worker to go */
     int alive = 0;
     for (size_t i = 0; i < p->nmodels; i++)
-        for (worker *w = p->models[i]->workers, *next; w; w = next) {
-            next = w->next;
+        vg_list_each_safe(w, next, &p->models[i]->workers, worker, link) {
             if (w->state == W_STARTING) {
                 w->retiring = 1;
                 vg_pool__worker_lost(w, "stopping");
@@ -167,7 +166,7 @@ vg_pool__maybe_finish_stop(vg_pool *p)
             vg_pool__worker_send_quit(w);
             alive++;
         }
-    if (alive || p->zombies)
+    if (alive || !vg_list_empty(&p->zombies))
         return;
     p->stop_done = 1;
     ev_timer_stop(p->loop, &p->stop_timer);
@@ -185,9 +184,10 @@ on_stop_grace(struct ev_loop *loop, ev_timer *t, int revents)
     for (size_t i = 0; i < p->nmodels; i++) {
         model *m = p->models[i];
         vg_pool__fail_queue(m, VG_E_STOPPING, "the server is shutting down");
-        while (m->workers) {
-            m->workers->retiring = 1;
-            vg_pool__worker_lost(m->workers, "stopping");
+        worker *w;
+        while ((w = vg_list_first(&m->workers, worker, link))) {
+            w->retiring = 1;
+            vg_pool__worker_lost(w, "stopping");
         }
     }
     vg_pool__maybe_finish_stop(p);
@@ -229,8 +229,8 @@ vg_pool_destroy(vg_pool *p)
         ev_timer_stop(p->loop, &m->respawn);
         ev_timer_stop(p->loop, &m->batch_timer);
         vg_pool__fail_queue(m, VG_E_STOPPING, "the server is shutting down");
-        while (m->workers) {
-            worker *w = m->workers;
+        worker *w;
+        while ((w = vg_list_first(&m->workers, worker, link))) {
             /* fire in-flight callbacks before the worker goes */
             for (int k = 0; k < w->ninflight; k++) {
                 job *j = w->inflight[k];
@@ -247,32 +247,21 @@ vg_pool_destroy(vg_pool *p)
         }
     }
     /* the workers were SIGKILLed: reap them, waiting briefly */
-    for (int tries = 0; p->zombies && tries < 200; tries++) {
-        for (worker *w = p->zombies; w; w = w->next)
+    for (int tries = 0; !vg_list_empty(&p->zombies) && tries < 200; tries++) {
+        vg_list_each(w, &p->zombies, worker, link)
             (void)waitpid(w->pid, NULL, tries < 199 ? WNOHANG : 0);
-        worker **pp = &p->zombies;
-        while (*pp) {
-            worker *w = *pp;
+        vg_list_each_safe(w, next, &p->zombies, worker, link)
             if (w->exited || (kill(w->pid, 0) != 0 && errno == ESRCH)) {
-                *pp = w->next;
-                if (w->use_cw)
-                    ev_child_stop(p->loop, &w->cw);
-                vg_pool__def_unref(w->d);
-                free(w);
-            } else {
-                pp = &w->next;
+                vg_list_remove(&p->zombies, &w->link);
+                vg_pool__worker_free(w);
             }
-        }
-        if (p->zombies)
+        if (!vg_list_empty(&p->zombies))
             usleep(5000);
     }
-    while (p->zombies) {
-        worker *w = p->zombies;
-        p->zombies = w->next;
-        if (w->use_cw)
-            ev_child_stop(p->loop, &w->cw);
-        vg_pool__def_unref(w->d);
-        free(w);
+    worker *w;
+    while ((w = vg_list_first(&p->zombies, worker, link))) {
+        vg_list_remove(&p->zombies, &w->link);
+        vg_pool__worker_free(w);
     }
     ev_timer_stop(p->loop, &p->reap_timer);
     if (ev_is_active(&p->mem_timer)) {

@@ -47,7 +47,7 @@ int
 vg_pool__worker_alive_count(const model *m, int ready_only)
 {
     int n = 0;
-    for (worker *w = m->workers; w; w = w->next)
+    vg_list_each(w, &m->workers, const worker, link)
         if (w->state != W_GONE && !w->retiring && (!ready_only || w->state == W_READY))
             n++;
     return n;
@@ -59,7 +59,7 @@ vg_pool__model_update_state(model *m)
 {
     if (!m->loaded) {
         if (m->state != M_INVALID)
-            m->state = m->workers ? M_UNLOADING : M_UNLOADED;
+            m->state = vg_list_empty(&m->workers) ? M_UNLOADED : M_UNLOADING;
         return;
     }
     if (m->state == M_FAILED)
@@ -248,7 +248,7 @@ vg_pool_model_load(vg_pool *p, const char *name, const char *backend, unsigned w
         vg_pool__copy_err(err, errlen, "model %s is already loaded", name);
         return VG_E_EXISTS;
     }
-    if (m && m->workers) {
+    if (m && !vg_list_empty(&m->workers)) {
         vg_pool__copy_err(err, errlen, "model %s is still unloading", name);
         return VG_E_EXISTS;
     }
@@ -296,7 +296,7 @@ vg_pool_model_load(vg_pool *p, const char *name, const char *backend, unsigned w
             m->backend_override ? m->backend_override : d->m->backend);
     m->ever_ready = 0;
     vg_pool__spawn_missing(m, 0);
-    if (!m->workers) {
+    if (vg_list_empty(&m->workers)) {
         m->loaded = 0;
         m->state = M_FAILED;
         vg_pool__copy_err(err, errlen, "model %s: no worker could be started", name);
@@ -318,8 +318,7 @@ vg_pool_model_unload(vg_pool *p, const char *name)
     ev_timer_stop(p->loop, &m->respawn);
     ev_timer_stop(p->loop, &m->batch_timer);
     vg_pool__fail_queue(m, VG_E_NOTLOADED, "the model was unloaded");
-    for (worker *w = m->workers, *next; w; w = next) {
-        next = w->next;
+    vg_list_each_safe(w, next, &m->workers, worker, link) {
         w->retiring = 1;
         if (w->state == W_STARTING)
             vg_pool__worker_lost(w, "unloaded");

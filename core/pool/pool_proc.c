@@ -21,6 +21,16 @@
 #define SNDBUF_BYTES    (4 << 20)
 
 
+void
+vg_pool__worker_free(worker *w)
+{
+    if (w->use_cw)
+        ev_child_stop(w->m->pool->loop, &w->cw);
+    vg_pool__def_unref(w->d);
+    free(w);
+}
+
+
 /* Logs how a reaped worker ended and frees it. */
 static void
 worker_reaped(worker *w, int st, int known)
@@ -42,39 +52,30 @@ worker_reaped(worker *w, int st, int known)
         if (m->state == M_FAILED)
             snprintf(m->fail, sizeof m->fail, "%s", m->why);
     }
-    if (w->use_cw)
-        ev_child_stop(m->pool->loop, &w->cw);
-    vg_pool__def_unref(w->d);
-    free(w);
+    vg_pool__worker_free(w);
 }
 
 
 static void
 reap_sweep(vg_pool *p)
 {
-    worker **pp = &p->zombies;
-    while (*pp) {
-        worker *w = *pp;
+    vg_list_each_safe(w, next, &p->zombies, worker, link) {
         int st = 0, known = 0;
         if (w->use_cw) {
-            if (!w->exited) {       /* libev reaps it and calls on_child */
-                pp = &w->next;
+            if (!w->exited)         /* libev reaps it and calls on_child */
                 continue;
-            }
             st = w->status;
             known = 1;
         } else {
             pid_t r = waitpid(w->pid, &st, WNOHANG);
-            if (r == 0) {
-                pp = &w->next;
+            if (r == 0)
                 continue;
-            }
             known = r == w->pid;    /* else ECHILD: someone else reaped it */
         }
-        *pp = w->next;
+        vg_list_remove(&p->zombies, &w->link);
         worker_reaped(w, st, known);
     }
-    if (!p->zombies)
+    if (vg_list_empty(&p->zombies))
         ev_timer_stop(p->loop, &p->reap_timer);
     vg_pool__maybe_finish_stop(p);
 }
@@ -127,13 +128,8 @@ vg_pool__worker_lost(worker *w, const char *why)
     vg_ipc_reader_release(&w->rd);
 
     /* unlink from the model, onto the zombie list */
-    for (worker **pp = &m->workers; *pp; pp = &(*pp)->next)
-        if (*pp == w) {
-            *pp = w->next;
-            break;
-        }
-    w->next = p->zombies;
-    p->zombies = w;
+    vg_list_remove(&m->workers, &w->link);
+    vg_list_push_front(&p->zombies, &w->link);
     ev_timer_start(p->loop, &p->reap_timer);
 
     int nretry = 0;
@@ -274,8 +270,7 @@ spawn_worker(model *m, def *d, int gen)
         w->use_cw = 1;
         ev_child_start(p->loop, &w->cw);
     }
-    w->next = m->workers;
-    m->workers = w;
+    vg_list_push_front(&m->workers, &w->link);
     vg_debug("pool", "model %s: worker %d forked (pid %d)", m->name, w->index, (int)pid);
     return 0;
 }
@@ -290,7 +285,7 @@ vg_pool__spawn_missing(model *m, int respawn)
         return;
     def *d = m->next_d ? m->next_d : m->d;
     int have = 0;
-    for (worker *w = m->workers; w; w = w->next)
+    vg_list_each(w, &m->workers, worker, link)
         if (w->state != W_GONE && !w->retiring && w->gen == m->gen)
             have++;
     while ((unsigned)have < m->target) {
@@ -330,8 +325,7 @@ vg_pool__on_mem_timer(struct ev_loop *loop, ev_timer *t, int revents)
         return;
     for (size_t i = 0; i < p->nmodels; i++) {
         model *m = p->models[i];
-        for (worker *w = m->workers, *next; w; w = next) {
-            next = w->next;
+        vg_list_each_safe(w, next, &m->workers, worker, link) {
             if (w->state == W_GONE)
                 continue;
             size_t rss = vg_worker_rss(w->pid);

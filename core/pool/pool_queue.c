@@ -17,16 +17,7 @@
 static void
 queue_remove(model *m, job *j)
 {
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        m->qhead = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
-    else
-        m->qtail = j->prev;
-    j->prev = j->next = NULL;
-    m->qlen--;
+    vg_list_remove(&m->queue, &j->qlink);
 }
 
 
@@ -35,24 +26,10 @@ vg_pool__queue_push(model *m, job *j, int front)
 {
     j->state = J_QUEUED;
     j->w = NULL;
-    if (front) {
-        j->prev = NULL;
-        j->next = m->qhead;
-        if (m->qhead)
-            m->qhead->prev = j;
-        else
-            m->qtail = j;
-        m->qhead = j;
-    } else {
-        j->next = NULL;
-        j->prev = m->qtail;
-        if (m->qtail)
-            m->qtail->next = j;
-        else
-            m->qhead = j;
-        m->qtail = j;
-    }
-    m->qlen++;
+    if (front)
+        vg_list_push_front(&m->queue, &j->qlink);
+    else
+        vg_list_push_back(&m->queue, &j->qlink);
 }
 
 
@@ -156,8 +133,9 @@ out:
 void
 vg_pool__fail_queue(model *m, int status, const char *msg)
 {
-    while (m->qhead)
-        vg_pool__complete(m->qhead, status, msg, NULL, NULL, 0);
+    job *j;
+    while ((j = vg_list_first(&m->queue, job, qlink)))
+        vg_pool__complete(j, status, msg, NULL, NULL, 0);
 }
 
 
@@ -233,13 +211,13 @@ void
 vg_pool__dispatch(model *m)
 {
     vg_pool *p = m->pool;
-    if (!m->qhead) {
+    if (vg_list_empty(&m->queue)) {
         ev_timer_stop(p->loop, &m->batch_timer);
         return;
     }
     int idle = 0, room = 0;
     uint32_t delay = 0;
-    for (worker *w = m->workers; w; w = w->next)
+    vg_list_each(w, &m->workers, worker, link)
         if (worker_idle(w)) {
             idle++;
             room += batch_cap(w);
@@ -248,8 +226,8 @@ vg_pool__dispatch(model *m)
         }
     if (idle == 0)
         return;
-    if (delay && (int)m->qlen < room && !p->stopping) {
-        uint64_t waited = vg_pool__now_us() - m->qhead->submit_us;
+    if (delay && (int)m->queue.n < room && !p->stopping) {
+        uint64_t waited = vg_pool__now_us() - vg_list_first(&m->queue, job, qlink)->submit_us;
         if (waited < delay) {
             ev_timer_stop(p->loop, &m->batch_timer);
             ev_timer_set(&m->batch_timer, (double)(delay - waited) / 1e6, 0);
@@ -259,10 +237,10 @@ vg_pool__dispatch(model *m)
     }
     ev_timer_stop(p->loop, &m->batch_timer);
     /* look again after each send: a send that fails loses its worker */
-    while (m->qhead) {
+    while (!vg_list_empty(&m->queue)) {
         worker *w = NULL;
         idle = 0;
-        for (worker *x = m->workers; x; x = x->next)
+        vg_list_each(x, &m->workers, worker, link)
             if (worker_idle(x)) {
                 if (!w)
                     w = x;
@@ -270,13 +248,13 @@ vg_pool__dispatch(model *m)
             }
         if (!w)
             break;
-        int share = ((int)m->qlen + idle - 1) / idle, cap = batch_cap(w);
+        int share = ((int)m->queue.n + idle - 1) / idle, cap = batch_cap(w);
         if (share > cap)
             share = cap;
         job *batch[VG_MODEL_MAX_BATCH];
         int n = 0;
-        while (m->qhead && n < share) {
-            job *j = m->qhead;
+        job *j;
+        while (n < share && (j = vg_list_first(&m->queue, job, qlink))) {
             queue_remove(m, j);
             batch[n++] = j;
         }
@@ -331,10 +309,10 @@ vg_pool_submit(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb c
     }
     /* jobs an idle worker is about to take do not count as waiting */
     unsigned idle = 0;
-    for (const worker *w = m->workers; w; w = w->next)
+    vg_list_each(w, &m->workers, const worker, link)
         if (w->state == W_READY && !w->retiring && !w->quit_sent && w->ninflight == 0)
             idle += (unsigned)w->max_batch;
-    if (m->qlen >= p->o.queue_max + idle) {
+    if (m->queue.n >= p->o.queue_max + idle) {
         m->rejected++;
         vg_pool__copy_err(err, errlen, "the queue of model %s is full", m->name);
         return VG_E_QUEUEFULL;
@@ -434,7 +412,7 @@ vg_pool_retry_after(const vg_pool *p, const char *name)
         sum += m->window[i].infer_ms + 1;
     double mean_ms = sum / m->wlen;
     unsigned workers = m->target ? m->target : 1;
-    double s = ceil(m->qlen * mean_ms / workers / 1000.0);
+    double s = ceil(m->queue.n * mean_ms / workers / 1000.0);
     if (s < 1)
         s = 1;
     if (s > 60)

@@ -73,13 +73,13 @@ fill_stats(const model *m, vg_pool_model_stats *s)
     s->threshold = vm ? vm->threshold : 0;
     s->nms = vm ? vm->nms : 0;
     s->workers = m->loaded ? m->target : 0;
-    for (const worker *w = m->workers; w; w = w->next) {
+    vg_list_each(w, &m->workers, const worker, link) {
         if (w->state == W_READY && !w->retiring)
             s->workers_ready++;
         if (w->ninflight)
             s->workers_busy++;
     }
-    s->queue_depth = m->qlen;
+    s->queue_depth = (unsigned)m->queue.n;
     s->queue_max = m->pool->o.queue_max;
     s->jobs_ok = m->ok;
     s->jobs_failed = m->failed;
@@ -166,7 +166,7 @@ vg_pool_model_workers(const vg_pool *p, const char *name, vg_pool_worker_info *o
         return VG_E_NOMODEL;
     uint64_t t = vg_pool__now_us();
     size_t n = 0;
-    for (const worker *w = m->workers; w; w = w->next) {
+    vg_list_each(w, &m->workers, const worker, link) {
         if (w->state == W_GONE)
             continue;
         if (n < max) {
