@@ -1,6 +1,6 @@
 /*
- * ipc: the message codecs of the master <-> worker protocol (see ipc.h),
- * and its frames.
+ * ipc: the message codecs of the master <-> worker protocol (see ipc.h);
+ * the frames around them are base/frame's.
  *
  * Each message type is a table of its fields (below), in the order they
  * are written; one encoder and one decoder walk the tables. Messages are
@@ -14,10 +14,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #include "base/error.h"
+#include "base/frame.h"
 #include "base/mpk.h"
 #include "pool/ipc.h"
 
@@ -116,35 +115,6 @@ static const msg_def defs[] = {
 
 /* ---- encoding -------------------------------------------------------------- */
 
-/* Reserves the 4-byte header; returns its offset. */
-static size_t
-frame_begin(vg_buf *out)
-{
-    size_t at = out->len;
-    static const uint8_t zero[VG_IPC_HDR] = { 0 };
-    vg_buf_append(out, zero, sizeof zero);
-    return at;
-}
-
-
-/* Writes the header at `at` for a payload of what follows plus `extra` bytes. */
-static int
-frame_end(vg_buf *out, size_t at, size_t extra)
-{
-    size_t n = out->len - at - VG_IPC_HDR + extra;
-    if (n > VG_IPC_MAX_FRAME) {
-        out->len = at;
-        return VG_E_INVAL;
-    }
-    uint8_t *h = (uint8_t *)out->data + at;
-    h[0] = (uint8_t)(n >> 24);
-    h[1] = (uint8_t)(n >> 16);
-    h[2] = (uint8_t)(n >> 8);
-    h[3] = (uint8_t)n;
-    return 0;
-}
-
-
 static void
 put_dets(vg_mpw *w, const vg_detection *dets, size_t n)
 {
@@ -214,14 +184,14 @@ encode(vg_buf *out, enum vg_ipc_type type, const void *m, const vg_detection *de
 {
     const msg_def *d = &defs[type];
     vg_mpw w;
-    size_t at = frame_begin(out);
+    size_t at = vg_frame_begin(out);
     vg_mpw_init(&w, out);
     vg_mpw_map(&w, 1 + d->n);
     vg_mpw_cstr(&w, "t");
     vg_mpw_i64(&w, type);
     for (uint32_t i = 0; i < d->n; i++)
         put_field(&w, &d->f[i], m, dets);
-    return frame_end(out, at, tail);
+    return vg_frame_end(out, at, tail);
 }
 
 
@@ -434,212 +404,4 @@ vg_ipc_msg_release(vg_ipc_msg *msg)
         msg->u.result.dets = NULL;
         msg->u.result.ndet = 0;
     }
-}
-
-
-/* ---- framing --------------------------------------------------------------- */
-
-static uint64_t
-be(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-
-void
-vg_ipc_reader_init(vg_ipc_reader *r, size_t max_payload)
-{
-    memset(r, 0, sizeof *r);
-    r->max = max_payload ? max_payload : VG_IPC_MAX_FRAME;
-}
-
-
-void
-vg_ipc_reader_release(vg_ipc_reader *r)
-{
-    free(r->buf);
-    memset(r, 0, sizeof *r);
-}
-
-
-/* Makes room for at least `want` more bytes after the held ones. */
-static int
-reader_room(vg_ipc_reader *r, size_t want)
-{
-    if (r->off > 0) {   /* drop consumed frames */
-        memmove(r->buf, r->buf + r->off, r->len - r->off);
-        r->len -= r->off;
-        r->off = 0;
-    }
-    if (r->cap - r->len >= want)
-        return 0;
-    size_t ncap = r->cap ? r->cap : 64 * 1024;
-    while (ncap - r->len < want)
-        ncap *= 2;
-    uint8_t *nb = realloc(r->buf, ncap);
-    if (!nb)
-        return -ENOMEM;
-    r->buf = nb;
-    r->cap = ncap;
-    return 0;
-}
-
-
-/* How many more bytes the pending frame needs (at least 1 to make progress). */
-static int
-reader_want(vg_ipc_reader *r, size_t *want)
-{
-    size_t have = r->len - r->off;
-    if (have < VG_IPC_HDR) {
-        *want = 64 * 1024;
-        return 0;
-    }
-    size_t n = (size_t)be(r->buf + r->off, VG_IPC_HDR);
-    if (n > r->max)
-        return VG_E_PROTO;
-    size_t total = VG_IPC_HDR + n;
-    *want = total > have ? total - have : 64 * 1024;
-    if (*want < 64 * 1024)
-        *want = 64 * 1024;
-    return 0;
-}
-
-
-ssize_t
-vg_ipc_reader_fill(vg_ipc_reader *r, int fd)
-{
-    size_t want;
-    int rc = reader_want(r, &want);
-    if (rc != 0)
-        return rc;
-    if (reader_room(r, want) != 0)
-        return -ENOMEM;
-    for (;;) {
-        ssize_t n = read(fd, r->buf + r->len, r->cap - r->len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-        r->len += (size_t)n;
-        if (n > 0 && (rc = reader_want(r, &want)) != 0)
-            return rc;
-        return n;
-    }
-}
-
-
-ssize_t
-vg_ipc_reader_feed(vg_ipc_reader *r, const void *p, size_t n)
-{
-    size_t want;
-    int rc = reader_want(r, &want);
-    if (rc != 0)
-        return rc;
-    if (reader_room(r, n) != 0)
-        return -ENOMEM;
-    memcpy(r->buf + r->len, p, n);
-    r->len += n;
-    if ((rc = reader_want(r, &want)) != 0)
-        return rc;
-    return (ssize_t)n;
-}
-
-
-int
-vg_ipc_reader_next(vg_ipc_reader *r, const uint8_t **payload, size_t *len)
-{
-    size_t have = r->len - r->off;
-    if (have < VG_IPC_HDR)
-        return 0;
-    size_t n = (size_t)be(r->buf + r->off, VG_IPC_HDR);
-    if (n > r->max)
-        return VG_E_PROTO;
-    if (have < VG_IPC_HDR + n)
-        return 0;
-    *payload = r->buf + r->off + VG_IPC_HDR;
-    *len = n;
-    r->off += VG_IPC_HDR + n;
-    return 1;
-}
-
-
-int
-vg_ipc_write_all(int fd, const void *a, size_t alen, const void *b, size_t blen)
-{
-    struct iovec iov[2] = { { (void *)a, alen }, { (void *)b, blen } };
-    int cnt = 2, i = 0;
-    while (i < cnt) {
-        if (iov[i].iov_len == 0) {
-            i++;
-            continue;
-        }
-        ssize_t n = writev(fd, iov + i, cnt - i);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        while (n > 0 && i < cnt) {
-            if ((size_t)n >= iov[i].iov_len) {
-                n -= (ssize_t)iov[i].iov_len;
-                iov[i].iov_len = 0;
-                i++;
-            } else {
-                iov[i].iov_base = (char *)iov[i].iov_base + n;
-                iov[i].iov_len -= (size_t)n;
-                n = 0;
-            }
-        }
-    }
-    return 0;
-}
-
-
-static int
-read_full(int fd, void *p, size_t n, int *eof_at_start)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, (char *)p + got, n - got);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (r == 0) {
-            if (eof_at_start)
-                *eof_at_start = got == 0;
-            return -EPIPE;
-        }
-        got += (size_t)r;
-    }
-    return 0;
-}
-
-
-ssize_t
-vg_ipc_read_frame(int fd, uint8_t **buf, size_t *cap, size_t max)
-{
-    uint8_t h[VG_IPC_HDR];
-    int clean = 0;
-    int rc = read_full(fd, h, sizeof h, &clean);
-    if (rc != 0)
-        return rc == -EPIPE && !clean ? VG_E_PROTO : rc;
-    size_t n = (size_t)be(h, VG_IPC_HDR);
-    if (n > max)
-        return VG_E_PROTO;
-    if (n > *cap || !*buf) {
-        uint8_t *nb = realloc(*buf, n ? n : 1);
-        if (!nb)
-            return -ENOMEM;
-        *buf = nb;
-        *cap = n ? n : 1;
-    }
-    rc = read_full(fd, *buf, n, NULL);
-    if (rc != 0)
-        return rc == -EPIPE ? VG_E_PROTO : rc;
-    return (ssize_t)n;
 }

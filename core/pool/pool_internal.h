@@ -106,7 +106,7 @@ struct worker {
     ev_child cw;                   /* on the default loop, which reaps every child itself */
     int use_cw;
     int exited, status;            /* from cw: the child is reaped */
-    vg_ipc_reader rd;
+    vg_frame_reader rd;
     struct iovec out[2 * VG_MODEL_MAX_BATCH + 1];
     int nout, outi;                /* pending iovecs, first not fully written */
     job *inflight[VG_MODEL_MAX_BATCH];

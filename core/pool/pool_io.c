@@ -17,30 +17,14 @@ static void
 worker_flush(worker *w)
 {
     vg_pool *p = w->m->pool;
-    while (w->outi < w->nout) {
-        ssize_t n = writev(w->fd, &w->out[w->outi], w->nout - w->outi);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                ev_io_start(p->loop, &w->wio);
-                return;
-            }
-            vg_pool__worker_lost(w, "socket write failed");
-            return;
-        }
-        while (n > 0 && w->outi < w->nout) {
-            struct iovec *v = &w->out[w->outi];
-            if ((size_t)n >= v->iov_len) {
-                n -= (ssize_t)v->iov_len;
-                v->iov_len = 0;
-                w->outi++;
-            } else {
-                v->iov_base = (char *)v->iov_base + n;
-                v->iov_len -= (size_t)n;
-                n = 0;
-            }
-        }
+    int rc = vg_frame_writev(w->fd, w->out, w->nout, &w->outi);
+    if (rc == -EAGAIN) {
+        ev_io_start(p->loop, &w->wio);
+        return;
+    }
+    if (rc < 0) {
+        vg_pool__worker_lost(w, "socket write failed");
+        return;
     }
     w->nout = w->outi = 0;
     ev_io_stop(p->loop, &w->wio);
@@ -224,7 +208,7 @@ vg_pool__on_worker_readable(struct ev_loop *loop, ev_io *io, int revents)
     model *m = w->m;
     (void)loop;
     (void)revents;
-    ssize_t n = vg_ipc_reader_fill(&w->rd, w->fd);
+    ssize_t n = vg_frame_reader_fill(&w->rd, w->fd);
     if (n == -EAGAIN)
         return;
     if (n == 0) {
@@ -240,7 +224,7 @@ vg_pool__on_worker_readable(struct ev_loop *loop, ev_io *io, int revents)
     const uint8_t *payload;
     size_t len;
     int r;
-    while (w->state != W_GONE && (r = vg_ipc_reader_next(&w->rd, &payload, &len)) == 1) {
+    while (w->state != W_GONE && (r = vg_frame_reader_next(&w->rd, &payload, &len)) == 1) {
         vg_ipc_msg msg;
         int dr = vg_ipc_decode(payload, len, &msg);
         if (dr != 0) {

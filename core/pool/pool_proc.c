@@ -125,7 +125,7 @@ vg_pool__worker_lost(worker *w, const char *why)
     close(w->fd);
     w->fd = -1;
     w->nout = w->outi = 0;
-    vg_ipc_reader_release(&w->rd);
+    vg_frame_reader_release(&w->rd);
 
     /* unlink from the model, onto the zombie list */
     vg_list_remove(&m->workers, &w->link);
@@ -222,7 +222,7 @@ spawn_worker(model *m, def *d, int gen)
     w->index = m->next_index++;
     w->state = W_STARTING;
     w->max_batch = 1;
-    vg_ipc_reader_init(&w->rd, VG_IPC_MAX_FRAME);
+    vg_frame_reader_init(&w->rd, VG_IPC_MAX_FRAME);
 
     vg_worker_config cfg = {
         .model = d->m,
@@ -242,7 +242,7 @@ spawn_worker(model *m, def *d, int gen)
         close(sv[0]);
         close(sv[1]);
         vg_pool__def_unref(w->d);
-        vg_ipc_reader_release(&w->rd);
+        vg_frame_reader_release(&w->rd);
         free(w);
         return -e;
     }

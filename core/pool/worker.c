@@ -34,7 +34,7 @@ exit_guard(void)
     vg_buf b;
     vg_buf_init(&b);
     if (vg_ipc_encode_fatal(&b, VG_E_BACKEND, "the backend called exit() while loading the model") == 0)
-        (void)vg_ipc_write_all(guard_fd, b.data, b.len, NULL, 0);
+        (void)vg_frame_write_all(guard_fd, b.data, b.len, NULL, 0);
     vg_buf_release(&b);
     _exit(VG_WORKER_EXIT_FATAL);
 }
@@ -115,7 +115,7 @@ arrange_fds(int sock, int log_fd, int *out_log)
 static int
 send_frame(vg_buf *b, const void *tail, size_t tail_len)
 {
-    int rc = vg_ipc_write_all(SOCK_FD, b->data, b->len, tail, tail_len);
+    int rc = vg_frame_write_all(SOCK_FD, b->data, b->len, tail, tail_len);
     b->len = 0;
     return rc;
 }
@@ -212,7 +212,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
     while (!quit) {
         size_t n = 0;
         while (n < nb && (n == 0 || more_waiting())) {
-            ssize_t len = vg_ipc_read_frame(SOCK_FD, &bufs[n], &caps[n], max_frame);
+            ssize_t len = vg_frame_read(SOCK_FD, &bufs[n], &caps[n], max_frame);
             if (len == -EPIPE) {     /* the master closed: drain is over */
                 quit = 1;
                 break;
