@@ -39,8 +39,8 @@ libvigiacore_a_SOURCES += core/pool/ipc.c core/pool/ipc.h core/pool/pool.h core/
 # pipeline: what a worker runs: models, images, backends, postprocessing
 libvigiacore_a_SOURCES += core/pipeline/backend_loader.c core/pipeline/backend_loader.h \
 	core/pipeline/detector.c core/pipeline/detector.h core/pipeline/image.c core/pipeline/image.h \
-	core/pipeline/model.c core/pipeline/model.h core/pipeline/postprocess.c core/pipeline/postprocess.h \
-	core/pipeline/rawimg.c core/pipeline/rawimg.h
+	core/pipeline/model.c core/pipeline/model.h core/pipeline/pixels.c core/pipeline/pixels.h \
+	core/pipeline/postprocess.c core/pipeline/postprocess.h core/pipeline/rawimg.c core/pipeline/rawimg.h
 # store: LMDB schema, the store and hasher processes, the store client
 libvigiacore_a_SOURCES += core/store/chan.c core/store/chan.h core/store/db.c core/store/db.h \
 	core/store/store.c core/store/store.h core/store/store_client.c core/store/store_client.h
