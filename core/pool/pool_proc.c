@@ -4,15 +4,14 @@
  * exponential backoff, reaping, the start timeout and the memory cap.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/child.h"
 #include "base/log.h"
 #include "pool/pool_internal.h"
 #include "pool/worker.h"
@@ -207,15 +206,9 @@ static int
 spawn_worker(model *m, def *d, int gen)
 {
     vg_pool *p = m->pool;
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-        return -errno;
     worker *w = calloc(1, sizeof *w);
-    if (!w) {
-        close(sv[0]);
-        close(sv[1]);
+    if (!w)
         return -ENOMEM;
-    }
     w->m = m;
     w->d = vg_pool__def_ref(d);
     w->gen = gen;
@@ -234,29 +227,19 @@ spawn_worker(model *m, def *d, int gen)
         .log_fd = p->o.log_fd,
         .index = w->index,
     };
-    vg_log_flush();
-    fflush(NULL);
-    pid_t pid = fork();
+    int fd;
+    pid_t pid = vg_child_fork(&fd, SNDBUF_BYTES);
     if (pid < 0) {
-        int e = errno;
-        close(sv[0]);
-        close(sv[1]);
         vg_pool__def_unref(w->d);
         vg_frame_reader_release(&w->rd);
         free(w);
-        return -e;
+        return (int)pid;
     }
-    if (pid == 0) {
-        close(sv[0]);
-        vg_worker_main(&cfg, sv[1]);   /* never returns */
-    }
-    close(sv[1]);
+    if (pid == 0)
+        vg_worker_main(&cfg, fd);   /* never returns */
     w->pid = pid;
-    w->fd = sv[0];
+    w->fd = fd;
     w->started_us = vg_pool__now_us();
-    fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) | O_NONBLOCK);
-    int sz = SNDBUF_BYTES;
-    (void)setsockopt(w->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
     ev_io_init(&w->rio, vg_pool__on_worker_readable, w->fd, EV_READ);
     ev_io_init(&w->wio, vg_pool__on_worker_writable, w->fd, EV_WRITE);
     w->rio.data = w->wio.data = w;

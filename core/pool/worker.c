@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "base/child.h"
 #include "base/error.h"
 #include "pipeline/detector.h"
 #include "pool/ipc.h"
@@ -60,24 +61,11 @@ vg_worker_rss(int pid)
 }
 
 
-/* Signal dispositions and mask as a fresh process has them, except SIGPIPE and SIGINT. */
-static void
-reset_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    sigemptyset(&sa.sa_mask);
-    for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            (void)sigaction(s, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);   /* a dead master is EPIPE, not a signal */
-    sigaction(SIGINT, &sa, NULL);    /* Ctrl-C goes to the master, which drains us */
-    sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
-}
+/*
+ * Signals as a fresh process has them, except two ignored: a dead master is
+ * EPIPE, not a signal, and Ctrl-C goes to the master, which drains us.
+ */
+static const int ignored_signals[] = { SIGPIPE, SIGINT, 0 };
 
 
 /* Keeps fd 0-2 (0 and 1 on /dev/null), the socket as 3 and the log as 4. */
@@ -151,7 +139,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
     pid_t parent = getppid();
     size_t max_frame = cfg->max_frame ? cfg->max_frame : VG_IPC_MAX_FRAME;
 
-    reset_signals();
+    vg_child_reset_signals(ignored_signals);
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)     /* the master died before PDEATHSIG was set */
         _exit(VG_WORKER_EXIT_OK);

@@ -18,6 +18,7 @@
 #include <ev.h>
 
 #include "base/buf.h"
+#include "base/child.h"
 #include "store/db.h"
 #include "base/frame.h"
 #include "base/log.h"
@@ -68,22 +69,9 @@ mono(void)
 int
 vg_chan_child_setup(int fd, const char *process_name)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    sigemptyset(&sa.sa_mask);
-    for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            (void)sigaction(s, &sa, NULL);
     /* the master decides when we stop: it closes the socket */
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    static const int ignored[] = { SIGPIPE, SIGINT, SIGTERM, SIGHUP, 0 };
+    vg_child_reset_signals(ignored);
 
     int s = fcntl(fd, F_DUPFD, 10);
     if (s < 0 || dup2(s, CHILD_FD) < 0)
@@ -185,6 +173,20 @@ on_hello(vg_chan *c, const uint8_t *p, size_t n, char *err, size_t errlen)
 }
 
 
+/* Hands a frame to the oldest pending call (there is one), which is then done. */
+static void
+answer(vg_chan *c, const uint8_t *p, size_t n)
+{
+    pending *q = c->head;
+    c->head = q->next;
+    if (!c->head)
+        c->tail = NULL;
+    c->npending--;
+    q->cb(0, p, n, q->ud);
+    free(q);
+}
+
+
 static void
 on_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -209,17 +211,11 @@ on_readable(struct ev_loop *loop, ev_io *w, int revents)
                     vg_error(c->name, "cannot start: %s", err);
                 continue;
             }
-            pending *q = c->head;
-            if (!q) {
+            if (!c->head) {
                 child_lost(c, "an answer nobody asked for");
                 return;
             }
-            c->head = q->next;
-            if (!c->head)
-                c->tail = NULL;
-            c->npending--;
-            q->cb(0, p, n, q->ud);
-            free(q);
+            answer(c, p, n);
             if (c->fd < 0)
                 return;
         }
@@ -302,30 +298,17 @@ on_respawn(struct ev_loop *loop, ev_timer *t, int revents)
 static int
 spawn(vg_chan *c)
 {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-        return -errno;
-    vg_log_flush();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        int e = errno;
-        close(sv[0]);
-        close(sv[1]);
-        return -e;
-    }
+    int fd;
+    pid_t pid = vg_child_fork(&fd, 1 << 20);
+    if (pid < 0)
+        return (int)pid;
     if (pid == 0) {
-        close(sv[0]);
-        c->o.child(sv[1], c->o.arg);   /* never returns */
+        c->o.child(fd, c->o.arg);   /* never returns */
         _exit(1);
     }
-    close(sv[1]);
     c->pid = pid;
-    c->fd = sv[0];
+    c->fd = fd;
     c->hello = 0;
-    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
-    int sz = 1 << 20;
-    (void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
     vg_frame_reader_init(&c->rd, c->o.max_frame);
     ev_io_init(&c->rio, on_readable, c->fd, EV_READ);
     ev_io_init(&c->wio, on_writable, c->fd, EV_WRITE);
@@ -489,13 +472,7 @@ vg_chan_destroy(vg_chan *c, double timeout)
                     c->hello = 1;
                     continue;
                 }
-                pending *q = c->head;
-                c->head = q->next;
-                if (!c->head)
-                    c->tail = NULL;
-                c->npending--;
-                q->cb(0, pl, n, q->ud);
-                free(q);
+                answer(c, pl, n);
             }
         }
         close(c->fd);
