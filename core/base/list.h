@@ -73,18 +73,23 @@ vg_list_empty(const vg_list *l)
 }
 
 
+/* Links e (not on any list) between prev and next, neighbours in l (NULL: an end). */
+static inline void
+vg_list__link(vg_list *l, vg_link *prev, vg_link *e, vg_link *next)
+{
+    e->prev = prev;
+    e->next = next;
+    *(prev ? &prev->next : &l->first) = e;
+    *(next ? &next->prev : &l->last) = e;
+    l->n++;
+}
+
+
 /* Links e (not on any list) after the last element. */
 static inline void
 vg_list_push_back(vg_list *l, vg_link *e)
 {
-    e->next = NULL;
-    e->prev = l->last;
-    if (l->last)
-        l->last->next = e;
-    else
-        l->first = e;
-    l->last = e;
-    l->n++;
+    vg_list__link(l, l->last, e, NULL);
 }
 
 
@@ -92,14 +97,7 @@ vg_list_push_back(vg_list *l, vg_link *e)
 static inline void
 vg_list_push_front(vg_list *l, vg_link *e)
 {
-    e->prev = NULL;
-    e->next = l->first;
-    if (l->first)
-        l->first->prev = e;
-    else
-        l->last = e;
-    l->first = e;
-    l->n++;
+    vg_list__link(l, NULL, e, l->first);
 }
 
 
@@ -107,14 +105,8 @@ vg_list_push_front(vg_list *l, vg_link *e)
 static inline void
 vg_list_remove(vg_list *l, vg_link *e)
 {
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        l->first = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        l->last = e->prev;
+    *(e->prev ? &e->prev->next : &l->first) = e->next;
+    *(e->next ? &e->next->prev : &l->last) = e->prev;
     e->prev = e->next = NULL;
     l->n--;
 }

@@ -299,14 +299,20 @@ integer(vg_mpr *r, uint64_t *x, int *neg)
 }
 
 
-int
-vg_mpr_i64_in(vg_mpr *r, int64_t lo, int64_t hi, int64_t *v)
+/* An integer within [lo, hi]; with saturate a uint64 above INT64_MAX reads as INT64_MAX. */
+static int
+signed_in(vg_mpr *r, int64_t lo, int64_t hi, int saturate, int64_t *v)
 {
     uint64_t x;
     int neg;
     if (integer(r, &x, &neg) < 0)
         return -1;
-    if ((!neg && x > INT64_MAX) || (int64_t)x < lo || (int64_t)x > hi)
+    if (!neg && x > INT64_MAX) {
+        if (!saturate)
+            return fail(r, VG_MPR_RANGE);
+        x = INT64_MAX;
+    }
+    if ((int64_t)x < lo || (int64_t)x > hi)
         return fail(r, VG_MPR_RANGE);
     *v = (int64_t)x;
     return 0;
@@ -314,21 +320,23 @@ vg_mpr_i64_in(vg_mpr *r, int64_t lo, int64_t hi, int64_t *v)
 
 
 int
+vg_mpr_i64_in(vg_mpr *r, int64_t lo, int64_t hi, int64_t *v)
+{
+    return signed_in(r, lo, hi, 0, v);
+}
+
+
+int
 vg_mpr_i64(vg_mpr *r, int64_t *v)
 {
-    return vg_mpr_i64_in(r, INT64_MIN, INT64_MAX, v);
+    return signed_in(r, INT64_MIN, INT64_MAX, 0, v);
 }
 
 
 int
 vg_mpr_i64_sat(vg_mpr *r, int64_t *v)
 {
-    uint64_t x;
-    int neg;
-    if (integer(r, &x, &neg) < 0)
-        return -1;
-    *v = !neg && x > INT64_MAX ? INT64_MAX : (int64_t)x;
-    return 0;
+    return signed_in(r, INT64_MIN, INT64_MAX, 1, v);
 }
 
 

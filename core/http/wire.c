@@ -135,15 +135,70 @@ read_key(vg_mpr *r, char key[MAX_KEY + 1], vg_str *k)
 }
 
 
+static json_t *to_json(vg_mpr *r, int depth, const char *bin_key, const void **bin, size_t *binlen,
+                       char *err, size_t errlen);
+
+
 /*
- * Converts the next value (whose shape the first pass checked). In the
- * top-level map (depth 0) a bin member named bin_key is also returned
- * through bin/binlen.
+ * The entries of an array or map (map) at `depth`. In the top-level map
+ * (bin != NULL) a bin member named bin_key is also returned through
+ * bin/binlen.
+ */
+static json_t *
+container_to_json(vg_mpr *r, int depth, int map, const char *bin_key, const void **bin, size_t *binlen,
+                  char *err, size_t errlen)
+{
+    uint32_t n;
+    if ((map ? vg_mpr_map(r, &n) : vg_mpr_array(r, &n)) < 0 || n > VG_WIRE_MAX_ITEMS) {
+        if (map)
+            snprintf(err, errlen, "msgpack map larger than %d", VG_WIRE_MAX_ITEMS);
+        else
+            snprintf(err, errlen, "msgpack array longer than %d", VG_WIRE_MAX_ITEMS);
+        return NULL;
+    }
+    json_t *out = map ? json_object() : json_array();
+    for (uint32_t i = 0; i < n; i++) {
+        char key[MAX_KEY + 1];
+        vg_str k = { "", 0 };
+        json_t *e;
+        if (map && read_key(r, key, &k) < 0) {
+            snprintf(err, errlen, "msgpack map keys must be short strings");
+            goto fail;
+        }
+        if (map && bin && vg_mpr_type(r) == VG_MPK_BIN && vg_str_eq(k, bin_key)) {
+            /* the image: kept aside as bytes (pointing into the message), its length in the object */
+            const uint8_t *p = NULL;
+            size_t bn = 0;
+            vg_mpr_bin_only(r, &p, &bn);
+            *bin = p;
+            *binlen = bn;
+            e = json_integer((json_int_t)bn);
+        } else {
+            e = to_json(r, depth + 1, NULL, NULL, NULL, err, errlen);
+        }
+        if (!e)
+            goto fail;
+        if (!map) {
+            json_array_append_new(out, e);
+        } else if (json_object_set_new(out, key, e) != 0) {
+            snprintf(err, errlen, "msgpack map keys must be UTF-8");
+            goto fail;
+        }
+    }
+    return out;
+fail:
+    json_decref(out);
+    return NULL;
+}
+
+
+/*
+ * Converts the next value (whose shape the first pass checked); bin_key,
+ * bin and binlen as for container_to_json().
  */
 static json_t *
 to_json(vg_mpr *r, int depth, const char *bin_key, const void **bin, size_t *binlen, char *err, size_t errlen)
 {
-    uint32_t n;
     if (depth > VG_WIRE_MAX_DEPTH) {
         snprintf(err, errlen, "msgpack nested deeper than %d", VG_WIRE_MAX_DEPTH);
         return NULL;
@@ -185,60 +240,9 @@ to_json(vg_mpr *r, int depth, const char *bin_key, const void **bin, size_t *bin
         vg_mpr_bin_only(r, &p, &bn);
         return json_integer((json_int_t)bn);
     }
-    case VG_MPK_ARRAY: {
-        if (vg_mpr_array(r, &n) < 0 || n > VG_WIRE_MAX_ITEMS) {
-            snprintf(err, errlen, "msgpack array longer than %d", VG_WIRE_MAX_ITEMS);
-            return NULL;
-        }
-        json_t *a = json_array();
-        for (uint32_t i = 0; i < n; i++) {
-            json_t *e = to_json(r, depth + 1, NULL, NULL, NULL, err, errlen);
-            if (!e) {
-                json_decref(a);
-                return NULL;
-            }
-            json_array_append_new(a, e);
-        }
-        return a;
-    }
-    case VG_MPK_MAP: {
-        if (vg_mpr_map(r, &n) < 0 || n > VG_WIRE_MAX_ITEMS) {
-            snprintf(err, errlen, "msgpack map larger than %d", VG_WIRE_MAX_ITEMS);
-            return NULL;
-        }
-        json_t *m = json_object();
-        for (uint32_t i = 0; i < n; i++) {
-            char key[MAX_KEY + 1];
-            vg_str k;
-            json_t *e;
-            if (read_key(r, key, &k) < 0) {
-                snprintf(err, errlen, "msgpack map keys must be short strings");
-                json_decref(m);
-                return NULL;
-            }
-            if (bin && vg_mpr_type(r) == VG_MPK_BIN && vg_str_eq(k, bin_key)) {
-                /* the image: kept aside as bytes (pointing into the message), its length in the object */
-                const uint8_t *p = NULL;
-                size_t bn = 0;
-                vg_mpr_bin_only(r, &p, &bn);
-                *bin = p;
-                *binlen = bn;
-                e = json_integer((json_int_t)bn);
-            } else {
-                e = to_json(r, depth + 1, NULL, NULL, NULL, err, errlen);
-            }
-            if (!e) {
-                json_decref(m);
-                return NULL;
-            }
-            if (json_object_set_new(m, key, e) != 0) {
-                snprintf(err, errlen, "msgpack map keys must be UTF-8");
-                json_decref(m);
-                return NULL;
-            }
-        }
-        return m;
-    }
+    case VG_MPK_ARRAY:
+    case VG_MPK_MAP:
+        return container_to_json(r, depth, vg_mpr_type(r) == VG_MPK_MAP, bin_key, bin, binlen, err, errlen);
     default:
         snprintf(err, errlen, "msgpack extension types are not accepted");
         return NULL;
