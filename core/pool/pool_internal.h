@@ -230,7 +230,7 @@ void vg_pool__on_mem_timer(struct ev_loop *loop, ev_timer *t, int revents);
 
 /* Sends a batch of jobs (already taken off the queue) to an idle worker. */
 void vg_pool__worker_send(worker *w, job **jobs, int n);
-/* Asks the worker to exit once idle (QUIT), at most once. */
+/* Sends QUIT (the worker answers what it holds, then exits), at most once per worker. */
 void vg_pool__worker_send_quit(worker *w);
 void vg_pool__on_worker_readable(struct ev_loop *loop, ev_io *io, int revents);
 void vg_pool__on_worker_writable(struct ev_loop *loop, ev_io *io, int revents);
