@@ -13,6 +13,8 @@ libvigiacore_a_SOURCES += core/base/buf.c core/base/buf.h core/base/config.c cor
 	core/base/error.c core/base/error.h core/base/ini.c core/base/ini.h core/base/jsonw.c \
 	core/base/jsonw.h core/base/log.c core/base/log.h core/base/metrics.c core/base/metrics.h \
 	core/base/mpk.c core/base/mpk.h
+libvigiacore_a_SOURCES += core/base/child.c core/base/child.h core/base/frame.c core/base/frame.h \
+	core/base/list.h
 # net: the reactor, listeners, connections, TLS
 libvigiacore_a_SOURCES += core/net/conn.c core/net/conn.h core/net/server.c core/net/server.h \
 	core/net/tls.c core/net/tls.h
@@ -33,13 +35,14 @@ libvigiacore_a_SOURCES += core/api/compare_api.c core/api/compare_api.h core/api
 	core/api/users_api.c core/api/users_api.h core/api/zmq_detector.h
 libvigiacore_a_SOURCES += core/api/reply.c core/api/reply.h
 # pool: worker processes and the master <-> worker protocol
-libvigiacore_a_SOURCES += core/pool/ipc.c core/pool/ipc.h core/pool/pool.c core/pool/pool.h \
-	core/pool/worker.c core/pool/worker.h
+libvigiacore_a_SOURCES += core/pool/ipc.c core/pool/ipc.h core/pool/pool.h core/pool/pool_internal.h \
+	core/pool/pool_io.c core/pool/pool_lifecycle.c core/pool/pool_model.c core/pool/pool_proc.c \
+	core/pool/pool_queue.c core/pool/pool_stats.c core/pool/worker.c core/pool/worker.h
 # pipeline: what a worker runs: models, images, backends, postprocessing
 libvigiacore_a_SOURCES += core/pipeline/backend_loader.c core/pipeline/backend_loader.h \
 	core/pipeline/detector.c core/pipeline/detector.h core/pipeline/image.c core/pipeline/image.h \
-	core/pipeline/model.c core/pipeline/model.h core/pipeline/postprocess.c core/pipeline/postprocess.h \
-	core/pipeline/rawimg.c core/pipeline/rawimg.h
+	core/pipeline/model.c core/pipeline/model.h core/pipeline/pixels.c core/pipeline/pixels.h \
+	core/pipeline/postprocess.c core/pipeline/postprocess.h core/pipeline/rawimg.c core/pipeline/rawimg.h
 # store: LMDB schema by record kind, the store and hasher processes, the store client, its reads and writes
 libvigiacore_a_SOURCES += core/store/chan.c core/store/chan.h core/store/db.c core/store/db.h \
 	core/store/db_aggregates.c core/store/db_apikeys.c core/store/db_detections.c \

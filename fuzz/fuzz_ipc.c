@@ -1,8 +1,9 @@
 /*
  * libFuzzer harness for the messages between processes: the master <->
  * worker protocol (core/pool/ipc.c: JOB and QUIT one way, READY, FATAL and
- * RESULT the other), its framing, and the msgpack cursor the store and
- * hasher requests and answers are read with (core/base/mpk.c).
+ * RESULT the other), the frames it and the store channels use
+ * (core/base/frame.c), and the msgpack cursor every message is read with
+ * (core/base/mpk.c).
  *
  * The first byte picks a mode; the rest is the input.
  *  0  one frame payload for vg_ipc_decode. It must answer 0,
@@ -11,9 +12,9 @@
  *     again (with the image or JPEG bytes appended as the caller does)
  *     gives a frame whose header counts its payload and which decodes to
  *     the same message.
- *  1  a byte stream of frames, fed to vg_ipc_reader in chunks (sizes from
+ *  1  a byte stream of frames, fed to vg_frame_reader in chunks (sizes from
  *     the input) with a 4 KiB payload limit, and read with
- *     vg_ipc_read_frame from a pipe: both give exactly the frames a
+ *     vg_frame_read from a pipe: both give exactly the frames a
  *     plain reading of the headers gives, then stop where it stops
  *     (incomplete frame, clean end, or VG_E_PROTO for an oversized
  *     header).
@@ -32,8 +33,9 @@
 #include <msgpack.h>
 
 #include "base/error.h"
-#include "pool/ipc.h"
+#include "base/frame.h"
 #include "base/mpk.h"
+#include "pool/ipc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -252,8 +254,8 @@ mode_frames(const uint8_t *data, size_t size)
     ref_frames(p, n, MAX_PAYLOAD, &want);
 
     /* the reactor's reader, fed in chunks */
-    vg_ipc_reader r;
-    vg_ipc_reader_init(&r, MAX_PAYLOAD);
+    vg_frame_reader r;
+    vg_frame_reader_init(&r, MAX_PAYLOAD);
     int got = 0, proto = 0;
     size_t at = 0;
     while (at < n && !proto) {
@@ -261,7 +263,7 @@ mode_frames(const uint8_t *data, size_t size)
         size_t chunk = 1 + (seed >> 16) % 300;
         if (chunk > n - at)
             chunk = n - at;
-        ssize_t fed = vg_ipc_reader_feed(&r, p + at, chunk);
+        ssize_t fed = vg_frame_reader_feed(&r, p + at, chunk);
         if (fed == VG_E_PROTO)
             proto = 1;
         else if (fed != (ssize_t)chunk)
@@ -270,7 +272,7 @@ mode_frames(const uint8_t *data, size_t size)
         const uint8_t *pl;
         size_t pn;
         int k;
-        while ((k = vg_ipc_reader_next(&r, &pl, &pn)) == 1) {
+        while ((k = vg_frame_reader_next(&r, &pl, &pn)) == 1) {
             if (got >= want.n || pn != want.len[got] || memcmp(pl, p + want.off[got], pn) != 0)
                 abort();
             got++;
@@ -282,7 +284,7 @@ mode_frames(const uint8_t *data, size_t size)
     }
     if (got != want.n || proto != want.proto)
         abort();
-    vg_ipc_reader_release(&r);
+    vg_frame_reader_release(&r);
 
     /* the workers' blocking reader, from a pipe */
     if (n > 60000)
@@ -297,7 +299,7 @@ mode_frames(const uint8_t *data, size_t size)
     size_t cap = 0;
     got = 0;
     for (;;) {
-        ssize_t len = vg_ipc_read_frame(fds[0], &buf, &cap, MAX_PAYLOAD);
+        ssize_t len = vg_frame_read(fds[0], &buf, &cap, MAX_PAYLOAD);
         if (len < 0) {
             /* a clean end only at a frame boundary after the last frame */
             size_t end = got ? want.off[got - 1] + want.len[got - 1] : 0;

@@ -111,17 +111,6 @@ vg_image_sniff(const void *data, size_t len)
 }
 
 
-void
-vg_image_release(vg_image *im)
-{
-    if (!im)
-        return;
-    g_free(im->rgb);
-    im->rgb = NULL;
-    im->w = im->h = 0;
-}
-
-
 static void
 unref(VipsImage **im)
 {

@@ -18,19 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pipeline/pixels.h"
 #include "pipeline/postprocess.h"
-
-typedef struct vg_image_limits {
-    size_t max_bytes;              /* encoded size */
-    uint64_t max_pixels;           /* width * height */
-    uint32_t max_side;             /* width and height */
-} vg_image_limits;
-
-/* Decoded pixels: 8-bit sRGB, interleaved (HWC), alpha dropped. */
-typedef struct vg_image {
-    int w, h;
-    uint8_t *rgb;                  /* w * h * 3 bytes, owned */
-} vg_image;
 
 /*
  * Starts libvips in this process (idempotent): one worker thread, no
@@ -42,8 +31,8 @@ int vg_image_init(char *err, size_t errlen);
 void vg_image_shutdown(void);
 
 /*
- * Decodes an encoded image, applying its EXIF orientation. Errors, with a
- * message in err:
+ * Decodes an encoded image, applying its EXIF orientation; free *out with
+ * vg_image_release() (pixels.h). Errors, with a message in err:
  *   VG_E_NOTIMAGE  empty, or not JPEG/PNG/WebP
  *   VG_E_TOOBIG    over a limit (bytes, side, pixels)
  *   VG_E_DECODE    truncated or corrupt
@@ -51,7 +40,6 @@ void vg_image_shutdown(void);
  */
 int vg_image_decode(const void *data, size_t len, const vg_image_limits *lim,
                     vg_image *out, char *err, size_t errlen);
-void vg_image_release(vg_image *im);
 
 /* "jpeg", "png", "webp", or NULL: what the signature of `data` says. */
 const char *vg_image_sniff(const void *data, size_t len);

@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pipeline/image.h"
+#include "pipeline/pixels.h"
 
 #define VG_RAWIMG_HEADER 32
 

@@ -1,6 +1,7 @@
 /*
  * ipc: the master <-> worker protocol. A stream of frames over a
- * socketpair: a 4-byte big-endian payload length, then one msgpack map.
+ * socketpair (base/frame.h: a 4-byte big-endian payload length, then the
+ * payload), each payload one msgpack map.
  *
  * Messages ("t" key):
  *   master -> worker   JOB     one image and its options
@@ -23,13 +24,13 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 #include "base/buf.h"
+#include "base/frame.h"
 #include "pipeline/postprocess.h"
 
-#define VG_IPC_HDR        4                 /* frame header bytes */
-#define VG_IPC_MAX_FRAME  (96u << 20)       /* default largest payload */
+#define VG_IPC_HDR        VG_FRAME_HDR      /* frame header bytes */
+#define VG_IPC_MAX_FRAME  VG_FRAME_MAX      /* largest payload */
 #define VG_IPC_MAX_STR    4096              /* longest string field */
 
 enum vg_ipc_type {
@@ -108,40 +109,5 @@ int vg_ipc_encode_result(vg_buf *out, const vg_ipc_result *res, const vg_detecti
  */
 int vg_ipc_decode(const uint8_t *p, size_t n, vg_ipc_msg *msg);
 void vg_ipc_msg_release(vg_ipc_msg *msg);
-
-/* Accumulates bytes from a stream and cuts frames. */
-typedef struct vg_ipc_reader {
-    uint8_t *buf;
-    size_t len;                    /* bytes held */
-    size_t off;                    /* start of the first unconsumed frame */
-    size_t cap;
-    size_t max;                    /* largest payload accepted */
-} vg_ipc_reader;
-
-void vg_ipc_reader_init(vg_ipc_reader *r, size_t max_payload);
-void vg_ipc_reader_release(vg_ipc_reader *r);
-/*
- * One read(2) from fd into the buffer (grown as a pending frame needs, up
- * to the maximum). Returns the bytes read (> 0), 0 at end of stream,
- * -EAGAIN, VG_E_PROTO (a frame header over the maximum) or -errno.
- * Frames returned by vg_ipc_reader_next() stay valid until the next fill.
- */
-ssize_t vg_ipc_reader_fill(vg_ipc_reader *r, int fd);
-/*
- * Feeds bytes that arrived some other way (tests, fuzzing). Same results
- * as fill (n, or VG_E_PROTO / -ENOMEM).
- */
-ssize_t vg_ipc_reader_feed(vg_ipc_reader *r, const void *p, size_t n);
-/* 1 and the next complete payload, 0 when none is complete, VG_E_PROTO. */
-int vg_ipc_reader_next(vg_ipc_reader *r, const uint8_t **payload, size_t *len);
-
-/* Blocking helpers for workers: write all iovecs / read one whole frame. */
-int vg_ipc_write_all(int fd, const void *a, size_t alen, const void *b, size_t blen);
-/*
- * Reads one frame into *buf (reallocated as needed, at most `max` bytes of
- * payload). Returns the payload length (>= 0), -EPIPE at a clean end of
- * stream between frames, VG_E_PROTO, or -errno.
- */
-ssize_t vg_ipc_read_frame(int fd, uint8_t **buf, size_t *cap, size_t max);
 
 #endif

@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "base/child.h"
 #include "base/error.h"
 #include "pipeline/detector.h"
 #include "pool/ipc.h"
@@ -34,7 +35,7 @@ exit_guard(void)
     vg_buf b;
     vg_buf_init(&b);
     if (vg_ipc_encode_fatal(&b, VG_E_BACKEND, "the backend called exit() while loading the model") == 0)
-        (void)vg_ipc_write_all(guard_fd, b.data, b.len, NULL, 0);
+        (void)vg_frame_write_all(guard_fd, b.data, b.len, NULL, 0);
     vg_buf_release(&b);
     _exit(VG_WORKER_EXIT_FATAL);
 }
@@ -60,24 +61,11 @@ vg_worker_rss(int pid)
 }
 
 
-/* Signal dispositions and mask as a fresh process has them, except SIGPIPE and SIGINT. */
-static void
-reset_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    sigemptyset(&sa.sa_mask);
-    for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            (void)sigaction(s, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);   /* a dead master is EPIPE, not a signal */
-    sigaction(SIGINT, &sa, NULL);    /* Ctrl-C goes to the master, which drains us */
-    sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
-}
+/*
+ * Signals as a fresh process has them, except two ignored: a dead master is
+ * EPIPE, not a signal, and Ctrl-C goes to the master, which drains us.
+ */
+static const int ignored_signals[] = { SIGPIPE, SIGINT, 0 };
 
 
 /* Keeps fd 0-2 (0 and 1 on /dev/null), the socket as 3 and the log as 4. */
@@ -115,7 +103,7 @@ arrange_fds(int sock, int log_fd, int *out_log)
 static int
 send_frame(vg_buf *b, const void *tail, size_t tail_len)
 {
-    int rc = vg_ipc_write_all(SOCK_FD, b->data, b->len, tail, tail_len);
+    int rc = vg_frame_write_all(SOCK_FD, b->data, b->len, tail, tail_len);
     b->len = 0;
     return rc;
 }
@@ -151,7 +139,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
     pid_t parent = getppid();
     size_t max_frame = cfg->max_frame ? cfg->max_frame : VG_IPC_MAX_FRAME;
 
-    reset_signals();
+    vg_child_reset_signals(ignored_signals);
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)     /* the master died before PDEATHSIG was set */
         _exit(VG_WORKER_EXIT_OK);
@@ -212,7 +200,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
     while (!quit) {
         size_t n = 0;
         while (n < nb && (n == 0 || more_waiting())) {
-            ssize_t len = vg_ipc_read_frame(SOCK_FD, &bufs[n], &caps[n], max_frame);
+            ssize_t len = vg_frame_read(SOCK_FD, &bufs[n], &caps[n], max_frame);
             if (len == -EPIPE) {     /* the master closed: drain is over */
                 quit = 1;
                 break;

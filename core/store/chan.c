@@ -18,8 +18,9 @@
 #include <ev.h>
 
 #include "base/buf.h"
+#include "base/child.h"
 #include "store/db.h"
-#include "pool/ipc.h"
+#include "base/frame.h"
 #include "base/log.h"
 #include "base/mpk.h"
 
@@ -44,7 +45,7 @@ struct vg_chan {
     ev_io rio, wio;
     ev_child cw;
     ev_timer respawn;
-    vg_ipc_reader rd;
+    vg_frame_reader rd;
     vg_buf out;                    /* frames not yet written */
     size_t out_off;
     pending *head, *tail;
@@ -68,22 +69,9 @@ mono(void)
 int
 vg_chan_child_setup(int fd, const char *process_name)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    sigemptyset(&sa.sa_mask);
-    for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            (void)sigaction(s, &sa, NULL);
     /* the master decides when we stop: it closes the socket */
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    static const int ignored[] = { SIGPIPE, SIGINT, SIGTERM, SIGHUP, 0 };
+    vg_child_reset_signals(ignored);
 
     int s = fcntl(fd, F_DUPFD, 10);
     if (s < 0 || dup2(s, CHILD_FD) < 0)
@@ -155,7 +143,7 @@ child_lost(vg_chan *c, const char *why)
         kill(c->pid, SIGKILL);
         reap(c, 1);
     }
-    vg_ipc_reader_release(&c->rd);
+    vg_frame_reader_release(&c->rd);
     c->out.len = 0;
     c->out_off = 0;
     ev_timer_set(&c->respawn, c->backoff, 0);
@@ -185,6 +173,20 @@ on_hello(vg_chan *c, const uint8_t *p, size_t n, char *err, size_t errlen)
 }
 
 
+/* Hands a frame to the oldest pending call (there is one), which is then done. */
+static void
+answer(vg_chan *c, const uint8_t *p, size_t n)
+{
+    pending *q = c->head;
+    c->head = q->next;
+    if (!c->head)
+        c->tail = NULL;
+    c->npending--;
+    q->cb(0, p, n, q->ud);
+    free(q);
+}
+
+
 static void
 on_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -192,7 +194,7 @@ on_readable(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     for (;;) {
-        ssize_t r = vg_ipc_reader_fill(&c->rd, c->fd);
+        ssize_t r = vg_frame_reader_fill(&c->rd, c->fd);
         if (r == -EAGAIN)
             break;
         if (r <= 0) {
@@ -202,24 +204,18 @@ on_readable(struct ev_loop *loop, ev_io *w, int revents)
         const uint8_t *p;
         size_t n;
         int got;
-        while ((got = vg_ipc_reader_next(&c->rd, &p, &n)) == 1) {
+        while ((got = vg_frame_reader_next(&c->rd, &p, &n)) == 1) {
             if (!c->hello) {
                 char err[256];
                 if (on_hello(c, p, n, err, sizeof err) != 0)
                     vg_error(c->name, "cannot start: %s", err);
                 continue;
             }
-            pending *q = c->head;
-            if (!q) {
+            if (!c->head) {
                 child_lost(c, "an answer nobody asked for");
                 return;
             }
-            c->head = q->next;
-            if (!c->head)
-                c->tail = NULL;
-            c->npending--;
-            q->cb(0, p, n, q->ud);
-            free(q);
+            answer(c, p, n);
             if (c->fd < 0)
                 return;
         }
@@ -234,19 +230,19 @@ on_readable(struct ev_loop *loop, ev_io *w, int revents)
 static void
 flush_out(vg_chan *c)
 {
-    while (c->out_off < c->out.len) {
-        ssize_t n = write(c->fd, c->out.data + c->out_off, c->out.len - c->out_off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    if (c->out_off < c->out.len) {
+        struct iovec v = { c->out.data + c->out_off, c->out.len - c->out_off };
+        int at = 0;
+        int rc = vg_frame_writev(c->fd, &v, 1, &at);
+        c->out_off = c->out.len - v.iov_len;
+        if (rc == -EAGAIN) {
             ev_io_start(c->loop, &c->wio);
             return;
         }
-        if (n < 0) {
+        if (rc < 0) {
             child_lost(c, "write error");
             return;
         }
-        c->out_off += (size_t)n;
     }
     c->out.len = c->out_off = 0;
     if (c->out.cap > (1u << 20)) {
@@ -302,31 +298,18 @@ on_respawn(struct ev_loop *loop, ev_timer *t, int revents)
 static int
 spawn(vg_chan *c)
 {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-        return -errno;
-    vg_log_flush();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        int e = errno;
-        close(sv[0]);
-        close(sv[1]);
-        return -e;
-    }
+    int fd;
+    pid_t pid = vg_child_fork(&fd, 1 << 20);
+    if (pid < 0)
+        return (int)pid;
     if (pid == 0) {
-        close(sv[0]);
-        c->o.child(sv[1], c->o.arg);   /* never returns */
+        c->o.child(fd, c->o.arg);   /* never returns */
         _exit(1);
     }
-    close(sv[1]);
     c->pid = pid;
-    c->fd = sv[0];
+    c->fd = fd;
     c->hello = 0;
-    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
-    int sz = 1 << 20;
-    (void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
-    vg_ipc_reader_init(&c->rd, c->o.max_frame);
+    vg_frame_reader_init(&c->rd, c->o.max_frame);
     ev_io_init(&c->rio, on_readable, c->fd, EV_READ);
     ev_io_init(&c->wio, on_writable, c->fd, EV_WRITE);
     c->rio.data = c->wio.data = c;
@@ -386,7 +369,7 @@ vg_chan_wait_hello(vg_chan *c, double timeout, char *err, size_t errlen)
         struct pollfd p = { c->fd, POLLIN, 0 };
         if (poll(&p, 1, ms) <= 0)
             continue;
-        ssize_t r = vg_ipc_reader_fill(&c->rd, c->fd);
+        ssize_t r = vg_frame_reader_fill(&c->rd, c->fd);
         if (r == -EAGAIN)
             continue;
         if (r <= 0) {
@@ -395,7 +378,7 @@ vg_chan_wait_hello(vg_chan *c, double timeout, char *err, size_t errlen)
         }
         const uint8_t *pl;
         size_t n;
-        if (vg_ipc_reader_next(&c->rd, &pl, &n) == 1 && on_hello(c, pl, n, err, errlen) != 0)
+        if (vg_frame_reader_next(&c->rd, &pl, &n) == 1 && on_hello(c, pl, n, err, errlen) != 0)
             return -1;
     }
     return 0;
@@ -411,9 +394,10 @@ vg_chan_call(vg_chan *c, const void *payload, size_t n, const void *tail, size_t
     if (c->npending >= c->o.max_pending)
         return VG_E_STORE_BUSY;
     size_t total = n + tail_n;
-    if (total > VG_IPC_MAX_FRAME)
+    if (total > VG_FRAME_MAX)
         return VG_E_INVALID;
-    uint8_t h[4] = { (uint8_t)(total >> 24), (uint8_t)(total >> 16), (uint8_t)(total >> 8), (uint8_t)total };
+    uint8_t h[VG_FRAME_HDR];
+    vg_frame_put_len(h, total);
     vg_buf_append(&c->out, h, 4);
     vg_buf_append(&c->out, payload, n);
     if (tail_n)
@@ -466,7 +450,7 @@ vg_chan_destroy(vg_chan *c, double timeout)
         int fl = fcntl(c->fd, F_GETFL);
         fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
         if (c->out_off < c->out.len)
-            (void)vg_ipc_write_all(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, NULL, 0);
+            (void)vg_frame_write_all(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, NULL, 0);
         shutdown(c->fd, SHUT_WR);
         ev_io_stop(c->loop, &c->rio);
         ev_io_stop(c->loop, &c->wio);
@@ -478,23 +462,17 @@ vg_chan_destroy(vg_chan *c, double timeout)
             if (ms <= 0 || poll(&p, 1, ms) <= 0)
                 break;
             fcntl(c->fd, F_SETFL, fl | O_NONBLOCK);
-            ssize_t r = vg_ipc_reader_fill(&c->rd, c->fd);
+            ssize_t r = vg_frame_reader_fill(&c->rd, c->fd);
             if (r == 0 || (r < 0 && r != -EAGAIN))
                 break;
             const uint8_t *pl;
             size_t n;
-            while (c->head && vg_ipc_reader_next(&c->rd, &pl, &n) == 1) {
+            while (c->head && vg_frame_reader_next(&c->rd, &pl, &n) == 1) {
                 if (!c->hello) {
                     c->hello = 1;
                     continue;
                 }
-                pending *q = c->head;
-                c->head = q->next;
-                if (!c->head)
-                    c->tail = NULL;
-                c->npending--;
-                q->cb(0, pl, n, q->ud);
-                free(q);
+                answer(c, pl, n);
             }
         }
         close(c->fd);
@@ -519,7 +497,7 @@ vg_chan_destroy(vg_chan *c, double timeout)
         }
     }
     fail_all(c, VG_E_STORE_DOWN);
-    vg_ipc_reader_release(&c->rd);
+    vg_frame_reader_release(&c->rd);
     vg_buf_release(&c->out);
     free(c);
 }

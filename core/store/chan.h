@@ -2,7 +2,7 @@
  * chan: a helper process forked from the master and a request/answer
  * channel to it, for the store and the password hasher.
  *
- * The master side never blocks: calls are framed (core/pool/ipc.h: 4-byte
+ * The master side never blocks: calls are framed (base/frame.h: 4-byte
  * length + msgpack payload), queued in an output buffer written when the
  * socket is writable, and answered strictly in order -- the child answers
  * every request with exactly one frame, in the order it read them. The

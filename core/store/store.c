@@ -21,7 +21,7 @@
 
 #include "store/chan.h"
 #include "store/db.h"
-#include "pool/ipc.h"
+#include "base/frame.h"
 #include "base/log.h"
 #include "base/mpk.h"
 
@@ -77,8 +77,9 @@ send_hello(int fd, int code, const char *msg)
     vg_mpw_i64(&w, code);
     if (code)
         vg_mpw_cstr(&w, msg);
-    uint8_t h[4] = { (uint8_t)(b.len >> 24), (uint8_t)(b.len >> 16), (uint8_t)(b.len >> 8), (uint8_t)b.len };
-    (void)vg_ipc_write_all(fd, h, 4, b.data, b.len);
+    uint8_t h[VG_FRAME_HDR];
+    vg_frame_put_len(h, b.len);
+    (void)vg_frame_write_all(fd, h, sizeof h, b.data, b.len);
     vg_buf_release(&b);
 }
 
@@ -87,8 +88,7 @@ send_hello(int fd, int code, const char *msg)
 static void
 reply_begin(vg_buf *out, size_t *at, vg_mpw *w, int status, uint32_t extra)
 {
-    *at = out->len;
-    vg_buf_append(out, "\0\0\0\0", 4);
+    *at = vg_frame_begin(out);
     vg_mpw_init(w, out);
     vg_mpw_array(w, 1 + extra);
     vg_mpw_i64(w, status);
@@ -98,12 +98,7 @@ reply_begin(vg_buf *out, size_t *at, vg_mpw *w, int status, uint32_t extra)
 static void
 reply_end(vg_buf *out, size_t at)
 {
-    size_t n = out->len - at - 4;
-    uint8_t *h = (uint8_t *)out->data + at;
-    h[0] = (uint8_t)(n >> 24);
-    h[1] = (uint8_t)(n >> 16);
-    h[2] = (uint8_t)(n >> 8);
-    h[3] = (uint8_t)n;
+    vg_frame_put_len((uint8_t *)out->data + at, out->len - at - VG_FRAME_HDR);
 }
 
 /* ---- the hasher ------------------------------------------------------------- */
@@ -121,7 +116,7 @@ vg_hasher_main(int fd, void *arg)
     vg_buf out;
     vg_buf_init(&out);
     for (;;) {
-        ssize_t n = vg_ipc_read_frame(fd, &buf, &cap, 8192);
+        ssize_t n = vg_frame_read(fd, &buf, &cap, 8192);
         if (n < 0)
             break;
         vg_mpr r;
@@ -151,7 +146,7 @@ vg_hasher_main(int fd, void *arg)
             reply_begin(&out, &at, &w, VG_E_STORE_PROTO, 0);
         }
         reply_end(&out, at);
-        if (vg_ipc_write_all(fd, out.data, out.len, NULL, 0) != 0)
+        if (vg_frame_write_all(fd, out.data, out.len, NULL, 0) != 0)
             break;
     }
     free(buf);
@@ -227,7 +222,7 @@ write_image(const st *s, const uint8_t sha[32], const uint8_t *p, size_t n)
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0)
         return errno == ENOSPC ? VG_E_FULL : VG_E_STORE_IO;
-    int rc = vg_ipc_write_all(fd, p, n, NULL, 0);
+    int rc = vg_frame_write_all(fd, p, n, NULL, 0);
     if (rc == 0 && fsync(fd) != 0)
         rc = -errno;
     close(fd);
@@ -484,7 +479,7 @@ apply(st *s, const uint8_t *p, size_t n)
 static void
 send_replies(st *s)
 {
-    if (s->replies.len && vg_ipc_write_all(s->fd, s->replies.data, s->replies.len, NULL, 0) != 0) {
+    if (s->replies.len && vg_frame_write_all(s->fd, s->replies.data, s->replies.len, NULL, 0) != 0) {
         vg_warn("store", "the master is gone: %zu bytes of answers dropped", s->replies.len);
     }
     s->replies.len = 0;
@@ -536,7 +531,7 @@ replay_each(st *s)
     vg_buf_init(&answers);
     while (off + 4 <= frames.len) {
         const uint8_t *h = (const uint8_t *)frames.data + off;
-        size_t n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+        size_t n = vg_frame_len(h);
         const uint8_t *p = h + 4;
         off += 4 + n;
         s->replies.len = 0;
@@ -578,7 +573,7 @@ recover(st *s, int why)
         int rc = 0;
         while (off + 4 <= s->frames.len && !poisoned(rc)) {
             const uint8_t *h = (const uint8_t *)s->frames.data + off;
-            size_t n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+            size_t n = vg_frame_len(h);
             off += 4 + n;
             rc = apply(s, h + 4, n);
         }
@@ -613,8 +608,9 @@ commit_batch(st *s)
 static void
 take(st *s, const uint8_t *p, size_t n)
 {
-    uint8_t h[4] = { (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n };
-    vg_buf_append(&s->frames, h, 4);
+    uint8_t h[VG_FRAME_HDR];
+    vg_frame_put_len(h, n);
+    vg_buf_append(&s->frames, h, sizeof h);
     vg_buf_append(&s->frames, p, n);
     s->count++;
     int rc = apply(s, p, n);
@@ -797,8 +793,8 @@ vg_store_main(int fd, void *arg)
     vg_info("store", "ready: %s, map %zu MiB (up to %zu MiB), commit every %u records or %.1f ms",
             s.db.dir, s.db.map_size >> 20, s.db.map_max >> 20, s.cfg.commit_records, s.cfg.commit_interval * 1000);
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    vg_ipc_reader rd;
-    vg_ipc_reader_init(&rd, VG_IPC_MAX_FRAME);
+    vg_frame_reader rd;
+    vg_frame_reader_init(&rd, VG_FRAME_MAX);
     s.next_sweep = now_mono() + 1;
     int eof = 0;
     while (!eof) {
@@ -814,7 +810,7 @@ vg_store_main(int fd, void *arg)
         int pr = poll(&p, 1, timeout);
         if (pr > 0) {
             for (;;) {
-                ssize_t r = vg_ipc_reader_fill(&rd, fd);
+                ssize_t r = vg_frame_reader_fill(&rd, fd);
                 if (r == -EAGAIN)
                     break;
                 if (r <= 0) {
@@ -824,7 +820,7 @@ vg_store_main(int fd, void *arg)
                 const uint8_t *pl;
                 size_t n;
                 int got;
-                while ((got = vg_ipc_reader_next(&rd, &pl, &n)) == 1)
+                while ((got = vg_frame_reader_next(&rd, &pl, &n)) == 1)
                     take(&s, pl, n);
                 if (got < 0) {
                     vg_error("store", "oversized frame from the master");
@@ -845,7 +841,7 @@ vg_store_main(int fd, void *arg)
     commit_batch(&s);
     vg_info("store", "stopping: %llu records in %llu commits", (unsigned long long)s.records,
             (unsigned long long)s.commits);
-    vg_ipc_reader_release(&rd);
+    vg_frame_reader_release(&rd);
     vg_buf_release(&s.frames);
     vg_buf_release(&s.replies);
     vg_db_agg_destroy(s.agg);

@@ -1,7 +1,7 @@
 /*
  * store: the process that owns every LMDB write of a running server, and
  * the password hasher. Both are forked from the master (core/store/chan.h) and
- * serve requests framed as in core/pool/ipc.h, answering each in order.
+ * serve requests framed as in base/frame.h, answering each in order.
  *
  * Group commit: the store applies requests to one open write transaction
  * and commits it when commit_records requests are in it or commit_interval

@@ -1,6 +1,7 @@
 /*
  * Unit tests of the small core modules: ini, config, jsonw, router,
- * metrics, URL decoding, HTTP dates, buffers.
+ * metrics, URL decoding, HTTP dates, buffers, the msgpack reader and the
+ * WebSocket wire format on it, the intrusive list.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,7 +19,9 @@
 #include "http/http.h"
 #include "base/ini.h"
 #include "base/jsonw.h"
+#include "base/list.h"
 #include "base/metrics.h"
+#include "base/mpk.h"
 #include "http/router.h"
 #include "http/static.h"
 #include "http/wire.h"
@@ -409,6 +412,170 @@ wire_msgpack(void **state)
 }
 
 
+/* Reads one value of bytes p[0..n) with vg_mpr_skip: 0, or the reason it failed. */
+static int
+skip_err(const void *p, size_t n, int max_depth, uint32_t max_items)
+{
+    vg_mpr r;
+    vg_mpr_init(&r, p, n);
+    if (max_depth >= 0)
+        r.max_depth = max_depth;
+    r.max_items = max_items;
+    int rc = vg_mpr_skip(&r);
+    assert_int_equal(rc == 0, r.err == 0);
+    return r.err;
+}
+
+
+/* The one msgpack reader's limits: lengths, counts, nesting, types, ranges. */
+static void
+msgpack_reader_limits(void **state)
+{
+    (void)state;
+    vg_mpr r;
+    vg_str s;
+    uint32_t n;
+    int64_t i;
+    uint64_t u;
+    const uint8_t *b;
+    size_t bn;
+
+    /* a length header cut short, for each width */
+    static const struct { const char *p; size_t n; } cut_hdr[] = {
+        { "\xd9", 1 }, { "\xda\x00", 2 }, { "\xdb\x00\x00\x00", 4 }, { "\xc4", 1 }, { "\xc5\x01", 2 },
+        { "\xc6\x00\x00", 3 }, { "\xdc\x00", 2 }, { "\xdd\x00\x00\x00", 4 }, { "\xde\x01", 2 },
+        { "\xdf\x00\x00", 3 }, { "\xcd\x01", 2 }, { "\xcf", 1 }, { "\xcb\x00\x00\x00\x00\x00\x00\x00", 8 },
+    };
+    for (size_t k = 0; k < sizeof cut_hdr / sizeof *cut_hdr; k++)
+        assert_int_equal(skip_err(cut_hdr[k].p, cut_hdr[k].n, -1, 0), VG_MPR_TRUNCATED);
+    assert_int_equal(skip_err("", 0, -1, 0), VG_MPR_TRUNCATED);
+    /* 32-bit lengths and counts far past the end: refused before anything is read or allocated */
+    assert_int_equal(skip_err("\xdb\xff\xff\xff\xff" "ab", 7, -1, 0), VG_MPR_TRUNCATED);
+    assert_int_equal(skip_err("\xc6\x80\x00\x00\x00" "ab", 7, -1, 0), VG_MPR_TRUNCATED);
+    assert_int_equal(skip_err("\xdd\xff\xff\xff\xff\xc0", 6, -1, 0), VG_MPR_COUNT);
+    assert_int_equal(skip_err("\xdf\x80\x00\x00\x00\xc0\xc0", 7, -1, 0), VG_MPR_COUNT);
+    /* fix containers too: a map of 2 needs 4 values */
+    assert_int_equal(skip_err("\x82\x01\x02\x03", 4, -1, 0), VG_MPR_COUNT);
+    assert_int_equal(skip_err("\x82\x01\x02\x03\x04", 5, -1, 0), 0);
+    /* max_items counts a map's keys and values */
+    assert_int_equal(skip_err("\x93\x01\x02\x03", 4, -1, 3), 0);
+    assert_int_equal(skip_err("\x93\x01\x02\x03", 4, -1, 2), VG_MPR_COUNT);
+    assert_int_equal(skip_err("\x82\x01\x02\x03\x04", 5, -1, 4), 0);
+    assert_int_equal(skip_err("\x82\x01\x02\x03\x04", 5, -1, 3), VG_MPR_COUNT);
+
+    /* nesting: max_depth levels below the value skipped; empty containers need no room */
+    uint8_t deep[40];
+    memset(deep, 0x91, sizeof deep);
+    deep[20] = 0xc0;                   /* 20 arrays, the innermost holding nil at depth 20 */
+    assert_int_equal(skip_err(deep, 21, 20, 0), 0);
+    assert_int_equal(skip_err(deep, 21, 19, 0), VG_MPR_DEPTH);
+    deep[19] = 0x90;                   /* 19 arrays, the innermost empty at depth 19 */
+    assert_int_equal(skip_err(deep, 20, 19, 0), 0);
+    memset(deep, 0x91, sizeof deep);
+    deep[VG_MPK_MAX_DEPTH + 1] = 0xc0;  /* the default limit */
+    assert_int_equal(skip_err(deep, VG_MPK_MAX_DEPTH + 2, -1, 0), VG_MPR_DEPTH);
+    assert_int_equal(skip_err(deep + 1, VG_MPK_MAX_DEPTH + 1, -1, 0), 0);
+
+    /* types: a refused value leaves the cursor on its type byte; errors are sticky */
+    assert_int_equal(skip_err("\xc1", 1, -1, 0), VG_MPR_TYPE);
+    assert_int_equal(skip_err("\xd4\x01\x02", 3, -1, 0), VG_MPR_TYPE);
+    vg_mpr_init(&r, "\x92\xc4\x01x\xa1y", 6);
+    assert_int_equal(vg_mpr_type(&r), VG_MPK_ARRAY);
+    assert_int_equal(vg_mpr_array(&r, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(vg_mpr_type(&r), VG_MPK_BIN);
+    assert_int_equal(vg_mpr_str_only(&r, &s), -1);
+    assert_int_equal(r.err, VG_MPR_TYPE);
+    assert_int_equal(*r.p, 0xc4);
+    assert_int_equal(vg_mpr_bin_only(&r, &b, &bn), -1);   /* sticky */
+    assert_int_equal(vg_mpr_type(&r), VG_MPK_END);
+    assert_false(vg_mpr_done(&r));
+    vg_mpr_init(&r, "\xc4\x01x\xa1y\xa0", 6);
+    assert_int_equal(vg_mpr_str(&r, &s), 0);              /* str accepts bin */
+    assert_int_equal(vg_mpr_bin_only(&r, &b, &bn), -1);   /* bin_only does not accept str */
+    vg_mpr_init(&r, "\xa1y\xa0", 3);
+    assert_int_equal(vg_mpr_str_only(&r, &s), 0);
+    assert_int_equal(vg_mpr_str_only(&r, &s), 0);
+    assert_int_equal(s.n, 0);
+    assert_non_null(s.p);                                 /* an empty string points into the input */
+    assert_true(vg_mpr_done(&r));
+
+    /* integers: ranges and saturation */
+    vg_mpr_init(&r, "\xcf\xff\xff\xff\xff\xff\xff\xff\xff", 9);
+    assert_int_equal(vg_mpr_i64(&r, &i), -1);
+    assert_int_equal(r.err, VG_MPR_RANGE);
+    vg_mpr_init(&r, "\xcf\xff\xff\xff\xff\xff\xff\xff\xff", 9);
+    assert_int_equal(vg_mpr_u64(&r, &u), 0);
+    assert_true(u == UINT64_MAX);
+    vg_mpr_init(&r, "\xcf\xff\xff\xff\xff\xff\xff\xff\xff\xd3\x80\x00\x00\x00\x00\x00\x00\x00", 18);
+    assert_int_equal(vg_mpr_i64_sat(&r, &i), 0);
+    assert_true(i == INT64_MAX);
+    assert_int_equal(vg_mpr_i64_sat(&r, &i), 0);
+    assert_true(i == INT64_MIN);
+    vg_mpr_init(&r, "\xff", 1);
+    assert_int_equal(vg_mpr_u64(&r, &u), -1);
+    assert_int_equal(r.err, VG_MPR_RANGE);
+    vg_mpr_init(&r, "\xd0\x05\x65\x66", 4);                 /* a positive value in a signed encoding */
+    assert_int_equal(vg_mpr_u64(&r, &u), 0);
+    assert_true(u == 5);
+    assert_int_equal(vg_mpr_i64_in(&r, 0, 101, &i), 0);
+    assert_int_equal(i, 101);
+    assert_int_equal(vg_mpr_i64_in(&r, 0, 101, &i), -1);
+    assert_int_equal(r.err, VG_MPR_RANGE);
+    vg_mpr_init(&r, "\xa3" "abc", 4);
+    char small[3];
+    assert_int_equal(vg_mpr_strcpy(&r, small, sizeof small), -1);
+    assert_int_equal(r.err, VG_MPR_RANGE);
+}
+
+
+typedef struct item {
+    int v;
+    vg_link link;
+} item;
+
+
+static void
+intrusive_list(void **state)
+{
+    (void)state;
+    vg_list l = { 0 };
+    item it[4];
+    for (int k = 0; k < 4; k++)
+        it[k].v = k;
+    assert_true(vg_list_empty(&l));
+    assert_null(vg_list_first(&l, item, link));
+    vg_list_push_back(&l, &it[1].link);
+    vg_list_push_back(&l, &it[2].link);
+    vg_list_push_front(&l, &it[0].link);
+    vg_list_push_back(&l, &it[3].link);
+    assert_int_equal(l.n, 4);
+    int want = 0;
+    vg_list_each(x, &l, item, link)
+        assert_int_equal(x->v, want++);
+    assert_int_equal(want, 4);
+    /* remove the odd ones while walking */
+    vg_list_each_safe(x, nx, &l, item, link)
+        if (x->v % 2)
+            vg_list_remove(&l, &x->link);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(vg_list_first(&l, item, link)->v, 0);
+    assert_int_equal(vg_list_last(&l, item, link)->v, 2);
+    assert_null(it[1].link.prev);
+    assert_null(it[1].link.next);
+    const vg_list *cl = &l;
+    int sum = 0;
+    vg_list_each(x, cl, const item, link)
+        sum += x->v;
+    assert_int_equal(sum, 2);
+    vg_list_remove(&l, &it[0].link);
+    vg_list_remove(&l, &it[2].link);
+    assert_true(vg_list_empty(&l));
+    assert_null(l.last);
+    assert_int_equal(l.n, 0);
+}
+
+
 int
 main(void)
 {
@@ -422,6 +589,8 @@ main(void)
         cmocka_unit_test(url_decode_and_dates),
         cmocka_unit_test(buffers),
         cmocka_unit_test(wire_msgpack),
+        cmocka_unit_test(msgpack_reader_limits),
+        cmocka_unit_test(intrusive_list),
     };
     return cmocka_run_group_tests_name("core units", tests, NULL, NULL);
 }

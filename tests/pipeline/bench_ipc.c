@@ -85,7 +85,7 @@ worker(int mode, int sock, uint8_t *shm)
     for (;;) {
         char ack = 1;
         if (mode == 0) {
-            ssize_t n = vg_ipc_read_frame(sock, &buf, &cap, 128u << 20);
+            ssize_t n = vg_frame_read(sock, &buf, &cap, 128u << 20);
             if (n < 0)
                 break;
             sink += touch(buf, (size_t)n);
@@ -136,7 +136,7 @@ run(int mode, const uint8_t *img, size_t len, int iters)
             vg_ipc_job j = { .id = (uint64_t)it, .threshold = -1, .nms = -1, .image = img, .image_len = len };
             hdr.len = 0;
             vg_ipc_encode_job(&hdr, &j);
-            vg_ipc_write_all(sv[0], hdr.data, hdr.len, img, len);
+            vg_frame_write_all(sv[0], hdr.data, hdr.len, img, len);
         } else if (mode == 1) {
             int fd = memfd_create("job", MFD_CLOEXEC);
             if (ftruncate(fd, (off_t)len) != 0 || write(fd, img, len) != (ssize_t)len)

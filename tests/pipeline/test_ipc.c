@@ -343,14 +343,14 @@ test_reader(void **state)
     assert_int_equal(vg_ipc_encode_quit(&b), 0);
 
     /* byte by byte: three frames come out, in order */
-    vg_ipc_reader rd;
-    vg_ipc_reader_init(&rd, 1024);
+    vg_frame_reader rd;
+    vg_frame_reader_init(&rd, 1024);
     int types[3], got = 0;
     for (size_t i = 0; i < b.len; i++) {
-        assert_int_equal(vg_ipc_reader_feed(&rd, b.data + i, 1), 1);
+        assert_int_equal(vg_frame_reader_feed(&rd, b.data + i, 1), 1);
         const uint8_t *p;
         size_t n;
-        while (vg_ipc_reader_next(&rd, &p, &n) == 1) {
+        while (vg_frame_reader_next(&rd, &p, &n) == 1) {
             vg_ipc_msg m;
             assert_int_equal(vg_ipc_decode(p, n, &m), 0);
             types[got++] = m.type;
@@ -360,52 +360,52 @@ test_reader(void **state)
     assert_int_equal(types[0], VG_IPC_QUIT);
     assert_int_equal(types[1], VG_IPC_READY);
     assert_int_equal(types[2], VG_IPC_QUIT);
-    vg_ipc_reader_release(&rd);
+    vg_frame_reader_release(&rd);
 
     /* a header over the limit is refused before any payload arrives */
-    vg_ipc_reader_init(&rd, 1024);
+    vg_frame_reader_init(&rd, 1024);
     const uint8_t big[4] = { 0, 0, 0x04, 0x01 };   /* 1025 */
-    assert_int_equal(vg_ipc_reader_feed(&rd, big, 4), VG_E_PROTO);
-    vg_ipc_reader_release(&rd);
-    vg_ipc_reader_init(&rd, 0);
+    assert_int_equal(vg_frame_reader_feed(&rd, big, 4), VG_E_PROTO);
+    vg_frame_reader_release(&rd);
+    vg_frame_reader_init(&rd, 0);
     const uint8_t neg[4] = { 0xff, 0xff, 0xff, 0xff };
-    assert_int_equal(vg_ipc_reader_feed(&rd, neg, 4), VG_E_PROTO);
-    vg_ipc_reader_release(&rd);
+    assert_int_equal(vg_frame_reader_feed(&rd, neg, 4), VG_E_PROTO);
+    vg_frame_reader_release(&rd);
 
     /* through a real socketpair, with fill(), and end of stream */
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    assert_int_equal(vg_ipc_write_all(sv[0], b.data, b.len, NULL, 0), 0);
+    assert_int_equal(vg_frame_write_all(sv[0], b.data, b.len, NULL, 0), 0);
     close(sv[0]);
-    vg_ipc_reader_init(&rd, 1024);
+    vg_frame_reader_init(&rd, 1024);
     got = 0;
     for (;;) {
-        ssize_t n = vg_ipc_reader_fill(&rd, sv[1]);
+        ssize_t n = vg_frame_reader_fill(&rd, sv[1]);
         assert_true(n >= 0);
         const uint8_t *p;
         size_t len;
-        while (vg_ipc_reader_next(&rd, &p, &len) == 1)
+        while (vg_frame_reader_next(&rd, &p, &len) == 1)
             got++;
         if (n == 0)
             break;
     }
     assert_int_equal(got, 3);
-    vg_ipc_reader_release(&rd);
+    vg_frame_reader_release(&rd);
     close(sv[1]);
 
     /* blocking read_frame: whole frames, then -EPIPE at a clean end, PROTO mid-frame */
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    assert_int_equal(vg_ipc_write_all(sv[0], b.data, b.len - 2, NULL, 0), 0);
+    assert_int_equal(vg_frame_write_all(sv[0], b.data, b.len - 2, NULL, 0), 0);
     close(sv[0]);
     uint8_t *fb = NULL;
     size_t cap = 0;
-    assert_true(vg_ipc_read_frame(sv[1], &fb, &cap, 1024) > 0);
-    assert_true(vg_ipc_read_frame(sv[1], &fb, &cap, 1024) > 0);
-    assert_int_equal(vg_ipc_read_frame(sv[1], &fb, &cap, 1024), VG_E_PROTO);
+    assert_true(vg_frame_read(sv[1], &fb, &cap, 1024) > 0);
+    assert_true(vg_frame_read(sv[1], &fb, &cap, 1024) > 0);
+    assert_int_equal(vg_frame_read(sv[1], &fb, &cap, 1024), VG_E_PROTO);
     close(sv[1]);
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     close(sv[0]);
-    assert_int_equal(vg_ipc_read_frame(sv[1], &fb, &cap, 1024), -EPIPE);
+    assert_int_equal(vg_frame_read(sv[1], &fb, &cap, 1024), -EPIPE);
     close(sv[1]);
     free(fb);
     vg_buf_release(&b);

@@ -1,0 +1,15 @@
+/* pixels: see pixels.h. */
+#include "pipeline/pixels.h"
+
+#include <glib.h>
+
+
+void
+vg_image_release(vg_image *im)
+{
+    if (!im)
+        return;
+    g_free(im->rgb);
+    im->rgb = NULL;
+    im->w = im->h = 0;
+}

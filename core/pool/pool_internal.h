@@ -1,0 +1,243 @@
+/*
+ * pool_internal: what the files of the pool share (pool.h is the contract;
+ * nothing outside core/pool/ includes this).
+ *
+ * Objects:
+ *   vg_pool  -> models[] (every listed model, loaded or not)
+ *   model    -> its workers (list), its FIFO queue of jobs, its stats
+ *   worker   -> a child process, its socket, its in-flight jobs (one batch)
+ *   job      -> one submitted image (the vg_pool_req handle)
+ *
+ * A job is QUEUED (in its model's queue), SENT (in a worker's in-flight
+ * batch) or DONE. It completes exactly once (vg_pool__complete()); after
+ * that it may linger, callback-less, only while a worker still holds it (a
+ * canceled job whose bytes are on their way), and is freed when the worker
+ * answers or dies.
+ *
+ * A worker is STARTING (forked, loading), READY (serving), or gone: its
+ * socket closed, its pid on the zombie list until waitpid() reaps it.
+ * Losing a worker (EOF, protocol error, deadline kill, memory cap) goes
+ * through vg_pool__worker_lost(), which retries or fails its jobs and
+ * schedules a respawn with backoff.
+ *
+ * The files, one per part of the job:
+ *   pool_lifecycle.c  options, create, stop (drain), destroy
+ *   pool_model.c      manifests, the model list, load / unload / reload
+ *   pool_queue.c      jobs: submit, the per-model queue, dynamic batching, completion
+ *   pool_proc.c       worker processes: spawn, respawn with backoff, reaping, memory cap
+ *   pool_io.c         the worker sockets: JOB frames out, READY / RESULT / FATAL in
+ *   pool_stats.c      latency window, histograms, per-model and per-worker figures
+ * Everything runs on the pool's loop, one callback at a time.
+ */
+#ifndef VG_POOL_INTERNAL_H
+#define VG_POOL_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <ev.h>
+
+#include "base/buf.h"
+#include "base/list.h"
+#include "pipeline/model.h"
+#include "pool/ipc.h"
+#include "pool/pool.h"
+
+#define VG_POOL__LAT_WINDOW 1024   /* answers kept for percentiles */
+
+enum job_state { J_QUEUED, J_SENT, J_DONE };
+enum worker_state { W_STARTING, W_READY, W_GONE };
+enum model_state { M_UNLOADED, M_LOADING, M_READY, M_DEGRADED, M_FAILED, M_UNLOADING, M_INVALID };
+
+typedef struct model model;
+typedef struct worker worker;
+typedef struct job job;
+
+/* A model's manifest, shared by the workers started from it (reload keeps two). */
+typedef struct def {
+    vg_model *m;
+    int refs;                      /* the model's current pointer + each worker */
+    unsigned max_batch;            /* [batching] max_batch; 0 = the backend's batch */
+    uint32_t delay_us;             /* [batching] max_queue_delay_us */
+} def;
+
+_Static_assert(VG_POOL_MAX_BATCH == VG_MODEL_MAX_BATCH, "pool.h and model.h disagree on the largest batch");
+
+struct job {
+    vg_pool *pool;
+    model *m;
+    vg_pool_cb cb;                 /* NULL once completed */
+    void *ud;
+    enum job_state state;
+    uint64_t id;
+    const uint8_t *image;
+    size_t image_len;
+    void (*image_free)(void *);
+    void *image_ctx;
+    uint8_t *image_copy;           /* when the pool copied the bytes */
+    float threshold, nms;
+    uint8_t *mask;                 /* classes bytes, or NULL */
+    size_t mask_len;
+    int annotate, quality;
+    int attempts;                  /* times sent to a worker */
+    int batch;                     /* size of the batch it was last sent in */
+    uint64_t submit_us, sent_us;
+    ev_tstamp deadline;            /* loop time */
+    ev_timer timer;
+    worker *w;                     /* while SENT */
+    vg_buf hdr;                    /* the JOB frame prefix while being written */
+    vg_link qlink;                 /* in its model's queue while QUEUED */
+};
+
+struct worker {
+    model *m;
+    def *d;                        /* manifest it was started with */
+    int gen;                       /* model generation (reload) */
+    int index;
+    enum worker_state state;
+    int retiring;                  /* takes no new job; QUIT when idle */
+    int quit_sent;
+    pid_t pid;
+    int fd;
+    ev_io rio, wio;
+    ev_timer start_timer;
+    ev_child cw;                   /* on the default loop, which reaps every child itself */
+    int use_cw;
+    int exited, status;            /* from cw: the child is reaped */
+    vg_frame_reader rd;
+    struct iovec out[2 * VG_MODEL_MAX_BATCH + 1];
+    int nout, outi;                /* pending iovecs, first not fully written */
+    job *inflight[VG_MODEL_MAX_BATCH];
+    int ninflight;
+    int max_batch;
+    size_t rss;
+    uint64_t started_us;
+    int lost_starting;             /* died before READY */
+    const char *lost_why;          /* static reason when we killed it */
+    vg_link link;                  /* in its model's workers, or the pool's zombies */
+};
+
+typedef struct lat {
+    float total_ms, infer_ms;
+    uint64_t done_us;              /* when it was answered (monotonic) */
+} lat;
+
+struct model {
+    vg_pool *pool;
+    char *name;
+    def *d;                        /* current manifest; NULL if invalid or never read */
+    def *next_d;                   /* reload in progress: the new manifest */
+    enum model_state state;
+    int loaded;                    /* between load and unload */
+    int gen;
+    char *backend_override;
+    unsigned target;               /* workers wanted */
+    vg_list workers;               /* live workers, newest first (worker.link) */
+    int next_index;
+    vg_list queue;                 /* QUEUED jobs, oldest first (job.qlink) */
+    unsigned start_fails;          /* consecutive */
+    unsigned crash_streak;         /* consecutive losses, for the backoff */
+    int ever_ready;                /* a worker of this load became ready */
+    ev_timer respawn;
+    /* what workers said */
+    char backend[32], device[128], why[512], fail[512];
+    int input_w, input_h, classes;
+    /* stats */
+    uint64_t ok, failed, rejected, timedout, retried, restarts, crashes;
+    lat window[VG_POOL__LAT_WINDOW];
+    unsigned wpos, wlen;
+    uint64_t hist[VG_POOL_HIST_BUCKETS];
+    double hist_sum;
+    uint64_t loaded_us;            /* when it was last loaded, for the answer rate */
+    /* dynamic batching */
+    ev_timer batch_timer;          /* an idle worker waits for a fuller batch until this fires */
+    int backend_batch;             /* what the last ready worker's backend takes */
+    uint64_t batches, batched_jobs;
+    uint64_t batch_sizes[VG_POOL_MAX_BATCH + 1];
+};
+
+struct vg_pool {
+    struct ev_loop *loop;
+    vg_pool_options o;
+    char *models_dir, *backend_dir, *default_model;
+    model **models;
+    size_t nmodels;
+    uint64_t next_id;
+    vg_list zombies;               /* lost workers not yet reaped (worker.link) */
+    ev_timer reap_timer;
+    ev_timer mem_timer;
+    int stopping;
+    void (*stop_cb)(void *);
+    void *stop_ud;
+    ev_timer stop_timer;           /* grace period */
+    ev_timer stop_done_timer;      /* fires stop_cb from a clean stack */
+    ev_prepare kick;               /* dispatches what submit queued, outside submit */
+    int stop_done;
+    char scratch[64];
+};
+
+/* ---- shared helpers (pool_lifecycle.c) ---- */
+
+/* Monotonic clock in microseconds. */
+uint64_t vg_pool__now_us(void);
+/* snprintf into err (when err and errlen are set). */
+void vg_pool__copy_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* When stopping and every job is done: QUIT every worker; once all are reaped, fire the stop callback. */
+void vg_pool__maybe_finish_stop(vg_pool *p);
+
+/* ---- models (pool_model.c) ---- */
+
+def *vg_pool__def_ref(def *d);
+/* Drops one reference; the last frees the manifest. NULL is a no-op. */
+void vg_pool__def_unref(def *d);
+/* The model called `name`, or NULL. */
+model *vg_pool__find_model(const vg_pool *p, const char *name);
+/* Workers alive and not retiring (only READY ones with ready_only). */
+int vg_pool__worker_alive_count(const model *m, int ready_only);
+/* Recomputes m->state from its workers (loading, ready, degraded, ...). */
+void vg_pool__model_update_state(model *m);
+/* Marks the model failed with `reason` and fails its queue with VG_E_UNAVAILABLE. */
+void vg_pool__model_fail(model *m, const char *reason);
+
+/* ---- jobs, queue, batching (pool_queue.c) ---- */
+
+/* Puts a job in its model's queue (at the front for a retry). */
+void vg_pool__queue_push(model *m, job *j, int front);
+void vg_pool__job_free(job *j);
+/* Completes a job: its callback runs now, exactly once (see pool_queue.c). */
+void vg_pool__complete(job *j, int status, const char *msg, const vg_ipc_result *r, const def *d, int pid);
+/* Fails every queued job of the model. */
+void vg_pool__fail_queue(model *m, int status, const char *msg);
+/* Sends queued jobs to idle workers (see pool_queue.c for the batching rule). */
+void vg_pool__dispatch(model *m);
+void vg_pool__on_batch_timer(struct ev_loop *loop, ev_timer *t, int revents);
+
+/* ---- worker processes (pool_proc.c) ---- */
+
+/* Starts workers until the model has its target (current generation, not retiring). */
+void vg_pool__spawn_missing(model *m, int respawn);
+/* The worker is gone or must go: kill, retry or fail its jobs, respawn (see pool_proc.c). */
+void vg_pool__worker_lost(worker *w, const char *why);
+/* Frees a worker that is on no list (reaped, or given up on by destroy). */
+void vg_pool__worker_free(worker *w);
+void vg_pool__on_respawn(struct ev_loop *loop, ev_timer *t, int revents);
+void vg_pool__on_reap_timer(struct ev_loop *loop, ev_timer *t, int revents);
+void vg_pool__on_mem_timer(struct ev_loop *loop, ev_timer *t, int revents);
+
+/* ---- worker sockets (pool_io.c) ---- */
+
+/* Sends a batch of jobs (already taken off the queue) to an idle worker. */
+void vg_pool__worker_send(worker *w, job **jobs, int n);
+/* Sends QUIT (the worker answers what it holds, then exits), at most once per worker. */
+void vg_pool__worker_send_quit(worker *w);
+void vg_pool__on_worker_readable(struct ev_loop *loop, ev_io *io, int revents);
+void vg_pool__on_worker_writable(struct ev_loop *loop, ev_io *io, int revents);
+
+/* ---- statistics (pool_stats.c) ---- */
+
+/* Records one answer's latencies in the model's window and histogram. */
+void vg_pool__record_latency(model *m, double total_ms, double infer_ms);
+
+#endif

@@ -1,0 +1,331 @@
+/*
+ * pool_proc: the worker processes: fork (vg_worker_main runs in the
+ * child), losing a worker (its jobs retried or failed), respawn with
+ * exponential backoff, reaping, the start timeout and the memory cap.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/child.h"
+#include "base/log.h"
+#include "pool/pool_internal.h"
+#include "pool/worker.h"
+
+#define START_FAILS_MAX 3           /* consecutive failed starts before "failed" */
+#define SNDBUF_BYTES    (4 << 20)
+
+
+void
+vg_pool__worker_free(worker *w)
+{
+    if (w->use_cw)
+        ev_child_stop(w->m->pool->loop, &w->cw);
+    vg_pool__def_unref(w->d);
+    free(w);
+}
+
+
+/* Logs how a reaped worker ended and frees it. */
+static void
+worker_reaped(worker *w, int st, int known)
+{
+    model *m = w->m;
+    if (known && WIFSIGNALED(st))
+        vg_info("pool", "worker %s#%d (pid %d) ended by signal %d (%s)", m->name, w->index,
+                (int)w->pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
+    else if (known && WIFEXITED(st) && WEXITSTATUS(st) != 0)
+        vg_info("pool", "worker %s#%d (pid %d) exited with status %d", m->name, w->index,
+                (int)w->pid, WEXITSTATUS(st));
+    else
+        vg_debug("pool", "worker %s#%d (pid %d) exited", m->name, w->index, (int)w->pid);
+    if (known && w->lost_starting && WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL && !strstr(m->why, "signal")) {
+        size_t used = strlen(m->why);
+        if (used + 1 < sizeof m->why)
+            snprintf(m->why + used, sizeof m->why - used, " (signal %d, %s)", WTERMSIG(st),
+                     strsignal(WTERMSIG(st)));
+        if (m->state == M_FAILED)
+            snprintf(m->fail, sizeof m->fail, "%s", m->why);
+    }
+    vg_pool__worker_free(w);
+}
+
+
+static void
+reap_sweep(vg_pool *p)
+{
+    vg_list_each_safe(w, next, &p->zombies, worker, link) {
+        int st = 0, known = 0;
+        if (w->use_cw) {
+            if (!w->exited)         /* libev reaps it and calls on_child */
+                continue;
+            st = w->status;
+            known = 1;
+        } else {
+            pid_t r = waitpid(w->pid, &st, WNOHANG);
+            if (r == 0)
+                continue;
+            known = r == w->pid;    /* else ECHILD: someone else reaped it */
+        }
+        vg_list_remove(&p->zombies, &w->link);
+        worker_reaped(w, st, known);
+    }
+    if (vg_list_empty(&p->zombies))
+        ev_timer_stop(p->loop, &p->reap_timer);
+    vg_pool__maybe_finish_stop(p);
+}
+
+
+void
+vg_pool__on_reap_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    reap_sweep(t->data);
+}
+
+
+static double
+backoff_s(const vg_pool *p, unsigned streak)
+{
+    double ms = p->o.backoff_min_ms;
+    for (unsigned i = 1; i < streak && ms < p->o.backoff_max_ms; i++)
+        ms *= 2;
+    if (ms > p->o.backoff_max_ms)
+        ms = p->o.backoff_max_ms;
+    return ms / 1000.0;
+}
+
+
+/*
+ * The worker is gone or must go: kill it, close its socket, retry or fail
+ * its in-flight jobs, put it on the zombie list, schedule a respawn.
+ */
+void
+vg_pool__worker_lost(worker *w, const char *why)
+{
+    model *m = w->m;
+    vg_pool *p = m->pool;
+    if (w->state == W_GONE)
+        return;
+    int was_starting = w->state == W_STARTING;
+    int expected = w->retiring || w->quit_sent;
+
+    w->state = W_GONE;
+    if (!w->exited)              /* once reaped, the pid may belong to someone else */
+        kill(w->pid, SIGKILL);
+    ev_io_stop(p->loop, &w->rio);
+    ev_io_stop(p->loop, &w->wio);
+    ev_timer_stop(p->loop, &w->start_timer);
+    close(w->fd);
+    w->fd = -1;
+    w->nout = w->outi = 0;
+    vg_frame_reader_release(&w->rd);
+
+    /* unlink from the model, onto the zombie list */
+    vg_list_remove(&m->workers, &w->link);
+    vg_list_push_front(&p->zombies, &w->link);
+    ev_timer_start(p->loop, &p->reap_timer);
+
+    int nretry = 0;
+    for (int i = 0; i < w->ninflight; i++) {
+        job *j = w->inflight[i];
+        j->w = NULL;
+        if (!j->cb) {            /* canceled while in flight */
+            j->state = J_DONE;
+            vg_pool__job_free(j);
+            continue;
+        }
+        if (j->attempts < 2 && !p->stopping && m->loaded && m->state != M_FAILED) {
+            vg_pool__queue_push(m, j, 1);   /* to the front: it has waited already */
+            m->retried++;
+            nretry++;
+        } else {
+            j->state = J_DONE;
+            vg_pool__complete(j, VG_E_WORKERDIED, "the worker died while running this job, twice", NULL, NULL, w->pid);
+        }
+    }
+    w->ninflight = 0;
+
+    if (!expected) {
+        m->crashes++;
+        m->crash_streak++;
+        w->lost_starting = was_starting;
+        vg_warn("pool", "model %s: worker %d (pid %d) lost%s: %s%s", m->name, w->index, (int)w->pid,
+                was_starting ? " while loading" : "", why, nretry ? "; its job is retried" : "");
+        if (was_starting) {
+            m->start_fails++;
+            snprintf(m->why, sizeof m->why, "worker lost while loading: %s", why);
+            if (m->start_fails >= START_FAILS_MAX && vg_pool__worker_alive_count(m, 1) == 0)
+                vg_pool__model_fail(m, m->why);
+        }
+    }
+    if (m->loaded && m->state != M_FAILED && !p->stopping && !ev_is_active(&m->respawn)) {
+        double delay = expected ? 0 : backoff_s(p, m->crash_streak);
+        ev_timer_set(&m->respawn, delay, 0);
+        ev_timer_start(p->loop, &m->respawn);
+    }
+    vg_pool__model_update_state(m);
+    vg_pool__maybe_finish_stop(p);
+}
+
+
+static void
+on_child(struct ev_loop *loop, ev_child *c, int revents)
+{
+    worker *w = c->data;
+    (void)revents;
+    ev_child_stop(loop, c);
+    w->exited = 1;
+    w->status = c->rstatus;
+    if (w->state != W_GONE) {
+        /* the exit was seen before the end of its stream */
+        model *m = w->m;
+        vg_pool__worker_lost(w, w->state == W_STARTING ? "exited before it was ready" : "exited");
+        vg_pool__dispatch(m);
+    }
+    reap_sweep(w->m->pool);
+}
+
+
+static void
+on_start_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    worker *w = t->data;
+    (void)loop;
+    (void)revents;
+    vg_pool__worker_lost(w, "did not load its model within the start timeout");
+}
+
+
+static int
+spawn_worker(model *m, def *d, int gen)
+{
+    vg_pool *p = m->pool;
+    worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    w->m = m;
+    w->d = vg_pool__def_ref(d);
+    w->gen = gen;
+    w->index = m->next_index++;
+    w->state = W_STARTING;
+    w->max_batch = 1;
+    vg_frame_reader_init(&w->rd, VG_IPC_MAX_FRAME);
+
+    vg_worker_config cfg = {
+        .model = d->m,
+        .backend = m->backend_override,
+        .backend_dir = p->backend_dir,
+        .limits = { p->o.max_image_bytes, p->o.max_image_pixels, p->o.max_image_side },
+        .mem_cap = p->o.mem_cap,
+        .max_frame = p->o.max_image_bytes + 64 * 1024 + (size_t)d->m->classes,
+        .log_fd = p->o.log_fd,
+        .index = w->index,
+    };
+    int fd;
+    pid_t pid = vg_child_fork(&fd, SNDBUF_BYTES);
+    if (pid < 0) {
+        vg_pool__def_unref(w->d);
+        vg_frame_reader_release(&w->rd);
+        free(w);
+        return (int)pid;
+    }
+    if (pid == 0)
+        vg_worker_main(&cfg, fd);   /* never returns */
+    w->pid = pid;
+    w->fd = fd;
+    w->started_us = vg_pool__now_us();
+    ev_io_init(&w->rio, vg_pool__on_worker_readable, w->fd, EV_READ);
+    ev_io_init(&w->wio, vg_pool__on_worker_writable, w->fd, EV_WRITE);
+    w->rio.data = w->wio.data = w;
+    ev_timer_init(&w->start_timer, on_start_timeout, p->o.start_timeout_ms / 1000.0, 0);
+    w->start_timer.data = w;
+    ev_io_start(p->loop, &w->rio);
+    ev_timer_start(p->loop, &w->start_timer);
+    if (ev_is_default_loop(p->loop)) {
+        ev_child_init(&w->cw, on_child, pid, 0);
+        w->cw.data = w;
+        w->use_cw = 1;
+        ev_child_start(p->loop, &w->cw);
+    }
+    vg_list_push_front(&m->workers, &w->link);
+    vg_debug("pool", "model %s: worker %d forked (pid %d)", m->name, w->index, (int)pid);
+    return 0;
+}
+
+
+/* Starts workers until the model has its target (current generation, not retiring). */
+void
+vg_pool__spawn_missing(model *m, int respawn)
+{
+    vg_pool *p = m->pool;
+    if (!m->loaded || m->state == M_FAILED || p->stopping)
+        return;
+    def *d = m->next_d ? m->next_d : m->d;
+    int have = 0;
+    vg_list_each(w, &m->workers, worker, link)
+        if (w->state != W_GONE && !w->retiring && w->gen == m->gen)
+            have++;
+    while ((unsigned)have < m->target) {
+        int rc = spawn_worker(m, d, m->gen);
+        if (rc != 0) {
+            vg_error("pool", "model %s: cannot start a worker: %s", m->name, vg_err_str(rc));
+            ev_timer_set(&m->respawn, backoff_s(p, ++m->crash_streak), 0);
+            ev_timer_start(p->loop, &m->respawn);
+            break;
+        }
+        if (respawn)
+            m->restarts++;
+        have++;
+    }
+    vg_pool__model_update_state(m);
+}
+
+
+void
+vg_pool__on_respawn(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    model *m = t->data;
+    (void)loop;
+    (void)revents;
+    vg_pool__spawn_missing(m, 1);
+    vg_pool__dispatch(m);
+}
+
+
+void
+vg_pool__on_mem_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    vg_pool *p = t->data;
+    (void)loop;
+    (void)revents;
+    if (!p->o.mem_cap)
+        return;
+    for (size_t i = 0; i < p->nmodels; i++) {
+        model *m = p->models[i];
+        vg_list_each_safe(w, next, &m->workers, worker, link) {
+            if (w->state == W_GONE)
+                continue;
+            size_t rss = vg_worker_rss(w->pid);
+            if (rss)
+                w->rss = rss;
+            if (rss > 2 * p->o.mem_cap) {
+                vg_warn("pool", "model %s: worker %d uses %zu MiB, twice the cap: killing it",
+                        m->name, w->index, rss >> 20);
+                vg_pool__worker_lost(w, "killed: memory cap");
+                vg_pool__dispatch(m);
+            } else if (rss > p->o.mem_cap && w->ninflight == 0 && !w->retiring && w->state == W_READY) {
+                vg_info("pool", "model %s: worker %d uses %zu MiB, above the cap: recycling", m->name,
+                        w->index, rss >> 20);
+                w->retiring = 1;
+                vg_pool__worker_send_quit(w);
+                vg_pool__spawn_missing(m, 1);
+            }
+        }
+    }
+}

@@ -1,0 +1,421 @@
+/*
+ * pool_queue: jobs from submit to completion: the per-model FIFO queue,
+ * deadlines, dynamic batching (how many queued jobs go to which idle
+ * worker, and when to wait for a fuller batch) and the one place a job's
+ * callback runs (vg_pool__complete).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "pool/pool_internal.h"
+
+
+static void
+queue_remove(model *m, job *j)
+{
+    vg_list_remove(&m->queue, &j->qlink);
+}
+
+
+void
+vg_pool__queue_push(model *m, job *j, int front)
+{
+    j->state = J_QUEUED;
+    j->w = NULL;
+    if (front)
+        vg_list_push_front(&m->queue, &j->qlink);
+    else
+        vg_list_push_back(&m->queue, &j->qlink);
+}
+
+
+void
+vg_pool__job_free(job *j)
+{
+    vg_pool *p = j->pool;
+    ev_timer_stop(p->loop, &j->timer);
+    if (j->image_free)
+        j->image_free(j->image_ctx);
+    free(j->image_copy);
+    free(j->mask);
+    vg_buf_release(&j->hdr);
+    free(j);
+}
+
+
+/*
+ * Completes a job: its callback runs now, exactly once. `r` carries the
+ * worker's answer (NULL on pool-side errors). Frees the job unless a
+ * worker still holds it.
+ */
+void
+vg_pool__complete(job *j, int status, const char *msg, const vg_ipc_result *r, const def *d, int pid)
+{
+    model *m = j->m;
+    vg_pool_result res;
+    vg_detection *dets = NULL;
+
+    if (j->state == J_QUEUED)
+        queue_remove(m, j);
+    ev_timer_stop(j->pool->loop, &j->timer);
+    vg_pool_cb cb = j->cb;
+    j->cb = NULL;
+    int held = j->state == J_SENT && j->w != NULL;
+    j->state = held ? J_SENT : J_DONE;
+    if (!cb)
+        goto out;
+
+    memset(&res, 0, sizeof res);
+    res.model = m->name;
+    res.backend = m->backend[0] ? m->backend : (m->d ? m->d->m->backend : "");
+    res.message = msg ? msg : "";
+    res.attempts = j->attempts;
+    res.worker_pid = pid;
+    res.batch = j->batch;
+    uint64_t t = vg_pool__now_us();
+    res.total_us = t - j->submit_us;
+    res.queue_us = j->sent_us ? j->sent_us - j->submit_us : res.total_us;
+    if (r) {
+        res.width = r->w;
+        res.height = r->h;
+        res.decode_us = r->decode_us;
+        res.infer_us = r->infer_us;
+        res.post_us = r->post_us;
+        res.annotate_us = r->annotate_us;
+        if (status == 0 && r->ndet) {
+            dets = malloc(r->ndet * sizeof *dets);
+            if (!dets) {
+                status = -ENOMEM;
+                res.message = "out of memory";
+            } else {
+                memcpy(dets, r->dets, r->ndet * sizeof *dets);
+                for (size_t i = 0; i < r->ndet; i++)
+                    dets[i].label = d->m->labels[dets[i].class_id];
+                res.count = r->ndet;
+                res.detections = dets;
+            }
+        }
+        if (status == 0 && r->jpeg && r->jpeg_len) {
+            res.jpeg = malloc(r->jpeg_len);
+            if (res.jpeg) {
+                memcpy(res.jpeg, r->jpeg, r->jpeg_len);
+                res.jpeg_len = r->jpeg_len;
+            } else {
+                status = -ENOMEM;
+                res.message = "out of memory";
+            }
+        }
+    }
+    if (status == 0) {
+        m->ok++;
+        vg_pool__record_latency(m, res.total_us / 1000.0, res.infer_us / 1000.0);
+    } else {
+        m->failed++;
+        if (status == VG_E_TIMEDOUT)
+            m->timedout++;
+        if (!res.message[0])
+            res.message = vg_err_str(status);
+    }
+    cb(status, &res, j->ud);
+    free(res.jpeg);
+    free(dets);
+out:
+    if (!held)
+        vg_pool__job_free(j);
+}
+
+
+/* Fails every queued job of the model. */
+void
+vg_pool__fail_queue(model *m, int status, const char *msg)
+{
+    job *j;
+    while ((j = vg_list_first(&m->queue, job, qlink)))
+        vg_pool__complete(j, status, msg, NULL, NULL, 0);
+}
+
+
+static void
+on_job_deadline(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    job *j = t->data;
+    (void)loop;
+    (void)revents;
+    if (j->state == J_QUEUED) {
+        vg_pool__complete(j, VG_E_TIMEDOUT, "the job waited in the queue past its deadline", NULL, NULL, 0);
+        return;
+    }
+    if (j->state == J_SENT && j->w) {
+        worker *w = j->w;
+        model *m = w->m;
+        char msg[160];
+        snprintf(msg, sizeof msg, "the worker ran past the job's deadline and was killed");
+        vg_warn("pool", "%s: job %llu ran past its deadline: killing worker %d (pid %d)", m->name,
+                (unsigned long long)j->id, w->index, (int)w->pid);
+        /* take it out of the batch first: it is answered, not retried */
+        for (int i = 0; i < w->ninflight; i++)
+            if (w->inflight[i] == j) {
+                w->inflight[i] = w->inflight[--w->ninflight];
+                break;
+            }
+        j->w = NULL;
+        j->state = J_DONE;
+        vg_pool__complete(j, VG_E_TIMEDOUT, msg, NULL, NULL, w->pid);
+        vg_pool__worker_lost(w, "killed: job deadline");
+        vg_pool__dispatch(m);
+    }
+}
+
+
+/* Jobs `w` takes at once: the manifest's [batching] max_batch within what its backend takes. */
+static int
+batch_cap(const worker *w)
+{
+    int cap = w->max_batch;
+    if (w->d->max_batch && (int)w->d->max_batch < cap)
+        cap = (int)w->d->max_batch;
+    return cap;
+}
+
+
+void
+vg_pool__on_batch_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    vg_pool__dispatch(t->data);
+}
+
+
+static int
+worker_idle(const worker *w)
+{
+    return w->state == W_READY && !w->retiring && !w->quit_sent && w->ninflight == 0;
+}
+
+
+/*
+ * Sends queued jobs to idle workers, spread evenly over them (each takes
+ * ceil(waiting / idle workers), at most its batch cap), so that batching
+ * never leaves a worker idle beside a waiting job. With a
+ * max_queue_delay_us, nothing leaves while the queue holds fewer jobs than
+ * the idle workers could take in full batches and the oldest job has waited
+ * less than the delay (the batch timer wakes us then); a draining pool goes
+ * at once.
+ */
+void
+vg_pool__dispatch(model *m)
+{
+    vg_pool *p = m->pool;
+    if (vg_list_empty(&m->queue)) {
+        ev_timer_stop(p->loop, &m->batch_timer);
+        return;
+    }
+    int idle = 0, room = 0;
+    uint32_t delay = 0;
+    vg_list_each(w, &m->workers, worker, link)
+        if (worker_idle(w)) {
+            idle++;
+            room += batch_cap(w);
+            if (w->d->delay_us > delay)
+                delay = w->d->delay_us;
+        }
+    if (idle == 0)
+        return;
+    if (delay && (int)m->queue.n < room && !p->stopping) {
+        uint64_t waited = vg_pool__now_us() - vg_list_first(&m->queue, job, qlink)->submit_us;
+        if (waited < delay) {
+            ev_timer_stop(p->loop, &m->batch_timer);
+            ev_timer_set(&m->batch_timer, (double)(delay - waited) / 1e6, 0);
+            ev_timer_start(p->loop, &m->batch_timer);
+            return;
+        }
+    }
+    ev_timer_stop(p->loop, &m->batch_timer);
+    /* look again after each send: a send that fails loses its worker */
+    while (!vg_list_empty(&m->queue)) {
+        worker *w = NULL;
+        idle = 0;
+        vg_list_each(x, &m->workers, worker, link)
+            if (worker_idle(x)) {
+                if (!w)
+                    w = x;
+                idle++;
+            }
+        if (!w)
+            break;
+        int share = ((int)m->queue.n + idle - 1) / idle, cap = batch_cap(w);
+        if (share > cap)
+            share = cap;
+        job *batch[VG_MODEL_MAX_BATCH];
+        int n = 0;
+        job *j;
+        while (n < share && (j = vg_list_first(&m->queue, job, qlink))) {
+            queue_remove(m, j);
+            batch[n++] = j;
+        }
+        vg_pool__worker_send(w, batch, n);
+    }
+}
+
+
+int
+vg_pool_submit(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb cb, void *ud,
+               vg_pool_req **req, char *err, size_t errlen)
+{
+    if (req)
+        *req = NULL;
+    if (!jb || !cb) {
+        vg_pool__copy_err(err, errlen, "%s", "missing job or callback");
+        return VG_E_INVAL;
+    }
+    if (p->stopping) {
+        vg_pool__copy_err(err, errlen, "%s", "the server is shutting down");
+        return VG_E_STOPPING;
+    }
+    if (!name || !name[0])
+        name = vg_pool_default_model(p);
+    model *m = name ? vg_pool__find_model(p, name) : NULL;
+    if (!m) {
+        vg_pool__copy_err(err, errlen, "no model '%.80s'", name ? name : "");
+        return VG_E_NOMODEL;
+    }
+    if (!m->loaded) {
+        vg_pool__copy_err(err, errlen, "model %s is not loaded", m->name);
+        return VG_E_NOTLOADED;
+    }
+    if (m->state == M_FAILED) {
+        vg_pool__copy_err(err, errlen, "%s", m->fail[0] ? m->fail : "the model failed to load");
+        return VG_E_UNAVAILABLE;
+    }
+    if (!jb->image || jb->image_len == 0) {
+        vg_pool__copy_err(err, errlen, "%s", "empty image");
+        return VG_E_NOTIMAGE;
+    }
+    if (jb->image_len > p->o.max_image_bytes) {
+        if (err)
+            snprintf(err, errlen, "image of %zu bytes exceeds the limit of %zu", jb->image_len,
+                     p->o.max_image_bytes);
+        return VG_E_TOOBIG;
+    }
+    if (!(jb->min_confidence < 0 || (jb->min_confidence > 0 && jb->min_confidence <= 1)) ||
+        !(jb->nms < 0 || jb->nms <= 1) || isnan(jb->nms) || jb->jpeg_quality < 0 || jb->jpeg_quality > 100) {
+        vg_pool__copy_err(err, errlen, "%s", "min_confidence must be in (0, 1], nms in [0, 1], jpeg_quality in 1..100");
+        return VG_E_INVAL;
+    }
+    /* jobs an idle worker is about to take do not count as waiting */
+    unsigned idle = 0;
+    vg_list_each(w, &m->workers, const worker, link)
+        if (w->state == W_READY && !w->retiring && !w->quit_sent && w->ninflight == 0)
+            idle += (unsigned)w->max_batch;
+    if (m->queue.n >= p->o.queue_max + idle) {
+        m->rejected++;
+        vg_pool__copy_err(err, errlen, "the queue of model %s is full", m->name);
+        return VG_E_QUEUEFULL;
+    }
+    const vg_model *vm = m->d->m;
+    job *j = calloc(1, sizeof *j);
+    if (!j) {
+        vg_pool__copy_err(err, errlen, "%s", "out of memory");
+        return -ENOMEM;
+    }
+    if (jb->classes && jb->nclasses) {
+        j->mask = calloc((size_t)vm->classes, 1);
+        if (!j->mask) {
+            free(j);
+            vg_pool__copy_err(err, errlen, "%s", "out of memory");
+            return -ENOMEM;
+        }
+        j->mask_len = (size_t)vm->classes;
+        for (size_t i = 0; i < jb->nclasses; i++) {
+            int found = 0;
+            for (int k = 0; k < vm->classes; k++)
+                if (jb->classes[i] && strcmp(jb->classes[i], vm->labels[k]) == 0) {
+                    j->mask[k] = 1;
+                    found = 1;
+                }
+            if (!found) {
+                if (err)
+                    snprintf(err, errlen, "model %s has no class '%.80s'", m->name,
+                             jb->classes[i] ? jb->classes[i] : "");
+                free(j->mask);
+                free(j);
+                return VG_E_INVAL;
+            }
+        }
+    }
+    if (jb->image_free) {
+        j->image = jb->image;
+        j->image_free = jb->image_free;
+        j->image_ctx = jb->image_ctx;
+    } else {
+        j->image_copy = malloc(jb->image_len);
+        if (!j->image_copy) {
+            free(j->mask);
+            free(j);
+            vg_pool__copy_err(err, errlen, "%s", "out of memory");
+            return -ENOMEM;
+        }
+        memcpy(j->image_copy, jb->image, jb->image_len);
+        j->image = j->image_copy;
+    }
+    j->image_len = jb->image_len;
+    j->pool = p;
+    j->m = m;
+    j->cb = cb;
+    j->ud = ud;
+    j->id = p->next_id++;
+    j->threshold = jb->min_confidence;
+    j->nms = jb->nms;
+    j->annotate = jb->annotate;
+    j->quality = jb->jpeg_quality ? jb->jpeg_quality : 85;
+    j->submit_us = vg_pool__now_us();
+    vg_buf_init(&j->hdr);
+    uint32_t dl = jb->deadline_ms ? jb->deadline_ms : p->o.job_timeout_ms;
+    ev_timer_init(&j->timer, on_job_deadline, dl / 1000.0, 0);
+    j->timer.data = j;
+    ev_now_update(p->loop);
+    ev_timer_start(p->loop, &j->timer);
+    vg_pool__queue_push(m, j, 0);
+    if (req)
+        *req = (vg_pool_req *)j;
+    /* sent from the loop, so that no callback ever runs inside submit */
+    ev_prepare_start(p->loop, &p->kick);
+    return 0;
+}
+
+
+void
+vg_pool_cancel(vg_pool_req *req)
+{
+    job *j = (job *)req;
+    if (!j || !j->cb)
+        return;
+    vg_pool__complete(j, VG_E_CANCELED, "canceled", NULL, NULL, 0);
+}
+
+
+unsigned
+vg_pool_retry_after(const vg_pool *p, const char *name)
+{
+    if (!name || !name[0])
+        name = vg_pool_default_model(p);
+    const model *m = name ? vg_pool__find_model(p, name) : NULL;
+    if (!m || m->wlen == 0)
+        return 1;
+    double sum = 0;
+    for (unsigned i = 0; i < m->wlen; i++)
+        sum += m->window[i].infer_ms + 1;
+    double mean_ms = sum / m->wlen;
+    unsigned workers = m->target ? m->target : 1;
+    double s = ceil(m->queue.n * mean_ms / workers / 1000.0);
+    if (s < 1)
+        s = 1;
+    if (s > 60)
+        s = 60;
+    return (unsigned)s;
+}
