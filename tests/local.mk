@@ -10,19 +10,19 @@ libtestsupport_a_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
 libtestsupport_a_CFLAGS = $(TEST_CFLAGS)
 TEST_LDADD = libtestsupport.a $(VIGIA_CORE_LIBS) $(CMOCKA_LIBS)
 
-check_PROGRAMS += tests/core/test_http
-tests_core_test_http_SOURCES = tests/core/test_http.c
-tests_core_test_http_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
-tests_core_test_http_CFLAGS = $(TEST_CFLAGS)
-tests_core_test_http_LDADD = $(TEST_LDADD)
-VIGIA_TESTS += tests/core/test_http
+check_PROGRAMS += tests/http/test_http
+tests_http_test_http_SOURCES = tests/http/test_http.c
+tests_http_test_http_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
+tests_http_test_http_CFLAGS = $(TEST_CFLAGS)
+tests_http_test_http_LDADD = $(TEST_LDADD)
+VIGIA_TESTS += tests/http/test_http
 
-check_PROGRAMS += tests/core/test_http_inproc
-tests_core_test_http_inproc_SOURCES = tests/core/test_http_inproc.c
-tests_core_test_http_inproc_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
-tests_core_test_http_inproc_CFLAGS = $(TEST_CFLAGS)
-tests_core_test_http_inproc_LDADD = $(TEST_LDADD)
-VIGIA_TESTS += tests/core/test_http_inproc
+check_PROGRAMS += tests/http/test_http_inproc
+tests_http_test_http_inproc_SOURCES = tests/http/test_http_inproc.c
+tests_http_test_http_inproc_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
+tests_http_test_http_inproc_CFLAGS = $(TEST_CFLAGS)
+tests_http_test_http_inproc_LDADD = $(TEST_LDADD)
+VIGIA_TESTS += tests/http/test_http_inproc
 
 check_PROGRAMS += tests/core/test_units
 tests_core_test_units_SOURCES = tests/core/test_units.c
@@ -38,19 +38,19 @@ tests_core_test_detect_api_CFLAGS = $(TEST_CFLAGS)
 tests_core_test_detect_api_LDADD = $(TEST_LDADD)
 VIGIA_TESTS += tests/core/test_detect_api
 
-check_PROGRAMS += tests/core/test_tls
-tests_core_test_tls_SOURCES = tests/core/test_tls.c
-tests_core_test_tls_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
-tests_core_test_tls_CFLAGS = $(TEST_CFLAGS)
-tests_core_test_tls_LDADD = $(TEST_LDADD)
-VIGIA_TESTS += tests/core/test_tls
+check_PROGRAMS += tests/net/test_tls
+tests_net_test_tls_SOURCES = tests/net/test_tls.c
+tests_net_test_tls_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
+tests_net_test_tls_CFLAGS = $(TEST_CFLAGS)
+tests_net_test_tls_LDADD = $(TEST_LDADD)
+VIGIA_TESTS += tests/net/test_tls
 
-check_PROGRAMS += tests/core/test_ws_raw
-tests_core_test_ws_raw_SOURCES = tests/core/test_ws_raw.c
-tests_core_test_ws_raw_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
-tests_core_test_ws_raw_CFLAGS = $(TEST_CFLAGS)
-tests_core_test_ws_raw_LDADD = $(TEST_LDADD)
-VIGIA_TESTS += tests/core/test_ws_raw
+check_PROGRAMS += tests/http/test_ws_raw
+tests_http_test_ws_raw_SOURCES = tests/http/test_ws_raw.c
+tests_http_test_ws_raw_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
+tests_http_test_ws_raw_CFLAGS = $(TEST_CFLAGS)
+tests_http_test_ws_raw_LDADD = $(TEST_LDADD)
+VIGIA_TESTS += tests/http/test_ws_raw
 include tests/pipeline/local.mk
 include tests/store/local.mk
 include tests/stream/local.mk
