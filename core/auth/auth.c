@@ -29,12 +29,15 @@
 
 #define API_KEY_PREFIX "vgk_"
 
+/* The token buckets: requests per address and per user, login attempts per account and per address. */
+enum rl_kind { RL_IP, RL_USER, RL_LOGIN, RL_LOGIN_IP, RL_COUNT };
+
 struct vg_auth {
     vg_http *http;
     vg_server *srv;
     vg_store *store;
     vg_jwt *jwt;
-    vg_ratelimit *rl_ip, *rl_user, *rl_login, *rl_login_ip;
+    vg_ratelimit *rl[RL_COUNT];       /* token buckets, by enum rl_kind */
     char dummy_hash[VG_DB_HASH_MAX];   /* verified against for unknown users (same timing) */
     vg_metric *m_auth;
     vg_series *s_ok, *s_denied, *s_forbidden, *s_limited;
@@ -208,6 +211,30 @@ request_credential(vg_req *r, int access, vg_buf *out)
 }
 
 
+/* A bucket's rate (tokens per second) and burst in the config. */
+static void
+limit_of(const vg_config *cfg, int kind, double *rate, double *burst)
+{
+    switch (kind) {
+    case RL_IP: *rate = cfg->rate_ip; *burst = cfg->burst_ip; break;
+    case RL_USER: *rate = cfg->rate_user; *burst = cfg->burst_user; break;
+    case RL_LOGIN: *rate = cfg->login_attempts / cfg->login_window; *burst = cfg->login_attempts; break;
+    default: *rate = cfg->login_ip_attempts / cfg->login_window; *burst = cfg->login_ip_attempts; break;
+    }
+}
+
+
+/* The bucket `kind`, following the current config (SIGHUP may have changed its rate). */
+static vg_ratelimit *
+limiter(vg_auth *a, int kind)
+{
+    double rate, burst;
+    limit_of(vg_server_config(a->srv), kind, &rate, &burst);
+    vg_ratelimit_set(a->rl[kind], rate, burst);
+    return a->rl[kind];
+}
+
+
 /* The role a route's access asks of this caller (auth.open_detect opens the detection routes). */
 static int
 required_role(const vg_auth *a, int access)
@@ -270,8 +297,7 @@ filter(vg_req *r, void *ud)
     if (limited && cfg->rate_ip > 0) {
         const char *ip;
         size_t n = peer_ip(r, &ip);
-        vg_ratelimit_set(a->rl_ip, cfg->rate_ip, cfg->burst_ip);
-        double wait = vg_ratelimit_take(a->rl_ip, ip, n, 1, now);
+        double wait = vg_ratelimit_take(limiter(a, RL_IP), ip, n, 1, now);
         if (wait > 0) {
             vg_series_add(a->s_limited, 1);
             too_many(r, wait, "requests from this address");
@@ -325,8 +351,7 @@ filter(vg_req *r, void *ud)
     if (limited && has && cfg->rate_user > 0) {
         char key[32];
         int n = snprintf(key, sizeof key, "%llu", (unsigned long long)who.uid);
-        vg_ratelimit_set(a->rl_user, cfg->rate_user, cfg->burst_user);
-        double wait = vg_ratelimit_take(a->rl_user, key, (size_t)n, 1, now);
+        double wait = vg_ratelimit_take(limiter(a, RL_USER), key, (size_t)n, 1, now);
         if (wait > 0) {
             vg_series_add(a->s_limited, 1);
             too_many(r, wait, "requests from this user");
@@ -461,7 +486,7 @@ login_verified(int status, int ok, void *ud)
         return;
     }
     /* a successful login does not count against the account */
-    vg_ratelimit_give(a->rl_login, l->account, strlen(l->account), 1);
+    vg_ratelimit_give(a->rl[RL_LOGIN], l->account, strlen(l->account), 1);
     uint8_t h[32];
     if (getrandom(l->family, sizeof l->family, 0) != sizeof l->family)
         abort();
@@ -480,7 +505,6 @@ static void
 route_login(vg_req *r, void *ud)
 {
     vg_auth *a = ud;
-    const vg_config *cfg = vg_server_config(a->srv);
     json_t *j = vg_auth_json_body(r);
     if (!j)
         return;
@@ -503,13 +527,10 @@ route_login(vg_req *r, void *ud)
     for (size_t i = 0; i < n; i++)
         l->account[i] = (char)tolower((unsigned char)json_string_value(name)[i]);
     double now = ev_now(vg_server_loop(a->srv));
-    double rate = cfg->login_attempts / cfg->login_window;
-    vg_ratelimit_set(a->rl_login, rate, cfg->login_attempts);
-    vg_ratelimit_set(a->rl_login_ip, cfg->login_ip_attempts / cfg->login_window, cfg->login_ip_attempts);
     const char *ip;
     size_t ipn = peer_ip(r, &ip);
-    double w1 = vg_ratelimit_take(a->rl_login_ip, ip, ipn, 1, now);
-    double w2 = w1 > 0 ? 0 : vg_ratelimit_take(a->rl_login, l->account, n, 1, now);
+    double w1 = vg_ratelimit_take(limiter(a, RL_LOGIN_IP), ip, ipn, 1, now);
+    double w2 = w1 > 0 ? 0 : vg_ratelimit_take(limiter(a, RL_LOGIN), l->account, n, 1, now);
     if (w1 > 0 || w2 > 0) {
         vg_series_add(a->s_limited, 1);
         vg_warn("auth", "login attempts for '%s' from %s are rate-limited", l->account, vg_req_peer(r));
@@ -794,10 +815,11 @@ vg_auth_create(vg_http *http, vg_store *store, char *err, size_t errlen)
         free(a);
         return NULL;
     }
-    a->rl_ip = vg_ratelimit_create(cfg->rate_ip, cfg->burst_ip, 65536);
-    a->rl_user = vg_ratelimit_create(cfg->rate_user, cfg->burst_user, 65536);
-    a->rl_login = vg_ratelimit_create(cfg->login_attempts / cfg->login_window, cfg->login_attempts, 65536);
-    a->rl_login_ip = vg_ratelimit_create(cfg->login_ip_attempts / cfg->login_window, cfg->login_ip_attempts, 65536);
+    for (int i = 0; i < RL_COUNT; i++) {
+        double rate, burst;
+        limit_of(cfg, i, &rate, &burst);
+        a->rl[i] = vg_ratelimit_create(rate, burst, 65536);
+    }
     a->m_auth = vg_metrics_register("vigia_auth_requests_total", "requests by authentication outcome", VG_COUNTER,
                                     "result", NULL, 0);
     const char *v1[] = { "ok" }, *v2[] = { "unauthorized" }, *v3[] = { "forbidden" }, *v4[] = { "rate_limited" };
@@ -823,10 +845,8 @@ vg_auth_destroy(vg_auth *a)
     if (!a)
         return;
     vg_jwt_destroy(a->jwt);
-    vg_ratelimit_destroy(a->rl_ip);
-    vg_ratelimit_destroy(a->rl_user);
-    vg_ratelimit_destroy(a->rl_login);
-    vg_ratelimit_destroy(a->rl_login_ip);
+    for (int i = 0; i < RL_COUNT; i++)
+        vg_ratelimit_destroy(a->rl[i]);
     free(a);
 }
 

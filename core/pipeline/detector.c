@@ -21,6 +21,7 @@ struct vg_detector {
     vg_image_limits limits;
     char why[512];
     size_t plane;                  /* floats per image tensor */
+    void *block;                   /* one allocation holding every buffer below */
     float *tensor;                 /* max_batch tensors */
     vigia_candidates *cand;        /* max_batch candidate sets */
     float *box, *obj, *prob;       /* their storage */
@@ -45,13 +46,50 @@ vg_detector_close(vg_detector *d)
     if (d->bm)
         d->be->ops->close(d->bm);
     vg_backend_unload(d->be);
-    free(d->tensor);
-    free(d->cand);
-    free(d->box);
-    free(d->obj);
-    free(d->prob);
-    free(d->images);
+    free(d->block);
     free(d);
+}
+
+
+/* Rounds n up to a cache line, so that each buffer of the block starts on one. */
+static size_t
+line_up(size_t n)
+{
+    return (n + 63) & ~(size_t)63;
+}
+
+
+/*
+ * The buffers of a batch of nb images with up to cap candidates each, in
+ * one zeroed block: tensors, candidate lists, boxes, objectness, class
+ * scores, decoded images. 0, or -1 when out of memory.
+ */
+static int
+alloc_buffers(vg_detector *d, size_t nb, size_t cap)
+{
+    size_t classes = (size_t)d->info.classes;
+    size_t size[6] = {
+        nb * d->plane * sizeof(float), nb * sizeof *d->cand, nb * cap * 4 * sizeof(float),
+        nb * cap * sizeof(float), nb * cap * classes * sizeof(float), nb * sizeof *d->images,
+    };
+    size_t off[6], total = 0;
+    for (int i = 0; i < 6; i++) {
+        off[i] = total;
+        total += line_up(size[i]);
+    }
+    if (posix_memalign(&d->block, 64, total) != 0) {
+        d->block = NULL;
+        return -1;
+    }
+    char *p = d->block;
+    memset(p, 0, total);
+    d->tensor = (float *)(p + off[0]);
+    d->cand = (vigia_candidates *)(p + off[1]);
+    d->box = (float *)(p + off[2]);
+    d->obj = (float *)(p + off[3]);
+    d->prob = (float *)(p + off[4]);
+    d->images = (vg_image *)(p + off[5]);
+    return 0;
 }
 
 
@@ -82,13 +120,7 @@ vg_detector_open(const vg_model *model, const vg_detector_options *opts,
     size_t nb = (size_t)d->info.max_batch;
     size_t cap = VG_DETECTOR_CANDIDATES;
     d->plane = (size_t)d->info.input_w * d->info.input_h * d->info.input_c;
-    d->tensor = malloc(nb * d->plane * sizeof(float));
-    d->cand = calloc(nb, sizeof *d->cand);
-    d->box = malloc(nb * cap * 4 * sizeof(float));
-    d->obj = malloc(nb * cap * sizeof(float));
-    d->prob = malloc(nb * cap * (size_t)d->info.classes * sizeof(float));
-    d->images = calloc(nb, sizeof *d->images);
-    if (!d->tensor || !d->cand || !d->box || !d->obj || !d->prob || !d->images) {
+    if (alloc_buffers(d, nb, cap) != 0) {
         snprintf(err, errlen, "out of memory for %zu tensors of %dx%d", nb, d->info.input_w, d->info.input_h);
         rc = -ENOMEM;
         goto fail;

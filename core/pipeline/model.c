@@ -51,17 +51,13 @@ vg_model_destroy(vg_model *m)
 {
     if (!m)
         return;
-    free(m->name);
-    free(m->dir);
-    free(m->description);
-    free(m->backend);
-    free(m->cfg_path);
-    free(m->weights_path);
-    free(m->names_path);
+    char *strings[] = { m->name, m->dir, m->description, m->backend, m->cfg_path, m->weights_path,
+                        m->names_path, m->weights_sha256 };
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+        free(strings[i]);
     for (int i = 0; m->labels && i < m->classes; i++)
         free(m->labels[i]);
     free(m->labels);
-    free(m->weights_sha256);
     for (size_t i = 0; i < m->nkeys; i++) {
         free(m->keys[i]);
         free(m->values[i]);
@@ -518,7 +514,7 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
         goto bad;
     }
     if (strcmp(name, base) != 0) {
-        snprintf(msg, sizeof msg, "name '%s' differs from its directory '%.80s'", name, base);
+        snprintf(msg, sizeof msg, "name '%.80s' differs from its directory '%.80s'", name, base);
         goto bad;
     }
     const char *desc = vg_model_get(m, "description");

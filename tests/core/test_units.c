@@ -374,7 +374,7 @@ wire_msgpack(void **state)
     assert_null(vg_wire_unpack(ext, sizeof ext - 1, "image", &bin, &bl, err, sizeof err));
     const char trailing[] = "\x80\x80";
     assert_null(vg_wire_unpack(trailing, sizeof trailing - 1, "image", &bin, &bl, err, sizeof err));
-    const char cut[] = "\x81\xa5image\xc4\x10ab";
+    const char cut[] = "\x81\xa5image\xc4\x10" "ab";
     assert_null(vg_wire_unpack(cut, sizeof cut - 1, "image", &bin, &bl, err, sizeof err));
     /* nesting at the limit survives a round trip; one deeper is refused */
     vg_buf m;
