@@ -17,7 +17,8 @@
 #include "api/history_api.h"
 #include "api/models_api.h"
 #include "api/ops.h"
-#include "api/store_api.h"
+#include "api/users_api.h"
+#include "auth/auth.h"
 #include "api/stream_api.h"
 #include "base/error.h"
 #include "base/log.h"
@@ -27,6 +28,7 @@
 #include "http/static.h"
 #include "net/server.h"
 #include "pool/pool.h"
+#include "store/store_client.h"
 
 static int
 setup_log(const vg_config *cfg, char *err, size_t errlen)
@@ -87,12 +89,57 @@ vg_serve_pool(struct ev_loop *loop, const vg_config *cfg, char *err, size_t errl
 }
 
 
+/* The store's and the hasher's settings from the config. */
+static void
+store_options(const vg_config *cfg, vg_store_options *o)
+{
+    memset(o, 0, sizeof *o);
+    snprintf(o->store.data_dir, sizeof o->store.data_dir, "%s", cfg->data_dir);
+    o->store.map_size = cfg->store_map_size;
+    o->store.map_max = cfg->store_map_max;
+    o->store.commit_records = (unsigned)cfg->store_commit_records;
+    o->store.commit_interval = cfg->store_commit_interval;
+    o->store.retention = cfg->history_retention;
+    o->store.image_retention = cfg->history_image_retention;
+    o->store.sweep_interval = 30;
+    o->hasher.t_cost = (uint32_t)cfg->argon2_iterations;
+    o->hasher.m_cost_kib = (uint32_t)(cfg->argon2_memory / 1024);
+    o->hasher.parallelism = (uint32_t)cfg->argon2_parallelism;
+    o->max_pending = (size_t)cfg->store_max_pending;
+    o->max_hash_pending = 64;
+}
+
+
+/* A drain waits for the writes the store has not acknowledged. */
+static int
+store_busy(vg_server *s, void *ud)
+{
+    (void)s;
+    return (int)vg_store_pending(ud);
+}
+
+
+/* /ready: the store process runs (it is respawned after a crash). */
+static int
+store_ready(vg_server *s, void *ud, char *why, size_t whylen)
+{
+    (void)s;
+    if (vg_store_pid(ud) > 0)
+        return 1;
+    snprintf(why, whylen, "the store process is restarting");
+    return 0;
+}
+
+
 struct vg_app {
     struct ev_loop *loop;
     vg_server *srv;
     vg_http *http;
     vg_static st;
-    vg_store_api *store;
+    vg_store *store;
+    vg_auth *auth;
+    vg_users_api *users;
+    vg_history *history;
     vg_pool *pool;
     vg_models_api *models;
     vg_detect_api *detect;
@@ -112,17 +159,24 @@ vg_app_create(struct ev_loop *loop, vg_config *cfg, char *err, size_t errlen)
     vg_ops_register(app->http);
     vg_static_init(&app->st, app->http, cfg->web_dir);
     /* the store and the hasher fork first, before workers and listeners */
-    app->store = vg_store_api_create(app->http, err, errlen);
-    if (!app->store)
+    vg_store_options so;
+    store_options(cfg, &so);
+    if (vg_store_create(loop, &so, &app->store, err, errlen) != 0)
         goto fail;
+    vg_server_hooks h = { .busy = store_busy, .ready = store_ready, .ud = app->store };
+    vg_server_add_hooks(app->srv, &h);
+    app->auth = vg_auth_create(app->http, app->store, err, errlen);
+    if (!app->auth)
+        goto fail;
+    app->users = vg_users_api_create(app->http, app->store);
+    app->history = vg_history_create(app->http, app->store);
     app->pool = vg_serve_pool(loop, cfg, err, errlen);
     if (!app->pool)
         goto fail;
-    vg_history *history = vg_store_api_history(app->store);
     app->models = vg_models_api_create(app->http, app->pool);
-    app->detect = vg_detect_api_create(app->http, app->pool, history);
-    app->stream = vg_stream_api_create(app->http, app->pool, history);
-    app->dialects = vg_dialects_create(app->http, app->pool, vg_store_api_store(app->store), app->stream, err, errlen);
+    app->detect = vg_detect_api_create(app->http, app->pool, app->history);
+    app->stream = vg_stream_api_create(app->http, app->pool, app->history);
+    app->dialects = vg_dialects_create(app->http, app->pool, app->store, app->stream, err, errlen);
     if (!app->dialects)
         goto fail;
     return app;
@@ -139,7 +193,7 @@ vg_pool *vg_app_pool(const vg_app *app) { return app->pool; }
 int
 vg_app_bootstrap(vg_app *app, FILE *out)
 {
-    return vg_store_api_bootstrap(app->store, out);
+    return vg_auth_bootstrap(app->auth, out);
 }
 
 
@@ -154,7 +208,12 @@ vg_app_destroy(vg_app *app)
     vg_models_api_destroy(app->models);
     if (app->pool)
         vg_pool_destroy(app->pool);
-    vg_store_api_destroy(app->store);
+    /* the store first: its last answers still reach the modules */
+    if (app->store)
+        vg_store_destroy(app->store);
+    vg_history_destroy(app->history);
+    vg_users_api_destroy(app->users);
+    vg_auth_destroy(app->auth);
     vg_static_release(&app->st);
     /* the connections close before the HTTP layer they speak goes */
     vg_server_destroy(app->srv);
