@@ -20,7 +20,7 @@ libvigiacore_a_SOURCES += core/net/conn.c core/net/conn.h core/net/server.c core
 	core/net/tls.c core/net/tls.h
 # http: HTTP/1.1, router, CORS, multipart, static files, WebSocket, wire formats
 libvigiacore_a_SOURCES += core/http/cors.c core/http/cors.h core/http/http.c core/http/http.h core/http/http_internal.h core/http/request.c core/http/response.c \
-	core/http/multipart.c core/http/multipart.h core/http/router.c core/http/router.h \
+	core/http/multipart.c core/http/multipart.h core/http/reply.c core/http/reply.h core/http/router.c core/http/router.h \
 	core/http/static.c core/http/static.h core/http/wire.c core/http/wire.h core/http/ws.c \
 	core/http/ws.h
 # auth: who is calling and may they: auth filter, JWT, rate limits
@@ -33,7 +33,7 @@ libvigiacore_a_SOURCES += core/api/compare_api.c core/api/compare_api.h core/api
 	core/api/kserve_api.h core/api/models_api.c core/api/models_api.h core/api/mjpeg_api.c core/api/mjpeg_api.h core/api/ops.c core/api/ops.h \
 	core/api/stream_api.c core/api/stream_api.h \
 	core/api/users_api.c core/api/users_api.h core/api/zmq_detector.h
-libvigiacore_a_SOURCES += core/api/reply.c core/api/reply.h
+
 # pool: worker processes and the master <-> worker protocol
 libvigiacore_a_SOURCES += core/pool/ipc.c core/pool/ipc.h core/pool/pool.h core/pool/pool_internal.h \
 	core/pool/pool_io.c core/pool/pool_lifecycle.c core/pool/pool_model.c core/pool/pool_proc.c \

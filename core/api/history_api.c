@@ -14,7 +14,7 @@
 #include <ev.h>
 #include <jansson.h>
 
-#include "api/reply.h"
+#include "http/reply.h"
 #include "auth/auth.h"
 #include "http/http.h"
 #include "base/jsonw.h"

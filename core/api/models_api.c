@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "http/http.h"
+#include "http/reply.h"
 #include "pipeline/model.h"
 #include "pool/pool.h"
 
@@ -94,24 +95,20 @@ static void
 route_models(vg_req *r, void *ud)
 {
     vg_models_api *api = ud;
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &b);
-    vg_jsonw_obj(&w);
-    vg_jsonw_kstr(&w, "default", vg_pool_default_model(api->pool));
-    vg_jsonw_karr(&w, "models");
+    vg_reply out;
+    vg_reply_init(&out);
+    vg_jsonw_obj(&out.w);
+    vg_jsonw_kstr(&out.w, "default", vg_pool_default_model(api->pool));
+    vg_jsonw_karr(&out.w, "models");
     size_t n = vg_pool_model_count(api->pool);
     for (size_t i = 0; i < n; i++) {
         vg_pool_model_stats m;
         if (vg_pool_model_stats_at(api->pool, i, &m) == 0)
-            model_json(&w, &m, 0, api->pool);
+            model_json(&out.w, &m, 0, api->pool);
     }
-    vg_jsonw_arr_end(&w);
-    vg_jsonw_obj_end(&w);
-    vg_buf_putc(&b, '\n');
-    vg_req_respond_buf(r, 200, "application/json", &b);
-    vg_buf_release(&b);
+    vg_jsonw_arr_end(&out.w);
+    vg_jsonw_obj_end(&out.w);
+    vg_reply_send(&out, r, 200);
 }
 
 
@@ -146,14 +143,10 @@ route_model(vg_req *r, void *ud)
         vg_req_error(r, 404, "no_such_model", "no model named '%s'", name);
         return;
     }
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &b);
-    model_json(&w, &m, 1, api->pool);
-    vg_buf_putc(&b, '\n');
-    vg_req_respond_buf(r, 200, "application/json", &b);
-    vg_buf_release(&b);
+    vg_reply out;
+    vg_reply_init(&out);
+    model_json(&out.w, &m, 1, api->pool);
+    vg_reply_send(&out, r, 200);
 }
 
 

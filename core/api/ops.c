@@ -16,25 +16,22 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "http/http.h"
+#include "http/reply.h"
 
 static void
 health(vg_req *r, void *ud)
 {
     vg_server *s = ud;
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &b);
-    vg_jsonw_obj(&w);
-    vg_jsonw_kstr(&w, "status", vg_server_is_draining(s) ? "draining" : "ok");
-    vg_jsonw_kstr(&w, "version", PACKAGE_VERSION);
-    vg_jsonw_key(&w, "uptime_s");
-    vg_jsonw_fixed(&w, vg_server_uptime(s), 3);
-    vg_jsonw_obj_end(&w);
-    vg_buf_putc(&b, '\n');
+    vg_reply out;
+    vg_reply_init(&out);
+    vg_jsonw_obj(&out.w);
+    vg_jsonw_kstr(&out.w, "status", vg_server_is_draining(s) ? "draining" : "ok");
+    vg_jsonw_kstr(&out.w, "version", PACKAGE_VERSION);
+    vg_jsonw_key(&out.w, "uptime_s");
+    vg_jsonw_fixed(&out.w, vg_server_uptime(s), 3);
+    vg_jsonw_obj_end(&out.w);
     vg_req_add_header(r, "Cache-Control", "no-store");
-    vg_req_respond_buf(r, 200, "application/json", &b);
-    vg_buf_release(&b);
+    vg_reply_send(&out, r, 200);
 }
 
 

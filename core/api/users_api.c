@@ -11,7 +11,7 @@
 #include <jansson.h>
 #include <mbedtls/sha256.h>
 
-#include "api/reply.h"
+#include "http/reply.h"
 #include "auth/auth.h"
 #include "http/http.h"
 #include "base/jsonw.h"

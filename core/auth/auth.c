@@ -16,6 +16,7 @@
 #include <mbedtls/sha256.h>
 
 #include "http/http.h"
+#include "http/reply.h"
 #include "base/jsonw.h"
 #include "auth/jwt.h"
 #include "base/log.h"
@@ -708,22 +709,18 @@ route_me(vg_req *r, void *ud)
     (void)ud;
     vg_principal p;
     vg_auth_principal(r, &p);
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &b);
-    vg_jsonw_obj(&w);
-    vg_jsonw_kuint(&w, "id", p.uid);
-    vg_jsonw_kstr(&w, "name", p.name);
-    vg_jsonw_kstr(&w, "role", vg_role_name(p.role));
-    vg_jsonw_kstr(&w, "via", p.kid ? "api_key" : "token");
+    vg_reply out;
+    vg_reply_init(&out);
+    vg_jsonw_obj(&out.w);
+    vg_jsonw_kuint(&out.w, "id", p.uid);
+    vg_jsonw_kstr(&out.w, "name", p.name);
+    vg_jsonw_kstr(&out.w, "role", vg_role_name(p.role));
+    vg_jsonw_kstr(&out.w, "via", p.kid ? "api_key" : "token");
     if (p.kid) {
-        vg_jsonw_kuint(&w, "api_key_id", p.kid);
+        vg_jsonw_kuint(&out.w, "api_key_id", p.kid);
     }
-    vg_jsonw_obj_end(&w);
-    vg_buf_putc(&b, '\n');
-    vg_req_respond_buf(r, 200, "application/json", &b);
-    vg_buf_release(&b);
+    vg_jsonw_obj_end(&out.w);
+    vg_reply_send(&out, r, 200);
 }
 
 /* ---- set-up ----------------------------------------------------------------------------- */

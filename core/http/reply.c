@@ -1,5 +1,5 @@
 /* reply: see reply.h. */
-#include "api/reply.h"
+#include "http/reply.h"
 
 #include "http/http.h"
 

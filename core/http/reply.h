@@ -1,5 +1,5 @@
 /*
- * reply: a JSON answer of a route, written into a buffer and sent whole:
+ * reply: a JSON answer, written into a buffer and sent whole:
  *
  *     vg_reply a;
  *     vg_reply_init(&a);
