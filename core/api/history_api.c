@@ -196,14 +196,10 @@ detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
     if (vg_det_record_decode(p, n, &d) != 0)
         return VG_E_CORRUPT;
     vg_jsonw_obj(w);
-    vg_jsonw_key(w, "id");
-    vg_jsonw_cstr(w, id);
-    vg_jsonw_key(w, "time");
-    vg_jsonw_double_prec(w, (double)vg_db_key_time(key) / 1e6, 16);
-    vg_jsonw_key(w, "user");
-    vg_jsonw_obj(w);
-    vg_jsonw_key(w, "id");
-    vg_jsonw_uint(w, d.uid);
+    vg_jsonw_kstr(w, "id", id);
+    vg_jsonw_kdouble(w, "time", (double)vg_db_key_time(key) / 1e6, 16);
+    vg_jsonw_kobj(w, "user");
+    vg_jsonw_kuint(w, "id", d.uid);
     vg_jsonw_key(w, "name");
     if (d.uid)
         vg_jsonw_str(w, d.user.p, d.user.n);
@@ -216,12 +212,9 @@ detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
     vg_jsonw_str(w, d.model.p, d.model.n);
     vg_jsonw_key(w, "backend");
     vg_jsonw_str(w, d.backend.p, d.backend.n);
-    vg_jsonw_key(w, "image");
-    vg_jsonw_obj(w);
-    vg_jsonw_key(w, "width");
-    vg_jsonw_int(w, d.width);
-    vg_jsonw_key(w, "height");
-    vg_jsonw_int(w, d.height);
+    vg_jsonw_kobj(w, "image");
+    vg_jsonw_kint(w, "width", d.width);
+    vg_jsonw_kint(w, "height", d.height);
     vg_jsonw_key(w, "kept");
     if (d.image)
         vg_jsonw_str(w, d.image_kind.p, d.image_kind.n);
@@ -236,8 +229,7 @@ detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
         vg_jsonw_null(w);
     }
     vg_jsonw_obj_end(w);
-    vg_jsonw_key(w, "detections");
-    vg_jsonw_arr(w);
+    vg_jsonw_karr(w, "detections");
     uint32_t nd = 0;
     if (d.dets) {
         vg_mpr dr;
@@ -257,12 +249,9 @@ detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
             vg_jsonw_obj(w);
             vg_jsonw_key(w, "label");
             vg_jsonw_str(w, label.p, label.n);
-            vg_jsonw_key(w, "class_id");
-            vg_jsonw_int(w, cls);
-            vg_jsonw_key(w, "confidence");
-            vg_jsonw_double_prec(w, conf, 4);
-            vg_jsonw_key(w, "box");
-            vg_jsonw_obj(w);
+            vg_jsonw_kint(w, "class_id", cls);
+            vg_jsonw_kdouble(w, "confidence", conf, 4);
+            vg_jsonw_kobj(w, "box");
             const char *bn[4] = { "x_min", "y_min", "x_max", "y_max" };
             for (int b = 0; b < 4; b++) {
                 vg_jsonw_key(w, bn[b]);
@@ -273,10 +262,8 @@ detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
         }
     }
     vg_jsonw_arr_end(w);
-    vg_jsonw_key(w, "count");
-    vg_jsonw_uint(w, nd);
-    vg_jsonw_key(w, "timings_ms");
-    vg_jsonw_obj(w);
+    vg_jsonw_kuint(w, "count", nd);
+    vg_jsonw_kobj(w, "timings_ms");
     const char *tn[6] = { "queue", "decode", "infer", "post", "annotate", "total" };
     for (int i = 0; i < 6; i++) {
         vg_jsonw_key(w, tn[i]);
@@ -402,8 +389,7 @@ page_send(vg_reply *a, vg_req *r, int rc, const vg_store_page *page, const char 
         return;
     }
     vg_jsonw_arr_end(w);
-    vg_jsonw_key(w, "count");
-    vg_jsonw_int(w, (int64_t)page->count);
+    vg_jsonw_kint(w, "count", (int64_t)page->count);
     vg_jsonw_key(w, "next_cursor");
     if (page->has_next) {
         char hx[33];
@@ -619,16 +605,11 @@ feedback_json(const uint8_t key[16], const void *p, size_t n, void *ud)
     if (f.has_det)
         vg_db_key_hex(f.det, det);
     vg_jsonw_obj(w);
-    vg_jsonw_key(w, "id");
-    vg_jsonw_cstr(w, id);
-    vg_jsonw_key(w, "time");
-    vg_jsonw_double_prec(w, (double)vg_db_key_time(key) / 1e6, 16);
-    vg_jsonw_key(w, "detection_id");
-    vg_jsonw_cstr(w, det);
-    vg_jsonw_key(w, "user");
-    vg_jsonw_obj(w);
-    vg_jsonw_key(w, "id");
-    vg_jsonw_uint(w, f.uid);
+    vg_jsonw_kstr(w, "id", id);
+    vg_jsonw_kdouble(w, "time", (double)vg_db_key_time(key) / 1e6, 16);
+    vg_jsonw_kstr(w, "detection_id", det);
+    vg_jsonw_kobj(w, "user");
+    vg_jsonw_kuint(w, "id", f.uid);
     vg_jsonw_key(w, "name");
     vg_jsonw_str(w, f.user.p, f.user.n);
     vg_jsonw_obj_end(w);
@@ -680,16 +661,11 @@ route_feedback_list(vg_req *r, void *ud)
 static void
 latency_json(vg_jsonw *w, const uint64_t hist[VG_DB_LAT_BUCKETS], uint64_t n, uint64_t sum_us)
 {
-    vg_jsonw_key(w, "latency_ms");
-    vg_jsonw_obj(w);
-    vg_jsonw_key(w, "mean");
-    vg_jsonw_double_prec(w, n ? (double)sum_us / 1000.0 / (double)n : 0, 4);
-    vg_jsonw_key(w, "p50");
-    vg_jsonw_double_prec(w, vg_agg_percentile(hist, 0.5), 4);
-    vg_jsonw_key(w, "p90");
-    vg_jsonw_double_prec(w, vg_agg_percentile(hist, 0.9), 4);
-    vg_jsonw_key(w, "p99");
-    vg_jsonw_double_prec(w, vg_agg_percentile(hist, 0.99), 4);
+    vg_jsonw_kobj(w, "latency_ms");
+    vg_jsonw_kdouble(w, "mean", n ? (double)sum_us / 1000.0 / (double)n : 0, 4);
+    vg_jsonw_kdouble(w, "p50", vg_agg_percentile(hist, 0.5), 4);
+    vg_jsonw_kdouble(w, "p90", vg_agg_percentile(hist, 0.9), 4);
+    vg_jsonw_kdouble(w, "p99", vg_agg_percentile(hist, 0.99), 4);
     vg_jsonw_obj_end(w);
 }
 
@@ -699,34 +675,25 @@ bucket_json(vg_jsonw *w, const char *name, int64_t start, int64_t end, const vg_
 {
     vg_jsonw_obj(w);
     if (name) {
-        vg_jsonw_key(w, "shift");
-        vg_jsonw_cstr(w, name);
+        vg_jsonw_kstr(w, "shift", name);
     }
-    vg_jsonw_key(w, "start");
-    vg_jsonw_int(w, start);
-    vg_jsonw_key(w, "end");
-    vg_jsonw_int(w, end);
-    vg_jsonw_key(w, "detections");
-    vg_jsonw_uint(w, b->n);
-    vg_jsonw_key(w, "objects");
-    vg_jsonw_uint(w, b->objects);
-    vg_jsonw_key(w, "labels");
-    vg_jsonw_obj(w);
+    vg_jsonw_kint(w, "start", start);
+    vg_jsonw_kint(w, "end", end);
+    vg_jsonw_kuint(w, "detections", b->n);
+    vg_jsonw_kuint(w, "objects", b->objects);
+    vg_jsonw_kobj(w, "labels");
     for (int i = 0; i < b->nlabels; i++) {
         vg_jsonw_key(w, b->labels[i].name);
         vg_jsonw_uint(w, b->labels[i].objects);
     }
     vg_jsonw_obj_end(w);
-    vg_jsonw_key(w, "models");
-    vg_jsonw_obj(w);
+    vg_jsonw_kobj(w, "models");
     for (int i = 0; i < b->nmodels; i++) {
         const vg_agg_named *m = &b->models[i];
         vg_jsonw_key(w, m->name);
         vg_jsonw_obj(w);
-        vg_jsonw_key(w, "detections");
-        vg_jsonw_uint(w, m->n);
-        vg_jsonw_key(w, "objects");
-        vg_jsonw_uint(w, m->objects);
+        vg_jsonw_kuint(w, "detections", m->n);
+        vg_jsonw_kuint(w, "objects", m->objects);
         latency_json(w, m->hist, m->n, m->lat_sum_us);
         vg_jsonw_obj_end(w);
     }
@@ -873,12 +840,9 @@ route_stats(vg_req *r, void *ud)
     vg_jsonw w;
     vg_jsonw_init(&w, &b);
     vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "period");
-    vg_jsonw_cstr(&w, period);
-    vg_jsonw_key(&w, "utc_offset_minutes");
-    vg_jsonw_int(&w, cfg->stats_utc_offset);
-    vg_jsonw_key(&w, "buckets");
-    vg_jsonw_arr(&w);
+    vg_jsonw_kstr(&w, "period", period);
+    vg_jsonw_kint(&w, "utc_offset_minutes", cfg->stats_utc_offset);
+    vg_jsonw_karr(&w, "buckets");
     plan.w = &w;
     vg_agg_bucket_init(&plan.total);
     int rc = vg_store_stats(h->store, plan.spans, plan.n, plan_bucket, &plan);

@@ -90,20 +90,13 @@ static void
 user_json(vg_jsonw *w, const vg_user *u)
 {
     vg_jsonw_obj(w);
-    vg_jsonw_key(w, "id");
-    vg_jsonw_uint(w, u->id);
-    vg_jsonw_key(w, "name");
-    vg_jsonw_cstr(w, u->name);
-    vg_jsonw_key(w, "email");
-    vg_jsonw_cstr(w, u->email);
-    vg_jsonw_key(w, "role");
-    vg_jsonw_cstr(w, vg_role_name(u->role));
-    vg_jsonw_key(w, "disabled");
-    vg_jsonw_bool(w, u->disabled);
-    vg_jsonw_key(w, "created");
-    vg_jsonw_int(w, u->created);
-    vg_jsonw_key(w, "updated");
-    vg_jsonw_int(w, u->updated);
+    vg_jsonw_kuint(w, "id", u->id);
+    vg_jsonw_kstr(w, "name", u->name);
+    vg_jsonw_kstr(w, "email", u->email);
+    vg_jsonw_kstr(w, "role", vg_role_name(u->role));
+    vg_jsonw_kbool(w, "disabled", u->disabled);
+    vg_jsonw_kint(w, "created", u->created);
+    vg_jsonw_kint(w, "updated", u->updated);
     vg_jsonw_obj_end(w);
 }
 
@@ -240,8 +233,7 @@ route_list(vg_req *r, void *ud)
         return;
     }
     vg_jsonw_arr_end(&a.w);
-    vg_jsonw_key(&a.w, "count");
-    vg_jsonw_uint(&a.w, l.n);
+    vg_jsonw_kuint(&a.w, "count", l.n);
     vg_jsonw_obj_end(&a.w);
     vg_reply_send(&a, r, 200);
 }
@@ -274,16 +266,11 @@ route_profile(vg_req *r, void *ud)
     vg_jsonw_obj(w);
     vg_jsonw_key(w, "user");
     user_json(w, &usr);
-    vg_jsonw_key(w, "activity");
-    vg_jsonw_obj(w);
-    vg_jsonw_key(w, "detections");
-    vg_jsonw_uint(w, act.detections);
-    vg_jsonw_key(w, "objects");
-    vg_jsonw_uint(w, act.objects);
-    vg_jsonw_key(w, "feedback");
-    vg_jsonw_uint(w, act.feedback);
-    vg_jsonw_key(w, "logins");
-    vg_jsonw_uint(w, act.logins);
+    vg_jsonw_kobj(w, "activity");
+    vg_jsonw_kuint(w, "detections", act.detections);
+    vg_jsonw_kuint(w, "objects", act.objects);
+    vg_jsonw_kuint(w, "feedback", act.feedback);
+    vg_jsonw_kuint(w, "logins", act.logins);
     vg_jsonw_key(w, "last_detection");
     if (act.last_detection_us)
         vg_jsonw_double_prec(w, (double)act.last_detection_us / 1e6, 16);
@@ -591,20 +578,13 @@ static void
 key_json(vg_jsonw *w, const vg_apikey *k)
 {
     vg_jsonw_obj(w);
-    vg_jsonw_key(w, "id");
-    vg_jsonw_uint(w, k->kid);
-    vg_jsonw_key(w, "user");
-    vg_jsonw_uint(w, k->uid);
-    vg_jsonw_key(w, "name");
-    vg_jsonw_cstr(w, k->name);
-    vg_jsonw_key(w, "role");
-    vg_jsonw_cstr(w, vg_role_name(k->role));
-    vg_jsonw_key(w, "prefix");
-    vg_jsonw_cstr(w, k->prefix);
-    vg_jsonw_key(w, "created");
-    vg_jsonw_int(w, k->created);
-    vg_jsonw_key(w, "revoked");
-    vg_jsonw_bool(w, k->revoked);
+    vg_jsonw_kuint(w, "id", k->kid);
+    vg_jsonw_kuint(w, "user", k->uid);
+    vg_jsonw_kstr(w, "name", k->name);
+    vg_jsonw_kstr(w, "role", vg_role_name(k->role));
+    vg_jsonw_kstr(w, "prefix", k->prefix);
+    vg_jsonw_kint(w, "created", k->created);
+    vg_jsonw_kbool(w, "revoked", k->revoked);
     vg_jsonw_obj_end(w);
 }
 
@@ -655,8 +635,7 @@ key_created(int status, vg_mpr *rest, void *ud)
         vg_reply a;
         vg_reply_init(&a);
         vg_jsonw_obj(&a.w);
-        vg_jsonw_key(&a.w, "key");
-        vg_jsonw_cstr(&a.w, o->key);
+        vg_jsonw_kstr(&a.w, "key", o->key);
         vg_jsonw_key(&a.w, "api_key");
         key_json(&a.w, &o->k);
         vg_jsonw_obj_end(&a.w);
