@@ -6,10 +6,11 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/list.h"
 
 typedef struct bucket {
     struct bucket *hnext;          /* hash chain */
-    struct bucket *prev, *next;    /* LRU list, most recent first */
+    vg_link lru;                   /* in the LRU list, most recent first */
     double tokens;
     double stamp;                  /* time of the last refill */
     uint32_t hash;
@@ -21,7 +22,7 @@ struct vg_ratelimit {
     double rate, burst;
     size_t max, count, nslots;
     bucket **slots;
-    bucket *head, *tail;
+    vg_list lru;                   /* every bucket, most recently used first */
 };
 
 
@@ -55,12 +56,8 @@ vg_ratelimit_destroy(vg_ratelimit *rl)
 {
     if (!rl)
         return;
-    bucket *b = rl->head;
-    while (b) {
-        bucket *n = b->next;
+    vg_list_each_safe(b, next, &rl->lru, bucket, lru)
         free(b);
-        b = n;
-    }
     free(rl->slots);
     free(rl);
 }
@@ -82,38 +79,10 @@ vg_ratelimit_count(const vg_ratelimit *rl)
 
 
 static void
-lru_unlink(vg_ratelimit *rl, bucket *b)
-{
-    if (b->prev)
-        b->prev->next = b->next;
-    else
-        rl->head = b->next;
-    if (b->next)
-        b->next->prev = b->prev;
-    else
-        rl->tail = b->prev;
-    b->prev = b->next = NULL;
-}
-
-
-static void
-lru_front(vg_ratelimit *rl, bucket *b)
-{
-    b->next = rl->head;
-    b->prev = NULL;
-    if (rl->head)
-        rl->head->prev = b;
-    rl->head = b;
-    if (!rl->tail)
-        rl->tail = b;
-}
-
-
-static void
 evict(vg_ratelimit *rl)
 {
-    bucket *b = rl->tail;
-    lru_unlink(rl, b);
+    bucket *b = vg_list_last(&rl->lru, bucket, lru);
+    vg_list_remove(&rl->lru, &b->lru);
     bucket **pp = &rl->slots[b->hash & (rl->nslots - 1)];
     while (*pp != b)
         pp = &(*pp)->hnext;
@@ -132,8 +101,8 @@ find(vg_ratelimit *rl, const char *key, size_t n, double now, int create)
     bucket **slot = &rl->slots[h & (rl->nslots - 1)];
     for (bucket *b = *slot; b; b = b->hnext) {
         if (b->hash == h && b->len == n && memcmp(b->key, key, n) == 0) {
-            lru_unlink(rl, b);
-            lru_front(rl, b);
+            vg_list_remove(&rl->lru, &b->lru);
+            vg_list_push_front(&rl->lru, &b->lru);
             return b;
         }
     }
@@ -149,7 +118,7 @@ find(vg_ratelimit *rl, const char *key, size_t n, double now, int create)
     b->stamp = now;
     b->hnext = *slot;
     *slot = b;
-    lru_front(rl, b);
+    vg_list_push_front(&rl->lru, &b->lru);
     rl->count++;
     return b;
 }

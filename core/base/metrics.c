@@ -6,12 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/list.h"
+
 const double vg_latency_buckets[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                       0.25, 0.5, 1, 2.5, 5, 10 };
 const int vg_latency_nbuckets = (int)(sizeof vg_latency_buckets / sizeof vg_latency_buckets[0]);
 
 struct vg_series {
-    vg_series *next;
+    vg_link link;                                /* in the family's series, oldest first */
     char *values[VG_METRICS_MAX_LABELS];
     double value;                                /* counter/gauge; histogram sum */
     uint64_t count;                              /* histogram observations */
@@ -20,7 +22,7 @@ struct vg_series {
 };
 
 struct vg_metric {
-    vg_metric *next;
+    vg_link link;                                /* in the registry, in registration order */
     char *name;
     char *help;
     enum vg_metric_type type;
@@ -28,21 +30,21 @@ struct vg_metric {
     char *labels[VG_METRICS_MAX_LABELS];
     double bounds[VG_METRICS_MAX_BUCKETS];
     int nbuckets;
-    vg_series *series, *series_tail;
+    vg_list series;
     vg_metric_collect_fn collect;
     void *collect_ud;
 };
 
-static vg_metric *families, *families_tail;
+static vg_list families;   /* every registered family */
 
 
 vg_metric *
 vg_metrics_register(const char *name, const char *help, enum vg_metric_type type,
                     const char *labels, const double *buckets, int nbuckets)
 {
-    for (vg_metric *m = families; m; m = m->next)
-        if (strcmp(m->name, name) == 0)
-            return m;
+    vg_list_each(f, &families, vg_metric, link)
+        if (strcmp(f->name, name) == 0)
+            return f;
     vg_metric *m = vg_xcalloc(1, sizeof *m);
     m->name = vg_xstrdup(name);
     m->help = vg_xstrdup(help);
@@ -58,11 +60,7 @@ vg_metrics_register(const char *name, const char *help, enum vg_metric_type type
         m->nbuckets = nbuckets < VG_METRICS_MAX_BUCKETS ? nbuckets : VG_METRICS_MAX_BUCKETS;
         memcpy(m->bounds, buckets, (size_t)m->nbuckets * sizeof *buckets);
     }
-    if (families_tail)
-        families_tail->next = m;
-    else
-        families = m;
-    families_tail = m;
+    vg_list_push_back(&families, &m->link);
     return m;
 }
 
@@ -78,7 +76,7 @@ vg_metrics_set_collect(vg_metric *m, vg_metric_collect_fn fn, void *ud)
 vg_series *
 vg_metrics_series(vg_metric *m, const char *const *values)
 {
-    for (vg_series *s = m->series; s; s = s->next) {
+    vg_list_each(s, &m->series, vg_series, link) {
         int i;
         for (i = 0; i < m->nlabels; i++)
             if (strcmp(s->values[i], values[i]) != 0)
@@ -90,11 +88,7 @@ vg_metrics_series(vg_metric *m, const char *const *values)
     s->family = m;
     for (int i = 0; i < m->nlabels; i++)
         s->values[i] = vg_xstrdup(values[i]);
-    if (m->series_tail)
-        m->series_tail->next = s;
-    else
-        m->series = s;
-    m->series_tail = s;
+    vg_list_push_back(&m->series, &s->link);
     return s;
 }
 
@@ -179,11 +173,11 @@ void
 vg_metrics_render(vg_buf *out)
 {
     static const char *type_names[] = { "counter", "gauge", "histogram" };
-    for (vg_metric *m = families; m; m = m->next) {
+    vg_list_each(m, &families, vg_metric, link) {
         if (m->collect)
             m->collect(m, m->collect_ud);
         vg_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name, type_names[m->type]);
-        for (vg_series *s = m->series; s; s = s->next) {
+        vg_list_each(s, &m->series, vg_series, link) {
             if (m->type != VG_HISTOGRAM) {
                 vg_buf_puts(out, m->name);
                 put_labels(out, m, s, NULL);
@@ -221,23 +215,17 @@ vg_metrics_render(vg_buf *out)
 void
 vg_metrics_reset(void)
 {
-    vg_metric *m = families;
-    while (m) {
-        vg_metric *next = m->next;
-        vg_series *s = m->series;
-        while (s) {
-            vg_series *sn = s->next;
+    vg_list_each_safe(m, next, &families, vg_metric, link) {
+        vg_list_each_safe(s, sn, &m->series, vg_series, link) {
             for (int i = 0; i < m->nlabels; i++)
                 free(s->values[i]);
             free(s);
-            s = sn;
         }
         for (int i = 0; i < m->nlabels; i++)
             free(m->labels[i]);
         free(m->name);
         free(m->help);
         free(m);
-        m = next;
     }
-    families = families_tail = NULL;
+    vg_list_init(&families);
 }

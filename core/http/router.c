@@ -13,23 +13,20 @@ static const char *const method_names[] = { "GET", "HEAD", "POST", "PUT", "DELET
 void
 vg_router_init(vg_router *r)
 {
-    r->head = r->tail = NULL;
+    vg_list_init(&r->routes);
 }
 
 
 void
 vg_router_release(vg_router *r)
 {
-    vg_route *rt = r->head;
-    while (rt) {
-        vg_route *next = rt->next;
+    vg_list_each_safe(rt, next, &r->routes, vg_route, link) {
         for (int i = 0; i < rt->nsegs; i++) {
             free(rt->segs[i]);
             free(rt->param_names[i]);
         }
         free(rt->pattern);
         free(rt);
-        rt = next;
     }
     vg_router_init(r);
 }
@@ -72,11 +69,7 @@ vg_router_add(vg_router *r, unsigned methods, const char *pattern, vg_handler_fn
         rt->nsegs++;
         p += n + (slash ? 1 : 0);
     }
-    if (r->tail)
-        r->tail->next = rt;
-    else
-        r->head = rt;
-    r->tail = rt;
+    vg_list_push_back(&r->routes, &rt->link);
     return rt;
 bad:
     vg_error("router", "malformed route pattern '%s'", pattern);
@@ -130,7 +123,7 @@ vg_router_match(const vg_router *r, unsigned method, const char *path, size_t n,
                 const vg_route **route, vg_str *params, int *nparams, unsigned *allow)
 {
     unsigned allowed = 0;
-    for (const vg_route *rt = r->head; rt; rt = rt->next) {
+    vg_list_each(rt, &r->routes, const vg_route, link) {
         vg_str tmp[VG_ROUTE_MAX_PARAMS];
         int ntmp = 0;
         if (!path_fits(rt, path, n, tmp, &ntmp))

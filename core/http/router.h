@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "base/buf.h"
+#include "base/list.h"
 
 #define VG_ROUTE_MAX_PARAMS 4
 #define VG_ROUTE_MAX_SEGS 12
@@ -37,11 +38,11 @@ typedef struct vg_route {
     int nsegs;
     char *segs[VG_ROUTE_MAX_SEGS];     /* literal text, or NULL for a parameter */
     char *param_names[VG_ROUTE_MAX_SEGS];
-    struct vg_route *next;
+    vg_link link;                      /* in the router's list, in registration order */
 } vg_route;
 
 typedef struct vg_router {
-    vg_route *head, *tail;
+    vg_list routes;
 } vg_router;
 
 enum vg_match { VG_MATCH_OK = 0, VG_MATCH_NOT_FOUND = 1, VG_MATCH_METHOD = 2 };

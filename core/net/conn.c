@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/list.h"
 #include "base/log.h"
 #include "base/metrics.h"
 
@@ -49,17 +50,15 @@ struct vg_conn {
     unsigned eof_only : 1;              /* watching only for the peer leaving */
     unsigned in_flush : 1;
     char peer[64];                      /* "ip:port" for logs */
-    vg_conn *prev, *next;               /* the set's open connections */
-    vg_conn *next_closed;               /* the set's close queue */
+    vg_link link;                       /* in the set's open list, then its close queue */
 };
 
 struct vg_conns {
     struct ev_loop *loop;
     double write_timeout;
     vg_series *bytes_in, *bytes_out;    /* may be NULL */
-    vg_conn *open;                      /* open connections */
-    int n_open;
-    vg_conn *closed;                    /* freed by vg_conns_reap */
+    vg_list open;                       /* open connections */
+    vg_list closed;                     /* closed, freed by vg_conns_reap */
     char scratch[VG_CONN_READ_CHUNK];   /* read buffer shared by all connections */
 };
 
@@ -125,16 +124,15 @@ vg_conns_set_write_timeout(vg_conns *set, double seconds)
 int
 vg_conns_count(const vg_conns *set)
 {
-    return set->n_open;
+    return (int)set->open.n;
 }
 
 
 void
 vg_conns_reap(vg_conns *set)
 {
-    while (set->closed) {
-        vg_conn *c = set->closed;
-        set->closed = c->next_closed;
+    vg_list_each_safe(c, next, &set->closed, vg_conn, link) {
+        vg_list_remove(&set->closed, &c->link);
         free(c);
     }
 }
@@ -144,21 +142,17 @@ void
 vg_conns_shutdown(vg_conns *set)
 {
     /* idle keep-alive connections go now, busy ones after their response; WebSockets get a close */
-    vg_conn *c = set->open;
-    while (c) {
-        vg_conn *next = c->next;
+    vg_list_each_safe(c, next, &set->open, vg_conn, link)
         if (c->proto->on_shutdown)
             c->proto->on_shutdown(c);
-        c = next;
-    }
 }
 
 
 void
 vg_conns_close_all(vg_conns *set, const char *why)
 {
-    while (set->open)
-        vg_conn_close(set->open, why);
+    while (!vg_list_empty(&set->open))
+        vg_conn_close(vg_list_first(&set->open, vg_conn, link), why);
 }
 
 
@@ -189,11 +183,7 @@ vg_conn_create(vg_conns *set, int fd, const char *peer, const vg_proto *proto, v
     ev_init(&c->timer, on_timer);
     c->timer.data = c;
     c->last_write = ev_now(set->loop);
-    c->next = set->open;
-    if (set->open)
-        set->open->prev = c;
-    set->open = c;
-    set->n_open++;
+    vg_list_push_front(&set->open, &c->link);
     vg_conn_read_start(c);
     return c;
 }
@@ -683,15 +673,6 @@ vg_conn_close(vg_conn *c, const char *why)
     close(c->fd);
     c->fd = -1;
     /* out of the open list, into the close queue: freed from the prepare phase */
-    vg_conns *set = c->set;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        set->open = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-    set->n_open--;
-    c->next_closed = set->closed;
-    set->closed = c;
+    vg_list_remove(&c->set->open, &c->link);
+    vg_list_push_front(&c->set->closed, &c->link);
 }
