@@ -165,6 +165,19 @@ respond_state(vg_req *r, vg_models_api *api, const char *name, int status)
 }
 
 
+/* After a load or unload of `name` (rc from the pool): the error with `why`, or 202 with the model's state. */
+static void
+changed(vg_req *r, vg_models_api *api, const char *name, int rc, const char *why, const char *doing)
+{
+    if (rc != 0) {
+        vg_req_error(r, vg_err_http_status(rc), vg_err_code(rc), "%s", why);
+        return;
+    }
+    vg_info("models", "%s '%s' (asked by %s)", doing, name, vg_req_peer(r));
+    respond_state(r, api, name, 202);
+}
+
+
 static void
 route_model_load(vg_req *r, void *ud)
 {
@@ -187,12 +200,7 @@ route_model_load(vg_req *r, void *ud)
     }
     char err[512] = "";
     int rc = vg_pool_model_load(api->pool, name, has_backend ? backend.data : NULL, (unsigned)nworkers, err, sizeof err);
-    if (rc != 0) {
-        vg_req_error(r, vg_err_http_status(rc), vg_err_code(rc), "%s", err[0] ? err : vg_err_str(rc));
-        goto out;
-    }
-    vg_info("models", "loading '%s' (asked by %s)", name, vg_req_peer(r));
-    respond_state(r, api, name, 202);
+    changed(r, api, name, rc, err[0] ? err : vg_err_str(rc), "loading");
 out:
     vg_buf_release(&backend);
     vg_buf_release(&workers);
@@ -207,12 +215,9 @@ route_model_unload(vg_req *r, void *ud)
     if (!model_param(r, name, sizeof name))
         return;
     int rc = vg_pool_model_unload(api->pool, name);
-    if (rc != 0) {
-        vg_req_error(r, vg_err_http_status(rc), vg_err_code(rc), "%s: %s", name, vg_err_str(rc));
-        return;
-    }
-    vg_info("models", "unloading '%s' (asked by %s)", name, vg_req_peer(r));
-    respond_state(r, api, name, 202);
+    char why[VG_MODEL_NAME_MAX + 160];
+    snprintf(why, sizeof why, "%s: %s", name, vg_err_str(rc));
+    changed(r, api, name, rc, why, "unloading");
 }
 
 /* ---- server hooks and metrics ---- */

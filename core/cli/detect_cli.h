@@ -37,10 +37,4 @@
  */
 int vg_detect_cli_run(const vg_config *cfg, int argc, char **argv);
 
-/*
- * Standalone form: argv[0] is "detect"; loads the configuration itself
- * (--config FILE, VIGIA_* environment, --models DIR, ...), then runs.
- */
-int vg_detect_cli_main(int argc, char **argv);
-
 #endif

@@ -528,6 +528,22 @@ peek_eof(vg_conn *c)
 }
 
 
+/*
+ * The peer's EOF or the read deadline: a lingering connection is done;
+ * otherwise the protocol's handler decides, or the connection closes.
+ */
+static void
+reading_over(vg_conn *c, void (*handler)(vg_conn *c), const char *linger_why, const char *why)
+{
+    if (c->lingering)
+        vg_conn_close(c, linger_why);
+    else if (handler)
+        handler(c);
+    else
+        vg_conn_close(c, why);
+}
+
+
 static void
 on_readable(vg_conn *c)
 {
@@ -547,12 +563,7 @@ on_readable(vg_conn *c)
             return;
         }
         if (r == 0) {
-            if (c->lingering)
-                vg_conn_close(c, "linger done");
-            else if (c->proto->on_eof)
-                c->proto->on_eof(c);
-            else
-                vg_conn_close(c, "eof");
+            reading_over(c, c->proto->on_eof, "linger done", "eof");
             return;
         }
         c->bytes_in += (uint64_t)r;
@@ -639,12 +650,7 @@ on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     }
     if (c->read_deadline != 0 && now >= c->read_deadline) {
         c->read_deadline = 0;
-        if (c->lingering)
-            vg_conn_close(c, "linger timeout");
-        else if (c->proto->on_timeout)
-            c->proto->on_timeout(c);
-        else
-            vg_conn_close(c, "timeout");
+        reading_over(c, c->proto->on_timeout, "linger timeout", "timeout");
         return;
     }
     timer_update(c);
