@@ -13,7 +13,7 @@ libvigiacore_a_SOURCES += core/base/buf.c core/base/buf.h core/base/config.c cor
 	core/base/error.c core/base/error.h core/base/ini.c core/base/ini.h core/base/jsonw.c \
 	core/base/jsonw.h core/base/log.c core/base/log.h core/base/metrics.c core/base/metrics.h \
 	core/base/mpk.c core/base/mpk.h
-libvigiacore_a_SOURCES += core/base/child.c core/base/child.h core/base/frame.c core/base/frame.h \
+libvigiacore_a_SOURCES += core/base/child.c core/base/child.h core/base/rng.c core/base/rng.h core/base/frame.c core/base/frame.h \
 	core/base/list.h
 # net: the reactor, listeners, connections, TLS
 libvigiacore_a_SOURCES += core/net/conn.c core/net/conn.h core/net/server.c core/net/server.h \

@@ -9,8 +9,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/pk.h>
@@ -21,6 +19,7 @@
 #include "base/buf.h"
 #include "base/config.h"
 #include "base/log.h"
+#include "base/rng.h"
 #include "net/conn.h"
 
 #define COALESCE_MAX 16384
@@ -30,8 +29,7 @@ struct vg_tls {
     mbedtls_ssl_config conf;
     mbedtls_x509_crt cert;
     mbedtls_pk_context key;
-    mbedtls_entropy_context entropy;
-    mbedtls_ctr_drbg_context drbg;
+    vg_rng rng;
 };
 
 typedef struct tls_conn {
@@ -74,12 +72,9 @@ vg_tls_create(const vg_config *cfg, char *err, size_t errlen)
     mbedtls_ssl_config_init(&t->conf);
     mbedtls_x509_crt_init(&t->cert);
     mbedtls_pk_init(&t->key);
-    mbedtls_entropy_init(&t->entropy);
-    mbedtls_ctr_drbg_init(&t->drbg);
     int rc;
     char what[600];
-    if ((rc = mbedtls_ctr_drbg_seed(&t->drbg, mbedtls_entropy_func, &t->entropy,
-                                    (const unsigned char *)"vigia-tls", 9)) != 0) {
+    if ((rc = vg_rng_init(&t->rng, "vigia-tls")) != 0) {
         describe(rc, "seeding the random generator", err, errlen);
         goto fail;
     }
@@ -89,7 +84,7 @@ vg_tls_create(const vg_config *cfg, char *err, size_t errlen)
         goto fail;
     }
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
-    rc = mbedtls_pk_parse_keyfile(&t->key, cfg->tls_key, NULL, mbedtls_ctr_drbg_random, &t->drbg);
+    rc = mbedtls_pk_parse_keyfile(&t->key, cfg->tls_key, NULL, vg_rng_random, &t->rng);
 #else
     rc = mbedtls_pk_parse_keyfile(&t->key, cfg->tls_key, NULL);
 #endif
@@ -99,7 +94,7 @@ vg_tls_create(const vg_config *cfg, char *err, size_t errlen)
         goto fail;
     }
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
-    rc = mbedtls_pk_check_pair(&t->cert.pk, &t->key, mbedtls_ctr_drbg_random, &t->drbg);
+    rc = mbedtls_pk_check_pair(&t->cert.pk, &t->key, vg_rng_random, &t->rng);
 #else
     rc = mbedtls_pk_check_pair(&t->cert.pk, &t->key);
 #endif
@@ -112,7 +107,7 @@ vg_tls_create(const vg_config *cfg, char *err, size_t errlen)
         describe(rc, "TLS defaults", err, errlen);
         goto fail;
     }
-    mbedtls_ssl_conf_rng(&t->conf, mbedtls_ctr_drbg_random, &t->drbg);
+    mbedtls_ssl_conf_rng(&t->conf, vg_rng_random, &t->rng);
     mbedtls_ssl_conf_min_version(&t->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
     mbedtls_ssl_conf_ciphersuites(&t->conf, ciphersuites);
     mbedtls_ssl_conf_alpn_protocols(&t->conf, alpn);
@@ -135,8 +130,7 @@ vg_tls_destroy(vg_tls *t)
     mbedtls_ssl_config_free(&t->conf);
     mbedtls_x509_crt_free(&t->cert);
     mbedtls_pk_free(&t->key);
-    mbedtls_ctr_drbg_free(&t->drbg);
-    mbedtls_entropy_free(&t->entropy);
+    vg_rng_free(&t->rng);
     free(t);
 }
 
