@@ -16,18 +16,11 @@
 static void
 worker_flush(worker *w)
 {
-    vg_pool *p = w->m->pool;
-    int rc = vg_frame_writev(w->fd, w->out, w->nout, &w->outi);
-    if (rc == -EAGAIN) {
-        ev_io_start(p->loop, &w->wio);
-        return;
-    }
-    if (rc < 0) {
+    int rc = vg_frame_flush(w->m->pool->loop, &w->wio, w->out, w->nout, &w->outi);
+    if (rc == 0)
+        w->nout = w->outi = 0;
+    else if (rc != -EAGAIN)
         vg_pool__worker_lost(w, "socket write failed");
-        return;
-    }
-    w->nout = w->outi = 0;
-    ev_io_stop(p->loop, &w->wio);
 }
 
 
