@@ -24,13 +24,7 @@ worker_flush(worker *w)
 }
 
 
-void
-vg_pool__on_worker_writable(struct ev_loop *loop, ev_io *io, int revents)
-{
-    (void)loop;
-    (void)revents;
-    worker_flush(io->data);
-}
+VG_POOL__EV_CB(vg_pool__on_worker_writable, ev_io, worker_flush)
 
 
 static void
@@ -194,13 +188,11 @@ worker_handle_result(worker *w, vg_ipc_result *r)
 }
 
 
-void
-vg_pool__on_worker_readable(struct ev_loop *loop, ev_io *io, int revents)
+/* The worker's socket is readable: reads what it holds and handles each whole message. */
+static void
+worker_read(worker *w)
 {
-    worker *w = io->data;
     model *m = w->m;
-    (void)loop;
-    (void)revents;
     ssize_t n = vg_frame_reader_fill(&w->rd, w->fd);
     if (n == -EAGAIN)
         return;
@@ -271,3 +263,6 @@ vg_pool__on_worker_readable(struct ev_loop *loop, ev_io *io, int revents)
     vg_pool__dispatch(m);
     vg_pool__maybe_finish_stop(m->pool);
 }
+
+
+VG_POOL__EV_CB(vg_pool__on_worker_readable, ev_io, worker_read)
