@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <ev.h>
+
 #include "base/error.h"
 
 #define READ_CHUNK (64 * 1024)   /* what a reader asks read(2) for at least */
@@ -208,6 +210,18 @@ vg_frame_writev(int fd, struct iovec *iov, int n, int *at)
         }
     }
     return 0;
+}
+
+
+int
+vg_frame_flush(struct ev_loop *loop, ev_io *wio, struct iovec *iov, int n, int *at)
+{
+    int rc = vg_frame_writev(wio->fd, iov, n, at);
+    if (rc == 0)
+        ev_io_stop(loop, wio);
+    else if (rc == -EAGAIN)
+        ev_io_start(loop, wio);
+    return rc;
 }
 
 

@@ -9,6 +9,10 @@
  * end with bytes kept out of the buffer (an image): the header counts
  * them and the caller writes them right after (vg_frame_writev).
  *
+ * Writing: vg_frame_writev() goes on where a full non-blocking fd stopped
+ * it; vg_frame_flush() does the same on a libev loop, minding the fd's
+ * EV_WRITE watcher (the pool's workers, the store channels).
+ *
  * Reading: a vg_frame_reader accumulates what a non-blocking fd gives and
  * cuts whole frames (the master's loops); vg_frame_read() reads one frame
  * from a blocking fd (children). Every length is checked against the
@@ -24,6 +28,9 @@
 #include <sys/uio.h>
 
 #include "base/buf.h"
+
+struct ev_loop;
+struct ev_io;
 
 #define VG_FRAME_HDR 4                 /* header bytes */
 #define VG_FRAME_MAX (96u << 20)       /* default largest payload */
@@ -84,6 +91,14 @@ ssize_t vg_frame_read(int fd, uint8_t **buf, size_t *cap, size_t max);
  * -errno.
  */
 int vg_frame_writev(int fd, struct iovec *iov, int n, int *at);
+/*
+ * vg_frame_writev() for a non-blocking fd on a libev loop, `wio` being the
+ * fd's EV_WRITE watcher: while the fd is full, wio is started (its callback
+ * calls this again to go on); once all is written, wio is stopped. An error
+ * leaves wio as it is: the caller drops the peer, which stops its watchers.
+ * Returns what vg_frame_writev() returns: 0, -EAGAIN or -errno.
+ */
+int vg_frame_flush(struct ev_loop *loop, struct ev_io *wio, struct iovec *iov, int n, int *at);
 /* Writes all of a then b (either may be empty) to a blocking fd: 0 or -errno. */
 int vg_frame_write_all(int fd, const void *a, size_t alen, const void *b, size_t blen);
 

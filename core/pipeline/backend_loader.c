@@ -198,17 +198,12 @@ manifest_get(const void *ctx, const char *key)
 void
 vg_backend_manifest(const vg_model *m, vigia_manifest *man)
 {
-    memset(man, 0, sizeof *man);
-    man->name = m->name;
-    man->dir = m->dir;
-    man->cfg_path = m->cfg_path;
-    man->weights_path = m->weights_path;
-    man->input_w = m->input_w;
-    man->input_h = m->input_h;
-    man->max_batch = (int)m->batch;
-    man->threads = (int)m->threads;
-    man->get = manifest_get;
-    man->get_ctx = m;
+    *man = (vigia_manifest){
+        .name = m->name, .dir = m->dir, .cfg_path = m->cfg_path, .weights_path = m->weights_path,
+        .input_w = m->input_w, .input_h = m->input_h,
+        .max_batch = (int)m->batch, .threads = (int)m->threads,
+        .get = manifest_get, .get_ctx = m,
+    };
 }
 
 

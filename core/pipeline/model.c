@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -451,6 +452,21 @@ backend_valid(const char *b)
 }
 
 
+/* The manifest's integer keys, in the order they are checked: range, default, the field set. */
+static const struct int_key {
+    const char *key;
+    long lo, hi, def;
+    size_t off;                /* of an int or unsigned field of vg_model */
+    int is_int;                /* the field is an int (else an unsigned) */
+} int_keys[] = {
+    { "workers", 0, VG_MODEL_MAX_WORKERS, 0, offsetof(vg_model, workers), 0 },
+    { "batch", 1, VG_MODEL_MAX_BATCH, 1, offsetof(vg_model, batch), 0 },
+    { "threads", 1, 256, 1, offsetof(vg_model, threads), 0 },
+    { "width", 0, VG_MODEL_MAX_SIDE, 0, offsetof(vg_model, input_w), 1 },
+    { "height", 0, VG_MODEL_MAX_SIDE, 0, offsetof(vg_model, input_h), 1 },
+};
+
+
 static const char *const known_model_keys[] = {
     "name", "description", "backend", "cfg", "weights", "names", "width", "height",
     "threshold", "nms", "workers", "batch", "threads", NULL
@@ -463,7 +479,6 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
     char manifest[PATH_MAX], absdir[PATH_MAX], msg[512];
     struct parse_ctx ctx;
     vg_model *m = NULL;
-    long lv;
     int rc = VG_E_MANIFEST;
 
     *out = NULL;
@@ -533,21 +548,17 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
     if (get_float(m, "threshold", 0, 1, 1, 0.25, &m->threshold, msg, sizeof msg) ||
         get_float(m, "nms", 0, 1, 0, 0.45, &m->nms, msg, sizeof msg))
         goto bad;
-    if (get_long(m, "workers", 0, VG_MODEL_MAX_WORKERS, 0, &lv, msg, sizeof msg))
-        goto bad;
-    m->workers = (unsigned)lv;
-    if (get_long(m, "batch", 1, VG_MODEL_MAX_BATCH, 1, &lv, msg, sizeof msg))
-        goto bad;
-    m->batch = (unsigned)lv;
-    if (get_long(m, "threads", 1, 256, 1, &lv, msg, sizeof msg))
-        goto bad;
-    m->threads = (unsigned)lv;
-    if (get_long(m, "width", 0, VG_MODEL_MAX_SIDE, 0, &lv, msg, sizeof msg))
-        goto bad;
-    m->input_w = (int)lv;
-    if (get_long(m, "height", 0, VG_MODEL_MAX_SIDE, 0, &lv, msg, sizeof msg))
-        goto bad;
-    m->input_h = (int)lv;
+    for (size_t i = 0; i < sizeof int_keys / sizeof int_keys[0]; i++) {
+        const struct int_key *k = &int_keys[i];
+        long lv;
+        if (get_long(m, k->key, k->lo, k->hi, k->def, &lv, msg, sizeof msg))
+            goto bad;
+        void *field = (char *)m + k->off;
+        if (k->is_int)
+            *(int *)field = (int)lv;
+        else
+            *(unsigned *)field = (unsigned)lv;
+    }
     if ((m->input_w == 0) != (m->input_h == 0)) {
         snprintf(msg, sizeof msg, "give both width and height, or neither");
         goto bad;

@@ -68,31 +68,42 @@ typedef struct ranked {
 } ranked;
 
 
+/* Three-way comparisons for the sorts below: -1, 0 or 1 as a goes before, with or after b. */
 static int
-cmp_ranked(const void *pa, const void *pb)
+larger_first(float a, float b)
 {
-    const ranked *a = pa, *b = pb;
-    if (a->prob > b->prob)
-        return -1;
-    if (a->prob < b->prob)
-        return 1;
-    return a->idx < b->idx ? -1 : a->idx > b->idx;
+    return (a < b) - (a > b);
 }
 
 
 static int
+smaller_first(int64_t a, int64_t b)
+{
+    return (a > b) - (a < b);
+}
+
+
+/* Highest probability first, then the lower index: ties sort the same with every qsort. */
+static int
+cmp_ranked(const void *pa, const void *pb)
+{
+    const ranked *a = pa, *b = pb;
+    int c = larger_first(a->prob, b->prob);
+    return c ? c : smaller_first(a->idx, b->idx);
+}
+
+
+/* Most confident first, then by class, top and left: the same boxes give the same order. */
+static int
 cmp_det(const void *pa, const void *pb)
 {
     const vg_detection *a = pa, *b = pb;
-    if (a->confidence > b->confidence)
-        return -1;
-    if (a->confidence < b->confidence)
-        return 1;
-    if (a->class_id != b->class_id)
-        return a->class_id < b->class_id ? -1 : 1;
-    if (a->y_min != b->y_min)
-        return a->y_min < b->y_min ? -1 : 1;
-    return (a->x_min > b->x_min) - (a->x_min < b->x_min);
+    int c = larger_first(a->confidence, b->confidence);
+    if (!c)
+        c = smaller_first(a->class_id, b->class_id);
+    if (!c)
+        c = smaller_first(a->y_min, b->y_min);
+    return c ? c : smaller_first(a->x_min, b->x_min);
 }
 
 

@@ -178,6 +178,21 @@ struct vg_pool {
     char scratch[64];
 };
 
+/*
+ * Defines `name`, the libev callback of a watcher of type `type` (ev_timer,
+ * ev_io, ...), as a call of fn(watcher->data): every pool watcher runs on
+ * the pool's loop and none needs revents, so each handler is a function of
+ * its object (model, worker, job or pool) alone. Put `static` before it for
+ * a file's own callback.
+ */
+#define VG_POOL__EV_CB(name, type, fn)                      \
+    void name(struct ev_loop *loop, type *watcher, int revents) \
+    {                                                       \
+        (void)loop;                                         \
+        (void)revents;                                      \
+        fn(watcher->data);                                  \
+    }
+
 /* ---- shared helpers (pool_lifecycle.c) ---- */
 
 /* Monotonic clock in microseconds. */

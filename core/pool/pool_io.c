@@ -16,28 +16,15 @@
 static void
 worker_flush(worker *w)
 {
-    vg_pool *p = w->m->pool;
-    int rc = vg_frame_writev(w->fd, w->out, w->nout, &w->outi);
-    if (rc == -EAGAIN) {
-        ev_io_start(p->loop, &w->wio);
-        return;
-    }
-    if (rc < 0) {
+    int rc = vg_frame_flush(w->m->pool->loop, &w->wio, w->out, w->nout, &w->outi);
+    if (rc == 0)
+        w->nout = w->outi = 0;
+    else if (rc != -EAGAIN)
         vg_pool__worker_lost(w, "socket write failed");
-        return;
-    }
-    w->nout = w->outi = 0;
-    ev_io_stop(p->loop, &w->wio);
 }
 
 
-void
-vg_pool__on_worker_writable(struct ev_loop *loop, ev_io *io, int revents)
-{
-    (void)loop;
-    (void)revents;
-    worker_flush(io->data);
-}
+VG_POOL__EV_CB(vg_pool__on_worker_writable, ev_io, worker_flush)
 
 
 static void
@@ -201,13 +188,11 @@ worker_handle_result(worker *w, vg_ipc_result *r)
 }
 
 
-void
-vg_pool__on_worker_readable(struct ev_loop *loop, ev_io *io, int revents)
+/* The worker's socket is readable: reads what it holds and handles each whole message. */
+static void
+worker_read(worker *w)
 {
-    worker *w = io->data;
     model *m = w->m;
-    (void)loop;
-    (void)revents;
     ssize_t n = vg_frame_reader_fill(&w->rd, w->fd);
     if (n == -EAGAIN)
         return;
@@ -278,3 +263,6 @@ vg_pool__on_worker_readable(struct ev_loop *loop, ev_io *io, int revents)
     vg_pool__dispatch(m);
     vg_pool__maybe_finish_stop(m->pool);
 }
+
+
+VG_POOL__EV_CB(vg_pool__on_worker_readable, ev_io, worker_read)

@@ -60,15 +60,16 @@ vg_pool_options_init(vg_pool_options *o)
 
 /* Runs before the loop blocks: sends what vg_pool_submit() queued. */
 static void
-on_kick(struct ev_loop *loop, ev_prepare *w, int revents)
+pool_kick(vg_pool *p)
 {
-    vg_pool *p = w->data;
-    (void)revents;
-    ev_prepare_stop(loop, w);
+    ev_prepare_stop(p->loop, &p->kick);
     for (size_t i = 0; i < p->nmodels; i++)
         if (!vg_list_empty(&p->models[i]->queue))
             vg_pool__dispatch(p->models[i]);
 }
+
+
+static VG_POOL__EV_CB(on_kick, ev_prepare, pool_kick)
 
 
 int
@@ -127,17 +128,19 @@ vg_pool_create(struct ev_loop *loop, const vg_pool_options *opts, vg_pool **out)
 }
 
 
+/* From a clean stack once the drain is over: the stop callback. */
 static void
-on_stop_done(struct ev_loop *loop, ev_timer *w, int revents)
+pool_stop_done(vg_pool *p)
 {
-    vg_pool *p = w->data;
-    (void)revents;
-    ev_timer_stop(loop, w);
+    ev_timer_stop(p->loop, &p->stop_done_timer);
     void (*cb)(void *) = p->stop_cb;
     p->stop_cb = NULL;
     if (cb)
         cb(p->stop_ud);   /* may destroy the pool: touch nothing after */
 }
+
+
+static VG_POOL__EV_CB(on_stop_done, ev_timer, pool_stop_done)
 
 
 void
@@ -174,12 +177,10 @@ vg_pool__maybe_finish_stop(vg_pool *p)
 }
 
 
+/* The drain's grace period is over: what is left is failed or killed. */
 static void
-on_stop_grace(struct ev_loop *loop, ev_timer *t, int revents)
+pool_stop_grace_over(vg_pool *p)
 {
-    vg_pool *p = t->data;
-    (void)loop;
-    (void)revents;
     vg_warn("pool", "drain grace period over: killing the remaining workers");
     for (size_t i = 0; i < p->nmodels; i++) {
         model *m = p->models[i];
@@ -192,6 +193,9 @@ on_stop_grace(struct ev_loop *loop, ev_timer *t, int revents)
     }
     vg_pool__maybe_finish_stop(p);
 }
+
+
+static VG_POOL__EV_CB(on_stop_grace, ev_timer, pool_stop_grace_over)
 
 
 void

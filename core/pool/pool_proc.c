@@ -80,13 +80,7 @@ reap_sweep(vg_pool *p)
 }
 
 
-void
-vg_pool__on_reap_timer(struct ev_loop *loop, ev_timer *t, int revents)
-{
-    (void)loop;
-    (void)revents;
-    reap_sweep(t->data);
-}
+VG_POOL__EV_CB(vg_pool__on_reap_timer, ev_timer, reap_sweep)
 
 
 static double
@@ -193,13 +187,13 @@ on_child(struct ev_loop *loop, ev_child *c, int revents)
 
 
 static void
-on_start_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+worker_start_timed_out(worker *w)
 {
-    worker *w = t->data;
-    (void)loop;
-    (void)revents;
     vg_pool__worker_lost(w, "did not load its model within the start timeout");
 }
+
+
+static VG_POOL__EV_CB(on_start_timeout, ev_timer, worker_start_timed_out)
 
 
 static int
@@ -287,23 +281,22 @@ vg_pool__spawn_missing(model *m, int respawn)
 }
 
 
-void
-vg_pool__on_respawn(struct ev_loop *loop, ev_timer *t, int revents)
+/* The backoff after a lost worker is over: start what is missing. */
+static void
+model_respawn(model *m)
 {
-    model *m = t->data;
-    (void)loop;
-    (void)revents;
     vg_pool__spawn_missing(m, 1);
     vg_pool__dispatch(m);
 }
 
 
-void
-vg_pool__on_mem_timer(struct ev_loop *loop, ev_timer *t, int revents)
+VG_POOL__EV_CB(vg_pool__on_respawn, ev_timer, model_respawn)
+
+
+/* Every MEM_INTERVAL: each worker's resident memory against the cap. */
+static void
+pool_check_memory(vg_pool *p)
 {
-    vg_pool *p = t->data;
-    (void)loop;
-    (void)revents;
     if (!p->o.mem_cap)
         return;
     for (size_t i = 0; i < p->nmodels; i++) {
@@ -329,3 +322,6 @@ vg_pool__on_mem_timer(struct ev_loop *loop, ev_timer *t, int revents)
         }
     }
 }
+
+
+VG_POOL__EV_CB(vg_pool__on_mem_timer, ev_timer, pool_check_memory)

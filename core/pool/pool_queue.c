@@ -140,11 +140,8 @@ vg_pool__fail_queue(model *m, int status, const char *msg)
 
 
 static void
-on_job_deadline(struct ev_loop *loop, ev_timer *t, int revents)
+job_deadline(job *j)
 {
-    job *j = t->data;
-    (void)loop;
-    (void)revents;
     if (j->state == J_QUEUED) {
         vg_pool__complete(j, VG_E_TIMEDOUT, "the job waited in the queue past its deadline", NULL, NULL, 0);
         return;
@@ -171,6 +168,9 @@ on_job_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 
+static VG_POOL__EV_CB(on_job_deadline, ev_timer, job_deadline)
+
+
 /* Jobs `w` takes at once: the manifest's [batching] max_batch within what its backend takes. */
 static int
 batch_cap(const worker *w)
@@ -182,13 +182,7 @@ batch_cap(const worker *w)
 }
 
 
-void
-vg_pool__on_batch_timer(struct ev_loop *loop, ev_timer *t, int revents)
-{
-    (void)loop;
-    (void)revents;
-    vg_pool__dispatch(t->data);
-}
+VG_POOL__EV_CB(vg_pool__on_batch_timer, ev_timer, vg_pool__dispatch)
 
 
 static int

@@ -58,36 +58,34 @@ percentile(float *v, unsigned n, double q)
 static void
 fill_stats(const model *m, vg_pool_model_stats *s)
 {
-    memset(s, 0, sizeof *s);
     const vg_model *vm = m->d ? m->d->m : NULL;
-    s->name = m->name;
-    s->state = model_state_names[m->state];
-    s->why = m->why;
-    s->backend = m->backend[0] ? m->backend : m->backend_override ? m->backend_override : vm ? vm->backend : "";
-    s->device = m->device;
-    s->description = vm ? vm->description : "";
-    s->input_w = m->input_w ? m->input_w : vm ? vm->input_w : 0;
-    s->input_h = m->input_h ? m->input_h : vm ? vm->input_h : 0;
-    s->classes = vm ? vm->classes : 0;
-    s->labels = vm ? (const char *const *)vm->labels : NULL;
-    s->threshold = vm ? vm->threshold : 0;
-    s->nms = vm ? vm->nms : 0;
-    s->workers = m->loaded ? m->target : 0;
+    const def *bd = m->next_d ? m->next_d : m->d;   /* batching: the manifest being loaded, if any */
+    *s = (vg_pool_model_stats){
+        .name = m->name, .state = model_state_names[m->state], .why = m->why,
+        .backend = m->backend[0] ? m->backend : m->backend_override ? m->backend_override : vm ? vm->backend : "",
+        .device = m->device,
+        .description = vm ? vm->description : "",
+        .input_w = m->input_w ? m->input_w : vm ? vm->input_w : 0,
+        .input_h = m->input_h ? m->input_h : vm ? vm->input_h : 0,
+        .classes = vm ? vm->classes : 0,
+        .labels = vm ? (const char *const *)vm->labels : NULL,
+        .threshold = vm ? vm->threshold : 0, .nms = vm ? vm->nms : 0,
+        .workers = m->loaded ? m->target : 0,
+        .queue_depth = (unsigned)m->queue.n, .queue_max = m->pool->o.queue_max,
+        .jobs_ok = m->ok, .jobs_failed = m->failed, .jobs_rejected = m->rejected,
+        .jobs_timedout = m->timedout, .jobs_retried = m->retried,
+        .restarts = m->restarts, .crashes = m->crashes,
+        .hist_sum_ms = m->hist_sum,
+        .backend_batch = (unsigned)m->backend_batch,
+        .max_queue_delay_us = bd ? bd->delay_us : 0,
+        .batches = m->batches, .batched_jobs = m->batched_jobs,
+    };
     vg_list_each(w, &m->workers, const worker, link) {
         if (w->state == W_READY && !w->retiring)
             s->workers_ready++;
         if (w->ninflight)
             s->workers_busy++;
     }
-    s->queue_depth = (unsigned)m->queue.n;
-    s->queue_max = m->pool->o.queue_max;
-    s->jobs_ok = m->ok;
-    s->jobs_failed = m->failed;
-    s->jobs_rejected = m->rejected;
-    s->jobs_timedout = m->timedout;
-    s->jobs_retried = m->retried;
-    s->restarts = m->restarts;
-    s->crashes = m->crashes;
     if (m->wlen) {
         float tot[VG_POOL__LAT_WINDOW], inf[VG_POOL__LAT_WINDOW];
         for (unsigned i = 0; i < m->wlen; i++) {
@@ -117,16 +115,10 @@ fill_stats(const model *m, vg_pool_model_stats *s)
         s->answers_per_s = span ? (double)recent * 1e6 / (double)span : 0;
     }
     memcpy(s->hist, m->hist, sizeof s->hist);
-    s->hist_sum_ms = m->hist_sum;
-    const def *bd = m->next_d ? m->next_d : m->d;
-    s->backend_batch = (unsigned)m->backend_batch;
+    memcpy(s->batch_sizes, m->batch_sizes, sizeof s->batch_sizes);
     s->max_batch = (unsigned)m->backend_batch;
     if (bd && bd->max_batch && (!s->max_batch || bd->max_batch < s->max_batch))
         s->max_batch = bd->max_batch;
-    s->max_queue_delay_us = bd ? bd->delay_us : 0;
-    s->batches = m->batches;
-    s->batched_jobs = m->batched_jobs;
-    memcpy(s->batch_sizes, m->batch_sizes, sizeof s->batch_sizes);
 }
 
 

@@ -230,25 +230,21 @@ on_readable(struct ev_loop *loop, ev_io *w, int revents)
 static void
 flush_out(vg_chan *c)
 {
-    if (c->out_off < c->out.len) {
-        struct iovec v = { c->out.data + c->out_off, c->out.len - c->out_off };
-        int at = 0;
-        int rc = vg_frame_writev(c->fd, &v, 1, &at);
+    struct iovec v = { 0 };
+    int at = 0;
+    if (c->out_off < c->out.len)
+        v = (struct iovec){ c->out.data + c->out_off, c->out.len - c->out_off };
+    int rc = vg_frame_flush(c->loop, &c->wio, &v, 1, &at);
+    if (rc != 0) {
         c->out_off = c->out.len - v.iov_len;
-        if (rc == -EAGAIN) {
-            ev_io_start(c->loop, &c->wio);
-            return;
-        }
-        if (rc < 0) {
+        if (rc != -EAGAIN)
             child_lost(c, "write error");
-            return;
-        }
+        return;
     }
     c->out.len = c->out_off = 0;
     if (c->out.cap > (1u << 20)) {
         vg_buf_release(&c->out);   /* don't keep a large image's buffer around */
     }
-    ev_io_stop(c->loop, &c->wio);
 }
 
 
