@@ -17,6 +17,7 @@
 #include "http/reply.h"
 #include "auth/auth.h"
 #include "http/http.h"
+#include "base/hex.h"
 #include "base/jsonw.h"
 #include "base/log.h"
 #include "base/mpk.h"
@@ -223,7 +224,7 @@ detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
     vg_jsonw_key(w, "sha256");
     if (d.image) {
         char hx[65];
-        vg_db_hex(d.image, 32, hx);
+        vg_hex_encode(d.image, 32, hx);
         vg_jsonw_cstr(w, hx);
     } else {
         vg_jsonw_null(w);
@@ -482,7 +483,7 @@ route_image(vg_req *r, void *ud)
         return;
     }
     char hx[65];
-    vg_db_hex(sha, 32, hx);
+    vg_hex_encode(sha, 32, hx);
     vg_req_add_header(r, "ETag", "\"%s\"", hx);
     vg_req_add_header(r, "Cache-Control", "private, max-age=86400, immutable");
     /* the bytes decide: originals may be PNG or WebP */

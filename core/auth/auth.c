@@ -17,6 +17,7 @@
 
 #include "http/http.h"
 #include "http/reply.h"
+#include "base/hex.h"
 #include "base/jsonw.h"
 #include "auth/jwt.h"
 #include "base/log.h"
@@ -96,22 +97,6 @@ now_s(const vg_auth *a)
 }
 
 
-static int
-unhex(const char *s, uint8_t *out, size_t n)
-{
-    if (strlen(s) != 2 * n)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        if (sscanf(s + 2 * i, "%2x", &v) != 1 || !isxdigit((unsigned char)s[2 * i]) ||
-            !isxdigit((unsigned char)s[2 * i + 1]))
-            return -1;
-        out[i] = (uint8_t)v;
-    }
-    return 0;
-}
-
-
 static void
 sha256(const void *p, size_t n, uint8_t out[32])
 {
@@ -163,7 +148,7 @@ vg_auth_check(vg_auth *a, const char *cred, size_t n, vg_principal *p, char *why
         return 401;
     }
     /* the login session: a malformed one is revoked, once the user is known */
-    int bad_sid = c.sid[0] && unhex(c.sid, p->family, VG_DB_FAMILY) != 0;
+    int bad_sid = c.sid[0] && vg_hex_decode(c.sid, strlen(c.sid), p->family, VG_DB_FAMILY) != 0;
     rc = vg_store_family_check(a->store, uid, c.sid[0] && !bad_sid ? p->family : NULL, now_s(a), &u);
     if (vg_store_read_failed(rc)) {
         snprintf(why, whylen, "%s", vg_err_str(rc));
@@ -404,7 +389,7 @@ write_tokens(vg_auth *a, vg_buf *out, const vg_user *u, const uint8_t family[VG_
     snprintf(c.sub, sizeof c.sub, "%llu", (unsigned long long)u->id);
     snprintf(c.name, sizeof c.name, "%s", u->name);
     snprintf(c.role, sizeof c.role, "%s", vg_role_name(u->role));
-    vg_db_hex(family, VG_DB_FAMILY, c.sid);
+    vg_hex_encode(family, VG_DB_FAMILY, c.sid);
     vg_auth_random_token(c.jti, sizeof c.jti, 16);
     c.iat = now_s(a);
     c.exp = c.iat + (int64_t)cfg->access_ttl;

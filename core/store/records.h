@@ -39,8 +39,6 @@ extern const double vg_db_lat_bounds_ms[VG_DB_LAT_BUCKETS];
 /* ---- keys ---- */
 void vg_db_be64(uint8_t out[8], uint64_t v);
 uint64_t vg_db_get_be64(const uint8_t in[8]);
-/* 2n lower-case hex digits of p[0..n) and a NUL into out. */
-void vg_db_hex(const uint8_t *p, size_t n, char *out);
 /* 32 lower-case hex digits of a 16-byte key; -1 when `hex` is not one. */
 void vg_db_key_hex(const uint8_t key[16], char out[33]);
 int vg_db_key_parse(const char *hex, size_t n, uint8_t key[16]);
