@@ -187,6 +187,34 @@ vg_history_record(vg_history *h, const vg_history_rec *rec, char id[33], void (*
 
 /* ---- rendering ------------------------------------------------------------------- */
 
+/* The detections of a stored record as a JSON array, counted. */
+typedef struct entry_list {
+    vg_jsonw *w;
+    uint32_t n;
+} entry_list;
+
+
+/* Writes one detection of a stored record (a vg_det_record_walk fn). */
+static void
+entry_json(const vg_det_entry *e, void *ud)
+{
+    static const char *const edge[4] = { "x_min", "y_min", "x_max", "y_max" };
+    entry_list *l = ud;
+    vg_jsonw *w = l->w;
+    vg_jsonw_obj(w);
+    vg_jsonw_key(w, "label");
+    vg_jsonw_str(w, e->label.p, e->label.n);
+    vg_jsonw_kint(w, "class_id", e->class_id);
+    vg_jsonw_kdouble(w, "confidence", e->confidence, 4);
+    vg_jsonw_kobj(w, "box");
+    for (int b = 0; b < 4; b++)
+        vg_jsonw_kint(w, edge[b], e->box[b]);
+    vg_jsonw_obj_end(w);
+    vg_jsonw_obj_end(w);
+    l->n++;
+}
+
+
 /* Writes one stored detection as JSON. Returns 0, or VG_E_CORRUPT. */
 static int
 detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
@@ -231,39 +259,10 @@ detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
     }
     vg_jsonw_obj_end(w);
     vg_jsonw_karr(w, "detections");
-    uint32_t nd = 0;
-    if (d.dets) {
-        vg_mpr dr;
-        vg_mpr_init(&dr, d.dets, d.dets_len);
-        vg_mpr_array(&dr, &nd);
-        for (uint32_t i = 0; i < nd && !dr.err; i++) {
-            uint32_t f;
-            vg_str label;
-            int64_t cls = 0, box[4] = { 0 };
-            double conf = 0;
-            if (vg_mpr_array(&dr, &f) < 0 || f != 7 || vg_mpr_str(&dr, &label) < 0)
-                break;
-            vg_mpr_i64(&dr, &cls);
-            vg_mpr_f64(&dr, &conf);
-            for (int b = 0; b < 4; b++)
-                vg_mpr_i64(&dr, &box[b]);
-            vg_jsonw_obj(w);
-            vg_jsonw_key(w, "label");
-            vg_jsonw_str(w, label.p, label.n);
-            vg_jsonw_kint(w, "class_id", cls);
-            vg_jsonw_kdouble(w, "confidence", conf, 4);
-            vg_jsonw_kobj(w, "box");
-            const char *bn[4] = { "x_min", "y_min", "x_max", "y_max" };
-            for (int b = 0; b < 4; b++) {
-                vg_jsonw_key(w, bn[b]);
-                vg_jsonw_int(w, box[b]);
-            }
-            vg_jsonw_obj_end(w);
-            vg_jsonw_obj_end(w);
-        }
-    }
+    entry_list list = { w, 0 };
+    vg_det_record_walk(&d, entry_json, &list);   /* a damaged entry ends the list */
     vg_jsonw_arr_end(w);
-    vg_jsonw_kuint(w, "count", nd);
+    vg_jsonw_kuint(w, "count", list.n);
     vg_jsonw_kobj(w, "timings_ms");
     const char *tn[6] = { "queue", "decode", "infer", "post", "annotate", "total" };
     for (int i = 0; i < 6; i++) {

@@ -116,6 +116,19 @@ typedef struct vg_det_record {
 } vg_det_record;
 int vg_det_record_decode(const void *p, size_t n, vg_det_record *d);
 
+/* One detection of a stored record; label points into the record. */
+typedef struct vg_det_entry {
+    vg_str label;
+    int64_t class_id;
+    double confidence;
+    int64_t box[4];                    /* x_min, y_min, x_max, y_max */
+} vg_det_entry;
+/*
+ * Calls fn for each detection of d, in order. 0, or VG_E_CORRUPT at the
+ * first damaged one (fn saw those before it).
+ */
+int vg_det_record_walk(const vg_det_record *d, void (*fn)(const vg_det_entry *e, void *ud), void *ud);
+
 /* ---- feedback ---- */
 /* A stored feedback record; strings point into the record. */
 typedef struct vg_feedback_view {
