@@ -17,6 +17,7 @@
 #include "http/reply.h"
 #include "auth/auth.h"
 #include "http/http.h"
+#include "base/hex.h"
 #include "base/jsonw.h"
 #include "base/log.h"
 #include "base/mpk.h"
@@ -52,12 +53,17 @@ vg_history_enabled(const vg_history *h)
 }
 
 
+/* A time for a new record key: the wall clock in microseconds, increasing within this process. */
 static uint64_t
-wall_us(void)
+key_time(vg_history *h)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    if (now <= h->last_us)
+        now = h->last_us + 1;
+    h->last_us = now;
+    return now;
 }
 
 /* ---- recording --------------------------------------------------------------- */
@@ -89,47 +95,43 @@ clip(const char *s, size_t max)
 }
 
 
-int
-vg_history_record(vg_history *h, const vg_history_rec *rec, char id[33], void (*cb)(int status, void *ud), void *ud)
+/* What the store indexes and sums of a record: its distinct labels with their counts, and more. */
+static void
+record_meta(vg_det_meta *m, const uint8_t key[16], const vg_history_rec *rec, const char *src, const char *model)
 {
-    uint64_t now = wall_us();
-    if (now <= h->last_us)
-        now = h->last_us + 1;
-    h->last_us = now;
-    uint8_t key[16];
-    vg_db_key_new(key, now);
-    vg_db_key_hex(key, id);
-
-    /* distinct labels and their counts, and what the store indexes */
-    vg_det_meta m;
-    memset(&m, 0, sizeof m);
-    memcpy(m.key, key, 16);
-    m.uid = rec->uid;
-    m.total_us = rec->total_us;
+    memset(m, 0, sizeof *m);
+    memcpy(m->key, key, 16);
+    m->uid = rec->uid;
+    m->total_us = rec->total_us;
+    m->source = (vg_str){ src, clip(src, VG_DB_SOURCE_MAX) };
+    m->model = (vg_str){ model, clip(model, VG_DB_LABEL_MAX) };
     for (size_t i = 0; i < rec->count; i++) {
         const char *l = rec->dets[i].label ? rec->dets[i].label : "";
         size_t ln = clip(l, VG_DB_LABEL_MAX);
         uint32_t j;
-        for (j = 0; j < m.nlabels; j++)
-            if (m.labels[j].n == ln && memcmp(m.labels[j].p, l, ln) == 0)
+        for (j = 0; j < m->nlabels; j++)
+            if (m->labels[j].n == ln && memcmp(m->labels[j].p, l, ln) == 0)
                 break;
-        if (j == m.nlabels) {
-            if (m.nlabels == 256)
+        if (j == m->nlabels) {
+            if (m->nlabels == 256)
                 continue;
-            m.labels[m.nlabels].p = l;
-            m.labels[m.nlabels].n = ln;
-            m.counts[m.nlabels++] = 0;
+            m->labels[m->nlabels].p = l;
+            m->labels[m->nlabels].n = ln;
+            m->counts[m->nlabels++] = 0;
         }
-        m.counts[j]++;
+        m->counts[j]++;
     }
-    const char *src = rec->source ? rec->source : "";
-    const char *model = rec->model ? rec->model : "";
+}
 
-    /* the record itself: its "img" entry comes last (the store fills in the hash) */
-    vg_buf val;
-    vg_buf_init(&val);
+
+/* The record as the store keeps it; its "img" entry comes last (the store fills in the hash). */
+static void
+record_encode(vg_buf *out, const vg_history_rec *rec, const char *src, const char *model, int kind)
+{
+    const uint64_t timings[6] = { rec->queue_us, rec->decode_us, rec->infer_us, rec->post_us, rec->annotate_us,
+                                  rec->total_us };
     vg_mpw w;
-    vg_mpw_init(&w, &val);
+    vg_mpw_init(&w, out);
     vg_mpw_map(&w, 11);
     vg_mpw_cstr(&w, "u"); vg_mpw_u64(&w, rec->uid);
     vg_mpw_cstr(&w, "un"); vg_mpw_str(&w, rec->user ? rec->user : "", clip(rec->user, VG_DB_NAME_MAX));
@@ -154,13 +156,8 @@ vg_history_record(vg_history *h, const vg_history_rec *rec, char id[33], void (*
     }
     vg_mpw_cstr(&w, "t");
     vg_mpw_array(&w, 6);
-    vg_mpw_u64(&w, rec->queue_us);
-    vg_mpw_u64(&w, rec->decode_us);
-    vg_mpw_u64(&w, rec->infer_us);
-    vg_mpw_u64(&w, rec->post_us);
-    vg_mpw_u64(&w, rec->annotate_us);
-    vg_mpw_u64(&w, rec->total_us);
-    int kind = rec->image ? vg_history_images(h) : VG_HIST_IMG_NONE;
+    for (int i = 0; i < 6; i++)
+        vg_mpw_u64(&w, timings[i]);
     vg_mpw_cstr(&w, "ik");
     vg_mpw_cstr(&w, kind == VG_HIST_IMG_ANNOTATED ? "annotated" : kind == VG_HIST_IMG_ORIGINAL ? "original" : "none");
     vg_mpw_cstr(&w, "img");
@@ -170,9 +167,23 @@ vg_history_record(vg_history *h, const vg_history_rec *rec, char id[33], void (*
     } else {
         vg_mpw_nil(&w);
     }
+}
 
-    m.source = (vg_str){ src, clip(src, VG_DB_SOURCE_MAX) };
-    m.model = (vg_str){ model, clip(model, VG_DB_LABEL_MAX) };
+
+int
+vg_history_record(vg_history *h, const vg_history_rec *rec, char id[33], void (*cb)(int status, void *ud), void *ud)
+{
+    uint8_t key[16];
+    vg_db_key_new(key, key_time(h));
+    vg_db_key_hex(key, id);
+    const char *src = rec->source ? rec->source : "";
+    const char *model = rec->model ? rec->model : "";
+    int kind = rec->image ? vg_history_images(h) : VG_HIST_IMG_NONE;
+    vg_det_meta m;
+    record_meta(&m, key, rec, src, model);
+    vg_buf val;
+    vg_buf_init(&val);
+    record_encode(&val, rec, src, model, kind);
     rec_call *c = vg_xmalloc(sizeof *c);
     c->cb = cb;
     c->ud = ud;
@@ -186,89 +197,91 @@ vg_history_record(vg_history *h, const vg_history_rec *rec, char id[33], void (*
 
 /* ---- rendering ------------------------------------------------------------------- */
 
+/* A counted string member; null when p is NULL. */
+static void
+str_member(vg_jsonw *w, const char *key, const char *p, size_t n)
+{
+    vg_jsonw_key(w, key);
+    if (p)
+        vg_jsonw_str(w, p, n);
+    else
+        vg_jsonw_null(w);
+}
+
+
+/* Opens the JSON object of a stored record: its id and time come from its key. */
+static void
+record_open(vg_jsonw *w, const uint8_t key[16])
+{
+    char id[33];
+    vg_db_key_hex(key, id);
+    vg_jsonw_obj(w);
+    vg_jsonw_kstr(w, "id", id);
+    vg_jsonw_kdouble(w, "time", (double)vg_db_key_time(key) / 1e6, 16);
+}
+
+
+/* The detections of a stored record as a JSON array, counted. */
+typedef struct entry_list {
+    vg_jsonw *w;
+    uint32_t n;
+} entry_list;
+
+
+/* Writes one detection of a stored record (a vg_det_record_walk fn). */
+static void
+entry_json(const vg_det_entry *e, void *ud)
+{
+    static const char *const edge[4] = { "x_min", "y_min", "x_max", "y_max" };
+    entry_list *l = ud;
+    vg_jsonw *w = l->w;
+    vg_jsonw_obj(w);
+    vg_jsonw_key(w, "label");
+    vg_jsonw_str(w, e->label.p, e->label.n);
+    vg_jsonw_kint(w, "class_id", e->class_id);
+    vg_jsonw_kdouble(w, "confidence", e->confidence, 4);
+    vg_jsonw_kobj(w, "box");
+    for (int b = 0; b < 4; b++)
+        vg_jsonw_kint(w, edge[b], e->box[b]);
+    vg_jsonw_obj_end(w);
+    vg_jsonw_obj_end(w);
+    l->n++;
+}
+
+
 /* Writes one stored detection as JSON. Returns 0, or VG_E_CORRUPT. */
 static int
 detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
 {
+    static const char *const timing[6] = { "queue", "decode", "infer", "post", "annotate", "total" };
     vg_det_record d;
-    char id[33];
-    vg_db_key_hex(key, id);
+    char sha[65];
     if (vg_det_record_decode(p, n, &d) != 0)
         return VG_E_CORRUPT;
-    vg_jsonw_obj(w);
-    vg_jsonw_kstr(w, "id", id);
-    vg_jsonw_kdouble(w, "time", (double)vg_db_key_time(key) / 1e6, 16);
+    if (d.image)
+        vg_hex_encode(d.image, 32, sha);
+    record_open(w, key);
     vg_jsonw_kobj(w, "user");
     vg_jsonw_kuint(w, "id", d.uid);
-    vg_jsonw_key(w, "name");
-    if (d.uid)
-        vg_jsonw_str(w, d.user.p, d.user.n);
-    else
-        vg_jsonw_null(w);
+    str_member(w, "name", d.uid ? d.user.p : NULL, d.user.n);
     vg_jsonw_obj_end(w);
-    vg_jsonw_key(w, "source");
-    vg_jsonw_str(w, d.source.p, d.source.n);
-    vg_jsonw_key(w, "model");
-    vg_jsonw_str(w, d.model.p, d.model.n);
-    vg_jsonw_key(w, "backend");
-    vg_jsonw_str(w, d.backend.p, d.backend.n);
+    str_member(w, "source", d.source.p, d.source.n);
+    str_member(w, "model", d.model.p, d.model.n);
+    str_member(w, "backend", d.backend.p, d.backend.n);
     vg_jsonw_kobj(w, "image");
     vg_jsonw_kint(w, "width", d.width);
     vg_jsonw_kint(w, "height", d.height);
-    vg_jsonw_key(w, "kept");
-    if (d.image)
-        vg_jsonw_str(w, d.image_kind.p, d.image_kind.n);
-    else
-        vg_jsonw_null(w);
-    vg_jsonw_key(w, "sha256");
-    if (d.image) {
-        char hx[65];
-        vg_db_hex(d.image, 32, hx);
-        vg_jsonw_cstr(w, hx);
-    } else {
-        vg_jsonw_null(w);
-    }
+    str_member(w, "kept", d.image ? d.image_kind.p : NULL, d.image_kind.n);
+    vg_jsonw_kstr(w, "sha256", d.image ? sha : NULL);
     vg_jsonw_obj_end(w);
     vg_jsonw_karr(w, "detections");
-    uint32_t nd = 0;
-    if (d.dets) {
-        vg_mpr dr;
-        vg_mpr_init(&dr, d.dets, d.dets_len);
-        vg_mpr_array(&dr, &nd);
-        for (uint32_t i = 0; i < nd && !dr.err; i++) {
-            uint32_t f;
-            vg_str label;
-            int64_t cls = 0, box[4] = { 0 };
-            double conf = 0;
-            if (vg_mpr_array(&dr, &f) < 0 || f != 7 || vg_mpr_str(&dr, &label) < 0)
-                break;
-            vg_mpr_i64(&dr, &cls);
-            vg_mpr_f64(&dr, &conf);
-            for (int b = 0; b < 4; b++)
-                vg_mpr_i64(&dr, &box[b]);
-            vg_jsonw_obj(w);
-            vg_jsonw_key(w, "label");
-            vg_jsonw_str(w, label.p, label.n);
-            vg_jsonw_kint(w, "class_id", cls);
-            vg_jsonw_kdouble(w, "confidence", conf, 4);
-            vg_jsonw_kobj(w, "box");
-            const char *bn[4] = { "x_min", "y_min", "x_max", "y_max" };
-            for (int b = 0; b < 4; b++) {
-                vg_jsonw_key(w, bn[b]);
-                vg_jsonw_int(w, box[b]);
-            }
-            vg_jsonw_obj_end(w);
-            vg_jsonw_obj_end(w);
-        }
-    }
+    entry_list list = { w, 0 };
+    vg_det_record_walk(&d, entry_json, &list);   /* a damaged entry ends the list */
     vg_jsonw_arr_end(w);
-    vg_jsonw_kuint(w, "count", nd);
+    vg_jsonw_kuint(w, "count", list.n);
     vg_jsonw_kobj(w, "timings_ms");
-    const char *tn[6] = { "queue", "decode", "infer", "post", "annotate", "total" };
-    for (int i = 0; i < 6; i++) {
-        vg_jsonw_key(w, tn[i]);
-        vg_jsonw_double_prec(w, (double)d.timings_us[i] / 1000.0, 4);
-    }
+    for (int i = 0; i < 6; i++)
+        vg_jsonw_kdouble(w, timing[i], (double)d.timings_us[i] / 1000.0, 4);
     vg_jsonw_obj_end(w);
     vg_jsonw_obj_end(w);
     return 0;
@@ -378,6 +391,18 @@ render_detection(const uint8_t key[16], const void *p, size_t n, void *ud)
 }
 
 
+/* Parses a list's filters into f and opens its answer a with {"key":[ ; -1 after answering 422. */
+static int
+page_open(vg_req *r, vg_det_filter *f, vg_reply *a, const char *key)
+{
+    if (parse_filter(r, f) < 0)
+        return -1;
+    vg_reply_init(a);
+    vg_reply_list(a, key);
+    return 0;
+}
+
+
 /* Answers a page read with rc: its count and next cursor (null on the last page) end the list. */
 static void
 page_send(vg_reply *a, vg_req *r, int rc, const vg_store_page *page, const char *what)
@@ -408,12 +433,10 @@ route_list(vg_req *r, void *ud)
 {
     vg_history *h = ud;
     vg_det_filter f;
-    if (parse_filter(r, &f) < 0)
-        return;
     vg_reply a;
-    vg_reply_init(&a);
-    vg_reply_list(&a, "detections");
     vg_store_page page;
+    if (page_open(r, &f, &a, "detections") < 0)
+        return;
     int rc = vg_store_detections_page(h->store, &f, render_detection, &a.w, &page);
     page_send(&a, r, rc, &page, "cannot read detections");
 }
@@ -482,7 +505,7 @@ route_image(vg_req *r, void *ud)
         return;
     }
     char hx[65];
-    vg_db_hex(sha, 32, hx);
+    vg_hex_encode(sha, 32, hx);
     vg_req_add_header(r, "ETag", "\"%s\"", hx);
     vg_req_add_header(r, "Cache-Control", "private, max-age=86400, immutable");
     /* the bytes decide: originals may be PNG or WebP */
@@ -526,21 +549,27 @@ fb_done(int status, vg_mpr *rest, void *ud)
 }
 
 
-static void
-route_feedback_add(vg_req *r, void *ud)
+/* The members of a feedback request, checked; they point into its JSON body. */
+typedef struct feedback_in {
+    uint8_t det[16];                   /* the detection it is about */
+    json_t *ok, *label, *text;         /* "correct", "label", "text", or NULL */
+} feedback_in;
+
+
+/* Reads and checks a feedback request; its body (to json_decref), or NULL after answering 400/422. */
+static json_t *
+feedback_read(vg_req *r, feedback_in *in)
 {
-    vg_history *h = ud;
     json_t *j = vg_auth_json_body(r);
     if (!j)
-        return;
+        return NULL;
     json_t *det = json_object_get(j, "detection_id");
     if (!det)
         det = json_object_get(j, "detection");
     json_t *ok = json_object_get(j, "correct"), *label = json_object_get(j, "label"),
            *text = json_object_get(j, "text");
-    uint8_t dk[16];
     const char *msg = NULL;
-    if (!json_is_string(det) || vg_db_key_parse(json_string_value(det), json_string_length(det), dk) != 0)
+    if (!json_is_string(det) || vg_db_key_parse(json_string_value(det), json_string_length(det), in->det) != 0)
         msg = "\"detection_id\" must be a detection id";
     else if (ok && !json_is_boolean(ok) && !json_is_null(ok))
         msg = "\"correct\" must be true or false";
@@ -554,36 +583,55 @@ route_feedback_add(vg_req *r, void *ud)
     if (msg) {
         vg_req_error(r, 422, "invalid", "%s", msg);
         json_decref(j);
-        return;
+        return NULL;
     }
+    in->ok = ok;
+    in->label = label;
+    in->text = text;
+    return j;
+}
+
+
+/* The feedback record as the store keeps it. */
+static void
+feedback_encode(vg_buf *out, const feedback_in *in, const vg_principal *who)
+{
+    vg_mpw w;
+    vg_mpw_init(&w, out);
+    vg_mpw_map(&w, 6);
+    vg_mpw_cstr(&w, "det"); vg_mpw_bin(&w, in->det, 16);
+    vg_mpw_cstr(&w, "u"); vg_mpw_u64(&w, who->uid);
+    vg_mpw_cstr(&w, "un"); vg_mpw_cstr(&w, who->name);
+    vg_mpw_cstr(&w, "ok");
+    if (json_is_boolean(in->ok))
+        vg_mpw_bool(&w, json_is_true(in->ok));
+    else
+        vg_mpw_nil(&w);
+    vg_mpw_cstr(&w, "label"); vg_mpw_cstr(&w, json_is_string(in->label) ? json_string_value(in->label) : NULL);
+    vg_mpw_cstr(&w, "text"); vg_mpw_cstr(&w, json_is_string(in->text) ? json_string_value(in->text) : NULL);
+}
+
+
+static void
+route_feedback_add(vg_req *r, void *ud)
+{
+    vg_history *h = ud;
+    feedback_in in;
+    json_t *j = feedback_read(r, &in);
+    if (!j)
+        return;
     vg_principal who;
     vg_auth_principal(r, &who);
-    uint64_t now = wall_us();
-    if (now <= h->last_us)
-        now = h->last_us + 1;
-    h->last_us = now;
     fb_call *c = vg_xcalloc(1, sizeof *c);
     c->r = r;
     uint8_t key[16];
-    vg_db_key_new(key, now);
+    vg_db_key_new(key, key_time(h));
     vg_db_key_hex(key, c->id);
     vg_buf val;
     vg_buf_init(&val);
-    vg_mpw w;
-    vg_mpw_init(&w, &val);
-    vg_mpw_map(&w, 6);
-    vg_mpw_cstr(&w, "det"); vg_mpw_bin(&w, dk, 16);
-    vg_mpw_cstr(&w, "u"); vg_mpw_u64(&w, who.uid);
-    vg_mpw_cstr(&w, "un"); vg_mpw_cstr(&w, who.name);
-    vg_mpw_cstr(&w, "ok");
-    if (json_is_boolean(ok))
-        vg_mpw_bool(&w, json_is_true(ok));
-    else
-        vg_mpw_nil(&w);
-    vg_mpw_cstr(&w, "label"); vg_mpw_cstr(&w, json_is_string(label) ? json_string_value(label) : NULL);
-    vg_mpw_cstr(&w, "text"); vg_mpw_cstr(&w, json_is_string(text) ? json_string_value(text) : NULL);
+    feedback_encode(&val, &in, &who);
     json_decref(j);
-    int rc = vg_store_feedback_add(h->store, key, dk, who.uid, val.data, val.len, fb_done, c);
+    int rc = vg_store_feedback_add(h->store, key, in.det, who.uid, val.data, val.len, fb_done, c);
     vg_buf_release(&val);
     if (rc != 0) {
         free(c);
@@ -598,36 +646,24 @@ feedback_json(const uint8_t key[16], const void *p, size_t n, void *ud)
 {
     vg_jsonw *w = ud;
     vg_feedback_view f;
-    char id[33], det[33] = "";
-    vg_db_key_hex(key, id);
+    char det[33] = "";
     if (vg_feedback_view_decode(p, n, &f) != 0)
         return 0;
     if (f.has_det)
         vg_db_key_hex(f.det, det);
-    vg_jsonw_obj(w);
-    vg_jsonw_kstr(w, "id", id);
-    vg_jsonw_kdouble(w, "time", (double)vg_db_key_time(key) / 1e6, 16);
+    record_open(w, key);
     vg_jsonw_kstr(w, "detection_id", det);
     vg_jsonw_kobj(w, "user");
     vg_jsonw_kuint(w, "id", f.uid);
-    vg_jsonw_key(w, "name");
-    vg_jsonw_str(w, f.user.p, f.user.n);
+    str_member(w, "name", f.user.p, f.user.n);
     vg_jsonw_obj_end(w);
     vg_jsonw_key(w, "correct");
     if (f.correct < 0)
         vg_jsonw_null(w);
     else
         vg_jsonw_bool(w, f.correct);
-    vg_jsonw_key(w, "label");
-    if (f.label.p)
-        vg_jsonw_str(w, f.label.p, f.label.n);
-    else
-        vg_jsonw_null(w);
-    vg_jsonw_key(w, "text");
-    if (f.text.p)
-        vg_jsonw_str(w, f.text.p, f.text.n);
-    else
-        vg_jsonw_null(w);
+    str_member(w, "label", f.label.p, f.label.n);
+    str_member(w, "text", f.text.p, f.text.n);
     vg_jsonw_obj_end(w);
     return 0;
 }
@@ -637,7 +673,6 @@ static void
 route_feedback_list(vg_req *r, void *ud)
 {
     vg_history *h = ud;
-    vg_det_filter f;
     char det[64];
     uint8_t dk[16];
     int by_det = query_str(r, "detection_id", det, sizeof det) == 0;
@@ -645,12 +680,11 @@ route_feedback_list(vg_req *r, void *ud)
         vg_req_error(r, 422, "invalid", "malformed detection_id");
         return;
     }
-    if (parse_filter(r, &f) < 0)
-        return;
+    vg_det_filter f;
     vg_reply a;
-    vg_reply_init(&a);
-    vg_reply_list(&a, "feedback");
     vg_store_page page;
+    if (page_open(r, &f, &a, "feedback") < 0)
+        return;
     int rc = vg_store_feedback_page(h->store, by_det ? dk : NULL, f.has_cursor ? f.cursor : NULL, f.limit,
                                     feedback_json, &a.w, &page);
     page_send(&a, r, rc, &page, "cannot read feedback");

@@ -27,18 +27,53 @@ struct vg_users_api {
     vg_store *store;
 };
 
-/* One request in flight through the hasher and the store. */
-typedef struct op {
+typedef struct op op;
+
+/*
+ * A kind of request that writes through the store: how the write is sent,
+ * how its success is answered, and which failures the client is told as
+ * such (TELL_*); any other failure is a store error "what: reason".
+ */
+typedef struct op_kind {
+    int (*send)(op *o);                /* 0, or the store's refusal (then no answer comes) */
+    int (*done)(op *o, vg_mpr *rest);  /* answers success: 0, or an error before answering */
+    const char *what;                  /* "cannot create the user": a store error's message */
+    unsigned told;                     /* TELL_* */
+} op_kind;
+
+/* The failures a kind of request tells the client as such (tell()). */
+enum {
+    TELL_NO_USER = 1,                  /* VG_E_NOTFOUND: 404 "no user N" */
+    TELL_NO_KEY = 2,                   /* VG_E_NOTFOUND: 404 "no such API key" */
+    TELL_NAME_TAKEN = 4,               /* VG_E_CONFLICT: 409, the name (or email) exists */
+    TELL_EMAIL_TAKEN = 8,              /* VG_E_CONFLICT: 409, the email is another user's */
+    TELL_LAST_ADMIN = 16,              /* VG_E_LASTADMIN: 409 "last_admin" */
+};
+
+/* What a route needs before it acts (op_begin()). */
+enum {
+    NEED_TARGET = 1,                   /* the {id} user; the caller is an admin or that user */
+    NEED_TARGET_ADMIN = 2,             /* the {id} user; the caller is an admin */
+    NEED_RECORD = 4,                   /* that user's record, in o->user */
+    NEED_BODY = 8,                     /* a JSON object body, in o->body */
+};
+
+/* One request, from its route to its answer (through the hasher and the store). */
+struct op {
     vg_users_api *u;
     vg_req *r;
-    uint64_t uid;
-    vg_user user;                  /* create: the new user */
-    vg_user_patch patch;           /* update */
+    const op_kind *kind;               /* its write, or NULL */
+    vg_principal who;                  /* the caller */
+    uint64_t uid;                      /* the {id} user */
+    vg_user user;                      /* that user's record; create: the new user */
+    json_t *body;                      /* the JSON body, or NULL */
+    vg_user_patch patch;               /* update */
     char password[VG_STORE_MAX_PASSWORD + 1];
     size_t pwlen;
-    char key[80];                  /* a new API key */
-    vg_apikey k;
-} op;
+    char *hash_to;                     /* where the password's hash goes */
+    char key[80];                      /* a new API key */
+    vg_apikey k;                       /* a new API key's record; revoke: its id */
+};
 
 
 int
@@ -110,21 +145,117 @@ respond_user(vg_req *r, int status, const vg_user *u)
     vg_reply_send(&a, r, status);
 }
 
+/* ---- a request's life ------------------------------------------------------------ */
 
-/* Reads the user `uid`; answers 404/5xx and returns -1 when it cannot. */
-static int
-read_user(vg_users_api *u, vg_req *r, uint64_t uid, vg_user *out)
+/* Answers a failure: those in `told` as such, any other as a store error "what: reason". */
+static void
+tell(op *o, int status, unsigned told, const char *what)
 {
-    int rc = vg_store_user_get(u->store, uid, out);
-    if (rc == VG_E_NOTFOUND) {
-        vg_req_error(r, 404, "not_found", "no user %llu", (unsigned long long)uid);
-        return -1;
+    if (status == VG_E_LASTADMIN && (told & TELL_LAST_ADMIN))
+        vg_req_error(o->r, 409, "last_admin", "%s", vg_err_str(status));
+    else if (status == VG_E_NOTFOUND && (told & TELL_NO_USER))
+        vg_req_error(o->r, 404, "not_found", "no user %llu", (unsigned long long)o->uid);
+    else if (status == VG_E_NOTFOUND && (told & TELL_NO_KEY))
+        vg_req_error(o->r, 404, "not_found", "no such API key");
+    else if (status == VG_E_CONFLICT && (told & TELL_NAME_TAKEN))
+        vg_req_error(o->r, 409, "conflict", "a user named '%s'%s already exists", o->user.name,
+                     o->user.email[0] ? " or with that email" : "");
+    else if (status == VG_E_CONFLICT && (told & TELL_EMAIL_TAKEN))
+        vg_req_error(o->r, 409, "conflict", "that email belongs to another user");
+    else
+        vg_auth_store_error(o->r, status, what);
+}
+
+
+/* Frees o (NULL is fine), wiping the secrets it held. */
+static void
+op_free(op *o)
+{
+    if (!o)
+        return;
+    json_decref(o->body);
+    memset(o->password, 0, sizeof o->password);
+    memset(o->key, 0, sizeof o->key);
+    free(o);
+}
+
+
+/* Answers o's failure as its kind tells it, and frees o. */
+static void
+op_fail(op *o, int status)
+{
+    tell(o, status, o->kind->told, o->kind->what);
+    op_free(o);
+}
+
+
+/* Answers a hasher failure or refusal (a store error "what: reason"), and frees o. */
+static void
+op_abort(op *o, int status, const char *what)
+{
+    tell(o, status, 0, what);
+    op_free(o);
+}
+
+
+/* The store's answer to o's write (a vg_store_cb). */
+static void
+answered(int status, vg_mpr *rest, void *ud)
+{
+    op *o = ud;
+    if (status == 0)
+        status = o->kind->done(o, rest);
+    if (status != 0)
+        op_fail(o, status);
+    else
+        op_free(o);
+}
+
+
+/* Sends o's write; a refused one is answered (a store error) and o freed. */
+static void
+op_send(op *o)
+{
+    int rc = o->kind->send(o);
+    if (rc != 0)
+        op_abort(o, rc, o->kind->what);
+}
+
+
+/* The hasher's answer: the hash goes where o wanted it, then o's write is sent. */
+static void
+hashed(int status, const char *encoded, void *ud)
+{
+    op *o = ud;
+    if (status != 0) {
+        op_abort(o, status, "cannot hash the password");
+        return;
     }
-    if (rc != 0) {
-        vg_auth_store_error(r, rc, "cannot read the user");
-        return -1;
-    }
-    return 0;
+    snprintf(o->hash_to, VG_DB_HASH_MAX, "%s", encoded);
+    op_send(o);
+}
+
+
+/* Hashes o's password (wiped here) into `to` (VG_DB_HASH_MAX bytes), then sends o's write. */
+static void
+op_hash(op *o, char *to, const char *what)
+{
+    o->hash_to = to;
+    int rc = vg_store_hash(o->u->store, o->password, o->pwlen, hashed, o);
+    memset(o->password, 0, sizeof o->password);
+    if (rc != 0)
+        op_abort(o, rc, what);
+}
+
+
+/* Reads o's {id} user into o->user; -1 after answering 404/5xx. */
+static int
+read_user(op *o)
+{
+    int rc = vg_store_user_get(o->u->store, o->uid, &o->user);
+    if (rc != 0)
+        tell(o, rc, TELL_NO_USER, "cannot read the user");
+    return rc != 0 ? -1 : 0;
 }
 
 
@@ -147,59 +278,105 @@ param_u64(vg_req *r, int i, uint64_t *v)
 }
 
 
-/* The {id} parameter; 0 after answering 404. Also checks admin-or-self (403). */
+/* The {id} parameter, when the caller may act on it (self_ok: the user itself may); 0 after answering 403/404. */
 static uint64_t
-target(vg_users_api *u, vg_req *r, int self_ok, vg_principal *who)
+target(op *o, int self_ok)
 {
-    vg_str s = vg_req_param(r, 0);
+    vg_str s = vg_req_param(o->r, 0);
     uint64_t id;
-    if (param_u64(r, 0, &id) != 0)
+    if (param_u64(o->r, 0, &id) != 0)
         id = 0;
-    (void)u;
-    vg_auth_principal(r, who);
-    if (who->role != VG_ROLE_ADMIN && !(self_ok && who->uid == id && id != 0)) {
-        vg_req_error(r, 403, "forbidden", "only an admin or the user itself may do this");
+    if (o->who.role != VG_ROLE_ADMIN && !(self_ok && o->who.uid == id && id != 0)) {
+        vg_req_error(o->r, 403, "forbidden", "only an admin or the user itself may do this");
         return 0;
     }
     if (id == 0) {
-        vg_req_error(r, 404, "not_found", "no user '%.*s'", (int)(s.n > 32 ? 32 : s.n), s.p);
+        vg_req_error(o->r, 404, "not_found", "no user '%.*s'", (int)(s.n > 32 ? 32 : s.n), s.p);
         return 0;
     }
     return id;
 }
 
 
-/* target() for the admin or the user itself, and that user read into usr; 0 after answering. */
-static uint64_t
-target_user(vg_users_api *u, vg_req *r, vg_principal *who, vg_user *usr)
-{
-    uint64_t id = target(u, r, 1, who);
-    return id && read_user(u, r, id, usr) == 0 ? id : 0;
-}
-
-
-/* A request's state for its trip through the hasher and the store. */
+/* Starts a request of this kind with what it needs (NEED_*); NULL after answering. */
 static op *
-op_new(vg_users_api *u, vg_req *r)
+op_begin(vg_users_api *u, vg_req *r, unsigned need, const op_kind *kind)
 {
     op *o = vg_xcalloc(1, sizeof *o);
     o->u = u;
     o->r = r;
+    o->kind = kind;
+    vg_auth_principal(r, &o->who);
+    if (((need & (NEED_TARGET | NEED_TARGET_ADMIN)) && !(o->uid = target(o, need & NEED_TARGET))) ||
+        ((need & NEED_RECORD) && read_user(o) < 0) || ((need & NEED_BODY) && !(o->body = vg_auth_json_body(r)))) {
+        op_free(o);
+        return NULL;
+    }
     return o;
 }
 
 
-/* After sending o's store request: answers and frees o when it could not be sent (rc). */
-static void
-op_sent(op *o, int rc, const char *what)
+/* Reads a string member of the body into out; -1 (after answering 422) when it is not a string or too long. */
+static int
+member(op *o, const char *key, char *out, size_t cap, int *present)
 {
-    if (rc != 0) {
-        vg_auth_store_error(o->r, rc, what);
-        free(o);
+    json_t *v = json_object_get(o->body, key);
+    *present = v != NULL && !json_is_null(v);
+    if (!*present)
+        return 0;
+    if (!json_is_string(v) || json_string_length(v) >= cap) {
+        vg_req_error(o->r, 422, "invalid", "\"%s\" must be a string of at most %zu bytes", key, cap - 1);
+        return -1;
     }
+    memcpy(out, json_string_value(v), json_string_length(v) + 1);
+    return 0;
+}
+
+
+/* A role member into *role (absent: keep *role); -1 after answering 422 when it is not a role. */
+static int
+role_member(op *o, int *role, int *present)
+{
+    char name[16] = "";
+    if (member(o, "role", name, sizeof name, present) < 0)
+        return -1;
+    if (*present)
+        *role = vg_role_parse(name, strlen(name));
+    return 0;
+}
+
+
+static int64_t
+now_s(const op *o)
+{
+    return (int64_t)ev_now(vg_server_loop(o->u->srv));
 }
 
 /* ---- list and read ------------------------------------------------------------- */
+
+/*
+ * Answers a read (after the set-up `need` asks for) with what `fill` puts
+ * in the JSON answer (200), or with the store error it returns ("what:
+ * reason").
+ */
+static void
+answer_read(vg_req *r, void *ud, unsigned need, int (*fill)(op *o, vg_jsonw *w), const char *what)
+{
+    op *o = op_begin(ud, r, need, NULL);
+    if (!o)
+        return;
+    vg_reply a;
+    vg_reply_init(&a);
+    int rc = fill(o, &a.w);
+    if (rc != 0) {
+        vg_reply_release(&a);
+        vg_auth_store_error(r, rc, what);
+    } else {
+        vg_reply_send(&a, r, 200);
+    }
+    op_free(o);
+}
+
 
 /* Lists users into a JSON array. */
 typedef struct user_lister {
@@ -218,54 +395,53 @@ list_user(const vg_user *usr, void *ud)
 }
 
 
+static int
+users_write(op *o, vg_jsonw *w)
+{
+    user_lister l = { w, 0 };
+    vg_jsonw_obj(w);
+    vg_jsonw_karr(w, "users");
+    int rc = vg_store_user_list(o->u->store, list_user, &l);
+    if (rc != 0)
+        return rc;
+    vg_jsonw_arr_end(w);
+    vg_jsonw_kuint(w, "count", l.n);
+    vg_jsonw_obj_end(w);
+    return 0;
+}
+
+
 static void
 route_list(vg_req *r, void *ud)
 {
-    vg_users_api *u = ud;
-    vg_reply a;
-    vg_reply_init(&a);
-    vg_reply_list(&a, "users");
-    user_lister l = { &a.w, 0 };
-    int rc = vg_store_user_list(u->store, list_user, &l);
-    if (rc != 0) {
-        vg_reply_release(&a);
-        vg_auth_store_error(r, rc, "cannot read users");
-        return;
-    }
-    vg_jsonw_arr_end(&a.w);
-    vg_jsonw_kuint(&a.w, "count", l.n);
-    vg_jsonw_obj_end(&a.w);
-    vg_reply_send(&a, r, 200);
+    answer_read(r, ud, 0, users_write, "cannot read users");
+}
+
+
+static int
+user_write(op *o, vg_jsonw *w)
+{
+    user_json(w, &o->user);
+    return 0;
 }
 
 
 static void
 route_get(vg_req *r, void *ud)
 {
-    vg_principal who;
-    vg_user usr;
-    if (target_user(ud, r, &who, &usr))
-        respond_user(r, 200, &usr);
+    answer_read(r, ud, NEED_TARGET | NEED_RECORD, user_write, NULL);
 }
 
 
-static void
-route_profile(vg_req *r, void *ud)
+/* The user and its activity counters. */
+static int
+profile_write(op *o, vg_jsonw *w)
 {
-    vg_users_api *u = ud;
-    vg_principal who;
-    vg_user usr;
-    uint64_t id = target_user(u, r, &who, &usr);
-    if (!id)
-        return;
     vg_user_activity act;
-    vg_store_user_activity(u->store, id, &act);
-    vg_reply a;
-    vg_reply_init(&a);
-    vg_jsonw *w = &a.w;
+    vg_store_user_activity(o->u->store, o->uid, &act);
     vg_jsonw_obj(w);
     vg_jsonw_key(w, "user");
-    user_json(w, &usr);
+    user_json(w, &o->user);
     vg_jsonw_kobj(w, "activity");
     vg_jsonw_kuint(w, "detections", act.detections);
     vg_jsonw_kuint(w, "objects", act.objects);
@@ -283,59 +459,67 @@ route_profile(vg_req *r, void *ud)
         vg_jsonw_null(w);
     vg_jsonw_obj_end(w);
     vg_jsonw_obj_end(w);
-    vg_reply_send(&a, r, 200);
-}
-
-/* ---- create ---------------------------------------------------------------------- */
-
-static void
-created(int status, vg_mpr *rest, void *ud)
-{
-    op *o = ud;
-    if (status == 0 && vg_mpr_u64(rest, &o->user.id) < 0)
-        status = VG_E_STORE_PROTO;
-    if (status == VG_E_CONFLICT)
-        vg_req_error(o->r, 409, "conflict", "a user named '%s'%s already exists", o->user.name,
-                     o->user.email[0] ? " or with that email" : "");
-    else if (status != 0)
-        vg_auth_store_error(o->r, status, "cannot create the user");
-    else {
-        vg_info("users", "created user '%s' (id %llu, %s)", o->user.name, (unsigned long long)o->user.id,
-                vg_role_name(o->user.role));
-        vg_req_add_header(o->r, "Location", "/v1/users/%llu", (unsigned long long)o->user.id);
-        respond_user(o->r, 201, &o->user);
-    }
-    free(o);
+    return 0;
 }
 
 
 static void
-create_hashed(int status, const char *encoded, void *ud)
+route_profile(vg_req *r, void *ud)
 {
-    op *o = ud;
-    if (status != 0) {
-        vg_auth_store_error(o->r, status, "cannot hash the password");
-        free(o);
-        return;
-    }
-    snprintf(o->user.hash, sizeof o->user.hash, "%s", encoded);
-    op_sent(o, vg_store_user_create(o->u->store, &o->user, created, o), "cannot create the user");
+    answer_read(r, ud, NEED_TARGET | NEED_RECORD, profile_write, NULL);
 }
 
+/* ---- create, update, delete ------------------------------------------------------- */
 
-/* Reads a string member into out; -1 (after answering 422) when it is not a string or too long. */
 static int
-member(vg_req *r, json_t *j, const char *key, char *out, size_t cap, int *present)
+create_send(op *o)
 {
-    json_t *v = json_object_get(j, key);
-    *present = v != NULL && !json_is_null(v);
-    if (!*present)
-        return 0;
-    if (!json_is_string(v) || json_string_length(v) >= cap) {
-        vg_req_error(r, 422, "invalid", "\"%s\" must be a string of at most %zu bytes", key, cap - 1);
+    return vg_store_user_create(o->u->store, &o->user, answered, o);
+}
+
+
+static int
+created(op *o, vg_mpr *rest)
+{
+    if (vg_mpr_u64(rest, &o->user.id) < 0)
+        return VG_E_STORE_PROTO;
+    vg_info("users", "created user '%s' (id %llu, %s)", o->user.name, (unsigned long long)o->user.id,
+            vg_role_name(o->user.role));
+    vg_req_add_header(o->r, "Location", "/v1/users/%llu", (unsigned long long)o->user.id);
+    respond_user(o->r, 201, &o->user);
+    return 0;
+}
+
+
+static const op_kind create_op = { create_send, created, "cannot create the user", TELL_NAME_TAKEN };
+
+
+/* The new user of a create request, checked; -1 after answering 422. */
+static int
+create_read(op *o)
+{
+    char err[160];
+    int has_name, has_pw, has_mail, has_role;
+    o->user.role = VG_ROLE_VIEWER;
+    if (member(o, "name", o->user.name, sizeof o->user.name, &has_name) < 0 ||
+        member(o, "password", o->password, sizeof o->password, &has_pw) < 0 ||
+        member(o, "email", o->user.email, sizeof o->user.email, &has_mail) < 0 ||
+        role_member(o, &o->user.role, &has_role) < 0)
+        return -1;
+    o->pwlen = strlen(o->password);
+    if (!has_name || !has_pw) {
+        vg_req_error(o->r, 422, "invalid", "a user needs \"name\" and \"password\"");
         return -1;
     }
-    memcpy(out, json_string_value(v), json_string_length(v) + 1);
+    if (vg_user_name_valid(o->user.name, err, sizeof err) < 0 || vg_user_email_valid(o->user.email, err, sizeof err) < 0 ||
+        vg_user_password_valid(o->password, o->pwlen, err, sizeof err) < 0) {
+        vg_req_error(o->r, 422, "invalid", "%s", err);
+        return -1;
+    }
+    if (o->user.role == VG_ROLE_NONE) {
+        vg_req_error(o->r, 422, "invalid", "role must be viewer, operator or admin");
+        return -1;
+    }
     return 0;
 }
 
@@ -343,233 +527,161 @@ member(vg_req *r, json_t *j, const char *key, char *out, size_t cap, int *presen
 static void
 route_create(vg_req *r, void *ud)
 {
-    vg_users_api *u = ud;
-    json_t *j = vg_auth_json_body(r);
-    if (!j)
+    op *o = op_begin(ud, r, NEED_BODY, &create_op);
+    if (!o || create_read(o) < 0) {
+        op_free(o);
         return;
-    op *o = op_new(u, r);
-    char role[16] = "viewer", err[160];
-    int has_name, has_pw, has_mail, has_role;
-    if (member(r, j, "name", o->user.name, sizeof o->user.name, &has_name) < 0 ||
-        member(r, j, "password", o->password, sizeof o->password, &has_pw) < 0 ||
-        member(r, j, "email", o->user.email, sizeof o->user.email, &has_mail) < 0 ||
-        member(r, j, "role", role, sizeof role, &has_role) < 0)
-        goto fail;
-    o->pwlen = strlen(o->password);
-    o->user.role = vg_role_parse(role, strlen(role));
-    if (!has_name || !has_pw) {
-        vg_req_error(r, 422, "invalid", "a user needs \"name\" and \"password\"");
-        goto fail;
     }
-    if (vg_user_name_valid(o->user.name, err, sizeof err) < 0 || vg_user_email_valid(o->user.email, err, sizeof err) < 0 ||
-        vg_user_password_valid(o->password, o->pwlen, err, sizeof err) < 0) {
-        vg_req_error(r, 422, "invalid", "%s", err);
-        goto fail;
-    }
-    if (o->user.role == VG_ROLE_NONE) {
-        vg_req_error(r, 422, "invalid", "role must be viewer, operator or admin");
-        goto fail;
-    }
-    json_decref(j);
-    o->user.created = o->user.updated = (int64_t)ev_now(vg_server_loop(u->srv));
-    int rc = vg_store_hash(u->store, o->password, o->pwlen, create_hashed, o);
-    memset(o->password, 0, sizeof o->password);
-    if (rc != 0) {
-        vg_auth_store_error(r, rc, "cannot hash the password");
-        free(o);
-    }
-    return;
-fail:
-    json_decref(j);
-    free(o);
-}
-
-/* ---- update and delete ------------------------------------------------------------- */
-
-static void
-updated(int status, vg_mpr *rest, void *ud)
-{
-    op *o = ud;
-    (void)rest;
-    if (status == VG_E_CONFLICT)
-        vg_req_error(o->r, 409, "conflict", "that email belongs to another user");
-    else if (status == VG_E_LASTADMIN)
-        vg_req_error(o->r, 409, "last_admin", "%s", vg_err_str(status));
-    else if (status == VG_E_NOTFOUND)
-        vg_req_error(o->r, 404, "not_found", "no user %llu", (unsigned long long)o->uid);
-    else if (status != 0)
-        vg_auth_store_error(o->r, status, "cannot update the user");
-    else {
-        vg_user usr;
-        if (read_user(o->u, o->r, o->uid, &usr) == 0)
-            respond_user(o->r, 200, &usr);
-    }
-    free(o);
+    o->user.created = o->user.updated = now_s(o);
+    op_hash(o, o->user.hash, "cannot hash the password");
 }
 
 
-static void
+static int
 update_send(op *o)
 {
-    op_sent(o, vg_store_user_update(o->u->store, o->uid, &o->patch, updated, o), "cannot update the user");
+    return vg_store_user_update(o->u->store, o->uid, &o->patch, answered, o);
 }
 
 
-static void
-update_hashed(int status, const char *encoded, void *ud)
+/* Answers an update with the user as it is now. */
+static int
+updated(op *o, vg_mpr *rest)
 {
-    op *o = ud;
-    if (status != 0) {
-        vg_auth_store_error(o->r, status, "cannot hash the password");
-        free(o);
-        return;
-    }
-    o->patch.set_hash = 1;
-    snprintf(o->patch.hash, sizeof o->patch.hash, "%s", encoded);
-    update_send(o);
+    (void)rest;
+    if (read_user(o) == 0)
+        respond_user(o->r, 200, &o->user);
+    return 0;
 }
+
+
+static const op_kind update_op = { update_send, updated, "cannot update the user",
+                                TELL_EMAIL_TAKEN | TELL_LAST_ADMIN | TELL_NO_USER };
 
 
 static void
 update_verified(int status, int ok, void *ud)
 {
     op *o = ud;
-    if (status != 0 || !ok) {
-        if (status != 0)
-            vg_auth_store_error(o->r, status, "cannot check the password");
-        else
-            vg_req_error(o->r, 403, "forbidden", "current_password is wrong");
-        free(o);
-        return;
-    }
-    int rc = vg_store_hash(o->u->store, o->password, o->pwlen, update_hashed, o);
-    memset(o->password, 0, sizeof o->password);
-    if (rc != 0) {
-        vg_auth_store_error(o->r, rc, "cannot hash the password");
-        free(o);
-    }
+    if (status != 0)
+        op_abort(o, status, "cannot check the password");
+    else if (!ok) {
+        vg_req_error(o->r, 403, "forbidden", "current_password is wrong");
+        op_free(o);
+    } else
+        op_hash(o, o->patch.hash, "cannot hash the password");
 }
 
 
-static void
-route_update(vg_req *r, void *ud)
+/*
+ * The change an update asks for, checked, into o->patch (a new password
+ * into o->password, the caller's current one into current); -1 after
+ * answering.
+ */
+static int
+update_read(op *o, char current[VG_STORE_MAX_PASSWORD + 1], int *has_cur)
 {
-    vg_users_api *u = ud;
-    vg_principal who;
-    vg_user usr;
-    uint64_t id = target_user(u, r, &who, &usr);
-    json_t *j = id ? vg_auth_json_body(r) : NULL;
-    if (!j)
-        return;
-    int admin = who.role == VG_ROLE_ADMIN;
-    op *o = op_new(u, r);
-    o->uid = id;
-    o->patch.now = (int64_t)ev_now(vg_server_loop(u->srv));
-    char role[16] = "", current[VG_STORE_MAX_PASSWORD + 1] = "", err[160];
-    int has_pw, has_role, has_cur;
+    int admin = o->who.role == VG_ROLE_ADMIN;
+    char err[160];
+    int has_pw, has_role;
     const char *key;
     json_t *v;
-    json_object_foreach(j, key, v) {
+    json_object_foreach(o->body, key, v) {
         if (strcmp(key, "email") && strcmp(key, "password") && strcmp(key, "role") && strcmp(key, "disabled") &&
             strcmp(key, "current_password")) {
-            vg_req_error(r, 422, "invalid", "unknown member \"%.32s\" (email, password, role, disabled)", key);
-            goto fail;
+            vg_req_error(o->r, 422, "invalid", "unknown member \"%.32s\" (email, password, role, disabled)", key);
+            return -1;
         }
     }
-    if (member(r, j, "email", o->patch.email, sizeof o->patch.email, &o->patch.set_email) < 0 ||
-        member(r, j, "password", o->password, sizeof o->password, &has_pw) < 0 ||
-        member(r, j, "role", role, sizeof role, &has_role) < 0 ||
-        member(r, j, "current_password", current, sizeof current, &has_cur) < 0)
-        goto fail;
-    json_t *dis = json_object_get(j, "disabled");
+    if (member(o, "email", o->patch.email, sizeof o->patch.email, &o->patch.set_email) < 0 ||
+        member(o, "password", o->password, sizeof o->password, &has_pw) < 0 ||
+        role_member(o, &o->patch.role, &has_role) < 0 ||
+        member(o, "current_password", current, VG_STORE_MAX_PASSWORD + 1, has_cur) < 0)
+        return -1;
+    json_t *dis = json_object_get(o->body, "disabled");
     if (dis && !json_is_boolean(dis)) {
-        vg_req_error(r, 422, "invalid", "\"disabled\" must be true or false");
-        goto fail;
+        vg_req_error(o->r, 422, "invalid", "\"disabled\" must be true or false");
+        return -1;
     }
     if ((has_role || dis) && !admin) {
-        vg_req_error(r, 403, "forbidden", "only an admin may change roles or disable users");
-        goto fail;
+        vg_req_error(o->r, 403, "forbidden", "only an admin may change roles or disable users");
+        return -1;
     }
     if (o->patch.set_email && vg_user_email_valid(o->patch.email, err, sizeof err) < 0) {
-        vg_req_error(r, 422, "invalid", "%s", err);
-        goto fail;
+        vg_req_error(o->r, 422, "invalid", "%s", err);
+        return -1;
     }
-    if (has_role) {
-        o->patch.set_role = 1;
-        o->patch.role = vg_role_parse(role, strlen(role));
-        if (o->patch.role == VG_ROLE_NONE) {
-            vg_req_error(r, 422, "invalid", "role must be viewer, operator or admin");
-            goto fail;
-        }
+    o->patch.set_role = has_role;
+    if (has_role && o->patch.role == VG_ROLE_NONE) {
+        vg_req_error(o->r, 422, "invalid", "role must be viewer, operator or admin");
+        return -1;
     }
     if (dis) {
         o->patch.set_disabled = 1;
         o->patch.disabled = json_is_true(dis);
     }
     o->pwlen = strlen(o->password);
+    o->patch.set_hash = has_pw;
     if (has_pw && vg_user_password_valid(o->password, o->pwlen, err, sizeof err) < 0) {
-        vg_req_error(r, 422, "invalid", "%s", err);
-        goto fail;
+        vg_req_error(o->r, 422, "invalid", "%s", err);
+        return -1;
     }
-    json_decref(j);
-    int rc = 0;
-    if (has_pw && !admin) {
-        /* a stolen access token alone cannot take the account over */
-        if (!has_cur) {
-            vg_req_error(r, 403, "forbidden", "changing your password needs current_password");
-            free(o);
-            return;
-        }
-        rc = vg_store_verify(u->store, usr.hash, current, strlen(current), update_verified, o);
-    } else if (has_pw) {
-        rc = vg_store_hash(u->store, o->password, o->pwlen, update_hashed, o);
-        memset(o->password, 0, sizeof o->password);
-    } else {
-        update_send(o);
-        return;
-    }
-    memset(current, 0, sizeof current);
-    if (rc != 0) {
-        vg_auth_store_error(r, rc, "cannot check the password");
-        free(o);
-    }
-    return;
-fail:
-    json_decref(j);
-    free(o);
+    o->patch.now = now_s(o);
+    return 0;
 }
 
 
 static void
-deleted(int status, vg_mpr *rest, void *ud)
+route_update(vg_req *r, void *ud)
 {
-    op *o = ud;
-    (void)rest;
-    if (status == VG_E_LASTADMIN)
-        vg_req_error(o->r, 409, "last_admin", "%s", vg_err_str(status));
-    else if (status == VG_E_NOTFOUND)
-        vg_req_error(o->r, 404, "not_found", "no user %llu", (unsigned long long)o->uid);
-    else if (status != 0)
-        vg_auth_store_error(o->r, status, "cannot delete the user");
-    else {
-        vg_info("users", "deleted user %llu", (unsigned long long)o->uid);
-        vg_req_respond(o->r, 204, NULL, NULL, 0);
+    op *o = op_begin(ud, r, NEED_TARGET | NEED_RECORD | NEED_BODY, &update_op);
+    char current[VG_STORE_MAX_PASSWORD + 1] = "";
+    int has_cur = 0;
+    if (!o || update_read(o, current, &has_cur) < 0) {
+        op_free(o);
+    } else if (!o->patch.set_hash) {
+        op_send(o);
+    } else if (o->who.role == VG_ROLE_ADMIN) {
+        op_hash(o, o->patch.hash, "cannot check the password");
+    } else if (!has_cur) {
+        /* a stolen access token alone cannot take the account over */
+        vg_req_error(r, 403, "forbidden", "changing your password needs current_password");
+        op_free(o);
+    } else {
+        int rc = vg_store_verify(o->u->store, o->user.hash, current, strlen(current), update_verified, o);
+        if (rc != 0)
+            op_abort(o, rc, "cannot check the password");
     }
-    free(o);
+    memset(current, 0, sizeof current);
 }
+
+
+static int
+delete_send(op *o)
+{
+    return vg_store_user_delete(o->u->store, o->uid, answered, o);
+}
+
+
+static int
+deleted(op *o, vg_mpr *rest)
+{
+    (void)rest;
+    vg_info("users", "deleted user %llu", (unsigned long long)o->uid);
+    vg_req_respond(o->r, 204, NULL, NULL, 0);
+    return 0;
+}
+
+
+static const op_kind delete_op = { delete_send, deleted, "cannot delete the user", TELL_LAST_ADMIN | TELL_NO_USER };
 
 
 static void
 route_delete(vg_req *r, void *ud)
 {
-    vg_users_api *u = ud;
-    vg_principal who;
-    uint64_t id = target(u, r, 0, &who);
-    if (!id)
-        return;
-    op *o = op_new(u, r);
-    o->uid = id;
-    op_sent(o, vg_store_user_delete(u->store, id, deleted, o), "cannot delete the user");
+    op *o = op_begin(ud, r, NEED_TARGET_ADMIN, &delete_op);
+    if (o)
+        op_send(o);
 }
 
 /* ---- API keys ----------------------------------------------------------------------- */
@@ -597,133 +709,124 @@ list_key(const vg_apikey *k, void *ud)
 }
 
 
+static int
+keys_write(op *o, vg_jsonw *w)
+{
+    vg_jsonw_obj(w);
+    vg_jsonw_karr(w, "api_keys");
+    int rc = vg_store_apikey_list(o->u->store, o->uid, list_key, w);
+    if (rc != 0)
+        return rc;
+    vg_jsonw_arr_end(w);
+    vg_jsonw_obj_end(w);
+    return 0;
+}
+
+
 static void
 route_keys(vg_req *r, void *ud)
 {
-    vg_users_api *u = ud;
-    vg_principal who;
-    vg_user usr;
-    uint64_t id = target_user(u, r, &who, &usr);
-    if (!id)
-        return;
+    answer_read(r, ud, NEED_TARGET | NEED_RECORD, keys_write, "cannot read API keys");
+}
+
+
+/* Sends a new key: only its SHA-256 is stored. */
+static int
+key_create_send(op *o)
+{
+    uint8_t h[32];
+    mbedtls_sha256_ret((const unsigned char *)o->key, strlen(o->key), h, 0);
+    return vg_store_apikey_create(o->u->store, h, &o->k, answered, o);
+}
+
+
+/* Answers a new key with the key itself, shown this once. */
+static int
+key_created(op *o, vg_mpr *rest)
+{
+    if (vg_mpr_u64(rest, &o->k.kid) < 0)
+        return VG_E_STORE_PROTO;
     vg_reply a;
     vg_reply_init(&a);
-    vg_reply_list(&a, "api_keys");
-    int rc = vg_store_apikey_list(u->store, id, list_key, &a.w);
-    if (rc != 0) {
-        vg_reply_release(&a);
-        vg_auth_store_error(r, rc, "cannot read API keys");
-        return;
-    }
-    vg_jsonw_arr_end(&a.w);
+    vg_jsonw_obj(&a.w);
+    vg_jsonw_kstr(&a.w, "key", o->key);
+    vg_jsonw_key(&a.w, "api_key");
+    key_json(&a.w, &o->k);
     vg_jsonw_obj_end(&a.w);
-    vg_reply_send(&a, r, 200);
+    vg_info("users", "API key %llu '%s' created for user %llu", (unsigned long long)o->k.kid, o->k.name,
+            (unsigned long long)o->k.uid);
+    vg_reply_send(&a, o->r, 201);
+    return 0;
 }
 
 
-static void
-key_created(int status, vg_mpr *rest, void *ud)
-{
-    op *o = ud;
-    if (status == 0 && vg_mpr_u64(rest, &o->k.kid) < 0)
-        status = VG_E_STORE_PROTO;
-    if (status == VG_E_NOTFOUND)
-        vg_req_error(o->r, 404, "not_found", "no user %llu", (unsigned long long)o->k.uid);
-    else if (status != 0)
-        vg_auth_store_error(o->r, status, "cannot create the API key");
-    else {
-        vg_reply a;
-        vg_reply_init(&a);
-        vg_jsonw_obj(&a.w);
-        vg_jsonw_kstr(&a.w, "key", o->key);
-        vg_jsonw_key(&a.w, "api_key");
-        key_json(&a.w, &o->k);
-        vg_jsonw_obj_end(&a.w);
-        vg_info("users", "API key %llu '%s' created for user %llu", (unsigned long long)o->k.kid, o->k.name,
-                (unsigned long long)o->k.uid);
-        vg_reply_send(&a, o->r, 201);
-    }
-    memset(o->key, 0, sizeof o->key);
-    free(o);
-}
+static const op_kind key_create_op = { key_create_send, key_created, "cannot create the API key", TELL_NO_USER };
 
 
 static void
 route_key_create(vg_req *r, void *ud)
 {
-    vg_users_api *u = ud;
-    vg_principal who;
-    vg_user usr;
-    uint64_t id = target_user(u, r, &who, &usr);
-    json_t *j = id ? vg_auth_json_body(r) : NULL;
-    if (!j)
-        return;
-    op *o = op_new(u, r);
-    char role[16] = "";
+    op *o = op_begin(ud, r, NEED_TARGET | NEED_RECORD | NEED_BODY, &key_create_op);
     int has_name, has_role;
-    if (member(r, j, "name", o->k.name, sizeof o->k.name, &has_name) < 0 ||
-        member(r, j, "role", role, sizeof role, &has_role) < 0) {
-        json_decref(j);
-        free(o);
+    if (!o)
+        return;
+    o->k.role = o->user.role;
+    if (member(o, "name", o->k.name, sizeof o->k.name, &has_name) < 0 || role_member(o, &o->k.role, &has_role) < 0) {
+        op_free(o);
         return;
     }
-    json_decref(j);
     if (!has_name || !o->k.name[0]) {
         vg_req_error(r, 422, "invalid", "an API key needs a \"name\"");
-        free(o);
+        op_free(o);
         return;
     }
-    o->k.role = has_role ? vg_role_parse(role, strlen(role)) : usr.role;
-    if (o->k.role == VG_ROLE_NONE || o->k.role > usr.role) {
+    if (o->k.role == VG_ROLE_NONE || o->k.role > o->user.role) {
         vg_req_error(r, 422, "invalid", "role must be viewer, operator or admin, and at most the user's (%s)",
-                     vg_role_name(usr.role));
-        free(o);
+                     vg_role_name(o->user.role));
+        op_free(o);
         return;
     }
-    o->k.uid = id;
-    o->k.created = (int64_t)ev_now(vg_server_loop(u->srv));
+    o->k.uid = o->uid;
+    o->k.created = now_s(o);
     char secret[64];
     vg_auth_random_token(secret, sizeof secret, 32);
     snprintf(o->key, sizeof o->key, "vgk_%s", secret);
     snprintf(o->k.prefix, sizeof o->k.prefix, "%.11s", o->key);
-    uint8_t h[32];
-    mbedtls_sha256_ret((const unsigned char *)o->key, strlen(o->key), h, 0);
-    op_sent(o, vg_store_apikey_create(u->store, h, &o->k, key_created, o), "cannot create the API key");
+    op_send(o);
 }
 
 
-static void
-key_revoked(int status, vg_mpr *rest, void *ud)
+static int
+key_revoke_send(op *o)
 {
-    op *o = ud;
-    (void)rest;
-    if (status == VG_E_NOTFOUND)
-        vg_req_error(o->r, 404, "not_found", "no such API key");
-    else if (status != 0)
-        vg_auth_store_error(o->r, status, "cannot revoke the API key");
-    else
-        vg_req_respond(o->r, 204, NULL, NULL, 0);
-    free(o);
+    return vg_store_apikey_revoke(o->u->store, o->uid, o->k.kid, answered, o);
 }
+
+
+static int
+key_revoked(op *o, vg_mpr *rest)
+{
+    (void)rest;
+    vg_req_respond(o->r, 204, NULL, NULL, 0);
+    return 0;
+}
+
+
+static const op_kind key_revoke_op = { key_revoke_send, key_revoked, "cannot revoke the API key", TELL_NO_KEY };
 
 
 static void
 route_key_delete(vg_req *r, void *ud)
 {
-    vg_users_api *u = ud;
-    vg_principal who;
-    uint64_t id = target(u, r, 1, &who);
-    if (!id)
+    op *o = op_begin(ud, r, NEED_TARGET, &key_revoke_op);
+    if (!o)
         return;
-    uint64_t kid;
-    if (param_u64(r, 1, &kid) < 0)
-        kid = 0;
-    if (!kid) {
-        vg_req_error(r, 404, "not_found", "no such API key");
-        return;
-    }
-    op *o = op_new(u, r);
-    op_sent(o, vg_store_apikey_revoke(u->store, id, kid, key_revoked, o), "cannot revoke the API key");
+    if (param_u64(r, 1, &o->k.kid) < 0)
+        o->k.kid = 0;
+    if (!o->k.kid)
+        op_fail(o, VG_E_NOTFOUND);   /* as the store would answer */
+    else
+        op_send(o);
 }
 
 

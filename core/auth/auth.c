@@ -17,6 +17,7 @@
 
 #include "http/http.h"
 #include "http/reply.h"
+#include "base/hex.h"
 #include "base/jsonw.h"
 #include "auth/jwt.h"
 #include "base/log.h"
@@ -96,22 +97,6 @@ now_s(const vg_auth *a)
 }
 
 
-static int
-unhex(const char *s, uint8_t *out, size_t n)
-{
-    if (strlen(s) != 2 * n)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        if (sscanf(s + 2 * i, "%2x", &v) != 1 || !isxdigit((unsigned char)s[2 * i]) ||
-            !isxdigit((unsigned char)s[2 * i + 1]))
-            return -1;
-        out[i] = (uint8_t)v;
-    }
-    return 0;
-}
-
-
 static void
 sha256(const void *p, size_t n, uint8_t out[32])
 {
@@ -163,7 +148,7 @@ vg_auth_check(vg_auth *a, const char *cred, size_t n, vg_principal *p, char *why
         return 401;
     }
     /* the login session: a malformed one is revoked, once the user is known */
-    int bad_sid = c.sid[0] && unhex(c.sid, p->family, VG_DB_FAMILY) != 0;
+    int bad_sid = c.sid[0] && vg_hex_decode(c.sid, strlen(c.sid), p->family, VG_DB_FAMILY) != 0;
     rc = vg_store_family_check(a->store, uid, c.sid[0] && !bad_sid ? p->family : NULL, now_s(a), &u);
     if (vg_store_read_failed(rc)) {
         snprintf(why, whylen, "%s", vg_err_str(rc));
@@ -404,7 +389,7 @@ write_tokens(vg_auth *a, vg_buf *out, const vg_user *u, const uint8_t family[VG_
     snprintf(c.sub, sizeof c.sub, "%llu", (unsigned long long)u->id);
     snprintf(c.name, sizeof c.name, "%s", u->name);
     snprintf(c.role, sizeof c.role, "%s", vg_role_name(u->role));
-    vg_db_hex(family, VG_DB_FAMILY, c.sid);
+    vg_hex_encode(family, VG_DB_FAMILY, c.sid);
     vg_auth_random_token(c.jti, sizeof c.jti, 16);
     c.iat = now_s(a);
     c.exp = c.iat + (int64_t)cfg->access_ttl;
@@ -434,50 +419,76 @@ write_tokens(vg_auth *a, vg_buf *out, const vg_user *u, const uint8_t family[VG_
     return 0;
 }
 
-/* ---- login ------------------------------------------------------------------------ */
+/* ---- login and refresh: a session's tokens ------------------------------------------ */
 
-typedef struct login {
+/* A login session being opened (login) or renewed (refresh) for a request. */
+typedef struct session {
     vg_auth *a;
     vg_req *r;
-    vg_user u;
-    int known;                         /* the user exists and is enabled */
-    char account[VG_DB_EMAIL_MAX + 1]; /* lower-cased login, the rate-limit key */
-    char refresh[64];
-    uint8_t family[VG_DB_FAMILY];
-} login;
+    vg_user u;                         /* its user (login: when known) */
+    int known;                         /* login: the user exists and is enabled */
+    char account[VG_DB_EMAIL_MAX + 1]; /* login: the lower-cased login, its rate-limit key; refresh: "" */
+    char refresh[64];                  /* the new refresh token */
+    uint8_t family[VG_DB_FAMILY];      /* the session */
+} session;
+
+
+static session *
+session_new(vg_auth *a, vg_req *r)
+{
+    session *s = vg_xcalloc(1, sizeof *s);
+    s->a = a;
+    s->r = r;
+    return s;
+}
+
+
+/* Ends s with a store or hasher failure (a store error "what: reason"). */
+static void
+session_fail(session *s, int status, const char *what)
+{
+    vg_auth_store_error(s->r, status, what);
+    free(s);
+}
+
+
+/* Answers s with its new tokens (a login is logged), or 500 when they cannot be signed; frees s. */
+static void
+session_answer(session *s)
+{
+    vg_buf out;
+    vg_buf_init(&out);
+    if (write_tokens(s->a, &out, &s->u, s->family, s->refresh) != 0) {
+        vg_req_error(s->r, 500, "internal", "cannot sign the access token");
+    } else {
+        if (s->account[0])
+            vg_info("auth", "login of '%s' (id %llu) from %s", s->u.name, (unsigned long long)s->u.id,
+                    vg_req_peer(s->r));
+        vg_req_respond_buf(s->r, 200, "application/json", &out);
+    }
+    vg_buf_release(&out);
+    free(s);
+}
 
 
 static void
 login_stored(int status, vg_mpr *rest, void *ud)
 {
-    login *l = ud;
     (void)rest;
-    if (status != 0) {
-        vg_auth_store_error(l->r, status, "cannot open a session");
-    } else {
-        vg_buf out;
-        vg_buf_init(&out);
-        if (write_tokens(l->a, &out, &l->u, l->family, l->refresh) == 0) {
-            vg_info("auth", "login of '%s' (id %llu) from %s", l->u.name, (unsigned long long)l->u.id,
-                    vg_req_peer(l->r));
-            vg_req_respond_buf(l->r, 200, "application/json", &out);
-        } else {
-            vg_req_error(l->r, 500, "internal", "cannot sign the access token");
-        }
-        vg_buf_release(&out);
-    }
-    free(l);
+    if (status != 0)
+        session_fail(ud, status, "cannot open a session");
+    else
+        session_answer(ud);
 }
 
 
 static void
 login_verified(int status, int ok, void *ud)
 {
-    login *l = ud;
+    session *l = ud;
     vg_auth *a = l->a;
     if (status != 0) {
-        vg_auth_store_error(l->r, status, "cannot check the password");
-        free(l);
+        session_fail(l, status, "cannot check the password");
         return;
     }
     if (!ok || !l->known) {
@@ -495,10 +506,8 @@ login_verified(int status, int ok, void *ud)
     int64_t now = now_s(a);
     int rc = vg_store_session_create(a->store, h, l->u.id, l->family,
                                      now + (int64_t)vg_server_config(a->srv)->refresh_ttl, now, login_stored, l);
-    if (rc != 0) {
-        vg_auth_store_error(l->r, rc, "cannot open a session");
-        free(l);
-    }
+    if (rc != 0)
+        session_fail(l, rc, "cannot open a session");
 }
 
 
@@ -521,9 +530,7 @@ route_login(vg_req *r, void *ud)
         vg_req_error(r, 422, "invalid", "the body needs \"username\" (or \"email\") and \"password\" strings");
         return;
     }
-    login *l = vg_xcalloc(1, sizeof *l);
-    l->a = a;
-    l->r = r;
+    session *l = session_new(a, r);
     size_t n = json_string_length(name);
     for (size_t i = 0; i < n; i++)
         l->account[i] = (char)tolower((unsigned char)json_string_value(name)[i]);
@@ -544,65 +551,51 @@ route_login(vg_req *r, void *ud)
     l->known = rc == 0 && !l->u.disabled;
     if (rc != 0 && rc != VG_E_NOTFOUND) {
         json_decref(j);
-        free(l);
-        vg_auth_store_error(r, rc, "cannot read users");
+        session_fail(l, rc, "cannot read users");
         return;
     }
     /* unknown users cost a hash too, so that timing does not tell which names exist */
     const char *against = l->known ? l->u.hash : a->dummy_hash[0] ? a->dummy_hash : "$argon2id$v=19$m=65536,t=3,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     rc = vg_store_verify(a->store, against, json_string_value(pw), json_string_length(pw), login_verified, l);
     json_decref(j);
-    if (rc != 0) {
-        free(l);
-        vg_auth_store_error(r, rc, "cannot check the password");
-    }
+    if (rc != 0)
+        session_fail(l, rc, "cannot check the password");
 }
 
-/* ---- refresh and logout ------------------------------------------------------------- */
 
-typedef struct refresh {
-    vg_auth *a;
-    vg_req *r;
-    char token[64];
-} refresh;
-
-
+/* The store's answer to a refresh: [uid, family] of the renewed session. */
 static void
 refresh_done(int status, vg_mpr *rest, void *ud)
 {
-    refresh *f = ud;
-    vg_auth *a = f->a;
+    session *s = ud;
     uint64_t uid = 0;
     const uint8_t *fam = NULL;
     size_t fn = 0;
     if (status == 0 && (vg_mpr_u64(rest, &uid) < 0 || vg_mpr_bin(rest, &fam, &fn) < 0 || fn != VG_DB_FAMILY))
         status = VG_E_STORE_PROTO;
-    if (status == VG_E_TOKEN_REUSED) {
-        vg_warn("auth", "refresh token reused from %s: session of user %llu revoked", vg_req_peer(f->r),
+    if (status == 0) {
+        if (vg_store_user_get(s->a->store, uid, &s->u) == 0 && !s->u.disabled) {
+            memcpy(s->family, fam, VG_DB_FAMILY);
+            session_answer(s);
+            return;
+        }
+        vg_req_error(s->r, 401, "invalid_token", "the user no longer exists or is disabled");
+    } else if (status == VG_E_TOKEN_REUSED) {
+        vg_warn("auth", "refresh token reused from %s: session of user %llu revoked", vg_req_peer(s->r),
                 (unsigned long long)uid);
-        vg_req_error(f->r, 401, "token_reused", "this refresh token was already used: the session is revoked, log in again");
+        vg_req_error(s->r, 401, "token_reused", "this refresh token was already used: the session is revoked, log in again");
     } else if (status == VG_E_NOTFOUND || status == VG_E_TOKEN_EXPIRED || status == VG_E_TOKEN_REVOKED) {
-        vg_req_error(f->r, 401, "invalid_token", "refresh token %s",
+        vg_req_error(s->r, 401, "invalid_token", "refresh token %s",
                      status == VG_E_NOTFOUND ? "unknown" : status == VG_E_TOKEN_EXPIRED ? "expired" : "revoked");
-    } else if (status != 0) {
-        vg_auth_store_error(f->r, status, "cannot refresh");
     } else {
-        vg_user u;
-        int rc = vg_store_user_get(a->store, uid, &u);
-        vg_buf out;
-        vg_buf_init(&out);
-        if (rc != 0 || u.disabled)
-            vg_req_error(f->r, 401, "invalid_token", "the user no longer exists or is disabled");
-        else if (write_tokens(a, &out, &u, fam, f->token) != 0)
-            vg_req_error(f->r, 500, "internal", "cannot sign the access token");
-        else
-            vg_req_respond_buf(f->r, 200, "application/json", &out);
-        vg_buf_release(&out);
+        vg_auth_store_error(s->r, status, "cannot refresh");
     }
-    free(f);
+    free(s);
 }
 
+/* ---- refresh and logout ------------------------------------------------------------- */
 
+/* The body's refresh token; -1 after answering 422. */
 static int
 refresh_token_of(vg_req *r, json_t *j, const char **tok)
 {
@@ -628,20 +621,16 @@ route_refresh(vg_req *r, void *ud)
         json_decref(j);
         return;
     }
-    refresh *f = vg_xcalloc(1, sizeof *f);
-    f->a = a;
-    f->r = r;
+    session *s = session_new(a, r);
     uint8_t oh[32], nh[32];
     sha256(tok, strlen(tok), oh);
     json_decref(j);
-    new_refresh_token(f->token, sizeof f->token, nh);
+    new_refresh_token(s->refresh, sizeof s->refresh, nh);
     int64_t now = now_s(a);
     int rc = vg_store_session_rotate(a->store, oh, nh, now, now + (int64_t)vg_server_config(a->srv)->refresh_ttl,
-                                     refresh_done, f);
-    if (rc != 0) {
-        free(f);
-        vg_auth_store_error(r, rc, "cannot refresh");
-    }
+                                     refresh_done, s);
+    if (rc != 0)
+        session_fail(s, rc, "cannot refresh");
 }
 
 
@@ -849,47 +838,40 @@ vg_auth_destroy(vg_auth *a)
 
 /* ---- the first admin ----------------------------------------------------------------------- */
 
-typedef struct boot {
-    vg_auth *a;
-    char name[16];
-} boot;
+#define FIRST_ADMIN "admin"
 
 
 static void
 boot_created(int status, vg_mpr *rest, void *ud)
 {
-    boot *b = ud;
     (void)rest;
+    (void)ud;
     if (status == 0)
-        vg_info("auth", "created the first admin '%s'", b->name);
+        vg_info("auth", "created the first admin '%s'", FIRST_ADMIN);
     else if (status == VG_E_CONFLICT)
-        vg_info("auth", "an admin named '%s' was created meanwhile; the printed password is not valid", b->name);
+        vg_info("auth", "an admin named '%s' was created meanwhile; the printed password is not valid", FIRST_ADMIN);
     else
         vg_error("auth", "cannot create the first admin: %s", vg_err_str(status));
-    free(b);
 }
 
 
 static void
 boot_hashed(int status, const char *encoded, void *ud)
 {
-    boot *b = ud;
+    vg_auth *a = ud;
     if (status != 0) {
         vg_error("auth", "cannot hash the first admin's password: %s", vg_err_str(status));
-        free(b);
         return;
     }
     vg_user u;
     memset(&u, 0, sizeof u);
-    snprintf(u.name, sizeof u.name, "%s", b->name);
+    snprintf(u.name, sizeof u.name, "%s", FIRST_ADMIN);
     u.role = VG_ROLE_ADMIN;
     snprintf(u.hash, sizeof u.hash, "%s", encoded);
-    u.created = now_s(b->a);
-    int rc = vg_store_user_create(b->a->store, &u, boot_created, b);
-    if (rc != 0) {
+    u.created = now_s(a);
+    int rc = vg_store_user_create(a->store, &u, boot_created, NULL);
+    if (rc != 0)
         vg_error("auth", "cannot create the first admin: %s", vg_err_str(rc));
-        free(b);
-    }
 }
 
 
@@ -903,14 +885,9 @@ vg_auth_bootstrap(vg_auth *a, FILE *out)
         return 0;
     char pw[32];
     vg_auth_random_token(pw, sizeof pw, 15);
-    boot *b = vg_xcalloc(1, sizeof *b);
-    b->a = a;
-    snprintf(b->name, sizeof b->name, "admin");
-    if (vg_store_hash(a->store, pw, strlen(pw), boot_hashed, b) != 0) {
-        free(b);
+    if (vg_store_hash(a->store, pw, strlen(pw), boot_hashed, a) != 0)
         return -1;
-    }
-    fprintf(out, "vigia: empty database: created user 'admin' with the one-time password %s\n"
+    fprintf(out, "vigia: empty database: created user '" FIRST_ADMIN "' with the one-time password %s\n"
                  "vigia: log in and change it (PUT /v1/users/1 {\"password\": ...}); it is not shown again\n", pw);
     fflush(out);
     memset(pw, 0, sizeof pw);

@@ -9,6 +9,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include "base/hex.h"
 #include "base/log.h"
 #include "base/mpk.h"
 #include "store/db_internal.h"
@@ -50,49 +51,16 @@ vg_db_get_be64(const uint8_t in[8])
 
 
 void
-vg_db_hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char hx[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hx[p[i] >> 4];
-        out[2 * i + 1] = hx[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-
-void
 vg_db_key_hex(const uint8_t key[16], char out[33])
 {
-    vg_db_hex(key, 16, out);
-}
-
-
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    vg_hex_encode(key, 16, out);
 }
 
 
 int
 vg_db_key_parse(const char *hex, size_t n, uint8_t key[16])
 {
-    if (n != 32)
-        return -1;
-    for (int i = 0; i < 16; i++) {
-        int a = hexval(hex[2 * i]), b = hexval(hex[2 * i + 1]);
-        if (a < 0 || b < 0)
-            return -1;
-        key[i] = (uint8_t)(a << 4 | b);
-    }
-    return 0;
+    return vg_hex_decode(hex, n, key, 16);
 }
 
 

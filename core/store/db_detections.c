@@ -52,54 +52,6 @@ vg_db_det_add(vg_db *db, MDB_txn *txn, const vg_det_meta *m, const void *value, 
 
 /* One key of a stored detection (a vg_db__map_read field()). */
 static void
-det_view_field(vg_mpr *r, vg_str k, void *ud)
-{
-    vg_det_view *v = ud;
-    if (vg_str_eq(k, "u")) {
-        vg_mpr_u64(r, &v->uid);
-    } else if (vg_str_eq(k, "src")) {
-        vg_mpr_str(r, &v->source);
-    } else if (vg_str_eq(k, "m")) {
-        vg_mpr_str(r, &v->model);
-    } else if (vg_str_eq(k, "img")) {
-        const uint8_t *b;
-        size_t bn;
-        if (!vg_mpr_nil(r) && vg_mpr_bin(r, &b, &bn) == 0 && bn == 32)
-            v->image = b;
-    } else if (vg_str_eq(k, "d")) {
-        uint32_t nd;
-        if (vg_mpr_array(r, &nd) < 0)
-            return;
-        for (uint32_t j = 0; j < nd && !r->err; j++) {
-            uint32_t f;
-            vg_str label;
-            if (vg_mpr_array(r, &f) < 0 || f < 1 || vg_mpr_str(r, &label) < 0)
-                break;
-            for (uint32_t x = 1; x < f; x++)
-                vg_mpr_skip(r);
-            uint32_t l;
-            for (l = 0; l < v->nlabels; l++)
-                if (v->labels[l].n == label.n && memcmp(v->labels[l].p, label.p, label.n) == 0)
-                    break;
-            if (l == v->nlabels && v->nlabels < 256)
-                v->labels[v->nlabels++] = label;
-        }
-    } else {
-        vg_mpr_skip(r);
-    }
-}
-
-
-int
-vg_det_view_decode(const void *p, size_t n, vg_det_view *v)
-{
-    memset(v, 0, sizeof *v);
-    return vg_db__map_read(p, n, det_view_field, v);
-}
-
-
-/* One key of a stored detection, in full (a vg_db__map_read field()). */
-static void
 det_record_field(vg_mpr *r, vg_str k, void *ud)
 {
     vg_det_record *d = ud;
@@ -139,6 +91,60 @@ vg_det_record_decode(const void *p, size_t n, vg_det_record *d)
     d->user = d->source = d->model = d->backend = (vg_str){ "", 0 };
     d->image_kind = (vg_str){ "none", 4 };
     return vg_db__map_read(p, n, det_record_field, d);
+}
+
+
+int
+vg_det_record_walk(const vg_det_record *d, void (*fn)(const vg_det_entry *e, void *ud), void *ud)
+{
+    if (!d->dets)
+        return 0;
+    vg_mpr r;
+    uint32_t nd = 0, f;
+    vg_mpr_init(&r, d->dets, d->dets_len);
+    vg_mpr_array(&r, &nd);
+    for (uint32_t j = 0; j < nd && !r.err; j++) {
+        vg_det_entry e;
+        memset(&e, 0, sizeof e);
+        if (vg_mpr_array(&r, &f) < 0 || f != 7 || vg_mpr_str(&r, &e.label) < 0)
+            return VG_E_CORRUPT;
+        vg_mpr_i64(&r, &e.class_id);
+        vg_mpr_f64(&r, &e.confidence);
+        for (int b = 0; b < 4; b++)
+            vg_mpr_i64(&r, &e.box[b]);
+        if (!r.err)
+            fn(&e, ud);
+    }
+    return r.err ? VG_E_CORRUPT : 0;
+}
+
+
+/* Adds a detection's label to the view's distinct labels (a vg_det_record_walk fn). */
+static void
+view_label(const vg_det_entry *e, void *ud)
+{
+    vg_det_view *v = ud;
+    uint32_t l = 0;
+    while (l < v->nlabels && !(v->labels[l].n == e->label.n && memcmp(v->labels[l].p, e->label.p, e->label.n) == 0))
+        l++;
+    if (l == v->nlabels && v->nlabels < 256)
+        v->labels[v->nlabels++] = e->label;
+}
+
+
+int
+vg_det_view_decode(const void *p, size_t n, vg_det_view *v)
+{
+    vg_det_record d;
+    memset(v, 0, sizeof *v);
+    int rc = vg_det_record_decode(p, n, &d);
+    if (rc != 0)
+        return rc;
+    v->uid = d.uid;
+    v->source = d.source;
+    v->model = d.model;
+    v->image = d.image;
+    return vg_det_record_walk(&d, view_label, v);
 }
 
 

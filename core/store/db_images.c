@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/hex.h"
 #include "base/mpk.h"
 #include "store/db_internal.h"
 
@@ -11,7 +12,7 @@ void
 vg_db_image_path(const char *data_dir, const uint8_t sha[32], char *out, size_t cap)
 {
     char hex[65];
-    vg_db_hex(sha, 32, hex);
+    vg_hex_encode(sha, 32, hex);
     snprintf(out, cap, "%s/images/%.2s/%s.jpg", data_dir, hex, hex + 2);
 }
 

@@ -39,8 +39,6 @@ extern const double vg_db_lat_bounds_ms[VG_DB_LAT_BUCKETS];
 /* ---- keys ---- */
 void vg_db_be64(uint8_t out[8], uint64_t v);
 uint64_t vg_db_get_be64(const uint8_t in[8]);
-/* 2n lower-case hex digits of p[0..n) and a NUL into out. */
-void vg_db_hex(const uint8_t *p, size_t n, char *out);
 /* 32 lower-case hex digits of a 16-byte key; -1 when `hex` is not one. */
 void vg_db_key_hex(const uint8_t key[16], char out[33]);
 int vg_db_key_parse(const char *hex, size_t n, uint8_t key[16]);
@@ -117,6 +115,19 @@ typedef struct vg_det_record {
     uint64_t timings_us[6];            /* queue, decode, infer, post, annotate, total */
 } vg_det_record;
 int vg_det_record_decode(const void *p, size_t n, vg_det_record *d);
+
+/* One detection of a stored record; label points into the record. */
+typedef struct vg_det_entry {
+    vg_str label;
+    int64_t class_id;
+    double confidence;
+    int64_t box[4];                    /* x_min, y_min, x_max, y_max */
+} vg_det_entry;
+/*
+ * Calls fn for each detection of d, in order. 0, or VG_E_CORRUPT at the
+ * first damaged one (fn saw those before it).
+ */
+int vg_det_record_walk(const vg_det_record *d, void (*fn)(const vg_det_entry *e, void *ud), void *ud);
 
 /* ---- feedback ---- */
 /* A stored feedback record; strings point into the record. */
