@@ -8,6 +8,7 @@
 
 #include <ev.h>
 
+#include "base/hex.h"
 #include "http/http_internal.h"
 
 unsigned vg_req_method(const vg_req *r) { return r->method; }
@@ -76,26 +77,16 @@ vg_req_header(const vg_req *r, const char *name)
 }
 
 
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-
 int
 vg_url_decode(const char *s, size_t n, vg_buf *out, int plus_space)
 {
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c == '%') {
-            int hi, lo;
-            if (i + 2 >= n || (hi = hexval(s[i + 1])) < 0 || (lo = hexval(s[i + 2])) < 0)
+            uint8_t byte;
+            if (i + 2 >= n || vg_hex_decode(s + i + 1, 2, &byte, 1) < 0)
                 return -1;
-            c = (char)(hi * 16 + lo);
+            c = (char)byte;
             i += 2;
         } else if (c == '+' && plus_space) {
             c = ' ';
