@@ -15,6 +15,7 @@ libvigiacore_a_SOURCES += core/base/buf.c core/base/buf.h core/base/config.c cor
 	core/base/mpk.c core/base/mpk.h
 libvigiacore_a_SOURCES += core/base/child.c core/base/child.h core/base/rng.c core/base/rng.h core/base/frame.c core/base/frame.h \
 	core/base/list.h
+libvigiacore_a_SOURCES += core/base/base64.c core/base/base64.h
 # net: the reactor, listeners, connections, TLS
 libvigiacore_a_SOURCES += core/net/conn.c core/net/conn.h core/net/server.c core/net/server.h \
 	core/net/tls.c core/net/tls.h

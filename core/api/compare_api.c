@@ -9,9 +9,9 @@
 #include <strings.h>
 
 #include <jansson.h>
-#include <mbedtls/base64.h>
 
 #include "auth/auth.h"
+#include "base/base64.h"
 #include "base/error.h"
 #include "api/detect_opts.h"
 #include "http/http.h"
@@ -234,14 +234,12 @@ slot_json(vg_jsonw *w, const slot *s, int annotate)
     }
     vg_jsonw_arr_end(w);
     if (annotate && s->jpeg) {
-        size_t olen = 0;
-        mbedtls_base64_encode(NULL, 0, &olen, s->jpeg, s->jpeg_len);
-        unsigned char *b64 = vg_xmalloc(olen + 1);
-        if (mbedtls_base64_encode(b64, olen + 1, &olen, s->jpeg, s->jpeg_len) == 0) {
-            vg_jsonw_key(w, "annotated_jpeg");
-            vg_jsonw_str(w, (const char *)b64, olen);
-        }
-        free(b64);
+        vg_buf b64;
+        vg_buf_init(&b64);
+        vg_base64_encode(&b64, s->jpeg, s->jpeg_len, VG_BASE64_STD);
+        vg_jsonw_key(w, "annotated_jpeg");
+        vg_jsonw_str(w, b64.data, b64.len);
+        vg_buf_release(&b64);
     }
     vg_jsonw_obj_end(w);
 }
@@ -612,26 +610,20 @@ set_option(ccall *c, const char *name, const char *value, char *err, size_t errl
 static int
 base64_image(ccall *c, const char *b64, size_t n, char *err, size_t errlen)
 {
-    if (n > 5 && strncmp(b64, "data:", 5) == 0) {
-        const char *comma = memchr(b64, ',', n);
-        if (!comma) {
-            snprintf(err, errlen, "malformed data URL");
-            return -1;
-        }
-        n -= (size_t)(comma + 1 - b64);
-        b64 = comma + 1;
+    if (vg_base64_strip_data_url(&b64, &n) < 0) {
+        snprintf(err, errlen, "malformed data URL");
+        return -1;
     }
-    size_t cap = n / 4 * 3 + 3, olen = 0;
-    char *data = vg_xmalloc(cap ? cap : 1);
-    if (mbedtls_base64_decode((unsigned char *)data, cap, &olen, (const unsigned char *)b64, n) != 0) {
-        free(data);
+    uint8_t *data;
+    ssize_t len = vg_base64_decode_new(b64, n, &data, VG_BASE64_STD);
+    if (len < 0) {
         snprintf(err, errlen, "the image is not valid base64");
         return -1;
     }
     free(c->body->data);
-    c->body->data = data;
-    c->image = data;
-    c->image_len = olen;
+    c->body->data = (char *)data;
+    c->image = (char *)data;
+    c->image_len = (size_t)len;
     return 0;
 }
 

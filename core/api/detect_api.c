@@ -10,9 +10,9 @@
 #include <sys/random.h>
 
 #include <jansson.h>
-#include <mbedtls/base64.h>
 
 #include "auth/auth.h"
+#include "base/base64.h"
 #include "base/error.h"
 #include "api/detect_opts.h"
 #include "api/history_api.h"
@@ -208,14 +208,12 @@ render_detect(item *it, const vg_pool_result *res, const char *id)
     }
     vg_jsonw_obj_end(&w);
     if (res->jpeg && res->jpeg_len && it->call->opt.annotate) {
-        size_t olen = 0;
-        mbedtls_base64_encode(NULL, 0, &olen, res->jpeg, res->jpeg_len);
-        unsigned char *b64 = vg_xmalloc(olen + 1);
-        if (mbedtls_base64_encode(b64, olen + 1, &olen, res->jpeg, res->jpeg_len) == 0) {
-            vg_jsonw_key(&w, "annotated_jpeg");
-            vg_jsonw_str(&w, (const char *)b64, olen);
-        }
-        free(b64);
+        vg_buf b64;
+        vg_buf_init(&b64);
+        vg_base64_encode(&b64, res->jpeg, res->jpeg_len, VG_BASE64_STD);
+        vg_jsonw_key(&w, "annotated_jpeg");
+        vg_jsonw_str(&w, b64.data, b64.len);
+        vg_buf_release(&b64);
     }
     vg_jsonw_obj_end(&w);
 }
@@ -534,26 +532,21 @@ static int
 base64_item(call *c, const char *b64, size_t n, char *err, size_t errlen)
 {
     /* tolerate data URLs: "data:image/jpeg;base64,...." */
-    if (n > 5 && strncmp(b64, "data:", 5) == 0) {
-        const char *comma = memchr(b64, ',', n);
-        if (!comma) {
-            snprintf(err, errlen, "malformed data URL");
-            return -1;
-        }
-        n -= (size_t)(comma + 1 - b64);
-        b64 = comma + 1;
+    if (vg_base64_strip_data_url(&b64, &n) < 0) {
+        snprintf(err, errlen, "malformed data URL");
+        return -1;
     }
-    size_t cap = n / 4 * 3 + 3, olen = 0;
+    uint8_t *data;
+    ssize_t len = vg_base64_decode_new(b64, n, &data, VG_BASE64_STD);
     body_ref *ref = vg_xmalloc(sizeof *ref);
-    ref->data = vg_xmalloc(cap);
+    ref->data = (char *)data;
     ref->refs = 1;
-    int rc = mbedtls_base64_decode((unsigned char *)ref->data, cap, &olen, (const unsigned char *)b64, n);
-    if (rc == 0)
-        add_item(c, ref, ref->data, olen);
+    if (len >= 0)
+        add_item(c, ref, ref->data, (size_t)len);
     else
         snprintf(err, errlen, "the image is not valid base64");
     body_unref(ref);   /* the item holds it now, if it was added */
-    return rc == 0 ? 0 : -1;
+    return len >= 0 ? 0 : -1;
 }
 
 

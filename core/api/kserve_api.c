@@ -11,9 +11,9 @@
 #include <strings.h>
 
 #include <jansson.h>
-#include <mbedtls/base64.h>
 
 #include "auth/auth.h"
+#include "base/base64.h"
 #include "base/error.h"
 #include "api/detect_opts.h"
 #include "http/http.h"
@@ -665,20 +665,15 @@ collect_str(json_t *v, uint64_t i, void *ud)
 static int
 decode_b64(const char *s, size_t n, uint8_t **out, size_t *olen)
 {
-    if (n > 5 && strncmp(s, "data:", 5) == 0) {
-        const char *comma = memchr(s, ',', n);
-        if (!comma)
-            return -1;
-        n -= (size_t)(comma + 1 - s);
-        s = comma + 1;
-    }
-    size_t cap = n / 4 * 3 + 3;
-    *out = vg_xmalloc(cap);
-    if (mbedtls_base64_decode(*out, cap, olen, (const unsigned char *)s, n) != 0 || *olen == 0) {
+    if (vg_base64_strip_data_url(&s, &n) < 0)
+        return -1;
+    ssize_t len = vg_base64_decode_new(s, n, out, VG_BASE64_STD);
+    if (len <= 0) {
         free(*out);
         *out = NULL;
         return -1;
     }
+    *olen = (size_t)len;
     return 0;
 }
 

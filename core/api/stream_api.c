@@ -8,8 +8,8 @@
 #include <time.h>
 
 #include <jansson.h>
-#include <mbedtls/base64.h>
 
+#include "base/base64.h"
 #include "base/error.h"
 #include "api/detect_opts.h"
 #include "auth/auth.h"
@@ -658,12 +658,12 @@ stream_control(stream *s, json_t *msg, const void *image, size_t image_len)
         if (image) {
             new_frame(s, image, image_len, &o, ts);
         } else if (json_is_string(b64)) {
-            size_t n = json_string_length(b64), cap = n / 4 * 3 + 3, olen = 0;
-            unsigned char *raw = vg_xmalloc(cap);
-            if (mbedtls_base64_decode(raw, cap, &olen, (const unsigned char *)json_string_value(b64), n) != 0)
+            uint8_t *raw;
+            ssize_t len = vg_base64_decode_new(json_string_value(b64), json_string_length(b64), &raw, VG_BASE64_STD);
+            if (len < 0)
                 send_error(s->ws, s->msgpack, NULL, "bad_request", "the image is not valid base64");
             else
-                new_frame(s, raw, olen, &o, ts);
+                new_frame(s, raw, (size_t)len, &o, ts);
             free(raw);
         } else if (!s->msgpack) {
             /* an envelope: these settings and ts go with the next binary frame */
