@@ -32,6 +32,7 @@ libvigiacore_a_SOURCES += core/api/compare_api.c core/api/compare_api.h core/api
 	core/api/detect_api.h core/api/detect_opts.c core/api/detect_opts.h core/api/dialects.c \
 	core/api/dialects.h core/api/history_api.c core/api/history_api.h core/api/kserve_api.c \
 	core/api/kserve_api.h core/api/models_api.c core/api/models_api.h core/api/mjpeg_api.c core/api/mjpeg_api.h core/api/ops.c core/api/ops.h \
+	core/api/render.c core/api/render.h \
 	core/api/stream_api.c core/api/stream_api.h \
 	core/api/users_api.c core/api/users_api.h core/api/zmq_detector.h
 

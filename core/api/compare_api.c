@@ -14,6 +14,7 @@
 #include "base/base64.h"
 #include "base/error.h"
 #include "api/detect_opts.h"
+#include "api/render.h"
 #include "http/http.h"
 #include "base/jsonw.h"
 #include "base/log.h"
@@ -199,48 +200,14 @@ slot_json(vg_jsonw *w, const slot *s, int annotate)
     vg_jsonw_key(w, "mean");
     vg_jsonw_double_prec(w, mean_confidence(s), 4);
     vg_jsonw_obj_end(w);
-    vg_jsonw_key(w, "latency_ms");
-    vg_jsonw_obj(w);
-    put_ms(w, "queue", s->queue_us);
-    put_ms(w, "decode", s->decode_us);
-    put_ms(w, "infer", s->infer_us);
-    put_ms(w, "post", s->post_us);
-    put_ms(w, "annotate", s->annotate_us);
-    put_ms(w, "total", s->total_us);
-    vg_jsonw_obj_end(w);
-    vg_jsonw_key(w, "detections");
-    vg_jsonw_arr(w);
-    for (size_t i = 0; i < s->n; i++) {
-        const vg_detection *d = &s->dets[i];
-        vg_jsonw_obj(w);
-        vg_jsonw_key(w, "label");
-        vg_jsonw_cstr(w, d->label);
-        vg_jsonw_key(w, "class_id");
-        vg_jsonw_int(w, d->class_id);
-        vg_jsonw_key(w, "confidence");
-        vg_jsonw_double_prec(w, d->confidence, 4);
-        vg_jsonw_key(w, "box");
-        vg_jsonw_obj(w);
-        vg_jsonw_key(w, "x_min");
-        vg_jsonw_int(w, d->x_min);
-        vg_jsonw_key(w, "y_min");
-        vg_jsonw_int(w, d->y_min);
-        vg_jsonw_key(w, "x_max");
-        vg_jsonw_int(w, d->x_max);
-        vg_jsonw_key(w, "y_max");
-        vg_jsonw_int(w, d->y_max);
-        vg_jsonw_obj_end(w);
-        vg_jsonw_obj_end(w);
-    }
-    vg_jsonw_arr_end(w);
-    if (annotate && s->jpeg) {
-        vg_buf b64;
-        vg_buf_init(&b64);
-        vg_base64_encode(&b64, s->jpeg, s->jpeg_len, VG_BASE64_STD);
-        vg_jsonw_key(w, "annotated_jpeg");
-        vg_jsonw_str(w, b64.data, b64.len);
-        vg_buf_release(&b64);
-    }
+    vg_render o;
+    vg_render_text(&o, w);
+    vg_pool_result t = { .queue_us = s->queue_us, .decode_us = s->decode_us, .infer_us = s->infer_us,
+                         .post_us = s->post_us, .annotate_us = s->annotate_us, .total_us = s->total_us };
+    vg_render_timings(&o, "latency_ms", &t);
+    vg_render_detections(&o, "detections", s->dets, s->n, VG_DETJ_CLASS_ID | VG_DETJ_BOX);
+    if (annotate && s->jpeg)
+        vg_render_jpeg(&o, "annotated_jpeg", s->jpeg, s->jpeg_len);
     vg_jsonw_obj_end(w);
 }
 

@@ -15,6 +15,7 @@
 #include "base/base64.h"
 #include "base/error.h"
 #include "api/detect_opts.h"
+#include "api/render.h"
 #include "api/history_api.h"
 #include "http/http.h"
 #include "base/jsonw.h"
@@ -162,13 +163,6 @@ error_json(vg_jsonw *w, int status, const char *message)
     vg_jsonw_obj_end(w);
 }
 
-
-static double
-ms(uint64_t us)
-{
-    return (double)us / 1000.0;
-}
-
 /* ------------------------------------------------------------------ */
 /* answers */
 
@@ -177,44 +171,13 @@ render_detect(item *it, const vg_pool_result *res, const char *id)
 {
     vg_jsonw w;
     vg_jsonw_init(&w, &it->json);
+    vg_render o;
+    vg_render_text(&o, &w);
     vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "id");
-    vg_jsonw_cstr(&w, id);
-    vg_jsonw_key(&w, "model");
-    vg_jsonw_cstr(&w, res->model);
-    vg_jsonw_key(&w, "backend");
-    vg_jsonw_cstr(&w, res->backend);
-    vg_jsonw_key(&w, "image");
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "width");
-    vg_jsonw_int(&w, res->width);
-    vg_jsonw_key(&w, "height");
-    vg_jsonw_int(&w, res->height);
-    vg_jsonw_obj_end(&w);
-    vg_jsonw_key(&w, "count");
-    vg_jsonw_uint(&w, res->count);
-    vg_jsonw_key(&w, "detections");
-    vg_jsonw_arr(&w);
-    for (size_t i = 0; i < res->count; i++)
-        vg_detection_json(&w, &res->detections[i], VG_DETJ_CLASS_ID | VG_DETJ_BOX);
-    vg_jsonw_arr_end(&w);
-    vg_jsonw_key(&w, "timings_ms");
-    vg_jsonw_obj(&w);
-    const char *names[] = { "queue", "decode", "infer", "post", "annotate", "total" };
-    uint64_t vals[] = { res->queue_us, res->decode_us, res->infer_us, res->post_us, res->annotate_us, res->total_us };
-    for (int i = 0; i < 6; i++) {
-        vg_jsonw_key(&w, names[i]);
-        vg_jsonw_double_prec(&w, ms(vals[i]), 4);
-    }
-    vg_jsonw_obj_end(&w);
-    if (res->jpeg && res->jpeg_len && it->call->opt.annotate) {
-        vg_buf b64;
-        vg_buf_init(&b64);
-        vg_base64_encode(&b64, res->jpeg, res->jpeg_len, VG_BASE64_STD);
-        vg_jsonw_key(&w, "annotated_jpeg");
-        vg_jsonw_str(&w, b64.data, b64.len);
-        vg_buf_release(&b64);
-    }
+    vg_jsonw_kstr(&w, "id", id);
+    vg_render_result(&o, res, VG_DETJ_CLASS_ID | VG_DETJ_BOX);
+    if (res->jpeg && res->jpeg_len && it->call->opt.annotate)
+        vg_render_jpeg(&o, "annotated_jpeg", res->jpeg, res->jpeg_len);
     vg_jsonw_obj_end(&w);
 }
 
@@ -227,11 +190,9 @@ render_deepstack(item *it, const vg_pool_result *res)
     vg_jsonw_obj(&w);
     vg_jsonw_key(&w, "success");
     vg_jsonw_bool(&w, 1);
-    vg_jsonw_key(&w, "predictions");
-    vg_jsonw_arr(&w);
-    for (size_t i = 0; i < res->count; i++)
-        vg_detection_json(&w, &res->detections[i], 0);
-    vg_jsonw_arr_end(&w);
+    vg_render o;
+    vg_render_text(&o, &w);
+    vg_render_detections(&o, "predictions", res->detections, res->count, 0);
     vg_jsonw_key(&w, "count");
     vg_jsonw_uint(&w, res->count);
     vg_jsonw_key(&w, "inferenceMs");

@@ -10,7 +10,6 @@
 
 #include <jansson.h>
 
-#include "base/jsonw.h"
 #include "pool/pool.h"
 
 void
@@ -163,32 +162,4 @@ vg_detect_opts_from_json(vg_detect_opts *o, json_t *obj, char *err, size_t errle
             return -1;
     }
     return 0;
-}
-
-
-void
-vg_detection_json(vg_jsonw *w, const vg_detection *d, int flags)
-{
-    vg_jsonw_obj(w);
-    vg_jsonw_key(w, "label");
-    vg_jsonw_cstr(w, d->label);
-    if (flags & VG_DETJ_CLASS_ID) {
-        vg_jsonw_key(w, "class_id");
-        vg_jsonw_int(w, d->class_id);
-    }
-    vg_jsonw_key(w, "confidence");
-    vg_jsonw_double_prec(w, d->confidence, 4);
-    if (flags & VG_DETJ_BOX) {
-        vg_jsonw_key(w, "box");
-        vg_jsonw_obj(w);
-    }
-    const char *names[] = { "x_min", "y_min", "x_max", "y_max" };
-    int vals[] = { d->x_min, d->y_min, d->x_max, d->y_max };
-    for (int i = 0; i < 4; i++) {
-        vg_jsonw_key(w, names[i]);
-        vg_jsonw_int(w, vals[i]);
-    }
-    if (flags & VG_DETJ_BOX)
-        vg_jsonw_obj_end(w);
-    vg_jsonw_obj_end(w);
 }

@@ -8,11 +8,11 @@
 
 #include <stddef.h>
 
+#include "api/render.h"   /* vg_detection_json, for the users of this header that write detections */
+
 #define VG_DETECT_MAX_CLASSES 64
 
 struct vg_pool_job;
-struct vg_jsonw;
-struct vg_detection;
 struct json_t;
 
 typedef struct vg_detect_opts {
@@ -38,13 +38,5 @@ void vg_detect_opts_apply(const vg_detect_opts *o, struct vg_pool_job *job);
  * Returns 0, or -1 with err for a bad value.
  */
 int vg_detect_opts_from_json(vg_detect_opts *o, struct json_t *obj, char *err, size_t errlen);
-
-/* How vg_detection_json writes a detection. */
-enum {
-    VG_DETJ_CLASS_ID = 1,   /* with "class_id" */
-    VG_DETJ_BOX = 2         /* the corners inside "box" (else flat, DeepStack style) */
-};
-/* Writes one detection as a JSON object: label, [class_id,] confidence, corners. */
-void vg_detection_json(struct vg_jsonw *w, const struct vg_detection *d, int flags);
 
 #endif

@@ -12,6 +12,7 @@
 #include "base/base64.h"
 #include "base/error.h"
 #include "api/detect_opts.h"
+#include "api/render.h"
 #include "auth/auth.h"
 #include "api/history_api.h"
 #include "http/http.h"
@@ -422,22 +423,15 @@ on_held_timer(struct ev_loop *loop, ev_timer *w, int revents)
 static json_t *
 answer_json(stream *s, frame *f, const vg_pool_result *res)
 {
-    json_t *dets = json_array();
-    for (size_t i = 0; i < res->count; i++) {
-        const vg_detection *d = &res->detections[i];
-        json_array_append_new(dets, json_pack("{s:s, s:i, s:f, s:{s:i, s:i, s:i, s:i}}", "label", d->label,
-            "class_id", d->class_id, "confidence", round(d->confidence * 10000) / 10000,
-            "box", "x_min", d->x_min, "y_min", d->y_min, "x_max", d->x_max, "y_max", d->y_max));
-    }
     double server_ms = (ev_time() - f->arrived) * 1000.0;
-    json_t *m = json_pack("{s:s, s:s, s:I, s:s, s:s, s:i, s:i, s:I, s:o, s:{s:f, s:f, s:f, s:f, s:f, s:f, s:f}, s:i, s:i, s:b}",
-        "type", "detections", "stream", s->id, "frame", (json_int_t)f->seq, "model", res->model,
-        "backend", res->backend, "width", res->width, "height", res->height, "count", (json_int_t)res->count,
-        "detections", dets,
-        "timings_ms", "queue", res->queue_us / 1000.0, "decode", res->decode_us / 1000.0,
-        "infer", res->infer_us / 1000.0, "post", res->post_us / 1000.0, "annotate", res->annotate_us / 1000.0,
-        "total", res->total_us / 1000.0, "server", server_ms,
-        "skipped", (int)s->skipped_since, "dropped", (int)s->dropped_since, "annotated", res->jpeg != NULL && f->opt.annotate);
+    json_t *m = json_pack("{s:s, s:s, s:I}", "type", "detections", "stream", s->id, "frame", (json_int_t)f->seq);
+    vg_render o;
+    vg_render_tree(&o, m);
+    vg_render_result(&o, res, VG_DETJ_CLASS_ID | VG_DETJ_BOX | VG_DETJ_FLAT_SIZE);
+    json_object_set_new(json_object_get(m, "timings_ms"), "server", json_real(server_ms));
+    json_object_set_new(m, "skipped", json_integer((int)s->skipped_since));
+    json_object_set_new(m, "dropped", json_integer((int)s->dropped_since));
+    json_object_set_new(m, "annotated", json_boolean(res->jpeg != NULL && f->opt.annotate));
     json_object_set(m, "ts", f->ts ? f->ts : json_null());
     json_object_set_new(m, "server_ts", json_integer(unix_ms()));
     return m;
