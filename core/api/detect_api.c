@@ -49,15 +49,15 @@ typedef struct item {
     vg_pool_req *preq;           /* while pending */
     int pending;
     int status;                  /* 0 or a VG_E_* code */
-    vg_buf json;                 /* this image's answer */
+    char *message;               /* status != 0: the pool's message ("" for none) */
+    vg_pool_result res;          /* status == 0: the result, kept for the answer (its strings, detections
+                                    and JPEG are the item's) */
+    void *res_mem;               /* what res's strings and detections point into */
     const void *image;
     size_t image_len;
     char id[33];                 /* the detection's id */
     int storing;                 /* waiting for the store's commit */
-    int unstored;                /* the store refused the record at once (down, busy) */
-    uint8_t *jpeg;               /* the annotated image, kept when it is the answer */
-    size_t jpeg_len;
-    size_t count;                /* detections, for the JPEG answer's headers */
+    int unstored;                /* the record was not stored: the answer says "stored": false */
 } item;
 
 typedef vg_detect_opts options;
@@ -167,108 +167,111 @@ error_json(vg_jsonw *w, int status, const char *message)
 /* answers */
 
 static void
-render_detect(item *it, const vg_pool_result *res, const char *id)
+render_detect(vg_jsonw *w, const item *it, int annotate)
 {
-    vg_jsonw w;
-    vg_jsonw_init(&w, &it->json);
+    const vg_pool_result *res = &it->res;
     vg_render o;
-    vg_render_text(&o, &w);
-    vg_jsonw_obj(&w);
-    vg_jsonw_kstr(&w, "id", id);
+    vg_render_text(&o, w);
+    vg_jsonw_obj(w);
+    vg_jsonw_kstr(w, "id", it->id);
     vg_render_result(&o, res, VG_DETJ_CLASS_ID | VG_DETJ_BOX);
-    if (res->jpeg && res->jpeg_len && it->call->opt.annotate)
+    if (res->jpeg && res->jpeg_len && annotate)
         vg_render_jpeg(&o, "annotated_jpeg", res->jpeg, res->jpeg_len);
-    vg_jsonw_obj_end(&w);
+    if (it->unstored)
+        vg_jsonw_kbool(w, "stored", 0);   /* the detections stand, but their id will not be found */
+    vg_jsonw_obj_end(w);
 }
 
 
 static void
-render_deepstack(item *it, const vg_pool_result *res)
+render_deepstack(vg_jsonw *w, const item *it)
 {
-    vg_jsonw w;
-    vg_jsonw_init(&w, &it->json);
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "success");
-    vg_jsonw_bool(&w, 1);
+    const vg_pool_result *res = &it->res;
     vg_render o;
-    vg_render_text(&o, &w);
+    vg_render_text(&o, w);
+    vg_jsonw_obj(w);
+    vg_jsonw_kbool(w, "success", 1);
     vg_render_detections(&o, "predictions", res->detections, res->count, 0);
-    vg_jsonw_key(&w, "count");
-    vg_jsonw_uint(&w, res->count);
-    vg_jsonw_key(&w, "inferenceMs");
-    vg_jsonw_uint(&w, res->infer_us / 1000);
-    vg_jsonw_key(&w, "processMs");
-    vg_jsonw_uint(&w, res->total_us / 1000);
-    vg_jsonw_key(&w, "duration");
-    vg_jsonw_uint(&w, res->total_us / 1000);
-    vg_jsonw_key(&w, "moduleId");
-    vg_jsonw_cstr(&w, "vigia");
-    vg_jsonw_key(&w, "command");
-    vg_jsonw_cstr(&w, "detect");
-    vg_jsonw_key(&w, "code");
-    vg_jsonw_int(&w, 200);
-    vg_jsonw_obj_end(&w);
+    vg_jsonw_kuint(w, "count", res->count);
+    vg_jsonw_kuint(w, "inferenceMs", res->infer_us / 1000);
+    vg_jsonw_kuint(w, "processMs", res->total_us / 1000);
+    vg_jsonw_kuint(w, "duration", res->total_us / 1000);
+    vg_jsonw_kstr(w, "moduleId", "vigia");
+    vg_jsonw_kstr(w, "command", "detect");
+    vg_jsonw_kint(w, "code", 200);
+    if (it->unstored)
+        vg_jsonw_kbool(w, "stored", 0);
+    vg_jsonw_obj_end(w);
 }
 
 
-/* Answers the HTTP request once every item is in; frees the call. */
+/* An item's answer as JSON: its detections, or its error (in a batch, in DeepStack's shape). */
+static void
+render_item(vg_buf *out, const call *c, const item *it)
+{
+    vg_jsonw w;
+    vg_jsonw_init(&w, out);
+    if (it->status == 0 && c->kind == CALL_DEEPSTACK) {
+        render_deepstack(&w, it);
+    } else if (it->status == 0) {
+        render_detect(&w, it, c->opt.annotate);
+    } else {
+        vg_jsonw_obj(&w);
+        if (c->kind == CALL_DEEPSTACK)
+            vg_jsonw_kbool(&w, "success", 0);
+        error_json(&w, it->status, it->message);
+        vg_jsonw_obj_end(&w);
+    }
+}
+
+
+/* Answers the HTTP request once every item is in (and stored): the one place answers are rendered; frees the call. */
 static void
 finish(call *c)
 {
     vg_req *r = c->req;
     vg_detect_api *api = c->api;
+    vg_buf out;
+    vg_buf_init(&out);
+    item *it = &c->items[0];
     if (c->kind == CALL_BATCH) {
-        vg_buf out;
-        vg_buf_init(&out);
         vg_buf_printf(&out, "{\"id\":\"%s\",\"count\":%d,\"results\":[", c->id, c->nitems);
         for (int i = 0; i < c->nitems; i++) {
             if (i)
                 vg_buf_putc(&out, ',');
-            vg_buf_append(&out, c->items[i].json.data, c->items[i].json.len);
+            render_item(&out, c, &c->items[i]);
         }
         vg_buf_puts(&out, "]}\n");
         vg_req_respond_buf(r, 200, "application/json", &out);
-        vg_buf_release(&out);
+    } else if (it->status == 0 && c->want_jpeg && it->res.jpeg) {
+        /* the image is the answer; what was found rides in headers */
+        vg_req_add_header(r, "X-Detection-Id", "%s", it->id);
+        vg_req_add_header(r, "X-Detection-Count", "%zu", it->res.count);
+        vg_req_respond(r, 200, "image/jpeg", it->res.jpeg, it->res.jpeg_len);
+    } else if (it->status == 0) {
+        render_item(&out, c, it);
+        vg_buf_putc(&out, '\n');
+        vg_req_respond_buf(r, 200, "application/json", &out);
     } else {
-        item *it = &c->items[0];
-        if (it->status == 0 && c->want_jpeg && it->jpeg) {
-            /* the image is the answer; what was found rides in headers */
-            vg_req_add_header(r, "X-Detection-Id", "%s", it->id);
-            vg_req_add_header(r, "X-Detection-Count", "%zu", it->count);
-            vg_req_respond(r, 200, "image/jpeg", it->jpeg, it->jpeg_len);
-        } else if (it->status == 0) {
-            vg_buf_putc(&it->json, '\n');
-            vg_req_respond_buf(r, 200, "application/json", &it->json);
+        int st = vg_err_http_status(it->status);
+        if (it->status == VG_E_QUEUEFULL)
+            vg_req_add_header(r, "Retry-After", "%u", vg_pool_retry_after(api->pool, c->opt.model));
+        if (c->kind == CALL_DEEPSTACK) {
+            render_item(&out, c, it);
+            vg_buf_putc(&out, '\n');
+            vg_req_log_error(r, vg_err_code(it->status), "%s", vg_err_str(it->status));
+            vg_req_respond_buf(r, st == 499 ? 400 : st, "application/json", &out);
         } else {
-            int st = vg_err_http_status(it->status);
-            if (it->status == VG_E_QUEUEFULL)
-                vg_req_add_header(r, "Retry-After", "%u", vg_pool_retry_after(api->pool, c->opt.model));
-            /* the message was rendered into json by on_answer */
-            if (c->kind == CALL_DEEPSTACK) {
-                vg_buf_putc(&it->json, '\n');
-                vg_req_log_error(r, vg_err_code(it->status), "%s", vg_err_str(it->status));
-                vg_req_respond_buf(r, st == 499 ? 400 : st, "application/json", &it->json);
-            } else {
-                vg_req_error(r, st == 499 ? 400 : st, vg_err_code(it->status), "%s", vg_buf_cstr(&it->json));
-            }
+            vg_req_error(r, st == 499 ? 400 : st, vg_err_code(it->status), "%s",
+                         it->message[0] ? it->message : vg_err_str(it->status));
         }
     }
+    vg_buf_release(&out);
     items_release(c);
     if (c->body)
         body_unref(c->body);
     free(c);
     api->inflight--;
-}
-
-
-/* The detections stand, but their record was not stored: say that the id will not be found. */
-static void
-mark_unstored(item *it)
-{
-    if (it->json.len && it->json.data[it->json.len - 1] == '}') {
-        it->json.len--;
-        vg_buf_puts(&it->json, ",\"stored\":false}");
-    }
 }
 
 
@@ -280,7 +283,7 @@ on_stored(int status, void *ud)
     call *c = it->call;
     it->storing = 0;
     if (status != 0)
-        mark_unstored(it);
+        it->unstored = 1;
     if (--c->pending == 0)
         finish(c);
 }
@@ -288,9 +291,10 @@ on_stored(int status, void *ud)
 
 /* Sends an item's result to the history; its id becomes the stored record's. */
 static void
-record(item *it, const vg_pool_result *res)
+record(item *it)
 {
     call *c = it->call;
+    const vg_pool_result *res = &it->res;
     vg_history *h = c->api->history;
     int keep = vg_history_images(h);
     vg_history_rec rec = {
@@ -322,6 +326,38 @@ record(item *it, const vg_pool_result *res)
 }
 
 
+/*
+ * Keeps a result until the answer: the labels belong to the model, which may
+ * be unloaded while the record is stored; the JPEG is taken from the pool.
+ */
+static void
+keep_result(item *it, vg_pool_result *res)
+{
+    const char *model = res->model ? res->model : "", *backend = res->backend ? res->backend : "";
+    size_t ml = strlen(model) + 1, bl = strlen(backend) + 1, size = res->count * sizeof(vg_detection) + ml + bl;
+    for (size_t i = 0; i < res->count; i++)
+        size += strlen(res->detections[i].label) + 1;
+    char *mem = vg_xmalloc(size);
+    vg_detection *d = (vg_detection *)(void *)mem;
+    char *p = mem + res->count * sizeof *d;
+    it->res = *res;
+    it->res.model = memcpy(p, model, ml);
+    p += ml;
+    it->res.backend = memcpy(p, backend, bl);
+    p += bl;
+    for (size_t i = 0; i < res->count; i++) {
+        size_t l = strlen(res->detections[i].label) + 1;
+        d[i] = res->detections[i];
+        d[i].label = memcpy(p, res->detections[i].label, l);
+        p += l;
+    }
+    it->res.detections = d;
+    it->res.message = "";
+    it->res_mem = mem;
+    res->jpeg = NULL;   /* ours now */
+}
+
+
 static void
 on_answer(int status, vg_pool_result *res, void *ud)
 {
@@ -330,40 +366,15 @@ on_answer(int status, vg_pool_result *res, void *ud)
     it->pending = 0;
     it->preq = NULL;
     it->status = status;
-    if (status == 0 && c->store && c->api->history)
-        record(it, res);
     if (status == 0) {
-        it->count = res->count;
-        if (c->kind == CALL_DEEPSTACK) {
-            render_deepstack(it, res);
-        } else if (c->want_jpeg && res->jpeg) {
-            it->jpeg = res->jpeg;   /* ours now */
-            it->jpeg_len = res->jpeg_len;
-            res->jpeg = NULL;
-        } else {
-            render_detect(it, res, it->id);
-        }
-        if (it->unstored)
-            mark_unstored(it);
-    } else if (c->kind == CALL_BATCH) {
-        vg_jsonw w;
-        vg_jsonw_init(&w, &it->json);
-        vg_jsonw_obj(&w);
-        error_json(&w, status, res->message);
-        vg_jsonw_obj_end(&w);
-    } else if (c->kind == CALL_DEEPSTACK) {
-        vg_jsonw w;
-        vg_jsonw_init(&w, &it->json);
-        vg_jsonw_obj(&w);
-        vg_jsonw_key(&w, "success");
-        vg_jsonw_bool(&w, 0);
-        error_json(&w, status, res->message);
-        vg_jsonw_obj_end(&w);
+        keep_result(it, res);
+        if (c->store && c->api->history)
+            record(it);
     } else {
-        vg_buf_puts(&it->json, res->message && *res->message ? res->message : vg_err_str(status));
+        it->message = vg_xstrdup(res->message ? res->message : "");
     }
     if (it->storing)
-        return;   /* on_stored answers once the record is durable */
+        return;   /* on_stored finishes once the record is durable */
     if (--c->pending == 0)
         finish(c);
 }
@@ -478,8 +489,9 @@ static void
 items_release(call *c)
 {
     for (int i = 0; i < c->nitems; i++) {
-        free(c->items[i].jpeg);
-        vg_buf_release(&c->items[i].json);
+        free(c->items[i].res.jpeg);
+        free(c->items[i].res_mem);
+        free(c->items[i].message);
         if (c->items[i].ref)
             body_unref(c->items[i].ref);
     }
