@@ -618,7 +618,10 @@ parse_request(call *c, vg_req *r, int max_items, char *err, size_t errlen)
                     break;
                 }
             }
-        } else if (!status) {
+        }
+        /* a batch may be empty; one image must be there ({"images": []} was answered with a crash) */
+        if (!status && (c->kind == CALL_BATCH ? !(one && json_is_string(one)) && !(many && json_is_array(many))
+                                              : c->nitems == 0)) {
             snprintf(err, errlen, "the JSON body needs \"image\": base64 string%s",
                      max_items > 1 ? " or \"images\": [...]" : "");
             status = 400;
