@@ -282,11 +282,13 @@ vg_call_read(vg_call *c, const vg_call_form *f, int *kind, char *err, size_t err
 /* fan-out, records, the finish */
 
 int
-vg_call_add_model(vg_call *c, const char *name)
+vg_call_add_model(vg_call *c, const char *name, int max)
 {
     for (int i = 0; i < c->nmodels; i++)
         if (strcmp(c->models[i], name) == 0)
             return 0;
+    if (c->nmodels >= max)
+        return -1;
     c->models = vg_xrealloc(c->models, (size_t)(c->nmodels + 1) * sizeof *c->models);
     snprintf(c->models[c->nmodels++], sizeof c->models[0], "%s", name);
     return 1;

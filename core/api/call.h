@@ -122,8 +122,11 @@ int vg_call_read(vg_call *c, const vg_call_form *f, int *kind, char *err, size_t
 
 /* ---- fan-out, records, the finish -------------------------------------- */
 
-/* A model every image runs on (in the order added). Returns 1, or 0 when it is there already. */
-int vg_call_add_model(vg_call *c, const char *name);
+/*
+ * A model every image runs on (in the order added), when fewer than max
+ * are there. Returns 1; 0 when it is there already; -1 when max are.
+ */
+int vg_call_add_model(vg_call *c, const char *name, int max);
 int vg_call_model_count(const vg_call *c);
 
 /*

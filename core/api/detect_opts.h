@@ -39,4 +39,13 @@ void vg_detect_opts_apply(const vg_detect_opts *o, struct vg_pool_job *job);
  */
 int vg_detect_opts_from_json(vg_detect_opts *o, struct json_t *obj, char *err, size_t errlen);
 
+/*
+ * A JSON member as an option's text: a string shorter than cap, a number
+ * ("%.9g") or a boolean ("true", "false"). Returns 0, or -1 for anything
+ * else (out is then undefined).
+ */
+int vg_detect_opts_json_text(struct json_t *v, char *out, size_t cap);
+/* A JSON array of strings as a comma-separated list. Returns 0, or -1 when an element is not a string or the list does not fit. */
+int vg_detect_opts_json_list(struct json_t *v, char *out, size_t cap);
+
 #endif
