@@ -14,8 +14,6 @@
 #include "net/server.h"
 #include "api/stream_api.h"
 
-#define STREAM_ID_MAX 64
-
 struct vg_mjpeg_api {
     vg_server *srv;
     vg_stream_api *streams;
@@ -34,7 +32,7 @@ typedef struct part {
 typedef struct viewer {
     vg_mjpeg_api *api;            /* NULL once the api is gone */
     vg_conn *conn;
-    char stream[STREAM_ID_MAX + 1];
+    char stream[VG_STREAM_ID_MAX + 1];
     part *next_part;              /* the newest frame, waiting for the connection to drain */
     uint64_t sent, skipped;
     struct viewer *prev, *next;
@@ -186,21 +184,6 @@ static const vg_proto mjpeg_proto = {
 };
 
 
-static int
-id_valid(const char *s, size_t n)
-{
-    if (n == 0 || n > STREAM_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-              ch == '_' || ch == '-'))
-            return 0;
-    }
-    return 1;
-}
-
-
 static void
 route_mjpeg(vg_req *r, void *ud)
 {
@@ -209,8 +192,8 @@ route_mjpeg(vg_req *r, void *ud)
     vg_str raw = vg_req_param(r, 0);
     vg_buf b;
     vg_buf_init(&b);
-    char id[STREAM_ID_MAX + 1];
-    int ok = vg_url_decode(raw.p, raw.n, &b, 0) == 0 && id_valid(b.data, b.len);
+    char id[VG_STREAM_ID_MAX + 1];
+    int ok = vg_url_decode(raw.p, raw.n, &b, 0) == 0 && vg_stream_id_valid(b.data, b.len);
     if (ok)
         memcpy(id, b.data, b.len + 1);
     vg_buf_release(&b);

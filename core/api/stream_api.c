@@ -11,6 +11,7 @@
 
 #include "base/base64.h"
 #include "base/error.h"
+#include "api/call.h"
 #include "api/detect_opts.h"
 #include "api/render.h"
 #include "auth/auth.h"
@@ -23,7 +24,6 @@
 #include "http/wire.h"
 #include "http/ws.h"
 
-#define STREAM_ID_MAX 64
 #define CONTROL_MAX (64 * 1024)    /* largest text control message */
 #define RING 64                     /* answers kept for fps and latency */
 #define MAX_FILTER_STREAMS 16
@@ -44,7 +44,7 @@ typedef struct stream {
     struct vg_stream_api *api;
     vg_ws *ws;                  /* NULL once the connection is gone */
     int msgpack;
-    char id[STREAM_ID_MAX + 1];
+    char id[VG_STREAM_ID_MAX + 1];
     vg_detect_opts opt;         /* the stream's settings */
     json_t *next_ts;            /* from a "frame" envelope, for the next binary frame */
     vg_detect_opts next_opt;
@@ -112,11 +112,10 @@ unix_ms(void)
 }
 
 
-static int
-id_valid(const char *s)
+int
+vg_stream_id_valid(const char *s, size_t n)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > STREAM_ID_MAX)
+    if (n == 0 || n > VG_STREAM_ID_MAX)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
@@ -481,22 +480,9 @@ maybe_store(stream *s, const vg_pool_result *res)
     int changed = cfg->history_stream_on_change && strcmp(labels, s->stored_labels) != 0;
     if (!due && !changed)
         return;
-    vg_history_rec rec = {
-        .uid = s->uid,
-        .user = s->user[0] ? s->user : NULL,
-        .source = s->id,
-        .model = res->model,
-        .backend = res->backend,
-        .width = res->width,
-        .height = res->height,
-        .dets = res->detections,
-        .count = res->count,
-        .queue_us = res->queue_us, .decode_us = res->decode_us, .infer_us = res->infer_us,
-        .post_us = res->post_us, .annotate_us = res->annotate_us, .total_us = res->total_us,
-        /* the frame's own bytes belong to the pool by now: only an annotated frame can be kept */
-        .image = vg_history_images(api->history) == VG_HIST_IMG_ANNOTATED ? res->jpeg : NULL,
-        .image_len = vg_history_images(api->history) == VG_HIST_IMG_ANNOTATED ? res->jpeg_len : 0,
-    };
+    vg_history_rec rec = { .uid = s->uid, .user = s->user[0] ? s->user : NULL, .source = s->id };
+    /* the frame's own bytes belong to the pool by now: only an annotated frame can be kept */
+    vg_call_history_rec(&rec, api->history, res, NULL, 0);
     char id[33];
     if (vg_history_record(api->history, &rec, id, NULL, NULL) != 0) {
         vg_debug("stream", "%s: an answer was not stored: the store is busy or down", s->id);
@@ -558,13 +544,8 @@ static void
 submit(stream *s, frame *f)
 {
     vg_pool_job job;
-    memset(&job, 0, sizeof job);
-    job.image = f->data;
-    job.image_len = f->len;
     /* the pool may release the bytes after our callback: they are not tied to f */
-    job.image_free = free;
-    job.image_ctx = f->data;
-    vg_detect_opts_apply(&f->opt, &job);
+    vg_call_job_init(&job, &f->opt, f->data, f->len, free, f->data);
     vg_stream_tap *tap = &s->api->tap;
     if (tap->wants && tap->wants(s->id, tap->ud)) {
         job.annotate = 1;   /* an MJPEG viewer watches */
@@ -764,6 +745,13 @@ find_stream(vg_stream_api *api, const char *id)
 }
 
 
+static int
+stream_option(void *ud, const char *name, const char *value, char *err, size_t errlen)
+{
+    return vg_detect_opts_set(ud, name, value, err, errlen);
+}
+
+
 static void
 route_stream(vg_req *r, void *ud)
 {
@@ -777,15 +765,13 @@ route_stream(vg_req *r, void *ud)
     vg_buf v;
     vg_buf_init(&v);
     char err[256];
-    static const char *const names[] = { "model", "min_confidence", "threshold", "nms", "classes", "annotate" };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (vg_req_query_get(r, names[i], &v) == 0 && vg_detect_opts_set(&s->opt, names[i], v.data, err, sizeof err) < 0) {
-            vg_req_error(r, 400, "bad_request", "%s", err);
-            goto refuse;
-        }
+    static const char *const names[] = { "model", "min_confidence", "threshold", "nms", "classes", "annotate", NULL };
+    if (vg_call_query(r, names, stream_option, &s->opt, err, sizeof err) < 0) {
+        vg_req_error(r, 400, "bad_request", "%s", err);
+        goto refuse;
     }
     if (vg_req_query_get(r, "stream", &v) == 0) {
-        if (!id_valid(v.data)) {
+        if (!vg_stream_id_valid(v.data, strlen(v.data))) {
             vg_req_error(r, 400, "bad_request", "stream ids are 1-64 characters of A-Z a-z 0-9 . _ -");
             goto refuse;
         }

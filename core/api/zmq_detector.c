@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <zmq.h>
 
+#include "api/call.h"
 #include "base/buf.h"
 #include "base/error.h"
 #include "base/log.h"
@@ -362,13 +363,9 @@ handle_detect(vg_zmq_detector *z, const uint8_t *id, size_t id_len, json_t *hdr,
     const peer *p = peer_find(z, id, id_len);
     const char *model = p ? p->model : cfg->zmq_model[0] ? cfg->zmq_model : NULL;
     vg_pool_job job;
-    memset(&job, 0, sizeof job);
-    job.image = buf;
-    job.image_len = VG_RAWIMG_HEADER + len;
-    job.image_free = free;
-    job.image_ctx = buf;
-    job.min_confidence = cfg->zmq_min_confidence > 0 ? (float)cfg->zmq_min_confidence : -1;
-    job.nms = -1;
+    vg_call_job_init(&job, NULL, buf, VG_RAWIMG_HEADER + len, free, buf);
+    if (cfg->zmq_min_confidence > 0)
+        job.min_confidence = (float)cfg->zmq_min_confidence;
     char perr[256] = "";
     int rc = vg_pool_submit(z->pool, model, &job, on_answer, q, &q->preq, perr, sizeof perr);
     if (rc != 0) {
