@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "http/http.h"
 #include "http/multipart.h"
+#include "net/server.h"
 
 /* Memory that images point into (the request body, a decoded image), freed with its last reader. */
 struct vg_call_buf {
@@ -87,6 +88,25 @@ vg_call_create(vg_pool *pool, vg_req *r, int *inflight)
         (*inflight)++;
     new_id(c->id);
     return c;
+}
+
+
+static int
+hook_busy(vg_server *s, void *ud)
+{
+    (void)s;
+    return *(int *)ud;
+}
+
+
+void
+vg_call_count_busy(vg_server *srv, int *inflight)
+{
+    vg_server_hooks h;
+    memset(&h, 0, sizeof h);
+    h.busy = hook_busy;
+    h.ud = inflight;
+    vg_server_add_hooks(srv, &h);
 }
 
 

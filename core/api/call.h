@@ -35,6 +35,7 @@
 #include "pool/pool.h"
 
 struct vg_req;
+struct vg_server;
 struct json_t;
 typedef struct vg_call vg_call;
 typedef struct vg_call_buf vg_call_buf;
@@ -60,10 +61,11 @@ typedef struct vg_call_item {
 
 /*
  * A call for the request r (NULL: none; nothing is then canceled).
- * *inflight (may be NULL) counts the call until it is freed: what a
- * module's busy hook reports.
+ * *inflight (may be NULL) counts the call until it is freed.
  */
 vg_call *vg_call_create(vg_pool *pool, struct vg_req *r, int *inflight);
+/* The server's drain waits while *inflight (a module's count of its calls) is not 0. */
+void vg_call_count_busy(struct vg_server *srv, int *inflight);
 /* Frees a call that was not submitted (a refused request). */
 void vg_call_destroy(vg_call *c);
 

@@ -797,14 +797,6 @@ route_stats(vg_req *r, void *ud)
 
 /* ------------------------------------------------------------------ */
 
-static int
-hook_busy(vg_server *s, void *ud)
-{
-    (void)s;
-    return ((vg_compare_api *)ud)->inflight;
-}
-
-
 vg_compare_api *
 vg_compare_api_create(vg_http *http, vg_pool *pool, vg_store *store)
 {
@@ -816,11 +808,7 @@ vg_compare_api_create(vg_http *http, vg_pool *pool, vg_store *store)
     size_t body_max = vg_server_config(srv)->max_upload / 3 * 4 + 64 * 1024;
     vg_http_route(http, VG_M_POST, "/v1/compare", route_compare, api, body_max, VG_ACCESS_DETECT);
     vg_http_route(http, VG_M_GET, "/v1/models/{name}/stats", route_stats, api, 0, VG_ACCESS_READ);
-    vg_server_hooks h;
-    memset(&h, 0, sizeof h);
-    h.busy = hook_busy;
-    h.ud = api;
-    vg_server_add_hooks(srv, &h);
+    vg_call_count_busy(srv, &api->inflight);
     return api;
 }
 

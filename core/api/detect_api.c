@@ -344,14 +344,6 @@ route_deepstack_custom(vg_req *r, void *ud)
     vg_buf_release(&name);
 }
 
-static int
-hook_busy(vg_server *s, void *ud)
-{
-    (void)s;
-    vg_detect_api *api = ud;
-    return api->inflight;
-}
-
 
 vg_detect_api *
 vg_detect_api_create(vg_http *http, vg_pool *pool, vg_history *history)
@@ -369,11 +361,7 @@ vg_detect_api_create(vg_http *http, vg_pool *pool, vg_history *history)
     vg_http_route(http, VG_M_POST, "/v1/vision/detection", route_deepstack, api, body_max, VG_ACCESS_DETECT);
     vg_http_route(http, VG_M_POST, "/v1/vision/custom/{model}", route_deepstack_custom, api, body_max,
                   VG_ACCESS_DETECT);
-    vg_server_hooks h;
-    memset(&h, 0, sizeof h);
-    h.busy = hook_busy;
-    h.ud = api;
-    vg_server_add_hooks(api->srv, &h);
+    vg_call_count_busy(api->srv, &api->inflight);
     return api;
 }
 

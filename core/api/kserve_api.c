@@ -74,8 +74,7 @@ ks_error(vg_req *r, int status, const char *fmt, ...)
     vg_jsonw w;
     vg_jsonw_init(&w, &b);
     vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "error");
-    vg_jsonw_cstr(&w, msg);
+    vg_jsonw_kstr(&w, "error", msg);
     vg_jsonw_obj_end(&w);
     vg_buf_putc(&b, '\n');
     vg_req_log_error(r, status >= 500 ? "kserve_server_error" : "kserve_bad_request", "%s", msg);
@@ -174,12 +173,9 @@ static void
 tensor_meta(vg_jsonw *w, const char *name, const char *type, const int64_t *shape, int rank)
 {
     vg_jsonw_obj(w);
-    vg_jsonw_key(w, "name");
-    vg_jsonw_cstr(w, name);
-    vg_jsonw_key(w, "datatype");
-    vg_jsonw_cstr(w, type);
-    vg_jsonw_key(w, "shape");
-    vg_jsonw_arr(w);
+    vg_jsonw_kstr(w, "name", name);
+    vg_jsonw_kstr(w, "datatype", type);
+    vg_jsonw_karr(w, "shape");
     for (int i = 0; i < rank; i++)
         vg_jsonw_int(w, shape[i]);
     vg_jsonw_arr_end(w);
@@ -200,26 +196,21 @@ route_model(vg_req *r, void *ud)
     vg_jsonw w;
     vg_jsonw_init(&w, &b);
     vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "name");
-    vg_jsonw_cstr(&w, name);
-    vg_jsonw_key(&w, "versions");
-    vg_jsonw_arr(&w);
+    vg_jsonw_kstr(&w, "name", name);
+    vg_jsonw_karr(&w, "versions");
     vg_jsonw_cstr(&w, KS_VERSION);
     vg_jsonw_arr_end(&w);
     char platform[64];
     snprintf(platform, sizeof platform, "vigia_%s", st.backend[0] ? st.backend : "auto");
-    vg_jsonw_key(&w, "platform");
-    vg_jsonw_cstr(&w, platform);
+    vg_jsonw_kstr(&w, "platform", platform);
     int64_t h = st.input_h > 0 ? st.input_h : -1, wd = st.input_w > 0 ? st.input_w : -1;
-    vg_jsonw_key(&w, "inputs");
-    vg_jsonw_arr(&w);
+    vg_jsonw_karr(&w, "inputs");
     int64_t s_img[] = { -1 }, s_pix[] = { -1, -1, -1, 3 }, s_ten[] = { -1, 3, -1, -1 };
     tensor_meta(&w, "image", "BYTES", s_img, 1);
     tensor_meta(&w, "pixels", "UINT8", s_pix, 4);
     tensor_meta(&w, "tensor", "FP32", s_ten, 4);
     vg_jsonw_arr_end(&w);
-    vg_jsonw_key(&w, "outputs");
-    vg_jsonw_arr(&w);
+    vg_jsonw_karr(&w, "outputs");
     int64_t s_box[] = { -1, -1, 4 }, s_bn[] = { -1, -1 }, s_b[] = { -1 };
     tensor_meta(&w, "boxes", "FP32", s_box, 3);
     tensor_meta(&w, "scores", "FP32", s_bn, 2);
@@ -228,20 +219,13 @@ route_model(vg_req *r, void *ud)
     tensor_meta(&w, "num_detections", "INT32", s_b, 1);
     vg_jsonw_arr_end(&w);
     /* vigia's own: what the inputs mean for this model */
-    vg_jsonw_key(&w, "parameters");
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "state");
-    vg_jsonw_cstr(&w, st.state);
-    vg_jsonw_key(&w, "network_width");
-    vg_jsonw_int(&w, wd);
-    vg_jsonw_key(&w, "network_height");
-    vg_jsonw_int(&w, h);
-    vg_jsonw_key(&w, "classes");
-    vg_jsonw_int(&w, st.classes);
-    vg_jsonw_key(&w, "threshold");
-    vg_jsonw_double_prec(&w, st.threshold, 4);
-    vg_jsonw_key(&w, "max_batch");
-    vg_jsonw_int(&w, vg_server_config(api->srv)->max_batch);
+    vg_jsonw_kobj(&w, "parameters");
+    vg_jsonw_kstr(&w, "state", st.state);
+    vg_jsonw_kint(&w, "network_width", wd);
+    vg_jsonw_kint(&w, "network_height", h);
+    vg_jsonw_kint(&w, "classes", st.classes);
+    vg_jsonw_kdouble(&w, "threshold", st.threshold, 4);
+    vg_jsonw_kint(&w, "max_batch", vg_server_config(api->srv)->max_batch);
     vg_jsonw_obj_end(&w);
     vg_jsonw_obj_end(&w);
     vg_buf_putc(&b, '\n');
@@ -370,26 +354,19 @@ on_done(vg_call *c, void *ud)
     vg_jsonw w;
     vg_jsonw_init(&w, &head);
     vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "model_name");
-    vg_jsonw_cstr(&w, q->model);
-    vg_jsonw_key(&w, "model_version");
-    vg_jsonw_cstr(&w, KS_VERSION);
+    vg_jsonw_kstr(&w, "model_name", q->model);
+    vg_jsonw_kstr(&w, "model_version", KS_VERSION);
     if (q->id) {
-        vg_jsonw_key(&w, "id");
-        vg_jsonw_cstr(&w, q->id);
+        vg_jsonw_kstr(&w, "id", q->id);
     }
-    vg_jsonw_key(&w, "outputs");
-    vg_jsonw_arr(&w);
+    vg_jsonw_karr(&w, "outputs");
     int any_binary = 0;
     for (int k = 0; k < q->nout; k++) {
         int o = q->outs[k];
         vg_jsonw_obj(&w);
-        vg_jsonw_key(&w, "name");
-        vg_jsonw_cstr(&w, out_names[o]);
-        vg_jsonw_key(&w, "datatype");
-        vg_jsonw_cstr(&w, out_types[o]);
-        vg_jsonw_key(&w, "shape");
-        vg_jsonw_arr(&w);
+        vg_jsonw_kstr(&w, "name", out_names[o]);
+        vg_jsonw_kstr(&w, "datatype", out_types[o]);
+        vg_jsonw_karr(&w, "shape");
         vg_jsonw_int(&w, n);
         if (o != OUT_NUM)
             vg_jsonw_uint(&w, nmax);
@@ -399,10 +376,8 @@ on_done(vg_call *c, void *ud)
         if (q->out_binary[o]) {
             size_t before = bin.len;
             output_data(c, o, nmax, &bin, NULL);
-            vg_jsonw_key(&w, "parameters");
-            vg_jsonw_obj(&w);
-            vg_jsonw_key(&w, "binary_data_size");
-            vg_jsonw_uint(&w, bin.len - before);
+            vg_jsonw_kobj(&w, "parameters");
+            vg_jsonw_kuint(&w, "binary_data_size", bin.len - before);
             vg_jsonw_obj_end(&w);
             any_binary = 1;
         } else {
@@ -900,14 +875,6 @@ fail:
 
 /* ------------------------------------------------------------------ */
 
-static int
-hook_busy(vg_server *s, void *ud)
-{
-    (void)s;
-    return ((vg_kserve_api *)ud)->inflight;
-}
-
-
 vg_kserve_api *
 vg_kserve_api_create(vg_http *http, vg_pool *pool)
 {
@@ -927,11 +894,7 @@ vg_kserve_api_create(vg_http *http, vg_pool *pool)
     vg_http_route(http, VG_M_POST, "/v2/models/{name}/infer", route_infer, api, body_max, VG_ACCESS_DETECT);
     vg_http_route(http, VG_M_POST, "/v2/models/{name}/versions/{version}/infer", route_infer, api, body_max,
                   VG_ACCESS_DETECT);
-    vg_server_hooks h;
-    memset(&h, 0, sizeof h);
-    h.busy = hook_busy;
-    h.ud = api;
-    vg_server_add_hooks(srv, &h);
+    vg_call_count_busy(srv, &api->inflight);
     return api;
 }
 

@@ -33,6 +33,17 @@ vg_render_tree(vg_render *o, json_t *obj)
 /* ------------------------------------------------------------------ */
 /* the two outputs: every value goes through these; key is NULL in arrays */
 
+/* Text: writes the key (in an object) of the value written next. */
+static vg_jsonw *
+text_key(vg_render *o, const char *key)
+{
+    if (key)
+        vg_jsonw_key(o->w, key);
+    return o->w;
+}
+
+
+/* Tree: v (its reference taken) into the open object under key, or onto the open array. */
 static void
 tree_put(vg_render *o, const char *key, json_t *v)
 {
@@ -50,12 +61,10 @@ static void
 open_value(vg_render *o, const char *key, int array)
 {
     if (o->w) {
-        if (key)
-            vg_jsonw_key(o->w, key);
         if (array)
-            vg_jsonw_arr(o->w);
+            vg_jsonw_arr(text_key(o, key));
         else
-            vg_jsonw_obj(o->w);
+            vg_jsonw_obj(text_key(o, key));
         return;
     }
     assert(o->depth < VG_RENDER_DEPTH);
@@ -80,26 +89,20 @@ close_value(vg_render *o, int array)
 static void
 put_str(vg_render *o, const char *key, const char *s)
 {
-    if (!o->w) {
+    if (o->w)
+        vg_jsonw_cstr(text_key(o, key), s);
+    else
         tree_put(o, key, s ? json_string(s) : json_null());
-        return;
-    }
-    if (key)
-        vg_jsonw_key(o->w, key);
-    vg_jsonw_cstr(o->w, s);
 }
 
 
 static void
 put_int(vg_render *o, const char *key, int64_t v)
 {
-    if (!o->w) {
+    if (o->w)
+        vg_jsonw_int(text_key(o, key), v);
+    else
         tree_put(o, key, json_integer((json_int_t)v));
-        return;
-    }
-    if (key)
-        vg_jsonw_key(o->w, key);
-    vg_jsonw_int(o->w, v);
 }
 
 
@@ -107,13 +110,10 @@ put_int(vg_render *o, const char *key, int64_t v)
 static void
 put_confidence(vg_render *o, const char *key, float c)
 {
-    if (!o->w) {
+    if (o->w)
+        vg_jsonw_double_prec(text_key(o, key), c, 4);
+    else
         tree_put(o, key, json_real(round(c * 10000) / 10000));
-        return;
-    }
-    if (key)
-        vg_jsonw_key(o->w, key);
-    vg_jsonw_double_prec(o->w, c, 4);
 }
 
 
@@ -121,11 +121,10 @@ put_confidence(vg_render *o, const char *key, float c)
 static void
 put_ms(vg_render *o, const char *key, uint64_t us)
 {
-    if (!o->w) {
+    if (o->w)
+        vg_jsonw_double_prec(text_key(o, key), us / 1000.0, 4);
+    else
         tree_put(o, key, json_real(us / 1000.0));
-        return;
-    }
-    vg_jsonw_kdouble(o->w, key, us / 1000.0, 4);
 }
 
 /* ------------------------------------------------------------------ */
@@ -206,8 +205,7 @@ vg_render_jpeg(vg_render *o, const char *key, const void *jpeg, size_t len)
     vg_buf_init(&b64);
     vg_base64_encode(&b64, jpeg, len, VG_BASE64_STD);
     if (o->w) {
-        vg_jsonw_key(o->w, key);
-        vg_jsonw_str(o->w, b64.data, b64.len);
+        vg_jsonw_str(text_key(o, key), b64.data, b64.len);
     } else {
         tree_put(o, key, json_stringn(b64.data, b64.len));
     }
