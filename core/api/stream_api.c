@@ -11,6 +11,7 @@
 
 #include "base/base64.h"
 #include "base/error.h"
+#include "base/list.h"
 #include "api/call.h"
 #include "api/detect_opts.h"
 #include "api/render.h"
@@ -66,7 +67,7 @@ typedef struct stream {
     ev_tstamp stored_at;        /* last answer kept in the history */
     char stored_labels[512];    /* its labels, sorted and joined */
     uint64_t stored;
-    struct stream *prev, *next;
+    vg_link link;               /* in api->streams */
 } stream;
 
 typedef struct observer {
@@ -81,16 +82,15 @@ typedef struct observer {
     int nlabels;
     float min_confidence;
     uint64_t dropped;
-    struct observer *prev, *next;
+    vg_link link;               /* in api->observers */
 } observer;
 
 struct vg_stream_api {
     vg_server *srv;
     vg_pool *pool;
     vg_history *history;        /* NULL: answers are not stored */
-    stream *streams;
-    observer *observers;
-    int nstreams, nobservers;
+    vg_list streams;            /* the /v1/stream clients, newest first */
+    vg_list observers;          /* the /v1/live clients, newest first */
     ev_timer tick;
     uint64_t model_ok_prev[64];
     char model_names[64][64];
@@ -247,7 +247,7 @@ static void
 broadcast(vg_stream_api *api, const char *stream_id, json_t *answer)
 {
     json_t *dets = json_object_get(answer, "detections");
-    for (observer *o = api->observers; o; o = o->next) {
+    vg_list_each(o, &api->observers, observer, link) {
         if (o->nstreams && !in_list(o->streams, o->nstreams, stream_id))
             continue;
         json_t *msg = answer;
@@ -286,7 +286,7 @@ metrics_message(vg_stream_api *api)
 {
     double now = ev_now(vg_server_loop(api->srv));
     json_t *streams = json_array();
-    for (stream *s = api->streams; s; s = s->next) {
+    vg_list_each(s, &api->streams, stream, link) {
         double fps, p50, p99;
         ring_stats(s, now, &fps, &p50, &p99);
         json_array_append_new(streams, json_pack("{s:s, s:s, s:f, s:{s:f, s:f}, s:I, s:I, s:I, s:I, s:I, s:b}",
@@ -324,8 +324,8 @@ metrics_message(vg_stream_api *api)
             "restarts", (json_int_t)m.restarts));
     }
     return json_pack("{s:s, s:I, s:i, s:i, s:i, s:o, s:o}", "type", "metrics", "ts", unix_ms(),
-                     "connections", vg_server_connection_count(api->srv), "streams_open", api->nstreams,
-                     "observers", api->nobservers, "streams", streams, "models", models);
+                     "connections", vg_server_connection_count(api->srv), "streams_open", (int)api->streams.n,
+                     "observers", (int)api->observers.n, "streams", streams, "models", models);
 }
 
 
@@ -335,10 +335,10 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     vg_stream_api *api = w->data;
-    if (!api->observers)
+    if (vg_list_empty(&api->observers))
         return;
     json_t *m = metrics_message(api);
-    for (observer *o = api->observers; o; o = o->next)
+    vg_list_each(o, &api->observers, observer, link)
         if (!vg_ws_congested(o->ws))
             send_obj(o->ws, o->msgpack, m, NULL, 0);
     json_decref(m);
@@ -717,13 +717,7 @@ stream_on_close(vg_ws *ws, uint16_t code, void *ud)
     (void)code;
     stream *s = ud;
     vg_stream_api *api = s->api;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        api->streams = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    api->nstreams--;
+    vg_list_remove(&api->streams, &s->link);
     s->ws = NULL;
     if (s->running && s->preq)
         vg_pool_cancel(s->preq);   /* on_answer sees ws == NULL and frees s */
@@ -738,7 +732,7 @@ static const vg_ws_handler stream_handler = { stream_on_message, on_ws_writable,
 static stream *
 find_stream(vg_stream_api *api, const char *id)
 {
-    for (stream *s = api->streams; s; s = s->next)
+    vg_list_each(s, &api->streams, stream, link)
         if (strcmp(s->id, id) == 0)
             return s;
     return NULL;
@@ -795,11 +789,7 @@ route_stream(vg_req *r, void *ud)
         return;
     }
     s->msgpack = strcmp(vg_ws_subprotocol(s->ws), "vigia.msgpack") == 0;
-    s->next = api->streams;
-    if (api->streams)
-        api->streams->prev = s;
-    api->streams = s;
-    api->nstreams++;
+    vg_list_push_front(&api->streams, &s->link);
     const char *def = vg_pool_default_model(api->pool);
     snprintf(s->model_used, sizeof s->model_used, "%s", s->opt.model[0] ? s->opt.model : def ? def : "");
     json_t *hello = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "type", "hello",
@@ -919,14 +909,8 @@ live_on_close(vg_ws *ws, uint16_t code, void *ud)
     (void)code;
     observer *o = ud;
     vg_stream_api *api = o->api;
-    if (o->prev)
-        o->prev->next = o->next;
-    else
-        api->observers = o->next;
-    if (o->next)
-        o->next->prev = o->prev;
-    api->nobservers--;
-    if (!api->observers)
+    vg_list_remove(&api->observers, &o->link);
+    if (vg_list_empty(&api->observers))
         ev_timer_stop(vg_server_loop(api->srv), &api->tick);
     free(o);
 }
@@ -963,11 +947,7 @@ route_live(vg_req *r, void *ud)
         return;
     }
     o->msgpack = strcmp(vg_ws_subprotocol(o->ws), "vigia.msgpack") == 0;
-    o->next = api->observers;
-    if (api->observers)
-        api->observers->prev = o;
-    api->observers = o;
-    api->nobservers++;
+    vg_list_push_front(&api->observers, &o->link);
     if (!ev_is_active(&api->tick))
         ev_timer_again(vg_server_loop(api->srv), &api->tick);
     json_t *hello = json_pack("{s:s, s:s}", "type", "hello", "protocol", o->msgpack ? "vigia.msgpack" : "vigia.json");
@@ -985,7 +965,7 @@ static void
 collect_gauges(vg_metric *m, void *ud)
 {
     vg_stream_api *api = ud;
-    vg_series_set(vg_metrics_single(m), api->nstreams);
+    vg_series_set(vg_metrics_single(m), (double)api->streams.n);
 }
 
 
@@ -993,7 +973,7 @@ static void
 collect_observers(vg_metric *m, void *ud)
 {
     vg_stream_api *api = ud;
-    vg_series_set(vg_metrics_single(m), api->nobservers);
+    vg_series_set(vg_metrics_single(m), (double)api->observers.n);
 }
 
 
