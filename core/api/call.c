@@ -556,26 +556,16 @@ void
 vg_call_history_rec(vg_history_rec *rec, const vg_history *h, const vg_pool_result *res, const void *image,
                     size_t image_len)
 {
-    rec->model = res->model;
-    rec->backend = res->backend;
-    rec->width = res->width;
-    rec->height = res->height;
-    rec->dets = res->detections;
-    rec->count = res->count;
-    rec->queue_us = res->queue_us;
-    rec->decode_us = res->decode_us;
-    rec->infer_us = res->infer_us;
-    rec->post_us = res->post_us;
-    rec->annotate_us = res->annotate_us;
-    rec->total_us = res->total_us;
-    rec->image = NULL;
-    rec->image_len = 0;
     int keep = vg_history_images(h);
-    if (keep == VG_HIST_IMG_ANNOTATED && res->jpeg && res->jpeg_len) {
-        rec->image = res->jpeg;
-        rec->image_len = res->jpeg_len;
-    } else if (keep == VG_HIST_IMG_ORIGINAL && image) {
-        rec->image = image;
-        rec->image_len = image_len;
-    }
+    int annotated = keep == VG_HIST_IMG_ANNOTATED && res->jpeg && res->jpeg_len;
+    int original = keep == VG_HIST_IMG_ORIGINAL && image;
+    *rec = (vg_history_rec){
+        .uid = rec->uid, .user = rec->user, .source = rec->source,
+        .model = res->model, .backend = res->backend, .width = res->width, .height = res->height,
+        .dets = res->detections, .count = res->count,
+        .queue_us = res->queue_us, .decode_us = res->decode_us, .infer_us = res->infer_us,
+        .post_us = res->post_us, .annotate_us = res->annotate_us, .total_us = res->total_us,
+        .image = annotated ? res->jpeg : original ? image : NULL,
+        .image_len = annotated ? res->jpeg_len : original ? image_len : 0,
+    };
 }

@@ -16,6 +16,7 @@
 #include "api/detect_opts.h"
 #include "api/render.h"
 #include "http/http.h"
+#include "http/reply.h"
 #include "base/jsonw.h"
 #include "base/log.h"
 #include "pipeline/model.h"
@@ -300,25 +301,21 @@ on_done(vg_call *c, void *ud)
         vg_req_error(r, vg_call_error_status(c, first_err), vg_err_code(first_err->status), "%s: %.*s",
                      first_err->model, (int)len, m);
     } else {
-        vg_buf b;
-        vg_buf_init(&b);
-        vg_jsonw w;
-        vg_jsonw_init(&w, &b);
-        vg_jsonw_obj(&w);
-        vg_jsonw_kobj(&w, "image");
-        vg_jsonw_kint(&w, "width", width);
-        vg_jsonw_kint(&w, "height", height);
-        vg_jsonw_obj_end(&w);
-        vg_jsonw_karr(&w, "results");
+        vg_reply a;
+        vg_reply_init(&a);
+        vg_jsonw_obj(&a.w);
+        vg_jsonw_kobj(&a.w, "image");
+        vg_jsonw_kint(&a.w, "width", width);
+        vg_jsonw_kint(&a.w, "height", height);
+        vg_jsonw_obj_end(&a.w);
+        vg_jsonw_karr(&a.w, "results");
         for (int i = 0; i < n; i++)
-            model_json(&w, vg_call_item_at(c, i), q->opt.annotate);
-        vg_jsonw_arr_end(&w);
-        vg_jsonw_key(&w, "summary");
-        summary_json(&w, c, q->iou);
-        vg_jsonw_obj_end(&w);
-        vg_buf_putc(&b, '\n');
-        vg_req_respond_buf(r, 200, "application/json", &b);
-        vg_buf_release(&b);
+            model_json(&a.w, vg_call_item_at(c, i), q->opt.annotate);
+        vg_jsonw_arr_end(&a.w);
+        vg_jsonw_key(&a.w, "summary");
+        summary_json(&a.w, c, q->iou);
+        vg_jsonw_obj_end(&a.w);
+        vg_reply_send(&a, r, 200);
     }
     free(q);
 }

@@ -16,6 +16,7 @@
 #include "base/error.h"
 #include "base/jsonw.h"
 #include "http/http.h"
+#include "http/reply.h"
 #include "net/server.h"
 #include "pipeline/model.h"
 #include "pool/pool.h"
@@ -161,18 +162,14 @@ error_json(vg_jsonw *w, const char *code, const char *message)
 static void
 deepstack_error(vg_req *r, int status, const char *code, const char *message, const char *log)
 {
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &b);
-    vg_jsonw_obj(&w);
-    vg_jsonw_kbool(&w, "success", 0);
-    error_json(&w, code, message);
-    vg_jsonw_obj_end(&w);
-    vg_buf_putc(&b, '\n');
+    vg_reply a;
+    vg_reply_init(&a);
+    vg_jsonw_obj(&a.w);
+    vg_jsonw_kbool(&a.w, "success", 0);
+    error_json(&a.w, code, message);
+    vg_jsonw_obj_end(&a.w);
     vg_req_log_error(r, code, "%s", log);
-    vg_req_respond_buf(r, status, "application/json", &b);
-    vg_buf_release(&b);
+    vg_reply_send(&a, r, status);
 }
 
 
@@ -222,39 +219,38 @@ on_done(vg_call *c, void *ud)
     request *q = ud;
     vg_req *r = vg_call_req(c);
     vg_call_item *it = vg_call_count(c) ? vg_call_item_at(c, 0) : NULL;   /* a batch may have none */
-    vg_buf out;
-    vg_buf_init(&out);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &out);
+    vg_reply a;
     if (q->kind == BATCH) {
-        vg_buf_printf(&out, "{\"id\":\"%s\",\"count\":%d,\"results\":[", vg_call_id(c), vg_call_count(c));
+        vg_reply_init(&a);
+        vg_jsonw_obj(&a.w);
+        vg_jsonw_kstr(&a.w, "id", vg_call_id(c));
+        vg_jsonw_kint(&a.w, "count", vg_call_count(c));
+        vg_jsonw_karr(&a.w, "results");
         for (int i = 0; i < vg_call_count(c); i++) {
             it = vg_call_item_at(c, i);
-            if (i)
-                vg_buf_putc(&out, ',');
-            vg_jsonw_init(&w, &out);
             if (it->status == 0) {
-                render_detect(&w, it, q->opt.annotate);
+                render_detect(&a.w, it, q->opt.annotate);
             } else {
-                vg_jsonw_obj(&w);
-                error_json(&w, vg_err_code(it->status), vg_call_item_message(it));
-                vg_jsonw_obj_end(&w);
+                vg_jsonw_obj(&a.w);
+                error_json(&a.w, vg_err_code(it->status), vg_call_item_message(it));
+                vg_jsonw_obj_end(&a.w);
             }
         }
-        vg_buf_puts(&out, "]}\n");
-        vg_req_respond_buf(r, 200, "application/json", &out);
+        vg_jsonw_arr_end(&a.w);
+        vg_jsonw_obj_end(&a.w);
+        vg_reply_send(&a, r, 200);
     } else if (it->status == 0 && q->want_jpeg && it->res.jpeg) {
         /* the image is the answer; what was found rides in headers */
         vg_req_add_header(r, "X-Detection-Id", "%s", it->id);
         vg_req_add_header(r, "X-Detection-Count", "%zu", it->res.count);
         vg_req_respond(r, 200, "image/jpeg", it->res.jpeg, it->res.jpeg_len);
     } else if (it->status == 0) {
+        vg_reply_init(&a);
         if (q->kind == DEEPSTACK)
-            render_deepstack(&w, it);
+            render_deepstack(&a.w, it);
         else
-            render_detect(&w, it, q->opt.annotate);
-        vg_buf_putc(&out, '\n');
-        vg_req_respond_buf(r, 200, "application/json", &out);
+            render_detect(&a.w, it, q->opt.annotate);
+        vg_reply_send(&a, r, 200);
     } else if (q->kind == DEEPSTACK) {
         int st = vg_call_error_status(c, it);
         deepstack_error(r, st, vg_err_code(it->status), vg_call_item_message(it), vg_err_str(it->status));
@@ -262,7 +258,6 @@ on_done(vg_call *c, void *ud)
         int st = vg_call_error_status(c, it);
         vg_req_error(r, st, vg_err_code(it->status), "%s", vg_call_item_message(it));
     }
-    vg_buf_release(&out);
     free(q);
 }
 

@@ -17,6 +17,7 @@
 #include "base/error.h"
 #include "api/detect_opts.h"
 #include "http/http.h"
+#include "http/reply.h"
 #include "base/jsonw.h"
 #include "base/log.h"
 #include "pipeline/model.h"
@@ -69,17 +70,13 @@ ks_error(vg_req *r, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &b);
-    vg_jsonw_obj(&w);
-    vg_jsonw_kstr(&w, "error", msg);
-    vg_jsonw_obj_end(&w);
-    vg_buf_putc(&b, '\n');
+    vg_reply a;
+    vg_reply_init(&a);
+    vg_jsonw_obj(&a.w);
+    vg_jsonw_kstr(&a.w, "error", msg);
+    vg_jsonw_obj_end(&a.w);
     vg_req_log_error(r, status >= 500 ? "kserve_server_error" : "kserve_bad_request", "%s", msg);
-    vg_req_respond_buf(r, status, "application/json", &b);
-    vg_buf_release(&b);
+    vg_reply_send(&a, r, status);
 }
 
 
@@ -191,46 +188,43 @@ route_model(vg_req *r, void *ud)
     vg_pool_model_stats st;
     if (model_params(r, api, name, &st) != 0)
         return;
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &b);
-    vg_jsonw_obj(&w);
-    vg_jsonw_kstr(&w, "name", name);
-    vg_jsonw_karr(&w, "versions");
-    vg_jsonw_cstr(&w, KS_VERSION);
-    vg_jsonw_arr_end(&w);
+    vg_reply a;
+    vg_reply_init(&a);
+    vg_jsonw *w = &a.w;
+    vg_jsonw_obj(w);
+    vg_jsonw_kstr(w, "name", name);
+    vg_jsonw_karr(w, "versions");
+    vg_jsonw_cstr(w, KS_VERSION);
+    vg_jsonw_arr_end(w);
     char platform[64];
     snprintf(platform, sizeof platform, "vigia_%s", st.backend[0] ? st.backend : "auto");
-    vg_jsonw_kstr(&w, "platform", platform);
+    vg_jsonw_kstr(w, "platform", platform);
     int64_t h = st.input_h > 0 ? st.input_h : -1, wd = st.input_w > 0 ? st.input_w : -1;
-    vg_jsonw_karr(&w, "inputs");
+    vg_jsonw_karr(w, "inputs");
     int64_t s_img[] = { -1 }, s_pix[] = { -1, -1, -1, 3 }, s_ten[] = { -1, 3, -1, -1 };
-    tensor_meta(&w, "image", "BYTES", s_img, 1);
-    tensor_meta(&w, "pixels", "UINT8", s_pix, 4);
-    tensor_meta(&w, "tensor", "FP32", s_ten, 4);
-    vg_jsonw_arr_end(&w);
-    vg_jsonw_karr(&w, "outputs");
+    tensor_meta(w, "image", "BYTES", s_img, 1);
+    tensor_meta(w, "pixels", "UINT8", s_pix, 4);
+    tensor_meta(w, "tensor", "FP32", s_ten, 4);
+    vg_jsonw_arr_end(w);
+    vg_jsonw_karr(w, "outputs");
     int64_t s_box[] = { -1, -1, 4 }, s_bn[] = { -1, -1 }, s_b[] = { -1 };
-    tensor_meta(&w, "boxes", "FP32", s_box, 3);
-    tensor_meta(&w, "scores", "FP32", s_bn, 2);
-    tensor_meta(&w, "classes", "INT32", s_bn, 2);
-    tensor_meta(&w, "labels", "BYTES", s_bn, 2);
-    tensor_meta(&w, "num_detections", "INT32", s_b, 1);
-    vg_jsonw_arr_end(&w);
+    tensor_meta(w, "boxes", "FP32", s_box, 3);
+    tensor_meta(w, "scores", "FP32", s_bn, 2);
+    tensor_meta(w, "classes", "INT32", s_bn, 2);
+    tensor_meta(w, "labels", "BYTES", s_bn, 2);
+    tensor_meta(w, "num_detections", "INT32", s_b, 1);
+    vg_jsonw_arr_end(w);
     /* vigia's own: what the inputs mean for this model */
-    vg_jsonw_kobj(&w, "parameters");
-    vg_jsonw_kstr(&w, "state", st.state);
-    vg_jsonw_kint(&w, "network_width", wd);
-    vg_jsonw_kint(&w, "network_height", h);
-    vg_jsonw_kint(&w, "classes", st.classes);
-    vg_jsonw_kdouble(&w, "threshold", st.threshold, 4);
-    vg_jsonw_kint(&w, "max_batch", vg_server_config(api->srv)->max_batch);
-    vg_jsonw_obj_end(&w);
-    vg_jsonw_obj_end(&w);
-    vg_buf_putc(&b, '\n');
-    vg_req_respond_buf(r, 200, "application/json", &b);
-    vg_buf_release(&b);
+    vg_jsonw_kobj(w, "parameters");
+    vg_jsonw_kstr(w, "state", st.state);
+    vg_jsonw_kint(w, "network_width", wd);
+    vg_jsonw_kint(w, "network_height", h);
+    vg_jsonw_kint(w, "classes", st.classes);
+    vg_jsonw_kdouble(w, "threshold", st.threshold, 4);
+    vg_jsonw_kint(w, "max_batch", vg_server_config(api->srv)->max_batch);
+    vg_jsonw_obj_end(w);
+    vg_jsonw_obj_end(w);
+    vg_reply_send(&a, r, 200);
 }
 
 /* ------------------------------------------------------------------ */
@@ -348,55 +342,54 @@ on_done(vg_call *c, void *ud)
     for (int i = 0; i < n; i++)
         if (vg_call_item_at(c, i)->res.count > nmax)
             nmax = vg_call_item_at(c, i)->res.count;
-    vg_buf head, bin;
-    vg_buf_init(&head);
+    vg_reply a;   /* the JSON head; binary outputs follow it */
+    vg_reply_init(&a);
+    vg_jsonw *w = &a.w;
+    vg_buf bin;
     vg_buf_init(&bin);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &head);
-    vg_jsonw_obj(&w);
-    vg_jsonw_kstr(&w, "model_name", q->model);
-    vg_jsonw_kstr(&w, "model_version", KS_VERSION);
+    vg_jsonw_obj(w);
+    vg_jsonw_kstr(w, "model_name", q->model);
+    vg_jsonw_kstr(w, "model_version", KS_VERSION);
     if (q->id) {
-        vg_jsonw_kstr(&w, "id", q->id);
+        vg_jsonw_kstr(w, "id", q->id);
     }
-    vg_jsonw_karr(&w, "outputs");
+    vg_jsonw_karr(w, "outputs");
     int any_binary = 0;
     for (int k = 0; k < q->nout; k++) {
         int o = q->outs[k];
-        vg_jsonw_obj(&w);
-        vg_jsonw_kstr(&w, "name", out_names[o]);
-        vg_jsonw_kstr(&w, "datatype", out_types[o]);
-        vg_jsonw_karr(&w, "shape");
-        vg_jsonw_int(&w, n);
+        vg_jsonw_obj(w);
+        vg_jsonw_kstr(w, "name", out_names[o]);
+        vg_jsonw_kstr(w, "datatype", out_types[o]);
+        vg_jsonw_karr(w, "shape");
+        vg_jsonw_int(w, n);
         if (o != OUT_NUM)
-            vg_jsonw_uint(&w, nmax);
+            vg_jsonw_uint(w, nmax);
         if (o == OUT_BOXES)
-            vg_jsonw_int(&w, 4);
-        vg_jsonw_arr_end(&w);
+            vg_jsonw_int(w, 4);
+        vg_jsonw_arr_end(w);
         if (q->out_binary[o]) {
             size_t before = bin.len;
             output_data(c, o, nmax, &bin, NULL);
-            vg_jsonw_kobj(&w, "parameters");
-            vg_jsonw_kuint(&w, "binary_data_size", bin.len - before);
-            vg_jsonw_obj_end(&w);
+            vg_jsonw_kobj(w, "parameters");
+            vg_jsonw_kuint(w, "binary_data_size", bin.len - before);
+            vg_jsonw_obj_end(w);
             any_binary = 1;
         } else {
-            vg_jsonw_key(&w, "data");
-            output_data(c, o, nmax, NULL, &w);
+            vg_jsonw_key(w, "data");
+            output_data(c, o, nmax, NULL, w);
         }
-        vg_jsonw_obj_end(&w);
+        vg_jsonw_obj_end(w);
     }
-    vg_jsonw_arr_end(&w);
-    vg_jsonw_obj_end(&w);
+    vg_jsonw_arr_end(w);
+    vg_jsonw_obj_end(w);
     if (any_binary) {
-        vg_req_add_header(r, "Inference-Header-Content-Length", "%zu", head.len);
-        vg_buf_append(&head, bin.data, bin.len);
-        vg_req_respond_buf(r, 200, "application/octet-stream", &head);
+        vg_req_add_header(r, "Inference-Header-Content-Length", "%zu", a.buf.len);
+        vg_buf_append(&a.buf, bin.data, bin.len);
+        vg_req_respond_buf(r, 200, "application/octet-stream", &a.buf);
+        vg_reply_release(&a);
     } else {
-        vg_buf_putc(&head, '\n');
-        vg_req_respond_buf(r, 200, "application/json", &head);
+        vg_reply_send(&a, r, 200);
     }
-    vg_buf_release(&head);
     vg_buf_release(&bin);
 out:
     kcall_free(q);

@@ -170,13 +170,12 @@ vg_render_detections(vg_render *o, const char *key, const vg_detection *d, size_
 void
 vg_render_timings(vg_render *o, const char *key, const vg_pool_result *res)
 {
+    static const char *const names[] = { "queue", "decode", "infer", "post", "annotate", "total" };
+    const uint64_t us[] = { res->queue_us, res->decode_us, res->infer_us, res->post_us, res->annotate_us,
+                            res->total_us };
     open_value(o, key, 0);
-    put_ms(o, "queue", res->queue_us);
-    put_ms(o, "decode", res->decode_us);
-    put_ms(o, "infer", res->infer_us);
-    put_ms(o, "post", res->post_us);
-    put_ms(o, "annotate", res->annotate_us);
-    put_ms(o, "total", res->total_us);
+    for (int i = 0; i < 6; i++)
+        put_ms(o, names[i], us[i]);
     close_value(o, 0);
 }
 
