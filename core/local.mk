@@ -16,6 +16,7 @@ libvigiacore_a_SOURCES += core/base/buf.c core/base/buf.h core/base/config.c cor
 libvigiacore_a_SOURCES += core/base/child.c core/base/child.h core/base/rng.c core/base/rng.h core/base/frame.c core/base/frame.h \
 	core/base/list.h
 libvigiacore_a_SOURCES += core/base/hex.c core/base/hex.h
+libvigiacore_a_SOURCES += core/base/base64.c core/base/base64.h
 # net: the reactor, listeners, connections, TLS
 libvigiacore_a_SOURCES += core/net/conn.c core/net/conn.h core/net/server.c core/net/server.h \
 	core/net/tls.c core/net/tls.h
@@ -28,10 +29,11 @@ libvigiacore_a_SOURCES += core/http/cors.c core/http/cors.h core/http/http.c cor
 libvigiacore_a_SOURCES += core/auth/auth.c core/auth/auth.h core/auth/jwt.c core/auth/jwt.h \
 	core/auth/ratelimit.c core/auth/ratelimit.h
 # api: the routes and dialects
-libvigiacore_a_SOURCES += core/api/compare_api.c core/api/compare_api.h core/api/detect_api.c \
+libvigiacore_a_SOURCES += core/api/call.c core/api/call.h core/api/compare_api.c core/api/compare_api.h core/api/detect_api.c \
 	core/api/detect_api.h core/api/detect_opts.c core/api/detect_opts.h core/api/dialects.c \
 	core/api/dialects.h core/api/history_api.c core/api/history_api.h core/api/kserve_api.c \
 	core/api/kserve_api.h core/api/models_api.c core/api/models_api.h core/api/mjpeg_api.c core/api/mjpeg_api.h core/api/ops.c core/api/ops.h \
+	core/api/render.c core/api/render.h \
 	core/api/stream_api.c core/api/stream_api.h \
 	core/api/users_api.c core/api/users_api.h core/api/zmq_detector.h
 

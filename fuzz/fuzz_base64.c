@@ -1,21 +1,21 @@
 /*
- * libFuzzer harness for base64: our base64url codec (core/auth/jwt.h
- * vg_b64url_decode / vg_b64url_encode: JWT parts, refresh tokens, API
- * keys) and mbedtls_base64_decode as the detection routes call it on
- * JSON images (core/api/detect_api.c, compare_api.c, kserve_api.c,
- * stream_api.c: an output of n / 4 * 3 + 3 bytes for n input bytes).
+ * libFuzzer harness for base64: the one codec of core/base/base64.h, in
+ * both alphabets: VG_BASE64_URL (JWT parts, refresh tokens, API keys) and
+ * VG_BASE64_STD (images in JSON requests and stream messages, annotated
+ * JPEGs in answers), and its data URL helper.
  *
- * Invariants:
- *  - base64url decoding accepts exactly what RFC 4648 section 5 allows
- *    without padding, and is canonical: whatever decodes re-encodes to the
- *    same text, and its length is what the input length says;
- *  - encoding any bytes and decoding gives them back;
- *  - the two decoders agree: a base64url text accepted by ours is accepted
- *    by mbedtls once translated to the standard alphabet and padded, with
- *    the same bytes;
- *  - mbedtls never needs more than the n / 4 * 3 + 3 bytes our callers
- *    give it (BUFFER_TOO_SMALL would refuse a valid image), and what it
- *    accepts re-encodes and decodes to the same bytes.
+ * The first byte picks a check, the rest is the input:
+ *  0  URL decoding accepts exactly what RFC 4648 section 5 allows without
+ *     padding, and is canonical: whatever decodes re-encodes to the same
+ *     text, and its length is what the input length says; the same text
+ *     in the standard alphabet, padded, decodes to the same bytes;
+ *  1  encoding any bytes and decoding gives them back, in both alphabets;
+ *     exactly the room needed is enough, one byte less is refused;
+ *  2  STD decoding accepts what mbedtls_base64_decode (which the detection
+ *     routes called before) accepts, with the same bytes; it never needs
+ *     more than vg_base64_decoded_max(n) bytes, what it accepts re-encodes
+ *     and decodes to the same bytes; the data URL helper moves past a data
+ *     URL's comma (refusing one without) and leaves other text alone.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,8 +23,8 @@
 
 #include <mbedtls/base64.h>
 
+#include "base/base64.h"
 #include "base/buf.h"
-#include "auth/jwt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -48,31 +48,31 @@ ref_valid(const char *s, size_t n)
 
 
 static void
-check_b64url(const char *s, size_t n)
+check_url(const char *s, size_t n)
 {
     uint8_t *out = malloc(n + 1);
-    ssize_t len = vg_b64url_decode(s, n, out, n + 1);
+    ssize_t len = vg_base64_decode(s, n, out, n + 1, VG_BASE64_URL);
     if (len >= 0) {
         if ((size_t)len != n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0))
             abort();
         vg_buf enc;
         vg_buf_init(&enc);
-        vg_b64url_encode(&enc, out, (size_t)len);
-        if (enc.len != n || (n && memcmp(enc.data, s, n) != 0))
+        vg_base64_encode(&enc, out, (size_t)len, VG_BASE64_URL);
+        if (enc.len != n || enc.len != vg_base64_encoded_len((size_t)len, VG_BASE64_URL) ||
+            (n && memcmp(enc.data, s, n) != 0))
             abort();   /* not canonical */
         vg_buf_release(&enc);
 
-        /* the standard alphabet with padding, through mbedtls */
+        /* the standard alphabet with padding */
         size_t pn = (n + 3) / 4 * 4;
-        unsigned char *std = malloc(pn + 1);
+        char *std = malloc(pn + 1);
         for (size_t i = 0; i < n; i++)
-            std[i] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : (unsigned char)s[i];
+            std[i] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i];
         for (size_t i = n; i < pn; i++)
             std[i] = '=';
-        size_t olen = 0, cap = pn / 4 * 3 + 3;
-        unsigned char *o2 = malloc(cap);
-        if (mbedtls_base64_decode(o2, cap, &olen, std, pn) != 0 || olen != (size_t)len ||
-            (len && memcmp(o2, out, (size_t)len) != 0))
+        uint8_t *o2;
+        ssize_t l2 = vg_base64_decode_new(std, pn, &o2, VG_BASE64_STD);
+        if (l2 != len || (len && memcmp(o2, out, (size_t)len) != 0))
             abort();
         free(o2);
         free(std);
@@ -86,43 +86,58 @@ check_b64url(const char *s, size_t n)
 static void
 check_roundtrip(const uint8_t *p, size_t n)
 {
-    vg_buf enc;
-    vg_buf_init(&enc);
-    vg_b64url_encode(&enc, p, n);
-    uint8_t *out = malloc(n + 1);
-    if (vg_b64url_decode(enc.data ? enc.data : "", enc.len, out, n) != (ssize_t)n || (n && memcmp(out, p, n)))
-        abort();
-    /* exactly the room needed is enough, one byte less is refused */
-    if (n && vg_b64url_decode(enc.data, enc.len, out, n - 1) >= 0)
-        abort();
-    free(out);
-    vg_buf_release(&enc);
+    for (int a = VG_BASE64_STD; a <= VG_BASE64_URL; a++) {
+        vg_buf enc;
+        vg_buf_init(&enc);
+        vg_base64_encode(&enc, p, n, a);
+        if (enc.len != vg_base64_encoded_len(n, a))
+            abort();
+        uint8_t *out = malloc(n + 1);
+        if (vg_base64_decode(enc.data ? enc.data : "", enc.len, out, n, a) != (ssize_t)n || (n && memcmp(out, p, n)))
+            abort();
+        /* exactly the room needed is enough, one byte less is refused */
+        if (n && vg_base64_decode(enc.data, enc.len, out, n - 1, a) >= 0)
+            abort();
+        free(out);
+        vg_buf_release(&enc);
+    }
 }
 
 
 static void
-check_mbedtls(const unsigned char *s, size_t n)
+check_std(const char *s, size_t n)
 {
-    size_t cap = n / 4 * 3 + 3, olen = 0;
-    unsigned char *out = malloc(cap);
-    int rc = mbedtls_base64_decode(out, cap, &olen, s, n);
+    size_t cap = vg_base64_decoded_max(n), olen = 0;
+    uint8_t *out = malloc(cap), *ref = malloc(cap);
+    ssize_t len = vg_base64_decode(s, n, out, cap, VG_BASE64_STD);
+    int rc = mbedtls_base64_decode(ref, cap, &olen, (const unsigned char *)s, n);
     if (rc == MBEDTLS_ERR_BASE64_BUFFER_TOO_SMALL)
-        abort();   /* our callers' buffer size would refuse valid base64 */
-    if (rc == 0) {
-        if (olen > cap)
-            abort();
-        size_t elen = 0;
-        mbedtls_base64_encode(NULL, 0, &elen, out, olen);
-        unsigned char *enc = malloc(elen + 1);
-        size_t e2 = 0, o2 = 0;
-        unsigned char *back = malloc(olen + 3);
-        if (mbedtls_base64_encode(enc, elen + 1, &e2, out, olen) != 0 ||
-            mbedtls_base64_decode(back, olen + 3, &o2, enc, e2) != 0 || o2 != olen ||
-            (olen && memcmp(back, out, olen) != 0))
+        abort();   /* vg_base64_decoded_max would refuse valid base64 */
+    if ((len >= 0) != (rc == 0) || (rc == 0 && ((size_t)len != olen || (olen && memcmp(out, ref, olen) != 0))))
+        abort();   /* not what the routes accepted before */
+    if (len >= 0) {
+        vg_buf enc;
+        vg_buf_init(&enc);
+        vg_base64_encode(&enc, out, (size_t)len, VG_BASE64_STD);
+        uint8_t *back;
+        ssize_t l2 = vg_base64_decode_new(enc.data, enc.len, &back, VG_BASE64_STD);
+        if (l2 != len || (len && memcmp(back, out, (size_t)len) != 0))
             abort();
         free(back);
-        free(enc);
+        vg_buf_release(&enc);
     }
+    /* a data URL's data is the text after the comma */
+    const char *d = s;
+    size_t dn = n;
+    int du = vg_base64_strip_data_url(&d, &dn);
+    if (n > 5 && strncmp(s, "data:", 5) == 0) {
+        const char *comma = memchr(s, ',', n);
+        if (comma ? du != 0 || d != comma + 1 || dn != n - (size_t)(d - s) : du != -1)
+            abort();
+    } else if (du != 0 || d != s || dn != n) {
+        abort();
+    }
+    free(ref);
     free(out);
 }
 
@@ -136,13 +151,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = size - 1;
     switch (data[0] % 3) {
     case 0:
-        check_b64url((const char *)p, n);
+        check_url((const char *)p, n);
         break;
     case 1:
         check_roundtrip(p, n);
         break;
     default:
-        check_mbedtls(p, n);
+        check_std((const char *)p, n);
         break;
     }
     return 0;

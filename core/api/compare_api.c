@@ -1,4 +1,4 @@
-/* compare_api: see compare_api.h. */
+/* compare_api: see compare_api.h. The jobs are api/call's; this file has the comparison's own parts. */
 #include "api/compare_api.h"
 
 #include <errno.h>
@@ -9,17 +9,18 @@
 #include <strings.h>
 
 #include <jansson.h>
-#include <mbedtls/base64.h>
 
 #include "auth/auth.h"
+#include "api/call.h"
 #include "base/error.h"
 #include "api/detect_opts.h"
+#include "api/render.h"
 #include "http/http.h"
+#include "http/reply.h"
 #include "base/jsonw.h"
 #include "base/log.h"
 #include "pipeline/model.h"
 #include "base/mpk.h"
-#include "http/multipart.h"
 #include "pool/pool.h"
 #include "net/server.h"
 #include "store/store_client.h"
@@ -34,41 +35,13 @@ struct vg_compare_api {
     int inflight;                 /* comparisons waiting for the pool */
 };
 
-/* The request body, shared by every model's job. */
-typedef struct shared {
-    char *data;
-    int refs;
-} shared;
-
-/* One model's part of a comparison. */
-typedef struct slot {
-    struct ccall *call;
-    char model[VG_MODEL_NAME_MAX + 1];
-    char backend[32];
-    vg_pool_req *preq;
-    int pending;
-    int status;                   /* 0 or a VG_E_* code */
-    char message[256];
-    vg_detection *dets;           /* labels point into `labels` */
-    char *labels;                 /* the labels, NUL-separated */
-    size_t n;
-    int width, height;
-    uint64_t queue_us, decode_us, infer_us, post_us, annotate_us, total_us;
-    uint8_t *jpeg;
-    size_t jpeg_len;
-} slot;
-
-typedef struct ccall {
-    vg_compare_api *api;
-    vg_req *req;
-    shared *body;
-    const char *image;            /* into body */
-    size_t image_len;
+/* What a comparison asks for; its image and its models are the call's. Lives until the answer. */
+typedef struct comparison {
+    vg_call *call;
     vg_detect_opts opt;
     double iou;
-    int nslots, pending;
-    slot slots[MAX_MODELS];
-} ccall;
+    int max_models;
+} comparison;
 
 
 /* ------------------------------------------------------------------ */
@@ -124,228 +97,136 @@ vg_compare_match(const vg_detection *a, size_t na, const vg_detection *b, size_t
 
 
 /* ------------------------------------------------------------------ */
-/* the comparison */
-
-static void
-shared_unref(void *p)
-{
-    shared *s = p;
-    if (--s->refs == 0) {
-        free(s->data);
-        free(s);
-    }
-}
-
-
-static void
-call_free(ccall *c)
-{
-    for (int i = 0; i < c->nslots; i++) {
-        free(c->slots[i].dets);
-        free(c->slots[i].labels);
-        free(c->slots[i].jpeg);
-    }
-    if (c->body)
-        shared_unref(c->body);
-    free(c);
-}
-
-
-static void
-put_ms(vg_jsonw *w, const char *key, uint64_t us)
-{
-    vg_jsonw_key(w, key);
-    vg_jsonw_double_prec(w, (double)us / 1000.0, 4);
-}
-
+/* the comparison's answer */
 
 static double
-mean_confidence(const slot *s)
+mean_confidence(const vg_call_item *it)
 {
     double sum = 0;
-    for (size_t i = 0; i < s->n; i++)
-        sum += s->dets[i].confidence;
-    return s->n ? sum / (double)s->n : 0;
+    for (size_t i = 0; i < it->res.count; i++)
+        sum += it->res.detections[i].confidence;
+    return it->res.count ? sum / (double)it->res.count : 0;
 }
 
 
+/* A failed model's reason, cut at 255 bytes as comparisons have always had it. */
+static const char *
+reason(const vg_call_item *it, size_t *len)
+{
+    const char *m = vg_call_item_message(it);
+    *len = strnlen(m, 255);
+    return m;
+}
+
+
+/* One model's part: its error, or what it found and how fast. */
 static void
-slot_json(vg_jsonw *w, const slot *s, int annotate)
+model_json(vg_jsonw *w, const vg_call_item *it, int annotate)
 {
     vg_jsonw_obj(w);
-    vg_jsonw_key(w, "model");
-    vg_jsonw_cstr(w, s->model);
-    if (s->status != 0) {
-        vg_jsonw_key(w, "error");
-        vg_jsonw_obj(w);
-        vg_jsonw_key(w, "code");
-        vg_jsonw_cstr(w, vg_err_code(s->status));
-        vg_jsonw_key(w, "status");
-        vg_jsonw_int(w, vg_err_http_status(s->status));
+    vg_jsonw_kstr(w, "model", it->model);
+    if (it->status != 0) {
+        size_t n;
+        const char *m = reason(it, &n);
+        vg_jsonw_kobj(w, "error");
+        vg_jsonw_kstr(w, "code", vg_err_code(it->status));
+        vg_jsonw_kint(w, "status", vg_err_http_status(it->status));
         vg_jsonw_key(w, "message");
-        vg_jsonw_cstr(w, s->message[0] ? s->message : vg_err_str(s->status));
+        vg_jsonw_str(w, m, n);
         vg_jsonw_obj_end(w);
         vg_jsonw_obj_end(w);
         return;
     }
-    vg_jsonw_key(w, "backend");
-    vg_jsonw_cstr(w, s->backend);
-    vg_jsonw_key(w, "count");
-    vg_jsonw_uint(w, s->n);
-    vg_jsonw_key(w, "confidence");
-    vg_jsonw_obj(w);
-    vg_jsonw_key(w, "max");
-    vg_jsonw_double_prec(w, s->n ? s->dets[0].confidence : 0, 4);
-    vg_jsonw_key(w, "mean");
-    vg_jsonw_double_prec(w, mean_confidence(s), 4);
+    const vg_pool_result *res = &it->res;
+    vg_jsonw_kstr(w, "backend", res->backend);
+    vg_jsonw_kuint(w, "count", res->count);
+    vg_jsonw_kobj(w, "confidence");
+    vg_jsonw_kdouble(w, "max", res->count ? res->detections[0].confidence : 0, 4);
+    vg_jsonw_kdouble(w, "mean", mean_confidence(it), 4);
     vg_jsonw_obj_end(w);
-    vg_jsonw_key(w, "latency_ms");
-    vg_jsonw_obj(w);
-    put_ms(w, "queue", s->queue_us);
-    put_ms(w, "decode", s->decode_us);
-    put_ms(w, "infer", s->infer_us);
-    put_ms(w, "post", s->post_us);
-    put_ms(w, "annotate", s->annotate_us);
-    put_ms(w, "total", s->total_us);
+    vg_render o;
+    vg_render_text(&o, w);
+    vg_render_timings(&o, "latency_ms", res);
+    vg_render_detections(&o, "detections", res->detections, res->count, VG_DETJ_CLASS_ID | VG_DETJ_BOX);
+    if (annotate && res->jpeg)
+        vg_render_jpeg(&o, "annotated_jpeg", res->jpeg, res->jpeg_len);
     vg_jsonw_obj_end(w);
-    vg_jsonw_key(w, "detections");
-    vg_jsonw_arr(w);
-    for (size_t i = 0; i < s->n; i++) {
-        const vg_detection *d = &s->dets[i];
-        vg_jsonw_obj(w);
-        vg_jsonw_key(w, "label");
-        vg_jsonw_cstr(w, d->label);
-        vg_jsonw_key(w, "class_id");
-        vg_jsonw_int(w, d->class_id);
-        vg_jsonw_key(w, "confidence");
-        vg_jsonw_double_prec(w, d->confidence, 4);
-        vg_jsonw_key(w, "box");
-        vg_jsonw_obj(w);
-        vg_jsonw_key(w, "x_min");
-        vg_jsonw_int(w, d->x_min);
-        vg_jsonw_key(w, "y_min");
-        vg_jsonw_int(w, d->y_min);
-        vg_jsonw_key(w, "x_max");
-        vg_jsonw_int(w, d->x_max);
-        vg_jsonw_key(w, "y_max");
-        vg_jsonw_int(w, d->y_max);
-        vg_jsonw_obj_end(w);
-        vg_jsonw_obj_end(w);
+}
+
+
+/* "key": {"model": ..., "<what>": value}, or null when no model stands out. */
+static void
+standout_json(vg_jsonw *w, const char *key, const vg_call_item *it, const char *what, double value, int digits)
+{
+    if (!it) {
+        vg_jsonw_key(w, key);
+        vg_jsonw_null(w);
+        return;
     }
-    vg_jsonw_arr_end(w);
-    if (annotate && s->jpeg) {
-        size_t olen = 0;
-        mbedtls_base64_encode(NULL, 0, &olen, s->jpeg, s->jpeg_len);
-        unsigned char *b64 = vg_xmalloc(olen + 1);
-        if (mbedtls_base64_encode(b64, olen + 1, &olen, s->jpeg, s->jpeg_len) == 0) {
-            vg_jsonw_key(w, "annotated_jpeg");
-            vg_jsonw_str(w, (const char *)b64, olen);
-        }
-        free(b64);
-    }
+    vg_jsonw_kobj(w, key);
+    vg_jsonw_kstr(w, "model", it->model);
+    if (digits)
+        vg_jsonw_kdouble(w, what, value, digits);
+    else
+        vg_jsonw_kuint(w, what, (uint64_t)value);
     vg_jsonw_obj_end(w);
 }
 
 
 /* fastest, most confident, agreement by label and IoU */
 static void
-summary_json(vg_jsonw *w, const ccall *c)
+summary_json(vg_jsonw *w, vg_call *c, double iou)
 {
-    const slot *fastest = NULL, *fastest_infer = NULL, *confident = NULL, *most = NULL;
-    int ok = 0;
-    for (int i = 0; i < c->nslots; i++) {
-        const slot *s = &c->slots[i];
+    const vg_call_item *fastest = NULL, *fastest_infer = NULL, *confident = NULL, *most = NULL;
+    int ok = 0, n = vg_call_count(c);
+    for (int i = 0; i < n; i++) {
+        const vg_call_item *s = vg_call_item_at(c, i);
         if (s->status != 0)
             continue;
         ok++;
-        if (!fastest || s->total_us < fastest->total_us)
+        if (!fastest || s->res.total_us < fastest->res.total_us)
             fastest = s;
-        if (!fastest_infer || s->infer_us < fastest_infer->infer_us)
+        if (!fastest_infer || s->res.infer_us < fastest_infer->res.infer_us)
             fastest_infer = s;
-        if (s->n && (!confident || mean_confidence(s) > mean_confidence(confident)))
+        if (s->res.count && (!confident || mean_confidence(s) > mean_confidence(confident)))
             confident = s;
-        if (!most || s->n > most->n)
+        if (!most || s->res.count > most->res.count)
             most = s;
     }
     vg_jsonw_obj(w);
-    vg_jsonw_key(w, "models_ok");
-    vg_jsonw_int(w, ok);
-    vg_jsonw_key(w, "fastest");
-    if (fastest) {
-        vg_jsonw_obj(w);
-        vg_jsonw_key(w, "model");
-        vg_jsonw_cstr(w, fastest->model);
-        put_ms(w, "total_ms", fastest->total_us);
-        vg_jsonw_obj_end(w);
-    } else {
-        vg_jsonw_null(w);
-    }
-    vg_jsonw_key(w, "fastest_inference");
-    if (fastest_infer) {
-        vg_jsonw_obj(w);
-        vg_jsonw_key(w, "model");
-        vg_jsonw_cstr(w, fastest_infer->model);
-        put_ms(w, "infer_ms", fastest_infer->infer_us);
-        vg_jsonw_obj_end(w);
-    } else {
-        vg_jsonw_null(w);
-    }
-    vg_jsonw_key(w, "most_confident");
-    if (confident) {
-        vg_jsonw_obj(w);
-        vg_jsonw_key(w, "model");
-        vg_jsonw_cstr(w, confident->model);
-        vg_jsonw_key(w, "mean_confidence");
-        vg_jsonw_double_prec(w, mean_confidence(confident), 4);
-        vg_jsonw_obj_end(w);
-    } else {
-        vg_jsonw_null(w);
-    }
-    vg_jsonw_key(w, "most_detections");
-    if (most) {
-        vg_jsonw_obj(w);
-        vg_jsonw_key(w, "model");
-        vg_jsonw_cstr(w, most->model);
-        vg_jsonw_key(w, "count");
-        vg_jsonw_uint(w, most->n);
-        vg_jsonw_obj_end(w);
-    } else {
-        vg_jsonw_null(w);
-    }
+    vg_jsonw_kint(w, "models_ok", ok);
+    standout_json(w, "fastest", fastest, "total_ms", fastest ? fastest->res.total_us / 1000.0 : 0, 4);
+    standout_json(w, "fastest_inference", fastest_infer, "infer_ms",
+                  fastest_infer ? fastest_infer->res.infer_us / 1000.0 : 0, 4);
+    standout_json(w, "most_confident", confident, "mean_confidence", confident ? mean_confidence(confident) : 0, 4);
+    standout_json(w, "most_detections", most, "count", most ? (double)most->res.count : 0, 0);
 
     /* pairwise agreement: matched objects over the objects of both (Dice), mean IoU of the matches */
-    vg_jsonw_key(w, "agreement");
-    vg_jsonw_obj(w);
-    vg_jsonw_key(w, "iou");
-    vg_jsonw_double_prec(w, c->iou, 4);
-    vg_jsonw_key(w, "pairs");
-    vg_jsonw_arr(w);
+    vg_jsonw_kobj(w, "agreement");
+    vg_jsonw_kdouble(w, "iou", iou, 4);
+    vg_jsonw_karr(w, "pairs");
     double score_sum = 0;
     int npairs = 0;
-    for (int i = 0; i < c->nslots; i++)
-        for (int j = i + 1; j < c->nslots; j++) {
-            const slot *a = &c->slots[i], *b = &c->slots[j];
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            const vg_call_item *a = vg_call_item_at(c, i), *b = vg_call_item_at(c, j);
             if (a->status != 0 || b->status != 0)
                 continue;
+            size_t na = a->res.count, nb = b->res.count;
             double isum = 0;
-            size_t m = vg_compare_match(a->dets, a->n, b->dets, b->n, c->iou, &isum);
-            double score = a->n + b->n ? 2.0 * (double)m / (double)(a->n + b->n) : 1.0;
+            size_t m = vg_compare_match(a->res.detections, na, b->res.detections, nb, iou, &isum);
+            double score = na + nb ? 2.0 * (double)m / (double)(na + nb) : 1.0;
             score_sum += score;
             npairs++;
             vg_jsonw_obj(w);
-            vg_jsonw_key(w, "models");
-            vg_jsonw_arr(w);
+            vg_jsonw_karr(w, "models");
             vg_jsonw_cstr(w, a->model);
             vg_jsonw_cstr(w, b->model);
             vg_jsonw_arr_end(w);
-            vg_jsonw_key(w, "matched");
-            vg_jsonw_uint(w, m);
-            vg_jsonw_key(w, "only_first");
-            vg_jsonw_uint(w, a->n - m);
-            vg_jsonw_key(w, "only_second");
-            vg_jsonw_uint(w, b->n - m);
-            vg_jsonw_key(w, "score");
-            vg_jsonw_double_prec(w, score, 4);
+            vg_jsonw_kuint(w, "matched", m);
+            vg_jsonw_kuint(w, "only_first", na - m);
+            vg_jsonw_kuint(w, "only_second", nb - m);
+            vg_jsonw_kdouble(w, "score", score, 4);
             vg_jsonw_key(w, "mean_iou");
             if (m)
                 vg_jsonw_double_prec(w, isum / (double)m, 4);
@@ -361,36 +242,34 @@ summary_json(vg_jsonw *w, const ccall *c)
         vg_jsonw_null(w);
 
     /* by label: how many objects each model saw, and which models agree that it is there */
-    vg_jsonw_key(w, "labels");
-    vg_jsonw_obj(w);
+    vg_jsonw_kobj(w, "labels");
     const char *seen[512];
     int nseen = 0;
-    for (int i = 0; i < c->nslots; i++)
-        for (size_t k = 0; k < c->slots[i].n && c->slots[i].status == 0; k++) {
-            const char *l = c->slots[i].dets[k].label;
+    for (int i = 0; i < n; i++) {
+        const vg_call_item *s = vg_call_item_at(c, i);
+        for (size_t k = 0; k < s->res.count && s->status == 0; k++) {
+            const char *l = s->res.detections[k].label;
             int dup = 0;
             for (int x = 0; x < nseen && !dup; x++)
                 dup = strcmp(seen[x], l) == 0;
             if (!dup && nseen < 512)
                 seen[nseen++] = l;
         }
+    }
     for (int x = 0; x < nseen; x++) {
-        vg_jsonw_key(w, seen[x]);
-        vg_jsonw_obj(w);
+        vg_jsonw_kobj(w, seen[x]);
         int models_with = 0;
-        for (int i = 0; i < c->nslots; i++) {
-            const slot *s = &c->slots[i];
+        for (int i = 0; i < n; i++) {
+            const vg_call_item *s = vg_call_item_at(c, i);
             if (s->status != 0)
                 continue;
             unsigned cnt = 0;
-            for (size_t k = 0; k < s->n; k++)
-                cnt += strcmp(s->dets[k].label, seen[x]) == 0;
+            for (size_t k = 0; k < s->res.count; k++)
+                cnt += strcmp(s->res.detections[k].label, seen[x]) == 0;
             models_with += cnt > 0;
-            vg_jsonw_key(w, s->model);
-            vg_jsonw_uint(w, cnt);
+            vg_jsonw_kuint(w, s->model, cnt);
         }
-        vg_jsonw_key(w, "models_agreeing");
-        vg_jsonw_int(w, models_with);
+        vg_jsonw_kint(w, "models_agreeing", models_with);
         vg_jsonw_obj_end(w);
     }
     vg_jsonw_obj_end(w);
@@ -400,157 +279,53 @@ summary_json(vg_jsonw *w, const ccall *c)
 
 
 static void
-finish(ccall *c)
+on_done(vg_call *c, void *ud)
 {
-    vg_req *r = c->req;
-    vg_compare_api *api = c->api;
-    int ok = 0;
-    const slot *first_err = NULL;
-    for (int i = 0; i < c->nslots; i++) {
-        if (c->slots[i].status == 0)
-            ok++;
-        else if (!first_err)
-            first_err = &c->slots[i];
+    comparison *q = ud;
+    vg_req *r = vg_call_req(c);
+    int ok = 0, n = vg_call_count(c), width = 0, height = 0;
+    const vg_call_item *first_err = NULL;
+    for (int i = 0; i < n; i++) {
+        const vg_call_item *it = vg_call_item_at(c, i);
+        if (it->status != 0) {
+            first_err = first_err ? first_err : it;
+        } else if (!ok++ || !width) {
+            width = it->res.width;   /* the first model that knew the size */
+            height = it->res.height;
+        }
     }
-    if (!ok && first_err) {
+    if (!ok) {
         /* nothing to compare: the request fails as the first model did (a bad image fails them all) */
-        int st = vg_err_http_status(first_err->status);
-        if (first_err->status == VG_E_QUEUEFULL)
-            vg_req_add_header(r, "Retry-After", "%u", vg_pool_retry_after(api->pool, first_err->model));
-        vg_req_error(r, st == 499 ? 400 : st, vg_err_code(first_err->status), "%s: %s", first_err->model,
-                     first_err->message[0] ? first_err->message : vg_err_str(first_err->status));
+        size_t len;
+        const char *m = reason(first_err, &len);
+        vg_req_error(r, vg_call_error_status(c, first_err), vg_err_code(first_err->status), "%s: %.*s",
+                     first_err->model, (int)len, m);
     } else {
-        vg_buf b;
-        vg_buf_init(&b);
-        vg_jsonw w;
-        vg_jsonw_init(&w, &b);
-        vg_jsonw_obj(&w);
-        int width = 0, height = 0;
-        for (int i = 0; i < c->nslots && !width; i++)
-            if (c->slots[i].status == 0) {
-                width = c->slots[i].width;
-                height = c->slots[i].height;
-            }
-        vg_jsonw_key(&w, "image");
-        vg_jsonw_obj(&w);
-        vg_jsonw_key(&w, "width");
-        vg_jsonw_int(&w, width);
-        vg_jsonw_key(&w, "height");
-        vg_jsonw_int(&w, height);
-        vg_jsonw_obj_end(&w);
-        vg_jsonw_key(&w, "results");
-        vg_jsonw_arr(&w);
-        for (int i = 0; i < c->nslots; i++)
-            slot_json(&w, &c->slots[i], c->opt.annotate);
-        vg_jsonw_arr_end(&w);
-        vg_jsonw_key(&w, "summary");
-        summary_json(&w, c);
-        vg_jsonw_obj_end(&w);
-        vg_buf_putc(&b, '\n');
-        vg_req_respond_buf(r, 200, "application/json", &b);
-        vg_buf_release(&b);
+        vg_reply a;
+        vg_reply_init(&a);
+        vg_jsonw_obj(&a.w);
+        vg_jsonw_kobj(&a.w, "image");
+        vg_jsonw_kint(&a.w, "width", width);
+        vg_jsonw_kint(&a.w, "height", height);
+        vg_jsonw_obj_end(&a.w);
+        vg_jsonw_karr(&a.w, "results");
+        for (int i = 0; i < n; i++)
+            model_json(&a.w, vg_call_item_at(c, i), q->opt.annotate);
+        vg_jsonw_arr_end(&a.w);
+        vg_jsonw_key(&a.w, "summary");
+        summary_json(&a.w, c, q->iou);
+        vg_jsonw_obj_end(&a.w);
+        vg_reply_send(&a, r, 200);
     }
-    call_free(c);
-    api->inflight--;
+    free(q);
 }
 
+/* ------------------------------------------------------------------ */
+/* the request */
 
-static void
-on_answer(int status, vg_pool_result *res, void *ud)
-{
-    slot *s = ud;
-    ccall *c = s->call;
-    s->pending = 0;
-    s->preq = NULL;
-    s->status = status;
-    snprintf(s->message, sizeof s->message, "%s", res->message ? res->message : "");
-    snprintf(s->backend, sizeof s->backend, "%s", res->backend ? res->backend : "");
-    s->width = res->width;
-    s->height = res->height;
-    s->queue_us = res->queue_us;
-    s->decode_us = res->decode_us;
-    s->infer_us = res->infer_us;
-    s->post_us = res->post_us;
-    s->annotate_us = res->annotate_us;
-    s->total_us = res->total_us;
-    if (status == 0 && res->count) {
-        /* the labels belong to the model, which may be unloaded before we answer: copy them */
-        size_t lsize = 0;
-        for (size_t i = 0; i < res->count; i++)
-            lsize += strlen(res->detections[i].label) + 1;
-        s->dets = vg_xmalloc(res->count * sizeof *s->dets);
-        s->labels = vg_xmalloc(lsize);
-        char *p = s->labels;
-        for (size_t i = 0; i < res->count; i++) {
-            s->dets[i] = res->detections[i];
-            size_t l = strlen(res->detections[i].label) + 1;
-            memcpy(p, res->detections[i].label, l);
-            s->dets[i].label = p;
-            p += l;
-        }
-        s->n = res->count;
-    }
-    if (status == 0 && res->jpeg) {
-        s->jpeg = res->jpeg;
-        s->jpeg_len = res->jpeg_len;
-        res->jpeg = NULL;
-    }
-    if (--c->pending == 0)
-        finish(c);
-}
-
-
-static void
-on_abort(vg_req *r, void *ud)
-{
-    (void)r;
-    ccall *c = ud;
-    c->pending++;   /* each cancel answers at once: keep the call until the loop is done */
-    for (int i = 0; i < c->nslots; i++)
-        if (c->slots[i].pending && c->slots[i].preq)
-            vg_pool_cancel(c->slots[i].preq);
-    if (--c->pending == 0)
-        finish(c);
-}
-
-
-static void
-submit_all(ccall *c)
-{
-    vg_compare_api *api = c->api;
-    api->inflight++;
-    vg_req_on_abort(c->req, on_abort, c);
-    c->pending = c->nslots + 1;   /* one hold while submitting */
-    for (int i = 0; i < c->nslots; i++) {
-        slot *s = &c->slots[i];
-        s->call = c;
-        vg_pool_job job;
-        memset(&job, 0, sizeof job);
-        job.image = c->image;
-        job.image_len = c->image_len;
-        job.image_free = shared_unref;
-        job.image_ctx = c->body;
-        vg_detect_opts_apply(&c->opt, &job);
-        c->body->refs++;
-        s->pending = 1;
-        char err[256] = "";
-        int rc = vg_pool_submit(api->pool, s->model, &job, on_answer, s, &s->preq, err, sizeof err);
-        if (rc != 0) {
-            c->body->refs--;
-            vg_pool_result res;
-            memset(&res, 0, sizeof res);
-            res.message = err;
-            on_answer(rc, &res, s);
-        }
-    }
-    if (--c->pending == 0)
-        finish(c);
-}
-
-
-/* Adds the comma-separated names of `list` to the call; -1 with err on a bad name or too many. */
+/* Adds the comma-separated names of `list` to the comparison; -1 with err on a bad name or too many. */
 static int
-add_models(ccall *c, const char *list, int max, char *err, size_t errlen)
+add_models(comparison *q, const char *list, char *err, size_t errlen)
 {
     const char *p = list;
     while (*p) {
@@ -573,15 +348,9 @@ add_models(ccall *c, const char *list, int max, char *err, size_t errlen)
             snprintf(err, errlen, "malformed model name '%s'", name);
             return -1;
         }
-        int dup = 0;
-        for (int i = 0; i < c->nslots && !dup; i++)
-            dup = strcmp(c->slots[i].model, name) == 0;
-        if (!dup) {
-            if (c->nslots >= max) {
-                snprintf(err, errlen, "at most %d models can be compared at once", max);
-                return -1;
-            }
-            snprintf(c->slots[c->nslots++].model, sizeof c->slots[0].model, "%s", name);
+        if (vg_call_add_model(q->call, name, q->max_models) < 0) {
+            snprintf(err, errlen, "at most %d models can be compared at once", q->max_models);
+            return -1;
         }
         p = e;
     }
@@ -589,10 +358,13 @@ add_models(ccall *c, const char *list, int max, char *err, size_t errlen)
 }
 
 
-/* One option (iou, or a detection option); -1 with err when bad. Unknown names are ignored. */
+/* One option: models, iou, or a detection option; -1 with err when bad. Unknown names are ignored. */
 static int
-set_option(ccall *c, const char *name, const char *value, char *err, size_t errlen)
+compare_option(void *ud, const char *name, const char *value, char *err, size_t errlen)
 {
+    comparison *q = ud;
+    if (strcmp(name, "models") == 0)
+        return add_models(q, value, err, errlen);
     if (strcmp(name, "iou") == 0) {
         char *end;
         double v = strtod(value, &end);
@@ -600,174 +372,84 @@ set_option(ccall *c, const char *name, const char *value, char *err, size_t errl
             snprintf(err, errlen, "iou must be in (0, 1], not '%.32s'", value);
             return -1;
         }
-        c->iou = v;
+        q->iou = v;
         return 0;
     }
     if (strcmp(name, "model") == 0)
         return 0;   /* a comparison names models= */
-    return vg_detect_opts_set(&c->opt, name, value, err, errlen) < 0 ? -1 : 0;
+    return vg_detect_opts_set(&q->opt, name, value, err, errlen) < 0 ? -1 : 0;
 }
 
 
+/* {"image": base64, "models": [...] or "a,b", options...} */
 static int
-base64_image(ccall *c, const char *b64, size_t n, char *err, size_t errlen)
+compare_json(void *ud, vg_call *c, json_t *root, char *err, size_t errlen)
 {
-    if (n > 5 && strncmp(b64, "data:", 5) == 0) {
-        const char *comma = memchr(b64, ',', n);
-        if (!comma) {
-            snprintf(err, errlen, "malformed data URL");
-            return -1;
+    comparison *q = ud;
+    const char *key;
+    json_t *jv;
+    json_object_foreach(root, key, jv) {
+        char sv[1024];
+        if (!strcmp(key, "image")) {
+            if (!json_is_string(jv)) {
+                snprintf(err, errlen, "\"image\" must be a base64 string");
+                return 400;
+            }
+            continue;   /* decoded below, once the other members are read */
         }
-        n -= (size_t)(comma + 1 - b64);
-        b64 = comma + 1;
+        if (!strcmp(key, "models") || !strcmp(key, "classes")) {
+            if (json_is_array(jv)) {
+                if (vg_detect_opts_json_list(jv, sv, sizeof sv) < 0) {
+                    snprintf(err, errlen, "\"%s\" must be a short list of names", key);
+                    return 400;
+                }
+            } else if (!json_is_string(jv) || vg_detect_opts_json_text(jv, sv, sizeof sv) < 0) {
+                snprintf(err, errlen, "\"%s\" must be a list of names", key);
+                return 400;
+            }
+        } else if (vg_detect_opts_json_text(jv, sv, sizeof sv) < 0) {
+            continue;
+        }
+        if (compare_option(q, key, sv, err, errlen) < 0)
+            return 400;
     }
-    size_t cap = n / 4 * 3 + 3, olen = 0;
-    char *data = vg_xmalloc(cap ? cap : 1);
-    if (mbedtls_base64_decode((unsigned char *)data, cap, &olen, (const unsigned char *)b64, n) != 0) {
-        free(data);
-        snprintf(err, errlen, "the image is not valid base64");
-        return -1;
-    }
-    free(c->body->data);
-    c->body->data = data;
-    c->image = data;
-    c->image_len = olen;
+    json_t *img = json_object_get(root, "image");
+    if (json_is_string(img) && vg_call_add_base64(c, json_string_value(img), json_string_length(img), err, errlen) < 0)
+        return 400;
     return 0;
 }
 
 
 /* Reads image, models and options. 0, or an HTTP status with err set. */
 static int
-parse_request(ccall *c, vg_req *r, char *err, size_t errlen)
+compare_read(comparison *q, vg_compare_api *api, char *err, size_t errlen)
 {
-    int max = vg_server_config(c->api->srv)->compare_max_models;
-    if (max > MAX_MODELS)
-        max = MAX_MODELS;
-    vg_buf v;
-    vg_buf_init(&v);
-    static const char *const names[] = { "iou", "min_confidence", "threshold", "nms", "classes", "annotate" };
-    int status = 0;
-    for (size_t i = 0; i < sizeof names / sizeof names[0] && !status; i++)
-        if (vg_req_query_get(r, names[i], &v) == 0 && set_option(c, names[i], v.data, err, errlen) < 0)
-            status = 400;
-    if (!status && vg_req_query_get(r, "models", &v) == 0 && add_models(c, v.data, max, err, errlen) < 0)
-        status = 400;
-    vg_buf_release(&v);
+    static const char *const query[] = { "iou", "min_confidence", "threshold", "nms", "classes", "annotate",
+                                         "models", NULL };
+    static const char *const fields[] = { "image", "file", NULL };
+    vg_call *c = q->call;
+    if (vg_call_query(vg_call_req(c), query, compare_option, q, err, errlen) < 0)
+        return 400;
+    vg_call_form f = { .image_fields = fields, .max_images = 1, .too_many_status = 400,
+                       .too_many = "a comparison takes one image", .option = compare_option,
+                       .json = compare_json, .ud = q };
+    int kind, status = vg_call_read(c, &f, &kind, err, errlen);
     if (status)
         return status;
-
-    size_t len;
-    c->body = vg_xcalloc(1, sizeof *c->body);
-    c->body->refs = 1;
-    c->body->data = vg_req_take_body(r, &len);
-    vg_str ct = vg_req_header(r, "content-type");
-    char boundary[VG_MULTIPART_MAX_BOUNDARY + 1];
-    if (ct.p && vg_multipart_boundary(ct, boundary) == 0) {
-        vg_multipart *mp = vg_xmalloc(sizeof *mp);
-        if (vg_multipart_parse(c->body->data, len, boundary, mp, err, errlen) < 0) {
-            free(mp);
-            return 400;
-        }
-        for (int i = 0; i < mp->count && !status; i++) {
-            const vg_part *p = &mp->parts[i];
-            if (!strcmp(p->name, "image") || !strcmp(p->name, "file")) {
-                if (c->image) {
-                    snprintf(err, errlen, "a comparison takes one image");
-                    status = 400;
-                }
-                c->image = p->data;
-                c->image_len = p->len;
-            } else if (p->len < 1024) {
-                char val[1024];
-                memcpy(val, p->data, p->len);
-                val[p->len] = '\0';
-                if (!strcmp(p->name, "models") ? add_models(c, val, max, err, errlen) < 0
-                                               : set_option(c, p->name, val, err, errlen) < 0)
-                    status = 400;
-            }
-        }
-        free(mp);
-    } else if (ct.p && ct.n >= 16 && strncasecmp(ct.p, "application/json", 16) == 0) {
-        json_error_t je;
-        json_t *root = json_loadb(c->body->data, len, JSON_REJECT_DUPLICATES, &je);
-        if (!root || !json_is_object(root)) {
-            snprintf(err, errlen, "malformed JSON body: %s", root ? "not an object" : je.text);
-            json_decref(root);
-            return 400;
-        }
-        const char *key;
-        json_t *jv;
-        json_object_foreach(root, key, jv) {
-            char sv[1024];
-            if (status)
-                break;
-            if (!strcmp(key, "image")) {
-                if (!json_is_string(jv)) {
-                    snprintf(err, errlen, "\"image\" must be a base64 string");
-                    status = 400;
-                }
-                continue;   /* decoded below, once the other members are read */
-            }
-            if (!strcmp(key, "models") || !strcmp(key, "classes")) {
-                if (json_is_array(jv)) {
-                    size_t o = 0, i;
-                    json_t *e;
-                    sv[0] = '\0';
-                    json_array_foreach(jv, i, e) {
-                        if (!json_is_string(e) || o + json_string_length(e) + 2 > sizeof sv) {
-                            snprintf(err, errlen, "\"%s\" must be a short list of names", key);
-                            status = 400;
-                            break;
-                        }
-                        o += (size_t)snprintf(sv + o, sizeof sv - o, "%s%s", o ? "," : "", json_string_value(e));
-                    }
-                    if (status)
-                        break;
-                } else if (json_is_string(jv) && json_string_length(jv) < sizeof sv) {
-                    snprintf(sv, sizeof sv, "%s", json_string_value(jv));
-                } else {
-                    snprintf(err, errlen, "\"%s\" must be a list of names", key);
-                    status = 400;
-                    break;
-                }
-            } else if (json_is_string(jv) && json_string_length(jv) < sizeof sv) {
-                snprintf(sv, sizeof sv, "%s", json_string_value(jv));
-            } else if (json_is_number(jv)) {
-                snprintf(sv, sizeof sv, "%.9g", json_number_value(jv));
-            } else if (json_is_boolean(jv)) {
-                snprintf(sv, sizeof sv, "%s", json_is_true(jv) ? "true" : "false");
-            } else {
-                continue;
-            }
-            if (!strcmp(key, "models") ? add_models(c, sv, max, err, errlen) < 0
-                                       : set_option(c, key, sv, err, errlen) < 0)
-                status = 400;
-        }
-        json_t *img = json_object_get(root, "image");
-        if (!status && json_is_string(img) &&
-            base64_image(c, json_string_value(img), json_string_length(img), err, errlen) < 0)
-            status = 400;
-        json_decref(root);
-    } else if (len) {
-        c->image = c->body->data;   /* a raw image body */
-        c->image_len = len;
-    }
-    if (status)
-        return status;
-    if (!c->image || !c->image_len) {
+    if (vg_call_count(c) == 0 || vg_call_item_at(c, 0)->image_len == 0) {
         snprintf(err, errlen, "no image: send a multipart field 'image', JSON {\"image\": base64}, or the image as the body");
         return 400;
     }
-    if (c->nslots == 0) {
+    if (vg_call_model_count(c) == 0) {
         /* every loaded model */
-        size_t n = vg_pool_model_count(c->api->pool);
-        for (size_t i = 0; i < n && c->nslots < max; i++) {
+        size_t n = vg_pool_model_count(api->pool);
+        for (size_t i = 0; i < n && vg_call_model_count(c) < q->max_models; i++) {
             vg_pool_model_stats st;
-            if (vg_pool_model_stats_at(c->api->pool, i, &st) == 0 && strcmp(st.state, "unloaded") != 0 &&
+            if (vg_pool_model_stats_at(api->pool, i, &st) == 0 && strcmp(st.state, "unloaded") != 0 &&
                 strcmp(st.state, "invalid") != 0 && strcmp(st.state, "unloading") != 0)
-                snprintf(c->slots[c->nslots++].model, sizeof c->slots[0].model, "%s", st.name);
+                vg_call_add_model(c, st.name, q->max_models);
         }
-        if (c->nslots == 0) {
+        if (vg_call_model_count(c) == 0) {
             snprintf(err, errlen, "no model is loaded");
             return 503;
         }
@@ -780,19 +462,21 @@ static void
 route_compare(vg_req *r, void *ud)
 {
     vg_compare_api *api = ud;
-    ccall *c = vg_xcalloc(1, sizeof *c);
-    c->api = api;
-    c->req = r;
-    c->iou = vg_server_config(api->srv)->compare_iou;
-    vg_detect_opts_init(&c->opt);
+    const vg_config *cfg = vg_server_config(api->srv);
+    comparison *q = vg_xcalloc(1, sizeof *q);
+    q->call = vg_call_create(api->pool, r, &api->inflight);
+    q->iou = cfg->compare_iou;
+    q->max_models = cfg->compare_max_models < MAX_MODELS ? cfg->compare_max_models : MAX_MODELS;
+    vg_detect_opts_init(&q->opt);
     char err[512] = "";
-    int status = parse_request(c, r, err, sizeof err);
+    int status = compare_read(q, api, err, sizeof err);
     if (status) {
         vg_req_error(r, status, status == 503 ? "model_unavailable" : "bad_request", "%s", err);
-        call_free(c);
+        vg_call_destroy(q->call);
+        free(q);
         return;
     }
-    submit_all(c);
+    vg_call_submit(q->call, NULL, &q->opt, on_done, q);
 }
 
 
@@ -1110,14 +794,6 @@ route_stats(vg_req *r, void *ud)
 
 /* ------------------------------------------------------------------ */
 
-static int
-hook_busy(vg_server *s, void *ud)
-{
-    (void)s;
-    return ((vg_compare_api *)ud)->inflight;
-}
-
-
 vg_compare_api *
 vg_compare_api_create(vg_http *http, vg_pool *pool, vg_store *store)
 {
@@ -1129,11 +805,7 @@ vg_compare_api_create(vg_http *http, vg_pool *pool, vg_store *store)
     size_t body_max = vg_server_config(srv)->max_upload / 3 * 4 + 64 * 1024;
     vg_http_route(http, VG_M_POST, "/v1/compare", route_compare, api, body_max, VG_ACCESS_DETECT);
     vg_http_route(http, VG_M_GET, "/v1/models/{name}/stats", route_stats, api, 0, VG_ACCESS_READ);
-    vg_server_hooks h;
-    memset(&h, 0, sizeof h);
-    h.busy = hook_busy;
-    h.ud = api;
-    vg_server_add_hooks(srv, &h);
+    vg_call_count_busy(srv, &api->inflight);
     return api;
 }
 

@@ -1,29 +1,25 @@
-/* detect_api: see detect_api.h. */
+/* detect_api: see detect_api.h. What is not this dialect's lives in call.c and render.c. */
 #include "api/detect_api.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 
 #include <jansson.h>
-#include <mbedtls/base64.h>
 
-#include "auth/auth.h"
-#include "base/error.h"
+#include "api/call.h"
 #include "api/detect_opts.h"
 #include "api/history_api.h"
-#include "http/http.h"
+#include "api/render.h"
+#include "auth/auth.h"
+#include "base/error.h"
 #include "base/jsonw.h"
-#include "base/log.h"
-#include "base/metrics.h"
-#include "pipeline/model.h"
-#include "http/multipart.h"
-#include "pool/pool.h"
+#include "http/http.h"
+#include "http/reply.h"
 #include "net/server.h"
+#include "pipeline/model.h"
+#include "pool/pool.h"
 
 #define DEEPSTACK_DEFAULT_CONFIDENCE 0.4f
 
@@ -34,104 +30,31 @@ struct vg_detect_api {
     vg_history *history;         /* stores every detection; NULL: none */
 };
 
-enum call_kind { CALL_DETECT, CALL_BATCH, CALL_DEEPSTACK };
+enum kind { DETECT, BATCH, DEEPSTACK };
 
-/* The request body, shared by the images cut out of it. */
-typedef struct body_ref {
-    char *data;
-    int refs;
-} body_ref;
-
-typedef struct item {
-    struct call *call;
-    body_ref *ref;               /* holds the memory `image` points into */
-    vg_pool_req *preq;           /* while pending */
-    int pending;
-    int status;                  /* 0 or a VG_E_* code */
-    vg_buf json;                 /* this image's answer */
-    const void *image;
-    size_t image_len;
-    char id[33];                 /* the detection's id */
-    int storing;                 /* waiting for the store's commit */
-    int unstored;                /* the store refused the record at once (down, busy) */
-    uint8_t *jpeg;               /* the annotated image, kept when it is the answer */
-    size_t jpeg_len;
-    size_t count;                /* detections, for the JPEG answer's headers */
-} item;
-
-typedef vg_detect_opts options;
-
-typedef struct call {
-    vg_detect_api *api;
-    vg_req *req;
-    enum call_kind kind;
-    options opt;
-    body_ref *body;
-    item *items;
-    int nitems, pending;
-    char id[33];
+/* What a detection request asks for; its images are the call's. Lives until the answer. */
+typedef struct request {
+    enum kind kind;
+    vg_detect_opts opt;
+    int max_images;
     int store;                   /* record in the history (history.store, or store=) */
     char source[129];            /* recorded source: a camera name, or the route's */
-    uint64_t uid;                /* the caller, for the history */
-    char user[72];
     int want_jpeg;               /* Accept: image/jpeg: the annotated image is the answer */
-} call;
-
-static void items_release(struct call *c);
+} request;
 
 /* ------------------------------------------------------------------ */
-/* small helpers */
-
-static void
-body_unref(void *ctx)
-{
-    body_ref *b = ctx;
-    if (--b->refs == 0) {
-        free(b->data);
-        free(b);
-    }
-}
-
-
-static void
-new_id(char out[33])
-{
-    unsigned char r[16];
-    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
-        static uint64_t seq;
-        memset(r, 0, sizeof r);
-        uint64_t v = ++seq;
-        memcpy(r, &v, sizeof v);
-    }
-    for (int i = 0; i < 16; i++)
-        snprintf(out + 2 * i, 3, "%02x", r[i]);
-}
-
-
-static int
-options_from_query(vg_req *r, options *o, char *err, size_t errlen)
-{
-    static const char *const names[] = { "model", "min_confidence", "threshold", "nms", "classes", "annotate" };
-    vg_buf v;
-    vg_buf_init(&v);
-    int rc = 0;
-    for (size_t i = 0; i < sizeof names / sizeof names[0] && rc == 0; i++)
-        if (vg_req_query_get(r, names[i], &v) == 0)
-            rc = vg_detect_opts_set(o, names[i], v.data, err, errlen) < 0 ? -1 : 0;
-    vg_buf_release(&v);
-    return rc;
-}
-
+/* the request */
 
 /* The history's options ("store", "source"), then the detection options. */
 static int
-call_option(struct call *c, const char *name, const char *value, char *err, size_t errlen)
+request_option(void *ud, const char *name, const char *value, char *err, size_t errlen)
 {
+    request *q = ud;
     if (strcmp(name, "store") == 0) {
         if (!strcasecmp(value, "true") || !strcmp(value, "1") || !strcasecmp(value, "yes"))
-            c->store = 1;
+            q->store = 1;
         else if (!strcasecmp(value, "false") || !strcmp(value, "0") || !strcasecmp(value, "no"))
-            c->store = 0;
+            q->store = 0;
         else {
             snprintf(err, errlen, "store must be true or false, not '%.32s'", value);
             return -1;
@@ -139,534 +62,203 @@ call_option(struct call *c, const char *name, const char *value, char *err, size
         return 0;
     }
     if (strcmp(name, "source") == 0) {
-        if (strlen(value) >= sizeof c->source) {
-            snprintf(err, errlen, "source is longer than %zu bytes", sizeof c->source - 1);
+        if (strlen(value) >= sizeof q->source) {
+            snprintf(err, errlen, "source is longer than %zu bytes", sizeof q->source - 1);
             return -1;
         }
-        snprintf(c->source, sizeof c->source, "%s", value);
+        snprintf(q->source, sizeof q->source, "%s", value);
         return 0;
     }
-    return vg_detect_opts_set(&c->opt, name, value, err, errlen);
+    return vg_detect_opts_set(&q->opt, name, value, err, errlen);
 }
 
 
-static void
-error_json(vg_jsonw *w, int status, const char *message)
+/* {"image": base64} or {"images": [base64, ...]}, with options as members. */
+static int
+request_json(void *ud, vg_call *c, json_t *root, char *err, size_t errlen)
 {
-    vg_jsonw_key(w, "error");
-    vg_jsonw_obj(w);
-    vg_jsonw_key(w, "code");
-    vg_jsonw_cstr(w, vg_err_code(status));
-    vg_jsonw_key(w, "message");
-    vg_jsonw_cstr(w, message && *message ? message : vg_err_str(status));
+    request *q = ud;
+    if (vg_detect_opts_from_json(&q->opt, root, err, errlen) < 0)
+        return 400;
+    static const char *const hist[] = { "store", "source" };
+    for (int k = 0; k < 2; k++) {
+        json_t *member = json_object_get(root, hist[k]);
+        char sv[256];
+        if (!member)
+            continue;
+        if (json_is_boolean(member))
+            snprintf(sv, sizeof sv, "%s", json_is_true(member) ? "true" : "false");
+        else if (json_is_string(member) && json_string_length(member) < sizeof sv)
+            snprintf(sv, sizeof sv, "%s", json_string_value(member));
+        else
+            snprintf(sv, sizeof sv, "%s", "?");
+        if (request_option(q, hist[k], sv, err, errlen) < 0)
+            return 400;
+    }
+    json_t *one = json_object_get(root, "image"), *many = json_object_get(root, "images");
+    if (one && json_is_string(one))
+        return vg_call_add_base64(c, json_string_value(one), json_string_length(one), err, errlen) < 0 ? 400 : 0;
+    if (many && json_is_array(many)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(many, i, e) {
+            if ((int)i == q->max_images) {
+                snprintf(err, errlen, "more than %d images", q->max_images);
+                return 413;
+            }
+            if (!json_is_string(e)) {
+                snprintf(err, errlen, "images[%zu] is not a base64 string", i);
+                return 400;
+            }
+            if (vg_call_add_base64(c, json_string_value(e), json_string_length(e), err, errlen) < 0)
+                return 400;
+        }
+        if (q->kind == BATCH || vg_call_count(c))
+            return 0;   /* a batch may be empty; one image must be there */
+    }
+    snprintf(err, errlen, "the JSON body needs \"image\": base64 string%s",
+             q->max_images > 1 ? " or \"images\": [...]" : "");
+    return 400;
+}
+
+
+/* Reads the query, then the body, into q and the call. 0, or an HTTP status with err. */
+static int
+request_read(request *q, vg_call *c, char *err, size_t errlen)
+{
+    static const char *const query[] = { "store", "source", "model", "min_confidence", "threshold", "nms",
+                                         "classes", "annotate", NULL };
+    static const char *const fields[] = { "image", "images", "file", NULL };
+    if (vg_call_query(vg_call_req(c), query, request_option, q, err, errlen) < 0)
+        return 400;
+    vg_call_form f = { .image_fields = fields, .max_images = q->max_images, .option = request_option,
+                       .json = request_json, .ud = q };
+    int kind, status = vg_call_read(c, &f, &kind, err, errlen);
+    if (!status && vg_call_count(c) == 0 && kind == VG_CALL_MULTIPART) {
+        snprintf(err, errlen, "no 'image' field in the form");
+        status = 400;
+    } else if (!status && vg_call_count(c) == 0 && kind == VG_CALL_RAW) {
+        snprintf(err, errlen, "empty body: send the image as multipart field 'image', raw bytes or JSON");
+        status = 400;
+    }
+    return status;
+}
+
+/* ------------------------------------------------------------------ */
+/* answers, rendered once every item is in and stored */
+
+/* "error": {"code", "message"} */
+static void
+error_json(vg_jsonw *w, const char *code, const char *message)
+{
+    vg_jsonw_kobj(w, "error");
+    vg_jsonw_kstr(w, "code", code);
+    vg_jsonw_kstr(w, "message", message);
     vg_jsonw_obj_end(w);
 }
 
 
-static double
-ms(uint64_t us)
-{
-    return (double)us / 1000.0;
-}
-
-/* ------------------------------------------------------------------ */
-/* answers */
-
+/* DeepStack's errors: {"success": false, "error": {...}}, with the code and `log` on the access-log line. */
 static void
-render_detect(item *it, const vg_pool_result *res, const char *id)
+deepstack_error(vg_req *r, int status, const char *code, const char *message, const char *log)
 {
-    vg_jsonw w;
-    vg_jsonw_init(&w, &it->json);
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "id");
-    vg_jsonw_cstr(&w, id);
-    vg_jsonw_key(&w, "model");
-    vg_jsonw_cstr(&w, res->model);
-    vg_jsonw_key(&w, "backend");
-    vg_jsonw_cstr(&w, res->backend);
-    vg_jsonw_key(&w, "image");
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "width");
-    vg_jsonw_int(&w, res->width);
-    vg_jsonw_key(&w, "height");
-    vg_jsonw_int(&w, res->height);
-    vg_jsonw_obj_end(&w);
-    vg_jsonw_key(&w, "count");
-    vg_jsonw_uint(&w, res->count);
-    vg_jsonw_key(&w, "detections");
-    vg_jsonw_arr(&w);
-    for (size_t i = 0; i < res->count; i++)
-        vg_detection_json(&w, &res->detections[i], VG_DETJ_CLASS_ID | VG_DETJ_BOX);
-    vg_jsonw_arr_end(&w);
-    vg_jsonw_key(&w, "timings_ms");
-    vg_jsonw_obj(&w);
-    const char *names[] = { "queue", "decode", "infer", "post", "annotate", "total" };
-    uint64_t vals[] = { res->queue_us, res->decode_us, res->infer_us, res->post_us, res->annotate_us, res->total_us };
-    for (int i = 0; i < 6; i++) {
-        vg_jsonw_key(&w, names[i]);
-        vg_jsonw_double_prec(&w, ms(vals[i]), 4);
-    }
-    vg_jsonw_obj_end(&w);
-    if (res->jpeg && res->jpeg_len && it->call->opt.annotate) {
-        size_t olen = 0;
-        mbedtls_base64_encode(NULL, 0, &olen, res->jpeg, res->jpeg_len);
-        unsigned char *b64 = vg_xmalloc(olen + 1);
-        if (mbedtls_base64_encode(b64, olen + 1, &olen, res->jpeg, res->jpeg_len) == 0) {
-            vg_jsonw_key(&w, "annotated_jpeg");
-            vg_jsonw_str(&w, (const char *)b64, olen);
-        }
-        free(b64);
-    }
-    vg_jsonw_obj_end(&w);
+    vg_reply a;
+    vg_reply_init(&a);
+    vg_jsonw_obj(&a.w);
+    vg_jsonw_kbool(&a.w, "success", 0);
+    error_json(&a.w, code, message);
+    vg_jsonw_obj_end(&a.w);
+    vg_req_log_error(r, code, "%s", log);
+    vg_reply_send(&a, r, status);
 }
 
 
 static void
-render_deepstack(item *it, const vg_pool_result *res)
+render_detect(vg_jsonw *w, const vg_call_item *it, int annotate)
 {
-    vg_jsonw w;
-    vg_jsonw_init(&w, &it->json);
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "success");
-    vg_jsonw_bool(&w, 1);
-    vg_jsonw_key(&w, "predictions");
-    vg_jsonw_arr(&w);
-    for (size_t i = 0; i < res->count; i++)
-        vg_detection_json(&w, &res->detections[i], 0);
-    vg_jsonw_arr_end(&w);
-    vg_jsonw_key(&w, "count");
-    vg_jsonw_uint(&w, res->count);
-    vg_jsonw_key(&w, "inferenceMs");
-    vg_jsonw_uint(&w, res->infer_us / 1000);
-    vg_jsonw_key(&w, "processMs");
-    vg_jsonw_uint(&w, res->total_us / 1000);
-    vg_jsonw_key(&w, "duration");
-    vg_jsonw_uint(&w, res->total_us / 1000);
-    vg_jsonw_key(&w, "moduleId");
-    vg_jsonw_cstr(&w, "vigia");
-    vg_jsonw_key(&w, "command");
-    vg_jsonw_cstr(&w, "detect");
-    vg_jsonw_key(&w, "code");
-    vg_jsonw_int(&w, 200);
-    vg_jsonw_obj_end(&w);
+    const vg_pool_result *res = &it->res;
+    vg_render o;
+    vg_render_text(&o, w);
+    vg_jsonw_obj(w);
+    vg_jsonw_kstr(w, "id", it->id);
+    vg_render_result(&o, res, VG_DETJ_CLASS_ID | VG_DETJ_BOX);
+    if (res->jpeg && res->jpeg_len && annotate)
+        vg_render_jpeg(&o, "annotated_jpeg", res->jpeg, res->jpeg_len);
+    if (it->unstored)
+        vg_jsonw_kbool(w, "stored", 0);   /* the detections stand, but their id will not be found */
+    vg_jsonw_obj_end(w);
 }
 
 
-/* Answers the HTTP request once every item is in; frees the call. */
 static void
-finish(call *c)
+render_deepstack(vg_jsonw *w, const vg_call_item *it)
 {
-    vg_req *r = c->req;
-    vg_detect_api *api = c->api;
-    if (c->kind == CALL_BATCH) {
-        vg_buf out;
-        vg_buf_init(&out);
-        vg_buf_printf(&out, "{\"id\":\"%s\",\"count\":%d,\"results\":[", c->id, c->nitems);
-        for (int i = 0; i < c->nitems; i++) {
-            if (i)
-                vg_buf_putc(&out, ',');
-            vg_buf_append(&out, c->items[i].json.data, c->items[i].json.len);
-        }
-        vg_buf_puts(&out, "]}\n");
-        vg_req_respond_buf(r, 200, "application/json", &out);
-        vg_buf_release(&out);
-    } else {
-        item *it = &c->items[0];
-        if (it->status == 0 && c->want_jpeg && it->jpeg) {
-            /* the image is the answer; what was found rides in headers */
-            vg_req_add_header(r, "X-Detection-Id", "%s", it->id);
-            vg_req_add_header(r, "X-Detection-Count", "%zu", it->count);
-            vg_req_respond(r, 200, "image/jpeg", it->jpeg, it->jpeg_len);
-        } else if (it->status == 0) {
-            vg_buf_putc(&it->json, '\n');
-            vg_req_respond_buf(r, 200, "application/json", &it->json);
-        } else {
-            int st = vg_err_http_status(it->status);
-            if (it->status == VG_E_QUEUEFULL)
-                vg_req_add_header(r, "Retry-After", "%u", vg_pool_retry_after(api->pool, c->opt.model));
-            /* the message was rendered into json by on_answer */
-            if (c->kind == CALL_DEEPSTACK) {
-                vg_buf_putc(&it->json, '\n');
-                vg_req_log_error(r, vg_err_code(it->status), "%s", vg_err_str(it->status));
-                vg_req_respond_buf(r, st == 499 ? 400 : st, "application/json", &it->json);
+    const vg_pool_result *res = &it->res;
+    vg_render o;
+    vg_render_text(&o, w);
+    vg_jsonw_obj(w);
+    vg_jsonw_kbool(w, "success", 1);
+    vg_render_detections(&o, "predictions", res->detections, res->count, 0);
+    vg_jsonw_kuint(w, "count", res->count);
+    vg_jsonw_kuint(w, "inferenceMs", res->infer_us / 1000);
+    vg_jsonw_kuint(w, "processMs", res->total_us / 1000);
+    vg_jsonw_kuint(w, "duration", res->total_us / 1000);
+    vg_jsonw_kstr(w, "moduleId", "vigia");
+    vg_jsonw_kstr(w, "command", "detect");
+    vg_jsonw_kint(w, "code", 200);
+    if (it->unstored)
+        vg_jsonw_kbool(w, "stored", 0);
+    vg_jsonw_obj_end(w);
+}
+
+
+/* Answers the request once every item is in (and stored): the one place its answer is rendered. */
+static void
+on_done(vg_call *c, void *ud)
+{
+    request *q = ud;
+    vg_req *r = vg_call_req(c);
+    vg_call_item *it = vg_call_count(c) ? vg_call_item_at(c, 0) : NULL;   /* a batch may have none */
+    vg_reply a;
+    if (q->kind == BATCH) {
+        vg_reply_init(&a);
+        vg_jsonw_obj(&a.w);
+        vg_jsonw_kstr(&a.w, "id", vg_call_id(c));
+        vg_jsonw_kint(&a.w, "count", vg_call_count(c));
+        vg_jsonw_karr(&a.w, "results");
+        for (int i = 0; i < vg_call_count(c); i++) {
+            it = vg_call_item_at(c, i);
+            if (it->status == 0) {
+                render_detect(&a.w, it, q->opt.annotate);
             } else {
-                vg_req_error(r, st == 499 ? 400 : st, vg_err_code(it->status), "%s", vg_buf_cstr(&it->json));
+                vg_jsonw_obj(&a.w);
+                error_json(&a.w, vg_err_code(it->status), vg_call_item_message(it));
+                vg_jsonw_obj_end(&a.w);
             }
         }
-    }
-    items_release(c);
-    if (c->body)
-        body_unref(c->body);
-    free(c);
-    api->inflight--;
-}
-
-
-/* The detections stand, but their record was not stored: say that the id will not be found. */
-static void
-mark_unstored(item *it)
-{
-    if (it->json.len && it->json.data[it->json.len - 1] == '}') {
-        it->json.len--;
-        vg_buf_puts(&it->json, ",\"stored\":false}");
-    }
-}
-
-
-/* The store committed (or refused) an item's record: answer once every item is in. */
-static void
-on_stored(int status, void *ud)
-{
-    item *it = ud;
-    call *c = it->call;
-    it->storing = 0;
-    if (status != 0)
-        mark_unstored(it);
-    if (--c->pending == 0)
-        finish(c);
-}
-
-
-/* Sends an item's result to the history; its id becomes the stored record's. */
-static void
-record(item *it, const vg_pool_result *res)
-{
-    call *c = it->call;
-    vg_history *h = c->api->history;
-    int keep = vg_history_images(h);
-    vg_history_rec rec = {
-        .uid = c->uid,
-        .user = c->user,
-        .source = c->source[0] ? c->source : c->kind == CALL_DEEPSTACK ? "deepstack" : "http",
-        .model = res->model,
-        .backend = res->backend,
-        .width = res->width,
-        .height = res->height,
-        .dets = res->detections,
-        .count = res->count,
-        .queue_us = res->queue_us, .decode_us = res->decode_us, .infer_us = res->infer_us,
-        .post_us = res->post_us, .annotate_us = res->annotate_us, .total_us = res->total_us,
-    };
-    if (keep == VG_HIST_IMG_ANNOTATED && res->jpeg && res->jpeg_len) {
-        rec.image = res->jpeg;
-        rec.image_len = res->jpeg_len;
-    } else if (keep == VG_HIST_IMG_ORIGINAL) {
-        rec.image = it->image;
-        rec.image_len = it->image_len;
-    }
-    if (vg_history_record(h, &rec, it->id, on_stored, it) == 0) {
-        it->storing = 1;
+        vg_jsonw_arr_end(&a.w);
+        vg_jsonw_obj_end(&a.w);
+        vg_reply_send(&a, r, 200);
+    } else if (it->status == 0 && q->want_jpeg && it->res.jpeg) {
+        /* the image is the answer; what was found rides in headers */
+        vg_req_add_header(r, "X-Detection-Id", "%s", it->id);
+        vg_req_add_header(r, "X-Detection-Count", "%zu", it->res.count);
+        vg_req_respond(r, 200, "image/jpeg", it->res.jpeg, it->res.jpeg_len);
+    } else if (it->status == 0) {
+        vg_reply_init(&a);
+        if (q->kind == DEEPSTACK)
+            render_deepstack(&a.w, it);
+        else
+            render_detect(&a.w, it, q->opt.annotate);
+        vg_reply_send(&a, r, 200);
+    } else if (q->kind == DEEPSTACK) {
+        int st = vg_call_error_status(c, it);
+        deepstack_error(r, st, vg_err_code(it->status), vg_call_item_message(it), vg_err_str(it->status));
     } else {
-        it->unstored = 1;
-        vg_warn("history", "a detection was not stored: the store is busy or down");
+        int st = vg_call_error_status(c, it);
+        vg_req_error(r, st, vg_err_code(it->status), "%s", vg_call_item_message(it));
     }
-}
-
-
-static void
-on_answer(int status, vg_pool_result *res, void *ud)
-{
-    item *it = ud;
-    call *c = it->call;
-    it->pending = 0;
-    it->preq = NULL;
-    it->status = status;
-    if (status == 0 && c->store && c->api->history)
-        record(it, res);
-    if (status == 0) {
-        it->count = res->count;
-        if (c->kind == CALL_DEEPSTACK) {
-            render_deepstack(it, res);
-        } else if (c->want_jpeg && res->jpeg) {
-            it->jpeg = res->jpeg;   /* ours now */
-            it->jpeg_len = res->jpeg_len;
-            res->jpeg = NULL;
-        } else {
-            render_detect(it, res, it->id);
-        }
-        if (it->unstored)
-            mark_unstored(it);
-    } else if (c->kind == CALL_BATCH) {
-        vg_jsonw w;
-        vg_jsonw_init(&w, &it->json);
-        vg_jsonw_obj(&w);
-        error_json(&w, status, res->message);
-        vg_jsonw_obj_end(&w);
-    } else if (c->kind == CALL_DEEPSTACK) {
-        vg_jsonw w;
-        vg_jsonw_init(&w, &it->json);
-        vg_jsonw_obj(&w);
-        vg_jsonw_key(&w, "success");
-        vg_jsonw_bool(&w, 0);
-        error_json(&w, status, res->message);
-        vg_jsonw_obj_end(&w);
-    } else {
-        vg_buf_puts(&it->json, res->message && *res->message ? res->message : vg_err_str(status));
-    }
-    if (it->storing)
-        return;   /* on_stored answers once the record is durable */
-    if (--c->pending == 0)
-        finish(c);
-}
-
-
-static void
-on_abort(vg_req *r, void *ud)
-{
-    (void)r;
-    call *c = ud;
-    /* each cancel fires on_answer now; hold the call open until the loop is done */
-    c->pending++;
-    for (int i = 0; i < c->nitems; i++)
-        if (c->items[i].pending && c->items[i].preq)
-            vg_pool_cancel(c->items[i].preq);
-    if (--c->pending == 0)
-        finish(c);
-}
-
-
-/* Queues every item; items refused at submit are answered at once. */
-static void
-submit_all(call *c)
-{
-    vg_detect_api *api = c->api;
-    api->inflight++;
-    c->pending = c->nitems;
-    vg_req_on_abort(c->req, on_abort, c);
-    /* one extra hold so that items answered during the loop cannot finish the call early */
-    c->pending++;
-    for (int i = 0; i < c->nitems; i++) {
-        item *it = &c->items[i];
-        it->call = c;
-        vg_pool_job job;
-        memset(&job, 0, sizeof job);
-        job.image = it->image;
-        job.image_len = it->image_len;
-        job.image_free = body_unref;
-        job.image_ctx = it->ref;
-        it->ref->refs++;
-        vg_detect_opts_apply(&c->opt, &job);
-        if (c->store && api->history && vg_history_images(api->history) == VG_HIST_IMG_ANNOTATED)
-            job.annotate = 1;   /* kept in the history; the answer has it only if asked */
-        char err[256] = "";
-        it->pending = 1;
-        int rc = vg_pool_submit(api->pool, c->opt.model[0] ? c->opt.model : NULL, &job, on_answer, it,
-                                &it->preq, err, sizeof err);
-        if (rc != 0) {
-            it->ref->refs--;   /* the pool did not take it */
-            vg_pool_result res;
-            memset(&res, 0, sizeof res);
-            res.message = err;
-            on_answer(rc, &res, it);
-        }
-    }
-    if (--c->pending == 0)
-        finish(c);
-}
-
-/* ------------------------------------------------------------------ */
-/* request bodies */
-
-static call *
-call_new(vg_detect_api *api, vg_req *r, enum call_kind kind)
-{
-    call *c = vg_xcalloc(1, sizeof *c);
-    c->api = api;
-    c->req = r;
-    c->kind = kind;
-    vg_detect_opts_init(&c->opt);
-    new_id(c->id);
-    if (api->history) {
-        vg_principal who;
-        c->store = vg_history_enabled(api->history);
-        if (vg_auth_principal(r, &who)) {
-            c->uid = who.uid;
-            snprintf(c->user, sizeof c->user, "%s", who.name);
-        }
-    }
-    return c;
-}
-
-
-static void
-call_free(call *c)
-{
-    items_release(c);
-    if (c->body)
-        body_unref(c->body);
-    free(c);
-}
-
-
-static void
-add_item(call *c, body_ref *ref, const void *image, size_t len)
-{
-    c->items = vg_xrealloc(c->items, (size_t)(c->nitems + 1) * sizeof *c->items);
-    item *it = &c->items[c->nitems++];
-    memset(it, 0, sizeof *it);
-    it->ref = ref;
-    ref->refs++;
-    if (c->nitems == 1)
-        memcpy(it->id, c->id, sizeof it->id);
-    else
-        new_id(it->id);
-    it->image = image;
-    it->image_len = len;
-}
-
-
-static void
-items_release(call *c)
-{
-    for (int i = 0; i < c->nitems; i++) {
-        free(c->items[i].jpeg);
-        vg_buf_release(&c->items[i].json);
-        if (c->items[i].ref)
-            body_unref(c->items[i].ref);
-    }
-    free(c->items);
-    c->items = NULL;
-    c->nitems = 0;
-}
-
-
-static int
-base64_item(call *c, const char *b64, size_t n, char *err, size_t errlen)
-{
-    /* tolerate data URLs: "data:image/jpeg;base64,...." */
-    if (n > 5 && strncmp(b64, "data:", 5) == 0) {
-        const char *comma = memchr(b64, ',', n);
-        if (!comma) {
-            snprintf(err, errlen, "malformed data URL");
-            return -1;
-        }
-        n -= (size_t)(comma + 1 - b64);
-        b64 = comma + 1;
-    }
-    size_t cap = n / 4 * 3 + 3, olen = 0;
-    body_ref *ref = vg_xmalloc(sizeof *ref);
-    ref->data = vg_xmalloc(cap);
-    ref->refs = 1;
-    int rc = mbedtls_base64_decode((unsigned char *)ref->data, cap, &olen, (const unsigned char *)b64, n);
-    if (rc == 0)
-        add_item(c, ref, ref->data, olen);
-    else
-        snprintf(err, errlen, "the image is not valid base64");
-    body_unref(ref);   /* the item holds it now, if it was added */
-    return rc == 0 ? 0 : -1;
-}
-
-
-/* Fills the call's items and options from the request. 0, or an HTTP status with err set. */
-static int
-parse_request(call *c, vg_req *r, int max_items, char *err, size_t errlen)
-{
-    vg_str ct = vg_req_header(r, "content-type");
-    vg_buf hv;
-    vg_buf_init(&hv);
-    int bad = (vg_req_query_get(r, "store", &hv) == 0 && call_option(c, "store", hv.data, err, errlen) < 0) ||
-              (vg_req_query_get(r, "source", &hv) == 0 && call_option(c, "source", hv.data, err, errlen) < 0);
-    vg_buf_release(&hv);
-    if (bad || options_from_query(r, &c->opt, err, errlen) < 0)
-        return 400;
-    size_t len;
-    char *body = vg_req_take_body(r, &len);
-    c->body = vg_xmalloc(sizeof *c->body);
-    c->body->data = body;
-    c->body->refs = 1;
-    char boundary[VG_MULTIPART_MAX_BOUNDARY + 1];
-
-    if (ct.p && vg_multipart_boundary(ct, boundary) == 0) {
-        vg_multipart *mp = vg_xmalloc(sizeof *mp);
-        int status = 0;
-        if (vg_multipart_parse(body, len, boundary, mp, err, errlen) < 0) {
-            free(mp);
-            return 400;
-        }
-        for (int i = 0; i < mp->count && !status; i++) {
-            const vg_part *p = &mp->parts[i];
-            if (strcmp(p->name, "image") == 0 || strcmp(p->name, "images") == 0 || strcmp(p->name, "file") == 0) {
-                if (c->nitems == max_items) {
-                    snprintf(err, errlen, "more than %d images", max_items);
-                    status = 413;
-                    break;
-                }
-                add_item(c, c->body, p->data, p->len);
-            } else if (p->len < 1024) {
-                char v[1024];
-                memcpy(v, p->data, p->len);
-                v[p->len] = '\0';
-                if (call_option(c, p->name, v, err, errlen) < 0)
-                    status = 400;
-            }
-        }
-        free(mp);
-        if (!status && c->nitems == 0) {
-            snprintf(err, errlen, "no 'image' field in the form");
-            status = 400;
-        }
-        return status;
-    }
-    if (ct.p && ct.n >= 16 && strncasecmp(ct.p, "application/json", 16) == 0) {
-        json_error_t je;
-        json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-        if (!root || !json_is_object(root)) {
-            snprintf(err, errlen, "malformed JSON body: %s", root ? "not an object" : je.text);
-            json_decref(root);
-            return 400;
-        }
-        int status = vg_detect_opts_from_json(&c->opt, root, err, errlen) < 0 ? 400 : 0;
-        static const char *const hist[] = { "store", "source" };
-        for (int k = 0; k < 2 && !status; k++) {
-            json_t *member = json_object_get(root, hist[k]);
-            char sv[256];
-            if (!member)
-                continue;
-            if (json_is_boolean(member))
-                snprintf(sv, sizeof sv, "%s", json_is_true(member) ? "true" : "false");
-            else if (json_is_string(member) && json_string_length(member) < sizeof sv)
-                snprintf(sv, sizeof sv, "%s", json_string_value(member));
-            else
-                snprintf(sv, sizeof sv, "%s", "?");
-            if (call_option(c, hist[k], sv, err, errlen) < 0)
-                status = 400;
-        }
-        json_t *one = json_object_get(root, "image");
-        json_t *many = json_object_get(root, "images");
-        if (!status && one && json_is_string(one)) {
-            status = base64_item(c, json_string_value(one), json_string_length(one), err, errlen) < 0 ? 400 : 0;
-        } else if (!status && many && json_is_array(many)) {
-            size_t i;
-            json_t *e;
-            json_array_foreach(many, i, e) {
-                if ((int)i == max_items) {
-                    snprintf(err, errlen, "more than %d images", max_items);
-                    status = 413;
-                    break;
-                }
-                if (!json_is_string(e) ||
-                    base64_item(c, json_string_value(e), json_string_length(e), err, errlen) < 0) {
-                    if (!json_is_string(e))
-                        snprintf(err, errlen, "images[%zu] is not a base64 string", i);
-                    status = 400;
-                    break;
-                }
-            }
-        } else if (!status) {
-            snprintf(err, errlen, "the JSON body needs \"image\": base64 string%s",
-                     max_items > 1 ? " or \"images\": [...]" : "");
-            status = 400;
-        }
-        json_decref(root);
-        return status;
-    }
-    /* a raw image body */
-    if (len == 0) {
-        snprintf(err, errlen, "empty body: send the image as multipart field 'image', raw bytes or JSON");
-        return 400;
-    }
-    add_item(c, c->body, body, len);
-    return 0;
+    free(q);
 }
 
 /* ------------------------------------------------------------------ */
@@ -674,71 +266,59 @@ parse_request(call *c, vg_req *r, int max_items, char *err, size_t errlen)
 
 /* `model`: the route names the model (it wins over any model option), or NULL. */
 static void
-detect_common(vg_req *r, vg_detect_api *api, enum call_kind kind, const char *model)
+detect_common(vg_req *r, vg_detect_api *api, enum kind kind, const char *model)
 {
-    call *c = call_new(api, r, kind);
-    if (kind == CALL_DEEPSTACK)
-        c->opt.min_confidence = DEEPSTACK_DEFAULT_CONFIDENCE;
+    request *q = vg_xcalloc(1, sizeof *q);
+    q->kind = kind;
+    vg_detect_opts_init(&q->opt);
+    if (kind == DEEPSTACK)
+        q->opt.min_confidence = DEEPSTACK_DEFAULT_CONFIDENCE;
+    q->max_images = kind == BATCH ? vg_server_config(api->srv)->max_batch : 1;
+    q->store = api->history && vg_history_enabled(api->history);
     vg_str accept = vg_req_header(r, "accept");
-    c->want_jpeg = kind == CALL_DETECT && accept.p && memmem(accept.p, accept.n, "image/jpeg", 10) &&
+    q->want_jpeg = kind == DETECT && accept.p && memmem(accept.p, accept.n, "image/jpeg", 10) &&
                    !memmem(accept.p, accept.n, "application/json", 16);
+    vg_call *c = vg_call_create(api->pool, r, &api->inflight);
     char err[512] = "";
-    int max = kind == CALL_BATCH ? vg_server_config(api->srv)->max_batch : 1;
-    int status = parse_request(c, r, max, err, sizeof err);
-    if (c->want_jpeg)
-        c->opt.annotate = 1;
+    int status = request_read(q, c, err, sizeof err);
+    if (q->want_jpeg)
+        q->opt.annotate = 1;
     if (model)
-        snprintf(c->opt.model, sizeof c->opt.model, "%s", model);
+        snprintf(q->opt.model, sizeof q->opt.model, "%s", model);
     if (status) {
-        call_free(c);
+        vg_call_destroy(c);
         const char *code = status == 413 ? "payload_too_large" : "bad_request";
-        if (kind == CALL_DEEPSTACK) {
-            vg_buf b;
-            vg_buf_init(&b);
-            vg_jsonw w;
-            vg_jsonw_init(&w, &b);
-            vg_jsonw_obj(&w);
-            vg_jsonw_key(&w, "success");
-            vg_jsonw_bool(&w, 0);
-            vg_jsonw_key(&w, "error");
-            vg_jsonw_obj(&w);
-            vg_jsonw_key(&w, "code");
-            vg_jsonw_cstr(&w, code);
-            vg_jsonw_key(&w, "message");
-            vg_jsonw_cstr(&w, err);
-            vg_jsonw_obj_end(&w);
-            vg_jsonw_obj_end(&w);
-            vg_buf_putc(&b, '\n');
-            vg_req_log_error(r, code, "%s", err);
-            vg_req_respond_buf(r, status, "application/json", &b);
-            vg_buf_release(&b);
-            return;
-        }
-        vg_req_error(r, status, code, "%s", err);
+        if (kind == DEEPSTACK)
+            deepstack_error(r, status, code, err, err);
+        else
+            vg_req_error(r, status, code, "%s", err);
+        free(q);
         return;
     }
-    submit_all(c);
+    if (q->store && api->history)
+        vg_call_record(c, api->history, q->source[0] ? q->source : kind == DEEPSTACK ? "deepstack" : "http");
+    vg_call_submit(c, q->opt.model, &q->opt, on_done, q);
 }
 
 
 static void
 route_detect(vg_req *r, void *ud)
 {
-    detect_common(r, ud, CALL_DETECT, NULL);
+    detect_common(r, ud, DETECT, NULL);
 }
 
 
 static void
 route_batch(vg_req *r, void *ud)
 {
-    detect_common(r, ud, CALL_BATCH, NULL);
+    detect_common(r, ud, BATCH, NULL);
 }
 
 
 static void
 route_deepstack(vg_req *r, void *ud)
 {
-    detect_common(r, ud, CALL_DEEPSTACK, NULL);
+    detect_common(r, ud, DEEPSTACK, NULL);
 }
 
 
@@ -755,16 +335,8 @@ route_deepstack_custom(vg_req *r, void *ud)
         vg_req_error(r, 400, "bad_request", "malformed model name");
         return;
     }
-    detect_common(r, api, CALL_DEEPSTACK, name.data);
+    detect_common(r, api, DEEPSTACK, name.data);
     vg_buf_release(&name);
-}
-
-static int
-hook_busy(vg_server *s, void *ud)
-{
-    (void)s;
-    vg_detect_api *api = ud;
-    return api->inflight;
 }
 
 
@@ -784,11 +356,7 @@ vg_detect_api_create(vg_http *http, vg_pool *pool, vg_history *history)
     vg_http_route(http, VG_M_POST, "/v1/vision/detection", route_deepstack, api, body_max, VG_ACCESS_DETECT);
     vg_http_route(http, VG_M_POST, "/v1/vision/custom/{model}", route_deepstack_custom, api, body_max,
                   VG_ACCESS_DETECT);
-    vg_server_hooks h;
-    memset(&h, 0, sizeof h);
-    h.busy = hook_busy;
-    h.ud = api;
-    vg_server_add_hooks(api->srv, &h);
+    vg_call_count_busy(api->srv, &api->inflight);
     return api;
 }
 

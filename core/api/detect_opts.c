@@ -10,7 +10,6 @@
 
 #include <jansson.h>
 
-#include "base/jsonw.h"
 #include "pool/pool.h"
 
 void
@@ -141,14 +140,8 @@ vg_detect_opts_from_json(vg_detect_opts *o, json_t *obj, char *err, size_t errle
     json_t *v;
     json_object_foreach(obj, key, v) {
         char sv[1024];
-        if (json_is_string(v)) {
-            if (json_string_length(v) >= sizeof sv)
-                continue;   /* not an option (an inline image, say) */
-            snprintf(sv, sizeof sv, "%s", json_string_value(v));
-        } else if (json_is_number(v)) {
-            snprintf(sv, sizeof sv, "%.9g", json_number_value(v));
-        } else if (json_is_boolean(v)) {
-            snprintf(sv, sizeof sv, "%s", json_is_true(v) ? "true" : "false");
+        if (vg_detect_opts_json_text(v, sv, sizeof sv) == 0) {
+            /* an option's value (a long string is not one: an inline image, say) */
         } else if (json_is_array(v) && strcmp(key, "classes") == 0) {
             size_t n = 0, i;
             json_t *e;
@@ -166,29 +159,31 @@ vg_detect_opts_from_json(vg_detect_opts *o, json_t *obj, char *err, size_t errle
 }
 
 
-void
-vg_detection_json(vg_jsonw *w, const vg_detection *d, int flags)
+int
+vg_detect_opts_json_text(json_t *v, char *out, size_t cap)
 {
-    vg_jsonw_obj(w);
-    vg_jsonw_key(w, "label");
-    vg_jsonw_cstr(w, d->label);
-    if (flags & VG_DETJ_CLASS_ID) {
-        vg_jsonw_key(w, "class_id");
-        vg_jsonw_int(w, d->class_id);
+    if (json_is_string(v) && json_string_length(v) < cap)
+        snprintf(out, cap, "%s", json_string_value(v));
+    else if (json_is_number(v))
+        snprintf(out, cap, "%.9g", json_number_value(v));
+    else if (json_is_boolean(v))
+        snprintf(out, cap, "%s", json_is_true(v) ? "true" : "false");
+    else
+        return -1;
+    return 0;
+}
+
+
+int
+vg_detect_opts_json_list(json_t *v, char *out, size_t cap)
+{
+    size_t o = 0, i;
+    json_t *e;
+    out[0] = '\0';
+    json_array_foreach(v, i, e) {
+        if (!json_is_string(e) || o + json_string_length(e) + 2 > cap)
+            return -1;
+        o += (size_t)snprintf(out + o, cap - o, "%s%s", o ? "," : "", json_string_value(e));
     }
-    vg_jsonw_key(w, "confidence");
-    vg_jsonw_double_prec(w, d->confidence, 4);
-    if (flags & VG_DETJ_BOX) {
-        vg_jsonw_key(w, "box");
-        vg_jsonw_obj(w);
-    }
-    const char *names[] = { "x_min", "y_min", "x_max", "y_max" };
-    int vals[] = { d->x_min, d->y_min, d->x_max, d->y_max };
-    for (int i = 0; i < 4; i++) {
-        vg_jsonw_key(w, names[i]);
-        vg_jsonw_int(w, vals[i]);
-    }
-    if (flags & VG_DETJ_BOX)
-        vg_jsonw_obj_end(w);
-    vg_jsonw_obj_end(w);
+    return 0;
 }

@@ -8,11 +8,11 @@
 
 #include <stddef.h>
 
+#include "api/render.h"   /* vg_detection_json, for the users of this header that write detections */
+
 #define VG_DETECT_MAX_CLASSES 64
 
 struct vg_pool_job;
-struct vg_jsonw;
-struct vg_detection;
 struct json_t;
 
 typedef struct vg_detect_opts {
@@ -39,12 +39,13 @@ void vg_detect_opts_apply(const vg_detect_opts *o, struct vg_pool_job *job);
  */
 int vg_detect_opts_from_json(vg_detect_opts *o, struct json_t *obj, char *err, size_t errlen);
 
-/* How vg_detection_json writes a detection. */
-enum {
-    VG_DETJ_CLASS_ID = 1,   /* with "class_id" */
-    VG_DETJ_BOX = 2         /* the corners inside "box" (else flat, DeepStack style) */
-};
-/* Writes one detection as a JSON object: label, [class_id,] confidence, corners. */
-void vg_detection_json(struct vg_jsonw *w, const struct vg_detection *d, int flags);
+/*
+ * A JSON member as an option's text: a string shorter than cap, a number
+ * ("%.9g") or a boolean ("true", "false"). Returns 0, or -1 for anything
+ * else (out is then undefined).
+ */
+int vg_detect_opts_json_text(struct json_t *v, char *out, size_t cap);
+/* A JSON array of strings as a comma-separated list. Returns 0, or -1 when an element is not a string or the list does not fit. */
+int vg_detect_opts_json_list(struct json_t *v, char *out, size_t cap);
 
 #endif

@@ -11,12 +11,13 @@
 #include <strings.h>
 
 #include <jansson.h>
-#include <mbedtls/base64.h>
 
 #include "auth/auth.h"
+#include "api/call.h"
 #include "base/error.h"
 #include "api/detect_opts.h"
 #include "http/http.h"
+#include "http/reply.h"
 #include "base/jsonw.h"
 #include "base/log.h"
 #include "pipeline/model.h"
@@ -43,38 +44,16 @@ struct vg_kserve_api {
     int inflight;
 };
 
-typedef struct shared {
-    char *data;
-    int refs;
-} shared;
-
-typedef struct kitem {
-    struct kcall *call;
-    vg_pool_req *preq;
-    int pending;
-    int status;
-    char message[256];
-    const void *image;
-    size_t image_len;
-    void *own;                    /* a buffer of this item's (base64-decoded image, rawimg), or NULL */
-    vg_detection *dets;           /* labels point into `labels` */
-    char *labels;
-    size_t n;
-} kitem;
-
+/* An inference request's own parts; its images and their results are the call's. Lives until the answer. */
 typedef struct kcall {
-    vg_kserve_api *api;
-    vg_req *req;
+    vg_call *call;
     char model[VG_MODEL_NAME_MAX + 1];
     char *id;                     /* the request's id, echoed; NULL if none */
-    shared *body;
     vg_detect_opts opt;
     int binary_all;               /* parameters.binary_data_output */
     int nout;                     /* outputs to return, in order */
     int outs[OUT_COUNT];
     int out_binary[OUT_COUNT];
-    int nitems, pending;
-    kitem *items;
 } kcall;
 
 
@@ -91,29 +70,13 @@ ks_error(vg_req *r, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &b);
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "error");
-    vg_jsonw_cstr(&w, msg);
-    vg_jsonw_obj_end(&w);
-    vg_buf_putc(&b, '\n');
+    vg_reply a;
+    vg_reply_init(&a);
+    vg_jsonw_obj(&a.w);
+    vg_jsonw_kstr(&a.w, "error", msg);
+    vg_jsonw_obj_end(&a.w);
     vg_req_log_error(r, status >= 500 ? "kserve_server_error" : "kserve_bad_request", "%s", msg);
-    vg_req_respond_buf(r, status, "application/json", &b);
-    vg_buf_release(&b);
-}
-
-
-static void
-shared_unref(void *p)
-{
-    shared *s = p;
-    if (--s->refs == 0) {
-        free(s->data);
-        free(s);
-    }
+    vg_reply_send(&a, r, status);
 }
 
 
@@ -207,12 +170,9 @@ static void
 tensor_meta(vg_jsonw *w, const char *name, const char *type, const int64_t *shape, int rank)
 {
     vg_jsonw_obj(w);
-    vg_jsonw_key(w, "name");
-    vg_jsonw_cstr(w, name);
-    vg_jsonw_key(w, "datatype");
-    vg_jsonw_cstr(w, type);
-    vg_jsonw_key(w, "shape");
-    vg_jsonw_arr(w);
+    vg_jsonw_kstr(w, "name", name);
+    vg_jsonw_kstr(w, "datatype", type);
+    vg_jsonw_karr(w, "shape");
     for (int i = 0; i < rank; i++)
         vg_jsonw_int(w, shape[i]);
     vg_jsonw_arr_end(w);
@@ -228,77 +188,53 @@ route_model(vg_req *r, void *ud)
     vg_pool_model_stats st;
     if (model_params(r, api, name, &st) != 0)
         return;
-    vg_buf b;
-    vg_buf_init(&b);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &b);
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "name");
-    vg_jsonw_cstr(&w, name);
-    vg_jsonw_key(&w, "versions");
-    vg_jsonw_arr(&w);
-    vg_jsonw_cstr(&w, KS_VERSION);
-    vg_jsonw_arr_end(&w);
+    vg_reply a;
+    vg_reply_init(&a);
+    vg_jsonw *w = &a.w;
+    vg_jsonw_obj(w);
+    vg_jsonw_kstr(w, "name", name);
+    vg_jsonw_karr(w, "versions");
+    vg_jsonw_cstr(w, KS_VERSION);
+    vg_jsonw_arr_end(w);
     char platform[64];
     snprintf(platform, sizeof platform, "vigia_%s", st.backend[0] ? st.backend : "auto");
-    vg_jsonw_key(&w, "platform");
-    vg_jsonw_cstr(&w, platform);
+    vg_jsonw_kstr(w, "platform", platform);
     int64_t h = st.input_h > 0 ? st.input_h : -1, wd = st.input_w > 0 ? st.input_w : -1;
-    vg_jsonw_key(&w, "inputs");
-    vg_jsonw_arr(&w);
+    vg_jsonw_karr(w, "inputs");
     int64_t s_img[] = { -1 }, s_pix[] = { -1, -1, -1, 3 }, s_ten[] = { -1, 3, -1, -1 };
-    tensor_meta(&w, "image", "BYTES", s_img, 1);
-    tensor_meta(&w, "pixels", "UINT8", s_pix, 4);
-    tensor_meta(&w, "tensor", "FP32", s_ten, 4);
-    vg_jsonw_arr_end(&w);
-    vg_jsonw_key(&w, "outputs");
-    vg_jsonw_arr(&w);
+    tensor_meta(w, "image", "BYTES", s_img, 1);
+    tensor_meta(w, "pixels", "UINT8", s_pix, 4);
+    tensor_meta(w, "tensor", "FP32", s_ten, 4);
+    vg_jsonw_arr_end(w);
+    vg_jsonw_karr(w, "outputs");
     int64_t s_box[] = { -1, -1, 4 }, s_bn[] = { -1, -1 }, s_b[] = { -1 };
-    tensor_meta(&w, "boxes", "FP32", s_box, 3);
-    tensor_meta(&w, "scores", "FP32", s_bn, 2);
-    tensor_meta(&w, "classes", "INT32", s_bn, 2);
-    tensor_meta(&w, "labels", "BYTES", s_bn, 2);
-    tensor_meta(&w, "num_detections", "INT32", s_b, 1);
-    vg_jsonw_arr_end(&w);
+    tensor_meta(w, "boxes", "FP32", s_box, 3);
+    tensor_meta(w, "scores", "FP32", s_bn, 2);
+    tensor_meta(w, "classes", "INT32", s_bn, 2);
+    tensor_meta(w, "labels", "BYTES", s_bn, 2);
+    tensor_meta(w, "num_detections", "INT32", s_b, 1);
+    vg_jsonw_arr_end(w);
     /* vigia's own: what the inputs mean for this model */
-    vg_jsonw_key(&w, "parameters");
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "state");
-    vg_jsonw_cstr(&w, st.state);
-    vg_jsonw_key(&w, "network_width");
-    vg_jsonw_int(&w, wd);
-    vg_jsonw_key(&w, "network_height");
-    vg_jsonw_int(&w, h);
-    vg_jsonw_key(&w, "classes");
-    vg_jsonw_int(&w, st.classes);
-    vg_jsonw_key(&w, "threshold");
-    vg_jsonw_double_prec(&w, st.threshold, 4);
-    vg_jsonw_key(&w, "max_batch");
-    vg_jsonw_int(&w, vg_server_config(api->srv)->max_batch);
-    vg_jsonw_obj_end(&w);
-    vg_jsonw_obj_end(&w);
-    vg_buf_putc(&b, '\n');
-    vg_req_respond_buf(r, 200, "application/json", &b);
-    vg_buf_release(&b);
+    vg_jsonw_kobj(w, "parameters");
+    vg_jsonw_kstr(w, "state", st.state);
+    vg_jsonw_kint(w, "network_width", wd);
+    vg_jsonw_kint(w, "network_height", h);
+    vg_jsonw_kint(w, "classes", st.classes);
+    vg_jsonw_kdouble(w, "threshold", st.threshold, 4);
+    vg_jsonw_kint(w, "max_batch", vg_server_config(api->srv)->max_batch);
+    vg_jsonw_obj_end(w);
+    vg_jsonw_obj_end(w);
+    vg_reply_send(&a, r, 200);
 }
 
 /* ------------------------------------------------------------------ */
 /* inference: the answer */
 
 static void
-call_free(kcall *c)
+kcall_free(kcall *q)
 {
-    for (int i = 0; i < c->nitems; i++) {
-        kitem *it = &c->items[i];
-        free(it->dets);
-        free(it->labels);
-        free(it->own);
-    }
-    free(c->items);
-    free(c->id);
-    if (c->body)
-        shared_unref(c->body);
-    free(c);
+    free(q->id);
+    free(q);
 }
 
 
@@ -321,21 +257,21 @@ put_f32(vg_buf *b, float f)
 
 /* One output's elements, as binary (little-endian) or as a JSON array. */
 static void
-output_data(const kcall *c, int o, size_t nmax, vg_buf *bin, vg_jsonw *w)
+output_data(vg_call *c, int o, size_t nmax, vg_buf *bin, vg_jsonw *w)
 {
     if (w)
         vg_jsonw_arr(w);
-    for (int i = 0; i < c->nitems; i++) {
-        const kitem *it = &c->items[i];
+    for (int i = 0; i < vg_call_count(c); i++) {
+        const vg_pool_result *res = &vg_call_item_at(c, i)->res;
         if (o == OUT_NUM) {
             if (w)
-                vg_jsonw_uint(w, it->n);
+                vg_jsonw_uint(w, res->count);
             else
-                put_u32(bin, (uint32_t)it->n);
+                put_u32(bin, (uint32_t)res->count);
             continue;
         }
         for (size_t k = 0; k < nmax; k++) {
-            const vg_detection *d = k < it->n ? &it->dets[k] : NULL;
+            const vg_detection *d = k < res->count ? &res->detections[k] : NULL;
             switch (o) {
             case OUT_BOXES: {
                 float v[4] = { 0, 0, 0, 0 };
@@ -383,178 +319,80 @@ output_data(const kcall *c, int o, size_t nmax, vg_buf *bin, vg_jsonw *w)
 }
 
 
+/* Answers once every image is in: the outputs, or the first image's failure. */
 static void
-finish(kcall *c)
+on_done(vg_call *c, void *ud)
 {
-    vg_req *r = c->req;
-    vg_kserve_api *api = c->api;
-    for (int i = 0; i < c->nitems; i++) {
-        const kitem *it = &c->items[i];
+    kcall *q = ud;
+    vg_req *r = vg_call_req(c);
+    int n = vg_call_count(c);
+    for (int i = 0; i < n; i++) {
+        const vg_call_item *it = vg_call_item_at(c, i);
         if (it->status == 0)
             continue;
-        /* one tensor in, one answer out: an image that fails fails the request */
-        int st = vg_err_http_status(it->status);
-        if (it->status == VG_E_QUEUEFULL)
-            vg_req_add_header(r, "Retry-After", "%u", vg_pool_retry_after(api->pool, c->model));
-        if (c->nitems > 1)
-            ks_error(r, st == 499 ? 400 : st, "image %d: %s", i, it->message[0] ? it->message : vg_err_str(it->status));
+        /* one tensor in, one answer out: an image that fails fails the request (reasons cut at 255 bytes) */
+        int st = vg_call_error_status(c, it);
+        if (n > 1)
+            ks_error(r, st, "image %d: %.255s", i, vg_call_item_message(it));
         else
-            ks_error(r, st == 499 ? 400 : st, "%s", it->message[0] ? it->message : vg_err_str(it->status));
+            ks_error(r, st, "%.255s", vg_call_item_message(it));
         goto out;
     }
     size_t nmax = 0;
-    for (int i = 0; i < c->nitems; i++)
-        if (c->items[i].n > nmax)
-            nmax = c->items[i].n;
-    vg_buf head, bin;
-    vg_buf_init(&head);
+    for (int i = 0; i < n; i++)
+        if (vg_call_item_at(c, i)->res.count > nmax)
+            nmax = vg_call_item_at(c, i)->res.count;
+    vg_reply a;   /* the JSON head; binary outputs follow it */
+    vg_reply_init(&a);
+    vg_jsonw *w = &a.w;
+    vg_buf bin;
     vg_buf_init(&bin);
-    vg_jsonw w;
-    vg_jsonw_init(&w, &head);
-    vg_jsonw_obj(&w);
-    vg_jsonw_key(&w, "model_name");
-    vg_jsonw_cstr(&w, c->model);
-    vg_jsonw_key(&w, "model_version");
-    vg_jsonw_cstr(&w, KS_VERSION);
-    if (c->id) {
-        vg_jsonw_key(&w, "id");
-        vg_jsonw_cstr(&w, c->id);
+    vg_jsonw_obj(w);
+    vg_jsonw_kstr(w, "model_name", q->model);
+    vg_jsonw_kstr(w, "model_version", KS_VERSION);
+    if (q->id) {
+        vg_jsonw_kstr(w, "id", q->id);
     }
-    vg_jsonw_key(&w, "outputs");
-    vg_jsonw_arr(&w);
+    vg_jsonw_karr(w, "outputs");
     int any_binary = 0;
-    for (int k = 0; k < c->nout; k++) {
-        int o = c->outs[k];
-        vg_jsonw_obj(&w);
-        vg_jsonw_key(&w, "name");
-        vg_jsonw_cstr(&w, out_names[o]);
-        vg_jsonw_key(&w, "datatype");
-        vg_jsonw_cstr(&w, out_types[o]);
-        vg_jsonw_key(&w, "shape");
-        vg_jsonw_arr(&w);
-        vg_jsonw_int(&w, c->nitems);
+    for (int k = 0; k < q->nout; k++) {
+        int o = q->outs[k];
+        vg_jsonw_obj(w);
+        vg_jsonw_kstr(w, "name", out_names[o]);
+        vg_jsonw_kstr(w, "datatype", out_types[o]);
+        vg_jsonw_karr(w, "shape");
+        vg_jsonw_int(w, n);
         if (o != OUT_NUM)
-            vg_jsonw_uint(&w, nmax);
+            vg_jsonw_uint(w, nmax);
         if (o == OUT_BOXES)
-            vg_jsonw_int(&w, 4);
-        vg_jsonw_arr_end(&w);
-        if (c->out_binary[o]) {
+            vg_jsonw_int(w, 4);
+        vg_jsonw_arr_end(w);
+        if (q->out_binary[o]) {
             size_t before = bin.len;
             output_data(c, o, nmax, &bin, NULL);
-            vg_jsonw_key(&w, "parameters");
-            vg_jsonw_obj(&w);
-            vg_jsonw_key(&w, "binary_data_size");
-            vg_jsonw_uint(&w, bin.len - before);
-            vg_jsonw_obj_end(&w);
+            vg_jsonw_kobj(w, "parameters");
+            vg_jsonw_kuint(w, "binary_data_size", bin.len - before);
+            vg_jsonw_obj_end(w);
             any_binary = 1;
         } else {
-            vg_jsonw_key(&w, "data");
-            output_data(c, o, nmax, NULL, &w);
+            vg_jsonw_key(w, "data");
+            output_data(c, o, nmax, NULL, w);
         }
-        vg_jsonw_obj_end(&w);
+        vg_jsonw_obj_end(w);
     }
-    vg_jsonw_arr_end(&w);
-    vg_jsonw_obj_end(&w);
+    vg_jsonw_arr_end(w);
+    vg_jsonw_obj_end(w);
     if (any_binary) {
-        vg_req_add_header(r, "Inference-Header-Content-Length", "%zu", head.len);
-        vg_buf_append(&head, bin.data, bin.len);
-        vg_req_respond_buf(r, 200, "application/octet-stream", &head);
+        vg_req_add_header(r, "Inference-Header-Content-Length", "%zu", a.buf.len);
+        vg_buf_append(&a.buf, bin.data, bin.len);
+        vg_req_respond_buf(r, 200, "application/octet-stream", &a.buf);
+        vg_reply_release(&a);
     } else {
-        vg_buf_putc(&head, '\n');
-        vg_req_respond_buf(r, 200, "application/json", &head);
+        vg_reply_send(&a, r, 200);
     }
-    vg_buf_release(&head);
     vg_buf_release(&bin);
 out:
-    call_free(c);
-    api->inflight--;
-}
-
-
-static void
-on_answer(int status, vg_pool_result *res, void *ud)
-{
-    kitem *it = ud;
-    kcall *c = it->call;
-    it->pending = 0;
-    it->preq = NULL;
-    it->status = status;
-    snprintf(it->message, sizeof it->message, "%s", res->message ? res->message : "");
-    if (status == 0 && res->count) {
-        size_t lsize = 0;
-        for (size_t i = 0; i < res->count; i++)
-            lsize += strlen(res->detections[i].label) + 1;
-        it->dets = vg_xmalloc(res->count * sizeof *it->dets);
-        it->labels = vg_xmalloc(lsize);
-        char *p = it->labels;
-        for (size_t i = 0; i < res->count; i++) {
-            it->dets[i] = res->detections[i];
-            size_t l = strlen(res->detections[i].label) + 1;
-            memcpy(p, res->detections[i].label, l);
-            it->dets[i].label = p;
-            p += l;
-        }
-        it->n = res->count;
-    }
-    if (--c->pending == 0)
-        finish(c);
-}
-
-
-static void
-on_abort(vg_req *r, void *ud)
-{
-    (void)r;
-    kcall *c = ud;
-    c->pending++;
-    for (int i = 0; i < c->nitems; i++)
-        if (c->items[i].pending && c->items[i].preq)
-            vg_pool_cancel(c->items[i].preq);
-    if (--c->pending == 0)
-        finish(c);
-}
-
-
-static void
-submit_all(kcall *c)
-{
-    vg_kserve_api *api = c->api;
-    api->inflight++;
-    vg_req_on_abort(c->req, on_abort, c);
-    c->pending = c->nitems + 1;
-    for (int i = 0; i < c->nitems; i++) {
-        kitem *it = &c->items[i];
-        it->call = c;
-        vg_pool_job job;
-        memset(&job, 0, sizeof job);
-        job.image = it->image;
-        job.image_len = it->image_len;
-        if (it->own) {
-            /* the pool frees it when it is done with it (maybe after our callback) */
-            job.image_free = free;
-            job.image_ctx = it->own;
-        } else {
-            job.image_free = shared_unref;
-            job.image_ctx = c->body;
-            c->body->refs++;
-        }
-        vg_detect_opts_apply(&c->opt, &job);
-        it->pending = 1;
-        char err[256] = "";
-        int rc = vg_pool_submit(api->pool, c->model, &job, on_answer, it, &it->preq, err, sizeof err);
-        if (rc == 0)
-            it->own = NULL;   /* the pool's now */
-        if (rc != 0) {
-            if (!it->own)
-                c->body->refs--;
-            vg_pool_result res;
-            memset(&res, 0, sizeof res);
-            res.message = err;
-            on_answer(rc, &res, it);
-        }
-    }
-    if (--c->pending == 0)
-        finish(c);
+    kcall_free(q);
 }
 
 /* ------------------------------------------------------------------ */
@@ -661,42 +499,11 @@ collect_str(json_t *v, uint64_t i, void *ud)
 }
 
 
-/* Decodes base64 (or a data URL) into a new buffer. */
-static int
-decode_b64(const char *s, size_t n, uint8_t **out, size_t *olen)
-{
-    if (n > 5 && strncmp(s, "data:", 5) == 0) {
-        const char *comma = memchr(s, ',', n);
-        if (!comma)
-            return -1;
-        n -= (size_t)(comma + 1 - s);
-        s = comma + 1;
-    }
-    size_t cap = n / 4 * 3 + 3;
-    *out = vg_xmalloc(cap);
-    if (mbedtls_base64_decode(*out, cap, olen, (const unsigned char *)s, n) != 0 || *olen == 0) {
-        free(*out);
-        *out = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-
-static void
-add_items(kcall *c, int n)
-{
-    c->items = vg_xcalloc((size_t)n, sizeof *c->items);
-    c->nitems = n;
-}
-
-
 /* Turns the input tensor into one pool image per batch element. 0, or an HTTP status with err. */
 static int
-build_items(kcall *c, const kinput *in, char *err, size_t errlen)
+build_items(vg_call *c, const kinput *in, char *err, size_t errlen)
 {
     int b = (int)in->shape[0];
-    add_items(c, b);
     if (in->kind == IN_IMAGE) {
         if (in->bin) {
             /* each element: a 4-byte little-endian length, then the bytes */
@@ -713,8 +520,7 @@ build_items(kcall *c, const kinput *in, char *err, size_t errlen)
                              (size_t)(end - p));
                     return 400;
                 }
-                c->items[i].image = p;
-                c->items[i].image_len = l;
+                vg_call_add(c, p, l);
                 p += l;
             }
             if (p != end) {
@@ -735,16 +541,12 @@ build_items(kcall *c, const kinput *in, char *err, size_t errlen)
             snprintf(err, errlen, "the data holds more elements than the shape's %d", b);
         }
         for (int i = 0; rc == 0 && i < b; i++) {
-            uint8_t *img;
-            size_t len;
-            if (decode_b64(json_string_value(strs[i]), json_string_length(strs[i]), &img, &len) != 0) {
+            /* an empty image is no image either */
+            if (vg_call_add_base64(c, json_string_value(strs[i]), json_string_length(strs[i]), err, errlen) <= 0) {
                 snprintf(err, errlen, "BYTES element %d is not base64 (images in JSON are base64-encoded)", i);
                 rc = -1;
                 break;
             }
-            c->items[i].own = img;
-            c->items[i].image = img;
-            c->items[i].image_len = len;
         }
         free(strs);
         return rc == 0 ? 0 : 400;
@@ -786,9 +588,7 @@ build_items(kcall *c, const kinput *in, char *err, size_t errlen)
         uint8_t *buf = vg_xmalloc(VG_RAWIMG_HEADER + per);
         vg_rawimg_header(&d, buf);
         memcpy(buf + VG_RAWIMG_HEADER, src + (size_t)i * per, per);
-        c->items[i].own = buf;
-        c->items[i].image = buf;
-        c->items[i].image_len = VG_RAWIMG_HEADER + per;
+        vg_call_add_owned(c, buf, VG_RAWIMG_HEADER + per);
     }
     free(all);
     return 0;
@@ -797,9 +597,9 @@ build_items(kcall *c, const kinput *in, char *err, size_t errlen)
 
 /* Reads the one input. 0, or an HTTP status with err. */
 static int
-parse_input(kcall *c, json_t *inputs, const uint8_t *bin, size_t bin_len, kinput *in, char *err, size_t errlen)
+parse_input(const vg_config *cfg, json_t *inputs, const uint8_t *bin, size_t bin_len, kinput *in, char *err,
+            size_t errlen)
 {
-    const vg_config *cfg = vg_server_config(c->api->srv);
     memset(in, 0, sizeof *in);
     if (!json_is_array(inputs) || json_array_size(inputs) != 1) {
         snprintf(err, errlen, "\"inputs\" must list exactly one tensor: \"image\" (BYTES), \"pixels\" (UINT8) or \"tensor\" (FP32)");
@@ -910,7 +710,7 @@ parse_input(kcall *c, json_t *inputs, const uint8_t *bin, size_t bin_len, kinput
 
 /* Request parameters (thresholds, classes, binary_data_output) and outputs. 0 or 400 with err. */
 static int
-parse_options(kcall *c, json_t *root, char *err, size_t errlen)
+parse_options(kcall *q, json_t *root, char *err, size_t errlen)
 {
     json_t *params = json_object_get(root, "parameters");
     if (params && !json_is_object(params)) {
@@ -926,38 +726,30 @@ parse_options(kcall *c, json_t *root, char *err, size_t errlen)
                 snprintf(err, errlen, "binary_data_output must be true or false");
                 return 400;
             }
-            c->binary_all = json_is_true(v);
+            q->binary_all = json_is_true(v);
             continue;
         }
         if (strcmp(key, "min_confidence") && strcmp(key, "threshold") && strcmp(key, "nms") && strcmp(key, "classes"))
             continue;   /* parameters of other servers are not errors */
-        if (json_is_number(v)) {
-            snprintf(sv, sizeof sv, "%.9g", json_number_value(v));
-        } else if (json_is_string(v) && json_string_length(v) < sizeof sv) {
-            snprintf(sv, sizeof sv, "%s", json_string_value(v));
+        if (!json_is_boolean(v) && vg_detect_opts_json_text(v, sv, sizeof sv) == 0) {
+            /* a number, or a string */
         } else if (json_is_array(v) && !strcmp(key, "classes")) {
-            size_t o = 0, i;
-            json_t *e;
-            sv[0] = '\0';
-            json_array_foreach(v, i, e) {
-                if (!json_is_string(e) || o + json_string_length(e) + 2 > sizeof sv) {
-                    snprintf(err, errlen, "\"classes\" must be a short list of labels");
-                    return 400;
-                }
-                o += (size_t)snprintf(sv + o, sizeof sv - o, "%s%s", o ? "," : "", json_string_value(e));
+            if (vg_detect_opts_json_list(v, sv, sizeof sv) < 0) {
+                snprintf(err, errlen, "\"classes\" must be a short list of labels");
+                return 400;
             }
         } else {
             snprintf(err, errlen, "parameter '%s' has the wrong type", key);
             return 400;
         }
-        if (vg_detect_opts_set(&c->opt, key, sv, err, errlen) < 0)
+        if (vg_detect_opts_set(&q->opt, key, sv, err, errlen) < 0)
             return 400;
     }
     json_t *outs = json_object_get(root, "outputs");
     if (!outs) {
         for (int o = 0; o < OUT_COUNT; o++) {
-            c->outs[c->nout++] = o;
-            c->out_binary[o] = c->binary_all;
+            q->outs[q->nout++] = o;
+            q->out_binary[o] = q->binary_all;
         }
         return 0;
     }
@@ -978,8 +770,8 @@ parse_options(kcall *c, json_t *root, char *err, size_t errlen)
                      json_is_string(name) ? json_string_value(name) : "?");
             return 400;
         }
-        for (int x = 0; x < c->nout; x++)
-            if (c->outs[x] == k) {
+        for (int x = 0; x < q->nout; x++)
+            if (q->outs[x] == k) {
                 snprintf(err, errlen, "output '%s' is asked for twice", out_names[k]);
                 return 400;
             }
@@ -988,8 +780,8 @@ parse_options(kcall *c, json_t *root, char *err, size_t errlen)
             snprintf(err, errlen, "output '%s': parameters.binary_data must be true or false", out_names[k]);
             return 400;
         }
-        c->outs[c->nout++] = k;
-        c->out_binary[k] = bd ? json_is_true(bd) : c->binary_all;
+        q->outs[q->nout++] = k;
+        q->out_binary[k] = bd ? json_is_true(bd) : q->binary_all;
     }
     return 0;
 }
@@ -1034,17 +826,14 @@ route_infer(vg_req *r, void *ud)
         return;
     }
 
-    kcall *c = vg_xcalloc(1, sizeof *c);
-    c->api = api;
-    c->req = r;
-    snprintf(c->model, sizeof c->model, "%s", name);
-    vg_detect_opts_init(&c->opt);
+    kcall *q = vg_xcalloc(1, sizeof *q);
+    q->call = vg_call_create(api->pool, r, &api->inflight);
+    snprintf(q->model, sizeof q->model, "%s", name);
+    vg_detect_opts_init(&q->opt);
     size_t len;
-    c->body = vg_xcalloc(1, sizeof *c->body);
-    c->body->refs = 1;
-    c->body->data = vg_req_take_body(r, &len);
+    const char *data = vg_call_take_body(q->call, &len);
     json_error_t je;
-    json_t *root = json_loadb(c->body->data, hlen, JSON_REJECT_DUPLICATES, &je);
+    json_t *root = json_loadb(data, hlen, JSON_REJECT_DUPLICATES, &je);
     int status = 0;
     kinput in;
     if (!root || !json_is_object(root)) {
@@ -1059,32 +848,25 @@ route_infer(vg_req *r, void *ud)
         goto fail;
     }
     if (id)
-        c->id = vg_xstrdup(json_string_value(id));
-    if ((status = parse_options(c, root, err, sizeof err)) != 0)
+        q->id = vg_xstrdup(json_string_value(id));
+    if ((status = parse_options(q, root, err, sizeof err)) != 0)
         goto fail;
-    if ((status = parse_input(c, json_object_get(root, "inputs"), (const uint8_t *)c->body->data + hlen, len - hlen,
-                              &in, err, sizeof err)) != 0)
+    if ((status = parse_input(vg_server_config(api->srv), json_object_get(root, "inputs"),
+                              (const uint8_t *)data + hlen, len - hlen, &in, err, sizeof err)) != 0)
         goto fail;
-    if ((status = build_items(c, &in, err, sizeof err)) != 0)
+    if ((status = build_items(q->call, &in, err, sizeof err)) != 0)
         goto fail;
     json_decref(root);
-    submit_all(c);
+    vg_call_submit(q->call, q->model, &q->opt, on_done, q);
     return;
 fail:
     json_decref(root);
     ks_error(r, status, "%s", err);
-    call_free(c);
+    vg_call_destroy(q->call);
+    kcall_free(q);
 }
 
 /* ------------------------------------------------------------------ */
-
-static int
-hook_busy(vg_server *s, void *ud)
-{
-    (void)s;
-    return ((vg_kserve_api *)ud)->inflight;
-}
-
 
 vg_kserve_api *
 vg_kserve_api_create(vg_http *http, vg_pool *pool)
@@ -1105,11 +887,7 @@ vg_kserve_api_create(vg_http *http, vg_pool *pool)
     vg_http_route(http, VG_M_POST, "/v2/models/{name}/infer", route_infer, api, body_max, VG_ACCESS_DETECT);
     vg_http_route(http, VG_M_POST, "/v2/models/{name}/versions/{version}/infer", route_infer, api, body_max,
                   VG_ACCESS_DETECT);
-    vg_server_hooks h;
-    memset(&h, 0, sizeof h);
-    h.busy = hook_busy;
-    h.ud = api;
-    vg_server_add_hooks(srv, &h);
+    vg_call_count_busy(srv, &api->inflight);
     return api;
 }
 

@@ -7,6 +7,7 @@
 
 #include "auth/auth.h"
 #include "base/buf.h"
+#include "base/list.h"
 #include "net/conn.h"
 #include "http/http.h"
 #include "base/log.h"
@@ -14,13 +15,10 @@
 #include "net/server.h"
 #include "api/stream_api.h"
 
-#define STREAM_ID_MAX 64
-
 struct vg_mjpeg_api {
     vg_server *srv;
     vg_stream_api *streams;
-    struct viewer *viewers;
-    int nviewers;
+    vg_list viewers;              /* newest first */
     vg_series *m_frames, *m_skipped;
 };
 
@@ -34,10 +32,10 @@ typedef struct part {
 typedef struct viewer {
     vg_mjpeg_api *api;            /* NULL once the api is gone */
     vg_conn *conn;
-    char stream[STREAM_ID_MAX + 1];
+    char stream[VG_STREAM_ID_MAX + 1];
     part *next_part;              /* the newest frame, waiting for the connection to drain */
     uint64_t sent, skipped;
-    struct viewer *prev, *next;
+    vg_link link;                 /* in api->viewers, while the api lives */
 } viewer;
 
 
@@ -69,7 +67,7 @@ static int
 tap_wants(const char *stream_id, void *ud)
 {
     vg_mjpeg_api *api = ud;
-    for (viewer *v = api->viewers; v; v = v->next)
+    vg_list_each(v, &api->viewers, viewer, link)
         if (strcmp(v->stream, stream_id) == 0)
             return 1;
     return 0;
@@ -81,7 +79,7 @@ tap_frame(const char *stream_id, const void *jpeg, size_t len, void *ud)
 {
     vg_mjpeg_api *api = ud;
     part *p = NULL;
-    for (viewer *v = api->viewers; v; v = v->next) {
+    vg_list_each(v, &api->viewers, viewer, link) {
         if (strcmp(v->stream, stream_id) != 0 || !v->conn)
             continue;
         if (!p) {
@@ -155,15 +153,8 @@ mj_on_close(vg_conn *c)
 {
     viewer *v = vg_conn_proto_ctx(c);
     vg_mjpeg_api *api = v->api;
-    if (api) {
-        if (v->prev)
-            v->prev->next = v->next;
-        else
-            api->viewers = v->next;
-        if (v->next)
-            v->next->prev = v->prev;
-        api->nviewers--;
-    }
+    if (api)
+        vg_list_remove(&api->viewers, &v->link);
     vg_debug("mjpeg", "%s: viewer of '%s' gone after %llu frames (%llu skipped)", vg_conn_peer(c), v->stream,
              (unsigned long long)v->sent, (unsigned long long)v->skipped);
     part_unref(v->next_part);
@@ -186,21 +177,6 @@ static const vg_proto mjpeg_proto = {
 };
 
 
-static int
-id_valid(const char *s, size_t n)
-{
-    if (n == 0 || n > STREAM_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-              ch == '_' || ch == '-'))
-            return 0;
-    }
-    return 1;
-}
-
-
 static void
 route_mjpeg(vg_req *r, void *ud)
 {
@@ -209,8 +185,8 @@ route_mjpeg(vg_req *r, void *ud)
     vg_str raw = vg_req_param(r, 0);
     vg_buf b;
     vg_buf_init(&b);
-    char id[STREAM_ID_MAX + 1];
-    int ok = vg_url_decode(raw.p, raw.n, &b, 0) == 0 && id_valid(b.data, b.len);
+    char id[VG_STREAM_ID_MAX + 1];
+    int ok = vg_url_decode(raw.p, raw.n, &b, 0) == 0 && vg_stream_id_valid(b.data, b.len);
     if (ok)
         memcpy(id, b.data, b.len + 1);
     vg_buf_release(&b);
@@ -226,9 +202,10 @@ route_mjpeg(vg_req *r, void *ud)
         vg_req_error(r, 404, "no_such_stream", "no live stream '%s' (a /v1/stream client names it with ?stream=)", id);
         return;
     }
-    if (api->nviewers >= cfg->mjpeg_max_viewers) {
+    if ((int)api->viewers.n >= cfg->mjpeg_max_viewers) {
         vg_req_add_header(r, "Retry-After", "5");
-        vg_req_error(r, 503, "too_many_viewers", "%d MJPEG viewers already (mjpeg.max_viewers)", api->nviewers);
+        vg_req_error(r, 503, "too_many_viewers", "%d MJPEG viewers already (mjpeg.max_viewers)",
+                     (int)api->viewers.n);
         return;
     }
     vg_req_add_header(r, "Cache-Control", "no-cache, no-store, must-revalidate");
@@ -249,11 +226,7 @@ route_mjpeg(vg_req *r, void *ud)
         return;
     }
     v->conn = c;
-    v->next = api->viewers;
-    if (api->viewers)
-        api->viewers->prev = v;
-    api->viewers = v;
-    api->nviewers++;
+    vg_list_push_front(&api->viewers, &v->link);
     vg_info("mjpeg", "%s watches stream '%s'", vg_conn_peer(c), id);
 }
 
@@ -262,7 +235,7 @@ static void
 collect_viewers(vg_metric *m, void *ud)
 {
     vg_mjpeg_api *api = ud;
-    vg_series_set(vg_metrics_single(m), api->nviewers);
+    vg_series_set(vg_metrics_single(m), (double)api->viewers.n);
 }
 
 
@@ -297,9 +270,9 @@ vg_mjpeg_api_destroy(vg_mjpeg_api *api)
     vg_stream_tap none;
     memset(&none, 0, sizeof none);
     vg_stream_api_set_tap(api->streams, &none);
-    while (api->viewers) {
-        viewer *v = api->viewers;
-        api->viewers = v->next;
+    while (!vg_list_empty(&api->viewers)) {
+        viewer *v = vg_list_first(&api->viewers, viewer, link);
+        vg_list_remove(&api->viewers, &v->link);
         v->api = NULL;
         vg_conn_close(v->conn, "shutting down");
     }

@@ -8,10 +8,13 @@
 #include <time.h>
 
 #include <jansson.h>
-#include <mbedtls/base64.h>
 
+#include "base/base64.h"
 #include "base/error.h"
+#include "base/list.h"
+#include "api/call.h"
 #include "api/detect_opts.h"
+#include "api/render.h"
 #include "auth/auth.h"
 #include "api/history_api.h"
 #include "http/http.h"
@@ -22,7 +25,6 @@
 #include "http/wire.h"
 #include "http/ws.h"
 
-#define STREAM_ID_MAX 64
 #define CONTROL_MAX (64 * 1024)    /* largest text control message */
 #define RING 64                     /* answers kept for fps and latency */
 #define MAX_FILTER_STREAMS 16
@@ -43,7 +45,7 @@ typedef struct stream {
     struct vg_stream_api *api;
     vg_ws *ws;                  /* NULL once the connection is gone */
     int msgpack;
-    char id[STREAM_ID_MAX + 1];
+    char id[VG_STREAM_ID_MAX + 1];
     vg_detect_opts opt;         /* the stream's settings */
     json_t *next_ts;            /* from a "frame" envelope, for the next binary frame */
     vg_detect_opts next_opt;
@@ -65,7 +67,7 @@ typedef struct stream {
     ev_tstamp stored_at;        /* last answer kept in the history */
     char stored_labels[512];    /* its labels, sorted and joined */
     uint64_t stored;
-    struct stream *prev, *next;
+    vg_link link;               /* in api->streams */
 } stream;
 
 typedef struct observer {
@@ -80,16 +82,15 @@ typedef struct observer {
     int nlabels;
     float min_confidence;
     uint64_t dropped;
-    struct observer *prev, *next;
+    vg_link link;               /* in api->observers */
 } observer;
 
 struct vg_stream_api {
     vg_server *srv;
     vg_pool *pool;
     vg_history *history;        /* NULL: answers are not stored */
-    stream *streams;
-    observer *observers;
-    int nstreams, nobservers;
+    vg_list streams;            /* the /v1/stream clients, newest first */
+    vg_list observers;          /* the /v1/live clients, newest first */
     ev_timer tick;
     uint64_t model_ok_prev[64];
     char model_names[64][64];
@@ -111,11 +112,10 @@ unix_ms(void)
 }
 
 
-static int
-id_valid(const char *s)
+int
+vg_stream_id_valid(const char *s, size_t n)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > STREAM_ID_MAX)
+    if (n == 0 || n > VG_STREAM_ID_MAX)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
@@ -247,7 +247,7 @@ static void
 broadcast(vg_stream_api *api, const char *stream_id, json_t *answer)
 {
     json_t *dets = json_object_get(answer, "detections");
-    for (observer *o = api->observers; o; o = o->next) {
+    vg_list_each(o, &api->observers, observer, link) {
         if (o->nstreams && !in_list(o->streams, o->nstreams, stream_id))
             continue;
         json_t *msg = answer;
@@ -286,7 +286,7 @@ metrics_message(vg_stream_api *api)
 {
     double now = ev_now(vg_server_loop(api->srv));
     json_t *streams = json_array();
-    for (stream *s = api->streams; s; s = s->next) {
+    vg_list_each(s, &api->streams, stream, link) {
         double fps, p50, p99;
         ring_stats(s, now, &fps, &p50, &p99);
         json_array_append_new(streams, json_pack("{s:s, s:s, s:f, s:{s:f, s:f}, s:I, s:I, s:I, s:I, s:I, s:b}",
@@ -324,8 +324,8 @@ metrics_message(vg_stream_api *api)
             "restarts", (json_int_t)m.restarts));
     }
     return json_pack("{s:s, s:I, s:i, s:i, s:i, s:o, s:o}", "type", "metrics", "ts", unix_ms(),
-                     "connections", vg_server_connection_count(api->srv), "streams_open", api->nstreams,
-                     "observers", api->nobservers, "streams", streams, "models", models);
+                     "connections", vg_server_connection_count(api->srv), "streams_open", (int)api->streams.n,
+                     "observers", (int)api->observers.n, "streams", streams, "models", models);
 }
 
 
@@ -335,10 +335,10 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     vg_stream_api *api = w->data;
-    if (!api->observers)
+    if (vg_list_empty(&api->observers))
         return;
     json_t *m = metrics_message(api);
-    for (observer *o = api->observers; o; o = o->next)
+    vg_list_each(o, &api->observers, observer, link)
         if (!vg_ws_congested(o->ws))
             send_obj(o->ws, o->msgpack, m, NULL, 0);
     json_decref(m);
@@ -422,22 +422,15 @@ on_held_timer(struct ev_loop *loop, ev_timer *w, int revents)
 static json_t *
 answer_json(stream *s, frame *f, const vg_pool_result *res)
 {
-    json_t *dets = json_array();
-    for (size_t i = 0; i < res->count; i++) {
-        const vg_detection *d = &res->detections[i];
-        json_array_append_new(dets, json_pack("{s:s, s:i, s:f, s:{s:i, s:i, s:i, s:i}}", "label", d->label,
-            "class_id", d->class_id, "confidence", round(d->confidence * 10000) / 10000,
-            "box", "x_min", d->x_min, "y_min", d->y_min, "x_max", d->x_max, "y_max", d->y_max));
-    }
     double server_ms = (ev_time() - f->arrived) * 1000.0;
-    json_t *m = json_pack("{s:s, s:s, s:I, s:s, s:s, s:i, s:i, s:I, s:o, s:{s:f, s:f, s:f, s:f, s:f, s:f, s:f}, s:i, s:i, s:b}",
-        "type", "detections", "stream", s->id, "frame", (json_int_t)f->seq, "model", res->model,
-        "backend", res->backend, "width", res->width, "height", res->height, "count", (json_int_t)res->count,
-        "detections", dets,
-        "timings_ms", "queue", res->queue_us / 1000.0, "decode", res->decode_us / 1000.0,
-        "infer", res->infer_us / 1000.0, "post", res->post_us / 1000.0, "annotate", res->annotate_us / 1000.0,
-        "total", res->total_us / 1000.0, "server", server_ms,
-        "skipped", (int)s->skipped_since, "dropped", (int)s->dropped_since, "annotated", res->jpeg != NULL && f->opt.annotate);
+    json_t *m = json_pack("{s:s, s:s, s:I}", "type", "detections", "stream", s->id, "frame", (json_int_t)f->seq);
+    vg_render o;
+    vg_render_tree(&o, m);
+    vg_render_result(&o, res, VG_DETJ_CLASS_ID | VG_DETJ_BOX | VG_DETJ_FLAT_SIZE);
+    json_object_set_new(json_object_get(m, "timings_ms"), "server", json_real(server_ms));
+    json_object_set_new(m, "skipped", json_integer((int)s->skipped_since));
+    json_object_set_new(m, "dropped", json_integer((int)s->dropped_since));
+    json_object_set_new(m, "annotated", json_boolean(res->jpeg != NULL && f->opt.annotate));
     json_object_set(m, "ts", f->ts ? f->ts : json_null());
     json_object_set_new(m, "server_ts", json_integer(unix_ms()));
     return m;
@@ -487,22 +480,9 @@ maybe_store(stream *s, const vg_pool_result *res)
     int changed = cfg->history_stream_on_change && strcmp(labels, s->stored_labels) != 0;
     if (!due && !changed)
         return;
-    vg_history_rec rec = {
-        .uid = s->uid,
-        .user = s->user[0] ? s->user : NULL,
-        .source = s->id,
-        .model = res->model,
-        .backend = res->backend,
-        .width = res->width,
-        .height = res->height,
-        .dets = res->detections,
-        .count = res->count,
-        .queue_us = res->queue_us, .decode_us = res->decode_us, .infer_us = res->infer_us,
-        .post_us = res->post_us, .annotate_us = res->annotate_us, .total_us = res->total_us,
-        /* the frame's own bytes belong to the pool by now: only an annotated frame can be kept */
-        .image = vg_history_images(api->history) == VG_HIST_IMG_ANNOTATED ? res->jpeg : NULL,
-        .image_len = vg_history_images(api->history) == VG_HIST_IMG_ANNOTATED ? res->jpeg_len : 0,
-    };
+    vg_history_rec rec = { .uid = s->uid, .user = s->user[0] ? s->user : NULL, .source = s->id };
+    /* the frame's own bytes belong to the pool by now: only an annotated frame can be kept */
+    vg_call_history_rec(&rec, api->history, res, NULL, 0);
     char id[33];
     if (vg_history_record(api->history, &rec, id, NULL, NULL) != 0) {
         vg_debug("stream", "%s: an answer was not stored: the store is busy or down", s->id);
@@ -564,13 +544,8 @@ static void
 submit(stream *s, frame *f)
 {
     vg_pool_job job;
-    memset(&job, 0, sizeof job);
-    job.image = f->data;
-    job.image_len = f->len;
     /* the pool may release the bytes after our callback: they are not tied to f */
-    job.image_free = free;
-    job.image_ctx = f->data;
-    vg_detect_opts_apply(&f->opt, &job);
+    vg_call_job_init(&job, &f->opt, f->data, f->len, free, f->data);
     vg_stream_tap *tap = &s->api->tap;
     if (tap->wants && tap->wants(s->id, tap->ud)) {
         job.annotate = 1;   /* an MJPEG viewer watches */
@@ -658,12 +633,12 @@ stream_control(stream *s, json_t *msg, const void *image, size_t image_len)
         if (image) {
             new_frame(s, image, image_len, &o, ts);
         } else if (json_is_string(b64)) {
-            size_t n = json_string_length(b64), cap = n / 4 * 3 + 3, olen = 0;
-            unsigned char *raw = vg_xmalloc(cap);
-            if (mbedtls_base64_decode(raw, cap, &olen, (const unsigned char *)json_string_value(b64), n) != 0)
+            uint8_t *raw;
+            ssize_t len = vg_base64_decode_new(json_string_value(b64), json_string_length(b64), &raw, VG_BASE64_STD);
+            if (len < 0)
                 send_error(s->ws, s->msgpack, NULL, "bad_request", "the image is not valid base64");
             else
-                new_frame(s, raw, olen, &o, ts);
+                new_frame(s, raw, (size_t)len, &o, ts);
             free(raw);
         } else if (!s->msgpack) {
             /* an envelope: these settings and ts go with the next binary frame */
@@ -742,13 +717,7 @@ stream_on_close(vg_ws *ws, uint16_t code, void *ud)
     (void)code;
     stream *s = ud;
     vg_stream_api *api = s->api;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        api->streams = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    api->nstreams--;
+    vg_list_remove(&api->streams, &s->link);
     s->ws = NULL;
     if (s->running && s->preq)
         vg_pool_cancel(s->preq);   /* on_answer sees ws == NULL and frees s */
@@ -763,10 +732,17 @@ static const vg_ws_handler stream_handler = { stream_on_message, on_ws_writable,
 static stream *
 find_stream(vg_stream_api *api, const char *id)
 {
-    for (stream *s = api->streams; s; s = s->next)
+    vg_list_each(s, &api->streams, stream, link)
         if (strcmp(s->id, id) == 0)
             return s;
     return NULL;
+}
+
+
+static int
+stream_option(void *ud, const char *name, const char *value, char *err, size_t errlen)
+{
+    return vg_detect_opts_set(ud, name, value, err, errlen);
 }
 
 
@@ -783,15 +759,13 @@ route_stream(vg_req *r, void *ud)
     vg_buf v;
     vg_buf_init(&v);
     char err[256];
-    static const char *const names[] = { "model", "min_confidence", "threshold", "nms", "classes", "annotate" };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (vg_req_query_get(r, names[i], &v) == 0 && vg_detect_opts_set(&s->opt, names[i], v.data, err, sizeof err) < 0) {
-            vg_req_error(r, 400, "bad_request", "%s", err);
-            goto refuse;
-        }
+    static const char *const names[] = { "model", "min_confidence", "threshold", "nms", "classes", "annotate", NULL };
+    if (vg_call_query(r, names, stream_option, &s->opt, err, sizeof err) < 0) {
+        vg_req_error(r, 400, "bad_request", "%s", err);
+        goto refuse;
     }
     if (vg_req_query_get(r, "stream", &v) == 0) {
-        if (!id_valid(v.data)) {
+        if (!vg_stream_id_valid(v.data, strlen(v.data))) {
             vg_req_error(r, 400, "bad_request", "stream ids are 1-64 characters of A-Z a-z 0-9 . _ -");
             goto refuse;
         }
@@ -815,11 +789,7 @@ route_stream(vg_req *r, void *ud)
         return;
     }
     s->msgpack = strcmp(vg_ws_subprotocol(s->ws), "vigia.msgpack") == 0;
-    s->next = api->streams;
-    if (api->streams)
-        api->streams->prev = s;
-    api->streams = s;
-    api->nstreams++;
+    vg_list_push_front(&api->streams, &s->link);
     const char *def = vg_pool_default_model(api->pool);
     snprintf(s->model_used, sizeof s->model_used, "%s", s->opt.model[0] ? s->opt.model : def ? def : "");
     json_t *hello = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "type", "hello",
@@ -939,14 +909,8 @@ live_on_close(vg_ws *ws, uint16_t code, void *ud)
     (void)code;
     observer *o = ud;
     vg_stream_api *api = o->api;
-    if (o->prev)
-        o->prev->next = o->next;
-    else
-        api->observers = o->next;
-    if (o->next)
-        o->next->prev = o->prev;
-    api->nobservers--;
-    if (!api->observers)
+    vg_list_remove(&api->observers, &o->link);
+    if (vg_list_empty(&api->observers))
         ev_timer_stop(vg_server_loop(api->srv), &api->tick);
     free(o);
 }
@@ -983,11 +947,7 @@ route_live(vg_req *r, void *ud)
         return;
     }
     o->msgpack = strcmp(vg_ws_subprotocol(o->ws), "vigia.msgpack") == 0;
-    o->next = api->observers;
-    if (api->observers)
-        api->observers->prev = o;
-    api->observers = o;
-    api->nobservers++;
+    vg_list_push_front(&api->observers, &o->link);
     if (!ev_is_active(&api->tick))
         ev_timer_again(vg_server_loop(api->srv), &api->tick);
     json_t *hello = json_pack("{s:s, s:s}", "type", "hello", "protocol", o->msgpack ? "vigia.msgpack" : "vigia.json");
@@ -1005,7 +965,7 @@ static void
 collect_gauges(vg_metric *m, void *ud)
 {
     vg_stream_api *api = ud;
-    vg_series_set(vg_metrics_single(m), api->nstreams);
+    vg_series_set(vg_metrics_single(m), (double)api->streams.n);
 }
 
 
@@ -1013,7 +973,7 @@ static void
 collect_observers(vg_metric *m, void *ud)
 {
     vg_stream_api *api = ud;
-    vg_series_set(vg_metrics_single(m), api->nobservers);
+    vg_series_set(vg_metrics_single(m), (double)api->observers.n);
 }
 
 

@@ -43,4 +43,8 @@ void vg_stream_api_set_tap(vg_stream_api *api, const vg_stream_tap *tap);
 /* 1 when a /v1/stream client with that stream id is connected. */
 int vg_stream_api_has_stream(vg_stream_api *api, const char *id);
 
+#define VG_STREAM_ID_MAX 64
+/* Whether s[0..n) is a stream id: 1 to 64 of A-Z a-z 0-9 . _ - */
+int vg_stream_id_valid(const char *s, size_t n);
+
 #endif

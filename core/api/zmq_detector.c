@@ -12,7 +12,9 @@
 #include <jansson.h>
 #include <zmq.h>
 
+#include "api/call.h"
 #include "base/buf.h"
+#include "base/list.h"
 #include "base/error.h"
 #include "base/log.h"
 #include "pipeline/model.h"
@@ -46,7 +48,7 @@ typedef struct zreq {
     size_t id_len;
     int w, h;                      /* the tensor's size, for normalising boxes */
     vg_pool_req *preq;
-    struct zreq *prev, *next;
+    vg_link link;                  /* in z->pending */
 } zreq;
 
 struct vg_zmq_detector {
@@ -57,8 +59,7 @@ struct vg_zmq_detector {
     ev_io io;
     ev_idle more;                  /* messages were left after a batch */
     int stopped;                   /* draining or destroyed: no new requests */
-    zreq *pending;
-    int npending;
+    vg_list pending;               /* requests in the pool, newest first */
     peer peers[MAX_PEERS];
     int npeers;
     uint64_t clock;
@@ -200,19 +201,6 @@ handle_model_request(vg_zmq_detector *z, const uint8_t *id, size_t id_len, json_
 /* ------------------------------------------------------------------ */
 /* detection */
 
-static void
-zreq_unlink(vg_zmq_detector *z, zreq *q)
-{
-    if (q->prev)
-        q->prev->next = q->next;
-    else
-        z->pending = q->next;
-    if (q->next)
-        q->next->prev = q->prev;
-    z->npending--;
-}
-
-
 static float
 frac(int v, int size)
 {
@@ -226,7 +214,7 @@ on_answer(int status, vg_pool_result *res, void *ud)
 {
     zreq *q = ud;
     vg_zmq_detector *z = q->z;
-    zreq_unlink(z, q);
+    vg_list_remove(&z->pending, &q->link);
     if (status == VG_E_CANCELED || status == VG_E_STOPPING) {
         free(q);   /* shutting down: no one to answer */
         return;
@@ -335,11 +323,11 @@ handle_detect(vg_zmq_detector *z, const uint8_t *id, size_t id_len, json_t *hdr,
         return;
     }
     const vg_config *cfg = vg_server_config(z->srv);
-    if (z->npending >= cfg->zmq_max_pending) {
+    if ((int)z->pending.n >= cfg->zmq_max_pending) {
         z->refused++;
         if (z->refused == 1 || z->refused % 100 == 0)
             vg_warn("zmq", "%d requests in flight (zmq.max_pending): answering no detections (%llu so far)",
-                    z->npending, (unsigned long long)z->refused);
+                    (int)z->pending.n, (unsigned long long)z->refused);
         send_zeros(z, id, id_len);
         return;
     }
@@ -362,13 +350,9 @@ handle_detect(vg_zmq_detector *z, const uint8_t *id, size_t id_len, json_t *hdr,
     const peer *p = peer_find(z, id, id_len);
     const char *model = p ? p->model : cfg->zmq_model[0] ? cfg->zmq_model : NULL;
     vg_pool_job job;
-    memset(&job, 0, sizeof job);
-    job.image = buf;
-    job.image_len = VG_RAWIMG_HEADER + len;
-    job.image_free = free;
-    job.image_ctx = buf;
-    job.min_confidence = cfg->zmq_min_confidence > 0 ? (float)cfg->zmq_min_confidence : -1;
-    job.nms = -1;
+    vg_call_job_init(&job, NULL, buf, VG_RAWIMG_HEADER + len, free, buf);
+    if (cfg->zmq_min_confidence > 0)
+        job.min_confidence = (float)cfg->zmq_min_confidence;
     char perr[256] = "";
     int rc = vg_pool_submit(z->pool, model, &job, on_answer, q, &q->preq, perr, sizeof perr);
     if (rc != 0) {
@@ -379,11 +363,7 @@ handle_detect(vg_zmq_detector *z, const uint8_t *id, size_t id_len, json_t *hdr,
         return;
     }
     z->requests++;
-    q->next = z->pending;
-    if (z->pending)
-        z->pending->prev = q;
-    z->pending = q;
-    z->npending++;
+    vg_list_push_front(&z->pending, &q->link);
 }
 
 /* ------------------------------------------------------------------ */
@@ -497,7 +477,7 @@ static int
 hook_busy(vg_server *s, void *ud)
 {
     (void)s;
-    return ((vg_zmq_detector *)ud)->npending;
+    return (int)((vg_zmq_detector *)ud)->pending.n;
 }
 
 
@@ -581,12 +561,12 @@ vg_zmq_detector_destroy(vg_zmq_detector *z)
     ev_io_stop(vg_server_loop(z->srv), &z->io);
     ev_idle_stop(vg_server_loop(z->srv), &z->more);
     /* callbacks of canceled jobs free their requests and answer no one */
-    while (z->pending) {
-        zreq *q = z->pending;
+    while (!vg_list_empty(&z->pending)) {
+        zreq *q = vg_list_first(&z->pending, zreq, link);
         if (q->preq)
             vg_pool_cancel(q->preq);
         else {
-            zreq_unlink(z, q);
+            vg_list_remove(&z->pending, &q->link);
             free(q);
         }
     }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/base64.h"   /* vg_b64url_encode, vg_b64url_decode: tokens and keys are base64url */
 #include "base/buf.h"
 
 #define VG_JWT_MAX_TOKEN 8192
@@ -74,9 +75,5 @@ typedef struct vg_jwt_claims {
 int vg_jwt_sign(vg_jwt *j, const vg_jwt_claims *c, vg_buf *out);
 /* Checks a token at time `now`; fills *c. 0 or a VG_JWT_E* code. */
 int vg_jwt_verify(vg_jwt *j, const char *tok, size_t n, int64_t now, vg_jwt_claims *c);
-
-/* base64url without padding: encode appends; decode returns the length or -1. */
-void vg_b64url_encode(vg_buf *out, const void *p, size_t n);
-ssize_t vg_b64url_decode(const char *s, size_t n, uint8_t *out, size_t cap);
 
 #endif

@@ -480,6 +480,17 @@ errors(void **state)
     post(srv.port, "/v1/detect", "image/jpeg", "", 0, &r);
     assert_error(&r, 400, "bad_request");
     ts_resp_free(&r);
+    /* an empty list of images: a batch of none, or no image (the server crashed on it) */
+    post(srv.port, "/v1/detect", "application/json", "{\"images\":[]}", 13, &r);
+    assert_error(&r, 400, "bad_request");
+    ts_resp_free(&r);
+    post(srv.port, "/v1/vision/detection", "application/json", "{\"images\":[]}", 13, &r);
+    assert_int_equal(r.status, 400);
+    ts_resp_free(&r);
+    post(srv.port, "/v1/detect/batch", "application/json", "{\"images\":[]}", 13, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"count\":0,\"results\":[]"));
+    ts_resp_free(&r);
     body = form(&fl, "image", "x", "a", (size_t)1, NULL);
     body[5] = 'X';   /* break the first boundary */
     post(srv.port, "/v1/detect", FORM_CT, body, fl, &r);

@@ -1,7 +1,9 @@
 /*
  * Unit tests of issue 8's pure pieces: the rawimg container (header round
  * trip, every refusal, conversions of uint8/float32, HWC/CHW, RGB/BGR,
- * limits) and the comparison's IoU matching.
+ * limits) and the comparison's IoU matching; and of what the dialects
+ * share: the detection renderer (text and jansson, each dialect's flags)
+ * and base64 images as clients send them (data URLs, line breaks).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,8 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "api/compare_api.h"
+#include "api/render.h"
+#include "base/base64.h"
 #include "base/error.h"
+#include "base/jsonw.h"
+#include "pool/pool.h"
 #include "pipeline/postprocess.h"
 #include "pipeline/rawimg.h"
 
@@ -203,6 +211,119 @@ iou_and_matching(void **state)
 }
 
 
+/* A result of two detections, the second one's label not UTF-8. */
+static void
+sample(vg_pool_result *res, vg_detection d[2])
+{
+    memset(res, 0, sizeof *res);
+    d[0] = (vg_detection){ 16, "dog", 0.93554f, 112, 162, 417, 540 };
+    d[1] = (vg_detection){ 2, "c\xffr", 0.05432f, 1, 2, 3, 4 };
+    res->model = "m";
+    res->backend = "cpu";
+    res->width = 768;
+    res->height = 576;
+    res->count = 2;
+    res->detections = d;
+    res->queue_us = 4;
+    res->decode_us = 24244;
+    res->total_us = 70900;
+}
+
+
+static void
+render_text(void **state)
+{
+    (void)state;
+    vg_pool_result res;
+    vg_detection d[2];
+    sample(&res, d);
+    vg_buf b;
+    vg_buf_init(&b);
+    vg_jsonw w;
+    vg_jsonw_init(&w, &b);
+    vg_render o;
+    vg_render_text(&o, &w);
+    vg_jsonw_obj(&w);
+    vg_render_result(&o, &res, VG_DETJ_CLASS_ID | VG_DETJ_BOX);
+    vg_render_jpeg(&o, "annotated_jpeg", "hi", 2);
+    vg_jsonw_obj_end(&w);
+    assert_string_equal(vg_buf_cstr(&b),
+        "{\"model\":\"m\",\"backend\":\"cpu\",\"image\":{\"width\":768,\"height\":576},\"count\":2,"
+        "\"detections\":[{\"label\":\"dog\",\"class_id\":16,\"confidence\":0.9355,"
+        "\"box\":{\"x_min\":112,\"y_min\":162,\"x_max\":417,\"y_max\":540}},"
+        "{\"label\":\"c\\ufffdr\",\"class_id\":2,\"confidence\":0.05432,"
+        "\"box\":{\"x_min\":1,\"y_min\":2,\"x_max\":3,\"y_max\":4}}],"
+        "\"timings_ms\":{\"queue\":0.004,\"decode\":24.24,\"infer\":0,\"post\":0,\"annotate\":0,\"total\":70.9},"
+        "\"annotated_jpeg\":\"aGk=\"}");
+    /* DeepStack's flat detections, without class ids */
+    b.len = 0;
+    vg_jsonw_init(&w, &b);
+    vg_detection_json(&w, &d[0], 0);
+    assert_string_equal(vg_buf_cstr(&b),
+        "{\"label\":\"dog\",\"confidence\":0.9355,\"x_min\":112,\"y_min\":162,\"x_max\":417,\"y_max\":540}");
+    vg_buf_release(&b);
+}
+
+
+static void
+render_tree(void **state)
+{
+    (void)state;
+    vg_pool_result res;
+    vg_detection d[2];
+    sample(&res, d);
+    json_t *m = json_object();
+    vg_render o;
+    vg_render_tree(&o, m);
+    vg_render_result(&o, &res, VG_DETJ_CLASS_ID | VG_DETJ_BOX | VG_DETJ_FLAT_SIZE);
+    char *text = json_dumps(m, JSON_COMPACT | JSON_REAL_PRECISION(7));
+    /* flat size, confidences rounded to 4 decimals, milliseconds as they are; the label that is
+       not UTF-8 leaves its detection out (the count stays the result's) */
+    assert_string_equal(text,
+        "{\"model\":\"m\",\"backend\":\"cpu\",\"width\":768,\"height\":576,\"count\":2,"
+        "\"detections\":[{\"label\":\"dog\",\"class_id\":16,\"confidence\":0.9355,"
+        "\"box\":{\"x_min\":112,\"y_min\":162,\"x_max\":417,\"y_max\":540}}],"
+        "\"timings_ms\":{\"queue\":0.004,\"decode\":24.244,\"infer\":0.0,\"post\":0.0,\"annotate\":0.0,"
+        "\"total\":70.9}}");
+    free(text);
+    json_decref(m);
+}
+
+
+static void
+base64_images(void **state)
+{
+    (void)state;
+    uint8_t out[16];
+    const char *s = "data:image/jpeg;base64,aGk=";
+    size_t n = strlen(s);
+    assert_int_equal(vg_base64_strip_data_url(&s, &n), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(vg_base64_decode(s, n, out, sizeof out, VG_BASE64_STD), 2);
+    assert_memory_equal(out, "hi", 2);
+    s = "data:image/jpeg;base64";
+    n = strlen(s);
+    assert_int_equal(vg_base64_strip_data_url(&s, &n), -1);
+    s = "aGk=";
+    n = 4;
+    assert_int_equal(vg_base64_strip_data_url(&s, &n), 0);   /* not a data URL: as it was */
+    assert_int_equal(n, 4);
+    /* line breaks as encoders write them; spaces only before a break or at the end */
+    assert_int_equal(vg_base64_decode("aGVs\r\nbG8= \n", 12, out, sizeof out, VG_BASE64_STD), 5);
+    assert_memory_equal(out, "hello", 5);
+    assert_int_equal(vg_base64_decode("aGVs bG8=", 9, out, sizeof out, VG_BASE64_STD), -1);
+    assert_int_equal(vg_base64_decode("aGk=aGk=", 8, out, sizeof out, VG_BASE64_STD), -1);
+    assert_int_equal(vg_base64_decode("aGk-", 4, out, sizeof out, VG_BASE64_STD), -1);
+    assert_int_equal(vg_base64_decode("aGk", 3, out, sizeof out, VG_BASE64_URL), 2);
+    vg_buf b;
+    vg_buf_init(&b);
+    vg_base64_encode(&b, "\xfb\xff", 2, VG_BASE64_STD);
+    vg_base64_encode(&b, "\xfb\xff", 2, VG_BASE64_URL);
+    assert_string_equal(vg_buf_cstr(&b), "+/8=-_8");
+    vg_buf_release(&b);
+}
+
+
 int
 main(void)
 {
@@ -213,6 +334,9 @@ main(void)
         cmocka_unit_test(decode_f32),
         cmocka_unit_test(decode_limits),
         cmocka_unit_test(iou_and_matching),
+        cmocka_unit_test(render_text),
+        cmocka_unit_test(render_tree),
+        cmocka_unit_test(base64_images),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

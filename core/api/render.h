@@ -1,0 +1,75 @@
+/*
+ * render: the one writer of detections and detection results, for every
+ * dialect that answers them as JSON: /v1/detect and its batch, DeepStack,
+ * /v1/compare, the live streams, and `vigia detect`.
+ *
+ * A detection is {"label", "class_id" (with VG_DETJ_CLASS_ID),
+ * "confidence", x_min, y_min, x_max, y_max}: the corners inside "box" with
+ * VG_DETJ_BOX, flat without (DeepStack's way). A result is the members
+ * "model", "backend", the image's size ("image": {"width", "height"}, or
+ * "width" and "height" themselves with VG_DETJ_FLAT_SIZE), "count",
+ * "detections" and "timings_ms" {queue, decode, infer, post, annotate,
+ * total}, written into an object the caller opened (its own members go
+ * before and after).
+ *
+ * A vg_render writes either JSON text through a jsonw (numbers at 4
+ * significant digits, as the REST answers have them) or members of a
+ * jansson object (the WebSocket messages, which are filtered per observer
+ * and packed as msgpack: confidences rounded to 4 decimals, milliseconds
+ * as they are).
+ *
+ * history_api.c still writes its stored detections itself; it could use
+ * vg_render_detection once it decodes a stored detection into a
+ * vg_detection (its label copied out with a NUL), and vg_render_timings
+ * with the six stored timings in a vg_pool_result.
+ */
+#ifndef VG_RENDER_H
+#define VG_RENDER_H
+
+#include <stddef.h>
+
+struct vg_jsonw;
+struct vg_detection;
+struct vg_pool_result;
+struct json_t;
+
+#define VG_RENDER_DEPTH 8
+
+/* Where a renderer writes. Set up with vg_render_text() or vg_render_tree(); the fields are the renderer's. */
+typedef struct vg_render {
+    struct vg_jsonw *w;                     /* JSON text; NULL: a jansson tree */
+    struct json_t *open[VG_RENDER_DEPTH];   /* the tree's open objects and arrays, [0] the caller's */
+    int depth;                              /* entries of open[] in use */
+    int failed;                             /* a jansson value could not be made (a string not UTF-8) */
+} vg_render;
+
+/* Writes through w, at w's place (inside an object the caller opened, for a result's members). */
+void vg_render_text(vg_render *o, struct vg_jsonw *w);
+/* Adds members to the jansson object obj (borrowed). */
+void vg_render_tree(vg_render *o, struct json_t *obj);
+
+/* How a dialect has its detections and results. */
+enum {
+    VG_DETJ_CLASS_ID = 1,     /* a detection has "class_id" */
+    VG_DETJ_BOX = 2,          /* its corners inside "box" (else flat) */
+    VG_DETJ_FLAT_SIZE = 4     /* a result's "width" and "height" as its own members (else in "image") */
+};
+
+/*
+ * One detection, as an element of the array being written. In a tree, a
+ * detection whose label is not UTF-8 is left out (as json_pack did).
+ */
+void vg_render_detection(vg_render *o, const struct vg_detection *d, int flags);
+/* "key": [the n detections]. */
+void vg_render_detections(vg_render *o, const char *key, const struct vg_detection *d, size_t n, int flags);
+/* "key": {queue, decode, infer, post, annotate, total} in milliseconds, from res's *_us. */
+void vg_render_timings(vg_render *o, const char *key, const struct vg_pool_result *res);
+/* A result's members (above), from a successful pool answer. */
+void vg_render_result(vg_render *o, const struct vg_pool_result *res, int flags);
+/* "key": the JPEG in base64. */
+void vg_render_jpeg(vg_render *o, const char *key, const void *jpeg, size_t len);
+
+/* One detection as JSON text: vg_render_detection() through w. */
+void vg_detection_json(struct vg_jsonw *w, const struct vg_detection *d, int flags);
+
+#endif
