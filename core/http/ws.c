@@ -46,6 +46,7 @@ struct vg_ws {
     int failed;                 /* a callback hit a hard error */
     int ping_sent;              /* waiting for any byte after our keepalive ping */
     int close_pending;          /* over, but the application is on the stack: close from the timer */
+    int close_clean;            /* ... and the close handshake was done (vs. an error) */
     int congested;
     uint8_t fh[14];             /* frame header being read, for our own checks */
     size_t fh_len;
@@ -196,19 +197,44 @@ msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *ar
 
 /* ---- moving bytes ---- */
 
+static void release(vg_ws *ws, vg_conn *c);
+static const vg_proto closed_proto;
+
 /*
- * Runs wslay until it has nothing to do; closes the connection when it is
- * over. From the application's own calls (may_close 0) the close waits for
+ * The WebSocket is over: the application hears of it and the vg_ws is
+ * freed now. After a clean close (our close frame queued or written) the
+ * socket lingers (close_after_flush: FIN after the frame, unread input
+ * discarded for a moment) so that a peer still sending does not get a
+ * reset that destroys the close frame before it reads it; after an error
+ * it closes at once.
+ */
+static void
+end(vg_ws *ws, vg_conn *c, int clean, const char *why)
+{
+    if (!clean) {
+        vg_conn_close(c, why);   /* ws_on_close releases ws */
+        return;
+    }
+    release(ws, c);
+    vg_conn_set_proto(c, &closed_proto, NULL);
+    vg_conn_close_after_flush(c);
+}
+
+
+/*
+ * Runs wslay until it has nothing to do; ends the connection when it is
+ * over. From the application's own calls (may_close 0) the end waits for
  * the next loop iteration, so that the caller's state outlives its call.
  */
 static void
-finish(vg_ws *ws, vg_conn *c, int may_close, const char *why)
+finish(vg_ws *ws, vg_conn *c, int may_close, int clean, const char *why)
 {
     if (may_close) {
-        vg_conn_close(c, why);
+        end(ws, c, clean, why);
         return;
     }
     ws->close_pending = 1;
+    ws->close_clean = clean;
     vg_conn_set_read_deadline(c, ev_now(vg_conn_loop(c)));
 }
 
@@ -232,11 +258,11 @@ pump_ex(vg_ws *ws, int may_close)
     }
     ws->in_pump = 0;
     if (rc != 0 || ws->failed) {
-        finish(ws, c, may_close, rc == WSLAY_ERR_NOMEM ? "websocket out of memory" : "websocket write failed");
+        finish(ws, c, may_close, 0, rc == WSLAY_ERR_NOMEM ? "websocket out of memory" : "websocket write failed");
         return;
     }
     if (!wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx)) {
-        finish(ws, c, may_close, "websocket closed");
+        finish(ws, c, may_close, 1, "websocket closed");
         return;
     }
     if (!wslay_event_get_read_enabled(ws->ctx)) {
@@ -361,7 +387,7 @@ ws_on_read(vg_conn *c, const char *p, size_t n)
     ws->cur = (const uint8_t *)p;
     ws->cur_len = n;
     pump(ws);
-    if (vg_conn_is_closing(c))
+    if (vg_conn_closes_after_flush(c))
         return;   /* ws is gone */
     if (ws->cur_len > 0)
         vg_buf_append(&ws->in, ws->cur, ws->cur_len);   /* keep what wslay did not take for the next pump */
@@ -395,7 +421,7 @@ ws_on_timeout(vg_conn *c)
 {
     vg_ws *ws = vg_conn_proto_ctx(c);
     if (ws->close_pending) {
-        vg_conn_close(c, "websocket closed");
+        end(ws, c, ws->close_clean, "websocket closed");
         return;
     }
     if (ws->ping_sent) {
@@ -418,10 +444,10 @@ ws_on_shutdown(vg_conn *c)
 }
 
 
+/* Counts and logs the close, tells the application, frees ws. */
 static void
-ws_on_close(vg_conn *c)
+release(vg_ws *ws, vg_conn *c)
 {
-    vg_ws *ws = vg_conn_proto_ctx(c);
     uint16_t code = 1006;   /* abnormal: no close frame */
     if (wslay_event_get_close_received(ws->ctx))
         code = wslay_event_get_status_code_received(ws->ctx);
@@ -443,6 +469,23 @@ ws_on_close(vg_conn *c)
     vg_buf_release(&ws->in);
     free(ws);
 }
+
+
+static void
+ws_on_close(vg_conn *c)
+{
+    release(vg_conn_proto_ctx(c), c);
+}
+
+
+/* A WebSocket connection after its close handshake: nothing more to speak; it lingers until closed. */
+static void closed_read(vg_conn *c, const char *p, size_t n) { (void)c; (void)p; (void)n; }
+static void closed_end(vg_conn *c) { vg_conn_close(c, "websocket closed"); }
+static void closed_nothing(vg_conn *c) { (void)c; }
+
+static const vg_proto closed_proto = {
+    "ws-closed", closed_read, closed_end, closed_nothing, closed_end, closed_nothing, closed_nothing, NULL
+};
 
 
 static const vg_proto ws_proto = {
