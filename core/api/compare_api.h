@@ -23,13 +23,14 @@
 
 #include <stddef.h>
 
-struct vg_http;
-struct vg_pool;
-struct vg_store;
+#include "http/http.h"
+#include "pool/pool.h"
+#include "store/store_client.h"
+
 typedef struct vg_compare_api vg_compare_api;
 
 /* Registers the routes. `store` may be NULL (no precision then). */
-vg_compare_api *vg_compare_api_create(struct vg_http *http, struct vg_pool *pool, struct vg_store *store);
+vg_compare_api *vg_compare_api_create(vg_http *http, vg_pool *pool, vg_store *store);
 void vg_compare_api_destroy(vg_compare_api *api);
 
 /*

@@ -17,13 +17,14 @@
 #ifndef VG_DETECT_API_H
 #define VG_DETECT_API_H
 
-struct vg_http;
-struct vg_pool;
-struct vg_history;
+#include "api/history_api.h"
+#include "http/http.h"
+#include "pool/pool.h"
+
 typedef struct vg_detect_api vg_detect_api;
 
 /* Registers the routes on http. `history` may be NULL (nothing stored). */
-vg_detect_api *vg_detect_api_create(struct vg_http *http, struct vg_pool *pool, struct vg_history *history);
+vg_detect_api *vg_detect_api_create(vg_http *http, vg_pool *pool, vg_history *history);
 void vg_detect_api_destroy(vg_detect_api *api);
 
 #endif

@@ -26,11 +26,12 @@
 #ifndef VG_KSERVE_API_H
 #define VG_KSERVE_API_H
 
-struct vg_http;
-struct vg_pool;
+#include "http/http.h"
+#include "pool/pool.h"
+
 typedef struct vg_kserve_api vg_kserve_api;
 
-vg_kserve_api *vg_kserve_api_create(struct vg_http *http, struct vg_pool *pool);
+vg_kserve_api *vg_kserve_api_create(vg_http *http, vg_pool *pool);
 void vg_kserve_api_destroy(vg_kserve_api *api);
 
 #endif

@@ -20,13 +20,14 @@
 #ifndef VG_MJPEG_API_H
 #define VG_MJPEG_API_H
 
-struct vg_http;
-struct vg_stream_api;
+#include "api/stream_api.h"
+#include "http/http.h"
+
 typedef struct vg_mjpeg_api vg_mjpeg_api;
 
 #define VG_MJPEG_BOUNDARY "vigiaframe"
 
-vg_mjpeg_api *vg_mjpeg_api_create(struct vg_http *http, struct vg_stream_api *streams);
+vg_mjpeg_api *vg_mjpeg_api_create(vg_http *http, vg_stream_api *streams);
 /* Closes every viewer and takes the tap off the streams. */
 void vg_mjpeg_api_destroy(vg_mjpeg_api *api);
 

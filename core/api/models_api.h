@@ -15,11 +15,12 @@
 #ifndef VG_MODELS_API_H
 #define VG_MODELS_API_H
 
-struct vg_http;
-struct vg_pool;
+#include "http/http.h"
+#include "pool/pool.h"
+
 typedef struct vg_models_api vg_models_api;
 
-vg_models_api *vg_models_api_create(struct vg_http *http, struct vg_pool *pool);
+vg_models_api *vg_models_api_create(vg_http *http, vg_pool *pool);
 void vg_models_api_destroy(vg_models_api *api);
 
 #endif

@@ -14,16 +14,17 @@
 
 #include <stddef.h>
 
-struct vg_http;
-struct vg_pool;
-struct vg_history;
+#include "api/history_api.h"
+#include "http/http.h"
+#include "pool/pool.h"
+
 typedef struct vg_stream_api vg_stream_api;
 
 /*
  * Registers the routes. With a history (may be NULL) answers are kept in it,
  * sampled (history.stream_interval, history.stream_on_change).
  */
-vg_stream_api *vg_stream_api_create(struct vg_http *http, struct vg_pool *pool, struct vg_history *history);
+vg_stream_api *vg_stream_api_create(vg_http *http, vg_pool *pool, vg_history *history);
 void vg_stream_api_destroy(vg_stream_api *api);
 
 /*

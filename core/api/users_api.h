@@ -20,11 +20,12 @@
 
 #include <stddef.h>
 
-struct vg_http;
-struct vg_store;
+#include "http/http.h"
+#include "store/store_client.h"
+
 typedef struct vg_users_api vg_users_api;
 
-vg_users_api *vg_users_api_create(struct vg_http *http, struct vg_store *store);
+vg_users_api *vg_users_api_create(vg_http *http, vg_store *store);
 void vg_users_api_destroy(vg_users_api *u);
 
 /* Checks a new user name / e-mail / password; 0, or -1 with a message. */
