@@ -30,8 +30,8 @@ libvigiacore_a_SOURCES += core/auth/auth.c core/auth/auth.h core/auth/jwt.c core
 	core/auth/ratelimit.c core/auth/ratelimit.h
 # api: the routes and dialects
 libvigiacore_a_SOURCES += core/api/call.c core/api/call.h core/api/compare_api.c core/api/compare_api.h core/api/detect_api.c \
-	core/api/detect_api.h core/api/detect_opts.c core/api/detect_opts.h core/api/dialects.c \
-	core/api/dialects.h core/api/history_api.c core/api/history_api.h core/api/kserve_api.c \
+	core/api/detect_api.h core/api/detect_opts.c core/api/detect_opts.h \
+	core/api/history_api.c core/api/history_api.h core/api/kserve_api.c \
 	core/api/kserve_api.h core/api/models_api.c core/api/models_api.h core/api/mjpeg_api.c core/api/mjpeg_api.h core/api/ops.c core/api/ops.h \
 	core/api/render.c core/api/render.h \
 	core/api/stream_api.c core/api/stream_api.h \

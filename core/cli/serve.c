@@ -13,7 +13,10 @@
 #include "vg_build.h"
 
 #include "api/detect_api.h"
-#include "api/dialects.h"
+#include "api/compare_api.h"
+#include "api/kserve_api.h"
+#include "api/mjpeg_api.h"
+#include "api/zmq_detector.h"
 #include "api/history_api.h"
 #include "api/models_api.h"
 #include "api/ops.h"
@@ -144,7 +147,10 @@ struct vg_app {
     vg_models_api *models;
     vg_detect_api *detect;
     vg_stream_api *stream;
-    vg_dialects *dialects;
+    vg_compare_api *compare;
+    vg_kserve_api *kserve;
+    vg_mjpeg_api *mjpeg;
+    vg_zmq_detector *zmq;          /* NULL when zmq.endpoint is empty */
 };
 
 
@@ -176,9 +182,13 @@ vg_app_create(struct ev_loop *loop, vg_config *cfg, char *err, size_t errlen)
     app->models = vg_models_api_create(app->http, app->pool);
     app->detect = vg_detect_api_create(app->http, app->pool, app->history);
     app->stream = vg_stream_api_create(app->http, app->pool, app->history);
-    app->dialects = vg_dialects_create(app->http, app->pool, app->store, app->stream, err, errlen);
-    if (!app->dialects)
-        goto fail;
+    /* the protocols other clients already speak */
+    app->compare = vg_compare_api_create(app->http, app->pool, app->store);
+    app->kserve = vg_kserve_api_create(app->http, app->pool);
+    app->mjpeg = vg_mjpeg_api_create(app->http, app->stream);
+    app->zmq = vg_zmq_detector_create(app->srv, app->pool, err, errlen);
+    if (!app->zmq && err[0])
+        goto fail;   /* zmq.endpoint is set and cannot be served */
     return app;
 fail:
     vg_app_destroy(app);
@@ -202,7 +212,10 @@ vg_app_destroy(vg_app *app)
 {
     if (!app)
         return;
-    vg_dialects_destroy(app->dialects);
+    vg_zmq_detector_destroy(app->zmq);
+    vg_mjpeg_api_destroy(app->mjpeg);
+    vg_kserve_api_destroy(app->kserve);
+    vg_compare_api_destroy(app->compare);
     vg_stream_api_destroy(app->stream);
     vg_detect_api_destroy(app->detect);
     vg_models_api_destroy(app->models);
