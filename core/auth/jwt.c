@@ -9,12 +9,12 @@
 #include <jansson.h>
 #include <mbedtls/asn1.h>
 #include <mbedtls/bignum.h>
-#include <mbedtls/ctr_drbg.h>
 #include <mbedtls/ecdsa.h>
-#include <mbedtls/entropy.h>
 #include <mbedtls/md.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/sha256.h>
+
+#include "base/rng.h"
 
 struct vg_jwt {
     int alg;
@@ -23,8 +23,7 @@ struct vg_jwt {
     mbedtls_pk_context priv;          /* signing key (RS256/ES256) */
     mbedtls_pk_context pub;           /* verifying key */
     int have_priv, have_pub;
-    mbedtls_entropy_context entropy;
-    mbedtls_ctr_drbg_context drbg;
+    vg_rng rng;                        /* for ES256 signatures */
     char issuer[256];
     char audience[256];
     double leeway;
@@ -74,9 +73,11 @@ vg_jwt_create(const vg_jwt_options *o, vg_jwt **out, char *err, size_t errlen)
     snprintf(j->audience, sizeof j->audience, "%s", o->audience ? o->audience : "");
     mbedtls_pk_init(&j->priv);
     mbedtls_pk_init(&j->pub);
-    mbedtls_entropy_init(&j->entropy);
-    mbedtls_ctr_drbg_init(&j->drbg);
     int rc;
+    if ((rc = vg_rng_init(&j->rng, "vigia-jwt")) != 0) {
+        snprintf(err, errlen, "random generator: -0x%04x", (unsigned)-rc);
+        goto fail;
+    }
     if (o->alg == VG_JWT_HS256) {
         if (!o->secret || o->secret_len < 32 || o->secret_len > sizeof j->secret) {
             snprintf(err, errlen, "HS256 needs a secret of 32 to %zu bytes", sizeof j->secret);
@@ -86,11 +87,6 @@ vg_jwt_create(const vg_jwt_options *o, vg_jwt **out, char *err, size_t errlen)
         j->secret_len = o->secret_len;
         *out = j;
         return 0;
-    }
-    if ((rc = mbedtls_ctr_drbg_seed(&j->drbg, mbedtls_entropy_func, &j->entropy,
-                                    (const unsigned char *)"vigia-jwt", 9)) != 0) {
-        snprintf(err, errlen, "random generator: -0x%04x", (unsigned)-rc);
-        goto fail;
     }
     mbedtls_pk_type_t want = o->alg == VG_JWT_RS256 ? MBEDTLS_PK_RSA : MBEDTLS_PK_ECKEY;
     if (o->private_key && *o->private_key) {
@@ -146,8 +142,7 @@ vg_jwt_destroy(vg_jwt *j)
         return;
     mbedtls_pk_free(&j->priv);
     mbedtls_pk_free(&j->pub);
-    mbedtls_ctr_drbg_free(&j->drbg);
-    mbedtls_entropy_free(&j->entropy);
+    vg_rng_free(&j->rng);
     memset(j->secret, 0, sizeof j->secret);
     free(j);
 }
@@ -220,7 +215,7 @@ vg_jwt_sign(vg_jwt *j, const vg_jwt_claims *c, vg_buf *out)
     } else {
         uint8_t h[32];
         mbedtls_sha256_ret((const unsigned char *)out->data + start, signed_len, h, 0);
-        rc = mbedtls_pk_sign(&j->priv, MBEDTLS_MD_SHA256, h, 32, sig, &slen, mbedtls_ctr_drbg_random, &j->drbg);
+        rc = mbedtls_pk_sign(&j->priv, MBEDTLS_MD_SHA256, h, 32, sig, &slen, vg_rng_random, &j->rng);
         if (rc == 0 && j->alg == VG_JWT_ES256) {
             rc = der_to_raw(sig, slen, raw);
             memcpy(sig, raw, 64);
