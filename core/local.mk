@@ -8,36 +8,34 @@ libvigiacore_a_CPPFLAGS = $(AM_CPPFLAGS) $(LLHTTP_CFLAGS) $(JANSSON_CFLAGS) $(MS
 libvigiacore_a_SOURCES =
 VIGIA_CORE_LIBS = libvigiacore.a $(LLHTTP_LDADD) $(EV_LIBS) $(JANSSON_LIBS) $(MSGPACK_LIBS) \
 	$(LMDB_LIBS) $(VIPS_LIBS) $(WSLAY_LIBS) $(MBEDTLS_LIBS) $(ARGON2_LIBS) -ldl -lm
-# base: buffers, JSON writer, msgpack, log, metrics, config, errors
-libvigiacore_a_SOURCES += core/base/buf.c core/base/buf.h core/base/config.c core/base/config.h \
-	core/base/error.c core/base/error.h core/base/ini.c core/base/ini.h core/base/jsonw.c \
-	core/base/jsonw.h core/base/log.c core/base/log.h core/base/metrics.c core/base/metrics.h \
-	core/base/mpk.c core/base/mpk.h
-libvigiacore_a_SOURCES += core/base/child.c core/base/child.h core/base/rng.c core/base/rng.h core/base/frame.c core/base/frame.h \
-	core/base/list.h
-libvigiacore_a_SOURCES += core/base/hex.c core/base/hex.h
-libvigiacore_a_SOURCES += core/base/base64.c core/base/base64.h
+# base: buffers, JSON, msgpack, log, metrics, config, errors, lists, frames, base64
+libvigiacore_a_SOURCES += core/base/base64.c core/base/base64.h core/base/buf.c core/base/buf.h \
+	core/base/child.c core/base/child.h core/base/config.c core/base/config.h core/base/error.c \
+	core/base/error.h core/base/frame.c core/base/frame.h core/base/hex.c core/base/hex.h \
+	core/base/ini.c core/base/ini.h core/base/jsonw.c core/base/jsonw.h core/base/list.h \
+	core/base/log.c core/base/log.h core/base/metrics.c core/base/metrics.h core/base/mpk.c \
+	core/base/mpk.h core/base/rng.c core/base/rng.h
 # net: the reactor, listeners, connections, TLS
 libvigiacore_a_SOURCES += core/net/conn.c core/net/conn.h core/net/server.c core/net/server.h \
 	core/net/tls.c core/net/tls.h
-# http: HTTP/1.1, router, CORS, multipart, static files, WebSocket, wire formats
-libvigiacore_a_SOURCES += core/http/cors.c core/http/cors.h core/http/http.c core/http/http.h core/http/http_internal.h core/http/request.c core/http/response.c \
-	core/http/multipart.c core/http/multipart.h core/http/reply.c core/http/reply.h core/http/router.c core/http/router.h \
+# http: HTTP/1.1, routes, filters, CORS, multipart, static files, WebSocket, wire formats
+libvigiacore_a_SOURCES += core/http/cors.c core/http/cors.h core/http/http.c core/http/http.h \
+	core/http/http_internal.h core/http/multipart.c core/http/multipart.h core/http/reply.c \
+	core/http/reply.h core/http/request.c core/http/response.c core/http/router.c core/http/router.h \
 	core/http/static.c core/http/static.h core/http/wire.c core/http/wire.h core/http/ws.c \
 	core/http/ws.h
 # auth: who is calling and may they: auth filter, JWT, rate limits
 libvigiacore_a_SOURCES += core/auth/auth.c core/auth/auth.h core/auth/jwt.c core/auth/jwt.h \
 	core/auth/ratelimit.c core/auth/ratelimit.h
-# api: the routes and dialects
-libvigiacore_a_SOURCES += core/api/call.c core/api/call.h core/api/compare_api.c core/api/compare_api.h core/api/detect_api.c \
-	core/api/detect_api.h core/api/detect_opts.c core/api/detect_opts.h \
-	core/api/history_api.c core/api/history_api.h core/api/kserve_api.c \
-	core/api/kserve_api.h core/api/models_api.c core/api/models_api.h core/api/mjpeg_api.c core/api/mjpeg_api.h core/api/ops.c core/api/ops.h \
-	core/api/render.c core/api/render.h \
-	core/api/stream_api.c core/api/stream_api.h \
-	core/api/users_api.c core/api/users_api.h core/api/zmq_detector.h
-
-# pool: worker processes and the master <-> worker protocol
+# api: the route modules and what they share (call, render)
+libvigiacore_a_SOURCES += core/api/call.c core/api/call.h core/api/compare_api.c \
+	core/api/compare_api.h core/api/detect_api.c core/api/detect_api.h core/api/detect_opts.c \
+	core/api/detect_opts.h core/api/history_api.c core/api/history_api.h core/api/kserve_api.c \
+	core/api/kserve_api.h core/api/mjpeg_api.c core/api/mjpeg_api.h core/api/models_api.c \
+	core/api/models_api.h core/api/ops.c core/api/ops.h core/api/render.c core/api/render.h \
+	core/api/stream_api.c core/api/stream_api.h core/api/users_api.c core/api/users_api.h \
+	core/api/zmq_detector.h
+# pool: worker processes, queues and the master <-> worker protocol
 libvigiacore_a_SOURCES += core/pool/ipc.c core/pool/ipc.h core/pool/pool.h core/pool/pool_internal.h \
 	core/pool/pool_io.c core/pool/pool_lifecycle.c core/pool/pool_model.c core/pool/pool_proc.c \
 	core/pool/pool_queue.c core/pool/pool_stats.c core/pool/worker.c core/pool/worker.h
@@ -45,8 +43,9 @@ libvigiacore_a_SOURCES += core/pool/ipc.c core/pool/ipc.h core/pool/pool.h core/
 libvigiacore_a_SOURCES += core/pipeline/backend_loader.c core/pipeline/backend_loader.h \
 	core/pipeline/detector.c core/pipeline/detector.h core/pipeline/image.c core/pipeline/image.h \
 	core/pipeline/model.c core/pipeline/model.h core/pipeline/pixels.c core/pipeline/pixels.h \
-	core/pipeline/postprocess.c core/pipeline/postprocess.h core/pipeline/rawimg.c core/pipeline/rawimg.h
-# store: LMDB schema by record kind, the store and hasher processes, the store client, its reads and writes
+	core/pipeline/postprocess.c core/pipeline/postprocess.h core/pipeline/rawimg.c \
+	core/pipeline/rawimg.h
+# store: the LMDB records, the store and hasher processes, the store client, its reads and writes
 libvigiacore_a_SOURCES += core/store/chan.c core/store/chan.h core/store/db.c core/store/db.h \
 	core/store/db_aggregates.c core/store/db_apikeys.c core/store/db_detections.c \
 	core/store/db_images.c core/store/db_internal.h core/store/db_sessions.c core/store/db_users.c \
@@ -54,8 +53,8 @@ libvigiacore_a_SOURCES += core/store/chan.c core/store/chan.h core/store/db.c co
 	core/store/store.h core/store/store_client.c core/store/store_client.h core/store/store_internal.h \
 	core/store/store_read.c core/store/store_read.h core/store/store_write.c core/store/store_write.h
 # cli: the command line
-libvigiacore_a_SOURCES += core/cli/detect_cli.c core/cli/detect_cli.h core/cli/serve.c core/cli/serve.h \
-	core/cli/user_cli.c core/cli/user_cli.h
+libvigiacore_a_SOURCES += core/cli/detect_cli.c core/cli/detect_cli.h core/cli/serve.c \
+	core/cli/serve.h core/cli/user_cli.c core/cli/user_cli.h
 if HAVE_ZMQ
 libvigiacore_a_SOURCES += core/api/zmq_detector.c
 libvigiacore_a_CPPFLAGS += $(ZMQ_CFLAGS)
