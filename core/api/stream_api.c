@@ -129,23 +129,66 @@ vg_stream_id_valid(const char *s, size_t n)
 
 /* Sends a message object in the connection's encoding, with an optional JPEG. */
 static int
+append_text(const char *p, size_t n, void *ud)
+{
+    vg_buf_append(ud, p, n);
+    return 0;
+}
+
+
+/* msg in a client's encoding (docs/protocol.md) into out; in msgpack with jpeg as its annotated_jpeg. */
+static void
+encode(json_t *msg, int msgpack, const void *jpeg, size_t jpeg_len, vg_buf *out)
+{
+    if (msgpack)
+        vg_wire_pack(msg, "annotated_jpeg", jpeg, jpeg_len, out);
+    else
+        json_dump_callback(msg, append_text, out, JSON_COMPACT | JSON_REAL_PRECISION(7));
+}
+
+
+static int
 send_obj(vg_ws *ws, int msgpack, json_t *msg, const void *jpeg, size_t jpeg_len)
 {
     vg_buf b;
     vg_buf_init(&b);
-    int rc;
-    if (msgpack) {
-        vg_wire_pack(msg, "annotated_jpeg", jpeg, jpeg_len, &b);
-        rc = vg_ws_send(ws, 1, b.data, b.len);
-    } else {
-        char *text = json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(7));
-        rc = text ? vg_ws_send(ws, 0, text, strlen(text)) : -1;
-        free(text);
-        if (rc == 0 && jpeg)
-            rc = vg_ws_send(ws, 1, jpeg, jpeg_len);
-    }
+    encode(msg, msgpack, jpeg, jpeg_len, &b);
+    int rc = vg_ws_send(ws, msgpack, b.data, b.len);
+    if (rc == 0 && !msgpack && jpeg)
+        rc = vg_ws_send(ws, 1, jpeg, jpeg_len);   /* in JSON the image follows as a binary message */
     vg_buf_release(&b);
     return rc;
+}
+
+
+/*
+ * One message for many observers: each encoding is made once, when the
+ * first observer speaking it needs it, and the same bytes go to all.
+ */
+typedef struct shared_msg {
+    json_t *msg;
+    vg_buf enc[2];              /* [0] JSON text, [1] msgpack */
+    int have[2];
+} shared_msg;
+
+
+static void
+send_shared(vg_ws *ws, int msgpack, shared_msg *m)
+{
+    int k = msgpack ? 1 : 0;
+    if (!m->have[k]) {
+        encode(m->msg, k, NULL, 0, &m->enc[k]);
+        m->have[k] = 1;
+    }
+    vg_ws_send(ws, k, m->enc[k].data, m->enc[k].len);
+}
+
+
+static void
+shared_release(shared_msg *m)
+{
+    vg_buf_release(&m->enc[0]);
+    vg_buf_release(&m->enc[1]);
 }
 
 
@@ -247,6 +290,7 @@ static void
 broadcast(vg_stream_api *api, const char *stream_id, json_t *answer)
 {
     json_t *dets = json_object_get(answer, "detections");
+    shared_msg all = { .msg = answer };
     vg_list_each(o, &api->observers, observer, link) {
         if (o->nstreams && !in_list(o->streams, o->nstreams, stream_id))
             continue;
@@ -273,11 +317,14 @@ broadcast(vg_stream_api *api, const char *stream_id, json_t *answer)
         }
         if (vg_ws_congested(o->ws))
             o->dropped++;
+        else if (filtered)
+            send_obj(o->ws, o->msgpack, msg, NULL, 0);   /* this observer's own message */
         else
-            send_obj(o->ws, o->msgpack, msg, NULL, 0);
+            send_shared(o->ws, o->msgpack, &all);
         if (filtered)
             json_decref(msg);
     }
+    shared_release(&all);
 }
 
 
@@ -337,11 +384,12 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     vg_stream_api *api = w->data;
     if (vg_list_empty(&api->observers))
         return;
-    json_t *m = metrics_message(api);
+    shared_msg m = { .msg = metrics_message(api) };
     vg_list_each(o, &api->observers, observer, link)
         if (!vg_ws_congested(o->ws))
-            send_obj(o->ws, o->msgpack, m, NULL, 0);
-    json_decref(m);
+            send_shared(o->ws, o->msgpack, &m);
+    shared_release(&m);
+    json_decref(m.msg);
 }
 
 /* ------------------------------------------------------------------ */
