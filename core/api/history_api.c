@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "http/reply.h"
+#include "api/render.h"
 #include "auth/auth.h"
 #include "http/http.h"
 #include "base/hex.h"
@@ -223,28 +224,24 @@ record_open(vg_jsonw *w, const uint8_t key[16])
 
 /* The detections of a stored record as a JSON array, counted. */
 typedef struct entry_list {
-    vg_jsonw *w;
+    vg_render out;
+    vg_buf label;                  /* the current entry's label with its NUL */
     uint32_t n;
 } entry_list;
 
 
-/* Writes one detection of a stored record (a vg_det_record_walk fn). */
+/* Writes one detection of a stored record (a vg_det_record_walk fn) as the detect answer has it. */
 static void
 entry_json(const vg_det_entry *e, void *ud)
 {
-    static const char *const edge[4] = { "x_min", "y_min", "x_max", "y_max" };
     entry_list *l = ud;
-    vg_jsonw *w = l->w;
-    vg_jsonw_obj(w);
-    vg_jsonw_key(w, "label");
-    vg_jsonw_str(w, e->label.p, e->label.n);
-    vg_jsonw_kint(w, "class_id", e->class_id);
-    vg_jsonw_kdouble(w, "confidence", e->confidence, 4);
-    vg_jsonw_kobj(w, "box");
-    for (int b = 0; b < 4; b++)
-        vg_jsonw_kint(w, edge[b], e->box[b]);
-    vg_jsonw_obj_end(w);
-    vg_jsonw_obj_end(w);
+    l->label.len = 0;
+    vg_buf_append(&l->label, e->label.p, e->label.n);
+    vg_detection d = {
+        .class_id = (int)e->class_id, .label = vg_buf_cstr(&l->label), .confidence = (float)e->confidence,
+        .x_min = (int)e->box[0], .y_min = (int)e->box[1], .x_max = (int)e->box[2], .y_max = (int)e->box[3],
+    };
+    vg_render_detection(&l->out, &d, VG_DETJ_CLASS_ID | VG_DETJ_BOX);
     l->n++;
 }
 
@@ -253,7 +250,6 @@ entry_json(const vg_det_entry *e, void *ud)
 static int
 detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
 {
-    static const char *const timing[6] = { "queue", "decode", "infer", "post", "annotate", "total" };
     vg_det_record d;
     char sha[65];
     if (vg_det_record_decode(p, n, &d) != 0)
@@ -275,14 +271,14 @@ detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
     vg_jsonw_kstr(w, "sha256", d.image ? sha : NULL);
     vg_jsonw_obj_end(w);
     vg_jsonw_karr(w, "detections");
-    entry_list list = { w, 0 };
+    entry_list list = { .n = 0 };
+    vg_render_text(&list.out, w);
+    vg_buf_init(&list.label);
     vg_det_record_walk(&d, entry_json, &list);   /* a damaged entry ends the list */
+    vg_buf_release(&list.label);
     vg_jsonw_arr_end(w);
     vg_jsonw_kuint(w, "count", list.n);
-    vg_jsonw_kobj(w, "timings_ms");
-    for (int i = 0; i < 6; i++)
-        vg_jsonw_kdouble(w, timing[i], (double)d.timings_us[i] / 1000.0, 4);
-    vg_jsonw_obj_end(w);
+    vg_render_timings_us(&list.out, "timings_ms", d.timings_us);
     vg_jsonw_obj_end(w);
     return 0;
 }

@@ -170,9 +170,16 @@ vg_render_detections(vg_render *o, const char *key, const vg_detection *d, size_
 void
 vg_render_timings(vg_render *o, const char *key, const vg_pool_result *res)
 {
-    static const char *const names[] = { "queue", "decode", "infer", "post", "annotate", "total" };
-    const uint64_t us[] = { res->queue_us, res->decode_us, res->infer_us, res->post_us, res->annotate_us,
-                            res->total_us };
+    const uint64_t us[VG_RENDER_TIMINGS] = { res->queue_us, res->decode_us, res->infer_us, res->post_us,
+                                             res->annotate_us, res->total_us };
+    vg_render_timings_us(o, key, us);
+}
+
+
+void
+vg_render_timings_us(vg_render *o, const char *key, const uint64_t us[VG_RENDER_TIMINGS])
+{
+    static const char *const names[VG_RENDER_TIMINGS] = { "queue", "decode", "infer", "post", "annotate", "total" };
     open_value(o, key, 0);
     for (int i = 0; i < 6; i++)
         put_ms(o, names[i], us[i]);

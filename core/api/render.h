@@ -1,7 +1,7 @@
 /*
  * render: the one writer of detections and detection results, for every
  * dialect that answers them as JSON: /v1/detect and its batch, DeepStack,
- * /v1/compare, the live streams, and `vigia detect`.
+ * /v1/compare, the live streams, the history and `vigia detect`.
  *
  * A detection is {"label", "class_id" (with VG_DETJ_CLASS_ID),
  * "confidence", x_min, y_min, x_max, y_max}: the corners inside "box" with
@@ -18,15 +18,13 @@
  * and packed as msgpack: confidences rounded to 4 decimals, milliseconds
  * as they are).
  *
- * history_api.c still writes its stored detections itself; it could use
- * vg_render_detection once it decodes a stored detection into a
- * vg_detection (its label copied out with a NUL), and vg_render_timings
- * with the six stored timings in a vg_pool_result.
+ * The history writes its stored detections with the same functions.
  */
 #ifndef VG_RENDER_H
 #define VG_RENDER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct vg_jsonw;
 struct vg_detection;
@@ -64,6 +62,9 @@ void vg_render_detection(vg_render *o, const struct vg_detection *d, int flags);
 void vg_render_detections(vg_render *o, const char *key, const struct vg_detection *d, size_t n, int flags);
 /* "key": {queue, decode, infer, post, annotate, total} in milliseconds, from res's *_us. */
 void vg_render_timings(vg_render *o, const char *key, const struct vg_pool_result *res);
+/* The same from the six times in microseconds, in that order (a stored record's). */
+#define VG_RENDER_TIMINGS 6
+void vg_render_timings_us(vg_render *o, const char *key, const uint64_t us[VG_RENDER_TIMINGS]);
 /* A result's members (above), from a successful pool answer. */
 void vg_render_result(vg_render *o, const struct vg_pool_result *res, int flags);
 /* "key": the JPEG in base64. */
