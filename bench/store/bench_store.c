@@ -11,10 +11,11 @@
 
 #include <ev.h>
 
-#include "store/chan.h"
-#include "base/config.h"
 #include "api/ops.h"
+#include "base/config.h"
+#include "http/http.h"
 #include "net/server.h"
+#include "store/chan.h"
 #include "store/db.h"
 #include "base/mpk.h"
 #include "store/store.h"
@@ -208,14 +209,14 @@ main(int argc, char **argv)
     vg_config_init(scfg);
     vg_config_set(scfg, "server", "listen", "127.0.0.1:0", err, sizeof err);
     vg_config_set(scfg, "log", "access", "false", err, sizeof err);
-    static vg_server srv;
-    vg_server_init(&srv, EV_DEFAULT, scfg);
-    vg_ops_register(&srv);
-    if (vg_server_listen(&srv, err, sizeof err) != 0) {
+    vg_server *srv = vg_server_create(EV_DEFAULT, scfg);
+    vg_http *http = vg_http_create(srv);
+    vg_ops_register(http);
+    if (vg_server_listen(srv, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    printf("health %s\n", srv.listeners[0].addr);
+    printf("health %s\n", vg_server_address(srv, 0));
     fflush(stdout);
     /* give the load generator a moment to connect, serving it meanwhile (a sleep here would
        hold its first requests for the whole moment) */
@@ -229,6 +230,7 @@ main(int argc, char **argv)
     double el = now() - t_start;
     printf("vigia-store writes_per_s %.0f (acked %ld, failed %ld)\n", acked / el, acked, failed);
     vg_chan_destroy(chan, 10);
-    vg_server_release(&srv);
+    vg_server_destroy(srv);
+    vg_http_destroy(http);
     return failed ? 1 : 0;
 }

@@ -315,6 +315,13 @@ vg_server_listen(vg_server *s, char *err, size_t errlen)
 }
 
 
+const char *
+vg_server_address(const vg_server *s, int i)
+{
+    return i >= 0 && i < s->n_listeners ? s->listeners[i].addr : NULL;
+}
+
+
 void
 vg_server_announce(vg_server *s)
 {

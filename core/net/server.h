@@ -64,6 +64,8 @@ int vg_server_is_draining(const vg_server *s);
 
 /* Binds every configured address. Returns 0, or -1 with a message. */
 int vg_server_listen(vg_server *s, char *err, size_t errlen);
+/* The i-th bound address ("127.0.0.1:8080", the real port), or NULL past the last. */
+const char *vg_server_address(const vg_server *s, int i);
 /* Prints "vigia: serving URL" per listener on stdout. */
 void vg_server_announce(vg_server *s);
 /* Runs the loop until drained; returns the exit code. */
