@@ -84,6 +84,8 @@ static const struct key keys[] = {
       "silence before the server pings; no answer within as long again closes the connection" },
     { "ws", "max_queue", T_SIZE, OFF(ws_max_queue), "4M", 4096, 1 * GiB, NULL, NULL,
       "undelivered outgoing bytes per WebSocket; beyond, the oldest results are dropped" },
+    { "ws", "max_fragments", T_INT, OFF(ws_max_fragments), "1024", 1, 1000000, NULL, NULL,
+      "frames one WebSocket message may come in (closed with 1009 beyond)" },
     { "cors", "origins", T_STRING, OFF(cors_origins), "", 0, 0, NULL, NULL,
       "origins allowed to call the API from a browser, comma-separated; * for any; empty: none" },
     { "cors", "max_age", T_SECONDS, OFF(cors_max_age), "10m", 0, 86400, NULL, NULL,

@@ -73,6 +73,7 @@ typedef struct vg_config {
     size_t ws_max_message;     /* largest message a client may send (1009 beyond) */
     double ws_ping_interval;   /* idle time before a ping; no answer within as long again closes */
     size_t ws_max_queue;       /* undelivered outgoing bytes per connection before old results drop */
+    int ws_max_fragments;      /* frames one incoming message may come in (1009 beyond) */
     /* [cors] */
     char *cors_origins;        /* comma-separated allowed origins, "*" for any, "" = no CORS */
     double cors_max_age;       /* seconds a preflight answer may be cached */

@@ -7,9 +7,8 @@
 
 #define MAX_REQUEST_HEADERS_LEN 512
 
-/* Is `origin` in the comma-separated list (or the list "*")? */
-static int
-origin_allowed(const char *list, vg_str origin)
+int
+vg_cors_origin_allowed(const char *list, vg_str origin)
 {
     if (!list[0] || !origin.p || origin.n == 0)
         return 0;
@@ -50,7 +49,7 @@ add_headers(vg_req *r, void *ud)
     if (!cfg->cors_origins[0])
         return;
     vg_str origin = vg_req_header(r, "origin");
-    if (!origin_allowed(cfg->cors_origins, origin) || !safe_value(origin, 256))
+    if (!vg_cors_origin_allowed(cfg->cors_origins, origin) || !safe_value(origin, 256))
         return;
     vg_req_add_header(r, "Access-Control-Allow-Origin", "%.*s", (int)origin.n, origin.p);
     vg_req_add_header(r, "Vary", "Origin");
@@ -75,7 +74,7 @@ preflight(vg_req *r, void *ud)
     const vg_config *cfg = vg_server_config(vg_http_server(h));
     vg_str origin = vg_req_header(r, "origin");
     vg_str want = vg_req_header(r, "access-control-request-method");
-    if (!origin_allowed(cfg->cors_origins, origin) || !safe_value(origin, 256)) {
+    if (!vg_cors_origin_allowed(cfg->cors_origins, origin) || !safe_value(origin, 256)) {
         vg_req_error(r, 403, "cors_forbidden", "origin not allowed (see cors.origins)");
         return;
     }

@@ -15,4 +15,7 @@
 /* Installs both on h (reads cors.* from the server's current config on each request). */
 void vg_cors_install(vg_http *h);
 
+/* Is `origin` in the comma-separated list `list` (cors.origins), or is the list "*"? 0 for an empty list. */
+int vg_cors_origin_allowed(const char *list, vg_str origin);
+
 #endif

@@ -24,12 +24,19 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "http/cors.h"
 #include "http/http.h"
 #include "http/wire.h"
 #include "net/conn.h"
 #include "net/server.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+/*
+ * What wslay allocates for each queued outgoing message besides its payload
+ * (the message, its queue cell, malloc's headers: about 100 bytes with
+ * glibc): an empty pong costs this much, so it is what the bound counts.
+ */
+#define WS_FRAME_COST 128
 
 struct vg_ws {
     vg_conn *conn;
@@ -51,6 +58,9 @@ struct vg_ws {
     uint8_t fh[14];             /* frame header being read, for our own checks */
     size_t fh_len;
     uint64_t skip;              /* payload bytes left of the current frame */
+    int fragments;              /* frames of the data message being received so far */
+    uint16_t close_code;        /* the close we queued before any from the client (0: none) */
+    int gave_up;                /* we dropped the connection after queueing close_code */
     ev_tstamp opened;
     uint64_t msgs_in, msgs_out;
 };
@@ -307,7 +317,9 @@ vg_ws_close(vg_ws *ws, uint16_t code, const char *reason)
 {
     if (!ws->conn || ws->close_pending || wslay_event_get_close_sent(ws->ctx))
         return;
-    wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason, reason ? strlen(reason) : 0);
+    if (wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason, reason ? strlen(reason) : 0) == 0 &&
+        !wslay_event_get_close_received(ws->ctx))
+        ws->close_code = code;
     pump_ex(ws, 0);
 }
 
@@ -326,11 +338,14 @@ keepalive_rearm(vg_ws *ws)
 /*
  * Follows frame boundaries in the input to catch what wslay lets through or
  * answers without a status code: a control frame that is fragmented or
- * longer than 125 bytes.
- * Returns 0, or -1 when the connection must fail with 1002.
+ * longer than 125 bytes (1002), and a data message in more frames than
+ * ws.max_fragments (1009: wslay keeps each fragment as an allocation of
+ * its own, about 100 bytes for a one-byte fragment, so a message's bytes
+ * alone do not bound what it holds).
+ * Returns 0, or the code the connection must fail with (*why says why).
  */
 static int
-check_frames(vg_ws *ws, const uint8_t *p, size_t n)
+check_frames(vg_ws *ws, const uint8_t *p, size_t n, const char **why)
 {
     while (n > 0) {
         if (ws->skip > 0) {
@@ -350,8 +365,17 @@ check_frames(vg_ws *ws, const uint8_t *p, size_t n)
         if (ws->fh_len < need)
             continue;
         int fin = ws->fh[0] & 0x80, opcode = ws->fh[0] & 0x0f;
-        if ((opcode & 0x08) && (!fin || len7 > 125))
-            return -1;
+        if ((opcode & 0x08) && (!fin || len7 > 125)) {
+            *why = "fragmented or oversized control frame";
+            return VG_WS_PROTOCOL_ERROR;
+        }
+        if (!(opcode & 0x08)) {
+            ws->fragments = opcode == 0 ? ws->fragments + 1 : 1;   /* wslay refuses a stray continuation */
+            if (ws->fragments > vg_server_config(ws->srv)->ws_max_fragments) {
+                *why = "message in more fragments than ws.max_fragments";
+                return VG_WS_TOO_BIG;
+            }
+        }
         uint64_t len = len7;
         if (len7 == 126)
             len = (uint64_t)ws->fh[2] << 8 | ws->fh[3];
@@ -365,12 +389,48 @@ check_frames(vg_ws *ws, const uint8_t *p, size_t n)
 }
 
 
+/*
+ * What the server holds for this connection: the input not yet parsed and
+ * every outgoing message wslay keeps (pongs and close frames included),
+ * each with its bookkeeping.
+ */
+static size_t
+held(const vg_ws *ws)
+{
+    return ws->in.len - ws->in_off + wslay_event_get_queued_msg_length(ws->ctx) +
+           wslay_event_get_queued_msg_count(ws->ctx) * WS_FRAME_COST;
+}
+
+
+/*
+ * The client lets more wait than any reader could need (results beyond
+ * ws.max_queue are held back or dropped, so what piles up past that is
+ * its own doing: pongs, answers to its messages): the close frame goes
+ * out if the socket takes it, what was queued is freed now, and the
+ * socket closes after a short linger. A client that does not read would
+ * not see a close handshake finish.
+ */
+static void
+give_up(vg_ws *ws, vg_conn *c, uint16_t code, const char *why)
+{
+    vg_info("ws", "%s: %s, closing with %u", vg_conn_peer(c), why, code);
+    if (wslay_event_queue_close(ws->ctx, code, (const uint8_t *)why, strlen(why)) == 0)
+        ws->close_code = code;
+    ws->gave_up = 1;
+    wslay_event_shutdown_read(ws->ctx);
+    wslay_event_send(ws->ctx);   /* wslay sends a queued close before any other frame */
+    end(ws, c, 1, why);
+}
+
+
 static void
 ws_on_read(vg_conn *c, const char *p, size_t n)
 {
     vg_ws *ws = vg_conn_proto_ctx(c);
-    if (wslay_event_get_read_enabled(ws->ctx) && check_frames(ws, (const uint8_t *)p, n) < 0) {
-        vg_ws_close(ws, VG_WS_PROTOCOL_ERROR, "fragmented or oversized control frame");
+    const char *why = NULL;
+    int code = wslay_event_get_read_enabled(ws->ctx) ? check_frames(ws, (const uint8_t *)p, n, &why) : 0;
+    if (code) {
+        vg_ws_close(ws, (uint16_t)code, why);
         wslay_event_shutdown_read(ws->ctx);
         pump(ws);
         return;
@@ -381,17 +441,22 @@ ws_on_read(vg_conn *c, const char *p, size_t n)
         /* wslay takes everything on each pump, so this stays about one read's worth */
         vg_buf_append(&ws->in, p, n);
         pump(ws);
-        return;
+    } else {
+        /* the usual case: wslay reads straight from the connection's read buffer */
+        ws->cur = (const uint8_t *)p;
+        ws->cur_len = n;
+        pump(ws);
+        if (vg_conn_closes_after_flush(c))
+            return;   /* ws is gone */
+        if (ws->cur_len > 0)
+            vg_buf_append(&ws->in, ws->cur, ws->cur_len);   /* keep what wslay did not take for the next pump */
+        ws->cur_len = 0;
     }
-    /* the usual case: wslay reads straight from the connection's read buffer */
-    ws->cur = (const uint8_t *)p;
-    ws->cur_len = n;
-    pump(ws);
     if (vg_conn_closes_after_flush(c))
-        return;   /* ws is gone */
-    if (ws->cur_len > 0)
-        vg_buf_append(&ws->in, ws->cur, ws->cur_len);   /* keep what wslay did not take for the next pump */
-    ws->cur_len = 0;
+        return;
+    const vg_config *cfg = vg_server_config(ws->srv);
+    if (held(ws) > cfg->ws_max_queue + cfg->ws_max_message)
+        give_up(ws, c, VG_WS_POLICY, "not reading: more than ws.max_queue + ws.max_message waiting");
 }
 
 
@@ -444,6 +509,24 @@ ws_on_shutdown(vg_conn *c)
 }
 
 
+/*
+ * The label a close is counted under. A client may close with any of
+ * 3000-4999: counted as they are, those would be new series at the
+ * client's will, so only the standard codes (1000-1015) and a code the
+ * server chose itself (close_code, before any close from the client; a
+ * client's close is echoed by wslay, not here) keep their number; the
+ * rest are "other".
+ */
+static void
+close_label(const vg_ws *ws, uint16_t code, char out[8])
+{
+    if (code == ws->close_code || (code >= 1000 && code <= 1015))
+        snprintf(out, 8, "%u", code);
+    else
+        snprintf(out, 8, "other");
+}
+
+
 /* Counts and logs the close, tells the application, frees ws. */
 static void
 release(vg_ws *ws, vg_conn *c)
@@ -453,10 +536,12 @@ release(vg_ws *ws, vg_conn *c)
         code = wslay_event_get_status_code_received(ws->ctx);
     else if (wslay_event_get_close_sent(ws->ctx))
         code = wslay_event_get_status_code_sent(ws->ctx);
+    else if (ws->gave_up && ws->close_code)
+        code = ws->close_code;   /* its close frame may not have gone out: it was not reading */
     if (code == WSLAY_CODE_NO_STATUS_RCVD)
         code = VG_WS_NORMAL;
     char label[8];
-    snprintf(label, sizeof label, "%u", code);
+    close_label(ws, code, label);
     const char *v[] = { label };
     vg_series_add(vg_metrics_series(M.closes, v), 1);
     M.open--;
@@ -515,6 +600,37 @@ has_token(vg_str v, const char *token)
     return 0;
 }
 
+
+/* Is `v` "http://HOST" or "https://HOST" for the Host header `host`? */
+static int
+names_host(vg_str v, vg_str host)
+{
+    static const char *const schemes[] = { "http://", "https://" };
+    for (int i = 0; i < 2 && host.p && host.n; i++) {
+        size_t sl = strlen(schemes[i]);
+        if (v.n == sl + host.n && strncasecmp(v.p, schemes[i], sl) == 0 && strncasecmp(v.p + sl, host.p, host.n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+
+/*
+ * Browsers send no preflight before a WebSocket upgrade: a page of any
+ * origin may open one with the user's credentials. With cors.origins set,
+ * an Origin must be in it or be this server's own (its own pages: the
+ * origin names the Host the request was sent to). A request without an
+ * Origin is not from a browser page. An empty cors.origins checks nothing.
+ */
+static int
+origin_allowed(vg_req *r)
+{
+    const char *list = vg_server_config(vg_req_server(r))->cors_origins;
+    vg_str origin = vg_req_header(r, "origin");
+    if (!list[0] || !origin.p)
+        return 1;
+    return vg_cors_origin_allowed(list, origin) || names_host(origin, vg_req_header(r, "host"));
+}
 
 /* ---- refusals as WebSocket closes ---- */
 
@@ -609,6 +725,10 @@ vg_ws_upgrade(vg_req *r, const char *const *subprotocols, const vg_ws_handler *h
     if (!key.p || key.n != 24 ||
         mbedtls_base64_decode(raw, sizeof raw, &rawn, (const unsigned char *)key.p, key.n) != 0 || rawn != 16) {
         vg_req_error(r, 400, "bad_request", "Sec-WebSocket-Key must be 16 bytes in base64");
+        return NULL;
+    }
+    if (!origin_allowed(r)) {
+        vg_req_error(r, 403, "cors_forbidden", "a WebSocket from this origin is not allowed (see cors.origins)");
         return NULL;
     }
     char accept[29];

@@ -1,8 +1,10 @@
 /*
  * ws: WebSocket (RFC 6455) connections on the reactor, framed by wslay's
  * event API: the upgrade handshake from an HTTP handler, messages in both
- * directions, ping/pong keepalive, the close handshake, per-message size
- * limits (1009), and a bounded view of what is queued for a slow reader.
+ * directions, ping/pong keepalive, the close handshake, per-message limits
+ * in bytes and in fragments (1009), a bounded view of what is queued for a
+ * slow reader, a bound on all a connection holds (1008 for a client that
+ * does not read), and the Origin check against cors.origins.
  *
  * Callbacks run on the loop, never from inside vg_ws_send() or vg_ws_close()
  * (a connection that fails during those closes on the next loop iteration).

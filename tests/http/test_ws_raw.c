@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -27,7 +28,8 @@ static int
 up(void **state)
 {
     (void)state;
-    const char *args[] = { "--ws-max-message", "64K", "--ws-ping-interval", "300ms", "--auth-open-detect", "true", NULL };
+    const char *args[] = { "--ws-max-message", "64K", "--ws-ping-interval", "300ms", "--auth-open-detect", "true",
+                           "--cors-origins", "https://good.example", NULL };
     ts_spawn(&srv, args, NULL);
     return 0;
 }
@@ -123,11 +125,11 @@ close_code(int fd)
 }
 
 
-/* Connects to /v1/live and reads the 101 and the first two messages (hello, metrics). */
+/* Connects to /v1/live on `port` and reads the 101 and the first two messages (hello, metrics). */
 static int
-live(void)
+live_on(int port)
 {
-    int fd = ts_connect(srv.port);
+    int fd = ts_connect(port);
     ts_send_str(fd, HANDSHAKE("/v1/live") "\r\n");
     ts_resp r;
     assert_int_equal(ts_read_response(fd, &r, 1), 0);
@@ -141,6 +143,13 @@ live(void)
     assert_int_equal(read_frame(fd, p, sizeof p, &n), 1);
     assert_non_null(memmem(p, n, "\"metrics\"", 9));
     return fd;
+}
+
+
+static int
+live(void)
+{
+    return live_on(srv.port);
 }
 
 
@@ -353,6 +362,222 @@ abrupt_disconnects(void **state)
     ts_resp_free(&r);
 }
 
+/* ---- what one connection may make the server hold (issue 15, items 3 and 14) ---- */
+
+/* The server's resident set in kB, from /proc/PID/status. */
+static long
+rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    assert_true(kb > 0);
+    return kb;
+}
+
+
+/* Sends `reps` times the same n bytes; stops at the first error (the server closed). Returns the repetitions sent. */
+static size_t
+send_repeated(int fd, const uint8_t *p, size_t n, size_t reps)
+{
+    size_t done = 0;
+    for (; done < reps; done++) {
+        size_t off = 0;
+        while (off < n) {
+            ssize_t w = send(fd, p + off, n - off, MSG_NOSIGNAL);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                return done;
+            off += (size_t)w;
+        }
+    }
+    return done;
+}
+
+
+/* The value of a counter series in /metrics (0 when absent). */
+static double
+metric(int port, const char *series)
+{
+    ts_resp r;
+    assert_int_equal(ts_get(port, "/metrics", &r), 200);
+    const char *at = strstr(r.body, series);
+    double v = at ? strtod(at + strlen(series), NULL) : 0;
+    ts_resp_free(&r);
+    return v;
+}
+
+/*
+ * Growth of the master's RSS a flood below may cause. Under AddressSanitizer
+ * (make check-asan sets ASAN_OPTIONS) freed blocks sit in a quarantine of up
+ * to 256 MB before reuse, so RSS measures ASan: there the budget only
+ * catches a runaway, and the close codes carry the check.
+ */
+static long
+rss_budget_kb(void)
+{
+    return (8 + (getenv("ASAN_OPTIONS") ? 256 : 0)) * 1024L;
+}
+
+#define FLOOD_FRAGMENTS 300000
+
+/*
+ * 300,000 one-byte continuation fragments of one text message (2.1 MB on
+ * the wire, the message itself only 300 KB, under ws.max_message): wslay
+ * keeps every fragment as its own allocation, about 100 bytes each. Before
+ * the fix the master's RSS went from 23.5 to 51.6 MB here and the message
+ * was taken (8,000,000 fragments took it from 23 to 756 MB); now the
+ * message is refused with 1009 at ws.max_fragments (1024), RSS 23.5 to
+ * 23.6 MB; asserted: 1009 and less than 8 MB of growth.
+ */
+static void
+fragment_flood_300k_keeps_rss(void **state)
+{
+    (void)state;
+    ts_server s;
+    const char *args[] = { "--auth-open-detect", "true", NULL };
+    ts_spawn(&s, args, NULL);
+    ts_close(live_on(s.port));
+    long before = rss_kb(s.pid);
+    int fd = live_on(s.port);
+    uint8_t head[64], one[16], tail[16];
+    size_t hn = frame(head, 0, 0, 1, "{\"type\":\"filter\"", 16, 1);
+    size_t on = frame(one, 0, 0, 0, " ", 1, 1);
+    size_t tn = frame(tail, 1, 0, 0, "}", 1, 1);
+    uint8_t *flood = malloc(on * 1000);
+    for (int i = 0; i < 1000; i++)
+        memcpy(flood + on * (size_t)i, one, on);
+    ts_send(fd, head, hn);
+    size_t sent = send_repeated(fd, flood, on * 1000, FLOOD_FRAGMENTS / 1000);
+    if (sent == FLOOD_FRAGMENTS / 1000)
+        send(fd, tail, tn, MSG_NOSIGNAL);
+    free(flood);
+    /* the answer to the whole message (an error: it is no filter), or the close */
+    uint8_t p[65536];
+    size_t got;
+    int op, code = -1;
+    while ((op = read_frame(fd, p, sizeof p, &got)) == 1 && !memmem(p, got, "\"error\"", 7))
+        ;
+    if (op == 8)
+        code = got >= 2 ? p[0] << 8 | p[1] : 1005;
+    long after = rss_kb(s.pid);
+    ts_close(fd);
+    print_message("# %d one-byte fragments: master RSS %ld -> %ld kB, close %d\n", FLOOD_FRAGMENTS, before, after, code);
+    assert_int_equal(code, 1009);
+    assert_true(after - before < rss_budget_kb());
+    assert_int_equal(ts_stop(&s, SIGTERM, 10), 0);
+}
+
+#define FLOOD_PINGS 200000
+
+/*
+ * 200,000 pings with 125 bytes each (26 MB on the wire) from a client that
+ * never reads: every pong the kernel cannot take waits in wslay's queue.
+ * Before the fix the master's RSS went from 23.7 to 53.4 MB here and the
+ * connection stayed open (1,000,000 pings took it to 230 MB); now what the
+ * connection holds is bounded by ws.max_queue + ws.max_message (64K + 64K
+ * here, every queued frame counted with its bookkeeping): the client is
+ * closed with 1008, RSS 23.5 to 23.6 MB; asserted: one 1008 close and
+ * less than 8 MB of growth.
+ */
+static void
+unread_pongs_200k_keep_rss(void **state)
+{
+    (void)state;
+    ts_server s;
+    const char *args[] = { "--auth-open-detect", "true", "--ws-max-queue", "64K", "--ws-max-message", "64K", NULL };
+    ts_spawn(&s, args, NULL);
+    ts_close(live_on(s.port));
+    long before = rss_kb(s.pid);
+    int fd = live_on(s.port);
+    uint8_t one[160], payload[125];
+    memset(payload, 'p', sizeof payload);
+    size_t on = frame(one, 1, 0, 9, payload, sizeof payload, 1);
+    uint8_t *flood = malloc(on * 1000);
+    for (int i = 0; i < 1000; i++)
+        memcpy(flood + on * (size_t)i, one, on);
+    size_t sent = send_repeated(fd, flood, on * 1000, FLOOD_PINGS / 1000);
+    free(flood);
+    long after = rss_kb(s.pid);
+    /* the pongs the kernels hold, then the end (the server's linger, or at once) */
+    assert_true(ts_wait_closed(fd, 10));
+    ts_close(fd);
+    double closed = metric(s.port, "vigia_ws_closes_total{code=\"1008\"}");
+    print_message("# %zu of %d pings sent unread: master RSS %ld -> %ld kB, closes with 1008: %g\n", sent * 1000,
+                  FLOOD_PINGS, before, after, closed);
+    assert_true(closed == 1);
+    assert_true(after - before < rss_budget_kb());
+    assert_int_equal(ts_stop(&s, SIGTERM, 10), 0);
+}
+
+
+/*
+ * With cors.origins set, a WebSocket upgrade from a page of another origin
+ * is refused (browsers send no preflight for WebSockets, so this is the
+ * only check): before the fix https://evil.example got its 101.
+ */
+static void
+origin_checked_against_cors(void **state)
+{
+    (void)state;
+    struct {
+        const char *origin;
+        int status;
+    } cases[] = {
+        { "Origin: https://evil.example\r\n", 403 },
+        { "Origin: null\r\n", 403 },
+        { "Origin: https://good.example\r\n", 101 },
+        { "Origin: http://t\r\n", 101 },   /* the server's own pages (Host: t) */
+        { "", 101 },                       /* not a browser */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char req[512];
+        snprintf(req, sizeof req, "%s%s\r\n", HANDSHAKE("/v1/live"), cases[i].origin);
+        int fd = ts_connect(srv.port);
+        ts_send_str(fd, req);
+        ts_resp r;
+        assert_int_equal(ts_read_response(fd, &r, 1), 0);
+        if (r.status != cases[i].status)
+            fail_msg("%s: %d, want %d", cases[i].origin, r.status, cases[i].status);
+        ts_resp_free(&r);
+        ts_close(fd);
+    }
+}
+
+#define CLOSE_CODES 40
+
+/*
+ * Close codes a client picks (3000-4999 are all valid) each made a new
+ * series of vigia_ws_closes_total: 40 clients closing with 3000..3039 made
+ * 40 series. Codes the server did not choose beyond the standard ones are
+ * counted as code="other".
+ */
+static void
+client_close_codes_40_bounded_labels(void **state)
+{
+    (void)state;
+    double others = metric(srv.port, "vigia_ws_closes_total{code=\"other\"}");
+    for (int i = 0; i < CLOSE_CODES; i++) {
+        int fd = live();
+        uint8_t buf[16], cp[2] = { (uint8_t)((3000 + i) >> 8), (uint8_t)(3000 + i) };
+        ts_send(fd, buf, frame(buf, 1, 0, 8, cp, 2, 1));
+        assert_int_equal(close_code(fd), 3000 + i);   /* the close handshake echoes it */
+        ts_close(fd);
+    }
+    ts_resp r;
+    assert_int_equal(ts_get(srv.port, "/metrics", &r), 200);
+    assert_null(strstr(r.body, "vigia_ws_closes_total{code=\"30"));
+    ts_resp_free(&r);
+    assert_true(metric(srv.port, "vigia_ws_closes_total{code=\"other\"}") == others + CLOSE_CODES);
+}
+
 
 static void
 drain_sends_going_away(void **state)
@@ -388,6 +613,10 @@ main(void)
         cmocka_unit_test(fragments_and_early_bytes),
         cmocka_unit_test(abrupt_disconnects),
         cmocka_unit_test(drain_sends_going_away),
+        cmocka_unit_test(fragment_flood_300k_keeps_rss),
+        cmocka_unit_test(unread_pongs_200k_keep_rss),
+        cmocka_unit_test(origin_checked_against_cors),
+        cmocka_unit_test(client_close_codes_40_bounded_labels),
     };
     return cmocka_run_group_tests_name("websocket edge cases", tests, up, down);
 }
