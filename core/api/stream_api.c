@@ -29,6 +29,8 @@
 #define RING 64                     /* answers kept for fps and latency */
 #define MAX_FILTER_STREAMS 16
 #define MAX_FILTER_LABELS 32
+#define TS_MAX 256                  /* a message's ts as compact JSON: it is echoed to every observer */
+#define OWNED_PER_USER 64           /* stream ids remembered per user (the least recently used go first) */
 
 static const char *const subprotocols[] = { "vigia.json", "vigia.msgpack", NULL };
 
@@ -85,12 +87,24 @@ typedef struct observer {
     vg_link link;               /* in api->observers */
 } observer;
 
+/*
+ * Who a stream id belongs to: the first signed-in user who streamed with
+ * it, for as long as the server runs, so that no other user (an admin
+ * aside) can stream under that name while its camera is away.
+ */
+typedef struct owner {
+    char id[VG_STREAM_ID_MAX + 1];
+    uint64_t uid;
+    vg_link link;               /* in api->owners, most recently used first */
+} owner;
+
 struct vg_stream_api {
     vg_server *srv;
     vg_pool *pool;
     vg_history *history;        /* NULL: answers are not stored */
     vg_list streams;            /* the /v1/stream clients, newest first */
     vg_list observers;          /* the /v1/live clients, newest first */
+    vg_list owners;             /* owner records, most recently used first */
     ev_timer tick;
     uint64_t model_ok_prev[64];
     char model_names[64][64];
@@ -646,6 +660,20 @@ new_frame(stream *s, const void *data, size_t len, const vg_detect_opts *opt, js
 /* ------------------------------------------------------------------ */
 /* /v1/stream messages */
 
+/*
+ * Whether a message's ts (NULL: none) may be echoed: at most TS_MAX bytes
+ * as compact JSON, since it goes back in every answer and to every
+ * observer. Answers an error when not.
+ */
+static int
+ts_fits(stream *s, json_t *ts)
+{
+    if (!ts || json_dumpb(ts, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY) <= TS_MAX)
+        return 1;
+    send_error(s->ws, s->msgpack, NULL, "bad_request", "ts may be at most 256 bytes (as JSON)");
+    return 0;
+}
+
 static void
 stream_control(stream *s, json_t *msg, const void *image, size_t image_len)
 {
@@ -677,6 +705,8 @@ stream_control(stream *s, json_t *msg, const void *image, size_t image_len)
             return;
         }
         json_t *ts = json_object_get(msg, "ts");
+        if (!ts_fits(s, ts))
+            return;
         json_t *b64 = json_object_get(msg, "image");
         if (image) {
             new_frame(s, image, image_len, &o, ts);
@@ -700,6 +730,8 @@ stream_control(stream *s, json_t *msg, const void *image, size_t image_len)
         return;
     }
     if (strcmp(type, "ping") == 0) {
+        if (!ts_fits(s, json_object_get(msg, "ts")))
+            return;
         json_t *pong = json_pack("{s:s, s:I}", "type", "pong", "server_ts", unix_ms());
         json_object_set(pong, "ts", json_object_get(msg, "ts") ? json_object_get(msg, "ts") : json_null());
         send_obj(s->ws, s->msgpack, pong, NULL, 0);
@@ -787,6 +819,55 @@ find_stream(vg_stream_api *api, const char *id)
 }
 
 
+static owner *
+find_owner(vg_stream_api *api, const char *id)
+{
+    vg_list_each(o, &api->owners, owner, link)
+        if (strcmp(o->id, id) == 0)
+            return o;
+    return NULL;
+}
+
+
+/* May `who` (NULL: anonymous) stream as `id`? Its owner and admins may; anyone may use an id nobody owns. */
+static int
+may_use_id(vg_stream_api *api, const char *id, const vg_principal *who)
+{
+    owner *o = find_owner(api, id);
+    return !o || (who && (who->uid == o->uid || who->role == VG_ROLE_ADMIN));
+}
+
+
+/*
+ * A signed-in user streams as `id`: the id is theirs from now on (unless
+ * someone else owns it: an admin using it does not take it). A user's
+ * ids beyond OWNED_PER_USER are forgotten, least recently used first,
+ * unless connected, so the records stay bounded by the users.
+ */
+static void
+note_owner(vg_stream_api *api, const char *id, uint64_t uid)
+{
+    owner *o = find_owner(api, id);
+    if (o && o->uid != uid)
+        return;
+    if (o) {
+        vg_list_remove(&api->owners, &o->link);
+    } else {
+        o = vg_xcalloc(1, sizeof *o);
+        snprintf(o->id, sizeof o->id, "%s", id);
+        o->uid = uid;
+    }
+    vg_list_push_front(&api->owners, &o->link);
+    size_t mine = 0;
+    vg_list_each_safe(x, nx, &api->owners, owner, link) {
+        if (x->uid != uid || ++mine <= OWNED_PER_USER || find_stream(api, x->id))
+            continue;
+        vg_list_remove(&api->owners, &x->link);
+        free(x);
+    }
+}
+
+
 static int
 stream_option(void *ud, const char *name, const char *value, char *err, size_t errlen)
 {
@@ -812,9 +893,15 @@ route_stream(vg_req *r, void *ud)
         vg_req_error(r, 400, "bad_request", "%s", err);
         goto refuse;
     }
+    vg_principal who;   /* before the upgrade, which frees the request */
+    int signed_in = vg_auth_principal(r, &who);
     if (vg_req_query_get(r, "stream", &v) == 0) {
         if (!vg_stream_id_valid(v.data, strlen(v.data))) {
             vg_req_error(r, 400, "bad_request", "stream ids are 1-64 characters of A-Z a-z 0-9 . _ -");
+            goto refuse;
+        }
+        if (!may_use_id(api, v.data, signed_in ? &who : NULL)) {
+            vg_req_error(r, 403, "forbidden", "stream '%s' belongs to another user", v.data);
             goto refuse;
         }
         if (find_stream(api, v.data)) {
@@ -826,8 +913,7 @@ route_stream(vg_req *r, void *ud)
         snprintf(s->id, sizeof s->id, "stream-%llu", (unsigned long long)++api->next_anon);
     }
     vg_buf_release(&v);
-    vg_principal who;   /* before the upgrade, which frees the request */
-    if (vg_auth_principal(r, &who)) {
+    if (signed_in) {
         s->uid = who.uid;
         snprintf(s->user, sizeof s->user, "%s", who.name);
     }
@@ -838,6 +924,8 @@ route_stream(vg_req *r, void *ud)
     }
     s->msgpack = strcmp(vg_ws_subprotocol(s->ws), "vigia.msgpack") == 0;
     vg_list_push_front(&api->streams, &s->link);
+    if (s->uid)
+        note_owner(api, s->id, s->uid);
     const char *def = vg_pool_default_model(api->pool);
     snprintf(s->model_used, sizeof s->model_used, "%s", s->opt.model[0] ? s->opt.model : def ? def : "");
     json_t *hello = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "type", "hello",
@@ -1075,5 +1163,7 @@ vg_stream_api_destroy(vg_stream_api *api)
     if (!api)
         return;
     ev_timer_stop(vg_server_loop(api->srv), &api->tick);
+    vg_list_each_safe(o, no, &api->owners, owner, link)
+        free(o);
     free(api);
 }

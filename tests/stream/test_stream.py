@@ -3,7 +3,8 @@
 annotated frames, config messages, latest-frame-wins with a deliberately slow
 model, a slow reader whose oldest answers are dropped, the msgpack
 subprotocol, fragmented messages, the message size limit, observers with
-filters and metrics, and the stream id rules."""
+filters and metrics, the stream id rules (one connection per id, an id
+belongs to the user who first streamed with it), and the bound on ts."""
 import asyncio
 import base64
 import json
@@ -45,6 +46,9 @@ def slow_model(models):
                 "threshold = 0.25\nworkers = 1\n[test]\ndelay_ms = 300\n")
 
 
+OPERATOR_PASSWORD = "streams of the harbour 4821"
+
+
 def setup():
     work = tempfile.mkdtemp(prefix="vigia-stream-")
     models = os.path.join(work, "models")
@@ -55,6 +59,11 @@ def setup():
     add = subprocess.run([os.environ["VIGIA_BIN"], "user", "add", "--admin", "--data", os.path.join(work, "data"), "tester"],
                          input="a long test password\n", capture_output=True, text=True)
     tap.check(add.returncode == 0, add.stderr)
+    # two operators, for the stream ids' owners
+    for name in ("op1", "op2"):
+        add = subprocess.run([os.environ["VIGIA_BIN"], "user", "add", "--role", "operator", "--data",
+                              os.path.join(work, "data"), name], input=OPERATOR_PASSWORD + "\n", capture_output=True, text=True)
+        tap.check(add.returncode == 0, add.stderr)
     srv = tap.Server(["--models", models, "--workers", "1", "--detect-load", "yolo-fastest-1.1-xl,slow",
                       "--auth-open-detect", "true", "--history-stream-interval", "1h",
                       "--ws-max-message", "512K", "--ws-max-queue", "4K"], workdir=work)
@@ -297,6 +306,80 @@ def test_limits_and_ids(srv):
     run(go())
 
 
+def login(srv, name, password):
+    body = json.dumps({"username": name, "password": password}).encode()
+    req = urllib.request.Request(srv.url("/v1/auth/login"), data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read())["access_token"]
+
+
+async def refused(srv, path, status):
+    """Connects and expects the refusal: an error message with `status`, then close 4000 + status."""
+    async with websockets.connect(srv.url(path, "ws")) as ws:
+        e = await recv_json(ws)
+        tap.check(e["type"] == "error" and e["status"] == status, e)
+        try:
+            await ws.recv()
+            raise AssertionError("still open")
+        except websockets.exceptions.ConnectionClosed as c:
+            tap.check(c.rcvd is not None and c.rcvd.code == 4000 + status, c.rcvd)
+
+
+def test_stream_id_owner(srv):
+    """An id belongs to the user who first streamed with it: before, operator op2
+    took over op1's stream "dock" as soon as op1's camera disconnected (its
+    frames reached every observer and MJPEG viewer, and the history, as
+    "dock"); now op2 and anonymous clients are refused with 4403 while op1 and
+    admins may use it."""
+    op1, op2 = login(srv, "op1", OPERATOR_PASSWORD), login(srv, "op2", OPERATOR_PASSWORD)
+    admin = login(srv, "tester", "a long test password")
+
+    async def go():
+        async with websockets.connect(srv.url(f"/v1/stream?stream=dock&token={op1}", "ws")) as ws:
+            tap.check((await recv_json(ws))["stream"] == "dock")
+        await refused(srv, f"/v1/stream?stream=dock&token={op2}", 403)
+        await refused(srv, "/v1/stream?stream=dock", 403)
+        async with websockets.connect(srv.url(f"/v1/stream?stream=dock&token={admin}", "ws")) as ws:
+            tap.check((await recv_json(ws))["stream"] == "dock")
+        # the admin's use did not take the id: still op1's
+        await refused(srv, f"/v1/stream?stream=dock&token={op2}", 403)
+        async with websockets.connect(srv.url(f"/v1/stream?stream=dock&token={op1}", "ws")) as ws:
+            tap.check((await recv_json(ws))["stream"] == "dock")
+            await ws.send(tap.image("dog.jpg"))
+            tap.check((await recv_json(ws))["type"] == "detections")
+        # ids nobody signed in used stay free for all
+        async with websockets.connect(srv.url(f"/v1/stream?stream=cam1&token={op2}", "ws")) as ws:
+            tap.check((await recv_json(ws))["stream"] == "cam1")
+    run(go())
+
+
+def test_ts_bounded(srv):
+    """A frame's ts is echoed in its answer and to every observer: a 100,000-byte
+    ts went to each observer with each answer; now a ts over 256 bytes (as
+    JSON) is refused with bad_request and observers never see it."""
+    async def go():
+        async with websockets.connect(srv.url("/v1/live?stream=tsbig", "ws"), max_size=None) as live, \
+                   websockets.connect(srv.url("/v1/stream?stream=tsbig", "ws"), max_size=None) as cam:
+            await recv_json(live)
+            await recv_json(cam)
+            image = base64.b64encode(tap.image("dog.jpg")).decode()
+            await cam.send(json.dumps({"type": "frame", "ts": "t" * 100000, "image": image}))
+            e = await recv_json(cam)
+            tap.check(e["type"] == "error" and e["code"] == "bad_request" and "ts" in e["message"],
+                      f"{e['type']} {e.get('code')}, ts of {len(json.dumps(e.get('ts')))} bytes")
+            await cam.send(json.dumps({"type": "ping", "ts": list(range(100))}))
+            e = await recv_json(cam)
+            tap.check(e["type"] == "error" and e["code"] == "bad_request", f"{e['type']} {e.get('code')}")
+            small = {"camera": "tsbig", "at": "x" * 200}
+            await cam.send(json.dumps({"type": "frame", "ts": small, "image": image}))
+            m = await recv_json(cam)
+            tap.check(m["type"] == "detections" and m["ts"] == small, m)
+            while (m := await recv_json(live))["type"] != "detections":
+                pass
+            tap.check(m["ts"] == small, "the first answer the observer sees is the second frame's")
+    run(go())
+
+
 def get_json(srv, path, token):
     req = urllib.request.Request(srv.url(path), headers={"Authorization": "Bearer " + token})
     with urllib.request.urlopen(req) as r:
@@ -306,10 +389,7 @@ def get_json(srv, path, token):
 def test_stream_history(srv):
     """Live answers are stored sampled: with history.stream_interval 1h, the first
     answer and each change of the label set, not every frame."""
-    body = json.dumps({"username": "tester", "password": "a long test password"}).encode()
-    req = urllib.request.Request(srv.url("/v1/auth/login"), data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        token = json.loads(r.read())["access_token"]
+    token = login(srv, "tester", "a long test password")
 
     async def go():
         async with websockets.connect(srv.url(f"/v1/stream?stream=porch&token={token}", "ws")) as ws:
@@ -330,4 +410,5 @@ def test_stream_history(srv):
 
 if __name__ == "__main__":
     sys.exit(tap.run([test_frames_and_envelopes, test_latest_frame_wins, test_slow_reader_drops_oldest,
-                      test_msgpack, test_live_observers, test_limits_and_ids, test_stream_history], setup, teardown))
+                      test_msgpack, test_live_observers, test_limits_and_ids, test_stream_history,
+                      test_stream_id_owner, test_ts_bounded], setup, teardown))
