@@ -24,9 +24,9 @@ libvigiacore_a_SOURCES += core/http/cors.c core/http/cors.h core/http/http.c cor
 	core/http/reply.h core/http/request.c core/http/response.c core/http/router.c core/http/router.h \
 	core/http/static.c core/http/static.h core/http/wire.c core/http/wire.h core/http/ws.c \
 	core/http/ws.h
-# auth: who is calling and may they: auth filter, JWT, rate limits
+# auth: who is calling and may they: auth filter, JWT, password policy, rate limits
 libvigiacore_a_SOURCES += core/auth/auth.c core/auth/auth.h core/auth/jwt.c core/auth/jwt.h \
-	core/auth/ratelimit.c core/auth/ratelimit.h
+	core/auth/password_policy.c core/auth/password_policy.h core/auth/ratelimit.c core/auth/ratelimit.h
 # api: the route modules and what they share (call, render)
 libvigiacore_a_SOURCES += core/api/call.c core/api/call.h core/api/compare_api.c \
 	core/api/compare_api.h core/api/detect_api.c core/api/detect_api.h core/api/detect_opts.c \

@@ -16,7 +16,7 @@ import websockets
 MINUTES = int(os.environ.get("SOAK_MINUTES", "10"))
 MODEL = os.environ.get("SOAK_MODEL", "yolo-fastest-1.1-xl")
 IMAGES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "images")
-PASSWORD = "soak-password-1"
+PASSWORD = "ten minutes of steady load"   # not the user name: the password policy refuses that
 HTTP_CLIENTS, HTTP_RATE = 2, 2.0      # clients, requests/s each
 STREAMS, STREAM_FPS = 2, 4.0          # WebSocket streams, frames/s each
 HISTORY_RATE = 2.0                    # history or stats queries/s

@@ -13,6 +13,8 @@
 
 #include "http/reply.h"
 #include "auth/auth.h"
+#include "auth/password_policy.h"
+#include "auth/ratelimit.h"
 #include "http/http.h"
 #include "base/jsonw.h"
 #include "base/log.h"
@@ -25,6 +27,9 @@
 struct vg_users_api {
     vg_server *srv;
     vg_store *store;
+    vg_ratelimit *rechecks;            /* password checks of signed-in callers (current_password, a new key's
+                                          password) per account and address, on the login limits: a stolen
+                                          token is no way around them to guess the password */
 };
 
 typedef struct op op;
@@ -56,6 +61,8 @@ enum {
     NEED_TARGET_ADMIN = 2,             /* the {id} user; the caller is an admin */
     NEED_RECORD = 4,                   /* that user's record, in o->user */
     NEED_BODY = 8,                     /* a JSON object body, in o->body */
+    NEED_ACCOUNT = 16,                 /* manages the account (email, password, API keys): not with an
+                                          API key scoped below its user's role */
 };
 
 /* One request, from its route to its answer (through the hasher and the store). */
@@ -73,6 +80,8 @@ struct op {
     char *hash_to;                     /* where the password's hash goes */
     char key[80];                      /* a new API key */
     vg_apikey k;                       /* a new API key's record; revoke: its id */
+    void (*rechecked)(op *o);          /* recheck(): what follows the caller's right password */
+    const char *recheck_member;        /* recheck(): the body member that held it, named when it is wrong */
 };
 
 
@@ -104,17 +113,6 @@ vg_user_email_valid(const char *s, char *err, size_t errlen)
     const char *at = strchr(s, '@');
     if (n > VG_DB_EMAIL_MAX || !at || at == s || !at[1] || strchr(at + 1, '@') || strpbrk(s, " \t\r\n<>\"")) {
         snprintf(err, errlen, "email is not an address");
-        return -1;
-    }
-    return 0;
-}
-
-
-int
-vg_user_password_valid(const char *s, size_t n, char *err, size_t errlen)
-{
-    if (n < 8 || n > VG_STORE_MAX_PASSWORD || memchr(s, '\0', n)) {
-        snprintf(err, errlen, "password must be 8 to %d bytes", VG_STORE_MAX_PASSWORD);
         return -1;
     }
     return 0;
@@ -298,6 +296,24 @@ target(op *o, int self_ok)
 }
 
 
+/*
+ * May o's caller manage the account? Not with an API key scoped below its
+ * user's role: a viewer key of an admin reads the account like a viewer,
+ * but changing its email, password or keys would act for the admin. 0
+ * after answering 403.
+ */
+static int
+within_scope(op *o)
+{
+    if (!o->who.scoped)
+        return 1;
+    vg_req_error(o->r, 403, "insufficient_scope",
+                 "this API key is scoped to %s, below its user's role: it cannot change the account or its API keys; "
+                 "log in, or use a key with the user's full role", vg_role_name(o->who.role));
+    return 0;
+}
+
+
 /* Starts a request of this kind with what it needs (NEED_*); NULL after answering. */
 static op *
 op_begin(vg_users_api *u, vg_req *r, unsigned need, const op_kind *kind)
@@ -308,7 +324,8 @@ op_begin(vg_users_api *u, vg_req *r, unsigned need, const op_kind *kind)
     o->kind = kind;
     vg_auth_principal(r, &o->who);
     if (((need & (NEED_TARGET | NEED_TARGET_ADMIN)) && !(o->uid = target(o, need & NEED_TARGET))) ||
-        ((need & NEED_RECORD) && read_user(o) < 0) || ((need & NEED_BODY) && !(o->body = vg_auth_json_body(r)))) {
+        ((need & NEED_ACCOUNT) && !within_scope(o)) || ((need & NEED_RECORD) && read_user(o) < 0) ||
+        ((need & NEED_BODY) && !(o->body = vg_auth_json_body(r)))) {
         op_free(o);
         return NULL;
     }
@@ -469,6 +486,64 @@ route_profile(vg_req *r, void *ud)
     answer_read(r, ud, NEED_TARGET | NEED_RECORD, profile_write, NULL);
 }
 
+/* ---- the caller's password, checked again ------------------------------------------ */
+
+/* The caller's bucket of password checks in key (VG_RATELIMIT_KEY_MAX bytes); its length. */
+static size_t
+recheck_key(op *o, char *key)
+{
+    const char *ip;
+    size_t ipn = vg_auth_peer_ip(o->r, &ip);
+    int n = snprintf(key, VG_RATELIMIT_KEY_MAX, "u%llu %.*s", (unsigned long long)o->who.uid, (int)ipn, ip);
+    return n < 0 ? 0 : (size_t)n >= VG_RATELIMIT_KEY_MAX ? VG_RATELIMIT_KEY_MAX - 1 : (size_t)n;
+}
+
+
+/* The hasher's word on the caller's password: o goes on, or 403 (a right one gives its check back). */
+static void
+rechecked(int status, int ok, void *ud)
+{
+    op *o = ud;
+    char key[VG_RATELIMIT_KEY_MAX];
+    if (status != 0) {
+        op_abort(o, status, "cannot check the password");
+    } else if (!ok) {
+        vg_req_error(o->r, 403, "forbidden", "%s is not your current password", o->recheck_member);
+        op_free(o);
+    } else {
+        vg_ratelimit_give(o->u->rechecks, key, recheck_key(o, key), 1);
+        o->rechecked(o);
+    }
+}
+
+
+/*
+ * Verifies the caller's password pw (wiped here; the body's `member`)
+ * against hash once the caller's budget of checks allows; then, when it is
+ * right, runs then(o). Else answers (403, 429, or the hasher's refusal)
+ * and frees o.
+ */
+static void
+recheck(op *o, const char *hash, char *pw, const char *member, void (*then)(op *o))
+{
+    const vg_config *cfg = vg_server_config(o->u->srv);
+    char key[VG_RATELIMIT_KEY_MAX];
+    size_t n = recheck_key(o, key), pwlen = strlen(pw);
+    vg_ratelimit_set(o->u->rechecks, cfg->login_attempts / cfg->login_window, cfg->login_attempts);
+    double wait = vg_ratelimit_take(o->u->rechecks, key, n, 1, ev_now(vg_server_loop(o->u->srv)));
+    o->rechecked = then;
+    o->recheck_member = member;
+    int rc = wait > 0 ? 0 : vg_store_verify(o->u->store, hash, pw, pwlen, rechecked, o);
+    memset(pw, 0, pwlen);
+    if (wait > 0) {
+        vg_auth_too_many(o->r, wait, "password checks for this account from this address");
+        op_free(o);
+    } else if (rc != 0) {
+        op_abort(o, rc, "cannot check the password");
+    }
+}
+
+
 /* ---- create, update, delete ------------------------------------------------------- */
 
 static int
@@ -512,7 +587,7 @@ create_read(op *o)
         return -1;
     }
     if (vg_user_name_valid(o->user.name, err, sizeof err) < 0 || vg_user_email_valid(o->user.email, err, sizeof err) < 0 ||
-        vg_user_password_valid(o->password, o->pwlen, err, sizeof err) < 0) {
+        vg_password_policy_check(o->password, o->pwlen, o->user.name, err, sizeof err) < 0) {
         vg_req_error(o->r, 422, "invalid", "%s", err);
         return -1;
     }
@@ -559,17 +634,11 @@ static const op_kind update_op = { update_send, updated, "cannot update the user
                                 TELL_EMAIL_TAKEN | TELL_LAST_ADMIN | TELL_NO_USER };
 
 
+/* Hashes the new password of an update, then sends it. */
 static void
-update_verified(int status, int ok, void *ud)
+update_hash(op *o)
 {
-    op *o = ud;
-    if (status != 0)
-        op_abort(o, status, "cannot check the password");
-    else if (!ok) {
-        vg_req_error(o->r, 403, "forbidden", "current_password is wrong");
-        op_free(o);
-    } else
-        op_hash(o, o->patch.hash, "cannot hash the password");
+    op_hash(o, o->patch.hash, "cannot hash the password");
 }
 
 
@@ -622,7 +691,7 @@ update_read(op *o, char current[VG_STORE_MAX_PASSWORD + 1], int *has_cur)
     }
     o->pwlen = strlen(o->password);
     o->patch.set_hash = has_pw;
-    if (has_pw && vg_user_password_valid(o->password, o->pwlen, err, sizeof err) < 0) {
+    if (has_pw && vg_password_policy_check(o->password, o->pwlen, o->user.name, err, sizeof err) < 0) {
         vg_req_error(o->r, 422, "invalid", "%s", err);
         return -1;
     }
@@ -631,26 +700,42 @@ update_read(op *o, char current[VG_STORE_MAX_PASSWORD + 1], int *has_cur)
 }
 
 
+/*
+ * A user who must change their password may send only that: its own new
+ * password (with the current one). 0 after answering 403.
+ */
+static int
+first_password_only(op *o)
+{
+    const vg_user_patch *p = &o->patch;
+    if (!o->who.must_change ||
+        (o->uid == o->who.uid && p->set_hash && !p->set_email && !p->set_role && !p->set_disabled))
+        return 1;
+    vg_req_error(o->r, 403, "password_change_required",
+                 "change your one-time password first: PUT /v1/users/%llu {\"current_password\": ..., "
+                 "\"password\": ...} with nothing else", (unsigned long long)o->who.uid);
+    return 0;
+}
+
+
 static void
 route_update(vg_req *r, void *ud)
 {
-    op *o = op_begin(ud, r, NEED_TARGET | NEED_RECORD | NEED_BODY, &update_op);
+    op *o = op_begin(ud, r, NEED_TARGET | NEED_ACCOUNT | NEED_RECORD | NEED_BODY, &update_op);
     char current[VG_STORE_MAX_PASSWORD + 1] = "";
     int has_cur = 0;
-    if (!o || update_read(o, current, &has_cur) < 0) {
+    if (!o || update_read(o, current, &has_cur) < 0 || !first_password_only(o)) {
         op_free(o);
     } else if (!o->patch.set_hash) {
         op_send(o);
-    } else if (o->who.role == VG_ROLE_ADMIN) {
+    } else if (o->who.role == VG_ROLE_ADMIN && o->uid != o->who.uid) {
         op_hash(o, o->patch.hash, "cannot check the password");
     } else if (!has_cur) {
-        /* a stolen access token alone cannot take the account over */
+        /* a stolen access token alone cannot take the account over, an admin's neither */
         vg_req_error(r, 403, "forbidden", "changing your password needs current_password");
         op_free(o);
     } else {
-        int rc = vg_store_verify(o->u->store, o->user.hash, current, strlen(current), update_verified, o);
-        if (rc != 0)
-            op_abort(o, rc, "cannot check the password");
+        recheck(o, o->user.hash, current, "current_password", update_hash);
     }
     memset(current, 0, sizeof current);
 }
@@ -726,7 +811,7 @@ keys_write(op *o, vg_jsonw *w)
 static void
 route_keys(vg_req *r, void *ud)
 {
-    answer_read(r, ud, NEED_TARGET | NEED_RECORD, keys_write, "cannot read API keys");
+    answer_read(r, ud, NEED_TARGET | NEED_ACCOUNT | NEED_RECORD, keys_write, "cannot read API keys");
 }
 
 
@@ -763,36 +848,92 @@ key_created(op *o, vg_mpr *rest)
 static const op_kind key_create_op = { key_create_send, key_created, "cannot create the API key", TELL_NO_USER };
 
 
+/* Makes o's new key and sends it. */
 static void
-route_key_create(vg_req *r, void *ud)
+key_send(op *o)
 {
-    op *o = op_begin(ud, r, NEED_TARGET | NEED_RECORD | NEED_BODY, &key_create_op);
-    int has_name, has_role;
-    if (!o)
-        return;
-    o->k.role = o->user.role;
-    if (member(o, "name", o->k.name, sizeof o->k.name, &has_name) < 0 || role_member(o, &o->k.role, &has_role) < 0) {
-        op_free(o);
-        return;
-    }
-    if (!has_name || !o->k.name[0]) {
-        vg_req_error(r, 422, "invalid", "an API key needs a \"name\"");
-        op_free(o);
-        return;
-    }
-    if (o->k.role == VG_ROLE_NONE || o->k.role > o->user.role) {
-        vg_req_error(r, 422, "invalid", "role must be viewer, operator or admin, and at most the user's (%s)",
-                     vg_role_name(o->user.role));
-        op_free(o);
-        return;
-    }
     o->k.uid = o->uid;
     o->k.created = now_s(o);
     char secret[64];
     vg_auth_random_token(secret, sizeof secret, 32);
     snprintf(o->key, sizeof o->key, "vgk_%s", secret);
     snprintf(o->k.prefix, sizeof o->k.prefix, "%.11s", o->key);
+    memset(secret, 0, sizeof secret);
     op_send(o);
+}
+
+
+/*
+ * The new key's name and role, checked: the role is at most the user's and
+ * the caller's own (a credential never makes a stronger one). -1 after
+ * answering 422 or 403.
+ */
+static int
+key_read(op *o, int *has_pw)
+{
+    int has_name, has_role;
+    o->k.role = o->user.role < o->who.role ? o->user.role : o->who.role;
+    if (member(o, "name", o->k.name, sizeof o->k.name, &has_name) < 0 || role_member(o, &o->k.role, &has_role) < 0 ||
+        member(o, "password", o->password, sizeof o->password, has_pw) < 0)
+        return -1;
+    if (!has_name || !o->k.name[0]) {
+        vg_req_error(o->r, 422, "invalid", "an API key needs a \"name\"");
+        return -1;
+    }
+    if (o->k.role == VG_ROLE_NONE || o->k.role > o->user.role) {
+        vg_req_error(o->r, 422, "invalid", "role must be viewer, operator or admin, and at most the user's (%s)",
+                     vg_role_name(o->user.role));
+        return -1;
+    }
+    if (o->k.role > o->who.role) {
+        vg_req_error(o->r, 403, "insufficient_scope", "you act as %s: a key you make may have that role at most",
+                     vg_role_name(o->who.role));
+        return -1;
+    }
+    return 0;
+}
+
+
+/*
+ * A new API key. Without a fresh access token the caller proves who they
+ * are again with their password: a key outlives the token that made it,
+ * so a stolen token must not be enough.
+ */
+static void
+route_key_create(vg_req *r, void *ud)
+{
+    op *o = op_begin(ud, r, NEED_TARGET | NEED_ACCOUNT | NEED_RECORD | NEED_BODY, &key_create_op);
+    int has_pw = 0;
+    if (!o)
+        return;
+    if (key_read(o, &has_pw) < 0) {
+        op_free(o);
+        return;
+    }
+    if (!has_pw && vg_auth_fresh(&o->who, now_s(o))) {
+        key_send(o);
+        return;
+    }
+    if (!has_pw) {
+        vg_req_add_header(r, "WWW-Authenticate", "Bearer error=\"insufficient_user_authentication\"");
+        vg_req_error(r, 401, "reauth_required",
+                     "creating an API key needs a recent sign-in: send your current password as \"password\", "
+                     "or use an access token issued in the last %d minutes (log in or refresh)",
+                     VG_AUTH_FRESH_TOKEN_S / 60);
+        op_free(o);
+        return;
+    }
+    vg_user caller;   /* an admin making a key for someone else proves they are that admin */
+    int rc = 0;
+    if (o->who.uid == o->uid)
+        caller = o->user;
+    else
+        rc = vg_store_user_get(o->u->store, o->who.uid, &caller);
+    if (rc == 0)
+        recheck(o, caller.hash, o->password, "\"password\"", key_send);
+    else
+        op_abort(o, rc, "cannot check the password");
+    memset(&caller, 0, sizeof caller);
 }
 
 
@@ -818,7 +959,7 @@ static const op_kind key_revoke_op = { key_revoke_send, key_revoked, "cannot rev
 static void
 route_key_delete(vg_req *r, void *ud)
 {
-    op *o = op_begin(ud, r, NEED_TARGET, &key_revoke_op);
+    op *o = op_begin(ud, r, NEED_TARGET | NEED_ACCOUNT, &key_revoke_op);
     if (!o)
         return;
     if (param_u64(r, 1, &o->k.kid) < 0)
@@ -836,10 +977,13 @@ vg_users_api_create(vg_http *http, vg_store *store)
     vg_users_api *u = vg_xcalloc(1, sizeof *u);
     u->srv = vg_http_server(http);
     u->store = store;
+    const vg_config *cfg = vg_server_config(u->srv);
+    u->rechecks = vg_ratelimit_create(cfg->login_attempts / cfg->login_window, cfg->login_attempts, 65536);
     vg_http_route(http, VG_M_GET, "/v1/users", route_list, u, 0, VG_ACCESS_ADMIN);
     vg_http_route(http, VG_M_POST, "/v1/users", route_create, u, 16384, VG_ACCESS_ADMIN);
     vg_http_route(http, VG_M_GET, "/v1/users/{id}", route_get, u, 0, VG_ACCESS_VIEWER);
-    vg_http_route(http, VG_M_PUT, "/v1/users/{id}", route_update, u, 16384, VG_ACCESS_VIEWER);
+    /* the one route open to a user who must change their password first (first_password_only()) */
+    vg_http_route(http, VG_M_PUT, "/v1/users/{id}", route_update, u, 16384, VG_ACCESS_VIEWER | VG_ACCESS_FIRST_PASSWORD);
     vg_http_route(http, VG_M_DELETE, "/v1/users/{id}", route_delete, u, 0, VG_ACCESS_ADMIN);
     vg_http_route(http, VG_M_GET, "/v1/users/{id}/profile", route_profile, u, 0, VG_ACCESS_VIEWER);
     vg_http_route(http, VG_M_GET, "/v1/users/{id}/apikeys", route_keys, u, 0, VG_ACCESS_VIEWER);
@@ -852,5 +996,8 @@ vg_users_api_create(vg_http *http, vg_store *store)
 void
 vg_users_api_destroy(vg_users_api *u)
 {
+    if (!u)
+        return;
+    vg_ratelimit_destroy(u->rechecks);
     free(u);
 }

@@ -131,6 +131,8 @@ vg_auth_check(vg_auth *a, const char *cred, size_t n, vg_principal *p, char *why
         p->uid = u.id;
         p->kid = k.kid;
         p->role = k.role < u.role ? k.role : u.role;
+        p->scoped = k.role < u.role;
+        p->must_change = u.must_change;
         snprintf(p->name, sizeof p->name, "%s", u.name);
         return 0;
     }
@@ -164,8 +166,17 @@ vg_auth_check(vg_auth *a, const char *cred, size_t n, vg_principal *p, char *why
     }
     p->uid = u.id;
     p->role = u.role;
+    p->issued = c.iat;
+    p->must_change = u.must_change;
     snprintf(p->name, sizeof p->name, "%s", u.name);
     return 0;
+}
+
+
+int
+vg_auth_fresh(const vg_principal *p, int64_t now)
+{
+    return p->kid == 0 && p->issued > 0 && now - p->issued < VG_AUTH_FRESH_TOKEN_S;
 }
 
 
@@ -237,8 +248,8 @@ required_role(const vg_auth *a, int access)
 }
 
 
-static void
-too_many(vg_req *r, double wait, const char *what)
+void
+vg_auth_too_many(vg_req *r, double wait, const char *what)
 {
     unsigned secs = (unsigned)(wait + 0.999);
     vg_req_add_header(r, "Retry-After", "%u", secs ? secs : 1);
@@ -246,9 +257,8 @@ too_many(vg_req *r, double wait, const char *what)
 }
 
 
-/* The client address without its port. */
-static size_t
-peer_ip(vg_req *r, const char **ip)
+size_t
+vg_auth_peer_ip(vg_req *r, const char **ip)
 {
     const char *p = vg_req_peer(r);
     *ip = p;
@@ -282,11 +292,11 @@ filter(vg_req *r, void *ud)
     int limited = !(access & VG_ACCESS_NO_LIMIT);
     if (limited && cfg->rate_ip > 0) {
         const char *ip;
-        size_t n = peer_ip(r, &ip);
+        size_t n = vg_auth_peer_ip(r, &ip);
         double wait = vg_ratelimit_take(limiter(a, RL_IP), ip, n, 1, now);
         if (wait > 0) {
             vg_series_add(a->s_limited, 1);
-            too_many(r, wait, "requests from this address");
+            vg_auth_too_many(r, wait, "requests from this address");
             return 1;
         }
     }
@@ -334,13 +344,20 @@ filter(vg_req *r, void *ud)
                      vg_role_name(who.role));
         return 1;
     }
+    if (has && who.must_change && !(access & VG_ACCESS_FIRST_PASSWORD)) {
+        vg_series_add(a->s_forbidden, 1);
+        vg_req_error(r, 403, "password_change_required",
+                     "change your one-time password first: PUT /v1/users/%llu {\"current_password\": ..., "
+                     "\"password\": ...}, then log in again", (unsigned long long)who.uid);
+        return 1;
+    }
     if (limited && has && cfg->rate_user > 0) {
         char key[32];
         int n = snprintf(key, sizeof key, "%llu", (unsigned long long)who.uid);
         double wait = vg_ratelimit_take(limiter(a, RL_USER), key, (size_t)n, 1, now);
         if (wait > 0) {
             vg_series_add(a->s_limited, 1);
-            too_many(r, wait, "requests from this user");
+            vg_auth_too_many(r, wait, "requests from this user");
             return 1;
         }
     }
@@ -408,6 +425,8 @@ write_tokens(vg_auth *a, vg_buf *out, const vg_user *u, const uint8_t family[VG_
     vg_jsonw_kint(&w, "expires_in", (int64_t)cfg->access_ttl);
     vg_jsonw_kstr(&w, "refresh_token", refresh);
     vg_jsonw_kint(&w, "refresh_expires_in", (int64_t)cfg->refresh_ttl);
+    /* only PUT /v1/users/{id} with a new password works until it is changed */
+    vg_jsonw_kbool(&w, "must_change_password", u->must_change);
     vg_jsonw_kobj(&w, "user");
     vg_jsonw_kuint(&w, "id", u->id);
     vg_jsonw_kstr(&w, "name", u->name);
@@ -427,7 +446,9 @@ typedef struct session {
     vg_req *r;
     vg_user u;                         /* its user (login: when known) */
     int known;                         /* login: the user exists and is enabled */
-    char account[VG_DB_EMAIL_MAX + 1]; /* login: the lower-cased login, its rate-limit key; refresh: "" */
+    char account[VG_DB_EMAIL_MAX + 1]; /* login: the lower-cased login (logs); refresh: "" */
+    char limit_key[VG_RATELIMIT_KEY_MAX]; /* login: its account-and-address bucket (login_key()) */
+    size_t limit_n;
     char refresh[64];                  /* the new refresh token */
     uint8_t family[VG_DB_FAMILY];      /* the session */
 } session;
@@ -498,7 +519,7 @@ login_verified(int status, int ok, void *ud)
         return;
     }
     /* a successful login does not count against the account */
-    vg_ratelimit_give(a->rl[RL_LOGIN], l->account, strlen(l->account), 1);
+    vg_ratelimit_give(a->rl[RL_LOGIN], l->limit_key, l->limit_n, 1);
     uint8_t h[32];
     if (getrandom(l->family, sizeof l->family, 0) != sizeof l->family)
         abort();
@@ -508,6 +529,26 @@ login_verified(int status, int ok, void *ud)
                                      now + (int64_t)vg_server_config(a->srv)->refresh_ttl, now, login_stored, l);
     if (rc != 0)
         session_fail(l, rc, "cannot open a session");
+}
+
+
+/*
+ * The bucket of l's account limit: the account (by id, so that its name
+ * and its email share one budget) from this address. Keyed on the address
+ * too, failures from one place never lock the user out everywhere; the
+ * per-address limit bounds what one address tries over all accounts. An
+ * unknown login is keyed on its text, so that the limit behaves the same
+ * whether the name exists or not.
+ */
+static void
+login_key(session *l, int exists, const char *ip, size_t ipn)
+{
+    int n;
+    if (exists)
+        n = snprintf(l->limit_key, sizeof l->limit_key, "u%llu %.*s", (unsigned long long)l->u.id, (int)ipn, ip);
+    else   /* a long login is cut at the key's size: it only merges its tail with others from that address */
+        n = snprintf(l->limit_key, sizeof l->limit_key, "n%.*s %s", (int)ipn, ip, l->account);
+    l->limit_n = n < 0 ? 0 : (size_t)n >= sizeof l->limit_key ? sizeof l->limit_key - 1 : (size_t)n;
 }
 
 
@@ -536,19 +577,24 @@ route_login(vg_req *r, void *ud)
         l->account[i] = (char)tolower((unsigned char)json_string_value(name)[i]);
     double now = ev_now(vg_server_loop(a->srv));
     const char *ip;
-    size_t ipn = peer_ip(r, &ip);
-    double w1 = vg_ratelimit_take(limiter(a, RL_LOGIN_IP), ip, ipn, 1, now);
-    double w2 = w1 > 0 ? 0 : vg_ratelimit_take(limiter(a, RL_LOGIN), l->account, n, 1, now);
-    if (w1 > 0 || w2 > 0) {
+    size_t ipn = vg_auth_peer_ip(r, &ip);
+    int rc = 0;
+    double wait = vg_ratelimit_take(limiter(a, RL_LOGIN_IP), ip, ipn, 1, now);
+    if (wait <= 0) {
+        rc = vg_store_user_find(a->store, json_string_value(name), &l->u);
+        l->known = rc == 0 && !l->u.disabled;
+        login_key(l, rc == 0, ip, ipn);
+        if (rc == 0 || rc == VG_E_NOTFOUND)
+            wait = vg_ratelimit_take(limiter(a, RL_LOGIN), l->limit_key, l->limit_n, 1, now);
+    }
+    if (wait > 0) {
         vg_series_add(a->s_limited, 1);
         vg_warn("auth", "login attempts for '%s' from %s are rate-limited", l->account, vg_req_peer(r));
-        too_many(r, w1 > 0 ? w1 : w2, "login attempts");
+        vg_auth_too_many(r, wait, "login attempts");
         json_decref(j);
         free(l);
         return;
     }
-    int rc = vg_store_user_find(a->store, json_string_value(name), &l->u);
-    l->known = rc == 0 && !l->u.disabled;
     if (rc != 0 && rc != VG_E_NOTFOUND) {
         json_decref(j);
         session_fail(l, rc, "cannot read users");
@@ -705,6 +751,7 @@ route_me(vg_req *r, void *ud)
     vg_jsonw_kstr(&out.w, "name", p.name);
     vg_jsonw_kstr(&out.w, "role", vg_role_name(p.role));
     vg_jsonw_kstr(&out.w, "via", p.kid ? "api_key" : "token");
+    vg_jsonw_kbool(&out.w, "must_change_password", p.must_change);
     if (p.kid) {
         vg_jsonw_kuint(&out.w, "api_key_id", p.kid);
     }
@@ -814,10 +861,11 @@ vg_auth_create(vg_http *http, vg_store *store, char *err, size_t errlen)
     a->s_forbidden = vg_metrics_series(a->m_auth, v3);
     a->s_limited = vg_metrics_series(a->m_auth, v4);
 
-    vg_http_route(http, VG_M_POST, "/v1/auth/login", route_login, a, 8192, VG_ACCESS_OPEN);
-    vg_http_route(http, VG_M_POST, "/v1/auth/refresh", route_refresh, a, 8192, VG_ACCESS_OPEN);
-    vg_http_route(http, VG_M_POST, "/v1/auth/logout", route_logout, a, 8192, VG_ACCESS_OPEN);
-    vg_http_route(http, VG_M_GET, "/v1/auth/me", route_me, a, 0, VG_ACCESS_VIEWER);
+    vg_http_route(http, VG_M_POST, "/v1/auth/login", route_login, a, 8192, VG_ACCESS_OPEN | VG_ACCESS_FIRST_PASSWORD);
+    vg_http_route(http, VG_M_POST, "/v1/auth/refresh", route_refresh, a, 8192,
+                  VG_ACCESS_OPEN | VG_ACCESS_FIRST_PASSWORD);
+    vg_http_route(http, VG_M_POST, "/v1/auth/logout", route_logout, a, 8192, VG_ACCESS_OPEN | VG_ACCESS_FIRST_PASSWORD);
+    vg_http_route(http, VG_M_GET, "/v1/auth/me", route_me, a, 0, VG_ACCESS_VIEWER | VG_ACCESS_FIRST_PASSWORD);
     vg_http_add_filter(http, filter, a);
     if (vg_store_hash(store, "not a password", 14, dummy_done, a) != 0)
         vg_warn("auth", "cannot prepare the dummy hash");
@@ -869,6 +917,7 @@ boot_hashed(int status, const char *encoded, void *ud)
     u.role = VG_ROLE_ADMIN;
     snprintf(u.hash, sizeof u.hash, "%s", encoded);
     u.created = now_s(a);
+    u.must_change = 1;   /* the password went to a terminal or a log: it is changed before anything else */
     int rc = vg_store_user_create(a->store, &u, boot_created, NULL);
     if (rc != 0)
         vg_error("auth", "cannot create the first admin: %s", vg_err_str(rc));
@@ -888,7 +937,8 @@ vg_auth_bootstrap(vg_auth *a, FILE *out)
     if (vg_store_hash(a->store, pw, strlen(pw), boot_hashed, a) != 0)
         return -1;
     fprintf(out, "vigia: empty database: created user '" FIRST_ADMIN "' with the one-time password %s\n"
-                 "vigia: log in and change it (PUT /v1/users/1 {\"password\": ...}); it is not shown again\n", pw);
+                 "vigia: log in and change it (PUT /v1/users/1 {\"current_password\": ..., \"password\": ...}); "
+                 "nothing else works until then, and it is not shown again\n", pw);
     fflush(out);
     memset(pw, 0, sizeof pw);
     return 1;

@@ -11,7 +11,10 @@
  *   3. the route's access (VG_ACCESS_* below, declared where the route is
  *      registered with vg_http_route): 401 without credentials, 403 below
  *      the role;
- *   4. the per-user token bucket (limits.rate_user).
+ *   4. a user who must change their password first (the one-time password
+ *      of the first admin) gets 403 "password_change_required" on every
+ *      route but those marked VG_ACCESS_FIRST_PASSWORD;
+ *   5. the per-user token bucket (limits.rate_user).
  *
  * The caller it establishes lives on the request (vg_req_identity), so
  * handlers read it with vg_auth_principal() without checking it again.
@@ -22,6 +25,8 @@
  * once. Roles: viewer < operator < admin (core/store/records.h).
  *
  *   POST /v1/auth/login    {"username"|"email", "password"} -> tokens
+ *                          (limited per address, and per account and address:
+ *                          failures elsewhere never lock the real user out)
  *   POST /v1/auth/refresh  {"refresh_token"} -> new tokens (the old refresh token is spent)
  *   POST /v1/auth/logout   {"refresh_token"} or a Bearer access token -> 204
  *   GET  /v1/auth/me       the caller
@@ -52,17 +57,31 @@ enum vg_access {
     VG_ACCESS_READ = 6,              /* viewer, or anyone with auth.open_detect */
     VG_ACCESS_ROLES = 0xff,          /* mask of the above */
     VG_ACCESS_NO_LIMIT = 0x100,      /* exempt from the rate limits (probes) */
-    VG_ACCESS_QUERY_TOKEN = 0x200    /* also takes ?token= / ?access_token= (WebSocket, <img>) */
+    VG_ACCESS_QUERY_TOKEN = 0x200,   /* also takes ?token= / ?access_token= (WebSocket, <img>) */
+    VG_ACCESS_FIRST_PASSWORD = 0x400 /* open to a user who must change their password first */
 };
+
+/*
+ * An access token younger than this (seconds since it was issued, at login
+ * or refresh) may create an API key by itself; an older one, or an API key,
+ * must send the caller's password with the request.
+ */
+#define VG_AUTH_FRESH_TOKEN_S 300
 
 typedef struct vg_principal {
     uint64_t uid;                      /* 0: anonymous */
     char name[VG_DB_NAME_MAX + 1];
     int role;                          /* VG_ROLE_*; VG_ROLE_NONE when anonymous */
     uint64_t kid;                      /* the API key used, or 0 */
+    int scoped;                        /* that key's role is below its user's: it acts for less than the user */
     int has_family;                    /* an access token's login session */
     uint8_t family[VG_DB_FAMILY];
+    int64_t issued;                    /* an access token's iat (unix seconds); 0 for an API key */
+    int must_change;                   /* the user must change their password before anything else */
 } vg_principal;
+
+/* 1 when p is an access token issued less than VG_AUTH_FRESH_TOKEN_S before `now`. */
+int vg_auth_fresh(const vg_principal *p, int64_t now);
 
 /* Loads or creates the token keys, registers the routes and the filter on http. NULL with err. */
 vg_auth *vg_auth_create(vg_http *http, struct vg_store *store, char *err, size_t errlen);
@@ -91,5 +110,9 @@ struct json_t *vg_auth_json_body(vg_req *r);
 void vg_auth_store_error(vg_req *r, int err, const char *what);
 /* A random token: n random bytes as base64url. */
 void vg_auth_random_token(char *out, size_t cap, size_t n);
+/* The client address of r without its port: *ip points into r, the length is returned. */
+size_t vg_auth_peer_ip(vg_req *r, const char **ip);
+/* Answers 429 "too many <what>" with Retry-After: the `wait` seconds rounded up. */
+void vg_auth_too_many(vg_req *r, double wait, const char *what);
 
 #endif

@@ -131,7 +131,7 @@ static const struct key keys[] = {
     { "auth", "argon2_iterations", T_INT, OFF(argon2_iterations), "3", 1, 100, NULL, NULL, "argon2id passes" },
     { "auth", "argon2_parallelism", T_INT, OFF(argon2_parallelism), "1", 1, 16, NULL, NULL, "argon2id lanes" },
     { "auth", "login_attempts", T_INT, OFF(login_attempts), "10", 1, 100000, NULL, NULL,
-      "login attempts per account per login_window (429 beyond)" },
+      "login attempts per account and client address per login_window (429 beyond)" },
     { "auth", "login_ip_attempts", T_INT, OFF(login_ip_attempts), "30", 1, 100000, NULL, NULL,
       "login attempts per client address per login_window" },
     { "auth", "login_window", T_SECONDS, OFF(login_window), "5m", 1, 86400, NULL, NULL,

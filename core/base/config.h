@@ -92,7 +92,7 @@ typedef struct vg_config {
     size_t argon2_memory;      /* bytes */
     int argon2_iterations;
     int argon2_parallelism;
-    int login_attempts;        /* per account per login_window */
+    int login_attempts;        /* per account and client address per login_window */
     int login_ip_attempts;     /* per client address per login_window */
     double login_window;
     /* [store] */

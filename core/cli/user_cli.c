@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth/password_policy.h"
 #include "base/log.h"
 #include "store/offline.h"
 #include "store/store.h"
@@ -56,7 +57,7 @@ vg_user_cli_run(const vg_config *cfg, int argc, char **argv)
     }
     size_t n = strcspn(pw, "\r\n");
     pw[n] = '\0';
-    if (vg_user_password_valid(pw, n, err, sizeof err) < 0) {
+    if (vg_password_policy_check(pw, n, name, err, sizeof err) < 0) {
         fprintf(stderr, "vigia: %s\n", err);
         return 2;
     }

@@ -96,7 +96,10 @@ int vg_db_err(int rc);
 /* ---- users ---- */
 /* Assigns u->id. VG_E_CONFLICT when the name or email is taken. */
 int vg_db_user_create(vg_db *db, MDB_txn *txn, vg_user *u);
-/* VG_E_NOTFOUND, VG_E_CONFLICT (email), VG_E_LASTADMIN; revokes sessions on a new password. */
+/*
+ * VG_E_NOTFOUND, VG_E_CONFLICT (email), VG_E_LASTADMIN. A new password ends
+ * every session, revokes every API key of the user and clears must_change.
+ */
 int vg_db_user_update(vg_db *db, MDB_txn *txn, uint64_t uid, const vg_user_patch *p);
 /* Removes the user, its names, sessions and API keys (its detections stay). */
 int vg_db_user_delete(vg_db *db, MDB_txn *txn, uint64_t uid);

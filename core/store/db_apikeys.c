@@ -1,6 +1,7 @@
 /* db_apikeys: API keys and their hash index (see db.h). */
 #include "store/db.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/db_internal.h"
@@ -93,6 +94,40 @@ vg_db_apikey_list(vg_db *db, MDB_txn *txn, uint64_t uid, int (*fn)(const vg_apik
     }
     mdb_cursor_close(c);
     return rc == MDB_NOTFOUND ? 0 : vg_db_err(rc);
+}
+
+
+/* The ids of a user's live keys, gathered before any is written (no write under an open cursor). */
+typedef struct live_keys {
+    uint64_t *kid;
+    size_t n, cap;
+} live_keys;
+
+
+static int
+gather_live(const vg_apikey *k, void *ud)
+{
+    live_keys *l = ud;
+    if (k->revoked)
+        return 0;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->kid = vg_xrealloc(l->kid, l->cap * sizeof *l->kid);
+    }
+    l->kid[l->n++] = k->kid;
+    return 0;
+}
+
+
+int
+vg_db__apikeys_revoke(vg_db *db, MDB_txn *txn, uint64_t uid)
+{
+    live_keys l = { NULL, 0, 0 };
+    int rc = vg_db_apikey_list(db, txn, uid, gather_live, &l);
+    for (size_t i = 0; rc == 0 && i < l.n; i++)
+        rc = vg_db_apikey_revoke(db, txn, uid, l.kid[i]);
+    free(l.kid);
+    return rc;
 }
 
 

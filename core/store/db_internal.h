@@ -87,6 +87,8 @@ int vg_db__meta_put(struct vg_db *db, MDB_txn *txn, const char *name, uint64_t v
 int vg_db__families_drop(struct vg_db *db, MDB_txn *txn, uint64_t uid);
 /* db_apikeys.c: deletes every API key of uid and its hash entry. */
 int vg_db__apikeys_drop(struct vg_db *db, MDB_txn *txn, uint64_t uid);
+/* db_apikeys.c: revokes every live API key of uid (a VG_E_* code). */
+int vg_db__apikeys_revoke(struct vg_db *db, MDB_txn *txn, uint64_t uid);
 /* db_aggregates.c: counts one stored detection (`objects` in all) into the batch's aggregates. */
 void vg_db__agg_detection(struct vg_db_agg *a, const vg_det_meta *m, uint64_t objects);
 

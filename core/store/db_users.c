@@ -35,6 +35,8 @@ static const vg_db__field user_fields[] = {
     VG_DB__FIELD(vg_user, email, "email", STR), VG_DB__FIELD(vg_user, role, "role", ROLE),
     VG_DB__FIELD(vg_user, hash, "hash", STR), VG_DB__FIELD(vg_user, created, "created", I64),
     VG_DB__FIELD(vg_user, updated, "updated", I64), VG_DB__FIELD(vg_user, disabled, "disabled", BOOL),
+    /* absent from records written before it existed: they decode as 0 */
+    VG_DB__FIELD(vg_user, must_change, "must_change", BOOL),
 };
 static const vg_db__record user_record = VG_DB__RECORD(vg_user, user_fields);
 
@@ -178,8 +180,10 @@ vg_db_user_update(vg_db *db, MDB_txn *txn, uint64_t uid, const vg_user_patch *p)
         }
         snprintf(u.email, sizeof u.email, "%s", p->email);
     }
-    if (p->set_hash)
+    if (p->set_hash) {
         snprintf(u.hash, sizeof u.hash, "%s", p->hash);
+        u.must_change = 0;
+    }
     u.role = role;
     u.disabled = disabled;
     u.updated = p->now;
@@ -188,6 +192,9 @@ vg_db_user_update(vg_db *db, MDB_txn *txn, uint64_t uid, const vg_user_patch *p)
     /* a new password or a disabled account ends every session */
     if ((p->set_hash || (p->set_disabled && disabled)) && (rc = vg_db__families_drop(db, txn, uid)) != 0)
         return vg_db_err(rc);
+    /* ... and a new password revokes every API key: whoever took the account made some */
+    if (p->set_hash && (rc = vg_db__apikeys_revoke(db, txn, uid)) != 0)
+        return rc;
     return 0;
 }
 

@@ -55,6 +55,8 @@ typedef struct vg_user {
     char hash[VG_DB_HASH_MAX];         /* argon2id encoded */
     int64_t created, updated;          /* unix seconds */
     int disabled;
+    int must_change;                   /* the password must be changed before anything else (the first
+                                          admin's one-time password); a new password clears it */
 } vg_user;
 
 /* A change to a user; fields apply when their flag is set. */

@@ -344,9 +344,10 @@ apply(st *s, const uint8_t *p, size_t n)
         vg_user u;
         int64_t role = 0, now = 0;
         memset(&u, 0, sizeof u);
-        if (cnt != 6 || vg_mpr_strcpy(&r, u.name, sizeof u.name) < 0 ||
+        if (cnt != 7 || vg_mpr_strcpy(&r, u.name, sizeof u.name) < 0 ||
             vg_mpr_strcpy(&r, u.email, sizeof u.email) < 0 || vg_mpr_i64(&r, &role) < 0 ||
-            vg_mpr_strcpy(&r, u.hash, sizeof u.hash) < 0 || vg_mpr_i64(&r, &now) < 0) {
+            vg_mpr_strcpy(&r, u.hash, sizeof u.hash) < 0 || vg_mpr_i64(&r, &now) < 0 ||
+            vg_mpr_bool(&r, &u.must_change) < 0) {
             rc = VG_E_STORE_PROTO;
             break;
         }

@@ -20,8 +20,10 @@
  *                   record bin, image bin|nil]           -> [st]
  *                  The record's last entry is "img": a 32-byte bin the store
  *                  overwrites with the image's SHA-256 (it writes the file).
- *   USER_CREATE    [2, name, email, role, hash, now]     -> [st, uid]
+ *   USER_CREATE    [2, name, email, role, hash, now, must_change] -> [st, uid]
  *   USER_UPDATE    [3, uid, email|nil, role|nil, hash|nil, disabled|nil, now] -> [st]
+ *                  (a new hash ends the user's sessions, revokes its API keys
+ *                  and clears must_change)
  *   USER_DELETE    [4, uid]                              -> [st]
  *   SESSION_CREATE [5, token sha256, uid, family bin16, expires, now] -> [st]
  *   SESSION_ROTATE [6, old sha256, new sha256, now, expires] -> [st, uid, family]

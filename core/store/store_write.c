@@ -63,12 +63,13 @@ int
 vg_store_user_create(vg_store *s, const vg_user *u, vg_store_cb cb, void *ud)
 {
     vg_store__request q;
-    vg_store__request_begin(&q, VG_STORE_USER_CREATE, 5);
+    vg_store__request_begin(&q, VG_STORE_USER_CREATE, 6);
     vg_mpw_cstr(&q.w, u->name);
     vg_mpw_cstr(&q.w, u->email);
     vg_mpw_i64(&q.w, u->role);
     vg_mpw_cstr(&q.w, u->hash);
     vg_mpw_i64(&q.w, u->created);
+    vg_mpw_bool(&q.w, u->must_change);
     return request_send(s, &q, NULL, 0, cb, ud);
 }
 

@@ -25,7 +25,7 @@ int vg_store_detection_add(vg_store *s, const vg_det_meta *m, const void *rec, s
 /* Feedback `key` by uid on detection det (VG_E_NOTFOUND when it does not exist). */
 int vg_store_feedback_add(vg_store *s, const uint8_t key[VG_DB_DETKEY], const uint8_t det[VG_DB_DETKEY], uint64_t uid,
                           const void *rec, size_t n, vg_store_cb cb, void *ud);
-/* A new user (name, email, role, hash, created); the answer holds its id. */
+/* A new user (name, email, role, hash, created, must_change); the answer holds its id. */
 int vg_store_user_create(vg_store *s, const vg_user *u, vg_store_cb cb, void *ud);
 int vg_store_user_update(vg_store *s, uint64_t uid, const vg_user_patch *p, vg_store_cb cb, void *ud);
 int vg_store_user_delete(vg_store *s, uint64_t uid, vg_store_cb cb, void *ud);

@@ -24,97 +24,7 @@
 #include <jansson.h>
 
 #include "support.h"
-
-#define ADMIN_PW "correct horse battery"
-
-
-static void
-make_admin(const char *data)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "echo '" ADMIN_PW "' | '%s' user add --admin --data '%s' --auth-argon2-memory 1M root >/dev/null",
-             getenv("VIGIA_BIN"), data);
-    assert_int_equal(system(cmd), 0);
-}
-
-
-/* Sends one request (method, path, optional bearer token, optional JSON body); returns the status. */
-static int
-call(int port, const char *method, const char *path, const char *token, const char *body, ts_resp *r)
-{
-    char head[4096];
-    size_t bl = body ? strlen(body) : 0;
-    int n = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s%s%s"
-                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                     method, path, token ? "Authorization: Bearer " : "", token ? token : "", token ? "\r\n" : "", bl);
-    int fd = ts_connect(port);
-    ts_send(fd, head, (size_t)n);
-    if (bl)
-        ts_send(fd, body, bl);
-    int rc = ts_read_response(fd, r, strcmp(method, "HEAD") == 0);
-    ts_close(fd);
-    return rc < 0 ? -1 : r->status;
-}
-
-
-static json_t *
-body_json(const ts_resp *r)
-{
-    json_t *j = json_loads(r->body, 0, NULL);
-    if (!j)
-        fail_msg("not JSON: %.300s", r->body);
-    return j;
-}
-
-
-static void
-expect(int port, const char *method, const char *path, const char *token, const char *body, int status, const char *code)
-{
-    ts_resp r;
-    int st = call(port, method, path, token, body, &r);
-    if (st != status)
-        fail_msg("%s %s: status %d, want %d: %s", method, path, st, status, r.body);
-    if (code && !strstr(r.body, code))
-        fail_msg("%s %s: want code %s: %s", method, path, code, r.body);
-    ts_resp_free(&r);
-}
-
-
-/* Logs in; returns the access token (malloc'd) and, if asked, the refresh token. */
-static char *
-login(int port, const char *user, const char *pw, char **refresh)
-{
-    char body[256];
-    snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}", user, pw);
-    ts_resp r;
-    int st = call(port, "POST", "/v1/auth/login", NULL, body, &r);
-    if (st != 200)
-        fail_msg("login %s: %d %s", user, st, r.body);
-    json_t *j = body_json(&r);
-    char *tok = strdup(json_string_value(json_object_get(j, "access_token")));
-    if (refresh)
-        *refresh = strdup(json_string_value(json_object_get(j, "refresh_token")));
-    json_decref(j);
-    ts_resp_free(&r);
-    return tok;
-}
-
-
-static void
-spawn_with_admin(ts_server *s, const char *const *extra)
-{
-    char dir[256], data[300];
-    ts_mkdtemp(dir, sizeof dir);
-    snprintf(data, sizeof data, "%s/data", dir);
-    make_admin(data);
-    const char *args[32] = { "--data", data, "--auth-argon2-memory", "1M", "--auth-argon2-iterations", "1" };
-    int n = 6;   /* ts_spawn copies what it needs before returning */
-    for (int i = 0; extra && extra[i] && n < 30; i++)
-        args[n++] = extra[i];
-    args[n] = NULL;
-    ts_spawn(s, args, NULL);
-}
-
+#include "api_support.h"
 
 static void
 auth_flow(void **state)
@@ -122,48 +32,48 @@ auth_flow(void **state)
     (void)state;
     ts_server s;
     const char *extra[] = { "--auth-login-attempts", "4", NULL };
-    spawn_with_admin(&s, extra);
+    as_spawn_with_admin(&s, extra, NULL);
     int p = s.port;
     /* refusals of login */
-    expect(p, "POST", "/v1/auth/login", NULL, "{\"username\":", 400, "bad_request");
-    expect(p, "POST", "/v1/auth/login", NULL, "{\"username\":\"root\"}", 422, "invalid");
-    expect(p, "POST", "/v1/auth/login", NULL, "{\"username\":\"root\",\"password\":\"nope\"}", 401, "invalid_credentials");
-    expect(p, "POST", "/v1/auth/login", NULL, "{\"username\":\"ghost\",\"password\":\"nope\"}", 401, "invalid_credentials");
+    as_expect(p, "POST", "/v1/auth/login", NULL, "{\"username\":", 400, "bad_request");
+    as_expect(p, "POST", "/v1/auth/login", NULL, "{\"username\":\"root\"}", 422, "invalid");
+    as_expect(p, "POST", "/v1/auth/login", NULL, "{\"username\":\"root\",\"password\":\"nope\"}", 401, "invalid_credentials");
+    as_expect(p, "POST", "/v1/auth/login", NULL, "{\"username\":\"ghost\",\"password\":\"nope\"}", 401, "invalid_credentials");
     char *refresh = NULL;
-    char *tok = login(p, "root", ADMIN_PW, &refresh);
-    expect(p, "GET", "/v1/auth/me", tok, NULL, 200, "\"admin\"");
-    expect(p, "GET", "/v1/auth/me", NULL, NULL, 401, "unauthorized");
-    expect(p, "GET", "/v1/auth/me", "garbage", NULL, 401, "invalid_token");
+    char *tok = as_login(p, "root", ADMIN_PW, &refresh);
+    as_expect(p, "GET", "/v1/auth/me", tok, NULL, 200, "\"admin\"");
+    as_expect(p, "GET", "/v1/auth/me", NULL, NULL, 401, "unauthorized");
+    as_expect(p, "GET", "/v1/auth/me", "garbage", NULL, 401, "invalid_token");
     /* alg none with the admin's claims */
-    expect(p, "GET", "/v1/auth/me", "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIiwiZXhwIjo0MTAyNDQ0ODAwLCJpc3MiOiJ2aWdpYSIsImF1ZCI6InZpZ2lhIn0.",
+    as_expect(p, "GET", "/v1/auth/me", "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIiwiZXhwIjo0MTAyNDQ0ODAwLCJpc3MiOiJ2aWdpYSIsImF1ZCI6InZpZ2lhIn0.",
            NULL, 401, "invalid_token");
     /* rotation: the new pair works, the old refresh token revokes the family */
     ts_resp r;
     char body[512];
     snprintf(body, sizeof body, "{\"refresh_token\":\"%s\"}", refresh);
-    assert_int_equal(call(p, "POST", "/v1/auth/refresh", NULL, body, &r), 200);
-    json_t *j = body_json(&r);
+    assert_int_equal(as_call(p, "POST", "/v1/auth/refresh", NULL, body, &r), 200);
+    json_t *j = as_body_json(&r);
     char *tok2 = strdup(json_string_value(json_object_get(j, "access_token")));
     char *refresh2 = strdup(json_string_value(json_object_get(j, "refresh_token")));
     json_decref(j);
     ts_resp_free(&r);
-    expect(p, "GET", "/v1/auth/me", tok2, NULL, 200, NULL);
-    expect(p, "POST", "/v1/auth/refresh", NULL, body, 401, "token_reused");
+    as_expect(p, "GET", "/v1/auth/me", tok2, NULL, 200, NULL);
+    as_expect(p, "POST", "/v1/auth/refresh", NULL, body, 401, "token_reused");
     snprintf(body, sizeof body, "{\"refresh_token\":\"%s\"}", refresh2);
-    expect(p, "POST", "/v1/auth/refresh", NULL, body, 401, "invalid_token");
-    expect(p, "GET", "/v1/auth/me", tok2, NULL, 401, "invalid_token");   /* the session is gone */
-    expect(p, "GET", "/v1/auth/me", tok, NULL, 401, "invalid_token");
-    expect(p, "POST", "/v1/auth/refresh", NULL, "{\"refresh_token\":\"unknown\"}", 401, "invalid_token");
+    as_expect(p, "POST", "/v1/auth/refresh", NULL, body, 401, "invalid_token");
+    as_expect(p, "GET", "/v1/auth/me", tok2, NULL, 401, "invalid_token");   /* the session is gone */
+    as_expect(p, "GET", "/v1/auth/me", tok, NULL, 401, "invalid_token");
+    as_expect(p, "POST", "/v1/auth/refresh", NULL, "{\"refresh_token\":\"unknown\"}", 401, "invalid_token");
     /* logout by access token */
     free(tok);
-    tok = login(p, "root", ADMIN_PW, NULL);
-    expect(p, "POST", "/v1/auth/logout", tok, NULL, 204, NULL);
-    expect(p, "GET", "/v1/auth/me", tok, NULL, 401, "invalid_token");
-    expect(p, "POST", "/v1/auth/logout", NULL, NULL, 401, "unauthorized");
+    tok = as_login(p, "root", ADMIN_PW, NULL);
+    as_expect(p, "POST", "/v1/auth/logout", tok, NULL, 204, NULL);
+    as_expect(p, "GET", "/v1/auth/me", tok, NULL, 401, "invalid_token");
+    as_expect(p, "POST", "/v1/auth/logout", NULL, NULL, 401, "unauthorized");
     /* the account's login limit: 4 attempts per window, successes do not count */
     for (int i = 0; i < 3; i++)   /* the wrong password above was the first */
-        expect(p, "POST", "/v1/auth/login", NULL, "{\"username\":\"Root\",\"password\":\"wrong\"}", 401, NULL);
-    assert_int_equal(call(p, "POST", "/v1/auth/login", NULL, "{\"username\":\"root\",\"password\":\"" ADMIN_PW "\"}", &r), 429);
+        as_expect(p, "POST", "/v1/auth/login", NULL, "{\"username\":\"Root\",\"password\":\"wrong\"}", 401, NULL);
+    assert_int_equal(as_call(p, "POST", "/v1/auth/login", NULL, "{\"username\":\"root\",\"password\":\"" ADMIN_PW "\"}", &r), 429);
     assert_non_null(ts_header(&r, "Retry-After"));
     ts_resp_free(&r);
     free(tok);
@@ -179,86 +89,86 @@ users_keys_history(void **state)
 {
     (void)state;
     ts_server s;
-    spawn_with_admin(&s, NULL);
+    as_spawn_with_admin(&s, NULL, NULL);
     int p = s.port;
-    char *admin = login(p, "root", ADMIN_PW, NULL);
-    expect(p, "POST", "/v1/users", admin, "{\"name\":\"vic\",\"password\":\"viewer-pass\",\"role\":\"viewer\"}", 201, "\"viewer\"");
-    expect(p, "POST", "/v1/users", admin, "{\"name\":\"opal\",\"password\":\"operator-pass\",\"role\":\"operator\",\"email\":\"o@x.io\"}", 201, NULL);
-    expect(p, "POST", "/v1/users", admin, "{\"name\":\"VIC\",\"password\":\"whatever1\"}", 409, "conflict");
-    expect(p, "POST", "/v1/users", admin, "{\"name\":\"x\",\"password\":\"short\"}", 422, "invalid");
-    expect(p, "POST", "/v1/users", admin, "{\"name\":\"x y\",\"password\":\"long enough\"}", 422, "invalid");
-    expect(p, "POST", "/v1/users", admin, "{\"name\":\"z\",\"password\":\"long enough\",\"role\":\"god\"}", 422, "invalid");
-    expect(p, "POST", "/v1/users", admin, "{\"name\":\"z\",\"password\":\"long enough\",\"email\":\"nope\"}", 422, "invalid");
-    char *vic = login(p, "vic", "viewer-pass", NULL);
-    char *opal = login(p, "o@x.io", "operator-pass", NULL);
-    expect(p, "GET", "/v1/users", vic, NULL, 403, "forbidden");
-    expect(p, "POST", "/v1/users", opal, "{\"name\":\"q\",\"password\":\"long enough\"}", 403, "forbidden");
-    expect(p, "GET", "/v1/users/2", vic, NULL, 200, "\"vic\"");
-    expect(p, "GET", "/v1/users/3", vic, NULL, 403, "forbidden");
-    expect(p, "GET", "/v1/users/2/profile", vic, NULL, 200, "\"logins\":1");
-    expect(p, "GET", "/v1/users/999", admin, NULL, 404, "not_found");
-    expect(p, "GET", "/v1/users/abc", admin, NULL, 404, "not_found");
-    expect(p, "PUT", "/v1/users/2", vic, "{\"role\":\"admin\"}", 403, "forbidden");
-    expect(p, "PUT", "/v1/users/2", vic, "{\"password\":\"new-viewer-pass\"}", 403, "current_password");
-    expect(p, "PUT", "/v1/users/2", vic, "{\"password\":\"new-viewer-pass\",\"current_password\":\"bad\"}", 403, "forbidden");
-    expect(p, "PUT", "/v1/users/2", vic, "{\"password\":\"new-viewer-pass\",\"current_password\":\"viewer-pass\"}", 200, NULL);
-    expect(p, "GET", "/v1/auth/me", vic, NULL, 401, "invalid_token");   /* a new password ends sessions */
+    char *admin = as_login(p, "root", ADMIN_PW, NULL);
+    as_expect(p, "POST", "/v1/users", admin, "{\"name\":\"vic\",\"password\":\"viewer-pass\",\"role\":\"viewer\"}", 201, "\"viewer\"");
+    as_expect(p, "POST", "/v1/users", admin, "{\"name\":\"opal\",\"password\":\"operator-pass\",\"role\":\"operator\",\"email\":\"o@x.io\"}", 201, NULL);
+    as_expect(p, "POST", "/v1/users", admin, "{\"name\":\"VIC\",\"password\":\"whatever1\"}", 409, "conflict");
+    as_expect(p, "POST", "/v1/users", admin, "{\"name\":\"x\",\"password\":\"short\"}", 422, "invalid");
+    as_expect(p, "POST", "/v1/users", admin, "{\"name\":\"x y\",\"password\":\"long enough\"}", 422, "invalid");
+    as_expect(p, "POST", "/v1/users", admin, "{\"name\":\"z\",\"password\":\"long enough\",\"role\":\"god\"}", 422, "invalid");
+    as_expect(p, "POST", "/v1/users", admin, "{\"name\":\"z\",\"password\":\"long enough\",\"email\":\"nope\"}", 422, "invalid");
+    char *vic = as_login(p, "vic", "viewer-pass", NULL);
+    char *opal = as_login(p, "o@x.io", "operator-pass", NULL);
+    as_expect(p, "GET", "/v1/users", vic, NULL, 403, "forbidden");
+    as_expect(p, "POST", "/v1/users", opal, "{\"name\":\"q\",\"password\":\"long enough\"}", 403, "forbidden");
+    as_expect(p, "GET", "/v1/users/2", vic, NULL, 200, "\"vic\"");
+    as_expect(p, "GET", "/v1/users/3", vic, NULL, 403, "forbidden");
+    as_expect(p, "GET", "/v1/users/2/profile", vic, NULL, 200, "\"logins\":1");
+    as_expect(p, "GET", "/v1/users/999", admin, NULL, 404, "not_found");
+    as_expect(p, "GET", "/v1/users/abc", admin, NULL, 404, "not_found");
+    as_expect(p, "PUT", "/v1/users/2", vic, "{\"role\":\"admin\"}", 403, "forbidden");
+    as_expect(p, "PUT", "/v1/users/2", vic, "{\"password\":\"new-viewer-pass\"}", 403, "current_password");
+    as_expect(p, "PUT", "/v1/users/2", vic, "{\"password\":\"new-viewer-pass\",\"current_password\":\"bad\"}", 403, "forbidden");
+    as_expect(p, "PUT", "/v1/users/2", vic, "{\"password\":\"new-viewer-pass\",\"current_password\":\"viewer-pass\"}", 200, NULL);
+    as_expect(p, "GET", "/v1/auth/me", vic, NULL, 401, "invalid_token");   /* a new password ends sessions */
     free(vic);
-    vic = login(p, "vic", "new-viewer-pass", NULL);
-    expect(p, "PUT", "/v1/users/3", admin, "{\"email\":\"o@x.io\"}", 200, NULL);
-    expect(p, "POST", "/v1/users", admin, "{\"name\":\"other\",\"password\":\"long enough\",\"email\":\"O@X.IO\"}", 409, "conflict");
-    expect(p, "PUT", "/v1/users/3", admin, "{\"colour\":\"red\"}", 422, "invalid");
-    expect(p, "PUT", "/v1/users/1", admin, "{\"role\":\"viewer\"}", 409, "last_admin");
-    expect(p, "DELETE", "/v1/users/1", admin, NULL, 409, "last_admin");
-    expect(p, "DELETE", "/v1/users/3", vic, NULL, 403, "forbidden");
+    vic = as_login(p, "vic", "new-viewer-pass", NULL);
+    as_expect(p, "PUT", "/v1/users/3", admin, "{\"email\":\"o@x.io\"}", 200, NULL);
+    as_expect(p, "POST", "/v1/users", admin, "{\"name\":\"other\",\"password\":\"long enough\",\"email\":\"O@X.IO\"}", 409, "conflict");
+    as_expect(p, "PUT", "/v1/users/3", admin, "{\"colour\":\"red\"}", 422, "invalid");
+    as_expect(p, "PUT", "/v1/users/1", admin, "{\"role\":\"viewer\"}", 409, "last_admin");
+    as_expect(p, "DELETE", "/v1/users/1", admin, NULL, 409, "last_admin");
+    as_expect(p, "DELETE", "/v1/users/3", vic, NULL, 403, "forbidden");
 
     /* API keys: made for a camera, used, revoked */
     ts_resp r;
-    assert_int_equal(call(p, "POST", "/v1/users/3/apikeys", opal, "{\"name\":\"cam-1\",\"role\":\"operator\"}", &r), 201);
-    json_t *j = body_json(&r);
+    assert_int_equal(as_call(p, "POST", "/v1/users/3/apikeys", opal, "{\"name\":\"cam-1\",\"role\":\"operator\"}", &r), 201);
+    json_t *j = as_body_json(&r);
     char key[128];
     snprintf(key, sizeof key, "%s", json_string_value(json_object_get(j, "key")));
     int kid = (int)json_integer_value(json_object_get(json_object_get(j, "api_key"), "id"));
     json_decref(j);
     ts_resp_free(&r);
     assert_int_equal(strncmp(key, "vgk_", 4), 0);
-    expect(p, "GET", "/v1/auth/me", key, NULL, 200, "\"api_key\"");
-    expect(p, "POST", "/v1/users/3/apikeys", opal, "{\"name\":\"too-strong\",\"role\":\"admin\"}", 422, "invalid");
-    expect(p, "POST", "/v1/users/3/apikeys", opal, "{}", 422, "invalid");
-    expect(p, "GET", "/v1/users/3/apikeys", vic, NULL, 403, "forbidden");
-    expect(p, "GET", "/v1/users/3/apikeys", opal, NULL, 200, "cam-1");
+    as_expect(p, "GET", "/v1/auth/me", key, NULL, 200, "\"api_key\"");
+    as_expect(p, "POST", "/v1/users/3/apikeys", opal, "{\"name\":\"too-strong\",\"role\":\"admin\"}", 422, "invalid");
+    as_expect(p, "POST", "/v1/users/3/apikeys", opal, "{}", 422, "invalid");
+    as_expect(p, "GET", "/v1/users/3/apikeys", vic, NULL, 403, "forbidden");
+    as_expect(p, "GET", "/v1/users/3/apikeys", opal, NULL, 200, "cam-1");
     char path[128];
     snprintf(path, sizeof path, "/v1/users/3/apikeys/%d", kid);
-    expect(p, "DELETE", path, opal, NULL, 204, NULL);
-    expect(p, "DELETE", path, opal, NULL, 204, NULL);   /* revoking twice is harmless */
-    expect(p, "DELETE", "/v1/users/3/apikeys/9999", opal, NULL, 404, "not_found");
-    expect(p, "GET", "/v1/auth/me", key, NULL, 401, "invalid_token");
+    as_expect(p, "DELETE", path, opal, NULL, 204, NULL);
+    as_expect(p, "DELETE", path, opal, NULL, 204, NULL);   /* revoking twice is harmless */
+    as_expect(p, "DELETE", "/v1/users/3/apikeys/9999", opal, NULL, 404, "not_found");
+    as_expect(p, "GET", "/v1/auth/me", key, NULL, 401, "invalid_token");
 
     /* history, feedback and stats with nothing stored yet; model routes need roles */
-    expect(p, "GET", "/v1/detections", vic, NULL, 200, "\"count\":0");
-    expect(p, "GET", "/v1/detections", NULL, NULL, 401, "unauthorized");
-    expect(p, "GET", "/v1/detections?since=abc", vic, NULL, 422, "invalid");
-    expect(p, "GET", "/v1/detections?limit=5000", vic, NULL, 422, "invalid");
-    expect(p, "GET", "/v1/detections?cursor=xyz", vic, NULL, 422, "invalid");
-    expect(p, "GET", "/v1/detections/0123", vic, NULL, 404, "not_found");
-    expect(p, "GET", "/v1/detections/0123456789abcdef0123456789abcdef", vic, NULL, 404, "not_found");
-    expect(p, "GET", "/v1/detections/0123456789abcdef0123456789abcdef/image", vic, NULL, 404, "not_found");
-    expect(p, "POST", "/v1/feedback", opal, "{\"detection_id\":\"0123456789abcdef0123456789abcdef\",\"correct\":false}", 404, "not_found");
-    expect(p, "POST", "/v1/feedback", opal, "{\"detection_id\":\"nope\",\"correct\":false}", 422, "invalid");
-    expect(p, "POST", "/v1/feedback", opal, "{\"detection_id\":\"0123456789abcdef0123456789abcdef\"}", 422, "invalid");
-    expect(p, "POST", "/v1/feedback", vic, "{\"detection_id\":\"0123456789abcdef0123456789abcdef\",\"correct\":true}", 403, "forbidden");
-    expect(p, "GET", "/v1/feedback", opal, NULL, 403, "forbidden");
-    expect(p, "GET", "/v1/feedback", admin, NULL, 200, "\"count\":0");
-    expect(p, "GET", "/v1/stats", vic, NULL, 200, "\"period\":\"hour\"");
-    expect(p, "GET", "/v1/stats?period=shift", vic, NULL, 200, "\"shift\"");
-    expect(p, "GET", "/v1/stats?period=week", vic, NULL, 422, "invalid");
-    expect(p, "POST", "/v1/models/x/load", opal, NULL, 403, "forbidden");
-    expect(p, "POST", "/v1/detect", NULL, "{}", 401, "unauthorized");
-    expect(p, "POST", "/v1/detect", vic, "{}", 403, "forbidden");
-    expect(p, "GET", "/health", NULL, NULL, 200, NULL);
-    expect(p, "DELETE", "/v1/users/2", admin, NULL, 204, NULL);
-    expect(p, "GET", "/v1/users/2", admin, NULL, 404, "not_found");
-    expect(p, "GET", "/v1/auth/me", vic, NULL, 401, "invalid_token");
+    as_expect(p, "GET", "/v1/detections", vic, NULL, 200, "\"count\":0");
+    as_expect(p, "GET", "/v1/detections", NULL, NULL, 401, "unauthorized");
+    as_expect(p, "GET", "/v1/detections?since=abc", vic, NULL, 422, "invalid");
+    as_expect(p, "GET", "/v1/detections?limit=5000", vic, NULL, 422, "invalid");
+    as_expect(p, "GET", "/v1/detections?cursor=xyz", vic, NULL, 422, "invalid");
+    as_expect(p, "GET", "/v1/detections/0123", vic, NULL, 404, "not_found");
+    as_expect(p, "GET", "/v1/detections/0123456789abcdef0123456789abcdef", vic, NULL, 404, "not_found");
+    as_expect(p, "GET", "/v1/detections/0123456789abcdef0123456789abcdef/image", vic, NULL, 404, "not_found");
+    as_expect(p, "POST", "/v1/feedback", opal, "{\"detection_id\":\"0123456789abcdef0123456789abcdef\",\"correct\":false}", 404, "not_found");
+    as_expect(p, "POST", "/v1/feedback", opal, "{\"detection_id\":\"nope\",\"correct\":false}", 422, "invalid");
+    as_expect(p, "POST", "/v1/feedback", opal, "{\"detection_id\":\"0123456789abcdef0123456789abcdef\"}", 422, "invalid");
+    as_expect(p, "POST", "/v1/feedback", vic, "{\"detection_id\":\"0123456789abcdef0123456789abcdef\",\"correct\":true}", 403, "forbidden");
+    as_expect(p, "GET", "/v1/feedback", opal, NULL, 403, "forbidden");
+    as_expect(p, "GET", "/v1/feedback", admin, NULL, 200, "\"count\":0");
+    as_expect(p, "GET", "/v1/stats", vic, NULL, 200, "\"period\":\"hour\"");
+    as_expect(p, "GET", "/v1/stats?period=shift", vic, NULL, 200, "\"shift\"");
+    as_expect(p, "GET", "/v1/stats?period=week", vic, NULL, 422, "invalid");
+    as_expect(p, "POST", "/v1/models/x/load", opal, NULL, 403, "forbidden");
+    as_expect(p, "POST", "/v1/detect", NULL, "{}", 401, "unauthorized");
+    as_expect(p, "POST", "/v1/detect", vic, "{}", 403, "forbidden");
+    as_expect(p, "GET", "/health", NULL, NULL, 200, NULL);
+    as_expect(p, "DELETE", "/v1/users/2", admin, NULL, 204, NULL);
+    as_expect(p, "GET", "/v1/users/2", admin, NULL, 404, "not_found");
+    as_expect(p, "GET", "/v1/auth/me", vic, NULL, 401, "invalid_token");
     free(admin);
     free(vic);
     free(opal);
@@ -272,12 +182,12 @@ rate_limits(void **state)
     (void)state;
     ts_server s;
     const char *extra[] = { "--limits-rate-ip", "1", "--limits-burst-ip", "3", NULL };
-    spawn_with_admin(&s, extra);
+    as_spawn_with_admin(&s, extra, NULL);
     int p = s.port;
     int limited = 0;
     ts_resp r;
     for (int i = 0; i < 6; i++) {
-        int st = call(p, "GET", "/v1/detections", NULL, NULL, &r);
+        int st = as_call(p, "GET", "/v1/detections", NULL, NULL, &r);
         if (st == 429) {
             limited++;
             assert_non_null(ts_header(&r, "Retry-After"));
@@ -289,7 +199,7 @@ rate_limits(void **state)
     }
     assert_true(limited >= 2);
     for (int i = 0; i < 10; i++)
-        expect(p, "GET", "/health", NULL, NULL, 200, NULL);   /* operations routes are not limited */
+        as_expect(p, "GET", "/health", NULL, NULL, 200, NULL);   /* operations routes are not limited */
     assert_int_equal(ts_stop(&s, SIGTERM, 10), 0);
 }
 
@@ -298,42 +208,12 @@ static void
 first_start_prints_admin_password(void **state)
 {
     (void)state;
-    char dir[256], cmd[1024];
-    ts_mkdtemp(dir, sizeof dir);
-    snprintf(cmd, sizeof cmd, "'%s' --listen 127.0.0.1:0 --data '%s/data' --models '%s' --auth-argon2-memory 1M & "
-             "pid=$!; sleep 2; kill $pid; wait $pid", getenv("VIGIA_BIN"), dir, dir);
-    FILE *f = popen(cmd, "r");
-    char line[512], pw[64] = "", url[128] = "";
-    while (fgets(line, sizeof line, f)) {
-        char *at = strstr(line, "one-time password ");
-        if (at)
-            sscanf(at + 18, "%63s", pw);
-        at = strstr(line, "serving http://");
-        if (at)
-            sscanf(at + 8, "%127s", url);
-    }
-    pclose(f);
-    assert_true(strlen(pw) >= 16);
-    assert_true(url[0]);
-    /* it works, and a second start prints nothing */
     ts_server s;
-    char data[300];
-    snprintf(data, sizeof data, "%s/data", dir);
-    const char *args[] = { "--data", data, "--auth-argon2-memory", "1M", NULL };
-    ts_spawn(&s, args, NULL);
-    for (int i = 0; i < 50; i++) {
-        ts_resp r;
-        char body[256];
-        snprintf(body, sizeof body, "{\"username\":\"admin\",\"password\":\"%s\"}", pw);
-        int st = call(s.port, "POST", "/v1/auth/login", NULL, body, &r);
-        ts_resp_free(&r);
-        if (st == 200)
-            break;
-        assert_int_equal(st, 401);   /* the hash may still be on its way */
-        struct timespec ts = { 0, 100 * 1000 * 1000 };
-        nanosleep(&ts, NULL);
-        assert_true(i < 49);
-    }
+    char pw[64];
+    as_first_start(&s, pw);   /* it works, and a second start prints nothing */
+    ts_resp r;
+    as_first_admin_login(s.port, pw, &r);
+    ts_resp_free(&r);
     assert_int_equal(ts_stop(&s, SIGTERM, 10), 0);
 }
 
@@ -419,7 +299,7 @@ kill9_durability(void **state)
     char dir[256], data[300];
     ts_mkdtemp(dir, sizeof dir);
     snprintf(data, sizeof data, "%s/data", dir);
-    make_admin(data);
+    as_make_admin(data);
     const char *args[] = { "--data", data, "--auth-argon2-memory", "1M", NULL };
     static int acked[4000];
     int nacked = 0;
@@ -431,7 +311,7 @@ kill9_durability(void **state)
     for (int round = 0; round < 3; round++) {
         ts_server s;
         ts_spawn(&s, args, NULL);
-        char *tok = login(s.port, "root", ADMIN_PW, NULL);
+        char *tok = as_login(s.port, "root", ADMIN_PW, NULL);
         int kill_store = 50 + rand() % 300;
         int kill_master = kill_store + 100 + rand() % 300;
         int got = burst(s.port, tok, 800, acked + nacked, 4000 - nacked, kill_store, kill_master, &s);
@@ -448,10 +328,10 @@ kill9_durability(void **state)
     /* restart: every acknowledged key is there */
     ts_server s;
     ts_spawn(&s, args, NULL);
-    char *tok = login(s.port, "root", ADMIN_PW, NULL);
+    char *tok = as_login(s.port, "root", ADMIN_PW, NULL);
     ts_resp r;
-    assert_int_equal(call(s.port, "GET", "/v1/users/1/apikeys", tok, NULL, &r), 200);
-    json_t *j = body_json(&r);
+    assert_int_equal(as_call(s.port, "GET", "/v1/users/1/apikeys", tok, NULL, &r), 200);
+    json_t *j = as_body_json(&r);
     json_t *keys = json_object_get(j, "api_keys");
     size_t have = json_array_size(keys);
     char *present = calloc(100000, 1);
@@ -480,9 +360,9 @@ map_fills_up(void **state)
     (void)state;
     ts_server s;
     const char *extra[] = { "--store-map-size", "1M", "--store-map-max", "2M", NULL };
-    spawn_with_admin(&s, extra);
+    as_spawn_with_admin(&s, extra, NULL);
     int p = s.port;
-    char *tok = login(p, "root", ADMIN_PW, NULL);
+    char *tok = as_login(p, "root", ADMIN_PW, NULL);
     char name[200], body[300];
     memset(name, 'n', 120);
     name[120] = '\0';
@@ -490,7 +370,7 @@ map_fills_up(void **state)
     for (int i = 0; i < 20000 && !full; i++) {
         ts_resp r;
         snprintf(body, sizeof body, "{\"name\":\"%s%d\"}", name, i);
-        int st = call(p, "POST", "/v1/users/1/apikeys", tok, body, &r);
+        int st = as_call(p, "POST", "/v1/users/1/apikeys", tok, body, &r);
         if (st == 507) {
             assert_non_null(strstr(r.body, "insufficient_storage"));
             full = 1;
@@ -506,8 +386,8 @@ map_fills_up(void **state)
     assert_non_null(strstr(log, "database map grown to 2 MiB"));
     free(log);
     /* reads and small writes that fit still work; the server is healthy */
-    expect(p, "GET", "/v1/auth/me", tok, NULL, 200, NULL);
-    expect(p, "GET", "/health", NULL, NULL, 200, NULL);
+    as_expect(p, "GET", "/v1/auth/me", tok, NULL, 200, NULL);
+    as_expect(p, "GET", "/health", NULL, NULL, 200, NULL);
     free(tok);
     assert_int_equal(ts_stop(&s, SIGTERM, 10), 0);
 }

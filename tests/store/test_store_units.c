@@ -1,9 +1,10 @@
 /*
  * Units of the store: JWT (every refusal: alg none, algorithm confusion,
  * bad signatures, exp/nbf, iss/aud, malformed), base64url, the msgpack
- * cursor on hostile input, token buckets, and the LMDB schema operations
- * (users, refresh rotation with reuse detection, API keys, detections and
- * aggregates, a newer schema refused, a full map).
+ * cursor on hostile input, token buckets, the password policy, and the
+ * LMDB schema operations (users, refresh rotation with reuse detection, API
+ * keys, a new password revoking them, records older than a field,
+ * detections and aggregates, a newer schema refused, a full map).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 
 #include "store/db.h"
 #include "auth/jwt.h"
+#include "auth/password_policy.h"
 #include "base/mpk.h"
 #include "auth/ratelimit.h"
 #include "support.h"
@@ -318,6 +320,36 @@ token_buckets(void **state)
 }
 
 
+/* Issue 15, item 12: "aaaaaaaa", 8 spaces and the user's name were accepted. */
+static void
+password_policy_rules(void **state)
+{
+    (void)state;
+    char err[160];
+    static const char *const weak[] = {
+        "aaaaaaaa", "        ", "\t\t\t\t\t\t\t\t", "short", "operator7", "OPERATOR7", "xx-Operator7-xx", "password",
+        "PASSWORD", "password1", "Password123!", "12345678", "qwertyuiop", "Sunshine2024!", "iloveyou", "monkey1234",
+    };
+    for (size_t i = 0; i < sizeof weak / sizeof weak[0]; i++)
+        if (vg_password_policy_check(weak[i], strlen(weak[i]), "operator7", err, sizeof err) == 0)
+            fail_msg("'%s' was accepted", weak[i]);
+    static const char *const fine[] = {
+        "correct horse battery", "viewer-pass", "a long test password", "seven long words", "ab" "ababab",
+        "sunshine in the valley", "2024sunshine-xyz",
+    };
+    for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++)
+        if (vg_password_policy_check(fine[i], strlen(fine[i]), "operator7", err, sizeof err) != 0)
+            fail_msg("'%s' was refused: %s", fine[i], err);
+    /* short names are only refused whole: "al" may sit inside a password */
+    assert_int_equal(vg_password_policy_check("the pals of mine", 16, "al", err, sizeof err), 0);
+    assert_int_equal(vg_password_policy_check("abcdefghij", 10, "abcdefghij", err, sizeof err), -1);
+    assert_int_equal(vg_password_policy_check("no name known", 13, NULL, err, sizeof err), 0);
+    assert_int_equal(vg_password_policy_check("with\0nul-byte", 13, NULL, err, sizeof err), -1);
+    assert_true(vg_password_is_common("QWERTY123", 9));
+    assert_false(vg_password_is_common("qwerty-and-more", 15));
+}
+
+
 static vg_db db;
 static char dbdir[256];
 
@@ -403,6 +435,29 @@ db_users_sessions_keys(void **state)
     assert_int_equal(vg_db_apikey_find(&db, t, kh, &kg), VG_E_NOTFOUND);
     vg_apikey k2 = { .uid = 99 };
     assert_int_equal(vg_db_apikey_create(&db, t, kh, &k2), VG_E_NOTFOUND);
+    /* issue 15, item 5: a new password revokes every live key of the user, and only its */
+    vg_apikey k3 = { .uid = 2, .role = VG_ROLE_VIEWER }, k4 = { .uid = 2, .role = VG_ROLE_VIEWER }, ka = { .uid = 1 };
+    uint8_t kh3[32] = { 10 }, kh4[32] = { 11 }, kha[32] = { 12 };
+    assert_int_equal(vg_db_apikey_create(&db, t, kh3, &k3), 0);
+    assert_int_equal(vg_db_apikey_create(&db, t, kh4, &k4), 0);
+    assert_int_equal(vg_db_apikey_create(&db, t, kha, &ka), 0);
+    assert_int_equal(vg_db_user_update(&db, t, 2, &pw), 0);
+    assert_int_equal(vg_db_apikey_find(&db, t, kh3, &kg), VG_E_NOTFOUND);
+    assert_int_equal(vg_db_apikey_find(&db, t, kh4, &kg), VG_E_NOTFOUND);
+    assert_int_equal(vg_db_apikey_find(&db, t, kha, &kg), 0);
+    /* item 12: the must-change flag is stored and a new password clears it */
+    vg_user first = { .role = VG_ROLE_ADMIN, .must_change = 1 };
+    strcpy(first.name, "admin");
+    assert_int_equal(vg_db_user_create(&db, t, &first), 0);
+    assert_int_equal(vg_db_user_get(&db, t, first.id, &got), 0);
+    assert_int_equal(got.must_change, 1);
+    vg_user_patch mail = { .set_email = 1 };
+    assert_int_equal(vg_db_user_update(&db, t, first.id, &mail), 0);
+    assert_int_equal(vg_db_user_get(&db, t, first.id, &got), 0);
+    assert_int_equal(got.must_change, 1);
+    assert_int_equal(vg_db_user_update(&db, t, first.id, &pw), 0);
+    assert_int_equal(vg_db_user_get(&db, t, first.id, &got), 0);
+    assert_int_equal(got.must_change, 0);
     assert_int_equal(vg_db_user_delete(&db, t, 2), 0);
     assert_int_equal(vg_db_user_get(&db, t, 2, &got), VG_E_NOTFOUND);
     assert_int_equal(vg_db_user_find(&db, t, "bob", &got), VG_E_NOTFOUND);
@@ -500,6 +555,43 @@ db_detections_aggregates_and_full_map(void **state)
 }
 
 
+/* A user record as written before "must_change" existed still reads, as a user who need not change anything. */
+static void
+user_record_without_must_change_reads(void **state)
+{
+    (void)state;
+    vg_buf b;
+    vg_buf_init(&b);
+    vg_mpw w;
+    vg_mpw_init(&w, &b);
+    vg_mpw_map(&w, 8);
+    vg_mpw_cstr(&w, "id");
+    vg_mpw_u64(&w, 4);
+    vg_mpw_cstr(&w, "name");
+    vg_mpw_cstr(&w, "old");
+    vg_mpw_cstr(&w, "email");
+    vg_mpw_cstr(&w, "");
+    vg_mpw_cstr(&w, "role");
+    vg_mpw_cstr(&w, "admin");
+    vg_mpw_cstr(&w, "hash");
+    vg_mpw_cstr(&w, "$argon2id$x");
+    vg_mpw_cstr(&w, "created");
+    vg_mpw_i64(&w, 1000);
+    vg_mpw_cstr(&w, "updated");
+    vg_mpw_i64(&w, 1000);
+    vg_mpw_cstr(&w, "disabled");
+    vg_mpw_bool(&w, 0);
+    vg_user u;
+    memset(&u, 0x55, sizeof u);
+    assert_int_equal(vg_user_decode(b.data, b.len, &u), 0);
+    assert_int_equal(u.id, 4);
+    assert_string_equal(u.name, "old");
+    assert_int_equal(u.role, VG_ROLE_ADMIN);
+    assert_int_equal(u.must_change, 0);
+    vg_buf_release(&b);
+}
+
+
 static void
 db_newer_schema_refused(void **state)
 {
@@ -533,6 +625,8 @@ main(void)
         cmocka_unit_test(base64url_strict),
         cmocka_unit_test(msgpack_cursor_bounds),
         cmocka_unit_test(token_buckets),
+        cmocka_unit_test(password_policy_rules),
+        cmocka_unit_test(user_record_without_must_change_reads),
         cmocka_unit_test(db_users_sessions_keys),
         cmocka_unit_test(db_detections_aggregates_and_full_map),
         cmocka_unit_test(db_newer_schema_refused),

@@ -130,7 +130,8 @@ function fromTokens(body, user) {
     expires_at: Date.now() + (body.expires_in || 0) * 1000,
     margin: Math.min(REFRESH_MARGIN_MS, (body.expires_in || 0) * 250),
     issued: Date.now(), // orders the sessions tabs pass around
-    user: user || body.user,
+    // must_change_password: the one-time password of the first admin, to be replaced before anything else
+    user: user || { ...body.user, must_change_password: !!body.must_change_password },
   };
 }
 
@@ -169,8 +170,8 @@ async function send(path, init) {
   return res;
 }
 
-/** Signs in; `remember` keeps the session across browser restarts. Throws ApiError. */
-export async function login(username, password, remember) {
+/** Signs in; `remember` keeps the session across browser restarts (default: as the last one). Throws ApiError. */
+export async function login(username, password, remember = persistent) {
   const res = await send('/v1/auth/login', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },

@@ -137,6 +137,16 @@ async function route() {
     return;
   }
 
+  if (currentUser().must_change_password) {
+    // the server answers nothing else until the one-time password is replaced
+    renderNav('');
+    const mod = await import('./pages/login.js');
+    if (gen !== generation) return;
+    document.title = 'Choose your password · vigia';
+    cleanup = mod.renderNewPassword(main, { done: () => navigate(PAGES[r.name] ? r.name : defaultPage()) });
+    return;
+  }
+
   const page = PAGES[r.name];
   if (!page) {
     navigate(defaultPage());

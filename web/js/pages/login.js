@@ -1,7 +1,9 @@
-// Sign-in: POST /v1/auth/login with a user name (or email) and password.
+// Sign-in: POST /v1/auth/login with a user name (or email) and password;
+// and the one-time password of the first admin, replaced before anything else.
 
-import { login } from '../api.js';
+import { currentUser, login } from '../api.js';
 import { h, field, messageArea } from '../dom.js';
+import { passwordForm } from './users.js';
 
 export function render(main, ctx) {
   const msg = messageArea();
@@ -42,5 +44,27 @@ export function render(main, ctx) {
       'Accounts are made by an admin here or with ', h('code', { text: 'vigia user add' }),
       '; a new server prints a one-time admin password when it first starts.')));
   user.input.focus();
+  return null;
+}
+
+/**
+ * The signed-in user still has the one-time password the server printed at
+ * its first start: the server answers nothing else until it is replaced,
+ * and the change ends the session, so this signs in again with the new
+ * password before ctx.done().
+ */
+export function renderNewPassword(main, ctx) {
+  const me = currentUser();
+  const msg = messageArea();
+  const form = passwordForm(me, msg, async (password) => {
+    await login(me.name, password);
+    ctx.done();
+  }, 'One-time password', 'Set the password');
+  main.replaceChildren(h('section', { class: 'login' },
+    h('h1', { id: 'new-password-title', tabindex: '-1', text: 'Choose your password' }),
+    h('p', { class: 'note', role: 'status', text: `${me.name} still has the one-time password the server printed. Choose your own before anything else.` }),
+    msg.el,
+    h('div', { class: 'panel' }, form)));
+  form.querySelector('input[name=current_password]').focus();
   return null;
 }

@@ -75,13 +75,17 @@ function keysPanel(user) {
   return h('div', { class: 'keys' }, h('h3', { text: `API keys of ${user.name}` }), msg.el, secret, listSlot, form);
 }
 
-function accountPanel(me) {
-  const msg = messageArea();
-  const activity = h('dl', { class: 'meta' });
-  const current = field('Current password', h('input', { type: 'password', name: 'current_password', autocomplete: 'current-password', required: true }));
-  const next = field('New password', h('input', { type: 'password', name: 'password', autocomplete: 'new-password', required: true, minlength: 8 }), '8 characters or more');
+/**
+ * A form that changes the signed-in user's password (PUT /v1/users/{id} with
+ * the current one; the sign-in page uses it for the one-time password too).
+ * Problems go to msg; onChanged(newPassword) runs once the server took it,
+ * which ended every session of the account and revoked its API keys.
+ */
+export function passwordForm(me, msg, onChanged, currentLabel = 'Current password', submitText = 'Change password') {
+  const current = field(currentLabel, h('input', { type: 'password', name: 'current_password', autocomplete: 'current-password', required: true }));
+  const next = field('New password', h('input', { type: 'password', name: 'password', autocomplete: 'new-password', required: true, minlength: 8 }), '8 characters or more; not your name, not a common password');
   const again = field('New password again', h('input', { type: 'password', name: 'password2', autocomplete: 'new-password', required: true }));
-  const save = h('button', { type: 'submit', text: 'Change password' });
+  const save = h('button', { type: 'submit', text: submitText });
   // the account's name, for password managers (they file the new password under it)
   const username = h('input', { type: 'text', name: 'username', autocomplete: 'username', value: me.name, hidden: true, readonly: true });
   const form = h('form', { class: 'controls', 'aria-label': 'Change your password' }, username, current.wrap, next.wrap, again.wrap, save);
@@ -95,14 +99,22 @@ function accountPanel(me) {
     save.disabled = true;
     try {
       await api(`/v1/users/${me.id}`, { method: 'PUT', json: { password: next.input.value, current_password: current.input.value } });
-      msg.info('Password changed. Other sessions of this account may have to sign in again.');
+      const password = next.input.value;
       form.reset();
+      await onChanged(password);
     } catch (err) {
       msg.show(err);
     } finally {
       save.disabled = false;
     }
   });
+  return form;
+}
+
+function accountPanel(me) {
+  const msg = messageArea();
+  const activity = h('dl', { class: 'meta' });
+  const form = passwordForm(me, msg, () => msg.info('Password changed. Every session of this account ends (sign in again) and its API keys are revoked.'));
   api(`/v1/users/${me.id}/profile`).then((p) => {
     const a = p.activity || {};
     fill(activity,
