@@ -23,3 +23,7 @@ VIGIA_TESTS += $(srcdir)/tests/fault/test_image_bombs.py
 # The store killed with SIGKILL in a loop under HTTP load: no acknowledged write lost.
 EXTRA_DIST += tests/fault/test_store_kill.py
 VIGIA_TESTS += $(srcdir)/tests/fault/test_store_kill.py
+
+# One server per data directory: a second one on it refuses to start, naming the first.
+EXTRA_DIST += tests/fault/test_datadir_lock.py
+VIGIA_TESTS += $(srcdir)/tests/fault/test_datadir_lock.py
