@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -196,6 +198,89 @@ fail:
 }
 
 
+/* mkdir -p, 0750 as the store makes its own folders. */
+static int
+make_dir(const char *path)
+{
+    if (mkdir(path, 0750) == 0 || errno == EEXIST)
+        return 0;
+    if (errno != ENOENT)
+        return -1;
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", path);
+    char *slash = strrchr(parent, '/');
+    if (!slash || slash == parent)
+        return -1;
+    *slash = '\0';
+    if (make_dir(parent) < 0)
+        return -1;
+    return mkdir(path, 0750) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+
+/* Who holds the lock on fd: F_GETLK's answer, else the pid the holder wrote (0 when neither says). */
+static long
+lock_holder(int fd)
+{
+    struct flock q = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    if (fcntl(fd, F_GETLK, &q) == 0 && q.l_type != F_UNLCK && q.l_pid > 0)
+        return (long)q.l_pid;
+    char buf[32] = "";
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    return strtol(buf, NULL, 10);
+}
+
+
+/*
+ * One server per data directory: the master holds a write lock on
+ * DIR/vigia.lock, which holds its pid, for its whole life. A POSIX record
+ * lock rather than flock: forked children do not inherit it, so it goes
+ * with the master the moment the master exits, SIGKILL included, and
+ * F_GETLK names the holder. `vigia user add` takes no lock: it writes
+ * beside a running server under LMDB's own locking. Returns the lock's fd,
+ * or -1 with a message.
+ */
+static int
+lock_data_dir(const char *dir, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/vigia.lock", dir);
+    int fd = -1;
+    if (make_dir(dir) < 0 || (fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0) {
+        snprintf(err, errlen, "data directory '%s': %s", dir, strerror(errno));
+        return -1;
+    }
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    if (fcntl(fd, F_SETLK, &fl) < 0) {
+        if (errno == EACCES || errno == EAGAIN)
+            snprintf(err, errlen, "data directory '%s' is in use by another vigia server (pid %ld, see its "
+                     "vigia.lock): stop it first, or give this one its own --data", dir, lock_holder(fd));
+        else
+            snprintf(err, errlen, "cannot lock %s/vigia.lock: %s", dir, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+        vg_warn("server", "%s: cannot write the pid: %s", path, strerror(errno));
+    return fd;
+}
+
+
+/* Lets the data directory go: the pid in the file would name a process that is gone. */
+static void
+unlock_data_dir(int fd)
+{
+    if (fd < 0)
+        return;
+    if (ftruncate(fd, 0) < 0)
+        vg_debug("server", "cannot empty the lock file: %s", strerror(errno));
+    close(fd);
+}
+
+
 vg_server *vg_app_server(const vg_app *app) { return app->srv; }
 vg_pool *vg_app_pool(const vg_app *app) { return app->pool; }
 
@@ -246,9 +331,18 @@ vg_serve(vg_config *cfg, const char *config_path, int argc, char **argv)
         return 2;
     }
     vg_log_set_process("master");
+    /* before any process of ours touches the data directory */
+    int lock = lock_data_dir(cfg->data_dir, err, sizeof err);
+    if (lock < 0) {
+        vg_error("server", "%s", err);
+        vg_config_release(cfg);
+        free(cfg);
+        return 1;
+    }
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
     if (!loop) {
         fprintf(stderr, "vigia: cannot start the event loop\n");
+        unlock_data_dir(lock);
         vg_config_release(cfg);
         free(cfg);
         return 1;
@@ -272,7 +366,8 @@ vg_serve(vg_config *cfg, const char *config_path, int argc, char **argv)
     vg_app_bootstrap(app, stdout);   /* the one-time admin password on an empty database */
     rc = vg_server_run(srv);
 out:
-    vg_app_destroy(app);
+    vg_app_destroy(app);   /* the store and the workers have exited: the directory is free */
+    unlock_data_dir(lock);
     vg_metrics_reset();
     vg_log_set_blocking(1);
     ev_loop_destroy(loop);

@@ -86,14 +86,18 @@ out:
 }
 
 
-/* Opens rel beneath the root; symlinks may not lead outside it. */
+/*
+ * Opens rel beneath the root; symlinks may not lead outside it. O_NONBLOCK:
+ * opening a FIFO (or a device) must not block the reactor; the caller serves
+ * only directories and regular files, where the flag changes nothing.
+ */
 static int
 open_beneath(vg_static *st, const char *rel)
 {
     const char *name = rel[0] ? rel : ".";
     struct open_how how;
     memset(&how, 0, sizeof how);
-    how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY;
+    how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
     int fd = (int)syscall(SYS_openat2, st->root_fd, name, &how, sizeof how);
     if (fd >= 0 || errno != ENOSYS)
@@ -108,7 +112,7 @@ open_beneath(vg_static *st, const char *rel)
         errno = EXDEV;
         return -1;
     }
-    return open(real, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    return open(real, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 }
 
 
@@ -201,6 +205,12 @@ serve(vg_req *r, void *ud)
         goto out;
     }
     fd = open_beneath(st, vg_buf_cstr(&rel));
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+        /* the server is at its file-descriptor limit: the file is there, come back */
+        vg_req_add_header(r, "Retry-After", "1");
+        vg_req_error(r, 503, "busy", "the server is at its file limit, retry");
+        goto out;
+    }
     if (fd < 0) {
         vg_req_error(r, 404, "not_found", "no such resource");
         goto out;
@@ -213,6 +223,12 @@ serve(vg_req *r, void *ud)
     if (S_ISDIR(sb.st_mode)) {
         vg_str path = vg_req_path(r);
         if (path.n == 0 || path.p[path.n - 1] != '/') {
+            /* one leading slash: "//js/" would be another host to a browser */
+            while (path.n > 0 && path.p[0] == '/') {
+                path.p++;
+                path.n--;
+            }
+            vg_buf_putc(&loc, '/');
             vg_buf_append(&loc, path.p, path.n);
             vg_req_add_header(r, "Location", "%s/", vg_buf_cstr(&loc));
             vg_req_respond(r, 301, "text/plain; charset=utf-8", "moved\n", 6);

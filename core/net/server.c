@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,6 +24,14 @@
 
 #define MAX_LISTENERS (2 * VG_CONFIG_MAX_LISTEN)
 #define MAX_HOOKS 16
+/* At the fd limit with no spare descriptor, accepting pauses this long. */
+#define ACCEPT_PAUSE_S 0.25
+/* An fd-limit episode ends after this long without EMFILE/ENFILE (then its one summary line). */
+#define FD_EPISODE_QUIET_S 5.
+/* Descriptors the master holds besides its clients: loop, log, listeners, store and hasher
+ * channels, LMDB, the web root, files being sent, the reserve; and per worker. */
+#define FDS_OWN 64
+#define FDS_PER_WORKER 4
 
 typedef struct listener {
     int fd;
@@ -44,6 +53,11 @@ struct vg_server {
     ev_prepare prepare;
     ev_signal sig_term, sig_int, sig_hup;
     ev_timer drain_timer;
+    ev_timer accept_pause;              /* at the fd limit: restarts the listeners */
+    ev_timer fd_quiet;                  /* ends an fd-limit episode FD_EPISODE_QUIET_S after its last EMFILE */
+    int reserve_fd;                     /* spare descriptor given up to answer 503 at the fd limit, or -1 */
+    int fd_limited;                     /* an fd-limit episode is on: accept met EMFILE/ENFILE */
+    unsigned long fd_refused, fd_pauses;   /* this episode's 503s and pauses, for its closing log line */
     int draining;                       /* SIGTERM seen: no new connections or requests */
     int exit_code;
     vg_server_hooks hooks[MAX_HOOKS];
@@ -52,13 +66,15 @@ struct vg_server {
     int reload_argc;
     char **reload_argv;                 /* command-line options given at start, for SIGHUP */
     ev_tstamp started;
-    vg_series *m_conn_accepted, *m_conn_refused;
+    vg_series *m_conn_accepted, *m_conn_refused, *m_fd_refused, *m_fd_pauses;
 };
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents);
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents);
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents);
 static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents);
+static void on_accept_pause(struct ev_loop *loop, ev_timer *w, int revents);
+static void on_fd_quiet(struct ev_loop *loop, ev_timer *w, int revents);
 
 
 static void
@@ -90,6 +106,12 @@ vg_server_create(struct ev_loop *loop, vg_config *cfg)
     ev_signal_start(loop, &s->sig_hup);
     ev_init(&s->drain_timer, on_drain_timeout);
     s->drain_timer.data = s;
+    ev_init(&s->accept_pause, on_accept_pause);
+    s->accept_pause.data = s;
+    ev_init(&s->fd_quiet, on_fd_quiet);
+    s->fd_quiet.repeat = FD_EPISODE_QUIET_S;
+    s->fd_quiet.data = s;
+    s->reserve_fd = -1;
     s->started = ev_now(loop);
     signal(SIGPIPE, SIG_IGN);
 
@@ -101,6 +123,12 @@ vg_server_create(struct ev_loop *loop, vg_config *cfg)
     s->m_conn_refused = vg_metrics_single(vg_metrics_register(
         "vigia_http_connections_refused_total", "connections refused at server.max_connections",
         VG_COUNTER, "", NULL, 0));
+    s->m_fd_refused = vg_metrics_single(vg_metrics_register(
+        "vigia_http_fd_limit_refused_total",
+        "connections answered 503 because the master was at its file-descriptor limit", VG_COUNTER, "", NULL, 0));
+    s->m_fd_pauses = vg_metrics_single(vg_metrics_register(
+        "vigia_http_fd_limit_pauses_total", "times accepting paused at the file-descriptor limit", VG_COUNTER,
+        "", NULL, 0));
     vg_series *bytes_in = vg_metrics_single(vg_metrics_register(
         "vigia_http_received_bytes_total", "bytes read from clients", VG_COUNTER, "", NULL, 0));
     vg_series *bytes_out = vg_metrics_single(vg_metrics_register(
@@ -297,9 +325,49 @@ bind_one(vg_server *s, const char *spec, int tls, char *err, size_t errlen)
 }
 
 
+/*
+ * The soft RLIMIT_NOFILE should hold server.max_connections clients plus the
+ * master's own descriptors: raise it toward that (never past the hard limit)
+ * and warn when it stays below, since past it connections get 503.
+ */
+static void
+fit_fd_limit(const vg_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return;
+    rlim_t need = (rlim_t)cfg->max_connections + FDS_OWN + FDS_PER_WORKER * (rlim_t)cfg->workers;
+    if (rl.rlim_cur >= need)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need ? rl.rlim_max : need;
+    if (rl.rlim_cur > was && setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        vg_info("server", "raised the file-descriptor limit from %llu to %llu", (unsigned long long)was,
+                (unsigned long long)rl.rlim_cur);
+    else
+        rl.rlim_cur = was;
+    if (rl.rlim_cur < need)
+        vg_warn("server", "the file-descriptor limit (%llu, hard %llu) is below the %llu that "
+                "server.max_connections = %d and %d workers need: connections past it are answered 503; "
+                "raise it (LimitNOFILE, ulimit -n) or lower server.max_connections", (unsigned long long)rl.rlim_cur,
+                (unsigned long long)rl.rlim_max, (unsigned long long)need, cfg->max_connections, cfg->workers);
+}
+
+
+/* The spare descriptor at_fd_limit gives up to take one connection and answer it 503. */
+static void
+reserve_fd_take(vg_server *s)
+{
+    if (s->reserve_fd < 0)
+        s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+
 int
 vg_server_listen(vg_server *s, char *err, size_t errlen)
 {
+    fit_fd_limit(s->cfg);
+    reserve_fd_take(s);
     if (s->cfg->tls_listen.n > 0 && !s->tls) {
         s->tls = vg_tls_create(s->cfg, err, errlen);
         if (!s->tls)
@@ -333,9 +401,9 @@ vg_server_announce(vg_server *s)
 }
 
 
-/* Over the connection limit: a short 503 written once, without a connection object. */
+/* Over the connection limit: a short 503 written once, without a connection object; counted in `m`. */
 static void
-refuse(vg_server *s, int fd)
+refuse(int fd, vg_series *m)
 {
 #define REFUSAL_BODY "{\"error\":{\"code\":\"too_many_connections\",\"message\":\"connection limit reached, retry\"}}\n"
     static char msg[512];
@@ -348,7 +416,94 @@ refuse(vg_server *s, int fd)
     (void)w;
     shutdown(fd, SHUT_WR);
     close(fd);
-    vg_series_add(s->m_conn_refused, 1);
+    vg_series_add(m, 1);
+}
+
+
+static void
+listeners_set_active(vg_server *s, int on)
+{
+    for (int i = 0; i < s->n_listeners; i++) {
+        if (s->listeners[i].fd < 0)
+            continue;
+        if (on)
+            ev_io_start(s->loop, &s->listeners[i].w);
+        else
+            ev_io_stop(s->loop, &s->listeners[i].w);
+    }
+}
+
+
+/*
+ * accept() met EMFILE/ENFILE: the connection stays in the backlog and the
+ * listener stays readable, so returning would spin the loop (and the log).
+ * Give the reserve descriptor up for as long as it takes to accept the
+ * connection and answer 503; without one, or when even that fails, stop
+ * accepting for ACCEPT_PAUSE_S. One log line opens the episode and one
+ * closes it with its counts, FD_EPISODE_QUIET_S after the last EMFILE
+ * (on_fd_quiet), however often the limit is met in between. Returns 1 to
+ * go on accepting, 0 to stop for now.
+ */
+static int
+at_fd_limit(vg_server *s, int listen_fd, int err)
+{
+    if (!s->fd_limited) {
+        s->fd_limited = 1;
+        s->fd_refused = s->fd_pauses = 0;
+        struct rlimit rl;
+        getrlimit(RLIMIT_NOFILE, &rl);
+        vg_warn("server", "accept: %s: the master is at its file-descriptor limit (%llu); new connections are "
+                "answered 503 until descriptors free up (raise LimitNOFILE or lower server.max_connections)",
+                strerror(err), (unsigned long long)rl.rlim_cur);
+    }
+    ev_timer_again(s->loop, &s->fd_quiet);
+    if (s->reserve_fd >= 0) {
+        close(s->reserve_fd);
+        s->reserve_fd = -1;
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int e = errno;
+        if (fd >= 0) {
+            refuse(fd, s->m_fd_refused);   /* closes it: the reserve takes its place */
+            s->fd_refused++;
+        }
+        reserve_fd_take(s);
+        if (fd >= 0)
+            return 1;
+        if (e == EAGAIN || e == EWOULDBLOCK)
+            return 0;
+        if (e == EINTR || e == ECONNABORTED)
+            return 1;
+    }
+    listeners_set_active(s, 0);
+    ev_timer_set(&s->accept_pause, ACCEPT_PAUSE_S, 0.);
+    ev_timer_start(s->loop, &s->accept_pause);
+    vg_series_add(s->m_fd_pauses, 1);
+    s->fd_pauses++;
+    return 0;
+}
+
+
+static void
+on_fd_quiet(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    vg_server *s = w->data;
+    ev_timer_stop(loop, w);
+    s->fd_limited = 0;
+    vg_info("server", "file-descriptor limit episode over: %lu connections answered 503, accepting paused %lu "
+            "times", s->fd_refused, s->fd_pauses);
+}
+
+
+static void
+on_accept_pause(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    vg_server *s = w->data;
+    reserve_fd_take(s);
+    if (!s->draining)
+        listeners_set_active(s, 1);
 }
 
 
@@ -366,15 +521,16 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if (errno == EMFILE || errno == ENFILE)
-                vg_warn("server", "accept: %s (raise the fd limit or lower server.max_connections)",
-                        strerror(errno));
-            else if (errno != EAGAIN && errno != EWOULDBLOCK)
+            if (errno == EMFILE || errno == ENFILE) {
+                if (at_fd_limit(s, w->fd, errno))
+                    continue;
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 vg_warn("server", "accept: %s", strerror(errno));
+            }
             return;
         }
         if (vg_conns_count(s->conns) >= s->cfg->max_connections || s->draining) {
-            refuse(s, fd);
+            refuse(fd, s->m_conn_refused);
             continue;
         }
         int one = 1;
@@ -502,6 +658,7 @@ vg_server_reload(vg_server *s, char *err, size_t errlen)
     free(s->cfg);
     s->cfg = next;
     vg_conns_set_write_timeout(s->conns, next->write_timeout);
+    fit_fd_limit(next);
     return 0;
 }
 
@@ -550,6 +707,10 @@ vg_server_destroy(vg_server *s)
     ev_signal_stop(s->loop, &s->sig_int);
     ev_signal_stop(s->loop, &s->sig_hup);
     ev_timer_stop(s->loop, &s->drain_timer);
+    ev_timer_stop(s->loop, &s->accept_pause);
+    ev_timer_stop(s->loop, &s->fd_quiet);
+    if (s->reserve_fd >= 0)
+        close(s->reserve_fd);
     vg_tls_destroy(s->tls);
     if (s->cfg) {
         vg_config_release(s->cfg);

@@ -23,3 +23,11 @@ VIGIA_TESTS += $(srcdir)/tests/fault/test_image_bombs.py
 # The store killed with SIGKILL in a loop under HTTP load: no acknowledged write lost.
 EXTRA_DIST += tests/fault/test_store_kill.py
 VIGIA_TESTS += $(srcdir)/tests/fault/test_store_kill.py
+
+# One server per data directory: a second one on it refuses to start, naming the first.
+EXTRA_DIST += tests/fault/test_datadir_lock.py
+VIGIA_TESTS += $(srcdir)/tests/fault/test_datadir_lock.py
+
+# The master at its file-descriptor limit (ulimit -n 256, 300 idle connections): no spin, 503s, one log line.
+EXTRA_DIST += tests/fault/test_fd_limit.py
+VIGIA_TESTS += $(srcdir)/tests/fault/test_fd_limit.py

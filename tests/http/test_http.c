@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -507,6 +508,53 @@ static_files(void **state)
 }
 
 
+
+/*
+ * Issue 15, items 7 and 8. A FIFO with no writer in the web root: open(2)
+ * without O_NONBLOCK blocked the reactor for good (every client hung). And
+ * "GET //sub" answered "301 Location: //sub/", which a browser reads as
+ * http://sub/ (an open redirect); "///sub" and "/\sub" likewise.
+ */
+static void
+static_fifo_and_open_redirect(void **state)
+{
+    (void)state;
+    char dir[256], web[300], fifo[320];
+    ts_mkdtemp(dir, sizeof dir);
+    make_web_root(dir, web, sizeof web);
+    snprintf(fifo, sizeof fifo, "%s/pipe", web);
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    ts_server s;
+    const char *args[] = { "--web", web, NULL };
+    ts_spawn(&s, args, NULL);
+    ts_resp r;
+
+    int fifo_status = ts_get(s.port, "/pipe", &r);
+    ts_resp_free(&r);
+    /* a server stuck in open() is released by a writer, so that a failure leaves no process behind */
+    int w = open(fifo, O_WRONLY | O_NONBLOCK);
+    int was_blocked = w >= 0;
+    if (w >= 0)
+        close(w);
+    assert_false(was_blocked);
+    assert_int_equal(fifo_status, 404);
+    assert_int_equal(ts_get(s.port, "/health", &r), 200);
+    ts_resp_free(&r);
+
+    const char *paths[] = { "//sub", "///sub", "//sub//", NULL };
+    for (int i = 0; paths[i]; i++) {
+        int st = ts_get(s.port, paths[i], &r);
+        const char *loc = ts_header(&r, "location");
+        if (st == 301 && (!loc || loc[0] != '/' || loc[1] == '/' || loc[1] == '\\'))
+            fail_msg("GET %s: 301 to '%s', another host for a browser", paths[i], loc ? loc : "(none)");
+        if (st == 301)
+            assert_string_equal(loc, "/sub/");
+        ts_resp_free(&r);
+    }
+    assert_int_equal(ts_stop(&s, SIGTERM, 10), 0);
+}
+
+
 static int
 run_vigia(const char *const *args, const char *const *env, char *out, size_t n)
 {
@@ -798,6 +846,7 @@ main(void)
         cmocka_unit_test(timeouts),
         cmocka_unit_test(connection_limit),
         cmocka_unit_test(static_files),
+        cmocka_unit_test(static_fifo_and_open_redirect),
         cmocka_unit_test(config_errors),
         cmocka_unit_test(sighup_reload),
         cmocka_unit_test(sigterm_drains),
