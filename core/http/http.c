@@ -327,6 +327,14 @@ on_headers_complete(llhttp_t *p)
     r->http_minor = llhttp_get_http_minor(p);
     r->upgrade = llhttp_get_upgrade(p);
 
+    const char *why;
+    int refused = llhttp_get_http_major(p) == 1 ? vg_framing_check(r->hdrs, r->nhdrs, r->http_minor, &why) : 0;
+    if (refused) {
+        /* framing a proxy may read otherwise: answer without reading on, and close */
+        vg_http__early_error(r, refused, refused == 501 ? "not_implemented" : "bad_request", why);
+        r->cb_failed = 1;
+        return -1;
+    }
     if (split_target(r) < 0) {
         vg_http__early_error(r, 400, "bad_request", "malformed request target");
     } else if (llhttp_get_http_major(p) != 1) {
@@ -442,6 +450,7 @@ on_message_complete(llhttp_t *p)
     /* a refused upgrade may be followed by bytes of the other protocol: close after answering */
     hc->req->keep_alive = llhttp_should_keep_alive(p) && !llhttp_get_upgrade(p);
     hc->state = H_HANDLING;
+    hc->scan = (vg_framing_scan){ 0 };   /* what follows is the next request's head */
     /* an upgrade makes llhttp return HPE_PAUSED_UPGRADE by itself */
     return llhttp_get_upgrade(p) ? 0 : HPE_PAUSED;
 }
@@ -527,6 +536,18 @@ parse_failed(vg_http__conn *hc, llhttp_errno_t e)
 }
 
 
+/* A head the framing scanner refused: answer 400 and close, as for an llhttp error. */
+static void
+refuse_head(vg_http__conn *hc, const char *why)
+{
+    if (!hc->req)
+        hc->req = vg_http__req_create(hc);
+    vg_http__early_error(hc->req, 400, "bad_request", why);
+    hc->req->cb_failed = 1;
+    parse_failed(hc, HPE_USER);
+}
+
+
 static void
 save_pending(vg_http__conn *hc, const char *p, size_t n)
 {
@@ -563,9 +584,28 @@ feed(vg_http__conn *hc, const char *p, size_t n)
             save_pending(hc, p, n);
             break;
         }
-        llhttp_errno_t e = llhttp_execute(&hc->parser, p, n);
-        if (e == HPE_OK)
-            break;
+        /* a head goes to llhttp only as far as the scanner has passed it */
+        size_t take = n;
+        if (!vg_framing_scan_done(&hc->scan)) {
+            const char *why;
+            ssize_t k = vg_framing_scan_feed(&hc->scan, p, n, &why);
+            if (k < 0) {
+                refuse_head(hc, why);
+                break;
+            }
+            take = (size_t)k;
+        }
+        llhttp_errno_t e = llhttp_execute(&hc->parser, p, take);
+        if (e == HPE_OK) {
+            p += take;
+            n -= take;
+            if (vg_framing_scan_done(&hc->scan) && (hc->state == H_IDLE || hc->state == H_HEAD)) {
+                /* the scanner saw the head end where llhttp did not: never read on unscanned */
+                refuse_head(hc, "the end of the head is ambiguous");
+                break;
+            }
+            continue;
+        }
         size_t used = (size_t)(llhttp_get_error_pos(&hc->parser) - p);
         if (used > n)
             used = n;

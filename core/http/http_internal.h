@@ -11,6 +11,7 @@
 #include <llhttp.h>
 
 #include "base/metrics.h"
+#include "http/framing.h"
 #include "http/http.h"
 #include "net/server.h"
 
@@ -106,6 +107,7 @@ struct vg_http__conn {
     vg_http *http;
     vg_conn *conn;
     llhttp_t parser;
+    vg_framing_scan scan;        /* the head's bytes, before llhttp reads them */
     vg_req *req;
     enum vg_http__state state;
     vg_buf pending;              /* pipelined bytes read while a request was handled */

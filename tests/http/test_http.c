@@ -667,6 +667,100 @@ sigterm_drains(void **state)
 }
 
 
+/*
+ * Sends raw on its own connection: the answer must be `status` with
+ * Connection: close, and nothing may follow it before the connection ends
+ * (the request smuggled behind is never answered).
+ */
+static void
+assert_refused_and_closed(const char *raw, int status, const char *code)
+{
+    int fd = ts_connect(shared.port);
+    ts_send_str(fd, raw);
+    ts_resp r;
+    assert_int_equal(ts_read_response(fd, &r, 0), 0);
+    if (r.status != status)
+        fail_msg("%s\nanswered %d: %s", raw, r.status, r.body);
+    assert_json_error(&r, status, code);
+    assert_string_equal(ts_header(&r, "connection"), "close");
+    ts_resp_free(&r);
+    assert_int_equal(ts_read_response(fd, &r, 0), -1);
+    assert_true(ts_wait_closed(fd, 5));
+    ts_close(fd);
+}
+
+
+/*
+ * The framing llhttp 8.1 leaves lenient, each a smuggling vector behind a
+ * proxy that reads it otherwise (RFC 9112 2.2, 3.2, 5.1, 5.2, 6.1, 6.3):
+ * every one is refused with 400 (501 for a transfer coding we do not
+ * implement) and the connection closed, so the GET /ready behind it is
+ * never answered. Before: the folded Transfer-Encoding and Content-Length
+ * were honoured, HTTP/1.0 with Transfer-Encoding kept the connection,
+ * "gzip, chunked" was read as chunked, "X Y" was a header name, and no
+ * Host or two Hosts were fine.
+ */
+static void
+smuggling_framing_refused(void **state)
+{
+    (void)state;
+    const char *next = "GET /ready HTTP/1.1\r\nHost: t\r\n\r\n";
+    static const struct {
+        const char *head;
+        const char *body;
+        int status;
+    } cases[] = {
+        /* obs-fold in Transfer-Encoding and in Content-Length (5.2) */
+        { "POST /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding:\r\n chunked\r\n\r\n", "0\r\n\r\n", 400 },
+        { "POST /health HTTP/1.1\r\nHost: t\r\nContent-Length:\r\n\t5\r\n\r\n", "hello", 400 },
+        { "GET /health HTTP/1.1\r\nHost: t\r\nX-A: b\r\n c\r\n\r\n", "", 400 },
+        /* whitespace before the first header: llhttp folds it into nothing or the line before (2.2) */
+        { "POST /health HTTP/1.1\r\nHost: t\r\n Content-Length: 5\r\n\r\n", "hello", 400 },
+        /* HTTP/1.0 with Transfer-Encoding: faulty framing, also with keep-alive asked (6.1) */
+        { "POST /health HTTP/1.0\r\nHost: t\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n",
+          "0\r\n\r\n", 400 },
+        /* a transfer coding besides chunked: not implemented (6.1) */
+        { "POST /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "0\r\n\r\n", 501 },
+        { "POST /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", "0\r\n\r\n", 400 },
+        /* field names are tokens: no spaces in them nor before the colon (5.1) */
+        { "POST /health HTTP/1.1\r\nHost: t\r\nContent Length: 5\r\n\r\n", "hello", 400 },
+        { "GET /health HTTP/1.1\r\nHost: t\r\nX Y: 1\r\n\r\n", "", 400 },
+        { "POST /health HTTP/1.1\r\nHost: t\r\nContent-Length : 5\r\n\r\n", "hello", 400 },
+        /* Host: exactly one in HTTP/1.1, at most one in HTTP/1.0, and a host (3.2) */
+        { "GET /health HTTP/1.1\r\n\r\n", "", 400 },
+        { "GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "", 400 },
+        { "GET /health HTTP/1.0\r\nHost: a\r\nHost: b\r\nConnection: keep-alive\r\n\r\n", "", 400 },
+        { "GET /health HTTP/1.1\r\nHost: a b\r\n\r\n", "", 400 },
+        /* line ends: bare LF in a header line, CR without LF (llhttp reads these leniently too) */
+        { "GET /health HTTP/1.1\r\nHost: t\nX-A: 1\r\n\r\n", "", 400 },
+        { "GET /health HTTP/1.1\r\nHost: t\r\n\r\r\n", "", 400 },
+    };
+    char raw[1024];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(raw, sizeof raw, "%s%s%s", cases[i].head, cases[i].body, next);
+        assert_refused_and_closed(raw, cases[i].status, cases[i].status == 501 ? "not_implemented" : "bad_request");
+    }
+    /* what real clients send is still served: chunked alone, HTTP/1.0 without Host, an empty Host, IPv6 */
+    static const struct {
+        const char *raw;
+        int status;
+    } served[] = {
+        { "POST /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n"
+          "3\r\nabc\r\n0\r\n\r\n", 405 },
+        { "GET /health HTTP/1.0\r\n\r\n", 200 },
+        { "GET /health HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n", 200 },
+        { "GET /health HTTP/1.1\r\nHost: [::1]:8080\r\nX-Empty:\r\nConnection: close\r\n\r\n", 200 },
+    };
+    for (size_t i = 0; i < sizeof served / sizeof served[0]; i++) {
+        ts_resp r;
+        assert_int_equal(ts_request(shared.port, served[i].raw, &r), 0);
+        if (r.status != served[i].status)
+            fail_msg("%s\nanswered %d: %s", served[i].raw, r.status, r.body);
+        ts_resp_free(&r);
+    }
+}
+
+
 /* Credentials are checked when the head arrives: a refused client need not send its body. */
 static void
 auth_before_body(void **state)
@@ -793,6 +887,7 @@ main(void)
         cmocka_unit_test(expect_continue),
         cmocka_unit_test(cors),
         cmocka_unit_test(auth_before_body),
+        cmocka_unit_test(smuggling_framing_refused),
     };
     const struct CMUnitTest own_tests[] = {
         cmocka_unit_test(timeouts),
