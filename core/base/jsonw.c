@@ -53,9 +53,8 @@ void vg_jsonw_arr(vg_jsonw *w) { open_level(w, '['); }
 void vg_jsonw_arr_end(vg_jsonw *w) { close_level(w, ']'); }
 
 
-/* Length of a valid UTF-8 sequence at s (1..4), or 0 when invalid. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
+size_t
+vg_utf8_len(const unsigned char *s, size_t n)
 {
     unsigned char c = s[0];
     size_t len;
@@ -111,7 +110,7 @@ vg_json_quote(vg_buf *b, const char *s, size_t n)
             }
             i++;
         } else {
-            size_t len = utf8_len(u + i, n - i);
+            size_t len = vg_utf8_len(u + i, n - i);
             if (len == 0) {
                 vg_buf_append(b, "\\ufffd", 6);
                 i++;

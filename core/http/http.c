@@ -705,11 +705,11 @@ http_on_timeout(vg_conn *c)
     vg_http__conn *hc = vg_conn_proto_ctx(c);
     if ((hc->state == H_HEAD || hc->state == H_BODY) && hc->req) {
         vg_req *r = hc->req;
+        const char *late = hc->state == H_BODY ? "request body" : "request headers";   /* before the state moves on */
         hc->state = H_HANDLING;
         r->keep_alive = 0;
         vg_conn_read_stop(c);
-        vg_req_error(r, 408, "request_timeout",
-                     hc->state == H_BODY ? "request body not received in time" : "request headers not received in time");
+        vg_req_error(r, 408, "request_timeout", "%s not received in time", late);
         return;
     }
     vg_conn_close(c, "idle timeout");

@@ -304,13 +304,20 @@ timeouts(void **state)
     assert_true(ts_wait_closed(fd, 5));
     ts_close(fd);
 
-    /* a body that never arrives */
+    /* a body that never arrives (3 of 10 declared bytes): said to be the body, in the answer and
+       the log (before, every 408 said the headers were late) */
     fd = ts_connect(s.port);
     ts_send_str(fd, "POST /health HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
     assert_int_equal(ts_read_response(fd, &r, 0), 0);
     assert_json_error(&r, 408, "request_timeout");
+    assert_non_null(strstr(r.body, "request body not received in time"));
     ts_resp_free(&r);
     ts_close(fd);
+    char *log = ts_read_log(&s);
+    assert_non_null(strstr(log, "\"POST /health HTTP/1.1\" 408"));
+    assert_non_null(strstr(log, "error=request_timeout \"request body not received in time\""));
+    assert_non_null(strstr(log, "error=request_timeout \"request headers not received in time\""));
+    free(log);
 
     /* an idle keep-alive connection is closed without a response */
     fd = ts_connect(s.port);
