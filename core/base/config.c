@@ -46,6 +46,8 @@ static const struct key keys[] = {
       "header lines of one request (431 beyond)" },
     { "limits", "max_body", T_SIZE, OFF(max_body), "1M", 0, 4 * GiB, NULL, NULL,
       "request body of routes without a limit of their own (413 beyond)" },
+    { "limits", "body_memory", T_SIZE, OFF(body_memory), "256M", 0, 64 * GiB, NULL, NULL,
+      "request body bytes all requests in flight may hold together (503 with Retry-After beyond; 0: no limit)" },
     { "limits", "header_timeout", T_SECONDS, OFF(header_timeout), "10s", 0.01, 3600, NULL, NULL,
       "time from a request's first byte to the end of its headers (408)" },
     { "limits", "body_timeout", T_SECONDS, OFF(body_timeout), "60s", 0.01, 3600, NULL, NULL,

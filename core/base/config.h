@@ -34,6 +34,7 @@ typedef struct vg_config {
     size_t max_header_size;    /* all header bytes of a request (431) */
     int max_headers;           /* header lines (431) */
     size_t max_body;           /* request body bytes for routes without their own limit (413) */
+    size_t body_memory;        /* body bytes all requests in flight may hold (503 beyond); 0 = no limit */
     double header_timeout;     /* seconds from a request's first byte to the end of its head */
     double body_timeout;       /* seconds to receive a whole body */
     double idle_timeout;       /* seconds a keep-alive connection may wait for a request */

@@ -25,6 +25,15 @@ static vg_conn *accept_conn(vg_conns *set, int fd, const char *peer, void *ud);
 /* ------------------------------------------------------------------ */
 /* the server object */
 
+/* The body budget in /metrics, as the current config has it (SIGHUP may change it). */
+static void
+collect_body_budget(vg_metric *m, void *ud)
+{
+    vg_http *h = ud;
+    vg_series_set(vg_metrics_single(m), (double)vg_server_config(h->srv)->body_memory);
+}
+
+
 vg_http *
 vg_http_create(vg_server *srv)
 {
@@ -37,6 +46,15 @@ vg_http_create(vg_server *srv)
                                        "time from a request's first byte to its response being queued",
                                        VG_HISTOGRAM, "route,method,status", vg_latency_buckets,
                                        vg_latency_nbuckets);
+    h->m_body_bytes = vg_metrics_single(vg_metrics_register(
+        "vigia_http_body_bytes", "bytes allocated for the bodies of requests in flight", VG_GAUGE, "", NULL, 0));
+    vg_metric *budget = vg_metrics_register("vigia_http_body_budget_bytes",
+                                            "limits.body_memory: what those bodies may hold together (0: no limit)",
+                                            VG_GAUGE, "", NULL, 0);
+    vg_metrics_set_collect(budget, collect_body_budget, h);
+    h->m_body_refused = vg_metrics_single(vg_metrics_register(
+        "vigia_http_body_budget_refused_total", "requests answered 503 because limits.body_memory was reached",
+        VG_COUNTER, "", NULL, 0));
     vg_server_set_acceptor(srv, accept_conn, h);
     return h;
 }
@@ -304,6 +322,66 @@ resolve_headers(vg_req *r)
 }
 
 
+/* limits.body_memory is reached: 503 with Retry-After at once, and the connection closes. */
+static int
+refuse_over_budget(vg_req *r, size_t budget)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg, "request bodies in flight hold the server's %zu bytes for them; retry later", budget);
+    vg_series_add(r->http->m_body_refused, 1);
+    vg_req_add_header(r, "Retry-After", "1");
+    r->early_status = 0;
+    vg_http__early_error(r, 503, "too_many_uploads", msg);
+    r->cb_failed = 1;
+    return -1;
+}
+
+
+/*
+ * Makes room for n more body bytes, charging what the allocation grows by
+ * to the server's budget: it doubles as bytes arrive (a declared length is
+ * never reserved ahead, so a client that declares and does not send costs
+ * nothing) but never past the declared length or the route's limit.
+ * Returns 0, or -1 when the budget cannot take it (nothing changes).
+ */
+static int
+body_grow(vg_req *r, size_t n)
+{
+    vg_buf *b = &r->body;
+    size_t need = b->len + n + 1;   /* vg_buf_cstr's NUL */
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap * 2 : 16384;
+    size_t most = (r->body_declared ? r->body_declared : r->body_limit) + 1;
+    if (cap > most)
+        cap = most;
+    if (cap < need)
+        cap = need;
+    vg_http *h = r->http;
+    size_t budget = vg_server_config(h->srv)->body_memory;
+    size_t more = cap - b->cap;
+    if (budget && h->body_bytes + more > budget)
+        return refuse_over_budget(r, budget);
+    /* grown here rather than by vg_buf_reserve, whose powers of two could overshoot the declared length */
+    b->data = vg_xrealloc(b->data, cap);
+    b->cap = cap;
+    h->body_bytes += more;
+    r->body_charged += more;
+    vg_series_set(h->m_body_bytes, (double)h->body_bytes);
+    return 0;
+}
+
+
+void
+vg_http__body_release(vg_req *r)
+{
+    vg_http *h = r->http;
+    h->body_bytes -= r->body_charged;
+    r->body_charged = 0;
+    vg_series_set(h->m_body_bytes, (double)h->body_bytes);
+}
+
+
 static void
 send_continue(vg_http__conn *hc)
 {
@@ -395,6 +473,14 @@ on_headers_complete(llhttp_t *p)
         return -1;
     }
 
+    /* a declared body that cannot fit beside those in flight is refused before it is sent */
+    size_t budget = vg_server_config(h->srv)->body_memory;
+    if ((p->flags & F_CONTENT_LENGTH) && has_body && !r->discard_body) {
+        r->body_declared = (size_t)clen;
+        if (budget && h->body_bytes + r->body_declared + 1 > budget)
+            return refuse_over_budget(r, budget);
+    }
+
     vg_str expect = vg_req_header(r, "expect");
     if (expect.p) {
         if (!vg_str_ieq(expect, "100-continue")) {
@@ -411,8 +497,6 @@ on_headers_complete(llhttp_t *p)
         if (has_body)
             send_continue(hc);
     }
-    if (has_body && (p->flags & F_CONTENT_LENGTH) && !r->discard_body)
-        vg_buf_reserve(&r->body, (size_t)clen);
 
     hc->state = has_body ? H_BODY : H_HEAD;
     vg_conn_set_read_deadline(hc->conn, has_body ? ev_now(vg_conn_loop(hc->conn)) + vg_server_config(h->srv)->body_timeout : 0);
@@ -436,6 +520,8 @@ on_body(llhttp_t *p, const char *at, size_t n)
         r->body.len += n;  /* counted, not kept: body.data stays NULL */
         return 0;
     }
+    if (body_grow(r, n) < 0)
+        return -1;
     vg_buf_append(&r->body, at, n);
     return 0;
 }

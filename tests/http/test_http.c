@@ -387,6 +387,131 @@ connection_limit(void **state)
 }
 
 
+/* A metric without labels from /metrics, or -1 when it is not there. */
+static double
+metric(int port, const char *name)
+{
+    ts_resp r;
+    assert_int_equal(ts_get(port, "/metrics", &r), 200);
+    char key[128];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *at = strstr(r.body, key);
+    double v = at ? atof(at + strlen(key)) : -1;
+    ts_resp_free(&r);
+    return v;
+}
+
+
+/* The process's virtual size in KiB (/proc/PID/status VmSize). */
+static long
+vm_size_kib(pid_t pid)
+{
+    char path[64], text[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    const char *at = strstr(text, "VmSize:");
+    assert_non_null(at);
+    return atol(at + 7);
+}
+
+
+/* Sends a detect head declaring `len` bytes with Expect: 100-continue; returns the fd and the first answer. */
+static int
+declare_body(int port, long len, ts_resp *r)
+{
+    char head[512];
+    snprintf(head, sizeof head, "POST /v1/detect HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\n"
+                                "Expect: 100-continue\r\nContent-Length: %ld\r\n\r\n", len);
+    int fd = ts_connect(port);
+    ts_send_str(fd, head);
+    assert_int_equal(ts_read_response(fd, r, 0), 0);
+    return fd;
+}
+
+
+/*
+ * limits.body_memory bounds what request bodies hold across connections.
+ * The attack, scaled down: 16 connections each declaring 33,554,431 bytes
+ * and sending 30 MB took the master to 503 MB, and 40 declarations with no
+ * body sent reserved 1.3 GB of address space. Here, with a 6 MiB budget:
+ * 40 declarations of 4,000,000 bytes (160 MB reserved before) leave the
+ * address space under 64 MiB larger; one body of 3,000,000 bytes in flight
+ * makes a second declaration of 4,000,000 get 503 + Retry-After before its
+ * body is sent, and a chunked body that grows past the budget gets 503;
+ * once the first connection goes, its bytes are free again.
+ */
+static void
+body_memory_budget(void **state)
+{
+    (void)state;
+    ts_server s;
+    const char *args[] = { "--limits-body-memory", "6M", "--auth-open-detect", "true", NULL };
+    ts_spawn(&s, args, NULL);
+    ts_resp r;
+    assert_int_equal((long)metric(s.port, "vigia_http_body_budget_bytes"), 6L << 20);
+
+    long before = vm_size_kib(s.pid);
+    int fds[40];
+    for (int i = 0; i < 40; i++) {
+        fds[i] = declare_body(s.port, 4000000, &r);
+        assert_int_equal(r.status, 100);   /* within the budget: nothing is held until bytes come */
+        ts_resp_free(&r);
+    }
+    long grown = vm_size_kib(s.pid) - before;
+    if (grown > 64 * 1024)
+        fail_msg("40 declared bodies grew the address space by %ld KiB", grown);
+    assert_int_equal((long)metric(s.port, "vigia_http_body_bytes"), 0);
+    for (int i = 1; i < 40; i++)
+        ts_close(fds[i]);
+
+    /* 3,000,000 of the first one's 4,000,000 bytes arrive: its buffer grows to what it declared */
+    char *chunk = calloc(1, 65536);
+    for (int sent = 0; sent < 3000000; sent += 60000)
+        ts_send(fds[0], chunk, 60000);
+    double held = 0;
+    for (int i = 0; i < 500 && held < 3000000; i++)
+        held = metric(s.port, "vigia_http_body_bytes");
+    assert_true(held >= 3000000 && held <= 4000001);
+
+    /* another 4,000,000 would not fit: refused before its body is sent */
+    int fd = declare_body(s.port, 4000000, &r);
+    assert_json_error(&r, 503, "too_many_uploads");
+    assert_string_equal(ts_header(&r, "retry-after"), "1");
+    assert_string_equal(ts_header(&r, "connection"), "close");
+    ts_resp_free(&r);
+    ts_close(fd);
+
+    /* a chunked body has no declaration: it is refused when it grows past what is left */
+    fd = ts_connect(s.port);
+    ts_send_str(fd, "POST /v1/detect HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 64; i++)
+        if (send(fd, "10000\r\n", 7, MSG_NOSIGNAL) < 0 || send(fd, chunk, 65536, MSG_NOSIGNAL) < 0 ||
+            send(fd, "\r\n", 2, MSG_NOSIGNAL) < 0)
+            break;
+    assert_int_equal(ts_read_response(fd, &r, 0), 0);
+    assert_json_error(&r, 503, "too_many_uploads");
+    ts_resp_free(&r);
+    ts_close(fd);
+    free(chunk);
+
+    /* the first connection goes: its bytes are given back, and a new declaration fits */
+    ts_close(fds[0]);
+    for (int i = 0; i < 500 && held > 0; i++)
+        held = metric(s.port, "vigia_http_body_bytes");
+    assert_int_equal((long)held, 0);
+    fd = declare_body(s.port, 4000000, &r);
+    assert_int_equal(r.status, 100);
+    ts_resp_free(&r);
+    ts_close(fd);
+    assert_true(metric(s.port, "vigia_http_body_budget_refused_total") >= 2);
+    assert_int_equal(ts_stop(&s, SIGTERM, 10), 0);
+}
+
+
 static void
 make_web_root(const char *dir, char *web, size_t n)
 {
@@ -899,6 +1024,7 @@ main(void)
     const struct CMUnitTest own_tests[] = {
         cmocka_unit_test(timeouts),
         cmocka_unit_test(connection_limit),
+        cmocka_unit_test(body_memory_budget),
         cmocka_unit_test(static_files),
         cmocka_unit_test(config_errors),
         cmocka_unit_test(sighup_reload),
