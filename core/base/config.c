@@ -80,6 +80,11 @@ static const struct key keys[] = {
       "HTTPS addresses, as server.listen (empty: no TLS listener)" },
     { "tls", "cert", T_STRING, OFF(tls_cert), "", 0, 0, NULL, NULL, "certificate chain, PEM" },
     { "tls", "key", T_STRING, OFF(tls_key), "", 0, 0, NULL, NULL, "private key, PEM (keep it 0600)" },
+    { "tls", "handshake_rate", T_NUMBER, OFF(tls_handshake_rate), "20", 0, 1000000, NULL, NULL,
+      "TLS handshakes per second per client address (IPv6: per /64), token bucket; beyond, the connection "
+      "is closed before its handshake (0: no limit; read at start)" },
+    { "tls", "handshake_burst", T_INT, OFF(tls_handshake_burst), "40", 1, 1000000, NULL, NULL,
+      "handshakes a client address may start at once above handshake_rate" },
     { "ws", "max_message", T_SIZE, OFF(ws_max_message), "8M", 1024, 1 * GiB, NULL, NULL,
       "largest WebSocket message a client may send (closed with 1009 beyond)" },
     { "ws", "ping_interval", T_SECONDS, OFF(ws_ping_interval), "20s", 0.05, 3600, NULL, NULL,

@@ -70,6 +70,8 @@ typedef struct vg_config {
     vg_strlist tls_listen;     /* HTTPS addresses; empty: no TLS */
     char *tls_cert;            /* PEM certificate chain */
     char *tls_key;             /* PEM private key */
+    double tls_handshake_rate; /* handshakes/s per client address (IPv6: per /64); 0 = no limit */
+    int tls_handshake_burst;   /* bucket size of that limit */
     /* [ws] */
     size_t ws_max_message;     /* largest message a client may send (1009 beyond) */
     double ws_ping_interval;   /* idle time before a ping; no answer within as long again closes */
