@@ -51,7 +51,5 @@ void vg_jsonw_karr(vg_jsonw *w, const char *key);   /* "key":[ */
 
 /* Appends s as a quoted JSON string to b. */
 void vg_json_quote(vg_buf *b, const char *s, size_t n);
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid (overlong, surrogate, cut short). */
-size_t vg_utf8_len(const unsigned char *s, size_t n);
 
 #endif

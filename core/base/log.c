@@ -15,7 +15,7 @@
 
 #include <ev.h>
 
-#include "base/jsonw.h"
+#include "base/utf8.h"
 
 #define LOG_QUEUE_SIZE (256u * 1024u)
 #define LOG_LINE_MAX 4096

@@ -108,91 +108,82 @@ is_host_char(unsigned char c)
 }
 
 
-static int
-check_host(const vg_header *h, int n, int http_minor, const char **why)
+/* Counts the transfer codings of one Transfer-Encoding line and notes where chunked is. */
+static void
+take_codings(vg_framing_fields *f, vg_str value)
 {
-    int hosts = 0;
-    for (int i = 0; i < n; i++) {
-        if (!vg_str_ieq(h[i].name, "host"))
-            continue;
-        if (++hosts > 1) {
-            *why = "more than one Host header";
-            return 400;
-        }
-        for (size_t k = 0; k < h[i].value.n; k++) {
-            if (!is_host_char((unsigned char)h[i].value.p[k])) {
-                *why = "the Host header is not a host";
-                return 400;
+    const char *p = value.p, *end = p + value.n;
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *e = comma ? comma : end;
+        const char *b = p;
+        while (b < e && (*b == ' ' || *b == '\t'))
+            b++;
+        const char *t = e;
+        while (t > b && (t[-1] == ' ' || t[-1] == '\t'))
+            t--;
+        if (t > b) {   /* empty list elements are ignored (RFC 9110 5.6.1) */
+            f->codings++;
+            if (vg_str_ieq((vg_str){ b, (size_t)(t - b) }, "chunked")) {
+                f->chunked_twice |= f->chunked_at != 0;
+                f->chunked_at = f->codings;
             }
         }
+        p = comma ? comma + 1 : end;
     }
-    if (hosts == 0 && http_minor >= 1) {
-        *why = "an HTTP/1.1 request without a Host header";
-        return 400;
+}
+
+
+void
+vg_framing_field(vg_framing_fields *f, vg_str name, vg_str value)
+{
+    if (vg_str_ieq(name, "host")) {
+        f->hosts++;
+        for (size_t k = 0; k < value.n; k++)
+            f->bad_host |= !is_host_char((unsigned char)value.p[k]);
+    } else if (vg_str_ieq(name, "transfer-encoding")) {
+        f->te_lines++;
+        take_codings(f, value);
     }
-    return 0;
 }
 
 
 /*
- * The transfer codings of every Transfer-Encoding line, in order. Only
- * "chunked", once and last, is served: chunked elsewhere makes the length
- * unknowable (RFC 9112 6.3: 400), any other coding is not implemented (501).
+ * Transfer-Encoding: only "chunked", once and last, is served: chunked
+ * elsewhere makes the length unknowable (RFC 9112 6.3: 400), and any other
+ * coding is one we do not implement (6.1: 501). Host: exactly one in
+ * HTTP/1.1, at most one in HTTP/1.0, and a host (3.2: 400).
  */
-static int
-check_transfer_encoding(const vg_header *h, int n, int http_minor, const char **why)
+int
+vg_framing_verdict(const vg_framing_fields *f, int http_minor, const char **why)
 {
-    int codings = 0, chunked_at = -1, seen = 0;
-    for (int i = 0; i < n; i++) {
-        if (!vg_str_ieq(h[i].name, "transfer-encoding"))
-            continue;
-        seen = 1;
-        const char *p = h[i].value.p, *end = p + h[i].value.n;
-        while (p < end) {
-            const char *comma = memchr(p, ',', (size_t)(end - p));
-            const char *e = comma ? comma : end;
-            const char *b = p;
-            while (b < e && (*b == ' ' || *b == '\t'))
-                b++;
-            const char *t = e;
-            while (t > b && (t[-1] == ' ' || t[-1] == '\t'))
-                t--;
-            if (t > b) {   /* empty list elements are ignored (RFC 9110 5.6.1) */
-                if (vg_str_ieq((vg_str){ b, (size_t)(t - b) }, "chunked")) {
-                    if (chunked_at >= 0) {
-                        *why = "chunked is applied twice";
-                        return 400;
-                    }
-                    chunked_at = codings;
-                }
-                codings++;
-            }
-            p = comma ? comma + 1 : end;
-        }
-    }
-    if (!seen)
-        return 0;
-    if (http_minor == 0) {
+    if (f->te_lines && http_minor == 0) {
         *why = "Transfer-Encoding in an HTTP/1.0 request";
         return 400;
     }
-    if (chunked_at < 0 || chunked_at != codings - 1) {
+    if (f->te_lines && f->chunked_twice) {
+        *why = "chunked is applied twice";
+        return 400;
+    }
+    if (f->te_lines && (f->chunked_at == 0 || f->chunked_at != f->codings)) {
         *why = "chunked is not the final transfer coding";
         return 400;
     }
-    if (codings > 1) {
+    if (f->codings > 1) {
         *why = "only the chunked transfer coding is implemented";
         return 501;
     }
+    if (f->hosts > 1) {
+        *why = "more than one Host header";
+        return 400;
+    }
+    if (f->bad_host) {
+        *why = "the Host header is not a host";
+        return 400;
+    }
+    if (f->hosts == 0 && http_minor >= 1) {
+        *why = "an HTTP/1.1 request without a Host header";
+        return 400;
+    }
     return 0;
-}
-
-
-int
-vg_framing_check(const vg_header *h, int n, int http_minor, const char **why)
-{
-    int status = check_transfer_encoding(h, n, http_minor, why);
-    if (status == 0)
-        status = check_host(h, n, http_minor, why);
-    return status;
 }

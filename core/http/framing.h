@@ -18,8 +18,9 @@
  *    bytes no host has (RFC 9112 3.2: 400).
  *
  * The head scanner sees the bytes of a request head before llhttp does; the
- * header check runs on the parsed head. Both are pure functions of their
- * input: the HTTP layer answers what they refuse and closes the connection.
+ * field check is fed the parsed head's fields. Both are pure functions of
+ * their input: the HTTP layer answers what they refuse and closes the
+ * connection.
  */
 #ifndef VG_FRAMING_H
 #define VG_FRAMING_H
@@ -27,7 +28,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "http/http.h"
+#include "base/buf.h"
 
 /* Where the scanner is in a request head; all zero at a message's start. */
 typedef struct vg_framing_scan {
@@ -47,12 +48,23 @@ ssize_t vg_framing_scan_feed(vg_framing_scan *s, const char *p, size_t n, const 
 /* 1 once the scanner has seen the end of the head. */
 int vg_framing_scan_done(const vg_framing_scan *s);
 
+/* What a head's Host and Transfer-Encoding fields said; all zero before the first field. */
+typedef struct vg_framing_fields {
+    int hosts;                  /* Host lines */
+    int bad_host;               /* one held a byte no host has */
+    int te_lines;               /* Transfer-Encoding lines */
+    int codings;                /* transfer codings they list, in order */
+    int chunked_at;             /* 1 + chunked's place among them; 0: not listed */
+    int chunked_twice;
+} vg_framing_fields;
+
+/* Takes one field of the head (each, in order); others than Host and Transfer-Encoding are ignored. */
+void vg_framing_field(vg_framing_fields *f, vg_str name, vg_str value);
 /*
- * Checks a complete head's Host and Transfer-Encoding fields (http_minor:
- * the request's HTTP/1.x minor version). Returns 0, or the status to refuse
- * with (400 or 501) and a static reason in *why; a refused request is
- * answered and its connection closed.
+ * The verdict on a complete head (http_minor: its HTTP/1.x minor version):
+ * 0, or the status to refuse it with (400 or 501) and a static reason in
+ * *why; a refused request is answered and its connection closed.
  */
-int vg_framing_check(const vg_header *h, int n, int http_minor, const char **why);
+int vg_framing_verdict(const vg_framing_fields *f, int http_minor, const char **why);
 
 #endif

@@ -405,8 +405,11 @@ on_headers_complete(llhttp_t *p)
     r->http_minor = llhttp_get_http_minor(p);
     r->upgrade = llhttp_get_upgrade(p);
 
+    vg_framing_fields fields = { 0 };
+    for (int i = 0; i < r->nhdrs; i++)
+        vg_framing_field(&fields, r->hdrs[i].name, r->hdrs[i].value);
     const char *why;
-    int refused = llhttp_get_http_major(p) == 1 ? vg_framing_check(r->hdrs, r->nhdrs, r->http_minor, &why) : 0;
+    int refused = llhttp_get_http_major(p) == 1 ? vg_framing_verdict(&fields, r->http_minor, &why) : 0;
     if (refused) {
         /* framing a proxy may read otherwise: answer without reading on, and close */
         vg_http__early_error(r, refused, refused == 501 ? "not_implemented" : "bad_request", why);
