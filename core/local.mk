@@ -14,12 +14,12 @@ libvigiacore_a_SOURCES += core/base/base64.c core/base/base64.h core/base/buf.c 
 	core/base/error.h core/base/frame.c core/base/frame.h core/base/hex.c core/base/hex.h \
 	core/base/ini.c core/base/ini.h core/base/jsonw.c core/base/jsonw.h core/base/list.h \
 	core/base/log.c core/base/log.h core/base/metrics.c core/base/metrics.h core/base/mpk.c \
-	core/base/mpk.h core/base/rng.c core/base/rng.h
+	core/base/mpk.h core/base/rng.c core/base/rng.h core/base/utf8.h
 # net: the reactor, listeners, connections, TLS
 libvigiacore_a_SOURCES += core/net/conn.c core/net/conn.h core/net/server.c core/net/server.h \
 	core/net/tls.c core/net/tls.h
 # http: HTTP/1.1, routes, filters, CORS, multipart, static files, WebSocket, wire formats
-libvigiacore_a_SOURCES += core/http/cors.c core/http/cors.h core/http/http.c core/http/http.h \
+libvigiacore_a_SOURCES += core/http/cors.c core/http/cors.h core/http/framing.c core/http/framing.h core/http/http.c core/http/http.h \
 	core/http/http_internal.h core/http/multipart.c core/http/multipart.h core/http/reply.c \
 	core/http/reply.h core/http/request.c core/http/response.c core/http/router.c core/http/router.h \
 	core/http/static.c core/http/static.h core/http/wire.c core/http/wire.h core/http/ws.c \

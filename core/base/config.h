@@ -34,6 +34,7 @@ typedef struct vg_config {
     size_t max_header_size;    /* all header bytes of a request (431) */
     int max_headers;           /* header lines (431) */
     size_t max_body;           /* request body bytes for routes without their own limit (413) */
+    size_t body_memory;        /* body bytes all requests in flight may hold (503 beyond); 0 = no limit */
     double header_timeout;     /* seconds from a request's first byte to the end of its head */
     double body_timeout;       /* seconds to receive a whole body */
     double idle_timeout;       /* seconds a keep-alive connection may wait for a request */
@@ -69,6 +70,8 @@ typedef struct vg_config {
     vg_strlist tls_listen;     /* HTTPS addresses; empty: no TLS */
     char *tls_cert;            /* PEM certificate chain */
     char *tls_key;             /* PEM private key */
+    double tls_handshake_rate; /* handshakes/s per client address (IPv6: per /64); 0 = no limit */
+    int tls_handshake_burst;   /* bucket size of that limit */
     /* [ws] */
     size_t ws_max_message;     /* largest message a client may send (1009 beyond) */
     double ws_ping_interval;   /* idle time before a ping; no answer within as long again closes */

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "base/utf8.h"
+
 void
 vg_jsonw_init(vg_jsonw *w, vg_buf *out)
 {
@@ -53,33 +55,6 @@ void vg_jsonw_arr(vg_jsonw *w) { open_level(w, '['); }
 void vg_jsonw_arr_end(vg_jsonw *w) { close_level(w, ']'); }
 
 
-/* Length of a valid UTF-8 sequence at s (1..4), or 0 when invalid. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
-    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
-    else return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
-
 void
 vg_json_quote(vg_buf *b, const char *s, size_t n)
 {
@@ -111,7 +86,7 @@ vg_json_quote(vg_buf *b, const char *s, size_t n)
             }
             i++;
         } else {
-            size_t len = utf8_len(u + i, n - i);
+            size_t len = vg_utf8_len(u + i, n - i);
             if (len == 0) {
                 vg_buf_append(b, "\\ufffd", 6);
                 i++;

@@ -15,6 +15,8 @@
 
 #include <ev.h>
 
+#include "base/utf8.h"
+
 #define LOG_QUEUE_SIZE (256u * 1024u)
 #define LOG_LINE_MAX 4096
 
@@ -226,26 +228,53 @@ emit(const char *line, size_t n)
 }
 
 
-/* Appends `s` as JSON string content (no quotes); returns new length. */
+/*
+ * One escaped unit of u[0..n) into e (at most 12 bytes): *used gets the
+ * input bytes it stands for. Text lines show every control character
+ * (C0, DEL, C1) and every byte that is not UTF-8 as \xHH, so that a
+ * client's bytes can neither break a line nor drive a terminal; JSON
+ * strings escape them as \uXXXX and bytes that are not UTF-8 as U+FFFD,
+ * so that each line stays valid UTF-8 and valid JSON.
+ */
 static size_t
-json_escape_into(char *dst, size_t at, size_t cap, const char *s, size_t n)
+escape_unit(const unsigned char *u, size_t n, int json, char *e, size_t *used)
 {
     static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n && at + 7 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            dst[at++] = '\\';
-            dst[at++] = (char)c;
-        } else if (c < 0x20) {
-            dst[at++] = '\\';
-            dst[at++] = 'u';
-            dst[at++] = '0';
-            dst[at++] = '0';
-            dst[at++] = hex[c >> 4];
-            dst[at++] = hex[c & 15];
-        } else {
-            dst[at++] = (char)c;
-        }
+    size_t len = vg_utf8_len(u, n);
+    unsigned char c = u[0];
+    *used = len ? len : 1;
+    if (len == 2 && c == 0xc2 && u[1] < 0xa0) {   /* U+0080..U+009F: the C1 controls */
+        if (json)
+            return (size_t)snprintf(e, 12, "\\u00%c%c", hex[u[1] >> 4], hex[u[1] & 15]);
+        return (size_t)snprintf(e, 12, "\\xc2\\x%c%c", hex[u[1] >> 4], hex[u[1] & 15]);
+    }
+    if (len > 1 || (len == 1 && c >= 0x20 && c != 0x7f && !(json && (c == '"' || c == '\\')))) {
+        memcpy(e, u, *used);
+        return *used;
+    }
+    if (json && (c == '"' || c == '\\'))
+        return (size_t)snprintf(e, 12, "\\%c", c);
+    if (json && !len)
+        return (size_t)snprintf(e, 12, "\\ufffd");
+    if (json)
+        return (size_t)snprintf(e, 12, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
+    return (size_t)snprintf(e, 12, "\\x%c%c", hex[c >> 4], hex[c & 15]);
+}
+
+
+/* Appends s escaped (escape_unit) at dst[at], whole units only, within cap; returns the new length. */
+static size_t
+escape_into(char *dst, size_t at, size_t cap, const char *s, size_t n, int json)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        char e[12];
+        size_t used, elen = escape_unit(u + i, n - i, json, e, &used);
+        if (at + elen > cap)
+            break;
+        memcpy(dst + at, e, elen);
+        at += elen;
+        i += used;
     }
     return at;
 }
@@ -268,9 +297,9 @@ format_line(enum vg_log_level level, const char *module, const char *msg, size_t
     if (L.format == VG_LOG_JSON) {
         n = (size_t)snprintf(line, sizeof line, "{\"ts\":\"%s\",\"level\":\"%s\",\"proc\":\"", when,
                              level_names[level]);
-        n = json_escape_into(line, n, sizeof line, L.process, strlen(L.process));
+        n = escape_into(line, n, sizeof line - 3, L.process, strlen(L.process), 1);
         n += (size_t)snprintf(line + n, sizeof line - n, "\",\"module\":\"%s\",\"msg\":\"", module);
-        n = json_escape_into(line, n, sizeof line - 3, msg, mlen);
+        n = escape_into(line, n, sizeof line - 3, msg, mlen, 1);
         line[n++] = '"';
         line[n++] = '}';
     } else {
@@ -278,11 +307,8 @@ format_line(enum vg_log_level level, const char *module, const char *msg, size_t
                              L.process, module);
         if (n > sizeof line - 2)
             n = sizeof line - 2;
-        size_t room = sizeof line - 1 - n;
-        size_t take = mlen < room ? mlen : room;
-        /* one event, one line: newlines inside a message are flattened */
-        for (size_t i = 0; i < take; i++)
-            line[n++] = (msg[i] == '\n' || msg[i] == '\r') ? ' ' : msg[i];
+        /* one event, one line: CR, LF and every other control character are escaped */
+        n = escape_into(line, n, sizeof line - 1, msg, mlen, 0);
     }
     line[n++] = '\n';
     emit(line, n);

@@ -25,6 +25,15 @@ static vg_conn *accept_conn(vg_conns *set, int fd, const char *peer, void *ud);
 /* ------------------------------------------------------------------ */
 /* the server object */
 
+/* The body budget in /metrics, as the current config has it (SIGHUP may change it). */
+static void
+collect_body_budget(vg_metric *m, void *ud)
+{
+    vg_http *h = ud;
+    vg_series_set(vg_metrics_single(m), (double)vg_server_config(h->srv)->body_memory);
+}
+
+
 vg_http *
 vg_http_create(vg_server *srv)
 {
@@ -37,6 +46,15 @@ vg_http_create(vg_server *srv)
                                        "time from a request's first byte to its response being queued",
                                        VG_HISTOGRAM, "route,method,status", vg_latency_buckets,
                                        vg_latency_nbuckets);
+    h->m_body_bytes = vg_metrics_single(vg_metrics_register(
+        "vigia_http_body_bytes", "bytes allocated for the bodies of requests in flight", VG_GAUGE, "", NULL, 0));
+    vg_metric *budget = vg_metrics_register("vigia_http_body_budget_bytes",
+                                            "limits.body_memory: what those bodies may hold together (0: no limit)",
+                                            VG_GAUGE, "", NULL, 0);
+    vg_metrics_set_collect(budget, collect_body_budget, h);
+    h->m_body_refused = vg_metrics_single(vg_metrics_register(
+        "vigia_http_body_budget_refused_total", "requests answered 503 because limits.body_memory was reached",
+        VG_COUNTER, "", NULL, 0));
     vg_server_set_acceptor(srv, accept_conn, h);
     return h;
 }
@@ -304,6 +322,66 @@ resolve_headers(vg_req *r)
 }
 
 
+/* limits.body_memory is reached: 503 with Retry-After at once, and the connection closes. */
+static int
+refuse_over_budget(vg_req *r, size_t budget)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg, "request bodies in flight hold the server's %zu bytes for them; retry later", budget);
+    vg_series_add(r->http->m_body_refused, 1);
+    vg_req_add_header(r, "Retry-After", "1");
+    r->early_status = 0;
+    vg_http__early_error(r, 503, "too_many_uploads", msg);
+    r->cb_failed = 1;
+    return -1;
+}
+
+
+/*
+ * Makes room for n more body bytes, charging what the allocation grows by
+ * to the server's budget: it doubles as bytes arrive (a declared length is
+ * never reserved ahead, so a client that declares and does not send costs
+ * nothing) but never past the declared length or the route's limit.
+ * Returns 0, or -1 when the budget cannot take it (nothing changes).
+ */
+static int
+body_grow(vg_req *r, size_t n)
+{
+    vg_buf *b = &r->body;
+    size_t need = b->len + n + 1;   /* vg_buf_cstr's NUL */
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap * 2 : 16384;
+    size_t most = (r->body_declared ? r->body_declared : r->body_limit) + 1;
+    if (cap > most)
+        cap = most;
+    if (cap < need)
+        cap = need;
+    vg_http *h = r->http;
+    size_t budget = vg_server_config(h->srv)->body_memory;
+    size_t more = cap - b->cap;
+    if (budget && h->body_bytes + more > budget)
+        return refuse_over_budget(r, budget);
+    /* grown here rather than by vg_buf_reserve, whose powers of two could overshoot the declared length */
+    b->data = vg_xrealloc(b->data, cap);
+    b->cap = cap;
+    h->body_bytes += more;
+    r->body_charged += more;
+    vg_series_set(h->m_body_bytes, (double)h->body_bytes);
+    return 0;
+}
+
+
+void
+vg_http__body_release(vg_req *r)
+{
+    vg_http *h = r->http;
+    h->body_bytes -= r->body_charged;
+    r->body_charged = 0;
+    vg_series_set(h->m_body_bytes, (double)h->body_bytes);
+}
+
+
 static void
 send_continue(vg_http__conn *hc)
 {
@@ -327,6 +405,17 @@ on_headers_complete(llhttp_t *p)
     r->http_minor = llhttp_get_http_minor(p);
     r->upgrade = llhttp_get_upgrade(p);
 
+    vg_framing_fields fields = { 0 };
+    for (int i = 0; i < r->nhdrs; i++)
+        vg_framing_field(&fields, r->hdrs[i].name, r->hdrs[i].value);
+    const char *why;
+    int refused = llhttp_get_http_major(p) == 1 ? vg_framing_verdict(&fields, r->http_minor, &why) : 0;
+    if (refused) {
+        /* framing a proxy may read otherwise: answer without reading on, and close */
+        vg_http__early_error(r, refused, refused == 501 ? "not_implemented" : "bad_request", why);
+        r->cb_failed = 1;
+        return -1;
+    }
     if (split_target(r) < 0) {
         vg_http__early_error(r, 400, "bad_request", "malformed request target");
     } else if (llhttp_get_http_major(p) != 1) {
@@ -387,6 +476,14 @@ on_headers_complete(llhttp_t *p)
         return -1;
     }
 
+    /* a declared body that cannot fit beside those in flight is refused before it is sent */
+    size_t budget = vg_server_config(h->srv)->body_memory;
+    if ((p->flags & F_CONTENT_LENGTH) && has_body && !r->discard_body) {
+        r->body_declared = (size_t)clen;
+        if (budget && h->body_bytes + r->body_declared + 1 > budget)
+            return refuse_over_budget(r, budget);
+    }
+
     vg_str expect = vg_req_header(r, "expect");
     if (expect.p) {
         if (!vg_str_ieq(expect, "100-continue")) {
@@ -403,8 +500,6 @@ on_headers_complete(llhttp_t *p)
         if (has_body)
             send_continue(hc);
     }
-    if (has_body && (p->flags & F_CONTENT_LENGTH) && !r->discard_body)
-        vg_buf_reserve(&r->body, (size_t)clen);
 
     hc->state = has_body ? H_BODY : H_HEAD;
     vg_conn_set_read_deadline(hc->conn, has_body ? ev_now(vg_conn_loop(hc->conn)) + vg_server_config(h->srv)->body_timeout : 0);
@@ -428,6 +523,8 @@ on_body(llhttp_t *p, const char *at, size_t n)
         r->body.len += n;  /* counted, not kept: body.data stays NULL */
         return 0;
     }
+    if (body_grow(r, n) < 0)
+        return -1;
     vg_buf_append(&r->body, at, n);
     return 0;
 }
@@ -442,6 +539,7 @@ on_message_complete(llhttp_t *p)
     /* a refused upgrade may be followed by bytes of the other protocol: close after answering */
     hc->req->keep_alive = llhttp_should_keep_alive(p) && !llhttp_get_upgrade(p);
     hc->state = H_HANDLING;
+    hc->scan = (vg_framing_scan){ 0 };   /* what follows is the next request's head */
     /* an upgrade makes llhttp return HPE_PAUSED_UPGRADE by itself */
     return llhttp_get_upgrade(p) ? 0 : HPE_PAUSED;
 }
@@ -527,6 +625,18 @@ parse_failed(vg_http__conn *hc, llhttp_errno_t e)
 }
 
 
+/* A head the framing scanner refused: answer 400 and close, as for an llhttp error. */
+static void
+refuse_head(vg_http__conn *hc, const char *why)
+{
+    if (!hc->req)
+        hc->req = vg_http__req_create(hc);
+    vg_http__early_error(hc->req, 400, "bad_request", why);
+    hc->req->cb_failed = 1;
+    parse_failed(hc, HPE_USER);
+}
+
+
 static void
 save_pending(vg_http__conn *hc, const char *p, size_t n)
 {
@@ -563,9 +673,28 @@ feed(vg_http__conn *hc, const char *p, size_t n)
             save_pending(hc, p, n);
             break;
         }
-        llhttp_errno_t e = llhttp_execute(&hc->parser, p, n);
-        if (e == HPE_OK)
-            break;
+        /* a head goes to llhttp only as far as the scanner has passed it */
+        size_t take = n;
+        if (!vg_framing_scan_done(&hc->scan)) {
+            const char *why;
+            ssize_t k = vg_framing_scan_feed(&hc->scan, p, n, &why);
+            if (k < 0) {
+                refuse_head(hc, why);
+                break;
+            }
+            take = (size_t)k;
+        }
+        llhttp_errno_t e = llhttp_execute(&hc->parser, p, take);
+        if (e == HPE_OK) {
+            p += take;
+            n -= take;
+            if (vg_framing_scan_done(&hc->scan) && (hc->state == H_IDLE || hc->state == H_HEAD)) {
+                /* the scanner saw the head end where llhttp did not: never read on unscanned */
+                refuse_head(hc, "the end of the head is ambiguous");
+                break;
+            }
+            continue;
+        }
         size_t used = (size_t)(llhttp_get_error_pos(&hc->parser) - p);
         if (used > n)
             used = n;
@@ -665,11 +794,11 @@ http_on_timeout(vg_conn *c)
     vg_http__conn *hc = vg_conn_proto_ctx(c);
     if ((hc->state == H_HEAD || hc->state == H_BODY) && hc->req) {
         vg_req *r = hc->req;
+        const char *late = hc->state == H_BODY ? "request body" : "request headers";   /* before the state moves on */
         hc->state = H_HANDLING;
         r->keep_alive = 0;
         vg_conn_read_stop(c);
-        vg_req_error(r, 408, "request_timeout",
-                     hc->state == H_BODY ? "request body not received in time" : "request headers not received in time");
+        vg_req_error(r, 408, "request_timeout", "%s not received in time", late);
         return;
     }
     vg_conn_close(c, "idle timeout");

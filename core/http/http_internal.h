@@ -11,6 +11,7 @@
 #include <llhttp.h>
 
 #include "base/metrics.h"
+#include "http/framing.h"
 #include "http/http.h"
 #include "net/server.h"
 
@@ -50,6 +51,8 @@ struct vg_http {
     vg_upgrade_refusal_fn upgrade_refusal;
     void *upgrade_refusal_ud;
     vg_metric *m_requests, *m_latency;
+    size_t body_bytes;                 /* allocated for the bodies of requests in flight (limits.body_memory) */
+    vg_series *m_body_bytes, *m_body_refused;
 };
 
 typedef struct vg_http__conn vg_http__conn;
@@ -82,6 +85,8 @@ struct vg_req {
     int nparams;
     vg_buf body;
     size_t body_limit;
+    size_t body_declared;        /* Content-Length; 0 when chunked */
+    size_t body_charged;         /* bytes of body's allocation counted in http->body_bytes */
     int discard_body;            /* an error is already decided: don't keep the body */
     int cb_failed;               /* a callback stopped the parser with early_status */
     int filtered;                /* the filters ran at the end of the head */
@@ -106,6 +111,7 @@ struct vg_http__conn {
     vg_http *http;
     vg_conn *conn;
     llhttp_t parser;
+    vg_framing_scan scan;        /* the head's bytes, before llhttp reads them */
     vg_req *req;
     enum vg_http__state state;
     vg_buf pending;              /* pipelined bytes read while a request was handled */
@@ -119,6 +125,9 @@ vg_req *vg_http__req_create(vg_http__conn *hc);
 void vg_http__req_destroy(vg_req *r);
 /* Records an error found while parsing; the request is answered with it when complete. */
 void vg_http__early_error(vg_req *r, int status, const char *code, const char *msg);
+
+/* Gives back what r's body held of the server's body budget (when r is freed). */
+void vg_http__body_release(vg_req *r);
 
 /* http.c: after an upgrade, frees the HTTP state and gives what followed the request to the new protocol. */
 void vg_http__handover(vg_http__conn *hc);

@@ -1,7 +1,9 @@
 /* tls: see tls.h. */
 #include "net/tls.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,17 +17,34 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ciphersuites.h>
 #include <mbedtls/x509_crt.h>
+#if defined(MBEDTLS_SSL_PROTO_TLS1_3)
+#include <psa/crypto.h>
+#endif
 
 #include "base/buf.h"
 #include "base/config.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/rng.h"
 #include "net/conn.h"
 
 #define COALESCE_MAX 16384
+#define HS_SLOTS 1024          /* client addresses whose handshake buckets are remembered */
+#define HS_PROBE 8             /* slots an address may take in the table */
+
+/* One client address's handshakes: a token bucket. */
+struct hs_bucket {
+    unsigned char addr[16];    /* IPv6, or IPv4 mapped into it; an IPv6 address's /64 only */
+    double tokens;             /* handshakes it may start now */
+    double at;                 /* when tokens was brought up to date (the loop's clock) */
+    int used;
+};
 
 struct vg_tls {
     double handshake_timeout;          /* seconds a handshake may take */
+    double hs_rate, hs_burst;          /* tls.handshake_rate and _burst; rate 0: no limit */
+    struct hs_bucket hs[HS_SLOTS];     /* by a hash of the address, HS_PROBE slots to look in */
+    vg_series *m_hs_refused;
     mbedtls_ssl_config conf;
     mbedtls_x509_crt cert;
     mbedtls_pk_context key;
@@ -37,8 +56,17 @@ typedef struct tls_conn {
     int handshake_done;
 } tls_conn;
 
-/* ECDHE key exchange with AEAD ciphers: forward secrecy, no CBC, no RSA key transport. */
+/*
+ * ECDHE key exchange with AEAD ciphers: forward secrecy, no CBC, no RSA key
+ * transport. TLS 1.3 where the mbedtls build has it (3.x); Debian 12's 2.28
+ * has none (only a disabled prototype), so there the server speaks TLS 1.2.
+ */
 static const int ciphersuites[] = {
+#if defined(MBEDTLS_SSL_PROTO_TLS1_3)
+    MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
+    MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
+    MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
+#endif
     MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
     MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
     MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
@@ -48,6 +76,22 @@ static const int ciphersuites[] = {
     0
 };
 static const char *alpn[] = { "http/1.1", NULL };
+
+/*
+ * The key exchange groups, in the server's order of preference: X25519,
+ * then P-256, which every client offers, and P-384 for a client that has
+ * neither. mbedtls' default list starts with the largest curve, so a
+ * client offering X25519 first still got secp521r1, several times the CPU
+ * per handshake; P-521 and the rest are left out, so no client can ask for
+ * an expensive handshake.
+ */
+#if MBEDTLS_VERSION_NUMBER >= 0x03010000
+static const uint16_t groups[] = { MBEDTLS_SSL_IANA_TLS_GROUP_X25519, MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
+                                   MBEDTLS_SSL_IANA_TLS_GROUP_SECP384R1, MBEDTLS_SSL_IANA_TLS_GROUP_NONE };
+#else
+static const mbedtls_ecp_group_id groups[] = { MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_ECP_DP_SECP256R1,
+                                               MBEDTLS_ECP_DP_SECP384R1, MBEDTLS_ECP_DP_NONE };
+#endif
 
 
 static void
@@ -69,6 +113,11 @@ vg_tls_create(const vg_config *cfg, char *err, size_t errlen)
     vg_tls *t = vg_xcalloc(1, sizeof *t);
     /* a handshake must finish as fast as a request head would */
     t->handshake_timeout = cfg->header_timeout;
+    t->hs_rate = cfg->tls_handshake_rate;
+    t->hs_burst = cfg->tls_handshake_burst;
+    t->m_hs_refused = vg_metrics_single(vg_metrics_register(
+        "vigia_tls_handshakes_refused_total", "TLS connections closed before their handshake at tls.handshake_rate",
+        VG_COUNTER, "", NULL, 0));
     mbedtls_ssl_config_init(&t->conf);
     mbedtls_x509_crt_init(&t->cert);
     mbedtls_pk_init(&t->key);
@@ -108,8 +157,24 @@ vg_tls_create(const vg_config *cfg, char *err, size_t errlen)
         goto fail;
     }
     mbedtls_ssl_conf_rng(&t->conf, vg_rng_random, &t->rng);
+#if MBEDTLS_VERSION_NUMBER >= 0x03020000
+    mbedtls_ssl_conf_min_tls_version(&t->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+#else
     mbedtls_ssl_conf_min_version(&t->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+#endif
+#if defined(MBEDTLS_SSL_PROTO_TLS1_3)
+    /* mbedtls 3's TLS 1.3 computes through PSA */
+    if ((rc = (int)psa_crypto_init()) != 0) {
+        describe(rc, "starting PSA crypto for TLS 1.3", err, errlen);
+        goto fail;
+    }
+#endif
     mbedtls_ssl_conf_ciphersuites(&t->conf, ciphersuites);
+#if MBEDTLS_VERSION_NUMBER >= 0x03010000
+    mbedtls_ssl_conf_groups(&t->conf, groups);
+#else
+    mbedtls_ssl_conf_curves(&t->conf, groups);
+#endif
     mbedtls_ssl_conf_alpn_protocols(&t->conf, alpn);
     if ((rc = mbedtls_ssl_conf_own_cert(&t->conf, &t->cert, &t->key)) != 0) {
         describe(rc, "using the certificate", err, errlen);
@@ -283,9 +348,83 @@ static const vg_transport tls_transport = {
 };
 
 
+/* ---- handshakes per client address ---- */
+
+/* The bucket's key for a peer "A.B.C.D:PORT" or "[V6]:PORT": the address, an IPv6 one cut to its /64. */
+static int
+peer_key(const char *peer, unsigned char key[16])
+{
+    char host[64];
+    const char *colon = strrchr(peer, ':');
+    size_t n = colon ? (size_t)(colon - peer) : strlen(peer);
+    if (n >= sizeof host)
+        return -1;
+    memcpy(host, peer, n);
+    host[n] = '\0';
+    memset(key, 0, 16);
+    if (host[0] == '[' && n > 2 && host[n - 1] == ']') {
+        host[n - 1] = '\0';
+        if (inet_pton(AF_INET6, host + 1, key) != 1)
+            return -1;
+        memset(key + 8, 0, 8);   /* one host owns a /64: counting its addresses apart would count nothing */
+        return 0;
+    }
+    key[10] = key[11] = 0xff;
+    return inet_pton(AF_INET, host, key + 12) == 1 ? 0 : -1;
+}
+
+
+/*
+ * Takes one handshake from the peer's bucket; 0 when it may go on. The
+ * table is fixed (HS_SLOTS): an address not in it takes a free slot of its
+ * HS_PROBE, or the one idle longest (which comes back full for its next
+ * owner: a forgotten address only errs on the side of letting through).
+ */
+static int
+handshake_allowed(vg_tls *t, const char *peer, double now)
+{
+    unsigned char key[16];
+    if (t->hs_rate <= 0 || peer_key(peer, key) < 0)
+        return 1;
+    uint32_t h = 2166136261u;   /* FNV-1a */
+    for (int i = 0; i < 16; i++)
+        h = (h ^ key[i]) * 16777619u;
+    struct hs_bucket *b = NULL, *spare = NULL;
+    for (int i = 0; i < HS_PROBE; i++) {
+        struct hs_bucket *s = &t->hs[(h + (uint32_t)i) % HS_SLOTS];
+        if (s->used && memcmp(s->addr, key, 16) == 0) {
+            b = s;
+            break;
+        }
+        if (!spare || (spare->used && (!s->used || s->at < spare->at)))
+            spare = s;   /* a free slot, else the one idle longest */
+    }
+    if (!b) {
+        b = spare;
+        memcpy(b->addr, key, 16);
+        b->tokens = t->hs_burst;
+        b->at = now;
+        b->used = 1;
+    }
+    b->tokens += (now - b->at) * t->hs_rate;
+    if (b->tokens > t->hs_burst)
+        b->tokens = t->hs_burst;
+    b->at = now;
+    if (b->tokens < 1)
+        return 0;
+    b->tokens -= 1;
+    return 1;
+}
+
+
 int
 vg_tls_attach(vg_tls *tls, vg_conn *c)
 {
+    if (!handshake_allowed(tls, vg_conn_peer(c), ev_now(vg_conn_loop(c)))) {
+        vg_series_add(tls->m_hs_refused, 1);
+        vg_debug("tls", "%s: over tls.handshake_rate, closed before the handshake", vg_conn_peer(c));
+        return -1;
+    }
     tls_conn *t = vg_xcalloc(1, sizeof *t);
     mbedtls_ssl_init(&t->ssl);
     if (mbedtls_ssl_setup(&t->ssl, &tls->conf) != 0) {

@@ -1,7 +1,7 @@
 /*
  * Unit tests of the small core modules: ini, config, jsonw, router,
  * metrics, URL decoding, HTTP dates, buffers, the msgpack reader and the
- * WebSocket wire format on it, the intrusive list.
+ * WebSocket wire format on it, the intrusive list, log line escaping.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
 
 #include "base/buf.h"
 #include "base/config.h"
@@ -20,6 +23,7 @@
 #include "base/ini.h"
 #include "base/jsonw.h"
 #include "base/list.h"
+#include "base/log.h"
 #include "base/metrics.h"
 #include "base/mpk.h"
 #include "http/router.h"
@@ -576,6 +580,91 @@ intrusive_list(void **state)
 }
 
 
+/* ---- log ---- */
+
+/* Logs msg[0..n) in `format` to a temporary file and returns the line's text after `prefix_end` (static). */
+static const char *
+log_line(enum vg_log_format format, const char *msg, size_t n, const char *prefix_end)
+{
+    static char line[16384];
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    vg_log_set_blocking(1);
+    vg_log_set_format(format);
+    vg_log_set_process("unit");
+    vg_log_set_fd(fileno(f));
+    vg_log_raw(VG_LOG_WARN, "test", msg, n);
+    vg_log_set_fd(2);
+    vg_log_set_format(VG_LOG_TEXT);
+    rewind(f);
+    size_t got = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
+    line[got] = '\0';
+    assert_true(got > 0 && line[got - 1] == '\n');
+    assert_null(memchr(line, '\n', got - 1));   /* one event, one line */
+    line[got - 1] = '\0';
+    const char *at = strstr(line, prefix_end);
+    assert_non_null(at);
+    return at + strlen(prefix_end);
+}
+
+
+/* 1 when s is valid UTF-8 throughout (jansson refuses a string that is not). */
+static int
+utf8_valid(const char *s)
+{
+    json_t *j = json_stringn(s, strlen(s));
+    json_decref(j);
+    return j != NULL;
+}
+
+
+/*
+ * A client's bytes in a log line (a path, a header, a user name): CR, LF,
+ * ESC (a terminal's "\x1b[2J" clears the screen), DEL, the C1 CSI U+009B
+ * and a byte that is not UTF-8 (0xff). Text lines show each as \xHH (before,
+ * only CR and LF were flattened to spaces); JSON lines stay valid UTF-8 and
+ * JSON (before, 0xff went out raw and a 5000-byte message of 3-byte
+ * characters was cut inside a character).
+ */
+static void
+log_escapes_control_characters(void **state)
+{
+    (void)state;
+    static const char msg[] = "a\r\nb\x1b[2Jc\x7f\xc2\x9b\xff\xe2\x82\xac\\ \"q\"\t";
+    assert_string_equal(log_line(VG_LOG_TEXT, msg, sizeof msg - 1, "unit test: "),
+                        "a\\x0d\\x0ab\\x1b[2Jc\\x7f\\xc2\\x9b\\xff\xe2\x82\xac\\ \"q\"\\x09");
+
+    const char *j = log_line(VG_LOG_JSON, msg, sizeof msg - 1, "");
+    assert_true(utf8_valid(j));
+    json_error_t err;
+    json_t *o = json_loads(j, 0, &err);
+    if (!o)
+        fail_msg("not JSON (%s): %s", err.text, j);
+    assert_string_equal(json_string_value(json_object_get(o, "msg")),
+                        "a\r\nb\x1b[2Jc\x7f\xc2\x9b\xef\xbf\xbd\xe2\x82\xac\\ \"q\"\t");
+    json_decref(o);
+
+    /* longer than a line holds: cut between characters, never inside one */
+    char *euros = malloc(5000 + 1);
+    for (int i = 0; i < 5000; i += 1)
+        euros[i] = "\xe2\x82\xac"[i % 3];
+    for (int format = VG_LOG_TEXT; format <= VG_LOG_JSON; format++) {
+        const char *line = log_line((enum vg_log_format)format, euros, 5000, "");
+        if (!utf8_valid(line))
+            fail_msg("format %d: a cut character", format);
+        if (format == VG_LOG_JSON) {
+            o = json_loads(line, 0, &err);
+            if (!o)
+                fail_msg("not JSON (%s)", err.text);
+            assert_true(strlen(json_string_value(json_object_get(o, "msg"))) > 3000);
+            json_decref(o);
+        }
+    }
+    free(euros);
+}
+
+
 int
 main(void)
 {
@@ -591,6 +680,7 @@ main(void)
         cmocka_unit_test(wire_msgpack),
         cmocka_unit_test(msgpack_reader_limits),
         cmocka_unit_test(intrusive_list),
+        cmocka_unit_test(log_escapes_control_characters),
     };
     return cmocka_run_group_tests_name("core units", tests, NULL, NULL);
 }

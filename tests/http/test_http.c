@@ -305,13 +305,20 @@ timeouts(void **state)
     assert_true(ts_wait_closed(fd, 5));
     ts_close(fd);
 
-    /* a body that never arrives */
+    /* a body that never arrives (3 of 10 declared bytes): said to be the body, in the answer and
+       the log (before, every 408 said the headers were late) */
     fd = ts_connect(s.port);
     ts_send_str(fd, "POST /health HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
     assert_int_equal(ts_read_response(fd, &r, 0), 0);
     assert_json_error(&r, 408, "request_timeout");
+    assert_non_null(strstr(r.body, "request body not received in time"));
     ts_resp_free(&r);
     ts_close(fd);
+    char *log = ts_read_log(&s);
+    assert_non_null(strstr(log, "\"POST /health HTTP/1.1\" 408"));
+    assert_non_null(strstr(log, "error=request_timeout \"request body not received in time\""));
+    assert_non_null(strstr(log, "error=request_timeout \"request headers not received in time\""));
+    free(log);
 
     /* an idle keep-alive connection is closed without a response */
     fd = ts_connect(s.port);
@@ -377,6 +384,131 @@ connection_limit(void **state)
     }
     assert_int_equal(status, 200);
     ts_close(b);
+    assert_int_equal(ts_stop(&s, SIGTERM, 10), 0);
+}
+
+
+/* A metric without labels from /metrics, or -1 when it is not there. */
+static double
+metric(int port, const char *name)
+{
+    ts_resp r;
+    assert_int_equal(ts_get(port, "/metrics", &r), 200);
+    char key[128];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *at = strstr(r.body, key);
+    double v = at ? atof(at + strlen(key)) : -1;
+    ts_resp_free(&r);
+    return v;
+}
+
+
+/* The process's virtual size in KiB (/proc/PID/status VmSize). */
+static long
+vm_size_kib(pid_t pid)
+{
+    char path[64], text[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    const char *at = strstr(text, "VmSize:");
+    assert_non_null(at);
+    return atol(at + 7);
+}
+
+
+/* Sends a detect head declaring `len` bytes with Expect: 100-continue; returns the fd and the first answer. */
+static int
+declare_body(int port, long len, ts_resp *r)
+{
+    char head[512];
+    snprintf(head, sizeof head, "POST /v1/detect HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\n"
+                                "Expect: 100-continue\r\nContent-Length: %ld\r\n\r\n", len);
+    int fd = ts_connect(port);
+    ts_send_str(fd, head);
+    assert_int_equal(ts_read_response(fd, r, 0), 0);
+    return fd;
+}
+
+
+/*
+ * limits.body_memory bounds what request bodies hold across connections.
+ * The attack, scaled down: 16 connections each declaring 33,554,431 bytes
+ * and sending 30 MB took the master to 503 MB, and 40 declarations with no
+ * body sent reserved 1.3 GB of address space. Here, with a 6 MiB budget:
+ * 40 declarations of 4,000,000 bytes (160 MB reserved before) leave the
+ * address space under 64 MiB larger; one body of 3,000,000 bytes in flight
+ * makes a second declaration of 4,000,000 get 503 + Retry-After before its
+ * body is sent, and a chunked body that grows past the budget gets 503;
+ * once the first connection goes, its bytes are free again.
+ */
+static void
+body_memory_budget(void **state)
+{
+    (void)state;
+    ts_server s;
+    const char *args[] = { "--limits-body-memory", "6M", "--auth-open-detect", "true", NULL };
+    ts_spawn(&s, args, NULL);
+    ts_resp r;
+    assert_int_equal((long)metric(s.port, "vigia_http_body_budget_bytes"), 6L << 20);
+
+    long before = vm_size_kib(s.pid);
+    int fds[40];
+    for (int i = 0; i < 40; i++) {
+        fds[i] = declare_body(s.port, 4000000, &r);
+        assert_int_equal(r.status, 100);   /* within the budget: nothing is held until bytes come */
+        ts_resp_free(&r);
+    }
+    long grown = vm_size_kib(s.pid) - before;
+    if (grown > 64 * 1024)
+        fail_msg("40 declared bodies grew the address space by %ld KiB", grown);
+    assert_int_equal((long)metric(s.port, "vigia_http_body_bytes"), 0);
+    for (int i = 1; i < 40; i++)
+        ts_close(fds[i]);
+
+    /* 3,000,000 of the first one's 4,000,000 bytes arrive: its buffer grows to what it declared */
+    char *chunk = calloc(1, 65536);
+    for (int sent = 0; sent < 3000000; sent += 60000)
+        ts_send(fds[0], chunk, 60000);
+    double held = 0;
+    for (int i = 0; i < 500 && held < 3000000; i++)
+        held = metric(s.port, "vigia_http_body_bytes");
+    assert_true(held >= 3000000 && held <= 4000001);
+
+    /* another 4,000,000 would not fit: refused before its body is sent */
+    int fd = declare_body(s.port, 4000000, &r);
+    assert_json_error(&r, 503, "too_many_uploads");
+    assert_string_equal(ts_header(&r, "retry-after"), "1");
+    assert_string_equal(ts_header(&r, "connection"), "close");
+    ts_resp_free(&r);
+    ts_close(fd);
+
+    /* a chunked body has no declaration: it is refused when it grows past what is left */
+    fd = ts_connect(s.port);
+    ts_send_str(fd, "POST /v1/detect HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 64; i++)
+        if (send(fd, "10000\r\n", 7, MSG_NOSIGNAL) < 0 || send(fd, chunk, 65536, MSG_NOSIGNAL) < 0 ||
+            send(fd, "\r\n", 2, MSG_NOSIGNAL) < 0)
+            break;
+    assert_int_equal(ts_read_response(fd, &r, 0), 0);
+    assert_json_error(&r, 503, "too_many_uploads");
+    ts_resp_free(&r);
+    ts_close(fd);
+    free(chunk);
+
+    /* the first connection goes: its bytes are given back, and a new declaration fits */
+    ts_close(fds[0]);
+    for (int i = 0; i < 500 && held > 0; i++)
+        held = metric(s.port, "vigia_http_body_bytes");
+    assert_int_equal((long)held, 0);
+    fd = declare_body(s.port, 4000000, &r);
+    assert_int_equal(r.status, 100);
+    ts_resp_free(&r);
+    ts_close(fd);
+    assert_true(metric(s.port, "vigia_http_body_budget_refused_total") >= 2);
     assert_int_equal(ts_stop(&s, SIGTERM, 10), 0);
 }
 
@@ -715,6 +847,112 @@ sigterm_drains(void **state)
 }
 
 
+/*
+ * Sends raw on its own connection: the answer must be `status` with
+ * Connection: close, and nothing may follow it before the connection ends
+ * (the request smuggled behind is never answered).
+ */
+static void
+assert_refused_and_closed(const char *raw, int status, const char *code)
+{
+    int fd = ts_connect(shared.port);
+    ts_send_str(fd, raw);
+    ts_resp r;
+    assert_int_equal(ts_read_response(fd, &r, 0), 0);
+    if (r.status != status)
+        fail_msg("%s\nanswered %d: %s", raw, r.status, r.body);
+    assert_json_error(&r, status, code);
+    assert_string_equal(ts_header(&r, "connection"), "close");
+    ts_resp_free(&r);
+    assert_int_equal(ts_read_response(fd, &r, 0), -1);
+    assert_true(ts_wait_closed(fd, 5));
+    ts_close(fd);
+}
+
+
+/*
+ * The framing llhttp 8.1 leaves lenient, each a smuggling vector behind a
+ * proxy that reads it otherwise (RFC 9112 2.2, 3.2, 5.1, 5.2, 6.1, 6.3):
+ * every one is refused with 400 (501 for a transfer coding we do not
+ * implement) and the connection closed, so the GET /ready behind it is
+ * never answered. Before: the folded Transfer-Encoding and Content-Length
+ * were honoured, HTTP/1.0 with Transfer-Encoding kept the connection,
+ * "gzip, chunked" was read as chunked, "X Y" was a header name, and no
+ * Host or two Hosts were fine.
+ */
+static void
+smuggling_framing_refused(void **state)
+{
+    (void)state;
+    const char *next = "GET /ready HTTP/1.1\r\nHost: t\r\n\r\n";
+    static const struct {
+        const char *head;
+        const char *body;
+        int status;
+    } cases[] = {
+        /* obs-fold in Transfer-Encoding and in Content-Length (5.2) */
+        { "POST /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding:\r\n chunked\r\n\r\n", "0\r\n\r\n", 400 },
+        { "POST /health HTTP/1.1\r\nHost: t\r\nContent-Length:\r\n\t5\r\n\r\n", "hello", 400 },
+        { "GET /health HTTP/1.1\r\nHost: t\r\nX-A: b\r\n c\r\n\r\n", "", 400 },
+        /* whitespace before the first header: llhttp folds it into nothing or the line before (2.2) */
+        { "POST /health HTTP/1.1\r\nHost: t\r\n Content-Length: 5\r\n\r\n", "hello", 400 },
+        /* HTTP/1.0 with Transfer-Encoding: faulty framing, also with keep-alive asked (6.1) */
+        { "POST /health HTTP/1.0\r\nHost: t\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n",
+          "0\r\n\r\n", 400 },
+        /* a transfer coding besides chunked: not implemented (6.1) */
+        { "POST /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "0\r\n\r\n", 501 },
+        { "POST /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", "0\r\n\r\n", 400 },
+        { "POST /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: ,\r\n\r\n", "0\r\n\r\n", 400 },
+        /* field names are tokens: no spaces in them nor before the colon (5.1) */
+        { "POST /health HTTP/1.1\r\nHost: t\r\nContent Length: 5\r\n\r\n", "hello", 400 },
+        { "GET /health HTTP/1.1\r\nHost: t\r\nX Y: 1\r\n\r\n", "", 400 },
+        { "POST /health HTTP/1.1\r\nHost: t\r\nContent-Length : 5\r\n\r\n", "hello", 400 },
+        /* Host: exactly one in HTTP/1.1, at most one in HTTP/1.0, and a host (3.2) */
+        { "GET /health HTTP/1.1\r\n\r\n", "", 400 },
+        { "GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "", 400 },
+        { "GET /health HTTP/1.0\r\nHost: a\r\nHost: b\r\nConnection: keep-alive\r\n\r\n", "", 400 },
+        { "GET /health HTTP/1.1\r\nHost: a b\r\n\r\n", "", 400 },
+        /* line ends: bare LF in a header line, CR without LF (llhttp reads these leniently too) */
+        { "GET /health HTTP/1.1\r\nHost: t\nX-A: 1\r\n\r\n", "", 400 },
+        { "GET /health HTTP/1.1\r\nHost: t\r\n\r\r\n", "", 400 },
+    };
+    char raw[1024];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(raw, sizeof raw, "%s%s%s", cases[i].head, cases[i].body, next);
+        assert_refused_and_closed(raw, cases[i].status, cases[i].status == 501 ? "not_implemented" : "bad_request");
+    }
+    /* the same, one byte per write: the scanner keeps its place between reads */
+    int fd = ts_connect(shared.port);
+    const char *slow = "POST /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n";
+    for (const char *c = slow; *c; c++)
+        if (send(fd, c, 1, MSG_NOSIGNAL) != 1)
+            break;
+    ts_resp refused;
+    assert_int_equal(ts_read_response(fd, &refused, 0), 0);
+    assert_json_error(&refused, 400, "bad_request");
+    ts_resp_free(&refused);
+    ts_close(fd);
+    /* what real clients send is still served: chunked alone, HTTP/1.0 without Host, an empty Host, IPv6 */
+    static const struct {
+        const char *raw;
+        int status;
+    } served[] = {
+        { "POST /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n"
+          "3\r\nabc\r\n0\r\n\r\n", 405 },
+        { "GET /health HTTP/1.0\r\n\r\n", 200 },
+        { "GET /health HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n", 200 },
+        { "GET /health HTTP/1.1\r\nHost: [::1]:8080\r\nX-Empty:\r\nConnection: close\r\n\r\n", 200 },
+    };
+    for (size_t i = 0; i < sizeof served / sizeof served[0]; i++) {
+        ts_resp r;
+        assert_int_equal(ts_request(shared.port, served[i].raw, &r), 0);
+        if (r.status != served[i].status)
+            fail_msg("%s\nanswered %d: %s", served[i].raw, r.status, r.body);
+        ts_resp_free(&r);
+    }
+}
+
+
 /* Credentials are checked when the head arrives: a refused client need not send its body. */
 static void
 auth_before_body(void **state)
@@ -841,10 +1079,12 @@ main(void)
         cmocka_unit_test(expect_continue),
         cmocka_unit_test(cors),
         cmocka_unit_test(auth_before_body),
+        cmocka_unit_test(smuggling_framing_refused),
     };
     const struct CMUnitTest own_tests[] = {
         cmocka_unit_test(timeouts),
         cmocka_unit_test(connection_limit),
+        cmocka_unit_test(body_memory_budget),
         cmocka_unit_test(static_files),
         cmocka_unit_test(static_fifo_and_open_redirect),
         cmocka_unit_test(config_errors),
