@@ -114,11 +114,17 @@ vg_http_reason(int status)
 }
 
 
+/*
+ * A value may carry what a client sent (an Origin, a decoded path): CR, LF
+ * and NUL in it become spaces, so that it can never end the field and start
+ * another one (response splitting, header injection).
+ */
 void
 vg_req_add_header(vg_req *r, const char *name, const char *fmt, ...)
 {
     vg_buf_puts(&r->resp_headers, name);
     vg_buf_puts(&r->resp_headers, ": ");
+    size_t from = r->resp_headers.len;
     if (!strchr(fmt, '%')) {
         vg_buf_puts(&r->resp_headers, fmt);   /* a constant value: no printf */
     } else {
@@ -126,6 +132,11 @@ vg_req_add_header(vg_req *r, const char *name, const char *fmt, ...)
         va_start(ap, fmt);
         vg_buf_vprintf(&r->resp_headers, fmt, ap);
         va_end(ap);
+    }
+    for (size_t i = from; i < r->resp_headers.len; i++) {
+        char c = r->resp_headers.data[i];
+        if (c == '\r' || c == '\n' || c == '\0')
+            r->resp_headers.data[i] = ' ';
     }
     vg_buf_puts(&r->resp_headers, "\r\n");
 }
