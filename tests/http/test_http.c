@@ -903,6 +903,9 @@ smuggling_framing_refused(void **state)
         { "POST /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "0\r\n\r\n", 501 },
         { "POST /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", "0\r\n\r\n", 400 },
         { "POST /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: ,\r\n\r\n", "0\r\n\r\n", 400 },
+        /* both lengths (6.3: held before, kept here as the classic CL.TE / TE.CL vector) */
+        { "POST /health HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", "0\r\n\r\n", 400 },
+        { "POST /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", "0\r\n\r\n", 400 },
         /* field names are tokens: no spaces in them nor before the colon (5.1) */
         { "POST /health HTTP/1.1\r\nHost: t\r\nContent Length: 5\r\n\r\n", "hello", 400 },
         { "GET /health HTTP/1.1\r\nHost: t\r\nX Y: 1\r\n\r\n", "", 400 },
