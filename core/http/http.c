@@ -141,6 +141,17 @@ vg_http_set_upgrade_refusal(vg_http *h, vg_upgrade_refusal_fn fn, void *ud)
 }
 
 
+void
+vg_http_add_error_dialect(vg_http *h, const char *prefix, vg_error_dialect_fn fn, void *ud)
+{
+    if (h->n_dialects == VG_HTTP_MAX_DIALECTS) {
+        vg_error("http", "more than %d error dialects: %s not added", VG_HTTP_MAX_DIALECTS, prefix);
+        return;
+    }
+    h->dialects[h->n_dialects++] = (struct vg_http__dialect){ prefix, strlen(prefix), fn, ud };
+}
+
+
 unsigned
 vg_http_methods_at(const vg_http *h, unsigned method, vg_str path)
 {

@@ -160,6 +160,21 @@ void vg_http_set_upgrade_refusal(vg_http *h, vg_upgrade_refusal_fn fn, void *ud)
 int vg_req_is_upgrade(const vg_req *r);
 
 /*
+ * An error dialect: every error answered through vg_req_error to a path
+ * under `prefix` (including those the HTTP layer and the request filters
+ * answer: 401, 404 for no route, 405, 413, 429, 503) gets its body from
+ * fn instead of {"error":{"code","message"}}, for protocols whose clients
+ * read another shape (DeepStack's {"success":false,"error":"..."}, KServe's
+ * {"error":"..."}). fn writes a JSON body into `body`; the status, the
+ * headers and the access-log line stay as they are. The longest matching
+ * prefix wins; at most VG_HTTP_MAX_DIALECTS. `prefix` must outlive h.
+ */
+#define VG_HTTP_MAX_DIALECTS 8
+typedef void (*vg_error_dialect_fn)(vg_req *r, int status, const char *code, const char *message, vg_buf *body,
+                                    void *ud);
+void vg_http_add_error_dialect(vg_http *h, const char *prefix, vg_error_dialect_fn fn, void *ud);
+
+/*
  * For routes that must answer errors in another protocol's shape (KServe,
  * DeepStack): puts the code and message on the request's access-log line,
  * as vg_req_error does, without answering. Call before vg_req_respond*.

@@ -50,6 +50,13 @@ struct vg_http {
     int n_interceptors;
     vg_upgrade_refusal_fn upgrade_refusal;
     void *upgrade_refusal_ud;
+    struct vg_http__dialect {
+        const char *prefix;
+        size_t prefix_len;
+        vg_error_dialect_fn fn;
+        void *ud;
+    } dialects[VG_HTTP_MAX_DIALECTS];  /* error shapes by path prefix */
+    int n_dialects;
     vg_metric *m_requests, *m_latency;
     size_t body_bytes;                 /* allocated for the bodies of requests in flight (limits.body_memory) */
     vg_series *m_body_bytes, *m_body_refused;

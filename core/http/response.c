@@ -318,6 +318,23 @@ vg_req_is_upgrade(const vg_req *r)
 }
 
 
+/* The error dialect of r's path (the longest prefix that matches), or NULL. */
+static const struct vg_http__dialect *
+dialect_of(const vg_req *r)
+{
+    const vg_http *h = r->http;
+    vg_str path = vg_req_path(r);
+    const struct vg_http__dialect *best = NULL;
+    for (int i = 0; i < h->n_dialects; i++) {
+        const struct vg_http__dialect *d = &h->dialects[i];
+        if (path.p && path.n >= d->prefix_len && memcmp(path.p, d->prefix, d->prefix_len) == 0 &&
+            (!best || d->prefix_len > best->prefix_len))
+            best = d;
+    }
+    return best;
+}
+
+
 void
 vg_req_error(vg_req *r, int status, const char *code, const char *fmt, ...)
 {
@@ -340,6 +357,12 @@ vg_req_error(vg_req *r, int status, const char *code, const char *fmt, ...)
 
     vg_buf body;
     vg_buf_init(&body);
+    const struct vg_http__dialect *d = dialect_of(r);
+    if (d) {
+        d->fn(r, status, code, msg, &body, d->ud);
+        vg_req_respond_buf(r, status, "application/json", &body);
+        return;
+    }
     vg_jsonw w;
     vg_jsonw_init(&w, &body);
     vg_jsonw_obj(&w);

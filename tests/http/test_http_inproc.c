@@ -127,6 +127,25 @@ reflect(vg_req *r, void *ud)
 }
 
 
+/* The error dialect of /dia/: {"failed":true,"why":MESSAGE,"status":N}. */
+static void
+dia_error(vg_req *r, int status, const char *code, const char *message, vg_buf *body, void *ud)
+{
+    (void)r;
+    (void)code;
+    (void)ud;
+    vg_buf_printf(body, "{\"failed\":true,\"why\":\"%s\",\"status\":%d}", message, status);
+}
+
+
+static void
+dia_fails(vg_req *r, void *ud)
+{
+    (void)ud;
+    vg_req_error(r, 422, "test", "no good");
+}
+
+
 /* 64 MB announced, then the file is cut to 1 MB while the answer is on its way. */
 static void
 shrinking(vg_req *r, void *ud)
@@ -154,6 +173,9 @@ setup(vg_http *http)
     vg_http_route(http, VG_M_GET, "/p/{a}/x/{b}", params, NULL, 0, 1);
     vg_http_route(http, VG_M_GET, "/shrinking", shrinking, NULL, 0, 1);
     vg_http_route(http, VG_M_GET, "/reflect", reflect, NULL, 0, 1);
+    vg_http_route(http, VG_M_GET, "/dia/fails", dia_fails, NULL, 0, 1);
+    vg_http_route(http, VG_M_POST, "/dia/small", echo, NULL, 4, 1);
+    vg_http_add_error_dialect(http, "/dia/", dia_error, NULL);
 }
 
 /* ---- the tests ---- */
@@ -428,6 +450,36 @@ header_injection_crlf_in_a_reflected_value(void **state)
 }
 
 
+/* Errors under an error dialect's prefix, from a handler and from the HTTP layer, take its shape; others not. */
+static void
+error_dialect_by_prefix(void **state)
+{
+    (void)state;
+    ts_resp r;
+    assert_int_equal(ts_get(srv.port, "/dia/fails", &r), 422);
+    assert_string_equal(r.body, "{\"failed\":true,\"why\":\"no good\",\"status\":422}");
+    ts_resp_free(&r);
+    assert_int_equal(ts_get(srv.port, "/dia/nothing/here", &r), 404);
+    assert_string_equal(r.body, "{\"failed\":true,\"why\":\"no such resource\",\"status\":404}");
+    ts_resp_free(&r);
+    assert_int_equal(ts_request(srv.port, "POST /dia/small HTTP/1.1\r\nHost: t\r\nContent-Length: 8\r\n"
+                                          "Connection: close\r\n\r\ntoo long", &r), 0);
+    assert_int_equal(r.status, 413);
+    assert_non_null(strstr(r.body, "\"failed\":true"));
+    assert_non_null(strstr(r.body, "\"status\":413"));
+    ts_resp_free(&r);
+    assert_int_equal(ts_request(srv.port, "POST /dia/fails HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n"
+                                          "Connection: close\r\n\r\nx", &r), 0);
+    assert_int_equal(r.status, 405);
+    assert_non_null(strstr(r.body, "\"status\":405"));
+    ts_resp_free(&r);
+    /* outside the prefix (also a path that only begins like it): the server's own shape */
+    assert_int_equal(ts_get(srv.port, "/diagnosis", &r), 404);
+    assert_non_null(strstr(r.body, "{\"error\":{\"code\":\"not_found\""));
+    ts_resp_free(&r);
+}
+
+
 int
 main(void)
 {
@@ -441,6 +493,7 @@ main(void)
         cmocka_unit_test(path_and_query_params),
         cmocka_unit_test(file_shrinks_while_sent),
         cmocka_unit_test(header_injection_crlf_in_a_reflected_value),
+        cmocka_unit_test(error_dialect_by_prefix),
     };
     return cmocka_run_group_tests_name("http in-process", tests, up, down);
 }
