@@ -27,6 +27,8 @@
 #define MAX_PEERS 256              /* clients whose handshake we remember */
 #define MAX_IDENTITY 255
 #define PUMP_BATCH 64              /* messages per turn of the loop */
+#define MAX_HELD 256               /* handshakes waiting for their model to load */
+#define HELD_POLL 0.05             /* seconds between looks at a loading model */
 
 /* COCO's 80 training classes -> their ids in the 91-id labelmap Frigate ships (category id - 1). */
 static const uint8_t coco91[80] = {
@@ -41,6 +43,14 @@ typedef struct peer {
     char model[VG_MODEL_NAME_MAX + 1];
     uint64_t used;                 /* for eviction: least recently used goes */
 } peer;
+
+typedef struct held {
+    uint8_t id[MAX_IDENTITY];      /* the client's routing id */
+    size_t id_len;
+    char model[VG_MODEL_NAME_MAX + 1];
+    ev_tstamp until;               /* answer "not loaded" at this time */
+    vg_link link;                  /* in z->held, oldest first */
+} held;
 
 typedef struct zreq {
     struct vg_zmq_detector *z;
@@ -60,6 +70,8 @@ struct vg_zmq_detector {
     ev_idle more;                  /* messages were left after a batch */
     int stopped;                   /* draining or destroyed: no new requests */
     vg_list pending;               /* requests in the pool, newest first */
+    vg_list held;                  /* handshakes waiting for a loading model */
+    ev_timer recheck;              /* looks at their models while any is held */
     peer peers[MAX_PEERS];
     int npeers;
     uint64_t clock;
@@ -172,6 +184,92 @@ resolve_model(vg_zmq_detector *z, const char *asked, char *out, size_t cap)
 }
 
 
+/* Whether `model` serves: 1 loaded (a worker is ready), 0 still loading (worth waiting), -1 it will not. */
+static int
+model_readiness(vg_zmq_detector *z, const char *model, const char **state)
+{
+    vg_pool_model_stats st;
+    *state = "unknown";
+    if (vg_pool_model_stats_by_name(z->pool, model, &st) != 0)
+        return -1;
+    *state = st.state;
+    if (st.workers_ready > 0)
+        return 1;
+    /* "degraded" with no ready worker: its workers are being respawned */
+    return strcmp(st.state, "loading") == 0 || strcmp(st.state, "degraded") == 0 ? 0 : -1;
+}
+
+
+static void
+answer_handshake(vg_zmq_detector *z, const uint8_t *id, size_t id_len, int available, int loaded)
+{
+    send_json(z, id, id_len, json_pack("{s:b, s:b}", "model_available", available, "model_loaded", loaded));
+}
+
+
+/* Answers the held handshakes whose model has loaded, failed or outwaited zmq.handshake_wait. */
+static void
+held_check(vg_zmq_detector *z, int all)
+{
+    ev_tstamp now = ev_now(vg_server_loop(z->srv));
+    vg_list_each_safe(h, nxt, &z->held, held, link) {
+        const char *state;
+        int r = model_readiness(z, h->model, &state);
+        if (r == 0 && now < h->until && !all)
+            continue;
+        if (r > 0)
+            vg_info("zmq", "client handshake: model '%s' has loaded: answered loaded", h->model);
+        else if (r < 0)
+            vg_warn("zmq", "client handshake: model '%s' did not load (%s): answered not loaded", h->model, state);
+        else
+            vg_warn("zmq", "client handshake: model '%s' still loading after %s: answered not loaded, so Frigate "
+                           "stays without detections until its detector restarts (raise zmq.handshake_wait, "
+                           "or start Frigate after vigia's /ready)",
+                    h->model, all ? "vigia began to stop" : "zmq.handshake_wait");
+        answer_handshake(z, h->id, h->id_len, 1, r > 0);
+        vg_list_remove(&z->held, &h->link);
+        free(h);
+    }
+    if (vg_list_empty(&z->held))
+        ev_timer_stop(vg_server_loop(z->srv), &z->recheck);
+}
+
+
+static void
+on_recheck(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    held_check(w->data, 0);
+}
+
+
+/*
+ * Holds the answer to a handshake for a model that is still loading: Frigate
+ * asks once, waits up to 30 s, and never asks again after "not loaded". The
+ * answer goes when the model loads or fails, or after zmq.handshake_wait.
+ * 0 held, -1 not (too many held, or no wait configured).
+ */
+static int
+held_add(vg_zmq_detector *z, const uint8_t *id, size_t id_len, const char *model)
+{
+    const vg_config *cfg = vg_server_config(z->srv);
+    if (cfg->zmq_handshake_wait <= 0 || z->held.n >= MAX_HELD || z->stopped)
+        return -1;
+    held *h = calloc(1, sizeof *h);
+    if (!h)
+        return -1;
+    memcpy(h->id, id, id_len);
+    h->id_len = id_len;
+    snprintf(h->model, sizeof h->model, "%s", model);
+    h->until = ev_now(vg_server_loop(z->srv)) + cfg->zmq_handshake_wait;
+    vg_list_push_back(&z->held, &h->link);
+    if (!ev_is_active(&z->recheck))
+        ev_timer_again(vg_server_loop(z->srv), &z->recheck);
+    return 0;
+}
+
+
 static void
 handle_model_request(vg_zmq_detector *z, const uint8_t *id, size_t id_len, json_t *hdr)
 {
@@ -186,16 +284,21 @@ handle_model_request(vg_zmq_detector *z, const uint8_t *id, size_t id_len, json_
         snprintf(model, sizeof model, "%s", cfg->zmq_model);
     }
     vg_pool_model_stats st;
-    int available = model[0] && vg_pool_model_stats_by_name(z->pool, model, &st) == 0;
-    int loaded = available && st.workers_ready > 0;
-    if (available) {
-        peer *p = peer_add(z, id, id_len);
-        snprintf(p->model, sizeof p->model, "%s", model);
-        vg_info("zmq", "client handshake: model '%s' (%s)", model, loaded ? "loaded" : st.state);
-    } else {
+    if (!model[0] || vg_pool_model_stats_by_name(z->pool, model, &st) != 0) {
         vg_warn("zmq", "client handshake: no model '%.80s' (set zmq.model to serve another)", asked ? asked : "");
+        answer_handshake(z, id, id_len, 0, 0);
+        return;
     }
-    send_json(z, id, id_len, json_pack("{s:b, s:b}", "model_available", available, "model_loaded", loaded));
+    peer *p = peer_add(z, id, id_len);
+    snprintf(p->model, sizeof p->model, "%s", model);
+    const char *state;
+    int r = model_readiness(z, model, &state);
+    if (r == 0 && held_add(z, id, id_len, model) == 0) {
+        vg_info("zmq", "client handshake: model '%s' is loading: the answer waits for it", model);
+        return;
+    }
+    vg_info("zmq", "client handshake: model '%s' (%s)", model, r > 0 ? "loaded" : state);
+    answer_handshake(z, id, id_len, 1, r > 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -487,6 +590,7 @@ hook_drain(vg_server *s, void *ud)
     vg_zmq_detector *z = ud;
     z->stopped = 1;   /* requests still arriving get the zero array until the socket closes */
     ev_idle_stop(vg_server_loop(s), &z->more);
+    held_check(z, 1);
 }
 
 
@@ -532,6 +636,9 @@ vg_zmq_detector_create(vg_server *srv, vg_pool *pool, char *err, size_t errlen)
     ev_io_start(vg_server_loop(srv), &z->io);
     ev_idle_init(&z->more, on_more);
     z->more.data = z;
+    ev_init(&z->recheck, on_recheck);
+    z->recheck.repeat = HELD_POLL;
+    z->recheck.data = z;
     /* messages may have queued before the watcher existed */
     ev_idle_start(vg_server_loop(srv), &z->more);
     vg_server_hooks h;
@@ -560,6 +667,11 @@ vg_zmq_detector_destroy(vg_zmq_detector *z)
     z->stopped = 1;
     ev_io_stop(vg_server_loop(z->srv), &z->io);
     ev_idle_stop(vg_server_loop(z->srv), &z->more);
+    ev_timer_stop(vg_server_loop(z->srv), &z->recheck);
+    vg_list_each_safe(h, nxt, &z->held, held, link) {
+        vg_list_remove(&z->held, &h->link);
+        free(h);
+    }
     /* callbacks of canceled jobs free their requests and answer no one */
     while (!vg_list_empty(&z->pending)) {
         zreq *q = vg_list_first(&z->pending, zreq, link);

@@ -9,12 +9,15 @@
  *   [{"model_request": true, "model_name": NAME}]
  *       -> [{"model_available": B, "model_loaded": B}]   NAME (directory and
  *          extension stripped) is a vigia model; the client's later
- *          requests go to it
+ *          requests go to it. While the model is loading the answer waits
+ *          (up to zmq.handshake_wait) until it has loaded or failed: Frigate
+ *          asks once and stays blind after "model_loaded": false.
  *   [{"model_data": true, ...}, bytes]
  *       -> [{"model_saved": false, "model_loaded": false, "error": ...}]
  *          (models are never uploaded at run time)
  *   [{"shape": [1,H,W,3] | [1,3,H,W] | [H,W,3], "dtype": "uint8"|"float32"}, pixels]
- *       -> [480 bytes]: float32 [20,6] rows of class id, score, y_min,
+ *       -> [480 bytes]: float32 [20,6] rows of class id (zmq.class_ids:
+ *          Frigate's 91-id COCO labelmap by default), score, y_min,
  *          x_min, y_max, x_max (fractions of the tensor), best first,
  *          zero rows after the last detection. A request that cannot be
  *          run (queue full, model down, bad pixels) gets the zero array,

@@ -186,8 +186,11 @@ static const struct key keys[] = {
       "model for requests of clients that named none in the handshake (empty: the default model)" },
     { "zmq", "min_confidence", T_NUMBER, OFF(zmq_min_confidence), "0", 0, 1, NULL, NULL,
       "lowest confidence returned to Frigate (0: the model's threshold)" },
-    { "zmq", "class_ids", T_CHOICE, OFF(zmq_class_ids), "model", 0, 0, "model|coco91", NULL,
-      "class ids in replies: the model's own, or COCO-80 models mapped to Frigate's default 91-id labelmap" },
+    { "zmq", "class_ids", T_CHOICE, OFF(zmq_class_ids), "coco91", 0, 0, "coco91|model", NULL,
+      "class ids in replies: COCO-80 models mapped to Frigate's default 91-id labelmap, or the model's own" },
+    { "zmq", "handshake_wait", T_SECONDS, OFF(zmq_handshake_wait), "25s", 0, 3600, NULL, NULL,
+      "a handshake for a model still loading is answered when it has loaded or failed, or after this long "
+      "(Frigate waits 30 s)" },
     { "zmq", "max_pending", T_INT, OFF(zmq_max_pending), "64", 1, 100000, NULL, NULL,
       "requests in flight; beyond, requests are answered with no detections at once" },
     { "zmq", "max_message", T_SIZE, OFF(zmq_max_message), "32M", 1024, 1 * GiB, NULL, NULL,

@@ -125,7 +125,8 @@ typedef struct vg_config {
     char *zmq_endpoint;        /* Frigate's zmq detector; "" = off */
     char *zmq_model;           /* model when the client named none; "" = default */
     double zmq_min_confidence; /* 0 = the model's threshold */
-    char *zmq_class_ids;       /* model|coco91 */
+    char *zmq_class_ids;       /* coco91|model */
+    double zmq_handshake_wait; /* seconds a handshake may wait for its model to load */
     int zmq_max_pending;       /* requests in flight */
     size_t zmq_max_message;    /* ZMQ_MAXMSGSIZE */
     /* [mjpeg] */

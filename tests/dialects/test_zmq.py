@@ -3,7 +3,13 @@ REQ sockets as Frigate's plugin uses them: the model handshake, [20,6]
 float32 replies equal to /v1/detect's boxes as fractions, NHWC/NCHW, uint8 and
 float32 tensors, several clients at once, the refused model upload, malformed
 requests (always answered, so a REQ socket never hangs), COCO-91 class ids and
-the in-flight limit."""
+the in-flight limit; a handshake sent while the model still loads (Frigate
+started first), and the endpoint's security (loopback only unless CURVE).
+
+FrigateZmq sends what Frigate's plugin sends, in its order and with its socket
+options: frigate/detectors/plugins/zmq_ipc.py (blakeblackshear/frigate,
+ZmqIpcDetector: _create_socket, _check_and_transfer_model, _build_header,
+detect_raw, _decode_response)."""
 import json
 import os
 import shutil
@@ -14,6 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import tap, test_model, start, stop, rgb, detect  # noqa: E402
+import requests  # noqa: E402
 
 import zmq  # noqa: E402
 
@@ -34,6 +41,66 @@ def teardown(srv):
         srv.ctx.destroy(linger=0)
     stop(srv)
     shutil.rmtree(SOCKDIR, ignore_errors=True)
+
+
+class FrigateZmq:
+    """Frigate's ZmqIpcDetector, frame for frame. request_timeout_ms is Frigate's
+    config value (default 200); the tests pass a generous one, never timing vigia."""
+
+    def __init__(self, ctx, endpoint, model_path, request_timeout_ms=30000, linger_ms=0, curve=None):
+        self.sock = ctx.socket(zmq.REQ)
+        self.sock.setsockopt(zmq.RCVTIMEO, request_timeout_ms)
+        self.sock.setsockopt(zmq.SNDTIMEO, request_timeout_ms)
+        self.sock.setsockopt(zmq.LINGER, linger_ms)
+        if curve:   # not in Frigate's plugin: what any other CURVE client sets
+            pub, sec, server_pub = curve
+            self.sock.curve_publickey, self.sock.curve_secretkey, self.sock.curve_serverkey = pub, sec, server_pub
+        self.sock.connect(endpoint)
+        self.model_name = os.path.basename(model_path)   # _get_model_name
+
+    def send_handshake(self):
+        self.sock.send_multipart([json.dumps({"model_request": True, "model_name": self.model_name}).encode("utf-8")])
+
+    def recv_handshake(self):
+        """The answer, read as Frigate reads it: it waits up to 30 s for it."""
+        original = self.sock.getsockopt(zmq.RCVTIMEO)
+        self.sock.setsockopt(zmq.RCVTIMEO, 30000)
+        try:
+            frames = self.sock.recv_multipart()
+        finally:
+            self.sock.setsockopt(zmq.RCVTIMEO, original)
+        tap.check(len(frames) == 1, frames)
+        return json.loads(frames[0].decode("utf-8"))
+
+    def detect_raw(self, shape, dtype, payload, model_type="yolo-generic"):
+        header = json.dumps({"shape": list(shape), "dtype": dtype, "model_type": model_type}).encode("utf-8")
+        self.sock.send_multipart([header, payload])
+        return rows_of(self.sock.recv_multipart())
+
+    def close(self):
+        self.sock.close(linger=0)
+
+
+# Frigate's default labelmap (labelmap.txt in blakeblackshear/frigate, copied to
+# /labelmap.txt in its image): the ids Frigate gives a detection's label when
+# the config names no labelmap_path. Ids that are not listed read "unknown"
+# (load_labels prefills 91 of them). Frigate maps truck to car.
+FRIGATE_LABELMAP = {
+    0: "person", 1: "bicycle", 2: "car", 3: "motorcycle", 4: "airplane", 5: "bus", 6: "train", 7: "car",
+    8: "boat", 9: "traffic light", 10: "fire hydrant", 11: "street sign", 12: "stop sign", 13: "parking meter",
+    14: "bench", 15: "bird", 16: "cat", 17: "dog", 18: "horse", 19: "sheep", 20: "cow", 21: "elephant",
+    22: "bear", 23: "zebra", 24: "giraffe", 25: "hat", 26: "backpack", 27: "umbrella", 28: "shoe",
+    29: "eye glasses", 30: "handbag", 31: "tie", 32: "suitcase", 33: "frisbee", 34: "skis", 35: "snowboard",
+    36: "sports ball", 37: "kite", 38: "baseball bat", 39: "baseball glove", 40: "skateboard", 41: "surfboard",
+    42: "tennis racket", 43: "bottle", 44: "plate", 45: "wine glass", 46: "cup", 47: "fork", 48: "knife",
+    49: "spoon", 50: "bowl", 51: "banana", 52: "apple", 53: "sandwich", 54: "orange", 55: "broccoli",
+    56: "carrot", 57: "hot dog", 58: "pizza", 59: "donut", 60: "cake", 61: "chair", 62: "couch",
+    63: "potted plant", 64: "bed", 65: "mirror", 66: "dining table", 67: "window", 68: "desk", 69: "toilet",
+    70: "door", 71: "tv", 72: "laptop", 73: "mouse", 74: "remote", 75: "keyboard", 76: "cell phone",
+    77: "microwave", 78: "oven", 79: "toaster", 80: "sink", 81: "refrigerator", 82: "blender", 83: "book",
+    84: "clock", 85: "vase", 86: "scissors", 87: "teddy bear", 88: "hair drier", 89: "toothbrush",
+    90: "hair brush",
+}
 
 
 def client(srv, ep=None):
@@ -61,6 +128,10 @@ def rows_of(frames):
 def ask(s, shape, dtype, payload, model_type="yolo-generic"):
     s.send_multipart([json.dumps({"shape": shape, "dtype": dtype, "model_type": model_type}).encode(), payload])
     return s.recv_multipart()
+
+
+# the ids of the scene of dog.jpg: COCO-80 (the model's names file) -> Frigate's 91-id map
+COCO80_TO_91 = {0: 0, 1: 1, 2: 2, 7: 7, 15: 16, 16: 17}
 
 
 def expected_rows(srv, w, h, class_map=None):
@@ -97,8 +168,8 @@ def test_detect_nhwc_uint8(srv):
     s = client(srv)
     handshake(s, XL)
     got = rows_of(ask(s, [1, h, w, 3], "uint8", px))
-    want = expected_rows(srv, w, h)
-    tap.check(got[0][0] == 16 and got[0][1] > 0.9, got[0])   # the dog, class 16 of coco.names
+    want = expected_rows(srv, w, h, COCO80_TO_91)
+    tap.check(got[0][0] == 17 and got[0][1] > 0.9, got[0])   # the dog: 17 in Frigate's default labelmap
     same_rows(got, want)
     tap.check(got[4:] == [[0.0] * 6] * 16, "zero rows after the last detection")
     # [H,W,3] is the same tensor
@@ -110,7 +181,7 @@ def test_detect_nchw_float(srv):
     """[1,3,H,W] float32, in 0..1 (float_denorm) and in 0..255 (float)."""
     w, h, px = rgb("dog.jpg")
     planes = [px[c::3] for c in range(3)]
-    want = expected_rows(srv, w, h)
+    want = expected_rows(srv, w, h, COCO80_TO_91)
     s = client(srv)
     handshake(s, XL)
     norm = struct.pack("<%df" % (3 * w * h), *(v / 255.0 for p in planes for v in p))
@@ -124,7 +195,7 @@ def test_no_handshake_and_many_clients(srv):
     """A client that skipped the handshake gets the default model; several REQ
     sockets in flight at once each get their own answer."""
     w, h, px = rgb("dog.jpg")
-    want = expected_rows(srv, w, h)
+    want = expected_rows(srv, w, h, COCO80_TO_91)
     blank = bytes(64 * 64 * 3)
     socks = [client(srv) for _ in range(4)]
     for i, s in enumerate(socks):
@@ -179,21 +250,37 @@ def slow(models):
     test_model(models, "slow", delay_ms=2000)
 
 
-def test_coco91_and_in_flight_limit(srv):
-    """zmq.class_ids = coco91 maps COCO-80 ids to Frigate's default labelmap;
-    beyond zmq.max_pending a request is answered at once with no detections."""
+def test_default_labels_are_frigates(srv):
+    """A default Frigate (no labelmap_path: its 91-id labelmap.txt) reads the
+    right label off every row with vigia's default zmq.class_ids."""
+    w, h, px = rgb("dog.jpg")
+    f = FrigateZmq(srv.ctx, srv.zmq, "/config/model_cache/" + XL + ".onnx")
+    f.send_handshake()
+    tap.check(f.recv_handshake() == {"model_available": True, "model_loaded": True})
+    got = f.detect_raw([1, h, w, 3], "uint8", px)
+    tap.check(FRIGATE_LABELMAP.get(int(got[0][0]), "unknown") == "dog" and got[0][1] > 0.9, got[0])
+    ref = detect(srv, tap.image("dog.jpg"), XL)["detections"]
+    frigate_name = {"truck": "car", "motorbike": "motorcycle", "aeroplane": "airplane"}
+    labels = [FRIGATE_LABELMAP.get(int(r[0]), "unknown") for r in got if r[1] > 0]
+    tap.check(labels == [frigate_name.get(d["label"], d["label"]) for d in ref[:20]], (labels, ref))
+    f.close()
+
+
+def test_model_ids_and_in_flight_limit(srv):
+    """zmq.class_ids = model answers the model's own ids (for labelmap_path set
+    to its names file); beyond zmq.max_pending a request is answered at once
+    with no detections."""
     ep = "ipc://" + os.path.join(SOCKDIR, "second")
     other, _ = start([XL], ["--workers", "1", "--detect-load", f"{XL},slow", "--auth-open-detect", "true",
-                            "--zmq-endpoint", ep, "--zmq-class-ids", "coco91", "--zmq-max-pending", "1"],
+                            "--zmq-endpoint", ep, "--zmq-class-ids", "model", "--zmq-max-pending", "1"],
                      extra_models=slow)
     try:
         w, h, px = rgb("dog.jpg")
         s = client(srv, ep)
         handshake(s, XL)
         got = rows_of(ask(s, [1, h, w, 3], "uint8", px))
-        # dog 16 -> 17, car 2 -> 2, bicycle 1 -> 1, cat 15 -> 16 in the 91-id map
-        labelmap91 = {0: 0, 1: 1, 2: 2, 15: 16, 16: 17}
-        same_rows(got, expected_rows(other, w, h, labelmap91))
+        tap.check(got[0][0] == 16 and got[0][1] > 0.9, got[0])   # the dog, line 16 of coco.names
+        same_rows(got, expected_rows(other, w, h))
         # a slow job (a green image takes 2 s on the test backend) holds the only slot
         a, b = client(srv, ep), client(srv, ep)
         handshake(a, "slow")
@@ -216,7 +303,79 @@ def test_coco91_and_in_flight_limit(srv):
         stop(other)
 
 
+def slow_loading(models, name, keys):
+    """A test model whose worker takes its time to load (or never does)."""
+    test_model(models, name)
+    with open(os.path.join(models, name, "model.conf"), "a") as f:   # the [test] section is last
+        f.write("".join(f"{k} = {v}\n" for k, v in keys.items()))
+
+
+def bare_server(models, args):
+    """vigia started without waiting for /ready: its models are still loading."""
+    work = os.path.dirname(models)
+    return tap.Server(["--models", models, "--workers", "1", "--auth-open-detect", "true"] + args, workdir=work)
+
+
+def test_handshake_waits_for_the_model(srv):
+    """Frigate started first (issue 16.1): its handshake reaches vigia while the
+    model loads. The answer waits for the load and says loaded; the plugin then
+    detects. Answered at once with loaded:false, Frigate would log "Model exists
+    but failed to load" and stay blind for good."""
+    work = tempfile.mkdtemp(prefix="vigia-zmq-load-")
+    models = os.path.join(work, "models")
+    slow_loading(models, "slowload", {"open_delay_ms": 3000})
+    ep = "ipc://" + os.path.join(work, "detector")
+    ctx = zmq.Context()
+    other = None
+    try:
+        f = FrigateZmq(ctx, ep, "/config/model_cache/slowload.onnx")
+        f.send_handshake()   # queued by the REQ socket until vigia binds
+        other = bare_server(models, ["--detect-load", "slowload", "--zmq-endpoint", ep])
+        r = requests.get(other.url("/ready"), timeout=30)
+        tap.check(r.status_code == 503, "the handshake must reach vigia while the model loads: " + r.text)
+        tap.check(f.recv_handshake() == {"model_available": True, "model_loaded": True})
+        # what Frigate does once _model_ready: detect_raw; a bright square is class 1 on the test backend
+        rows = f.detect_raw([1, 64, 64, 3], "uint8", b"\xc8" * 12288)
+        tap.check(rows[0][0] == 1 and rows[0][1] > 0, rows[0])
+        tap.check(requests.get(other.url("/ready"), timeout=30).status_code == 200)
+        f.close()
+    finally:
+        ctx.destroy(linger=0)
+        stop(other)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_handshake_of_a_model_that_never_loads(srv):
+    """A model that fails to load is answered loaded:false once it has failed;
+    one still loading after zmq.handshake_wait is answered loaded:false then
+    (Frigate gives up after 30 s), and the answer is logged."""
+    work = tempfile.mkdtemp(prefix="vigia-zmq-load-")
+    models = os.path.join(work, "models")
+    slow_loading(models, "broken", {"open": "fail"})
+    slow_loading(models, "glacial", {"open_delay_ms": 8000})
+    ep = "ipc://" + os.path.join(work, "detector")
+    ctx = zmq.Context()
+    other = None
+    try:
+        other = bare_server(models, ["--detect-load", "broken,glacial", "--zmq-endpoint", ep,
+                                     "--zmq-handshake-wait", "1s"])
+        for name in ("broken", "glacial"):
+            f = FrigateZmq(ctx, ep, name)
+            f.send_handshake()
+            tap.check(f.recv_handshake() == {"model_available": True, "model_loaded": False}, name)
+            f.close()
+        log = other.read_log()
+        tap.check("'broken'" in log and "failed" in log and "zmq.handshake_wait" in log, log[-3000:])
+    finally:
+        ctx.destroy(linger=0)
+        if other:
+            other.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 if __name__ == "__main__":
     sys.exit(tap.run([test_handshake, test_detect_nhwc_uint8, test_detect_nchw_float, test_no_handshake_and_many_clients,
-                      test_malformed_requests_are_answered, test_coco91_and_in_flight_limit],
+                      test_malformed_requests_are_answered, test_default_labels_are_frigates,
+                      test_model_ids_and_in_flight_limit, test_handshake_waits_for_the_model,
+                      test_handshake_of_a_model_that_never_loads],
                      setup=setup, teardown=teardown))

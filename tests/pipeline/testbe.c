@@ -6,6 +6,7 @@
  * Manifest keys ([test] section, read as "test.KEY"):
  *   open = ok | crash | exit | fail | hang   what open() does
  *   delay_ms = N                             how long a green image takes (default 300)
+ *   open_delay_ms = N                        open() takes this long first (a slow load)
  *   leak_mb = N                              memory kept per infer (never freed)
  * Image colour (mean of the tensor's centre):
  *   red    -> the worker crashes (SIGSEGV)
@@ -43,6 +44,11 @@ tb_open(const vigia_host *host, const vigia_manifest *man, vigia_model **out, ch
 {
     (void)host;
     const char *mode = get(man, "test.open");
+    const char *od = get(man, "test.open_delay_ms");
+    if (od && atoi(od) > 0) {
+        struct timespec ts = { atoi(od) / 1000, (long)(atoi(od) % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+    }
     if (mode && strcmp(mode, "crash") == 0)
         raise(SIGSEGV);
     if (mode && strcmp(mode, "exit") == 0)
