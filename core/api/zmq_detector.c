@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <ev.h>
 #include <jansson.h>
@@ -594,6 +595,111 @@ hook_drain(vg_server *s, void *ud)
 }
 
 
+/* 1 when only this host can reach the endpoint: ipc:// (guarded by file permissions) or tcp:// on loopback. */
+static int
+endpoint_is_local(const char *ep)
+{
+    if (strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "inproc://", 9) == 0)
+        return 1;
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return 0;
+    const char *host = ep + 6, *colon = strrchr(host, ':');
+    size_t n = colon ? (size_t)(colon - host) : 0;
+    if ((n == 5 && memcmp(host, "[::1]", 5) == 0) || (n == 9 && memcmp(host, "localhost", 9) == 0))
+        return 1;
+    if (n < 7 || n > 15 || memcmp(host, "127.", 4) != 0)
+        return 0;
+    for (size_t i = 4; i < n; i++)
+        if (host[i] != '.' && (host[i] < '0' || host[i] > '9'))
+            return 0;
+    return 1;
+}
+
+
+/* Reads the server's CURVE secret key (40 Z85 characters, whitespace around allowed). 0, or -1 with err. */
+static int
+curve_key_read(const char *path, char key[41], char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "zmq: cannot read zmq.curve_secret_key_file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && (sb.st_mode & 077))
+        vg_warn("zmq", "%s (the CURVE secret key) can be read by other users: chmod 600 it", path);
+    char buf[256];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = buf;
+    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+        p++;
+    size_t len = 0;
+    while (p[len] && p[len] != ' ' && p[len] != '\t' && p[len] != '\r' && p[len] != '\n')
+        len++;
+    uint8_t raw[32];
+    if (len == 40) {
+        memcpy(key, p, 40);
+        key[40] = '\0';
+    }
+    if (len != 40 || !zmq_z85_decode(raw, key)) {
+        snprintf(err, errlen, "zmq: %s does not hold a CURVE secret key (40 Z85 characters, as "
+                              "zmq.curve_keypair() or curve_keygen write)", path);
+        return -1;
+    }
+    return 0;
+}
+
+
+/*
+ * The endpoint's guard, set before bind: CURVE when a secret key is
+ * configured; otherwise a local endpoint, or zmq.allow_insecure for a
+ * reachable one (the protocol itself has no authentication).
+ */
+static int
+secure_socket(vg_zmq_detector *z, const vg_config *cfg, char *err, size_t errlen)
+{
+    int major, minor, patch;
+    zmq_version(&major, &minor, &patch);
+    if (!cfg->zmq_curve_secret_key_file[0]) {
+        if (endpoint_is_local(cfg->zmq_endpoint))
+            return 0;
+        if (!cfg->zmq_allow_insecure) {
+            snprintf(err, errlen, "zmq: %s can be reached from other hosts and Frigate's zmq protocol has no "
+                                  "authentication: bind ipc://PATH or tcp://127.0.0.1:PORT, or set "
+                                  "zmq.curve_secret_key_file, or accept the risk with zmq.allow_insecure = true",
+                     cfg->zmq_endpoint);
+            return -1;
+        }
+        vg_warn("zmq", "INSECURE: %s is served without authentication (zmq.allow_insecure): anyone who reaches "
+                       "it can run the models; keep it on a trusted network or use CURVE",
+                cfg->zmq_endpoint);
+        return 0;
+    }
+    if (!zmq_has("curve")) {
+        snprintf(err, errlen, "zmq: zmq.curve_secret_key_file is set but this libzmq (%d.%d.%d) was built "
+                              "without CURVE: install a libzmq with CURVE (libsodium) or clear the key file "
+                              "and bind a local endpoint", major, minor, patch);
+        return -1;
+    }
+    char secret[41], public[41];
+    if (curve_key_read(cfg->zmq_curve_secret_key_file, secret, err, errlen) != 0)
+        return -1;
+    int on = 1;
+    if (zmq_curve_public(public, secret) != 0 ||
+        zmq_setsockopt(z->sock, ZMQ_CURVE_SERVER, &on, sizeof on) != 0 ||
+        zmq_setsockopt(z->sock, ZMQ_CURVE_SECRETKEY, secret, 40) != 0) {
+        snprintf(err, errlen, "zmq: cannot turn CURVE on: %s", zmq_strerror(errno));
+        memset(secret, 0, sizeof secret);
+        return -1;
+    }
+    memset(secret, 0, sizeof secret);
+    vg_info("zmq", "CURVE on: clients need the server public key %s", public);
+    return 0;
+}
+
+
 vg_zmq_detector *
 vg_zmq_detector_create(vg_server *srv, vg_pool *pool, char *err, size_t errlen)
 {
@@ -619,6 +725,8 @@ vg_zmq_detector_create(vg_server *srv, vg_pool *pool, char *err, size_t errlen)
         snprintf(err, errlen, "zmq: cannot set up the socket: %s", zmq_strerror(errno));
         goto fail;
     }
+    if (secure_socket(z, cfg, err, errlen) != 0)
+        goto fail;
     if (zmq_bind(z->sock, cfg->zmq_endpoint) != 0) {
         snprintf(err, errlen, "zmq: cannot bind %s: %s", cfg->zmq_endpoint, zmq_strerror(errno));
         goto fail;

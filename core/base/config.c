@@ -180,8 +180,13 @@ static const struct key keys[] = {
     { "kserve", "max_elements", T_INT, OFF(kserve_max_elements), "50000000", 1, 1000000000, NULL, NULL,
       "elements of one input tensor (shape product; 413 beyond)" },
     { "zmq", "endpoint", T_STRING, OFF(zmq_endpoint), "", 0, 0, NULL, NULL,
-      "serve Frigate's zmq detector protocol here, e.g. tcp://127.0.0.1:5555 or ipc:///tmp/cache/zmq_detector "
-      "(empty: off)" },
+      "serve Frigate's zmq detector protocol here, e.g. ipc:///tmp/cache/zmq_detector or tcp://127.0.0.1:5555 "
+      "(empty: off); other hosts' addresses need zmq.curve_secret_key_file or zmq.allow_insecure" },
+    { "zmq", "curve_secret_key_file", T_STRING, OFF(zmq_curve_secret_key_file), "", 0, 0, NULL, NULL,
+      "file holding the server's CURVE secret key (40 Z85 characters): clients must know its public key "
+      "(logged at start); empty: no CURVE" },
+    { "zmq", "allow_insecure", T_BOOL, OFF(zmq_allow_insecure), "false", 0, 0, NULL, NULL,
+      "serve a zmq.endpoint other hosts can reach without CURVE (anyone who reaches it can use the models)" },
     { "zmq", "model", T_STRING, OFF(zmq_model), "", 0, 0, NULL, NULL,
       "model for requests of clients that named none in the handshake (empty: the default model)" },
     { "zmq", "min_confidence", T_NUMBER, OFF(zmq_min_confidence), "0", 0, 1, NULL, NULL,

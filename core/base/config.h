@@ -123,6 +123,8 @@ typedef struct vg_config {
     int kserve_max_elements;   /* elements of one input tensor */
     /* [zmq] */
     char *zmq_endpoint;        /* Frigate's zmq detector; "" = off */
+    char *zmq_curve_secret_key_file; /* the server's CURVE secret key (Z85); "" = no CURVE */
+    int zmq_allow_insecure;    /* a non-local endpoint may run without CURVE */
     char *zmq_model;           /* model when the client named none; "" = default */
     double zmq_min_confidence; /* 0 = the model's threshold */
     char *zmq_class_ids;       /* coco91|model */

@@ -373,9 +373,88 @@ def test_handshake_of_a_model_that_never_loads(srv):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def test_reachable_endpoint_needs_a_guard(srv):
+    """The protocol has no authentication: an endpoint other hosts can reach is
+    refused at start unless zmq.allow_insecure says so (then a loud warning);
+    loopback and ipc:// need nothing (the other tests bind ipc://)."""
+    work = tempfile.mkdtemp(prefix="vigia-zmq-sec-")
+    models = os.path.join(work, "models")
+    test_model(models, "t")
+    other = None
+    try:
+        for ep in ("tcp://0.0.0.0:*", "tcp://*:*", "tcp://127.0.0.1.example.org:*"):
+            try:
+                other = bare_server(models, ["--detect-load", "t", "--zmq-endpoint", ep])
+            except RuntimeError as e:
+                tap.check("allow_insecure" in str(e) and "127.0.0.1" in str(e), str(e)[-2000:])
+            else:
+                tap.check(False, f"{ep} was served without authentication")
+        other = bare_server(models, ["--detect-load", "t", "--zmq-endpoint", "tcp://0.0.0.0:*",
+                                     "--zmq-allow-insecure", "true"])
+        tap.check("INSECURE" in other.read_log())
+        tap.check(other.stop() == 0)
+        other = bare_server(models, ["--detect-load", "t", "--zmq-endpoint", "tcp://127.0.0.1:*"])
+        tap.check("INSECURE" not in other.read_log())
+    finally:
+        if other:
+            stop(other)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def bound_endpoint(srv):
+    for line in srv.read_log().splitlines():
+        if "Frigate zmq detector on " in line:
+            return line.split("Frigate zmq detector on ")[1].split()[0].replace("0.0.0.0", "127.0.0.1")
+    raise RuntimeError("no endpoint in the log")
+
+
+def test_curve(srv):
+    """zmq.curve_secret_key_file: CURVE on a reachable endpoint. A client that
+    holds the server's public key is answered (handshake and detection); one
+    without CURVE, or with another server key, gets nothing."""
+    if not zmq.has("curve"):
+        raise tap.Skip("this libzmq has no CURVE")
+    work = tempfile.mkdtemp(prefix="vigia-zmq-curve-")
+    models = os.path.join(work, "models")
+    test_model(models, "t")
+    server_pub, server_sec = zmq.curve_keypair()
+    keyfile = os.path.join(work, "server.key")
+    with open(os.open(keyfile, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+        f.write(server_sec + b"\n")
+    ctx = zmq.Context()
+    other = None
+    try:
+        other = bare_server(models, ["--detect-load", "t", "--zmq-endpoint", "tcp://0.0.0.0:*",
+                                     "--zmq-curve-secret-key-file", keyfile])
+        tap.check(server_pub.decode() in other.read_log(), "the public key is logged for the clients")
+        ep = bound_endpoint(other)
+        pub, sec = zmq.curve_keypair()
+        good = FrigateZmq(ctx, ep, "t", curve=(pub, sec, server_pub))
+        good.send_handshake()
+        tap.check(good.recv_handshake() == {"model_available": True, "model_loaded": True})
+        rows = good.detect_raw([1, 64, 64, 3], "uint8", b"\xc8" * 12288)
+        tap.check(rows[0][0] == 1 and rows[0][1] > 0, rows[0])
+        good.close()
+        other_pub, _ = zmq.curve_keypair()
+        for curve in (None, (pub, sec, other_pub)):
+            bad = FrigateZmq(ctx, ep, "t", request_timeout_ms=2000, curve=curve)
+            bad.send_handshake()
+            try:
+                bad.sock.recv_multipart()
+                tap.check(False, "a client without the server's key was answered")
+            except zmq.Again:
+                pass
+            bad.close()
+    finally:
+        ctx.destroy(linger=0)
+        stop(other)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 if __name__ == "__main__":
     sys.exit(tap.run([test_handshake, test_detect_nhwc_uint8, test_detect_nchw_float, test_no_handshake_and_many_clients,
                       test_malformed_requests_are_answered, test_default_labels_are_frigates,
                       test_model_ids_and_in_flight_limit, test_handshake_waits_for_the_model,
-                      test_handshake_of_a_model_that_never_loads],
+                      test_handshake_of_a_model_that_never_loads, test_reachable_endpoint_needs_a_guard,
+                      test_curve],
                      setup=setup, teardown=teardown))
