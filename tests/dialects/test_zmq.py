@@ -323,7 +323,7 @@ def test_handshake_waits_for_the_model(srv):
     but failed to load" and stay blind for good."""
     work = tempfile.mkdtemp(prefix="vigia-zmq-load-")
     models = os.path.join(work, "models")
-    slow_loading(models, "slowload", {"open_delay_ms": 3000})
+    slow_loading(models, "slowload", {"open_delay_ms": 5000})
     ep = "ipc://" + os.path.join(work, "detector")
     ctx = zmq.Context()
     other = None
