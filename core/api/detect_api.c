@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "api/call.h"
+#include "api/deepstack_api.h"
 #include "api/detect_opts.h"
 #include "api/history_api.h"
 #include "api/render.h"
@@ -30,7 +31,8 @@ struct vg_detect_api {
     vg_history *history;         /* stores every detection; NULL: none */
 };
 
-enum kind { DETECT, BATCH, DEEPSTACK };
+enum kind { DETECT, BATCH, DEEPSTACK, DEEPSTACK_FACE };
+#define IS_DEEPSTACK(k) ((k) == DEEPSTACK || (k) == DEEPSTACK_FACE)
 
 /* What a detection request asks for; its images are the call's. Lives until the answer. */
 typedef struct request {
@@ -135,7 +137,7 @@ request_read(request *q, vg_call *c, char *err, size_t errlen)
                        .json = request_json, .ud = q };
     int kind, status = vg_call_read(c, &f, &kind, err, errlen);
     if (!status && vg_call_count(c) == 0 && kind == VG_CALL_MULTIPART) {
-        snprintf(err, errlen, "no 'image' field in the form");
+        snprintf(err, errlen, "%s", IS_DEEPSTACK(q->kind) ? "No valid image file found" : "no 'image' field in the form");
         status = 400;
     } else if (!status && vg_call_count(c) == 0 && kind == VG_CALL_RAW) {
         snprintf(err, errlen, "empty body: send the image as multipart field 'image', raw bytes or JSON");
@@ -158,21 +160,6 @@ error_json(vg_jsonw *w, const char *code, const char *message)
 }
 
 
-/* DeepStack's errors: {"success": false, "error": {...}}, with the code and `log` on the access-log line. */
-static void
-deepstack_error(vg_req *r, int status, const char *code, const char *message, const char *log)
-{
-    vg_reply a;
-    vg_reply_init(&a);
-    vg_jsonw_obj(&a.w);
-    vg_jsonw_kbool(&a.w, "success", 0);
-    error_json(&a.w, code, message);
-    vg_jsonw_obj_end(&a.w);
-    vg_req_log_error(r, code, "%s", log);
-    vg_reply_send(&a, r, status);
-}
-
-
 static void
 render_detect(vg_jsonw *w, const vg_call_item *it, int annotate)
 {
@@ -186,28 +173,6 @@ render_detect(vg_jsonw *w, const vg_call_item *it, int annotate)
         vg_render_jpeg(&o, "annotated_jpeg", res->jpeg, res->jpeg_len);
     if (it->unstored)
         vg_jsonw_kbool(w, "stored", 0);   /* the detections stand, but their id will not be found */
-    vg_jsonw_obj_end(w);
-}
-
-
-static void
-render_deepstack(vg_jsonw *w, const vg_call_item *it)
-{
-    const vg_pool_result *res = &it->res;
-    vg_render o;
-    vg_render_text(&o, w);
-    vg_jsonw_obj(w);
-    vg_jsonw_kbool(w, "success", 1);
-    vg_render_detections(&o, "predictions", res->detections, res->count, 0);
-    vg_jsonw_kuint(w, "count", res->count);
-    vg_jsonw_kuint(w, "inferenceMs", res->infer_us / 1000);
-    vg_jsonw_kuint(w, "processMs", res->total_us / 1000);
-    vg_jsonw_kuint(w, "duration", res->total_us / 1000);
-    vg_jsonw_kstr(w, "moduleId", "vigia");
-    vg_jsonw_kstr(w, "command", "detect");
-    vg_jsonw_kint(w, "code", 200);
-    if (it->unstored)
-        vg_jsonw_kbool(w, "stored", 0);
     vg_jsonw_obj_end(w);
 }
 
@@ -246,14 +211,15 @@ on_done(vg_call *c, void *ud)
         vg_req_respond(r, 200, "image/jpeg", it->res.jpeg, it->res.jpeg_len);
     } else if (it->status == 0) {
         vg_reply_init(&a);
-        if (q->kind == DEEPSTACK)
-            render_deepstack(&a.w, it);
+        if (IS_DEEPSTACK(q->kind))
+            vg_render_deepstack(&a.w, &it->res, q->kind == DEEPSTACK_FACE, it->unstored);
         else
             render_detect(&a.w, it, q->opt.annotate);
         vg_reply_send(&a, r, 200);
-    } else if (q->kind == DEEPSTACK) {
-        int st = vg_call_error_status(c, it);
-        deepstack_error(r, st, vg_err_code(it->status), vg_call_item_message(it), vg_err_str(it->status));
+    } else if (IS_DEEPSTACK(q->kind) && (it->status == VG_E_NOTIMAGE || it->status == VG_E_DECODE)) {
+        /* DeepStack answers any image it cannot read 400, and its SDK reads only 400 as "Invalid image" */
+        vg_req_error(r, 400, vg_err_code(it->status), "%s", q->kind == DEEPSTACK_FACE ? "invalid image"
+                                                                                        : "invalid image file");
     } else {
         int st = vg_call_error_status(c, it);
         vg_req_error(r, st, vg_err_code(it->status), "%s", vg_call_item_message(it));
@@ -271,10 +237,12 @@ detect_common(vg_req *r, vg_detect_api *api, enum kind kind, const char *model)
     request *q = vg_xcalloc(1, sizeof *q);
     q->kind = kind;
     vg_detect_opts_init(&q->opt);
-    if (kind == DEEPSTACK)
+    if (IS_DEEPSTACK(kind))
         q->opt.min_confidence = DEEPSTACK_DEFAULT_CONFIDENCE;
     q->max_images = kind == BATCH ? vg_server_config(api->srv)->max_batch : 1;
-    q->store = api->history && vg_history_enabled(api->history);
+    /* an NVR calls DeepStack's routes for every motion: stored only when deepstack.store_history says so */
+    q->store = api->history && vg_history_enabled(api->history) &&
+               (!IS_DEEPSTACK(kind) || vg_server_config(api->srv)->deepstack_store_history);
     vg_str accept = vg_req_header(r, "accept");
     q->want_jpeg = kind == DETECT && accept.p && memmem(accept.p, accept.n, "image/jpeg", 10) &&
                    !memmem(accept.p, accept.n, "application/json", 16);
@@ -288,15 +256,12 @@ detect_common(vg_req *r, vg_detect_api *api, enum kind kind, const char *model)
     if (status) {
         vg_call_destroy(c);
         const char *code = status == 413 ? "payload_too_large" : "bad_request";
-        if (kind == DEEPSTACK)
-            deepstack_error(r, status, code, err, err);
-        else
-            vg_req_error(r, status, code, "%s", err);
+        vg_req_error(r, status, code, "%s", err);
         free(q);
         return;
     }
     if (q->store && api->history)
-        vg_call_record(c, api->history, q->source[0] ? q->source : kind == DEEPSTACK ? "deepstack" : "http");
+        vg_call_record(c, api->history, q->source[0] ? q->source : IS_DEEPSTACK(kind) ? "deepstack" : "http");
     vg_call_submit(c, q->opt.model, &q->opt, on_done, q);
 }
 
@@ -319,6 +284,20 @@ static void
 route_deepstack(vg_req *r, void *ud)
 {
     detect_common(r, ud, DEEPSTACK, NULL);
+}
+
+
+/* DeepStack's face detection (no recognition), with deepstack.face_model; off without, as DeepStack's is. */
+static void
+route_deepstack_face(vg_req *r, void *ud)
+{
+    vg_detect_api *api = ud;
+    const char *model = vg_server_config(api->srv)->deepstack_face_model;
+    if (!model || !model[0]) {
+        vg_req_error(r, 403, "not_activated", "%s", VG_DEEPSTACK_FACE_OFF);
+        return;
+    }
+    detect_common(r, api, DEEPSTACK_FACE, model);
 }
 
 
@@ -353,9 +332,12 @@ vg_detect_api_create(vg_http *http, vg_pool *pool, vg_history *history)
     size_t batch_max = body_max * (size_t)cfg->max_batch;
     vg_http_route(http, VG_M_POST, "/v1/detect", route_detect, api, body_max, VG_ACCESS_DETECT);
     vg_http_route(http, VG_M_POST, "/v1/detect/batch", route_batch, api, batch_max, VG_ACCESS_DETECT);
-    vg_http_route(http, VG_M_POST, "/v1/vision/detection", route_deepstack, api, body_max, VG_ACCESS_DETECT);
-    vg_http_route(http, VG_M_POST, "/v1/vision/custom/{model}", route_deepstack_custom, api, body_max,
-                  VG_ACCESS_DETECT);
+    /* DeepStack's clients send their key as the form field api_key */
+    int ds = VG_ACCESS_DETECT | VG_ACCESS_FORM_KEY;
+    vg_http_route(http, VG_M_POST, "/v1/vision/detection", route_deepstack, api, body_max, ds);
+    vg_http_route(http, VG_M_POST, "/v1/vision/custom/{model}", route_deepstack_custom, api, body_max, ds);
+    vg_http_route(http, VG_M_POST, "/v1/vision/face", route_deepstack_face, api, body_max, ds);
+    vg_deepstack_api_register(http, body_max);
     vg_call_count_busy(api->srv, &api->inflight);
     return api;
 }

@@ -4,11 +4,13 @@
 #include <assert.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <jansson.h>
 
 #include "base/base64.h"
 #include "base/jsonw.h"
+#include "http/http.h"
 #include "pipeline/postprocess.h"
 #include "pool/pool.h"
 
@@ -136,7 +138,8 @@ vg_render_detection(vg_render *o, const vg_detection *d, int flags)
     int failed = o->failed;
     o->failed = 0;
     open_value(o, NULL, 0);
-    put_str(o, "label", d->label);
+    if (!(flags & VG_DETJ_NO_LABEL))
+        put_str(o, "label", d->label);
     if (flags & VG_DETJ_CLASS_ID)
         put_int(o, "class_id", d->class_id);
     put_confidence(o, "confidence", d->confidence);
@@ -225,4 +228,68 @@ vg_detection_json(vg_jsonw *w, const vg_detection *d, int flags)
     vg_render o;
     vg_render_text(&o, w);
     vg_render_detection(&o, d, flags);
+}
+
+
+/* ------------------------------------------------------------------ */
+/* DeepStack and CodeProject.AI */
+
+/* CPAI's summary line: "Found dog, car, bicycle" (each label once, best first), or "No objects found". */
+static void
+deepstack_message(vg_buf *b, const vg_pool_result *res)
+{
+    enum { MAX_LABELS = 16 };
+    const char *seen[MAX_LABELS];
+    int n = 0;
+    if (res->count == 0) {
+        vg_buf_puts(b, "No objects found");
+        return;
+    }
+    vg_buf_puts(b, "Found ");
+    for (size_t i = 0; i < res->count; i++) {
+        const char *l = res->detections[i].label ? res->detections[i].label : "?";
+        int dup = 0;
+        for (int k = 0; k < n && !dup; k++)
+            dup = strcmp(seen[k], l) == 0;
+        if (dup)
+            continue;
+        if (n == MAX_LABELS) {
+            vg_buf_puts(b, ", ...");
+            break;
+        }
+        if (n)
+            vg_buf_puts(b, ", ");
+        vg_buf_puts(b, l);
+        seen[n++] = l;
+    }
+}
+
+
+void
+vg_render_deepstack(vg_jsonw *w, const vg_pool_result *res, int face, int unstored)
+{
+    vg_render o;
+    vg_buf msg;
+    vg_buf_init(&msg);
+    deepstack_message(&msg, res);
+    vg_render_text(&o, w);
+    vg_jsonw_obj(w);
+    vg_jsonw_kbool(w, "success", 1);
+    vg_render_detections(&o, "predictions", res->detections, res->count, face ? VG_DETJ_NO_LABEL : 0);
+    vg_jsonw_kuint(w, "count", res->count);
+    vg_jsonw_kuint(w, "inferenceMs", res->infer_us / 1000);
+    vg_jsonw_kuint(w, "processMs", res->total_us / 1000);
+    vg_jsonw_kuint(w, "duration", res->total_us / 1000);
+    vg_jsonw_kstr(w, "message", vg_buf_cstr(&msg));
+    vg_jsonw_kstr(w, "moduleId", "vigia");
+    vg_jsonw_kstr(w, "moduleName", "vigia");
+    vg_jsonw_kstr(w, "command", "detect");
+    vg_jsonw_kstr(w, "processedBy", "localhost");
+    vg_jsonw_kstr(w, "inferenceDevice", res->backend && strstr(res->backend, "cuda") ? "GPU" : "CPU");
+    vg_jsonw_kstr(w, "timestampUTC", vg_http_date());
+    vg_jsonw_kint(w, "code", 200);
+    if (unstored)
+        vg_jsonw_kbool(w, "stored", 0);   /* asked to be stored, and it was not */
+    vg_jsonw_obj_end(w);
+    vg_buf_release(&msg);
 }

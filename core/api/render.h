@@ -1,6 +1,7 @@
 /*
  * render: the one writer of detections and detection results, for every
- * dialect that answers them as JSON: /v1/detect and its batch, DeepStack,
+ * dialect that answers them as JSON: /v1/detect and its batch, DeepStack
+ * and CodeProject.AI (vg_render_deepstack),
  * /v1/compare, the live streams, the history and `vigia detect`.
  *
  * A detection is {"label", "class_id" (with VG_DETJ_CLASS_ID),
@@ -50,7 +51,8 @@ void vg_render_tree(vg_render *o, struct json_t *obj);
 enum {
     VG_DETJ_CLASS_ID = 1,     /* a detection has "class_id" */
     VG_DETJ_BOX = 2,          /* its corners inside "box" (else flat) */
-    VG_DETJ_FLAT_SIZE = 4     /* a result's "width" and "height" as its own members (else in "image") */
+    VG_DETJ_FLAT_SIZE = 4,    /* a result's "width" and "height" as its own members (else in "image") */
+    VG_DETJ_NO_LABEL = 8      /* no "label" (DeepStack's faces) */
 };
 
 /*
@@ -69,6 +71,17 @@ void vg_render_timings_us(vg_render *o, const char *key, const uint64_t us[VG_RE
 void vg_render_result(vg_render *o, const struct vg_pool_result *res, int flags);
 /* "key": the JPEG in base64. */
 void vg_render_jpeg(vg_render *o, const char *key, const void *jpeg, size_t len);
+
+/*
+ * A DeepStack / CodeProject.AI answer from a successful pool answer:
+ * {"success": true, "predictions": [flat detections, or without "label"
+ * for a face], "count", "inferenceMs", "processMs", "duration", and CPAI's
+ * "message" ("Found dog, car" or "No objects found"), "moduleId",
+ * "moduleName", "command", "processedBy", "inferenceDevice" (CPU or GPU),
+ * "timestampUTC" (an HTTP date), "code": 200}; "stored": false when it was
+ * to be stored and was not.
+ */
+void vg_render_deepstack(struct vg_jsonw *w, const struct vg_pool_result *res, int face, int unstored);
 
 /* One detection as JSON text: vg_render_detection() through w. */
 void vg_detection_json(struct vg_jsonw *w, const struct vg_detection *d, int flags);

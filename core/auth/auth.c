@@ -290,7 +290,8 @@ filter(vg_req *r, void *ud)
     if (vg_req_method(r) == VG_M_OPTIONS)
         return 0;   /* CORS preflights carry no credentials */
     int limited = !(access & VG_ACCESS_NO_LIMIT);
-    if (limited && cfg->rate_ip > 0) {
+    /* after the body (a form credential): the address was charged at the head */
+    if (limited && cfg->rate_ip > 0 && !vg_req_filter_again(r)) {
         const char *ip;
         size_t n = vg_auth_peer_ip(r, &ip);
         double wait = vg_ratelimit_take(limiter(a, RL_IP), ip, n, 1, now);
@@ -306,6 +307,13 @@ filter(vg_req *r, void *ud)
     vg_buf cred;
     vg_buf_init(&cred);
     int has = request_credential(r, access, &cred);
+    if (has == 0 && (access & VG_ACCESS_FORM_KEY)) {
+        if (vg_req_body_pending(r)) {
+            vg_buf_release(&cred);
+            return VG_FILTER_AFTER_BODY;   /* api_key may be in the form: check it once the body is in */
+        }
+        has = vg_req_form_get(r, "api_key", &cred) == 0 && cred.len > 0;   /* "": no key, as DeepStack has it */
+    }
     if (has < 0) {
         vg_buf_release(&cred);
         vg_series_add(a->s_denied, 1);

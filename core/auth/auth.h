@@ -6,7 +6,8 @@
  *   1. the per-address token bucket (limits.rate_ip), except /health,
  *      /ready and /metrics;
  *   2. authentication: "Authorization: Bearer <JWT or API key>" or
- *      "X-API-Key: <key>" (WebSocket routes also take ?access_token=);
+ *      "X-API-Key: <key>" (WebSocket routes also take ?access_token=,
+ *      DeepStack's routes the form field api_key, an empty one being none);
  *      a presented credential that fails is 401 even on open routes;
  *   3. the route's access (VG_ACCESS_* below, declared where the route is
  *      registered with vg_http_route): 401 without credentials, 403 below
@@ -58,7 +59,10 @@ enum vg_access {
     VG_ACCESS_ROLES = 0xff,          /* mask of the above */
     VG_ACCESS_NO_LIMIT = 0x100,      /* exempt from the rate limits (probes) */
     VG_ACCESS_QUERY_TOKEN = 0x200,   /* also takes ?token= / ?access_token= (WebSocket, <img>) */
-    VG_ACCESS_FIRST_PASSWORD = 0x400 /* open to a user who must change their password first */
+    VG_ACCESS_FIRST_PASSWORD = 0x400,/* open to a user who must change their password first */
+    VG_ACCESS_FORM_KEY = 0x800       /* also takes the body's form field api_key (DeepStack's clients):
+                                        without a header credential the body is read, within the
+                                        route's limit, before the credential is checked */
 };
 
 /*

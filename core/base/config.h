@@ -118,6 +118,9 @@ typedef struct vg_config {
     int compare_max_models;    /* models in one /v1/compare request */
     double compare_iou;        /* IoU for agreement between models */
     int compare_feedback_window; /* feedback records read for a model's precision */
+    /* [deepstack] */
+    int deepstack_store_history; /* store what DeepStack's routes answer */
+    char *deepstack_face_model;  /* the model of /v1/vision/face; "" = face endpoints off */
     /* [kserve] */
     size_t kserve_max_tensor;  /* body of a KServe infer request */
     int kserve_max_elements;   /* elements of one input tensor */

@@ -469,12 +469,19 @@ on_headers_complete(llhttp_t *p)
     if (has_body && r->route && !r->early_status && h->n_filters) {
         r->filtered = 1;
         hc->state = H_HANDLING;
+        r->filter_pass = 1;
         for (int i = 0; i < h->n_filters; i++) {
-            if (h->filters[i].fn(r, h->filters[i].ud)) {
+            int v = h->filters[i].fn(r, h->filters[i].ud);
+            if (v == VG_FILTER_AFTER_BODY) {
+                r->filter_resume = i + 1;   /* it and those after it run once the body is in */
+                break;
+            }
+            if (v) {
                 hc->answered_in_head = 1;   /* r is answered and gone; the connection closes */
                 return -1;
             }
         }
+        r->filter_pass = 0;
         hc->state = H_HEAD;
     }
     if ((p->flags & F_CONTENT_LENGTH) && clen > r->body_limit) {
@@ -598,11 +605,13 @@ dispatch(vg_http__conn *hc)
         return;
     }
     vg_conn_watch_eof(hc->conn);
-    if (r->route && !r->filtered) {
+    if (r->route && (!r->filtered || r->filter_resume)) {
         vg_http *h = r->http;
-        for (int i = 0; i < h->n_filters; i++)
-            if (h->filters[i].fn(r, h->filters[i].ud))
+        r->filter_pass = r->filter_resume ? 2 : 0;
+        for (int i = r->filter_resume ? r->filter_resume - 1 : 0; i < h->n_filters; i++)
+            if (h->filters[i].fn(r, h->filters[i].ud) == VG_FILTER_ANSWERED)
                 return;
+        r->filter_pass = 0;
     }
     r->fn(r, r->fn_ud);
 }

@@ -58,10 +58,17 @@ const vg_route *vg_http_route(vg_http *h, unsigned methods, const char *pattern,
  * A request filter runs for every routed request before its handler
  * (after the head when a body follows, so a refused client need not send
  * it; else when the request is complete), not for static files, interceptors
- * or early errors. Returns 0 to let the request go on, or 1 when it has
- * answered the request itself (e.g. 429 from a rate limit). Filters run
- * in the order they were added.
+ * or early errors. Returns VG_FILTER_PASS to let the request go on, or
+ * VG_FILTER_ANSWERED when it has answered the request itself (e.g. 429
+ * from a rate limit). Filters run in the order they were added.
+ *
+ * A filter that needs the body (a credential sent as a form field) may
+ * return VG_FILTER_AFTER_BODY while vg_req_body_pending(r): the body is
+ * then read, within the route's limit, and that filter and those after it
+ * run again once it is in, with vg_req_filter_again(r) true, before the
+ * handler. Returned at any other time it is VG_FILTER_PASS.
  */
+enum { VG_FILTER_PASS = 0, VG_FILTER_ANSWERED = 1, VG_FILTER_AFTER_BODY = 2 };
 typedef int (*vg_request_filter_fn)(vg_req *r, void *ud);
 void vg_http_add_filter(vg_http *h, vg_request_filter_fn fn, void *ud);
 /* A response filter adds headers to every answer (it runs before the head is written). */
@@ -93,6 +100,14 @@ const vg_header *vg_req_header_at(const vg_req *r, int i);
 vg_str vg_req_param(const vg_req *r, int i);
 /* Decoded query parameter into out (NUL-terminated); 0 found, -1 absent or malformed. */
 int vg_req_query_get(const vg_req *r, const char *name, vg_buf *out);
+/* The same from name=value&... pairs in s (a query or a urlencoded form). */
+int vg_form_get(const char *s, size_t n, const char *name, vg_buf *out);
+/*
+ * A field of the body's form (multipart/form-data, not a file part, or
+ * application/x-www-form-urlencoded) into out, NUL-terminated: 0 found,
+ * -1 absent, not a form, or malformed. Parses the body on each call.
+ */
+int vg_req_form_get(const vg_req *r, const char *name, vg_buf *out);
 vg_str vg_req_body(const vg_req *r);
 /* Hands the body's memory to the caller (free() it); the request's body is empty after. */
 char *vg_req_take_body(vg_req *r, size_t *len);
@@ -109,6 +124,10 @@ vg_http *vg_req_http(const vg_req *r);
 vg_conn *vg_req_conn(const vg_req *r);
 const vg_route *vg_req_route(const vg_req *r);
 int vg_req_is_orphan(const vg_req *r);
+/* In a request filter: 1 when it runs at the end of the head and a body is still to come. */
+int vg_req_body_pending(const vg_req *r);
+/* In a request filter: 1 when it runs again after the body it asked for (VG_FILTER_AFTER_BODY). */
+int vg_req_filter_again(const vg_req *r);
 /* Monotonic start time of the request, seconds (loop time). */
 double vg_req_started(const vg_req *r);
 /* Per-request slot for the handler's state. */

@@ -97,6 +97,8 @@ struct vg_req {
     int discard_body;            /* an error is already decided: don't keep the body */
     int cb_failed;               /* a callback stopped the parser with early_status */
     int filtered;                /* the filters ran at the end of the head */
+    int filter_resume;           /* 1 + the filter that asked to run again after the body; 0: none */
+    int filter_pass;             /* 1 while the filters run at the end of the head, 2 after the body they waited for */
     int early_status;            /* error decided while parsing (404, 405, 413...) */
     const char *early_code;
     char early_msg[160];

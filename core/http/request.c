@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <ev.h>
 
 #include "base/hex.h"
 #include "http/http_internal.h"
+#include "http/multipart.h"
 
 unsigned vg_req_method(const vg_req *r) { return r->method; }
 const char *vg_req_method_name(const vg_req *r) { return r->method_name; }
@@ -23,6 +25,8 @@ vg_http *vg_req_http(const vg_req *r) { return r->http; }
 vg_conn *vg_req_conn(const vg_req *r) { return r->hc ? r->hc->conn : NULL; }
 const vg_route *vg_req_route(const vg_req *r) { return r->route; }
 int vg_req_is_orphan(const vg_req *r) { return r->hc == NULL; }
+int vg_req_body_pending(const vg_req *r) { return r->filter_pass == 1; }
+int vg_req_filter_again(const vg_req *r) { return r->filter_pass == 2; }
 double vg_req_started(const vg_req *r) { return r->started; }
 void vg_req_set_data(vg_req *r, void *data) { r->data = data; }
 void *vg_req_data(const vg_req *r) { return r->data; }
@@ -101,7 +105,14 @@ vg_url_decode(const char *s, size_t n, vg_buf *out, int plus_space)
 int
 vg_req_query_get(const vg_req *r, const char *name, vg_buf *out)
 {
-    const char *p = r->query.p, *end = r->query.p + r->query.n;
+    return vg_form_get(r->query.p, r->query.n, name, out);
+}
+
+
+int
+vg_form_get(const char *s, size_t n, const char *name, vg_buf *out)
+{
+    const char *p = s, *end = s + n;
     size_t nl = strlen(name);
     while (p && p < end) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
@@ -123,6 +134,34 @@ vg_req_query_get(const vg_req *r, const char *name, vg_buf *out)
         p = amp ? amp + 1 : end;
     }
     return -1;
+}
+
+
+int
+vg_req_form_get(const vg_req *r, const char *name, vg_buf *out)
+{
+    vg_str ct = vg_req_header(r, "content-type");
+    vg_str body = vg_req_body(r);
+    char boundary[VG_MULTIPART_MAX_BOUNDARY + 1];
+    if (!ct.p || !body.p)
+        return -1;
+    if (ct.n >= 33 && strncasecmp(ct.p, "application/x-www-form-urlencoded", 33) == 0)
+        return vg_form_get(body.p, body.n, name, out);
+    if (vg_multipart_boundary(ct, boundary) < 0)
+        return -1;
+    vg_multipart *mp = vg_xmalloc(sizeof *mp);
+    char err[128];
+    const vg_part *part = NULL;
+    if (vg_multipart_parse(body.p, body.n, boundary, mp, err, sizeof err) == 0)
+        part = vg_multipart_find(mp, name);
+    if (part && !part->filename[0]) {
+        out->len = 0;
+        vg_buf_append(out, part->data, part->len);
+        vg_buf_cstr(out);
+    }
+    int rc = part && !part->filename[0] ? 0 : -1;
+    free(mp);
+    return rc;
 }
 
 
