@@ -29,7 +29,8 @@ libvigiacore_a_SOURCES += core/auth/auth.c core/auth/auth.h core/auth/jwt.c core
 	core/auth/password_policy.c core/auth/password_policy.h core/auth/ratelimit.c core/auth/ratelimit.h
 # api: the route modules and what they share (call, render)
 libvigiacore_a_SOURCES += core/api/call.c core/api/call.h core/api/compare_api.c \
-	core/api/compare_api.h core/api/deepstack_api.c core/api/deepstack_api.h core/api/detect_api.c core/api/detect_api.h core/api/detect_opts.c \
+	core/api/compare_api.h core/api/cpai_api.c core/api/cpai_api.h core/api/deepstack_api.c \
+	core/api/deepstack_api.h core/api/detect_api.c core/api/detect_api.h core/api/detect_opts.c \
 	core/api/detect_opts.h core/api/history_api.c core/api/history_api.h core/api/kserve_api.c \
 	core/api/kserve_api.h core/api/mjpeg_api.c core/api/mjpeg_api.h core/api/models_api.c \
 	core/api/models_api.h core/api/ops.c core/api/ops.h core/api/render.c core/api/render.h \

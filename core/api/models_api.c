@@ -35,6 +35,8 @@ model_json(vg_jsonw *w, const vg_pool_model_stats *m, int full, const vg_pool *p
     vg_jsonw_kstr(w, "backend", m->backend);
     vg_jsonw_kstr(w, "device", m->device);
     vg_jsonw_kstr(w, "description", m->description);
+    if (m->alias)
+        vg_jsonw_kstr(w, "alias", m->alias);   /* its jobs run on that model, its classes filtered */
     vg_jsonw_kobj(w, "input");
     vg_jsonw_kint(w, "width", m->input_w);
     vg_jsonw_kint(w, "height", m->input_h);

@@ -14,6 +14,7 @@
 
 #include "vg_build.h"
 
+#include "api/cpai_api.h"
 #include "api/detect_api.h"
 #include "api/compare_api.h"
 #include "api/kserve_api.h"
@@ -148,6 +149,7 @@ struct vg_app {
     vg_pool *pool;
     vg_models_api *models;
     vg_detect_api *detect;
+    vg_cpai_api *cpai;             /* CodeProject.AI's status and list routes */
     vg_stream_api *stream;
     vg_compare_api *compare;
     vg_kserve_api *kserve;
@@ -183,6 +185,7 @@ vg_app_create(struct ev_loop *loop, vg_config *cfg, char *err, size_t errlen)
         goto fail;
     app->models = vg_models_api_create(app->http, app->pool);
     app->detect = vg_detect_api_create(app->http, app->pool, app->history);
+    app->cpai = vg_cpai_api_create(app->http, app->pool);
     app->stream = vg_stream_api_create(app->http, app->pool, app->history);
     /* the protocols other clients already speak */
     app->compare = vg_compare_api_create(app->http, app->pool, app->store);
@@ -302,6 +305,7 @@ vg_app_destroy(vg_app *app)
     vg_kserve_api_destroy(app->kserve);
     vg_compare_api_destroy(app->compare);
     vg_stream_api_destroy(app->stream);
+    vg_cpai_api_destroy(app->cpai);
     vg_detect_api_destroy(app->detect);
     vg_models_api_destroy(app->models);
     if (app->pool)

@@ -118,23 +118,42 @@ path_fits(const vg_route *rt, const char *path, size_t n, vg_str *params, int *n
 }
 
 
+/* How literal a route is: a literal segment outweighs every segment after it, so "/a/list" beats "/a/{x}". */
+static unsigned
+route_rank(const vg_route *rt)
+{
+    unsigned rank = 0;
+    for (int i = 0; i < rt->nsegs; i++)
+        if (rt->segs[i])
+            rank |= 1u << (VG_ROUTE_MAX_SEGS - 1 - i);
+    return rank;
+}
+
+
 enum vg_match
 vg_router_match(const vg_router *r, unsigned method, const char *path, size_t n,
                 const vg_route **route, vg_str *params, int *nparams, unsigned *allow)
 {
     unsigned allowed = 0;
+    const vg_route *best = NULL;
     vg_list_each(rt, &r->routes, const vg_route, link) {
         vg_str tmp[VG_ROUTE_MAX_PARAMS];
         int ntmp = 0;
         if (!path_fits(rt, path, n, tmp, &ntmp))
             continue;
-        if (rt->methods & method) {
-            *route = rt;
-            memcpy(params, tmp, sizeof(vg_str) * (size_t)ntmp);
-            *nparams = ntmp;
-            return VG_MATCH_OK;
+        if (!(rt->methods & method)) {
+            allowed |= rt->methods;
+            continue;
         }
-        allowed |= rt->methods;
+        if (best && route_rank(rt) <= route_rank(best))
+            continue;   /* the first of equally literal routes wins */
+        best = rt;
+        memcpy(params, tmp, sizeof(vg_str) * (size_t)ntmp);
+        *nparams = ntmp;
+    }
+    if (best) {
+        *route = best;
+        return VG_MATCH_OK;
     }
     *allow = allowed;
     return allowed ? VG_MATCH_METHOD : VG_MATCH_NOT_FOUND;

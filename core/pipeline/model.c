@@ -59,6 +59,10 @@ vg_model_destroy(vg_model *m)
     for (int i = 0; m->labels && i < m->classes; i++)
         free(m->labels[i]);
     free(m->labels);
+    free(m->alias);
+    for (int i = 0; m->alias_classes && i < m->alias_nclasses; i++)
+        free(m->alias_classes[i]);
+    free(m->alias_classes);
     for (size_t i = 0; i < m->nkeys; i++) {
         free(m->keys[i]);
         free(m->values[i]);
@@ -469,8 +473,65 @@ static const struct int_key {
 
 static const char *const known_model_keys[] = {
     "name", "description", "backend", "cfg", "weights", "names", "width", "height",
-    "threshold", "nms", "workers", "batch", "threads", NULL
+    "threshold", "nms", "workers", "batch", "threads", "alias", "classes", NULL
 };
+
+
+/*
+ * An alias manifest: `alias` names the model that runs, `classes` (optional)
+ * the comma-separated labels kept. No file, no other [model] key.
+ */
+static int
+load_alias(vg_model *m, const char *target, char *msg, size_t msglen)
+{
+    static const char *const alias_keys[] = { "name", "description", "alias", "classes", NULL };
+    for (size_t i = 0; i < m->nkeys; i++) {
+        int ok = strchr(m->keys[i], '.') != NULL;   /* [files] and the like are left alone */
+        for (int k = 0; !ok && alias_keys[k]; k++)
+            ok = strcmp(m->keys[i], alias_keys[k]) == 0;
+        if (!ok) {
+            snprintf(msg, msglen, "an alias takes name, description, alias and classes, not '%s'", m->keys[i]);
+            return -1;
+        }
+    }
+    if (!vg_model_name_valid(target) || strcmp(target, m->name) == 0) {
+        snprintf(msg, msglen, "alias '%.80s' is not another model's name", target);
+        return -1;
+    }
+    if (!(m->alias = dupstr(target)))
+        return -ENOMEM;
+    const char *list = vg_model_get(m, "classes");
+    for (const char *p = list; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *q = p;
+        p = end ? end + 1 : p + n;
+        while (n && isspace((unsigned char)*q))
+            q++, n--;
+        while (n && isspace((unsigned char)q[n - 1]))
+            n--;
+        if (n == 0 || n >= VG_MODEL_LABEL_MAX) {
+            snprintf(msg, msglen, "classes: an empty label, or one of %d bytes or more", VG_MODEL_LABEL_MAX);
+            return -1;
+        }
+        if (m->alias_nclasses == VG_MODEL_MAX_LABELS) {
+            snprintf(msg, msglen, "classes: more than %d labels", VG_MODEL_MAX_LABELS);
+            return -1;
+        }
+        char **nl = realloc(m->alias_classes, (size_t)(m->alias_nclasses + 1) * sizeof *nl);
+        if (!nl)
+            return -ENOMEM;
+        m->alias_classes = nl;
+        if (!(nl[m->alias_nclasses] = strndup(q, n)))
+            return -ENOMEM;
+        m->alias_nclasses++;
+    }
+    if (list && m->alias_nclasses == 0) {
+        snprintf(msg, msglen, "classes is empty: leave it out to keep every class of %.80s", target);
+        return -1;
+    }
+    return 0;
+}
 
 
 int
@@ -542,6 +603,20 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
     if (!backend_valid(m->backend)) {
         snprintf(msg, sizeof msg, "invalid backend '%.80s' (auto, a backend name or an absolute path)",
                  m->backend);
+        goto bad;
+    }
+    const char *target = vg_model_get(m, "alias");
+    if (target) {
+        int arc = load_alias(m, target, msg, sizeof msg);
+        if (arc == -ENOMEM)
+            goto nomem;
+        if (arc)
+            goto bad;
+        *out = m;
+        return 0;
+    }
+    if (vg_model_get(m, "classes")) {
+        snprintf(msg, sizeof msg, "'classes' belongs to an alias manifest (one with 'alias = MODEL')");
         goto bad;
     }
 

@@ -22,6 +22,18 @@
  *   weights_sha256 = ...
  *   [darknet]                       # backend-specific keys, read as "darknet.KEY"
  *
+ * An alias manifest names another model instead of files, and may keep only
+ * some of its classes (the answers hold detections of those alone):
+ *
+ *   [model]
+ *   name = ipcam-combined           # the alias's own name (its directory)
+ *   alias = yolo-fastest-1.1-xl     # the model that runs
+ *   classes = person, car, dog      # optional: the labels kept (absent: all)
+ *
+ * An alias takes no other [model] key; its target is looked up when a job
+ * names it (core/pool), so an alias of a missing model loads here and is
+ * refused there with a message naming the target.
+ *
  * Loading checks everything a worker would trip on later, without running
  * anything: the files exist and are regular, sizes are sane, the label
  * count equals the classes of the cfg's last [yolo]/[region] layer.
@@ -59,6 +71,9 @@ typedef struct vg_model {
     unsigned threads;          /* >= 1 */
     uint64_t weights_size;     /* expected size, 0 = unchecked */
     char *weights_sha256;      /* lowercase hex, or NULL */
+    char *alias;               /* an alias manifest: the model it names; NULL for a model */
+    char **alias_classes;      /* the labels an alias keeps (NUL-terminated); NULL: all */
+    int alias_nclasses;        /* <= VG_MODEL_MAX_LABELS */
     size_t nkeys;              /* every manifest key, for vigia_manifest.get() */
     char **keys;               /* "key" for [model], "section.key" otherwise */
     char **values;

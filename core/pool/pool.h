@@ -251,9 +251,10 @@ typedef struct vg_pool_model_stats {
     const char *backend;           /* running backend, or the manifest's ("auto") before load */
     const char *device;            /* as the backend describes it; "" before load */
     const char *description;       /* from the manifest */
+    const char *alias;             /* an alias: the model it names (its figures are that model's); NULL */
     int input_w, input_h;          /* network input */
     int classes;
-    const char *const *labels;     /* `classes` names */
+    const char *const *labels;     /* `classes` names; an alias's: those it keeps (0: all its model's) */
     float threshold, nms;          /* manifest defaults */
     unsigned workers;              /* configured */
     unsigned workers_ready;        /* alive and loaded */

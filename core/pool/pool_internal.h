@@ -208,6 +208,7 @@ def *vg_pool__def_ref(def *d);
 /* Drops one reference; the last frees the manifest. NULL is a no-op. */
 void vg_pool__def_unref(def *d);
 /* The model called `name`, or NULL. */
+model *vg_pool__alias_target(const vg_pool *p, const model *alias, char *err, size_t errlen);
 model *vg_pool__find_model(const vg_pool *p, const char *name);
 /* Workers alive and not retiring (only READY ones with ready_only). */
 int vg_pool__worker_alive_count(const model *m, int ready_only);

@@ -86,6 +86,26 @@ vg_pool__model_fail(model *m, const char *reason)
 }
 
 
+/* An alias's target: the model that runs its jobs, or NULL with err saying why (VG_E_NOMODEL). */
+model *
+vg_pool__alias_target(const vg_pool *p, const model *alias, char *err, size_t errlen)
+{
+    const char *target = alias->d->m->alias;
+    model *t = vg_pool__find_model(p, target);
+    if (!t || !t->d) {
+        vg_pool__copy_err(err, errlen, "'%s' is an alias of model '%s', which is %s", alias->name, target,
+                          t ? "invalid" : "not installed");
+        return NULL;
+    }
+    if (t->d->m->alias) {
+        vg_pool__copy_err(err, errlen, "'%s' is an alias of '%s', itself an alias: name a model", alias->name,
+                          target);
+        return NULL;
+    }
+    return t;
+}
+
+
 model *
 vg_pool__find_model(const vg_pool *p, const char *name)
 {
@@ -257,6 +277,11 @@ vg_pool_model_load(vg_pool *p, const char *name, const char *backend, unsigned w
         return VG_E_INVAL;
     }
     int rc = read_manifest(p, name, &d, e, sizeof e);
+    if (rc == 0 && d->m->alias) {
+        vg_pool__copy_err(err, errlen, "%s is an alias of %s: load %s", name, d->m->alias, d->m->alias);
+        vg_pool__def_unref(d);
+        return VG_E_INVAL;
+    }
     if (rc != 0) {
         if (!m && rc != -ENOMEM && access(p->models_dir, F_OK) == 0) {
             char path[4096];

@@ -257,6 +257,64 @@ vg_pool__dispatch(model *m)
 }
 
 
+/*
+ * The classes a job keeps, as a mask over m's labels (NULL: all): the job's
+ * own `classes`, which must lie within those of the alias it named (am, or
+ * NULL), else the alias's.
+ */
+static int
+job_mask(const model *m, const vg_model *am, const vg_pool_job *jb, uint8_t **out, char *err, size_t errlen)
+{
+    const vg_model *vm = m->d->m;
+    const char *const *want = jb->classes;
+    size_t n = jb->classes ? jb->nclasses : 0;
+    int from_alias = 0;
+    *out = NULL;
+    if (n && am && am->alias_classes) {
+        for (size_t i = 0; i < n; i++) {
+            int kept = 0;
+            for (int k = 0; k < am->alias_nclasses && !kept; k++)
+                kept = want[i] && strcmp(want[i], am->alias_classes[k]) == 0;
+            if (!kept) {
+                vg_pool__copy_err(err, errlen, "model %s keeps no class '%.80s'", am->name, want[i] ? want[i] : "");
+                return VG_E_INVAL;
+            }
+        }
+    } else if (!n && am && am->alias_classes) {
+        want = (const char *const *)am->alias_classes;
+        n = (size_t)am->alias_nclasses;
+        from_alias = 1;
+    }
+    if (!n)
+        return 0;
+    uint8_t *mask = calloc((size_t)vm->classes, 1);
+    if (!mask) {
+        vg_pool__copy_err(err, errlen, "%s", "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int found = 0;
+        for (int k = 0; k < vm->classes; k++)
+            if (want[i] && strcmp(want[i], vm->labels[k]) == 0)
+                mask[k] = found = 1;
+        if (!found && from_alias) {
+            /* the alias's manifest is wrong, not the request */
+            vg_pool__copy_err(err, errlen, "alias %s keeps class '%.80s', which model %s does not have", am->name,
+                              want[i], m->name);
+            free(mask);
+            return VG_E_UNAVAILABLE;
+        }
+        if (!found) {
+            vg_pool__copy_err(err, errlen, "model %s has no class '%.80s'", m->name, want[i] ? want[i] : "");
+            free(mask);
+            return VG_E_INVAL;
+        }
+    }
+    *out = mask;
+    return 0;
+}
+
+
 int
 vg_pool_submit(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb cb, void *ud,
                vg_pool_req **req, char *err, size_t errlen)
@@ -278,6 +336,9 @@ vg_pool_submit(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb c
         vg_pool__copy_err(err, errlen, "no model '%.80s'", name ? name : "");
         return VG_E_NOMODEL;
     }
+    const vg_model *am = m->d && m->d->m->alias ? m->d->m : NULL;   /* the alias named, if one was */
+    if (am && !(m = vg_pool__alias_target(p, m, err, errlen)))
+        return VG_E_NOMODEL;
     if (!m->loaded) {
         vg_pool__copy_err(err, errlen, "model %s is not loaded", m->name);
         return VG_E_NOTLOADED;
@@ -317,31 +378,12 @@ vg_pool_submit(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb c
         vg_pool__copy_err(err, errlen, "%s", "out of memory");
         return -ENOMEM;
     }
-    if (jb->classes && jb->nclasses) {
-        j->mask = calloc((size_t)vm->classes, 1);
-        if (!j->mask) {
-            free(j);
-            vg_pool__copy_err(err, errlen, "%s", "out of memory");
-            return -ENOMEM;
-        }
-        j->mask_len = (size_t)vm->classes;
-        for (size_t i = 0; i < jb->nclasses; i++) {
-            int found = 0;
-            for (int k = 0; k < vm->classes; k++)
-                if (jb->classes[i] && strcmp(jb->classes[i], vm->labels[k]) == 0) {
-                    j->mask[k] = 1;
-                    found = 1;
-                }
-            if (!found) {
-                if (err)
-                    snprintf(err, errlen, "model %s has no class '%.80s'", m->name,
-                             jb->classes[i] ? jb->classes[i] : "");
-                free(j->mask);
-                free(j);
-                return VG_E_INVAL;
-            }
-        }
+    int rc = job_mask(m, am, jb, &j->mask, err, errlen);
+    if (rc != 0) {
+        free(j);
+        return rc;
     }
+    j->mask_len = j->mask ? (size_t)vm->classes : 0;
     if (jb->image_free) {
         j->image = jb->image;
         j->image_free = jb->image_free;

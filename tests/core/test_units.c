@@ -276,6 +276,38 @@ router_matches(void **state)
     vg_router_release(&r);
 }
 
+
+/* A literal segment wins over a parameter, whichever was added first (/v1/vision/custom/list). */
+static void
+router_literal_wins(void **state)
+{
+    (void)state;
+    vg_router r;
+    vg_router_init(&r);
+    const vg_route *any = vg_router_add(&r, VG_M_POST, "/v1/vision/custom/{model}", noop, NULL, 0, 1);
+    const vg_route *list = vg_router_add(&r, VG_M_POST, "/v1/vision/custom/list", noop, NULL, 0, 1);
+    const vg_route *two = vg_router_add(&r, VG_M_GET, "/a/{x}/c", noop, NULL, 0, 1);
+    const vg_route *first = vg_router_add(&r, VG_M_GET, "/a/b/{y}", noop, NULL, 0, 1);
+    const vg_route *rt = NULL;
+    vg_str params[VG_ROUTE_MAX_PARAMS];
+    int np = -1;
+    unsigned allow = 0;
+    assert_int_equal(vg_router_match(&r, VG_M_POST, "/v1/vision/custom/list", 22, &rt, params, &np, &allow), VG_MATCH_OK);
+    assert_ptr_equal(rt, list);
+    assert_int_equal(np, 0);
+    assert_int_equal(vg_router_match(&r, VG_M_POST, "/v1/vision/custom/ipcam-dark", 28, &rt, params, &np, &allow), VG_MATCH_OK);
+    assert_ptr_equal(rt, any);
+    assert_int_equal(np, 1);
+    assert_int_equal((int)params[0].n, 10);
+    assert_int_equal(vg_router_match(&r, VG_M_GET, "/a/b/c", 6, &rt, params, &np, &allow), VG_MATCH_OK);
+    assert_ptr_equal(rt, first);   /* the earlier literal segment counts more */
+    assert_int_equal(vg_router_match(&r, VG_M_GET, "/a/z/c", 6, &rt, params, &np, &allow), VG_MATCH_OK);
+    assert_ptr_equal(rt, two);
+    assert_int_equal(vg_router_match(&r, VG_M_GET, "/v1/vision/custom/list", 22, &rt, params, &np, &allow), VG_MATCH_METHOD);
+    assert_int_equal(allow, VG_M_POST);
+    vg_router_release(&r);
+}
+
 /* ---- metrics ---- */
 
 static void
@@ -674,6 +706,7 @@ main(void)
         cmocka_unit_test(shipped_config_loads),
         cmocka_unit_test(jsonw_writes_valid_json),
         cmocka_unit_test(router_matches),
+        cmocka_unit_test(router_literal_wins),
         cmocka_unit_test(metrics_render),
         cmocka_unit_test(url_decode_and_dates),
         cmocka_unit_test(buffers),

@@ -110,6 +110,17 @@ test_valid(void **state)
     assert_int_equal(m->input_w, 416);     /* the manifest wins over the cfg */
     assert_int_equal(m->input_h, 256);
     vg_model_destroy(m);
+    /* an alias: a name, its model, the classes it keeps, trimmed; no file */
+    manifest("cam-alias", "[model]\nname = cam-alias\ndescription = people\nalias = good\n"
+                          "classes =  person , dog,traffic light\n");
+    assert_int_equal(load("cam-alias", &m, err, sizeof err), 0);
+    assert_string_equal(m->alias, "good");
+    assert_int_equal(m->alias_nclasses, 3);
+    assert_string_equal(m->alias_classes[0], "person");
+    assert_string_equal(m->alias_classes[1], "dog");
+    assert_string_equal(m->alias_classes[2], "traffic light");
+    assert_null(m->names_path);
+    vg_model_destroy(m);
 }
 
 
@@ -178,6 +189,12 @@ test_refusals(void **state)
         { "backend", "[model]\nnames = @COCO@\nbackend = CPU!\n", "invalid backend" },
         { "sha", "[model]\nnames = @COCO@\n[files]\nweights_sha256 = abc\n", "64 hex digits" },
         { "noeq", "[model]\nnames @COCO@\n", "key = value" },
+        { "aliasfiles", "[model]\nalias = yolo-fastest-1.1-xl\nnames = @COCO@\n", "an alias takes name" },
+        { "aliasself", "[model]\nalias = aliasself\n", "not another model's name" },
+        { "aliasbad", "[model]\nalias = ../x\n", "not another model's name" },
+        { "aliasempty", "[model]\nalias = m\nclasses = person,,dog\n", "an empty label" },
+        { "aliasnone", "[model]\nalias = m\nclasses =\n", "classes is empty" },
+        { "classesonly", "[model]\nnames = @COCO@\nclasses = person\n", "belongs to an alias" },
     };
     char text[4096], err[512];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -280,8 +297,19 @@ test_shipped(void **state)
     const char *expect[] = { "MobileNetV2-YOLOv3-Nano-coco", "yolo-fastest-1.1", "yolo-fastest-1.1-xl",
                              "yolo-fastest-1.1_body", "yoloface-500k", "yoloface-50k", "yolov3",
                              "yolov3-tiny", "yolov4-tiny" };
+    const char *aliases[] = { "ipcam-animal", "ipcam-combined", "ipcam-dark", "ipcam-general" };
     char seen[1024] = "";
-    assert_int_equal(vg_model_scan(etc, count_cb, seen), 9);
+    assert_int_equal(vg_model_scan(etc, count_cb, seen), 13);
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++) {
+        char d[PATH_MAX + 128];
+        vg_model *m;
+        snprintf(d, sizeof d, "%s/%s", etc, aliases[i]);
+        if (vg_model_load(d, &m, err, sizeof err) != 0)
+            fail_msg("%s: %s", aliases[i], err);
+        assert_string_equal(m->alias, "yolo-fastest-1.1-xl");
+        assert_true(m->alias_nclasses >= 6 && !m->weights_path && !m->classes);
+        vg_model_destroy(m);
+    }
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++)
         assert_non_null(strstr(seen, expect[i]));
     int loaded = 0;
