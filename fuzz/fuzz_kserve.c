@@ -7,9 +7,11 @@
  * unloaded model (a request that parses reaches the pool and is refused
  * there: no worker is forked). The second byte picks the
  * Inference-Header-Content-Length: 0xff = none (the body is JSON), else the
- * byte's share of the body. Every answer must be one well-formed HTTP
- * response; a refusal must be the protocol's {"error": "message"} (or the
- * HTTP layer's JSON error for a body over the limit); nothing can succeed.
+ * byte's share of the body. Bits 1-2 of the first byte pick the body's
+ * Content-Encoding: 0 none, 1 gzip, 2 deflate, 3 br (refused): a coded body
+ * goes through the decoder (core/http/encoding.c) first. Every answer must
+ * be one well-formed HTTP response; every refusal, the HTTP layer's (413)
+ * included, must be the protocol's {"error": "message"}; nothing can succeed.
  *
  * First byte even: the rest goes to vg_rawimg_parse and vg_rawimg_decode
  * with small limits; a decoded image must match its header's size.
@@ -144,6 +146,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vg_buf_init(&req);
     vg_buf_init(&out);
     vg_buf_printf(&req, "POST /v2/models/m/infer HTTP/1.1\r\nHost: fuzz\r\nContent-Length: %zu\r\n", blen);
+    static const char *const codings[] = { NULL, "gzip", "deflate", "br" };
+    const char *coding = codings[(data[0] >> 1) & 3];
+    if (coding)
+        vg_buf_printf(&req, "Content-Encoding: %s\r\n", coding);
     if (data[1] == 0xff)
         vg_buf_puts(&req, "Content-Type: application/json\r\n");
     else
@@ -158,7 +164,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (fz_response(out.data, out.len, &at, &r) < 0 || at != out.len)
         abort();
     /* the model has no worker: nothing succeeds; a request that parses is 503 from the pool */
-    if (!is_protocol_error(&r) && !(r.status == 413 && fz_is_json_error(&r)))
+    if (!is_protocol_error(&r))
         abort();
     vg_buf_release(&req);
     vg_buf_release(&out);

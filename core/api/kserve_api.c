@@ -16,6 +16,7 @@
 #include "api/call.h"
 #include "base/error.h"
 #include "api/detect_opts.h"
+#include "http/encoding.h"
 #include "http/http.h"
 #include "http/reply.h"
 #include "base/jsonw.h"
@@ -29,6 +30,7 @@
 #define KS_MAX_JSON (16u << 20)     /* the JSON part of a request: parsed in the master */
 #define KS_MAX_RANK 8
 #define KS_VERSION "1"
+#define KS_MAX_INDEX_BODY 4096      /* POST /v2/repository/index: {} or {"ready": true} */
 
 enum { IN_IMAGE, IN_PIXELS, IN_TENSOR };
 static const char *const in_names[] = { "image", "pixels", "tensor" };
@@ -58,7 +60,20 @@ typedef struct kcall {
 
 
 /* ------------------------------------------------------------------ */
-/* errors: {"error": "..."} as the protocol has them, on the request's access-log line */
+/* errors: {"error": "..."} as the protocol has them, for every error under /v2 (the dialect) */
+
+static void
+ks_dialect(vg_req *r, int status, const char *code, const char *message, vg_buf *body, void *ud)
+{
+    (void)r, (void)status, (void)code, (void)ud;
+    vg_jsonw w;
+    vg_jsonw_init(&w, body);
+    vg_jsonw_obj(&w);
+    vg_jsonw_kstr(&w, "error", message);
+    vg_jsonw_obj_end(&w);
+    vg_buf_putc(body, '\n');
+}
+
 
 static void ks_error(vg_req *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -70,13 +85,7 @@ ks_error(vg_req *r, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    vg_reply a;
-    vg_reply_init(&a);
-    vg_jsonw_obj(&a.w);
-    vg_jsonw_kstr(&a.w, "error", msg);
-    vg_jsonw_obj_end(&a.w);
-    vg_req_log_error(r, status >= 500 ? "kserve_server_error" : "kserve_bad_request", "%s", msg);
-    vg_reply_send(&a, r, status);
+    vg_req_error(r, status, status >= 500 ? "kserve_server_error" : "kserve_bad_request", "%s", msg);
 }
 
 
@@ -125,7 +134,7 @@ static void
 route_server(vg_req *r, void *ud)
 {
     (void)ud;
-    const char *body = "{\"name\":\"vigia\",\"version\":\"" PACKAGE_VERSION "\",\"extensions\":[\"binary_tensor_data\"]}\n";
+    const char *body = "{\"name\":\"vigia\",\"version\":\"" PACKAGE_VERSION "\",\"extensions\":[\"binary_tensor_data\",\"model_configuration\",\"statistics\"]}\n";
     vg_req_respond(r, 200, "application/json", body, strlen(body));
 }
 
@@ -223,6 +232,245 @@ route_model(vg_req *r, void *ud)
     vg_jsonw_kdouble(w, "threshold", st.threshold, 4);
     vg_jsonw_kint(w, "max_batch", vg_server_config(api->srv)->max_batch);
     vg_jsonw_obj_end(w);
+    vg_jsonw_obj_end(w);
+    vg_reply_send(&a, r, 200);
+}
+
+/* ------------------------------------------------------------------ */
+/* Triton's extensions: model configuration, repository index, statistics */
+
+/* A tensor of the model configuration: Triton's data_type names, dims without the batch dimension. */
+static void
+config_tensor(vg_jsonw *w, const char *name, const char *type, const int64_t *dims, int rank, int input)
+{
+    vg_jsonw_obj(w);
+    vg_jsonw_kstr(w, "name", name);
+    vg_jsonw_kstr(w, "data_type", type);
+    if (input)
+        vg_jsonw_kstr(w, "format", "FORMAT_NONE");
+    vg_jsonw_karr(w, "dims");
+    for (int i = 0; i < rank; i++)
+        vg_jsonw_int(w, dims[i]);
+    vg_jsonw_arr_end(w);
+    if (rank == 1 && dims[0] == 1) {
+        /* the tensor is [batch] on the wire: Triton writes dims [1] reshaped to [] */
+        vg_jsonw_kobj(w, "reshape");
+        vg_jsonw_karr(w, "shape");
+        vg_jsonw_arr_end(w);
+        vg_jsonw_obj_end(w);
+    }
+    vg_jsonw_obj_end(w);
+}
+
+
+static void
+string_param(vg_jsonw *w, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Triton's model parameters are {"key": {"string_value": "..."}}. */
+static void
+string_param(vg_jsonw *w, const char *key, const char *fmt, ...)
+{
+    char v[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v, sizeof v, fmt, ap);
+    va_end(ap);
+    vg_jsonw_kobj(w, key);
+    vg_jsonw_kstr(w, "string_value", v);
+    vg_jsonw_obj_end(w);
+}
+
+
+/* GET /v2/models/{name}[/versions/{version}]/config: the model as Triton's model configuration has it. */
+static void
+route_config(vg_req *r, void *ud)
+{
+    vg_kserve_api *api = ud;
+    char name[VG_MODEL_NAME_MAX + 1];
+    vg_pool_model_stats st;
+    if (model_params(r, api, name, &st) != 0)
+        return;
+    vg_reply a;
+    vg_reply_init(&a);
+    vg_jsonw *w = &a.w;
+    char platform[64];
+    snprintf(platform, sizeof platform, "vigia_%s", st.backend[0] ? st.backend : "auto");
+    vg_jsonw_obj(w);
+    vg_jsonw_kstr(w, "name", name);
+    vg_jsonw_kstr(w, "platform", platform);
+    vg_jsonw_kstr(w, "backend", st.backend[0] ? st.backend : "auto");
+    vg_jsonw_kobj(w, "version_policy");
+    vg_jsonw_kobj(w, "latest");
+    vg_jsonw_kint(w, "num_versions", 1);
+    vg_jsonw_obj_end(w);
+    vg_jsonw_obj_end(w);
+    vg_jsonw_kint(w, "max_batch_size", vg_server_config(api->srv)->max_batch);
+    int64_t d_img[] = { 1 }, d_pix[] = { -1, -1, 3 }, d_ten[] = { 3, -1, -1 };
+    vg_jsonw_karr(w, "input");
+    config_tensor(w, "image", "TYPE_STRING", d_img, 1, 1);
+    config_tensor(w, "pixels", "TYPE_UINT8", d_pix, 3, 1);
+    config_tensor(w, "tensor", "TYPE_FP32", d_ten, 3, 1);
+    vg_jsonw_arr_end(w);
+    int64_t d_box[] = { -1, 4 }, d_n[] = { -1 }, d_one[] = { 1 };
+    vg_jsonw_karr(w, "output");
+    config_tensor(w, "boxes", "TYPE_FP32", d_box, 2, 0);
+    config_tensor(w, "scores", "TYPE_FP32", d_n, 1, 0);
+    config_tensor(w, "classes", "TYPE_INT32", d_n, 1, 0);
+    config_tensor(w, "labels", "TYPE_STRING", d_n, 1, 0);
+    config_tensor(w, "num_detections", "TYPE_INT32", d_one, 1, 0);
+    vg_jsonw_arr_end(w);
+    vg_jsonw_karr(w, "instance_group");
+    vg_jsonw_obj(w);
+    vg_jsonw_kstr(w, "name", name);
+    vg_jsonw_kstr(w, "kind", strstr(st.backend, "cuda") ? "KIND_GPU" : "KIND_CPU");
+    vg_jsonw_kint(w, "count", st.workers);
+    vg_jsonw_obj_end(w);
+    vg_jsonw_arr_end(w);
+    if (st.max_queue_delay_us) {
+        vg_jsonw_kobj(w, "dynamic_batching");
+        vg_jsonw_kuint(w, "max_queue_delay_microseconds", st.max_queue_delay_us);
+        vg_jsonw_obj_end(w);
+    }
+    vg_jsonw_kobj(w, "parameters");
+    string_param(w, "state", "%s", st.state);
+    string_param(w, "network_width", "%d", st.input_w);
+    string_param(w, "network_height", "%d", st.input_h);
+    string_param(w, "classes", "%d", st.classes);
+    string_param(w, "threshold", "%g", st.threshold);
+    string_param(w, "nms", "%g", st.nms);
+    vg_jsonw_obj_end(w);
+    vg_jsonw_obj_end(w);
+    vg_reply_send(&a, r, 200);
+}
+
+
+/* Triton's model states: READY, LOADING, UNLOADING, UNAVAILABLE (with a reason). */
+static const char *
+triton_state(const vg_pool_model_stats *st)
+{
+    if (model_ready(st))
+        return "READY";
+    if (!strcmp(st->state, "loading"))
+        return "LOADING";
+    if (!strcmp(st->state, "unloading"))
+        return "UNLOADING";
+    return "UNAVAILABLE";
+}
+
+
+/* POST /v2/repository/index, body empty or {"ready": bool}: every listed model and its state. */
+static void
+route_index(vg_req *r, void *ud)
+{
+    vg_kserve_api *api = ud;
+    vg_str body = vg_req_body(r);
+    int only_ready = 0;
+    if (body.n) {
+        json_error_t je;
+        json_t *root = json_loadb(body.p, body.n, JSON_REJECT_DUPLICATES, &je);
+        json_t *ready = root ? json_object_get(root, "ready") : NULL;
+        int ok = json_is_object(root) && (!ready || json_is_boolean(ready));
+        only_ready = ok && json_is_true(ready);
+        json_decref(root);
+        if (!ok) {
+            ks_error(r, 400, "the index request is {} or {\"ready\": true|false}");
+            return;
+        }
+    }
+    vg_reply a;
+    vg_reply_init(&a);
+    vg_jsonw *w = &a.w;
+    vg_jsonw_arr(w);
+    size_t n = vg_pool_model_count(api->pool);
+    for (size_t i = 0; i < n; i++) {
+        vg_pool_model_stats st;
+        if (vg_pool_model_stats_at(api->pool, i, &st) != 0)
+            continue;
+        const char *state = triton_state(&st);
+        if (only_ready && strcmp(state, "READY"))
+            continue;
+        vg_jsonw_obj(w);
+        vg_jsonw_kstr(w, "name", st.name);
+        vg_jsonw_kstr(w, "version", KS_VERSION);
+        vg_jsonw_kstr(w, "state", state);
+        if (!strcmp(state, "UNAVAILABLE"))
+            vg_jsonw_kstr(w, "reason", st.why && st.why[0] ? st.why : st.state);
+        vg_jsonw_obj_end(w);
+    }
+    vg_jsonw_arr_end(w);
+    vg_reply_send(&a, r, 200);
+}
+
+
+static void
+duration(vg_jsonw *w, const char *key, uint64_t count, uint64_t ns)
+{
+    vg_jsonw_kobj(w, key);
+    vg_jsonw_kuint(w, "count", count);
+    vg_jsonw_kuint(w, "ns", ns);
+    vg_jsonw_obj_end(w);
+}
+
+
+/* One model's $model_stat. vigia times a job's phases (queue, decode, infer, postprocess), not each batch's. */
+static void
+model_stat(vg_jsonw *w, const vg_pool_model_stats *st)
+{
+    uint64_t ok = st->jobs_ok;
+    vg_jsonw_obj(w);
+    vg_jsonw_kstr(w, "name", st->name);
+    vg_jsonw_kstr(w, "version", KS_VERSION);
+    vg_jsonw_kint(w, "last_inference", st->last_answer_ms);
+    vg_jsonw_kuint(w, "inference_count", ok);
+    vg_jsonw_kuint(w, "execution_count", st->batches);
+    vg_jsonw_kobj(w, "inference_stats");
+    duration(w, "success", ok, (uint64_t)(st->hist_sum_ms * 1e6));
+    duration(w, "fail", st->jobs_failed + st->jobs_rejected, 0);
+    duration(w, "queue", ok, st->queue_us_sum * 1000);
+    duration(w, "compute_input", ok, st->decode_us_sum * 1000);
+    duration(w, "compute_infer", ok, st->infer_us_sum * 1000);
+    duration(w, "compute_output", ok, st->post_us_sum * 1000);
+    duration(w, "cache_hit", 0, 0);
+    duration(w, "cache_miss", 0, 0);
+    vg_jsonw_obj_end(w);
+    vg_jsonw_karr(w, "batch_stats");
+    for (unsigned b = 1; b <= VG_POOL_MAX_BATCH; b++) {
+        if (!st->batch_sizes[b])
+            continue;
+        vg_jsonw_obj(w);
+        vg_jsonw_kuint(w, "batch_size", b);
+        duration(w, "compute_infer", st->batch_sizes[b], 0);
+        vg_jsonw_obj_end(w);
+    }
+    vg_jsonw_arr_end(w);
+    vg_jsonw_obj_end(w);
+}
+
+
+/* GET /v2/models/stats, /v2/models/{name}[/versions/{version}]/stats: Triton's statistics extension. */
+static void
+route_stats(vg_req *r, void *ud)
+{
+    vg_kserve_api *api = ud;
+    char name[VG_MODEL_NAME_MAX + 1];
+    vg_pool_model_stats st;
+    int one = vg_req_route(r)->pattern[strlen("/v2/models/")] == '{';
+    if (one && model_params(r, api, name, &st) != 0)
+        return;
+    vg_reply a;
+    vg_reply_init(&a);
+    vg_jsonw *w = &a.w;
+    vg_jsonw_obj(w);
+    vg_jsonw_karr(w, "model_stats");
+    if (one) {
+        model_stat(w, &st);
+    } else {
+        size_t n = vg_pool_model_count(api->pool);
+        for (size_t i = 0; i < n; i++)
+            if (vg_pool_model_stats_at(api->pool, i, &st) == 0)
+                model_stat(w, &st);
+    }
+    vg_jsonw_arr_end(w);
     vg_jsonw_obj_end(w);
     vg_reply_send(&a, r, 200);
 }
@@ -382,14 +630,15 @@ on_done(vg_call *c, void *ud)
     }
     vg_jsonw_arr_end(w);
     vg_jsonw_obj_end(w);
-    if (any_binary) {
+    /* Inference-Header-Content-Length counts the JSON before any coding: tritonclient decodes, then splits */
+    if (any_binary)
         vg_req_add_header(r, "Inference-Header-Content-Length", "%zu", a.buf.len);
-        vg_buf_append(&a.buf, bin.data, bin.len);
-        vg_req_respond_buf(r, 200, "application/octet-stream", &a.buf);
-        vg_reply_release(&a);
-    } else {
-        vg_reply_send(&a, r, 200);
-    }
+    else
+        vg_buf_putc(&a.buf, '\n');
+    vg_buf_append(&a.buf, bin.data, bin.len);
+    vg_req_encode_answer(r, &a.buf);
+    vg_req_respond_buf(r, 200, any_binary ? "application/octet-stream" : "application/json", &a.buf);
+    vg_reply_release(&a);
     vg_buf_release(&bin);
 out:
     kcall_free(q);
@@ -795,6 +1044,9 @@ route_infer(vg_req *r, void *ud)
     vg_pool_model_stats st;
     if (model_params(r, api, name, &st) != 0)
         return;
+    /* tritonclient's request_compression_algorithm: Content-Encoding gzip or deflate */
+    if (vg_req_decode_body(r) != 0)
+        return;
 
     /* where the JSON ends: Inference-Header-Content-Length, else the whole body */
     vg_str body = vg_req_body(r);
@@ -879,6 +1131,15 @@ vg_kserve_api_create(vg_http *http, vg_pool *pool)
     vg_http_route(http, VG_M_GET, "/v2", route_server, api, 0, VG_ACCESS_READ);
     vg_http_route(http, VG_M_GET, "/v2/health/live", route_live, api, 0, VG_ACCESS_OPEN | VG_ACCESS_NO_LIMIT);
     vg_http_route(http, VG_M_GET, "/v2/health/ready", route_ready, api, 0, VG_ACCESS_OPEN | VG_ACCESS_NO_LIMIT);
+    vg_http_add_error_dialect(http, "/v2", ks_dialect, api);
+    /* before /v2/models/{name}: the first route that fits wins */
+    vg_http_route(http, VG_M_GET, "/v2/models/stats", route_stats, api, 0, VG_ACCESS_READ);
+    vg_http_route(http, VG_M_GET, "/v2/models/{name}/stats", route_stats, api, 0, VG_ACCESS_READ);
+    vg_http_route(http, VG_M_GET, "/v2/models/{name}/versions/{version}/stats", route_stats, api, 0, VG_ACCESS_READ);
+    vg_http_route(http, VG_M_GET, "/v2/models/{name}/config", route_config, api, 0, VG_ACCESS_READ);
+    vg_http_route(http, VG_M_GET, "/v2/models/{name}/versions/{version}/config", route_config, api, 0,
+                  VG_ACCESS_READ);
+    vg_http_route(http, VG_M_POST, "/v2/repository/index", route_index, api, KS_MAX_INDEX_BODY, VG_ACCESS_READ);
     vg_http_route(http, VG_M_GET, "/v2/models/{name}", route_model, api, 0, VG_ACCESS_READ);
     vg_http_route(http, VG_M_GET, "/v2/models/{name}/versions/{version}", route_model, api, 0, VG_ACCESS_READ);
     vg_http_route(http, VG_M_GET, "/v2/models/{name}/ready", route_model_ready, api, 0, VG_ACCESS_READ);

@@ -690,6 +690,13 @@ stream_control(stream *s, json_t *msg, const void *image, size_t image_len)
             send_error(s->ws, s->msgpack, NULL, "bad_request", err);
             return;
         }
+        /* a model nobody has is refused here, on the config message, not on every frame after it */
+        vg_pool_model_stats st;
+        if (o.model[0] && vg_pool_model_stats_by_name(s->api->pool, o.model, &st) != 0) {
+            snprintf(err, sizeof err, "no model '%.64s' (the settings are unchanged)", o.model);
+            send_error(s->ws, s->msgpack, NULL, "no_such_model", err);
+            return;
+        }
         vg_detect_opts_copy(&s->opt, &o);
         json_t *ack = json_pack("{s:s, s:b, s:s, s:o}", "type", "config", "ok", 1, "stream", s->id,
                                 "settings", opts_json(&s->opt));

@@ -368,14 +368,22 @@ body_grow(vg_req *r, size_t n)
         cap = most;
     if (cap < need)
         cap = need;
-    vg_http *h = r->http;
-    size_t budget = vg_server_config(h->srv)->body_memory;
-    size_t more = cap - b->cap;
-    if (budget && h->body_bytes + more > budget)
-        return refuse_over_budget(r, budget);
+    if (vg_http__body_charge(r, cap - b->cap) != 0)
+        return refuse_over_budget(r, vg_server_config(r->http->srv)->body_memory);
     /* grown here rather than by vg_buf_reserve, whose powers of two could overshoot the declared length */
     b->data = vg_xrealloc(b->data, cap);
     b->cap = cap;
+    return 0;
+}
+
+
+int
+vg_http__body_charge(vg_req *r, size_t more)
+{
+    vg_http *h = r->http;
+    size_t budget = vg_server_config(h->srv)->body_memory;
+    if (budget && h->body_bytes + more > budget)
+        return -1;
     h->body_bytes += more;
     r->body_charged += more;
     vg_series_set(h->m_body_bytes, (double)h->body_bytes);
@@ -384,12 +392,21 @@ body_grow(vg_req *r, size_t n)
 
 
 void
-vg_http__body_release(vg_req *r)
+vg_http__body_uncharge(vg_req *r, size_t less)
 {
     vg_http *h = r->http;
-    h->body_bytes -= r->body_charged;
-    r->body_charged = 0;
+    if (less > r->body_charged)
+        less = r->body_charged;
+    h->body_bytes -= less;
+    r->body_charged -= less;
     vg_series_set(h->m_body_bytes, (double)h->body_bytes);
+}
+
+
+void
+vg_http__body_release(vg_req *r)
+{
+    vg_http__body_uncharge(r, r->body_charged);
 }
 
 

@@ -137,6 +137,10 @@ void vg_http__early_error(vg_req *r, int status, const char *code, const char *m
 
 /* Gives back what r's body held of the server's body budget (when r is freed). */
 void vg_http__body_release(vg_req *r);
+/* Counts `more` body bytes of r against limits.body_memory: 0, or -1 (nothing counted) when it is full. */
+int vg_http__body_charge(vg_req *r, size_t more);
+/* Gives back `less` of what r counts (at most what it counts). */
+void vg_http__body_uncharge(vg_req *r, size_t less);
 
 /* http.c: after an upgrade, frees the HTTP state and gives what followed the request to the new protocol. */
 void vg_http__handover(vg_http__conn *hc);

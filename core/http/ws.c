@@ -737,16 +737,33 @@ vg_ws_upgrade(vg_req *r, const char *const *subprotocols, const vg_ws_handler *h
         return NULL;
     }
 
-    vg_ws *ws = vg_xcalloc(1, sizeof *ws);
-    ws->h = h;
-    ws->ud = ud;
+    /*
+     * A client that offers subprotocols must fail a connection whose answer
+     * picks none of them (RFC 6455 4.1): refuse it here, in plain HTTP.
+     */
     vg_str offered = vg_req_header(r, "sec-websocket-protocol");
+    int chosen = -1;
     for (int i = 0; subprotocols && subprotocols[i] && offered.p; i++) {
         if (has_token(offered, subprotocols[i])) {
-            snprintf(ws->subprotocol, sizeof ws->subprotocol, "%s", subprotocols[i]);
+            chosen = i;
             break;
         }
     }
+    if (offered.p && offered.n && subprotocols && chosen < 0) {
+        vg_buf names;
+        vg_buf_init(&names);
+        for (int i = 0; subprotocols[i]; i++)
+            vg_buf_printf(&names, "%s%s", i ? ", " : "", subprotocols[i]);
+        vg_req_error(r, 400, "bad_request", "none of the subprotocols offered (%.*s) is spoken here: %s",
+                     (int)(offered.n > 64 ? 64 : offered.n), offered.p, vg_buf_cstr(&names));
+        vg_buf_release(&names);
+        return NULL;
+    }
+    vg_ws *ws = vg_xcalloc(1, sizeof *ws);
+    ws->h = h;
+    ws->ud = ud;
+    if (chosen >= 0)
+        snprintf(ws->subprotocol, sizeof ws->subprotocol, "%s", subprotocols[chosen]);
     static const struct wslay_event_callbacks cbs = { recv_cb, send_cb, NULL, NULL, NULL, NULL, msg_cb };
     if (wslay_event_context_server_init(&ws->ctx, &cbs, ws) != 0) {
         free(ws);

@@ -271,6 +271,8 @@ typedef struct vg_pool_model_stats {
     double infer_p50_ms;           /* backend time, same window */
     uint64_t hist[VG_POOL_HIST_BUCKETS]; /* total latency counts per bucket (not cumulative) */
     double hist_sum_ms;            /* sum of all observed totals */
+    uint64_t queue_us_sum, decode_us_sum, infer_us_sum, post_us_sum; /* phases summed over answers */
+    int64_t last_answer_ms;        /* wall clock of the last answer, ms since the epoch; 0 if none */
     /* dynamic batching */
     unsigned max_batch;            /* jobs per batch now (0 before a worker is ready) */
     unsigned backend_batch;        /* the largest batch the backend takes (0 before ready) */

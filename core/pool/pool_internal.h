@@ -150,6 +150,8 @@ struct model {
     unsigned wpos, wlen;
     uint64_t hist[VG_POOL_HIST_BUCKETS];
     double hist_sum;
+    uint64_t phase_us[4];          /* summed over answers: queue, decode, infer, postprocess */
+    int64_t last_ok_ms;            /* wall clock of the last answer, ms since the epoch; 0 if none */
     uint64_t loaded_us;            /* when it was last loaded, for the answer rate */
     /* dynamic batching */
     ev_timer batch_timer;          /* an idle worker waits for a fuller batch until this fires */
@@ -255,5 +257,7 @@ void vg_pool__on_worker_writable(struct ev_loop *loop, ev_io *io, int revents);
 
 /* Records one answer's latencies in the model's window and histogram. */
 void vg_pool__record_latency(model *m, double total_ms, double infer_ms);
+/* Adds an answer's phases to the model's sums and notes when it came (KServe's statistics). */
+void vg_pool__record_phases(model *m, const vg_pool_result *res);
 
 #endif

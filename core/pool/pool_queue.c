@@ -113,6 +113,7 @@ vg_pool__complete(job *j, int status, const char *msg, const vg_ipc_result *r, c
     if (status == 0) {
         m->ok++;
         vg_pool__record_latency(m, res.total_us / 1000.0, res.infer_us / 1000.0);
+        vg_pool__record_phases(m, &res);
     } else {
         m->failed++;
         if (status == VG_E_TIMEDOUT)

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pool/pool_internal.h"
 
@@ -32,6 +33,19 @@ vg_pool__record_latency(model *m, double total_ms, double infer_ms)
         b++;
     m->hist[b]++;
     m->hist_sum += total_ms;
+}
+
+
+void
+vg_pool__record_phases(model *m, const vg_pool_result *res)
+{
+    m->phase_us[0] += res->queue_us;
+    m->phase_us[1] += res->decode_us;
+    m->phase_us[2] += res->infer_us;
+    m->phase_us[3] += res->post_us;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    m->last_ok_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 
@@ -77,6 +91,9 @@ fill_stats(const model *m, vg_pool_model_stats *s)
         .jobs_timedout = m->timedout, .jobs_retried = m->retried,
         .restarts = m->restarts, .crashes = m->crashes,
         .hist_sum_ms = m->hist_sum,
+        .queue_us_sum = m->phase_us[0], .decode_us_sum = m->phase_us[1],
+        .infer_us_sum = m->phase_us[2], .post_us_sum = m->phase_us[3],
+        .last_answer_ms = m->last_ok_ms,
         .backend_batch = (unsigned)m->backend_batch,
         .max_queue_delay_us = bd ? bd->delay_us : 0,
         .batches = m->batches, .batched_jobs = m->batched_jobs,

@@ -5,6 +5,7 @@ input forms (encoded images, UINT8 pixels, FP32 tensors) giving the same
 detections as /v1/detect, binary and JSON outputs, batches with padding, and
 refusals of malformed tensors, shapes and headers."""
 import base64
+import gzip
 import json
 import math
 import os
@@ -12,9 +13,10 @@ import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import tap, stop, start, rgb, detect  # noqa: E402
+from common import tap, stop, start, rgb, detect, login  # noqa: E402
 
 import requests  # noqa: E402
 
@@ -334,6 +336,196 @@ def test_refusals_tensors(srv):
     bad([{"name": "image", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": -4}}], 400)
 
 
+# ---- what tritonclient.http sends ------------------------------------------------------
+# tritonclient/http/_utils.py _get_inference_request: the JSON head (no outputs listed:
+# parameters.binary_data_output true), then each input's binary data; _client.py infer():
+# request_compression_algorithm "gzip" -> Content-Encoding: gzip + gzip.compress(body),
+# "deflate" -> Content-Encoding: deflate + zlib.compress(body); response_compression_algorithm
+# -> Accept-Encoding gzip|deflate (it defaults to nothing); Inference-Header-Content-Length is
+# the size of the uncompressed JSON, sent only when binary data follows; no Content-Type.
+# _infer_result.py InferResult: decodes by the answer's Content-Encoding first, then splits at
+# Inference-Header-Content-Length. _utils.py _get_error: any status but 200 is an error whose
+# body must be JSON with a string "error".
+
+def triton_body(image):
+    head = json.dumps({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
+                                   "parameters": {"binary_data_size": len(image) + 4}}],
+                       "parameters": {"binary_data_output": True}}).encode()
+    return head + struct.pack("<I", len(image)) + image, len(head)
+
+
+# geventhttpclient's HTTPClient (client.py DEFAULT_HEADERS) sends only its User-Agent of its
+# own: no Accept-Encoding unless tritonclient adds one (requests' default is removed here)
+GEVENT = {"User-Agent": "python/gevent-http-client-2.3.1", "Accept-Encoding": None}
+
+
+def triton_post(srv, body, headers, path=f"/v2/models/{XL}/infer"):
+    r = requests.post(srv.url(path), data=body, headers=dict(GEVENT, **headers), timeout=120)
+    return r
+
+
+def triton_decode(r):
+    """InferResult's reading: Content-Encoding first, then the header length."""
+    raw = r.raw_bytes
+    enc = r.headers.get("Content-Encoding")
+    if enc == "gzip":
+        raw = gzip.decompress(raw)
+    elif enc == "deflate":
+        raw = zlib.decompress(raw)
+    hl = int(r.headers["Inference-Header-Content-Length"])
+    head = json.loads(raw[:hl])
+    labels_out = [o for o in head["outputs"] if o["name"] == "labels"][0]
+    off = sum(o["parameters"]["binary_data_size"] for o in head["outputs"][:head["outputs"].index(labels_out)])
+    blob = raw[hl + off:hl + off + labels_out["parameters"]["binary_data_size"]]
+    return head, [b.decode() for b in decode_bytes(blob)]
+
+
+def raw_response(srv, body, headers):
+    """The answer's bytes as they came (requests would decode gzip itself)."""
+    r = requests.post(srv.url(f"/v2/models/{XL}/infer"), data=body, headers=dict(GEVENT, **headers), timeout=120,
+                      stream=True)
+    r.raw_bytes = r.raw.read(decode_content=False)
+    return r
+
+
+def test_triton_compressed_requests(srv):
+    """request_compression_algorithm gzip and deflate: the same detections as the plain body."""
+    dog = tap.image("dog.jpg")
+    body, hl = triton_body(dog)
+    ref = [d["label"] for d in detect(srv, dog, XL)["detections"]]
+    for name, packed in (("gzip", gzip.compress(body)), ("deflate", zlib.compress(body))):
+        r = raw_response(srv, packed, {"Content-Encoding": name, "Inference-Header-Content-Length": str(hl)})
+        tap.check(r.status_code == 200, (name, r.status_code, r.raw_bytes[:300]))
+        head, labels = triton_decode(r)
+        tap.check(labels[:len(ref)] == ref and head["outputs"][-1]["name"] == "num_detections", (name, labels, ref))
+    # a JSON-only request (no binary data: no header length), deflated
+    js = json.dumps({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
+                                 "data": [base64.b64encode(dog).decode()]}],
+                     "outputs": [{"name": "labels", "parameters": {"binary_data": False}}]}).encode()
+    r = triton_post(srv, zlib.compress(js), {"Content-Encoding": "deflate"})
+    tap.check(r.status_code == 200 and r.json()["outputs"][0]["data"][:len(ref)] == ref, r.text[:300])
+
+
+def test_triton_compressed_answers(srv):
+    """response_compression_algorithm: Accept-Encoding gzip or deflate codes the whole answer;
+    Inference-Header-Content-Length still counts the uncompressed JSON."""
+    dog = tap.image("dog.jpg")
+    body, hl = triton_body(dog)
+    plain = raw_response(srv, body, {"Inference-Header-Content-Length": str(hl)})
+    tap.check(plain.status_code == 200 and "Content-Encoding" not in plain.headers, plain.headers)
+    tap.check(triton_decode(plain)[0] == json.loads(plain.raw_bytes[:int(plain.headers["Inference-Header-Content-Length"])]))
+    want = triton_decode(plain)[1]
+    for name in ("gzip", "deflate"):
+        r = raw_response(srv, gzip.compress(body), {"Content-Encoding": "gzip", "Accept-Encoding": name,
+                                                    "Inference-Header-Content-Length": str(hl)})
+        tap.check(r.status_code == 200 and r.headers.get("Content-Encoding") == name, (name, r.headers))
+        tap.check(r.headers["Inference-Header-Content-Length"] == plain.headers["Inference-Header-Content-Length"],
+                  r.headers)
+        tap.check(triton_decode(r)[1] == want, name)
+
+
+def test_triton_compression_refusals(srv):
+    """Corrupt, cut and unknown codings, and a body that inflates past kserve.max_tensor (64M)."""
+    dog = tap.image("dog.jpg")
+    body, hl = triton_body(dog)
+    h = {"Inference-Header-Content-Length": str(hl)}
+    gz = gzip.compress(body)
+    for enc, data, want in (("gzip", gz[:len(gz) // 2], 400), ("gzip", b"\x1f\x8b\x08\x00garbage" * 20, 400),
+                            ("deflate", gz, 400), ("gzip", b"", 400), ("gzip", gz + b"tail", 400),
+                            ("br", gz, 415), ("gzip, deflate", gz, 415), ("compress", gz, 415)):
+        r = triton_post(srv, data, dict(h, **{"Content-Encoding": enc}))
+        kerror(r.status_code, r.json(), want)
+    bomb = gzip.compress(b"\0" * (64 * 1024 * 1024 + 1), 1)
+    tap.check(len(bomb) < 1024 * 1024, len(bomb))
+    r = triton_post(srv, bomb, {"Content-Encoding": "gzip"})
+    tap.check("limit" in kerror(r.status_code, r.json(), 413), r.text)
+    # two gzip members one after another are one body (RFC 1952)
+    r = raw_response(srv, gzip.compress(body[:100]) + gzip.compress(body[100:]), dict(h, **{"Content-Encoding": "gzip"}))
+    tap.check(r.status_code == 200, r.raw_bytes[:200])
+
+
+def test_errors_in_the_protocol_shape(srv):
+    """Errors the HTTP layer answers (no route, wrong method, body too large) are {"error": "..."} too."""
+    for method, path, want in (("GET", "/v2/nope", 404), ("GET", f"/v2/models/{XL}/infer", 405),
+                               ("DELETE", f"/v2/models/{XL}", 405), ("GET", "/v2/repository/index", 405)):
+        r = requests.request(method, srv.url(path), timeout=30)
+        kerror(r.status_code, r.json(), want)
+    r = requests.post(srv.url("/v2/repository/index"), data=b"x" * 5000, timeout=30)
+    kerror(r.status_code, r.json(), 413)
+    # vigia's own routes keep their shape
+    r = requests.get(srv.url("/v1/nope"), timeout=30)
+    tap.check(r.status_code == 404 and isinstance(r.json()["error"], dict), r.text)
+
+
+def test_triton_extensions(srv):
+    """get_model_config, get_model_repository_index (POST, empty body), get_inference_statistics,
+    as tritonclient/http/_client.py calls them, in the shapes of Triton's extension docs."""
+    r = requests.get(srv.url("/v2"), timeout=30)
+    tap.check({"model_configuration", "statistics"} <= set(r.json()["extensions"]), r.text)
+    for path in (f"/v2/models/{XL}/config", f"/v2/models/{XL}/versions/1/config"):
+        c = requests.get(srv.url(path), timeout=30).json()
+        tap.check(c["name"] == XL and c["max_batch_size"] == 4, c)
+        tap.check([(t["name"], t["data_type"], t["dims"]) for t in c["input"]] ==
+                  [("image", "TYPE_STRING", [1]), ("pixels", "TYPE_UINT8", [-1, -1, 3]),
+                   ("tensor", "TYPE_FP32", [3, -1, -1])], c["input"])
+        tap.check([(t["name"], t["data_type"]) for t in c["output"]] ==
+                  [("boxes", "TYPE_FP32"), ("scores", "TYPE_FP32"), ("classes", "TYPE_INT32"),
+                   ("labels", "TYPE_STRING"), ("num_detections", "TYPE_INT32")], c["output"])
+        tap.check(c["instance_group"][0]["count"] == 1 and c["instance_group"][0]["kind"] in ("KIND_CPU", "KIND_GPU"),
+                  c["instance_group"])
+        tap.check(c["parameters"]["classes"] == {"string_value": "80"}, c["parameters"])
+    kerror(*(lambda r: (r.status_code, r.json()))(requests.get(srv.url("/v2/models/nope/config"), timeout=30)), 404)
+    # the repository index: every listed model, loaded or not; {"ready": true} only the loaded
+    r = requests.post(srv.url("/v2/repository/index"), data="", timeout=30)
+    tap.check(r.status_code == 200, r.text)
+    idx = {m["name"]: m for m in r.json()}
+    tap.check(idx[XL]["state"] == "READY" and idx[XL]["version"] == "1", idx)
+    tap.check(idx[FAST]["state"] == "UNAVAILABLE" and idx[FAST]["reason"], idx)
+    r = requests.post(srv.url("/v2/repository/index"), json={"ready": True}, timeout=30)
+    tap.check([m["name"] for m in r.json()] == [XL], r.text)
+    r = requests.post(srv.url("/v2/repository/index"), json={"ready": "yes"}, timeout=30)
+    kerror(r.status_code, r.json(), 400)
+    # statistics: counts that follow the inferences made here
+    before = requests.get(srv.url(f"/v2/models/{XL}/stats"), timeout=30).json()["model_stats"][0]
+    body, hl = triton_body(tap.image("eagle.jpg"))
+    tap.check(triton_post(srv, body, {"Inference-Header-Content-Length": str(hl)}).status_code == 200)
+    after = requests.get(srv.url(f"/v2/models/{XL}/versions/1/stats"), timeout=30).json()["model_stats"][0]
+    tap.check(after["name"] == XL and after["version"] == "1", after)
+    tap.check(after["inference_count"] == before["inference_count"] + 1, (before, after))
+    tap.check(after["last_inference"] > 1.6e12 and after["last_inference"] >= before["last_inference"], after)
+    s = after["inference_stats"]
+    tap.check(set(s) >= {"success", "fail", "queue", "compute_input", "compute_infer", "compute_output"}, s)
+    tap.check(s["success"]["count"] == after["inference_count"] and s["compute_infer"]["ns"] >
+              before["inference_stats"]["compute_infer"]["ns"], s)
+    tap.check(sum(b["compute_infer"]["count"] for b in after["batch_stats"]) == after["execution_count"], after)
+    every = requests.get(srv.url("/v2/models/stats"), timeout=30).json()["model_stats"]
+    tap.check({m["name"] for m in every} == {XL, FAST}, every)
+    kerror(*(lambda r: (r.status_code, r.json()))(requests.get(srv.url("/v2/models/nope/stats"), timeout=30)), 404)
+
+
+def test_auth_and_budget_errors(_srv):
+    """With auth on, 401 under /v2 is {"error": "..."}; a coded body that inflates past
+    limits.body_memory is 503 with Retry-After. A server of its own."""
+    srv, _ = start([FAST], ["--workers", "1", "--detect-load", FAST, "--limits-body-memory", "32K",
+                            "--kserve-max-tensor", "1M"])
+    try:
+        for method, path in (("GET", "/v2"), ("GET", f"/v2/models/{FAST}/config"), ("POST", "/v2/repository/index"),
+                             ("GET", "/v2/models/stats"), ("POST", f"/v2/models/{FAST}/infer")):
+            r = requests.request(method, srv.url(path), data=b"", timeout=30)
+            tap.check("Incorrect" not in r.text, r.text)
+            kerror(r.status_code, r.json(), 401)
+        tok = {"Authorization": "Bearer " + login(srv)}
+        r = requests.post(srv.url("/v2/repository/index"), headers=tok, timeout=30)
+        tap.check(r.status_code == 200 and r.json()[0]["name"] == FAST, r.text)
+        packed = gzip.compress(b"{" + b" " * 200000 + b"}")
+        r = requests.post(srv.url(f"/v2/models/{FAST}/infer"), data=packed,
+                          headers=dict(tok, **{"Content-Encoding": "gzip"}), timeout=30)
+        kerror(r.status_code, r.json(), 503)
+        tap.check(r.headers.get("Retry-After") == "1", r.headers)
+    finally:
+        stop(srv)
+
+
 def test_the_server_still_answers(srv):
     """After every refusal above, a good request is still served."""
     st, head, data = infer(srv, XL, [{"name": "image", "datatype": "BYTES", "shape": [1],
@@ -344,4 +536,6 @@ def test_the_server_still_answers(srv):
 if __name__ == "__main__":
     sys.exit(tap.run([test_health_and_metadata, test_bytes_json, test_bytes_binary_batch, test_pixels_and_tensor,
                       test_json_tensors, test_curl_binary, test_refusals_headers_and_json, test_refusals_tensors,
-                      test_the_server_still_answers], setup=setup, teardown=teardown))
+                      test_triton_compressed_requests, test_triton_compressed_answers, test_triton_compression_refusals,
+                      test_errors_in_the_protocol_shape, test_triton_extensions, test_the_server_still_answers,
+                      test_auth_and_budget_errors], setup=setup, teardown=teardown))

@@ -144,12 +144,117 @@ def test_frames_and_envelopes(srv):
             await ws.send(json.dumps({"type": "ping", "ts": 42}))
             p = await recv_json(ws)
             tap.check(p["type"] == "pong" and p["ts"] == 42 and p["server_ts"] > 0, p)
-            await ws.send(json.dumps({"type": "config", "model": "nope"}))
-            await recv_json(ws)
-            await ws.send(dog)
+            # an unknown model is refused on the config message itself; the settings stay
+            await ws.send(json.dumps({"type": "config", "model": "nope", "classes": ["car"]}))
             e = await recv_json(ws)
-            tap.check(e["type"] == "error" and e["code"] == "no_such_model", e)
+            tap.check(e["type"] == "error" and e["code"] == "no_such_model" and "frame" not in e, e)
+            await ws.send(dog)
+            m = await recv_json(ws)
+            tap.check(m["type"] == "detections" and labels(m) == {"dog"}, m)
     run(go())
+
+
+def test_skipped_frame_takes_its_envelope(srv):
+    """docs/protocol.md: a skipped frame's envelope (ts, per-frame settings) goes with it;
+    the skip is counted in the next answer sent, here the running frame's."""
+    async def go():
+        async with websockets.connect(srv.url("/v1/stream?stream=skipenv&model=slow", "ws")) as ws:
+            await recv_json(ws)
+            png = green_png()
+            await ws.send(png)                                                          # frame 1 runs (300 ms)
+            await ws.send(json.dumps({"type": "frame", "ts": "only-2", "annotate": True}))
+            await ws.send(png)                                                          # frame 2 waits
+            await ws.send(png)                                                          # frame 3 replaces it
+            a = await recv_json(ws)
+            b = await recv_json(ws)
+            tap.check((a["frame"], a["skipped"], a["ts"]) == (1, 1, None), a)
+            tap.check((b["frame"], b["skipped"], b["ts"], b["annotated"]) == (3, 0, None, False), b)
+            # no annotated JPEG follows frame 3: the next message is the pong
+            await ws.send(json.dumps({"type": "ping", "ts": 1}))
+            tap.check((await recv_json(ws))["type"] == "pong")
+    run(go())
+
+
+def test_two_envelopes_in_a_row(srv):
+    """The second envelope replaces the first: its ts and settings, none of the first's."""
+    async def go():
+        async with websockets.connect(srv.url("/v1/stream?stream=twoenv", "ws")) as ws:
+            await recv_json(ws)
+            await ws.send(json.dumps({"type": "frame", "ts": 1, "annotate": True}))
+            await ws.send(json.dumps({"type": "frame", "ts": 2, "classes": ["dog"]}))
+            await ws.send(tap.image("dog.jpg"))
+            m = await recv_json(ws)
+            tap.check(m["ts"] == 2 and labels(m) == {"dog"} and m["annotated"] is False, m)
+            await ws.send(json.dumps({"type": "ping", "ts": 3}))
+            tap.check((await recv_json(ws))["type"] == "pong", "no annotated JPEG came")
+    run(go())
+
+
+def test_frame_numbers(srv):
+    """`frame` counts every frame taken, bad images included; a message refused before it
+    is a frame (malformed envelope, bad base64) takes no number."""
+    async def go():
+        async with websockets.connect(srv.url("/v1/stream?stream=numbers", "ws")) as ws:
+            await recv_json(ws)
+            await ws.send(b"junk")
+            e = await recv_json(ws)
+            tap.check(e["type"] == "error" and e["frame"] == 1, e)
+            await ws.send(json.dumps({"type": "frame", "image": "%%%"}))
+            e = await recv_json(ws)
+            tap.check(e["type"] == "error" and e["code"] == "bad_request" and "frame" not in e, e)
+            await ws.send(json.dumps({"type": "frame", "min_confidence": 7}))
+            e = await recv_json(ws)
+            tap.check(e["type"] == "error" and "frame" not in e, e)
+            await ws.send(tap.image("dog.jpg"))     # after a refused envelope: the stream's settings
+            m = await recv_json(ws)
+            tap.check(m["type"] == "detections" and m["frame"] == 2 and m["ts"] is None, m)
+    run(go())
+
+
+def test_answers_pending_at_close_are_dropped(srv):
+    """A stream that closes while its frame runs: that answer is dropped, observers too never
+    see it. With one 300 ms worker, a later stream's answer would come after it otherwise."""
+    async def go():
+        async with websockets.connect(srv.url("/v1/live?stream=gone,after", "ws")) as live:
+            await recv_json(live)
+            async with websockets.connect(srv.url("/v1/stream?stream=gone&model=slow", "ws")) as cam:
+                await recv_json(cam)
+                await cam.send(green_png())
+                await cam.send(green_png())     # waiting: dropped with it
+            async with websockets.connect(srv.url("/v1/stream?stream=after&model=slow", "ws")) as cam:
+                await recv_json(cam)
+                await cam.send(green_png())
+                m = await recv_json(cam)
+                tap.check(m["type"] == "detections" and m["frame"] == 1, m)
+            while (m := await recv_json(live))["type"] != "detections":
+                pass
+            tap.check(m["stream"] == "after", m)
+    run(go())
+
+
+def handshake(srv, path, protocol):
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                  f"Sec-WebSocket-Protocol: {protocol}\r\n\r\n").encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    sock.close()
+    return data.decode(errors="replace")
+
+
+def test_unknown_subprotocol_refused(srv):
+    """A client offering only subprotocols we do not speak gets a plain HTTP 400 (RFC 6455 4.1:
+    it would fail a 101 that picks none); one we speak among them is chosen."""
+    for path in ("/v1/stream?stream=proto", "/v1/live"):
+        head = handshake(srv, path, "vigia.xml, chat")
+        tap.check(head.startswith("HTTP/1.1 400 "), head)
+        head = handshake(srv, path, "chat, vigia.msgpack")
+        tap.check(head.startswith("HTTP/1.1 101 ") and "Sec-WebSocket-Protocol: vigia.msgpack" in head, head)
 
 
 def test_latest_frame_wins(srv):
@@ -411,4 +516,6 @@ def test_stream_history(srv):
 if __name__ == "__main__":
     sys.exit(tap.run([test_frames_and_envelopes, test_latest_frame_wins, test_slow_reader_drops_oldest,
                       test_msgpack, test_live_observers, test_limits_and_ids, test_stream_history,
-                      test_stream_id_owner, test_ts_bounded], setup, teardown))
+                      test_stream_id_owner, test_ts_bounded, test_skipped_frame_takes_its_envelope,
+                      test_two_envelopes_in_a_row, test_frame_numbers, test_answers_pending_at_close_are_dropped,
+                      test_unknown_subprotocol_refused], setup, teardown))
