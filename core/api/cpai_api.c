@@ -163,7 +163,8 @@ vg_cpai_api_create(vg_http *http, vg_pool *pool)
         vg_http_route(http, VG_M_GET, path, route_update, api, 0, open);
     }
     /* a body is allowed (CPAI's clients post an empty form) but not read */
-    vg_http_route(http, VG_M_POST, "/v1/vision/custom/list", route_list, api, 64 * 1024, VG_ACCESS_DETECT);
+    vg_http_route(http, VG_M_POST, "/v1/vision/custom/list", route_list, api, 64 * 1024,
+                  VG_ACCESS_DETECT | VG_ACCESS_FORM_KEY);
     return api;
 }
 

@@ -49,6 +49,9 @@ vg_deepstack_api_register(vg_http *http, size_t body_max)
     };
     vg_http_add_error_dialect(http, "/v1/vision/", error_body, NULL);
     vg_http_add_error_dialect(http, "/v1/image/", error_body, NULL);
+    /* CodeProject.AI's status routes (api/cpai_api) answer errors in the same shape */
+    vg_http_add_error_dialect(http, "/v1/server/", error_body, NULL);
+    vg_http_add_error_dialect(http, "/v1/status/", error_body, NULL);
     for (size_t i = 0; i < sizeof off / sizeof off[0]; i++)
         vg_http_route(http, VG_M_POST, off[i].pattern, route_not_activated, (void *)off[i].answer, body_max,
                       VG_ACCESS_DETECT | VG_ACCESS_FORM_KEY);

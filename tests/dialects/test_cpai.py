@@ -106,6 +106,10 @@ def status_routes(srv):
         tap.check(r.status_code == 200 and r.headers["Content-Type"].startswith("application/json"),
                   f"{path}: {r.status_code} {r.text[:200]}")
         check_version_shape(r.json())
+    # an unknown route there answers as CPAI does ({"success": false, "error": "..."}), not vigia's shape
+    r = requests.get(srv.url("/v1/server/status/nothing"), timeout=10)
+    j = r.json()
+    tap.check(r.status_code == 404 and j.get("success") is False and isinstance(j.get("error"), str), r.text[:200])
 
 
 def update_available(srv):
