@@ -192,8 +192,8 @@ def main():
     out.append(f"p99 with the priority off / on, same load, same run: {pct(off, 99) / pct(on, 99):.2f}; "
                f"p99 on under load / alone: {pct(on, 99) / pct(rows[0][1], 99):.2f}.")
     out.append(f"Frigate's deepstack request (multipart api_key + 320x320 JPEG, new connection each), one at a "
-               f"time every {1000 / RATE:.0f} ms for {secs:.0f} s per phase; default model, 1 worker; {os.cpu_count()} cores "
-               f"({cpu.strip()}), {time.strftime('%Y-%m-%d', time.gmtime())}.")
+               f"time every {1000 / RATE:.0f} ms for {secs:.0f} s per phase; default model, 1 worker; "
+               f"{os.cpu_count()} cores ({cpu.strip()}), {time.strftime('%Y-%m-%d', time.gmtime())}.")
     text = "\n".join(out) + "\n"
     with open(os.path.join(ROOT, "bench", "out", "nvr.md"), "w") as f:
         f.write(text)
