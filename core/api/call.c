@@ -34,6 +34,7 @@ struct vg_call {
     int nmodels;
     vg_call_done_fn done;
     void *ud;
+    int lane;                           /* VG_POOL_LANE_*: where its jobs wait */
     vg_history *history;                /* records the results; NULL: none */
     char source[129];
     uint64_t uid;                       /* the caller, for the records */
@@ -495,6 +496,13 @@ cross_models(vg_call *c)
 
 
 void
+vg_call_set_lane(vg_call *c, int lane)
+{
+    c->lane = lane;
+}
+
+
+void
 vg_call_submit(vg_call *c, const char *model, const vg_detect_opts *opt, vg_call_done_fn done, void *ud)
 {
     if (c->nmodels)
@@ -515,6 +523,7 @@ vg_call_submit(vg_call *c, const char *model, const vg_detect_opts *opt, vg_call
         vg_call_job_init(&job, opt, it->image, it->image_len, buf_unref, it->_buf);
         if (annotate)
             job.annotate = 1;   /* kept in the history; the answer has it only if asked */
+        job.lane = c->lane;
         it->_buf->refs++;
         it->_pending = 1;
         char err[256] = "";

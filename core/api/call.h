@@ -11,7 +11,8 @@
  *            Images point into the body or into buffers of their own; a
  *            buffer is freed with the last job that reads it.
  *   fan-out  vg_call_submit() sends every image x model to the pool (one
- *            model, or the models of vg_call_add_model()).
+ *            model, or the models of vg_call_add_model()), in the call's
+ *            lane (vg_call_set_lane(): the NVR routes' jobs go first).
  *   abort    when the client leaves, every job still queued or running is
  *            canceled (its item ends with VG_E_CANCELED).
  *   finish   done() runs once, when every item is in: its result or error,
@@ -139,6 +140,14 @@ int vg_call_model_count(const vg_call *c);
  * images, every job draws one. Call before vg_call_submit().
  */
 void vg_call_record(vg_call *c, vg_history *h, const char *source);
+
+/*
+ * The pool lane the call's jobs wait in (pool.h, "lanes"):
+ * VG_POOL_LANE_BULK (the default) or VG_POOL_LANE_NVR for the routes whose
+ * clients give up after a short timeout (DeepStack and CodeProject.AI).
+ * Call before vg_call_submit().
+ */
+void vg_call_set_lane(vg_call *c, int lane);
 
 typedef void (*vg_call_done_fn)(vg_call *c, void *ud);
 

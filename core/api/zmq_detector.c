@@ -455,6 +455,7 @@ handle_detect(vg_zmq_detector *z, const uint8_t *id, size_t id_len, json_t *hdr,
     const char *model = p ? p->model : cfg->zmq_model[0] ? cfg->zmq_model : NULL;
     vg_pool_job job;
     vg_call_job_init(&job, NULL, buf, VG_RAWIMG_HEADER + len, free, buf);
+    job.lane = VG_POOL_LANE_NVR;   /* Frigate waits on each frame */
     if (cfg->zmq_min_confidence > 0)
         job.min_confidence = (float)cfg->zmq_min_confidence;
     char perr[256] = "";

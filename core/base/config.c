@@ -111,6 +111,14 @@ static const struct key keys[] = {
       "jobs waiting per model; more are answered 429 with Retry-After" },
     { "detect", "timeout", T_SECONDS, OFF(job_timeout), "30s", 0.01, 3600, NULL, NULL,
       "time from a job's arrival to its answer (504 beyond)" },
+    { "detect", "nvr_priority", T_BOOL, OFF(nvr_priority), "true", 0, 0, NULL, NULL,
+      "serve the NVR routes (DeepStack, CodeProject.AI, the zmq detector) ahead of other detection work "
+      "(read at start)" },
+    { "detect", "nvr_workers", T_INT, OFF(nvr_workers), "0", 0, 64, NULL, NULL,
+      "workers per model kept free of other detection work for the NVR routes (one always stays open to "
+      "it; read at start)" },
+    { "detect", "nvr_burst", T_INT, OFF(nvr_burst), "8", 1, 100000, NULL, NULL,
+      "NVR jobs in a row before one waiting job of the other routes goes (read at start)" },
     { "detect", "max_upload", T_SIZE, OFF(max_upload), "32M", 1024, 1 * GiB, NULL, NULL,
       "request body of the detection routes (413 beyond)" },
     { "detect", "max_pixels", T_INT, OFF(max_pixels), "40000000", 1, 1000000000, NULL, NULL,

@@ -62,6 +62,9 @@ typedef struct vg_config {
     char *load_models;         /* comma-separated models loaded at start; "" = the default one */
     int queue_max;             /* jobs waiting per model before 429 */
     double job_timeout;        /* seconds from submit to answer (504 beyond) */
+    int nvr_priority;          /* NVR routes' jobs go first (pool lanes) */
+    int nvr_workers;           /* workers per model other detection work leaves free */
+    int nvr_burst;             /* NVR jobs in a row before a waiting other one goes */
     size_t max_upload;         /* request body of the detect routes (413 beyond) */
     int max_pixels;            /* decoded width*height (413 beyond) */
     int max_batch;             /* images in one /v1/detect/batch request */

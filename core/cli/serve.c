@@ -66,6 +66,9 @@ vg_serve_pool(struct ev_loop *loop, const vg_config *cfg, char *err, size_t errl
     o.workers = (unsigned)cfg->workers;
     o.queue_max = (unsigned)cfg->queue_max;
     o.job_timeout_ms = (uint32_t)(cfg->job_timeout * 1000);
+    o.nvr_priority = cfg->nvr_priority;
+    o.nvr_workers = (unsigned)cfg->nvr_workers;
+    o.nvr_burst = (unsigned)cfg->nvr_burst;
     o.start_timeout_ms = (uint32_t)(cfg->worker_start_timeout * 1000);
     o.mem_cap = cfg->worker_mem_cap;
     o.max_image_bytes = cfg->max_upload;

@@ -72,6 +72,10 @@ typedef struct vg_pool_options {
     uint64_t max_image_pixels;     /* largest width*height decoded (40e6) */
     uint32_t max_image_side;       /* largest width or height (16384) */
     int log_fd;                    /* fd the workers log to; -1 = their stderr (-1) */
+    /* the NVR lane (see "lanes" below) */
+    int nvr_priority;              /* 0: one FIFO for every job, lanes ignored (1) */
+    unsigned nvr_workers;          /* workers per model that bulk jobs leave free (0) */
+    unsigned nvr_burst;            /* NVR batches in a row before a waiting bulk job goes, >= 1 (8) */
 } vg_pool_options;
 
 void vg_pool_options_init(vg_pool_options *opts);
@@ -135,6 +139,29 @@ int vg_pool_model_reload(vg_pool *pool, const char *name, char *err, size_t errl
 
 /* ---- jobs -------------------------------------------------------------- */
 
+/*
+ * Lanes. Each model has two queues: VG_POOL_LANE_NVR for callers that wait
+ * on a short timeout for one image (Frigate's deepstack detector gives up
+ * after 100 ms) and VG_POOL_LANE_BULK for everything else (batches,
+ * compares, uploads). With nvr_priority on:
+ *   - an idle worker takes NVR jobs first; a job of either lane never waits
+ *     behind a later job of its own lane (each lane is FIFO);
+ *   - starvation bound: after nvr_burst NVR batches in a row went out while
+ *     a bulk job was waiting (and allowed to run), the next idle worker
+ *     takes a bulk batch; bulk work keeps at least 1/(nvr_burst + 1) of the
+ *     dispatches under any NVR load;
+ *   - reserved share: bulk batches occupy at most (ready workers -
+ *     nvr_workers) workers at once, never fewer than one, so with
+ *     nvr_workers > 0 an NVR job finds a free worker instead of waiting
+ *     for a bulk job to finish;
+ *   - a batch holds jobs of one lane, and NVR jobs never wait for a fuller
+ *     batch (max_queue_delay_us applies to bulk jobs);
+ *   - queue_max bounds each lane on its own: a full bulk queue does not
+ *     refuse NVR jobs.
+ * With nvr_priority off every job goes in one FIFO (the bulk lane).
+ */
+enum { VG_POOL_LANE_BULK = 0, VG_POOL_LANE_NVR = 1, VG_POOL_LANES };
+
 /* One image to run through a model. */
 typedef struct vg_pool_job {
     const void *image;             /* encoded JPEG/PNG/WebP bytes */
@@ -155,6 +182,7 @@ typedef struct vg_pool_job {
     int annotate;                  /* also return an annotated JPEG */
     int jpeg_quality;              /* of that JPEG, 1..100; 0 = 85 */
     uint32_t deadline_ms;          /* 0 = the pool's job_timeout_ms */
+    int lane;                      /* VG_POOL_LANE_BULK (0) or VG_POOL_LANE_NVR */
 } vg_pool_job;
 
 /*
@@ -200,10 +228,10 @@ typedef void (*vg_pool_cb)(int status, vg_pool_result *res, void *ud);
  *   VG_E_NOMODEL      no such model (404)
  *   VG_E_NOTLOADED    listed but not loaded (503)
  *   VG_E_UNAVAILABLE  failed model / no worker can run (503)
- *   VG_E_QUEUEFULL    the model's queue is full (429)
+ *   VG_E_QUEUEFULL    the model's queue (of the job's lane) is full (429)
  *   VG_E_TOOBIG       image_len > max_image_bytes (413)
  *   VG_E_NOTIMAGE     empty image (415)
- *   VG_E_INVAL        bad option or unknown class label (400; err says which)
+ *   VG_E_INVAL        bad option, lane or unknown class label (400; err says which)
  *   VG_E_STOPPING     the pool is draining (503)
  *   -ENOMEM
  * `err` (may be NULL) receives a message on failure.
@@ -259,7 +287,8 @@ typedef struct vg_pool_model_stats {
     unsigned workers;              /* configured */
     unsigned workers_ready;        /* alive and loaded */
     unsigned workers_busy;         /* running a job */
-    unsigned queue_depth, queue_max;
+    unsigned queue_depth, queue_max;    /* both lanes together; queue_max per lane */
+    unsigned queue_depth_nvr;      /* of queue_depth, jobs in the NVR lane */
     uint64_t jobs_ok;              /* answered with detections */
     uint64_t jobs_failed;          /* answered with an error (bad images included) */
     uint64_t jobs_rejected;        /* refused at submit: queue full */

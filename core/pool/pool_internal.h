@@ -4,7 +4,7 @@
  *
  * Objects:
  *   vg_pool  -> models[] (every listed model, loaded or not)
- *   model    -> its workers (list), its FIFO queue of jobs, its stats
+ *   model    -> its workers (list), its queues of jobs (a FIFO per lane), its stats
  *   worker   -> a child process, its socket, its in-flight jobs (one batch)
  *   job      -> one submitted image (the vg_pool_req handle)
  *
@@ -81,6 +81,7 @@ struct job {
     uint8_t *mask;                 /* classes bytes, or NULL */
     size_t mask_len;
     int annotate, quality;
+    int lane;                      /* VG_POOL_LANE_*: the queue it waits in */
     int attempts;                  /* times sent to a worker */
     int batch;                     /* size of the batch it was last sent in */
     uint64_t submit_us, sent_us;
@@ -88,7 +89,7 @@ struct job {
     ev_timer timer;
     worker *w;                     /* while SENT */
     vg_buf hdr;                    /* the JOB frame prefix while being written */
-    vg_link qlink;                 /* in its model's queue while QUEUED */
+    vg_link qlink;                 /* in its model's queue of its lane while QUEUED */
 };
 
 struct worker {
@@ -136,7 +137,8 @@ struct model {
     unsigned target;               /* workers wanted */
     vg_list workers;               /* live workers, newest first (worker.link) */
     int next_index;
-    vg_list queue;                 /* QUEUED jobs, oldest first (job.qlink) */
+    vg_list queue[VG_POOL_LANES];  /* QUEUED jobs per lane, oldest first (job.qlink) */
+    unsigned nvr_streak;           /* NVR batches sent in a row while bulk jobs could have gone */
     unsigned start_fails;          /* consecutive */
     unsigned crash_streak;         /* consecutive losses, for the backoff */
     int ever_ready;                /* a worker of this load became ready */
@@ -221,8 +223,10 @@ void vg_pool__model_fail(model *m, const char *reason);
 
 /* ---- jobs, queue, batching (pool_queue.c) ---- */
 
-/* Puts a job in its model's queue (at the front for a retry). */
+/* Puts a job in its model's queue of its lane (at the front for a retry). */
 void vg_pool__queue_push(model *m, job *j, int front);
+/* Jobs waiting in the model's queues, every lane. */
+unsigned vg_pool__queued(const model *m);
 void vg_pool__job_free(job *j);
 /* Completes a job: its callback runs now, exactly once (see pool_queue.c). */
 void vg_pool__complete(job *j, int status, const char *msg, const vg_ipc_result *r, const def *d, int pid);

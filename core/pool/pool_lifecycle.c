@@ -55,6 +55,9 @@ vg_pool_options_init(vg_pool_options *o)
     o->max_image_pixels = 40000000;
     o->max_image_side = 16384;
     o->log_fd = -1;
+    o->nvr_priority = 1;
+    o->nvr_workers = 0;
+    o->nvr_burst = 8;
 }
 
 
@@ -64,7 +67,7 @@ pool_kick(vg_pool *p)
 {
     ev_prepare_stop(p->loop, &p->kick);
     for (size_t i = 0; i < p->nmodels; i++)
-        if (!vg_list_empty(&p->models[i]->queue))
+        if (vg_pool__queued(p->models[i]))
             vg_pool__dispatch(p->models[i]);
 }
 
@@ -85,7 +88,8 @@ vg_pool_create(struct ev_loop *loop, const vg_pool_options *opts, vg_pool **out)
     }
     if (opts->queue_max == 0 || opts->job_timeout_ms == 0 || opts->max_image_bytes == 0 ||
         opts->max_image_bytes > VG_IPC_MAX_FRAME - (1u << 20) || opts->workers > VG_MODEL_MAX_WORKERS ||
-        opts->backoff_max_ms < opts->backoff_min_ms)
+        opts->backoff_max_ms < opts->backoff_min_ms || opts->nvr_burst == 0 ||
+        opts->nvr_workers > VG_MODEL_MAX_WORKERS)
         return VG_E_INVAL;
     vg_pool *p = calloc(1, sizeof *p);
     if (!p)
@@ -150,7 +154,7 @@ vg_pool__maybe_finish_stop(vg_pool *p)
         return;
     for (size_t i = 0; i < p->nmodels; i++) {
         model *m = p->models[i];
-        if (!vg_list_empty(&m->queue))
+        if (vg_pool__queued(m))
             return;
         vg_list_each(w, &m->workers, worker, link) {
             if (w->ninflight)

@@ -1,8 +1,9 @@
 /*
- * pool_queue: jobs from submit to completion: the per-model FIFO queue,
- * deadlines, dynamic batching (how many queued jobs go to which idle
- * worker, and when to wait for a fuller batch) and the one place a job's
- * callback runs (vg_pool__complete).
+ * pool_queue: jobs from submit to completion: the per-model queues (a FIFO
+ * per lane, and which lane an idle worker serves next), deadlines, dynamic
+ * batching (how many queued jobs go to which idle worker, and when to wait
+ * for a fuller batch) and the one place a job's callback runs
+ * (vg_pool__complete).
  */
 #include <errno.h>
 #include <math.h>
@@ -17,7 +18,7 @@
 static void
 queue_remove(model *m, job *j)
 {
-    vg_list_remove(&m->queue, &j->qlink);
+    vg_list_remove(&m->queue[j->lane], &j->qlink);
 }
 
 
@@ -27,9 +28,19 @@ vg_pool__queue_push(model *m, job *j, int front)
     j->state = J_QUEUED;
     j->w = NULL;
     if (front)
-        vg_list_push_front(&m->queue, &j->qlink);
+        vg_list_push_front(&m->queue[j->lane], &j->qlink);
     else
-        vg_list_push_back(&m->queue, &j->qlink);
+        vg_list_push_back(&m->queue[j->lane], &j->qlink);
+}
+
+
+unsigned
+vg_pool__queued(const model *m)
+{
+    size_t n = 0;
+    for (int l = 0; l < VG_POOL_LANES; l++)
+        n += m->queue[l].n;
+    return (unsigned)n;
 }
 
 
@@ -135,8 +146,9 @@ void
 vg_pool__fail_queue(model *m, int status, const char *msg)
 {
     job *j;
-    while ((j = vg_list_first(&m->queue, job, qlink)))
-        vg_pool__complete(j, status, msg, NULL, NULL, 0);
+    for (int l = 0; l < VG_POOL_LANES; l++)
+        while ((j = vg_list_first(&m->queue[l], job, qlink)))
+            vg_pool__complete(j, status, msg, NULL, NULL, 0);
 }
 
 
@@ -193,20 +205,65 @@ worker_idle(const worker *w)
 }
 
 
+/* The lane of the batch a worker runs (a batch is of one lane), or -1 when it runs none. */
+static int
+worker_lane(const worker *w)
+{
+    return w->ninflight ? w->inflight[0]->lane : -1;
+}
+
+
 /*
- * Sends queued jobs to idle workers, spread evenly over them (each takes
- * ceil(waiting / idle workers), at most its batch cap), so that batching
- * never leaves a worker idle beside a waiting job. With a
- * max_queue_delay_us, nothing leaves while the queue holds fewer jobs than
- * the idle workers could take in full batches and the oldest job has waited
- * less than the delay (the batch timer wakes us then); a draining pool goes
- * at once.
+ * How many more workers bulk batches may take now: the workers that take
+ * jobs, less nvr_workers (at least one), less those running a bulk batch.
+ */
+static int
+bulk_room(const model *m)
+{
+    const vg_pool *p = m->pool;
+    if (!p->o.nvr_priority)
+        return VG_MODEL_MAX_WORKERS;
+    int open = 0, bulk = 0;
+    vg_list_each(w, &m->workers, const worker, link)
+        if (w->state == W_READY && !w->retiring && !w->quit_sent) {
+            open++;
+            bulk += worker_lane(w) == VG_POOL_LANE_BULK;
+        }
+    int share = open - (int)p->o.nvr_workers;
+    return (share < 1 ? 1 : share) - bulk;
+}
+
+
+/*
+ * The lane the next idle worker serves, or -1 when none may go: NVR first,
+ * unless nvr_burst NVR batches in a row went out while bulk jobs that may
+ * go (bulk_ok) were waiting.
+ */
+static int
+next_lane(const model *m, int bulk_ok)
+{
+    int nvr = !vg_list_empty(&m->queue[VG_POOL_LANE_NVR]);
+    int bulk = bulk_ok && !vg_list_empty(&m->queue[VG_POOL_LANE_BULK]);
+    if (nvr && (!bulk || m->nvr_streak < m->pool->o.nvr_burst))
+        return VG_POOL_LANE_NVR;
+    return bulk ? VG_POOL_LANE_BULK : -1;
+}
+
+
+/*
+ * Sends queued jobs to idle workers, lane by lane (next_lane(); see "lanes"
+ * in pool.h), spread evenly over them (each takes ceil(waiting in the lane
+ * / idle workers), at most its batch cap), so that batching never leaves a
+ * worker idle beside a waiting job. With a max_queue_delay_us, no bulk job
+ * leaves while the bulk queue holds fewer jobs than the idle workers could
+ * take in full batches and its oldest job has waited less than the delay
+ * (the batch timer wakes us then); NVR jobs and a draining pool go at once.
  */
 void
 vg_pool__dispatch(model *m)
 {
     vg_pool *p = m->pool;
-    if (vg_list_empty(&m->queue)) {
+    if (!vg_pool__queued(m)) {
         ev_timer_stop(p->loop, &m->batch_timer);
         return;
     }
@@ -221,18 +278,19 @@ vg_pool__dispatch(model *m)
         }
     if (idle == 0)
         return;
-    if (delay && (int)m->queue.n < room && !p->stopping) {
-        uint64_t waited = vg_pool__now_us() - vg_list_first(&m->queue, job, qlink)->submit_us;
+    const vg_list *bulkq = &m->queue[VG_POOL_LANE_BULK];
+    int hold = 0;   /* bulk jobs wait for a fuller batch */
+    ev_timer_stop(p->loop, &m->batch_timer);
+    if (delay && !vg_list_empty(bulkq) && (int)bulkq->n < room && !p->stopping) {
+        uint64_t waited = vg_pool__now_us() - vg_list_first(bulkq, job, qlink)->submit_us;
         if (waited < delay) {
-            ev_timer_stop(p->loop, &m->batch_timer);
+            hold = 1;
             ev_timer_set(&m->batch_timer, (double)(delay - waited) / 1e6, 0);
             ev_timer_start(p->loop, &m->batch_timer);
-            return;
         }
     }
-    ev_timer_stop(p->loop, &m->batch_timer);
     /* look again after each send: a send that fails loses its worker */
-    while (!vg_list_empty(&m->queue)) {
+    for (;;) {
         worker *w = NULL;
         idle = 0;
         vg_list_each(x, &m->workers, worker, link)
@@ -243,13 +301,23 @@ vg_pool__dispatch(model *m)
             }
         if (!w)
             break;
-        int share = ((int)m->queue.n + idle - 1) / idle, cap = batch_cap(w);
+        int lane = next_lane(m, !hold && bulk_room(m) > 0);
+        if (lane < 0)
+            break;
+        if (lane == VG_POOL_LANE_BULK)
+            m->nvr_streak = 0;
+        else if (!vg_list_empty(bulkq) && !hold && bulk_room(m) > 0)
+            m->nvr_streak++;   /* a bulk job that could have gone waits */
+        else
+            m->nvr_streak = 0;
+        vg_list *q = &m->queue[lane];
+        int share = ((int)q->n + idle - 1) / idle, cap = batch_cap(w);
         if (share > cap)
             share = cap;
         job *batch[VG_MODEL_MAX_BATCH];
         int n = 0;
         job *j;
-        while (n < share && (j = vg_list_first(&m->queue, job, qlink))) {
+        while (n < share && (j = vg_list_first(q, job, qlink))) {
             queue_remove(m, j);
             batch[n++] = j;
         }
@@ -363,14 +431,20 @@ vg_pool_submit(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb c
         vg_pool__copy_err(err, errlen, "%s", "min_confidence must be in (0, 1], nms in [0, 1], jpeg_quality in 1..100");
         return VG_E_INVAL;
     }
+    if (jb->lane < 0 || jb->lane >= VG_POOL_LANES) {
+        vg_pool__copy_err(err, errlen, "no lane %d", jb->lane);
+        return VG_E_INVAL;
+    }
+    int lane = p->o.nvr_priority ? jb->lane : VG_POOL_LANE_BULK;
     /* jobs an idle worker is about to take do not count as waiting */
     unsigned idle = 0;
     vg_list_each(w, &m->workers, const worker, link)
         if (w->state == W_READY && !w->retiring && !w->quit_sent && w->ninflight == 0)
             idle += (unsigned)w->max_batch;
-    if (m->queue.n >= p->o.queue_max + idle) {
+    if (m->queue[lane].n >= p->o.queue_max + idle) {
         m->rejected++;
-        vg_pool__copy_err(err, errlen, "the queue of model %s is full", m->name);
+        vg_pool__copy_err(err, errlen, "the %squeue of model %s is full", lane == VG_POOL_LANE_NVR ? "NVR " : "",
+                          m->name);
         return VG_E_QUEUEFULL;
     }
     const vg_model *vm = m->d->m;
@@ -406,6 +480,7 @@ vg_pool_submit(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb c
     j->cb = cb;
     j->ud = ud;
     j->id = p->next_id++;
+    j->lane = lane;
     j->threshold = jb->min_confidence;
     j->nms = jb->nms;
     j->annotate = jb->annotate;
@@ -449,7 +524,7 @@ vg_pool_retry_after(const vg_pool *p, const char *name)
         sum += m->window[i].infer_ms + 1;
     double mean_ms = sum / m->wlen;
     unsigned workers = m->target ? m->target : 1;
-    double s = ceil(m->queue.n * mean_ms / workers / 1000.0);
+    double s = ceil(vg_pool__queued(m) * mean_ms / workers / 1000.0);
     if (s < 1)
         s = 1;
     if (s > 60)

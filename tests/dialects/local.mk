@@ -7,9 +7,11 @@ tests_dialects_rgbdump_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
 tests_dialects_rgbdump_CFLAGS = $(TEST_CFLAGS)
 tests_dialects_rgbdump_LDADD = $(VIGIA_CORE_LIBS)
 EXTRA_DIST += tests/dialects/common.py tests/dialects/test_compare.py tests/dialects/test_cpai.py \
-	tests/dialects/test_deepstack.py tests/dialects/test_kserve.py tests/dialects/test_zmq.py tests/dialects/test_mjpeg.py
+	tests/dialects/test_deepstack.py tests/dialects/test_kserve.py tests/dialects/test_zmq.py tests/dialects/test_mjpeg.py \
+	tests/dialects/test_nvr_lane.py
 VIGIA_TESTS += $(srcdir)/tests/dialects/test_compare.py $(srcdir)/tests/dialects/test_cpai.py \
-	$(srcdir)/tests/dialects/test_deepstack.py $(srcdir)/tests/dialects/test_kserve.py $(srcdir)/tests/dialects/test_mjpeg.py
+	$(srcdir)/tests/dialects/test_deepstack.py $(srcdir)/tests/dialects/test_kserve.py $(srcdir)/tests/dialects/test_mjpeg.py \
+	$(srcdir)/tests/dialects/test_nvr_lane.py
 if HAVE_ZMQ
 VIGIA_TESTS += $(srcdir)/tests/dialects/test_zmq.py
 endif

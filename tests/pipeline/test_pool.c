@@ -2,7 +2,8 @@
  * test_pool: the worker pool on a real libev loop with real forked workers
  * running the test backend (testbe.c): concurrency, batches, queue full,
  * SIGKILL mid-job, deadlines, crashing and hanging plugins, bad images,
- * cancel, drain, rolling reload, unload, memory cap.
+ * cancel, drain, rolling reload, unload, memory cap, and the lanes: NVR
+ * jobs ahead of bulk ones, the starvation bound, the reserved worker share.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +30,7 @@ typedef struct answer {
     size_t count;
     char label[32];
     uint64_t total_us;
+    int seq;                       /* 1 for the first answer since start_pool(), 2 for the next, ... */
 } answer;
 
 typedef struct fixture {
@@ -36,6 +38,7 @@ typedef struct fixture {
     vg_pool *pool;
     char *dir;
     answer a[MAXR];
+    int answers;                   /* answers since start_pool() */
     int stopped;
 } fixture;
 
@@ -65,6 +68,7 @@ on_answer(int status, vg_pool_result *res, void *ud)
     a->attempts = res->attempts;
     a->count = res->count;
     a->total_us = res->total_us;
+    a->seq = ++F.answers;
     snprintf(a->label, sizeof a->label, "%s", res->count ? res->detections[0].label : "");
 }
 
@@ -145,6 +149,7 @@ static void
 start_pool(vg_pool_options *o)
 {
     memset(F.a, 0, sizeof F.a);
+    F.answers = 0;
     F.dir = pt_tmpdir("pool");
     assert_non_null(F.dir);
     o->models_dir = F.dir;
@@ -189,7 +194,8 @@ load(const char *name, unsigned workers)
 
 
 static int
-submit(const char *model, const uint8_t *img, size_t n, answer *a, uint32_t deadline_ms, vg_pool_req **req)
+submit_lane(const char *model, int lane, const uint8_t *img, size_t n, answer *a, uint32_t deadline_ms,
+            vg_pool_req **req)
 {
     vg_pool_job j;
     memset(&j, 0, sizeof j);
@@ -198,8 +204,16 @@ submit(const char *model, const uint8_t *img, size_t n, answer *a, uint32_t dead
     j.min_confidence = -1;
     j.nms = -1;
     j.deadline_ms = deadline_ms;
+    j.lane = lane;
     char err[256];
     return vg_pool_submit(F.pool, model, &j, on_answer, a, req, err, sizeof err);
+}
+
+
+static int
+submit(const char *model, const uint8_t *img, size_t n, answer *a, uint32_t deadline_ms, vg_pool_req **req)
+{
+    return submit_lane(model, VG_POOL_LANE_BULK, img, n, a, deadline_ms, req);
 }
 
 
@@ -797,6 +811,201 @@ test_memcap(void **state)
 }
 
 
+/* ---- lanes ------------------------------------------------------------------ */
+
+static int
+lane_busy(void *ctx)
+{
+    return busy_pid(ctx) != 0;
+}
+
+
+/*
+ * One worker, made busy by a slow bulk job A; then bulk B1..B3 and NVR N1
+ * queue behind it. With nvr_priority on N1 is answered right after A; with
+ * it off the queue is one FIFO. Frigate's deepstack detector (frigate/
+ * detectors/plugins/deepstack.py, api_timeout 0.1 s) is the caller N1 stands for.
+ */
+static void
+lanes_order(int priority)
+{
+    vg_pool_options o;
+    vg_pool_options_init(&o);
+    o.nvr_priority = priority;
+    start_pool(&o);
+    add_model("p", "[test]\ndelay_ms = 300\n");
+    load("p", 1);
+    enum { A, B1, B2, B3, N1 };
+    assert_int_equal(submit("p", green, green_n, &F.a[A], 0, NULL), 0);
+    assert_true(run_until(lane_busy, "p", 20));   /* A runs */
+    assert_int_equal(submit("p", gray, gray_n, &F.a[B1], 0, NULL), 0);
+    assert_int_equal(submit("p", gray, gray_n, &F.a[B2], 0, NULL), 0);
+    assert_int_equal(submit("p", gray, gray_n, &F.a[B3], 0, NULL), 0);
+    assert_int_equal(submit_lane("p", VG_POOL_LANE_NVR, white, white_n, &F.a[N1], 0, NULL), 0);
+    vg_pool_model_stats s;
+    assert_int_equal(vg_pool_model_stats_by_name(F.pool, "p", &s), 0);
+    assert_int_equal(s.queue_depth, 4);
+    assert_int_equal(s.queue_depth_nvr, priority ? 1 : 0);
+    int n = 5;
+    assert_true(run_until(all_fired, &n, 20));
+    for (int i = 0; i < n; i++)
+        assert_int_equal(F.a[i].status, 0);
+    assert_string_equal(F.a[N1].label, "bright");
+    assert_int_equal(F.a[A].seq, 1);
+    if (priority) {
+        assert_int_equal(F.a[N1].seq, 2);   /* next after the running job */
+        assert_int_equal(F.a[B1].seq, 3);   /* the bulk lane keeps its order */
+        assert_int_equal(F.a[B2].seq, 4);
+        assert_int_equal(F.a[B3].seq, 5);
+    } else {
+        assert_int_equal(F.a[B1].seq, 2);   /* one FIFO */
+        assert_int_equal(F.a[B2].seq, 3);
+        assert_int_equal(F.a[B3].seq, 4);
+        assert_int_equal(F.a[N1].seq, 5);
+    }
+    stop_pool();
+}
+
+
+static void test_lane_priority(void **state) { (void)state; lanes_order(1); }
+static void test_lane_priority_off(void **state) { (void)state; lanes_order(0); }
+
+
+/* The starvation bound: with nvr_burst 2, a waiting bulk job goes after every two NVR jobs. */
+static void
+test_lane_burst(void **state)
+{
+    (void)state;
+    vg_pool_options o;
+    vg_pool_options_init(&o);
+    o.nvr_burst = 2;
+    start_pool(&o);
+    add_model("s", "[test]\ndelay_ms = 300\n");
+    load("s", 1);
+    enum { A, B1, B2, N1, N2, N3, N4, N5 };
+    assert_int_equal(submit("s", green, green_n, &F.a[A], 0, NULL), 0);
+    assert_true(run_until(lane_busy, "s", 20));
+    assert_int_equal(submit("s", gray, gray_n, &F.a[B1], 0, NULL), 0);
+    assert_int_equal(submit("s", gray, gray_n, &F.a[B2], 0, NULL), 0);
+    for (int i = N1; i <= N5; i++)
+        assert_int_equal(submit_lane("s", VG_POOL_LANE_NVR, white, white_n, &F.a[i], 0, NULL), 0);
+    int n = N5 + 1;
+    assert_true(run_until(all_fired, &n, 20));
+    const int want[] = { A, N1, N2, B1, N3, N4, B2, N5 };
+    for (int k = 0; k < n; k++) {
+        assert_int_equal(F.a[want[k]].status, 0);
+        assert_int_equal(F.a[want[k]].seq, k + 1);
+    }
+    stop_pool();
+}
+
+
+/*
+ * Each lane has its own queue_max: a bulk queue that is full refuses bulk
+ * jobs, not NVR ones; with nvr_priority off both share one queue.
+ */
+static void
+lanes_full(int priority)
+{
+    vg_pool_options o;
+    vg_pool_options_init(&o);
+    o.queue_max = 2;
+    o.nvr_priority = priority;
+    start_pool(&o);
+    add_model("f", "[test]\ndelay_ms = 300\n");
+    load("f", 1);
+    assert_int_equal(submit("f", green, green_n, &F.a[0], 0, NULL), 0);
+    assert_true(run_until(lane_busy, "f", 20));
+    assert_int_equal(submit("f", gray, gray_n, &F.a[1], 0, NULL), 0);
+    assert_int_equal(submit("f", gray, gray_n, &F.a[2], 0, NULL), 0);
+    assert_int_equal(submit("f", gray, gray_n, &F.a[3], 0, NULL), VG_E_QUEUEFULL);
+    assert_int_equal(submit_lane("f", VG_POOL_LANE_NVR, white, white_n, &F.a[4], 0, NULL),
+                     priority ? 0 : VG_E_QUEUEFULL);
+    assert_int_equal(submit_lane("f", 2, white, white_n, &F.a[5], 0, NULL), VG_E_INVAL);   /* no such lane */
+    int idx[] = { 0, 1, 2, priority ? 4 : 0, -1 };
+    assert_true(run_until(these_fired, idx, 20));
+    assert_int_equal(F.a[3].fired, 0);
+    assert_int_equal(F.a[5].fired, 0);
+    stop_pool();
+}
+
+
+static void test_lane_full(void **state) { (void)state; lanes_full(1); }
+static void test_lane_full_off(void **state) { (void)state; lanes_full(0); }
+
+
+static int
+any_busy(void *ctx)
+{
+    vg_pool_model_stats s;
+    return vg_pool_model_stats_by_name(F.pool, ctx, &s) == 0 && s.workers_busy > 0;
+}
+
+
+/*
+ * The reserved share: two workers, nvr_workers 1. Three slow bulk jobs take
+ * one worker and wait for it; the other stays free, and an NVR job runs
+ * there at once, answered before the second bulk job.
+ */
+static void
+test_lane_reserved(void **state)
+{
+    (void)state;
+    vg_pool_options o;
+    vg_pool_options_init(&o);
+    o.nvr_workers = 1;
+    start_pool(&o);
+    add_model("r", "[test]\ndelay_ms = 1000\n");
+    load("r", 2);
+    enum { B1, B2, B3, N1 };
+    for (int i = B1; i <= B3; i++)
+        assert_int_equal(submit("r", green, green_n, &F.a[i], 0, NULL), 0);
+    assert_true(run_until(any_busy, "r", 20));
+    vg_pool_model_stats s;
+    assert_int_equal(vg_pool_model_stats_by_name(F.pool, "r", &s), 0);
+    assert_int_equal(s.workers_busy, 1);   /* the bulk share is one worker */
+    assert_int_equal(s.queue_depth, 2);
+    int bulk_pid = busy_pid("r");
+    assert_int_equal(submit_lane("r", VG_POOL_LANE_NVR, white, white_n, &F.a[N1], 0, NULL), 0);
+    int idx[] = { N1, -1 };
+    assert_true(run_until(these_fired, idx, 20));
+    assert_int_equal(F.a[N1].status, 0);
+    assert_int_not_equal(F.a[N1].pid, bulk_pid);   /* the free worker ran it */
+    assert_int_equal(F.a[B2].fired, 0);
+    assert_int_equal(F.a[B3].fired, 0);
+    int n = 4;
+    assert_true(run_until(all_fired, &n, 20));
+    for (int i = 0; i < n; i++)
+        assert_int_equal(F.a[i].status, 0);
+    stop_pool();
+}
+
+
+/* NVR jobs never wait for a fuller batch: max_queue_delay_us holds the bulk job only. */
+static void
+test_lane_batching(void **state)
+{
+    (void)state;
+    vg_pool_options o;
+    vg_pool_options_init(&o);
+    start_pool(&o);
+    add_model("d", "batch = 4\n[batching]\nmax_batch = 4\nmax_queue_delay_us = 5000000\n");
+    load("d", 1);
+    assert_int_equal(submit("d", gray, gray_n, &F.a[0], 0, NULL), 0);
+    assert_int_equal(submit_lane("d", VG_POOL_LANE_NVR, white, white_n, &F.a[1], 0, NULL), 0);
+    ev_run(F.loop, EVRUN_NOWAIT);   /* the dispatch after submit */
+    vg_pool_model_stats s;
+    assert_int_equal(vg_pool_model_stats_by_name(F.pool, "d", &s), 0);
+    assert_int_equal(s.queue_depth_nvr, 0);   /* sent */
+    assert_int_equal(s.queue_depth, 1);       /* the bulk job waits for a fuller batch */
+    int n = 2;
+    assert_true(run_until(all_fired, &n, 20));
+    assert_int_equal(F.a[1].seq, 1);
+    assert_int_equal(F.a[0].status, 0);
+    stop_pool();
+}
+
+
 static int
 setup_all(void **state)
 {
@@ -849,6 +1058,13 @@ main(void)
         cmocka_unit_test(test_reload),
         cmocka_unit_test(test_unload),
         cmocka_unit_test(test_memcap),
+        cmocka_unit_test(test_lane_priority),
+        cmocka_unit_test(test_lane_priority_off),
+        cmocka_unit_test(test_lane_burst),
+        cmocka_unit_test(test_lane_full),
+        cmocka_unit_test(test_lane_full_off),
+        cmocka_unit_test(test_lane_reserved),
+        cmocka_unit_test(test_lane_batching),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }
