@@ -247,7 +247,7 @@ detect_common(vg_req *r, vg_detect_api *api, enum kind kind, const char *model)
     q->want_jpeg = kind == DETECT && accept.p && memmem(accept.p, accept.n, "image/jpeg", 10) &&
                    !memmem(accept.p, accept.n, "application/json", 16);
     vg_call *c = vg_call_create(api->pool, r, &api->inflight);
-    vg_call_set_lane(c, kind == DEEPSTACK ? VG_POOL_LANE_NVR : VG_POOL_LANE_BULK);
+    vg_call_set_lane(c, IS_DEEPSTACK(kind) ? VG_POOL_LANE_NVR : VG_POOL_LANE_BULK);
     char err[512] = "";
     int status = request_read(q, c, err, sizeof err);
     if (q->want_jpeg)
