@@ -10,6 +10,8 @@
  *  - nothing but JPEG, PNG, WebP (by signature) and rawimg decodes;
  *  - a decoded image respects the limits (side, pixels) and owns exactly
  *    w * h * 3 bytes (all read here, under ASan);
+ *  - decoded for a 16x12 input (vg_image_decode_at), it is no larger than the
+ *    full decode, no smaller than 16x12 where that is, and reports the full size;
  *  - the letterbox of a decoded image into 64x48 holds values in [0, 1];
  *  - annotating it with boxes that fit gives a JPEG that decodes back to
  *    the same size.
@@ -74,6 +76,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < (size_t)im.w * im.h * 3; i++)
         sum += im.rgb[i];
     (void)sum;
+
+    if (im.full_w != im.w || im.full_h != im.h)
+        abort();   /* a full decode is never reduced */
+
+    /* the same bytes decoded for a 16x12 input: reduced (JPEG, WebP) but never below it */
+    vg_image red;
+    if (vg_image_decode_at(data, size, &limits, 16, 12, &red, err, sizeof err) == 0) {
+        if (red.full_w != im.w || red.full_h != im.h || red.w > im.w || red.h > im.h || !red.rgb ||
+            red.w < (im.w < 16 ? im.w : 16) || red.h < (im.h < 12 ? im.h : 12))
+            abort();
+        sum = 0;
+        for (size_t i = 0; i < (size_t)red.w * red.h * 3; i++)
+            sum += red.rgb[i];
+        vg_image_release(&red);
+    } else if (red.rgb) {
+        abort();
+    }
 
     float *chw = malloc(3 * 64 * 48 * sizeof *chw);
     if (vg_image_letterbox(&im, 64, 48, chw) != 0)

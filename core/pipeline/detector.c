@@ -19,6 +19,7 @@ struct vg_detector {
     vigia_model *bm;               /* the backend's model */
     vigia_model_info info;
     vg_image_limits limits;
+    int full_decode;               /* never decode reduced (options) */
     char why[512];
     size_t plane;                  /* floats per image tensor */
     void *block;                   /* one allocation holding every buffer below */
@@ -109,8 +110,10 @@ vg_detector_open(const vg_model *model, const vg_detector_options *opts,
         return -ENOMEM;
     }
     d->model = model;
-    if (opts)
+    if (opts) {
         d->limits = opts->limits;
+        d->full_decode = opts->full_decode;
+    }
     rc = vg_backend_open_model(opts ? opts->backend_dir : NULL, opts ? opts->backend : NULL, model,
                                &d->be, &d->bm, &d->info, d->why, sizeof d->why, err, errlen);
     if (rc != 0)
@@ -186,13 +189,16 @@ vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_detect_r
         }
         uint64_t t0 = now_us();
         vg_image *im = &d->images[nb];
-        int r = vg_image_decode(x->image, x->len, &d->limits, im, out[i].err, sizeof out[i].err);
+        /* decoded reduced, down to the network input, unless the full image is drawn on */
+        int full = d->full_decode || x->annotate;
+        int r = vg_image_decode_at(x->image, x->len, &d->limits, full ? 0 : d->info.input_w,
+                                   full ? 0 : d->info.input_h, im, out[i].err, sizeof out[i].err);
         if (r != 0) {
             out[i].status = r;
             continue;
         }
-        out[i].w = im->w;
-        out[i].h = im->h;
+        out[i].w = im->full_w;
+        out[i].h = im->full_h;
         r = vg_image_letterbox(im, d->info.input_w, d->info.input_h, d->tensor + nb * d->plane);
         if (r != 0) {
             set_error(&out[i], r, "out of memory");
@@ -238,7 +244,7 @@ vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_detect_r
         vg_image *im = &d->images[s];
         vg_post_params pp = {
             .net_w = d->info.input_w, .net_h = d->info.input_h,
-            .img_w = im->w, .img_h = im->h,
+            .img_w = im->full_w, .img_h = im->full_h,
             .classes = d->info.classes,
             .threshold = x->threshold < 0 ? d->model->threshold : x->threshold,
             .nms = x->nms < 0 ? d->model->nms : x->nms,

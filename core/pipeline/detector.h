@@ -27,6 +27,8 @@ typedef struct vg_detector_options {
     const char *backend_dir;       /* plugin directory; NULL: the default places */
     const char *backend;           /* overrides the manifest's backend; NULL: keep */
     vg_image_limits limits;        /* decode limits; zeros: no limit */
+    int full_decode;               /* decode every image at full size, never reduced to the
+                                      network input (vg_image_decode_at); the reference path */
 } vg_detector_options;
 
 /* One image to detect on. */

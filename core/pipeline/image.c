@@ -166,16 +166,55 @@ jpeg_scans(const uint8_t *p, size_t n, int limit)
 }
 
 
+/*
+ * The reduction (1, 2, 4 or 8) at which a `fmt` image of w x h (as shown,
+ * after auto-rotation) still has min_w x min_h pixels: 1 for PNG, which has
+ * no scaled decoding, and when no minimum is given.
+ */
+static int
+decode_reduction(const char *fmt, int w, int h, int min_w, int min_h)
+{
+    if (min_w <= 0 || min_h <= 0 || strcmp(fmt, "png") == 0)
+        return 1;
+    int s = 8;
+    while (s > 1 && (w / s < min_w || h / s < min_h))
+        s /= 2;
+    return s;
+}
+
+
+/* The loader of `fmt` on data, reduced by `shrink` (1: full size); only the header is read. */
+static int
+load_header(const char *fmt, const void *data, size_t len, int shrink, VipsImage **img)
+{
+    if (strcmp(fmt, "jpeg") == 0)
+        return vips_jpegload_buffer((void *)data, len, img, "fail_on", VIPS_FAIL_ON_TRUNCATED,
+                                    "shrink", shrink, NULL);
+    if (strcmp(fmt, "png") == 0)
+        return vips_pngload_buffer((void *)data, len, img, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
+    return vips_webpload_buffer((void *)data, len, img, "fail_on", VIPS_FAIL_ON_TRUNCATED,
+                                "scale", 1.0 / shrink, NULL);
+}
+
+
 int
 vg_image_decode(const void *data, size_t len, const vg_image_limits *lim,
                 vg_image *out, char *err, size_t errlen)
+{
+    return vg_image_decode_at(data, len, lim, 0, 0, out, err, errlen);
+}
+
+
+int
+vg_image_decode_at(const void *data, size_t len, const vg_image_limits *lim, int min_w, int min_h,
+                   vg_image *out, char *err, size_t errlen)
 {
     VipsImage *img = NULL, *rot = NULL, *srgb = NULL, *rgb = NULL, *u8 = NULL;
     int rc = VG_E_DECODE, r;
     void *pix = NULL;
     size_t size = 0;
 
-    out->w = out->h = 0;
+    out->w = out->h = out->full_w = out->full_h = 0;
     out->rgb = NULL;
     if (!data || len == 0) {
         snprintf(err, errlen, "empty image");
@@ -200,12 +239,7 @@ vg_image_decode(const void *data, size_t len, const vg_image_limits *lim,
         return VG_E_BACKEND;
 
     /* Only the header is read here: the loaders are lazy. */
-    if (strcmp(fmt, "jpeg") == 0)
-        r = vips_jpegload_buffer((void *)data, len, &img, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
-    else if (strcmp(fmt, "png") == 0)
-        r = vips_pngload_buffer((void *)data, len, &img, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
-    else
-        r = vips_webpload_buffer((void *)data, len, &img, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
+    r = load_header(fmt, data, len, 1, &img);
     if (r != 0) {
         char what[64];
         snprintf(what, sizeof what, "undecodable %s", fmt);
@@ -223,6 +257,25 @@ vg_image_decode(const void *data, size_t len, const vg_image_limits *lim,
                  fmt, w, h, lim->max_side, (unsigned long long)lim->max_pixels);
         rc = VG_E_TOOBIG;
         goto out;
+    }
+    int swap = vips_image_get_orientation_swap(img);
+    out->full_w = swap ? h : w;
+    out->full_h = swap ? w : h;
+    int shrink = decode_reduction(fmt, out->full_w, out->full_h, min_w, min_h);
+    if (shrink > 1) {
+        /* the header again, at the reduced size the decoder will produce */
+        unref(&img);
+        if (load_header(fmt, data, len, shrink, &img) != 0) {
+            char what[64];
+            snprintf(what, sizeof what, "undecodable %s", fmt);
+            take_vips_error(what, err, errlen);
+            goto out;
+        }
+        int rw = vips_image_get_width(img), rh = vips_image_get_height(img);
+        if (rw <= 0 || rh <= 0 || rw > w || rh > h) {
+            snprintf(err, errlen, "%s decoded at 1/%d gave %dx%d from %dx%d", fmt, shrink, rw, rh, w, h);
+            goto out;
+        }
     }
     if (vips_autorot(img, &rot, NULL) != 0) {
         take_vips_error("auto-rotation failed", err, errlen);
@@ -266,9 +319,15 @@ vg_image_decode(const void *data, size_t len, const vg_image_limits *lim,
     }
     out->w = ow;
     out->h = oh;
+    if (shrink == 1) {
+        out->full_w = ow;
+        out->full_h = oh;
+    }
     out->rgb = pix;
     rc = 0;
 out:
+    if (rc != 0)
+        out->full_w = out->full_h = 0;
     unref(&u8);
     unref(&rgb);
     unref(&srgb);
@@ -291,7 +350,9 @@ vg_image_letterbox(const vg_image *im, int net_w, int net_h, float *chw)
     int nw, nh;
     const int W = im->w, H = im->h, C = 3;
 
-    vg_post_letterbox_size(W, H, net_w, net_h, &nw, &nh);
+    /* the geometry of the image as sent, which boxes are mapped back to (a reduced decode rounds) */
+    vg_post_letterbox_size(im->full_w > 0 ? im->full_w : W, im->full_h > 0 ? im->full_h : H, net_w, net_h,
+                           &nw, &nh);
     if (nw > net_w)
         nw = net_w;
     if (nh > net_h)

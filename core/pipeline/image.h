@@ -31,7 +31,7 @@ int vg_image_init(char *err, size_t errlen);
 void vg_image_shutdown(void);
 
 /*
- * Decodes an encoded image, applying its EXIF orientation; free *out with
+ * Decodes an encoded image at full size, applying its EXIF orientation; free *out with
  * vg_image_release() (pixels.h). Errors, with a message in err:
  *   VG_E_NOTIMAGE  empty, or not JPEG/PNG/WebP
  *   VG_E_TOOBIG    over a limit (bytes, side, pixels)
@@ -40,6 +40,18 @@ void vg_image_shutdown(void);
  */
 int vg_image_decode(const void *data, size_t len, const vg_image_limits *lim,
                     vg_image *out, char *err, size_t errlen);
+
+/*
+ * vg_image_decode() for a consumer that needs no more than min_w x min_h
+ * pixels (a network input): a JPEG or WebP at least twice that size on
+ * both sides (after auto-rotation) is decoded reduced by 2, 4 or 8 (libjpeg's
+ * DCT scaling, libwebp's scaled decoding), never below min_w x min_h; PNG
+ * and raw pixels are decoded at full size. out->full_w x out->full_h is
+ * the size as sent either way. min_w or min_h 0: full size. Limits apply
+ * to the size as sent. Errors as vg_image_decode().
+ */
+int vg_image_decode_at(const void *data, size_t len, const vg_image_limits *lim, int min_w, int min_h,
+                       vg_image *out, char *err, size_t errlen);
 
 /* "jpeg", "png", "webp", or NULL: what the signature of `data` says. */
 const char *vg_image_sniff(const void *data, size_t len);

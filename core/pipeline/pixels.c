@@ -11,5 +11,5 @@ vg_image_release(vg_image *im)
         return;
     g_free(im->rgb);
     im->rgb = NULL;
-    im->w = im->h = 0;
+    im->w = im->h = im->full_w = im->full_h = 0;
 }

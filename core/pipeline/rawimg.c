@@ -128,7 +128,7 @@ vg_rawimg_decode(const void *data, size_t len, const vg_image_limits *lim, vg_im
                  char *err, size_t errlen)
 {
     vg_rawimg_desc d;
-    out->w = out->h = 0;
+    out->w = out->h = out->full_w = out->full_h = 0;
     out->rgb = NULL;
     if (vg_rawimg_parse(data, len, &d, err, errlen) != 0)
         return VG_E_DECODE;
@@ -180,8 +180,8 @@ vg_rawimg_decode(const void *data, size_t len, const vg_image_limits *lim, vg_im
                 rgb[i * 3 + (size_t)(bgr ? 2 - c : c)] = (uint8_t)px;
             }
     }
-    out->w = (int)d.w;
-    out->h = (int)d.h;
+    out->w = out->full_w = (int)d.w;
+    out->h = out->full_h = (int)d.h;
     out->rgb = rgb;
     return 0;
 }

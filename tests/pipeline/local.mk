@@ -53,6 +53,14 @@ tests_pipeline_test_image_CFLAGS = $(TEST_CFLAGS)
 tests_pipeline_test_image_LDADD = $(PIPE_TEST_LDADD)
 VIGIA_TESTS += tests/pipeline/test_image
 
+# camera-sized frames decoded reduced to the network input against the full decode
+check_PROGRAMS += tests/pipeline/test_decode_scale
+tests_pipeline_test_decode_scale_SOURCES = tests/pipeline/test_decode_scale.c
+tests_pipeline_test_decode_scale_CPPFLAGS = $(PIPE_TEST_CPPFLAGS)
+tests_pipeline_test_decode_scale_CFLAGS = $(TEST_CFLAGS)
+tests_pipeline_test_decode_scale_LDADD = $(PIPE_TEST_LDADD)
+VIGIA_TESTS += tests/pipeline/test_decode_scale
+
 # vigia-plugin-check on good and broken plugins (one built for another ABI).
 check_PROGRAMS += tests/pipeline/vigia-backend-badabi.so
 tests_pipeline_vigia_backend_badabi_so_SOURCES = tests/pipeline/badabi.c

@@ -165,7 +165,8 @@ run_model(const char *name, const char *names_file)
     if (vg_model_load(mdir, &m, err, sizeof err) != 0)
         fail_msg("%s", err);
     vg_detector *d;
-    vg_detector_options o = { .limits = { 1u << 26, 100000000, 20000 } };
+    /* full decode: libdarknet decodes every image at full size */
+    vg_detector_options o = { .limits = { 1u << 26, 100000000, 20000 }, .full_decode = 1 };
     if (vg_detector_open(m, &o, &d, err, sizeof err) != 0)
         fail_msg("%s", err);
     assert_string_equal(vg_detector_backend(d), "darknet");
