@@ -314,7 +314,7 @@ timeouts(void **state)
     assert_non_null(strstr(r.body, "request body not received in time"));
     ts_resp_free(&r);
     ts_close(fd);
-    char *log = ts_read_log(&s);
+    char *log = ts_wait_log(&s, "request body not received in time\"", 10);
     assert_non_null(strstr(log, "\"POST /health HTTP/1.1\" 408"));
     assert_non_null(strstr(log, "error=request_timeout \"request body not received in time\""));
     assert_non_null(strstr(log, "error=request_timeout \"request headers not received in time\""));
