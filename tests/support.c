@@ -292,6 +292,20 @@ ts_read_log(const ts_server *s)
 }
 
 
+char *
+ts_wait_log(const ts_server *s, const char *needle, double secs)
+{
+    char *log = ts_read_log(s);
+    for (int i = 0; i < (int)(secs * 50) && log && !strstr(log, needle); i++) {
+        struct timespec ts = { 0, 20 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+        free(log);
+        log = ts_read_log(s);
+    }
+    return log;
+}
+
+
 int
 ts_connect(int port)
 {

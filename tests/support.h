@@ -44,6 +44,12 @@ int ts_stop(ts_server *s, int sig, double secs);
 int ts_alive(const ts_server *s);
 /* The server's log so far (malloc'd). */
 char *ts_read_log(const ts_server *s);
+/*
+ * The server's log (malloc'd) once it holds `needle`, polled for up to
+ * `secs`; the log as it is then if it never does. For access lines, which
+ * the server writes in batches (log.flush).
+ */
+char *ts_wait_log(const ts_server *s, const char *needle, double secs);
 
 int ts_connect(int port);
 /*

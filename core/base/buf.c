@@ -140,8 +140,8 @@ vg_buf_putc(vg_buf *b, char c)
 }
 
 
-void
-vg_buf_put_u64(vg_buf *b, uint64_t v)
+size_t
+vg_u64_dec(char out[20], uint64_t v)
 {
     char d[20];
     size_t n = 0;
@@ -149,7 +149,16 @@ vg_buf_put_u64(vg_buf *b, uint64_t v)
         d[sizeof d - ++n] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    vg_buf_append(b, d + sizeof d - n, n);
+    memcpy(out, d + sizeof d - n, n);
+    return n;
+}
+
+
+void
+vg_buf_put_u64(vg_buf *b, uint64_t v)
+{
+    char d[20];
+    vg_buf_append(b, d, vg_u64_dec(d, v));
 }
 
 

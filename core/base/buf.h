@@ -37,8 +37,10 @@ void vg_buf_reserve(vg_buf *b, size_t extra);
 void vg_buf_append(vg_buf *b, const void *p, size_t n);
 void vg_buf_putc(vg_buf *b, char c);
 static inline void vg_buf_puts(vg_buf *b, const char *s) { vg_buf_append(b, s, strlen(s)); }
-/* Decimal digits of v, without printf (hot paths: response heads, JSON numbers). */
+/* Decimal digits of v, without printf (hot paths: response heads, JSON numbers, log lines). */
 void vg_buf_put_u64(vg_buf *b, uint64_t v);
+/* The same into out[0..n) (no NUL); returns n (1..20). */
+size_t vg_u64_dec(char out[20], uint64_t v);
 void vg_buf_put_i64(vg_buf *b, int64_t v);
 void vg_buf_printf(vg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void vg_buf_vprintf(vg_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));

@@ -70,6 +70,8 @@ static const struct key keys[] = {
       "text lines or JSON lines" },
     { "log", "access", T_BOOL, OFF(access_log), "true", 0, 0, NULL, NULL, "one line per request" },
     { "log", "file", T_STRING, OFF(log_file), "", 0, 0, NULL, NULL, "log file (empty: stderr)" },
+    { "log", "flush", T_SECONDS, OFF(log_flush), "100ms", 0, 60, NULL, NULL,
+      "longest wait of an access line before it is written (64 KiB of lines are written at once; 0: each line)" },
     { "paths", "data", T_STRING, OFF(data_dir), "./var", 0, 0, NULL, "data", "state directory (LMDB)" },
     { "paths", "models", T_STRING, OFF(models_dir), "@models", 0, 0, NULL, "models",
       "directory of model directories" },

@@ -48,6 +48,7 @@ typedef struct vg_config {
     char *log_format;          /* text|json */
     int access_log;            /* one line per request */
     char *log_file;            /* "" = stderr */
+    double log_flush;          /* seconds an access line may wait in the master's buffer */
     /* [paths] */
     char *data_dir;            /* LMDB and other state */
     char *models_dir;          /* model directories */

@@ -1,11 +1,14 @@
 /*
  * log: one line per event, to stderr or a file, as text or JSON lines.
  *
- * In the master the line is appended to a bounded in-memory queue and
- * written by the reactor when the fd is writable, so logging never blocks
- * the loop; lines that do not fit are dropped and counted. Other processes
- * (workers, the store, CLI commands) call vg_log_set_blocking(1) and write
- * each line directly.
+ * In the master every line is appended to a bounded in-memory queue
+ * (256 KiB), written by the reactor without ever blocking it; lines that
+ * do not fit are dropped and counted. Event lines are written at once with
+ * whatever is queued before them; access lines (vg_log_access) wait, as
+ * nginx's access_log buffer= flush= do, until 64 KiB are queued or the
+ * flush interval has passed, so that a busy server writes its access log
+ * in a few large writes. Other processes (workers, the store, CLI
+ * commands) call vg_log_set_blocking(1) and write each line directly.
  */
 #ifndef VG_LOG_H
 #define VG_LOG_H
@@ -43,7 +46,12 @@ void vg_log_set_blocking(int blocking);
 void vg_log_set_fd(int fd);
 /* Master only: start flushing queued lines from `loop`. */
 void vg_log_attach(struct ev_loop *loop);
-/* Writes whatever is queued, blocking; for exit paths. */
+/*
+ * How long an access line may wait in the master's queue before it is
+ * written (log.flush); 0 writes each line at once. Default 0.1 s.
+ */
+void vg_log_set_flush(double seconds);
+/* Writes whatever is queued, blocking; for exit paths and before fork. */
 void vg_log_flush(void);
 /* Lines dropped because the queue was full. */
 uint64_t vg_log_dropped(void);
@@ -52,8 +60,14 @@ int vg_log_enabled(enum vg_log_level level);
 /* `module` is a short tag ("http", "pool", ...). The message gets no newline. */
 void vg_log(enum vg_log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* A line already formatted as key/values: the access log and JSON events. */
+/* A line already formatted as key/values (JSON events); written like vg_log's lines. */
 void vg_log_raw(enum vg_log_level level, const char *module, const char *msg, size_t len);
+/*
+ * A request's line under the module "access": escaped like every line, and
+ * in the master queued until 64 KiB wait or the flush interval has passed
+ * (vg_log_set_flush); vg_log_flush and vg_log_set_blocking(1) write it.
+ */
+void vg_log_access(enum vg_log_level level, const char *msg, size_t len);
 
 #define vg_debug(mod, ...) do { if (vg_log_enabled(VG_LOG_DEBUG)) vg_log(VG_LOG_DEBUG, mod, __VA_ARGS__); } while (0)
 #define vg_info(mod, ...) vg_log(VG_LOG_INFO, mod, __VA_ARGS__)

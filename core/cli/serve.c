@@ -43,6 +43,7 @@ setup_log(const vg_config *cfg, char *err, size_t errlen)
     if (vg_log_level_parse(cfg->log_level, &lvl) == 0)
         vg_log_set_level(lvl);
     vg_log_set_format(strcmp(cfg->log_format, "json") == 0 ? VG_LOG_JSON : VG_LOG_TEXT);
+    vg_log_set_flush(cfg->log_flush);
     if (cfg->log_file[0]) {
         int fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
         if (fd < 0) {

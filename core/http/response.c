@@ -142,6 +142,41 @@ vg_req_add_header(vg_req *r, const char *name, const char *fmt, ...)
 }
 
 
+/* An access line under construction in a caller's array: what does not fit is cut. */
+typedef struct {
+    char *p;      /* the array */
+    size_t n;     /* bytes written */
+    size_t cap;   /* its size */
+} line_w;
+
+
+static void
+lw_put(line_w *w, const char *s, size_t n)
+{
+    if (n > w->cap - w->n)
+        n = w->cap - w->n;
+    memcpy(w->p + w->n, s, n);
+    w->n += n;
+}
+
+
+static void
+lw_u64(line_w *w, uint64_t v)
+{
+    char d[20];
+    lw_put(w, d, vg_u64_dec(d, v));
+}
+
+
+static void
+lw_int(line_w *w, int v)
+{
+    if (v < 0)
+        lw_put(w, "-", 1);
+    lw_u64(w, v < 0 ? (uint64_t)0 - (uint64_t)(int64_t)v : (uint64_t)v);
+}
+
+
 static void
 metrics_and_log(vg_req *r, int status, size_t body_len)
 {
@@ -160,27 +195,45 @@ metrics_and_log(vg_req *r, int status, size_t body_len)
 
     if (!cfg->access_log && !r->err_code)
         return;
-    vg_buf line;
-    vg_buf_init(&line);
-    vg_buf_printf(&line, "%s \"%s ", r->peer, r->method_name ? r->method_name : "-");
+    /* one line per request, put together without printf (the log escapes it in the same pass
+       that copies it); a field longer than the line is cut, and the log cuts at 4 KiB anyway */
+    char line[4096];
+    line_w w = { line, 0, sizeof line };
+    lw_put(&w, r->peer, strlen(r->peer));
+    lw_put(&w, " \"", 2);
+    const char *m = r->method_name ? r->method_name : "-";
+    lw_put(&w, m, strlen(m));
+    lw_put(&w, " ", 1);
     /* the query is left out: it may carry tokens */
     if (r->path.p)
-        vg_buf_append(&line, r->path.p, r->path.n > 512 ? 512 : r->path.n);
+        lw_put(&w, r->path.p, r->path.n > 512 ? 512 : r->path.n);
     else
-        vg_buf_putc(&line, '-');
-    vg_buf_printf(&line, "%s HTTP/1.%d\" %d %zu %.3fms", r->query.n ? "?..." : "", r->http_minor,
-                  status, body_len, secs * 1000);
+        lw_put(&w, "-", 1);
+    if (r->query.n)
+        lw_put(&w, "?...", 4);
+    lw_put(&w, " HTTP/1.", 8);
+    lw_int(&w, r->http_minor);
+    lw_put(&w, "\" ", 2);
+    lw_int(&w, status);
+    lw_put(&w, " ", 1);
+    lw_u64(&w, body_len);
+    lw_put(&w, " ", 1);
+    uint64_t us = (uint64_t)(secs * 1e6 + 0.5);   /* "%.3fms" of secs * 1000 */
+    lw_u64(&w, us / 1000);
+    char frac[4] = { '.', (char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10), (char)('0' + us % 10) };
+    lw_put(&w, frac, 4);
+    lw_put(&w, "ms", 2);
     if (r->err_code) {
-        vg_buf_printf(&line, " error=%s \"", r->err_code);
-        vg_buf_append(&line, r->err_msg, strlen(r->err_msg));
-        vg_buf_putc(&line, '"');
+        lw_put(&w, " error=", 7);
+        lw_put(&w, r->err_code, strlen(r->err_code));
+        lw_put(&w, " \"", 2);
+        lw_put(&w, r->err_msg, strlen(r->err_msg));
+        lw_put(&w, "\"", 1);
     }
     /* 503 is a state the server is in (loading, draining, over capacity), said at warn so that
        readiness probes during a model load do not fill the log with errors */
     enum vg_log_level lvl = status == 503 ? VG_LOG_WARN : status >= 500 ? VG_LOG_ERROR : VG_LOG_INFO;
-    if (cfg->access_log || r->err_code)
-        vg_log_raw(lvl, "access", line.data, line.len);
-    vg_buf_release(&line);
+    vg_log_access(lvl, line, w.n);
 }
 
 

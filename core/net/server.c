@@ -654,6 +654,7 @@ vg_server_reload(vg_server *s, char *err, size_t errlen)
     if (vg_log_level_parse(next->log_level, &lvl) == 0)
         vg_log_set_level(lvl);
     vg_log_set_format(strcmp(next->log_format, "json") == 0 ? VG_LOG_JSON : VG_LOG_TEXT);
+    vg_log_set_flush(next->log_flush);
     vg_config_release(s->cfg);
     free(s->cfg);
     s->cfg = next;

@@ -9,12 +9,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <ev.h>
 #include <jansson.h>
 
 #include "base/buf.h"
@@ -697,6 +700,142 @@ log_escapes_control_characters(void **state)
 }
 
 
+/* ---- the master's log queue ---- */
+
+#define QLINE 256   /* every line below is this long: 64 KiB and 256 KiB hold whole lines */
+
+/* Logs access line number `seq`, QLINE bytes in all with the text prefix. */
+static void
+log_seq(int seq)
+{
+    char msg[QLINE];
+    /* "YYYY-MM-DDTHH:MM:SS.mmmZ info  unit access: " is 44 bytes, the newline 1 */
+    int n = snprintf(msg, sizeof msg, "seq %06d ", seq);
+    memset(msg + n, 'x', QLINE - 45 - (size_t)n);
+    vg_log_access(VG_LOG_INFO, msg, QLINE - 45);
+}
+
+
+/* Reads what the pipe holds now into buf at *got (cap bytes in all). */
+static void
+pipe_take(int fd, char *buf, size_t *got, size_t cap)
+{
+    for (;;) {
+        ssize_t r = read(fd, buf + *got, cap - *got);
+        if (r <= 0)
+            break;
+        *got += (size_t)r;
+    }
+}
+
+
+/* buf[0..got) is lines first..first+count-1 of log_seq, whole and in order. */
+static void
+assert_seq_lines(const char *buf, size_t got, int first, int count)
+{
+    assert_int_equal(got, (size_t)count * QLINE);
+    for (int i = 0; i < count; i++) {
+        const char *line = buf + (size_t)i * QLINE;
+        char want[16];
+        snprintf(want, sizeof want, "seq %06d ", first + i);
+        if (line[QLINE - 1] != '\n' || memchr(line, '\n', QLINE - 1) ||
+            memcmp(line + 44 - strlen("access: ") - 5, "unit access: ", 13) != 0 ||
+            memcmp(line + 44, want, strlen(want)) != 0)
+            fail_msg("line %d is not whole or out of order: %.*s", first + i, QLINE, line);
+    }
+}
+
+
+/*
+ * Issue 17: the master wrote every access line with its own write(2); now
+ * access lines wait in the queue until 64 KiB are there (then one write
+ * carries them all), an event line comes, or the flush timer fires; a line
+ * that exactly fills the 256 KiB queue is kept, the next one is dropped and
+ * counted, and what was queued comes out whole and in order once the
+ * output takes it. The output is a pipe we read by hand; time never enters
+ * the assertions (the timer case runs the loop until the line comes).
+ */
+static void
+log_queue_batches(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_true(fcntl(p[0], F_SETFL, O_NONBLOCK) == 0);
+    if (fcntl(p[1], F_SETPIPE_SZ, 1 << 20) < (1 << 17))
+        skip();   /* the pipe must take a 64 KiB batch at once */
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    size_t cap = 2u << 20, got = 0;
+    char *buf = malloc(cap);
+    vg_log_set_format(VG_LOG_TEXT);
+    vg_log_set_process("unit");
+    vg_log_set_fd(p[1]);
+    vg_log_set_flush(3600);
+    vg_log_attach(loop);
+
+    /* access lines wait; an event line takes them out with it, in one write */
+    for (int i = 1; i <= 10; i++)
+        log_seq(i);
+    pipe_take(p[0], buf, &got, cap);
+    assert_int_equal(got, 0);
+    vg_log_raw(VG_LOG_WARN, "unit", "event", 5);
+    pipe_take(p[0], buf, &got, cap);
+    assert_seq_lines(buf, got - strlen(" warn  unit unit: event\n") - 24, 1, 10);
+    assert_non_null(strstr(buf + 10 * QLINE, " warn  unit unit: event\n"));
+
+    /* 64 KiB of access lines go out at once, in whole lines: nothing before the 256th */
+    got = 0;
+    for (int i = 1; i <= 255; i++)
+        log_seq(i);
+    pipe_take(p[0], buf, &got, cap);
+    assert_int_equal(got, 0);
+    log_seq(256);
+    pipe_take(p[0], buf, &got, cap);
+    assert_seq_lines(buf, got, 1, 256);
+
+    /* the timer: one line, no more traffic; the loop runs until it comes */
+    got = 0;
+    vg_log_set_flush(0.01);
+    log_seq(1);
+    pipe_take(p[0], buf, &got, cap);
+    assert_int_equal(got, 0);
+    for (int i = 0; i < 1000 && got == 0; i++) {
+        ev_run(loop, EVRUN_ONCE);
+        pipe_take(p[0], buf, &got, cap);
+    }
+    assert_seq_lines(buf, got, 1, 1);
+
+    /* an output that takes 4 KiB and then nothing: the queue fills to its last byte, then drops */
+    got = 0;
+    vg_log_set_flush(3600);
+    assert_true(fcntl(p[1], F_SETPIPE_SZ, 4096) > 0);
+    int size = fcntl(p[1], F_GETPIPE_SZ);
+    if (size != 4096)
+        fail_msg("pipe size %d", size);
+    uint64_t dropped = vg_log_dropped();
+    int total = 4096 / QLINE + (256 * 1024) / QLINE;   /* in the pipe + the queue, full to the byte */
+    for (int i = 1; i <= total; i++)
+        log_seq(i);
+    assert_int_equal(vg_log_dropped(), dropped);
+    log_seq(total + 1);
+    assert_int_equal(vg_log_dropped(), dropped + 1);
+    for (int i = 0; i < 100000 && got < (size_t)total * QLINE; i++) {
+        ev_run(loop, EVRUN_NOWAIT);
+        pipe_take(p[0], buf, &got, cap);
+    }
+    assert_seq_lines(buf, got, 1, total);
+
+    vg_log_set_blocking(1);
+    vg_log_set_fd(2);
+    vg_log_set_flush(0.1);
+    vg_log_set_process("vigia");
+    ev_loop_destroy(loop);
+    close(p[0]);
+    close(p[1]);
+    free(buf);
+}
+
+
 int
 main(void)
 {
@@ -714,6 +853,7 @@ main(void)
         cmocka_unit_test(msgpack_reader_limits),
         cmocka_unit_test(intrusive_list),
         cmocka_unit_test(log_escapes_control_characters),
+        cmocka_unit_test(log_queue_batches),
     };
     return cmocka_run_group_tests_name("core units", tests, NULL, NULL);
 }

@@ -314,7 +314,7 @@ timeouts(void **state)
     assert_non_null(strstr(r.body, "request body not received in time"));
     ts_resp_free(&r);
     ts_close(fd);
-    char *log = ts_read_log(&s);
+    char *log = ts_wait_log(&s, "request body not received in time\"", 10);
     assert_non_null(strstr(log, "\"POST /health HTTP/1.1\" 408"));
     assert_non_null(strstr(log, "error=request_timeout \"request body not received in time\""));
     assert_non_null(strstr(log, "error=request_timeout \"request headers not received in time\""));
@@ -1070,6 +1070,69 @@ ipv6_and_json_log(void **state)
 }
 
 
+/*
+ * Issue 17, part 3: the master writes access lines in batches (when 64 KiB
+ * wait, or log.flush after the first). N pipelined requests give N access
+ * lines in the log file, whole and in request order; with log.flush at 60s
+ * the lines after the last 64 KiB batch reach the file only through the
+ * SIGTERM drain's final write. Then, with the default flush, one request's
+ * line appears with no more traffic (polled, never timed).
+ */
+static void
+access_log_batches(void **state)
+{
+    (void)state;
+    enum { N = 3000, CHUNK = 50 };
+    ts_server s;
+    const char *args[] = { "--log-flush", "60s", NULL };
+    ts_spawn(&s, args, NULL);
+    int fd = ts_connect(s.port);
+    char *reqs = malloc(CHUNK * 64);
+    for (int i = 0; i < N; i += CHUNK) {
+        size_t n = 0;
+        for (int j = i; j < i + CHUNK; j++)
+            n += (size_t)snprintf(reqs + n, 64, "GET /seq/%05d HTTP/1.1\r\nHost: t\r\n\r\n", j);
+        ts_send(fd, reqs, n);
+        for (int j = i; j < i + CHUNK; j++) {
+            ts_resp r;
+            assert_int_equal(ts_read_response(fd, &r, 0), 0);
+            assert_int_equal(r.status, 404);
+            ts_resp_free(&r);
+        }
+    }
+    free(reqs);
+    ts_close(fd);
+    assert_int_equal(ts_stop(&s, SIGTERM, 10), 0);
+    char *log = ts_read_log(&s);
+    int seen = 0;
+    for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
+        char *a = strstr(line, " access: ");
+        if (!a)
+            continue;
+        char want[96];
+        snprintf(want, sizeof want, " info  master access: 127.0.0.1:");
+        if (strncmp(line + 24, want, strlen(want)) != 0 || line[4] != '-' || line[23] != 'Z')
+            fail_msg("access line %d is torn: %s", seen, line);
+        snprintf(want, sizeof want, " \"GET /seq/%05d HTTP/1.1\" 404 ", seen);
+        if (!strstr(a, want) || !strstr(a, "ms error=not_found \"no such resource\""))
+            fail_msg("access line %d is not request %d's: %s", seen, seen, line);
+        seen++;
+    }
+    assert_int_equal(seen, N);
+    free(log);
+
+    /* the default flush: a single request's line comes without more traffic */
+    ts_spawn(&s, NULL, NULL);
+    ts_resp r;
+    assert_int_equal(ts_get(s.port, "/seq/lonely", &r), 404);
+    ts_resp_free(&r);
+    log = ts_wait_log(&s, "\"GET /seq/lonely HTTP/1.1\" 404", 10);
+    assert_non_null(strstr(log, "\"GET /seq/lonely HTTP/1.1\" 404"));
+    free(log);
+    assert_int_equal(ts_stop(&s, SIGTERM, 10), 0);
+}
+
+
 int
 main(void)
 {
@@ -1094,6 +1157,7 @@ main(void)
         cmocka_unit_test(sighup_reload),
         cmocka_unit_test(sigterm_drains),
         cmocka_unit_test(ipv6_and_json_log),
+        cmocka_unit_test(access_log_batches),
     };
     int failed = cmocka_run_group_tests_name("http (shared server)", shared_tests, shared_up, shared_down);
     failed += cmocka_run_group_tests_name("http (own servers)", own_tests, NULL, NULL);

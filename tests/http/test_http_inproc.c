@@ -315,7 +315,7 @@ client_leaves_early(void **state)
     assert_int_equal(ts_get(srv.port, "/later?ms=1", &r), 200);
     assert_string_equal(r.body, "later 1");
     ts_resp_free(&r);
-    char *log = ts_read_log(&srv);
+    char *log = ts_wait_log(&srv, "\"GET /later?... HTTP/1.1\" 499", 10);
     assert_non_null(strstr(log, "\"GET /later?... HTTP/1.1\" 499"));
     free(log);
 }
