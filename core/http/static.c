@@ -245,6 +245,9 @@ serve(vg_req *r, void *ud)
         }
     }
     if (!S_ISREG(sb.st_mode)) {
+        /* closed before answering: a FIFO's writer must not find us still holding its read end */
+        close(fd);
+        fd = -1;
         vg_req_error(r, 404, "not_found", "no such resource");
         goto out;
     }
