@@ -40,6 +40,8 @@ model_json(vg_jsonw *w, const vg_pool_model_stats *m, int full, const vg_pool *p
     vg_jsonw_kobj(w, "input");
     vg_jsonw_kint(w, "width", m->input_w);
     vg_jsonw_kint(w, "height", m->input_h);
+    vg_jsonw_kstr(w, "resize", m->resize);          /* stretch | letterbox */
+    vg_jsonw_kstr(w, "resize_from", m->resize_why); /* manifest, cfg, default, or the backend */
     vg_jsonw_obj_end(w);
     vg_jsonw_kint(w, "classes", m->classes);
     vg_jsonw_kdouble(w, "threshold", m->threshold, 4);

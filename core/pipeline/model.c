@@ -358,12 +358,13 @@ out:
 
 
 /*
- * What the host needs from a darknet cfg: the [net] input size and the
- * class count of the last detection layer. Not a cfg parser: backends
- * parse the cfg for real.
+ * What the host needs from a darknet cfg: the [net] input size and
+ * letter_box (AlexeyAB's key: 0 or absent = stretch, 1 = letterbox; -1
+ * here when some other value) and the class count of the last detection
+ * layer. Not a cfg parser: backends parse the cfg for real.
  */
 static int
-scan_cfg(const char *path, int *net_w, int *net_h, int *classes, char *err, size_t errlen)
+scan_cfg(const char *path, int *net_w, int *net_h, int *classes, int *letter_box, char *err, size_t errlen)
 {
     char *text = NULL;
     size_t len = 0;
@@ -374,6 +375,7 @@ scan_cfg(const char *path, int *net_w, int *net_h, int *classes, char *err, size
         return -1;
     *net_w = *net_h = 0;
     *classes = 0;
+    *letter_box = 0;
     for (char *p = text; *p;) {
         char *nl = strchr(p, '\n');
         char *next = nl ? nl + 1 : p + strlen(p);
@@ -410,6 +412,8 @@ scan_cfg(const char *path, int *net_w, int *net_h, int *classes, char *err, size
                     *net_w = atoi(v);
                 else if (is_net && strcmp(k, "height") == 0)
                     *net_h = atoi(v);
+                else if (is_net && strcmp(k, "letter_box") == 0)
+                    *letter_box = strcmp(v, "0") == 0 ? 0 : strcmp(v, "1") == 0 ? 1 : -1;
                 else if (is_det && strcmp(k, "classes") == 0)
                     *classes = atoi(v);
             }
@@ -473,7 +477,7 @@ static const struct int_key {
 
 static const char *const known_model_keys[] = {
     "name", "description", "backend", "cfg", "weights", "names", "width", "height",
-    "threshold", "nms", "workers", "batch", "threads", "alias", "classes", NULL
+    "threshold", "nms", "resize", "workers", "batch", "threads", "alias", "classes", NULL
 };
 
 
@@ -673,13 +677,32 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
     if (load_labels(m, msg, sizeof msg))
         goto bad;
 
+    const char *resize = vg_model_get(m, "resize");
+    m->resize = VG_RESIZE_LETTERBOX;
+    m->resize_from = "default";
+    if (resize) {
+        if (strcmp(resize, "stretch") != 0 && strcmp(resize, "letterbox") != 0) {
+            snprintf(msg, sizeof msg, "'resize' must be stretch or letterbox, not '%.40s'", resize);
+            goto bad;
+        }
+        m->resize = strcmp(resize, "stretch") == 0 ? VG_RESIZE_STRETCH : VG_RESIZE_LETTERBOX;
+        m->resize_from = "manifest";
+    }
     const char *cfg = vg_model_get(m, "cfg");
     if (cfg) {
-        int cw, ch, ccls;
+        int cw, ch, ccls, lb;
         if (resolve_file(absdir, "cfg", cfg, CFG_MAX_BYTES, &m->cfg_path, NULL, msg, sizeof msg))
             goto bad;
-        if (scan_cfg(m->cfg_path, &cw, &ch, &ccls, msg, sizeof msg))
+        if (scan_cfg(m->cfg_path, &cw, &ch, &ccls, &lb, msg, sizeof msg))
             goto bad;
+        if (lb < 0) {
+            snprintf(msg, sizeof msg, "%s: [net] letter_box must be 0 or 1", m->cfg_path);
+            goto bad;
+        }
+        if (!resize) {
+            m->resize = lb ? VG_RESIZE_LETTERBOX : VG_RESIZE_STRETCH;
+            m->resize_from = "cfg";
+        }
         if (ccls > 0 && ccls != m->classes) {
             snprintf(msg, sizeof msg, "%s has %d labels but the cfg's detection layer has classes=%d",
                      m->names_path, m->classes, ccls);

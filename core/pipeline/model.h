@@ -14,6 +14,7 @@
  *   height = 320
  *   threshold = 0.25                # default min confidence
  *   nms = 0.45                      # default IoU for class-wise NMS
+ *   resize = stretch                # stretch | letterbox; absent: the cfg's [net] letter_box
  *   workers = 0                     # 0 = the server's default
  *   batch = 1
  *   threads = 1                     # compute threads per worker
@@ -53,6 +54,12 @@
 #define VG_MODEL_MAX_WORKERS 64
 #define VG_MODEL_MAX_BATCH  64
 
+/* How an image becomes the network input (and how boxes map back). */
+enum vg_resize {
+    VG_RESIZE_STRETCH = 0,     /* to the network size, aspect ratio lost (AlexeyAB letter_box=0) */
+    VG_RESIZE_LETTERBOX = 1    /* kept aspect ratio on a grey canvas (libdarknet 2018, letter_box=1) */
+};
+
 typedef struct vg_model {
     char *name;                /* [A-Za-z0-9._-], <= VG_MODEL_NAME_MAX */
     char *dir;                 /* absolute model directory */
@@ -66,6 +73,8 @@ typedef struct vg_model {
     int input_w, input_h;      /* from the manifest, else the cfg; 0 if neither says */
     float threshold;           /* (0, 1] */
     float nms;                 /* [0, 1] */
+    int resize;                /* VG_RESIZE_*: the manifest's `resize`, else the cfg's [net] letter_box */
+    const char *resize_from;   /* static: "manifest", "cfg", or "default" (no cfg: letterbox) */
     unsigned workers;          /* 0 = server default */
     unsigned batch;            /* >= 1 */
     unsigned threads;          /* >= 1 */

@@ -145,9 +145,14 @@ vg_post_run(vigia_candidates *cand, const vg_post_params *p, vg_detection **out,
         goto out;
     }
 
-    /* 1. letterbox correction (darknet correct_yolo_boxes, relative = 1) */
-    vg_post_letterbox_size(p->img_w, p->img_h, p->net_w, p->net_h, &new_w, &new_h);
+    /* 1. letterbox correction (darknet correct_yolo_boxes, relative = 1); identity for a stretch */
     int netw = p->net_w, neth = p->net_h;
+    if (p->stretch) {
+        new_w = netw;              /* fractions of the input are fractions of the image */
+        new_h = neth;
+    } else {
+        vg_post_letterbox_size(p->img_w, p->img_h, p->net_w, p->net_h, &new_w, &new_h);
+    }
     for (uint32_t i = 0; i < n; i++) {
         pbox b = { cand->box[4 * i], cand->box[4 * i + 1], cand->box[4 * i + 2], cand->box[4 * i + 3] };
         float obj = cand->objectness ? cand->objectness[i] : 1.0f;

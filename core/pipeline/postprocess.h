@@ -1,6 +1,7 @@
 /*
  * postprocess: from a backend's candidate boxes (fractions of the
- * letterboxed network input, before NMS) to detections in image pixels.
+ * stretched or letterboxed network input, before NMS) to detections in
+ * image pixels.
  *
  * It reproduces darknet's detector path (get_network_boxes with letterbox
  * correction, do_nms_sort, draw_detections' per-class threshold and pixel
@@ -28,6 +29,7 @@ typedef struct vg_detection {
 typedef struct vg_post_params {
     int net_w, net_h;              /* network input the candidates refer to */
     int img_w, img_h;              /* original image */
+    int stretch;                   /* the input was stretched (no letterbox correction) */
     int classes;                   /* entries per candidate in prob[] */
     float threshold;               /* keep confidence > threshold (darknet's strict '>') */
     float nms;                     /* suppress same-class boxes with IoU > nms; 0 = off */
@@ -35,7 +37,7 @@ typedef struct vg_post_params {
 } vg_post_params;
 
 /*
- * Letterbox correction, per-class NMS (modifies cand->prob in place),
+ * Letterbox correction (none for a stretched input), per-class NMS (modifies cand->prob in place),
  * threshold, class filter, pixel mapping. *out gets a malloc'd array of
  * *n detections (NULL when none) sorted by confidence, highest first,
  * labels NULL. Returns 0, VG_E_INVAL or -ENOMEM.

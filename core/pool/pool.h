@@ -250,6 +250,8 @@ typedef struct vg_pool_model_stats {
     const char *why;               /* backend choice or failure reason; "" if none */
     const char *backend;           /* running backend, or the manifest's ("auto") before load */
     const char *device;            /* as the backend describes it; "" before load */
+    const char *resize;            /* input geometry: "stretch" | "letterbox" (the manifest's before load) */
+    const char *resize_why;        /* "manifest", "cfg", "default", or "backend NAME only letterboxes" */
     const char *description;       /* from the manifest */
     const char *alias;             /* an alias: the model it names (its figures are that model's); NULL */
     int input_w, input_h;          /* network input */

@@ -78,6 +78,8 @@ fill_stats(const model *m, vg_pool_model_stats *s)
         .name = m->name, .state = model_state_names[m->state], .why = m->why,
         .backend = m->backend[0] ? m->backend : m->backend_override ? m->backend_override : vm ? vm->backend : "",
         .device = m->device,
+        .resize = m->resize[0] ? m->resize : vm && !vm->alias ? (vm->resize == VG_RESIZE_STRETCH ? "stretch" : "letterbox") : "",
+        .resize_why = m->resize[0] ? m->resize_why : vm && !vm->alias ? vm->resize_from : "",
         .description = vm ? vm->description : "",
         .input_w = m->input_w ? m->input_w : vm ? vm->input_w : 0,
         .input_h = m->input_h ? m->input_h : vm ? vm->input_h : 0,
