@@ -59,6 +59,49 @@ load(const char *name, vg_model **m, char *err, size_t errlen)
 }
 
 
+/* [net] letter_box in the cfg, and the manifest's `resize` over it. */
+static void
+test_resize_keys(const char *cfg, const char *weights, const char *names)
+{
+    char text[4096], err[512], lbcfg[PATH_MAX + 32];
+    size_t n;
+    uint8_t *c = pt_read(cfg, &n);
+    const char *net = strstr((const char *)c, "[net]");
+    assert_non_null(net);
+    for (int v = 1; v <= 2; v++) {
+        /* the cfg with letter_box=v as the first key of [net] */
+        size_t head = (size_t)(net - (const char *)c) + 5;
+        char *t = malloc(n + 32);
+        memcpy(t, c, head);
+        int k = snprintf(t + head, 32, "\nletter_box=%d", v);
+        memcpy(t + head + k, c + head, n - head);
+        snprintf(lbcfg, sizeof lbcfg, "%s/lb%d.cfg", dir, v);
+        assert_int_equal(pt_write(lbcfg, t, n + (size_t)k), 0);
+        free(t);
+        vg_model *m = NULL;
+        snprintf(text, sizeof text, "[model]\ncfg = %s\nweights = %s\nnames = %s\n", lbcfg, weights, names);
+        manifest("lb", text);
+        if (v == 2) {
+            assert_int_not_equal(load("lb", &m, err, sizeof err), 0);
+            assert_non_null(strstr(err, "letter_box must be 0 or 1"));
+            continue;
+        }
+        assert_int_equal(load("lb", &m, err, sizeof err), 0);
+        assert_int_equal(m->resize, VG_RESIZE_LETTERBOX);
+        assert_string_equal(m->resize_from, "cfg");
+        vg_model_destroy(m);
+        snprintf(text, sizeof text, "[model]\ncfg = %s\nweights = %s\nnames = %s\nresize = stretch\n", lbcfg,
+                 weights, names);
+        manifest("lb", text);
+        assert_int_equal(load("lb", &m, err, sizeof err), 0);
+        assert_int_equal(m->resize, VG_RESIZE_STRETCH);
+        assert_string_equal(m->resize_from, "manifest");
+        vg_model_destroy(m);
+    }
+    free(c);
+}
+
+
 static void
 test_valid(void **state)
 {
@@ -95,7 +138,10 @@ test_valid(void **state)
     assert_string_equal(vg_model_get(m, "threads"), "4");
     assert_null(vg_model_get(m, "nope"));
     assert_true(m->cfg_path[0] == '/' && m->weights_path[0] == '/' && m->dir[0] == '/');
+    assert_int_equal(m->resize, VG_RESIZE_STRETCH);     /* the cfg has no letter_box: AlexeyAB's 0 */
+    assert_string_equal(m->resize_from, "cfg");
     vg_model_destroy(m);
+    test_resize_keys(cfg_xl, weights_xl, coco);
 
     /* defaults, and the name taken from the directory */
     snprintf(text, sizeof text, "[model]\ncfg = %s\nweights = %s\nnames = %s\nwidth = 416\nheight = 256\n",
@@ -170,6 +216,7 @@ test_refusals(void **state)
         { "thrbig", "[model]\nnames = @COCO@\nthreshold = 1.5\n", "'threshold'" },
         { "thrtext", "[model]\nnames = @COCO@\nthreshold = high\n", "'threshold'" },
         { "nms", "[model]\nnames = @COCO@\nnms = 2\n", "'nms'" },
+        { "resize", "[model]\nnames = @COCO@\nresize = crop\n", "'resize' must be stretch or letterbox, not 'crop'" },
         { "workers", "[model]\nnames = @COCO@\nworkers = 100\n", "'workers'" },
         { "batch", "[model]\nnames = @COCO@\nbatch = 0\n", "'batch'" },
         { "threads", "[model]\nnames = @COCO@\nthreads = 257\n", "'threads' must be an integer in [1, 256], not '257'" },

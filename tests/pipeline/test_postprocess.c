@@ -123,6 +123,28 @@ test_mapping(void **state)
 
 
 static void
+test_stretch_mapping(void **state)
+{
+    (void)state;
+    cands k;
+    cands_init(&k);
+    /* a stretched input: fractions of the input are fractions of the image, no padding band */
+    add(&k, 0.5f, 0.125f, 0.5f, 0.25f, 0, 0.9f);
+    vg_post_params p = params(320, 768, 576, 0.25f, 0.45f);
+    p.stretch = 1;
+    vg_detection *d;
+    size_t n;
+    assert_int_equal(vg_post_run(&k.c, &p, &d, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(d[0].x_min, 192);          /* (0.5 - 0.25) * 768 */
+    assert_int_equal(d[0].x_max, 576);
+    assert_int_equal(d[0].y_min, 0);            /* (0.125 - 0.125) * 576 */
+    assert_int_equal(d[0].y_max, 144);          /* 0.25 * 576 */
+    free(d);
+}
+
+
+static void
 test_nms(void **state)
 {
     (void)state;
@@ -234,6 +256,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_letterbox_size),
+        cmocka_unit_test(test_stretch_mapping),
         cmocka_unit_test(test_mapping),
         cmocka_unit_test(test_nms),
         cmocka_unit_test(test_threshold_and_filter),
