@@ -258,6 +258,7 @@ vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_detect_r
             .classes = d->info.classes,
             .threshold = x->threshold < 0 ? d->model->threshold : x->threshold,
             .nms = x->nms < 0 ? d->model->nms : x->nms,
+            .diou_beta = vg_model_diou_beta(d->model),
             .class_mask = x->class_mask,
         };
         r->infer_us = infer_us;

@@ -4,8 +4,8 @@
  * image pixels.
  *
  * It reproduces darknet's detector path (get_network_boxes with letterbox
- * correction, do_nms_sort, draw_detections' per-class threshold and pixel
- * rounding) so a backend that matches darknet's raw output gives exactly
+ * correction, do_nms_sort or AlexeyAB's diounms_sort, draw_detections'
+ * per-class threshold and pixel rounding) so a backend that matches darknet's raw output gives exactly
  * darknet's boxes. Pure computation: safe anywhere.
  */
 #ifndef VG_POSTPROCESS_H
@@ -17,6 +17,7 @@
 #include <vigia/backend.h>
 
 #define VG_POST_MAX_DETECTIONS 1000   /* detections kept per image, highest first */
+#define VG_POST_MAX_DIOU_BETA  16     /* largest DIoU exponent (beta_nms) */
 
 /* One detection, in pixels of the (auto-rotated) image. */
 typedef struct vg_detection {
@@ -32,7 +33,10 @@ typedef struct vg_post_params {
     int stretch;                   /* the input was stretched (no letterbox correction) */
     int classes;                   /* entries per candidate in prob[] */
     float threshold;               /* keep confidence > threshold (darknet's strict '>') */
-    float nms;                     /* suppress same-class boxes with IoU > nms; 0 = off */
+    float nms;                     /* suppress same-class boxes whose overlap > nms; 0 = off */
+    float diou_beta;               /* overlap: 0 = IoU (darknet do_nms_sort); > 0 = DIoU,
+                                      IoU - (d2/c2)^diou_beta (AlexeyAB's greedynms: 0.6,
+                                      diounms: beta_nms) */
     const uint8_t *class_mask;     /* classes bytes, non-zero = keep; NULL = all */
 } vg_post_params;
 

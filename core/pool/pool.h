@@ -258,6 +258,9 @@ typedef struct vg_pool_model_stats {
     int classes;
     const char *const *labels;     /* `classes` names; an alias's: those it keeps (0: all its model's) */
     float threshold, nms;          /* manifest defaults */
+    const char *nms_kind;          /* "default" | "greedynms" | "diounms"; "" for an alias */
+    const char *nms_kind_from;     /* "manifest", "cfg" or "default"; "" for an alias */
+    float nms_diou_beta;           /* the DIoU exponent NMS runs with; 0 = plain IoU */
     unsigned workers;              /* configured */
     unsigned workers_ready;        /* alive and loaded */
     unsigned workers_busy;         /* running a job */
