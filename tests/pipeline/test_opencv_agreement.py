@@ -14,7 +14,9 @@ cfg's width x height, swapRB, no crop), forward of the unconnected [yolo]
 outputs, each row cx, cy, w, h (fractions of the input), objectness, then
 objectness * class probability per class (0 below the layer's thresh, 0.2).
 Its region layer runs no NMS unless the cfg has nms_threshold (none here),
-so the comparison is before NMS: vigia is asked for nms=0 (off)."""
+so the comparison is before NMS: vigia is asked for nms=0 (off). A last test
+runs NMS on both sides: vigia's own (the cfgs' nms_kind=greedynms) against
+AlexeyAB's diounms_sort (src/box.c) transcribed here over OpenCV's candidates."""
 import json
 import os
 import shutil
@@ -90,11 +92,11 @@ def teardown(ctx):
         tap.check(ctx["srv"].stop() == 0, "clean exit")
 
 
-def vigia(srv, model, img_path):
-    """vigia's detections before NMS: (class_id, confidence, (l, t, r, b))."""
+def vigia(srv, model, img_path, nms="&nms=0"):
+    """vigia's detections before NMS (nms="": after the model's own): (class_id, confidence, (l, t, r, b))."""
     with open(img_path, "rb") as f:
         body = f.read()
-    url = srv.url(f"/v1/detect?model={model}&min_confidence={CONF - 2 * CONF_TOL}&nms=0")
+    url = srv.url(f"/v1/detect?model={model}&min_confidence={CONF - 2 * CONF_TOL}{nms}")
     req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/octet-stream"})
     with urllib.request.urlopen(req, timeout=60) as r:
         ans = json.loads(r.read())
@@ -106,9 +108,10 @@ def vigia(srv, model, img_path):
 _nets = {}
 
 
-def opencv(models, model, img_path):
+def opencv(models, model, img_path, nms=None):
     """OpenCV DNN's candidates: (class_id, confidence, box) in pixels, truncated and clamped as
-    darknet's draw_detections (and vigia) write them."""
+    darknet's draw_detections (and vigia) write them. nms=(thresh, beta): after AlexeyAB's NMS
+    (alexeyab_nms; beta None: plain IoU)."""
     cfg = os.path.join(models, model, model + ".cfg")
     if model not in _nets:
         net = cv2.dnn.readNetFromDarknet(cfg, os.path.join(models, model, model + ".weights"))
@@ -127,16 +130,50 @@ def opencv(models, model, img_path):
     img = cv2.imread(img_path)
     H, W = img.shape[:2]
     net.setInput(cv2.dnn.blobFromImage(img, 1 / 255.0, (nw, nh), swapRB=True, crop=False))
+    rows = [[float(v) for v in row[:4]] + [[float(p) if p > CONF - 2 * CONF_TOL else 0.0 for p in row[5:]]]
+            for o in net.forward(net.getUnconnectedOutLayersNames()) for row in o]
+    if nms:
+        alexeyab_nms(rows, *nms)
     out = []
-    for o in net.forward(net.getUnconnectedOutLayersNames()):
-        for row in o:
-            cx, cy, bw, bh = (float(v) for v in row[:4])
-            box = tuple(min(max(int(v), 0), lim - 1) for v, lim in (
-                ((cx - bw / 2) * W, W), ((cy - bh / 2) * H, H), ((cx + bw / 2) * W, W), ((cy + bh / 2) * H, H)))
-            for k, p in enumerate(row[5:]):
-                if p >= CONF - 2 * CONF_TOL:
-                    out.append((k, float(p), box))
+    for cx, cy, bw, bh, probs in rows:
+        box = tuple(min(max(int(v), 0), lim - 1) for v, lim in (
+            ((cx - bw / 2) * W, W), ((cy - bh / 2) * H, H), ((cx + bw / 2) * W, W), ((cy + bh / 2) * H, H)))
+        for k, p in enumerate(probs):
+            if p > 0:
+                out.append((k, p, box))
     return out
+
+
+def overlap(a, b, beta):
+    """AlexeyAB darknet src/box.c: box_iou, and with beta box_diou (0.6, greedynms) / box_diounms:
+    IoU - (d2 / c2)^beta, d2 the squared centre distance, c2 the enclosing box's squared diagonal."""
+    def edges(x):
+        return x[0] - x[2] / 2, x[1] - x[3] / 2, x[0] + x[2] / 2, x[1] + x[3] / 2
+    (al, at, ar, ab), (bl, bt, br, bb) = edges(a), edges(b)
+    iw, ih = min(ar, br) - max(al, bl), min(ab, bb) - max(at, bt)
+    inter = iw * ih if iw > 0 and ih > 0 else 0.0
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    iou = inter / union if inter and union else 0.0
+    if beta is None:
+        return iou
+    cw, ch = max(ar, br) - min(al, bl), max(ab, bb) - min(at, bt)
+    c = cw * cw + ch * ch
+    if c == 0:
+        return iou
+    return iou - (((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2) / c) ** beta
+
+
+def alexeyab_nms(rows, thresh, beta):
+    """AlexeyAB darknet src/box.c do_nms_sort (beta None) / diounms_sort: per class, most probable
+    first, a later box's probability zeroed when its overlap with a kept one exceeds thresh."""
+    for k in range(len(rows[0][4]) if rows else 0):
+        order = sorted((r for r in rows if r[4][k] > 0), key=lambda r: -r[4][k])
+        for i, a in enumerate(order):
+            if a[4][k] == 0:
+                continue
+            for b in order[i + 1:]:
+                if overlap(a, b, beta) > thresh:
+                    b[4][k] = 0.0
 
 
 def unmatched(mine, theirs):
@@ -195,6 +232,30 @@ def test_letterbox_differs(ctx):
     tap.check(len(bad) >= len(IMAGES) - 1, f"letterboxed answers agree with OpenCV's stretch on too many images: {bad}")
 
 
+def test_cfg_nms_kind(ctx):
+    """With NMS on: the cfgs' `nms_kind=greedynms` runs as AlexeyAB's darknet runs it (src/detector.c:
+    diounms_sort with box_diou, DIoU exponent 0.6, for the last [yolo] layer's nms_kind), on OpenCV's
+    candidates; /v1/models says so; and plain-IoU NMS gives other answers, which the check sees."""
+    with urllib.request.urlopen(ctx["srv"].url("/v1/models/yolo-fastest-1.1-xl"), timeout=10) as r:
+        m = json.loads(r.read())
+    tap.check((m["nms_kind"], m["nms_kind_from"], m["nms_diou_beta"], m["nms"]) == ("greedynms", "cfg", 0.6, 0.45),
+              f"models: {[m.get(k) for k in ('nms_kind', 'nms_kind_from', 'nms_diou_beta', 'nms')]}")
+    differs = 0
+    for model in MODELS:
+        for name in IMAGES:
+            path = os.path.join(tap.shared_dir(), "images", name)
+            v = vigia(ctx["srv"], model, path, nms="")
+            # yoloface-50k's cfg has no nms_kind: AlexeyAB's default, plain IoU
+            o = opencv(ctx["models"], model, path, nms=(0.45, None if model == "yoloface-50k" else 0.6))
+            only_v, only_o = unmatched(v, o), unmatched(o, v)
+            tap.check(not only_v and not only_o, f"{model} {name} after its NMS: vigia only {only_v[:3]} "
+                      f"reference only {only_o[:3]}")
+            plain = opencv(ctx["models"], model, path, nms=(0.45, None))
+            differs += bool(unmatched(v, plain) or unmatched(plain, v))
+    tap.check(differs > 0, "plain-IoU NMS agrees with vigia's greedynms everywhere: the check cannot tell them apart")
+
+
 if __name__ == "__main__":
-    sys.exit(tap.run([make_test(m) for m in MODELS] + [test_cfg_default_is_stretch, test_letterbox_differs],
+    sys.exit(tap.run([make_test(m) for m in MODELS] + [test_cfg_default_is_stretch, test_letterbox_differs,
+                                                        test_cfg_nms_kind],
                      setup, teardown))
