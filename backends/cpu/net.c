@@ -301,13 +301,40 @@ static int parse_maxpool(vgc_section *s, vgc_layer *l, char *err, size_t errlen)
 }
 
 
+/*
+ * [yolo] keys this engine accepts without reading them. Each was checked
+ * against AlexeyAB's darknet (src/parser.c parse_yolo, src/yolo_layer.c
+ * forward_yolo_layer, src/detector.c, src/demo.c) for an effect on the
+ * boxes of one image at inference; none has one:
+ *  - read by the host, not here: nms_kind and beta_nms choose the NMS the
+ *    host runs for every backend (core/pipeline/model.c, postprocess.c);
+ *  - the loss, after forward_yolo_layer's `if (!state.train) return`:
+ *    ignore_thresh, truth_thresh, iou_thresh (extra anchors per truth),
+ *    iou_thresh_kind, iou_loss, iou_normalizer, cls_normalizer,
+ *    obj_normalizer, delta_normalizer, uc_normalizer, max_delta,
+ *    counters_per_class, label_smooth_eps, focal_loss, objectness_smooth,
+ *    rescore;
+ *  - the training data loader (src/detector.c train_detector, src/data.c):
+ *    jitter, resize (random rescaling of training images, not the input
+ *    geometry), random (multi-scale training), max (truth boxes per image);
+ *  - video tracking on embeddings (src/demo.c set_track_id, never for a
+ *    still image): embedding_layer, track_history_size, sim_thresh,
+ *    dets_for_track, dets_for_show, track_ciou_norm;
+ *  - printing: show_details; rewritten_box is read by no AlexeyAB source;
+ *  - [region]-only training keys some cfgs copy into [yolo], where AlexeyAB
+ *    does not read them: absolute, bias_match.
+ * scale_x_y and new_coords change the boxes and are honoured (parse_yolo);
+ * `map` is refused.
+ */
 static const char *const yolo_ignored[] = {
-    "jitter", "ignore_thresh", "truth_thresh", "random", "max", "counters_per_class",
-    "label_smooth_eps", "max_delta", "iou_normalizer", "cls_normalizer", "obj_normalizer",
-    "iou_loss", "iou_thresh_kind", "beta_nms", "nms_kind", "iou_thresh", "focal_loss",
-    "resize", "objectness_smooth", "track_history_size", "sim_thresh", "dets_for_track",
-    "dets_for_show", "track_ciou_norm", "embedding_layer", "rewritten_box", "uc_normalizer",
-    "delta_normalizer", "show_details", "absolute", "bias_match", "rescore", NULL
+    "nms_kind", "beta_nms",
+    "ignore_thresh", "truth_thresh", "iou_thresh", "iou_thresh_kind", "iou_loss", "iou_normalizer",
+    "cls_normalizer", "obj_normalizer", "delta_normalizer", "uc_normalizer", "max_delta",
+    "counters_per_class", "label_smooth_eps", "focal_loss", "objectness_smooth", "rescore",
+    "jitter", "resize", "random", "max",
+    "embedding_layer", "track_history_size", "sim_thresh", "dets_for_track", "dets_for_show",
+    "track_ciou_norm",
+    "show_details", "rewritten_box", "absolute", "bias_match", NULL
 };
 
 static int parse_yolo(vgc_section *s, vgc_layer *l, char *err, size_t errlen)

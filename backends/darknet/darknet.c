@@ -412,6 +412,7 @@ static const vigia_backend dn_backend = {
     .describe = dn_describe,
     .infer = dn_infer,
     .close = dn_close,
+    .only_resize = "letterbox",    /* libdarknet 2018 has no letter_box=0: its detector always letterboxes */
 };
 
 

@@ -40,10 +40,19 @@ model_json(vg_jsonw *w, const vg_pool_model_stats *m, int full, const vg_pool *p
     vg_jsonw_kobj(w, "input");
     vg_jsonw_kint(w, "width", m->input_w);
     vg_jsonw_kint(w, "height", m->input_h);
+    vg_jsonw_kstr(w, "resize", m->resize);          /* stretch | letterbox */
+    vg_jsonw_kstr(w, "resize_from", m->resize_why); /* manifest, cfg, default, or the backend */
     vg_jsonw_obj_end(w);
     vg_jsonw_kint(w, "classes", m->classes);
     vg_jsonw_kdouble(w, "threshold", m->threshold, 4);
     vg_jsonw_kdouble(w, "nms", m->nms, 4);
+    vg_jsonw_kstr(w, "nms_kind", m->nms_kind);            /* default (IoU) | greedynms | diounms */
+    vg_jsonw_kstr(w, "nms_kind_from", m->nms_kind_from);  /* manifest, cfg or default */
+    vg_jsonw_key(w, "nms_diou_beta");                     /* the DIoU exponent; null: plain IoU */
+    if (m->nms_diou_beta > 0)
+        vg_jsonw_double_prec(w, m->nms_diou_beta, 4);
+    else
+        vg_jsonw_null(w);
     vg_jsonw_kobj(w, "workers");
     vg_jsonw_kuint(w, "configured", m->workers);
     vg_jsonw_kuint(w, "ready", m->workers_ready);

@@ -1,8 +1,9 @@
 /*
- * detector: decode -> letterbox -> infer -> postprocess -> annotate
+ * detector: decode -> stretch or letterbox -> infer -> postprocess -> annotate
  * (see detector.h).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@ struct vg_detector {
     vg_image_limits limits;
     int full_decode;               /* never decode reduced (options) */
     char why[512];
+    int resize;                    /* VG_RESIZE_*: the model's, unless the backend only letterboxes */
+    char resize_why[128];          /* where that choice came from */
     size_t plane;                  /* floats per image tensor */
     void *block;                   /* one allocation holding every buffer below */
     float *tensor;                 /* max_batch tensors */
@@ -118,6 +121,14 @@ vg_detector_open(const vg_model *model, const vg_detector_options *opts,
                                &d->be, &d->bm, &d->info, d->why, sizeof d->why, err, errlen);
     if (rc != 0)
         goto fail;
+    d->resize = model->resize;
+    snprintf(d->resize_why, sizeof d->resize_why, "%s", model->resize_from);
+    const vigia_backend *ops = d->be->ops;
+    if (ops->struct_size >= offsetof(vigia_backend, only_resize) + sizeof ops->only_resize &&
+        ops->only_resize && strcmp(ops->only_resize, "letterbox") == 0) {
+        d->resize = VG_RESIZE_LETTERBOX;
+        snprintf(d->resize_why, sizeof d->resize_why, "backend %.32s only letterboxes", ops->name);
+    }
     if ((unsigned)d->info.max_batch > model->batch)
         d->info.max_batch = (int)model->batch;
     size_t nb = (size_t)d->info.max_batch;
@@ -146,6 +157,8 @@ const char *vg_detector_backend(const vg_detector *d) { return d->be->ops->name;
 const char *vg_detector_backend_version(const vg_detector *d) { return d->be->ops->version ? d->be->ops->version : ""; }
 const char *vg_detector_why(const vg_detector *d) { return d->why; }
 const vigia_model_info *vg_detector_info(const vg_detector *d) { return &d->info; }
+const char *vg_detector_resize(const vg_detector *d) { return d->resize == VG_RESIZE_STRETCH ? "stretch" : "letterbox"; }
+const char *vg_detector_resize_why(const vg_detector *d) { return d->resize_why; }
 
 
 void
@@ -199,7 +212,9 @@ vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_detect_r
         }
         out[i].w = im->full_w;
         out[i].h = im->full_h;
-        r = vg_image_letterbox(im, d->info.input_w, d->info.input_h, d->tensor + nb * d->plane);
+        float *t = d->tensor + nb * d->plane;
+        r = d->resize == VG_RESIZE_STRETCH ? vg_image_stretch(im, d->info.input_w, d->info.input_h, t)
+                                           : vg_image_letterbox(im, d->info.input_w, d->info.input_h, t);
         if (r != 0) {
             set_error(&out[i], r, "out of memory");
             vg_image_release(im);
@@ -245,9 +260,11 @@ vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_detect_r
         vg_post_params pp = {
             .net_w = d->info.input_w, .net_h = d->info.input_h,
             .img_w = im->full_w, .img_h = im->full_h,
+            .stretch = d->resize == VG_RESIZE_STRETCH,
             .classes = d->info.classes,
             .threshold = x->threshold < 0 ? d->model->threshold : x->threshold,
             .nms = x->nms < 0 ? d->model->nms : x->nms,
+            .diou_beta = vg_model_diou_beta(d->model),
             .class_mask = x->class_mask,
         };
         r->infer_us = infer_us;

@@ -1,6 +1,7 @@
 /*
- * detector: the whole detection path in one process: decode, letterbox,
- * backend infer, postprocess, optional annotation.
+ * detector: the whole detection path in one process: decode, stretch or
+ * letterbox (the model's `resize`), backend infer, postprocess, optional
+ * annotation.
  *
  * Used inside worker processes (worker.c) and by one-shot tools that never
  * fork afterwards (tests, vigia-plugin-check). It starts libvips and loads
@@ -67,6 +68,10 @@ const char *vg_detector_backend(const vg_detector *d);        /* "darknet" */
 const char *vg_detector_backend_version(const vg_detector *d);
 const char *vg_detector_why(const vg_detector *d);            /* auto-selection trail */
 const vigia_model_info *vg_detector_info(const vg_detector *d);
+/* The input geometry in use, "stretch" or "letterbox", and where it came from:
+ * "manifest", "cfg", "default", or the backend that only letterboxes. */
+const char *vg_detector_resize(const vg_detector *d);
+const char *vg_detector_resize_why(const vg_detector *d);
 
 /*
  * Runs n images (1 <= n <= info->max_batch) through one backend call.

@@ -1,6 +1,7 @@
 /*
- * image: libvips decoding with limits, darknet-exact letterboxing, and
- * annotated JPEGs (see image.h). Runs in workers only.
+ * image: libvips decoding with limits, darknet-exact letterboxing, the
+ * OpenCV-exact stretch, and annotated JPEGs (see image.h). Runs in
+ * workers only.
  */
 #include <errno.h>
 #include <math.h>
@@ -412,6 +413,87 @@ vg_image_letterbox(const vg_image *im, int net_w, int net_h, float *chw)
     }
     free(part);
     return 0;
+}
+
+
+/*
+ * Source index and 11-bit weights of each destination column (or row) of
+ * a bilinear resize from `src` to `dst` samples, on pixel centres: what
+ * OpenCV's cv::resize(INTER_LINEAR) computes for 8-bit images.
+ */
+static void
+stretch_taps(int dst, int src, int *idx, int16_t (*wt)[2])
+{
+    double scale = (double)src / dst;
+    for (int d = 0; d < dst; d++) {
+        double f = (d + 0.5) * scale - 0.5;
+        int s = (int)floor(f);
+        f -= s;
+        if (s < 0) {
+            s = 0;
+            f = 0;
+        }
+        if (s >= src - 1) {
+            s = src - 1;
+            f = 0;
+        }
+        idx[d] = s;
+        wt[d][0] = (int16_t)lrint((1.0 - f) * 2048);
+        wt[d][1] = (int16_t)lrint(f * 2048);
+    }
+}
+
+
+/*
+ * A stretch to net_w x net_h, as AlexeyAB darknet's training loader and
+ * OpenCV DNN's blobFromImage (no crop) feed these models: bilinear on pixel
+ * centres with 11-bit fixed-point weights, rounded back to 8 bits the way
+ * OpenCV's vectorised vertical pass rounds, then x / 255.0f.
+ */
+int
+vg_image_stretch(const vg_image *im, int net_w, int net_h, float *chw)
+{
+    const int W = im->w, H = im->h, C = 3;
+    size_t plane = (size_t)net_w * net_h;
+    int *xi = malloc((size_t)net_w * sizeof *xi), *yi = malloc((size_t)net_h * sizeof *yi);
+    int16_t (*xw)[2] = malloc((size_t)net_w * sizeof *xw), (*yw)[2] = malloc((size_t)net_h * sizeof *yw);
+    int32_t *rows = malloc((size_t)2 * net_w * C * sizeof *rows);   /* two horizontal passes */
+    int rc = 0;
+
+    if (!xi || !yi || !xw || !yw || !rows) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    stretch_taps(net_w, W, xi, xw);
+    stretch_taps(net_h, H, yi, yw);
+    for (int r = 0; r < net_h; r++) {
+        int sy[2] = { yi[r], yi[r] + 1 < H ? yi[r] + 1 : H - 1 };
+        for (int t = 0; t < 2; t++) {
+            const uint8_t *row = im->rgb + (size_t)sy[t] * W * C;
+            int32_t *h = rows + (size_t)t * net_w * C;
+            for (int c = 0; c < net_w; c++) {
+                const uint8_t *p0 = row + (size_t)xi[c] * C;
+                const uint8_t *p1 = xi[c] + 1 < W ? p0 + C : p0;
+                for (int k = 0; k < C; k++)
+                    h[c * C + k] = p0[k] * xw[c][0] + p1[k] * xw[c][1];
+            }
+        }
+        for (int c = 0; c < net_w; c++) {
+            for (int k = 0; k < C; k++) {
+                int32_t a = rows[c * C + k] >> 4, b = rows[(size_t)net_w * C + c * C + k] >> 4;
+                int v = (((yw[r][0] * a) >> 16) + ((yw[r][1] * b) >> 16) + 2) >> 2;
+                v = v < 0 ? 0 : v > 255 ? 255 : v;
+                chw[k * plane + (size_t)r * net_w + c] = v / 255.0f;
+            }
+        }
+    }
+out:
+    free(xi);
+    free(yi);
+    free(xw);
+    free(yw);
+    free(rows);
+    return rc;
 }
 
 

@@ -1,5 +1,5 @@
 /*
- * image: decoding, letterboxing and annotation, with libvips.
+ * image: decoding, letterboxing or stretching, and annotation, with libvips.
  *
  * Worker processes only (and one-shot tools that never fork afterwards):
  * vg_image_init() starts libvips, and a process that has run libvips must
@@ -63,6 +63,14 @@ const char *vg_image_sniff(const void *data, size_t len);
  * 3 * net_w * net_h) to `chw`. Returns 0 or -ENOMEM.
  */
 int vg_image_letterbox(const vg_image *im, int net_w, int net_h, float *chw);
+
+/*
+ * The other geometry: im stretched to net_w x net_h without keeping its
+ * aspect ratio, as cv::resize(INTER_LINEAR) does it on 8-bit pixels (what
+ * OpenCV DNN's blobFromImage and AlexeyAB darknet's letter_box=0 feed a
+ * network), then planar RGB floats x / 255.0f to `chw`. Returns 0 or -ENOMEM.
+ */
+int vg_image_stretch(const vg_image *im, int net_w, int net_h, float *chw);
 
 /*
  * Draws the detections (a box and "label NN%" per detection, one colour

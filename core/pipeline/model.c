@@ -17,6 +17,7 @@
 #include "base/error.h"
 #include "base/ini.h"
 #include "pipeline/model.h"
+#include "pipeline/postprocess.h"
 
 #define CFG_MAX_BYTES   (1u << 20)
 #define NAMES_MAX_BYTES (1u << 20)
@@ -357,26 +358,113 @@ out:
 }
 
 
+/* What the host needs from a darknet cfg (scan_cfg). */
+typedef struct cfg_facts {
+    int net_w, net_h;          /* [net] width, height; 0 when absent */
+    int classes;               /* of the last detection layer; 0 when none */
+    int letter_box;            /* AlexeyAB's key: 0 or absent = stretch, 1 = letterbox */
+    int nms_kind;              /* VG_NMS_*, of the last [yolo] layer (AlexeyAB detector.c) */
+    float beta_nms;            /* of that layer; AlexeyAB's default 0.6 */
+} cfg_facts;
+
+
+/* AlexeyAB's nms_kind spellings (src/parser.c parse_yolo), index = VG_NMS_*. */
+static const char *const nms_kinds[] = { "default", "greedynms", "diounms" };
+
+const char *
+vg_model_nms_kind_name(int kind)
+{
+    return kind >= 0 && kind < (int)(sizeof nms_kinds / sizeof nms_kinds[0]) ? nms_kinds[kind] : "?";
+}
+
+
+float
+vg_model_diou_beta(const vg_model *m)
+{
+    /* box_diou's exponent is fixed at 0.6 (greedynms); box_diounms takes beta_nms */
+    return m->nms_kind == VG_NMS_GREEDY ? 0.6f : m->nms_kind == VG_NMS_DIOU ? m->beta_nms : 0.0f;
+}
+
+
+/* nms_kind / beta_nms values, from the cfg or the manifest: -1 and a message naming both. */
+static int
+parse_nms_kind(const char *v, int *kind)
+{
+    for (int k = 0; k < (int)(sizeof nms_kinds / sizeof nms_kinds[0]); k++)
+        if (strcmp(v, nms_kinds[k]) == 0) {
+            *kind = k;
+            return 0;
+        }
+    return -1;
+}
+
+
+static int
+parse_beta_nms(const char *v, float *beta)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (end == v || errno || *end || !isfinite(x) || !(x > 0) || x > VG_POST_MAX_DIOU_BETA)
+        return -1;
+    *beta = (float)x;
+    return 0;
+}
+
+
 /*
- * What the host needs from a darknet cfg: the [net] input size and the
- * class count of the last detection layer. Not a cfg parser: backends
- * parse the cfg for real.
+ * The [yolo] NMS keys of one cfg line (AlexeyAB's darknet src/parser.c
+ * parse_yolo, parse_gaussian_yolo; src/detector.c runs the NMS of the last
+ * detection layer). A value vigia does not run is refused: AlexeyAB's own
+ * fallback for an unknown nms_kind is `default`, but so is its reading of
+ * `cornersnms` in [yolo], and guessing would change the boxes silently.
  */
 static int
-scan_cfg(const char *path, int *net_w, int *net_h, int *classes, char *err, size_t errlen)
+scan_nms_key(const char *path, int line, const char *section, const char *k, const char *v,
+             cfg_facts *f, char *err, size_t errlen)
+{
+    int yolo = strcmp(section, "yolo") == 0 || strcmp(section, "Gaussian_yolo") == 0;
+    if (!yolo) {
+        snprintf(err, errlen, "%s line %d: `%s` in [%s]: AlexeyAB's darknet reads it only in [yolo], "
+                 "so it would not run; remove it or set it in the manifest", path, line, k, section);
+        return -1;
+    }
+    if (strcmp(k, "nms_kind") == 0 && parse_nms_kind(v, &f->nms_kind)) {
+        snprintf(err, errlen, "%s line %d: nms_kind=%.40s is not supported (default, greedynms or diounms)",
+                 path, line, v);
+        return -1;
+    }
+    if (strcmp(k, "beta_nms") == 0 && parse_beta_nms(v, &f->beta_nms)) {
+        snprintf(err, errlen, "%s line %d: beta_nms=%.40s must be a number in (0, %d]", path, line, v,
+                 VG_POST_MAX_DIOU_BETA);
+        return -1;
+    }
+    return 0;
+}
+
+
+/*
+ * Reads the facts above from a darknet cfg. Not a cfg parser: backends
+ * parse the cfg for real; this reads what the host itself honours (the
+ * input geometry and the NMS, which the host runs for every backend).
+ */
+static int
+scan_cfg(const char *path, cfg_facts *f, char *err, size_t errlen)
 {
     char *text = NULL;
     size_t len = 0;
     char section[64] = "";
-    int saw_net = 0;
+    int saw_net = 0, line = 0, rc = -1;
 
     if (slurp(path, CFG_MAX_BYTES, &text, &len, err, errlen) != 0)
         return -1;
-    *net_w = *net_h = 0;
-    *classes = 0;
+    memset(f, 0, sizeof *f);
+    f->nms_kind = VG_NMS_DEFAULT;
+    f->beta_nms = 0.6f;
     for (char *p = text; *p;) {
         char *nl = strchr(p, '\n');
         char *next = nl ? nl + 1 : p + strlen(p);
+        line++;
         if (nl)
             *nl = '\0';
         while (*p == ' ' || *p == '\t' || *p == '\r')
@@ -393,6 +481,12 @@ scan_cfg(const char *path, int *net_w, int *net_h, int *classes, char *err, size
             section[n] = '\0';
             if (strcmp(section, "net") == 0 || strcmp(section, "network") == 0)
                 saw_net = 1;
+            if (strcmp(section, "yolo") == 0 || strcmp(section, "region") == 0 ||
+                strcmp(section, "detection") == 0 || strcmp(section, "Gaussian_yolo") == 0) {
+                /* each detection layer has its own; the last one's runs ([region]: default) */
+                f->nms_kind = VG_NMS_DEFAULT;
+                f->beta_nms = 0.6f;
+            }
         } else if (*p && *p != '#' && *p != ';') {
             char *eq = strchr(p, '=');
             if (eq) {
@@ -407,21 +501,32 @@ scan_cfg(const char *path, int *net_w, int *net_h, int *classes, char *err, size
                 int is_det = strcmp(section, "yolo") == 0 || strcmp(section, "region") == 0 ||
                              strcmp(section, "detection") == 0 || strcmp(section, "Gaussian_yolo") == 0;
                 if (is_net && strcmp(k, "width") == 0)
-                    *net_w = atoi(v);
+                    f->net_w = atoi(v);
                 else if (is_net && strcmp(k, "height") == 0)
-                    *net_h = atoi(v);
+                    f->net_h = atoi(v);
+                else if (is_net && strcmp(k, "letter_box") == 0)
+                    f->letter_box = strcmp(v, "0") == 0 ? 0 : strcmp(v, "1") == 0 ? 1 : -1;
                 else if (is_det && strcmp(k, "classes") == 0)
-                    *classes = atoi(v);
+                    f->classes = atoi(v);
+                else if (is_det && (strcmp(k, "nms_kind") == 0 || strcmp(k, "beta_nms") == 0) &&
+                         scan_nms_key(path, line, section, k, v, f, err, errlen))
+                    goto out;
             }
         }
         p = next;
     }
-    free(text);
     if (!saw_net) {
         snprintf(err, errlen, "%s: no [net] section: not a darknet cfg", path);
-        return -1;
+        goto out;
     }
-    return 0;
+    if (f->letter_box < 0) {
+        snprintf(err, errlen, "%s: [net] letter_box must be 0 or 1", path);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(text);
+    return rc;
 }
 
 
@@ -473,7 +578,7 @@ static const struct int_key {
 
 static const char *const known_model_keys[] = {
     "name", "description", "backend", "cfg", "weights", "names", "width", "height",
-    "threshold", "nms", "workers", "batch", "threads", "alias", "classes", NULL
+    "threshold", "nms", "nms_kind", "beta_nms", "resize", "workers", "batch", "threads", "alias", "classes", NULL
 };
 
 
@@ -673,21 +778,56 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
     if (load_labels(m, msg, sizeof msg))
         goto bad;
 
-    const char *cfg = vg_model_get(m, "cfg");
-    if (cfg) {
-        int cw, ch, ccls;
-        if (resolve_file(absdir, "cfg", cfg, CFG_MAX_BYTES, &m->cfg_path, NULL, msg, sizeof msg))
-            goto bad;
-        if (scan_cfg(m->cfg_path, &cw, &ch, &ccls, msg, sizeof msg))
-            goto bad;
-        if (ccls > 0 && ccls != m->classes) {
-            snprintf(msg, sizeof msg, "%s has %d labels but the cfg's detection layer has classes=%d",
-                     m->names_path, m->classes, ccls);
+    const char *resize = vg_model_get(m, "resize");
+    m->resize = VG_RESIZE_LETTERBOX;
+    m->resize_from = "default";
+    if (resize) {
+        if (strcmp(resize, "stretch") != 0 && strcmp(resize, "letterbox") != 0) {
+            snprintf(msg, sizeof msg, "'resize' must be stretch or letterbox, not '%.40s'", resize);
             goto bad;
         }
-        if (m->input_w == 0 && cw > 0 && ch > 0 && cw <= VG_MODEL_MAX_SIDE && ch <= VG_MODEL_MAX_SIDE) {
-            m->input_w = cw;
-            m->input_h = ch;
+        m->resize = strcmp(resize, "stretch") == 0 ? VG_RESIZE_STRETCH : VG_RESIZE_LETTERBOX;
+        m->resize_from = "manifest";
+    }
+    const char *kind = vg_model_get(m, "nms_kind"), *beta = vg_model_get(m, "beta_nms");
+    m->nms_kind = VG_NMS_DEFAULT;
+    m->beta_nms = 0.6f;
+    if (kind && parse_nms_kind(kind, &m->nms_kind)) {
+        snprintf(msg, sizeof msg, "'nms_kind' must be default, greedynms or diounms, not '%.40s'", kind);
+        goto bad;
+    }
+    if (beta && parse_beta_nms(beta, &m->beta_nms)) {
+        snprintf(msg, sizeof msg, "'beta_nms' must be a number in (0, %d], not '%.40s'", VG_POST_MAX_DIOU_BETA,
+                 beta);
+        goto bad;
+    }
+    m->nms_kind_from = kind ? "manifest" : "default";
+    const char *cfg = vg_model_get(m, "cfg");
+    if (cfg) {
+        cfg_facts f;
+        if (resolve_file(absdir, "cfg", cfg, CFG_MAX_BYTES, &m->cfg_path, NULL, msg, sizeof msg))
+            goto bad;
+        if (scan_cfg(m->cfg_path, &f, msg, sizeof msg))
+            goto bad;
+        if (!resize) {
+            m->resize = f.letter_box ? VG_RESIZE_LETTERBOX : VG_RESIZE_STRETCH;
+            m->resize_from = "cfg";
+        }
+        if (!kind) {
+            m->nms_kind = f.nms_kind;
+            m->nms_kind_from = "cfg";
+        }
+        if (!beta)
+            m->beta_nms = f.beta_nms;
+        if (f.classes > 0 && f.classes != m->classes) {
+            snprintf(msg, sizeof msg, "%s has %d labels but the cfg's detection layer has classes=%d",
+                     m->names_path, m->classes, f.classes);
+            goto bad;
+        }
+        if (m->input_w == 0 && f.net_w > 0 && f.net_h > 0 && f.net_w <= VG_MODEL_MAX_SIDE &&
+            f.net_h <= VG_MODEL_MAX_SIDE) {
+            m->input_w = f.net_w;
+            m->input_h = f.net_h;
         }
     }
     const char *weights = vg_model_get(m, "weights");

@@ -13,7 +13,10 @@
  *   width = 320                     # network input; 0 or absent = the cfg's [net]
  *   height = 320
  *   threshold = 0.25                # default min confidence
- *   nms = 0.45                      # default IoU for class-wise NMS
+ *   nms = 0.45                      # default overlap above which class-wise NMS suppresses
+ *   nms_kind = greedynms            # default | greedynms | diounms; absent: the cfg's last [yolo]
+ *   beta_nms = 0.6                  # diounms' exponent; absent: the cfg's, else 0.6
+ *   resize = stretch                # stretch | letterbox; absent: the cfg's [net] letter_box
  *   workers = 0                     # 0 = the server's default
  *   batch = 1
  *   threads = 1                     # compute threads per worker
@@ -53,6 +56,19 @@
 #define VG_MODEL_MAX_WORKERS 64
 #define VG_MODEL_MAX_BATCH  64
 
+/* How an image becomes the network input (and how boxes map back). */
+enum vg_resize {
+    VG_RESIZE_STRETCH = 0,     /* to the network size, aspect ratio lost (AlexeyAB letter_box=0) */
+    VG_RESIZE_LETTERBOX = 1    /* kept aspect ratio on a grey canvas (libdarknet 2018, letter_box=1) */
+};
+
+/* How NMS measures overlap: AlexeyAB's darknet nms_kind (src/box.c). */
+enum vg_nms_kind {
+    VG_NMS_DEFAULT = 0,        /* IoU (do_nms_sort; libdarknet 2018's only kind) */
+    VG_NMS_GREEDY = 1,         /* greedynms: DIoU, IoU - (d2/c2)^0.6 (box_diou) */
+    VG_NMS_DIOU = 2            /* diounms: IoU - (d2/c2)^beta_nms (box_diounms) */
+};
+
 typedef struct vg_model {
     char *name;                /* [A-Za-z0-9._-], <= VG_MODEL_NAME_MAX */
     char *dir;                 /* absolute model directory */
@@ -66,6 +82,11 @@ typedef struct vg_model {
     int input_w, input_h;      /* from the manifest, else the cfg; 0 if neither says */
     float threshold;           /* (0, 1] */
     float nms;                 /* [0, 1] */
+    int nms_kind;              /* VG_NMS_*: the manifest's `nms_kind`, else the cfg's last [yolo] */
+    float beta_nms;            /* (0, 16]: the manifest's, else that layer's, else 0.6 */
+    const char *nms_kind_from; /* static: "manifest", "cfg", or "default" (no cfg) */
+    int resize;                /* VG_RESIZE_*: the manifest's `resize`, else the cfg's [net] letter_box */
+    const char *resize_from;   /* static: "manifest", "cfg", or "default" (no cfg: letterbox) */
     unsigned workers;          /* 0 = server default */
     unsigned batch;            /* >= 1 */
     unsigned threads;          /* >= 1 */
@@ -89,6 +110,12 @@ void vg_model_destroy(vg_model *model);
 
 /* A manifest key ("threads", "darknet.foo"), or NULL when absent. */
 const char *vg_model_get(const vg_model *model, const char *key);
+
+/* "default", "greedynms" or "diounms" (AlexeyAB's spellings). */
+const char *vg_model_nms_kind_name(int kind);
+
+/* The DIoU exponent the model's NMS runs with: 0 = plain IoU (see vg_post_params). */
+float vg_model_diou_beta(const vg_model *model);
 
 /* 1 if `name` is a valid model name. */
 int vg_model_name_valid(const char *name);

@@ -61,6 +61,30 @@ iou(const pbox *a, const pbox *b)
 }
 
 
+/*
+ * Distance-IoU as AlexeyAB's darknet computes it for NMS (src/box.c
+ * box_diou, box_diounms): IoU minus (d2 / c2)^beta, d2 the squared distance
+ * of the centres, c2 the squared diagonal of the smallest box enclosing
+ * both; plain IoU when c2 is 0. Same float/double steps as there.
+ */
+static float
+diou(const pbox *a, const pbox *b, float beta)
+{
+    float top = fminf(a->y - a->h / 2, b->y - b->h / 2);
+    float bot = fmaxf(a->y + a->h / 2, b->y + b->h / 2);
+    float left = fminf(a->x - a->w / 2, b->x - b->w / 2);
+    float right = fmaxf(a->x + a->w / 2, b->x + b->w / 2);
+    float w = right - left, h = bot - top;
+    float c = w * w + h * h;
+    float i = iou(a, b);
+    if (c == 0)
+        return i;
+    float d = (a->x - b->x) * (a->x - b->x) + (a->y - b->y) * (a->y - b->y);
+    float u = (float)pow(d / c, beta);
+    return i - u;
+}
+
+
 /* qsort context: C11 qsort has none, so sort (prob, index) pairs. */
 typedef struct ranked {
     float prob;
@@ -127,7 +151,8 @@ vg_post_run(vigia_candidates *cand, const vg_post_params *p, vg_detection **out,
     *out = NULL;
     *nout = 0;
     if (!cand || !p || p->classes <= 0 || p->net_w <= 0 || p->net_h <= 0 ||
-        p->img_w <= 0 || p->img_h <= 0 || !(p->threshold >= 0) || !(p->nms >= 0))
+        p->img_w <= 0 || p->img_h <= 0 || !(p->threshold >= 0) || !(p->nms >= 0) ||
+        !(p->diou_beta >= 0 && p->diou_beta <= VG_POST_MAX_DIOU_BETA))
         return VG_E_INVAL;
     uint32_t n = cand->count;
     if (n > cand->capacity)
@@ -145,9 +170,14 @@ vg_post_run(vigia_candidates *cand, const vg_post_params *p, vg_detection **out,
         goto out;
     }
 
-    /* 1. letterbox correction (darknet correct_yolo_boxes, relative = 1) */
-    vg_post_letterbox_size(p->img_w, p->img_h, p->net_w, p->net_h, &new_w, &new_h);
+    /* 1. letterbox correction (darknet correct_yolo_boxes, relative = 1); identity for a stretch */
     int netw = p->net_w, neth = p->net_h;
+    if (p->stretch) {
+        new_w = netw;              /* fractions of the input are fractions of the image */
+        new_h = neth;
+    } else {
+        vg_post_letterbox_size(p->img_w, p->img_h, p->net_w, p->net_h, &new_w, &new_h);
+    }
     for (uint32_t i = 0; i < n; i++) {
         pbox b = { cand->box[4 * i], cand->box[4 * i + 1], cand->box[4 * i + 2], cand->box[4 * i + 3] };
         float obj = cand->objectness ? cand->objectness[i] : 1.0f;
@@ -164,7 +194,7 @@ vg_post_run(vigia_candidates *cand, const vg_post_params *p, vg_detection **out,
                 pr[k] = 0;
     }
 
-    /* 2. per-class NMS, highest probability first (darknet do_nms_sort) */
+    /* 2. per-class NMS, highest probability first (darknet do_nms_sort; with DIoU AlexeyAB's diounms_sort) */
     if (p->nms > 0) {
         for (int k = 0; k < p->classes; k++) {
             if (p->class_mask && !p->class_mask[k])
@@ -187,7 +217,9 @@ vg_post_run(vigia_candidates *cand, const vg_post_params *p, vg_detection **out,
                     continue;
                 for (uint32_t b = a + 1; b < m; b++) {
                     uint32_t ib = order[b].idx;
-                    if (iou(&boxes[ia], &boxes[ib]) > p->nms)
+                    float o = p->diou_beta > 0 ? diou(&boxes[ia], &boxes[ib], p->diou_beta)
+                                               : iou(&boxes[ia], &boxes[ib]);
+                    if (o > p->nms)
                         cand->prob[(size_t)ib * p->classes + k] = 0;
                 }
             }

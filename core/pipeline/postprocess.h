@@ -1,10 +1,11 @@
 /*
  * postprocess: from a backend's candidate boxes (fractions of the
- * letterboxed network input, before NMS) to detections in image pixels.
+ * stretched or letterboxed network input, before NMS) to detections in
+ * image pixels.
  *
  * It reproduces darknet's detector path (get_network_boxes with letterbox
- * correction, do_nms_sort, draw_detections' per-class threshold and pixel
- * rounding) so a backend that matches darknet's raw output gives exactly
+ * correction, do_nms_sort or AlexeyAB's diounms_sort, draw_detections'
+ * per-class threshold and pixel rounding) so a backend that matches darknet's raw output gives exactly
  * darknet's boxes. Pure computation: safe anywhere.
  */
 #ifndef VG_POSTPROCESS_H
@@ -16,6 +17,7 @@
 #include <vigia/backend.h>
 
 #define VG_POST_MAX_DETECTIONS 1000   /* detections kept per image, highest first */
+#define VG_POST_MAX_DIOU_BETA  16     /* largest DIoU exponent (beta_nms) */
 
 /* One detection, in pixels of the (auto-rotated) image. */
 typedef struct vg_detection {
@@ -28,14 +30,18 @@ typedef struct vg_detection {
 typedef struct vg_post_params {
     int net_w, net_h;              /* network input the candidates refer to */
     int img_w, img_h;              /* original image */
+    int stretch;                   /* the input was stretched (no letterbox correction) */
     int classes;                   /* entries per candidate in prob[] */
     float threshold;               /* keep confidence > threshold (darknet's strict '>') */
-    float nms;                     /* suppress same-class boxes with IoU > nms; 0 = off */
+    float nms;                     /* suppress same-class boxes whose overlap > nms; 0 = off */
+    float diou_beta;               /* overlap: 0 = IoU (darknet do_nms_sort); > 0 = DIoU,
+                                      IoU - (d2/c2)^diou_beta (AlexeyAB's greedynms: 0.6,
+                                      diounms: beta_nms) */
     const uint8_t *class_mask;     /* classes bytes, non-zero = keep; NULL = all */
 } vg_post_params;
 
 /*
- * Letterbox correction, per-class NMS (modifies cand->prob in place),
+ * Letterbox correction (none for a stretched input), per-class NMS (modifies cand->prob in place),
  * threshold, class filter, pixel mapping. *out gets a malloc'd array of
  * *n detections (NULL when none) sorted by confidence, highest first,
  * labels NULL. Returns 0, VG_E_INVAL or -ENOMEM.

@@ -56,6 +56,7 @@ typedef struct vg_ipc_job {
 typedef struct vg_ipc_ready {
     int pid;
     vg_str backend, version, device, why;
+    vg_str resize, resize_why;     /* "stretch" | "letterbox", and where that came from */
     int input_w, input_h, classes, max_batch;
     double gflops;
 } vg_ipc_ready;

@@ -278,12 +278,17 @@ typedef struct vg_pool_model_stats {
     const char *why;               /* backend choice or failure reason; "" if none */
     const char *backend;           /* running backend, or the manifest's ("auto") before load */
     const char *device;            /* as the backend describes it; "" before load */
+    const char *resize;            /* input geometry: "stretch" | "letterbox" (the manifest's before load) */
+    const char *resize_why;        /* "manifest", "cfg", "default", or "backend NAME only letterboxes" */
     const char *description;       /* from the manifest */
     const char *alias;             /* an alias: the model it names (its figures are that model's); NULL */
     int input_w, input_h;          /* network input */
     int classes;
     const char *const *labels;     /* `classes` names; an alias's: those it keeps (0: all its model's) */
     float threshold, nms;          /* manifest defaults */
+    const char *nms_kind;          /* "default" | "greedynms" | "diounms"; "" for an alias */
+    const char *nms_kind_from;     /* "manifest", "cfg" or "default"; "" for an alias */
+    float nms_diou_beta;           /* the DIoU exponent NMS runs with; 0 = plain IoU */
     unsigned workers;              /* configured */
     unsigned workers_ready;        /* alive and loaded */
     unsigned workers_busy;         /* running a job */

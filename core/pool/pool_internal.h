@@ -145,6 +145,7 @@ struct model {
     ev_timer respawn;
     /* what workers said */
     char backend[32], device[128], why[512], fail[512];
+    char resize[16], resize_why[128];   /* the input geometry the workers use, and why */
     int input_w, input_h, classes;
     /* stats */
     uint64_t ok, failed, rejected, timedout, retried, restarts, crashes;

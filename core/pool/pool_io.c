@@ -113,6 +113,9 @@ worker_handle_ready(worker *w, const vg_ipc_ready *r)
     snprintf(m->backend, sizeof m->backend, "%.*s", (int)r->backend.n, r->backend.p);
     snprintf(m->device, sizeof m->device, "%.*s", (int)r->device.n, r->device.p);
     snprintf(m->why, sizeof m->why, "%.*s", (int)r->why.n, r->why.p);
+    snprintf(m->resize, sizeof m->resize, "%.*s", (int)r->resize.n, r->resize.p ? r->resize.p : "");
+    snprintf(m->resize_why, sizeof m->resize_why, "%.*s", (int)r->resize_why.n,
+             r->resize_why.p ? r->resize_why.p : "");
     m->input_w = r->input_w;
     m->input_h = r->input_h;
     m->classes = r->classes;

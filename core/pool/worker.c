@@ -178,6 +178,8 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
         .version = vg_str_of(vg_detector_backend_version(det)),
         .device = vg_str_of(info->device),
         .why = vg_str_of(vg_detector_why(det)),
+        .resize = vg_str_of(vg_detector_resize(det)),
+        .resize_why = vg_str_of(vg_detector_resize_why(det)),
         .input_w = info->input_w, .input_h = info->input_h,
         .classes = info->classes, .max_batch = info->max_batch,
         .gflops = info->gflops,

@@ -76,3 +76,7 @@ noinst_PROGRAMS += tests/pipeline/bench_ipc
 tests_pipeline_bench_ipc_SOURCES = tests/pipeline/bench_ipc.c
 tests_pipeline_bench_ipc_CPPFLAGS = $(libvigiacore_a_CPPFLAGS)
 tests_pipeline_bench_ipc_LDADD = $(VIGIA_CORE_LIBS)
+
+# The server with resize = stretch against OpenCV DNN's darknet reader (python3-opencv).
+EXTRA_DIST += tests/pipeline/test_opencv_agreement.py
+VIGIA_TESTS += $(srcdir)/tests/pipeline/test_opencv_agreement.py

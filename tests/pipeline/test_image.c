@@ -255,6 +255,46 @@ test_letterbox(void **state)
 
 
 static void
+test_stretch(void **state)
+{
+    (void)state;
+    /* 100x50 uniform image into 64x64: every pixel carries it, no grey band */
+    vg_image im = { 100, 50, malloc(100 * 50 * 3) };
+    for (int i = 0; i < 100 * 50; i++) {
+        im.rgb[3 * i] = 255;
+        im.rgb[3 * i + 1] = 0;
+        im.rgb[3 * i + 2] = 51;
+    }
+    float *t = malloc(sizeof(float) * 3 * 64 * 64);
+    assert_int_equal(vg_image_stretch(&im, 64, 64, t), 0);
+    for (int i = 0; i < 64 * 64; i++) {
+        assert_true(t[i] == 1.0f);
+        assert_true(t[64 * 64 + i] == 0.0f);
+        assert_true(t[2 * 64 * 64 + i] == 51 / 255.0f);
+    }
+    /* a 4x1 ramp doubled to 8x1, on pixel centres as cv::resize(INTER_LINEAR):
+     * output x samples input (x + 0.5) / 2 - 0.5, clamped at both edges */
+    uint8_t ramp[12] = { 0, 0, 0, 100, 100, 100, 200, 200, 200, 40, 40, 40 };
+    vg_image r = { 4, 1, ramp };
+    static const int want[8] = { 0, 25, 75, 125, 175, 160, 80, 40 };   /* what cv2.resize gives */
+    assert_int_equal(vg_image_stretch(&r, 8, 1, t), 0);
+    for (int x = 0; x < 8; x++)
+        assert_true(t[x] == want[x] / 255.0f);
+    /* the same size is the identity */
+    vg_image same = { 64, 64, malloc(64 * 64 * 3) };
+    for (int i = 0; i < 64 * 64 * 3; i++)
+        same.rgb[i] = (uint8_t)(i * 13);
+    assert_int_equal(vg_image_stretch(&same, 64, 64, t), 0);
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < 64 * 64; i++)
+            assert_true(t[k * 64 * 64 + i] == same.rgb[i * 3 + k] / 255.0f);
+    free(same.rgb);
+    free(t);
+    free(im.rgb);
+}
+
+
+static void
 test_annotate(void **state)
 {
     (void)state;
@@ -298,6 +338,7 @@ main(void)
         cmocka_unit_test(test_orientation),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_letterbox),
+        cmocka_unit_test(test_stretch),
         cmocka_unit_test(test_annotate),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

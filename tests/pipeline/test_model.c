@@ -59,6 +59,49 @@ load(const char *name, vg_model **m, char *err, size_t errlen)
 }
 
 
+/* [net] letter_box in the cfg, and the manifest's `resize` over it. */
+static void
+test_resize_keys(const char *cfg, const char *weights, const char *names)
+{
+    char text[4096], err[512], lbcfg[PATH_MAX + 32];
+    size_t n;
+    uint8_t *c = pt_read(cfg, &n);
+    const char *net = strstr((const char *)c, "[net]");
+    assert_non_null(net);
+    for (int v = 1; v <= 2; v++) {
+        /* the cfg with letter_box=v as the first key of [net] */
+        size_t head = (size_t)(net - (const char *)c) + 5;
+        char *t = malloc(n + 32);
+        memcpy(t, c, head);
+        int k = snprintf(t + head, 32, "\nletter_box=%d", v);
+        memcpy(t + head + k, c + head, n - head);
+        snprintf(lbcfg, sizeof lbcfg, "%s/lb%d.cfg", dir, v);
+        assert_int_equal(pt_write(lbcfg, t, n + (size_t)k), 0);
+        free(t);
+        vg_model *m = NULL;
+        snprintf(text, sizeof text, "[model]\ncfg = %s\nweights = %s\nnames = %s\n", lbcfg, weights, names);
+        manifest("lb", text);
+        if (v == 2) {
+            assert_int_not_equal(load("lb", &m, err, sizeof err), 0);
+            assert_non_null(strstr(err, "letter_box must be 0 or 1"));
+            continue;
+        }
+        assert_int_equal(load("lb", &m, err, sizeof err), 0);
+        assert_int_equal(m->resize, VG_RESIZE_LETTERBOX);
+        assert_string_equal(m->resize_from, "cfg");
+        vg_model_destroy(m);
+        snprintf(text, sizeof text, "[model]\ncfg = %s\nweights = %s\nnames = %s\nresize = stretch\n", lbcfg,
+                 weights, names);
+        manifest("lb", text);
+        assert_int_equal(load("lb", &m, err, sizeof err), 0);
+        assert_int_equal(m->resize, VG_RESIZE_STRETCH);
+        assert_string_equal(m->resize_from, "manifest");
+        vg_model_destroy(m);
+    }
+    free(c);
+}
+
+
 static void
 test_valid(void **state)
 {
@@ -95,7 +138,10 @@ test_valid(void **state)
     assert_string_equal(vg_model_get(m, "threads"), "4");
     assert_null(vg_model_get(m, "nope"));
     assert_true(m->cfg_path[0] == '/' && m->weights_path[0] == '/' && m->dir[0] == '/');
+    assert_int_equal(m->resize, VG_RESIZE_STRETCH);     /* the cfg has no letter_box: AlexeyAB's 0 */
+    assert_string_equal(m->resize_from, "cfg");
     vg_model_destroy(m);
+    test_resize_keys(cfg_xl, weights_xl, coco);
 
     /* defaults, and the name taken from the directory */
     snprintf(text, sizeof text, "[model]\ncfg = %s\nweights = %s\nnames = %s\nwidth = 416\nheight = 256\n",
@@ -120,6 +166,150 @@ test_valid(void **state)
     assert_string_equal(m->alias_classes[1], "dog");
     assert_string_equal(m->alias_classes[2], "traffic light");
     assert_null(m->names_path);
+    vg_model_destroy(m);
+}
+
+
+/*
+ * The xl cfg (two [yolo] layers, each `nms_kind=greedynms`, `beta_nms=0.6`)
+ * with occurrence `nth` (1-based; 0: all) of `from` replaced by `to`,
+ * written to DIR/NAME.cfg; returns that path (static).
+ */
+static const char *
+cfg_variant(const char *name, const char *from, const char *to, int nth)
+{
+    static char path[PATH_MAX + 64];
+    size_t n;
+    char *c = (char *)pt_read(cfg_xl, &n);
+    assert_non_null(c);
+    char *out = malloc(2 * n + 4096), *o = out;
+    const char *p = c;
+    int seen = 0;
+    for (const char *hit; (hit = strstr(p, from)) != NULL; p = hit + strlen(from)) {
+        memcpy(o, p, (size_t)(hit - p));
+        o += hit - p;
+        seen++;
+        const char *put = nth == 0 || nth == seen ? to : from;
+        memcpy(o, put, strlen(put));
+        o += strlen(put);
+    }
+    assert_true(seen > 0);
+    size_t rest = n - (size_t)(p - c);
+    memcpy(o, p, rest);
+    o += rest;
+    snprintf(path, sizeof path, "%s/%s.cfg", dir, name);
+    assert_int_equal(pt_write(path, out, (size_t)(o - out)), 0);
+    free(out);
+    free(c);
+    return path;
+}
+
+
+/* Loads a manifest of the xl weights with `cfg` and the extra [model] lines; err on failure. */
+static int
+load_nms(const char *cfg, const char *extra, vg_model **m, char *err, size_t errlen)
+{
+    char text[4096];
+    snprintf(text, sizeof text, "[model]\ncfg = %s\nweights = %s\nnames = %s\n%s", cfg, weights_xl, coco, extra);
+    manifest("nmsk", text);
+    *m = NULL;
+    return load("nmsk", m, err, errlen);
+}
+
+
+/*
+ * nms_kind and beta_nms as AlexeyAB's darknet reads them (src/parser.c
+ * parse_yolo: "default", "greedynms", "diounms", beta_nms default 0.6;
+ * src/detector.c: the NMS of the last detection layer runs), and the
+ * manifest's keys over the cfg's.
+ */
+static void
+test_nms_keys(void **state)
+{
+    (void)state;
+    if (!cfg_xl || !weights_xl || !coco) {
+        skip();
+        return;
+    }
+    char err[512];
+    vg_model *m;
+    /* the shipped cfg: greedynms, whose DIoU exponent is box_diou's fixed 0.6 */
+    assert_int_equal(load_nms(cfg_xl, "", &m, err, sizeof err), 0);
+    assert_int_equal(m->nms_kind, VG_NMS_GREEDY);
+    assert_string_equal(m->nms_kind_from, "cfg");
+    assert_string_equal(vg_model_nms_kind_name(m->nms_kind), "greedynms");
+    assert_true(vg_model_diou_beta(m) == 0.6f);
+    vg_model_destroy(m);
+    /* greedynms ignores beta_nms (box_diou, not box_diounms) */
+    assert_int_equal(load_nms(cfg_variant("g02", "beta_nms=0.6", "beta_nms=0.2", 0), "", &m, err, sizeof err), 0);
+    assert_true(m->nms_kind == VG_NMS_GREEDY && m->beta_nms == 0.2f && vg_model_diou_beta(m) == 0.6f);
+    vg_model_destroy(m);
+    /* diounms takes the layer's beta_nms */
+    char dcfg[PATH_MAX + 64];
+    snprintf(dcfg, sizeof dcfg, "%s", cfg_variant("d", "nms_kind=greedynms\nbeta_nms=0.6", "nms_kind=diounms\nbeta_nms=0.3", 0));
+    assert_int_equal(load_nms(dcfg, "", &m, err, sizeof err), 0);
+    assert_int_equal(m->nms_kind, VG_NMS_DIOU);
+    assert_true(vg_model_diou_beta(m) == 0.3f);
+    vg_model_destroy(m);
+    /* the last [yolo] layer's kind runs */
+    assert_int_equal(load_nms(cfg_variant("last", "nms_kind=greedynms", "nms_kind=default", 2), "", &m, err,
+                              sizeof err), 0);
+    assert_int_equal(m->nms_kind, VG_NMS_DEFAULT);
+    assert_true(vg_model_diou_beta(m) == 0);
+    vg_model_destroy(m);
+    assert_int_equal(load_nms(cfg_variant("first", "nms_kind=greedynms", "nms_kind=default", 1), "", &m, err,
+                              sizeof err), 0);
+    assert_int_equal(m->nms_kind, VG_NMS_GREEDY);
+    vg_model_destroy(m);
+    /* a layer without the key is AlexeyAB's default (plain IoU) */
+    assert_int_equal(load_nms(cfg_variant("none", "nms_kind=greedynms", "", 0), "", &m, err, sizeof err), 0);
+    assert_int_equal(m->nms_kind, VG_NMS_DEFAULT);
+    assert_string_equal(m->nms_kind_from, "cfg");
+    vg_model_destroy(m);
+    /* the manifest over the cfg */
+    assert_int_equal(load_nms(cfg_xl, "nms_kind = default\n", &m, err, sizeof err), 0);
+    assert_int_equal(m->nms_kind, VG_NMS_DEFAULT);
+    assert_string_equal(m->nms_kind_from, "manifest");
+    vg_model_destroy(m);
+    assert_int_equal(load_nms(cfg_xl, "nms_kind = diounms\n", &m, err, sizeof err), 0);
+    assert_true(m->nms_kind == VG_NMS_DIOU && vg_model_diou_beta(m) == 0.6f);   /* the cfg's beta_nms */
+    vg_model_destroy(m);
+    assert_int_equal(load_nms(dcfg, "beta_nms = 1.5\n", &m, err, sizeof err), 0);
+    assert_true(m->nms_kind == VG_NMS_DIOU && vg_model_diou_beta(m) == 1.5f);
+    assert_string_equal(m->nms_kind_from, "cfg");
+    vg_model_destroy(m);
+
+    /* refused, naming the key and the value */
+    static const struct { const char *from, *to, *extra, *expect; } bad[] = {
+        { "nms_kind=greedynms", "nms_kind=cornersnms", "",
+          "line 877: nms_kind=cornersnms is not supported (default, greedynms or diounms)" },
+        { "nms_kind=greedynms", "nms_kind=greedy", "", "nms_kind=greedy is not supported" },
+        { "beta_nms=0.6", "beta_nms=0", "", "beta_nms=0 must be a number in (0, 16]" },
+        { "beta_nms=0.6", "beta_nms=x", "", "beta_nms=x must be" },
+        { "[yolo]", "[region]\nnms_kind=diounms", "", "`nms_kind` in [region]: AlexeyAB's darknet reads it only in [yolo]" },
+        { "beta_nms=0.6", "beta_nms=0.6", "nms_kind = cornersnms\n",
+          "'nms_kind' must be default, greedynms or diounms, not 'cornersnms'" },
+        { "beta_nms=0.6", "beta_nms=0.6", "beta_nms = -1\n", "'beta_nms' must be a number in (0, 16], not '-1'" },
+        { "beta_nms=0.6", "beta_nms=0.6", "beta_nms = 17\n", "'beta_nms'" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *c = cfg_variant("bad", bad[i].from, bad[i].to, 1);
+        int rc = load_nms(c, bad[i].extra, &m, err, sizeof err);
+        if (rc != VG_E_MANIFEST || m || !strstr(err, bad[i].expect))
+            fail_msg("case %zu: rc %d, err '%s', expected '%s'", i, rc, err, bad[i].expect);
+    }
+    /* no cfg: plain IoU by default, the manifest's kind otherwise */
+    char text[1024];
+    snprintf(text, sizeof text, "[model]\nnames = %s\n", coco);
+    manifest("nocfg", text);
+    assert_int_equal(load("nocfg", &m, err, sizeof err), 0);
+    assert_true(m->nms_kind == VG_NMS_DEFAULT && vg_model_diou_beta(m) == 0);
+    assert_string_equal(m->nms_kind_from, "default");
+    vg_model_destroy(m);
+    snprintf(text, sizeof text, "[model]\nnames = %s\nnms_kind = diounms\nbeta_nms = 0.25\n", coco);
+    manifest("nocfg", text);
+    assert_int_equal(load("nocfg", &m, err, sizeof err), 0);
+    assert_true(m->nms_kind == VG_NMS_DIOU && vg_model_diou_beta(m) == 0.25f);
     vg_model_destroy(m);
 }
 
@@ -170,6 +360,7 @@ test_refusals(void **state)
         { "thrbig", "[model]\nnames = @COCO@\nthreshold = 1.5\n", "'threshold'" },
         { "thrtext", "[model]\nnames = @COCO@\nthreshold = high\n", "'threshold'" },
         { "nms", "[model]\nnames = @COCO@\nnms = 2\n", "'nms'" },
+        { "resize", "[model]\nnames = @COCO@\nresize = crop\n", "'resize' must be stretch or letterbox, not 'crop'" },
         { "workers", "[model]\nnames = @COCO@\nworkers = 100\n", "'workers'" },
         { "batch", "[model]\nnames = @COCO@\nbatch = 0\n", "'batch'" },
         { "threads", "[model]\nnames = @COCO@\nthreads = 257\n", "'threads' must be an integer in [1, 256], not '257'" },
@@ -323,6 +514,12 @@ test_shipped(void **state)
             fail_msg("%s: %s", expect[i], err);
         assert_true(m->weights_size > 0 && m->weights_sha256);
         assert_true(m->classes == 80 || m->classes == 1);
+        /* the AlexeyAB-trained models ask for greedynms in their cfg; yoloface-50k's has no nms_kind */
+        if (strncmp(expect[i], "yolo-fastest", 12) == 0 || strncmp(expect[i], "MobileNetV2", 11) == 0 ||
+            strcmp(expect[i], "yoloface-500k") == 0)
+            assert_int_equal(m->nms_kind, VG_NMS_GREEDY);
+        else if (strcmp(expect[i], "yoloface-50k") == 0)
+            assert_int_equal(m->nms_kind, VG_NMS_DEFAULT);
         vg_model_destroy(m);
         loaded++;
     }
@@ -339,6 +536,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_nms_keys),
         cmocka_unit_test(test_names_files),
         cmocka_unit_test(test_scan),
         cmocka_unit_test(test_shipped),

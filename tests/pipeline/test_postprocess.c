@@ -1,5 +1,5 @@
 /*
- * test_postprocess: letterbox correction, per-class NMS, thresholds, class
+ * test_postprocess: letterbox correction, per-class NMS (IoU and DIoU), thresholds, class
  * filter and pixel boxes, on candidates built by hand.
  */
 #include <stdarg.h>
@@ -123,6 +123,28 @@ test_mapping(void **state)
 
 
 static void
+test_stretch_mapping(void **state)
+{
+    (void)state;
+    cands k;
+    cands_init(&k);
+    /* a stretched input: fractions of the input are fractions of the image, no padding band */
+    add(&k, 0.5f, 0.125f, 0.5f, 0.25f, 0, 0.9f);
+    vg_post_params p = params(320, 768, 576, 0.25f, 0.45f);
+    p.stretch = 1;
+    vg_detection *d;
+    size_t n;
+    assert_int_equal(vg_post_run(&k.c, &p, &d, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(d[0].x_min, 192);          /* (0.5 - 0.25) * 768 */
+    assert_int_equal(d[0].x_max, 576);
+    assert_int_equal(d[0].y_min, 0);            /* (0.125 - 0.125) * 576 */
+    assert_int_equal(d[0].y_max, 144);          /* 0.25 * 576 */
+    free(d);
+}
+
+
+static void
 test_nms(void **state)
 {
     (void)state;
@@ -167,6 +189,84 @@ test_nms(void **state)
     assert_int_equal(vg_post_run(&k.c, &p, &d, &n), 0);
     assert_int_equal(n, 1);
     free(d);
+}
+
+
+/* Two class-0 boxes: [0, 0.5] and [0.2, 0.7] wide, full height; how many survive NMS. */
+static size_t
+survivors(float nms, float diou_beta)
+{
+    cands k;
+    cands_init(&k);
+    add(&k, 0.25f, 0.5f, 0.5f, 1.0f, 0, 0.9f);
+    add(&k, 0.45f, 0.5f, 0.5f, 1.0f, 0, 0.8f);
+    vg_post_params p = params(100, 100, 100, 0.25f, nms);
+    p.diou_beta = diou_beta;
+    vg_detection *d;
+    size_t n;
+    assert_int_equal(vg_post_run(&k.c, &p, &d, &n), 0);
+    free(d);
+    return n;
+}
+
+
+/*
+ * DIoU NMS as AlexeyAB's darknet runs it (src/box.c diounms_sort with
+ * box_diou for greedynms, box_diounms for diounms): IoU - (d2/c2)^beta.
+ * The pair above, by hand: IoU = 0.3 / 0.7 = 0.4286; the enclosing box is
+ * [0, 0.7] x [0, 1], c2 = 0.49 + 1 = 1.49; the centres are 0.2 apart,
+ * d2 = 0.04; d2/c2 = 0.026846. DIoU with beta 0.6 (greedynms) = 0.4286 -
+ * 0.1141 = 0.3145; beta 1 = 0.4017; beta 0.2 = -0.0565 (never suppresses).
+ */
+static void
+test_diou_nms(void **state)
+{
+    (void)state;
+    /* nms = 0.35: IoU (0.4286) suppresses, DIoU^0.6 (0.3145) keeps */
+    assert_int_equal(survivors(0.35f, 0), 1);
+    assert_int_equal(survivors(0.35f, 0.6f), 2);
+    /* the exponent 0.6 itself: 0.3145 lies between 0.31 and 0.32 */
+    assert_int_equal(survivors(0.31f, 0.6f), 1);
+    assert_int_equal(survivors(0.32f, 0.6f), 2);
+    /* beta 1: 0.4017 between 0.40 and 0.41, where IoU still suppresses */
+    assert_int_equal(survivors(0.40f, 1.0f), 1);
+    assert_int_equal(survivors(0.41f, 1.0f), 2);
+    assert_int_equal(survivors(0.41f, 0), 1);
+    /* beta 0.2: DIoU below 0 keeps the pair at any threshold */
+    assert_int_equal(survivors(0.01f, 0.2f), 2);
+    assert_int_equal(survivors(0.01f, 0), 1);
+
+    /* same centre: d2 = 0, DIoU = IoU = 0.04 / 0.16 = 0.25 for every beta */
+    for (int b = 0; b < 3; b++) {
+        float beta = b == 0 ? 0 : b == 1 ? 0.6f : 0.2f;
+        cands k;
+        vg_detection *d;
+        size_t n;
+        for (int t = 0; t < 2; t++) {
+            cands_init(&k);
+            add(&k, 0.5f, 0.5f, 0.4f, 0.4f, 0, 0.9f);
+            add(&k, 0.5f, 0.5f, 0.2f, 0.2f, 0, 0.8f);
+            vg_post_params p = params(100, 100, 100, 0.25f, t ? 0.26f : 0.24f);
+            p.diou_beta = beta;
+            assert_int_equal(vg_post_run(&k.c, &p, &d, &n), 0);
+            assert_int_equal(n, t ? 2 : 1);
+            free(d);
+        }
+    }
+
+    /* an exponent outside (0, VG_POST_MAX_DIOU_BETA] is refused */
+    cands k;
+    cands_init(&k);
+    add(&k, 0.5f, 0.5f, 0.4f, 0.4f, 0, 0.9f);
+    vg_post_params p = params(100, 100, 100, 0.25f, 0.45f);
+    vg_detection *d;
+    size_t n;
+    p.diou_beta = -1;
+    assert_int_equal(vg_post_run(&k.c, &p, &d, &n), VG_E_INVAL);
+    p.diou_beta = NAN;
+    assert_int_equal(vg_post_run(&k.c, &p, &d, &n), VG_E_INVAL);
+    p.diou_beta = VG_POST_MAX_DIOU_BETA + 1;
+    assert_int_equal(vg_post_run(&k.c, &p, &d, &n), VG_E_INVAL);
 }
 
 
@@ -234,8 +334,10 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_letterbox_size),
+        cmocka_unit_test(test_stretch_mapping),
         cmocka_unit_test(test_mapping),
         cmocka_unit_test(test_nms),
+        cmocka_unit_test(test_diou_nms),
         cmocka_unit_test(test_threshold_and_filter),
         cmocka_unit_test(test_malformed),
     };

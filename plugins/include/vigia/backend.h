@@ -103,7 +103,8 @@ typedef struct vigia_model_info {
  * the highest objectness and sets `truncated`).
  *
  * box[4*i..4*i+3] = centre x, centre y, width, height as fractions of the
- * network input (the letterboxed tensor), not of the original image.
+ * network input (the stretched or letterboxed tensor), not of the original
+ * image.
  * objectness[i] is the box's objectness (1 for models without one).
  * prob[classes*i + c] = objectness * P(class c), or 0 where that is below
  * the threshold given to infer().
@@ -144,7 +145,8 @@ typedef struct vigia_backend {
 
     /*
      * Run `batch` images. `input` holds batch x C x H x W floats, planar
-     * RGB in [0, 1], letterboxed to the size describe() reported. `out`
+     * RGB in [0, 1], stretched or letterboxed (see only_resize) to the
+     * size describe() reported. `out`
      * points at `batch` candidate sets. `threshold` is the lowest
      * objectness * class probability the host wants back.
      */
@@ -155,7 +157,16 @@ typedef struct vigia_backend {
     /* Free everything open() made. Safe on any model open() returned. */
     void (*close)(vigia_model *model);
 
-    void *reserved[8];
+    /*
+     * NULL: infer() takes the input as the host prepares it (the model's
+     * `resize`: stretched or letterboxed). "letterbox": the backend stands
+     * for a library that only letterboxes, and the host letterboxes every
+     * input for it whatever the manifest or cfg says. (A spare slot of
+     * ABI 1: older backends leave it NULL.)
+     */
+    const char *only_resize;
+
+    void *reserved[7];
 } vigia_backend;
 
 /* The one exported function: returns a pointer to a static table. */
