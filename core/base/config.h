@@ -69,6 +69,7 @@ typedef struct vg_config {
     size_t max_upload;         /* request body of the detect routes (413 beyond) */
     int max_pixels;            /* decoded width*height (413 beyond) */
     int max_batch;             /* images in one /v1/detect/batch request */
+    int scaled_decode;         /* camera-sized JPEG/WebP decoded reduced toward the network input */
 
     /* [tls] */
     vg_strlist tls_listen;     /* HTTPS addresses; empty: no TLS */

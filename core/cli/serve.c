@@ -74,6 +74,7 @@ vg_serve_pool(struct ev_loop *loop, const vg_config *cfg, char *err, size_t errl
     o.mem_cap = cfg->worker_mem_cap;
     o.max_image_bytes = cfg->max_upload;
     o.max_image_pixels = (uint64_t)cfg->max_pixels;
+    o.full_decode = !cfg->scaled_decode;
     vg_pool *pool;
     int rc = vg_pool_create(loop, &o, &pool);
     if (rc != 0) {

@@ -71,6 +71,7 @@ typedef struct vg_pool_options {
     size_t max_image_bytes;        /* largest encoded image accepted (32 MiB) */
     uint64_t max_image_pixels;     /* largest width*height decoded (40e6) */
     uint32_t max_image_side;       /* largest width or height (16384) */
+    int full_decode;               /* decode every image whole, never reduced toward the network input (0) */
     int log_fd;                    /* fd the workers log to; -1 = their stderr (-1) */
     /* the NVR lane (see "lanes" below) */
     int nvr_priority;              /* 0: one FIFO for every job, lanes ignored (1) */

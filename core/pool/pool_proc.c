@@ -216,6 +216,7 @@ spawn_worker(model *m, def *d, int gen)
         .backend = m->backend_override,
         .backend_dir = p->backend_dir,
         .limits = { p->o.max_image_bytes, p->o.max_image_pixels, p->o.max_image_side },
+        .full_decode = p->o.full_decode,
         .mem_cap = p->o.mem_cap,
         .max_frame = p->o.max_image_bytes + 64 * 1024 + (size_t)d->m->classes,
         .log_fd = p->o.log_fd,

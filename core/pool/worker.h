@@ -28,6 +28,7 @@ typedef struct vg_worker_config {
     const char *backend;           /* overrides the manifest's; NULL: keep */
     const char *backend_dir;       /* NULL: default places */
     vg_image_limits limits;
+    int full_decode;               /* vg_detector_options.full_decode */
     size_t mem_cap;                /* RSS bytes; 0 = none */
     size_t max_frame;              /* largest JOB payload accepted */
     int log_fd;                    /* where to log; -1: stderr */

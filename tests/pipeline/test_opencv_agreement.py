@@ -81,7 +81,11 @@ def setup():
         set_key(os.path.join(d, "model.conf"), "resize", resize)
     cv2.setNumThreads(1)
     srv = tap.Server(["--models", models, "--workers", "1", "--auth-open-detect", "true", "--history-store", "false",
-                      "--log-access", "false", "--detect-load", ",".join(MODELS + ["xl-cfg", "xl-letterbox"])],
+                      "--log-access", "false",
+                      # OpenCV decodes kite.jpg (1352x900) whole; vigia's scaled decode would read it at
+                      # half size (tests/pipeline/test_decode_scale bounds that difference)
+                      "--detect-scaled-decode", "false",
+                      "--detect-load", ",".join(MODELS + ["xl-cfg", "xl-letterbox"])],
                      workdir=work)
     srv.wait_ready(60)
     return {"srv": srv, "models": models}
