@@ -18,6 +18,9 @@
 
 struct vg_models_api {
     vg_pool *pool;
+    vg_http *http;
+    ev_timer stop_when_read;     /* a drain waits for the bodies of requests sent before it */
+    int draining;                /* the server drains; the pool stops once no body is still arriving */
     int stopping;                /* vg_pool_stop called */
     int stopped;                 /* ... and finished */
     vg_metric *m_jobs, *m_latency, *m_queue, *m_workers, *m_restarts;
@@ -262,13 +265,45 @@ pool_stopped(void *ud)
 }
 
 
+/* In-flight jobs finish; then the workers exit. */
+static void
+pool_stop(vg_models_api *api)
+{
+    ev_timer_stop(vg_server_loop(vg_http_server(api->http)), &api->stop_when_read);
+    api->stopping = 1;
+    vg_server *s = vg_http_server(api->http);
+    vg_pool_stop(api->pool, (uint32_t)(vg_server_config(s)->drain_timeout * 1000), pool_stopped, api);
+}
+
+
+/*
+ * A request whose head came before the drain is served, also when its body
+ * is still arriving: the pool keeps taking jobs until no such body is left
+ * (checked every 20 ms; the server's drain timeout bounds the wait).
+ */
+static void
+on_stop_when_read(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    vg_models_api *api = w->data;
+    if (vg_http_requests_reading(api->http) == 0)
+        pool_stop(api);
+}
+
+
 static void
 hook_drain(vg_server *s, void *ud)
 {
     vg_models_api *api = ud;
-    api->stopping = 1;
-    /* in-flight jobs finish; then the workers exit */
-    vg_pool_stop(api->pool, (uint32_t)(vg_server_config(s)->drain_timeout * 1000), pool_stopped, api);
+    api->draining = 1;
+    if (vg_http_requests_reading(api->http) == 0) {
+        pool_stop(api);
+        return;
+    }
+    ev_timer_init(&api->stop_when_read, on_stop_when_read, 0.02, 0.02);
+    api->stop_when_read.data = api;
+    ev_timer_start(vg_server_loop(s), &api->stop_when_read);
 }
 
 
@@ -277,7 +312,7 @@ hook_busy(vg_server *s, void *ud)
 {
     (void)s;
     vg_models_api *api = ud;
-    return api->stopping && !api->stopped;
+    return api->draining && !api->stopped;
 }
 
 
@@ -368,6 +403,7 @@ vg_models_api_create(vg_http *http, vg_pool *pool)
 {
     vg_models_api *api = vg_xcalloc(1, sizeof *api);
     api->pool = pool;
+    api->http = http;
     vg_http_route(http, VG_M_GET, "/v1/models", route_models, api, 0, VG_ACCESS_READ);
     vg_http_route(http, VG_M_GET, "/v1/models/{name}", route_model, api, 0, VG_ACCESS_READ);
     vg_http_route(http, VG_M_POST, "/v1/models/{name}/load", route_model_load, api, 0, VG_ACCESS_ADMIN);
@@ -389,5 +425,7 @@ vg_models_api_create(vg_http *http, vg_pool *pool)
 void
 vg_models_api_destroy(vg_models_api *api)
 {
+    if (api && api->http)
+        ev_timer_stop(vg_server_loop(vg_http_server(api->http)), &api->stop_when_read);
     free(api);
 }

@@ -404,6 +404,23 @@ vg_http__body_uncharge(vg_req *r, size_t less)
 
 
 void
+vg_http__reading_done(vg_req *r)
+{
+    if (r->reading_body) {
+        r->reading_body = 0;
+        r->http->requests_reading--;
+    }
+}
+
+
+int
+vg_http_requests_reading(const vg_http *h)
+{
+    return h->requests_reading;
+}
+
+
+void
 vg_http__body_release(vg_req *r)
 {
     vg_http__body_uncharge(r, r->body_charged);
@@ -537,6 +554,10 @@ on_headers_complete(llhttp_t *p)
     }
 
     hc->state = has_body ? H_BODY : H_HEAD;
+    if (has_body) {
+        r->reading_body = 1;
+        h->requests_reading++;
+    }
     vg_conn_set_read_deadline(hc->conn, has_body ? ev_now(vg_conn_loop(hc->conn)) + vg_server_config(h->srv)->body_timeout : 0);
     return 0;
 }
@@ -573,6 +594,7 @@ on_message_complete(llhttp_t *p)
         hc->req->body.len = 0;
     /* a refused upgrade may be followed by bytes of the other protocol: close after answering */
     hc->req->keep_alive = llhttp_should_keep_alive(p) && !llhttp_get_upgrade(p);
+    vg_http__reading_done(hc->req);
     hc->state = H_HANDLING;
     hc->scan = (vg_framing_scan){ 0 };   /* what follows is the next request's head */
     /* an upgrade makes llhttp return HPE_PAUSED_UPGRADE by itself */

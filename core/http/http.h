@@ -83,6 +83,12 @@ void vg_http_add_interceptor(vg_http *h, const char *label, int (*claims)(const 
                              vg_handler_fn fn, void *ud);
 /* The handler of GET/HEAD requests no route matches (static files), or NULL. */
 void vg_http_set_fallback(vg_http *h, vg_handler_fn fn, void *ud);
+/*
+ * Requests whose head has been read and whose body is still arriving. A
+ * drain lets them finish: they were sent before it began (the pool waits
+ * for them before it stops taking jobs).
+ */
+int vg_http_requests_reading(const vg_http *h);
 /* The methods `path` accepts (method: the one to match first); 0 when nothing serves it. */
 unsigned vg_http_methods_at(const vg_http *h, unsigned method, vg_str path);
 

@@ -59,6 +59,7 @@ struct vg_http {
     int n_dialects;
     vg_metric *m_requests, *m_latency;
     size_t body_bytes;                 /* allocated for the bodies of requests in flight (limits.body_memory) */
+    int requests_reading;              /* requests whose head is in and whose body is still arriving */
     vg_series *m_body_bytes, *m_body_refused;
 };
 
@@ -94,6 +95,7 @@ struct vg_req {
     size_t body_limit;
     size_t body_declared;        /* Content-Length; 0 when chunked */
     size_t body_charged;         /* bytes of body's allocation counted in http->body_bytes */
+    int reading_body;            /* counted in http->requests_reading */
     int discard_body;            /* an error is already decided: don't keep the body */
     int cb_failed;               /* a callback stopped the parser with early_status */
     int filtered;                /* the filters ran at the end of the head */
@@ -137,6 +139,8 @@ void vg_http__early_error(vg_req *r, int status, const char *code, const char *m
 
 /* Gives back what r's body held of the server's body budget (when r is freed). */
 void vg_http__body_release(vg_req *r);
+/* The request no longer reads its body (complete, refused or freed): uncounts it once. */
+void vg_http__reading_done(vg_req *r);
 /* Counts `more` body bytes of r against limits.body_memory: 0, or -1 (nothing counted) when it is full. */
 int vg_http__body_charge(vg_req *r, size_t more);
 /* Gives back `less` of what r counts (at most what it counts). */

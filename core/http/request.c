@@ -187,6 +187,7 @@ vg_http__req_destroy(vg_req *r)
     if (r->identity_release)
         r->identity_release(r->identity);
     vg_buf_release(&r->head);
+    vg_http__reading_done(r);
     vg_http__body_release(r);
     vg_buf_release(&r->body);
     vg_buf_release(&r->resp_headers);
