@@ -15,7 +15,8 @@ The manual pages and the systemd unit, as make install ships them.
      backend.h is named in vigia-backend(3);
   5. etc/vigia.service (and the CUDA drop-in) pass systemd-analyze verify
      without a word, its offline security exposure stays at 2.0 or below,
-     it runs as the user vigia, and LimitNOFILE holds the default
+     it runs as the user vigia (which etc/vigia.sysusers makes, checked with
+     systemd-sysusers --dry-run), and LimitNOFILE holds the default
      server.max_connections and workers (skipped without systemd-analyze).
 Prints TAP.
 """
@@ -224,6 +225,18 @@ def test_unit(help_text):
         else:
             out = "no " + CUDA_DROPIN
         check("systemd-analyze verify is clean with the CUDA drop-in", r.returncode == 0 and not out, out[:800])
+        sysusers = shutil.which("systemd-sysusers")
+        conf = os.path.join(SRC, "etc", "vigia.sysusers")
+        if sysusers and os.path.exists(conf):
+            root = os.path.join(tmp, "root")
+            os.makedirs(root)
+            r = run([sysusers, "--dry-run", "--root=" + root, conf])
+            out = (r.stdout + r.stderr).strip()
+            check("systemd-sysusers makes the unit's user from etc/vigia.sysusers",
+                  r.returncode == 0 and "Creating user 'vigia'" in out
+                  and not re.search(r"ignoring|invalid|failed|unknown", out, re.I), out[:800])
+        else:
+            skip("systemd-sysusers makes the unit's user from etc/vigia.sysusers", "no systemd-sysusers")
         r = run([analyze, "security", "--offline=yes", "--threshold=%d" % MAX_EXPOSURE, unit], env=env)
         last = (r.stdout.strip().splitlines() or [r.stderr.strip()])[-1]
         if "--offline" in r.stderr and "nrecognized" in r.stderr:
