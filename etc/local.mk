@@ -2,13 +2,28 @@
 vigiaconfdir = $(sysconfdir)/vigia
 dist_vigiaconf_DATA = etc/vigia.conf
 
+# The unit, its system user (systemd-sysusers) and, as documentation, the
+# drop-in that lets the CUDA backend see the GPU.
 systemdunitdir = $(prefix)/lib/systemd/system
 systemdunit_DATA = etc/vigia.service
-EXTRA_DIST += etc/vigia.service.in
+sysusersdir = $(prefix)/lib/sysusers.d
+EXTRA_DIST += etc/vigia.service.in etc/vigia.sysusers
 CLEANFILES += etc/vigia.service
 etc/vigia.service: $(srcdir)/etc/vigia.service.in Makefile
 	@$(MKDIR_P) etc
-	sed -e 's|@bindir[@]|$(bindir)|g' -e 's|@sysconfdir[@]|$(sysconfdir)|g' $(srcdir)/etc/vigia.service.in > $@
+	sed -e 's|@bindir[@]|$(bindir)|g' -e 's|@sysconfdir[@]|$(sysconfdir)|g' \
+	  -e 's|@pkglibdir[@]|$(pkglibdir)|g' -e 's|@systemdunitdir[@]|$(systemdunitdir)|g' \
+	  -e 's|@sysusersdir[@]|$(sysusersdir)|g' -e 's|@docdir[@]|$(docdir)|g' $(srcdir)/etc/vigia.service.in > $@
+install-data-local: install-vigia-sysusers
+uninstall-local: uninstall-vigia-sysusers
+install-vigia-sysusers:
+	$(MKDIR_P) '$(DESTDIR)$(sysusersdir)'
+	$(INSTALL_DATA) $(srcdir)/etc/vigia.sysusers '$(DESTDIR)$(sysusersdir)/vigia.conf'
+uninstall-vigia-sysusers:
+	rm -f '$(DESTDIR)$(sysusersdir)/vigia.conf'
+.PHONY: install-vigia-sysusers uninstall-vigia-sysusers
+vgunitexampledir = $(docdir)/systemd
+dist_vgunitexample_DATA = etc/vigia-cuda.conf
 
 # Model manifests: installed where the server looks for models; the weights
 # follow with $(pkgdatadir)/fetch-models --download (or --from DIR).

@@ -228,6 +228,29 @@ static const struct key keys[] = {
 
 
 int
+vg_config_key_describe(size_t i, vg_config_key_desc *out)
+{
+    static const char *const type_names[] = {
+        [T_STRING] = "string", [T_LIST] = "list", [T_INT] = "integer", [T_SIZE] = "size",
+        [T_SECONDS] = "duration", [T_BOOL] = "boolean", [T_CHOICE] = "choice", [T_NUMBER] = "number",
+    };
+    if (i >= NKEYS)
+        return -1;
+    const struct key *k = &keys[i];
+    out->section = k->section;
+    out->name = k->name;
+    out->type = type_names[k->type];
+    out->def = k->def;
+    out->choices = k->choices;
+    out->alias = k->alias;
+    out->help = k->help;
+    out->min = k->min;
+    out->max = k->max;
+    return 0;
+}
+
+
+int
 vg_config_in_build_tree(void)
 {
     static int cached = -1;

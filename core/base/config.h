@@ -169,6 +169,24 @@ void vg_config_print_help(FILE *out);
 /* Prints the effective value of every key as INI, for --check-config. */
 void vg_config_print(const vg_config *c, FILE *out);
 
+/*
+ * One key of the table as the manual shows it (man/conf_keys.c writes
+ * vigia.conf(5) from these, so the page cannot drift from the table).
+ */
+typedef struct vg_config_key_desc {
+    const char *section;       /* "server" */
+    const char *name;          /* "max_connections" */
+    const char *type;          /* string|list|integer|size|duration|boolean|choice|number */
+    const char *def;           /* default as text; "@NAME" = a location computed at start */
+    const char *choices;       /* "a|b|c" for a choice, else NULL */
+    const char *alias;         /* short flag without "--", or NULL */
+    const char *help;          /* one phrase */
+    double min, max;           /* bounds of integer, size, duration and number keys */
+} vg_config_key_desc;
+
+/* Fills *out with key i of the table (table order); 0, or -1 past the last key. */
+int vg_config_key_describe(size_t i, vg_config_key_desc *out);
+
 /* 1 when this executable runs from the build tree (paths default there). */
 int vg_config_in_build_tree(void);
 
