@@ -59,6 +59,7 @@ include tests/web/local.mk
 include tests/dialects/local.mk
 include tests/cuda/local.mk
 include tests/man/local.mk
+include tests/ops/local.mk
 
 # The layers of core/ (core/README.md): includes across layers and include circles.
 EXTRA_DIST += tests/core/test_layers.py

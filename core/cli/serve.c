@@ -22,6 +22,7 @@
 #include "api/zmq_detector.h"
 #include "api/history_api.h"
 #include "api/models_api.h"
+#include "api/openapi_api.h"
 #include "api/ops.h"
 #include "api/users_api.h"
 #include "auth/auth.h"
@@ -159,6 +160,7 @@ struct vg_app {
     vg_compare_api *compare;
     vg_kserve_api *kserve;
     vg_mjpeg_api *mjpeg;
+    vg_openapi_api *openapi;       /* the OpenAPI document and the route list */
     vg_zmq_detector *zmq;          /* NULL when zmq.endpoint is empty */
 };
 
@@ -173,6 +175,7 @@ vg_app_create(struct ev_loop *loop, vg_config *cfg, char *err, size_t errlen)
     vg_cors_install(app->http);
     vg_ops_register(app->http);
     vg_static_init(&app->st, app->http, cfg->web_dir);
+    app->openapi = vg_openapi_api_create(app->http, cfg->web_dir);
     /* the store and the hasher fork first, before workers and listeners */
     vg_store_options so;
     store_options(cfg, &so);
@@ -321,6 +324,7 @@ vg_app_destroy(vg_app *app)
     vg_history_destroy(app->history);
     vg_users_api_destroy(app->users);
     vg_auth_destroy(app->auth);
+    vg_openapi_api_destroy(app->openapi);
     vg_static_release(&app->st);
     /* the connections close before the HTTP layer they speak goes */
     vg_server_destroy(app->srv);

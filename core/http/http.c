@@ -85,6 +85,14 @@ vg_http_route(vg_http *h, unsigned methods, const char *pattern, vg_handler_fn f
 }
 
 
+void
+vg_http_each_route(const vg_http *h, void (*fn)(const vg_route *route, void *ud), void *ud)
+{
+    vg_list_each(rt, &h->router.routes, vg_route, link)
+        fn(rt, ud);
+}
+
+
 /* The next free entry of a fixed table (*n of max used), or -1: more than the server sets up is a bug (logged). */
 static int
 next_slot(int *n, int max, const char *what)

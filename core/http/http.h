@@ -54,6 +54,9 @@ vg_server *vg_http_server(const vg_http *h);
 const vg_route *vg_http_route(vg_http *h, unsigned methods, const char *pattern, vg_handler_fn fn, void *ud,
                               size_t max_body, int access);
 
+/* Calls fn for every route, in registration order (a route table for the API's own listing). */
+void vg_http_each_route(const vg_http *h, void (*fn)(const vg_route *route, void *ud), void *ud);
+
 /*
  * A request filter runs for every routed request before its handler
  * (after the head when a body follows, so a refused client need not send
