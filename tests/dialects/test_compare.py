@@ -232,7 +232,8 @@ def test_frigate_deepstack_request(srv):
             break
         rows.append([p["label"], p["confidence"], p["y_min"] / 576, p["x_min"] / 768, p["y_max"] / 576,
                      p["x_max"] / 768])
-    tap.check([x[0] for x in rows][:3] == ["dog", "car", "bicycle"] and all(0 <= v <= 1 for x in rows for v in x[2:]),
+    # the three best, in whichever order the model ranks them (the stretched input ranks bicycle over car)
+    tap.check(sorted(x[0] for x in rows[:3]) == ["bicycle", "car", "dog"] and all(0 <= v <= 1 for x in rows for v in x[2:]),
               rows)
 
 

@@ -271,16 +271,18 @@ function filesUnder(dir) {
 }
 
 async function every_web_file_is_installed(ctx) {
-  // web/local.mk must list every file: `make install` and `make dist` carry only those
-  const mk = fs.readFileSync(path.join(srcdir, 'web', 'local.mk'), 'utf8').replace(/\\\n/g, ' ');
+  // web/local.mk (and web/docs/local.mk, Swagger UI's) must list every file: `make install` and `make dist`
+  // carry only those
+  const mks = [path.join('web', 'local.mk'), path.join('web', 'docs', 'local.mk')];
+  const mk = mks.map((f) => fs.readFileSync(path.join(srcdir, f), 'utf8')).join('\n').replace(/\\\n/g, ' ');
   const listed = new Set();
   for (const line of mk.split('\n')) {
     const m = /^dist_\w+_DATA\s*=\s*(.*)$/.exec(line);
     if (m) for (const f of m[1].trim().split(/\s+/)) listed.add(f);
   }
-  const present = filesUnder(path.join(srcdir, 'web')).map((f) => path.relative(srcdir, f)).filter((f) => f !== path.join('web', 'local.mk'));
+  const present = filesUnder(path.join(srcdir, 'web')).map((f) => path.relative(srcdir, f)).filter((f) => !mks.includes(f));
   const unlisted = present.filter((f) => !listed.has(f));
-  check(unlisted.length === 0, `files in web/ that web/local.mk does not install: ${unlisted.join(', ')}`);
+  check(unlisted.length === 0, `files in web/ that web/local.mk or web/docs/local.mk do not install: ${unlisted.join(', ')}`);
   const absent = [...listed].filter((f) => !fs.existsSync(path.join(srcdir, f)));
   check(absent.length === 0, `files web/local.mk installs that are missing: ${absent.join(', ')}`);
   // the served Chart.js is the one package-lock.json pins, when node_modules is here to compare
@@ -333,13 +335,17 @@ async function detect_finds_the_dog_car_and_bicycle(ctx) {
       label: li.dataset.label, box: li.querySelector('.box').textContent, colour: li.querySelector('.swatch').style.background,
     }));
     const dog = items.find((i) => i.label === 'dog');
-    const [x0, y0, , y1] = dog.box.match(/\d+/g).map(Number);
-    const px = c.getContext('2d').getImageData(x0, Math.round((y0 + y1) / 2), 1, 1).data;
-    return { w: c.width, h: c.height, px: [...px], colour: dog.colour, items };
+    const [x0, , x1, y1] = dog.box.match(/\d+/g).map(Number);
+    // along the dog's bottom edge (its left edge is the bicycle's too, and another box drawn later may cross
+    // an edge at some points)
+    const px = [];
+    for (let k = 1; k < 10; k++) px.push([...c.getContext('2d').getImageData(Math.round(x0 + (x1 - x0) * k / 10), y1, 1, 1).data]);
+    return { w: c.width, h: c.height, px, colour: dog.colour, items };
   });
   check(probe.w === 768 && probe.h === 576, `canvas ${probe.w}x${probe.h}`);
   const want = probe.colour.match(/\d+/g).map(Number);
-  check(want.every((v, i) => Math.abs(v - probe.px[i]) <= 8), `the dog's box edge is ${probe.px} where ${want} was drawn`);
+  const onEdge = probe.px.filter((p) => want.every((v, i) => Math.abs(v - p[i]) <= 8)).length;
+  check(onEdge >= 5, `the dog's box edge is ${JSON.stringify(probe.px)} where ${want} was drawn`);
   const timings = await page.getByRole('list', { name: 'Timings' }).textContent();
   check(/inference \d/.test(timings) && /total \d/.test(timings), `timings: ${timings}`);
   await shot(page, 'detect');
@@ -350,13 +356,14 @@ async function detect_finds_the_dog_car_and_bicycle(ctx) {
   const labels = async () => list.locator('li[data-label]').evaluateAll((lis) => lis.map((li) => li.dataset.label).join());
   const again = async (want) => {
     await page.getByRole('button', { name: 'Detect again' }).click();
-    await page.waitForFunction((w) => [...document.querySelectorAll('ol.detections li[data-label]')].map((li) => li.dataset.label).join() === w, want);
+    // the labels in any order (the model ranks them; the stretched input ranks bicycle over car)
+    await page.waitForFunction((w) => [...document.querySelectorAll('ol.detections li[data-label]')].map((li) => li.dataset.label).sort().join() === w, want);
   };
   await page.getByLabel('Minimum confidence').fill('0.9');
   await again('dog');
   await page.getByLabel('Minimum confidence').fill('0.5');
   await page.getByLabel('Only these classes').fill('car, bicycle');
-  await again('car,bicycle');
+  await again('bicycle,car');
   await page.getByLabel('Only these classes').fill('');
   await page.getByLabel('Model').selectOption('yolo-fastest-1.1');
   await page.getByRole('button', { name: 'Detect again' }).click();
