@@ -144,7 +144,7 @@ typedef struct vg_config {
     char *config_path;         /* the file read, or NULL */
 } vg_config;
 
-/* Fills defaults; paths default relative to the source tree or install prefix. */
+/* Fills defaults; paths default to the build tree's or the installed locations (base/paths.h). */
 void vg_config_init(vg_config *c);
 void vg_config_release(vg_config *c);
 
@@ -166,8 +166,5 @@ int vg_config_set(vg_config *c, const char *section, const char *key, const char
 void vg_config_print_help(FILE *out);
 /* Prints the effective value of every key as INI, for --check-config. */
 void vg_config_print(const vg_config *c, FILE *out);
-
-/* 1 when this executable runs from the build tree (paths default there). */
-int vg_config_in_build_tree(void);
 
 #endif
