@@ -60,6 +60,7 @@ include tests/fault/local.mk
 include tests/web/local.mk
 include tests/dialects/local.mk
 include tests/cuda/local.mk
+include tests/install/local.mk
 
 # The layers of core/ (core/README.md): includes across layers and include circles.
 EXTRA_DIST += tests/core/test_layers.py

@@ -34,11 +34,10 @@ usage(FILE *out)
             "environment variable VIGIA_SECTION_KEY, or as the flag shown; flags win over the\n"
             "environment, which wins over the file.\n"
             "\n"
-            "The config file is %s (read when it exists; --config FILE names another).\n"
-            "%s; --check-config prints every path in use and whether it exists.\n",
+            "Config file: %s (read when it exists; --config FILE names another).\n"
+            "Files: %s; --check-config lists every path in use and whether it exists.\n",
             vg_paths_get(VG_PATH_CONFIG),
-            vg_paths_build_tree() ? "This vigia runs from its build tree and takes its files from there"
-                                  : "This vigia is installed and takes its files from the configured prefix");
+            vg_paths_build_tree() ? "from this build tree" : "from the configured prefix (installed)");
     vg_config_print_help(out);
 }
 
