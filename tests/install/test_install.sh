@@ -24,11 +24,16 @@ unset MAKEFLAGS MFLAGS MAKELEVEL PKG_CONFIG_PATH
 
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 notok() { n=$((n + 1)); echo "not ok $n - $1"; [ -f "$tmp/out" ] && sed 's/^/# /' "$tmp/out" | tail -n 25; }
+skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
 skip_rest() { while [ "$n" -lt 11 ]; do n=$((n + 1)); echo "ok $n - # SKIP $1"; done; exit 0; }
 check() { name=$1; shift; if "$@"; then ok "$name"; else notok "$name"; fi; }
 
 [ "$(cd "$B" && pwd -P)" = "$(cd "$S" && pwd -P)" ] || skip_rest "a VPATH build: the copy needs the source tree beside it"
 [ -f "$B/vigia" ] || skip_rest "vigia is not built"
+# a Debian package build has neither: the checks that need them are skipped
+image=$SHARED/images/dog.jpg
+have_image=no; [ -f "$image" ] && have_image=yes
+have_weights=no; [ -f "$B/models/yolo-fastest-1.1-xl/yolo-fastest-1.1-xl.weights" ] && have_weights=yes
 
 # ---- a copy of this build tree, configured for another prefix, then installed
 inst=$tmp/inst
@@ -73,9 +78,13 @@ check "the installed template builds with pkg-config, passes the installed vigia
 mkdir -p "$tmp/cwd"
 cd "$tmp/cwd" || exit 1
 mkdir -p "$tmp/tplmodels" && cp -r "$tmp/tpl/example" "$tmp/tplmodels/example"
-"$inst/bin/vigia" detect --models "$tmp/tplmodels" --model example "$SHARED/images/dog.jpg" >"$tmp/out" 2>&1
-check "the installed vigia runs the template plugin from plugindir (backend = template)" \
-  grep -q '"backend": *"template"' "$tmp/out"
+if [ "$have_image" = yes ]; then
+  "$inst/bin/vigia" detect --models "$tmp/tplmodels" --model example "$image" >"$tmp/out" 2>&1
+  check "the installed vigia runs the template plugin from plugindir (backend = template)" \
+    grep -q '"backend": *"template"' "$tmp/out"
+else
+  skip "the installed vigia runs the template plugin from plugindir" "no $image"
+fi
 
 "$inst/bin/vigia" --check-config >"$tmp/out" 2>&1
 check "--check-config of the installed vigia: installed, every path under the prefix, present" \
@@ -85,12 +94,12 @@ check "--check-config of the installed vigia: installed, every path under the pr
          grep -q '^#   models *$inst/share/vigia/models  (exists)' '$tmp/out' &&
          grep -q '^#   web *$inst/share/vigia/web  (exists)' '$tmp/out' &&
          grep -q '^#   backends *$inst/lib/vigia/backends  (exists)' '$tmp/out' &&
-         grep -q '^#     weights *$inst/share/vigia/models/yolo-fastest-1.1-xl/.*  (exists)' '$tmp/out'"
+         { [ $have_weights = no ] || grep -q '^#     weights *$inst/share/vigia/models/yolo-fastest-1.1-xl/.*  (exists)' '$tmp/out'; }"
 
 "$tmp/tree/vigia" --check-config >"$tmp/out" 2>&1
 check "the copied build tree's vigia takes its files from the copy" \
   sh -c "grep -q 'runs from the build tree $tmp/tree ' '$tmp/out' &&
-         grep -q '^#   models *$tmp/tree/models  (exists)' '$tmp/out' && grep -q '^#   web *$tmp/tree/web  (exists)' '$tmp/out'"
+         grep -q '^#   models *$tmp/tree/models ' '$tmp/out' && grep -q '^#   web *$tmp/tree/web  (exists)' '$tmp/out'"
 
 # start SERVER-LOG: the installed vigia on a free loopback port; sets port and pid
 start() {
@@ -114,35 +123,39 @@ wait_ready() {  # polls /ready until 200 or 60 tries; the last answer is in $tmp
 }
 
 start "$tmp/server.log"
-wait_ready
+[ "$have_weights" = yes ] && wait_ready
 curl -s -o "$tmp/index" -w '%{http_code} %{content_type}\n' "http://127.0.0.1:$port/" >"$tmp/out"
 cat "$tmp/server.log" >>"$tmp/out"
 check "the installed server serves the dashboard at /" \
   sh -c "grep -q '^200 text/html' '$tmp/out' && cmp -s '$tmp/index' '$S/web/index.html'"
-curl -s -F "image=@$SHARED/images/dog.jpg" "http://127.0.0.1:$port/v1/detect" >"$tmp/out"
-cat "$tmp/ready" "$tmp/server.log" >>"$tmp/out"
-check "the installed server is ready and detects the dog with the default model" \
-  sh -c "grep -q '\"model\":\"yolo-fastest-1.1-xl\"' '$tmp/out' && grep -q '\"label\":\"dog\"' '$tmp/out'"
+if [ "$have_weights" = yes ] && [ "$have_image" = yes ]; then
+  curl -s -F "image=@$image" "http://127.0.0.1:$port/v1/detect" >"$tmp/out"
+  cat "$tmp/ready" "$tmp/server.log" >>"$tmp/out"
+  check "the installed server is ready and detects the dog with the default model" \
+    sh -c "grep -q '\"model\":\"yolo-fastest-1.1-xl\"' '$tmp/out' && grep -q '\"label\":\"dog\"' '$tmp/out'"
+else
+  skip "the installed server detects with the default model" "no weights in models/ or no $image"
+fi
 stop
 
 # ---- no weights: the installed server's /ready names the file and the command
 w=$inst/share/vigia/models/yolo-fastest-1.1-xl/yolo-fastest-1.1-xl.weights
-mv "$w" "$tmp/weights.off"
+[ -f "$w" ] && mv "$w" "$tmp/weights.off"
 start "$tmp/server2.log"
 code=$(curl -s -o "$tmp/out" -w '%{http_code}' "http://127.0.0.1:$port/ready")
 cat "$tmp/server2.log" >>"$tmp/out"
 check "without weights /ready is 503 and names the missing file and the fetch-models command" \
-  sh -c "[ '$code' = 503 ] && grep -q \"weights '$w': No such file\" '$tmp/out' &&
+  sh -c "[ '$code' = 503 ] && grep -q \"'$inst/share/vigia/models/yolo-fastest-1.1-xl/[^']*': No such file\" '$tmp/out' &&
          grep -q \"run '$inst/share/vigia/fetch-models --download yolo-fastest-1.1-xl'\" '$tmp/out'"
 stop
-mv "$tmp/weights.off" "$w"
+[ -f "$tmp/weights.off" ] && mv "$tmp/weights.off" "$w"
 
 # ---- an install from a tree without weights says so once, with the command
 cd "$tmp/tree" || exit 1
-mv models "$tmp/models.off"
+[ -d models ] && mv models "$tmp/models.off"
 make install-data DESTDIR="$tmp/dest" >"$tmp/out" 2>&1
 rc=$?
-mv "$tmp/models.off" models
+[ -d "$tmp/models.off" ] && mv "$tmp/models.off" models
 check "make install without weights succeeds and says once what to run" \
   sh -c "[ $rc -eq 0 ] && [ \"\$(grep -c 'no model weights were installed' '$tmp/out')\" = 1 ] &&
          grep -q '^  \*\*\*     $inst/share/vigia/fetch-models --download\$' '$tmp/out'"
