@@ -8,13 +8,13 @@ libvigiacore_a_CPPFLAGS = $(AM_CPPFLAGS) $(LLHTTP_CFLAGS) $(JANSSON_CFLAGS) $(MS
 libvigiacore_a_SOURCES =
 VIGIA_CORE_LIBS = libvigiacore.a $(LLHTTP_LDADD) $(EV_LIBS) $(JANSSON_LIBS) $(MSGPACK_LIBS) \
 	$(LMDB_LIBS) $(VIPS_LIBS) $(WSLAY_LIBS) $(MBEDTLS_LIBS) $(ARGON2_LIBS) $(ZLIB_LIBS) -ldl -lm
-# base: buffers, JSON, msgpack, log, metrics, config, errors, lists, frames, base64
+# base: buffers, JSON, msgpack, log, metrics, config, paths, errors, lists, frames, base64
 libvigiacore_a_SOURCES += core/base/base64.c core/base/base64.h core/base/buf.c core/base/buf.h \
 	core/base/child.c core/base/child.h core/base/config.c core/base/config.h core/base/error.c \
 	core/base/error.h core/base/frame.c core/base/frame.h core/base/hex.c core/base/hex.h \
 	core/base/ini.c core/base/ini.h core/base/jsonw.c core/base/jsonw.h core/base/list.h \
 	core/base/log.c core/base/log.h core/base/metrics.c core/base/metrics.h core/base/mpk.c \
-	core/base/mpk.h core/base/rng.c core/base/rng.h core/base/utf8.h
+	core/base/mpk.h core/base/paths.c core/base/paths.h core/base/rng.c core/base/rng.h core/base/utf8.h
 # net: the reactor, listeners, connections, TLS
 libvigiacore_a_SOURCES += core/net/conn.c core/net/conn.h core/net/server.c core/net/server.h \
 	core/net/tls.c core/net/tls.h
@@ -54,8 +54,8 @@ libvigiacore_a_SOURCES += core/store/chan.c core/store/chan.h core/store/db.c co
 	core/store/store.h core/store/store_client.c core/store/store_client.h core/store/store_internal.h \
 	core/store/store_read.c core/store/store_read.h core/store/store_write.c core/store/store_write.h
 # cli: the command line
-libvigiacore_a_SOURCES += core/cli/detect_cli.c core/cli/detect_cli.h core/cli/serve.c \
-	core/cli/serve.h core/cli/user_cli.c core/cli/user_cli.h
+libvigiacore_a_SOURCES += core/cli/check_cli.c core/cli/check_cli.h core/cli/detect_cli.c \
+	core/cli/detect_cli.h core/cli/serve.c core/cli/serve.h core/cli/user_cli.c core/cli/user_cli.h
 if HAVE_ZMQ
 libvigiacore_a_SOURCES += core/api/zmq_detector.c
 libvigiacore_a_CPPFLAGS += $(ZMQ_CFLAGS)

@@ -25,9 +25,17 @@ uninstall-vigia-sysusers:
 vgunitexampledir = $(docdir)/systemd
 dist_vgunitexample_DATA = etc/vigia-cuda.conf
 
-# Model manifests: installed where the server looks for models; the weights
-# follow with $(pkgdatadir)/fetch-models --download (or --from DIR).
+# Model manifests: installed where the server looks for models. The weights this
+# build tree has (models/, which ./bootstrap fills) follow in install-data-hook,
+# checked against the manifests; scripts/install-models says once what to run
+# ($(pkgdatadir)/fetch-models --download) for those it has not.
 dist_pkgdata_SCRIPTS = scripts/fetch-models
+EXTRA_DIST += scripts/install-models
+install-data-hook:
+	@$(SHELL) '$(srcdir)/scripts/install-models' '$(srcdir)' '$(builddir)/models' \
+	  '$(DESTDIR)$(pkgdatadir)/models' '$(pkgdatadir)/fetch-models'
+uninstall-local:
+	@$(SHELL) '$(srcdir)/scripts/install-models' --uninstall '$(srcdir)' '$(DESTDIR)$(pkgdatadir)/models'
 vgmodel00dir = $(pkgdatadir)/models/MobileNetV2-YOLOv3-Nano-coco
 dist_vgmodel00_DATA = etc/models/MobileNetV2-YOLOv3-Nano-coco/model.conf
 vgmodel01dir = $(pkgdatadir)/models/yolo-fastest-1.1

@@ -12,5 +12,11 @@ plugins_template_vigia_backend_template_so_CFLAGS = $(VG_PLUGIN_CC_FLAGS)
 plugins_template_vigia_backend_template_so_LDFLAGS = $(VG_PLUGIN_LD_FLAGS)
 plugins_template_vigia_backend_template_so_LDADD = -lm
 
-EXTRA_DIST += plugins/template/Makefile plugins/template/example/model.conf \
+# The template, installed for plugin authors: copy the folder, then `make` builds it
+# against the installed header with nothing but pkg-config (vigia-backend.pc names
+# this folder as templatedir and the backends folder as plugindir).
+templatedir = $(pkgdatadir)/plugin-template
+dist_template_DATA = plugins/template/Makefile plugins/template/template.c
+templateexampledir = $(templatedir)/example
+dist_templateexample_DATA = plugins/template/example/model.conf \
 	plugins/template/example/colours.weights plugins/template/example/colours.names

@@ -1,7 +1,9 @@
 # Tests: cmocka programs printing TAP, run by tests/run-tests (make check).
 EXTRA_DIST += tests/run-tests tests/lsan.supp
 TEST_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests $(JANSSON_CFLAGS)
+# The trees, for a test program run without the environment check-local sets.
+VG_TREE_CPPFLAGS = -DVIGIA_SRCDIR='"$(abs_srcdir)"' -DVIGIA_BUILDDIR='"$(abs_builddir)"'
+TEST_CPPFLAGS = $(AM_CPPFLAGS) $(VG_TREE_CPPFLAGS) -I$(srcdir)/tests $(JANSSON_CFLAGS)
 
 # Shared by every test program: the server launcher, raw client and response reader.
 check_LIBRARIES = libtestsupport.a
@@ -60,6 +62,7 @@ include tests/dialects/local.mk
 include tests/cuda/local.mk
 include tests/man/local.mk
 include tests/ops/local.mk
+include tests/install/local.mk
 
 # The layers of core/ (core/README.md): includes across layers and include circles.
 EXTRA_DIST += tests/core/test_layers.py

@@ -243,13 +243,18 @@ hook_ready(vg_server *s, void *ud, char *why, size_t whylen)
     vg_models_api *api = ud;
     if (vg_pool_is_ready(api->pool))
         return 1;
+    /* the models that hold readiness back: those loaded and not ready, and the default model
+     * when its manifest or files are wrong (its why names the missing file and what fetches
+     * it); other invalid manifests were never asked to load and do not count */
+    const char *def = vg_pool_configured_default(api->pool);
     size_t n = vg_pool_model_count(api->pool);
     size_t o = (size_t)snprintf(why, whylen, "models not ready:");
     for (size_t i = 0; i < n && o < whylen; i++) {
         vg_pool_model_stats m;
-        if (vg_pool_model_stats_at(api->pool, i, &m) == 0 && strcmp(m.state, "unloaded") != 0 &&
-            strcmp(m.state, "ready") != 0)
-            o += (size_t)snprintf(why + o, whylen - o, " %s (%s%s%s)", m.name, m.state, m.why[0] ? ": " : "", m.why);
+        if (vg_pool_model_stats_at(api->pool, i, &m) != 0 || strcmp(m.state, "unloaded") == 0 ||
+            strcmp(m.state, "ready") == 0 || (strcmp(m.state, "invalid") == 0 && !(def && strcmp(def, m.name) == 0)))
+            continue;
+        o += (size_t)snprintf(why + o, whylen - o, " %s (%s%s%s)", m.name, m.state, m.why[0] ? ": " : "", m.why);
     }
     if (!vg_pool_default_model(api->pool) && o < whylen)
         snprintf(why + o, whylen - o, " no model is loaded");

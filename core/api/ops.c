@@ -39,7 +39,7 @@ static void
 ready(vg_req *r, void *ud)
 {
     vg_server *s = ud;
-    char why[256] = "";
+    char why[1024] = "";
     if (vg_server_is_draining(s)) {
         vg_req_error(r, 503, "not_ready", "the server is shutting down");
         return;

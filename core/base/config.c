@@ -12,6 +12,7 @@
 #include "base/buf.h"
 #include "base/ini.h"
 #include "base/log.h"
+#include "base/paths.h"
 
 enum key_type { T_STRING, T_LIST, T_INT, T_SIZE, T_SECONDS, T_BOOL, T_CHOICE, T_NUMBER };
 
@@ -72,7 +73,7 @@ static const struct key keys[] = {
     { "log", "file", T_STRING, OFF(log_file), "", 0, 0, NULL, NULL, "log file (empty: stderr)" },
     { "log", "flush", T_SECONDS, OFF(log_flush), "100ms", 0, 60, NULL, NULL,
       "longest wait of an access line before it is written (64 KiB of lines are written at once; 0: each line)" },
-    { "paths", "data", T_STRING, OFF(data_dir), "./var", 0, 0, NULL, "data", "state directory (LMDB)" },
+    { "paths", "data", T_STRING, OFF(data_dir), "@data", 0, 0, NULL, "data", "state directory (LMDB)" },
     { "paths", "models", T_STRING, OFF(models_dir), "@models", 0, 0, NULL, "models",
       "directory of model directories" },
     { "paths", "web", T_STRING, OFF(web_dir), "@web", 0, 0, NULL, "web", "dashboard files" },
@@ -250,34 +251,12 @@ vg_config_key_describe(size_t i, vg_config_key_desc *out)
 }
 
 
-int
-vg_config_in_build_tree(void)
-{
-    static int cached = -1;
-    if (cached >= 0)
-        return cached;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    cached = 0;
-    if (n > 0) {
-        exe[n] = '\0';
-        size_t bl = strlen(VIGIA_BUILDDIR);
-        cached = strncmp(exe, VIGIA_BUILDDIR, bl) == 0 && exe[bl] == '/';
-    }
-    return cached;
-}
-
-
+/* A default that is a path ("@data", "@models", "@web"): where base/paths says. */
 static char *
 default_path(const char *what)
 {
-    vg_buf b;
-    vg_buf_init(&b);
-    if (strcmp(what, "models") == 0)
-        vg_buf_printf(&b, "%s/models", vg_config_in_build_tree() ? VIGIA_BUILDDIR : VIGIA_PKGDATADIR);
-    else
-        vg_buf_printf(&b, "%s/web", vg_config_in_build_tree() ? VIGIA_SRCDIR : VIGIA_PKGDATADIR);
-    return vg_buf_steal(&b, NULL);
+    vg_path p = strcmp(what, "data") == 0 ? VG_PATH_DATA : strcmp(what, "models") == 0 ? VG_PATH_MODELS : VG_PATH_WEB;
+    return vg_xstrdup(vg_paths_get(p));
 }
 
 
@@ -587,11 +566,7 @@ flag_key(const char *flag, size_t n)
 static const char *
 default_config_path(void)
 {
-    static char path[PATH_MAX];
-    if (vg_config_in_build_tree())
-        snprintf(path, sizeof path, "%s/etc/vigia.conf", VIGIA_SRCDIR);
-    else
-        snprintf(path, sizeof path, "%s/vigia/vigia.conf", VIGIA_SYSCONFDIR);
+    const char *path = vg_paths_get(VG_PATH_CONFIG);
     return access(path, R_OK) == 0 ? path : NULL;
 }
 
@@ -681,8 +656,13 @@ vg_config_print_help(FILE *out)
             if (*p == '_')
                 *p = '-';
         fprintf(out, "    %-28s %s", flag, k->help);
-        if (k->def[0] && k->def[0] != '@')
+        if (k->def[0] == '@') {
+            char *def = default_path(k->def + 1);
+            fprintf(out, " [%s]", def);
+            free(def);
+        } else if (k->def[0]) {
             fprintf(out, " [%s]", k->def);
+        }
         if (k->alias)
             fprintf(out, " (also --%s)", k->alias);
         fputc('\n', out);

@@ -146,7 +146,7 @@ typedef struct vg_config {
     char *config_path;         /* the file read, or NULL */
 } vg_config;
 
-/* Fills defaults; paths default relative to the source tree or install prefix. */
+/* Fills defaults; paths default to the build tree's or the installed locations (base/paths.h). */
 void vg_config_init(vg_config *c);
 void vg_config_release(vg_config *c);
 
@@ -186,8 +186,5 @@ typedef struct vg_config_key_desc {
 
 /* Fills *out with key i of the table (table order); 0, or -1 past the last key. */
 int vg_config_key_describe(size_t i, vg_config_key_desc *out);
-
-/* 1 when this executable runs from the build tree (paths default there). */
-int vg_config_in_build_tree(void);
 
 #endif

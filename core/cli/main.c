@@ -13,6 +13,8 @@
 #include "base/config.h"
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/paths.h"
+#include "cli/check_cli.h"
 #include "cli/detect_cli.h"
 #include "cli/serve.h"
 #include "cli/user_cli.h"
@@ -30,7 +32,12 @@ usage(FILE *out)
             "\n"
             "Every setting below can be given in the config file ([section] key = value), as an\n"
             "environment variable VIGIA_SECTION_KEY, or as the flag shown; flags win over the\n"
-            "environment, which wins over the file.\n");
+            "environment, which wins over the file.\n"
+            "\n"
+            "Config file: %s (read when it exists; --config FILE names another).\n"
+            "Files: %s; --check-config lists every path in use and whether it exists.\n",
+            vg_paths_get(VG_PATH_CONFIG),
+            vg_paths_build_tree() ? "from this build tree" : "from the configured prefix (installed)");
     vg_config_print_help(out);
 }
 
@@ -112,7 +119,11 @@ main(int argc, char **argv)
             goto out;
         }
         vg_config_print(cfg, stdout);
+        int missing = vg_check_cli_paths(cfg, stdout);
         fprintf(stderr, "vigia: configuration OK (%s)\n", cfg->config_path ? cfg->config_path : "defaults");
+        if (missing)
+            fprintf(stderr, "vigia: %d of the paths above %s missing: see the lines marked missing\n", missing,
+                    missing == 1 ? "is" : "are");
         rc = 0;
         goto out;
     }

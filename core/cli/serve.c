@@ -92,7 +92,7 @@ vg_serve_pool(struct ev_loop *loop, const vg_config *cfg, char *err, size_t errl
     snprintf(list, sizeof list, "%s", cfg->load_models[0] ? cfg->load_models : cfg->default_model);
     char *save = NULL;
     for (char *name = strtok_r(list, ", ", &save); name; name = strtok_r(NULL, ", ", &save)) {
-        char why[512] = "";
+        char why[1024] = "";
         rc = vg_pool_model_load(pool, name, NULL, 0, why, sizeof why);
         if (rc != 0)
             vg_warn("models", "cannot load '%s': %s", name, why[0] ? why : vg_err_str(rc));

@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "pipeline/backend_loader.h"
-#include "base/config.h"
 #include "base/error.h"
 #include "base/log.h"
+#include "base/paths.h"
 
 #define BACKEND_NAME_MAX 32
 
@@ -55,10 +55,8 @@ vg_backend_path(const char *dir, const char *name, char *out, size_t outlen)
         n = snprintf(out, outlen, "%s", name);
     else if (dir && dir[0])
         n = snprintf(out, outlen, "%s/vigia-backend-%s.so", dir, name);
-    else if (vg_config_in_build_tree())
-        n = snprintf(out, outlen, "%s/backends/%s/vigia-backend-%s.so", VIGIA_BUILDDIR, name, name);
     else
-        n = snprintf(out, outlen, "%s/backends/vigia-backend-%s.so", VIGIA_PKGLIBDIR, name);
+        return vg_paths_backend(name, out, outlen);
     return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 

@@ -16,6 +16,7 @@
 
 #include "base/error.h"
 #include "base/ini.h"
+#include "base/paths.h"
 #include "pipeline/model.h"
 #include "pipeline/postprocess.h"
 
@@ -188,6 +189,36 @@ get_float(const vg_model *m, const char *key, double lo, double hi, int lo_open,
 
 
 /*
+ * The command that puts the files of the model in `dir` in place: the
+ * fetch-models script beside this vigia, told where the model's folder is
+ * unless it is the installed default (where the script looks by itself).
+ */
+static void
+fetch_hint(const char *dir, char *out, size_t outlen)
+{
+    char models[PATH_MAX];
+    snprintf(models, sizeof models, "%s", dir);
+    char *slash = strrchr(models, '/');
+    const char *name = slash ? slash + 1 : models;
+    if (slash)
+        *slash = '\0';
+    const char *fetch = vg_paths_get(VG_PATH_FETCH_MODELS);
+    const char *def = vg_paths_get(VG_PATH_MODELS);
+    char real[PATH_MAX];
+    int is_default = strcmp(models, def) == 0 || (realpath(def, real) && strcmp(models, real) == 0);
+    int n;
+    if (is_default && !vg_paths_build_tree())
+        n = snprintf(out, outlen, "%s --download %s", fetch, name);
+    else if (is_default)
+        n = snprintf(out, outlen, "%s --dest %s --download %s", fetch, models, name);
+    else
+        n = snprintf(out, outlen, "%s --manifests %s --dest %s --download %s", fetch, models, models, name);
+    if (n < 0 || (size_t)n >= outlen)
+        out[0] = '\0';            /* a cut command would mislead: say none */
+}
+
+
+/*
  * Resolves `rel` against `dir` into an absolute path and checks that it is
  * a regular file of at most `max` bytes (0: no limit); *size gets its size.
  */
@@ -209,7 +240,15 @@ resolve_file(const char *dir, const char *key, const char *rel, uint64_t max, ch
         return -1;
     }
     if (stat(path, &st) != 0) {
-        snprintf(err, errlen, "%s '%.300s': %s", key, path, strerror(errno));
+        int e = errno;
+        char hint[PATH_MAX * 3];
+        hint[0] = '\0';
+        if (e == ENOENT)
+            fetch_hint(dir, hint, sizeof hint);
+        int w = snprintf(err, errlen, "%s '%.300s': %s%s%s%s", key, path, strerror(e),
+                         hint[0] ? " (run '" : "", hint, hint[0] ? "' to fetch it)" : "");
+        if (w >= 0 && (size_t)w >= errlen && hint[0])   /* no room for the command: the plain error */
+            snprintf(err, errlen, "%s '%.300s': %s", key, path, strerror(e));
         return -1;
     }
     if (!S_ISREG(st.st_mode)) {
@@ -642,7 +681,7 @@ load_alias(vg_model *m, const char *target, char *msg, size_t msglen)
 int
 vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
 {
-    char manifest[PATH_MAX], absdir[PATH_MAX], msg[512];
+    char manifest[PATH_MAX], absdir[PATH_MAX], msg[1024];
     struct parse_ctx ctx;
     vg_model *m = NULL;
     int rc = VG_E_MANIFEST;

@@ -58,7 +58,7 @@ typedef struct vg_pool_req vg_pool_req;
 
 /* Pool-wide settings. vg_pool_options_init() fills the defaults shown. */
 typedef struct vg_pool_options {
-    const char *models_dir;        /* where NAME/model.conf live (NULL: vg_model_default_dir()) */
+    const char *models_dir;        /* where NAME/model.conf live (NULL: the default, base/paths.h) */
     const char *backend_dir;       /* plugin directory (NULL: build tree or $(pkglibdir)/backends) */
     const char *default_model;     /* model used when a job names none (NULL: first loaded) */
     unsigned workers;              /* workers per model when its manifest says none (1) */
@@ -348,6 +348,8 @@ int vg_pool_model_workers(const vg_pool *pool, const char *name, vg_pool_worker_
 
 /* Name of the default model, or NULL if none is loaded. */
 const char *vg_pool_default_model(const vg_pool *pool);
+/* The default model the options named (loaded or not), or NULL when they named none. */
+const char *vg_pool_configured_default(const vg_pool *pool);
 /* 1 when every loaded model has at least one ready worker (and one is loaded). */
 int vg_pool_is_ready(const vg_pool *pool);
 

@@ -144,7 +144,7 @@ struct model {
     int ever_ready;                /* a worker of this load became ready */
     ev_timer respawn;
     /* what workers said */
-    char backend[32], device[128], why[512], fail[512];
+    char backend[32], device[128], why[1024], fail[1024];
     char resize[16], resize_why[128];   /* the input geometry the workers use, and why */
     int input_w, input_h, classes;
     /* stats */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/paths.h"
 #include "pool/pool_internal.h"
 
 #define REAP_INTERVAL   0.02        /* seconds between waitpid() sweeps */
@@ -100,7 +101,7 @@ vg_pool_create(struct ev_loop *loop, const vg_pool_options *opts, vg_pool **out)
         p->o.workers = 1;
     if (p->o.start_timeout_ms == 0)
         p->o.start_timeout_ms = 120000;
-    p->models_dir = strdup(opts->models_dir ? opts->models_dir : VIGIA_BUILDDIR "/models");
+    p->models_dir = strdup(opts->models_dir ? opts->models_dir : vg_paths_get(VG_PATH_MODELS));
     p->backend_dir = opts->backend_dir && opts->backend_dir[0] ? strdup(opts->backend_dir) : NULL;
     p->default_model = opts->default_model && opts->default_model[0] ? strdup(opts->default_model) : NULL;
     if (!p->models_dir || (opts->backend_dir && opts->backend_dir[0] && !p->backend_dir) ||

@@ -212,7 +212,7 @@ static int
 scan_cb(void *ud, const char *name, const char *dir)
 {
     vg_pool *p = ud;
-    char err[512];
+    char err[1024];
     (void)dir;
     if (!vg_model_name_valid(name))
         return 0;
@@ -395,6 +395,13 @@ vg_pool_model_reload(vg_pool *p, const char *name, char *err, size_t errlen)
     vg_info("pool", "model %s: rolling restart (generation %d)", name, m->gen);
     vg_pool__spawn_missing(m, 0);
     return 0;
+}
+
+
+const char *
+vg_pool_configured_default(const vg_pool *p)
+{
+    return p->default_model;
 }
 
 
