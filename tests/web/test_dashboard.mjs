@@ -209,6 +209,8 @@ async function launch(ctx, chromium, executablePath, camera, models) {
       headless: true,
       args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
         '--disable-component-update', '--disable-sync', '--no-first-run', '--use-fake-ui-for-media-stream',
+        // the live page keeps streaming while another tab (System, Overview) is in front
+        '--disable-background-timer-throttling', '--disable-renderer-backgrounding', '--disable-backgrounding-occluded-windows',
         '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${camera}`],
     });
   } catch (e) {
