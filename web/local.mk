@@ -10,7 +10,7 @@ dist_webjs_DATA = web/js/api.js web/js/app.js web/js/charts.js web/js/dom.js \
 	web/js/draw.js web/js/widgets.js
 webpagesdir = $(webdir)/js/pages
 dist_webpages_DATA = web/js/pages/analytics.js web/js/pages/compare.js \
-	web/js/pages/detect.js web/js/pages/history.js web/js/pages/live.js \
+	web/js/pages/detect.js web/js/pages/history.js web/js/pages/home.js web/js/pages/live.js \
 	web/js/pages/login.js web/js/pages/system.js web/js/pages/users.js
 
 # Chart.js comes from npm (package.json pins it; `npm ci`, which ./bootstrap

@@ -61,6 +61,8 @@ export class Server {
       { stdio: ['ignore', 'pipe', log] });
     this.exited = new Promise((resolve) => this.proc.on('exit', (code, sig) => resolve(sig ? 128 : code)));
     const lines = createInterface({ input: this.proc.stdout });
+    this.out = []; // every line it printed (after the address, a new server's one-time admin password)
+    lines.on('line', (l) => this.out.push(l)); // attached first: lines that come in one chunk are not lost
     const first = await Promise.race([
       new Promise((resolve) => lines.once('line', resolve)),
       this.exited.then((c) => `exited with status ${c}`),
@@ -68,8 +70,29 @@ export class Server {
     const m = /serving (http:\/\/\S+?)\/?$/.exec(first || '');
     if (!m) throw new Error(`the server did not start (${first}): ${this.log()}`);
     this.url = m[1];
-    lines.on('line', () => {}); // keep draining stdout
     return this;
+  }
+
+  /** The first match of `re` in what the server printed on stdout, waited for; or throws. */
+  async printed(re, secs = 60) {
+    const end = Date.now() + secs * 1000;
+    for (;;) {
+      for (const l of this.out) {
+        const m = re.exec(l);
+        if (m) return m;
+      }
+      if (Date.now() > end || (this.proc && this.proc.exitCode !== null)) throw new Error(`the server did not print ${re}: ${this.log()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Resolves once `re` matches the server's log (stderr); throws after secs. */
+  async logged(re, secs = 60) {
+    const end = Date.now() + secs * 1000;
+    while (!re.test(this.log())) {
+      if (Date.now() > end) throw new Error(`the server did not log ${re}: ${this.log()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   async waitReady(secs = 60) {

@@ -285,6 +285,10 @@ export async function api(path, opts = {}) {
   if (!res.ok) {
     const err = await readError(res);
     if (res.status === 401) saveSession(null);
+    if (res.status === 403 && err.code === 'password_change_required' && session && !session.user.must_change_password) {
+      // a session from before the server asked for it (another tab, an older page): the shell shows the password form
+      saveSession({ ...session, user: { ...session.user, must_change_password: true } });
+    }
     throw err;
   }
   if (opts.as === 'response') return res;

@@ -7,6 +7,7 @@ import { currentUser, findSession, hasRole, logout, onSessionChange, serverUrl }
 import { h, fill, describeError } from './dom.js';
 
 const PAGES = {
+  home: { title: 'Overview', role: 'viewer', load: () => import('./pages/home.js') },
   detect: { title: 'Detect', role: 'operator', load: () => import('./pages/detect.js') },
   live: { title: 'Live', role: 'operator', load: () => import('./pages/live.js') },
   compare: { title: 'Compare', role: 'operator', load: () => import('./pages/compare.js') },
@@ -26,7 +27,8 @@ let cleanup = null;     // the shown page's cleanup
 let generation = 0;     // bumps on every navigation, so a slow page load cannot show late
 let endedMessage = '';  // shown on the sign-in page after a session was lost
 let signingOut = false; // the user asked to sign out: no "session ended" message
-let firstRoute = true;  // on the first page load focus stays at the top (Tab reaches the skip link)
+let firstRoute = true;
+let newPasswordShown = false; // the one-time password's replacement form is the page shown  // on the first page load focus stays at the top (Tab reaches the skip link)
 
 /** The route in location.hash: {name, args, query}. */
 export function parseRoute() {
@@ -47,15 +49,21 @@ export function navigate(name, args = [], query = {}) {
 }
 
 function defaultPage() {
-  return hasRole('operator') ? 'detect' : 'history';
+  return 'home';
 }
 
-function renderNav(active) {
+function renderNav(active, pages = true) {
   const user = currentUser();
   document.body.classList.toggle('signed-in', !!user);
   if (!user) {
     nav.replaceChildren();
     who.replaceChildren();
+    return;
+  }
+  if (!pages) {
+    nav.replaceChildren();
+    fill(who, h('span', { class: 'user', text: user.name }),
+      h('button', { type: 'button', class: 'secondary', onclick: signOut, text: 'Sign out' }));
     return;
   }
   const items = Object.entries(PAGES)
@@ -138,12 +146,17 @@ async function route() {
   }
 
   if (currentUser().must_change_password) {
-    // the server answers nothing else until the one-time password is replaced
-    renderNav('');
+    // the server answers nothing else until the one-time password is replaced: no navigation either
+    renderNav('', false);
     const mod = await import('./pages/login.js');
     if (gen !== generation) return;
     document.title = 'Choose your password · vigia';
-    cleanup = mod.renderNewPassword(main, { done: () => navigate(PAGES[r.name] ? r.name : defaultPage()) });
+    newPasswordShown = true;
+    const inner = mod.renderNewPassword(main, { done: () => navigate(PAGES[r.name] ? r.name : defaultPage()) });
+    cleanup = () => {
+      newPasswordShown = false;
+      if (inner) inner();
+    };
     return;
   }
 
@@ -205,6 +218,9 @@ onSessionChange((s, remote) => {
     navigate('login', [], { next: window.location.hash.replace(/^#\//, '') });
   } else if (s && remote && atLogin) {
     // signed in in another tab while this one waited at the sign-in page
+    route();
+  } else if (s && s.user.must_change_password && !newPasswordShown) {
+    // the server refused a request until the one-time password is replaced
     route();
   }
 });

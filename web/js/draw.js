@@ -21,43 +21,73 @@ export function colorFor(det) {
 }
 
 /**
+ * Where the label of a box goes: the longest text ("kite 87%", else "kite")
+ * at the largest size (from 11 down to 8 units) that is no wider than the
+ * box, above the box, else inside its top, else below it, wherever it
+ * covers no label placed before. Null when none fits: a small box among
+ * others keeps only its colour (the list beside the image names it, and
+ * highlights it).
+ */
+function placeLabel(ctx, d, box, unit, placed, canvasH) {
+  const overlaps = (r) => placed.some((p) => r.x < p.x + p.w && p.x < r.x + r.w && r.y < p.y + p.h && p.y < r.y + r.h);
+  const texts = [`${d.label} ${(d.confidence * 100).toFixed(0)}%`, d.label];
+  for (const text of texts) {
+    for (let size = 11; size >= 8; size--) {
+      const px = size * unit;
+      ctx.font = `600 ${px}px system-ui, sans-serif`;
+      const w = ctx.measureText(text).width + 6 * unit;
+      if (w > box.w) continue;
+      const hgt = px + 4 * unit;
+      for (const y of [box.y - hgt, box.y, box.y + box.h]) {
+        const r = { x: box.x, y, w, h: hgt, text, px };
+        if (y >= 0 && y + hgt <= canvasH && !overlaps(r)) return r;
+      }
+    }
+  }
+  return null;
+}
+
+/**
  * Draws `detections` (boxes in image pixels) on ctx, where the image of
  * imageW x imageH pixels covers the canvas from (0,0) to (canvas.width,
  * canvas.height). `highlight` is the index drawn thicker, the others dimmed.
+ * Returns the labels drawn: [{index, x, y, w, h, text}] in canvas pixels.
  */
 export function drawDetections(ctx, detections, imageW, imageH, highlight = -1) {
   const sx = ctx.canvas.width / imageW;
   const sy = ctx.canvas.height / imageH;
   const unit = Math.max(1, Math.round(Math.min(ctx.canvas.width, ctx.canvas.height) / 300));
   ctx.save();
-  ctx.font = `600 ${11 * unit}px system-ui, sans-serif`;
   ctx.textBaseline = 'top';
-  const placed = []; // label rectangles drawn so far: later labels move down instead of covering them
-  const overlaps = (r) => placed.some((p) => r.x < p.x + p.w && p.x < r.x + r.w && r.y < p.y + p.h && p.y < r.y + r.h);
-  detections.forEach((d, i) => {
+  const placed = []; // label rectangles drawn so far: a later label goes elsewhere, or is left out
+  // every box first, then the labels, so that no box line crosses a label
+  const boxes = detections.map((d) => {
     const b = d.box;
-    const x = b.x_min * sx;
-    const y = b.y_min * sy;
-    const w = (b.x_max - b.x_min + 1) * sx;
-    const hgt = (b.y_max - b.y_min + 1) * sy;
-    const color = colorFor(d);
-    const on = highlight < 0 || highlight === i;
-    ctx.globalAlpha = on ? 1 : 0.35;
-    ctx.lineWidth = (highlight === i ? 3 : 2) * unit;
-    ctx.strokeStyle = color;
-    ctx.strokeRect(x, y, w, hgt);
-    const text = `${d.label} ${(d.confidence * 100).toFixed(0)}%`;
-    const tw = ctx.measureText(text).width + 6 * unit;
-    const th = 15 * unit;
-    let ty = y - th >= 0 ? y - th : y;
-    for (let tries = 0; tries < 8 && overlaps({ x, y: ty, w: tw, h: th }); tries++) ty += th;
-    placed.push({ x, y: ty, w: tw, h: th });
-    ctx.fillStyle = color;
-    ctx.fillRect(x, ty, tw, th);
-    ctx.fillStyle = '#fff';
-    ctx.fillText(text, x + 3 * unit, ty + 2 * unit);
+    return { x: b.x_min * sx, y: b.y_min * sy, w: (b.x_max - b.x_min + 1) * sx, h: (b.y_max - b.y_min + 1) * sy };
   });
+  detections.forEach((d, i) => {
+    ctx.globalAlpha = highlight < 0 || highlight === i ? 1 : 0.35;
+    ctx.lineWidth = (highlight === i ? 3 : 2) * unit;
+    ctx.strokeStyle = colorFor(d);
+    ctx.strokeRect(boxes[i].x, boxes[i].y, boxes[i].w, boxes[i].h);
+  });
+  // the highlighted box's label first: it is the one asked for
+  const order = detections.map((d, i) => i);
+  if (highlight >= 0 && highlight < order.length) order.unshift(...order.splice(highlight, 1));
+  for (const i of order) {
+    const d = detections[i];
+    const r = placeLabel(ctx, d, boxes[i], unit, placed, ctx.canvas.height);
+    if (!r) continue;
+    placed.push({ index: i, x: r.x, y: r.y, w: r.w, h: r.h, text: r.text });
+    ctx.globalAlpha = highlight < 0 || highlight === i ? 1 : 0.35;
+    ctx.font = `600 ${r.px}px system-ui, sans-serif`;
+    ctx.fillStyle = colorFor(d);
+    ctx.fillRect(r.x, r.y, r.w, r.h);
+    ctx.fillStyle = '#fff';
+    ctx.fillText(r.text, r.x + 3 * unit, r.y + 2 * unit);
+  }
   ctx.restore();
+  return placed;
 }
 
 /**
@@ -70,5 +100,5 @@ export function paint(canvas, source, width, height, detections, highlight = -1)
   const ctx = canvas.getContext('2d');
   ctx.clearRect(0, 0, width, height);
   if (source) ctx.drawImage(source, 0, 0, width, height);
-  drawDetections(ctx, detections || [], width, height, highlight);
+  return drawDetections(ctx, detections || [], width, height, highlight);
 }

@@ -87,7 +87,7 @@ export function imagePicker(onFile) {
  */
 export function fillDetections(list, detections, onHighlight = () => {}) {
   if (!detections.length) {
-    fill(list, h('li', { class: 'muted', text: 'Nothing detected above the threshold.' }));
+    fill(list, h('li', { class: 'empty', text: 'Nothing detected above the threshold.' }));
     return;
   }
   fill(list, detections.map((d, i) => {

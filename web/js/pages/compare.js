@@ -2,7 +2,7 @@
 // (docs/api.md); each model's boxes, detections and latency side by side,
 // and a bar chart of the latencies.
 
-import { api, listModels } from '../api.js';
+import { api, hasRole, listModels } from '../api.js';
 import { h, fill, messageArea, pageHeader, fmtMs, fmtPct, fmtInt, table, describeError } from '../dom.js';
 import { paint } from '../draw.js';
 import { makeChart, seriesColor } from '../charts.js';
@@ -29,6 +29,9 @@ export function render(section) {
   const form = h('form', { class: 'controls', 'aria-label': 'Comparison settings' });
   const status = h('p', { class: 'muted', role: 'status', 'aria-live': 'polite' });
   const summary = h('div');
+  const empty = h('div', { class: 'panel empty-state' },
+    h('h2', { text: 'Nothing compared yet' }),
+    h('p', { text: 'Tick two models or more, then choose, drop or paste an image: each model\'s boxes, what it found and how long it took appear side by side, with where they agree.' }));
   const results = h('div', { class: 'compare-results' });
   const chartCanvas = h('canvas', { role: 'img', 'aria-label': 'Bar chart of each model\'s latency' });
   const chartPanel = h('div', { class: 'panel', hidden: true },
@@ -89,6 +92,7 @@ export function render(section) {
     const fastest = sum.fastest ? sum.fastest.model : null;
     const surest = sum.most_confident ? sum.most_confident.model : null;
     const agreement = sum.agreement || {};
+    empty.hidden = true;
     fill(summary, h('div', { class: 'panel' },
       h('h2', { text: 'Summary' }),
       h('p', { class: 'readout' },
@@ -143,9 +147,88 @@ export function render(section) {
       ok.map((r) => [r.model, fmtMs(r.latency.total), fmtMs(r.latency.infer), fmtMs(r.latency.decode), fmtMs(r.latency.queue), fmtInt(r.count)])));
   }
 
-  listModels().then((listing) => {
+  const modelsSlot = h('div');   // the model checkboxes, and for admins the models to load
+  let poll = null;                // the timer that waits for a model being loaded
+  let closed = false;
+
+  // the models to choose from; `chosen` stay ticked when the list is shown again
+  function showModels(listing, chosen) {
     const ready = readyModels(listing);
-    boxes = ready.map((m, i) => h('input', { type: 'checkbox', name: 'models', value: m.name, id: `cmp-${i}`, checked: i < 3 }));
+    boxes = ready.map((m, i) => h('input', {
+      type: 'checkbox', name: 'models', value: m.name, id: `cmp-${i}`, checked: chosen ? chosen.has(m.name) : i < 3,
+    }));
+    const idle = listing.models.filter((m) => !readyModels({ models: [m] }).length);
+    const loading = idle.filter((m) => m.state === 'loading');
+    const parts = [h('legend', { text: 'Models' }),
+      ready.length ? h('div', { class: 'options' }, boxes.map((b, i) => h('span', { class: 'check' }, b, h('label', { for: b.id, text: ready[i].name }))))
+        : h('p', { class: 'note', text: 'No model is loaded.' })];
+    if (ready.length < 2) {
+      parts.push(h('p', { class: 'note', role: 'status' }, `Only ${ready.length} model${ready.length === 1 ? ' is' : 's are'} loaded: a comparison needs two. `,
+        hasRole('admin') ? (idle.length ? 'Load another below.' : 'No other model is installed (see docs/models.md).')
+          : 'Ask an admin to load another.'));
+    }
+    if (hasRole('admin') && idle.length) {
+      parts.push(h('div', { class: 'load-models' }, h('p', { class: 'muted', text: 'Not loaded:' }), idle.map((m) => {
+        const b = h('button', {
+          type: 'button', class: 'secondary', text: m.state === 'loading' ? `Loading ${m.name}…` : `Load ${m.name}`,
+          disabled: m.state === 'loading' || m.state === 'unloading' || m.state === 'invalid',
+          title: m.why || '',
+        });
+        b.addEventListener('click', () => load(m.name, b));
+        return b;
+      })));
+    }
+    fill(modelsSlot, h('fieldset', {}, parts));
+    if (loading.length && !poll) poll = setTimeout(refresh, 500);
+  }
+
+  // an admin loads a model (POST /v1/models/{name}/load), ticked once it is ready
+  const wanted = new Set();
+  async function load(name, button) {
+    msg.clear();
+    button.disabled = true;
+    button.textContent = `Loading ${name}…`;
+    try {
+      await api(`/v1/models/${encodeURIComponent(name)}/load`, { method: 'POST' });
+    } catch (err) {
+      if (err.code !== 'already_exists') {
+        msg.show(err);
+        button.disabled = false;
+        button.textContent = `Load ${name}`;
+        return;
+      }
+    }
+    wanted.add(name);
+    refresh();
+  }
+
+  async function refresh() {
+    poll = null;
+    if (closed) return;
+    let listing;
+    try {
+      listing = await listModels();
+    } catch (err) {
+      msg.show(err);
+      return;
+    }
+    if (closed) return;
+    const chosen = new Set([...boxes.filter((b) => b.checked).map((b) => b.value), ...wanted]);
+    for (const m of listing.models) {
+      if (!wanted.has(m.name)) continue;
+      if (m.state === 'failed' || m.state === 'invalid') {
+        msg.show(new Error(`${m.name} could not be loaded: ${m.why || m.state}`));
+        wanted.delete(m.name);
+      } else if (m.state === 'ready' || m.state === 'degraded') {
+        wanted.delete(m.name);
+        status.textContent = `${m.name} is loaded.`;
+      }
+    }
+    showModels(listing, chosen);
+    if (wanted.size && !poll) poll = setTimeout(refresh, 500);
+  }
+
+  listModels().then((listing) => {
     threshold = thresholdField(0.4);
     picker = imagePicker((f) => {
       file = f;
@@ -153,14 +236,9 @@ export function render(section) {
       bitmap = null;
       run();
     });
-    const fieldset = h('fieldset', {}, h('legend', { text: 'Models' }),
-      ready.length ? h('div', { class: 'options' }, boxes.map((b, i) => h('span', { class: 'check' }, b, h('label', { for: b.id, text: ready[i].name }))))
-        : h('p', { class: 'note', text: 'No model is loaded.' }));
-    if (ready.length < 2) {
-      msg.info(`Only ${ready.length} model${ready.length === 1 ? ' is' : 's are'} loaded: an admin can load more on the System page.`);
-    }
+    showModels(listing, null);
     form.addEventListener('submit', (e) => { e.preventDefault(); run(); });
-    fill(form, picker.zone, picker.field, fieldset, threshold.wrap, h('div', { class: 'buttons' }, h('button', { type: 'submit', text: 'Compare' })));
+    fill(form, picker.zone, picker.field, modelsSlot, threshold.wrap, h('div', { class: 'buttons' }, h('button', { type: 'submit', text: 'Compare' })));
   }).catch((err) => msg.show(err));
 
   section.append(
@@ -168,11 +246,14 @@ export function render(section) {
     h('div', { class: 'panel' }, form),
     msg.el,
     status,
+    empty,
     summary,
     chartPanel,
     results);
 
   return () => {
+    closed = true;
+    clearTimeout(poll);
     if (ctl) ctl.abort();
     if (picker) picker.release();
     if (chart) chart.destroy();

@@ -16,6 +16,12 @@ export function render(section) {
   const summary = h('p', { class: 'readout', role: 'status' });
   const timings = h('div');
   const status = h('p', { class: 'muted', role: 'status', 'aria-live': 'polite' });
+  // before the first image: what to do, instead of an empty frame and empty panels
+  const empty = h('div', { class: 'panel empty-state' },
+    h('h2', { text: 'No image yet' }),
+    h('p', {}, 'Choose, drop or paste an image above. The server runs it through the chosen model; the image comes back here with a box around each object it finds, the list of objects with their confidence, and how long each step took.'),
+    h('p', { class: 'muted', text: 'Raise the minimum confidence to see fewer, surer boxes; name classes (person, car) to see only those.' }));
+  let again = null;    // "Detect again": shown once there is an image to run again
 
   let file = null;     // the image shown
   let bitmap = null;   // its pixels, decoded once
@@ -70,6 +76,8 @@ export function render(section) {
 
   function show() {
     resultPanel.hidden = false;
+    empty.hidden = true;
+    if (again) again.hidden = false;
     if (bitmap) {
       redraw();
     } else {
@@ -97,7 +105,7 @@ export function render(section) {
     classes = field('Only these classes', h('input', { name: 'classes', placeholder: 'e.g. person, car', autocomplete: 'off' }), 'comma-separated labels; empty for all');
     classes.wrap.classList.add('grow');
     picker = imagePicker(take);
-    const again = h('button', { type: 'submit', text: 'Detect again' });
+    again = h('button', { type: 'submit', text: 'Detect again', hidden: !result });
     controls.addEventListener('submit', (e) => { e.preventDefault(); detect(); });
     fill(controls, picker.zone, picker.field, model.wrap, threshold.wrap, classes.wrap, h('div', { class: 'buttons' }, again));
   }).catch((err) => {
@@ -110,6 +118,7 @@ export function render(section) {
     h('div', { class: 'panel' }, controls),
     msg.el,
     status,
+    empty,
     resultPanel);
   resultPanel.append(
     h('div', { class: 'panel viewer' }, canvas),

@@ -86,9 +86,11 @@ function renderList(section, ctx) {
       if (mine.signal.aborted) return;
       nextCursor = body.next_cursor;
       showRows(body.detections);
+      const filtered = Object.entries(filters()).some(([k, v]) => k !== 'limit' && v);
       status.textContent = body.count
         ? `${body.count} detection${body.count === 1 ? '' : 's'} on this page${nextCursor ? '; older ones follow' : ''}.`
-        : 'No detections match these filters.';
+        : filtered ? 'No detections match these filters.' : '';
+      if (!body.count && pageIndex === 0) showEmpty(filtered);
     } catch (err) {
       if (err.name === 'AbortError') return;
       status.textContent = '';
@@ -97,6 +99,15 @@ function renderList(section, ctx) {
     newer.disabled = pageIndex === 0;
     older.disabled = !nextCursor;
     pageNo.textContent = `page ${pageIndex + 1}`;
+  }
+
+  // nothing to list: say what to do rather than show an empty table
+  function showEmpty(filtered) {
+    fill(results, h('div', { class: 'empty-state' }, filtered
+      ? [h('p', {}, 'Widen the time range or clear a filter: ', h('a', { href: '#/history', text: 'show every detection' }), '.')]
+      : [h('h2', { text: 'Nothing stored yet' }),
+        h('p', {}, 'Every detection the server answers is kept here. Run one on the ', h('a', { href: '#/detect', text: 'Detect page' }),
+          ', stream a camera on the ', h('a', { href: '#/live', text: 'Live page' }), ', or send images to ', h('code', { text: 'POST /v1/detect' }), '.')]));
   }
 
   function showRows(rows) {
@@ -227,7 +238,16 @@ function renderOne(section, ctx, id) {
         fill(imageNote, h('p', { class: 'error', text: 'The image could not be loaded: ' + describeError(err) }));
       }
     } else {
-      fill(imageNote, h('p', { class: 'note', text: 'The server keeps no image for this detection (history.images is "none", or it has passed history.image_retention): the boxes are drawn on a blank frame.' }));
+      // no black frame: why there is no image, and how to keep the next ones
+      canvas.hidden = true;
+      fill(imageNote, h('div', { class: 'empty-state no-image' },
+        h('h2', { text: 'No image kept' }),
+        h('p', {}, `The server stored what it found (${record.count} object${record.count === 1 ? '' : 's'}, listed beside) but not the image: `
+          + 'it keeps images only when told to, and then for history.image_retention (30 days by default).'),
+        h('p', {}, 'To keep the images of new detections, set ', h('code', { text: 'images = original' }),
+          ' (or ', h('code', { text: 'annotated' }), ', with the boxes drawn) in the ', h('code', { text: '[history]' }),
+          ' section of vigia.conf, or start vigia with ', h('code', { text: '--history-images original' }),
+          '. Detections already stored stay without one.')));
     }
     redraw();
   })();

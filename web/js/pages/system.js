@@ -113,7 +113,8 @@ export function render(section) {
   const streamsTable = h('table', { class: 'data' },
     h('thead', {}, h('tr', {}, STREAM_HEADS.map((t) => h('th', { scope: 'col', text: t })))),
     streamsBody);
-  const noStreams = h('p', { class: 'muted', text: 'No camera or browser is streaming now.' });
+  const noStreams = h('p', { class: 'muted' }, 'No camera or browser is streaming now: start one on the Live page, or connect a camera to ',
+    h('code', { text: '/v1/stream' }), ' (docs/protocol.md).');
   fill(streamsSlot, noStreams);
 
   function showStreams(streams) {
@@ -255,7 +256,7 @@ export function render(section) {
         setTimeout(showManage, 1000);
       });
       return h('tr', {}, h('td', { text: m.name }), h('td', { text: m.state }), h('td', { text: m.backend }),
-        h('td', { class: 'muted', text: m.why || '' }), h('td', {}, b));
+        h('td', {}, whyCell(m)), h('td', {}, b));
     })));
   }
 
@@ -269,6 +270,19 @@ export function render(section) {
     if (fpsChart) fpsChart.destroy();
     if (latChart) latChart.destroy();
   };
+}
+
+/**
+ * The Why column: the choice the server made (backend and device) for a
+ * model that runs, its reasons (every backend it tried, e.g. a CUDA driver
+ * it could not use) one click away; a failure is shown as it is.
+ */
+export function whyCell(m) {
+  const running = m.state === 'ready' || m.state === 'degraded' || m.state === 'loading';
+  if (!running) return h('span', { class: 'muted', text: m.why || '—' });
+  const choice = m.backend ? `${m.backend}${m.device ? ' on ' + m.device : ''}` : m.state;
+  if (!m.why) return h('span', { text: choice });
+  return h('details', { class: 'why' }, h('summary', { text: choice }), h('p', { class: 'muted', text: m.why }));
 }
 
 function card(k, v, key) {

@@ -211,7 +211,7 @@ function adminPanel() {
 
 export function render(section) {
   const me = currentUser();
-  section.append(
+  fill(section,
     pageHeader(hasRole('admin') ? 'Users' : 'Account', hasRole('admin') ? 'Accounts, roles and API keys.' : 'Your account and API keys.'),
     hasRole('admin') ? adminPanel() : null,
     accountPanel(me));
