@@ -66,11 +66,13 @@ pt_read(const char *path, size_t *len)
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     rewind(f);
-    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
+    uint8_t *b = malloc(n > 0 ? (size_t)n + 1 : 1);   /* + a NUL: text files may be searched as strings */
     if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
         free(b);
         b = NULL;
     }
+    if (b)
+        b[n > 0 ? n : 0] = 0;
     fclose(f);
     if (b)
         *len = (size_t)n;

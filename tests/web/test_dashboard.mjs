@@ -890,8 +890,9 @@ async function overview_shows_streams_detections_models_and_counts(ctx, streamNa
       const img = document.querySelector(`figure.tile[data-stream="${id}"] img`);
       return img && img.naturalWidth === 640;
     }, streamName);
-    // images are kept (history.images original): the newest detections are thumbnails with their boxes
-    await page.waitForFunction(() => document.querySelectorAll('ul.recent canvas').length >= 1);
+    // the newest detections: thumbnails with their boxes where an image is kept, label chips where not. Which
+    // ones are newest depends on the machine's speed (the stream's frames push the uploads out), so either counts
+    await page.waitForFunction(() => document.querySelectorAll('ul.recent li[data-id] canvas, ul.recent li[data-id] .chip').length >= 1);
     for (const m of MODELS) await page.locator(`ul.model-states li[data-model="${m}"] .badge`, { hasText: 'ready' }).waitFor();
     const token = await apiLogin(ctx, ADMIN, ADMIN_PW);
     const since = Math.floor(Date.now() / 1000) - 3600;
