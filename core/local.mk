@@ -19,7 +19,7 @@ libvigiacore_a_SOURCES += core/base/base64.c core/base/base64.h core/base/buf.c 
 libvigiacore_a_SOURCES += core/net/conn.c core/net/conn.h core/net/server.c core/net/server.h \
 	core/net/tls.c core/net/tls.h
 # http: HTTP/1.1, routes, filters, CORS, multipart, static files, WebSocket, wire formats
-libvigiacore_a_SOURCES += core/http/cors.c core/http/cors.h core/http/encoding.c core/http/encoding.h core/http/framing.c core/http/framing.h core/http/http.c core/http/http.h \
+libvigiacore_a_SOURCES += core/http/cors.c core/http/cors.h core/http/encoding.c core/http/encoding.h core/http/framing.c core/http/framing.h core/http/connection.c core/http/http.h \
 	core/http/http_internal.h core/http/multipart.c core/http/multipart.h core/http/reply.c \
 	core/http/reply.h core/http/request.c core/http/response.c core/http/router.c core/http/router.h \
 	core/http/static.c core/http/static.h core/http/wire.c core/http/wire.h core/http/ws.c \

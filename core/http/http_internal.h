@@ -1,5 +1,5 @@
 /*
- * http_internal: what the files of the HTTP layer share (http.c: the
+ * http_internal: what the files of the HTTP layer share (connection.c: the
  * server object and the connection protocol; request.c: reading a
  * request; response.c: answering it). Not for other modules.
  */
@@ -146,7 +146,7 @@ int vg_http__body_charge(vg_req *r, size_t more);
 /* Gives back `less` of what r counts (at most what it counts). */
 void vg_http__body_uncharge(vg_req *r, size_t less);
 
-/* http.c: after an upgrade, frees the HTTP state and gives what followed the request to the new protocol. */
+/* connection.c: after an upgrade, frees the HTTP state and gives what followed the request to the new protocol. */
 void vg_http__handover(vg_http__conn *hc);
 
 #endif

@@ -1,7 +1,9 @@
 /*
- * http: the HTTP server object (routes, filters, the fallback) and HTTP/1.1
- * on a connection, parsed with llhttp (see http.h). request.c reads a
- * request, response.c answers it.
+ * connection: HTTP/1.1 on a connection, parsed with llhttp, and the HTTP
+ * server object that owns the routes, filters and fallback (see http.h).
+ * request.c reads a request, response.c answers it. (Not named http.c: the
+ * module http.h declares is these three files, and http_internal.h, which
+ * all three include, includes http.h.)
  */
 #include "http/http.h"
 
