@@ -697,6 +697,29 @@ print_value(FILE *out, const char *s)
 }
 
 
+/*
+ * A duration as people write it: the largest unit that holds it whole
+ * (30d, 1h, 5m, 10s; 100ms below a second), else seconds with every digit
+ * (2.5s).
+ */
+static void
+print_seconds(FILE *out, double v)
+{
+    static const struct { double secs; const char *unit; } units[] = {
+        { 86400, "d" }, { 3600, "h" }, { 60, "m" }, { 1, "s" }, { 0.001, "ms" },
+    };
+    size_t nunits = v < 1 ? 5 : 4;   /* ms only below a second: 2.5s, not 2500ms */
+    for (size_t i = 0; v > 0 && i < nunits; i++) {
+        double n = v / units[i].secs, r = round(n);
+        if (r >= 1 && fabs(n - r) < 1e-9 * r) {
+            fprintf(out, "%.0f%s\n", r, units[i].unit);
+            return;
+        }
+    }
+    fprintf(out, "%.15gs\n", v);
+}
+
+
 void
 vg_config_print(const vg_config *c, FILE *out)
 {
@@ -726,7 +749,7 @@ vg_config_print(const vg_config *c, FILE *out)
         }
         case T_INT: fprintf(out, "%d\n", *(const int *)field); break;
         case T_SIZE: fprintf(out, "%zu\n", *(const size_t *)field); break;
-        case T_SECONDS: fprintf(out, "%gs\n", *(const double *)field); break;
+        case T_SECONDS: print_seconds(out, *(const double *)field); break;
         case T_NUMBER: fprintf(out, "%g\n", *(const double *)field); break;
         case T_BOOL: fprintf(out, "%s\n", *(const int *)field ? "true" : "false"); break;
         }

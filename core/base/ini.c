@@ -28,6 +28,34 @@ trim(char **s, size_t *n)
 }
 
 
+/*
+ * Drops an inline comment from a value: '#' or ';' after a blank, outside
+ * double quotes ("v   # why" -> "v"). A quoted value ends at its closing
+ * quote; only blanks or such a comment may follow it.
+ */
+static void
+strip_comment(const char *v, size_t *n)
+{
+    size_t i = 0;
+    if (*n > 0 && v[0] == '"') {
+        for (i = 1; i < *n && v[i] != '"'; i++)
+            if (v[i] == '\\' && i + 1 < *n)
+                i++;
+        if (i >= *n)
+            return;       /* unterminated: unquote() says so */
+        i++;
+    }
+    for (; i < *n; i++) {
+        if ((v[i] == '#' || v[i] == ';') && i > 0 && is_blank(v[i - 1])) {
+            *n = i;
+            while (*n > 0 && is_blank(v[*n - 1]))
+                (*n)--;
+            return;
+        }
+    }
+}
+
+
 /* Unquotes in place; returns 0 or -1 when the quoting is broken. */
 static int
 unquote(char *v, size_t *n)
@@ -118,6 +146,7 @@ vg_ini_parse(const char *text, size_t len, vg_ini_cb cb, void *ud, char *err, si
         size_t vn = n - kn - 1;
         trim(&key, &kn);
         trim(&val, &vn);
+        strip_comment(val, &vn);
         if (kn == 0) {
             snprintf(err, errlen, "%d: empty key", lineno);
             return -1;

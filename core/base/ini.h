@@ -2,9 +2,11 @@
  * ini: a bounded INI reader for the config file and model manifests.
  *
  * Syntax: "[section]" headers; "key = value" lines; comments start with
- * '#' or ';' at the beginning of a line (after blanks); blank lines are
- * ignored. Values are trimmed; a value in double quotes keeps inner blanks
- * and understands \" \\ \n \t. Keys before any section belong to section "".
+ * '#' or ';' at the beginning of a line (after blanks) or after a blank
+ * inside a value ("workers = 2   # one per core"); blank lines are
+ * ignored. Values are trimmed; a value in double quotes keeps inner blanks,
+ * '#' and ';', and understands \" \\ \n \t. Keys before any section belong
+ * to section "".
  */
 #ifndef VG_INI_H
 #define VG_INI_H

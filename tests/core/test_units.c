@@ -63,6 +63,13 @@ ini_parses(void **state)
     assert_int_equal(vg_ini_parse(text, strlen(text), collect, &s, err, sizeof err), 0);
     assert_string_equal(s.text, "1:.top=[1];5:a.k=[v w];6:a.q=[ x \"y\" ];9:b.empty=[];");
 
+    /* inline comments after a blank, as the documented examples have them; not inside quotes or words */
+    s.text[0] = '\0';
+    const char *inl = "[m]\nname = my-face        # must equal the folder\nw = 2\t; two\nq = \"a # b\"  # c\n"
+                      "url = http://x/#frag\nsemi = a;b\n";
+    assert_int_equal(vg_ini_parse(inl, strlen(inl), collect, &s, err, sizeof err), 0);
+    assert_string_equal(s.text, "2:m.name=[my-face];3:m.w=[2];4:m.q=[a # b];5:m.url=[http://x/#frag];6:m.semi=[a;b];");
+
     const char *bad[] = { "[open\n", "novalue\n", "= 3\n", "q = \"open\n", "q = \"bad\\q\"\n", "[]\n", NULL };
     const char *why[] = { "1: section header without ']'", "1: expected 'key = value'", "1: empty key",
                           "1: bad quoting", "1: bad quoting", "1: bad section name" };
@@ -154,6 +161,46 @@ config_defaults_and_layers(void **state)
     assert_non_null(strstr(err, "needs a value"));
     vg_config_release(&c);
     remove(empty);
+}
+
+
+/* --check-config prints durations as they are written, and what it prints reads back the same */
+static void
+config_prints_durations_as_written(void **state)
+{
+    (void)state;
+    vg_config c, d;
+    vg_config_init(&c);
+    char err[512];
+    assert_int_equal(vg_config_set(&c, "history", "retention", "30d", err, sizeof err), 0);
+    assert_int_equal(vg_config_set(&c, "limits", "idle_timeout", "90m", err, sizeof err), 0);
+    assert_int_equal(vg_config_set(&c, "limits", "body_timeout", "2.5", err, sizeof err), 0);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    vg_config_print(&c, f);
+    fclose(f);
+    const char *want[] = { "\nretention = 30d\n", "\nidle_timeout = 90m\n", "\nbody_timeout = 2.5s\n",
+                           "\ndrain_timeout = 10s\n", "\nflush = 100ms\n", "\nimage_retention = 30d\n" };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!strstr(text, want[i]))
+            fail_msg("printed config lacks '%s'", want[i] + 1);
+    assert_null(strstr(text, "e+"));
+    char path[] = "/tmp/vigia-units-print-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, len), (ssize_t)len);
+    close(fd);
+    vg_config_init(&d);
+    char *rest[1];
+    int nrest;
+    assert_int_equal(vg_config_load(&d, path, 0, NULL, rest, &nrest, err, sizeof err), 0);
+    assert_true(d.history_retention == c.history_retention && d.idle_timeout == c.idle_timeout &&
+                d.body_timeout == c.body_timeout && d.log_flush == c.log_flush);
+    remove(path);
+    free(text);
+    vg_config_release(&c);
+    vg_config_release(&d);
 }
 
 
@@ -842,6 +889,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ini_parses),
         cmocka_unit_test(config_defaults_and_layers),
+        cmocka_unit_test(config_prints_durations_as_written),
         cmocka_unit_test(shipped_config_loads),
         cmocka_unit_test(jsonw_writes_valid_json),
         cmocka_unit_test(router_matches),
