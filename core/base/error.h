@@ -28,7 +28,7 @@
     XX(CANCELED,      -1011, "canceled",          499, "the job was canceled")                    \
     XX(BACKEND,       -1012, "backend_error",     500, "the model backend failed")                \
     XX(NOBACKEND,     -1013, "no_backend",        503, "no usable backend for the model")         \
-    XX(MANIFEST,      -1014, "bad_manifest",      500, "invalid model manifest")                  \
+    XX(MANIFEST,      -1014, "bad_manifest",      422, "invalid model manifest")                  \
     XX(PROTO,         -1015, "protocol_error",    500, "malformed worker message")                \
     XX(NOMEM,         -1016, "out_of_memory",     500, "out of memory")                           \
     XX(IO,            -1017, "io_error",          500, "input/output error")                      \

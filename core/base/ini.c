@@ -120,6 +120,13 @@ vg_ini_parse(const char *text, size_t len, vg_ini_cb cb, void *ud, char *err, si
         if (n == 0 || s[0] == '#' || s[0] == ';')
             continue;
         if (s[0] == '[') {
+            char *close = memchr(s, ']', n);
+            if (close) {      /* "[files]   # why": the comment goes */
+                size_t after = n - (size_t)(close + 1 - s);
+                strip_comment(close, &after);
+                if (after == 1)
+                    n = (size_t)(close + 1 - s);
+            }
             if (s[n - 1] != ']') {
                 snprintf(err, errlen, "%d: section header without ']'", lineno);
                 return -1;

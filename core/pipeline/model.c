@@ -91,7 +91,19 @@ vg_model_get(const vg_model *m, const char *key)
 
 struct parse_ctx {
     vg_model *m;
+    int lines[MAX_KEYS];       /* the manifest line of each key, for errors */
 };
+
+
+/* The manifest line a key was read from, or 0. */
+static int
+key_line(const struct parse_ctx *ctx, const char *key)
+{
+    for (size_t i = 0; key && i < ctx->m->nkeys; i++)
+        if (strcmp(ctx->m->keys[i], key) == 0)
+            return ctx->lines[i];
+    return 0;
+}
 
 
 static int
@@ -101,8 +113,6 @@ ini_cb(void *ud, const char *section, const char *key, const char *value, int li
     struct parse_ctx *ctx = ud;
     vg_model *m = ctx->m;
     char full[256];
-
-    (void)line;
 
     if (section[0] == '\0') {
         snprintf(err, errlen, "key '%s' outside a section (expected [model])", key);
@@ -137,6 +147,7 @@ ini_cb(void *ud, const char *section, const char *key, const char *value, int li
         free(m->values[m->nkeys]);
         goto nomem;
     }
+    ctx->lines[m->nkeys] = line;
     m->nkeys++;
     return 0;
 nomem:
@@ -685,6 +696,7 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
     struct parse_ctx ctx;
     vg_model *m = NULL;
     int rc = VG_E_MANIFEST;
+    const char *bad_key = NULL;   /* the key an error is about: "FILE:LINE: KEY: why" */
 
     *out = NULL;
     msg[0] = '\0';
@@ -718,6 +730,7 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
         for (int k = 0; known_model_keys[k]; k++)
             known |= strcmp(m->keys[i], known_model_keys[k]) == 0;
         if (!known) {
+            bad_key = m->keys[i];
             snprintf(msg, sizeof msg, "unknown key '%s' in [model]", m->keys[i]);
             goto bad;
         }
@@ -728,6 +741,7 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
     const char *name = vg_model_get(m, "name");
     if (!name)
         name = base;
+    bad_key = "name";
     if (!vg_model_name_valid(name)) {
         snprintf(msg, sizeof msg, "invalid model name '%.80s' (letters, digits, '.', '_', '-'; at most %d)",
                  name, VG_MODEL_NAME_MAX);
@@ -744,6 +758,7 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
     m->backend = dupstr(backend && *backend ? backend : "auto");
     if (!m->name || !m->description || !m->backend)
         goto nomem;
+    bad_key = "backend";
     if (!backend_valid(m->backend)) {
         snprintf(msg, sizeof msg, "invalid backend '%.80s' (auto, a backend name or an absolute path)",
                  m->backend);
@@ -751,6 +766,7 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
     }
     const char *target = vg_model_get(m, "alias");
     if (target) {
+        bad_key = "alias";
         int arc = load_alias(m, target, msg, sizeof msg);
         if (arc == -ENOMEM)
             goto nomem;
@@ -759,17 +775,19 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
         *out = m;
         return 0;
     }
+    bad_key = "classes";
     if (vg_model_get(m, "classes")) {
         snprintf(msg, sizeof msg, "'classes' belongs to an alias manifest (one with 'alias = MODEL')");
         goto bad;
     }
 
-    if (get_float(m, "threshold", 0, 1, 1, 0.25, &m->threshold, msg, sizeof msg) ||
-        get_float(m, "nms", 0, 1, 0, 0.45, &m->nms, msg, sizeof msg))
+    if (get_float(m, (bad_key = "threshold"), 0, 1, 1, 0.25, &m->threshold, msg, sizeof msg) ||
+        get_float(m, (bad_key = "nms"), 0, 1, 0, 0.45, &m->nms, msg, sizeof msg))
         goto bad;
     for (size_t i = 0; i < sizeof int_keys / sizeof int_keys[0]; i++) {
         const struct int_key *k = &int_keys[i];
         long lv;
+        bad_key = k->key;
         if (get_long(m, k->key, k->lo, k->hi, k->def, &lv, msg, sizeof msg))
             goto bad;
         void *field = (char *)m + k->off;
@@ -778,12 +796,14 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
         else
             *(unsigned *)field = (unsigned)lv;
     }
+    bad_key = m->input_w ? "width" : "height";
     if ((m->input_w == 0) != (m->input_h == 0)) {
         snprintf(msg, sizeof msg, "give both width and height, or neither");
         goto bad;
     }
 
-    const char *sz = vg_model_get(m, "files.weights_size");
+    bad_key = "files.weights_size";
+    const char *sz = vg_model_get(m, bad_key);
     if (sz && *sz) {
         char *end;
         errno = 0;
@@ -794,7 +814,8 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
         }
         m->weights_size = v;
     }
-    const char *sha = vg_model_get(m, "files.weights_sha256");
+    bad_key = "files.weights_sha256";
+    const char *sha = vg_model_get(m, bad_key);
     if (sha && *sha) {
         if (!is_sha256_hex(sha)) {
             snprintf(msg, sizeof msg, "'files.weights_sha256' is not 64 hex digits");
@@ -807,7 +828,8 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
             *p = (char)tolower((unsigned char)*p);
     }
 
-    const char *names = vg_model_get(m, "names");
+    bad_key = "names";
+    const char *names = vg_model_get(m, bad_key);
     if (!names) {
         snprintf(msg, sizeof msg, "missing key 'names' (the labels file)");
         goto bad;
@@ -817,7 +839,8 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
     if (load_labels(m, msg, sizeof msg))
         goto bad;
 
-    const char *resize = vg_model_get(m, "resize");
+    bad_key = "resize";
+    const char *resize = vg_model_get(m, bad_key);
     m->resize = VG_RESIZE_LETTERBOX;
     m->resize_from = "default";
     if (resize) {
@@ -831,17 +854,20 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
     const char *kind = vg_model_get(m, "nms_kind"), *beta = vg_model_get(m, "beta_nms");
     m->nms_kind = VG_NMS_DEFAULT;
     m->beta_nms = 0.6f;
+    bad_key = "nms_kind";
     if (kind && parse_nms_kind(kind, &m->nms_kind)) {
         snprintf(msg, sizeof msg, "'nms_kind' must be default, greedynms or diounms, not '%.40s'", kind);
         goto bad;
     }
+    bad_key = "beta_nms";
     if (beta && parse_beta_nms(beta, &m->beta_nms)) {
         snprintf(msg, sizeof msg, "'beta_nms' must be a number in (0, %d], not '%.40s'", VG_POST_MAX_DIOU_BETA,
                  beta);
         goto bad;
     }
     m->nms_kind_from = kind ? "manifest" : "default";
-    const char *cfg = vg_model_get(m, "cfg");
+    bad_key = "cfg";
+    const char *cfg = vg_model_get(m, bad_key);
     if (cfg) {
         cfg_facts f;
         if (resolve_file(absdir, "cfg", cfg, CFG_MAX_BYTES, &m->cfg_path, NULL, msg, sizeof msg))
@@ -869,7 +895,8 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
             m->input_h = f.net_h;
         }
     }
-    const char *weights = vg_model_get(m, "weights");
+    bad_key = "weights";
+    const char *weights = vg_model_get(m, bad_key);
     if (weights) {
         uint64_t size = 0;
         if (resolve_file(absdir, "weights", weights, WEIGHTS_MAX, &m->weights_path, &size, msg, sizeof msg))
@@ -889,7 +916,12 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
     return 0;
 
 bad:
-    snprintf(err, errlen, "%s: %s", manifest, msg);
+    if (key_line(&ctx, bad_key))
+        snprintf(err, errlen, "%s:%d: %s: %s", manifest, key_line(&ctx, bad_key), bad_key, msg);
+    else if (bad_key)
+        snprintf(err, errlen, "%s: %s: %s", manifest, bad_key, msg);
+    else
+        snprintf(err, errlen, "%s: %s", manifest, msg);
     goto fail;
 nomem:
     snprintf(err, errlen, "out of memory");

@@ -66,9 +66,9 @@ ini_parses(void **state)
     /* inline comments after a blank, as the documented examples have them; not inside quotes or words */
     s.text[0] = '\0';
     const char *inl = "[m]\nname = my-face        # must equal the folder\nw = 2\t; two\nq = \"a # b\"  # c\n"
-                      "url = http://x/#frag\nsemi = a;b\n";
+                      "url = http://x/#frag\nsemi = a;b\n[files]    # for fetch-models\nk = 1\n";
     assert_int_equal(vg_ini_parse(inl, strlen(inl), collect, &s, err, sizeof err), 0);
-    assert_string_equal(s.text, "2:m.name=[my-face];3:m.w=[2];4:m.q=[a # b];5:m.url=[http://x/#frag];6:m.semi=[a;b];");
+    assert_string_equal(s.text, "2:m.name=[my-face];3:m.w=[2];4:m.q=[a # b];5:m.url=[http://x/#frag];6:m.semi=[a;b];8:files.k=[1];");
 
     const char *bad[] = { "[open\n", "novalue\n", "= 3\n", "q = \"open\n", "q = \"bad\\q\"\n", "[]\n", NULL };
     const char *why[] = { "1: section header without ']'", "1: expected 'key = value'", "1: empty key",

@@ -288,7 +288,7 @@ def test_batching_bad_manifest(srv):
     tap.check(m["state"] == "invalid" and "max_batch" in m["why"], m)
     token = login(srv)
     r = requests.post(srv.url("/v1/models/badbatch/load"), headers={"Authorization": "Bearer " + token}, timeout=30)
-    e = error_of(r, 500, "bad_manifest")
+    e = error_of(r, 422, "bad_manifest")
     tap.check("max_batch" in e["message"], e)
 
 

@@ -70,6 +70,9 @@ EXTRA_DIST += tests/pipeline/test_plugin_check.sh
 VIGIA_TESTS += $(srcdir)/tests/pipeline/test_plugin_check.sh
 EXTRA_DIST += tests/pipeline/test_detect_cli.sh
 VIGIA_TESTS += $(srcdir)/tests/pipeline/test_detect_cli.sh
+# docs/models.md's "Add your own model", run as written.
+EXTRA_DIST += tests/pipeline/test_models_walkthrough.sh
+VIGIA_TESTS += $(srcdir)/tests/pipeline/test_models_walkthrough.sh
 
 # How image bytes should reach a worker (socket copy, memfd, shared memory).
 noinst_PROGRAMS += tests/pipeline/bench_ipc
