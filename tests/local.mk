@@ -67,3 +67,7 @@ include tests/install/local.mk
 # The layers of core/ (core/README.md): includes across layers and include circles.
 EXTRA_DIST += tests/core/test_layers.py
 VIGIA_TESTS += $(srcdir)/tests/core/test_layers.py
+
+# The command line a new user meets (issue 19): check-config, start-up messages, help, user.
+EXTRA_DIST += tests/core/test_cli.sh
+VIGIA_TESTS += $(srcdir)/tests/core/test_cli.sh

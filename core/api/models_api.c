@@ -241,6 +241,8 @@ hook_ready(vg_server *s, void *ud, char *why, size_t whylen)
 {
     (void)s;
     vg_models_api *api = ud;
+    if (vg_pool_default_problem(api->pool, why, whylen))
+        return 0;
     if (vg_pool_is_ready(api->pool))
         return 1;
     /* the models that hold readiness back: those loaded and not ready, and the default model

@@ -84,6 +84,35 @@ report_model(FILE *out, const vg_config *cfg)
 
 
 int
+vg_check_cli_default_model(const vg_config *cfg, char *why, size_t whylen)
+{
+    struct stat st;
+    if (stat(cfg->models_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(why, whylen, "the models folder %s: %s (name another with --models DIR)", cfg->models_dir,
+                 errno == ENOENT ? "no such directory" : "not a readable directory");
+        return -1;
+    }
+    if (!cfg->default_model[0])
+        return 0;
+    char dir[PATH_MAX], err[1024];
+    snprintf(dir, sizeof dir, "%s/%s", cfg->models_dir, cfg->default_model);
+    if (stat(dir, &st) != 0) {
+        snprintf(why, whylen, "the default model '%s' is not in the models folder %s (fetch it with "
+                 "scripts/fetch-models %s, or choose another model with --detect-default-model NAME)",
+                 cfg->default_model, cfg->models_dir, cfg->default_model);
+        return -1;
+    }
+    vg_model *m = NULL;
+    if (vg_model_load(dir, &m, err, sizeof err) != 0) {
+        snprintf(why, whylen, "the default model '%s' is invalid: %s", cfg->default_model, err);
+        return -1;
+    }
+    vg_model_destroy(m);
+    return 0;
+}
+
+
+int
 vg_check_cli_paths(const vg_config *cfg, FILE *out)
 {
     const char *build = vg_paths_build_tree();

@@ -16,5 +16,11 @@
 
 /* Writes the report to out. Returns how many required paths are missing (0: all there). */
 int vg_check_cli_paths(const vg_config *cfg, FILE *out);
+/*
+ * Whether the default model can serve: 0, or -1 with why (the models folder
+ * or the model is missing, or its manifest is invalid: file, line, key) and
+ * what to do. --check-config fails on it.
+ */
+int vg_check_cli_default_model(const vg_config *cfg, char *why, size_t whylen);
 
 #endif

@@ -120,6 +120,10 @@ main(int argc, char **argv)
         }
         vg_config_print(cfg, stdout);
         int missing = vg_check_cli_paths(cfg, stdout);
+        if (vg_check_cli_default_model(cfg, err, sizeof err) < 0) {
+            fprintf(stderr, "vigia: %s\n", err);
+            goto out;
+        }
         fprintf(stderr, "vigia: configuration OK (%s)\n", cfg->config_path ? cfg->config_path : "defaults");
         if (missing)
             fprintf(stderr, "vigia: %d of the paths above %s missing: see the lines marked missing\n", missing,

@@ -97,6 +97,9 @@ vg_serve_pool(struct ev_loop *loop, const vg_config *cfg, char *err, size_t errl
         if (rc != 0)
             vg_warn("models", "cannot load '%s': %s", name, why[0] ? why : vg_err_str(rc));
     }
+    char why[1024];
+    if (vg_pool_default_problem(pool, why, sizeof why))
+        vg_error("models", "%s; requests that name no model are refused until then", why);
     return pool;
 }
 

@@ -350,6 +350,12 @@ int vg_pool_model_workers(const vg_pool *pool, const char *name, vg_pool_worker_
 const char *vg_pool_default_model(const vg_pool *pool);
 /* The default model the options named (loaded or not), or NULL when they named none. */
 const char *vg_pool_configured_default(const vg_pool *pool);
+/*
+ * Why the default model the options named cannot serve: 1 with a sentence
+ * in why (it is not in the models folder, or its manifest is invalid, and
+ * what to do), 0 when it can or none was named.
+ */
+int vg_pool_default_problem(const vg_pool *pool, char *why, size_t whylen);
 /* 1 when every loaded model has at least one ready worker (and one is loaded). */
 int vg_pool_is_ready(const vg_pool *pool);
 

@@ -405,6 +405,35 @@ vg_pool_configured_default(const vg_pool *p)
 }
 
 
+int
+vg_pool_default_problem(const vg_pool *p, char *why, size_t whylen)
+{
+    if (!p->default_model)
+        return 0;
+    const model *m = vg_pool__find_model(p, p->default_model);
+    if (m && m->state != M_INVALID)
+        return 0;
+    if (m) {
+        snprintf(why, whylen, "the default model '%s' is invalid: %s (fix its model.conf, or choose another "
+                 "model with --detect-default-model NAME)", m->name, m->why);
+        return 1;
+    }
+    int o = snprintf(why, whylen, "the default model '%s' is not in the models folder %s (fetch it with "
+                     "scripts/fetch-models %s, or choose another model with --detect-default-model NAME",
+                     p->default_model, p->models_dir, p->default_model);
+    const char *sep = "; installed:";
+    for (size_t i = 0; i < p->nmodels && o > 0 && (size_t)o < whylen; i++) {
+        if (p->models[i]->state == M_INVALID)
+            continue;
+        o += snprintf(why + o, whylen - (size_t)o, "%s %s", sep, p->models[i]->name);
+        sep = ",";
+    }
+    if (o > 0 && (size_t)o < whylen)
+        snprintf(why + o, whylen - (size_t)o, "%s)", sep[0] == ';' ? "; none is installed" : "");
+    return 1;
+}
+
+
 const char *
 vg_pool_default_model(const vg_pool *p)
 {

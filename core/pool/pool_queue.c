@@ -398,12 +398,27 @@ vg_pool_submit(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb c
         vg_pool__copy_err(err, errlen, "%s", "the server is shutting down");
         return VG_E_STOPPING;
     }
-    if (!name || !name[0])
+    if (!name || !name[0]) {
+        char why[1024];
+        if (vg_pool_default_problem(p, why, sizeof why)) {
+            vg_pool__copy_err(err, errlen, "%s", why);
+            return VG_E_UNAVAILABLE;
+        }
         name = vg_pool_default_model(p);
-    model *m = name ? vg_pool__find_model(p, name) : NULL;
+        if (!name) {
+            vg_pool__copy_err(err, errlen, "%s", "no model is loaded: name one that is installed "
+                              "(GET /v1/models), or load one (POST /v1/models/NAME/load, --detect-load NAME)");
+            return VG_E_UNAVAILABLE;
+        }
+    }
+    model *m = vg_pool__find_model(p, name);
     if (!m) {
-        vg_pool__copy_err(err, errlen, "no model '%.80s'", name ? name : "");
+        vg_pool__copy_err(err, errlen, "no model '%.80s'", name);
         return VG_E_NOMODEL;
+    }
+    if (m->state == M_INVALID) {
+        vg_pool__copy_err(err, errlen, "model %s is invalid: %s", m->name, m->why);
+        return VG_E_MANIFEST;
     }
     const vg_model *am = m->d && m->d->m->alias ? m->d->m : NULL;   /* the alias named, if one was */
     if (am && !(m = vg_pool__alias_target(p, m, err, errlen)))
