@@ -1,9 +1,13 @@
 /*
  * detect_cli: `vigia detect`, one-shot detection on image files through
- * the worker pool (see detect_cli.h).
+ * the worker pool (see detect_cli.h). Each image's answer is exactly what
+ * /v1/detect answers for it (api/render), one JSON line each, or a table
+ * for people; the model is ready before the first image is queued, so
+ * "queue" is the time an image waited, not the model's loading.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +19,11 @@
 #include "base/buf.h"
 #include "cli/detect_cli.h"
 #include "api/detect_opts.h"
+#include "api/render.h"
+#include "base/hex.h"
 #include "base/jsonw.h"
 #include "base/log.h"
+#include "pipeline/backend_loader.h"
 #include "pipeline/model.h"
 #include "pool/pool.h"
 
@@ -37,7 +44,9 @@ typedef struct run {
     vg_pool *pool;
     item *items;
     size_t n, printed, pending;
-    const char *annotate_dir;
+    const char *annotate_dir;      /* a folder: DIR/NAME.annotated.jpg per image */
+    const char *annotate_file;     /* or one file, for one image */
+    int table;                     /* --format table: for people */
     int failed, unavailable;
     char unavailable_why[512];
 } run;
@@ -46,9 +55,15 @@ typedef struct run {
 static void
 usage(FILE *f)
 {
-    fputs("usage: vigia detect [--model NAME] [--backend B] [--threshold T] [--nms N]\n"
-          "                    [--classes a,b] [--annotate DIR] [--jobs N] [--timeout S] IMAGE...\n"
-          "One JSON line per image on stdout; \"-\" reads standard input.\n", f);
+    fputs("usage: vigia detect [--model NAME] [--backend B] [--threshold T] [--nms N] [--classes a,b]\n"
+          "                    [--format json|table] [--annotate OUT.jpg|DIR] [--jobs N] [--timeout S] IMAGE...\n"
+          "Runs a model on image files without a server (\"-\" reads standard input).\n"
+          "  --format json    one line per image: exactly what POST /v1/detect answers for it\n"
+          "  --format table   label, confidence and box per object (the default on a terminal)\n"
+          "  --annotate OUT.jpg  the image with its boxes drawn (a folder: NAME.annotated.jpg per image)\n"
+          "  --model NAME     a folder of the models directory (--models DIR); default yolo-fastest-1.1-xl\n"
+          "  --backend B      auto, cuda, cpu, darknet or a plugin's absolute path\n"
+          "Exit status: 0 all answered, 1 an image failed, 2 bad usage or the model cannot run.\n", f);
 }
 
 
@@ -62,7 +77,10 @@ read_input(const char *path, size_t max, uint8_t **out, size_t *len, char *err, 
     int rc = -1;
 
     if (fd < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        if (errno == ENOENT)
+            snprintf(err, errlen, "no such file: %s", path);
+        else
+            snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -114,16 +132,35 @@ error_line(item *it, int status, const char *msg)
 {
     vg_jsonw w;
     vg_jsonw_init(&w, &it->line);
-    vg_jsonw_obj(&w);
-    vg_jsonw_kstr(&w, "image", it->path);
+    vg_jsonw_obj(&w);                       /* /v1/detect's error: {"error": {"code", "message"}} */
     vg_jsonw_kobj(&w, "error");
     vg_jsonw_kstr(&w, "code", vg_err_code(status));
-    vg_jsonw_kint(&w, "status", vg_err_http_status(status));
     vg_jsonw_kstr(&w, "message", msg && msg[0] ? msg : vg_err_str(status));
     vg_jsonw_obj_end(&w);
     vg_jsonw_obj_end(&w);
     it->status = status;
     it->done = 1;
+}
+
+
+/* An image's failure: its error line (JSON) or message (table); a model that cannot run is said once. */
+static void
+item_error(run *r, item *it, int status, const char *msg)
+{
+    if (status == VG_E_UNAVAILABLE || status == VG_E_NOBACKEND || status == VG_E_BACKEND ||
+        status == VG_E_WORKERDIED || status == VG_E_MANIFEST) {
+        if (!r->unavailable)
+            snprintf(r->unavailable_why, sizeof r->unavailable_why, "%s", msg && msg[0] ? msg : vg_err_str(status));
+        r->unavailable = 1;
+    }
+    if (r->table) {
+        vg_buf_puts(&it->line, msg && msg[0] ? msg : vg_err_str(status));
+        it->status = status;
+        it->done = 1;
+    } else {
+        error_line(it, status, msg);
+    }
+    r->failed = 1;
 }
 
 
@@ -133,8 +170,16 @@ flush_ready(run *r)
 {
     while (r->printed < r->n && r->items[r->printed].done) {
         item *it = &r->items[r->printed++];
-        fwrite(it->line.data, 1, it->line.len, stdout);
-        fputc('\n', stdout);
+        if (r->unavailable && it->status) {
+            ;   /* the model cannot run: said once at the end, not per image */
+        } else if (!r->table) {
+            fwrite(it->line.data, 1, it->line.len, stdout);
+            fputc('\n', stdout);
+        } else if (it->status) {
+            fprintf(stderr, "vigia detect: %s\n", vg_buf_cstr(&it->line));
+        } else {
+            fwrite(it->line.data, 1, it->line.len, stdout);
+        }
         fflush(stdout);
         vg_buf_release(&it->line);
     }
@@ -149,16 +194,50 @@ write_annotated(run *r, item *it, const vg_pool_result *res)
     base = base ? base + 1 : it->path;
     if (strcmp(it->path, "-") == 0)
         base = "stdin";
-    snprintf(path, sizeof path, "%s/%s.annotated.jpg", r->annotate_dir, base);
+    if (r->annotate_file)
+        snprintf(path, sizeof path, "%s", r->annotate_file);
+    else
+        snprintf(path, sizeof path, "%s/%s.annotated.jpg", r->annotate_dir, base);
     FILE *f = fopen(path, "wbe");
     if (!f || fwrite(res->jpeg, 1, res->jpeg_len, f) != res->jpeg_len) {
-        vg_error("detect", "%s: %s", path, strerror(errno));
+        fprintf(stderr, "vigia detect: %s: %s\n", path, strerror(errno));
+        r->failed = 1;
         if (f)
             fclose(f);
         return;
     }
-    if (fclose(f) != 0)
-        vg_error("detect", "%s: %s", path, strerror(errno));
+    if (fclose(f) != 0) {
+        fprintf(stderr, "vigia detect: %s: %s\n", path, strerror(errno));
+        r->failed = 1;
+    }
+}
+
+
+/* "id": 32 hex digits, as /v1/detect's ids (here no record has it). */
+static void
+new_id(char out[33])
+{
+    unsigned char b[16];
+    if (getentropy(b, sizeof b) != 0)
+        memset(b, 0, sizeof b);
+    vg_hex_encode(b, sizeof b, out);
+    out[32] = '\0';
+}
+
+
+/* The table for people: a heading line per image, then label, confidence and box per object. */
+static void
+table_lines(vg_buf *b, const char *path, const vg_pool_result *res)
+{
+    vg_buf_printf(b, "%s: %zu object%s (%s on %s, %dx%d, %.0f ms)\n", path, res->count, res->count == 1 ? "" : "s",
+                  res->model, res->backend, res->width, res->height, (double)res->total_us / 1000.0);
+    if (res->count)
+        vg_buf_printf(b, "  %-20s %10s   %s\n", "label", "confidence", "box (x_min, y_min, x_max, y_max)");
+    for (size_t i = 0; i < res->count; i++) {
+        const vg_detection *d = &res->detections[i];
+        vg_buf_printf(b, "  %-20s %9.1f%%   %d, %d, %d, %d\n", d->label, d->confidence * 100.0,
+                      (int)lround(d->x_min), (int)lround(d->y_min), (int)lround(d->x_max), (int)lround(d->y_max));
+    }
 }
 
 
@@ -177,38 +256,25 @@ on_answer(int status, vg_pool_result *res, void *ud)
     free(c);
     r->pending--;
     if (status != 0) {
-        if (status == VG_E_UNAVAILABLE || status == VG_E_NOBACKEND) {
-            r->unavailable = 1;
-            snprintf(r->unavailable_why, sizeof r->unavailable_why, "%s", res->message);
-        }
-        error_line(it, status, res->message);
-        r->failed = 1;
+        item_error(r, it, status, res->message);
     } else {
-        vg_jsonw w;
-        vg_jsonw_init(&w, &it->line);
-        vg_jsonw_obj(&w);
-        vg_jsonw_kstr(&w, "image", it->path);
-        vg_jsonw_kstr(&w, "model", res->model);
-        vg_jsonw_kstr(&w, "backend", res->backend);
-        vg_jsonw_kint(&w, "width", res->width);
-        vg_jsonw_kint(&w, "height", res->height);
-        vg_jsonw_karr(&w, "detections");
-        for (size_t i = 0; i < res->count; i++)
-            vg_detection_json(&w, &res->detections[i], VG_DETJ_CLASS_ID);
-        vg_jsonw_arr_end(&w);
-        vg_jsonw_kobj(&w, "timings_us");
-        vg_jsonw_kuint(&w, "queue", res->queue_us);
-        vg_jsonw_kuint(&w, "decode", res->decode_us);
-        vg_jsonw_kuint(&w, "infer", res->infer_us);
-        vg_jsonw_kuint(&w, "post", res->post_us);
-        if (res->annotate_us) {
-            vg_jsonw_kuint(&w, "annotate", res->annotate_us);
+        if (r->table) {
+            table_lines(&it->line, it->path, res);
+        } else {
+            /* what /v1/detect answers (detect_api.c's render_detect), without the JPEG it did not ask for */
+            vg_jsonw w;
+            vg_render o;
+            char id[33];
+            new_id(id);
+            vg_jsonw_init(&w, &it->line);
+            vg_render_text(&o, &w);
+            vg_jsonw_obj(&w);
+            vg_jsonw_kstr(&w, "id", id);
+            vg_render_result(&o, res, VG_DETJ_CLASS_ID | VG_DETJ_BOX);
+            vg_jsonw_obj_end(&w);
         }
-        vg_jsonw_kuint(&w, "total", res->total_us);
-        vg_jsonw_obj_end(&w);
-        vg_jsonw_obj_end(&w);
         it->done = 1;
-        if (r->annotate_dir && res->jpeg)
+        if ((r->annotate_dir || r->annotate_file) && res->jpeg)
             write_annotated(r, it, res);
     }
     flush_ready(r);
@@ -223,6 +289,38 @@ free_item_data(void *ctx)
     item *it = ctx;
     free(it->data);
     it->data = NULL;
+}
+
+
+/* Polls until the model has a ready worker, or cannot get one: the first job's queue time is then its own. */
+typedef struct waiter {
+    ev_timer t;
+    run *r;
+    const char *model;
+} waiter;
+
+
+static void
+on_poll(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)revents;
+    waiter *w = (waiter *)t;
+    vg_pool_model_stats st;
+    if (vg_pool_model_stats_by_name(w->r->pool, w->model, &st) != 0 || strcmp(st.state, "loading") != 0) {
+        ev_timer_stop(loop, t);
+        ev_break(loop, EVBREAK_ONE);
+    }
+}
+
+
+static void
+await_model(run *r, const char *model)
+{
+    waiter w = { .r = r, .model = model };
+    ev_timer_init(&w.t, on_poll, 0.0, 0.01);
+    ev_timer_start(r->loop, &w.t);
+    ev_run(r->loop, 0);
+    ev_timer_stop(r->loop, &w.t);
 }
 
 
@@ -286,6 +384,7 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
     double threshold = -1, nms = -1, timeout = 60;
     long jobs = 0;
     char *classes_arg = NULL;
+    int format_given = 0, null_fd = -1;
     const char *classes[MAX_CLASSES_ARG];
     size_t nclasses = 0;
     const char **paths = NULL;
@@ -322,6 +421,13 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
             backend = v;
         } else if (strcmp(a, "--annotate") == 0) {
             annotate = v;
+        } else if (strcmp(a, "--format") == 0) {
+            if (strcmp(v, "json") != 0 && strcmp(v, "table") != 0) {
+                fprintf(stderr, "vigia detect: --format is json or table, not '%s'\n", v);
+                goto out;
+            }
+            r.table = strcmp(v, "table") == 0;
+            format_given = 1;
         } else if (strcmp(a, "--classes") == 0) {
             classes_arg = (char *)v;
         } else if (strcmp(a, "--threshold") == 0) {
@@ -353,18 +459,39 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
     }
     if (classes_arg)
         nclasses = split_classes(classes_arg, classes, MAX_CLASSES_ARG);
+    if (!format_given)
+        r.table = isatty(1);
     if (annotate) {
         struct stat st;
-        if (stat(annotate, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            fprintf(stderr, "vigia detect: --annotate %s: not a directory\n", annotate);
+        if (stat(annotate, &st) == 0 && S_ISDIR(st.st_mode)) {
+            r.annotate_dir = annotate;
+        } else if (npaths > 1) {
+            fprintf(stderr, "vigia detect: --annotate %s: one file takes one image; name a folder for %zu\n",
+                    annotate, npaths);
+            goto out;
+        } else {
+            r.annotate_file = annotate;
+        }
+    }
+    if (backend && backend[0] != '/' && strcmp(backend, "auto") != 0) {
+        static const char *const known[] = VG_BACKEND_AUTO_ORDER;
+        int found = 0;
+        for (int i = 0; known[i]; i++)
+            found |= strcmp(backend, known[i]) == 0;
+        if (!found) {
+            fprintf(stderr, "vigia detect: unknown backend '%s' (known: auto", backend);
+            for (int i = 0; known[i]; i++)
+                fprintf(stderr, ", %s", known[i]);
+            fprintf(stderr, ", or a plugin's absolute path)\n");
             goto out;
         }
     }
 
-    /* a CLI's stderr is for problems: info lines only when asked for debug */
-    enum vg_log_level lvl = VG_LOG_WARN;
-    if (cfg->log_level && vg_log_level_parse(cfg->log_level, &lvl) == 0 && lvl > VG_LOG_DEBUG && lvl < VG_LOG_WARN)
-        lvl = VG_LOG_WARN;
+    /* a CLI's stderr is for its own messages, each problem said once: the server's log lines only
+     * when asked for debug */
+    enum vg_log_level lvl = VG_LOG_OFF;
+    if (cfg->log_level && vg_log_level_parse(cfg->log_level, &lvl) == 0 && lvl != VG_LOG_DEBUG)
+        lvl = VG_LOG_OFF;
     vg_log_set_level(lvl);
     vg_log_set_blocking(1);
     vg_log_set_process("detect");
@@ -385,7 +512,9 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
     po.backend_dir = cfg->backends_dir && cfg->backends_dir[0] ? cfg->backends_dir : NULL;
     po.queue_max = (unsigned)npaths + 1;
     po.job_timeout_ms = (uint32_t)(timeout * 1000);
-    po.log_fd = 2;
+    if (lvl == VG_LOG_OFF)
+        null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    po.log_fd = lvl == VG_LOG_OFF ? null_fd : 2;
     if (!jobs)
         jobs = cfg->workers > 0 ? cfg->workers : 1;
     if ((size_t)jobs > npaths)
@@ -408,14 +537,13 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
     if (!r.items)
         goto out;
     r.n = npaths;
-    r.annotate_dir = annotate;
+    await_model(&r, model);
     for (size_t i = 0; i < npaths; i++) {
         item *it = &r.items[i];
         it->path = paths[i];
         vg_buf_init(&it->line);
         if (read_input(it->path, po.max_image_bytes, &it->data, &it->len, err, sizeof err) != 0) {
-            error_line(it, VG_E_IO, err);
-            r.failed = 1;
+            item_error(&r, it, strncmp(err, "no such file", 12) == 0 ? VG_E_NOTFOUND : VG_E_IO, err);
             continue;
         }
         vg_pool_job job = {
@@ -429,8 +557,7 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
         job.image_ctx = it;
         cbctx *c = malloc(sizeof *c);
         if (!c) {
-            error_line(it, -ENOMEM, "out of memory");
-            r.failed = 1;
+            item_error(&r, it, -ENOMEM, "out of memory");
             continue;
         }
         c->r = &r;
@@ -438,8 +565,7 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
         int s = vg_pool_submit(r.pool, model, &job, on_answer, c, NULL, err, sizeof err);
         if (s != 0) {
             free(c);
-            error_line(it, s, err);
-            r.failed = 1;
+            item_error(&r, it, s, err);
             if (s == VG_E_INVAL) {
                 fprintf(stderr, "vigia detect: %s\n", err);
                 rc = 2;
@@ -473,5 +599,7 @@ out:
     }
     free(r.items);
     free(paths);
+    if (null_fd >= 0)
+        close(null_fd);
     return rc;
 }

@@ -40,7 +40,7 @@ if grep -q "default model.*my-models/my-detector.*(exists)" "$tmp/out" &&
 import json, sys
 r = json.loads(sys.stdin.readline())
 assert r["model"] == "my-detector", r
-assert "dog" in [d["label"] for d in r["predictions"]], r
+assert "dog" in [d["label"] for d in r["detections"]], r
 ' 2>>"$tmp/out"; then
   ok "check-config lists the new model's files; detect answers with it"
 else notok "check-config lists the new model's files; detect answers with it"; fi
