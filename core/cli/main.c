@@ -20,6 +20,43 @@
 #include "cli/user_cli.h"
 #include "net/server.h"
 
+/* vigia --help: what a new user needs, on one screen. */
+static void
+overview(FILE *out)
+{
+    fprintf(out,
+            "usage: vigia [serve] [OPTION]...           run the server (http://127.0.0.1:8080/ unless --listen)\n"
+            "       vigia user add NAME                  add a user (vigia user --help)\n"
+            "       vigia detect [OPTION]... IMAGE...    detect without a server (vigia detect --help)\n"
+            "       vigia --check-config | --help-all | --version\n"
+            "\n"
+            "Options people use:\n"
+            "  --config FILE                 the config file to read instead of the one below\n"
+            "  --listen HOST:PORT            address to serve (repeatable; port 0: any free port)\n"
+            "  --data DIR                    users, sessions and history (LMDB)\n"
+            "  --models DIR                  the model folders (scripts/fetch-models fills it)\n"
+            "  --web DIR                     the dashboard's files\n"
+            "  --workers N                   worker processes per model\n"
+            "  --log-level LEVEL             debug, info, warn or error\n"
+            "  --detect-default-model NAME   the model of requests that name none\n"
+            "  --auth-open-detect true       detection without a token (trusted networks)\n"
+            "  --check-config                print every setting and path in use, and check them\n"
+            "\n"
+            "Where this vigia (%s) reads and writes by default:\n"
+            "  config  %s%s\n"
+            "  data    %s\n"
+            "  models  %s\n"
+            "  web     %s\n"
+            "\n"
+            "Every setting can be given in the config file ([section] key = value), as an environment\n"
+            "variable VIGIA_SECTION_KEY or as a flag --section-key: vigia --help-all lists them all.\n",
+            vg_paths_build_tree() ? "from this build tree" : "installed", vg_paths_get(VG_PATH_CONFIG),
+            access(vg_paths_get(VG_PATH_CONFIG), R_OK) == 0 ? "" : " (absent: built-in defaults)",
+            vg_paths_get(VG_PATH_DATA), vg_paths_get(VG_PATH_MODELS), vg_paths_get(VG_PATH_WEB));
+}
+
+
+/* vigia --help-all: the usage and every key of the table. */
 static void
 usage(FILE *out)
 {
@@ -28,7 +65,7 @@ usage(FILE *out)
             "             [--web DIR] [--log-level debug|info|warn|error] [--workers N] [--SECTION-KEY VALUE]...\n"
             "       vigia user add [--admin|--role ROLE] NAME   (password on stdin)\n"
             "       vigia detect [--model NAME] [--backend B] [--threshold T] [--classes a,b] IMAGE...\n"
-            "       vigia --help | --version | --check-config\n"
+            "       vigia --help | --help-all | --version | --check-config\n"
             "\n"
             "Every setting below can be given in the config file ([section] key = value), as an\n"
             "environment variable VIGIA_SECTION_KEY, or as the flag shown; flags win over the\n"
@@ -77,9 +114,14 @@ main(int argc, char **argv)
     char **args = argv + first;
     const char *config_path = take_config_flag(&nargs, args);
 
+    int own_help = strcmp(cmd, "user") == 0 || strcmp(cmd, "detect") == 0;   /* they answer their own */
     for (int i = 0; i < nargs; i++) {
-        if (strcmp(args[i], "--help") == 0 || strcmp(args[i], "-h") == 0) {
+        if (strcmp(args[i], "--help-all") == 0) {
             usage(stdout);
+            return 0;
+        }
+        if (!own_help && (strcmp(args[i], "--help") == 0 || strcmp(args[i], "-h") == 0)) {
+            overview(stdout);
             return 0;
         }
         if (strcmp(args[i], "--version") == 0) {

@@ -756,8 +756,20 @@ config_errors(void **state)
     const char *unknown[] = { "--frobnicate", NULL };
     assert_int_equal(run_vigia(unknown, NULL, out, sizeof out), 2);
     assert_non_null(strstr(out, "unknown option '--frobnicate'"));
+    /* --help is one screen that says where things are; --help-all has every key */
     const char *help[] = { "--help", NULL };
     assert_int_equal(run_vigia(help, NULL, out, sizeof out), 0);
+    assert_null(strstr(out, "--limits-max-body"));
+    assert_non_null(strstr(out, "--help-all"));
+    assert_non_null(strstr(out, "config  "));
+    assert_non_null(strstr(out, "models  "));
+    int lines = 0;
+    for (const char *p = out; *p; p++)
+        lines += *p == '\n';
+    if (lines > 40)
+        fail_msg("vigia --help is %d lines", lines);
+    const char *help_all[] = { "--help-all", NULL };
+    assert_int_equal(run_vigia(help_all, NULL, out, sizeof out), 0);
     assert_non_null(strstr(out, "--limits-max-body"));
     const char *version[] = { "--version", NULL };
     assert_int_equal(run_vigia(version, NULL, out, sizeof out), 0);

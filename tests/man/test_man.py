@@ -8,7 +8,7 @@ The manual pages and the systemd unit, as make install ships them.
      table) has its entry in vigia.conf(5) with its flag and environment
      variable, and the page lists no key the binary lacks;
   3. every subcommand and flag of the binary's own usage texts (vigia
-     --help, and the usage vigia detect and vigia user print) is in vigia(1), and every
+     --help and --help-all, and the usage vigia detect and vigia user print) is in vigia(1), and every
      flag of vigia-plugin-check --help and every check of its table
      (plugins/check.c) is in vigia-plugin-check(1);
   4. every macro, type, operation and member of plugins/include/vigia/
@@ -125,7 +125,8 @@ def test_vigia_flags(help_text):
     # vigia --help answers for every subcommand: their own usage comes on a usage error
     detect = run([VIGIA, "detect"]).stderr
     user = run([VIGIA, "user"]).stderr
-    want = flags_in(usage) | flags_in(detect) | flags_in(user)
+    overview = run([VIGIA, "--help"]).stdout   # the short help: its flags are usage too
+    want = flags_in(usage) | flags_in(detect) | flags_in(user) | flags_in(overview.split("\nEvery setting")[0])
     # the short forms of config keys, "(also --listen)"
     want |= set(re.findall(r"\(also (--[a-z-]+)\)", help_text))
     missing = sorted(want - entries(page))
@@ -247,9 +248,9 @@ def test_unit(help_text):
 
 
 def main():
-    r = run([VIGIA, "--help"])
+    r = run([VIGIA, "--help-all"])
     help_text = r.stdout
-    check("vigia --help answers", r.returncode == 0 and "--server-listen" in help_text, r.stderr[:400])
+    check("vigia --help-all answers", r.returncode == 0 and "--server-listen" in help_text, r.stderr[:400])
     test_groff()
     test_conf_keys(help_text)
     test_vigia_flags(help_text)
