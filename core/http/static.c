@@ -188,6 +188,44 @@ parse_range(vg_str h, uint64_t size, uint64_t *from, uint64_t *to)
 }
 
 
+/*
+ * Without a web root, "/" is a plain page that names the missing folder and
+ * how to give one (a browser shows JSON as a puzzle); other paths stay JSON 404s.
+ */
+static void
+missing_root(vg_req *r, const vg_static *st)
+{
+    vg_str path = vg_req_path(r);
+    if (!(path.n == 1 && path.p[0] == '/') && !(path.n == 11 && memcmp(path.p, "/index.html", 11) == 0)) {
+        vg_req_error(r, 404, "not_found", "no such resource");
+        return;
+    }
+    vg_buf b, dir;
+    vg_buf_init(&b);
+    vg_buf_init(&dir);
+    for (const char *p = st->missing ? st->missing : "(none)"; *p; p++) {
+        switch (*p) {
+        case '&': vg_buf_puts(&dir, "&amp;"); break;
+        case '<': vg_buf_puts(&dir, "&lt;"); break;
+        case '>': vg_buf_puts(&dir, "&gt;"); break;
+        case '"': vg_buf_puts(&dir, "&quot;"); break;
+        default: vg_buf_putc(&dir, *p); break;
+        }
+    }
+    vg_buf_printf(&b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>vigia: no dashboard</title>"
+                  "</head>\n<body>\n<h1>vigia is running, but its dashboard is missing</h1>\n"
+                  "<p>The web folder <code>%s</code> does not exist, so there is no dashboard to serve.</p>\n"
+                  "<p>Start vigia with <code>--web DIR</code> naming the folder that holds <code>index.html</code> "
+                  "(<code>web/</code> of the source tree), or set <code>web</code> under <code>[paths]</code> in the "
+                  "config file; <code>vigia --check-config</code> lists every folder in use.</p>\n"
+                  "<p>The API works without it: <a href=\"/health\">/health</a>, <a href=\"/v1/models\">/v1/models</a>."
+                  "</p>\n</body></html>\n", vg_buf_cstr(&dir));
+    vg_req_respond(r, 404, "text/html; charset=utf-8", b.data, b.len);
+    vg_buf_release(&b);
+    vg_buf_release(&dir);
+}
+
+
 static void
 serve(vg_req *r, void *ud)
 {
@@ -197,7 +235,7 @@ serve(vg_req *r, void *ud)
     vg_buf_init(&loc);
     int fd = -1;
     if (st->root_fd < 0) {
-        vg_req_error(r, 404, "not_found", "no such resource");
+        missing_root(r, st);
         goto out;
     }
     if (safe_relative_path(vg_req_path(r), &rel) < 0) {
@@ -304,9 +342,12 @@ vg_static_init(vg_static *st, vg_http *http, const char *root)
     char real[PATH_MAX];
     st->root_fd = -1;
     st->root = NULL;
+    st->missing = NULL;
     vg_http_set_fallback(http, serve, st);
     if (!realpath(root, real)) {
-        vg_warn("static", "web root '%s': %s; no static files will be served", root, strerror(errno));
+        vg_error("static", "web root '%s': %s: the dashboard will not be served (\"/\" answers a page that says "
+                 "so); name its folder with --web DIR or [paths] web", root, strerror(errno));
+        st->missing = vg_xstrdup(root);
         return -1;
     }
     st->root = vg_xstrdup(real);
@@ -325,6 +366,8 @@ vg_static_release(vg_static *st)
     if (st->root_fd >= 0)
         close(st->root_fd);
     free(st->root);
+    free(st->missing);
+    st->missing = NULL;
     st->root_fd = -1;
     st->root = NULL;
 }

@@ -12,6 +12,7 @@ struct vg_http;
 typedef struct vg_static {
     int root_fd;        /* O_PATH directory, -1 when the web root is missing */
     char *root;         /* its path, for logs and the realpath fallback */
+    char *missing;      /* the root as configured, when it is missing: "/" names it */
 } vg_static;
 
 /* Opens the root and installs the HTTP fallback handler. Returns 0 or -1 (logged). */

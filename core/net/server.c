@@ -304,7 +304,21 @@ bind_one(vg_server *s, const char *spec, int tls, char *err, size_t errlen)
     if (ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, s->cfg->backlog) < 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
+        int e = errno;
+        const char *key = tls ? "tls-listen" : "listen";
+        if (e == EADDRINUSE)
+            snprintf(err, errlen, "cannot listen on %s: another program (another vigia?) is already listening "
+                     "there: stop it, or pick another address with --%s HOST:PORT (e.g. --%s %s:0 for any free "
+                     "port) or %s in the config file", spec, key, key, ss.ss_family == AF_INET6 ? "[::1]" : "127.0.0.1",
+                     tls ? "[tls] listen" : "[server] listen");
+        else if (e == EACCES)
+            snprintf(err, errlen, "cannot listen on %s: %s (ports below 1024 need root or CAP_NET_BIND_SERVICE; "
+                     "pick another address with --%s HOST:PORT)", spec, strerror(e), key);
+        else if (e == EADDRNOTAVAIL)
+            snprintf(err, errlen, "cannot listen on %s: no interface of this machine has that address "
+                     "(pick another with --%s HOST:PORT)", spec, key);
+        else
+            snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(e));
         close(fd);
         return -1;
     }

@@ -8,7 +8,7 @@ S=${VIGIA_SRCDIR:?}
 SHARED=${VIGIA_SHARED:-$S/../shared}
 V=${VIGIA_BIN:-$B/vigia}
 n=0
-echo "1..6"
+echo "1..10"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vigia-cli-XXXXXX")
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -60,3 +60,31 @@ if [ -L "$tmp/models/yoloface-50k" ]; then
 else
   for t in 1 2 3 4; do ok "server with a missing default model # SKIP models/yoloface-50k not fetched"; done
 fi
+
+# ---- 3. a busy port: which address, and how to pick another ----
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True)
+time.sleep(120)
+' >"$tmp/port" 2>/dev/null &
+holder=$!
+for _ in $(seq 1 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+port=$(cat "$tmp/port")
+timeout 60 "$V" --listen "127.0.0.1:$port" --data "$tmp/data-busy" --models "$tmp/models" >/dev/null 2>"$tmp/out"
+rc=$?
+kill "$holder" 2>/dev/null
+check "a busy port names the address and says how to pick another (--listen)" \
+  eval '[ $rc -ne 0 ] && grep -q "cannot listen on 127.0.0.1:$port: another program (another vigia?) is already listening there: stop it, or pick another address with --listen HOST:PORT" "$tmp/out"'
+
+# ---- 5. a missing web root: said at start; "/" is a page that names the folder ----
+start_server --models "$tmp/models" --web "$tmp/no-web-here"
+cp "$tmp/srv.log" "$tmp/out"
+check "a missing web root is said in the log at start" \
+  eval '[ -n "$url" ] && grep -q "web root .$tmp/no-web-here.*the dashboard will not be served.*--web DIR" "$tmp/srv.log"'
+code=$(curl -s -D "$tmp/hdr" -o "$tmp/out" -w '%{http_code}' "$url")
+check "/ answers a plain page naming the missing web folder" \
+  eval '[ "$code" = 404 ] && grep -qi "^content-type: text/html" "$tmp/hdr" && grep -q "<code>$tmp/no-web-here</code> does not exist" "$tmp/out" && grep -q -- "--web DIR" "$tmp/out"'
+code=$(curl -s -o "$tmp/out" -w '%{http_code}' "${url}nothing.js")
+check "other paths stay JSON 404s" eval '[ "$code" = 404 ] && grep -q "\"not_found\"" "$tmp/out"'
+stop_server
