@@ -8,7 +8,7 @@ S=${VIGIA_SRCDIR:?}
 SHARED=${VIGIA_SHARED:-$S/../shared}
 V=${VIGIA_BIN:-$B/vigia}
 n=0
-echo "1..10"
+echo "1..13"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vigia-cli-XXXXXX")
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -88,3 +88,58 @@ check "/ answers a plain page naming the missing web folder" \
 code=$(curl -s -o "$tmp/out" -w '%{http_code}' "${url}nothing.js")
 check "other paths stay JSON 404s" eval '[ "$code" = 404 ] && grep -q "\"not_found\"" "$tmp/out"'
 stop_server
+
+# ---- 6. vigia user add: a prompt on a terminal (echo off, asked twice), stdin otherwise; its own help ----
+python3 - "$V" "$tmp/data-users" >"$tmp/out" 2>&1 <<'PY'
+import os, pty, signal, sys, termios, time
+v, data = sys.argv[1:]
+signal.alarm(60)   # a vigia that never prompts fails the test instead of hanging it
+PW = "correct-Horse-7-battery"
+
+def session(name, answers):
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(v, [v, "user", "add", "--data", data, "--auth-argon2-memory", "1M", name])
+    out, echo_seen = b"", []
+    for answer in answers:
+        prompt = b"Again: " if echo_seen else b"Password for %s: " % name.encode()
+        while prompt not in out:
+            chunk = os.read(fd, 1024)
+            assert chunk, out
+            out += chunk
+        time.sleep(0.2)   # the prompt is out before echo goes off: wait for it
+        echo_seen.append(bool(termios.tcgetattr(fd)[3] & termios.ECHO))
+        out = out.replace(prompt, b"<prompt>", 1)
+        os.write(fd, answer.encode() + b"\n")
+    while True:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out.decode(errors="replace"), echo_seen
+
+rc, out, echo = session("alice", [PW, PW])
+print(rc, repr(out), echo)
+assert rc == 0 and out.count("<prompt>") == 2, out
+assert echo == [False, False], echo
+assert PW not in out, "the password was echoed"
+assert "created user 'alice'" in out and "operator)" in out, out
+rc, out, echo = session("bob", [PW, PW + "x"])
+print(rc, repr(out))
+assert rc == 2 and "differ" in out and "created user" not in out, out
+PY
+rc=$?
+check "user add on a terminal: prompt, echo off, asked twice (and refused when they differ); default role operator" \
+  eval '[ $rc -eq 0 ]'
+printf 'correct-Horse-7-battery\n' | "$V" user add --data "$tmp/data-users" --auth-argon2-memory 1M carol >"$tmp/out" 2>&1
+rc=$?
+check "user add reads standard input when it is not a terminal" \
+  eval '[ $rc -eq 0 ] && grep -q "created user .carol. (id [0-9]*, operator)" "$tmp/out" && ! grep -q "Password for" "$tmp/out"'
+"$V" user add --help >"$tmp/out" 2>&1
+rc=$?
+check "user add --help is the command's own short help, with what each role may do" \
+  eval '[ $rc -eq 0 ] && [ "$(wc -l < "$tmp/out")" -le 15 ] && grep -q "usage: vigia user add" "$tmp/out" && grep -q "^  viewer" "$tmp/out" && grep -q "^  admin" "$tmp/out"'
