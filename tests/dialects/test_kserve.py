@@ -506,7 +506,8 @@ def test_triton_extensions(srv):
 def test_auth_and_budget_errors(_srv):
     """With auth on, 401 under /v2 is {"error": "..."}; a coded body that inflates past
     limits.body_memory is 503 with Retry-After. A server of its own."""
-    srv, _ = start([FAST], ["--workers", "1", "--detect-load", FAST, "--limits-body-memory", "32K",
+    srv, _ = start([FAST], ["--workers", "1", "--detect-load", FAST, "--detect-default-model", FAST,
+                            "--limits-body-memory", "32K",
                             "--kserve-max-tensor", "1M"])
     try:
         for method, path in (("GET", "/v2"), ("GET", f"/v2/models/{FAST}/config"), ("POST", "/v2/repository/index"),

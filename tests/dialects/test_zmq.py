@@ -330,7 +330,8 @@ def test_handshake_waits_for_the_model(srv):
     try:
         f = FrigateZmq(ctx, ep, "/config/model_cache/slowload.onnx")
         f.send_handshake()   # queued by the REQ socket until vigia binds
-        other = bare_server(models, ["--detect-load", "slowload", "--zmq-endpoint", ep])
+        other = bare_server(models, ["--detect-load", "slowload", "--detect-default-model", "slowload",
+                                     "--zmq-endpoint", ep])
         r = requests.get(other.url("/ready"), timeout=30)
         tap.check(r.status_code == 503, "the handshake must reach vigia while the model loads: " + r.text)
         tap.check(f.recv_handshake() == {"model_available": True, "model_loaded": True})

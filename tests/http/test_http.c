@@ -66,10 +66,11 @@ health_ready_metrics(void **state)
     assert_non_null(strstr(r.body, "\"status\":\"ok\""));
     assert_string_equal(ts_header(&r, "content-type"), "application/json");
     ts_resp_free(&r);
-    /* no models in this server: not ready, and it says why */
+    /* no models in this server: not ready, and it says why (the default model is not installed) */
     assert_int_equal(ts_get(shared.port, "/ready", &r), 503);
     assert_json_error(&r, 503, "not_ready");
-    assert_non_null(strstr(r.body, "no model is loaded"));
+    assert_non_null(strstr(r.body, "is not in the models folder"));
+    assert_non_null(strstr(r.body, "none is installed"));
     ts_resp_free(&r);
     assert_int_equal(ts_get(shared.port, "/metrics", &r), 200);
     assert_non_null(strstr(ts_header(&r, "content-type"), "text/plain"));
