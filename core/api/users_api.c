@@ -119,8 +119,8 @@ vg_user_email_valid(const char *s, char *err, size_t errlen)
 }
 
 
-static void
-user_json(vg_jsonw *w, const vg_user *u)
+void
+vg_user_json(vg_jsonw *w, const vg_user *u)
 {
     vg_jsonw_obj(w);
     vg_jsonw_kuint(w, "id", u->id);
@@ -139,7 +139,7 @@ respond_user(vg_req *r, int status, const vg_user *u)
 {
     vg_reply a;
     vg_reply_init(&a);
-    user_json(&a.w, u);
+    vg_user_json(&a.w, u);
     vg_reply_send(&a, r, status);
 }
 
@@ -406,7 +406,7 @@ static int
 list_user(const vg_user *usr, void *ud)
 {
     user_lister *l = ud;
-    user_json(l->w, usr);
+    vg_user_json(l->w, usr);
     l->n++;
     return 0;
 }
@@ -438,7 +438,7 @@ route_list(vg_req *r, void *ud)
 static int
 user_write(op *o, vg_jsonw *w)
 {
-    user_json(w, &o->user);
+    vg_user_json(w, &o->user);
     return 0;
 }
 
@@ -458,7 +458,7 @@ profile_write(op *o, vg_jsonw *w)
     vg_store_user_activity(o->u->store, o->uid, &act);
     vg_jsonw_obj(w);
     vg_jsonw_key(w, "user");
-    user_json(w, &o->user);
+    vg_user_json(w, &o->user);
     vg_jsonw_kobj(w, "activity");
     vg_jsonw_kuint(w, "detections", act.detections);
     vg_jsonw_kuint(w, "objects", act.objects);

@@ -33,7 +33,9 @@
 
 #include <stddef.h>
 
+#include "base/jsonw.h"
 #include "http/http.h"
+#include "store/records.h"
 #include "store/store_client.h"
 
 typedef struct vg_users_api vg_users_api;
@@ -44,5 +46,7 @@ void vg_users_api_destroy(vg_users_api *u);
 /* Checks a new user name / e-mail; 0, or -1 with a message (passwords: auth/password_policy.h). */
 int vg_user_name_valid(const char *s, char *err, size_t errlen);
 int vg_user_email_valid(const char *s, char *err, size_t errlen);
+/* A user as the API shows it (no hash): id, name, email, role, disabled, created, updated. */
+void vg_user_json(vg_jsonw *w, const vg_user *u);
 
 #endif

@@ -26,7 +26,7 @@ overview(FILE *out)
 {
     fprintf(out,
             "usage: vigia [serve] [OPTION]...           run the server (http://127.0.0.1:8080/ unless --listen)\n"
-            "       vigia user add NAME                  add a user (vigia user --help)\n"
+            "       vigia user add|list|passwd|role|del  manage users (vigia user --help)\n"
             "       vigia detect [OPTION]... IMAGE...    detect without a server (vigia detect --help)\n"
             "       vigia --check-config | --help-all | --version\n"
             "\n"
@@ -64,6 +64,7 @@ usage(FILE *out)
             "usage: vigia [serve] [--config FILE] [--listen HOST:PORT]... [--data DIR] [--models DIR]\n"
             "             [--web DIR] [--log-level debug|info|warn|error] [--workers N] [--SECTION-KEY VALUE]...\n"
             "       vigia user add [--admin|--role ROLE] NAME   (password on stdin)\n"
+            "       vigia user list [--json] | passwd NAME | role NAME ROLE | del [--yes] NAME\n"
             "       vigia detect [--model NAME] [--backend B] [--threshold T] [--classes a,b] IMAGE...\n"
             "       vigia --help | --help-all | --version | --check-config\n"
             "\n"

@@ -108,6 +108,8 @@ int vg_db_user_get(vg_db *db, MDB_txn *txn, uint64_t uid, vg_user *u);
 int vg_db_user_find(vg_db *db, MDB_txn *txn, const char *login, vg_user *u);
 /* Number of users. */
 int vg_db_user_count(vg_db *db, MDB_txn *txn, size_t *n);
+/* Calls fn for each user in id order; stops early when fn returns non-zero. */
+int vg_db_user_each(vg_db *db, MDB_txn *txn, int (*fn)(const vg_user *u, void *ud), void *ud);
 /* A stored user record. */
 int vg_user_decode(const void *p, size_t n, vg_user *u);
 

@@ -98,6 +98,24 @@ vg_db_user_count(vg_db *db, MDB_txn *txn, size_t *n)
 }
 
 
+int
+vg_db_user_each(vg_db *db, MDB_txn *txn, int (*fn)(const vg_user *u, void *ud), void *ud)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(txn, db->users, &c);
+    if (rc != 0)
+        return vg_db_err(rc);
+    while (mdb_cursor_get(c, &k, &v, MDB_NEXT) == 0) {
+        vg_user u;
+        if (vg_user_decode(v.mv_data, v.mv_size, &u) == 0 && fn(&u, ud))
+            break;
+    }
+    mdb_cursor_close(c);
+    return 0;
+}
+
+
 /* Active admins other than `except`. */
 static int
 count_admins(vg_db *db, MDB_txn *txn, uint64_t except, size_t *n)

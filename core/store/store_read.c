@@ -129,16 +129,7 @@ vg_store_user_count(vg_store *s, size_t *n)
 static int
 user_list(vg_db *db, MDB_txn *txn, query *q)
 {
-    MDB_cursor *c;
-    MDB_val k, v;
-    if (mdb_cursor_open(txn, db->users, &c) != 0)
-        return 0;
-    while (mdb_cursor_get(c, &k, &v, MDB_NEXT) == 0) {
-        vg_user u;
-        if (vg_user_decode(v.mv_data, v.mv_size, &u) == 0 && q->user_fn(&u, q->ud))
-            break;
-    }
-    mdb_cursor_close(c);
+    vg_db_user_each(db, txn, q->user_fn, q->ud);
     return 0;
 }
 

@@ -8,7 +8,7 @@ S=${VIGIA_SRCDIR:?}
 SHARED=${VIGIA_SHARED:-$S/../shared}
 V=${VIGIA_BIN:-$B/vigia}
 n=0
-echo "1..13"
+echo "1..25"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vigia-cli-XXXXXX")
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -143,3 +143,67 @@ check "user add reads standard input when it is not a terminal" \
 rc=$?
 check "user add --help is the command's own short help, with what each role may do" \
   eval '[ $rc -eq 0 ] && [ "$(wc -l < "$tmp/out")" -le 15 ] && grep -q "usage: vigia user add" "$tmp/out" && grep -q "^  viewer" "$tmp/out" && grep -q "^  admin" "$tmp/out"'
+
+# ---- 7. vigia user list, passwd, role, del: on the data folder of a running server, which sees each change ----
+"$V" user list --data "$tmp/no-data-here" >"$tmp/out" 2>&1
+rc=$?
+check "user list without a database says where it looked and how to make one" \
+  eval '[ $rc -eq 1 ] && grep -q "no vigia database in $tmp/no-data-here/db (vigia user add NAME" "$tmp/out" && [ ! -e "$tmp/no-data-here" ]'
+rm -rf "$tmp/data"   # a data folder of its own: no first admin made by the servers above
+PW1=correct-Horse-7-battery
+PW2=second-Staple-9-donkey
+A="--data $tmp/data --auth-argon2-memory 1M"
+printf '%s\n' "$PW1" | "$V" user add $A --admin root >/dev/null 2>&1
+printf '%s\n' "$PW1" | "$V" user add $A --email dave@example.org dave >/dev/null 2>&1
+start_server --models "$tmp/models" --auth-argon2-memory 1M
+login() {   # login NAME PASSWORD: prints the access token (empty when refused)
+  curl -s -H 'Content-Type: application/json' -d "{\"username\":\"$1\",\"password\":\"$2\"}" "${url}v1/auth/login" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin).get("access_token",""))' 2>/dev/null
+}
+me() { curl -s -o "$tmp/me" -w '%{http_code}' -H "Authorization: Bearer $1" "${url}v1/auth/me"; }
+tok=$(login dave "$PW1")
+"$V" user list $A >"$tmp/out" 2>&1
+rc=$?
+check "user list: a table of the users with role, state and e-mail" \
+  eval '[ $rc -eq 0 ] && head -n 1 "$tmp/out" | grep -q "^ID *NAME *ROLE *STATE *EMAIL" && grep -q "^[0-9]* *root *admin *active *-$" "$tmp/out" && grep -q "^[0-9]* *dave *operator *active *dave@example.org$" "$tmp/out"'
+"$V" user list --json $A >"$tmp/out" 2>&1
+check "user list --json: one object per user, as the API shows them (no hash)" \
+  python3 -c 'import json,sys; u=[json.loads(l) for l in open(sys.argv[1])]; assert [x["name"] for x in u]==["root","dave"] and u[1]["role"]=="operator" and "hash" not in u[0], u' "$tmp/out"
+"$V" user role $A dave viewer >"$tmp/out" 2>&1
+rc=$?
+code=$(me "$tok")
+check "user role: the running server applies it to the next request of a signed-in user" \
+  eval '[ $rc -eq 0 ] && grep -q "dave. is now viewer" "$tmp/out" && [ "$code" = 200 ] && grep -q "\"role\":\"viewer\"" "$tmp/me"'
+"$V" user role $A root operator >"$tmp/out" 2>&1
+rc=$?
+check "user role: the last admin is not demoted" eval '[ $rc -eq 1 ] && grep -q "last active admin" "$tmp/out"'
+"$V" user role $A dave boss >"$tmp/out" 2>&1
+rc=$?
+check "user role: an unknown role is a usage error naming the roles" eval '[ $rc -eq 2 ] && grep -q "viewer, operator or admin" "$tmp/out"'
+printf 'short\n' | "$V" user passwd $A dave >"$tmp/out" 2>&1
+rc=$?
+check "user passwd: a password the policy refuses changes nothing" eval '[ $rc -eq 2 ] && [ -n "$(login dave "$PW1")" ]'
+printf '%s\n' "$PW2" | "$V" user passwd $A dave@example.org >"$tmp/out" 2>&1
+rc=$?
+code=$(me "$tok")
+check "user passwd (by e-mail): the old token and password stop working, the new password signs in" \
+  eval '[ $rc -eq 0 ] && grep -q "new password for .dave." "$tmp/out" && [ "$code" = 401 ] && [ -z "$(login dave "$PW1")" ] && [ -n "$(login dave "$PW2")" ]'
+tok=$(login dave "$PW2")
+"$V" user del $A nobody >"$tmp/out" 2>&1
+rc=$?
+check "user del: an unknown user is named, with where to look" eval '[ $rc -eq 1 ] && grep -q "no user .nobody. (vigia user list" "$tmp/out"'
+"$V" user del $A dave >"$tmp/out" 2>&1
+rc=$?
+code=$(me "$tok")
+"$V" user list $A >"$tmp/list" 2>&1
+check "user del: the user, its session and its sign-in are gone at once" \
+  eval '[ $rc -eq 0 ] && grep -q "removed user .dave." "$tmp/out" && [ "$code" = 401 ] && [ -z "$(login dave "$PW2")" ] && ! grep -q dave "$tmp/list"'
+"$V" user del --yes $A root >"$tmp/out" 2>&1
+rc=$?
+check "user del: the last admin stays" eval '[ $rc -eq 1 ] && grep -q "last active admin" "$tmp/out" && [ -n "$(login root "$PW1")" ]'
+stop_server
+"$V" user >"$tmp/out" 2>&1
+rc=$?
+"$V" user role --help >"$tmp/help" 2>&1
+check "vigia user lists its commands; each has its own help" \
+  eval '[ $rc -eq 2 ] && grep -q "vigia user passwd" "$tmp/out" && grep -q "vigia user del" "$tmp/out" && grep -q "^usage: vigia user role" "$tmp/help" && ! grep -q "user add" "$tmp/help"'
