@@ -80,7 +80,7 @@ check "lintian reports no errors" [ "$rc" -eq 0 ]
 for d in $debs; do dpkg-deb -c "$d"; done | awk '{print $6}' | sed 's|^\./|/|' >"$tmp/contents"
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 cp "$tmp/contents" "$tmp/out"
-check "the packages hold the server, its backends, unit, sysusers, manuals, web, OpenAPI and the SDK" \
+check "the packages hold the server, backends, unit, sysusers, manuals, web, OpenAPI and the SDK, and no weights" \
   sh -c "for f in /usr/bin/vigia /usr/lib/$multiarch/vigia/backends/vigia-backend-cpu.so \
       /usr/lib/$multiarch/vigia/backends/vigia-backend-darknet.so /lib/systemd/system/vigia.service \
       /usr/lib/sysusers.d/vigia.conf /etc/vigia/vigia.conf /usr/share/man/man1/vigia.1.gz \
@@ -92,7 +92,7 @@ check "the packages hold the server, its backends, unit, sysusers, manuals, web,
       /usr/include/vigia/backend.h /usr/lib/$multiarch/pkgconfig/vigia-backend.pc \
       /usr/share/vigia/plugin-template/Makefile /usr/bin/vigia-plugin-check; do
       grep -qx \"\$f\" '$tmp/contents' || { echo \"missing: \$f\"; exit 1; }; done
-    ! grep -q '\\.weights\$' '$tmp/contents'"
+    ! grep -q '^/usr/share/vigia/models/.*\\.weights\$' '$tmp/contents'"
 
 # ---- install on this machine: root only, and only where no vigia is there
 [ "$(id -u)" -eq 0 ] || skip_rest "installing the packages needs root"
