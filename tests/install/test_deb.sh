@@ -26,11 +26,17 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/vigia-deb-XXXXXX")
 pid=""
 installed=""       # the packages this test installed, purged at exit
 policy_rc=""       # a policy-rc.d this test put in place, removed at exit
+fetched=no         # yes once fetch-models may have written into /usr/share/vigia/models
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   # shellcheck disable=SC2086
   [ -n "$installed" ] && timeout 120 dpkg --purge $installed >/dev/null 2>&1
   [ -n "$policy_rc" ] && rm -f "$policy_rc"
+  # the model this test fetched beside the manifests, should a failed purge have left it
+  if [ "$fetched" = yes ] && ! dpkg-query -W -f='${Status}' vigia 2>/dev/null | grep -q 'ok installed'; then
+    rm -rf /usr/share/vigia/models/yoloface-50k
+    rmdir /usr/share/vigia/models /usr/share/vigia 2>/dev/null
+  fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -165,6 +171,7 @@ image=$SHARED/images/dog.jpg
 /usr/share/vigia/fetch-models --from "$SHARED/models" --dest "$tmp/models" yolo-fastest-1.1-xl >"$tmp/out" 2>&1
 rc=$?
 # and one small model where the package's manifests are, which purge must clear
+fetched=yes
 /usr/share/vigia/fetch-models --from "$SHARED/models" yoloface-50k >>"$tmp/out" 2>&1 || rc=1
 check "the installed fetch-models puts weights from shared/models in place" \
   sh -c "[ $rc -eq 0 ] && [ -f '$tmp/models/yolo-fastest-1.1-xl/yolo-fastest-1.1-xl.weights' ] &&
