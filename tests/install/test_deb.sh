@@ -66,7 +66,7 @@ if [ -z "$cuda" ]; then
 fi
 [ "$cuda" = yes ] && profile=-Ppkg.vigia.cuda
 echo "# dpkg-buildpackage -us -uc -b $profile"
-(cd "$src" && DEB_BUILD_OPTIONS="parallel=2 noddebs" timeout 900 dpkg-buildpackage -us -uc -b $profile) >"$tmp/out" 2>&1
+(cd "$src" && DEB_BUILD_OPTIONS="parallel=2 noddebs" timeout 200 dpkg-buildpackage -us -uc -b $profile) >"$tmp/out" 2>&1
 rc=$?
 cp "$tmp/out" "$tmp/build.log"
 ls "$tmp"/build/*.deb >>"$tmp/out" 2>&1
@@ -77,7 +77,7 @@ check "dpkg-buildpackage -us -uc -b builds vigia and vigia-dev${profile:+ and vi
 debs=$(ls "$tmp"/build/*.deb)
 
 # ---- lintian: no errors (warnings and the rest are printed as comments)
-timeout 300 lintian --fail-on error "$tmp"/build/*.changes >"$tmp/out" 2>&1
+timeout 120 lintian --fail-on error "$tmp"/build/*.changes >"$tmp/out" 2>&1
 rc=$?
 sed 's/^/# lintian: /' "$tmp/out"
 check "lintian reports no errors" [ "$rc" -eq 0 ]
@@ -126,7 +126,7 @@ fi
 
 installed="vigia-backend-cuda vigia-dev vigia"
 # shellcheck disable=SC2086
-timeout 300 dpkg -i $debs >"$tmp/out" 2>&1
+timeout 120 dpkg -i $debs >"$tmp/out" 2>&1
 rc=$?
 cp "$tmp/out" "$tmp/dpkg-i.log"
 check "dpkg -i installs the packages (Depends met by what bootstrap installs)" \
