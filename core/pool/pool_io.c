@@ -85,6 +85,10 @@ vg_pool__worker_send(worker *w, job **jobs, int n)
     }
     if (w->ninflight) {
         model *m = w->m;
+        if (w->d->infer_timeout_ms) {
+            ev_timer_set(&w->infer_timer, w->d->infer_timeout_ms / 1000.0, 0);
+            ev_timer_start(m->pool->loop, &w->infer_timer);
+        }
         m->batches++;
         m->batched_jobs += (uint64_t)w->ninflight;
         m->batch_sizes[w->ninflight]++;
@@ -167,6 +171,8 @@ worker_handle_result(worker *w, vg_ipc_result *r)
         }
     w->inflight[at] = w->inflight[--w->ninflight];
     j->w = NULL;
+    if (w->ninflight == 0)
+        ev_timer_stop(m->pool->loop, &w->infer_timer);
     w->rss = r->rss;
     m->crash_streak = 0;
     if (!j->cb) {
@@ -248,7 +254,7 @@ worker_read(worker *w)
                     m->next_d = NULL;
                     m->gen--;
                 } else {
-                    vg_pool__model_fail(m, why);
+                    vg_pool__model_fail(m, VG_E_UNAVAILABLE, why);
                 }
             } else {
                 vg_pool__worker_lost(w, why);

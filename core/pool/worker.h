@@ -33,6 +33,8 @@ typedef struct vg_worker_config {
     size_t max_frame;              /* largest JOB payload accepted */
     int log_fd;                    /* where to log; -1: stderr */
     int index;                     /* worker number within the model, for names */
+    int out_fd;                    /* becomes fds 1 and 2 (the plugin's stdout and stderr, read by
+                                      the master); -1: /dev/null and the inherited stderr */
 } vg_worker_config;
 
 /* Serves on `fd` (the worker's end of the socketpair). Never returns. */
