@@ -70,6 +70,7 @@ typedef struct vg_pool_out {
     unsigned lines;                /* lines logged in it */
     size_t bytes;                  /* bytes logged in it */
     unsigned long long suppressed; /* lines held back since the last report */
+    ev_timer report;               /* reports them when their window is over */
 } vg_pool_out;
 
 #define VG_POOL_CRASHES_MAX 64     /* largest workers.crash_limit */

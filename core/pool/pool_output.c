@@ -28,6 +28,7 @@ static void
 report_suppressed(worker *w)
 {
     vg_pool_out *o = &w->output;
+    ev_timer_stop(w->m->pool->loop, &o->report);
     if (!o->suppressed)
         return;
     vg_warn("plugin", "worker %s#%d pid %d: suppressed %llu line(s) of plugin output (more than %d lines or "
@@ -54,7 +55,10 @@ emit_line(worker *w, int cut)
         report_suppressed(w);
     }
     if (o->lines >= VG_POOL_OUT_LINES || o->bytes + n > VG_POOL_OUT_BYTES) {
-        o->suppressed++;
+        if (!o->suppressed++) {
+            ev_timer_set(&o->report, 1.0 - (now - o->window), 0);
+            ev_timer_start(w->m->pool->loop, &o->report);
+        }
         return;
     }
     o->lines++;
@@ -121,12 +125,17 @@ on_output(struct ev_loop *loop, ev_io *io, int revents)
 }
 
 
+static VG_POOL__EV_CB(on_report, ev_timer, report_suppressed)
+
+
 void
 vg_pool__output_start(worker *w, int fd)
 {
     vg_pool_out *o = &w->output;
     memset(o, 0, sizeof *o);
     o->fd = fd;
+    ev_timer_init(&o->report, on_report, 1.0, 0);
+    o->report.data = w;
     if (fd < 0)
         return;
     ev_io_init(&o->io, on_output, fd, EV_READ);

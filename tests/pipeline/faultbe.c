@@ -10,7 +10,7 @@
  *   FAULT_NAN       a second box with a NaN centre at 0.95
  *   FAULT_NEGATIVE  a second box with a negative width at 0.95
  *   FAULT_PIXELS    the one box in pixels of the input, not fractions
- *   FAULT_NOISY     200 lines of 1 KiB on stderr and a 10 KiB line on stdout per infer
+ *   FAULT_NOISY     a 10 KiB line on stdout, then 200 lines of 1 KiB on stderr, per infer
  *   FAULT_SEGV      SIGSEGV in every infer
  *   FAULT_LEAK      64 MiB kept (and touched) per infer
  *   FAULT_HANG      infer never returns
@@ -153,16 +153,16 @@ fault_side_effects(vigia_model *m)
     }
 #elif defined(FAULT_NOISY)
     (void)m;
-    char line[1024];
-    memset(line, 'x', sizeof line - 1);
-    line[sizeof line - 1] = '\n';
-    for (int i = 0; i < 200; i++)
-        (void)!write(2, line, sizeof line);
     static char big[10 * 1024];
     memset(big, 'y', sizeof big - 1);
     big[sizeof big - 1] = '\n';
     fwrite(big, 1, sizeof big, stdout);
     fflush(stdout);
+    char line[1024];
+    memset(line, 'x', sizeof line - 1);
+    line[sizeof line - 1] = '\n';
+    for (int i = 0; i < 200; i++)
+        (void)!write(2, line, sizeof line);
 #else
     (void)m;
 #endif
