@@ -103,8 +103,8 @@ static const struct key keys[] = {
     { "workers", "count", T_INT, OFF(workers), "2", 1, 64, NULL, "workers",
       "worker processes per model, unless its manifest sets workers" },
     { "workers", "mem_cap", T_SIZE, OFF(worker_mem_cap), "auto", 0, 1024 * GiB, "auto", NULL,
-      "resident memory a worker may reach before it is restarted (auto: the model's weights x 2 + 256 MiB; "
-      "0: no cap; a model's mem_cap overrides it)" },
+      "resident memory a worker may reach before it is restarted (auto: the model's weights x 2 + 256 MiB "
+      "above what it held once loaded; 0: no cap; a model's mem_cap overrides it)" },
     { "workers", "crash_limit", T_INT, OFF(worker_crash_limit), "5", 0, 64, NULL, NULL,
       "crashes (or kills past a deadline or the memory cap) of a model's workers within crash_window that "
       "mark it failed until it is loaded again (0: never)" },

@@ -57,7 +57,8 @@ typedef struct vg_config {
     /* [workers] */
     int workers;               /* worker processes per model unless its manifest says */
     size_t worker_mem_cap;     /* resident bytes a worker may reach before it is restarted; 0 = no cap;
-                                  SIZE_MAX = auto (each model's weights x 2 + 256 MiB) */
+                                  SIZE_MAX = auto (each model's weights x 2 + 256 MiB
+                                  above the worker's RSS once loaded) */
     int worker_crash_limit;    /* crashes of a model's workers within worker_crash_window that fail it; 0 = never */
     double worker_crash_window;/* seconds */
     double worker_start_timeout; /* seconds a worker has to load its model */

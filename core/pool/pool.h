@@ -79,7 +79,8 @@ typedef struct vg_pool_options {
     uint32_t backoff_min_ms;       /* first respawn delay after a failure (100) */
     uint32_t backoff_max_ms;       /* respawn delay cap (30000) */
     size_t mem_cap;                /* RSS cap per worker in bytes, 0 = none; VG_POOL_MEM_CAP_AUTO: the
-                                      model's weights x 2 + 256 MiB (AUTO); a model's mem_cap overrides */
+                                      model's weights x 2 + 256 MiB above the worker's RSS when it became
+                                      ready (AUTO); a model's mem_cap overrides */
     unsigned crash_limit;          /* crashes of a model's workers within crash_window_ms that fail it,
                                       0 = never, <= 64 (5) */
     uint32_t crash_window_ms;      /* (60000) */

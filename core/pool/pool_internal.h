@@ -85,8 +85,9 @@ typedef struct def {
     int refs;                      /* the model's current pointer + each worker */
     unsigned max_batch;            /* [batching] max_batch; 0 = the backend's batch */
     uint32_t delay_us;             /* [batching] max_queue_delay_us */
-    size_t mem_cap;                /* RSS cap per worker: [model] mem_cap, else the pool's (auto:
-                                      weights x 2 + 256 MiB); 0 = none */
+    size_t mem_cap;                /* RSS cap per worker: [model] mem_cap, else the pool's; 0 = none */
+    int mem_cap_growth;            /* auto: mem_cap (weights x 2 + 256 MiB) counts above the RSS the
+                                      worker had when it became ready (a CUDA context, the weights) */
     uint32_t infer_timeout_ms;     /* [model] infer_timeout, else the pool's job_timeout_ms */
 } def;
 
@@ -141,10 +142,14 @@ struct worker {
     int ninflight;
     int max_batch;
     size_t rss;
+    size_t mem_cap;                /* its cap in bytes once READY (def's, plus its RSS then if growth); 0 = none */
     uint64_t started_us;
     int lost_starting;             /* died before READY */
-    const char *lost_why;          /* static reason when we killed it */
-    int crashed;                   /* lost while serving, unasked: counted in the crash window */
+    char lost_why[96];             /* why it was lost, when it counts as a crash */
+    int crashed;                   /* lost while serving, unasked: counted in the crash window once
+                                      reaped, unless a SIGKILL from outside ended it */
+    int fault_kill;                /* we killed it for the plugin's fault (deadline, infer_timeout,
+                                      twice the memory cap): counted whatever the signal */
     char crash_image[65];          /* sha256 (hex) of the image it held when lost; "" if none */
     ev_timer infer_timer;          /* the batch it runs must be answered within infer_timeout */
     vg_pool_out output;            /* its stdout and stderr */
@@ -175,7 +180,6 @@ struct model {
     int ever_ready;                /* a worker of this load became ready */
     uint64_t crash_us[VG_POOL_CRASHES_MAX]; /* when workers crashed, newest at crash_pos - 1 (ring) */
     unsigned crash_pos, crash_len;
-    pid_t crash_fail_pid;          /* the worker whose crash failed the model (its signal goes in why) */
     int fail_status;               /* what submit answers while failed: VG_E_UNAVAILABLE or VG_E_MODELFAILED */
     ev_timer respawn;
     /* what workers said */

@@ -11,6 +11,7 @@
 
 #include "base/log.h"
 #include "pool/pool_internal.h"
+#include "pool/worker.h"
 
 
 static void
@@ -111,6 +112,9 @@ worker_handle_ready(worker *w, const vg_ipc_ready *r)
         return;
     }
     w->state = W_READY;
+    w->mem_cap = w->d->mem_cap;
+    if (w->d->mem_cap && w->d->mem_cap_growth)
+        w->mem_cap += vg_worker_rss(w->pid);
     w->max_batch = r->max_batch > VG_MODEL_MAX_BATCH ? VG_MODEL_MAX_BATCH : r->max_batch < 1 ? 1 : r->max_batch;
     m->backend_batch = w->max_batch;
     ev_timer_stop(p->loop, &w->start_timer);

@@ -182,7 +182,8 @@ batching_key(const vg_model *vm, const char *key, unsigned long long lo, unsigne
 
 /*
  * The [model] keys the pool reads: mem_cap (a size; 0 = none; absent: the
- * pool's, where auto is the weights x 2 + VG_POOL_MEM_CAP_MARGIN) and
+ * pool's, where auto is the weights x 2 + VG_POOL_MEM_CAP_MARGIN above
+ * the worker's RSS when it became ready) and
  * infer_timeout (a duration; absent: the pool's job_timeout_ms). 0, or -1
  * with err saying which key is wrong.
  */
@@ -203,6 +204,7 @@ limits_of(const vg_pool *p, const vg_model *vm, def *d, char *err, size_t errlen
         struct stat st;
         size_t weights = vm->weights_path && stat(vm->weights_path, &st) == 0 ? (size_t)st.st_size : 0;
         d->mem_cap = 2 * weights + VG_POOL_MEM_CAP_MARGIN;
+        d->mem_cap_growth = 1;
     } else {
         d->mem_cap = p->o.mem_cap;
     }
@@ -369,7 +371,6 @@ vg_pool_model_load(vg_pool *p, const char *name, const char *backend, unsigned w
     m->state = M_LOADING;
     m->start_fails = m->crash_streak = 0;
     m->crash_len = m->crash_pos = 0;
-    m->crash_fail_pid = 0;
     m->why[0] = m->fail[0] = m->backend[0] = m->device[0] = m->resize[0] = m->resize_why[0] = '\0';
     m->input_w = d->m->input_w;
     m->input_h = d->m->input_h;
@@ -440,7 +441,6 @@ vg_pool_model_reload(vg_pool *p, const char *name, char *err, size_t errlen)
         m->state = M_LOADING;
         m->start_fails = m->crash_streak = 0;
         m->crash_len = m->crash_pos = 0;
-        m->crash_fail_pid = 0;
         m->why[0] = m->fail[0] = '\0';
         vg_info("pool", "model %s: restarting after it failed", name);
         m->gen++;

@@ -36,10 +36,33 @@ vg_pool__worker_free(worker *w)
 }
 
 
+/* Counts a crash in the model's window; 1 when the window now holds crash_limit of them. */
+static int
+crash_counted(model *m)
+{
+    const vg_pool *p = m->pool;
+    uint64_t now = vg_pool__now_us(), window = (uint64_t)p->o.crash_window_ms * 1000;
+    if (p->o.crash_limit == 0)
+        return 0;
+    m->crash_us[m->crash_pos] = now;
+    m->crash_pos = (m->crash_pos + 1) % VG_POOL_CRASHES_MAX;
+    if (m->crash_len < VG_POOL_CRASHES_MAX)
+        m->crash_len++;
+    /* forget what fell out of the window (the oldest sit crash_len back from crash_pos) */
+    while (m->crash_len) {
+        unsigned oldest = (m->crash_pos + VG_POOL_CRASHES_MAX - m->crash_len) % VG_POOL_CRASHES_MAX;
+        if (now - m->crash_us[oldest] <= window)
+            break;
+        m->crash_len--;
+    }
+    return m->crash_len >= p->o.crash_limit;
+}
+
+
 /*
  * The why of a model failed by a crash loop: how often in what window, how
- * the last worker ended (`how`: its signal once reaped, else why it was
- * lost) and on which image.
+ * the last worker ended (`how`: its signal, or why the pool killed it) and
+ * on which image.
  */
 static void
 crash_loop_why(model *m, const worker *w, const char *how)
@@ -56,17 +79,19 @@ static void
 worker_reaped(worker *w, int st, int known)
 {
     model *m = w->m;
-    if (known && w->pid == m->crash_fail_pid && m->state == M_FAILED) {
+    /* the plugin's fault, not a SIGKILL from outside (an operator, the OOM killer) */
+    int plugin_fault = known && (w->fault_kill || !(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL));
+    if (w->crashed && plugin_fault && m->loaded && m->state != M_FAILED && crash_counted(m)) {
         char how[96];
-        if (WIFSIGNALED(st))
+        if (w->fault_kill)
+            snprintf(how, sizeof how, "%s", w->lost_why);
+        else if (WIFSIGNALED(st))
             snprintf(how, sizeof how, "signal %d (%s)%s", WTERMSIG(st), strsignal(WTERMSIG(st)),
                      WCOREDUMP(st) ? ", core dumped" : "");
         else
             snprintf(how, sizeof how, "exit status %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
         crash_loop_why(m, w, how);
-        m->crash_fail_pid = 0;
-        vg_error("pool", "model %s failed: %s (POST /v1/models/%s/load starts it again)", m->name, m->why,
-                 m->name);
+        vg_pool__model_fail(m, VG_E_MODELFAILED, m->why);
     }
     if (known && WIFSIGNALED(st))
         vg_info("pool", "worker %s#%d (pid %d) ended by signal %d (%s)", m->name, w->index,
@@ -141,34 +166,13 @@ note_image(worker *w)
 }
 
 
-/* Counts a crash in the model's window; 1 when the window now holds crash_limit of them. */
-static int
-crash_counted(model *m)
-{
-    const vg_pool *p = m->pool;
-    uint64_t now = vg_pool__now_us(), window = (uint64_t)p->o.crash_window_ms * 1000;
-    if (p->o.crash_limit == 0)
-        return 0;
-    m->crash_us[m->crash_pos] = now;
-    m->crash_pos = (m->crash_pos + 1) % VG_POOL_CRASHES_MAX;
-    if (m->crash_len < VG_POOL_CRASHES_MAX)
-        m->crash_len++;
-    /* forget what fell out of the window (the oldest sit crash_len back from crash_pos) */
-    while (m->crash_len) {
-        unsigned oldest = (m->crash_pos + VG_POOL_CRASHES_MAX - m->crash_len) % VG_POOL_CRASHES_MAX;
-        if (now - m->crash_us[oldest] <= window)
-            break;
-        m->crash_len--;
-    }
-    return m->crash_len >= p->o.crash_limit;
-}
-
-
 /*
  * The worker is gone or must go: kill it, close its socket, retry or fail
  * its in-flight jobs, put it on the zombie list, schedule a respawn. A
- * worker lost while serving, unasked, counts in the model's crash window;
- * crash_limit of them within crash_window_ms fail the model.
+ * worker lost while serving, unasked, counts in the model's crash window
+ * when it is reaped (worker_reaped(): a SIGKILL from outside does not
+ * count, a kill of ours with fault_kill set does); crash_limit of them
+ * within crash_window_ms fail the model.
  */
 void
 vg_pool__worker_lost(worker *w, const char *why)
@@ -232,11 +236,9 @@ vg_pool__worker_lost(worker *w, const char *why)
             snprintf(m->why, sizeof m->why, "worker lost while loading: %s", why);
             if (m->start_fails >= START_FAILS_MAX && vg_pool__worker_alive_count(m, 1) == 0)
                 vg_pool__model_fail(m, VG_E_UNAVAILABLE, m->why);
-        } else if (m->state != M_FAILED && m->loaded && crash_counted(m)) {
-            w->crashed = 1;
-            m->crash_fail_pid = w->pid;
-            crash_loop_why(m, w, why);
-            vg_pool__model_fail(m, VG_E_MODELFAILED, m->why);
+        } else {
+            w->crashed = 1;      /* counted in the crash window once reaped, when its end is known */
+            snprintf(w->lost_why, sizeof w->lost_why, "%s", why);
         }
     }
     if (m->loaded && m->state != M_FAILED && !p->stopping && !ev_is_active(&m->respawn)) {
@@ -299,6 +301,7 @@ spawn_worker(model *m, def *d, int gen)
         .limits = { p->o.max_image_bytes, p->o.max_image_pixels, p->o.max_image_side },
         .full_decode = p->o.full_decode,
         .mem_cap = d->mem_cap,
+        .mem_cap_growth = d->mem_cap_growth,
         .max_frame = p->o.max_image_bytes + 64 * 1024 + (size_t)d->m->classes,
         .log_fd = p->o.log_fd >= 0 ? p->o.log_fd : vg_log_get_fd(),
         .index = w->index,
@@ -397,8 +400,8 @@ pool_check_memory(vg_pool *p)
     for (size_t i = 0; i < p->nmodels; i++) {
         model *m = p->models[i];
         vg_list_each_safe(w, next, &m->workers, worker, link) {
-            size_t cap = w->d->mem_cap;
-            if (w->state == W_GONE || !cap)
+            size_t cap = w->mem_cap;
+            if (w->state != W_READY || !cap)
                 continue;
             size_t rss = vg_worker_rss(w->pid);
             if (rss)
@@ -406,6 +409,7 @@ pool_check_memory(vg_pool *p)
             if (rss > 2 * cap) {
                 vg_warn("pool", "model %s: worker %d uses %zu MiB, twice the cap: killing it",
                         m->name, w->index, rss >> 20);
+                w->fault_kill = 1;
                 vg_pool__worker_lost(w, "killed: memory cap");
                 vg_pool__dispatch(m);
             } else if (rss > cap && w->ninflight == 0 && !w->retiring && w->state == W_READY) {
@@ -434,6 +438,7 @@ worker_infer_timed_out(worker *w)
     vg_warn("pool", "model %s: worker %d (pid %d) ran past infer_timeout (%g s): killing it", m->name, w->index,
             (int)w->pid, w->d->infer_timeout_ms / 1000.0);
     note_image(w);
+    w->fault_kill = 1;
     for (int i = 0; i < w->ninflight; i++) {
         job *j = w->inflight[i];
         j->w = NULL;

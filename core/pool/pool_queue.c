@@ -174,6 +174,7 @@ job_deadline(job *j)
             }
         j->w = NULL;
         j->state = J_DONE;
+        w->fault_kill = 1;
         vg_pool__complete(j, VG_E_TIMEDOUT, msg, NULL, NULL, w->pid);
         vg_pool__worker_lost(w, "killed: job deadline");
         vg_pool__dispatch(m);

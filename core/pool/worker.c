@@ -279,6 +279,9 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
         goto out;
     }
 
+    size_t mem_cap = cfg->mem_cap;
+    if (mem_cap && cfg->mem_cap_growth)
+        mem_cap += vg_worker_rss(0);
     /* one buffer per frame of a batch: decoded jobs point into them */
     size_t nb = (size_t)info->max_batch;
     uint8_t *bufs[VG_MODEL_MAX_BATCH] = { 0 };
@@ -329,7 +332,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
         }
         (void)vg_detector_run(det, n, in, res);
         size_t rss = vg_worker_rss(0);
-        int recycle = cfg->mem_cap && rss > cfg->mem_cap;
+        int recycle = mem_cap && rss > mem_cap;
         int dead = 0;
         for (size_t i = 0; i < n; i++) {
             vg_ipc_result r = {
@@ -358,7 +361,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
         }
         if (recycle) {
             vg_warn("worker", "resident memory %zu MiB is above the cap of %zu MiB: recycling",
-                    rss >> 20, cfg->mem_cap >> 20);
+                    rss >> 20, mem_cap >> 20);
             code = VG_WORKER_EXIT_RECYCLE;
             quit = 1;
         }
