@@ -102,8 +102,14 @@ static const struct key keys[] = {
       "how long browsers may cache a preflight answer" },
     { "workers", "count", T_INT, OFF(workers), "2", 1, 64, NULL, "workers",
       "worker processes per model, unless its manifest sets workers" },
-    { "workers", "mem_cap", T_SIZE, OFF(worker_mem_cap), "0", 0, 1024 * GiB, NULL, NULL,
-      "resident memory a worker may reach before it is restarted (0: no cap)" },
+    { "workers", "mem_cap", T_SIZE, OFF(worker_mem_cap), "auto", 0, 1024 * GiB, "auto", NULL,
+      "resident memory a worker may reach before it is restarted (auto: the model's weights x 2 + 256 MiB "
+      "above what it held once loaded; 0: no cap; a model's mem_cap overrides it)" },
+    { "workers", "crash_limit", T_INT, OFF(worker_crash_limit), "5", 0, 64, NULL, NULL,
+      "crashes (or kills past a deadline or the memory cap) of a model's workers within crash_window that "
+      "mark it failed until it is loaded again (0: never)" },
+    { "workers", "crash_window", T_SECONDS, OFF(worker_crash_window), "60s", 1, 86400, NULL, NULL,
+      "the window crash_limit counts in" },
     { "workers", "start_timeout", T_SECONDS, OFF(worker_start_timeout), "120s", 1, 3600, NULL, NULL,
       "time a worker has to load its model" },
     { "detect", "default_model", T_STRING, OFF(default_model), "yolo-fastest-1.1-xl", 0, 0, NULL, NULL,
@@ -325,6 +331,20 @@ parse_seconds(const char *s, double *out)
 }
 
 
+int
+vg_config_parse_size(const char *s, double *out)
+{
+    return parse_size(s, out);
+}
+
+
+int
+vg_config_parse_seconds(const char *s, double *out)
+{
+    return parse_seconds(s, out);
+}
+
+
 static int
 parse_bool(const char *s, int *out)
 {
@@ -417,6 +437,10 @@ set_key(vg_config *c, const struct key *k, const char *value, char *err, size_t 
         break;
     }
     case T_SIZE:
+        if (k->choices && strcmp(value, k->choices) == 0) {   /* the one word a size key may take */
+            *(size_t *)field = SIZE_MAX;
+            return 0;
+        }
         if (parse_size(value, &v) < 0) {
             snprintf(err, errlen, "%s.%s: '%s' is not a size (a number with an optional K, M or G)",
                      k->section, k->name, value);
@@ -748,7 +772,12 @@ vg_config_print(const vg_config *c, FILE *out)
             break;
         }
         case T_INT: fprintf(out, "%d\n", *(const int *)field); break;
-        case T_SIZE: fprintf(out, "%zu\n", *(const size_t *)field); break;
+        case T_SIZE:
+            if (k->choices && *(const size_t *)field == SIZE_MAX)
+                fprintf(out, "%s\n", k->choices);
+            else
+                fprintf(out, "%zu\n", *(const size_t *)field);
+            break;
         case T_SECONDS: print_seconds(out, *(const double *)field); break;
         case T_NUMBER: fprintf(out, "%g\n", *(const double *)field); break;
         case T_BOOL: fprintf(out, "%s\n", *(const int *)field ? "true" : "false"); break;

@@ -56,7 +56,11 @@ typedef struct vg_config {
     char *backends_dir;        /* backend plugins; "" = built-in location */
     /* [workers] */
     int workers;               /* worker processes per model unless its manifest says */
-    size_t worker_mem_cap;     /* resident bytes a worker may reach before it is restarted; 0 = no cap */
+    size_t worker_mem_cap;     /* resident bytes a worker may reach before it is restarted; 0 = no cap;
+                                  SIZE_MAX = auto (each model's weights x 2 + 256 MiB
+                                  above the worker's RSS once loaded) */
+    int worker_crash_limit;    /* crashes of a model's workers within worker_crash_window that fail it; 0 = never */
+    double worker_crash_window;/* seconds */
     double worker_start_timeout; /* seconds a worker has to load its model */
     /* [detect] */
     char *default_model;       /* model used when a request names none */
@@ -166,6 +170,13 @@ int vg_config_set(vg_config *c, const char *section, const char *key, const char
 
 /* Prints every key with its default and help, for --help. */
 void vg_config_print_help(FILE *out);
+/*
+ * The value syntaxes of the key table, for files that take the same (model
+ * manifests): sizes "512", "8K", "16M", "1G" -> bytes; durations "250ms",
+ * "10s", "5m", "1h", "2.5" -> seconds. 0, or -1 when s is not one.
+ */
+int vg_config_parse_size(const char *s, double *out);
+int vg_config_parse_seconds(const char *s, double *out);
 /* Prints the effective value of every key as INI, for --check-config. */
 void vg_config_print(const vg_config *c, FILE *out);
 

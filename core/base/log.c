@@ -98,6 +98,13 @@ vg_log_set_fd(int fd)
 }
 
 
+int
+vg_log_get_fd(void)
+{
+    return L.fd;
+}
+
+
 void
 vg_log_set_flush(double seconds)
 {

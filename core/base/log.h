@@ -44,6 +44,8 @@ void vg_log_set_process(const char *name);
 void vg_log_set_blocking(int blocking);
 /* Log to this fd from now on (default 2). Not closed by the log. */
 void vg_log_set_fd(int fd);
+/* The fd lines go to (what a forked helper should log to). */
+int vg_log_get_fd(void);
 /* Master only: start flushing queued lines from `loop`. */
 void vg_log_attach(struct ev_loop *loop);
 /*

@@ -73,6 +73,8 @@ vg_serve_pool(struct ev_loop *loop, const vg_config *cfg, char *err, size_t errl
     o.nvr_burst = (unsigned)cfg->nvr_burst;
     o.start_timeout_ms = (uint32_t)(cfg->worker_start_timeout * 1000);
     o.mem_cap = cfg->worker_mem_cap;
+    o.crash_limit = (unsigned)cfg->worker_crash_limit;
+    o.crash_window_ms = (uint32_t)(cfg->worker_crash_window * 1000);
     o.max_image_bytes = cfg->max_upload;
     o.max_image_pixels = (uint64_t)cfg->max_pixels;
     o.full_decode = !cfg->scaled_decode;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "pipeline/backend_loader.h"
+#include "pipeline/candcheck.h"
 #include "base/error.h"
 #include "pipeline/detector.h"
 #include "base/log.h"
@@ -30,6 +31,7 @@ struct vg_detector {
     vigia_candidates *cand;        /* max_batch candidate sets */
     float *box, *obj, *prob;       /* their storage */
     vg_image *images;              /* max_batch decoded images */
+    vg_candcheck check;            /* malformed candidates refused so far */
 };
 
 
@@ -270,6 +272,12 @@ vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_detect_r
         r->infer_us = infer_us;
         if (d->cand[s].truncated)
             vg_debug("detector", "%s: candidates truncated to %u", d->model->name, d->cand[s].count);
+        if (vg_candcheck_run(&d->check, &d->cand[s], d->info.classes, d->be->ops->name, d->model->name,
+                             r->err, sizeof r->err) != 0) {
+            r->status = VG_E_BACKEND;
+            vg_image_release(im);
+            continue;
+        }
         t0 = now_us();
         int pr = vg_post_run(&d->cand[s], &pp, &r->dets, &r->n);
         r->post_us = now_us() - t0;

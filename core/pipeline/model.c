@@ -628,7 +628,9 @@ static const struct int_key {
 
 static const char *const known_model_keys[] = {
     "name", "description", "backend", "cfg", "weights", "names", "width", "height",
-    "threshold", "nms", "nms_kind", "beta_nms", "resize", "workers", "batch", "threads", "alias", "classes", NULL
+    "threshold", "nms", "nms_kind", "beta_nms", "resize", "workers", "batch", "threads", "alias", "classes",
+    "mem_cap", "infer_timeout",    /* read by the pool (core/pool/pool_model.c) */
+    NULL
 };
 
 

@@ -20,6 +20,8 @@
  *   workers = 0                     # 0 = the server's default
  *   batch = 1
  *   threads = 1                     # compute threads per worker
+ *   mem_cap = 2G                    # read by the pool: RSS cap per worker (absent: the server's)
+ *   infer_timeout = 10s             # read by the pool: per batch in a worker (absent: detect.timeout)
  *   [files]                         # used by scripts/fetch-models and checked at load
  *   weights_size = 3693964
  *   weights_sha256 = ...

@@ -18,10 +18,21 @@
  *   - no worker can start       -> queued jobs fail with VG_E_UNAVAILABLE (503)
  *   - bad image                 -> VG_E_NOTIMAGE (415), VG_E_DECODE (422),
  *                                  VG_E_TOOBIG (413); the worker keeps serving
+ *   - the batch runs past the model's infer_timeout ([model] key, default
+ *     job_timeout_ms)      -> VG_E_TIMEDOUT (504); the worker is killed
  * A worker that crashes, hangs past a deadline or grows past the memory cap
  * is killed and respawned with exponential backoff. A worker whose model
  * fails to load marks the model "failed" (with the reason) and is not
- * respawned until vg_pool_model_reload().
+ * respawned until vg_pool_model_reload(). So does a crash loop: crash_limit
+ * workers lost while serving (a signal, an exit, a kill past a deadline or
+ * twice the memory cap) within crash_window_ms: `why` says how often, the
+ * last signal and the sha256 of the image it held; queued jobs and later
+ * submits fail with VG_E_MODELFAILED (503) until vg_pool_model_reload() or
+ * vg_pool_model_load() starts it afresh.
+ *
+ * Plugin output: each worker's stdout and stderr are a pipe the pool reads
+ * on the loop and logs line by line, tagged `worker MODEL#N pid P:`,
+ * rate-limited per worker (core/pool/pool_output.c).
  *
  * Processes: workers are forked from the calling process. Call
  * vg_pool_create() and load models from the master before anything in it
@@ -67,7 +78,12 @@ typedef struct vg_pool_options {
     uint32_t start_timeout_ms;     /* a worker must load its model within this (120000) */
     uint32_t backoff_min_ms;       /* first respawn delay after a failure (100) */
     uint32_t backoff_max_ms;       /* respawn delay cap (30000) */
-    size_t mem_cap;                /* RSS cap per worker in bytes, 0 = none (0) */
+    size_t mem_cap;                /* RSS cap per worker in bytes, 0 = none; VG_POOL_MEM_CAP_AUTO: the
+                                      model's weights x 2 + 256 MiB above the worker's RSS when it became
+                                      ready (AUTO); a model's mem_cap overrides */
+    unsigned crash_limit;          /* crashes of a model's workers within crash_window_ms that fail it,
+                                      0 = never, <= 64 (5) */
+    uint32_t crash_window_ms;      /* (60000) */
     size_t max_image_bytes;        /* largest encoded image accepted (32 MiB) */
     uint64_t max_image_pixels;     /* largest width*height decoded (40e6) */
     uint32_t max_image_side;       /* largest width or height (16384) */
@@ -80,6 +96,9 @@ typedef struct vg_pool_options {
 } vg_pool_options;
 
 void vg_pool_options_init(vg_pool_options *opts);
+
+#define VG_POOL_MEM_CAP_AUTO SIZE_MAX
+#define VG_POOL_MEM_CAP_MARGIN ((size_t)256 << 20)   /* auto cap: weights x 2 + this */
 
 /*
  * Makes an empty pool on `loop`; no process is started yet. `opts` is

@@ -51,6 +51,30 @@ enum job_state { J_QUEUED, J_SENT, J_DONE };
 enum worker_state { W_STARTING, W_READY, W_GONE };
 enum model_state { M_UNLOADED, M_LOADING, M_READY, M_DEGRADED, M_FAILED, M_UNLOADING, M_INVALID };
 
+/*
+ * A worker's captured stdout and stderr (pool_output.c): per worker at most
+ * VG_POOL_OUT_LINES lines and VG_POOL_OUT_BYTES bytes a second reach the
+ * log; lines are cut at VG_POOL_OUT_LINE bytes.
+ */
+#define VG_POOL_OUT_LINES 20
+#define VG_POOL_OUT_BYTES (64 * 1024)
+#define VG_POOL_OUT_LINE  1024
+
+typedef struct vg_pool_out {
+    int fd;                        /* read end of the worker's stdout/stderr pipe; -1 when closed */
+    ev_io io;
+    char line[VG_POOL_OUT_LINE];   /* the line being assembled */
+    size_t len;
+    int cutting;                   /* dropping the rest of a line that was too long */
+    ev_tstamp window;              /* start of the current one-second window (loop time) */
+    unsigned lines;                /* lines logged in it */
+    size_t bytes;                  /* bytes logged in it */
+    unsigned long long suppressed; /* lines held back since the last report */
+    ev_timer report;               /* reports them when their window is over */
+} vg_pool_out;
+
+#define VG_POOL_CRASHES_MAX 64     /* largest workers.crash_limit */
+
 typedef struct model model;
 typedef struct worker worker;
 typedef struct job job;
@@ -61,6 +85,10 @@ typedef struct def {
     int refs;                      /* the model's current pointer + each worker */
     unsigned max_batch;            /* [batching] max_batch; 0 = the backend's batch */
     uint32_t delay_us;             /* [batching] max_queue_delay_us */
+    size_t mem_cap;                /* RSS cap per worker: [model] mem_cap, else the pool's; 0 = none */
+    int mem_cap_growth;            /* auto: mem_cap (weights x 2 + 256 MiB) counts above the RSS the
+                                      worker had when it became ready (a CUDA context, the weights) */
+    uint32_t infer_timeout_ms;     /* [model] infer_timeout, else the pool's job_timeout_ms */
 } def;
 
 _Static_assert(VG_POOL_MAX_BATCH == VG_MODEL_MAX_BATCH, "pool.h and model.h disagree on the largest batch");
@@ -114,9 +142,17 @@ struct worker {
     int ninflight;
     int max_batch;
     size_t rss;
+    size_t mem_cap;                /* its cap in bytes once READY (def's, plus its RSS then if growth); 0 = none */
     uint64_t started_us;
     int lost_starting;             /* died before READY */
-    const char *lost_why;          /* static reason when we killed it */
+    char lost_why[96];             /* why it was lost, when it counts as a crash */
+    int crashed;                   /* lost while serving, unasked: counted in the crash window once
+                                      reaped, unless a SIGKILL from outside ended it */
+    int fault_kill;                /* we killed it for the plugin's fault (deadline, infer_timeout,
+                                      twice the memory cap): counted whatever the signal */
+    char crash_image[65];          /* sha256 (hex) of the image it held when lost; "" if none */
+    ev_timer infer_timer;          /* the batch it runs must be answered within infer_timeout */
+    vg_pool_out output;            /* its stdout and stderr */
     vg_link link;                  /* in its model's workers, or the pool's zombies */
 };
 
@@ -142,6 +178,9 @@ struct model {
     unsigned start_fails;          /* consecutive */
     unsigned crash_streak;         /* consecutive losses, for the backoff */
     int ever_ready;                /* a worker of this load became ready */
+    uint64_t crash_us[VG_POOL_CRASHES_MAX]; /* when workers crashed, newest at crash_pos - 1 (ring) */
+    unsigned crash_pos, crash_len;
+    int fail_status;               /* what submit answers while failed: VG_E_UNAVAILABLE or VG_E_MODELFAILED */
     ev_timer respawn;
     /* what workers said */
     char backend[32], device[128], why[1024], fail[1024];
@@ -219,8 +258,12 @@ model *vg_pool__find_model(const vg_pool *p, const char *name);
 int vg_pool__worker_alive_count(const model *m, int ready_only);
 /* Recomputes m->state from its workers (loading, ready, degraded, ...). */
 void vg_pool__model_update_state(model *m);
-/* Marks the model failed with `reason` and fails its queue with VG_E_UNAVAILABLE. */
-void vg_pool__model_fail(model *m, const char *reason);
+/*
+ * Marks the model failed with `reason` and fails its queue with `status`
+ * (VG_E_UNAVAILABLE: it cannot load; VG_E_MODELFAILED: its workers crash),
+ * which submit answers from then on; idle workers of it are told to quit.
+ */
+void vg_pool__model_fail(model *m, int status, const char *reason);
 
 /* ---- jobs, queue, batching (pool_queue.c) ---- */
 
@@ -248,6 +291,15 @@ void vg_pool__worker_free(worker *w);
 void vg_pool__on_respawn(struct ev_loop *loop, ev_timer *t, int revents);
 void vg_pool__on_reap_timer(struct ev_loop *loop, ev_timer *t, int revents);
 void vg_pool__on_mem_timer(struct ev_loop *loop, ev_timer *t, int revents);
+/* The worker's batch ran past its model's infer_timeout: its jobs get VG_E_TIMEDOUT, it is killed. */
+void vg_pool__on_infer_timeout(struct ev_loop *loop, ev_timer *t, int revents);
+
+/* ---- worker stdout and stderr (pool_output.c) ---- */
+
+/* Starts reading fd (the read end of the worker's pipe, non-blocking; owned from now on). */
+void vg_pool__output_start(worker *w, int fd);
+/* Logs what the pipe still holds, closes it. Safe to call twice. */
+void vg_pool__output_stop(worker *w);
 
 /* ---- worker sockets (pool_io.c) ---- */
 

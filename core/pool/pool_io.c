@@ -11,6 +11,7 @@
 
 #include "base/log.h"
 #include "pool/pool_internal.h"
+#include "pool/worker.h"
 
 
 static void
@@ -85,6 +86,10 @@ vg_pool__worker_send(worker *w, job **jobs, int n)
     }
     if (w->ninflight) {
         model *m = w->m;
+        if (w->d->infer_timeout_ms) {
+            ev_timer_set(&w->infer_timer, w->d->infer_timeout_ms / 1000.0, 0);
+            ev_timer_start(m->pool->loop, &w->infer_timer);
+        }
         m->batches++;
         m->batched_jobs += (uint64_t)w->ninflight;
         m->batch_sizes[w->ninflight]++;
@@ -107,6 +112,9 @@ worker_handle_ready(worker *w, const vg_ipc_ready *r)
         return;
     }
     w->state = W_READY;
+    w->mem_cap = w->d->mem_cap;
+    if (w->d->mem_cap && w->d->mem_cap_growth)
+        w->mem_cap += vg_worker_rss(w->pid);
     w->max_batch = r->max_batch > VG_MODEL_MAX_BATCH ? VG_MODEL_MAX_BATCH : r->max_batch < 1 ? 1 : r->max_batch;
     m->backend_batch = w->max_batch;
     ev_timer_stop(p->loop, &w->start_timer);
@@ -167,6 +175,8 @@ worker_handle_result(worker *w, vg_ipc_result *r)
         }
     w->inflight[at] = w->inflight[--w->ninflight];
     j->w = NULL;
+    if (w->ninflight == 0)
+        ev_timer_stop(m->pool->loop, &w->infer_timer);
     w->rss = r->rss;
     m->crash_streak = 0;
     if (!j->cb) {
@@ -248,7 +258,7 @@ worker_read(worker *w)
                     m->next_d = NULL;
                     m->gen--;
                 } else {
-                    vg_pool__model_fail(m, why);
+                    vg_pool__model_fail(m, VG_E_UNAVAILABLE, why);
                 }
             } else {
                 vg_pool__worker_lost(w, why);

@@ -51,7 +51,9 @@ vg_pool_options_init(vg_pool_options *o)
     o->start_timeout_ms = 120000;
     o->backoff_min_ms = 100;
     o->backoff_max_ms = 30000;
-    o->mem_cap = 0;
+    o->mem_cap = VG_POOL_MEM_CAP_AUTO;
+    o->crash_limit = 5;
+    o->crash_window_ms = 60000;
     o->max_image_bytes = 32u << 20;
     o->max_image_pixels = 40000000;
     o->max_image_side = 16384;
@@ -101,6 +103,10 @@ vg_pool_create(struct ev_loop *loop, const vg_pool_options *opts, vg_pool **out)
         p->o.workers = 1;
     if (p->o.start_timeout_ms == 0)
         p->o.start_timeout_ms = 120000;
+    if (p->o.crash_limit > VG_POOL_CRASHES_MAX)
+        p->o.crash_limit = VG_POOL_CRASHES_MAX;
+    if (p->o.crash_window_ms == 0)
+        p->o.crash_window_ms = 60000;
     p->models_dir = strdup(opts->models_dir ? opts->models_dir : vg_paths_get(VG_PATH_MODELS));
     p->backend_dir = opts->backend_dir && opts->backend_dir[0] ? strdup(opts->backend_dir) : NULL;
     p->default_model = opts->default_model && opts->default_model[0] ? strdup(opts->default_model) : NULL;
@@ -122,10 +128,8 @@ vg_pool_create(struct ev_loop *loop, const vg_pool_options *opts, vg_pool **out)
     p->mem_timer.data = p;
     ev_prepare_init(&p->kick, on_kick);
     p->kick.data = p;
-    if (p->o.mem_cap) {
-        ev_timer_start(loop, &p->mem_timer);
-        ev_unref(loop);   /* the poll alone must not keep the loop running */
-    }
+    ev_timer_start(loop, &p->mem_timer);   /* models may set their own cap */
+    ev_unref(loop);   /* the poll alone must not keep the loop running */
     /* writes to a dead worker's socket must be EPIPE, not a fatal signal */
     signal(SIGPIPE, SIG_IGN);
     *out = p;

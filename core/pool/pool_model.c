@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/config.h"
 #include "base/log.h"
 #include "pool/pool_internal.h"
 
@@ -73,16 +75,23 @@ vg_pool__model_update_state(model *m)
 
 
 void
-vg_pool__model_fail(model *m, const char *reason)
+vg_pool__model_fail(model *m, int status, const char *reason)
 {
     char why[sizeof m->why];
     snprintf(why, sizeof why, "%s", reason);   /* reason may be m->why itself */
     snprintf(m->fail, sizeof m->fail, "%s", why);
     snprintf(m->why, sizeof m->why, "%s", why);
     m->state = M_FAILED;
+    m->fail_status = status;
     ev_timer_stop(m->pool->loop, &m->respawn);
     vg_error("pool", "model %s failed: %s", m->name, why);
-    vg_pool__fail_queue(m, VG_E_UNAVAILABLE, m->fail);
+    vg_pool__fail_queue(m, status, m->fail);
+    /* nothing more is sent to its workers: the idle ones go now, the busy ones after their batch */
+    vg_list_each_safe(w, next, &m->workers, worker, link) {
+        w->retiring = 1;
+        if (w->state == W_READY && w->ninflight == 0)
+            vg_pool__worker_send_quit(w);
+    }
 }
 
 
@@ -171,6 +180,47 @@ batching_key(const vg_model *vm, const char *key, unsigned long long lo, unsigne
 }
 
 
+/*
+ * The [model] keys the pool reads: mem_cap (a size; 0 = none; absent: the
+ * pool's, where auto is the weights x 2 + VG_POOL_MEM_CAP_MARGIN above
+ * the worker's RSS when it became ready) and
+ * infer_timeout (a duration; absent: the pool's job_timeout_ms). 0, or -1
+ * with err saying which key is wrong.
+ */
+static int
+limits_of(const vg_pool *p, const vg_model *vm, def *d, char *err, size_t errlen)
+{
+    double v;
+    const char *cap = vg_model_get(vm, "mem_cap");
+    const char *it = vg_model_get(vm, "infer_timeout");
+    if (cap) {
+        if (vg_config_parse_size(cap, &v) != 0 || v > (double)((size_t)1 << 50)) {
+            vg_pool__copy_err(err, errlen, "%s: mem_cap must be a size (e.g. 512M, 2G; 0 = none), not '%.40s'",
+                              vm->name, cap);
+            return -1;
+        }
+        d->mem_cap = (size_t)v;
+    } else if (p->o.mem_cap == VG_POOL_MEM_CAP_AUTO) {
+        struct stat st;
+        size_t weights = vm->weights_path && stat(vm->weights_path, &st) == 0 ? (size_t)st.st_size : 0;
+        d->mem_cap = 2 * weights + VG_POOL_MEM_CAP_MARGIN;
+        d->mem_cap_growth = 1;
+    } else {
+        d->mem_cap = p->o.mem_cap;
+    }
+    d->infer_timeout_ms = p->o.job_timeout_ms;
+    if (it) {
+        if (vg_config_parse_seconds(it, &v) != 0 || v < 0.001 || v > 86400) {
+            vg_pool__copy_err(err, errlen, "%s: infer_timeout must be a duration from 1ms to 1d (e.g. 10s), "
+                              "not '%.40s'", vm->name, it);
+            return -1;
+        }
+        d->infer_timeout_ms = (uint32_t)(v * 1000 + 0.5);
+    }
+    return 0;
+}
+
+
 /* (Re)reads a model's manifest into a new def. */
 static int
 read_manifest(vg_pool *p, const char *name, def **out, char *err, size_t errlen)
@@ -204,6 +254,11 @@ read_manifest(vg_pool *p, const char *name, def **out, char *err, size_t errlen)
     }
     (*out)->max_batch = (unsigned)mb;
     (*out)->delay_us = (uint32_t)delay;
+    if (limits_of(p, vm, *out, err, errlen) != 0) {
+        vg_pool__def_unref(*out);
+        *out = NULL;
+        return VG_E_MANIFEST;
+    }
     return 0;
 }
 
@@ -264,6 +319,8 @@ vg_pool_model_load(vg_pool *p, const char *name, const char *backend, unsigned w
         return VG_E_STOPPING;
     }
     model *m = vg_pool__find_model(p, name);
+    if (m && m->loaded && m->state == M_FAILED)   /* load again = start afresh (a crash loop is over) */
+        return vg_pool_model_reload(p, name, err, errlen);
     if (m && m->loaded) {
         vg_pool__copy_err(err, errlen, "model %s is already loaded", name);
         return VG_E_EXISTS;
@@ -313,6 +370,7 @@ vg_pool_model_load(vg_pool *p, const char *name, const char *backend, unsigned w
     m->gen++;
     m->state = M_LOADING;
     m->start_fails = m->crash_streak = 0;
+    m->crash_len = m->crash_pos = 0;
     m->why[0] = m->fail[0] = m->backend[0] = m->device[0] = m->resize[0] = m->resize_why[0] = '\0';
     m->input_w = d->m->input_w;
     m->input_h = d->m->input_h;
@@ -382,6 +440,9 @@ vg_pool_model_reload(vg_pool *p, const char *name, char *err, size_t errlen)
         m->d = d;
         m->state = M_LOADING;
         m->start_fails = m->crash_streak = 0;
+        m->crash_len = m->crash_pos = 0;
+        m->why[0] = m->fail[0] = '\0';
+        vg_info("pool", "model %s: restarting after it failed", name);
         m->gen++;
         m->target = d->m->workers ? d->m->workers : m->target;
         m->ever_ready = 0;

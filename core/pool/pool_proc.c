@@ -4,6 +4,7 @@
  * exponential backoff, reaping, the start timeout and the memory cap.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <mbedtls/sha256.h>
+
 #include "base/child.h"
+#include "base/hex.h"
 #include "base/log.h"
 #include "pool/pool_internal.h"
 #include "pool/worker.h"
@@ -23,10 +27,50 @@
 void
 vg_pool__worker_free(worker *w)
 {
+    vg_pool__output_stop(w);
+    ev_timer_stop(w->m->pool->loop, &w->infer_timer);
     if (w->use_cw)
         ev_child_stop(w->m->pool->loop, &w->cw);
     vg_pool__def_unref(w->d);
     free(w);
+}
+
+
+/* Counts a crash in the model's window; 1 when the window now holds crash_limit of them. */
+static int
+crash_counted(model *m)
+{
+    const vg_pool *p = m->pool;
+    uint64_t now = vg_pool__now_us(), window = (uint64_t)p->o.crash_window_ms * 1000;
+    if (p->o.crash_limit == 0)
+        return 0;
+    m->crash_us[m->crash_pos] = now;
+    m->crash_pos = (m->crash_pos + 1) % VG_POOL_CRASHES_MAX;
+    if (m->crash_len < VG_POOL_CRASHES_MAX)
+        m->crash_len++;
+    /* forget what fell out of the window (the oldest sit crash_len back from crash_pos) */
+    while (m->crash_len) {
+        unsigned oldest = (m->crash_pos + VG_POOL_CRASHES_MAX - m->crash_len) % VG_POOL_CRASHES_MAX;
+        if (now - m->crash_us[oldest] <= window)
+            break;
+        m->crash_len--;
+    }
+    return m->crash_len >= p->o.crash_limit;
+}
+
+
+/*
+ * The why of a model failed by a crash loop: how often in what window, how
+ * the last worker ended (`how`: its signal, or why the pool killed it) and
+ * on which image.
+ */
+static void
+crash_loop_why(model *m, const worker *w, const char *how)
+{
+    const vg_pool *p = m->pool;
+    snprintf(m->why, sizeof m->why, "worker crashed %u times in %g s: last %s%s%s", m->crash_len,
+             p->o.crash_window_ms / 1000.0, how, w->crash_image[0] ? " on image sha256 " : "", w->crash_image);
+    snprintf(m->fail, sizeof m->fail, "%s", m->why);
 }
 
 
@@ -35,6 +79,20 @@ static void
 worker_reaped(worker *w, int st, int known)
 {
     model *m = w->m;
+    /* the plugin's fault, not a SIGKILL from outside (an operator, the OOM killer) */
+    int plugin_fault = known && (w->fault_kill || !(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL));
+    if (w->crashed && plugin_fault && m->loaded && m->state != M_FAILED && crash_counted(m)) {
+        char how[96];
+        if (w->fault_kill)
+            snprintf(how, sizeof how, "%s", w->lost_why);
+        else if (WIFSIGNALED(st))
+            snprintf(how, sizeof how, "signal %d (%s)%s", WTERMSIG(st), strsignal(WTERMSIG(st)),
+                     WCOREDUMP(st) ? ", core dumped" : "");
+        else
+            snprintf(how, sizeof how, "exit status %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        crash_loop_why(m, w, how);
+        vg_pool__model_fail(m, VG_E_MODELFAILED, m->why);
+    }
     if (known && WIFSIGNALED(st))
         vg_info("pool", "worker %s#%d (pid %d) ended by signal %d (%s)", m->name, w->index,
                 (int)w->pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
@@ -95,9 +153,26 @@ backoff_s(const vg_pool *p, unsigned streak)
 }
 
 
+/* Remembers the sha256 of the first image the worker holds (what it crashed or hung on). */
+static void
+note_image(worker *w)
+{
+    unsigned char sum[32];
+    if (w->ninflight == 0 || w->crash_image[0])
+        return;
+    const job *j = w->inflight[0];
+    if (mbedtls_sha256_ret(j->image, j->image_len, sum, 0) == 0)
+        vg_hex_encode(sum, sizeof sum, w->crash_image);
+}
+
+
 /*
  * The worker is gone or must go: kill it, close its socket, retry or fail
- * its in-flight jobs, put it on the zombie list, schedule a respawn.
+ * its in-flight jobs, put it on the zombie list, schedule a respawn. A
+ * worker lost while serving, unasked, counts in the model's crash window
+ * when it is reaped (worker_reaped(): a SIGKILL from outside does not
+ * count, a kill of ours with fault_kill set does); crash_limit of them
+ * within crash_window_ms fail the model.
  */
 void
 vg_pool__worker_lost(worker *w, const char *why)
@@ -112,6 +187,11 @@ vg_pool__worker_lost(worker *w, const char *why)
     w->state = W_GONE;
     if (!w->exited)              /* once reaped, the pid may belong to someone else */
         kill(w->pid, SIGKILL);
+    vg_pool__output_stop(w);     /* what it wrote before it went (a backtrace) is logged first */
+    ev_timer_stop(p->loop, &w->infer_timer);
+    int crashed = !expected && !was_starting;
+    if (crashed)
+        note_image(w);
     ev_io_stop(p->loop, &w->rio);
     ev_io_stop(p->loop, &w->wio);
     ev_timer_stop(p->loop, &w->start_timer);
@@ -155,7 +235,10 @@ vg_pool__worker_lost(worker *w, const char *why)
             m->start_fails++;
             snprintf(m->why, sizeof m->why, "worker lost while loading: %s", why);
             if (m->start_fails >= START_FAILS_MAX && vg_pool__worker_alive_count(m, 1) == 0)
-                vg_pool__model_fail(m, m->why);
+                vg_pool__model_fail(m, VG_E_UNAVAILABLE, m->why);
+        } else {
+            w->crashed = 1;      /* counted in the crash window once reaped, when its end is known */
+            snprintf(w->lost_why, sizeof w->lost_why, "%s", why);
         }
     }
     if (m->loaded && m->state != M_FAILED && !p->stopping && !ev_is_active(&m->respawn)) {
@@ -217,23 +300,39 @@ spawn_worker(model *m, def *d, int gen)
         .backend_dir = p->backend_dir,
         .limits = { p->o.max_image_bytes, p->o.max_image_pixels, p->o.max_image_side },
         .full_decode = p->o.full_decode,
-        .mem_cap = p->o.mem_cap,
+        .mem_cap = d->mem_cap,
+        .mem_cap_growth = d->mem_cap_growth,
         .max_frame = p->o.max_image_bytes + 64 * 1024 + (size_t)d->m->classes,
-        .log_fd = p->o.log_fd,
+        .log_fd = p->o.log_fd >= 0 ? p->o.log_fd : vg_log_get_fd(),
         .index = w->index,
+        .out_fd = -1,
     };
-    int fd;
+    int fd, out[2];
+    if (pipe2(out, O_CLOEXEC) != 0) {
+        int e = -errno;
+        vg_pool__def_unref(w->d);
+        vg_frame_reader_release(&w->rd);
+        free(w);
+        return e;
+    }
+    cfg.out_fd = out[1];
     pid_t pid = vg_child_fork(&fd, SNDBUF_BYTES);
+    if (pid == 0)
+        vg_worker_main(&cfg, fd);   /* never returns */
+    close(out[1]);
     if (pid < 0) {
+        close(out[0]);
         vg_pool__def_unref(w->d);
         vg_frame_reader_release(&w->rd);
         free(w);
         return (int)pid;
     }
-    if (pid == 0)
-        vg_worker_main(&cfg, fd);   /* never returns */
     w->pid = pid;
     w->fd = fd;
+    fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
+    vg_pool__output_start(w, out[0]);
+    ev_timer_init(&w->infer_timer, vg_pool__on_infer_timeout, 0, 0);
+    w->infer_timer.data = w;
     w->started_us = vg_pool__now_us();
     ev_io_init(&w->rio, vg_pool__on_worker_readable, w->fd, EV_READ);
     ev_io_init(&w->wio, vg_pool__on_worker_writable, w->fd, EV_WRITE);
@@ -294,26 +393,26 @@ model_respawn(model *m)
 VG_POOL__EV_CB(vg_pool__on_respawn, ev_timer, model_respawn)
 
 
-/* Every MEM_INTERVAL: each worker's resident memory against the cap. */
+/* Every MEM_INTERVAL: each worker's resident memory against its model's cap. */
 static void
 pool_check_memory(vg_pool *p)
 {
-    if (!p->o.mem_cap)
-        return;
     for (size_t i = 0; i < p->nmodels; i++) {
         model *m = p->models[i];
         vg_list_each_safe(w, next, &m->workers, worker, link) {
-            if (w->state == W_GONE)
+            size_t cap = w->mem_cap;
+            if (w->state != W_READY || !cap)
                 continue;
             size_t rss = vg_worker_rss(w->pid);
             if (rss)
                 w->rss = rss;
-            if (rss > 2 * p->o.mem_cap) {
+            if (rss > 2 * cap) {
                 vg_warn("pool", "model %s: worker %d uses %zu MiB, twice the cap: killing it",
                         m->name, w->index, rss >> 20);
+                w->fault_kill = 1;
                 vg_pool__worker_lost(w, "killed: memory cap");
                 vg_pool__dispatch(m);
-            } else if (rss > p->o.mem_cap && w->ninflight == 0 && !w->retiring && w->state == W_READY) {
+            } else if (rss > cap && w->ninflight == 0 && !w->retiring && w->state == W_READY) {
                 vg_info("pool", "model %s: worker %d uses %zu MiB, above the cap: recycling", m->name,
                         w->index, rss >> 20);
                 w->retiring = 1;
@@ -326,3 +425,33 @@ pool_check_memory(vg_pool *p)
 
 
 VG_POOL__EV_CB(vg_pool__on_mem_timer, ev_timer, pool_check_memory)
+
+
+/* The batch the worker runs is past its model's infer_timeout: answer it 504, kill the worker. */
+static void
+worker_infer_timed_out(worker *w)
+{
+    model *m = w->m;
+    char msg[200];
+    snprintf(msg, sizeof msg, "model %s: the backend ran past the model's infer_timeout of %g s; the worker was "
+             "killed", m->name, w->d->infer_timeout_ms / 1000.0);
+    vg_warn("pool", "model %s: worker %d (pid %d) ran past infer_timeout (%g s): killing it", m->name, w->index,
+            (int)w->pid, w->d->infer_timeout_ms / 1000.0);
+    note_image(w);
+    w->fault_kill = 1;
+    for (int i = 0; i < w->ninflight; i++) {
+        job *j = w->inflight[i];
+        j->w = NULL;
+        j->state = J_DONE;
+        if (j->cb)
+            vg_pool__complete(j, VG_E_TIMEDOUT, msg, NULL, NULL, w->pid);
+        else
+            vg_pool__job_free(j);
+    }
+    w->ninflight = 0;
+    vg_pool__worker_lost(w, "killed: infer_timeout");
+    vg_pool__dispatch(m);
+}
+
+
+VG_POOL__EV_CB(vg_pool__on_infer_timeout, ev_timer, worker_infer_timed_out)

@@ -174,6 +174,7 @@ job_deadline(job *j)
             }
         j->w = NULL;
         j->state = J_DONE;
+        w->fault_kill = 1;
         vg_pool__complete(j, VG_E_TIMEDOUT, msg, NULL, NULL, w->pid);
         vg_pool__worker_lost(w, "killed: job deadline");
         vg_pool__dispatch(m);
@@ -429,7 +430,7 @@ vg_pool_submit(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb c
     }
     if (m->state == M_FAILED) {
         vg_pool__copy_err(err, errlen, "%s", m->fail[0] ? m->fail : "the model failed to load");
-        return VG_E_UNAVAILABLE;
+        return m->fail_status ? m->fail_status : VG_E_UNAVAILABLE;
     }
     if (!jb->image || jb->image_len == 0) {
         vg_pool__copy_err(err, errlen, "%s", "empty image");

@@ -2,6 +2,7 @@
  * worker: a forked worker process serving detection jobs (see worker.h).
  */
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -68,15 +69,21 @@ vg_worker_rss(int pid)
 static const int ignored_signals[] = { SIGPIPE, SIGINT, 0 };
 
 
-/* Keeps fd 0-2 (0 and 1 on /dev/null), the socket as 3 and the log as 4. */
+/*
+ * Keeps fd 0 on /dev/null, 1 and 2 on the capture pipe (out_fd; else 1 on
+ * /dev/null and 2 inherited), the socket as 3 and the log as 4.
+ */
 static int
-arrange_fds(int sock, int log_fd, int *out_log)
+arrange_fds(int sock, int log_fd, int out_fd, int *out_log)
 {
     int s = fcntl(sock, F_DUPFD, 10);
     int l = log_fd >= 0 ? fcntl(log_fd, F_DUPFD, 10) : -1;
-    if (s < 0 || (log_fd >= 0 && l < 0))
+    int o = out_fd >= 0 ? fcntl(out_fd, F_DUPFD, 10) : -1;
+    if (s < 0 || (log_fd >= 0 && l < 0) || (out_fd >= 0 && o < 0))
         return -1;
     if (dup2(s, SOCK_FD) < 0 || (l >= 0 && dup2(l, LOG_FD) < 0))
+        return -1;
+    if (o >= 0 && (dup2(o, 1) < 0 || dup2(o, 2) < 0))
         return -1;
     /* everything else the master had open: listeners, other workers' sockets, LMDB */
     unsigned first = l >= 0 ? LOG_FD + 1 : SOCK_FD + 1;
@@ -91,12 +98,91 @@ arrange_fds(int sock, int log_fd, int *out_log)
     int null = open("/dev/null", O_RDWR);
     if (null >= 0) {
         dup2(null, 0);
-        dup2(null, 1);       /* stdout may be someone's JSON stream */
+        if (o < 0)
+            dup2(null, 1);   /* stdout may be someone's JSON stream */
         if (null > 2)
             close(null);
     }
     *out_log = l >= 0 ? LOG_FD : 2;
     return 0;
+}
+
+
+/* The fatal signals a plugin may die of, for the backtrace's first line. */
+static const struct {
+    int sig;
+    const char *name;
+} fatal_signals[] = {
+    { SIGSEGV, "SIGSEGV" }, { SIGBUS, "SIGBUS" }, { SIGILL, "SIGILL" }, { SIGFPE, "SIGFPE" }, { SIGABRT, "SIGABRT" },
+};
+
+
+/* Appends the decimal v to p (async-signal-safe); returns the end. */
+static char *
+put_uint(char *p, unsigned v)
+{
+    char d[12];
+    int n = 0;
+    do
+        d[n++] = (char)('0' + v % 10);
+    while ((v /= 10) && n < (int)sizeof d);
+    while (n)
+        *p++ = d[--n];
+    return p;
+}
+
+
+/*
+ * A fatal signal: the backtrace to stderr (the master logs it, tagged),
+ * then the default action, so the master reaps the signal it died of.
+ * Async-signal-safe apart from backtrace(), which was called once at
+ * start so that it loads nothing now.
+ */
+static void
+on_fatal_signal(int sig)
+{
+    char line[128], *p = line;
+    const char *name = "signal";
+    for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++)
+        if (fatal_signals[i].sig == sig)
+            name = fatal_signals[i].name;
+    static const char head[] = "fatal signal ";
+    memcpy(p, head, sizeof head - 1);
+    p += sizeof head - 1;
+    p = put_uint(p, (unsigned)sig);
+    *p++ = ' ';
+    *p++ = '(';
+    size_t nl = strlen(name);
+    memcpy(p, name, nl);
+    p += nl;
+    static const char tail[] = "), backtrace:\n";
+    memcpy(p, tail, sizeof tail - 1);
+    p += sizeof tail - 1;
+    (void)!write(2, line, (size_t)(p - line));
+    void *frames[48];
+    int n = backtrace(frames, 48);
+    backtrace_symbols_fd(frames, n, 2);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+
+/* Backtraces on fatal signals, on their own stack (a stack overflow is one). */
+static void
+catch_fatal_signals(void)
+{
+    static char alt[64 * 1024];
+    stack_t ss = { .ss_sp = alt, .ss_size = sizeof alt };
+    void *warm[2];
+    (void)backtrace(warm, 2);      /* loads libgcc now, not in the handler */
+    (void)sigaltstack(&ss, NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal_signal;
+    sa.sa_flags = SA_ONSTACK | SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++)
+        (void)sigaction(fatal_signals[i].sig, &sa, NULL);
 }
 
 
@@ -143,8 +229,9 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)     /* the master died before PDEATHSIG was set */
         _exit(VG_WORKER_EXIT_OK);
-    if (arrange_fds(fd, cfg->log_fd, &log_fd) != 0)
+    if (arrange_fds(fd, cfg->log_fd, cfg->out_fd, &log_fd) != 0)
         _exit(VG_WORKER_EXIT_PROTO);
+    catch_fatal_signals();
     struct rlimit core = { 0, 0 };
     (void)setrlimit(RLIMIT_CORE, &core);   /* a crashing plugin must not litter cores */
 
@@ -192,6 +279,9 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
         goto out;
     }
 
+    size_t mem_cap = cfg->mem_cap;
+    if (mem_cap && cfg->mem_cap_growth)
+        mem_cap += vg_worker_rss(0);
     /* one buffer per frame of a batch: decoded jobs point into them */
     size_t nb = (size_t)info->max_batch;
     uint8_t *bufs[VG_MODEL_MAX_BATCH] = { 0 };
@@ -242,7 +332,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
         }
         (void)vg_detector_run(det, n, in, res);
         size_t rss = vg_worker_rss(0);
-        int recycle = cfg->mem_cap && rss > cfg->mem_cap;
+        int recycle = mem_cap && rss > mem_cap;
         int dead = 0;
         for (size_t i = 0; i < n; i++) {
             vg_ipc_result r = {
@@ -271,7 +361,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
         }
         if (recycle) {
             vg_warn("worker", "resident memory %zu MiB is above the cap of %zu MiB: recycling",
-                    rss >> 20, cfg->mem_cap >> 20);
+                    rss >> 20, mem_cap >> 20);
             code = VG_WORKER_EXIT_RECYCLE;
             quit = 1;
         }

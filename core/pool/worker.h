@@ -30,9 +30,12 @@ typedef struct vg_worker_config {
     vg_image_limits limits;
     int full_decode;               /* vg_detector_options.full_decode */
     size_t mem_cap;                /* RSS bytes; 0 = none */
+    int mem_cap_growth;            /* mem_cap counts above the RSS once the model is loaded */
     size_t max_frame;              /* largest JOB payload accepted */
     int log_fd;                    /* where to log; -1: stderr */
     int index;                     /* worker number within the model, for names */
+    int out_fd;                    /* becomes fds 1 and 2 (the plugin's stdout and stderr, read by
+                                      the master); -1: /dev/null and the inherited stderr */
 } vg_worker_config;
 
 /* Serves on `fd` (the worker's end of the socketpair). Never returns. */

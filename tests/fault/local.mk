@@ -31,3 +31,7 @@ VIGIA_TESTS += $(srcdir)/tests/fault/test_datadir_lock.py
 # The master at its file-descriptor limit (ulimit -n 256, 300 idle connections): no spin, 503s, one log line.
 EXTRA_DIST += tests/fault/test_fd_limit.py
 VIGIA_TESTS += $(srcdir)/tests/fault/test_fd_limit.py
+
+# Broken plugins (tests/pipeline/faultbe.c): bad boxes, floods of output, crash loops, leaks, hangs.
+EXTRA_DIST += tests/fault/test_plugin_faults.py
+VIGIA_TESTS += $(srcdir)/tests/fault/test_plugin_faults.py
