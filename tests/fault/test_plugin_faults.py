@@ -49,7 +49,8 @@ def setup():
     srv = tap.Server(["--models", models, "--workers", "1", "--auth-open-detect", "true",
                       "--history-store", "false", "--log-access", "false", "--log-file", log,
                       "--workers-crash-limit", str(CRASH_LIMIT), "--workers-crash-window", "10m",
-                      "--detect-load", ",".join("f-" + f for f in FAULTS)], workdir=work)
+                      "--detect-load", ",".join("f-" + f for f in FAULTS), "--detect-default-model",
+                      "f-" + FAULTS[0]], workdir=work)
     srv.wait_ready(60)
     srv.logfile = log
     srv.img = tap.image("dog.jpg")
