@@ -4,10 +4,10 @@
 bin_PROGRAMS += vigia
 noinst_LIBRARIES += libvigiacore.a
 libvigiacore_a_CPPFLAGS = $(AM_CPPFLAGS) $(LLHTTP_CFLAGS) $(JANSSON_CFLAGS) $(MSGPACK_CFLAGS) \
-	$(LMDB_CFLAGS) $(VIPS_CFLAGS) $(WSLAY_CFLAGS) $(ARGON2_CFLAGS) $(ZLIB_CFLAGS)
+	$(LMDB_CFLAGS) $(VIPS_CFLAGS) $(JPEG_CFLAGS) $(WSLAY_CFLAGS) $(ARGON2_CFLAGS) $(ZLIB_CFLAGS)
 libvigiacore_a_SOURCES =
 VIGIA_CORE_LIBS = libvigiacore.a $(LLHTTP_LDADD) $(EV_LIBS) $(JANSSON_LIBS) $(MSGPACK_LIBS) \
-	$(LMDB_LIBS) $(VIPS_LIBS) $(WSLAY_LIBS) $(MBEDTLS_LIBS) $(ARGON2_LIBS) $(ZLIB_LIBS) -ldl -lm
+	$(LMDB_LIBS) $(VIPS_LIBS) $(JPEG_LIBS) $(WSLAY_LIBS) $(MBEDTLS_LIBS) $(ARGON2_LIBS) $(ZLIB_LIBS) -ldl -lm
 # base: buffers, JSON, msgpack, log, metrics, config, paths, errors, lists, frames, base64
 libvigiacore_a_SOURCES += core/base/base64.c core/base/base64.h core/base/buf.c core/base/buf.h \
 	core/base/child.c core/base/child.h core/base/config.c core/base/config.h core/base/error.c \
@@ -44,6 +44,7 @@ libvigiacore_a_SOURCES += core/pool/ipc.c core/pool/ipc.h core/pool/pool.h core/
 libvigiacore_a_SOURCES += core/pipeline/backend_loader.c core/pipeline/backend_loader.h \
 	core/pipeline/candcheck.c core/pipeline/candcheck.h \
 	core/pipeline/detector.c core/pipeline/detector.h core/pipeline/image.c core/pipeline/image.h \
+	core/pipeline/jpegdec.c core/pipeline/jpegdec.h \
 	core/pipeline/model.c core/pipeline/model.h core/pipeline/pixels.c core/pipeline/pixels.h \
 	core/pipeline/postprocess.c core/pipeline/postprocess.h core/pipeline/rawimg.c \
 	core/pipeline/rawimg.h

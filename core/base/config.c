@@ -133,9 +133,10 @@ static const struct key keys[] = {
     { "detect", "max_pixels", T_INT, OFF(max_pixels), "40000000", 1, 1000000000, NULL, NULL,
       "decoded image width*height (413 beyond)" },
     { "detect", "scaled_decode", T_BOOL, OFF(scaled_decode), "true", 0, 0, NULL, NULL,
-      "decode a JPEG or WebP at least twice the network input reduced by 2, 4 or 8 (camera frames: several "
-      "times faster; boxes move a few pixels against a whole decode); false: every image decoded whole, as "
-      "OpenCV DNN and darknet do (read at start)" },
+      "decode a JPEG or WebP at least twice the network input reduced by 2, 4 or 8 for models that stretch "
+      "frames to their input (camera frames: several times faster; boxes move about a pixel of the network "
+      "input against a whole decode; letterboxing models always decode whole); false: every image decoded "
+      "whole, as OpenCV DNN and darknet do (read at start)" },
     { "detect", "max_batch", T_INT, OFF(max_batch), "16", 1, 256, NULL, NULL,
       "images in one /v1/detect/batch request" },
     { "auth", "open_detect", T_BOOL, OFF(auth_open_detect), "false", 0, 0, NULL, NULL,

@@ -204,8 +204,12 @@ vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_detect_r
         }
         uint64_t t0 = now_us();
         vg_image *im = &d->images[nb];
-        /* decoded reduced, down to the network input, unless the full image is drawn on */
-        int full = d->full_decode || x->annotate;
+        /*
+         * decoded reduced, down to the network input, unless the full image is drawn on or the
+         * model letterboxes: darknet's bilinear resize samples a camera frame so sparsely that a
+         * reduced decode moves its boxes (tests/pipeline/test_decode_scale), a stretch does not
+         */
+        int full = d->full_decode || x->annotate || d->resize != VG_RESIZE_STRETCH;
         int r = vg_image_decode_at(x->image, x->len, &d->limits, full ? 0 : d->info.input_w,
                                    full ? 0 : d->info.input_h, im, out[i].err, sizeof out[i].err);
         if (r != 0) {

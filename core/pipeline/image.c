@@ -13,6 +13,7 @@
 
 #include "base/error.h"
 #include "pipeline/image.h"
+#include "pipeline/jpegdec.h"
 #include "pipeline/rawimg.h"
 #include "base/log.h"
 
@@ -263,6 +264,17 @@ vg_image_decode_at(const void *data, size_t len, const vg_image_limits *lim, int
     out->full_w = swap ? h : w;
     out->full_h = swap ? w : h;
     int shrink = decode_reduction(fmt, out->full_w, out->full_h, min_w, min_h);
+    if (strcmp(fmt, "jpeg") == 0) {   /* libjpeg straight, unless the colours need libvips */
+        r = vg_jpegdec_decode(data, len, shrink, vips_image_get_orientation(img), out, err, errlen);
+        if (r != VG_JPEGDEC_DECLINED) {
+            rc = r;
+            if (rc == 0 && shrink == 1) {
+                out->full_w = out->w;
+                out->full_h = out->h;
+            }
+            goto out;
+        }
+    }
     if (shrink > 1) {
         /* the header again, at the reduced size the decoder will produce */
         unref(&img);

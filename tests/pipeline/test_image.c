@@ -1,6 +1,7 @@
 /*
  * test_image: decoding limits (bombs, truncation, garbage, huge sizes),
- * formats, EXIF orientation, letterbox geometry, annotation.
+ * formats, EXIF orientation, the libjpeg path against libvips' pixels,
+ * letterbox geometry, annotation.
  * libvips runs in this process: this test never forks.
  */
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 
 #include "base/error.h"
 #include "pipeline/image.h"
+#include "pipeline/jpegdec.h"
 #include "pt.h"
 
 static const vg_image_limits lim = { 32u << 20, 40000000, 16384 };
@@ -138,6 +140,96 @@ test_orientation(void **state)
 }
 
 
+/* libvips' own decode of a JPEG: jpegload at 1/shrink, autorot, sRGB, 3 bands, uchar (image.c before jpegdec). */
+static uint8_t *
+vips_reference(const uint8_t *b, size_t n, int shrink, int *w, int *h)
+{
+    VipsImage *img = NULL, *rot = NULL, *srgb = NULL, *u8 = NULL;
+    assert_int_equal(vips_jpegload_buffer((void *)b, n, &img, "shrink", shrink, NULL), 0);
+    assert_int_equal(vips_autorot(img, &rot, NULL), 0);
+    assert_int_equal(vips_colourspace(rot, &srgb, VIPS_INTERPRETATION_sRGB, NULL), 0);
+    assert_int_equal(vips_cast_uchar(srgb, &u8, NULL), 0);
+    size_t size = 0;
+    uint8_t *pix = vips_image_write_to_memory(u8, &size);
+    *w = vips_image_get_width(u8);
+    *h = vips_image_get_height(u8);
+    assert_int_equal(size, (size_t)*w * (size_t)*h * 3);
+    g_object_unref(u8);
+    g_object_unref(srgb);
+    g_object_unref(rot);
+    g_object_unref(img);
+    return pix;
+}
+
+
+/*
+ * JPEGs are decoded through libjpeg directly (jpegdec.c): the pixels are
+ * libvips' own, byte for byte, at every reduction and EXIF orientation, for
+ * colour and greyscale images; CMYK ones still decode (through libvips).
+ */
+static void
+test_jpeg_as_libvips(void **state)
+{
+    (void)state;
+    const char *dog = pt_shared_file("images/dog.jpg");
+    if (!dog) {
+        skip();
+        return;
+    }
+    VipsImage *src = NULL, *grey = NULL;
+    assert_int_equal(vips_jpegload(dog, &src, NULL), 0);
+    assert_int_equal(vips_colourspace(src, &grey, VIPS_INTERPRETATION_B_W, NULL), 0);
+    VipsImage *kinds[] = { src, grey };
+    char err[512];
+    for (int k = 0; k < 2; k++) {
+        for (int o = 1; o <= 8; o++) {
+            VipsImage *c = NULL;
+            assert_int_equal(vips_copy(kinds[k], &c, NULL), 0);
+            vips_image_set_int(c, VIPS_META_ORIENTATION, o);
+            size_t n;
+            uint8_t *b = encode(c, "jpeg", &n);
+            g_object_unref(c);
+            for (int shrink = 1; shrink <= 8; shrink *= 2) {
+                int rw, rh;
+                uint8_t *want = vips_reference(b, n, shrink, &rw, &rh);
+                vg_image im;
+                /* the minimum that makes decode_at choose this reduction of a 768x576 image */
+                int min = shrink == 1 ? 0 : 576 / shrink;
+                if (vg_image_decode_at(b, n, &lim, min, min, &im, err, sizeof err) != 0)
+                    fail_msg("%s orientation %d 1/%d: %s", k ? "grey" : "colour", o, shrink, err);
+                if (im.w != rw || im.h != rh || memcmp(im.rgb, want, (size_t)rw * (size_t)rh * 3) != 0)
+                    fail_msg("%s orientation %d 1/%d: %dx%d differs from libvips' %dx%d", k ? "grey" : "colour", o,
+                             shrink, im.w, im.h, rw, rh);
+                assert_int_equal(im.full_w, o >= 5 ? 576 : 768);
+                vg_image_release(&im);
+                /* and it was jpegdec that decoded it */
+                if (vg_jpegdec_decode(b, n, shrink, o, &im, err, sizeof err) != 0)
+                    fail_msg("jpegdec, %s orientation %d 1/%d: %s", k ? "grey" : "colour", o, shrink, err);
+                assert_true(im.w == rw && im.h == rh && memcmp(im.rgb, want, (size_t)rw * (size_t)rh * 3) == 0);
+                vg_image_release(&im);
+                g_free(want);
+            }
+            free(b);
+        }
+    }
+    /* CMYK: not jpegdec's; libvips converts it */
+    VipsImage *cmyk = NULL;
+    assert_int_equal(vips_colourspace(src, &cmyk, VIPS_INTERPRETATION_CMYK, NULL), 0);
+    size_t n;
+    uint8_t *b = encode(cmyk, "jpeg", &n);
+    vg_image im;
+    assert_int_equal(vg_jpegdec_decode(b, n, 1, 1, &im, err, sizeof err), VG_JPEGDEC_DECLINED);
+    if (vg_image_decode(b, n, &lim, &im, err, sizeof err) != 0)
+        fail_msg("cmyk: %s", err);
+    assert_int_equal(im.w, 768);
+    vg_image_release(&im);
+    free(b);
+    g_object_unref(cmyk);
+    g_object_unref(grey);
+    g_object_unref(src);
+}
+
+
 static void
 test_refusals(void **state)
 {
@@ -171,7 +263,23 @@ test_refusals(void **state)
             int rc = vg_image_decode(b, cut, &lim, &im, err, sizeof err);
             if (rc != VG_E_DECODE)
                 fail_msg("dog.jpg cut at %zu: %d", cut, rc);
+            rc = vg_image_decode_at(b, cut, &lim, 100, 100, &im, err, sizeof err);
+            if (rc != VG_E_DECODE)
+                fail_msg("dog.jpg cut at %zu, reduced: %d", cut, rc);
         }
+        /* only the end-of-image marker missing: libvips refuses it too */
+        int rc = vg_image_decode(b, n - 2, &lim, &im, err, sizeof err);
+        VipsImage *v = NULL;
+        int vrc = vips_jpegload_buffer(b, n - 2, &v, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
+        void *vp = vrc == 0 ? vips_image_write_to_memory(v, NULL) : NULL;
+        if ((rc == 0) != (vp != NULL))
+            fail_msg("dog.jpg without its EOI: vigia %d, libvips %s", rc, vp ? "decodes it" : "refuses it");
+        if (rc == 0)
+            vg_image_release(&im);
+        g_free(vp);
+        if (v)
+            g_object_unref(v);
+        vips_error_clear();
         /* over max_bytes */
         vg_image_limits small = { 1000, 40000000, 16384 };
         assert_int_equal(vg_image_decode(b, n, &small, &im, err, sizeof err), VG_E_TOOBIG);
@@ -336,6 +444,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decode_formats),
         cmocka_unit_test(test_orientation),
+        cmocka_unit_test(test_jpeg_as_libvips),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_letterbox),
         cmocka_unit_test(test_stretch),
