@@ -358,7 +358,6 @@ static void test_xl_jpeg(void **state) { (void)state; run_model("yolo-fastest-1.
 static void test_xl_webp(void **state) { (void)state; run_model("yolo-fastest-1.1-xl", "coco.names", "webp", "stretch"); }
 static void test_nano_jpeg(void **state) { (void)state; run_model("MobileNetV2-YOLOv3-Nano-coco", "coco.names", "jpeg", "stretch"); }
 static void test_xl_jpeg_letterbox(void **state) { (void)state; run_model("yolo-fastest-1.1-xl", "coco.names", "jpeg", "letterbox"); }
-static void test_nano_webp_letterbox(void **state) { (void)state; run_model("MobileNetV2-YOLOv3-Nano-coco", "coco.names", "webp", "letterbox"); }
 
 
 int
@@ -370,7 +369,6 @@ main(void)
         cmocka_unit_test(test_xl_webp),
         cmocka_unit_test(test_nano_jpeg),
         cmocka_unit_test(test_xl_jpeg_letterbox),
-        cmocka_unit_test(test_nano_webp_letterbox),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
