@@ -17,6 +17,7 @@
 
 struct vg_cpai_api {
     vg_pool *pool;
+    char host[256];                /* the machine's name, read once at start */
 };
 
 
@@ -51,12 +52,10 @@ version_info(vg_jsonw *w, const char *key)
 
 /* ServerResponse's own members, last as in CodeProject.AI's answers. */
 static void
-server_tail(vg_jsonw *w)
+server_tail(vg_jsonw *w, const vg_cpai_api *api)
 {
-    char host[256];
-    host_name(host, sizeof host);
     vg_jsonw_kint(w, "code", 200);
-    vg_jsonw_kstr(w, "hostname", host);
+    vg_jsonw_kstr(w, "hostname", api->host);
 }
 
 
@@ -64,14 +63,13 @@ server_tail(vg_jsonw *w)
 static void
 route_version(vg_req *r, void *ud)
 {
-    (void)ud;
     vg_reply a;
     vg_reply_init(&a);
     vg_jsonw_obj(&a.w);
     vg_jsonw_kbool(&a.w, "success", 1);
     vg_jsonw_kstr(&a.w, "message", PACKAGE_VERSION);
     version_info(&a.w, "version");
-    server_tail(&a.w);
+    server_tail(&a.w, ud);
     vg_jsonw_obj_end(&a.w);
     vg_req_add_header(r, "Cache-Control", "no-store");
     vg_reply_send(&a, r, 200);
@@ -82,7 +80,6 @@ route_version(vg_req *r, void *ud)
 static void
 route_update(vg_req *r, void *ud)
 {
-    (void)ud;
     vg_reply a;
     vg_reply_init(&a);
     vg_jsonw_obj(&a.w);
@@ -92,7 +89,7 @@ route_update(vg_req *r, void *ud)
     vg_jsonw_kbool(&a.w, "updateAvailable", 0);
     version_info(&a.w, "latest");
     version_info(&a.w, "current");
-    server_tail(&a.w);
+    server_tail(&a.w, ud);
     vg_jsonw_obj_end(&a.w);
     vg_req_add_header(r, "Cache-Control", "no-store");
     vg_reply_send(&a, r, 200);
@@ -151,6 +148,7 @@ vg_cpai_api_create(vg_http *http, vg_pool *pool)
 {
     vg_cpai_api *api = vg_xcalloc(1, sizeof *api);
     api->pool = pool;
+    host_name(api->host, sizeof api->host);
     int open = VG_ACCESS_OPEN;
     static const char *const prefixes[] = { "/v1/server/status", "/v1/status" };
     for (int i = 0; i < 2; i++) {
