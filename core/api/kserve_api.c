@@ -1036,16 +1036,30 @@ parse_options(kcall *q, json_t *root, char *err, size_t errlen)
 }
 
 
+static void infer_decoded(vg_req *r, int rc, void *ud);
+
+
 static void
 route_infer(vg_req *r, void *ud)
 {
     vg_kserve_api *api = ud;
-    char name[VG_MODEL_NAME_MAX + 1], err[512] = "";
+    char name[VG_MODEL_NAME_MAX + 1];
     vg_pool_model_stats st;
     if (model_params(r, api, name, &st) != 0)
         return;
     /* tritonclient's request_compression_algorithm: Content-Encoding gzip or deflate */
-    if (vg_req_decode_body(r) != 0)
+    vg_req_decode_body(r, infer_decoded, api);
+}
+
+
+/* The body as sent, decoded: the inference request itself. */
+static void
+infer_decoded(vg_req *r, int rc, void *ud)
+{
+    vg_kserve_api *api = ud;
+    char name[VG_MODEL_NAME_MAX + 1], err[512] = "";
+    vg_pool_model_stats st;
+    if (rc != 0 || model_params(r, api, name, &st) != 0)
         return;
 
     /* where the JSON ends: Inference-Header-Content-Length, else the whole body */

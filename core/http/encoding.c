@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <ev.h>
 #include <zlib.h>
 
 #include "base/metrics.h"
@@ -42,118 +43,196 @@ wbits_of(vg_str coding)
 }
 
 
+/* Output bytes inflated per loop iteration: a few milliseconds of zlib, then the loop runs. */
+#define SLICE_OUT ((size_t)1 << 20)
+/* Answers up to this size are coded; larger ones go as they are (coding them would hold the loop). */
+#define ANSWER_CODE_MAX ((size_t)256 << 10)
+
+/* A body being inflated, slice by slice, between turns of the loop. */
+typedef struct inflation {
+    vg_req *r;
+    z_stream zs;
+    int wbits;
+    vg_buf out;
+    size_t limit;                  /* the route's body limit */
+    size_t charged_before;         /* what the compressed body held of the budget */
+    ev_timer next;                 /* the next slice, on the next turn of the loop */
+    struct ev_loop *loop;
+    void (*done)(vg_req *r, int rc, void *ud);
+    void *ud;
+} inflation;
+
+
 /*
- * Inflates in into out, which grows by doubling up to limit + 1 bytes (one
- * past the limit tells "too large"), each growth counted against the body
- * budget. Returns 0, or the HTTP status of the failure with msg.
+ * Inflates at most SLICE_OUT bytes more into d->out, which grows by
+ * doubling up to limit + 1 bytes (one past the limit tells "too large"),
+ * each growth counted against the body budget. Returns 1 when there is
+ * more, 0 at the end of the body, or the HTTP status of the failure with msg.
  */
 static int
-inflate_into(vg_req *r, int wbits, const vg_buf *in, size_t limit, vg_buf *out, char *msg, size_t msglen)
+inflate_slice(inflation *d, char *msg, size_t msglen)
 {
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    if (inflateInit2(&zs, wbits) != Z_OK) {
-        snprintf(msg, msglen, "the body's decoder could not start");
-        return 500;
-    }
-    zs.next_in = (Bytef *)in->data;
-    zs.avail_in = (uInt)in->len;   /* in->len <= the route's body limit, under 4 GiB */
-    int status = 0;
-    for (;;) {
+    vg_req *r = d->r;
+    z_stream *zs = &d->zs;
+    vg_buf *out = &d->out;
+    size_t start = out->len;
+    while (out->len - start < SLICE_OUT) {
         if (out->len == out->cap) {
-            if (out->cap > limit) {
-                snprintf(msg, msglen, "the decoded request body exceeds the limit of %zu bytes", limit);
-                status = 413;
-                break;
+            if (out->cap > d->limit) {
+                snprintf(msg, msglen, "the decoded request body exceeds the limit of %zu bytes", d->limit);
+                return 413;
             }
-            size_t cap = out->cap ? out->cap * 2 : (in->len * 4 > 16384 ? in->len * 4 : 16384);
-            if (cap > limit + 1)
-                cap = limit + 1;
+            size_t in_len = r->body.len;
+            size_t cap = out->cap ? out->cap * 2 : (in_len * 4 > 16384 ? in_len * 4 : 16384);
+            if (cap > d->limit + 1)
+                cap = d->limit + 1;
             if (vg_http__body_charge(r, cap - out->cap) != 0) {
                 vg_series_add(r->http->m_body_refused, 1);
                 vg_req_add_header(r, "Retry-After", "1");
                 snprintf(msg, msglen, "request bodies in flight hold the server's %zu bytes for them; retry later",
                          vg_server_config(r->http->srv)->body_memory);
-                status = 503;
-                break;
+                return 503;
             }
             out->data = vg_xrealloc(out->data, cap);
             out->cap = cap;
         }
         size_t room = out->cap - out->len;
-        zs.next_out = (Bytef *)out->data + out->len;
-        zs.avail_out = (uInt)(room > 1u << 30 ? 1u << 30 : room);
-        uInt before = zs.avail_out;
-        int rc = inflate(&zs, Z_NO_FLUSH);
-        out->len += before - zs.avail_out;
+        if (room > SLICE_OUT)
+            room = SLICE_OUT;
+        zs->next_out = (Bytef *)out->data + out->len;
+        zs->avail_out = (uInt)room;
+        uInt before = zs->avail_out;
+        int rc = inflate(zs, Z_NO_FLUSH);
+        out->len += before - zs->avail_out;
         if (rc == Z_STREAM_END) {
-            if (zs.avail_in == 0)
+            if (zs->avail_in == 0)
                 break;
             /* gzip allows members one after another; anything else after the end is not the body */
-            if (wbits != WBITS_GZIP || inflateReset(&zs) != Z_OK) {
-                snprintf(msg, msglen, "%u bytes follow the end of the compressed body", zs.avail_in);
-                status = 400;
-                break;
+            if (d->wbits != WBITS_GZIP || inflateReset(zs) != Z_OK) {
+                snprintf(msg, msglen, "%u bytes follow the end of the compressed body", zs->avail_in);
+                return 400;
             }
             continue;
         }
-        if (rc == Z_BUF_ERROR && zs.avail_in == 0) {
+        if (rc == Z_BUF_ERROR && zs->avail_in == 0) {
             snprintf(msg, msglen, "the compressed body is cut short");
-            status = 400;
-            break;
+            return 400;
         }
         if (rc != Z_OK && rc != Z_BUF_ERROR) {
-            snprintf(msg, msglen, "the body is not valid %s data: %s", wbits == WBITS_GZIP ? "gzip" : "deflate (zlib)",
-                     zs.msg ? zs.msg : "corrupt");
-            status = 400;
-            break;
+            snprintf(msg, msglen, "the body is not valid %s data: %s",
+                     d->wbits == WBITS_GZIP ? "gzip" : "deflate (zlib)", zs->msg ? zs->msg : "corrupt");
+            return 400;
         }
     }
-    inflateEnd(&zs);
-    if (status == 0 && out->len > limit) {
-        snprintf(msg, msglen, "the decoded request body exceeds the limit of %zu bytes", limit);
-        status = 413;
+    if (out->len > d->limit) {
+        snprintf(msg, msglen, "the decoded request body exceeds the limit of %zu bytes", d->limit);
+        return 413;
     }
-    return status;
+    return zs->avail_in == 0 && (out->len - start < SLICE_OUT) ? 0 : 1;
 }
 
 
-int
-vg_req_decode_body(vg_req *r)
+/* Ends an inflation: the decoded body replaces the compressed one (status 0), or the error is answered. */
+static void
+inflation_end(inflation *d, int status, const char *msg)
 {
-    vg_str ce = vg_req_header(r, "content-encoding");
-    if (!ce.p)
-        return 0;
-    vg_str coding = trim(ce);
-    int wbits = memchr(coding.p, ',', coding.n) ? -1 : wbits_of(coding);
-    if (wbits == 0)
-        return 0;
-    if (wbits < 0) {
-        vg_req_error(r, 415, "unsupported_media_type",
-                     "Content-Encoding '%.*s' is not supported: send gzip, deflate or no coding",
-                     (int)(coding.n > 64 ? 64 : coding.n), coding.p);
-        return -1;
-    }
-    char msg[256];
-    vg_buf out;
-    vg_buf_init(&out);
-    size_t charged_before = r->body_charged;
-    int status = inflate_into(r, wbits, &r->body, r->body_limit, &out, msg, sizeof msg);
+    vg_req *r = d->r;
+    ev_timer_stop(d->loop, &d->next);
+    inflateEnd(&d->zs);
+    vg_req_on_abort(r, NULL, NULL);
+    void (*done)(vg_req *, int, void *) = d->done;
+    void *ud = d->ud;
     if (status != 0) {
-        vg_http__body_uncharge(r, r->body_charged - charged_before);
-        vg_buf_release(&out);
+        vg_http__body_uncharge(r, r->body_charged - d->charged_before);
+        vg_buf_release(&d->out);
+        free(d);
         vg_req_error(r, status,
                      status == 413 ? "payload_too_large" : status == 503 ? "too_many_uploads"
                      : status == 400 ? "bad_request" : "internal",
                      "%s", msg);
-        return -1;
+        if (done)
+            done(r, -1, ud);
+        return;
     }
     /* the compressed bytes go; what they held of the budget with them */
-    vg_http__body_uncharge(r, charged_before < r->body.cap ? charged_before : r->body.cap);
+    vg_http__body_uncharge(r, d->charged_before < r->body.cap ? d->charged_before : r->body.cap);
     vg_buf_release(&r->body);
-    r->body = out;
+    r->body = d->out;
     vg_buf_cstr(&r->body);
-    return 0;
+    free(d);
+    done(r, 0, ud);
+}
+
+
+static void
+on_next_slice(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    inflation *d = t->data;
+    char msg[256];
+    int st = inflate_slice(d, msg, sizeof msg);
+    if (st == 1)
+        ev_timer_start(d->loop, &d->next);   /* once more, on the next turn */
+    else
+        inflation_end(d, st, msg);
+}
+
+
+/* The client went away: stop, and answer (the answer is discarded); the handler is not called. */
+static void
+on_abort(vg_req *r, void *ud)
+{
+    (void)r;
+    inflation *d = ud;
+    d->done = NULL;
+    inflation_end(d, 499, "the client went away");
+}
+
+
+void
+vg_req_decode_body(vg_req *r, void (*done)(vg_req *r, int rc, void *ud), void *ud)
+{
+    vg_str ce = vg_req_header(r, "content-encoding");
+    vg_str coding = ce.p ? trim(ce) : (vg_str){ "", 0 };
+    int wbits = memchr(coding.p, ',', coding.n) ? -1 : wbits_of(coding);
+    if (wbits == 0) {
+        done(r, 0, ud);
+        return;
+    }
+    if (wbits < 0) {
+        vg_req_error(r, 415, "unsupported_media_type",
+                     "Content-Encoding '%.*s' is not supported: send gzip, deflate or no coding",
+                     (int)(coding.n > 64 ? 64 : coding.n), coding.p);
+        done(r, -1, ud);
+        return;
+    }
+    inflation *d = vg_xcalloc(1, sizeof *d);
+    d->r = r;
+    d->wbits = wbits;
+    d->limit = r->body_limit;
+    d->charged_before = r->body_charged;
+    d->done = done;
+    d->ud = ud;
+    d->loop = vg_server_loop(r->http->srv);
+    vg_buf_init(&d->out);
+    if (inflateInit2(&d->zs, wbits) != Z_OK) {
+        free(d);
+        vg_req_error(r, 500, "internal", "the body's decoder could not start");
+        done(r, -1, ud);
+        return;
+    }
+    d->zs.next_in = (Bytef *)r->body.data;
+    d->zs.avail_in = (uInt)r->body.len;   /* r->body.len <= the route's body limit, under 4 GiB */
+    ev_timer_init(&d->next, on_next_slice, 0., 0.);
+    d->next.data = d;
+    vg_req_on_abort(r, on_abort, d);
+    char msg[256];
+    int st = inflate_slice(d, msg, sizeof msg);   /* a small body is done in this first slice */
+    if (st == 1)
+        ev_timer_start(d->loop, &d->next);
+    else
+        inflation_end(d, st, msg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -198,7 +277,7 @@ int
 vg_req_encode_answer(vg_req *r, vg_buf *body)
 {
     vg_str ae = vg_req_header(r, "accept-encoding");
-    if (!ae.p || body->len == 0 || body->len > (size_t)1 << 30)
+    if (!ae.p || body->len == 0 || body->len > ANSWER_CODE_MAX)
         return 0;
     int qg = accept_q(ae, "gzip"), qd = accept_q(ae, "deflate");
     if (qg <= 0 && qd <= 0)
