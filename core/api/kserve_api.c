@@ -175,17 +175,51 @@ route_model_ready(vg_req *r, void *ud)
 }
 
 
+/*
+ * The tensors every model takes and gives, once for both views: dims
+ * without the batch dimension, as Triton's model configuration has them
+ * ([1]: one value per image, [batch] on the wire). KServe's metadata shows
+ * the same with the batch dimension first.
+ */
+typedef struct ks_tensor {
+    const char *name, *datatype;   /* KServe's datatype; Triton's is TYPE_ and STRING for BYTES */
+    int rank;
+    int64_t dims[3];
+} ks_tensor;
+
+static const ks_tensor ks_inputs[] = {
+    { "image", "BYTES", 1, { 1 } },
+    { "pixels", "UINT8", 3, { -1, -1, 3 } },
+    { "tensor", "FP32", 3, { 3, -1, -1 } },
+};
+static const ks_tensor ks_outputs[] = {
+    { "boxes", "FP32", 2, { -1, 4 } },
+    { "scores", "FP32", 1, { -1 } },
+    { "classes", "INT32", 1, { -1 } },
+    { "labels", "BYTES", 1, { -1 } },
+    { "num_detections", "INT32", 1, { 1 } },
+};
+#define KS_COUNT(a) (sizeof (a) / sizeof (a)[0])
+
+
+/* KServe's metadata of tensors: {"name", "datatype", "shape"} with the batch dimension. */
 static void
-tensor_meta(vg_jsonw *w, const char *name, const char *type, const int64_t *shape, int rank)
+tensors_meta(vg_jsonw *w, const char *key, const ks_tensor *t, size_t n)
 {
-    vg_jsonw_obj(w);
-    vg_jsonw_kstr(w, "name", name);
-    vg_jsonw_kstr(w, "datatype", type);
-    vg_jsonw_karr(w, "shape");
-    for (int i = 0; i < rank; i++)
-        vg_jsonw_int(w, shape[i]);
+    vg_jsonw_karr(w, key);
+    for (size_t k = 0; k < n; k++) {
+        vg_jsonw_obj(w);
+        vg_jsonw_kstr(w, "name", t[k].name);
+        vg_jsonw_kstr(w, "datatype", t[k].datatype);
+        vg_jsonw_karr(w, "shape");
+        vg_jsonw_int(w, -1);
+        if (!(t[k].rank == 1 && t[k].dims[0] == 1))
+            for (int i = 0; i < t[k].rank; i++)
+                vg_jsonw_int(w, t[k].dims[i]);
+        vg_jsonw_arr_end(w);
+        vg_jsonw_obj_end(w);
+    }
     vg_jsonw_arr_end(w);
-    vg_jsonw_obj_end(w);
 }
 
 
@@ -209,20 +243,8 @@ route_model(vg_req *r, void *ud)
     snprintf(platform, sizeof platform, "vigia_%s", st.backend[0] ? st.backend : "auto");
     vg_jsonw_kstr(w, "platform", platform);
     int64_t h = st.input_h > 0 ? st.input_h : -1, wd = st.input_w > 0 ? st.input_w : -1;
-    vg_jsonw_karr(w, "inputs");
-    int64_t s_img[] = { -1 }, s_pix[] = { -1, -1, -1, 3 }, s_ten[] = { -1, 3, -1, -1 };
-    tensor_meta(w, "image", "BYTES", s_img, 1);
-    tensor_meta(w, "pixels", "UINT8", s_pix, 4);
-    tensor_meta(w, "tensor", "FP32", s_ten, 4);
-    vg_jsonw_arr_end(w);
-    vg_jsonw_karr(w, "outputs");
-    int64_t s_box[] = { -1, -1, 4 }, s_bn[] = { -1, -1 }, s_b[] = { -1 };
-    tensor_meta(w, "boxes", "FP32", s_box, 3);
-    tensor_meta(w, "scores", "FP32", s_bn, 2);
-    tensor_meta(w, "classes", "INT32", s_bn, 2);
-    tensor_meta(w, "labels", "BYTES", s_bn, 2);
-    tensor_meta(w, "num_detections", "INT32", s_b, 1);
-    vg_jsonw_arr_end(w);
+    tensors_meta(w, "inputs", ks_inputs, KS_COUNT(ks_inputs));
+    tensors_meta(w, "outputs", ks_outputs, KS_COUNT(ks_outputs));
     /* vigia's own: what the inputs mean for this model */
     vg_jsonw_kobj(w, "parameters");
     vg_jsonw_kstr(w, "state", st.state);
@@ -239,27 +261,33 @@ route_model(vg_req *r, void *ud)
 /* ------------------------------------------------------------------ */
 /* Triton's extensions: model configuration, repository index, statistics */
 
-/* A tensor of the model configuration: Triton's data_type names, dims without the batch dimension. */
+/* Tensors of the model configuration: Triton's data_type names, dims without the batch dimension. */
 static void
-config_tensor(vg_jsonw *w, const char *name, const char *type, const int64_t *dims, int rank, int input)
+tensors_config(vg_jsonw *w, const char *key, const ks_tensor *t, size_t n, int input)
 {
-    vg_jsonw_obj(w);
-    vg_jsonw_kstr(w, "name", name);
-    vg_jsonw_kstr(w, "data_type", type);
-    if (input)
-        vg_jsonw_kstr(w, "format", "FORMAT_NONE");
-    vg_jsonw_karr(w, "dims");
-    for (int i = 0; i < rank; i++)
-        vg_jsonw_int(w, dims[i]);
-    vg_jsonw_arr_end(w);
-    if (rank == 1 && dims[0] == 1) {
-        /* the tensor is [batch] on the wire: Triton writes dims [1] reshaped to [] */
-        vg_jsonw_kobj(w, "reshape");
-        vg_jsonw_karr(w, "shape");
+    vg_jsonw_karr(w, key);
+    for (size_t k = 0; k < n; k++) {
+        char type[32];
+        snprintf(type, sizeof type, "TYPE_%s", strcmp(t[k].datatype, "BYTES") == 0 ? "STRING" : t[k].datatype);
+        vg_jsonw_obj(w);
+        vg_jsonw_kstr(w, "name", t[k].name);
+        vg_jsonw_kstr(w, "data_type", type);
+        if (input)
+            vg_jsonw_kstr(w, "format", "FORMAT_NONE");
+        vg_jsonw_karr(w, "dims");
+        for (int i = 0; i < t[k].rank; i++)
+            vg_jsonw_int(w, t[k].dims[i]);
         vg_jsonw_arr_end(w);
+        if (t[k].rank == 1 && t[k].dims[0] == 1) {
+            /* the tensor is [batch] on the wire: Triton writes dims [1] reshaped to [] */
+            vg_jsonw_kobj(w, "reshape");
+            vg_jsonw_karr(w, "shape");
+            vg_jsonw_arr_end(w);
+            vg_jsonw_obj_end(w);
+        }
         vg_jsonw_obj_end(w);
     }
-    vg_jsonw_obj_end(w);
+    vg_jsonw_arr_end(w);
 }
 
 
@@ -305,20 +333,8 @@ route_config(vg_req *r, void *ud)
     vg_jsonw_obj_end(w);
     vg_jsonw_obj_end(w);
     vg_jsonw_kint(w, "max_batch_size", vg_server_config(api->srv)->max_batch);
-    int64_t d_img[] = { 1 }, d_pix[] = { -1, -1, 3 }, d_ten[] = { 3, -1, -1 };
-    vg_jsonw_karr(w, "input");
-    config_tensor(w, "image", "TYPE_STRING", d_img, 1, 1);
-    config_tensor(w, "pixels", "TYPE_UINT8", d_pix, 3, 1);
-    config_tensor(w, "tensor", "TYPE_FP32", d_ten, 3, 1);
-    vg_jsonw_arr_end(w);
-    int64_t d_box[] = { -1, 4 }, d_n[] = { -1 }, d_one[] = { 1 };
-    vg_jsonw_karr(w, "output");
-    config_tensor(w, "boxes", "TYPE_FP32", d_box, 2, 0);
-    config_tensor(w, "scores", "TYPE_FP32", d_n, 1, 0);
-    config_tensor(w, "classes", "TYPE_INT32", d_n, 1, 0);
-    config_tensor(w, "labels", "TYPE_STRING", d_n, 1, 0);
-    config_tensor(w, "num_detections", "TYPE_INT32", d_one, 1, 0);
-    vg_jsonw_arr_end(w);
+    tensors_config(w, "input", ks_inputs, KS_COUNT(ks_inputs), 1);
+    tensors_config(w, "output", ks_outputs, KS_COUNT(ks_outputs), 0);
     vg_jsonw_karr(w, "instance_group");
     vg_jsonw_obj(w);
     vg_jsonw_kstr(w, "name", name);
