@@ -6,7 +6,7 @@ dist_web_DATA = web/index.html
 webcssdir = $(webdir)/css
 dist_webcss_DATA = web/css/app.css
 webjsdir = $(webdir)/js
-dist_webjs_DATA = web/js/api.js web/js/app.js web/js/charts.js web/js/dom.js \
+dist_webjs_DATA = web/js/api.js web/js/app.js web/js/charts.js web/js/dom.js web/js/feed.js \
 	web/js/draw.js web/js/widgets.js
 webpagesdir = $(webdir)/js/pages
 dist_webpages_DATA = web/js/pages/analytics.js web/js/pages/compare.js \

@@ -6,6 +6,7 @@
 // images, else as label chips. Every part says what to do while it is empty.
 
 import { api, hasRole, listModels, wsUrl } from '../api.js';
+import { liveFeed } from '../feed.js';
 import { h, fill, messageArea, pageHeader, fmtInt, fmtTime, summarizeLabels } from '../dom.js';
 import { paint } from '../draw.js';
 import { decodeImage } from '../widgets.js';
@@ -42,9 +43,6 @@ export function render(section) {
       h('div', { class: 'panel' }, h('h2', { text: 'Models' }), models, h('h2', { text: 'Last hour by label' }), chips)));
 
   let closed = false;
-  let ws = null;
-  let retry = null;
-  let backoff = 1000;
   let timer = null;
   const tileMap = new Map();   // stream id -> {tile, img, caption}
   const thumbs = new Map();    // detection id -> its <li>, kept across refreshes (images are read once)
@@ -210,57 +208,24 @@ export function render(section) {
     timer = setTimeout(refresh, REFRESH_MS);
   }
 
-  // ---- the live feed ---------------------------------------------------------------------------
-
-  async function connect() {
-    if (closed) return;
-    let url;
-    try {
-      url = await wsUrl('/v1/live');
-    } catch (err) {
-      msg.show(err);
-      return;
-    }
-    if (closed) return;
-    ws = new WebSocket(url, 'vigia.json');
-    ws.onopen = () => {
-      backoff = 1000;
-      state.textContent = 'connected';
-      state.className = 'badge ok';
-    };
-    ws.onmessage = (e) => {
-      if (typeof e.data !== 'string') return;
-      let m;
-      try {
-        m = JSON.parse(e.data);
-      } catch (err) {
-        return;
-      }
+  showStreams([]);
+  const feed = liveFeed({
+    badge: state,
+    msg,
+    onMessage: (m) => {
       if (m.type !== 'metrics') return;
       live = { streams: m.streams || [], models: m.models || [] };
       showStreams(live.streams);
       const card = counts.querySelector('[data-key=streams] .v');
       if (card) card.textContent = fmtInt(live.streams.length);
-    };
-    ws.onclose = (e) => {
-      ws = null;
-      if (closed) return;
-      state.textContent = `disconnected (${e.code}); retrying`;
-      state.className = 'badge bad';
-      retry = setTimeout(connect, backoff);
-      backoff = Math.min(backoff * 2, 15000);
-    };
-  }
-
-  showStreams([]);
-  connect();
+    },
+  });
   refresh();
   return () => {
     closed = true;
     clearTimeout(timer);
-    clearTimeout(retry);
     for (const id of [...tileMap.keys()]) dropTile(id);
-    if (ws) ws.close(1000, 'page closed');
+    feed.close();
   };
 }
 

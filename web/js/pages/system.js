@@ -4,6 +4,7 @@
 // last minute. Admins also load and unload models here.
 
 import { api, hasRole, listModels, wsUrl } from '../api.js';
+import { liveFeed } from '../feed.js';
 import { h, fill, messageArea, pageHeader, fmtInt, fmtMs, fmtTime, summarizeLabels, table } from '../dom.js';
 import { makeChart, seriesColor } from '../charts.js';
 
@@ -37,10 +38,6 @@ export function render(section) {
     watchSlot,
     hasRole('admin') ? h('div', { class: 'panel' }, h('h2', { text: 'Load and unload models' }), manageMsg.el, manage) : null);
 
-  let ws = null;
-  let closed = false;
-  let retry = null;
-  let backoff = 1000;
   const times = [];
   const series = new Map(); // model -> {fps: [], p99: []}
   let fpsChart = null;
@@ -186,46 +183,6 @@ export function render(section) {
     while (feed.children.length > 30) feed.lastElementChild.remove();
   }
 
-  async function connect() {
-    if (closed) return;
-    let url;
-    try {
-      url = await wsUrl('/v1/live');
-    } catch (err) {
-      msg.show(err);
-      return;
-    }
-    if (closed) return;
-    ws = new WebSocket(url, 'vigia.json');
-    ws.onopen = () => {
-      backoff = 1000;
-      msg.clear();
-      state.textContent = 'connected';
-      state.className = 'badge ok';
-    };
-    ws.onmessage = (e) => {
-      if (typeof e.data !== 'string') return;
-      let m;
-      try {
-        m = JSON.parse(e.data);
-      } catch (err) {
-        msg.show(new Error('the server sent a message that is not JSON'));
-        return;
-      }
-      if (m.type === 'metrics') showMetrics(m);
-      else if (m.type === 'detections') showDetections(m);
-      else if (m.type === 'error') msg.show(Object.assign(new Error(m.message), { name: 'ApiError', code: m.code, status: 0 }));
-    };
-    ws.onclose = (e) => {
-      ws = null;
-      if (closed) return;
-      state.textContent = `disconnected (${e.code}${e.reason ? ' ' + e.reason : ''}); retrying`;
-      state.className = 'badge bad';
-      retry = setTimeout(connect, backoff);
-      backoff = Math.min(backoff * 2, 15000);
-    };
-  }
-
   async function showManage() {
     if (!hasRole('admin')) return;
     let listing;
@@ -260,13 +217,20 @@ export function render(section) {
     })));
   }
 
-  connect();
+  const live = liveFeed({
+    badge: state,
+    msg,
+    onOpen: () => msg.clear(),
+    onMessage: (m) => {
+      if (m.type === 'metrics') showMetrics(m);
+      else if (m.type === 'detections') showDetections(m);
+      else if (m.type === 'error') msg.show(Object.assign(new Error(m.message), { name: 'ApiError', code: m.code, status: 0 }));
+    },
+  });
   showManage();
   return () => {
-    closed = true;
     unwatch();
-    clearTimeout(retry);
-    if (ws) ws.close(1000, 'page closed');
+    live.close();
     if (fpsChart) fpsChart.destroy();
     if (latChart) latChart.destroy();
   };
