@@ -161,6 +161,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
     dopts.backend_dir = cfg->backend_dir;
     dopts.limits = cfg->limits;
     dopts.full_decode = cfg->full_decode;
+    dopts.worker = cfg->index;
     guard_fd = SOCK_FD;
     atexit(exit_guard);
     in_backend_load = 1;

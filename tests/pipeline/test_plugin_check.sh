@@ -54,7 +54,7 @@ expect "a plugin calling exit() fails" 1 "called exit(0)" -- \
   "$CHECK" "$B/tests/pipeline/vigia-backend-testbe.so" "$tmp/exiting"
 
 model bad "$B/tests/pipeline/vigia-backend-badabi.so" ''
-expect "another ABI version is refused" 1 "ABI version 99, this host speaks 1" -- \
+expect "another ABI version is refused" 1 "ABI 100.0, this host speaks 2.x" -- \
   "$CHECK" "$B/tests/pipeline/vigia-backend-badabi.so" "$tmp/bad"
 
 expect "usage errors exit 2" 2 "usage" -- "$CHECK" only-one-argument
