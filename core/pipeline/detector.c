@@ -12,6 +12,7 @@
 #include "pipeline/backend_loader.h"
 #include "base/error.h"
 #include "pipeline/detector.h"
+#include "pipeline/rawimg.h"
 #include "base/log.h"
 
 struct vg_detector {
@@ -233,16 +234,32 @@ prepare(vg_detector *d, const vg_detect_input *x, size_t slot, vg_detect_result 
     const vigia_input_desc *in = &d->info.input;
     vg_image *im = &d->images[slot];
     vigia_image *v = &d->views[slot];
-    int w = d->info.input_w, h = d->info.input_h;
+    int w = d->info.input_w, h = d->info.input_h, rc;
+    if (in->dtype == VIGIA_DTYPE_ENCODED && !x->annotate) {
+        /* the backend decodes: the host only checks the limits and reads the size */
+        if ((rc = vg_image_probe(x->image, x->len, &d->limits, &r->w, &r->h, r->err, sizeof r->err)) != 0)
+            return rc;
+        v->width = r->w;
+        v->height = r->h;
+        v->data = x->image;
+        v->len = x->len;
+        return 0;
+    }
     /* decoded reduced, down to the network input, unless the full image is drawn on or sent as it is */
     int full = d->full_decode || x->annotate || d->resize_none;
-    int rc = vg_image_decode_at(x->image, x->len, &d->limits, full ? 0 : w, full ? 0 : h, im, r->err,
+    rc = vg_image_decode_at(x->image, x->len, &d->limits, full ? 0 : w, full ? 0 : h, im, r->err,
                                 sizeof r->err);
     if (rc != 0)
         return rc;
     r->w = v->width = im->full_w;
     r->h = v->height = im->full_h;
-    if (in->dtype == VIGIA_DTYPE_ENCODED) {
+    if (in->dtype == VIGIA_DTYPE_ENCODED) {      /* decoded here only to be drawn on */
+        if (vg_rawimg_is(x->image, x->len)) {
+            snprintf(r->err, sizeof r->err, "backend %s decodes images itself: raw pixels are not one",
+                     d->be->table.name);
+            vg_image_release(im);
+            return VG_E_NOTIMAGE;
+        }
         v->data = x->image;
         v->len = x->len;
         return 0;

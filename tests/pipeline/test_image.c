@@ -134,6 +134,15 @@ test_orientation(void **state)
     assert_int_equal(im.w, 20);
     assert_int_equal(im.h, 40);
     vg_image_release(&im);
+    /* the size a backend that decodes itself is told: as sent, rotated, nothing decoded */
+    int pw = 0, ph = 0;
+    assert_int_equal(vg_image_probe(b, n, &lim, &pw, &ph, err, sizeof err), 0);
+    assert_int_equal(pw, 20);
+    assert_int_equal(ph, 40);
+    vg_image_limits small = { 0, 0, 39 };
+    assert_int_equal(vg_image_probe(b, n, &small, &pw, &ph, err, sizeof err), VG_E_TOOBIG);
+    assert_int_equal(vg_image_probe(b, 10, &lim, &pw, &ph, err, sizeof err), VG_E_DECODE);
+    assert_int_equal(vg_image_probe("GIF89a....", 10, &lim, &pw, &ph, err, sizeof err), VG_E_NOTIMAGE);
     free(b);
     g_object_unref(c);
     g_object_unref(s);
