@@ -385,7 +385,7 @@ vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_detect_r
         vg_image *im = &d->images[s];
         vg_post_params pp = {
             .net_w = d->info.input_w, .net_h = d->info.input_h,
-            .img_w = im->full_w, .img_h = im->full_h,
+            .img_w = r->w, .img_h = r->h,          /* as sent (an encoded image is not decoded here) */
             .stretch = d->resize == VG_RESIZE_STRETCH,
             .classes = d->info.classes,
             .threshold = x->threshold < 0 ? d->model->threshold : x->threshold,

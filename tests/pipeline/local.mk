@@ -97,6 +97,11 @@ tests_pipeline_vigia_backend_abi2tpl_so_CFLAGS = $(VG_PLUGIN_CC_FLAGS)
 tests_pipeline_vigia_backend_abi2tpl_so_LDFLAGS = $(VG_PLUGIN_LD_FLAGS)
 tests_pipeline_vigia_backend_abi2tpl_so_LDADD = -lm
 EXTRA_DIST += tests/pipeline/abi1/vigia/backend.h
+# What ABI 2 lets a model say and do (input descriptors, tasks, outputs, failures).
+check_PROGRAMS += tests/pipeline/vigia-backend-abi2be.so
+tests_pipeline_vigia_backend_abi2be_so_SOURCES = tests/pipeline/abi2be.c
+tests_pipeline_vigia_backend_abi2be_so_CFLAGS = $(VG_PLUGIN_CC_FLAGS)
+tests_pipeline_vigia_backend_abi2be_so_LDFLAGS = $(VG_PLUGIN_LD_FLAGS)
 check_PROGRAMS += tests/pipeline/test_abi
 tests_pipeline_test_abi_SOURCES = tests/pipeline/test_abi.c
 tests_pipeline_test_abi_CPPFLAGS = $(PIPE_TEST_CPPFLAGS)

@@ -1,7 +1,9 @@
 /*
  * test_abi: the backend contract as the host keeps it (ABI 2): versions,
  * the ABI 1 compatibility path (the ABI 1 template built from the ABI 1
- * header), typed manifest access and declared keys.
+ * header), typed manifest access and declared keys, and what a model may
+ * describe (input tensors, tasks, outputs) and answer (transient,
+ * permanent and per-image failures), with the abi2be plugin.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -269,6 +271,252 @@ test_declared_keys(void **state)
 }
 
 
+/* ---- what ABI 2 lets a model say and do (abi2be) ------------------------------ */
+
+/* A model of abi2be with `keys` in its [abi2be] section and `extra` in [model]. */
+static vg_model *
+abi2_model(const char *extra, const char *keys)
+{
+    char mdir[PATH_MAX + 32], path[PATH_MAX + 64], text[2048], so[PATH_MAX], err[1024];
+    snprintf(so, sizeof so, "%s/tests/pipeline/vigia-backend-abi2be.so", builddir());
+    char *abs = realpath(so, NULL);
+    assert_non_null(abs);
+    snprintf(mdir, sizeof mdir, "%s/abi2", dir);
+    mkdir(mdir, 0755);
+    snprintf(path, sizeof path, "%s/colours.names", mdir);
+    assert_int_equal(pt_write(path, "red\nblue\n", 9), 0);
+    snprintf(text, sizeof text, "[model]\nbackend = %s\nnames = colours.names\nwidth = 64\nheight = 64\nbatch = 4\n"
+             "threshold = 0.5\n%s[abi2be]\n%s", abs, extra, keys);
+    snprintf(path, sizeof path, "%s/model.conf", mdir);
+    assert_int_equal(pt_write(path, text, strlen(text)), 0);
+    free(abs);
+    vg_model *m = NULL;
+    if (vg_model_load(mdir, &m, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    return m;
+}
+
+
+/* A raw w x h image of one colour. */
+static uint8_t *
+solid_image(int w, int h, uint8_t r, uint8_t g, uint8_t b, size_t *len)
+{
+    vg_rawimg_desc d = { .dtype = VG_RAWIMG_U8, .layout = VG_RAWIMG_HWC, .w = (uint32_t)w, .h = (uint32_t)h,
+                         .scale = 1 };
+    *len = VG_RAWIMG_HEADER + vg_rawimg_data_size(&d);
+    uint8_t *img = malloc(*len);
+    assert_non_null(img);
+    vg_rawimg_header(&d, img);
+    for (size_t i = 0; i < (size_t)w * h; i++) {
+        img[VG_RAWIMG_HEADER + 3 * i] = r;
+        img[VG_RAWIMG_HEADER + 3 * i + 1] = g;
+        img[VG_RAWIMG_HEADER + 3 * i + 2] = b;
+    }
+    return img;
+}
+
+
+/* Runs n images (red, blue, red, ... of w x h, or the given bytes) through a detector of m. */
+static int
+run_images(vg_detector *d, size_t n, int w, int h, const uint8_t *bytes, size_t blen, vg_detect_result *r)
+{
+    uint8_t *img[4];
+    vg_detect_input in[4];
+    for (size_t i = 0; i < n; i++) {
+        size_t len = blen;
+        img[i] = bytes ? NULL : solid_image(w, h, i % 2 ? 20 : 230, 30, i % 2 ? 220 : 20, &len);
+        in[i] = (vg_detect_input){ .image = bytes ? bytes : img[i], .len = len, .threshold = -1, .nms = -1 };
+    }
+    int rc = vg_detector_run(d, n, in, r);
+    for (size_t i = 0; i < n; i++)
+        free(img[i]);
+    return rc;
+}
+
+
+static vg_detector *
+open_detector(const vg_model *m, int worker)
+{
+    vg_detector *d = NULL;
+    char err[1024];
+    vg_detector_options o = { .worker = worker };
+    if (vg_detector_open(m, &o, &d, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    return d;
+}
+
+
+/* The tensor the backend asked for reaches it: a BGR or normalised read gives the colour back. */
+static void
+test_input_descriptors(void **state)
+{
+    (void)state;
+    const char *inputs[] = { "f32", "u8_nhwc_bgr", "meanstd_nhwc" };
+    for (size_t k = 0; k < 3; k++) {
+        char keys[64];
+        snprintf(keys, sizeof keys, "input = %s\n", inputs[k]);
+        vg_model *m = abi2_model("devices = 1, 4\n", keys);
+        vg_detector *d = open_detector(m, 3);
+        assert_string_equal(vg_detector_info(d)->device, "abi2be worker 3 device 4");
+        vg_detect_result r[2];
+        assert_int_equal(run_images(d, 2, 100, 80, NULL, 0, r), 0);
+        for (int i = 0; i < 2; i++) {
+            assert_int_equal(r[i].status, 0);
+            assert_int_equal(r[i].n, 1);
+            assert_int_equal(r[i].dets[0].class_id, i);     /* red, then blue */
+            assert_string_equal(r[i].dets[0].label, i ? "blue" : "red");
+            vg_detect_result_release(&r[i]);
+        }
+        vg_detector_close(d);
+        vg_model_destroy(m);
+    }
+}
+
+
+/* resize none: an image at the input size goes as it is; another size fails alone. */
+static void
+test_resize_none(void **state)
+{
+    (void)state;
+    vg_model *m = abi2_model("", "input = none\n");
+    vg_detector *d = open_detector(m, 0);
+    assert_string_equal(vg_detector_resize_why(d), "backend abi2be takes images at its input size");
+    size_t l1, l2;
+    uint8_t *ok = solid_image(64, 64, 20, 30, 220, &l1), *big = solid_image(100, 80, 20, 30, 220, &l2);
+    vg_detect_input in[2] = { { .image = ok, .len = l1, .threshold = -1, .nms = -1 },
+                              { .image = big, .len = l2, .threshold = -1, .nms = -1 } };
+    vg_detect_result r[2];
+    assert_int_equal(vg_detector_run(d, 2, in, r), 0);
+    assert_int_equal(r[0].status, 0);
+    assert_int_equal(r[0].n, 1);
+    assert_int_equal(r[0].dets[0].class_id, 1);
+    assert_int_equal(r[1].status, VG_E_INVAL);
+    assert_non_null(strstr(r[1].err, "takes 64x64 images as they are (resize none); this one is 100x80"));
+    vg_detect_result_release(&r[0]);
+    vg_detect_result_release(&r[1]);
+    free(ok);
+    free(big);
+    vg_detector_close(d);
+    vg_model_destroy(m);
+}
+
+
+/* encoded: the backend gets the file's bytes and the size as sent; raw pixels are refused. */
+static void
+test_encoded(void **state)
+{
+    (void)state;
+    vg_model *m = abi2_model("", "input = encoded\n");
+    vg_detector *d = open_detector(m, 0);
+    uint8_t px[120 * 90 * 3];
+    memset(px, 200, sizeof px);
+    vg_image im = { .w = 120, .h = 90, .rgb = px, .full_w = 120, .full_h = 90 };
+    uint8_t *jpeg = NULL;
+    size_t jlen = 0;
+    char err[256];
+    assert_int_equal(vg_image_annotate(&im, NULL, 0, 90, &jpeg, &jlen, err, sizeof err), 0);
+    vg_detect_result r[1];
+    assert_int_equal(run_images(d, 1, 0, 0, jpeg, jlen, r), 0);
+    assert_int_equal(r[0].status, 0);
+    assert_int_equal(r[0].w, 120);
+    assert_int_equal(r[0].h, 90);
+    assert_int_equal(r[0].n, 1);
+    /* the centre half of the image itself (no letterbox): 30..90 x 22..67 */
+    assert_int_equal(r[0].dets[0].x_min, 30);
+    assert_int_equal(r[0].dets[0].x_max, 90);
+    vg_detect_result_release(&r[0]);
+    assert_int_equal(run_images(d, 1, 64, 64, NULL, 0, r), 0);
+    assert_int_equal(r[0].status, VG_E_NOTIMAGE);
+    free(jpeg);
+    vg_detector_close(d);
+    vg_model_destroy(m);
+}
+
+
+/* Final boxes skip the host's NMS; a classifier's scores become whole-image answers. */
+static void
+test_outputs(void **state)
+{
+    (void)state;
+    const char *keys[] = { "output = candidates\n", "output = boxes\n", "task = classify\n" };
+    const size_t want[] = { 1, 2, 1 };
+    for (int k = 0; k < 3; k++) {
+        vg_model *m = abi2_model("", keys[k]);
+        vg_detector *d = open_detector(m, 0);
+        vg_detect_result r[2];
+        assert_int_equal(run_images(d, 2, 100, 80, NULL, 0, r), 0);
+        for (int i = 0; i < 2; i++) {
+            assert_int_equal(r[i].status, 0);
+            assert_int_equal(r[i].n, want[k]);
+            assert_int_equal(r[i].dets[0].class_id, i);
+            if (k == 2) {
+                assert_true(r[i].dets[0].confidence == 0.9f);
+                assert_int_equal(r[i].dets[0].x_min, 0);
+                assert_int_equal(r[i].dets[0].y_min, 0);
+                assert_int_equal(r[i].dets[0].x_max, 99);
+                assert_int_equal(r[i].dets[0].y_max, 79);
+            }
+            vg_detect_result_release(&r[i]);
+        }
+        vg_detector_close(d);
+        vg_model_destroy(m);
+    }
+}
+
+
+/* Transient: run once more; permanent: the detector stays failed; one image failing alone. */
+static void
+test_failures(void **state)
+{
+    (void)state;
+    vg_detect_result r[2];
+
+    vg_model *m = abi2_model("", "fail = again_once\n");
+    vg_detector *d = open_detector(m, 0);
+    assert_int_equal(run_images(d, 1, 100, 80, NULL, 0, r), 0);
+    assert_int_equal(r[0].status, 0);
+    assert_int_equal(r[0].n, 1);
+    vg_detect_result_release(&r[0]);
+    vg_detector_close(d);
+    vg_model_destroy(m);
+
+    m = abi2_model("", "fail = again\n");
+    d = open_detector(m, 0);
+    assert_int_equal(run_images(d, 1, 100, 80, NULL, 0, r), VG_E_BACKEND);
+    assert_int_equal(r[0].status, VG_E_BACKEND);
+    assert_non_null(strstr(r[0].err, "device busy (call 2)"));     /* tried twice, not more */
+    assert_null(vg_detector_failed(d));
+    assert_int_equal(run_images(d, 1, 100, 80, NULL, 0, r), VG_E_BACKEND);
+    assert_non_null(strstr(r[0].err, "device busy (call 4)"));     /* still usable: tried again */
+    vg_detector_close(d);
+    vg_model_destroy(m);
+
+    m = abi2_model("", "fail = fatal_once\n");
+    d = open_detector(m, 0);
+    assert_int_equal(run_images(d, 1, 100, 80, NULL, 0, r), VG_E_BACKEND);
+    assert_non_null(vg_detector_failed(d));
+    assert_non_null(strstr(vg_detector_failed(d), "abi2be: the backend can no longer run the model: device lost"));
+    assert_non_null(strstr(r[0].err, "device lost"));
+    /* the backend would answer now: the model stays failed all the same */
+    assert_int_equal(run_images(d, 1, 100, 80, NULL, 0, r), VG_E_BACKEND);
+    assert_non_null(strstr(r[0].err, "device lost"));
+    vg_detector_close(d);
+    vg_model_destroy(m);
+
+    m = abi2_model("", "fail = odd_images\n");
+    d = open_detector(m, 0);
+    assert_int_equal(run_images(d, 2, 100, 80, NULL, 0, r), 0);
+    assert_int_equal(r[0].status, 0);
+    assert_int_equal(r[0].n, 1);
+    assert_int_equal(r[1].status, VG_E_DECODE);
+    assert_string_equal(r[1].err, "abi2be: odd image 1");
+    vg_detect_result_release(&r[0]);
+    vg_detect_result_release(&r[1]);
+    vg_detector_close(d);
+    vg_model_destroy(m);
+}
+
+
 int
 main(void)
 {
@@ -280,6 +528,11 @@ main(void)
         cmocka_unit_test(test_versions),
         cmocka_unit_test(test_typed_getters),
         cmocka_unit_test(test_declared_keys),
+        cmocka_unit_test(test_input_descriptors),
+        cmocka_unit_test(test_resize_none),
+        cmocka_unit_test(test_encoded),
+        cmocka_unit_test(test_outputs),
+        cmocka_unit_test(test_failures),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[PATH_MAX + 16];
