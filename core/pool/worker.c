@@ -270,6 +270,12 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
             quit = 1;
             break;
         }
+        if (vg_detector_failed(det)) {
+            /* the backend said the model can no longer run (VIGIA_EFATAL): the model fails with it */
+            send_fatal(&out, VG_E_BACKEND, vg_detector_failed(det));
+            code = VG_WORKER_EXIT_FATAL;
+            quit = 1;
+        }
         if (recycle) {
             vg_warn("worker", "resident memory %zu MiB is above the cap of %zu MiB: recycling",
                     rss >> 20, cfg->mem_cap >> 20);
