@@ -8,7 +8,8 @@
  * sm_75, so that `backend = auto` falls back to the next backend (cpu).
  *
  * Manifest keys it reads besides the standard ones (section [cuda]):
- *   device = N                  CUDA device ordinal (default 0)
+ *   device = N                  CUDA device ordinal (default: the one the host
+ *                               assigned this worker from [model] devices, else 0)
  *   math = fp32 | tf32          tf32 lets cuDNN use tensor cores (faster on
  *                               Ampere and later, no longer equal to the cpu
  *                               engine within 1e-3); default fp32

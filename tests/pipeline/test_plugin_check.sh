@@ -57,6 +57,10 @@ model bad "$B/tests/pipeline/vigia-backend-badabi.so" ''
 expect "another ABI version is refused" 1 "ABI 100.0, this host speaks 2.x" -- \
   "$CHECK" "$B/tests/pipeline/vigia-backend-badabi.so" "$tmp/bad"
 
+# the ABI 1 template, built from the ABI 1 header: it passes, with a warning to rebuild
+expect "an ABI 1 plugin passes through the compatibility path, with a warning" 0 "speaks ABI 1: it loads through the compatibility path" -- \
+  "$CHECK" "$B/tests/pipeline/vigia-backend-abi1tpl.so" "$S/plugins/template/example"
+
 expect "usage errors exit 2" 2 "usage" -- "$CHECK" only-one-argument
 
 # The template as a plugin author builds it: its Makefile, pkg-config, the header alone.
