@@ -406,6 +406,18 @@ vg_backend_check_info(const vg_backend *be, const vg_model *m, vigia_model_info 
                  info->classes, m->names_path, m->classes);
         return VG_E_MANIFEST;
     }
+    for (int k = 0; info->labels && k < info->classes; k++) {
+        const char *l = info->labels[k];
+        if (!l || !l[0] || strnlen(l, VG_MODEL_LABEL_MAX + 1) > VG_MODEL_LABEL_MAX) {
+            snprintf(err, errlen, "%s: describe() gave label %d %s", name, k,
+                     !l ? "NULL" : !l[0] ? "empty" : "too long");
+            return VG_E_BACKEND;
+        }
+        /* the operator's names file wins; say where the two disagree */
+        if (m->labels && strcmp(l, m->labels[k]) != 0)
+            vg_warn("backend", "%s: class %d is '%.40s' for backend %s, '%.40s' in %s: using %s", m->name, k, l,
+                    name, m->labels[k], m->names_path, m->names_path);
+    }
     if (info->max_batch < 1)
         info->max_batch = 1;
     if (!info->device)

@@ -6,6 +6,7 @@
  *   task = detect | classify
  *   output = candidates | boxes      boxes: two same-class boxes, its own NMS "done"
  *   fail = no | again_once | again | fatal_once | odd_images
+ *   labels = none | same | other | null   its own labels: none, red/blue, cyan/blue, red/NULL
  * Classes: 0 "red", 1 "blue", from the centre colour of each image (read
  * back through the layout, channel order and normalisation it asked for);
  * an encoded image is checked to be JPEG or PNG and answers class 0.
@@ -21,7 +22,7 @@
 static const float mean[3] = { 0.5f, 0.25f, 0.125f }, stdv[3] = { 0.5f, 0.25f, 2.0f };
 
 struct vigia_model {
-    const char *input, *task, *output, *fail;
+    const char *input, *task, *output, *fail, *labels;
     int calls, max_batch, w, h;
     char device[64];
 };
@@ -34,13 +35,15 @@ be_open(const vigia_host *host, const vigia_manifest *man, vigia_model **out, ch
     static const char *const tasks[] = { "detect", "classify", NULL };
     static const char *const outputs[] = { "candidates", "boxes", NULL };
     static const char *const fails[] = { "no", "again_once", "again", "fatal_once", "odd_images", NULL };
+    static const char *const labels[] = { "none", "same", "other", "null", NULL };
     vigia_model m = { .max_batch = man->max_batch, .w = 64, .h = 64 };
     int rc;
     (void)host;
     if ((rc = man->get_string(man, "abi2be.input", inputs, "f32", &m.input, err, errlen)) != 0 ||
         (rc = man->get_string(man, "abi2be.task", tasks, "detect", &m.task, err, errlen)) != 0 ||
         (rc = man->get_string(man, "abi2be.output", outputs, "candidates", &m.output, err, errlen)) != 0 ||
-        (rc = man->get_string(man, "abi2be.fail", fails, "no", &m.fail, err, errlen)) != 0)
+        (rc = man->get_string(man, "abi2be.fail", fails, "no", &m.fail, err, errlen)) != 0 ||
+        (rc = man->get_string(man, "abi2be.labels", labels, "none", &m.labels, err, errlen)) != 0)
         return rc;
     snprintf(m.device, sizeof m.device, "abi2be worker %d device %d", man->worker, man->device);
     if (!(*out = malloc(sizeof m)))
@@ -63,6 +66,10 @@ be_describe(vigia_model *m, vigia_model_info *info, char *err, size_t errlen)
     info->task = strcmp(m->task, "classify") == 0 ? VIGIA_TASK_CLASSIFY : VIGIA_TASK_DETECT;
     info->output = info->task == VIGIA_TASK_CLASSIFY ? VIGIA_OUTPUT_SCORES
                  : strcmp(m->output, "boxes") == 0 ? VIGIA_OUTPUT_BOXES : VIGIA_OUTPUT_CANDIDATES;
+    static const char *const same[] = { "red", "blue" }, *const other[] = { "cyan", "blue" },
+                             *const null[] = { "red", NULL };
+    info->labels = strcmp(m->labels, "same") == 0 ? same : strcmp(m->labels, "other") == 0 ? other
+                 : strcmp(m->labels, "null") == 0 ? null : NULL;
     if (strcmp(m->input, "u8_nhwc_bgr") == 0) {
         info->input.dtype = VIGIA_DTYPE_U8;
         info->input.layout = VIGIA_LAYOUT_NHWC;
@@ -153,7 +160,7 @@ be_close(vigia_model *m)
 }
 
 
-static const char *const keys[] = { "input", "task", "output", "fail", NULL };
+static const char *const keys[] = { "input", "task", "output", "fail", "labels", NULL };
 
 static const vigia_backend table = {
     .abi_version = VIGIA_BACKEND_ABI_VERSION,

@@ -517,6 +517,32 @@ test_failures(void **state)
 }
 
 
+/* A backend's labels: checked; the names file wins where they differ. */
+static void
+test_labels(void **state)
+{
+    (void)state;
+    const char *modes[] = { "labels = same\n", "labels = other\n" };
+    for (int k = 0; k < 2; k++) {
+        vg_model *m = abi2_model("", modes[k]);
+        vg_detector *d = open_detector(m, 0);
+        vg_detect_result r[1];
+        assert_int_equal(run_images(d, 1, 100, 80, NULL, 0, r), 0);
+        assert_int_equal(r[0].n, 1);
+        assert_string_equal(r[0].dets[0].label, "red");
+        vg_detect_result_release(&r[0]);
+        vg_detector_close(d);
+        vg_model_destroy(m);
+    }
+    vg_model *m = abi2_model("", "labels = null\n");
+    vg_detector *d = NULL;
+    char err[512];
+    assert_int_equal(vg_detector_open(m, NULL, &d, err, sizeof err), VG_E_BACKEND);
+    assert_non_null(strstr(err, "abi2be: describe() gave label 1 NULL"));
+    vg_model_destroy(m);
+}
+
+
 int
 main(void)
 {
@@ -533,6 +559,7 @@ main(void)
         cmocka_unit_test(test_encoded),
         cmocka_unit_test(test_outputs),
         cmocka_unit_test(test_failures),
+        cmocka_unit_test(test_labels),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[PATH_MAX + 16];
