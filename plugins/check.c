@@ -229,6 +229,23 @@ c_open(ctx *c, char *msg, size_t n)
 }
 
 
+/*
+ * The output checks feed planar RGB float tensors to a detector. For any
+ * other model they are skipped (and the model closed): R_SKIP with why.
+ */
+static int
+feedable(ctx *c, vigia_model *m, const vigia_model_info *info, char *msg, size_t n)
+{
+    const vigia_input_desc *in = &info->input;
+    if (info->task == VIGIA_TASK_DETECT && in->dtype == VIGIA_DTYPE_F32 && in->layout == VIGIA_LAYOUT_NCHW &&
+        in->channels == VIGIA_CHANNELS_RGB)
+        return R_PASS;
+    vg_backend_close(c->be, m);
+    return say(msg, n, R_SKIP, "task %u, input dtype %u layout %u channels %u: these checks feed planar RGB "
+               "floats to a detector", info->task, in->dtype, in->layout, in->channels);
+}
+
+
 typedef struct cset {
     vigia_candidates c[VG_MODEL_MAX_BATCH];
     float *box, *obj, *prob;
@@ -314,7 +331,8 @@ c_infer(ctx *c, char *msg, size_t n)
     vigia_model_info info;
     cset a, b;
     char e[VIGIA_ERRLEN], why[256];
-    if (r != R_PASS || (r = open_model(c, &c->man, &m, &info, msg, n)) != R_PASS)
+    if (r != R_PASS || (r = open_model(c, &c->man, &m, &info, msg, n)) != R_PASS ||
+        (r = feedable(c, m, &info, msg, n)) != R_PASS)
         return r;
     size_t per = (size_t)info.input_w * info.input_h * 3;
     float *t = malloc(per * sizeof(float));
@@ -356,7 +374,8 @@ c_threshold(ctx *c, char *msg, size_t n)
     vigia_model_info info;
     cset lo, hi;
     char e[VIGIA_ERRLEN];
-    if (r != R_PASS || (r = open_model(c, &c->man, &m, &info, msg, n)) != R_PASS)
+    if (r != R_PASS || (r = open_model(c, &c->man, &m, &info, msg, n)) != R_PASS ||
+        (r = feedable(c, m, &info, msg, n)) != R_PASS)
         return r;
     size_t per = (size_t)info.input_w * info.input_h * 3;
     float *t = malloc(per * sizeof(float));
@@ -393,7 +412,8 @@ c_capacity(ctx *c, char *msg, size_t n)
     vigia_model *m = NULL;
     vigia_model_info info;
     char e[VIGIA_ERRLEN], why[256];
-    if (r != R_PASS || (r = open_model(c, &c->man, &m, &info, msg, n)) != R_PASS)
+    if (r != R_PASS || (r = open_model(c, &c->man, &m, &info, msg, n)) != R_PASS ||
+        (r = feedable(c, m, &info, msg, n)) != R_PASS)
         return r;
     size_t per = (size_t)info.input_w * info.input_h * 3;
     float *t = malloc(per * sizeof(float));
@@ -428,7 +448,8 @@ c_batch(ctx *c, char *msg, size_t n)
     char e[VIGIA_ERRLEN];
     vigia_manifest man = c->man;
     man.max_batch = 4;
-    if (r != R_PASS || (r = open_model(c, &man, &m, &info, msg, n)) != R_PASS)
+    if (r != R_PASS || (r = open_model(c, &man, &m, &info, msg, n)) != R_PASS ||
+        (r = feedable(c, m, &info, msg, n)) != R_PASS)
         return r;
     int mb = info.max_batch > VG_MODEL_MAX_BATCH - 1 ? VG_MODEL_MAX_BATCH - 1 : info.max_batch;
     size_t per = (size_t)info.input_w * info.input_h * 3;

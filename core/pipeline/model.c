@@ -169,23 +169,45 @@ nomem:
 }
 
 
+/* A whole decimal integer in [lo, hi] (the manifest's and the typed getters'): 0, or -1. */
+static int
+parse_integer(const char *v, long long lo, long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || *end || end == v || x < lo || x > hi)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+
+/* A finite number in [lo, hi], or (lo, hi] when lo_open: 0, or -1. */
+static int
+parse_number(const char *v, double lo, double hi, int lo_open, double *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || *end || end == v || !isfinite(x) || x > hi || x < lo || (lo_open && x == lo))
+        return -1;
+    *out = x;
+    return 0;
+}
+
+
 static int
 get_long(const vg_model *m, const char *key, long lo, long hi, long def, long *out,
          char *err, size_t errlen)
 {
     const char *v = vg_model_get(m, key);
-    if (!v || !*v) {
-        *out = def;
-        return 0;
-    }
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || *end || x < lo || x > hi) {
+    long long x = def;
+    if (v && *v && parse_integer(v, lo, hi, &x)) {
         snprintf(err, errlen, "'%s' must be an integer in [%ld, %ld], not '%s'", key, lo, hi, v);
         return -1;
     }
-    *out = x;
+    *out = (long)x;
     return 0;
 }
 
@@ -195,14 +217,8 @@ get_float(const vg_model *m, const char *key, double lo, double hi, int lo_open,
           float *out, char *err, size_t errlen)
 {
     const char *v = vg_model_get(m, key);
-    if (!v || !*v) {
-        *out = (float)def;
-        return 0;
-    }
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || *end || !isfinite(x) || x > hi || x < lo || (lo_open && x == lo)) {
+    double x = def;
+    if (v && *v && parse_number(v, lo, hi, lo_open, &x)) {
         snprintf(err, errlen, "'%s' must be a number in %c%g, %g], not '%s'",
                  key, lo_open ? '(' : '[', lo, hi, v);
         return -1;
@@ -465,10 +481,8 @@ parse_nms_kind(const char *v, int *kind)
 static int
 parse_beta_nms(const char *v, float *beta)
 {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (end == v || errno || *end || !isfinite(x) || !(x > 0) || x > VG_POST_MAX_DIOU_BETA)
+    double x;
+    if (parse_number(v, 0, VG_POST_MAX_DIOU_BETA, 1, &x))
         return -1;
     *beta = (float)x;
     return 0;
@@ -713,16 +727,9 @@ vg_model_get_int(const vg_model *m, const char *key, long long lo, long long hi,
                  long long *out, char *err, size_t errlen)
 {
     const char *v = vg_model_get(m, key);
-    if (!v || !*v) {
-        *out = def;
-        return 0;
-    }
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (errno || *end || end == v || x < lo || x > hi)
+    *out = def;
+    if (v && *v && parse_integer(v, lo, hi, out))
         return key_error(m, key, err, errlen, "must be an integer in [%lld, %lld], not '%.60s'", lo, hi, v);
-    *out = x;
     return 0;
 }
 
@@ -732,16 +739,9 @@ vg_model_get_float(const vg_model *m, const char *key, double lo, double hi, dou
                    double *out, char *err, size_t errlen)
 {
     const char *v = vg_model_get(m, key);
-    if (!v || !*v) {
-        *out = def;
-        return 0;
-    }
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || *end || end == v || !isfinite(x) || x < lo || x > hi)
+    *out = def;
+    if (v && *v && parse_number(v, lo, hi, 0, out))
         return key_error(m, key, err, errlen, "must be a number in [%g, %g], not '%.60s'", lo, hi, v);
-    *out = x;
     return 0;
 }
 

@@ -85,17 +85,13 @@ EXTRA_DIST += tests/pipeline/test_opencv_agreement.py
 VIGIA_TESTS += $(srcdir)/tests/pipeline/test_opencv_agreement.py
 
 # The backend contract (test_abi): the ABI 1 template built from the ABI 1 header we
-# published (tests/pipeline/abi1, kept for this test only) and today's template.
-check_PROGRAMS += tests/pipeline/vigia-backend-abi1tpl.so tests/pipeline/vigia-backend-abi2tpl.so
+# published (tests/pipeline/abi1, kept for this test only), against today's template.
+check_PROGRAMS += tests/pipeline/vigia-backend-abi1tpl.so
 tests_pipeline_vigia_backend_abi1tpl_so_SOURCES = tests/pipeline/abi1/template.c
 tests_pipeline_vigia_backend_abi1tpl_so_CPPFLAGS = -I$(srcdir)/tests/pipeline/abi1
 tests_pipeline_vigia_backend_abi1tpl_so_CFLAGS = $(VG_PLUGIN_CC_FLAGS)
 tests_pipeline_vigia_backend_abi1tpl_so_LDFLAGS = $(VG_PLUGIN_LD_FLAGS)
 tests_pipeline_vigia_backend_abi1tpl_so_LDADD = -lm
-tests_pipeline_vigia_backend_abi2tpl_so_SOURCES = plugins/template/template.c
-tests_pipeline_vigia_backend_abi2tpl_so_CFLAGS = $(VG_PLUGIN_CC_FLAGS)
-tests_pipeline_vigia_backend_abi2tpl_so_LDFLAGS = $(VG_PLUGIN_LD_FLAGS)
-tests_pipeline_vigia_backend_abi2tpl_so_LDADD = -lm
 EXTRA_DIST += tests/pipeline/abi1/vigia/backend.h
 # What ABI 2 lets a model say and do (input descriptors, tasks, outputs, failures).
 check_PROGRAMS += tests/pipeline/vigia-backend-abi2be.so

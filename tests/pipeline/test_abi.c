@@ -111,7 +111,7 @@ test_abi1_template(void **state)
     (void)state;
     char m1[PATH_MAX + 32], m2[PATH_MAX + 32], be1[PATH_MAX], be2[PATH_MAX], why[512];
     snprintf(be1, sizeof be1, "%s/tests/pipeline/vigia-backend-abi1tpl.so", builddir());
-    snprintf(be2, sizeof be2, "%s/tests/pipeline/vigia-backend-abi2tpl.so", builddir());
+    snprintf(be2, sizeof be2, "%s/plugins/template/vigia-backend-template.so", builddir());
     char *a1 = realpath(be1, NULL), *a2 = realpath(be2, NULL);
     assert_non_null(a1);
     assert_non_null(a2);
@@ -155,7 +155,7 @@ test_versions(void **state)
     (void)state;
     vg_backend *be = NULL;
     char err[512], path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/tests/pipeline/vigia-backend-abi2tpl.so", builddir());
+    snprintf(path, sizeof path, "%s/plugins/template/vigia-backend-template.so", builddir());
     char *abs = realpath(path, NULL);
     assert_non_null(abs);
     assert_int_equal(vg_backend_load(NULL, abs, &be, err, sizeof err), 0);
@@ -243,7 +243,7 @@ test_declared_keys(void **state)
 {
     (void)state;
     char mdir[PATH_MAX + 32], path[PATH_MAX], err[1024], why[512];
-    snprintf(path, sizeof path, "%s/tests/pipeline/vigia-backend-abi2tpl.so", builddir());
+    snprintf(path, sizeof path, "%s/plugins/template/vigia-backend-template.so", builddir());
     char *abs = realpath(path, NULL);
     assert_non_null(abs);
     example_model("keys", abs, "[template]\ncel = 16\n", mdir, sizeof mdir);

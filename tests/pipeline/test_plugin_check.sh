@@ -7,7 +7,7 @@ S=${VIGIA_SRCDIR:?}
 SHARED=${VIGIA_SHARED:-$S/../shared}
 CHECK=$B/vigia-plugin-check
 n=0
-echo "1..7"
+echo "1..9"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vigia-pc-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
@@ -60,6 +60,12 @@ expect "another ABI version is refused" 1 "ABI 100.0, this host speaks 2.x" -- \
 # the ABI 1 template, built from the ABI 1 header: it passes, with a warning to rebuild
 expect "an ABI 1 plugin passes through the compatibility path, with a warning" 0 "speaks ABI 1: it loads through the compatibility path" -- \
   "$CHECK" "$B/tests/pipeline/vigia-backend-abi1tpl.so" "$S/plugins/template/example"
+
+# a model whose input is not planar RGB floats: the output checks say why they skip
+model u8 "$B/tests/pipeline/vigia-backend-abi2be.so" '[abi2be]
+input = u8_nhwc_bgr'
+expect "the output checks skip a model that takes other tensors" 0 "skip  infer batch 1: task 0, input dtype 1 layout 1 channels 1" -- \
+  "$CHECK" "$B/tests/pipeline/vigia-backend-abi2be.so" "$tmp/u8"
 
 expect "usage errors exit 2" 2 "usage" -- "$CHECK" only-one-argument
 
