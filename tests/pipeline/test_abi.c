@@ -543,6 +543,49 @@ test_labels(void **state)
 }
 
 
+/* The classification example of the SDK: a score per class, one image refused alone. */
+static void
+test_classify_example(void **state)
+{
+    (void)state;
+    char mdir[PATH_MAX + 32], path[PATH_MAX + 64], so[PATH_MAX], text[1024], err[1024];
+    snprintf(so, sizeof so, "%s/plugins/template/vigia-backend-classify.so", builddir());
+    char *abs = realpath(so, NULL);
+    assert_non_null(abs);
+    snprintf(mdir, sizeof mdir, "%s/cls", dir);
+    mkdir(mdir, 0755);
+    snprintf(path, sizeof path, "%s/colours.names", mdir);
+    assert_int_equal(pt_write(path, "red\ngreen\nblue\n", 15), 0);
+    snprintf(text, sizeof text, "[model]\nbackend = %s\nnames = colours.names\nthreshold = 0.3\nbatch = 2\n"
+             "[classify]\nmargin = 40\n", abs);
+    snprintf(path, sizeof path, "%s/model.conf", mdir);
+    assert_int_equal(pt_write(path, text, strlen(text)), 0);
+    free(abs);
+    vg_model *m = NULL;
+    assert_int_equal(vg_model_load(mdir, &m, err, sizeof err), 0);
+    vg_detector *d = open_detector(m, 0);
+    size_t l1, l2;
+    uint8_t *blue = solid_image(90, 60, 20, 30, 220, &l1), *grey = solid_image(90, 60, 128, 128, 128, &l2);
+    vg_detect_input in[2] = { { .image = blue, .len = l1, .threshold = -1, .nms = -1 },
+                              { .image = grey, .len = l2, .threshold = -1, .nms = -1 } };
+    vg_detect_result r[2];
+    assert_int_equal(vg_detector_run(d, 2, in, r), 0);
+    assert_int_equal(r[0].status, 0);
+    assert_int_equal(r[0].n, 1);
+    assert_string_equal(r[0].dets[0].label, "blue");
+    assert_true(r[0].dets[0].confidence == 1.0f);
+    assert_int_equal(r[0].dets[0].x_max, 89);
+    assert_int_equal(r[0].dets[0].y_max, 59);
+    assert_int_equal(r[1].status, VG_E_DECODE);
+    assert_string_equal(r[1].err, "classify: no colour stands out by 40");
+    vg_detect_result_release(&r[0]);
+    free(blue);
+    free(grey);
+    vg_detector_close(d);
+    vg_model_destroy(m);
+}
+
+
 int
 main(void)
 {
@@ -560,6 +603,7 @@ main(void)
         cmocka_unit_test(test_outputs),
         cmocka_unit_test(test_failures),
         cmocka_unit_test(test_labels),
+        cmocka_unit_test(test_classify_example),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[PATH_MAX + 16];

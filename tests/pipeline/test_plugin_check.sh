@@ -73,11 +73,13 @@ expect "usage errors exit 2" 2 "usage" -- "$CHECK" only-one-argument
 mkdir -p "$tmp/pc" "$tmp/tpl"
 printf 'includedir=%s/plugins/include\npkglibdir=%s/lib/vigia\n\nName: vigia-backend\nDescription: test\nVersion: 0\nCflags: -I${includedir}\n' \
   "$S" "$tmp" > "$tmp/pc/vigia-backend.pc"
-cp "$S/plugins/template/template.c" "$S/plugins/template/Makefile" "$tmp/tpl/"
-cp -r "$S/plugins/template/example" "$tmp/tpl/"
+cp "$S/plugins/template/template.c" "$S/plugins/template/classify.c" "$S/plugins/template/Makefile" "$tmp/tpl/"
+cp -r "$S/plugins/template/example" "$S/plugins/template/classify-example" "$tmp/tpl/"
 if (cd "$tmp/tpl" && PKG_CONFIG_PATH="$tmp/pc" make -s CFLAGS="-O2 -Wall -Wextra -Werror" >"$tmp/out" 2>&1 &&
-    "$CHECK" ./vigia-backend-template.so example >>"$tmp/out" 2>&1) && grep -q "verdict: PASS" "$tmp/out"; then
-  ok "the template builds with its own Makefile and passes"
+    "$CHECK" ./vigia-backend-template.so example >>"$tmp/out" 2>&1 &&
+    "$CHECK" ./vigia-backend-classify.so classify-example >>"$tmp/out" 2>&1) &&
+    [ "$(grep -c "verdict: PASS" "$tmp/out")" -eq 2 ]; then
+  ok "the templates (detect, classify) build with their own Makefile and pass"
 else
-  notok "the template builds with its own Makefile and passes"
+  notok "the templates (detect, classify) build with their own Makefile and pass"
 fi
