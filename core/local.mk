@@ -41,7 +41,8 @@ libvigiacore_a_SOURCES += core/pool/ipc.c core/pool/ipc.h core/pool/pool.h core/
 	core/pool/pool_io.c core/pool/pool_lifecycle.c core/pool/pool_model.c core/pool/pool_output.c core/pool/pool_proc.c \
 	core/pool/pool_queue.c core/pool/pool_stats.c core/pool/worker.c core/pool/worker.h
 # pipeline: what a worker runs: models, images, backends, postprocessing
-libvigiacore_a_SOURCES += core/pipeline/backend_loader.c core/pipeline/backend_loader.h \
+libvigiacore_a_SOURCES += core/pipeline/backend_abi1.c core/pipeline/backend_abi1.h \
+	core/pipeline/backend_loader.c core/pipeline/backend_loader.h \
 	core/pipeline/candcheck.c core/pipeline/candcheck.h \
 	core/pipeline/detector.c core/pipeline/detector.h core/pipeline/image.c core/pipeline/image.h \
 	core/pipeline/jpegdec.c core/pipeline/jpegdec.h \

@@ -41,8 +41,8 @@ enum result { R_PASS = 0, R_WARN = 1, R_FAIL = 2, R_SKIP = 3 };
 typedef struct ctx {
     const char *lib;
     vg_model *m;
-    void *dl;
-    const vigia_backend *ops;
+    vg_backend *be;
+    const vigia_backend *ops;      /* be->table: name, version, ABI (the calls go through be) */
     vigia_manifest man;
     char tmp[PATH_MAX];            /* a scratch directory */
 } ctx;
@@ -63,28 +63,29 @@ say(char *msg, size_t n, int r, const char *fmt, ...)
 }
 
 
-/* Loads the plugin in this (child) process. */
+/* Loads the plugin in this (child) process, as a worker does (any ABI it loads). */
 static int
 load(ctx *c, char *msg, size_t n)
 {
-    dlerror();
-    c->dl = dlopen(c->lib, RTLD_NOW | RTLD_LOCAL);
-    if (!c->dl)
-        return say(msg, n, R_FAIL, "dlopen: %s", dlerror());
-    void *sym = dlsym(c->dl, VIGIA_BACKEND_ENTRY);
-    if (!sym)
-        return say(msg, n, R_FAIL, "no exported symbol %s", VIGIA_BACKEND_ENTRY);
-    vigia_backend_entry_fn entry;
-    memcpy(&entry, &sym, sizeof entry);
-    c->ops = entry();
-    if (!c->ops)
-        return say(msg, n, R_FAIL, "%s returned NULL", VIGIA_BACKEND_ENTRY);
-    if (entry() != c->ops)
-        return say(msg, n, R_FAIL, "%s returns a different table each call", VIGIA_BACKEND_ENTRY);
-    char e[256];
-    if (vg_backend_check(c->ops, e, sizeof e) != 0)
+    char e[512];
+    if (vg_backend_load(NULL, c->lib, &c->be, e, sizeof e) != 0)
         return say(msg, n, R_FAIL, "%s", e);
+    c->ops = &c->be->table;
     return R_PASS;
+}
+
+
+/* One infer() call on `batch` float tensors at `t`, as the host makes it. */
+static int
+run_infer(ctx *c, vigia_model *m, const float *t, int batch, float thr, vigia_candidates *out, char *e, size_t n)
+{
+    vigia_image views[VG_MODEL_MAX_BATCH + 1];
+    vigia_batch b = { .struct_size = sizeof b, .count = (uint32_t)batch, .input = t, .images = views,
+                      .threshold = thr };
+    memset(views, 0, sizeof views);
+    for (int i = 0; i < batch && i <= VG_MODEL_MAX_BATCH; i++)
+        views[i].struct_size = sizeof views[i];
+    return vg_backend_infer(c->be, m, &b, out, e, n);
 }
 
 
@@ -92,11 +93,10 @@ static int
 open_model(ctx *c, const vigia_manifest *man, vigia_model **m, vigia_model_info *info, char *msg, size_t n)
 {
     char e[VIGIA_ERRLEN] = "";
-    int rc = c->ops->open(vg_backend_host(), man, m, e, sizeof e);
+    int rc = vg_backend_open(c->be, vg_backend_host(), man, m, e, sizeof e);
     if (rc != 0 || !*m)
         return say(msg, n, R_FAIL, "open failed (%d): %s", rc, e[0] ? e : "no message");
-    memset(info, 0, sizeof *info);
-    rc = c->ops->describe(*m, info, e, sizeof e);
+    rc = vg_backend_describe(c->be, *m, info, e, sizeof e);
     if (rc != 0)
         return say(msg, n, R_FAIL, "describe failed (%d): %s", rc, e);
     return R_PASS;
@@ -113,8 +113,12 @@ c_load(ctx *c, char *msg, size_t n)
         return r;
     if (!c->ops->version || !c->ops->version[0])
         return say(msg, n, R_WARN, "backend '%s' has no version string", c->ops->name);
-    return say(msg, n, R_PASS, "backend '%s' %s, ABI %u, table of %u bytes", c->ops->name,
-               c->ops->version, c->ops->abi_version, c->ops->struct_size);
+    if (c->be->abi1)
+        return say(msg, n, R_WARN, "backend '%s' %s speaks ABI 1: it loads through the compatibility path; "
+                   "rebuild it against ABI %u", c->ops->name, c->ops->version, VIGIA_BACKEND_ABI_MAJOR);
+    return say(msg, n, R_PASS, "backend '%s' %s, ABI %u.%u, table of %u bytes", c->ops->name,
+               c->ops->version, VIGIA_ABI_MAJOR(c->ops->abi_version), VIGIA_ABI_MINOR(c->ops->abi_version),
+               c->ops->struct_size);
 }
 
 
@@ -124,19 +128,18 @@ c_abi_refused(ctx *c, char *msg, size_t n)
     int r = load(c, msg, n);
     if (r != R_PASS)
         return r;
-    vigia_backend copy;
-    size_t sz = c->ops->struct_size < sizeof copy ? c->ops->struct_size : sizeof copy;
-    memset(&copy, 0, sizeof copy);
-    memcpy(&copy, c->ops, sz);
-    copy.abi_version = VIGIA_BACKEND_ABI_VERSION + 1;
+    if (c->be->abi1)
+        return say(msg, n, R_SKIP, "an ABI 1 table");
+    vigia_backend copy = *c->ops;
+    copy.abi_version = VIGIA_ABI(VIGIA_BACKEND_ABI_MAJOR + 1, 0);
     char e[256];
     if (vg_backend_check(&copy, e, sizeof e) == 0)
-        return say(msg, n, R_FAIL, "the host accepted a table of ABI %u", copy.abi_version);
+        return say(msg, n, R_FAIL, "the host accepted a table of ABI %u", VIGIA_BACKEND_ABI_MAJOR + 1);
     copy.abi_version = VIGIA_BACKEND_ABI_VERSION;
     copy.struct_size = 16;
     if (vg_backend_check(&copy, e, sizeof e) == 0)
         return say(msg, n, R_FAIL, "the host accepted a truncated table");
-    return say(msg, n, R_PASS, "a table of another ABI version or size is refused");
+    return say(msg, n, R_PASS, "a table of another ABI major or a short one is refused");
 }
 
 
@@ -146,11 +149,9 @@ c_probe(ctx *c, char *msg, size_t n)
     int r = load(c, msg, n);
     if (r != R_PASS)
         return r;
-    if (!c->ops->probe)
-        return say(msg, n, R_PASS, "no probe (always usable)");
     char e[VIGIA_ERRLEN];
     memset(e, 'x', sizeof e);
-    int rc = c->ops->probe(vg_backend_host(), e, sizeof e);
+    int rc = vg_backend_probe(c->be, vg_backend_host(), e, sizeof e);
     if (rc == VIGIA_ENODEV) {
         if (!memchr(e, '\0', sizeof e))
             return say(msg, n, R_FAIL, "probe returned ENODEV with an unterminated message");
@@ -169,13 +170,13 @@ c_foreign_host(ctx *c, char *msg, size_t n)
     if (r != R_PASS)
         return r;
     vigia_host h = *vg_backend_host();
-    h.abi_version = VIGIA_BACKEND_ABI_VERSION + 1;
+    h.abi_version = VIGIA_ABI(VIGIA_BACKEND_ABI_MAJOR + 1, 0);
     vigia_model *m = NULL;
     char e[VIGIA_ERRLEN] = "";
-    int rc = c->ops->open(&h, &c->man, &m, e, sizeof e);
+    int rc = vg_backend_open(c->be, &h, &c->man, &m, e, sizeof e);
     if (rc == 0) {
         if (m)
-            c->ops->close(m);
+            vg_backend_close(c->be, m);
         return say(msg, n, R_WARN, "open() accepted a host of ABI %u", h.abi_version);
     }
     return say(msg, n, R_PASS, "refused: %s", e[0] ? e : "(no message)");
@@ -223,14 +224,32 @@ c_open(ctx *c, char *msg, size_t n)
     else
         r = say(msg, n, R_PASS, "%dx%dx%d, %d classes, batch <= %d, on %s", info.input_w, info.input_h,
                 info.input_c, info.classes, info.max_batch, info.device);
-    c->ops->close(m);
+    vg_backend_close(c->be, m);
     return r;
+}
+
+
+/*
+ * The output checks feed planar RGB float tensors to a detector. For any
+ * other model they are skipped (and the model closed): R_SKIP with why.
+ */
+static int
+feedable(ctx *c, vigia_model *m, const vigia_model_info *info, char *msg, size_t n)
+{
+    const vigia_input_desc *in = &info->input;
+    if (info->task == VIGIA_TASK_DETECT && in->dtype == VIGIA_DTYPE_F32 && in->layout == VIGIA_LAYOUT_NCHW &&
+        in->channels == VIGIA_CHANNELS_RGB)
+        return R_PASS;
+    vg_backend_close(c->be, m);
+    return say(msg, n, R_SKIP, "task %u, input dtype %u layout %u channels %u: these checks feed planar RGB "
+               "floats to a detector", info->task, in->dtype, in->layout, in->channels);
 }
 
 
 typedef struct cset {
     vigia_candidates c[VG_MODEL_MAX_BATCH];
     float *box, *obj, *prob;
+    char err[VG_MODEL_MAX_BATCH][VIGIA_ERRLEN];   /* per-image messages */
 } cset;
 
 
@@ -243,8 +262,10 @@ cset_init(cset *s, int batch, int classes, uint32_t cap)
     if (!s->box || !s->obj || !s->prob)
         return -1;
     for (int b = 0; b < batch; b++) {
-        s->c[b] = (vigia_candidates){ cap, 0, 0, s->box + (size_t)b * cap * 4, s->obj + (size_t)b * cap,
-                                      s->prob + (size_t)b * cap * (size_t)classes };
+        s->c[b] = (vigia_candidates){ .struct_size = sizeof s->c[b], .capacity = cap,
+                                      .box = s->box + (size_t)b * cap * 4, .objectness = s->obj + (size_t)b * cap,
+                                      .prob = s->prob + (size_t)b * cap * (size_t)classes,
+                                      .err = s->err[b], .errlen = VIGIA_ERRLEN };
     }
     return 0;
 }
@@ -310,7 +331,8 @@ c_infer(ctx *c, char *msg, size_t n)
     vigia_model_info info;
     cset a, b;
     char e[VIGIA_ERRLEN], why[256];
-    if (r != R_PASS || (r = open_model(c, &c->man, &m, &info, msg, n)) != R_PASS)
+    if (r != R_PASS || (r = open_model(c, &c->man, &m, &info, msg, n)) != R_PASS ||
+        (r = feedable(c, m, &info, msg, n)) != R_PASS)
         return r;
     size_t per = (size_t)info.input_w * info.input_h * 3;
     float *t = malloc(per * sizeof(float));
@@ -321,7 +343,7 @@ c_infer(ctx *c, char *msg, size_t n)
         fill_tensor(t, per, kind, 7);
         for (int rep = 0; rep < 2; rep++) {
             cset *s = rep ? &b : &a;
-            int rc = c->ops->infer(m, t, 1, 0.25f, s->c, e, sizeof e);
+            int rc = run_infer(c, m, t, 1, 0.25f, s->c, e, sizeof e);
             if (rc != 0)
                 return say(msg, n, R_FAIL, "infer (%s tensor) failed (%d): %s", kind ? "random" : "grey", rc, e);
             const char *bad = validate(&s->c[0], info.classes, why, sizeof why);
@@ -334,7 +356,7 @@ c_infer(ctx *c, char *msg, size_t n)
             return say(msg, n, R_FAIL, "the same input gave different candidates twice");
         total += a.c[0].count;
     }
-    c->ops->close(m);
+    vg_backend_close(c->be, m);
     cset_free(&a);
     cset_free(&b);
     free(t);
@@ -352,14 +374,15 @@ c_threshold(ctx *c, char *msg, size_t n)
     vigia_model_info info;
     cset lo, hi;
     char e[VIGIA_ERRLEN];
-    if (r != R_PASS || (r = open_model(c, &c->man, &m, &info, msg, n)) != R_PASS)
+    if (r != R_PASS || (r = open_model(c, &c->man, &m, &info, msg, n)) != R_PASS ||
+        (r = feedable(c, m, &info, msg, n)) != R_PASS)
         return r;
     size_t per = (size_t)info.input_w * info.input_h * 3;
     float *t = malloc(per * sizeof(float));
     if (!t || cset_init(&lo, 1, info.classes, CAP) || cset_init(&hi, 1, info.classes, CAP))
         return say(msg, n, R_FAIL, "out of memory");
     fill_tensor(t, per, 1, 11);
-    if (c->ops->infer(m, t, 1, 0.05f, lo.c, e, sizeof e) != 0 || c->ops->infer(m, t, 1, 0.9f, hi.c, e, sizeof e) != 0)
+    if (run_infer(c, m, t, 1, 0.05f, lo.c, e, sizeof e) != 0 || run_infer(c, m, t, 1, 0.9f, hi.c, e, sizeof e) != 0)
         return say(msg, n, R_FAIL, "infer failed: %s", e);
     size_t nlo = 0, nhi = 0;
     for (uint32_t i = 0; i < lo.c[0].count; i++)
@@ -372,7 +395,7 @@ c_threshold(ctx *c, char *msg, size_t n)
                 return say(msg, n, R_FAIL, "threshold 0.9 returned a probability of %g", p);
             nhi += p > 0.9f;
         }
-    c->ops->close(m);
+    vg_backend_close(c->be, m);
     cset_free(&lo);
     cset_free(&hi);
     free(t);
@@ -389,7 +412,8 @@ c_capacity(ctx *c, char *msg, size_t n)
     vigia_model *m = NULL;
     vigia_model_info info;
     char e[VIGIA_ERRLEN], why[256];
-    if (r != R_PASS || (r = open_model(c, &c->man, &m, &info, msg, n)) != R_PASS)
+    if (r != R_PASS || (r = open_model(c, &c->man, &m, &info, msg, n)) != R_PASS ||
+        (r = feedable(c, m, &info, msg, n)) != R_PASS)
         return r;
     size_t per = (size_t)info.input_w * info.input_h * 3;
     float *t = malloc(per * sizeof(float));
@@ -399,7 +423,7 @@ c_capacity(ctx *c, char *msg, size_t n)
             return say(msg, n, R_FAIL, "out of memory");
         s.c[0].capacity = cap;
         fill_tensor(t, per, 1, 5);
-        int rc = c->ops->infer(m, t, 1, 0.01f, s.c, e, sizeof e);
+        int rc = run_infer(c, m, t, 1, 0.01f, s.c, e, sizeof e);
         if (rc != 0)
             return say(msg, n, R_FAIL, "infer with capacity %u failed: %s", cap, e);
         if (s.c[0].count > cap)
@@ -409,7 +433,7 @@ c_capacity(ctx *c, char *msg, size_t n)
             return say(msg, n, R_FAIL, "%s", bad);
         cset_free(&s);
     }
-    c->ops->close(m);
+    vg_backend_close(c->be, m);
     free(t);
     return say(msg, n, R_PASS, "capacities 0, 1 and 2 respected");
 }
@@ -424,7 +448,8 @@ c_batch(ctx *c, char *msg, size_t n)
     char e[VIGIA_ERRLEN];
     vigia_manifest man = c->man;
     man.max_batch = 4;
-    if (r != R_PASS || (r = open_model(c, &man, &m, &info, msg, n)) != R_PASS)
+    if (r != R_PASS || (r = open_model(c, &man, &m, &info, msg, n)) != R_PASS ||
+        (r = feedable(c, m, &info, msg, n)) != R_PASS)
         return r;
     int mb = info.max_batch > VG_MODEL_MAX_BATCH - 1 ? VG_MODEL_MAX_BATCH - 1 : info.max_batch;
     size_t per = (size_t)info.input_w * info.input_h * 3;
@@ -435,11 +460,11 @@ c_batch(ctx *c, char *msg, size_t n)
     for (int b = 0; b <= mb; b++)
         fill_tensor(t + per * (size_t)b, per, 1, 100 + (unsigned)b);
     for (int batch = 1; batch <= mb; batch++) {
-        if (c->ops->infer(m, t, batch, 0.25f, all.c, e, sizeof e) != 0)
+        if (run_infer(c, m, t, batch, 0.25f, all.c, e, sizeof e) != 0)
             return say(msg, n, R_FAIL, "batch %d (max %d) failed: %s", batch, info.max_batch, e);
         /* each image of the batch answers as it does alone */
         for (int b = 0; b < batch; b++) {
-            if (c->ops->infer(m, t + per * (size_t)b, 1, 0.25f, one.c, e, sizeof e) != 0)
+            if (run_infer(c, m, t + per * (size_t)b, 1, 0.25f, one.c, e, sizeof e) != 0)
                 return say(msg, n, R_FAIL, "batch 1 failed: %s", e);
             if (one.c[0].count != all.c[b].count)
                 return say(msg, n, R_FAIL, "image %d of a batch of %d: %u candidates, alone %u", b, batch,
@@ -450,9 +475,9 @@ c_batch(ctx *c, char *msg, size_t n)
                         return say(msg, n, R_FAIL, "image %d of a batch of %d: boxes differ from alone", b, batch);
         }
     }
-    int over = c->ops->infer(m, t, info.max_batch + 1, 0.25f, all.c, e, sizeof e);
-    int zero = c->ops->infer(m, t, 0, 0.25f, all.c, e, sizeof e);
-    c->ops->close(m);
+    int over = run_infer(c, m, t, info.max_batch + 1, 0.25f, all.c, e, sizeof e);
+    int zero = run_infer(c, m, t, 0, 0.25f, all.c, e, sizeof e);
+    vg_backend_close(c->be, m);
     cset_free(&one);
     cset_free(&all);
     free(t);
@@ -482,10 +507,10 @@ c_missing(ctx *c, char *msg, size_t n)
         *field = "/nonexistent/vigia-plugin-check/missing.file";
         vigia_model *m = NULL;
         char e[VIGIA_ERRLEN] = "";
-        int rc = c->ops->open(vg_backend_host(), &man, &m, e, sizeof e);
+        int rc = vg_backend_open(c->be, vg_backend_host(), &man, &m, e, sizeof e);
         if (rc == 0) {
             if (m)
-                c->ops->close(m);
+                vg_backend_close(c->be, m);
             return say(msg, n, R_FAIL, "a missing %s file was accepted", which[w]);
         }
         if (!e[0])
@@ -533,10 +558,10 @@ c_truncated(ctx *c, char *msg, size_t n)
     man.weights_path = path;
     vigia_model *m = NULL;
     char e[VIGIA_ERRLEN] = "";
-    int rc = c->ops->open(vg_backend_host(), &man, &m, e, sizeof e);
+    int rc = vg_backend_open(c->be, vg_backend_host(), &man, &m, e, sizeof e);
     if (rc == 0) {
         if (m)
-            c->ops->close(m);
+            vg_backend_close(c->be, m);
         return say(msg, n, R_FAIL, "weights cut to %ld of %ld bytes were accepted", size / 2, size);
     }
     return say(msg, n, R_PASS, "refused: %s", e[0] ? e : "(no message)");
@@ -560,7 +585,7 @@ c_cycles(ctx *c, char *msg, size_t n)
         vigia_model_info info;
         if ((r = open_model(c, &c->man, &m, &info, msg, n)) != R_PASS)
             return r;
-        c->ops->close(m);
+        vg_backend_close(c->be, m);
         if (i == 4)
             rss5 = vg_worker_rss(0);
     }
@@ -671,7 +696,7 @@ main(int argc, char **argv)
         fprintf(stderr, "vigia-plugin-check: %s\n", err);
         return 2;
     }
-    vg_backend_manifest(c.m, &c.man);
+    vg_backend_manifest(c.m, 0, &c.man);
     if (c.man.max_batch < 1)
         c.man.max_batch = 1;
     const char *t = getenv("TMPDIR");

@@ -34,18 +34,12 @@ static void host_log(const vigia_host *host, enum vigia_log_level level, const c
 }
 
 
-static const char *manifest_get(const vigia_manifest *m, const char *key)
-{
-    return m->get ? m->get(m->get_ctx, key) : NULL;
-}
-
-
-/* A host built for another ABI is refused (its structs may differ from ours). */
+/* A host of another ABI major is refused (its structs differ from ours); any minor is fine. */
 static int check_host(const vigia_host *host, char *err, size_t errlen)
 {
-    if (host && host->abi_version != VIGIA_BACKEND_ABI_VERSION)
-        return snprintf(err, errlen, "the host speaks backend abi %u, this plugin %u", host->abi_version,
-                        VIGIA_BACKEND_ABI_VERSION), VIGIA_EINVAL;
+    if (host && VIGIA_ABI_MAJOR(host->abi_version) != VIGIA_BACKEND_ABI_MAJOR)
+        return snprintf(err, errlen, "the host speaks backend abi %u, this plugin %u",
+                        VIGIA_ABI_MAJOR(host->abi_version), VIGIA_BACKEND_ABI_MAJOR), VIGIA_EINVAL;
     return 0;
 }
 
@@ -61,7 +55,6 @@ static int cpu_open(const vigia_host *host, const vigia_manifest *m, vigia_model
 {
     vgc_options opt = { 0 };
     vigia_model *model;
-    const char *v;
     int rc, w, h, c;
 
     *out = NULL;
@@ -77,31 +70,19 @@ static int cpu_open(const vigia_host *host, const vigia_manifest *m, vigia_model
     opt.input_h = m->input_h;
     opt.max_batch = m->max_batch;
     opt.threads = m->threads;
-    if ((v = manifest_get(m, "cpu.simd")) != NULL) {
-        if (strcmp(v, "generic") == 0)
-            opt.simd = VGC_SIMD_GENERIC;
-        else if (strcmp(v, "avx2") == 0)
-            opt.simd = VGC_SIMD_AVX2;
-        else if (strcmp(v, "avx512") == 0)
-            opt.simd = VGC_SIMD_AVX512;
-        else if (strcmp(v, "auto") != 0)
-            return snprintf(err, errlen, "[cpu] simd = %s: expected generic, avx2, avx512 or auto", v),
-                   VIGIA_EINVAL;
-    }
-    if ((v = manifest_get(m, "cpu.scale_x_y")) != NULL) {
-        if (strcmp(v, "ignore") == 0)
-            opt.ignore_scale_x_y = 1;
-        else if (strcmp(v, "honour") != 0 && strcmp(v, "honor") != 0)
-            return snprintf(err, errlen, "[cpu] scale_x_y = %s: expected honour or ignore", v), VIGIA_EINVAL;
-    }
-    if ((v = manifest_get(m, "cpu.headroom_mb")) != NULL) {
-        char *end;
-        long mb = strtol(v, &end, 10);
-
-        if (*v == '\0' || *end || mb < 0 || mb > 65536)
-            return snprintf(err, errlen, "[cpu] headroom_mb = %s: expected 0 to 65536", v), VIGIA_EINVAL;
+    static const char *const simds[] = { "auto", "generic", "avx2", "avx512", NULL };
+    static const char *const scales[] = { "honour", "honor", "ignore", NULL };
+    const char *simd, *scale;
+    long long mb;
+    if ((rc = m->get_string(m, "cpu.simd", simds, "auto", &simd, err, errlen)) < 0 ||
+        (rc = m->get_string(m, "cpu.scale_x_y", scales, "honour", &scale, err, errlen)) < 0 ||
+        (rc = m->get_int(m, "cpu.headroom_mb", 0, 65536, -1, &mb, err, errlen)) < 0)
+        return rc;
+    opt.simd = strcmp(simd, "generic") == 0 ? VGC_SIMD_GENERIC : strcmp(simd, "avx2") == 0 ? VGC_SIMD_AVX2
+             : strcmp(simd, "avx512") == 0 ? VGC_SIMD_AVX512 : opt.simd;
+    opt.ignore_scale_x_y = strcmp(scale, "ignore") == 0;
+    if (mb >= 0)
         opt.headroom = mb ? (size_t)mb << 20 : 1;
-    }
     model = calloc(1, sizeof *model);
     if (!model)
         return snprintf(err, errlen, "out of memory"), VIGIA_ENOMEM;
@@ -148,14 +129,16 @@ static int cpu_describe(vigia_model *model, vigia_model_info *info, char *err, s
     info->max_batch = vgc_net_max_batch(model->net);
     info->device = model->device;
     info->gflops = vgc_net_flops(model->net) / 1e9;
+    info->task = VIGIA_TASK_DETECT;           /* raw candidates of planar RGB floats: the defaults */
     return 0;
 }
 
 
-static int cpu_infer(vigia_model *model, const float *input, int batch, float threshold,
-                     vigia_candidates *out, char *err, size_t errlen)
+static int cpu_infer(vigia_model *model, const vigia_batch *in, vigia_candidates *out, char *err, size_t errlen)
 {
-    int rc;
+    const float *input = in ? in->input : NULL;
+    int batch = in ? (int)in->count : 0, rc;
+    float threshold = in ? in->threshold : 1;
 
     if (!input || !out || batch < 1 || batch > vgc_net_max_batch(model->net))
         return snprintf(err, errlen, "batch %d is not in [1, %d]", batch, vgc_net_max_batch(model->net)),
@@ -179,6 +162,10 @@ static void cpu_close(vigia_model *model)
 }
 
 
+/* The keys of [cpu]; the host refuses any other there. */
+static const char *const cpu_keys[] = { "simd", "scale_x_y", "headroom_mb", NULL };
+
+
 static const vigia_backend cpu_backend = {
     .abi_version = VIGIA_BACKEND_ABI_VERSION,
     .struct_size = sizeof(vigia_backend),
@@ -189,6 +176,7 @@ static const vigia_backend cpu_backend = {
     .describe = cpu_describe,
     .infer = cpu_infer,
     .close = cpu_close,
+    .keys = cpu_keys,
 };
 
 

@@ -8,7 +8,8 @@
  * sm_75, so that `backend = auto` falls back to the next backend (cpu).
  *
  * Manifest keys it reads besides the standard ones (section [cuda]):
- *   device = N                  CUDA device ordinal (default 0)
+ *   device = N                  CUDA device ordinal (default: the one the host
+ *                               assigned this worker from [model] devices, else 0)
  *   math = fp32 | tf32          tf32 lets cuDNN use tensor cores (faster on
  *                               Ampere and later, no longer equal to the cpu
  *                               engine within 1e-3); default fp32
@@ -39,18 +40,12 @@ static void host_log(const vigia_host *host, enum vigia_log_level level, const c
 }
 
 
-static const char *manifest_get(const vigia_manifest *m, const char *key)
-{
-    return m->get ? m->get(m->get_ctx, key) : NULL;
-}
-
-
-/* A host built for another ABI is refused (its structs may differ from ours). */
+/* A host of another ABI major is refused (its structs differ from ours); any minor is fine. */
 static int check_host(const vigia_host *host, char *err, size_t errlen)
 {
-    if (host && host->abi_version != VIGIA_BACKEND_ABI_VERSION)
-        return snprintf(err, errlen, "the host speaks backend abi %u, this plugin %u", host->abi_version,
-                        VIGIA_BACKEND_ABI_VERSION), VIGIA_EINVAL;
+    if (host && VIGIA_ABI_MAJOR(host->abi_version) != VIGIA_BACKEND_ABI_MAJOR)
+        return snprintf(err, errlen, "the host speaks backend abi %u, this plugin %u",
+                        VIGIA_ABI_MAJOR(host->abi_version), VIGIA_BACKEND_ABI_MAJOR), VIGIA_EINVAL;
     return 0;
 }
 
@@ -59,31 +54,13 @@ static int check_host(const vigia_host *host, char *err, size_t errlen)
 static int two_way(const vigia_manifest *m, const char *key, const char *no, const char *yes, int *out,
                    char *err, size_t errlen)
 {
-    const char *v = manifest_get(m, key);
+    const char *const choices[] = { no, yes, NULL };
+    const char *v;
+    int rc = m->get_string(m, key, choices, NULL, &v, err, errlen);
 
-    if (!v)
-        return 0;
-    if (strcmp(v, no) == 0)
-        *out = 0;
-    else if (strcmp(v, yes) == 0)
-        *out = 1;
-    else
-        return snprintf(err, errlen, "[cuda] %s = %s: expected %s or %s", key + 5, v, no, yes), VIGIA_EINVAL;
-    return 0;
-}
-
-
-static int number(const vigia_manifest *m, const char *key, long lo, long hi, long *out, char *err, size_t errlen)
-{
-    const char *v = manifest_get(m, key);
-    char *end;
-
-    if (!v)
-        return 0;
-    *out = strtol(v, &end, 10);
-    if (*v == '\0' || *end || *out < lo || *out > hi)
-        return snprintf(err, errlen, "[cuda] %s = %s: expected %ld to %ld", key + 5, v, lo, hi), VIGIA_EINVAL;
-    return 0;
+    if (rc == 0 && v)
+        *out = strcmp(v, yes) == 0;
+    return rc;
 }
 
 
@@ -102,7 +79,7 @@ static int cuda_open(const vigia_host *host, const vigia_manifest *m, vigia_mode
     vgcu_plan *plan = NULL;
     vigia_model *model;
     const char *v;
-    long device = 0, ws = 0;
+    long long device, ws;
     int rc, graphs = 1, timed = 1, fusion = 1, ignore = 0;
 
     *out = NULL;
@@ -112,19 +89,18 @@ static int cuda_open(const vigia_host *host, const vigia_manifest *m, vigia_mode
         return snprintf(err, errlen, "the manifest names no cfg or weights"), VIGIA_EINVAL;
     if (m->max_batch < 1 || m->max_batch > VGCU_MAX_BATCH)
         return snprintf(err, errlen, "batch %d is not in [1, %d]", m->max_batch, VGCU_MAX_BATCH), VIGIA_EINVAL;
-    if ((rc = number(m, "cuda.device", 0, 64, &device, err, errlen)) < 0 ||
-        (rc = number(m, "cuda.workspace_mb", 0, 1 << 20, &ws, err, errlen)) < 0 ||
+    /* [cuda] device wins; else the device the host assigned this worker; else 0 */
+    if ((rc = m->get_int(m, "cuda.device", 0, 64, m->device >= 0 ? m->device : 0, &device, err, errlen)) < 0 ||
+        (rc = m->get_int(m, "cuda.workspace_mb", 0, 1 << 20, 0, &ws, err, errlen)) < 0 ||
         (rc = two_way(m, "cuda.math", "fp32", "tf32", &go.tf32, err, errlen)) < 0 ||
         (rc = two_way(m, "cuda.graphs", "off", "on", &graphs, err, errlen)) < 0 ||
         (rc = two_way(m, "cuda.algorithms", "heuristic", "timed", &timed, err, errlen)) < 0 ||
         (rc = two_way(m, "cuda.fusion", "off", "on", &fusion, err, errlen)) < 0)
         return rc;
-    if ((v = manifest_get(m, "cuda.scale_x_y")) != NULL) {
-        if (strcmp(v, "ignore") == 0)
-            ignore = 1;
-        else if (strcmp(v, "honour") != 0 && strcmp(v, "honor") != 0)
-            return snprintf(err, errlen, "[cuda] scale_x_y = %s: expected honour or ignore", v), VIGIA_EINVAL;
-    }
+    static const char *const scales[] = { "honour", "honor", "ignore", NULL };
+    if ((rc = m->get_string(m, "cuda.scale_x_y", scales, "honour", &v, err, errlen)) < 0)
+        return rc;
+    ignore = strcmp(v, "ignore") == 0;
     go.device = (int)device;
     go.workspace_limit = (size_t)ws << 20;
     go.no_graphs = !graphs;
@@ -175,14 +151,17 @@ static int cuda_describe(vigia_model *model, vigia_model_info *info, char *err, 
     info->max_batch = p->max_batch;
     info->device = model->device;
     info->gflops = p->flops / 1e9;
+    info->task = VIGIA_TASK_DETECT;           /* raw candidates of planar RGB floats: the defaults */
     return 0;
 }
 
 
-static int cuda_infer(vigia_model *model, const float *input, int batch, float threshold, vigia_candidates *out,
-                      char *err, size_t errlen)
+static int cuda_infer(vigia_model *model, const vigia_batch *in, vigia_candidates *out, char *err, size_t errlen)
 {
     const vgcu_plan *p = vgcu_gpu_plan(model->gpu);
+    const float *input = in ? in->input : NULL;
+    int batch = in ? (int)in->count : 0;
+    float threshold = in ? in->threshold : 1;
 
     if (!input || !out || batch < 1 || batch > p->max_batch)
         return snprintf(err, errlen, "batch %d is not in [1, %d]", batch, p->max_batch), VIGIA_EINVAL;
@@ -202,6 +181,11 @@ static void cuda_close(vigia_model *model)
 }
 
 
+/* The keys of [cuda]; the host refuses any other there. */
+static const char *const cuda_keys[] = { "device", "workspace_mb", "math", "graphs", "algorithms", "fusion",
+                                         "scale_x_y", NULL };
+
+
 static const vigia_backend cuda_backend = {
     .abi_version = VIGIA_BACKEND_ABI_VERSION,
     .struct_size = sizeof(vigia_backend),
@@ -212,6 +196,7 @@ static const vigia_backend cuda_backend = {
     .describe = cuda_describe,
     .infer = cuda_infer,
     .close = cuda_close,
+    .keys = cuda_keys,
 };
 
 

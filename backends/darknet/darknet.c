@@ -222,9 +222,9 @@ dn_open(const vigia_host *host, const vigia_manifest *man, vigia_model **out,
     int rc;
 
     *out = NULL;
-    if (!host || host->abi_version != VIGIA_BACKEND_ABI_VERSION)
+    if (!host || VIGIA_ABI_MAJOR(host->abi_version) != VIGIA_BACKEND_ABI_MAJOR)
         return fail(err, errlen, VIGIA_ENOTSUP, "host ABI %u, this backend speaks %u",
-                    host ? host->abi_version : 0, VIGIA_BACKEND_ABI_VERSION);
+                    host ? VIGIA_ABI_MAJOR(host->abi_version) : 0, VIGIA_BACKEND_ABI_MAJOR);
     if (!man)
         return fail(err, errlen, VIGIA_EINVAL, "no manifest");
     if ((rc = check_file("cfg", man->cfg_path, NULL, err, errlen)) != 0)
@@ -304,6 +304,8 @@ dn_describe(vigia_model *m, vigia_model_info *info, char *err, size_t errlen)
     info->max_batch = m->max_batch;
     info->device = "cpu (libdarknet, 1 thread)";
     info->gflops = m->gflops;
+    /* libdarknet 2018 has no letter_box=0: its detector always letterboxes */
+    info->input.resize = VIGIA_RESIZE_LETTERBOX;
     return 0;
 }
 
@@ -360,9 +362,11 @@ fill(vigia_model *m, detection *dets, int n, vigia_candidates *out, char *err, s
 
 
 static int
-dn_infer(vigia_model *m, const float *input, int batch, float threshold,
-         vigia_candidates *out, char *err, size_t errlen)
+dn_infer(vigia_model *m, const vigia_batch *in, vigia_candidates *out, char *err, size_t errlen)
 {
+    const float *input = in ? in->input : NULL;
+    int batch = in ? (int)in->count : 0;
+    float threshold = in ? in->threshold : 1;
     if (!m || !input || !out)
         return fail(err, errlen, VIGIA_EINVAL, "missing argument");
     if (batch < 1 || batch > m->max_batch)
@@ -402,6 +406,10 @@ dn_close(vigia_model *m)
 }
 
 
+/* [darknet] has no keys of its own: the host refuses any there. */
+static const char *const dn_keys[] = { NULL };
+
+
 static const vigia_backend dn_backend = {
     .abi_version = VIGIA_BACKEND_ABI_VERSION,
     .struct_size = sizeof(vigia_backend),
@@ -412,7 +420,7 @@ static const vigia_backend dn_backend = {
     .describe = dn_describe,
     .infer = dn_infer,
     .close = dn_close,
-    .only_resize = "letterbox",    /* libdarknet 2018 has no letter_box=0: its detector always letterboxes */
+    .keys = dn_keys,
 };
 
 

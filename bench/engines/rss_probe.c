@@ -38,11 +38,30 @@ static double rss_peak_mb(void)
 }
 
 
-static const char *no_key(const void *ctx, const char *key)
+/* The manifest has no keys: every getter answers its default. */
+static const char *no_key(const vigia_manifest *m, const char *key)
 {
-    (void)ctx;
+    (void)m;
     (void)key;
     return NULL;
+}
+
+
+static int no_int(const vigia_manifest *m, const char *key, long long lo, long long hi, long long def,
+                  long long *out, char *err, size_t errlen)
+{
+    (void)m, (void)key, (void)lo, (void)hi, (void)err, (void)errlen;
+    *out = def;
+    return 0;
+}
+
+
+static int no_string(const vigia_manifest *m, const char *key, const char *const *choices, const char *def,
+                     const char **out, char *err, size_t errlen)
+{
+    (void)m, (void)key, (void)choices, (void)err, (void)errlen;
+    *out = def;
+    return 0;
 }
 
 
@@ -78,7 +97,11 @@ int main(int argc, char **argv)
     m.weights_path = argv[3];
     m.max_batch = 1;
     m.threads = argc > 4 ? atoi(argv[4]) : 1;
+    m.struct_size = sizeof m;
+    m.device = -1;
     m.get = no_key;
+    m.get_int = no_int;
+    m.get_string = no_string;
     frames = argc > 5 ? atoi(argv[5]) : 5;
     if (be->open(NULL, &m, &model, err, sizeof err) < 0 || be->describe(model, &info, err, sizeof err) < 0) {
         fprintf(stderr, "%s\n", err);
@@ -93,7 +116,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < (size_t)3 * info.input_w * info.input_h; i++)
         x[i] = 0.5f;
     for (int f = 0; f < frames; f++)
-        if (be->infer(model, x, 1, 0.25f, &out, err, sizeof err) < 0) {
+        if (be->infer(model, &(vigia_batch){ .struct_size = sizeof(vigia_batch), .count = 1, .input = x,
+                                             .threshold = 0.25f }, &out, err, sizeof err) < 0) {
             fprintf(stderr, "%s\n", err);
             return 1;
         }

@@ -13,6 +13,12 @@
  *   BUILDDIR/backends/NAME/vigia-backend-NAME.so   when running from the build tree
  *   PKGLIBDIR/backends/vigia-backend-NAME.so       otherwise
  * A name starting with '/' is the plugin's path itself.
+ *
+ * ABI: a plugin of this host's major loads whatever its minor; its table
+ * is copied into one of this host's size, zero-filled past what the plugin
+ * built (zero is every field's default). ABI 1 plugins load through
+ * backend_abi1. Callers go through vg_backend_probe() ... vg_backend_close(),
+ * which dispatch on the plugin's ABI.
  */
 #ifndef VG_BACKEND_LOADER_H
 #define VG_BACKEND_LOADER_H
@@ -28,7 +34,10 @@
 
 typedef struct vg_backend {
     void *dl;                      /* dlopen handle */
-    const vigia_backend *ops;      /* the plugin's table, checked */
+    vigia_backend table;           /* the plugin's table, checked, at this host's size; for an
+                                      ABI 1 plugin only name, version and abi_version are set */
+    unsigned abi_major;            /* 1 or VIGIA_BACKEND_ABI_MAJOR */
+    const struct vg_abi1_backend *abi1; /* the ABI 1 plugin's table, or NULL */
     char *path;                    /* where it was loaded from */
 } vg_backend;
 
@@ -36,8 +45,9 @@ typedef struct vg_backend {
 int vg_backend_path(const char *dir, const char *name, char *out, size_t outlen);
 
 /*
- * Checks a table the way the loader does: ABI version, struct size, name,
- * mandatory operations. Returns 0 or VG_E_NOBACKEND with err set.
+ * Checks an ABI 2 table the way the loader does: ABI major, struct size,
+ * name, mandatory operations, declared keys. Returns 0 or VG_E_NOBACKEND
+ * with err set.
  */
 int vg_backend_check(const vigia_backend *ops, char *err, size_t errlen);
 
@@ -52,19 +62,45 @@ void vg_backend_unload(vg_backend *be);
 /* The table of host services handed to plugins (logging into vg_log). */
 const vigia_host *vg_backend_host(void);
 
-/* Fills a vigia_manifest that points into `model` (valid while it lives). */
-void vg_backend_manifest(const vg_model *model, vigia_manifest *man);
+/*
+ * Fills a vigia_manifest that points into `model` (valid while it lives),
+ * for worker number `worker` (its device: vg_model_device()).
+ */
+void vg_backend_manifest(const vg_model *model, int worker, vigia_manifest *man);
+
+/*
+ * The plugin's operations, whatever its ABI (see above). Same contracts as
+ * in vigia/backend.h; a model opened by one backend goes only to it.
+ */
+int vg_backend_probe(const vg_backend *be, const vigia_host *host, char *err, size_t errlen);
+int vg_backend_open(const vg_backend *be, const vigia_host *host, const vigia_manifest *man,
+                    vigia_model **out, char *err, size_t errlen);
+int vg_backend_describe(const vg_backend *be, vigia_model *model, vigia_model_info *info,
+                        char *err, size_t errlen);
+int vg_backend_infer(const vg_backend *be, vigia_model *model, const vigia_batch *batch,
+                     vigia_candidates *out, char *err, size_t errlen);
+void vg_backend_close(const vg_backend *be, vigia_model *model);
+
+/*
+ * Whether describe()'s answer is one this host can serve (input size and
+ * channels, task, output, input descriptor), against the manifest's class
+ * count. 0, or VG_E_BACKEND / VG_E_MANIFEST with err set.
+ */
+int vg_backend_check_info(const vg_backend *be, const vg_model *m, vigia_model_info *info,
+                          char *err, size_t errlen);
 
 /*
  * Loads a backend and opens the model with it. `want` is "auto", a name or
  * a path. With "auto" every candidate is tried in order and `why` records
  * each step ("cuda: not built; cpu: chosen"); otherwise only `want`.
- * On success *be, *model and *info are set; close the model with
- * (*be)->ops->close() before vg_backend_unload(). Errors: VG_E_NOBACKEND
+ * The plugin's declared keys are checked against its manifest section
+ * before open(). `worker` is this worker's number (the manifest's worker
+ * and device). On success *be, *model and *info are set; close the model
+ * with vg_backend_close() before vg_backend_unload(). Errors: VG_E_NOBACKEND
  * (nothing usable; err says why per candidate), or the failing backend's
  * code mapped to VG_E_BACKEND / VG_E_MANIFEST.
  */
-int vg_backend_open_model(const char *dir, const char *want, const vg_model *m,
+int vg_backend_open_model(const char *dir, const char *want, const vg_model *m, int worker,
                           vg_backend **be, vigia_model **model, vigia_model_info *info,
                           char *why, size_t whylen, char *err, size_t errlen);
 

@@ -30,6 +30,7 @@ typedef struct vg_detector_options {
     vg_image_limits limits;        /* decode limits; zeros: no limit */
     int full_decode;               /* decode every image at full size, never reduced to the
                                       network input (vg_image_decode_at); the reference path */
+    int worker;                    /* this worker's number within the model (its device) */
 } vg_detector_options;
 
 /* One image to detect on. */
@@ -74,12 +75,23 @@ const char *vg_detector_resize(const vg_detector *d);
 const char *vg_detector_resize_why(const vg_detector *d);
 
 /*
- * Runs n images (1 <= n <= info->max_batch) through one backend call.
- * Each result gets its own status: a bad image fails alone. Returns 0, or
- * a negative code when the backend call itself failed (every result then
- * carries VG_E_BACKEND). Release each result with vg_detect_result_release().
+ * Runs n images (1 <= n <= info->max_batch) through one backend call,
+ * prepared as the backend described its input. Each result gets its own
+ * status: a bad image, or one the backend failed alone, fails alone.
+ * Returns 0, or a negative code when the backend call itself failed
+ * (every result then carries VG_E_BACKEND). A transient failure
+ * (VIGIA_EAGAIN) is run once more first; a permanent one (VIGIA_EFATAL)
+ * leaves the detector failed: see vg_detector_failed(). Release each
+ * result with vg_detect_result_release().
  */
 int vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_detect_result *out);
 void vg_detect_result_release(vg_detect_result *r);
+
+/*
+ * NULL while the backend can run; after it answered VIGIA_EFATAL, why (the
+ * backend's message): every later run fails at once with it, and the model
+ * should be marked failed.
+ */
+const char *vg_detector_failed(const vg_detector *d);
 
 #endif

@@ -207,17 +207,16 @@ vg_image_decode(const void *data, size_t len, const vg_image_limits *lim,
 }
 
 
-int
-vg_image_decode_at(const void *data, size_t len, const vg_image_limits *lim, int min_w, int min_h,
-                   vg_image *out, char *err, size_t errlen)
+/*
+ * Every check made before a pixel is decoded: empty, encoded bytes, format,
+ * JPEG scans, header, size against the limits. Returns 1 for raw pixels
+ * (rawimg: nothing loaded), 0 with *img (the header only), *fmt and the
+ * size as sent (*w x *h, after auto-rotation), or a code with err set.
+ */
+static int
+load_checked(const void *data, size_t len, const vg_image_limits *lim, const char **fmtp, VipsImage **img,
+             int *full_w, int *full_h, char *err, size_t errlen)
 {
-    VipsImage *img = NULL, *rot = NULL, *srgb = NULL, *rgb = NULL, *u8 = NULL;
-    int rc = VG_E_DECODE, r;
-    void *pix = NULL;
-    size_t size = 0;
-
-    out->w = out->h = out->full_w = out->full_h = 0;
-    out->rgb = NULL;
     if (!data || len == 0) {
         snprintf(err, errlen, "empty image");
         return VG_E_NOTIMAGE;
@@ -227,7 +226,7 @@ vg_image_decode_at(const void *data, size_t len, const vg_image_limits *lim, int
         return VG_E_TOOBIG;
     }
     if (vg_rawimg_is(data, len))   /* pixels already decoded (rawimg.h) */
-        return vg_rawimg_decode(data, len, lim, out, err, errlen);
+        return 1;
     const char *fmt = vg_image_sniff(data, len);
     if (!fmt) {
         snprintf(err, errlen, "not a JPEG, PNG or WebP image");
@@ -241,31 +240,74 @@ vg_image_decode_at(const void *data, size_t len, const vg_image_limits *lim, int
         return VG_E_BACKEND;
 
     /* Only the header is read here: the loaders are lazy. */
-    r = load_header(fmt, data, len, 1, &img);
-    if (r != 0) {
+    if (load_header(fmt, data, len, 1, img) != 0) {
         char what[64];
         snprintf(what, sizeof what, "undecodable %s", fmt);
         take_vips_error(what, err, errlen);
-        goto out;
+        return VG_E_DECODE;
     }
-    int w = vips_image_get_width(img), h = vips_image_get_height(img);
+    int w = vips_image_get_width(*img), h = vips_image_get_height(*img);
     if (w <= 0 || h <= 0) {
         snprintf(err, errlen, "%s with an empty size %dx%d", fmt, w, h);
-        goto out;
+        unref(img);
+        return VG_E_DECODE;
     }
     if (lim && ((lim->max_side && ((uint32_t)w > lim->max_side || (uint32_t)h > lim->max_side)) ||
                 (lim->max_pixels && (uint64_t)w * (uint64_t)h > lim->max_pixels))) {
         snprintf(err, errlen, "%s of %dx%d pixels exceeds the limits (%u per side, %llu pixels)",
                  fmt, w, h, lim->max_side, (unsigned long long)lim->max_pixels);
-        rc = VG_E_TOOBIG;
+        unref(img);
+        return VG_E_TOOBIG;
+    }
+    int swap = vips_image_get_orientation_swap(*img);
+    *full_w = swap ? h : w;
+    *full_h = swap ? w : h;
+    *fmtp = fmt;
+    return 0;
+}
+
+
+int
+vg_image_probe(const void *data, size_t len, const vg_image_limits *lim, int *w, int *h, char *err,
+               size_t errlen)
+{
+    VipsImage *img = NULL;
+    const char *fmt = NULL;
+    int rc = load_checked(data, len, lim, &fmt, &img, w, h, err, errlen);
+    if (rc == 1) {
+        snprintf(err, errlen, "raw pixels, not an encoded image");
+        rc = VG_E_NOTIMAGE;
+    }
+    unref(&img);
+    if (rc != 0)
+        vips_error_clear();
+    return rc;
+}
+
+
+int
+vg_image_decode_at(const void *data, size_t len, const vg_image_limits *lim, int min_w, int min_h,
+                   vg_image *out, char *err, size_t errlen)
+{
+    VipsImage *img = NULL, *rot = NULL, *srgb = NULL, *rgb = NULL, *u8 = NULL;
+    const char *fmt = NULL;
+    int rc = VG_E_DECODE;
+    void *pix = NULL;
+    size_t size = 0;
+
+    out->w = out->h = out->full_w = out->full_h = 0;
+    out->rgb = NULL;
+    int lr = load_checked(data, len, lim, &fmt, &img, &out->full_w, &out->full_h, err, errlen);
+    if (lr == 1)
+        return vg_rawimg_decode(data, len, lim, out, err, errlen);
+    if (lr != 0) {
+        rc = lr;
         goto out;
     }
-    int swap = vips_image_get_orientation_swap(img);
-    out->full_w = swap ? h : w;
-    out->full_h = swap ? w : h;
+    int w = vips_image_get_width(img), h = vips_image_get_height(img);
     int shrink = decode_reduction(fmt, out->full_w, out->full_h, min_w, min_h);
     if (strcmp(fmt, "jpeg") == 0) {   /* libjpeg straight, unless the colours need libvips */
-        r = vg_jpegdec_decode(data, len, shrink, vips_image_get_orientation(img), out, err, errlen);
+        int r = vg_jpegdec_decode(data, len, shrink, vips_image_get_orientation(img), out, err, errlen);
         if (r != VG_JPEGDEC_DECLINED) {
             rc = r;
             if (rc == 0 && shrink == 1) {

@@ -53,6 +53,15 @@ int vg_image_decode(const void *data, size_t len, const vg_image_limits *lim,
 int vg_image_decode_at(const void *data, size_t len, const vg_image_limits *lim, int min_w, int min_h,
                        vg_image *out, char *err, size_t errlen);
 
+/*
+ * The size of an encoded image as sent (after auto-rotation) with every
+ * check vg_image_decode() makes before decoding, and no pixel decoded: for
+ * a backend that decodes the image itself. Raw pixels (rawimg.h) are
+ * VG_E_NOTIMAGE here. Other errors as vg_image_decode().
+ */
+int vg_image_probe(const void *data, size_t len, const vg_image_limits *lim, int *w, int *h,
+                   char *err, size_t errlen);
+
 /* "jpeg", "png", "webp", or NULL: what the signature of `data` says. */
 const char *vg_image_sniff(const void *data, size_t len);
 

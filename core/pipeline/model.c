@@ -7,10 +7,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,7 +57,7 @@ vg_model_destroy(vg_model *m)
     if (!m)
         return;
     char *strings[] = { m->name, m->dir, m->description, m->backend, m->cfg_path, m->weights_path,
-                        m->names_path, m->weights_sha256 };
+                        m->names_path, m->weights_sha256, m->manifest };
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
         free(strings[i]);
     for (int i = 0; m->labels && i < m->classes; i++)
@@ -71,6 +73,7 @@ vg_model_destroy(vg_model *m)
     }
     free(m->keys);
     free(m->values);
+    free(m->lines);
     free(m);
 }
 
@@ -91,18 +94,24 @@ vg_model_get(const vg_model *m, const char *key)
 
 struct parse_ctx {
     vg_model *m;
-    int lines[MAX_KEYS];       /* the manifest line of each key, for errors */
 };
 
 
 /* The manifest line a key was read from, or 0. */
 static int
+model_key_line(const vg_model *m, const char *key)
+{
+    for (size_t i = 0; key && i < m->nkeys; i++)
+        if (strcmp(m->keys[i], key) == 0)
+            return m->lines[i];
+    return 0;
+}
+
+
+static int
 key_line(const struct parse_ctx *ctx, const char *key)
 {
-    for (size_t i = 0; key && i < ctx->m->nkeys; i++)
-        if (strcmp(ctx->m->keys[i], key) == 0)
-            return ctx->lines[i];
-    return 0;
+    return model_key_line(ctx->m, key);
 }
 
 
@@ -140,6 +149,10 @@ ini_cb(void *ud, const char *section, const char *key, const char *value, int li
     if (!v)
         goto nomem;
     m->values = v;
+    int *ln = realloc(m->lines, (m->nkeys + 1) * sizeof *ln);
+    if (!ln)
+        goto nomem;
+    m->lines = ln;
     m->keys[m->nkeys] = strdup(full);
     m->values[m->nkeys] = strdup(value);
     if (!m->keys[m->nkeys] || !m->values[m->nkeys]) {
@@ -147,7 +160,7 @@ ini_cb(void *ud, const char *section, const char *key, const char *value, int li
         free(m->values[m->nkeys]);
         goto nomem;
     }
-    ctx->lines[m->nkeys] = line;
+    m->lines[m->nkeys] = line;
     m->nkeys++;
     return 0;
 nomem:
@@ -156,23 +169,45 @@ nomem:
 }
 
 
+/* A whole decimal integer in [lo, hi] (the manifest's and the typed getters'): 0, or -1. */
+static int
+parse_integer(const char *v, long long lo, long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || *end || end == v || x < lo || x > hi)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+
+/* A finite number in [lo, hi], or (lo, hi] when lo_open: 0, or -1. */
+static int
+parse_number(const char *v, double lo, double hi, int lo_open, double *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || *end || end == v || !isfinite(x) || x > hi || x < lo || (lo_open && x == lo))
+        return -1;
+    *out = x;
+    return 0;
+}
+
+
 static int
 get_long(const vg_model *m, const char *key, long lo, long hi, long def, long *out,
          char *err, size_t errlen)
 {
     const char *v = vg_model_get(m, key);
-    if (!v || !*v) {
-        *out = def;
-        return 0;
-    }
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || *end || x < lo || x > hi) {
+    long long x = def;
+    if (v && *v && parse_integer(v, lo, hi, &x)) {
         snprintf(err, errlen, "'%s' must be an integer in [%ld, %ld], not '%s'", key, lo, hi, v);
         return -1;
     }
-    *out = x;
+    *out = (long)x;
     return 0;
 }
 
@@ -182,14 +217,8 @@ get_float(const vg_model *m, const char *key, double lo, double hi, int lo_open,
           float *out, char *err, size_t errlen)
 {
     const char *v = vg_model_get(m, key);
-    if (!v || !*v) {
-        *out = (float)def;
-        return 0;
-    }
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || *end || !isfinite(x) || x > hi || x < lo || (lo_open && x == lo)) {
+    double x = def;
+    if (v && *v && parse_number(v, lo, hi, lo_open, &x)) {
         snprintf(err, errlen, "'%s' must be a number in %c%g, %g], not '%s'",
                  key, lo_open ? '(' : '[', lo, hi, v);
         return -1;
@@ -452,10 +481,8 @@ parse_nms_kind(const char *v, int *kind)
 static int
 parse_beta_nms(const char *v, float *beta)
 {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (end == v || errno || *end || !isfinite(x) || !(x > 0) || x > VG_POST_MAX_DIOU_BETA)
+    double x;
+    if (parse_number(v, 0, VG_POST_MAX_DIOU_BETA, 1, &x))
         return -1;
     *beta = (float)x;
     return 0;
@@ -628,10 +655,173 @@ static const struct int_key {
 
 static const char *const known_model_keys[] = {
     "name", "description", "backend", "cfg", "weights", "names", "width", "height",
-    "threshold", "nms", "nms_kind", "beta_nms", "resize", "workers", "batch", "threads", "alias", "classes",
+    "threshold", "nms", "nms_kind", "beta_nms", "resize", "workers", "batch", "threads", "devices", "alias",
+    "classes",
     "mem_cap", "infer_timeout",    /* read by the pool (core/pool/pool_model.c) */
     NULL
 };
+
+
+/* `devices = 0,1,...`: device numbers in [0, 255], at most VG_MODEL_MAX_DEVICES. */
+static int
+parse_devices(vg_model *m, const char *v, char *msg, size_t msglen)
+{
+    if (!v)
+        return 0;
+    for (const char *p = v;;) {
+        char *end;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        errno = 0;
+        long d = strtol(p, &end, 10);
+        if (end == p || errno || d < 0 || d > 255) {
+            snprintf(msg, msglen, "'devices' must be device numbers in [0, 255] separated by commas, not '%.60s'", v);
+            return -1;
+        }
+        if (m->ndevices == VG_MODEL_MAX_DEVICES) {
+            snprintf(msg, msglen, "'devices' lists more than %d devices", VG_MODEL_MAX_DEVICES);
+            return -1;
+        }
+        m->devices[m->ndevices++] = (int)d;
+        p = end;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\0')
+            return 0;
+        if (*p != ',') {
+            snprintf(msg, msglen, "'devices' must be device numbers in [0, 255] separated by commas, not '%.60s'", v);
+            return -1;
+        }
+        p++;
+    }
+}
+
+
+int
+vg_model_device(const vg_model *m, int worker)
+{
+    if (!m->ndevices)
+        return -1;
+    return m->devices[(worker < 0 ? 0 : worker) % m->ndevices];
+}
+
+
+/* "MANIFEST:LINE: KEY: why" (or without the line when the key has none). */
+static int
+key_error(const vg_model *m, const char *key, char *err, size_t errlen, const char *fmt, ...)
+{
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    int line = model_key_line(m, key);
+    const char *file = m->manifest ? m->manifest : VG_MODEL_MANIFEST;
+    if (line)
+        snprintf(err, errlen, "%s:%d: %s: %s", file, line, key, why);
+    else
+        snprintf(err, errlen, "%s: %s: %s", file, key, why);
+    return VG_E_MANIFEST;
+}
+
+
+int
+vg_model_get_int(const vg_model *m, const char *key, long long lo, long long hi, long long def,
+                 long long *out, char *err, size_t errlen)
+{
+    const char *v = vg_model_get(m, key);
+    *out = def;
+    if (v && *v && parse_integer(v, lo, hi, out))
+        return key_error(m, key, err, errlen, "must be an integer in [%lld, %lld], not '%.60s'", lo, hi, v);
+    return 0;
+}
+
+
+int
+vg_model_get_float(const vg_model *m, const char *key, double lo, double hi, double def,
+                   double *out, char *err, size_t errlen)
+{
+    const char *v = vg_model_get(m, key);
+    *out = def;
+    if (v && *v && parse_number(v, lo, hi, 0, out))
+        return key_error(m, key, err, errlen, "must be a number in [%g, %g], not '%.60s'", lo, hi, v);
+    return 0;
+}
+
+
+int
+vg_model_get_bool(const vg_model *m, const char *key, int def, int *out, char *err, size_t errlen)
+{
+    static const char *const yes[] = { "true", "yes", "on", "1" }, *const no[] = { "false", "no", "off", "0" };
+    const char *v = vg_model_get(m, key);
+    if (!v || !*v) {
+        *out = def ? 1 : 0;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return key_error(m, key, err, errlen, "must be true or false (yes/no, on/off, 1/0), not '%.60s'", v);
+}
+
+
+int
+vg_model_get_string(const vg_model *m, const char *key, const char *const *choices, const char *def,
+                    const char **out, char *err, size_t errlen)
+{
+    const char *v = vg_model_get(m, key);
+    if (!v || !*v) {
+        *out = def;
+        return 0;
+    }
+    if (!choices) {
+        *out = v;
+        return 0;
+    }
+    char list[256] = "";
+    for (size_t i = 0; choices[i]; i++) {
+        if (strcmp(v, choices[i]) == 0) {
+            *out = choices[i];
+            return 0;
+        }
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", choices[i]);
+    }
+    return key_error(m, key, err, errlen, "must be one of %s, not '%.60s'", list, v);
+}
+
+
+int
+vg_model_check_section(const vg_model *m, const char *section, const char *const *keys, const char *who,
+                       char *err, size_t errlen)
+{
+    size_t slen = strlen(section);
+    for (size_t i = 0; keys && i < m->nkeys; i++) {
+        const char *k = m->keys[i];
+        if (strncmp(k, section, slen) != 0 || k[slen] != '.')
+            continue;
+        int known = 0;
+        for (size_t j = 0; keys[j] && !known; j++)
+            known = strcmp(k + slen + 1, keys[j]) == 0;
+        if (known)
+            continue;
+        char list[256] = "";
+        for (size_t j = 0; keys[j]; j++) {
+            size_t used = strlen(list);
+            snprintf(list + used, sizeof list - used, "%s%s", j ? ", " : "", keys[j]);
+        }
+        return key_error(m, k, err, errlen, "unknown key '%s' in [%s] (backend %s reads %s)", k + slen + 1,
+                         section, who, list[0] ? list : "no keys there");
+    }
+    return 0;
+}
 
 
 /*
@@ -716,7 +906,8 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
         return -ENOMEM;
     }
     m->dir = strdup(absdir);
-    if (!m->dir)
+    m->manifest = strdup(manifest);
+    if (!m->dir || !m->manifest)
         goto nomem;
     ctx.m = m;
     if (vg_ini_parse_file(manifest, ini_cb, &ctx, msg, sizeof msg) != 0) {
@@ -803,6 +994,10 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
         snprintf(msg, sizeof msg, "give both width and height, or neither");
         goto bad;
     }
+
+    bad_key = "devices";
+    if (parse_devices(m, vg_model_get(m, "devices"), msg, sizeof msg))
+        goto bad;
 
     bad_key = "files.weights_size";
     const char *sz = vg_model_get(m, bad_key);

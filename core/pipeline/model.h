@@ -22,6 +22,7 @@
  *   threads = 1                     # compute threads per worker
  *   mem_cap = 2G                    # read by the pool: RSS cap per worker (absent: the server's)
  *   infer_timeout = 10s             # read by the pool: per batch in a worker (absent: detect.timeout)
+ *   devices = 0,1                   # worker i runs on device i mod 2 (absent: the backend picks)
  *   [files]                         # used by scripts/fetch-models and checked at load
  *   weights_size = 3693964
  *   weights_sha256 = ...
@@ -57,6 +58,7 @@
 #define VG_MODEL_MAX_SIDE   8192        /* network input width/height */
 #define VG_MODEL_MAX_WORKERS 64
 #define VG_MODEL_MAX_BATCH  64
+#define VG_MODEL_MAX_DEVICES 64         /* entries of `devices` */
 
 /* How an image becomes the network input (and how boxes map back). */
 enum vg_resize {
@@ -97,9 +99,13 @@ typedef struct vg_model {
     char *alias;               /* an alias manifest: the model it names; NULL for a model */
     char **alias_classes;      /* the labels an alias keeps (NUL-terminated); NULL: all */
     int alias_nclasses;        /* <= VG_MODEL_MAX_LABELS */
+    int devices[VG_MODEL_MAX_DEVICES]; /* `devices`: worker i gets devices[i % ndevices] */
+    int ndevices;              /* 0: none given */
+    char *manifest;            /* absolute path of model.conf, for messages */
     size_t nkeys;              /* every manifest key, for vigia_manifest.get() */
     char **keys;               /* "key" for [model], "section.key" otherwise */
     char **values;
+    int *lines;                /* the manifest line of each key */
 } vg_model;
 
 /*
@@ -112,6 +118,35 @@ void vg_model_destroy(vg_model *model);
 
 /* A manifest key ("threads", "darknet.foo"), or NULL when absent. */
 const char *vg_model_get(const vg_model *model, const char *key);
+
+/*
+ * Typed reads of a manifest key (what vigia_manifest's getters call). Each
+ * returns 0 with *out set (to `def` when the key is absent or empty), or
+ * VG_E_MANIFEST with "MANIFEST:LINE: KEY: why" in err.
+ *   int:    a decimal integer in [lo, hi]
+ *   float:  a finite number in [lo, hi]
+ *   bool:   true/false, yes/no, on/off, 1/0
+ *   string: any string, or one of `choices` (NULL-terminated) when given;
+ *           *out points into the model
+ */
+int vg_model_get_int(const vg_model *model, const char *key, long long lo, long long hi, long long def,
+                     long long *out, char *err, size_t errlen);
+int vg_model_get_float(const vg_model *model, const char *key, double lo, double hi, double def,
+                       double *out, char *err, size_t errlen);
+int vg_model_get_bool(const vg_model *model, const char *key, int def, int *out, char *err, size_t errlen);
+int vg_model_get_string(const vg_model *model, const char *key, const char *const *choices, const char *def,
+                        const char **out, char *err, size_t errlen);
+
+/*
+ * Refuses keys of [section] that are not in `keys` (NULL-terminated, names
+ * without the section): 0, or VG_E_MANIFEST with "MANIFEST:LINE:
+ * section.KEY: unknown key ..." naming `who` (the backend) and what it reads.
+ */
+int vg_model_check_section(const vg_model *model, const char *section, const char *const *keys,
+                           const char *who, char *err, size_t errlen);
+
+/* The device worker `worker` runs on: devices[worker mod ndevices], or -1 when none are given. */
+int vg_model_device(const vg_model *model, int worker);
 
 /* "default", "greedynms" or "diounms" (AlexeyAB's spellings). */
 const char *vg_model_nms_kind_name(int kind);

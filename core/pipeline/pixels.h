@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <vigia/backend.h>
+
 /* What a decoder accepts, checked before any pixel is decoded. */
 typedef struct vg_image_limits {
     size_t max_bytes;              /* encoded size */
@@ -31,5 +33,25 @@ typedef struct vg_image {
 
 /* Frees the pixels of an image either decoder made; `im` becomes empty. NULL is a no-op. */
 void vg_image_release(vg_image *im);
+
+/*
+ * Tensors as a backend describes its input (vigia_input_desc: dtype,
+ * layout, channel order, mean/std). The host prepares every image as
+ * planar RGB floats in [0, 1] (image.h) and converts from there.
+ */
+
+/* Bytes of one w x h image's tensor (0 for ENCODED). */
+size_t vg_tensor_bytes(const vigia_input_desc *d, int w, int h);
+
+/* 1 when the description is the planar RGB [0, 1] floats the resizers write (no conversion). */
+int vg_tensor_is_planar_rgb(const vigia_input_desc *d);
+
+/*
+ * Writes planar RGB floats in [0, 1] (`chw`, 3 x h x w) as `d` asks into
+ * `out` (vg_tensor_bytes() bytes): U8 = round(v * 255); F32 = (v - mean[c])
+ * / std[c] (std 0 = 1), c in the output's channel order; NHWC interleaves;
+ * BGR swaps the first and last channel. Not for ENCODED.
+ */
+void vg_tensor_from_chw(const float *chw, int w, int h, const vigia_input_desc *d, void *out);
 
 #endif

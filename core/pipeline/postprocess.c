@@ -281,3 +281,39 @@ out:
     free(valid);
     return rc;
 }
+
+
+int
+vg_post_scores(const float *scores, const vg_post_params *p, vg_detection **out, size_t *nout)
+{
+    *out = NULL;
+    *nout = 0;
+    if (!scores || !p || p->classes <= 0 || p->img_w <= 0 || p->img_h <= 0 || !(p->threshold >= 0))
+        return VG_E_INVAL;
+    vg_detection best[VG_POST_MAX_CLASSES];
+    size_t n = 0;
+    for (int k = 0; k < p->classes; k++) {
+        float s = isfinite(scores[k]) ? scores[k] : 0;
+        if (!(s > p->threshold) || (p->class_mask && !p->class_mask[k]))
+            continue;
+        /* insertion into the top list, highest first; equal scores keep class order */
+        size_t at = n;
+        while (at > 0 && best[at - 1].confidence < s)
+            at--;
+        if (at == VG_POST_MAX_CLASSES)
+            continue;
+        if (n < VG_POST_MAX_CLASSES)
+            n++;
+        memmove(&best[at + 1], &best[at], (n - 1 - at) * sizeof *best);
+        best[at] = (vg_detection){ .class_id = k, .confidence = s > 1.0f ? 1.0f : s,
+                                   .x_max = p->img_w - 1, .y_max = p->img_h - 1 };
+    }
+    if (n == 0)
+        return 0;
+    *out = malloc(n * sizeof **out);
+    if (!*out)
+        return -ENOMEM;
+    memcpy(*out, best, n * sizeof *best);
+    *nout = n;
+    return 0;
+}

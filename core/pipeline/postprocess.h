@@ -48,6 +48,15 @@ typedef struct vg_post_params {
  */
 int vg_post_run(vigia_candidates *cand, const vg_post_params *p, vg_detection **out, size_t *n);
 
+/*
+ * A classifier's answer: each class whose score is above p->threshold (and
+ * kept by p->class_mask) becomes a detection covering the whole image,
+ * highest first, at most VG_POST_MAX_CLASSES. Non-finite scores count as
+ * 0. Returns 0, VG_E_INVAL or -ENOMEM; *out as vg_post_run().
+ */
+#define VG_POST_MAX_CLASSES 5
+int vg_post_scores(const float *scores, const vg_post_params *p, vg_detection **out, size_t *n);
+
 /* The letterboxed size darknet uses for an img_w x img_h image in net_w x net_h. */
 void vg_post_letterbox_size(int img_w, int img_h, int net_w, int net_h, int *new_w, int *new_h);
 

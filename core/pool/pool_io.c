@@ -261,7 +261,10 @@ worker_read(worker *w)
                     vg_pool__model_fail(m, VG_E_UNAVAILABLE, why);
                 }
             } else {
+                /* a running backend said the model can no longer run (VIGIA_EFATAL) */
+                w->retiring = 1;
                 vg_pool__worker_lost(w, why);
+                vg_pool__model_fail(m, VG_E_MODELFAILED, why);
             }
             break;
         }

@@ -248,6 +248,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
     dopts.backend_dir = cfg->backend_dir;
     dopts.limits = cfg->limits;
     dopts.full_decode = cfg->full_decode;
+    dopts.worker = cfg->index;
     guard_fd = SOCK_FD;
     atexit(exit_guard);
     in_backend_load = 1;
@@ -358,6 +359,12 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
         if (dead) {
             quit = 1;
             break;
+        }
+        if (vg_detector_failed(det)) {
+            /* the backend said the model can no longer run (VIGIA_EFATAL): the model fails with it */
+            send_fatal(&out, VG_E_BACKEND, vg_detector_failed(det));
+            code = VG_WORKER_EXIT_FATAL;
+            quit = 1;
         }
         if (recycle) {
             vg_warn("worker", "resident memory %zu MiB is above the cap of %zu MiB: recycling",

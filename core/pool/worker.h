@@ -21,7 +21,7 @@
 #define VG_WORKER_EXIT_OK      0    /* QUIT or end of stream */
 #define VG_WORKER_EXIT_PROTO   70   /* malformed frame from the master */
 #define VG_WORKER_EXIT_RECYCLE 75   /* above its memory cap after a job: restart me */
-#define VG_WORKER_EXIT_FATAL   78   /* cannot load the model (FATAL was sent) */
+#define VG_WORKER_EXIT_FATAL   78   /* cannot load or run the model (FATAL was sent) */
 
 typedef struct vg_worker_config {
     const vg_model *model;         /* the manifest, inherited through fork */

@@ -15,7 +15,12 @@
  *     vigia-template 1 CLASSES         first line: magic, format version, class count
  *     R G B TOLERANCE                  one line per class, 0..255 each
  *
- * How it detects: the network input (planar RGB floats in [0, 1]) is cut
+ * Manifest keys of its own section, [template] (declared in template_keys,
+ * so the host refuses a typo there):
+ *     cell = 8                         pixels per cell side, 4..64
+ *
+ * How it detects: the network input (planar RGB floats in [0, 1], the
+ * default input of describe(): set info->input for another) is cut
  * into CELL x CELL pixel cells; a cell whose mean colour lies within the
  * class tolerance of a class colour belongs to that class; each
  * 4-connected group of same-class cells is one candidate box, with
@@ -24,6 +29,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +39,7 @@
 
 #define TPL_NAME "template"
 #define TPL_VERSION "1.0"
-#define CELL 8                     /* pixels per cell side */
+#define CELL_DEFAULT 8             /* pixels per cell side */
 #define MAX_CLASSES 256
 #define MAX_SIDE 4096
 
@@ -44,6 +50,7 @@ typedef struct colour {
 /* Everything one loaded model needs. vigia_model is opaque to the host. */
 struct vigia_model {
     int w, h;                      /* input size */
+    int cell_px;                   /* pixels per cell side */
     int classes;
     int max_batch;
     colour *colours;               /* one per class */
@@ -72,7 +79,7 @@ static void
 note(const vigia_host *host, enum vigia_log_level level, const char *msg)
 {
     /* entries of the host table may be NULL in other hosts: check first */
-    if (host && host->struct_size >= sizeof(vigia_host) && host->log)
+    if (host && host->struct_size >= offsetof(vigia_host, log) + sizeof host->log && host->log)
         host->log(level, msg);
 }
 
@@ -129,13 +136,18 @@ tpl_open(const vigia_host *host, const vigia_manifest *man, vigia_model **out, c
 {
     vigia_model *m;
     int rc;
+    long long cell;
 
     *out = NULL;
-    if (!host || host->abi_version != VIGIA_BACKEND_ABI_VERSION)
+    /* a host of our major speaks our structs, whatever its minor */
+    if (!host || VIGIA_ABI_MAJOR(host->abi_version) != VIGIA_BACKEND_ABI_MAJOR)
         return fail(err, errlen, VIGIA_ENOTSUP, "host speaks ABI %u, this backend %u",
-                    host ? host->abi_version : 0, VIGIA_BACKEND_ABI_VERSION);
+                    host ? VIGIA_ABI_MAJOR(host->abi_version) : 0, VIGIA_BACKEND_ABI_MAJOR);
     if (!man || man->max_batch < 1)
         return fail(err, errlen, VIGIA_EINVAL, "bad manifest");
+    /* typed manifest access: a bad value comes back as an error naming file, line and key */
+    if ((rc = man->get_int(man, "template.cell", 4, 64, CELL_DEFAULT, &cell, err, errlen)) != 0)
+        return rc;
     m = calloc(1, sizeof *m);
     if (!m)
         return fail(err, errlen, VIGIA_ENOMEM, "out of memory");
@@ -143,14 +155,15 @@ tpl_open(const vigia_host *host, const vigia_manifest *man, vigia_model **out, c
     m->w = man->input_w > 0 ? man->input_w : 320;
     m->h = man->input_h > 0 ? man->input_h : 320;
     m->max_batch = man->max_batch;
-    if (m->w < CELL || m->h < CELL || m->w > MAX_SIDE || m->h > MAX_SIDE) {
-        rc = fail(err, errlen, VIGIA_ENOTSUP, "input %dx%d outside %d..%d", m->w, m->h, CELL, MAX_SIDE);
+    m->cell_px = (int)cell;
+    if (m->w < m->cell_px || m->h < m->cell_px || m->w > MAX_SIDE || m->h > MAX_SIDE) {
+        rc = fail(err, errlen, VIGIA_ENOTSUP, "input %dx%d outside %d..%d", m->w, m->h, m->cell_px, MAX_SIDE);
         goto fail_out;
     }
     if ((rc = load_weights(m, man->weights_path, err, errlen)) != 0)
         goto fail_out;
-    m->gw = m->w / CELL;
-    m->gh = m->h / CELL;
+    m->gw = m->w / m->cell_px;
+    m->gh = m->h / m->cell_px;
     m->cell = malloc(sizeof *m->cell * (size_t)m->gw * m->gh);
     m->stack = malloc(sizeof *m->stack * (size_t)m->gw * m->gh);
     if (!m->cell || !m->stack) {
@@ -178,6 +191,14 @@ tpl_describe(vigia_model *m, vigia_model_info *info, char *err, size_t errlen)
     info->max_batch = m->max_batch;
     info->device = "cpu (template colour matcher)";
     info->gflops = 0;
+    /* what it does and takes; zeros (the defaults) would say the same */
+    info->task = VIGIA_TASK_DETECT;
+    info->output = VIGIA_OUTPUT_CANDIDATES;        /* the host runs NMS */
+    info->input.dtype = VIGIA_DTYPE_F32;           /* planar RGB floats in [0, 1] */
+    info->input.layout = VIGIA_LAYOUT_NCHW;
+    info->input.channels = VIGIA_CHANNELS_RGB;
+    info->input.resize = VIGIA_RESIZE_MODEL;       /* letterbox or stretch, as the manifest says */
+    info->labels = NULL;                           /* the manifest's names file */
     return 0;
 }
 
@@ -188,12 +209,13 @@ classify(const vigia_model *m, const float *img, int cx, int cy)
 {
     size_t plane = (size_t)m->w * m->h;
     double sum[3] = { 0, 0, 0 };
-    for (int y = cy * CELL; y < (cy + 1) * CELL; y++)
-        for (int x = cx * CELL; x < (cx + 1) * CELL; x++)
+    int cell = m->cell_px;
+    for (int y = cy * cell; y < (cy + 1) * cell; y++)
+        for (int x = cx * cell; x < (cx + 1) * cell; x++)
             for (int c = 0; c < 3; c++)
                 sum[c] += img[c * plane + (size_t)y * m->w + x];
-    float r = (float)(sum[0] / (CELL * CELL)), g = (float)(sum[1] / (CELL * CELL)),
-          b = (float)(sum[2] / (CELL * CELL));
+    float r = (float)(sum[0] / (cell * cell)), g = (float)(sum[1] / (cell * cell)),
+          b = (float)(sum[2] / (cell * cell));
     int best = -1;
     float best_d = 0;
     for (int k = 0; k < m->classes; k++) {
@@ -209,11 +231,14 @@ classify(const vigia_model *m, const float *img, int cx, int cy)
 
 
 static int
-tpl_infer(vigia_model *m, const float *input, int batch, float threshold, vigia_candidates *out,
-          char *err, size_t errlen)
+tpl_infer(vigia_model *m, const vigia_batch *in, vigia_candidates *out, char *err, size_t errlen)
 {
-    if (!m || !input || !out)
+    if (!m || !in || !in->input || !out)
         return fail(err, errlen, VIGIA_EINVAL, "missing argument");
+    const float *input = in->input;
+    int batch = (int)in->count;
+    float threshold = in->threshold;
+    int cell = m->cell_px;
     if (batch < 1 || batch > m->max_batch)
         return fail(err, errlen, VIGIA_ENOTSUP, "batch %d outside 1..%d", batch, m->max_batch);
     size_t per = (size_t)3 * m->w * m->h, ncell = (size_t)m->gw * m->gh;
@@ -260,10 +285,10 @@ tpl_infer(vigia_model *m, const float *input, int batch, float threshold, vigia_
                 o->truncated = 1;   /* a full backend keeps the highest objectness */
                 continue;
             }
-            o->box[4 * i] = ((x0 + x1 + 1) * CELL / 2.0f) / m->w;       /* centre, fraction of input */
-            o->box[4 * i + 1] = ((y0 + y1 + 1) * CELL / 2.0f) / m->h;
-            o->box[4 * i + 2] = (float)((x1 - x0 + 1) * CELL) / m->w;
-            o->box[4 * i + 3] = (float)((y1 - y0 + 1) * CELL) / m->h;
+            o->box[4 * i] = ((x0 + x1 + 1) * cell / 2.0f) / m->w;       /* centre, fraction of input */
+            o->box[4 * i + 1] = ((y0 + y1 + 1) * cell / 2.0f) / m->h;
+            o->box[4 * i + 2] = (float)((x1 - x0 + 1) * cell) / m->w;
+            o->box[4 * i + 3] = (float)((y1 - y0 + 1) * cell) / m->h;
             if (o->objectness)
                 o->objectness[i] = obj;
             for (int c = 0; c < m->classes; c++)
@@ -287,6 +312,10 @@ tpl_close(vigia_model *m)
 }
 
 
+/* The keys of [template], without the section; the host refuses any other there. */
+static const char *const template_keys[] = { "cell", NULL };
+
+
 static const vigia_backend template_backend = {
     .abi_version = VIGIA_BACKEND_ABI_VERSION,
     .struct_size = sizeof(vigia_backend),
@@ -297,6 +326,7 @@ static const vigia_backend template_backend = {
     .describe = tpl_describe,
     .infer = tpl_infer,
     .close = tpl_close,
+    .keys = template_keys,
 };
 
 

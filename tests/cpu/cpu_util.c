@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -399,3 +400,88 @@ int cu_dn_candidates(struct network *net, float thresh, int classes, int cap, fl
 }
 
 #endif
+
+
+/* ---- a manifest without the host ------------------------------------------ */
+
+static const char *
+kv_get(const vigia_manifest *m, const char *key)
+{
+    const char **kv = (const char **)(uintptr_t)m->host_ctx;
+    for (size_t i = 0; kv && kv[i]; i += 2)
+        if (strcmp(kv[i], key) == 0)
+            return kv[i + 1];
+    return NULL;
+}
+
+
+static int
+kv_int(const vigia_manifest *m, const char *key, long long lo, long long hi, long long def, long long *out,
+       char *err, size_t errlen)
+{
+    const char *v = kv_get(m, key);
+    char *end;
+    *out = def;
+    if (!v)
+        return 0;
+    *out = strtoll(v, &end, 10);
+    if (end == v || *end || *out < lo || *out > hi)
+        return snprintf(err, errlen, "%s: '%s' is not an integer in [%lld, %lld]", key, v, lo, hi), VIGIA_EINVAL;
+    return 0;
+}
+
+
+static int
+kv_float(const vigia_manifest *m, const char *key, double lo, double hi, double def, double *out, char *err,
+         size_t errlen)
+{
+    const char *v = kv_get(m, key);
+    char *end;
+    *out = def;
+    if (!v)
+        return 0;
+    *out = strtod(v, &end);
+    if (end == v || *end || !(*out >= lo && *out <= hi))
+        return snprintf(err, errlen, "%s: '%s' is not a number in [%g, %g]", key, v, lo, hi), VIGIA_EINVAL;
+    return 0;
+}
+
+
+static int
+kv_bool(const vigia_manifest *m, const char *key, int def, int *out, char *err, size_t errlen)
+{
+    const char *v = kv_get(m, key);
+    *out = v ? strcmp(v, "true") == 0 || strcmp(v, "on") == 0 || strcmp(v, "1") == 0 : def;
+    if (v && !*out && strcmp(v, "false") && strcmp(v, "off") && strcmp(v, "0"))
+        return snprintf(err, errlen, "%s: '%s' is not a boolean", key, v), VIGIA_EINVAL;
+    return 0;
+}
+
+
+static int
+kv_string(const vigia_manifest *m, const char *key, const char *const *choices, const char *def,
+          const char **out, char *err, size_t errlen)
+{
+    const char *v = kv_get(m, key);
+    *out = v ? v : def;
+    for (size_t i = 0; v && choices && choices[i]; i++)
+        if (strcmp(v, choices[i]) == 0)
+            return 0;
+    if (v && choices)
+        return snprintf(err, errlen, "%s: '%s' is not one of the choices", key, v), VIGIA_EINVAL;
+    return 0;
+}
+
+
+void
+cu_manifest_init(vigia_manifest *m, const char **kv)
+{
+    m->struct_size = sizeof *m;
+    m->device = -1;
+    m->get = kv_get;
+    m->get_int = kv_int;
+    m->get_float = kv_float;
+    m->get_bool = kv_bool;
+    m->get_string = kv_string;
+    m->host_ctx = kv;
+}

@@ -11,6 +11,17 @@
 
 #include <stddef.h>
 
+#include <vigia/backend.h>
+
+/*
+ * An ABI 2 manifest for tests that open a plugin without the host: `kv`
+ * holds "section.key", value pairs ending at a NULL key (a NULL value is an
+ * absent key); the pointer is kept, so a test may change values between
+ * opens. Typed getters check ranges and choices as the host does, with a
+ * shorter message.
+ */
+void cu_manifest_init(vigia_manifest *m, const char **kv);
+
 /* $VIGIA_SHARED, else $VIGIA_SRCDIR/../shared, else the build's source dir/../shared. */
 const char *cu_shared_dir(void);
 /* cu_shared_dir()/sub/name in a static rotating buffer (8 slots). */

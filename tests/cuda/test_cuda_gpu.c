@@ -436,13 +436,16 @@ static void test_repeat(void **state)
 
 /* ---- the plugin ------------------------------------------------------------------------------------------ */
 
-static const char *manifest_key;
-static const char *manifest_val;
+/* One manifest key a test sets: { key, value, NULL } (see cu_manifest_init). */
+static const char *manifest_kv[3];
 
-static const char *manifest_get(const void *ctx, const char *key)
+/* The infer() call of ABI 2 on `batch` float tensors. */
+static int plugin_infer(const vigia_backend *be, vigia_model *model, const float *x, int batch, float thr,
+                        vigia_candidates *out, char *err, size_t errlen)
 {
-    (void)ctx;
-    return manifest_key && strcmp(key, manifest_key) == 0 ? manifest_val : NULL;
+    vigia_batch b = { .struct_size = sizeof b, .count = (uint32_t)batch, .input = x, .threshold = thr };
+
+    return be->infer(model, &b, out, err, errlen);
 }
 
 
@@ -458,7 +461,7 @@ static void test_plugin(void **state)
     const char *bdir = getenv("VIGIA_BUILDDIR");
     char so[4096], err[VIGIA_ERRLEN];
     vigia_host host = { VIGIA_BACKEND_ABI_VERSION, sizeof(vigia_host), host_log, { 0 } };
-    vigia_manifest m = { .name = "yoloface-50k", .max_batch = 2, .threads = 1, .get = manifest_get };
+    vigia_manifest m = { .name = "yoloface-50k", .max_batch = 2, .threads = 1 };
     vigia_backend_entry_fn entry;
     const vigia_backend *be;
     vigia_model *model = NULL;
@@ -483,18 +486,19 @@ static void test_plugin(void **state)
     be = entry();
     assert_string_equal(be->name, "cuda");
     assert_int_equal(be->probe(&host, err, sizeof err), 0);
+    cu_manifest_init(&m, manifest_kv);
     m.cfg_path = model_file("yoloface-50k", "cfg");
     m.weights_path = "/nonexistent.weights";
     assert_int_equal(be->open(&host, &m, &model, err, sizeof err), VIGIA_ENOENT);
     m.weights_path = model_file("yoloface-50k", "weights");
-    manifest_key = "cuda.math";
-    manifest_val = "fp16";
+    manifest_kv[0] = "cuda.math";
+    manifest_kv[1] = "fp16";
     assert_int_equal(be->open(&host, &m, &model, err, sizeof err), VIGIA_EINVAL);
     assert_null(model);
-    manifest_key = "cuda.device";
-    manifest_val = "63";
+    manifest_kv[0] = "cuda.device";
+    manifest_kv[1] = "63";
     assert_int_equal(be->open(&host, &m, &model, err, sizeof err), VIGIA_ENODEV);
-    manifest_key = NULL;
+    manifest_kv[0] = NULL;
     /* the first model settles the CUDA context, then ten cycles must give back what they take */
     assert_int_equal(be->open(&host, &m, &model, err, sizeof err), 0);
     be->close(model);
@@ -528,13 +532,13 @@ static void test_plugin(void **state)
         out[b].objectness = calloc(64, sizeof(float));
         out[b].prob = calloc(64, sizeof(float));
     }
-    assert_int_equal(be->infer(model, x, 2, 0.5f, out, err, sizeof err), 0);
+    assert_int_equal(plugin_infer(be, model, x, 2, 0.5f, out, err, sizeof err), 0);
     for (int b = 0; b < 2; b++)
         assert_true(out[b].count >= 1);
-    assert_int_equal(be->infer(model, x, 3, 0.5f, out, err, sizeof err), VIGIA_EINVAL);
-    assert_int_equal(be->infer(model, NULL, 1, 0.5f, out, err, sizeof err), VIGIA_EINVAL);
+    assert_int_equal(plugin_infer(be, model, x, 3, 0.5f, out, err, sizeof err), VIGIA_EINVAL);
+    assert_int_equal(plugin_infer(be, model, NULL, 1, 0.5f, out, err, sizeof err), VIGIA_EINVAL);
     out[0].capacity = 1;
-    assert_int_equal(be->infer(model, x, 1, 0.01f, out, err, sizeof err), 0);
+    assert_int_equal(plugin_infer(be, model, x, 1, 0.01f, out, err, sizeof err), 0);
     assert_int_equal(out[0].count, 1);
     assert_int_equal(out[0].truncated, 1);
     be->close(model);

@@ -5,7 +5,7 @@
 # configured otherwise, and installed: only core/base/paths.c may recompile. Then the
 # installed vigia, started from another working directory with no path flags, must
 # find its config, web, models and backends under the prefix, serve the dashboard at /
-# and detect with the default model; the template plugin, copied from the installed
+# and detect with the default model; the template plugins (detect, classify), copied from the installed
 # templatedir and built with nothing but pkg-config, must pass the installed
 # vigia-plugin-check and run in the installed vigia from the installed plugindir; an
 # install without weights must say once what to run, and the installed server's /ready
@@ -71,8 +71,9 @@ check "vigia-backend.pc: prefix, exec_prefix, libdir, includedir, pkglibdir, plu
 # ---- the template, copied from the install and built with pkg-config alone
 cp -r "$(pcv templatedir)" "$tmp/tpl" 2>"$tmp/out"
 (cd "$tmp/tpl" && make CFLAGS="-O2 -Wall -Wextra -Werror" && make check && make install) >>"$tmp/out" 2>&1
-check "the installed template builds with pkg-config, passes the installed vigia-plugin-check, installs" \
-  sh -c "grep -q 'verdict: PASS' '$tmp/out' && [ -f '$inst/lib/vigia/backends/vigia-backend-template.so' ]"
+check "the installed templates (detect, classify) build with pkg-config, pass the installed vigia-plugin-check, install" \
+  sh -c "[ \"\$(grep -c 'verdict: PASS' '$tmp/out')\" -eq 2 ] && [ -f '$inst/lib/vigia/backends/vigia-backend-template.so' ] &&
+         [ -f '$inst/lib/vigia/backends/vigia-backend-classify.so' ]"
 
 # ---- the installed vigia, from another working directory, no path flags
 mkdir -p "$tmp/cwd"

@@ -26,12 +26,10 @@ bad_describe(vigia_model *m, vigia_model_info *info, char *err, size_t errlen)
 }
 
 static int
-bad_infer(vigia_model *m, const float *in, int batch, float thr, vigia_candidates *out, char *err, size_t errlen)
+bad_infer(vigia_model *m, const vigia_batch *in, vigia_candidates *out, char *err, size_t errlen)
 {
     (void)m;
     (void)in;
-    (void)batch;
-    (void)thr;
     (void)out;
     (void)err;
     (void)errlen;
@@ -45,7 +43,7 @@ bad_close(vigia_model *m)
 }
 
 static const vigia_backend bad = {
-    .abi_version = VIGIA_BACKEND_ABI_VERSION + 98,
+    .abi_version = VIGIA_ABI(VIGIA_BACKEND_ABI_MAJOR + 98, 0),   /* ABI 100 */
     .struct_size = sizeof(vigia_backend),
     .name = "badabi",
     .version = "0",

@@ -170,11 +170,9 @@ fault_side_effects(vigia_model *m)
 
 
 static int
-fb_infer(vigia_model *m, const float *input, int batch, float threshold, vigia_candidates *out,
-         char *err, size_t errlen)
+fb_infer(vigia_model *m, const vigia_batch *in, vigia_candidates *out, char *err, size_t errlen)
 {
-    (void)input;
-    (void)threshold;
+    int batch = (int)in->count;
     if (batch < 1 || batch > m->max_batch) {
         snprintf(err, errlen, "batch %d", batch);
         return VIGIA_ENOTSUP;

@@ -130,3 +130,24 @@ tests_pipeline_bench_ipc_LDADD = $(VIGIA_CORE_LIBS)
 # The server with resize = stretch against OpenCV DNN's darknet reader (python3-opencv).
 EXTRA_DIST += tests/pipeline/test_opencv_agreement.py
 VIGIA_TESTS += $(srcdir)/tests/pipeline/test_opencv_agreement.py
+
+# The backend contract (test_abi): the ABI 1 template built from the ABI 1 header we
+# published (tests/pipeline/abi1, kept for this test only), against today's template.
+check_PROGRAMS += tests/pipeline/vigia-backend-abi1tpl.so
+tests_pipeline_vigia_backend_abi1tpl_so_SOURCES = tests/pipeline/abi1/template.c
+tests_pipeline_vigia_backend_abi1tpl_so_CPPFLAGS = -I$(srcdir)/tests/pipeline/abi1
+tests_pipeline_vigia_backend_abi1tpl_so_CFLAGS = $(VG_PLUGIN_CC_FLAGS)
+tests_pipeline_vigia_backend_abi1tpl_so_LDFLAGS = $(VG_PLUGIN_LD_FLAGS)
+tests_pipeline_vigia_backend_abi1tpl_so_LDADD = -lm
+EXTRA_DIST += tests/pipeline/abi1/vigia/backend.h
+# What ABI 2 lets a model say and do (input descriptors, tasks, outputs, failures).
+check_PROGRAMS += tests/pipeline/vigia-backend-abi2be.so
+tests_pipeline_vigia_backend_abi2be_so_SOURCES = tests/pipeline/abi2be.c
+tests_pipeline_vigia_backend_abi2be_so_CFLAGS = $(VG_PLUGIN_CC_FLAGS)
+tests_pipeline_vigia_backend_abi2be_so_LDFLAGS = $(VG_PLUGIN_LD_FLAGS)
+check_PROGRAMS += tests/pipeline/test_abi
+tests_pipeline_test_abi_SOURCES = tests/pipeline/test_abi.c
+tests_pipeline_test_abi_CPPFLAGS = $(PIPE_TEST_CPPFLAGS)
+tests_pipeline_test_abi_CFLAGS = $(TEST_CFLAGS)
+tests_pipeline_test_abi_LDADD = $(PIPE_TEST_LDADD)
+VIGIA_TESTS += tests/pipeline/test_abi

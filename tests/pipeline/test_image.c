@@ -1,9 +1,11 @@
 /*
  * test_image: decoding limits (bombs, truncation, garbage, huge sizes),
  * formats, EXIF orientation, the libjpeg path against libvips' pixels,
- * letterbox geometry, annotation.
+ * letterbox geometry, annotation, and the tensors a backend may ask for
+ * (u8, NHWC, BGR, mean/std).
  * libvips runs in this process: this test never forks.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -134,6 +136,15 @@ test_orientation(void **state)
     assert_int_equal(im.w, 20);
     assert_int_equal(im.h, 40);
     vg_image_release(&im);
+    /* the size a backend that decodes itself is told: as sent, rotated, nothing decoded */
+    int pw = 0, ph = 0;
+    assert_int_equal(vg_image_probe(b, n, &lim, &pw, &ph, err, sizeof err), 0);
+    assert_int_equal(pw, 20);
+    assert_int_equal(ph, 40);
+    vg_image_limits small = { 0, 0, 39 };
+    assert_int_equal(vg_image_probe(b, n, &small, &pw, &ph, err, sizeof err), VG_E_TOOBIG);
+    assert_int_equal(vg_image_probe(b, 10, &lim, &pw, &ph, err, sizeof err), VG_E_DECODE);
+    assert_int_equal(vg_image_probe("GIF89a....", 10, &lim, &pw, &ph, err, sizeof err), VG_E_NOTIMAGE);
     free(b);
     g_object_unref(c);
     g_object_unref(s);
@@ -438,6 +449,70 @@ test_annotate(void **state)
 }
 
 
+/*
+ * The tensor conversions against the plainest reference: each element
+ * computed from the 8-bit pixel it comes from. The planar float input is
+ * what the resizers write (a stretch to the image's own size, which is
+ * exact: resize none relies on that).
+ */
+static void
+test_tensor_formats(void **state)
+{
+    (void)state;
+    enum { W = 7, H = 5 };
+    const size_t plane = W * H;
+    uint8_t px[W * H * 3];
+    for (size_t i = 0; i < sizeof px; i++)
+        px[i] = (uint8_t)((i * 37 + 11) % 256);
+    vg_image im = { .w = W, .h = H, .rgb = px, .full_w = W, .full_h = H };
+    float chw[3 * W * H];
+    assert_int_equal(vg_image_stretch(&im, W, H, chw), 0);
+    for (size_t i = 0; i < plane; i++)
+        for (int c = 0; c < 3; c++)
+            assert_true(chw[c * plane + i] == px[i * 3 + c] / 255.0f);
+
+    struct {
+        vigia_input_desc d;
+        int planar_rgb;
+    } cases[] = {
+        { { 0 }, 1 },
+        { { .dtype = VIGIA_DTYPE_U8 }, 0 },
+        { { .dtype = VIGIA_DTYPE_U8, .layout = VIGIA_LAYOUT_NHWC, .channels = VIGIA_CHANNELS_BGR }, 0 },
+        { { .layout = VIGIA_LAYOUT_NHWC, .mean = { 0.485f, 0.456f, 0.406f }, .std = { 0.229f, 0.224f, 0.225f } }, 0 },
+        { { .channels = VIGIA_CHANNELS_BGR, .mean = { 0.5f, 0, 0.25f } }, 0 },
+        { { .std = { 1, 1, 1 } }, 1 },
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const vigia_input_desc *d = &cases[k].d;
+        int u8 = d->dtype == VIGIA_DTYPE_U8, nhwc = d->layout == VIGIA_LAYOUT_NHWC;
+        assert_int_equal(vg_tensor_is_planar_rgb(d), cases[k].planar_rgb);
+        assert_int_equal(vg_tensor_bytes(d, W, H), plane * 3 * (u8 ? 1 : sizeof(float)));
+        union {
+            uint8_t u[3 * W * H];
+            float f[3 * W * H];
+        } out;
+        memset(&out, 0xa5, sizeof out);
+        vg_tensor_from_chw(chw, W, H, d, &out);
+        for (size_t i = 0; i < plane; i++)
+            for (int c = 0; c < 3; c++) {
+                int src = d->channels == VIGIA_CHANNELS_BGR ? 2 - c : c;
+                uint8_t v = px[i * 3 + src];
+                size_t at = nhwc ? i * 3 + c : c * plane + i;
+                if (u8) {
+                    assert_int_equal(out.u[at], v);
+                } else {
+                    float sd = d->std[c] != 0 ? d->std[c] : 1;
+                    float want = (v / 255.0f - d->mean[c]) / sd;
+                    assert_true(fabsf(out.f[at] - want) <= 1e-6f * (1 + fabsf(want)));
+                }
+            }
+    }
+    vigia_input_desc enc = { .dtype = VIGIA_DTYPE_ENCODED };
+    assert_int_equal(vg_tensor_bytes(&enc, W, H), 0);
+    assert_int_equal(vg_tensor_is_planar_rgb(&enc), 0);
+}
+
+
 int
 main(void)
 {
@@ -449,6 +524,7 @@ main(void)
         cmocka_unit_test(test_letterbox),
         cmocka_unit_test(test_stretch),
         cmocka_unit_test(test_annotate),
+        cmocka_unit_test(test_tensor_formats),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -7,7 +7,7 @@ S=${VIGIA_SRCDIR:?}
 SHARED=${VIGIA_SHARED:-$S/../shared}
 CHECK=$B/vigia-plugin-check
 n=0
-echo "1..7"
+echo "1..9"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vigia-pc-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
@@ -54,8 +54,18 @@ expect "a plugin calling exit() fails" 1 "called exit(0)" -- \
   "$CHECK" "$B/tests/pipeline/vigia-backend-testbe.so" "$tmp/exiting"
 
 model bad "$B/tests/pipeline/vigia-backend-badabi.so" ''
-expect "another ABI version is refused" 1 "ABI version 99, this host speaks 1" -- \
+expect "another ABI version is refused" 1 "ABI 100.0, this host speaks 2.x" -- \
   "$CHECK" "$B/tests/pipeline/vigia-backend-badabi.so" "$tmp/bad"
+
+# the ABI 1 template, built from the ABI 1 header: it passes, with a warning to rebuild
+expect "an ABI 1 plugin passes through the compatibility path, with a warning" 0 "speaks ABI 1: it loads through the compatibility path" -- \
+  "$CHECK" "$B/tests/pipeline/vigia-backend-abi1tpl.so" "$S/plugins/template/example"
+
+# a model whose input is not planar RGB floats: the output checks say why they skip
+model u8 "$B/tests/pipeline/vigia-backend-abi2be.so" '[abi2be]
+input = u8_nhwc_bgr'
+expect "the output checks skip a model that takes other tensors" 0 "skip  infer batch 1: task 0, input dtype 1 layout 1 channels 1" -- \
+  "$CHECK" "$B/tests/pipeline/vigia-backend-abi2be.so" "$tmp/u8"
 
 expect "usage errors exit 2" 2 "usage" -- "$CHECK" only-one-argument
 
@@ -63,11 +73,13 @@ expect "usage errors exit 2" 2 "usage" -- "$CHECK" only-one-argument
 mkdir -p "$tmp/pc" "$tmp/tpl"
 printf 'includedir=%s/plugins/include\npkglibdir=%s/lib/vigia\n\nName: vigia-backend\nDescription: test\nVersion: 0\nCflags: -I${includedir}\n' \
   "$S" "$tmp" > "$tmp/pc/vigia-backend.pc"
-cp "$S/plugins/template/template.c" "$S/plugins/template/Makefile" "$tmp/tpl/"
-cp -r "$S/plugins/template/example" "$tmp/tpl/"
+cp "$S/plugins/template/template.c" "$S/plugins/template/classify.c" "$S/plugins/template/Makefile" "$tmp/tpl/"
+cp -r "$S/plugins/template/example" "$S/plugins/template/classify-example" "$tmp/tpl/"
 if (cd "$tmp/tpl" && PKG_CONFIG_PATH="$tmp/pc" make -s CFLAGS="-O2 -Wall -Wextra -Werror" >"$tmp/out" 2>&1 &&
-    "$CHECK" ./vigia-backend-template.so example >>"$tmp/out" 2>&1) && grep -q "verdict: PASS" "$tmp/out"; then
-  ok "the template builds with its own Makefile and passes"
+    "$CHECK" ./vigia-backend-template.so example >>"$tmp/out" 2>&1 &&
+    "$CHECK" ./vigia-backend-classify.so classify-example >>"$tmp/out" 2>&1) &&
+    [ "$(grep -c "verdict: PASS" "$tmp/out")" -eq 2 ]; then
+  ok "the templates (detect, classify) build with their own Makefile and pass"
 else
-  notok "the template builds with its own Makefile and passes"
+  notok "the templates (detect, classify) build with their own Makefile and pass"
 fi

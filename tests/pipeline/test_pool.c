@@ -475,6 +475,39 @@ broken(const char *mode, const char *why_part)
 }
 
 
+/* A backend that says the model can no longer run (VIGIA_EFATAL) fails the model with its message. */
+static void
+test_backend_fatal(void **state)
+{
+    (void)state;
+    vg_pool_options o;
+    vg_pool_options_init(&o);
+    o.backoff_min_ms = 20;
+    start_pool(&o);
+    char conf[PATH_MAX + 256], so[PATH_MAX];
+    const char *b = getenv("VIGIA_BUILDDIR");
+    snprintf(so, sizeof so, "%s/tests/pipeline/vigia-backend-abi2be.so", b && *b ? b : VIGIA_BUILDDIR);
+    char *abs = realpath(so, NULL);
+    assert_non_null(abs);
+    snprintf(conf, sizeof conf, "backend = %s\n[abi2be]\nfail = fatal_once\n", abs);
+    free(abs);
+    assert_int_equal(pt_make_model(F.dir, "f", "dark\nbright\n", conf), 0);
+    load("f", 1);
+    assert_int_equal(submit("f", gray, gray_n, &F.a[0], 0, NULL), 0);
+    int n = 1;
+    assert_true(run_until(all_fired, &n, 20));
+    assert_int_equal(F.a[0].status, VG_E_BACKEND);
+    const char *want[2] = { "f", "failed" };
+    assert_true(run_until(model_state_is, want, 20));
+    vg_pool_model_stats s;
+    assert_int_equal(vg_pool_model_stats_by_name(F.pool, "f", &s), 0);
+    if (!strstr(s.why, "abi2be: the backend can no longer run the model: device lost"))
+        fail_msg("why: %s", s.why);
+    assert_int_equal(submit("f", gray, gray_n, &F.a[1], 0, NULL), VG_E_UNAVAILABLE);
+    stop_pool();
+}
+
+
 static void test_open_crash(void **state) { (void)state; broken("crash", "signal"); }
 static void test_open_exit(void **state) { (void)state; broken("exit", "exit()"); }
 static void test_open_fail(void **state) { (void)state; broken("fail", "told to fail"); }
@@ -1051,6 +1084,7 @@ main(void)
         cmocka_unit_test(test_open_exit),
         cmocka_unit_test(test_open_fail),
         cmocka_unit_test(test_open_hang),
+        cmocka_unit_test(test_backend_fatal),
         cmocka_unit_test(test_bad_images),
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_cancel),

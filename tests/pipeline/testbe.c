@@ -35,7 +35,7 @@ struct vigia_model {
 static const char *
 get(const vigia_manifest *m, const char *key)
 {
-    return m->get ? m->get(m->get_ctx, key) : NULL;
+    return m->get ? m->get(m, key) : NULL;
 }
 
 
@@ -95,9 +95,11 @@ tb_describe(vigia_model *m, vigia_model_info *info, char *err, size_t errlen)
 
 
 static int
-tb_infer(vigia_model *m, const float *input, int batch, float threshold, vigia_candidates *out,
-         char *err, size_t errlen)
+tb_infer(vigia_model *m, const vigia_batch *in, vigia_candidates *out, char *err, size_t errlen)
 {
+    const float *input = in->input;
+    int batch = (int)in->count;
+    float threshold = in->threshold;
     size_t plane = (size_t)m->w * m->h;
     if (batch < 1 || batch > m->max_batch) {
         snprintf(err, errlen, "batch %d", batch);
