@@ -264,7 +264,7 @@ worker_read(worker *w)
                 /* a running backend said the model can no longer run (VIGIA_EFATAL) */
                 w->retiring = 1;
                 vg_pool__worker_lost(w, why);
-                vg_pool__model_fail(m, VG_E_MODELFAILED, why);
+                vg_pool__model_fail(m, VG_E_UNAVAILABLE, why);
             }
             break;
         }
