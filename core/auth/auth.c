@@ -897,26 +897,49 @@ vg_auth_destroy(vg_auth *a)
 #define FIRST_ADMIN "admin"
 
 
+/* The first admin on its way: the password is shown only once the user is stored, so it works when read. */
+typedef struct boot {
+    vg_auth *a;
+    FILE *out;
+    char pw[32];
+} boot;
+
+
+static void
+boot_done(boot *b)
+{
+    memset(b->pw, 0, sizeof b->pw);
+    free(b);
+}
+
+
 static void
 boot_created(int status, vg_mpr *rest, void *ud)
 {
     (void)rest;
-    (void)ud;
-    if (status == 0)
+    boot *b = ud;
+    if (status == 0) {
         vg_info("auth", "created the first admin '%s'", FIRST_ADMIN);
-    else if (status == VG_E_CONFLICT)
-        vg_info("auth", "an admin named '%s' was created meanwhile; the printed password is not valid", FIRST_ADMIN);
-    else
+        fprintf(b->out, "vigia: empty database: created user '" FIRST_ADMIN "' with the one-time password %s\n"
+                        "vigia: log in and change it (PUT /v1/users/1 {\"current_password\": ..., \"password\": "
+                        "...}); nothing else works until then, and it is not shown again\n", b->pw);
+        fflush(b->out);
+    } else if (status == VG_E_CONFLICT) {
+        vg_info("auth", "an admin named '%s' was created meanwhile (vigia user add): no one-time password", FIRST_ADMIN);
+    } else {
         vg_error("auth", "cannot create the first admin: %s", vg_err_str(status));
+    }
+    boot_done(b);
 }
 
 
 static void
 boot_hashed(int status, const char *encoded, void *ud)
 {
-    vg_auth *a = ud;
+    boot *b = ud;
     if (status != 0) {
         vg_error("auth", "cannot hash the first admin's password: %s", vg_err_str(status));
+        boot_done(b);
         return;
     }
     vg_user u;
@@ -924,11 +947,13 @@ boot_hashed(int status, const char *encoded, void *ud)
     snprintf(u.name, sizeof u.name, "%s", FIRST_ADMIN);
     u.role = VG_ROLE_ADMIN;
     snprintf(u.hash, sizeof u.hash, "%s", encoded);
-    u.created = now_s(a);
+    u.created = now_s(b->a);
     u.must_change = 1;   /* the password went to a terminal or a log: it is changed before anything else */
-    int rc = vg_store_user_create(a->store, &u, boot_created, NULL);
-    if (rc != 0)
+    int rc = vg_store_user_create(b->a->store, &u, boot_created, b);
+    if (rc != 0) {
         vg_error("auth", "cannot create the first admin: %s", vg_err_str(rc));
+        boot_done(b);
+    }
 }
 
 
@@ -940,14 +965,13 @@ vg_auth_bootstrap(vg_auth *a, FILE *out)
         return -1;
     if (n > 0)
         return 0;
-    char pw[32];
-    vg_auth_random_token(pw, sizeof pw, 15);
-    if (vg_store_hash(a->store, pw, strlen(pw), boot_hashed, a) != 0)
+    boot *b = vg_xcalloc(1, sizeof *b);
+    b->a = a;
+    b->out = out;
+    vg_auth_random_token(b->pw, sizeof b->pw, 15);
+    if (vg_store_hash(a->store, b->pw, strlen(b->pw), boot_hashed, b) != 0) {
+        boot_done(b);
         return -1;
-    fprintf(out, "vigia: empty database: created user '" FIRST_ADMIN "' with the one-time password %s\n"
-                 "vigia: log in and change it (PUT /v1/users/1 {\"current_password\": ..., \"password\": ...}); "
-                 "nothing else works until then, and it is not shown again\n", pw);
-    fflush(out);
-    memset(pw, 0, sizeof pw);
+    }
     return 1;
 }
