@@ -279,7 +279,7 @@ vg_image_probe(const void *data, size_t len, const vg_image_limits *lim, int *w,
         rc = VG_E_NOTIMAGE;
     }
     unref(&img);
-    if (rc != 0)
+    if (rc != 0 && vips_started)
         vips_error_clear();
     return rc;
 }
@@ -300,9 +300,9 @@ vg_image_decode_at(const void *data, size_t len, const vg_image_limits *lim, int
     int lr = load_checked(data, len, lim, &fmt, &img, &out->full_w, &out->full_h, err, errlen);
     if (lr == 1)
         return vg_rawimg_decode(data, len, lim, out, err, errlen);
-    if (lr != 0) {
-        rc = lr;
-        goto out;
+    if (lr != 0) {   /* nothing to release; libvips may not even have started (vips_error_clear would crash) */
+        out->full_w = out->full_h = 0;
+        return lr;
     }
     int w = vips_image_get_width(img), h = vips_image_get_height(img);
     int shrink = decode_reduction(fmt, out->full_w, out->full_h, min_w, min_h);
