@@ -1,18 +1,31 @@
 /*
- * vigia-plugin-check LIB.so MODEL_DIR: the conformance suite for backend
- * plugins. Each check runs in its own child process under a time limit, so
- * a plugin that crashes, hangs or exit()s fails that check and the suite
- * goes on. Prints one line per check and a verdict; exit status 0 when no
- * check failed, 1 otherwise, 2 on usage errors.
+ * vigia-plugin-check [--image FILE] [--expect LABEL] [--timeout S] LIB.so
+ * MODEL_DIR: the conformance suite for backend plugins. Each check runs in
+ * its own child process under a time limit, so a plugin that crashes,
+ * hangs or exit()s fails that check and the suite goes on; after a check
+ * timed out, the later checks that infer are skipped. Prints one line per
+ * check and a verdict; exit status 0 when no check failed, 1 otherwise, 2
+ * on usage errors.
+ *
+ * Every infer is fed a real image prepared by the host's own pipeline
+ * (pipeline/detector: decode, resize, the tensor the model's input
+ * descriptor asks for, or the encoded bytes): --image, else the model
+ * directory's sample.jpg or sample.png, else a built-in sample (red, green
+ * and blue blocks on grey). Its answer is judged as the server judges it
+ * (candcheck: count, finite, in range, not pixels), and with --expect the
+ * label must be found (a classifier's top-1).
  *
  * What is checked: the library loads with RTLD_NOW|RTLD_LOCAL and exports
  * vigia_backend_entry; the table matches this host's ABI (and the host
  * refuses another ABI version); probe answers; open/describe on the model;
- * infer on batch 1 (finite, in-range, deterministic output), thresholds,
- * small candidate capacities, every batch size up to max_batch and a
- * refusal beyond it; missing or truncated files refused with a message
- * (never exit()); repeated open/close without growing memory; nothing
- * written to stdout.
+ * the real image through the server's path, with the expected label;
+ * resident memory over repeated infers; infer on batch 1 (finite,
+ * in-range, deterministic output), thresholds, small candidate capacities,
+ * every batch size up to max_batch and a refusal beyond it; missing or
+ * truncated files refused with a message (never exit()); repeated
+ * open/close without growing memory. A check whose plugin wrote to stdout
+ * fails (vigia detect prints JSON there); what it wrote to stderr is shown
+ * cut short.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -30,6 +43,8 @@
 
 #include "pipeline/backend_loader.h"
 #include "base/log.h"
+#include "pipeline/detector.h"
+#include "pipeline/image.h"
 #include "pipeline/model.h"
 #include "pool/worker.h"
 
@@ -45,11 +60,17 @@ typedef struct ctx {
     const vigia_backend *ops;      /* be->table: name, version, ABI (the calls go through be) */
     vigia_manifest man;
     char tmp[PATH_MAX];            /* a scratch directory */
+    unsigned char *img;            /* the real image's encoded bytes (malloc'd) */
+    size_t img_len;
+    const char *img_name;          /* where it came from, for messages */
+    const char *expect;            /* --expect: the label it must give; NULL: none */
 } ctx;
 
 typedef int (*check_fn)(ctx *c, char *msg, size_t n);
 
 static int no_device;              /* probe said ENODEV: model checks are skipped */
+static int timed_out;              /* a check timed out: later infer checks are skipped */
+static unsigned timeout_all;       /* --timeout: every check's limit; 0: the table's */
 
 
 static int
@@ -75,16 +96,63 @@ load(ctx *c, char *msg, size_t n)
 }
 
 
-/* One infer() call on `batch` float tensors at `t`, as the host makes it. */
-static int
-run_infer(ctx *c, vigia_model *m, const float *t, int batch, float thr, vigia_candidates *out, char *e, size_t n)
-{
+/*
+ * The real image as this model's backend takes it, prepared once by the
+ * host's own pipeline and copied into `copies` batch slots.
+ */
+typedef struct feed {
+    unsigned char *t;              /* copies tensors back to back; NULL for ENCODED */
+    size_t per;                    /* bytes of one */
     vigia_image views[VG_MODEL_MAX_BATCH + 1];
-    vigia_batch b = { .struct_size = sizeof b, .count = (uint32_t)batch, .input = t, .images = views,
+} feed;
+
+
+static int
+feed_init(ctx *c, int copies, feed *f, char *msg, size_t n)
+{
+    vg_detector_options o = { .backend = c->lib };
+    vg_detector *d = NULL;
+    char e[512];
+    vigia_image v;
+    memset(f, 0, sizeof *f);
+    if (vg_detector_open(c->m, &o, &d, e, sizeof e) != 0)
+        return say(msg, n, R_FAIL, "the host's pipeline cannot open the model: %s", e);
+    f->per = vg_detector_input_bytes(d);
+    f->t = f->per ? malloc(f->per * (size_t)copies) : NULL;
+    if (f->per && !f->t) {
+        vg_detector_close(d);
+        return say(msg, n, R_FAIL, "out of memory");
+    }
+    int rc = vg_detector_prepare(d, c->img, c->img_len, f->t, &v, e, sizeof e);
+    vg_detector_close(d);
+    if (rc != 0) {
+        free(f->t);
+        return say(msg, n, R_FAIL, "%s: the host cannot prepare it for this model: %s", c->img_name, e);
+    }
+    for (int i = 0; i < copies && i <= VG_MODEL_MAX_BATCH; i++) {
+        f->views[i] = v;
+        if (f->t) {
+            if (i)
+                memcpy(f->t + f->per * (size_t)i, f->t, f->per);
+            f->views[i].data = f->t + f->per * (size_t)i;
+        }
+    }
+    return R_PASS;
+}
+
+
+/* One infer() call on the first `batch` images of f, as the host makes it (answers zeroed first). */
+static int
+run_infer(ctx *c, vigia_model *m, const feed *f, int batch, float thr, vigia_candidates *out, char *e, size_t n)
+{
+    for (int i = 0; i < batch && i < VG_MODEL_MAX_BATCH; i++) {
+        out[i].count = out[i].truncated = 0;
+        out[i].status = 0;
+        if (out[i].err)
+            out[i].err[0] = '\0';
+    }
+    vigia_batch b = { .struct_size = sizeof b, .count = (uint32_t)batch, .input = f->t, .images = f->views,
                       .threshold = thr };
-    memset(views, 0, sizeof views);
-    for (int i = 0; i < batch && i <= VG_MODEL_MAX_BATCH; i++)
-        views[i].struct_size = sizeof views[i];
     return vg_backend_infer(c->be, m, &b, out, e, n);
 }
 
@@ -189,24 +257,9 @@ c_open(ctx *c, char *msg, size_t n)
     int r = load(c, msg, n);
     if (r != R_PASS)
         return r;
-    /* stdout may be a JSON stream: a backend must not write there */
-    int p[2];
-    if (pipe(p) != 0)
-        return say(msg, n, R_FAIL, "pipe: %s", strerror(errno));
-    fflush(stdout);
-    int saved = dup(1);
-    dup2(p[1], 1);
-    close(p[1]);
-    fcntl(p[0], F_SETFL, O_NONBLOCK);
     vigia_model *m = NULL;
     vigia_model_info info;
     r = open_model(c, &c->man, &m, &info, msg, n);
-    fflush(stdout);
-    dup2(saved, 1);
-    close(saved);
-    char junk[64];
-    ssize_t got = read(p[0], junk, sizeof junk);
-    close(p[0]);
     if (r != R_PASS)
         return r;
     if (info.input_w < 1 || info.input_h < 1 || info.input_w > VG_MODEL_MAX_SIDE || info.input_h > VG_MODEL_MAX_SIDE)
@@ -219,8 +272,6 @@ c_open(ctx *c, char *msg, size_t n)
         r = say(msg, n, R_FAIL, "describe: max_batch %d", info.max_batch);
     else if (!info.device)
         r = say(msg, n, R_FAIL, "describe: device is NULL");
-    else if (got > 0)
-        r = say(msg, n, R_WARN, "writes to stdout while loading (vigia detect prints JSON there)");
     else
         r = say(msg, n, R_PASS, "%dx%dx%d, %d classes, batch <= %d, on %s", info.input_w, info.input_h,
                 info.input_c, info.classes, info.max_batch, info.device);
@@ -230,19 +281,16 @@ c_open(ctx *c, char *msg, size_t n)
 
 
 /*
- * The output checks feed planar RGB float tensors to a detector. For any
- * other model they are skipped (and the model closed): R_SKIP with why.
+ * The candidate checks below judge a detector's candidates; a classifier
+ * is judged on its scores by "real image". R_SKIP (model closed) for one.
  */
 static int
 feedable(ctx *c, vigia_model *m, const vigia_model_info *info, char *msg, size_t n)
 {
-    const vigia_input_desc *in = &info->input;
-    if (info->task == VIGIA_TASK_DETECT && in->dtype == VIGIA_DTYPE_F32 && in->layout == VIGIA_LAYOUT_NCHW &&
-        in->channels == VIGIA_CHANNELS_RGB)
+    if (info->task == VIGIA_TASK_DETECT)
         return R_PASS;
     vg_backend_close(c->be, m);
-    return say(msg, n, R_SKIP, "task %u, input dtype %u layout %u channels %u: these checks feed planar RGB "
-               "floats to a detector", info->task, in->dtype, in->layout, in->channels);
+    return say(msg, n, R_SKIP, "task %u: a classifier is judged on its scores by \"real image\"", info->task);
 }
 
 
@@ -314,15 +362,6 @@ validate(const vigia_candidates *o, int classes, char *buf, size_t n)
 }
 
 
-static void
-fill_tensor(float *t, size_t n, int kind, unsigned seed)
-{
-    srand(seed);
-    for (size_t i = 0; i < n; i++)
-        t[i] = kind == 0 ? 0.5f : (float)rand() / (float)RAND_MAX;
-}
-
-
 static int
 c_infer(ctx *c, char *msg, size_t n)
 {
@@ -334,38 +373,33 @@ c_infer(ctx *c, char *msg, size_t n)
     if (r != R_PASS || (r = open_model(c, &c->man, &m, &info, msg, n)) != R_PASS ||
         (r = feedable(c, m, &info, msg, n)) != R_PASS)
         return r;
-    size_t per = (size_t)info.input_w * info.input_h * 3;
-    float *t = malloc(per * sizeof(float));
-    if (!t || cset_init(&a, 1, info.classes, CAP) || cset_init(&b, 1, info.classes, CAP))
+    feed f;
+    if ((r = feed_init(c, 1, &f, msg, n)) != R_PASS)
+        return r;
+    if (cset_init(&a, 1, info.classes, CAP) || cset_init(&b, 1, info.classes, CAP))
         return say(msg, n, R_FAIL, "out of memory");
-    uint32_t total = 0;
-    for (int kind = 0; kind < 2; kind++) {
-        fill_tensor(t, per, kind, 7);
-        for (int rep = 0; rep < 2; rep++) {
-            cset *s = rep ? &b : &a;
-            int rc = run_infer(c, m, t, 1, 0.25f, s->c, e, sizeof e);
-            if (rc != 0)
-                return say(msg, n, R_FAIL, "infer (%s tensor) failed (%d): %s", kind ? "random" : "grey", rc, e);
-            const char *bad = validate(&s->c[0], info.classes, why, sizeof why);
-            if (bad)
-                return say(msg, n, R_FAIL, "%s", bad);
-        }
-        if (a.c[0].count != b.c[0].count ||
-            memcmp(a.box, b.box, a.c[0].count * 4 * sizeof(float)) != 0 ||
-            memcmp(a.prob, b.prob, (size_t)a.c[0].count * info.classes * sizeof(float)) != 0)
-            return say(msg, n, R_FAIL, "the same input gave different candidates twice");
-        total += a.c[0].count;
+    for (int rep = 0; rep < 2; rep++) {
+        cset *s = rep ? &b : &a;
+        int rc = run_infer(c, m, &f, 1, 0.25f, s->c, e, sizeof e);
+        if (rc != 0)
+            return say(msg, n, R_FAIL, "infer on %s failed (%d): %s", c->img_name, rc, e);
+        const char *bad = validate(&s->c[0], info.classes, why, sizeof why);
+        if (bad)
+            return say(msg, n, R_FAIL, "%s", bad);
     }
+    if (a.c[0].count != b.c[0].count ||
+        memcmp(a.box, b.box, a.c[0].count * 4 * sizeof(float)) != 0 ||
+        memcmp(a.prob, b.prob, (size_t)a.c[0].count * info.classes * sizeof(float)) != 0)
+        return say(msg, n, R_FAIL, "the same input gave different candidates twice");
+    uint32_t total = a.c[0].count;
     vg_backend_close(c->be, m);
     cset_free(&a);
     cset_free(&b);
-    free(t);
-    return say(msg, n, R_PASS, "finite, in range and deterministic (%u candidates on 2 tensors)", total);
+    free(f.t);
+    return say(msg, n, R_PASS, "finite, in range and deterministic (%u candidates on %s)", total, c->img_name);
 }
 
 
-/* Real-looking input: the model's own example image when there is one is not
- * required; a smooth random field makes most detectors fire a little. */
 static int
 c_threshold(ctx *c, char *msg, size_t n)
 {
@@ -377,12 +411,12 @@ c_threshold(ctx *c, char *msg, size_t n)
     if (r != R_PASS || (r = open_model(c, &c->man, &m, &info, msg, n)) != R_PASS ||
         (r = feedable(c, m, &info, msg, n)) != R_PASS)
         return r;
-    size_t per = (size_t)info.input_w * info.input_h * 3;
-    float *t = malloc(per * sizeof(float));
-    if (!t || cset_init(&lo, 1, info.classes, CAP) || cset_init(&hi, 1, info.classes, CAP))
+    feed f;
+    if ((r = feed_init(c, 1, &f, msg, n)) != R_PASS)
+        return r;
+    if (cset_init(&lo, 1, info.classes, CAP) || cset_init(&hi, 1, info.classes, CAP))
         return say(msg, n, R_FAIL, "out of memory");
-    fill_tensor(t, per, 1, 11);
-    if (run_infer(c, m, t, 1, 0.05f, lo.c, e, sizeof e) != 0 || run_infer(c, m, t, 1, 0.9f, hi.c, e, sizeof e) != 0)
+    if (run_infer(c, m, &f, 1, 0.05f, lo.c, e, sizeof e) != 0 || run_infer(c, m, &f, 1, 0.9f, hi.c, e, sizeof e) != 0)
         return say(msg, n, R_FAIL, "infer failed: %s", e);
     size_t nlo = 0, nhi = 0;
     for (uint32_t i = 0; i < lo.c[0].count; i++)
@@ -391,14 +425,14 @@ c_threshold(ctx *c, char *msg, size_t n)
     for (uint32_t i = 0; i < hi.c[0].count; i++)
         for (int k = 0; k < info.classes; k++) {
             float p = hi.prob[(size_t)i * info.classes + k];
-            if (p > 0 && p <= 0.9f)
+            if (p > 0 && p < 0.9f)
                 return say(msg, n, R_FAIL, "threshold 0.9 returned a probability of %g", p);
             nhi += p > 0.9f;
         }
     vg_backend_close(c->be, m);
     cset_free(&lo);
     cset_free(&hi);
-    free(t);
+    free(f.t);
     if (nhi != nlo)
         return say(msg, n, R_WARN, "%zu class scores above 0.9 at threshold 0.9 but %zu at 0.05", nhi, nlo);
     return say(msg, n, R_PASS, "probabilities at or under the threshold are zeroed");
@@ -415,15 +449,15 @@ c_capacity(ctx *c, char *msg, size_t n)
     if (r != R_PASS || (r = open_model(c, &c->man, &m, &info, msg, n)) != R_PASS ||
         (r = feedable(c, m, &info, msg, n)) != R_PASS)
         return r;
-    size_t per = (size_t)info.input_w * info.input_h * 3;
-    float *t = malloc(per * sizeof(float));
+    feed f;
+    if ((r = feed_init(c, 1, &f, msg, n)) != R_PASS)
+        return r;
     for (uint32_t cap = 0; cap <= 2; cap++) {
         cset s;
-        if (!t || cset_init(&s, 1, info.classes, cap ? cap : 1))
+        if (cset_init(&s, 1, info.classes, cap ? cap : 1))
             return say(msg, n, R_FAIL, "out of memory");
         s.c[0].capacity = cap;
-        fill_tensor(t, per, 1, 5);
-        int rc = run_infer(c, m, t, 1, 0.01f, s.c, e, sizeof e);
+        int rc = run_infer(c, m, &f, 1, 0.01f, s.c, e, sizeof e);
         if (rc != 0)
             return say(msg, n, R_FAIL, "infer with capacity %u failed: %s", cap, e);
         if (s.c[0].count > cap)
@@ -434,7 +468,7 @@ c_capacity(ctx *c, char *msg, size_t n)
         cset_free(&s);
     }
     vg_backend_close(c->be, m);
-    free(t);
+    free(f.t);
     return say(msg, n, R_PASS, "capacities 0, 1 and 2 respected");
 }
 
@@ -452,19 +486,18 @@ c_batch(ctx *c, char *msg, size_t n)
         (r = feedable(c, m, &info, msg, n)) != R_PASS)
         return r;
     int mb = info.max_batch > VG_MODEL_MAX_BATCH - 1 ? VG_MODEL_MAX_BATCH - 1 : info.max_batch;
-    size_t per = (size_t)info.input_w * info.input_h * 3;
-    float *t = malloc(per * sizeof(float) * (size_t)(mb + 1));
+    feed f;
     cset one, all;
-    if (!t || cset_init(&one, 1, info.classes, CAP) || cset_init(&all, mb + 1, info.classes, CAP))
+    if ((r = feed_init(c, mb + 1, &f, msg, n)) != R_PASS)
+        return r;
+    if (cset_init(&one, 1, info.classes, CAP) || cset_init(&all, mb + 1, info.classes, CAP))
         return say(msg, n, R_FAIL, "out of memory");
-    for (int b = 0; b <= mb; b++)
-        fill_tensor(t + per * (size_t)b, per, 1, 100 + (unsigned)b);
     for (int batch = 1; batch <= mb; batch++) {
-        if (run_infer(c, m, t, batch, 0.25f, all.c, e, sizeof e) != 0)
+        if (run_infer(c, m, &f, batch, 0.25f, all.c, e, sizeof e) != 0)
             return say(msg, n, R_FAIL, "batch %d (max %d) failed: %s", batch, info.max_batch, e);
         /* each image of the batch answers as it does alone */
         for (int b = 0; b < batch; b++) {
-            if (run_infer(c, m, t + per * (size_t)b, 1, 0.25f, one.c, e, sizeof e) != 0)
+            if (run_infer(c, m, &f, 1, 0.25f, one.c, e, sizeof e) != 0)
                 return say(msg, n, R_FAIL, "batch 1 failed: %s", e);
             if (one.c[0].count != all.c[b].count)
                 return say(msg, n, R_FAIL, "image %d of a batch of %d: %u candidates, alone %u", b, batch,
@@ -475,13 +508,14 @@ c_batch(ctx *c, char *msg, size_t n)
                         return say(msg, n, R_FAIL, "image %d of a batch of %d: boxes differ from alone", b, batch);
         }
     }
-    int over = run_infer(c, m, t, info.max_batch + 1, 0.25f, all.c, e, sizeof e);
-    int zero = run_infer(c, m, t, 0, 0.25f, all.c, e, sizeof e);
+    int over = info.max_batch + 1 <= mb + 1 ? run_infer(c, m, &f, info.max_batch + 1, 0.25f, all.c, e, sizeof e)
+                                            : VIGIA_ENOTSUP;
+    int zero = run_infer(c, m, &f, 0, 0.25f, all.c, e, sizeof e);
     vg_backend_close(c->be, m);
     cset_free(&one);
     cset_free(&all);
-    free(t);
-    if (info.max_batch + 1 <= mb + 1 && over == 0)
+    free(f.t);
+    if (over == 0)
         return say(msg, n, R_FAIL, "a batch of %d (max_batch + 1) was accepted", info.max_batch + 1);
     if (zero == 0)
         return say(msg, n, R_FAIL, "a batch of 0 was accepted");
@@ -597,6 +631,113 @@ c_cycles(ctx *c, char *msg, size_t n)
 }
 
 
+/* Opens the model through the host's own path (the server's detector) with this plugin. */
+static int
+open_detector(ctx *c, vg_detector **d, char *msg, size_t n)
+{
+    vg_detector_options o = { .backend = c->lib };
+    char e[512];
+    if (vg_detector_open(c->m, &o, d, e, sizeof e) != 0)
+        return say(msg, n, R_FAIL, "the host cannot open the model with it: %s", e);
+    return R_PASS;
+}
+
+
+/* The real image as the server runs it: judged as the server judges it, and --expect found. */
+static int
+c_image(ctx *c, char *msg, size_t n)
+{
+    vg_detector *d = NULL;
+    int r = open_detector(c, &d, msg, n);
+    if (r != R_PASS)
+        return r;
+    const vigia_model_info *info = vg_detector_info(d);
+    vg_detect_input x = { .image = c->img, .len = c->img_len, .threshold = -1, .nms = -1 };
+    vg_detect_result res;
+    int rc = vg_detector_run(d, 1, &x, &res);
+    if (rc != 0 || res.status != 0) {
+        r = say(msg, n, R_FAIL, "%s: %s", c->img_name, res.err[0] ? res.err : "failed");
+        goto done;
+    }
+    const vg_detection *best = NULL;
+    for (size_t i = 0; i < res.n; i++) {
+        const vg_detection *t = &res.dets[i];
+        if (!(t->confidence > 0 && t->confidence <= 1.0001f) || t->x_min < 0 || t->y_min < 0 ||
+            t->x_max >= res.w || t->y_max >= res.h || t->x_min > t->x_max || t->y_min > t->y_max) {
+            r = say(msg, n, R_FAIL, "%s: detection %zu (%s %g at %d,%d-%d,%d) is outside the %dx%d image",
+                    c->img_name, i, t->label, (double)t->confidence, t->x_min, t->y_min, t->x_max, t->y_max,
+                    res.w, res.h);
+            goto done;
+        }
+        /* a classifier's top-1, or the expected label's best box */
+        int wanted = info->task == VIGIA_TASK_CLASSIFY || !c->expect || strcmp(t->label, c->expect) == 0;
+        if (wanted && (!best || t->confidence > best->confidence))
+            best = t;
+    }
+    if (c->expect && (!best || strcmp(best->label, c->expect) != 0)) {
+        if (best)
+            r = say(msg, n, R_FAIL, "%s: top-1 is '%s' at %.2f, expected '%s'", c->img_name, best->label,
+                    (double)best->confidence, c->expect);
+        else
+            r = say(msg, n, R_FAIL, "%s: expected '%s' not found (%zu detections)", c->img_name, c->expect, res.n);
+        goto done;
+    }
+    if (best)
+        r = say(msg, n, R_PASS, "%s: %zu %s, %s'%s' at %.2f", c->img_name, res.n,
+                info->task == VIGIA_TASK_CLASSIFY ? "scores" : "detections", c->expect ? "found " : "best ",
+                best->label, (double)best->confidence);
+    else
+        r = say(msg, n, R_PASS, "%s: nothing found (give --image and --expect for a real test)", c->img_name);
+done:
+    vg_detect_result_release(&res);
+    vg_detector_close(d);
+    return r;
+}
+
+
+/* Resident memory over repeated infers of the real image (a plugin that keeps what it allocates). */
+static int
+c_infer_memory(ctx *c, char *msg, size_t n)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    (void)c;
+    return say(msg, n, R_SKIP, "built with AddressSanitizer: RSS is not a leak measure here");
+#else
+    vg_detector *d = NULL;
+    int r = open_detector(c, &d, msg, n);
+    if (r != R_PASS)
+        return r;
+    const int warm = 3, runs = 30;
+    const double limit_mib = 32;
+    vg_detect_input x = { .image = c->img, .len = c->img_len, .threshold = -1, .nms = -1 };
+    size_t rss0 = 0;
+    r = R_PASS;
+    double grew = 0;
+    for (int i = 0; i < warm + runs; i++) {
+        vg_detect_result res;
+        vg_detector_run(d, 1, &x, &res);
+        vg_detect_result_release(&res);
+        if (i == warm - 1)
+            rss0 = vg_worker_rss(0);
+        if (i < warm)
+            continue;
+        size_t rss = vg_worker_rss(0);
+        grew = rss > rss0 ? (double)(rss - rss0) / (1 << 20) : 0;
+        if (grew > limit_mib) {
+            r = say(msg, n, R_FAIL, "resident memory grew %.1f MiB in %d infers after the first %d "
+                    "(%.1f MiB per image): it keeps what it allocates", grew, i + 1 - warm, warm,
+                    grew / (i + 1 - warm));
+            break;
+        }
+    }
+    vg_detector_close(d);
+    if (r == R_PASS)
+        r = say(msg, n, R_PASS, "%d infers, resident memory %+.1f MiB after the first %d", runs, grew, warm);
+    return r;
+#endif
+}
+
+
 /* ---- driver -------------------------------------------------------------------- */
 
 typedef struct check {
@@ -612,6 +753,8 @@ static const check checks[] = {
     { "probe", c_probe, 60, 0 },
     { "refuses a foreign host", c_foreign_host, 120, 1 },
     { "open and describe", c_open, 120, 1 },
+    { "real image", c_image, 120, 1 },
+    { "memory over repeated infers", c_infer_memory, 300, 1 },
     { "infer batch 1", c_infer, 120, 1 },
     { "threshold", c_threshold, 120, 1 },
     { "candidate capacity", c_capacity, 120, 1 },
@@ -622,9 +765,44 @@ static const check checks[] = {
 };
 
 
+/* Bytes of a file, 0 if none. */
+static long
+file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : 0;
+}
+
+
+/* Shows the first bytes a check's plugin wrote to stderr, tagged, and how much there was. */
+static void
+show_stderr(const char *path, const char *name)
+{
+    long size = file_size(path);
+    FILE *f = size > 0 ? fopen(path, "rb") : NULL;
+    if (!f)
+        return;
+    char buf[1024];
+    size_t got = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[got] = '\0';
+    fprintf(stderr, "--- stderr of \"%s\" (%ld bytes%s) ---\n%s%s", name, size,
+            size > (long)got ? ", the first 1 KiB" : "", buf, got && buf[got - 1] != '\n' ? "\n" : "");
+    fflush(stderr);
+}
+
+
+/*
+ * Runs one check in a child: its stdout and stderr go to files, so what a
+ * plugin writes there is seen (stdout: a failure) and cannot flood ours.
+ */
 static int
 run_check(ctx *c, const check *k, char *msg, size_t n)
 {
+    unsigned limit = timeout_all ? timeout_all : k->timeout_s;
+    char out_path[PATH_MAX + 16], err_path[PATH_MAX + 16];
+    snprintf(out_path, sizeof out_path, "%s/stdout", c->tmp);
+    snprintf(err_path, sizeof err_path, "%s/stderr", c->tmp);
     int p[2];
     if (pipe(p) != 0)
         return say(msg, n, R_FAIL, "pipe: %s", strerror(errno));
@@ -634,10 +812,17 @@ run_check(ctx *c, const check *k, char *msg, size_t n)
         return say(msg, n, R_FAIL, "fork: %s", strerror(errno));
     if (pid == 0) {
         close(p[0]);
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+            _exit(EXIT_BASE + R_FAIL);
+        close(o);
+        close(e);
         signal(SIGALRM, SIG_DFL);
-        alarm(k->timeout_s);
+        alarm(limit);
         char m[512] = "";
         int r = k->fn(c, m, sizeof m);
+        fflush(NULL);
         if (write(p[1], m, strlen(m)) < 0)
             r = R_FAIL;
         _exit(EXIT_BASE + r);   /* any other status means the plugin exit()ed */
@@ -659,15 +844,137 @@ run_check(ctx *c, const check *k, char *msg, size_t n)
     int st;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
+    show_stderr(err_path, k->name);
+    long wrote = file_size(out_path);
+    unlink(out_path);
+    unlink(err_path);
     if (WIFSIGNALED(st)) {
-        if (WTERMSIG(st) == SIGALRM)
-            return say(msg, n, R_FAIL, "timed out after %u s", k->timeout_s);
+        if (WTERMSIG(st) == SIGALRM) {
+            timed_out = 1;
+            return say(msg, n, R_FAIL, "timed out after %u s", limit);
+        }
         return say(msg, n, R_FAIL, "crashed: signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
     }
     int code = WEXITSTATUS(st);
     if (code < EXIT_BASE || code > EXIT_BASE + R_SKIP)
         return say(msg, n, R_FAIL, "the plugin called exit(%d)", code);
+    if (wrote > 0 && code - EXIT_BASE != R_FAIL)
+        return say(msg, n, R_FAIL, "the plugin wrote %ld bytes to stdout (vigia detect prints JSON there; "
+                   "use the host's log)", wrote);
     return code - EXIT_BASE;
+}
+
+
+/* Reads a whole file (an image) into *out. 0, or -1 with err set. */
+static int
+read_file(const char *path, unsigned char **out, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    long size = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0)
+        size = ftell(f);
+    if (!f || size <= 0 || fseek(f, 0, SEEK_SET) != 0) {
+        snprintf(err, errlen, "%s: %s", path, f && size == 0 ? "empty" : strerror(errno));
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    *out = malloc((size_t)size);
+    *len = *out ? fread(*out, 1, (size_t)size, f) : 0;
+    fclose(f);
+    if (*len != (size_t)size) {
+        snprintf(err, errlen, "%s: cannot read it", path);
+        return -1;
+    }
+    return 0;
+}
+
+
+/*
+ * The built-in sample: red, green and blue blocks on mid grey, 256x192,
+ * encoded as JPEG in a child process (libvips must not run in this one,
+ * which forks the checks). 0, or -1 with err set.
+ */
+static int
+make_sample(ctx *c, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/sample.jpg", c->tmp);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        enum { W = 256, H = 192 };
+        static uint8_t rgb[W * H * 3];
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                uint8_t *px = rgb + 3 * ((size_t)y * W + x);
+                int block = y >= 48 && y < 144 ? (x >= 16 && x < 80 ? 0 : x >= 96 && x < 160 ? 1 :
+                                                  x >= 176 && x < 240 ? 2 : -1) : -1;
+                for (int k = 0; k < 3; k++)
+                    px[k] = block < 0 ? 128 : block == k ? 230 : 20;
+            }
+        vg_image im = { .w = W, .h = H, .rgb = rgb, .full_w = W, .full_h = H };
+        uint8_t *jpeg = NULL;
+        size_t len = 0;
+        char e[256];
+        FILE *f;
+        if (vg_image_init(e, sizeof e) != 0 || vg_image_annotate(&im, NULL, 0, 95, &jpeg, &len, e, sizeof e) != 0 ||
+            !(f = fopen(path, "wb")) || fwrite(jpeg, 1, len, f) != len || fclose(f) != 0)
+            _exit(1);
+        _exit(0);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        snprintf(err, errlen, "cannot make the built-in sample image");
+        return -1;
+    }
+    int rc = read_file(path, &c->img, &c->img_len, err, errlen);
+    unlink(path);
+    c->img_name = "the built-in sample";
+    return rc;
+}
+
+
+/* The real image: --image, the model's sample.jpg or sample.png, or the built-in one. */
+static int
+pick_image(ctx *c, const char *image, char *err, size_t errlen)
+{
+    static char sample[PATH_MAX + 16];
+    if (image) {
+        c->img_name = image;
+        return read_file(image, &c->img, &c->img_len, err, errlen);
+    }
+    static const char *const names[] = { "sample.jpg", "sample.png" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(sample, sizeof sample, "%s/%s", c->m->dir, names[i]);
+        if (access(sample, R_OK) == 0) {
+            c->img_name = sample;
+            return read_file(sample, &c->img, &c->img_len, err, errlen);
+        }
+    }
+    return make_sample(c, err, errlen);
+}
+
+
+static int
+usage(int status)
+{
+    fprintf(status ? stderr : stdout,
+            "usage: vigia-plugin-check [--image FILE] [--expect LABEL] [--timeout SECONDS] LIB.so MODEL_DIR\n"
+            "Runs the backend conformance suite; exit status 0 when every check passes, 1 when one\n"
+            "fails, 2 on usage errors.\n"
+            "  --image FILE      the real image every infer is given (default: MODEL_DIR/sample.jpg or\n"
+            "                    sample.png, else a built-in one of red, green and blue blocks)\n"
+            "  --expect LABEL    the label the image must give (a classifier's top-1)\n"
+            "  --timeout SECONDS the limit of every check (default: each check's own)\n"
+            "  --help, -h        this text\n");
+    return status;
 }
 
 
@@ -677,24 +984,59 @@ main(int argc, char **argv)
     ctx c;
     char err[512];
     int passed = 0, warned = 0, failed = 0, skipped = 0;
+    const char *image = NULL, *pos[2];
+    int npos = 0;
 
-    if (argc != 3 || argv[1][0] == '-') {
-        fprintf(stderr, "usage: vigia-plugin-check LIB.so MODEL_DIR\n"
-                        "Runs the backend conformance suite; exit status 0 when every check passes.\n");
-        return argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) ? 0 : 2;
-    }
     memset(&c, 0, sizeof c);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return usage(0);
+        if ((strcmp(a, "--image") == 0 || strcmp(a, "--expect") == 0 || strcmp(a, "--timeout") == 0) &&
+            i + 1 < argc) {
+            const char *v = argv[++i];
+            if (a[2] == 'i')
+                image = v;
+            else if (a[2] == 'e')
+                c.expect = v;
+            else {
+                char *end;
+                unsigned long t = strtoul(v, &end, 10);
+                if (*end || t < 1 || t > 86400) {
+                    fprintf(stderr, "vigia-plugin-check: --timeout: '%s' is not a number of seconds in [1, 86400]\n", v);
+                    return 2;
+                }
+                timeout_all = (unsigned)t;
+            }
+        } else if (a[0] == '-' || npos == 2) {
+            return usage(2);
+        } else {
+            pos[npos++] = a;
+        }
+    }
+    if (npos != 2)
+        return usage(2);
     vg_log_set_blocking(1);
     vg_log_set_level(VG_LOG_WARN);
     char lib[PATH_MAX];
-    if (!realpath(argv[1], lib)) {
-        fprintf(stderr, "vigia-plugin-check: %s: %s\n", argv[1], strerror(errno));
+    if (!realpath(pos[0], lib)) {
+        fprintf(stderr, "vigia-plugin-check: %s: %s\n", pos[0], strerror(errno));
         return 2;
     }
     c.lib = lib;
-    if (vg_model_load(argv[2], &c.m, err, sizeof err) != 0) {
+    if (vg_model_load(pos[1], &c.m, err, sizeof err) != 0) {
         fprintf(stderr, "vigia-plugin-check: %s\n", err);
         return 2;
+    }
+    if (c.expect) {
+        int known = 0;
+        for (int k = 0; k < c.m->classes && !known; k++)
+            known = strcmp(c.m->labels[k], c.expect) == 0;
+        if (!known) {
+            fprintf(stderr, "vigia-plugin-check: --expect: model %s has no label '%s'\n", c.m->name, c.expect);
+            vg_model_destroy(c.m);
+            return 2;
+        }
     }
     vg_backend_manifest(c.m, 0, &c.man);
     if (c.man.max_batch < 1)
@@ -703,15 +1045,25 @@ main(int argc, char **argv)
     snprintf(c.tmp, sizeof c.tmp, "%s/vigia-plugin-check-XXXXXX", t && *t ? t : "/tmp");
     if (!mkdtemp(c.tmp)) {
         fprintf(stderr, "vigia-plugin-check: %s: %s\n", c.tmp, strerror(errno));
+        vg_model_destroy(c.m);
         return 2;
     }
-    printf("vigia-plugin-check: %s with model %s (%s)\n", argv[1], c.m->name, c.m->dir);
+    if (pick_image(&c, image, err, sizeof err) != 0) {
+        fprintf(stderr, "vigia-plugin-check: %s\n", err);
+        rmdir(c.tmp);
+        vg_model_destroy(c.m);
+        return 2;
+    }
+    printf("vigia-plugin-check: %s with model %s (%s), image %s%s%s\n", pos[0], c.m->name, c.m->dir, c.img_name,
+           c.expect ? ", expecting " : "", c.expect ? c.expect : "");
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
         const check *k = &checks[i];
         char msg[768] = "";
         int r;
         if (k->needs_device && no_device)
             r = say(msg, sizeof msg, R_SKIP, "no device");
+        else if (k->needs_device && timed_out)
+            r = say(msg, sizeof msg, R_SKIP, "an earlier check timed out");
         else
             r = run_check(&c, k, msg, sizeof msg);
         if (k->fn == c_probe && r == R_SKIP)
@@ -732,6 +1084,7 @@ main(int argc, char **argv)
     rmdir(c.tmp);
     printf("verdict: %s (%d passed, %d warnings, %d failed, %d skipped)\n", failed ? "FAIL" : "PASS",
            passed, warned, failed, skipped);
+    free(c.img);
     vg_model_destroy(c.m);
     return failed ? 1 : 0;
 }

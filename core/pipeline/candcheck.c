@@ -58,6 +58,31 @@ worth_logging(uint64_t n)
 }
 
 
+/* Counts a refusal and logs it when worth it (see candcheck.h). */
+static int
+refuse(vg_candcheck *g, const char *msg)
+{
+    g->refused++;
+    if (worth_logging(g->refused))
+        vg_warn("detector", "%s (%llu image(s) refused so far)", msg, (unsigned long long)g->refused);
+    return VG_E_BACKEND;
+}
+
+
+int
+vg_candcheck_scores(vg_candcheck *g, const float *scores, int classes, const char *backend,
+                    const char *model, char *msg, size_t msglen)
+{
+    for (int k = 0; k < classes; k++)
+        if (!(scores[k] >= 0 && scores[k] <= 1.0001f)) {
+            snprintf(msg, msglen, "backend %s (model %s) returned a class score that is not in [0, 1]: "
+                     "class %d, %g", backend, model, k, (double)scores[k]);
+            return refuse(g, msg);
+        }
+    return 0;
+}
+
+
 int
 vg_candcheck_run(vg_candcheck *g, const vigia_candidates *c, int classes, const char *backend,
                  const char *model, char *msg, size_t msglen)
@@ -80,8 +105,5 @@ vg_candcheck_run(vg_candcheck *g, const vigia_candidates *c, int classes, const 
     }
     return 0;
 refused:
-    g->refused++;
-    if (worth_logging(g->refused))
-        vg_warn("detector", "%s (%llu image(s) refused so far)", msg, (unsigned long long)g->refused);
-    return VG_E_BACKEND;
+    return refuse(g, msg);
 }

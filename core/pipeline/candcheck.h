@@ -42,4 +42,12 @@ typedef struct vg_candcheck {
 int vg_candcheck_run(vg_candcheck *g, const vigia_candidates *c, int classes, const char *backend,
                      const char *model, char *msg, size_t msglen);
 
+/*
+ * The same for a classifier's answer: `classes` scores, each finite and in
+ * [0, 1] (count and the candidate arrays are not used). 0 or VG_E_BACKEND
+ * with msg set, logged as above.
+ */
+int vg_candcheck_scores(vg_candcheck *g, const float *scores, int classes, const char *backend,
+                        const char *model, char *msg, size_t msglen);
+
 #endif

@@ -292,6 +292,35 @@ prepare(vg_detector *d, const vg_detect_input *x, size_t slot, vg_detect_result 
 }
 
 
+size_t
+vg_detector_input_bytes(const vg_detector *d)
+{
+    return d->tensor_bytes;
+}
+
+
+int
+vg_detector_prepare(vg_detector *d, const void *image, size_t len, void *out, vigia_image *view,
+                    char *err, size_t errlen)
+{
+    vg_detect_input x = { .image = image, .len = len, .threshold = -1, .nms = -1 };
+    vg_detect_result r;
+    memset(&r, 0, sizeof r);
+    int rc = prepare(d, &x, 0, &r);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s", r.err);
+        return rc;
+    }
+    *view = d->views[0];
+    if (d->info.input.dtype != VIGIA_DTYPE_ENCODED) {
+        memcpy(out, d->tensor, d->tensor_bytes);
+        view->data = out;
+    }
+    vg_image_release(&d->images[0]);
+    return 0;
+}
+
+
 /*
  * One backend call for the nb prepared images, run once more when the
  * backend says the failure is transient (VIGIA_EAGAIN). A permanent one
@@ -411,8 +440,12 @@ vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_detect_r
             vg_image_release(im);
             continue;
         }
-        if (vg_candcheck_run(&d->check, &d->cand[s], d->info.classes, d->be->table.name, d->model->name,
-                             r->err, sizeof r->err) != 0) {
+        int bad = d->info.task == VIGIA_TASK_CLASSIFY
+                      ? vg_candcheck_scores(&d->check, d->cand[s].scores, d->info.classes, d->be->table.name,
+                                            d->model->name, r->err, sizeof r->err)
+                      : vg_candcheck_run(&d->check, &d->cand[s], d->info.classes, d->be->table.name,
+                                         d->model->name, r->err, sizeof r->err);
+        if (bad != 0) {
             r->status = VG_E_BACKEND;
             vg_image_release(im);
             continue;

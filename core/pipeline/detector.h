@@ -88,6 +88,19 @@ int vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_dete
 void vg_detect_result_release(vg_detect_result *r);
 
 /*
+ * For tools that call the backend themselves (vigia-plugin-check): prepares
+ * one encoded image exactly as vg_detector_run() would hand it to the
+ * backend (decode, resize, the tensor the input descriptor asks for) into
+ * `out`, which holds vg_detector_input_bytes() bytes; `view` gets the
+ * image's description, its data pointing at `out`, or at `image` itself
+ * for a backend that decodes (ENCODED: nothing is written to out, and
+ * `image` must outlive the view). 0, or a VG_E_* code with err set.
+ */
+size_t vg_detector_input_bytes(const vg_detector *d);
+int vg_detector_prepare(vg_detector *d, const void *image, size_t len, void *out, vigia_image *view,
+                        char *err, size_t errlen);
+
+/*
  * NULL while the backend can run; after it answered VIGIA_EFATAL, why (the
  * backend's message): every later run fails at once with it, and the model
  * should be marked failed.

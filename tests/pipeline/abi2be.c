@@ -108,6 +108,8 @@ static int
 be_infer(vigia_model *m, const vigia_batch *in, vigia_candidates *out, char *err, size_t errlen)
 {
     m->calls++;
+    if (in->count < 1 || (int)in->count > m->max_batch)
+        return snprintf(err, errlen, "batch %u, max %d", in->count, m->max_batch), VIGIA_ENOTSUP;
     if ((strcmp(m->fail, "again_once") == 0 && m->calls == 1) || strcmp(m->fail, "again") == 0)
         return snprintf(err, errlen, "device busy (call %d)", m->calls), VIGIA_EAGAIN;
     if (strcmp(m->fail, "fatal_once") == 0 && m->calls == 1)

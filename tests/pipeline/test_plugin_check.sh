@@ -7,7 +7,7 @@ S=${VIGIA_SRCDIR:?}
 SHARED=${VIGIA_SHARED:-$S/../shared}
 CHECK=$B/vigia-plugin-check
 n=0
-echo "1..9"
+echo "1..23"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vigia-pc-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
@@ -32,16 +32,54 @@ model() {  # model NAME BACKEND EXTRA: a model dir for the test backends
 expect "template passes" 0 "verdict: PASS" -- \
   "$CHECK" "$B/plugins/template/vigia-backend-template.so" "$S/plugins/template/example"
 
-if [ -f "$B/backends/darknet/vigia-backend-darknet.so" ] && [ -f "$SHARED/models/yoloface-50k.weights" ]; then
+# the real-image check with an expected label: each backend finds it, and fails another label
+if [ -f "$B/backends/darknet/vigia-backend-darknet.so" ] && [ -f "$SHARED/models/yoloface-50k.weights" ] &&
+   [ -f "$SHARED/images/person.jpg" ]; then
   mkdir -p "$tmp/yoloface-50k"
   cp "$SHARED/models/yoloface-50k.cfg" "$SHARED/models/yoloface-50k.weights" "$SHARED/models/face.names" "$tmp/yoloface-50k/"
   printf '[model]\nname = yoloface-50k\ncfg = yoloface-50k.cfg\nweights = yoloface-50k.weights\nnames = face.names\n' \
     > "$tmp/yoloface-50k/model.conf"
-  expect "darknet backend passes" 0 "verdict: PASS" -- \
-    "$CHECK" "$B/backends/darknet/vigia-backend-darknet.so" "$tmp/yoloface-50k"
+  expect "darknet backend passes, finding a face on person.jpg" 0 "ok    real image: .*found 'Face'" -- \
+    "$CHECK" --image "$SHARED/images/person.jpg" --expect Face "$B/backends/darknet/vigia-backend-darknet.so" "$tmp/yoloface-50k"
 else
-  skip "darknet backend passes" "no darknet backend or no ../shared/models"
+  skip "darknet backend passes, finding a face on person.jpg" "no darknet backend or no ../shared/models"
 fi
+if [ -f "$B/backends/cpu/vigia-backend-cpu.so" ] && [ -f "$SHARED/models/yolo-fastest-1.1.weights" ] &&
+   [ -f "$SHARED/images/dog.jpg" ]; then
+  mkdir -p "$tmp/yolo-fastest-1.1"
+  cp "$SHARED/models/yolo-fastest-1.1.cfg" "$SHARED/models/yolo-fastest-1.1.weights" "$SHARED/models/coco.names" "$tmp/yolo-fastest-1.1/"
+  printf '[model]\nname = yolo-fastest-1.1\ncfg = yolo-fastest-1.1.cfg\nweights = yolo-fastest-1.1.weights\nnames = coco.names\n' \
+    > "$tmp/yolo-fastest-1.1/model.conf"
+  expect "cpu backend passes, finding the dog on dog.jpg" 0 "ok    real image: .*found 'dog'" -- \
+    "$CHECK" --image "$SHARED/images/dog.jpg" --expect dog "$B/backends/cpu/vigia-backend-cpu.so" "$tmp/yolo-fastest-1.1"
+  expect "cpu backend fails when the expected object is not there" 1 "FAIL  real image: .*expected 'giraffe' not found" -- \
+    "$CHECK" --image "$SHARED/images/dog.jpg" --expect giraffe "$B/backends/cpu/vigia-backend-cpu.so" "$tmp/yolo-fastest-1.1"
+else
+  skip "cpu backend passes, finding the dog on dog.jpg" "no cpu backend or no ../shared/models"
+  skip "cpu backend fails when the expected object is not there" "no cpu backend or no ../shared/models"
+fi
+expect "the template finds red on the built-in sample" 0 "ok    real image: the built-in sample: .*found 'red'" -- \
+  "$CHECK" --expect red "$B/plugins/template/vigia-backend-template.so" "$S/plugins/template/example"
+
+# every fault plugin fails, with a line naming what is wrong
+fault() {  # fault NAME PATTERN
+  model "$1" x ''
+  expect "fault plugin $1 fails: $2" 1 "FAIL  .*$2" -- \
+    "$CHECK" --timeout 10 "$B/tests/pipeline/vigia-backend-fault-$1.so" "$tmp/$1"
+}
+fault overcap "real image: .*returned 4097 candidates, more than the 4096"
+fault outside "real image: .*a box wholly outside the input"
+fault nan "real image: .*a box that is not finite"
+fault negative "real image: .*a box with a negative size"
+fault pixels "real image: .*a box in pixels, not fractions"
+fault noisy "real image: the plugin wrote 10240 bytes to stdout"
+fault segv "real image: crashed: signal 11"
+fault leak "memory over repeated infers: resident memory grew"
+fault hang "real image: timed out after 10 s"
+expect "after a timeout the later infer checks are skipped, not each timed out" 1 "skip  batch sizes: an earlier check timed out" -- \
+  "$CHECK" --timeout 10 "$B/tests/pipeline/vigia-backend-fault-hang.so" "$tmp/hang"
+expect "a plugin writing to stderr does not flood the checker's output" 1 "stderr of \"real image\" (2048.. bytes, the first 1 KiB)" -- \
+  "$CHECK" "$B/tests/pipeline/vigia-backend-fault-noisy.so" "$tmp/noisy"
 
 model crashing "$B/tests/pipeline/vigia-backend-testbe.so" '[test]
 open = crash'
@@ -61,13 +99,21 @@ expect "another ABI version is refused" 1 "ABI 100.0, this host speaks 2.x" -- \
 expect "an ABI 1 plugin passes through the compatibility path, with a warning" 0 "speaks ABI 1: it loads through the compatibility path" -- \
   "$CHECK" "$B/tests/pipeline/vigia-backend-abi1tpl.so" "$S/plugins/template/example"
 
-# a model whose input is not planar RGB floats: the output checks say why they skip
+# a model taking u8 NHWC BGR is fed the real image as it asks (abi2be reads its centre colour back)
 model u8 "$B/tests/pipeline/vigia-backend-abi2be.so" '[abi2be]
 input = u8_nhwc_bgr'
-expect "the output checks skip a model that takes other tensors" 0 "skip  infer batch 1: task 0, input dtype 1 layout 1 channels 1" -- \
-  "$CHECK" "$B/tests/pipeline/vigia-backend-abi2be.so" "$tmp/u8"
+printf 'red\nblue\n' > "$tmp/u8/l.names"
+expect "a u8/NHWC/BGR model is fed the image through the host's pipeline" 0 "ok    infer batch 1: finite, in range and deterministic (1 candidates on the built-in sample)" -- \
+  "$CHECK" --expect red "$B/tests/pipeline/vigia-backend-abi2be.so" "$tmp/u8"
+model enc "$B/tests/pipeline/vigia-backend-abi2be.so" '[abi2be]
+input = encoded'
+printf 'red\nblue\n' > "$tmp/enc/l.names"
+expect "a model that decodes itself gets the encoded image" 0 "ok    real image: the built-in sample: 1 detections, found 'red'" -- \
+  "$CHECK" --expect red "$B/tests/pipeline/vigia-backend-abi2be.so" "$tmp/enc"
 
 expect "usage errors exit 2" 2 "usage" -- "$CHECK" only-one-argument
+expect "an --expect label the model lacks is a usage error" 2 "has no label 'zebra'" -- \
+  "$CHECK" --expect zebra "$B/plugins/template/vigia-backend-template.so" "$S/plugins/template/example"
 
 # The template as a plugin author builds it: its Makefile, pkg-config, the header alone.
 mkdir -p "$tmp/pc" "$tmp/tpl"
