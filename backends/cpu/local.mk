@@ -51,6 +51,18 @@ tests_cpu_test_cpu_engine_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -pthread
 tests_cpu_test_cpu_engine_LDADD = $(VGC_LIBS) $(CMOCKA_LIBS) $(VIPS_LIBS) $(DARKNET_LIBS) -ldl
 endif
 
+# The ONNX reader on the graphs tests/cpu/make_onnx_models.py wrote into tests/cpu/onnx.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/cpu/test_onnx_read
+VIGIA_TESTS += tests/cpu/test_onnx_read
+tests_cpu_test_onnx_read_SOURCES = tests/cpu/test_onnx_read.c
+tests_cpu_test_onnx_read_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -Ibackends/cpu $(PROTOBUF_C_CFLAGS) \
+	-DVGC_TEST_SRCDIR='"$(abs_srcdir)"'
+tests_cpu_test_onnx_read_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_cpu_test_onnx_read_LDADD = $(VGC_LIBS) $(CMOCKA_LIBS)
+endif
+EXTRA_DIST += tests/cpu/make_onnx_models.py tests/cpu/onnx
+
 # bench/engines: the engine against libdarknet and OpenCV DNN (bench/engines/run).
 # Built by `make` as a noinst program; the OpenCV peer is built by the run script.
 noinst_PROGRAMS += bench/engines/bench_engines

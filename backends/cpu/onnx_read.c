@@ -227,10 +227,11 @@ static int external_path(const read_ctx *ctx, const char *name, const char *loc,
 }
 
 
-/* Read `bytes` bytes at `offset` of a tensor's external file into dst. */
-static int external_read(const read_ctx *ctx, const Onnx__TensorProto *t, const char *name,
-                         void *dst, size_t bytes)
+/* Read the `bytes` bytes of v's data from its external file (offset, length checked first). */
+static int external_read(const read_ctx *ctx, const Onnx__TensorProto *t, vgc_onnx_value *v, size_t bytes)
 {
+    const char *name = v->name;
+    char *dst;
     const char *loc = NULL;
     int64_t offset = 0, length = -1;
     char path[PATH_MAX];
@@ -240,17 +241,17 @@ static int external_read(const read_ctx *ctx, const Onnx__TensorProto *t, const 
 
     for (size_t i = 0; i < t->n_external_data; i++) {
         const Onnx__StringStringEntryProto *e = t->external_data[i];
-        const char *k = e->key ? e->key : "", *v = e->value ? e->value : "";
+        const char *k = e->key ? e->key : "", *val = e->value ? e->value : "";
         char *end;
         if (strcmp(k, "location") == 0) {
-            loc = v;
+            loc = val;
         } else if (strcmp(k, "offset") == 0 || strcmp(k, "length") == 0) {
             long long x;
             errno = 0;
-            x = strtoll(v, &end, 10);
-            if (errno || end == v || *end || x < 0)
+            x = strtoll(val, &end, 10);
+            if (errno || end == val || *end || x < 0)
                 return vgc_fail(ctx->err, ctx->errlen, VIGIA_EINVAL, "initializer '%s': bad external %s '%.32s'",
-                                name, k, v);
+                                name, k, val);
             if (k[0] == 'o')
                 offset = x;
             else
@@ -276,8 +277,13 @@ static int external_read(const read_ctx *ctx, const Onnx__TensorProto *t, const 
                       name, loc, (long long)offset, bytes);
         goto close_fd;
     }
+    v->data = dst = malloc(bytes ? bytes : 1);
+    if (!dst) {
+        rc = vgc_fail(ctx->err, ctx->errlen, VIGIA_ENOMEM, "out of memory for tensor '%s'", name);
+        goto close_fd;
+    }
     while (done < bytes) {
-        ssize_t r = pread(fd, (char *)dst + done, bytes - done, (off_t)(offset + (int64_t)done));
+        ssize_t r = pread(fd, dst + done, bytes - done, (off_t)(offset + (int64_t)done));
         if (r <= 0) {
             rc = vgc_fail(ctx->err, ctx->errlen, VIGIA_EINVAL, "initializer '%s': reading '%s' failed", name, loc);
             goto close_fd;
@@ -311,27 +317,20 @@ static int tensor_take(const read_ctx *ctx, vgc_onnx_value *v, const Onnx__Tenso
     v->is_init = 1;
     esz = v->dtype == VGC_DT_FLOAT ? sizeof(float) : sizeof(int64_t);
     bytes = (size_t)v->count * esz;
+    if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+        return external_read(ctx, t, v, bytes);
+    /* the sizes are checked before we allocate */
+    if (t->has_raw_data ? t->raw_data.len != bytes
+                        : (v->dtype == VGC_DT_FLOAT ? t->n_float_data : t->n_int64_data) != (size_t)v->count)
+        return vgc_fail(ctx->err, ctx->errlen, VIGIA_EINVAL, "tensor '%s' holds %zu bytes, its shape needs %zu",
+                        v->name, t->has_raw_data ? t->raw_data.len
+                        : (v->dtype == VGC_DT_FLOAT ? t->n_float_data * esz : t->n_int64_data * esz), bytes);
     v->data = malloc(bytes ? bytes : 1);
     if (!v->data)
         return vgc_fail(ctx->err, ctx->errlen, VIGIA_ENOMEM, "out of memory for tensor '%s'", v->name);
-    if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
-        return external_read(ctx, t, v->name, v->data, bytes);
-    if (t->has_raw_data) {
-        if (t->raw_data.len != bytes)
-            return vgc_fail(ctx->err, ctx->errlen, VIGIA_EINVAL, "tensor '%s' holds %zu bytes, its shape needs %zu",
-                            v->name, t->raw_data.len, bytes);
-        memcpy(v->data, t->raw_data.data, bytes);   /* little-endian, as ONNX stores it */
-    } else if (v->dtype == VGC_DT_FLOAT) {
-        if (t->n_float_data != (size_t)v->count)
-            return vgc_fail(ctx->err, ctx->errlen, VIGIA_EINVAL, "tensor '%s' holds %zu floats, its shape needs %lld",
-                            v->name, t->n_float_data, (long long)v->count);
-        memcpy(v->data, t->float_data, bytes);
-    } else {
-        if (t->n_int64_data != (size_t)v->count)
-            return vgc_fail(ctx->err, ctx->errlen, VIGIA_EINVAL, "tensor '%s' holds %zu int64s, its shape needs %lld",
-                            v->name, t->n_int64_data, (long long)v->count);
-        memcpy(v->data, t->int64_data, bytes);
-    }
+    if (bytes)     /* raw data is little-endian, as ONNX stores it */
+        memcpy(v->data, t->has_raw_data ? (const void *)t->raw_data.data
+                        : v->dtype == VGC_DT_FLOAT ? (const void *)t->float_data : (const void *)t->int64_data, bytes);
     return 0;
 }
 
