@@ -209,27 +209,22 @@ def bad_models(outdir):
                                [fin("x", [1, 3, 4, 4])], [out("y")])
     yield "bad_dynamic.onnx", model([N("Relu", ["x"], ["y"])], [fin("x", [1, 3, "h", "w"])], [out("y")])
     yield "bad_opset.onnx", model([N("Relu", ["x"], ["y"])], [fin("x", [1, 3, 4, 4])], [out("y")], opset=9)
-    ext = init("w", [4, 3, 1, 1])
-    ext.ClearField("raw_data")
-    ext.ClearField("float_data")
-    ext.data_location = TensorProto.EXTERNAL
-    for k, v in (("location", "../escape.bin"), ("offset", "0"), ("length", "48")):
-        e = ext.external_data.add()
-        e.key, e.value = k, v
-    yield "bad_external.onnx", model([N("Conv", ["x", "w"], ["y"], kernel_shape=[1, 1])],
-                                     [fin("x", [1, 3, 4, 4])], [out("y")], [ext])
+    def external(t, location, offset):
+        """Move t's data out: the file at location holds it at offset."""
+        t.ClearField("raw_data")
+        t.ClearField("float_data")
+        t.data_location = TensorProto.EXTERNAL
+        for k, v in (("location", location), ("offset", str(offset)), ("length", "48")):
+            e = t.external_data.add()
+            e.key, e.value = k, v
+        return model([N("Conv", ["x", "w"], ["y"], kernel_shape=[1, 1])], [fin("x", [1, 3, 4, 4])], [out("y")], [t])
+
+    yield "bad_external.onnx", external(init("w", [4, 3, 1, 1]), "../escape.bin", 0)
     # a valid model with its weights in a file beside it
-    ext2 = init("w", [4, 3, 1, 1])
+    ext = init("w", [4, 3, 1, 1])
     with open(os.path.join(outdir, "ext_weights.bin"), "wb") as f:
-        f.write(b"\0" * 16 + numpy_helper.to_array(ext2).tobytes())
-    ext2.ClearField("raw_data")
-    ext2.ClearField("float_data")
-    ext2.data_location = TensorProto.EXTERNAL
-    for k, v in (("location", "ext_weights.bin"), ("offset", "16"), ("length", "48")):
-        e = ext2.external_data.add()
-        e.key, e.value = k, v
-    yield "ext_ok.onnx", model([N("Conv", ["x", "w"], ["y"], kernel_shape=[1, 1])],
-                               [fin("x", [1, 3, 4, 4])], [out("y")], [ext2])
+        f.write(b"\0" * 16 + numpy_helper.to_array(ext).tobytes())
+    yield "ext_ok.onnx", external(ext, "ext_weights.bin", 16)
     yield "bad_shape.onnx", model([N("Add", ["x", "b"], ["y"])], [fin("x", [1, 3, 4, 4])], [out("y")],
                                   [init("b", [5])])
 
