@@ -3,7 +3,7 @@
 # builds them in a separate tree and runs each for FUZZ_SECONDS.
 FUZZ_SECONDS = 60
 EXTRA_DIST += fuzz/README.md fuzz/http.dict fuzz/corpus fuzz/run \
-	fuzz/jwt.dict fuzz/config.dict fuzz/image.dict fuzz/api.dict
+	fuzz/jwt.dict fuzz/config.dict fuzz/image.dict fuzz/api.dict fuzz/onnx.dict fuzz/make-onnx-seeds
 
 if ENABLE_FUZZING
 noinst_PROGRAMS += fuzz/fuzz_http
@@ -82,6 +82,17 @@ fuzz_fuzz_api_LDADD = $(VIGIA_CORE_LIBS)
 FUZZ_TARGETS += fuzz/fuzz_api
 # the cpu engine's cfg and weights reader, built by backends/cpu/local.mk
 FUZZ_TARGETS += fuzz/cpu/fuzz_darknet_model
+# the cpu engine's ONNX reader, compiled into the harness with coverage
+noinst_PROGRAMS += fuzz/fuzz_onnx
+fuzz_fuzz_onnx_SOURCES = fuzz/fuzz_onnx.c backends/cpu/onnx_read.c backends/cpu/onnx_shape.c \
+	backends/cpu/onnx_read.h backends/cpu/cfg.c
+nodist_fuzz_fuzz_onnx_SOURCES = $(VGC_ONNX_PB)
+fuzz_fuzz_onnx_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -Ibackends/cpu $(PROTOBUF_C_CFLAGS)
+fuzz_fuzz_onnx_CFLAGS = $(AM_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_onnx_LDFLAGS = -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_onnx_LDADD = $(PROTOBUF_C_LIBS)
+FUZZ_TARGETS += fuzz/fuzz_onnx
+backends/cpu/fuzz_fuzz_onnx-onnx_read.$(OBJEXT): backends/cpu/onnx.pb-c.h
 if HAVE_ZMQ
 noinst_PROGRAMS += fuzz/fuzz_zmq
 fuzz_fuzz_zmq_SOURCES = fuzz/fuzz_zmq.c fuzz/harness.c fuzz/harness.h
