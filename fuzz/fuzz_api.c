@@ -171,14 +171,22 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     srv = vg_app_server(app);
 
-    /* the one-time admin password, then a token (the account is created asynchronously) */
+    /* the one-time admin password, then a token */
     char *boot = NULL;
     size_t bn = 0;
     FILE *f = open_memstream(&boot, &bn);
     if (vg_app_bootstrap(app, f) != 1)
         abort();
+    /* the password is printed once the account is stored: run the loop until then */
+    for (int tries = 0; tries < 500; tries++) {
+        ev_run(loop, EVRUN_NOWAIT);
+        fflush(f);
+        if (boot && strstr(boot, "one-time password "))
+            break;
+        usleep(10000);
+    }
     fclose(f);
-    const char *pw = strstr(boot, "one-time password ");
+    const char *pw = boot ? strstr(boot, "one-time password ") : NULL;
     if (!pw)
         abort();
     pw += strlen("one-time password ");

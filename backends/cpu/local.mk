@@ -85,10 +85,14 @@ EXTRA_DIST += fuzz/cpu/README.md fuzz/cpu/darknet.dict fuzz/cpu/make-seed \
 if ENABLE_FUZZING
 noinst_PROGRAMS += fuzz/cpu/fuzz_darknet_model
 fuzz_cpu_fuzz_darknet_model_SOURCES = fuzz/cpu/fuzz_darknet_model.c $(backends_cpu_libvgcpu_a_SOURCES)
-fuzz_cpu_fuzz_darknet_model_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu $(OPENBLAS_CFLAGS)
+nodist_fuzz_cpu_fuzz_darknet_model_SOURCES = $(VGC_ONNX_PB)
+fuzz_cpu_fuzz_darknet_model_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -Ibackends/cpu $(OPENBLAS_CFLAGS) \
+	$(PROTOBUF_C_CFLAGS)
 fuzz_cpu_fuzz_darknet_model_CFLAGS = $(AM_CFLAGS) -g -O1 -pthread -fsanitize=fuzzer,address,undefined
 fuzz_cpu_fuzz_darknet_model_LDFLAGS = -fsanitize=fuzzer,address,undefined
-fuzz_cpu_fuzz_darknet_model_LDADD = $(OPENBLAS_LIBS) -lpthread -lm
+fuzz_cpu_fuzz_darknet_model_LDADD = $(OPENBLAS_LIBS) $(PROTOBUF_C_LIBS) -lpthread -lm
+# the engine's sources include the generated ONNX header: made before they are compiled here too
+backends/cpu/fuzz_cpu_fuzz_darknet_model-onnx_read.$(OBJEXT): backends/cpu/onnx.pb-c.h
 endif
 
 # vigia-plugin-check on the cpu backend

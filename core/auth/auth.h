@@ -102,7 +102,8 @@ int vg_auth_check(vg_auth *a, const char *cred, size_t n, vg_principal *p, char 
 /*
  * On an empty database: creates user "admin" with a random password and
  * prints it once on `out`, once the user is stored (hashing and storing
- * finish in the background), so the password works when it is read.
+ * finish in the background, on the loop), so the password works when it
+ * is read: `out` must stay open until then.
  * Returns 1 when it did, 0 when users exist, -1 on error.
  */
 int vg_auth_bootstrap(vg_auth *a, FILE *out);

@@ -26,7 +26,8 @@ typedef struct vg_app vg_app;
 vg_app *vg_app_create(struct ev_loop *loop, vg_config *cfg, char *err, size_t errlen);
 struct vg_server *vg_app_server(const vg_app *app);
 struct vg_pool *vg_app_pool(const vg_app *app);
-/* On an empty database: the user "admin" with a one-time password printed on out (1), else 0, or -1. */
+/* On an empty database: the user "admin" with a one-time password printed on out once it is stored (1: out
+ * must stay open until then, the loop running), else 0, or -1. */
 int vg_app_bootstrap(vg_app *app, FILE *out);
 void vg_app_destroy(vg_app *app);
 
