@@ -1,8 +1,10 @@
 /*
  * backends/cpu/onnx_exec.c: plans and runs an ONNX graph on the engine's
- * kernels (see onnx_exec.h). Convolutions go through the GEMM kernel on
- * im2col bands (any groups, dilations, pads, strides); the other operators
- * are written here for static shapes, broadcasting as numpy does.
+ * kernels (see onnx_exec.h). Convolutions use the darknet path's kernels
+ * where their geometry fits one (1x1 GEMM, depthwise, implicit-GEMM rows)
+ * and the GEMM kernel on im2col bands otherwise (any groups, dilations,
+ * asymmetric pads, strides); the other operators are written here for
+ * static shapes, broadcasting as numpy does.
  */
 #include <math.h>
 #include <stdio.h>
@@ -15,8 +17,18 @@
 #define COL_FLOATS ((size_t)1 << 20)  /* im2col band, floats */
 #define R VGC_ONNX_MAX_RANK
 
+/* How a convolution runs (chosen at load from its geometry). */
+enum conv_kind {
+    CONV_IM2COL,              /* anything: im2col bands + GEMM */
+    CONV_ROWS,                /* square, one stride, symmetric pads, no dilation: implicit GEMM kernel */
+    CONV_1X1,                 /* 1x1, stride 1, no pads, one group: GEMM on the input itself */
+    CONV_DW                   /* depthwise (one filter per channel), square, symmetric: the direct kernel */
+};
+
 /* A convolution's plan: spatial geometry and packed weights. */
 typedef struct conv_plan {
+    enum conv_kind kind;
+    const float *w;           /* the weights as the graph holds them (depthwise) */
     int groups, cg, fg, k;    /* groups, input channels and filters per group, cg*kh*kw */
     int kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
     float *a;                 /* per group, filters in GEMM panels */
@@ -217,6 +229,17 @@ static int conv_plan_make(vgc_onnx_exec *ex, const vgc_onnx_node *n, conv_plan *
     pads_of(n, 0, x->dims[2], y->dims[2], p->kh, p->sh, p->dh, &p->pt, &p->pb);
     pads_of(n, 1, x->dims[3], y->dims[3], p->kw, p->sw, p->dw, &p->pl, &p->pr);
     p->k = p->cg * p->kh * p->kw;
+    p->w = w->data;
+    p->kind = CONV_IM2COL;
+    if (p->kh == p->kw && p->sh == p->sw && p->dh == 1 && p->dw == 1 && p->pt == p->pb && p->pl == p->pr &&
+        p->pt == p->pl && p->pt < p->kh) {
+        if (p->kh == 1 && p->sh == 1 && p->pt == 0 && p->groups == 1)
+            p->kind = CONV_1X1;
+        else if (p->cg == 1 && p->fg == 1 && p->groups > 1)
+            p->kind = CONV_DW;
+        else if (ex->k->conv_rows)
+            p->kind = CONV_ROWS;
+    }
     panels = (size_t)(p->fg + mr - 1) / (size_t)mr;
     p->a = calloc((size_t)p->groups * panels * (size_t)mr * (size_t)p->k, sizeof(float));
     p->bias = calloc((size_t)w->dims[0], sizeof(float));
@@ -239,6 +262,12 @@ static int conv_plan_make(vgc_onnx_exec *ex, const vgc_onnx_node *n, conv_plan *
     band = (size_t)p->k * (size_t)y->dims[3];
     band = band * (COL_FLOATS / band > 0 ? (COL_FLOATS / band < (size_t)y->dims[2] ? COL_FLOATS / band
                                                                                      : (size_t)y->dims[2]) : 1);
+    if (p->kind == CONV_ROWS)
+        band = vgc_conv_scratch_floats(p->cg, (int)x->dims[3], p->pt, p->sh, p->kh);
+    else if (p->kind == CONV_DW)
+        band = vgc_dw_scratch_floats((int)x->dims[3], p->pt, p->sh, p->kh);
+    else if (p->kind == CONV_1X1)
+        band = 0;
     if (band > ex->col_floats)
         ex->col_floats = band;
     *out = p;
@@ -289,14 +318,39 @@ static void run_conv(const vgc_onnx_exec *ex, const vgc_onnx_node *n, const conv
 
     if (rows > oh)
         rows = oh;
+    if (rows < 1)
+        rows = 1;
     for (int64_t b = 0; b < x->dims[0]; b++)
         for (int g = 0; g < p->groups; g++) {
             const float *in = xin + ((size_t)b * x->dims[1] + (size_t)g * p->cg) * h * w;
             float *out = y + ((size_t)b * yv->dims[1] + (size_t)g * p->fg) * ohw;
+            const float *a = p->a + (size_t)g * panels * mr * p->k;
+            if (p->kind == CONV_1X1) {
+                ex->k->gemm(a, p->fg, p->k, in, ohw, (int)ohw, out, ohw, p->bias, p->act);
+                continue;
+            }
+            if (p->kind == CONV_DW) {
+                vgc_dw_args d = {
+                    .in = in, .w = w, .h = h, .k = p->w + (size_t)g * p->k, .size = p->kh, .stride = p->sh,
+                    .pad = p->pt, .bias = p->bias[g], .act = p->act, .out = out, .ow = ow, .oh = oh,
+                    .scratch = ex->col,
+                };
+                ex->k->dw_conv(&d);
+                continue;
+            }
+            if (p->kind == CONV_ROWS) {
+                vgc_conv_args c = {
+                    .in = in, .c = p->cg, .w = w, .h = h, .size = p->kh, .stride = p->sh, .pad = p->pt,
+                    .a = a, .m = p->fg, .bias = p->bias + (size_t)g * p->fg, .act = p->act, .out = out,
+                    .ow = ow, .oh = oh, .y0 = 0, .y1 = oh, .scratch = ex->col,
+                };
+                ex->k->conv_rows(&c);
+                continue;
+            }
             for (int y0 = 0; y0 < oh; y0 += rows) {
                 const int y1 = y0 + rows < oh ? y0 + rows : oh, nc = (y1 - y0) * ow;
                 im2col(p, in, h, w, ow, y0, y1, ex->col);
-                ex->k->gemm(p->a + (size_t)g * panels * mr * p->k, p->fg, p->k, ex->col, (size_t)nc, nc,
+                ex->k->gemm(a, p->fg, p->k, ex->col, (size_t)nc, nc,
                             out + (size_t)y0 * ow, ohw, p->bias + (size_t)g * p->fg, p->act);
             }
         }
@@ -876,7 +930,7 @@ int vgc_onnx_exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, char *err
         goto fail;
     }
     ex->arena = malloc((ex->arena_floats + 16) * sizeof(float));
-    ex->col = malloc((ex->col_floats + 16) * sizeof(float));
+    ex->col = aligned_alloc(64, ((ex->col_floats + 16) * sizeof(float) + 63) & ~(size_t)63);
     if (!ex->arena || !ex->col) {
         rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %zu activation floats", ex->arena_floats);
         goto fail;
