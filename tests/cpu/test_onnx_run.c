@@ -12,6 +12,8 @@
  *   rewrites: which nodes went, which activation each Conv took in.
  * - refusal: a node the executor cannot run is named at load.
  * - arena: values whose lifetimes do not overlap share memory.
+ * - head: the YOLOv5-style head's candidates (onnx_model.h), all of them
+ *   and the best few when over capacity.
  */
 #include "vg_build.h"
 
@@ -27,6 +29,7 @@
 #include <string.h>
 
 #include "onnx_exec.h"
+#include "onnx_model.h"
 #include "onnx_read.h"
 #include "onnx_rewrite.h"
 
@@ -271,6 +274,61 @@ static void test_arena(void **state)
 }
 
 
+static void test_head(void **state)
+{
+    enum { CAP = 960 };
+    vgc_onnx_model *m = NULL;
+    size_t n;
+    float *ref = read_ref("yolov5_head.onnx", &n);
+    const float *rows = ref + 3 * 32 * 32;   /* numpy's output, after the input */
+    float *box = malloc(4 * CAP * sizeof(float)), *obj = malloc(CAP * sizeof(float));
+    float *prob = malloc(2 * CAP * sizeof(float));
+    vigia_candidates c = { .struct_size = sizeof c, .capacity = CAP, .box = box, .objectness = obj, .prob = prob };
+    uint32_t above = 0;
+
+    (void)state;
+    assert_int_equal(vgc_onnx_model_open(&m, model_path("yolov5_head.onnx"), 0, 0, err, sizeof err), 0);
+    assert_int_equal(vgc_onnx_model_classes(m), 2);
+    assert_int_equal(vgc_onnx_model_detect(m, ref, 0.5f, &c, err, sizeof err), 0);
+    for (int i = 0; i < 960; i++)
+        above += rows[i * 7 + 4] > 0.5f;
+    assert_true(above > 10 && above < 960);
+    assert_int_equal(c.count, above);
+    assert_int_equal(c.truncated, 0);
+    for (uint32_t k = 0, i = 0; k < c.count; k++, i++) {
+        while (!(rows[i * 7 + 4] > 0.5f))
+            i++;                  /* rows in order: the k-th candidate is the k-th row above */
+        assert_true(fabsf(box[4 * k] - rows[i * 7] / 32) < 1e-5f);
+        assert_true(fabsf(box[4 * k + 3] - rows[i * 7 + 3] / 32) < 1e-5f);
+        assert_true(fabsf(obj[k] - rows[i * 7 + 4]) < 1e-5f);
+        for (int cl = 0; cl < 2; cl++) {
+            float p = rows[i * 7 + 4] * rows[i * 7 + 5 + cl];
+            assert_true(fabsf(prob[2 * k + cl] - (p > 0.5f ? p : 0.0f)) < 1e-5f);
+        }
+    }
+    /* over capacity: the 10 highest objectnesses, highest first */
+    c.capacity = 10;
+    assert_int_equal(vgc_onnx_model_detect(m, ref, 0.5f, &c, err, sizeof err), 0);
+    assert_int_equal(c.count, 10);
+    assert_int_equal(c.truncated, 1);
+    for (int k = 1; k < 10; k++)
+        assert_true(obj[k - 1] >= obj[k]);
+    {
+        int higher = 0;
+        for (int i = 0; i < 960; i++)
+            higher += rows[i * 7 + 4] > obj[9] + 1e-5f;
+        assert_true(higher <= 9);   /* none left out ranks above the 10th kept */
+    }
+    vgc_onnx_model_destroy(m);
+    assert_int_equal(vgc_onnx_model_open(&m, model_path("ops_conv.onnx"), 0, 0, err, sizeof err), VIGIA_ENOTSUP);
+    assert_null(m);
+    free(box);
+    free(obj);
+    free(prob);
+    free(ref);
+}
+
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_rewrite_nodes),
         cmocka_unit_test(test_refusal),
         cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_head),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
