@@ -166,6 +166,9 @@ VGC_HIDDEN extern const vgc_kernels vgc_kernels_generic;
 VGC_HIDDEN extern const vgc_kernels vgc_kernels_avx2;
 VGC_HIDDEN extern const vgc_kernels vgc_kernels_avx512;
 
+/* The table for SIMD level want (enum vgc_simd, 0 = best), at most what the machine has. */
+VGC_HIDDEN const vgc_kernels *vgc_kernels_pick(int want);
+
 /* Scalar activation, the reference every kernel variant matches. */
 VGC_HIDDEN float vgc_act_scalar(float x, enum vgc_act act);
 

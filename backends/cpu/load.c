@@ -600,7 +600,7 @@ static int allocate(vgc_net *net, char *err, size_t errlen)
 
 /* ---- open / close ------------------------------------------------------------------------ */
 
-static const vgc_kernels *pick_kernels(int want)
+const vgc_kernels *vgc_kernels_pick(int want)
 {
     int have = vgc_simd_detect();
 
@@ -643,7 +643,7 @@ static int load_common(vgc_net **out, const char *cfg_text, size_t cfg_len, wsrc
     net->threads = opt.threads ? opt.threads : 1;
     net->ignore_scale_x_y = opt.ignore_scale_x_y;
     net->max_bytes = opt.max_bytes && opt.max_bytes < VGC_MAX_ARENA_BYTES ? opt.max_bytes : VGC_MAX_ARENA_BYTES;
-    net->k = pick_kernels(opt.simd);
+    net->k = vgc_kernels_pick(opt.simd);
     rc = vgc_net_build(net, &cfg, &opt, err, errlen);
     vgc_cfg_release(&cfg);
     if (rc < 0)

@@ -11,7 +11,9 @@ backends_cpu_libvgcpu_a_SOURCES = \
 	backends/cpu/forward.c backends/cpu/pool.c backends/cpu/cpu.c \
 	backends/cpu/kern_tmpl.h backends/cpu/kern_generic.c \
 	backends/cpu/kern_avx2.c backends/cpu/kern_avx512.c \
-	backends/cpu/onnx_read.h backends/cpu/onnx_read.c backends/cpu/onnx_shape.c
+	backends/cpu/onnx_read.h backends/cpu/onnx_read.c backends/cpu/onnx_shape.c \
+	backends/cpu/onnx_rewrite.h backends/cpu/onnx_rewrite.c backends/cpu/onnx_exec.h backends/cpu/onnx_exec.c \
+	backends/cpu/onnx_model.h backends/cpu/onnx_model.c
 nodist_backends_cpu_libvgcpu_a_SOURCES = $(VGC_ONNX_PB)
 VGC_CFLAGS = $(VG_PLUGIN_CC_FLAGS) -pthread -ffp-contract=fast -ftree-vectorize -fvect-cost-model=dynamic
 backends_cpu_libvgcpu_a_CPPFLAGS = $(AM_CPPFLAGS) -Ibackends/cpu $(OPENBLAS_CFLAGS) $(PROTOBUF_C_CFLAGS)
@@ -60,6 +62,28 @@ tests_cpu_test_onnx_read_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -Iba
 	-DVGC_TEST_SRCDIR='"$(abs_srcdir)"'
 tests_cpu_test_onnx_read_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_cpu_test_onnx_read_LDADD = $(VGC_LIBS) $(CMOCKA_LIBS)
+endif
+
+# The ONNX rewrites and executor against numpy references the same script wrote.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/cpu/test_onnx_run
+VIGIA_TESTS += tests/cpu/test_onnx_run
+tests_cpu_test_onnx_run_SOURCES = tests/cpu/test_onnx_run.c
+tests_cpu_test_onnx_run_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -Ibackends/cpu \
+	-DVGC_TEST_SRCDIR='"$(abs_srcdir)"'
+tests_cpu_test_onnx_run_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_cpu_test_onnx_run_LDADD = $(VGC_LIBS) $(CMOCKA_LIBS) -lm
+endif
+
+# An ONNX detector behind the cpu plugin, through the whole detection path.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/cpu/test_onnx_plugin
+VIGIA_TESTS += tests/cpu/test_onnx_plugin
+tests_cpu_test_onnx_plugin_SOURCES = tests/cpu/test_onnx_plugin.c
+tests_cpu_test_onnx_plugin_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS) -I$(srcdir)/tests/pipeline \
+	-I$(srcdir)/backends/cpu -Ibackends/cpu
+tests_cpu_test_onnx_plugin_CFLAGS = $(TEST_CFLAGS)
+tests_cpu_test_onnx_plugin_LDADD = $(VIGIA_CORE_LIBS) $(VGC_LIBS) $(CMOCKA_LIBS) -lm
 endif
 EXTRA_DIST += tests/cpu/make_onnx_models.py tests/cpu/onnx
 

@@ -109,7 +109,17 @@ typedef struct vgc_onnx_node {
     int nattr;
     vgc_onnx_attr *attr;
     int folded;               /* all outputs are constants computed at load */
+    int removed;              /* taken out of the graph by a rewrite (onnx_rewrite.c) */
+    int act;                  /* Conv: enum vgc_onnx_act fused into it by a rewrite */
+    float act_a, act_b;       /* its parameters: LeakyRelu alpha; HardSigmoid alpha, beta;
+                                 Clip min, max */
 } vgc_onnx_node;
+
+/* Activations a rewrite fuses into a Conv (node.act). */
+enum vgc_onnx_act {
+    VGC_OA_NONE, VGC_OA_RELU, VGC_OA_LEAKY, VGC_OA_SIGMOID, VGC_OA_HARD_SIGMOID, VGC_OA_HARD_SWISH,
+    VGC_OA_SILU, VGC_OA_CLIP
+};
 
 typedef struct vgc_onnx_graph {
     int opset;                /* of the default domain, 11..19 */

@@ -11,17 +11,24 @@
  *   headroom_mb = N                  memory beyond the weights the model may
  *                                    use (default 56; more lets more 3x3
  *                                    layers run as Winograd)
+ *
+ * A manifest with no cfg whose weights file ends in ".onnx" is an ONNX
+ * graph with a YOLOv5-style head (onnx_model.h), run one image at a time
+ * on one thread; the keys above do not apply to it.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine.h"
+#include "onnx_model.h"
 
 #define CPU_BACKEND_VERSION "1.0.0"
 
 struct vigia_model {
-    vgc_net *net;
+    vgc_net *net;             /* a darknet network, or NULL for */
+    vgc_onnx_model *onnx;     /* an ONNX graph */
+    int max_batch;            /* images per infer() (ONNX: run one by one) */
     const vigia_host *host;
     char device[128];
 };
@@ -50,6 +57,43 @@ static int cpu_probe(const vigia_host *host, char *err, size_t errlen)
 }
 
 
+/* Whether path names an ONNX file (by its suffix). */
+static int is_onnx(const char *path)
+{
+    size_t n = path ? strlen(path) : 0;
+
+    return n > 5 && strcmp(path + n - 5, ".onnx") == 0;
+}
+
+
+static int onnx_open(const vigia_host *host, const vigia_manifest *m, vigia_model **out, char *err, size_t errlen)
+{
+    vigia_model *model = calloc(1, sizeof *model);
+    int rc, w, h;
+
+    if (!model)
+        return snprintf(err, errlen, "out of memory"), VIGIA_ENOMEM;
+    rc = vgc_onnx_model_open(&model->onnx, m->weights_path, m->input_w, m->input_h, err, errlen);
+    if (rc < 0) {
+        free(model);
+        return rc;
+    }
+    model->host = host;
+    model->max_batch = m->max_batch;
+    snprintf(model->device, sizeof model->device, "cpu onnx, 1 thread");
+    vgc_onnx_model_input_size(model->onnx, &w, &h);
+    {
+        char msg[256];
+
+        snprintf(msg, sizeof msg, "%s: onnx %dx%d, %d classes, %s", m->name ? m->name : "model", w, h,
+                 vgc_onnx_model_classes(model->onnx), model->device);
+        host_log(host, VIGIA_LOG_INFO, msg);
+    }
+    *out = model;
+    return 0;
+}
+
+
 static int cpu_open(const vigia_host *host, const vigia_manifest *m, vigia_model **out,
                     char *err, size_t errlen)
 {
@@ -60,12 +104,15 @@ static int cpu_open(const vigia_host *host, const vigia_manifest *m, vigia_model
     *out = NULL;
     if ((rc = check_host(host, err, errlen)) < 0)
         return rc;
-    if (!m || !m->cfg_path || !m->weights_path)
-        return snprintf(err, errlen, "the manifest names no cfg or weights"), VIGIA_EINVAL;
+    if (!m || (!m->cfg_path && !is_onnx(m->weights_path)) || !m->weights_path)
+        return snprintf(err, errlen, "the manifest names no cfg or weights, nor an .onnx file as weights"),
+               VIGIA_EINVAL;
     if (m->max_batch < 1 || m->max_batch > VGC_MAX_BATCH || m->threads < 1 ||
         m->threads > VGC_MAX_THREADS)
         return snprintf(err, errlen, "batch %d or threads %d out of range", m->max_batch, m->threads),
                VIGIA_EINVAL;
+    if (!m->cfg_path)
+        return onnx_open(host, m, out, err, errlen);
     opt.input_w = m->input_w;
     opt.input_h = m->input_h;
     opt.max_batch = m->max_batch;
@@ -124,6 +171,15 @@ static int cpu_describe(vigia_model *model, vigia_model_info *info, char *err, s
 {
     (void)err;
     (void)errlen;
+    if (model->onnx) {
+        vgc_onnx_model_input_size(model->onnx, &info->input_w, &info->input_h);
+        info->input_c = 3;
+        info->classes = vgc_onnx_model_classes(model->onnx);
+        info->max_batch = model->max_batch;
+        info->device = model->device;
+        info->task = VIGIA_TASK_DETECT;
+        return 0;
+    }
     vgc_net_input_size(model->net, &info->input_w, &info->input_h, &info->input_c);
     info->classes = vgc_net_classes(model->net);
     info->max_batch = vgc_net_max_batch(model->net);
@@ -137,15 +193,23 @@ static int cpu_describe(vigia_model *model, vigia_model_info *info, char *err, s
 static int cpu_infer(vigia_model *model, const vigia_batch *in, vigia_candidates *out, char *err, size_t errlen)
 {
     const float *input = in ? in->input : NULL;
-    int batch = in ? (int)in->count : 0, rc;
+    int batch = in ? (int)in->count : 0, rc = 0;
     float threshold = in ? in->threshold : 1;
+    const int max = model->onnx ? model->max_batch : vgc_net_max_batch(model->net);
 
-    if (!input || !out || batch < 1 || batch > vgc_net_max_batch(model->net))
-        return snprintf(err, errlen, "batch %d is not in [1, %d]", batch, vgc_net_max_batch(model->net)),
-               VIGIA_EINVAL;
+    if (!input || !out || batch < 1 || batch > max)
+        return snprintf(err, errlen, "batch %d is not in [1, %d]", batch, max), VIGIA_EINVAL;
     for (int b = 0; b < batch; b++)
         if (out[b].capacity && (!out[b].box || !out[b].objectness || !out[b].prob))
             return snprintf(err, errlen, "candidate set %d has no arrays", b), VIGIA_EINVAL;
+    if (model->onnx) {
+        int w, h;
+
+        vgc_onnx_model_input_size(model->onnx, &w, &h);
+        for (int b = 0; rc == 0 && b < batch; b++)
+            rc = vgc_onnx_model_detect(model->onnx, input + (size_t)b * 3 * w * h, threshold, &out[b], err, errlen);
+        return rc;
+    }
     rc = vgc_net_forward(model->net, input, batch, err, errlen);
     for (int b = 0; rc == 0 && b < batch; b++)
         rc = vgc_net_candidates(model->net, b, threshold, &out[b], NULL);
@@ -158,6 +222,7 @@ static void cpu_close(vigia_model *model)
     if (!model)
         return;
     vgc_net_destroy(model->net);
+    vgc_onnx_model_destroy(model->onnx);
     free(model);
 }
 

@@ -1,0 +1,1011 @@
+/*
+ * backends/cpu/onnx_exec.c: plans and runs an ONNX graph on the engine's
+ * kernels (see onnx_exec.h). Convolutions use the darknet path's kernels
+ * where their geometry fits one (1x1 GEMM, depthwise, implicit-GEMM rows)
+ * and the GEMM kernel on im2col bands otherwise (any groups, dilations,
+ * asymmetric pads, strides); the other operators are written here for
+ * static shapes, broadcasting as numpy does.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "onnx_exec.h"
+
+#define COL_FLOATS ((size_t)1 << 20)  /* im2col band, floats */
+#define R VGC_ONNX_MAX_RANK
+
+/* How a convolution runs (chosen at load from its geometry). */
+enum conv_kind {
+    CONV_IM2COL,              /* anything: im2col bands + GEMM */
+    CONV_ROWS,                /* square, one stride, symmetric pads, no dilation: implicit GEMM kernel */
+    CONV_1X1,                 /* 1x1, stride 1, no pads, one group: GEMM on the input itself */
+    CONV_DW                   /* depthwise (one filter per channel), square, symmetric: the direct kernel */
+};
+
+/* A convolution's plan: spatial geometry and packed weights. */
+typedef struct conv_plan {
+    enum conv_kind kind;
+    const float *w;           /* the weights as the graph holds them (depthwise) */
+    int groups, cg, fg, k;    /* groups, input channels and filters per group, cg*kh*kw */
+    int kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
+    float *a;                 /* per group, filters in GEMM panels */
+    float *bias;              /* filters */
+    enum vgc_act act;         /* done by the kernel */
+    int post;                 /* enum vgc_onnx_act left to apply after it */
+} conv_plan;
+
+struct vgc_onnx_exec {
+    const vgc_onnx_graph *g;
+    const vgc_kernels *k;
+    float **buf;              /* per value: its floats (arena, constant or input) */
+    size_t *off;              /* per value: arena offset, or SIZE_MAX */
+    float *arena;
+    size_t arena_floats;
+    conv_plan **conv;         /* per node: the plan of a Conv, else NULL */
+    float *col;               /* im2col band */
+    size_t col_floats;
+};
+
+
+static int fail_node(const vgc_onnx_node *n, char *err, size_t errlen, int code, const char *why)
+{
+    return vgc_fail(err, errlen, code, "node '%.64s' (%s): %s", n->name, vgc_onnx_op_name(n->op), why);
+}
+
+
+static const vgc_onnx_value *in_v(const vgc_onnx_exec *ex, const vgc_onnx_node *n, int k)
+{
+    return n->nin > k && n->in[k] >= 0 ? &ex->g->val[n->in[k]] : NULL;
+}
+
+
+static int64_t attr_i(const vgc_onnx_node *n, const char *name, int64_t def)
+{
+    const vgc_onnx_attr *a = vgc_onnx_attr_get(n, name);
+
+    return a && a->type == VGC_AT_INT ? a->i : def;
+}
+
+
+static float attr_f(const vgc_onnx_node *n, const char *name, float def)
+{
+    const vgc_onnx_attr *a = vgc_onnx_attr_get(n, name);
+
+    return a && a->type == VGC_AT_FLOAT ? a->f : def;
+}
+
+
+static const char *attr_s(const vgc_onnx_node *n, const char *name, const char *def)
+{
+    const vgc_onnx_attr *a = vgc_onnx_attr_get(n, name);
+
+    return a && a->type == VGC_AT_STRING ? a->s : def;
+}
+
+
+static void attr_ints(const vgc_onnx_node *n, const char *name, int want, int64_t *dst, int64_t def)
+{
+    const vgc_onnx_attr *a = vgc_onnx_attr_get(n, name);
+
+    for (int i = 0; i < want; i++)
+        dst[i] = a && a->type == VGC_AT_INTS && a->n == want ? a->ints[i] : def;
+}
+
+
+static int64_t prod(const int64_t *d, int lo, int hi)
+{
+    int64_t p = 1;
+
+    for (int i = lo; i < hi; i++)
+        p *= d[i];
+    return p;
+}
+
+
+/* Row-major strides of dims. */
+static void strides_of(const int64_t *dims, int r, int64_t *st)
+{
+    int64_t s = 1;
+
+    for (int i = r - 1; i >= 0; i--) {
+        st[i] = s;
+        s *= dims[i];
+    }
+}
+
+
+/*
+ * dst[o] = src[base + sum(idx[i] * st[i])] over every index of dims (rank r),
+ * in row-major order: transposes, slices and broadcasts are all this.
+ */
+static void gather_strided(float *dst, const float *src, int64_t base, const int64_t *dims, const int64_t *st, int r)
+{
+    int64_t idx[R] = { 0 }, count = prod(dims, 0, r);
+
+    for (int64_t o = 0; o < count; o++) {
+        int64_t off = base;
+        for (int i = 0; i < r; i++)
+            off += idx[i] * st[i];
+        dst[o] = src[off];
+        for (int i = r - 1; i >= 0 && ++idx[i] == dims[i]; i--)
+            idx[i] = 0;
+    }
+}
+
+
+/* Strides reading x (rank xr) broadcast to dims (rank r): 0 along broadcast axes. */
+static void broadcast_strides(const vgc_onnx_value *x, int r, int64_t *st)
+{
+    int64_t xs[R];
+
+    strides_of(x->dims, x->rank, xs);
+    for (int i = 0; i < r; i++) {
+        int j = i - (r - x->rank);
+        st[i] = j < 0 || x->dims[j] == 1 ? 0 : xs[j];
+    }
+}
+
+/* ---- activations -------------------------------------------------------------------------- */
+
+static float act_apply(float x, int act, float a, float b)
+{
+    switch (act) {
+    case VGC_OA_RELU: return x > 0 ? x : 0;
+    case VGC_OA_LEAKY: return x >= 0 ? x : a * x;
+    case VGC_OA_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    case VGC_OA_HARD_SIGMOID: return fmaxf(0.0f, fminf(1.0f, a * x + b));
+    case VGC_OA_HARD_SWISH: return x * fmaxf(0.0f, fminf(1.0f, x / 6.0f + 0.5f));
+    case VGC_OA_SILU: return x / (1.0f + expf(-x));
+    case VGC_OA_CLIP: return fminf(fmaxf(x, a), b);
+    default: return x;
+    }
+}
+
+
+/* The kernel activation equal to a fused one, or -1. */
+static int kernel_act(int act, float a, float b)
+{
+    switch (act) {
+    case VGC_OA_NONE: return VGC_ACT_LINEAR;
+    case VGC_OA_RELU: return VGC_ACT_RELU;
+    case VGC_OA_SIGMOID: return VGC_ACT_LOGISTIC;
+    case VGC_OA_SILU: return VGC_ACT_SWISH;
+    case VGC_OA_LEAKY: return a == 0.1f ? VGC_ACT_LEAKY : -1;
+    case VGC_OA_CLIP: return a == 0.0f && b == 6.0f ? VGC_ACT_RELU6 : -1;
+    default: return -1;
+    }
+}
+
+/* ---- convolution ------------------------------------------------------------------------- */
+
+/* Pads of one spatial axis: explicit, or resolved from auto_pad and the shapes. */
+static void pads_of(const vgc_onnx_node *n, int axis, int64_t in, int64_t out, int64_t k, int64_t s, int64_t d,
+                    int *pb, int *pe)
+{
+    const char *ap = attr_s(n, "auto_pad", "NOTSET");
+    int64_t pads[4];
+
+    attr_ints(n, "pads", 4, pads, 0);
+    *pb = (int)pads[axis];
+    *pe = (int)pads[axis + 2];
+    if (strcmp(ap, "VALID") == 0) {
+        *pb = *pe = 0;
+    } else if (strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0) {
+        int64_t total = (out - 1) * s + (k - 1) * d + 1 - in;
+        if (total < 0)
+            total = 0;
+        *pb = (int)(ap[5] == 'U' ? total / 2 : total - total / 2);
+        *pe = (int)total - *pb;
+    }
+}
+
+
+static int conv_plan_make(vgc_onnx_exec *ex, const vgc_onnx_node *n, conv_plan **out)
+{
+    const vgc_onnx_value *x = in_v(ex, n, 0), *w = in_v(ex, n, 1), *b = in_v(ex, n, 2);
+    const vgc_onnx_value *y = &ex->g->val[n->out[0]];
+    const int mr = ex->k->gemm_mr;
+    conv_plan *p = calloc(1, sizeof(*p));
+    int64_t st[2], dl[2];
+    size_t panels, band;
+    int ka;
+
+    if (!p)
+        return VIGIA_ENOMEM;
+    attr_ints(n, "strides", 2, st, 1);
+    attr_ints(n, "dilations", 2, dl, 1);
+    p->groups = (int)attr_i(n, "group", 1);
+    p->cg = (int)w->dims[1];
+    p->fg = (int)(w->dims[0] / p->groups);
+    p->kh = (int)w->dims[2];
+    p->kw = (int)w->dims[3];
+    p->sh = (int)st[0];
+    p->sw = (int)st[1];
+    p->dh = (int)dl[0];
+    p->dw = (int)dl[1];
+    pads_of(n, 0, x->dims[2], y->dims[2], p->kh, p->sh, p->dh, &p->pt, &p->pb);
+    pads_of(n, 1, x->dims[3], y->dims[3], p->kw, p->sw, p->dw, &p->pl, &p->pr);
+    p->k = p->cg * p->kh * p->kw;
+    p->w = w->data;
+    p->kind = CONV_IM2COL;
+    if (p->kh == p->kw && p->sh == p->sw && p->dh == 1 && p->dw == 1 && p->pt == p->pb && p->pl == p->pr &&
+        p->pt == p->pl && p->pt < p->kh) {
+        if (p->kh == 1 && p->sh == 1 && p->pt == 0 && p->groups == 1)
+            p->kind = CONV_1X1;
+        else if (p->cg == 1 && p->fg == 1 && p->groups > 1)
+            p->kind = CONV_DW;
+        else if (ex->k->conv_rows)
+            p->kind = CONV_ROWS;
+    }
+    panels = (size_t)(p->fg + mr - 1) / (size_t)mr;
+    p->a = calloc((size_t)p->groups * panels * (size_t)mr * (size_t)p->k, sizeof(float));
+    p->bias = calloc((size_t)w->dims[0], sizeof(float));
+    if (!p->a || !p->bias) {
+        free(p->a);
+        free(p->bias);
+        free(p);
+        return VIGIA_ENOMEM;
+    }
+    for (int g = 0; g < p->groups; g++)
+        for (int f = 0; f < p->fg; f++)
+            for (int kk = 0; kk < p->k; kk++)
+                p->a[(size_t)g * panels * mr * p->k + (size_t)(f / mr) * p->k * mr + (size_t)kk * mr + f % mr] =
+                    ((const float *)w->data)[((size_t)g * p->fg + f) * p->k + kk];
+    if (b)
+        memcpy(p->bias, b->data, (size_t)w->dims[0] * sizeof(float));
+    ka = kernel_act(n->act, n->act_a, n->act_b);
+    p->act = ka < 0 ? VGC_ACT_LINEAR : (enum vgc_act)ka;
+    p->post = ka < 0 ? n->act : VGC_OA_NONE;
+    band = (size_t)p->k * (size_t)y->dims[3];
+    band = band * (COL_FLOATS / band > 0 ? (COL_FLOATS / band < (size_t)y->dims[2] ? COL_FLOATS / band
+                                                                                     : (size_t)y->dims[2]) : 1);
+    if (p->kind == CONV_ROWS)
+        band = vgc_conv_scratch_floats(p->cg, (int)x->dims[3], p->pt, p->sh, p->kh);
+    else if (p->kind == CONV_DW)
+        band = vgc_dw_scratch_floats((int)x->dims[3], p->pt, p->sh, p->kh);
+    else if (p->kind == CONV_1X1)
+        band = 0;
+    if (band > ex->col_floats)
+        ex->col_floats = band;
+    *out = p;
+    return 0;
+}
+
+
+static void conv_plan_free(conv_plan *p)
+{
+    if (p) {
+        free(p->a);
+        free(p->bias);
+        free(p);
+    }
+}
+
+
+/* Output rows [y0, y1) of one group of one image as im2col columns. */
+static void im2col(const conv_plan *p, const float *in, int h, int w, int ow, int y0, int y1, float *col)
+{
+    const size_t nc = (size_t)(y1 - y0) * (size_t)ow;
+
+    for (int c = 0; c < p->cg; c++)
+        for (int ky = 0; ky < p->kh; ky++)
+            for (int kx = 0; kx < p->kw; kx++) {
+                float *dst = col + ((size_t)(c * p->kh + ky) * p->kw + kx) * nc;
+                for (int y = y0; y < y1; y++) {
+                    const int iy = y * p->sh - p->pt + ky * p->dh;
+                    for (int x = 0; x < ow; x++) {
+                        const int ix = x * p->sw - p->pl + kx * p->dw;
+                        *dst++ = iy < 0 || iy >= h || ix < 0 || ix >= w ? 0.0f
+                                                                        : in[((size_t)c * h + iy) * w + ix];
+                    }
+                }
+            }
+}
+
+
+static void run_conv(const vgc_onnx_exec *ex, const vgc_onnx_node *n, const conv_plan *p)
+{
+    const vgc_onnx_value *x = in_v(ex, n, 0), *yv = &ex->g->val[n->out[0]];
+    const int h = (int)x->dims[2], w = (int)x->dims[3], oh = (int)yv->dims[2], ow = (int)yv->dims[3];
+    const int mr = ex->k->gemm_mr;
+    const size_t ohw = (size_t)oh * ow, panels = (size_t)(p->fg + mr - 1) / (size_t)mr;
+    int rows = (int)(ex->col_floats / ((size_t)p->k * ow));
+    const float *xin = ex->buf[n->in[0]];
+    float *y = ex->buf[n->out[0]];
+
+    if (rows > oh)
+        rows = oh;
+    if (rows < 1)
+        rows = 1;
+    for (int64_t b = 0; b < x->dims[0]; b++)
+        for (int g = 0; g < p->groups; g++) {
+            const float *in = xin + ((size_t)b * x->dims[1] + (size_t)g * p->cg) * h * w;
+            float *out = y + ((size_t)b * yv->dims[1] + (size_t)g * p->fg) * ohw;
+            const float *a = p->a + (size_t)g * panels * mr * p->k;
+            if (p->kind == CONV_1X1) {
+                ex->k->gemm(a, p->fg, p->k, in, ohw, (int)ohw, out, ohw, p->bias, p->act);
+                continue;
+            }
+            if (p->kind == CONV_DW) {
+                vgc_dw_args d = {
+                    .in = in, .w = w, .h = h, .k = p->w + (size_t)g * p->k, .size = p->kh, .stride = p->sh,
+                    .pad = p->pt, .bias = p->bias[g], .act = p->act, .out = out, .ow = ow, .oh = oh,
+                    .scratch = ex->col,
+                };
+                ex->k->dw_conv(&d);
+                continue;
+            }
+            if (p->kind == CONV_ROWS) {
+                vgc_conv_args c = {
+                    .in = in, .c = p->cg, .w = w, .h = h, .size = p->kh, .stride = p->sh, .pad = p->pt,
+                    .a = a, .m = p->fg, .bias = p->bias + (size_t)g * p->fg, .act = p->act, .out = out,
+                    .ow = ow, .oh = oh, .y0 = 0, .y1 = oh, .scratch = ex->col,
+                };
+                ex->k->conv_rows(&c);
+                continue;
+            }
+            for (int y0 = 0; y0 < oh; y0 += rows) {
+                const int y1 = y0 + rows < oh ? y0 + rows : oh, nc = (y1 - y0) * ow;
+                im2col(p, in, h, w, ow, y0, y1, ex->col);
+                ex->k->gemm(a, p->fg, p->k, ex->col, (size_t)nc, nc,
+                            out + (size_t)y0 * ow, ohw, p->bias + (size_t)g * p->fg, p->act);
+            }
+        }
+    if (p->post != VGC_OA_NONE)
+        for (int64_t i = 0; i < yv->count; i++)
+            y[i] = act_apply(y[i], p->post, n->act_a, n->act_b);
+}
+
+
+static void run_conv_transpose(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
+{
+    const vgc_onnx_value *x = in_v(ex, n, 0), *wv = in_v(ex, n, 1), *bv = in_v(ex, n, 2);
+    const vgc_onnx_value *yv = &ex->g->val[n->out[0]];
+    const int groups = (int)attr_i(n, "group", 1), cg = (int)(x->dims[1] / groups), og = (int)wv->dims[1];
+    const int h = (int)x->dims[2], w = (int)x->dims[3], oh = (int)yv->dims[2], ow = (int)yv->dims[3];
+    const int kh = (int)wv->dims[2], kw = (int)wv->dims[3];
+    const float *xin = ex->buf[n->in[0]], *wt = wv->data;
+    float *y = ex->buf[n->out[0]];
+    int64_t st[2], dl[2], pads[4];
+
+    attr_ints(n, "strides", 2, st, 1);
+    attr_ints(n, "dilations", 2, dl, 1);
+    attr_ints(n, "pads", 4, pads, 0);
+    for (int64_t i = 0; i < yv->count; i++)
+        y[i] = bv ? ((const float *)bv->data)[(i / ((int64_t)oh * ow)) % yv->dims[1]] : 0.0f;
+    for (int64_t b = 0; b < x->dims[0]; b++)
+        for (int g = 0; g < groups; g++)
+            for (int c = 0; c < cg; c++)
+                for (int iy = 0; iy < h; iy++)
+                    for (int ix = 0; ix < w; ix++) {
+                        const float v = xin[(((size_t)b * x->dims[1] + g * cg + c) * h + iy) * w + ix];
+                        for (int o = 0; o < og; o++)
+                            for (int ky = 0; ky < kh; ky++) {
+                                const int oy = (int)(iy * st[0] - pads[0] + ky * dl[0]);
+                                if (oy < 0 || oy >= oh)
+                                    continue;
+                                for (int kx = 0; kx < kw; kx++) {
+                                    const int ox = (int)(ix * st[1] - pads[1] + kx * dl[1]);
+                                    if (ox < 0 || ox >= ow)
+                                        continue;
+                                    y[(((size_t)b * yv->dims[1] + g * og + o) * oh + oy) * ow + ox] +=
+                                        v * wt[(((size_t)(g * cg + c) * og + o) * kh + ky) * kw + kx];
+                                }
+                            }
+                    }
+}
+
+/* ---- pooling ------------------------------------------------------------------------------- */
+
+static void run_pool(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
+{
+    const vgc_onnx_value *x = in_v(ex, n, 0), *yv = &ex->g->val[n->out[0]];
+    const int h = (int)x->dims[2], w = (int)x->dims[3], oh = (int)yv->dims[2], ow = (int)yv->dims[3];
+    const int is_max = n->op == VGC_OP_MAX_POOL, incl = (int)attr_i(n, "count_include_pad", 0);
+    const float *in = ex->buf[n->in[0]];
+    float *y = ex->buf[n->out[0]];
+    int64_t k[2], st[2], dl[2];
+    int pt, pb, pl, pr;
+
+    attr_ints(n, "kernel_shape", 2, k, 1);
+    attr_ints(n, "strides", 2, st, 1);
+    attr_ints(n, "dilations", 2, dl, 1);
+    pads_of(n, 0, h, oh, k[0], st[0], dl[0], &pt, &pb);
+    pads_of(n, 1, w, ow, k[1], st[1], dl[1], &pl, &pr);
+    for (int64_t c = 0; c < x->dims[0] * x->dims[1]; c++) {
+        const float *plane = in + (size_t)c * h * w;
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                float acc = is_max ? -INFINITY : 0.0f;
+                int cnt = 0;
+                for (int ky = 0; ky < k[0]; ky++)
+                    for (int kx = 0; kx < k[1]; kx++) {
+                        const int iy = (int)(oy * st[0] - pt + ky * dl[0]), ix = (int)(ox * st[1] - pl + kx * dl[1]);
+                        if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
+                            cnt += incl && iy < h + pb && ix < w + pr;
+                            continue;
+                        }
+                        acc = is_max ? fmaxf(acc, plane[(size_t)iy * w + ix]) : acc + plane[(size_t)iy * w + ix];
+                        cnt++;
+                    }
+                *y++ = is_max ? acc : acc / (float)(cnt ? cnt : 1);
+            }
+    }
+}
+
+
+static void run_global_avg(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
+{
+    const vgc_onnx_value *x = in_v(ex, n, 0);
+    const int64_t hw = prod(x->dims, 2, x->rank);
+    const float *in = ex->buf[n->in[0]];
+    float *y = ex->buf[n->out[0]];
+
+    for (int64_t c = 0; c < x->dims[0] * x->dims[1]; c++) {
+        double s = 0;
+        for (int64_t i = 0; i < hw; i++)
+            s += in[c * hw + i];
+        y[c] = (float)(s / (double)hw);
+    }
+}
+
+/* ---- elementwise --------------------------------------------------------------------------- */
+
+static float binop(int op, float a, float b)
+{
+    switch (op) {
+    case VGC_OP_ADD: return a + b;
+    case VGC_OP_SUB: return a - b;
+    case VGC_OP_MUL: return a * b;
+    case VGC_OP_DIV: return a / b;
+    default: return powf(a, b);
+    }
+}
+
+
+static void run_binary(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
+{
+    const vgc_onnx_value *a = in_v(ex, n, 0), *b = in_v(ex, n, 1), *yv = &ex->g->val[n->out[0]];
+    const float *pa = ex->buf[n->in[0]], *pb = ex->buf[n->in[1]];
+    float *y = ex->buf[n->out[0]];
+    int64_t sa[R], sb[R], idx[R] = { 0 };
+
+    if (a->count == yv->count && b->count == yv->count) {
+        for (int64_t i = 0; i < yv->count; i++)
+            y[i] = binop(n->op, pa[i], pb[i]);
+        return;
+    }
+    broadcast_strides(a, yv->rank, sa);
+    broadcast_strides(b, yv->rank, sb);
+    for (int64_t o = 0; o < yv->count; o++) {
+        int64_t oa = 0, ob = 0;
+        for (int i = 0; i < yv->rank; i++) {
+            oa += idx[i] * sa[i];
+            ob += idx[i] * sb[i];
+        }
+        y[o] = binop(n->op, pa[oa], pb[ob]);
+        for (int i = yv->rank - 1; i >= 0 && ++idx[i] == yv->dims[i]; i--)
+            idx[i] = 0;
+    }
+}
+
+
+static void run_unary(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
+{
+    const vgc_onnx_value *yv = &ex->g->val[n->out[0]];
+    const float *x = ex->buf[n->in[0]];
+    float *y = ex->buf[n->out[0]];
+    int act = VGC_OA_NONE;
+    float a = 0, b = 0;
+
+    switch (n->op) {
+    case VGC_OP_RELU: act = VGC_OA_RELU; break;
+    case VGC_OP_LEAKY_RELU: act = VGC_OA_LEAKY; a = attr_f(n, "alpha", 0.01f); break;
+    case VGC_OP_SIGMOID: act = VGC_OA_SIGMOID; break;
+    case VGC_OP_HARD_SIGMOID: act = VGC_OA_HARD_SIGMOID; a = attr_f(n, "alpha", 0.2f); b = attr_f(n, "beta", 0.5f); break;
+    case VGC_OP_HARD_SWISH: act = VGC_OA_HARD_SWISH; break;
+    case VGC_OP_CLIP:
+        act = VGC_OA_CLIP;
+        a = in_v(ex, n, 1) ? *(const float *)in_v(ex, n, 1)->data : -INFINITY;
+        b = in_v(ex, n, 2) ? *(const float *)in_v(ex, n, 2)->data : INFINITY;
+        break;
+    case VGC_OP_SQRT:
+        for (int64_t i = 0; i < yv->count; i++)
+            y[i] = sqrtf(x[i]);
+        return;
+    case VGC_OP_EXP:
+        for (int64_t i = 0; i < yv->count; i++)
+            y[i] = expf(x[i]);
+        return;
+    default:                      /* Identity and the reshapes: a copy */
+        memcpy(y, x, (size_t)yv->count * sizeof(float));
+        return;
+    }
+    for (int64_t i = 0; i < yv->count; i++)
+        y[i] = act_apply(x[i], act, a, b);
+}
+
+
+static void run_batch_norm(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
+{
+    const vgc_onnx_value *x = in_v(ex, n, 0);
+    const float *s = in_v(ex, n, 1)->data, *bb = in_v(ex, n, 2)->data;
+    const float *m = in_v(ex, n, 3)->data, *v = in_v(ex, n, 4)->data;
+    const float eps = attr_f(n, "epsilon", 1e-5f), *in = ex->buf[n->in[0]];
+    const int64_t hw = prod(x->dims, 2, x->rank);
+    float *y = ex->buf[n->out[0]];
+
+    for (int64_t b = 0; b < x->dims[0]; b++)
+        for (int64_t c = 0; c < x->dims[1]; c++) {
+            const float k = s[c] / sqrtf(v[c] + eps);
+            for (int64_t i = 0; i < hw; i++, in++, y++)
+                *y = (*in - m[c]) * k + bb[c];
+        }
+}
+
+/* ---- layout --------------------------------------------------------------------------------- */
+
+static int norm_axis(int64_t a, int r)
+{
+    return (int)(a < 0 ? a + r : a);
+}
+
+
+static void run_concat(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
+{
+    const vgc_onnx_value *yv = &ex->g->val[n->out[0]];
+    const int ax = norm_axis(attr_i(n, "axis", 0), yv->rank);
+    const int64_t outer = prod(yv->dims, 0, ax), inner = prod(yv->dims, ax + 1, yv->rank);
+    float *y = ex->buf[n->out[0]];
+    int64_t at = 0;
+
+    for (int k = 0; k < n->nin; k++) {
+        const vgc_onnx_value *x = in_v(ex, n, k);
+        const int64_t len = x->dims[ax] * inner;
+        for (int64_t o = 0; o < outer; o++)
+            memcpy(y + o * yv->dims[ax] * inner + at, ex->buf[n->in[k]] + o * len, (size_t)len * sizeof(float));
+        at += len;
+    }
+}
+
+
+static void run_split(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
+{
+    const vgc_onnx_value *x = in_v(ex, n, 0);
+    const int ax = norm_axis(attr_i(n, "axis", 0), x->rank);
+    const int64_t outer = prod(x->dims, 0, ax), inner = prod(x->dims, ax + 1, x->rank);
+    int64_t at = 0;
+
+    for (int k = 0; k < n->nout; k++) {
+        const int64_t len = ex->g->val[n->out[k]].dims[ax] * inner;
+        for (int64_t o = 0; o < outer; o++)
+            memcpy(ex->buf[n->out[k]] + o * len, ex->buf[n->in[0]] + o * x->dims[ax] * inner + at,
+                   (size_t)len * sizeof(float));
+        at += len;
+    }
+}
+
+
+static void run_transpose(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
+{
+    const vgc_onnx_value *x = in_v(ex, n, 0), *yv = &ex->g->val[n->out[0]];
+    const vgc_onnx_attr *p = vgc_onnx_attr_get(n, "perm");
+    int64_t xs[R], st[R];
+
+    strides_of(x->dims, x->rank, xs);
+    for (int i = 0; i < x->rank; i++)
+        st[i] = xs[p && p->n == x->rank ? p->ints[i] : x->rank - 1 - i];
+    gather_strided(ex->buf[n->out[0]], ex->buf[n->in[0]], 0, yv->dims, st, yv->rank);
+}
+
+
+static void run_slice(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
+{
+    const vgc_onnx_value *x = in_v(ex, n, 0), *yv = &ex->g->val[n->out[0]];
+    const vgc_onnx_value *sv = in_v(ex, n, 1), *av = in_v(ex, n, 3), *pv = in_v(ex, n, 4);
+    int64_t xs[R], st[R], base = 0;
+
+    strides_of(x->dims, x->rank, xs);
+    memcpy(st, xs, sizeof(st));
+    for (int64_t i = 0; i < sv->count; i++) {
+        const int ax = norm_axis(av ? ((const int64_t *)av->data)[i] : i, x->rank);
+        const int64_t step = pv ? ((const int64_t *)pv->data)[i] : 1, d = x->dims[ax];
+        int64_t s = ((const int64_t *)sv->data)[i];
+        if (s < 0)
+            s += d;
+        if (step > 0)
+            s = s < 0 ? 0 : (s > d ? d : s);
+        else
+            s = s < 0 ? 0 : (s > d - 1 ? d - 1 : s);
+        base += s * xs[ax];
+        st[ax] = step * xs[ax];
+    }
+    gather_strided(ex->buf[n->out[0]], ex->buf[n->in[0]], base, yv->dims, st, yv->rank);
+}
+
+
+static void run_gather(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
+{
+    const vgc_onnx_value *x = in_v(ex, n, 0), *iv = in_v(ex, n, 1);
+    const int ax = norm_axis(attr_i(n, "axis", 0), x->rank);
+    const int64_t outer = prod(x->dims, 0, ax), inner = prod(x->dims, ax + 1, x->rank);
+    const int64_t *idx = iv->data;
+    float *y = ex->buf[n->out[0]];
+
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t j = 0; j < iv->count; j++) {
+            const int64_t i = idx[j] < 0 ? idx[j] + x->dims[ax] : idx[j];
+            memcpy(y, ex->buf[n->in[0]] + (o * x->dims[ax] + i) * inner, (size_t)inner * sizeof(float));
+            y += inner;
+        }
+}
+
+
+static void run_softmax(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
+{
+    const vgc_onnx_value *x = in_v(ex, n, 0);
+    const int ax = norm_axis(attr_i(n, "axis", ex->g->opset >= 13 ? -1 : 1), x->rank);
+    const int old = ex->g->opset < 13;
+    const int64_t outer = prod(x->dims, 0, ax), len = old ? prod(x->dims, ax, x->rank) : x->dims[ax];
+    const int64_t inner = old ? 1 : prod(x->dims, ax + 1, x->rank);
+    const float *in = ex->buf[n->in[0]];
+    float *y = ex->buf[n->out[0]];
+
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            const int64_t b = o * len * inner + i;
+            float mx = -INFINITY;
+            double s = 0;
+            for (int64_t j = 0; j < len; j++)
+                mx = fmaxf(mx, in[b + j * inner]);
+            for (int64_t j = 0; j < len; j++)
+                s += (y[b + j * inner] = expf(in[b + j * inner] - mx));
+            for (int64_t j = 0; j < len; j++)
+                y[b + j * inner] = (float)(y[b + j * inner] / s);
+        }
+}
+
+
+/* Source coordinate of output coordinate o along an axis of in -> out at scale. */
+static float resize_coord(const char *mode, int64_t o, int64_t in, int64_t out, float scale)
+{
+    if (strcmp(mode, "asymmetric") == 0)
+        return (float)o / scale;
+    if (strcmp(mode, "align_corners") == 0)
+        return out == 1 ? 0.0f : (float)o * (float)(in - 1) / (float)(out - 1);
+    if (strcmp(mode, "pytorch_half_pixel") == 0)
+        return out > 1 ? ((float)o + 0.5f) / scale - 0.5f : 0.0f;
+    return ((float)o + 0.5f) / scale - 0.5f;   /* half_pixel */
+}
+
+
+static int64_t nearest_index(const char *mode, float x, int64_t in)
+{
+    int64_t i;
+
+    if (strcmp(mode, "floor") == 0)
+        i = (int64_t)floorf(x);
+    else if (strcmp(mode, "ceil") == 0)
+        i = (int64_t)ceilf(x);
+    else if (strcmp(mode, "round_prefer_ceil") == 0)
+        i = (int64_t)floorf(x + 0.5f);
+    else
+        i = x == floorf(x) + 0.5f ? (int64_t)floorf(x) : (int64_t)roundf(x);
+    return i < 0 ? 0 : (i >= in ? in - 1 : i);
+}
+
+
+static void run_resize(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
+{
+    const vgc_onnx_value *x = in_v(ex, n, 0), *yv = &ex->g->val[n->out[0]];
+    const int up = n->op == VGC_OP_UPSAMPLE;
+    const vgc_onnx_value *sc = in_v(ex, n, up ? 1 : 2);
+    const char *mode = attr_s(n, "mode", "nearest");
+    const char *ct = up ? "asymmetric" : attr_s(n, "coordinate_transformation_mode", "half_pixel");
+    const char *nm = up ? "floor" : attr_s(n, "nearest_mode", "round_prefer_floor");
+    const int linear = strcmp(mode, "linear") == 0;
+    const int64_t h = x->dims[2], w = x->dims[3], oh = yv->dims[2], ow = yv->dims[3];
+    const float *in = ex->buf[n->in[0]];
+    float *y = ex->buf[n->out[0]];
+    float s[2];
+
+    for (int i = 0; i < 2; i++)
+        s[i] = sc && sc->count == 4 ? ((const float *)sc->data)[2 + i] : (float)yv->dims[2 + i] / (float)x->dims[2 + i];
+    for (int64_t c = 0; c < x->dims[0] * x->dims[1]; c++) {
+        const float *p = in + c * h * w;
+        for (int64_t oy = 0; oy < oh; oy++) {
+            float fy = resize_coord(ct, oy, h, oh, s[0]);
+            for (int64_t ox = 0; ox < ow; ox++) {
+                float fx = resize_coord(ct, ox, w, ow, s[1]);
+                if (!linear) {
+                    *y++ = p[nearest_index(nm, fy, h) * w + nearest_index(nm, fx, w)];
+                    continue;
+                }
+                {
+                    const float cy = fminf(fmaxf(fy, 0.0f), (float)(h - 1)), cx = fminf(fmaxf(fx, 0.0f), (float)(w - 1));
+                    const int64_t y0 = (int64_t)cy, x0 = (int64_t)cx;
+                    const int64_t y1 = y0 + 1 < h ? y0 + 1 : y0, x1 = x0 + 1 < w ? x0 + 1 : x0;
+                    const float ay = cy - (float)y0, ax = cx - (float)x0;
+                    *y++ = (1 - ay) * ((1 - ax) * p[y0 * w + x0] + ax * p[y0 * w + x1]) +
+                           ay * ((1 - ax) * p[y1 * w + x0] + ax * p[y1 * w + x1]);
+                }
+            }
+        }
+    }
+}
+
+/* ---- matrix products ------------------------------------------------------------------------ */
+
+static void run_matmul(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
+{
+    const vgc_onnx_value *a = in_v(ex, n, 0), *b = in_v(ex, n, 1), *yv = &ex->g->val[n->out[0]];
+    const int r = yv->rank;
+    const int64_t M = a->dims[a->rank - 2], K = a->dims[a->rank - 1], N = b->dims[b->rank - 1];
+    const int64_t batches = prod(yv->dims, 0, r - 2);
+    int64_t sa[R], sb[R], idx[R] = { 0 };
+    vgc_onnx_value ab = *a, bb = *b;
+    float *y = ex->buf[n->out[0]];
+
+    /* batch strides: broadcast over the leading axes, in units of whole matrices */
+    ab.rank = a->rank - 2;
+    bb.rank = b->rank - 2;
+    broadcast_strides(&ab, r - 2, sa);
+    broadcast_strides(&bb, r - 2, sb);
+    for (int64_t t = 0; t < batches; t++) {
+        int64_t oa = 0, ob = 0;
+        for (int i = 0; i < r - 2; i++) {
+            oa += idx[i] * sa[i];
+            ob += idx[i] * sb[i];
+        }
+        {
+            const float *pa = ex->buf[n->in[0]] + oa * M * K, *pb = ex->buf[n->in[1]] + ob * K * N;
+            for (int64_t m = 0; m < M; m++, y += N) {
+                for (int64_t j = 0; j < N; j++)
+                    y[j] = 0;
+                for (int64_t k = 0; k < K; k++)
+                    for (int64_t j = 0; j < N; j++)
+                        y[j] += pa[m * K + k] * pb[k * N + j];
+            }
+        }
+        for (int i = r - 3; i >= 0 && ++idx[i] == yv->dims[i]; i--)
+            idx[i] = 0;
+    }
+}
+
+
+static void run_gemm(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
+{
+    const vgc_onnx_value *cv = in_v(ex, n, 2), *yv = &ex->g->val[n->out[0]];
+    const int ta = (int)attr_i(n, "transA", 0), tb = (int)attr_i(n, "transB", 0);
+    const float alpha = attr_f(n, "alpha", 1.0f), beta = attr_f(n, "beta", 1.0f);
+    const int64_t M = yv->dims[0], N = yv->dims[1], K = in_v(ex, n, 0)->dims[ta ? 0 : 1];
+    const float *A = ex->buf[n->in[0]], *B = ex->buf[n->in[1]];
+    float *y = ex->buf[n->out[0]];
+    int64_t sc[2] = { 0, 0 };
+
+    if (cv)
+        broadcast_strides(cv, 2, sc);
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0;
+            for (int64_t k = 0; k < K; k++)
+                s += (double)A[ta ? k * M + m : m * K + k] * B[tb ? j * K + k : k * N + j];
+            y[m * N + j] = alpha * (float)s + (cv ? beta * ex->buf[n->in[2]][m * sc[0] + j * sc[1]] : 0.0f);
+        }
+}
+
+/* ---- planning -------------------------------------------------------------------------------- */
+
+static int live(const vgc_onnx_node *n)
+{
+    return !n->removed && !n->folded;
+}
+
+
+/* Why node n cannot run, or NULL. */
+static const char *cannot_run(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
+{
+    for (int k = 0; k < n->nout; k++)
+        if (ex->g->val[n->out[k]].dtype != VGC_DT_FLOAT)
+            return "an int64 output not known at load";
+    for (int k = 0; k < n->nin; k++) {
+        const vgc_onnx_value *v = in_v(ex, n, k);
+        if (v && v->dtype != VGC_DT_FLOAT && !v->data)
+            return "an int64 input not known at load";
+    }
+    switch (n->op) {
+    case VGC_OP_CONV:
+        return in_v(ex, n, 0)->rank == 4 ? NULL : "not 2-D";
+    case VGC_OP_CLIP:
+        for (int k = 1; k < n->nin && k < 3; k++)
+            if (in_v(ex, n, k) && (!in_v(ex, n, k)->data || in_v(ex, n, k)->count != 1))
+                return "min and max must be scalar constants";
+        return NULL;
+    case VGC_OP_MATMUL:
+        return in_v(ex, n, 0)->rank >= 2 && in_v(ex, n, 1)->rank >= 2 ? NULL : "a 1-D operand";
+    case VGC_OP_GEMM:
+        return in_v(ex, n, 0)->rank == 2 && in_v(ex, n, 1)->rank == 2 ? NULL : "operands must be 2-D";
+    case VGC_OP_SLICE:
+        return n->nin >= 3 && in_v(ex, n, 1) && in_v(ex, n, 1)->data ? NULL : "starts not known at load";
+    case VGC_OP_SHAPE: case VGC_OP_CONSTANT: case VGC_OP_CONSTANT_OF_SHAPE:
+        return "not computed at load";
+    default:
+        return NULL;
+    }
+}
+
+
+/* Place every computed value in the arena: first fit among values alive at the same time. */
+static int plan_arena(vgc_onnx_exec *ex)
+{
+    const vgc_onnx_graph *g = ex->g;
+    int *first = malloc((size_t)g->nval * 2 * sizeof(int)), *last = first ? first + g->nval : NULL;
+    int rc = 0;
+
+    if (!first)
+        return VIGIA_ENOMEM;
+    for (int v = 0; v < g->nval; v++) {
+        ex->off[v] = SIZE_MAX;
+        first[v] = last[v] = -1;
+    }
+    for (int i = 0; i < g->nnode; i++) {
+        const vgc_onnx_node *n = &g->node[i];
+        if (!live(n))
+            continue;
+        for (int k = 0; k < n->nout; k++)
+            if (!g->val[n->out[k]].data)
+                first[n->out[k]] = last[n->out[k]] = i;
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] >= 0)
+                last[n->in[k]] = i;
+    }
+    for (int i = 0; i < g->nout; i++)
+        last[g->out[i]] = g->nnode;
+    for (int v = 0; v < g->nval; v++) {
+        size_t size = ((size_t)g->val[v].count + 15) & ~(size_t)15, at = 0;
+        int moved = 1;
+
+        if (first[v] < 0)
+            continue;
+        while (moved) {           /* lowest offset clear of every overlapping placed value */
+            moved = 0;
+            for (int u = 0; u < v; u++) {
+                size_t us = ((size_t)g->val[u].count + 15) & ~(size_t)15;
+                if (ex->off[u] == SIZE_MAX || last[u] < first[v] || first[u] > last[v])
+                    continue;
+                if (at < ex->off[u] + us && ex->off[u] < at + size) {
+                    at = ex->off[u] + us;
+                    moved = 1;
+                }
+            }
+        }
+        ex->off[v] = at;
+        if (at + size > ex->arena_floats)
+            ex->arena_floats = at + size;
+    }
+    if (ex->arena_floats * sizeof(float) > VGC_MAX_ARENA_BYTES)
+        rc = VIGIA_EINVAL;
+    free(first);
+    return rc;
+}
+
+
+int vgc_onnx_exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, char *err, size_t errlen)
+{
+    vgc_onnx_exec *ex = calloc(1, sizeof(*ex));
+    int rc = 0;
+
+    *out = NULL;
+    if (!ex)
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
+    ex->g = g;
+    ex->k = vgc_kernels_pick(VGC_SIMD_AUTO);
+    ex->buf = calloc((size_t)g->nval, sizeof(float *));
+    ex->off = calloc((size_t)g->nval, sizeof(size_t));
+    ex->conv = calloc((size_t)g->nnode + 1, sizeof(conv_plan *));
+    if (!ex->buf || !ex->off || !ex->conv) {
+        rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < g->nnode; i++) {
+        const vgc_onnx_node *n = &g->node[i];
+        const char *why;
+        if (!live(n))
+            continue;
+        if ((why = cannot_run(ex, n))) {
+            rc = fail_node(n, err, errlen, VIGIA_ENOTSUP, why);
+            goto fail;
+        }
+        if (n->op == VGC_OP_CONV && (rc = conv_plan_make(ex, n, &ex->conv[i]))) {
+            rc = fail_node(n, err, errlen, rc, "out of memory");
+            goto fail;
+        }
+    }
+    if ((rc = plan_arena(ex))) {
+        rc = vgc_fail(err, errlen, rc, rc == VIGIA_ENOMEM ? "out of memory" : "activations need more than %zu bytes",
+                      (size_t)VGC_MAX_ARENA_BYTES);
+        goto fail;
+    }
+    ex->arena = malloc((ex->arena_floats + 16) * sizeof(float));
+    ex->col = aligned_alloc(64, ((ex->col_floats + 16) * sizeof(float) + 63) & ~(size_t)63);
+    if (!ex->arena || !ex->col) {
+        rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %zu activation floats", ex->arena_floats);
+        goto fail;
+    }
+    for (int v = 0; v < g->nval; v++)
+        ex->buf[v] = g->val[v].data ? g->val[v].data : ex->off[v] != SIZE_MAX ? ex->arena + ex->off[v] : NULL;
+    *out = ex;
+    return 0;
+fail:
+    vgc_onnx_exec_destroy(ex);
+    return rc;
+}
+
+
+int vgc_onnx_exec_run(vgc_onnx_exec *ex, const float *const *inputs, char *err, size_t errlen)
+{
+    const vgc_onnx_graph *g = ex->g;
+
+    for (int i = 0; i < g->nin; i++)
+        ex->buf[g->in[i]] = (float *)inputs[i];  /* read only: no node writes a graph input */
+    for (int i = 0; i < g->nout; i++)
+        if (!ex->buf[g->out[i]])
+            return vgc_fail(err, errlen, VIGIA_EINVAL, "graph output '%s' is never computed", g->val[g->out[i]].name);
+    for (int i = 0; i < g->nnode; i++) {
+        const vgc_onnx_node *n = &g->node[i];
+        if (!live(n))
+            continue;
+        switch (n->op) {
+        case VGC_OP_CONV: run_conv(ex, n, ex->conv[i]); break;
+        case VGC_OP_CONV_TRANSPOSE: run_conv_transpose(ex, n); break;
+        case VGC_OP_BATCH_NORM: run_batch_norm(ex, n); break;
+        case VGC_OP_MAX_POOL: case VGC_OP_AVG_POOL: run_pool(ex, n); break;
+        case VGC_OP_GLOBAL_AVG_POOL: run_global_avg(ex, n); break;
+        case VGC_OP_ADD: case VGC_OP_SUB: case VGC_OP_MUL: case VGC_OP_DIV: case VGC_OP_POW:
+            run_binary(ex, n);
+            break;
+        case VGC_OP_CONCAT: run_concat(ex, n); break;
+        case VGC_OP_SPLIT: run_split(ex, n); break;
+        case VGC_OP_SLICE: run_slice(ex, n); break;
+        case VGC_OP_GATHER: run_gather(ex, n); break;
+        case VGC_OP_TRANSPOSE: run_transpose(ex, n); break;
+        case VGC_OP_RESIZE: case VGC_OP_UPSAMPLE: run_resize(ex, n); break;
+        case VGC_OP_SOFTMAX: run_softmax(ex, n); break;
+        case VGC_OP_MATMUL: run_matmul(ex, n); break;
+        case VGC_OP_GEMM: run_gemm(ex, n); break;
+        default: run_unary(ex, n); break;
+        }
+    }
+    return 0;
+}
+
+
+const float *vgc_onnx_exec_output(const vgc_onnx_exec *ex, int i)
+{
+    return ex->buf[ex->g->out[i]];
+}
+
+
+size_t vgc_onnx_exec_arena_floats(const vgc_onnx_exec *ex)
+{
+    return ex->arena_floats;
+}
+
+
+void vgc_onnx_exec_destroy(vgc_onnx_exec *ex)
+{
+    if (!ex)
+        return;
+    if (ex->conv)
+        for (int i = 0; i < ex->g->nnode; i++)
+            conv_plan_free(ex->conv[i]);
+    free(ex->conv);
+    free(ex->buf);
+    free(ex->off);
+    free(ex->arena);
+    free(ex->col);
+    free(ex);
+}

@@ -1,0 +1,39 @@
+/*
+ * backends/cpu/onnx_exec.h: runs an ONNX graph (onnx_read.h, optionally
+ * rewritten by onnx_rewrite.h) on the engine's kernels.
+ *
+ * vgc_onnx_exec_create() plans once: it checks that every live node can be
+ * run (refusing with the node and op otherwise), packs convolution weights
+ * for the GEMM kernel, and places every intermediate value in one arena,
+ * reusing space once a value's last reader has run. vgc_onnx_exec_run()
+ * then computes the graph for one set of inputs, single-threaded.
+ *
+ * The graph is borrowed: it must outlive the executor and not change.
+ * Errors: 0 or a negative VIGIA_E* code with a one-line message in err.
+ */
+#ifndef VGC_ONNX_EXEC_H
+#define VGC_ONNX_EXEC_H
+
+#include "onnx_read.h"
+
+typedef struct vgc_onnx_exec vgc_onnx_exec;
+
+/* Plan g. Fails with VIGIA_ENOTSUP (a node we cannot run), VIGIA_EINVAL, VIGIA_ENOMEM. */
+VGC_HIDDEN int vgc_onnx_exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, char *err, size_t errlen);
+
+/*
+ * Run once: inputs[i] holds graph input i (g->in[i]) with the shape the
+ * graph gives it; it is read, never written, and may be freed on return.
+ */
+VGC_HIDDEN int vgc_onnx_exec_run(vgc_onnx_exec *ex, const float *const *inputs, char *err, size_t errlen);
+
+/* Graph output i (g->out[i]) of the last run; valid until the next run or destroy. */
+VGC_HIDDEN const float *vgc_onnx_exec_output(const vgc_onnx_exec *ex, int i);
+
+/* Floats of the activation arena (for tests of buffer reuse). */
+VGC_HIDDEN size_t vgc_onnx_exec_arena_floats(const vgc_onnx_exec *ex);
+
+/* Free; NULL is fine. */
+VGC_HIDDEN void vgc_onnx_exec_destroy(vgc_onnx_exec *ex);
+
+#endif /* VGC_ONNX_EXEC_H */

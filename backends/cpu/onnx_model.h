@@ -1,0 +1,43 @@
+/*
+ * backends/cpu/onnx_model.h: an ONNX detector for the cpu plugin: a graph
+ * read, rewritten and planned (onnx_read.h, onnx_rewrite.h, onnx_exec.h),
+ * whose one output is a YOLOv5-style head, [1, N, 5 + C] rows of centre x,
+ * centre y, width, height (pixels of the input), objectness and C class
+ * scores, turned into the plugin ABI's candidates.
+ *
+ * The graph takes one image [1, 3, H, W] (planar RGB in [0, 1]); a dynamic
+ * batch is fixed at 1 and dynamic sides from the size asked for. One thread
+ * uses a model at a time. Errors: 0 or a negative VIGIA_E* code, a one-line
+ * message in err.
+ */
+#ifndef VGC_ONNX_MODEL_H
+#define VGC_ONNX_MODEL_H
+
+#include "engine.h"
+
+typedef struct vgc_onnx_model vgc_onnx_model;
+
+/*
+ * Open path; width and height (0 = the graph's) fix dynamic sides. Fails
+ * with what the reader and executor refuse, and VIGIA_ENOTSUP for a graph
+ * whose input or output is not the shape above.
+ */
+VGC_HIDDEN int vgc_onnx_model_open(vgc_onnx_model **out, const char *path, int width, int height,
+                                   char *err, size_t errlen);
+
+/* The input size and the classes of the head. */
+VGC_HIDDEN void vgc_onnx_model_input_size(const vgc_onnx_model *m, int *w, int *h);
+VGC_HIDDEN int vgc_onnx_model_classes(const vgc_onnx_model *m);
+
+/*
+ * Run one image (3 x h x w floats) and write its candidates: the rows whose
+ * objectness is above thresh, the highest first kept when more than
+ * out->capacity (truncated set).
+ */
+VGC_HIDDEN int vgc_onnx_model_detect(vgc_onnx_model *m, const float *image, float thresh,
+                                     vigia_candidates *out, char *err, size_t errlen);
+
+/* Free; NULL is fine. */
+VGC_HIDDEN void vgc_onnx_model_destroy(vgc_onnx_model *m);
+
+#endif /* VGC_ONNX_MODEL_H */
