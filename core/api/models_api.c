@@ -93,6 +93,8 @@ model_json(vg_jsonw *w, const vg_pool_model_stats *m, int full, const vg_pool *p
             vg_jsonw_obj(w);
             vg_jsonw_kint(w, "pid", wi[i].pid);
             vg_jsonw_kint(w, "index", wi[i].index);
+            vg_jsonw_kint(w, "slot", wi[i].slot);
+            vg_jsonw_kstr(w, "device", wi[i].device);
             vg_jsonw_kstr(w, "state", wi[i].state);
             vg_jsonw_kint(w, "busy", wi[i].busy);
             vg_jsonw_kuint(w, "rss_bytes", wi[i].rss);

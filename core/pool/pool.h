@@ -353,6 +353,8 @@ int vg_pool_model_stats_by_name(const vg_pool *pool, const char *name, vg_pool_m
 typedef struct vg_pool_worker_info {
     int pid;
     int index;                     /* number within the model, increasing with respawns */
+    int slot;                      /* 0 .. workers-1, kept by a respawned worker (its device) */
+    const char *device;            /* where it runs, once ready ("" before); valid like `state` */
     const char *state;             /* "starting", "ready", "retiring" */
     int busy;                      /* jobs in flight */
     size_t rss;                    /* resident bytes, last known (0 if not yet) */

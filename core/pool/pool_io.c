@@ -120,6 +120,7 @@ worker_handle_ready(worker *w, const vg_ipc_ready *r)
     ev_timer_stop(p->loop, &w->start_timer);
     snprintf(m->backend, sizeof m->backend, "%.*s", (int)r->backend.n, r->backend.p);
     snprintf(m->device, sizeof m->device, "%.*s", (int)r->device.n, r->device.p);
+    snprintf(w->device, sizeof w->device, "%s", m->device);
     snprintf(m->why, sizeof m->why, "%.*s", (int)r->why.n, r->why.p);
     snprintf(m->resize, sizeof m->resize, "%.*s", (int)r->resize.n, r->resize.p ? r->resize.p : "");
     snprintf(m->resize_why, sizeof m->resize_why, "%.*s", (int)r->resize_why.n,
@@ -129,7 +130,7 @@ worker_handle_ready(worker *w, const vg_ipc_ready *r)
     m->classes = r->classes;
     m->start_fails = 0;
     m->ever_ready = 1;
-    vg_info("pool", "model %s: worker %d (pid %d) ready in %.0f ms: %s on %s", m->name, w->index,
+    vg_info("pool", "model %s: worker %d (pid %d) ready in %.0f ms: %s on %s", m->name, w->slot,
             (int)w->pid, (vg_pool__now_us() - w->started_us) / 1000.0, m->backend, m->device);
 
     /* a reload: the first new-generation worker makes the new manifest current */
@@ -190,7 +191,7 @@ worker_handle_result(worker *w, vg_ipc_result *r)
     }
     if (r->last) {
         /* over its memory cap: it exits after this answer; replace it */
-        vg_info("pool", "model %s: worker %d recycles itself at %zu MiB", m->name, w->index, (size_t)(r->rss >> 20));
+        vg_info("pool", "model %s: worker %d recycles itself at %zu MiB", m->name, w->slot, (size_t)(r->rss >> 20));
         w->retiring = 1;
         w->quit_sent = 1;
         vg_pool__spawn_missing(m, 1);

@@ -165,7 +165,7 @@ job_deadline(job *j)
         char msg[160];
         snprintf(msg, sizeof msg, "the worker ran past the job's deadline and was killed");
         vg_warn("pool", "%s: job %llu ran past its deadline: killing worker %d (pid %d)", m->name,
-                (unsigned long long)j->id, w->index, (int)w->pid);
+                (unsigned long long)j->id, w->slot, (int)w->pid);
         /* take it out of the batch first: it is answered, not retried */
         for (int i = 0; i < w->ninflight; i++)
             if (w->inflight[i] == j) {

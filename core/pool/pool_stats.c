@@ -189,6 +189,8 @@ vg_pool_model_workers(const vg_pool *p, const char *name, vg_pool_worker_info *o
             vg_pool_worker_info *i = &out[n];
             i->pid = (int)w->pid;
             i->index = w->index;
+            i->slot = w->slot;
+            i->device = w->device;
             i->state = w->retiring || w->quit_sent ? "retiring" : w->state == W_READY ? "ready" : "starting";
             i->busy = w->ninflight;
             i->rss = w->rss;

@@ -235,7 +235,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
     struct rlimit core = { 0, 0 };
     (void)setrlimit(RLIMIT_CORE, &core);   /* a crashing plugin must not litter cores */
 
-    snprintf(name, sizeof name, "worker %s#%d", m->name, cfg->index);
+    snprintf(name, sizeof name, "worker %s#%d", m->name, cfg->slot);
     vg_log_set_fd(log_fd);
     vg_log_set_blocking(1);
     vg_log_set_process(name);
@@ -248,7 +248,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
     dopts.backend_dir = cfg->backend_dir;
     dopts.limits = cfg->limits;
     dopts.full_decode = cfg->full_decode;
-    dopts.worker = cfg->index;
+    dopts.worker = cfg->slot;
     guard_fd = SOCK_FD;
     atexit(exit_guard);
     in_backend_load = 1;
