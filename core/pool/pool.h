@@ -304,7 +304,9 @@ typedef struct vg_pool_model_stats {
     const char *alias;             /* an alias: the model it names (its figures are that model's); NULL */
     int input_w, input_h;          /* network input */
     int classes;
-    const char *const *labels;     /* `classes` names; an alias's: those it keeps (0: all its model's) */
+    const char *const *labels;     /* `classes` names; an alias's: those it keeps (0: all its model's);
+                                      NULL while a model without a names file has no ready worker */
+    const char *labels_from;       /* "names file", "plugin" (no names file), or "" (an alias) */
     float threshold, nms;          /* manifest defaults */
     const char *nms_kind;          /* "default" | "greedynms" | "diounms"; "" for an alias */
     const char *nms_kind_from;     /* "manifest", "cfg" or "default"; "" for an alias */

@@ -326,7 +326,9 @@ spawn_worker(model *m, def *d, int gen)
         .full_decode = p->o.full_decode,
         .mem_cap = d->mem_cap,
         .mem_cap_growth = d->mem_cap_growth,
-        .max_frame = p->o.max_image_bytes + 64 * 1024 + (size_t)d->m->classes,
+        /* a JOB's class mask has a byte per class: without a names file, as many as there may be */
+        .max_frame = p->o.max_image_bytes + 64 * 1024 +
+                     (size_t)(d->m->names_path ? d->m->classes : VG_MODEL_MAX_LABELS),
         .log_fd = p->o.log_fd >= 0 ? p->o.log_fd : vg_log_get_fd(),
         .slot = w->slot,
         .out_fd = -1,

@@ -357,6 +357,10 @@ job_mask(const model *m, const vg_model *am, const vg_pool_job *jb, uint8_t **ou
     }
     if (!n)
         return 0;
+    if (!vm->labels) {
+        vg_pool__copy_err(err, errlen, "model %s has no names file and no worker has told its labels yet", m->name);
+        return VG_E_UNAVAILABLE;
+    }
     uint8_t *mask = calloc((size_t)vm->classes, 1);
     if (!mask) {
         vg_pool__copy_err(err, errlen, "%s", "out of memory");

@@ -86,6 +86,7 @@ fill_stats(const model *m, vg_pool_model_stats *s)
         .alias = vm ? vm->alias : NULL,
         .classes = vm ? (vm->alias ? vm->alias_nclasses : vm->classes) : 0,
         .labels = vm ? (const char *const *)(vm->alias ? vm->alias_classes : vm->labels) : NULL,
+        .labels_from = vm && !vm->alias ? vg_model_labels_source(vm) : "",
         .threshold = vm ? vm->threshold : 0, .nms = vm ? vm->nms : 0,
         .nms_kind = vm && !vm->alias ? vg_model_nms_kind_name(vm->nms_kind) : "",
         .nms_kind_from = vm && !vm->alias ? vm->nms_kind_from : "",
