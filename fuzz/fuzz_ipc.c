@@ -77,6 +77,12 @@ check_bounds(const vg_ipc_msg *m, const uint8_t *p, size_t n)
                 abort();
         if (r->pid < 1 || r->input_w < 1 || r->input_h < 1 || r->classes < 1 || r->max_batch < 1)
             abort();
+        if (r->nlabels && (r->nlabels != (size_t)r->classes || r->nlabels > VG_IPC_MAX_LABELS || !r->labels))
+            abort();
+        for (size_t i = 0; i < r->nlabels; i++)
+            if (r->labels[i].n < 1 || r->labels[i].n > VG_IPC_MAX_LABEL ||
+                !inside(r->labels[i].p, r->labels[i].n, p, n))
+                abort();
         break;
     }
     case VG_IPC_FATAL:
@@ -126,8 +132,11 @@ check_same(const vg_ipc_msg *a, const vg_ipc_msg *b)
         if (x->pid != y->pid || !str_eq(x->backend, y->backend) || !str_eq(x->version, y->version) ||
             !str_eq(x->device, y->device) || !str_eq(x->why, y->why) || x->input_w != y->input_w ||
             x->input_h != y->input_h || x->classes != y->classes || x->max_batch != y->max_batch ||
-            x->gflops != y->gflops)
+            x->gflops != y->gflops || x->nlabels != y->nlabels)
             abort();
+        for (size_t i = 0; i < x->nlabels; i++)
+            if (!str_eq(x->labels[i], y->labels[i]))
+                abort();
         break;
     }
     case VG_IPC_FATAL:

@@ -21,7 +21,8 @@ plugins_template_vigia_backend_classify_so_LDFLAGS = $(VG_PLUGIN_LD_FLAGS)
 # against the installed header with nothing but pkg-config (vigia-backend.pc names
 # this folder as templatedir and the backends folder as plugindir).
 templatedir = $(pkgdatadir)/plugin-template
-dist_template_DATA = plugins/template/Makefile plugins/template/template.c plugins/template/classify.c
+dist_template_DATA = plugins/template/Makefile plugins/template/template.c plugins/template/classify.c \
+	plugins/template/opencv_dnn.cpp
 templateexampledir = $(templatedir)/example
 dist_templateexample_DATA = plugins/template/example/model.conf \
 	plugins/template/example/colours.weights plugins/template/example/colours.names

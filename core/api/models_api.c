@@ -47,6 +47,8 @@ model_json(vg_jsonw *w, const vg_pool_model_stats *m, int full, const vg_pool *p
     vg_jsonw_kstr(w, "resize_from", m->resize_why); /* manifest, cfg, default, or the backend */
     vg_jsonw_obj_end(w);
     vg_jsonw_kint(w, "classes", m->classes);
+    if (m->labels_from && m->labels_from[0])
+        vg_jsonw_kstr(w, "labels_from", m->labels_from);  /* names file | plugin */
     vg_jsonw_kdouble(w, "threshold", m->threshold, 4);
     vg_jsonw_kdouble(w, "nms", m->nms, 4);
     vg_jsonw_kstr(w, "nms_kind", m->nms_kind);            /* default (IoU) | greedynms | diounms */
@@ -93,6 +95,8 @@ model_json(vg_jsonw *w, const vg_pool_model_stats *m, int full, const vg_pool *p
             vg_jsonw_obj(w);
             vg_jsonw_kint(w, "pid", wi[i].pid);
             vg_jsonw_kint(w, "index", wi[i].index);
+            vg_jsonw_kint(w, "slot", wi[i].slot);
+            vg_jsonw_kstr(w, "device", wi[i].device);
             vg_jsonw_kstr(w, "state", wi[i].state);
             vg_jsonw_kint(w, "busy", wi[i].busy);
             vg_jsonw_kuint(w, "rss_bytes", wi[i].rss);

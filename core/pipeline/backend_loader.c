@@ -401,7 +401,16 @@ vg_backend_check_info(const vg_backend *be, const vg_model *m, vigia_model_info 
                      in->std[c], c);
             return VG_E_BACKEND;
         }
-    if (info->classes != m->classes) {
+    if (!m->names_path && !info->labels) {
+        snprintf(err, errlen, "%s: the manifest %s has no 'names' and backend %s supplies no labels", name,
+                 m->manifest, name);
+        return VG_E_MANIFEST;
+    }
+    if (!m->names_path && (info->classes < 1 || info->classes > VG_MODEL_MAX_LABELS)) {
+        snprintf(err, errlen, "%s: describe() gave %d classes (1 to %d)", name, info->classes, VG_MODEL_MAX_LABELS);
+        return VG_E_BACKEND;
+    }
+    if (m->names_path && info->classes != m->classes) {
         snprintf(err, errlen, "%s: the network has %d classes but %s has %d labels", name,
                  info->classes, m->names_path, m->classes);
         return VG_E_MANIFEST;
@@ -414,7 +423,7 @@ vg_backend_check_info(const vg_backend *be, const vg_model *m, vigia_model_info 
             return VG_E_BACKEND;
         }
         /* the operator's names file wins; say where the two disagree */
-        if (m->labels && strcmp(l, m->labels[k]) != 0)
+        if (m->names_path && strcmp(l, m->labels[k]) != 0)
             vg_warn("backend", "%s: class %d is '%.40s' for backend %s, '%.40s' in %s: using %s", m->name, k, l,
                     name, m->labels[k], m->names_path, m->names_path);
     }

@@ -41,6 +41,7 @@ struct vg_detector {
     char *errs;                    /* max_batch per-image messages of VIGIA_ERRLEN */
     vg_image *images;              /* max_batch decoded images */
     vg_candcheck check;            /* malformed candidates refused so far */
+    const char *const *labels;     /* info.classes: the names file's, else the plugin's */
 };
 
 
@@ -161,6 +162,7 @@ vg_detector_open(const vg_model *model, const vg_detector_options *opts,
     if (rc != 0)
         goto fail;
     pick_resize(d);
+    d->labels = model->names_path ? (const char *const *)model->labels : d->info.labels;
     if ((unsigned)d->info.max_batch > model->batch)
         d->info.max_batch = (int)model->batch;
     size_t nb = (size_t)d->info.max_batch;
@@ -201,6 +203,7 @@ const char *vg_detector_backend_version(const vg_detector *d) { return d->be->ta
 const char *vg_detector_failed(const vg_detector *d) { return d->failed[0] ? d->failed : NULL; }
 const char *vg_detector_why(const vg_detector *d) { return d->why; }
 const vigia_model_info *vg_detector_info(const vg_detector *d) { return &d->info; }
+const char *const *vg_detector_labels(const vg_detector *d) { return d->labels; }
 const char *vg_detector_resize(const vg_detector *d) { return d->resize == VG_RESIZE_STRETCH ? "stretch" : "letterbox"; }
 const char *vg_detector_resize_why(const vg_detector *d) { return d->resize_why; }
 
@@ -461,7 +464,7 @@ vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_detect_r
             continue;
         }
         for (size_t k = 0; k < r->n; k++)
-            r->dets[k].label = d->model->labels[r->dets[k].class_id];
+            r->dets[k].label = d->labels[r->dets[k].class_id];
         if (x->annotate) {
             t0 = now_us();
             int ar = vg_image_annotate(im, r->dets, r->n, x->quality, &r->jpeg, &r->jpeg_len,

@@ -69,6 +69,8 @@ const char *vg_detector_backend(const vg_detector *d);        /* "darknet" */
 const char *vg_detector_backend_version(const vg_detector *d);
 const char *vg_detector_why(const vg_detector *d);            /* auto-selection trail */
 const vigia_model_info *vg_detector_info(const vg_detector *d);
+/* info->classes labels: the names file's when the manifest has one, else the plugin's. */
+const char *const *vg_detector_labels(const vg_detector *d);
 /* The input geometry in use, "stretch" or "letterbox", and where it came from:
  * "manifest", "cfg", "default", or the backend that only letterboxes. */
 const char *vg_detector_resize(const vg_detector *d);

@@ -698,6 +698,46 @@ parse_devices(vg_model *m, const char *v, char *msg, size_t msglen)
 
 
 int
+vg_model_set_labels(vg_model *m, const vg_str *labels, size_t n, char *err, size_t errlen)
+{
+    if (m->names_path || m->labels) {
+        snprintf(err, errlen, "model %s has its labels already", m->name);
+        return VG_E_INVAL;
+    }
+    if (n == 0 || n > VG_MODEL_MAX_LABELS) {
+        snprintf(err, errlen, "%zu labels: a model has 1 to %d", n, VG_MODEL_MAX_LABELS);
+        return VG_E_INVAL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (labels[i].n == 0 || labels[i].n > VG_MODEL_LABEL_MAX || memchr(labels[i].p, '\0', labels[i].n)) {
+            snprintf(err, errlen, "label %zu is empty, longer than %d bytes or holds a NUL", i,
+                     VG_MODEL_LABEL_MAX);
+            return VG_E_INVAL;
+        }
+    char **l = calloc(n, sizeof *l);
+    if (!l)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (!(l[i] = strndup(labels[i].p, labels[i].n))) {
+            while (i--)
+                free(l[i]);
+            free(l);
+            return -ENOMEM;
+        }
+    m->labels = l;
+    m->classes = (int)n;
+    return 0;
+}
+
+
+const char *
+vg_model_labels_source(const vg_model *m)
+{
+    return m->names_path ? "names file" : "plugin";
+}
+
+
+int
 vg_model_device(const vg_model *m, int worker)
 {
     if (!m->ndevices)
@@ -1025,15 +1065,12 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
             *p = (char)tolower((unsigned char)*p);
     }
 
+    /* without a names file the plugin must supply the labels (the worker refuses it otherwise) */
     bad_key = "names";
     const char *names = vg_model_get(m, bad_key);
-    if (!names) {
-        snprintf(msg, sizeof msg, "missing key 'names' (the labels file)");
+    if (names && resolve_file(absdir, "names", names, NAMES_MAX_BYTES, &m->names_path, NULL, msg, sizeof msg))
         goto bad;
-    }
-    if (resolve_file(absdir, "names", names, NAMES_MAX_BYTES, &m->names_path, NULL, msg, sizeof msg))
-        goto bad;
-    if (load_labels(m, msg, sizeof msg))
+    if (names && load_labels(m, msg, sizeof msg))
         goto bad;
 
     bad_key = "resize";
@@ -1081,7 +1118,7 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
         }
         if (!beta)
             m->beta_nms = f.beta_nms;
-        if (f.classes > 0 && f.classes != m->classes) {
+        if (f.classes > 0 && m->names_path && f.classes != m->classes) {
             snprintf(msg, sizeof msg, "%s has %d labels but the cfg's detection layer has classes=%d",
                      m->names_path, m->classes, f.classes);
             goto bad;

@@ -9,7 +9,7 @@
  *   backend = auto                  # auto | cpu | darknet | cuda | /abs/path/plugin.so
  *   cfg = yolo-fastest-1.1-xl.cfg   # relative to the directory
  *   weights = yolo-fastest-1.1-xl.weights
- *   names = coco.names              # one label per line
+ *   names = coco.names              # one label per line; absent: the plugin supplies them
  *   width = 320                     # network input; 0 or absent = the cfg's [net]
  *   height = 320
  *   threshold = 0.25                # default min confidence
@@ -51,6 +51,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
+
 #define VG_MODEL_MANIFEST   "model.conf"
 #define VG_MODEL_NAME_MAX   64          /* bytes of a model name */
 #define VG_MODEL_MAX_LABELS 10000       /* classes */
@@ -80,8 +82,10 @@ typedef struct vg_model {
     char *backend;             /* "auto", a backend name, or a plugin path */
     char *cfg_path;            /* absolute; NULL if the manifest has none */
     char *weights_path;        /* absolute; NULL if none */
-    char *names_path;          /* absolute */
-    char **labels;             /* `classes` NUL-terminated labels */
+    char *names_path;          /* absolute; NULL: the manifest has no `names`, the plugin must
+                                  supply the labels (vg_model_set_labels() then installs them) */
+    char **labels;             /* `classes` NUL-terminated labels; NULL (and classes 0) while
+                                  names_path is NULL and none were installed */
     int classes;
     int input_w, input_h;      /* from the manifest, else the cfg; 0 if neither says */
     float threshold;           /* (0, 1] */
@@ -144,6 +148,18 @@ int vg_model_get_string(const vg_model *model, const char *key, const char *cons
  */
 int vg_model_check_section(const vg_model *model, const char *section, const char *const *keys,
                            const char *who, char *err, size_t errlen);
+
+/*
+ * Installs labels a plugin supplied for a model without a names file
+ * (names_path NULL, none installed yet): copies `n` counted strings, each
+ * non-empty, at most VG_MODEL_LABEL_MAX bytes and without a NUL, n in
+ * [1, VG_MODEL_MAX_LABELS]. Errors: VG_E_INVAL (a message in err: the
+ * model has a names file or labels already, or a label is bad), -ENOMEM.
+ */
+int vg_model_set_labels(vg_model *model, const vg_str *labels, size_t n, char *err, size_t errlen);
+
+/* "names file" when the labels come from the manifest's names file, else "plugin". */
+const char *vg_model_labels_source(const vg_model *model);
 
 /* The device worker `worker` runs on: devices[worker mod ndevices], or -1 when none are given. */
 int vg_model_device(const vg_model *model, int worker);

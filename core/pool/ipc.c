@@ -36,7 +36,8 @@ enum kind {
     F_BOOL,                  /* int, 0 or 1 */
     F_BIN,                   /* const uint8_t * and size_t (at len_off) */
     F_OPT_BIN,               /* the same, or nil (NULL) */
-    F_DETS                   /* a RESULT's detections: [class, confidence, x0, y0, x1, y1] each */
+    F_DETS,                  /* a RESULT's detections: [class, confidence, x0, y0, x1, y1] each */
+    F_LABELS                 /* a READY's labels: an array of non-empty strings */
 };
 
 typedef struct field {
@@ -75,6 +76,7 @@ static const field ready_fields[] = {
     { .key = "c", .kind = F_INT, .need = 16, .off = RDY(classes), .lo = 1, .hi = 1 << 20 },
     { .key = "mb", .kind = F_INT, .off = RDY(max_batch), .lo = 1, .hi = 1 << 16 },
     { .key = "gf", .kind = F_F64, .off = RDY(gflops) },
+    { .key = "lb", .kind = F_LABELS },
 };
 
 static const field fatal_fields[] = {
@@ -176,6 +178,13 @@ put_field(vg_mpw *w, const field *f, const char *m, const vg_detection *dets)
     case F_DETS:
         put_dets(w, dets, ((const vg_ipc_result *)(const void *)m)->ndet);
         break;
+    case F_LABELS: {
+        const vg_ipc_ready *r = (const vg_ipc_ready *)(const void *)m;
+        vg_mpw_array(w, (uint32_t)r->nlabels);
+        for (size_t i = 0; i < r->nlabels; i++)
+            vg_mpw_str(w, r->labels[i].p, r->labels[i].n);
+        break;
+    }
     }
 }
 
@@ -214,9 +223,26 @@ vg_ipc_encode_quit(vg_buf *out)
 }
 
 
+/* 1 when a READY's labels are within the limits: none, or `classes` short non-empty ones. */
+static int
+labels_fit(const vg_ipc_ready *r)
+{
+    if (r->nlabels == 0)
+        return 1;
+    if (r->nlabels > VG_IPC_MAX_LABELS || r->nlabels != (size_t)r->classes || !r->labels)
+        return 0;
+    for (size_t i = 0; i < r->nlabels; i++)
+        if (r->labels[i].n == 0 || r->labels[i].n > VG_IPC_MAX_LABEL)
+            return 0;
+    return 1;
+}
+
+
 int
 vg_ipc_encode_ready(vg_buf *out, const vg_ipc_ready *r)
 {
+    if (!labels_fit(r))
+        return VG_E_INVAL;
     return encode(out, VG_IPC_READY, r, NULL, 0);
 }
 
@@ -284,6 +310,27 @@ decode_dets(vg_mpr *c, vg_ipc_result *r)
 }
 
 
+static int
+decode_labels(vg_mpr *c, vg_ipc_ready *r)
+{
+    uint32_t n;
+    if (r->labels)
+        return -1;           /* "lb" twice */
+    if (vg_mpr_array(c, &n) < 0 || n > VG_IPC_MAX_LABELS)
+        return -1;
+    if (n == 0)
+        return 0;
+    r->labels = calloc(n, sizeof *r->labels);
+    if (!r->labels)
+        return -2;
+    r->nlabels = n;
+    for (size_t i = 0; i < n; i++)
+        if (vg_mpr_str_only(c, &r->labels[i]) < 0 || r->labels[i].n == 0 || r->labels[i].n > VG_IPC_MAX_LABEL)
+            return -1;
+    return 0;
+}
+
+
 /* Reads field f's value into the message at m: 0, -1 (malformed) or -2 (no memory). */
 static int
 read_field(vg_mpr *c, const field *f, char *m)
@@ -316,6 +363,8 @@ read_field(vg_mpr *c, const field *f, char *m)
         return vg_mpr_bin_only(c, at, (size_t *)(void *)(m + f->len_off));
     case F_DETS:
         return decode_dets(c, (vg_ipc_result *)(void *)m);
+    case F_LABELS:
+        return decode_labels(c, (vg_ipc_ready *)(void *)m);
     }
     return -1;
 }
@@ -333,7 +382,7 @@ whole(vg_ipc_msg *msg, unsigned seen)
     case VG_IPC_READY:
         if (msg->u.ready.max_batch < 1)
             msg->u.ready.max_batch = 1;
-        return 1;
+        return labels_fit(&msg->u.ready);
     case VG_IPC_RESULT:
         for (size_t i = 0; i < msg->u.result.ndet; i++) {
             const vg_detection *d = &msg->u.result.dets[i];
@@ -405,5 +454,10 @@ vg_ipc_msg_release(vg_ipc_msg *msg)
         free(msg->u.result.dets);
         msg->u.result.dets = NULL;
         msg->u.result.ndet = 0;
+    }
+    if (msg && msg->type == VG_IPC_READY) {
+        free(msg->u.ready.labels);
+        msg->u.ready.labels = NULL;
+        msg->u.ready.nlabels = 0;
     }
 }

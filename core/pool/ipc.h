@@ -6,7 +6,8 @@
  * Messages ("t" key):
  *   master -> worker   JOB     one image and its options
  *                      QUIT    finish the current job and exit
- *   worker -> master   READY   model loaded: backend, device, input size
+ *   worker -> master   READY   model loaded: backend, device, input size, and the
+ *                              labels when the plugin supplies them (no names file)
  *                      FATAL   cannot serve (model/back-end failure), then exit
  *                      RESULT  the answer to one JOB
  *
@@ -27,11 +28,14 @@
 
 #include "base/buf.h"
 #include "base/frame.h"
+#include "pipeline/model.h"
 #include "pipeline/postprocess.h"
 
 #define VG_IPC_HDR        VG_FRAME_HDR      /* frame header bytes */
 #define VG_IPC_MAX_FRAME  VG_FRAME_MAX      /* largest payload */
 #define VG_IPC_MAX_STR    4096              /* longest string field */
+#define VG_IPC_MAX_LABELS VG_MODEL_MAX_LABELS  /* labels in a READY */
+#define VG_IPC_MAX_LABEL  VG_MODEL_LABEL_MAX   /* bytes of one label (never empty) */
 
 enum vg_ipc_type {
     VG_IPC_JOB = 1,
@@ -59,6 +63,9 @@ typedef struct vg_ipc_ready {
     vg_str resize, resize_why;     /* "stretch" | "letterbox", and where that came from */
     int input_w, input_h, classes, max_batch;
     double gflops;
+    vg_str *labels;                /* 0 or `classes` labels; decoded: malloc'd (the strings point
+                                      into the frame), freed by vg_ipc_msg_release() */
+    size_t nlabels;
 } vg_ipc_ready;
 
 typedef struct vg_ipc_fatal {
@@ -99,13 +106,17 @@ typedef struct vg_ipc_msg {
  */
 int vg_ipc_encode_job(vg_buf *out, const vg_ipc_job *job);
 int vg_ipc_encode_quit(vg_buf *out);
+/* READY: VG_E_INVAL beyond VG_IPC_MAX_LABELS labels, a label empty or over
+ * VG_IPC_MAX_LABEL bytes, or a count other than 0 or `classes`. */
 int vg_ipc_encode_ready(vg_buf *out, const vg_ipc_ready *ready);
 int vg_ipc_encode_fatal(vg_buf *out, int status, const char *msg);
 int vg_ipc_encode_result(vg_buf *out, const vg_ipc_result *res, const vg_detection *dets);
 
 /*
  * Decodes one payload (without its 4-byte header). Pointers in *msg point
- * into `p`; a RESULT's dets are malloc'd: call vg_ipc_msg_release().
+ * into `p`; a RESULT's dets and a READY's labels are malloc'd: call
+ * vg_ipc_msg_release(). A READY's labels are refused beyond the limits
+ * vg_ipc_encode_ready() keeps.
  * Errors: VG_E_PROTO (malformed), -ENOMEM.
  */
 int vg_ipc_decode(const uint8_t *p, size_t n, vg_ipc_msg *msg);

@@ -304,7 +304,9 @@ typedef struct vg_pool_model_stats {
     const char *alias;             /* an alias: the model it names (its figures are that model's); NULL */
     int input_w, input_h;          /* network input */
     int classes;
-    const char *const *labels;     /* `classes` names; an alias's: those it keeps (0: all its model's) */
+    const char *const *labels;     /* `classes` names; an alias's: those it keeps (0: all its model's);
+                                      NULL while a model without a names file has no ready worker */
+    const char *labels_from;       /* "names file", "plugin" (no names file), or "" (an alias) */
     float threshold, nms;          /* manifest defaults */
     const char *nms_kind;          /* "default" | "greedynms" | "diounms"; "" for an alias */
     const char *nms_kind_from;     /* "manifest", "cfg" or "default"; "" for an alias */
@@ -353,6 +355,8 @@ int vg_pool_model_stats_by_name(const vg_pool *pool, const char *name, vg_pool_m
 typedef struct vg_pool_worker_info {
     int pid;
     int index;                     /* number within the model, increasing with respawns */
+    int slot;                      /* 0 .. workers-1, kept by a respawned worker (its device) */
+    const char *device;            /* where it runs, once ready ("" before); valid like `state` */
     const char *state;             /* "starting", "ready", "retiring" */
     int busy;                      /* jobs in flight */
     size_t rss;                    /* resident bytes, last known (0 if not yet) */

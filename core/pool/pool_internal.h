@@ -124,7 +124,10 @@ struct worker {
     model *m;
     def *d;                        /* manifest it was started with */
     int gen;                       /* model generation (reload) */
-    int index;
+    int index;                     /* unique within the model, growing: each process its own */
+    int slot;                      /* 0 .. target-1, reused by its replacement: the manifest's
+                                      `worker`, so its device; names it in the log (see spawn_worker) */
+    char device[128];              /* where it runs, from its READY */
     enum worker_state state;
     int retiring;                  /* takes no new job; QUIT when idle */
     int quit_sent;
@@ -172,7 +175,7 @@ struct model {
     char *backend_override;
     unsigned target;               /* workers wanted */
     vg_list workers;               /* live workers, newest first (worker.link) */
-    int next_index;
+    int next_index;                /* the next worker's index */
     vg_list queue[VG_POOL_LANES];  /* QUEUED jobs per lane, oldest first (job.qlink) */
     unsigned nvr_streak;           /* NVR batches sent in a row while bulk jobs could have gone */
     unsigned start_fails;          /* consecutive */

@@ -98,6 +98,47 @@ vg_pool__worker_send(worker *w, job **jobs, int n)
 }
 
 
+/*
+ * The labels of a READY against the manifest's: with a names file the
+ * worker sends none and the class count must match; without one the first
+ * worker's labels become the model's (the master needs them for answers
+ * and class filters), and every later worker of that manifest must send
+ * the same. 0 when the worker was lost over it.
+ */
+static int
+ready_labels(worker *w, const vg_ipc_ready *r)
+{
+    vg_model *vm = w->d->m;
+    char err[160];
+    if (vm->names_path) {
+        if (r->classes == vm->classes && r->nlabels == 0)
+            return 1;
+        vg_pool__worker_lost(w, "protocol error: class count differs from the manifest");
+        return 0;
+    }
+    if (r->nlabels == 0) {
+        vg_pool__worker_lost(w, "protocol error: no names file and no labels from the worker");
+        return 0;
+    }
+    if (vm->labels) {
+        int same = r->nlabels == (size_t)vm->classes;
+        for (size_t i = 0; same && i < r->nlabels; i++)
+            same = vg_str_eq(r->labels[i], vm->labels[i]);
+        if (!same)
+            vg_pool__worker_lost(w, "its plugin's labels differ from those of the model's first worker");
+        return same;
+    }
+    int rc = vg_model_set_labels(vm, r->labels, r->nlabels, err, sizeof err);
+    if (rc != 0) {
+        vg_pool__worker_lost(w, rc == -ENOMEM ? "out of memory for its labels" : err);
+        return 0;
+    }
+    vg_info("pool", "model %s: %zu labels from backend %.*s (no names file)", w->m->name, r->nlabels,
+            (int)r->backend.n, r->backend.p);
+    return 1;
+}
+
+
 static void
 worker_handle_ready(worker *w, const vg_ipc_ready *r)
 {
@@ -107,10 +148,8 @@ worker_handle_ready(worker *w, const vg_ipc_ready *r)
         vg_pool__worker_lost(w, "protocol error: READY twice");
         return;
     }
-    if (r->classes != w->d->m->classes) {
-        vg_pool__worker_lost(w, "protocol error: class count differs from the manifest");
+    if (!ready_labels(w, r))
         return;
-    }
     w->state = W_READY;
     w->mem_cap = w->d->mem_cap;
     if (w->d->mem_cap && w->d->mem_cap_growth)
@@ -120,6 +159,7 @@ worker_handle_ready(worker *w, const vg_ipc_ready *r)
     ev_timer_stop(p->loop, &w->start_timer);
     snprintf(m->backend, sizeof m->backend, "%.*s", (int)r->backend.n, r->backend.p);
     snprintf(m->device, sizeof m->device, "%.*s", (int)r->device.n, r->device.p);
+    snprintf(w->device, sizeof w->device, "%s", m->device);
     snprintf(m->why, sizeof m->why, "%.*s", (int)r->why.n, r->why.p);
     snprintf(m->resize, sizeof m->resize, "%.*s", (int)r->resize.n, r->resize.p ? r->resize.p : "");
     snprintf(m->resize_why, sizeof m->resize_why, "%.*s", (int)r->resize_why.n,
@@ -129,7 +169,7 @@ worker_handle_ready(worker *w, const vg_ipc_ready *r)
     m->classes = r->classes;
     m->start_fails = 0;
     m->ever_ready = 1;
-    vg_info("pool", "model %s: worker %d (pid %d) ready in %.0f ms: %s on %s", m->name, w->index,
+    vg_info("pool", "model %s: worker %d (pid %d) ready in %.0f ms: %s on %s", m->name, w->slot,
             (int)w->pid, (vg_pool__now_us() - w->started_us) / 1000.0, m->backend, m->device);
 
     /* a reload: the first new-generation worker makes the new manifest current */
@@ -190,7 +230,7 @@ worker_handle_result(worker *w, vg_ipc_result *r)
     }
     if (r->last) {
         /* over its memory cap: it exits after this answer; replace it */
-        vg_info("pool", "model %s: worker %d recycles itself at %zu MiB", m->name, w->index, (size_t)(r->rss >> 20));
+        vg_info("pool", "model %s: worker %d recycles itself at %zu MiB", m->name, w->slot, (size_t)(r->rss >> 20));
         w->retiring = 1;
         w->quit_sent = 1;
         vg_pool__spawn_missing(m, 1);

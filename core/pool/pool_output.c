@@ -32,7 +32,7 @@ report_suppressed(worker *w)
     if (!o->suppressed)
         return;
     vg_warn("plugin", "worker %s#%d pid %d: suppressed %llu line(s) of plugin output (more than %d lines or "
-            "%d KiB a second)", w->m->name, w->index, (int)w->pid, (unsigned long long)o->suppressed,
+            "%d KiB a second)", w->m->name, w->slot, (int)w->pid, (unsigned long long)o->suppressed,
             VG_POOL_OUT_LINES, VG_POOL_OUT_BYTES >> 10);
     o->suppressed = 0;
 }
@@ -68,7 +68,7 @@ emit_line(worker *w, int cut)
         if ((c < 0x20 && c != '\t') || c == 0x7f)
             o->line[i] = '?';
     }
-    vg_info("plugin", "worker %s#%d pid %d: %.*s%s", w->m->name, w->index, (int)w->pid, (int)n, o->line,
+    vg_info("plugin", "worker %s#%d pid %d: %.*s%s", w->m->name, w->slot, (int)w->pid, (int)n, o->line,
             cut ? " [cut]" : "");
 }
 

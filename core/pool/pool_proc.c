@@ -94,13 +94,13 @@ worker_reaped(worker *w, int st, int known)
         vg_pool__model_fail(m, VG_E_MODELFAILED, m->why);
     }
     if (known && WIFSIGNALED(st))
-        vg_info("pool", "worker %s#%d (pid %d) ended by signal %d (%s)", m->name, w->index,
+        vg_info("pool", "worker %s#%d (pid %d) ended by signal %d (%s)", m->name, w->slot,
                 (int)w->pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
     else if (known && WIFEXITED(st) && WEXITSTATUS(st) != 0)
-        vg_info("pool", "worker %s#%d (pid %d) exited with status %d", m->name, w->index,
+        vg_info("pool", "worker %s#%d (pid %d) exited with status %d", m->name, w->slot,
                 (int)w->pid, WEXITSTATUS(st));
     else
-        vg_debug("pool", "worker %s#%d (pid %d) exited", m->name, w->index, (int)w->pid);
+        vg_debug("pool", "worker %s#%d (pid %d) exited", m->name, w->slot, (int)w->pid);
     if (known && w->lost_starting && WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL && !strstr(m->why, "signal")) {
         size_t used = strlen(m->why);
         if (used + 1 < sizeof m->why)
@@ -229,7 +229,7 @@ vg_pool__worker_lost(worker *w, const char *why)
         m->crashes++;
         m->crash_streak++;
         w->lost_starting = was_starting;
-        vg_warn("pool", "model %s: worker %d (pid %d) lost%s: %s%s", m->name, w->index, (int)w->pid,
+        vg_warn("pool", "model %s: worker %d (pid %d) lost%s: %s%s", m->name, w->slot, (int)w->pid,
                 was_starting ? " while loading" : "", why, nretry ? "; its job is retried" : "");
         if (was_starting) {
             m->start_fails++;
@@ -279,6 +279,29 @@ worker_start_timed_out(worker *w)
 static VG_POOL__EV_CB(on_start_timeout, ev_timer, worker_start_timed_out)
 
 
+/*
+ * The lowest slot in 0 .. target-1 that no worker of generation `gen`
+ * holds (a retiring one has handed its slot on). The slot, not the growing
+ * index, is what the worker is told (the manifest's `worker`, and so its
+ * device: [model] devices = 0,1 gives slot s device s mod 2) and what the
+ * log calls it: a replacement is "the same worker" to an operator reading
+ * the log per device, and the pid in every such line tells successive
+ * processes apart. The index stays unique in the workers listing.
+ */
+static int
+free_slot(const model *m, int gen)
+{
+    for (int s = 0;; s++) {
+        int taken = 0;
+        vg_list_each(w, &m->workers, const worker, link)
+            if (w->slot == s && w->gen == gen && w->state != W_GONE && !w->retiring)
+                taken = 1;
+        if (!taken)
+            return s;
+    }
+}
+
+
 static int
 spawn_worker(model *m, def *d, int gen)
 {
@@ -290,6 +313,7 @@ spawn_worker(model *m, def *d, int gen)
     w->d = vg_pool__def_ref(d);
     w->gen = gen;
     w->index = m->next_index++;
+    w->slot = free_slot(m, gen);
     w->state = W_STARTING;
     w->max_batch = 1;
     vg_frame_reader_init(&w->rd, VG_IPC_MAX_FRAME);
@@ -302,9 +326,11 @@ spawn_worker(model *m, def *d, int gen)
         .full_decode = p->o.full_decode,
         .mem_cap = d->mem_cap,
         .mem_cap_growth = d->mem_cap_growth,
-        .max_frame = p->o.max_image_bytes + 64 * 1024 + (size_t)d->m->classes,
+        /* a JOB's class mask has a byte per class: without a names file, as many as there may be */
+        .max_frame = p->o.max_image_bytes + 64 * 1024 +
+                     (size_t)(d->m->names_path ? d->m->classes : VG_MODEL_MAX_LABELS),
         .log_fd = p->o.log_fd >= 0 ? p->o.log_fd : vg_log_get_fd(),
-        .index = w->index,
+        .slot = w->slot,
         .out_fd = -1,
     };
     int fd, out[2];
@@ -348,7 +374,7 @@ spawn_worker(model *m, def *d, int gen)
         ev_child_start(p->loop, &w->cw);
     }
     vg_list_push_front(&m->workers, &w->link);
-    vg_debug("pool", "model %s: worker %d forked (pid %d)", m->name, w->index, (int)pid);
+    vg_debug("pool", "model %s: worker %d forked (pid %d)", m->name, w->slot, (int)pid);
     return 0;
 }
 
@@ -408,13 +434,13 @@ pool_check_memory(vg_pool *p)
                 w->rss = rss;
             if (rss > 2 * cap) {
                 vg_warn("pool", "model %s: worker %d uses %zu MiB, twice the cap: killing it",
-                        m->name, w->index, rss >> 20);
+                        m->name, w->slot, rss >> 20);
                 w->fault_kill = 1;
                 vg_pool__worker_lost(w, "killed: memory cap");
                 vg_pool__dispatch(m);
             } else if (rss > cap && w->ninflight == 0 && !w->retiring && w->state == W_READY) {
                 vg_info("pool", "model %s: worker %d uses %zu MiB, above the cap: recycling", m->name,
-                        w->index, rss >> 20);
+                        w->slot, rss >> 20);
                 w->retiring = 1;
                 vg_pool__worker_send_quit(w);
                 vg_pool__spawn_missing(m, 1);
@@ -435,7 +461,7 @@ worker_infer_timed_out(worker *w)
     char msg[200];
     snprintf(msg, sizeof msg, "model %s: the backend ran past the model's infer_timeout of %g s; the worker was "
              "killed", m->name, w->d->infer_timeout_ms / 1000.0);
-    vg_warn("pool", "model %s: worker %d (pid %d) ran past infer_timeout (%g s): killing it", m->name, w->index,
+    vg_warn("pool", "model %s: worker %d (pid %d) ran past infer_timeout (%g s): killing it", m->name, w->slot,
             (int)w->pid, w->d->infer_timeout_ms / 1000.0);
     note_image(w);
     w->fault_kill = 1;

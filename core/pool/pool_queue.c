@@ -165,7 +165,7 @@ job_deadline(job *j)
         char msg[160];
         snprintf(msg, sizeof msg, "the worker ran past the job's deadline and was killed");
         vg_warn("pool", "%s: job %llu ran past its deadline: killing worker %d (pid %d)", m->name,
-                (unsigned long long)j->id, w->index, (int)w->pid);
+                (unsigned long long)j->id, w->slot, (int)w->pid);
         /* take it out of the batch first: it is answered, not retried */
         for (int i = 0; i < w->ninflight; i++)
             if (w->inflight[i] == j) {
@@ -357,6 +357,10 @@ job_mask(const model *m, const vg_model *am, const vg_pool_job *jb, uint8_t **ou
     }
     if (!n)
         return 0;
+    if (!vm->labels) {
+        vg_pool__copy_err(err, errlen, "model %s has no names file and no worker has told its labels yet", m->name);
+        return VG_E_UNAVAILABLE;
+    }
     uint8_t *mask = calloc((size_t)vm->classes, 1);
     if (!mask) {
         vg_pool__copy_err(err, errlen, "%s", "out of memory");

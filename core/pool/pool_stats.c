@@ -86,6 +86,7 @@ fill_stats(const model *m, vg_pool_model_stats *s)
         .alias = vm ? vm->alias : NULL,
         .classes = vm ? (vm->alias ? vm->alias_nclasses : vm->classes) : 0,
         .labels = vm ? (const char *const *)(vm->alias ? vm->alias_classes : vm->labels) : NULL,
+        .labels_from = vm && !vm->alias ? vg_model_labels_source(vm) : "",
         .threshold = vm ? vm->threshold : 0, .nms = vm ? vm->nms : 0,
         .nms_kind = vm && !vm->alias ? vg_model_nms_kind_name(vm->nms_kind) : "",
         .nms_kind_from = vm && !vm->alias ? vm->nms_kind_from : "",
@@ -189,6 +190,8 @@ vg_pool_model_workers(const vg_pool *p, const char *name, vg_pool_worker_info *o
             vg_pool_worker_info *i = &out[n];
             i->pid = (int)w->pid;
             i->index = w->index;
+            i->slot = w->slot;
+            i->device = w->device;
             i->state = w->retiring || w->quit_sent ? "retiring" : w->state == W_READY ? "ready" : "starting";
             i->busy = w->ninflight;
             i->rss = w->rss;

@@ -218,6 +218,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
 {
     const vg_model *m = cfg->model;
     vg_detector *det = NULL;
+    vg_str *labels = NULL;         /* the plugin's, for READY, when there is no names file */
     vg_detector_options dopts;
     vg_buf out;
     char err[512], name[96];
@@ -235,7 +236,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
     struct rlimit core = { 0, 0 };
     (void)setrlimit(RLIMIT_CORE, &core);   /* a crashing plugin must not litter cores */
 
-    snprintf(name, sizeof name, "worker %s#%d", m->name, cfg->index);
+    snprintf(name, sizeof name, "worker %s#%d", m->name, cfg->slot);
     vg_log_set_fd(log_fd);
     vg_log_set_blocking(1);
     vg_log_set_process(name);
@@ -248,7 +249,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
     dopts.backend_dir = cfg->backend_dir;
     dopts.limits = cfg->limits;
     dopts.full_decode = cfg->full_decode;
-    dopts.worker = cfg->index;
+    dopts.worker = cfg->slot;
     guard_fd = SOCK_FD;
     atexit(exit_guard);
     in_backend_load = 1;
@@ -261,6 +262,14 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
         goto out;
     }
     const vigia_model_info *info = vg_detector_info(det);
+    /* no names file: the master learns the labels from here */
+    if (!m->names_path && !(labels = calloc((size_t)info->classes, sizeof *labels))) {
+        send_fatal(&out, -ENOMEM, "out of memory for the labels");
+        code = VG_WORKER_EXIT_FATAL;
+        goto out;
+    }
+    for (int i = 0; labels && i < info->classes; i++)
+        labels[i] = vg_str_of(vg_detector_labels(det)[i]);
     vg_ipc_ready ready = {
         .pid = (int)getpid(),
         .backend = vg_str_of(vg_detector_backend(det)),
@@ -272,10 +281,19 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
         .input_w = info->input_w, .input_h = info->input_h,
         .classes = info->classes, .max_batch = info->max_batch,
         .gflops = info->gflops,
+        .labels = labels, .nlabels = labels ? (size_t)info->classes : 0,
     };
     vg_info("worker", "ready: backend %s (%s), %dx%d, batch %d", ready.backend.p,
             info->device, info->input_w, info->input_h, info->max_batch);
-    if (vg_ipc_encode_ready(&out, &ready) != 0 || send_frame(&out, NULL, 0) != 0) {
+    if (vg_ipc_encode_ready(&out, &ready) != 0) {
+        snprintf(err, sizeof err, "backend %s: its labels do not fit a READY message (at most %d, each 1 to %d "
+                 "bytes)", ready.backend.p, VG_IPC_MAX_LABELS, VG_IPC_MAX_LABEL);
+        vg_error("worker", "%s", err);
+        send_fatal(&out, VG_E_BACKEND, err);
+        code = VG_WORKER_EXIT_FATAL;
+        goto out;
+    }
+    if (send_frame(&out, NULL, 0) != 0) {
         code = VG_WORKER_EXIT_OK;   /* the master is gone */
         goto out;
     }
@@ -327,7 +345,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
             in[i].len = j->image_len;
             in[i].threshold = j->threshold;
             in[i].nms = j->nms;
-            in[i].class_mask = j->class_mask && j->mask_len == (size_t)m->classes ? j->class_mask : NULL;
+            in[i].class_mask = j->class_mask && j->mask_len == (size_t)info->classes ? j->class_mask : NULL;
             in[i].annotate = j->annotate;
             in[i].quality = j->quality;
         }
@@ -376,6 +394,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
     for (size_t i = 0; i < VG_MODEL_MAX_BATCH; i++)
         free(bufs[i]);
 out:
+    free(labels);
     vg_detector_close(det);
     vg_image_shutdown();
     vg_buf_release(&out);

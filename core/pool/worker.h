@@ -33,7 +33,8 @@ typedef struct vg_worker_config {
     int mem_cap_growth;            /* mem_cap counts above the RSS once the model is loaded */
     size_t max_frame;              /* largest JOB payload accepted */
     int log_fd;                    /* where to log; -1: stderr */
-    int index;                     /* worker number within the model, for names */
+    int slot;                      /* the worker's slot within the model (0 .. workers-1): the
+                                      manifest's `worker`, so its device, and its log name */
     int out_fd;                    /* becomes fds 1 and 2 (the plugin's stdout and stderr, read by
                                       the master); -1: /dev/null and the inherited stderr */
 } vg_worker_config;

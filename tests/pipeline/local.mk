@@ -130,6 +130,9 @@ tests_pipeline_bench_ipc_LDADD = $(VIGIA_CORE_LIBS)
 # The server with resize = stretch against OpenCV DNN's darknet reader (python3-opencv).
 EXTRA_DIST += tests/pipeline/test_opencv_agreement.py
 VIGIA_TESTS += $(srcdir)/tests/pipeline/test_opencv_agreement.py
+# Labels a plugin supplies (abi2be) through the real server: no names file, names file wins.
+EXTRA_DIST += tests/pipeline/test_plugin_labels.py
+VIGIA_TESTS += $(srcdir)/tests/pipeline/test_plugin_labels.py
 
 # The backend contract (test_abi): the ABI 1 template built from the ABI 1 header we
 # published (tests/pipeline/abi1, kept for this test only), against today's template.

@@ -273,9 +273,9 @@ test_declared_keys(void **state)
 
 /* ---- what ABI 2 lets a model say and do (abi2be) ------------------------------ */
 
-/* A model of abi2be with `keys` in its [abi2be] section and `extra` in [model]. */
+/* A model of abi2be with `keys` in its [abi2be] section and `extra` in [model]; `names`: with a names file. */
 static vg_model *
-abi2_model(const char *extra, const char *keys)
+abi2_model_names(const char *extra, const char *keys, int names)
 {
     char mdir[PATH_MAX + 32], path[PATH_MAX + 64], text[2048], so[PATH_MAX], err[1024];
     snprintf(so, sizeof so, "%s/tests/pipeline/vigia-backend-abi2be.so", builddir());
@@ -285,8 +285,8 @@ abi2_model(const char *extra, const char *keys)
     mkdir(mdir, 0755);
     snprintf(path, sizeof path, "%s/colours.names", mdir);
     assert_int_equal(pt_write(path, "red\nblue\n", 9), 0);
-    snprintf(text, sizeof text, "[model]\nbackend = %s\nnames = colours.names\nwidth = 64\nheight = 64\nbatch = 4\n"
-             "threshold = 0.5\n%s[abi2be]\n%s", abs, extra, keys);
+    snprintf(text, sizeof text, "[model]\nbackend = %s\n%swidth = 64\nheight = 64\nbatch = 4\n"
+             "threshold = 0.5\n%s[abi2be]\n%s", abs, names ? "names = colours.names\n" : "", extra, keys);
     snprintf(path, sizeof path, "%s/model.conf", mdir);
     assert_int_equal(pt_write(path, text, strlen(text)), 0);
     free(abs);
@@ -294,6 +294,13 @@ abi2_model(const char *extra, const char *keys)
     if (vg_model_load(mdir, &m, err, sizeof err) != 0)
         fail_msg("%s", err);
     return m;
+}
+
+
+static vg_model *
+abi2_model(const char *extra, const char *keys)
+{
+    return abi2_model_names(extra, keys, 1);
 }
 
 
@@ -530,6 +537,7 @@ test_labels(void **state)
         assert_int_equal(run_images(d, 1, 100, 80, NULL, 0, r), 0);
         assert_int_equal(r[0].n, 1);
         assert_string_equal(r[0].dets[0].label, "red");
+        assert_string_equal(vg_detector_labels(d)[0], "red");
         vg_detect_result_release(&r[0]);
         vg_detector_close(d);
         vg_model_destroy(m);
@@ -539,6 +547,32 @@ test_labels(void **state)
     char err[512];
     assert_int_equal(vg_detector_open(m, NULL, &d, err, sizeof err), VG_E_BACKEND);
     assert_non_null(strstr(err, "abi2be: describe() gave label 1 NULL"));
+    vg_model_destroy(m);
+}
+
+
+/* No names file: the plugin's labels name the classes; a plugin without labels is refused. */
+static void
+test_labels_without_names(void **state)
+{
+    (void)state;
+    vg_model *m = abi2_model_names("", "labels = other\n", 0);
+    assert_null(m->names_path);
+    assert_string_equal(vg_model_labels_source(m), "plugin");
+    vg_detector *d = open_detector(m, 0);
+    vg_detect_result r[1];
+    assert_int_equal(run_images(d, 1, 100, 80, NULL, 0, r), 0);
+    assert_int_equal(r[0].n, 1);
+    assert_string_equal(r[0].dets[0].label, "cyan");
+    vg_detect_result_release(&r[0]);
+    vg_detector_close(d);
+    vg_model_destroy(m);
+
+    m = abi2_model_names("", "labels = none\n", 0);
+    d = NULL;
+    char err[1024];
+    assert_int_equal(vg_detector_open(m, NULL, &d, err, sizeof err), VG_E_MANIFEST);
+    assert_non_null(strstr(err, "has no 'names' and backend abi2be supplies no labels"));
     vg_model_destroy(m);
 }
 
@@ -603,6 +637,7 @@ main(void)
         cmocka_unit_test(test_outputs),
         cmocka_unit_test(test_failures),
         cmocka_unit_test(test_labels),
+        cmocka_unit_test(test_labels_without_names),
         cmocka_unit_test(test_classify_example),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -177,7 +177,50 @@ test_ready_fatal_quit(void **state)
     assert_int_equal(m.u.ready.max_batch, 4);
     assert_memory_equal(m.u.ready.backend.p, "darknet", 7);
     assert_true(m.u.ready.gflops == 0.5);
+    assert_int_equal(m.u.ready.nlabels, 0);
     free(p);
+
+    /* labels from the plugin: as many as classes, within the limits, or refused both ways */
+    vg_str labels[3] = { VG_STR("cat"), VG_STR("dog"), VG_STR("bird") };
+    r.classes = 3;
+    r.labels = labels;
+    r.nlabels = 3;
+    b.len = 0;
+    assert_int_equal(vg_ipc_encode_ready(&b, &r), 0);
+    payload_of(&b, NULL, 0, &p, &n);
+    assert_int_equal(vg_ipc_decode(p, n, &m), 0);
+    assert_int_equal(m.u.ready.nlabels, 3);
+    assert_memory_equal(m.u.ready.labels[2].p, "bird", 4);
+    assert_int_equal(m.u.ready.labels[2].n, 4);
+    vg_ipc_msg_release(&m);
+    assert_null(m.u.ready.labels);
+    free(p);
+    r.classes = 4;               /* a count other than classes */
+    assert_int_equal(vg_ipc_encode_ready(&b, &r), VG_E_INVAL);
+    r.classes = 3;
+    labels[1].n = 0;             /* an empty label */
+    assert_int_equal(vg_ipc_encode_ready(&b, &r), VG_E_INVAL);
+    char longl[VG_IPC_MAX_LABEL + 1];
+    memset(longl, 'x', sizeof longl);
+    labels[1] = (vg_str){ longl, sizeof longl };   /* one byte too long */
+    assert_int_equal(vg_ipc_encode_ready(&b, &r), VG_E_INVAL);
+    labels[1].n = VG_IPC_MAX_LABEL;
+    b.len = 0;
+    assert_int_equal(vg_ipc_encode_ready(&b, &r), 0);
+    /* decoding refuses what encoding refuses: the count byte says 4 labels of 3 classes */
+    payload_of(&b, NULL, 0, &p, &n);
+    uint8_t *arr = memmem(p, n, "\xa2lb\x93", 4);
+    assert_non_null(arr);
+    arr[3] = 0x94;
+    assert_int_equal(vg_ipc_decode(p, n, &m), VG_E_PROTO);
+    arr[3] = 0x93;
+    uint8_t *tag = memmem(p, n, "\xa4""bird", 5);   /* an empty label: "bird" becomes "" then junk */
+    assert_non_null(tag);
+    tag[0] = 0xa0;
+    assert_int_equal(vg_ipc_decode(p, n, &m), VG_E_PROTO);
+    free(p);
+    r.labels = NULL;
+    r.nlabels = 0;
 
     b.len = 0;
     assert_int_equal(vg_ipc_encode_fatal(&b, VG_E_MANIFEST, "weights truncated"), 0);

@@ -167,6 +167,22 @@ test_valid(void **state)
     assert_string_equal(m->alias_classes[2], "traffic light");
     assert_null(m->names_path);
     vg_model_destroy(m);
+    /* no names file: the plugin supplies the labels, installed once and only then */
+    manifest("nonames", "[model]\nbackend = cpu\n");
+    assert_int_equal(load("nonames", &m, err, sizeof err), 0);
+    assert_null(m->names_path);
+    assert_null(m->labels);
+    assert_int_equal(m->classes, 0);
+    assert_string_equal(vg_model_labels_source(m), "plugin");
+    vg_str two[2] = { VG_STR("cat"), VG_STR("") };
+    assert_int_equal(vg_model_set_labels(m, two, 2, err, sizeof err), VG_E_INVAL);   /* an empty one */
+    assert_null(m->labels);
+    two[1] = VG_STR("dog");
+    assert_int_equal(vg_model_set_labels(m, two, 2, err, sizeof err), 0);
+    assert_int_equal(m->classes, 2);
+    assert_string_equal(m->labels[1], "dog");
+    assert_int_equal(vg_model_set_labels(m, two, 2, err, sizeof err), VG_E_INVAL);   /* once */
+    vg_model_destroy(m);
 }
 
 
@@ -354,7 +370,6 @@ test_refusals(void **state)
         return;
     }
     static const bad_case cases[] = {
-        { "nonames", "[model]\ncfg = @CFG@\nweights = @W@\n", "missing key 'names'" },
         { "unknown", "[model]\nnames = @COCO@\nthreshhold = 0.5\n", "unknown key 'threshhold'" },
         { "thr0", "[model]\nnames = @COCO@\nthreshold = 0\n", "'threshold'" },
         { "thrbig", "[model]\nnames = @COCO@\nthreshold = 1.5\n", "'threshold'" },

@@ -7,7 +7,7 @@ S=${VIGIA_SRCDIR:?}
 SHARED=${VIGIA_SHARED:-$S/../shared}
 CHECK=$B/vigia-plugin-check
 n=0
-echo "1..23"
+echo "1..28"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vigia-pc-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
@@ -128,4 +128,35 @@ if (cd "$tmp/tpl" && PKG_CONFIG_PATH="$tmp/pc" make -s CFLAGS="-O2 -Wall -Wextra
   ok "the templates (detect, classify) build with their own Makefile and pass"
 else
   notok "the templates (detect, classify) build with their own Makefile and pass"
+fi
+
+# The OpenCV-DNN shim (C++) built the same way, on yolo-fastest: dog.jpg must hold a dog, with the
+# host's u8 BGR tensor and with the encoded file it decodes itself; a typo in [opencv] is refused.
+ocv_model() {  # ocv_model NAME EXTRA
+  mkdir -p "$tmp/tpl/$1"
+  printf '[model]\nname = %s\ncfg = %s\nweights = %s\nnames = %s\n%s\n' "$1" "$SHARED/models/yolo-fastest-1.1-xl.cfg" \
+    "$SHARED/models/yolo-fastest-1.1-xl.weights" "$SHARED/models/coco.names" "$2" > "$tmp/tpl/$1/model.conf"
+}
+ocv_inc=$(pkg-config --cflags opencv4 2>/dev/null || echo -I/usr/include/opencv4)
+if ! printf '#include <opencv2/dnn.hpp>\n' | ${CXX:-c++} -std=c++17 -fsyntax-only $ocv_inc -x c++ - 2>/dev/null; then
+  for t in u8 encoded keys; do skip "the OpenCV-DNN shim: $t" "no OpenCV headers (libopencv-dnn-dev)"; done
+elif [ ! -f "$SHARED/models/yolo-fastest-1.1-xl.weights" ] || [ ! -f "$SHARED/images/dog.jpg" ]; then
+  for t in u8 encoded keys; do skip "the OpenCV-DNN shim: $t" "no $SHARED/models or images"; done
+else
+  cp "$S/plugins/template/opencv_dnn.cpp" "$tmp/tpl/"
+  ocv_model ocv-u8 ""
+  ocv_model ocv-enc "[opencv]
+input = encoded"
+  ocv_model ocv-typo "[opencv]
+inptu = u8"
+  if (cd "$tmp/tpl" && PKG_CONFIG_PATH="$tmp/pc" make -s opencv CXXFLAGS="-O2 -Wall -Wextra -Werror" >"$tmp/out" 2>&1); then
+    expect "the OpenCV-DNN shim passes, finding the dog (u8 BGR input)" 0 "verdict: PASS" -- \
+      "$CHECK" --image "$SHARED/images/dog.jpg" --expect dog "$tmp/tpl/vigia-backend-opencv.so" "$tmp/tpl/ocv-u8"
+    expect "the OpenCV-DNN shim passes, finding the dog (encoded input)" 0 "found 'dog'" -- \
+      "$CHECK" --image "$SHARED/images/dog.jpg" --expect dog "$tmp/tpl/vigia-backend-opencv.so" "$tmp/tpl/ocv-enc"
+    expect "the OpenCV-DNN shim declares its keys: a typo is refused" 1 "unknown key 'inptu' in \\[opencv\\]" -- \
+      "$CHECK" "$tmp/tpl/vigia-backend-opencv.so" "$tmp/tpl/ocv-typo"
+  else
+    for t in u8 encoded keys; do notok "the OpenCV-DNN shim builds with the template Makefile: $t"; done
+  fi
 fi

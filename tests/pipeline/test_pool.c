@@ -365,6 +365,80 @@ test_kill_mid_job(void **state)
 }
 
 
+static const char *
+abi2be_path(void)
+{
+    static char p[PATH_MAX];
+    const char *b = getenv("VIGIA_BUILDDIR");
+    snprintf(p, sizeof p, "%s/tests/pipeline/vigia-backend-abi2be.so", b && *b ? b : VIGIA_BUILDDIR);
+    return p;
+}
+
+
+/* Model "d" has two ready workers, neither of them process `ctx`. */
+static int
+two_ready_without(void *ctx)
+{
+    vg_pool_worker_info w[4];
+    int n = vg_pool_model_workers(F.pool, "d", w, 4), ready = 0;
+    for (int i = 0; i < n && i < 4; i++) {
+        if (w[i].pid == *(int *)ctx)
+            return 0;
+        ready += strcmp(w[i].state, "ready") == 0;
+    }
+    return ready == 2;
+}
+
+
+/* Each worker of "d" runs in its own slot on device slot mod 2, as abi2be says it was told. */
+static void
+assert_slots_spread(void)
+{
+    vg_pool_worker_info w[4];
+    int n = vg_pool_model_workers(F.pool, "d", w, 4), seen[2] = { 0, 0 };
+    assert_int_equal(n, 2);
+    for (int i = 0; i < n; i++) {
+        char want[64];
+        assert_in_range(w[i].slot, 0, 1);
+        seen[w[i].slot]++;
+        snprintf(want, sizeof want, "abi2be worker %d device %d", w[i].slot, w[i].slot % 2);
+        assert_string_equal(w[i].device, want);
+    }
+    assert_int_equal(seen[0], 1);
+    assert_int_equal(seen[1], 1);
+}
+
+
+/* A SIGKILLed worker's replacement takes its slot, so its device: the workers stay spread. */
+static void
+test_respawn_keeps_slot(void **state)
+{
+    (void)state;
+    char conf[PATH_MAX + 64];
+    vg_pool_options o;
+    vg_pool_options_init(&o);
+    start_pool(&o);
+    snprintf(conf, sizeof conf, "backend = %s\ndevices = 0,1\n", abi2be_path());
+    assert_int_equal(pt_make_model(F.dir, "d", "red\nblue\n", conf), 0);
+    load("d", 2);
+    assert_slots_spread();
+    vg_pool_worker_info w[4];
+    int n = vg_pool_model_workers(F.pool, "d", w, 4), victim = 0, index = 0;
+    for (int i = 0; i < n; i++)
+        if (w[i].slot == 1)
+            victim = w[i].pid, index = w[i].index;
+    assert_true(victim > 0);
+    assert_int_equal(kill(victim, SIGKILL), 0);
+    assert_true(run_until(two_ready_without, &victim, 20));
+    assert_slots_spread();
+    n = vg_pool_model_workers(F.pool, "d", w, 4);
+    for (int i = 0; i < n; i++)
+        if (w[i].slot == 1)
+            assert_true(w[i].index > index);   /* a new process, with a new number */
+    stop_pool();
+}
+
+
 static void
 test_deadline(void **state)
 {
@@ -1078,6 +1152,7 @@ main(void)
         cmocka_unit_test(test_batch),
         cmocka_unit_test(test_queue_full),
         cmocka_unit_test(test_kill_mid_job),
+        cmocka_unit_test(test_respawn_keeps_slot),
         cmocka_unit_test(test_deadline),
         cmocka_unit_test(test_crash_twice),
         cmocka_unit_test(test_open_crash),
