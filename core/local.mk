@@ -15,6 +15,8 @@ libvigiacore_a_SOURCES += core/base/base64.c core/base/base64.h core/base/buf.c 
 	core/base/ini.c core/base/ini.h core/base/jsonw.c core/base/jsonw.h core/base/list.h \
 	core/base/log.c core/base/log.h core/base/metrics.c core/base/metrics.h core/base/mpk.c \
 	core/base/mpk.h core/base/paths.c core/base/paths.h core/base/rng.c core/base/rng.h core/base/utf8.h
+# analytics: live analytics on a stream's answers (the tracker), in the master
+libvigiacore_a_SOURCES += core/analytics/tracker.c core/analytics/tracker.h
 # net: the reactor, listeners, connections, TLS
 libvigiacore_a_SOURCES += core/net/conn.c core/net/conn.h core/net/server.c core/net/server.h \
 	core/net/tls.c core/net/tls.h

@@ -53,6 +53,7 @@ tests_http_test_ws_raw_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
 tests_http_test_ws_raw_CFLAGS = $(TEST_CFLAGS)
 tests_http_test_ws_raw_LDADD = $(TEST_LDADD)
 VIGIA_TESTS += tests/http/test_ws_raw
+include tests/analytics/local.mk
 include tests/pipeline/local.mk
 include tests/store/local.mk
 include tests/stream/local.mk

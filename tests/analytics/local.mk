@@ -1,0 +1,7 @@
+# tests/analytics: what the master computes on a stream's answers (the tracker).
+check_PROGRAMS += tests/analytics/test_tracker
+tests_analytics_test_tracker_SOURCES = tests/analytics/test_tracker.c
+tests_analytics_test_tracker_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
+tests_analytics_test_tracker_CFLAGS = $(TEST_CFLAGS)
+tests_analytics_test_tracker_LDADD = $(VIGIA_CORE_LIBS) $(CMOCKA_LIBS)
+VIGIA_TESTS += tests/analytics/test_tracker
