@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "analytics/tracker.h"
 #include "base/base64.h"
 #include "base/error.h"
 #include "base/list.h"
@@ -69,6 +70,7 @@ typedef struct stream {
     ev_tstamp stored_at;        /* last answer kept in the history */
     char stored_labels[512];    /* its labels, sorted and joined */
     uint64_t stored;
+    vg_tracker *tracker;        /* its tracks ([stream] track); NULL until its first answer */
     vg_link link;               /* in api->streams */
 } stream;
 
@@ -419,6 +421,7 @@ stream_free(stream *s)
     json_decref(s->next_ts);
     vg_buf_release(&s->held);
     vg_buf_release(&s->held_jpeg);
+    vg_tracker_destroy(s->tracker);
     free(s);
 }
 
@@ -496,6 +499,55 @@ answer_json(stream *s, frame *f, const vg_pool_result *res)
     json_object_set(m, "ts", f->ts ? f->ts : json_null());
     json_object_set_new(m, "server_ts", json_integer(unix_ms()));
     return m;
+}
+
+
+/*
+ * Tracks the answer's detections ([stream] track): each detection of a
+ * confirmed track gets its "track_id", and the answer a "tracks" array with
+ * those tracks (docs/protocol.md). The frame's time is its ts when that is
+ * a number (ms), else when it arrived (Unix ms).
+ */
+static void
+track_answer(stream *s, const frame *f, const vg_pool_result *res, json_t *m)
+{
+    const vg_config *cfg = vg_server_config(s->api->srv);
+    if (!cfg->stream_track)
+        return;
+    if (!s->tracker)
+        s->tracker = vg_tracker_create();
+    vg_track_params p;
+    vg_track_params_default(&p);
+    p.max_missed = cfg->stream_track_max_missed;
+    p.min_hits = cfg->stream_track_min_hits;
+    p.max_tracks = cfg->stream_track_max;
+    p.high = (float)cfg->stream_track_high;
+    size_t n = res->count < VG_TRACK_MAX_DETS ? res->count : VG_TRACK_MAX_DETS;
+    vg_track_det *d = vg_xmalloc((n ? n : 1) * sizeof *d);
+    const vg_track **out = vg_xmalloc((n ? n : 1) * sizeof *out);
+    for (size_t i = 0; i < n; i++) {
+        const vg_detection *x = &res->detections[i];
+        d[i] = (vg_track_det){ (float)x->x_min, (float)x->y_min, (float)x->x_max, (float)x->y_max, x->confidence,
+                               x->label };
+    }
+    double ts = json_is_number(f->ts) ? json_number_value(f->ts) : f->arrived * 1000.0;
+    vg_tracker_update(s->tracker, &p, ts, d, n, out);
+    json_t *dets = json_object_get(m, "detections");
+    json_t *tracks = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const vg_track *t = out[i];
+        if (!t)
+            continue;
+        json_object_set_new(json_array_get(dets, i), "track_id", json_integer((json_int_t)t->id));
+        json_array_append_new(tracks, json_pack("{s:I, s:s, s:I, s:I, s:I, s:f, s:{s:f, s:f}}",
+            "id", (json_int_t)t->id, "label", t->label, "first_seen", (json_int_t)llround(t->first_seen),
+            "last_seen", (json_int_t)llround(t->last_seen), "frames", (json_int_t)t->frames,
+            "best_confidence", round(t->best_confidence * 10000) / 10000,
+            "velocity", "x", round(t->vx * 10) / 10, "y", round(t->vy * 10) / 10));
+    }
+    json_object_set_new(m, "tracks", tracks);
+    free(d);
+    free(out);
 }
 
 
@@ -577,6 +629,7 @@ on_answer(int status, vg_pool_result *res, void *ud)
         ring_add(s, res->total_us / 1000.0, ev_now(vg_server_loop(api->srv)));
         maybe_store(s, res);
         json_t *m = answer_json(s, f, res);
+        track_answer(s, f, res, m);
         s->skipped_since = 0;
         if (!vg_ws_congested(s->ws))
             s->dropped_since = 0;

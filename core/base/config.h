@@ -143,6 +143,12 @@ typedef struct vg_config {
     double zmq_handshake_wait; /* seconds a handshake may wait for its model to load */
     int zmq_max_pending;       /* requests in flight */
     size_t zmq_max_message;    /* ZMQ_MAXMSGSIZE */
+    /* [stream] */
+    int stream_track;          /* live streams' detections carry track ids */
+    int stream_track_max_missed; /* frames a track lives without a match */
+    int stream_track_min_hits; /* matches before a track is reported */
+    int stream_track_max;      /* tracks per stream at most */
+    double stream_track_high;  /* confidence of the first matching stage, and of a new track */
     /* [mjpeg] */
     int mjpeg_max_viewers;     /* open MJPEG responses; 0 = off */
     int mjpeg_quality;         /* JPEG quality of frames annotated for viewers */

@@ -1,3 +1,9 @@
 # tests/stream: /v1/stream and /v1/live with an independent client (Python websockets).
 EXTRA_DIST += tests/stream/tap.py tests/stream/test_stream.py
 VIGIA_TESTS += $(srcdir)/tests/stream/test_stream.py
+# A synthetic video for the tracking test: an object cut from an image, moved over a background.
+check_PROGRAMS += tests/stream/vigia-test-frames
+tests_stream_vigia_test_frames_SOURCES = tests/stream/frames.c
+tests_stream_vigia_test_frames_CPPFLAGS = $(AM_CPPFLAGS) $(VIPS_CFLAGS)
+tests_stream_vigia_test_frames_CFLAGS = $(AM_CFLAGS)
+tests_stream_vigia_test_frames_LDADD = $(VIPS_LIBS)

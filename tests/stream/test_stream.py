@@ -539,9 +539,44 @@ def test_stream_history(srv):
     tap.check(birds["count"] == 1, birds)
 
 
+def test_tracking(srv):
+    """docs/protocol.md, Tracks: a dog cut from dog.jpg, moved 40 px a frame over a grey
+    background (a synthetic video), keeps one track_id from its second frame on, and
+    its track's velocity is the path's (frames 100 ms apart by their ts)."""
+    out = tempfile.mkdtemp(prefix="vigia-frames-")
+    frames = 20
+    gen = subprocess.run([os.path.join(os.environ["VIGIA_BUILDDIR"], "tests", "stream", "vigia-test-frames"),
+                          os.path.join(tap.shared_dir(), "images", "dog.jpg"), "112", "162", "305", "378", "1280", "720",
+                          "40", "200", "40", "4", str(frames), out], capture_output=True, text=True)
+    tap.check(gen.returncode == 0, gen.stderr)
+
+    async def go():
+        ids, last = [], None
+        async with websockets.connect(srv.url("/v1/stream?stream=tracked&min_confidence=0.3", "ws")) as ws:
+            await recv_json(ws)
+            for f in range(frames):
+                await ws.send(json.dumps({"type": "frame", "ts": 1000 + 100 * f}))
+                with open(os.path.join(out, "frame-%03d.jpg" % f), "rb") as fh:
+                    await ws.send(fh.read())
+                m = await recv_json(ws)
+                tap.check(m["type"] == "detections", m)
+                dogs = [d for d in m["detections"] if d["label"] == "dog"]
+                tap.check(len(dogs) == 1, f"frame {f}: {m['detections']}")
+                ids.append(dogs[0].get("track_id"))
+                if ids[-1] is not None:
+                    last = [t for t in m["tracks"] if t["id"] == ids[-1]][0]
+        return ids, last
+    ids, last = run(go())
+    tap.check(ids[0] is None, f"a new track is reported from its second match: {ids}")
+    tap.check(len(set(ids[1:])) == 1 and ids[1] is not None, f"one track id through the stream: {ids}")
+    tap.check(last["label"] == "dog" and last["frames"] == frames and last["first_seen"] == 1000
+              and last["last_seen"] == 1000 + 100 * (frames - 1), last)
+    tap.check(abs(last["velocity"]["x"] - 400) < 60 and abs(last["velocity"]["y"] - 40) < 40, last)
+
+
 if __name__ == "__main__":
     sys.exit(tap.run([test_frames_and_envelopes, test_latest_frame_wins, test_slow_reader_drops_oldest,
                       test_msgpack, test_live_observers, test_limits_and_ids, test_stream_history,
                       test_stream_id_owner, test_ts_bounded, test_skipped_frame_takes_its_envelope,
                       test_two_envelopes_in_a_row, test_frame_numbers, test_answers_pending_at_close_are_dropped,
-                      test_unknown_subprotocol_refused], setup, teardown))
+                      test_unknown_subprotocol_refused, test_tracking], setup, teardown))
