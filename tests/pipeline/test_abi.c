@@ -47,7 +47,7 @@ example_model(const char *name, const char *backend, const char *extra, char *ou
     const char *files[] = { "colours.weights", "colours.names" };
     for (int i = 0; i < 2; i++) {
         char src[PATH_MAX];
-        size_t n;
+        size_t n = 0;
         snprintf(src, sizeof src, "%s/plugins/template/example/%s", srcdir(), files[i]);
         uint8_t *b = pt_read(src, &n);
         assert_non_null(b);
@@ -327,8 +327,9 @@ solid_image(int w, int h, uint8_t r, uint8_t g, uint8_t b, size_t *len)
 static int
 run_images(vg_detector *d, size_t n, int w, int h, const uint8_t *bytes, size_t blen, vg_detect_result *r)
 {
-    uint8_t *img[4];
-    vg_detect_input in[4];
+    uint8_t *img[4] = { NULL };
+    vg_detect_input in[4] = { { 0 } };
+    assert_true(n >= 1 && n <= 4);
     for (size_t i = 0; i < n; i++) {
         size_t len = blen;
         img[i] = bytes ? NULL : solid_image(w, h, i % 2 ? 20 : 230, 30, i % 2 ? 220 : 20, &len);
