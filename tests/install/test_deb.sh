@@ -52,6 +52,9 @@ for t in dpkg-buildpackage dh lintian fakeroot git curl; do
   command -v "$t" >/dev/null 2>&1 || skip_rest "$t is not installed (bootstrap installs it)"
 done
 git -C "$S" rev-parse --git-dir >/dev/null 2>&1 || skip_rest "$S is not a git checkout"
+# make check-asan's copy (asan-build/) lies inside the checkout but is not one: the package is built by make check
+[ "$(git -C "$S" rev-parse --show-toplevel 2>/dev/null)" = "$(cd "$S" && pwd -P)" ] ||
+  skip_rest "$S is not the top of a git checkout (make check-asan's copy): make check builds the package"
 
 # ---- build from a copy of the tree's files, as a clean clone has them
 src=$tmp/build/vigia
