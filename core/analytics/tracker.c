@@ -306,7 +306,8 @@ match(vg_tracker *t, const vg_track_det *dets, size_t n, int confident, int conf
             t->pairs[np++] = (pair){ o, (int)ti, (int)di };
         }
     }
-    qsort(t->pairs, np, sizeof *t->pairs, cmp_pair);
+    if (np > 1)   /* qsort on an empty, never-allocated array is undefined (NULL) */
+        qsort(t->pairs, np, sizeof *t->pairs, cmp_pair);
     for (size_t i = 0; i < np; i++) {
         pair *c = &t->pairs[i];
         trk *k = &t->tracks[c->t];

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,7 +34,7 @@ typedef struct run {
     uint64_t ids[MAXOBJ][MAXFRAMES];   /* reported track per object and frame (0: none or not seen) */
     int seen[MAXOBJ][MAXFRAMES];       /* the object was detected in that frame */
     float vx[MAXOBJ], vy[MAXOBJ];      /* its track's last velocity */
-    const char *label[MAXOBJ];
+    char label[MAXOBJ][32];            /* its track's label by vote (copied: the tracker goes first) */
     size_t alive_end;                  /* tracks alive after the last frame */
 } run;
 
@@ -90,7 +91,7 @@ simulate(const obj *o, int nobj, int frames, double frame_ms, const double *time
             r->ids[who[k]][f] = out[k]->id;
             r->vx[who[k]] = out[k]->vx;
             r->vy[who[k]] = out[k]->vy;
-            r->label[who[k]] = out[k]->label;
+            snprintf(r->label[who[k]], sizeof r->label[who[k]], "%s", out[k]->label);
         }
     }
     r->alive_end = vg_tracker_count(t);
