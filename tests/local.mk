@@ -1,5 +1,5 @@
 # Tests: cmocka programs printing TAP, run by tests/run-tests (make check).
-EXTRA_DIST += tests/run-tests tests/lsan.supp
+EXTRA_DIST += tests/run-tests tests/lsan.supp tests/tap.sh
 TEST_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 # The trees, for a test program run without the environment check-local sets.
 VG_TREE_CPPFLAGS = -DVIGIA_SRCDIR='"$(abs_srcdir)"' -DVIGIA_BUILDDIR='"$(abs_builddir)"'

@@ -7,14 +7,11 @@ B=${VIGIA_BUILDDIR:?}
 S=${VIGIA_SRCDIR:?}
 SHARED=${VIGIA_SHARED:-$S/../shared}
 V=${VIGIA_BIN:-$B/vigia}
-n=0
 echo "1..25"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vigia-cli-XXXXXX")
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); echo "not ok $n - $1"; [ -f "$tmp/out" ] && sed 's/^/# /' "$tmp/out" | tail -n 20; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else notok "$name"; fi; }
+. "$S/tests/tap.sh"
 
 # start_server ARGS...: runs vigia on a free port; sets pid and url (empty when it did not start)
 start_server() {

@@ -14,13 +14,12 @@ V=${VIGIA_BIN:-$B/vigia}
 PLUGIN=$B/backends/cuda/vigia-backend-cuda.so
 PROBE=$B/tests/cuda/test_cuda_probe
 N=7
-n=0
 echo "1..$N"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vigia-cuda-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); echo "not ok $n - $1"; [ -f "$tmp/out" ] && sed 's/^/# /' "$tmp/out" | tail -n 15; }
-skip_rest() { while [ "$n" -lt "$N" ]; do n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; done; exit 0; }
+tap_tail=15
+tap_total=$N
+. "$S/tests/tap.sh"
 
 if [ ! -f "$PLUGIN" ]; then
   # not built: auto must say so and fall back (the server test checks /v1/models)

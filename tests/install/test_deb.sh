@@ -20,7 +20,6 @@ S=${VIGIA_SRCDIR:?}
 B=${VIGIA_BUILDDIR:-$S}
 SHARED=${VIGIA_SHARED:-$S/../shared}
 total=16
-n=0
 echo "1..$total"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vigia-deb-XXXXXX")
 pid=""
@@ -43,10 +42,9 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 unset MAKEFLAGS MFLAGS MAKELEVEL
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); echo "not ok $n - $1"; [ -f "$tmp/out" ] && sed 's/^/# /' "$tmp/out" | tail -n 30; }
-skip_rest() { while [ "$n" -lt "$total" ]; do n=$((n + 1)); echo "ok $n - # SKIP $1"; done; exit 0; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else notok "$name"; fi; }
+tap_tail=30
+tap_total=$total
+. "$S/tests/tap.sh"
 
 for t in dpkg-buildpackage dh lintian fakeroot git curl; do
   command -v "$t" >/dev/null 2>&1 || skip_rest "$t is not installed (bootstrap installs it)"

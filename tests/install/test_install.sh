@@ -14,7 +14,6 @@ set -u
 B=${VIGIA_BUILDDIR:?}
 S=${VIGIA_SRCDIR:?}
 SHARED=${VIGIA_SHARED:-$S/../shared}
-n=0
 echo "1..11"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vigia-install-XXXXXX")
 pid=""
@@ -22,11 +21,9 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null;
 trap cleanup EXIT
 unset MAKEFLAGS MFLAGS MAKELEVEL PKG_CONFIG_PATH
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); echo "not ok $n - $1"; [ -f "$tmp/out" ] && sed 's/^/# /' "$tmp/out" | tail -n 25; }
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
-skip_rest() { while [ "$n" -lt 11 ]; do n=$((n + 1)); echo "ok $n - # SKIP $1"; done; exit 0; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else notok "$name"; fi; }
+tap_tail=25
+tap_total=11
+. "$S/tests/tap.sh"
 
 [ "$(cd "$B" && pwd -P)" = "$(cd "$S" && pwd -P)" ] || skip_rest "a VPATH build: the copy needs the source tree beside it"
 [ -f "$B/vigia" ] || skip_rest "vigia is not built"

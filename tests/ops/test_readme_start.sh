@@ -12,9 +12,8 @@ S=${VIGIA_SRCDIR:?}
 SHARED=${VIGIA_SHARED:-$S/../shared}
 V=${VIGIA_BIN:-$B/vigia}
 echo "1..4"
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); echo "not ok $n - $1"; [ -f "$tmp/out" ] && sed 's/^/# /' "$tmp/out" | tail -n 30; }
+tap_tail=30
+. "$S/tests/tap.sh"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vigia-readme-XXXXXX")
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT

@@ -8,13 +8,12 @@ S=${VIGIA_SRCDIR:?}
 SHARED=${VIGIA_SHARED:-$S/../shared}
 V=${VIGIA_BIN:-$B/vigia}
 FETCH=$S/scripts/fetch-models
-n=0
 echo "1..13"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vigia-cli-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); echo "not ok $n - $1"; [ -f "$tmp/out" ] && sed 's/^/# /' "$tmp/out" | tail -n 15; }
-skip_rest() { while [ "$n" -lt 13 ]; do n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; done; exit 0; }
+tap_tail=15
+tap_total=13
+. "$S/tests/tap.sh"
 
 [ -f "$SHARED/models/yolo-fastest-1.1-xl.weights" ] && [ -f "$SHARED/images/dog.jpg" ] || skip_rest "detect" "no ../shared"
 command -v python3 >/dev/null 2>&1 || skip_rest "detect" "no python3 to read JSON"

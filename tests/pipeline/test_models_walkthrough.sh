@@ -9,15 +9,13 @@ B=${VIGIA_BUILDDIR:?}
 S=${VIGIA_SRCDIR:?}
 SHARED=${VIGIA_SHARED:-$S/../shared}
 V=${VIGIA_BIN:-$B/vigia}
-n=0
 total=5
 echo "1..$total"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vigia-walk-XXXXXX")
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); echo "not ok $n - $1"; [ -f "$tmp/out" ] && sed 's/^/# /' "$tmp/out" | tail -n 20; }
-skip_rest() { while [ "$n" -lt $total ]; do n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; done; exit 0; }
+tap_total=$total
+. "$S/tests/tap.sh"
 
 [ -f "$B/models/yolo-fastest-1.1/yolo-fastest-1.1.weights" ] || skip_rest "walkthrough" "models/yolo-fastest-1.1 not fetched"
 [ -f "$SHARED/images/dog.jpg" ] || skip_rest "walkthrough" "no ../shared/images"

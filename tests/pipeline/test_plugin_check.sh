@@ -6,14 +6,11 @@ B=${VIGIA_BUILDDIR:?}
 S=${VIGIA_SRCDIR:?}
 SHARED=${VIGIA_SHARED:-$S/../shared}
 CHECK=$B/vigia-plugin-check
-n=0
 echo "1..28"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vigia-pc-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$tmp/out" | tail -n 20; }
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
+. "$S/tests/tap.sh"
 
 # expect NAME WANT-EXIT-STATUS GREP-PATTERN -- command...
 expect() {
