@@ -1,6 +1,7 @@
 /* router: see router.h. Linear in the route count, which stays small. */
 #include "http/router.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,18 @@ vg_router_release(vg_router *r)
 }
 
 
+/* How literal a route is: a literal segment outweighs every segment after it, so "/a/list" beats "/a/{x}". */
+static unsigned
+route_rank(const vg_route *rt)
+{
+    unsigned rank = 0;
+    for (int i = 0; i < rt->nsegs; i++)
+        if (rt->segs[i])
+            rank |= 1u << (VG_ROUTE_MAX_SEGS - 1 - i);
+    return rank;
+}
+
+
 vg_route *
 vg_router_add(vg_router *r, unsigned methods, const char *pattern, vg_handler_fn fn, void *ud,
               size_t max_body, int access)
@@ -57,7 +70,7 @@ vg_router_add(vg_router *r, unsigned methods, const char *pattern, vg_handler_fn
     while (*p) {
         const char *slash = strchr(p, '/');
         size_t n = slash ? (size_t)(slash - p) : strlen(p);
-        if (rt->nsegs == VG_ROUTE_MAX_SEGS || n == 0)
+        if (rt->nsegs == VG_ROUTE_MAX_SEGS || n == 0 || n > UCHAR_MAX)
             goto bad;
         if (p[0] == '{') {
             if (n < 3 || p[n - 1] != '}' || ++nparams > VG_ROUTE_MAX_PARAMS)
@@ -65,10 +78,12 @@ vg_router_add(vg_router *r, unsigned methods, const char *pattern, vg_handler_fn
             rt->param_names[rt->nsegs] = vg_xstrndup(p + 1, n - 2);
         } else {
             rt->segs[rt->nsegs] = vg_xstrndup(p, n);
+            rt->seg_len[rt->nsegs] = (unsigned char)n;
         }
         rt->nsegs++;
         p += n + (slash ? 1 : 0);
     }
+    rt->rank = route_rank(rt);
     vg_list_push_back(&r->routes, &rt->link);
     return rt;
 bad:
@@ -83,50 +98,50 @@ bad:
 }
 
 
-/* Does `path` fit rt's shape? Fills params when it does. */
-static int
-path_fits(const vg_route *rt, const char *path, size_t n, vg_str *params, int *nparams)
+/* A request path cut into its segments once, so each route compares lengths and bytes only. */
+typedef struct {
+    int n;                              /* segments; -1: no route can fit (empty segment, too many) */
+    vg_str seg[VG_ROUTE_MAX_SEGS];
+} path_segs;
+
+static void
+path_split(const char *path, size_t n, path_segs *ps)
 {
+    ps->n = -1;
     if (n == 0 || path[0] != '/')
-        return 0;
+        return;
+    int k = 0;
     size_t i = 1;
-    int seg = 0, np = 0;
-    if (n == 1)
-        return rt->nsegs == 0;
-    while (i <= n) {
+    while (i < n || (i == n && n > 1)) {
         size_t start = i;
         while (i < n && path[i] != '/')
             i++;
-        size_t len = i - start;
-        if (seg >= rt->nsegs || len == 0)
-            return 0;
-        if (rt->segs[seg]) {
-            if (strlen(rt->segs[seg]) != len || memcmp(rt->segs[seg], path + start, len) != 0)
-                return 0;
-        } else {
-            params[np].p = path + start;
-            params[np].n = len;
-            np++;
-        }
-        seg++;
-        i++;   /* skip '/' */
+        if (i == start || k == VG_ROUTE_MAX_SEGS)
+            return;             /* "//", a trailing '/', or deeper than any route */
+        ps->seg[k++] = (vg_str){ path + start, i - start };
+        i++;                    /* skip '/' */
     }
-    if (seg != rt->nsegs)
-        return 0;
-    *nparams = np;
-    return 1;
+    ps->n = k;
 }
 
 
-/* How literal a route is: a literal segment outweighs every segment after it, so "/a/list" beats "/a/{x}". */
-static unsigned
-route_rank(const vg_route *rt)
+/* Does the path fit rt's shape? Fills params when it does. */
+static int
+path_fits(const vg_route *rt, const path_segs *ps, vg_str *params, int *nparams)
 {
-    unsigned rank = 0;
-    for (int i = 0; i < rt->nsegs; i++)
-        if (rt->segs[i])
-            rank |= 1u << (VG_ROUTE_MAX_SEGS - 1 - i);
-    return rank;
+    if (ps->n != rt->nsegs)
+        return 0;
+    int np = 0;
+    for (int s = 0; s < rt->nsegs; s++) {
+        if (rt->segs[s]) {
+            if (rt->seg_len[s] != ps->seg[s].n || memcmp(rt->segs[s], ps->seg[s].p, ps->seg[s].n) != 0)
+                return 0;
+        } else {
+            params[np++] = ps->seg[s];
+        }
+    }
+    *nparams = np;
+    return 1;
 }
 
 
@@ -136,16 +151,18 @@ vg_router_match(const vg_router *r, unsigned method, const char *path, size_t n,
 {
     unsigned allowed = 0;
     const vg_route *best = NULL;
+    path_segs ps;
+    path_split(path, n, &ps);
     vg_list_each(rt, &r->routes, const vg_route, link) {
         vg_str tmp[VG_ROUTE_MAX_PARAMS];
         int ntmp = 0;
-        if (!path_fits(rt, path, n, tmp, &ntmp))
+        if (!path_fits(rt, &ps, tmp, &ntmp))
             continue;
         if (!(rt->methods & method)) {
             allowed |= rt->methods;
             continue;
         }
-        if (best && route_rank(rt) <= route_rank(best))
+        if (best && rt->rank <= best->rank)
             continue;   /* the first of equally literal routes wins */
         best = rt;
         memcpy(params, tmp, sizeof(vg_str) * (size_t)ntmp);

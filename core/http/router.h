@@ -38,6 +38,8 @@ typedef struct vg_route {
     int nsegs;
     char *segs[VG_ROUTE_MAX_SEGS];     /* literal text, or NULL for a parameter */
     char *param_names[VG_ROUTE_MAX_SEGS];
+    unsigned char seg_len[VG_ROUTE_MAX_SEGS];  /* length of each literal segment (matching runs per request) */
+    unsigned rank;                     /* how literal the route is: see route_rank() in router.c */
     vg_link link;                      /* in the router's list, in registration order */
 } vg_route;
 
