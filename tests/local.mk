@@ -46,6 +46,12 @@ tests_net_test_tls_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
 tests_net_test_tls_CFLAGS = $(TEST_CFLAGS)
 tests_net_test_tls_LDADD = $(TEST_LDADD)
 VIGIA_TESTS += tests/net/test_tls
+check_PROGRAMS += tests/net/test_looplag
+tests_net_test_looplag_SOURCES = tests/net/test_looplag.c
+tests_net_test_looplag_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
+tests_net_test_looplag_CFLAGS = $(TEST_CFLAGS)
+tests_net_test_looplag_LDADD = $(TEST_LDADD)
+VIGIA_TESTS += tests/net/test_looplag
 
 check_PROGRAMS += tests/http/test_ws_raw
 tests_http_test_ws_raw_SOURCES = tests/http/test_ws_raw.c

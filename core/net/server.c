@@ -20,6 +20,7 @@
 
 #include "base/log.h"
 #include "base/metrics.h"
+#include "net/looplag.h"
 #include "net/tls.h"
 
 #define MAX_LISTENERS (2 * VG_CONFIG_MAX_LISTEN)
@@ -28,6 +29,7 @@
 #define ACCEPT_PAUSE_S 0.25
 /* An fd-limit episode ends after this long without EMFILE/ENFILE (then its one summary line). */
 #define FD_EPISODE_QUIET_S 5.
+#define LOOP_LAG_INTERVAL_S 0.1   /* ten ticks a second: cheap, and fine enough for stalls that matter */
 /* Descriptors the master holds besides its clients: loop, log, listeners, store and hasher
  * channels, LMDB, the web root, files being sent, the reserve; and per worker. */
 #define FDS_OWN 64
@@ -54,6 +56,7 @@ struct vg_server {
     ev_signal sig_term, sig_int, sig_hup;
     ev_timer drain_timer;
     ev_timer accept_pause;              /* at the fd limit: restarts the listeners */
+    vg_looplag *lag;                    /* how late the loop runs (vigia_event_loop_lag_seconds) */
     ev_timer fd_quiet;                  /* ends an fd-limit episode FD_EPISODE_QUIET_S after its last EMFILE */
     int reserve_fd;                     /* spare descriptor given up to answer 503 at the fd limit, or -1 */
     int fd_limited;                     /* an fd-limit episode is on: accept met EMFILE/ENFILE */
@@ -134,6 +137,7 @@ vg_server_create(struct ev_loop *loop, vg_config *cfg)
     vg_series *bytes_out = vg_metrics_single(vg_metrics_register(
         "vigia_http_sent_bytes_total", "bytes written to clients", VG_COUNTER, "", NULL, 0));
     s->conns = vg_conns_create(loop, cfg->write_timeout, bytes_in, bytes_out);
+    s->lag = vg_looplag_start(loop, LOOP_LAG_INTERVAL_S);
     return s;
 }
 
@@ -724,6 +728,7 @@ vg_server_destroy(vg_server *s)
     ev_timer_stop(s->loop, &s->drain_timer);
     ev_timer_stop(s->loop, &s->accept_pause);
     ev_timer_stop(s->loop, &s->fd_quiet);
+    vg_looplag_stop(s->lag);
     if (s->reserve_fd >= 0)
         close(s->reserve_fd);
     vg_tls_destroy(s->tls);
