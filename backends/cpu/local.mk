@@ -13,7 +13,8 @@ backends_cpu_libvgcpu_a_SOURCES = \
 	backends/cpu/kern_avx2.c backends/cpu/kern_avx512.c \
 	backends/cpu/onnx_read.h backends/cpu/onnx_read.c backends/cpu/onnx_shape.c \
 	backends/cpu/onnx_rewrite.h backends/cpu/onnx_rewrite.c backends/cpu/onnx_exec.h backends/cpu/onnx_exec.c \
-	backends/cpu/onnx_model.h backends/cpu/onnx_model.c
+	backends/cpu/onnx_model.h backends/cpu/onnx_model.c \
+	backends/cpu/onnx_head.h backends/cpu/onnx_head.c
 nodist_backends_cpu_libvgcpu_a_SOURCES = $(VGC_ONNX_PB)
 VGC_CFLAGS = $(VG_PLUGIN_CC_FLAGS) -pthread -ffp-contract=fast -ftree-vectorize -fvect-cost-model=dynamic
 backends_cpu_libvgcpu_a_CPPFLAGS = $(AM_CPPFLAGS) -Ibackends/cpu $(OPENBLAS_CFLAGS) $(PROTOBUF_C_CFLAGS)

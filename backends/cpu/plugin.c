@@ -13,8 +13,11 @@
  *                                    layers run as Winograd)
  *
  * A manifest with no cfg whose weights file ends in ".onnx" is an ONNX
- * graph with a YOLOv5-style head (onnx_model.h), run one image at a time
- * on one thread; the keys above do not apply to it.
+ * graph with a detection head (onnx_head.h), run one image at a time on
+ * one thread; the keys above do not apply to it. The [model] key
+ *   head = auto | yolov5 | yolov8 | boxes   its output's layout (auto: from
+ *                                    the output's shape)
+ * names it; a boxes head takes its class count from the labels file.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +60,29 @@ static int cpu_probe(const vigia_host *host, char *err, size_t errlen)
 }
 
 
+/* The labels in a names file: its non-blank lines (the host refuses blank ones inside); 0 if unreadable. */
+static int count_labels(const char *path)
+{
+    FILE *f = path ? fopen(path, "r") : NULL;
+    char line[1024];
+    long bytes = 0;
+    int n = 0;
+
+    if (!f)
+        return 0;
+    while (n <= VGC_MAX_CLASSES && bytes < (16L << 20) && fgets(line, sizeof line, f)) {
+        size_t len = strlen(line);
+        bytes += (long)len;
+        if (strspn(line, " \t\r\n") < len)
+            n++;
+        while (len == sizeof line - 1 && line[len - 1] != '\n' && fgets(line, sizeof line, f))
+            len = strlen(line), bytes += (long)len;  /* the rest of a long line */
+    }
+    fclose(f);
+    return n;
+}
+
+
 /* Whether path names an ONNX file (by its suffix). */
 static int is_onnx(const char *path)
 {
@@ -68,12 +94,17 @@ static int is_onnx(const char *path)
 
 static int onnx_open(const vigia_host *host, const vigia_manifest *m, vigia_model **out, char *err, size_t errlen)
 {
-    vigia_model *model = calloc(1, sizeof *model);
+    static const char *const heads[] = { "auto", "yolov5", "yolov8", "boxes", NULL };
+    vigia_model *model;
+    const char *head;
     int rc, w, h;
 
-    if (!model)
+    if ((rc = m->get_string(m, "head", heads, "auto", &head, err, errlen)) < 0)
+        return rc;
+    if (!(model = calloc(1, sizeof *model)))
         return snprintf(err, errlen, "out of memory"), VIGIA_ENOMEM;
-    rc = vgc_onnx_model_open(&model->onnx, m->weights_path, m->input_w, m->input_h, err, errlen);
+    rc = vgc_onnx_model_open_head(&model->onnx, m->weights_path, m->input_w, m->input_h, head,
+                                  count_labels(m->names_path), err, errlen);
     if (rc < 0) {
         free(model);
         return rc;
@@ -85,8 +116,10 @@ static int onnx_open(const vigia_host *host, const vigia_manifest *m, vigia_mode
     {
         char msg[256];
 
-        snprintf(msg, sizeof msg, "%s: onnx %dx%d, %d classes, %s", m->name ? m->name : "model", w, h,
-                 vgc_onnx_model_classes(model->onnx), model->device);
+        const vgc_onnx_head *hd = vgc_onnx_model_head(model->onnx);
+        snprintf(msg, sizeof msg, "%s: onnx %dx%d, %d classes, head %s (%s), %s", m->name ? m->name : "model", w, h,
+                 vgc_onnx_model_classes(model->onnx), vgc_onnx_head_name(hd->kind),
+                 hd->detected ? "detected" : "manifest", model->device);
         host_log(host, VIGIA_LOG_INFO, msg);
     }
     *out = model;
@@ -178,6 +211,12 @@ static int cpu_describe(vigia_model *model, vigia_model_info *info, char *err, s
         info->max_batch = model->max_batch;
         info->device = model->device;
         info->task = VIGIA_TASK_DETECT;
+        {
+            const vgc_onnx_head *hd = vgc_onnx_model_head(model->onnx);
+            info->output = hd->kind == VGC_HEAD_BOXES ? VIGIA_OUTPUT_BOXES : VIGIA_OUTPUT_CANDIDATES;
+            info->head = vgc_onnx_head_name(hd->kind);
+            info->head_from = hd->detected ? "detected" : "manifest";
+        }
         return 0;
     }
     vgc_net_input_size(model->net, &info->input_w, &info->input_h, &info->input_c);
