@@ -88,6 +88,14 @@ tests_cpu_test_onnx_plugin_LDADD = $(VIGIA_CORE_LIBS) $(VGC_LIBS) $(CMOCKA_LIBS)
 endif
 EXTRA_DIST += tests/cpu/make_onnx_models.py tests/cpu/onnx
 
+# Small YOLOv5- and YOLOv8-style networks exported by PyTorch, with PyTorch's outputs
+# (tests/cpu/torch, committed). Regenerate with `make torch-models` (needs Debian's
+# python3-torch, which CI does not install; not part of make check).
+EXTRA_DIST += tests/cpu/make_torch_models.py tests/cpu/torch
+.PHONY: torch-models
+torch-models:
+	/usr/bin/python3 $(srcdir)/tests/cpu/make_torch_models.py $(srcdir)/tests/cpu/torch
+
 # bench/engines: the engine against libdarknet and OpenCV DNN (bench/engines/run).
 # Built by `make` as a noinst program; the OpenCV peer is built by the run script.
 noinst_PROGRAMS += bench/engines/bench_engines

@@ -43,6 +43,7 @@ static const char *const graphs[] = {
     "ops_conv.onnx", "ops_act.onnx", "ops_pool.onnx", "ops_layout.onnx", "ops_shape.onnx",
     "ops_opset11.onnx", "yolov5_head.onnx", "yolov8_head.onnx", "rw_fuse.onnx",
     "boxes6_head.onnx", "boxes7_head.onnx",
+    "../torch/torch_yolov5.onnx", "../torch/torch_yolov8.onnx",   /* tests/cpu/make_torch_models.py */
 };
 
 static const char *model_path(const char *name)
