@@ -48,7 +48,7 @@ libvigiacore_a_SOURCES += core/pipeline/backend_abi1.c core/pipeline/backend_abi
 	core/pipeline/candcheck.c core/pipeline/candcheck.h \
 	core/pipeline/detector.c core/pipeline/detector.h core/pipeline/image.c core/pipeline/image.h \
 	core/pipeline/jpegdec.c core/pipeline/jpegdec.h \
-	core/pipeline/model.c core/pipeline/model.h core/pipeline/pixels.c core/pipeline/pixels.h \
+	core/pipeline/model.c core/pipeline/model.h core/pipeline/model_auto.c core/pipeline/model_auto.h core/pipeline/pixels.c core/pipeline/pixels.h \
 	core/pipeline/postprocess.c core/pipeline/postprocess.h core/pipeline/rawimg.c \
 	core/pipeline/rawimg.h
 # store: the LMDB records, the store and hasher processes, the store client, its reads and writes

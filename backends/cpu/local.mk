@@ -92,6 +92,8 @@ EXTRA_DIST += tests/cpu/make_onnx_models.py tests/cpu/onnx
 # (tests/cpu/torch, committed). Regenerate with `make torch-models` (needs Debian's
 # python3-torch, which CI does not install; not part of make check).
 EXTRA_DIST += tests/cpu/make_torch_models.py tests/cpu/torch
+EXTRA_DIST += tests/cpu/test_onnx_server.py
+VIGIA_TESTS += $(srcdir)/tests/cpu/test_onnx_server.py
 .PHONY: torch-models
 torch-models:
 	/usr/bin/python3 $(srcdir)/tests/cpu/make_torch_models.py $(srcdir)/tests/cpu/torch

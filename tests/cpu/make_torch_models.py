@@ -221,6 +221,16 @@ def randomize_bn(net, g):
             m.running_var.data = torch.rand(n, generator=g) * 0.5 + 0.5
 
 
+def spread_heads(net, g):
+    """Last convs of the heads with larger weights and biases, so that scores spread over (0, 1)
+    as a trained model's do (random weights alone give every row about the same score)."""
+    h = net.head
+    last = list(h.m) if isinstance(h, DetectV5) else [s[-1] for s in h.cv2] + [s[-1] for s in h.cv3]
+    for c in last:
+        c.weight.data *= 6
+        c.bias.data = torch.randn(c.bias.shape, generator=g) * 2
+
+
 def input_image(side):
     """A smooth synthetic image: coloured discs on a gradient (deterministic)."""
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float64) / side
@@ -261,6 +271,7 @@ def main():
             ("torch_yolov8", Net(Backbone(C2f, Conv(3, 8, 3, 2)), DetectV8(side)), 17)]
     for name, net, opset in nets:
         randomize_bn(net, g)
+        spread_heads(net, g)
         net.eval()
         with torch.no_grad():
             y = net(x)
