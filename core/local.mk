@@ -60,7 +60,7 @@ libvigiacore_a_SOURCES += core/store/chan.c core/store/chan.h core/store/db.c co
 	core/store/store_read.c core/store/store_read.h core/store/store_write.c core/store/store_write.h
 # cli: the command line
 libvigiacore_a_SOURCES += core/cli/check_cli.c core/cli/check_cli.h core/cli/detect_cli.c \
-	core/cli/detect_cli.h core/cli/serve.c core/cli/serve.h core/cli/user_cli.c core/cli/user_cli.h
+	core/cli/detect_cli.h core/cli/model_file.c core/cli/model_file.h core/cli/serve.c core/cli/serve.h core/cli/user_cli.c core/cli/user_cli.h
 if HAVE_ZMQ
 libvigiacore_a_SOURCES += core/api/zmq_detector.c
 libvigiacore_a_CPPFLAGS += $(ZMQ_CFLAGS)

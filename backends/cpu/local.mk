@@ -93,6 +93,8 @@ EXTRA_DIST += tests/cpu/make_onnx_models.py tests/cpu/onnx
 # python3-torch, which CI does not install; not part of make check).
 EXTRA_DIST += tests/cpu/make_torch_models.py tests/cpu/torch
 EXTRA_DIST += tests/cpu/test_onnx_server.py
+EXTRA_DIST += tests/cpu/test_model_file.py
+VIGIA_TESTS += $(srcdir)/tests/cpu/test_model_file.py
 EXTRA_DIST += tests/cpu/darknet_to_onnx.py tests/cpu/test_darknet_onnx.py
 VIGIA_TESTS += $(srcdir)/tests/cpu/test_darknet_onnx.py
 VIGIA_TESTS += $(srcdir)/tests/cpu/test_onnx_server.py

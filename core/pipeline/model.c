@@ -659,7 +659,7 @@ static const char *const known_model_keys[] = {
     "threshold", "nms", "nms_kind", "beta_nms", "resize", "workers", "batch", "threads", "devices", "alias",
     "classes",
     "mem_cap", "infer_timeout",    /* read by the pool (core/pool/pool_model.c) */
-    "head",                        /* read by the backend: an ONNX detector's output layout */
+    "head", "mean", "std",         /* read by the backend: an ONNX graph's output layout, input normalisation */
     NULL
 };
 

@@ -7,6 +7,8 @@ Writes, with python3-onnx's helper API only (fixed seed, no download):
   OUT/yolov8_head.onnx  a YOLOv8-style head: convs -> concat -> [1, 4+C, N]
   OUT/boxes6_head.onnx  final boxes [1, 16, 6]: x1, y1, x2, y2, score, class
   OUT/boxes7_head.onnx  final boxes [16, 7]: batch, x1, y1, x2, y2, class, score
+  OUT/norm_probe.onnx   one final box [1, 1, 6] whose score is the mean of the input's
+                      first channel: what normalisation the graph was given
   OUT/bad_*.onnx      refusals: an unsupported op, a dynamic input, external
                       data escaping the model's directory, a shape mismatch
                       (over-limit counts are built by the test itself)
@@ -280,6 +282,14 @@ def models():
         N("Reshape", ["b7", "b7s"], ["output0"])], [fin("images", [1, 3, 32, 32])], [out("output0")],
         b_inits + [binit("bzero", np.zeros([1, 16, 1], np.float32)), binit("b7s", np.array([16, 7], np.int64))]), \
         {"output0": [16, 7]}
+    yield "norm_probe.onnx", model([
+        N("GlobalAveragePool", ["images"], ["gap"]),
+        N("Reshape", ["gap", "p3s"], ["p3"]),
+        N("Split", ["p3", "psp"], ["pr", "pg", "pb"], axis=2),
+        N("Concat", ["pbox", "pr", "pcls"], ["output0"], axis=2)], [fin("images", [1, 3, 32, 32])], [out("output0")],
+        [binit("p3s", np.array([1, 1, 3], np.int64)), binit("psp", np.array([1, 1, 1], np.int64)),
+         binit("pbox", np.array([4, 4, 28, 28], np.float32).reshape(1, 1, 4)),
+         binit("pcls", np.zeros([1, 1, 1], np.float32))]), {"output0": [1, 1, 6]}
 
 
 def bad_models(outdir):

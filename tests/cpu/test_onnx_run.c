@@ -42,7 +42,7 @@ static char err[VIGIA_ERRLEN];
 static const char *const graphs[] = {
     "ops_conv.onnx", "ops_act.onnx", "ops_pool.onnx", "ops_layout.onnx", "ops_shape.onnx",
     "ops_opset11.onnx", "yolov5_head.onnx", "yolov8_head.onnx", "rw_fuse.onnx",
-    "boxes6_head.onnx", "boxes7_head.onnx",
+    "boxes6_head.onnx", "boxes7_head.onnx", "norm_probe.onnx",
     "../torch/torch_yolov5.onnx", "../torch/torch_yolov8.onnx",   /* tests/cpu/make_torch_models.py */
 };
 
