@@ -110,7 +110,8 @@ bench_engines_bench_engines_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -
 	$(VIPS_CFLAGS) $(DARKNET_CFLAGS) $(OPENBLAS_CFLAGS)
 bench_engines_bench_engines_CFLAGS = $(AM_CFLAGS) -pthread
 bench_engines_bench_engines_LDADD = $(VGC_LIBS) $(VIPS_LIBS) $(DARKNET_LIBS)
-EXTRA_DIST += bench/engines/run bench/engines/README.md bench/engines/opencv_peer.cpp
+EXTRA_DIST += bench/engines/run bench/engines/README.md bench/engines/opencv_peer.cpp \
+	bench/engines/run-onnx bench/engines/ort_peer.js bench/package.json bench/package-lock.json
 noinst_PROGRAMS += bench/engines/rss_probe
 bench_engines_rss_probe_SOURCES = bench/engines/rss_probe.c
 bench_engines_rss_probe_LDADD = -ldl
