@@ -48,7 +48,7 @@ libvigiacore_a_SOURCES += core/pipeline/backend_abi1.c core/pipeline/backend_abi
 	core/pipeline/candcheck.c core/pipeline/candcheck.h \
 	core/pipeline/detector.c core/pipeline/detector.h core/pipeline/image.c core/pipeline/image.h \
 	core/pipeline/jpegdec.c core/pipeline/jpegdec.h \
-	core/pipeline/model.c core/pipeline/model.h core/pipeline/pixels.c core/pipeline/pixels.h \
+	core/pipeline/model.c core/pipeline/model.h core/pipeline/model_auto.c core/pipeline/model_auto.h core/pipeline/pixels.c core/pipeline/pixels.h \
 	core/pipeline/postprocess.c core/pipeline/postprocess.h core/pipeline/rawimg.c \
 	core/pipeline/rawimg.h
 # store: the LMDB records, the store and hasher processes, the store client, its reads and writes
@@ -60,7 +60,7 @@ libvigiacore_a_SOURCES += core/store/chan.c core/store/chan.h core/store/db.c co
 	core/store/store_read.c core/store/store_read.h core/store/store_write.c core/store/store_write.h
 # cli: the command line
 libvigiacore_a_SOURCES += core/cli/check_cli.c core/cli/check_cli.h core/cli/detect_cli.c \
-	core/cli/detect_cli.h core/cli/serve.c core/cli/serve.h core/cli/user_cli.c core/cli/user_cli.h
+	core/cli/detect_cli.h core/cli/model_file.c core/cli/model_file.h core/cli/serve.c core/cli/serve.h core/cli/user_cli.c core/cli/user_cli.h
 if HAVE_ZMQ
 libvigiacore_a_SOURCES += core/api/zmq_detector.c
 libvigiacore_a_CPPFLAGS += $(ZMQ_CFLAGS)

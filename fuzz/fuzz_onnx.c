@@ -10,6 +10,10 @@
  * value's element count is the product of its dimensions and within the
  * limits, constants have data of that count, nodes come after their inputs'
  * producers. External data is refused (no directory is given).
+ * The detection heads (onnx_head.c) then read the first output's shape as
+ * each layout: a head they accept fits in the output (rows x columns =
+ * its count) and decodes an output of that count (the file's bytes as
+ * floats) within the candidate arrays' capacity.
  *
  * Build: ./configure --enable-fuzzing CC=clang && make fuzz/fuzz_onnx
  * Run:   fuzz/fuzz_onnx -dict=fuzz/onnx.dict fuzz/corpus/onnx
@@ -19,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "onnx_head.h"
 #include "onnx_read.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -48,6 +53,43 @@ static void check_value(const vgc_onnx_graph *g, int v)
         size_t esz = x->dtype == VGC_DT_FLOAT ? 4 : 8;
         (void)p[0];
         (void)p[(size_t)count * esz - 1];
+    }
+}
+
+
+/* Every head layout over output v of g; a few decodes with the input's bytes as the tensor. */
+static void check_heads(const vgc_onnx_graph *g, int v, const uint8_t *data, size_t size)
+{
+    static const char *const wants[] = { NULL, "yolov5", "yolov8", "boxes" };
+    const vgc_onnx_value *y = &g->val[v];
+
+    for (int k = 0; k < 4; k++) {
+        vgc_onnx_head h;
+        char err[VIGIA_ERRLEN] = "";
+        if (vgc_onnx_head_pick(&h, wants[k], y->dims, y->rank, 3, y->name, err, sizeof err)) {
+            if (!err[0])
+                abort();
+            continue;
+        }
+        if (h.n < 1 || h.classes < 1 || h.cols < 6 || (int64_t)h.n * h.cols != y->count)
+            abort();
+        if (y->count > ((int64_t)1 << 16))
+            continue;                          /* decoding big outputs only costs time */
+        enum { CAP = 64 };
+        float *out = calloc((size_t)y->count, sizeof *out), box[4 * CAP], obj[CAP];
+        float *prob = calloc((size_t)CAP * h.classes, sizeof *prob);
+        vgc_head_row *order = calloc((size_t)h.n, sizeof *order);
+        vigia_candidates c = { .struct_size = sizeof c, .capacity = CAP, .box = box, .objectness = obj,
+                               .prob = prob };
+        if (!out || !prob || !order)
+            abort();
+        memcpy(out, data, size < (size_t)y->count * sizeof *out ? size : (size_t)y->count * sizeof *out);
+        vgc_onnx_head_decode(&h, out, 32, 32, 0.25f, order, &c);
+        if (c.count > CAP || (c.truncated && c.count != CAP))
+            abort();
+        free(out);
+        free(prob);
+        free(order);
     }
 }
 
@@ -92,6 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (vgc_onnx_find(g, g->val[nd->out[0]].name) != nd->out[0])
             abort();
     }
+    check_heads(g, g->out[0], data, size);
     vgc_onnx_destroy(g);
     return 0;
 }

@@ -85,7 +85,7 @@ FUZZ_TARGETS += fuzz/cpu/fuzz_darknet_model
 # the cpu engine's ONNX reader, compiled into the harness with coverage
 noinst_PROGRAMS += fuzz/fuzz_onnx
 fuzz_fuzz_onnx_SOURCES = fuzz/fuzz_onnx.c backends/cpu/onnx_read.c backends/cpu/onnx_shape.c \
-	backends/cpu/onnx_read.h backends/cpu/cfg.c
+	backends/cpu/onnx_read.h backends/cpu/cfg.c backends/cpu/onnx_head.c backends/cpu/onnx_head.h
 nodist_fuzz_fuzz_onnx_SOURCES = $(VGC_ONNX_PB)
 fuzz_fuzz_onnx_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -Ibackends/cpu $(PROTOBUF_C_CFLAGS)
 fuzz_fuzz_onnx_CFLAGS = $(AM_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined

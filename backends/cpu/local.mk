@@ -13,7 +13,8 @@ backends_cpu_libvgcpu_a_SOURCES = \
 	backends/cpu/kern_avx2.c backends/cpu/kern_avx512.c \
 	backends/cpu/onnx_read.h backends/cpu/onnx_read.c backends/cpu/onnx_shape.c \
 	backends/cpu/onnx_rewrite.h backends/cpu/onnx_rewrite.c backends/cpu/onnx_exec.h backends/cpu/onnx_exec.c \
-	backends/cpu/onnx_model.h backends/cpu/onnx_model.c
+	backends/cpu/onnx_model.h backends/cpu/onnx_model.c \
+	backends/cpu/onnx_head.h backends/cpu/onnx_head.c
 nodist_backends_cpu_libvgcpu_a_SOURCES = $(VGC_ONNX_PB)
 VGC_CFLAGS = $(VG_PLUGIN_CC_FLAGS) -pthread -ffp-contract=fast -ftree-vectorize -fvect-cost-model=dynamic
 backends_cpu_libvgcpu_a_CPPFLAGS = $(AM_CPPFLAGS) -Ibackends/cpu $(OPENBLAS_CFLAGS) $(PROTOBUF_C_CFLAGS)
@@ -87,6 +88,20 @@ tests_cpu_test_onnx_plugin_LDADD = $(VIGIA_CORE_LIBS) $(VGC_LIBS) $(CMOCKA_LIBS)
 endif
 EXTRA_DIST += tests/cpu/make_onnx_models.py tests/cpu/onnx
 
+# Small YOLOv5- and YOLOv8-style networks exported by PyTorch, with PyTorch's outputs
+# (tests/cpu/torch, committed). Regenerate with `make torch-models` (needs Debian's
+# python3-torch, which CI does not install; not part of make check).
+EXTRA_DIST += tests/cpu/make_torch_models.py tests/cpu/torch
+EXTRA_DIST += tests/cpu/test_onnx_server.py
+EXTRA_DIST += tests/cpu/test_model_file.py
+VIGIA_TESTS += $(srcdir)/tests/cpu/test_model_file.py
+EXTRA_DIST += tests/cpu/darknet_to_onnx.py tests/cpu/test_darknet_onnx.py
+VIGIA_TESTS += $(srcdir)/tests/cpu/test_darknet_onnx.py
+VIGIA_TESTS += $(srcdir)/tests/cpu/test_onnx_server.py
+.PHONY: torch-models
+torch-models:
+	/usr/bin/python3 $(srcdir)/tests/cpu/make_torch_models.py $(srcdir)/tests/cpu/torch
+
 # bench/engines: the engine against libdarknet and OpenCV DNN (bench/engines/run).
 # Built by `make` as a noinst program; the OpenCV peer is built by the run script.
 noinst_PROGRAMS += bench/engines/bench_engines
@@ -95,7 +110,8 @@ bench_engines_bench_engines_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -
 	$(VIPS_CFLAGS) $(DARKNET_CFLAGS) $(OPENBLAS_CFLAGS)
 bench_engines_bench_engines_CFLAGS = $(AM_CFLAGS) -pthread
 bench_engines_bench_engines_LDADD = $(VGC_LIBS) $(VIPS_LIBS) $(DARKNET_LIBS)
-EXTRA_DIST += bench/engines/run bench/engines/README.md bench/engines/opencv_peer.cpp
+EXTRA_DIST += bench/engines/run bench/engines/README.md bench/engines/opencv_peer.cpp \
+	bench/engines/run-onnx bench/engines/ort_peer.js bench/package.json bench/package-lock.json
 noinst_PROGRAMS += bench/engines/rss_probe
 bench_engines_rss_probe_SOURCES = bench/engines/rss_probe.c
 bench_engines_rss_probe_LDADD = -ldl

@@ -1,9 +1,8 @@
 /*
  * backends/cpu/onnx_model.h: an ONNX detector for the cpu plugin: a graph
  * read, rewritten and planned (onnx_read.h, onnx_rewrite.h, onnx_exec.h),
- * whose one output is a YOLOv5-style head, [1, N, 5 + C] rows of centre x,
- * centre y, width, height (pixels of the input), objectness and C class
- * scores, turned into the plugin ABI's candidates.
+ * whose one output is a detection head (onnx_head.h: yolov5, yolov8 or
+ * final boxes), turned into the plugin ABI's candidates.
  *
  * The graph takes one image [1, 3, H, W] (planar RGB in [0, 1]); a dynamic
  * batch is fixed at 1 and dynamic sides from the size asked for. One thread
@@ -14,25 +13,36 @@
 #define VGC_ONNX_MODEL_H
 
 #include "engine.h"
+#include "onnx_head.h"
 
 typedef struct vgc_onnx_model vgc_onnx_model;
 
 /*
  * Open path; width and height (0 = the graph's) fix dynamic sides. Fails
  * with what the reader and executor refuse, and VIGIA_ENOTSUP for a graph
- * whose input or output is not the shape above.
+ * whose input or output is not the shape above. The head is detected.
  */
 VGC_HIDDEN int vgc_onnx_model_open(vgc_onnx_model **out, const char *path, int width, int height,
                                    char *err, size_t errlen);
+
+/*
+ * The same with the head named ("yolov5", "yolov8", "boxes"; NULL or
+ * "auto": detected) and the labels' count (0: unknown; a boxes head needs it).
+ */
+VGC_HIDDEN int vgc_onnx_model_open_head(vgc_onnx_model **out, const char *path, int width, int height,
+                                        const char *head, int classes, char *err, size_t errlen);
 
 /* The input size and the classes of the head. */
 VGC_HIDDEN void vgc_onnx_model_input_size(const vgc_onnx_model *m, int *w, int *h);
 VGC_HIDDEN int vgc_onnx_model_classes(const vgc_onnx_model *m);
 
+/* The output's layout, and whether it was detected. */
+VGC_HIDDEN const vgc_onnx_head *vgc_onnx_model_head(const vgc_onnx_model *m);
+
 /*
  * Run one image (3 x h x w floats) and write its candidates: the rows whose
- * objectness is above thresh, the highest first kept when more than
- * out->capacity (truncated set).
+ * confidence is above thresh, the highest first kept when more than
+ * out->capacity (truncated set): vgc_onnx_head_decode().
  */
 VGC_HIDDEN int vgc_onnx_model_detect(vgc_onnx_model *m, const float *image, float thresh,
                                      vigia_candidates *out, char *err, size_t errlen);

@@ -13,8 +13,14 @@
  *                                    layers run as Winograd)
  *
  * A manifest with no cfg whose weights file ends in ".onnx" is an ONNX
- * graph with a YOLOv5-style head (onnx_model.h), run one image at a time
- * on one thread; the keys above do not apply to it.
+ * graph with a detection head (onnx_head.h), run one image at a time on
+ * one thread; the keys above do not apply to it. The [model] key
+ *   head = auto | yolov5 | yolov8 | boxes   its output's layout (auto: from
+ *                                    the output's shape)
+ * names it; a boxes head takes its class count from the labels file.
+ *   mean = R,G,B, std = R,G,B        the graph's input normalisation, in
+ *                                    0..1 units: (pixel / 255 - mean) / std
+ *                                    (absent: 0 and 1, pixels in [0, 1])
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +34,7 @@
 struct vigia_model {
     vgc_net *net;             /* a darknet network, or NULL for */
     vgc_onnx_model *onnx;     /* an ONNX graph */
+    float mean[3], std[3];    /* ONNX: its input's normalisation (manifest mean, std) */
     int max_batch;            /* images per infer() (ONNX: run one by one) */
     const vigia_host *host;
     char device[128];
@@ -57,6 +64,53 @@ static int cpu_probe(const vigia_host *host, char *err, size_t errlen)
 }
 
 
+/* The labels in a names file: its non-blank lines (the host refuses blank ones inside); 0 if unreadable. */
+static int count_labels(const char *path)
+{
+    FILE *f = path ? fopen(path, "r") : NULL;
+    char line[1024];
+    long bytes = 0;
+    int n = 0;
+
+    if (!f)
+        return 0;
+    while (n <= VGC_MAX_CLASSES && bytes < (16L << 20) && fgets(line, sizeof line, f)) {
+        size_t len = strlen(line);
+        bytes += (long)len;
+        if (strspn(line, " \t\r\n") < len)
+            n++;
+        while (len == sizeof line - 1 && line[len - 1] != '\n' && fgets(line, sizeof line, f))
+            len = strlen(line), bytes += (long)len;  /* the rest of a long line */
+    }
+    fclose(f);
+    return n;
+}
+
+
+/* `key = R,G,B`: three numbers in [lo, hi] (lo excluded when lo_open) into out; def when absent. */
+static int get_rgb(const vigia_manifest *m, const char *key, float lo, float hi, int lo_open, float def,
+                   float out[3], char *err, size_t errlen)
+{
+    const char *v = m->get ? m->get(m, key) : NULL, *p = v;
+
+    for (int c = 0; c < 3; c++)
+        out[c] = def;
+    if (!v || !*v)
+        return 0;
+    for (int c = 0; c < 3; c++) {
+        char *end;
+        double d = strtod(p, &end);
+        if (end == p || !(d <= hi) || !(lo_open ? d > lo : d >= lo) || (c < 2 && *end != ',') ||
+            (c == 2 && *end != '\0'))
+            return snprintf(err, errlen, "%s: '%s' must be three numbers R,G,B in %c%g, %g]", key, v,
+                            lo_open ? '(' : '[', (double)lo, (double)hi), VIGIA_EINVAL;
+        out[c] = (float)d;
+        p = end + 1;
+    }
+    return 0;
+}
+
+
 /* Whether path names an ONNX file (by its suffix). */
 static int is_onnx(const char *path)
 {
@@ -68,12 +122,23 @@ static int is_onnx(const char *path)
 
 static int onnx_open(const vigia_host *host, const vigia_manifest *m, vigia_model **out, char *err, size_t errlen)
 {
-    vigia_model *model = calloc(1, sizeof *model);
+    static const char *const heads[] = { "auto", "yolov5", "yolov8", "boxes", NULL };
+    vigia_model *model;
+    const char *head;
     int rc, w, h;
 
-    if (!model)
+    float mean[3], std[3];
+
+    if ((rc = m->get_string(m, "head", heads, "auto", &head, err, errlen)) < 0 ||
+        (rc = get_rgb(m, "mean", 0, 1, 0, 0, mean, err, errlen)) < 0 ||
+        (rc = get_rgb(m, "std", 0, 1, 1, 1, std, err, errlen)) < 0)
+        return rc;
+    if (!(model = calloc(1, sizeof *model)))
         return snprintf(err, errlen, "out of memory"), VIGIA_ENOMEM;
-    rc = vgc_onnx_model_open(&model->onnx, m->weights_path, m->input_w, m->input_h, err, errlen);
+    memcpy(model->mean, mean, sizeof mean);
+    memcpy(model->std, std, sizeof std);
+    rc = vgc_onnx_model_open_head(&model->onnx, m->weights_path, m->input_w, m->input_h, head,
+                                  count_labels(m->names_path), err, errlen);
     if (rc < 0) {
         free(model);
         return rc;
@@ -85,8 +150,10 @@ static int onnx_open(const vigia_host *host, const vigia_manifest *m, vigia_mode
     {
         char msg[256];
 
-        snprintf(msg, sizeof msg, "%s: onnx %dx%d, %d classes, %s", m->name ? m->name : "model", w, h,
-                 vgc_onnx_model_classes(model->onnx), model->device);
+        const vgc_onnx_head *hd = vgc_onnx_model_head(model->onnx);
+        snprintf(msg, sizeof msg, "%s: onnx %dx%d, %d classes, head %s (%s), %s", m->name ? m->name : "model", w, h,
+                 vgc_onnx_model_classes(model->onnx), vgc_onnx_head_name(hd->kind),
+                 hd->detected ? "detected" : "manifest", model->device);
         host_log(host, VIGIA_LOG_INFO, msg);
     }
     *out = model;
@@ -178,6 +245,14 @@ static int cpu_describe(vigia_model *model, vigia_model_info *info, char *err, s
         info->max_batch = model->max_batch;
         info->device = model->device;
         info->task = VIGIA_TASK_DETECT;
+        {
+            const vgc_onnx_head *hd = vgc_onnx_model_head(model->onnx);
+            info->output = hd->kind == VGC_HEAD_BOXES ? VIGIA_OUTPUT_BOXES : VIGIA_OUTPUT_CANDIDATES;
+            info->head = vgc_onnx_head_name(hd->kind);
+            info->head_from = hd->detected ? "detected" : "manifest";
+        }
+        memcpy(info->input.mean, model->mean, sizeof info->input.mean);   /* planar RGB floats */
+        memcpy(info->input.std, model->std, sizeof info->input.std);
         return 0;
     }
     vgc_net_input_size(model->net, &info->input_w, &info->input_h, &info->input_c);

@@ -10,6 +10,7 @@
  *   bench_engines sgemm   THREADS
  *   bench_engines random-weights CFG OUT
  *   bench_engines dump-input WIDTH HEIGHT IMAGE OUT.f32
+ *   bench_engines onnx    GRAPH.onnx ITERS     (the ONNX path: read, rewrite, run; one thread)
  *
  * Each timing prints one line of key=value pairs: ms (median per frame),
  * min, gflops (achieved), rss_mb (peak resident set). Environment:
@@ -28,6 +29,9 @@
 
 #include "engine.h"
 #include "cpu_util.h"
+#include "onnx_exec.h"
+#include "onnx_read.h"
+#include "onnx_rewrite.h"
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -129,6 +133,51 @@ static int bench_vgc(char **argv, int argc)
 }
 
 
+/* An ONNX graph with one [1, 3, H, W] input, on dog.jpg letterboxed: the graph's time, no head decode. */
+static int bench_onnx(char **argv)
+{
+    vgc_onnx_options opt = { .batch = 1 };
+    int iters = atoi(argv[2]);
+    char err[VIGIA_ERRLEN];
+    vgc_onnx_graph *g = NULL;
+    vgc_onnx_exec *ex = NULL;
+    double *ms = calloc((size_t)(iters > 0 ? iters : 1), sizeof *ms);
+    const float *x;
+    float *in;
+
+    if (!ms || iters < 1 || vgc_onnx_load(&g, argv[1], &opt, err, sizeof err) < 0 ||
+        vgc_onnx_rewrite(g, err, sizeof err) < 0 || vgc_onnx_exec_create(&ex, g, err, sizeof err) < 0) {
+        fprintf(stderr, "onnx: %s\n", iters < 1 ? "ITERS must be at least 1" : err);
+        return 1;
+    }
+    const vgc_onnx_value *v = &g->val[g->in[0]];
+    if (v->rank != 4 || v->dims[1] != 3 || !(in = make_input((int)v->dims[3], (int)v->dims[2], 1))) {
+        fprintf(stderr, "onnx: the input is not [1, 3, H, W]\n");
+        return 1;
+    }
+    x = in;
+    for (int i = 0; i < 3; i++)
+        vgc_onnx_exec_run(ex, &x, err, sizeof err);
+    for (int i = 0; i < iters; i++) {
+        double t0 = cu_now();
+
+        if (vgc_onnx_exec_run(ex, &x, err, sizeof err) < 0) {
+            fprintf(stderr, "onnx: %s\n", err);
+            return 1;
+        }
+        ms[i] = (cu_now() - t0) * 1e3;
+    }
+    report("onnx", ms, iters, 0, 1, 1);
+    fprintf(stderr, "onnx: %dx%d, arena %.1f MiB\n", (int)v->dims[3], (int)v->dims[2],
+            vgc_onnx_exec_arena_floats(ex) * 4 / 1048576.0);
+    vgc_onnx_exec_destroy(ex);
+    vgc_onnx_destroy(g);
+    free(in);
+    free(ms);
+    return 0;
+}
+
+
 static int bench_darknet(char **argv)
 {
 #ifdef HAVE_DARKNET
@@ -213,6 +262,8 @@ int main(int argc, char **argv)
         return bench_vgc(argv + 1, argc - 1);
     if (argc >= 7 && strcmp(argv[1], "darknet") == 0)
         return bench_darknet(argv + 1);
+    if (argc >= 4 && strcmp(argv[1], "onnx") == 0)
+        return bench_onnx(argv + 1);
     if (argc >= 3 && strcmp(argv[1], "sgemm") == 0)
         return bench_sgemm(atoi(argv[2]));
     if (argc >= 4 && strcmp(argv[1], "random-weights") == 0) {
@@ -240,7 +291,8 @@ int main(int argc, char **argv)
             "       %s darknet CFG WEIGHTS W H ITERS\n"
             "       %s sgemm THREADS\n"
             "       %s random-weights CFG OUT\n"
-            "       %s dump-input W H IMAGE OUT.f32\n",
-            argv[0], argv[0], argv[0], argv[0], argv[0]);
+            "       %s dump-input W H IMAGE OUT.f32\n"
+            "       %s onnx GRAPH.onnx ITERS\n",
+            argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
     return 2;
 }

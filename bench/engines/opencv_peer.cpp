@@ -4,6 +4,8 @@
 //
 //   opencv_peer CFG WEIGHTS WIDTH HEIGHT THREADS ITERS [INPUT.f32]
 //
+// A CFG ending in ".onnx" is an ONNX graph, read with readNetFromONNX (WEIGHTS
+// is then ignored: give "-").
 // INPUT.f32, when given, is the 3 x HEIGHT x WIDTH float tensor to run (as
 // bench_engines --dump-input writes it); otherwise a constant 0.5 image.
 // Prints one line: "opencv ms=<median ms per frame> min=<ms> threads=<n>".
@@ -28,7 +30,9 @@ int main(int argc, char **argv)
     const int w = std::atoi(argv[3]), h = std::atoi(argv[4]);
     const int threads = std::atoi(argv[5]), iters = std::atoi(argv[6]);
     cv::setNumThreads(threads);
-    cv::dnn::Net net = cv::dnn::readNetFromDarknet(argv[1], argv[2]);
+    const std::string cfg = argv[1];
+    const bool onnx = cfg.size() > 5 && cfg.compare(cfg.size() - 5, 5, ".onnx") == 0;
+    cv::dnn::Net net = onnx ? cv::dnn::readNetFromONNX(cfg) : cv::dnn::readNetFromDarknet(argv[1], argv[2]);
     net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
     net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
 
@@ -61,7 +65,7 @@ int main(int argc, char **argv)
     // rows whose best class score passes 0.25, as a sanity figure
     int found = 0;
     for (const cv::Mat &m : res)
-        for (int r = 0; r < m.rows; r++) {
+        for (int r = 0; !onnx && r < m.rows; r++) {
             const float *row = m.ptr<float>(r);
             for (int c = 5; c < m.cols; c++)
                 if (row[c] > 0.25f) {

@@ -46,6 +46,10 @@ model_json(vg_jsonw *w, const vg_pool_model_stats *m, int full, const vg_pool *p
     vg_jsonw_kstr(w, "resize", m->resize);          /* stretch | letterbox */
     vg_jsonw_kstr(w, "resize_from", m->resize_why); /* manifest, cfg, default, or the backend */
     vg_jsonw_obj_end(w);
+    if (m->head && m->head[0]) {
+        vg_jsonw_kstr(w, "head", m->head);              /* yolov5 | yolov8 | boxes (ONNX detectors) */
+        vg_jsonw_kstr(w, "head_from", m->head_from);    /* detected (from the output's shape) | manifest */
+    }
     vg_jsonw_kint(w, "classes", m->classes);
     if (m->labels_from && m->labels_from[0])
         vg_jsonw_kstr(w, "labels_from", m->labels_from);  /* names file | plugin */

@@ -4,6 +4,7 @@
  * /v1/detect answers for it (api/render), one JSON line each, or a table
  * for people; the model is ready before the first image is queued, so
  * "queue" is the time an image waited, not the model's loading.
+ * --model-file runs an ONNX file ad hoc (cli/model_file.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include "base/hex.h"
 #include "base/jsonw.h"
 #include "base/log.h"
+#include "cli/model_file.h"
 #include "pipeline/backend_loader.h"
 #include "pipeline/model.h"
 #include "pool/pool.h"
@@ -63,6 +65,10 @@ usage(FILE *f)
           "  --annotate OUT.jpg  the image with its boxes drawn (a folder: NAME.annotated.jpg per image)\n"
           "  --model NAME     a folder of the models directory (--models DIR); default yolo-fastest-1.1-xl\n"
           "  --backend B      auto, cuda, cpu, darknet or a plugin's absolute path\n"
+          "  --model-file FILE.onnx --names FILE   run an ONNX detector ad hoc (no models directory), with\n"
+          "    --resize stretch|letterbox  (default letterbox)\n"
+          "    --mean R,G,B --std R,G,B    the graph's input normalisation in 0..1 units (default 0,0,0 and 1,1,1)\n"
+          "    --head auto|yolov5|yolov8|boxes  its output's layout (default: from its shape)\n"
           "Exit status: 0 all answered, 1 an image failed, 2 bad usage or the model cannot run.\n", f);
 }
 
@@ -381,6 +387,7 @@ int
 vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
 {
     const char *model = NULL, *backend = NULL, *annotate = NULL;
+    vg_model_file mf = { 0 };
     double threshold = -1, nms = -1, timeout = 60;
     long jobs = 0;
     char *classes_arg = NULL;
@@ -419,6 +426,18 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
             model = v;
         } else if (strcmp(a, "--backend") == 0) {
             backend = v;
+        } else if (strcmp(a, "--model-file") == 0) {
+            mf.graph = v;
+        } else if (strcmp(a, "--names") == 0) {
+            mf.names = v;
+        } else if (strcmp(a, "--resize") == 0) {
+            mf.resize = v;
+        } else if (strcmp(a, "--mean") == 0) {
+            mf.mean = v;
+        } else if (strcmp(a, "--std") == 0) {
+            mf.std = v;
+        } else if (strcmp(a, "--head") == 0) {
+            mf.head = v;
         } else if (strcmp(a, "--annotate") == 0) {
             annotate = v;
         } else if (strcmp(a, "--format") == 0) {
@@ -496,6 +515,24 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
     vg_log_set_blocking(1);
     vg_log_set_process("detect");
 
+    const char *models_dir = cfg->models_dir;
+    if (!mf.graph && (mf.names || mf.resize || mf.mean || mf.std || mf.head)) {
+        fprintf(stderr, "vigia detect: --names, --resize, --mean, --std and --head go with --model-file\n");
+        goto out;
+    }
+    if (mf.graph) {
+        if (model || !mf.names) {
+            fprintf(stderr, "vigia detect: --model-file %s\n", model ? "replaces --model" : "needs --names FILE");
+            goto out;
+        }
+        mf.backend = backend;
+        if (vg_model_file_make(&mf, err, sizeof err) != 0) {
+            fprintf(stderr, "vigia detect: %s\n", err);
+            goto out;
+        }
+        models_dir = mf.root;
+        model = mf.name;
+    }
     if (!model) {
         int n = vg_model_scan(cfg->models_dir, pick_default, defname);
         if (n <= 0) {
@@ -508,7 +545,7 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
 
     vg_pool_options po;
     vg_pool_options_init(&po);
-    po.models_dir = cfg->models_dir;
+    po.models_dir = models_dir;
     po.backend_dir = cfg->backends_dir && cfg->backends_dir[0] ? cfg->backends_dir : NULL;
     po.queue_max = (unsigned)npaths + 1;
     po.job_timeout_ms = (uint32_t)(timeout * 1000);
@@ -599,6 +636,7 @@ out:
     }
     free(r.items);
     free(paths);
+    vg_model_file_remove(&mf);
     if (null_fd >= 0)
         close(null_fd);
     return rc;

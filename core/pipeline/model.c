@@ -20,6 +20,7 @@
 #include "base/ini.h"
 #include "base/paths.h"
 #include "pipeline/model.h"
+#include "pipeline/model_auto.h"
 #include "pipeline/postprocess.h"
 
 #define CFG_MAX_BYTES   (1u << 20)
@@ -658,6 +659,7 @@ static const char *const known_model_keys[] = {
     "threshold", "nms", "nms_kind", "beta_nms", "resize", "workers", "batch", "threads", "devices", "alias",
     "classes",
     "mem_cap", "infer_timeout",    /* read by the pool (core/pool/pool_model.c) */
+    "head", "mean", "std",         /* read by the backend: an ONNX graph's output layout, input normalisation */
     NULL
 };
 
@@ -950,7 +952,19 @@ vg_model_load(const char *dir, vg_model **out, char *err, size_t errlen)
     if (!m->dir || !m->manifest)
         goto nomem;
     ctx.m = m;
-    if (vg_ini_parse_file(manifest, ini_cb, &ctx, msg, sizeof msg) != 0) {
+    char onnx[NAME_MAX + 1], labels[NAME_MAX + 1], desc_auto[2 * NAME_MAX + 64];
+    if (access(manifest, F_OK) != 0 && errno == ENOENT &&
+        vg_model_auto_find(absdir, onnx, sizeof onnx, labels, sizeof labels, NULL, 0) == 1) {
+        /* no manifest: the graph, its labels and the cpu backend, as if model.conf named them */
+        snprintf(desc_auto, sizeof desc_auto, "%s and %s (no model.conf)", onnx, labels);
+        if (ini_cb(&ctx, "model", "backend", "cpu", 0, msg, sizeof msg) ||
+            ini_cb(&ctx, "model", "weights", onnx, 0, msg, sizeof msg) ||
+            ini_cb(&ctx, "model", "names", labels, 0, msg, sizeof msg) ||
+            ini_cb(&ctx, "model", "description", desc_auto, 0, msg, sizeof msg)) {
+            snprintf(err, errlen, "%s", msg);
+            goto fail;
+        }
+    } else if (vg_ini_parse_file(manifest, ini_cb, &ctx, msg, sizeof msg) != 0) {
         snprintf(err, errlen, "%s", msg);
         goto fail;
     }
@@ -1191,8 +1205,15 @@ vg_model_scan(const char *models_dir, int (*cb)(void *ud, const char *name, cons
             continue;
         if ((size_t)snprintf(path, sizeof path, "%s/%s/%s", models_dir, de->d_name, VG_MODEL_MANIFEST) >= sizeof path)
             continue;
-        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-            continue;
+        int missing = stat(path, &st) != 0;
+        if (missing || !S_ISREG(st.st_mode)) {
+            char onnx[NAME_MAX + 1], labels[NAME_MAX + 1];
+            if (!missing || errno != ENOENT)
+                continue;
+            path[strlen(path) - strlen(VG_MODEL_MANIFEST) - 1] = '\0';   /* the directory */
+            if (!vg_model_auto_find(path, onnx, sizeof onnx, labels, sizeof labels, NULL, 0))
+                continue;
+        }
         if (n == cap) {
             size_t ncap = cap ? 2 * cap : 16;
             char **nn = realloc(names, ncap * sizeof *nn);

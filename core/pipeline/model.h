@@ -113,7 +113,9 @@ typedef struct vg_model {
 } vg_model;
 
 /*
- * Reads DIR/model.conf and checks the files it names. On error returns
+ * Reads DIR/model.conf and checks the files it names; a DIR without one
+ * that holds one .onnx graph and one labels file reads as a manifest naming
+ * them (pipeline/model_auto.h). On error returns
  * VG_E_MANIFEST (or -ENOMEM) with a one-line message in err naming the
  * file and the problem.
  */
@@ -175,7 +177,8 @@ int vg_model_name_valid(const char *name);
 
 /*
  * Calls cb(ud, name, dir) for each subdirectory of models_dir holding a
- * model.conf, in name order. Returns how many were found, or -errno when
+ * model.conf, or with none one .onnx graph and one labels file
+ * (pipeline/model_auto.h), in name order. Returns how many were found, or -errno when
  * models_dir cannot be read. A non-zero return of cb stops the scan and is
  * returned.
  */

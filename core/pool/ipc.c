@@ -71,6 +71,8 @@ static const field ready_fields[] = {
     { .key = "why", .kind = F_STR, .off = RDY(why) },
     { .key = "rs", .kind = F_STR, .off = RDY(resize) },
     { .key = "rsw", .kind = F_STR, .off = RDY(resize_why) },
+    { .key = "hd", .kind = F_STR, .off = RDY(head) },
+    { .key = "hdf", .kind = F_STR, .off = RDY(head_from) },
     { .key = "w", .kind = F_INT, .need = 4, .off = RDY(input_w), .lo = 1, .hi = 1 << 16 },
     { .key = "h", .kind = F_INT, .need = 8, .off = RDY(input_h), .lo = 1, .hi = 1 << 16 },
     { .key = "c", .kind = F_INT, .need = 16, .off = RDY(classes), .lo = 1, .hi = 1 << 20 },

@@ -61,6 +61,7 @@ typedef struct vg_ipc_ready {
     int pid;
     vg_str backend, version, device, why;
     vg_str resize, resize_why;     /* "stretch" | "letterbox", and where that came from */
+    vg_str head, head_from;        /* the output layout ("yolov8"), and "detected" | "manifest"; empty: none */
     int input_w, input_h, classes, max_batch;
     double gflops;
     vg_str *labels;                /* 0 or `classes` labels; decoded: malloc'd (the strings point

@@ -300,6 +300,7 @@ typedef struct vg_pool_model_stats {
     const char *device;            /* as the backend describes it; "" before load */
     const char *resize;            /* input geometry: "stretch" | "letterbox" (the manifest's before load) */
     const char *resize_why;        /* "manifest", "cfg", "default", or "backend NAME only letterboxes" */
+    const char *head, *head_from;  /* a detector's output layout ("yolov8") and "detected" | "manifest"; "" none */
     const char *description;       /* from the manifest */
     const char *alias;             /* an alias: the model it names (its figures are that model's); NULL */
     int input_w, input_h;          /* network input */

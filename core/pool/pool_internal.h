@@ -188,6 +188,7 @@ struct model {
     /* what workers said */
     char backend[32], device[128], why[1024], fail[1024];
     char resize[16], resize_why[128];   /* the input geometry the workers use, and why */
+    char head[16], head_from[16];       /* a detector's output layout and where it came from; "" none */
     int input_w, input_h, classes;
     /* stats */
     uint64_t ok, failed, rejected, timedout, retried, restarts, crashes;

@@ -164,6 +164,8 @@ worker_handle_ready(worker *w, const vg_ipc_ready *r)
     snprintf(m->resize, sizeof m->resize, "%.*s", (int)r->resize.n, r->resize.p ? r->resize.p : "");
     snprintf(m->resize_why, sizeof m->resize_why, "%.*s", (int)r->resize_why.n,
              r->resize_why.p ? r->resize_why.p : "");
+    snprintf(m->head, sizeof m->head, "%.*s", (int)r->head.n, r->head.p ? r->head.p : "");
+    snprintf(m->head_from, sizeof m->head_from, "%.*s", (int)r->head_from.n, r->head_from.p ? r->head_from.p : "");
     m->input_w = r->input_w;
     m->input_h = r->input_h;
     m->classes = r->classes;

@@ -372,6 +372,7 @@ vg_pool_model_load(vg_pool *p, const char *name, const char *backend, unsigned w
     m->start_fails = m->crash_streak = 0;
     m->crash_len = m->crash_pos = 0;
     m->why[0] = m->fail[0] = m->backend[0] = m->device[0] = m->resize[0] = m->resize_why[0] = '\0';
+    m->head[0] = m->head_from[0] = '\0';
     m->input_w = d->m->input_w;
     m->input_h = d->m->input_h;
     m->classes = d->m->classes;

@@ -80,6 +80,7 @@ fill_stats(const model *m, vg_pool_model_stats *s)
         .device = m->device,
         .resize = m->resize[0] ? m->resize : vm && !vm->alias ? (vm->resize == VG_RESIZE_STRETCH ? "stretch" : "letterbox") : "",
         .resize_why = m->resize[0] ? m->resize_why : vm && !vm->alias ? vm->resize_from : "",
+        .head = m->head, .head_from = m->head_from,
         .description = vm ? vm->description : "",
         .input_w = m->input_w ? m->input_w : vm ? vm->input_w : 0,
         .input_h = m->input_h ? m->input_h : vm ? vm->input_h : 0,

@@ -278,6 +278,8 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
         .why = vg_str_of(vg_detector_why(det)),
         .resize = vg_str_of(vg_detector_resize(det)),
         .resize_why = vg_str_of(vg_detector_resize_why(det)),
+        .head = vg_str_of(info->head ? info->head : ""),
+        .head_from = vg_str_of(info->head_from ? info->head_from : ""),
         .input_w = info->input_w, .input_h = info->input_h,
         .classes = info->classes, .max_batch = info->max_batch,
         .gflops = info->gflops,

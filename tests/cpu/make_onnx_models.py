@@ -5,6 +5,10 @@ Writes, with python3-onnx's helper API only (fixed seed, no download):
   OUT/ops_*.onnx      one small graph per supported operator group
   OUT/yolov5_head.onnx  a YOLOv5-style head: conv -> reshape/permute -> [1, N, 5+C]
   OUT/yolov8_head.onnx  a YOLOv8-style head: convs -> concat -> [1, 4+C, N]
+  OUT/boxes6_head.onnx  final boxes [1, 16, 6]: x1, y1, x2, y2, score, class
+  OUT/boxes7_head.onnx  final boxes [16, 7]: batch, x1, y1, x2, y2, class, score
+  OUT/norm_probe.onnx   one final box [1, 1, 6] whose score is the mean of the input's
+                      first channel: what normalisation the graph was given
   OUT/bad_*.onnx      refusals: an unsupported op, a dynamic input, external
                       data escaping the model's directory, a shape mismatch
                       (over-limit counts are built by the test itself)
@@ -249,6 +253,43 @@ def models():
         init("bias2", [4, 1]), init("axes12", [0], np.int64), init("same", [1, 4, 8, 4], np.int64),
     ], opset=14), {"y": [1, 4, 8, 4], "z": [1, 2, 8, 8], "zr": [1, 2, 8, 8]}
     rng.bit_generator.state = state
+    # graphs ending in final boxes: box corners and scores from the input, classes constant
+    # (their own generator: the graphs above stay as they were)
+    brng = np.random.default_rng(2123)
+
+    def binit(name, a):
+        return numpy_helper.from_array(np.asarray(a), name)
+    b_common = [
+        N("Conv", ["images", "bw", "bb"], ["bc"], kernel_shape=[8, 8], strides=[8, 8]),   # [1, 5, 4, 4]
+        N("Sigmoid", ["bc"], ["bsg"]),
+        N("Mul", ["bsg", "bscale"], ["bm"]),
+        N("Add", ["bm", "boff"], ["ba"]),                     # x1, y1 in [0, 16); x2, y2 in [16, 32); score
+        N("Reshape", ["ba", "b5s"], ["b5"]),
+        N("Transpose", ["b5"], ["bt"], perm=[0, 2, 1]),        # [1, 16, 5]
+        N("Split", ["bt", "bsp"], ["bxy", "bsc"], axis=2),
+    ]
+    b_inits = [binit("bw", brng.standard_normal([5, 3, 8, 8]).astype(np.float32) * 0.1),
+               binit("bb", brng.standard_normal([5]).astype(np.float32)),
+               binit("bscale", np.array([16, 16, 16, 16, 1], np.float32).reshape(1, 5, 1, 1)),
+               binit("boff", np.array([0, 0, 16, 16, 0], np.float32).reshape(1, 5, 1, 1)),
+               binit("b5s", np.array([1, 5, 16], np.int64)), binit("bsp", np.array([4, 1], np.int64)),
+               binit("bcls", (np.arange(16) % 3).astype(np.float32).reshape(1, 16, 1))]
+    yield "boxes6_head.onnx", model(b_common + [N("Concat", ["bxy", "bsc", "bcls"], ["output0"], axis=2)],
+                                    [fin("images", [1, 3, 32, 32])], [out("output0")], b_inits), \
+        {"output0": [1, 16, 6]}
+    yield "boxes7_head.onnx", model(b_common + [
+        N("Concat", ["bzero", "bxy", "bcls", "bsc"], ["b7"], axis=2),
+        N("Reshape", ["b7", "b7s"], ["output0"])], [fin("images", [1, 3, 32, 32])], [out("output0")],
+        b_inits + [binit("bzero", np.zeros([1, 16, 1], np.float32)), binit("b7s", np.array([16, 7], np.int64))]), \
+        {"output0": [16, 7]}
+    yield "norm_probe.onnx", model([
+        N("GlobalAveragePool", ["images"], ["gap"]),
+        N("Reshape", ["gap", "p3s"], ["p3"]),
+        N("Split", ["p3", "psp"], ["pr", "pg", "pb"], axis=2),
+        N("Concat", ["pbox", "pr", "pcls"], ["output0"], axis=2)], [fin("images", [1, 3, 32, 32])], [out("output0")],
+        [binit("p3s", np.array([1, 1, 3], np.int64)), binit("psp", np.array([1, 1, 1], np.int64)),
+         binit("pbox", np.array([4, 4, 28, 28], np.float32).reshape(1, 1, 4)),
+         binit("pcls", np.zeros([1, 1, 1], np.float32))]), {"output0": [1, 1, 6]}
 
 
 def bad_models(outdir):

@@ -170,7 +170,7 @@ static void test_not_a_head(void **state)
     (void)state;
     assert_true(vg_detector_open(m, NULL, &d, err, sizeof err) != 0);
     assert_null(d);
-    assert_non_null(strstr(err, "YOLOv5-style head"));
+    assert_non_null(strstr(err, "is not a detection head"));
     vg_model_destroy(m);
     pt_rmtree(dir);
 }

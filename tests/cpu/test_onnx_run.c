@@ -14,6 +14,10 @@
  * - arena: values whose lifetimes do not overlap share memory.
  * - head: the YOLOv5-style head's candidates (onnx_model.h), all of them
  *   and the best few when over capacity.
+ * - head_v8, head_boxes: the YOLOv8-style head ([1, 4 + C, N], detected from
+ *   the shape) and final boxes ([1, N, 6] named by the caller, [N, 7]
+ *   detected) decoded from the graph's output against the same decoding of
+ *   numpy's output (the .ref file); heads that do not fit are refused.
  */
 #include "vg_build.h"
 
@@ -38,6 +42,8 @@ static char err[VIGIA_ERRLEN];
 static const char *const graphs[] = {
     "ops_conv.onnx", "ops_act.onnx", "ops_pool.onnx", "ops_layout.onnx", "ops_shape.onnx",
     "ops_opset11.onnx", "yolov5_head.onnx", "yolov8_head.onnx", "rw_fuse.onnx",
+    "boxes6_head.onnx", "boxes7_head.onnx", "norm_probe.onnx",
+    "../torch/torch_yolov5.onnx", "../torch/torch_yolov8.onnx",   /* tests/cpu/make_torch_models.py */
 };
 
 static const char *model_path(const char *name)
@@ -329,6 +335,159 @@ static void test_head(void **state)
 }
 
 
+/* Candidate sets with room for cap boxes of `classes` classes. */
+typedef struct cands {
+    vigia_candidates c;
+    float *box, *obj, *prob;
+} cands;
+
+static void cands_init(cands *k, uint32_t cap, int classes)
+{
+    k->box = malloc(4 * cap * sizeof(float));
+    k->obj = malloc(cap * sizeof(float));
+    k->prob = malloc((size_t)classes * cap * sizeof(float));
+    assert_true(k->box && k->obj && k->prob);
+    k->c = (vigia_candidates){ .struct_size = sizeof k->c, .capacity = cap, .box = k->box, .objectness = k->obj,
+                               .prob = k->prob };
+}
+
+static void cands_free(cands *k)
+{
+    free(k->box);
+    free(k->obj);
+    free(k->prob);
+}
+
+
+static void test_head_v8(void **state)
+{
+    enum { N = 320, C = 3 };
+    const float T = 0.7f;
+    vgc_onnx_model *m = NULL;
+    size_t n;
+    float *ref = read_ref("yolov8_head.onnx", &n);
+    const float *y = ref + 3 * 32 * 32;       /* numpy's [1, 4 + C, N] */
+    cands k;
+    uint32_t want = 0;
+
+    (void)state;
+    assert_int_equal(n, 3 * 32 * 32 + (4 + C) * N);
+    cands_init(&k, N, C);
+    assert_int_equal(vgc_onnx_model_open(&m, model_path("yolov8_head.onnx"), 0, 0, err, sizeof err), 0);
+    assert_int_equal(vgc_onnx_model_head(m)->kind, VGC_HEAD_YOLOV8);
+    assert_int_equal(vgc_onnx_model_head(m)->detected, 1);
+    assert_int_equal(vgc_onnx_model_classes(m), C);
+    assert_int_equal(vgc_onnx_model_detect(m, ref, T, &k.c, err, sizeof err), 0);
+    for (int i = 0; i < N; i++) {
+        float best = 0;
+        for (int c = 0; c < C; c++)
+            best = fmaxf(best, y[(4 + c) * N + i]);
+        if (!(best > T))
+            continue;
+        assert_true(want < k.c.count);
+        const float *b = k.box + 4 * want, *p = k.prob + C * want;
+        for (int j = 0; j < 4; j++)       /* xywh in pixels of the 32x32 input, as fractions */
+            assert_true(fabsf(b[j] - y[j * N + i] / 32) < 1e-4f * fmaxf(1, fabsf(y[j * N + i] / 32)));
+        assert_true(k.obj[want] == 1.0f);
+        for (int c = 0; c < C; c++) {
+            float v = y[(4 + c) * N + i];
+            assert_true(fabsf(p[c] - (v > T ? v : 0)) < 1e-4f);
+        }
+        want++;
+    }
+    printf("# yolov8_head: %u of %d rows above %.2f\n", want, N, (double)T);
+    assert_true(want > 5 && want < N);
+    assert_int_equal(k.c.count, want);
+    assert_int_equal(k.c.truncated, 0);
+    /* over capacity: the best class scores first */
+    k.c.capacity = 4;
+    assert_int_equal(vgc_onnx_model_detect(m, ref, T, &k.c, err, sizeof err), 0);
+    assert_int_equal(k.c.count, 4);
+    assert_int_equal(k.c.truncated, 1);
+    for (int j = 1; j < 4; j++) {
+        float a = fmaxf(fmaxf(k.prob[C * (j - 1)], k.prob[C * (j - 1) + 1]), k.prob[C * (j - 1) + 2]);
+        float b = fmaxf(fmaxf(k.prob[C * j], k.prob[C * j + 1]), k.prob[C * j + 2]);
+        assert_true(a >= b);
+    }
+    vgc_onnx_model_destroy(m);
+    /* named: a boxes head needs 6 or 7 columns; an unknown name is refused */
+    assert_int_equal(vgc_onnx_model_open_head(&m, model_path("yolov8_head.onnx"), 0, 0, "boxes", 3, err, sizeof err),
+                     VIGIA_ENOTSUP);
+    assert_non_null(strstr(err, "is not a boxes head"));
+    assert_int_equal(vgc_onnx_model_open_head(&m, model_path("yolov8_head.onnx"), 0, 0, "ssd", 0, err, sizeof err),
+                     VIGIA_EINVAL);
+    assert_null(m);
+    cands_free(&k);
+    free(ref);
+}
+
+
+/* Final boxes: graph's decode against numpy's rows; cols 6 (x1 y1 x2 y2 score class) or 7 (b x1 y1 x2 y2 class score). */
+static void check_boxes(const char *graph, const char *head, int cols)
+{
+    enum { N = 16, C = 3 };
+    const float T = 0.3f;
+    vgc_onnx_model *m = NULL;
+    size_t n;
+    float *ref = read_ref(graph, &n);
+    const float *y = ref + 3 * 32 * 32;
+    cands k;
+    uint32_t want = 0;
+
+    assert_int_equal(n, 3 * 32 * 32 + N * cols);
+    cands_init(&k, N, C);
+    /* the class count comes from the labels: without it a boxes head is refused */
+    assert_int_equal(vgc_onnx_model_open_head(&m, model_path(graph), 0, 0, head, 0, err, sizeof err), VIGIA_ENOTSUP);
+    assert_non_null(strstr(err, "labels"));
+    assert_int_equal(vgc_onnx_model_open_head(&m, model_path(graph), 0, 0, head, C, err, sizeof err), 0);
+    assert_int_equal(vgc_onnx_model_head(m)->kind, VGC_HEAD_BOXES);
+    assert_int_equal(vgc_onnx_model_head(m)->detected, head == NULL);
+    assert_int_equal(vgc_onnx_model_detect(m, ref, T, &k.c, err, sizeof err), 0);
+    for (int i = 0; i < N; i++) {
+        const float *r = y + i * cols, *q = cols == 7 ? r + 1 : r;
+        const float score = cols == 7 ? r[6] : r[4];
+        const int cls = (int)r[5];
+        if (!(score > T))
+            continue;
+        assert_true(want < k.c.count);
+        const float *b = k.box + 4 * want, *p = k.prob + C * want;
+        assert_true(fabsf(b[0] - (q[0] + q[2]) / 64) < 1e-5f);
+        assert_true(fabsf(b[1] - (q[1] + q[3]) / 64) < 1e-5f);
+        assert_true(fabsf(b[2] - (q[2] - q[0]) / 32) < 1e-5f);
+        assert_true(fabsf(b[3] - (q[3] - q[1]) / 32) < 1e-5f);
+        assert_true(b[2] > 0 && b[3] > 0);
+        for (int c = 0; c < C; c++)
+            assert_true(fabsf(p[c] - (c == cls ? score : 0)) < 1e-5f);
+        want++;
+    }
+    printf("# %s: %u of %d boxes above %.2f\n", graph, want, N, (double)T);
+    assert_true(want > 2 && want < N);
+    assert_int_equal(k.c.count, want);
+    vgc_onnx_model_destroy(m);
+    cands_free(&k);
+    free(ref);
+}
+
+
+static void test_head_boxes(void **state)
+{
+    vgc_onnx_model *m = NULL;
+
+    (void)state;
+    check_boxes("boxes6_head.onnx", "boxes", 6);
+    check_boxes("boxes7_head.onnx", NULL, 7);
+    /* [1, 16, 6] says nothing by itself: read as a 1-class yolov5 head unless named */
+    assert_int_equal(vgc_onnx_model_open(&m, model_path("boxes6_head.onnx"), 0, 0, err, sizeof err), 0);
+    assert_int_equal(vgc_onnx_model_head(m)->kind, VGC_HEAD_YOLOV5);
+    assert_int_equal(vgc_onnx_model_classes(m), 1);
+    vgc_onnx_model_destroy(m);
+    /* a yolov8 head needs [1, 4 + C, N] */
+    assert_int_equal(vgc_onnx_model_open_head(&m, model_path("boxes7_head.onnx"), 0, 0, "yolov8", 3, err, sizeof err),
+                     VIGIA_ENOTSUP);
+    assert_non_null(strstr(err, "is not a yolov8 head"));
+}
+
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +497,8 @@ int main(void)
         cmocka_unit_test(test_refusal),
         cmocka_unit_test(test_arena),
         cmocka_unit_test(test_head),
+        cmocka_unit_test(test_head_v8),
+        cmocka_unit_test(test_head_boxes),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

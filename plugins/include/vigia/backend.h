@@ -42,7 +42,7 @@ extern "C" {
 #define VIGIA_ABI_MAJOR(v) ((uint32_t)(v) >= 0x10000u ? (uint32_t)(v) >> 16 : (uint32_t)(v))
 #define VIGIA_ABI_MINOR(v) ((uint32_t)(v) >= 0x10000u ? (uint32_t)(v) & 0xffffu : 0u)
 #define VIGIA_BACKEND_ABI_MAJOR 2u
-#define VIGIA_BACKEND_ABI_MINOR 0u
+#define VIGIA_BACKEND_ABI_MINOR 1u
 #define VIGIA_BACKEND_ABI_VERSION VIGIA_ABI(VIGIA_BACKEND_ABI_MAJOR, VIGIA_BACKEND_ABI_MINOR)
 #define VIGIA_BACKEND_ENTRY "vigia_backend_entry"
 #define VIGIA_ERRLEN 256
@@ -200,7 +200,11 @@ typedef struct vigia_model_info {
     /* `classes` labels, valid until close(); NULL: the manifest's names file
      * (which, when the manifest has one, wins over these) */
     const char *const *labels;
-    void *reserved[8];
+    /* minor 1: a detector's output layout, valid until close(); NULL: none to say
+     * (e.g. "yolov8"), and where it came from ("detected" from the output's shape,
+     * "manifest") */
+    const char *head, *head_from;
+    void *reserved[6];
 } vigia_model_info;
 
 /* One image of a batch. */
