@@ -60,10 +60,13 @@ libvigiacore_a_SOURCES += core/store/chan.c core/store/chan.h core/store/db.c co
 	core/store/store.h core/store/store_client.c core/store/store_client.h core/store/store_internal.h \
 	core/store/store_read.c core/store/store_read.h core/store/store_write.c core/store/store_write.h
 # cluster: the Redis Streams bus, jobs on other nodes, placement (multi-node mode)
-libvigiacore_a_SOURCES += core/cluster/bus.c core/cluster/bus.h
+libvigiacore_a_SOURCES += core/cluster/bus.c core/cluster/bus.h core/cluster/envelope.c core/cluster/envelope.h \
+	core/cluster/placement.c core/cluster/placement.h core/cluster/front.c core/cluster/front.h \
+	core/cluster/node.c core/cluster/node.h
 # cli: the command line
 libvigiacore_a_SOURCES += core/cli/check_cli.c core/cli/check_cli.h core/cli/detect_cli.c \
-	core/cli/detect_cli.h core/cli/serve.c core/cli/serve.h core/cli/user_cli.c core/cli/user_cli.h
+	core/cli/detect_cli.h core/cli/serve.c core/cli/serve.h core/cli/user_cli.c core/cli/user_cli.h \
+	core/cli/worker_cli.c core/cli/worker_cli.h
 if HAVE_ZMQ
 libvigiacore_a_SOURCES += core/api/zmq_detector.c
 libvigiacore_a_CPPFLAGS += $(ZMQ_CFLAGS)
