@@ -6,3 +6,5 @@ tests_cluster_test_bus_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
 tests_cluster_test_bus_CFLAGS = $(TEST_CFLAGS)
 tests_cluster_test_bus_LDADD = $(VIGIA_CORE_LIBS) $(CMOCKA_LIBS)
 VIGIA_TESTS += tests/cluster/test_bus
+EXTRA_DIST += tests/cluster/test_cluster.py
+VIGIA_TESTS += $(srcdir)/tests/cluster/test_cluster.py

@@ -1,0 +1,287 @@
+"""The multi-node mode end to end on one machine (docs/cluster.md): two
+redis-servers on loopback ports (the frame bus, and the state instance kept
+for the replication work), front end A (model X local), worker node B
+(models X and Y), front end C (--workers 0), HAProxy in front of A and C
+(health checks on /ready). Each process has its own directory and is
+stopped by its pid.
+  T1  model Y asked at A, at C and through HAProxy is served by B
+  T2  SIGKILL of B's worker mid-job: every request is answered exactly once
+  T3  SIGSTOP of B: it leaves the placement within the TTL (Y answers 503 with
+      the reason), SIGCONT brings it back
+  T7  the frame Redis restarts: A's local model keeps answering, Y answers 503,
+      then the cluster recovers by itself
+Bounds are waits for a state (generous caps), never timing assertions."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "stream"))
+import tap  # noqa: E402
+
+X, Y = "yolo-fastest-1.1", "yoloface-50k"
+TTL = "1.5s"
+CLAIM = "2s"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Redis:
+    def __init__(self, work, name):
+        self.dir = os.path.join(work, name)
+        os.makedirs(self.dir)
+        self.port = free_port()
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--dir", self.dir],
+                                     stdout=open(os.path.join(self.dir, "redis.log"), "a"), stderr=subprocess.STDOUT)
+        end = time.time() + 20
+        while time.time() < end:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}"
+
+
+class Node:
+    """vigia worker: no HTTP; ready once its line is printed."""
+
+    def __init__(self, work, name, args):
+        self.dir = os.path.join(work, name)
+        os.makedirs(self.dir)
+        self.log = open(os.path.join(self.dir, "node.log"), "w+")
+        cmd = [os.environ["VIGIA_BIN"], "worker", "--data", os.path.join(self.dir, "data")] + args
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.proc.stdout.readline()
+        if "worker node serving" not in line:
+            raise RuntimeError("worker node did not start: " + open(self.log.name).read())
+
+    def workers(self):
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGCONT)
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return -1
+
+
+def detect(base, model, img, timeout=30):
+    req = urllib.request.Request(f"{base}/v1/detect?model={model}", data=img, headers={"Content-Type": "image/jpeg"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def cluster_view(srv):
+    with urllib.request.urlopen(srv.url("/v1/models"), timeout=10) as r:
+        return json.loads(r.read())["cluster"]
+
+
+def placed(srv, node, model):
+    for n in cluster_view(srv).get("nodes", []):
+        if n["name"] == node and any(m["name"] == model and m["state"] == "ready" for m in n["models"]):
+            return True
+    return False
+
+
+def wait_for(cond, cap=30, what="state"):
+    end = time.time() + cap
+    while time.time() < end:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not reached within {cap} s")
+
+
+class Cluster:
+    pass
+
+
+def setup():
+    if not shutil.which("redis-server") or not shutil.which("haproxy"):
+        raise tap.Skip("redis-server or haproxy not installed")
+    c = Cluster()
+    c.work = tempfile.mkdtemp(prefix="vigia-cluster-")
+    c.procs = []
+    models = os.path.join(c.work, "models")
+    if not tap.fetch_models(models, [X, Y]):
+        raise tap.Skip("../shared/models not found")
+    c.frames = Redis(c.work, "redis-frames")
+    c.state = Redis(c.work, "redis-state")   # for the state replication (not used by jobs)
+    common = ["--paths-models", models, "--detect-default-model", X, "--cluster-ttl", TTL, "--cluster-claim-after", CLAIM, "--log-access", "false"]
+    os.makedirs(os.path.join(c.work, "A"))
+    os.makedirs(os.path.join(c.work, "C"))
+    c.a = tap.Server(common + ["--cluster", c.frames.url, "--cluster-node", "A", "--detect-load", X,
+                               "--workers", "1", "--auth-open-detect", "true", "--history-store", "false"],
+                     workdir=os.path.join(c.work, "A"))
+    c.b = Node(c.work, "B", common + ["--cluster", c.frames.url, "--cluster-node", "B", "--models", f"{X},{Y}",
+                                      "--workers", "1"])
+    c.c = tap.Server(common + ["--cluster", c.frames.url, "--cluster-node", "C", "--workers", "0",
+                               "--auth-open-detect", "true", "--history-store", "false"],
+                     workdir=os.path.join(c.work, "C"))
+    c.a.wait_ready()
+    c.c.wait_ready()
+    c.hport = free_port()
+    cfg = os.path.join(c.work, "haproxy.cfg")
+    with open(cfg, "w") as f:
+        f.write(f"""global
+    maxconn 256
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    timeout tunnel 1h
+frontend vigia
+    bind 127.0.0.1:{c.hport}
+    default_backend fronts
+backend fronts
+    balance roundrobin
+    option httpchk GET /ready
+    default-server inter 500ms fall 2 rise 1
+    server A {c.a.hostport} check
+    server C {c.c.hostport} check
+""")
+    c.haproxy = subprocess.Popen(["haproxy", "-db", "-f", cfg], stdout=open(os.path.join(c.work, "haproxy.log"), "w"),
+                                 stderr=subprocess.STDOUT)
+    c.img = tap.image("dog.jpg")
+    wait_for(lambda: placed(c.c, "B", Y) and placed(c.a, "B", Y), what="B placed")
+    return c
+
+
+def teardown(c):
+    if not c:
+        return
+    for p in ("haproxy",):
+        if getattr(c, p, None):
+            getattr(c, p).kill()
+            getattr(c, p).wait()
+    if getattr(c, "b", None):
+        c.b.stop()
+    for s in ("a", "c"):
+        if getattr(c, s, None):
+            s = getattr(c, s)
+            s.proc.send_signal(signal.SIGTERM)
+            try:
+                s.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                s.proc.kill()
+    for r in ("frames", "state"):
+        if getattr(c, r, None):
+            getattr(c, r).stop()
+    if os.environ.get("VIGIA_KEEP") is None:
+        shutil.rmtree(c.work, ignore_errors=True)
+
+
+def t1_model_y_served_by_b(c):
+    for base in (f"http://{c.a.hostport}", f"http://{c.c.hostport}"):
+        st, body = detect(base, Y, c.img)
+        tap.check(st == 200, f"{base}: {st} {body}")
+        tap.check(body["backend"] == "cluster:B", f"served by {body['backend']}")
+    # model X is local on A: A runs it itself
+    st, body = detect(f"http://{c.a.hostport}", X, c.img)
+    tap.check(st == 200 and not body["backend"].startswith("cluster:"), f"A ran X itself: {body.get('backend')}")
+    st, body = detect(f"http://{c.c.hostport}", X, c.img)
+    tap.check(st == 200 and body["backend"] == "cluster:B", f"C sends X to B: {body}")
+    dogs = [d for d in body["detections"] if d["label"] == "dog"]
+    tap.check(dogs, "the labels came back with the detections")
+    # through HAProxy, whichever front end it picks
+    wait_for(lambda: detect(f"http://127.0.0.1:{c.hport}", Y, c.img)[0] == 200, cap=15, what="HAProxy up")
+    for _ in range(4):
+        st, body = detect(f"http://127.0.0.1:{c.hport}", Y, c.img)
+        tap.check(st == 200 and body["backend"] == "cluster:B", f"via HAProxy: {st} {body}")
+    # an unknown model: 503 with the reason, from the cluster
+    st, body = detect(f"http://{c.c.hostport}", "nosuch", c.img)
+    tap.check(st == 503 and body["error"]["code"] == "model_unplaced", f"{st} {body}")
+    tap.check("nosuch" in body["error"]["message"], body["error"]["message"])
+
+
+def t2_worker_killed_mid_job(c):
+    before = cluster_view(c.c)
+    results = []
+
+    def one():
+        results.append(detect(f"http://{c.c.hostport}", Y, c.img, timeout=60))
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    victims = c.b.workers()
+    tap.check(victims, "B has workers")
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    for t in threads:
+        t.join()
+    tap.check(len(results) == 8, "every request answered")
+    tap.check(all(st in (200, 503) for st, _ in results), f"answers: {[st for st, _ in results]}")
+    after = cluster_view(c.c)
+    tap.check(after["sent"] - before["sent"] == after["answered"] - before["answered"] + 0 or
+              after["sent"] - before["sent"] == 8, f"sent/answered: {before} {after}")
+    tap.check(after["late_answers"] == before["late_answers"], "no job was answered twice")
+    # B respawns its workers and serves again
+    wait_for(lambda: detect(f"http://{c.c.hostport}", Y, c.img)[0] == 200, what="B serving again")
+
+
+def t3_sigstop_leaves_placement(c):
+    os.kill(c.b.proc.pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: not placed(c.c, "B", Y), cap=15, what="B out of the placement")
+        st, body = detect(f"http://{c.c.hostport}", Y, c.img)
+        tap.check(st == 503 and body["error"]["code"] == "model_unplaced", f"{st} {body}")
+    finally:
+        os.kill(c.b.proc.pid, signal.SIGCONT)
+    wait_for(lambda: placed(c.c, "B", Y), cap=15, what="B back in the placement")
+    wait_for(lambda: detect(f"http://{c.c.hostport}", Y, c.img)[0] == 200, what="Y served again")
+
+
+def t7_frame_redis_restart(c):
+    c.frames.stop()
+    wait_for(lambda: cluster_view(c.a)["bus"] == "down", cap=15, what="A sees the bus down")
+    st, body = detect(f"http://{c.a.hostport}", X, c.img)
+    tap.check(st == 200, f"A's local model keeps answering: {st} {body}")
+    st, body = detect(f"http://{c.a.hostport}", Y, c.img)
+    tap.check(st == 503, f"Y without the bus: {st} {body}")
+    tap.check(body["error"]["code"] in ("cluster_unavailable", "model_unplaced"), body)
+    c.frames.start()
+    wait_for(lambda: placed(c.a, "B", Y), cap=30, what="B placed again")
+    wait_for(lambda: detect(f"http://{c.a.hostport}", Y, c.img)[0] == 200, cap=30, what="Y served again")
+    wait_for(lambda: placed(c.c, "B", Y), cap=30, what="C sees B again")
+    st, body = detect(f"http://{c.c.hostport}", Y, c.img)
+    tap.check(st == 200 and body["backend"] == "cluster:B", f"C too: {st} {body}")
+
+
+if __name__ == "__main__":
+    sys.exit(tap.run([t1_model_y_served_by_b, t2_worker_killed_mid_job, t3_sigstop_leaves_placement,
+                      t7_frame_redis_restart], setup, teardown))
