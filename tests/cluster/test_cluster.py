@@ -6,6 +6,8 @@ for the replication work), front end A (model X local), worker node B
 stopped by its pid.
   T1  model Y asked at A, at C and through HAProxy is served by B
   T2  SIGKILL of B's worker mid-job: every request is answered exactly once
+  T4  a job that crashes workers (tests/pipeline/faultbe.c, fault-segv) is
+      answered 503 and dead-lettered while model Y flows
   T3  SIGSTOP of B: it leaves the placement within the TTL (Y answers 503 with
       the reason), SIGCONT brings it back
   T7  the frame Redis restarts: A's local model keeps answering, Y answers 503,
@@ -27,7 +29,7 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "stream"))
 import tap  # noqa: E402
 
-X, Y = "yolo-fastest-1.1", "yoloface-50k"
+X, Y, Z = "yolo-fastest-1.1", "yoloface-50k", "f-segv"
 TTL = "1.5s"
 CLAIM = "2s"
 
@@ -139,6 +141,14 @@ def setup():
     models = os.path.join(c.work, "models")
     if not tap.fetch_models(models, [X, Y]):
         raise tap.Skip("../shared/models not found")
+    segv = os.path.join(os.environ["VIGIA_BUILDDIR"], "tests", "pipeline", "vigia-backend-fault-segv.so")
+    if not os.path.exists(segv):
+        raise tap.Skip(f"{segv} not built")
+    os.makedirs(os.path.join(models, Z))
+    with open(os.path.join(models, Z, "t.names"), "w") as f:
+        f.write("thing\nother\n")
+    with open(os.path.join(models, Z, "model.conf"), "w") as f:
+        f.write(f"[model]\nname = {Z}\nbackend = {segv}\nnames = t.names\nwidth = 64\nheight = 64\nworkers = 1\n")
     c.frames = Redis(c.work, "redis-frames")
     c.state = Redis(c.work, "redis-state")   # for the state replication (not used by jobs)
     common = ["--paths-models", models, "--detect-default-model", X, "--cluster-ttl", TTL, "--cluster-claim-after", CLAIM, "--log-access", "false"]
@@ -147,7 +157,7 @@ def setup():
     c.a = tap.Server(common + ["--cluster", c.frames.url, "--cluster-node", "A", "--detect-load", X,
                                "--workers", "1", "--auth-open-detect", "true", "--history-store", "false"],
                      workdir=os.path.join(c.work, "A"))
-    c.b = Node(c.work, "B", common + ["--cluster", c.frames.url, "--cluster-node", "B", "--models", f"{X},{Y}",
+    c.b = Node(c.work, "B", common + ["--cluster", c.frames.url, "--cluster-node", "B", "--models", f"{X},{Y},{Z}",
                                       "--workers", "1"])
     c.c = tap.Server(common + ["--cluster", c.frames.url, "--cluster-node", "C", "--workers", "0",
                                "--auth-open-detect", "true", "--history-store", "false"],
@@ -254,6 +264,33 @@ def t2_worker_killed_mid_job(c):
     wait_for(lambda: detect(f"http://{c.c.hostport}", Y, c.img)[0] == 200, what="B serving again")
 
 
+def redis_cli(r, *args):
+    return subprocess.run(["redis-cli", "-p", str(r.port)] + list(args), capture_output=True, text=True, errors="replace").stdout.strip()
+
+
+def t4_crashing_job_dead_lettered(c):
+    wait_for(lambda: placed(c.c, "B", Z), what="the crashing model placed")
+    flowing = []
+    stop = threading.Event()
+
+    def others():
+        while not stop.is_set():
+            flowing.append(detect(f"http://{c.c.hostport}", Y, c.img)[0])
+    t = threading.Thread(target=others)
+    t.start()
+    try:
+        st, body = detect(f"http://{c.c.hostport}", Z, c.img, timeout=60)
+    finally:
+        stop.set()
+        t.join()
+    tap.check(st == 503 and body["error"]["code"] == "worker_died", f"{st} {body}")
+    tap.check(int(redis_cli(c.frames, "XLEN", f"vigia:dead:{Z}") or 0) == 1, "one dead letter")
+    fields = redis_cli(c.frames, "XRANGE", f"vigia:dead:{Z}", "-", "+").splitlines()
+    tap.check("why" in fields and "B" in fields, f"the dead letter says who and why: {fields[:12]}")
+    tap.check(flowing and all(s == 200 for s in flowing), f"Y flowed meanwhile: {flowing}")
+    tap.check(redis_cli(c.frames, "XLEN", f"vigia:jobs:{Z}") == "0", "no copy of it left to pass around")
+
+
 def t3_sigstop_leaves_placement(c):
     os.kill(c.b.proc.pid, signal.SIGSTOP)
     try:
@@ -283,5 +320,6 @@ def t7_frame_redis_restart(c):
 
 
 if __name__ == "__main__":
-    sys.exit(tap.run([t1_model_y_served_by_b, t2_worker_killed_mid_job, t3_sigstop_leaves_placement,
+    sys.exit(tap.run([t1_model_y_served_by_b, t2_worker_killed_mid_job, t4_crashing_job_dead_lettered,
+                      t3_sigstop_leaves_placement,
                       t7_frame_redis_restart], setup, teardown))
