@@ -8,6 +8,10 @@ stopped by its pid.
   T2  SIGKILL of B's worker mid-job: every request is answered exactly once
   T4  a job that crashes workers (tests/pipeline/faultbe.c, fault-segv) is
       answered 503 and dead-lettered while model Y flows
+  T5  10 streams at 30 fps through C against slow workers on B (testbe,
+      20 ms a frame, 2 workers): at most one frame per stream is ever in
+      flight on the cluster, and when the streams stop nothing is left in the
+      job stream or pending (no backlog); p50/p99 are printed
   T3  SIGSTOP of B: it leaves the placement within the TTL (Y answers 503 with
       the reason), SIGCONT brings it back
   T7  the frame Redis restarts: A's local model keeps answering, Y answers 503,
@@ -29,7 +33,7 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "stream"))
 import tap  # noqa: E402
 
-X, Y, Z = "yolo-fastest-1.1", "yoloface-50k", "f-segv"
+X, Y, Z, S = "yolo-fastest-1.1", "yoloface-50k", "f-segv", "slow"
 TTL = "1.5s"
 CLAIM = "2s"
 
@@ -149,6 +153,13 @@ def setup():
         f.write("thing\nother\n")
     with open(os.path.join(models, Z, "model.conf"), "w") as f:
         f.write(f"[model]\nname = {Z}\nbackend = {segv}\nnames = t.names\nwidth = 64\nheight = 64\nworkers = 1\n")
+    testbe = os.path.join(os.environ["VIGIA_BUILDDIR"], "tests", "pipeline", "vigia-backend-testbe.so")
+    os.makedirs(os.path.join(models, S))
+    with open(os.path.join(models, S, "t.names"), "w") as f:
+        f.write("thing\nother\n")
+    with open(os.path.join(models, S, "model.conf"), "w") as f:
+        f.write(f"[model]\nname = {S}\nbackend = {testbe}\nnames = t.names\nwidth = 64\nheight = 64\n"
+                f"workers = 2\n[test]\ndelay_ms = 20\n")
     c.frames = Redis(c.work, "redis-frames")
     c.state = Redis(c.work, "redis-state")   # for the state replication (not used by jobs)
     common = ["--paths-models", models, "--detect-default-model", X, "--cluster-ttl", TTL, "--cluster-claim-after", CLAIM, "--log-access", "false"]
@@ -157,7 +168,7 @@ def setup():
     c.a = tap.Server(common + ["--cluster", c.frames.url, "--cluster-node", "A", "--detect-load", X,
                                "--workers", "1", "--auth-open-detect", "true", "--history-store", "false"],
                      workdir=os.path.join(c.work, "A"))
-    c.b = Node(c.work, "B", common + ["--cluster", c.frames.url, "--cluster-node", "B", "--models", f"{X},{Y},{Z}",
+    c.b = Node(c.work, "B", common + ["--cluster", c.frames.url, "--cluster-node", "B", "--models", f"{X},{Y},{Z},{S}",
                                       "--workers", "1"])
     c.c = tap.Server(common + ["--cluster", c.frames.url, "--cluster-node", "C", "--workers", "0",
                                "--auth-open-detect", "true", "--history-store", "false"],
@@ -291,6 +302,79 @@ def t4_crashing_job_dead_lettered(c):
     tap.check(redis_cli(c.frames, "XLEN", f"vigia:jobs:{Z}") == "0", "no copy of it left to pass around")
 
 
+def green_png():
+    import cv2
+    import numpy
+    img = numpy.zeros((64, 64, 3), numpy.uint8)
+    img[:, :, 1] = 255
+    return cv2.imencode(".png", img)[1].tobytes()
+
+
+def t5_streams_against_slow_workers(c):
+    try:
+        import asyncio
+        import websockets
+    except ImportError:
+        raise tap.Skip("python3-websockets not installed")
+    wait_for(lambda: placed(c.c, "B", S), what="the slow model placed")
+    frame = green_png()
+    lat, answers, sent, peak = [], [0], [0], [0]
+
+    async def one(i, secs):
+        url = f"ws://{c.c.hostport}/v1/stream?stream=t5-{i}&model={S}"
+        async with websockets.connect(url, max_size=None) as ws:
+            await ws.recv()   # hello
+            times = {}
+            stop = asyncio.Event()
+
+            async def reader():
+                while True:
+                    try:
+                        m = await asyncio.wait_for(ws.recv(), 5)
+                    except (asyncio.TimeoutError, websockets.exceptions.ConnectionClosed):
+                        return
+                    if isinstance(m, bytes):
+                        continue
+                    m = json.loads(m)
+                    if m.get("type") == "detections":
+                        t = times.pop(m["ts"], None)
+                        if t is not None:
+                            lat.append((time.perf_counter() - t) * 1000)
+                        answers[0] += 1
+                    if stop.is_set() and not times:
+                        return
+            task = asyncio.create_task(reader())
+            start, n = time.perf_counter(), 0
+            while time.perf_counter() - start < secs:
+                n += 1
+                times[n] = time.perf_counter()
+                await ws.send(json.dumps({"type": "frame", "ts": n}))
+                await ws.send(frame)
+                sent[0] += 1
+                await asyncio.sleep(max(0, start + n / 30 - time.perf_counter()))
+            stop.set()
+            await task
+
+    async def sample(secs):
+        end = time.time() + secs
+        while time.time() < end:
+            peak[0] = max(peak[0], await asyncio.to_thread(lambda: cluster_view(c.c)["waiting"]))
+            await asyncio.sleep(0.05)
+
+    async def run():
+        await asyncio.gather(*(one(i, 4) for i in range(10)), sample(4))
+    asyncio.run(run())
+    tap.check(answers[0] > 0, "frames were answered")
+    tap.check(peak[0] <= 10, f"at most one frame per stream in flight on the cluster (peak {peak[0]})")
+    wait_for(lambda: redis_cli(c.frames, "XLEN", f"vigia:jobs:{S}") == "0", cap=10, what="the job stream empty")
+    pend = redis_cli(c.frames, "XPENDING", f"vigia:jobs:{S}", "workers").splitlines()
+    tap.check(pend and pend[0] == "0", f"nothing pending: {pend}")
+    tap.check(cluster_view(c.c)["waiting"] == 0, "the front end waits for nothing")
+    lat.sort()
+    print(f"# T5: {sent[0]} frames offered, {answers[0]} answered, latency p50 {lat[len(lat) // 2]:.0f} ms, "
+          f"p99 {lat[int(len(lat) * 0.99)]:.0f} ms, peak {peak[0]} in flight", flush=True)
+
+
 def t3_sigstop_leaves_placement(c):
     os.kill(c.b.proc.pid, signal.SIGSTOP)
     try:
@@ -321,5 +405,5 @@ def t7_frame_redis_restart(c):
 
 if __name__ == "__main__":
     sys.exit(tap.run([t1_model_y_served_by_b, t2_worker_killed_mid_job, t4_crashing_job_dead_lettered,
-                      t3_sigstop_leaves_placement,
+                      t5_streams_against_slow_workers, t3_sigstop_leaves_placement,
                       t7_frame_redis_restart], setup, teardown))
