@@ -45,11 +45,16 @@ typedef struct cmd {
 } cmd;
 
 
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 static int
-fail(char *err, size_t errlen, const char *fmt, const char *arg)
+fail(char *err, size_t errlen, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     if (err && errlen)
-        snprintf(err, errlen, fmt, arg);
+        vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
     return VG_E_INVAL;
 }
 
@@ -425,4 +430,21 @@ vg_bus_reset(vg_bus *b, const char *why)
         return;
     drop_ac(b);
     schedule_retry(b, why);
+}
+
+
+size_t
+vg_bus_reply_strs(const struct redisReply *arr, vg_str *out, size_t max)
+{
+    if (!arr || arr->type != REDIS_REPLY_ARRAY)
+        return 0;
+    if (arr->elements > max)
+        return max + 1;
+    for (size_t i = 0; i < arr->elements; i++) {
+        const redisReply *e = arr->element[i];
+        int s = e->type == REDIS_REPLY_STRING;
+        out[i].p = s ? e->str : "";
+        out[i].n = s ? e->len : 0;
+    }
+    return arr->elements;
 }

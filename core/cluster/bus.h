@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
+
 struct ev_loop;
 struct redisReply;
 
@@ -94,6 +96,14 @@ int vg_bus_command(vg_bus *bus, vg_bus_reply_cb cb, void *ud, int argc, const ch
 
 /* The same with NUL-terminated arguments, NULL-terminated list. */
 int vg_bus_commandv(vg_bus *bus, vg_bus_reply_cb cb, void *ud, ...);
+
+/*
+ * The elements of an array reply as counted strings (pointing into it; a
+ * non-string element is ""), at most max; returns the count, or max + 1
+ * when the array holds more (so a decoder given it refuses), 0 when
+ * `arr` is not an array.
+ */
+size_t vg_bus_reply_strs(const struct redisReply *arr, vg_str *out, size_t max);
 
 /* Drops the connection now and reconnects with backoff (as if it had failed). */
 void vg_bus_reset(vg_bus *bus, const char *why);

@@ -7,10 +7,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/error.h"
 #include "base/frame.h"
 #include "cluster/envelope.h"
+
+int64_t
+vg_cluster_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 
 int
 vg_cluster_name_ok(const char *s, size_t n)
@@ -62,6 +72,29 @@ frame_ok(vg_str f)
 }
 
 
+/*
+ * The fields every entry has: "v" (1) and "id"; sets bits 1 and 2 of *have.
+ * Returns 1 when k was one of them, 0 when not, or VG_E_PROTO.
+ */
+static int
+common_field(vg_str k, vg_str v, uint64_t *id, int *have, char *err, size_t errlen)
+{
+    if (vg_str_eq(k, "v")) {
+        if (!vg_str_eq(v, "1"))
+            return proto(err, errlen, "unknown version");
+        *have |= 1;
+        return 1;
+    }
+    if (vg_str_eq(k, "id")) {
+        if (parse_u64(v, id) < 0)
+            return proto(err, errlen, "bad id");
+        *have |= 2;
+        return 1;
+    }
+    return 0;
+}
+
+
 int
 vg_cluster_job_fields(const vg_cluster_job *j, char scratch[96], const char **argv, size_t *lens)
 {
@@ -89,14 +122,11 @@ vg_cluster_job_decode(const vg_str *kv, size_t n, vg_cluster_job *out, char *err
     for (size_t i = 0; i < n; i += 2) {
         vg_str k = kv[i], v = kv[i + 1];
         uint64_t x;
-        if (vg_str_eq(k, "v")) {
-            if (!vg_str_eq(v, "1"))
-                return proto(err, errlen, "unknown version");
-            have |= 1;
-        } else if (vg_str_eq(k, "id")) {
-            if (parse_u64(v, &out->id) < 0)
-                return proto(err, errlen, "bad id");
-            have |= 2;
+        int c = common_field(k, v, &out->id, &have, err, errlen);
+        if (c < 0)
+            return c;
+        if (c) {
+            continue;
         } else if (vg_str_eq(k, "reply")) {
             if (v.n == 0 || v.n > VG_CLUSTER_MAX_KEY)
                 return proto(err, errlen, "bad reply stream");
@@ -167,14 +197,11 @@ vg_cluster_result_decode(const vg_str *kv, size_t n, vg_cluster_result *out, cha
         return proto(err, errlen, "odd or too many fields");
     for (size_t i = 0; i < n; i += 2) {
         vg_str k = kv[i], v = kv[i + 1];
-        if (vg_str_eq(k, "v")) {
-            if (!vg_str_eq(v, "1"))
-                return proto(err, errlen, "unknown version");
-            have |= 1;
-        } else if (vg_str_eq(k, "id")) {
-            if (parse_u64(v, &out->id) < 0)
-                return proto(err, errlen, "bad id");
-            have |= 2;
+        int c = common_field(k, v, &out->id, &have, err, errlen);
+        if (c < 0)
+            return c;
+        if (c) {
+            continue;
         } else if (vg_str_eq(k, "node")) {
             if (!vg_cluster_name_ok(v.p, v.n))
                 return proto(err, errlen, "bad node name");

@@ -31,6 +31,9 @@
 #define VG_CLUSTER_MAX_MODELS  32      /* models in one node's placement record */
 #define VG_CLUSTER_MAX_FIELDS  16      /* field/value pairs in an entry */
 
+/* The wall clock in ms since the epoch: deadlines and placement expiry, shared by every node. */
+int64_t vg_cluster_wall_ms(void);
+
 /* 1 when s[0..n) is a usable model or node name. */
 int vg_cluster_name_ok(const char *s, size_t n);
 

@@ -37,8 +37,7 @@ struct vg_cluster_front {
     vg_list pending;               /* rjob.link, oldest first */
     uint64_t next_id;
     char last_id[48];              /* the last reply entry read ("$" before the first) */
-    int reading;                   /* an XREAD is in flight */
-    int *alive;                    /* 0 once destroyed: the XREAD in flight sees it */
+    int reading;                   /* an XREAD is in flight (destroy ends it first, with NULL) */
     uint64_t sent, answered, late, refused;
 };
 
@@ -61,15 +60,6 @@ mono_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-
-static int64_t
-wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 
@@ -153,14 +143,7 @@ static void
 take_result(vg_cluster_front *f, const redisReply *fields)
 {
     vg_str kv[2 * VG_CLUSTER_MAX_FIELDS];
-    size_t n = fields->elements;
-    if (n > 2 * VG_CLUSTER_MAX_FIELDS)
-        n = 2 * VG_CLUSTER_MAX_FIELDS + 1;   /* refused by the decoder */
-    for (size_t i = 0; i < n && i < 2 * VG_CLUSTER_MAX_FIELDS; i++) {
-        const redisReply *e = fields->element[i];
-        kv[i].p = e->type == REDIS_REPLY_STRING ? e->str : "";
-        kv[i].n = e->type == REDIS_REPLY_STRING ? e->len : 0;
-    }
+    size_t n = vg_bus_reply_strs(fields, kv, 2 * VG_CLUSTER_MAX_FIELDS);
     vg_cluster_result r;
     char err[160];
     int rc = vg_cluster_result_decode(kv, n, &r, err, sizeof err);
@@ -216,24 +199,11 @@ take_result(vg_cluster_front *f, const redisReply *fields)
 }
 
 
-typedef struct read_ctx {
-    vg_cluster_front *f;
-    int *alive;
-} read_ctx;
-
-
 static void
 on_xread(vg_bus *bus, struct redisReply *r, void *ud)
 {
     (void)bus;
-    read_ctx *rc = ud;
-    vg_cluster_front *f = *rc->alive ? rc->f : NULL;
-    if (!f) {
-        free(rc->alive);
-        free(rc);
-        return;
-    }
-    free(rc);
+    vg_cluster_front *f = ud;
     f->reading = 0;
     if (!r)
         return;   /* the bus dropped: read again when it is back */
@@ -264,17 +234,9 @@ read_replies(vg_cluster_front *f)
 {
     if (f->reading || !vg_bus_is_up(f->rbus))
         return;
-    read_ctx *rc = malloc(sizeof *rc);
-    if (!rc)
-        return;
-    rc->f = f;
-    rc->alive = f->alive;
-    if (vg_bus_commandv(f->rbus, on_xread, rc, "XREAD", "COUNT", "256", "BLOCK", "1000", "STREAMS", f->reply_key,
-                        f->last_id, NULL) != 0) {
-        free(rc);
-        return;
-    }
-    f->reading = 1;
+    if (vg_bus_commandv(f->rbus, on_xread, f, "XREAD", "COUNT", "256", "BLOCK", "1000", "STREAMS", f->reply_key,
+                        f->last_id, NULL) == 0)
+        f->reading = 1;
 }
 
 
@@ -363,7 +325,7 @@ remote_submit(void *ctx, const char *model, const vg_pool_job *jb, vg_pool_cb cb
         return -ENOMEM;
     }
     uint32_t dl = jb->deadline_ms ? jb->deadline_ms : f->o.job_timeout_ms;
-    vg_cluster_job cj = { .id = f->next_id, .reply = vg_str_of(f->reply_key), .deadline_ms = wall_ms() + dl,
+    vg_cluster_job cj = { .id = f->next_id, .reply = vg_str_of(f->reply_key), .deadline_ms = vg_cluster_wall_ms() + dl,
                           .live = jb->live, .classes = { classes.data, classes.len }, .frame = { fr.data, fr.len } };
     const char *argv[6 + 2 * VG_CLUSTER_MAX_FIELDS];
     size_t lens[6 + 2 * VG_CLUSTER_MAX_FIELDS];
@@ -459,14 +421,8 @@ vg_cluster_front_create(struct ev_loop *loop, const vg_bus_url *url, const vg_cl
 {
     *out = NULL;
     vg_cluster_front *f = calloc(1, sizeof *f);
-    int *alive = malloc(sizeof *alive);
-    if (!f || !alive) {
-        free(f);
-        free(alive);
+    if (!f)
         return -ENOMEM;
-    }
-    *alive = 1;
-    f->alive = alive;
     f->loop = loop;
     f->pool = pool;
     if (o)
@@ -477,7 +433,6 @@ vg_cluster_front_create(struct ev_loop *loop, const vg_bus_url *url, const vg_cl
     f->o.node = f->node;
     if (!vg_cluster_name_ok(f->node, strlen(f->node))) {
         snprintf(err, errlen, "cluster node name '%s': use 1..64 of A-Z a-z 0-9 . _ -", f->node);
-        free(alive);
         free(f);
         return VG_E_INVAL;
     }
@@ -519,11 +474,7 @@ vg_cluster_front_destroy(vg_cluster_front *f)
         vg_pool_set_remote(f->pool, NULL);
     fail_pending(f, VG_E_STOPPING, "the server is shutting down");
     vg_placement_destroy(f->pl);
-    if (f->reading)
-        *f->alive = 0;   /* the XREAD in flight frees it (its callback runs inside destroy) */
-    else
-        free(f->alive);
-    vg_bus_destroy(f->rbus);
+    vg_bus_destroy(f->rbus);   /* an XREAD in flight gets NULL now, while f lives */
     vg_bus_destroy(f->bus);
     free(f);
 }

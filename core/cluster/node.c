@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <ev.h>
 #include <hiredis/hiredis.h>
@@ -54,15 +53,6 @@ typedef struct njob {
     char *frame;                   /* a copy of its JOB frame, for the dead letters */
     size_t frame_len;
 } njob;
-
-
-static int64_t
-wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 
 static void pull(nmodel *m);
@@ -214,14 +204,7 @@ take_entry(nmodel *m, const char *entry, const redisReply *fields, long long del
 {
     vg_cluster_worker *w = m->w;
     vg_str kv[2 * VG_CLUSTER_MAX_FIELDS];
-    size_t n = fields && fields->type == REDIS_REPLY_ARRAY ? fields->elements : 0;
-    if (n > 2 * VG_CLUSTER_MAX_FIELDS)
-        n = 2 * VG_CLUSTER_MAX_FIELDS + 1;
-    for (size_t i = 0; i < n && i < 2 * VG_CLUSTER_MAX_FIELDS; i++) {
-        const redisReply *e = fields->element[i];
-        kv[i].p = e->type == REDIS_REPLY_STRING ? e->str : "";
-        kv[i].n = e->type == REDIS_REPLY_STRING ? e->len : 0;
-    }
+    size_t n = vg_bus_reply_strs(fields, kv, 2 * VG_CLUSTER_MAX_FIELDS);
     vg_cluster_job cj;
     char err[160];
     int rc = vg_cluster_job_decode(kv, n, &cj, err, sizeof err);
@@ -232,7 +215,7 @@ take_entry(nmodel *m, const char *entry, const redisReply *fields, long long del
     }
     char reply_key[VG_CLUSTER_MAX_KEY + 1];
     snprintf(reply_key, sizeof reply_key, "%.*s", (int)cj.reply.n, cj.reply.p);
-    int64_t left = cj.deadline_ms - wall_ms();
+    int64_t left = cj.deadline_ms - vg_cluster_wall_ms();
     if (left <= 0 || (cj.live && deliveries > 0)) {
         /* late, or a live frame another node held: dropped, never run twice */
         if (!cj.live)

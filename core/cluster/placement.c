@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <ev.h>
 #include <hiredis/hiredis.h>
@@ -33,15 +32,6 @@ struct vg_placement {
 };
 
 
-static int64_t
-wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-
 static void
 advertise(vg_placement *pl)
 {
@@ -53,7 +43,7 @@ advertise(vg_placement *pl)
     vg_cluster_node_encode(&b, &pl->self);
     char ttl[16], score[24];
     snprintf(ttl, sizeof ttl, "%u", (unsigned)pl->ttl_ms);
-    snprintf(score, sizeof score, "%lld", (long long)(wall_ms() + pl->ttl_ms));
+    snprintf(score, sizeof score, "%lld", (long long)(vg_cluster_wall_ms() + pl->ttl_ms));
     const char *argv[] = { "SET", pl->key, b.data, "PX", ttl };
     size_t lens[] = { 3, strlen(pl->key), b.len, 2, strlen(ttl) };
     vg_bus_command(pl->bus, NULL, NULL, 5, argv, lens);
@@ -150,7 +140,7 @@ read_view(vg_placement *pl)
     if (pl->reading)
         return;
     char now[24];
-    snprintf(now, sizeof now, "%lld", (long long)wall_ms());
+    snprintf(now, sizeof now, "%lld", (long long)vg_cluster_wall_ms());
     vg_bus_commandv(pl->bus, NULL, NULL, "ZREMRANGEBYSCORE", "vigia:nodes", "-inf", now, NULL);
     view_read *vr = malloc(sizeof *vr);
     if (!vr)
@@ -255,7 +245,8 @@ vg_placement_find(const vg_placement *pl, const char *model, unsigned *free_, ch
             const vg_cluster_model *m = &n->models[k];
             if (strcmp(m->name, model) != 0)
                 continue;
-            if (m->ready > 0 && (strcmp(m->state, "ready") == 0 || strcmp(m->state, "degraded") == 0)) {
+            /* degraded: a worker is respawning; the job waits in the stream until one pulls it */
+            if (strcmp(m->state, "ready") == 0 || strcmp(m->state, "degraded") == 0) {
                 nodes++;
                 slots += m->free;
             } else {

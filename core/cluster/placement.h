@@ -40,7 +40,8 @@ void vg_placement_destroy(vg_placement *pl);
 void vg_placement_kick(vg_placement *pl);
 
 /*
- * The worker nodes that serve `model` ready: how many (0: unplaced) and
+ * The worker nodes that serve `model` ready or degraded (a worker
+ * respawning: the job waits in the stream for it): how many (0: unplaced) and
  * their free slots together in *free. `why` (may be NULL) says why none
  * does: unknown to the cluster, or there but not ready (its state).
  */
