@@ -1,8 +1,9 @@
 """bench/cluster: frames/s and latency p50/p99 of /v1/detect through a front
 end with no local model (--workers 0) and 1, 2, 3 worker nodes (separate
-processes, one worker each, each pinned to its own CPU share with taskset
-when the machine has the cores), against the peer measured in the same run:
-a single node whose N local workers do the same work. Prints a table and
+processes, one worker each, each pinned to its own CPU with taskset when the
+machine has the cores; the front end on CPU 0), against the peer measured in
+the same run: a single node whose N local workers do the same work on the
+same CPUs (0 and the worker nodes'). Prints a table and
 writes bench/out/cluster.json. Usage: cluster.py [SECONDS] [CLIENTS]."""
 import json
 import os
@@ -34,9 +35,10 @@ def free_port():
     return p
 
 
-def pinned(cmd, cpu):
+def pinned(cmd, cpus):
+    """cmd on the CPUs `cpus` (a list, taken modulo the machine's), when taskset and the cores exist."""
     if shutil.which("taskset") and CPUS > 1:
-        return ["taskset", "-c", str(cpu % CPUS)] + cmd
+        return ["taskset", "-c", ",".join(sorted({str(c % CPUS) for c in cpus}))] + cmd
     return cmd
 
 
@@ -131,15 +133,17 @@ def main():
     rows = []
     try:
         for n in (1, 2, 3):
-            single = serve(work, f"single{n}", ["--paths-models", models, "--workers", str(n)], 0)
+            # the peer gets the CPUs the worker nodes get (its workers inherit the set)
+            single = serve(work, f"single{n}", ["--paths-models", models, "--workers", str(n)],
+                           [0] + list(range(1, n + 1)))
             wait_ok(single.hostport, img)
             load(single.hostport, img, 1, CLIENTS)   # warm
             base = load(single.hostport, img, SECS, CLIENTS)
             base1 = load(single.hostport, img, SECS / 2, 1)
             stop(single)
             front = serve(work, f"front{n}", ["--paths-models", models, "--workers", "0", "--cluster", url,
-                                              "--cluster-node", f"front{n}"], 0)
-            nodes = [worker(work, f"n{n}w{i}", url, models, i + 1) for i in range(n)]
+                                              "--cluster-node", f"front{n}"], [0])
+            nodes = [worker(work, f"n{n}w{i}", url, models, [i + 1]) for i in range(n)]
             wait_ok(front.hostport, img)
             load(front.hostport, img, 1, CLIENTS)
             clu = load(front.hostport, img, SECS, CLIENTS)
