@@ -12,6 +12,9 @@ stopped by its pid.
       20 ms a frame, 2 workers): at most one frame per stream is ever in
       flight on the cluster, and when the streams stop nothing is left in the
       job stream or pending (no backlog); p50/p99 are printed
+  T2b B stops holding a request job: a node started later (D) claims it after
+      claim_after and answers; when B wakes, its answer is dropped: the
+      request was answered once
   T3  SIGSTOP of B: it leaves the placement within the TTL (Y answers 503 with
       the reason), SIGCONT brings it back
   T7  the frame Redis restarts: A's local model keeps answering, Y answers 503,
@@ -33,7 +36,7 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "stream"))
 import tap  # noqa: E402
 
-X, Y, Z, S = "yolo-fastest-1.1", "yoloface-50k", "f-segv", "slow"
+X, Y, Z, S, L = "yolo-fastest-1.1", "yoloface-50k", "f-segv", "slow", "long"
 TTL = "1.5s"
 CLAIM = "2s"
 
@@ -160,15 +163,21 @@ def setup():
     with open(os.path.join(models, S, "model.conf"), "w") as f:
         f.write(f"[model]\nname = {S}\nbackend = {testbe}\nnames = t.names\nwidth = 64\nheight = 64\n"
                 f"workers = 2\n[test]\ndelay_ms = 20\n")
+    os.makedirs(os.path.join(models, L))
+    with open(os.path.join(models, L, "t.names"), "w") as f:
+        f.write("thing\nother\n")
+    with open(os.path.join(models, L, "model.conf"), "w") as f:
+        f.write(f"[model]\nname = {L}\nbackend = {testbe}\nnames = t.names\nwidth = 64\nheight = 64\n"
+                f"workers = 1\n[test]\ndelay_ms = 1500\n")
     c.frames = Redis(c.work, "redis-frames")
     c.state = Redis(c.work, "redis-state")   # for the state replication (not used by jobs)
-    common = ["--paths-models", models, "--detect-default-model", X, "--cluster-ttl", TTL, "--cluster-claim-after", CLAIM, "--log-access", "false"]
+    common = c.common = ["--paths-models", models, "--detect-default-model", X, "--cluster-ttl", TTL, "--cluster-claim-after", CLAIM, "--log-access", "false"]
     os.makedirs(os.path.join(c.work, "A"))
     os.makedirs(os.path.join(c.work, "C"))
     c.a = tap.Server(common + ["--cluster", c.frames.url, "--cluster-node", "A", "--detect-load", X,
                                "--workers", "1", "--auth-open-detect", "true", "--history-store", "false"],
                      workdir=os.path.join(c.work, "A"))
-    c.b = Node(c.work, "B", common + ["--cluster", c.frames.url, "--cluster-node", "B", "--models", f"{X},{Y},{Z},{S}",
+    c.b = Node(c.work, "B", common + ["--cluster", c.frames.url, "--cluster-node", "B", "--models", f"{X},{Y},{Z},{S},{L}",
                                       "--workers", "1"])
     c.c = tap.Server(common + ["--cluster", c.frames.url, "--cluster-node", "C", "--workers", "0",
                                "--auth-open-detect", "true", "--history-store", "false"],
@@ -375,6 +384,34 @@ def t5_streams_against_slow_workers(c):
           f"p99 {lat[int(len(lat) * 0.99)]:.0f} ms, peak {peak[0]} in flight", flush=True)
 
 
+def t2b_stopped_node_jobs_claimed(c):
+    wait_for(lambda: placed(c.c, "B", L), what="the long model placed")
+    before = cluster_view(c.c)
+    out = []
+    t = threading.Thread(target=lambda: out.append(detect(f"http://{c.c.hostport}", L, green_png(), timeout=60)))
+    t.start()
+    # B has pulled the job when it shows in B's pending list
+    wait_for(lambda: redis_cli(c.frames, "XPENDING", f"vigia:jobs:{L}", "workers").splitlines()[:1] == ["1"],
+             cap=10, what="B holding the job")
+    os.kill(c.b.proc.pid, signal.SIGSTOP)
+    d = None
+    try:
+        d = Node(c.work, "D", c.common + ["--cluster", c.frames.url, "--cluster-node", "D", "--models", L,
+                                          "--workers", "1"])
+        t.join(60)
+        tap.check(out, "the request was answered")
+        st, body = out[0]
+        tap.check(st == 200 and body["backend"] == "cluster:D", f"D claimed and answered it: {st} {body}")
+    finally:
+        os.kill(c.b.proc.pid, signal.SIGCONT)
+    # B wakes and answers its copy: the front end drops it
+    wait_for(lambda: cluster_view(c.c)["late_answers"] > before["late_answers"], cap=15, what="B's late answer")
+    after = cluster_view(c.c)
+    tap.check(after["answered"] - before["answered"] == 1, f"answered once: {before} {after}")
+    d.stop()
+    wait_for(lambda: placed(c.c, "B", Y), cap=15, what="B back")
+
+
 def t3_sigstop_leaves_placement(c):
     os.kill(c.b.proc.pid, signal.SIGSTOP)
     try:
@@ -405,5 +442,6 @@ def t7_frame_redis_restart(c):
 
 if __name__ == "__main__":
     sys.exit(tap.run([t1_model_y_served_by_b, t2_worker_killed_mid_job, t4_crashing_job_dead_lettered,
-                      t5_streams_against_slow_workers, t3_sigstop_leaves_placement,
+                      t5_streams_against_slow_workers, t2b_stopped_node_jobs_claimed,
+                      t3_sigstop_leaves_placement,
                       t7_frame_redis_restart], setup, teardown))
