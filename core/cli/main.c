@@ -70,6 +70,7 @@ usage(FILE *out)
             "       vigia user add [--admin|--role ROLE] NAME   (password on stdin)\n"
             "       vigia user list [--json] | passwd NAME | role NAME ROLE | del [--yes] NAME\n"
             "       vigia detect [--model NAME] [--backend B] [--threshold T] [--classes a,b] IMAGE...\n"
+            "       vigia worker --cluster redis://HOST:PORT [--models a,b] [--cluster-node NAME] [--workers N]\n"
             "       vigia --help | --help-all | --version | --check-config\n"
             "\n"
             "Every setting below can be given in the config file ([section] key = value), as an\n"
