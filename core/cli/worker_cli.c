@@ -118,8 +118,9 @@ vg_worker_cli_run(vg_config *cfg, const char *models, int argc, char **argv)
     ev_signal_stop(loop, &intr);
     rc = 0;
 out:
+    vg_cluster_worker_stop(node);   /* no more pulls; out of the view */
     if (pool)
-        vg_pool_destroy(pool);   /* first: its jobs answer through the node */
+        vg_pool_destroy(pool);   /* its jobs stay unacknowledged: another node claims them */
     vg_cluster_worker_destroy(node);
     return rc;
 }

@@ -400,6 +400,10 @@ static void
 fill_self(vg_cluster_node *self, void *ud)
 {
     vg_cluster_front *f = ud;
+    /* called every interval: the reply stream outlives this front end by ten TTLs at most */
+    char ttl[16];
+    snprintf(ttl, sizeof ttl, "%u", f->o.ttl_ms * 10);
+    vg_bus_commandv(f->bus, NULL, NULL, "PEXPIRE", f->reply_key, ttl, NULL);
     size_t n = vg_pool_model_count(f->pool);
     for (size_t i = 0; i < n && self->nmodels < VG_CLUSTER_MAX_MODELS; i++) {
         vg_pool_model_stats s;

@@ -41,6 +41,7 @@ struct vg_cluster_worker {
     nmodel models[VG_CLUSTER_MAX_MODELS];
     size_t nmodels;
     uint64_t ran, dropped, dead, claimed;
+    int stopping;                  /* vg_cluster_worker_stop(): no more pulls, claims or pool calls */
 };
 
 /* One job in the pool. */
@@ -166,11 +167,15 @@ on_done(int status, vg_pool_result *res, void *ud)
     njob *j = ud;
     nmodel *m = j->m;
     vg_cluster_worker *w = m->w;
-    if (status == VG_E_WORKERDIED)
-        dead_letter(m, j->entry, j->reply, j->id, res->message, j->frame, j->frame_len);
-    if (!(j->live && status == VG_E_TIMEDOUT))
-        reply(w, j->reply, j->id, status, res->message, res);
-    ack(m, j->entry);
+    if (status == VG_E_STOPPING) {
+        /* this node is going: leave the job unacknowledged for another node to claim */
+    } else {
+        if (status == VG_E_WORKERDIED)
+            dead_letter(m, j->entry, j->reply, j->id, res->message, j->frame, j->frame_len);
+        if (!(j->live && status == VG_E_TIMEDOUT))
+            reply(w, j->reply, j->id, status, res->message, res);
+        ack(m, j->entry);
+    }
     m->inflight--;
     w->ran++;
     free(j->frame);
@@ -337,7 +342,7 @@ on_group(vg_bus *bus, struct redisReply *r, void *ud)
 static void
 pull(nmodel *m)
 {
-    if (m->reading || !vg_bus_is_up(m->rbus))
+    if (m->w->stopping || m->reading || !vg_bus_is_up(m->rbus))
         return;
     if (!m->group_ok) {
         if (vg_bus_commandv(m->rbus, on_group, m, "XGROUP", "CREATE", m->key, GROUP, "0", "MKSTREAM", NULL) == 0)
@@ -453,7 +458,7 @@ on_tick(struct ev_loop *loop, ev_timer *t, int revents)
     (void)loop;
     (void)revents;
     vg_cluster_worker *w = t->data;
-    if (!vg_bus_is_up(w->bus))
+    if (w->stopping || !vg_bus_is_up(w->bus))
         return;
     for (size_t i = 0; i < w->nmodels; i++) {
         claim_start(&w->models[i]);
@@ -548,6 +553,18 @@ fail:
         snprintf(err, errlen, "cluster: %s", vg_err_str(rc));
     vg_cluster_worker_destroy(w);
     return rc;
+}
+
+
+void
+vg_cluster_worker_stop(vg_cluster_worker *w)
+{
+    if (!w)
+        return;
+    w->stopping = 1;
+    ev_timer_stop(w->loop, &w->tick);
+    vg_placement_destroy(w->pl);   /* leaves the view now */
+    w->pl = NULL;
 }
 
 

@@ -29,7 +29,13 @@ typedef struct vg_cluster_worker vg_cluster_worker;
  */
 int vg_cluster_worker_create(struct ev_loop *loop, const vg_bus_url *url, const vg_cluster_options *o,
                              vg_pool *pool, const char *models, vg_cluster_worker **out, char *err, size_t errlen);
-/* Stops pulling. Destroy the pool first: its jobs answer (VG_E_STOPPING) through this node. NULL is allowed. */
+/*
+ * Stops pulling and claiming and leaves the placement view; the node makes
+ * no more pool calls. Then destroy the pool: its jobs end with
+ * VG_E_STOPPING and stay unacknowledged, for another node to claim.
+ * Then vg_cluster_worker_destroy(). NULL is allowed for both.
+ */
+void vg_cluster_worker_stop(vg_cluster_worker *w);
 void vg_cluster_worker_destroy(vg_cluster_worker *w);
 
 #endif

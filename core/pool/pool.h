@@ -283,7 +283,8 @@ struct vg_jsonw;
  * VG_E_UNAVAILABLE, VG_E_MODELFAILED or VG_E_QUEUEFULL (the model is not
  * here, or its queue is full). `submit` follows vg_pool_submit()'s
  * contract (0 and exactly one later callback, or an error and none; it
- * copies what it keeps of `job`) and sets *handle; on its error the pool
+ * copies what it keeps of `job`, and the pool releases the caller's image
+ * (image_free) as soon as it returns 0) and sets *handle; on its error the pool
  * answers with it, except that a full local queue stays VG_E_QUEUEFULL.
  * `cancel` forgets a handle without calling back (vg_pool_cancel() then
  * answers VG_E_CANCELED itself). `describe` writes the members of a JSON

@@ -567,6 +567,8 @@ vg_pool_submit(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb c
         vg_pool__copy_err(err, errlen, "%s", why);
         return rrc;
     }
+    if (jb->image_free)
+        jb->image_free(jb->image_ctx);   /* the remote copied the bytes it sends */
     if (req)
         *req = (vg_pool_req *)j;
     return 0;
