@@ -97,17 +97,19 @@ rjob_finish(rjob *j, int status, vg_pool_result *res, const char *msg)
 {
     vg_cluster_front *f = j->f;
     vg_pool_result empty;
+    char model[sizeof j->model];   /* the answer names it after j is gone */
+    memcpy(model, j->model, sizeof model);
     ev_timer_stop(f->loop, &j->timer);
     vg_list_remove(&f->pending, &j->link);
     if (!res) {
         memset(&empty, 0, sizeof empty);
-        empty.model = j->model;
         empty.backend = "";
         empty.message = msg ? msg : vg_err_str(status);
         empty.total_us = mono_us() - j->start_us;
         empty.queue_us = empty.total_us;
         res = &empty;
     }
+    res->model = model;
     vg_pool_cb cb = j->cb;
     void *ud = j->ud;
     free(j);
@@ -167,8 +169,7 @@ take_result(vg_cluster_front *f, const redisReply *fields)
     memset(&res, 0, sizeof res);
     char by[VG_CLUSTER_MAX_NAME + 16];
     snprintf(by, sizeof by, "cluster:%.*s", (int)r.node.n, r.node.p);
-    res.model = j->model;
-    res.backend = by;
+    res.backend = by;   /* model: set by rjob_finish */
     char msg[VG_IPC_MAX_STR + 1];
     snprintf(msg, sizeof msg, "%.*s", (int)ir->msg.n, ir->msg.p ? ir->msg.p : "");
     res.message = msg;
