@@ -4,6 +4,7 @@ EXTRA_DIST += bench/http/run bench/stream/run bench/stream/stream.py bench/detec
 EXTRA_DIST += bench/detect/nvr bench/detect/nvr.py
 EXTRA_DIST += bench/soak/run bench/soak/soak.py
 EXTRA_DIST += bench/store/run bench/store/bench_store.c bench/batching/run
+EXTRA_DIST += bench/cluster/run bench/cluster/cluster.py
 # The stream tracker's cost per frame: built on demand (make bench/stream/bench_tracker), not in make check.
 EXTRA_PROGRAMS = bench/stream/bench_tracker
 bench_stream_bench_tracker_SOURCES = bench/stream/bench_tracker.c

@@ -8,6 +8,8 @@ systemdunitdir = $(prefix)/lib/systemd/system
 systemdunit_DATA = etc/vigia.service
 sysusersdir = $(prefix)/lib/sysusers.d
 EXTRA_DIST += etc/vigia.service.in etc/vigia.sysusers
+# an example HAProxy config in front of cluster front ends (docs/cluster.md)
+EXTRA_DIST += etc/haproxy/vigia.cfg
 CLEANFILES += etc/vigia.service
 etc/vigia.service: $(srcdir)/etc/vigia.service.in Makefile
 	@$(MKDIR_P) etc

@@ -129,6 +129,10 @@ route_models(vg_req *r, void *ud)
             model_json(&out.w, &m, 0, api->pool);
     }
     vg_jsonw_arr_end(&out.w);
+    vg_jsonw_kobj(&out.w, "cluster");   /* the other nodes, in multi-node mode */
+    if (!vg_pool_remote_describe(api->pool, &out.w))
+        vg_jsonw_kbool(&out.w, "enabled", 0);
+    vg_jsonw_obj_end(&out.w);
     vg_jsonw_obj_end(&out.w);
     vg_reply_send(&out, r, 200);
 }
@@ -253,6 +257,8 @@ hook_ready(vg_server *s, void *ud, char *why, size_t whylen)
         return 0;
     if (vg_pool_is_ready(api->pool))
         return 1;
+    if (vg_pool_has_remote(api->pool) && !vg_pool_default_model(api->pool))
+        return 1;   /* a front end without local models (--workers 0): the cluster serves */
     /* the models that hold readiness back: those loaded and not ready, and the default model
      * when its manifest or files are wrong (its why names the missing file and what fetches
      * it); other invalid manifests were never asked to load and do not count */

@@ -661,6 +661,7 @@ submit(stream *s, frame *f)
     vg_pool_job job;
     /* the pool may release the bytes after our callback: they are not tied to f */
     vg_call_job_init(&job, &f->opt, f->data, f->len, free, f->data);
+    job.live = 1;   /* another node drops it when late (cluster) */
     vg_stream_tap *tap = &s->api->tap;
     if (tap->wants && tap->wants(s->id, tap->ud)) {
         job.annotate = 1;   /* an MJPEG viewer watches */

@@ -100,7 +100,7 @@ static const struct key keys[] = {
       "origins allowed to call the API from a browser, comma-separated; * for any; empty: none" },
     { "cors", "max_age", T_SECONDS, OFF(cors_max_age), "10m", 0, 86400, NULL, NULL,
       "how long browsers may cache a preflight answer" },
-    { "workers", "count", T_INT, OFF(workers), "2", 1, 64, NULL, "workers",
+    { "workers", "count", T_INT, OFF(workers), "2", 0, 64, NULL, "workers",
       "worker processes per model, unless its manifest sets workers" },
     { "workers", "mem_cap", T_SIZE, OFF(worker_mem_cap), "auto", 0, 1024 * GiB, "auto", NULL,
       "resident memory a worker may reach before it is restarted (auto: the model's weights x 2 + 256 MiB "
@@ -241,6 +241,18 @@ static const struct key keys[] = {
       "open /v1/streams/{id}/mjpeg responses (503 beyond; 0: MJPEG off)" },
     { "mjpeg", "quality", T_INT, OFF(mjpeg_quality), "80", 1, 100, NULL, NULL,
       "JPEG quality of annotated frames made for MJPEG viewers" },
+    /* [cluster]: several nodes on one Redis bus (docs/cluster.md) */
+    { "cluster", "url", T_STRING, OFF(cluster_url), "", 0, 0, NULL, "cluster",
+      "redis://HOST:PORT[/DB] of the cluster bus (empty: one node); no TLS in this hiredis: "
+      "carry it over stunnel or WireGuard between machines" },
+    { "cluster", "node", T_STRING, OFF(cluster_node), "", 0, 0, NULL, NULL,
+      "this node's name on the bus (empty: HOST-PID)" },
+    { "cluster", "ttl", T_SECONDS, OFF(cluster_ttl), "3s", 0.2, 600, NULL, NULL,
+      "a node silent this long leaves the placement view (it advertises every third of it)" },
+    { "cluster", "claim_after", T_SECONDS, OFF(cluster_claim_after), "5s", 0.1, 3600, NULL, NULL,
+      "a job unacknowledged this long (its node died or stopped) is claimed by another node" },
+    { "cluster", "max_inflight", T_INT, OFF(cluster_max_inflight), "64", 1, 100000, NULL, NULL,
+      "jobs of one model a front end lets wait on the cluster (429 beyond)" },
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

@@ -152,6 +152,12 @@ typedef struct vg_config {
     /* [mjpeg] */
     int mjpeg_max_viewers;     /* open MJPEG responses; 0 = off */
     int mjpeg_quality;         /* JPEG quality of frames annotated for viewers */
+    /* [cluster] */
+    char *cluster_url;         /* redis://HOST:PORT[/DB]; "" = one node */
+    char *cluster_node;        /* this node's name; "" = HOST-PID */
+    double cluster_ttl;        /* seconds a silent node stays in the placement view */
+    double cluster_claim_after;/* seconds before another node claims an unacknowledged job */
+    int cluster_max_inflight;  /* jobs of one model waiting on the cluster per front end */
 
     char *config_path;         /* the file read, or NULL */
 } vg_config;

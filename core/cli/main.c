@@ -18,6 +18,7 @@
 #include "cli/detect_cli.h"
 #include "cli/serve.h"
 #include "cli/user_cli.h"
+#include "cli/worker_cli.h"
 #include "net/server.h"
 
 /* vigia --help: what a new user needs, on one screen. */
@@ -28,6 +29,7 @@ overview(FILE *out)
             "usage: vigia [serve] [OPTION]...           run the server (http://127.0.0.1:8080/ unless --listen)\n"
             "       vigia user add|list|passwd|role|del  manage users (vigia user --help)\n"
             "       vigia detect [OPTION]... IMAGE...    detect without a server (vigia detect --help)\n"
+            "       vigia worker --cluster URL --models a,b  a worker node of a cluster (vigia worker --help)\n"
             "       vigia --check-config | --help-all | --version\n"
             "\n"
             "Options people use:\n"
@@ -36,7 +38,9 @@ overview(FILE *out)
             "  --data DIR                    users, sessions and history (LMDB)\n"
             "  --models DIR                  the model folders (scripts/fetch-models fills it)\n"
             "  --web DIR                     the dashboard's files\n"
-            "  --workers N                   worker processes per model\n"
+            "  --workers N                   worker processes per model (0: none, every job to the cluster)\n"
+            "  --cluster redis://HOST:PORT   join a cluster of nodes on a Redis bus (no TLS: use stunnel\n"
+            "                                or WireGuard between machines; docs/cluster.md)\n"
             "  --log-level LEVEL             debug, info, warn or error\n"
             "  --detect-default-model NAME   the model of requests that name none\n"
             "  --auth-open-detect true       detection without a token (trusted networks)\n"
@@ -66,6 +70,7 @@ usage(FILE *out)
             "       vigia user add [--admin|--role ROLE] NAME   (password on stdin)\n"
             "       vigia user list [--json] | passwd NAME | role NAME ROLE | del [--yes] NAME\n"
             "       vigia detect [--model NAME] [--backend B] [--threshold T] [--classes a,b] IMAGE...\n"
+            "       vigia worker --cluster redis://HOST:PORT [--models a,b] [--cluster-node NAME] [--workers N]\n"
             "       vigia --help | --help-all | --version | --check-config\n"
             "\n"
             "Every setting below can be given in the config file ([section] key = value), as an\n"
@@ -114,8 +119,11 @@ main(int argc, char **argv)
     int nargs = argc - first;
     char **args = argv + first;
     const char *config_path = take_config_flag(&nargs, args);
+    char node_models[1024] = "";
+    if (strcmp(cmd, "worker") == 0)   /* there --models names the models, not their folder */
+        nargs = vg_worker_cli_take_models(nargs, args, node_models, sizeof node_models);
 
-    int own_help = strcmp(cmd, "user") == 0 || strcmp(cmd, "detect") == 0;   /* they answer their own */
+    int own_help = strcmp(cmd, "user") == 0 || strcmp(cmd, "detect") == 0 || strcmp(cmd, "worker") == 0;   /* they answer their own */
     for (int i = 0; i < nargs; i++) {
         if (strcmp(args[i], "--help-all") == 0) {
             usage(stdout);
@@ -186,6 +194,10 @@ main(int argc, char **argv)
     }
     if (strcmp(cmd, "detect") == 0) {
         rc = vg_detect_cli_run(cfg, nrest, rest);
+        goto out;
+    }
+    if (strcmp(cmd, "worker") == 0) {
+        rc = vg_worker_cli_run(cfg, node_models, nrest, rest);
         goto out;
     }
     fprintf(stderr, "vigia: unknown command '%s' (see vigia --help)\n", cmd);

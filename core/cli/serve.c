@@ -35,6 +35,8 @@
 #include "http/static.h"
 #include "net/server.h"
 #include "pool/pool.h"
+#include "cluster/bus.h"
+#include "cluster/front.h"
 #include "store/store_client.h"
 
 static int
@@ -92,6 +94,8 @@ vg_serve_pool(struct ev_loop *loop, const vg_config *cfg, char *err, size_t errl
 
     char list[1024];
     snprintf(list, sizeof list, "%s", cfg->load_models[0] ? cfg->load_models : cfg->default_model);
+    if (cfg->workers == 0)
+        list[0] = '\0';   /* --workers 0: no local model; every job goes to the cluster */
     char *save = NULL;
     for (char *name = strtok_r(list, ", ", &save); name; name = strtok_r(NULL, ", ", &save)) {
         char why[1024] = "";
@@ -103,6 +107,40 @@ vg_serve_pool(struct ev_loop *loop, const vg_config *cfg, char *err, size_t errl
     if (vg_pool_default_problem(pool, why, sizeof why))
         vg_error("models", "%s; requests that name no model are refused until then", why);
     return pool;
+}
+
+
+void
+vg_serve_cluster_options(const vg_config *cfg, vg_cluster_options *o)
+{
+    vg_cluster_options_init(o);
+    o->node = cfg->cluster_node[0] ? cfg->cluster_node : NULL;
+    o->ttl_ms = (uint32_t)(cfg->cluster_ttl * 1000);
+    o->interval_ms = o->ttl_ms / 3 ? o->ttl_ms / 3 : 1;
+    o->claim_after_ms = (uint32_t)(cfg->cluster_claim_after * 1000);
+    o->job_timeout_ms = (uint32_t)(cfg->job_timeout * 1000);
+    o->max_inflight = (unsigned)cfg->cluster_max_inflight;
+}
+
+
+int
+vg_serve_cluster(struct ev_loop *loop, const vg_config *cfg, vg_pool *pool, vg_cluster_front **out, char *err,
+                 size_t errlen)
+{
+    *out = NULL;
+    if (!cfg->cluster_url[0]) {
+        if (cfg->workers == 0) {
+            snprintf(err, errlen, "%s", "--workers 0 runs no model here: it needs --cluster redis://HOST:PORT");
+            return -1;
+        }
+        return 0;
+    }
+    vg_bus_url u;
+    if (vg_bus_url_parse(cfg->cluster_url, strlen(cfg->cluster_url), &u, err, errlen) != 0)
+        return -1;
+    vg_cluster_options o;
+    vg_serve_cluster_options(cfg, &o);
+    return vg_cluster_front_create(loop, &u, &o, pool, out, err, errlen) != 0 ? -1 : 0;
 }
 
 
@@ -167,6 +205,7 @@ struct vg_app {
     vg_mjpeg_api *mjpeg;
     vg_openapi_api *openapi;       /* the OpenAPI document and the route list */
     vg_zmq_detector *zmq;          /* NULL when zmq.endpoint is empty */
+    vg_cluster_front *cluster;     /* NULL when cluster.url is empty */
 };
 
 
@@ -195,6 +234,8 @@ vg_app_create(struct ev_loop *loop, vg_config *cfg, char *err, size_t errlen)
     app->history = vg_history_create(app->http, app->store);
     app->pool = vg_serve_pool(loop, cfg, err, errlen);
     if (!app->pool)
+        goto fail;
+    if (vg_serve_cluster(loop, cfg, app->pool, &app->cluster, err, errlen) != 0)
         goto fail;
     app->models = vg_models_api_create(app->http, app->pool);
     app->detect = vg_detect_api_create(app->http, app->pool, app->history);
@@ -321,6 +362,7 @@ vg_app_destroy(vg_app *app)
     vg_cpai_api_destroy(app->cpai);
     vg_detect_api_destroy(app->detect);
     vg_models_api_destroy(app->models);
+    vg_cluster_front_destroy(app->cluster);
     if (app->pool)
         vg_pool_destroy(app->pool);
     /* the store first: its last answers still reach the modules */

@@ -44,6 +44,17 @@ struct vg_pool *vg_serve_pool(struct ev_loop *loop, const vg_config *cfg, char *
  * what SIGHUP reloads. Returns the exit status: 0 drained, 1 failure, 2 bad
  * config.
  */
+struct vg_cluster_options;
+struct vg_cluster_front;
+/* The [cluster] settings as the cluster's options (strings point into cfg). */
+void vg_serve_cluster_options(const vg_config *cfg, struct vg_cluster_options *o);
+/*
+ * Joins the cluster when cluster.url is set (*out NULL when not); -1 with
+ * err on a bad URL or workers = 0 without a cluster.
+ */
+int vg_serve_cluster(struct ev_loop *loop, const vg_config *cfg, struct vg_pool *pool, struct vg_cluster_front **out,
+                     char *err, size_t errlen);
+
 int vg_serve(vg_config *cfg, const char *config_path, int argc, char **argv);
 
 #endif

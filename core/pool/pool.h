@@ -203,6 +203,7 @@ typedef struct vg_pool_job {
     int jpeg_quality;              /* of that JPEG, 1..100; 0 = 85 */
     uint32_t deadline_ms;          /* 0 = the pool's job_timeout_ms */
     int lane;                      /* VG_POOL_LANE_BULK (0) or VG_POOL_LANE_NVR */
+    int live;                      /* a live stream's frame: another node drops it when late, never retries it */
 } vg_pool_job;
 
 /*
@@ -270,6 +271,39 @@ void vg_pool_cancel(vg_pool_req *req);
 
 /* Seconds a client refused with VG_E_QUEUEFULL should wait (>= 1). */
 unsigned vg_pool_retry_after(const vg_pool *pool, const char *model);
+
+/* ---- jobs elsewhere (multi-node mode) ------------------------------------ */
+
+struct vg_jsonw;
+
+/*
+ * Where jobs go that this pool cannot take: another node (core/cluster
+ * hands it in; the pool never names it). vg_pool_submit() offers a job to
+ * `submit` when the local answer would be VG_E_NOMODEL, VG_E_NOTLOADED,
+ * VG_E_UNAVAILABLE, VG_E_MODELFAILED or VG_E_QUEUEFULL (the model is not
+ * here, or its queue is full). `submit` follows vg_pool_submit()'s
+ * contract (0 and exactly one later callback, or an error and none; it
+ * copies what it keeps of `job`, and the pool releases the caller's image
+ * (image_free) as soon as it returns 0) and sets *handle; on its error the pool
+ * answers with it, except that a full local queue stays VG_E_QUEUEFULL.
+ * `cancel` forgets a handle without calling back (vg_pool_cancel() then
+ * answers VG_E_CANCELED itself). `describe` writes the members of a JSON
+ * object (the cluster view of /v1/models); it may be NULL.
+ */
+typedef struct vg_pool_remote {
+    int (*submit)(void *ctx, const char *model, const vg_pool_job *job, vg_pool_cb cb, void *ud,
+                  void **handle, char *err, size_t errlen);
+    void (*cancel)(void *ctx, void *handle);
+    void (*describe)(void *ctx, struct vg_jsonw *w);
+    void *ctx;
+} vg_pool_remote;
+
+/* Sets (or with NULL clears) where jobs go that the pool cannot take; copied. */
+void vg_pool_set_remote(vg_pool *pool, const vg_pool_remote *remote);
+/* 1 when a remote is set. */
+int vg_pool_has_remote(const vg_pool *pool);
+/* Writes the remote's members into the open JSON object w; 0 when there is no remote. */
+int vg_pool_remote_describe(const vg_pool *pool, struct vg_jsonw *w);
 
 /* ---- state and statistics (for /v1/models, /ready, /metrics) --------- */
 

@@ -47,7 +47,7 @@
 
 #define VG_POOL__LAT_WINDOW 1024   /* answers kept for percentiles */
 
-enum job_state { J_QUEUED, J_SENT, J_DONE };
+enum job_state { J_QUEUED, J_SENT, J_DONE, J_REMOTE };
 enum worker_state { W_STARTING, W_READY, W_GONE };
 enum model_state { M_UNLOADED, M_LOADING, M_READY, M_DEGRADED, M_FAILED, M_UNLOADING, M_INVALID };
 
@@ -118,6 +118,7 @@ struct job {
     worker *w;                     /* while SENT */
     vg_buf hdr;                    /* the JOB frame prefix while being written */
     vg_link qlink;                 /* in its model's queue of its lane while QUEUED */
+    void *remote;                  /* J_REMOTE: the remote's handle (m is NULL then) */
 };
 
 struct worker {
@@ -224,6 +225,7 @@ struct vg_pool {
     ev_prepare kick;               /* dispatches what submit queued, outside submit */
     int stop_done;
     char scratch[64];
+    vg_pool_remote remote;         /* where jobs go that no local worker can take; submit NULL: none */
 };
 
 /*

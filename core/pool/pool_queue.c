@@ -389,9 +389,9 @@ job_mask(const model *m, const vg_model *am, const vg_pool_job *jb, uint8_t **ou
 }
 
 
-int
-vg_pool_submit(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb cb, void *ud,
-               vg_pool_req **req, char *err, size_t errlen)
+static int
+submit_local(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb cb, void *ud,
+             vg_pool_req **req, char *err, size_t errlen)
 {
     if (req)
         *req = NULL;
@@ -521,12 +521,106 @@ vg_pool_submit(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb c
 }
 
 
+/* A remote job's answer: its caller's callback, then the handle goes. */
+static void
+remote_done(int status, vg_pool_result *res, void *ud)
+{
+    job *j = ud;
+    vg_pool_cb cb = j->cb;
+    void *cud = j->ud;
+    free(j);
+    cb(status, res, cud);
+}
+
+
+/* What a remote may take: the jobs this pool refuses for want of the model or of room. */
+static int
+remote_may_take(int rc)
+{
+    return rc == VG_E_NOMODEL || rc == VG_E_NOTLOADED || rc == VG_E_UNAVAILABLE || rc == VG_E_MODELFAILED ||
+           rc == VG_E_QUEUEFULL;
+}
+
+
+int
+vg_pool_submit(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb cb, void *ud,
+               vg_pool_req **req, char *err, size_t errlen)
+{
+    int rc = submit_local(p, name, jb, cb, ud, req, err, errlen);
+    if (rc == 0 || !p->remote.submit || !remote_may_take(rc))
+        return rc;
+    if (!name || !name[0])
+        name = vg_pool_configured_default(p);
+    job *j = calloc(1, sizeof *j);
+    if (!j)
+        return rc;
+    j->pool = p;
+    j->cb = cb;
+    j->ud = ud;
+    j->state = J_REMOTE;
+    char why[512];
+    int rrc = p->remote.submit(p->remote.ctx, name ? name : "", jb, remote_done, j, &j->remote, why, sizeof why);
+    if (rrc != 0) {
+        free(j);
+        if (rc == VG_E_QUEUEFULL)
+            return rc;
+        vg_pool__copy_err(err, errlen, "%s", why);
+        return rrc;
+    }
+    if (jb->image_free)
+        jb->image_free(jb->image_ctx);   /* the remote copied the bytes it sends */
+    if (req)
+        *req = (vg_pool_req *)j;
+    return 0;
+}
+
+
+void
+vg_pool_set_remote(vg_pool *p, const vg_pool_remote *remote)
+{
+    if (remote)
+        p->remote = *remote;
+    else
+        memset(&p->remote, 0, sizeof p->remote);
+}
+
+
+int
+vg_pool_has_remote(const vg_pool *p)
+{
+    return p->remote.submit != NULL;
+}
+
+
+int
+vg_pool_remote_describe(const vg_pool *p, struct vg_jsonw *w)
+{
+    if (!p->remote.describe)
+        return 0;
+    p->remote.describe(p->remote.ctx, w);
+    return 1;
+}
+
+
 void
 vg_pool_cancel(vg_pool_req *req)
 {
     job *j = (job *)req;
     if (!j || !j->cb)
         return;
+    if (j->state == J_REMOTE) {
+        vg_pool_result res;
+        memset(&res, 0, sizeof res);
+        res.model = "";
+        res.backend = "";
+        res.message = "canceled";
+        vg_pool_cb cb = j->cb;
+        void *ud = j->ud;
+        j->pool->remote.cancel(j->pool->remote.ctx, j->remote);
+        free(j);
+        cb(VG_E_CANCELED, &res, ud);
+        return;
+    }
     vg_pool__complete(j, VG_E_CANCELED, "canceled", NULL, NULL, 0);
 }
 

@@ -1,0 +1,126 @@
+/*
+ * worker_cli: `vigia worker`: a pool of local workers serving the cluster
+ * bus, nothing else (see worker_cli.h). Signals only set flags: SIGTERM and
+ * SIGINT stop the loop from libev's own signal watchers.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+
+#include "base/log.h"
+#include "cli/serve.h"
+#include "cli/worker_cli.h"
+#include "cluster/bus.h"
+#include "cluster/front.h"
+#include "cluster/node.h"
+#include "pool/pool.h"
+
+
+int
+vg_worker_cli_take_models(int argc, char **argv, char *out, size_t outlen)
+{
+    int o = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--models") == 0 && i + 1 < argc) {
+            snprintf(out, outlen, "%s", argv[++i]);
+            continue;
+        }
+        if (strncmp(argv[i], "--models=", 9) == 0) {
+            snprintf(out, outlen, "%s", argv[i] + 9);
+            continue;
+        }
+        argv[o++] = argv[i];
+    }
+    return o;
+}
+
+
+static void
+on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    vg_info("cluster", "signal %d: stopping", w->signum);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+
+int
+vg_worker_cli_run(vg_config *cfg, const char *models, int argc, char **argv)
+{
+    char err[512] = "";
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: vigia worker --cluster redis://HOST:PORT[/DB] [--models a,b] [--cluster-node NAME]\n"
+                   "                    [--workers N] [--paths-models DIR]\n"
+                   "A worker node: runs the models' workers and takes their jobs from the cluster bus;\n"
+                   "no HTTP. --models defaults to the default model. The bus has no TLS (this hiredis\n"
+                   "has none): between machines carry it over stunnel or WireGuard (docs/cluster.md).\n");
+            return 0;
+        }
+        fprintf(stderr, "vigia worker: unknown option '%s' (see vigia worker --help)\n", argv[i]);
+        return 2;
+    }
+    enum vg_log_level lvl;
+    if (vg_log_level_parse(cfg->log_level, &lvl) == 0)
+        vg_log_set_level(lvl);
+    vg_log_set_process("node");
+    vg_bus_url u;
+    if (!cfg->cluster_url[0]) {
+        fprintf(stderr, "vigia worker: --cluster redis://HOST:PORT is required\n");
+        return 2;
+    }
+    if (vg_bus_url_parse(cfg->cluster_url, strlen(cfg->cluster_url), &u, err, sizeof err) != 0) {
+        fprintf(stderr, "vigia worker: %s\n", err);
+        return 2;
+    }
+    if (cfg->workers == 0) {
+        fprintf(stderr, "vigia worker: --workers 0 leaves a worker node nothing to run\n");
+        return 2;
+    }
+    const char *list = models && models[0] ? models : cfg->default_model;
+    /* the pool loads exactly these */
+    free(cfg->load_models);
+    cfg->load_models = strdup(list);
+    struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
+    if (!loop || !cfg->load_models) {
+        fprintf(stderr, "vigia worker: cannot start the event loop\n");
+        return 1;
+    }
+    int rc = 1;
+    vg_cluster_worker *node = NULL;
+    vg_pool *pool = vg_serve_pool(loop, cfg, err, sizeof err);
+    if (!pool) {
+        vg_error("cluster", "%s", err);
+        goto out;
+    }
+    vg_cluster_options o;
+    vg_serve_cluster_options(cfg, &o);
+    if (vg_cluster_worker_create(loop, &u, &o, pool, list, &node, err, sizeof err) != 0) {
+        vg_error("cluster", "%s", err);
+        goto out;
+    }
+    ev_signal term, intr;
+    ev_signal_init(&term, on_signal, SIGTERM);
+    ev_signal_init(&intr, on_signal, SIGINT);
+    ev_signal_start(loop, &term);
+    ev_signal_start(loop, &intr);
+    ev_unref(loop);
+    ev_unref(loop);
+    printf("vigia worker node serving %s from redis://%s:%d/%d\n", list, u.host, u.port, u.db);
+    fflush(stdout);
+    ev_run(loop, 0);
+    ev_ref(loop);
+    ev_ref(loop);
+    ev_signal_stop(loop, &term);
+    ev_signal_stop(loop, &intr);
+    rc = 0;
+out:
+    vg_cluster_worker_stop(node);   /* no more pulls; out of the view */
+    if (pool)
+        vg_pool_destroy(pool);   /* its jobs stay unacknowledged: another node claims them */
+    vg_cluster_worker_destroy(node);
+    return rc;
+}
