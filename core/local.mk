@@ -4,10 +4,11 @@
 bin_PROGRAMS += vigia
 noinst_LIBRARIES += libvigiacore.a
 libvigiacore_a_CPPFLAGS = $(AM_CPPFLAGS) $(LLHTTP_CFLAGS) $(JANSSON_CFLAGS) $(MSGPACK_CFLAGS) \
-	$(LMDB_CFLAGS) $(VIPS_CFLAGS) $(JPEG_CFLAGS) $(WSLAY_CFLAGS) $(ARGON2_CFLAGS) $(ZLIB_CFLAGS)
+	$(LMDB_CFLAGS) $(VIPS_CFLAGS) $(JPEG_CFLAGS) $(WSLAY_CFLAGS) $(ARGON2_CFLAGS) $(ZLIB_CFLAGS) \
+	$(HIREDIS_CFLAGS)
 libvigiacore_a_SOURCES =
 VIGIA_CORE_LIBS = libvigiacore.a $(LLHTTP_LDADD) $(EV_LIBS) $(JANSSON_LIBS) $(MSGPACK_LIBS) \
-	$(LMDB_LIBS) $(VIPS_LIBS) $(JPEG_LIBS) $(WSLAY_LIBS) $(MBEDTLS_LIBS) $(ARGON2_LIBS) $(ZLIB_LIBS) -ldl -lm
+	$(LMDB_LIBS) $(VIPS_LIBS) $(JPEG_LIBS) $(WSLAY_LIBS) $(MBEDTLS_LIBS) $(ARGON2_LIBS) $(ZLIB_LIBS) $(HIREDIS_LIBS) -ldl -lm
 # base: buffers, JSON, msgpack, log, metrics, config, paths, errors, lists, frames, base64
 libvigiacore_a_SOURCES += core/base/base64.c core/base/base64.h core/base/buf.c core/base/buf.h \
 	core/base/child.c core/base/child.h core/base/config.c core/base/config.h core/base/error.c \
@@ -58,6 +59,8 @@ libvigiacore_a_SOURCES += core/store/chan.c core/store/chan.h core/store/db.c co
 	core/store/offline.c core/store/offline.h core/store/records.h core/store/store.c \
 	core/store/store.h core/store/store_client.c core/store/store_client.h core/store/store_internal.h \
 	core/store/store_read.c core/store/store_read.h core/store/store_write.c core/store/store_write.h
+# cluster: the Redis Streams bus, jobs on other nodes, placement (multi-node mode)
+libvigiacore_a_SOURCES += core/cluster/bus.c core/cluster/bus.h
 # cli: the command line
 libvigiacore_a_SOURCES += core/cli/check_cli.c core/cli/check_cli.h core/cli/detect_cli.c \
 	core/cli/detect_cli.h core/cli/serve.c core/cli/serve.h core/cli/user_cli.c core/cli/user_cli.h

@@ -64,6 +64,7 @@ include tests/pipeline/local.mk
 include tests/store/local.mk
 include tests/stream/local.mk
 include tests/fault/local.mk
+include tests/cluster/local.mk
 include tests/web/local.mk
 include tests/dialects/local.mk
 include tests/cuda/local.mk

@@ -49,7 +49,10 @@
     XX(STORE_BUSY,    -1111, "store_busy",        503, "too many writes are waiting for the store") \
     XX(SCHEMA,        -1112, "store_error",       500, "the database schema is not supported")    \
     XX(CORRUPT,       -1113, "store_error",       500, "a stored record is malformed")            \
-    XX(INVALID,       -1114, "invalid",           422, "invalid value")
+    XX(INVALID,       -1114, "invalid",           422, "invalid value")                           \
+    /* cluster (core/cluster) */                                                                  \
+    XX(UNPLACED,      -1201, "model_unplaced",    503, "no node of the cluster serves the model") \
+    XX(BUSDOWN,       -1202, "cluster_unavailable", 503, "the cluster bus is down")
 
 enum vg_err {
 #define VG_ERR_ENUM(name, value, code, status, msg) VG_E_##name = (value),

@@ -1,0 +1,8 @@
+# tests/cluster: the multi-node mode (core/cluster): the bus against a real
+# redis-server, and the cluster of nodes end to end (docs/cluster.md).
+check_PROGRAMS += tests/cluster/test_bus
+tests_cluster_test_bus_SOURCES = tests/cluster/test_bus.c
+tests_cluster_test_bus_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
+tests_cluster_test_bus_CFLAGS = $(TEST_CFLAGS)
+tests_cluster_test_bus_LDADD = $(VIGIA_CORE_LIBS) $(CMOCKA_LIBS)
+VIGIA_TESTS += tests/cluster/test_bus
