@@ -60,7 +60,8 @@ libvigiacore_a_SOURCES += core/store/chan.c core/store/chan.h core/store/db.c co
 	core/store/store.h core/store/store_client.c core/store/store_client.h core/store/store_internal.h \
 	core/store/store_read.c core/store/store_read.h core/store/store_write.c core/store/store_write.h
 # shared state between nodes: the store's replicated entries (store/repl) and their stream (cluster/replica)
-libvigiacore_a_SOURCES += core/store/repl.c core/store/repl.h core/cluster/replica.c core/cluster/replica.h
+libvigiacore_a_SOURCES += core/store/repl.c core/store/repl.h core/store/repl_entry.c core/store/repl_entry.h core/cluster/replica.c core/cluster/replica.h \
+	core/cli/shared_state.c core/cli/shared_state.h
 # cluster: the Redis Streams bus, jobs on other nodes, placement (multi-node mode)
 libvigiacore_a_SOURCES += core/cluster/bus.c core/cluster/bus.h
 # cli: the command line

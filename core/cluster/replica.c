@@ -41,6 +41,8 @@ struct vg_replica {
     size_t applying;                   /* applies of the batch not answered yet */
     int failed;                        /* one of them failed: re-read from the store's position */
     ev_timer again;                    /* the next read after a failure */
+    int at_end;                        /* the batch being applied was the stream's last */
+    int caught_up;                     /* h.caught_up has run */
     int destroying;
     vg_replica_stats st;
     vg_series *m_pub, *m_drop, *m_applied, *m_gaps, *m_queue;
@@ -209,11 +211,18 @@ batch_end(vg_replica *r)
         return;
     if (r->failed) {
         r->failed = 0;
+        r->at_end = 0;
         r->synced = 0;
         schedule_again(r, 0.5);
-    } else {
-        read_next(r);
+        return;
     }
+    if (r->at_end && !r->caught_up) {
+        r->caught_up = 1;
+        if (r->h.caught_up)
+            r->h.caught_up(r->h.ud);
+    }
+    r->at_end = 0;
+    read_next(r);
 }
 
 
@@ -305,6 +314,7 @@ on_read(vg_bus *bus, redisReply *reply, void *ud)
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 && reply->element[0]->type == REDIS_REPLY_ARRAY &&
         reply->element[0]->elements == 2 && reply->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
         const redisReply *list = reply->element[0]->element[1];
+        r->at_end = list->elements < r->o.read_count;
         r->applying++;   /* held while the batch is handed out */
         for (size_t i = 0; i < list->elements; i++)
             if (take_entry(r, list->element[i]) < 0)
@@ -313,7 +323,8 @@ on_read(vg_bus *bus, redisReply *reply, void *ud)
         batch_end(r);
         return;
     }
-    read_next(r);   /* nil: BLOCK timed out */
+    r->at_end = 1;   /* nil: BLOCK timed out, nothing more */
+    batch_end(r);
 }
 
 

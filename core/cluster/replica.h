@@ -48,6 +48,8 @@ typedef struct vg_replica_hooks {
                  void *ud);
     /* The id of the last entry the local store applied (0-0: none). 0 or an error. */
     int (*position)(uint64_t *ms, uint64_t *seq, void *ud);
+    /* Once, the first time the store has applied every entry there was (may be NULL). */
+    void (*caught_up)(void *ud);
     void *ud;
 } vg_replica_hooks;
 

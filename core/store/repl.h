@@ -5,9 +5,8 @@
  * makes and applies them.
  *
  *   - out: vg_store_on_commit() (store_client.h) hears each replicated
- *     write this node's store committed, as an entry: the request in the
- *     form another store applies (users and API keys with the id assigned
- *     here; a detection without its image, which stays on this node);
+ *     write this node's store committed, as an entry (store/repl_entry.h):
+ *     the request in the form another store applies;
  *   - in: vg_store_repl_apply() hands an entry from another node, with its
  *     stream id, to the local store, which applies it at most once, in the
  *     transaction that records the id (store.h, REPL); so a store killed
@@ -47,13 +46,5 @@ int vg_store_repl_position(vg_store *s, uint64_t *ms, uint64_t *seq);
  */
 int vg_store_repl_apply(vg_store *s, uint64_t ms, uint64_t seq, const void *p, size_t n,
                         void (*cb)(int status, int64_t inner, void *ud), void *ud);
-
-/*
- * The entry of a committed request (req: its msgpack without the tail;
- * status and rest: the store's answer). 1 with the entry appended to out,
- * 0 when the request is not replicated (a read, a sync, a failed write),
- * VG_E_STORE_PROTO when req is malformed. For the client and the fuzzer.
- */
-int vg_store_repl_entry(const uint8_t *req, size_t n, int status, vg_mpr *rest, vg_buf *out);
 
 #endif

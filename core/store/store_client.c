@@ -10,7 +10,7 @@
 
 #include "store/chan.h"
 #include "store/db.h"
-#include "store/repl.h"
+#include "store/repl_entry.h"
 #include "store/store_internal.h"
 #include "base/log.h"
 #include "base/metrics.h"

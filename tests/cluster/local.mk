@@ -6,3 +6,6 @@ tests_cluster_test_bus_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
 tests_cluster_test_bus_CFLAGS = $(TEST_CFLAGS)
 tests_cluster_test_bus_LDADD = $(VIGIA_CORE_LIBS) $(CMOCKA_LIBS)
 VIGIA_TESTS += tests/cluster/test_bus
+# shared state: users, sessions, API keys and history across nodes (a real redis-server, two nodes)
+EXTRA_DIST += tests/cluster/test_shared_state.py
+VIGIA_TESTS += $(srcdir)/tests/cluster/test_shared_state.py
