@@ -88,7 +88,9 @@ on_added(vg_bus *bus, redisReply *reply, void *ud)
     if (r->destroying)
         return;
     if (!reply) {
-        /* the connection dropped: the rest in flight fail too; all resend once up */
+        /* the connection dropped: the rest in flight fail too; once they all have, resend from the head */
+        if (r->sending == 0)
+            pump(r);
         return;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
@@ -293,18 +295,33 @@ take_entry(vg_replica *r, const redisReply *e)
 }
 
 
+/*
+ * The start of each answer on `in`: the replica, or NULL when there is
+ * nothing to do (destroyed; or the bus dropped: re-read from the store's
+ * position once it is up).
+ */
+static vg_replica *
+in_answer(const redisReply *reply, void *ud)
+{
+    vg_replica *r = ud;
+    r->reading = 0;
+    if (r->destroying)
+        return NULL;
+    if (!reply) {
+        r->synced = 0;
+        return NULL;
+    }
+    return r;
+}
+
+
 static void
 on_read(vg_bus *bus, redisReply *reply, void *ud)
 {
     (void)bus;
-    vg_replica *r = ud;
-    r->reading = 0;
-    if (r->destroying)
+    vg_replica *r = in_answer(reply, ud);
+    if (!r)
         return;
-    if (!reply) {   /* the bus dropped: re-read from the store's position once up */
-        r->synced = 0;
-        return;
-    }
     if (reply->type == REDIS_REPLY_ERROR) {
         vg_warn("replica", "XREAD: %.*s", (int)reply->len, reply->str);
         r->synced = 0;
@@ -333,14 +350,9 @@ static void
 on_info(vg_bus *bus, redisReply *reply, void *ud)
 {
     (void)bus;
-    vg_replica *r = ud;
-    r->reading = 0;
-    if (r->destroying)
+    vg_replica *r = in_answer(reply, ud);
+    if (!r)
         return;
-    if (!reply) {
-        r->synced = 0;
-        return;
-    }
     if (reply->type == REDIS_REPLY_ARRAY) {
         const redisReply *d = field(reply, "max-deleted-entry-id");
         uint64_t ms, seq;
@@ -400,10 +412,8 @@ static void
 on_state(vg_bus *bus, int up, void *ud)
 {
     vg_replica *r = ud;
-    if (bus == r->out && up) {
-        r->sending = 0;   /* whatever was in flight failed with the old connection */
+    if (bus == r->out && up)
         pump(r);
-    }
     if (bus == r->in) {
         r->synced = 0;
         if (up)

@@ -9,6 +9,8 @@ assertion.
 T6: a user made on A logs in on A, its access token works on C, it
 refreshes on C and the new token works on A; an API key made on A works on
 C; logout on A and the key's revocation on A are refused on C.
+State Redis down: each node serves alone, and the logins made meanwhile
+reach the other node once Redis is back (from the AOF, on the same port).
 T8: detections made on A are listed on C; C's store process is SIGKILLed
 mid-replication (stopped with a batch in hand, then killed, and killed
 again while more arrive) and C's whole node is stopped and started again
@@ -41,18 +43,14 @@ class Ctx:
     pass
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def start_redis(ctx):
+    """A redis-server of the test's own; started again on the same port and directory (its AOF) when it ran."""
     ctx.redis_dir = os.path.join(ctx.work, "redis")
-    os.makedirs(ctx.redis_dir)
-    ctx.redis_port = free_port()
+    if not getattr(ctx, "redis_port", None):
+        os.makedirs(ctx.redis_dir)
+        with socket.socket() as s:   # a free port for it
+            s.bind(("127.0.0.1", 0))
+            ctx.redis_port = s.getsockname()[1]
     ctx.redis = subprocess.Popen(["redis-server", "--port", str(ctx.redis_port), "--bind", "127.0.0.1",
                                   "--dir", ctx.redis_dir, "--appendonly", "yes", "--save", "",
                                   "--daemonize", "no", "--logfile", os.path.join(ctx.redis_dir, "log")],
@@ -154,8 +152,7 @@ def teardown(ctx):
                 print("# " + srv.read_log().replace("\n", "\n# "))
             tap.check(rc == 0, "clean exit")
     if ctx.redis:
-        ctx.redis.send_signal(signal.SIGTERM)
-        ctx.redis.wait(timeout=20)
+        stop_redis(ctx)
 
 
 def test_user_and_login_across_nodes(ctx):
@@ -203,6 +200,28 @@ def test_api_key_across_nodes(ctx):
     st, _ = call(ctx.a, "DELETE", f"/v1/users/{ctx.alice_id}/apikeys/{kid}", token=t["access_token"])
     tap.check(st in (200, 204), f"key revoked on A: {st}")
     until("the key revoked on A refused on C", lambda: call(ctx.c, "GET", "/v1/auth/me", token=key)[0] == 401)
+
+
+def stop_redis(ctx):
+    ctx.redis.send_signal(signal.SIGTERM)
+    ctx.redis.wait(timeout=20)
+    ctx.redis = None
+
+
+def test_state_redis_down(ctx):
+    """Without the state Redis each node serves alone; its writes wait and arrive once Redis is back."""
+    stop_redis(ctx)
+    t = login(ctx.a, "alice", ALICE_PW)   # A's session waits in A's queue
+    st, _ = call(ctx.a, "GET", "/v1/auth/me", token=t["access_token"])
+    tap.check(st == 200, f"A serves its own login: {st}")
+    st, _ = call(ctx.c, "GET", "/v1/auth/me", token=t["access_token"])
+    tap.check(st == 401, f"C cannot know it yet: {st}")
+    tc = login(ctx.c, "alice", ALICE_PW)   # C works alone too
+    start_redis(ctx)
+    until("A's login made while Redis was down accepted on C",
+          lambda: call(ctx.c, "GET", "/v1/auth/me", token=t["access_token"])[0] == 200)
+    until("C's login made while Redis was down accepted on A",
+          lambda: call(ctx.a, "GET", "/v1/auth/me", token=tc["access_token"])[0] == 200)
 
 
 def detections_on(srv, token, source):
@@ -291,4 +310,4 @@ def test_history_and_exactly_once(ctx):
 
 if __name__ == "__main__":
     sys.exit(tap.run([test_user_and_login_across_nodes, test_refresh_on_other_node_and_logout,
-                      test_api_key_across_nodes, test_history_and_exactly_once], setup, teardown))
+                      test_api_key_across_nodes, test_state_redis_down, test_history_and_exactly_once], setup, teardown))
