@@ -8,7 +8,11 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <ev.h>
+#include <hiredis/hiredis.h>
+
 #include "auth/auth.h"
+#include "auth/jwt.h"
 #include "base/config.h"
 #include "base/error.h"
 #include "base/hex.h"
@@ -17,11 +21,16 @@
 #include "store/repl.h"
 #include "store/store_client.h"
 
+#define KEY_PROBE "vigia:key-probe"   /* the first node's probe token (auth.h) */
+
 struct vg_shared_state {
+    struct ev_loop *loop;
     vg_replica *replica;
     vg_store *store;
     vg_auth *auth;
     FILE *boot_out;
+    ev_timer key_check;                /* until the signing key was compared with the cluster's */
+    int key_asking;                    /* a SET or GET of the probe is in flight */
 };
 
 typedef struct apply_call {
@@ -78,6 +87,58 @@ on_commit(const void *entry, size_t n, void *ud)
     vg_shared_state *s = ud;
     if (vg_replica_publish(s->replica, entry, n) != 0)
         vg_error("cluster", "a replicated write of %zu bytes is too large for the stream: other nodes miss it", n);
+}
+
+
+/* The cluster's probe: checked with this node's key; the comparison is done either way. */
+static void
+on_probe(vg_bus *bus, redisReply *reply, void *ud)
+{
+    (void)bus;
+    vg_shared_state *s = ud;
+    s->key_asking = 0;
+    if (!reply || reply->type != REDIS_REPLY_STRING)
+        return;   /* the bus dropped: the timer asks again */
+    ev_timer_stop(s->loop, &s->key_check);
+    int rc = vg_auth_key_probe_check(s->auth, reply->str, reply->len);
+    if (rc == 0)
+        vg_info("cluster", "the signing key is the cluster's (its probe verifies here)");
+    else
+        vg_error("cluster", "the signing key differs from the cluster's (its probe: %s): access tokens of other "
+                 "nodes are refused here and this node's elsewhere; give every node the same auth key "
+                 "(docs/cluster.md)", vg_jwt_strerror(rc));
+}
+
+
+static void
+on_probe_set(vg_bus *bus, redisReply *reply, void *ud)
+{
+    vg_shared_state *s = ud;
+    s->key_asking = 0;
+    if (reply && vg_bus_commandv(bus, on_probe, s, "GET", KEY_PROBE, NULL) == 0)
+        s->key_asking = 1;
+}
+
+
+/* Leaves this node's probe unless one is there (SET NX), then checks the one that is. */
+static void
+on_key_check(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    vg_shared_state *s = w->data;
+    vg_bus *bus = vg_replica_bus(s->replica);
+    if (s->key_asking || !vg_bus_is_up(bus))
+        return;
+    vg_buf probe;
+    vg_buf_init(&probe);
+    if (vg_auth_key_probe(s->auth, &probe) == 0) {
+        const char *argv[] = { "SET", KEY_PROBE, probe.data, "NX" };
+        size_t lens[] = { 3, strlen(KEY_PROBE), probe.len, 2 };
+        if (vg_bus_command(bus, on_probe_set, s, 4, argv, lens) == 0)
+            s->key_asking = 1;
+    }
+    vg_buf_release(&probe);
 }
 
 
@@ -165,6 +226,10 @@ vg_shared_state_create(struct ev_loop *loop, const vg_config *cfg, vg_store *sto
         return -1;
     }
     vg_store_on_commit(store, on_commit, s);
+    s->loop = loop;
+    ev_timer_init(&s->key_check, on_key_check, 0.1, 2);
+    s->key_check.data = s;
+    ev_timer_start(loop, &s->key_check);
     vg_info("cluster", "shared state on %s as node %s", cfg->cluster_state_url, node);
     *out = s;
     return 0;
@@ -176,6 +241,7 @@ vg_shared_state_destroy(vg_shared_state *s)
 {
     if (!s)
         return;
-    vg_replica_destroy(s->replica);
+    ev_timer_stop(s->loop, &s->key_check);
+    vg_replica_destroy(s->replica);   /* the probe's answer, if in flight, comes now with NULL */
     free(s);
 }

@@ -500,3 +500,10 @@ vg_replica_stats_get(const vg_replica *r, vg_replica_stats *st)
     st->queued = r->queued;
     st->up = vg_bus_is_up(r->out) && vg_bus_is_up(r->in);
 }
+
+
+vg_bus *
+vg_replica_bus(vg_replica *r)
+{
+    return r->out;
+}

@@ -88,4 +88,7 @@ typedef struct vg_replica_stats {
 
 void vg_replica_stats_get(const vg_replica *r, vg_replica_stats *st);
 
+/* The bus that appends (not blocked by reads): for short commands of the caller's own. */
+vg_bus *vg_replica_bus(vg_replica *r);
+
 #endif

@@ -6,6 +6,8 @@ node C (none) each have their own data directory and share only the JWT
 secret file. Every wait is a bounded poll for a state, never a timing
 assertion.
 
+Each node compares its signing key with the cluster's (a node X with
+another secret file says so and refuses A's tokens).
 T6: a user made on A logs in on A, its access token works on C, it
 refreshes on C and the new token works on A; an API key made on A works on
 C; logout on A and the key's revocation on A are refused on C.
@@ -65,9 +67,10 @@ def start_redis(ctx):
     raise RuntimeError("redis-server did not start")
 
 
-def node_args(ctx, models):
+def node_args(ctx, models, secret=None):
     args = ["--auth-argon2-memory", "1M", "--log-access", "false", "--workers", "1", "--history-store", "true",
-            "--auth-jwt-secret-file", ctx.secret, "--cluster-state-url", f"redis://127.0.0.1:{ctx.redis_port}"]
+            "--auth-jwt-secret-file", secret or ctx.secret,
+            "--cluster-state-url", f"redis://127.0.0.1:{ctx.redis_port}"]
     if models:
         args += ["--models", models, "--detect-default-model", MODEL]
     else:
@@ -75,10 +78,10 @@ def node_args(ctx, models):
     return args
 
 
-def start_node(ctx, name, models=None):
+def start_node(ctx, name, models=None, secret=None):
     work = os.path.join(ctx.work, name)
     os.makedirs(work, exist_ok=True)
-    srv = tap.Server(node_args(ctx, models), workdir=work)
+    srv = tap.Server(node_args(ctx, models, secret) if secret else node_args(ctx, models), workdir=work)
     if models:
         srv.wait_ready()
     return srv
@@ -168,6 +171,28 @@ def test_user_and_login_across_nodes(ctx):
     tap.check(tc["user"]["id"] == ctx.alice_id, f"the same id on both nodes: {tc['user']}")
     st, _ = call(ctx.c, "GET", "/v1/users", token=ctx.root)
     tap.check(st == 401, "root was added offline on A: not replicated, unknown on C")
+
+
+def test_signing_key_compared(ctx):
+    """Each node compares its signing key with the cluster's probe: the same on A and C, another on X."""
+    for srv in (ctx.a, ctx.c):
+        until("the key compared", lambda: "the signing key is the cluster's" in srv.read_log())
+    other = os.path.join(ctx.work, "other.secret")
+    with open(os.open(other, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+        f.write(os.urandom(48))
+    x = start_node(ctx, "x", secret=other)
+    try:
+        until("X told its key differs", lambda: "the signing key differs from the cluster's" in x.read_log())
+        t = login(ctx.a, "alice", ALICE_PW)
+        until("X took alice's session", lambda: login(x, "alice", ALICE_PW))
+        st, _ = call(x, "GET", "/v1/auth/me", token=t["access_token"])
+        tap.check(st == 401, f"A's token is refused on X, whose key differs: {st}")
+        with open(other, "rb") as f, open(ctx.secret, "rb") as g:
+            key = f.read() + g.read()
+        tap.check(not any(key[i:i + 16].hex() in x.read_log() for i in range(0, len(key) - 16, 16)),
+                  "no part of the secrets in X's log")
+    finally:
+        tap.check(x.stop() == 0, "X stops cleanly")
 
 
 def test_refresh_on_other_node_and_logout(ctx):
@@ -309,5 +334,6 @@ def test_history_and_exactly_once(ctx):
 
 
 if __name__ == "__main__":
-    sys.exit(tap.run([test_user_and_login_across_nodes, test_refresh_on_other_node_and_logout,
+    sys.exit(tap.run([test_user_and_login_across_nodes, test_signing_key_compared,
+                      test_refresh_on_other_node_and_logout,
                       test_api_key_across_nodes, test_state_redis_down, test_history_and_exactly_once], setup, teardown))
