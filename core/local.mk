@@ -63,6 +63,9 @@ libvigiacore_a_SOURCES += core/store/chan.c core/store/chan.h core/store/db.c co
 libvigiacore_a_SOURCES += core/cluster/bus.c core/cluster/bus.h core/cluster/envelope.c core/cluster/envelope.h \
 	core/cluster/placement.c core/cluster/placement.h core/cluster/front.c core/cluster/front.h \
 	core/cluster/node.c core/cluster/node.h
+# shared state between nodes: the store's replicated entries (store/repl) and their stream (cluster/replica)
+libvigiacore_a_SOURCES += core/store/repl.c core/store/repl.h core/store/repl_entry.c core/store/repl_entry.h core/cluster/replica.c core/cluster/replica.h \
+	core/cli/shared_state.c core/cli/shared_state.h
 # cli: the command line
 libvigiacore_a_SOURCES += core/cli/check_cli.c core/cli/check_cli.h core/cli/detect_cli.c \
 	core/cli/detect_cli.h core/cli/model_file.c core/cli/model_file.h core/cli/serve.c core/cli/serve.h \

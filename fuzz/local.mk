@@ -80,6 +80,13 @@ fuzz_fuzz_image_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
 fuzz_fuzz_image_LDFLAGS = $(VG_FUZZ_LINK)
 fuzz_fuzz_image_LDADD = $(VIGIA_CORE_LIBS)
 FUZZ_TARGETS += fuzz/fuzz_image
+# shared state between nodes: the replica's stream entries and the store's replicated entries
+noinst_PROGRAMS += fuzz/fuzz_repl
+fuzz_fuzz_repl_SOURCES = fuzz/fuzz_repl.c
+fuzz_fuzz_repl_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
+fuzz_fuzz_repl_LDFLAGS = $(VG_FUZZ_LINK)
+fuzz_fuzz_repl_LDADD = $(VIGIA_CORE_LIBS)
+FUZZ_TARGETS += fuzz/fuzz_repl
 noinst_PROGRAMS += fuzz/fuzz_api
 fuzz_fuzz_api_SOURCES = fuzz/fuzz_api.c fuzz/harness.c fuzz/harness.h
 fuzz_fuzz_api_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)

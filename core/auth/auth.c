@@ -402,6 +402,33 @@ new_refresh_token(char *out, size_t cap, uint8_t hash[32])
     sha256(out, strlen(out), hash);
 }
 
+/* ---- the key shared by the nodes (docs/cluster.md, "Shared state") ---------------------- */
+
+#define KEY_PROBE_NAME "key-probe"
+
+int
+vg_auth_key_probe(vg_auth *a, vg_buf *out)
+{
+    vg_jwt_claims c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.sub, sizeof c.sub, "0");   /* no user has id 0: the probe opens nothing */
+    snprintf(c.name, sizeof c.name, KEY_PROBE_NAME);
+    snprintf(c.role, sizeof c.role, "none");
+    vg_auth_random_token(c.jti, sizeof c.jti, 16);
+    c.iat = now_s(a);
+    c.exp = c.iat + 10 * 366 * 86400;
+    return vg_jwt_sign(a->jwt, &c, out);
+}
+
+
+int
+vg_auth_key_probe_check(vg_auth *a, const char *tok, size_t n)
+{
+    vg_jwt_claims c;
+    int rc = vg_jwt_verify(a->jwt, tok, n, now_s(a), &c);
+    return rc == 0 && strcmp(c.name, KEY_PROBE_NAME) != 0 ? VG_JWT_ECLAIMS : rc;
+}
+
 /* ---- tokens out -------------------------------------------------------------- */
 
 /* Writes the token answer for user u with a new access token in session `family`. */

@@ -108,6 +108,15 @@ int vg_auth_check(vg_auth *a, const char *cred, size_t n, vg_principal *p, char 
  */
 int vg_auth_bootstrap(vg_auth *a, FILE *out);
 
+/*
+ * Nodes that share state must share the signing key: a probe is a token
+ * naming no user (sub 0) signed with this node's key, that another node
+ * checks with its own (docs/cluster.md, "Shared state"). Probe: 0 or a
+ * vg_jwt_sign error; check: 0 when it verifies here, else a VG_JWT_E* code.
+ */
+int vg_auth_key_probe(vg_auth *a, vg_buf *out);
+int vg_auth_key_probe_check(vg_auth *a, const char *tok, size_t n);
+
 /* Helpers shared by the store's HTTP modules. */
 /* Parses a JSON object body; NULL after answering 400. */
 struct json_t;

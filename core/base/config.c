@@ -237,6 +237,16 @@ static const struct key keys[] = {
     { "stream", "track_high", T_NUMBER, OFF(stream_track_high), "0.5", 0, 1, NULL, NULL,
       "a detection at least this confident is matched first and may start a track; less confident ones "
       "only continue tracks" },
+    /* [cluster] shared state: users, sessions, API keys and history replicated between nodes (docs/cluster.md) */
+    { "cluster", "state_url", T_STRING, OFF(cluster_state_url), "", 0, 0, NULL, NULL,
+      "redis://HOST:PORT[/DB] of the state Redis (appendonly yes) that carries the replication stream "
+      "(empty: nothing shared)" },
+    { "cluster", "state_node", T_STRING, OFF(cluster_state_node), "", 0, 0, NULL, NULL,
+      "this node's id on the replication stream, stable across restarts (empty: DATA/node.id, made at first start)" },
+    { "cluster", "state_maxlen", T_INT, OFF(cluster_state_maxlen), "1000000", 0, 2000000000, NULL, NULL,
+      "entries the replication stream keeps, about (0: never trimmed); a node away longer misses the rest" },
+    { "cluster", "state_queue", T_INT, OFF(cluster_state_queue), "10000", 1, 10000000, NULL, NULL,
+      "replicated writes that wait while the state Redis is unreachable (the oldest are dropped beyond)" },
     { "mjpeg", "max_viewers", T_INT, OFF(mjpeg_max_viewers), "64", 0, 100000, NULL, NULL,
       "open /v1/streams/{id}/mjpeg responses (503 beyond; 0: MJPEG off)" },
     { "mjpeg", "quality", T_INT, OFF(mjpeg_quality), "80", 1, 100, NULL, NULL,

@@ -149,6 +149,11 @@ typedef struct vg_config {
     int stream_track_min_hits; /* matches before a track is reported */
     int stream_track_max;      /* tracks per stream at most */
     double stream_track_high;  /* confidence of the first matching stage, and of a new track */
+    /* [cluster] shared state */
+    char *cluster_state_url;   /* redis:// of the state Redis; "" = nothing shared */
+    char *cluster_state_node;  /* this node's id on the stream; "" = DATA/node.id */
+    int cluster_state_maxlen;  /* entries the stream keeps, about; 0 = all */
+    int cluster_state_queue;   /* writes waiting while the state Redis is down */
     /* [mjpeg] */
     int mjpeg_max_viewers;     /* open MJPEG responses; 0 = off */
     int mjpeg_quality;         /* JPEG quality of frames annotated for viewers */

@@ -21,6 +21,7 @@
 #include "api/mjpeg_api.h"
 #include "api/zmq_detector.h"
 #include "api/history_api.h"
+#include "cli/shared_state.h"
 #include "api/models_api.h"
 #include "api/openapi_api.h"
 #include "api/ops.h"
@@ -206,6 +207,7 @@ struct vg_app {
     vg_openapi_api *openapi;       /* the OpenAPI document and the route list */
     vg_zmq_detector *zmq;          /* NULL when zmq.endpoint is empty */
     vg_cluster_front *cluster;     /* NULL when cluster.url is empty */
+    vg_shared_state *shared;       /* users, sessions and history shared with other nodes; NULL: none */
 };
 
 
@@ -229,6 +231,8 @@ vg_app_create(struct ev_loop *loop, vg_config *cfg, char *err, size_t errlen)
     vg_server_add_hooks(app->srv, &h);
     app->auth = vg_auth_create(app->http, app->store, err, errlen);
     if (!app->auth)
+        goto fail;
+    if (vg_shared_state_create(loop, cfg, app->store, app->auth, stdout, &app->shared, err, errlen) != 0)
         goto fail;
     app->users = vg_users_api_create(app->http, app->store);
     app->history = vg_history_create(app->http, app->store);
@@ -345,6 +349,8 @@ vg_pool *vg_app_pool(const vg_app *app) { return app->pool; }
 int
 vg_app_bootstrap(vg_app *app, FILE *out)
 {
+    if (app->shared)
+        return 0;   /* once caught up with the other nodes (cli/shared_state.h) */
     return vg_auth_bootstrap(app->auth, out);
 }
 
@@ -368,6 +374,7 @@ vg_app_destroy(vg_app *app)
     /* the store first: its last answers still reach the modules */
     if (app->store)
         vg_store_destroy(app->store);
+    vg_shared_state_destroy(app->shared);
     vg_history_destroy(app->history);
     vg_users_api_destroy(app->users);
     vg_auth_destroy(app->auth);

@@ -210,6 +210,31 @@ vg_db__meta_put(vg_db *db, MDB_txn *txn, const char *name, uint64_t v)
 }
 
 
+int
+vg_db_repl_get(vg_db *db, MDB_txn *txn, uint64_t *ms, uint64_t *seq)
+{
+    *ms = *seq = 0;
+    int rc = vg_db__meta_get(db, txn, "repl_ms", ms);
+    if (rc == 0)
+        rc = vg_db__meta_get(db, txn, "repl_seq", seq);
+    if (rc == MDB_NOTFOUND) {
+        *ms = *seq = 0;
+        return 0;
+    }
+    return vg_db_err(rc);
+}
+
+
+int
+vg_db_repl_put(vg_db *db, MDB_txn *txn, uint64_t ms, uint64_t seq)
+{
+    int rc = vg_db__meta_put(db, txn, "repl_ms", ms);
+    if (rc == 0)
+        rc = vg_db__meta_put(db, txn, "repl_seq", seq);
+    return vg_db_err(rc);
+}
+
+
 /*
  * Migrations: migrate[v] takes a database at version v to v + 1. Version 0
  * is an empty environment. Each runs inside the opening write transaction,

@@ -5,7 +5,8 @@
  * One environment under DATA/db with named databases; values are msgpack
  * maps (docs/storage.md lists their fields):
  *
- *   meta            "schema" -> u64 version, "next_uid", "next_kid" -> u64
+ *   meta            "schema" -> u64 version, "next_uid", "next_kid" -> u64,
+ *                   "repl_ms", "repl_seq" -> u64 (the last replicated entry applied)
  *   users           uid (8 bytes BE) -> user
  *   users_by_name   lower-case name  -> uid
  *   users_by_email  lower-case email -> uid
@@ -93,8 +94,17 @@ void vg_db_usage(vg_db *db, size_t *used, size_t *total);
 /* Maps an LMDB/errno result to a VG_E_* code (0 stays 0). */
 int vg_db_err(int rc);
 
+/* ---- replication (core/store/repl.h) ---- */
+/* The id (ms-seq) of the last replicated entry applied: 0-0 when none. */
+int vg_db_repl_get(vg_db *db, MDB_txn *txn, uint64_t *ms, uint64_t *seq);
+int vg_db_repl_put(vg_db *db, MDB_txn *txn, uint64_t ms, uint64_t seq);
+
 /* ---- users ---- */
-/* Assigns u->id. VG_E_CONFLICT when the name or email is taken. */
+/*
+ * Assigns u->id, or keeps a non-zero u->id (an entry replicated from another
+ * node, core/store/repl.h: the next id assigned here then follows it).
+ * VG_E_CONFLICT when the name, email or that id is taken.
+ */
 int vg_db_user_create(vg_db *db, MDB_txn *txn, vg_user *u);
 /*
  * VG_E_NOTFOUND, VG_E_CONFLICT (email), VG_E_LASTADMIN. A new password ends
@@ -134,6 +144,7 @@ int vg_db_session_lookup(vg_db *db, MDB_txn *txn, const uint8_t hash[32], uint64
                          uint8_t family[VG_DB_FAMILY]);
 
 /* ---- API keys ---- */
+/* Assigns k->kid, or keeps a non-zero one (replicated) as vg_db_user_create keeps an id. */
 int vg_db_apikey_create(vg_db *db, MDB_txn *txn, const uint8_t hash[32], vg_apikey *k);
 int vg_db_apikey_revoke(vg_db *db, MDB_txn *txn, uint64_t uid, uint64_t kid);
 int vg_db_apikey_find(vg_db *db, MDB_txn *txn, const uint8_t hash[32], vg_apikey *k);

@@ -27,10 +27,17 @@ vg_db_apikey_create(vg_db *db, MDB_txn *txn, const uint8_t hash[32], vg_apikey *
     MDB_val v;
     if ((rc = vg_db__get(txn, db->users, uk, 8, &v)) != 0)
         return vg_db_err(rc);
-    k->kid = next;
-    memcpy(k->hash, hash, 32);
     uint8_t key[16];
     vg_db_be64(key, k->uid);
+    if (k->kid) {   /* replicated: keep its id */
+        vg_db_be64(key + 8, k->kid);
+        if (vg_db__get(txn, db->apikeys, key, 16, &v) == 0)
+            return VG_E_CONFLICT;
+        next = k->kid >= next ? k->kid : next - 1;
+    } else {
+        k->kid = next;
+    }
+    memcpy(k->hash, hash, 32);
     vg_db_be64(key + 8, k->kid);
     if ((rc = vg_db__meta_put(db, txn, "next_kid", next + 1)) != 0 ||
         (rc = vg_db__put_record(txn, db->apikeys, key, 16, &apikey_record, k, 0)) != 0 ||

@@ -152,8 +152,15 @@ vg_db_user_create(vg_db *db, MDB_txn *txn, vg_user *u)
     rc = vg_db__meta_get(db, txn, "next_uid", &next);
     if (rc != 0 && rc != MDB_NOTFOUND)
         return vg_db_err(rc);
-    u->id = next;
     uint8_t k[8];
+    if (u->id) {   /* replicated: keep its id */
+        vg_db_be64(k, u->id);
+        if (vg_db__get(txn, db->users, k, 8, &v) == 0)
+            return VG_E_CONFLICT;
+        next = u->id >= next ? u->id : next - 1;
+    } else {
+        u->id = next;
+    }
     vg_db_be64(k, u->id);
     if ((rc = vg_db__meta_put(db, txn, "next_uid", next + 1)) != 0 ||
         (rc = user_put(db, txn, u)) != 0 ||

@@ -308,54 +308,51 @@ opt_str(vg_mpr *r, char *out, size_t cap, int *set)
 }
 
 
-/* Applies one request inside the batch; appends its answer. Returns the status. */
-static int
-apply(st *s, const uint8_t *p, size_t n)
-{
-    vg_mpr r;
-    uint32_t cnt = 0;
-    int64_t op = 0;
-    int rc;
-    size_t at;
-    vg_mpw w;
-    uint8_t fam[VG_DB_FAMILY];
-    uint64_t out_id = 0, out_uid = 0;
-    int with_id = 0, with_family = 0;
+/* What a request answers besides its status. */
+typedef struct op_out {
+    uint64_t id, uid;                  /* USER_CREATE, APIKEY_CREATE: the new id; SESSION_ROTATE: the user */
+    uint8_t family[VG_DB_FAMILY];      /* SESSION_ROTATE: the session */
+    int with_id, with_family;
+    int64_t inner;                     /* REPL: the replicated request's status */
+} op_out;
 
-    if (!s->txn) {
-        rc = vg_db_begin(&s->db, 1, &s->txn);
-        if (rc != 0) {
-            s->txn = NULL;
-            rc = vg_db_err(rc);
-            reply_begin(&s->replies, &at, &w, rc, 0);
-            reply_end(&s->replies, at);
-            return rc;
-        }
-        s->first = now_mono();
-    }
-    vg_mpr_init(&r, p, n);
-    if (vg_mpr_array(&r, &cnt) < 0 || cnt < 1 || vg_mpr_i64(&r, &op) < 0)
-        op = -1;
+static int op_repl(st *s, vg_mpr *r, uint32_t cnt, op_out *o);
+
+/*
+ * Runs request op (its elements after the op in r, cnt in all) in the
+ * open transaction. `remote`: it came from another node (inside REPL),
+ * where USER_CREATE and APIKEY_CREATE carry the id the origin assigned.
+ */
+static int
+run_op(st *s, vg_mpr *rp, int64_t op, uint32_t cnt, op_out *o, int remote)
+{
+    vg_mpr r = *rp;
+    int rc;
+    uint8_t *fam = o->family;
     switch (op) {
     case VG_STORE_DET_ADD:
         rc = op_det_add(s, &r, cnt);
         break;
+    case VG_STORE_REPL:
+        rc = remote ? VG_E_STORE_PROTO : op_repl(s, &r, cnt, o);
+        break;
     case VG_STORE_USER_CREATE: {
         vg_user u;
-        int64_t role = 0, now = 0;
+        int64_t role = 0, now = 0, id = 0;
         memset(&u, 0, sizeof u);
-        if (cnt != 7 || vg_mpr_strcpy(&r, u.name, sizeof u.name) < 0 ||
+        if (cnt != (remote ? 8u : 7u) || vg_mpr_strcpy(&r, u.name, sizeof u.name) < 0 ||
             vg_mpr_strcpy(&r, u.email, sizeof u.email) < 0 || vg_mpr_i64(&r, &role) < 0 ||
             vg_mpr_strcpy(&r, u.hash, sizeof u.hash) < 0 || vg_mpr_i64(&r, &now) < 0 ||
-            vg_mpr_bool(&r, &u.must_change) < 0) {
+            vg_mpr_bool(&r, &u.must_change) < 0 || (remote && (vg_mpr_i64(&r, &id) < 0 || id <= 0))) {
             rc = VG_E_STORE_PROTO;
             break;
         }
+        u.id = (uint64_t)id;
         u.role = (int)role;
         u.created = u.updated = now;
         rc = vg_db_user_create(&s->db, s->txn, &u);
-        out_id = u.id;
-        with_id = rc == 0;
+        o->id = u.id;
+        o->with_id = rc == 0;
         break;
     }
     case VG_STORE_USER_UPDATE: {
@@ -400,17 +397,17 @@ apply(st *s, const uint8_t *p, size_t n)
         break;
     }
     case VG_STORE_SESSION_ROTATE: {
-        const uint8_t *o, *nw;
+        const uint8_t *od, *nw;
         size_t on, nn;
         int64_t now = 0, exp = 0;
-        if (cnt != 5 || vg_mpr_bin(&r, &o, &on) < 0 || on != 32 || vg_mpr_bin(&r, &nw, &nn) < 0 || nn != 32 ||
+        if (cnt != 5 || vg_mpr_bin(&r, &od, &on) < 0 || on != 32 || vg_mpr_bin(&r, &nw, &nn) < 0 || nn != 32 ||
             vg_mpr_i64(&r, &now) < 0 || vg_mpr_i64(&r, &exp) < 0) {
             rc = VG_E_STORE_PROTO;
             break;
         }
-        memset(fam, 0, sizeof fam);
-        rc = vg_db_session_rotate(&s->db, s->txn, o, nw, now, exp, &out_uid, fam);
-        with_family = rc == 0;
+        memset(fam, 0, VG_DB_FAMILY);
+        rc = vg_db_session_rotate(&s->db, s->txn, od, nw, now, exp, &o->uid, fam);
+        o->with_family = rc == 0;
         break;
     }
     case VG_STORE_FAMILY_REVOKE: {
@@ -424,21 +421,23 @@ apply(st *s, const uint8_t *p, size_t n)
     case VG_STORE_APIKEY_CREATE: {
         const uint8_t *h;
         size_t hn;
-        int64_t uid = 0, role = 0, now = 0;
+        int64_t uid = 0, role = 0, now = 0, kid = 0;
         vg_apikey k;
         memset(&k, 0, sizeof k);
-        if (cnt != 7 || vg_mpr_bin(&r, &h, &hn) < 0 || hn != 32 || vg_mpr_i64(&r, &uid) < 0 ||
+        if (cnt != (remote ? 8u : 7u) || vg_mpr_bin(&r, &h, &hn) < 0 || hn != 32 || vg_mpr_i64(&r, &uid) < 0 ||
             vg_mpr_strcpy(&r, k.name, sizeof k.name) < 0 || vg_mpr_i64(&r, &role) < 0 ||
-            vg_mpr_strcpy(&r, k.prefix, sizeof k.prefix) < 0 || vg_mpr_i64(&r, &now) < 0) {
+            vg_mpr_strcpy(&r, k.prefix, sizeof k.prefix) < 0 || vg_mpr_i64(&r, &now) < 0 ||
+            (remote && (vg_mpr_i64(&r, &kid) < 0 || kid <= 0))) {
             rc = VG_E_STORE_PROTO;
             break;
         }
         k.uid = (uint64_t)uid;
+        k.kid = (uint64_t)kid;
         k.role = (int)role;
         k.created = now;
         rc = vg_db_apikey_create(&s->db, s->txn, h, &k);
-        out_id = k.kid;
-        with_id = rc == 0;
+        o->id = k.kid;
+        o->with_id = rc == 0;
         break;
     }
     case VG_STORE_APIKEY_REVOKE: {
@@ -457,20 +456,102 @@ apply(st *s, const uint8_t *p, size_t n)
         break;
     }
     case VG_STORE_SYNC:
-        rc = 0;
+        rc = remote ? VG_E_STORE_PROTO : 0;
         break;
     default:
         rc = VG_E_STORE_PROTO;
         break;
     }
+    return rc;
+}
+
+
+/*
+ * REPL [12, ms, seq, request bin]: a request replicated from another node
+ * (core/store/repl.h), applied at most once: an id at or below the last one
+ * applied is skipped, and a new one is recorded in the same transaction as
+ * its effect, so a store killed at any point applies it exactly once. The
+ * answer is [0, inner status]: the entry is consumed whatever its request
+ * answered (a conflict there is logged); only a poisoning error (a full
+ * map) fails the REPL itself and leaves the position where it was.
+ */
+static int
+op_repl(st *s, vg_mpr *r, uint32_t cnt, op_out *o)
+{
+    uint64_t ms, seq, lms, lseq;
+    const uint8_t *p;
+    size_t n;
+    if (cnt != 4 || vg_mpr_u64(r, &ms) < 0 || vg_mpr_u64(r, &seq) < 0 || vg_mpr_bin(r, &p, &n) < 0 ||
+        (ms == 0 && seq == 0))
+        return VG_E_STORE_PROTO;
+    int rc = vg_db_repl_get(&s->db, s->txn, &lms, &lseq);
+    if (rc != 0)
+        return rc;
+    o->with_id = 0;
+    o->inner = 0;
+    if (ms < lms || (ms == lms && seq <= lseq)) {
+        o->inner = VG_STORE_REPL_SEEN;
+        return 0;
+    }
+    vg_mpr in;
+    uint32_t icnt = 0;
+    int64_t op = -1;
+    vg_mpr_init(&in, p, n);
+    if (vg_mpr_array(&in, &icnt) < 0 || icnt < 1 || vg_mpr_i64(&in, &op) < 0)
+        op = -1;
+    op_out io;
+    memset(&io, 0, sizeof io);
+    int irc = op < 0 ? VG_E_STORE_PROTO : run_op(s, &in, op, icnt, &io, 1);
+    if (poisoned(irc))
+        return irc;
+    if (irc != 0)
+        vg_warn("store", "replicated entry %llu-%llu (op %lld): %s", (unsigned long long)ms,
+                (unsigned long long)seq, (long long)op, vg_err_str(irc));
+    o->inner = irc;
+    rc = vg_db_repl_put(&s->db, s->txn, ms, seq);
+    return rc;
+}
+
+
+/* Applies one request inside the batch; appends its answer. Returns the status. */
+static int
+apply(st *s, const uint8_t *p, size_t n)
+{
+    vg_mpr r;
+    uint32_t cnt = 0;
+    int64_t op = 0;
+    int rc;
+    size_t at;
+    vg_mpw w;
+    op_out o;
+
+    if (!s->txn) {
+        rc = vg_db_begin(&s->db, 1, &s->txn);
+        if (rc != 0) {
+            s->txn = NULL;
+            rc = vg_db_err(rc);
+            reply_begin(&s->replies, &at, &w, rc, 0);
+            reply_end(&s->replies, at);
+            return rc;
+        }
+        s->first = now_mono();
+    }
+    memset(&o, 0, sizeof o);
+    vg_mpr_init(&r, p, n);
+    if (vg_mpr_array(&r, &cnt) < 0 || cnt < 1 || vg_mpr_i64(&r, &op) < 0)
+        op = -1;
+    rc = run_op(s, &r, op, cnt, &o, 0);
     if (rc == VG_E_STORE_PROTO)
         vg_error("store", "malformed request (op %lld)", (long long)op);
-    reply_begin(&s->replies, &at, &w, rc, (uint32_t)(with_id ? 1 : with_family ? 2 : 0));
-    if (with_id)
-        vg_mpw_u64(&w, out_id);
-    if (with_family) {
-        vg_mpw_u64(&w, out_uid);
-        vg_mpw_bin(&w, fam, VG_DB_FAMILY);
+    int repl = op == VG_STORE_REPL && rc == 0;
+    reply_begin(&s->replies, &at, &w, rc, (uint32_t)(repl ? 1 : o.with_id ? 1 : o.with_family ? 2 : 0));
+    if (repl)
+        vg_mpw_i64(&w, o.inner);
+    else if (o.with_id)
+        vg_mpw_u64(&w, o.id);
+    if (!repl && o.with_family) {
+        vg_mpw_u64(&w, o.uid);
+        vg_mpw_bin(&w, o.family, VG_DB_FAMILY);
     }
     reply_end(&s->replies, at);
     return rc;

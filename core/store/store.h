@@ -32,6 +32,13 @@
  *   APIKEY_REVOKE  [9, uid, kid]                         -> [st]
  *   FEEDBACK_ADD   [10, key bin16, detection bin16, uid, record bin] -> [st]
  *   SYNC           [11]                                  -> [0] after everything before it is durable
+ *   REPL           [12, ms, seq, request bin]            -> [st, inner]
+ *                  a write replicated from another node (store/repl.h), with
+ *                  its stream id ms-seq: applied unless an id at or above it
+ *                  was, in the transaction that records the id; inner is the
+ *                  request's status, or VG_STORE_REPL_SEEN when skipped. In
+ *                  it, USER_CREATE and APIKEY_CREATE end with the id the
+ *                  origin node assigned, and REPL and SYNC are refused.
  * Hasher: HASH [1, password] -> [st, encoded]; VERIFY [2, encoded, password] -> [st, ok]
  */
 #ifndef VG_STORE_H
@@ -52,7 +59,10 @@ enum vg_store_op {
     VG_STORE_APIKEY_REVOKE = 9,
     VG_STORE_FEEDBACK_ADD = 10,
     VG_STORE_SYNC = 11,
+    VG_STORE_REPL = 12,
 };
+
+#define VG_STORE_REPL_SEEN 1           /* REPL's inner status: applied before, skipped */
 
 enum vg_hasher_op { VG_HASHER_HASH = 1, VG_HASHER_VERIFY = 2 };
 

@@ -10,6 +10,7 @@
 
 #include "store/chan.h"
 #include "store/db.h"
+#include "store/repl_entry.h"
 #include "store/store_internal.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -21,6 +22,8 @@ struct vg_store {
     vg_db db;
     vg_metric *m_pending, *m_map, *m_used, *m_restarts, *m_writes;
     vg_series *s_ok, *s_err;
+    vg_store_commit_cb on_commit;      /* hears replicated writes (repl.h), or NULL */
+    void *commit_ud;
 };
 
 typedef struct call {
@@ -29,6 +32,8 @@ typedef struct call {
     void (*hash_cb)(int status, const char *encoded, void *ud);
     void (*verify_cb)(int status, int ok, void *ud);
     void *ud;
+    uint8_t *req;                      /* the request without its tail, kept for on_commit; or NULL */
+    size_t req_n;
 } call;
 
 
@@ -165,8 +170,38 @@ on_store_answer(int status, const uint8_t *p, size_t n, void *ud)
     if (status == 0)
         status = answer_status(p, n, &r);
     vg_series_add(status == 0 ? c->s->s_ok : c->s->s_err, 1);
+    if (c->req && c->s->on_commit && p) {
+        vg_mpr rest = r;
+        vg_buf e;
+        vg_buf_init(&e);
+        if (vg_store_repl_entry(c->req, c->req_n, status, &rest, &e) == 1)
+            c->s->on_commit(e.data, e.len, c->s->commit_ud);
+        vg_buf_release(&e);
+    }
     c->cb(status, p ? &r : NULL, c->ud);
+    free(c->req);
     free(c);
+}
+
+
+void
+vg_store_on_commit(vg_store *s, vg_store_commit_cb cb, void *ud)
+{
+    s->on_commit = cb;
+    s->commit_ud = ud;
+}
+
+
+/* 1 when requests of this op are replicated once committed. */
+static int
+replicated(const void *msg, size_t n)
+{
+    vg_mpr r;
+    uint32_t cnt;
+    int64_t op;
+    vg_mpr_init(&r, msg, n);
+    return vg_mpr_array(&r, &cnt) == 0 && cnt >= 1 && vg_mpr_i64(&r, &op) == 0 && op != VG_STORE_SYNC &&
+           op != VG_STORE_REPL;
 }
 
 
@@ -177,9 +212,16 @@ vg_store_call(vg_store *s, const void *msg, size_t n, const void *tail, size_t t
     c->s = s;
     c->cb = cb;
     c->ud = ud;
+    if (s->on_commit && replicated(msg, n)) {
+        c->req = vg_xmalloc(n);
+        memcpy(c->req, msg, n);
+        c->req_n = n;
+    }
     int rc = vg_chan_call(s->store, msg, n, tail, tail_n, on_store_answer, c);
-    if (rc != 0)
+    if (rc != 0) {
+        free(c->req);
         free(c);
+    }
     return rc;
 }
 

@@ -56,6 +56,14 @@ int vg_store_hash(vg_store *s, const char *pw, size_t n,
 int vg_store_verify(vg_store *s, const char *encoded, const char *pw, size_t n,
                     void (*cb)(int status, int ok, void *ud), void *ud);
 
+/*
+ * Hears each replicated write once the store committed it (store/repl.h):
+ * `entry` (n bytes, valid during the call) is what another node's store
+ * applies. Runs before the write's own callback. NULL cb: none.
+ */
+typedef void (*vg_store_commit_cb)(const void *entry, size_t n, void *ud);
+void vg_store_on_commit(vg_store *s, vg_store_commit_cb cb, void *ud);
+
 size_t vg_store_pending(const vg_store *s);
 /* The store process's pid (tests kill it), 0 while none runs. */
 int vg_store_pid(const vg_store *s);

@@ -1,0 +1,247 @@
+/* shared_state: the store and the replica wired together (see shared_state.h). */
+#include "cli/shared_state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <hiredis/hiredis.h>
+
+#include "auth/auth.h"
+#include "auth/jwt.h"
+#include "base/config.h"
+#include "base/error.h"
+#include "base/hex.h"
+#include "base/log.h"
+#include "cluster/replica.h"
+#include "store/repl.h"
+#include "store/store_client.h"
+
+#define KEY_PROBE "vigia:key-probe"   /* the first node's probe token (auth.h) */
+
+struct vg_shared_state {
+    struct ev_loop *loop;
+    vg_replica *replica;
+    vg_store *store;
+    vg_auth *auth;
+    FILE *boot_out;
+    ev_timer key_check;                /* until the signing key was compared with the cluster's */
+    int key_asking;                    /* a SET or GET of the probe is in flight */
+};
+
+typedef struct apply_call {
+    vg_replica_done_fn done;
+    void *done_ud;
+} apply_call;
+
+
+static void
+on_store_applied(int status, int64_t inner, void *ud)
+{
+    (void)inner;   /* the store logged a conflict; the entry is consumed either way */
+    apply_call c = *(apply_call *)ud;
+    free(ud);
+    c.done(status, c.done_ud);
+}
+
+
+static int
+repl_apply(uint64_t ms, uint64_t seq, const void *p, size_t n, vg_replica_done_fn done, void *done_ud, void *ud)
+{
+    vg_shared_state *s = ud;
+    apply_call *c = vg_xmalloc(sizeof *c);
+    c->done = done;
+    c->done_ud = done_ud;
+    int rc = vg_store_repl_apply(s->store, ms, seq, p, n, on_store_applied, c);
+    if (rc != 0)
+        free(c);
+    return rc;
+}
+
+
+static int
+repl_position(uint64_t *ms, uint64_t *seq, void *ud)
+{
+    vg_shared_state *s = ud;
+    return vg_store_repl_position(s->store, ms, seq);
+}
+
+
+static void
+repl_caught_up(void *ud)
+{
+    vg_shared_state *s = ud;
+    vg_info("cluster", "shared state: caught up with the replication stream");
+    if (s->boot_out)
+        vg_auth_bootstrap(s->auth, s->boot_out);
+}
+
+
+static void
+on_commit(const void *entry, size_t n, void *ud)
+{
+    vg_shared_state *s = ud;
+    if (vg_replica_publish(s->replica, entry, n) != 0)
+        vg_error("cluster", "a replicated write of %zu bytes is too large for the stream: other nodes miss it", n);
+}
+
+
+/* The cluster's probe: checked with this node's key; the comparison is done either way. */
+static void
+on_probe(vg_bus *bus, redisReply *reply, void *ud)
+{
+    (void)bus;
+    vg_shared_state *s = ud;
+    s->key_asking = 0;
+    if (!reply || reply->type != REDIS_REPLY_STRING)
+        return;   /* the bus dropped: the timer asks again */
+    ev_timer_stop(s->loop, &s->key_check);
+    int rc = vg_auth_key_probe_check(s->auth, reply->str, reply->len);
+    if (rc == 0)
+        vg_info("cluster", "the signing key is the cluster's (its probe verifies here)");
+    else
+        vg_error("cluster", "the signing key differs from the cluster's (its probe: %s): access tokens of other "
+                 "nodes are refused here and this node's elsewhere; give every node the same auth key "
+                 "(docs/cluster.md)", vg_jwt_strerror(rc));
+}
+
+
+static void
+on_probe_set(vg_bus *bus, redisReply *reply, void *ud)
+{
+    vg_shared_state *s = ud;
+    s->key_asking = 0;
+    if (reply && vg_bus_commandv(bus, on_probe, s, "GET", KEY_PROBE, NULL) == 0)
+        s->key_asking = 1;
+}
+
+
+/* Leaves this node's probe unless one is there (SET NX), then checks the one that is. */
+static void
+on_key_check(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    vg_shared_state *s = w->data;
+    vg_bus *bus = vg_replica_bus(s->replica);
+    if (s->key_asking || !vg_bus_is_up(bus))
+        return;
+    vg_buf probe;
+    vg_buf_init(&probe);
+    if (vg_auth_key_probe(s->auth, &probe) == 0) {
+        const char *argv[] = { "SET", KEY_PROBE, probe.data, "NX" };
+        size_t lens[] = { 3, strlen(KEY_PROBE), probe.len, 2 };
+        if (vg_bus_command(bus, on_probe_set, s, 4, argv, lens) == 0)
+            s->key_asking = 1;
+    }
+    vg_buf_release(&probe);
+}
+
+
+/* The node id: the configured one, else DATA/node.id (16 random bytes in hex, made once). */
+static int
+node_id(const vg_config *cfg, char *out, size_t cap, char *err, size_t errlen)
+{
+    if (cfg->cluster_state_node[0]) {
+        if (strlen(cfg->cluster_state_node) >= cap || strlen(cfg->cluster_state_node) > VG_REPLICA_MAX_NODE) {
+            snprintf(err, errlen, "cluster.state_node: at most %d bytes", VG_REPLICA_MAX_NODE);
+            return -1;
+        }
+        snprintf(out, cap, "%s", cfg->cluster_state_node);
+        return 0;
+    }
+    char path[1100];
+    snprintf(path, sizeof path, "%s/node.id", cfg->data_dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, out, cap - 1);
+        close(fd);
+        while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
+            n--;
+        if (n <= 0 || n > VG_REPLICA_MAX_NODE) {
+            snprintf(err, errlen, "%s: not a node id (1 to %d bytes)", path, VG_REPLICA_MAX_NODE);
+            return -1;
+        }
+        out[n] = '\0';
+        return 0;
+    }
+    uint8_t raw[16];
+    if (errno != ENOENT || getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    vg_hex_encode(raw, sizeof raw, out);
+    char tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    int ok = fd >= 0 && write(fd, out, 32) == 32 && fsync(fd) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    vg_info("cluster", "this node's id on the replication stream: %s (%s)", out, path);
+    return 0;
+}
+
+
+int
+vg_shared_state_create(struct ev_loop *loop, const vg_config *cfg, vg_store *store, vg_auth *auth, FILE *boot_out,
+                       vg_shared_state **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!cfg->cluster_state_url[0])
+        return 0;
+    vg_bus_url url;
+    char why[160], node[VG_REPLICA_MAX_NODE + 1];
+    if (vg_bus_url_parse(cfg->cluster_state_url, strlen(cfg->cluster_state_url), &url, why, sizeof why) != 0) {
+        snprintf(err, errlen, "cluster.state_url: %s", why);
+        return -1;
+    }
+    if (node_id(cfg, node, sizeof node, err, errlen) != 0)
+        return -1;
+    if (strcmp(cfg->jwt_alg, "HS256") == 0 && !cfg->jwt_secret_file[0])
+        vg_warn("cluster", "shared state without auth.jwt_secret_file: access tokens signed here verify only "
+                "here (give every node the same secret file, docs/cluster.md)");
+    vg_shared_state *s = vg_xcalloc(1, sizeof *s);
+    s->store = store;
+    s->auth = auth;
+    s->boot_out = boot_out;
+    vg_replica_options o;
+    vg_replica_options_init(&o);
+    o.node = node;
+    o.maxlen = (size_t)cfg->cluster_state_maxlen;
+    o.max_queue = (size_t)cfg->cluster_state_queue;
+    vg_replica_hooks h = { .apply = repl_apply, .position = repl_position, .caught_up = repl_caught_up, .ud = s };
+    int rc = vg_replica_create(loop, &url, &o, &h, &s->replica);
+    if (rc != 0) {
+        snprintf(err, errlen, "shared state: %s", vg_err_str(rc));
+        free(s);
+        return -1;
+    }
+    vg_store_on_commit(store, on_commit, s);
+    s->loop = loop;
+    ev_timer_init(&s->key_check, on_key_check, 0.1, 2);
+    s->key_check.data = s;
+    ev_timer_start(loop, &s->key_check);
+    vg_info("cluster", "shared state on %s as node %s", cfg->cluster_state_url, node);
+    *out = s;
+    return 0;
+}
+
+
+void
+vg_shared_state_destroy(vg_shared_state *s)
+{
+    if (!s)
+        return;
+    ev_timer_stop(s->loop, &s->key_check);
+    vg_replica_destroy(s->replica);   /* the probe's answer, if in flight, comes now with NULL */
+    free(s);
+}

@@ -1,0 +1,94 @@
+/*
+ * replica: the master's side of shared state between vigia nodes
+ * (docs/cluster.md, "Shared state"): one Redis stream, `vigia:repl` on the
+ * state Redis, carries every replicated write of every node as an opaque
+ * entry with its origin node id.
+ *
+ *   - out: vg_replica_publish() queues an entry of this node (its store
+ *     committed the write) and appends it in order with XADD on a bus of
+ *     its own (trimmed to about maxlen entries). While the bus is down
+ *     entries wait in a bounded queue (max_queue entries, max_queue_bytes);
+ *     beyond it the oldest are dropped, counted and logged.
+ *   - in: another bus reads the stream with XREAD BLOCK from the position
+ *     the local store recorded (position()), skips this node's own
+ *     entries, and hands the others in order to apply(), a batch at a time
+ *     (the next read waits for the batch's answers). A failed apply, a
+ *     dropped bus or a store restart makes it re-read from the store's
+ *     recorded position: the store skips what it applied (exactly once).
+ *     When the stream was trimmed past that position, the gap is logged
+ *     and counted, and reading goes on from the oldest entry left.
+ *
+ * Nothing blocks the loop. Callbacks run from the loop. The replica knows
+ * nothing of the store: the caller hands it the two functions.
+ */
+#ifndef VG_CLUSTER_REPLICA_H
+#define VG_CLUSTER_REPLICA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster/bus.h"
+
+struct ev_loop;
+typedef struct vg_replica vg_replica;
+
+#define VG_REPLICA_MAX_NODE 64         /* bytes of a node id */
+#define VG_REPLICA_MAX_ENTRY (1u << 20) /* bytes of one entry; a longer one read is skipped, logged */
+
+/* Ends one apply: status 0 once the entry is durable (or was applied before), else an error. */
+typedef void (*vg_replica_done_fn)(int status, void *done_ud);
+
+typedef struct vg_replica_hooks {
+    /*
+     * Hands entry p (n bytes, valid during the call) with stream id
+     * ms-seq to the local store. Returns 0 and calls done exactly once
+     * later, or an error (done never called).
+     */
+    int (*apply)(uint64_t ms, uint64_t seq, const void *p, size_t n, vg_replica_done_fn done, void *done_ud,
+                 void *ud);
+    /* The id of the last entry the local store applied (0-0: none). 0 or an error. */
+    int (*position)(uint64_t *ms, uint64_t *seq, void *ud);
+    /* Once, the first time the store has applied every entry there was (may be NULL). */
+    void (*caught_up)(void *ud);
+    void *ud;
+} vg_replica_hooks;
+
+typedef struct vg_replica_options {
+    const char *node;              /* this node's id (copied), 1..VG_REPLICA_MAX_NODE bytes */
+    const char *stream;            /* the stream key ("vigia:repl") */
+    size_t maxlen;                 /* XADD MAXLEN ~ this (0: never trimmed) */
+    size_t max_queue;              /* entries waiting for the bus (10000) */
+    size_t max_queue_bytes;        /* their bytes (64 MiB) */
+    uint32_t read_count;           /* entries per XREAD (64) */
+    uint32_t block_ms;             /* XREAD BLOCK (1000) */
+} vg_replica_options;
+
+void vg_replica_options_init(vg_replica_options *o);
+
+/*
+ * Opens the two buses to `url` and starts reading once they are up.
+ * Errors: VG_E_INVAL (options), -ENOMEM.
+ */
+int vg_replica_create(struct ev_loop *loop, const vg_bus_url *url, const vg_replica_options *o,
+                      const vg_replica_hooks *h, vg_replica **out);
+/* Stops; queued entries not yet appended are dropped (logged). NULL is allowed. */
+void vg_replica_destroy(vg_replica *r);
+
+/* Queues entry p (n bytes, copied) of this node for the stream. 0, VG_E_INVAL (size). */
+int vg_replica_publish(vg_replica *r, const void *p, size_t n);
+
+typedef struct vg_replica_stats {
+    uint64_t published;            /* entries appended to the stream */
+    uint64_t dropped;              /* entries dropped from a full queue */
+    uint64_t applied;              /* entries of other nodes the store took (including ones seen before) */
+    uint64_t gaps;                 /* times the stream was found trimmed past the store's position */
+    size_t queued;                 /* entries waiting to be appended */
+    int up;                        /* both buses up */
+} vg_replica_stats;
+
+void vg_replica_stats_get(const vg_replica *r, vg_replica_stats *st);
+
+/* The bus that appends (not blocked by reads): for short commands of the caller's own. */
+vg_bus *vg_replica_bus(vg_replica *r);
+
+#endif

@@ -1,0 +1,65 @@
+/* repl: replicated entries applied by the local store (see repl.h). */
+#include "store/repl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/db.h"
+#include "store/store.h"
+#include "store/store_client.h"
+#include "store/store_internal.h"
+#include "base/error.h"
+
+int
+vg_store_repl_position(vg_store *s, uint64_t *ms, uint64_t *seq)
+{
+    vg_db *db = vg_store__db(s);
+    MDB_txn *txn;
+    *ms = *seq = 0;
+    int rc = vg_db_read(db, &txn);
+    if (rc != 0)
+        return rc;
+    rc = vg_db_repl_get(db, txn, ms, seq);
+    vg_db_read_end(db);
+    return rc;
+}
+
+
+typedef struct apply_call {
+    void (*cb)(int status, int64_t inner, void *ud);
+    void *ud;
+} apply_call;
+
+
+static void
+on_applied(int status, vg_mpr *rest, void *ud)
+{
+    apply_call c = *(apply_call *)ud;
+    free(ud);
+    int64_t inner = 0;
+    if (status == 0 && (!rest || vg_mpr_i64(rest, &inner) < 0))
+        status = VG_E_STORE_PROTO;
+    c.cb(status, inner, c.ud);
+}
+
+
+int
+vg_store_repl_apply(vg_store *s, uint64_t ms, uint64_t seq, const void *p, size_t n,
+                    void (*cb)(int status, int64_t inner, void *ud), void *ud)
+{
+    if (n == 0 || n > VG_STORE_REPL_MAX - 64 || (ms == 0 && seq == 0))
+        return VG_E_INVAL;
+    vg_store__request q;
+    vg_store__request_begin(&q, VG_STORE_REPL, 3);
+    vg_mpw_u64(&q.w, ms);
+    vg_mpw_u64(&q.w, seq);
+    vg_mpw_bin_header(&q.w, n);
+    apply_call *c = vg_xmalloc(sizeof *c);
+    c->cb = cb;
+    c->ud = ud;
+    int rc = vg_store_call(s, q.b.data, q.b.len, p, n, on_applied, c);
+    if (rc != 0)
+        free(c);
+    vg_buf_release(&q.b);
+    return rc;
+}

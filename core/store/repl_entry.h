@@ -1,0 +1,27 @@
+/*
+ * repl_entry: what a committed store request becomes on the replication
+ * stream (store/repl.h): the request in the form another node's store
+ * applies. Users and API keys carry the id assigned here; a detection goes
+ * without its image (the image stays on the node that made it, its record
+ * says "img": nil elsewhere); a refresh token spent twice is replicated
+ * too, so its session is revoked everywhere. Pure: no I/O.
+ */
+#ifndef VG_STORE_REPL_ENTRY_H
+#define VG_STORE_REPL_ENTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/mpk.h"
+
+/*
+ * The entry of request req (its msgpack without the tail) answered with
+ * status, rest reading the answer after the status (NULL: none). 1 with
+ * the entry appended to out; 0 when it is not replicated (a sync, a
+ * failed write); VG_E_STORE_PROTO when req or rest is malformed (out as
+ * it was).
+ */
+int vg_store_repl_entry(const uint8_t *req, size_t n, int status, vg_mpr *rest, vg_buf *out);
+
+#endif

@@ -1,0 +1,339 @@
+"""Shared state between vigia nodes (docs/cluster.md, "Shared state"), end to end.
+
+A real redis-server on a loopback port (its own directory, appendonly yes,
+stopped by pid) carries the replication stream; node A (with a model) and
+node C (none) each have their own data directory and share only the JWT
+secret file. Every wait is a bounded poll for a state, never a timing
+assertion.
+
+Each node compares its signing key with the cluster's (a node X with
+another secret file says so and refuses A's tokens).
+T6: a user made on A logs in on A, its access token works on C, it
+refreshes on C and the new token works on A; an API key made on A works on
+C; logout on A and the key's revocation on A are refused on C.
+State Redis down: each node serves alone, and the logins made meanwhile
+reach the other node once Redis is back (from the AOF, on the same port).
+T8: detections made on A are listed on C; C's store process is SIGKILLed
+mid-replication (stopped with a batch in hand, then killed, and killed
+again while more arrive) and C's whole node is stopped and started again
+while A writes; afterwards C holds each detection exactly once, and a
+chain of refresh-token rotations made on A meanwhile is still live on C (a
+rotation applied twice would revoke the session there)."""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "stream"))
+sys.path.insert(0, os.path.join(HERE, "..", "fault"))
+import tap  # noqa: E402
+from test_store_kill import store_pid  # noqa: E402
+
+MODEL = "yoloface-50k"
+ROOT_PW = "tangerine-harbor-lamp"
+ALICE_PW = "copper-meadow-violin"
+BOUND = 20.0                        # seconds any awaited state may take (a bound, not a measure)
+
+
+class Ctx:
+    pass
+
+
+def start_redis(ctx):
+    """A redis-server of the test's own; started again on the same port and directory (its AOF) when it ran."""
+    ctx.redis_dir = os.path.join(ctx.work, "redis")
+    if not getattr(ctx, "redis_port", None):
+        os.makedirs(ctx.redis_dir)
+        with socket.socket() as s:   # a free port for it
+            s.bind(("127.0.0.1", 0))
+            ctx.redis_port = s.getsockname()[1]
+    ctx.redis = subprocess.Popen(["redis-server", "--port", str(ctx.redis_port), "--bind", "127.0.0.1",
+                                  "--dir", ctx.redis_dir, "--appendonly", "yes", "--save", "",
+                                  "--daemonize", "no", "--logfile", os.path.join(ctx.redis_dir, "log")],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    end = time.time() + BOUND
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", ctx.redis_port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("redis-server did not start")
+
+
+def node_args(ctx, models, secret=None):
+    args = ["--auth-argon2-memory", "1M", "--log-access", "false", "--workers", "1", "--history-store", "true",
+            "--auth-jwt-secret-file", secret or ctx.secret,
+            "--cluster-state-url", f"redis://127.0.0.1:{ctx.redis_port}"]
+    if models:
+        args += ["--models", models, "--detect-default-model", MODEL]
+    else:
+        args += ["--detect-load", "none"]
+    return args
+
+
+def start_node(ctx, name, models=None, secret=None):
+    work = os.path.join(ctx.work, name)
+    os.makedirs(work, exist_ok=True)
+    srv = tap.Server(node_args(ctx, models, secret) if secret else node_args(ctx, models), workdir=work)
+    if models:
+        srv.wait_ready()
+    return srv
+
+
+def call(srv, method, path, body=None, token=None, ctype="application/json"):
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+    headers = {"Content-Type": ctype}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    conn.request(method, path, body=data, headers=headers)
+    r = conn.getresponse()
+    raw = r.read()
+    conn.close()
+    return r.status, json.loads(raw) if raw else None
+
+
+def until(what, fn):
+    """Polls fn until it returns a true value (returned) or BOUND passes (fails with `what`)."""
+    end = time.time() + BOUND
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.time() > end:
+            raise AssertionError("not reached within the bound: " + what)
+        time.sleep(0.05)
+
+
+def login(srv, name, pw):
+    st, body = call(srv, "POST", "/v1/auth/login", {"username": name, "password": pw})
+    tap.check(st == 200, f"login of {name}: {st} {body}")
+    return body
+
+
+def setup():
+    ctx = Ctx()
+    ctx.a = ctx.c = ctx.redis = None
+    ctx.work = tempfile.mkdtemp(prefix="vigia-shared-")
+    models = os.path.join(ctx.work, "models")
+    ctx.models = models if tap.fetch_models(models, [MODEL]) else None
+    ctx.secret = os.path.join(ctx.work, "jwt.secret")
+    with open(os.open(ctx.secret, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+        f.write(os.urandom(48))
+    start_redis(ctx)
+    r = subprocess.run([os.environ["VIGIA_BIN"], "user", "add", "--admin", "--data",
+                        os.path.join(ctx.work, "a", "data"), "--auth-argon2-memory", "1M", "root"],
+                       input=ROOT_PW + "\n", capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("vigia user add: " + r.stdout + r.stderr)
+    ctx.a = start_node(ctx, "a", ctx.models)
+    ctx.root = until("root logs in on A", lambda: call(ctx.a, "POST", "/v1/auth/login",
+                                                      {"username": "root", "password": ROOT_PW})[1]
+                     .get("access_token"))
+    st, body = call(ctx.a, "POST", "/v1/users", {"name": "alice", "password": ALICE_PW, "role": "operator"},
+                    ctx.root)
+    tap.check(st == 201, f"alice made on A: {st} {body}")
+    ctx.alice_id = body["id"]
+    ctx.c = start_node(ctx, "c")
+    return ctx
+
+
+def teardown(ctx):
+    if not ctx:
+        return
+    for srv in (ctx.a, ctx.c):
+        if srv:
+            rc = srv.stop()
+            if rc != 0:
+                print("# " + srv.read_log().replace("\n", "\n# "))
+            tap.check(rc == 0, "clean exit")
+    if ctx.redis:
+        stop_redis(ctx)
+
+
+def test_user_and_login_across_nodes(ctx):
+    # alice was made on A before C started: C caught up with it and made no admin of its own
+    t = login(ctx.a, "alice", ALICE_PW)
+    st, me = until("A's token accepted on C", lambda: (lambda r: r if r[0] == 200 else None)(
+        call(ctx.c, "GET", "/v1/auth/me", token=t["access_token"])))
+    tap.check(me["name"] == "alice", f"C knows alice: {me}")
+    st, body = call(ctx.c, "GET", "/v1/users", token=t["access_token"])
+    tap.check(st == 403, "alice is an operator on C too")
+    # the password works on C: the same user record, id and hash
+    tc = login(ctx.c, "alice", ALICE_PW)
+    tap.check(tc["user"]["id"] == ctx.alice_id, f"the same id on both nodes: {tc['user']}")
+    st, _ = call(ctx.c, "GET", "/v1/users", token=ctx.root)
+    tap.check(st == 401, "root was added offline on A: not replicated, unknown on C")
+
+
+def test_signing_key_compared(ctx):
+    """Each node compares its signing key with the cluster's probe: the same on A and C, another on X."""
+    for srv in (ctx.a, ctx.c):
+        until("the key compared", lambda: "the signing key is the cluster's" in srv.read_log())
+    other = os.path.join(ctx.work, "other.secret")
+    with open(os.open(other, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+        f.write(os.urandom(48))
+    x = start_node(ctx, "x", secret=other)
+    try:
+        until("X told its key differs", lambda: "the signing key differs from the cluster's" in x.read_log())
+        t = login(ctx.a, "alice", ALICE_PW)
+        until("X took alice's session", lambda: login(x, "alice", ALICE_PW))
+        st, _ = call(x, "GET", "/v1/auth/me", token=t["access_token"])
+        tap.check(st == 401, f"A's token is refused on X, whose key differs: {st}")
+        with open(other, "rb") as f, open(ctx.secret, "rb") as g:
+            key = f.read() + g.read()
+        tap.check(not any(key[i:i + 16].hex() in x.read_log() for i in range(0, len(key) - 16, 16)),
+                  "no part of the secrets in X's log")
+    finally:
+        tap.check(x.stop() == 0, "X stops cleanly")
+
+
+def test_refresh_on_other_node_and_logout(ctx):
+    t = login(ctx.a, "alice", ALICE_PW)
+    # refresh on C with A's refresh token (once the session has reached C)
+    new = until("refresh on C", lambda: (lambda r: r[1] if r[0] == 200 else None)(
+        call(ctx.c, "POST", "/v1/auth/refresh", {"refresh_token": t["refresh_token"]})))
+    until("C's token accepted on A", lambda: call(ctx.a, "GET", "/v1/auth/me", token=new["access_token"])[0] == 200)
+    # the spent token is refused on A as well once C's rotation arrived (reuse revokes the session)
+    until("A sees the rotation made on C",
+          lambda: call(ctx.a, "POST", "/v1/auth/refresh", {"refresh_token": t["refresh_token"]})[0] == 401)
+    until("the reuse on A revoked the session on C",
+          lambda: call(ctx.c, "GET", "/v1/auth/me", token=new["access_token"])[0] == 401)
+    # a fresh session: logout on A is refused on C
+    t2 = login(ctx.a, "alice", ALICE_PW)
+    until("the new session reaches C", lambda: call(ctx.c, "GET", "/v1/auth/me", token=t2["access_token"])[0] == 200)
+    st, _ = call(ctx.a, "POST", "/v1/auth/logout", {"refresh_token": t2["refresh_token"]}, t2["access_token"])
+    tap.check(st == 204, f"logout on A: {st}")
+    until("logout on A refused on C", lambda: call(ctx.c, "GET", "/v1/auth/me", token=t2["access_token"])[0] == 401)
+    st, _ = call(ctx.c, "POST", "/v1/auth/refresh", {"refresh_token": t2["refresh_token"]})
+    tap.check(st == 401, f"its refresh token is refused on C: {st}")
+
+
+def test_api_key_across_nodes(ctx):
+    t = login(ctx.a, "alice", ALICE_PW)
+    st, body = call(ctx.a, "POST", f"/v1/users/{ctx.alice_id}/apikeys", {"name": "cam"}, t["access_token"])
+    tap.check(st == 201, f"key made on A: {st} {body}")
+    key, kid = body["key"], body["api_key"]["id"]
+    until("A's key accepted on C", lambda: call(ctx.c, "GET", "/v1/auth/me", token=key)[0] == 200)
+    st, _ = call(ctx.a, "DELETE", f"/v1/users/{ctx.alice_id}/apikeys/{kid}", token=t["access_token"])
+    tap.check(st in (200, 204), f"key revoked on A: {st}")
+    until("the key revoked on A refused on C", lambda: call(ctx.c, "GET", "/v1/auth/me", token=key)[0] == 401)
+
+
+def stop_redis(ctx):
+    ctx.redis.send_signal(signal.SIGTERM)
+    ctx.redis.wait(timeout=20)
+    ctx.redis = None
+
+
+def test_state_redis_down(ctx):
+    """Without the state Redis each node serves alone; its writes wait and arrive once Redis is back."""
+    stop_redis(ctx)
+    t = login(ctx.a, "alice", ALICE_PW)   # A's session waits in A's queue
+    st, _ = call(ctx.a, "GET", "/v1/auth/me", token=t["access_token"])
+    tap.check(st == 200, f"A serves its own login: {st}")
+    st, _ = call(ctx.c, "GET", "/v1/auth/me", token=t["access_token"])
+    tap.check(st == 401, f"C cannot know it yet: {st}")
+    tc = login(ctx.c, "alice", ALICE_PW)   # C works alone too
+    start_redis(ctx)
+    until("A's login made while Redis was down accepted on C",
+          lambda: call(ctx.c, "GET", "/v1/auth/me", token=t["access_token"])[0] == 200)
+    until("C's login made while Redis was down accepted on A",
+          lambda: call(ctx.a, "GET", "/v1/auth/me", token=tc["access_token"])[0] == 200)
+
+
+def detections_on(srv, token, source):
+    """Ids of the detections of `source` listed on srv (every page)."""
+    ids, cursor = [], ""
+    while True:
+        st, body = call(srv, "GET", f"/v1/detections?source={source}&limit=100" + cursor, token=token)
+        tap.check(st == 200, f"list: {st} {body}")
+        ids += [d["id"] for d in body["detections"]]
+        if not body.get("next_cursor"):
+            return ids
+        cursor = "&cursor=" + body["next_cursor"]
+
+
+def detect(ctx, token, source):
+    st, body = call(ctx.a, "POST", f"/v1/detect?store=true&source={source}", ctx.img, token, "image/jpeg")
+    tap.check(st == 200 and body.get("stored", True) is not False, f"detection on A: {st} {body}")
+    return body["id"]
+
+
+def test_history_and_exactly_once(ctx):
+    if not ctx.models:
+        raise tap.Skip("no test models")
+    ctx.img = tap.image("dog.jpg")
+    t = login(ctx.a, "alice", ALICE_PW)
+    tok = t["access_token"]
+    first = detect(ctx, tok, "t8a")
+    tc = login(ctx.c, "alice", ALICE_PW)["access_token"]
+    until("a detection made on A listed on C", lambda: first in detections_on(ctx.c, tc, "t8a"))
+    st, one = call(ctx.c, "GET", f"/v1/detections/{first}", token=tc)
+    tap.check(st == 200 and one.get("sha256") is None, f"C has the record without the image: {st} {one}")
+
+    made = [first]
+    refresh = t["refresh_token"]
+
+    def rotate():
+        nonlocal refresh, tok
+        st, body = call(ctx.a, "POST", "/v1/auth/refresh", {"refresh_token": refresh})
+        tap.check(st == 200, f"refresh on A: {st} {body}")
+        refresh, tok = body["refresh_token"], body["access_token"]
+
+    def caught_up(what):
+        """One more detection on A; once C lists it, C has applied everything before it (stream order)."""
+        made.append(detect(ctx, tok, "t8a"))
+        until(what, lambda: made[-1] in detections_on(ctx.c, tc, "t8a"))
+        # a rotation applied twice on C would have revoked the session there
+        until(what + ": A's latest session token accepted on C",
+              lambda: call(ctx.c, "GET", "/v1/auth/me", token=tok)[0] == 200)
+
+    # C's store stopped with entries in hand, then killed: they were never committed
+    pid = until("C's store", lambda: store_pid(ctx.c.proc.pid))
+    os.kill(pid, signal.SIGSTOP)
+    for i in range(8):
+        made.append(detect(ctx, tok, "t8a"))
+        rotate()
+    time.sleep(0.3)   # lets C's master hand the batch to the stopped store (the test holds either way)
+    os.kill(pid, signal.SIGKILL)
+    caught_up("C caught up after its store was killed with a batch in hand")
+    # killed again, repeatedly, while more arrive and are being applied
+    for i in range(12):
+        made.append(detect(ctx, tok, "t8a"))
+        rotate()
+        if i % 3 == 0:
+            p = store_pid(ctx.c.proc.pid)
+            if p:
+                os.kill(p, signal.SIGKILL)
+    caught_up("C caught up after its store was killed while applying")
+    # node C away while A writes: it resumes from its recorded position, re-applying nothing
+    tap.check(ctx.c.stop() == 0, "C stops cleanly")
+    ctx.c = None
+    for i in range(5):
+        made.append(detect(ctx, tok, "t8a"))
+        rotate()
+    ctx.c = start_node(ctx, "c")
+    tc = until("alice logs in on C again", lambda: call(ctx.c, "POST", "/v1/auth/login",
+                                                       {"username": "alice", "password": ALICE_PW})[1]
+               .get("access_token"))
+    caught_up("C caught up after a restart")
+    got = detections_on(ctx.c, tc, "t8a")
+    tap.check(sorted(got) == sorted(made), f"exactly once on C: {len(got)} listed, {len(made)} made")
+    st, _ = call(ctx.c, "POST", "/v1/auth/refresh", {"refresh_token": refresh})
+    tap.check(st == 200, f"A's latest refresh token works on C (no rotation applied twice): {st}")
+    st, stats = call(ctx.c, "GET", "/v1/stats?source=t8a", token=tc)
+    tap.check(st == 200, f"stats on C: {st}")
+
+
+if __name__ == "__main__":
+    sys.exit(tap.run([test_user_and_login_across_nodes, test_signing_key_compared,
+                      test_refresh_on_other_node_and_logout,
+                      test_api_key_across_nodes, test_state_redis_down, test_history_and_exactly_once], setup, teardown))
