@@ -446,6 +446,15 @@ static void run_conv_transpose(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
 
 /* ---- pooling ------------------------------------------------------------------------------- */
 
+/* Whether a max pool has the darknet path's geometry: square, one stride, even pads below the window. */
+static int pool_is_engine(const int64_t *k, const int64_t *st, const int64_t *dl, int pt, int pb, int pl, int pr,
+                          int h, int w, int oh, int ow)
+{
+    return k[0] == k[1] && st[0] == st[1] && dl[0] == 1 && dl[1] == 1 && pt == pb && pt == pl && pt == pr &&
+           pt < k[0] && oh == (h + 2 * pt - k[0]) / st[0] + 1 && ow == (w + 2 * pt - k[1]) / st[1] + 1;
+}
+
+
 static void run_pool(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
 {
     const vgc_onnx_value *x = in_v(ex, n, 0), *yv = &ex->g->val[n->out[0]];
@@ -461,6 +470,12 @@ static void run_pool(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
     attr_ints(n, "dilations", 2, dl, 1);
     pads_of(n, 0, h, oh, k[0], st[0], dl[0], &pt, &pb);
     pads_of(n, 1, w, ow, k[1], st[1], dl[1], &pl, &pr);
+    if (is_max && pool_is_engine(k, st, dl, pt, pb, pl, pr, h, w, oh, ow)) {   /* the engine's kernel */
+        for (int64_t c = 0; c < x->dims[0] * x->dims[1]; c++)
+            ex->k->maxpool(in + (size_t)c * h * w, w, h, (int)k[0], (int)st[0], 2 * pt, y + (size_t)c * oh * ow,
+                           ow, oh, ex->ctx->work);
+        return;
+    }
     for (int64_t c = 0; c < x->dims[0] * x->dims[1]; c++) {
         const float *plane = in + (size_t)c * h * w;
         for (int oy = 0; oy < oh; oy++)
@@ -715,44 +730,87 @@ static void run_softmax(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
 }
 
 
-/* Source coordinate of output coordinate o along an axis of in -> out at scale. */
-static float resize_coord(const char *mode, int64_t o, int64_t in, int64_t out, float scale)
+/* Resize's coordinate transformations and nearest roundings, parsed once per run. */
+enum { CT_HALF_PIXEL, CT_ASYMMETRIC, CT_ALIGN_CORNERS, CT_PYTORCH_HALF_PIXEL };
+enum { NM_ROUND_PREFER_FLOOR, NM_FLOOR, NM_CEIL, NM_ROUND_PREFER_CEIL };
+
+
+static int word_index(const char *s, const char *const *words, int n)
 {
-    if (strcmp(mode, "asymmetric") == 0)
-        return (float)o / scale;
-    if (strcmp(mode, "align_corners") == 0)
-        return out == 1 ? 0.0f : (float)o * (float)(in - 1) / (float)(out - 1);
-    if (strcmp(mode, "pytorch_half_pixel") == 0)
-        return out > 1 ? ((float)o + 0.5f) / scale - 0.5f : 0.0f;
-    return ((float)o + 0.5f) / scale - 0.5f;   /* half_pixel */
+    for (int i = 0; i < n; i++)
+        if (strcmp(s, words[i]) == 0)
+            return i;
+    return 0;
 }
 
 
-static int64_t nearest_index(const char *mode, float x, int64_t in)
+/* Source coordinate of output coordinate o along an axis of in -> out at scale. */
+static float resize_coord(int ct, int64_t o, int64_t in, int64_t out, float scale)
+{
+    switch (ct) {
+    case CT_ASYMMETRIC: return (float)o / scale;
+    case CT_ALIGN_CORNERS: return out == 1 ? 0.0f : (float)o * (float)(in - 1) / (float)(out - 1);
+    case CT_PYTORCH_HALF_PIXEL: return out > 1 ? ((float)o + 0.5f) / scale - 0.5f : 0.0f;
+    default: return ((float)o + 0.5f) / scale - 0.5f;
+    }
+}
+
+
+static int64_t nearest_index(int nm, float x, int64_t in)
 {
     int64_t i;
 
-    if (strcmp(mode, "floor") == 0)
-        i = (int64_t)floorf(x);
-    else if (strcmp(mode, "ceil") == 0)
-        i = (int64_t)ceilf(x);
-    else if (strcmp(mode, "round_prefer_ceil") == 0)
-        i = (int64_t)floorf(x + 0.5f);
-    else
-        i = x == floorf(x) + 0.5f ? (int64_t)floorf(x) : (int64_t)roundf(x);
+    switch (nm) {
+    case NM_FLOOR: i = (int64_t)floorf(x); break;
+    case NM_CEIL: i = (int64_t)ceilf(x); break;
+    case NM_ROUND_PREFER_CEIL: i = (int64_t)floorf(x + 0.5f); break;
+    default: i = x == floorf(x) + 0.5f ? (int64_t)floorf(x) : (int64_t)roundf(x); break;
+    }
     return i < 0 ? 0 : (i >= in ? in - 1 : i);
+}
+
+
+/* Whether nearest along an axis maps output o to input o / f for every o (an integer factor f). */
+static int nearest_is_repeat(int ct, int nm, int64_t in, int64_t out, float scale)
+{
+    const int64_t f = out / in;
+
+    if (f < 1 || f * in != out)
+        return 0;
+    for (int64_t o = 0; o < out; o++)
+        if (nearest_index(nm, resize_coord(ct, o, in, out, scale), in) != o / f)
+            return 0;
+    return 1;
+}
+
+
+/* Nearest by integer factors (the 2x upsampling of the YOLO necks): each row widened once, then copied. */
+static void resize_repeat(const float *in, int64_t planes, int64_t h, int64_t w, int64_t fy, int64_t fx, float *y)
+{
+    const int64_t ow = w * fx;
+
+    for (int64_t c = 0; c < planes; c++)
+        for (int64_t iy = 0; iy < h; iy++, in += w) {
+            float *row = y;
+            for (int64_t ix = 0; ix < w; ix++)
+                for (int64_t k = 0; k < fx; k++)
+                    *y++ = in[ix];
+            for (int64_t k = 1; k < fy; k++, y += ow)
+                memcpy(y, row, (size_t)ow * sizeof(float));
+        }
 }
 
 
 static void run_resize(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
 {
+    static const char *const cts[] = { "half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel" };
+    static const char *const nms[] = { "round_prefer_floor", "floor", "ceil", "round_prefer_ceil" };
     const vgc_onnx_value *x = in_v(ex, n, 0), *yv = &ex->g->val[n->out[0]];
     const int up = n->op == VGC_OP_UPSAMPLE;
     const vgc_onnx_value *sc = in_v(ex, n, up ? 1 : 2);
-    const char *mode = attr_s(n, "mode", "nearest");
-    const char *ct = up ? "asymmetric" : attr_s(n, "coordinate_transformation_mode", "half_pixel");
-    const char *nm = up ? "floor" : attr_s(n, "nearest_mode", "round_prefer_floor");
-    const int linear = strcmp(mode, "linear") == 0;
+    const int linear = strcmp(attr_s(n, "mode", "nearest"), "linear") == 0;
+    const int ct = up ? CT_ASYMMETRIC : word_index(attr_s(n, "coordinate_transformation_mode", "half_pixel"), cts, 4);
+    const int nm = up ? NM_FLOOR : word_index(attr_s(n, "nearest_mode", "round_prefer_floor"), nms, 4);
     const int64_t h = x->dims[2], w = x->dims[3], oh = yv->dims[2], ow = yv->dims[3];
     const float *in = ex->buf[n->in[0]];
     float *y = ex->buf[n->out[0]];
@@ -760,6 +818,10 @@ static void run_resize(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
 
     for (int i = 0; i < 2; i++)
         s[i] = sc && sc->count == 4 ? ((const float *)sc->data)[2 + i] : (float)yv->dims[2 + i] / (float)x->dims[2 + i];
+    if (!linear && nearest_is_repeat(ct, nm, h, oh, s[0]) && nearest_is_repeat(ct, nm, w, ow, s[1])) {
+        resize_repeat(in, x->dims[0] * x->dims[1], h, w, oh / h, ow / w, y);
+        return;
+    }
     for (int64_t c = 0; c < x->dims[0] * x->dims[1]; c++) {
         const float *p = in + c * h * w;
         for (int64_t oy = 0; oy < oh; oy++) {
@@ -982,12 +1044,14 @@ int vgc_onnx_exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, char *err
     }
     choose_winograd(ex);
     for (int i = 0; i < g->nnode; i++) {
-        size_t need;
+        size_t need = 0;
         if (ex->conv[i] && (rc = conv_plan_pack(ex, &g->node[i], ex->conv[i], &need))) {
             rc = fail_node(&g->node[i], err, errlen, rc, "out of memory");
             goto fail;
         }
-        if (ex->conv[i] && need > ex->ctx->work_floats)
+        if (g->node[i].op == VGC_OP_MAX_POOL && live(&g->node[i]))  /* the engine's kernel: a padded row */
+            need = (size_t)in_v(ex, &g->node[i], 0)->dims[3] + 2 * (size_t)VGC_MAX_KERNEL;
+        if ((ex->conv[i] || g->node[i].op == VGC_OP_MAX_POOL) && need > ex->ctx->work_floats)
             ex->ctx->work_floats = need;
     }
     ex->arena = aligned_alloc(64, ((ex->arena_floats + 16) * sizeof(float) + 63) & ~(size_t)63);
