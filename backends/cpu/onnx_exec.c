@@ -541,15 +541,20 @@ static void run_binary(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
     }
     broadcast_strides(a, yv->rank, sa);
     broadcast_strides(b, yv->rank, sb);
-    for (int64_t o = 0; o < yv->count; o++) {
-        int64_t oa = 0, ob = 0;
-        for (int i = 0; i < yv->rank; i++) {
-            oa += idx[i] * sa[i];
-            ob += idx[i] * sb[i];
+    {   /* the innermost axis as one run (a per-channel scale or bias: a constant run) */
+        const int r = yv->rank, last = r - 1;
+        const int64_t len = r ? yv->dims[last] : 1, ia = r ? sa[last] : 0, ib = r ? sb[last] : 0;
+        for (int64_t o = 0; o < yv->count; o += len) {
+            int64_t oa = 0, ob = 0;
+            for (int i = 0; i < last; i++) {
+                oa += idx[i] * sa[i];
+                ob += idx[i] * sb[i];
+            }
+            for (int64_t j = 0; j < len; j++)
+                y[o + j] = binop(n->op, pa[oa + j * ia], pb[ob + j * ib]);
+            for (int i = last - 1; i >= 0 && ++idx[i] == yv->dims[i]; i--)
+                idx[i] = 0;
         }
-        y[o] = binop(n->op, pa[oa], pb[ob]);
-        for (int i = yv->rank - 1; i >= 0 && ++idx[i] == yv->dims[i]; i--)
-            idx[i] = 0;
     }
 }
 
