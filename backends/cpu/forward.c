@@ -472,6 +472,12 @@ static void forward_conv(vgc_net *net, const vgc_layer *l, const float *in, int 
     }
 }
 
+/* Convolution l, which may be built outside a cfg network, on batch images at in, into l->out. */
+void vgc_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int batch)
+{
+    forward_conv(net, l, in, batch);
+}
+
 /* ---- pooling, resampling, joins --------------------------------------------------------- */
 
 typedef struct plane_job {

@@ -214,4 +214,17 @@ static inline const float *vgc_layer_input(const vgc_net *net, int i)
     return i == 0 ? net->input : net->layers[i - 1].out;
 }
 
+/*
+ * ---- one convolution outside a cfg network (the ONNX executor) -----------------
+ * Fill a vgc_layer's geometry, kind (and wino_m), act, nweights; give it
+ * vgc_conv_packed_floats() zeroed floats of weights and pack every filter;
+ * vgc_layer_plan() sets its split and says its per-thread scratch (a net
+ * with k, pool, threads, work and work_floats set is the context); set
+ * l->out and run it.
+ */
+VGC_HIDDEN size_t vgc_conv_packed_floats(const vgc_layer *l, int mr);
+VGC_HIDDEN void vgc_conv_pack_filter(const vgc_net *net, vgc_layer *l, int f, const float *w);
+VGC_HIDDEN size_t vgc_layer_plan(vgc_net *net, vgc_layer *l);
+VGC_HIDDEN void vgc_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int batch);
+
 #endif /* VGC_INTERNAL_H */

@@ -215,6 +215,36 @@ float vgc_layer_weight(const vgc_net *net, const vgc_layer *l, int f, int k)
 }
 
 
+/* The floats of l's weights in the layout of l->kind (a convolution built outside a cfg network). */
+size_t vgc_conv_packed_floats(const vgc_layer *l, int mr)
+{
+    return packed_floats(l, mr);
+}
+
+
+/* Filter f's (c/groups)*size*size weights (batch norm folded) into l->weights, in the layout of l->kind. */
+void vgc_conv_pack_filter(const vgc_net *net, vgc_layer *l, int f, const float *w)
+{
+    const int mr = net->k->gemm_mr;
+
+    if (l->kind != VGC_CONV_WINO) {
+        for (size_t k = 0; k < l->nweights / (size_t)l->filters; k++)
+            l->weights[weight_index(l, mr, f, k)] = w[k];
+        return;
+    }
+    for (int c = 0; c < l->c; c++) {
+        float u[36];
+
+        if (l->wino_m == 4)
+            wino4_weights(w + 9 * c, u);
+        else
+            wino_weights(w + 9 * c, u);
+        for (int xi = 0; xi < (l->wino_m + 2) * (l->wino_m + 2); xi++)
+            l->weights[wino_index(l, mr, xi, f, c)] = u[xi];
+    }
+}
+
+
 /*
  * Read the convolution weights, one filter at a time, folding batch norm
  * and writing each filter straight into the layout the kernels use, so

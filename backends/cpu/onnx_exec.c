@@ -1,10 +1,10 @@
 /*
  * backends/cpu/onnx_exec.c: plans and runs an ONNX graph on the engine's
- * kernels (see onnx_exec.h). Convolutions use the darknet path's kernels
- * where their geometry fits one (1x1 GEMM, depthwise, implicit-GEMM rows)
- * and the GEMM kernel on im2col bands otherwise (any groups, dilations,
- * asymmetric pads, strides); the other operators are written here for
- * static shapes, broadcasting as numpy does.
+ * kernels (see onnx_exec.h). Convolutions are the darknet path's own
+ * convolution layers (internal.h: packing, Winograd, depthwise, 1x1 GEMM,
+ * the task pool) where their geometry is one, and the GEMM kernel on
+ * im2col bands otherwise (dilations, asymmetric pads or strides); the other
+ * operators are written here for static shapes, broadcasting as numpy does.
  */
 #include <math.h>
 #include <stdio.h>
@@ -17,36 +17,17 @@
 #define COL_FLOATS ((size_t)1 << 20)  /* im2col band, floats */
 #define R VGC_ONNX_MAX_RANK
 
-/* How a convolution runs (chosen at load from its geometry). */
-enum conv_kind {
-    CONV_IM2COL,              /* anything: im2col bands + GEMM */
-    CONV_ROWS,                /* square, one stride, symmetric pads, no dilation: implicit GEMM kernel */
-    CONV_1X1,                 /* 1x1, stride 1, no pads, one group: GEMM on the input itself */
-    CONV_DW                   /* depthwise (one filter per channel), square, symmetric: the direct kernel */
-};
-
-/* A convolution's plan: spatial geometry and packed weights. */
-typedef struct conv_plan {
-    enum conv_kind kind;
-    const float *w;           /* the weights as the graph holds them (depthwise) */
-    int groups, cg, fg, k;    /* groups, input channels and filters per group, cg*kh*kw */
-    int kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
-    float *a;                 /* per group, filters in GEMM panels */
-    float *bias;              /* filters */
-    enum vgc_act act;         /* done by the kernel */
-    int post;                 /* enum vgc_onnx_act left to apply after it */
-} conv_plan;
+typedef struct conv_plan conv_plan;
 
 struct vgc_onnx_exec {
     const vgc_onnx_graph *g;
     const vgc_kernels *k;
+    vgc_net *ctx;             /* the engine's context for its convolutions: kernels, pool, scratch */
     float **buf;              /* per value: its floats (arena, constant or input) */
     size_t *off;              /* per value: arena offset, or SIZE_MAX */
     float *arena;
     size_t arena_floats;
     conv_plan **conv;         /* per node: the plan of a Conv, else NULL */
-    float *col;               /* im2col band */
-    size_t col_floats;
 };
 
 
@@ -181,6 +162,23 @@ static int kernel_act(int act, float a, float b)
 
 /* ---- convolution ------------------------------------------------------------------------- */
 
+/*
+ * A convolution's plan. Every geometry the darknet path has (square kernel,
+ * one stride, the same pad on every side, no dilation) is one of its layers
+ * and runs through it: packed weights, Winograd F(2x2)/F(4x4) for 3x3
+ * stride 1, the depthwise kernel, 1x1 as a GEMM on the input, the implicit-
+ * GEMM rows kernel, the task pool, activation fused into the output pass.
+ * The rest (dilations, uneven pads, strides or sides) runs here as im2col
+ * bands and the same GEMM kernel on the same packed weights.
+ */
+typedef struct conv_plan {
+    vgc_layer l;              /* the engine's layer: geometry, kind, packed weights, biases */
+    int direct;               /* a geometry the engine lacks: im2col here */
+    int kh, kw, sh, sw, dh, dw, pt, pl;
+    int post;                 /* enum vgc_onnx_act left to apply after the kernel's */
+} conv_plan;
+
+
 /* Pads of one spatial axis: explicit, or resolved from auto_pad and the shapes. */
 static void pads_of(const vgc_onnx_node *n, int axis, int64_t in, int64_t out, int64_t k, int64_t s, int64_t d,
                     int *pb, int *pe)
@@ -203,94 +201,152 @@ static void pads_of(const vgc_onnx_node *n, int axis, int64_t in, int64_t out, i
 }
 
 
+/* The geometry and kind of Conv node n (weights are packed once Winograd is chosen). */
 static int conv_plan_make(vgc_onnx_exec *ex, const vgc_onnx_node *n, conv_plan **out)
 {
     const vgc_onnx_value *x = in_v(ex, n, 0), *w = in_v(ex, n, 1), *b = in_v(ex, n, 2);
     const vgc_onnx_value *y = &ex->g->val[n->out[0]];
-    const int mr = ex->k->gemm_mr;
     conv_plan *p = calloc(1, sizeof(*p));
+    vgc_layer *l;
     int64_t st[2], dl[2];
-    size_t panels, band;
-    int ka;
+    int pb, pr, ka;
 
     if (!p)
         return VIGIA_ENOMEM;
+    l = &p->l;
     attr_ints(n, "strides", 2, st, 1);
     attr_ints(n, "dilations", 2, dl, 1);
-    p->groups = (int)attr_i(n, "group", 1);
-    p->cg = (int)w->dims[1];
-    p->fg = (int)(w->dims[0] / p->groups);
     p->kh = (int)w->dims[2];
     p->kw = (int)w->dims[3];
     p->sh = (int)st[0];
     p->sw = (int)st[1];
     p->dh = (int)dl[0];
     p->dw = (int)dl[1];
-    pads_of(n, 0, x->dims[2], y->dims[2], p->kh, p->sh, p->dh, &p->pt, &p->pb);
-    pads_of(n, 1, x->dims[3], y->dims[3], p->kw, p->sw, p->dw, &p->pl, &p->pr);
-    p->k = p->cg * p->kh * p->kw;
-    p->w = w->data;
-    p->kind = CONV_IM2COL;
-    if (p->kh == p->kw && p->sh == p->sw && p->dh == 1 && p->dw == 1 && p->pt == p->pb && p->pl == p->pr &&
-        p->pt == p->pl && p->pt < p->kh) {
-        if (p->kh == 1 && p->sh == 1 && p->pt == 0 && p->groups == 1)
-            p->kind = CONV_1X1;
-        else if (p->cg == 1 && p->fg == 1 && p->groups > 1)
-            p->kind = CONV_DW;
-        else if (ex->k->conv_rows)
-            p->kind = CONV_ROWS;
-    }
-    panels = (size_t)(p->fg + mr - 1) / (size_t)mr;
-    p->a = calloc((size_t)p->groups * panels * (size_t)mr * (size_t)p->k, sizeof(float));
-    p->bias = calloc((size_t)w->dims[0], sizeof(float));
-    if (!p->a || !p->bias) {
-        free(p->a);
-        free(p->bias);
+    pads_of(n, 0, x->dims[2], y->dims[2], p->kh, p->sh, p->dh, &p->pt, &pb);
+    pads_of(n, 1, x->dims[3], y->dims[3], p->kw, p->sw, p->dw, &p->pl, &pr);
+    l->type = VGC_L_CONV;
+    l->groups = (int)attr_i(n, "group", 1);
+    l->c = (int)x->dims[1];
+    l->h = (int)x->dims[2];
+    l->w = (int)x->dims[3];
+    l->filters = l->out_c = (int)w->dims[0];
+    l->out_h = (int)y->dims[2];
+    l->out_w = (int)y->dims[3];
+    l->out_size = (size_t)l->out_c * l->out_h * l->out_w;
+    l->size = p->kh;
+    l->stride = p->sh;
+    l->pad = p->pt;
+    l->nweights = (size_t)w->count;
+    l->alias = -1;
+    p->direct = !(p->kh == p->kw && p->sh == p->sw && p->dh == 1 && p->dw == 1 && p->pt == pb && p->pl == pr &&
+                  p->pt == p->pl && p->pt < p->kh && l->out_w == (l->w + 2 * l->pad - l->size) / l->stride + 1 &&
+                  l->out_h == (l->h + 2 * l->pad - l->size) / l->stride + 1);
+    if (!p->direct && l->groups == l->c && l->filters == l->c && l->groups > 1)
+        l->kind = VGC_CONV_DW;
+    else if (!p->direct && l->size == 3 && l->stride == 1 && l->pad == 1 && l->groups == 1 &&
+             l->c >= 16 && l->filters >= 16 && l->w >= 8 && l->h >= 8)
+        l->kind = VGC_CONV_WINO;   /* a candidate: choose_winograd() decides */
+    else if (!p->direct && l->size == 1 && l->stride == 1 && l->pad == 0 && l->groups == 1)
+        l->kind = VGC_CONV_1X1;
+    else
+        l->kind = VGC_CONV_GEMM;
+    ka = kernel_act(n->act, n->act_a, n->act_b);
+    l->act = ka < 0 ? VGC_ACT_LINEAR : (enum vgc_act)ka;
+    p->post = ka < 0 ? n->act : VGC_OA_NONE;
+    l->biases = calloc((size_t)l->filters, sizeof(float));
+    if (!l->biases) {
         free(p);
         return VIGIA_ENOMEM;
     }
-    for (int g = 0; g < p->groups; g++)
-        for (int f = 0; f < p->fg; f++)
-            for (int kk = 0; kk < p->k; kk++)
-                p->a[(size_t)g * panels * mr * p->k + (size_t)(f / mr) * p->k * mr + (size_t)kk * mr + f % mr] =
-                    ((const float *)w->data)[((size_t)g * p->fg + f) * p->k + kk];
     if (b)
-        memcpy(p->bias, b->data, (size_t)w->dims[0] * sizeof(float));
-    ka = kernel_act(n->act, n->act_a, n->act_b);
-    p->act = ka < 0 ? VGC_ACT_LINEAR : (enum vgc_act)ka;
-    p->post = ka < 0 ? n->act : VGC_OA_NONE;
-    band = (size_t)p->k * (size_t)y->dims[3];
-    band = band * (COL_FLOATS / band > 0 ? (COL_FLOATS / band < (size_t)y->dims[2] ? COL_FLOATS / band
-                                                                                     : (size_t)y->dims[2]) : 1);
-    if (p->kind == CONV_ROWS)
-        band = vgc_conv_scratch_floats(p->cg, (int)x->dims[3], p->pt, p->sh, p->kh);
-    else if (p->kind == CONV_DW)
-        band = vgc_dw_scratch_floats((int)x->dims[3], p->pt, p->sh, p->kh);
-    else if (p->kind == CONV_1X1)
-        band = 0;
-    if (band > ex->col_floats)
-        ex->col_floats = band;
+        memcpy(l->biases, b->data, (size_t)l->filters * sizeof(float));
     *out = p;
     return 0;
+}
+
+
+/* Pack the weights in the layout of the plan's kind and say the per-thread scratch it needs, in floats. */
+static int conv_plan_pack(vgc_onnx_exec *ex, const vgc_onnx_node *n, conv_plan *p, size_t *scratch)
+{
+    vgc_layer *l = &p->l;
+    const size_t per = l->nweights / (size_t)l->filters;
+    const size_t bytes = ((vgc_conv_packed_floats(l, ex->k->gemm_mr) + 16) * sizeof(float) + 63) & ~(size_t)63;
+
+    l->weights = aligned_alloc(64, bytes);
+    if (!l->weights)
+        return VIGIA_ENOMEM;
+    memset(l->weights, 0, bytes);
+    for (int f = 0; f < l->filters; f++)
+        vgc_conv_pack_filter(ex->ctx, l, f, (const float *)in_v(ex, n, 1)->data + (size_t)f * per);
+    if (p->direct) {          /* im2col bands of about COL_FLOATS, at least one output row */
+        size_t row = per * (size_t)l->out_w, rows = COL_FLOATS / row;
+        *scratch = row * (rows < 1 ? 1 : rows > (size_t)l->out_h ? (size_t)l->out_h : rows);
+        return 0;
+    }
+    *scratch = vgc_layer_plan(ex->ctx, l);
+    return 0;
+}
+
+
+/*
+ * Which Winograd candidates run as Winograd, as the darknet path decides:
+ * its weights take 16/9 (F(2x2)) or 4 (F(4x4)) times their size and its
+ * scratch is larger, so it goes to the largest outputs first while the
+ * activations, the extra weights and the scratch fit in the headroom.
+ */
+static void choose_winograd(vgc_onnx_exec *ex)
+{
+    const int mr = ex->k->gemm_mr, nn = ex->g->nnode;
+    size_t used = ex->arena_floats * sizeof(float), work = 0;
+
+    for (;;) {
+        conv_plan *best = NULL;
+        for (int i = 0; i < nn; i++) {
+            conv_plan *p = ex->conv[i];
+            if (p && p->l.kind == VGC_CONV_WINO && !p->l.wino_m &&
+                (!best || (size_t)p->l.out_w * p->l.out_h > (size_t)best->l.out_w * best->l.out_h))
+                best = p;
+        }
+        if (!best)
+            return;
+        for (int m = best->l.out_w >= 24 && best->l.out_h >= 24 ? 4 : 2; m >= 2; m -= 2) {
+            size_t gemm, more, w;
+            best->l.kind = VGC_CONV_GEMM;
+            gemm = vgc_conv_packed_floats(&best->l, mr);
+            best->l.kind = VGC_CONV_WINO;
+            best->l.wino_m = m;
+            more = (vgc_conv_packed_floats(&best->l, mr) - gemm) * sizeof(float);
+            w = vgc_layer_plan(ex->ctx, &best->l) * sizeof(float);
+            if (used + more + (w > work ? w : work) <= VGC_HEADROOM_BYTES) {
+                used += more;
+                work = w > work ? w : work;
+                break;
+            }
+            best->l.wino_m = 0;
+        }
+        if (!best->l.wino_m)     /* no room: the implicit GEMM */
+            best->l.kind = VGC_CONV_GEMM;
+    }
 }
 
 
 static void conv_plan_free(conv_plan *p)
 {
     if (p) {
-        free(p->a);
-        free(p->bias);
+        free(p->l.weights);
+        free(p->l.biases);
         free(p);
     }
 }
 
 
 /* Output rows [y0, y1) of one group of one image as im2col columns. */
-static void im2col(const conv_plan *p, const float *in, int h, int w, int ow, int y0, int y1, float *col)
+static void im2col(const conv_plan *p, const float *in, int y0, int y1, float *col)
 {
+    const int cg = p->l.c / p->l.groups, h = p->l.h, w = p->l.w, ow = p->l.out_w;
     const size_t nc = (size_t)(y1 - y0) * (size_t)ow;
 
-    for (int c = 0; c < p->cg; c++)
+    for (int c = 0; c < cg; c++)
         for (int ky = 0; ky < p->kh; ky++)
             for (int kx = 0; kx < p->kw; kx++) {
                 float *dst = col + ((size_t)(c * p->kh + ky) * p->kw + kx) * nc;
@@ -306,54 +362,44 @@ static void im2col(const conv_plan *p, const float *in, int h, int w, int ow, in
 }
 
 
-static void run_conv(const vgc_onnx_exec *ex, const vgc_onnx_node *n, const conv_plan *p)
+/* A geometry the engine lacks: im2col bands and the GEMM kernel, group by group. */
+static void run_conv_direct(const vgc_onnx_exec *ex, const conv_plan *p, const float *xin, float *y, int64_t batch)
 {
-    const vgc_onnx_value *x = in_v(ex, n, 0), *yv = &ex->g->val[n->out[0]];
-    const int h = (int)x->dims[2], w = (int)x->dims[3], oh = (int)yv->dims[2], ow = (int)yv->dims[3];
-    const int mr = ex->k->gemm_mr;
-    const size_t ohw = (size_t)oh * ow, panels = (size_t)(p->fg + mr - 1) / (size_t)mr;
-    int rows = (int)(ex->col_floats / ((size_t)p->k * ow));
-    const float *xin = ex->buf[n->in[0]];
-    float *y = ex->buf[n->out[0]];
+    const vgc_layer *l = &p->l;
+    const int mr = ex->k->gemm_mr, cg = l->c / l->groups, fg = l->filters / l->groups, oh = l->out_h, ow = l->out_w;
+    const int k = cg * p->kh * p->kw;
+    const size_t ohw = (size_t)oh * ow, group = (size_t)((fg + mr - 1) / mr) * (size_t)mr * (size_t)k;
+    int rows = (int)(ex->ctx->work_floats / ((size_t)k * ow));
 
     if (rows > oh)
         rows = oh;
     if (rows < 1)
         rows = 1;
-    for (int64_t b = 0; b < x->dims[0]; b++)
-        for (int g = 0; g < p->groups; g++) {
-            const float *in = xin + ((size_t)b * x->dims[1] + (size_t)g * p->cg) * h * w;
-            float *out = y + ((size_t)b * yv->dims[1] + (size_t)g * p->fg) * ohw;
-            const float *a = p->a + (size_t)g * panels * mr * p->k;
-            if (p->kind == CONV_1X1) {
-                ex->k->gemm(a, p->fg, p->k, in, ohw, (int)ohw, out, ohw, p->bias, p->act);
-                continue;
-            }
-            if (p->kind == CONV_DW) {
-                vgc_dw_args d = {
-                    .in = in, .w = w, .h = h, .k = p->w + (size_t)g * p->k, .size = p->kh, .stride = p->sh,
-                    .pad = p->pt, .bias = p->bias[g], .act = p->act, .out = out, .ow = ow, .oh = oh,
-                    .scratch = ex->col,
-                };
-                ex->k->dw_conv(&d);
-                continue;
-            }
-            if (p->kind == CONV_ROWS) {
-                vgc_conv_args c = {
-                    .in = in, .c = p->cg, .w = w, .h = h, .size = p->kh, .stride = p->sh, .pad = p->pt,
-                    .a = a, .m = p->fg, .bias = p->bias + (size_t)g * p->fg, .act = p->act, .out = out,
-                    .ow = ow, .oh = oh, .y0 = 0, .y1 = oh, .scratch = ex->col,
-                };
-                ex->k->conv_rows(&c);
-                continue;
-            }
+    for (int64_t b = 0; b < batch; b++)
+        for (int g = 0; g < l->groups; g++) {
+            const float *in = xin + ((size_t)b * l->c + (size_t)g * cg) * l->h * l->w;
+            float *out = y + ((size_t)b * l->filters + (size_t)g * fg) * ohw;
             for (int y0 = 0; y0 < oh; y0 += rows) {
                 const int y1 = y0 + rows < oh ? y0 + rows : oh, nc = (y1 - y0) * ow;
-                im2col(p, in, h, w, ow, y0, y1, ex->col);
-                ex->k->gemm(a, p->fg, p->k, ex->col, (size_t)nc, nc,
-                            out + (size_t)y0 * ow, ohw, p->bias + (size_t)g * p->fg, p->act);
+                im2col(p, in, y0, y1, ex->ctx->work);
+                ex->k->gemm(l->weights + (size_t)g * group, fg, k, ex->ctx->work, (size_t)nc, nc,
+                            out + (size_t)y0 * ow, ohw, l->biases + (size_t)g * fg, l->act);
             }
         }
+}
+
+
+static void run_conv(const vgc_onnx_exec *ex, const vgc_onnx_node *n, conv_plan *p)
+{
+    const vgc_onnx_value *x = in_v(ex, n, 0), *yv = &ex->g->val[n->out[0]];
+    float *y = ex->buf[n->out[0]];
+
+    if (p->direct) {
+        run_conv_direct(ex, p, ex->buf[n->in[0]], y, x->dims[0]);
+    } else {
+        p->l.out = y;
+        vgc_conv_forward(ex->ctx, &p->l, ex->buf[n->in[0]], (int)x->dims[0]);
+    }
     if (p->post != VGC_OA_NONE)
         for (int64_t i = 0; i < yv->count; i++)
             y[i] = act_apply(y[i], p->post, n->act_a, n->act_b);
@@ -400,6 +446,15 @@ static void run_conv_transpose(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
 
 /* ---- pooling ------------------------------------------------------------------------------- */
 
+/* Whether a max pool has the darknet path's geometry: square, one stride, even pads below the window. */
+static int pool_is_engine(const int64_t *k, const int64_t *st, const int64_t *dl, int pt, int pb, int pl, int pr,
+                          int h, int w, int oh, int ow)
+{
+    return k[0] == k[1] && st[0] == st[1] && dl[0] == 1 && dl[1] == 1 && pt == pb && pt == pl && pt == pr &&
+           pt < k[0] && oh == (h + 2 * pt - k[0]) / st[0] + 1 && ow == (w + 2 * pt - k[1]) / st[1] + 1;
+}
+
+
 static void run_pool(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
 {
     const vgc_onnx_value *x = in_v(ex, n, 0), *yv = &ex->g->val[n->out[0]];
@@ -415,6 +470,12 @@ static void run_pool(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
     attr_ints(n, "dilations", 2, dl, 1);
     pads_of(n, 0, h, oh, k[0], st[0], dl[0], &pt, &pb);
     pads_of(n, 1, w, ow, k[1], st[1], dl[1], &pl, &pr);
+    if (is_max && pool_is_engine(k, st, dl, pt, pb, pl, pr, h, w, oh, ow)) {   /* the engine's kernel */
+        for (int64_t c = 0; c < x->dims[0] * x->dims[1]; c++)
+            ex->k->maxpool(in + (size_t)c * h * w, w, h, (int)k[0], (int)st[0], 2 * pt, y + (size_t)c * oh * ow,
+                           ow, oh, ex->ctx->work);
+        return;
+    }
     for (int64_t c = 0; c < x->dims[0] * x->dims[1]; c++) {
         const float *plane = in + (size_t)c * h * w;
         for (int oy = 0; oy < oh; oy++)
@@ -480,15 +541,20 @@ static void run_binary(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
     }
     broadcast_strides(a, yv->rank, sa);
     broadcast_strides(b, yv->rank, sb);
-    for (int64_t o = 0; o < yv->count; o++) {
-        int64_t oa = 0, ob = 0;
-        for (int i = 0; i < yv->rank; i++) {
-            oa += idx[i] * sa[i];
-            ob += idx[i] * sb[i];
+    {   /* the innermost axis as one run (a per-channel scale or bias: a constant run) */
+        const int r = yv->rank, last = r - 1;
+        const int64_t len = r ? yv->dims[last] : 1, ia = r ? sa[last] : 0, ib = r ? sb[last] : 0;
+        for (int64_t o = 0; o < yv->count; o += len) {
+            int64_t oa = 0, ob = 0;
+            for (int i = 0; i < last; i++) {
+                oa += idx[i] * sa[i];
+                ob += idx[i] * sb[i];
+            }
+            for (int64_t j = 0; j < len; j++)
+                y[o + j] = binop(n->op, pa[oa + j * ia], pb[ob + j * ib]);
+            for (int i = last - 1; i >= 0 && ++idx[i] == yv->dims[i]; i--)
+                idx[i] = 0;
         }
-        y[o] = binop(n->op, pa[oa], pb[ob]);
-        for (int i = yv->rank - 1; i >= 0 && ++idx[i] == yv->dims[i]; i--)
-            idx[i] = 0;
     }
 }
 
@@ -669,44 +735,87 @@ static void run_softmax(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
 }
 
 
-/* Source coordinate of output coordinate o along an axis of in -> out at scale. */
-static float resize_coord(const char *mode, int64_t o, int64_t in, int64_t out, float scale)
+/* Resize's coordinate transformations and nearest roundings, parsed once per run. */
+enum { CT_HALF_PIXEL, CT_ASYMMETRIC, CT_ALIGN_CORNERS, CT_PYTORCH_HALF_PIXEL };
+enum { NM_ROUND_PREFER_FLOOR, NM_FLOOR, NM_CEIL, NM_ROUND_PREFER_CEIL };
+
+
+static int word_index(const char *s, const char *const *words, int n)
 {
-    if (strcmp(mode, "asymmetric") == 0)
-        return (float)o / scale;
-    if (strcmp(mode, "align_corners") == 0)
-        return out == 1 ? 0.0f : (float)o * (float)(in - 1) / (float)(out - 1);
-    if (strcmp(mode, "pytorch_half_pixel") == 0)
-        return out > 1 ? ((float)o + 0.5f) / scale - 0.5f : 0.0f;
-    return ((float)o + 0.5f) / scale - 0.5f;   /* half_pixel */
+    for (int i = 0; i < n; i++)
+        if (strcmp(s, words[i]) == 0)
+            return i;
+    return 0;
 }
 
 
-static int64_t nearest_index(const char *mode, float x, int64_t in)
+/* Source coordinate of output coordinate o along an axis of in -> out at scale. */
+static float resize_coord(int ct, int64_t o, int64_t in, int64_t out, float scale)
+{
+    switch (ct) {
+    case CT_ASYMMETRIC: return (float)o / scale;
+    case CT_ALIGN_CORNERS: return out == 1 ? 0.0f : (float)o * (float)(in - 1) / (float)(out - 1);
+    case CT_PYTORCH_HALF_PIXEL: return out > 1 ? ((float)o + 0.5f) / scale - 0.5f : 0.0f;
+    default: return ((float)o + 0.5f) / scale - 0.5f;
+    }
+}
+
+
+static int64_t nearest_index(int nm, float x, int64_t in)
 {
     int64_t i;
 
-    if (strcmp(mode, "floor") == 0)
-        i = (int64_t)floorf(x);
-    else if (strcmp(mode, "ceil") == 0)
-        i = (int64_t)ceilf(x);
-    else if (strcmp(mode, "round_prefer_ceil") == 0)
-        i = (int64_t)floorf(x + 0.5f);
-    else
-        i = x == floorf(x) + 0.5f ? (int64_t)floorf(x) : (int64_t)roundf(x);
+    switch (nm) {
+    case NM_FLOOR: i = (int64_t)floorf(x); break;
+    case NM_CEIL: i = (int64_t)ceilf(x); break;
+    case NM_ROUND_PREFER_CEIL: i = (int64_t)floorf(x + 0.5f); break;
+    default: i = x == floorf(x) + 0.5f ? (int64_t)floorf(x) : (int64_t)roundf(x); break;
+    }
     return i < 0 ? 0 : (i >= in ? in - 1 : i);
+}
+
+
+/* Whether nearest along an axis maps output o to input o / f for every o (an integer factor f). */
+static int nearest_is_repeat(int ct, int nm, int64_t in, int64_t out, float scale)
+{
+    const int64_t f = out / in;
+
+    if (f < 1 || f * in != out)
+        return 0;
+    for (int64_t o = 0; o < out; o++)
+        if (nearest_index(nm, resize_coord(ct, o, in, out, scale), in) != o / f)
+            return 0;
+    return 1;
+}
+
+
+/* Nearest by integer factors (the 2x upsampling of the YOLO necks): each row widened once, then copied. */
+static void resize_repeat(const float *in, int64_t planes, int64_t h, int64_t w, int64_t fy, int64_t fx, float *y)
+{
+    const int64_t ow = w * fx;
+
+    for (int64_t c = 0; c < planes; c++)
+        for (int64_t iy = 0; iy < h; iy++, in += w) {
+            float *row = y;
+            for (int64_t ix = 0; ix < w; ix++)
+                for (int64_t k = 0; k < fx; k++)
+                    *y++ = in[ix];
+            for (int64_t k = 1; k < fy; k++, y += ow)
+                memcpy(y, row, (size_t)ow * sizeof(float));
+        }
 }
 
 
 static void run_resize(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
 {
+    static const char *const cts[] = { "half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel" };
+    static const char *const nms[] = { "round_prefer_floor", "floor", "ceil", "round_prefer_ceil" };
     const vgc_onnx_value *x = in_v(ex, n, 0), *yv = &ex->g->val[n->out[0]];
     const int up = n->op == VGC_OP_UPSAMPLE;
     const vgc_onnx_value *sc = in_v(ex, n, up ? 1 : 2);
-    const char *mode = attr_s(n, "mode", "nearest");
-    const char *ct = up ? "asymmetric" : attr_s(n, "coordinate_transformation_mode", "half_pixel");
-    const char *nm = up ? "floor" : attr_s(n, "nearest_mode", "round_prefer_floor");
-    const int linear = strcmp(mode, "linear") == 0;
+    const int linear = strcmp(attr_s(n, "mode", "nearest"), "linear") == 0;
+    const int ct = up ? CT_ASYMMETRIC : word_index(attr_s(n, "coordinate_transformation_mode", "half_pixel"), cts, 4);
+    const int nm = up ? NM_FLOOR : word_index(attr_s(n, "nearest_mode", "round_prefer_floor"), nms, 4);
     const int64_t h = x->dims[2], w = x->dims[3], oh = yv->dims[2], ow = yv->dims[3];
     const float *in = ex->buf[n->in[0]];
     float *y = ex->buf[n->out[0]];
@@ -714,6 +823,10 @@ static void run_resize(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
 
     for (int i = 0; i < 2; i++)
         s[i] = sc && sc->count == 4 ? ((const float *)sc->data)[2 + i] : (float)yv->dims[2 + i] / (float)x->dims[2 + i];
+    if (!linear && nearest_is_repeat(ct, nm, h, oh, s[0]) && nearest_is_repeat(ct, nm, w, ow, s[1])) {
+        resize_repeat(in, x->dims[0] * x->dims[1], h, w, oh / h, ow / w, y);
+        return;
+    }
     for (int64_t c = 0; c < x->dims[0] * x->dims[1]; c++) {
         const float *p = in + c * h * w;
         for (int64_t oy = 0; oy < oh; oy++) {
@@ -906,7 +1019,12 @@ int vgc_onnx_exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, char *err
     ex->buf = calloc((size_t)g->nval, sizeof(float *));
     ex->off = calloc((size_t)g->nval, sizeof(size_t));
     ex->conv = calloc((size_t)g->nnode + 1, sizeof(conv_plan *));
-    if (!ex->buf || !ex->off || !ex->conv) {
+    ex->ctx = calloc(1, sizeof(*ex->ctx));
+    if (ex->ctx) {
+        ex->ctx->k = ex->k;
+        ex->ctx->threads = 1;
+    }
+    if (!ex->buf || !ex->off || !ex->conv || !ex->ctx || vgc_pool_create(&ex->ctx->pool, 1) < 0) {
         rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
         goto fail;
     }
@@ -929,9 +1047,21 @@ int vgc_onnx_exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, char *err
                       (size_t)VGC_MAX_ARENA_BYTES);
         goto fail;
     }
-    ex->arena = malloc((ex->arena_floats + 16) * sizeof(float));
-    ex->col = aligned_alloc(64, ((ex->col_floats + 16) * sizeof(float) + 63) & ~(size_t)63);
-    if (!ex->arena || !ex->col) {
+    choose_winograd(ex);
+    for (int i = 0; i < g->nnode; i++) {
+        size_t need = 0;
+        if (ex->conv[i] && (rc = conv_plan_pack(ex, &g->node[i], ex->conv[i], &need))) {
+            rc = fail_node(&g->node[i], err, errlen, rc, "out of memory");
+            goto fail;
+        }
+        if (g->node[i].op == VGC_OP_MAX_POOL && live(&g->node[i]))  /* the engine's kernel: a padded row */
+            need = (size_t)in_v(ex, &g->node[i], 0)->dims[3] + 2 * (size_t)VGC_MAX_KERNEL;
+        if ((ex->conv[i] || g->node[i].op == VGC_OP_MAX_POOL) && need > ex->ctx->work_floats)
+            ex->ctx->work_floats = need;
+    }
+    ex->arena = aligned_alloc(64, ((ex->arena_floats + 16) * sizeof(float) + 63) & ~(size_t)63);
+    ex->ctx->work = aligned_alloc(64, ((ex->ctx->work_floats + 16) * sizeof(float) + 63) & ~(size_t)63);
+    if (!ex->arena || !ex->ctx->work) {
         rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %zu activation floats", ex->arena_floats);
         goto fail;
     }
@@ -1006,6 +1136,10 @@ void vgc_onnx_exec_destroy(vgc_onnx_exec *ex)
     free(ex->buf);
     free(ex->off);
     free(ex->arena);
-    free(ex->col);
+    if (ex->ctx) {
+        vgc_pool_destroy(ex->ctx->pool);
+        free(ex->ctx->work);
+        free(ex->ctx);
+    }
     free(ex);
 }

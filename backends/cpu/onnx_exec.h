@@ -3,10 +3,12 @@
  * rewritten by onnx_rewrite.h) on the engine's kernels.
  *
  * vgc_onnx_exec_create() plans once: it checks that every live node can be
- * run (refusing with the node and op otherwise), packs convolution weights
- * for the GEMM kernel, and places every intermediate value in one arena,
- * reusing space once a value's last reader has run. vgc_onnx_exec_run()
- * then computes the graph for one set of inputs, single-threaded.
+ * run (refusing with the node and op otherwise), makes each Conv one of the
+ * engine's convolution layers (packed weights, Winograd where the memory
+ * headroom allows, depthwise, 1x1 GEMM), and places every intermediate value
+ * in one arena, reusing space once a value's last reader has run.
+ * vgc_onnx_exec_run() then computes the graph for one set of inputs, on one
+ * thread (a task pool of one).
  *
  * The graph is borrowed: it must outlive the executor and not change.
  * Errors: 0 or a negative VIGIA_E* code with a one-line message in err.
