@@ -13,7 +13,8 @@ backends_cpu_libvgcpu_a_SOURCES = \
 	backends/cpu/kern_avx2.c backends/cpu/kern_avx512.c \
 	backends/cpu/onnx_read.h backends/cpu/onnx_read.c backends/cpu/onnx_shape.c \
 	backends/cpu/onnx_rewrite.h backends/cpu/onnx_rewrite.c backends/cpu/onnx_exec.h backends/cpu/onnx_exec.c \
-	backends/cpu/onnx_model.h backends/cpu/onnx_model.c
+	backends/cpu/onnx_model.h backends/cpu/onnx_model.c \
+	backends/cpu/onnx_classify.h backends/cpu/onnx_classify.c
 nodist_backends_cpu_libvgcpu_a_SOURCES = $(VGC_ONNX_PB)
 VGC_CFLAGS = $(VG_PLUGIN_CC_FLAGS) -pthread -ffp-contract=fast -ftree-vectorize -fvect-cost-model=dynamic
 backends_cpu_libvgcpu_a_CPPFLAGS = $(AM_CPPFLAGS) -Ibackends/cpu $(OPENBLAS_CFLAGS) $(PROTOBUF_C_CFLAGS)
@@ -86,6 +87,23 @@ tests_cpu_test_onnx_plugin_CFLAGS = $(TEST_CFLAGS)
 tests_cpu_test_onnx_plugin_LDADD = $(VIGIA_CORE_LIBS) $(VGC_LIBS) $(CMOCKA_LIBS) -lm
 endif
 EXTRA_DIST += tests/cpu/make_onnx_models.py tests/cpu/onnx
+
+# ONNX classifiers (torchvision's resnet18 and mobilenet_v2, a trained shapes
+# classifier) against PyTorch's outputs, and behind the plugin. The graphs are
+# committed; `make classifiers` remakes them (needs python3-torch, python3-torchvision).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/cpu/test_onnx_classify
+VIGIA_TESTS += tests/cpu/test_onnx_classify
+tests_cpu_test_onnx_classify_SOURCES = tests/cpu/test_onnx_classify.c
+tests_cpu_test_onnx_classify_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS) -I$(srcdir)/tests/pipeline \
+	-I$(srcdir)/backends/cpu -Ibackends/cpu
+tests_cpu_test_onnx_classify_CFLAGS = $(TEST_CFLAGS)
+tests_cpu_test_onnx_classify_LDADD = $(VIGIA_CORE_LIBS) $(VGC_LIBS) $(CMOCKA_LIBS) -lm
+endif
+EXTRA_DIST += tests/cpu/make_classifiers.py tests/cpu/classify
+.PHONY: classifiers
+classifiers:
+	/usr/bin/python3 $(srcdir)/tests/cpu/make_classifiers.py $(srcdir)/tests/cpu/classify
 
 # bench/engines: the engine against libdarknet and OpenCV DNN (bench/engines/run).
 # Built by `make` as a noinst program; the OpenCV peer is built by the run script.

@@ -189,6 +189,7 @@ struct model {
     char backend[32], device[128], why[1024], fail[1024];
     char resize[16], resize_why[128];   /* the input geometry the workers use, and why */
     int input_w, input_h, classes;
+    int task;                    /* VG_POOL_TASK_* the ready workers reported */
     /* stats */
     uint64_t ok, failed, rejected, timedout, retried, restarts, crashes;
     lat window[VG_POOL__LAT_WINDOW];

@@ -85,6 +85,7 @@ fill_stats(const model *m, vg_pool_model_stats *s)
         .input_h = m->input_h ? m->input_h : vm ? vm->input_h : 0,
         .alias = vm ? vm->alias : NULL,
         .classes = vm ? (vm->alias ? vm->alias_nclasses : vm->classes) : 0,
+        .task = m->task,
         .labels = vm ? (const char *const *)(vm->alias ? vm->alias_classes : vm->labels) : NULL,
         .labels_from = vm && !vm->alias ? vg_model_labels_source(vm) : "",
         .threshold = vm ? vm->threshold : 0, .nms = vm ? vm->nms : 0,
