@@ -491,7 +491,9 @@ answer_json(stream *s, frame *f, const vg_pool_result *res)
     json_t *m = json_pack("{s:s, s:s, s:I}", "type", "detections", "stream", s->id, "frame", (json_int_t)f->seq);
     vg_render o;
     vg_render_tree(&o, m);
-    vg_render_result(&o, res, VG_DETJ_CLASS_ID | VG_DETJ_BOX | VG_DETJ_FLAT_SIZE);
+    vg_pool_result cut = *res;
+    vg_detect_opts_cut(&f->opt, &cut);   /* a classifier's k best */
+    vg_render_result(&o, &cut, VG_DETJ_CLASS_ID | VG_DETJ_BOX | VG_DETJ_FLAT_SIZE);
     json_object_set_new(json_object_get(m, "timings_ms"), "server", json_real(server_ms));
     json_object_set_new(m, "skipped", json_integer((int)s->skipped_since));
     json_object_set_new(m, "dropped", json_integer((int)s->dropped_since));
