@@ -166,6 +166,33 @@ def test_compare(ctx):
     tap.check("detections" in models["dets"], models["dets"])
 
 
+def test_kserve(ctx):
+    """KServe v2 infer on the classifier: the k best as scores/classes/labels, and an output asked
+    for with Triton's classification extension (parameters.classification = N) as N
+    "value:index:label" strings, best first."""
+    srv = ctx["srv"]
+    body = {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [2],
+                        "data": [base64.b64encode(drawn(0)).decode(), base64.b64encode(drawn(2, 1)).decode()]}],
+            "parameters": {"k": 2},
+            "outputs": [{"name": "labels", "parameters": {"classification": 2}}, {"name": "classes"},
+                        {"name": "scores"}]}
+    r = requests.post(srv.url("/v2/models/shapes/infer"), json=body, timeout=TIMEOUT)
+    tap.check(r.status_code == 200, r.text)
+    out = {o["name"]: o for o in r.json()["outputs"]}
+    lab = out["labels"]
+    tap.check(lab["datatype"] == "BYTES" and lab["shape"][0] == 2 and 1 <= lab["shape"][1] <= 2, lab)
+    first = [s for s in lab["data"][:lab["shape"][1]]]
+    value, index, label = first[0].split(":")
+    tap.check(index == "0" and label == "circle" and 0.34 < float(value) <= 1, first)
+    second = lab["data"][lab["shape"][1]].split(":")
+    tap.check(second[1:] == ["2", "triangle"], lab)
+    tap.check(out["classes"]["data"][0] == 0 and out["classes"]["shape"][0] == 2, out["classes"])
+    tap.check(abs(out["scores"]["data"][0] - float(value)) < 1e-4, (out["scores"], value))
+    body["outputs"][0]["parameters"]["classification"] = 11
+    r = requests.post(srv.url("/v2/models/shapes/infer"), json=body, timeout=TIMEOUT)
+    tap.check(r.status_code == 400 and "classification" in r.json()["error"], r.text)
+
+
 def test_history(ctx):
     """A classification is stored like a detection, and /v1/detections lists it by its label."""
     srv = ctx["srv"]
@@ -183,4 +210,4 @@ def test_history(ctx):
 
 if __name__ == "__main__":
     sys.exit(tap.run([test_classify, test_options, test_wrong_task, test_scene, test_models, test_compare,
-                      test_history], setup, teardown))
+                      test_kserve, test_history], setup, teardown))
