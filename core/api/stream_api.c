@@ -231,6 +231,7 @@ opts_json(const vg_detect_opts *o)
     json_object_set_new(j, "nms", o->nms < 0 ? json_null() : json_real(o->nms));
     json_object_set_new(j, "classes", classes);
     json_object_set_new(j, "annotate", json_boolean(o->annotate));
+    json_object_set_new(j, "k", json_integer(o->top_k > 0 ? o->top_k : VG_DETECT_TOP_K));   /* a classifier's */
     return j;
 }
 
@@ -950,7 +951,7 @@ route_stream(vg_req *r, void *ud)
     vg_buf v;
     vg_buf_init(&v);
     char err[256];
-    static const char *const names[] = { "model", "min_confidence", "threshold", "nms", "classes", "annotate", NULL };
+    static const char *const names[] = { "model", "min_confidence", "threshold", "nms", "classes", "annotate", "k", NULL };
     if (vg_call_query(r, names, stream_option, &s->opt, err, sizeof err) < 0) {
         vg_req_error(r, 400, "bad_request", "%s", err);
         goto refuse;

@@ -8,7 +8,9 @@ the ones the classifier was trained on), so a right label is a real
 classification. DeepStack's scene answer is what its clients read
 (DeepQuestAI/DeepStackPython scenerecognition.rst: response["label"], and
 {"confidence", "label", "success"})."""
+import asyncio
 import base64
+import json
 import os
 import shutil
 import sys
@@ -19,6 +21,7 @@ from common import tap, stop, start, test_model, login  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import requests  # noqa: E402
+import websockets  # noqa: E402
 
 SHAPES = ("circle", "square", "triangle")
 TIMEOUT = 30
@@ -193,6 +196,30 @@ def test_kserve(ctx):
     tap.check(r.status_code == 400 and "classification" in r.json()["error"], r.text)
 
 
+def test_stream(ctx):
+    """/v1/stream on the classifier: each frame's k best (k from the query, then from a config message)."""
+    srv = ctx["srv"]
+
+    async def go():
+        async with websockets.connect(srv.url("/v1/stream?stream=shapes-cam&model=shapes&k=1", "ws"),
+                                      subprotocols=["vigia.json"]) as ws:
+            hello = json.loads(await ws.recv())
+            tap.check(hello["type"] == "hello" and hello["settings"]["k"] == 1, hello)
+            for k in range(3):
+                await ws.send(drawn(k, k))
+                m = json.loads(await ws.recv())
+                tap.check(m["type"] == "detections" and m["task"] == "classify", m)
+                tap.check([c["label"] for c in m["classifications"]] == [SHAPES[k]], m)
+            await ws.send(json.dumps({"type": "config", "k": 3, "min_confidence": 0.000001}))
+            await ws.send(drawn(1, 2))
+            m = json.loads(await ws.recv())
+            while m["type"] != "detections":
+                m = json.loads(await ws.recv())
+            c = m["classifications"]
+            tap.check(c[0]["label"] == "square" and len(c) >= 2, m)
+    asyncio.run(asyncio.wait_for(go(), 60))
+
+
 def test_history(ctx):
     """A classification is stored like a detection, and /v1/detections lists it by its label."""
     srv = ctx["srv"]
@@ -210,4 +237,4 @@ def test_history(ctx):
 
 if __name__ == "__main__":
     sys.exit(tap.run([test_classify, test_options, test_wrong_task, test_scene, test_models, test_compare,
-                      test_kserve, test_history], setup, teardown))
+                      test_kserve, test_stream, test_history], setup, teardown))
