@@ -319,17 +319,24 @@ route_deepstack(vg_req *r, void *ud)
 }
 
 
-/* DeepStack's face detection (no recognition), with deepstack.face_model; off without, as DeepStack's is. */
+/* A DeepStack feature on the model a config key names: off (403 `off`, as DeepStack's) while it names none. */
+static void
+deepstack_feature(vg_req *r, vg_detect_api *api, enum kind kind, const char *model, const char *off)
+{
+    if (!model || !model[0]) {
+        vg_req_error(r, 403, "not_activated", "%s", off);
+        return;
+    }
+    detect_common(r, api, kind, model);
+}
+
+
+/* DeepStack's face detection (no recognition), with deepstack.face_model. */
 static void
 route_deepstack_face(vg_req *r, void *ud)
 {
     vg_detect_api *api = ud;
-    const char *model = vg_server_config(api->srv)->deepstack_face_model;
-    if (!model || !model[0]) {
-        vg_req_error(r, 403, "not_activated", "%s", VG_DEEPSTACK_FACE_OFF);
-        return;
-    }
-    detect_common(r, api, DEEPSTACK_FACE, model);
+    deepstack_feature(r, api, DEEPSTACK_FACE, vg_server_config(api->srv)->deepstack_face_model, VG_DEEPSTACK_FACE_OFF);
 }
 
 
@@ -340,17 +347,12 @@ route_classify(vg_req *r, void *ud)
 }
 
 
-/* DeepStack's scene recognition: the classifier deepstack.scene_model; off without, as DeepStack's is. */
+/* DeepStack's scene recognition: the classifier deepstack.scene_model. */
 static void
 route_scene(vg_req *r, void *ud)
 {
     vg_detect_api *api = ud;
-    const char *model = vg_server_config(api->srv)->deepstack_scene_model;
-    if (!model || !model[0]) {
-        vg_req_error(r, 403, "not_activated", "%s", VG_DEEPSTACK_SCENE_OFF);
-        return;
-    }
-    detect_common(r, api, SCENE, model);
+    deepstack_feature(r, api, SCENE, vg_server_config(api->srv)->deepstack_scene_model, VG_DEEPSTACK_SCENE_OFF);
 }
 
 

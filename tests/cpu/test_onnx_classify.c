@@ -38,24 +38,12 @@
 
 static char err[512];
 
-static const char *path_in(const char *env, const char *def, const char *rel)
-{
-    static char p[4][PATH_MAX];
-    static int slot;
-    char *o = p[slot++ % 4];
-    const char *b = getenv(env);
-
-    snprintf(o, PATH_MAX, "%s/%s", b && *b ? b : def, rel);
-    return o;
-}
-
-
 static const char *graph_path(const char *name, const char *ext)
 {
     char rel[256];
 
     snprintf(rel, sizeof rel, "tests/cpu/classify/%s.%s", name, ext);
-    return path_in("VIGIA_SRCDIR", VIGIA_SRCDIR, rel);
+    return pt_tree_file(0, rel);
 }
 
 
@@ -143,35 +131,35 @@ static void test_refusal(void **state)
     int other = 0;
 
     (void)state;
-    assert_int_equal(vgc_onnx_classify_open(&c, path_in("VIGIA_SRCDIR", VIGIA_SRCDIR, "tests/cpu/onnx/yolov5_head.onnx"),
+    assert_int_equal(vgc_onnx_classify_open(&c, pt_tree_file(0, "tests/cpu/onnx/yolov5_head.onnx"),
                                             0, 0, &other, err, sizeof err), VIGIA_ENOTSUP);
     assert_null(c);
     assert_int_equal(other, 1);
     assert_non_null(strstr(err, "one score per class"));
     /* a file that does not read is a plain failure, not "try a detector" */
-    assert_true(vgc_onnx_classify_open(&c, path_in("VIGIA_SRCDIR", VIGIA_SRCDIR, "tests/cpu/onnx/bad_op.onnx"),
+    assert_true(vgc_onnx_classify_open(&c, pt_tree_file(0, "tests/cpu/onnx/bad_op.onnx"),
                                        0, 0, &other, err, sizeof err) < 0);
     assert_int_equal(other, 0);
 }
 
 
-/* A model directory holding graph `name` as its weights, with `extra` manifest lines. */
+/* A model directory `name` on the cpu plugin whose weights are a copy of graph `name`, with `extra` manifest lines. */
 static vg_model *make_model(char *dir, const char *name, const char *labels, const char *extra)
 {
-    char conf[2 * PATH_MAX], mdir[PATH_MAX + 64], dst[PATH_MAX + 96];
+    char conf[2 * PATH_MAX], path[PATH_MAX + 96];
     size_t n = 0;
     uint8_t *bytes = pt_read(graph_path(name, "onnx"), &n);
     vg_model *m = NULL;
 
     assert_non_null(bytes);
-    snprintf(conf, sizeof conf, "backend = %s\nweights = graph.onnx\n%s",
-             path_in("VIGIA_BUILDDIR", VIGIA_BUILDDIR, "backends/cpu/vigia-backend-cpu.so"), extra);
-    assert_int_equal(pt_make_model(dir, name, labels, conf), 0);
-    snprintf(mdir, sizeof mdir, "%s/%s", dir, name);
-    snprintf(dst, sizeof dst, "%s/graph.onnx", mdir);
-    assert_int_equal(pt_write(dst, bytes, n), 0);
+    snprintf(conf, sizeof conf, "backend = %s\nweights = %s.onnx\n%s",
+             pt_tree_file(1, "backends/cpu/vigia-backend-cpu.so"), name, extra);
+    if (pt_make_model(dir, name, labels, conf) != 0 ||
+        snprintf(path, sizeof path, "%s/%s/%s.onnx", dir, name, name) < 0 || pt_write(path, bytes, n) != 0)
+        fail_msg("cannot write model %s in %s", name, dir);
     free(bytes);
-    if (vg_model_load(mdir, &m, err, sizeof err) != 0)
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (vg_model_load(path, &m, err, sizeof err) != 0)
         fail_msg("%s", err);
     return m;
 }
