@@ -588,7 +588,7 @@ vg_call_history_rec(vg_history_rec *rec, const vg_history *h, const vg_pool_resu
     *rec = (vg_history_rec){
         .uid = rec->uid, .user = rec->user, .source = rec->source,
         .model = res->model, .backend = res->backend, .width = res->width, .height = res->height,
-        .dets = res->detections, .count = res->count,
+        .dets = res->detections, .count = res->count, .task = res->task,
         .queue_us = res->queue_us, .decode_us = res->decode_us, .infer_us = res->infer_us,
         .post_us = res->post_us, .annotate_us = res->annotate_us, .total_us = res->total_us,
         .image = annotated ? res->jpeg : original ? image : NULL,

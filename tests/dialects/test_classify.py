@@ -229,7 +229,9 @@ def test_history(ctx):
     h = {"Authorization": "Bearer " + login(srv)}
     r = requests.get(srv.url(f"/v1/detections/{rid}"), headers=h, timeout=TIMEOUT)
     tap.check(r.status_code == 200, r.text)
-    tap.check("square" in r.text and "shapes" in r.text, r.text)
+    j = r.json()
+    tap.check(j["model"] == "shapes" and j["task"] == "classify" and "detections" not in j, j)
+    tap.check(j["classifications"][0]["label"] == "square" and "box" not in j["classifications"][0], j)
     r = requests.get(srv.url("/v1/detections"), params={"label": "square", "source": "shapes-test"}, headers=h,
                      timeout=TIMEOUT)
     tap.check(r.status_code == 200 and rid in r.text, r.text)
