@@ -114,6 +114,13 @@ bench_engines_bench_engines_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -
 bench_engines_bench_engines_CFLAGS = $(AM_CFLAGS) -pthread
 bench_engines_bench_engines_LDADD = $(VGC_LIBS) $(VIPS_LIBS) $(DARKNET_LIBS)
 EXTRA_DIST += bench/engines/run bench/engines/README.md bench/engines/opencv_peer.cpp
+# bench/engines/run-classify: ONNX classifiers against PyTorch and OpenCV DNN
+noinst_PROGRAMS += bench/engines/bench_classify
+bench_engines_bench_classify_SOURCES = bench/engines/bench_classify.c
+bench_engines_bench_classify_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu
+bench_engines_bench_classify_CFLAGS = $(AM_CFLAGS) -pthread
+bench_engines_bench_classify_LDADD = $(VGC_LIBS)
+EXTRA_DIST += bench/engines/run-classify bench/engines/classify_peers.py
 noinst_PROGRAMS += bench/engines/rss_probe
 bench_engines_rss_probe_SOURCES = bench/engines/rss_probe.c
 bench_engines_rss_probe_LDADD = -ldl

@@ -7,7 +7,10 @@ weights, nothing downloaded):
                           10 classes, 96x96 input, BatchNorm statistics random
                           (so that their fusion into the convolutions is checked)
   OUT/mobilenet_v2.onnx   torchvision's mobilenet_v2, width_mult 0.25, 10 classes,
-                          96x96 (Clip/Relu6, depthwise and grouped convolutions)
+                          96x96 (Clip/Relu6, depthwise and grouped convolutions), its
+                          BatchNorm statistics torchvision's defaults: the folded
+                          biases are equal, and torch.onnx shares them through
+                          Identity nodes (which the reader must see through)
   OUT/shapes.onnx         a small CNN TRAINED here on generated images of coloured
                           circles, squares and triangles (32x32), ending in its own
                           Softmax; OUT/shapes.names its labels
@@ -151,7 +154,6 @@ def main():
             p.copy_(torch.randn(p.shape, generator=gen) * (2.0 / max(1, p[0].numel())) ** 0.5)
         randomize_bn(r, gen)
         m = torchvision.models.mobilenet_v2(width_mult=0.25, num_classes=10)
-        randomize_bn(m, gen)
     export(r, SIDE, outdir, "resnet18", 1)
     export(m, SIDE, outdir, "mobilenet_v2", 2)
     export(train_shapes(), 32, outdir, "shapes", 3)

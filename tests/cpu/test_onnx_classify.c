@@ -115,7 +115,9 @@ static void test_reference(void **state)
                 sum += scores[j];
             }
             assert_true(fabs(sum - 1) < 1e-5);
-            assert_int_equal(argmax(scores, (int)out), argmax(want, (int)out));
+            /* the reference's best class scores the best (mobilenet_v2's untrained logits differ by less
+               than a float's precision once they are probabilities: a tie, not another class) */
+            assert_true(scores[argmax(want, (int)out)] >= scores[argmax(scores, (int)out)] - 1e-7f);
         }
         vgc_onnx_classify_destroy(c);
         vgc_onnx_exec_destroy(ex);
