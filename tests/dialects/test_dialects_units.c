@@ -291,6 +291,16 @@ render_tree(void **state)
 }
 
 
+/* A result's members as /v1/detect writes them, through w. */
+static void
+text_result(vg_jsonw *w, const vg_pool_result *res)
+{
+    vg_render o;
+    vg_render_text(&o, w);
+    vg_render_result(&o, res, VG_DETJ_CLASS_ID | VG_DETJ_BOX);
+}
+
+
 /* A classifier's result: "task" and "classifications" without boxes; k and its cut; DeepStack's scene. */
 static void
 render_classification(void **state)
@@ -305,10 +315,8 @@ render_classification(void **state)
     vg_buf_init(&b);
     vg_jsonw w;
     vg_jsonw_init(&w, &b);
-    vg_render o;
-    vg_render_text(&o, &w);
     vg_jsonw_obj(&w);
-    vg_render_result(&o, &res, VG_DETJ_CLASS_ID | VG_DETJ_BOX);
+    text_result(&w, &res);
     vg_jsonw_obj_end(&w);
     assert_string_equal(vg_buf_cstr(&b),
         "{\"model\":\"m\",\"backend\":\"cpu\",\"image\":{\"width\":768,\"height\":576},\"count\":2,"
