@@ -306,7 +306,8 @@ in_list(const char *const *list, int n, const char *s)
 static void
 broadcast(vg_stream_api *api, const char *stream_id, json_t *answer)
 {
-    json_t *dets = json_object_get(answer, "detections");
+    const char *found = json_object_get(answer, "classifications") ? "classifications" : "detections";
+    json_t *dets = json_object_get(answer, found);   /* a classifier's answer filters its classes */
     shared_msg all = { .msg = answer };
     vg_list_each(o, &api->observers, observer, link) {
         if (o->nstreams && !in_list(o->streams, o->nstreams, stream_id))
@@ -329,7 +330,7 @@ broadcast(vg_stream_api *api, const char *stream_id, json_t *answer)
                 continue;   /* nothing this observer asked for */
             }
             msg = json_copy(answer);
-            json_object_set_new(msg, "detections", filtered);
+            json_object_set_new(msg, found, filtered);
             json_object_set_new(msg, "count", json_integer((json_int_t)json_array_size(filtered)));
         }
         if (vg_ws_congested(o->ws))

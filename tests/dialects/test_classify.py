@@ -202,7 +202,8 @@ def test_stream(ctx):
 
     async def go():
         async with websockets.connect(srv.url("/v1/stream?stream=shapes-cam&model=shapes&k=1", "ws"),
-                                      subprotocols=["vigia.json"]) as ws:
+                                      subprotocols=["vigia.json"]) as ws, \
+                   websockets.connect(srv.url("/v1/live?stream=shapes-cam&label=triangle", "ws")) as live:
             hello = json.loads(await ws.recv())
             tap.check(hello["type"] == "hello" and hello["settings"]["k"] == 1, hello)
             for k in range(3):
@@ -210,6 +211,10 @@ def test_stream(ctx):
                 m = json.loads(await ws.recv())
                 tap.check(m["type"] == "detections" and m["task"] == "classify", m)
                 tap.check([c["label"] for c in m["classifications"]] == [SHAPES[k]], m)
+            # an observer filtering by label sees the frame classified as a triangle, and only it
+            while (o := json.loads(await live.recv()))["type"] != "detections":
+                pass
+            tap.check(o["frame"] == 3 and [c["label"] for c in o["classifications"]] == ["triangle"], o)
             await ws.send(json.dumps({"type": "config", "k": 3, "min_confidence": 0.000001}))
             await ws.send(drawn(1, 2))
             m = json.loads(await ws.recv())
