@@ -37,6 +37,9 @@ def shapes_model(models):
     with open(os.path.join(d, "model.conf"), "w") as f:
         f.write(f"[model]\nname = shapes\nbackend = {be}\nweights = shapes.onnx\nnames = shapes.names\n")
     test_model(models, "dets", delay_ms=0)
+    os.makedirs(os.path.join(models, "rounds"))      # an alias keeping one class of the classifier
+    with open(os.path.join(models, "rounds", "model.conf"), "w") as f:
+        f.write("[model]\nname = rounds\nalias = shapes\nclasses = circle\n")
 
 
 def setup():
@@ -154,6 +157,10 @@ def test_models(ctx):
     j = r.json()
     tap.check(j["task"] == "classify" and "graph's softmax" in j["device"] and j["classes"] == 3, j)
     tap.check(requests.get(srv.url("/v1/models/dets"), timeout=TIMEOUT).json()["task"] == "detect")
+    j = requests.get(srv.url("/v1/models/rounds"), timeout=TIMEOUT).json()
+    tap.check(j["task"] == "classify" and j["alias"] == "shapes", j)     # an alias: its model's task
+    r = post(srv, "/v1/classify", drawn(0), model="rounds")
+    tap.check(r.status_code == 200 and [c["label"] for c in r.json()["classifications"]] == ["circle"], r.text)
 
 
 def test_compare(ctx):
