@@ -106,6 +106,18 @@ fuzz_fuzz_onnx_LDFLAGS = -fsanitize=fuzzer,address,undefined
 fuzz_fuzz_onnx_LDADD = $(PROTOBUF_C_LIBS)
 FUZZ_TARGETS += fuzz/fuzz_onnx
 backends/cpu/fuzz_fuzz_onnx-onnx_read.$(OBJEXT): backends/cpu/onnx.pb-c.h
+# what an ONNX classifier reads ([cpu] mean, std, channels; a graph judged as a
+# classifier and run): the whole engine compiled into the harness
+noinst_PROGRAMS += fuzz/fuzz_onnx_classify
+fuzz_fuzz_onnx_classify_SOURCES = fuzz/fuzz_onnx_classify.c $(backends_cpu_libvgcpu_a_SOURCES)
+nodist_fuzz_fuzz_onnx_classify_SOURCES = $(VGC_ONNX_PB)
+fuzz_fuzz_onnx_classify_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -Ibackends/cpu $(OPENBLAS_CFLAGS) \
+	$(PROTOBUF_C_CFLAGS)
+fuzz_fuzz_onnx_classify_CFLAGS = $(AM_CFLAGS) -g -O1 -pthread -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_onnx_classify_LDFLAGS = -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_onnx_classify_LDADD = $(OPENBLAS_LIBS) $(PROTOBUF_C_LIBS) -lpthread -lm
+FUZZ_TARGETS += fuzz/fuzz_onnx_classify
+backends/cpu/fuzz_fuzz_onnx_classify-onnx_read.$(OBJEXT): backends/cpu/onnx.pb-c.h
 if HAVE_ZMQ
 noinst_PROGRAMS += fuzz/fuzz_zmq
 fuzz_fuzz_zmq_SOURCES = fuzz/fuzz_zmq.c fuzz/harness.c fuzz/harness.h

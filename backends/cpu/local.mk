@@ -14,7 +14,8 @@ backends_cpu_libvgcpu_a_SOURCES = \
 	backends/cpu/onnx_read.h backends/cpu/onnx_read.c backends/cpu/onnx_shape.c \
 	backends/cpu/onnx_rewrite.h backends/cpu/onnx_rewrite.c backends/cpu/onnx_exec.h backends/cpu/onnx_exec.c \
 	backends/cpu/onnx_model.h backends/cpu/onnx_model.c \
-	backends/cpu/onnx_head.h backends/cpu/onnx_head.c
+	backends/cpu/onnx_head.h backends/cpu/onnx_head.c \
+	backends/cpu/onnx_classify.h backends/cpu/onnx_classify.c backends/cpu/input_norm.h backends/cpu/input_norm.c
 nodist_backends_cpu_libvgcpu_a_SOURCES = $(VGC_ONNX_PB)
 VGC_CFLAGS = $(VG_PLUGIN_CC_FLAGS) -pthread -ffp-contract=fast -ftree-vectorize -fvect-cost-model=dynamic
 backends_cpu_libvgcpu_a_CPPFLAGS = $(AM_CPPFLAGS) -Ibackends/cpu $(OPENBLAS_CFLAGS) $(PROTOBUF_C_CFLAGS)
@@ -102,6 +103,23 @@ VIGIA_TESTS += $(srcdir)/tests/cpu/test_onnx_server.py
 torch-models:
 	/usr/bin/python3 $(srcdir)/tests/cpu/make_torch_models.py $(srcdir)/tests/cpu/torch
 
+# ONNX classifiers (torchvision's resnet18 and mobilenet_v2, a trained shapes
+# classifier) against PyTorch's outputs, and behind the plugin. The graphs are
+# committed; `make classifiers` remakes them (needs python3-torch, python3-torchvision).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/cpu/test_onnx_classify
+VIGIA_TESTS += tests/cpu/test_onnx_classify
+tests_cpu_test_onnx_classify_SOURCES = tests/cpu/test_onnx_classify.c
+tests_cpu_test_onnx_classify_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS) -I$(srcdir)/tests/pipeline \
+	-I$(srcdir)/backends/cpu -Ibackends/cpu
+tests_cpu_test_onnx_classify_CFLAGS = $(TEST_CFLAGS)
+tests_cpu_test_onnx_classify_LDADD = $(VIGIA_CORE_LIBS) $(VGC_LIBS) $(CMOCKA_LIBS) -lm
+endif
+EXTRA_DIST += tests/cpu/make_classifiers.py tests/cpu/classify
+.PHONY: classifiers
+classifiers:
+	/usr/bin/python3 $(srcdir)/tests/cpu/make_classifiers.py $(srcdir)/tests/cpu/classify
+
 # bench/engines: the engine against libdarknet and OpenCV DNN (bench/engines/run).
 # Built by `make` as a noinst program; the OpenCV peer is built by the run script.
 noinst_PROGRAMS += bench/engines/bench_engines
@@ -112,6 +130,13 @@ bench_engines_bench_engines_CFLAGS = $(AM_CFLAGS) -pthread
 bench_engines_bench_engines_LDADD = $(VGC_LIBS) $(VIPS_LIBS) $(DARKNET_LIBS)
 EXTRA_DIST += bench/engines/run bench/engines/README.md bench/engines/opencv_peer.cpp \
 	bench/engines/run-onnx bench/engines/ort_peer.js bench/package.json bench/package-lock.json
+# bench/engines/run-classify: ONNX classifiers against PyTorch and OpenCV DNN
+noinst_PROGRAMS += bench/engines/bench_classify
+bench_engines_bench_classify_SOURCES = bench/engines/bench_classify.c
+bench_engines_bench_classify_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu
+bench_engines_bench_classify_CFLAGS = $(AM_CFLAGS) -pthread
+bench_engines_bench_classify_LDADD = $(VGC_LIBS)
+EXTRA_DIST += bench/engines/run-classify bench/engines/classify_peers.py
 noinst_PROGRAMS += bench/engines/rss_probe
 bench_engines_rss_probe_SOURCES = bench/engines/rss_probe.c
 bench_engines_rss_probe_LDADD = -ldl

@@ -132,6 +132,10 @@ typedef struct vgc_onnx_graph {
     /* private: name lookup */
     int *hash;                /* open addressing, -1 = empty */
     size_t hash_cap;
+    /* private: floats an Identity of a float constant may still copy at load (exporters share
+       equal initializers through Identity nodes); at most the initializers' own, set at first use */
+    int64_t copy_left;
+    int copy_set;
 } vgc_onnx_graph;
 
 /* How a model is read. Zero means "not given". */

@@ -134,6 +134,37 @@ static int need_outputs(const infer_ctx *c, int hi)
 
 /* ---- elementwise ------------------------------------------------------------------- */
 
+/*
+ * An Identity of a float constant (torch.onnx shares equal initializers,
+ * a convolution's zero biases say, through Identity nodes): its output
+ * becomes a constant too, so that a Conv reading it has its weights at
+ * load. Copies stop at the initializers' own size (no amplification);
+ * past that the Identity stays a node.
+ */
+static int copy_float_constant(const infer_ctx *c, const vgc_onnx_value *x)
+{
+    vgc_onnx_graph *g = c->g;
+    vgc_onnx_value *y = &g->val[c->n->out[0]];
+
+    if (!g->copy_set) {
+        g->copy_left = 0;
+        for (int i = 0; i < g->nval; i++)
+            if (g->val[i].is_init && g->val[i].data && g->val[i].dtype == VGC_DT_FLOAT)
+                g->copy_left += g->val[i].count;
+        g->copy_set = 1;
+    }
+    if (x->count > g->copy_left || y->data)
+        return 0;
+    y->data = malloc((size_t)(x->count ? x->count : 1) * sizeof(float));
+    if (!y->data)
+        return FAIL(c, VIGIA_ENOMEM, "out of memory");
+    memcpy(y->data, x->data, (size_t)x->count * sizeof(float));
+    g->copy_left -= x->count;
+    c->n->folded = 1;
+    return 0;
+}
+
+
 static int infer_unary(const infer_ctx *c)
 {
     const vgc_onnx_value *x = in_val(c, 0);
@@ -149,6 +180,8 @@ static int infer_unary(const infer_ctx *c)
         memcpy(c->g->val[c->n->out[0]].data, x->data, (size_t)x->count * sizeof(int64_t));
         c->n->folded = 1;
     }
+    if (rc == 0 && c->n->op == VGC_OP_IDENTITY && x->data && x->dtype == VGC_DT_FLOAT)
+        rc = copy_float_constant(c, x);
     return rc;
 }
 

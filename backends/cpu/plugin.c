@@ -21,12 +21,18 @@
  *   mean = R,G,B, std = R,G,B        the graph's input normalisation, in
  *                                    0..1 units: (pixel / 255 - mean) / std
  *                                    (absent: 0 and 1, pixels in [0, 1])
+ *
+ * An ONNX graph whose output is one score per class is a classifier
+ * (onnx_classify.h: task classify, scores), with the same mean and std and
+ *   [cpu] channels = rgb | bgr       the tensor's channel order
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine.h"
+#include "input_norm.h"
+#include "onnx_classify.h"
 #include "onnx_model.h"
 
 #define CPU_BACKEND_VERSION "1.0.0"
@@ -35,6 +41,8 @@ struct vigia_model {
     vgc_net *net;             /* a darknet network, or NULL for */
     vgc_onnx_model *onnx;     /* an ONNX graph */
     float mean[3], std[3];    /* ONNX: its input's normalisation (manifest mean, std) */
+    vgc_onnx_classify *cls;   /* an ONNX classifier */
+    vigia_input_desc cls_in;  /* the tensor the classifier takes */
     int max_batch;            /* images per infer() (ONNX: run one by one) */
     const vigia_host *host;
     char device[128];
@@ -87,36 +95,43 @@ static int count_labels(const char *path)
 }
 
 
-/* `key = R,G,B`: three numbers in [lo, hi] (lo excluded when lo_open) into out; def when absent. */
-static int get_rgb(const vigia_manifest *m, const char *key, float lo, float hi, int lo_open, float def,
-                   float out[3], char *err, size_t errlen)
-{
-    const char *v = m->get ? m->get(m, key) : NULL, *p = v;
-
-    for (int c = 0; c < 3; c++)
-        out[c] = def;
-    if (!v || !*v)
-        return 0;
-    for (int c = 0; c < 3; c++) {
-        char *end;
-        double d = strtod(p, &end);
-        if (end == p || !(d <= hi) || !(lo_open ? d > lo : d >= lo) || (c < 2 && *end != ',') ||
-            (c == 2 && *end != '\0'))
-            return snprintf(err, errlen, "%s: '%s' must be three numbers R,G,B in %c%g, %g]", key, v,
-                            lo_open ? '(' : '[', (double)lo, (double)hi), VIGIA_EINVAL;
-        out[c] = (float)d;
-        p = end + 1;
-    }
-    return 0;
-}
-
-
 /* Whether path names an ONNX file (by its suffix). */
 static int is_onnx(const char *path)
 {
     size_t n = path ? strlen(path) : 0;
 
     return n > 5 && strcmp(path + n - 5, ".onnx") == 0;
+}
+
+
+/*
+ * Opens m's graph as a classifier into model (mean and std already read).
+ * Returns 0 when it is no classifier (try it as a detector), else 1 with
+ * *rc the outcome.
+ */
+static int onnx_classify_open(const vigia_host *host, const vigia_manifest *m, vigia_model *model, int *rc,
+                              char *err, size_t errlen)
+{
+    int other = 0, w, h;
+    char msg[256];
+
+    *rc = vgc_onnx_classify_open(&model->cls, m->weights_path, m->input_w, m->input_h, &other, err, errlen);
+    if (*rc < 0 && other)
+        return 0;
+    if (*rc == 0 &&
+        (*rc = vgc_onnx_classify_input(m, model->mean, model->std, &model->cls_in, err, errlen)) < 0)
+        vgc_onnx_classify_destroy(model->cls);
+    if (*rc < 0)
+        return 1;
+    model->host = host;
+    model->max_batch = m->max_batch;
+    snprintf(model->device, sizeof model->device, "cpu onnx, 1 thread, %s",
+             vgc_onnx_classify_softmax(model->cls) ? "scores: the graph's softmax" : "scores: softmax of the logits");
+    vgc_onnx_classify_input_size(model->cls, &w, &h);
+    snprintf(msg, sizeof msg, "%s: onnx classifier %dx%d, %d classes, %s", m->name ? m->name : "model", w, h,
+             vgc_onnx_classify_classes(model->cls), model->device);
+    host_log(host, VIGIA_LOG_INFO, msg);
+    return 1;
 }
 
 
@@ -130,13 +145,14 @@ static int onnx_open(const vigia_host *host, const vigia_manifest *m, vigia_mode
     float mean[3], std[3];
 
     if ((rc = m->get_string(m, "head", heads, "auto", &head, err, errlen)) < 0 ||
-        (rc = get_rgb(m, "mean", 0, 1, 0, 0, mean, err, errlen)) < 0 ||
-        (rc = get_rgb(m, "std", 0, 1, 1, 1, std, err, errlen)) < 0)
+        (rc = vgc_input_norm(m, mean, std, err, errlen)) < 0)
         return rc;
     if (!(model = calloc(1, sizeof *model)))
         return snprintf(err, errlen, "out of memory"), VIGIA_ENOMEM;
     memcpy(model->mean, mean, sizeof mean);
     memcpy(model->std, std, sizeof std);
+    if (onnx_classify_open(host, m, model, &rc, err, errlen))
+        return rc < 0 ? (free(model), rc) : (*out = model, 0);
     rc = vgc_onnx_model_open_head(&model->onnx, m->weights_path, m->input_w, m->input_h, head,
                                   count_labels(m->names_path), err, errlen);
     if (rc < 0) {
@@ -238,6 +254,17 @@ static int cpu_describe(vigia_model *model, vigia_model_info *info, char *err, s
 {
     (void)err;
     (void)errlen;
+    if (model->cls) {
+        vgc_onnx_classify_input_size(model->cls, &info->input_w, &info->input_h);
+        info->input_c = 3;
+        info->classes = vgc_onnx_classify_classes(model->cls);
+        info->max_batch = model->max_batch;
+        info->device = model->device;
+        info->task = VIGIA_TASK_CLASSIFY;
+        info->output = VIGIA_OUTPUT_SCORES;
+        info->input = model->cls_in;
+        return 0;
+    }
     if (model->onnx) {
         vgc_onnx_model_input_size(model->onnx, &info->input_w, &info->input_h);
         info->input_c = 3;
@@ -270,13 +297,25 @@ static int cpu_infer(vigia_model *model, const vigia_batch *in, vigia_candidates
     const float *input = in ? in->input : NULL;
     int batch = in ? (int)in->count : 0, rc = 0;
     float threshold = in ? in->threshold : 1;
-    const int max = model->onnx ? model->max_batch : vgc_net_max_batch(model->net);
+    const int max = model->onnx || model->cls ? model->max_batch : vgc_net_max_batch(model->net);
 
     if (!input || !out || batch < 1 || batch > max)
         return snprintf(err, errlen, "batch %d is not in [1, %d]", batch, max), VIGIA_EINVAL;
     for (int b = 0; b < batch; b++)
         if (out[b].capacity && (!out[b].box || !out[b].objectness || !out[b].prob))
             return snprintf(err, errlen, "candidate set %d has no arrays", b), VIGIA_EINVAL;
+    if (model->cls) {
+        int w, h;
+
+        vgc_onnx_classify_input_size(model->cls, &w, &h);
+        for (int b = 0; rc == 0 && b < batch; b++)
+            rc = out[b].scores ? vgc_onnx_classify_run(model->cls, input + (size_t)b * 3 * w * h, out[b].scores,
+                                                       err, errlen)
+                               : (snprintf(err, errlen, "answer %d has no scores", b), VIGIA_EINVAL);
+        for (int b = 0; rc == 0 && b < batch; b++)
+            out[b].count = 1;
+        return rc;
+    }
     if (model->onnx) {
         int w, h;
 
@@ -298,12 +337,15 @@ static void cpu_close(vigia_model *model)
         return;
     vgc_net_destroy(model->net);
     vgc_onnx_model_destroy(model->onnx);
+    vgc_onnx_classify_destroy(model->cls);
     free(model);
 }
 
 
 /* The keys of [cpu]; the host refuses any other there. */
-static const char *const cpu_keys[] = { "simd", "scale_x_y", "headroom_mb", NULL };
+static const char *const cpu_keys[] = { "simd", "scale_x_y", "headroom_mb",
+                                        "channels",      /* onnx classifiers */
+                                        NULL };
 
 
 static const vigia_backend cpu_backend = {

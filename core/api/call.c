@@ -35,6 +35,7 @@ struct vg_call {
     vg_call_done_fn done;
     void *ud;
     int lane;                           /* VG_POOL_LANE_*: where its jobs wait */
+    int task;                           /* VG_POOL_TASK_* every result must be; -1: any */
     vg_history *history;                /* records the results; NULL: none */
     char source[129];
     uint64_t uid;                       /* the caller, for the records */
@@ -85,6 +86,7 @@ vg_call_create(vg_pool *pool, vg_req *r, int *inflight)
     c->pool = pool;
     c->req = r;
     c->inflight = inflight;
+    c->task = -1;
     if (inflight)
         (*inflight)++;
     new_id(c->id);
@@ -443,7 +445,15 @@ on_answer(int status, vg_pool_result *res, void *ud)
     it->_pending = 0;
     it->_preq = NULL;
     it->status = status;
-    if (status == 0) {
+    if (status == 0 && c->task >= 0 && res->task != c->task) {
+        /* the model answered, but not what the route asks: refused, and never recorded */
+        char msg[VG_MODEL_NAME_MAX + 96];
+        snprintf(msg, sizeof msg, "model '%s' is a %s model: use POST %s", res->model ? res->model : "",
+                 res->task == VG_POOL_TASK_CLASSIFY ? "classification" : "detection",
+                 res->task == VG_POOL_TASK_CLASSIFY ? "/v1/classify" : "/v1/detect");
+        it->status = VG_E_WRONGTASK;
+        it->message = it->_mem = vg_xstrdup(msg);
+    } else if (status == 0) {
         keep_result(it, res);
         if (c->history)
             record(c, it);
@@ -499,6 +509,13 @@ void
 vg_call_set_lane(vg_call *c, int lane)
 {
     c->lane = lane;
+}
+
+
+void
+vg_call_set_task(vg_call *c, int task)
+{
+    c->task = task;
 }
 
 
@@ -571,7 +588,7 @@ vg_call_history_rec(vg_history_rec *rec, const vg_history *h, const vg_pool_resu
     *rec = (vg_history_rec){
         .uid = rec->uid, .user = rec->user, .source = rec->source,
         .model = res->model, .backend = res->backend, .width = res->width, .height = res->height,
-        .dets = res->detections, .count = res->count,
+        .dets = res->detections, .count = res->count, .task = res->task,
         .queue_us = res->queue_us, .decode_us = res->decode_us, .infer_us = res->infer_us,
         .post_us = res->post_us, .annotate_us = res->annotate_us, .total_us = res->total_us,
         .image = annotated ? res->jpeg : original ? image : NULL,

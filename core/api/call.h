@@ -149,6 +149,14 @@ void vg_call_record(vg_call *c, vg_history *h, const char *source);
  */
 void vg_call_set_lane(vg_call *c, int lane);
 
+/*
+ * The task every result must be (VG_POOL_TASK_DETECT or _CLASSIFY; -1, the
+ * default: any). A result of another task ends its item with
+ * VG_E_WRONGTASK (400) naming the route to use, and is never recorded.
+ * Call before vg_call_submit().
+ */
+void vg_call_set_task(vg_call *c, int task);
+
 typedef void (*vg_call_done_fn)(vg_call *c, void *ud);
 
 /*

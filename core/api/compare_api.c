@@ -147,7 +147,7 @@ model_json(vg_jsonw *w, const vg_call_item *it, int annotate)
     vg_render o;
     vg_render_text(&o, w);
     vg_render_timings(&o, "latency_ms", res);
-    vg_render_detections(&o, "detections", res->detections, res->count, VG_DETJ_CLASS_ID | VG_DETJ_BOX);
+    vg_render_found(&o, res, VG_DETJ_CLASS_ID | VG_DETJ_BOX);
     if (annotate && res->jpeg)
         vg_render_jpeg(&o, "annotated_jpeg", res->jpeg, res->jpeg_len);
     vg_jsonw_obj_end(w);
@@ -285,6 +285,8 @@ on_done(vg_call *c, void *ud)
     vg_req *r = vg_call_req(c);
     int ok = 0, n = vg_call_count(c), width = 0, height = 0;
     const vg_call_item *first_err = NULL;
+    for (int i = 0; i < n; i++)
+        vg_detect_opts_cut(&q->opt, &vg_call_item_at(c, i)->res);   /* a classifier's k best */
     for (int i = 0; i < n; i++) {
         const vg_call_item *it = vg_call_item_at(c, i);
         if (it->status != 0) {
@@ -425,7 +427,7 @@ static int
 compare_read(comparison *q, vg_compare_api *api, char *err, size_t errlen)
 {
     static const char *const query[] = { "iou", "min_confidence", "threshold", "nms", "classes", "annotate",
-                                         "models", NULL };
+                                         "models", "k", NULL };
     static const char *const fields[] = { "image", "file", NULL };
     vg_call *c = q->call;
     if (vg_call_query(vg_call_req(c), query, compare_option, q, err, errlen) < 0)

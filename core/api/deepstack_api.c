@@ -43,7 +43,6 @@ vg_deepstack_api_register(vg_http *http, size_t body_max)
         { "/v1/vision/face/match", VG_DEEPSTACK_FACE_OFF },
         { "/v1/vision/face/delete", VG_DEEPSTACK_FACE_OFF },
         { "/v1/vision/face/list", VG_DEEPSTACK_FACE_OFF },
-        { "/v1/vision/scene", "Scene endpoint not activated" },
         { "/v1/vision/enhance", "Enhance endpoint not activated" },
         { "/v1/image/alpr", "ALPR endpoint not activated" },
     };

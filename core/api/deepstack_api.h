@@ -12,8 +12,7 @@
  *   - the features vigia has no model for answer as DeepStack does when
  *     they are off: 403 "Face endpoints not activated" on
  *     /v1/vision/face/{recognize,register,match,delete,list} (face
- *     detection itself is /v1/vision/face), "Scene endpoint not activated"
- *     on /v1/vision/scene, "Enhance endpoint not activated" on
+ *     detection itself is /v1/vision/face), "Enhance endpoint not activated" on
  *     /v1/vision/enhance, and "ALPR endpoint not activated" on CPAI's
  *     /v1/image/alpr, after the caller's api_key is checked as on the
  *     detection routes.
@@ -27,6 +26,8 @@
 
 /* DeepStack's answer (403) on its face routes while face detection is off. */
 #define VG_DEEPSTACK_FACE_OFF "Face endpoints not activated"
+/* ... and on /v1/vision/scene (detect_api) while deepstack.scene_model is empty. */
+#define VG_DEEPSTACK_SCENE_OFF "Scene endpoint not activated"
 
 /* Adds the error dialect and the routes above; body_max: the detection routes' body limit. */
 void vg_deepstack_api_register(vg_http *http, size_t body_max);

@@ -31,8 +31,9 @@ struct vg_detect_api {
     vg_history *history;         /* stores every detection; NULL: none */
 };
 
-enum kind { DETECT, BATCH, DEEPSTACK, DEEPSTACK_FACE };
-#define IS_DEEPSTACK(k) ((k) == DEEPSTACK || (k) == DEEPSTACK_FACE)
+enum kind { DETECT, BATCH, DEEPSTACK, DEEPSTACK_FACE, CLASSIFY, SCENE };
+#define IS_DEEPSTACK(k) ((k) == DEEPSTACK || (k) == DEEPSTACK_FACE || (k) == SCENE)
+#define IS_CLASSIFY(k) ((k) == CLASSIFY || (k) == SCENE)
 
 /* What a detection request asks for; its images are the call's. Lives until the answer. */
 typedef struct request {
@@ -129,7 +130,7 @@ static int
 request_read(request *q, vg_call *c, char *err, size_t errlen)
 {
     static const char *const query[] = { "store", "source", "model", "min_confidence", "threshold", "nms",
-                                         "classes", "annotate", NULL };
+                                         "classes", "annotate", "k", NULL };
     static const char *const fields[] = { "image", "images", "file", "image1", NULL };   /* image1: CPAI's demo clients */
     if (vg_call_query(vg_call_req(c), query, request_option, q, err, errlen) < 0)
         return 400;
@@ -185,6 +186,8 @@ on_done(vg_call *c, void *ud)
     vg_req *r = vg_call_req(c);
     vg_call_item *it = vg_call_count(c) ? vg_call_item_at(c, 0) : NULL;   /* a batch may have none */
     vg_reply a;
+    for (int i = 0; i < vg_call_count(c); i++)
+        vg_detect_opts_cut(&q->opt, &vg_call_item_at(c, i)->res);   /* a classification's k best */
     if (q->kind == BATCH) {
         vg_reply_init(&a);
         vg_jsonw_obj(&a.w);
@@ -211,7 +214,9 @@ on_done(vg_call *c, void *ud)
         vg_req_respond(r, 200, "image/jpeg", it->res.jpeg, it->res.jpeg_len);
     } else if (it->status == 0) {
         vg_reply_init(&a);
-        if (IS_DEEPSTACK(q->kind))
+        if (q->kind == SCENE)
+            vg_render_scene(&a.w, &it->res, it->unstored);
+        else if (IS_DEEPSTACK(q->kind))
             vg_render_deepstack(&a.w, &it->res, q->kind == DEEPSTACK_FACE, it->unstored);
         else
             render_detect(&a.w, it, q->opt.annotate);
@@ -230,6 +235,27 @@ on_done(vg_call *c, void *ud)
 /* ------------------------------------------------------------------ */
 /* detection routes */
 
+/*
+ * The model a classification names none of: the default model when it
+ * classifies, else the first ready classifier (in the models' order);
+ * else the default, whose answer then says it does not classify.
+ */
+static void
+pick_classifier(vg_pool *pool, char *model, size_t cap)
+{
+    vg_pool_model_stats s;
+    const char *def = vg_pool_default_model(pool);
+    if (def && vg_pool_model_stats_by_name(pool, def, &s) == 0 && s.task == VG_POOL_TASK_CLASSIFY)
+        return;
+    for (size_t i = 0; i < vg_pool_model_count(pool); i++)
+        if (vg_pool_model_stats_at(pool, i, &s) == 0 && s.task == VG_POOL_TASK_CLASSIFY && !s.alias &&
+            s.workers_ready > 0) {
+            snprintf(model, cap, "%s", s.name);
+            return;
+        }
+}
+
+
 /* `model`: the route names the model (it wins over any model option), or NULL. */
 static void
 detect_common(vg_req *r, vg_detect_api *api, enum kind kind, const char *model)
@@ -239,21 +265,26 @@ detect_common(vg_req *r, vg_detect_api *api, enum kind kind, const char *model)
     vg_detect_opts_init(&q->opt);
     if (IS_DEEPSTACK(kind))
         q->opt.min_confidence = DEEPSTACK_DEFAULT_CONFIDENCE;
+    if (IS_CLASSIFY(kind))
+        q->opt.min_confidence = 1e-6f;   /* a classification answers its k best, however unsure */
     q->max_images = kind == BATCH ? vg_server_config(api->srv)->max_batch : 1;
     /* an NVR calls DeepStack's routes for every motion: stored only when deepstack.store_history says so */
     q->store = api->history && vg_history_enabled(api->history) &&
                (!IS_DEEPSTACK(kind) || vg_server_config(api->srv)->deepstack_store_history);
     vg_str accept = vg_req_header(r, "accept");
-    q->want_jpeg = kind == DETECT && accept.p && memmem(accept.p, accept.n, "image/jpeg", 10) &&
+    q->want_jpeg = (kind == DETECT || kind == CLASSIFY) && accept.p && memmem(accept.p, accept.n, "image/jpeg", 10) &&
                    !memmem(accept.p, accept.n, "application/json", 16);
     vg_call *c = vg_call_create(api->pool, r, &api->inflight);
     vg_call_set_lane(c, IS_DEEPSTACK(kind) ? VG_POOL_LANE_NVR : VG_POOL_LANE_BULK);
+    vg_call_set_task(c, IS_CLASSIFY(kind) ? VG_POOL_TASK_CLASSIFY : VG_POOL_TASK_DETECT);
     char err[512] = "";
     int status = request_read(q, c, err, sizeof err);
     if (q->want_jpeg)
         q->opt.annotate = 1;
     if (model)
         snprintf(q->opt.model, sizeof q->opt.model, "%s", model);
+    else if (IS_CLASSIFY(kind) && !q->opt.model[0])
+        pick_classifier(api->pool, q->opt.model, sizeof q->opt.model);
     if (status) {
         vg_call_destroy(c);
         const char *code = status == 413 ? "payload_too_large" : "bad_request";
@@ -288,17 +319,40 @@ route_deepstack(vg_req *r, void *ud)
 }
 
 
-/* DeepStack's face detection (no recognition), with deepstack.face_model; off without, as DeepStack's is. */
+/* A DeepStack feature on the model a config key names: off (403 `off`, as DeepStack's) while it names none. */
+static void
+deepstack_feature(vg_req *r, vg_detect_api *api, enum kind kind, const char *model, const char *off)
+{
+    if (!model || !model[0]) {
+        vg_req_error(r, 403, "not_activated", "%s", off);
+        return;
+    }
+    detect_common(r, api, kind, model);
+}
+
+
+/* DeepStack's face detection (no recognition), with deepstack.face_model. */
 static void
 route_deepstack_face(vg_req *r, void *ud)
 {
     vg_detect_api *api = ud;
-    const char *model = vg_server_config(api->srv)->deepstack_face_model;
-    if (!model || !model[0]) {
-        vg_req_error(r, 403, "not_activated", "%s", VG_DEEPSTACK_FACE_OFF);
-        return;
-    }
-    detect_common(r, api, DEEPSTACK_FACE, model);
+    deepstack_feature(r, api, DEEPSTACK_FACE, vg_server_config(api->srv)->deepstack_face_model, VG_DEEPSTACK_FACE_OFF);
+}
+
+
+static void
+route_classify(vg_req *r, void *ud)
+{
+    detect_common(r, ud, CLASSIFY, NULL);
+}
+
+
+/* DeepStack's scene recognition: the classifier deepstack.scene_model. */
+static void
+route_scene(vg_req *r, void *ud)
+{
+    vg_detect_api *api = ud;
+    deepstack_feature(r, api, SCENE, vg_server_config(api->srv)->deepstack_scene_model, VG_DEEPSTACK_SCENE_OFF);
 }
 
 
@@ -338,6 +392,9 @@ vg_detect_api_create(vg_http *http, vg_pool *pool, vg_history *history)
     vg_http_route(http, VG_M_POST, "/v1/vision/detection", route_deepstack, api, body_max, ds);
     vg_http_route(http, VG_M_POST, "/v1/vision/custom/{model}", route_deepstack_custom, api, body_max, ds);
     vg_http_route(http, VG_M_POST, "/v1/vision/face", route_deepstack_face, api, body_max, ds);
+    /* classification: POST /v1/classify, and DeepStack's scene */
+    vg_http_route(http, VG_M_POST, "/v1/classify", route_classify, api, body_max, VG_ACCESS_DETECT);
+    vg_http_route(http, VG_M_POST, "/v1/vision/scene", route_scene, api, body_max, ds);
     vg_deepstack_api_register(http, body_max);
     vg_call_count_busy(api->srv, &api->inflight);
     return api;

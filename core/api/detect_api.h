@@ -7,6 +7,14 @@
  *                                   JSON {"images": [...]}); answers in order
  *   POST /v1/vision/detection       DeepStack / CodeProject.AI compatible
  *   POST /v1/vision/custom/{model}  the same with the model in the path
+ *   POST /v1/classify               a classifier's k best classes (k=, min_confidence=),
+ *                                   the image as /v1/detect takes it; no model named:
+ *                                   the default model if it classifies, else the first
+ *                                   ready classifier
+ *   POST /v1/vision/scene           DeepStack's scene recognition (deepstack.scene_model)
+ *
+ * Each route serves one task: a detection model on a classification route
+ * (or the reverse) answers 400 wrong_task naming the route to use.
  *
  * Jobs go to the worker pool serve() owns; every successful detection is
  * stored in the history (when one is given), recording the caller the auth

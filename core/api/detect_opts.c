@@ -110,6 +110,15 @@ vg_detect_opts_set(vg_detect_opts *o, const char *name, const char *value, char 
         }
     } else if (strcmp(name, "classes") == 0) {
         return set_classes(o, value, err, errlen);
+    } else if (strcmp(name, "k") == 0) {
+        char *end;
+        errno = 0;
+        long k = strtol(value, &end, 10);
+        if (end == value || *end || errno || k < 1 || k > VG_POST_MAX_CLASSES) {
+            snprintf(err, errlen, "k must be an integer in [1, %d], not '%.32s'", VG_POST_MAX_CLASSES, value);
+            return -1;
+        }
+        o->top_k = (int)k;
     } else if (strcmp(name, "annotate") == 0) {
         if (parse_bool(value, &o->annotate) < 0) {
             snprintf(err, errlen, "annotate must be true or false, not '%.32s'", value);
@@ -119,6 +128,15 @@ vg_detect_opts_set(vg_detect_opts *o, const char *name, const char *value, char 
         return 1;
     }
     return 0;
+}
+
+
+void
+vg_detect_opts_cut(const vg_detect_opts *o, vg_pool_result *res)
+{
+    size_t k = (size_t)(o && o->top_k > 0 ? o->top_k : VG_DETECT_TOP_K);
+    if (res->task == VG_POOL_TASK_CLASSIFY && res->count > k)
+        res->count = k;
 }
 
 

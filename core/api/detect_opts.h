@@ -1,7 +1,8 @@
 /*
  * detect_opts: the options a client may give a detection (REST query,
  * form fields, JSON members, stream config messages): model,
- * min_confidence (alias threshold), nms, classes, annotate.
+ * min_confidence (alias threshold), nms, classes, annotate, and k (the
+ * classes a classification answers, best first).
  */
 #ifndef VG_DETECT_OPTS_H
 #define VG_DETECT_OPTS_H
@@ -11,6 +12,9 @@
 #include "api/render.h"   /* vg_detection_json, for the users of this header that write detections */
 
 #define VG_DETECT_MAX_CLASSES 64
+#define VG_DETECT_TOP_K 5            /* classes a classification answers when k is not given */
+
+struct vg_pool_result;
 
 struct vg_pool_job;
 struct json_t;
@@ -23,6 +27,7 @@ typedef struct vg_detect_opts {
     const char *classes[VG_DETECT_MAX_CLASSES];   /* point into classes_buf */
     size_t nclasses;
     int annotate;
+    int top_k;                       /* k: 1 .. VG_POST_MAX_CLASSES; 0 = VG_DETECT_TOP_K */
 } vg_detect_opts;
 
 void vg_detect_opts_init(vg_detect_opts *o);
@@ -30,6 +35,8 @@ void vg_detect_opts_init(vg_detect_opts *o);
 void vg_detect_opts_copy(vg_detect_opts *dst, const vg_detect_opts *src);
 /* Sets one option by name. Unknown names return 1 (ignored); bad values -1 with err. */
 int vg_detect_opts_set(vg_detect_opts *o, const char *name, const char *value, char *err, size_t errlen);
+/* A classification result keeps its k best classes (o's k); a detection is left as it is. */
+void vg_detect_opts_cut(const vg_detect_opts *o, struct vg_pool_result *res);
 /* Fills the option fields of a pool job (pointers into o). */
 void vg_detect_opts_apply(const vg_detect_opts *o, struct vg_pool_job *job);
 /*

@@ -22,6 +22,7 @@
 #include "base/jsonw.h"
 #include "base/log.h"
 #include "base/mpk.h"
+#include "pool/pool.h"
 #include "net/server.h"
 #include "store/store_client.h"
 #include "store/store_read.h"
@@ -133,7 +134,12 @@ record_encode(vg_buf *out, const vg_history_rec *rec, const char *src, const cha
                                   rec->total_us };
     vg_mpw w;
     vg_mpw_init(&w, out);
-    vg_mpw_map(&w, 11);
+    int classify = rec->task == VG_POOL_TASK_CLASSIFY;
+    vg_mpw_map(&w, 11 + (uint32_t)classify);
+    if (classify) {   /* absent: a detection (and every record written before classifiers) */
+        vg_mpw_cstr(&w, "tk");
+        vg_mpw_i64(&w, VG_POOL_TASK_CLASSIFY);
+    }
     vg_mpw_cstr(&w, "u"); vg_mpw_u64(&w, rec->uid);
     vg_mpw_cstr(&w, "un"); vg_mpw_str(&w, rec->user ? rec->user : "", clip(rec->user, VG_DB_NAME_MAX));
     vg_mpw_cstr(&w, "src"); vg_mpw_str(&w, src, clip(src, VG_DB_SOURCE_MAX));
@@ -225,6 +231,7 @@ record_open(vg_jsonw *w, const uint8_t key[16])
 /* The detections of a stored record as a JSON array, counted. */
 typedef struct entry_list {
     vg_render out;
+    int flags;                     /* VG_DETJ_*: a classification's entries have no box */
     vg_buf label;                  /* the current entry's label with its NUL */
     uint32_t n;
 } entry_list;
@@ -241,7 +248,7 @@ entry_json(const vg_det_entry *e, void *ud)
         .class_id = (int)e->class_id, .label = vg_buf_cstr(&l->label), .confidence = (float)e->confidence,
         .x_min = (int)e->box[0], .y_min = (int)e->box[1], .x_max = (int)e->box[2], .y_max = (int)e->box[3],
     };
-    vg_render_detection(&l->out, &d, VG_DETJ_CLASS_ID | VG_DETJ_BOX);
+    vg_render_detection(&l->out, &d, l->flags);
     l->n++;
 }
 
@@ -270,8 +277,11 @@ detection_json(vg_jsonw *w, const uint8_t key[16], const void *p, size_t n)
     str_member(w, "kept", d.image ? d.image_kind.p : NULL, d.image_kind.n);
     vg_jsonw_kstr(w, "sha256", d.image ? sha : NULL);
     vg_jsonw_obj_end(w);
-    vg_jsonw_karr(w, "detections");
-    entry_list list = { .n = 0 };
+    int classify = d.task == VG_POOL_TASK_CLASSIFY;
+    if (classify)
+        vg_jsonw_kstr(w, "task", "classify");
+    vg_jsonw_karr(w, classify ? "classifications" : "detections");
+    entry_list list = { .n = 0, .flags = VG_DETJ_CLASS_ID | (classify ? VG_DETJ_NO_BOX : VG_DETJ_BOX) };
     vg_render_text(&list.out, w);
     vg_buf_init(&list.label);
     vg_det_record_walk(&d, entry_json, &list);   /* a damaged entry ends the list */

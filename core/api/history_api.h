@@ -46,6 +46,7 @@ typedef struct vg_history_rec {
     int width, height;
     const vg_detection *dets;
     size_t count;
+    int task;                      /* VG_POOL_TASK_*: a classifier's dets are classes of the whole image */
     uint64_t queue_us, decode_us, infer_us, post_us, annotate_us, total_us;
     const void *image;             /* the image to keep, or NULL */
     size_t image_len;

@@ -56,6 +56,7 @@ typedef struct kcall {
     int nout;                     /* outputs to return, in order */
     int outs[OUT_COUNT];
     int out_binary[OUT_COUNT];
+    int out_classes[OUT_COUNT];   /* Triton's classification extension: that many "value:index:label" strings */
 } kcall;
 
 
@@ -583,6 +584,36 @@ output_data(vg_call *c, int o, size_t nmax, vg_buf *bin, vg_jsonw *w)
 }
 
 
+/*
+ * An output asked for with parameters.classification = N (Triton's
+ * classification extension): per image its N best as "value:index:label"
+ * strings, best first, "" past what the image has.
+ */
+static void
+output_classes(vg_call *c, size_t nmax, vg_buf *bin, vg_jsonw *w)
+{
+    if (w)
+        vg_jsonw_arr(w);
+    for (int i = 0; i < vg_call_count(c); i++) {
+        const vg_pool_result *res = &vg_call_item_at(c, i)->res;
+        for (size_t k = 0; k < nmax; k++) {
+            char s[320] = "";
+            if (k < res->count)
+                snprintf(s, sizeof s, "%.6g:%d:%.255s", (double)res->detections[k].confidence,
+                         res->detections[k].class_id, res->detections[k].label ? res->detections[k].label : "");
+            if (w) {
+                vg_jsonw_cstr(w, s);
+            } else {
+                put_u32(bin, (uint32_t)strlen(s));
+                vg_buf_append(bin, s, strlen(s));
+            }
+        }
+    }
+    if (w)
+        vg_jsonw_arr_end(w);
+}
+
+
 /* Answers once every image is in: the outputs, or the first image's failure. */
 static void
 on_done(vg_call *c, void *ud)
@@ -603,9 +634,11 @@ on_done(vg_call *c, void *ud)
         goto out;
     }
     size_t nmax = 0;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+        vg_detect_opts_cut(&q->opt, &vg_call_item_at(c, i)->res);   /* a classifier's k best */
         if (vg_call_item_at(c, i)->res.count > nmax)
             nmax = vg_call_item_at(c, i)->res.count;
+    }
     vg_reply a;   /* the JSON head; binary outputs follow it */
     vg_reply_init(&a);
     vg_jsonw *w = &a.w;
@@ -621,26 +654,35 @@ on_done(vg_call *c, void *ud)
     int any_binary = 0;
     for (int k = 0; k < q->nout; k++) {
         int o = q->outs[k];
+        size_t ncls = q->out_classes[o] ? ((size_t)q->out_classes[o] < nmax ? (size_t)q->out_classes[o] : nmax) : 0;
         vg_jsonw_obj(w);
         vg_jsonw_kstr(w, "name", out_names[o]);
-        vg_jsonw_kstr(w, "datatype", out_types[o]);
+        vg_jsonw_kstr(w, "datatype", q->out_classes[o] ? "BYTES" : out_types[o]);
         vg_jsonw_karr(w, "shape");
         vg_jsonw_int(w, n);
-        if (o != OUT_NUM)
+        if (q->out_classes[o])
+            vg_jsonw_uint(w, ncls);
+        else if (o != OUT_NUM)
             vg_jsonw_uint(w, nmax);
-        if (o == OUT_BOXES)
+        if (o == OUT_BOXES && !q->out_classes[o])
             vg_jsonw_int(w, 4);
         vg_jsonw_arr_end(w);
         if (q->out_binary[o]) {
             size_t before = bin.len;
-            output_data(c, o, nmax, &bin, NULL);
+            if (q->out_classes[o])
+                output_classes(c, ncls, &bin, NULL);
+            else
+                output_data(c, o, nmax, &bin, NULL);
             vg_jsonw_kobj(w, "parameters");
             vg_jsonw_kuint(w, "binary_data_size", bin.len - before);
             vg_jsonw_obj_end(w);
             any_binary = 1;
         } else {
             vg_jsonw_key(w, "data");
-            output_data(c, o, nmax, NULL, w);
+            if (q->out_classes[o])
+                output_classes(c, ncls, NULL, w);
+            else
+                output_data(c, o, nmax, NULL, w);
         }
         vg_jsonw_obj_end(w);
     }
@@ -994,7 +1036,8 @@ parse_options(kcall *q, json_t *root, char *err, size_t errlen)
             q->binary_all = json_is_true(v);
             continue;
         }
-        if (strcmp(key, "min_confidence") && strcmp(key, "threshold") && strcmp(key, "nms") && strcmp(key, "classes"))
+        if (strcmp(key, "min_confidence") && strcmp(key, "threshold") && strcmp(key, "nms") && strcmp(key, "classes") &&
+            strcmp(key, "k"))
             continue;   /* parameters of other servers are not errors */
         if (!json_is_boolean(v) && vg_detect_opts_json_text(v, sv, sizeof sv) == 0) {
             /* a number, or a string */
@@ -1045,8 +1088,17 @@ parse_options(kcall *q, json_t *root, char *err, size_t errlen)
             snprintf(err, errlen, "output '%s': parameters.binary_data must be true or false", out_names[k]);
             return 400;
         }
+        json_t *cl = op ? json_object_get(op, "classification") : NULL;
+        if (cl && (!json_is_integer(cl) || json_integer_value(cl) < 1 || json_integer_value(cl) > VG_POST_MAX_CLASSES)) {
+            snprintf(err, errlen, "output '%s': parameters.classification must be an integer in [1, %d]",
+                     out_names[k], VG_POST_MAX_CLASSES);
+            return 400;
+        }
         q->outs[q->nout++] = k;
         q->out_binary[k] = bd ? json_is_true(bd) : q->binary_all;
+        q->out_classes[k] = cl ? (int)json_integer_value(cl) : 0;
+        if (q->opt.top_k < q->out_classes[k])
+            q->opt.top_k = q->out_classes[k];   /* a classifier's answer is cut to k: at least what is asked */
     }
     return 0;
 }

@@ -37,6 +37,7 @@ model_json(vg_jsonw *w, const vg_pool_model_stats *m, int full, const vg_pool *p
     vg_jsonw_kstr(w, "why", m->why);
     vg_jsonw_kstr(w, "backend", m->backend);
     vg_jsonw_kstr(w, "device", m->device);
+    vg_jsonw_kstr(w, "task", m->task == VG_POOL_TASK_CLASSIFY ? "classify" : "detect");  /* as its workers said */
     vg_jsonw_kstr(w, "description", m->description);
     if (m->alias)
         vg_jsonw_kstr(w, "alias", m->alias);   /* its jobs run on that model, its classes filtered */

@@ -143,13 +143,15 @@ vg_render_detection(vg_render *o, const vg_detection *d, int flags)
     if (flags & VG_DETJ_CLASS_ID)
         put_int(o, "class_id", d->class_id);
     put_confidence(o, "confidence", d->confidence);
-    if (flags & VG_DETJ_BOX)
+    if ((flags & VG_DETJ_BOX) && !(flags & VG_DETJ_NO_BOX))
         open_value(o, "box", 0);
-    put_int(o, "x_min", d->x_min);
-    put_int(o, "y_min", d->y_min);
-    put_int(o, "x_max", d->x_max);
-    put_int(o, "y_max", d->y_max);
-    if (flags & VG_DETJ_BOX)
+    if (!(flags & VG_DETJ_NO_BOX)) {
+        put_int(o, "x_min", d->x_min);
+        put_int(o, "y_min", d->y_min);
+        put_int(o, "x_max", d->x_max);
+        put_int(o, "y_max", d->y_max);
+    }
+    if ((flags & VG_DETJ_BOX) && !(flags & VG_DETJ_NO_BOX))
         close_value(o, 0);
     close_value(o, 0);
     if (o->failed && !o->w) {
@@ -191,6 +193,19 @@ vg_render_timings_us(vg_render *o, const char *key, const uint64_t us[VG_RENDER_
 
 
 void
+vg_render_found(vg_render *o, const vg_pool_result *res, int flags)
+{
+    if (res->task == VG_POOL_TASK_CLASSIFY) {
+        put_str(o, "task", "classify");
+        vg_render_detections(o, "classifications", res->detections, res->count,
+                             (flags & VG_DETJ_NO_LABEL) | VG_DETJ_CLASS_ID | VG_DETJ_NO_BOX);
+    } else {
+        vg_render_detections(o, "detections", res->detections, res->count, flags);
+    }
+}
+
+
+void
 vg_render_result(vg_render *o, const vg_pool_result *res, int flags)
 {
     put_str(o, "model", res->model);
@@ -202,7 +217,7 @@ vg_render_result(vg_render *o, const vg_pool_result *res, int flags)
     if (!(flags & VG_DETJ_FLAT_SIZE))
         close_value(o, 0);
     put_int(o, "count", (int64_t)res->count);
-    vg_render_detections(o, "detections", res->detections, res->count, flags);
+    vg_render_found(o, res, flags);
     vg_render_timings(o, "timings_ms", res);
 }
 
@@ -262,6 +277,22 @@ deepstack_message(vg_buf *b, const vg_pool_result *res)
         vg_buf_puts(b, l);
         seen[n++] = l;
     }
+}
+
+
+void
+vg_render_scene(vg_jsonw *w, const vg_pool_result *res, int unstored)
+{
+    const vg_detection *best = res->count ? &res->detections[0] : NULL;
+    vg_jsonw_obj(w);
+    vg_jsonw_kbool(w, "success", 1);
+    vg_jsonw_kstr(w, "label", best && best->label ? best->label : "");
+    vg_jsonw_key(w, "confidence");
+    vg_jsonw_double_prec(w, best ? best->confidence : 0, 4);
+    vg_jsonw_kuint(w, "duration", res->total_us / 1000);
+    if (unstored)
+        vg_jsonw_kbool(w, "stored", 0);
+    vg_jsonw_obj_end(w);
 }
 
 

@@ -11,7 +11,9 @@
  * "width" and "height" themselves with VG_DETJ_FLAT_SIZE), "count",
  * "detections" and "timings_ms" {queue, decode, infer, post, annotate,
  * total}, written into an object the caller opened (its own members go
- * before and after).
+ * before and after). A classifier's result has "task": "classify" and
+ * "classifications" [{"label", "class_id", "confidence"}, best first]
+ * instead of "detections".
  *
  * A vg_render writes either JSON text through a jsonw (numbers at 4
  * significant digits, as the REST answers have them) or members of a
@@ -52,7 +54,8 @@ enum {
     VG_DETJ_CLASS_ID = 1,     /* a detection has "class_id" */
     VG_DETJ_BOX = 2,          /* its corners inside "box" (else flat) */
     VG_DETJ_FLAT_SIZE = 4,    /* a result's "width" and "height" as its own members (else in "image") */
-    VG_DETJ_NO_LABEL = 8      /* no "label" (DeepStack's faces) */
+    VG_DETJ_NO_LABEL = 8,     /* no "label" (DeepStack's faces) */
+    VG_DETJ_NO_BOX = 16       /* no corners: a classification */
 };
 
 /*
@@ -67,6 +70,8 @@ void vg_render_timings(vg_render *o, const char *key, const struct vg_pool_resul
 /* The same from the six times in microseconds, in that order (a stored record's). */
 #define VG_RENDER_TIMINGS 6
 void vg_render_timings_us(vg_render *o, const char *key, const uint64_t us[VG_RENDER_TIMINGS]);
+/* "detections" with flags, or a classifier's "task": "classify" and "classifications". */
+void vg_render_found(vg_render *o, const struct vg_pool_result *res, int flags);
 /* A result's members (above), from a successful pool answer. */
 void vg_render_result(vg_render *o, const struct vg_pool_result *res, int flags);
 /* "key": the JPEG in base64. */
@@ -82,6 +87,13 @@ void vg_render_jpeg(vg_render *o, const char *key, const void *jpeg, size_t len)
  * to be stored and was not.
  */
 void vg_render_deepstack(struct vg_jsonw *w, const struct vg_pool_result *res, int face, int unstored);
+
+/*
+ * DeepStack's scene answer from a classifier's result: {"success": true,
+ * "label": the best class ("" when none passed), "confidence",
+ * "duration" (ms)}; "stored": false as above.
+ */
+void vg_render_scene(struct vg_jsonw *w, const struct vg_pool_result *res, int unstored);
 
 /* One detection as JSON text: vg_render_detection() through w. */
 void vg_detection_json(struct vg_jsonw *w, const struct vg_detection *d, int flags);

@@ -231,6 +231,7 @@ opts_json(const vg_detect_opts *o)
     json_object_set_new(j, "nms", o->nms < 0 ? json_null() : json_real(o->nms));
     json_object_set_new(j, "classes", classes);
     json_object_set_new(j, "annotate", json_boolean(o->annotate));
+    json_object_set_new(j, "k", json_integer(o->top_k > 0 ? o->top_k : VG_DETECT_TOP_K));   /* a classifier's */
     return j;
 }
 
@@ -305,7 +306,8 @@ in_list(const char *const *list, int n, const char *s)
 static void
 broadcast(vg_stream_api *api, const char *stream_id, json_t *answer)
 {
-    json_t *dets = json_object_get(answer, "detections");
+    const char *found = json_object_get(answer, "classifications") ? "classifications" : "detections";
+    json_t *dets = json_object_get(answer, found);   /* a classifier's answer filters its classes */
     shared_msg all = { .msg = answer };
     vg_list_each(o, &api->observers, observer, link) {
         if (o->nstreams && !in_list(o->streams, o->nstreams, stream_id))
@@ -328,7 +330,7 @@ broadcast(vg_stream_api *api, const char *stream_id, json_t *answer)
                 continue;   /* nothing this observer asked for */
             }
             msg = json_copy(answer);
-            json_object_set_new(msg, "detections", filtered);
+            json_object_set_new(msg, found, filtered);
             json_object_set_new(msg, "count", json_integer((json_int_t)json_array_size(filtered)));
         }
         if (vg_ws_congested(o->ws))
@@ -491,7 +493,9 @@ answer_json(stream *s, frame *f, const vg_pool_result *res)
     json_t *m = json_pack("{s:s, s:s, s:I}", "type", "detections", "stream", s->id, "frame", (json_int_t)f->seq);
     vg_render o;
     vg_render_tree(&o, m);
-    vg_render_result(&o, res, VG_DETJ_CLASS_ID | VG_DETJ_BOX | VG_DETJ_FLAT_SIZE);
+    vg_pool_result cut = *res;
+    vg_detect_opts_cut(&f->opt, &cut);   /* a classifier's k best */
+    vg_render_result(&o, &cut, VG_DETJ_CLASS_ID | VG_DETJ_BOX | VG_DETJ_FLAT_SIZE);
     json_object_set_new(json_object_get(m, "timings_ms"), "server", json_real(server_ms));
     json_object_set_new(m, "skipped", json_integer((int)s->skipped_since));
     json_object_set_new(m, "dropped", json_integer((int)s->dropped_since));
@@ -949,7 +953,7 @@ route_stream(vg_req *r, void *ud)
     vg_buf v;
     vg_buf_init(&v);
     char err[256];
-    static const char *const names[] = { "model", "min_confidence", "threshold", "nms", "classes", "annotate", NULL };
+    static const char *const names[] = { "model", "min_confidence", "threshold", "nms", "classes", "annotate", "k", NULL };
     if (vg_call_query(r, names, stream_option, &s->opt, err, sizeof err) < 0) {
         vg_req_error(r, 400, "bad_request", "%s", err);
         goto refuse;

@@ -201,6 +201,8 @@ static const struct key keys[] = {
       "store the answers of DeepStack's routes (/v1/vision/*) in the history; an NVR calls them for every motion" },
     { "deepstack", "face_model", T_STRING, OFF(deepstack_face_model), "", 0, 0, NULL, NULL,
       "model behind /v1/vision/face, e.g. yoloface-50k (empty: face endpoints off, 403 as DeepStack's)" },
+    { "deepstack", "scene_model", T_STRING, OFF(deepstack_scene_model), "", 0, 0, NULL, NULL,
+      "classifier behind /v1/vision/scene (empty: the scene endpoint off, 403 as DeepStack's)" },
     { "kserve", "max_tensor", T_SIZE, OFF(kserve_max_tensor), "64M", 1024, 1 * GiB, NULL, NULL,
       "request body of KServe v2 infer calls: JSON and binary tensors together (413 beyond)" },
     { "kserve", "max_elements", T_INT, OFF(kserve_max_elements), "50000000", 1, 1000000000, NULL, NULL,

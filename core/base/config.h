@@ -130,6 +130,7 @@ typedef struct vg_config {
     /* [deepstack] */
     int deepstack_store_history; /* store what DeepStack's routes answer */
     char *deepstack_face_model;  /* the model of /v1/vision/face; "" = face endpoints off */
+    char *deepstack_scene_model; /* the classifier of /v1/vision/scene; "" = scene endpoint off */
     /* [kserve] */
     size_t kserve_max_tensor;  /* body of a KServe infer request */
     int kserve_max_elements;   /* elements of one input tensor */

@@ -35,6 +35,7 @@
     XX(EXISTS,        -1018, "already_exists",    409, "the model is already loaded")             \
     XX(NOTLOADED,     -1019, "model_not_loaded",  503, "the model is not loaded")                 \
     XX(MODELFAILED,   -1020, "model_failed",      503, "the model's workers crash: it was stopped until reloaded") \
+    XX(WRONGTASK,     -1021, "wrong_task",        400, "the model does not do what the route asks (detect or classify)") \
     /* the store: records, users, tokens */                                                     \
     XX(NOTFOUND,      -1101, "not_found",         404, "no such record")                          \
     XX(CONFLICT,      -1102, "conflict",          409, "already exists")                          \

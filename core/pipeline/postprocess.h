@@ -54,7 +54,7 @@ int vg_post_run(vigia_candidates *cand, const vg_post_params *p, vg_detection **
  * highest first, at most VG_POST_MAX_CLASSES. Non-finite scores count as
  * 0. Returns 0, VG_E_INVAL or -ENOMEM; *out as vg_post_run().
  */
-#define VG_POST_MAX_CLASSES 5
+#define VG_POST_MAX_CLASSES 10
 int vg_post_scores(const float *scores, const vg_post_params *p, vg_detection **out, size_t *n);
 
 /* The letterboxed size darknet uses for an img_w x img_h image in net_w x net_h. */

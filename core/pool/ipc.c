@@ -78,6 +78,7 @@ static const field ready_fields[] = {
     { .key = "c", .kind = F_INT, .need = 16, .off = RDY(classes), .lo = 1, .hi = 1 << 20 },
     { .key = "mb", .kind = F_INT, .off = RDY(max_batch), .lo = 1, .hi = 1 << 16 },
     { .key = "gf", .kind = F_F64, .off = RDY(gflops) },
+    { .key = "tk", .kind = F_INT, .off = RDY(task), .lo = 0, .hi = 1 },
     { .key = "lb", .kind = F_LABELS },
 };
 

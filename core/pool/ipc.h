@@ -64,6 +64,7 @@ typedef struct vg_ipc_ready {
     vg_str head, head_from;        /* the output layout ("yolov8"), and "detected" | "manifest"; empty: none */
     int input_w, input_h, classes, max_batch;
     double gflops;
+    int task;                      /* VIGIA_TASK_*: 0 detect, 1 classify */
     vg_str *labels;                /* 0 or `classes` labels; decoded: malloc'd (the strings point
                                       into the frame), freed by vg_ipc_msg_release() */
     size_t nlabels;

@@ -234,6 +234,8 @@ typedef struct vg_pool_result {
     int attempts;                  /* 1, or 2 when retried after a worker died */
     int worker_pid;                /* the worker that answered; 0 if none */
     int batch;                     /* jobs in the batch it ran in (dynamic batching); 0 if never sent */
+    int task;                      /* VG_POOL_TASK_* of the model that ran it: CLASSIFY's detections are
+                                      classes of the whole image, highest first */
 } vg_pool_result;
 
 /*
@@ -319,6 +321,9 @@ int vg_pool_remote_describe(const vg_pool *pool, struct vg_jsonw *w);
  * pool never waits.
  */
 #define VG_POOL_MAX_BATCH 64
+/* What a model's workers said it does (ABI 2's task, vigia/backend.h): vg_pool_model_stats.task. */
+#define VG_POOL_TASK_DETECT 0
+#define VG_POOL_TASK_CLASSIFY 1
 #define VG_POOL_MAX_QUEUE_DELAY_US 10000000u
 
 /* Upper bounds (ms) of the latency histogram buckets; the last is +Inf. */
@@ -339,6 +344,7 @@ typedef struct vg_pool_model_stats {
     const char *alias;             /* an alias: the model it names (its figures are that model's); NULL */
     int input_w, input_h;          /* network input */
     int classes;
+    int task;                      /* VG_POOL_TASK_DETECT | VG_POOL_TASK_CLASSIFY (detect before load) */
     const char *const *labels;     /* `classes` names; an alias's: those it keeps (0: all its model's);
                                       NULL while a model without a names file has no ready worker */
     const char *labels_from;       /* "names file", "plugin" (no names file), or "" (an alias) */

@@ -191,6 +191,7 @@ struct model {
     char resize[16], resize_why[128];   /* the input geometry the workers use, and why */
     char head[16], head_from[16];       /* a detector's output layout and where it came from; "" none */
     int input_w, input_h, classes;
+    int task;                    /* VG_POOL_TASK_* the ready workers reported */
     /* stats */
     uint64_t ok, failed, rejected, timedout, retried, restarts, crashes;
     lat window[VG_POOL__LAT_WINDOW];

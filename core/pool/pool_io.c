@@ -169,6 +169,7 @@ worker_handle_ready(worker *w, const vg_ipc_ready *r)
     m->input_w = r->input_w;
     m->input_h = r->input_h;
     m->classes = r->classes;
+    m->task = r->task;
     m->start_fails = 0;
     m->ever_ready = 1;
     vg_info("pool", "model %s: worker %d (pid %d) ready in %.0f ms: %s on %s", m->name, w->slot,

@@ -87,6 +87,7 @@ vg_pool__complete(job *j, int status, const char *msg, const vg_ipc_result *r, c
     res.attempts = j->attempts;
     res.worker_pid = pid;
     res.batch = j->batch;
+    res.task = m->task;
     uint64_t t = vg_pool__now_us();
     res.total_us = t - j->submit_us;
     res.queue_us = j->sent_us ? j->sent_us - j->submit_us : res.total_us;

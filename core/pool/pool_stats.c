@@ -86,6 +86,7 @@ fill_stats(const model *m, vg_pool_model_stats *s)
         .input_h = m->input_h ? m->input_h : vm ? vm->input_h : 0,
         .alias = vm ? vm->alias : NULL,
         .classes = vm ? (vm->alias ? vm->alias_nclasses : vm->classes) : 0,
+        .task = m->task,   /* an alias: its model's, below */
         .labels = vm ? (const char *const *)(vm->alias ? vm->alias_classes : vm->labels) : NULL,
         .labels_from = vm && !vm->alias ? vg_model_labels_source(vm) : "",
         .threshold = vm ? vm->threshold : 0, .nms = vm ? vm->nms : 0,
@@ -106,6 +107,9 @@ fill_stats(const model *m, vg_pool_model_stats *s)
         .max_queue_delay_us = bd ? bd->delay_us : 0,
         .batches = m->batches, .batched_jobs = m->batched_jobs,
     };
+    const model *target = vm && vm->alias ? vg_pool__find_model(m->pool, vm->alias) : NULL;
+    if (target)
+        s->task = target->task;
     vg_list_each(w, &m->workers, const worker, link) {
         if (w->state == W_READY && !w->retiring)
             s->workers_ready++;

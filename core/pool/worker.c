@@ -283,6 +283,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
         .input_w = info->input_w, .input_h = info->input_h,
         .classes = info->classes, .max_batch = info->max_batch,
         .gflops = info->gflops,
+        .task = (int)info->task,
         .labels = labels, .nlabels = labels ? (size_t)info->classes : 0,
     };
     vg_info("worker", "ready: backend %s (%s), %dx%d, batch %d", ready.backend.p,

@@ -65,6 +65,8 @@ det_record_field(vg_mpr *r, vg_str k, void *ud)
         vg_mpr_i64(r, &d->width);
     } else if (vg_str_eq(k, "h")) {
         vg_mpr_i64(r, &d->height);
+    } else if (vg_str_eq(k, "tk")) {
+        vg_mpr_i64(r, &d->task);
     } else if (vg_str_eq(k, "img")) {
         size_t bn;
         if (!vg_mpr_nil(r) && vg_mpr_bin(r, &d->image, &bn) == 0 && bn != 32)

@@ -115,6 +115,7 @@ typedef struct vg_det_record {
     const uint8_t *dets;               /* the msgpack array of [label, class, confidence, 4 box edges], or NULL */
     size_t dets_len;
     uint64_t timings_us[6];            /* queue, decode, infer, post, annotate, total */
+    int64_t task;                      /* 1: a classification (its dets: classes of the whole image); 0 detect */
 } vg_det_record;
 int vg_det_record_decode(const void *p, size_t n, vg_det_record *d);
 

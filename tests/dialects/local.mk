@@ -9,6 +9,9 @@ tests_dialects_rgbdump_LDADD = $(VIGIA_CORE_LIBS)
 EXTRA_DIST += tests/dialects/common.py tests/dialects/test_compare.py tests/dialects/test_cpai.py \
 	tests/dialects/test_deepstack.py tests/dialects/test_kserve.py tests/dialects/test_zmq.py tests/dialects/test_mjpeg.py \
 	tests/dialects/test_nvr_lane.py
+# issue 21: classification (/v1/classify, /v1/vision/scene, compare, history)
+EXTRA_DIST += tests/dialects/test_classify.py
+VIGIA_TESTS += $(srcdir)/tests/dialects/test_classify.py
 VIGIA_TESTS += $(srcdir)/tests/dialects/test_compare.py $(srcdir)/tests/dialects/test_cpai.py \
 	$(srcdir)/tests/dialects/test_deepstack.py $(srcdir)/tests/dialects/test_kserve.py $(srcdir)/tests/dialects/test_mjpeg.py \
 	$(srcdir)/tests/dialects/test_nvr_lane.py

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "api/compare_api.h"
+#include "api/detect_opts.h"
 #include "api/render.h"
 #include "base/base64.h"
 #include "base/error.h"
@@ -290,6 +291,65 @@ render_tree(void **state)
 }
 
 
+/* A result's members as /v1/detect writes them, through w. */
+static void
+text_result(vg_jsonw *w, const vg_pool_result *res)
+{
+    vg_render o;
+    vg_render_text(&o, w);
+    vg_render_result(&o, res, VG_DETJ_CLASS_ID | VG_DETJ_BOX);
+}
+
+
+/* A classifier's result: "task" and "classifications" without boxes; k and its cut; DeepStack's scene. */
+static void
+render_classification(void **state)
+{
+    (void)state;
+    vg_pool_result res;
+    vg_detection d[2];
+    sample(&res, d);
+    d[1].label = "cat";
+    res.task = VG_POOL_TASK_CLASSIFY;
+    vg_buf b;
+    vg_buf_init(&b);
+    vg_jsonw w;
+    vg_jsonw_init(&w, &b);
+    vg_jsonw_obj(&w);
+    text_result(&w, &res);
+    vg_jsonw_obj_end(&w);
+    assert_string_equal(vg_buf_cstr(&b),
+        "{\"model\":\"m\",\"backend\":\"cpu\",\"image\":{\"width\":768,\"height\":576},\"count\":2,"
+        "\"task\":\"classify\",\"classifications\":[{\"label\":\"dog\",\"class_id\":16,\"confidence\":0.9355},"
+        "{\"label\":\"cat\",\"class_id\":2,\"confidence\":0.05432}],"
+        "\"timings_ms\":{\"queue\":0.004,\"decode\":24.24,\"infer\":0,\"post\":0,\"annotate\":0,\"total\":70.9}}");
+    b.len = 0;
+    vg_jsonw_init(&w, &b);
+    vg_render_scene(&w, &res, 1);
+    assert_string_equal(vg_buf_cstr(&b),
+                        "{\"success\":true,\"label\":\"dog\",\"confidence\":0.9355,\"duration\":70,\"stored\":false}");
+
+    /* k: 1 .. VG_POST_MAX_CLASSES; the cut keeps a classification's k best, never a detection's */
+    vg_detect_opts opt;
+    char err[128];
+    vg_detect_opts_init(&opt);
+    assert_int_equal(vg_detect_opts_set(&opt, "k", "1", err, sizeof err), 0);
+    assert_int_equal(opt.top_k, 1);
+    assert_int_equal(vg_detect_opts_set(&opt, "k", "0", err, sizeof err), -1);
+    assert_int_equal(vg_detect_opts_set(&opt, "k", "11", err, sizeof err), -1);
+    assert_int_equal(vg_detect_opts_set(&opt, "k", "2x", err, sizeof err), -1);
+    assert_non_null(strstr(err, "k must be an integer in [1, 10]"));
+    assert_int_equal(opt.top_k, 1);
+    vg_detect_opts_cut(&opt, &res);
+    assert_int_equal(res.count, 1);
+    res.count = 2;
+    res.task = VG_POOL_TASK_DETECT;
+    vg_detect_opts_cut(&opt, &res);
+    assert_int_equal(res.count, 2);
+    vg_buf_release(&b);
+}
+
+
 static void
 base64_images(void **state)
 {
@@ -336,6 +396,7 @@ main(void)
         cmocka_unit_test(iou_and_matching),
         cmocka_unit_test(render_text),
         cmocka_unit_test(render_tree),
+        cmocka_unit_test(render_classification),
         cmocka_unit_test(base64_images),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

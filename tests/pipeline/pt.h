@@ -57,6 +57,19 @@ pt_shared_file(const char *rel)
 }
 
 
+/* Path of `rel` in the source tree (build: 0) or the build tree (1), from the environment or configure. */
+static inline const char *
+pt_tree_file(int build, const char *rel)
+{
+    static char path[8][PATH_MAX];
+    static int slot;
+    char *p = path[slot++ % 8];
+    const char *b = getenv(build ? "VIGIA_BUILDDIR" : "VIGIA_SRCDIR");
+    snprintf(p, PATH_MAX, "%s/%s", b && *b ? b : build ? VIGIA_BUILDDIR : VIGIA_SRCDIR, rel);
+    return p;
+}
+
+
 static inline uint8_t *
 pt_read(const char *path, size_t *len)
 {

@@ -164,7 +164,8 @@ test_ready_fatal_quit(void **state)
     vg_buf_init(&b);
     vg_ipc_ready r = { .pid = 99, .backend = VG_STR("darknet"), .version = VG_STR("1.0"),
                        .device = VG_STR("cpu"), .why = VG_STR("auto: cpu: not installed"),
-                       .input_w = 320, .input_h = 256, .classes = 80, .max_batch = 4, .gflops = 0.5 };
+                       .input_w = 320, .input_h = 256, .classes = 80, .max_batch = 4, .gflops = 0.5,
+                       .task = 1 };
     assert_int_equal(vg_ipc_encode_ready(&b, &r), 0);
     uint8_t *p;
     size_t n;
@@ -177,6 +178,7 @@ test_ready_fatal_quit(void **state)
     assert_int_equal(m.u.ready.max_batch, 4);
     assert_memory_equal(m.u.ready.backend.p, "darknet", 7);
     assert_true(m.u.ready.gflops == 0.5);
+    assert_int_equal(m.u.ready.task, 1);   /* classify */
     assert_int_equal(m.u.ready.nlabels, 0);
     free(p);
 
