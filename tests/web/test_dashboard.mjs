@@ -734,9 +734,16 @@ async function sign_out_ends_the_session(ctx) {
   await page.goto(ctx.server.url + '/#/detect');
   await page.getByRole('heading', { name: 'Detect', level: 1 }).waitFor();
   // the first sign-in's session is still the one in use, its access token refreshed
-  const now = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigia.session')).access_token);
+  // (access tokens live 10 s here: on a slow machine the one read may expire before it is used, so
+  // the page's latest token is tried again, a bounded number of times)
+  let now, me;
+  for (let i = 0; i < 10; i++) {
+    now = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigia.session')).access_token);
+    me = await apiGet(ctx, '/v1/auth/me', { Authorization: 'Bearer ' + now });
+    if (me.status === 200) break;
+    await page.waitForTimeout(1000);
+  }
   check(now !== ctx.firstToken, 'the access token was refreshed');
-  const me = await apiGet(ctx, '/v1/auth/me', { Authorization: 'Bearer ' + now });
   check(me.status === 200, `the refreshed token works: HTTP ${me.status}`);
   const refresh = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigia.session')).refresh_token);
   await page.getByRole('button', { name: 'Sign out' }).click();
