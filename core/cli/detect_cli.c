@@ -4,7 +4,8 @@
  * /v1/detect answers for it (api/render), one JSON line each, or a table
  * for people; the model is ready before the first image is queued, so
  * "queue" is the time an image waited, not the model's loading.
- * --model-file runs an ONNX file ad hoc (cli/model_file.h).
+ * --model-file runs an ONNX file ad hoc (cli/model_file.h). `vigia classify`
+ * is the same run for classifiers: what /v1/classify answers, k best.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,9 +28,12 @@
 #include "cli/model_file.h"
 #include "pipeline/backend_loader.h"
 #include "pipeline/model.h"
+#include "pipeline/postprocess.h"
 #include "pool/pool.h"
 
 #define DEFAULT_MODEL "yolo-fastest-1.1-xl"
+
+static const char *prog = "detect";   /* the subcommand, for messages: detect or classify */
 #define MAX_CLASSES_ARG 256
 
 typedef struct item {
@@ -49,9 +53,29 @@ typedef struct run {
     const char *annotate_dir;      /* a folder: DIR/NAME.annotated.jpg per image */
     const char *annotate_file;     /* or one file, for one image */
     int table;                     /* --format table: for people */
+    int classify;                  /* vigia classify: a classifier's k best */
+    vg_detect_opts cut;            /* its k */
     int failed, unavailable;
     char unavailable_why[512];
 } run;
+
+
+static void
+usage_classify(FILE *f)
+{
+    fputs("usage: vigia classify [--model NAME] [--backend B] [--k N] [--threshold T] [--classes a,b]\n"
+          "                      [--format json|table] [--jobs N] [--timeout S] IMAGE...\n"
+          "Runs a classifier on image files without a server (\"-\" reads standard input).\n"
+          "  --format json    one line per image: exactly what POST /v1/classify answers for it\n"
+          "  --format table   label and confidence of the k best classes (the default on a terminal)\n"
+          "  --k N            the classes given per image, best first: 1..10 (default 5)\n"
+          "  --threshold T    only classes at least this confident (default: any)\n"
+          "  --model NAME     a classifier in the models directory (--models DIR)\n"
+          "  --model-file FILE.onnx --names FILE   run an ONNX classifier ad hoc, with\n"
+          "    --resize stretch|letterbox  (default stretch)\n"
+          "    --mean R,G,B --std R,G,B    the graph's input normalisation in 0..1 units (default 0,0,0 and 1,1,1)\n"
+          "Exit status: 0 all answered, 1 an image failed, 2 bad usage or the model cannot run (or detects).\n", f);
+}
 
 
 static void
@@ -182,7 +206,7 @@ flush_ready(run *r)
             fwrite(it->line.data, 1, it->line.len, stdout);
             fputc('\n', stdout);
         } else if (it->status) {
-            fprintf(stderr, "vigia detect: %s\n", vg_buf_cstr(&it->line));
+            fprintf(stderr, "vigia %s: %s\n", prog, vg_buf_cstr(&it->line));
         } else {
             fwrite(it->line.data, 1, it->line.len, stdout);
         }
@@ -206,14 +230,14 @@ write_annotated(run *r, item *it, const vg_pool_result *res)
         snprintf(path, sizeof path, "%s/%s.annotated.jpg", r->annotate_dir, base);
     FILE *f = fopen(path, "wbe");
     if (!f || fwrite(res->jpeg, 1, res->jpeg_len, f) != res->jpeg_len) {
-        fprintf(stderr, "vigia detect: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "vigia %s: %s: %s\n", prog, path, strerror(errno));
         r->failed = 1;
         if (f)
             fclose(f);
         return;
     }
     if (fclose(f) != 0) {
-        fprintf(stderr, "vigia detect: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "vigia %s: %s: %s\n", prog, path, strerror(errno));
         r->failed = 1;
     }
 }
@@ -235,8 +259,19 @@ new_id(char out[33])
 static void
 table_lines(vg_buf *b, const char *path, const vg_pool_result *res)
 {
-    vg_buf_printf(b, "%s: %zu object%s (%s on %s, %dx%d, %.0f ms)\n", path, res->count, res->count == 1 ? "" : "s",
-                  res->model, res->backend, res->width, res->height, (double)res->total_us / 1000.0);
+    if (res->task == VG_POOL_TASK_CLASSIFY)
+        vg_buf_printf(b, "%s: (%s on %s, %dx%d, %.0f ms)\n", path, res->model, res->backend, res->width, res->height,
+                      (double)res->total_us / 1000.0);
+    else
+        vg_buf_printf(b, "%s: %zu object%s (%s on %s, %dx%d, %.0f ms)\n", path, res->count,
+                      res->count == 1 ? "" : "s", res->model, res->backend, res->width, res->height,
+                      (double)res->total_us / 1000.0);
+    if (res->task == VG_POOL_TASK_CLASSIFY) {
+        vg_buf_printf(b, "  %-20s %10s\n", "class", "confidence");
+        for (size_t i = 0; i < res->count; i++)
+            vg_buf_printf(b, "  %-20s %9.1f%%\n", res->detections[i].label, res->detections[i].confidence * 100.0);
+        return;
+    }
     if (res->count)
         vg_buf_printf(b, "  %-20s %10s   %s\n", "label", "confidence", "box (x_min, y_min, x_max, y_max)");
     for (size_t i = 0; i < res->count; i++) {
@@ -264,10 +299,11 @@ on_answer(int status, vg_pool_result *res, void *ud)
     if (status != 0) {
         item_error(r, it, status, res->message);
     } else {
+        vg_detect_opts_cut(&r->cut, res);
         if (r->table) {
             table_lines(&it->line, it->path, res);
         } else {
-            /* what /v1/detect answers (detect_api.c's render_detect), without the JPEG it did not ask for */
+            /* what /v1/detect (/v1/classify) answers (detect_api.c), without the JPEG it did not ask for */
             vg_jsonw w;
             vg_render o;
             char id[33];
@@ -374,7 +410,7 @@ parse_float(const char *opt, const char *v, double lo, double hi, int lo_open, d
     errno = 0;
     double x = strtod(v, &end);
     if (errno || end == v || *end || x > hi || x < lo || (lo_open && x == lo)) {
-        fprintf(stderr, "vigia detect: %s wants a number in %c%g, %g], not '%s'\n", opt,
+        fprintf(stderr, "vigia %s: %s wants a number in %c%g, %g], not '%s'\n", prog, opt,
                 lo_open ? '(' : '[', lo, hi, v);
         return -1;
     }
@@ -383,9 +419,12 @@ parse_float(const char *opt, const char *v, double lo, double hi, int lo_open, d
 }
 
 
-int
-vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
+/* `vigia detect` (classify 0) or `vigia classify` (1). */
+static int
+cli_run(const vg_config *cfg, int classify, int argc, char **argv)
 {
+    prog = classify ? "classify" : "detect";
+    long k = 0;
     const char *model = NULL, *backend = NULL, *annotate = NULL;
     vg_model_file mf = { 0 };
     double threshold = -1, nms = -1, timeout = 60;
@@ -409,7 +448,7 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = 1;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
+            (classify ? usage_classify : usage)(stdout);
             rc = 0;
             goto out;
         } else if (strcmp(a, "--") == 0) {
@@ -420,7 +459,7 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
             paths[npaths++] = a;
             takes = 0;
         } else if (!v) {
-            fprintf(stderr, "vigia detect: %s needs a value\n", a);
+            fprintf(stderr, "vigia %s: %s needs a value\n", prog, a);
             goto out;
         } else if (strcmp(a, "--model") == 0) {
             model = v;
@@ -436,13 +475,20 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
             mf.mean = v;
         } else if (strcmp(a, "--std") == 0) {
             mf.std = v;
-        } else if (strcmp(a, "--head") == 0) {
+        } else if (strcmp(a, "--head") == 0 && !classify) {
             mf.head = v;
-        } else if (strcmp(a, "--annotate") == 0) {
+        } else if (strcmp(a, "--k") == 0 && classify) {
+            char *end;
+            k = strtol(v, &end, 10);
+            if (*end || k < 1 || k > VG_POST_MAX_CLASSES) {
+                fprintf(stderr, "vigia classify: --k wants 1..%d\n", VG_POST_MAX_CLASSES);
+                goto out;
+            }
+        } else if (strcmp(a, "--annotate") == 0 && !classify) {
             annotate = v;
         } else if (strcmp(a, "--format") == 0) {
             if (strcmp(v, "json") != 0 && strcmp(v, "table") != 0) {
-                fprintf(stderr, "vigia detect: --format is json or table, not '%s'\n", v);
+                fprintf(stderr, "vigia %s: --format is json or table, not '%s'\n", prog, v);
                 goto out;
             }
             r.table = strcmp(v, "table") == 0;
@@ -452,7 +498,7 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
         } else if (strcmp(a, "--threshold") == 0) {
             if (parse_float(a, v, 0, 1, 1, &threshold))
                 goto out;
-        } else if (strcmp(a, "--nms") == 0) {
+        } else if (strcmp(a, "--nms") == 0 && !classify) {
             if (parse_float(a, v, 0, 1, 0, &nms))
                 goto out;
         } else if (strcmp(a, "--timeout") == 0) {
@@ -462,20 +508,25 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
             char *end;
             jobs = strtol(v, &end, 10);
             if (*end || jobs < 1 || jobs > VG_MODEL_MAX_WORKERS) {
-                fprintf(stderr, "vigia detect: --jobs wants 1..%d\n", VG_MODEL_MAX_WORKERS);
+                fprintf(stderr, "vigia %s: --jobs wants 1..%d\n", prog, VG_MODEL_MAX_WORKERS);
                 goto out;
             }
         } else {
-            fprintf(stderr, "vigia detect: unknown option '%s'\n", a);
-            usage(stderr);
+            fprintf(stderr, "vigia %s: unknown option '%s'\n", prog, a);
+            (classify ? usage_classify : usage)(stderr);
             goto out;
         }
         i += takes;
     }
     if (npaths == 0) {
-        usage(stderr);
+        (classify ? usage_classify : usage)(stderr);
         goto out;
     }
+    r.classify = classify;
+    vg_detect_opts_init(&r.cut);
+    r.cut.top_k = (int)k;
+    if (classify && threshold < 0)
+        threshold = 1e-6;   /* as /v1/classify: k decides what comes back, however unsure */
     if (classes_arg)
         nclasses = split_classes(classes_arg, classes, MAX_CLASSES_ARG);
     if (!format_given)
@@ -485,7 +536,7 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
         if (stat(annotate, &st) == 0 && S_ISDIR(st.st_mode)) {
             r.annotate_dir = annotate;
         } else if (npaths > 1) {
-            fprintf(stderr, "vigia detect: --annotate %s: one file takes one image; name a folder for %zu\n",
+            fprintf(stderr, "vigia %s: --annotate %s: one file takes one image; name a folder for %zu\n", prog,
                     annotate, npaths);
             goto out;
         } else {
@@ -498,7 +549,7 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
         for (int i = 0; known[i]; i++)
             found |= strcmp(backend, known[i]) == 0;
         if (!found) {
-            fprintf(stderr, "vigia detect: unknown backend '%s' (known: auto", backend);
+            fprintf(stderr, "vigia %s: unknown backend '%s' (known: auto", prog, backend);
             for (int i = 0; known[i]; i++)
                 fprintf(stderr, ", %s", known[i]);
             fprintf(stderr, ", or a plugin's absolute path)\n");
@@ -517,26 +568,32 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
 
     const char *models_dir = cfg->models_dir;
     if (!mf.graph && (mf.names || mf.resize || mf.mean || mf.std || mf.head)) {
-        fprintf(stderr, "vigia detect: --names, --resize, --mean, --std and --head go with --model-file\n");
+        fprintf(stderr, "vigia %s: --names, --resize, --mean, --std and --head go with --model-file\n", prog);
         goto out;
     }
     if (mf.graph) {
         if (model || !mf.names) {
-            fprintf(stderr, "vigia detect: --model-file %s\n", model ? "replaces --model" : "needs --names FILE");
+            fprintf(stderr, "vigia %s: --model-file %s\n", prog, model ? "replaces --model" : "needs --names FILE");
             goto out;
         }
         mf.backend = backend;
+        if (classify && !mf.resize)
+            mf.resize = "stretch";   /* a classifier looks at the whole frame */
         if (vg_model_file_make(&mf, err, sizeof err) != 0) {
-            fprintf(stderr, "vigia detect: %s\n", err);
+            fprintf(stderr, "vigia %s: %s\n", prog, err);
             goto out;
         }
         models_dir = mf.root;
         model = mf.name;
     }
+    if (!model && classify) {
+        fprintf(stderr, "vigia classify: name a classifier: --model NAME or --model-file FILE.onnx --names FILE\n");
+        goto out;
+    }
     if (!model) {
         int n = vg_model_scan(cfg->models_dir, pick_default, defname);
         if (n <= 0) {
-            fprintf(stderr, "vigia detect: no models in %s%s\n", cfg->models_dir,
+            fprintf(stderr, "vigia %s: no models in %s%s\n", prog, cfg->models_dir,
                     n < 0 ? "" : " (scripts/fetch-models puts them there)");
             goto out;
         }
@@ -558,15 +615,15 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
         jobs = (long)npaths;
     r.loop = ev_loop_new(EVFLAG_AUTO);
     if (!r.loop) {
-        fprintf(stderr, "vigia detect: cannot create an event loop\n");
+        fprintf(stderr, "vigia %s: cannot create an event loop\n", prog);
         goto out;
     }
     if (vg_pool_create(r.loop, &po, &r.pool) != 0) {
-        fprintf(stderr, "vigia detect: cannot create the worker pool\n");
+        fprintf(stderr, "vigia %s: cannot create the worker pool\n", prog);
         goto out;
     }
     if (vg_pool_model_load(r.pool, model, backend, (unsigned)jobs, err, sizeof err) != 0) {
-        fprintf(stderr, "vigia detect: %s\n", err);
+        fprintf(stderr, "vigia %s: %s\n", prog, err);
         goto out;
     }
 
@@ -575,6 +632,15 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
         goto out;
     r.n = npaths;
     await_model(&r, model);
+    {
+        vg_pool_model_stats st;
+        if (vg_pool_model_stats_by_name(r.pool, model, &st) == 0 && strcmp(st.state, "ready") == 0 &&
+            (st.task == VG_POOL_TASK_CLASSIFY) != classify) {
+            fprintf(stderr, "vigia %s: model %s %s: use vigia %s\n", prog, model,
+                    classify ? "detects objects" : "classifies images", classify ? "detect" : "classify");
+            goto out;
+        }
+    }
     for (size_t i = 0; i < npaths; i++) {
         item *it = &r.items[i];
         it->path = paths[i];
@@ -604,7 +670,7 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
             free(c);
             item_error(&r, it, s, err);
             if (s == VG_E_INVAL) {
-                fprintf(stderr, "vigia detect: %s\n", err);
+                fprintf(stderr, "vigia %s: %s\n", prog, err);
                 rc = 2;
                 flush_ready(&r);
                 goto out;
@@ -620,7 +686,7 @@ vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
     vg_pool_stop(r.pool, 5000, on_stopped, &r);
     ev_run(r.loop, 0);
     if (r.unavailable) {
-        fprintf(stderr, "vigia detect: model %s cannot run: %s\n", model, r.unavailable_why);
+        fprintf(stderr, "vigia %s: model %s cannot run: %s\n", prog, model, r.unavailable_why);
         rc = 2;
     } else {
         rc = r.failed ? 1 : 0;
@@ -640,4 +706,18 @@ out:
     if (null_fd >= 0)
         close(null_fd);
     return rc;
+}
+
+
+int
+vg_detect_cli_run(const vg_config *cfg, int argc, char **argv)
+{
+    return cli_run(cfg, 0, argc, argv);
+}
+
+
+int
+vg_classify_cli_run(const vg_config *cfg, int argc, char **argv)
+{
+    return cli_run(cfg, 1, argc, argv);
 }

@@ -23,6 +23,12 @@
  *   --timeout S         per-image deadline in seconds (default 60)
  * IMAGE "-" reads standard input. Exit status: 0 all images detected,
  * 1 some failed, 2 usage, model or configuration error.
+ *
+ * `vigia classify` is the same for classifiers: each line is what
+ * /v1/classify answers ("task":"classify", "classifications" best first),
+ * --k N (1..10, default 5) of them; a detector is refused (exit 2), as a
+ * classifier is by `vigia detect`; --nms, --annotate and --head are not
+ * its options; a model must be named (--model or --model-file).
  */
 #ifndef VG_DETECT_CLI_H
 #define VG_DETECT_CLI_H
@@ -36,5 +42,6 @@
  * the log level.
  */
 int vg_detect_cli_run(const vg_config *cfg, int argc, char **argv);
+int vg_classify_cli_run(const vg_config *cfg, int argc, char **argv);
 
 #endif

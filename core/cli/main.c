@@ -29,6 +29,7 @@ overview(FILE *out)
             "usage: vigia [serve] [OPTION]...           run the server (http://127.0.0.1:8080/ unless --listen)\n"
             "       vigia user add|list|passwd|role|del  manage users (vigia user --help)\n"
             "       vigia detect [OPTION]... IMAGE...    detect without a server (vigia detect --help)\n"
+            "       vigia classify [OPTION]... IMAGE...  classify without a server (vigia classify --help)\n"
             "       vigia worker --cluster URL --models a,b  a worker node of a cluster (vigia worker --help)\n"
             "       vigia --check-config | --help-all | --version\n"
             "\n"
@@ -70,6 +71,7 @@ usage(FILE *out)
             "       vigia user add [--admin|--role ROLE] NAME   (password on stdin)\n"
             "       vigia user list [--json] | passwd NAME | role NAME ROLE | del [--yes] NAME\n"
             "       vigia detect [--model NAME] [--backend B] [--threshold T] [--classes a,b] IMAGE...\n"
+            "       vigia classify --model NAME|--model-file FILE.onnx --names FILE [--k N] IMAGE...\n"
             "       vigia worker --cluster redis://HOST:PORT [--models a,b] [--cluster-node NAME] [--workers N]\n"
             "       vigia --help | --help-all | --version | --check-config\n"
             "\n"
@@ -123,7 +125,8 @@ main(int argc, char **argv)
     if (strcmp(cmd, "worker") == 0)   /* there --models names the models, not their folder */
         nargs = vg_worker_cli_take_models(nargs, args, node_models, sizeof node_models);
 
-    int own_help = strcmp(cmd, "user") == 0 || strcmp(cmd, "detect") == 0 || strcmp(cmd, "worker") == 0;   /* they answer their own */
+    int own_help = strcmp(cmd, "user") == 0 || strcmp(cmd, "detect") == 0 || strcmp(cmd, "worker") == 0 ||
+                   strcmp(cmd, "classify") == 0;   /* they answer their own */
     for (int i = 0; i < nargs; i++) {
         if (strcmp(args[i], "--help-all") == 0) {
             usage(stdout);
@@ -194,6 +197,10 @@ main(int argc, char **argv)
     }
     if (strcmp(cmd, "detect") == 0) {
         rc = vg_detect_cli_run(cfg, nrest, rest);
+        goto out;
+    }
+    if (strcmp(cmd, "classify") == 0) {
+        rc = vg_classify_cli_run(cfg, nrest, rest);
         goto out;
     }
     if (strcmp(cmd, "worker") == 0) {
