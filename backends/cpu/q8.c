@@ -1,0 +1,516 @@
+/*
+ * backends/cpu/q8.c: int8 convolutions (q8.h): which kernel runs here, the
+ * weights' quantization at load, and the forward pass of an int8 layer
+ * (input quantized to u8 once per layer, packed a band of output positions
+ * at a time, one GEMM with the fused epilogue per band).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "q8.h"
+
+/* Bytes of packed activations a task aims for (a band of output positions). */
+#define BAND_TARGET_BYTES ((size_t)128 << 10)
+/* Linux: ask for a dynamically enabled state component (asm/prctl.h), and AMX's (XTILEDATA). */
+#define VGC_ARCH_REQ_XCOMP_PERM 0x1023
+#define VGC_XFEATURE_XTILEDATA 18
+
+static size_t round_up(size_t n, size_t to)
+{
+    return (n + to - 1) / to * to;
+}
+
+/* ---- which kernel ---------------------------------------------------------------- */
+
+#if defined(__x86_64__)
+static int cpuid_bit(unsigned leaf, unsigned sub, int reg, int bit)
+{
+    unsigned r[4] = { 0 };
+
+    if (!__get_cpuid_count(leaf, sub, &r[0], &r[1], &r[2], &r[3]))
+        return 0;
+    return (int)(r[reg] >> bit) & 1;
+}
+
+
+/* XCR0: which register states the OS saves (bit 17/18: AMX tile config/data). */
+static unsigned long long xcr0(void)
+{
+    unsigned lo, hi;
+
+    if (!cpuid_bit(1, 0, 2, 27))      /* OSXSAVE */
+        return 0;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (unsigned long long)hi << 32 | lo;
+}
+#endif
+
+
+int vgc_q8_usable(int kind, char *why, size_t whylen)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    static int amx_state = 0;         /* 0 not asked, 1 granted, -1 refused */
+
+    __builtin_cpu_init();
+    switch (kind) {
+    case VGC_Q8_REF:
+        return 1;
+    case VGC_Q8_AVX2:
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            return 1;
+        snprintf(why, whylen, "the cpu has no avx2");
+        return 0;
+    case VGC_Q8_VNNI:
+        if (vgc_simd_detect() >= VGC_SIMD_AVX512 && cpuid_bit(7, 0, 2, 11))
+            return 1;
+        snprintf(why, whylen, "the cpu has no avx512_vnni");
+        return 0;
+    case VGC_Q8_AMX:
+        if (!cpuid_bit(7, 0, 3, 24) || !cpuid_bit(7, 0, 3, 25) || vgc_simd_detect() < VGC_SIMD_AVX512) {
+            snprintf(why, whylen, "the cpu has no amx_int8");
+            return 0;
+        }
+        if ((xcr0() & (3ull << 17)) != (3ull << 17)) {
+            snprintf(why, whylen, "the os does not enable the amx tile state (xcr0)");
+            return 0;
+        }
+        if (amx_state == 0)
+            amx_state = syscall(SYS_arch_prctl, VGC_ARCH_REQ_XCOMP_PERM, VGC_XFEATURE_XTILEDATA) == 0 ? 1 : -1;
+        if (amx_state > 0)
+            return 1;
+        snprintf(why, whylen, "linux refused the amx tile state (arch_prctl ARCH_REQ_XCOMP_PERM)");
+        return 0;
+    }
+#endif
+    if (kind == VGC_Q8_REF)
+        return 1;
+    snprintf(why, whylen, "not an x86-64 build");
+    return 0;
+}
+
+
+const vgc_q8_kernels *vgc_q8_pick(int kind, char *why, size_t whylen)
+{
+    static const vgc_q8_kernels *const all[VGC_Q8_KINDS] = { &vgc_q8_ref, &vgc_q8_avx2, &vgc_q8_vnni, &vgc_q8_amx };
+    int first = 1;
+
+    if (why && whylen)
+        why[0] = '\0';
+    if (kind < 0 || kind >= VGC_Q8_KINDS)
+        kind = VGC_Q8_KINDS - 1;
+    for (; kind > VGC_Q8_REF; kind--) {
+        char r[128];
+
+        if (all[kind]->gemm && vgc_q8_usable(kind, r, sizeof r))
+            break;
+        /* the first refusal is the one worth telling */
+        if (first && why && whylen)
+            snprintf(why, whylen, "no %s: %s", all[kind]->name, all[kind]->gemm ? r : "not built");
+        first = 0;
+    }
+    return all[kind];
+}
+
+/* ---- load ---------------------------------------------------------------------------- */
+
+/* Whether layer i runs in int8: a plain convolution, not the first, not a yolo head's input. */
+static int eligible(const vgc_net *net, int i)
+{
+    const vgc_layer *l = &net->layers[i];
+
+    return l->type == VGC_L_CONV && l->groups == 1 && i > 0 &&
+           !(i + 1 < net->n && net->layers[i + 1].type == VGC_L_YOLO);
+}
+
+
+int vgc_q8_eligible(const vgc_net *net, int i)
+{
+    return eligible(net, i);
+}
+
+
+static void free_layer(vgc_q8_layer *q)
+{
+    if (!q)
+        return;
+    free(q->a);
+    free(q->wscale);
+    free(q->wsum);
+    free(q);
+}
+
+
+static int quantize_layer(const vgc_net *net, vgc_layer *l, int wmax, vgc_q8_layer **out)
+{
+    vgc_q8_layer *q = calloc(1, sizeof *q);
+    const int k = (int)(l->nweights / (size_t)l->filters);
+
+    *out = NULL;
+    if (!q)
+        return -1;
+    q->m = l->filters;
+    q->k = k;
+    q->kp = (int)round_up((size_t)k, 64);
+    q->mp = (int)round_up((size_t)q->m, 32);
+    q->a = aligned_alloc(64, round_up((size_t)q->mp * q->kp, 64));
+    q->wscale = malloc((size_t)q->m * sizeof *q->wscale);
+    q->wsum = malloc((size_t)q->m * sizeof *q->wsum);
+    if (!q->a || !q->wscale || !q->wsum) {
+        free_layer(q);
+        return -1;
+    }
+    memset(q->a, 0, (size_t)q->mp * q->kp);
+    for (int f = 0; f < q->m; f++) {
+        float amax = 0;
+        int32_t sum = 0;
+        float inv;
+
+        for (int i = 0; i < k; i++) {
+            float w = fabsf(vgc_layer_weight(net, l, f, i));
+
+            amax = w > amax ? w : amax;
+        }
+        q->wscale[f] = amax > 0 ? amax / (float)wmax : 1.0f;
+        inv = 1.0f / q->wscale[f];
+        for (int i = 0; i < k; i++) {
+            long v = lrintf(vgc_layer_weight(net, l, f, i) * inv);
+
+            v = v > wmax ? wmax : v < -wmax ? -wmax : v;
+            q->a[(size_t)f * q->kp + i] = (int8_t)v;
+            sum += (int32_t)v;
+        }
+        q->wsum[f] = sum;
+    }
+    *out = q;
+    return 0;
+}
+
+
+/* Columns of one band of layer l's output positions (a multiple of 32). */
+static int band_cols(const vgc_net *net, const vgc_layer *l, int kp)
+{
+    const size_t hw = (size_t)l->out_w * l->out_h;
+    size_t cols = BAND_TARGET_BYTES / (size_t)kp;
+    size_t per = (hw + (size_t)net->threads - 1) / (size_t)net->threads;
+
+    if (net->threads > 1 && per < cols)
+        cols = per;
+    cols = round_up(cols < 32 ? 32 : cols, 32);
+    if (cols > round_up(hw, 32))
+        cols = round_up(hw, 32);
+    return (int)cols;
+}
+
+
+int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, char *err, size_t errlen)
+{
+    vgc_q8_net *qn = calloc(1, sizeof *qn);
+    size_t xq = 0, band = 0;
+
+    if (!qn)
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
+    net->q8 = qn;
+    qn->k = k;
+    for (int i = 0; i < net->n; i++) {
+        vgc_layer *l = &net->layers[i];
+        vgc_q8_layer *q;
+        int cols;
+
+        if (!eligible(net, i))
+            continue;
+        if (quantize_layer(net, l, k->wmax, &q) < 0)
+            return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for int8 weights");
+        l->q8 = q;
+        if (ranges && ranges[2 * i] < ranges[2 * i + 1]) {
+            q->xmin = ranges[2 * i];
+            q->xmax = ranges[2 * i + 1];
+        }
+        qn->layers++;
+        qn->weight_bytes += (size_t)q->m * q->k + (size_t)q->m * (sizeof(float) + sizeof(int32_t));
+        if (q->m > qn->max_m)
+            qn->max_m = q->m;
+        if ((size_t)l->c * l->w * l->h * (size_t)net->max_batch > xq)
+            xq = (size_t)l->c * l->w * l->h * (size_t)net->max_batch;
+        cols = band_cols(net, l, q->kp);
+        /* the band, and 4 rows of `cols` for packing */
+        if ((size_t)q->kp * cols + 4 * (size_t)cols > band)
+            band = (size_t)q->kp * cols + 4 * (size_t)cols;
+    }
+    qn->xq_bytes = round_up(xq + 64, 64);
+    qn->band_bytes = round_up(band + 64, 64);
+    qn->xq = aligned_alloc(64, qn->xq_bytes);
+    qn->band = aligned_alloc(64, qn->band_bytes * (size_t)net->threads);
+    qn->scale = malloc(((size_t)qn->max_m + 1) * sizeof *qn->scale);
+    qn->comp = malloc(((size_t)qn->max_m + 1) * sizeof *qn->comp);
+    if (!qn->xq || !qn->band || !qn->scale || !qn->comp)
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for int8 buffers");
+    /* touch them now (and give padding a defined value) */
+    memset(qn->xq, 0, qn->xq_bytes);
+    memset(qn->band, 0, qn->band_bytes * (size_t)net->threads);
+    return 0;
+}
+
+
+void vgc_q8_release(vgc_net *net)
+{
+    if (!net->q8)
+        return;
+    for (int i = 0; i < net->n; i++) {
+        free_layer(net->layers[i].q8);
+        net->layers[i].q8 = NULL;
+    }
+    free(net->q8->xq);
+    free(net->q8->band);
+    free(net->q8->scale);
+    free(net->q8->comp);
+    free(net->q8);
+    net->q8 = NULL;
+}
+
+/* ---- packing --------------------------------------------------------------------------- */
+
+/* 4 rows of n bytes into n groups of 4 (dst[4j + r] = row r [j]). */
+static void interleave4(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int n,
+                        uint8_t *dst)
+{
+    int j = 0;
+
+#if defined(__SSE2__)
+    for (; j + 16 <= n; j += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(r0 + j)), b = _mm_loadu_si128((const __m128i *)(r1 + j));
+        __m128i c = _mm_loadu_si128((const __m128i *)(r2 + j)), d = _mm_loadu_si128((const __m128i *)(r3 + j));
+        __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+        __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
+
+        _mm_storeu_si128((__m128i *)(dst + 4 * j), _mm_unpacklo_epi16(ab0, cd0));
+        _mm_storeu_si128((__m128i *)(dst + 4 * j + 16), _mm_unpackhi_epi16(ab0, cd0));
+        _mm_storeu_si128((__m128i *)(dst + 4 * j + 32), _mm_unpacklo_epi16(ab1, cd1));
+        _mm_storeu_si128((__m128i *)(dst + 4 * j + 48), _mm_unpackhi_epi16(ab1, cd1));
+    }
+#endif
+    for (; j < n; j++) {
+        dst[4 * j] = r0[j];
+        dst[4 * j + 1] = r1[j];
+        dst[4 * j + 2] = r2[j];
+        dst[4 * j + 3] = r3[j];
+    }
+}
+
+
+void vgc_q8_pack_rows(const uint8_t *const *rows, int k, int kp, int n, int ldb, uint8_t zp, uint8_t *b)
+{
+    uint8_t zero[256];
+
+    memset(zero, zp, sizeof zero);
+    for (int k0 = 0; k0 < kp; k0 += 4) {
+        uint8_t *dst = b + (size_t)(k0 / 4) * ldb * 4;
+
+        for (int j0 = 0; j0 < n; j0 += 256) {
+            const int cnt = n - j0 < 256 ? n - j0 : 256;
+            const uint8_t *r[4];
+
+            for (int q = 0; q < 4; q++)
+                r[q] = k0 + q < k && rows[k0 + q] ? rows[k0 + q] + j0 : zero;
+            interleave4(r[0], r[1], r[2], r[3], cnt, dst + (size_t)j0 * 4);
+        }
+    }
+}
+
+/* ---- forward ------------------------------------------------------------------------------ */
+
+typedef struct q8_job {
+    vgc_net *net;
+    const vgc_layer *l;
+    const float *in;          /* image 0 (quantize) */
+    int image;                /* the image being run */
+    float inv;                /* 1 / xscale */
+    int zp;
+    int chunk;                /* channels per quantize task, columns per gemm task */
+    int bands;
+} q8_job;
+
+
+static void quantize_task(void *ctx, int task, int thread)
+{
+    const q8_job *j = ctx;
+    const vgc_layer *l = j->l;
+    const size_t hw = (size_t)l->w * l->h;
+    const int c0 = task * j->chunk, c1 = c0 + j->chunk < l->c ? c0 + j->chunk : l->c;
+    const float *x = j->in + (size_t)j->image * l->c * hw + (size_t)c0 * hw;
+    uint8_t *q = j->net->q8->xq + (size_t)c0 * hw;
+    const size_t n = (size_t)(c1 - c0) * hw;
+    const float inv = j->inv, zp = (float)j->zp + 0.5f;
+
+    (void)thread;
+    for (size_t i = 0; i < n; i++) {
+        float t = x[i] * inv + zp;
+
+        t = t < 0.0f ? 0.0f : t > 255.0f ? 255.0f : t;
+        q[i] = (uint8_t)(int)t;
+    }
+}
+
+
+/*
+ * One row of im2col over output positions [n0, n0 + cnt) for kernel tap
+ * (ci, ky, kx), from the u8 planes, zp outside the input.
+ */
+static void im2col_row(const vgc_layer *l, const uint8_t *xq, int ci, int ky, int kx, int n0, int cnt,
+                       uint8_t zp, uint8_t *dst)
+{
+    const uint8_t *plane = xq + (size_t)ci * l->w * l->h;
+    const int s = l->stride, ow = l->out_w;
+    int n = n0;
+
+    while (n < n0 + cnt) {
+        const int oy = n / ow, ox0 = n % ow;
+        const int run = ow - ox0 < n0 + cnt - n ? ow - ox0 : n0 + cnt - n;
+        const int iy = oy * s - l->pad + ky;
+        uint8_t *d = dst + (n - n0);
+
+        if (iy < 0 || iy >= l->h) {
+            memset(d, zp, (size_t)run);
+        } else {
+            const uint8_t *src = plane + (size_t)iy * l->w;
+            /* x in [ox0, ox0 + run) with ix = x*s - pad + kx inside [0, w) */
+            int xa = ox0, xb = ox0 + run;
+            int lo = kx >= l->pad ? 0 : (l->pad - kx + s - 1) / s;
+            int hi = (l->w - 1 + l->pad - kx) < 0 ? 0 : (l->w - 1 + l->pad - kx) / s + 1;
+
+            if (lo > xa)
+                xa = lo < xb ? lo : xb;
+            if (hi < xb)
+                xb = hi > xa ? hi : xa;
+            memset(d, zp, (size_t)(xa - ox0));
+            if (s == 1) {
+                memcpy(d + (xa - ox0), src + xa - l->pad + kx, (size_t)(xb - xa));
+            } else {
+                for (int x = xa; x < xb; x++)
+                    d[x - ox0] = src[x * s - l->pad + kx];
+            }
+            memset(d + (xb - ox0), zp, (size_t)(ox0 + run - xb));
+        }
+        n += run;
+    }
+}
+
+
+static void gemm_task(void *ctx, int task, int thread)
+{
+    const q8_job *j = ctx;
+    const vgc_layer *l = j->l;
+    const vgc_q8_layer *q = l->q8;
+    vgc_q8_net *qn = j->net->q8;
+    const int hw = l->out_w * l->out_h;
+    const int n0 = task * j->chunk, cnt = n0 + j->chunk < hw ? j->chunk : hw - n0;
+    const int ldb = (int)round_up((size_t)cnt, 32);
+    uint8_t *band = qn->band + (size_t)thread * qn->band_bytes;
+    uint8_t *rows = band + (size_t)q->kp * ldb;
+    const uint8_t zp = (uint8_t)j->zp;
+    vgc_q8_gemm g = {
+        .a = q->a, .m = q->m, .kp = q->kp, .b = band, .ldb = ldb, .n = cnt,
+        .c = l->out + (size_t)j->image * l->out_size + n0, .ldc = (size_t)hw,
+        .scale = qn->scale, .comp = qn->comp, .bias = l->biases, .act = l->act,
+    };
+
+    if (l->size == 1 && l->stride == 1 && l->pad == 0) {
+        /* 1x1: the rows are the input planes themselves */
+        for (int k0 = 0; k0 < q->kp; k0 += 4) {
+            const uint8_t *r[4];
+
+            for (int t = 0; t < 4; t++) {
+                if (k0 + t < q->k) {
+                    r[t] = qn->xq + (size_t)(k0 + t) * hw + n0;
+                } else {
+                    memset(rows + (size_t)t * ldb, zp, (size_t)cnt);
+                    r[t] = rows + (size_t)t * ldb;
+                }
+            }
+            interleave4(r[0], r[1], r[2], r[3], cnt, band + (size_t)(k0 / 4) * ldb * 4);
+        }
+    } else {
+        const int ss = l->size * l->size;
+
+        for (int k0 = 0; k0 < q->kp; k0 += 4) {
+            for (int t = 0; t < 4; t++) {
+                const int kk = k0 + t;
+
+                if (kk < q->k)
+                    im2col_row(l, qn->xq, kk / ss, kk % ss / l->size, kk % l->size, n0, cnt, zp,
+                               rows + (size_t)t * ldb);
+                else
+                    memset(rows + (size_t)t * ldb, zp, (size_t)cnt);
+            }
+            interleave4(rows, rows + ldb, rows + 2 * (size_t)ldb, rows + 3 * (size_t)ldb, cnt,
+                        band + (size_t)(k0 / 4) * ldb * 4);
+        }
+    }
+    qn->k->gemm(&g);
+}
+
+
+/* The input range of image b: the calibrated one, or the tensor's own (0 always inside). */
+static void input_range(const vgc_layer *l, const float *x, float *lo, float *hi)
+{
+    const size_t n = (size_t)l->c * l->w * l->h;
+    float mn = 0, mx = 0;
+
+    if (l->q8->xmin < l->q8->xmax) {
+        *lo = l->q8->xmin;
+        *hi = l->q8->xmax;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        mn = x[i] < mn ? x[i] : mn;
+        mx = x[i] > mx ? x[i] : mx;
+    }
+    *lo = mn;
+    *hi = mx;
+}
+
+
+void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int batch)
+{
+    const vgc_q8_layer *q = l->q8;
+    vgc_q8_net *qn = net->q8;
+    const int hw = l->out_w * l->out_h;
+    q8_job j = { .net = net, .l = l, .in = in };
+
+    for (int b = 0; b < batch; b++) {
+        float lo, hi, xs;
+        int ntasks;
+
+        input_range(l, in + (size_t)b * l->c * l->w * l->h, &lo, &hi);
+        xs = hi > lo ? (hi - lo) / 255.0f : 1.0f;
+        j.image = b;
+        j.inv = 1.0f / xs;
+        j.zp = (int)lrintf(-lo / xs);
+        j.zp = j.zp < 0 ? 0 : j.zp > 255 ? 255 : j.zp;
+        for (int m = 0; m < q->m; m++) {
+            qn->scale[m] = xs * q->wscale[m];
+            qn->comp[m] = j.zp * q->wsum[m];
+        }
+        j.chunk = (l->c + 4 * net->threads - 1) / (4 * net->threads);
+        ntasks = (l->c + j.chunk - 1) / j.chunk;
+        if (net->threads > 1)
+            vgc_pool_run(net->pool, ntasks, quantize_task, &j);
+        else
+            vgc_pool_run_serial(net->pool, ntasks, quantize_task, &j);
+        j.chunk = band_cols(net, l, q->kp);
+        ntasks = (hw + j.chunk - 1) / j.chunk;
+        if (net->threads > 1)
+            vgc_pool_run(net->pool, ntasks, gemm_task, &j);
+        else
+            vgc_pool_run_serial(net->pool, ntasks, gemm_task, &j);
+    }
+}

@@ -1,0 +1,23 @@
+/*
+ * backends/cpu/q8_ref.c: the scalar int8 GEMM, the reference every SIMD
+ * int8 kernel is tested against (and the one machines without AVX2 run).
+ */
+#include "q8.h"
+
+static void gemm_ref(const vgc_q8_gemm *g)
+{
+    for (int m = 0; m < g->m; m++) {
+        const int8_t *a = g->a + (size_t)m * g->kp;
+        float *c = g->c + (size_t)m * g->ldc;
+
+        for (int n = 0; n < g->n; n++) {
+            int32_t acc = 0;
+
+            for (int k = 0; k < g->kp; k++)
+                acc += (int32_t)a[k] * (int32_t)g->b[((size_t)(k >> 2) * g->ldb + n) * 4 + (k & 3)];
+            c[n] = vgc_act_scalar((float)(acc - g->comp[m]) * g->scale[m] + g->bias[m], g->act);
+        }
+    }
+}
+
+const vgc_q8_kernels vgc_q8_ref = { VGC_Q8_REF, "ref", 127, gemm_ref };
