@@ -55,6 +55,16 @@ tests_cpu_test_cpu_engine_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -pthread
 tests_cpu_test_cpu_engine_LDADD = $(VGC_LIBS) $(CMOCKA_LIBS) $(VIPS_LIBS) $(DARKNET_LIBS) -ldl
 endif
 
+# The int8 kernels against the scalar reference, and int8 networks against fp32.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/cpu/test_q8
+VIGIA_TESTS += tests/cpu/test_q8
+tests_cpu_test_q8_SOURCES = tests/cpu/test_q8.c
+tests_cpu_test_q8_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu
+tests_cpu_test_q8_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_cpu_test_q8_LDADD = $(VGC_LIBS) $(CMOCKA_LIBS) -lm
+endif
+
 # The ONNX reader on the graphs tests/cpu/make_onnx_models.py wrote into tests/cpu/onnx.
 if HAVE_CMOCKA
 check_PROGRAMS += tests/cpu/test_onnx_read
