@@ -644,9 +644,8 @@ static int choose_precision(vgc_net *net, const vgc_options *opt, const vgc_q8_k
     case VGC_PREC_INT8:
         if (opt->q8_kernel < 0 || opt->q8_kernel > VGC_Q8_KINDS)
             return vgc_fail(err, errlen, VIGIA_EINVAL, "bad int8 kernel %d", opt->q8_kernel);
+        /* the best usable at most the one asked; a step down is told in the note */
         *q8k = vgc_q8_pick(opt->q8_kernel ? opt->q8_kernel - 1 : VGC_Q8_KINDS - 1, why, sizeof why);
-        if (opt->q8_kernel && (*q8k)->kind != opt->q8_kernel - 1)
-            return vgc_fail(err, errlen, VIGIA_ENOTSUP, "int8 kernel: %s", why);
         net->precision = VGC_PREC_INT8;
         snprintf(net->prec_note, sizeof net->prec_note, "%s", why);
         return 0;

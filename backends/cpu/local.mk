@@ -65,6 +65,10 @@ tests_cpu_test_q8_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_cpu_test_q8_LDADD = $(VGC_LIBS) $(CMOCKA_LIBS) -lm
 endif
 
+# int8 detections against fp32 on the shared images and transformed copies, through the server.
+EXTRA_DIST += tests/cpu/test_int8_accuracy.py
+VIGIA_TESTS += $(srcdir)/tests/cpu/test_int8_accuracy.py
+
 # The ONNX reader on the graphs tests/cpu/make_onnx_models.py wrote into tests/cpu/onnx.
 if HAVE_CMOCKA
 check_PROGRAMS += tests/cpu/test_onnx_read

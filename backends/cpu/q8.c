@@ -123,13 +123,27 @@ const vgc_q8_kernels *vgc_q8_pick(int kind, char *why, size_t whylen)
 
 /* ---- load ---------------------------------------------------------------------------- */
 
-/* Whether layer i runs in int8: a plain convolution, not the first, not a yolo head's input. */
+/*
+ * Whether layer i runs in int8. Measured on the shipped models
+ * (tests/cpu/test_int8_accuracy.py, docs/engine.md), these stay fp32:
+ * - the first layer (3 input channels: little work, the image itself);
+ * - the heads: the convolution whose output a [yolo] layer reads (its
+ *   outputs are the boxes and scores; keeping the whole chain of
+ *   convolutions before it fp32 too changed nothing measurable);
+ * - linear convolutions (the projections of inverted residual blocks:
+ *   their error goes straight into a shortcut sum and accumulates);
+ * - convolutions of fewer than 64 input channels (few terms per output:
+ *   the relative error is largest, the work smallest).
+ * Depthwise (groups) convolutions are fp32 for now.
+ */
 static int eligible(const vgc_net *net, int i)
 {
     const vgc_layer *l = &net->layers[i];
+    const int j = i + 1;
 
-    return l->type == VGC_L_CONV && l->groups == 1 && i > 0 &&
-           !(i + 1 < net->n && net->layers[i + 1].type == VGC_L_YOLO);
+    if (l->type != VGC_L_CONV || l->groups != 1 || i == 0 || l->act == VGC_ACT_LINEAR || l->c < 64)
+        return 0;
+    return !(j < net->n && net->layers[j].type == VGC_L_YOLO);
 }
 
 

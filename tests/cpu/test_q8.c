@@ -172,17 +172,26 @@ static void test_kernel(void **state)
 }
 
 
-/* A network exercising every int8 path: 3x3 s1 and s2 with padding, 1x1, odd sizes, a route. */
+/*
+ * A network exercising every int8 path (3x3 stride 1 and 2 with padding,
+ * 5x5, 1x1, odd sizes) and every rule that keeps a layer fp32 (q8.c).
+ */
 static const char net_cfg[] =
     "[net]\nwidth=37\nheight=29\nchannels=3\n"
-    "[convolutional]\nbatch_normalize=1\nfilters=8\nsize=3\nstride=1\npad=1\nactivation=leaky\n"   /* 0 fp32 */
-    "[convolutional]\nbatch_normalize=1\nfilters=13\nsize=3\nstride=2\npad=1\nactivation=leaky\n"  /* 1 */
-    "[convolutional]\nbatch_normalize=1\nfilters=21\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 2 */
-    "[convolutional]\nbatch_normalize=1\nfilters=70\nsize=3\nstride=1\npad=1\nactivation=linear\n" /* 3 */
-    "[convolutional]\nfilters=9\nsize=5\nstride=2\npad=1\nactivation=leaky\n"                      /* 4 */
-    "[route]\nlayers=-1\n"                                                                          /* 5 */
-    "[convolutional]\nfilters=14\nsize=1\nstride=1\npad=1\nactivation=linear\n"                    /* 6 fp32 */
-    "[yolo]\nmask=0,1\nanchors=4,5, 8,9\nclasses=2\nnum=2\n";                                       /* 7 */
+    "[convolutional]\nbatch_normalize=1\nfilters=8\nsize=3\nstride=1\npad=1\nactivation=leaky\n"   /* 0 fp32: first */
+    "[convolutional]\nbatch_normalize=1\nfilters=64\nsize=3\nstride=2\npad=1\nactivation=leaky\n"  /* 1 fp32: c < 64 */
+    "[convolutional]\nbatch_normalize=1\nfilters=65\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 2 int8 */
+    "[convolutional]\nbatch_normalize=1\nfilters=70\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 3 int8 */
+    "[convolutional]\nfilters=66\nsize=5\nstride=2\npad=1\nactivation=leaky\n"                      /* 4 int8 */
+    "[convolutional]\nfilters=20\nsize=1\nstride=1\npad=1\nactivation=linear\n"                     /* 5 fp32: linear */
+    "[route]\nlayers=-2\n"                                                                          /* 6 */
+    "[convolutional]\nfilters=40\nsize=3\nstride=1\npad=1\nactivation=leaky\n"                      /* 7 int8 */
+    "[convolutional]\nfilters=14\nsize=1\nstride=1\npad=1\nactivation=linear\n"                     /* 8 fp32: a head */
+    "[yolo]\nmask=0,1\nanchors=4,5, 8,9\nclasses=2\nnum=2\n";                                       /* 9 */
+
+/* which layers run int8 */
+#define IS_INT8(i) ((i) == 2 || (i) == 3 || (i) == 4 || (i) == 7)
+#define LAST_CONV 8
 
 
 static vgc_net *load(int precision, int q8_kernel, int threads)
@@ -215,10 +224,10 @@ static void test_network(void **state)
 
         assert_int_equal(vgc_net_precision(q, &note), VGC_PREC_INT8);
         assert_non_null(strstr(note, kernels[kind]->name));
-        assert_non_null(strstr(note, "4 of 6 convolutions"));
+        assert_non_null(strstr(note, "4 of 8 convolutions"));
         assert_int_equal(vgc_net_forward(q, x, 1, err, sizeof err), 0);
         assert_int_equal(vgc_net_forward(ref, x, 1, err, sizeof err), 0);
-        for (int li = 1; li <= 6; li++) {
+        for (int li = 1; li <= LAST_CONV; li++) {
             const vgc_layer *l = vgc_net_layer(q, li);
             const float *y = vgc_net_output(q, li, 0), *y32 = vgc_net_output(f32, li, 0),
                         *yr = vgc_net_output(ref, li, 0);
@@ -226,7 +235,7 @@ static void test_network(void **state)
 
             if (l->type != VGC_L_CONV)
                 continue;
-            assert_int_equal(l->q8 != NULL, li >= 1 && li <= 4);
+            assert_int_equal(l->q8 != NULL, IS_INT8(li));
             for (size_t i = 0; i < l->out_size; i++) {
                 num += ((double)y[i] - y32[i]) * ((double)y[i] - y32[i]);
                 den += (double)y32[i] * y32[i];
