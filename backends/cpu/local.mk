@@ -112,6 +112,12 @@ bench_engines_bench_engines_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -
 bench_engines_bench_engines_CFLAGS = $(AM_CFLAGS) -pthread
 bench_engines_bench_engines_LDADD = $(VGC_LIBS) $(VIPS_LIBS) $(DARKNET_LIBS)
 EXTRA_DIST += bench/engines/run bench/engines/README.md bench/engines/opencv_peer.cpp
+# the int8 peaks of one core (VNNI, AMX, AVX2) and the int8 GEMM kernels against them
+noinst_PROGRAMS += bench/engines/q8_peak
+bench_engines_q8_peak_SOURCES = bench/engines/q8_peak.c
+bench_engines_q8_peak_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu
+bench_engines_q8_peak_CFLAGS = $(AM_CFLAGS)
+bench_engines_q8_peak_LDADD = $(VGC_LIBS)
 noinst_PROGRAMS += bench/engines/rss_probe
 bench_engines_rss_probe_SOURCES = bench/engines/rss_probe.c
 bench_engines_rss_probe_LDADD = -ldl
