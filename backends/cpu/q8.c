@@ -19,8 +19,12 @@
 
 #include "q8.h"
 
-/* Bytes of packed activations a task aims for (a band of output positions). */
-#define BAND_TARGET_BYTES ((size_t)128 << 10)
+/*
+ * Bytes of packed activations a task aims for (a band of output positions):
+ * about half an L2, so that a layer with many weights and few positions
+ * (13x13) reads its weights once, not once per small band.
+ */
+#define BAND_TARGET_BYTES ((size_t)1 << 20)
 /* Linux: ask for a dynamically enabled state component (asm/prctl.h), and AMX's (XTILEDATA). */
 #define VGC_ARCH_REQ_XCOMP_PERM 0x1023
 #define VGC_XFEATURE_XTILEDATA 18
@@ -210,10 +214,37 @@ static int quantize_layer(const vgc_net *net, vgc_layer *l, int wmax, vgc_q8_lay
 }
 
 
+/*
+ * Stride 1 with "same" padding: the input is quantized into zero-point
+ * padded planes (an extra row below), and the GEMM runs over the padded
+ * width: output position (y, x) is column y*wp + x, and the im2col row of
+ * tap (ky, kx) is the padded plane itself shifted by ky*wp + kx, so packing
+ * copies nothing but the interleave. The wp - ow columns past each output
+ * row are computed and dropped.
+ */
+static int is_padded(const vgc_layer *l)
+{
+    return l->stride == 1 && l->size > 1 && 2 * l->pad == l->size - 1;
+}
+
+
+/* Bytes of one quantized input plane of layer l, and the GEMM's columns. */
+static size_t plane_bytes(const vgc_layer *l)
+{
+    return is_padded(l) ? (size_t)(l->w + 2 * l->pad) * (size_t)(l->h + 2 * l->pad + 1) : (size_t)l->w * l->h;
+}
+
+
+static size_t gemm_cols(const vgc_layer *l)
+{
+    return is_padded(l) ? (size_t)(l->w + 2 * l->pad) * (size_t)l->out_h : (size_t)l->out_w * l->out_h;
+}
+
+
 /* Columns of one band of layer l's output positions (a multiple of 32). */
 static int band_cols(const vgc_net *net, const vgc_layer *l, int kp)
 {
-    const size_t hw = (size_t)l->out_w * l->out_h;
+    const size_t hw = gemm_cols(l);
     size_t cols = BAND_TARGET_BYTES / (size_t)kp;
     size_t per = (hw + (size_t)net->threads - 1) / (size_t)net->threads;
 
@@ -253,12 +284,13 @@ int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, c
         qn->weight_bytes += (size_t)q->m * q->k + (size_t)q->m * (sizeof(float) + sizeof(int32_t));
         if (q->m > qn->max_m)
             qn->max_m = q->m;
-        if ((size_t)l->c * l->w * l->h * (size_t)net->max_batch > xq)
-            xq = (size_t)l->c * l->w * l->h * (size_t)net->max_batch;
+        /* one image at a time */
+        if ((size_t)l->c * plane_bytes(l) > xq)
+            xq = (size_t)l->c * plane_bytes(l);
         cols = band_cols(net, l, q->kp);
-        /* the band, and 4 rows of `cols` for packing */
-        if ((size_t)q->kp * cols + 4 * (size_t)cols > band)
-            band = (size_t)q->kp * cols + 4 * (size_t)cols;
+        /* the band, 4 rows of `cols` for packing, and (padded layers) the band's output as floats */
+        if ((size_t)q->kp * cols + 4 * (size_t)cols + 64 + (size_t)q->m * cols * sizeof(float) > band)
+            band = (size_t)q->kp * cols + 4 * (size_t)cols + 64 + (size_t)q->m * cols * sizeof(float);
     }
     qn->xq_bytes = round_up(xq + 64, 64);
     qn->band_bytes = round_up(band + 64, 64);
@@ -354,23 +386,39 @@ typedef struct q8_job {
 } q8_job;
 
 
-static void quantize_task(void *ctx, int task, int thread)
+/* x[i] to u8 with the job's scale and zero point (round half up, clamped). */
+static void quantize_run(const float *x, size_t n, float inv, float zp, uint8_t *q)
 {
-    const q8_job *j = ctx;
-    const vgc_layer *l = j->l;
-    const size_t hw = (size_t)l->w * l->h;
-    const int c0 = task * j->chunk, c1 = c0 + j->chunk < l->c ? c0 + j->chunk : l->c;
-    const float *x = j->in + (size_t)j->image * l->c * hw + (size_t)c0 * hw;
-    uint8_t *q = j->net->q8->xq + (size_t)c0 * hw;
-    const size_t n = (size_t)(c1 - c0) * hw;
-    const float inv = j->inv, zp = (float)j->zp + 0.5f;
-
-    (void)thread;
     for (size_t i = 0; i < n; i++) {
         float t = x[i] * inv + zp;
 
         t = t < 0.0f ? 0.0f : t > 255.0f ? 255.0f : t;
         q[i] = (uint8_t)(int)t;
+    }
+}
+
+
+static void quantize_task(void *ctx, int task, int thread)
+{
+    const q8_job *j = ctx;
+    const vgc_layer *l = j->l;
+    const size_t hw = (size_t)l->w * l->h, pb = plane_bytes(l);
+    const int c0 = task * j->chunk, c1 = c0 + j->chunk < l->c ? c0 + j->chunk : l->c;
+    const float *x = j->in + (size_t)j->image * l->c * hw + (size_t)c0 * hw;
+    uint8_t *q = j->net->q8->xq + (size_t)c0 * pb;
+    const float inv = j->inv, zp = (float)j->zp + 0.5f;
+
+    (void)thread;
+    if (!is_padded(l)) {
+        quantize_run(x, (size_t)(c1 - c0) * hw, inv, zp, q);
+        return;
+    }
+    for (int c = c0; c < c1; c++, x += hw, q += pb) {
+        const size_t wp = (size_t)l->w + 2 * (size_t)l->pad;
+
+        memset(q, j->zp, pb);
+        for (int y = 0; y < l->h; y++)
+            quantize_run(x + (size_t)y * l->w, (size_t)l->w, inv, zp, q + (size_t)(y + l->pad) * wp + l->pad);
     }
 }
 
@@ -425,11 +473,12 @@ static void gemm_task(void *ctx, int task, int thread)
     const vgc_layer *l = j->l;
     const vgc_q8_layer *q = l->q8;
     vgc_q8_net *qn = j->net->q8;
-    const int hw = l->out_w * l->out_h;
-    const int n0 = task * j->chunk, cnt = n0 + j->chunk < hw ? j->chunk : hw - n0;
+    const int hw = l->out_w * l->out_h, cols = (int)gemm_cols(l);
+    const int n0 = task * j->chunk, cnt = n0 + j->chunk < cols ? j->chunk : cols - n0;
     const int ldb = (int)round_up((size_t)cnt, 32);
     uint8_t *band = qn->band + (size_t)thread * qn->band_bytes;
     uint8_t *rows = band + (size_t)q->kp * ldb;
+    float *tmp = (float *)(void *)(rows + round_up(4 * (size_t)ldb, 64));
     const uint8_t zp = (uint8_t)j->zp;
     vgc_q8_gemm g = {
         .a = q->a, .m = q->m, .kp = q->kp, .b = band, .ldb = ldb, .n = cnt,
@@ -437,6 +486,47 @@ static void gemm_task(void *ctx, int task, int thread)
         .scale = qn->scale, .comp = qn->comp, .bias = l->biases, .act = l->act,
     };
 
+    if (is_padded(l)) {
+        const size_t wp = (size_t)l->w + 2 * (size_t)l->pad, pb = plane_bytes(l);
+        const int ss = l->size * l->size;
+        float *out = l->out + (size_t)j->image * l->out_size;
+
+        for (int k0 = 0; k0 < q->kp; k0 += 4) {
+            const uint8_t *r[4];
+
+            for (int t = 0; t < 4; t++) {
+                const int kk = k0 + t;
+
+                if (kk < q->k) {
+                    r[t] = qn->xq + (size_t)(kk / ss) * pb + (size_t)(kk % ss / l->size) * wp +
+                           (size_t)(kk % l->size) + (size_t)n0;
+                } else {
+                    memset(rows + (size_t)t * ldb, zp, (size_t)cnt);
+                    r[t] = rows + (size_t)t * ldb;
+                }
+            }
+            interleave4(r[0], r[1], r[2], r[3], cnt, band + (size_t)(k0 / 4) * ldb * 4);
+        }
+        /* into the band's own buffer, then the columns that are outputs */
+        g.c = tmp;
+        g.ldc = (size_t)ldb;
+        qn->k->gemm(&g);
+        for (int m = 0; m < q->m; m++) {
+            const float *src = tmp + (size_t)m * ldb;
+            float *plane = out + (size_t)m * hw;
+
+            for (int v = n0; v < n0 + cnt;) {
+                const int oy = v / (int)wp, ox = v % (int)wp;
+                const int run = (int)wp - ox < n0 + cnt - v ? (int)wp - ox : n0 + cnt - v;
+
+                if (ox < l->out_w)
+                    memcpy(plane + (size_t)oy * l->out_w + ox, src + (v - n0),
+                           (size_t)(run < l->out_w - ox ? run : l->out_w - ox) * sizeof(float));
+                v += run;
+            }
+        }
+        return;
+    }
     if (l->size == 1 && l->stride == 1 && l->pad == 0) {
         /* 1x1: the rows are the input planes themselves */
         for (int k0 = 0; k0 < q->kp; k0 += 4) {
@@ -497,7 +587,6 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
 {
     const vgc_q8_layer *q = l->q8;
     vgc_q8_net *qn = net->q8;
-    const int hw = l->out_w * l->out_h;
     q8_job j = { .net = net, .l = l, .in = in };
 
     for (int b = 0; b < batch; b++) {
@@ -521,7 +610,7 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
         else
             vgc_pool_run_serial(net->pool, ntasks, quantize_task, &j);
         j.chunk = band_cols(net, l, q->kp);
-        ntasks = (hw + j.chunk - 1) / j.chunk;
+        ntasks = ((int)gemm_cols(l) + j.chunk - 1) / j.chunk;
         if (net->threads > 1)
             vgc_pool_run(net->pool, ntasks, gemm_task, &j);
         else
