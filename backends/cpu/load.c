@@ -650,7 +650,7 @@ static int choose_precision(vgc_net *net, const vgc_options *opt, const vgc_q8_k
         snprintf(net->prec_note, sizeof net->prec_note, "%s", why);
         return 0;
     case VGC_PREC_BF16:
-        snprintf(net->prec_note, sizeof net->prec_note, "fp32: bf16 asked, not built yet");
+        snprintf(net->prec_note, sizeof net->prec_note, "bf16 asked: not built in this version");
         return 0;
     }
     return vgc_fail(err, errlen, VIGIA_EINVAL, "bad precision %d", opt->precision);

@@ -111,7 +111,7 @@ bench_engines_bench_engines_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -
 	$(VIPS_CFLAGS) $(DARKNET_CFLAGS) $(OPENBLAS_CFLAGS)
 bench_engines_bench_engines_CFLAGS = $(AM_CFLAGS) -pthread
 bench_engines_bench_engines_LDADD = $(VGC_LIBS) $(VIPS_LIBS) $(DARKNET_LIBS)
-EXTRA_DIST += bench/engines/run bench/engines/README.md bench/engines/opencv_peer.cpp
+EXTRA_DIST += bench/engines/run bench/engines/README.md bench/engines/opencv_peer.cpp bench/engines/run-precision
 # the int8 peaks of one core (VNNI, AMX, AVX2) and the int8 GEMM kernels against them
 noinst_PROGRAMS += bench/engines/q8_peak
 bench_engines_q8_peak_SOURCES = bench/engines/q8_peak.c

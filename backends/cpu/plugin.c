@@ -169,8 +169,11 @@ static int cpu_open(const vigia_host *host, const vigia_manifest *m, vigia_model
         int p = vgc_net_precision(model->net, &note);
 
         /* "cpu avx512, 1 thread, int8 amx, 53 of 84 convolutions" or "..., fp32 (bf16 asked: why)" */
-        snprintf(model->device, sizeof model->device, "%s, %s%s%s", vgc_net_device(model->net),
-                 p == VGC_PREC_INT8 ? "" : "fp32", p == VGC_PREC_INT8 || !note[0] ? "" : " ", note);
+        if (p == VGC_PREC_INT8)
+            snprintf(model->device, sizeof model->device, "%s, %s", vgc_net_device(model->net), note);
+        else
+            snprintf(model->device, sizeof model->device, "%s, fp32%s%s%s", vgc_net_device(model->net),
+                     note[0] ? " (" : "", note, note[0] ? ")" : "");
         if (opt.precision != p) {
             char msg[400];
 
