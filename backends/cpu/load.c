@@ -189,6 +189,9 @@ float vgc_layer_weight(const vgc_net *net, const vgc_layer *l, int f, int k)
 {
     const int mr = net->k->gemm_mr;
 
+    if (l->q8) /* the float weights were given back after quantization: what the layer computes with */
+        return (float)l->q8->a[(size_t)f * l->q8->kp + (size_t)k] * l->q8->wscale[f];
+
     if (l->kind == VGC_CONV_WINO && l->wino_m == 2) {
         /* invert the embedding: x0 = y0, x1 = y1 - y2, x2 = y3, on rows then columns */
         static const float P[3][4] = { { 1, 0, 0, 0 }, { 0, 1, -1, 0 }, { 0, 0, 0, 1 } };

@@ -8,10 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <sys/syscall.h>
-#include <unistd.h>
 #endif
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -257,6 +258,21 @@ static int band_cols(const vgc_net *net, const vgc_layer *l, int kp)
 }
 
 
+/*
+ * Give the pages wholly inside a layer's float weights back to the kernel
+ * (they read as zeros afterwards; nothing reads them: vgc_layer_weight()
+ * answers from the int8 form), so that int8 weights cost their own size.
+ */
+static void release_floats(float *p, size_t n)
+{
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)(p + n)) & ~(page - 1);
+
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+
 int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, char *err, size_t errlen)
 {
     vgc_q8_net *qn = calloc(1, sizeof *qn);
@@ -276,6 +292,7 @@ int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, c
         if (quantize_layer(net, l, k->wmax, &q) < 0)
             return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for int8 weights");
         l->q8 = q;
+        release_floats(l->weights, l->nweights);
         if (ranges && ranges[2 * i] < ranges[2 * i + 1]) {
             q->xmin = ranges[2 * i];
             q->xmax = ranges[2 * i + 1];
