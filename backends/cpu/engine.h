@@ -151,7 +151,8 @@ typedef struct vgc_options {
                                  more (0 = VGC_MAX_ARENA_BYTES) */
     size_t headroom;          /* memory beyond the weights (0 = VGC_HEADROOM_BYTES) */
     int precision;            /* enum vgc_precision: what the convolutions compute in */
-    int q8_kernel;            /* int8: 0 = the best the CPU has, else enum vgc_q8_kind + 1 (at most) */
+    int q8_kernel;            /* int8, bf16: 0 = the best the CPU has, else enum vgc_q8_kind + 1 (at most;
+                                 the bf16 ones for bf16) */
     const float *q8_ranges;   /* int8: calibrated input range of each layer (min, max), or NULL:
                                  dynamic (each image's own) */
 } vgc_options;

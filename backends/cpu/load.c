@@ -537,7 +537,7 @@ static void choose_winograd(vgc_net *net, size_t headroom)
 
         if (l->type == VGC_L_CONV && l->kind == VGC_CONV_WINO) {
             l->kind = VGC_CONV_GEMM;
-            if (order && !(net->precision == VGC_PREC_INT8 && vgc_q8_eligible(net, i)))
+            if (order && !(net->precision != VGC_PREC_FP32 && vgc_q8_eligible(net, i)))
                 order[ncand++] = i;
         }
     }
@@ -645,15 +645,25 @@ static int choose_precision(vgc_net *net, const vgc_options *opt, const vgc_q8_k
     case VGC_PREC_FP32:
         return 0;
     case VGC_PREC_INT8:
-        if (opt->q8_kernel < 0 || opt->q8_kernel > VGC_Q8_KINDS)
+        if (opt->q8_kernel < 0 || opt->q8_kernel > VGC_Q8_AMX + 1)
             return vgc_fail(err, errlen, VIGIA_EINVAL, "bad int8 kernel %d", opt->q8_kernel);
         /* the best usable at most the one asked; a step down is told in the note */
-        *q8k = vgc_q8_pick(opt->q8_kernel ? opt->q8_kernel - 1 : VGC_Q8_KINDS - 1, why, sizeof why);
+        *q8k = vgc_q8_pick(opt->q8_kernel ? opt->q8_kernel - 1 : VGC_Q8_AMX, VGC_Q8_REF, why, sizeof why);
         net->precision = VGC_PREC_INT8;
         snprintf(net->prec_note, sizeof net->prec_note, "%s", why);
         return 0;
     case VGC_PREC_BF16:
-        snprintf(net->prec_note, sizeof net->prec_note, "bf16 asked: not built in this version");
+        if (opt->q8_kernel && (opt->q8_kernel < VGC_BF16_REF + 1 || opt->q8_kernel > VGC_BF16_AMX + 1))
+            return vgc_fail(err, errlen, VIGIA_EINVAL, "bad bf16 kernel %d", opt->q8_kernel);
+        /* AMX-BF16, else AVX-512 BF16; without either, fp32 (the scalar one only when asked: tests) */
+        *q8k = vgc_q8_pick(opt->q8_kernel ? opt->q8_kernel - 1 : VGC_BF16_AMX,
+                           opt->q8_kernel == VGC_BF16_REF + 1 ? VGC_BF16_REF : VGC_BF16_AVX512, why, sizeof why);
+        if (!*q8k) {
+            snprintf(net->prec_note, sizeof net->prec_note, "bf16 asked: %s", why);
+            return 0;
+        }
+        net->precision = VGC_PREC_BF16;
+        snprintf(net->prec_note, sizeof net->prec_note, "%s", why);
         return 0;
     }
     return vgc_fail(err, errlen, VIGIA_EINVAL, "bad precision %d", opt->precision);
@@ -741,8 +751,8 @@ static int load_common(vgc_net **out, const char *cfg_text, size_t cfg_len, wsrc
         int n;
 
         memcpy(why, net->prec_note, sizeof why);
-        n = snprintf(net->prec_note, sizeof net->prec_note, "int8 %s, %d of %d convolutions", q8k->name,
-                     net->q8->layers, count_convs(net));
+        n = snprintf(net->prec_note, sizeof net->prec_note, "%s %s, %d of %d convolutions",
+                     q8k->bf16 ? "bf16" : "int8", q8k->name, net->q8->layers, count_convs(net));
         if (why[0] && n > 0 && (size_t)n < sizeof net->prec_note)
             snprintf(net->prec_note + n, sizeof net->prec_note - (size_t)n, " (%.*s)",
                      (int)(sizeof net->prec_note - (size_t)n - 4), why);

@@ -17,7 +17,8 @@
  *                                    the device string (/v1/models).
  *   int8_kernel = auto | ref | avx2 | vnni | amx
  *                                    the best int8 kernel allowed (default
- *                                    auto: the best the CPU has)
+ *                                    auto: the best the CPU has); bf16 runs
+ *                                    on AMX-BF16 or AVX-512 BF16, else fp32
  *
  * A manifest with no cfg whose weights file ends in ".onnx" is an ONNX
  * graph with a YOLOv5-style head (onnx_model.h), run one image at a time
@@ -138,7 +139,7 @@ static int cpu_open(const vigia_host *host, const vigia_manifest *m, vigia_model
         return rc;
     opt.precision = strcmp(prec, "int8") == 0 ? VGC_PREC_INT8 : strcmp(prec, "bf16") == 0 ? VGC_PREC_BF16
                   : VGC_PREC_FP32;
-    for (int i = 1; q8kernels[i]; i++)
+    for (int i = 1; opt.precision == VGC_PREC_INT8 && q8kernels[i]; i++)
         if (strcmp(q8k, q8kernels[i]) == 0)
             opt.q8_kernel = i;   /* enum vgc_q8_kind + 1, in the order of q8.h */
     opt.simd = strcmp(simd, "generic") == 0 ? VGC_SIMD_GENERIC : strcmp(simd, "avx2") == 0 ? VGC_SIMD_AVX2
@@ -169,7 +170,7 @@ static int cpu_open(const vigia_host *host, const vigia_manifest *m, vigia_model
         int p = vgc_net_precision(model->net, &note);
 
         /* "cpu avx512, 1 thread, int8 amx, 53 of 84 convolutions" or "..., fp32 (bf16 asked: why)" */
-        if (p == VGC_PREC_INT8)
+        if (p != VGC_PREC_FP32)
             snprintf(model->device, sizeof model->device, "%s, %s", vgc_net_device(model->net), note);
         else
             snprintf(model->device, sizeof model->device, "%s, fp32%s%s%s", vgc_net_device(model->net),

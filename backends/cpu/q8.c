@@ -95,35 +95,50 @@ int vgc_q8_usable(int kind, char *why, size_t whylen)
             return 1;
         snprintf(why, whylen, "linux refused the amx tile state (arch_prctl ARCH_REQ_XCOMP_PERM)");
         return 0;
+    case VGC_BF16_REF:
+        return 1;
+    case VGC_BF16_AVX512:
+        if (vgc_simd_detect() >= VGC_SIMD_AVX512 && cpuid_bit(7, 1, 0, 5))
+            return 1;
+        snprintf(why, whylen, "the cpu has no avx512_bf16");
+        return 0;
+    case VGC_BF16_AMX:
+        if (!cpuid_bit(7, 0, 3, 22)) {
+            snprintf(why, whylen, "the cpu has no amx_bf16");
+            return 0;
+        }
+        return vgc_q8_usable(VGC_Q8_AMX, why, whylen);   /* the tiles, and Linux's leave */
     }
 #endif
-    if (kind == VGC_Q8_REF)
+    if (kind == VGC_Q8_REF || kind == VGC_BF16_REF)
         return 1;
     snprintf(why, whylen, "not an x86-64 build");
     return 0;
 }
 
 
-const vgc_q8_kernels *vgc_q8_pick(int kind, char *why, size_t whylen)
+const vgc_q8_kernels *vgc_q8_pick(int kind, int lowest, char *why, size_t whylen)
 {
-    static const vgc_q8_kernels *const all[VGC_Q8_KINDS] = { &vgc_q8_ref, &vgc_q8_avx2, &vgc_q8_vnni, &vgc_q8_amx };
+    static const vgc_q8_kernels *const all[VGC_Q8_KINDS] = {
+        &vgc_q8_ref, &vgc_q8_avx2, &vgc_q8_vnni, &vgc_q8_amx, &vgc_bf16_ref, &vgc_bf16_avx512, &vgc_bf16_amx,
+    };
     int first = 1;
 
     if (why && whylen)
         why[0] = '\0';
-    if (kind < 0 || kind >= VGC_Q8_KINDS)
-        kind = VGC_Q8_KINDS - 1;
-    for (; kind > VGC_Q8_REF; kind--) {
+    if (kind < 0 || kind >= VGC_Q8_KINDS || lowest < 0 || lowest > kind)
+        return NULL;
+    for (; kind >= lowest; kind--) {
         char r[128];
 
         if (all[kind]->gemm && vgc_q8_usable(kind, r, sizeof r))
-            break;
+            return all[kind];
         /* the first refusal is the one worth telling */
         if (first && why && whylen)
             snprintf(why, whylen, "no %s: %s", all[kind]->name, all[kind]->gemm ? r : "not built");
         first = 0;
     }
-    return all[kind];
+    return NULL;
 }
 
 /* ---- load ---------------------------------------------------------------------------- */
@@ -152,9 +167,16 @@ static int eligible(const vgc_net *net, int i)
 }
 
 
+/* bf16 keeps float's range: every plain convolution but the first (3 channels) runs in it. */
+static int eligible_bf16(const vgc_net *net, int i)
+{
+    return net->layers[i].type == VGC_L_CONV && net->layers[i].groups == 1 && i > 0;
+}
+
+
 int vgc_q8_eligible(const vgc_net *net, int i)
 {
-    return eligible(net, i);
+    return net->precision == VGC_PREC_BF16 ? eligible_bf16(net, i) : eligible(net, i);
 }
 
 
@@ -169,10 +191,11 @@ static void free_layer(vgc_q8_layer *q)
 }
 
 
-static int quantize_layer(const vgc_net *net, vgc_layer *l, int wmax, vgc_q8_layer **out)
+static int quantize_layer(const vgc_net *net, vgc_layer *l, const vgc_q8_kernels *kern, vgc_q8_layer **out)
 {
     vgc_q8_layer *q = calloc(1, sizeof *q);
-    const int k = (int)(l->nweights / (size_t)l->filters);
+    const int k = (int)(l->nweights / (size_t)l->filters), wmax = kern->wmax;
+    const size_t e = kern->bf16 ? 2 : 1;
 
     *out = NULL;
     if (!q)
@@ -181,15 +204,23 @@ static int quantize_layer(const vgc_net *net, vgc_layer *l, int wmax, vgc_q8_lay
     q->k = k;
     q->kp = (int)round_up((size_t)k, 64);
     q->mp = (int)round_up((size_t)q->m, 32);
-    q->a = aligned_alloc(64, round_up((size_t)q->mp * q->kp, 64));
+    q->a = aligned_alloc(64, round_up((size_t)q->mp * q->kp * e, 64));
     q->wscale = malloc((size_t)q->m * sizeof *q->wscale);
     q->wsum = malloc((size_t)q->m * sizeof *q->wsum);
     if (!q->a || !q->wscale || !q->wsum) {
         free_layer(q);
         return -1;
     }
-    memset(q->a, 0, (size_t)q->mp * q->kp);
-    for (int f = 0; f < q->m; f++) {
+    memset(q->a, 0, (size_t)q->mp * q->kp * e);
+    for (int f = 0; kern->bf16 && f < q->m; f++) {
+        uint16_t *row = (uint16_t *)(void *)q->a + (size_t)f * q->kp;
+
+        for (int i = 0; i < k; i++)
+            row[i] = vgc_bf16_from(vgc_layer_weight(net, l, f, i));
+        q->wscale[f] = 1.0f;
+        q->wsum[f] = 0;
+    }
+    for (int f = 0; !kern->bf16 && f < q->m; f++) {
         float amax = 0;
         int32_t sum = 0;
         float inv;
@@ -236,6 +267,13 @@ static size_t plane_bytes(const vgc_layer *l)
 }
 
 
+/* Bytes of one element of the layer's reduced form: 1 (int8) or 2 (bf16). */
+static size_t esize(const vgc_net *net)
+{
+    return net->q8->k->bf16 ? 2 : 1;
+}
+
+
 static size_t gemm_cols(const vgc_layer *l)
 {
     return is_padded(l) ? (size_t)(l->w + 2 * l->pad) * (size_t)l->out_h : (size_t)l->out_w * l->out_h;
@@ -246,7 +284,7 @@ static size_t gemm_cols(const vgc_layer *l)
 static int band_cols(const vgc_net *net, const vgc_layer *l, int kp)
 {
     const size_t hw = gemm_cols(l);
-    size_t cols = BAND_TARGET_BYTES / (size_t)kp;
+    size_t cols = BAND_TARGET_BYTES / ((size_t)kp * esize(net));
     size_t per = (hw + (size_t)net->threads - 1) / (size_t)net->threads;
 
     if (net->threads > 1 && per < cols)
@@ -287,10 +325,10 @@ int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, c
         vgc_q8_layer *q;
         int cols;
 
-        if (!eligible(net, i))
+        if (!vgc_q8_eligible(net, i))
             continue;
-        if (quantize_layer(net, l, k->wmax, &q) < 0)
-            return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for int8 weights");
+        if (quantize_layer(net, l, k, &q) < 0)
+            return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %s weights", k->bf16 ? "bf16" : "int8");
         l->q8 = q;
         release_floats(l->weights, l->nweights);
         if (ranges && ranges[2 * i] < ranges[2 * i + 1]) {
@@ -298,16 +336,21 @@ int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, c
             q->xmax = ranges[2 * i + 1];
         }
         qn->layers++;
-        qn->weight_bytes += (size_t)q->m * q->k + (size_t)q->m * (sizeof(float) + sizeof(int32_t));
+        qn->weight_bytes += (size_t)q->m * q->k * esize(net) + (size_t)q->m * (sizeof(float) + sizeof(int32_t));
         if (q->m > qn->max_m)
             qn->max_m = q->m;
         /* one image at a time */
-        if ((size_t)l->c * plane_bytes(l) > xq)
-            xq = (size_t)l->c * plane_bytes(l);
+        if ((size_t)l->c * plane_bytes(l) * esize(net) > xq)
+            xq = (size_t)l->c * plane_bytes(l) * esize(net);
         cols = band_cols(net, l, q->kp);
         /* the band, 4 rows of `cols` for packing, and (padded layers) the band's output as floats */
-        if ((size_t)q->kp * cols + 4 * (size_t)cols + 64 + (size_t)q->m * cols * sizeof(float) > band)
-            band = (size_t)q->kp * cols + 4 * (size_t)cols + 64 + (size_t)q->m * cols * sizeof(float);
+        {
+            const size_t need = ((size_t)q->kp * cols + 4 * (size_t)cols) * esize(net) + 64 +
+                                (size_t)q->m * cols * sizeof(float);
+
+            if (need > band)
+                band = need;
+        }
     }
     qn->xq_bytes = round_up(xq + 64, 64);
     qn->band_bytes = round_up(band + 64, 64);
@@ -397,15 +440,21 @@ typedef struct q8_job {
     const float *in;          /* image 0 (quantize) */
     int image;                /* the image being run */
     float inv;                /* 1 / xscale */
-    int zp;
+    int zp;                   /* int8's zero point; the padding byte (bf16: 0) */
     int chunk;                /* channels per quantize task, columns per gemm task */
-    int bands;
 } q8_job;
 
 
-/* x[i] to u8 with the job's scale and zero point (round half up, clamped). */
-static void quantize_run(const float *x, size_t n, float inv, float zp, uint8_t *q)
+/* x[i] to u8 with the job's scale and zero point (round half up, clamped), or to bf16. */
+static void quantize_run(const float *x, size_t n, float inv, float zp, uint8_t *q, int bf16)
 {
+    if (bf16) {
+        uint16_t *h = (uint16_t *)(void *)q;
+
+        for (size_t i = 0; i < n; i++)
+            h[i] = vgc_bf16_from(x[i]);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         float t = x[i] * inv + zp;
 
@@ -419,15 +468,16 @@ static void quantize_task(void *ctx, int task, int thread)
 {
     const q8_job *j = ctx;
     const vgc_layer *l = j->l;
-    const size_t hw = (size_t)l->w * l->h, pb = plane_bytes(l);
+    const size_t e = esize(j->net), hw = (size_t)l->w * l->h, pb = plane_bytes(l) * e;
     const int c0 = task * j->chunk, c1 = c0 + j->chunk < l->c ? c0 + j->chunk : l->c;
     const float *x = j->in + (size_t)j->image * l->c * hw + (size_t)c0 * hw;
     uint8_t *q = j->net->q8->xq + (size_t)c0 * pb;
     const float inv = j->inv, zp = (float)j->zp + 0.5f;
+    const int bf16 = j->net->q8->k->bf16;
 
     (void)thread;
     if (!is_padded(l)) {
-        quantize_run(x, (size_t)(c1 - c0) * hw, inv, zp, q);
+        quantize_run(x, (size_t)(c1 - c0) * hw, inv, zp, q, bf16);
         return;
     }
     for (int c = c0; c < c1; c++, x += hw, q += pb) {
@@ -435,19 +485,21 @@ static void quantize_task(void *ctx, int task, int thread)
 
         memset(q, j->zp, pb);
         for (int y = 0; y < l->h; y++)
-            quantize_run(x + (size_t)y * l->w, (size_t)l->w, inv, zp, q + (size_t)(y + l->pad) * wp + l->pad);
+            quantize_run(x + (size_t)y * l->w, (size_t)l->w, inv, zp, q + ((size_t)(y + l->pad) * wp + l->pad) * e,
+                         bf16);
     }
 }
 
 
 /*
  * One row of im2col over output positions [n0, n0 + cnt) for kernel tap
- * (ci, ky, kx), from the u8 planes, zp outside the input.
+ * (ci, ky, kx), from the planes of e-byte elements, the padding byte pad
+ * outside the input.
  */
-static void im2col_row(const vgc_layer *l, const uint8_t *xq, int ci, int ky, int kx, int n0, int cnt,
-                       uint8_t zp, uint8_t *dst)
+static void im2col_row(const vgc_layer *l, const uint8_t *xq, size_t e, int ci, int ky, int kx, int n0, int cnt,
+                       uint8_t pad, uint8_t *dst)
 {
-    const uint8_t *plane = xq + (size_t)ci * l->w * l->h;
+    const uint8_t *plane = xq + (size_t)ci * l->w * l->h * e;
     const int s = l->stride, ow = l->out_w;
     int n = n0;
 
@@ -455,12 +507,12 @@ static void im2col_row(const vgc_layer *l, const uint8_t *xq, int ci, int ky, in
         const int oy = n / ow, ox0 = n % ow;
         const int run = ow - ox0 < n0 + cnt - n ? ow - ox0 : n0 + cnt - n;
         const int iy = oy * s - l->pad + ky;
-        uint8_t *d = dst + (n - n0);
+        uint8_t *d = dst + (size_t)(n - n0) * e;
 
         if (iy < 0 || iy >= l->h) {
-            memset(d, zp, (size_t)run);
+            memset(d, pad, (size_t)run * e);
         } else {
-            const uint8_t *src = plane + (size_t)iy * l->w;
+            const uint8_t *src = plane + (size_t)iy * l->w * e;
             /* x in [ox0, ox0 + run) with ix = x*s - pad + kx inside [0, w) */
             int xa = ox0, xb = ox0 + run;
             int lo = kx >= l->pad ? 0 : (l->pad - kx + s - 1) / s;
@@ -470,17 +522,48 @@ static void im2col_row(const vgc_layer *l, const uint8_t *xq, int ci, int ky, in
                 xa = lo < xb ? lo : xb;
             if (hi < xb)
                 xb = hi > xa ? hi : xa;
-            memset(d, zp, (size_t)(xa - ox0));
+            memset(d, pad, (size_t)(xa - ox0) * e);
             if (s == 1) {
-                memcpy(d + (xa - ox0), src + xa - l->pad + kx, (size_t)(xb - xa));
+                memcpy(d + (size_t)(xa - ox0) * e, src + (size_t)(xa - l->pad + kx) * e, (size_t)(xb - xa) * e);
             } else {
                 for (int x = xa; x < xb; x++)
-                    d[x - ox0] = src[x * s - l->pad + kx];
+                    memcpy(d + (size_t)(x - ox0) * e, src + (size_t)(x * s - l->pad + kx) * e, e);
             }
-            memset(d + (xb - ox0), zp, (size_t)(ox0 + run - xb));
+            memset(d + (size_t)(xb - ox0) * e, pad, (size_t)(ox0 + run - xb) * e);
         }
         n += run;
     }
+}
+
+
+/* 2 rows of n bf16 into n groups of 2 (dst[2j + r] = row r [j]). */
+static void interleave2(const uint16_t *r0, const uint16_t *r1, int n, uint16_t *dst)
+{
+    int j = 0;
+
+#if defined(__SSE2__)
+    for (; j + 8 <= n; j += 8) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(r0 + j)), b = _mm_loadu_si128((const __m128i *)(r1 + j));
+
+        _mm_storeu_si128((__m128i *)(dst + 2 * j), _mm_unpacklo_epi16(a, b));
+        _mm_storeu_si128((__m128i *)(dst + 2 * j + 8), _mm_unpackhi_epi16(a, b));
+    }
+#endif
+    for (; j < n; j++) {
+        dst[2 * j] = r0[j];
+        dst[2 * j + 1] = r1[j];
+    }
+}
+
+
+/* One group of 4 bytes per column (4 int8 rows, or 2 bf16 rows) into the band. */
+static void pack_group(const uint8_t *const r[4], int bf16, int cnt, uint8_t *dst)
+{
+    if (bf16)
+        interleave2((const uint16_t *)(const void *)r[0], (const uint16_t *)(const void *)r[1], cnt,
+                    (uint16_t *)(void *)dst);
+    else
+        interleave4(r[0], r[1], r[2], r[3], cnt, dst);
 }
 
 
@@ -490,93 +573,70 @@ static void gemm_task(void *ctx, int task, int thread)
     const vgc_layer *l = j->l;
     const vgc_q8_layer *q = l->q8;
     vgc_q8_net *qn = j->net->q8;
+    const int bf16 = qn->k->bf16, per = bf16 ? 2 : 4;       /* k per 4-byte group */
+    const size_t e = esize(j->net);
     const int hw = l->out_w * l->out_h, cols = (int)gemm_cols(l);
     const int n0 = task * j->chunk, cnt = n0 + j->chunk < cols ? j->chunk : cols - n0;
     const int ldb = (int)round_up((size_t)cnt, 32);
     uint8_t *band = qn->band + (size_t)thread * qn->band_bytes;
-    uint8_t *rows = band + (size_t)q->kp * ldb;
-    float *tmp = (float *)(void *)(rows + round_up(4 * (size_t)ldb, 64));
-    const uint8_t zp = (uint8_t)j->zp;
+    uint8_t *rows = band + (size_t)q->kp * ldb * e;
+    float *tmp = (float *)(void *)(rows + round_up(4 * (size_t)ldb * e, 64));
+    const uint8_t padb = (uint8_t)j->zp;
+    const size_t rl = (size_t)ldb * e;                      /* bytes of one scratch row */
+    const int ss = l->size * l->size;
+    const size_t wp = (size_t)l->w + 2 * (size_t)l->pad, pb = plane_bytes(l) * e;
     vgc_q8_gemm g = {
         .a = q->a, .m = q->m, .kp = q->kp, .b = band, .ldb = ldb, .n = cnt,
         .c = l->out + (size_t)j->image * l->out_size + n0, .ldc = (size_t)hw,
         .scale = qn->scale, .comp = qn->comp, .bias = l->biases, .act = l->act,
     };
 
-    if (is_padded(l)) {
-        const size_t wp = (size_t)l->w + 2 * (size_t)l->pad, pb = plane_bytes(l);
-        const int ss = l->size * l->size;
-        float *out = l->out + (size_t)j->image * l->out_size;
+    for (int k0 = 0; k0 < q->kp; k0 += per) {
+        const uint8_t *r[4] = { NULL, NULL, NULL, NULL };
 
-        for (int k0 = 0; k0 < q->kp; k0 += 4) {
-            const uint8_t *r[4];
+        for (int t = 0; t < per; t++) {
+            const int kk = k0 + t;
+            uint8_t *own = rows + (size_t)t * rl;
 
-            for (int t = 0; t < 4; t++) {
-                const int kk = k0 + t;
-
-                if (kk < q->k) {
-                    r[t] = qn->xq + (size_t)(kk / ss) * pb + (size_t)(kk % ss / l->size) * wp +
-                           (size_t)(kk % l->size) + (size_t)n0;
-                } else {
-                    memset(rows + (size_t)t * ldb, zp, (size_t)cnt);
-                    r[t] = rows + (size_t)t * ldb;
-                }
+            if (kk >= q->k) {
+                memset(own, padb, (size_t)cnt * e);
+                r[t] = own;
+            } else if (is_padded(l)) {
+                /* the padded plane itself, shifted by the tap */
+                r[t] = qn->xq + (size_t)(kk / ss) * pb +
+                       ((size_t)(kk % ss / l->size) * wp + (size_t)(kk % l->size) + (size_t)n0) * e;
+            } else if (l->size == 1 && l->stride == 1 && l->pad == 0) {
+                /* 1x1: the input plane */
+                r[t] = qn->xq + ((size_t)kk * hw + (size_t)n0) * e;
+            } else {
+                im2col_row(l, qn->xq, e, kk / ss, kk % ss / l->size, kk % l->size, n0, cnt, padb, own);
+                r[t] = own;
             }
-            interleave4(r[0], r[1], r[2], r[3], cnt, band + (size_t)(k0 / 4) * ldb * 4);
         }
-        /* into the band's own buffer, then the columns that are outputs */
-        g.c = tmp;
-        g.ldc = (size_t)ldb;
+        pack_group(r, bf16, cnt, band + (size_t)(k0 / per) * ldb * 4);
+    }
+    if (!is_padded(l)) {
         qn->k->gemm(&g);
-        for (int m = 0; m < q->m; m++) {
-            const float *src = tmp + (size_t)m * ldb;
-            float *plane = out + (size_t)m * hw;
-
-            for (int v = n0; v < n0 + cnt;) {
-                const int oy = v / (int)wp, ox = v % (int)wp;
-                const int run = (int)wp - ox < n0 + cnt - v ? (int)wp - ox : n0 + cnt - v;
-
-                if (ox < l->out_w)
-                    memcpy(plane + (size_t)oy * l->out_w + ox, src + (v - n0),
-                           (size_t)(run < l->out_w - ox ? run : l->out_w - ox) * sizeof(float));
-                v += run;
-            }
-        }
         return;
     }
-    if (l->size == 1 && l->stride == 1 && l->pad == 0) {
-        /* 1x1: the rows are the input planes themselves */
-        for (int k0 = 0; k0 < q->kp; k0 += 4) {
-            const uint8_t *r[4];
+    /* padded: into the band's own buffer, then the columns that are outputs */
+    g.c = tmp;
+    g.ldc = (size_t)ldb;
+    qn->k->gemm(&g);
+    for (int m = 0; m < q->m; m++) {
+        const float *src = tmp + (size_t)m * ldb;
+        float *plane = l->out + (size_t)j->image * l->out_size + (size_t)m * hw;
 
-            for (int t = 0; t < 4; t++) {
-                if (k0 + t < q->k) {
-                    r[t] = qn->xq + (size_t)(k0 + t) * hw + n0;
-                } else {
-                    memset(rows + (size_t)t * ldb, zp, (size_t)cnt);
-                    r[t] = rows + (size_t)t * ldb;
-                }
-            }
-            interleave4(r[0], r[1], r[2], r[3], cnt, band + (size_t)(k0 / 4) * ldb * 4);
-        }
-    } else {
-        const int ss = l->size * l->size;
+        for (int v = n0; v < n0 + cnt;) {
+            const int oy = v / (int)wp, ox = v % (int)wp;
+            const int run = (int)wp - ox < n0 + cnt - v ? (int)wp - ox : n0 + cnt - v;
 
-        for (int k0 = 0; k0 < q->kp; k0 += 4) {
-            for (int t = 0; t < 4; t++) {
-                const int kk = k0 + t;
-
-                if (kk < q->k)
-                    im2col_row(l, qn->xq, kk / ss, kk % ss / l->size, kk % l->size, n0, cnt, zp,
-                               rows + (size_t)t * ldb);
-                else
-                    memset(rows + (size_t)t * ldb, zp, (size_t)cnt);
-            }
-            interleave4(rows, rows + ldb, rows + 2 * (size_t)ldb, rows + 3 * (size_t)ldb, cnt,
-                        band + (size_t)(k0 / 4) * ldb * 4);
+            if (ox < l->out_w)
+                memcpy(plane + (size_t)oy * l->out_w + ox, src + (v - n0),
+                       (size_t)(run < l->out_w - ox ? run : l->out_w - ox) * sizeof(float));
+            v += run;
         }
     }
-    qn->k->gemm(&g);
 }
 
 
@@ -607,15 +667,17 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
     q8_job j = { .net = net, .l = l, .in = in };
 
     for (int b = 0; b < batch; b++) {
-        float lo, hi, xs;
+        float lo = 0, hi = 0, xs = 1;
         int ntasks;
 
-        input_range(l, in + (size_t)b * l->c * l->w * l->h, &lo, &hi);
-        xs = hi > lo ? (hi - lo) / 255.0f : 1.0f;
         j.image = b;
+        if (!qn->k->bf16) {
+            input_range(l, in + (size_t)b * l->c * l->w * l->h, &lo, &hi);
+            xs = hi > lo ? (hi - lo) / 255.0f : 1.0f;
+            j.zp = (int)lrintf(-lo / xs);
+            j.zp = j.zp < 0 ? 0 : j.zp > 255 ? 255 : j.zp;
+        }
         j.inv = 1.0f / xs;
-        j.zp = (int)lrintf(-lo / xs);
-        j.zp = j.zp < 0 ? 0 : j.zp > 255 ? 255 : j.zp;
         for (int m = 0; m < q->m; m++) {
             qn->scale[m] = xs * q->wscale[m];
             qn->comp[m] = j.zp * q->wsum[m];

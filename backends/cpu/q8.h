@@ -36,10 +36,13 @@
 #include "internal.h"
 
 enum vgc_q8_kind {
-    VGC_Q8_REF = 0,           /* scalar C */
-    VGC_Q8_AVX2 = 1,          /* vpmaddubsw + vpmaddwd, 7-bit weights */
-    VGC_Q8_VNNI = 2,          /* AVX-512 VNNI vpdpbusd */
-    VGC_Q8_AMX = 3,           /* AMX-INT8 tiles */
+    VGC_Q8_REF = 0,           /* int8: scalar C */
+    VGC_Q8_AVX2 = 1,          /* int8: vpmaddubsw + vpmaddwd, 7-bit weights */
+    VGC_Q8_VNNI = 2,          /* int8: AVX-512 VNNI vpdpbusd */
+    VGC_Q8_AMX = 3,           /* int8: AMX-INT8 tiles */
+    VGC_BF16_REF = 4,         /* bf16: scalar C (tests; never chosen to run a model) */
+    VGC_BF16_AVX512 = 5,      /* bf16: AVX-512 BF16 vdpbf16ps */
+    VGC_BF16_AMX = 6,         /* bf16: AMX-BF16 tiles */
     VGC_Q8_KINDS
 };
 
@@ -61,15 +64,44 @@ typedef struct vgc_q8_gemm {
 
 typedef struct vgc_q8_kernels {
     int kind;                 /* enum vgc_q8_kind */
-    const char *name;         /* "ref", "avx2", "vnni", "amx" */
-    int wmax;                 /* largest |weight| the kernel takes exactly: 127, or 63 (avx2) */
+    const char *name;         /* "ref", "avx2", "vnni", "amx", "bf16_ref", "avx512_bf16", "amx_bf16" */
+    int wmax;                 /* int8: largest |weight| the kernel takes exactly: 127, or 63 (avx2) */
+    int bf16;                 /* 1: the bf16 form (below) */
     void (*gemm)(const vgc_q8_gemm *g);
 } vgc_q8_kernels;
 
+/*
+ * The bf16 form uses the same layouts and the same vgc_q8_gemm with 2-byte
+ * elements: a is bf16 (uint16) mp x kp, b holds kp/2 groups of 2 bf16 per
+ * column (4 bytes, as int8's 4 u8: the AVX-512 BF16 and AMX-BF16 operand
+ * layout), the accumulators are float, comp is unused and scale is 1:
+ * y = act(acc + bias).
+ */
 VGC_HIDDEN extern const vgc_q8_kernels vgc_q8_ref;
 VGC_HIDDEN extern const vgc_q8_kernels vgc_q8_avx2;
 VGC_HIDDEN extern const vgc_q8_kernels vgc_q8_vnni;
 VGC_HIDDEN extern const vgc_q8_kernels vgc_q8_amx;
+VGC_HIDDEN extern const vgc_q8_kernels vgc_bf16_ref;
+VGC_HIDDEN extern const vgc_q8_kernels vgc_bf16_avx512;
+VGC_HIDDEN extern const vgc_q8_kernels vgc_bf16_amx;
+
+/* float to bf16, rounding to nearest even (finite inputs), and back */
+static inline uint16_t vgc_bf16_from(float x)
+{
+    uint32_t u;
+
+    __builtin_memcpy(&u, &x, 4);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+static inline float vgc_bf16_to(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float x;
+
+    __builtin_memcpy(&x, &u, 4);
+    return x;
+}
 
 /*
  * Whether the CPU (and, for AMX, the kernel) lets kernel `kind` run here:
@@ -78,15 +110,18 @@ VGC_HIDDEN extern const vgc_q8_kernels vgc_q8_amx;
  */
 VGC_HIDDEN int vgc_q8_usable(int kind, char *why, size_t whylen);
 
-/* The kernels of `kind`, or the best usable at most `kind` (reason for any step down in why). */
-VGC_HIDDEN const vgc_q8_kernels *vgc_q8_pick(int kind, char *why, size_t whylen);
+/*
+ * The kernels of `kind`, or the best usable between `lowest` and `kind`
+ * (the reason for the first step down in why); NULL when none is.
+ */
+VGC_HIDDEN const vgc_q8_kernels *vgc_q8_pick(int kind, int lowest, char *why, size_t whylen);
 
 /* One layer's int8 form (owned by the layer, made by vgc_q8_prepare). */
 typedef struct vgc_q8_layer {
-    int8_t *a;                /* mp x kp, 64-byte aligned */
+    int8_t *a;                /* mp x kp elements (int8, or bf16 as uint16), 64-byte aligned */
     int m, k, kp, mp;
-    float *wscale;            /* m: the weight scale of each filter */
-    int32_t *wsum;            /* m: sum of each row of a */
+    float *wscale;            /* m: the weight scale of each filter (bf16: 1) */
+    int32_t *wsum;            /* m: sum of each row of a (bf16: 0) */
     float xmin, xmax;         /* calibrated input range; xmin == xmax: dynamic */
 } vgc_q8_layer;
 
@@ -100,8 +135,8 @@ typedef struct vgc_q8_net {
     float *scale;             /* per layer run: m scales */
     int32_t *comp;            /* per layer run: m compensations */
     int max_m;
-    size_t weight_bytes;      /* int8 weights + their scales */
-    int layers;               /* convolutions in int8 */
+    size_t weight_bytes;      /* reduced weights + their scales */
+    int layers;               /* convolutions in int8 (or bf16) */
 } vgc_q8_net;
 
 /*

@@ -1,8 +1,7 @@
 /*
  * backends/cpu/q8_vnni.c: the int8 GEMM on AVX-512 VNNI (vpdpbusd: four
- * u8 x s8 products summed into each int32 lane). Blocks of 4 rows x 64
- * columns, 16 accumulators; the epilogue (q8.h) is applied in registers.
- * Only called after q8.c checked the CPU has AVX-512 VNNI.
+ * u8 x s8 products summed into each int32 lane), from q8_tmpl512.h. Only
+ * called after q8.c checked the CPU has AVX-512 VNNI.
  */
 #include "q8.h"
 
@@ -15,113 +14,23 @@
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma")
 #endif
 
-#define MR 4
+#define QT_ACC __m512i
+#define QT_ZERO _mm512_setzero_si512()
+#define QT_DOT(c, b, a) _mm512_dpbusd_epi32((c), (b), (a))
+#define QT_TOF(g, m, acc)                                                                                  \
+    _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32((acc), _mm512_set1_epi32((g)->comp[m]))),          \
+                    _mm512_set1_ps((g)->scale[m]), _mm512_set1_ps((g)->bias[m]))
+#define QT_PER 4
+#define QT_E 1
+#define QT_NAME(x) x##_vnni
 
-/* Dequantize, bias, activation and store of one vector of row m (cnt columns). */
-static inline void store_vec(const vgc_q8_gemm *g, int m, int col, __m512i acc, int cnt)
-{
-    __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc, _mm512_set1_epi32(g->comp[m]))),
-                               _mm512_set1_ps(g->scale[m]), _mm512_set1_ps(g->bias[m]));
-    float *c = g->c + (size_t)m * g->ldc + col;
-    __mmask16 mask = cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1u);
-
-    if (g->act == VGC_ACT_LEAKY) {
-        y = _mm512_max_ps(y, _mm512_mul_ps(y, _mm512_set1_ps(0.1f)));
-    } else if (g->act != VGC_ACT_LINEAR) {
-        float t[16];
-
-        _mm512_storeu_ps(t, y);
-        for (int i = 0; i < cnt; i++)
-            c[i] = vgc_act_scalar(t[i], g->act);
-        return;
-    }
-    _mm512_mask_storeu_ps(c, mask, y);
-}
-
-
-/* 4 rows x 64 columns: 16 accumulators in registers (written out: compilers spill arrays of vectors). */
-static void block4x4(const vgc_q8_gemm *g, int m0, int n0)
-{
-    const uint8_t *b = g->b + (size_t)n0 * 4;
-    const size_t bs = (size_t)g->ldb * 4, kp = (size_t)g->kp;
-    const int8_t *a = g->a + (size_t)m0 * kp;
-    const int groups = g->kp / 4;
-    __m512i c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00;
-    __m512i c10 = c00, c11 = c00, c12 = c00, c13 = c00;
-    __m512i c20 = c00, c21 = c00, c22 = c00, c23 = c00;
-    __m512i c30 = c00, c31 = c00, c32 = c00, c33 = c00;
-
-    for (int kg = 0; kg < groups; kg++, b += bs, a += 4) {
-        const __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 64);
-        const __m512i b2 = _mm512_loadu_si512(b + 128), b3 = _mm512_loadu_si512(b + 192);
-        __m512i av;
-
-#define VGC_ROW(r, x0, x1, x2, x3)                                  \
-        av = _mm512_set1_epi32(*(const int32_t *)(const void *)(a + (r) * kp)); \
-        x0 = _mm512_dpbusd_epi32(x0, b0, av);                       \
-        x1 = _mm512_dpbusd_epi32(x1, b1, av);                       \
-        x2 = _mm512_dpbusd_epi32(x2, b2, av);                       \
-        x3 = _mm512_dpbusd_epi32(x3, b3, av);
-        VGC_ROW(0, c00, c01, c02, c03)
-        VGC_ROW(1, c10, c11, c12, c13)
-        VGC_ROW(2, c20, c21, c22, c23)
-        VGC_ROW(3, c30, c31, c32, c33)
-#undef VGC_ROW
-    }
-    {
-        const __m512i acc[MR][4] = { { c00, c01, c02, c03 }, { c10, c11, c12, c13 },
-                                     { c20, c21, c22, c23 }, { c30, c31, c32, c33 } };
-
-        for (int r = 0; r < MR && m0 + r < g->m; r++)
-            for (int v = 0; v < 4 && n0 + 16 * v < g->n; v++)
-                store_vec(g, m0 + r, n0 + 16 * v, acc[r][v], g->n - n0 - 16 * v);
-    }
-}
-
-
-/* 4 rows x 16 columns (the last columns of a row of blocks). */
-static void block4x1(const vgc_q8_gemm *g, int m0, int n0)
-{
-    const uint8_t *b = g->b + (size_t)n0 * 4;
-    const size_t bs = (size_t)g->ldb * 4, kp = (size_t)g->kp;
-    const int8_t *a = g->a + (size_t)m0 * kp;
-    const int groups = g->kp / 4;
-    __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0;
-
-    for (int kg = 0; kg < groups; kg++, b += bs, a += 4) {
-        const __m512i b0 = _mm512_loadu_si512(b);
-
-        c0 = _mm512_dpbusd_epi32(c0, b0, _mm512_set1_epi32(*(const int32_t *)(const void *)a));
-        c1 = _mm512_dpbusd_epi32(c1, b0, _mm512_set1_epi32(*(const int32_t *)(const void *)(a + kp)));
-        c2 = _mm512_dpbusd_epi32(c2, b0, _mm512_set1_epi32(*(const int32_t *)(const void *)(a + 2 * kp)));
-        c3 = _mm512_dpbusd_epi32(c3, b0, _mm512_set1_epi32(*(const int32_t *)(const void *)(a + 3 * kp)));
-    }
-    {
-        const __m512i acc[MR] = { c0, c1, c2, c3 };
-
-        for (int r = 0; r < MR && m0 + r < g->m; r++)
-            store_vec(g, m0 + r, n0, acc[r], g->n - n0);
-    }
-}
-
-
-static void gemm_vnni(const vgc_q8_gemm *g)
-{
-    int n0 = 0;
-
-    for (; n0 + 48 < g->n; n0 += 64)
-        for (int m0 = 0; m0 < g->m; m0 += MR)
-            block4x4(g, m0, n0);
-    for (; n0 < g->n; n0 += 16)
-        for (int m0 = 0; m0 < g->m; m0 += MR)
-            block4x1(g, m0, n0);
-}
+#include "q8_tmpl512.h"
 
 #if defined(__clang__)
 #pragma clang attribute pop
 #endif
 
-const vgc_q8_kernels vgc_q8_vnni = { VGC_Q8_VNNI, "vnni", 127, gemm_vnni };
+const vgc_q8_kernels vgc_q8_vnni = { VGC_Q8_VNNI, "vnni", 127, 0, gemm_vnni };
 #else
-const vgc_q8_kernels vgc_q8_vnni = { VGC_Q8_VNNI, "vnni", 127, NULL };
+const vgc_q8_kernels vgc_q8_vnni = { VGC_Q8_VNNI, "vnni", 127, 0, NULL };
 #endif

@@ -7,7 +7,8 @@
  * Peaks: a loop of independent instructions on registers only (no memory):
  * vpdpbusd on 16 zmm accumulators (AVX-512 VNNI: 64 multiply-adds each),
  * vpmaddubsw + vpmaddwd + vpaddd on 6 ymm accumulators (AVX2: 32 each), tdpbsud on 4
- * accumulator tiles (AMX: 16 x 16 x 64 = 16384 each). GOP/s counts a
+ * accumulator tiles (AMX: 16 x 16 x 64 = 16384 each); the bf16 ones
+ * (vdpbf16ps: 32, tdpbf16ps: 8192 each) as GFLOP/s. GOP/s counts a
  * multiply-add as 2 operations, as GFLOP/s does. Then each kernel on the
  * GEMM shapes of yolov3-tiny's int8 layers. A unit the CPU (or Linux) does
  * not give is reported as skipped, with the reason.
@@ -72,6 +73,24 @@ __attribute__((target("avx2"), noinline)) static void avx2_loop(long iters, int3
 }
 
 
+__attribute__((target("avx512f,avx512bw,avx512bf16"), noinline)) static void bf16_loop(long iters, int32_t *sink)
+{
+    __m512 c[16];
+    const __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80), b = a;
+
+    for (int i = 0; i < 16; i++)
+        c[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < iters; it++) {
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            c[i] = _mm512_dpbf16_ps(c[i], a, b);
+    }
+    for (int i = 1; i < 16; i++)
+        c[0] = _mm512_add_ps(c[0], c[i]);
+    *sink = (int32_t)_mm512_reduce_add_ps(c[0]);
+}
+
+
 typedef struct tile_cfg {
     uint8_t palette, start_row, reserved[14];
     uint16_t colsb[16];
@@ -108,6 +127,39 @@ __attribute__((target("amx-tile,amx-int8"), noinline)) static void amx_loop(long
     _tile_release();
     *sink = c[0];
 }
+
+
+__attribute__((target("amx-tile,amx-bf16"), noinline)) static void amxbf16_loop(long iters, int32_t *sink)
+{
+    static uint16_t a[16 * 32] __attribute__((aligned(64)));
+    static float c[16 * 16] __attribute__((aligned(64)));
+    tile_cfg cfg;
+
+    memset(&cfg, 0, sizeof cfg);
+    for (int i = 0; i < 16 * 32; i++)
+        a[i] = 0x3f80;
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++)
+        cfg.rows[t] = 16, cfg.colsb[t] = 64;
+    _tile_loadconfig(&cfg);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    _tile_loadd(4, a, 64);
+    _tile_loadd(5, a, 64);
+    _tile_loadd(6, a, 64);
+    _tile_loadd(7, a, 64);
+    for (long it = 0; it < iters; it++) {
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, c, 64);
+    _tile_release();
+    *sink = (int32_t)c[0];
+}
 #endif
 
 
@@ -133,8 +185,8 @@ static double peak(void (*fn)(long, int32_t *), double ops, double secs)
 static double gemm_rate(const vgc_q8_kernels *k, int m, int kk, int n, double secs)
 {
     const int kp = (kk + 63) / 64 * 64, mp = (m + 31) / 32 * 32, ldb = (n + 31) / 32 * 32;
-    int8_t *a = aligned_alloc(64, (size_t)mp * kp);
-    uint8_t *b = aligned_alloc(64, (size_t)kp * ldb + 64);
+    int8_t *a = aligned_alloc(64, (size_t)mp * kp * 2);
+    uint8_t *b = aligned_alloc(64, (size_t)kp * ldb * 2 + 64);
     float *c = malloc((size_t)m * n * sizeof *c), *scale = malloc((size_t)m * sizeof *scale);
     float *bias = calloc((size_t)m, sizeof *bias);
     int32_t *comp = calloc((size_t)m, sizeof *comp);
@@ -143,10 +195,11 @@ static double gemm_rate(const vgc_q8_kernels *k, int m, int kk, int n, double se
 
     if (!a || !b || !c || !scale || !bias || !comp)
         return 0;
-    for (size_t i = 0; i < (size_t)mp * kp; i++)
-        a[i] = (int8_t)((i * 7) % 127 - 63);
-    for (size_t i = 0; i < (size_t)kp * ldb + 64; i++)
-        b[i] = (uint8_t)(i * 13);
+    /* values that are small int8 and small, finite bf16 alike */
+    for (size_t i = 0; i < (size_t)mp * kp * 2; i++)
+        a[i] = (int8_t)((i * 7) % 63 - 31) & 0x3f;
+    for (size_t i = 0; i < (size_t)kp * ldb * 2 + 64; i++)
+        b[i] = (uint8_t)(i * 13) & 0x3f;
     for (int i = 0; i < m; i++)
         scale[i] = 1e-4f;
     {
@@ -176,12 +229,13 @@ static double gemm_rate(const vgc_q8_kernels *k, int m, int kk, int n, double se
 int main(int argc, char **argv)
 {
     const double secs = argc > 1 ? atof(argv[1]) : 0.3;
-    static const vgc_q8_kernels *const all[] = { &vgc_q8_ref, &vgc_q8_avx2, &vgc_q8_vnni, &vgc_q8_amx };
+    static const vgc_q8_kernels *const all[VGC_Q8_KINDS] = { &vgc_q8_ref, &vgc_q8_avx2, &vgc_q8_vnni, &vgc_q8_amx,
+                                                             &vgc_bf16_ref, &vgc_bf16_avx512, &vgc_bf16_amx };
     /* yolov3-tiny 416's int8 layers as GEMMs: filters x (c*size*size) x output positions */
     static const int shapes[][3] = { { 128, 576, 2704 }, { 256, 1152, 676 }, { 512, 2304, 169 },
                                      { 1024, 4608, 169 }, { 256, 1024, 169 }, { 512, 2304, 169 },
                                      { 256, 3456, 676 } };
-    double peaks[4] = { 0 };
+    double peaks[VGC_Q8_KINDS] = { 0 };
     char why[160];
 
 #if defined(__x86_64__)
@@ -197,8 +251,18 @@ int main(int argc, char **argv)
         printf("peak amx (tdpbsud)       %8.1f GOP/s\n", peaks[3] = peak(amx_loop, 4.0 * 16 * 16 * 64, secs));
     else
         printf("peak amx: skipped: %s\n", why);
+    if (vgc_q8_usable(VGC_BF16_AVX512, why, sizeof why))
+        printf("peak avx512_bf16 (vdpbf16ps zmm) %8.1f GFLOP/s\n", peaks[VGC_BF16_AVX512] = peak(bf16_loop, 16.0 * 32, secs));
+    else
+        printf("peak avx512_bf16: skipped: %s\n", why);
+    if (vgc_q8_usable(VGC_BF16_AMX, why, sizeof why))
+        printf("peak amx_bf16 (tdpbf16ps) %8.1f GFLOP/s\n", peaks[VGC_BF16_AMX] = peak(amxbf16_loop, 4.0 * 16 * 16 * 32, secs));
+    else
+        printf("peak amx_bf16: skipped: %s\n", why);
 #endif
     for (int kind = VGC_Q8_AVX2; kind < VGC_Q8_KINDS; kind++) {
+        if (kind == VGC_BF16_REF)
+            continue;
         double sum = 0, ops = 0;
 
         if (!all[kind]->gemm || !vgc_q8_usable(kind, why, sizeof why))

@@ -25,7 +25,8 @@
 #include "internal.h"
 #include "q8.h"
 
-static const vgc_q8_kernels *const kernels[VGC_Q8_KINDS] = { &vgc_q8_ref, &vgc_q8_avx2, &vgc_q8_vnni, &vgc_q8_amx };
+static const vgc_q8_kernels *const kernels[VGC_Q8_KINDS] = { &vgc_q8_ref, &vgc_q8_avx2, &vgc_q8_vnni, &vgc_q8_amx,
+                                                             &vgc_bf16_ref, &vgc_bf16_avx512, &vgc_bf16_amx };
 
 static uint32_t rng = 12345;
 
@@ -47,6 +48,37 @@ typedef struct problem {
     float scale[64], bias[64];
     int32_t comp[64];
 } problem;
+
+
+/* The bf16 form of a problem: a and b as bf16 of values in [-1, 1), comp 0, scale 1. */
+static void problem_make_bf16(problem *p, int m, int k, int n)
+{
+    uint16_t *a, *b;
+
+    memset(p, 0, sizeof *p);
+    p->m = m, p->k = k, p->n = n;
+    p->kp = (k + 63) / 64 * 64;
+    p->mp = (m + 31) / 32 * 32;
+    p->ldb = (n + 31) / 32 * 32;
+    p->a = aligned_alloc(64, (size_t)p->mp * p->kp * 2);
+    p->b = aligned_alloc(64, (size_t)p->kp * p->ldb * 2 + 64);
+    assert_non_null(p->a);
+    assert_non_null(p->b);
+    memset(p->a, 0, (size_t)p->mp * p->kp * 2);
+    memset(p->b, 0, (size_t)p->kp * p->ldb * 2 + 64);
+    a = (uint16_t *)(void *)p->a;
+    b = (uint16_t *)(void *)p->b;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < k; j++)
+            a[(size_t)i * p->kp + j] = vgc_bf16_from((float)(int)(next() % 2000) / 1000.0f - 1.0f);
+    for (int j = 0; j < k; j++)
+        for (int c = 0; c < n; c++)
+            b[((size_t)(j / 2) * p->ldb + c) * 2 + j % 2] = vgc_bf16_from((float)(int)(next() % 2000) / 1000.0f - 1.0f);
+    for (int i = 0; i < m && i < 64; i++) {
+        p->scale[i] = 1.0f;
+        p->bias[i] = (float)((int)(next() % 200) - 100) * 0.01f;
+    }
+}
 
 
 static void problem_make(problem *p, int m, int k, int n, int wmax)
@@ -154,14 +186,19 @@ static void test_kernel(void **state)
             assert_non_null(got);
             for (size_t i = 0; i < rows * ldc; i++)
                 want[i] = got[i] = -7.0f;
-            problem_make(&p, sizes[s][0], sizes[s][1], sizes[s][2], k->wmax);
-            run(&vgc_q8_ref, &p, a, want, ldc);
+            if (k->bf16)
+                problem_make_bf16(&p, sizes[s][0], sizes[s][1], sizes[s][2]);
+            else
+                problem_make(&p, sizes[s][0], sizes[s][1], sizes[s][2], k->wmax);
+            run(k->bf16 ? &vgc_bf16_ref : &vgc_q8_ref, &p, a, want, ldc);
             run(k, &p, a, got, ldc);
             for (size_t i = 0; i < rows; i++)
                 for (size_t j = 0; j < ldc; j++) {
                     float x = want[i * ldc + j], y = got[i * ldc + j];
+                    /* bf16: float sums in another order (terms of magnitude <= 1, k of them) */
+                    const float tol = k->bf16 ? 1e-5f * (float)sizes[s][1] : 1e-5f * (1.0f + fabsf(x));
 
-                    if (fabsf(x - y) > 1e-5f * (1.0f + fabsf(x)))
+                    if (fabsf(x - y) > tol)
                         fail_msg("%s %dx%dx%d act %d: [%zu][%zu] = %.9g, reference %.9g", k->name, p.m, p.k, p.n,
                                  act, i, j, y, x);
                 }
@@ -210,6 +247,8 @@ static vgc_net *load(int precision, int q8_kernel, int threads)
 static void test_network(void **state)
 {
     const int kind = (int)(intptr_t)*state;
+    const int bf16 = kernels[kind]->bf16;
+    const int prec = bf16 ? VGC_PREC_BF16 : VGC_PREC_INT8;
     float *x = malloc(3 * 37 * 29 * sizeof *x);
     vgc_net *f32 = load(VGC_PREC_FP32, 0, 1);
     char err[VIGIA_ERRLEN];
@@ -219,12 +258,13 @@ static void test_network(void **state)
         x[i] = (float)((i * 7919) % 1000) / 1000.0f;
     assert_int_equal(vgc_net_forward(f32, x, 1, err, sizeof err), 0);
     for (int threads = 1; threads <= 3; threads += 2) {
-        vgc_net *q = load(VGC_PREC_INT8, kind + 1, threads), *ref = load(VGC_PREC_INT8, VGC_Q8_REF + 1, threads);
+        vgc_net *q = load(prec, kind + 1, threads), *ref = load(prec, (bf16 ? VGC_BF16_REF : VGC_Q8_REF) + 1, threads);
         const char *note;
 
-        assert_int_equal(vgc_net_precision(q, &note), VGC_PREC_INT8);
+        assert_int_equal(vgc_net_precision(q, &note), prec);
         assert_non_null(strstr(note, kernels[kind]->name));
-        assert_non_null(strstr(note, "4 of 8 convolutions"));
+        /* bf16: every convolution but the first */
+        assert_non_null(strstr(note, bf16 ? "7 of 8 convolutions" : "4 of 8 convolutions"));
         assert_int_equal(vgc_net_forward(q, x, 1, err, sizeof err), 0);
         assert_int_equal(vgc_net_forward(ref, x, 1, err, sizeof err), 0);
         for (int li = 1; li <= LAST_CONV; li++) {
@@ -235,16 +275,16 @@ static void test_network(void **state)
 
             if (l->type != VGC_L_CONV)
                 continue;
-            assert_int_equal(l->q8 != NULL, IS_INT8(li));
+            assert_int_equal(l->q8 != NULL, bf16 || IS_INT8(li));
             for (size_t i = 0; i < l->out_size; i++) {
                 num += ((double)y[i] - y32[i]) * ((double)y[i] - y32[i]);
                 den += (double)y32[i] * y32[i];
                 /* the same quantization as the reference (avx2's 7-bit weights are its own) */
-                if (kind != VGC_Q8_AVX2 && fabsf(y[i] - yr[i]) > 1e-4f * (1.0f + fabsf(yr[i])))
+                if (kind != VGC_Q8_AVX2 && fabsf(y[i] - yr[i]) > (bf16 ? 1e-3f : 1e-4f) * (1.0f + fabsf(yr[i])))
                     fail_msg("%s layer %d [%zu]: %g, reference kernel %g", kernels[kind]->name, li, i, y[i], yr[i]);
             }
             /* relative RMS error against fp32: a few % after 4 quantized layers */
-            if (sqrt(num / den) > (kind == VGC_Q8_AVX2 ? 0.08 : 0.05))
+            if (sqrt(num / den) > (bf16 ? 0.01 : kind == VGC_Q8_AVX2 ? 0.08 : 0.05))
                 fail_msg("%s, %d threads: layer %d is %.3f%% (rms) off fp32", kernels[kind]->name, threads, li,
                          100 * sqrt(num / den));
             printf("# %s, %d thread%s: layer %d: %.3f%% rms off fp32\n", kernels[kind]->name, threads,
@@ -258,6 +298,30 @@ static void test_network(void **state)
 }
 
 
+/* bf16 asked: what runs is said, and on a CPU with neither bf16 unit it is fp32 with the reason. */
+static void test_bf16_fallback(void **state)
+{
+    vgc_net *net = load(VGC_PREC_BF16, 0, 1);
+    char why[160];
+    const char *note;
+    int have = vgc_q8_usable(VGC_BF16_AMX, why, sizeof why) || vgc_q8_usable(VGC_BF16_AVX512, why, sizeof why);
+    int p = vgc_net_precision(net, &note);
+
+    (void)state;
+    printf("# bf16 asked: %s %s\n", p == VGC_PREC_BF16 ? "bf16" : "fp32", note);
+    if (have) {
+        assert_int_equal(p, VGC_PREC_BF16);
+        assert_non_null(strstr(note, "7 of 8 convolutions"));
+    } else {
+        assert_int_equal(p, VGC_PREC_FP32);
+        assert_non_null(strstr(note, "bf16 asked: no "));
+        for (int i = 0; i < vgc_net_layers(net); i++)
+            assert_null(vgc_net_layer(net, i)->q8);
+    }
+    vgc_net_destroy(net);
+}
+
+
 static void skipped(void **state)
 {
     (void)state;
@@ -266,8 +330,8 @@ static void skipped(void **state)
 
 int main(void)
 {
-    static struct CMUnitTest tests[2 * VGC_Q8_KINDS + 1];
-    static char names[2 * VGC_Q8_KINDS + 1][256];
+    static struct CMUnitTest tests[2 * VGC_Q8_KINDS + 2];
+    static char names[2 * VGC_Q8_KINDS + 2][256];
     int n = 0;
 
     snprintf(names[n], sizeof names[0], "reference");
@@ -287,5 +351,8 @@ int main(void)
             n++;
         }
     }
+    snprintf(names[n], sizeof names[0], "bf16_fallback");
+    tests[n] = (struct CMUnitTest){ names[n], test_bf16_fallback, NULL, NULL, NULL };
+    n++;
     return _cmocka_run_group_tests("q8", tests, (size_t)n, NULL, NULL);
 }
