@@ -167,10 +167,16 @@ static int eligible(const vgc_net *net, int i)
 }
 
 
-/* bf16 keeps float's range: every plain convolution but the first (3 channels) runs in it. */
+/*
+ * bf16 keeps float's range: every plain convolution runs in it but the
+ * first (3 channels: the image) and the heads' inputs (the scores).
+ */
 static int eligible_bf16(const vgc_net *net, int i)
 {
-    return net->layers[i].type == VGC_L_CONV && net->layers[i].groups == 1 && i > 0;
+    const vgc_layer *l = &net->layers[i];
+
+    return l->type == VGC_L_CONV && l->groups == 1 && i > 0 &&
+           !(i + 1 < net->n && net->layers[i + 1].type == VGC_L_YOLO);
 }
 
 
