@@ -97,14 +97,12 @@ typedef struct tile_cfg {
     uint8_t rows[16];
 } tile_cfg;
 
-__attribute__((target("amx-tile,amx-int8"), noinline)) static void amx_loop(long iters, int32_t *sink)
+/* Tiles 0-3 zeroed, 4-7 loaded with 1 KiB of `a` (ones of either type). */
+__attribute__((target("amx-tile"))) static void amx_setup(const void *a)
 {
-    static int8_t a[16 * 64] __attribute__((aligned(64)));
-    static int32_t c[16 * 16] __attribute__((aligned(64)));
     tile_cfg cfg;
 
     memset(&cfg, 0, sizeof cfg);
-    memset(a, 1, sizeof a);
     cfg.palette = 1;
     for (int t = 0; t < 8; t++)
         cfg.rows[t] = 16, cfg.colsb[t] = 64;
@@ -117,6 +115,16 @@ __attribute__((target("amx-tile,amx-int8"), noinline)) static void amx_loop(long
     _tile_loadd(5, a, 64);
     _tile_loadd(6, a, 64);
     _tile_loadd(7, a, 64);
+}
+
+
+__attribute__((target("amx-tile,amx-int8"), noinline)) static void amx_loop(long iters, int32_t *sink)
+{
+    static int8_t a[16 * 64] __attribute__((aligned(64)));
+    static int32_t c[16 * 16] __attribute__((aligned(64)));
+
+    memset(a, 1, sizeof a);
+    amx_setup(a);
     for (long it = 0; it < iters; it++) {
         _tile_dpbsud(0, 4, 6);
         _tile_dpbsud(1, 4, 7);
@@ -133,23 +141,10 @@ __attribute__((target("amx-tile,amx-bf16"), noinline)) static void amxbf16_loop(
 {
     static uint16_t a[16 * 32] __attribute__((aligned(64)));
     static float c[16 * 16] __attribute__((aligned(64)));
-    tile_cfg cfg;
 
-    memset(&cfg, 0, sizeof cfg);
     for (int i = 0; i < 16 * 32; i++)
-        a[i] = 0x3f80;
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++)
-        cfg.rows[t] = 16, cfg.colsb[t] = 64;
-    _tile_loadconfig(&cfg);
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
-    _tile_loadd(4, a, 64);
-    _tile_loadd(5, a, 64);
-    _tile_loadd(6, a, 64);
-    _tile_loadd(7, a, 64);
+        a[i] = 0x3f80;                    /* 1.0 */
+    amx_setup(a);
     for (long it = 0; it < iters; it++) {
         _tile_dpbf16ps(0, 4, 6);
         _tile_dpbf16ps(1, 4, 7);
