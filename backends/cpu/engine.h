@@ -222,7 +222,7 @@ VGC_HIDDEN const char *vgc_net_device(const vgc_net *net); /* e.g. "cpu avx512, 
  * fell back to fp32, why. The note is empty for fp32 asked.
  */
 VGC_HIDDEN int vgc_net_precision(const vgc_net *net, const char **note);
-/* Bytes of the weights the forward pass reads (int8 layers counted as int8). */
+/* Bytes of the weights the forward pass reads (int8 layers at 1 byte a weight, bf16 at 2). */
 VGC_HIDDEN size_t vgc_net_weight_bytes(const vgc_net *net);
 VGC_HIDDEN int vgc_net_max_candidates(const vgc_net *net); /* cells x anchors over all heads */
 

@@ -951,8 +951,8 @@ size_t vgc_net_weight_bytes(const vgc_net *net)
         if (l->type != VGC_L_CONV)
             continue;
         if (l->q8)
-            bytes += (size_t)l->q8->m * l->q8->k + (size_t)l->q8->m * (sizeof(float) + sizeof(int32_t)) +
-                     (size_t)l->filters * sizeof(float);
+            bytes += (size_t)l->q8->m * l->q8->k * (net->precision == VGC_PREC_BF16 ? 2 : 1) +
+                     (size_t)l->q8->m * (sizeof(float) + sizeof(int32_t)) + (size_t)l->filters * sizeof(float);
         else
             bytes += (l->nweights + (size_t)l->filters) * sizeof(float);
     }

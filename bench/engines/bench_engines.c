@@ -86,14 +86,15 @@ static int bench_vgc(char **argv, int argc)
     opt.profile = getenv("VGC_PROFILE") != NULL;
     if (getenv("VGC_HEADROOM_MB"))
         opt.headroom = (size_t)atol(getenv("VGC_HEADROOM_MB")) << 20;
-    /* VGC_PRECISION=fp32|bf16|int8, VGC_Q8_KERNEL=ref|avx2|vnni|amx (int8: at most that kernel) */
+    /* VGC_PRECISION=fp32|bf16|int8, VGC_Q8_KERNEL=ref|avx2|vnni|amx (int8), bf16_ref|avx512_bf16|amx_bf16
+       (bf16): at most that kernel */
     if (getenv("VGC_PRECISION"))
         opt.precision = strcmp(getenv("VGC_PRECISION"), "int8") == 0   ? VGC_PREC_INT8
                       : strcmp(getenv("VGC_PRECISION"), "bf16") == 0 ? VGC_PREC_BF16 : VGC_PREC_FP32;
     if (getenv("VGC_Q8_KERNEL")) {
-        static const char *const names[] = { "ref", "avx2", "vnni", "amx" };
+        static const char *const names[] = { "ref", "avx2", "vnni", "amx", "bf16_ref", "avx512_bf16", "amx_bf16" };
 
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < 7; k++)
             if (strcmp(getenv("VGC_Q8_KERNEL"), names[k]) == 0)
                 opt.q8_kernel = k + 1;
     }
