@@ -64,6 +64,8 @@ static void QT_NAME(gemm)(const vgc_q8_gemm *g)
         cfg.rows[t] = 16;
         cfg.colsb[t] = 64;
     }
+    /* the compiler does not see ldtilecfg read cfg: without this it drops the stores above */
+    __asm__ volatile("" : : "r"(&cfg) : "memory");
     _tile_loadconfig(&cfg);
     for (int n0 = 0; n0 < g->n; n0 += 32) {
         const uint8_t *b = g->b + (size_t)n0 * 4;

@@ -100,12 +100,14 @@ typedef struct tile_cfg {
 /* Tiles 0-3 zeroed, 4-7 loaded with 1 KiB of `a` (ones of either type). */
 __attribute__((target("amx-tile"))) static void amx_setup(const void *a)
 {
-    tile_cfg cfg;
+    tile_cfg cfg __attribute__((aligned(64)));
 
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
     for (int t = 0; t < 8; t++)
         cfg.rows[t] = 16, cfg.colsb[t] = 64;
+    /* the compiler does not see ldtilecfg read cfg: without this it drops the stores above */
+    __asm__ volatile("" : : "r"(&cfg) : "memory");
     _tile_loadconfig(&cfg);
     _tile_zero(0);
     _tile_zero(1);
