@@ -155,6 +155,7 @@ typedef struct vgc_options {
                                  the bf16 ones for bf16) */
     const float *q8_ranges;   /* int8: calibrated input range of each layer (min, max), or NULL:
                                  dynamic (each image's own) */
+    int q8_min_channels;      /* int8: fewest input channels of an int8 convolution (0 = 64) */
 } vgc_options;
 
 /* What the convolutions compute in (the manifest's `[cpu] precision`). */

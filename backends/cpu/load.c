@@ -645,6 +645,9 @@ static int choose_precision(vgc_net *net, const vgc_options *opt, const vgc_q8_k
     case VGC_PREC_FP32:
         return 0;
     case VGC_PREC_INT8:
+        if (opt->q8_min_channels < 0 || opt->q8_min_channels > VGC_MAX_CHANNELS)
+            return vgc_fail(err, errlen, VIGIA_EINVAL, "bad int8 minimum of channels %d", opt->q8_min_channels);
+        net->q8_min_channels = opt->q8_min_channels ? opt->q8_min_channels : 64;
         if (opt->q8_kernel < 0 || opt->q8_kernel > VGC_Q8_AMX + 1)
             return vgc_fail(err, errlen, VIGIA_EINVAL, "bad int8 kernel %d", opt->q8_kernel);
         /* the best usable at most the one asked; a step down is told in the note */

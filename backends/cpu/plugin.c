@@ -19,6 +19,9 @@
  *                                    the best int8 kernel allowed (default
  *                                    auto: the best the CPU has); bf16 runs
  *                                    on AMX-BF16 or AVX-512 BF16, else fp32
+ *   int8_min_channels = N            fewest input channels of a convolution
+ *                                    run in int8 (default 64, measured on the
+ *                                    shipped models: docs/engine.md)
  *
  * A manifest with no cfg whose weights file ends in ".onnx" is an ONNX
  * graph with a YOLOv5-style head (onnx_model.h), run one image at a time
@@ -130,13 +133,15 @@ static int cpu_open(const vigia_host *host, const vigia_manifest *m, vigia_model
     static const char *const precisions[] = { "fp32", "bf16", "int8", NULL };
     static const char *const q8kernels[] = { "auto", "ref", "avx2", "vnni", "amx", NULL };
     const char *simd, *scale, *prec, *q8k;
-    long long mb;
+    long long mb, minc;
     if ((rc = m->get_string(m, "cpu.simd", simds, "auto", &simd, err, errlen)) < 0 ||
         (rc = m->get_string(m, "cpu.scale_x_y", scales, "honour", &scale, err, errlen)) < 0 ||
         (rc = m->get_int(m, "cpu.headroom_mb", 0, 65536, -1, &mb, err, errlen)) < 0 ||
         (rc = m->get_string(m, "cpu.precision", precisions, "fp32", &prec, err, errlen)) < 0 ||
-        (rc = m->get_string(m, "cpu.int8_kernel", q8kernels, "auto", &q8k, err, errlen)) < 0)
+        (rc = m->get_string(m, "cpu.int8_kernel", q8kernels, "auto", &q8k, err, errlen)) < 0 ||
+        (rc = m->get_int(m, "cpu.int8_min_channels", 1, VGC_MAX_CHANNELS, 64, &minc, err, errlen)) < 0)
         return rc;
+    opt.q8_min_channels = (int)minc;
     opt.precision = strcmp(prec, "int8") == 0 ? VGC_PREC_INT8 : strcmp(prec, "bf16") == 0 ? VGC_PREC_BF16
                   : VGC_PREC_FP32;
     for (int i = 1; opt.precision == VGC_PREC_INT8 && q8kernels[i]; i++)
@@ -262,7 +267,8 @@ static void cpu_close(vigia_model *model)
 
 
 /* The keys of [cpu]; the host refuses any other there. */
-static const char *const cpu_keys[] = { "simd", "scale_x_y", "headroom_mb", "precision", "int8_kernel", NULL };
+static const char *const cpu_keys[] = { "simd", "scale_x_y", "headroom_mb", "precision", "int8_kernel",
+                                        "int8_min_channels", NULL };
 
 
 static const vigia_backend cpu_backend = {

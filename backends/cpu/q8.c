@@ -152,7 +152,7 @@ const vgc_q8_kernels *vgc_q8_pick(int kind, int lowest, char *why, size_t whylen
  *   convolutions before it fp32 too changed nothing measurable);
  * - linear convolutions (the projections of inverted residual blocks:
  *   their error goes straight into a shortcut sum and accumulates);
- * - convolutions of fewer than 64 input channels (few terms per output:
+ * - convolutions of fewer than 64 input channels (q8_min_channels; few terms per output:
  *   the relative error is largest, the work smallest).
  * Depthwise (groups) convolutions are fp32 for now.
  */
@@ -161,7 +161,8 @@ static int eligible(const vgc_net *net, int i)
     const vgc_layer *l = &net->layers[i];
     const int j = i + 1;
 
-    if (l->type != VGC_L_CONV || l->groups != 1 || i == 0 || l->act == VGC_ACT_LINEAR || l->c < 64)
+    if (l->type != VGC_L_CONV || l->groups != 1 || i == 0 || l->act == VGC_ACT_LINEAR ||
+        l->c < net->q8_min_channels)
         return 0;
     return !(j < net->n && net->layers[j].type == VGC_L_YOLO);
 }

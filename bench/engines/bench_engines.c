@@ -91,6 +91,8 @@ static int bench_vgc(char **argv, int argc)
     if (getenv("VGC_PRECISION"))
         opt.precision = strcmp(getenv("VGC_PRECISION"), "int8") == 0   ? VGC_PREC_INT8
                       : strcmp(getenv("VGC_PRECISION"), "bf16") == 0 ? VGC_PREC_BF16 : VGC_PREC_FP32;
+    if (getenv("VGC_Q8_MIN_CHANNELS"))
+        opt.q8_min_channels = atoi(getenv("VGC_Q8_MIN_CHANNELS"));
     if (getenv("VGC_Q8_KERNEL")) {
         static const char *const names[] = { "ref", "avx2", "vnni", "amx", "bf16_ref", "avx512_bf16", "amx_bf16" };
 
