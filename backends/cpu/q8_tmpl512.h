@@ -33,7 +33,7 @@ static inline void store_vec(const vgc_q8_gemm *g, int m, int col, QT_ACC acc, i
         float t[16];
 
         _mm512_storeu_ps(t, y);
-        for (int i = 0; i < cnt; i++)
+        for (int i = 0; i < cnt && i < 16; i++)
             c[i] = vgc_act_scalar(t[i], g->act);
         return;
     }
