@@ -130,6 +130,9 @@ typedef struct vgc_layer {
     int last_use;             /* last layer reading this output (planning) */
     size_t off;               /* arena offset in floats of the output */
     float *out;               /* output of image 0; image b at out + b*out_size */
+
+    /* reduced precision */
+    struct vgc_q8_layer *q8;  /* the int8 form of a convolution (q8.h), or NULL: fp32 */
 } vgc_layer;
 
 /* How a network is opened. Zero means "default" for every field. */
@@ -147,7 +150,20 @@ typedef struct vgc_options {
     size_t max_bytes;         /* refuse networks whose weights or activations need
                                  more (0 = VGC_MAX_ARENA_BYTES) */
     size_t headroom;          /* memory beyond the weights (0 = VGC_HEADROOM_BYTES) */
+    int precision;            /* enum vgc_precision: what the convolutions compute in */
+    int q8_kernel;            /* int8, bf16: 0 = the best the CPU has, else enum vgc_q8_kind + 1 (at most;
+                                 the bf16 ones for bf16) */
+    const float *q8_ranges;   /* int8: calibrated input range of each layer (min, max), or NULL:
+                                 dynamic (each image's own) */
+    int q8_min_channels;      /* int8: fewest input channels of an int8 convolution (0 = 64) */
 } vgc_options;
+
+/* What the convolutions compute in (the manifest's `[cpu] precision`). */
+enum vgc_precision {
+    VGC_PREC_FP32 = 0,
+    VGC_PREC_BF16 = 1,
+    VGC_PREC_INT8 = 2
+};
 
 enum vgc_simd {
     VGC_SIMD_AUTO = 0,
@@ -201,6 +217,14 @@ VGC_HIDDEN int vgc_net_max_batch(const vgc_net *net);
 VGC_HIDDEN double vgc_net_flops(const vgc_net *net);       /* per image, 2 x multiply-adds */
 VGC_HIDDEN size_t vgc_net_arena_bytes(const vgc_net *net);
 VGC_HIDDEN const char *vgc_net_device(const vgc_net *net); /* e.g. "cpu avx512, 2 threads" */
+/*
+ * The precision the network runs in (enum vgc_precision) and a note: what
+ * runs in it ("int8 amx, 19 of 21 convolutions") or, when the asked one
+ * fell back to fp32, why. The note is empty for fp32 asked.
+ */
+VGC_HIDDEN int vgc_net_precision(const vgc_net *net, const char **note);
+/* Bytes of the weights the forward pass reads (int8 layers at 1 byte a weight, bf16 at 2). */
+VGC_HIDDEN size_t vgc_net_weight_bytes(const vgc_net *net);
 VGC_HIDDEN int vgc_net_max_candidates(const vgc_net *net); /* cells x anchors over all heads */
 
 /*

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "q8.h"
 
 /* im2col scratch a GEMM task may use, in floats (a band of output rows). */
 #define COL_TARGET_FLOATS ((size_t)1 << 19)
@@ -452,6 +453,10 @@ static void forward_conv(vgc_net *net, const vgc_layer *l, const float *in, int 
 {
     conv_job j = { net, l, in, 0 };
 
+    if (l->q8) {
+        vgc_q8_conv_forward(net, l, in, batch);
+        return;
+    }
     switch (l->kind) {
     case VGC_CONV_GEMM:
         j.tasks_per_image = l->groups * div_up(l->out_h, l->chunk);

@@ -199,6 +199,10 @@ struct vgc_net {
     char device[96];          /* describe() string */
     double *prof;             /* seconds per layer when profiling, else NULL */
     int prof_runs;            /* forwards profiled */
+    int precision;            /* enum vgc_precision in effect */
+    int q8_min_channels;      /* int8: fewest input channels of an int8 convolution */
+    char prec_note[192];      /* vgc_net_precision()'s note */
+    struct vgc_q8_net *q8;    /* int8 state (q8.h), or NULL */
 };
 
 /* Build layers from a parsed cfg (net.c). */

@@ -22,6 +22,7 @@
 #include <cblas.h>
 
 #include "internal.h"
+#include "q8.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the weights reader assumes a little-endian host, as darknet does"
@@ -187,6 +188,9 @@ static void wino_weights(const float *g, float u[16])
 float vgc_layer_weight(const vgc_net *net, const vgc_layer *l, int f, int k)
 {
     const int mr = net->k->gemm_mr;
+
+    if (l->q8) /* the float weights were given back after quantization: what the layer computes with */
+        return (float)l->q8->a[(size_t)f * l->q8->kp + (size_t)k] * l->q8->wscale[f];
 
     if (l->kind == VGC_CONV_WINO && l->wino_m == 2) {
         /* invert the embedding: x0 = y0, x1 = y1 - y2, x2 = y3, on rows then columns */
@@ -563,7 +567,7 @@ static void choose_winograd(vgc_net *net, size_t headroom)
 
         if (l->type == VGC_L_CONV && l->kind == VGC_CONV_WINO) {
             l->kind = VGC_CONV_GEMM;
-            if (order)
+            if (order && !(net->precision != VGC_PREC_FP32 && vgc_q8_eligible(net, i)))
                 order[ncand++] = i;
         }
     }
@@ -644,6 +648,61 @@ const vgc_kernels *vgc_kernels_pick(int want)
 }
 
 
+static int count_convs(const vgc_net *net)
+{
+    int n = 0;
+
+    for (int i = 0; i < net->n; i++)
+        n += net->layers[i].type == VGC_L_CONV;
+    return n;
+}
+
+
+/*
+ * The precision the network will run in and, for int8, its kernels; the
+ * reason for any fallback goes in net->prec_note (a machine that lacks an
+ * instruction runs the next best, down to fp32; it is not an error).
+ */
+static int choose_precision(vgc_net *net, const vgc_options *opt, const vgc_q8_kernels **q8k,
+                            char *err, size_t errlen)
+{
+    char why[160];
+
+    *q8k = NULL;
+    net->precision = VGC_PREC_FP32;
+    net->prec_note[0] = '\0';
+    switch (opt->precision) {
+    case VGC_PREC_FP32:
+        return 0;
+    case VGC_PREC_INT8:
+        if (opt->q8_min_channels < 0 || opt->q8_min_channels > VGC_MAX_CHANNELS)
+            return vgc_fail(err, errlen, VIGIA_EINVAL, "bad int8 minimum of channels %d", opt->q8_min_channels);
+        net->q8_min_channels = opt->q8_min_channels ? opt->q8_min_channels : 64;
+        if (opt->q8_kernel < 0 || opt->q8_kernel > VGC_Q8_AMX + 1)
+            return vgc_fail(err, errlen, VIGIA_EINVAL, "bad int8 kernel %d", opt->q8_kernel);
+        /* the best usable at most the one asked; a step down is told in the note */
+        *q8k = vgc_q8_pick(opt->q8_kernel ? opt->q8_kernel - 1 : VGC_Q8_AMX, VGC_Q8_REF, why, sizeof why);
+        net->precision = VGC_PREC_INT8;
+        snprintf(net->prec_note, sizeof net->prec_note, "%s", why);
+        return 0;
+    case VGC_PREC_BF16:
+        if (opt->q8_kernel && (opt->q8_kernel < VGC_BF16_REF + 1 || opt->q8_kernel > VGC_BF16_AMX + 1))
+            return vgc_fail(err, errlen, VIGIA_EINVAL, "bad bf16 kernel %d", opt->q8_kernel);
+        /* AMX-BF16, else AVX-512 BF16; without either, fp32 (the scalar one only when asked: tests) */
+        *q8k = vgc_q8_pick(opt->q8_kernel ? opt->q8_kernel - 1 : VGC_BF16_AMX,
+                           opt->q8_kernel == VGC_BF16_REF + 1 ? VGC_BF16_REF : VGC_BF16_AVX512, why, sizeof why);
+        if (!*q8k) {
+            snprintf(net->prec_note, sizeof net->prec_note, "bf16 asked: %s", why);
+            return 0;
+        }
+        net->precision = VGC_PREC_BF16;
+        snprintf(net->prec_note, sizeof net->prec_note, "%s", why);
+        return 0;
+    }
+    return vgc_fail(err, errlen, VIGIA_EINVAL, "bad precision %d", opt->precision);
+}
+
+
 static int load_common(vgc_net **out, const char *cfg_text, size_t cfg_len, wsrc *weights,
                        const char *wname, const vgc_options *opt_in, char *err, size_t errlen)
 {
@@ -651,6 +710,7 @@ static int load_common(vgc_net **out, const char *cfg_text, size_t cfg_len, wsrc
     vgc_cfg cfg;
     vgc_net *net;
     unsigned char *img = NULL;
+    const vgc_q8_kernels *q8k = NULL;
     int rc;
 
     *out = NULL;
@@ -678,6 +738,8 @@ static int load_common(vgc_net **out, const char *cfg_text, size_t cfg_len, wsrc
     vgc_cfg_release(&cfg);
     if (rc < 0)
         goto fail;
+    if ((rc = choose_precision(net, &opt, &q8k, err, errlen)) < 0)
+        goto fail;
     /* a first plan sizes the activations; Winograd gets what is left of the headroom */
     if ((rc = plan_memory(net, opt.keep_outputs, err, errlen)) < 0)
         goto fail;
@@ -695,6 +757,8 @@ static int load_common(vgc_net **out, const char *cfg_text, size_t cfg_len, wsrc
         rc = load_weights(net, weights, wname, err, errlen);
     }
     if (rc < 0)
+        goto fail;
+    if (q8k && (rc = vgc_q8_prepare(net, q8k, opt.q8_ranges, err, errlen)) < 0)
         goto fail;
     if ((rc = plan_memory(net, opt.keep_outputs, err, errlen)) < 0 ||
         (rc = allocate(net, err, errlen)) < 0)
@@ -715,6 +779,17 @@ static int load_common(vgc_net **out, const char *cfg_text, size_t cfg_len, wsrc
     else
         snprintf(net->device, sizeof net->device, "cpu %s, %d thread%s", vgc_simd_name(net->k->simd),
                  net->threads, net->threads == 1 ? "" : "s");
+    if (net->q8) {
+        char why[sizeof net->prec_note];
+        int n;
+
+        memcpy(why, net->prec_note, sizeof why);
+        n = snprintf(net->prec_note, sizeof net->prec_note, "%s %s, %d of %d convolutions",
+                     q8k->bf16 ? "bf16" : "int8", q8k->name, net->q8->layers, count_convs(net));
+        if (why[0] && n > 0 && (size_t)n < sizeof net->prec_note)
+            snprintf(net->prec_note + n, sizeof net->prec_note - (size_t)n, " (%.*s)",
+                     (int)(sizeof net->prec_note - (size_t)n - 4), why);
+    }
     free(img);
     *out = net;
     return 0;
@@ -813,6 +888,7 @@ void vgc_net_destroy(vgc_net *net)
         return;
     if (net->pool)
         vgc_pool_destroy(net->pool);
+    vgc_q8_release(net);
     for (int i = 0; i < net->n; i++)
         free(net->layers[i].packed);
     free(net->layers);
@@ -889,6 +965,32 @@ int vgc_net_classes(const vgc_net *net) { return net->classes; }
 int vgc_net_max_batch(const vgc_net *net) { return net->max_batch; }
 double vgc_net_flops(const vgc_net *net) { return net->flops; }
 const char *vgc_net_device(const vgc_net *net) { return net->device; }
+
+int vgc_net_precision(const vgc_net *net, const char **note)
+{
+    if (note)
+        *note = net->prec_note;
+    return net->precision;
+}
+
+
+size_t vgc_net_weight_bytes(const vgc_net *net)
+{
+    size_t bytes = 0;
+
+    for (int i = 0; i < net->n; i++) {
+        const vgc_layer *l = &net->layers[i];
+
+        if (l->type != VGC_L_CONV)
+            continue;
+        if (l->q8)
+            bytes += (size_t)l->q8->m * l->q8->k * (net->precision == VGC_PREC_BF16 ? 2 : 1) +
+                     (size_t)l->q8->m * (sizeof(float) + sizeof(int32_t)) + (size_t)l->filters * sizeof(float);
+        else
+            bytes += (l->nweights + (size_t)l->filters) * sizeof(float);
+    }
+    return bytes;
+}
 int vgc_net_max_candidates(const vgc_net *net) { return net->max_cand; }
 
 size_t vgc_net_arena_bytes(const vgc_net *net)

@@ -11,6 +11,9 @@ backends_cpu_libvgcpu_a_SOURCES = \
 	backends/cpu/forward.c backends/cpu/pool.c backends/cpu/cpu.c \
 	backends/cpu/kern_tmpl.h backends/cpu/kern_generic.c \
 	backends/cpu/kern_avx2.c backends/cpu/kern_avx512.c \
+	backends/cpu/q8.h backends/cpu/q8.c backends/cpu/q8_ref.c backends/cpu/q8_avx2.c \
+	backends/cpu/q8_vnni.c backends/cpu/q8_amx.c backends/cpu/q8_tmpl512.h backends/cpu/q8_tmplamx.h \
+	backends/cpu/bf16_avx512.c backends/cpu/bf16_amx.c \
 	backends/cpu/onnx_read.h backends/cpu/onnx_read.c backends/cpu/onnx_shape.c \
 	backends/cpu/onnx_rewrite.h backends/cpu/onnx_rewrite.c backends/cpu/onnx_exec.h backends/cpu/onnx_exec.c \
 	backends/cpu/onnx_model.h backends/cpu/onnx_model.c \
@@ -54,6 +57,20 @@ tests_cpu_test_cpu_engine_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu $(V
 tests_cpu_test_cpu_engine_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -pthread
 tests_cpu_test_cpu_engine_LDADD = $(VGC_LIBS) $(CMOCKA_LIBS) $(VIPS_LIBS) $(DARKNET_LIBS) -ldl
 endif
+
+# The int8 kernels against the scalar reference, and int8 networks against fp32.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/cpu/test_q8
+VIGIA_TESTS += tests/cpu/test_q8
+tests_cpu_test_q8_SOURCES = tests/cpu/test_q8.c
+tests_cpu_test_q8_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu
+tests_cpu_test_q8_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_cpu_test_q8_LDADD = $(VGC_LIBS) $(CMOCKA_LIBS) -lm
+endif
+
+# int8 detections against fp32 on the shared images and transformed copies, through the server.
+EXTRA_DIST += tests/cpu/test_int8_accuracy.py
+VIGIA_TESTS += $(srcdir)/tests/cpu/test_int8_accuracy.py
 
 # The ONNX reader on the graphs tests/cpu/make_onnx_models.py wrote into tests/cpu/onnx.
 if HAVE_CMOCKA
@@ -131,7 +148,7 @@ bench_engines_bench_engines_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -
 bench_engines_bench_engines_CFLAGS = $(AM_CFLAGS) -pthread
 bench_engines_bench_engines_LDADD = $(VGC_LIBS) $(VIPS_LIBS) $(DARKNET_LIBS)
 EXTRA_DIST += bench/engines/run bench/engines/README.md bench/engines/opencv_peer.cpp \
-	bench/engines/run-onnx bench/engines/ort_peer.js bench/package.json bench/package-lock.json
+	bench/engines/run-precision bench/engines/run-onnx bench/engines/ort_peer.js bench/package.json bench/package-lock.json
 # bench/engines/run-classify: ONNX classifiers against PyTorch and OpenCV DNN
 noinst_PROGRAMS += bench/engines/bench_classify
 bench_engines_bench_classify_SOURCES = bench/engines/bench_classify.c
@@ -139,6 +156,12 @@ bench_engines_bench_classify_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu
 bench_engines_bench_classify_CFLAGS = $(AM_CFLAGS) -pthread
 bench_engines_bench_classify_LDADD = $(VGC_LIBS)
 EXTRA_DIST += bench/engines/run-classify bench/engines/classify_peers.py
+# the int8 peaks of one core (VNNI, AMX, AVX2) and the int8 GEMM kernels against them
+noinst_PROGRAMS += bench/engines/q8_peak
+bench_engines_q8_peak_SOURCES = bench/engines/q8_peak.c
+bench_engines_q8_peak_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu
+bench_engines_q8_peak_CFLAGS = $(AM_CFLAGS)
+bench_engines_q8_peak_LDADD = $(VGC_LIBS)
 noinst_PROGRAMS += bench/engines/rss_probe
 bench_engines_rss_probe_SOURCES = bench/engines/rss_probe.c
 bench_engines_rss_probe_LDADD = -ldl

@@ -11,6 +11,17 @@
  *   headroom_mb = N                  memory beyond the weights the model may
  *                                    use (default 56; more lets more 3x3
  *                                    layers run as Winograd)
+ *   precision = fp32 | bf16 | int8   what the convolutions compute in
+ *                                    (default fp32; docs/engine.md). What
+ *                                    runs, and why when it fell back, is in
+ *                                    the device string (/v1/models).
+ *   int8_kernel = auto | ref | avx2 | vnni | amx
+ *                                    the best int8 kernel allowed (default
+ *                                    auto: the best the CPU has); bf16 runs
+ *                                    on AMX-BF16 or AVX-512 BF16, else fp32
+ *   int8_min_channels = N            fewest input channels of a convolution
+ *                                    run in int8 (default 64, measured on the
+ *                                    shipped models: docs/engine.md)
  *
  * A manifest with no cfg whose weights file ends in ".onnx" is an ONNX
  * graph with a detection head (onnx_head.h), run one image at a time on
@@ -45,7 +56,7 @@ struct vigia_model {
     vigia_input_desc cls_in;  /* the tensor the classifier takes */
     int max_batch;            /* images per infer() (ONNX: run one by one) */
     const vigia_host *host;
-    char device[128];
+    char device[320];
 };
 
 
@@ -164,7 +175,7 @@ static int onnx_open(const vigia_host *host, const vigia_manifest *m, vigia_mode
     snprintf(model->device, sizeof model->device, "cpu onnx, 1 thread");
     vgc_onnx_model_input_size(model->onnx, &w, &h);
     {
-        char msg[256];
+        char msg[512];
 
         const vgc_onnx_head *hd = vgc_onnx_model_head(model->onnx);
         snprintf(msg, sizeof msg, "%s: onnx %dx%d, %d classes, head %s (%s), %s", m->name ? m->name : "model", w, h,
@@ -202,12 +213,23 @@ static int cpu_open(const vigia_host *host, const vigia_manifest *m, vigia_model
     opt.threads = m->threads;
     static const char *const simds[] = { "auto", "generic", "avx2", "avx512", NULL };
     static const char *const scales[] = { "honour", "honor", "ignore", NULL };
-    const char *simd, *scale;
-    long long mb;
+    static const char *const precisions[] = { "fp32", "bf16", "int8", NULL };
+    static const char *const q8kernels[] = { "auto", "ref", "avx2", "vnni", "amx", NULL };
+    const char *simd, *scale, *prec, *q8k;
+    long long mb, minc;
     if ((rc = m->get_string(m, "cpu.simd", simds, "auto", &simd, err, errlen)) < 0 ||
         (rc = m->get_string(m, "cpu.scale_x_y", scales, "honour", &scale, err, errlen)) < 0 ||
-        (rc = m->get_int(m, "cpu.headroom_mb", 0, 65536, -1, &mb, err, errlen)) < 0)
+        (rc = m->get_int(m, "cpu.headroom_mb", 0, 65536, -1, &mb, err, errlen)) < 0 ||
+        (rc = m->get_string(m, "cpu.precision", precisions, "fp32", &prec, err, errlen)) < 0 ||
+        (rc = m->get_string(m, "cpu.int8_kernel", q8kernels, "auto", &q8k, err, errlen)) < 0 ||
+        (rc = m->get_int(m, "cpu.int8_min_channels", 1, VGC_MAX_CHANNELS, 64, &minc, err, errlen)) < 0)
         return rc;
+    opt.q8_min_channels = (int)minc;
+    opt.precision = strcmp(prec, "int8") == 0 ? VGC_PREC_INT8 : strcmp(prec, "bf16") == 0 ? VGC_PREC_BF16
+                  : VGC_PREC_FP32;
+    for (int i = 1; opt.precision == VGC_PREC_INT8 && q8kernels[i]; i++)
+        if (strcmp(q8k, q8kernels[i]) == 0)
+            opt.q8_kernel = i;   /* enum vgc_q8_kind + 1, in the order of q8.h */
     opt.simd = strcmp(simd, "generic") == 0 ? VGC_SIMD_GENERIC : strcmp(simd, "avx2") == 0 ? VGC_SIMD_AVX2
              : strcmp(simd, "avx512") == 0 ? VGC_SIMD_AVX512 : opt.simd;
     opt.ignore_scale_x_y = strcmp(scale, "ignore") == 0;
@@ -231,9 +253,26 @@ static int cpu_open(const vigia_host *host, const vigia_manifest *m, vigia_model
         goto fail;
     }
     model->host = host;
-    snprintf(model->device, sizeof model->device, "%s", vgc_net_device(model->net));
     {
-        char msg[256];
+        const char *note;
+        int p = vgc_net_precision(model->net, &note);
+
+        /* "cpu avx512, 1 thread, int8 amx, 53 of 84 convolutions" or "..., fp32 (bf16 asked: why)" */
+        if (p != VGC_PREC_FP32)
+            snprintf(model->device, sizeof model->device, "%s, %s", vgc_net_device(model->net), note);
+        else
+            snprintf(model->device, sizeof model->device, "%s, fp32%s%s%s", vgc_net_device(model->net),
+                     note[0] ? " (" : "", note, note[0] ? ")" : "");
+        if (opt.precision != p) {
+            char msg[400];
+
+            snprintf(msg, sizeof msg, "%s: precision %s asked, running fp32: %s", m->name ? m->name : "model",
+                     prec, note);
+            host_log(host, VIGIA_LOG_WARN, msg);
+        }
+    }
+    {
+        char msg[512];
 
         snprintf(msg, sizeof msg, "%s: %dx%d, %d layers, %.3f gflops/image, %.1f MiB arena, %s",
                  m->name ? m->name : "model", w, h, vgc_net_layers(model->net),
@@ -343,7 +382,8 @@ static void cpu_close(vigia_model *model)
 
 
 /* The keys of [cpu]; the host refuses any other there. */
-static const char *const cpu_keys[] = { "simd", "scale_x_y", "headroom_mb",
+static const char *const cpu_keys[] = { "simd", "scale_x_y", "headroom_mb", "precision", "int8_kernel",
+                                        "int8_min_channels",
                                         "channels",      /* onnx classifiers */
                                         NULL };
 

@@ -90,6 +90,20 @@ static int bench_vgc(char **argv, int argc)
     opt.profile = getenv("VGC_PROFILE") != NULL;
     if (getenv("VGC_HEADROOM_MB"))
         opt.headroom = (size_t)atol(getenv("VGC_HEADROOM_MB")) << 20;
+    /* VGC_PRECISION=fp32|bf16|int8, VGC_Q8_KERNEL=ref|avx2|vnni|amx (int8), bf16_ref|avx512_bf16|amx_bf16
+       (bf16): at most that kernel */
+    if (getenv("VGC_PRECISION"))
+        opt.precision = strcmp(getenv("VGC_PRECISION"), "int8") == 0   ? VGC_PREC_INT8
+                      : strcmp(getenv("VGC_PRECISION"), "bf16") == 0 ? VGC_PREC_BF16 : VGC_PREC_FP32;
+    if (getenv("VGC_Q8_MIN_CHANNELS"))
+        opt.q8_min_channels = atoi(getenv("VGC_Q8_MIN_CHANNELS"));
+    if (getenv("VGC_Q8_KERNEL")) {
+        static const char *const names[] = { "ref", "avx2", "vnni", "amx", "bf16_ref", "avx512_bf16", "amx_bf16" };
+
+        for (int k = 0; k < 7; k++)
+            if (strcmp(getenv("VGC_Q8_KERNEL"), names[k]) == 0)
+                opt.q8_kernel = k + 1;
+    }
     if (!ms || iters < 1 || vgc_net_load(&net, argv[1], argv[2], &opt, err, sizeof err) < 0) {
         fprintf(stderr, "vgc: %s\n", err);
         return 1;
@@ -125,7 +139,14 @@ static int bench_vgc(char **argv, int argc)
         }
         free(sec);
     }
-    fprintf(stderr, "vgc: %s, arena %.1f MiB\n", vgc_net_device(net), vgc_net_arena_bytes(net) / 1048576.0);
+    {
+        const char *note;
+        int prec = vgc_net_precision(net, &note);
+
+        fprintf(stderr, "vgc: %s, arena %.1f MiB, precision %s%s%s, weights %.2f MiB\n", vgc_net_device(net),
+                vgc_net_arena_bytes(net) / 1048576.0, prec == VGC_PREC_INT8 ? "int8" : prec == VGC_PREC_BF16 ? "bf16" : "fp32",
+                note[0] ? ": " : "", note, vgc_net_weight_bytes(net) / 1048576.0);
+    }
     vgc_net_destroy(net);
     free(x);
     free(ms);

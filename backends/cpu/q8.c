@@ -1,0 +1,705 @@
+/*
+ * backends/cpu/q8.c: int8 convolutions (q8.h): which kernel runs here, the
+ * weights' quantization at load, and the forward pass of an int8 layer
+ * (input quantized to u8 once per layer, packed a band of output positions
+ * at a time, one GEMM with the fused epilogue per band).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#endif
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "q8.h"
+
+/*
+ * Bytes of packed activations a task aims for (a band of output positions):
+ * about half an L2, so that a layer with many weights and few positions
+ * (13x13) reads its weights once, not once per small band.
+ */
+#define BAND_TARGET_BYTES ((size_t)1 << 20)
+/* Linux: ask for a dynamically enabled state component (asm/prctl.h), and AMX's (XTILEDATA). */
+#define VGC_ARCH_REQ_XCOMP_PERM 0x1023
+#define VGC_XFEATURE_XTILEDATA 18
+
+static size_t round_up(size_t n, size_t to)
+{
+    return (n + to - 1) / to * to;
+}
+
+/* ---- which kernel ---------------------------------------------------------------- */
+
+#if defined(__x86_64__)
+static int cpuid_bit(unsigned leaf, unsigned sub, int reg, int bit)
+{
+    unsigned r[4] = { 0 };
+
+    if (!__get_cpuid_count(leaf, sub, &r[0], &r[1], &r[2], &r[3]))
+        return 0;
+    return (int)(r[reg] >> bit) & 1;
+}
+
+
+/* XCR0: which register states the OS saves (bit 17/18: AMX tile config/data). */
+static unsigned long long xcr0(void)
+{
+    unsigned lo, hi;
+
+    if (!cpuid_bit(1, 0, 2, 27))      /* OSXSAVE */
+        return 0;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (unsigned long long)hi << 32 | lo;
+}
+#endif
+
+
+int vgc_q8_usable(int kind, char *why, size_t whylen)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    static int amx_state = 0;         /* 0 not asked, 1 granted, -1 refused */
+
+    __builtin_cpu_init();
+    switch (kind) {
+    case VGC_Q8_REF:
+        return 1;
+    case VGC_Q8_AVX2:
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            return 1;
+        snprintf(why, whylen, "the cpu has no avx2");
+        return 0;
+    case VGC_Q8_VNNI:
+        if (vgc_simd_detect() >= VGC_SIMD_AVX512 && cpuid_bit(7, 0, 2, 11))
+            return 1;
+        snprintf(why, whylen, "the cpu has no avx512_vnni");
+        return 0;
+    case VGC_Q8_AMX:
+        if (!cpuid_bit(7, 0, 3, 24) || !cpuid_bit(7, 0, 3, 25) || vgc_simd_detect() < VGC_SIMD_AVX512) {
+            snprintf(why, whylen, "the cpu has no amx_int8");
+            return 0;
+        }
+        if ((xcr0() & (3ull << 17)) != (3ull << 17)) {
+            snprintf(why, whylen, "the os does not enable the amx tile state (xcr0)");
+            return 0;
+        }
+        if (amx_state == 0)
+            amx_state = syscall(SYS_arch_prctl, VGC_ARCH_REQ_XCOMP_PERM, VGC_XFEATURE_XTILEDATA) == 0 ? 1 : -1;
+        if (amx_state > 0)
+            return 1;
+        snprintf(why, whylen, "linux refused the amx tile state (arch_prctl ARCH_REQ_XCOMP_PERM)");
+        return 0;
+    case VGC_BF16_REF:
+        return 1;
+    case VGC_BF16_AVX512:
+        if (vgc_simd_detect() >= VGC_SIMD_AVX512 && cpuid_bit(7, 1, 0, 5))
+            return 1;
+        snprintf(why, whylen, "the cpu has no avx512_bf16");
+        return 0;
+    case VGC_BF16_AMX:
+        if (!cpuid_bit(7, 0, 3, 22)) {
+            snprintf(why, whylen, "the cpu has no amx_bf16");
+            return 0;
+        }
+        return vgc_q8_usable(VGC_Q8_AMX, why, whylen);   /* the tiles, and Linux's leave */
+    }
+#endif
+    if (kind == VGC_Q8_REF || kind == VGC_BF16_REF)
+        return 1;
+    snprintf(why, whylen, "not an x86-64 build");
+    return 0;
+}
+
+
+const vgc_q8_kernels *vgc_q8_pick(int kind, int lowest, char *why, size_t whylen)
+{
+    static const vgc_q8_kernels *const all[VGC_Q8_KINDS] = {
+        &vgc_q8_ref, &vgc_q8_avx2, &vgc_q8_vnni, &vgc_q8_amx, &vgc_bf16_ref, &vgc_bf16_avx512, &vgc_bf16_amx,
+    };
+    int first = 1;
+
+    if (why && whylen)
+        why[0] = '\0';
+    if (kind < 0 || kind >= VGC_Q8_KINDS || lowest < 0 || lowest > kind)
+        return NULL;
+    for (; kind >= lowest; kind--) {
+        char r[128];
+
+        if (all[kind]->gemm && vgc_q8_usable(kind, r, sizeof r))
+            return all[kind];
+        /* the first refusal is the one worth telling */
+        if (first && why && whylen)
+            snprintf(why, whylen, "no %s: %s", all[kind]->name, all[kind]->gemm ? r : "not built");
+        first = 0;
+    }
+    return NULL;
+}
+
+/* ---- load ---------------------------------------------------------------------------- */
+
+/*
+ * Whether layer i runs in int8. Measured on the shipped models
+ * (tests/cpu/test_int8_accuracy.py, docs/engine.md), these stay fp32:
+ * - the first layer (3 input channels: little work, the image itself);
+ * - the heads: the convolution whose output a [yolo] layer reads (its
+ *   outputs are the boxes and scores; keeping the whole chain of
+ *   convolutions before it fp32 too changed nothing measurable);
+ * - linear convolutions (the projections of inverted residual blocks:
+ *   their error goes straight into a shortcut sum and accumulates);
+ * - convolutions of fewer than 64 input channels (q8_min_channels; few terms per output:
+ *   the relative error is largest, the work smallest).
+ * Depthwise (groups) convolutions are fp32 for now.
+ */
+static int eligible(const vgc_net *net, int i)
+{
+    const vgc_layer *l = &net->layers[i];
+    const int j = i + 1;
+
+    if (l->type != VGC_L_CONV || l->groups != 1 || i == 0 || l->act == VGC_ACT_LINEAR ||
+        l->c < net->q8_min_channels)
+        return 0;
+    return !(j < net->n && net->layers[j].type == VGC_L_YOLO);
+}
+
+
+/*
+ * bf16 keeps float's range: every plain convolution runs in it but the
+ * first (3 channels: the image) and the heads' inputs (the scores).
+ */
+static int eligible_bf16(const vgc_net *net, int i)
+{
+    const vgc_layer *l = &net->layers[i];
+
+    return l->type == VGC_L_CONV && l->groups == 1 && i > 0 &&
+           !(i + 1 < net->n && net->layers[i + 1].type == VGC_L_YOLO);
+}
+
+
+int vgc_q8_eligible(const vgc_net *net, int i)
+{
+    return net->precision == VGC_PREC_BF16 ? eligible_bf16(net, i) : eligible(net, i);
+}
+
+
+static void free_layer(vgc_q8_layer *q)
+{
+    if (!q)
+        return;
+    free(q->a);
+    free(q->wscale);
+    free(q->wsum);
+    free(q);
+}
+
+
+static int quantize_layer(const vgc_net *net, vgc_layer *l, const vgc_q8_kernels *kern, vgc_q8_layer **out)
+{
+    vgc_q8_layer *q = calloc(1, sizeof *q);
+    const int k = (int)(l->nweights / (size_t)l->filters), wmax = kern->wmax;
+    const size_t e = kern->bf16 ? 2 : 1;
+
+    *out = NULL;
+    if (!q)
+        return -1;
+    q->m = l->filters;
+    q->k = k;
+    q->kp = (int)round_up((size_t)k, 64);
+    q->mp = (int)round_up((size_t)q->m, 32);
+    q->a = aligned_alloc(64, round_up((size_t)q->mp * q->kp * e, 64));
+    q->wscale = malloc((size_t)q->m * sizeof *q->wscale);
+    q->wsum = malloc((size_t)q->m * sizeof *q->wsum);
+    if (!q->a || !q->wscale || !q->wsum) {
+        free_layer(q);
+        return -1;
+    }
+    memset(q->a, 0, (size_t)q->mp * q->kp * e);
+    for (int f = 0; kern->bf16 && f < q->m; f++) {
+        uint16_t *row = (uint16_t *)(void *)q->a + (size_t)f * q->kp;
+
+        for (int i = 0; i < k; i++)
+            row[i] = vgc_bf16_from(vgc_layer_weight(net, l, f, i));
+        q->wscale[f] = 1.0f;
+        q->wsum[f] = 0;
+    }
+    for (int f = 0; !kern->bf16 && f < q->m; f++) {
+        float amax = 0;
+        int32_t sum = 0;
+        float inv;
+
+        for (int i = 0; i < k; i++) {
+            float w = fabsf(vgc_layer_weight(net, l, f, i));
+
+            amax = w > amax ? w : amax;
+        }
+        q->wscale[f] = amax > 0 ? amax / (float)wmax : 1.0f;
+        inv = 1.0f / q->wscale[f];
+        for (int i = 0; i < k; i++) {
+            long v = lrintf(vgc_layer_weight(net, l, f, i) * inv);
+
+            v = v > wmax ? wmax : v < -wmax ? -wmax : v;
+            q->a[(size_t)f * q->kp + i] = (int8_t)v;
+            sum += (int32_t)v;
+        }
+        q->wsum[f] = sum;
+    }
+    *out = q;
+    return 0;
+}
+
+
+/*
+ * Stride 1 with "same" padding: the input is quantized into zero-point
+ * padded planes (an extra row below), and the GEMM runs over the padded
+ * width: output position (y, x) is column y*wp + x, and the im2col row of
+ * tap (ky, kx) is the padded plane itself shifted by ky*wp + kx, so packing
+ * copies nothing but the interleave. The wp - ow columns past each output
+ * row are computed and dropped.
+ */
+static int is_padded(const vgc_layer *l)
+{
+    return l->stride == 1 && l->size > 1 && 2 * l->pad == l->size - 1;
+}
+
+
+/* Bytes of one quantized input plane of layer l, and the GEMM's columns. */
+static size_t plane_bytes(const vgc_layer *l)
+{
+    return is_padded(l) ? (size_t)(l->w + 2 * l->pad) * (size_t)(l->h + 2 * l->pad + 1) : (size_t)l->w * l->h;
+}
+
+
+/* Bytes of one element of the layer's reduced form: 1 (int8) or 2 (bf16). */
+static size_t esize(const vgc_net *net)
+{
+    return net->q8->k->bf16 ? 2 : 1;
+}
+
+
+static size_t gemm_cols(const vgc_layer *l)
+{
+    return is_padded(l) ? (size_t)(l->w + 2 * l->pad) * (size_t)l->out_h : (size_t)l->out_w * l->out_h;
+}
+
+
+/* Columns of one band of layer l's output positions (a multiple of 32). */
+static int band_cols(const vgc_net *net, const vgc_layer *l, int kp)
+{
+    const size_t hw = gemm_cols(l);
+    size_t cols = BAND_TARGET_BYTES / ((size_t)kp * esize(net));
+    size_t per = (hw + (size_t)net->threads - 1) / (size_t)net->threads;
+
+    if (net->threads > 1 && per < cols)
+        cols = per;
+    cols = round_up(cols < 32 ? 32 : cols, 32);
+    if (cols > round_up(hw, 32))
+        cols = round_up(hw, 32);
+    return (int)cols;
+}
+
+
+/*
+ * Give the pages wholly inside a layer's float weights back to the kernel
+ * (they read as zeros afterwards; nothing reads them: vgc_layer_weight()
+ * answers from the int8 form), so that int8 weights cost their own size.
+ */
+static void release_floats(float *p, size_t n)
+{
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)(p + n)) & ~(page - 1);
+
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+
+int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, char *err, size_t errlen)
+{
+    vgc_q8_net *qn = calloc(1, sizeof *qn);
+    size_t xq = 0, band = 0;
+
+    if (!qn)
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
+    net->q8 = qn;
+    qn->k = k;
+    for (int i = 0; i < net->n; i++) {
+        vgc_layer *l = &net->layers[i];
+        vgc_q8_layer *q;
+        int cols;
+
+        if (!vgc_q8_eligible(net, i))
+            continue;
+        if (quantize_layer(net, l, k, &q) < 0)
+            return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %s weights", k->bf16 ? "bf16" : "int8");
+        l->q8 = q;
+        release_floats(l->weights, l->nweights);
+        if (ranges && ranges[2 * i] < ranges[2 * i + 1]) {
+            q->xmin = ranges[2 * i];
+            q->xmax = ranges[2 * i + 1];
+        }
+        qn->layers++;
+        qn->weight_bytes += (size_t)q->m * q->k * esize(net) + (size_t)q->m * (sizeof(float) + sizeof(int32_t));
+        if (q->m > qn->max_m)
+            qn->max_m = q->m;
+        /* one image at a time */
+        if ((size_t)l->c * plane_bytes(l) * esize(net) > xq)
+            xq = (size_t)l->c * plane_bytes(l) * esize(net);
+        cols = band_cols(net, l, q->kp);
+        /* the band, 4 rows of `cols` for packing, and (padded layers) the band's output as floats */
+        {
+            const size_t need = ((size_t)q->kp * cols + 4 * (size_t)cols) * esize(net) + 64 +
+                                (size_t)q->m * cols * sizeof(float);
+
+            if (need > band)
+                band = need;
+        }
+    }
+    qn->xq_bytes = round_up(xq + 64, 64);
+    qn->band_bytes = round_up(band + 64, 64);
+    qn->xq = aligned_alloc(64, qn->xq_bytes);
+    qn->band = aligned_alloc(64, qn->band_bytes * (size_t)net->threads);
+    qn->scale = malloc(((size_t)qn->max_m + 1) * sizeof *qn->scale);
+    qn->comp = malloc(((size_t)qn->max_m + 1) * sizeof *qn->comp);
+    if (!qn->xq || !qn->band || !qn->scale || !qn->comp)
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for int8 buffers");
+    /* touch them now (and give padding a defined value) */
+    memset(qn->xq, 0, qn->xq_bytes);
+    memset(qn->band, 0, qn->band_bytes * (size_t)net->threads);
+    return 0;
+}
+
+
+void vgc_q8_release(vgc_net *net)
+{
+    if (!net->q8)
+        return;
+    for (int i = 0; i < net->n; i++) {
+        free_layer(net->layers[i].q8);
+        net->layers[i].q8 = NULL;
+    }
+    free(net->q8->xq);
+    free(net->q8->band);
+    free(net->q8->scale);
+    free(net->q8->comp);
+    free(net->q8);
+    net->q8 = NULL;
+}
+
+/* ---- packing --------------------------------------------------------------------------- */
+
+/* 4 rows of n bytes into n groups of 4 (dst[4j + r] = row r [j]). */
+static void interleave4(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int n,
+                        uint8_t *dst)
+{
+    int j = 0;
+
+#if defined(__SSE2__)
+    for (; j + 16 <= n; j += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(r0 + j)), b = _mm_loadu_si128((const __m128i *)(r1 + j));
+        __m128i c = _mm_loadu_si128((const __m128i *)(r2 + j)), d = _mm_loadu_si128((const __m128i *)(r3 + j));
+        __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+        __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
+
+        _mm_storeu_si128((__m128i *)(dst + 4 * j), _mm_unpacklo_epi16(ab0, cd0));
+        _mm_storeu_si128((__m128i *)(dst + 4 * j + 16), _mm_unpackhi_epi16(ab0, cd0));
+        _mm_storeu_si128((__m128i *)(dst + 4 * j + 32), _mm_unpacklo_epi16(ab1, cd1));
+        _mm_storeu_si128((__m128i *)(dst + 4 * j + 48), _mm_unpackhi_epi16(ab1, cd1));
+    }
+#endif
+    for (; j < n; j++) {
+        dst[4 * j] = r0[j];
+        dst[4 * j + 1] = r1[j];
+        dst[4 * j + 2] = r2[j];
+        dst[4 * j + 3] = r3[j];
+    }
+}
+
+
+void vgc_q8_pack_rows(const uint8_t *const *rows, int k, int kp, int n, int ldb, uint8_t zp, uint8_t *b)
+{
+    uint8_t zero[256];
+
+    memset(zero, zp, sizeof zero);
+    for (int k0 = 0; k0 < kp; k0 += 4) {
+        uint8_t *dst = b + (size_t)(k0 / 4) * ldb * 4;
+
+        for (int j0 = 0; j0 < n; j0 += 256) {
+            const int cnt = n - j0 < 256 ? n - j0 : 256;
+            const uint8_t *r[4];
+
+            for (int q = 0; q < 4; q++)
+                r[q] = k0 + q < k && rows[k0 + q] ? rows[k0 + q] + j0 : zero;
+            interleave4(r[0], r[1], r[2], r[3], cnt, dst + (size_t)j0 * 4);
+        }
+    }
+}
+
+/* ---- forward ------------------------------------------------------------------------------ */
+
+typedef struct q8_job {
+    vgc_net *net;
+    const vgc_layer *l;
+    const float *in;          /* image 0 (quantize) */
+    int image;                /* the image being run */
+    float inv;                /* 1 / xscale */
+    int zp;                   /* int8's zero point; the padding byte (bf16: 0) */
+    int chunk;                /* channels per quantize task, columns per gemm task */
+} q8_job;
+
+
+/* x[i] to u8 with the job's scale and zero point (round half up, clamped), or to bf16. */
+static void quantize_run(const float *x, size_t n, float inv, float zp, uint8_t *q, int bf16)
+{
+    if (bf16) {
+        uint16_t *h = (uint16_t *)(void *)q;
+
+        for (size_t i = 0; i < n; i++)
+            h[i] = vgc_bf16_from(x[i]);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        float t = x[i] * inv + zp;
+
+        t = t < 0.0f ? 0.0f : t > 255.0f ? 255.0f : t;
+        q[i] = (uint8_t)(int)t;
+    }
+}
+
+
+static void quantize_task(void *ctx, int task, int thread)
+{
+    const q8_job *j = ctx;
+    const vgc_layer *l = j->l;
+    const size_t e = esize(j->net), hw = (size_t)l->w * l->h, pb = plane_bytes(l) * e;
+    const int c0 = task * j->chunk, c1 = c0 + j->chunk < l->c ? c0 + j->chunk : l->c;
+    const float *x = j->in + (size_t)j->image * l->c * hw + (size_t)c0 * hw;
+    uint8_t *q = j->net->q8->xq + (size_t)c0 * pb;
+    const float inv = j->inv, zp = (float)j->zp + 0.5f;
+    const int bf16 = j->net->q8->k->bf16;
+
+    (void)thread;
+    if (!is_padded(l)) {
+        quantize_run(x, (size_t)(c1 - c0) * hw, inv, zp, q, bf16);
+        return;
+    }
+    for (int c = c0; c < c1; c++, x += hw, q += pb) {
+        const size_t wp = (size_t)l->w + 2 * (size_t)l->pad;
+
+        memset(q, j->zp, pb);
+        for (int y = 0; y < l->h; y++)
+            quantize_run(x + (size_t)y * l->w, (size_t)l->w, inv, zp, q + ((size_t)(y + l->pad) * wp + l->pad) * e,
+                         bf16);
+    }
+}
+
+
+/*
+ * One row of im2col over output positions [n0, n0 + cnt) for kernel tap
+ * (ci, ky, kx), from the planes of e-byte elements, the padding byte pad
+ * outside the input.
+ */
+static void im2col_row(const vgc_layer *l, const uint8_t *xq, size_t e, int ci, int ky, int kx, int n0, int cnt,
+                       uint8_t pad, uint8_t *dst)
+{
+    const uint8_t *plane = xq + (size_t)ci * l->w * l->h * e;
+    const int s = l->stride, ow = l->out_w;
+    int n = n0;
+
+    while (n < n0 + cnt) {
+        const int oy = n / ow, ox0 = n % ow;
+        const int run = ow - ox0 < n0 + cnt - n ? ow - ox0 : n0 + cnt - n;
+        const int iy = oy * s - l->pad + ky;
+        uint8_t *d = dst + (size_t)(n - n0) * e;
+
+        if (iy < 0 || iy >= l->h) {
+            memset(d, pad, (size_t)run * e);
+        } else {
+            const uint8_t *src = plane + (size_t)iy * l->w * e;
+            /* x in [ox0, ox0 + run) with ix = x*s - pad + kx inside [0, w) */
+            int xa = ox0, xb = ox0 + run;
+            int lo = kx >= l->pad ? 0 : (l->pad - kx + s - 1) / s;
+            int hi = (l->w - 1 + l->pad - kx) < 0 ? 0 : (l->w - 1 + l->pad - kx) / s + 1;
+
+            if (lo > xa)
+                xa = lo < xb ? lo : xb;
+            if (hi < xb)
+                xb = hi > xa ? hi : xa;
+            memset(d, pad, (size_t)(xa - ox0) * e);
+            if (s == 1) {
+                memcpy(d + (size_t)(xa - ox0) * e, src + (size_t)(xa - l->pad + kx) * e, (size_t)(xb - xa) * e);
+            } else {
+                for (int x = xa; x < xb; x++)
+                    memcpy(d + (size_t)(x - ox0) * e, src + (size_t)(x * s - l->pad + kx) * e, e);
+            }
+            memset(d + (size_t)(xb - ox0) * e, pad, (size_t)(ox0 + run - xb) * e);
+        }
+        n += run;
+    }
+}
+
+
+/* 2 rows of n bf16 into n groups of 2 (dst[2j + r] = row r [j]). */
+static void interleave2(const uint16_t *r0, const uint16_t *r1, int n, uint16_t *dst)
+{
+    int j = 0;
+
+#if defined(__SSE2__)
+    for (; j + 8 <= n; j += 8) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(r0 + j)), b = _mm_loadu_si128((const __m128i *)(r1 + j));
+
+        _mm_storeu_si128((__m128i *)(dst + 2 * j), _mm_unpacklo_epi16(a, b));
+        _mm_storeu_si128((__m128i *)(dst + 2 * j + 8), _mm_unpackhi_epi16(a, b));
+    }
+#endif
+    for (; j < n; j++) {
+        dst[2 * j] = r0[j];
+        dst[2 * j + 1] = r1[j];
+    }
+}
+
+
+/* One group of 4 bytes per column (4 int8 rows, or 2 bf16 rows) into the band. */
+static void pack_group(const uint8_t *const r[4], int bf16, int cnt, uint8_t *dst)
+{
+    if (bf16)
+        interleave2((const uint16_t *)(const void *)r[0], (const uint16_t *)(const void *)r[1], cnt,
+                    (uint16_t *)(void *)dst);
+    else
+        interleave4(r[0], r[1], r[2], r[3], cnt, dst);
+}
+
+
+static void gemm_task(void *ctx, int task, int thread)
+{
+    const q8_job *j = ctx;
+    const vgc_layer *l = j->l;
+    const vgc_q8_layer *q = l->q8;
+    vgc_q8_net *qn = j->net->q8;
+    const int bf16 = qn->k->bf16, per = bf16 ? 2 : 4;       /* k per 4-byte group */
+    const size_t e = esize(j->net);
+    const int hw = l->out_w * l->out_h, cols = (int)gemm_cols(l);
+    const int n0 = task * j->chunk, cnt = n0 + j->chunk < cols ? j->chunk : cols - n0;
+    const int ldb = (int)round_up((size_t)cnt, 32);
+    uint8_t *band = qn->band + (size_t)thread * qn->band_bytes;
+    uint8_t *rows = band + (size_t)q->kp * ldb * e;
+    float *tmp = (float *)(void *)(rows + round_up(4 * (size_t)ldb * e, 64));
+    const uint8_t padb = (uint8_t)j->zp;
+    const size_t rl = (size_t)ldb * e;                      /* bytes of one scratch row */
+    const int ss = l->size * l->size;
+    const size_t wp = (size_t)l->w + 2 * (size_t)l->pad, pb = plane_bytes(l) * e;
+    vgc_q8_gemm g = {
+        .a = q->a, .m = q->m, .kp = q->kp, .b = band, .ldb = ldb, .n = cnt,
+        .c = l->out + (size_t)j->image * l->out_size + n0, .ldc = (size_t)hw,
+        .scale = qn->scale, .comp = qn->comp, .bias = l->biases, .act = l->act,
+    };
+
+    for (int k0 = 0; k0 < q->kp; k0 += per) {
+        const uint8_t *r[4] = { NULL, NULL, NULL, NULL };
+
+        for (int t = 0; t < per; t++) {
+            const int kk = k0 + t;
+            uint8_t *own = rows + (size_t)t * rl;
+
+            if (kk >= q->k) {
+                memset(own, padb, (size_t)cnt * e);
+                r[t] = own;
+            } else if (is_padded(l)) {
+                /* the padded plane itself, shifted by the tap */
+                r[t] = qn->xq + (size_t)(kk / ss) * pb +
+                       ((size_t)(kk % ss / l->size) * wp + (size_t)(kk % l->size) + (size_t)n0) * e;
+            } else if (l->size == 1 && l->stride == 1 && l->pad == 0) {
+                /* 1x1: the input plane */
+                r[t] = qn->xq + ((size_t)kk * hw + (size_t)n0) * e;
+            } else {
+                im2col_row(l, qn->xq, e, kk / ss, kk % ss / l->size, kk % l->size, n0, cnt, padb, own);
+                r[t] = own;
+            }
+        }
+        pack_group(r, bf16, cnt, band + (size_t)(k0 / per) * ldb * 4);
+    }
+    if (!is_padded(l)) {
+        qn->k->gemm(&g);
+        return;
+    }
+    /* padded: into the band's own buffer, then the columns that are outputs */
+    g.c = tmp;
+    g.ldc = (size_t)ldb;
+    qn->k->gemm(&g);
+    for (int m = 0; m < q->m; m++) {
+        const float *src = tmp + (size_t)m * ldb;
+        float *plane = l->out + (size_t)j->image * l->out_size + (size_t)m * hw;
+
+        for (int v = n0; v < n0 + cnt;) {
+            const int oy = v / (int)wp, ox = v % (int)wp;
+            const int run = (int)wp - ox < n0 + cnt - v ? (int)wp - ox : n0 + cnt - v;
+
+            if (ox < l->out_w)
+                memcpy(plane + (size_t)oy * l->out_w + ox, src + (v - n0),
+                       (size_t)(run < l->out_w - ox ? run : l->out_w - ox) * sizeof(float));
+            v += run;
+        }
+    }
+}
+
+
+/* The input range of image b: the calibrated one, or the tensor's own (0 always inside). */
+static void input_range(const vgc_layer *l, const float *x, float *lo, float *hi)
+{
+    const size_t n = (size_t)l->c * l->w * l->h;
+    float mn = 0, mx = 0;
+
+    if (l->q8->xmin < l->q8->xmax) {
+        *lo = l->q8->xmin;
+        *hi = l->q8->xmax;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        mn = x[i] < mn ? x[i] : mn;
+        mx = x[i] > mx ? x[i] : mx;
+    }
+    *lo = mn;
+    *hi = mx;
+}
+
+
+void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int batch)
+{
+    const vgc_q8_layer *q = l->q8;
+    vgc_q8_net *qn = net->q8;
+    q8_job j = { .net = net, .l = l, .in = in };
+
+    for (int b = 0; b < batch; b++) {
+        float lo = 0, hi = 0, xs = 1;
+        int ntasks;
+
+        j.image = b;
+        if (!qn->k->bf16) {
+            input_range(l, in + (size_t)b * l->c * l->w * l->h, &lo, &hi);
+            xs = hi > lo ? (hi - lo) / 255.0f : 1.0f;
+            j.zp = (int)lrintf(-lo / xs);
+            j.zp = j.zp < 0 ? 0 : j.zp > 255 ? 255 : j.zp;
+        }
+        j.inv = 1.0f / xs;
+        for (int m = 0; m < q->m; m++) {
+            qn->scale[m] = xs * q->wscale[m];
+            qn->comp[m] = j.zp * q->wsum[m];
+        }
+        j.chunk = (l->c + 4 * net->threads - 1) / (4 * net->threads);
+        ntasks = (l->c + j.chunk - 1) / j.chunk;
+        if (net->threads > 1)
+            vgc_pool_run(net->pool, ntasks, quantize_task, &j);
+        else
+            vgc_pool_run_serial(net->pool, ntasks, quantize_task, &j);
+        j.chunk = band_cols(net, l, q->kp);
+        ntasks = ((int)gemm_cols(l) + j.chunk - 1) / j.chunk;
+        if (net->threads > 1)
+            vgc_pool_run(net->pool, ntasks, gemm_task, &j);
+        else
+            vgc_pool_run_serial(net->pool, ntasks, gemm_task, &j);
+    }
+}

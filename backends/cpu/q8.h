@@ -1,0 +1,167 @@
+/*
+ * backends/cpu/q8.h: int8 convolutions of the CPU engine.
+ *
+ * A convolution runs in int8 as one GEMM per band of output positions:
+ *   acc[m][n] = sum_k a[m][k] * b[k][n]            (int32)
+ *   y[m][n]   = act((acc[m][n] - comp[m]) * scale[m] + bias[m])   (float)
+ * with a the layer's weights quantized per output channel (symmetric, s8,
+ * done once at load: w = a * wscale[m]) and b the input activations
+ * quantized per tensor (asymmetric, u8: x = (b - zp) * xscale; zp makes the
+ * zero padding exact). Then comp[m] = zp * sum_k a[m][k] and
+ * scale[m] = xscale * wscale[m]: dequantization, bias and activation are
+ * one pass over the accumulators, while they are in registers.
+ *
+ * Layouts (the same for every kernel, so that one packing serves all):
+ *   a: s8, mp x kp row-major (row m at a + m*kp), kp a multiple of 64 and
+ *      mp of 32; padding rows and columns are zero.
+ *   b: u8, kp/4 groups of 4 consecutive k, each group ldb columns of 4
+ *      bytes: b[k][n] at b[((k/4)*ldb + n)*4 + k%4]; ldb a multiple of 32
+ *      and every byte of the kp/4 x ldb x 4 block readable.
+ * That is the VNNI operand layout (vpdpbusd takes 4 u8 x 4 s8 per int32
+ * lane) and the AMX one (a B tile is 16 such rows of 16 columns).
+ *
+ * Kernels: a scalar reference (every machine), AVX2 (vpmaddubsw, which
+ * saturates pairs at int16: weights are then limited to +-63, "7-bit", as
+ * oneDNN does without VNNI), AVX-512 VNNI (vpdpbusd) and AMX (tdpbsud on
+ * 16x64 tiles). The choice is made at load, after the worker asked the
+ * kernel for the AMX tile state (arch_prctl), which Linux refuses unless
+ * asked.
+ */
+#ifndef VGC_Q8_H
+#define VGC_Q8_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+enum vgc_q8_kind {
+    VGC_Q8_REF = 0,           /* int8: scalar C */
+    VGC_Q8_AVX2 = 1,          /* int8: vpmaddubsw + vpmaddwd, 7-bit weights */
+    VGC_Q8_VNNI = 2,          /* int8: AVX-512 VNNI vpdpbusd */
+    VGC_Q8_AMX = 3,           /* int8: AMX-INT8 tiles */
+    VGC_BF16_REF = 4,         /* bf16: scalar C (tests; never chosen to run a model) */
+    VGC_BF16_AVX512 = 5,      /* bf16: AVX-512 BF16 vdpbf16ps */
+    VGC_BF16_AMX = 6,         /* bf16: AMX-BF16 tiles */
+    VGC_Q8_KINDS
+};
+
+/* One GEMM with its fused epilogue (see the top of this file). */
+typedef struct vgc_q8_gemm {
+    const int8_t *a;          /* mp x kp weights */
+    int m;                    /* rows computed and written, <= mp */
+    int kp;                   /* multiple of 64 */
+    const uint8_t *b;         /* kp/4 x ldb x 4 activations */
+    int ldb;                  /* multiple of 32 */
+    int n;                    /* columns computed and written, <= ldb */
+    float *c;                 /* output: row m at c + m*ldc */
+    size_t ldc;
+    const float *scale;       /* m: xscale * wscale[m] */
+    const int32_t *comp;      /* m: zp * sum_k a[m][k] */
+    const float *bias;        /* m */
+    enum vgc_act act;         /* linear or leaky here; others through vgc_act_scalar */
+} vgc_q8_gemm;
+
+typedef struct vgc_q8_kernels {
+    int kind;                 /* enum vgc_q8_kind */
+    const char *name;         /* "ref", "avx2", "vnni", "amx", "bf16_ref", "avx512_bf16", "amx_bf16" */
+    int wmax;                 /* int8: largest |weight| the kernel takes exactly: 127, or 63 (avx2) */
+    int bf16;                 /* 1: the bf16 form (below) */
+    void (*gemm)(const vgc_q8_gemm *g);
+} vgc_q8_kernels;
+
+/*
+ * The bf16 form uses the same layouts and the same vgc_q8_gemm with 2-byte
+ * elements: a is bf16 (uint16) mp x kp, b holds kp/2 groups of 2 bf16 per
+ * column (4 bytes, as int8's 4 u8: the AVX-512 BF16 and AMX-BF16 operand
+ * layout), the accumulators are float, comp is unused and scale is 1:
+ * y = act(acc + bias).
+ */
+VGC_HIDDEN extern const vgc_q8_kernels vgc_q8_ref;
+VGC_HIDDEN extern const vgc_q8_kernels vgc_q8_avx2;
+VGC_HIDDEN extern const vgc_q8_kernels vgc_q8_vnni;
+VGC_HIDDEN extern const vgc_q8_kernels vgc_q8_amx;
+VGC_HIDDEN extern const vgc_q8_kernels vgc_bf16_ref;
+VGC_HIDDEN extern const vgc_q8_kernels vgc_bf16_avx512;
+VGC_HIDDEN extern const vgc_q8_kernels vgc_bf16_amx;
+
+/* float to bf16, rounding to nearest even (finite inputs), and back */
+static inline uint16_t vgc_bf16_from(float x)
+{
+    uint32_t u;
+
+    __builtin_memcpy(&u, &x, 4);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+static inline float vgc_bf16_to(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float x;
+
+    __builtin_memcpy(&x, &u, 4);
+    return x;
+}
+
+/*
+ * Whether the CPU (and, for AMX, the kernel) lets kernel `kind` run here:
+ * 1, or 0 with the reason in why. Asking for AMX makes the arch_prctl
+ * request for this process (once).
+ */
+VGC_HIDDEN int vgc_q8_usable(int kind, char *why, size_t whylen);
+
+/*
+ * The kernels of `kind`, or the best usable between `lowest` and `kind`
+ * (the reason for the first step down in why); NULL when none is.
+ */
+VGC_HIDDEN const vgc_q8_kernels *vgc_q8_pick(int kind, int lowest, char *why, size_t whylen);
+
+/* One layer's int8 form (owned by the layer, made by vgc_q8_prepare). */
+typedef struct vgc_q8_layer {
+    int8_t *a;                /* mp x kp elements (int8, or bf16 as uint16), 64-byte aligned */
+    int m, k, kp, mp;
+    float *wscale;            /* m: the weight scale of each filter (bf16: 1) */
+    int32_t *wsum;            /* m: sum of each row of a (bf16: 0) */
+    float xmin, xmax;         /* calibrated input range; xmin == xmax: dynamic */
+} vgc_q8_layer;
+
+/* The net-wide int8 state: kernels and buffers sized for the largest layer. */
+typedef struct vgc_q8_net {
+    const vgc_q8_kernels *k;
+    uint8_t *xq;              /* the quantized input of the layer running (max_batch images) */
+    size_t xq_bytes;
+    uint8_t *band;            /* per thread: a packed b band */
+    size_t band_bytes;        /* per thread */
+    float *scale;             /* per layer run: m scales */
+    int32_t *comp;            /* per layer run: m compensations */
+    int max_m;
+    size_t weight_bytes;      /* reduced weights + their scales */
+    int layers;               /* convolutions in int8 (or bf16) */
+} vgc_q8_net;
+
+/*
+ * Quantize the eligible convolutions of a loaded network (groups 1, not
+ * the first layer, not a yolo head's input) and size the buffers. Layers
+ * with a calibrated range in `ranges` (2 floats per layer: min, max;
+ * NULL or min == max: dynamic) use it. Fails only with VIGIA_ENOMEM.
+ */
+VGC_HIDDEN int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges,
+                              char *err, size_t errlen);
+
+/* Whether layer i of a built network would run in int8 (before weights are loaded). */
+VGC_HIDDEN int vgc_q8_eligible(const vgc_net *net, int i);
+
+/* Run an int8 convolution for `batch` images (input as forward_conv's). */
+VGC_HIDDEN void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int batch);
+
+/* Free the net's int8 state and every layer's. */
+VGC_HIDDEN void vgc_q8_release(vgc_net *net);
+
+/*
+ * Pack rows [0, k) of a K x n matrix given as row pointers (one u8 row of
+ * n per k, NULL = all zp) into the b layout; for tests and the packers.
+ */
+VGC_HIDDEN void vgc_q8_pack_rows(const uint8_t *const *rows, int k, int kp, int n, int ldb, uint8_t zp,
+                                 uint8_t *b);
+
+#endif /* VGC_Q8_H */

@@ -1,0 +1,101 @@
+/*
+ * backends/cpu/q8_tmplamx.h: the AMX GEMM of the reduced forms (q8.h),
+ * written once and compiled by q8_amx.c (int8, tdpbsud: int32
+ * accumulators) and bf16_amx.c (bf16, tdpbf16ps: float accumulators).
+ * Blocks of 32 rows x 32 columns in four accumulator tiles, 64 bytes of k
+ * a step (a 16 x 64-byte tile of a, 16 rows of 4-byte groups of b); the
+ * accumulators go through a 4 KiB buffer on the stack for the epilogue
+ * (AVX-512).
+ *
+ * The including file turns on its instruction sets and defines:
+ *   QT_CELL             the accumulator element type (int32_t, float)
+ *   QT_TDP(c, a, b)     the tile multiply-add
+ *   QT_TOF(g, m, p)     16 accumulators at p of row m as float, dequantized, plus bias
+ *   QT_E                bytes of an element of a (1, 2)
+ *   QT_NAME(x)          x with the variant's suffix
+ */
+
+/* The tile configuration (palette 1): tiles 0-3 accumulators, 4-5 weights, 6-7 activations. */
+typedef struct tile_cfg {
+    uint8_t palette;
+    uint8_t start_row;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tile_cfg;
+
+
+static void QT_NAME(epilogue)(const vgc_q8_gemm *g, const QT_CELL acc[32][32], int m0, int n0)
+{
+    for (int r = 0; r < 32 && m0 + r < g->m; r++) {
+        const int m = m0 + r;
+        float *c = g->c + (size_t)m * g->ldc;
+
+        for (int v = 0; v < 2 && n0 + 16 * v < g->n; v++) {
+            const int col = n0 + 16 * v, cnt = g->n - col;
+            __m512 y = QT_TOF(g, m, &acc[r][16 * v]);
+
+            if (g->act == VGC_ACT_LEAKY) {
+                y = _mm512_max_ps(y, _mm512_mul_ps(y, _mm512_set1_ps(0.1f)));
+            } else if (g->act != VGC_ACT_LINEAR) {
+                float t[16];
+
+                _mm512_storeu_ps(t, y);
+                for (int i = 0; i < cnt && i < 16; i++)
+                    c[col + i] = vgc_act_scalar(t[i], g->act);
+                continue;
+            }
+            _mm512_mask_storeu_ps(c + col, cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1u), y);
+        }
+    }
+}
+
+
+static void QT_NAME(gemm)(const vgc_q8_gemm *g)
+{
+    tile_cfg cfg;
+    QT_CELL acc[32][32] __attribute__((aligned(64)));
+    const size_t kb = (size_t)g->kp * QT_E;   /* bytes of a row of a */
+    const size_t bs = (size_t)g->ldb * 4;
+
+    __builtin_memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        cfg.rows[t] = 16;
+        cfg.colsb[t] = 64;
+    }
+    /* the compiler does not see ldtilecfg read cfg: without this it drops the stores above */
+    __asm__ volatile("" : : "r"(&cfg) : "memory");
+    _tile_loadconfig(&cfg);
+    for (int n0 = 0; n0 < g->n; n0 += 32) {
+        const uint8_t *b = g->b + (size_t)n0 * 4;
+
+        for (int m0 = 0; m0 < g->m; m0 += 32) {
+            const int8_t *a = g->a + (size_t)m0 * kb;
+
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            /* 64 bytes of k a step: 16 groups of 4 bytes, the rows of a b tile */
+            for (size_t k0 = 0; k0 < kb; k0 += 64) {
+                const uint8_t *bk = b + (k0 / 4) * bs;
+
+                _tile_loadd(4, a + k0, kb);
+                _tile_loadd(5, a + 16 * kb + k0, kb);
+                _tile_loadd(6, bk, bs);
+                _tile_loadd(7, bk + 64, bs);
+                QT_TDP(0, 4, 6);
+                QT_TDP(1, 4, 7);
+                QT_TDP(2, 5, 6);
+                QT_TDP(3, 5, 7);
+            }
+            _tile_stored(0, &acc[0][0], 128);
+            _tile_stored(1, &acc[0][16], 128);
+            _tile_stored(2, &acc[16][0], 128);
+            _tile_stored(3, &acc[16][16], 128);
+            QT_NAME(epilogue)(g, (const QT_CELL(*)[32])acc, m0, n0);
+        }
+    }
+    _tile_release();
+}

@@ -1,0 +1,280 @@
+/*
+ * bench/engines/q8_peak.c: the int8 peaks of one core, and what the
+ * engine's int8 GEMM kernels (backends/cpu/q8.h) reach against them.
+ *
+ *   q8_peak [SECONDS]
+ *
+ * Peaks: a loop of independent instructions on registers only (no memory):
+ * vpdpbusd on 16 zmm accumulators (AVX-512 VNNI: 64 multiply-adds each),
+ * vpmaddubsw + vpmaddwd + vpaddd on 6 ymm accumulators (AVX2: 32 each), tdpbsud on 4
+ * accumulator tiles (AMX: 16 x 16 x 64 = 16384 each); the bf16 ones
+ * (vdpbf16ps: 32, tdpbf16ps: 8192 each) as GFLOP/s. GOP/s counts a
+ * multiply-add as 2 operations, as GFLOP/s does. Then each kernel on the
+ * GEMM shapes of yolov3-tiny's int8 layers. A unit the CPU (or Linux) does
+ * not give is reported as skipped, with the reason.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "q8.h"
+
+static double now(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)) static void vnni_loop(long iters, int32_t *sink)
+{
+    __m512i c[16], a = _mm512_set1_epi32(0x01010101), b = _mm512_set1_epi32(0x02020202);
+
+    for (int i = 0; i < 16; i++)
+        c[i] = _mm512_set1_epi32(i);
+    for (long it = 0; it < iters; it++) {
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            c[i] = _mm512_dpbusd_epi32(c[i], a, b);
+    }
+    for (int i = 1; i < 16; i++)
+        c[0] = _mm512_add_epi32(c[0], c[i]);
+    *sink = _mm512_reduce_add_epi32(c[0]);
+}
+
+
+__attribute__((target("avx2"), noinline)) static void avx2_loop(long iters, int32_t *sink)
+{
+    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+    __m256i x0 = _mm256_set1_epi32(1), x1 = x0, x2 = x0, x3 = x0, x4 = x0, x5 = x0;
+    const __m256i b = _mm256_set1_epi32(0x02020202), one = _mm256_set1_epi16(1);
+    int32_t t[8];
+
+    for (long it = 0; it < iters; it++) {
+        /* the inputs change (for the compiler) every iteration: nothing is hoisted */
+        __asm__ volatile("" : "+x"(x0), "+x"(x1), "+x"(x2), "+x"(x3), "+x"(x4), "+x"(x5));
+        c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(_mm256_maddubs_epi16(x0, b), one));
+        c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(_mm256_maddubs_epi16(x1, b), one));
+        c2 = _mm256_add_epi32(c2, _mm256_madd_epi16(_mm256_maddubs_epi16(x2, b), one));
+        c3 = _mm256_add_epi32(c3, _mm256_madd_epi16(_mm256_maddubs_epi16(x3, b), one));
+        c4 = _mm256_add_epi32(c4, _mm256_madd_epi16(_mm256_maddubs_epi16(x4, b), one));
+        c5 = _mm256_add_epi32(c5, _mm256_madd_epi16(_mm256_maddubs_epi16(x5, b), one));
+    }
+    c0 = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3)), _mm256_add_epi32(c4, c5));
+    _mm256_storeu_si256((__m256i *)t, c0);
+    *sink = t[0];
+}
+
+
+__attribute__((target("avx512f,avx512bw,avx512bf16"), noinline)) static void bf16_loop(long iters, int32_t *sink)
+{
+    __m512 c[16];
+    const __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80), b = a;
+
+    for (int i = 0; i < 16; i++)
+        c[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < iters; it++) {
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            c[i] = _mm512_dpbf16_ps(c[i], a, b);
+    }
+    for (int i = 1; i < 16; i++)
+        c[0] = _mm512_add_ps(c[0], c[i]);
+    *sink = (int32_t)_mm512_reduce_add_ps(c[0]);
+}
+
+
+typedef struct tile_cfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tile_cfg;
+
+/* Tiles 0-3 zeroed, 4-7 loaded with 1 KiB of `a` (ones of either type). */
+__attribute__((target("amx-tile"))) static void amx_setup(const void *a)
+{
+    tile_cfg cfg __attribute__((aligned(64)));
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++)
+        cfg.rows[t] = 16, cfg.colsb[t] = 64;
+    /* the compiler does not see ldtilecfg read cfg: without this it drops the stores above */
+    __asm__ volatile("" : : "r"(&cfg) : "memory");
+    _tile_loadconfig(&cfg);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    _tile_loadd(4, a, 64);
+    _tile_loadd(5, a, 64);
+    _tile_loadd(6, a, 64);
+    _tile_loadd(7, a, 64);
+}
+
+
+__attribute__((target("amx-tile,amx-int8"), noinline)) static void amx_loop(long iters, int32_t *sink)
+{
+    static int8_t a[16 * 64] __attribute__((aligned(64)));
+    static int32_t c[16 * 16] __attribute__((aligned(64)));
+
+    memset(a, 1, sizeof a);
+    amx_setup(a);
+    for (long it = 0; it < iters; it++) {
+        _tile_dpbsud(0, 4, 6);
+        _tile_dpbsud(1, 4, 7);
+        _tile_dpbsud(2, 5, 6);
+        _tile_dpbsud(3, 5, 7);
+    }
+    _tile_stored(0, c, 64);
+    _tile_release();
+    *sink = c[0];
+}
+
+
+__attribute__((target("amx-tile,amx-bf16"), noinline)) static void amxbf16_loop(long iters, int32_t *sink)
+{
+    static uint16_t a[16 * 32] __attribute__((aligned(64)));
+    static float c[16 * 16] __attribute__((aligned(64)));
+
+    for (int i = 0; i < 16 * 32; i++)
+        a[i] = 0x3f80;                    /* 1.0 */
+    amx_setup(a);
+    for (long it = 0; it < iters; it++) {
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, c, 64);
+    _tile_release();
+    *sink = (int32_t)c[0];
+}
+#endif
+
+
+/* Run fn for about `secs` seconds; GOP/s at ops multiply-adds per iteration. */
+static double peak(void (*fn)(long, int32_t *), double ops, double secs)
+{
+    int32_t sink;
+    long iters = 1000;
+    double t0, t;
+
+    for (;;) {
+        t0 = now();
+        fn(iters, &sink);
+        t = now() - t0;
+        if (t > secs)
+            break;
+        iters *= t < secs / 16 ? 8 : 2;
+    }
+    return 2 * ops * (double)iters / t / 1e9;
+}
+
+
+static double gemm_rate(const vgc_q8_kernels *k, int m, int kk, int n, double secs)
+{
+    const int kp = (kk + 63) / 64 * 64, mp = (m + 31) / 32 * 32, ldb = (n + 31) / 32 * 32;
+    int8_t *a = aligned_alloc(64, (size_t)mp * kp * 2);
+    uint8_t *b = aligned_alloc(64, (size_t)kp * ldb * 2 + 64);
+    float *c = malloc((size_t)m * n * sizeof *c), *scale = malloc((size_t)m * sizeof *scale);
+    float *bias = calloc((size_t)m, sizeof *bias);
+    int32_t *comp = calloc((size_t)m, sizeof *comp);
+    double t0, t = 0, best = 1e30;
+    int runs = 0;
+
+    if (!a || !b || !c || !scale || !bias || !comp)
+        return 0;
+    /* values that are small int8 and small, finite bf16 alike */
+    for (size_t i = 0; i < (size_t)mp * kp * 2; i++)
+        a[i] = (int8_t)((i * 7) % 63 - 31) & 0x3f;
+    for (size_t i = 0; i < (size_t)kp * ldb * 2 + 64; i++)
+        b[i] = (uint8_t)(i * 13) & 0x3f;
+    for (int i = 0; i < m; i++)
+        scale[i] = 1e-4f;
+    {
+        vgc_q8_gemm g = { .a = a, .m = m, .kp = kp, .b = b, .ldb = ldb, .n = n, .c = c, .ldc = (size_t)n,
+                          .scale = scale, .comp = comp, .bias = bias, .act = VGC_ACT_LEAKY };
+
+        k->gemm(&g);
+        while (t < secs || runs < 3) {
+            t0 = now();
+            k->gemm(&g);
+            t0 = now() - t0;
+            t += t0;
+            best = t0 < best ? t0 : best;
+            runs++;
+        }
+    }
+    free(a);
+    free(b);
+    free(c);
+    free(scale);
+    free(bias);
+    free(comp);
+    return 2.0 * m * (double)kk * n / best / 1e9;
+}
+
+
+int main(int argc, char **argv)
+{
+    const double secs = argc > 1 ? atof(argv[1]) : 0.3;
+    static const vgc_q8_kernels *const all[VGC_Q8_KINDS] = { &vgc_q8_ref, &vgc_q8_avx2, &vgc_q8_vnni, &vgc_q8_amx,
+                                                             &vgc_bf16_ref, &vgc_bf16_avx512, &vgc_bf16_amx };
+    /* yolov3-tiny 416's int8 layers as GEMMs: filters x (c*size*size) x output positions */
+    static const int shapes[][3] = { { 128, 576, 2704 }, { 256, 1152, 676 }, { 512, 2304, 169 },
+                                     { 1024, 4608, 169 }, { 256, 1024, 169 }, { 512, 2304, 169 },
+                                     { 256, 3456, 676 } };
+    double peaks[VGC_Q8_KINDS] = { 0 };
+    char why[160];
+
+#if defined(__x86_64__)
+    if (vgc_q8_usable(VGC_Q8_AVX2, why, sizeof why))
+        printf("peak avx2 (vpmaddubsw)   %8.1f GOP/s\n", peaks[1] = peak(avx2_loop, 6.0 * 32, secs));
+    else
+        printf("peak avx2: skipped: %s\n", why);
+    if (vgc_q8_usable(VGC_Q8_VNNI, why, sizeof why))
+        printf("peak vnni (vpdpbusd zmm) %8.1f GOP/s\n", peaks[2] = peak(vnni_loop, 16.0 * 64, secs));
+    else
+        printf("peak vnni: skipped: %s\n", why);
+    if (vgc_q8_usable(VGC_Q8_AMX, why, sizeof why))
+        printf("peak amx (tdpbsud)       %8.1f GOP/s\n", peaks[3] = peak(amx_loop, 4.0 * 16 * 16 * 64, secs));
+    else
+        printf("peak amx: skipped: %s\n", why);
+    if (vgc_q8_usable(VGC_BF16_AVX512, why, sizeof why))
+        printf("peak avx512_bf16 (vdpbf16ps zmm) %8.1f GFLOP/s\n", peaks[VGC_BF16_AVX512] = peak(bf16_loop, 16.0 * 32, secs));
+    else
+        printf("peak avx512_bf16: skipped: %s\n", why);
+    if (vgc_q8_usable(VGC_BF16_AMX, why, sizeof why))
+        printf("peak amx_bf16 (tdpbf16ps) %8.1f GFLOP/s\n", peaks[VGC_BF16_AMX] = peak(amxbf16_loop, 4.0 * 16 * 16 * 32, secs));
+    else
+        printf("peak amx_bf16: skipped: %s\n", why);
+#endif
+    for (int kind = VGC_Q8_AVX2; kind < VGC_Q8_KINDS; kind++) {
+        if (kind == VGC_BF16_REF)
+            continue;
+        double sum = 0, ops = 0;
+
+        if (!all[kind]->gemm || !vgc_q8_usable(kind, why, sizeof why))
+            continue;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            double r = gemm_rate(all[kind], shapes[s][0], shapes[s][1], shapes[s][2], secs / 4);
+            double o = 2.0 * shapes[s][0] * shapes[s][1] * shapes[s][2];
+
+            printf("gemm %-4s %5d x %5d x %5d  %8.1f GOP/s  %5.1f%% of peak\n", all[kind]->name, shapes[s][0],
+                   shapes[s][1], shapes[s][2], r, peaks[kind] > 0 ? 100 * r / peaks[kind] : 0);
+            sum += o / r;
+            ops += o;
+        }
+        printf("gemm %-4s all shapes       %8.1f GOP/s  %5.1f%% of peak\n", all[kind]->name, ops / sum,
+               peaks[kind] > 0 ? 100 * ops / sum / peaks[kind] : 0);
+    }
+    return 0;
+}

@@ -1,0 +1,358 @@
+/*
+ * tests/cpu/test_q8.c: the int8 convolutions of the cpu engine (q8.h).
+ *
+ * - every int8 GEMM kernel the CPU has against the scalar reference, on
+ *   sizes that are not multiples of any block (M, K, N odd), with every
+ *   epilogue (bias, scale, compensation, leaky and linear); a kernel the
+ *   CPU (or the kernel: AMX) lacks is a TAP SKIP with the reason;
+ * - the scalar reference against a plain dot product on unpacked data;
+ * - whole networks (1x1, 3x3 stride 1 and 2, padding, odd sizes, 1 and 3
+ *   threads) in int8 against the same network in fp32: within the error
+ *   quantization explains, and every kernel the same as the reference's.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+#include <cmocka.h>
+
+#include "engine.h"
+#include "internal.h"
+#include "q8.h"
+
+static const vgc_q8_kernels *const kernels[VGC_Q8_KINDS] = { &vgc_q8_ref, &vgc_q8_avx2, &vgc_q8_vnni, &vgc_q8_amx,
+                                                             &vgc_bf16_ref, &vgc_bf16_avx512, &vgc_bf16_amx };
+
+static uint32_t rng = 12345;
+
+static uint32_t next(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return rng;
+}
+
+
+/* A random problem packed both ways: a (mp x kp), b as unpacked K x N rows and packed. */
+typedef struct problem {
+    int m, k, n, kp, mp, ldb;
+    int8_t *a;
+    uint8_t *rows;            /* k x n */
+    uint8_t *b;               /* packed */
+    float scale[64], bias[64];
+    int32_t comp[64];
+} problem;
+
+
+/* The bf16 form of a problem: a and b as bf16 of values in [-1, 1), comp 0, scale 1. */
+static void problem_make_bf16(problem *p, int m, int k, int n)
+{
+    uint16_t *a, *b;
+
+    memset(p, 0, sizeof *p);
+    p->m = m, p->k = k, p->n = n;
+    p->kp = (k + 63) / 64 * 64;
+    p->mp = (m + 31) / 32 * 32;
+    p->ldb = (n + 31) / 32 * 32;
+    p->a = aligned_alloc(64, (size_t)p->mp * p->kp * 2);
+    p->b = aligned_alloc(64, (size_t)p->kp * p->ldb * 2 + 64);
+    assert_non_null(p->a);
+    assert_non_null(p->b);
+    memset(p->a, 0, (size_t)p->mp * p->kp * 2);
+    memset(p->b, 0, (size_t)p->kp * p->ldb * 2 + 64);
+    a = (uint16_t *)(void *)p->a;
+    b = (uint16_t *)(void *)p->b;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < k; j++)
+            a[(size_t)i * p->kp + j] = vgc_bf16_from((float)(int)(next() % 2000) / 1000.0f - 1.0f);
+    for (int j = 0; j < k; j++)
+        for (int c = 0; c < n; c++)
+            b[((size_t)(j / 2) * p->ldb + c) * 2 + j % 2] = vgc_bf16_from((float)(int)(next() % 2000) / 1000.0f - 1.0f);
+    for (int i = 0; i < m && i < 64; i++) {
+        p->scale[i] = 1.0f;
+        p->bias[i] = (float)((int)(next() % 200) - 100) * 0.01f;
+    }
+}
+
+
+static void problem_make(problem *p, int m, int k, int n, int wmax)
+{
+    const uint8_t **rp;
+
+    memset(p, 0, sizeof *p);
+    p->m = m, p->k = k, p->n = n;
+    p->kp = (k + 63) / 64 * 64;
+    p->mp = (m + 31) / 32 * 32;
+    p->ldb = (n + 31) / 32 * 32;
+    p->a = aligned_alloc(64, (size_t)p->mp * p->kp);
+    p->rows = malloc((size_t)k * n);
+    p->b = aligned_alloc(64, (size_t)p->kp * p->ldb + 64);
+    rp = malloc((size_t)k * sizeof *rp);
+    assert_non_null(p->a);
+    assert_non_null(p->rows);
+    assert_non_null(p->b);
+    assert_non_null(rp);
+    memset(p->a, 0, (size_t)p->mp * p->kp);
+    memset(p->b, 0, (size_t)p->kp * p->ldb + 64);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < k; j++)
+            p->a[(size_t)i * p->kp + j] = (int8_t)((int)(next() % (2 * wmax + 1)) - wmax);
+    for (size_t i = 0; i < (size_t)k * n; i++)
+        p->rows[i] = (uint8_t)next();
+    for (int j = 0; j < k; j++)
+        rp[j] = p->rows + (size_t)j * n;
+    vgc_q8_pack_rows(rp, k, p->kp, n, p->ldb, 0, p->b);
+    for (int i = 0; i < m && i < 64; i++) {
+        p->scale[i] = 1e-4f * (float)(1 + next() % 100);
+        p->bias[i] = (float)((int)(next() % 200) - 100) * 0.01f;
+        p->comp[i] = (int32_t)(next() % 100000) - 50000;
+    }
+    free(rp);
+}
+
+
+static void problem_free(problem *p)
+{
+    free(p->a);
+    free(p->rows);
+    free(p->b);
+}
+
+
+static void run(const vgc_q8_kernels *k, const problem *p, enum vgc_act act, float *c, size_t ldc)
+{
+    vgc_q8_gemm g = { .a = p->a, .m = p->m, .kp = p->kp, .b = p->b, .ldb = p->ldb, .n = p->n, .c = c,
+                      .ldc = ldc, .scale = p->scale, .comp = p->comp, .bias = p->bias, .act = act };
+
+    k->gemm(&g);
+}
+
+
+/* The reference on packed data against a dot product on the unpacked rows. */
+static void test_reference(void **state)
+{
+    static const int sizes[][3] = { { 1, 1, 1 }, { 3, 5, 7 }, { 17, 70, 33 }, { 40, 130, 65 } };
+
+    (void)state;
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        problem p;
+        const size_t ldc = (size_t)sizes[s][2] + 3;
+        float *c = calloc((size_t)sizes[s][0] * ldc, sizeof *c);
+
+        assert_non_null(c);
+        problem_make(&p, sizes[s][0], sizes[s][1], sizes[s][2], 127);
+        run(&vgc_q8_ref, &p, VGC_ACT_LINEAR, c, ldc);
+        for (int i = 0; i < p.m; i++)
+            for (int j = 0; j < p.n; j++) {
+                int32_t acc = 0;
+                float want;
+
+                for (int q = 0; q < p.k; q++)
+                    acc += (int32_t)p.a[(size_t)i * p.kp + q] * (int32_t)p.rows[(size_t)q * p.n + j];
+                want = (float)(acc - p.comp[i]) * p.scale[i] + p.bias[i];
+                if (fabsf(c[(size_t)i * ldc + j] - want) > 1e-5f * (1.0f + fabsf(want)))
+                    fail_msg("%dx%dx%d: [%d][%d] = %g, want %g", p.m, p.k, p.n, i, j, c[(size_t)i * ldc + j],
+                             want);
+            }
+        problem_free(&p);
+        free(c);
+    }
+}
+
+
+/* Kernel `kind` against the reference on odd sizes; the columns past n and rows past m untouched. */
+static void test_kernel(void **state)
+{
+    const int kind = (int)(intptr_t)*state;
+    const vgc_q8_kernels *k = kernels[kind];
+    static const int sizes[][3] = { { 1, 1, 1 },   { 5, 3, 7 },    { 7, 27, 45 },  { 33, 70, 17 },
+                                    { 50, 200, 100 }, { 31, 129, 64 }, { 64, 576, 97 }, { 45, 1000, 130 } };
+
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int act = 0; act < 3; act++) {
+            const enum vgc_act a = act == 0 ? VGC_ACT_LINEAR : act == 1 ? VGC_ACT_LEAKY : VGC_ACT_LOGISTIC;
+            problem p;
+            const size_t ldc = (size_t)sizes[s][2] + 5;
+            const size_t rows = (size_t)sizes[s][0] + 1;
+            float *want = malloc(rows * ldc * sizeof *want), *got = malloc(rows * ldc * sizeof *got);
+
+            assert_non_null(want);
+            assert_non_null(got);
+            for (size_t i = 0; i < rows * ldc; i++)
+                want[i] = got[i] = -7.0f;
+            if (k->bf16)
+                problem_make_bf16(&p, sizes[s][0], sizes[s][1], sizes[s][2]);
+            else
+                problem_make(&p, sizes[s][0], sizes[s][1], sizes[s][2], k->wmax);
+            run(k->bf16 ? &vgc_bf16_ref : &vgc_q8_ref, &p, a, want, ldc);
+            run(k, &p, a, got, ldc);
+            for (size_t i = 0; i < rows; i++)
+                for (size_t j = 0; j < ldc; j++) {
+                    float x = want[i * ldc + j], y = got[i * ldc + j];
+                    /* bf16: float sums in another order (terms of magnitude <= 1, k of them) */
+                    const float tol = k->bf16 ? 1e-5f * (float)sizes[s][1] : 1e-5f * (1.0f + fabsf(x));
+
+                    if (fabsf(x - y) > tol)
+                        fail_msg("%s %dx%dx%d act %d: [%zu][%zu] = %.9g, reference %.9g", k->name, p.m, p.k, p.n,
+                                 act, i, j, y, x);
+                }
+            problem_free(&p);
+            free(want);
+            free(got);
+        }
+}
+
+
+/*
+ * A network exercising every int8 path (3x3 stride 1 and 2 with padding,
+ * 5x5, 1x1, odd sizes) and every rule that keeps a layer fp32 (q8.c).
+ */
+static const char net_cfg[] =
+    "[net]\nwidth=37\nheight=29\nchannels=3\n"
+    "[convolutional]\nbatch_normalize=1\nfilters=8\nsize=3\nstride=1\npad=1\nactivation=leaky\n"   /* 0 fp32: first */
+    "[convolutional]\nbatch_normalize=1\nfilters=64\nsize=3\nstride=2\npad=1\nactivation=leaky\n"  /* 1 fp32: c < 64 */
+    "[convolutional]\nbatch_normalize=1\nfilters=65\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 2 int8 */
+    "[convolutional]\nbatch_normalize=1\nfilters=70\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 3 int8 */
+    "[convolutional]\nfilters=66\nsize=5\nstride=2\npad=1\nactivation=leaky\n"                      /* 4 int8 */
+    "[convolutional]\nfilters=20\nsize=1\nstride=1\npad=1\nactivation=linear\n"                     /* 5 fp32: linear */
+    "[route]\nlayers=-2\n"                                                                          /* 6 */
+    "[convolutional]\nfilters=40\nsize=3\nstride=1\npad=1\nactivation=leaky\n"                      /* 7 int8 */
+    "[convolutional]\nfilters=14\nsize=1\nstride=1\npad=1\nactivation=linear\n"                     /* 8 fp32: a head */
+    "[yolo]\nmask=0,1\nanchors=4,5, 8,9\nclasses=2\nnum=2\n";                                       /* 9 */
+
+/* which layers run int8 */
+#define IS_INT8(i) ((i) == 2 || (i) == 3 || (i) == 4 || (i) == 7)
+#define LAST_CONV 8
+
+
+static vgc_net *load(int precision, int q8_kernel, int threads)
+{
+    vgc_options opt = { .no_weights = 1, .seed = 11, .keep_outputs = 1, .threads = threads,
+                        .precision = precision, .q8_kernel = q8_kernel };
+    char err[VIGIA_ERRLEN];
+    vgc_net *net = NULL;
+
+    if (vgc_net_load_mem(&net, net_cfg, sizeof net_cfg - 1, NULL, 0, &opt, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    return net;
+}
+
+
+static void test_network(void **state)
+{
+    const int kind = (int)(intptr_t)*state;
+    const int bf16 = kernels[kind]->bf16;
+    const int prec = bf16 ? VGC_PREC_BF16 : VGC_PREC_INT8;
+    float *x = malloc(3 * 37 * 29 * sizeof *x);
+    vgc_net *f32 = load(VGC_PREC_FP32, 0, 1);
+    char err[VIGIA_ERRLEN];
+
+    assert_non_null(x);
+    for (int i = 0; i < 3 * 37 * 29; i++)
+        x[i] = (float)((i * 7919) % 1000) / 1000.0f;
+    assert_int_equal(vgc_net_forward(f32, x, 1, err, sizeof err), 0);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        vgc_net *q = load(prec, kind + 1, threads), *ref = load(prec, (bf16 ? VGC_BF16_REF : VGC_Q8_REF) + 1, threads);
+        const char *note;
+
+        assert_int_equal(vgc_net_precision(q, &note), prec);
+        assert_non_null(strstr(note, kernels[kind]->name));
+        /* bf16: every convolution but the first and the head */
+        assert_non_null(strstr(note, bf16 ? "6 of 8 convolutions" : "4 of 8 convolutions"));
+        assert_int_equal(vgc_net_forward(q, x, 1, err, sizeof err), 0);
+        assert_int_equal(vgc_net_forward(ref, x, 1, err, sizeof err), 0);
+        for (int li = 1; li <= LAST_CONV; li++) {
+            const vgc_layer *l = vgc_net_layer(q, li);
+            const float *y = vgc_net_output(q, li, 0), *y32 = vgc_net_output(f32, li, 0),
+                        *yr = vgc_net_output(ref, li, 0);
+            double num = 0, den = 0;
+
+            if (l->type != VGC_L_CONV)
+                continue;
+            assert_int_equal(l->q8 != NULL, bf16 ? li != LAST_CONV : IS_INT8(li));
+            for (size_t i = 0; i < l->out_size; i++) {
+                num += ((double)y[i] - y32[i]) * ((double)y[i] - y32[i]);
+                den += (double)y32[i] * y32[i];
+                /* the same quantization as the reference (avx2's 7-bit weights are its own) */
+                if (kind != VGC_Q8_AVX2 && fabsf(y[i] - yr[i]) > (bf16 ? 1e-3f : 1e-4f) * (1.0f + fabsf(yr[i])))
+                    fail_msg("%s layer %d [%zu]: %g, reference kernel %g", kernels[kind]->name, li, i, y[i], yr[i]);
+            }
+            /* relative RMS error against fp32: a few % after 4 quantized layers */
+            if (sqrt(num / den) > (bf16 ? 0.01 : kind == VGC_Q8_AVX2 ? 0.08 : 0.05))
+                fail_msg("%s, %d threads: layer %d is %.3f%% (rms) off fp32", kernels[kind]->name, threads, li,
+                         100 * sqrt(num / den));
+            printf("# %s, %d thread%s: layer %d: %.3f%% rms off fp32\n", kernels[kind]->name, threads,
+                   threads > 1 ? "s" : "", li, 100 * sqrt(num / den));
+        }
+        vgc_net_destroy(q);
+        vgc_net_destroy(ref);
+    }
+    vgc_net_destroy(f32);
+    free(x);
+}
+
+
+/* bf16 asked: what runs is said, and on a CPU with neither bf16 unit it is fp32 with the reason. */
+static void test_bf16_fallback(void **state)
+{
+    vgc_net *net = load(VGC_PREC_BF16, 0, 1);
+    char why[160];
+    const char *note;
+    int have = vgc_q8_usable(VGC_BF16_AMX, why, sizeof why) || vgc_q8_usable(VGC_BF16_AVX512, why, sizeof why);
+    int p = vgc_net_precision(net, &note);
+
+    (void)state;
+    printf("# bf16 asked: %s %s\n", p == VGC_PREC_BF16 ? "bf16" : "fp32", note);
+    if (have) {
+        assert_int_equal(p, VGC_PREC_BF16);
+        assert_non_null(strstr(note, "6 of 8 convolutions"));
+    } else {
+        assert_int_equal(p, VGC_PREC_FP32);
+        assert_non_null(strstr(note, "bf16 asked: no "));
+        for (int i = 0; i < vgc_net_layers(net); i++)
+            assert_null(vgc_net_layer(net, i)->q8);
+    }
+    vgc_net_destroy(net);
+}
+
+
+static void skipped(void **state)
+{
+    (void)state;
+}
+
+
+int main(void)
+{
+    static struct CMUnitTest tests[2 * VGC_Q8_KINDS + 2];
+    static char names[2 * VGC_Q8_KINDS + 2][256];
+    int n = 0;
+
+    snprintf(names[n], sizeof names[0], "reference");
+    tests[n] = (struct CMUnitTest){ names[n], test_reference, NULL, NULL, NULL };
+    n++;
+    for (int kind = 0; kind < VGC_Q8_KINDS; kind++) {
+        char why[160] = "";
+        int ok = kernels[kind]->gemm && vgc_q8_usable(kind, why, sizeof why);
+
+        if (!kernels[kind]->gemm)
+            snprintf(why, sizeof why, "not built for this architecture");
+        for (int t = 0; t < 2; t++) {
+            snprintf(names[n], sizeof names[0], "%s_%s%s%s", t ? "network" : "gemm", kernels[kind]->name,
+                     ok ? "" : " # SKIP ", ok ? "" : why);
+            tests[n] = (struct CMUnitTest){ names[n], !ok ? skipped : t ? test_network : test_kernel, NULL, NULL,
+                                            (void *)(intptr_t)kind };
+            n++;
+        }
+    }
+    snprintf(names[n], sizeof names[0], "bf16_fallback");
+    tests[n] = (struct CMUnitTest){ names[n], test_bf16_fallback, NULL, NULL, NULL };
+    n++;
+    return _cmocka_run_group_tests("q8", tests, (size_t)n, NULL, NULL);
+}
