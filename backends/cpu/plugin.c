@@ -124,7 +124,7 @@ static int onnx_classify_open(const vigia_host *host, const vigia_manifest *m, v
                               char *err, size_t errlen)
 {
     int other = 0, w, h;
-    char msg[256];
+    char msg[512];
 
     *rc = vgc_onnx_classify_open(&model->cls, m->weights_path, m->input_w, m->input_h, &other, err, errlen);
     if (*rc < 0 && other)
