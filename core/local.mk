@@ -17,6 +17,7 @@ libvigiacore_a_SOURCES += core/base/base64.c core/base/base64.h core/base/buf.c 
 	core/base/mpk.h core/base/paths.c core/base/paths.h core/base/rng.c core/base/rng.h core/base/utf8.h
 # analytics: live analytics on a stream's answers (the tracker), in the master
 libvigiacore_a_SOURCES += core/analytics/tracker.c core/analytics/tracker.h
+libvigiacore_a_SOURCES += core/analytics/scene.c core/analytics/scene.h core/analytics/events.c core/analytics/events.h
 # net: the reactor, listeners, connections, TLS
 libvigiacore_a_SOURCES += core/net/conn.c core/net/conn.h core/net/server.c core/net/server.h \
 	core/net/tls.c core/net/tls.h

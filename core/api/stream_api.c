@@ -9,6 +9,8 @@
 
 #include <jansson.h>
 
+#include "analytics/events.h"
+#include "analytics/scene.h"
 #include "analytics/tracker.h"
 #include "base/base64.h"
 #include "base/error.h"
@@ -32,6 +34,7 @@
 #define MAX_FILTER_LABELS 32
 #define TS_MAX 256                  /* a message's ts as compact JSON: it is echoed to every observer */
 #define OWNED_PER_USER 64           /* stream ids remembered per user (the least recently used go first) */
+#define MAX_SINKS 4                 /* event sinks (MQTT, webhooks) */
 
 static const char *const subprotocols[] = { "vigia.json", "vigia.msgpack", NULL };
 
@@ -71,6 +74,10 @@ typedef struct stream {
     char stored_labels[512];    /* its labels, sorted and joined */
     uint64_t stored;
     vg_tracker *tracker;        /* its tracks ([stream] track); NULL until its first answer */
+    vg_scene *scene;            /* its zones, lines and track events; NULL until tracks or shapes */
+    double ev_tokens;           /* events it may still send now (stream.events_per_second, a bucket) */
+    double ev_at;               /* when the bucket was filled last (frame time, ms) */
+    json_t *events;             /* scratch: this answer's events, while the scene runs */
     vg_link link;               /* in api->streams */
 } stream;
 
@@ -114,6 +121,9 @@ struct vg_stream_api {
     vg_series *m_received, *m_processed, *m_skipped, *m_dropped, *m_failed;
     uint64_t next_anon;
     vg_stream_tap tap;          /* annotated frames for MJPEG viewers */
+    vg_stream_event_sink sinks[MAX_SINKS];  /* who else gets the streams' events */
+    int nsinks;
+    vg_series *m_events, *m_events_dropped;
 };
 
 /* ------------------------------------------------------------------ */
@@ -422,6 +432,8 @@ stream_free(stream *s)
     vg_buf_release(&s->held);
     vg_buf_release(&s->held_jpeg);
     vg_tracker_destroy(s->tracker);
+    vg_scene_destroy(s->scene);
+    json_decref(s->events);
     free(s);
 }
 
@@ -503,6 +515,101 @@ answer_json(stream *s, frame *f, const vg_pool_result *res)
 
 
 /*
+ * A track event to the observers whose filter it passes (their streams,
+ * and their labels against the track's): {"type": "event", "stream",
+ * "event"}.
+ */
+static void
+broadcast_event(vg_stream_api *api, const char *stream_id, json_t *ev)
+{
+    if (!api->observers.n)
+        return;
+    const char *label = json_string_value(json_object_get(json_object_get(ev, "after"), "label"));
+    json_t *msg = json_pack("{s:s, s:s, s:O}", "type", "event", "stream", stream_id, "event", ev);
+    shared_msg all = { .msg = msg };
+    vg_list_each(o, &api->observers, observer, link) {
+        if ((o->nstreams && !in_list(o->streams, o->nstreams, stream_id)) ||
+            (o->nlabels && !in_list(o->labels, o->nlabels, label ? label : "")))
+            continue;
+        if (vg_ws_congested(o->ws))
+            o->dropped++;
+        else
+            send_shared(o->ws, o->msgpack, &all);
+    }
+    shared_release(&all);
+    json_decref(msg);
+}
+
+
+/* One event of the stream's scene: counted against the bucket, kept for the answer and the sinks. */
+static void
+on_scene_event(void *ud, const vg_scene_event *ev)
+{
+    stream *s = ud;
+    vg_stream_api *api = s->api;
+    if (s->ev_tokens < 1) {
+        vg_series_add(api->m_events_dropped, 1);
+        return;
+    }
+    s->ev_tokens -= 1;
+    vg_series_add(api->m_events, 1);
+    json_t *j = vg_event_json(s->scene, s->id, ev);
+    broadcast_event(api, s->id, j);
+    for (int i = 0; i < api->nsinks; i++)
+        api->sinks[i].event(s->id, j, api->sinks[i].ud);
+    if (s->events)
+        json_array_append(s->events, j);
+    json_decref(j);
+}
+
+
+/* Fills the stream's event bucket up to the frame at ts (ms): stream.events_per_second, a second's worth at most. */
+static void
+events_refill(stream *s, double ts)
+{
+    double rate = vg_server_config(s->api->srv)->stream_events_per_second;
+    if (s->ev_at == 0 || ts < s->ev_at)
+        s->ev_tokens = rate;
+    else
+        s->ev_tokens = fmin(rate, s->ev_tokens + (ts - s->ev_at) / 1000.0 * rate);
+    s->ev_at = ts;
+}
+
+
+/*
+ * The stream's confirmed tracks through its scene (zones, lines, events):
+ * the answer gets this frame's "events" (when any) and "counts" (when the
+ * stream has zones or lines); the sinks get every event.
+ */
+static void
+scene_answer(stream *s, double ts, json_t *m)
+{
+    if (!s->scene)
+        s->scene = vg_scene_create();
+    size_t n = vg_tracker_count(s->tracker), k = 0;
+    vg_scene_obj *objs = vg_xmalloc((n ? n : 1) * sizeof *objs);
+    for (size_t i = 0; i < n; i++) {
+        const vg_track *t = vg_tracker_at(s->tracker, i);
+        if (!t->id)
+            continue;
+        objs[k++] = (vg_scene_obj){ t->id, t->label, t->confidence, t->best_confidence,
+                                    { t->box[0], t->box[1], t->box[2], t->box[3] }, t->first_seen, t->last_seen,
+                                    t->missed == 0 };
+    }
+    events_refill(s, ts);
+    s->events = json_array();
+    vg_scene_update(s->scene, ts, objs, k, on_scene_event, s);
+    if (json_array_size(s->events))
+        json_object_set(m, "events", s->events);
+    json_decref(s->events);
+    s->events = NULL;
+    if (vg_scene_has_shapes(s->scene))
+        json_object_set_new(m, "counts", vg_scene_counts_json(s->scene, ts));
+    free(objs);
+}
+
+
+/*
  * Tracks the answer's detections ([stream] track): each detection of a
  * confirmed track gets its "track_id", and the answer a "tracks" array with
  * those tracks (docs/protocol.md). The frame's time is its ts when that is
@@ -548,6 +655,7 @@ track_answer(stream *s, const frame *f, const vg_pool_result *res, json_t *m)
     json_object_set_new(m, "tracks", tracks);
     free(d);
     free(out);
+    scene_answer(s, ts, m);
 }
 
 
@@ -750,9 +858,24 @@ stream_control(stream *s, json_t *msg, const void *image, size_t image_len)
             send_error(s->ws, s->msgpack, NULL, "no_such_model", err);
             return;
         }
+        json_t *zones = json_object_get(msg, "zones"), *lines = json_object_get(msg, "lines");
+        if (zones || lines) {
+            if (!s->scene)
+                s->scene = vg_scene_create();
+            if (vg_scene_set(s->scene, zones, lines, err, sizeof err) < 0) {
+                send_error(s->ws, s->msgpack, NULL, "bad_request", err);
+                return;
+            }
+        }
         vg_detect_opts_copy(&s->opt, &o);
+        json_t *settings = opts_json(&s->opt);
+        if (s->scene) {
+            json_t *shapes = vg_scene_config_json(s->scene);   /* its zones and lines */
+            json_object_update(settings, shapes);
+            json_decref(shapes);
+        }
         json_t *ack = json_pack("{s:s, s:b, s:s, s:o}", "type", "config", "ok", 1, "stream", s->id,
-                                "settings", opts_json(&s->opt));
+                                "settings", settings);
         send_obj(s->ws, s->msgpack, ack, NULL, 0);
         json_decref(ack);
         return;
@@ -859,6 +982,10 @@ stream_on_close(vg_ws *ws, uint16_t code, void *ud)
     vg_stream_api *api = s->api;
     vg_list_remove(&api->streams, &s->link);
     s->ws = NULL;
+    if (s->scene) {   /* its tracks end with it: the sinks hear so */
+        events_refill(s, s->ev_at);
+        vg_scene_end_all(s->scene, s->ev_at, on_scene_event, s);
+    }
     if (s->running && s->preq)
         vg_pool_cancel(s->preq);   /* on_answer sees ws == NULL and frees s */
     else
@@ -1195,11 +1322,27 @@ vg_stream_api_create(vg_http *http, vg_pool *pool, vg_history *history)
         const char *v[] = { names[i] };
         *slots[i] = vg_metrics_series(frames, v);
     }
+    vg_metric *events = vg_metrics_register("vigia_stream_events_total",
+                                            "track events of live streams: sent, or dropped over stream.events_per_second",
+                                            VG_COUNTER, "result", NULL, 0);
+    const char *sent[] = { "sent" }, *dropped[] = { "dropped" };
+    api->m_events = vg_metrics_series(events, sent);
+    api->m_events_dropped = vg_metrics_series(events, dropped);
     vg_metrics_set_collect(vg_metrics_register("vigia_streams", "open /v1/stream connections", VG_GAUGE, "", NULL, 0),
                            collect_gauges, api);
     vg_metrics_set_collect(vg_metrics_register("vigia_live_observers", "open /v1/live connections", VG_GAUGE, "", NULL, 0),
                            collect_observers, api);
     return api;
+}
+
+
+int
+vg_stream_api_add_event_sink(vg_stream_api *api, const vg_stream_event_sink *sink)
+{
+    if (api->nsinks == MAX_SINKS)
+        return -1;
+    api->sinks[api->nsinks++] = *sink;
+    return 0;
 }
 
 

@@ -149,6 +149,24 @@ typedef struct vg_config {
     int stream_track_min_hits; /* matches before a track is reported */
     int stream_track_max;      /* tracks per stream at most */
     double stream_track_high;  /* confidence of the first matching stage, and of a new track */
+    double stream_events_per_second; /* track events a stream may send per second (more are dropped) */
+    /* [mqtt] */
+    char *mqtt_url;            /* mqtt://HOST:PORT or mqtts://HOST:PORT; "" = off */
+    char *mqtt_prefix;         /* topic prefix */
+    char *mqtt_client_id;      /* MQTT client id */
+    char *mqtt_username;       /* "" = none */
+    char *mqtt_password_file;  /* file holding the password; "" = none */
+    char *mqtt_ca_file;        /* CA certificates (PEM) for mqtts:// */
+    int mqtt_outbox;           /* messages queued while the broker is slow or away; more are dropped */
+    double mqtt_keepalive;     /* seconds */
+    int mqtt_discovery;        /* publish Home Assistant discovery configs */
+    char *mqtt_discovery_prefix; /* Home Assistant's discovery prefix */
+    /* [webhook] */
+    vg_strlist webhook_urls;   /* http:// URLs the events are POSTed to */
+    char *webhook_secret_file; /* file holding the HMAC-SHA256 key; "" = unsigned */
+    int webhook_queue;         /* events waiting per URL; more are dropped */
+    int webhook_retries;       /* tries after the first */
+    double webhook_timeout;    /* seconds one POST may take */
     /* [mjpeg] */
     int mjpeg_max_viewers;     /* open MJPEG responses; 0 = off */
     int mjpeg_quality;         /* JPEG quality of frames annotated for viewers */
