@@ -20,6 +20,7 @@
 #include "api/kserve_api.h"
 #include "api/mjpeg_api.h"
 #include "api/zmq_detector.h"
+#include "api/mqtt_events.h"
 #include "api/history_api.h"
 #include "api/models_api.h"
 #include "api/openapi_api.h"
@@ -167,6 +168,7 @@ struct vg_app {
     vg_mjpeg_api *mjpeg;
     vg_openapi_api *openapi;       /* the OpenAPI document and the route list */
     vg_zmq_detector *zmq;          /* NULL when zmq.endpoint is empty */
+    vg_mqtt_events *mqtt;          /* track events to MQTT; NULL when mqtt.url is empty */
 };
 
 
@@ -207,6 +209,13 @@ vg_app_create(struct ev_loop *loop, vg_config *cfg, char *err, size_t errlen)
     app->zmq = vg_zmq_detector_create(app->srv, app->pool, err, errlen);
     if (!app->zmq && err[0])
         goto fail;   /* zmq.endpoint is set and cannot be served */
+    app->mqtt = vg_mqtt_events_create(app->srv, err, errlen);
+    if (!app->mqtt && err[0])
+        goto fail;
+    if (app->mqtt) {
+        vg_stream_event_sink sink = { vg_mqtt_events_on_event, app->mqtt };
+        vg_stream_api_add_event_sink(app->stream, &sink);
+    }
     return app;
 fail:
     vg_app_destroy(app);
@@ -314,6 +323,7 @@ vg_app_destroy(vg_app *app)
     if (!app)
         return;
     vg_zmq_detector_destroy(app->zmq);
+    vg_mqtt_events_destroy(app->mqtt);
     vg_mjpeg_api_destroy(app->mjpeg);
     vg_kserve_api_destroy(app->kserve);
     vg_compare_api_destroy(app->compare);

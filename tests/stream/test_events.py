@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""Track events out of the server (docs/events.md): to a real mosquitto broker on a loopback
+port (its own config, data folder and pid, stopped by pid), subscribed to with mosquitto_sub;
+the broker killed and started again mid-stream. The events come from the synthetic video of
+tests/stream/test_stream.py's test_zones_lines_events (a dog crossing a line, entering a zone)."""
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+
+import websockets  # noqa: E402
+
+FRAMES = 20
+OUTBOX = 5
+ZONES = [{"name": "yard", "points": [[800, 0], [1280, 0], [1280, 720], [800, 720]]}]
+LINES = [{"name": "door", "from": [600, 0], "to": [600, 720]}]
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Broker:
+    """mosquitto in the foreground on 127.0.0.1:port, persisting sessions (and queued QoS 0
+    messages) every second, so that a subscriber's session outlives a kill and a restart."""
+
+    def __init__(self, work, port):
+        self.conf = os.path.join(work, "mosquitto.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                    f"persistence_location {work}/\nautosave_interval 1\nqueue_qos0_messages true\n"
+                    f"max_queued_messages 10000\n")
+        self.work = work
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.log = open(os.path.join(self.work, "mosquitto.log"), "a")
+        self.proc = subprocess.Popen(["mosquitto", "-c", self.conf], stdout=self.log, stderr=self.log)
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+class Subscriber:
+    """mosquitto_sub with a persistent session (-c, QoS 1): reconnects by itself after a restart."""
+
+    def __init__(self, port):
+        self.proc = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-c", "-i", "vigia-test",
+                                      "-q", "1", "-t", "vt/#", "-t", "homeassistant/#", "-F", "%t\t%p"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.msgs = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self.read, daemon=True).start()
+
+    def read(self):
+        for line in self.proc.stdout:
+            topic, _, payload = line.rstrip("\n").partition("\t")
+            with self.lock:
+                self.msgs.append((topic, payload))
+
+    def wait(self, pred, secs=20, what="a message"):
+        end = time.time() + secs
+        while time.time() < end:
+            with self.lock:
+                found = [m for m in self.msgs if pred(m)]
+            if found:
+                return found
+            time.sleep(0.05)
+        with self.lock:
+            raise AssertionError(f"no {what} in {self.msgs}")
+
+    def events(self, camera):
+        with self.lock:
+            return [json.loads(p) for t, p in self.msgs if t == "vt/events" and json.loads(p)["camera"] == camera]
+
+    def stop(self):
+        os.kill(self.proc.pid, signal.SIGTERM)
+        self.proc.wait()
+
+
+def metric(srv, line_start):
+    with urllib.request.urlopen(srv.url("/metrics"), timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(line_start + " "):
+                return float(line.split()[-1])
+    return None
+
+
+def wait_metric(srv, name, value, secs=20):
+    end = time.time() + secs
+    while time.time() < end:
+        if metric(srv, name) == value:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{name} never became {value}: {metric(srv, name)}")
+
+
+def frames_dir():
+    out = tempfile.mkdtemp(prefix="vigia-frames-")
+    gen = subprocess.run([os.path.join(os.environ["VIGIA_BUILDDIR"], "tests", "stream", "vigia-test-frames"),
+                          os.path.join(tap.shared_dir(), "images", "dog.jpg"), "112", "162", "305", "378", "1280", "720",
+                          "40", "200", "40", "4", str(FRAMES), out], capture_output=True, text=True)
+    tap.check(gen.returncode == 0, gen.stderr)
+    return out
+
+
+def stream_video(srv, frames, camera, during=None):
+    """Streams the video on stream `camera` with the zone and the line; returns the events of its
+    answers. `during(f)` runs after each answer (checks while the broker is away)."""
+    async def go():
+        events = []
+        async with websockets.connect(srv.url(f"/v1/stream?stream={camera}&min_confidence=0.3", "ws")) as ws:
+            await ws.recv()
+            await ws.send(json.dumps({"type": "config", "zones": ZONES, "lines": LINES}))
+            tap.check(json.loads(await ws.recv())["ok"])
+            for f in range(FRAMES):
+                await ws.send(json.dumps({"type": "frame", "ts": 1000 + 100 * f}))
+                with open(os.path.join(frames, "frame-%03d.jpg" % f), "rb") as fh:
+                    await ws.send(fh.read())
+                m = json.loads(await ws.recv())
+                tap.check(m["type"] == "detections", m)
+                events += m.get("events", [])
+                if during:
+                    during(f)
+        return events
+    return asyncio.run(asyncio.wait_for(go(), 120))
+
+
+def setup():
+    work = tempfile.mkdtemp(prefix="vigia-events-")
+    models = os.path.join(work, "models")
+    if not tap.fetch_models(models, ["yolo-fastest-1.1-xl"]):
+        raise tap.Skip("../shared/models not found")
+    for tool in ("mosquitto", "mosquitto_sub"):
+        if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode != 0:
+            raise tap.Skip(f"{tool} not installed (apt-get install mosquitto mosquitto-clients)")
+    port = free_port()
+    ctx = {"work": work, "port": port, "broker": Broker(work, port), "frames": frames_dir()}
+    time.sleep(0.3)
+    ctx["sub"] = Subscriber(port)
+    srv = tap.Server(["--models", models, "--workers", "1", "--detect-load", "yolo-fastest-1.1-xl",
+                      "--auth-open-detect", "true", "--mqtt-url", f"mqtt://127.0.0.1:{port}", "--mqtt-prefix", "vt",
+                      "--mqtt-outbox", str(OUTBOX)], workdir=work)
+    srv.wait_ready()
+    ctx["srv"] = srv
+    return ctx
+
+
+def teardown(ctx):
+    if not ctx:
+        return
+    if ctx.get("srv"):
+        rc = ctx["srv"].stop()
+        tap.check(rc == 0, f"server exit status {rc}")
+    if ctx.get("sub"):
+        ctx["sub"].stop()
+    ctx["broker"].kill()
+
+
+def test_mqtt_topics_and_payloads(ctx):
+    """docs/events.md, MQTT: every event on vt/events as the stream's answers had it (Frigate's
+    type/before/after), the dog count on vt/CAMERA/dog going 1 then 0, a Home Assistant discovery
+    config for it, vt/available online."""
+    srv, sub = ctx["srv"], ctx["sub"]
+    sub.wait(lambda m: m == ("vt/available", "online"), what="vt/available online")
+    events = stream_video(srv, ctx["frames"], "cam-a")
+    tap.check([e["type"] for e in events] == ["new", "update", "update"], events)
+    sub.wait(lambda m: m[0] == "vt/events" and '"end"' in m[1] and '"cam-a"' in m[1], what="cam-a's end event")
+    got = sub.events("cam-a")
+    tap.check(got[:3] == events, f"MQTT {got} != answers {events}")
+    end = got[3]
+    tap.check(end["type"] == "end" and end["after"]["end_time"] is not None and end["left"] == ["yard"]
+              and end["before"]["current_zones"] == ["yard"] and end["after"]["id"] == events[0]["after"]["id"], end)
+    sub.wait(lambda m: m == ("vt/cam-a/dog", "0"), what="cam-a's count 0")
+    with sub.lock:
+        counts = [p for t, p in sub.msgs if t == "vt/cam-a/dog"]
+    tap.check(counts == ["1", "0"], counts)
+    disc = sub.wait(lambda m: m[0] == "homeassistant/sensor/vigia/cam-a_dog_count/config", what="discovery")
+    cfg = json.loads(disc[0][1])
+    tap.check(cfg["state_topic"] == "vt/cam-a/dog" and cfg["availability_topic"] == "vt/available"
+              and cfg["unique_id"] == "vigia_cam-a_dog_count" and cfg["state_class"] == "measurement"
+              and cfg["device"]["identifiers"] == ["vigia_cam-a"], cfg)
+    tap.check(metric(srv, 'vigia_mqtt_messages_total{result="dropped"}') == 0)
+
+
+def test_broker_killed_and_restarted(ctx):
+    """The broker killed mid-stream: /health keeps answering, the events made meanwhile wait in
+    the outbox (mqtt.outbox = 5) and the rest are dropped and counted; the broker started again,
+    the kept ones arrive, then new events flow again."""
+    srv, sub, broker = ctx["srv"], ctx["sub"], ctx["broker"]
+    time.sleep(1.5)   # the subscriber's session is saved (autosave_interval 1)
+    broker.kill()
+    wait_metric(srv, "vigia_mqtt_connected", 0)
+    dropped0 = metric(srv, 'vigia_mqtt_messages_total{result="dropped"}')
+    lost0 = metric(srv, 'vigia_mqtt_messages_total{result="lost"}')
+
+    def health(f):
+        with urllib.request.urlopen(srv.url("/health"), timeout=5) as r:
+            tap.check(r.status == 200)
+    events = stream_video(srv, ctx["frames"], "cam-b", during=health)
+    tap.check([e["type"] for e in events] == ["new", "update", "update"], events)
+    # made while away: 3 events and the end (4), the discovery config of (cam-b, dog), counts 1 and 0
+    time.sleep(0.2)
+    made = 4 + 1 + 2
+    tap.check(metric(srv, 'vigia_mqtt_messages_total{result="dropped"}') - dropped0 == made - OUTBOX,
+              metric(srv, 'vigia_mqtt_messages_total{result="dropped"}'))
+    tap.check(metric(srv, 'vigia_mqtt_messages_total{result="lost"}') == lost0)
+    tap.check(metric(srv, "vigia_mqtt_outbox") == OUTBOX)
+    broker.start()
+    wait_metric(srv, "vigia_mqtt_connected", 1, secs=40)
+    # the outbox kept the oldest five: the new event, the discovery, count 1 and the two updates
+    sub.wait(lambda m: m[0] == "vt/events" and '"cam-b"' in m[1] and '"update"' in m[1] and '"yard"' in m[1],
+             what="cam-b's last update")
+    got = sub.events("cam-b")
+    tap.check(got == events, f"MQTT {got} != answers {events}")
+    # the count is right again: the broker is told every count on reconnect
+    sub.wait(lambda m: m == ("vt/cam-b/dog", "0"), what="cam-b's count 0")
+    # and new events flow
+    events = stream_video(srv, ctx["frames"], "cam-c")
+    sub.wait(lambda m: m[0] == "vt/events" and '"cam-c"' in m[1] and '"end"' in m[1], what="cam-c's end")
+    tap.check(sub.events("cam-c")[:3] == events, sub.events("cam-c"))
+
+
+if __name__ == "__main__":
+    sys.exit(tap.run([test_mqtt_topics_and_payloads, test_broker_killed_and_restarted], setup, teardown))
