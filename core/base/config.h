@@ -167,6 +167,7 @@ typedef struct vg_config {
     int webhook_queue;         /* events waiting per URL; more are dropped */
     int webhook_retries;       /* tries after the first */
     double webhook_timeout;    /* seconds one POST may take */
+    double webhook_backoff;    /* seconds before the first retry (doubling, 60 s at most) */
     /* [mjpeg] */
     int mjpeg_max_viewers;     /* open MJPEG responses; 0 = off */
     int mjpeg_quality;         /* JPEG quality of frames annotated for viewers */

@@ -21,6 +21,7 @@
 #include "api/mjpeg_api.h"
 #include "api/zmq_detector.h"
 #include "api/mqtt_events.h"
+#include "api/webhook_events.h"
 #include "api/history_api.h"
 #include "api/models_api.h"
 #include "api/openapi_api.h"
@@ -169,6 +170,7 @@ struct vg_app {
     vg_openapi_api *openapi;       /* the OpenAPI document and the route list */
     vg_zmq_detector *zmq;          /* NULL when zmq.endpoint is empty */
     vg_mqtt_events *mqtt;          /* track events to MQTT; NULL when mqtt.url is empty */
+    vg_webhook_events *webhooks;   /* track events to webhook.urls; NULL when none */
 };
 
 
@@ -214,6 +216,13 @@ vg_app_create(struct ev_loop *loop, vg_config *cfg, char *err, size_t errlen)
         goto fail;
     if (app->mqtt) {
         vg_stream_event_sink sink = { vg_mqtt_events_on_event, app->mqtt };
+        vg_stream_api_add_event_sink(app->stream, &sink);
+    }
+    app->webhooks = vg_webhook_events_create(app->srv, err, errlen);
+    if (!app->webhooks && err[0])
+        goto fail;
+    if (app->webhooks) {
+        vg_stream_event_sink sink = { vg_webhook_events_on_event, app->webhooks };
         vg_stream_api_add_event_sink(app->stream, &sink);
     }
     return app;
@@ -324,6 +333,7 @@ vg_app_destroy(vg_app *app)
         return;
     vg_zmq_detector_destroy(app->zmq);
     vg_mqtt_events_destroy(app->mqtt);
+    vg_webhook_events_destroy(app->webhooks);
     vg_mjpeg_api_destroy(app->mjpeg);
     vg_kserve_api_destroy(app->kserve);
     vg_compare_api_destroy(app->compare);

@@ -4,6 +4,9 @@ port (its own config, data folder and pid, stopped by pid), subscribed to with m
 the broker killed and started again mid-stream. The events come from the synthetic video of
 tests/stream/test_stream.py's test_zones_lines_events (a dog crossing a line, entering a zone)."""
 import asyncio
+import hashlib
+import hmac
+import http.server
 import json
 import os
 import signal
@@ -95,6 +98,32 @@ class Subscriber:
         self.proc.wait()
 
 
+class Receiver(http.server.ThreadingHTTPServer):
+    """A webhook receiver on a loopback port: answers 500 to the first three POSTs of the first
+    event it sees, 200 to everything else; keeps every POST (body, headers, the answer)."""
+
+    def __init__(self):
+        self.posts = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with outer.lock:
+                    first = outer.posts[0][0] if outer.posts else body
+                    status = 500 if body == first and sum(1 for p in outer.posts if p[0] == body) < 3 else 200
+                    outer.posts.append((body, dict(self.headers), status, self.path))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
 def metric(srv, line_start):
     with urllib.request.urlopen(srv.url("/metrics"), timeout=5) as r:
         for line in r.read().decode().splitlines():
@@ -155,9 +184,16 @@ def setup():
     ctx = {"work": work, "port": port, "broker": Broker(work, port), "frames": frames_dir()}
     time.sleep(0.3)
     ctx["sub"] = Subscriber(port)
+    ctx["hook"] = Receiver()
+    ctx["key"] = b"a webhook key"
+    keyfile = os.path.join(work, "webhook.key")
+    with open(os.open(keyfile, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+        f.write(ctx["key"] + b"\n")
     srv = tap.Server(["--models", models, "--workers", "1", "--detect-load", "yolo-fastest-1.1-xl",
                       "--auth-open-detect", "true", "--mqtt-url", f"mqtt://127.0.0.1:{port}", "--mqtt-prefix", "vt",
-                      "--mqtt-outbox", str(OUTBOX)], workdir=work)
+                      "--mqtt-outbox", str(OUTBOX),
+                      "--webhook-urls", f"http://127.0.0.1:{ctx['hook'].server_address[1]}/hook?x=1",
+                      "--webhook-secret-file", keyfile, "--webhook-backoff", "0.05s"], workdir=work)
     srv.wait_ready()
     ctx["srv"] = srv
     return ctx
@@ -171,7 +207,37 @@ def teardown(ctx):
         tap.check(rc == 0, f"server exit status {rc}")
     if ctx.get("sub"):
         ctx["sub"].stop()
+    if ctx.get("hook"):
+        ctx["hook"].shutdown()
     ctx["broker"].kill()
+
+
+def test_webhook_retries_and_signature(ctx):
+    """docs/events.md, Webhooks: the receiver answers the first event 500 three times, then
+    200: it arrives once with a valid signature (HMAC-SHA256 of the body under the key file's
+    key), after three retries; every other event arrives once, in order."""
+    srv, hook = ctx["srv"], ctx["hook"]
+    events = stream_video(srv, ctx["frames"], "cam-w")
+    tap.check([e["type"] for e in events] == ["new", "update", "update"], events)
+    url = f"http://127.0.0.1:{hook.server_address[1]}/hook"
+    end = time.time() + 20
+    while time.time() < end and metric(srv, f'vigia_webhook_events_total{{url="{url}",result="delivered"}}') != 4:
+        time.sleep(0.05)
+    with hook.lock:
+        posts = list(hook.posts)
+    accepted = [json.loads(b) for b, h, st, p in posts if st == 200]
+    tap.check([e["type"] for e in accepted] == ["new", "update", "update", "end"], accepted)
+    tap.check(accepted[:3] == events, accepted)
+    tap.check([st for b, h, st, p in posts] == [500, 500, 500, 200, 200, 200, 200], [p[2] for p in posts])
+    tap.check(len({b for b, h, st, p in posts[:4]}) == 1, "the retries carry the same body")
+    for body, headers, st, path in posts:
+        want = "sha256=" + hmac.new(ctx["key"], body, hashlib.sha256).hexdigest()
+        tap.check(headers.get("X-Vigia-Signature") == want, (headers, want))
+        tap.check(headers.get("Content-Type") == "application/json" and path == "/hook?x=1", headers)
+        tap.check(headers.get("X-Vigia-Event") == json.loads(body)["type"], headers)
+    tap.check(metric(srv, f'vigia_webhook_retries_total{{url="{url}"}}') == 3)
+    tap.check(metric(srv, f'vigia_webhook_events_total{{url="{url}",result="failed"}}') == 0)
+    tap.check(metric(srv, f'vigia_webhook_queue{{url="{url}"}}') == 0)
 
 
 def test_mqtt_topics_and_payloads(ctx):
@@ -239,4 +305,4 @@ def test_broker_killed_and_restarted(ctx):
 
 
 if __name__ == "__main__":
-    sys.exit(tap.run([test_mqtt_topics_and_payloads, test_broker_killed_and_restarted], setup, teardown))
+    sys.exit(tap.run([test_webhook_retries_and_signature, test_mqtt_topics_and_payloads, test_broker_killed_and_restarted], setup, teardown))
