@@ -93,6 +93,16 @@ fuzz_fuzz_onnx_LDFLAGS = -fsanitize=fuzzer,address,undefined
 fuzz_fuzz_onnx_LDADD = $(PROTOBUF_C_LIBS)
 FUZZ_TARGETS += fuzz/fuzz_onnx
 backends/cpu/fuzz_fuzz_onnx-onnx_read.$(OBJEXT): backends/cpu/onnx.pb-c.h
+noinst_PROGRAMS += fuzz/fuzz_scene fuzz/fuzz_http_client
+fuzz_fuzz_scene_SOURCES = fuzz/fuzz_scene.c
+fuzz_fuzz_scene_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
+fuzz_fuzz_scene_LDFLAGS = $(VG_FUZZ_LINK)
+fuzz_fuzz_scene_LDADD = $(VIGIA_CORE_LIBS)
+fuzz_fuzz_http_client_SOURCES = fuzz/fuzz_http_client.c
+fuzz_fuzz_http_client_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
+fuzz_fuzz_http_client_LDFLAGS = $(VG_FUZZ_LINK)
+fuzz_fuzz_http_client_LDADD = $(VIGIA_CORE_LIBS)
+FUZZ_TARGETS += fuzz/fuzz_scene fuzz/fuzz_http_client
 if HAVE_ZMQ
 noinst_PROGRAMS += fuzz/fuzz_zmq
 fuzz_fuzz_zmq_SOURCES = fuzz/fuzz_zmq.c fuzz/harness.c fuzz/harness.h
