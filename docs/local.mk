@@ -2,3 +2,4 @@
 dist_doc_DATA = README.md docs/api.md docs/operations.md docs/models.md docs/plugins.md docs/protocol.md \
 	docs/auth.md docs/storage.md docs/engine.md docs/performance.md docs/reliability.md \
 	docs/kserve.md docs/frigate.md docs/integrations.md docs/dashboard.md docs/cuda.md
+dist_doc_DATA += docs/events.md
