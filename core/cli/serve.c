@@ -22,6 +22,7 @@
 #include "api/zmq_detector.h"
 #include "api/mqtt_events.h"
 #include "api/webhook_events.h"
+#include "api/events_api.h"
 #include "api/history_api.h"
 #include "api/models_api.h"
 #include "api/openapi_api.h"
@@ -171,6 +172,7 @@ struct vg_app {
     vg_zmq_detector *zmq;          /* NULL when zmq.endpoint is empty */
     vg_mqtt_events *mqtt;          /* track events to MQTT; NULL when mqtt.url is empty */
     vg_webhook_events *webhooks;   /* track events to webhook.urls; NULL when none */
+    vg_events_api *events;         /* track events kept in the history; GET /v1/events */
 };
 
 
@@ -211,6 +213,9 @@ vg_app_create(struct ev_loop *loop, vg_config *cfg, char *err, size_t errlen)
     app->zmq = vg_zmq_detector_create(app->srv, app->pool, err, errlen);
     if (!app->zmq && err[0])
         goto fail;   /* zmq.endpoint is set and cannot be served */
+    app->events = vg_events_api_create(app->http, app->store, app->history);
+    vg_stream_event_sink kept = { vg_events_api_on_event, app->events };
+    vg_stream_api_add_event_sink(app->stream, &kept);
     app->mqtt = vg_mqtt_events_create(app->srv, err, errlen);
     if (!app->mqtt && err[0])
         goto fail;
@@ -347,6 +352,7 @@ vg_app_destroy(vg_app *app)
     if (app->store)
         vg_store_destroy(app->store);
     vg_history_destroy(app->history);
+    vg_events_api_destroy(app->events);
     vg_users_api_destroy(app->users);
     vg_auth_destroy(app->auth);
     vg_openapi_api_destroy(app->openapi);

@@ -54,7 +54,8 @@ typedef struct vg_db {
     MDB_env *env;
     MDB_dbi meta, users, users_by_name, users_by_email, sessions, families, apikeys,
         apikeys_by_hash, detections, idx_label, idx_source, idx_model, idx_user, feedback,
-        idx_feedback, aggregates, images;
+        idx_feedback, aggregates, images,
+        events;                        /* track events: time-ordered key -> the event's JSON */
     int readonly;
     size_t map_size;                   /* current map size */
     size_t map_max;                    /* growth stops here (VG_E_FULL beyond) */
@@ -92,6 +93,12 @@ void vg_db_usage(vg_db *db, size_t *used, size_t *total);
 
 /* Maps an LMDB/errno result to a VG_E_* code (0 stays 0). */
 int vg_db_err(int rc);
+
+/* ---- track events (db_events.c) ---- */
+/* Stores an event's JSON under its time-ordered key (a key stored twice is kept once). */
+int vg_db_event_add(vg_db *db, MDB_txn *txn, const uint8_t key[16], const void *json, size_t n);
+/* Deletes at most `budget` of the oldest events from before limit_us; *n says how many. */
+int vg_db_events_prune(vg_db *db, MDB_txn *txn, uint64_t limit_us, int budget, int *n);
 
 /* ---- users ---- */
 /* Assigns u->id. VG_E_CONFLICT when the name or email is taken. */

@@ -459,6 +459,13 @@ apply(st *s, const uint8_t *p, size_t n)
     case VG_STORE_SYNC:
         rc = 0;
         break;
+    case VG_STORE_EVENT_ADD: {
+        const uint8_t *k, *v;
+        size_t kn, vn;
+        rc = cnt != 3 || vg_mpr_bin(&r, &k, &kn) < 0 || kn != 16 || vg_mpr_bin(&r, &v, &vn) < 0
+                 ? VG_E_STORE_PROTO : vg_db_event_add(&s->db, s->txn, k, v, vn);
+        break;
+    }
     default:
         rc = VG_E_STORE_PROTO;
         break;
@@ -671,6 +678,15 @@ sweep(st *s)
             if (g)
                 memcpy(gone[ngone++], sha, 32);
         }
+    }
+    /* track events past the retention */
+    if (s->cfg.retention > 0 && budget > 0) {
+        int ne = 0;
+        if ((rc = vg_db_events_prune(&s->db, txn, (uint64_t)(now - (int64_t)(s->cfg.retention * 1e6)), budget,
+                                     &ne)) != 0)
+            goto fail;
+        more |= ne == budget;
+        budget -= ne;
     }
     /* images past the image retention: drop the reference, keep the record */
     if (s->cfg.image_retention > 0 && budget > 0 && mdb_cursor_open(txn, s->db.detections, &c) == 0) {

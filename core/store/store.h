@@ -32,6 +32,7 @@
  *   APIKEY_REVOKE  [9, uid, kid]                         -> [st]
  *   FEEDBACK_ADD   [10, key bin16, detection bin16, uid, record bin] -> [st]
  *   SYNC           [11]                                  -> [0] after everything before it is durable
+ *   EVENT_ADD      [12, key bin16, event JSON bin]       -> [st]
  * Hasher: HASH [1, password] -> [st, encoded]; VERIFY [2, encoded, password] -> [st, ok]
  */
 #ifndef VG_STORE_H
@@ -52,6 +53,7 @@ enum vg_store_op {
     VG_STORE_APIKEY_REVOKE = 9,
     VG_STORE_FEEDBACK_ADD = 10,
     VG_STORE_SYNC = 11,
+    VG_STORE_EVENT_ADD = 12,
 };
 
 enum vg_hasher_op { VG_HASHER_HASH = 1, VG_HASHER_VERIFY = 2 };

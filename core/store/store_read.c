@@ -11,7 +11,7 @@
 /* The reads; each runs one function of db.h (or a walk below) in the snapshot. */
 enum read_op {
     USER_GET, USER_FIND, USER_COUNT, USER_LIST, USER_ACTIVITY, FAMILY_CHECK, SESSION_LOOKUP, APIKEY_FIND,
-    APIKEY_LIST, DETECTIONS_PAGE, DETECTION_GET, FEEDBACK_PAGE, FEEDBACK_SCAN, STATS,
+    APIKEY_LIST, DETECTIONS_PAGE, EVENTS_PAGE, DETECTION_GET, FEEDBACK_PAGE, FEEDBACK_SCAN, STATS,
 };
 
 /* One read: its arguments and where its answers go. */
@@ -41,6 +41,7 @@ typedef struct query {
 
 static int user_list(vg_db *db, MDB_txn *txn, query *q);
 static int detections_page(vg_db *db, MDB_txn *txn, query *q);
+static int events_page(vg_db *db, MDB_txn *txn, query *q);
 static int detection_get(vg_db *db, MDB_txn *txn, query *q);
 static int feedback_page(vg_db *db, MDB_txn *txn, query *q);
 static int feedback_scan(vg_db *db, MDB_txn *txn, query *q);
@@ -73,6 +74,7 @@ read_in(vg_db *db, MDB_txn *txn, query *q)
         vg_db_apikey_list(db, txn, q->uid, q->key_fn, q->ud);
         return 0;
     case DETECTIONS_PAGE: return detections_page(db, txn, q);
+    case EVENTS_PAGE: return events_page(db, txn, q);
     case DETECTION_GET: return detection_get(db, txn, q);
     case FEEDBACK_PAGE: return feedback_page(db, txn, q);
     case FEEDBACK_SCAN: return feedback_scan(db, txn, q);
@@ -295,6 +297,57 @@ vg_store_detections_page(vg_store *s, const vg_det_filter *f, vg_store_record_fn
 {
     memset(page, 0, sizeof *page);
     return run(s, (query){ .op = DETECTIONS_PAGE, .filter = f, .record_fn = fn, .ud = ud, .page = page });
+}
+
+
+/* Events newest first, below min(cursor, until), down to since. */
+static int
+events_page(vg_db *db, MDB_txn *txn, query *q)
+{
+    const vg_det_filter *f = q->filter;
+    uint8_t start[16], last[16] = { 0 };
+    memset(start, 0xff, sizeof start);
+    if (f->until != UINT64_MAX) {
+        memset(start, 0, sizeof start);
+        vg_db_be64(start, f->until);
+    }
+    if (f->has_cursor && memcmp(f->cursor, start, 16) < 0)
+        memcpy(start, f->cursor, 16);
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, db->events, &c);
+    if (rc != 0)
+        return vg_db_err(rc);
+    MDB_val k = { 16, start }, v;
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    rc = rc == 0 ? mdb_cursor_get(c, &k, &v, MDB_PREV) : mdb_cursor_get(c, &k, &v, MDB_LAST);
+    size_t scanned = 0;
+    int more = 0;
+    while (rc == 0 && k.mv_size == 16) {
+        if (vg_db_key_time(k.mv_data) < f->since)
+            break;
+        if (q->page->count >= (size_t)f->limit || scanned >= 20000) {
+            more = 1;
+            break;
+        }
+        scanned++;
+        memcpy(last, k.mv_data, 16);
+        if (q->record_fn(k.mv_data, v.mv_data, v.mv_size, q->ud) == 0)
+            q->page->count++;
+        rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+    }
+    mdb_cursor_close(c);
+    q->page->has_next = more && scanned > 0;
+    if (q->page->has_next)
+        memcpy(q->page->next, last, 16);
+    return 0;
+}
+
+
+int
+vg_store_events_page(vg_store *s, const vg_det_filter *f, vg_store_record_fn fn, void *ud, vg_store_page *page)
+{
+    memset(page, 0, sizeof *page);
+    return run(s, (query){ .op = EVENTS_PAGE, .filter = f, .record_fn = fn, .ud = ud, .page = page });
 }
 
 

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -25,6 +26,7 @@ import websockets  # noqa: E402
 
 FRAMES = 20
 OUTBOX = 5
+VIEWER_PASSWORD = "lamps along the quay 5512"
 ZONES = [{"name": "yard", "points": [[800, 0], [1280, 0], [1280, 720], [800, 720]]}]
 LINES = [{"name": "door", "from": [600, 0], "to": [600, 720]}]
 
@@ -180,6 +182,10 @@ def setup():
     for tool in ("mosquitto", "mosquitto_sub"):
         if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode != 0:
             raise tap.Skip(f"{tool} not installed (apt-get install mosquitto mosquitto-clients)")
+    # a viewer, to read the events back with
+    add = subprocess.run([os.environ["VIGIA_BIN"], "user", "add", "--role", "viewer", "--data", os.path.join(work, "data"),
+                          "watcher"], input=VIEWER_PASSWORD + "\n", capture_output=True, text=True)
+    tap.check(add.returncode == 0, add.stderr)
     port = free_port()
     ctx = {"work": work, "port": port, "broker": Broker(work, port), "frames": frames_dir()}
     time.sleep(0.3)
@@ -238,6 +244,52 @@ def test_webhook_retries_and_signature(ctx):
     tap.check(metric(srv, f'vigia_webhook_retries_total{{url="{url}"}}') == 3)
     tap.check(metric(srv, f'vigia_webhook_events_total{{url="{url}",result="failed"}}') == 0)
     tap.check(metric(srv, f'vigia_webhook_queue{{url="{url}"}}') == 0)
+
+
+def get_json(srv, path, token):
+    req = urllib.request.Request(srv.url(path), headers={"Authorization": "Bearer " + token})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_events_history(ctx):
+    """docs/events.md, History: the events of stream cam-w (test_webhook_retries_and_signature)
+    are kept in the history and read back with GET /v1/events, newest first, filtered by
+    camera, label and type, a page at a time with the cursor; bad filters are 422."""
+    srv = ctx["srv"]
+    body = json.dumps({"username": "watcher", "password": VIEWER_PASSWORD}).encode()
+    req = urllib.request.Request(srv.url("/v1/auth/login"), data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        token = json.loads(r.read())["access_token"]
+    end = time.time() + 20
+    while True:   # the store commits in batches
+        st, page = get_json(srv, "/v1/events?camera=cam-w", token)
+        tap.check(st == 200, page)
+        if page["count"] == 4 or time.time() > end:
+            break
+        time.sleep(0.1)
+    types = [x["event"]["type"] for x in page["events"]]
+    tap.check(types == ["end", "update", "update", "new"], types)
+    tap.check(all(x["event"]["camera"] == "cam-w" and len(x["key"]) == 32 for x in page["events"]), page)
+    tap.check(page["next_cursor"] is None, page)
+    st, ends = get_json(srv, "/v1/events?camera=cam-w&type=end&label=dog", token)
+    tap.check(st == 200 and [x["event"]["type"] for x in ends["events"]] == ["end"], ends)
+    st, none = get_json(srv, "/v1/events?camera=cam-w&label=cat", token)
+    tap.check(st == 200 and none["count"] == 0, none)
+    # two at a time: the cursor walks the same four
+    st, p1 = get_json(srv, "/v1/events?camera=cam-w&limit=2", token)
+    tap.check(st == 200 and p1["count"] == 2 and p1["next_cursor"], p1)
+    st, p2 = get_json(srv, "/v1/events?camera=cam-w&limit=2&cursor=" + p1["next_cursor"], token)
+    tap.check(st == 200 and [x["key"] for x in p1["events"] + p2["events"]] == [x["key"] for x in page["events"]],
+              (p1, p2))
+    for bad in ("type=later", "since=yesterday", "cursor=zz", "model=x", "camera=" + "c" * 200):
+        st, err = get_json(srv, "/v1/events?" + bad, token)
+        tap.check(st == 422 and err["error"]["code"] == "invalid", (bad, st, err))
+    st, _ = get_json(srv, "/v1/events", "not a token")
+    tap.check(st == 401, st)
 
 
 def test_mqtt_topics_and_payloads(ctx):
@@ -305,4 +357,4 @@ def test_broker_killed_and_restarted(ctx):
 
 
 if __name__ == "__main__":
-    sys.exit(tap.run([test_webhook_retries_and_signature, test_mqtt_topics_and_payloads, test_broker_killed_and_restarted], setup, teardown))
+    sys.exit(tap.run([test_webhook_retries_and_signature, test_events_history, test_mqtt_topics_and_payloads, test_broker_killed_and_restarted], setup, teardown))
