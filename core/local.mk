@@ -20,6 +20,7 @@ libvigiacore_a_SOURCES += core/analytics/tracker.c core/analytics/tracker.h
 libvigiacore_a_SOURCES += core/analytics/scene.c core/analytics/scene.h core/analytics/events.c core/analytics/events.h
 libvigiacore_a_SOURCES += core/base/secret.c core/base/secret.h
 libvigiacore_a_SOURCES += core/store/db_events.c core/api/events_api.c core/api/events_api.h
+libvigiacore_a_SOURCES += core/api/cameras_api.c core/api/cameras_api.h
 libvigiacore_a_SOURCES += core/http/client.c core/http/client.h core/api/webhook_events.c core/api/webhook_events.h
 # net: the reactor, listeners, connections, TLS
 libvigiacore_a_SOURCES += core/net/conn.c core/net/conn.h core/net/server.c core/net/server.h \

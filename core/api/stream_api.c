@@ -124,6 +124,8 @@ struct vg_stream_api {
     vg_stream_event_sink sinks[MAX_SINKS];  /* who else gets the streams' events */
     int nsinks;
     vg_series *m_events, *m_events_dropped;
+    vg_stream_shapes_fn shapes;  /* a named camera's zones and lines, at connect */
+    void *shapes_ud;
 };
 
 /* ------------------------------------------------------------------ */
@@ -1111,6 +1113,10 @@ route_stream(vg_req *r, void *ud)
     }
     s->msgpack = strcmp(vg_ws_subprotocol(s->ws), "vigia.msgpack") == 0;
     vg_list_push_front(&api->streams, &s->link);
+    json_t *shapes = api->shapes ? api->shapes(s->id, api->shapes_ud) : NULL;
+    if (shapes && vg_stream_api_set_shapes(api, s->id, shapes, err, sizeof err) < 0)
+        vg_warn("stream", "%s: the camera's stored zones and lines are not used: %s", s->id, err);
+    json_decref(shapes);
     if (s->uid)
         note_owner(api, s->id, s->uid);
     const char *def = vg_pool_default_model(api->pool);
@@ -1333,6 +1339,30 @@ vg_stream_api_create(vg_http *http, vg_pool *pool, vg_history *history)
     vg_metrics_set_collect(vg_metrics_register("vigia_live_observers", "open /v1/live connections", VG_GAUGE, "", NULL, 0),
                            collect_observers, api);
     return api;
+}
+
+
+void
+vg_stream_api_set_shapes_source(vg_stream_api *api, vg_stream_shapes_fn fn, void *ud)
+{
+    api->shapes = fn;
+    api->shapes_ud = ud;
+}
+
+
+int
+vg_stream_api_set_shapes(vg_stream_api *api, const char *id, const json_t *shapes, char *err, size_t errlen)
+{
+    stream *s = find_stream(api, id);
+    json_t *zones = json_object_get(shapes, "zones"), *lines = json_object_get(shapes, "lines");
+    if (!s)
+        return 0;
+    if (!s->scene)
+        s->scene = vg_scene_create();
+    json_t *none = json_array();   /* a member left out: none of that kind */
+    int rc = vg_scene_set(s->scene, zones ? zones : none, lines ? lines : none, err, errlen);
+    json_decref(none);
+    return rc;
 }
 
 

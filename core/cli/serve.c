@@ -23,6 +23,7 @@
 #include "api/mqtt_events.h"
 #include "api/webhook_events.h"
 #include "api/events_api.h"
+#include "api/cameras_api.h"
 #include "api/history_api.h"
 #include "api/models_api.h"
 #include "api/openapi_api.h"
@@ -173,6 +174,7 @@ struct vg_app {
     vg_mqtt_events *mqtt;          /* track events to MQTT; NULL when mqtt.url is empty */
     vg_webhook_events *webhooks;   /* track events to webhook.urls; NULL when none */
     vg_events_api *events;         /* track events kept in the history; GET /v1/events */
+    vg_cameras_api *cameras;       /* named cameras' zones and lines; /v1/cameras/{id} */
 };
 
 
@@ -216,6 +218,7 @@ vg_app_create(struct ev_loop *loop, vg_config *cfg, char *err, size_t errlen)
     app->events = vg_events_api_create(app->http, app->store, app->history);
     vg_stream_event_sink kept = { vg_events_api_on_event, app->events };
     vg_stream_api_add_event_sink(app->stream, &kept);
+    app->cameras = vg_cameras_api_create(app->http, app->store, app->stream);
     app->mqtt = vg_mqtt_events_create(app->srv, err, errlen);
     if (!app->mqtt && err[0])
         goto fail;
@@ -353,6 +356,7 @@ vg_app_destroy(vg_app *app)
         vg_store_destroy(app->store);
     vg_history_destroy(app->history);
     vg_events_api_destroy(app->events);
+    vg_cameras_api_destroy(app->cameras);
     vg_users_api_destroy(app->users);
     vg_auth_destroy(app->auth);
     vg_openapi_api_destroy(app->openapi);

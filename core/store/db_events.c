@@ -1,4 +1,4 @@
-/* db_events: the streams' track events (see db.h and docs/events.md). */
+/* db_events: the streams' track events, and the named cameras' zones and lines (see db.h and docs/events.md). */
 #include "store/db.h"
 
 #include "store/db_internal.h"
@@ -29,4 +29,12 @@ vg_db_events_prune(vg_db *db, MDB_txn *txn, uint64_t limit_us, int budget, int *
     }
     mdb_cursor_close(c);
     return rc == 0 || rc == MDB_NOTFOUND ? 0 : vg_db_err(rc);
+}
+
+
+int
+vg_db_camera_put(vg_db *db, MDB_txn *txn, const char *id, size_t idn, const void *json, size_t n)
+{
+    int rc = n ? vg_db__put(txn, db->cameras, id, idn, json, n, 0) : vg_db__del(txn, db->cameras, id, idn);
+    return rc == MDB_NOTFOUND ? 0 : vg_db_err(rc);
 }

@@ -466,6 +466,15 @@ apply(st *s, const uint8_t *p, size_t n)
                  ? VG_E_STORE_PROTO : vg_db_event_add(&s->db, s->txn, k, v, vn);
         break;
     }
+    case VG_STORE_CAMERA_PUT: {
+        vg_str id;
+        size_t vn;
+        const uint8_t *v;
+        rc = cnt != 3 || vg_mpr_str(&r, &id) < 0 || id.n == 0 || id.n > VG_DB_SOURCE_MAX ||
+                     vg_mpr_bin(&r, &v, &vn) < 0
+                 ? VG_E_STORE_PROTO : vg_db_camera_put(&s->db, s->txn, id.p, id.n, v, vn);
+        break;
+    }
     default:
         rc = VG_E_STORE_PROTO;
         break;

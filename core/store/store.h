@@ -33,6 +33,7 @@
  *   FEEDBACK_ADD   [10, key bin16, detection bin16, uid, record bin] -> [st]
  *   SYNC           [11]                                  -> [0] after everything before it is durable
  *   EVENT_ADD      [12, key bin16, event JSON bin]       -> [st]
+ *   CAMERA_PUT     [13, id, {zones, lines} JSON bin]     -> [st]  (an empty bin removes them)
  * Hasher: HASH [1, password] -> [st, encoded]; VERIFY [2, encoded, password] -> [st, ok]
  */
 #ifndef VG_STORE_H
@@ -54,6 +55,7 @@ enum vg_store_op {
     VG_STORE_FEEDBACK_ADD = 10,
     VG_STORE_SYNC = 11,
     VG_STORE_EVENT_ADD = 12,
+    VG_STORE_CAMERA_PUT = 13,
 };
 
 enum vg_hasher_op { VG_HASHER_HASH = 1, VG_HASHER_VERIFY = 2 };

@@ -11,7 +11,7 @@
 /* The reads; each runs one function of db.h (or a walk below) in the snapshot. */
 enum read_op {
     USER_GET, USER_FIND, USER_COUNT, USER_LIST, USER_ACTIVITY, FAMILY_CHECK, SESSION_LOOKUP, APIKEY_FIND,
-    APIKEY_LIST, DETECTIONS_PAGE, EVENTS_PAGE, DETECTION_GET, FEEDBACK_PAGE, FEEDBACK_SCAN, STATS,
+    APIKEY_LIST, DETECTIONS_PAGE, EVENTS_PAGE, CAMERA_GET, DETECTION_GET, FEEDBACK_PAGE, FEEDBACK_SCAN, STATS,
 };
 
 /* One read: its arguments and where its answers go. */
@@ -42,6 +42,7 @@ typedef struct query {
 static int user_list(vg_db *db, MDB_txn *txn, query *q);
 static int detections_page(vg_db *db, MDB_txn *txn, query *q);
 static int events_page(vg_db *db, MDB_txn *txn, query *q);
+static int camera_get(vg_db *db, MDB_txn *txn, query *q);
 static int detection_get(vg_db *db, MDB_txn *txn, query *q);
 static int feedback_page(vg_db *db, MDB_txn *txn, query *q);
 static int feedback_scan(vg_db *db, MDB_txn *txn, query *q);
@@ -75,6 +76,7 @@ read_in(vg_db *db, MDB_txn *txn, query *q)
         return 0;
     case DETECTIONS_PAGE: return detections_page(db, txn, q);
     case EVENTS_PAGE: return events_page(db, txn, q);
+    case CAMERA_GET: return camera_get(db, txn, q);
     case DETECTION_GET: return detection_get(db, txn, q);
     case FEEDBACK_PAGE: return feedback_page(db, txn, q);
     case FEEDBACK_SCAN: return feedback_scan(db, txn, q);
@@ -348,6 +350,25 @@ vg_store_events_page(vg_store *s, const vg_det_filter *f, vg_store_record_fn fn,
 {
     memset(page, 0, sizeof *page);
     return run(s, (query){ .op = EVENTS_PAGE, .filter = f, .record_fn = fn, .ud = ud, .page = page });
+}
+
+
+static int
+camera_get(vg_db *db, MDB_txn *txn, query *q)
+{
+    MDB_val k = { strlen(q->login), (void *)q->login }, v;
+    int rc = mdb_get(txn, db->cameras, &k, &v);
+    if (rc != 0)
+        return vg_db_err(rc);
+    vg_buf_append(q->out, v.mv_data, v.mv_size);
+    return 0;
+}
+
+
+int
+vg_store_camera_get(vg_store *s, const char *id, vg_buf *out)
+{
+    return run(s, (query){ .op = CAMERA_GET, .login = id, .out = out });
 }
 
 

@@ -152,15 +152,17 @@ def frames_dir():
     return out
 
 
-def stream_video(srv, frames, camera, during=None):
-    """Streams the video on stream `camera` with the zone and the line; returns the events of its
-    answers. `during(f)` runs after each answer (checks while the broker is away)."""
+def stream_video(srv, frames, camera, during=None, config=True, answers=None):
+    """Streams the video on stream `camera` with the zone and the line (set in a config message
+    unless `config` is false); returns the events of its answers (the answers themselves go into
+    `answers` when given). `during(f)` runs after each answer."""
     async def go():
         events = []
         async with websockets.connect(srv.url(f"/v1/stream?stream={camera}&min_confidence=0.3", "ws")) as ws:
             await ws.recv()
-            await ws.send(json.dumps({"type": "config", "zones": ZONES, "lines": LINES}))
-            tap.check(json.loads(await ws.recv())["ok"])
+            if config:
+                await ws.send(json.dumps({"type": "config", "zones": ZONES, "lines": LINES}))
+                tap.check(json.loads(await ws.recv())["ok"])
             for f in range(FRAMES):
                 await ws.send(json.dumps({"type": "frame", "ts": 1000 + 100 * f}))
                 with open(os.path.join(frames, "frame-%03d.jpg" % f), "rb") as fh:
@@ -168,6 +170,8 @@ def stream_video(srv, frames, camera, during=None):
                 m = json.loads(await ws.recv())
                 tap.check(m["type"] == "detections", m)
                 events += m.get("events", [])
+                if answers is not None:
+                    answers.append(m)
                 if during:
                     during(f)
         return events
@@ -182,10 +186,11 @@ def setup():
     for tool in ("mosquitto", "mosquitto_sub"):
         if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode != 0:
             raise tap.Skip(f"{tool} not installed (apt-get install mosquitto mosquitto-clients)")
-    # a viewer, to read the events back with
-    add = subprocess.run([os.environ["VIGIA_BIN"], "user", "add", "--role", "viewer", "--data", os.path.join(work, "data"),
-                          "watcher"], input=VIEWER_PASSWORD + "\n", capture_output=True, text=True)
-    tap.check(add.returncode == 0, add.stderr)
+    # a viewer, to read the events back with, and an admin for the cameras
+    for name, role in (("watcher", "viewer"), ("keeper", "admin")):
+        add = subprocess.run([os.environ["VIGIA_BIN"], "user", "add", "--role", role, "--data", os.path.join(work, "data"),
+                              name], input=VIEWER_PASSWORD + "\n", capture_output=True, text=True)
+        tap.check(add.returncode == 0, add.stderr)
     port = free_port()
     ctx = {"work": work, "port": port, "broker": Broker(work, port), "frames": frames_dir()}
     time.sleep(0.3)
@@ -195,11 +200,12 @@ def setup():
     keyfile = os.path.join(work, "webhook.key")
     with open(os.open(keyfile, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
         f.write(ctx["key"] + b"\n")
-    srv = tap.Server(["--models", models, "--workers", "1", "--detect-load", "yolo-fastest-1.1-xl",
+    ctx["args"] = ["--models", models, "--workers", "1", "--detect-load", "yolo-fastest-1.1-xl",
                       "--auth-open-detect", "true", "--mqtt-url", f"mqtt://127.0.0.1:{port}", "--mqtt-prefix", "vt",
                       "--mqtt-outbox", str(OUTBOX),
                       "--webhook-urls", f"http://127.0.0.1:{ctx['hook'].server_address[1]}/hook?x=1",
-                      "--webhook-secret-file", keyfile, "--webhook-backoff", "0.05s"], workdir=work)
+                      "--webhook-secret-file", keyfile, "--webhook-backoff", "0.05s"]
+    srv = tap.Server(ctx["args"], workdir=work)
     srv.wait_ready()
     ctx["srv"] = srv
     return ctx
@@ -255,15 +261,80 @@ def get_json(srv, path, token):
         return e.code, json.loads(e.read())
 
 
+def login(srv, name):
+    body = json.dumps({"username": name, "password": VIEWER_PASSWORD}).encode()
+    req = urllib.request.Request(srv.url("/v1/auth/login"), data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read())["access_token"]
+
+
+def put_json(srv, path, token, doc):
+    req = urllib.request.Request(srv.url(path), data=json.dumps(doc).encode(), method="PUT",
+                                 headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_cameras(ctx):
+    """docs/events.md, Cameras: PUT /v1/cameras/ID (admin) keeps a camera's zones and lines in
+    the store; a stream connected under that id takes them at once, one that connects later
+    takes them without a config message, and a restarted server still has them."""
+    srv = ctx["srv"]
+    viewer, admin = login(srv, "watcher"), login(srv, "keeper")
+    st, err = get_json(srv, "/v1/cameras/cam-x", viewer)
+    tap.check(st == 404 and err["error"]["code"] == "not_found", (st, err))
+    shapes = {"zones": ZONES, "lines": LINES}
+    st, err = put_json(srv, "/v1/cameras/cam-x", viewer, shapes)
+    tap.check(st == 403, (st, err))
+    for bad in ({"zones": [{"name": "z", "points": [[0, 0], [1, 1]]}]}, {"zones": [], "doors": []},
+                {"lines": [{"name": "l", "from": [1, 1], "to": [1, 1]}]}):
+        st, err = put_json(srv, "/v1/cameras/cam-x", admin, bad)
+        tap.check(st == 400 and err["error"]["code"] == "bad_request", (bad, st, err))
+    st, err = put_json(srv, "/v1/cameras/bad%2Fid", admin, shapes)
+    tap.check(st in (400, 404), (st, err))
+    st, doc = put_json(srv, "/v1/cameras/cam-x", admin, shapes)
+    tap.check(st == 200 and doc["id"] == "cam-x" and [z["name"] for z in doc["zones"]] == ["yard"]
+              and doc["lines"][0]["from"] == [600, 0], (st, doc))
+    st, got = get_json(srv, "/v1/cameras/cam-x", viewer)
+    tap.check(st == 200 and got == doc, (st, got))
+    # a stream connecting as cam-x counts with them, no config message needed
+    answers = []
+    events = stream_video(srv, ctx["frames"], "cam-x", config=False, answers=answers)
+    kinds = [(e["type"], e["entered"], e["crossed"]) for e in events]
+    tap.check(kinds == [("new", [], []), ("update", [], [{"line": "door", "direction": "backward"}]),
+                        ("update", ["yard"], [])], kinds)
+    tap.check(answers[-1]["counts"]["zones"][0]["entered"] == 1, answers[-1]["counts"])
+    # a stream already connected takes a PUT at once: the zone set after its 5th frame counts the entry
+    def put_now(f):
+        if f == 4:
+            st, _ = put_json(srv, "/v1/cameras/cam-y", admin, {"zones": ZONES})
+            tap.check(st == 200)
+    answers = []
+    stream_video(srv, ctx["frames"], "cam-y", config=False, during=put_now, answers=answers)
+    tap.check("counts" not in answers[3] and answers[-1]["counts"]["zones"][0]["entered"] == 1
+              and answers[-1]["counts"]["lines"] == [], (answers[3].get("counts"), answers[-1].get("counts")))
+    # removing: an empty PUT, then 404
+    st, _ = put_json(srv, "/v1/cameras/cam-y", admin, {})
+    tap.check(st == 200)
+    st, _ = get_json(srv, "/v1/cameras/cam-y", viewer)
+    tap.check(st == 404, st)
+    # a restart keeps cam-x's
+    tap.check(srv.stop() == 0)
+    ctx["srv"] = srv = tap.Server(ctx["args"], workdir=ctx["work"])
+    srv.wait_ready()
+    st, got = get_json(srv, "/v1/cameras/cam-x", login(srv, "watcher"))
+    tap.check(st == 200 and got == doc, (st, got))
+
+
 def test_events_history(ctx):
     """docs/events.md, History: the events of stream cam-w (test_webhook_retries_and_signature)
     are kept in the history and read back with GET /v1/events, newest first, filtered by
     camera, label and type, a page at a time with the cursor; bad filters are 422."""
     srv = ctx["srv"]
-    body = json.dumps({"username": "watcher", "password": VIEWER_PASSWORD}).encode()
-    req = urllib.request.Request(srv.url("/v1/auth/login"), data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        token = json.loads(r.read())["access_token"]
+    token = login(srv, "watcher")
     end = time.time() + 20
     while True:   # the store commits in batches
         st, page = get_json(srv, "/v1/events?camera=cam-w", token)
@@ -357,4 +428,5 @@ def test_broker_killed_and_restarted(ctx):
 
 
 if __name__ == "__main__":
-    sys.exit(tap.run([test_webhook_retries_and_signature, test_events_history, test_mqtt_topics_and_payloads, test_broker_killed_and_restarted], setup, teardown))
+    sys.exit(tap.run([test_webhook_retries_and_signature, test_events_history, test_mqtt_topics_and_payloads,
+                      test_cameras, test_broker_killed_and_restarted], setup, teardown))
