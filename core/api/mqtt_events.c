@@ -380,7 +380,8 @@ arm(vg_mqtt_events *m)
 {
     struct ev_loop *loop = vg_server_loop(m->srv);
     int fd = (m->connected || m->connecting) ? mosquitto_socket(m->mosq) : -1;
-    int events = fd >= 0 ? EV_READ | (mosquitto_want_write(m->mosq) || m->connecting ? EV_WRITE : 0) : 0;
+    /* while connecting, CONNECT waits in libmosquitto's queue: want_write covers the TCP connect too */
+    int events = fd >= 0 ? EV_READ | (mosquitto_want_write(m->mosq) ? EV_WRITE : 0) : 0;
     if (fd == m->io.fd && events == m->io.events && (fd < 0 || ev_is_active(&m->io)))
         return;
     ev_io_stop(loop, &m->io);
