@@ -215,24 +215,21 @@ vg_app_create(struct ev_loop *loop, vg_config *cfg, char *err, size_t errlen)
     app->zmq = vg_zmq_detector_create(app->srv, app->pool, err, errlen);
     if (!app->zmq && err[0])
         goto fail;   /* zmq.endpoint is set and cannot be served */
+    /* the streams' track events: kept in the history, to MQTT and to webhooks when configured */
     app->events = vg_events_api_create(app->http, app->store, app->history);
-    vg_stream_event_sink kept = { vg_events_api_on_event, app->events };
-    vg_stream_api_add_event_sink(app->stream, &kept);
     app->cameras = vg_cameras_api_create(app->http, app->store, app->stream);
     app->mqtt = vg_mqtt_events_create(app->srv, err, errlen);
     if (!app->mqtt && err[0])
         goto fail;
-    if (app->mqtt) {
-        vg_stream_event_sink sink = { vg_mqtt_events_on_event, app->mqtt };
-        vg_stream_api_add_event_sink(app->stream, &sink);
-    }
     app->webhooks = vg_webhook_events_create(app->srv, err, errlen);
     if (!app->webhooks && err[0])
         goto fail;
-    if (app->webhooks) {
-        vg_stream_event_sink sink = { vg_webhook_events_on_event, app->webhooks };
-        vg_stream_api_add_event_sink(app->stream, &sink);
-    }
+    const vg_stream_event_sink sinks[] = { { vg_events_api_on_event, app->events },
+                                           { vg_mqtt_events_on_event, app->mqtt },
+                                           { vg_webhook_events_on_event, app->webhooks } };
+    for (size_t i = 0; i < sizeof sinks / sizeof sinks[0]; i++)
+        if (sinks[i].ud)
+            vg_stream_api_add_event_sink(app->stream, &sinks[i]);
     return app;
 fail:
     vg_app_destroy(app);

@@ -10,7 +10,6 @@ import http.server
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,14 +28,6 @@ OUTBOX = 5
 VIEWER_PASSWORD = "lamps along the quay 5512"
 ZONES = [{"name": "yard", "points": [[800, 0], [1280, 0], [1280, 720], [800, 720]]}]
 LINES = [{"name": "door", "from": [600, 0], "to": [600, 720]}]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Broker:
@@ -143,15 +134,6 @@ def wait_metric(srv, name, value, secs=20):
     raise AssertionError(f"{name} never became {value}: {metric(srv, name)}")
 
 
-def frames_dir():
-    out = tempfile.mkdtemp(prefix="vigia-frames-")
-    gen = subprocess.run([os.path.join(os.environ["VIGIA_BUILDDIR"], "tests", "stream", "vigia-test-frames"),
-                          os.path.join(tap.shared_dir(), "images", "dog.jpg"), "112", "162", "305", "378", "1280", "720",
-                          "40", "200", "40", "4", str(FRAMES), out], capture_output=True, text=True)
-    tap.check(gen.returncode == 0, gen.stderr)
-    return out
-
-
 def stream_video(srv, frames, camera, during=None, config=True, answers=None):
     """Streams the video on stream `camera` with the zone and the line (set in a config message
     unless `config` is false); returns the events of its answers (the answers themselves go into
@@ -191,8 +173,8 @@ def setup():
         add = subprocess.run([os.environ["VIGIA_BIN"], "user", "add", "--role", role, "--data", os.path.join(work, "data"),
                               name], input=VIEWER_PASSWORD + "\n", capture_output=True, text=True)
         tap.check(add.returncode == 0, add.stderr)
-    port = free_port()
-    ctx = {"work": work, "port": port, "broker": Broker(work, port), "frames": frames_dir()}
+    port = tap.free_port()
+    ctx = {"work": work, "port": port, "broker": Broker(work, port), "frames": tap.synthetic_video(FRAMES)}
     time.sleep(0.3)
     ctx["sub"] = Subscriber(port)
     ctx["hook"] = Receiver()

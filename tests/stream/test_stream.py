@@ -548,12 +548,8 @@ def test_tracking(srv):
     """docs/protocol.md, Tracks: a dog cut from dog.jpg, moved 40 px a frame over a grey
     background (a synthetic video), keeps one track_id from its second frame on, and
     its track's velocity is the path's (frames 100 ms apart by their ts)."""
-    out = tempfile.mkdtemp(prefix="vigia-frames-")
     frames = 20
-    gen = subprocess.run([os.path.join(os.environ["VIGIA_BUILDDIR"], "tests", "stream", "vigia-test-frames"),
-                          os.path.join(tap.shared_dir(), "images", "dog.jpg"), "112", "162", "305", "378", "1280", "720",
-                          "40", "200", "40", "4", str(frames), out], capture_output=True, text=True)
-    tap.check(gen.returncode == 0, gen.stderr)
+    out = tap.synthetic_video(frames)
 
     async def go():
         ids, last = [], None
@@ -586,12 +582,8 @@ def test_zones_lines_events(srv):
     backward) and enters a zone right of x 800; the stream's answers count both exactly and
     carry the track's events, which /v1/live observers get as "event" messages; closing the
     stream ends the track. A malformed zone is refused and changes nothing."""
-    out = tempfile.mkdtemp(prefix="vigia-frames-")
     frames = 20
-    gen = subprocess.run([os.path.join(os.environ["VIGIA_BUILDDIR"], "tests", "stream", "vigia-test-frames"),
-                          os.path.join(tap.shared_dir(), "images", "dog.jpg"), "112", "162", "305", "378", "1280", "720",
-                          "40", "200", "40", "4", str(frames), out], capture_output=True, text=True)
-    tap.check(gen.returncode == 0, gen.stderr)
+    out = tap.synthetic_video(frames)
     zones = [{"name": "yard", "points": [[800, 0], [1280, 0], [1280, 720], [800, 720]]}]
     lines = [{"name": "door", "from": [600, 0], "to": [600, 720], "labels": ["dog"]}]
 
