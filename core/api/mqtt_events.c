@@ -607,6 +607,8 @@ vg_mqtt_events_destroy(vg_mqtt_events *m)
     ev_io_stop(loop, &m->io);
     ev_timer_stop(loop, &m->tick);
     if (m->mosq) {
+        mosquitto_disconnect_callback_set(m->mosq, NULL);   /* a stop is not a lost connection */
+        mosquitto_publish_callback_set(m->mosq, NULL);
         if (m->connected) {
             /* a last try, non-blocking: what does not fit the socket now is not waited for */
             char topic[TOPIC_MAX];
