@@ -76,7 +76,8 @@ typedef struct stream {
     vg_tracker *tracker;        /* its tracks ([stream] track); NULL until its first answer */
     vg_scene *scene;            /* its zones, lines and track events; NULL until tracks or shapes */
     double ev_tokens;           /* events it may still send now (stream.events_per_second, a bucket) */
-    double ev_at;               /* when the bucket was filled last (frame time, ms) */
+    double ev_at;               /* when the bucket was filled last (ev_now, s) */
+    double last_ts;             /* the latest answered frame's time (ms), for the end events at close */
     json_t *events;             /* scratch: this answer's events, while the scene runs */
     vg_link link;               /* in api->streams */
 } stream;
@@ -549,7 +550,8 @@ on_scene_event(void *ud, const vg_scene_event *ev)
 {
     stream *s = ud;
     vg_stream_api *api = s->api;
-    if (s->ev_tokens < 1) {
+    /* an end always goes (its track's count must come down): it takes from the next second's share */
+    if (s->ev_tokens < 1 && ev->type != VG_SCENE_END) {
         vg_series_add(api->m_events_dropped, 1);
         return;
     }
@@ -565,16 +567,21 @@ on_scene_event(void *ud, const vg_scene_event *ev)
 }
 
 
-/* Fills the stream's event bucket up to the frame at ts (ms): stream.events_per_second, a second's worth at most. */
+/*
+ * Fills the stream's event bucket up to now: stream.events_per_second, a
+ * second's worth at most. The server's clock, not the frames' ts: a
+ * client cannot refill it by sending times that go back.
+ */
 static void
-events_refill(stream *s, double ts)
+events_refill(stream *s)
 {
     double rate = vg_server_config(s->api->srv)->stream_events_per_second;
-    if (s->ev_at == 0 || ts < s->ev_at)
+    double now = ev_now(vg_server_loop(s->api->srv));
+    if (s->ev_at == 0)
         s->ev_tokens = rate;
-    else
-        s->ev_tokens = fmin(rate, s->ev_tokens + (ts - s->ev_at) / 1000.0 * rate);
-    s->ev_at = ts;
+    else if (now > s->ev_at)
+        s->ev_tokens = fmin(rate, s->ev_tokens + (now - s->ev_at) * rate);
+    s->ev_at = now;
 }
 
 
@@ -588,6 +595,7 @@ scene_answer(stream *s, double ts, json_t *m)
 {
     if (!s->scene)
         s->scene = vg_scene_create();
+    s->last_ts = ts;
     size_t n = vg_tracker_count(s->tracker), k = 0;
     vg_scene_obj *objs = vg_xmalloc((n ? n : 1) * sizeof *objs);
     for (size_t i = 0; i < n; i++) {
@@ -598,7 +606,7 @@ scene_answer(stream *s, double ts, json_t *m)
                                     { t->box[0], t->box[1], t->box[2], t->box[3] }, t->first_seen, t->last_seen,
                                     t->missed == 0 };
     }
-    events_refill(s, ts);
+    events_refill(s);
     s->events = json_array();
     vg_scene_update(s->scene, ts, objs, k, on_scene_event, s);
     if (json_array_size(s->events))
@@ -984,10 +992,8 @@ stream_on_close(vg_ws *ws, uint16_t code, void *ud)
     vg_stream_api *api = s->api;
     vg_list_remove(&api->streams, &s->link);
     s->ws = NULL;
-    if (s->scene) {   /* its tracks end with it: the sinks hear so */
-        events_refill(s, s->ev_at);
-        vg_scene_end_all(s->scene, s->ev_at, on_scene_event, s);
-    }
+    if (s->scene)   /* its tracks end with it, at its last frame's time: the sinks hear so */
+        vg_scene_end_all(s->scene, s->last_ts, on_scene_event, s);
     if (s->running && s->preq)
         vg_pool_cancel(s->preq);   /* on_answer sees ws == NULL and frees s */
     else
