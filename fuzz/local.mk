@@ -103,6 +103,12 @@ fuzz_fuzz_http_client_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
 fuzz_fuzz_http_client_LDFLAGS = $(VG_FUZZ_LINK)
 fuzz_fuzz_http_client_LDADD = $(VIGIA_CORE_LIBS)
 FUZZ_TARGETS += fuzz/fuzz_scene fuzz/fuzz_http_client
+noinst_PROGRAMS += fuzz/fuzz_cameras
+fuzz_fuzz_cameras_SOURCES = fuzz/fuzz_cameras.c
+fuzz_fuzz_cameras_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
+fuzz_fuzz_cameras_LDFLAGS = $(VG_FUZZ_LINK)
+fuzz_fuzz_cameras_LDADD = $(VIGIA_CORE_LIBS)
+FUZZ_TARGETS += fuzz/fuzz_cameras
 if HAVE_ZMQ
 noinst_PROGRAMS += fuzz/fuzz_zmq
 fuzz_fuzz_zmq_SOURCES = fuzz/fuzz_zmq.c fuzz/harness.c fuzz/harness.h

@@ -1,6 +1,8 @@
 /* cameras_api: see cameras_api.h and docs/events.md. */
 #include "api/cameras_api.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,7 +12,9 @@
 #include "auth/auth.h"
 #include "base/buf.h"
 #include "base/error.h"
+#include "base/config.h"
 #include "base/log.h"
+#include "net/server.h"
 #include "store/store_read.h"
 #include "store/store_write.h"
 
@@ -19,6 +23,7 @@
 struct vg_cameras_api {
     vg_store *store;
     vg_stream_api *streams;
+    json_t *file;               /* stream.cameras_file: id -> shapes; NULL when none */
 };
 
 /* A PUT waiting for the store. */
@@ -30,7 +35,7 @@ typedef struct put_call {
 } put_call;
 
 
-/* The stored shapes of camera id (a new reference), or NULL. */
+/* Camera id's shapes (a new reference): those PUT in the store, else the cameras file's; NULL when none. */
 static json_t *
 load(vg_cameras_api *c, const char *id, int *rc)
 {
@@ -39,7 +44,82 @@ load(vg_cameras_api *c, const char *id, int *rc)
     *rc = vg_store_camera_get(c->store, id, &b);
     json_t *j = *rc == 0 ? json_loadb(b.data, b.len, 0, NULL) : NULL;
     vg_buf_release(&b);
+    if (*rc == VG_E_NOTFOUND && c->file && json_object_get(c->file, id)) {
+        j = json_incref(json_object_get(c->file, id));
+        *rc = 0;
+    }
     return j;
+}
+
+
+/* The shapes of one camera, checked by vg_scene_set: normalised (a new reference), or NULL with err. */
+static json_t *
+shapes_check(json_t *j, char *err, size_t errlen)
+{
+    const char *k;
+    json_t *v;
+    if (!json_is_object(j)) {
+        snprintf(err, errlen, "a camera is an object with zones and lines");
+        return NULL;
+    }
+    json_object_foreach(j, k, v)
+        if (strcmp(k, "zones") != 0 && strcmp(k, "lines") != 0) {
+            snprintf(err, errlen, "unknown field '%.32s' (zones, lines)", k);
+            return NULL;
+        }
+    /* a member left out means none */
+    vg_scene *s = vg_scene_create();
+    json_t *none = json_array();
+    json_t *zones = json_object_get(j, "zones"), *lines = json_object_get(j, "lines");
+    int rc = vg_scene_set(s, zones ? zones : none, lines ? lines : none, err, errlen);
+    json_decref(none);
+    json_t *out = rc == 0 ? vg_scene_config_json(s) : NULL;
+    vg_scene_destroy(s);
+    return out;
+}
+
+
+int
+vg_cameras_file_parse(const char *text, size_t len, json_t **cameras, char *err, size_t errlen)
+{
+    json_error_t je;
+    *cameras = NULL;
+    if (len > VG_CAMERAS_FILE_MAX) {
+        snprintf(err, errlen, "larger than %u bytes", VG_CAMERAS_FILE_MAX);
+        return -1;
+    }
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        snprintf(err, errlen, "line %d: %s", je.line, je.text);
+        return -1;
+    }
+    if (!json_is_object(root) || json_object_size(root) > VG_CAMERAS_MAX) {
+        snprintf(err, errlen, "an object of at most %d cameras, {\"ID\": {\"zones\": [...], \"lines\": [...]}}",
+                 VG_CAMERAS_MAX);
+        json_decref(root);
+        return -1;
+    }
+    json_t *out = json_object();
+    const char *id;
+    json_t *v;
+    char e[256];
+    json_object_foreach(root, id, v) {
+        json_t *shapes = NULL;
+        if (!vg_stream_id_valid(id, strlen(id)))
+            snprintf(e, sizeof e, "camera ids are stream ids: 1-64 characters of A-Z a-z 0-9 . _ -");
+        else
+            shapes = shapes_check(v, e, sizeof e);
+        if (!shapes) {
+            snprintf(err, errlen, "camera '%.64s': %s", id, e);
+            json_decref(out);
+            json_decref(root);
+            return -1;
+        }
+        json_object_set_new(out, id, shapes);
+    }
+    json_decref(root);
+    *cameras = out;
+    return 0;
 }
 
 
@@ -126,23 +206,9 @@ route_put(vg_req *r, void *ud)
     json_t *j = vg_auth_json_body(r);
     if (!j)
         return;
-    const char *k;
-    json_t *v;
-    json_object_foreach(j, k, v)
-        if (strcmp(k, "zones") != 0 && strcmp(k, "lines") != 0) {
-            vg_req_error(r, 400, "bad_request", "unknown field '%.32s' (zones, lines)", k);
-            json_decref(j);
-            return;
-        }
-    /* checked as a stream's config message checks them; a member left out means none */
-    vg_scene *s = vg_scene_create();
-    json_t *none = json_array();
-    json_t *zones = json_object_get(j, "zones"), *lines = json_object_get(j, "lines");
-    int rc = vg_scene_set(s, zones ? zones : none, lines ? lines : none, err, sizeof err);
-    json_decref(none);
+    json_t *shapes = shapes_check(j, err, sizeof err);   /* as a stream's config message checks them */
     json_decref(j);
-    if (rc < 0) {
-        vg_scene_destroy(s);
+    if (!shapes) {
         vg_req_error(r, 400, "bad_request", "%s", err);
         return;
     }
@@ -150,12 +216,11 @@ route_put(vg_req *r, void *ud)
     p->r = r;
     p->c = c;
     snprintf(p->id, sizeof p->id, "%s", id);
-    p->shapes = vg_scene_config_json(s);
-    vg_scene_destroy(s);
+    p->shapes = shapes;
     int empty = json_array_size(json_object_get(p->shapes, "zones")) == 0 &&
                 json_array_size(json_object_get(p->shapes, "lines")) == 0;
     char *body = json_dumps(p->shapes, JSON_COMPACT);
-    rc = vg_store_camera_put(c->store, id, body, empty ? 0 : strlen(body), put_done, p);
+    int rc = vg_store_camera_put(c->store, id, body, empty ? 0 : strlen(body), put_done, p);
     free(body);
     if (rc != 0) {
         json_decref(p->shapes);
@@ -165,12 +230,41 @@ route_put(vg_req *r, void *ud)
 }
 
 
+/* Reads stream.cameras_file (blocking: at start). */
+static int
+read_file(vg_cameras_api *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "stream.cameras_file: cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *text = vg_xmalloc(VG_CAMERAS_FILE_MAX + 1);
+    size_t n = fread(text, 1, VG_CAMERAS_FILE_MAX + 1, f);
+    int bad = ferror(f);
+    fclose(f);
+    char e[300];
+    int rc = bad ? (snprintf(e, sizeof e, "read error"), -1) : vg_cameras_file_parse(text, n, &c->file, e, sizeof e);
+    free(text);
+    if (rc < 0)
+        snprintf(err, errlen, "stream.cameras_file %s: %s", path, e);
+    else
+        vg_info("cameras", "%zu camera(s) with zones or lines in %s", json_object_size(c->file), path);
+    return rc;
+}
+
+
 vg_cameras_api *
-vg_cameras_api_create(vg_http *http, vg_store *store, vg_stream_api *streams)
+vg_cameras_api_create(vg_http *http, vg_store *store, vg_stream_api *streams, char *err, size_t errlen)
 {
     vg_cameras_api *c = vg_xcalloc(1, sizeof *c);
     c->store = store;
     c->streams = streams;
+    const char *path = vg_server_config(vg_http_server(http))->stream_cameras_file;
+    if (path && path[0] && read_file(c, path, err, errlen) < 0) {
+        free(c);
+        return NULL;
+    }
     vg_http_route(http, VG_M_GET, "/v1/cameras/{id}", route_get, c, 0, VG_ACCESS_VIEWER);
     vg_http_route(http, VG_M_PUT, "/v1/cameras/{id}", route_put, c, CAMERA_BODY_MAX, VG_ACCESS_ADMIN);
     vg_stream_api_set_shapes_source(streams, shapes_of, c);
@@ -181,5 +275,8 @@ vg_cameras_api_create(vg_http *http, vg_store *store, vg_stream_api *streams)
 void
 vg_cameras_api_destroy(vg_cameras_api *c)
 {
+    if (!c)
+        return;
+    json_decref(c->file);
     free(c);
 }

@@ -16,8 +16,25 @@
 
 typedef struct vg_cameras_api vg_cameras_api;
 
-/* Registers the routes and becomes the streams' source of zones and lines. */
-vg_cameras_api *vg_cameras_api_create(vg_http *http, vg_store *store, vg_stream_api *streams);
+/*
+ * Registers the routes and becomes the streams' source of zones and
+ * lines; reads stream.cameras_file when set (blocking: before the reactor
+ * runs). NULL with a message in err when that file cannot be read or is
+ * not valid.
+ */
+vg_cameras_api *vg_cameras_api_create(vg_http *http, vg_store *store, vg_stream_api *streams, char *err,
+                                      size_t errlen);
+
+#define VG_CAMERAS_FILE_MAX (1u << 20)  /* bytes of stream.cameras_file */
+#define VG_CAMERAS_MAX 1024             /* cameras in it */
+
+/*
+ * Parses a cameras file's text: an object of camera id -> {"zones",
+ * "lines"}, each checked as PUT /v1/cameras/ID checks it. Returns 0 with
+ * *cameras (a new reference: id -> the shapes as vg_scene_config_json
+ * writes them), or -1 with a message in err.
+ */
+int vg_cameras_file_parse(const char *text, size_t len, json_t **cameras, char *err, size_t errlen);
 void vg_cameras_api_destroy(vg_cameras_api *c);
 
 #endif

@@ -240,6 +240,9 @@ static const struct key keys[] = {
     { "stream", "events_per_second", T_NUMBER, OFF(stream_events_per_second), "50", 0, 100000, NULL, NULL,
       "track events (new, update, end) a stream may send per second, a second's worth at once; more are dropped "
       "and counted" },
+    { "stream", "cameras_file", T_STRING, OFF(stream_cameras_file), "", 0, 0, NULL, NULL,
+      "JSON file of named cameras' zones and lines, {\"ID\": {\"zones\": [...], \"lines\": [...]}} (read at "
+      "start; PUT /v1/cameras/ID overrides)" },
     { "mqtt", "url", T_STRING, OFF(mqtt_url), "", 0, 0, NULL, NULL,
       "broker the track events are published to: mqtt://HOST:PORT or mqtts://HOST:PORT (empty: off)" },
     { "mqtt", "prefix", T_STRING, OFF(mqtt_prefix), "vigia", 0, 0, NULL, NULL,

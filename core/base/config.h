@@ -150,6 +150,7 @@ typedef struct vg_config {
     int stream_track_max;      /* tracks per stream at most */
     double stream_track_high;  /* confidence of the first matching stage, and of a new track */
     double stream_events_per_second; /* track events a stream may send per second (more are dropped) */
+    char *stream_cameras_file;  /* JSON: named cameras' zones and lines; "" = none */
     /* [mqtt] */
     char *mqtt_url;            /* mqtt://HOST:PORT or mqtts://HOST:PORT; "" = off */
     char *mqtt_prefix;         /* topic prefix */

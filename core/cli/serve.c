@@ -217,7 +217,9 @@ vg_app_create(struct ev_loop *loop, vg_config *cfg, char *err, size_t errlen)
         goto fail;   /* zmq.endpoint is set and cannot be served */
     /* the streams' track events: kept in the history, to MQTT and to webhooks when configured */
     app->events = vg_events_api_create(app->http, app->store, app->history);
-    app->cameras = vg_cameras_api_create(app->http, app->store, app->stream);
+    app->cameras = vg_cameras_api_create(app->http, app->store, app->stream, err, errlen);
+    if (!app->cameras)
+        goto fail;
     app->mqtt = vg_mqtt_events_create(app->srv, err, errlen);
     if (!app->mqtt && err[0])
         goto fail;

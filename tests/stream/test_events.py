@@ -179,6 +179,10 @@ def setup():
     ctx["sub"] = Subscriber(port)
     ctx["hook"] = Receiver()
     ctx["key"] = b"a webhook key"
+    cameras = os.path.join(work, "cameras.json")
+    with open(cameras, "w") as f:
+        json.dump({"cam-f": {"zones": ZONES}}, f)
+    ctx["cameras_file"] = cameras
     keyfile = os.path.join(work, "webhook.key")
     with open(os.open(keyfile, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
         f.write(ctx["key"] + b"\n")
@@ -186,7 +190,7 @@ def setup():
                       "--auth-open-detect", "true", "--mqtt-url", f"mqtt://127.0.0.1:{port}", "--mqtt-prefix", "vt",
                       "--mqtt-outbox", str(OUTBOX),
                       "--webhook-urls", f"http://127.0.0.1:{ctx['hook'].server_address[1]}/hook?x=1",
-                      "--webhook-secret-file", keyfile, "--webhook-backoff", "0.05s"]
+                      "--webhook-secret-file", keyfile, "--webhook-backoff", "0.05s", "--stream-cameras-file", cameras]
     srv = tap.Server(ctx["args"], workdir=work)
     srv.wait_ready()
     ctx["srv"] = srv
@@ -303,6 +307,27 @@ def test_cameras(ctx):
     tap.check(st == 200)
     st, _ = get_json(srv, "/v1/cameras/cam-y", viewer)
     tap.check(st == 404, st)
+    # the cameras file's camera: read back, taken by its stream; a PUT overrides it, {} goes back to it
+    st, got = get_json(srv, "/v1/cameras/cam-f", viewer)
+    tap.check(st == 200 and [z["name"] for z in got["zones"]] == ["yard"] and got["lines"] == [], (st, got))
+    answers = []
+    stream_video(srv, ctx["frames"], "cam-f", config=False, answers=answers)
+    tap.check(answers[-1]["counts"]["zones"][0]["entered"] == 1 and answers[-1]["counts"]["lines"] == [],
+              answers[-1]["counts"])
+    st, _ = put_json(srv, "/v1/cameras/cam-f", admin, {"lines": LINES})
+    st, got = get_json(srv, "/v1/cameras/cam-f", viewer)
+    tap.check(st == 200 and got["zones"] == [] and len(got["lines"]) == 1, got)
+    put_json(srv, "/v1/cameras/cam-f", admin, {})
+    st, got = get_json(srv, "/v1/cameras/cam-f", viewer)
+    tap.check(st == 200 and len(got["zones"]) == 1 and got["lines"] == [], got)
+    # a cameras file that is not valid: the server does not start, and says why
+    bad = os.path.join(ctx["work"], "bad-cameras.json")
+    with open(bad, "w") as f:
+        json.dump({"cam-z": {"zones": [{"name": "z", "points": [[0, 0], [1, 1]]}]}}, f)
+    run = subprocess.run([os.environ["VIGIA_BIN"], "--listen", "127.0.0.1:0", "--data", os.path.join(ctx["work"], "data2"),
+                          "--models", os.path.join(ctx["work"], "models"), "--stream-cameras-file", bad],
+                         capture_output=True, text=True, timeout=60)
+    tap.check(run.returncode != 0 and "cam-z" in run.stderr and "points" in run.stderr, (run.returncode, run.stderr))
     # a restart keeps cam-x's
     tap.check(srv.stop() == 0)
     ctx["srv"] = srv = tap.Server(ctx["args"], workdir=ctx["work"])
