@@ -248,6 +248,20 @@ opts_json(const vg_detect_opts *o)
 }
 
 
+/* The stream's settings as hello and config acknowledgements show them: its options, and its zones and lines. */
+static json_t *
+settings_json(const stream *s)
+{
+    json_t *settings = opts_json(&s->opt);
+    if (s->scene) {
+        json_t *shapes = vg_scene_config_json(s->scene);
+        json_object_update(settings, shapes);
+        json_decref(shapes);
+    }
+    return settings;
+}
+
+
 static void
 frame_free(frame *f)
 {
@@ -878,12 +892,7 @@ stream_control(stream *s, json_t *msg, const void *image, size_t image_len)
             }
         }
         vg_detect_opts_copy(&s->opt, &o);
-        json_t *settings = opts_json(&s->opt);
-        if (s->scene) {
-            json_t *shapes = vg_scene_config_json(s->scene);   /* its zones and lines */
-            json_object_update(settings, shapes);
-            json_decref(shapes);
-        }
+        json_t *settings = settings_json(s);
         json_t *ack = json_pack("{s:s, s:b, s:s, s:o}", "type", "config", "ok", 1, "stream", s->id,
                                 "settings", settings);
         send_obj(s->ws, s->msgpack, ack, NULL, 0);
@@ -1130,7 +1139,7 @@ route_stream(vg_req *r, void *ud)
     json_t *hello = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "type", "hello",
                               "protocol", s->msgpack ? "vigia.msgpack" : "vigia.json", "stream", s->id,
                               "model", s->model_used, "max_message", (json_int_t)vg_server_config(api->srv)->ws_max_message,
-                              "settings", opts_json(&s->opt));
+                              "settings", settings_json(s));
     send_obj(s->ws, s->msgpack, hello, NULL, 0);
     json_decref(hello);
     return;
