@@ -235,6 +235,31 @@ driving_index(const vg_db *db, const vg_det_filter *f, uint8_t prefix[VG_DB_LABE
 }
 
 
+/* Where a newest-first page starts: just below min(cursor, until). */
+static void
+page_bound(const vg_det_filter *f, uint8_t bound[16])
+{
+    if (f->until != UINT64_MAX) {
+        vg_db_be64(bound, f->until);
+        memset(bound + 8, 0, 8);
+    } else {
+        memset(bound, 0xff, 16);
+    }
+    if (f->has_cursor && memcmp(f->cursor, bound, 16) < 0)
+        memcpy(bound, f->cursor, 16);
+}
+
+
+/* Ends a newest-first page: a cursor after `last` when it stopped before the end. */
+static void
+page_end(query *q, int more, size_t scanned, const uint8_t last[16])
+{
+    q->page->has_next = more && scanned > 0;
+    if (q->page->has_next)
+        memcpy(q->page->next, last, 16);
+}
+
+
 static int
 detections_page(vg_db *db, MDB_txn *txn, query *q)
 {
@@ -244,14 +269,7 @@ detections_page(vg_db *db, MDB_txn *txn, query *q)
     MDB_dbi dbi = driving_index(db, f, prefix, &pn);
     /* start just below min(cursor, until) and walk backwards */
     uint8_t bound[16];
-    if (f->until != UINT64_MAX) {
-        vg_db_be64(bound, f->until);
-        memset(bound + 8, 0, 8);
-    } else {
-        memset(bound, 0xff, 16);
-    }
-    if (f->has_cursor && memcmp(f->cursor, bound, 16) < 0)
-        memcpy(bound, f->cursor, 16);
+    page_bound(f, bound);
     uint8_t start[VG_DB_LABEL_MAX + 2 + 16];
     memcpy(start, prefix, pn);
     memcpy(start + pn, bound, 16);
@@ -287,9 +305,7 @@ detections_page(vg_db *db, MDB_txn *txn, query *q)
         rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
     }
     mdb_cursor_close(c);
-    q->page->has_next = more && scanned > 0;
-    if (q->page->has_next)
-        memcpy(q->page->next, last, 16);
+    page_end(q, more, scanned, last);
     return 0;
 }
 
@@ -308,13 +324,7 @@ events_page(vg_db *db, MDB_txn *txn, query *q)
 {
     const vg_det_filter *f = q->filter;
     uint8_t start[16], last[16] = { 0 };
-    memset(start, 0xff, sizeof start);
-    if (f->until != UINT64_MAX) {
-        memset(start, 0, sizeof start);
-        vg_db_be64(start, f->until);
-    }
-    if (f->has_cursor && memcmp(f->cursor, start, 16) < 0)
-        memcpy(start, f->cursor, 16);
+    page_bound(f, start);
     MDB_cursor *c;
     int rc = mdb_cursor_open(txn, db->events, &c);
     if (rc != 0)
@@ -338,9 +348,7 @@ events_page(vg_db *db, MDB_txn *txn, query *q)
         rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
     }
     mdb_cursor_close(c);
-    q->page->has_next = more && scanned > 0;
-    if (q->page->has_next)
-        memcpy(q->page->next, last, 16);
+    page_end(q, more, scanned, last);
     return 0;
 }
 
