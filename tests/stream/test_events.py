@@ -336,6 +336,33 @@ def test_cameras(ctx):
     tap.check(st == 200 and got == doc, (st, got))
 
 
+def test_events_bounded(ctx):
+    """docs/events.md, Bounded: with stream.events_per_second = 0 a stream sends no events but
+    its ends (what counts objects must hear that one left): the video's new and two updates are
+    dropped and counted, its end goes to /v1/live observers and is counted as sent."""
+    srv = tap.Server(["--models", os.path.join(ctx["work"], "models"), "--workers", "1",
+                      "--detect-load", "yolo-fastest-1.1-xl", "--auth-open-detect", "true",
+                      "--stream-events-per-second", "0"], workdir=tempfile.mkdtemp(prefix="vigia-events-bound-"))
+    try:
+        srv.wait_ready()
+
+        async def go():
+            async with websockets.connect(srv.url("/v1/live?stream=cam-q", "ws")) as live:
+                events = await asyncio.get_running_loop().run_in_executor(
+                    None, lambda: stream_video(srv, ctx["frames"], "cam-q"))
+                while True:
+                    m = json.loads(await asyncio.wait_for(live.recv(), 10))
+                    if m["type"] == "event":
+                        return events, m["event"]
+        events, first = asyncio.run(asyncio.wait_for(go(), 120))
+        tap.check(events == [], events)
+        tap.check(first["type"] == "end" and first["camera"] == "cam-q", first)
+        tap.check(metric(srv, 'vigia_stream_events_total{result="dropped"}') == 3)
+        tap.check(metric(srv, 'vigia_stream_events_total{result="sent"}') == 1)
+    finally:
+        tap.check(srv.stop() == 0)
+
+
 def test_events_history(ctx):
     """docs/events.md, History: the events of stream cam-w (test_webhook_retries_and_signature)
     are kept in the history and read back with GET /v1/events, newest first, filtered by
@@ -435,5 +462,5 @@ def test_broker_killed_and_restarted(ctx):
 
 
 if __name__ == "__main__":
-    sys.exit(tap.run([test_webhook_retries_and_signature, test_events_history, test_mqtt_topics_and_payloads,
+    sys.exit(tap.run([test_webhook_retries_and_signature, test_events_history, test_events_bounded, test_mqtt_topics_and_payloads,
                       test_cameras, test_broker_killed_and_restarted], setup, teardown))
