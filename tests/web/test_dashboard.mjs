@@ -540,6 +540,14 @@ async function live_streams_the_camera_and_annotated_frames_arrive(ctx) {
     return z && /[1-9]\d* entered/.test(z.textContent) && document.querySelector('ol.events li[data-type=new]');
   }, null, { timeout: WAIT });
   check(await page.locator('ul.counts li[data-line=middle]').count() === 1, 'the line is listed');
+  // a line drawn with the mouse across the video joins them (a config message with both)
+  await page.getByRole('button', { name: 'Draw a line' }).click();
+  const canvas = page.locator('.page-live canvas.overlay');
+  const box = await canvas.boundingBox();
+  await canvas.click({ position: { x: box.width * 0.25, y: box.height * 0.1 } });
+  await canvas.click({ position: { x: box.width * 0.25, y: box.height * 0.9 } });
+  await page.locator('ul.counts li[data-line="line-2"]').waitFor({ timeout: WAIT });
+  check(await page.locator('ul.counts li[data-zone=frame]').count() === 1, 'the zone stays');
 
   // the system page, in a second tab, sees the stream through /v1/live
   const sys = await watch(ctx, await ctx.context.newPage());

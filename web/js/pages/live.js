@@ -61,6 +61,14 @@ export function render(section) {
     h('li', { class: 'muted', text: 'No zones or lines on this stream (PUT /v1/cameras/{stream} or a config message sets them).' }));
   const eventsList = h('ol', { class: 'events', 'aria-label': 'Latest track events' });
   let shapes = null;
+  // drawing a zone or a line with the mouse on the video: points in frame pixels
+  let drawing = null;             // { kind: 'zone' | 'line', points: [[x, y], ...] }
+  const drawZone = h('button', { type: 'button', class: 'secondary', text: 'Draw a zone', disabled: true });
+  const drawLine = h('button', { type: 'button', class: 'secondary', text: 'Draw a line', disabled: true });
+  const finish = h('button', { type: 'button', text: 'Finish', disabled: true });
+  const clearShapes = h('button', { type: 'button', class: 'secondary', text: 'Clear zones and lines', disabled: true });
+  const drawHint = h('p', { class: 'muted', text: 'Click on the video: a zone takes 3 points or more, a line 2 (from, then to: crossing it from its left to its right is "forward").' });
+  drawHint.hidden = true;
   const state = h('span', { class: 'badge', role: 'status', text: 'stopped' });
 
   const readoutKeys = [
@@ -114,8 +122,64 @@ export function render(section) {
     const ctx = overlay.getContext('2d');
     ctx.clearRect(0, 0, overlay.width, overlay.height);
     drawShapes(ctx, shapes, last.width, last.height);
+    if (drawing && drawing.points.length) {
+      const pending = drawing.kind === 'zone'
+        ? { zones: [{ name: 'new', points: drawing.points.length >= 3 ? drawing.points : drawing.points.concat([drawing.points[0], drawing.points[0]]).slice(0, 3) }] }
+        : { lines: drawing.points.length === 2 ? [{ name: 'new', from: drawing.points[0], to: drawing.points[1] }] : [] };
+      drawShapes(ctx, pending, last.width, last.height);
+    }
     drawDetections(ctx, last.detections, last.width, last.height, highlight);
   }
+
+  function startDrawing(kind) {
+    drawing = { kind, points: [] };
+    overlay.style.pointerEvents = 'auto';
+    overlay.style.cursor = 'crosshair';
+    drawHint.hidden = false;
+    finish.disabled = false;
+  }
+
+  function stopDrawing() {
+    drawing = null;
+    overlay.style.pointerEvents = '';
+    overlay.style.cursor = '';
+    drawHint.hidden = true;
+    finish.disabled = true;
+    drawOverlay();
+  }
+
+  /* Sends the stream's zones and lines with the one drawn added (names zone-1, line-1, ...). */
+  function finishDrawing() {
+    if (!drawing) return;
+    const next = { zones: shapes ? [...shapes.zones] : [], lines: shapes ? [...shapes.lines] : [] };
+    if (drawing.kind === 'zone' && drawing.points.length >= 3) {
+      next.zones.push({ name: `zone-${next.zones.length + 1}`, points: drawing.points });
+    } else if (drawing.kind === 'line' && drawing.points.length === 2) {
+      next.lines.push({ name: `line-${next.lines.length + 1}`, from: drawing.points[0], to: drawing.points[1] });
+    } else {
+      msg.show(new Error(drawing.kind === 'zone' ? 'a zone needs 3 points or more' : 'a line needs 2 points'));
+      return;
+    }
+    stopDrawing();
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'config', ...next }));
+  }
+
+  overlay.addEventListener('click', (e) => {
+    if (!drawing || !last) return;
+    const r = overlay.getBoundingClientRect();
+    const p = [Math.round((e.clientX - r.left) / r.width * last.width), Math.round((e.clientY - r.top) / r.height * last.height)];
+    drawing.points.push(p);
+    if (drawing.kind === 'line' && drawing.points.length === 2) finishDrawing();
+    else if (drawing.kind === 'zone' && drawing.points.length === 32) finishDrawing();
+    else drawOverlay();
+  });
+  drawZone.addEventListener('click', () => startDrawing('zone'));
+  drawLine.addEventListener('click', () => startDrawing('line'));
+  finish.addEventListener('click', finishDrawing);
+  clearShapes.addEventListener('click', () => {
+    stopDrawing();
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'config', zones: [], lines: [] }));
+  });
 
   /* Zones: inside now, entered, time; lines: crossings by direction. */
   function fillCounts(counts) {
@@ -183,6 +247,8 @@ export function render(section) {
       msg.show(new Error('the server refused the new settings'));
     } else if (m.type === 'config') {
       takeShapes(m.settings);
+      fill(countsList, ...(shapes ? [] : [h('li', { class: 'muted', text: 'No zones or lines on this stream.' })]));
+      drawOverlay();
     }
   }
 
@@ -311,6 +377,7 @@ export function render(section) {
       ticker = setInterval(updateReadout, 1000);
       pause.disabled = false;
       stop.disabled = false;
+      drawZone.disabled = drawLine.disabled = clearShapes.disabled = false;
       loop();
     };
     ws.onmessage = (e) => (typeof e.data === 'string' ? onText(e.data) : onBinary(e.data));
@@ -348,6 +415,8 @@ export function render(section) {
     pause.setAttribute('aria-pressed', 'false');
     pause.disabled = true;
     stop.disabled = true;
+    drawZone.disabled = drawLine.disabled = clearShapes.disabled = true;
+    if (drawing) stopDrawing();
     start.disabled = false;
     setState('stopped');
   }
@@ -404,7 +473,8 @@ export function render(section) {
       h('div', { class: 'panel' }, h('h2', { text: 'Annotated by the server' }), annotatedNote, h('div', { class: 'viewer' }, annotatedImg))),
     h('div', { class: 'panel' }, h('h2', { text: 'Detections in the latest frame' }), list),
     h('div', { class: 'grid cols-2' },
-      h('div', { class: 'panel' }, h('h2', { text: 'Zones and lines' }), countsList),
+      h('div', { class: 'panel' }, h('h2', { text: 'Zones and lines' }),
+        h('div', { class: 'buttons' }, drawZone, drawLine, finish, clearShapes), drawHint, countsList),
       h('div', { class: 'panel' }, h('h2', { text: 'Track events' }), eventsList)));
 
   return () => {
