@@ -1,6 +1,7 @@
 # bench/: load generators and comparisons against a peer measured in the same
 # run. Not part of make check; each has a run script and writes bench/out/.
 EXTRA_DIST += bench/http/run bench/stream/run bench/stream/stream.py bench/detect/run bench/detect/post.lua bench/detect/camera
+EXTRA_DIST += bench/stream/mqtt_health.py
 EXTRA_DIST += bench/detect/nvr bench/detect/nvr.py
 EXTRA_DIST += bench/soak/run bench/soak/soak.py
 EXTRA_DIST += bench/store/run bench/store/bench_store.c bench/batching/run

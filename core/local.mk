@@ -18,6 +18,11 @@ libvigiacore_a_SOURCES += core/base/base64.c core/base/base64.h core/base/buf.c 
 	core/base/mpk.h core/base/paths.c core/base/paths.h core/base/rng.c core/base/rng.h core/base/utf8.h
 # analytics: live analytics on a stream's answers (the tracker), in the master
 libvigiacore_a_SOURCES += core/analytics/tracker.c core/analytics/tracker.h
+libvigiacore_a_SOURCES += core/analytics/scene.c core/analytics/scene.h core/analytics/events.c core/analytics/events.h
+libvigiacore_a_SOURCES += core/base/secret.c core/base/secret.h
+libvigiacore_a_SOURCES += core/store/db_events.c core/api/events_api.c core/api/events_api.h
+libvigiacore_a_SOURCES += core/api/cameras_api.c core/api/cameras_api.h
+libvigiacore_a_SOURCES += core/http/client.c core/http/client.h core/api/webhook_events.c core/api/webhook_events.h
 # net: the reactor, listeners, connections, TLS
 libvigiacore_a_SOURCES += core/net/conn.c core/net/conn.h core/net/server.c core/net/server.h \
 	core/net/tls.c core/net/tls.h core/net/looplag.c core/net/looplag.h
@@ -75,6 +80,12 @@ libvigiacore_a_SOURCES += core/api/zmq_detector.c
 libvigiacore_a_CPPFLAGS += $(ZMQ_CFLAGS)
 VIGIA_CORE_LIBS += $(ZMQ_LIBS)
 endif
+if HAVE_MOSQUITTO
+libvigiacore_a_SOURCES += core/api/mqtt_events.c
+libvigiacore_a_CPPFLAGS += $(MOSQUITTO_CFLAGS)
+VIGIA_CORE_LIBS += $(MOSQUITTO_LIBS)
+endif
+libvigiacore_a_SOURCES += core/api/mqtt_events.h
 
 vigia_SOURCES = core/cli/main.c
 vigia_CPPFLAGS = $(libvigiacore_a_CPPFLAGS)

@@ -106,7 +106,7 @@ fuzz_fuzz_onnx_LDFLAGS = -fsanitize=fuzzer,address,undefined
 fuzz_fuzz_onnx_LDADD = $(PROTOBUF_C_LIBS)
 FUZZ_TARGETS += fuzz/fuzz_onnx
 backends/cpu/fuzz_fuzz_onnx-onnx_read.$(OBJEXT): backends/cpu/onnx.pb-c.h
-# what an ONNX classifier reads ([cpu] mean, std, channels; a graph judged as a
+# what an ONNX classifier reads (mean, std, [cpu] channels; a graph judged as a
 # classifier and run): the whole engine compiled into the harness
 noinst_PROGRAMS += fuzz/fuzz_onnx_classify
 fuzz_fuzz_onnx_classify_SOURCES = fuzz/fuzz_onnx_classify.c $(backends_cpu_libvgcpu_a_SOURCES)
@@ -118,6 +118,22 @@ fuzz_fuzz_onnx_classify_LDFLAGS = -fsanitize=fuzzer,address,undefined
 fuzz_fuzz_onnx_classify_LDADD = $(OPENBLAS_LIBS) $(PROTOBUF_C_LIBS) -lpthread -lm
 FUZZ_TARGETS += fuzz/fuzz_onnx_classify
 backends/cpu/fuzz_fuzz_onnx_classify-onnx_read.$(OBJEXT): backends/cpu/onnx.pb-c.h
+noinst_PROGRAMS += fuzz/fuzz_scene fuzz/fuzz_http_client
+fuzz_fuzz_scene_SOURCES = fuzz/fuzz_scene.c
+fuzz_fuzz_scene_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
+fuzz_fuzz_scene_LDFLAGS = $(VG_FUZZ_LINK)
+fuzz_fuzz_scene_LDADD = $(VIGIA_CORE_LIBS)
+fuzz_fuzz_http_client_SOURCES = fuzz/fuzz_http_client.c
+fuzz_fuzz_http_client_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
+fuzz_fuzz_http_client_LDFLAGS = $(VG_FUZZ_LINK)
+fuzz_fuzz_http_client_LDADD = $(VIGIA_CORE_LIBS)
+FUZZ_TARGETS += fuzz/fuzz_scene fuzz/fuzz_http_client
+noinst_PROGRAMS += fuzz/fuzz_cameras
+fuzz_fuzz_cameras_SOURCES = fuzz/fuzz_cameras.c
+fuzz_fuzz_cameras_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
+fuzz_fuzz_cameras_LDFLAGS = $(VG_FUZZ_LINK)
+fuzz_fuzz_cameras_LDADD = $(VIGIA_CORE_LIBS)
+FUZZ_TARGETS += fuzz/fuzz_cameras
 if HAVE_ZMQ
 noinst_PROGRAMS += fuzz/fuzz_zmq
 fuzz_fuzz_zmq_SOURCES = fuzz/fuzz_zmq.c fuzz/harness.c fuzz/harness.h

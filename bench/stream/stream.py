@@ -2,9 +2,12 @@
 import asyncio
 import json
 import os
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -30,9 +33,15 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def one_stream(url, frame, seconds, stats):
+async def one_stream(url, frame, seconds, stats, config=None):
+    """Sends `frame` (bytes, or a list of frames sent in turn) at FPS for `seconds`; `config`: a
+    config message sent first."""
+    frames = frame if isinstance(frame, list) else [frame]
     async with websockets.connect(url, max_size=None) as ws:
         await ws.recv()
+        if config:
+            await ws.send(json.dumps(config))
+            await ws.recv()
         sent = {}
         done = asyncio.Event()
 
@@ -63,7 +72,7 @@ async def one_stream(url, frame, seconds, stats):
             n += 1
             sent[n] = time.perf_counter()
             await ws.send(json.dumps({"type": "frame", "ts": n}))
-            await ws.send(frame)
+            await ws.send(frames[n % len(frames)])
             stats["frames"] += 1
             await asyncio.sleep(max(0, start + n / FPS - time.perf_counter()))
         done.set()
@@ -84,11 +93,10 @@ def rest_latency(base, frame, n=40):
     return lat
 
 
-def main():
-    frame = open(IMAGE, "rb").read()
+def start_server(extra=()):
     proc = subprocess.Popen(["./vigia", "--listen", "127.0.0.1:0", "--workers", str(WORKERS), "--log-level", "warn",
-                             "--log-access", "false", "--auth-open-detect", "true", "--data", "/tmp/vigia-bench-stream"],
-                            stdout=subprocess.PIPE, text=True)
+                             "--log-access", "false", "--auth-open-detect", "true", "--data", "/tmp/vigia-bench-stream"]
+                            + list(extra), stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     hostport = line.split("http://")[1].strip().rstrip("/")
     base = "http://" + hostport
@@ -99,6 +107,81 @@ def main():
                     break
         except Exception:
             time.sleep(0.1)
+    return proc, hostport, base
+
+
+def metric(base, name):
+    with urllib.request.urlopen(base + "/metrics") as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+    return 0.0
+
+
+def synthetic_frames(n=20):
+    """The tracking tests' synthetic video (a dog crossing the image), when its generator is built."""
+    gen = os.path.join("tests", "stream", "vigia-test-frames")
+    if not os.path.exists(gen):
+        return None
+    out = tempfile.mkdtemp(prefix="vigia-bench-frames-")
+    subprocess.run([gen, os.path.join(os.path.dirname(IMAGE), "dog.jpg"), "112", "162", "305", "378", "1280", "720",
+                    "40", "200", "40", "4", str(n), out], check=True, capture_output=True)
+    return [open(os.path.join(out, "frame-%03d.jpg" % i), "rb").read() for i in range(n)]
+
+
+def tracking_rows(streams):
+    """Master CPU per 100 frames/s with tracking off, on (with a zone and a line), and on with
+    MQTT publishing to a local mosquitto; the MQTT publish rate. The synthetic video loops, so
+    tracks start, cross the line, enter the zone and end all along."""
+    frames = synthetic_frames()
+    if not frames:
+        return ["(tracking rows: tests/stream/vigia-test-frames is not built: make check builds it)"]
+    config = {"type": "config", "zones": [{"name": "yard", "points": [[800, 0], [1280, 0], [1280, 720], [800, 720]]}],
+              "lines": [{"name": "door", "from": [600, 0], "to": [600, 720]}]}
+    runs = [("tracking off", ["--stream-track", "false"], None), ("tracking on, a zone and a line", [], config)]
+    broker = None
+    if shutil.which("mosquitto"):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        conf = os.path.join(tempfile.mkdtemp(prefix="vigia-bench-mqtt-"), "m.conf")
+        with open(conf, "w") as f:
+            f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
+        broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        runs.append(("tracking on, a zone and a line, MQTT", ["--mqtt-url", f"mqtt://127.0.0.1:{port}"], config))
+    rows = ["| %d streams x %d fps, synthetic video | frames/s sent | answers/s | master CPU %% | master CPU %% per 100 frames/s "
+            "| events/s | MQTT messages/s sent | MQTT dropped |" % (streams, FPS), "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, extra, cfg in runs:
+        proc, hostport, base = start_server(extra)
+        stats = {"lat": [], "answers": 0, "skipped": 0, "dropped": 0, "frames": 0}
+        ev0 = metric(base, 'vigia_stream_events_total{result="sent"}')
+        mq0 = metric(base, 'vigia_mqtt_messages_total{result="sent"}')
+        cpu0, t0 = cpu_seconds(proc.pid), time.perf_counter()
+
+        async def run_all():
+            await asyncio.gather(*(one_stream(f"ws://{hostport}/v1/stream?stream=track{i}", frames, SECONDS, stats, cfg)
+                                   for i in range(streams)))
+        asyncio.run(run_all())
+        cpu, wall = cpu_seconds(proc.pid) - cpu0, time.perf_counter() - t0
+        events = metric(base, 'vigia_stream_events_total{result="sent"}') - ev0
+        mqtt = metric(base, 'vigia_mqtt_messages_total{result="sent"}') - mq0
+        drops = metric(base, 'vigia_mqtt_messages_total{result="dropped"}')
+        proc.terminate()
+        proc.wait(timeout=30)
+        rows.append("| %s | %.1f | %.1f | %.1f | %.2f | %.1f | %s | %s |" % (
+            name, stats["frames"] / SECONDS, stats["answers"] / SECONDS, 100 * cpu / wall,
+            100 * cpu / wall / max(stats["frames"] / wall, 1e-9) * 100, events / wall,
+            "%.1f" % (mqtt / wall) if "MQTT" in name else "-", "%d" % drops if "MQTT" in name else "-"))
+    if broker:
+        broker.terminate()
+        broker.wait(timeout=10)
+    return rows
+
+
+def main():
+    frame = open(IMAGE, "rb").read()
+    proc, hostport, base = start_server()
     rest_latency(base, frame, 10)   # warm-up
     rest = rest_latency(base, frame)
     rows = []
@@ -130,6 +213,9 @@ def main():
                f"(ratio {rows[0][3] / rest50:.2f}).")
     out.append(f"{SECONDS:.0f} s per step, {FPS} fps per stream, person.jpg (640x424, 114 KB), {WORKERS} workers "
                f"(yolo-fastest-1.1-xl, cpu backend), {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}.")
+    if os.environ.get("VIGIA_BENCH_TRACKING", "1") != "0":
+        out.append("")
+        out += tracking_rows(STEPS[0])
     text = "\n".join(out)
     os.makedirs("bench/out", exist_ok=True)
     with open("bench/out/stream.md", "w") as f:

@@ -93,6 +93,13 @@ vg_tracker_count(const vg_tracker *t)
     return t->n;
 }
 
+
+const vg_track *
+vg_tracker_at(const vg_tracker *t, size_t i)
+{
+    return i < t->n ? &t->tracks[i].pub : NULL;
+}
+
 /* ------------------------------------------------------------------ */
 /* the filter */
 
@@ -236,6 +243,11 @@ trk_hit(vg_tracker *t, trk *k, const vg_track_det *d, int di, double ts, const v
     k->pub.frames++;
     k->pub.missed = 0;
     k->pub.last_seen = ts;
+    k->pub.box[0] = d->x_min;
+    k->pub.box[1] = d->y_min;
+    k->pub.box[2] = d->x_max;
+    k->pub.box[3] = d->y_max;
+    k->pub.confidence = d->confidence;
     if (d->confidence > k->pub.best_confidence)
         k->pub.best_confidence = d->confidence;
     trk_vote(k, d->label);

@@ -56,6 +56,8 @@ typedef struct vg_track {
     float best_confidence;      /* highest confidence it was seen with */
     const char *label;          /* the label it was seen with most often */
     float vx, vy;               /* velocity of the box's centre, pixels per second (from the times given) */
+    float box[4];               /* its latest detection's box: x_min, y_min, x_max, y_max */
+    float confidence;           /* ...and that detection's confidence */
 } vg_track;
 
 typedef struct vg_tracker vg_tracker;
@@ -83,5 +85,8 @@ size_t vg_tracker_update(vg_tracker *t, const vg_track_params *p, double ts_ms, 
 
 /* Tracks alive now (confirmed or not, matched or coasting). */
 size_t vg_tracker_count(const vg_tracker *t);
+
+/* Track i (i < vg_tracker_count) as the last update left it (id 0: not confirmed); valid until the next update. */
+const vg_track *vg_tracker_at(const vg_tracker *t, size_t i);
 
 #endif

@@ -397,9 +397,8 @@ render_detection(const uint8_t key[16], const void *p, size_t n, void *ud)
 }
 
 
-/* Parses a list's filters into f and opens its answer a with {"key":[ ; -1 after answering 422. */
-static int
-page_open(vg_req *r, vg_det_filter *f, vg_reply *a, const char *key)
+int
+vg_history_page_open(vg_req *r, vg_det_filter *f, vg_reply *a, const char *key)
 {
     if (parse_filter(r, f) < 0)
         return -1;
@@ -409,9 +408,8 @@ page_open(vg_req *r, vg_det_filter *f, vg_reply *a, const char *key)
 }
 
 
-/* Answers a page read with rc: its count and next cursor (null on the last page) end the list. */
-static void
-page_send(vg_reply *a, vg_req *r, int rc, const vg_store_page *page, const char *what)
+void
+vg_history_page_send(vg_reply *a, vg_req *r, int rc, const vg_store_page *page, const char *what)
 {
     vg_jsonw *w = &a->w;
     if (rc != 0) {
@@ -441,10 +439,10 @@ route_list(vg_req *r, void *ud)
     vg_det_filter f;
     vg_reply a;
     vg_store_page page;
-    if (page_open(r, &f, &a, "detections") < 0)
+    if (vg_history_page_open(r, &f, &a, "detections") < 0)
         return;
     int rc = vg_store_detections_page(h->store, &f, render_detection, &a.w, &page);
-    page_send(&a, r, rc, &page, "cannot read detections");
+    vg_history_page_send(&a, r, rc, &page, "cannot read detections");
 }
 
 
@@ -689,11 +687,11 @@ route_feedback_list(vg_req *r, void *ud)
     vg_det_filter f;
     vg_reply a;
     vg_store_page page;
-    if (page_open(r, &f, &a, "feedback") < 0)
+    if (vg_history_page_open(r, &f, &a, "feedback") < 0)
         return;
     int rc = vg_store_feedback_page(h->store, by_det ? dk : NULL, f.has_cursor ? f.cursor : NULL, f.limit,
                                     feedback_json, &a.w, &page);
-    page_send(&a, r, rc, &page, "cannot read feedback");
+    vg_history_page_send(&a, r, rc, &page, "cannot read feedback");
 }
 
 /* ---- stats ---------------------------------------------------------------------------------- */

@@ -20,7 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http/reply.h"
 #include "pipeline/postprocess.h"
+#include "store/store_read.h"
 
 struct vg_http;
 struct vg_store;
@@ -36,6 +38,18 @@ void vg_history_destroy(vg_history *h);
 int vg_history_images(const vg_history *h);
 /* Whether detections are stored by default (history.store). */
 int vg_history_enabled(const vg_history *h);
+
+/*
+ * A stored list's page, for the routes that list records (detections,
+ * feedback, track events): vg_history_page_open parses the query's filters
+ * (since, until, label, source, model, user, limit, cursor) into f and opens
+ * the answer a with {"key":[ ; -1 after answering 422. vg_history_page_send
+ * answers the page read with rc: the records written into a->w, then
+ * "count" and "next_cursor" (null on the last page); a store error is
+ * answered with `what`.
+ */
+int vg_history_page_open(struct vg_req *r, vg_det_filter *f, vg_reply *a, const char *key);
+void vg_history_page_send(vg_reply *a, struct vg_req *r, int rc, const vg_store_page *page, const char *what);
 
 /* One detection to store. Pointers are read during vg_history_record() only. */
 typedef struct vg_history_rec {

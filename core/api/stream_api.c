@@ -9,6 +9,8 @@
 
 #include <jansson.h>
 
+#include "analytics/events.h"
+#include "analytics/scene.h"
 #include "analytics/tracker.h"
 #include "base/base64.h"
 #include "base/error.h"
@@ -32,6 +34,7 @@
 #define MAX_FILTER_LABELS 32
 #define TS_MAX 256                  /* a message's ts as compact JSON: it is echoed to every observer */
 #define OWNED_PER_USER 64           /* stream ids remembered per user (the least recently used go first) */
+#define MAX_SINKS 4                 /* event sinks (MQTT, webhooks) */
 
 static const char *const subprotocols[] = { "vigia.json", "vigia.msgpack", NULL };
 
@@ -71,6 +74,11 @@ typedef struct stream {
     char stored_labels[512];    /* its labels, sorted and joined */
     uint64_t stored;
     vg_tracker *tracker;        /* its tracks ([stream] track); NULL until its first answer */
+    vg_scene *scene;            /* its zones, lines and track events; NULL until tracks or shapes */
+    double ev_tokens;           /* events it may still send now (stream.events_per_second, a bucket) */
+    double ev_at;               /* when the bucket was filled last (ev_now, s) */
+    double last_ts;             /* the latest answered frame's time (ms), for the end events at close */
+    json_t *events;             /* scratch: this answer's events, while the scene runs */
     vg_link link;               /* in api->streams */
 } stream;
 
@@ -114,6 +122,11 @@ struct vg_stream_api {
     vg_series *m_received, *m_processed, *m_skipped, *m_dropped, *m_failed;
     uint64_t next_anon;
     vg_stream_tap tap;          /* annotated frames for MJPEG viewers */
+    vg_stream_event_sink sinks[MAX_SINKS];  /* who else gets the streams' events */
+    int nsinks;
+    vg_series *m_events, *m_events_dropped;
+    vg_stream_shapes_fn shapes;  /* a named camera's zones and lines, at connect */
+    void *shapes_ud;
 };
 
 /* ------------------------------------------------------------------ */
@@ -233,6 +246,20 @@ opts_json(const vg_detect_opts *o)
     json_object_set_new(j, "annotate", json_boolean(o->annotate));
     json_object_set_new(j, "k", json_integer(o->top_k > 0 ? o->top_k : VG_DETECT_TOP_K));   /* a classifier's */
     return j;
+}
+
+
+/* The stream's settings as hello and config acknowledgements show them: its options, and its zones and lines. */
+static json_t *
+settings_json(const stream *s)
+{
+    json_t *settings = opts_json(&s->opt);
+    if (s->scene) {
+        json_t *shapes = vg_scene_config_json(s->scene);
+        json_object_update(settings, shapes);
+        json_decref(shapes);
+    }
+    return settings;
 }
 
 
@@ -424,6 +451,8 @@ stream_free(stream *s)
     vg_buf_release(&s->held);
     vg_buf_release(&s->held_jpeg);
     vg_tracker_destroy(s->tracker);
+    vg_scene_destroy(s->scene);
+    json_decref(s->events);
     free(s);
 }
 
@@ -507,6 +536,108 @@ answer_json(stream *s, frame *f, const vg_pool_result *res)
 
 
 /*
+ * A track event to the observers whose filter it passes (their streams,
+ * and their labels against the track's): {"type": "event", "stream",
+ * "event"}.
+ */
+static void
+broadcast_event(vg_stream_api *api, const char *stream_id, json_t *ev)
+{
+    if (!api->observers.n)
+        return;
+    const char *label = json_string_value(json_object_get(json_object_get(ev, "after"), "label"));
+    json_t *msg = json_pack("{s:s, s:s, s:O}", "type", "event", "stream", stream_id, "event", ev);
+    shared_msg all = { .msg = msg };
+    vg_list_each(o, &api->observers, observer, link) {
+        if ((o->nstreams && !in_list(o->streams, o->nstreams, stream_id)) ||
+            (o->nlabels && !in_list(o->labels, o->nlabels, label ? label : "")))
+            continue;
+        if (vg_ws_congested(o->ws))
+            o->dropped++;
+        else
+            send_shared(o->ws, o->msgpack, &all);
+    }
+    shared_release(&all);
+    json_decref(msg);
+}
+
+
+/* One event of the stream's scene: counted against the bucket, kept for the answer and the sinks. */
+static void
+on_scene_event(void *ud, const vg_scene_event *ev)
+{
+    stream *s = ud;
+    vg_stream_api *api = s->api;
+    /* an end always goes (its track's count must come down): it takes from the next second's share */
+    if (s->ev_tokens < 1 && ev->type != VG_SCENE_END) {
+        vg_series_add(api->m_events_dropped, 1);
+        return;
+    }
+    s->ev_tokens -= 1;
+    vg_series_add(api->m_events, 1);
+    json_t *j = vg_event_json(s->scene, s->id, ev);
+    broadcast_event(api, s->id, j);
+    for (int i = 0; i < api->nsinks; i++)
+        api->sinks[i].event(s->id, j, api->sinks[i].ud);
+    if (s->events)
+        json_array_append(s->events, j);
+    json_decref(j);
+}
+
+
+/*
+ * Fills the stream's event bucket up to now: stream.events_per_second, a
+ * second's worth at most. The server's clock, not the frames' ts: a
+ * client cannot refill it by sending times that go back.
+ */
+static void
+events_refill(stream *s)
+{
+    double rate = vg_server_config(s->api->srv)->stream_events_per_second;
+    double now = ev_now(vg_server_loop(s->api->srv));
+    if (s->ev_at == 0)
+        s->ev_tokens = rate;
+    else if (now > s->ev_at)
+        s->ev_tokens = fmin(rate, s->ev_tokens + (now - s->ev_at) * rate);
+    s->ev_at = now;
+}
+
+
+/*
+ * The stream's confirmed tracks through its scene (zones, lines, events):
+ * the answer gets this frame's "events" (when any) and "counts" (when the
+ * stream has zones or lines); the sinks get every event.
+ */
+static void
+scene_answer(stream *s, double ts, json_t *m)
+{
+    if (!s->scene)
+        s->scene = vg_scene_create();
+    s->last_ts = ts;
+    size_t n = vg_tracker_count(s->tracker), k = 0;
+    vg_scene_obj *objs = vg_xmalloc((n ? n : 1) * sizeof *objs);
+    for (size_t i = 0; i < n; i++) {
+        const vg_track *t = vg_tracker_at(s->tracker, i);
+        if (!t->id)
+            continue;
+        objs[k++] = (vg_scene_obj){ t->id, t->label, t->confidence, t->best_confidence,
+                                    { t->box[0], t->box[1], t->box[2], t->box[3] }, t->first_seen, t->last_seen,
+                                    t->missed == 0 };
+    }
+    events_refill(s);
+    s->events = json_array();
+    vg_scene_update(s->scene, ts, objs, k, on_scene_event, s);
+    if (json_array_size(s->events))
+        json_object_set(m, "events", s->events);
+    json_decref(s->events);
+    s->events = NULL;
+    if (vg_scene_has_shapes(s->scene))
+        json_object_set_new(m, "counts", vg_scene_counts_json(s->scene, ts));
+    free(objs);
+}
+
+
+/*
  * Tracks the answer's detections ([stream] track): each detection of a
  * confirmed track gets its "track_id", and the answer a "tracks" array with
  * those tracks (docs/protocol.md). The frame's time is its ts when that is
@@ -552,6 +683,7 @@ track_answer(stream *s, const frame *f, const vg_pool_result *res, json_t *m)
     json_object_set_new(m, "tracks", tracks);
     free(d);
     free(out);
+    scene_answer(s, ts, m);
 }
 
 
@@ -755,9 +887,19 @@ stream_control(stream *s, json_t *msg, const void *image, size_t image_len)
             send_error(s->ws, s->msgpack, NULL, "no_such_model", err);
             return;
         }
+        json_t *zones = json_object_get(msg, "zones"), *lines = json_object_get(msg, "lines");
+        if (zones || lines) {
+            if (!s->scene)
+                s->scene = vg_scene_create();
+            if (vg_scene_set(s->scene, zones, lines, err, sizeof err) < 0) {
+                send_error(s->ws, s->msgpack, NULL, "bad_request", err);
+                return;
+            }
+        }
         vg_detect_opts_copy(&s->opt, &o);
+        json_t *settings = settings_json(s);
         json_t *ack = json_pack("{s:s, s:b, s:s, s:o}", "type", "config", "ok", 1, "stream", s->id,
-                                "settings", opts_json(&s->opt));
+                                "settings", settings);
         send_obj(s->ws, s->msgpack, ack, NULL, 0);
         json_decref(ack);
         return;
@@ -864,6 +1006,8 @@ stream_on_close(vg_ws *ws, uint16_t code, void *ud)
     vg_stream_api *api = s->api;
     vg_list_remove(&api->streams, &s->link);
     s->ws = NULL;
+    if (s->scene)   /* its tracks end with it, at its last frame's time: the sinks hear so */
+        vg_scene_end_all(s->scene, s->last_ts, on_scene_event, s);
     if (s->running && s->preq)
         vg_pool_cancel(s->preq);   /* on_answer sees ws == NULL and frees s */
     else
@@ -989,6 +1133,10 @@ route_stream(vg_req *r, void *ud)
     }
     s->msgpack = strcmp(vg_ws_subprotocol(s->ws), "vigia.msgpack") == 0;
     vg_list_push_front(&api->streams, &s->link);
+    json_t *shapes = api->shapes ? api->shapes(s->id, api->shapes_ud) : NULL;
+    if (shapes && vg_stream_api_set_shapes(api, s->id, shapes, err, sizeof err) < 0)
+        vg_warn("stream", "%s: the camera's stored zones and lines are not used: %s", s->id, err);
+    json_decref(shapes);
     if (s->uid)
         note_owner(api, s->id, s->uid);
     const char *def = vg_pool_default_model(api->pool);
@@ -996,7 +1144,7 @@ route_stream(vg_req *r, void *ud)
     json_t *hello = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "type", "hello",
                               "protocol", s->msgpack ? "vigia.msgpack" : "vigia.json", "stream", s->id,
                               "model", s->model_used, "max_message", (json_int_t)vg_server_config(api->srv)->ws_max_message,
-                              "settings", opts_json(&s->opt));
+                              "settings", settings_json(s));
     send_obj(s->ws, s->msgpack, hello, NULL, 0);
     json_decref(hello);
     return;
@@ -1200,11 +1348,51 @@ vg_stream_api_create(vg_http *http, vg_pool *pool, vg_history *history)
         const char *v[] = { names[i] };
         *slots[i] = vg_metrics_series(frames, v);
     }
+    vg_metric *events = vg_metrics_register("vigia_stream_events_total",
+                                            "track events of live streams: sent, or dropped over stream.events_per_second",
+                                            VG_COUNTER, "result", NULL, 0);
+    const char *sent[] = { "sent" }, *dropped[] = { "dropped" };
+    api->m_events = vg_metrics_series(events, sent);
+    api->m_events_dropped = vg_metrics_series(events, dropped);
     vg_metrics_set_collect(vg_metrics_register("vigia_streams", "open /v1/stream connections", VG_GAUGE, "", NULL, 0),
                            collect_gauges, api);
     vg_metrics_set_collect(vg_metrics_register("vigia_live_observers", "open /v1/live connections", VG_GAUGE, "", NULL, 0),
                            collect_observers, api);
     return api;
+}
+
+
+void
+vg_stream_api_set_shapes_source(vg_stream_api *api, vg_stream_shapes_fn fn, void *ud)
+{
+    api->shapes = fn;
+    api->shapes_ud = ud;
+}
+
+
+int
+vg_stream_api_set_shapes(vg_stream_api *api, const char *id, const json_t *shapes, char *err, size_t errlen)
+{
+    stream *s = find_stream(api, id);
+    json_t *zones = json_object_get(shapes, "zones"), *lines = json_object_get(shapes, "lines");
+    if (!s)
+        return 0;
+    if (!s->scene)
+        s->scene = vg_scene_create();
+    json_t *none = json_array();   /* a member left out: none of that kind */
+    int rc = vg_scene_set(s->scene, zones ? zones : none, lines ? lines : none, err, errlen);
+    json_decref(none);
+    return rc;
+}
+
+
+int
+vg_stream_api_add_event_sink(vg_stream_api *api, const vg_stream_event_sink *sink)
+{
+    if (api->nsinks == MAX_SINKS)
+        return -1;
+    api->sinks[api->nsinks++] = *sink;
+    return 0;
 }
 
 

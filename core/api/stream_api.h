@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "api/history_api.h"
 #include "http/http.h"
 #include "pool/pool.h"
@@ -41,6 +43,33 @@ typedef struct vg_stream_tap {
     int quality;
 } vg_stream_tap;
 void vg_stream_api_set_tap(vg_stream_api *api, const vg_stream_tap *tap);
+/*
+ * A sink of the streams' track events (docs/events.md): event() gets each
+ * event's JSON (borrowed: json_incref to keep it) with its stream id, on
+ * the reactor, and must not block. Up to 4 sinks; -1 when full.
+ */
+typedef struct vg_stream_event_sink {
+    void (*event)(const char *stream_id, json_t *ev, void *ud);
+    void *ud;
+} vg_stream_event_sink;
+int vg_stream_api_add_event_sink(vg_stream_api *api, const vg_stream_event_sink *sink);
+
+/*
+ * Where a named camera's zones and lines come from: shapes(id) returns a
+ * new reference to {"zones", "lines"} (vg_scene_set's shapes) or NULL.
+ * A stream asks when it connects; its config message may change them
+ * for the connection. One source.
+ */
+typedef json_t *(*vg_stream_shapes_fn)(const char *stream_id, void *ud);
+void vg_stream_api_set_shapes_source(vg_stream_api *api, vg_stream_shapes_fn fn, void *ud);
+
+/*
+ * Applies zones and lines to the connected stream `id`, if any (its
+ * counts start again). Returns 0 (also when no stream has that id), or
+ * -1 with a message when vg_scene_set refuses them.
+ */
+int vg_stream_api_set_shapes(vg_stream_api *api, const char *id, const json_t *shapes, char *err, size_t errlen);
+
 /* 1 when a /v1/stream client with that stream id is connected. */
 int vg_stream_api_has_stream(vg_stream_api *api, const char *id);
 

@@ -155,6 +155,26 @@ typedef struct vg_config {
     char *cluster_state_node;  /* this node's id on the stream; "" = DATA/node.id */
     int cluster_state_maxlen;  /* entries the stream keeps, about; 0 = all */
     int cluster_state_queue;   /* writes waiting while the state Redis is down */
+    double stream_events_per_second; /* track events a stream may send per second (more are dropped) */
+    char *stream_cameras_file;  /* JSON: named cameras' zones and lines; "" = none */
+    /* [mqtt] */
+    char *mqtt_url;            /* mqtt://HOST:PORT or mqtts://HOST:PORT; "" = off */
+    char *mqtt_prefix;         /* topic prefix */
+    char *mqtt_client_id;      /* MQTT client id */
+    char *mqtt_username;       /* "" = none */
+    char *mqtt_password_file;  /* file holding the password; "" = none */
+    char *mqtt_ca_file;        /* CA certificates (PEM) for mqtts:// */
+    int mqtt_outbox;           /* messages queued while the broker is slow or away; more are dropped */
+    double mqtt_keepalive;     /* seconds */
+    int mqtt_discovery;        /* publish Home Assistant discovery configs */
+    char *mqtt_discovery_prefix; /* Home Assistant's discovery prefix */
+    /* [webhook] */
+    vg_strlist webhook_urls;   /* http:// URLs the events are POSTed to */
+    char *webhook_secret_file; /* file holding the HMAC-SHA256 key; "" = unsigned */
+    int webhook_queue;         /* events waiting per URL; more are dropped */
+    int webhook_retries;       /* tries after the first */
+    double webhook_timeout;    /* seconds one POST may take */
+    double webhook_backoff;    /* seconds before the first retry (doubling, 60 s at most) */
     /* [mjpeg] */
     int mjpeg_max_viewers;     /* open MJPEG responses; 0 = off */
     int mjpeg_quality;         /* JPEG quality of frames annotated for viewers */

@@ -20,6 +20,10 @@
 #include "api/kserve_api.h"
 #include "api/mjpeg_api.h"
 #include "api/zmq_detector.h"
+#include "api/mqtt_events.h"
+#include "api/webhook_events.h"
+#include "api/events_api.h"
+#include "api/cameras_api.h"
 #include "api/history_api.h"
 #include "cli/shared_state.h"
 #include "api/models_api.h"
@@ -208,6 +212,10 @@ struct vg_app {
     vg_zmq_detector *zmq;          /* NULL when zmq.endpoint is empty */
     vg_cluster_front *cluster;     /* NULL when cluster.url is empty */
     vg_shared_state *shared;       /* users, sessions and history shared with other nodes; NULL: none */
+    vg_mqtt_events *mqtt;          /* track events to MQTT; NULL when mqtt.url is empty */
+    vg_webhook_events *webhooks;   /* track events to webhook.urls; NULL when none */
+    vg_events_api *events;         /* track events kept in the history; GET /v1/events */
+    vg_cameras_api *cameras;       /* named cameras' zones and lines; /v1/cameras/{id} */
 };
 
 
@@ -252,6 +260,23 @@ vg_app_create(struct ev_loop *loop, vg_config *cfg, char *err, size_t errlen)
     app->zmq = vg_zmq_detector_create(app->srv, app->pool, err, errlen);
     if (!app->zmq && err[0])
         goto fail;   /* zmq.endpoint is set and cannot be served */
+    /* the streams' track events: kept in the history, to MQTT and to webhooks when configured */
+    app->events = vg_events_api_create(app->http, app->store, app->history);
+    app->cameras = vg_cameras_api_create(app->http, app->store, app->stream, err, errlen);
+    if (!app->cameras)
+        goto fail;
+    app->mqtt = vg_mqtt_events_create(app->srv, err, errlen);
+    if (!app->mqtt && err[0])
+        goto fail;
+    app->webhooks = vg_webhook_events_create(app->srv, err, errlen);
+    if (!app->webhooks && err[0])
+        goto fail;
+    const vg_stream_event_sink sinks[] = { { vg_events_api_on_event, app->events },
+                                           { vg_mqtt_events_on_event, app->mqtt },
+                                           { vg_webhook_events_on_event, app->webhooks } };
+    for (size_t i = 0; i < sizeof sinks / sizeof sinks[0]; i++)
+        if (sinks[i].ud)
+            vg_stream_api_add_event_sink(app->stream, &sinks[i]);
     return app;
 fail:
     vg_app_destroy(app);
@@ -361,6 +386,8 @@ vg_app_destroy(vg_app *app)
     if (!app)
         return;
     vg_zmq_detector_destroy(app->zmq);
+    vg_mqtt_events_destroy(app->mqtt);
+    vg_webhook_events_destroy(app->webhooks);
     vg_mjpeg_api_destroy(app->mjpeg);
     vg_kserve_api_destroy(app->kserve);
     vg_compare_api_destroy(app->compare);
@@ -376,6 +403,8 @@ vg_app_destroy(vg_app *app)
         vg_store_destroy(app->store);
     vg_shared_state_destroy(app->shared);
     vg_history_destroy(app->history);
+    vg_events_api_destroy(app->events);
+    vg_cameras_api_destroy(app->cameras);
     vg_users_api_destroy(app->users);
     vg_auth_destroy(app->auth);
     vg_openapi_api_destroy(app->openapi);

@@ -263,6 +263,7 @@ open_dbis(vg_db *db, MDB_txn *txn, unsigned flags)
         { "idx_label", &db->idx_label }, { "idx_source", &db->idx_source },
         { "idx_model", &db->idx_model }, { "idx_user", &db->idx_user }, { "feedback", &db->feedback },
         { "idx_feedback", &db->idx_feedback }, { "aggregates", &db->aggregates }, { "images", &db->images },
+        { "events", &db->events }, { "cameras", &db->cameras },
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         int rc = mdb_dbi_open(txn, t[i].name, flags, t[i].dbi);

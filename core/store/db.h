@@ -55,7 +55,9 @@ typedef struct vg_db {
     MDB_env *env;
     MDB_dbi meta, users, users_by_name, users_by_email, sessions, families, apikeys,
         apikeys_by_hash, detections, idx_label, idx_source, idx_model, idx_user, feedback,
-        idx_feedback, aggregates, images;
+        idx_feedback, aggregates, images,
+        events,                        /* track events: time-ordered key -> the event's JSON */
+        cameras;                       /* a named camera's zones and lines: id -> JSON */
     int readonly;
     size_t map_size;                   /* current map size */
     size_t map_max;                    /* growth stops here (VG_E_FULL beyond) */
@@ -98,6 +100,16 @@ int vg_db_err(int rc);
 /* The id (ms-seq) of the last replicated entry applied: 0-0 when none. */
 int vg_db_repl_get(vg_db *db, MDB_txn *txn, uint64_t *ms, uint64_t *seq);
 int vg_db_repl_put(vg_db *db, MDB_txn *txn, uint64_t ms, uint64_t seq);
+
+/* ---- track events (db_events.c) ---- */
+/* Stores an event's JSON under its time-ordered key (a key stored twice is kept once). */
+int vg_db_event_add(vg_db *db, MDB_txn *txn, const uint8_t key[16], const void *json, size_t n);
+/* Deletes at most `budget` of the oldest events from before limit_us; *n says how many. */
+int vg_db_events_prune(vg_db *db, MDB_txn *txn, uint64_t limit_us, int budget, int *n);
+
+/* ---- cameras (db_events.c) ---- */
+/* Stores a camera's zones and lines (JSON); n == 0 removes them. */
+int vg_db_camera_put(vg_db *db, MDB_txn *txn, const char *id, size_t idn, const void *json, size_t n);
 
 /* ---- users ---- */
 /*

@@ -458,6 +458,22 @@ run_op(st *s, vg_mpr *rp, int64_t op, uint32_t cnt, op_out *o, int remote)
     case VG_STORE_SYNC:
         rc = remote ? VG_E_STORE_PROTO : 0;
         break;
+    case VG_STORE_EVENT_ADD: {
+        const uint8_t *k, *v;
+        size_t kn, vn;
+        rc = cnt != 3 || vg_mpr_bin(&r, &k, &kn) < 0 || kn != 16 || vg_mpr_bin(&r, &v, &vn) < 0
+                 ? VG_E_STORE_PROTO : vg_db_event_add(&s->db, s->txn, k, v, vn);
+        break;
+    }
+    case VG_STORE_CAMERA_PUT: {
+        vg_str id;
+        size_t vn;
+        const uint8_t *v;
+        rc = cnt != 3 || vg_mpr_str(&r, &id) < 0 || id.n == 0 || id.n > VG_DB_SOURCE_MAX ||
+                     vg_mpr_bin(&r, &v, &vn) < 0
+                 ? VG_E_STORE_PROTO : vg_db_camera_put(&s->db, s->txn, id.p, id.n, v, vn);
+        break;
+    }
     default:
         rc = VG_E_STORE_PROTO;
         break;
@@ -752,6 +768,15 @@ sweep(st *s)
             if (g)
                 memcpy(gone[ngone++], sha, 32);
         }
+    }
+    /* track events past the retention */
+    if (s->cfg.retention > 0 && budget > 0) {
+        int ne = 0;
+        if ((rc = vg_db_events_prune(&s->db, txn, (uint64_t)(now - (int64_t)(s->cfg.retention * 1e6)), budget,
+                                     &ne)) != 0)
+            goto fail;
+        more |= ne == budget;
+        budget -= ne;
     }
     /* images past the image retention: drop the reference, keep the record */
     if (s->cfg.image_retention > 0 && budget > 0 && mdb_cursor_open(txn, s->db.detections, &c) == 0) {

@@ -39,6 +39,8 @@
  *                  request's status, or VG_STORE_REPL_SEEN when skipped. In
  *                  it, USER_CREATE and APIKEY_CREATE end with the id the
  *                  origin node assigned, and REPL and SYNC are refused.
+ *   EVENT_ADD      [13, key bin16, event JSON bin]       -> [st]
+ *   CAMERA_PUT     [14, id, {zones, lines} JSON bin]     -> [st]  (an empty bin removes them)
  * Hasher: HASH [1, password] -> [st, encoded]; VERIFY [2, encoded, password] -> [st, ok]
  */
 #ifndef VG_STORE_H
@@ -60,6 +62,8 @@ enum vg_store_op {
     VG_STORE_FEEDBACK_ADD = 10,
     VG_STORE_SYNC = 11,
     VG_STORE_REPL = 12,
+    VG_STORE_EVENT_ADD = 13,
+    VG_STORE_CAMERA_PUT = 14,
 };
 
 #define VG_STORE_REPL_SEEN 1           /* REPL's inner status: applied before, skipped */

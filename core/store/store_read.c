@@ -11,7 +11,7 @@
 /* The reads; each runs one function of db.h (or a walk below) in the snapshot. */
 enum read_op {
     USER_GET, USER_FIND, USER_COUNT, USER_LIST, USER_ACTIVITY, FAMILY_CHECK, SESSION_LOOKUP, APIKEY_FIND,
-    APIKEY_LIST, DETECTIONS_PAGE, DETECTION_GET, FEEDBACK_PAGE, FEEDBACK_SCAN, STATS,
+    APIKEY_LIST, DETECTIONS_PAGE, EVENTS_PAGE, CAMERA_GET, DETECTION_GET, FEEDBACK_PAGE, FEEDBACK_SCAN, STATS,
 };
 
 /* One read: its arguments and where its answers go. */
@@ -41,6 +41,8 @@ typedef struct query {
 
 static int user_list(vg_db *db, MDB_txn *txn, query *q);
 static int detections_page(vg_db *db, MDB_txn *txn, query *q);
+static int events_page(vg_db *db, MDB_txn *txn, query *q);
+static int camera_get(vg_db *db, MDB_txn *txn, query *q);
 static int detection_get(vg_db *db, MDB_txn *txn, query *q);
 static int feedback_page(vg_db *db, MDB_txn *txn, query *q);
 static int feedback_scan(vg_db *db, MDB_txn *txn, query *q);
@@ -73,6 +75,8 @@ read_in(vg_db *db, MDB_txn *txn, query *q)
         vg_db_apikey_list(db, txn, q->uid, q->key_fn, q->ud);
         return 0;
     case DETECTIONS_PAGE: return detections_page(db, txn, q);
+    case EVENTS_PAGE: return events_page(db, txn, q);
+    case CAMERA_GET: return camera_get(db, txn, q);
     case DETECTION_GET: return detection_get(db, txn, q);
     case FEEDBACK_PAGE: return feedback_page(db, txn, q);
     case FEEDBACK_SCAN: return feedback_scan(db, txn, q);
@@ -231,6 +235,31 @@ driving_index(const vg_db *db, const vg_det_filter *f, uint8_t prefix[VG_DB_LABE
 }
 
 
+/* Where a newest-first page starts: just below min(cursor, until). */
+static void
+page_bound(const vg_det_filter *f, uint8_t bound[16])
+{
+    if (f->until != UINT64_MAX) {
+        vg_db_be64(bound, f->until);
+        memset(bound + 8, 0, 8);
+    } else {
+        memset(bound, 0xff, 16);
+    }
+    if (f->has_cursor && memcmp(f->cursor, bound, 16) < 0)
+        memcpy(bound, f->cursor, 16);
+}
+
+
+/* Ends a newest-first page: a cursor after `last` when it stopped before the end. */
+static void
+page_end(query *q, int more, size_t scanned, const uint8_t last[16])
+{
+    q->page->has_next = more && scanned > 0;
+    if (q->page->has_next)
+        memcpy(q->page->next, last, 16);
+}
+
+
 static int
 detections_page(vg_db *db, MDB_txn *txn, query *q)
 {
@@ -240,14 +269,7 @@ detections_page(vg_db *db, MDB_txn *txn, query *q)
     MDB_dbi dbi = driving_index(db, f, prefix, &pn);
     /* start just below min(cursor, until) and walk backwards */
     uint8_t bound[16];
-    if (f->until != UINT64_MAX) {
-        vg_db_be64(bound, f->until);
-        memset(bound + 8, 0, 8);
-    } else {
-        memset(bound, 0xff, 16);
-    }
-    if (f->has_cursor && memcmp(f->cursor, bound, 16) < 0)
-        memcpy(bound, f->cursor, 16);
+    page_bound(f, bound);
     uint8_t start[VG_DB_LABEL_MAX + 2 + 16];
     memcpy(start, prefix, pn);
     memcpy(start + pn, bound, 16);
@@ -283,9 +305,7 @@ detections_page(vg_db *db, MDB_txn *txn, query *q)
         rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
     }
     mdb_cursor_close(c);
-    q->page->has_next = more && scanned > 0;
-    if (q->page->has_next)
-        memcpy(q->page->next, last, 16);
+    page_end(q, more, scanned, last);
     return 0;
 }
 
@@ -295,6 +315,68 @@ vg_store_detections_page(vg_store *s, const vg_det_filter *f, vg_store_record_fn
 {
     memset(page, 0, sizeof *page);
     return run(s, (query){ .op = DETECTIONS_PAGE, .filter = f, .record_fn = fn, .ud = ud, .page = page });
+}
+
+
+/* Events newest first, below min(cursor, until), down to since. */
+static int
+events_page(vg_db *db, MDB_txn *txn, query *q)
+{
+    const vg_det_filter *f = q->filter;
+    uint8_t start[16], last[16] = { 0 };
+    page_bound(f, start);
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, db->events, &c);
+    if (rc != 0)
+        return vg_db_err(rc);
+    MDB_val k = { 16, start }, v;
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    rc = rc == 0 ? mdb_cursor_get(c, &k, &v, MDB_PREV) : mdb_cursor_get(c, &k, &v, MDB_LAST);
+    size_t scanned = 0;
+    int more = 0;
+    while (rc == 0 && k.mv_size == 16) {
+        if (vg_db_key_time(k.mv_data) < f->since)
+            break;
+        if (q->page->count >= (size_t)f->limit || scanned >= 20000) {
+            more = 1;
+            break;
+        }
+        scanned++;
+        memcpy(last, k.mv_data, 16);
+        if (q->record_fn(k.mv_data, v.mv_data, v.mv_size, q->ud) == 0)
+            q->page->count++;
+        rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+    }
+    mdb_cursor_close(c);
+    page_end(q, more, scanned, last);
+    return 0;
+}
+
+
+int
+vg_store_events_page(vg_store *s, const vg_det_filter *f, vg_store_record_fn fn, void *ud, vg_store_page *page)
+{
+    memset(page, 0, sizeof *page);
+    return run(s, (query){ .op = EVENTS_PAGE, .filter = f, .record_fn = fn, .ud = ud, .page = page });
+}
+
+
+static int
+camera_get(vg_db *db, MDB_txn *txn, query *q)
+{
+    MDB_val k = { strlen(q->login), (void *)q->login }, v;
+    int rc = mdb_get(txn, db->cameras, &k, &v);
+    if (rc != 0)
+        return vg_db_err(rc);
+    vg_buf_append(q->out, v.mv_data, v.mv_size);
+    return 0;
+}
+
+
+int
+vg_store_camera_get(vg_store *s, const char *id, vg_buf *out)
+{
+    return run(s, (query){ .op = CAMERA_GET, .login = id, .out = out });
 }
 
 

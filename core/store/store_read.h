@@ -79,6 +79,15 @@ typedef struct vg_det_filter {
  */
 int vg_store_detections_page(vg_store *s, const vg_det_filter *f, vg_store_record_fn fn, void *ud,
                              vg_store_page *page);
+/*
+ * A page of track events (docs/events.md), newest first, below the
+ * cursor and within [since, until) of f (the other conditions of f are
+ * not used: fn filters): fn gets each event's JSON. One page looks at
+ * 20000 events at most and then ends with a cursor.
+ */
+int vg_store_events_page(vg_store *s, const vg_det_filter *f, vg_store_record_fn fn, void *ud, vg_store_page *page);
+/* A named camera's stored zones and lines (JSON) appended to out; VG_E_NOTFOUND when none. */
+int vg_store_camera_get(vg_store *s, const char *id, vg_buf *out);
 /* One detection: fn's result, VG_E_NOTFOUND, or a store error. */
 int vg_store_detection_get(vg_store *s, const uint8_t key[VG_DB_DETKEY], vg_store_record_fn fn, void *ud);
 /* The hash of a detection's kept image: 0 with *kept (0 when none), or VG_E_NOTFOUND. */

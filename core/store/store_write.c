@@ -46,6 +46,28 @@ vg_store_detection_add(vg_store *s, const vg_det_meta *m, const void *rec, size_
 
 
 int
+vg_store_event_add(vg_store *s, const uint8_t key[VG_DB_DETKEY], const void *json, size_t n, vg_store_cb cb, void *ud)
+{
+    vg_store__request q;
+    vg_store__request_begin(&q, VG_STORE_EVENT_ADD, 2);
+    vg_mpw_bin(&q.w, key, VG_DB_DETKEY);
+    vg_mpw_bin(&q.w, json, n);
+    return request_send(s, &q, NULL, 0, cb, ud);
+}
+
+
+int
+vg_store_camera_put(vg_store *s, const char *id, const void *json, size_t n, vg_store_cb cb, void *ud)
+{
+    vg_store__request q;
+    vg_store__request_begin(&q, VG_STORE_CAMERA_PUT, 2);
+    vg_mpw_cstr(&q.w, id);
+    vg_mpw_bin(&q.w, json, n);
+    return request_send(s, &q, NULL, 0, cb, ud);
+}
+
+
+int
 vg_store_feedback_add(vg_store *s, const uint8_t key[VG_DB_DETKEY], const uint8_t det[VG_DB_DETKEY], uint64_t uid,
                       const void *rec, size_t n, vg_store_cb cb, void *ud)
 {

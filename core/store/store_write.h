@@ -22,6 +22,11 @@
  */
 int vg_store_detection_add(vg_store *s, const vg_det_meta *m, const void *rec, size_t n, const void *image,
                            size_t image_len, vg_store_cb cb, void *ud);
+/* A track event (its JSON, docs/events.md) under a time-ordered key. */
+int vg_store_event_add(vg_store *s, const uint8_t key[VG_DB_DETKEY], const void *json, size_t n, vg_store_cb cb,
+                       void *ud);
+/* A named camera's zones and lines ({"zones", "lines"} JSON; n == 0 removes them). */
+int vg_store_camera_put(vg_store *s, const char *id, const void *json, size_t n, vg_store_cb cb, void *ud);
 /* Feedback `key` by uid on detection det (VG_E_NOTFOUND when it does not exist). */
 int vg_store_feedback_add(vg_store *s, const uint8_t key[VG_DB_DETKEY], const uint8_t det[VG_DB_DETKEY], uint64_t uid,
                           const void *rec, size_t n, vg_store_cb cb, void *ud);

@@ -592,6 +592,37 @@ user_record_without_must_change_reads(void **state)
 }
 
 
+/* Track events: kept once per key, pruned oldest first within the budget, up to the limit only. */
+static void
+db_events_prune(void **state)
+{
+    (void)state;
+    open_db(1 << 20, 1 << 20);
+    MDB_txn *t = wtxn();
+    uint8_t keys[5][16];
+    for (int i = 0; i < 5; i++) {
+        vg_db_key_new(keys[i], (uint64_t)(i + 1) * 1000000);   /* 1 s .. 5 s */
+        assert_int_equal(vg_db_event_add(&db, t, keys[i], "{\"type\":\"new\"}", 15), 0);
+    }
+    assert_int_equal(vg_db_event_add(&db, t, keys[0], "{}", 2), 0);   /* the same key again: kept once */
+    int n = -1;
+    assert_int_equal(vg_db_events_prune(&db, t, 3500000, 1, &n), 0);   /* the budget: one */
+    assert_int_equal(n, 1);
+    assert_int_equal(vg_db_events_prune(&db, t, 3500000, 100, &n), 0);   /* the rest before 3.5 s: two */
+    assert_int_equal(n, 2);
+    assert_int_equal(vg_db_events_prune(&db, t, 3500000, 100, &n), 0);
+    assert_int_equal(n, 0);
+    MDB_stat st;
+    assert_int_equal(mdb_stat(t, db.events, &st), 0);
+    assert_int_equal(st.ms_entries, 2);
+    MDB_val k = { 16, keys[3] }, v;
+    assert_int_equal(mdb_get(t, db.events, &k, &v), 0);
+    assert_int_equal(v.mv_size, 15);
+    assert_int_equal(mdb_txn_commit(t), 0);
+    vg_db_close(&db);
+}
+
+
 static void
 db_newer_schema_refused(void **state)
 {
@@ -630,6 +661,7 @@ main(void)
         cmocka_unit_test(db_users_sessions_keys),
         cmocka_unit_test(db_detections_aggregates_and_full_map),
         cmocka_unit_test(db_newer_schema_refused),
+        cmocka_unit_test(db_events_prune),
     };
     return cmocka_run_group_tests_name("store units", tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@ real vigia on 127.0.0.1:0 and waiting for it, fetching test models, images."""
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -61,6 +62,27 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return -1
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 now (for a helper server the test starts)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def synthetic_video(frames):
+    """The synthetic video of the tracking tests: a dog cut from dog.jpg (box 112,162-305,378)
+    moved 40 px right and 4 px down a frame from (40, 200) over a grey 1280x720 background;
+    returns the folder of its frame-NNN.jpg files."""
+    out = tempfile.mkdtemp(prefix="vigia-frames-")
+    gen = subprocess.run([os.path.join(os.environ["VIGIA_BUILDDIR"], "tests", "stream", "vigia-test-frames"),
+                          os.path.join(shared_dir(), "images", "dog.jpg"), "112", "162", "305", "378", "1280", "720",
+                          "40", "200", "40", "4", str(frames), out], capture_output=True, text=True)
+    check(gen.returncode == 0, gen.stderr)
+    return out
 
 
 def fetch_models(dest, names):

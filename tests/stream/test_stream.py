@@ -548,12 +548,8 @@ def test_tracking(srv):
     """docs/protocol.md, Tracks: a dog cut from dog.jpg, moved 40 px a frame over a grey
     background (a synthetic video), keeps one track_id from its second frame on, and
     its track's velocity is the path's (frames 100 ms apart by their ts)."""
-    out = tempfile.mkdtemp(prefix="vigia-frames-")
     frames = 20
-    gen = subprocess.run([os.path.join(os.environ["VIGIA_BUILDDIR"], "tests", "stream", "vigia-test-frames"),
-                          os.path.join(tap.shared_dir(), "images", "dog.jpg"), "112", "162", "305", "378", "1280", "720",
-                          "40", "200", "40", "4", str(frames), out], capture_output=True, text=True)
-    tap.check(gen.returncode == 0, gen.stderr)
+    out = tap.synthetic_video(frames)
 
     async def go():
         ids, last = [], None
@@ -579,9 +575,71 @@ def test_tracking(srv):
     tap.check(abs(last["velocity"]["x"] - 400) < 60 and abs(last["velocity"]["y"] - 40) < 40, last)
 
 
+
+def test_zones_lines_events(srv):
+    """docs/events.md: the synthetic dog of test_tracking, its box's bottom centre going right
+    from x 136 by 40 px a frame, crosses a line at x 600 drawn downwards (right to left of it:
+    backward) and enters a zone right of x 800; the stream's answers count both exactly and
+    carry the track's events, which /v1/live observers get as "event" messages; closing the
+    stream ends the track. A malformed zone is refused and changes nothing."""
+    frames = 20
+    out = tap.synthetic_video(frames)
+    zones = [{"name": "yard", "points": [[800, 0], [1280, 0], [1280, 720], [800, 720]]}]
+    lines = [{"name": "door", "from": [600, 0], "to": [600, 720], "labels": ["dog"]}]
+
+    async def go():
+        events, live_events, last = [], [], None
+        async with websockets.connect(srv.url("/v1/live?stream=zoned", "ws")) as live:
+            async with websockets.connect(srv.url("/v1/stream?stream=zoned&min_confidence=0.3", "ws")) as ws:
+                await recv_json(ws)
+                await ws.send(json.dumps({"type": "config", "zones": [{"name": "bad", "points": [[0, 0], [1, 1]]}]}))
+                m = await recv_json(ws)
+                tap.check(m["type"] == "error" and m["code"] == "bad_request" and "bad" in m["message"], m)
+                await ws.send(json.dumps({"type": "config", "zones": zones, "lines": lines}))
+                m = await recv_json(ws)
+                tap.check(m["type"] == "config" and m["ok"], m)
+                tap.check([z["name"] for z in m["settings"]["zones"]] == ["yard"]
+                          and m["settings"]["lines"][0]["to"] == [600, 720], m)
+                for f in range(frames):
+                    await ws.send(json.dumps({"type": "frame", "ts": 1000 + 100 * f}))
+                    with open(os.path.join(out, "frame-%03d.jpg" % f), "rb") as fh:
+                        await ws.send(fh.read())
+                    m = await recv_json(ws)
+                    tap.check(m["type"] == "detections", m)
+                    events += m.get("events", [])
+                    last = m
+            while True:
+                m = await asyncio.wait_for(recv_json(live), 10)
+                if m["type"] == "event":
+                    tap.check(m["stream"] == "zoned", m)
+                    live_events.append(m["event"])
+                    if m["event"]["type"] == "end":
+                        break
+        return events, live_events, last
+    events, live_events, last = run(go())
+    counts = last["counts"]
+    tap.check(counts["lines"][0] == {"name": "door", "forward": {}, "backward": {"dog": 1}, "forward_total": 0,
+                                     "backward_total": 1}, counts)
+    tap.check(counts["zones"][0]["name"] == "yard" and counts["zones"][0]["entered"] == 1
+              and counts["zones"][0]["inside"] == 1 and counts["zones"][0]["time_ms"] > 0, counts)
+    kinds = [(e["type"], e["entered"], e["crossed"]) for e in events]
+    tap.check(kinds == [("new", [], []), ("update", [], [{"line": "door", "direction": "backward"}]),
+                        ("update", ["yard"], [])], kinds)
+    track = events[0]["track_id"]
+    tap.check(all(e["track_id"] == track and e["camera"] == "zoned" for e in events), events)
+    after = events[-1]["after"]
+    tap.check(after["label"] == "dog" and after["current_zones"] == ["yard"] and after["end_time"] is None
+              and after["id"] == events[0]["after"]["id"] and after["start_time"] == 1.0, after)
+    tap.check([e["type"] for e in live_events] == ["new", "update", "update", "end"], live_events)
+    end = live_events[-1]
+    tap.check(end["left"] == ["yard"] and end["after"]["end_time"] is not None
+              and end["after"]["current_zones"] == [] and end["after"]["entered_zones"] == ["yard"], end)
+
+
+
 if __name__ == "__main__":
     sys.exit(tap.run([test_frames_and_envelopes, test_latest_frame_wins, test_slow_reader_drops_oldest,
                       test_msgpack, test_live_observers, test_limits_and_ids, test_stream_history,
                       test_stream_id_owner, test_ts_bounded, test_skipped_frame_takes_its_envelope,
                       test_two_envelopes_in_a_row, test_frame_numbers, test_answers_pending_at_close_are_dropped,
-                      test_unknown_subprotocol_refused, test_tracking], setup, teardown))
+                      test_unknown_subprotocol_refused, test_tracking, test_zones_lines_events], setup, teardown))

@@ -500,6 +500,14 @@ async function live_streams_the_camera_and_annotated_frames_arrive(ctx) {
   await page.goto(ctx.server.url + '/#/live');
   await page.getByRole('button', { name: 'Start camera' }).waitFor();
   const streamName = 'browser-test';
+  // the camera's zones and lines (docs/events.md): a zone over the whole frame, a line down its middle
+  const admin = await apiLogin(ctx, ADMIN, ADMIN_PW);
+  const put = await fetch(ctx.server.url + '/v1/cameras/' + streamName, {
+    method: 'PUT', headers: { Authorization: 'Bearer ' + admin, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ zones: [{ name: 'frame', points: [[0, 0], [640, 0], [640, 480], [0, 480]] }],
+      lines: [{ name: 'middle', from: [320, 0], to: [320, 480] }] }),
+  });
+  check(put.status === 200, `PUT /v1/cameras/${streamName}: HTTP ${put.status}`);
   await page.getByLabel('Stream name').fill(streamName);
   await page.getByLabel('Server-annotated frames').check();
   await checkLabels(page, 'live');
@@ -526,6 +534,20 @@ async function live_streams_the_camera_and_annotated_frames_arrive(ctx) {
   const cameras = await page.getByLabel('Camera', { exact: true }).locator('option').allTextContents();
   check(cameras.length >= 2, `the camera list: ${cameras}`);
   check(await page.locator('.page-live .badge').textContent() === `streaming as ${streamName}`, 'the state says it streams');
+  // the stream took the camera's zone and line: its objects are counted in the zone, their events listed
+  await page.waitForFunction(() => {
+    const z = document.querySelector('ul.counts li[data-zone=frame]');
+    return z && /[1-9]\d* entered/.test(z.textContent) && document.querySelector('ol.events li[data-type=new]');
+  }, null, { timeout: WAIT });
+  check(await page.locator('ul.counts li[data-line=middle]').count() === 1, 'the line is listed');
+  // a line drawn with the mouse across the video joins them (a config message with both)
+  await page.getByRole('button', { name: 'Draw a line' }).click();
+  const canvas = page.locator('.page-live canvas.overlay');
+  const box = await canvas.boundingBox();
+  await canvas.click({ position: { x: box.width * 0.25, y: box.height * 0.1 } });
+  await canvas.click({ position: { x: box.width * 0.25, y: box.height * 0.9 } });
+  await page.locator('ul.counts li[data-line="line-2"]').waitFor({ timeout: WAIT });
+  check(await page.locator('ul.counts li[data-zone=frame]').count() === 1, 'the zone stays');
 
   // the system page, in a second tab, sees the stream through /v1/live
   const sys = await watch(ctx, await ctx.context.newPage());

@@ -102,3 +102,54 @@ export function paint(canvas, source, width, height, detections, highlight = -1)
   if (source) ctx.drawImage(source, 0, 0, width, height);
   return drawDetections(ctx, detections || [], width, height, highlight);
 }
+
+/**
+ * Zones (polygons, filled faintly) and directed lines (an arrowhead at `to`, and a tick on
+ * the side an object comes from when it crosses forward: docs/events.md) of a stream,
+ * with their names, scaled from image pixels to the canvas.
+ */
+export function drawShapes(ctx, shapes, imageW, imageH) {
+  if (!shapes) return;
+  const sx = ctx.canvas.width / imageW;
+  const sy = ctx.canvas.height / imageH;
+  const unit = Math.max(1, Math.round(Math.min(ctx.canvas.width, ctx.canvas.height) / 300));
+  const px = 11 * unit;
+  ctx.save();
+  ctx.lineWidth = 2 * unit;
+  ctx.font = `600 ${px}px system-ui, sans-serif`;
+  ctx.textBaseline = 'top';
+  for (const z of shapes.zones || []) {
+    if (!z.points || z.points.length < 3) continue;
+    ctx.beginPath();
+    z.points.forEach(([x, y], i) => (i ? ctx.lineTo(x * sx, y * sy) : ctx.moveTo(x * sx, y * sy)));
+    ctx.closePath();
+    ctx.fillStyle = 'rgba(250, 204, 21, 0.15)';
+    ctx.fill();
+    ctx.strokeStyle = '#facc15';
+    ctx.setLineDash([6 * unit, 4 * unit]);
+    ctx.stroke();
+    ctx.setLineDash([]);
+    ctx.fillStyle = '#facc15';
+    ctx.fillText(z.name, z.points[0][0] * sx + 4 * unit, z.points[0][1] * sy + 4 * unit);
+  }
+  for (const l of shapes.lines || []) {
+    const [ax, ay] = [l.from[0] * sx, l.from[1] * sy];
+    const [bx, by] = [l.to[0] * sx, l.to[1] * sy];
+    const len = Math.hypot(bx - ax, by - ay) || 1;
+    const [ux, uy] = [(bx - ax) / len, (by - ay) / len];
+    ctx.strokeStyle = ctx.fillStyle = '#22d3ee';
+    ctx.beginPath();
+    ctx.moveTo(ax, ay);
+    ctx.lineTo(bx, by);
+    // the arrowhead at `to`
+    ctx.moveTo(bx, by);
+    ctx.lineTo(bx - 10 * unit * ux + 5 * unit * uy, by - 10 * unit * uy - 5 * unit * ux);
+    ctx.moveTo(bx, by);
+    ctx.lineTo(bx - 10 * unit * ux - 5 * unit * uy, by - 10 * unit * uy + 5 * unit * ux);
+    ctx.stroke();
+    // "forward" is from the line's left to its right (y down): its right is (-uy, ux)
+    const [mx, my] = [(ax + bx) / 2, (ay + by) / 2];
+    ctx.fillText(`${l.name} →`, mx - 12 * unit * uy + 4 * unit, my + 12 * unit * ux);
+  }
+  ctx.restore();
+}

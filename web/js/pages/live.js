@@ -1,13 +1,15 @@
 // Live: the browser's camera (getUserMedia) streamed as JPEG frames over the
 // /v1/stream WebSocket (docs/protocol.md), the boxes of each answer drawn over
 // the video, the server's annotated frames when asked for, and a readout of
-// answers per second, round trip and server latency, skipped and dropped.
+// answers per second, round trip and server latency, skipped and dropped; the
+// stream's zones and lines (docs/events.md) over the video, their counts, and
+// the latest track events.
 // At most two frames are in flight: the server keeps the newest anyway
 // (latest frame wins), so a slow model never builds latency.
 
 import { wsUrl, listModels } from '../api.js';
 import { h, field, fill, messageArea, pageHeader, fmtMs, fmtInt, describeError } from '../dom.js';
-import { drawDetections } from '../draw.js';
+import { drawDetections, drawShapes } from '../draw.js';
 import { modelField, thresholdField, fillDetections } from '../widgets.js';
 
 const MAX_IN_FLIGHT = 2;
@@ -15,6 +17,7 @@ const MAX_WIDTH = 640;          // frames are scaled down to this width before s
 const JPEG_QUALITY = 0.8;
 const WINDOW_MS = 5000;         // answers per second are counted over this window
 const MAX_BUFFERED = 1 << 20;   // do not queue more than this in the socket
+const MAX_EVENTS = 12;          // track events listed
 
 function cameraError(err) {
   const why = {
@@ -54,6 +57,18 @@ export function render(section) {
   const annotatedImg = h('img', { alt: 'The latest frame as annotated by the server', hidden: true });
   const annotatedNote = h('p', { class: 'muted', text: 'Turn on "server-annotated frames" to see the frames the server drew its boxes on.' });
   const list = h('ol', { class: 'detections', 'aria-label': 'Detections in the latest frame' });
+  const countsList = h('ul', { class: 'counts', 'aria-label': 'Zones and lines' },
+    h('li', { class: 'muted', text: 'No zones or lines on this stream (PUT /v1/cameras/{stream} or a config message sets them).' }));
+  const eventsList = h('ol', { class: 'events', 'aria-label': 'Latest track events' });
+  let shapes = null;
+  // drawing a zone or a line with the mouse on the video: points in frame pixels
+  let drawing = null;             // { kind: 'zone' | 'line', points: [[x, y], ...] }
+  const drawZone = h('button', { type: 'button', class: 'secondary', text: 'Draw a zone', disabled: true });
+  const drawLine = h('button', { type: 'button', class: 'secondary', text: 'Draw a line', disabled: true });
+  const finish = h('button', { type: 'button', text: 'Finish', disabled: true });
+  const clearShapes = h('button', { type: 'button', class: 'secondary', text: 'Clear zones and lines', disabled: true });
+  const drawHint = h('p', { class: 'muted', text: 'Click on the video: a zone takes 3 points or more, a line 2 (from, then to: crossing it from its left to its right is "forward").' });
+  drawHint.hidden = true;
   const state = h('span', { class: 'badge', role: 'status', text: 'stopped' });
 
   const readoutKeys = [
@@ -106,7 +121,93 @@ export function render(section) {
     if (overlay.height !== last.height) overlay.height = last.height;
     const ctx = overlay.getContext('2d');
     ctx.clearRect(0, 0, overlay.width, overlay.height);
+    drawShapes(ctx, shapes, last.width, last.height);
+    if (drawing && drawing.points.length) {
+      const pending = drawing.kind === 'zone'
+        ? { zones: [{ name: 'new', points: drawing.points.length >= 3 ? drawing.points : drawing.points.concat([drawing.points[0], drawing.points[0]]).slice(0, 3) }] }
+        : { lines: drawing.points.length === 2 ? [{ name: 'new', from: drawing.points[0], to: drawing.points[1] }] : [] };
+      drawShapes(ctx, pending, last.width, last.height);
+    }
     drawDetections(ctx, last.detections, last.width, last.height, highlight);
+  }
+
+  function startDrawing(kind) {
+    drawing = { kind, points: [] };
+    overlay.style.pointerEvents = 'auto';
+    overlay.style.cursor = 'crosshair';
+    drawHint.hidden = false;
+    finish.disabled = false;
+  }
+
+  function stopDrawing() {
+    drawing = null;
+    overlay.style.pointerEvents = '';
+    overlay.style.cursor = '';
+    drawHint.hidden = true;
+    finish.disabled = true;
+    drawOverlay();
+  }
+
+  /* Sends the stream's zones and lines with the one drawn added (names zone-1, line-1, ...). */
+  function finishDrawing() {
+    if (!drawing) return;
+    const next = { zones: shapes ? [...shapes.zones] : [], lines: shapes ? [...shapes.lines] : [] };
+    if (drawing.kind === 'zone' && drawing.points.length >= 3) {
+      next.zones.push({ name: `zone-${next.zones.length + 1}`, points: drawing.points });
+    } else if (drawing.kind === 'line' && drawing.points.length === 2) {
+      next.lines.push({ name: `line-${next.lines.length + 1}`, from: drawing.points[0], to: drawing.points[1] });
+    } else {
+      msg.show(new Error(drawing.kind === 'zone' ? 'a zone needs 3 points or more' : 'a line needs 2 points'));
+      return;
+    }
+    stopDrawing();
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'config', ...next }));
+  }
+
+  overlay.addEventListener('click', (e) => {
+    if (!drawing || !last) return;
+    const r = overlay.getBoundingClientRect();
+    const p = [Math.round((e.clientX - r.left) / r.width * last.width), Math.round((e.clientY - r.top) / r.height * last.height)];
+    drawing.points.push(p);
+    if (drawing.kind === 'line' && drawing.points.length === 2) finishDrawing();
+    else if (drawing.kind === 'zone' && drawing.points.length === 32) finishDrawing();
+    else drawOverlay();
+  });
+  drawZone.addEventListener('click', () => startDrawing('zone'));
+  drawLine.addEventListener('click', () => startDrawing('line'));
+  finish.addEventListener('click', finishDrawing);
+  clearShapes.addEventListener('click', () => {
+    stopDrawing();
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'config', zones: [], lines: [] }));
+  });
+
+  /* Zones: inside now, entered, time; lines: crossings by direction. */
+  function fillCounts(counts) {
+    if (!counts) return;
+    const items = [];
+    for (const z of counts.zones || []) {
+      items.push(h('li', { 'data-zone': z.name, text: `zone ${z.name}: ${z.inside} inside, ${z.entered} entered, ${(z.time_ms / 1000).toFixed(1)} s spent` }));
+    }
+    for (const l of counts.lines || []) {
+      items.push(h('li', { 'data-line': l.name, text: `line ${l.name}: ${l.forward_total} forward, ${l.backward_total} backward` }));
+    }
+    fill(countsList, ...items);
+  }
+
+  function addEvents(events) {
+    for (const e of events || []) {
+      const what = [];
+      if (e.type !== 'update') what.push(e.type);
+      for (const z of e.entered) what.push(`entered ${z}`);
+      for (const z of e.left) what.push(`left ${z}`);
+      for (const c of e.crossed) what.push(`crossed ${c.line} ${c.direction}`);
+      eventsList.prepend(h('li', { 'data-type': e.type, text: `${e.after.label} #${e.track_id}: ${what.join(', ')}` }));
+    }
+    while (eventsList.children.length > MAX_EVENTS) eventsList.lastChild.remove();
+  }
+
+  function takeShapes(settings) {
+    shapes = settings && (settings.zones || settings.lines) ? { zones: settings.zones || [], lines: settings.lines || [] } : null;
   }
 
   function onText(data) {
@@ -119,6 +220,7 @@ export function render(section) {
     }
     if (m.type === 'hello') {
       setState(`streaming as ${m.stream}`, 'ok');
+      takeShapes(m.settings);
     } else if (m.type === 'detections') {
       inFlight = Math.max(0, inFlight - 1 - (m.skipped || 0));
       stats.answers += 1;
@@ -131,9 +233,11 @@ export function render(section) {
       }
       last = m;
       expectImage = !!m.annotated;
+      addEvents(m.events);
       if (!paused) {
         drawOverlay();
         fillDetections(list, m.detections, drawOverlay);
+        fillCounts(m.counts);
       }
       updateReadout();
     } else if (m.type === 'error') {
@@ -141,6 +245,10 @@ export function render(section) {
       msg.show(Object.assign(new Error(m.message), { name: 'ApiError', code: m.code, status: 0 }));
     } else if (m.type === 'config' && !m.ok) {
       msg.show(new Error('the server refused the new settings'));
+    } else if (m.type === 'config') {
+      takeShapes(m.settings);
+      fill(countsList, ...(shapes ? [] : [h('li', { class: 'muted', text: 'No zones or lines on this stream.' })]));
+      drawOverlay();
     }
   }
 
@@ -269,6 +377,7 @@ export function render(section) {
       ticker = setInterval(updateReadout, 1000);
       pause.disabled = false;
       stop.disabled = false;
+      drawZone.disabled = drawLine.disabled = clearShapes.disabled = false;
       loop();
     };
     ws.onmessage = (e) => (typeof e.data === 'string' ? onText(e.data) : onBinary(e.data));
@@ -306,6 +415,8 @@ export function render(section) {
     pause.setAttribute('aria-pressed', 'false');
     pause.disabled = true;
     stop.disabled = true;
+    drawZone.disabled = drawLine.disabled = clearShapes.disabled = true;
+    if (drawing) stopDrawing();
     start.disabled = false;
     setState('stopped');
   }
@@ -360,7 +471,11 @@ export function render(section) {
     h('div', { class: 'grid cols-2' },
       h('div', { class: 'panel' }, h('h2', { text: 'Camera with boxes' }), h('div', { class: 'viewer' }, video, overlay)),
       h('div', { class: 'panel' }, h('h2', { text: 'Annotated by the server' }), annotatedNote, h('div', { class: 'viewer' }, annotatedImg))),
-    h('div', { class: 'panel' }, h('h2', { text: 'Detections in the latest frame' }), list));
+    h('div', { class: 'panel' }, h('h2', { text: 'Detections in the latest frame' }), list),
+    h('div', { class: 'grid cols-2' },
+      h('div', { class: 'panel' }, h('h2', { text: 'Zones and lines' }),
+        h('div', { class: 'buttons' }, drawZone, drawLine, finish, clearShapes), drawHint, countsList),
+      h('div', { class: 'panel' }, h('h2', { text: 'Track events' }), eventsList)));
 
   return () => {
     end();

@@ -1,0 +1,40 @@
+/*
+ * cameras_api: a named camera's zones and lines, kept in the store so
+ * that a restart keeps them (docs/events.md, "Cameras"):
+ *   GET /v1/cameras/{id}   its zones and lines (viewer)
+ *   PUT /v1/cameras/{id}   replaces them (admin); a stream connected
+ *                          under that id takes them at once
+ * A stream that connects with stream=ID takes camera ID's zones and lines
+ * (its config message may change them for the connection).
+ */
+#ifndef VG_CAMERAS_API_H
+#define VG_CAMERAS_API_H
+
+#include "api/stream_api.h"
+#include "http/http.h"
+#include "store/store_client.h"
+
+typedef struct vg_cameras_api vg_cameras_api;
+
+/*
+ * Registers the routes and becomes the streams' source of zones and
+ * lines; reads stream.cameras_file when set (blocking: before the reactor
+ * runs). NULL with a message in err when that file cannot be read or is
+ * not valid.
+ */
+vg_cameras_api *vg_cameras_api_create(vg_http *http, vg_store *store, vg_stream_api *streams, char *err,
+                                      size_t errlen);
+
+#define VG_CAMERAS_FILE_MAX (1u << 20)  /* bytes of stream.cameras_file */
+#define VG_CAMERAS_MAX 1024             /* cameras in it */
+
+/*
+ * Parses a cameras file's text: an object of camera id -> {"zones",
+ * "lines"}, each checked as PUT /v1/cameras/ID checks it. Returns 0 with
+ * *cameras (a new reference: id -> the shapes as vg_scene_config_json
+ * writes them), or -1 with a message in err.
+ */
+int vg_cameras_file_parse(const char *text, size_t len, json_t **cameras, char *err, size_t errlen);
+void vg_cameras_api_destroy(vg_cameras_api *c);
+
+#endif

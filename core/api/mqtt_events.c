@@ -1,0 +1,629 @@
+/* mqtt_events: see mqtt_events.h and docs/events.md. */
+#include "api/mqtt_events.h"
+
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <ev.h>
+#include <mosquitto.h>
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/list.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/secret.h"
+
+#define MAX_PAIRS 1024              /* (camera, label) counts kept */
+#define MAX_TRACKS 16384            /* tracks followed for the counts */
+#define TOPIC_MAX 512
+#define BACKOFF_MAX 30.0            /* seconds between reconnects at most */
+#define CONNECT_TIMEOUT 10.0        /* seconds from connect to CONNACK */
+
+typedef struct msg {
+    char *topic;
+    char *payload;
+    size_t len;
+    int retain;
+    vg_link link;               /* in m->outbox */
+} msg;
+
+/* Objects of one label a camera sees now: PREFIX/CAMERA/LABEL. */
+typedef struct pair {
+    char camera[65];
+    char label[48];
+    int n;
+} pair;
+
+typedef struct trk {
+    char camera[65];
+    uint64_t id;
+    int pair;                   /* the pair it counts in */
+} trk;
+
+struct vg_mqtt_events {
+    vg_server *srv;
+    struct mosquitto *mosq;
+    char host[NI_MAXHOST];      /* the broker's address, resolved at create */
+    int port;
+    char prefix[128];
+    char dprefix[128];          /* Home Assistant's discovery prefix */
+    char client_id[128];
+    int discovery;
+    int keepalive;
+    ev_io io;                   /* the broker socket; fd -1: none */
+    ev_timer tick;              /* keepalive, reconnects, the connect timeout */
+    int started;                /* the first connect was made (later ones reconnect) */
+    int connecting;             /* a socket is open, no CONNACK yet */
+    int connected;
+    ev_tstamp connect_at;       /* when connecting started */
+    ev_tstamp retry_at;         /* when to try again (not connected) */
+    double backoff;
+    vg_list outbox;             /* messages not handed to libmosquitto yet, oldest first */
+    size_t queued, inflight;    /* in the outbox; handed and not yet written */
+    size_t cap;                 /* mqtt.outbox */
+    pair *pairs;
+    int npairs;
+    trk *tracks;
+    size_t ntracks;
+    vg_series *m_sent, *m_dropped, *m_lost, *m_connected, *m_outbox;
+};
+
+
+static void arm(vg_mqtt_events *m);
+
+/* ------------------------------------------------------------------ */
+/* the outbox */
+
+static void
+msg_free(msg *x)
+{
+    free(x->topic);
+    free(x->payload);
+    free(x);
+}
+
+
+/* Hands the outbox to libmosquitto while connected; a message it refuses stays first. */
+static void
+flush(vg_mqtt_events *m)
+{
+    while (m->connected && m->outbox.n) {
+        msg *x = vg_list_first(&m->outbox, msg, link);
+        int mid;
+        int rc = mosquitto_publish(m->mosq, &mid, x->topic, (int)x->len, x->payload, 0, x->retain);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            vg_debug("mqtt", "publish %s: %s", x->topic, mosquitto_strerror(rc));
+            break;
+        }
+        vg_list_remove(&m->outbox, &x->link);
+        m->queued--;
+        m->inflight++;
+        msg_free(x);
+    }
+    vg_series_set(m->m_outbox, (double)(m->queued + m->inflight));
+    arm(m);
+}
+
+
+/* Queues a message (copied); drops it when the outbox is full. */
+static void
+publish(vg_mqtt_events *m, const char *topic, const void *payload, size_t len, int retain)
+{
+    if (m->queued + m->inflight >= m->cap) {
+        vg_series_add(m->m_dropped, 1);
+        return;
+    }
+    msg *x = vg_xcalloc(1, sizeof *x);
+    x->topic = vg_xstrdup(topic);
+    x->payload = vg_xmalloc(len ? len : 1);
+    memcpy(x->payload, payload, len);
+    x->len = len;
+    x->retain = retain;
+    vg_list_push_back(&m->outbox, &x->link);
+    m->queued++;
+    flush(m);
+}
+
+/* ------------------------------------------------------------------ */
+/* topics */
+
+/* A topic level from a name: '/', '+', '#' and control bytes become '_'. */
+static void
+level(char *out, size_t cap, const char *s)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < cap; i++)
+        out[i] = (s[i] == '/' || s[i] == '+' || s[i] == '#' || (unsigned char)s[i] < 0x20) ? '_' : s[i];
+    out[i] = '\0';
+}
+
+
+/* Home Assistant's object ids: [a-zA-Z0-9_-] only. */
+static void
+object_id(char *out, size_t cap, const char *s)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < cap; i++) {
+        char c = s[i];
+        out[i] = ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-') ? c : '_';
+    }
+    out[i] = '\0';
+}
+
+
+static void
+count_topic(vg_mqtt_events *m, const pair *p, char *out, size_t cap)
+{
+    char cam[80], lab[64];
+    level(cam, sizeof cam, p->camera);
+    level(lab, sizeof lab, p->label);
+    snprintf(out, cap, "%s/%s/%s", m->prefix, cam, lab);
+}
+
+
+static void
+publish_count(vg_mqtt_events *m, const pair *p)
+{
+    char topic[TOPIC_MAX], v[16];
+    count_topic(m, p, topic, sizeof topic);
+    int n = snprintf(v, sizeof v, "%d", p->n);
+    publish(m, topic, v, (size_t)n, 1);
+}
+
+
+/* The Home Assistant discovery config of a count sensor: its topic into topic, its payload returned (free it). */
+static char *
+discovery_config(vg_mqtt_events *m, const pair *p, char *topic, size_t cap)
+{
+    char node[128], obj[160], state[TOPIC_MAX], avail[TOPIC_MAX], uid[300], dev[256], name[160];
+    char cam[80], lab[64];
+    object_id(node, sizeof node, m->client_id);
+    object_id(cam, sizeof cam, p->camera);
+    object_id(lab, sizeof lab, p->label);
+    snprintf(obj, sizeof obj, "%s_%s_count", cam, lab);
+    snprintf(topic, cap, "%s/sensor/%s/%s/config", m->dprefix, node, obj);
+    snprintf(uid, sizeof uid, "%s_%s", node, obj);
+    snprintf(dev, sizeof dev, "%s_%s", node, cam);
+    snprintf(avail, sizeof avail, "%s/available", m->prefix);
+    snprintf(name, sizeof name, "%s %s count", p->camera, p->label);
+    count_topic(m, p, state, sizeof state);
+    json_t *cfg = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:[s], s:s, s:s, s:s}}",
+                            "name", name, "unique_id", uid, "object_id", uid, "state_topic", state,
+                            "availability_topic", avail, "state_class", "measurement", "icon", "mdi:counter",
+                            "device", "identifiers", dev, "name", p->camera, "manufacturer", "vigia", "model",
+                            "camera");
+    char *s = json_dumps(cfg, JSON_COMPACT);
+    json_decref(cfg);
+    return s;
+}
+
+
+/* Announces a new count sensor to Home Assistant (retained). */
+static void
+publish_discovery(vg_mqtt_events *m, const pair *p)
+{
+    if (!m->discovery)
+        return;
+    char topic[TOPIC_MAX * 2];
+    char *s = discovery_config(m, p, topic, sizeof topic);
+    publish(m, topic, s, strlen(s), 1);
+    free(s);
+}
+
+
+static int
+find_pair(vg_mqtt_events *m, const char *camera, const char *label)
+{
+    for (int i = 0; i < m->npairs; i++)
+        if (strcmp(m->pairs[i].camera, camera) == 0 && strcmp(m->pairs[i].label, label) == 0)
+            return i;
+    if (m->npairs == MAX_PAIRS)
+        return -1;
+    pair *p = &m->pairs[m->npairs];
+    snprintf(p->camera, sizeof p->camera, "%s", camera);
+    snprintf(p->label, sizeof p->label, "%s", label);
+    p->n = 0;
+    publish_discovery(m, p);
+    return m->npairs++;
+}
+
+
+static void
+pair_add(vg_mqtt_events *m, int i, int d)
+{
+    if (i < 0)
+        return;
+    m->pairs[i].n += d;
+    publish_count(m, &m->pairs[i]);
+}
+
+
+/* Follows a track for the counts: +1 on its label while alive, moved when its label changes, -1 at its end. */
+static void
+count_event(vg_mqtt_events *m, const char *camera, json_t *ev)
+{
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    const char *label = json_string_value(json_object_get(json_object_get(ev, "after"), "label"));
+    uint64_t id = (uint64_t)json_integer_value(json_object_get(ev, "track_id"));
+    if (!type || !label)
+        return;
+    size_t t = 0;
+    while (t < m->ntracks && !(m->tracks[t].id == id && strcmp(m->tracks[t].camera, camera) == 0))
+        t++;
+    if (strcmp(type, "end") == 0) {
+        if (t < m->ntracks) {
+            pair_add(m, m->tracks[t].pair, -1);
+            m->tracks[t] = m->tracks[--m->ntracks];
+        }
+        return;
+    }
+    int p = find_pair(m, camera, label);
+    if (t == m->ntracks) {
+        if (m->ntracks == MAX_TRACKS)
+            return;
+        trk *k = &m->tracks[m->ntracks++];
+        snprintf(k->camera, sizeof k->camera, "%s", camera);
+        k->id = id;
+        k->pair = p;
+        pair_add(m, p, 1);
+    } else if (m->tracks[t].pair != p) {
+        pair_add(m, m->tracks[t].pair, -1);
+        m->tracks[t].pair = p;
+        pair_add(m, p, 1);
+    }
+}
+
+
+void
+vg_mqtt_events_on_event(const char *stream_id, json_t *ev, void *ud)
+{
+    vg_mqtt_events *m = ud;
+    char topic[TOPIC_MAX];
+    snprintf(topic, sizeof topic, "%s/events", m->prefix);
+    char *s = json_dumps(ev, JSON_COMPACT);
+    publish(m, topic, s, strlen(s), 0);
+    free(s);
+    count_event(m, stream_id, ev);
+}
+
+/* ------------------------------------------------------------------ */
+/* the connection on the reactor */
+
+/* Publishes at once, past the outbox (what the broker must hold on every connect); counted in flight. */
+static void
+publish_now(vg_mqtt_events *m, const char *topic, const void *payload, size_t len, int retain)
+{
+    if (mosquitto_publish(m->mosq, NULL, topic, (int)len, payload, 0, retain) == MOSQ_ERR_SUCCESS)
+        m->inflight++;
+}
+
+
+static void
+on_connect(struct mosquitto *mosq, void *ud, int rc)
+{
+    (void)mosq;
+    vg_mqtt_events *m = ud;
+    if (rc != 0) {
+        vg_warn("mqtt", "the broker %s:%d refused the connection: %s", m->host, m->port, mosquitto_connack_string(rc));
+        return;   /* the broker closes it: on_disconnect follows */
+    }
+    vg_info("mqtt", "connected to %s:%d", m->host, m->port);
+    m->connecting = 0;
+    m->connected = 1;
+    m->backoff = 1;
+    vg_series_set(m->m_connected, 1);
+    /* the retained state first: the broker may have restarted without it */
+    char topic[TOPIC_MAX];
+    snprintf(topic, sizeof topic, "%s/available", m->prefix);
+    publish_now(m, topic, "online", 6, 1);
+    for (int i = 0; i < m->npairs; i++) {
+        char v[16];
+        int n = snprintf(v, sizeof v, "%d", m->pairs[i].n);
+        count_topic(m, &m->pairs[i], topic, sizeof topic);
+        publish_now(m, topic, v, (size_t)n, 1);
+        if (m->discovery) {
+            char *cfg = discovery_config(m, &m->pairs[i], topic, sizeof topic);
+            publish_now(m, topic, cfg, strlen(cfg), 1);
+            free(cfg);
+        }
+    }
+    flush(m);
+}
+
+
+static void
+lost(vg_mqtt_events *m, const char *why)
+{
+    if (m->connected || m->connecting)
+        vg_warn("mqtt", "connection to %s:%d lost: %s (again in %.0f s)", m->host, m->port, why, m->backoff);
+    if (m->inflight)
+        vg_series_add(m->m_lost, (double)m->inflight);
+    m->inflight = 0;
+    m->connected = m->connecting = 0;
+    vg_series_set(m->m_connected, 0);
+    vg_series_set(m->m_outbox, (double)m->queued);
+    ev_tstamp now = ev_now(vg_server_loop(m->srv));
+    m->retry_at = now + m->backoff;
+    m->backoff = m->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : m->backoff * 2;
+    arm(m);
+}
+
+
+static void
+on_disconnect(struct mosquitto *mosq, void *ud, int rc)
+{
+    (void)mosq;
+    lost(ud, rc == 0 ? "closed" : mosquitto_strerror(rc));
+}
+
+
+static void
+on_publish(struct mosquitto *mosq, void *ud, int mid)
+{
+    (void)mosq;
+    (void)mid;
+    vg_mqtt_events *m = ud;
+    if (m->inflight)
+        m->inflight--;
+    vg_series_add(m->m_sent, 1);
+    vg_series_set(m->m_outbox, (double)(m->queued + m->inflight));
+}
+
+
+/* Watches the socket libmosquitto has now: for reading, and for writing while it has output. */
+static void
+arm(vg_mqtt_events *m)
+{
+    struct ev_loop *loop = vg_server_loop(m->srv);
+    int fd = (m->connected || m->connecting) ? mosquitto_socket(m->mosq) : -1;
+    /* while connecting, CONNECT waits in libmosquitto's queue: want_write covers the TCP connect too */
+    int events = fd >= 0 ? EV_READ | (mosquitto_want_write(m->mosq) ? EV_WRITE : 0) : 0;
+    if (fd == m->io.fd && events == m->io.events && (fd < 0 || ev_is_active(&m->io)))
+        return;
+    ev_io_stop(loop, &m->io);
+    ev_io_set(&m->io, fd, events);
+    if (fd >= 0)
+        ev_io_start(loop, &m->io);
+}
+
+
+static void
+connect_now(vg_mqtt_events *m)
+{
+    int rc = m->started ? mosquitto_reconnect_async(m->mosq)
+                        : mosquitto_connect_async(m->mosq, m->host, m->port, m->keepalive);
+    m->started = 1;
+    if (rc != MOSQ_ERR_SUCCESS) {
+        m->connecting = 1;   /* so that lost() says why */
+        lost(m, rc == MOSQ_ERR_ERRNO ? "cannot connect" : mosquitto_strerror(rc));
+        return;
+    }
+    m->connecting = 1;
+    m->connect_at = ev_now(vg_server_loop(m->srv));
+    arm(m);
+}
+
+
+static void
+on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    vg_mqtt_events *m = w->data;
+    int rc = MOSQ_ERR_SUCCESS;
+    if (revents & EV_READ)
+        rc = mosquitto_loop_read(m->mosq, 1);
+    if (rc == MOSQ_ERR_SUCCESS && (revents & EV_WRITE) && mosquitto_socket(m->mosq) >= 0)
+        rc = mosquitto_loop_write(m->mosq, 1);
+    if (rc != MOSQ_ERR_SUCCESS && (m->connected || m->connecting)) {
+        mosquitto_disconnect(m->mosq);   /* closes the socket if libmosquitto has not */
+        lost(m, mosquitto_strerror(rc));
+        return;
+    }
+    arm(m);
+}
+
+
+static void
+on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    vg_mqtt_events *m = w->data;
+    ev_tstamp now = ev_now(vg_server_loop(m->srv));
+    if (m->connected || m->connecting) {
+        if (m->connecting && now - m->connect_at > CONNECT_TIMEOUT) {
+            mosquitto_disconnect(m->mosq);
+            lost(m, "no answer to CONNECT");
+            return;
+        }
+        int rc = mosquitto_loop_misc(m->mosq);   /* keepalive pings; a silent broker */
+        if (rc != MOSQ_ERR_SUCCESS && (m->connected || m->connecting)) {
+            mosquitto_disconnect(m->mosq);
+            lost(m, mosquitto_strerror(rc));
+            return;
+        }
+        arm(m);
+    } else if (now >= m->retry_at) {
+        connect_now(m);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* create, destroy */
+
+/* "mqtt://HOST[:PORT]" or "mqtts://...": host, port, tls; the host resolved to a numeric address. */
+static int
+parse_url(vg_mqtt_events *m, const char *url, int *tls, char *err, size_t errlen)
+{
+    const char *p;
+    if (strncmp(url, "mqtt://", 7) == 0) {
+        p = url + 7;
+        *tls = 0;
+        m->port = 1883;
+    } else if (strncmp(url, "mqtts://", 8) == 0) {
+        p = url + 8;
+        *tls = 1;
+        m->port = 8883;
+    } else {
+        snprintf(err, errlen, "mqtt.url: '%.100s' is not mqtt://HOST:PORT or mqtts://HOST:PORT", url);
+        return -1;
+    }
+    char host[NI_MAXHOST];
+    size_t n;
+    const char *colon;
+    if (*p == '[') {   /* [v6]:port */
+        const char *e = strchr(p, ']');
+        if (!e) {
+            snprintf(err, errlen, "mqtt.url: unclosed '['");
+            return -1;
+        }
+        n = (size_t)(e - p - 1);
+        p++;
+        colon = e[1] == ':' ? e + 1 : NULL;
+    } else {
+        colon = strchr(p, ':');
+        n = colon ? (size_t)(colon - p) : strcspn(p, "/");
+    }
+    if (n == 0 || n >= sizeof host) {
+        snprintf(err, errlen, "mqtt.url: no host");
+        return -1;
+    }
+    memcpy(host, p, n);
+    host[n] = '\0';
+    if (colon) {
+        char *end;
+        long port = strtol(colon + 1, &end, 10);
+        if (port < 1 || port > 65535 || (*end && *end != '/')) {
+            snprintf(err, errlen, "mqtt.url: bad port");
+            return -1;
+        }
+        m->port = (int)port;
+    }
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &ai);
+    if (rc != 0 || !ai) {
+        snprintf(err, errlen, "mqtt.url: cannot resolve '%s': %s", host, gai_strerror(rc));
+        return -1;
+    }
+    rc = getnameinfo(ai->ai_addr, ai->ai_addrlen, m->host, sizeof m->host, NULL, 0, NI_NUMERICHOST);
+    freeaddrinfo(ai);
+    if (rc != 0) {
+        snprintf(err, errlen, "mqtt.url: '%s': %s", host, gai_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+
+vg_mqtt_events *
+vg_mqtt_events_create(vg_server *srv, char *err, size_t errlen)
+{
+    const vg_config *cfg = vg_server_config(srv);
+    err[0] = '\0';
+    if (!cfg->mqtt_url || !cfg->mqtt_url[0])
+        return NULL;
+    vg_mqtt_events *m = vg_xcalloc(1, sizeof *m);
+    m->srv = srv;
+    vg_list_init(&m->outbox);
+    ev_io_init(&m->io, on_io, -1, 0);
+    m->io.data = m;
+    ev_init(&m->tick, on_tick);
+    m->tick.repeat = 1.0;
+    m->tick.data = m;
+    m->cap = (size_t)cfg->mqtt_outbox;
+    m->backoff = 1;
+    m->keepalive = (int)cfg->mqtt_keepalive;
+    m->discovery = cfg->mqtt_discovery;
+    m->pairs = vg_xcalloc(MAX_PAIRS, sizeof *m->pairs);
+    m->tracks = vg_xcalloc(MAX_TRACKS, sizeof *m->tracks);
+    snprintf(m->client_id, sizeof m->client_id, "%s", cfg->mqtt_client_id);
+    level(m->prefix, sizeof m->prefix, cfg->mqtt_prefix);
+    level(m->dprefix, sizeof m->dprefix, cfg->mqtt_discovery_prefix);
+    int tls = 0;
+    if (parse_url(m, cfg->mqtt_url, &tls, err, errlen) < 0)
+        goto fail;
+    mosquitto_lib_init();
+    m->mosq = mosquitto_new(m->client_id, true, m);
+    if (!m->mosq) {
+        snprintf(err, errlen, "mqtt: cannot make a client (client_id '%s')", m->client_id);
+        goto fail;
+    }
+    mosquitto_connect_callback_set(m->mosq, on_connect);
+    mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
+    mosquitto_publish_callback_set(m->mosq, on_publish);
+    char topic[TOPIC_MAX];
+    snprintf(topic, sizeof topic, "%s/available", m->prefix);
+    mosquitto_will_set(m->mosq, topic, 7, "offline", 0, true);
+    if (cfg->mqtt_username[0]) {
+        char pw[1024] = "";
+        if (cfg->mqtt_password_file[0] && vg_secret_read(cfg->mqtt_password_file, pw, sizeof pw, err, errlen) < 0)
+            goto fail;
+        int rc = mosquitto_username_pw_set(m->mosq, cfg->mqtt_username, pw[0] ? pw : NULL);
+        memset(pw, 0, sizeof pw);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            snprintf(err, errlen, "mqtt.username: %s", mosquitto_strerror(rc));
+            goto fail;
+        }
+    }
+    if (tls) {
+        int rc = mosquitto_tls_set(m->mosq, cfg->mqtt_ca_file[0] ? cfg->mqtt_ca_file : NULL,
+                                   cfg->mqtt_ca_file[0] ? NULL : "/etc/ssl/certs", NULL, NULL, NULL);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            snprintf(err, errlen, "mqtt.ca_file: %s", mosquitto_strerror(rc));
+            goto fail;
+        }
+    }
+    vg_metric *msgs = vg_metrics_register("vigia_mqtt_messages_total",
+                                          "MQTT messages: sent (written to the broker's socket), dropped (the outbox "
+                                          "was full), lost (held by the client when the connection broke)",
+                                          VG_COUNTER, "result", NULL, 0);
+    const char *sent[] = { "sent" }, *dropped[] = { "dropped" }, *lost_[] = { "lost" };
+    m->m_sent = vg_metrics_series(msgs, sent);
+    m->m_dropped = vg_metrics_series(msgs, dropped);
+    m->m_lost = vg_metrics_series(msgs, lost_);
+    m->m_connected = vg_metrics_single(vg_metrics_register("vigia_mqtt_connected", "1 while connected to the broker",
+                                                           VG_GAUGE, "", NULL, 0));
+    m->m_outbox = vg_metrics_single(vg_metrics_register("vigia_mqtt_outbox", "MQTT messages waiting (mqtt.outbox at most)",
+                                                        VG_GAUGE, "", NULL, 0));
+    ev_timer_again(vg_server_loop(srv), &m->tick);
+    connect_now(m);
+    return m;
+fail:
+    vg_mqtt_events_destroy(m);
+    return NULL;
+}
+
+
+void
+vg_mqtt_events_destroy(vg_mqtt_events *m)
+{
+    if (!m)
+        return;
+    struct ev_loop *loop = vg_server_loop(m->srv);
+    ev_io_stop(loop, &m->io);
+    ev_timer_stop(loop, &m->tick);
+    if (m->mosq) {
+        mosquitto_disconnect_callback_set(m->mosq, NULL);   /* a stop is not a lost connection */
+        mosquitto_publish_callback_set(m->mosq, NULL);
+        if (m->connected) {
+            /* a last try, non-blocking: what does not fit the socket now is not waited for */
+            char topic[TOPIC_MAX];
+            snprintf(topic, sizeof topic, "%s/available", m->prefix);
+            mosquitto_publish(m->mosq, NULL, topic, 7, "offline", 0, true);
+            mosquitto_loop_write(m->mosq, 1);
+            mosquitto_disconnect(m->mosq);
+            mosquitto_loop_write(m->mosq, 1);
+        }
+        mosquitto_destroy(m->mosq);
+        mosquitto_lib_cleanup();
+    }
+    vg_list_each_safe(x, nx, &m->outbox, msg, link)
+        msg_free(x);
+    free(m->pairs);
+    free(m->tracks);
+    free(m);
+}

@@ -1,0 +1,255 @@
+/* webhook_events: see webhook_events.h and docs/events.md. */
+#include "api/webhook_events.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+#include <mbedtls/md.h>
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/hex.h"
+#include "base/list.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/secret.h"
+#include "http/client.h"
+
+#define MAX_HOOKS VG_CONFIG_MAX_LISTEN
+#define BACKOFF_MAX 60.0
+
+typedef struct wmsg {
+    char *body;
+    size_t len;
+    char type[8];
+    vg_link link;               /* in hook->queue */
+} wmsg;
+
+typedef struct hook {
+    struct vg_webhook_events *w;
+    char name[256];             /* the URL without its query, for logs and metrics */
+    vg_http_target target;
+    vg_list queue;              /* events to send, oldest first; the first is the one in flight */
+    vg_http_client_req *req;    /* in flight */
+    int tries;                  /* failed tries of the first event */
+    ev_timer retry;
+    vg_series *m_delivered, *m_dropped, *m_failed, *m_retries, *m_queue;
+} hook;
+
+struct vg_webhook_events {
+    vg_server *srv;
+    hook hooks[MAX_HOOKS];
+    int n;
+    char key[1024];
+    size_t keylen;              /* 0: unsigned */
+    size_t cap;                 /* webhook.queue */
+};
+
+
+void
+vg_webhook_sign(const void *key, size_t keylen, const void *body, size_t len, char out[72])
+{
+    uint8_t mac[32];
+    memcpy(out, "sha256=", 7);
+    if (mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), key, keylen, body, len, mac) != 0)
+        memset(mac, 0, sizeof mac);
+    vg_hex_encode(mac, sizeof mac, out + 7);
+    out[71] = '\0';
+}
+
+
+static void
+wmsg_free(wmsg *m)
+{
+    free(m->body);
+    free(m);
+}
+
+
+static void kick(hook *h);
+
+/* The first event is done with: delivered, or given up. */
+static void
+pop(hook *h)
+{
+    wmsg *m = vg_list_first(&h->queue, wmsg, link);
+    vg_list_remove(&h->queue, &m->link);
+    wmsg_free(m);
+    h->tries = 0;
+    vg_series_set(h->m_queue, (double)h->queue.n);
+}
+
+
+static void
+failed(hook *h, int status, const char *err)
+{
+    const vg_config *cfg = vg_server_config(h->w->srv);
+    h->tries++;
+    if (h->tries > cfg->webhook_retries) {
+        if (status)
+            vg_warn("webhook", "%s: gave up an event after %d tries: HTTP %d", h->name, h->tries, status);
+        else
+            vg_warn("webhook", "%s: gave up an event after %d tries: %s", h->name, h->tries, err);
+        vg_series_add(h->m_failed, 1);
+        pop(h);
+        kick(h);
+        return;
+    }
+    double delay = cfg->webhook_backoff;
+    for (int i = 1; i < h->tries && delay < BACKOFF_MAX; i++)
+        delay *= 2;
+    if (delay > BACKOFF_MAX)
+        delay = BACKOFF_MAX;
+    vg_debug("webhook", "%s: %s%s; again in %.2f s", h->name, status ? "HTTP " : "", status ? "error" : err, delay);
+    vg_series_add(h->m_retries, 1);
+    ev_timer_set(&h->retry, delay, 0);
+    ev_timer_start(vg_server_loop(h->w->srv), &h->retry);
+}
+
+
+static void
+on_done(int status, const char *err, void *ud)
+{
+    hook *h = ud;
+    h->req = NULL;
+    if (status >= 200 && status < 300) {
+        vg_series_add(h->m_delivered, 1);
+        pop(h);
+        kick(h);
+        return;
+    }
+    failed(h, status, err ? err : "");
+}
+
+
+/* Sends the first event when nothing is in flight or waiting to be tried again. */
+static void
+kick(hook *h)
+{
+    struct ev_loop *loop = vg_server_loop(h->w->srv);
+    if (h->req || ev_is_active(&h->retry) || !h->queue.n)
+        return;
+    wmsg *m = vg_list_first(&h->queue, wmsg, link);
+    char headers[512], sig[72] = "";
+    if (h->w->keylen)
+        vg_webhook_sign(h->w->key, h->w->keylen, m->body, m->len, sig);
+    snprintf(headers, sizeof headers,
+             "Content-Type: application/json\r\nUser-Agent: vigia\r\nX-Vigia-Event: %s\r\n%s%s%s", m->type,
+             sig[0] ? "X-Vigia-Signature: " : "", sig, sig[0] ? "\r\n" : "");
+    h->req = vg_http_client_post(loop, &h->target, headers, m->body, m->len, vg_server_config(h->w->srv)->webhook_timeout,
+                                 on_done, h);
+    if (!h->req)
+        failed(h, 0, "no socket");
+}
+
+
+static void
+on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    kick(w->data);
+}
+
+
+void
+vg_webhook_events_on_event(const char *stream_id, json_t *ev, void *ud)
+{
+    (void)stream_id;
+    vg_webhook_events *w = ud;
+    char *body = NULL;
+    size_t len = 0;
+    for (int i = 0; i < w->n; i++) {
+        hook *h = &w->hooks[i];
+        if (h->queue.n >= w->cap) {
+            vg_series_add(h->m_dropped, 1);
+            continue;
+        }
+        if (!body) {
+            body = json_dumps(ev, JSON_COMPACT);
+            len = strlen(body);
+        }
+        wmsg *m = vg_xcalloc(1, sizeof *m);
+        m->body = vg_xmalloc(len);
+        memcpy(m->body, body, len);
+        m->len = len;
+        snprintf(m->type, sizeof m->type, "%s", json_is_string(json_object_get(ev, "type")) ? json_string_value(json_object_get(ev, "type")) : "");
+        vg_list_push_back(&h->queue, &m->link);
+        vg_series_set(h->m_queue, (double)h->queue.n);
+        kick(h);
+    }
+    free(body);
+}
+
+
+vg_webhook_events *
+vg_webhook_events_create(vg_server *srv, char *err, size_t errlen)
+{
+    const vg_config *cfg = vg_server_config(srv);
+    err[0] = '\0';
+    if (cfg->webhook_urls.n == 0)
+        return NULL;
+    vg_webhook_events *w = vg_xcalloc(1, sizeof *w);
+    w->srv = srv;
+    w->cap = (size_t)cfg->webhook_queue;
+    if (cfg->webhook_secret_file[0]) {
+        long n = vg_secret_read(cfg->webhook_secret_file, w->key, sizeof w->key, err, errlen);
+        if (n < 0)
+            goto fail;
+        w->keylen = (size_t)n;
+    }
+    vg_metric *events = vg_metrics_register("vigia_webhook_events_total",
+                                            "track events per webhook URL: delivered (2xx), dropped (the queue was "
+                                            "full), failed (given up after webhook.retries)", VG_COUNTER, "url,result",
+                                            NULL, 0);
+    vg_metric *retries = vg_metrics_register("vigia_webhook_retries_total", "POSTs tried again per webhook URL",
+                                             VG_COUNTER, "url", NULL, 0);
+    vg_metric *queue = vg_metrics_register("vigia_webhook_queue", "events waiting per webhook URL", VG_GAUGE, "url",
+                                           NULL, 0);
+    for (int i = 0; i < cfg->webhook_urls.n; i++) {
+        hook *h = &w->hooks[w->n];
+        h->w = w;
+        vg_list_init(&h->queue);
+        ev_init(&h->retry, on_retry);
+        h->retry.data = h;
+        const char *url = cfg->webhook_urls.v[i];
+        if (vg_http_target_parse(&h->target, url, err, errlen) < 0) {
+            char e[300];
+            snprintf(e, sizeof e, "webhook.urls: %s", err);
+            snprintf(err, errlen, "%s", e);
+            goto fail;
+        }
+        snprintf(h->name, sizeof h->name, "%.*s", (int)strcspn(url, "?"), url);
+        const char *d[] = { h->name, "delivered" }, *dr[] = { h->name, "dropped" }, *f[] = { h->name, "failed" };
+        const char *u[] = { h->name };
+        h->m_delivered = vg_metrics_series(events, d);
+        h->m_dropped = vg_metrics_series(events, dr);
+        h->m_failed = vg_metrics_series(events, f);
+        h->m_retries = vg_metrics_series(retries, u);
+        h->m_queue = vg_metrics_series(queue, u);
+        w->n++;
+    }
+    return w;
+fail:
+    vg_webhook_events_destroy(w);
+    return NULL;
+}
+
+
+void
+vg_webhook_events_destroy(vg_webhook_events *w)
+{
+    if (!w)
+        return;
+    for (int i = 0; i < w->n; i++) {
+        hook *h = &w->hooks[i];
+        vg_http_client_cancel(h->req);
+        ev_timer_stop(vg_server_loop(w->srv), &h->retry);
+        vg_list_each_safe(m, nm, &h->queue, wmsg, link)
+            wmsg_free(m);
+    }
+    memset(w->key, 0, sizeof w->key);
+    free(w);
+}

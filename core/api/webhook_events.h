@@ -1,0 +1,43 @@
+/*
+ * webhook_events: the streams' track events POSTed to webhook.urls
+ * (docs/events.md, "Webhooks"): the event's JSON as the body, signed with
+ * HMAC-SHA256 under the key of webhook.secret_file in
+ * "X-Vigia-Signature: sha256=<hex>", its type in "X-Vigia-Event".
+ *
+ * Per URL a bounded queue (webhook.queue; an event that finds it full is
+ * dropped) and one request at a time, oldest event first, over
+ * http/client on the reactor; an answer other than 2xx, a timeout or a
+ * broken connection is tried again after webhook.backoff, doubling (60 s
+ * at most), up to webhook.retries times, then given up (logged).
+ * Per-URL metrics: vigia_webhook_events_total{url, result=delivered|
+ * dropped|failed}, vigia_webhook_retries_total{url}, vigia_webhook_queue{url}
+ * (the URL without its query).
+ */
+#ifndef VG_WEBHOOK_EVENTS_H
+#define VG_WEBHOOK_EVENTS_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "net/server.h"
+
+typedef struct vg_webhook_events vg_webhook_events;
+
+/*
+ * Reads webhook.urls (NULL with err "" when there are none) and the key.
+ * NULL with a message in err when a URL is not http://HOST[:PORT]/PATH,
+ * its host does not resolve, or the key file cannot be read.
+ */
+vg_webhook_events *vg_webhook_events_create(vg_server *srv, char *err, size_t errlen);
+
+/* Cancels the requests in flight and drops the queues; NULL is fine. */
+void vg_webhook_events_destroy(vg_webhook_events *w);
+
+/* A stream's event (vg_stream_event_sink's shape): queued for every URL. */
+void vg_webhook_events_on_event(const char *stream_id, json_t *ev, void *ud);
+
+/* The signature header's value for body under key: "sha256=" and 64 hex digits, into out[72]. */
+void vg_webhook_sign(const void *key, size_t keylen, const void *body, size_t len, char out[72]);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * client: one outgoing HTTP/1.1 request on the reactor (webhooks): a
+ * non-blocking connect to an address resolved beforehand, the request
+ * written as the socket takes it, and the answer's status line read (at
+ * most VG_HTTP_CLIENT_HEAD_MAX bytes); the connection is closed then
+ * ("Connection: close"; the body is not read). No TLS, no redirects.
+ *
+ * The callback fires exactly once, on the reactor, unless the call
+ * failed or the request was cancelled first; the request is freed after
+ * it returns.
+ */
+#ifndef VG_HTTP_CLIENT_H
+#define VG_HTTP_CLIENT_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <ev.h>
+
+#define VG_HTTP_CLIENT_HEAD_MAX 8192   /* bytes read for the status line */
+
+typedef struct vg_http_client_req vg_http_client_req;
+
+/* status: the answer's HTTP status (100-599), or 0 with err saying why there is none. */
+typedef void (*vg_http_client_cb)(int status, const char *err, void *ud);
+
+/* Where a request goes: an address and the Host header and path that go with it. */
+typedef struct vg_http_target {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char host[280];             /* Host: header, "name:port" */
+    char path[1024];            /* "/..." with its query */
+} vg_http_target;
+
+/*
+ * Fills t from "http://HOST[:PORT][/PATH]", resolving HOST (blocking:
+ * call it before the reactor runs). Returns 0, or -1 with a message.
+ */
+int vg_http_target_parse(vg_http_target *t, const char *url, char *err, size_t errlen);
+
+/*
+ * POSTs body (copied) to t with `headers` (CRLF-terminated header lines,
+ * copied; may be NULL) within `timeout` seconds. Returns the request, or
+ * NULL when no socket could be made (cb never fires then).
+ */
+vg_http_client_req *vg_http_client_post(struct ev_loop *loop, const vg_http_target *t, const char *headers,
+                                        const void *body, size_t len, double timeout, vg_http_client_cb cb, void *ud);
+
+/* Stops the request: the callback never fires; the request is freed. */
+void vg_http_client_cancel(vg_http_client_req *r);
+
+/*
+ * Reads an answer's status line from buf[0..n): 1 with *status when it is
+ * complete, 0 while it is not (and n is under VG_HTTP_CLIENT_HEAD_MAX), -1
+ * when it is not one ("HTTP/1.x NNN ...").
+ */
+int vg_http_client_status(const char *buf, size_t n, int *status);
+
+#endif
