@@ -70,6 +70,8 @@ struct vg_mqtt_events {
     trk *tracks;
     size_t ntracks;
     vg_series *m_sent, *m_dropped, *m_lost, *m_connected, *m_outbox;
+    char ssl_err[256];          /* libmosquitto's last error line (OpenSSL's reason), for the log */
+    vg_series *m_fail_tls, *m_fail_other;   /* connects that failed: the TLS handshake, the rest */
 };
 
 
@@ -353,11 +355,48 @@ lost(vg_mqtt_events *m, const char *why)
 }
 
 
+/*
+ * A connection that broke on libmosquitto's rc: a connect that never got its CONNACK is
+ * counted as failed, by the TLS handshake (OpenSSL's reason in the log: a broker certificate
+ * mqtt.ca_file does not vouch for) or otherwise.
+ */
+static void
+lost_rc(vg_mqtt_events *m, int rc)
+{
+    if (m->connecting && !m->connected) {
+        if (rc == MOSQ_ERR_TLS) {
+            vg_series_add(m->m_fail_tls, 1);
+            vg_error("mqtt", "TLS handshake with %s:%d failed: %s (is the broker's certificate signed by a CA of %s?); "
+                     "again in %.0f s", m->host, m->port, m->ssl_err[0] ? m->ssl_err : "no reason given",
+                     vg_server_config(m->srv)->mqtt_ca_file[0] ? "mqtt.ca_file" : "/etc/ssl/certs", m->backoff);
+            m->connecting = 0;   /* said: lost() adds no line of its own */
+        } else {
+            vg_series_add(m->m_fail_other, 1);
+        }
+    }
+    m->ssl_err[0] = '\0';
+    lost(m, rc == 0 ? "closed" : rc == MOSQ_ERR_ERRNO ? "cannot connect" : mosquitto_strerror(rc));
+}
+
+
 static void
 on_disconnect(struct mosquitto *mosq, void *ud, int rc)
 {
     (void)mosq;
-    lost(ud, rc == 0 ? "closed" : mosquitto_strerror(rc));
+    lost_rc(ud, rc);
+}
+
+
+/* libmosquitto's own log: its errors (OpenSSL's reasons among them) are kept for lost_rc(). */
+static void
+on_log(struct mosquitto *mosq, void *ud, int level, const char *line)
+{
+    (void)mosq;
+    vg_mqtt_events *m = ud;
+    if (level & MOSQ_LOG_ERR) {
+        snprintf(m->ssl_err, sizeof m->ssl_err, "%s", line);
+        vg_debug("mqtt", "libmosquitto: %s", line);
+    }
 }
 
 
@@ -399,7 +438,7 @@ connect_now(vg_mqtt_events *m)
     m->started = 1;
     if (rc != MOSQ_ERR_SUCCESS) {
         m->connecting = 1;   /* so that lost() says why */
-        lost(m, rc == MOSQ_ERR_ERRNO ? "cannot connect" : mosquitto_strerror(rc));
+        lost_rc(m, rc);
         return;
     }
     m->connecting = 1;
@@ -420,7 +459,7 @@ on_io(struct ev_loop *loop, ev_io *w, int revents)
         rc = mosquitto_loop_write(m->mosq, 1);
     if (rc != MOSQ_ERR_SUCCESS && (m->connected || m->connecting)) {
         mosquitto_disconnect(m->mosq);   /* closes the socket if libmosquitto has not */
-        lost(m, mosquitto_strerror(rc));
+        lost_rc(m, rc);
         return;
     }
     arm(m);
@@ -437,6 +476,7 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     if (m->connected || m->connecting) {
         if (m->connecting && now - m->connect_at > CONNECT_TIMEOUT) {
             mosquitto_disconnect(m->mosq);
+            vg_series_add(m->m_fail_other, 1);
             lost(m, "no answer to CONNECT");
             return;
         }
@@ -555,6 +595,7 @@ vg_mqtt_events_create(vg_server *srv, char *err, size_t errlen)
     mosquitto_connect_callback_set(m->mosq, on_connect);
     mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
     mosquitto_publish_callback_set(m->mosq, on_publish);
+    mosquitto_log_callback_set(m->mosq, on_log);
     char topic[TOPIC_MAX];
     snprintf(topic, sizeof topic, "%s/available", m->prefix);
     mosquitto_will_set(m->mosq, topic, 7, "offline", 0, true);
@@ -589,6 +630,13 @@ vg_mqtt_events_create(vg_server *srv, char *err, size_t errlen)
                                                            VG_GAUGE, "", NULL, 0));
     m->m_outbox = vg_metrics_single(vg_metrics_register("vigia_mqtt_outbox", "MQTT messages waiting (mqtt.outbox at most)",
                                                         VG_GAUGE, "", NULL, 0));
+    vg_metric *fails = vg_metrics_register("vigia_mqtt_connect_failures_total",
+                                           "connects to the broker that failed: tls (the handshake: a certificate "
+                                           "not trusted, a wrong host), other (refused, unreachable, no CONNACK)",
+                                           VG_COUNTER, "reason", NULL, 0);
+    const char *ftls[] = { "tls" }, *fother[] = { "other" };
+    m->m_fail_tls = vg_metrics_series(fails, ftls);
+    m->m_fail_other = vg_metrics_series(fails, fother);
     ev_timer_again(vg_server_loop(srv), &m->tick);
     connect_now(m);
     return m;
