@@ -230,9 +230,9 @@ route_put(vg_req *r, void *ud)
 }
 
 
-/* Reads stream.cameras_file (blocking: at start). */
+/* Reads stream.cameras_file into *file (blocking: at start and on SIGHUP, 1 MiB at most). */
 static int
-read_file(vg_cameras_api *c, const char *path, char *err, size_t errlen)
+read_file(json_t **file, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -244,12 +244,12 @@ read_file(vg_cameras_api *c, const char *path, char *err, size_t errlen)
     int bad = ferror(f);
     fclose(f);
     char e[300];
-    int rc = bad ? (snprintf(e, sizeof e, "read error"), -1) : vg_cameras_file_parse(text, n, &c->file, e, sizeof e);
+    int rc = bad ? (snprintf(e, sizeof e, "read error"), -1) : vg_cameras_file_parse(text, n, file, e, sizeof e);
     free(text);
     if (rc < 0)
         snprintf(err, errlen, "stream.cameras_file %s: %s", path, e);
     else
-        vg_info("cameras", "%zu camera(s) with zones or lines in %s", json_object_size(c->file), path);
+        vg_info("cameras", "%zu camera(s) with zones or lines in %s", json_object_size(*file), path);
     return rc;
 }
 
@@ -261,7 +261,7 @@ vg_cameras_api_create(vg_http *http, vg_store *store, vg_stream_api *streams, ch
     c->store = store;
     c->streams = streams;
     const char *path = vg_server_config(vg_http_server(http))->stream_cameras_file;
-    if (path && path[0] && read_file(c, path, err, errlen) < 0) {
+    if (path && path[0] && read_file(&c->file, path, err, errlen) < 0) {
         free(c);
         return NULL;
     }
@@ -269,6 +269,47 @@ vg_cameras_api_create(vg_http *http, vg_store *store, vg_stream_api *streams, ch
     vg_http_route(http, VG_M_PUT, "/v1/cameras/{id}", route_put, c, CAMERA_BODY_MAX, VG_ACCESS_ADMIN);
     vg_stream_api_set_shapes_source(streams, shapes_of, c);
     return c;
+}
+
+
+/* A connected stream `id` takes the file's new shapes for it, unless a PUT one is in force. */
+static void
+file_changed(vg_cameras_api *c, const char *id, json_t *was, json_t *now)
+{
+    if ((was && now && json_equal(was, now)) || (!was && !now))
+        return;
+    vg_buf b;
+    vg_buf_init(&b);
+    int rc = vg_store_camera_get(c->store, id, &b);
+    vg_buf_release(&b);
+    if (rc != VG_E_NOTFOUND)
+        return;   /* a PUT's shapes (or the store cannot say): they stay */
+    json_t *none = now ? NULL : json_pack("{s:[],s:[]}", "zones", "lines");
+    char err[256];
+    if (vg_stream_api_set_shapes(c->streams, id, now ? now : none, err, sizeof err) < 0)
+        vg_warn("cameras", "%s: %s", id, err);   /* checked when read: not expected */
+    json_decref(none);
+}
+
+
+int
+vg_cameras_api_reload(vg_cameras_api *c, const vg_config *next, char *err, size_t errlen)
+{
+    json_t *file = NULL;
+    const char *path = next->stream_cameras_file;
+    if (path && path[0] && read_file(&file, path, err, errlen) < 0)
+        return -1;   /* the running cameras stay */
+    json_t *old = c->file;
+    c->file = file;
+    const char *id;
+    json_t *v;
+    json_object_foreach(file, id, v)
+        file_changed(c, id, old ? json_object_get(old, id) : NULL, v);
+    json_object_foreach(old, id, v)
+        if (!file || !json_object_get(file, id))
+            file_changed(c, id, v, NULL);
+    json_decref(old);
+    return 0;
 }
 
 

@@ -11,6 +11,7 @@
 #define VG_CAMERAS_API_H
 
 #include "api/stream_api.h"
+#include "base/config.h"
 #include "http/http.h"
 #include "store/store_client.h"
 
@@ -35,6 +36,14 @@ vg_cameras_api *vg_cameras_api_create(vg_http *http, vg_store *store, vg_stream_
  * writes them), or -1 with a message in err.
  */
 int vg_cameras_file_parse(const char *text, size_t len, json_t **cameras, char *err, size_t errlen);
+/*
+ * SIGHUP: reads next's stream.cameras_file again (none: no file cameras);
+ * a connected stream whose file camera changed takes the new shapes (its
+ * counts start again) unless a PUT's are in force. -1 with err, the
+ * running cameras kept, when the file cannot be read or is not valid.
+ */
+int vg_cameras_api_reload(vg_cameras_api *c, const vg_config *next, char *err, size_t errlen);
+
 void vg_cameras_api_destroy(vg_cameras_api *c);
 
 #endif

@@ -284,6 +284,8 @@ void
 vg_mqtt_events_on_event(const char *stream_id, json_t *ev, void *ud)
 {
     vg_mqtt_events *m = ud;
+    if (!m->mosq)
+        return;   /* mqtt.url is empty */
     char topic[TOPIC_MAX];
     snprintf(topic, sizeof topic, "%s/events", m->prefix);
     char *s = json_dumps(ev, JSON_COMPACT);
@@ -472,6 +474,8 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     vg_mqtt_events *m = w->data;
+    if (!m->mosq)
+        return;   /* mqtt.url is empty (since a reload) */
     ev_tstamp now = ev_now(vg_server_loop(m->srv));
     if (m->connected || m->connecting) {
         if (m->connecting && now - m->connect_at > CONNECT_TIMEOUT) {
@@ -495,19 +499,19 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 /* ------------------------------------------------------------------ */
 /* create, destroy */
 
-/* "mqtt://HOST[:PORT]" or "mqtts://...": host, port, tls; the host resolved to a numeric address. */
+/* "mqtt://HOST[:PORT]" or "mqtts://...": host (resolved to a numeric address), port, tls. */
 static int
-parse_url(vg_mqtt_events *m, const char *url, int *tls, char *err, size_t errlen)
+parse_url(const char *url, char host_out[NI_MAXHOST], int *port_out, int *tls, char *err, size_t errlen)
 {
     const char *p;
     if (strncmp(url, "mqtt://", 7) == 0) {
         p = url + 7;
         *tls = 0;
-        m->port = 1883;
+        *port_out = 1883;
     } else if (strncmp(url, "mqtts://", 8) == 0) {
         p = url + 8;
         *tls = 1;
-        m->port = 8883;
+        *port_out = 8883;
     } else {
         snprintf(err, errlen, "mqtt.url: '%.100s' is not mqtt://HOST:PORT or mqtts://HOST:PORT", url);
         return -1;
@@ -541,7 +545,7 @@ parse_url(vg_mqtt_events *m, const char *url, int *tls, char *err, size_t errlen
             snprintf(err, errlen, "mqtt.url: bad port");
             return -1;
         }
-        m->port = (int)port;
+        *port_out = (int)port;
     }
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai = NULL;
     int rc = getaddrinfo(host, NULL, &hints, &ai);
@@ -549,7 +553,7 @@ parse_url(vg_mqtt_events *m, const char *url, int *tls, char *err, size_t errlen
         snprintf(err, errlen, "mqtt.url: cannot resolve '%s': %s", host, gai_strerror(rc));
         return -1;
     }
-    rc = getnameinfo(ai->ai_addr, ai->ai_addrlen, m->host, sizeof m->host, NULL, 0, NI_NUMERICHOST);
+    rc = getnameinfo(ai->ai_addr, ai->ai_addrlen, host_out, NI_MAXHOST, NULL, 0, NI_NUMERICHOST);
     freeaddrinfo(ai);
     if (rc != 0) {
         snprintf(err, errlen, "mqtt.url: '%s': %s", host, gai_strerror(rc));
@@ -559,13 +563,125 @@ parse_url(vg_mqtt_events *m, const char *url, int *tls, char *err, size_t errlen
 }
 
 
+/*
+ * A client for cfg's [mqtt] (not connected yet), with the broker's address and port in
+ * host and port; NULL with err when a setting cannot be served.
+ */
+static struct mosquitto *
+client_new(vg_mqtt_events *m, const vg_config *cfg, char host[NI_MAXHOST], int *port, char *err, size_t errlen)
+{
+    int tls = 0;
+    if (parse_url(cfg->mqtt_url, host, port, &tls, err, errlen) < 0)
+        return NULL;
+    struct mosquitto *mosq = mosquitto_new(cfg->mqtt_client_id, true, m);
+    if (!mosq) {
+        snprintf(err, errlen, "mqtt: cannot make a client (client_id '%s')", cfg->mqtt_client_id);
+        return NULL;
+    }
+    mosquitto_connect_callback_set(mosq, on_connect);
+    mosquitto_disconnect_callback_set(mosq, on_disconnect);
+    mosquitto_publish_callback_set(mosq, on_publish);
+    mosquitto_log_callback_set(mosq, on_log);
+    char prefix[128], topic[TOPIC_MAX];
+    level(prefix, sizeof prefix, cfg->mqtt_prefix);
+    snprintf(topic, sizeof topic, "%s/available", prefix);
+    mosquitto_will_set(mosq, topic, 7, "offline", 0, true);
+    if (cfg->mqtt_username[0]) {
+        char pw[1024] = "";
+        if (cfg->mqtt_password_file[0] && vg_secret_read(cfg->mqtt_password_file, pw, sizeof pw, err, errlen) < 0)
+            goto fail;
+        int rc = mosquitto_username_pw_set(mosq, cfg->mqtt_username, pw[0] ? pw : NULL);
+        memset(pw, 0, sizeof pw);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            snprintf(err, errlen, "mqtt.username: %s", mosquitto_strerror(rc));
+            goto fail;
+        }
+    }
+    if (tls) {
+        int rc = mosquitto_tls_set(mosq, cfg->mqtt_ca_file[0] ? cfg->mqtt_ca_file : NULL,
+                                   cfg->mqtt_ca_file[0] ? NULL : "/etc/ssl/certs", NULL, NULL, NULL);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            snprintf(err, errlen, "mqtt.ca_file: %s", mosquitto_strerror(rc));
+            goto fail;
+        }
+    }
+    return mosq;
+fail:
+    mosquitto_destroy(mosq);
+    return NULL;
+}
+
+
+/* Ends the client: `offline` and a DISCONNECT when connected (non-blocking: what does not fit the socket now is not waited for). */
+static void
+client_close(vg_mqtt_events *m)
+{
+    if (!m->mosq)
+        return;
+    ev_io_stop(vg_server_loop(m->srv), &m->io);
+    ev_io_set(&m->io, -1, 0);
+    mosquitto_disconnect_callback_set(m->mosq, NULL);   /* a stop is not a lost connection */
+    mosquitto_publish_callback_set(m->mosq, NULL);
+    if (m->connected) {
+        char topic[TOPIC_MAX];
+        snprintf(topic, sizeof topic, "%s/available", m->prefix);
+        mosquitto_publish(m->mosq, NULL, topic, 7, "offline", 0, true);
+        mosquitto_loop_write(m->mosq, 1);
+        mosquitto_disconnect(m->mosq);
+        mosquitto_loop_write(m->mosq, 1);
+    }
+    if (m->inflight && m->m_lost)
+        vg_series_add(m->m_lost, (double)m->inflight);
+    m->inflight = 0;
+    mosquitto_destroy(m->mosq);
+    m->mosq = NULL;
+    m->connected = m->connecting = m->started = 0;
+    m->backoff = 1;
+    if (m->m_connected)
+        vg_series_set(m->m_connected, 0);
+}
+
+
+/* Takes cfg's settings and client (from client_new) and connects. */
+static void
+client_start(vg_mqtt_events *m, const vg_config *cfg, struct mosquitto *mosq, const char *host, int port)
+{
+    m->mosq = mosq;
+    snprintf(m->host, sizeof m->host, "%s", host);
+    m->port = port;
+    m->keepalive = (int)cfg->mqtt_keepalive;
+    m->discovery = cfg->mqtt_discovery;
+    snprintf(m->client_id, sizeof m->client_id, "%s", cfg->mqtt_client_id);
+    level(m->prefix, sizeof m->prefix, cfg->mqtt_prefix);
+    level(m->dprefix, sizeof m->dprefix, cfg->mqtt_discovery_prefix);
+    connect_now(m);
+}
+
+
+static int
+str_same(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+
+/* 1 when a and b make the same client: a reload that changes none of these keeps the connection. */
+static int
+client_same(const vg_config *a, const vg_config *b)
+{
+    return str_same(a->mqtt_url, b->mqtt_url) && str_same(a->mqtt_prefix, b->mqtt_prefix)
+           && str_same(a->mqtt_client_id, b->mqtt_client_id) && str_same(a->mqtt_username, b->mqtt_username)
+           && str_same(a->mqtt_password_file, b->mqtt_password_file) && str_same(a->mqtt_ca_file, b->mqtt_ca_file)
+           && a->mqtt_keepalive == b->mqtt_keepalive && a->mqtt_discovery == b->mqtt_discovery
+           && str_same(a->mqtt_discovery_prefix, b->mqtt_discovery_prefix);
+}
+
+
 vg_mqtt_events *
 vg_mqtt_events_create(vg_server *srv, char *err, size_t errlen)
 {
     const vg_config *cfg = vg_server_config(srv);
     err[0] = '\0';
-    if (!cfg->mqtt_url || !cfg->mqtt_url[0])
-        return NULL;
     vg_mqtt_events *m = vg_xcalloc(1, sizeof *m);
     m->srv = srv;
     vg_list_init(&m->outbox);
@@ -576,47 +692,15 @@ vg_mqtt_events_create(vg_server *srv, char *err, size_t errlen)
     m->tick.data = m;
     m->cap = (size_t)cfg->mqtt_outbox;
     m->backoff = 1;
-    m->keepalive = (int)cfg->mqtt_keepalive;
-    m->discovery = cfg->mqtt_discovery;
     m->pairs = vg_xcalloc(MAX_PAIRS, sizeof *m->pairs);
     m->tracks = vg_xcalloc(MAX_TRACKS, sizeof *m->tracks);
-    snprintf(m->client_id, sizeof m->client_id, "%s", cfg->mqtt_client_id);
-    level(m->prefix, sizeof m->prefix, cfg->mqtt_prefix);
-    level(m->dprefix, sizeof m->dprefix, cfg->mqtt_discovery_prefix);
-    int tls = 0;
-    if (parse_url(m, cfg->mqtt_url, &tls, err, errlen) < 0)
-        goto fail;
     mosquitto_lib_init();
-    m->mosq = mosquitto_new(m->client_id, true, m);
-    if (!m->mosq) {
-        snprintf(err, errlen, "mqtt: cannot make a client (client_id '%s')", m->client_id);
-        goto fail;
-    }
-    mosquitto_connect_callback_set(m->mosq, on_connect);
-    mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
-    mosquitto_publish_callback_set(m->mosq, on_publish);
-    mosquitto_log_callback_set(m->mosq, on_log);
-    char topic[TOPIC_MAX];
-    snprintf(topic, sizeof topic, "%s/available", m->prefix);
-    mosquitto_will_set(m->mosq, topic, 7, "offline", 0, true);
-    if (cfg->mqtt_username[0]) {
-        char pw[1024] = "";
-        if (cfg->mqtt_password_file[0] && vg_secret_read(cfg->mqtt_password_file, pw, sizeof pw, err, errlen) < 0)
-            goto fail;
-        int rc = mosquitto_username_pw_set(m->mosq, cfg->mqtt_username, pw[0] ? pw : NULL);
-        memset(pw, 0, sizeof pw);
-        if (rc != MOSQ_ERR_SUCCESS) {
-            snprintf(err, errlen, "mqtt.username: %s", mosquitto_strerror(rc));
-            goto fail;
-        }
-    }
-    if (tls) {
-        int rc = mosquitto_tls_set(m->mosq, cfg->mqtt_ca_file[0] ? cfg->mqtt_ca_file : NULL,
-                                   cfg->mqtt_ca_file[0] ? NULL : "/etc/ssl/certs", NULL, NULL, NULL);
-        if (rc != MOSQ_ERR_SUCCESS) {
-            snprintf(err, errlen, "mqtt.ca_file: %s", mosquitto_strerror(rc));
-            goto fail;
-        }
+    char host[NI_MAXHOST];
+    int port = 0;
+    struct mosquitto *mosq = NULL;
+    if (cfg->mqtt_url && cfg->mqtt_url[0] && !(mosq = client_new(m, cfg, host, &port, err, errlen))) {
+        vg_mqtt_events_destroy(m);
+        return NULL;
     }
     vg_metric *msgs = vg_metrics_register("vigia_mqtt_messages_total",
                                           "MQTT messages: sent (written to the broker's socket), dropped (the outbox "
@@ -638,11 +722,40 @@ vg_mqtt_events_create(vg_server *srv, char *err, size_t errlen)
     m->m_fail_tls = vg_metrics_series(fails, ftls);
     m->m_fail_other = vg_metrics_series(fails, fother);
     ev_timer_again(vg_server_loop(srv), &m->tick);
-    connect_now(m);
+    if (mosq)
+        client_start(m, cfg, mosq, host, port);
     return m;
-fail:
-    vg_mqtt_events_destroy(m);
-    return NULL;
+}
+
+
+int
+vg_mqtt_events_reload(vg_mqtt_events *m, const vg_config *next, char *err, size_t errlen)
+{
+    const vg_config *cur = vg_server_config(m->srv);
+    if (client_same(cur, next)) {
+        m->cap = (size_t)next->mqtt_outbox;
+        return 0;
+    }
+    char host[NI_MAXHOST];
+    int port = 0;
+    struct mosquitto *mosq = NULL;
+    if (next->mqtt_url && next->mqtt_url[0] && !(mosq = client_new(m, next, host, &port, err, errlen)))
+        return -1;   /* the running client goes on */
+    m->cap = (size_t)next->mqtt_outbox;
+    client_close(m);
+    if (mosq) {
+        vg_info("mqtt", "reload: [mqtt] changed: connecting to %s:%d (%zu messages in the outbox)", host, port, m->queued);
+        client_start(m, next, mosq, host, port);
+    } else {
+        vg_info("mqtt", "reload: mqtt.url is empty: MQTT is off (%zu messages in the outbox dropped)", m->queued);
+        vg_series_add(m->m_dropped, (double)m->queued);
+        vg_list_each_safe(x, nx, &m->outbox, msg, link)
+            msg_free(x);
+        vg_list_init(&m->outbox);
+        m->queued = 0;
+    }
+    vg_series_set(m->m_outbox, (double)(m->queued + m->inflight));
+    return 0;
 }
 
 
@@ -651,24 +764,9 @@ vg_mqtt_events_destroy(vg_mqtt_events *m)
 {
     if (!m)
         return;
-    struct ev_loop *loop = vg_server_loop(m->srv);
-    ev_io_stop(loop, &m->io);
-    ev_timer_stop(loop, &m->tick);
-    if (m->mosq) {
-        mosquitto_disconnect_callback_set(m->mosq, NULL);   /* a stop is not a lost connection */
-        mosquitto_publish_callback_set(m->mosq, NULL);
-        if (m->connected) {
-            /* a last try, non-blocking: what does not fit the socket now is not waited for */
-            char topic[TOPIC_MAX];
-            snprintf(topic, sizeof topic, "%s/available", m->prefix);
-            mosquitto_publish(m->mosq, NULL, topic, 7, "offline", 0, true);
-            mosquitto_loop_write(m->mosq, 1);
-            mosquitto_disconnect(m->mosq);
-            mosquitto_loop_write(m->mosq, 1);
-        }
-        mosquitto_destroy(m->mosq);
-        mosquitto_lib_cleanup();
-    }
+    ev_timer_stop(vg_server_loop(m->srv), &m->tick);
+    client_close(m);
+    mosquitto_lib_cleanup();
     vg_list_each_safe(x, nx, &m->outbox, msg, link)
         msg_free(x);
     free(m->pairs);

@@ -15,6 +15,11 @@
  * counted (vigia_mqtt_messages_total{result}). Reconnects back off from
  * 1 s, doubling, to 30 s. QoS 0.
  *
+ * SIGHUP: vg_mqtt_events_reload() with the new config: a change of the
+ * url, prefix, client id, credentials, CA, keepalive or discovery ends the
+ * connection and connects again with the new ones (the outbox and the
+ * counts stay, and go to the new broker); otherwise the connection stays.
+ *
  * Built only when configure finds libmosquitto (HAVE_MOSQUITTO); otherwise
  * vg_mqtt_events_create() refuses a configured mqtt.url.
  */
@@ -33,11 +38,14 @@ typedef struct vg_mqtt_events vg_mqtt_events;
 
 #ifdef HAVE_MOSQUITTO
 /*
- * Starts connecting when mqtt.url is set (NULL with err "" when it is
- * not). NULL with a message in err when the settings cannot work: a bad
- * URL, a host that does not resolve, an unreadable password file.
+ * Starts connecting when mqtt.url is set (idle when it is not: a reload
+ * may set it). NULL with a message in err when the settings cannot work:
+ * a bad URL, a host that does not resolve, an unreadable password file.
  */
 vg_mqtt_events *vg_mqtt_events_create(vg_server *srv, char *err, size_t errlen);
+
+/* Takes next's [mqtt] (see above); -1 with err, the running client untouched, when it cannot be served. */
+int vg_mqtt_events_reload(vg_mqtt_events *m, const vg_config *next, char *err, size_t errlen);
 
 /* Publishes "offline", closes the connection and frees everything; NULL is fine. */
 void vg_mqtt_events_destroy(vg_mqtt_events *m);
@@ -56,6 +64,16 @@ vg_mqtt_events_create(vg_server *srv, char *err, size_t errlen)
     else if (errlen)
         err[0] = '\0';
     return NULL;
+}
+static inline int
+vg_mqtt_events_reload(vg_mqtt_events *m, const vg_config *next, char *err, size_t errlen)
+{
+    (void)m;
+    if (next->mqtt_url && next->mqtt_url[0]) {
+        snprintf(err, errlen, "mqtt.url is set but this vigia was built without libmosquitto");
+        return -1;
+    }
+    return 0;
 }
 static inline void
 vg_mqtt_events_destroy(vg_mqtt_events *m)

@@ -29,6 +29,7 @@ typedef struct wmsg {
 
 typedef struct hook {
     struct vg_webhook_events *w;
+    char *url;                  /* as configured: a reload that keeps it keeps this hook */
     char name[256];             /* the URL without its query, for logs and metrics */
     vg_http_target target;
     vg_list queue;              /* events to send, oldest first; the first is the one in flight */
@@ -40,7 +41,7 @@ typedef struct hook {
 
 struct vg_webhook_events {
     vg_server *srv;
-    hook hooks[MAX_HOOKS];
+    hook *hooks[MAX_HOOKS];
     int n;
     char key[1024];
     size_t keylen;              /* 0: unsigned */
@@ -162,7 +163,7 @@ vg_webhook_events_on_event(const char *stream_id, json_t *ev, void *ud)
     char *body = NULL;
     size_t len = 0;
     for (int i = 0; i < w->n; i++) {
-        hook *h = &w->hooks[i];
+        hook *h = w->hooks[i];
         if (h->queue.n >= w->cap) {
             vg_series_add(h->m_dropped, 1);
             continue;
@@ -184,22 +185,10 @@ vg_webhook_events_on_event(const char *stream_id, json_t *ev, void *ud)
 }
 
 
-vg_webhook_events *
-vg_webhook_events_create(vg_server *srv, char *err, size_t errlen)
+/* A hook for url, its metrics in the families; NULL with err when the URL cannot be served. */
+static hook *
+hook_new(vg_webhook_events *w, const char *url, char *err, size_t errlen)
 {
-    const vg_config *cfg = vg_server_config(srv);
-    err[0] = '\0';
-    if (cfg->webhook_urls.n == 0)
-        return NULL;
-    vg_webhook_events *w = vg_xcalloc(1, sizeof *w);
-    w->srv = srv;
-    w->cap = (size_t)cfg->webhook_queue;
-    if (cfg->webhook_secret_file[0]) {
-        long n = vg_secret_read(cfg->webhook_secret_file, w->key, sizeof w->key, err, errlen);
-        if (n < 0)
-            goto fail;
-        w->keylen = (size_t)n;
-    }
     vg_metric *events = vg_metrics_register("vigia_webhook_events_total",
                                             "track events per webhook URL: delivered (2xx), dropped (the queue was "
                                             "full), failed (given up after webhook.retries)", VG_COUNTER, "url,result",
@@ -208,33 +197,116 @@ vg_webhook_events_create(vg_server *srv, char *err, size_t errlen)
                                              VG_COUNTER, "url", NULL, 0);
     vg_metric *queue = vg_metrics_register("vigia_webhook_queue", "events waiting per webhook URL", VG_GAUGE, "url",
                                            NULL, 0);
-    for (int i = 0; i < cfg->webhook_urls.n; i++) {
-        hook *h = &w->hooks[w->n];
-        h->w = w;
-        vg_list_init(&h->queue);
-        ev_init(&h->retry, on_retry);
-        h->retry.data = h;
-        const char *url = cfg->webhook_urls.v[i];
-        if (vg_http_target_parse(&h->target, url, err, errlen) < 0) {
-            char e[300];
-            snprintf(e, sizeof e, "webhook.urls: %s", err);
-            snprintf(err, errlen, "%s", e);
-            goto fail;
-        }
-        snprintf(h->name, sizeof h->name, "%.*s", (int)strcspn(url, "?"), url);
-        const char *d[] = { h->name, "delivered" }, *dr[] = { h->name, "dropped" }, *f[] = { h->name, "failed" };
-        const char *u[] = { h->name };
-        h->m_delivered = vg_metrics_series(events, d);
-        h->m_dropped = vg_metrics_series(events, dr);
-        h->m_failed = vg_metrics_series(events, f);
-        h->m_retries = vg_metrics_series(retries, u);
-        h->m_queue = vg_metrics_series(queue, u);
-        w->n++;
+    hook *h = vg_xcalloc(1, sizeof *h);
+    if (vg_http_target_parse(&h->target, url, err, errlen) < 0) {
+        char e[300];
+        snprintf(e, sizeof e, "webhook.urls: %s", err);
+        snprintf(err, errlen, "%s", e);
+        free(h);
+        return NULL;
+    }
+    h->w = w;
+    h->url = vg_xstrdup(url);
+    vg_list_init(&h->queue);
+    ev_init(&h->retry, on_retry);
+    h->retry.data = h;
+    snprintf(h->name, sizeof h->name, "%.*s", (int)strcspn(url, "?"), url);
+    const char *d[] = { h->name, "delivered" }, *dr[] = { h->name, "dropped" }, *f[] = { h->name, "failed" };
+    const char *u[] = { h->name };
+    h->m_delivered = vg_metrics_series(events, d);
+    h->m_dropped = vg_metrics_series(events, dr);
+    h->m_failed = vg_metrics_series(events, f);
+    h->m_retries = vg_metrics_series(retries, u);
+    h->m_queue = vg_metrics_series(queue, u);
+    return h;
+}
+
+
+/* Ends a hook: its request in flight cancelled, its queue dropped (counted when `count`). */
+static void
+hook_free(hook *h, int count)
+{
+    if (!h)
+        return;
+    vg_http_client_cancel(h->req);
+    ev_timer_stop(vg_server_loop(h->w->srv), &h->retry);
+    if (count && h->queue.n) {
+        vg_warn("webhook", "%s: no longer in webhook.urls: %zu events not delivered", h->name, (size_t)h->queue.n);
+        vg_series_add(h->m_dropped, (double)h->queue.n);
+    }
+    vg_list_each_safe(m, nm, &h->queue, wmsg, link)
+        wmsg_free(m);
+    vg_series_set(h->m_queue, 0);
+    free(h->url);
+    free(h);
+}
+
+
+/* cfg's key file into key (0 bytes: none); -1 with err. */
+static long
+read_key(const vg_config *cfg, char key[1024], char *err, size_t errlen)
+{
+    if (!cfg->webhook_secret_file[0])
+        return 0;
+    return vg_secret_read(cfg->webhook_secret_file, key, 1024, err, errlen);
+}
+
+
+vg_webhook_events *
+vg_webhook_events_create(vg_server *srv, char *err, size_t errlen)
+{
+    const vg_config *cfg = vg_server_config(srv);
+    err[0] = '\0';
+    vg_webhook_events *w = vg_xcalloc(1, sizeof *w);
+    w->srv = srv;
+    if (vg_webhook_events_reload(w, cfg, err, errlen) < 0) {
+        vg_webhook_events_destroy(w);
+        return NULL;
     }
     return w;
-fail:
-    vg_webhook_events_destroy(w);
-    return NULL;
+}
+
+
+int
+vg_webhook_events_reload(vg_webhook_events *w, const vg_config *next, char *err, size_t errlen)
+{
+    hook *hooks[MAX_HOOKS] = { NULL };
+    int kept[MAX_HOOKS] = { 0 };   /* by w->hooks' index */
+    char key[1024];
+    long keylen = read_key(next, key, err, errlen);
+    if (keylen < 0)
+        return -1;
+    int n = 0;
+    for (int i = 0; i < next->webhook_urls.n && n < MAX_HOOKS; i++) {
+        const char *url = next->webhook_urls.v[i];
+        for (int j = 0; j < w->n && !hooks[n]; j++)
+            if (!kept[j] && strcmp(w->hooks[j]->url, url) == 0) {
+                hooks[n] = w->hooks[j];
+                kept[j] = 1;
+            }
+        if (!hooks[n] && !(hooks[n] = hook_new(w, url, err, errlen))) {
+            for (int k = 0; k < n; k++) {
+                int old = 0;
+                for (int j = 0; j < w->n; j++)
+                    old |= w->hooks[j] == hooks[k];
+                if (!old)
+                    hook_free(hooks[k], 0);
+            }
+            memset(key, 0, sizeof key);
+            return -1;   /* the running hooks go on */
+        }
+        n++;
+    }
+    for (int j = 0; j < w->n; j++)
+        if (!kept[j])
+            hook_free(w->hooks[j], 1);
+    memcpy(w->hooks, hooks, sizeof hooks);
+    w->n = n;
+    memcpy(w->key, key, sizeof key);
+    memset(key, 0, sizeof key);
+    w->keylen = (size_t)keylen;
+    w->cap = (size_t)next->webhook_queue;
+    return 0;
 }
 
 
@@ -243,13 +315,8 @@ vg_webhook_events_destroy(vg_webhook_events *w)
 {
     if (!w)
         return;
-    for (int i = 0; i < w->n; i++) {
-        hook *h = &w->hooks[i];
-        vg_http_client_cancel(h->req);
-        ev_timer_stop(vg_server_loop(w->srv), &h->retry);
-        vg_list_each_safe(m, nm, &h->queue, wmsg, link)
-            wmsg_free(m);
-    }
+    for (int i = 0; i < w->n; i++)
+        hook_free(w->hooks[i], 0);
     memset(w->key, 0, sizeof w->key);
     free(w);
 }

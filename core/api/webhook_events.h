@@ -20,16 +20,25 @@
 
 #include <jansson.h>
 
+#include "base/config.h"
 #include "net/server.h"
 
 typedef struct vg_webhook_events vg_webhook_events;
 
 /*
- * Reads webhook.urls (NULL with err "" when there are none) and the key.
+ * Reads webhook.urls (none: idle, a reload may set some) and the key.
  * NULL with a message in err when a URL is not http://HOST[:PORT]/PATH,
  * its host does not resolve, or the key file cannot be read.
  */
 vg_webhook_events *vg_webhook_events_create(vg_server *srv, char *err, size_t errlen);
+
+/*
+ * SIGHUP: takes next's [webhook]: a URL kept keeps its queue and request
+ * in flight; a new one starts empty; a removed one's queue is dropped
+ * (counted); the key file is read again. -1 with err, nothing changed,
+ * when a URL or the key cannot be served.
+ */
+int vg_webhook_events_reload(vg_webhook_events *w, const vg_config *next, char *err, size_t errlen);
 
 /* Cancels the requests in flight and drops the queues; NULL is fine. */
 void vg_webhook_events_destroy(vg_webhook_events *w);

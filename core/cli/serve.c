@@ -219,6 +219,19 @@ struct vg_app {
 };
 
 
+
+/* SIGHUP: [webhook], [stream] cameras_file and [mqtt] again (docs/events.md); a refusal keeps the running ones. */
+static int
+events_out_reload(vg_server *s, const vg_config *next, void *ud, char *err, size_t errlen)
+{
+    (void)s;
+    vg_app *app = ud;
+    if (vg_webhook_events_reload(app->webhooks, next, err, errlen) < 0
+        || vg_cameras_api_reload(app->cameras, next, err, errlen) < 0)
+        return -1;
+    return vg_mqtt_events_reload(app->mqtt, next, err, errlen);
+}
+
 vg_app *
 vg_app_create(struct ev_loop *loop, vg_config *cfg, char *err, size_t errlen)
 {
@@ -271,6 +284,8 @@ vg_app_create(struct ev_loop *loop, vg_config *cfg, char *err, size_t errlen)
     app->webhooks = vg_webhook_events_create(app->srv, err, errlen);
     if (!app->webhooks && err[0])
         goto fail;
+    vg_server_hooks eh = { .on_reload = events_out_reload, .ud = app };
+    vg_server_add_hooks(app->srv, &eh);
     const vg_stream_event_sink sinks[] = { { vg_events_api_on_event, app->events },
                                            { vg_mqtt_events_on_event, app->mqtt },
                                            { vg_webhook_events_on_event, app->webhooks } };
