@@ -446,13 +446,15 @@ def t6_front_end_a_killed(c):
             try:
                 ws = await websockets.connect(url, extra_headers=on_a, max_size=None)
                 break
-            except (OSError, websockets.exceptions.InvalidStatusCode):
+            except (OSError, asyncio.TimeoutError, websockets.exceptions.InvalidHandshake,
+                    websockets.exceptions.ConnectionClosed):
                 if time.time() > end:
                     raise
                 await asyncio.sleep(0.2)
         hello = json.loads(await ws.recv())
         tap.check(hello["type"] == "hello", f"hello again: {hello}")
-        tap.check((await one_frame(ws, 2))["ts"] == 2, "a frame answered after the reconnection")
+        m = await one_frame(ws, 2)
+        tap.check(m["ts"] == 2 and m["backend"] == "cluster:B", f"a frame answered on C after the reconnection: {m}")
         await ws.close()
     asyncio.run(stream())
     st, me = call(hp, "GET", "/v1/auth/me", token=t["access_token"], headers=on_a)
