@@ -196,14 +196,26 @@ vg_shared_state_create(struct ev_loop *loop, const vg_config *cfg, vg_store *sto
                        vg_shared_state **out, char *err, size_t errlen)
 {
     *out = NULL;
-    if (!cfg->cluster_state_url[0])
+    if (!cfg->cluster_state_url[0]) {
+        /* never the frame bus by default: that Redis runs without persistence, and a restart of it would
+         * lose the stream the history and the sessions travel on (docs/cluster.md, "Shared state") */
+        if (cfg->cluster_url[0])
+            vg_info("cluster", "users, sessions, API keys and history are this node's own: no cluster.state_url "
+                    "(it does not default to cluster.url)");
         return 0;
-    vg_bus_url url;
+    }
+    vg_bus_url url, frames;
     char why[160], node[VG_REPLICA_MAX_NODE + 1];
     if (vg_bus_url_parse(cfg->cluster_state_url, strlen(cfg->cluster_state_url), &url, why, sizeof why) != 0) {
         snprintf(err, errlen, "cluster.state_url: %s", why);
         return -1;
     }
+    if (cfg->cluster_url[0] && vg_bus_url_parse(cfg->cluster_url, strlen(cfg->cluster_url), &frames, why,
+                                                sizeof why) == 0 &&
+        strcmp(frames.host, url.host) == 0 && frames.port == url.port)
+        vg_warn("cluster", "cluster.state_url names the frame bus's Redis: the shared state is only as durable as "
+                "that instance (run it with appendonly yes, which doubles frame latency, or give the state a Redis "
+                "of its own, docs/cluster.md)");
     if (node_id(cfg, node, sizeof node, err, errlen) != 0)
         return -1;
     if (strcmp(cfg->jwt_alg, "HS256") == 0 && !cfg->jwt_secret_file[0])
@@ -230,7 +242,10 @@ vg_shared_state_create(struct ev_loop *loop, const vg_config *cfg, vg_store *sto
     ev_timer_init(&s->key_check, on_key_check, 0.1, 2);
     s->key_check.data = s;
     ev_timer_start(loop, &s->key_check);
-    vg_info("cluster", "shared state on %s as node %s", cfg->cluster_state_url, node);
+    /* the replication id belongs to the data directory, not to the name on the bus (cluster.node): a
+     * HOST-PID name changes at every start, and a node's own entries are told apart by this id */
+    vg_info("cluster", "shared state on %s as node %s%s%s%s", cfg->cluster_state_url, node,
+            cfg->cluster_node[0] ? " (on the bus: " : "", cfg->cluster_node, cfg->cluster_node[0] ? ")" : "");
     *out = s;
     return 0;
 }

@@ -371,6 +371,9 @@ def t8_history_on_three_nodes(c):
     """A detection made on A is listed on C; one made on C (run by B) is listed on A; C's store killed while A
     writes applies each entry exactly once."""
     tok = alice_token(c)
+    for srv, name in ((c.a, "A"), (c.c, "C")):
+        tap.check(f"(on the bus: {name})" in srv.read_log(), f"{name} names its replication id and bus name")
+        tap.check("names the frame bus's Redis" not in srv.read_log(), "the state has a Redis of its own")
     tc = until("alice's login on C", lambda: call(c.c, "POST", "/v1/auth/login",
                                                   {"username": "alice", "password": ALICE_PW})[1].get("access_token"))
 
