@@ -50,13 +50,14 @@ on_store_applied(int status, int64_t inner, void *ud)
 
 
 static int
-repl_apply(uint64_t ms, uint64_t seq, const void *p, size_t n, vg_replica_done_fn done, void *done_ud, void *ud)
+repl_apply(uint64_t epoch, uint64_t ms, uint64_t seq, const void *p, size_t n, vg_replica_done_fn done,
+           void *done_ud, void *ud)
 {
     vg_shared_state *s = ud;
     apply_call *c = vg_xmalloc(sizeof *c);
     c->done = done;
     c->done_ud = done_ud;
-    int rc = vg_store_repl_apply(s->store, ms, seq, p, n, on_store_applied, c);
+    int rc = vg_store_repl_apply(s->store, epoch, ms, seq, p, n, on_store_applied, c);
     if (rc != 0)
         free(c);
     return rc;
@@ -64,10 +65,10 @@ repl_apply(uint64_t ms, uint64_t seq, const void *p, size_t n, vg_replica_done_f
 
 
 static int
-repl_position(uint64_t *ms, uint64_t *seq, void *ud)
+repl_position(uint64_t *ms, uint64_t *seq, uint64_t *epoch, void *ud)
 {
     vg_shared_state *s = ud;
-    return vg_store_repl_position(s->store, ms, seq);
+    return vg_store_repl_position(s->store, ms, seq, epoch);
 }
 
 

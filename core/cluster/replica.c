@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <ev.h>
 #include <hiredis/hiredis.h>
@@ -29,6 +30,7 @@ struct vg_replica {
     vg_replica_hooks h;
     char node[VG_REPLICA_MAX_NODE + 1];
     char stream[128];
+    char epoch_key[136];               /* STREAM:epoch: names the stream, made with it */
     char maxlen[24];
     vg_bus *out, *in;
     /* out: entries of this node in order; the first `sending` are in flight */
@@ -36,6 +38,8 @@ struct vg_replica {
     size_t queued, queued_bytes, sending;
     /* in */
     uint64_t ms, seq;                  /* read after this id */
+    uint64_t epoch;                    /* the stream's epoch (0: unnamed) */
+    int epoch_known;                   /* asked since the bus came up */
     int reading;                       /* an XREAD or XINFO is in flight on `in` */
     int synced;                        /* ms-seq came from the store since the bus came up */
     size_t applying;                   /* applies of the batch not answered yet */
@@ -45,7 +49,7 @@ struct vg_replica {
     int caught_up;                     /* h.caught_up has run */
     int destroying;
     vg_replica_stats st;
-    vg_series *m_pub, *m_drop, *m_applied, *m_gaps, *m_queue;
+    vg_series *m_pub, *m_drop, *m_applied, *m_gaps, *m_queue, *m_resync;
 };
 
 static void read_next(vg_replica *r);
@@ -283,7 +287,7 @@ take_entry(vg_replica *r, const redisReply *e)
     if (o->len == strlen(r->node) && memcmp(o->str, r->node, o->len) == 0)
         return 0;   /* ours: the local store has it */
     r->applying++;
-    int rc = r->h.apply(ms, seq, m->str, m->len, on_applied, r, r->h.ud);
+    int rc = r->h.apply(r->epoch, ms, seq, m->str, m->len, on_applied, r, r->h.ud);
     if (rc != 0) {
         r->applying--;
         if (!r->failed)
@@ -370,18 +374,70 @@ on_info(vg_bus *bus, redisReply *reply, void *ud)
 }
 
 
+/* SET STREAM:epoch NEW NX GET: the stream's epoch, made now by the first node to ask after Redis lost it. */
+static void
+on_epoch(vg_bus *bus, redisReply *reply, void *ud)
+{
+    (void)bus;
+    vg_replica *r = in_answer(reply, ud);
+    if (!r)
+        return;
+    uint64_t v = 0;
+    if (reply->type == REDIS_REPLY_NIL) {
+        v = r->epoch;   /* ours was set */
+    } else if (reply->type == REDIS_REPLY_STRING && reply->len == 16) {
+        char b[17], *end;
+        memcpy(b, reply->str, 16);
+        b[16] = '\0';
+        v = strtoull(b, &end, 16);
+        if (*end)
+            v = 0;
+    }
+    if (reply->type == REDIS_REPLY_ERROR || (!v && reply->type != REDIS_REPLY_NIL)) {
+        vg_warn("replica", "%s: not an epoch (%.*s): the stream is taken as unnamed", r->epoch_key,
+                reply->type == REDIS_REPLY_ERROR || reply->type == REDIS_REPLY_STRING ? (int)reply->len : 0,
+                reply->type == REDIS_REPLY_ERROR || reply->type == REDIS_REPLY_STRING ? reply->str : "");
+        v = 0;
+    }
+    r->epoch = v;
+    r->epoch_known = 1;
+    read_next(r);
+}
+
+
 static void
 read_next(vg_replica *r)
 {
     if (r->destroying || r->reading || r->applying || !vg_bus_is_up(r->in))
         return;
+    if (!r->epoch_known) {
+        uint64_t mine = 0;
+        while (!mine && getrandom(&mine, sizeof mine, 0) != (ssize_t)sizeof mine)
+            ;
+        r->epoch = mine;
+        char hex[17];
+        snprintf(hex, sizeof hex, "%016" PRIx64, mine);
+        if (vg_bus_commandv(r->in, on_epoch, r, "SET", r->epoch_key, hex, "NX", "GET", NULL) == 0)
+            r->reading = 1;
+        return;
+    }
     if (!r->synced) {
-        uint64_t ms, seq;
-        int rc = r->h.position(&ms, &seq, r->h.ud);
+        uint64_t ms, seq, epoch;
+        int rc = r->h.position(&ms, &seq, &epoch, r->h.ud);
         if (rc != 0) {
             vg_warn("replica", "cannot read the store's position (%s): retrying", vg_err_str(rc));
             schedule_again(r, 1);
             return;
+        }
+        if (epoch && r->epoch && epoch != r->epoch) {
+            /* the state Redis lost the stream (restarted without its data): the new one's ids start over */
+            r->st.resyncs++;
+            vg_series_add(r->m_resync, 1);
+            vg_error("replica", "the stream %s was made anew (epoch %016" PRIx64 ", this node read %016" PRIx64
+                     " up to %" PRIu64 "-%" PRIu64 "): the state Redis lost its data; reading the new stream from "
+                     "its start (entries of the old one this node had not read are lost to it)", r->stream,
+                     r->epoch, epoch, ms, seq);
+            ms = seq = 0;
         }
         r->ms = ms;
         r->seq = seq;
@@ -416,6 +472,7 @@ on_state(vg_bus *bus, int up, void *ud)
         pump(r);
     if (bus == r->in) {
         r->synced = 0;
+        r->epoch_known = 0;
         if (up)
             read_next(r);
     }
@@ -438,6 +495,7 @@ vg_replica_create(struct ev_loop *loop, const vg_bus_url *url, const vg_replica_
     r->h = *h;
     memcpy(r->node, o->node, nn + 1);
     snprintf(r->stream, sizeof r->stream, "%s", o->stream);
+    snprintf(r->epoch_key, sizeof r->epoch_key, "%s:epoch", o->stream);
     snprintf(r->maxlen, sizeof r->maxlen, "%zu", o->maxlen);
     r->tail = &r->head;
     ev_timer_init(&r->again, on_again, 0, 0);
@@ -453,6 +511,10 @@ vg_replica_create(struct ev_loop *loop, const vg_bus_url *url, const vg_replica_
     r->m_gaps = vg_metrics_single(vg_metrics_register("vigia_replica_gaps_total",
                                                       "times the state stream was trimmed past this node's position",
                                                       VG_COUNTER, "", NULL, 0));
+    r->m_resync = vg_metrics_single(vg_metrics_register("vigia_replica_resyncs_total",
+                                                        "times the state stream was found made anew (the state Redis "
+                                                        "lost its data) and read again from its start",
+                                                        VG_COUNTER, "", NULL, 0));
     r->m_queue = vg_metrics_single(vg_metrics_register("vigia_replica_queued",
                                                        "replicated writes waiting for the state Redis", VG_GAUGE, "",
                                                        NULL, 0));

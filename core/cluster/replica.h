@@ -17,6 +17,11 @@
  *     recorded position: the store skips what it applied (exactly once).
  *     When the stream was trimmed past that position, the gap is logged
  *     and counted, and reading goes on from the oldest entry left.
+ *   - epoch: a random name for the stream, kept beside it at STREAM:epoch
+ *     (SET NX by the first node to read); the store records it with the
+ *     position. Another epoch than the recorded one means the state Redis
+ *     lost its data and the stream started over: logged, counted, read
+ *     from its start, and the store takes its ids afresh.
  *
  * Nothing blocks the loop. Callbacks run from the loop. The replica knows
  * nothing of the store: the caller hands it the two functions.
@@ -41,13 +46,14 @@ typedef void (*vg_replica_done_fn)(int status, void *done_ud);
 typedef struct vg_replica_hooks {
     /*
      * Hands entry p (n bytes, valid during the call) with stream id
-     * ms-seq to the local store. Returns 0 and calls done exactly once
+     * ms-seq of the stream named `epoch` (0: unnamed) to the local store. Returns 0 and calls done exactly once
      * later, or an error (done never called).
      */
-    int (*apply)(uint64_t ms, uint64_t seq, const void *p, size_t n, vg_replica_done_fn done, void *done_ud,
-                 void *ud);
-    /* The id of the last entry the local store applied (0-0: none). 0 or an error. */
-    int (*position)(uint64_t *ms, uint64_t *seq, void *ud);
+    int (*apply)(uint64_t epoch, uint64_t ms, uint64_t seq, const void *p, size_t n, vg_replica_done_fn done,
+                 void *done_ud, void *ud);
+    /* The id of the last entry the local store applied (0-0: none) and its stream's epoch (0: none). 0 or an
+     * error. */
+    int (*position)(uint64_t *ms, uint64_t *seq, uint64_t *epoch, void *ud);
     /* Once, the first time the store has applied every entry there was (may be NULL). */
     void (*caught_up)(void *ud);
     void *ud;
@@ -82,6 +88,7 @@ typedef struct vg_replica_stats {
     uint64_t dropped;              /* entries dropped from a full queue */
     uint64_t applied;              /* entries of other nodes the store took (including ones seen before) */
     uint64_t gaps;                 /* times the stream was found trimmed past the store's position */
+    uint64_t resyncs;              /* times the stream was found made anew (another epoch) */
     size_t queued;                 /* entries waiting to be appended */
     int up;                        /* both buses up */
 } vg_replica_stats;

@@ -235,6 +235,25 @@ vg_db_repl_put(vg_db *db, MDB_txn *txn, uint64_t ms, uint64_t seq)
 }
 
 
+int
+vg_db_repl_epoch_get(vg_db *db, MDB_txn *txn, uint64_t *epoch)
+{
+    int rc = vg_db__meta_get(db, txn, "repl_epoch", epoch);
+    if (rc == MDB_NOTFOUND) {
+        *epoch = 0;
+        return 0;
+    }
+    return vg_db_err(rc);
+}
+
+
+int
+vg_db_repl_epoch_put(vg_db *db, MDB_txn *txn, uint64_t epoch)
+{
+    return vg_db_err(vg_db__meta_put(db, txn, "repl_epoch", epoch));
+}
+
+
 /*
  * Migrations: migrate[v] takes a database at version v to v + 1. Version 0
  * is an empty environment. Each runs inside the opening write transaction,

@@ -6,7 +6,8 @@
  * maps (docs/storage.md lists their fields):
  *
  *   meta            "schema" -> u64 version, "next_uid", "next_kid" -> u64,
- *                   "repl_ms", "repl_seq" -> u64 (the last replicated entry applied)
+ *                   "repl_ms", "repl_seq" -> u64 (the last replicated entry applied),
+ *                   "repl_epoch" -> u64 (the stream it was read from; absent: 0)
  *   users           uid (8 bytes BE) -> user
  *   users_by_name   lower-case name  -> uid
  *   users_by_email  lower-case email -> uid
@@ -98,6 +99,9 @@ int vg_db_err(int rc);
 /* The id (ms-seq) of the last replicated entry applied: 0-0 when none. */
 int vg_db_repl_get(vg_db *db, MDB_txn *txn, uint64_t *ms, uint64_t *seq);
 int vg_db_repl_put(vg_db *db, MDB_txn *txn, uint64_t ms, uint64_t seq);
+/* The epoch of the stream that id belongs to (0: none recorded), and its update. */
+int vg_db_repl_epoch_get(vg_db *db, MDB_txn *txn, uint64_t *epoch);
+int vg_db_repl_epoch_put(vg_db *db, MDB_txn *txn, uint64_t epoch);
 
 /* ---- users ---- */
 /*

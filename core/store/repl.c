@@ -11,15 +11,17 @@
 #include "base/error.h"
 
 int
-vg_store_repl_position(vg_store *s, uint64_t *ms, uint64_t *seq)
+vg_store_repl_position(vg_store *s, uint64_t *ms, uint64_t *seq, uint64_t *epoch)
 {
     vg_db *db = vg_store__db(s);
     MDB_txn *txn;
-    *ms = *seq = 0;
+    *ms = *seq = *epoch = 0;
     int rc = vg_db_read(db, &txn);
     if (rc != 0)
         return rc;
     rc = vg_db_repl_get(db, txn, ms, seq);
+    if (rc == 0)
+        rc = vg_db_repl_epoch_get(db, txn, epoch);
     vg_db_read_end(db);
     return rc;
 }
@@ -44,15 +46,16 @@ on_applied(int status, vg_mpr *rest, void *ud)
 
 
 int
-vg_store_repl_apply(vg_store *s, uint64_t ms, uint64_t seq, const void *p, size_t n,
+vg_store_repl_apply(vg_store *s, uint64_t epoch, uint64_t ms, uint64_t seq, const void *p, size_t n,
                     void (*cb)(int status, int64_t inner, void *ud), void *ud)
 {
     if (n == 0 || n > VG_STORE_REPL_MAX - 64 || (ms == 0 && seq == 0))
         return VG_E_INVAL;
     vg_store__request q;
-    vg_store__request_begin(&q, VG_STORE_REPL, 3);
+    vg_store__request_begin(&q, VG_STORE_REPL, 4);
     vg_mpw_u64(&q.w, ms);
     vg_mpw_u64(&q.w, seq);
+    vg_mpw_u64(&q.w, epoch);
     vg_mpw_bin_header(&q.w, n);
     apply_call *c = vg_xmalloc(sizeof *c);
     c->cb = cb;

@@ -31,20 +31,23 @@ typedef struct vg_store vg_store;
 #define VG_STORE_REPL_MAX (1u << 20)   /* bytes of one entry (the store's frame limit) */
 
 /*
- * The last entry applied: ms-seq, 0-0 when none (one short read snapshot).
+ * The last entry applied: ms-seq, 0-0 when none, and the epoch of the
+ * stream it came from (0: none recorded), in one short read snapshot.
  * 0 or a store read error (store_read.h).
  */
-int vg_store_repl_position(vg_store *s, uint64_t *ms, uint64_t *seq);
+int vg_store_repl_position(vg_store *s, uint64_t *ms, uint64_t *seq, uint64_t *epoch);
 
 /*
- * Applies entry p (n bytes, copied) with stream id ms-seq. On 0 cb runs
+ * Applies entry p (n bytes, copied) with stream id ms-seq of the stream
+ * named by `epoch` (0: unnamed; another epoch than the recorded one starts
+ * the ids over, store.h REPL). On 0 cb runs
  * once the store committed it or failed: status 0 with inner the entry's
  * own status (VG_STORE_REPL_SEEN: applied before), or a store error
  * (VG_E_STORE_DOWN when the store died: resend from vg_store_repl_position).
  * Errors without cb: VG_E_INVAL (empty, oversized or a 0-0 id),
  * VG_E_STORE_BUSY.
  */
-int vg_store_repl_apply(vg_store *s, uint64_t ms, uint64_t seq, const void *p, size_t n,
+int vg_store_repl_apply(vg_store *s, uint64_t epoch, uint64_t ms, uint64_t seq, const void *p, size_t n,
                         void (*cb)(int status, int64_t inner, void *ud), void *ud);
 
 #endif

@@ -478,15 +478,19 @@ run_op(st *s, vg_mpr *rp, int64_t op, uint32_t cnt, op_out *o, int remote)
 static int
 op_repl(st *s, vg_mpr *r, uint32_t cnt, op_out *o)
 {
-    uint64_t ms, seq, lms, lseq;
+    uint64_t ms, seq, lms, lseq, epoch = 0, lepoch = 0;
     const uint8_t *p;
     size_t n;
-    if (cnt != 4 || vg_mpr_u64(r, &ms) < 0 || vg_mpr_u64(r, &seq) < 0 || vg_mpr_bin(r, &p, &n) < 0 ||
-        (ms == 0 && seq == 0))
+    if ((cnt != 4 && cnt != 5) || vg_mpr_u64(r, &ms) < 0 || vg_mpr_u64(r, &seq) < 0 ||
+        (cnt == 5 && vg_mpr_u64(r, &epoch) < 0) || vg_mpr_bin(r, &p, &n) < 0 || (ms == 0 && seq == 0))
         return VG_E_STORE_PROTO;
     int rc = vg_db_repl_get(&s->db, s->txn, &lms, &lseq);
+    if (rc == 0)
+        rc = vg_db_repl_epoch_get(&s->db, s->txn, &lepoch);
     if (rc != 0)
         return rc;
+    if (epoch && lepoch && epoch != lepoch)
+        lms = lseq = 0;   /* a stream made anew (the state Redis lost its data): its ids start over */
     o->with_id = 0;
     o->inner = 0;
     if (ms < lms || (ms == lms && seq <= lseq)) {
@@ -509,6 +513,8 @@ op_repl(st *s, vg_mpr *r, uint32_t cnt, op_out *o)
                 (unsigned long long)seq, (long long)op, vg_err_str(irc));
     o->inner = irc;
     rc = vg_db_repl_put(&s->db, s->txn, ms, seq);
+    if (rc == 0 && epoch && epoch != lepoch)
+        rc = vg_db_repl_epoch_put(&s->db, s->txn, epoch);
     return rc;
 }
 

@@ -32,13 +32,16 @@
  *   APIKEY_REVOKE  [9, uid, kid]                         -> [st]
  *   FEEDBACK_ADD   [10, key bin16, detection bin16, uid, record bin] -> [st]
  *   SYNC           [11]                                  -> [0] after everything before it is durable
- *   REPL           [12, ms, seq, request bin]            -> [st, inner]
+ *   REPL           [12, ms, seq, (epoch,) request bin]   -> [st, inner]
  *                  a write replicated from another node (store/repl.h), with
  *                  its stream id ms-seq: applied unless an id at or above it
  *                  was, in the transaction that records the id; inner is the
  *                  request's status, or VG_STORE_REPL_SEEN when skipped. In
  *                  it, USER_CREATE and APIKEY_CREATE end with the id the
- *                  origin node assigned, and REPL and SYNC are refused.
+ *                  origin node assigned, and REPL and SYNC are refused. The
+ *                  epoch (u64; absent: 0) names the stream: one that differs
+ *                  from the recorded non-zero epoch is a stream made anew
+ *                  (its ids start over), where nothing counts as applied.
  * Hasher: HASH [1, password] -> [st, encoded]; VERIFY [2, encoded, password] -> [st, ok]
  */
 #ifndef VG_STORE_H

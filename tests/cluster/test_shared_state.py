@@ -13,6 +13,8 @@ refreshes on C and the new token works on A; an API key made on A works on
 C; logout on A and the key's revocation on A are refused on C.
 State Redis down: each node serves alone, and the logins made meanwhile
 reach the other node once Redis is back (from the AOF, on the same port).
+State Redis lost (restarted empty, its new ids below the nodes' positions):
+each node tells the new stream by its epoch and reads it from its start.
 T8: detections made on A are listed on C; C's store process is SIGKILLed
 mid-replication (stopped with a batch in hand, then killed, and killed
 again while more arrive) and C's whole node is stopped and started again
@@ -26,8 +28,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster_env import (Redis, add_admin, call, detections_on, login, secret_file, store_pid,  # noqa: E402
-                         tap, until)
+from cluster_env import (Redis, add_admin, call, detections_on, login, metric, secret_file,  # noqa: E402
+                         store_pid, tap, until)
 
 MODEL = "yoloface-50k"
 ROOT_PW = "tangerine-harbor-lamp"
@@ -175,6 +177,28 @@ def test_state_redis_down(ctx):
           lambda: call(ctx.a, "GET", "/v1/auth/me", token=tc["access_token"])[0] == 200)
 
 
+def test_state_redis_lost(ctx):
+    """The state Redis restarted without its data: the new stream's ids are below the nodes' positions (made
+    high here by an entry with an id far ahead); each node sees another epoch, says so, counts it, and reads
+    the new stream from its start: a login on one node is accepted on the other."""
+    far = "9999999999999-0"
+    tap.check(ctx.redis.cli("XADD", "vigia:repl", far, "o", "elsewhere", "m", "junk") == far, "an entry far ahead")
+    for srv in (ctx.a, ctx.c):
+        until("the far entry consumed", lambda: far in srv.read_log())
+    ctx.redis.stop()        # SIGKILL, and its files gone: it starts empty
+    ctx.redis.wipe()
+    ctx.redis.start()
+    t = login(ctx.a, "alice", ALICE_PW)
+    until("A's login accepted on C from the new stream",
+          lambda: call(ctx.c, "GET", "/v1/auth/me", token=t["access_token"])[0] == 200)
+    tc = login(ctx.c, "alice", ALICE_PW)
+    until("C's login accepted on A from the new stream",
+          lambda: call(ctx.a, "GET", "/v1/auth/me", token=tc["access_token"])[0] == 200)
+    for srv in (ctx.a, ctx.c):
+        tap.check("vigia:repl was made anew" in srv.read_log(), "the new stream is logged")
+        tap.check(metric(srv, "vigia_replica_resyncs_total") >= 1, "and counted")
+
+
 def detect(ctx, token, source):
     st, body = call(ctx.a, "POST", f"/v1/detect?store=true&source={source}", ctx.img, token, "image/jpeg")
     tap.check(st == 200 and body.get("stored", True) is not False, f"detection on A: {st} {body}")
@@ -250,4 +274,5 @@ def test_history_and_exactly_once(ctx):
 if __name__ == "__main__":
     sys.exit(tap.run([test_user_and_login_across_nodes, test_signing_key_compared,
                       test_refresh_on_other_node_and_logout,
-                      test_api_key_across_nodes, test_state_redis_down, test_history_and_exactly_once], setup, teardown))
+                      test_api_key_across_nodes, test_state_redis_down, test_state_redis_lost,
+                      test_history_and_exactly_once], setup, teardown))
