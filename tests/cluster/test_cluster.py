@@ -16,6 +16,8 @@ its own directory and is stopped by its pid.
   T2b B stops holding a request job: a node started later (D) claims it after
       claim_after and answers; when B wakes, its answer is dropped: the
       request was answered once
+  T9  SIGTERM to a worker node running a job: the job is answered by it, the
+      one waiting behind stays in the stream for another node, it exits 0
   T3  SIGSTOP of B: it leaves the placement within the TTL (Y answers 503 with
       the reason), SIGCONT brings it back
   T2c a request job lost with two nodes in a row (B stopped, the node that
@@ -44,7 +46,7 @@ from cluster_env import (Node, Redis, add_admin, call, cluster_view, detect, det
                          login, placed, redis_cli, secret_file, start_haproxy, stop_server, store_pid, tap, until,
                          wait_for, write_model)
 
-X, Y, Z, S, L, LOST = "yolo-fastest-1.1", "yoloface-50k", "f-segv", "slow", "long", "lost"
+X, Y, Z, S, L, LOST, DR = "yolo-fastest-1.1", "yoloface-50k", "f-segv", "slow", "long", "lost", "drain"
 TTL = "1.5s"
 CLAIM = "2s"
 ROOT_PW = "tangerine-harbor-lamp"
@@ -81,6 +83,7 @@ def setup():
     write_model(models, S, testbe, workers=2, delay_ms=20)
     write_model(models, L, testbe, delay_ms=1500)
     write_model(models, LOST, testbe, delay_ms=20000)   # runs past every stop in t2c: only nodes lose it
+    write_model(models, DR, testbe, delay_ms=1500)      # served by the draining nodes of t9 only
     c.frames = Redis(c.work, "redis-frames")                    # jobs: no persistence
     c.state = Redis(c.work, "redis-state", appendonly=True)     # users, sessions, history: AOF
     c.secret = secret_file(os.path.join(c.work, "jwt.secret"))
@@ -105,7 +108,7 @@ def teardown(c):
     if getattr(c, "haproxy", None):
         c.haproxy.kill()
         c.haproxy.wait()
-    for n in ("b", "d", "e"):
+    for n in ("b", "d", "e", "f", "g"):
         if getattr(c, n, None):
             getattr(c, n).stop()
     for s in ("a", "c"):
@@ -355,6 +358,37 @@ def t2c_job_lost_by_two_nodes(c):
     wait_for(lambda: placed(c.c, "B", Y), cap=15, what="B back")
 
 
+def t9_worker_drains_on_sigterm(c):
+    """SIGTERM to a worker node running a job: it leaves the view and pulls no more, the job finishes and is
+    answered by it, the job waiting behind it stays in the stream and another node takes it; it exits 0."""
+    c.f = Node(c.work, "F", c.common + ["--cluster", c.frames.url, "--cluster-node", "F", "--models", DR,
+                                        "--workers", "1"])
+    wait_for(lambda: placed(c.c, "F", DR), what="F placed")
+    out = []
+    ts = [threading.Thread(target=lambda: out.append(detect(f"http://{c.c.hostport}", DR, green_png(), timeout=60)))
+          for _ in range(2)]
+    for t in ts:
+        t.start()
+        if not out and t is ts[0]:
+            wait_for(lambda: holder(c, DR) == "F", cap=10, what="F running the first job")
+    wait_for(lambda: redis_cli(c.frames, "XLEN", f"vigia:jobs:{DR}") == "2", cap=10, what="the second job waiting")
+    c.f.proc.send_signal(signal.SIGTERM)
+    tap.check(c.f.proc.wait(timeout=30) == 0, "F drained and exited 0")
+    log = c.f.read_log()
+    tap.check("draining" in log and "drained" in log, "F says it drained")
+    tap.check(len(out) == 1 and out[0][0] == 200 and out[0][1]["backend"] == "cluster:F",
+              f"the job F ran was answered by F: {out}")
+    tap.check(holder(c, DR) is None, "nothing left pending on F")
+    c.g = Node(c.work, "G", c.common + ["--cluster", c.frames.url, "--cluster-node", "G", "--models", DR,
+                                        "--workers", "1"])
+    for t in ts:
+        t.join(60)
+    tap.check(len(out) == 2 and out[1][0] == 200 and out[1][1]["backend"] == "cluster:G",
+              f"the job left in the stream was taken by G: {out}")
+    c.g.stop()
+    c.f = c.g = None
+
+
 def alice_token(c):
     """alice (an operator), made on A by the offline admin; her login on A."""
     if not getattr(c, "alice", None):
@@ -472,5 +506,5 @@ def t6_front_end_a_killed(c):
 if __name__ == "__main__":
     sys.exit(tap.run([t1_model_y_served_by_b, t2_worker_killed_mid_job, t4_crashing_job_dead_lettered,
                       t5_streams_against_slow_workers, t2b_stopped_node_jobs_claimed,
-                      t2c_job_lost_by_two_nodes, t3_sigstop_leaves_placement, t8_history_on_three_nodes,
+                      t2c_job_lost_by_two_nodes, t9_worker_drains_on_sigterm, t3_sigstop_leaves_placement, t8_history_on_three_nodes,
                       t7_frame_redis_restart, t6_front_end_a_killed], setup, teardown))
