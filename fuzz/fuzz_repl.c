@@ -103,7 +103,7 @@ check_xread(const uint8_t *p, size_t n)
     r.reading = 1;
     ev_timer_init(&r.again, on_again, 0, 0);
     r.again.data = &r;
-    r.m_pub = r.m_drop = r.m_applied = r.m_gaps = r.m_queue = r.m_resync = series;
+    r.m_pub = r.m_drop = r.m_applied = r.m_skipped = r.m_gaps = r.m_queue = r.m_resync = r.m_lag = r.m_up = series;
     redisReader *rd = redisReaderCreate();
     void *reply = NULL;
     redisReaderFeed(rd, (const char *)p + 1, n - 1);

@@ -42,10 +42,10 @@ typedef struct apply_call {
 static void
 on_store_applied(int status, int64_t inner, void *ud)
 {
-    (void)inner;   /* the store logged a conflict; the entry is consumed either way */
+    /* a conflict was logged by the store: the entry is consumed either way */
     apply_call c = *(apply_call *)ud;
     free(ud);
-    c.done(status, c.done_ud);
+    c.done(status == 0 && inner == VG_STORE_REPL_SEEN ? VG_REPLICA_SEEN : status, c.done_ud);
 }
 
 

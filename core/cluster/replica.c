@@ -15,6 +15,7 @@
 #include "base/list.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "cluster/envelope.h"
 
 #define ID_MAX 48                      /* "ms-seq" with two u64 */
 
@@ -49,7 +50,7 @@ struct vg_replica {
     int caught_up;                     /* h.caught_up has run */
     int destroying;
     vg_replica_stats st;
-    vg_series *m_pub, *m_drop, *m_applied, *m_gaps, *m_queue, *m_resync;
+    vg_series *m_pub, *m_drop, *m_applied, *m_skipped, *m_gaps, *m_queue, *m_resync, *m_lag, *m_up;
 };
 
 static void read_next(vg_replica *r);
@@ -237,7 +238,10 @@ on_applied(int status, void *ud)
 {
     vg_replica *r = ud;
     r->applying--;
-    if (status != 0) {
+    if (status == VG_REPLICA_SEEN) {
+        r->st.skipped++;
+        vg_series_add(r->m_skipped, 1);
+    } else if (status != 0) {
         if (!r->failed)
             vg_warn("replica", "the store did not apply an entry (%s): re-reading from its position",
                     vg_err_str(status));
@@ -279,6 +283,8 @@ take_entry(vg_replica *r, const redisReply *e)
         return 0;
     r->ms = ms;
     r->seq = seq;
+    int64_t age = vg_cluster_wall_ms() - (int64_t)ms;   /* the stream's ids are the state Redis's clock */
+    vg_series_set(r->m_lag, age > 0 ? (double)age / 1000.0 : 0.0);
     const redisReply *o = field(e->element[1], "o"), *m = field(e->element[1], "m");
     if (!o || !m || m->len == 0 || m->len > VG_REPLICA_MAX_ENTRY) {
         vg_warn("replica", "entry %" PRIu64 "-%" PRIu64 " without a valid origin or body: skipped", ms, seq);
@@ -345,6 +351,7 @@ on_read(vg_bus *bus, redisReply *reply, void *ud)
         return;
     }
     r->at_end = 1;   /* nil: BLOCK timed out, nothing more */
+    vg_series_set(r->m_lag, 0);
     batch_end(r);
 }
 
@@ -477,6 +484,7 @@ on_state(vg_bus *bus, int up, void *ud)
             read_next(r);
     }
     r->st.up = vg_bus_is_up(r->out) && vg_bus_is_up(r->in);
+    vg_series_set(r->m_up, r->st.up);
 }
 
 /* ---- life ------------------------------------------------------------------------ */
@@ -500,14 +508,23 @@ vg_replica_create(struct ev_loop *loop, const vg_bus_url *url, const vg_replica_
     r->tail = &r->head;
     ev_timer_init(&r->again, on_again, 0, 0);
     r->again.data = r;
-    const char *nm[] = { "published", "dropped", "applied" };
+    const char *nm[] = { "published", "dropped", "applied", "skipped" };
     vg_metric *m = vg_metrics_register("vigia_replica_entries_total",
                                        "replicated writes: published to the state stream, dropped from a full "
-                                       "queue, applied from other nodes", VG_COUNTER, "result", NULL, 0);
-    const char *l0[] = { nm[0] }, *l1[] = { nm[1] }, *l2[] = { nm[2] };
+                                       "queue, applied from other nodes, skipped (applied here before)",
+                                       VG_COUNTER, "result", NULL, 0);
+    const char *l0[] = { nm[0] }, *l1[] = { nm[1] }, *l2[] = { nm[2] }, *l3[] = { nm[3] };
     r->m_pub = vg_metrics_series(m, l0);
     r->m_drop = vg_metrics_series(m, l1);
     r->m_applied = vg_metrics_series(m, l2);
+    r->m_skipped = vg_metrics_series(m, l3);
+    r->m_lag = vg_metrics_single(vg_metrics_register("vigia_replica_lag_seconds",
+                                                     "age of the last entry of the state stream read (0 once "
+                                                     "nothing more came within a read's block)", VG_GAUGE, "",
+                                                     NULL, 0));
+    r->m_up = vg_metrics_single(vg_metrics_register("vigia_replica_up",
+                                                    "1 while both connections to the state Redis are up", VG_GAUGE,
+                                                    "", NULL, 0));
     r->m_gaps = vg_metrics_single(vg_metrics_register("vigia_replica_gaps_total",
                                                       "times the state stream was trimmed past this node's position",
                                                       VG_COUNTER, "", NULL, 0));

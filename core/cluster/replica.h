@@ -40,7 +40,8 @@ typedef struct vg_replica vg_replica;
 #define VG_REPLICA_MAX_NODE 64         /* bytes of a node id */
 #define VG_REPLICA_MAX_ENTRY (1u << 20) /* bytes of one entry; a longer one read is skipped, logged */
 
-/* Ends one apply: status 0 once the entry is durable (or was applied before), else an error. */
+/* Ends one apply: status 0 once the entry is durable, VG_REPLICA_SEEN when it was applied before, else an error. */
+#define VG_REPLICA_SEEN 1
 typedef void (*vg_replica_done_fn)(int status, void *done_ud);
 
 typedef struct vg_replica_hooks {
@@ -86,7 +87,8 @@ int vg_replica_publish(vg_replica *r, const void *p, size_t n);
 typedef struct vg_replica_stats {
     uint64_t published;            /* entries appended to the stream */
     uint64_t dropped;              /* entries dropped from a full queue */
-    uint64_t applied;              /* entries of other nodes the store took (including ones seen before) */
+    uint64_t applied;              /* entries of other nodes the store applied */
+    uint64_t skipped;              /* entries of other nodes it had applied before (read again) */
     uint64_t gaps;                 /* times the stream was found trimmed past the store's position */
     uint64_t resyncs;              /* times the stream was found made anew (another epoch) */
     size_t queued;                 /* entries waiting to be appended */

@@ -43,7 +43,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster_env import (Node, Redis, add_admin, call, cluster_view, detect, detections_on, green_png,  # noqa: E402
-                         login, placed, redis_cli, secret_file, start_haproxy, stop_server, store_pid, tap, until,
+                         login, metric, placed, redis_cli, secret_file, start_haproxy, stop_server, store_pid, tap, until,
                          wait_for, write_model)
 
 X, Y, Z, S, L, LOST, DR = "yolo-fastest-1.1", "yoloface-50k", "f-segv", "slow", "long", "lost", "drain"
@@ -143,6 +143,12 @@ def t1_model_y_served_by_b(c):
     st, body = detect(f"http://{c.c.hostport}", "nosuch", c.img)
     tap.check(st == 503 and body["error"]["code"] == "model_unplaced", f"{st} {body}")
     tap.check("nosuch" in body["error"]["message"], body["error"]["message"])
+    # the same counts on /metrics
+    view = cluster_view(c.c)
+    for res, key in (("sent", "sent"), ("answered", "answered"), ("refused", "refused")):
+        v = metric(c.c, f'vigia_cluster_jobs_total{{result="{res}"}}')
+        tap.check(v == view[key] and v >= 1, f"/metrics {res}: {v}, the view: {view[key]}")
+    tap.check(metric(c.c, "vigia_cluster_bus_up") == 1, "the bus is up on /metrics")
 
 
 def t2_worker_killed_mid_job(c):
@@ -302,6 +308,7 @@ def t3_sigstop_leaves_placement(c):
 def t7_frame_redis_restart(c):
     c.frames.stop()
     wait_for(lambda: cluster_view(c.a)["bus"] == "down", cap=15, what="A sees the bus down")
+    tap.check(metric(c.a, "vigia_cluster_bus_up") == 0, "the bus down on /metrics")
     st, body = detect(f"http://{c.a.hostport}", X, c.img)
     tap.check(st == 200, f"A's local model keeps answering: {st} {body}")
     st, body = detect(f"http://{c.a.hostport}", Y, c.img)

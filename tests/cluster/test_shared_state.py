@@ -269,6 +269,9 @@ def test_history_and_exactly_once(ctx):
     tap.check(st == 200, f"A's latest refresh token works on C (no rotation applied twice): {st}")
     st, stats = call(ctx.c, "GET", "/v1/stats?source=t8a", token=tc)
     tap.check(st == 200, f"stats on C: {st}")
+    tap.check(metric(ctx.c, 'vigia_replica_entries_total{result="applied"}') >= 6, "applied since C restarted")
+    tap.check(metric(ctx.a, 'vigia_replica_entries_total{result="published"}') >= len(made), "published")
+    tap.check(metric(ctx.c, "vigia_replica_up") == 1 and metric(ctx.c, "vigia_replica_queued") == 0, "up, no queue")
 
 
 if __name__ == "__main__":
