@@ -30,16 +30,16 @@ typedef struct seen {
 
 
 static int
-fake_apply(uint64_t epoch, uint64_t ms, uint64_t seq, const void *p, size_t n, vg_replica_done_fn done,
-           void *done_ud, void *ud)
+fake_apply(const vg_replica_id *id, const void *p, size_t n, vg_replica_done_fn done, void *done_ud, void *ud)
 {
     seen *s = ud;
     (void)p;
-    (void)epoch;
-    if (n == 0 || n > VG_REPLICA_MAX_ENTRY || ms < s->ms || (ms == s->ms && seq <= s->seq))
+    if (n == 0 || n > VG_REPLICA_MAX_ENTRY || id->ms < s->ms || (id->ms == s->ms && id->seq <= s->seq) ||
+        id->origin_n == 0 || id->origin_n > VG_REPLICA_MAX_NODE || (id->origin_n == 4 &&
+        memcmp(id->origin, "self", 4) == 0))
         abort();
-    s->ms = ms;
-    s->seq = seq;
+    s->ms = id->ms;
+    s->seq = id->seq;
     done(s->fail ? VG_E_STORE_DOWN : 0, done_ud);
     return 0;
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -50,14 +51,15 @@ on_store_applied(int status, int64_t inner, void *ud)
 
 
 static int
-repl_apply(uint64_t epoch, uint64_t ms, uint64_t seq, const void *p, size_t n, vg_replica_done_fn done,
-           void *done_ud, void *ud)
+repl_apply(const vg_replica_id *id, const void *p, size_t n, vg_replica_done_fn done, void *done_ud, void *ud)
 {
     vg_shared_state *s = ud;
     apply_call *c = vg_xmalloc(sizeof *c);
     c->done = done;
     c->done_ud = done_ud;
-    int rc = vg_store_repl_apply(s->store, epoch, ms, seq, p, n, on_store_applied, c);
+    vg_store_repl_id sid = { .ms = id->ms, .seq = id->seq, .epoch = id->epoch, .origin = id->origin,
+                             .origin_n = id->origin_n, .oseq = id->oseq };
+    int rc = vg_store_repl_apply(s->store, &sid, p, n, on_store_applied, c);
     if (rc != 0)
         free(c);
     return rc;
@@ -143,6 +145,49 @@ on_key_check(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 
+/*
+ * The numbers this start gives its entries: DATA/repl.starts counts the
+ * starts (written and synced before use); start k numbers from k << 32, so
+ * every start's numbers are above the earlier ones' (2^32 entries a start).
+ */
+static int
+first_seq(const vg_config *cfg, uint64_t *out, char *err, size_t errlen)
+{
+    char path[1100], tmp[1200], b[32];
+    snprintf(path, sizeof path, "%s/repl.starts", cfg->data_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    uint64_t k = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, b, sizeof b - 1);
+        close(fd);
+        char *end;
+        b[n > 0 ? n : 0] = '\0';
+        k = strtoull(b, &end, 10);
+        if (n <= 0 || (*end && *end != '\n') || k >= (1u << 30)) {
+            snprintf(err, errlen, "%s: not a count of starts", path);
+            return -1;
+        }
+    } else if (errno != ENOENT) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    k++;
+    int len = snprintf(b, sizeof b, "%" PRIu64 "\n", k);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    int ok = fd >= 0 && write(fd, b, (size_t)len) == len && fsync(fd) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    *out = k << 32;
+    return 0;
+}
+
+
 /* The node id: the configured one, else DATA/node.id (16 random bytes in hex, made once). */
 static int
 node_id(const vg_config *cfg, char *out, size_t cap, char *err, size_t errlen)
@@ -217,7 +262,8 @@ vg_shared_state_create(struct ev_loop *loop, const vg_config *cfg, vg_store *sto
         vg_warn("cluster", "cluster.state_url names the frame bus's Redis: the shared state is only as durable as "
                 "that instance (run it with appendonly yes, which doubles frame latency, or give the state a Redis "
                 "of its own, docs/cluster.md)");
-    if (node_id(cfg, node, sizeof node, err, errlen) != 0)
+    uint64_t seq0 = 0;
+    if (node_id(cfg, node, sizeof node, err, errlen) != 0 || first_seq(cfg, &seq0, err, errlen) != 0)
         return -1;
     if (strcmp(cfg->jwt_alg, "HS256") == 0 && !cfg->jwt_secret_file[0])
         vg_warn("cluster", "shared state without auth.jwt_secret_file: access tokens signed here verify only "
@@ -231,6 +277,7 @@ vg_shared_state_create(struct ev_loop *loop, const vg_config *cfg, vg_store *sto
     o.node = node;
     o.maxlen = (size_t)cfg->cluster_state_maxlen;
     o.max_queue = (size_t)cfg->cluster_state_queue;
+    o.first_seq = seq0;
     vg_replica_hooks h = { .apply = repl_apply, .position = repl_position, .caught_up = repl_caught_up, .ud = s };
     int rc = vg_replica_create(loop, &url, &o, &h, &s->replica);
     if (rc != 0) {

@@ -21,6 +21,7 @@
 
 typedef struct entry {
     struct entry *next;
+    uint64_t oseq;                     /* its number at this node (the "s" field) */
     size_t n;
     uint8_t p[];                       /* the entry's bytes */
 } entry;
@@ -37,6 +38,7 @@ struct vg_replica {
     /* out: entries of this node in order; the first `sending` are in flight */
     entry *head, **tail;
     size_t queued, queued_bytes, sending;
+    uint64_t oseq;                     /* the last number given to an entry of this node */
     /* in */
     uint64_t ms, seq;                  /* read after this id */
     uint64_t epoch;                    /* the stream's epoch (0: unnamed) */
@@ -123,11 +125,13 @@ pump(vg_replica *r)
     for (size_t i = 0; e && i < r->sending; i++)
         e = e->next;
     while (e && r->sending < 64) {
-        const char *argv[9] = { "XADD", r->stream, "MAXLEN", "~", r->maxlen, "*", "o", r->node, "m" };
-        size_t lens[10];
-        const char *av[10];
+        char oseq[24];
+        snprintf(oseq, sizeof oseq, "%" PRIu64, e->oseq);
+        const char *argv[11] = { "XADD", r->stream, "MAXLEN", "~", r->maxlen, "*", "o", r->node, "s", oseq, "m" };
+        size_t lens[12];
+        const char *av[12];
         int argc = 0;
-        for (int i = 0; i < 9; i++) {
+        for (int i = 0; i < 11; i++) {
             if (!r->o.maxlen && (i == 2 || i == 3 || i == 4))
                 continue;
             av[argc] = argv[i];
@@ -167,6 +171,7 @@ vg_replica_publish(vg_replica *r, const void *p, size_t n)
     }
     entry *e = vg_xmalloc(sizeof *e + n);
     e->next = NULL;
+    e->oseq = ++r->oseq;
     e->n = n;
     memcpy(e->p, p, n);
     *r->tail = e;
@@ -292,8 +297,21 @@ take_entry(vg_replica *r, const redisReply *e)
     }
     if (o->len == strlen(r->node) && memcmp(o->str, r->node, o->len) == 0)
         return 0;   /* ours: the local store has it */
+    vg_replica_id id = { .ms = ms, .seq = seq, .epoch = r->epoch, .origin = o->str, .origin_n = o->len };
+    const redisReply *s = field(e->element[1], "s");
+    uint64_t sv;
+    char sb[24];
+    if (s && s->len > 0 && s->len < sizeof sb) {   /* absent (an older node) or malformed: not numbered */
+        memcpy(sb, s->str, s->len);
+        sb[s->len] = '\0';
+        char *end;
+        errno = 0;
+        sv = strtoull(sb, &end, 10);
+        if (!errno && !*end && sb[0] >= '0' && sb[0] <= '9' && o->len <= VG_REPLICA_MAX_NODE)
+            id.oseq = sv;
+    }
     r->applying++;
-    int rc = r->h.apply(r->epoch, ms, seq, m->str, m->len, on_applied, r, r->h.ud);
+    int rc = r->h.apply(&id, m->str, m->len, on_applied, r, r->h.ud);
     if (rc != 0) {
         r->applying--;
         if (!r->failed)
@@ -506,6 +524,7 @@ vg_replica_create(struct ev_loop *loop, const vg_bus_url *url, const vg_replica_
     snprintf(r->epoch_key, sizeof r->epoch_key, "%s:epoch", o->stream);
     snprintf(r->maxlen, sizeof r->maxlen, "%zu", o->maxlen);
     r->tail = &r->head;
+    r->oseq = o->first_seq;
     ev_timer_init(&r->again, on_again, 0, 0);
     r->again.data = r;
     const char *nm[] = { "published", "dropped", "applied", "skipped" };

@@ -17,6 +17,10 @@
  *     recorded position: the store skips what it applied (exactly once).
  *     When the stream was trimmed past that position, the gap is logged
  *     and counted, and reading goes on from the oldest entry left.
+ *   - numbers: each entry of this node carries its number ("s", from
+ *     first_seq + 1 up, in order); an entry appended again (the bus
+ *     dropped after Redis took it) carries the same number, and the store
+ *     skips it (store.h, REPL: one last number per origin).
  *   - epoch: a random name for the stream, kept beside it at STREAM:epoch
  *     (SET NX by the first node to read); the store records it with the
  *     position. Another epoch than the recorded one means the state Redis
@@ -44,14 +48,23 @@ typedef struct vg_replica vg_replica;
 #define VG_REPLICA_SEEN 1
 typedef void (*vg_replica_done_fn)(int status, void *done_ud);
 
+/* Where an entry read comes from. */
+typedef struct vg_replica_id {
+    uint64_t ms, seq;              /* its stream id */
+    uint64_t epoch;                /* its stream's epoch (0: unnamed) */
+    const char *origin;            /* the node that appended it (origin_n bytes, 1..VG_REPLICA_MAX_NODE) */
+    size_t origin_n;
+    uint64_t oseq;                 /* its number at that node ("s"; 0: not numbered) */
+} vg_replica_id;
+
 typedef struct vg_replica_hooks {
     /*
-     * Hands entry p (n bytes, valid during the call) with stream id
-     * ms-seq of the stream named `epoch` (0: unnamed) to the local store. Returns 0 and calls done exactly once
+     * Hands entry p (n bytes, valid during the call) with its id (its
+     * fields valid during the call) to the local store. Returns 0 and calls done exactly once
      * later, or an error (done never called).
      */
-    int (*apply)(uint64_t epoch, uint64_t ms, uint64_t seq, const void *p, size_t n, vg_replica_done_fn done,
-                 void *done_ud, void *ud);
+    int (*apply)(const vg_replica_id *id, const void *p, size_t n, vg_replica_done_fn done, void *done_ud,
+                 void *ud);
     /* The id of the last entry the local store applied (0-0: none) and its stream's epoch (0: none). 0 or an
      * error. */
     int (*position)(uint64_t *ms, uint64_t *seq, uint64_t *epoch, void *ud);
@@ -68,6 +81,8 @@ typedef struct vg_replica_options {
     size_t max_queue_bytes;        /* their bytes (64 MiB) */
     uint32_t read_count;           /* entries per XREAD (64) */
     uint32_t block_ms;             /* XREAD BLOCK (1000) */
+    uint64_t first_seq;            /* this node's entries are numbered from first_seq + 1, in order; give each
+                                      start a range above every earlier start's (0) */
 } vg_replica_options;
 
 void vg_replica_options_init(vg_replica_options *o);

@@ -235,6 +235,42 @@ vg_db_repl_put(vg_db *db, MDB_txn *txn, uint64_t ms, uint64_t seq)
 }
 
 
+static int
+origin_key(const char *origin, size_t n, char *key, size_t cap)
+{
+    if (n == 0 || n > 64 || memchr(origin, '\0', n))
+        return VG_E_INVAL;
+    snprintf(key, cap, "ro:%.*s", (int)n, origin);
+    return 0;
+}
+
+
+int
+vg_db_repl_origin_get(vg_db *db, MDB_txn *txn, const char *origin, size_t n, uint64_t *oseq)
+{
+    char key[80];
+    *oseq = 0;
+    int rc = origin_key(origin, n, key, sizeof key);
+    if (rc != 0)
+        return rc;
+    rc = vg_db__meta_get(db, txn, key, oseq);
+    if (rc == MDB_NOTFOUND) {
+        *oseq = 0;
+        return 0;
+    }
+    return vg_db_err(rc);
+}
+
+
+int
+vg_db_repl_origin_put(vg_db *db, MDB_txn *txn, const char *origin, size_t n, uint64_t oseq)
+{
+    char key[80];
+    int rc = origin_key(origin, n, key, sizeof key);
+    return rc != 0 ? rc : vg_db_err(vg_db__meta_put(db, txn, key, oseq));
+}
+
+
 int
 vg_db_repl_epoch_get(vg_db *db, MDB_txn *txn, uint64_t *epoch)
 {

@@ -7,7 +7,8 @@
  *
  *   meta            "schema" -> u64 version, "next_uid", "next_kid" -> u64,
  *                   "repl_ms", "repl_seq" -> u64 (the last replicated entry applied),
- *                   "repl_epoch" -> u64 (the stream it was read from; absent: 0)
+ *                   "repl_epoch" -> u64 (the stream it was read from; absent: 0),
+ *                   "ro:ORIGIN" -> u64 (the last sequence number applied of node ORIGIN)
  *   users           uid (8 bytes BE) -> user
  *   users_by_name   lower-case name  -> uid
  *   users_by_email  lower-case email -> uid
@@ -99,6 +100,9 @@ int vg_db_err(int rc);
 /* The id (ms-seq) of the last replicated entry applied: 0-0 when none. */
 int vg_db_repl_get(vg_db *db, MDB_txn *txn, uint64_t *ms, uint64_t *seq);
 int vg_db_repl_put(vg_db *db, MDB_txn *txn, uint64_t ms, uint64_t seq);
+/* The last sequence number applied of origin node `origin` (at most 64 bytes; 0: none), and its update. */
+int vg_db_repl_origin_get(vg_db *db, MDB_txn *txn, const char *origin, size_t n, uint64_t *oseq);
+int vg_db_repl_origin_put(vg_db *db, MDB_txn *txn, const char *origin, size_t n, uint64_t oseq);
 /* The epoch of the stream that id belongs to (0: none recorded), and its update. */
 int vg_db_repl_epoch_get(vg_db *db, MDB_txn *txn, uint64_t *epoch);
 int vg_db_repl_epoch_put(vg_db *db, MDB_txn *txn, uint64_t epoch);

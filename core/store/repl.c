@@ -46,16 +46,22 @@ on_applied(int status, vg_mpr *rest, void *ud)
 
 
 int
-vg_store_repl_apply(vg_store *s, uint64_t epoch, uint64_t ms, uint64_t seq, const void *p, size_t n,
+vg_store_repl_apply(vg_store *s, const vg_store_repl_id *id, const void *p, size_t n,
                     void (*cb)(int status, int64_t inner, void *ud), void *ud)
 {
-    if (n == 0 || n > VG_STORE_REPL_MAX - 64 || (ms == 0 && seq == 0))
+    int named = id->origin && id->oseq;
+    if (n == 0 || n > VG_STORE_REPL_MAX - 160 || (id->ms == 0 && id->seq == 0) ||
+        (named && (id->origin_n == 0 || id->origin_n > 64)))
         return VG_E_INVAL;
     vg_store__request q;
-    vg_store__request_begin(&q, VG_STORE_REPL, 4);
-    vg_mpw_u64(&q.w, ms);
-    vg_mpw_u64(&q.w, seq);
-    vg_mpw_u64(&q.w, epoch);
+    vg_store__request_begin(&q, VG_STORE_REPL, named ? 6 : 4);
+    vg_mpw_u64(&q.w, id->ms);
+    vg_mpw_u64(&q.w, id->seq);
+    vg_mpw_u64(&q.w, id->epoch);
+    if (named) {
+        vg_mpw_str(&q.w, id->origin, id->origin_n);
+        vg_mpw_u64(&q.w, id->oseq);
+    }
     vg_mpw_bin_header(&q.w, n);
     apply_call *c = vg_xmalloc(sizeof *c);
     c->cb = cb;

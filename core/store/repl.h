@@ -37,17 +37,24 @@ typedef struct vg_store vg_store;
  */
 int vg_store_repl_position(vg_store *s, uint64_t *ms, uint64_t *seq, uint64_t *epoch);
 
+/* Where an entry comes from (store.h, REPL). */
+typedef struct vg_store_repl_id {
+    uint64_t ms, seq;              /* its stream id */
+    uint64_t epoch;                /* its stream's epoch (0: unnamed; another than the recorded one starts the ids over) */
+    const char *origin;            /* its origin node's id (n bytes, at most 64), or NULL */
+    size_t origin_n;
+    uint64_t oseq;                 /* its number at the origin (0: none): an appended-again copy is skipped */
+} vg_store_repl_id;
+
 /*
- * Applies entry p (n bytes, copied) with stream id ms-seq of the stream
- * named by `epoch` (0: unnamed; another epoch than the recorded one starts
- * the ids over, store.h REPL). On 0 cb runs
+ * Applies entry p (n bytes, copied) with its id. On 0 cb runs
  * once the store committed it or failed: status 0 with inner the entry's
  * own status (VG_STORE_REPL_SEEN: applied before), or a store error
  * (VG_E_STORE_DOWN when the store died: resend from vg_store_repl_position).
  * Errors without cb: VG_E_INVAL (empty, oversized or a 0-0 id),
  * VG_E_STORE_BUSY.
  */
-int vg_store_repl_apply(vg_store *s, uint64_t epoch, uint64_t ms, uint64_t seq, const void *p, size_t n,
+int vg_store_repl_apply(vg_store *s, const vg_store_repl_id *id, const void *p, size_t n,
                         void (*cb)(int status, int64_t inner, void *ud), void *ud);
 
 #endif

@@ -478,11 +478,14 @@ run_op(st *s, vg_mpr *rp, int64_t op, uint32_t cnt, op_out *o, int remote)
 static int
 op_repl(st *s, vg_mpr *r, uint32_t cnt, op_out *o)
 {
-    uint64_t ms, seq, lms, lseq, epoch = 0, lepoch = 0;
+    uint64_t ms, seq, lms, lseq, epoch = 0, lepoch = 0, oseq = 0, loseq = 0;
+    vg_str origin = { 0 };
     const uint8_t *p;
     size_t n;
-    if ((cnt != 4 && cnt != 5) || vg_mpr_u64(r, &ms) < 0 || vg_mpr_u64(r, &seq) < 0 ||
-        (cnt == 5 && vg_mpr_u64(r, &epoch) < 0) || vg_mpr_bin(r, &p, &n) < 0 || (ms == 0 && seq == 0))
+    if ((cnt != 4 && cnt != 5 && cnt != 7) || vg_mpr_u64(r, &ms) < 0 || vg_mpr_u64(r, &seq) < 0 ||
+        (cnt >= 5 && vg_mpr_u64(r, &epoch) < 0) ||
+        (cnt == 7 && (vg_mpr_str(r, &origin) < 0 || vg_mpr_u64(r, &oseq) < 0 || origin.n == 0 || origin.n > 64)) ||
+        vg_mpr_bin(r, &p, &n) < 0 || (ms == 0 && seq == 0))
         return VG_E_STORE_PROTO;
     int rc = vg_db_repl_get(&s->db, s->txn, &lms, &lseq);
     if (rc == 0)
@@ -496,6 +499,16 @@ op_repl(st *s, vg_mpr *r, uint32_t cnt, op_out *o)
     if (ms < lms || (ms == lms && seq <= lseq)) {
         o->inner = VG_STORE_REPL_SEEN;
         return 0;
+    }
+    if (oseq && (rc = vg_db_repl_origin_get(&s->db, s->txn, origin.p, origin.n, &loseq)) != 0)
+        return rc;
+    if (oseq && oseq <= loseq) {
+        /* the origin appended it again (its bus dropped after Redis took it): applied under its first id */
+        o->inner = VG_STORE_REPL_SEEN;
+        rc = vg_db_repl_put(&s->db, s->txn, ms, seq);
+        if (rc == 0 && epoch && epoch != lepoch)
+            rc = vg_db_repl_epoch_put(&s->db, s->txn, epoch);
+        return rc;
     }
     vg_mpr in;
     uint32_t icnt = 0;
@@ -515,6 +528,8 @@ op_repl(st *s, vg_mpr *r, uint32_t cnt, op_out *o)
     rc = vg_db_repl_put(&s->db, s->txn, ms, seq);
     if (rc == 0 && epoch && epoch != lepoch)
         rc = vg_db_repl_epoch_put(&s->db, s->txn, epoch);
+    if (rc == 0 && oseq)
+        rc = vg_db_repl_origin_put(&s->db, s->txn, origin.p, origin.n, oseq);
     return rc;
 }
 

@@ -32,7 +32,7 @@
  *   APIKEY_REVOKE  [9, uid, kid]                         -> [st]
  *   FEEDBACK_ADD   [10, key bin16, detection bin16, uid, record bin] -> [st]
  *   SYNC           [11]                                  -> [0] after everything before it is durable
- *   REPL           [12, ms, seq, (epoch,) request bin]   -> [st, inner]
+ *   REPL           [12, ms, seq, (epoch, (origin, oseq,)) request bin] -> [st, inner]
  *                  a write replicated from another node (store/repl.h), with
  *                  its stream id ms-seq: applied unless an id at or above it
  *                  was, in the transaction that records the id; inner is the
@@ -42,6 +42,10 @@
  *                  epoch (u64; absent: 0) names the stream: one that differs
  *                  from the recorded non-zero epoch is a stream made anew
  *                  (its ids start over), where nothing counts as applied.
+ *                  origin (str, 1-64 bytes) and oseq (u64, 0: none) name the
+ *                  entry at its origin node: an oseq at or below the last one
+ *                  applied of that origin is the same write appended again,
+ *                  skipped (VG_STORE_REPL_SEEN) while its id is recorded.
  * Hasher: HASH [1, password] -> [st, encoded]; VERIFY [2, encoded, password] -> [st, ok]
  */
 #ifndef VG_STORE_H

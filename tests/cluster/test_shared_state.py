@@ -13,6 +13,7 @@ refreshes on C and the new token works on A; an API key made on A works on
 C; logout on A and the key's revocation on A are refused on C.
 State Redis down: each node serves alone, and the logins made meanwhile
 reach the other node once Redis is back (from the AOF, on the same port).
+An entry appended twice (a copy made in Redis) is skipped by its origin number.
 State Redis lost (restarted empty, its new ids below the nodes' positions):
 each node tells the new stream by its epoch and reads it from its start.
 T8: detections made on A are listed on C; C's store process is SIGKILLed
@@ -177,6 +178,37 @@ def test_state_redis_down(ctx):
           lambda: call(ctx.a, "GET", "/v1/auth/me", token=tc["access_token"])[0] == 200)
 
 
+DUPLICATE = """local es = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 50)
+for _, e in ipairs(es) do
+  local f = e[2]
+  for i = 1, #f, 2 do
+    if f[i] == 'o' and f[i + 1] == ARGV[1] then return redis.call('XADD', KEYS[1], '*', unpack(f)) end
+  end
+end
+return false"""
+
+
+def test_duplicate_append(ctx):
+    """An entry appended twice (a bus dropped after Redis took the XADD): the copy carries the same origin
+    number and is skipped. The entry copied is a refresh-token rotation, whose second application would
+    revoke the session on C."""
+    with open(os.path.join(ctx.work, "a", "data", "node.id")) as f:
+        a_id = f.read().strip()
+    t = login(ctx.a, "alice", ALICE_PW)
+    st, new = call(ctx.a, "POST", "/v1/auth/refresh", {"refresh_token": t["refresh_token"]})
+    tap.check(st == 200, f"rotation on A: {st}")
+    until("the rotation reached C", lambda: call(ctx.c, "GET", "/v1/auth/me", token=new["access_token"])[0] == 200)
+    copy = ctx.redis.cli("EVAL", DUPLICATE, "1", "vigia:repl", a_id)
+    tap.check(copy and "-" in copy, f"A's last entry appended again: {copy}")
+    probe = login(ctx.a, "alice", ALICE_PW)   # once C accepts it, C has read past the copy
+    until("C read past the copy", lambda: call(ctx.c, "GET", "/v1/auth/me", token=probe["access_token"])[0] == 200)
+    st, _ = call(ctx.c, "GET", "/v1/auth/me", token=new["access_token"])
+    tap.check(st == 200, f"the session rotated once on C, not revoked by the copy: {st}")
+    st, _ = call(ctx.c, "POST", "/v1/auth/refresh", {"refresh_token": new["refresh_token"]})
+    tap.check(st == 200, f"its refresh token works on C: {st}")
+    tap.check(metric(ctx.c, 'vigia_replica_entries_total{result="skipped"}') >= 1, "the copy counted as skipped")
+
+
 def test_state_redis_lost(ctx):
     """The state Redis restarted without its data: the new stream's ids are below the nodes' positions (made
     high here by an entry with an id far ahead); each node sees another epoch, says so, counts it, and reads
@@ -277,5 +309,5 @@ def test_history_and_exactly_once(ctx):
 if __name__ == "__main__":
     sys.exit(tap.run([test_user_and_login_across_nodes, test_signing_key_compared,
                       test_refresh_on_other_node_and_logout,
-                      test_api_key_across_nodes, test_state_redis_down, test_state_redis_lost,
+                      test_api_key_across_nodes, test_state_redis_down, test_duplicate_append, test_state_redis_lost,
                       test_history_and_exactly_once], setup, teardown))
