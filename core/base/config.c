@@ -247,7 +247,8 @@ static const struct key keys[] = {
     { "cluster", "state_maxlen", T_INT, OFF(cluster_state_maxlen), "1000000", 0, 2000000000, NULL, NULL,
       "entries the replication stream keeps, about (0: never trimmed); a node away longer misses the rest" },
     { "cluster", "state_queue", T_INT, OFF(cluster_state_queue), "10000", 1, 10000000, NULL, NULL,
-      "replicated writes that wait while the state Redis is unreachable (the oldest are dropped beyond)" },
+      "replicated writes the master holds in memory at once while appending them (the rest wait in the "
+      "database's outbox)" },
     { "mjpeg", "max_viewers", T_INT, OFF(mjpeg_max_viewers), "64", 0, 100000, NULL, NULL,
       "open /v1/streams/{id}/mjpeg responses (503 beyond; 0: MJPEG off)" },
     { "mjpeg", "quality", T_INT, OFF(mjpeg_quality), "80", 1, 100, NULL, NULL,

@@ -18,6 +18,7 @@
 #include "base/error.h"
 #include "base/hex.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "cluster/replica.h"
 #include "store/repl.h"
 #include "store/store_client.h"
@@ -32,6 +33,13 @@ struct vg_shared_state {
     FILE *boot_out;
     ev_timer key_check;                /* until the signing key was compared with the cluster's */
     int key_asking;                    /* a SET or GET of the probe is in flight */
+    size_t max_queue;                  /* entries handed to the replica at once (cluster.state_queue) */
+    uint64_t loaded;                   /* the last outbox number handed to the replica */
+    uint64_t taken;                    /* the last one the state Redis took */
+    uint64_t cleared;                  /* the last one the store was asked to delete */
+    int clearing;                      /* an OUTBOX_DONE is in flight */
+    ev_timer clear_again;              /* the next one, from the loop (not from inside a store answer) */
+    vg_metric *m_outbox;               /* its entries, counted when scraped */
 };
 
 typedef struct apply_call {
@@ -84,12 +92,102 @@ repl_caught_up(void *ud)
 }
 
 
+/* ---- out: the outbox (store/repl.h) to the replica, as room allows ---- */
+
+static void
+each_entry(uint64_t num, const void *p, size_t n, void *ud)
+{
+    vg_shared_state *s = ud;
+    s->loaded = num;
+    if (vg_replica_publish(s->replica, num, p, n) != 0) {
+        vg_error("cluster", "outbox entry %" PRIu64 " (%zu bytes) is too large for the stream: other nodes miss it",
+                 num, n);
+        if (s->taken < num)
+            s->taken = num;   /* cleared with the next ones */
+    }
+}
+
+
+/* Hands the replica what the outbox holds past what it has, up to its room. The count, or -1. */
+static int
+load(vg_shared_state *s)
+{
+    vg_replica_stats st;
+    vg_replica_stats_get(s->replica, &st);
+    if (st.queued >= s->max_queue)
+        return 0;   /* the replica's answers load the rest */
+    int n = vg_store_outbox_read(s->store, s->loaded, s->max_queue - st.queued, each_entry, s);
+    if (n < 0)
+        vg_warn("cluster", "cannot read the outbox (%s): retried at the next write", vg_err_str(n));
+    return n;
+}
+
+
+/* No store call from here (it may come while the store is being destroyed): the loop asks again. */
+static void
+on_cleared(int status, void *ud)
+{
+    vg_shared_state *s = ud;
+    s->clearing = 0;
+    if (status != 0)
+        s->cleared = 0;   /* asked again, for everything taken */
+    if (s->taken > s->cleared)
+        ev_timer_start(s->loop, &s->clear_again);
+}
+
+
+static void clear_taken(vg_shared_state *s);
+
+
+static void
+on_clear_again(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    clear_taken(w->data);
+}
+
+
+/* Has the store delete the outbox entries the state Redis took (one request in flight at a time). */
+static void
+clear_taken(vg_shared_state *s)
+{
+    if (s->clearing || s->taken <= s->cleared)
+        return;
+    uint64_t upto = s->taken;
+    if (vg_store_outbox_done(s->store, upto, on_cleared, s) == 0) {
+        s->clearing = 1;
+        s->cleared = upto;
+    }
+}
+
+
+static void
+repl_sent(uint64_t oseq, void *ud)
+{
+    vg_shared_state *s = ud;
+    if (oseq > s->taken)
+        s->taken = oseq;
+    clear_taken(s);
+    load(s);
+}
+
+
+static void
+collect_outbox(vg_metric *m, void *ud)
+{
+    vg_shared_state *s = ud;
+    vg_series_set(vg_metrics_single(m), (double)vg_store_outbox_count(s->store));
+}
+
+
+/* The store committed a replicated write: its entry is in the outbox. */
 static void
 on_commit(const void *entry, size_t n, void *ud)
 {
-    vg_shared_state *s = ud;
-    if (vg_replica_publish(s->replica, entry, n) != 0)
-        vg_error("cluster", "a replicated write of %zu bytes is too large for the stream: other nodes miss it", n);
+    (void)entry;
+    (void)n;
+    load(ud);
 }
 
 
@@ -142,49 +240,6 @@ on_key_check(struct ev_loop *loop, ev_timer *w, int revents)
             s->key_asking = 1;
     }
     vg_buf_release(&probe);
-}
-
-
-/*
- * The numbers this start gives its entries: DATA/repl.starts counts the
- * starts (written and synced before use); start k numbers from k << 32, so
- * every start's numbers are above the earlier ones' (2^32 entries a start).
- */
-static int
-first_seq(const vg_config *cfg, uint64_t *out, char *err, size_t errlen)
-{
-    char path[1100], tmp[1200], b[32];
-    snprintf(path, sizeof path, "%s/repl.starts", cfg->data_dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    uint64_t k = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        ssize_t n = read(fd, b, sizeof b - 1);
-        close(fd);
-        char *end;
-        b[n > 0 ? n : 0] = '\0';
-        k = strtoull(b, &end, 10);
-        if (n <= 0 || (*end && *end != '\n') || k >= (1u << 30)) {
-            snprintf(err, errlen, "%s: not a count of starts", path);
-            return -1;
-        }
-    } else if (errno != ENOENT) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    k++;
-    int len = snprintf(b, sizeof b, "%" PRIu64 "\n", k);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    int ok = fd >= 0 && write(fd, b, (size_t)len) == len && fsync(fd) == 0;
-    if (fd >= 0)
-        close(fd);
-    if (!ok || rename(tmp, path) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    *out = k << 32;
-    return 0;
 }
 
 
@@ -262,8 +317,7 @@ vg_shared_state_create(struct ev_loop *loop, const vg_config *cfg, vg_store *sto
         vg_warn("cluster", "cluster.state_url names the frame bus's Redis: the shared state is only as durable as "
                 "that instance (run it with appendonly yes, which doubles frame latency, or give the state a Redis "
                 "of its own, docs/cluster.md)");
-    uint64_t seq0 = 0;
-    if (node_id(cfg, node, sizeof node, err, errlen) != 0 || first_seq(cfg, &seq0, err, errlen) != 0)
+    if (node_id(cfg, node, sizeof node, err, errlen) != 0)
         return -1;
     if (strcmp(cfg->jwt_alg, "HS256") == 0 && !cfg->jwt_secret_file[0])
         vg_warn("cluster", "shared state without auth.jwt_secret_file: access tokens signed here verify only "
@@ -277,8 +331,8 @@ vg_shared_state_create(struct ev_loop *loop, const vg_config *cfg, vg_store *sto
     o.node = node;
     o.maxlen = (size_t)cfg->cluster_state_maxlen;
     o.max_queue = (size_t)cfg->cluster_state_queue;
-    o.first_seq = seq0;
-    vg_replica_hooks h = { .apply = repl_apply, .position = repl_position, .caught_up = repl_caught_up, .ud = s };
+    vg_replica_hooks h = { .apply = repl_apply, .position = repl_position, .caught_up = repl_caught_up,
+                           .sent = repl_sent, .ud = s };
     int rc = vg_replica_create(loop, &url, &o, &h, &s->replica);
     if (rc != 0) {
         snprintf(err, errlen, "shared state: %s", vg_err_str(rc));
@@ -286,7 +340,18 @@ vg_shared_state_create(struct ev_loop *loop, const vg_config *cfg, vg_store *sto
         return -1;
     }
     vg_store_on_commit(store, on_commit, s);
+    s->max_queue = o.max_queue;
+    s->m_outbox = vg_metrics_register("vigia_replica_outbox", "this node's replicated writes kept in its database "
+                                      "until the state Redis took them", VG_GAUGE, "", NULL, 0);
+    if (s->m_outbox)
+        vg_metrics_set_collect(s->m_outbox, collect_outbox, s);
+    int left = load(s);   /* what a stopped or killed master left */
+    if (left > 0)
+        vg_info("cluster", "shared state: %d replicated write(s) left in the outbox by the last run: appending them%s",
+                left, (size_t)left >= s->max_queue ? " (and more)" : "");
     s->loop = loop;
+    ev_timer_init(&s->clear_again, on_clear_again, 0.01, 0);
+    s->clear_again.data = s;
     ev_timer_init(&s->key_check, on_key_check, 0.1, 2);
     s->key_check.data = s;
     ev_timer_start(loop, &s->key_check);
@@ -305,6 +370,9 @@ vg_shared_state_destroy(vg_shared_state *s)
     if (!s)
         return;
     ev_timer_stop(s->loop, &s->key_check);
+    ev_timer_stop(s->loop, &s->clear_again);
+    if (s->m_outbox)
+        vg_metrics_set_collect(s->m_outbox, NULL, NULL);
     vg_replica_destroy(s->replica);   /* the probe's answer, if in flight, comes now with NULL */
     free(s);
 }

@@ -38,7 +38,7 @@ struct vg_replica {
     /* out: entries of this node in order; the first `sending` are in flight */
     entry *head, **tail;
     size_t queued, queued_bytes, sending;
-    uint64_t oseq;                     /* the last number given to an entry of this node */
+    uint64_t oseq;                     /* the number of the last entry of this node queued */
     /* in */
     uint64_t ms, seq;                  /* read after this id */
     uint64_t epoch;                    /* the stream's epoch (0: unnamed) */
@@ -109,7 +109,10 @@ on_added(vg_bus *bus, redisReply *reply, void *ud)
         r->st.published++;
         vg_series_add(r->m_pub, 1);
     }
+    uint64_t taken = r->head->oseq;
     drop_head(r);
+    if (r->h.sent)
+        r->h.sent(taken, r->h.ud);
     vg_series_set(r->m_queue, (double)r->queued);
     pump(r);
 }
@@ -148,10 +151,12 @@ pump(vg_replica *r)
 
 
 int
-vg_replica_publish(vg_replica *r, const void *p, size_t n)
+vg_replica_publish(vg_replica *r, uint64_t oseq, const void *p, size_t n)
 {
-    if (n == 0 || n > VG_REPLICA_MAX_ENTRY)
+    if (n == 0 || n > VG_REPLICA_MAX_ENTRY || oseq == 0)
         return VG_E_INVAL;
+    if (oseq <= r->oseq)
+        return 0;   /* queued already */
     /* full: the oldest not in flight give way (counted; the log says so once per burst) */
     while ((r->queued >= r->o.max_queue || r->queued_bytes + n > r->o.max_queue_bytes) && r->queued > r->sending) {
         entry **pp = &r->head;
@@ -171,7 +176,7 @@ vg_replica_publish(vg_replica *r, const void *p, size_t n)
     }
     entry *e = vg_xmalloc(sizeof *e + n);
     e->next = NULL;
-    e->oseq = ++r->oseq;
+    e->oseq = r->oseq = oseq;
     e->n = n;
     memcpy(e->p, p, n);
     *r->tail = e;
@@ -524,7 +529,6 @@ vg_replica_create(struct ev_loop *loop, const vg_bus_url *url, const vg_replica_
     snprintf(r->epoch_key, sizeof r->epoch_key, "%s:epoch", o->stream);
     snprintf(r->maxlen, sizeof r->maxlen, "%zu", o->maxlen);
     r->tail = &r->head;
-    r->oseq = o->first_seq;
     ev_timer_init(&r->again, on_again, 0, 0);
     r->again.data = r;
     const char *nm[] = { "published", "dropped", "applied", "skipped" };
@@ -584,7 +588,7 @@ vg_replica_destroy(vg_replica *r)
     vg_bus_destroy(r->in);
     vg_bus_destroy(r->out);
     if (r->queued)
-        vg_warn("replica", "%zu replicated writes not appended at exit: other nodes miss them", r->queued);
+        vg_warn("replica", "%zu replicated writes not appended at exit", r->queued);
     while (r->head)
         drop_head(r);
     free(r);

@@ -8,7 +8,9 @@
  *     committed the write) and appends it in order with XADD on a bus of
  *     its own (trimmed to about maxlen entries). While the bus is down
  *     entries wait in a bounded queue (max_queue entries, max_queue_bytes);
- *     beyond it the oldest are dropped, counted and logged.
+ *     beyond it the oldest are dropped, counted and logged (a caller with
+ *     a durable copy, the store's outbox, hands no more than there is room
+ *     for and hears with sent() what Redis took).
  *   - in: another bus reads the stream with XREAD BLOCK from the position
  *     the local store recorded (position()), skips this node's own
  *     entries, and hands the others in order to apply(), a batch at a time
@@ -17,8 +19,8 @@
  *     recorded position: the store skips what it applied (exactly once).
  *     When the stream was trimmed past that position, the gap is logged
  *     and counted, and reading goes on from the oldest entry left.
- *   - numbers: each entry of this node carries its number ("s", from
- *     first_seq + 1 up, in order); an entry appended again (the bus
+ *   - numbers: each entry of this node carries its number ("s", given
+ *     by the caller, rising); an entry appended again (the bus
  *     dropped after Redis took it) carries the same number, and the store
  *     skips it (store.h, REPL: one last number per origin).
  *   - epoch: a random name for the stream, kept beside it at STREAM:epoch
@@ -70,6 +72,8 @@ typedef struct vg_replica_hooks {
     int (*position)(uint64_t *ms, uint64_t *seq, uint64_t *epoch, void *ud);
     /* Once, the first time the store has applied every entry there was (may be NULL). */
     void (*caught_up)(void *ud);
+    /* The state Redis took (or refused: dropped) this node's entry oseq; called in order (may be NULL). */
+    void (*sent)(uint64_t oseq, void *ud);
     void *ud;
 } vg_replica_hooks;
 
@@ -81,8 +85,6 @@ typedef struct vg_replica_options {
     size_t max_queue_bytes;        /* their bytes (64 MiB) */
     uint32_t read_count;           /* entries per XREAD (64) */
     uint32_t block_ms;             /* XREAD BLOCK (1000) */
-    uint64_t first_seq;            /* this node's entries are numbered from first_seq + 1, in order; give each
-                                      start a range above every earlier start's (0) */
 } vg_replica_options;
 
 void vg_replica_options_init(vg_replica_options *o);
@@ -96,8 +98,12 @@ int vg_replica_create(struct ev_loop *loop, const vg_bus_url *url, const vg_repl
 /* Stops; queued entries not yet appended are dropped (logged). NULL is allowed. */
 void vg_replica_destroy(vg_replica *r);
 
-/* Queues entry p (n bytes, copied) of this node for the stream. 0, VG_E_INVAL (size). */
-int vg_replica_publish(vg_replica *r, const void *p, size_t n);
+/*
+ * Queues entry p (n bytes, copied) of this node, numbered oseq (rising: one
+ * at or below the last queued is taken as queued already, 0 returned), for
+ * the stream. 0, VG_E_INVAL (size, oseq 0).
+ */
+int vg_replica_publish(vg_replica *r, uint64_t oseq, const void *p, size_t n);
 
 typedef struct vg_replica_stats {
     uint64_t published;            /* entries appended to the stream */

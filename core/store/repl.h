@@ -57,4 +57,19 @@ typedef struct vg_store_repl_id {
 int vg_store_repl_apply(vg_store *s, const vg_store_repl_id *id, const void *p, size_t n,
                         void (*cb)(int status, int64_t inner, void *ud), void *ud);
 
+/*
+ * The outbox (store.h, cfg.outbox): this node's replicated writes, each
+ * put there in the commit of its write and numbered in order, until the
+ * state Redis took them. vg_store_outbox_read() calls each() for the
+ * entries numbered above `after`, in order, at most max (one short read
+ * snapshot): how many, or a store read error. vg_store_outbox_done() has
+ * the store delete those numbered up to `upto`; cb (may be NULL) hears
+ * the status.
+ */
+int vg_store_outbox_read(vg_store *s, uint64_t after, size_t max,
+                         void (*each)(uint64_t num, const void *p, size_t n, void *ud), void *ud);
+int vg_store_outbox_done(vg_store *s, uint64_t upto, void (*cb)(int status, void *ud), void *ud);
+/* How many entries the outbox holds (0 on a read error). */
+size_t vg_store_outbox_count(vg_store *s);
+
 #endif

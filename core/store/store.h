@@ -46,6 +46,11 @@
  *                  entry at its origin node: an oseq at or below the last one
  *                  applied of that origin is the same write appended again,
  *                  skipped (VG_STORE_REPL_SEEN) while its id is recorded.
+ *   OUTBOX_DONE    [13, upto]                            -> [st]
+ *                  the state Redis took the outbox entries numbered up to
+ *                  upto: deleted. With cfg.outbox, every request whose write
+ *                  is replicated (store/repl_entry.h) also puts its entry in
+ *                  the outbox, numbered in order, in the same commit.
  * Hasher: HASH [1, password] -> [st, encoded]; VERIFY [2, encoded, password] -> [st, ok]
  */
 #ifndef VG_STORE_H
@@ -67,6 +72,7 @@ enum vg_store_op {
     VG_STORE_FEEDBACK_ADD = 10,
     VG_STORE_SYNC = 11,
     VG_STORE_REPL = 12,
+    VG_STORE_OUTBOX_DONE = 13,
 };
 
 #define VG_STORE_REPL_SEEN 1           /* REPL's inner status: applied before, skipped */
@@ -85,6 +91,7 @@ typedef struct vg_store_config {
     double image_retention;        /* seconds images are kept; 0 = as long as their detection */
     double sweep_interval;         /* seconds between retention passes */
     int nosync;                    /* benchmarks of the peer only */
+    int outbox;                    /* shared state: each replicated write also goes to the outbox, same commit */
 } vg_store_config;
 
 typedef struct vg_hasher_config {

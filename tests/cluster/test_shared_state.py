@@ -13,6 +13,8 @@ refreshes on C and the new token works on A; an API key made on A works on
 C; logout on A and the key's revocation on A are refused on C.
 State Redis down: each node serves alone, and the logins made meanwhile
 reach the other node once Redis is back (from the AOF, on the same port).
+Writes waiting for the state Redis when A's master is SIGKILLed reach C
+once A starts again (its outbox).
 An entry appended twice (a copy made in Redis) is skipped by its origin number.
 State Redis lost (restarted empty, its new ids below the nodes' positions):
 each node tells the new stream by its epoch and reads it from its start.
@@ -178,6 +180,26 @@ def test_state_redis_down(ctx):
           lambda: call(ctx.a, "GET", "/v1/auth/me", token=tc["access_token"])[0] == 200)
 
 
+def test_master_killed_with_appends_waiting(ctx):
+    """Writes committed on A while the state Redis is down wait in A's outbox (LMDB, the same commit); A's
+    master is SIGKILLed, Redis comes back, A starts again: the writes reach C."""
+    ctx.redis.stop(signal.SIGTERM)
+    made = [login(ctx.a, "alice", ALICE_PW) for _ in range(3)]
+    for t in made:
+        tap.check(call(ctx.a, "GET", "/v1/auth/me", token=t["access_token"])[0] == 200, "A serves its logins")
+    store = store_pid(ctx.a.proc.pid)
+    ctx.a.proc.kill()
+    ctx.a.proc.wait()
+    until("A's store gone with its master", lambda: not store or not os.path.exists(f"/proc/{store}"))
+    ctx.redis.start()
+    ctx.a = start_node(ctx, "a", ctx.models)
+    until("A appends what its outbox held", lambda: "left in the outbox by the last run" in ctx.a.read_log())
+    for t in made:
+        until("a login made before A was killed accepted on C",
+              lambda: call(ctx.c, "GET", "/v1/auth/me", token=t["access_token"])[0] == 200)
+    until("A's outbox cleared once Redis took its entries", lambda: metric(ctx.a, "vigia_replica_outbox") == 0)
+
+
 DUPLICATE = """local es = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 50)
 for _, e in ipairs(es) do
   local f = e[2]
@@ -189,7 +211,9 @@ return false"""
 
 
 def test_duplicate_append(ctx):
-    """An entry appended twice (a bus dropped after Redis took the XADD): the copy carries the same origin
+    """Writes waiting for the state Redis when A's master is SIGKILLed reach C
+once A starts again (its outbox).
+An entry appended twice (a bus dropped after Redis took the XADD): the copy carries the same origin
     number and is skipped. The entry copied is a refresh-token rotation, whose second application would
     revoke the session on C."""
     with open(os.path.join(ctx.work, "a", "data", "node.id")) as f:
@@ -309,5 +333,6 @@ def test_history_and_exactly_once(ctx):
 if __name__ == "__main__":
     sys.exit(tap.run([test_user_and_login_across_nodes, test_signing_key_compared,
                       test_refresh_on_other_node_and_logout,
-                      test_api_key_across_nodes, test_state_redis_down, test_duplicate_append, test_state_redis_lost,
+                      test_api_key_across_nodes, test_state_redis_down, test_master_killed_with_appends_waiting,
+                      test_duplicate_append, test_state_redis_lost,
                       test_history_and_exactly_once], setup, teardown))
