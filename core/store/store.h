@@ -59,21 +59,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum vg_store_op {
-    VG_STORE_DET_ADD = 1,
-    VG_STORE_USER_CREATE = 2,
-    VG_STORE_USER_UPDATE = 3,
-    VG_STORE_USER_DELETE = 4,
-    VG_STORE_SESSION_CREATE = 5,
-    VG_STORE_SESSION_ROTATE = 6,
-    VG_STORE_FAMILY_REVOKE = 7,
-    VG_STORE_APIKEY_CREATE = 8,
-    VG_STORE_APIKEY_REVOKE = 9,
-    VG_STORE_FEEDBACK_ADD = 10,
-    VG_STORE_SYNC = 11,
-    VG_STORE_REPL = 12,
-    VG_STORE_OUTBOX_DONE = 13,
-};
+#include "store/store_ops.h"
 
 #define VG_STORE_REPL_SEEN 1           /* REPL's inner status: applied before, skipped */
 
