@@ -98,7 +98,7 @@ def setup():
     c.c.wait_ready()
     c.haproxy, c.hport = start_haproxy(c.work, [("A", c.a.hostport), ("C", c.c.hostport)])
     c.img = tap.image("dog.jpg")
-    wait_for(lambda: placed(c.c, "B", Y) and placed(c.a, "B", Y), what="B placed")
+    wait_for(lambda: all(placed(c.c, "B", m) and placed(c.a, "B", m) for m in (X, Y)), what="B placed")
     return c
 
 
