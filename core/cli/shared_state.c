@@ -34,6 +34,8 @@ struct vg_shared_state {
     ev_timer key_check;                /* until the signing key was compared with the cluster's */
     int key_asking;                    /* a SET or GET of the probe is in flight */
     size_t max_queue;                  /* entries handed to the replica at once (cluster.state_queue) */
+    size_t max_bytes;                  /* ... and their bytes (the replica's own bound) */
+    int full;                          /* the read being handed over reached one of them */
     uint64_t loaded;                   /* the last outbox number handed to the replica */
     uint64_t taken;                    /* the last one the state Redis took */
     uint64_t cleared;                  /* the last one the store was asked to delete */
@@ -98,6 +100,12 @@ static void
 each_entry(uint64_t num, const void *p, size_t n, void *ud)
 {
     vg_shared_state *s = ud;
+    vg_replica_stats st;
+    vg_replica_stats_get(s->replica, &st);
+    if (s->full || (st.queued && (st.queued >= s->max_queue || st.queued_bytes + n > s->max_bytes))) {
+        s->full = 1;   /* never past the replica's room: it would drop entries the outbox then deletes */
+        return;
+    }
     s->loaded = num;
     if (vg_replica_publish(s->replica, num, p, n) != 0) {
         vg_error("cluster", "outbox entry %" PRIu64 " (%zu bytes) is too large for the stream: other nodes miss it",
@@ -116,6 +124,7 @@ load(vg_shared_state *s)
     vg_replica_stats_get(s->replica, &st);
     if (st.queued >= s->max_queue)
         return 0;   /* the replica's answers load the rest */
+    s->full = 0;
     int n = vg_store_outbox_read(s->store, s->loaded, s->max_queue - st.queued, each_entry, s);
     if (n < 0)
         vg_warn("cluster", "cannot read the outbox (%s): retried at the next write", vg_err_str(n));
@@ -341,6 +350,7 @@ vg_shared_state_create(struct ev_loop *loop, const vg_config *cfg, vg_store *sto
     }
     vg_store_on_commit(store, on_commit, s);
     s->max_queue = o.max_queue;
+    s->max_bytes = o.max_queue_bytes;
     s->m_outbox = vg_metrics_register("vigia_replica_outbox", "this node's replicated writes kept in its database "
                                       "until the state Redis took them", VG_GAUGE, "", NULL, 0);
     if (s->m_outbox)

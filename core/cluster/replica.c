@@ -600,6 +600,7 @@ vg_replica_stats_get(const vg_replica *r, vg_replica_stats *st)
 {
     *st = r->st;
     st->queued = r->queued;
+    st->queued_bytes = r->queued_bytes;
     st->up = vg_bus_is_up(r->out) && vg_bus_is_up(r->in);
 }
 

@@ -113,6 +113,7 @@ typedef struct vg_replica_stats {
     uint64_t gaps;                 /* times the stream was found trimmed past the store's position */
     uint64_t resyncs;              /* times the stream was found made anew (another epoch) */
     size_t queued;                 /* entries waiting to be appended */
+    size_t queued_bytes;           /* their bytes */
     int up;                        /* both buses up */
 } vg_replica_stats;
 
