@@ -457,9 +457,12 @@ def t6_front_end_a_killed(c):
     hp = f"127.0.0.1:{c.hport}"
     on_a = {"Cookie": "VIGIA_FE=A"}
     wait_for(lambda: call(hp, "GET", "/ready", headers=on_a)[0] == 200, cap=15, what="HAProxy up")
+    pub = 'vigia_replica_entries_total{result="published"}'
+    before_a, before_c = metric(c.a, pub), metric(c.c, pub)
     st, t = call(hp, "POST", "/v1/auth/login", {"username": "alice", "password": ALICE_PW}, headers=on_a)
     tap.check(st == 200, f"login through HAProxy: {st} {t}")
-    tap.check(call(c.a, "GET", "/v1/auth/me", token=t["access_token"])[0] == 200, "the session is A's")
+    until("A published the session it made", lambda: metric(c.a, pub) > before_a)
+    tap.check(metric(c.c, pub) == before_c, "the login was made on A, not on C")
     until("the session reached C", lambda: call(c.c, "GET", "/v1/auth/me", token=t["access_token"])[0] == 200)
     frame = green_png()
     url = f"ws://{hp}/v1/stream?stream=t6&model={X}"
