@@ -62,7 +62,7 @@ libvigiacore_a_SOURCES += core/store/chan.c core/store/chan.h core/store/db.c co
 	core/store/db_aggregates.c core/store/db_apikeys.c core/store/db_detections.c \
 	core/store/db_images.c core/store/db_internal.h core/store/db_sessions.c core/store/db_users.c \
 	core/store/offline.c core/store/offline.h core/store/records.h core/store/store.c \
-	core/store/store.h core/store/store_client.c core/store/store_client.h core/store/store_internal.h \
+	core/store/store.h core/store/store_ops.h core/store/store_client.c core/store/store_client.h core/store/store_internal.h \
 	core/store/store_read.c core/store/store_read.h core/store/store_write.c core/store/store_write.h
 # cluster: the Redis Streams bus, jobs on other nodes, placement (multi-node mode)
 libvigiacore_a_SOURCES += core/cluster/bus.c core/cluster/bus.h core/cluster/envelope.c core/cluster/envelope.h \

@@ -30,25 +30,28 @@ typedef struct seen {
 
 
 static int
-fake_apply(uint64_t ms, uint64_t seq, const void *p, size_t n, vg_replica_done_fn done, void *done_ud, void *ud)
+fake_apply(const vg_replica_id *id, const void *p, size_t n, vg_replica_done_fn done, void *done_ud, void *ud)
 {
     seen *s = ud;
     (void)p;
-    if (n == 0 || n > VG_REPLICA_MAX_ENTRY || ms < s->ms || (ms == s->ms && seq <= s->seq))
+    if (n == 0 || n > VG_REPLICA_MAX_ENTRY || id->ms < s->ms || (id->ms == s->ms && id->seq <= s->seq) ||
+        id->origin_n == 0 || id->origin_n > VG_REPLICA_MAX_NODE || (id->origin_n == 4 &&
+        memcmp(id->origin, "self", 4) == 0))
         abort();
-    s->ms = ms;
-    s->seq = seq;
+    s->ms = id->ms;
+    s->seq = id->seq;
     done(s->fail ? VG_E_STORE_DOWN : 0, done_ud);
     return 0;
 }
 
 
 static int
-fake_position(uint64_t *ms, uint64_t *seq, void *ud)
+fake_position(uint64_t *ms, uint64_t *seq, uint64_t *epoch, void *ud)
 {
     (void)ud;
     *ms = 5;
     *seq = 0;
+    *epoch = 0;
     return 0;
 }
 
@@ -96,10 +99,11 @@ check_xread(const uint8_t *p, size_t n)
     r.tail = &r.head;
     r.ms = 5;
     r.synced = 1;
+    r.epoch_known = 1;
     r.reading = 1;
     ev_timer_init(&r.again, on_again, 0, 0);
     r.again.data = &r;
-    r.m_pub = r.m_drop = r.m_applied = r.m_gaps = r.m_queue = series;
+    r.m_pub = r.m_drop = r.m_applied = r.m_skipped = r.m_gaps = r.m_queue = r.m_resync = r.m_lag = r.m_up = series;
     redisReader *rd = redisReaderCreate();
     void *reply = NULL;
     redisReaderFeed(rd, (const char *)p + 1, n - 1);

@@ -242,13 +242,15 @@ static const struct key keys[] = {
     /* [cluster] shared state: users, sessions, API keys and history replicated between nodes (docs/cluster.md) */
     { "cluster", "state_url", T_STRING, OFF(cluster_state_url), "", 0, 0, NULL, NULL,
       "redis://HOST:PORT[/DB] of the state Redis (appendonly yes) that carries the replication stream "
-      "(empty: nothing shared)" },
+      "(empty: nothing shared; never defaults to cluster.url, whose Redis runs without persistence)" },
     { "cluster", "state_node", T_STRING, OFF(cluster_state_node), "", 0, 0, NULL, NULL,
-      "this node's id on the replication stream, stable across restarts (empty: DATA/node.id, made at first start)" },
+      "this node's id on the replication stream, stable across restarts (empty: DATA/node.id, made at first start; "
+      "not cluster.node, whose default HOST-PID changes at every start)" },
     { "cluster", "state_maxlen", T_INT, OFF(cluster_state_maxlen), "1000000", 0, 2000000000, NULL, NULL,
       "entries the replication stream keeps, about (0: never trimmed); a node away longer misses the rest" },
     { "cluster", "state_queue", T_INT, OFF(cluster_state_queue), "10000", 1, 10000000, NULL, NULL,
-      "replicated writes that wait while the state Redis is unreachable (the oldest are dropped beyond)" },
+      "replicated writes the master holds in memory at once while appending them (the rest wait in the "
+      "database's outbox)" },
     { "stream", "events_per_second", T_NUMBER, OFF(stream_events_per_second), "50", 0, 100000, NULL, NULL,
       "track events (new, update, end) a stream may send per second, a second's worth at once; more are dropped "
       "and counted" },

@@ -162,6 +162,7 @@ store_options(const vg_config *cfg, vg_store_options *o)
     o->store.retention = cfg->history_retention;
     o->store.image_retention = cfg->history_image_retention;
     o->store.sweep_interval = 30;
+    o->store.outbox = cfg->cluster_state_url[0] != '\0';   /* shared state: replicated writes kept until sent */
     o->hasher.t_cost = (uint32_t)cfg->argon2_iterations;
     o->hasher.m_cost_kib = (uint32_t)(cfg->argon2_memory / 1024);
     o->hasher.parallelism = (uint32_t)cfg->argon2_parallelism;

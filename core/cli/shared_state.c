@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -17,6 +18,7 @@
 #include "base/error.h"
 #include "base/hex.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "cluster/replica.h"
 #include "store/repl.h"
 #include "store/store_client.h"
@@ -31,6 +33,15 @@ struct vg_shared_state {
     FILE *boot_out;
     ev_timer key_check;                /* until the signing key was compared with the cluster's */
     int key_asking;                    /* a SET or GET of the probe is in flight */
+    size_t max_queue;                  /* entries handed to the replica at once (cluster.state_queue) */
+    size_t max_bytes;                  /* ... and their bytes (the replica's own bound) */
+    int full;                          /* the read being handed over reached one of them */
+    uint64_t loaded;                   /* the last outbox number handed to the replica */
+    uint64_t taken;                    /* the last one the state Redis took */
+    uint64_t cleared;                  /* the last one the store was asked to delete */
+    int clearing;                      /* an OUTBOX_DONE is in flight */
+    ev_timer clear_again;              /* the next one, from the loop (not from inside a store answer) */
+    vg_metric *m_outbox;               /* its entries, counted when scraped */
 };
 
 typedef struct apply_call {
@@ -42,21 +53,23 @@ typedef struct apply_call {
 static void
 on_store_applied(int status, int64_t inner, void *ud)
 {
-    (void)inner;   /* the store logged a conflict; the entry is consumed either way */
+    /* a conflict was logged by the store: the entry is consumed either way */
     apply_call c = *(apply_call *)ud;
     free(ud);
-    c.done(status, c.done_ud);
+    c.done(status == 0 && inner == VG_STORE_REPL_SEEN ? VG_REPLICA_SEEN : status, c.done_ud);
 }
 
 
 static int
-repl_apply(uint64_t ms, uint64_t seq, const void *p, size_t n, vg_replica_done_fn done, void *done_ud, void *ud)
+repl_apply(const vg_replica_id *id, const void *p, size_t n, vg_replica_done_fn done, void *done_ud, void *ud)
 {
     vg_shared_state *s = ud;
     apply_call *c = vg_xmalloc(sizeof *c);
     c->done = done;
     c->done_ud = done_ud;
-    int rc = vg_store_repl_apply(s->store, ms, seq, p, n, on_store_applied, c);
+    vg_store_repl_id sid = { .ms = id->ms, .seq = id->seq, .epoch = id->epoch, .origin = id->origin,
+                             .origin_n = id->origin_n, .oseq = id->oseq };
+    int rc = vg_store_repl_apply(s->store, &sid, p, n, on_store_applied, c);
     if (rc != 0)
         free(c);
     return rc;
@@ -64,10 +77,10 @@ repl_apply(uint64_t ms, uint64_t seq, const void *p, size_t n, vg_replica_done_f
 
 
 static int
-repl_position(uint64_t *ms, uint64_t *seq, void *ud)
+repl_position(uint64_t *ms, uint64_t *seq, uint64_t *epoch, void *ud)
 {
     vg_shared_state *s = ud;
-    return vg_store_repl_position(s->store, ms, seq);
+    return vg_store_repl_position(s->store, ms, seq, epoch);
 }
 
 
@@ -81,12 +94,109 @@ repl_caught_up(void *ud)
 }
 
 
+/* ---- out: the outbox (store/repl.h) to the replica, as room allows ---- */
+
+static void
+each_entry(uint64_t num, const void *p, size_t n, void *ud)
+{
+    vg_shared_state *s = ud;
+    vg_replica_stats st;
+    vg_replica_stats_get(s->replica, &st);
+    if (s->full || (st.queued && (st.queued >= s->max_queue || st.queued_bytes + n > s->max_bytes))) {
+        s->full = 1;   /* never past the replica's room: it would drop entries the outbox then deletes */
+        return;
+    }
+    s->loaded = num;
+    if (vg_replica_publish(s->replica, num, p, n) != 0) {
+        vg_error("cluster", "outbox entry %" PRIu64 " (%zu bytes) is too large for the stream: other nodes miss it",
+                 num, n);
+        if (s->taken < num)
+            s->taken = num;   /* cleared with the next ones */
+    }
+}
+
+
+/* Hands the replica what the outbox holds past what it has, up to its room. The count, or -1. */
+static int
+load(vg_shared_state *s)
+{
+    vg_replica_stats st;
+    vg_replica_stats_get(s->replica, &st);
+    if (st.queued >= s->max_queue)
+        return 0;   /* the replica's answers load the rest */
+    s->full = 0;
+    int n = vg_store_outbox_read(s->store, s->loaded, s->max_queue - st.queued, each_entry, s);
+    if (n < 0)
+        vg_warn("cluster", "cannot read the outbox (%s): retried at the next write", vg_err_str(n));
+    return n;
+}
+
+
+/* No store call from here (it may come while the store is being destroyed): the loop asks again. */
+static void
+on_cleared(int status, void *ud)
+{
+    vg_shared_state *s = ud;
+    s->clearing = 0;
+    if (status != 0)
+        s->cleared = 0;   /* asked again, for everything taken */
+    if (s->taken > s->cleared)
+        ev_timer_start(s->loop, &s->clear_again);
+}
+
+
+static void clear_taken(vg_shared_state *s);
+
+
+static void
+on_clear_again(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    clear_taken(w->data);
+}
+
+
+/* Has the store delete the outbox entries the state Redis took (one request in flight at a time). */
+static void
+clear_taken(vg_shared_state *s)
+{
+    if (s->clearing || s->taken <= s->cleared)
+        return;
+    uint64_t upto = s->taken;
+    if (vg_store_outbox_done(s->store, upto, on_cleared, s) == 0) {
+        s->clearing = 1;
+        s->cleared = upto;
+    }
+}
+
+
+static void
+repl_sent(uint64_t oseq, void *ud)
+{
+    vg_shared_state *s = ud;
+    if (oseq > s->taken)
+        s->taken = oseq;
+    clear_taken(s);
+    load(s);
+}
+
+
+static void
+collect_outbox(vg_metric *m, void *ud)
+{
+    vg_shared_state *s = ud;
+    vg_series_set(vg_metrics_single(m), (double)vg_store_outbox_count(s->store));
+}
+
+
+/* The store committed a replicated write: its entry is in the outbox. */
 static void
 on_commit(const void *entry, size_t n, void *ud)
 {
-    vg_shared_state *s = ud;
-    if (vg_replica_publish(s->replica, entry, n) != 0)
-        vg_error("cluster", "a replicated write of %zu bytes is too large for the stream: other nodes miss it", n);
+    (void)entry;
+    (void)n;
+    load(ud);
 }
 
 
@@ -196,14 +306,26 @@ vg_shared_state_create(struct ev_loop *loop, const vg_config *cfg, vg_store *sto
                        vg_shared_state **out, char *err, size_t errlen)
 {
     *out = NULL;
-    if (!cfg->cluster_state_url[0])
+    if (!cfg->cluster_state_url[0]) {
+        /* never the frame bus by default: that Redis runs without persistence, and a restart of it would
+         * lose the stream the history and the sessions travel on (docs/cluster.md, "Shared state") */
+        if (cfg->cluster_url[0])
+            vg_info("cluster", "users, sessions, API keys and history are this node's own: no cluster.state_url "
+                    "(it does not default to cluster.url)");
         return 0;
-    vg_bus_url url;
+    }
+    vg_bus_url url, frames;
     char why[160], node[VG_REPLICA_MAX_NODE + 1];
     if (vg_bus_url_parse(cfg->cluster_state_url, strlen(cfg->cluster_state_url), &url, why, sizeof why) != 0) {
         snprintf(err, errlen, "cluster.state_url: %s", why);
         return -1;
     }
+    if (cfg->cluster_url[0] && vg_bus_url_parse(cfg->cluster_url, strlen(cfg->cluster_url), &frames, why,
+                                                sizeof why) == 0 &&
+        strcmp(frames.host, url.host) == 0 && frames.port == url.port)
+        vg_warn("cluster", "cluster.state_url names the frame bus's Redis: the shared state is only as durable as "
+                "that instance (run it with appendonly yes, which doubles frame latency, or give the state a Redis "
+                "of its own, docs/cluster.md)");
     if (node_id(cfg, node, sizeof node, err, errlen) != 0)
         return -1;
     if (strcmp(cfg->jwt_alg, "HS256") == 0 && !cfg->jwt_secret_file[0])
@@ -218,7 +340,8 @@ vg_shared_state_create(struct ev_loop *loop, const vg_config *cfg, vg_store *sto
     o.node = node;
     o.maxlen = (size_t)cfg->cluster_state_maxlen;
     o.max_queue = (size_t)cfg->cluster_state_queue;
-    vg_replica_hooks h = { .apply = repl_apply, .position = repl_position, .caught_up = repl_caught_up, .ud = s };
+    vg_replica_hooks h = { .apply = repl_apply, .position = repl_position, .caught_up = repl_caught_up,
+                           .sent = repl_sent, .ud = s };
     int rc = vg_replica_create(loop, &url, &o, &h, &s->replica);
     if (rc != 0) {
         snprintf(err, errlen, "shared state: %s", vg_err_str(rc));
@@ -226,11 +349,26 @@ vg_shared_state_create(struct ev_loop *loop, const vg_config *cfg, vg_store *sto
         return -1;
     }
     vg_store_on_commit(store, on_commit, s);
+    s->max_queue = o.max_queue;
+    s->max_bytes = o.max_queue_bytes;
+    s->m_outbox = vg_metrics_register("vigia_replica_outbox", "this node's replicated writes kept in its database "
+                                      "until the state Redis took them", VG_GAUGE, "", NULL, 0);
+    if (s->m_outbox)
+        vg_metrics_set_collect(s->m_outbox, collect_outbox, s);
+    int left = load(s);   /* what a stopped or killed master left */
+    if (left > 0)
+        vg_info("cluster", "shared state: %d replicated write(s) left in the outbox by the last run: appending them%s",
+                left, (size_t)left >= s->max_queue ? " (and more)" : "");
     s->loop = loop;
+    ev_timer_init(&s->clear_again, on_clear_again, 0.01, 0);
+    s->clear_again.data = s;
     ev_timer_init(&s->key_check, on_key_check, 0.1, 2);
     s->key_check.data = s;
     ev_timer_start(loop, &s->key_check);
-    vg_info("cluster", "shared state on %s as node %s", cfg->cluster_state_url, node);
+    /* the replication id belongs to the data directory, not to the name on the bus (cluster.node): a
+     * HOST-PID name changes at every start, and a node's own entries are told apart by this id */
+    vg_info("cluster", "shared state on %s as node %s%s%s%s", cfg->cluster_state_url, node,
+            cfg->cluster_node[0] ? " (on the bus: " : "", cfg->cluster_node, cfg->cluster_node[0] ? ")" : "");
     *out = s;
     return 0;
 }
@@ -242,6 +380,9 @@ vg_shared_state_destroy(vg_shared_state *s)
     if (!s)
         return;
     ev_timer_stop(s->loop, &s->key_check);
+    ev_timer_stop(s->loop, &s->clear_again);
+    if (s->m_outbox)
+        vg_metrics_set_collect(s->m_outbox, NULL, NULL);
     vg_replica_destroy(s->replica);   /* the probe's answer, if in flight, comes now with NULL */
     free(s);
 }

@@ -1,7 +1,9 @@
 /*
  * shared_state: wires the state shared between nodes (docs/cluster.md,
  * "Shared state") when [cluster] state_url is set: the store's committed
- * writes go to the replica's stream (store/repl.h, cluster/replica.h), the
+ * writes, kept in its outbox in the same commit, go to the replica's stream
+ * and leave the outbox once Redis took them (store/repl.h,
+ * cluster/replica.h), the
  * other nodes' entries come back to the store, and on an empty database the
  * first admin is made only once this node has caught up with the stream
  * (so a node joining a cluster takes the cluster's users instead of

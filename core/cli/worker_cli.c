@@ -1,7 +1,9 @@
 /*
  * worker_cli: `vigia worker`: a pool of local workers serving the cluster
- * bus, nothing else (see worker_cli.h). Signals only set flags: SIGTERM and
- * SIGINT stop the loop from libev's own signal watchers.
+ * bus, nothing else (see worker_cli.h). SIGTERM and SIGINT reach it through
+ * libev's own signal watchers: the first drains the node (the jobs it runs
+ * finish and answer, the rest stays for others), bounded by
+ * server.drain_timeout; a second one stops at once.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -38,12 +40,52 @@ vg_worker_cli_take_models(int argc, char **argv, char *out, size_t outlen)
 }
 
 
+typedef struct drain {
+    struct ev_loop *loop;
+    vg_cluster_worker *node;
+    double timeout;                /* server.drain_timeout */
+    ev_timer bound;
+    int draining;
+} drain;
+
+
+static void
+on_drained(void *ud)
+{
+    drain *d = ud;
+    vg_info("cluster", "drained: every job this node ran is answered");
+    ev_break(d->loop, EVBREAK_ALL);
+}
+
+
+static void
+on_drain_bound(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)t;
+    (void)revents;
+    vg_warn("cluster", "drain: jobs still running after server.drain_timeout: left for other nodes to claim");
+    ev_break(loop, EVBREAK_ALL);
+}
+
+
+/* The first SIGTERM/SIGINT drains (bounded by server.drain_timeout); a second one stops at once. */
 static void
 on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)revents;
-    vg_info("cluster", "signal %d: stopping", w->signum);
-    ev_break(loop, EVBREAK_ALL);
+    drain *d = w->data;
+    if (d->draining || d->timeout <= 0) {
+        vg_info("cluster", "signal %d: stopping", w->signum);
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
+    d->draining = 1;
+    ev_timer_init(&d->bound, on_drain_bound, d->timeout, 0);
+    ev_timer_start(loop, &d->bound);
+    ev_unref(loop);
+    unsigned n = vg_cluster_worker_drain(d->node, on_drained, d);
+    vg_info("cluster", "signal %d: draining: out of the view, no more pulls, %u job(s) running finish; what waits "
+            "in the streams is left for other nodes", w->signum, n);
 }
 
 
@@ -56,7 +98,9 @@ vg_worker_cli_run(vg_config *cfg, const char *models, int argc, char **argv)
             printf("usage: vigia worker --cluster redis://HOST:PORT[/DB] [--models a,b] [--cluster-node NAME]\n"
                    "                    [--workers N] [--paths-models DIR]\n"
                    "A worker node: runs the models' workers and takes their jobs from the cluster bus;\n"
-                   "no HTTP. --models defaults to the default model. The bus has no TLS (this hiredis\n"
+                   "no HTTP. --models defaults to the default model. SIGTERM drains: the jobs running\n"
+                   "finish and answer (up to --server-drain-timeout), the rest is left for other nodes.\n"
+                   "The bus has no TLS (this hiredis\n"
                    "has none): between machines carry it over stunnel or WireGuard (docs/cluster.md).\n");
             return 0;
         }
@@ -102,9 +146,11 @@ vg_worker_cli_run(vg_config *cfg, const char *models, int argc, char **argv)
         vg_error("cluster", "%s", err);
         goto out;
     }
+    drain d = { .loop = loop, .node = node, .timeout = cfg->drain_timeout };
     ev_signal term, intr;
     ev_signal_init(&term, on_signal, SIGTERM);
     ev_signal_init(&intr, on_signal, SIGINT);
+    term.data = intr.data = &d;
     ev_signal_start(loop, &term);
     ev_signal_start(loop, &intr);
     ev_unref(loop);
@@ -116,6 +162,10 @@ vg_worker_cli_run(vg_config *cfg, const char *models, int argc, char **argv)
     ev_ref(loop);
     ev_signal_stop(loop, &term);
     ev_signal_stop(loop, &intr);
+    if (d.draining) {
+        ev_ref(loop);
+        ev_timer_stop(loop, &d.bound);
+    }
     rc = 0;
 out:
     vg_cluster_worker_stop(node);   /* no more pulls; out of the view */

@@ -19,6 +19,7 @@
 #include "base/jsonw.h"
 #include "base/list.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "cluster/envelope.h"
 #include "cluster/front.h"
 #include "cluster/placement.h"
@@ -39,6 +40,7 @@ struct vg_cluster_front {
     char last_id[48];              /* the last reply entry read ("$" before the first) */
     int reading;                   /* an XREAD is in flight (destroy ends it first, with NULL) */
     uint64_t sent, answered, late, refused;
+    vg_metric *m_jobs, *m_waiting, *m_up;   /* read at each scrape (collect) */
 };
 
 struct rjob {
@@ -420,6 +422,43 @@ fill_self(vg_cluster_node *self, void *ud)
 }
 
 
+/* /metrics: the counters and states above, read when scraped. */
+static void
+collect(vg_metric *m, void *ud)
+{
+    vg_cluster_front *f = ud;
+    if (m == f->m_jobs) {
+        const char *res[] = { "sent", "answered", "refused", "late" };
+        const uint64_t v[] = { f->sent, f->answered, f->refused, f->late };
+        for (int i = 0; i < 4; i++) {
+            const char *l[] = { res[i] };
+            vg_series_set(vg_metrics_series(m, l), (double)v[i]);
+        }
+    } else if (m == f->m_waiting) {
+        vg_series_set(vg_metrics_single(m), (double)f->pending.n);
+    } else {
+        vg_series_set(vg_metrics_single(m), vg_bus_is_up(f->bus) && vg_bus_is_up(f->rbus));
+    }
+}
+
+
+static void
+metrics_init(vg_cluster_front *f)
+{
+    f->m_jobs = vg_metrics_register("vigia_cluster_jobs_total", "jobs this front end sent to the cluster, answered "
+                                    "from it, refused before sending (unplaced, 429, bus down) and answers that came "
+                                    "late (dropped)", VG_COUNTER, "result", NULL, 0);
+    f->m_waiting = vg_metrics_register("vigia_cluster_jobs_waiting", "jobs waiting for an answer from the cluster",
+                                       VG_GAUGE, "", NULL, 0);
+    f->m_up = vg_metrics_register("vigia_cluster_bus_up", "1 while both connections to the cluster bus are up",
+                                  VG_GAUGE, "", NULL, 0);
+    vg_metric *all[] = { f->m_jobs, f->m_waiting, f->m_up };
+    for (int i = 0; i < 3; i++)
+        if (all[i])
+            vg_metrics_set_collect(all[i], collect, f);
+}
+
+
 int
 vg_cluster_front_create(struct ev_loop *loop, const vg_bus_url *url, const vg_cluster_options *o, vg_pool *pool,
                         vg_cluster_front **out, char *err, size_t errlen)
@@ -461,6 +500,7 @@ vg_cluster_front_create(struct ev_loop *loop, const vg_bus_url *url, const vg_cl
     }
     vg_bus_on_state(f->bus, on_bus_state, f);
     vg_bus_on_state(f->rbus, on_rbus_state, f);
+    metrics_init(f);
     vg_pool_remote r = { .submit = remote_submit, .cancel = remote_cancel, .describe = remote_describe, .ctx = f };
     vg_pool_set_remote(pool, &r);
     vg_info("cluster", "front end %s on redis://%s:%d/%d (replies on %s)", f->node, url->host, url->port, url->db,
@@ -477,6 +517,10 @@ vg_cluster_front_destroy(vg_cluster_front *f)
         return;
     if (f->pool)
         vg_pool_set_remote(f->pool, NULL);
+    vg_metric *all[] = { f->m_jobs, f->m_waiting, f->m_up };
+    for (int i = 0; i < 3; i++)
+        if (all[i])
+            vg_metrics_set_collect(all[i], NULL, NULL);
     fail_pending(f, VG_E_STOPPING, "the server is shutting down");
     vg_placement_destroy(f->pl);
     vg_bus_destroy(f->rbus);   /* an XREAD in flight gets NULL now, while f lives */

@@ -42,6 +42,9 @@ struct vg_cluster_worker {
     size_t nmodels;
     uint64_t ran, dropped, dead, claimed;
     int stopping;                  /* vg_cluster_worker_stop(): no more pulls, claims or pool calls */
+    void (*drained)(void *ud);     /* vg_cluster_worker_drain(): called once, when nothing runs any more */
+    void *drained_ud;
+    int drain_pinged;              /* the PING after the last answer is in flight */
 };
 
 /* One job in the pool. */
@@ -57,6 +60,7 @@ typedef struct njob {
 
 
 static void pull(nmodel *m);
+static void drain_check(vg_cluster_worker *w);
 
 
 /* Jobs the model would take now: ready workers less those it runs. */
@@ -181,6 +185,7 @@ on_done(int status, vg_pool_result *res, void *ud)
     free(j->frame);
     free(j);
     pull(m);
+    drain_check(w);
 }
 
 
@@ -304,8 +309,10 @@ on_pull(vg_bus *bus, struct redisReply *r, void *ud)
     (void)bus;
     nmodel *m = ud;
     m->reading = 0;
-    if (!r)
+    if (!r) {
+        drain_check(m->w);
         return;
+    }
     if (r->type == REDIS_REPLY_ERROR) {
         vg_warn("cluster", "XREADGROUP %s: %s", m->key, r->str);
         if (strstr(r->str, "NOGROUP"))
@@ -319,6 +326,7 @@ on_pull(vg_bus *bus, struct redisReply *r, void *ud)
                 take_entries(m, st->element[1], NULL, NULL, 0);
         }
     pull(m);
+    drain_check(m->w);   /* what a read in flight brought runs first */
 }
 
 
@@ -565,6 +573,48 @@ vg_cluster_worker_stop(vg_cluster_worker *w)
     ev_timer_stop(w->loop, &w->tick);
     vg_placement_destroy(w->pl);   /* leaves the view now */
     w->pl = NULL;
+}
+
+
+static void
+on_drain_ping(vg_bus *bus, struct redisReply *r, void *ud)
+{
+    (void)bus;
+    (void)r;   /* answered or dropped: either way nothing of ours waits on the connection any more */
+    vg_cluster_worker *w = ud;
+    void (*cb)(void *) = w->drained;
+    w->drained = NULL;
+    if (cb)
+        cb(w->drained_ud);
+}
+
+
+/* Draining: once no job runs and no read is in flight, a PING flushes the answers and acks sent before it. */
+static void
+drain_check(vg_cluster_worker *w)
+{
+    if (!w->drained || w->drain_pinged)
+        return;
+    for (size_t i = 0; i < w->nmodels; i++)
+        if (w->models[i].inflight || w->models[i].reading)
+            return;
+    w->drain_pinged = 1;
+    if (!vg_bus_is_up(w->bus) || vg_bus_commandv(w->bus, on_drain_ping, w, "PING", NULL) != 0)
+        on_drain_ping(w->bus, NULL, w);
+}
+
+
+unsigned
+vg_cluster_worker_drain(vg_cluster_worker *w, void (*drained)(void *ud), void *ud)
+{
+    unsigned running = 0;
+    vg_cluster_worker_stop(w);
+    for (size_t i = 0; i < w->nmodels; i++)
+        running += w->models[i].inflight;
+    w->drained = drained;
+    w->drained_ud = ud;
+    drain_check(w);
+    return running;
 }
 
 

@@ -37,5 +37,14 @@ int vg_cluster_worker_create(struct ev_loop *loop, const vg_bus_url *url, const 
  */
 void vg_cluster_worker_stop(vg_cluster_worker *w);
 void vg_cluster_worker_destroy(vg_cluster_worker *w);
+/*
+ * A graceful stop: stops as vg_cluster_worker_stop() (no more pulls or
+ * claims, out of the view), lets the jobs it runs (and any a read in flight
+ * brings) finish, answer and be acknowledged, then calls drained(ud) once.
+ * What waits in the streams stays there for other nodes. Returns the jobs
+ * running when it began. Stop the pool only after drained (or after the
+ * caller's own bound: the rest are left unacknowledged, for others to claim).
+ */
+unsigned vg_cluster_worker_drain(vg_cluster_worker *w, void (*drained)(void *ud), void *ud);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <ev.h>
 #include <hiredis/hiredis.h>
@@ -14,11 +15,13 @@
 #include "base/list.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "cluster/envelope.h"
 
 #define ID_MAX 48                      /* "ms-seq" with two u64 */
 
 typedef struct entry {
     struct entry *next;
+    uint64_t oseq;                     /* its number at this node (the "s" field) */
     size_t n;
     uint8_t p[];                       /* the entry's bytes */
 } entry;
@@ -29,13 +32,17 @@ struct vg_replica {
     vg_replica_hooks h;
     char node[VG_REPLICA_MAX_NODE + 1];
     char stream[128];
+    char epoch_key[136];               /* STREAM:epoch: names the stream, made with it */
     char maxlen[24];
     vg_bus *out, *in;
     /* out: entries of this node in order; the first `sending` are in flight */
     entry *head, **tail;
     size_t queued, queued_bytes, sending;
+    uint64_t oseq;                     /* the number of the last entry of this node queued */
     /* in */
     uint64_t ms, seq;                  /* read after this id */
+    uint64_t epoch;                    /* the stream's epoch (0: unnamed) */
+    int epoch_known;                   /* asked since the bus came up */
     int reading;                       /* an XREAD or XINFO is in flight on `in` */
     int synced;                        /* ms-seq came from the store since the bus came up */
     size_t applying;                   /* applies of the batch not answered yet */
@@ -45,7 +52,7 @@ struct vg_replica {
     int caught_up;                     /* h.caught_up has run */
     int destroying;
     vg_replica_stats st;
-    vg_series *m_pub, *m_drop, *m_applied, *m_gaps, *m_queue;
+    vg_series *m_pub, *m_drop, *m_applied, *m_skipped, *m_gaps, *m_queue, *m_resync, *m_lag, *m_up;
 };
 
 static void read_next(vg_replica *r);
@@ -102,7 +109,10 @@ on_added(vg_bus *bus, redisReply *reply, void *ud)
         r->st.published++;
         vg_series_add(r->m_pub, 1);
     }
+    uint64_t taken = r->head->oseq;
     drop_head(r);
+    if (r->h.sent)
+        r->h.sent(taken, r->h.ud);
     vg_series_set(r->m_queue, (double)r->queued);
     pump(r);
 }
@@ -118,11 +128,13 @@ pump(vg_replica *r)
     for (size_t i = 0; e && i < r->sending; i++)
         e = e->next;
     while (e && r->sending < 64) {
-        const char *argv[9] = { "XADD", r->stream, "MAXLEN", "~", r->maxlen, "*", "o", r->node, "m" };
-        size_t lens[10];
-        const char *av[10];
+        char oseq[24];
+        snprintf(oseq, sizeof oseq, "%" PRIu64, e->oseq);
+        const char *argv[11] = { "XADD", r->stream, "MAXLEN", "~", r->maxlen, "*", "o", r->node, "s", oseq, "m" };
+        size_t lens[12];
+        const char *av[12];
         int argc = 0;
-        for (int i = 0; i < 9; i++) {
+        for (int i = 0; i < 11; i++) {
             if (!r->o.maxlen && (i == 2 || i == 3 || i == 4))
                 continue;
             av[argc] = argv[i];
@@ -139,10 +151,12 @@ pump(vg_replica *r)
 
 
 int
-vg_replica_publish(vg_replica *r, const void *p, size_t n)
+vg_replica_publish(vg_replica *r, uint64_t oseq, const void *p, size_t n)
 {
-    if (n == 0 || n > VG_REPLICA_MAX_ENTRY)
+    if (n == 0 || n > VG_REPLICA_MAX_ENTRY || oseq == 0)
         return VG_E_INVAL;
+    if (oseq <= r->oseq)
+        return 0;   /* queued already */
     /* full: the oldest not in flight give way (counted; the log says so once per burst) */
     while ((r->queued >= r->o.max_queue || r->queued_bytes + n > r->o.max_queue_bytes) && r->queued > r->sending) {
         entry **pp = &r->head;
@@ -162,6 +176,7 @@ vg_replica_publish(vg_replica *r, const void *p, size_t n)
     }
     entry *e = vg_xmalloc(sizeof *e + n);
     e->next = NULL;
+    e->oseq = r->oseq = oseq;
     e->n = n;
     memcpy(e->p, p, n);
     *r->tail = e;
@@ -233,7 +248,10 @@ on_applied(int status, void *ud)
 {
     vg_replica *r = ud;
     r->applying--;
-    if (status != 0) {
+    if (status == VG_REPLICA_SEEN) {
+        r->st.skipped++;
+        vg_series_add(r->m_skipped, 1);
+    } else if (status != 0) {
         if (!r->failed)
             vg_warn("replica", "the store did not apply an entry (%s): re-reading from its position",
                     vg_err_str(status));
@@ -275,6 +293,8 @@ take_entry(vg_replica *r, const redisReply *e)
         return 0;
     r->ms = ms;
     r->seq = seq;
+    int64_t age = vg_cluster_wall_ms() - (int64_t)ms;   /* the stream's ids are the state Redis's clock */
+    vg_series_set(r->m_lag, age > 0 ? (double)age / 1000.0 : 0.0);
     const redisReply *o = field(e->element[1], "o"), *m = field(e->element[1], "m");
     if (!o || !m || m->len == 0 || m->len > VG_REPLICA_MAX_ENTRY) {
         vg_warn("replica", "entry %" PRIu64 "-%" PRIu64 " without a valid origin or body: skipped", ms, seq);
@@ -282,8 +302,21 @@ take_entry(vg_replica *r, const redisReply *e)
     }
     if (o->len == strlen(r->node) && memcmp(o->str, r->node, o->len) == 0)
         return 0;   /* ours: the local store has it */
+    vg_replica_id id = { .ms = ms, .seq = seq, .epoch = r->epoch, .origin = o->str, .origin_n = o->len };
+    const redisReply *s = field(e->element[1], "s");
+    uint64_t sv;
+    char sb[24];
+    if (s && s->len > 0 && s->len < sizeof sb) {   /* absent (an older node) or malformed: not numbered */
+        memcpy(sb, s->str, s->len);
+        sb[s->len] = '\0';
+        char *end;
+        errno = 0;
+        sv = strtoull(sb, &end, 10);
+        if (!errno && !*end && sb[0] >= '0' && sb[0] <= '9' && o->len <= VG_REPLICA_MAX_NODE)
+            id.oseq = sv;
+    }
     r->applying++;
-    int rc = r->h.apply(ms, seq, m->str, m->len, on_applied, r, r->h.ud);
+    int rc = r->h.apply(&id, m->str, m->len, on_applied, r, r->h.ud);
     if (rc != 0) {
         r->applying--;
         if (!r->failed)
@@ -341,6 +374,7 @@ on_read(vg_bus *bus, redisReply *reply, void *ud)
         return;
     }
     r->at_end = 1;   /* nil: BLOCK timed out, nothing more */
+    vg_series_set(r->m_lag, 0);
     batch_end(r);
 }
 
@@ -370,18 +404,70 @@ on_info(vg_bus *bus, redisReply *reply, void *ud)
 }
 
 
+/* SET STREAM:epoch NEW NX GET: the stream's epoch, made now by the first node to ask after Redis lost it. */
+static void
+on_epoch(vg_bus *bus, redisReply *reply, void *ud)
+{
+    (void)bus;
+    vg_replica *r = in_answer(reply, ud);
+    if (!r)
+        return;
+    uint64_t v = 0;
+    if (reply->type == REDIS_REPLY_NIL) {
+        v = r->epoch;   /* ours was set */
+    } else if (reply->type == REDIS_REPLY_STRING && reply->len == 16) {
+        char b[17], *end;
+        memcpy(b, reply->str, 16);
+        b[16] = '\0';
+        v = strtoull(b, &end, 16);
+        if (*end)
+            v = 0;
+    }
+    if (reply->type == REDIS_REPLY_ERROR || (!v && reply->type != REDIS_REPLY_NIL)) {
+        vg_warn("replica", "%s: not an epoch (%.*s): the stream is taken as unnamed", r->epoch_key,
+                reply->type == REDIS_REPLY_ERROR || reply->type == REDIS_REPLY_STRING ? (int)reply->len : 0,
+                reply->type == REDIS_REPLY_ERROR || reply->type == REDIS_REPLY_STRING ? reply->str : "");
+        v = 0;
+    }
+    r->epoch = v;
+    r->epoch_known = 1;
+    read_next(r);
+}
+
+
 static void
 read_next(vg_replica *r)
 {
     if (r->destroying || r->reading || r->applying || !vg_bus_is_up(r->in))
         return;
+    if (!r->epoch_known) {
+        uint64_t mine = 0;
+        while (!mine && getrandom(&mine, sizeof mine, 0) != (ssize_t)sizeof mine)
+            ;
+        r->epoch = mine;
+        char hex[17];
+        snprintf(hex, sizeof hex, "%016" PRIx64, mine);
+        if (vg_bus_commandv(r->in, on_epoch, r, "SET", r->epoch_key, hex, "NX", "GET", NULL) == 0)
+            r->reading = 1;
+        return;
+    }
     if (!r->synced) {
-        uint64_t ms, seq;
-        int rc = r->h.position(&ms, &seq, r->h.ud);
+        uint64_t ms, seq, epoch;
+        int rc = r->h.position(&ms, &seq, &epoch, r->h.ud);
         if (rc != 0) {
             vg_warn("replica", "cannot read the store's position (%s): retrying", vg_err_str(rc));
             schedule_again(r, 1);
             return;
+        }
+        if (epoch && r->epoch && epoch != r->epoch) {
+            /* the state Redis lost the stream (restarted without its data): the new one's ids start over */
+            r->st.resyncs++;
+            vg_series_add(r->m_resync, 1);
+            vg_error("replica", "the stream %s was made anew (epoch %016" PRIx64 ", this node read %016" PRIx64
+                     " up to %" PRIu64 "-%" PRIu64 "): the state Redis lost its data; reading the new stream from "
+                     "its start (entries of the old one this node had not read are lost to it)", r->stream,
+                     r->epoch, epoch, ms, seq);
+            ms = seq = 0;
         }
         r->ms = ms;
         r->seq = seq;
@@ -416,10 +502,12 @@ on_state(vg_bus *bus, int up, void *ud)
         pump(r);
     if (bus == r->in) {
         r->synced = 0;
+        r->epoch_known = 0;
         if (up)
             read_next(r);
     }
     r->st.up = vg_bus_is_up(r->out) && vg_bus_is_up(r->in);
+    vg_series_set(r->m_up, r->st.up);
 }
 
 /* ---- life ------------------------------------------------------------------------ */
@@ -438,21 +526,35 @@ vg_replica_create(struct ev_loop *loop, const vg_bus_url *url, const vg_replica_
     r->h = *h;
     memcpy(r->node, o->node, nn + 1);
     snprintf(r->stream, sizeof r->stream, "%s", o->stream);
+    snprintf(r->epoch_key, sizeof r->epoch_key, "%s:epoch", o->stream);
     snprintf(r->maxlen, sizeof r->maxlen, "%zu", o->maxlen);
     r->tail = &r->head;
     ev_timer_init(&r->again, on_again, 0, 0);
     r->again.data = r;
-    const char *nm[] = { "published", "dropped", "applied" };
+    const char *nm[] = { "published", "dropped", "applied", "skipped" };
     vg_metric *m = vg_metrics_register("vigia_replica_entries_total",
                                        "replicated writes: published to the state stream, dropped from a full "
-                                       "queue, applied from other nodes", VG_COUNTER, "result", NULL, 0);
-    const char *l0[] = { nm[0] }, *l1[] = { nm[1] }, *l2[] = { nm[2] };
+                                       "queue, applied from other nodes, skipped (applied here before)",
+                                       VG_COUNTER, "result", NULL, 0);
+    const char *l0[] = { nm[0] }, *l1[] = { nm[1] }, *l2[] = { nm[2] }, *l3[] = { nm[3] };
     r->m_pub = vg_metrics_series(m, l0);
     r->m_drop = vg_metrics_series(m, l1);
     r->m_applied = vg_metrics_series(m, l2);
+    r->m_skipped = vg_metrics_series(m, l3);
+    r->m_lag = vg_metrics_single(vg_metrics_register("vigia_replica_lag_seconds",
+                                                     "age of the last entry of the state stream read (0 once "
+                                                     "nothing more came within a read's block)", VG_GAUGE, "",
+                                                     NULL, 0));
+    r->m_up = vg_metrics_single(vg_metrics_register("vigia_replica_up",
+                                                    "1 while both connections to the state Redis are up", VG_GAUGE,
+                                                    "", NULL, 0));
     r->m_gaps = vg_metrics_single(vg_metrics_register("vigia_replica_gaps_total",
                                                       "times the state stream was trimmed past this node's position",
                                                       VG_COUNTER, "", NULL, 0));
+    r->m_resync = vg_metrics_single(vg_metrics_register("vigia_replica_resyncs_total",
+                                                        "times the state stream was found made anew (the state Redis "
+                                                        "lost its data) and read again from its start",
+                                                        VG_COUNTER, "", NULL, 0));
     r->m_queue = vg_metrics_single(vg_metrics_register("vigia_replica_queued",
                                                        "replicated writes waiting for the state Redis", VG_GAUGE, "",
                                                        NULL, 0));
@@ -486,7 +588,7 @@ vg_replica_destroy(vg_replica *r)
     vg_bus_destroy(r->in);
     vg_bus_destroy(r->out);
     if (r->queued)
-        vg_warn("replica", "%zu replicated writes not appended at exit: other nodes miss them", r->queued);
+        vg_warn("replica", "%zu replicated writes not appended at exit", r->queued);
     while (r->head)
         drop_head(r);
     free(r);
@@ -498,6 +600,7 @@ vg_replica_stats_get(const vg_replica *r, vg_replica_stats *st)
 {
     *st = r->st;
     st->queued = r->queued;
+    st->queued_bytes = r->queued_bytes;
     st->up = vg_bus_is_up(r->out) && vg_bus_is_up(r->in);
 }
 

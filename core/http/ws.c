@@ -63,6 +63,8 @@ struct vg_ws {
     int gave_up;                /* we dropped the connection after queueing close_code */
     ev_tstamp opened;
     uint64_t msgs_in, msgs_out;
+    int upgrading;              /* inside vg_req_upgrade: a close there is ours to end, not the application's */
+    int closed_in_upgrade;      /* the peer was gone before the upgrade returned */
 };
 
 static struct {
@@ -548,7 +550,7 @@ release(vg_ws *ws, vg_conn *c)
     vg_info("ws", "%s: closed %u after %.1fs, %llu messages in, %llu out", vg_conn_peer(c), code,
             ev_now(vg_conn_loop(c)) - ws->opened, (unsigned long long)ws->msgs_in, (unsigned long long)ws->msgs_out);
     ws->conn = NULL;
-    if (ws->h->on_close)
+    if (ws->h->on_close && !ws->closed_in_upgrade)   /* the application never had it */
         ws->h->on_close(ws, code, ws->ud);
     wslay_event_context_free(ws->ctx);
     vg_buf_release(&ws->in);
@@ -559,7 +561,12 @@ release(vg_ws *ws, vg_conn *c)
 static void
 ws_on_close(vg_conn *c)
 {
-    release(vg_conn_proto_ctx(c), c);
+    vg_ws *ws = vg_conn_proto_ctx(c);
+    if (ws->upgrading) {   /* the 101 failed to go out (peer reset): vg_ws_upgrade ends it */
+        ws->closed_in_upgrade = 1;
+        return;
+    }
+    release(ws, c);
 }
 
 
@@ -783,7 +790,13 @@ vg_ws_upgrade(vg_req *r, const char *const *subprotocols, const vg_ws_handler *h
     ws->conn = vg_req_conn(r);
     vg_buf_init(&ws->in);
     M.open++;
+    ws->upgrading = 1;
     vg_conn *c = vg_req_upgrade(r, 101, &ws_proto, ws);
+    ws->upgrading = 0;
+    if (c && ws->closed_in_upgrade) {
+        release(ws, c);   /* logged and counted; the caller gets NULL, as for a refused upgrade */
+        return NULL;
+    }
     if (!c) {
         M.open--;
         wslay_event_context_free(ws->ctx);

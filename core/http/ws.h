@@ -46,7 +46,8 @@ typedef struct vg_ws_handler {
  * From a GET handler, synchronously: checks the opening handshake and
  * answers 101 (choosing the first of `subprotocols` the client offers, or
  * none), or answers 400/426 itself. Returns the WebSocket, or NULL when the
- * request was refused (answered already).
+ * request was refused (answered already) or the peer was gone before the
+ * 101 went out (h->on_close is never called for it: the caller frees ud).
  */
 vg_ws *vg_ws_upgrade(struct vg_req *r, const char *const *subprotocols, const vg_ws_handler *h, void *ud);
 

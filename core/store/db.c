@@ -235,6 +235,137 @@ vg_db_repl_put(vg_db *db, MDB_txn *txn, uint64_t ms, uint64_t seq)
 }
 
 
+static int
+origin_key(const char *origin, size_t n, char *key, size_t cap)
+{
+    if (n == 0 || n > 64 || memchr(origin, '\0', n))
+        return VG_E_INVAL;
+    snprintf(key, cap, "ro:%.*s", (int)n, origin);
+    return 0;
+}
+
+
+int
+vg_db_repl_origin_get(vg_db *db, MDB_txn *txn, const char *origin, size_t n, uint64_t *oseq)
+{
+    char key[80];
+    *oseq = 0;
+    int rc = origin_key(origin, n, key, sizeof key);
+    if (rc != 0)
+        return rc;
+    rc = vg_db__meta_get(db, txn, key, oseq);
+    if (rc == MDB_NOTFOUND) {
+        *oseq = 0;
+        return 0;
+    }
+    return vg_db_err(rc);
+}
+
+
+int
+vg_db_repl_origin_put(vg_db *db, MDB_txn *txn, const char *origin, size_t n, uint64_t oseq)
+{
+    char key[80];
+    int rc = origin_key(origin, n, key, sizeof key);
+    return rc != 0 ? rc : vg_db_err(vg_db__meta_put(db, txn, key, oseq));
+}
+
+
+int
+vg_db_outbox_put(vg_db *db, MDB_txn *txn, const void *p, size_t n, uint64_t *num)
+{
+    uint64_t last = 0;
+    int rc = vg_db__meta_get(db, txn, "outbox_next", &last);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return vg_db_err(rc);
+    if (!db->has_outbox)
+        return VG_E_STORE_IO;
+    uint8_t k[8];
+    vg_db_be64(k, last + 1);
+    MDB_val key = { 8, k }, val = { n, (void *)p };
+    rc = mdb_put(txn, db->outbox, &key, &val, MDB_APPEND);
+    if (rc == 0)
+        rc = vg_db__meta_put(db, txn, "outbox_next", last + 1);
+    if (rc == 0)
+        *num = last + 1;
+    return vg_db_err(rc);
+}
+
+
+size_t
+vg_db_outbox_count(vg_db *db, MDB_txn *txn)
+{
+    MDB_stat st;
+    return db->has_outbox && mdb_stat(txn, db->outbox, &st) == 0 ? st.ms_entries : 0;
+}
+
+
+int
+vg_db_outbox_done(vg_db *db, MDB_txn *txn, uint64_t upto)
+{
+    if (!db->has_outbox)
+        return 0;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, db->outbox, &c);
+    if (rc != 0)
+        return vg_db_err(rc);
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 8 || vg_db_get_be64(k.mv_data) > upto)
+            break;
+        if ((rc = mdb_cursor_del(c, 0)) != 0)
+            break;
+    }
+    mdb_cursor_close(c);
+    return rc == MDB_NOTFOUND ? 0 : vg_db_err(rc);
+}
+
+
+int
+vg_db_outbox_read(vg_db *db, MDB_txn *txn, uint64_t after, size_t max,
+                  void (*each)(uint64_t num, const void *p, size_t n, void *ud), void *ud)
+{
+    if (!db->has_outbox || max == 0)
+        return 0;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, db->outbox, &c);
+    if (rc != 0)
+        return vg_db_err(rc);
+    uint8_t kb[8];
+    vg_db_be64(kb, after + 1);
+    MDB_val k = { 8, kb }, v;
+    int got = 0;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && (size_t)got < max;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 8)
+            continue;
+        each(vg_db_get_be64(k.mv_data), v.mv_data, v.mv_size, ud);
+        got++;
+    }
+    mdb_cursor_close(c);
+    return rc == 0 || rc == MDB_NOTFOUND ? got : vg_db_err(rc);
+}
+
+
+int
+vg_db_repl_epoch_get(vg_db *db, MDB_txn *txn, uint64_t *epoch)
+{
+    int rc = vg_db__meta_get(db, txn, "repl_epoch", epoch);
+    if (rc == MDB_NOTFOUND) {
+        *epoch = 0;
+        return 0;
+    }
+    return vg_db_err(rc);
+}
+
+
+int
+vg_db_repl_epoch_put(vg_db *db, MDB_txn *txn, uint64_t epoch)
+{
+    return vg_db_err(vg_db__meta_put(db, txn, "repl_epoch", epoch));
+}
+
+
 /*
  * Migrations: migrate[v] takes a database at version v to v + 1. Version 0
  * is an empty environment. Each runs inside the opening write transaction,
@@ -270,7 +401,10 @@ open_dbis(vg_db *db, MDB_txn *txn, unsigned flags)
         if (rc != 0)
             return rc;
     }
-    return 0;
+    /* added after schema 1 without a migration: created by the first writable open */
+    int rc = mdb_dbi_open(txn, "outbox", flags, &db->outbox);
+    db->has_outbox = rc == 0;
+    return rc == MDB_NOTFOUND && !(flags & MDB_CREATE) ? 0 : rc;
 }
 
 

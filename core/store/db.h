@@ -6,7 +6,12 @@
  * maps (docs/storage.md lists their fields):
  *
  *   meta            "schema" -> u64 version, "next_uid", "next_kid" -> u64,
- *                   "repl_ms", "repl_seq" -> u64 (the last replicated entry applied)
+ *                   "repl_ms", "repl_seq" -> u64 (the last replicated entry applied),
+ *                   "repl_epoch" -> u64 (the stream it was read from; absent: 0),
+ *                   "ro:ORIGIN" -> u64 (the last sequence number applied of node ORIGIN),
+ *                   "outbox_next" -> u64 (the last number given to an outbox entry)
+ *   outbox          number (8 bytes BE) -> a replicated entry of this node, written
+ *                   in the commit of its write, deleted once the state Redis took it
  *   users           uid (8 bytes BE) -> user
  *   users_by_name   lower-case name  -> uid
  *   users_by_email  lower-case email -> uid
@@ -58,6 +63,8 @@ typedef struct vg_db {
         idx_feedback, aggregates, images,
         events,                        /* track events: time-ordered key -> the event's JSON */
         cameras;                       /* a named camera's zones and lines: id -> JSON */
+    MDB_dbi outbox;                /* replicated entries not yet taken by the state Redis (store/repl.h) */
+    int has_outbox;                /* 0: a read-only open of a database made before it */
     int readonly;
     size_t map_size;                   /* current map size */
     size_t map_max;                    /* growth stops here (VG_E_FULL beyond) */
@@ -100,6 +107,21 @@ int vg_db_err(int rc);
 /* The id (ms-seq) of the last replicated entry applied: 0-0 when none. */
 int vg_db_repl_get(vg_db *db, MDB_txn *txn, uint64_t *ms, uint64_t *seq);
 int vg_db_repl_put(vg_db *db, MDB_txn *txn, uint64_t ms, uint64_t seq);
+/* The last sequence number applied of origin node `origin` (at most 64 bytes; 0: none), and its update. */
+int vg_db_repl_origin_get(vg_db *db, MDB_txn *txn, const char *origin, size_t n, uint64_t *oseq);
+int vg_db_repl_origin_put(vg_db *db, MDB_txn *txn, const char *origin, size_t n, uint64_t oseq);
+/* Appends entry p (n bytes) to the outbox under the next number (*num). */
+int vg_db_outbox_put(vg_db *db, MDB_txn *txn, const void *p, size_t n, uint64_t *num);
+/* How many entries the outbox holds (0 without one). */
+size_t vg_db_outbox_count(vg_db *db, MDB_txn *txn);
+/* Deletes the outbox entries numbered up to `upto`. */
+int vg_db_outbox_done(vg_db *db, MDB_txn *txn, uint64_t upto);
+/* Calls each() for the outbox entries numbered above `after`, in order, at most max; how many, or an error. */
+int vg_db_outbox_read(vg_db *db, MDB_txn *txn, uint64_t after, size_t max,
+                      void (*each)(uint64_t num, const void *p, size_t n, void *ud), void *ud);
+/* The epoch of the stream that id belongs to (0: none recorded), and its update. */
+int vg_db_repl_epoch_get(vg_db *db, MDB_txn *txn, uint64_t *epoch);
+int vg_db_repl_epoch_put(vg_db *db, MDB_txn *txn, uint64_t epoch);
 
 /* ---- track events (db_events.c) ---- */
 /* Stores an event's JSON under its time-ordered key (a key stored twice is kept once). */

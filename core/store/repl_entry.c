@@ -1,7 +1,7 @@
 /* repl_entry: a committed request as a replicated entry (see repl_entry.h). */
 #include "store/repl_entry.h"
 
-#include "store/store.h"
+#include "store/store_ops.h"
 #include "base/error.h"
 
 /* Copies the raw bytes of the next k elements of r to out. */

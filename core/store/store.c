@@ -21,6 +21,7 @@
 
 #include "store/chan.h"
 #include "store/db.h"
+#include "store/repl_entry.h"
 #include "base/frame.h"
 #include "base/log.h"
 #include "base/mpk.h"
@@ -336,6 +337,11 @@ run_op(st *s, vg_mpr *rp, int64_t op, uint32_t cnt, op_out *o, int remote)
     case VG_STORE_REPL:
         rc = remote ? VG_E_STORE_PROTO : op_repl(s, &r, cnt, o);
         break;
+    case VG_STORE_OUTBOX_DONE: {
+        uint64_t upto;
+        rc = remote || cnt != 2 || vg_mpr_u64(&r, &upto) < 0 ? VG_E_STORE_PROTO : vg_db_outbox_done(&s->db, s->txn, upto);
+        break;
+    }
     case VG_STORE_USER_CREATE: {
         vg_user u;
         int64_t role = 0, now = 0, id = 0;
@@ -494,20 +500,37 @@ run_op(st *s, vg_mpr *rp, int64_t op, uint32_t cnt, op_out *o, int remote)
 static int
 op_repl(st *s, vg_mpr *r, uint32_t cnt, op_out *o)
 {
-    uint64_t ms, seq, lms, lseq;
+    uint64_t ms, seq, lms, lseq, epoch = 0, lepoch = 0, oseq = 0, loseq = 0;
+    vg_str origin = { 0 };
     const uint8_t *p;
     size_t n;
-    if (cnt != 4 || vg_mpr_u64(r, &ms) < 0 || vg_mpr_u64(r, &seq) < 0 || vg_mpr_bin(r, &p, &n) < 0 ||
-        (ms == 0 && seq == 0))
+    if ((cnt != 4 && cnt != 5 && cnt != 7) || vg_mpr_u64(r, &ms) < 0 || vg_mpr_u64(r, &seq) < 0 ||
+        (cnt >= 5 && vg_mpr_u64(r, &epoch) < 0) ||
+        (cnt == 7 && (vg_mpr_str(r, &origin) < 0 || vg_mpr_u64(r, &oseq) < 0 || origin.n == 0 || origin.n > 64)) ||
+        vg_mpr_bin(r, &p, &n) < 0 || (ms == 0 && seq == 0))
         return VG_E_STORE_PROTO;
     int rc = vg_db_repl_get(&s->db, s->txn, &lms, &lseq);
+    if (rc == 0)
+        rc = vg_db_repl_epoch_get(&s->db, s->txn, &lepoch);
     if (rc != 0)
         return rc;
+    if (epoch && lepoch && epoch != lepoch)
+        lms = lseq = 0;   /* a stream made anew (the state Redis lost its data): its ids start over */
     o->with_id = 0;
     o->inner = 0;
     if (ms < lms || (ms == lms && seq <= lseq)) {
         o->inner = VG_STORE_REPL_SEEN;
         return 0;
+    }
+    if (oseq && (rc = vg_db_repl_origin_get(&s->db, s->txn, origin.p, origin.n, &loseq)) != 0)
+        return rc;
+    if (oseq && oseq <= loseq) {
+        /* the origin appended it again (its bus dropped after Redis took it): applied under its first id */
+        o->inner = VG_STORE_REPL_SEEN;
+        rc = vg_db_repl_put(&s->db, s->txn, ms, seq);
+        if (rc == 0 && epoch && epoch != lepoch)
+            rc = vg_db_repl_epoch_put(&s->db, s->txn, epoch);
+        return rc;
     }
     vg_mpr in;
     uint32_t icnt = 0;
@@ -525,6 +548,42 @@ op_repl(st *s, vg_mpr *r, uint32_t cnt, op_out *o)
                 (unsigned long long)seq, (long long)op, vg_err_str(irc));
     o->inner = irc;
     rc = vg_db_repl_put(&s->db, s->txn, ms, seq);
+    if (rc == 0 && epoch && epoch != lepoch)
+        rc = vg_db_repl_epoch_put(&s->db, s->txn, epoch);
+    if (rc == 0 && oseq)
+        rc = vg_db_repl_origin_put(&s->db, s->txn, origin.p, origin.n, oseq);
+    return rc;
+}
+
+
+/*
+ * The entry another node applies for request p (n bytes) answered `status`
+ * with `ans` ([status, ...]), put in the outbox in the open transaction: 0
+ * (also when the request is not replicated), or a poisoning error.
+ */
+static int
+outbox_put(st *s, const uint8_t *p, size_t n, int status, const uint8_t *ans, size_t an)
+{
+    vg_mpr rest;
+    uint32_t cnt;
+    int64_t st_;
+    vg_mpr_init(&rest, ans, an);
+    if (vg_mpr_array(&rest, &cnt) < 0 || vg_mpr_i64(&rest, &st_) < 0)
+        return 0;
+    vg_buf e;
+    vg_buf_init(&e);
+    int rc = vg_store_repl_entry(p, n, status, &rest, &e);
+    if (rc == 1) {
+        uint64_t num;
+        rc = vg_db_outbox_put(&s->db, s->txn, e.data, e.len, &num);
+        if (rc != 0 && !poisoned(rc))
+            vg_error("store", "outbox: %s: the write is not replicated", vg_err_str(rc));
+        rc = poisoned(rc) ? rc : 0;
+    } else if (rc < 0) {
+        vg_error("store", "outbox: a replicated write could not be made an entry (%s)", vg_err_str(rc));
+        rc = 0;
+    }
+    vg_buf_release(&e);
     return rc;
 }
 
@@ -570,6 +629,16 @@ apply(st *s, const uint8_t *p, size_t n)
         vg_mpw_bin(&w, o.family, VG_DB_FAMILY);
     }
     reply_end(&s->replies, at);
+    if (s->cfg.outbox && op != VG_STORE_REPL && op != VG_STORE_SYNC && op != VG_STORE_OUTBOX_DONE && !poisoned(rc)) {
+        int orc = outbox_put(s, p, n, rc, (const uint8_t *)s->replies.data + at + VG_FRAME_HDR,
+                             s->replies.len - at - VG_FRAME_HDR);
+        if (orc != 0) {   /* the write and its entry go together or not at all */
+            s->replies.len = at;
+            reply_begin(&s->replies, &at, &w, orc, 0);
+            reply_end(&s->replies, at);
+            return orc;
+        }
+    }
     return rc;
 }
 

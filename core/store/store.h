@@ -32,15 +32,27 @@
  *   APIKEY_REVOKE  [9, uid, kid]                         -> [st]
  *   FEEDBACK_ADD   [10, key bin16, detection bin16, uid, record bin] -> [st]
  *   SYNC           [11]                                  -> [0] after everything before it is durable
- *   REPL           [12, ms, seq, request bin]            -> [st, inner]
+ *   REPL           [12, ms, seq, (epoch, (origin, oseq,)) request bin] -> [st, inner]
  *                  a write replicated from another node (store/repl.h), with
  *                  its stream id ms-seq: applied unless an id at or above it
  *                  was, in the transaction that records the id; inner is the
  *                  request's status, or VG_STORE_REPL_SEEN when skipped. In
  *                  it, USER_CREATE and APIKEY_CREATE end with the id the
- *                  origin node assigned, and REPL and SYNC are refused.
- *   EVENT_ADD      [13, key bin16, event JSON bin]       -> [st]
- *   CAMERA_PUT     [14, id, {zones, lines} JSON bin]     -> [st]  (an empty bin removes them)
+ *                  origin node assigned, and REPL and SYNC are refused. The
+ *                  epoch (u64; absent: 0) names the stream: one that differs
+ *                  from the recorded non-zero epoch is a stream made anew
+ *                  (its ids start over), where nothing counts as applied.
+ *                  origin (str, 1-64 bytes) and oseq (u64, 0: none) name the
+ *                  entry at its origin node: an oseq at or below the last one
+ *                  applied of that origin is the same write appended again,
+ *                  skipped (VG_STORE_REPL_SEEN) while its id is recorded.
+ *   OUTBOX_DONE    [13, upto]                            -> [st]
+ *                  the state Redis took the outbox entries numbered up to
+ *                  upto: deleted. With cfg.outbox, every request whose write
+ *                  is replicated (store/repl_entry.h) also puts its entry in
+ *                  the outbox, numbered in order, in the same commit.
+ *   EVENT_ADD      [14, key bin16, event JSON bin]       -> [st]
+ *   CAMERA_PUT     [15, id, {zones, lines} JSON bin]     -> [st]  (an empty bin removes them)
  * Hasher: HASH [1, password] -> [st, encoded]; VERIFY [2, encoded, password] -> [st, ok]
  */
 #ifndef VG_STORE_H
@@ -49,22 +61,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum vg_store_op {
-    VG_STORE_DET_ADD = 1,
-    VG_STORE_USER_CREATE = 2,
-    VG_STORE_USER_UPDATE = 3,
-    VG_STORE_USER_DELETE = 4,
-    VG_STORE_SESSION_CREATE = 5,
-    VG_STORE_SESSION_ROTATE = 6,
-    VG_STORE_FAMILY_REVOKE = 7,
-    VG_STORE_APIKEY_CREATE = 8,
-    VG_STORE_APIKEY_REVOKE = 9,
-    VG_STORE_FEEDBACK_ADD = 10,
-    VG_STORE_SYNC = 11,
-    VG_STORE_REPL = 12,
-    VG_STORE_EVENT_ADD = 13,
-    VG_STORE_CAMERA_PUT = 14,
-};
+#include "store/store_ops.h"
 
 #define VG_STORE_REPL_SEEN 1           /* REPL's inner status: applied before, skipped */
 
@@ -82,6 +79,7 @@ typedef struct vg_store_config {
     double image_retention;        /* seconds images are kept; 0 = as long as their detection */
     double sweep_interval;         /* seconds between retention passes */
     int nosync;                    /* benchmarks of the peer only */
+    int outbox;                    /* shared state: each replicated write also goes to the outbox, same commit */
 } vg_store_config;
 
 typedef struct vg_hasher_config {

@@ -201,7 +201,7 @@ replicated(const void *msg, size_t n)
     int64_t op;
     vg_mpr_init(&r, msg, n);
     return vg_mpr_array(&r, &cnt) == 0 && cnt >= 1 && vg_mpr_i64(&r, &op) == 0 && op != VG_STORE_SYNC &&
-           op != VG_STORE_REPL;
+           op != VG_STORE_REPL && op != VG_STORE_OUTBOX_DONE;
 }
 
 

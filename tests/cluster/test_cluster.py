@@ -1,9 +1,10 @@
-"""The multi-node mode end to end on one machine (docs/cluster.md): two
-redis-servers on loopback ports (the frame bus, and the state instance kept
-for the replication work), front end A (model X local), worker node B
-(models X and Y), front end C (--workers 0), HAProxy in front of A and C
-(health checks on /ready). Each process has its own directory and is
-stopped by its pid.
+"""The issue's cluster test, one scenario on one machine (docs/cluster.md):
+two redis-servers on loopback ports (the frame bus without persistence, the
+state Redis with appendonly), front end A (model X local), worker node B
+(models X and Y), front end C (--workers 0), both front ends sharing the
+state and the signing key, HAProxy in front of A and C (its config made
+from etc/haproxy/vigia.cfg: /ready checks, the cookie). Each process has
+its own directory and is stopped by its pid.
   T1  model Y asked at A, at C and through HAProxy is served by B
   T2  SIGKILL of B's worker mid-job: every request is answered exactly once
   T4  a job that crashes workers (tests/pipeline/faultbe.c, fault-segv) is
@@ -15,128 +16,55 @@ stopped by its pid.
   T2b B stops holding a request job: a node started later (D) claims it after
       claim_after and answers; when B wakes, its answer is dropped: the
       request was answered once
+  T9  SIGTERM to a worker node running a job: the job is answered by it, the
+      one waiting behind stays in the stream for another node, it exits 0
   T3  SIGSTOP of B: it leaves the placement within the TTL (Y answers 503 with
       the reason), SIGCONT brings it back
+  T2c a request job lost with two nodes in a row (B stopped, the node that
+      claimed it killed) is refused (503 worker_died) and dead-lettered by
+      the third node
+  T8  a detection made on A is listed on C and one made on C (run by B) on
+      A; C's store killed while A writes: each entry applied exactly once
   T7  the frame Redis restarts: A's local model keeps answering, Y answers 503,
       then the cluster recovers by itself
+  T6  through HAProxy: a login and a WebSocket stream on A (its cookie); A is
+      SIGKILLed; the stream reconnects through HAProxy (on C), the token made
+      on A is valid there and its refresh works
 Bounds are waits for a state (generous caps), never timing assertions."""
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "stream"))
-import tap  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cluster_env import (Node, Redis, add_admin, call, cluster_view, detect, detections_on, green_png,  # noqa: E402
+                         login, metric, placed, redis_cli, secret_file, start_haproxy, stop_server, store_pid, tap, until,
+                         wait_for, write_model)
 
-X, Y, Z, S, L = "yolo-fastest-1.1", "yoloface-50k", "f-segv", "slow", "long"
+X, Y, Z, S, L, LOST, DR = "yolo-fastest-1.1", "yoloface-50k", "f-segv", "slow", "long", "lost", "drain"
 TTL = "1.5s"
 CLAIM = "2s"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-class Redis:
-    def __init__(self, work, name):
-        self.dir = os.path.join(work, name)
-        os.makedirs(self.dir)
-        self.port = free_port()
-        self.start()
-
-    def start(self):
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", self.dir],
-                                     stdout=open(os.path.join(self.dir, "redis.log"), "a"), stderr=subprocess.STDOUT)
-        end = time.time() + 20
-        while time.time() < end:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}"
-
-
-class Node:
-    """vigia worker: no HTTP; ready once its line is printed."""
-
-    def __init__(self, work, name, args):
-        self.dir = os.path.join(work, name)
-        os.makedirs(self.dir)
-        self.log = open(os.path.join(self.dir, "node.log"), "w+")
-        cmd = [os.environ["VIGIA_BIN"], "worker", "--data", os.path.join(self.dir, "data")] + args
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True)
-        line = self.proc.stdout.readline()
-        if "worker node serving" not in line:
-            raise RuntimeError("worker node did not start: " + open(self.log.name).read())
-
-    def workers(self):
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
-        return [int(p) for p in out.split()]
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGCONT)
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return -1
-
-
-def detect(base, model, img, timeout=30):
-    req = urllib.request.Request(f"{base}/v1/detect?model={model}", data=img, headers={"Content-Type": "image/jpeg"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-
-
-def cluster_view(srv):
-    with urllib.request.urlopen(srv.url("/v1/models"), timeout=10) as r:
-        return json.loads(r.read())["cluster"]
-
-
-def placed(srv, node, model):
-    for n in cluster_view(srv).get("nodes", []):
-        if n["name"] == node and any(m["name"] == model and m["state"] == "ready" for m in n["models"]):
-            return True
-    return False
-
-
-def wait_for(cond, cap=30, what="state"):
-    end = time.time() + cap
-    while time.time() < end:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not reached within {cap} s")
+ROOT_PW = "tangerine-harbor-lamp"
+ALICE_PW = "copper-meadow-violin"
 
 
 class Cluster:
     pass
+
+
+def front(c, name, args):
+    """Front end NAME: the frame bus, the state Redis, the cluster's signing key, history kept."""
+    os.makedirs(os.path.join(c.work, name), exist_ok=True)
+    return tap.Server(c.common + ["--cluster", c.frames.url, "--cluster-node", name,
+                                  "--cluster-state-url", c.state.url, "--auth-jwt-secret-file", c.secret,
+                                  "--auth-argon2-memory", "1M", "--auth-open-detect", "true",
+                                  "--history-store", "true"] + args,
+                      workdir=os.path.join(c.work, name))
 
 
 def setup():
@@ -144,91 +72,49 @@ def setup():
         raise tap.Skip("redis-server or haproxy not installed")
     c = Cluster()
     c.work = tempfile.mkdtemp(prefix="vigia-cluster-")
-    c.procs = []
     models = os.path.join(c.work, "models")
     if not tap.fetch_models(models, [X, Y]):
         raise tap.Skip("../shared/models not found")
     segv = os.path.join(os.environ["VIGIA_BUILDDIR"], "tests", "pipeline", "vigia-backend-fault-segv.so")
     if not os.path.exists(segv):
         raise tap.Skip(f"{segv} not built")
-    os.makedirs(os.path.join(models, Z))
-    with open(os.path.join(models, Z, "t.names"), "w") as f:
-        f.write("thing\nother\n")
-    with open(os.path.join(models, Z, "model.conf"), "w") as f:
-        f.write(f"[model]\nname = {Z}\nbackend = {segv}\nnames = t.names\nwidth = 64\nheight = 64\nworkers = 1\n")
     testbe = os.path.join(os.environ["VIGIA_BUILDDIR"], "tests", "pipeline", "vigia-backend-testbe.so")
-    os.makedirs(os.path.join(models, S))
-    with open(os.path.join(models, S, "t.names"), "w") as f:
-        f.write("thing\nother\n")
-    with open(os.path.join(models, S, "model.conf"), "w") as f:
-        f.write(f"[model]\nname = {S}\nbackend = {testbe}\nnames = t.names\nwidth = 64\nheight = 64\n"
-                f"workers = 2\n[test]\ndelay_ms = 20\n")
-    os.makedirs(os.path.join(models, L))
-    with open(os.path.join(models, L, "t.names"), "w") as f:
-        f.write("thing\nother\n")
-    with open(os.path.join(models, L, "model.conf"), "w") as f:
-        f.write(f"[model]\nname = {L}\nbackend = {testbe}\nnames = t.names\nwidth = 64\nheight = 64\n"
-                f"workers = 1\n[test]\ndelay_ms = 1500\n")
-    c.frames = Redis(c.work, "redis-frames")
-    c.state = Redis(c.work, "redis-state")   # for the state replication (not used by jobs)
-    common = c.common = ["--paths-models", models, "--detect-default-model", X, "--cluster-ttl", TTL, "--cluster-claim-after", CLAIM, "--log-access", "false"]
-    os.makedirs(os.path.join(c.work, "A"))
-    os.makedirs(os.path.join(c.work, "C"))
-    c.a = tap.Server(common + ["--cluster", c.frames.url, "--cluster-node", "A", "--detect-load", X,
-                               "--workers", "1", "--auth-open-detect", "true", "--history-store", "false"],
-                     workdir=os.path.join(c.work, "A"))
-    c.b = Node(c.work, "B", common + ["--cluster", c.frames.url, "--cluster-node", "B", "--models", f"{X},{Y},{Z},{S},{L}",
-                                      "--workers", "1"])
-    c.c = tap.Server(common + ["--cluster", c.frames.url, "--cluster-node", "C", "--workers", "0",
-                               "--auth-open-detect", "true", "--history-store", "false"],
-                     workdir=os.path.join(c.work, "C"))
+    write_model(models, Z, segv)
+    write_model(models, S, testbe, workers=2, delay_ms=20)
+    write_model(models, L, testbe, delay_ms=1500)
+    write_model(models, LOST, testbe, delay_ms=20000)   # runs past every stop in t2c: only nodes lose it
+    write_model(models, DR, testbe, delay_ms=1500)      # served by the draining nodes of t9 only
+    c.frames = Redis(c.work, "redis-frames")                    # jobs: no persistence
+    c.state = Redis(c.work, "redis-state", appendonly=True)     # users, sessions, history: AOF
+    c.secret = secret_file(os.path.join(c.work, "jwt.secret"))
+    c.common = ["--paths-models", models, "--detect-default-model", X, "--cluster-ttl", TTL,
+                "--cluster-claim-after", CLAIM, "--log-access", "false"]
+    add_admin(os.path.join(c.work, "A", "data"), "root", ROOT_PW)
+    c.a = front(c, "A", ["--detect-load", X, "--workers", "1"])
+    c.b = Node(c.work, "B", c.common + ["--cluster", c.frames.url, "--cluster-node", "B",
+                                        "--models", f"{X},{Y},{Z},{S},{L},{LOST}", "--workers", "1"])
+    c.c = front(c, "C", ["--workers", "0"])
     c.a.wait_ready()
     c.c.wait_ready()
-    c.hport = free_port()
-    cfg = os.path.join(c.work, "haproxy.cfg")
-    with open(cfg, "w") as f:
-        f.write(f"""global
-    maxconn 256
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-    timeout tunnel 1h
-frontend vigia
-    bind 127.0.0.1:{c.hport}
-    default_backend fronts
-backend fronts
-    balance roundrobin
-    option httpchk GET /ready
-    default-server inter 500ms fall 2 rise 1
-    server A {c.a.hostport} check
-    server C {c.c.hostport} check
-""")
-    c.haproxy = subprocess.Popen(["haproxy", "-db", "-f", cfg], stdout=open(os.path.join(c.work, "haproxy.log"), "w"),
-                                 stderr=subprocess.STDOUT)
+    c.haproxy, c.hport = start_haproxy(c.work, [("A", c.a.hostport), ("C", c.c.hostport)])
     c.img = tap.image("dog.jpg")
-    wait_for(lambda: placed(c.c, "B", Y) and placed(c.a, "B", Y), what="B placed")
+    wait_for(lambda: all(placed(c.c, "B", m) and placed(c.a, "B", m) for m in (X, Y)), what="B placed")
     return c
 
 
 def teardown(c):
     if not c:
         return
-    for p in ("haproxy",):
-        if getattr(c, p, None):
-            getattr(c, p).kill()
-            getattr(c, p).wait()
-    if getattr(c, "b", None):
-        c.b.stop()
+    if getattr(c, "haproxy", None):
+        c.haproxy.kill()
+        c.haproxy.wait()
+    for n in ("b", "d", "e", "f", "g"):
+        if getattr(c, n, None):
+            getattr(c, n).stop()
     for s in ("a", "c"):
-        if getattr(c, s, None):
-            s = getattr(c, s)
-            s.proc.send_signal(signal.SIGTERM)
-            try:
-                s.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                s.proc.kill()
+        rc = stop_server(getattr(c, s, None))
+        if rc not in (None, 0):
+            print(f"# {s}: exit {rc}: " + getattr(c, s).read_log()[-3000:].replace("\n", "\n# "))
     for r in ("frames", "state"):
         if getattr(c, r, None):
             getattr(c, r).stop()
@@ -257,6 +143,12 @@ def t1_model_y_served_by_b(c):
     st, body = detect(f"http://{c.c.hostport}", "nosuch", c.img)
     tap.check(st == 503 and body["error"]["code"] == "model_unplaced", f"{st} {body}")
     tap.check("nosuch" in body["error"]["message"], body["error"]["message"])
+    # the same counts on /metrics
+    view = cluster_view(c.c)
+    for res, key in (("sent", "sent"), ("answered", "answered"), ("refused", "refused")):
+        v = metric(c.c, f'vigia_cluster_jobs_total{{result="{res}"}}')
+        tap.check(v == view[key] and v >= 1, f"/metrics {res}: {v}, the view: {view[key]}")
+    tap.check(metric(c.c, "vigia_cluster_bus_up") == 1, "the bus is up on /metrics")
 
 
 def t2_worker_killed_mid_job(c):
@@ -284,10 +176,6 @@ def t2_worker_killed_mid_job(c):
     wait_for(lambda: detect(f"http://{c.c.hostport}", Y, c.img)[0] == 200, what="B serving again")
 
 
-def redis_cli(r, *args):
-    return subprocess.run(["redis-cli", "-p", str(r.port)] + list(args), capture_output=True, text=True, errors="replace").stdout.strip()
-
-
 def t4_crashing_job_dead_lettered(c):
     wait_for(lambda: placed(c.c, "B", Z), what="the crashing model placed")
     flowing = []
@@ -309,14 +197,6 @@ def t4_crashing_job_dead_lettered(c):
     tap.check("why" in fields and "B" in fields, f"the dead letter says who and why: {fields[:12]}")
     tap.check(flowing and all(s == 200 for s in flowing), f"Y flowed meanwhile: {flowing}")
     tap.check(redis_cli(c.frames, "XLEN", f"vigia:jobs:{Z}") == "0", "no copy of it left to pass around")
-
-
-def green_png():
-    import cv2
-    import numpy
-    img = numpy.zeros((64, 64, 3), numpy.uint8)
-    img[:, :, 1] = 255
-    return cv2.imencode(".png", img)[1].tobytes()
 
 
 def t5_streams_against_slow_workers(c):
@@ -396,7 +276,7 @@ def t2b_stopped_node_jobs_claimed(c):
     os.kill(c.b.proc.pid, signal.SIGSTOP)
     d = None
     try:
-        d = Node(c.work, "D", c.common + ["--cluster", c.frames.url, "--cluster-node", "D", "--models", L,
+        d = c.d = Node(c.work, "D", c.common + ["--cluster", c.frames.url, "--cluster-node", "D", "--models", L,
                                           "--workers", "1"])
         t.join(60)
         tap.check(out, "the request was answered")
@@ -409,6 +289,7 @@ def t2b_stopped_node_jobs_claimed(c):
     after = cluster_view(c.c)
     tap.check(after["answered"] - before["answered"] == 1, f"answered once: {before} {after}")
     d.stop()
+    c.d = None
     wait_for(lambda: placed(c.c, "B", Y), cap=15, what="B back")
 
 
@@ -427,6 +308,7 @@ def t3_sigstop_leaves_placement(c):
 def t7_frame_redis_restart(c):
     c.frames.stop()
     wait_for(lambda: cluster_view(c.a)["bus"] == "down", cap=15, what="A sees the bus down")
+    tap.check(metric(c.a, "vigia_cluster_bus_up") == 0, "the bus down on /metrics")
     st, body = detect(f"http://{c.a.hostport}", X, c.img)
     tap.check(st == 200, f"A's local model keeps answering: {st} {body}")
     st, body = detect(f"http://{c.a.hostport}", Y, c.img)
@@ -440,8 +322,199 @@ def t7_frame_redis_restart(c):
     tap.check(st == 200 and body["backend"] == "cluster:B", f"C too: {st} {body}")
 
 
+def holder(c, model):
+    """The node holding the model's one pending job (XPENDING), or None."""
+    lines = redis_cli(c.frames, "XPENDING", f"vigia:jobs:{model}", "workers", "-", "+", "10").splitlines()
+    return lines[1] if len(lines) == 4 else None
+
+
+def t2c_job_lost_by_two_nodes(c):
+    """A request job lost with two nodes in a row (the first SIGSTOPped, the one that claimed it SIGKILLed):
+    the third node to claim it refuses it (503 worker_died) and dead-letters it."""
+    wait_for(lambda: placed(c.c, "B", LOST), what="the lost model placed on B")
+    out = []
+    t = threading.Thread(target=lambda: out.append(detect(f"http://{c.c.hostport}", LOST, green_png(), timeout=60)))
+    t.start()
+    wait_for(lambda: holder(c, LOST) == "B", cap=10, what="B holding the job")
+    os.kill(c.b.proc.pid, signal.SIGSTOP)
+    try:
+        c.d = Node(c.work, "D2", c.common + ["--cluster", c.frames.url, "--cluster-node", "D2", "--models", LOST,
+                                             "--workers", "1"])
+        c.e = Node(c.work, "E", c.common + ["--cluster", c.frames.url, "--cluster-node", "E", "--models", LOST,
+                                            "--workers", "1"])
+        second = until("a second node claimed the job", lambda: holder(c, LOST) in ("D2", "E") and holder(c, LOST),
+                       cap=30)
+        victim = c.d if second == "D2" else c.e
+        victim.proc.kill()                       # lost with the second node too
+        victim.proc.wait()
+        t.join(60)
+        tap.check(out, "the request was answered")
+        st, body = out[0]
+        tap.check(st == 503 and body["error"]["code"] == "worker_died", f"refused once lost twice: {st} {body}")
+        tap.check("two nodes" in body["error"]["message"], body["error"]["message"])
+        tap.check(int(redis_cli(c.frames, "XLEN", f"vigia:dead:{LOST}") or 0) == 1, "one dead letter")
+        fields = redis_cli(c.frames, "XRANGE", f"vigia:dead:{LOST}", "-", "+").splitlines()
+        third = "E" if second == "D2" else "D2"
+        tap.check(third in fields, f"the third node dead-lettered it: {fields[:12]}")
+        wait_for(lambda: holder(c, LOST) is None, cap=10, what="the job acknowledged, not passed around")
+    finally:
+        os.kill(c.b.proc.pid, signal.SIGCONT)
+    for n in ("d", "e"):
+        getattr(c, n).stop()
+        setattr(c, n, None)
+    wait_for(lambda: placed(c.c, "B", Y), cap=15, what="B back")
+
+
+def t9_worker_drains_on_sigterm(c):
+    """SIGTERM to a worker node running a job: it leaves the view and pulls no more, the job finishes and is
+    answered by it, the job waiting behind it stays in the stream and another node takes it; it exits 0."""
+    c.f = Node(c.work, "F", c.common + ["--cluster", c.frames.url, "--cluster-node", "F", "--models", DR,
+                                        "--workers", "1"])
+    wait_for(lambda: placed(c.c, "F", DR), what="F placed")
+    out = []
+    ts = [threading.Thread(target=lambda: out.append(detect(f"http://{c.c.hostport}", DR, green_png(), timeout=60)))
+          for _ in range(2)]
+    for t in ts:
+        t.start()
+        if not out and t is ts[0]:
+            wait_for(lambda: holder(c, DR) == "F", cap=10, what="F running the first job")
+    wait_for(lambda: redis_cli(c.frames, "XLEN", f"vigia:jobs:{DR}") == "2", cap=10, what="the second job waiting")
+    c.f.proc.send_signal(signal.SIGTERM)
+    tap.check(c.f.proc.wait(timeout=30) == 0, "F drained and exited 0")
+    log = c.f.read_log()
+    tap.check("draining" in log and "drained" in log, "F says it drained")
+    tap.check(len(out) == 1 and out[0][0] == 200 and out[0][1]["backend"] == "cluster:F",
+              f"the job F ran was answered by F: {out}")
+    tap.check(holder(c, DR) is None, "nothing left pending on F")
+    c.g = Node(c.work, "G", c.common + ["--cluster", c.frames.url, "--cluster-node", "G", "--models", DR,
+                                        "--workers", "1"])
+    for t in ts:
+        t.join(60)
+    tap.check(len(out) == 2 and out[1][0] == 200 and out[1][1]["backend"] == "cluster:G",
+              f"the job left in the stream was taken by G: {out}")
+    c.g.stop()
+    c.f = c.g = None
+
+
+def alice_token(c):
+    """alice (an operator), made on A by the offline admin; her login on A."""
+    if not getattr(c, "alice", None):
+        root = until("root logs in on A", lambda: call(c.a, "POST", "/v1/auth/login",
+                                                      {"username": "root", "password": ROOT_PW})[1]
+                     .get("access_token"))
+        st, body = call(c.a, "POST", "/v1/users", {"name": "alice", "password": ALICE_PW, "role": "operator"}, root)
+        tap.check(st == 201, f"alice made on A: {st} {body}")
+        c.alice = body["id"]
+    return login(c.a, "alice", ALICE_PW)["access_token"]
+
+
+def t8_history_on_three_nodes(c):
+    """A detection made on A is listed on C; one made on C (run by B) is listed on A; C's store killed while A
+    writes applies each entry exactly once."""
+    tok = alice_token(c)
+    for srv, name in ((c.a, "A"), (c.c, "C")):
+        tap.check(f"(on the bus: {name})" in srv.read_log(), f"{name} names its replication id and bus name")
+        tap.check("names the frame bus's Redis" not in srv.read_log(), "the state has a Redis of its own")
+    tc = until("alice's login on C", lambda: call(c.c, "POST", "/v1/auth/login",
+                                                  {"username": "alice", "password": ALICE_PW})[1].get("access_token"))
+
+    def stored(srv, model, token):
+        st, body = call(srv, "POST", f"/v1/detect?store=true&source=t8&model={model}", c.img, token, "image/jpeg")
+        tap.check(st == 200 and body.get("id"), f"stored detection: {st} {body}")
+        return body
+
+    first = stored(c.a, X, tok)
+    until("A's detection listed on C", lambda: first["id"] in detections_on(c.c, tc, "t8"))
+    onc = stored(c.c, Y, tc)
+    tap.check(onc["backend"] == "cluster:B", f"C's detection ran on B: {onc['backend']}")
+    until("C's detection listed on A", lambda: onc["id"] in detections_on(c.a, tok, "t8"))
+    made = [first["id"], onc["id"]]
+    pid = until("C's store", lambda: store_pid(c.c.proc.pid))
+    os.kill(pid, signal.SIGSTOP)
+    for i in range(6):
+        made.append(stored(c.a, X, tok)["id"])
+    os.kill(pid, signal.SIGKILL)
+    for i in range(4):
+        made.append(stored(c.a, X, tok)["id"])
+        if i == 1:
+            p = store_pid(c.c.proc.pid)
+            if p:
+                os.kill(p, signal.SIGKILL)
+    until("C caught up", lambda: made[-1] in detections_on(c.c, tc, "t8"))
+    got = detections_on(c.c, tc, "t8")
+    tap.check(sorted(got) == sorted(made), f"exactly once on C: {len(got)} listed, {len(made)} made")
+
+
+def t6_front_end_a_killed(c):
+    """Through HAProxy: a login and a WebSocket stream on A (its cookie); A is SIGKILLed; the client's token,
+    refresh token and stream go on through HAProxy on C."""
+    try:
+        import asyncio
+        import websockets
+    except ImportError:
+        raise tap.Skip("python3-websockets not installed")
+    alice_token(c)
+    hp = f"127.0.0.1:{c.hport}"
+    on_a = {"Cookie": "VIGIA_FE=A"}
+    wait_for(lambda: call(hp, "GET", "/ready", headers=on_a)[0] == 200, cap=15, what="HAProxy up")
+    pub = 'vigia_replica_entries_total{result="published"}'
+    before_a, before_c = metric(c.a, pub), metric(c.c, pub)
+    st, t = call(hp, "POST", "/v1/auth/login", {"username": "alice", "password": ALICE_PW}, headers=on_a)
+    tap.check(st == 200, f"login through HAProxy: {st} {t}")
+    until("A published the session it made", lambda: metric(c.a, pub) > before_a)
+    tap.check(metric(c.c, pub) == before_c, "the login was made on A, not on C")
+    until("the session reached C", lambda: call(c.c, "GET", "/v1/auth/me", token=t["access_token"])[0] == 200)
+    frame = green_png()
+    url = f"ws://{hp}/v1/stream?stream=t6&model={X}"
+
+    async def one_frame(ws, n):
+        await ws.send(json.dumps({"type": "frame", "ts": n}))
+        await ws.send(frame)
+        while True:
+            m = await asyncio.wait_for(ws.recv(), 30)
+            if isinstance(m, str) and json.loads(m).get("type") == "detections":
+                return json.loads(m)
+
+    async def stream():
+        ws = await websockets.connect(url, extra_headers=on_a, max_size=None)
+        hello = json.loads(await ws.recv())
+        tap.check(hello["type"] == "hello", f"hello: {hello}")
+        tap.check((await one_frame(ws, 1))["ts"] == 1, "a frame answered on A")
+        c.a.proc.kill()                       # front end A dies
+        c.a.proc.wait()
+        closed = False
+        try:
+            await asyncio.wait_for(ws.recv(), 30)
+        except websockets.exceptions.ConnectionClosed:
+            closed = True
+        tap.check(closed, "the stream on A was closed")
+        end = time.time() + 30                # reconnects through HAProxy (bounded)
+        while True:
+            try:
+                ws = await websockets.connect(url, extra_headers=on_a, max_size=None)
+                break
+            except (OSError, asyncio.TimeoutError, websockets.exceptions.InvalidHandshake,
+                    websockets.exceptions.ConnectionClosed):
+                if time.time() > end:
+                    raise
+                await asyncio.sleep(0.2)
+        hello = json.loads(await ws.recv())
+        tap.check(hello["type"] == "hello", f"hello again: {hello}")
+        m = await one_frame(ws, 2)
+        tap.check(m["ts"] == 2 and m["backend"] == "cluster:B", f"a frame answered on C after the reconnection: {m}")
+        await ws.close()
+    asyncio.run(stream())
+    st, me = call(hp, "GET", "/v1/auth/me", token=t["access_token"], headers=on_a)
+    tap.check(st == 200 and me["name"] == "alice", f"the token made on A works through HAProxy on C: {st} {me}")
+    st, new = call(hp, "POST", "/v1/auth/refresh", {"refresh_token": t["refresh_token"]}, headers=on_a)
+    tap.check(st == 200, f"refresh through HAProxy on C: {st} {new}")
+    tap.check(call(hp, "GET", "/v1/auth/me", token=new["access_token"])[0] == 200, "the new token works")
+    st, body = call(hp, "POST", f"/v1/detect?model={X}", c.img, new["access_token"], "image/jpeg")
+    tap.check(st == 200 and body["backend"] == "cluster:B", f"X through HAProxy without A: {st} {body}")
+
+
 if __name__ == "__main__":
     sys.exit(tap.run([t1_model_y_served_by_b, t2_worker_killed_mid_job, t4_crashing_job_dead_lettered,
                       t5_streams_against_slow_workers, t2b_stopped_node_jobs_claimed,
-                      t3_sigstop_leaves_placement,
-                      t7_frame_redis_restart], setup, teardown))
+                      t2c_job_lost_by_two_nodes, t9_worker_drains_on_sigterm, t3_sigstop_leaves_placement, t8_history_on_three_nodes,
+                      t7_frame_redis_restart, t6_front_end_a_killed], setup, teardown))

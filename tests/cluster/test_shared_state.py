@@ -13,64 +13,40 @@ refreshes on C and the new token works on A; an API key made on A works on
 C; logout on A and the key's revocation on A are refused on C.
 State Redis down: each node serves alone, and the logins made meanwhile
 reach the other node once Redis is back (from the AOF, on the same port).
+Writes waiting for the state Redis when A's master is SIGKILLed reach C
+once A starts again (its outbox).
+An entry appended twice (a copy made in Redis) is skipped by its origin number.
+State Redis lost (restarted empty, its new ids below the nodes' positions):
+each node tells the new stream by its epoch and reads it from its start.
 T8: detections made on A are listed on C; C's store process is SIGKILLed
 mid-replication (stopped with a batch in hand, then killed, and killed
 again while more arrive) and C's whole node is stopped and started again
 while A writes; afterwards C holds each detection exactly once, and a
 chain of refresh-token rotations made on A meanwhile is still live on C (a
 rotation applied twice would revoke the session there)."""
-import http.client
-import json
 import os
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "stream"))
-sys.path.insert(0, os.path.join(HERE, "..", "fault"))
-import tap  # noqa: E402
-from test_store_kill import store_pid  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cluster_env import (Redis, add_admin, call, detections_on, login, metric, secret_file,  # noqa: E402
+                         store_pid, tap, until)
 
 MODEL = "yoloface-50k"
 ROOT_PW = "tangerine-harbor-lamp"
 ALICE_PW = "copper-meadow-violin"
-BOUND = 20.0                        # seconds any awaited state may take (a bound, not a measure)
 
 
 class Ctx:
     pass
 
 
-def start_redis(ctx):
-    """A redis-server of the test's own; started again on the same port and directory (its AOF) when it ran."""
-    ctx.redis_dir = os.path.join(ctx.work, "redis")
-    if not getattr(ctx, "redis_port", None):
-        os.makedirs(ctx.redis_dir)
-        with socket.socket() as s:   # a free port for it
-            s.bind(("127.0.0.1", 0))
-            ctx.redis_port = s.getsockname()[1]
-    ctx.redis = subprocess.Popen(["redis-server", "--port", str(ctx.redis_port), "--bind", "127.0.0.1",
-                                  "--dir", ctx.redis_dir, "--appendonly", "yes", "--save", "",
-                                  "--daemonize", "no", "--logfile", os.path.join(ctx.redis_dir, "log")],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    end = time.time() + BOUND
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", ctx.redis_port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("redis-server did not start")
-
-
 def node_args(ctx, models, secret=None):
     args = ["--auth-argon2-memory", "1M", "--log-access", "false", "--workers", "1", "--history-store", "true",
             "--auth-jwt-secret-file", secret or ctx.secret,
-            "--cluster-state-url", f"redis://127.0.0.1:{ctx.redis_port}"]
+            "--cluster-state-url", ctx.redis.url]
     if models:
         args += ["--models", models, "--detect-default-model", MODEL]
     else:
@@ -87,52 +63,15 @@ def start_node(ctx, name, models=None, secret=None):
     return srv
 
 
-def call(srv, method, path, body=None, token=None, ctype="application/json"):
-    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
-    headers = {"Content-Type": ctype}
-    if token:
-        headers["Authorization"] = "Bearer " + token
-    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    conn.request(method, path, body=data, headers=headers)
-    r = conn.getresponse()
-    raw = r.read()
-    conn.close()
-    return r.status, json.loads(raw) if raw else None
-
-
-def until(what, fn):
-    """Polls fn until it returns a true value (returned) or BOUND passes (fails with `what`)."""
-    end = time.time() + BOUND
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.time() > end:
-            raise AssertionError("not reached within the bound: " + what)
-        time.sleep(0.05)
-
-
-def login(srv, name, pw):
-    st, body = call(srv, "POST", "/v1/auth/login", {"username": name, "password": pw})
-    tap.check(st == 200, f"login of {name}: {st} {body}")
-    return body
-
-
 def setup():
     ctx = Ctx()
     ctx.a = ctx.c = ctx.redis = None
     ctx.work = tempfile.mkdtemp(prefix="vigia-shared-")
     models = os.path.join(ctx.work, "models")
     ctx.models = models if tap.fetch_models(models, [MODEL]) else None
-    ctx.secret = os.path.join(ctx.work, "jwt.secret")
-    with open(os.open(ctx.secret, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
-        f.write(os.urandom(48))
-    start_redis(ctx)
-    r = subprocess.run([os.environ["VIGIA_BIN"], "user", "add", "--admin", "--data",
-                        os.path.join(ctx.work, "a", "data"), "--auth-argon2-memory", "1M", "root"],
-                       input=ROOT_PW + "\n", capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError("vigia user add: " + r.stdout + r.stderr)
+    ctx.secret = secret_file(os.path.join(ctx.work, "jwt.secret"))
+    ctx.redis = Redis(ctx.work, "redis", appendonly=True)
+    add_admin(os.path.join(ctx.work, "a", "data"), "root", ROOT_PW)
     ctx.a = start_node(ctx, "a", ctx.models)
     ctx.root = until("root logs in on A", lambda: call(ctx.a, "POST", "/v1/auth/login",
                                                       {"username": "root", "password": ROOT_PW})[1]
@@ -155,7 +94,7 @@ def teardown(ctx):
                 print("# " + srv.read_log().replace("\n", "\n# "))
             tap.check(rc == 0, "clean exit")
     if ctx.redis:
-        stop_redis(ctx)
+        ctx.redis.stop(signal.SIGTERM)
 
 
 def test_user_and_login_across_nodes(ctx):
@@ -177,9 +116,7 @@ def test_signing_key_compared(ctx):
     """Each node compares its signing key with the cluster's probe: the same on A and C, another on X."""
     for srv in (ctx.a, ctx.c):
         until("the key compared", lambda: "the signing key is the cluster's" in srv.read_log())
-    other = os.path.join(ctx.work, "other.secret")
-    with open(os.open(other, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
-        f.write(os.urandom(48))
+    other = secret_file(os.path.join(ctx.work, "other.secret"))
     x = start_node(ctx, "x", secret=other)
     try:
         until("X told its key differs", lambda: "the signing key differs from the cluster's" in x.read_log())
@@ -227,38 +164,95 @@ def test_api_key_across_nodes(ctx):
     until("the key revoked on A refused on C", lambda: call(ctx.c, "GET", "/v1/auth/me", token=key)[0] == 401)
 
 
-def stop_redis(ctx):
-    ctx.redis.send_signal(signal.SIGTERM)
-    ctx.redis.wait(timeout=20)
-    ctx.redis = None
-
-
 def test_state_redis_down(ctx):
     """Without the state Redis each node serves alone; its writes wait and arrive once Redis is back."""
-    stop_redis(ctx)
+    ctx.redis.stop(signal.SIGTERM)   # AOF flushed: started again, it has its data
     t = login(ctx.a, "alice", ALICE_PW)   # A's session waits in A's queue
     st, _ = call(ctx.a, "GET", "/v1/auth/me", token=t["access_token"])
     tap.check(st == 200, f"A serves its own login: {st}")
     st, _ = call(ctx.c, "GET", "/v1/auth/me", token=t["access_token"])
     tap.check(st == 401, f"C cannot know it yet: {st}")
     tc = login(ctx.c, "alice", ALICE_PW)   # C works alone too
-    start_redis(ctx)
+    ctx.redis.start()
     until("A's login made while Redis was down accepted on C",
           lambda: call(ctx.c, "GET", "/v1/auth/me", token=t["access_token"])[0] == 200)
     until("C's login made while Redis was down accepted on A",
           lambda: call(ctx.a, "GET", "/v1/auth/me", token=tc["access_token"])[0] == 200)
 
 
-def detections_on(srv, token, source):
-    """Ids of the detections of `source` listed on srv (every page)."""
-    ids, cursor = [], ""
-    while True:
-        st, body = call(srv, "GET", f"/v1/detections?source={source}&limit=100" + cursor, token=token)
-        tap.check(st == 200, f"list: {st} {body}")
-        ids += [d["id"] for d in body["detections"]]
-        if not body.get("next_cursor"):
-            return ids
-        cursor = "&cursor=" + body["next_cursor"]
+def test_master_killed_with_appends_waiting(ctx):
+    """Writes committed on A while the state Redis is down wait in A's outbox (LMDB, the same commit); A's
+    master is SIGKILLed, Redis comes back, A starts again: the writes reach C."""
+    ctx.redis.stop(signal.SIGTERM)
+    made = [login(ctx.a, "alice", ALICE_PW) for _ in range(3)]
+    for t in made:
+        tap.check(call(ctx.a, "GET", "/v1/auth/me", token=t["access_token"])[0] == 200, "A serves its logins")
+    store = store_pid(ctx.a.proc.pid)
+    ctx.a.proc.kill()
+    ctx.a.proc.wait()
+    until("A's store gone with its master", lambda: not store or not os.path.exists(f"/proc/{store}"))
+    ctx.redis.start()
+    ctx.a = start_node(ctx, "a", ctx.models)
+    until("A appends what its outbox held", lambda: "left in the outbox by the last run" in ctx.a.read_log())
+    for t in made:
+        until("a login made before A was killed accepted on C",
+              lambda: call(ctx.c, "GET", "/v1/auth/me", token=t["access_token"])[0] == 200)
+    until("A's outbox cleared once Redis took its entries", lambda: metric(ctx.a, "vigia_replica_outbox") == 0)
+
+
+DUPLICATE = """local es = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 50)
+for _, e in ipairs(es) do
+  local f = e[2]
+  for i = 1, #f, 2 do
+    if f[i] == 'o' and f[i + 1] == ARGV[1] then return redis.call('XADD', KEYS[1], '*', unpack(f)) end
+  end
+end
+return false"""
+
+
+def test_duplicate_append(ctx):
+    """Writes waiting for the state Redis when A's master is SIGKILLed reach C
+once A starts again (its outbox).
+An entry appended twice (a bus dropped after Redis took the XADD): the copy carries the same origin
+    number and is skipped. The entry copied is a refresh-token rotation, whose second application would
+    revoke the session on C."""
+    with open(os.path.join(ctx.work, "a", "data", "node.id")) as f:
+        a_id = f.read().strip()
+    t = login(ctx.a, "alice", ALICE_PW)
+    st, new = call(ctx.a, "POST", "/v1/auth/refresh", {"refresh_token": t["refresh_token"]})
+    tap.check(st == 200, f"rotation on A: {st}")
+    until("the rotation reached C", lambda: call(ctx.c, "GET", "/v1/auth/me", token=new["access_token"])[0] == 200)
+    copy = ctx.redis.cli("EVAL", DUPLICATE, "1", "vigia:repl", a_id)
+    tap.check(copy and "-" in copy, f"A's last entry appended again: {copy}")
+    probe = login(ctx.a, "alice", ALICE_PW)   # once C accepts it, C has read past the copy
+    until("C read past the copy", lambda: call(ctx.c, "GET", "/v1/auth/me", token=probe["access_token"])[0] == 200)
+    st, _ = call(ctx.c, "GET", "/v1/auth/me", token=new["access_token"])
+    tap.check(st == 200, f"the session rotated once on C, not revoked by the copy: {st}")
+    st, _ = call(ctx.c, "POST", "/v1/auth/refresh", {"refresh_token": new["refresh_token"]})
+    tap.check(st == 200, f"its refresh token works on C: {st}")
+    tap.check(metric(ctx.c, 'vigia_replica_entries_total{result="skipped"}') >= 1, "the copy counted as skipped")
+
+
+def test_state_redis_lost(ctx):
+    """The state Redis restarted without its data: the new stream's ids are below the nodes' positions (made
+    high here by an entry with an id far ahead); each node sees another epoch, says so, counts it, and reads
+    the new stream from its start: a login on one node is accepted on the other."""
+    far = "9999999999999-0"
+    tap.check(ctx.redis.cli("XADD", "vigia:repl", far, "o", "elsewhere", "m", "junk") == far, "an entry far ahead")
+    for srv in (ctx.a, ctx.c):
+        until("the far entry consumed", lambda: far in srv.read_log())
+    ctx.redis.stop()        # SIGKILL, and its files gone: it starts empty
+    ctx.redis.wipe()
+    ctx.redis.start()
+    t = login(ctx.a, "alice", ALICE_PW)
+    until("A's login accepted on C from the new stream",
+          lambda: call(ctx.c, "GET", "/v1/auth/me", token=t["access_token"])[0] == 200)
+    tc = login(ctx.c, "alice", ALICE_PW)
+    until("C's login accepted on A from the new stream",
+          lambda: call(ctx.a, "GET", "/v1/auth/me", token=tc["access_token"])[0] == 200)
+    for srv in (ctx.a, ctx.c):
+        tap.check("vigia:repl was made anew" in srv.read_log(), "the new stream is logged")
+        tap.check(metric(srv, "vigia_replica_resyncs_total") >= 1, "and counted")
 
 
 def detect(ctx, token, source):
@@ -331,9 +325,14 @@ def test_history_and_exactly_once(ctx):
     tap.check(st == 200, f"A's latest refresh token works on C (no rotation applied twice): {st}")
     st, stats = call(ctx.c, "GET", "/v1/stats?source=t8a", token=tc)
     tap.check(st == 200, f"stats on C: {st}")
+    tap.check(metric(ctx.c, 'vigia_replica_entries_total{result="applied"}') >= 6, "applied since C restarted")
+    tap.check(metric(ctx.a, 'vigia_replica_entries_total{result="published"}') >= len(made), "published")
+    tap.check(metric(ctx.c, "vigia_replica_up") == 1 and metric(ctx.c, "vigia_replica_queued") == 0, "up, no queue")
 
 
 if __name__ == "__main__":
     sys.exit(tap.run([test_user_and_login_across_nodes, test_signing_key_compared,
                       test_refresh_on_other_node_and_logout,
-                      test_api_key_across_nodes, test_state_redis_down, test_history_and_exactly_once], setup, teardown))
+                      test_api_key_across_nodes, test_state_redis_down, test_master_killed_with_appends_waiting,
+                      test_duplicate_append, test_state_redis_lost,
+                      test_history_and_exactly_once], setup, teardown))

@@ -147,13 +147,19 @@ on_applied(int status, int64_t inner, void *ud)
 }
 
 
+static uint64_t cur_epoch;   /* the epoch apply() names its entries' stream with */
+static const char *cur_origin;   /* ... and their origin node and number there (NULL, 0: none) */
+static uint64_t cur_oseq;
+
 /* Applies entry e as ms-seq and runs the loop until the store answered (bounded by the test's timeout). */
 static answer
 apply(struct ev_loop *loop, vg_store *s, uint64_t ms, uint64_t seq, const vg_buf *e)
 {
     answer a = { 0, 0, 0 };
     int rc;
-    while ((rc = vg_store_repl_apply(s, ms, seq, e->data, e->len, on_applied, &a)) == VG_E_STORE_DOWN)
+    vg_store_repl_id id = { .ms = ms, .seq = seq, .epoch = cur_epoch, .origin = cur_origin,
+                            .origin_n = cur_origin ? strlen(cur_origin) : 0, .oseq = cur_oseq };
+    while ((rc = vg_store_repl_apply(s, &id, e->data, e->len, on_applied, &a)) == VG_E_STORE_DOWN)
         ev_run(loop, EVRUN_ONCE);   /* respawning */
     assert_int_equal(rc, 0);
     while (!a.done)
@@ -211,8 +217,8 @@ store_applies_once(void **state)
     vg_store *s = NULL;
     char err[256];
     assert_int_equal(vg_store_create(loop, &o, &s, err, sizeof err), 0);
-    uint64_t ms, seq;
-    assert_int_equal(vg_store_repl_position(s, &ms, &seq), 0);
+    uint64_t ms, seq, ep;
+    assert_int_equal(vg_store_repl_position(s, &ms, &seq, &ep), 0);
     assert_true(ms == 0 && seq == 0);
 
     vg_buf bob, cy;
@@ -230,7 +236,7 @@ store_applies_once(void **state)
     a = apply(loop, s, 99, 8, &cy);
     assert_int_equal(a.inner, VG_STORE_REPL_SEEN);
     assert_int_not_equal(vg_store_user_get(s, 9, &u), 0);
-    assert_int_equal(vg_store_repl_position(s, &ms, &seq), 0);
+    assert_int_equal(vg_store_repl_position(s, &ms, &seq, &ep), 0);
     assert_true(ms == 100 && seq == 3);
 
     /* SIGKILL of the store process: the position is on disk with the user it recorded */
@@ -252,7 +258,7 @@ store_applies_once(void **state)
     a = apply(loop, s, 101, 0, &bob2);
     assert_int_equal(a.status, 0);
     assert_int_equal(a.inner, VG_E_CONFLICT);
-    assert_int_equal(vg_store_repl_position(s, &ms, &seq), 0);
+    assert_int_equal(vg_store_repl_position(s, &ms, &seq, &ep), 0);
     assert_true(ms == 101 && seq == 0);
     /* a user made here takes the id after the replicated ones */
     vg_user nu;
@@ -266,8 +272,67 @@ store_applies_once(void **state)
         ev_run(loop, EVRUN_ONCE);
     assert_int_equal(id, 10);
     /* malformed: an empty entry or id 0-0 */
-    assert_int_equal(vg_store_repl_apply(s, 0, 0, bob.data, bob.len, on_applied, &a), VG_E_INVAL);
-    assert_int_equal(vg_store_repl_apply(s, 5, 0, bob.data, 0, on_applied, &a), VG_E_INVAL);
+    vg_store_repl_id zero = { 0 }, five = { .ms = 5 };
+    assert_int_equal(vg_store_repl_apply(s, &zero, bob.data, bob.len, on_applied, &a), VG_E_INVAL);
+    assert_int_equal(vg_store_repl_apply(s, &five, bob.data, 0, on_applied, &a), VG_E_INVAL);
+    /* epochs: the stream named, then made anew (the state Redis lost it): its lower ids are applied */
+    vg_buf eve, fay, gus;
+    remote_user(&eve, "eve", 20);
+    remote_user(&fay, "fay", 21);
+    remote_user(&gus, "gus", 22);
+    cur_epoch = 0xe1;
+    a = apply(loop, s, 200, 0, &eve);
+    assert_int_equal(a.inner, 0);
+    assert_int_equal(vg_store_repl_position(s, &ms, &seq, &ep), 0);
+    assert_true(ms == 200 && seq == 0 && ep == 0xe1);
+    a = apply(loop, s, 150, 0, &fay);
+    assert_int_equal(a.inner, VG_STORE_REPL_SEEN);   /* the same stream: an older id */
+    cur_epoch = 0xe2;
+    a = apply(loop, s, 5, 0, &fay);
+    assert_int_equal(a.status, 0);
+    assert_int_equal(a.inner, 0);                    /* another stream: its ids start over */
+    assert_int_equal(vg_store_user_get(s, 21, &u), 0);
+    assert_int_equal(vg_store_repl_position(s, &ms, &seq, &ep), 0);
+    assert_true(ms == 5 && seq == 0 && ep == 0xe2);
+    a = apply(loop, s, 5, 0, &gus);
+    assert_int_equal(a.inner, VG_STORE_REPL_SEEN);   /* and from then on, once */
+    cur_epoch = 0;
+    a = apply(loop, s, 4, 0, &gus);
+    assert_int_equal(a.inner, VG_STORE_REPL_SEEN);   /* an unnamed stream keeps the recorded id */
+    assert_int_not_equal(vg_store_user_get(s, 22, &u), 0);
+    /* origin numbers: an entry appended again (a new stream id, the same number) is skipped */
+    vg_buf hal, ida;
+    remote_user(&hal, "hal", 23);
+    remote_user(&ida, "ida", 24);
+    cur_origin = "node-a";
+    cur_oseq = (1ull << 32) + 1;
+    a = apply(loop, s, 10, 0, &hal);
+    assert_int_equal(a.inner, 0);
+    a = apply(loop, s, 11, 0, &hal);                 /* the same write again under a later id */
+    assert_int_equal(a.status, 0);
+    assert_int_equal(a.inner, VG_STORE_REPL_SEEN);
+    assert_int_equal(vg_store_repl_position(s, &ms, &seq, &ep), 0);
+    assert_true(ms == 11 && seq == 0);               /* its id is recorded all the same */
+    cur_origin = "node-b";                           /* another origin's numbers are its own */
+    cur_oseq = 1;
+    a = apply(loop, s, 12, 0, &ida);
+    assert_int_equal(a.inner, 0);
+    assert_int_equal(vg_store_user_get(s, 24, &u), 0);
+    cur_origin = "node-a";
+    cur_oseq = (2ull << 32) + 1;                     /* node-a after a restart: numbered above */
+    vg_buf jon;
+    remote_user(&jon, "jon", 25);
+    a = apply(loop, s, 13, 0, &jon);
+    assert_int_equal(a.inner, 0);
+    assert_int_equal(vg_store_user_get(s, 25, &u), 0);
+    vg_buf_release(&jon);
+    cur_origin = NULL;
+    cur_oseq = 0;
+    vg_buf_release(&hal);
+    vg_buf_release(&ida);
+    vg_buf_release(&eve);
+    vg_buf_release(&fay);
+    vg_buf_release(&gus);
     vg_buf_release(&bob);
     vg_buf_release(&bob2);
     vg_buf_release(&cy);

@@ -362,6 +362,26 @@ abrupt_disconnects(void **state)
     ts_resp_free(&r);
 }
 
+/* A client that resets right after its upgrade request: the 101 fails to go out inside the upgrade. */
+static void
+reset_during_upgrade(void **state)
+{
+    (void)state;
+    struct linger rst = { 1, 0 };
+    for (int i = 0; i < 20; i++) {
+        int fd = ts_connect(srv.port);
+        ts_send_str(fd, HANDSHAKE("/v1/live") "\r\n");
+        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_LINGER, &rst, sizeof rst), 0);
+        close(fd);
+    }
+    assert_true(ts_alive(&srv));
+    ts_resp r;
+    assert_int_equal(ts_get(srv.port, "/health", &r), 200);
+    ts_resp_free(&r);
+    ts_close(live());
+    assert_true(ts_alive(&srv));
+}
+
 /* ---- what one connection may make the server hold (issue 15, items 3 and 14) ---- */
 
 /* The server's resident set in kB, from /proc/PID/status. */
@@ -612,6 +632,7 @@ main(void)
         cmocka_unit_test(rejected_frames),
         cmocka_unit_test(fragments_and_early_bytes),
         cmocka_unit_test(abrupt_disconnects),
+        cmocka_unit_test(reset_during_upgrade),
         cmocka_unit_test(drain_sends_going_away),
         cmocka_unit_test(fragment_flood_300k_keeps_rss),
         cmocka_unit_test(unread_pongs_200k_keep_rss),
