@@ -47,6 +47,7 @@ libvigiacore_a_SOURCES += core/pool/ipc.c core/pool/ipc.h core/pool/pool.h core/
 libvigiacore_a_SOURCES += core/pipeline/backend_abi1.c core/pipeline/backend_abi1.h \
 	core/pipeline/backend_loader.c core/pipeline/backend_loader.h \
 	core/pipeline/candcheck.c core/pipeline/candcheck.h \
+	core/pipeline/colors.c core/pipeline/colors.h \
 	core/pipeline/detector.c core/pipeline/detector.h core/pipeline/image.c core/pipeline/image.h \
 	core/pipeline/jpegdec.c core/pipeline/jpegdec.h \
 	core/pipeline/model.c core/pipeline/model.h core/pipeline/model_auto.c core/pipeline/model_auto.h core/pipeline/pixels.c core/pipeline/pixels.h \

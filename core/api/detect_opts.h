@@ -1,7 +1,7 @@
 /*
  * detect_opts: the options a client may give a detection (REST query,
  * form fields, JSON members, stream config messages): model,
- * min_confidence (alias threshold), nms, classes, annotate.
+ * min_confidence (alias threshold), nms, classes, annotate, attributes.
  */
 #ifndef VG_DETECT_OPTS_H
 #define VG_DETECT_OPTS_H
@@ -23,6 +23,7 @@ typedef struct vg_detect_opts {
     const char *classes[VG_DETECT_MAX_CLASSES];   /* point into classes_buf */
     size_t nclasses;
     int annotate;
+    int attributes;                  /* VG_ATTR_* (pipeline/colors.h): "attributes=colors" */
 } vg_detect_opts;
 
 void vg_detect_opts_init(vg_detect_opts *o);

@@ -949,7 +949,8 @@ route_stream(vg_req *r, void *ud)
     vg_buf v;
     vg_buf_init(&v);
     char err[256];
-    static const char *const names[] = { "model", "min_confidence", "threshold", "nms", "classes", "annotate", NULL };
+    static const char *const names[] = { "model", "min_confidence", "threshold", "nms", "classes", "annotate",
+                                         "attributes", NULL };
     if (vg_call_query(r, names, stream_option, &s->opt, err, sizeof err) < 0) {
         vg_req_error(r, 400, "bad_request", "%s", err);
         goto refuse;
