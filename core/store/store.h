@@ -39,6 +39,10 @@
  *                  request's status, or VG_STORE_REPL_SEEN when skipped. In
  *                  it, USER_CREATE and APIKEY_CREATE end with the id the
  *                  origin node assigned, and REPL and SYNC are refused.
+ *   UNIQUE_ADD     [20, time_ms, label|nil, upper|nil, lower|nil] -> [st]
+ *                  one unique tracked object (a label) and/or a person track's
+ *                  colours, counted into the hour and day buckets of time_ms
+ *                  (docs/api.md, /v1/stats)
  * Hasher: HASH [1, password] -> [st, encoded]; VERIFY [2, encoded, password] -> [st, ok]
  */
 #ifndef VG_STORE_H
@@ -60,6 +64,7 @@ enum vg_store_op {
     VG_STORE_FEEDBACK_ADD = 10,
     VG_STORE_SYNC = 11,
     VG_STORE_REPL = 12,
+    VG_STORE_UNIQUE_ADD = 20,          /* numbered apart: ops 13.. are taken on other branches */
 };
 
 #define VG_STORE_REPL_SEEN 1           /* REPL's inner status: applied before, skipped */

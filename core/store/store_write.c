@@ -2,6 +2,7 @@
 #include "store/store_write.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/mpk.h"
 #include "store/store.h"
@@ -167,5 +168,32 @@ vg_store_apikey_revoke(vg_store *s, uint64_t uid, uint64_t kid, vg_store_cb cb, 
     vg_store__request_begin(&q, VG_STORE_APIKEY_REVOKE, 2);
     vg_mpw_u64(&q.w, uid);
     vg_mpw_u64(&q.w, kid);
+    return request_send(s, &q, NULL, 0, cb, ud);
+}
+
+
+static void
+put_opt_str(vg_mpw *w, const char *s)
+{
+    if (s && *s)
+        vg_mpw_cstr(w, s);
+    else
+        vg_mpw_nil(w);
+}
+
+
+int
+vg_store_unique_add(vg_store *s, uint64_t t_ms, const char *label, const char *upper, const char *lower,
+                    vg_store_cb cb, void *ud)
+{
+    if ((label && strlen(label) > VG_DB_LABEL_MAX) || (upper && strlen(upper) > VG_DB_LABEL_MAX) ||
+        (lower && strlen(lower) > VG_DB_LABEL_MAX))
+        return VG_E_INVAL;
+    vg_store__request q;
+    vg_store__request_begin(&q, VG_STORE_UNIQUE_ADD, 4);
+    vg_mpw_u64(&q.w, t_ms);
+    put_opt_str(&q.w, label);
+    put_opt_str(&q.w, upper);
+    put_opt_str(&q.w, lower);
     return request_send(s, &q, NULL, 0, cb, ud);
 }
