@@ -23,7 +23,7 @@ libvigiacore_a_SOURCES += core/net/conn.c core/net/conn.h core/net/server.c core
 	core/net/tls.c core/net/tls.h core/net/looplag.c core/net/looplag.h
 # tracked objects' summaries (issue 23): colours voted per track, unique objects counted (analytics, api)
 libvigiacore_a_SOURCES += core/analytics/track_summary.c core/analytics/track_summary.h \
-	core/api/track_stats.c core/api/track_stats.h
+	core/api/track_stats.c core/api/track_stats.h core/store/unique_req.c core/store/unique_req.h
 # http: HTTP/1.1, routes, filters, CORS, multipart, static files, WebSocket, wire formats
 libvigiacore_a_SOURCES += core/http/cors.c core/http/cors.h core/http/encoding.c core/http/encoding.h core/http/framing.c core/http/framing.h core/http/connection.c core/http/http.h \
 	core/http/http_internal.h core/http/multipart.c core/http/multipart.h core/http/reply.c \

@@ -17,6 +17,7 @@
 #include "api/detect_opts.h"
 #include "api/render.h"
 #include "api/track_stats.h"
+#include "pipeline/colors.h"
 #include "auth/auth.h"
 #include "api/history_api.h"
 #include "http/http.h"
@@ -233,6 +234,7 @@ opts_json(const vg_detect_opts *o)
     json_object_set_new(j, "nms", o->nms < 0 ? json_null() : json_real(o->nms));
     json_object_set_new(j, "classes", classes);
     json_object_set_new(j, "annotate", json_boolean(o->annotate));
+    json_object_set_new(j, "attributes", json_string(o->attributes & VG_ATTR_COLORS ? "colors" : "none"));
     return j;
 }
 

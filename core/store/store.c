@@ -24,6 +24,7 @@
 #include "base/frame.h"
 #include "base/log.h"
 #include "base/mpk.h"
+#include "store/unique_req.h"
 
 /* ---- passwords ------------------------------------------------------------- */
 
@@ -297,28 +298,15 @@ op_det_add(st *s, vg_mpr *r, uint32_t cnt)
 }
 
 
-/* A string of at most VG_DB_LABEL_MAX bytes, or nil (left empty). */
-static int
-opt_name(vg_mpr *r, vg_str *out)
-{
-    *out = (vg_str){ NULL, 0 };
-    if (vg_mpr_nil(r))
-        return 0;
-    return vg_mpr_str(r, out) < 0 || out->n > VG_DB_LABEL_MAX ? -1 : 0;
-}
-
-
 /* UNIQUE_ADD [20, time_ms, label|nil, upper|nil, lower|nil]: into the batch's aggregates. */
 static int
 op_unique_add(st *s, vg_mpr *r, uint32_t cnt)
 {
-    uint64_t t_ms = 0;
-    vg_str label, upper, lower;
-    if (cnt != 5 || vg_mpr_u64(r, &t_ms) < 0 || t_ms == 0 || t_ms > 253402300799999ull ||   /* year 9999 */
-        opt_name(r, &label) < 0 || opt_name(r, &upper) < 0 || opt_name(r, &lower) < 0 || r->err)
-        return VG_E_STORE_PROTO;
-    vg_db_agg_unique(s->agg, t_ms, label, upper, lower);
-    return 0;
+    vg_unique_req q;
+    int rc = vg_unique_req_decode(r, cnt, &q);
+    if (rc == 0)
+        vg_db_agg_unique(s->agg, q.t_ms, q.label, q.upper, q.lower);
+    return rc;
 }
 
 

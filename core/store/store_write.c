@@ -2,11 +2,11 @@
 #include "store/store_write.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "base/mpk.h"
 #include "store/store.h"
 #include "store/store_internal.h"
+#include "store/unique_req.h"
 
 /* Sends q to the store (see vg_store_call) and releases it. */
 static int
@@ -172,28 +172,18 @@ vg_store_apikey_revoke(vg_store *s, uint64_t uid, uint64_t kid, vg_store_cb cb, 
 }
 
 
-static void
-put_opt_str(vg_mpw *w, const char *s)
-{
-    if (s && *s)
-        vg_mpw_cstr(w, s);
-    else
-        vg_mpw_nil(w);
-}
-
 
 int
 vg_store_unique_add(vg_store *s, uint64_t t_ms, const char *label, const char *upper, const char *lower,
                     vg_store_cb cb, void *ud)
 {
-    if ((label && strlen(label) > VG_DB_LABEL_MAX) || (upper && strlen(upper) > VG_DB_LABEL_MAX) ||
-        (lower && strlen(lower) > VG_DB_LABEL_MAX))
-        return VG_E_INVAL;
-    vg_store__request q;
-    vg_store__request_begin(&q, VG_STORE_UNIQUE_ADD, 4);
-    vg_mpw_u64(&q.w, t_ms);
-    put_opt_str(&q.w, label);
-    put_opt_str(&q.w, upper);
-    put_opt_str(&q.w, lower);
-    return request_send(s, &q, NULL, 0, cb, ud);
+    vg_unique_req q = { t_ms, vg_str_of(label ? label : ""), vg_str_of(upper ? upper : ""),
+                        vg_str_of(lower ? lower : "") };
+    vg_buf b;
+    vg_buf_init(&b);
+    int rc = vg_unique_req_encode(&b, VG_STORE_UNIQUE_ADD, &q);
+    if (rc == 0)
+        rc = vg_store_call(s, b.data, b.len, NULL, 0, cb, ud);
+    vg_buf_release(&b);
+    return rc;
 }

@@ -989,6 +989,47 @@ async function compare_loads_a_second_model(ctx) {
   }
 }
 
+// The live stream above tracked the fake camera's objects: the Analytics page's table of unique
+// objects reads what GET /v1/stats counts, per hour and per shift, each label's rows adding up.
+async function analytics_counts_the_unique_objects_of_the_live_stream(ctx) {
+  const { page } = ctx;
+  const token = await apiLogin(ctx, ADMIN, ADMIN_PW);
+  const auth = { Authorization: 'Bearer ' + token };
+  let stats;
+  const until = Date.now() + WAIT;
+  for (;;) { // the store counts asynchronously
+    stats = (await apiGet(ctx, '/v1/stats?period=hour', auth)).body;
+    if (stats.total.unique.dog || Date.now() > until) break;
+    await new Promise((r) => { setTimeout(r, 100); });
+  }
+  check(stats.total.unique.dog >= 1, `the live stream's dog is counted: ${JSON.stringify(stats.total.unique)}`);
+  const readTable = () => page.locator('.page-analytics-unique tbody tr').evaluateAll((trs) => trs.map((tr) => ({
+    start: tr.dataset.start,
+    counts: Object.fromEntries([...tr.querySelectorAll('td[data-label]')].map((td) => [td.dataset.label, Number(td.textContent.replace(/\D/g, ''))])),
+    first: tr.cells[0].textContent,
+  })));
+  const sorted = (o) => JSON.stringify(Object.entries(o).sort());
+  for (const period of ['hour', 'shift']) {
+    if (period === 'hour') await page.goto(ctx.server.url + '/#/analytics');
+    else await page.getByLabel('Period', { exact: true }).selectOption(period);
+    const want = (await apiGet(ctx, '/v1/stats?period=' + period, auth)).body;
+    await page.waitForFunction((n) => document.querySelectorAll('.page-analytics-unique tbody tr').length === n,
+      want.buckets.filter((b) => Object.keys(b.unique).length || Object.keys(b.colors.upper).length).length + 1);
+    const rows = await readTable();
+    const total = rows.pop();
+    check(total.start === 'total' && sorted(total.counts) === sorted(want.total.unique), `${period} total ${JSON.stringify(total)} vs ${JSON.stringify(want.total.unique)}`);
+    for (const l of Object.keys(total.counts)) {
+      const sum = rows.reduce((a, r) => a + r.counts[l], 0);
+      check(sum === total.counts[l], `${period}: the rows of ${l} add up to ${sum}, not ${total.counts[l]}`);
+    }
+    if (period === 'shift') check(rows.every((r) => /morning|evening|night/.test(r.first)), `shift rows: ${rows.map((r) => r.first)}`);
+  }
+  const cards = await page.locator('.cards').textContent();
+  const n = Object.values(stats.total.unique).reduce((a, b) => a + b, 0);
+  check(new RegExp(`Unique objects\\s*${n}`).test(cards), `cards: ${cards}`);
+  await checkLabels(page, 'analytics unique objects');
+}
+
 async function stopFresh(ctx) {
   if (!ctx.fresh) return;
   const { context, server, work } = ctx.fresh;
@@ -1014,6 +1055,7 @@ process.exitCode = await run([
   analytics_draws_the_stats,
   live_idle_shows_no_broken_image,
   live_streams_the_camera_and_annotated_frames_arrive,
+  analytics_counts_the_unique_objects_of_the_live_stream,
   compare_runs_one_image_through_two_models,
   users_and_api_keys_are_managed,
   a_viewer_sees_only_what_it_may,
