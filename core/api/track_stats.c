@@ -7,6 +7,8 @@
 
 #include "analytics/track_summary.h"
 #include "base/buf.h"
+#include "base/error.h"
+#include "base/log.h"
 #include "pipeline/colors.h"
 
 struct vg_track_stats {
@@ -23,10 +25,19 @@ wall_ms(void)
 }
 
 
+/* A count the store could not take is lost, like a sampled answer (stream_api's maybe_store): one debug line. */
+static void
+counted(int rc, const char *what, uint64_t id)
+{
+    if (rc < 0)
+        vg_debug("stream", "track %llu: %s not counted: %s", (unsigned long long)id, what, vg_err_str(rc));
+}
+
+
 static void
 on_confirmed(const vg_track *t, double now, void *ud)
 {
-    vg_history_unique(ud, (uint64_t)now, t->label, NULL, NULL);
+    counted(vg_history_unique(ud, (uint64_t)now, t->label, NULL, NULL), "its unique object", t->id);
 }
 
 
@@ -34,7 +45,8 @@ static void
 on_ended(const vg_track_end *e, void *ud)
 {
     if (e->upper || e->lower)
-        vg_history_unique(ud, (uint64_t)e->confirmed_at, NULL, vg_color_name(e->upper), vg_color_name(e->lower));
+        counted(vg_history_unique(ud, (uint64_t)e->confirmed_at, NULL, vg_color_name(e->upper),
+                                  vg_color_name(e->lower)), "its colours", e->id);
 }
 
 
