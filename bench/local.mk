@@ -11,3 +11,8 @@ EXTRA_PROGRAMS = bench/stream/bench_tracker
 bench_stream_bench_tracker_SOURCES = bench/stream/bench_tracker.c
 bench_stream_bench_tracker_CPPFLAGS = $(AM_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
 bench_stream_bench_tracker_LDADD = $(VIGIA_CORE_LIBS)
+# The colour estimate per person box (worker) and the track summary per frame (master): built on demand.
+EXTRA_PROGRAMS += bench/stream/bench_colors
+bench_stream_bench_colors_SOURCES = bench/stream/bench_colors.c
+bench_stream_bench_colors_CPPFLAGS = $(AM_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
+bench_stream_bench_colors_LDADD = $(VIGIA_CORE_LIBS)

@@ -26,6 +26,9 @@ libvigiacore_a_SOURCES += core/http/client.c core/http/client.h core/api/webhook
 # net: the reactor, listeners, connections, TLS
 libvigiacore_a_SOURCES += core/net/conn.c core/net/conn.h core/net/server.c core/net/server.h \
 	core/net/tls.c core/net/tls.h core/net/looplag.c core/net/looplag.h
+# tracked objects' summaries (issue 23): colours voted per track, unique objects counted (analytics, api)
+libvigiacore_a_SOURCES += core/analytics/track_summary.c core/analytics/track_summary.h \
+	core/api/track_stats.c core/api/track_stats.h core/store/unique_req.c core/store/unique_req.h
 # http: HTTP/1.1, routes, filters, CORS, multipart, static files, WebSocket, wire formats
 libvigiacore_a_SOURCES += core/http/cors.c core/http/cors.h core/http/encoding.c core/http/encoding.h core/http/framing.c core/http/framing.h core/http/connection.c core/http/http.h \
 	core/http/http_internal.h core/http/multipart.c core/http/multipart.h core/http/reply.c \
@@ -52,6 +55,7 @@ libvigiacore_a_SOURCES += core/pool/ipc.c core/pool/ipc.h core/pool/pool.h core/
 libvigiacore_a_SOURCES += core/pipeline/backend_abi1.c core/pipeline/backend_abi1.h \
 	core/pipeline/backend_loader.c core/pipeline/backend_loader.h \
 	core/pipeline/candcheck.c core/pipeline/candcheck.h \
+	core/pipeline/colors.c core/pipeline/colors.h \
 	core/pipeline/detector.c core/pipeline/detector.h core/pipeline/image.c core/pipeline/image.h \
 	core/pipeline/jpegdec.c core/pipeline/jpegdec.h \
 	core/pipeline/model.c core/pipeline/model.h core/pipeline/model_auto.c core/pipeline/model_auto.h core/pipeline/pixels.c core/pipeline/pixels.h \

@@ -35,6 +35,7 @@
 #include "base/error.h"
 #include "base/frame.h"
 #include "base/mpk.h"
+#include "pipeline/colors.h"
 #include "pool/ipc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -65,6 +66,7 @@ check_bounds(const vg_ipc_msg *m, const uint8_t *p, size_t n)
         const vg_ipc_job *j = &m->u.job;
         if (!j->image || !j->image_len || !inside(j->image, j->image_len, p, n) ||
             (j->class_mask && !inside(j->class_mask, j->mask_len, p, n)) || j->quality < 0 || j->quality > 100 ||
+            j->attributes < 0 || j->attributes > VG_ATTR_COLORS ||
             !(j->threshold <= 1) || !(j->nms <= 1))
             abort();
         break;
@@ -99,7 +101,8 @@ check_bounds(const vg_ipc_msg *m, const uint8_t *p, size_t n)
         for (size_t i = 0; i < r->ndet; i++) {
             const vg_detection *d = &r->dets[i];
             if (d->x_min < 0 || d->y_min < 0 || d->x_min > d->x_max || d->y_min > d->y_max || d->x_max >= r->w ||
-                d->y_max >= r->h || !(d->confidence >= 0 && d->confidence <= 1) || d->class_id < 0)
+                d->y_max >= r->h || !(d->confidence >= 0 && d->confidence <= 1) || d->class_id < 0 ||
+                d->upper_color >= VG_COLOR_COUNT || d->lower_color >= VG_COLOR_COUNT)
                 abort();
         }
         break;
@@ -121,7 +124,7 @@ check_same(const vg_ipc_msg *a, const vg_ipc_msg *b)
     case VG_IPC_JOB: {
         const vg_ipc_job *x = &a->u.job, *y = &b->u.job;
         if (x->id != y->id || x->threshold != y->threshold || x->nms != y->nms || x->annotate != y->annotate ||
-            x->quality != y->quality || x->mask_len != y->mask_len || !x->class_mask != !y->class_mask ||
+            x->quality != y->quality || x->attributes != y->attributes || x->mask_len != y->mask_len || !x->class_mask != !y->class_mask ||
             (x->mask_len && memcmp(x->class_mask, y->class_mask, x->mask_len)) || x->image_len != y->image_len ||
             memcmp(x->image, y->image, x->image_len))
             abort();
@@ -154,7 +157,8 @@ check_same(const vg_ipc_msg *a, const vg_ipc_msg *b)
         for (size_t i = 0; i < x->ndet; i++) {
             const vg_detection *d = &x->dets[i], *e = &y->dets[i];
             if (d->class_id != e->class_id || d->confidence != e->confidence || d->x_min != e->x_min ||
-                d->y_min != e->y_min || d->x_max != e->x_max || d->y_max != e->y_max)
+                d->y_min != e->y_min || d->x_max != e->x_max || d->y_max != e->y_max ||
+                d->upper_color != e->upper_color || d->lower_color != e->lower_color)
                 abort();
         }
         break;

@@ -38,6 +38,13 @@ fuzz_fuzz_kserve_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
 fuzz_fuzz_kserve_LDFLAGS = $(VG_FUZZ_LINK)
 fuzz_fuzz_kserve_LDADD = $(VIGIA_CORE_LIBS)
 FUZZ_TARGETS += fuzz/fuzz_kserve
+# The store request UNIQUE_ADD (unique tracked objects, replicated between nodes too).
+noinst_PROGRAMS += fuzz/fuzz_unique
+fuzz_fuzz_unique_SOURCES = fuzz/fuzz_unique.c
+fuzz_fuzz_unique_CPPFLAGS = $(libvigiacore_a_CPPFLAGS)
+fuzz_fuzz_unique_LDFLAGS = -fsanitize=fuzzer
+fuzz_fuzz_unique_LDADD = $(VIGIA_CORE_LIBS)
+FUZZ_TARGETS += fuzz/fuzz_unique
 noinst_PROGRAMS += fuzz/fuzz_base64
 fuzz_fuzz_base64_SOURCES = fuzz/fuzz_base64.c
 fuzz_fuzz_base64_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)

@@ -130,7 +130,7 @@ static int
 request_read(request *q, vg_call *c, char *err, size_t errlen)
 {
     static const char *const query[] = { "store", "source", "model", "min_confidence", "threshold", "nms",
-                                         "classes", "annotate", "k", NULL };
+                                         "classes", "annotate", "k", "attributes", NULL };
     static const char *const fields[] = { "image", "images", "file", "image1", NULL };   /* image1: CPAI's demo clients */
     if (vg_call_query(vg_call_req(c), query, request_option, q, err, errlen) < 0)
         return 400;

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "pipeline/colors.h"
 #include "pool/pool.h"
 
 void
@@ -89,6 +90,32 @@ set_classes(vg_detect_opts *o, const char *list, char *err, size_t errlen)
 }
 
 
+/* "colors", "none" or "": the attributes estimated for each detection (a comma list, for those to come). */
+static int
+set_attributes(vg_detect_opts *o, const char *list, char *err, size_t errlen)
+{
+    int a = 0;
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        const char *t = p, *e = p + n;
+        while (t < e && *t == ' ')
+            t++;
+        while (e > t && e[-1] == ' ')
+            e--;
+        if ((size_t)(e - t) == 6 && memcmp(t, "colors", 6) == 0) {
+            a |= VG_ATTR_COLORS;
+        } else if (e > t && !((size_t)(e - t) == 4 && memcmp(t, "none", 4) == 0)) {
+            snprintf(err, errlen, "attributes must be colors or none, not '%.32s'", list);
+            return -1;
+        }
+        p += n + (p[n] == ',');
+    }
+    o->attributes = a;
+    return 0;
+}
+
+
 int
 vg_detect_opts_set(vg_detect_opts *o, const char *name, const char *value, char *err, size_t errlen)
 {
@@ -124,6 +151,8 @@ vg_detect_opts_set(vg_detect_opts *o, const char *name, const char *value, char 
             snprintf(err, errlen, "annotate must be true or false, not '%.32s'", value);
             return -1;
         }
+    } else if (strcmp(name, "attributes") == 0) {
+        return set_attributes(o, value, err, errlen);
     } else {
         return 1;
     }
@@ -148,6 +177,7 @@ vg_detect_opts_apply(const vg_detect_opts *o, vg_pool_job *job)
     job->classes = o->nclasses ? o->classes : NULL;
     job->nclasses = o->nclasses;
     job->annotate = o->annotate;
+    job->attributes = o->attributes;
 }
 
 
@@ -160,7 +190,7 @@ vg_detect_opts_from_json(vg_detect_opts *o, json_t *obj, char *err, size_t errle
         char sv[1024];
         if (vg_detect_opts_json_text(v, sv, sizeof sv) == 0) {
             /* an option's value (a long string is not one: an inline image, say) */
-        } else if (json_is_array(v) && strcmp(key, "classes") == 0) {
+        } else if (json_is_array(v) && (strcmp(key, "classes") == 0 || strcmp(key, "attributes") == 0)) {
             size_t n = 0, i;
             json_t *e;
             sv[0] = '\0';

@@ -1,8 +1,8 @@
 /*
  * detect_opts: the options a client may give a detection (REST query,
  * form fields, JSON members, stream config messages): model,
- * min_confidence (alias threshold), nms, classes, annotate, and k (the
- * classes a classification answers, best first).
+ * min_confidence (alias threshold), nms, classes, annotate, k (the
+ * classes a classification answers, best first), attributes.
  */
 #ifndef VG_DETECT_OPTS_H
 #define VG_DETECT_OPTS_H
@@ -28,6 +28,7 @@ typedef struct vg_detect_opts {
     size_t nclasses;
     int annotate;
     int top_k;                       /* k: 1 .. VG_POST_MAX_CLASSES; 0 = VG_DETECT_TOP_K */
+    int attributes;                  /* VG_ATTR_* (pipeline/colors.h): "attributes=colors" */
 } vg_detect_opts;
 
 void vg_detect_opts_init(vg_detect_opts *o);

@@ -708,6 +708,54 @@ latency_json(vg_jsonw *w, const uint64_t hist[VG_DB_LAT_BUCKETS], uint64_t n, ui
 }
 
 
+/* {name: count, ...} of a bucket's tracked-object counts. */
+static void
+counts_json(vg_jsonw *w, const char *key, const vg_agg_named *arr, int n)
+{
+    vg_jsonw_kobj(w, key);
+    for (int i = 0; i < n; i++) {
+        vg_jsonw_key(w, arr[i].name);
+        vg_jsonw_uint(w, arr[i].objects);
+    }
+    vg_jsonw_obj_end(w);
+}
+
+
+/* The most counted name (the first of equals), or NULL when none. */
+static const char *
+predominant(const vg_agg_named *arr, int n)
+{
+    const vg_agg_named *best = NULL;
+    for (int i = 0; i < n; i++)
+        if (!best || arr[i].objects > best->objects)
+            best = &arr[i];
+    return best ? best->name : NULL;
+}
+
+
+/*
+ * The tracked objects of a bucket (docs/api.md, /v1/stats): "unique" per
+ * label, and person tracks' "colors" (upper and lower counts, and the
+ * predominant of each).
+ */
+static void
+tracked_json(vg_jsonw *w, const vg_agg_bucket *b)
+{
+    counts_json(w, "unique", b->unique, b->nunique);
+    vg_jsonw_kobj(w, "colors");
+    counts_json(w, "upper", b->upper, b->nupper);
+    counts_json(w, "lower", b->lower, b->nlower);
+    vg_jsonw_kobj(w, "predominant");
+    const char *up = predominant(b->upper, b->nupper), *lo = predominant(b->lower, b->nlower);
+    vg_jsonw_key(w, "upper");
+    vg_jsonw_cstr(w, up);   /* null when none */
+    vg_jsonw_key(w, "lower");
+    vg_jsonw_cstr(w, lo);
+    vg_jsonw_obj_end(w);
+    vg_jsonw_obj_end(w);
+}
+
+
 static void
 bucket_json(vg_jsonw *w, const char *name, int64_t start, int64_t end, const vg_agg_bucket *b)
 {
@@ -737,6 +785,7 @@ bucket_json(vg_jsonw *w, const char *name, int64_t start, int64_t end, const vg_
     }
     vg_jsonw_obj_end(w);
     latency_json(w, b->hist, b->n, b->lat_sum_us);
+    tracked_json(w, b);
     vg_jsonw_obj_end(w);
 }
 
@@ -773,7 +822,7 @@ static void
 plan_bucket(size_t i, const vg_agg_bucket *b, void *ud)
 {
     stats_plan *p = ud;
-    if (b->n)
+    if (b->n || b->nunique || b->nupper || b->nlower)
         bucket_json(p->w, p->shown[i].name, p->shown[i].start, p->shown[i].end, b);
     vg_agg_bucket_merge(&p->total, b);
 }
@@ -900,6 +949,25 @@ route_stats(vg_req *r, void *ud)
     vg_buf_putc(&b, '\n');
     vg_req_respond_buf(r, 200, "application/json", &b);
     vg_buf_release(&b);
+}
+
+
+static void
+on_unique_stored(int status, vg_mpr *rest, void *ud)
+{
+    (void)rest;
+    (void)ud;
+    if (status != 0)
+        vg_debug("history", "a unique object was not counted: %s", vg_err_str(status));
+}
+
+
+int
+vg_history_unique(vg_history *h, uint64_t t_ms, const char *label, const char *upper, const char *lower)
+{
+    if (!h || !h->store || !vg_history_enabled(h))
+        return 1;
+    return vg_store_unique_add(h->store, t_ms, label, upper, lower, on_unique_stored, NULL);
 }
 
 

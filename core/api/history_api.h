@@ -74,4 +74,13 @@ typedef struct vg_history_rec {
 int vg_history_record(vg_history *h, const vg_history_rec *rec, char id[33],
                       void (*cb)(int status, void *ud), void *ud);
 
+/*
+ * A unique tracked object of `label` (a stream's track, when it is
+ * confirmed) and/or a person track's voted colours (when it ends), counted
+ * in /v1/stats's buckets at t_ms (unix ms). NULL or "" leaves a part out.
+ * Kept while history.store is on. Returns 0 (sent), 1 (history.store is
+ * off: nothing counted) or an error (the store is busy or down).
+ */
+int vg_history_unique(vg_history *h, uint64_t t_ms, const char *label, const char *upper, const char *lower);
+
 #endif

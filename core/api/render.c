@@ -11,6 +11,7 @@
 #include "base/base64.h"
 #include "base/jsonw.h"
 #include "http/http.h"
+#include "pipeline/colors.h"
 #include "pipeline/postprocess.h"
 #include "pool/pool.h"
 
@@ -132,6 +133,23 @@ put_ms(vg_render *o, const char *key, uint64_t us)
 /* ------------------------------------------------------------------ */
 /* detections and results */
 
+/* A detection's colour estimates (when it has any): {"upper_color", "lower_color", "estimate": true}. */
+static void
+put_attributes(vg_render *o, const vg_detection *d)
+{
+    const char *up = vg_color_name(d->upper_color), *lo = vg_color_name(d->lower_color);
+    if (!up && !lo)
+        return;
+    open_value(o, "attributes", 0);
+    put_str(o, "upper_color", up);
+    put_str(o, "lower_color", lo);
+    if (o->w)
+        vg_jsonw_bool(text_key(o, "estimate"), 1);
+    else
+        tree_put(o, "estimate", json_true());
+    close_value(o, 0);
+}
+
 void
 vg_render_detection(vg_render *o, const vg_detection *d, int flags)
 {
@@ -153,6 +171,7 @@ vg_render_detection(vg_render *o, const vg_detection *d, int flags)
     }
     if ((flags & VG_DETJ_BOX) && !(flags & VG_DETJ_NO_BOX))
         close_value(o, 0);
+    put_attributes(o, d);
     close_value(o, 0);
     if (o->failed && !o->w) {
         json_t *arr = o->open[o->depth - 1];

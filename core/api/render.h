@@ -6,7 +6,8 @@
  *
  * A detection is {"label", "class_id" (with VG_DETJ_CLASS_ID),
  * "confidence", x_min, y_min, x_max, y_max}: the corners inside "box" with
- * VG_DETJ_BOX, flat without (DeepStack's way). A result is the members
+ * VG_DETJ_BOX, flat without (DeepStack's way), and "attributes" {upper_color,
+ * lower_color, "estimate": true} when the worker estimated colours. A result is the members
  * "model", "backend", the image's size ("image": {"width", "height"}, or
  * "width" and "height" themselves with VG_DETJ_FLAT_SIZE), "count",
  * "detections" and "timings_ms" {queue, decode, infer, post, annotate,

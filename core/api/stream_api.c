@@ -18,6 +18,8 @@
 #include "api/call.h"
 #include "api/detect_opts.h"
 #include "api/render.h"
+#include "api/track_stats.h"
+#include "pipeline/colors.h"
 #include "auth/auth.h"
 #include "api/history_api.h"
 #include "http/http.h"
@@ -68,6 +70,7 @@ typedef struct stream {
     double lat_ms[RING], done_at[RING];
     int ring_n, ring_i;
     char model_used[128];
+    vg_track_stats *tstats;     /* its tracks' colours and unique counts; NULL until its first tracks */
     uint64_t uid;               /* who connected, for the history */
     char user[VG_DB_NAME_MAX + 1];
     ev_tstamp stored_at;        /* last answer kept in the history */
@@ -245,6 +248,7 @@ opts_json(const vg_detect_opts *o)
     json_object_set_new(j, "classes", classes);
     json_object_set_new(j, "annotate", json_boolean(o->annotate));
     json_object_set_new(j, "k", json_integer(o->top_k > 0 ? o->top_k : VG_DETECT_TOP_K));   /* a classifier's */
+    json_object_set_new(j, "attributes", json_string(o->attributes & VG_ATTR_COLORS ? "colors" : "none"));
     return j;
 }
 
@@ -448,6 +452,7 @@ stream_free(stream *s)
     ev_timer_stop(vg_server_loop(s->api->srv), &s->held_timer);
     frame_free(s->pending);
     json_decref(s->next_ts);
+    vg_track_stats_close(s->tstats, s->api->history);
     vg_buf_release(&s->held);
     vg_buf_release(&s->held_jpeg);
     vg_tracker_destroy(s->tracker);
@@ -680,6 +685,7 @@ track_answer(stream *s, const frame *f, const vg_pool_result *res, json_t *m)
             "best_confidence", round(t->best_confidence * 10000) / 10000,
             "velocity", "x", round(t->vx * 10) / 10, "y", round(t->vy * 10) / 10));
     }
+    vg_track_stats_frame(&s->tstats, s->api->history, p.max_missed, res->detections, out, n, tracks);
     json_object_set_new(m, "tracks", tracks);
     free(d);
     free(out);
@@ -1097,7 +1103,8 @@ route_stream(vg_req *r, void *ud)
     vg_buf v;
     vg_buf_init(&v);
     char err[256];
-    static const char *const names[] = { "model", "min_confidence", "threshold", "nms", "classes", "annotate", "k", NULL };
+    static const char *const names[] = { "model", "min_confidence", "threshold", "nms", "classes", "annotate", "k",
+                                         "attributes", NULL };
     if (vg_call_query(r, names, stream_option, &s->opt, err, sizeof err) < 0) {
         vg_req_error(r, 400, "bad_request", "%s", err);
         goto refuse;

@@ -11,6 +11,7 @@
 
 #include "pipeline/backend_loader.h"
 #include "pipeline/candcheck.h"
+#include "pipeline/colors.h"
 #include "base/error.h"
 #include "pipeline/detector.h"
 #include "pipeline/rawimg.h"
@@ -240,7 +241,7 @@ prepare(vg_detector *d, const vg_detect_input *x, size_t slot, vg_detect_result 
     vg_image *im = &d->images[slot];
     vigia_image *v = &d->views[slot];
     int w = d->info.input_w, h = d->info.input_h, rc;
-    if (in->dtype == VIGIA_DTYPE_ENCODED && !x->annotate) {
+    if (in->dtype == VIGIA_DTYPE_ENCODED && !x->annotate && !x->attributes) {
         /* the backend decodes: the host only checks the limits and reads the size */
         if ((rc = vg_image_probe(x->image, x->len, &d->limits, &r->w, &r->h, r->err, sizeof r->err)) != 0)
             return rc;
@@ -262,7 +263,7 @@ prepare(vg_detector *d, const vg_detect_input *x, size_t slot, vg_detect_result 
         return rc;
     r->w = v->width = im->full_w;
     r->h = v->height = im->full_h;
-    if (in->dtype == VIGIA_DTYPE_ENCODED) {      /* decoded here only to be drawn on */
+    if (in->dtype == VIGIA_DTYPE_ENCODED) {      /* decoded here only to be drawn or estimated on */
         if (vg_rawimg_is(x->image, x->len)) {
             snprintf(r->err, sizeof r->err, "backend %s decodes images itself: raw pixels are not one",
                      d->be->table.name);
@@ -465,6 +466,8 @@ vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_detect_r
         }
         for (size_t k = 0; k < r->n; k++)
             r->dets[k].label = d->labels[r->dets[k].class_id];
+        if (x->attributes & VG_ATTR_COLORS)
+            vg_colors_persons(im, r->dets, r->n);   /* on the pixels as decoded, before any resize */
         if (x->annotate) {
             t0 = now_us();
             int ar = vg_image_annotate(im, r->dets, r->n, x->quality, &r->jpeg, &r->jpeg_len,

@@ -42,6 +42,7 @@ typedef struct vg_detect_input {
     const uint8_t *class_mask;     /* model->classes bytes, non-zero = keep; NULL = all */
     int annotate;                  /* also produce an annotated JPEG */
     int quality;                   /* its JPEG quality; 0 = 85 */
+    int attributes;                /* VG_ATTR_* (colors.h): estimated on the decoded pixels */
 } vg_detect_input;
 
 typedef struct vg_detect_result {

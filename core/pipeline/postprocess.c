@@ -248,6 +248,7 @@ vg_post_run(vigia_candidates *cand, const vg_post_params *p, vg_detection **out,
                 cap = ncap;
             }
             vg_detection *d = &dets[ndets++];
+            memset(d, 0, sizeof *d);   /* no attribute estimated yet */
             /* darknet: int left = (b.x-b.w/2.)*im.w; ... then clamp */
             double l = (b->x - b->w / 2.) * p->img_w;
             double r = (b->x + b->w / 2.) * p->img_w;

@@ -25,6 +25,7 @@ typedef struct vg_detection {
     const char *label;             /* the model's class name (set by the caller) */
     float confidence;              /* objectness * class probability, (0, 1] */
     int x_min, y_min, x_max, y_max;/* inclusive, clamped to the image */
+    uint8_t upper_color, lower_color;  /* colors.h palette indices when asked for (person), else 0 */
 } vg_detection;
 
 typedef struct vg_post_params {

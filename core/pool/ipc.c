@@ -18,6 +18,7 @@
 #include "base/error.h"
 #include "base/frame.h"
 #include "base/mpk.h"
+#include "pipeline/colors.h"
 #include "pool/ipc.h"
 
 #define MAX_DEPTH 8          /* nesting skipped in unknown values */
@@ -36,7 +37,8 @@ enum kind {
     F_BOOL,                  /* int, 0 or 1 */
     F_BIN,                   /* const uint8_t * and size_t (at len_off) */
     F_OPT_BIN,               /* the same, or nil (NULL) */
-    F_DETS,                  /* a RESULT's detections: [class, confidence, x0, y0, x1, y1] each */
+    F_DETS,                  /* a RESULT's detections: [class, confidence, x0, y0, x1, y1] each, and
+                                upper and lower colours after them when either is set */
     F_LABELS                 /* a READY's labels: an array of non-empty strings */
 };
 
@@ -60,6 +62,7 @@ static const field job_fields[] = {
     { .key = "cls", .kind = F_OPT_BIN, .off = JOB(class_mask), .len_off = JOB(mask_len) },
     { .key = "ann", .kind = F_BOOL, .off = JOB(annotate) },
     { .key = "q", .kind = F_INT, .off = JOB(quality), .lo = 0, .hi = 100 },
+    { .key = "attr", .kind = F_INT, .off = JOB(attributes), .lo = 0, .hi = VG_ATTR_COLORS },
     { .key = "img", .kind = F_BIN, .need = 2, .tail = 1, .off = JOB(image), .len_off = JOB(image_len) },
 };
 
@@ -128,13 +131,18 @@ put_dets(vg_mpw *w, const vg_detection *dets, size_t n)
     vg_mpw_array(w, (uint32_t)n);
     for (size_t i = 0; i < n; i++) {
         const vg_detection *d = &dets[i];
-        vg_mpw_array(w, 6);
+        int colors = d->upper_color || d->lower_color;
+        vg_mpw_array(w, colors ? 8 : 6);
         vg_mpw_i64(w, d->class_id);
         vg_mpw_f32(w, d->confidence);
         vg_mpw_i64(w, d->x_min);
         vg_mpw_i64(w, d->y_min);
         vg_mpw_i64(w, d->x_max);
         vg_mpw_i64(w, d->y_max);
+        if (colors) {
+            vg_mpw_i64(w, d->upper_color);
+            vg_mpw_i64(w, d->lower_color);
+        }
     }
 }
 
@@ -298,12 +306,16 @@ decode_dets(vg_mpr *c, vg_ipc_result *r)
         vg_detection *d = &r->dets[i];
         uint32_t m;
         double conf;
-        if (vg_mpr_array(c, &m) < 0 || m != 6)
+        int up = 0, lo = 0;
+        if (vg_mpr_array(c, &m) < 0 || (m != 6 && m != 8))
             return -1;
         if (rd_int(c, &d->class_id, 0, 1 << 20) || vg_mpr_f64(c, &conf) ||
             rd_int(c, &d->x_min, 0, INT32_MAX) || rd_int(c, &d->y_min, 0, INT32_MAX) ||
-            rd_int(c, &d->x_max, 0, INT32_MAX) || rd_int(c, &d->y_max, 0, INT32_MAX))
+            rd_int(c, &d->x_max, 0, INT32_MAX) || rd_int(c, &d->y_max, 0, INT32_MAX) ||
+            (m == 8 && (rd_int(c, &up, 0, VG_COLOR_COUNT - 1) || rd_int(c, &lo, 0, VG_COLOR_COUNT - 1))))
             return -1;
+        d->upper_color = (uint8_t)up;
+        d->lower_color = (uint8_t)lo;
         if (!(conf >= 0 && conf <= 1))
             return -1;
         d->confidence = (float)conf;

@@ -53,6 +53,7 @@ typedef struct vg_ipc_job {
     size_t mask_len;
     int annotate;
     int quality;
+    int attributes;                /* VG_ATTR_* (pipeline/colors.h) */
     const uint8_t *image;
     size_t image_len;
 } vg_ipc_job;

@@ -204,6 +204,7 @@ typedef struct vg_pool_job {
     uint32_t deadline_ms;          /* 0 = the pool's job_timeout_ms */
     int lane;                      /* VG_POOL_LANE_BULK (0) or VG_POOL_LANE_NVR */
     int live;                      /* a live stream's frame: another node drops it when late, never retries it */
+    int attributes;                /* VG_ATTR_* (pipeline/colors.h): what to estimate per detection; 0 = none */
 } vg_pool_job;
 
 /*

@@ -109,6 +109,7 @@ struct job {
     uint8_t *mask;                 /* classes bytes, or NULL */
     size_t mask_len;
     int annotate, quality;
+    int attributes;                /* VG_ATTR_* asked for */
     int lane;                      /* VG_POOL_LANE_*: the queue it waits in */
     int attempts;                  /* times sent to a worker */
     int batch;                     /* size of the batch it was last sent in */

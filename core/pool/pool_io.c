@@ -67,7 +67,7 @@ vg_pool__worker_send(worker *w, job **jobs, int n)
         vg_ipc_job ij = {
             .id = j->id, .threshold = j->threshold, .nms = j->nms,
             .class_mask = j->mask, .mask_len = j->mask_len,
-            .annotate = j->annotate, .quality = j->quality,
+            .annotate = j->annotate, .quality = j->quality, .attributes = j->attributes,
             .image = j->image, .image_len = j->image_len,
         };
         j->hdr.len = 0;

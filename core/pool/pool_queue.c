@@ -505,6 +505,7 @@ submit_local(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb cb,
     j->threshold = jb->min_confidence;
     j->nms = jb->nms;
     j->annotate = jb->annotate;
+    j->attributes = jb->attributes;
     j->quality = jb->jpeg_quality ? jb->jpeg_quality : 85;
     j->submit_us = vg_pool__now_us();
     vg_buf_init(&j->hdr);

@@ -350,6 +350,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
             in[i].nms = j->nms;
             in[i].class_mask = j->class_mask && j->mask_len == (size_t)info->classes ? j->class_mask : NULL;
             in[i].annotate = j->annotate;
+            in[i].attributes = j->attributes;
             in[i].quality = j->quality;
         }
         (void)vg_detector_run(det, n, in, res);

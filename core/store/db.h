@@ -215,6 +215,13 @@ int vg_db_image_ref(vg_db *db, MDB_txn *txn, const uint8_t sha[32], uint64_t siz
 int vg_db_image_unref(vg_db *db, MDB_txn *txn, const uint8_t sha[32], int *gone);
 
 /* ---- aggregates ---- */
+/*
+ * One unique tracked object of `label` and/or one person track's voted
+ * colours (upper, lower), counted into the hour and day buckets of t_ms
+ * (unix ms). Each of label, upper and lower may be empty (p NULL or n 0):
+ * not counted.
+ */
+void vg_db_agg_unique(vg_db_agg *a, uint64_t t_ms, vg_str label, vg_str upper, vg_str lower);
 /* A user's activity counters (all zero when it has none). */
 int vg_db_user_activity(vg_db *db, MDB_txn *txn, uint64_t uid, vg_user_activity *a);
 

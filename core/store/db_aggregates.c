@@ -1,4 +1,4 @@
-/* db_aggregates: hourly and daily buckets and user activity, updated per batch (see db.h). */
+/* db_aggregates: hourly and daily buckets (detections, unique tracked objects) and user activity, updated per batch (see db.h). */
 #include "store/db.h"
 
 #include <stdlib.h>
@@ -35,6 +35,9 @@ vg_agg_bucket_release(vg_agg_bucket *b)
 {
     free(b->labels);
     free(b->models);
+    free(b->unique);
+    free(b->upper);
+    free(b->lower);
     memset(b, 0, sizeof *b);
 }
 
@@ -91,6 +94,43 @@ write_hist(vg_mpw *w, const uint64_t hist[VG_DB_LAT_BUCKETS])
 }
 
 
+/* A map of name -> count added into the `objects` of arr's entries. */
+static void
+read_counts(vg_mpr *r, vg_agg_named **arr, int *n)
+{
+    uint32_t m;
+    if (vg_mpr_map(r, &m) < 0)
+        return;
+    for (uint32_t j = 0; j < m && !r->err; j++) {
+        vg_str name;
+        uint64_t v = 0;
+        if (vg_mpr_str(r, &name) < 0 || vg_mpr_u64(r, &v) < 0)
+            break;
+        named_find(arr, n, name.p, name.n)->objects += v;
+    }
+}
+
+
+static void
+write_counts(vg_mpw *w, const char *key, const vg_agg_named *arr, int n)
+{
+    vg_mpw_cstr(w, key);
+    vg_mpw_map(w, (uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        vg_mpw_cstr(w, arr[i].name);
+        vg_mpw_u64(w, arr[i].objects);
+    }
+}
+
+
+static void
+merge_counts(vg_agg_named **dst, int *dn, const vg_agg_named *src, int sn)
+{
+    for (int i = 0; i < sn; i++)
+        named_find(dst, dn, src[i].name, strlen(src[i].name))->objects += src[i].objects;
+}
+
+
 /* One key of a stored bucket, added into the bucket (a vg_db__map_read field()). */
 static void
 bucket_field(vg_mpr *r, vg_str k, void *ud)
@@ -116,6 +156,12 @@ bucket_field(vg_mpr *r, vg_str k, void *ud)
                 break;
             named_find(&b->labels, &b->nlabels, name.p, name.n)->objects += v;
         }
+    } else if (vg_str_eq(k, "u")) {
+        read_counts(r, &b->unique, &b->nunique);
+    } else if (vg_str_eq(k, "cu")) {
+        read_counts(r, &b->upper, &b->nupper);
+    } else if (vg_str_eq(k, "cl")) {
+        read_counts(r, &b->lower, &b->nlower);
     } else if (vg_str_eq(k, "m") && vg_mpr_map(r, &m) == 0) {
         for (uint32_t j = 0; j < m && !r->err; j++) {
             vg_str name;
@@ -150,7 +196,8 @@ bucket_encode(vg_buf *out, const vg_agg_bucket *b)
 {
     vg_mpw w;
     vg_mpw_init(&w, out);
-    vg_mpw_map(&w, 6);
+    /* the tracked objects' maps only when they count something: older buckets stay as they were */
+    vg_mpw_map(&w, 6 + (b->nunique > 0) + (b->nupper > 0) + (b->nlower > 0));
     vg_mpw_cstr(&w, "n"); vg_mpw_u64(&w, b->n);
     vg_mpw_cstr(&w, "o"); vg_mpw_u64(&w, b->objects);
     vg_mpw_cstr(&w, "ls"); vg_mpw_u64(&w, b->lat_sum_us);
@@ -172,6 +219,12 @@ bucket_encode(vg_buf *out, const vg_agg_bucket *b)
         vg_mpw_u64(&w, e->lat_sum_us);
         write_hist(&w, e->hist);
     }
+    if (b->nunique)
+        write_counts(&w, "u", b->unique, b->nunique);
+    if (b->nupper)
+        write_counts(&w, "cu", b->upper, b->nupper);
+    if (b->nlower)
+        write_counts(&w, "cl", b->lower, b->nlower);
 }
 
 
@@ -195,6 +248,9 @@ vg_agg_bucket_merge(vg_agg_bucket *dst, const vg_agg_bucket *src)
         for (int j = 0; j < VG_DB_LAT_BUCKETS; j++)
             d->hist[j] += s->hist[j];
     }
+    merge_counts(&dst->unique, &dst->nunique, src->unique, src->nunique);
+    merge_counts(&dst->upper, &dst->nupper, src->upper, src->nupper);
+    merge_counts(&dst->lower, &dst->nlower, src->lower, src->nlower);
 }
 
 
@@ -409,4 +465,22 @@ vg_db__agg_detection(vg_db_agg *agg, const vg_det_meta *m, uint64_t objects)
     u->a.objects += objects;
     if ((int64_t)t > u->a.last_detection_us)
         u->a.last_detection_us = (int64_t)t;
+}
+
+
+void
+vg_db_agg_unique(vg_db_agg *agg, uint64_t t_ms, vg_str label, vg_str upper, vg_str lower)
+{
+    uint32_t hour = (uint32_t)(t_ms / 3600000ull), day = (uint32_t)(t_ms / 86400000ull);
+    for (int pass = 0; pass < 2; pass++) {
+        uint8_t k[5];
+        vg_agg_key(k, pass ? 'd' : 'h', pass ? day : hour);
+        vg_agg_bucket *b = &agg_get(agg, k, 5)->b;
+        if (label.p && label.n)
+            named_find(&b->unique, &b->nunique, label.p, label.n)->objects++;
+        if (upper.p && upper.n)
+            named_find(&b->upper, &b->nupper, upper.p, upper.n)->objects++;
+        if (lower.p && lower.n)
+            named_find(&b->lower, &b->nlower, lower.p, lower.n)->objects++;
+    }
 }

@@ -162,6 +162,9 @@ typedef struct vg_agg_bucket {
     int nlabels, nmodels;
     vg_agg_named *labels;              /* malloc'd */
     vg_agg_named *models;
+    int nunique, nupper, nlower;       /* tracked objects (streams): unique ones per label, and person
+                                          tracks' voted colours; the count is in each entry's `objects` */
+    vg_agg_named *unique, *upper, *lower;   /* malloc'd */
 } vg_agg_bucket;
 
 void vg_agg_bucket_init(vg_agg_bucket *b);

@@ -73,6 +73,7 @@ vg_store_repl_entry(const uint8_t *req, size_t n, int status, vg_mpr *rest, vg_b
     case VG_STORE_FAMILY_REVOKE:
     case VG_STORE_APIKEY_REVOKE:
     case VG_STORE_FEEDBACK_ADD:
+    case VG_STORE_UNIQUE_ADD:
         vg_mpr_init(&r, req, n);
         if (copy_elems(&r, 1, out) < 0 || r.p != r.end)
             goto bad;

@@ -25,6 +25,7 @@
 #include "base/frame.h"
 #include "base/log.h"
 #include "base/mpk.h"
+#include "store/unique_req.h"
 
 /* ---- passwords ------------------------------------------------------------- */
 
@@ -298,6 +299,18 @@ op_det_add(st *s, vg_mpr *r, uint32_t cnt)
 }
 
 
+/* UNIQUE_ADD [20, time_ms, label|nil, upper|nil, lower|nil]: into the batch's aggregates. */
+static int
+op_unique_add(st *s, vg_mpr *r, uint32_t cnt)
+{
+    vg_unique_req q;
+    int rc = vg_unique_req_decode(r, cnt, &q);
+    if (rc == 0)
+        vg_db_agg_unique(s->agg, q.t_ms, q.label, q.upper, q.lower);
+    return rc;
+}
+
+
 static int
 opt_str(vg_mpr *r, char *out, size_t cap, int *set)
 {
@@ -480,6 +493,9 @@ run_op(st *s, vg_mpr *rp, int64_t op, uint32_t cnt, op_out *o, int remote)
                  ? VG_E_STORE_PROTO : vg_db_camera_put(&s->db, s->txn, id.p, id.n, v, vn);
         break;
     }
+    case VG_STORE_UNIQUE_ADD:
+        rc = op_unique_add(s, &r, cnt);
+        break;
     default:
         rc = VG_E_STORE_PROTO;
         break;

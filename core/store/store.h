@@ -53,6 +53,10 @@
  *                  the outbox, numbered in order, in the same commit.
  *   EVENT_ADD      [14, key bin16, event JSON bin]       -> [st]
  *   CAMERA_PUT     [15, id, {zones, lines} JSON bin]     -> [st]  (an empty bin removes them)
+ *   UNIQUE_ADD     [16, time_ms, label|nil, upper|nil, lower|nil] -> [st]
+ *                  one unique tracked object (a label) and/or a person track's
+ *                  colours, counted into the hour and day buckets of time_ms
+ *                  (docs/api.md, /v1/stats)
  * Hasher: HASH [1, password] -> [st, encoded]; VERIFY [2, encoded, password] -> [st, ok]
  */
 #ifndef VG_STORE_H

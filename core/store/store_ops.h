@@ -22,6 +22,7 @@ enum vg_store_op {
     VG_STORE_OUTBOX_DONE = 13,
     VG_STORE_EVENT_ADD = 14,
     VG_STORE_CAMERA_PUT = 15,
+    VG_STORE_UNIQUE_ADD = 16,
 };
 
 #endif

@@ -6,6 +6,7 @@
 #include "base/mpk.h"
 #include "store/store.h"
 #include "store/store_internal.h"
+#include "store/unique_req.h"
 
 /* Sends q to the store (see vg_store_call) and releases it. */
 static int
@@ -190,4 +191,21 @@ vg_store_apikey_revoke(vg_store *s, uint64_t uid, uint64_t kid, vg_store_cb cb, 
     vg_mpw_u64(&q.w, uid);
     vg_mpw_u64(&q.w, kid);
     return request_send(s, &q, NULL, 0, cb, ud);
+}
+
+
+
+int
+vg_store_unique_add(vg_store *s, uint64_t t_ms, const char *label, const char *upper, const char *lower,
+                    vg_store_cb cb, void *ud)
+{
+    vg_unique_req q = { t_ms, vg_str_of(label ? label : ""), vg_str_of(upper ? upper : ""),
+                        vg_str_of(lower ? lower : "") };
+    vg_buf b;
+    vg_buf_init(&b);
+    int rc = vg_unique_req_encode(&b, VG_STORE_UNIQUE_ADD, &q);
+    if (rc == 0)
+        rc = vg_store_call(s, b.data, b.len, NULL, 0, cb, ud);
+    vg_buf_release(&b);
+    return rc;
 }

@@ -48,5 +48,12 @@ int vg_store_family_revoke(vg_store *s, uint64_t uid, const uint8_t family[VG_DB
 /* A new API key of k->uid (name, role, prefix, created) with this SHA-256; the answer holds its id. */
 int vg_store_apikey_create(vg_store *s, const uint8_t hash[32], const vg_apikey *k, vg_store_cb cb, void *ud);
 int vg_store_apikey_revoke(vg_store *s, uint64_t uid, uint64_t kid, vg_store_cb cb, void *ud);
+/*
+ * One unique tracked object of `label` and/or one person track's colours,
+ * counted in the aggregates' hour and day of t_ms (unix ms); NULL or ""
+ * leaves that part out. Strings longer than VG_DB_LABEL_MAX are refused.
+ */
+int vg_store_unique_add(vg_store *s, uint64_t t_ms, const char *label, const char *upper, const char *lower,
+                        vg_store_cb cb, void *ud);
 
 #endif

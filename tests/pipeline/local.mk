@@ -154,3 +154,11 @@ tests_pipeline_test_abi_CPPFLAGS = $(PIPE_TEST_CPPFLAGS)
 tests_pipeline_test_abi_CFLAGS = $(TEST_CFLAGS)
 tests_pipeline_test_abi_LDADD = $(PIPE_TEST_LDADD)
 VIGIA_TESTS += tests/pipeline/test_abi
+
+# The clothing colour estimate on synthetic person boxes.
+check_PROGRAMS += tests/pipeline/test_colors
+tests_pipeline_test_colors_SOURCES = tests/pipeline/test_colors.c
+tests_pipeline_test_colors_CPPFLAGS = $(PIPE_TEST_CPPFLAGS)
+tests_pipeline_test_colors_CFLAGS = $(TEST_CFLAGS)
+tests_pipeline_test_colors_LDADD = $(PIPE_TEST_LDADD)
+VIGIA_TESTS += tests/pipeline/test_colors

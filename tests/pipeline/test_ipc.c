@@ -45,7 +45,7 @@ test_job_roundtrip(void **state)
     for (size_t i = 0; i < sizeof mask; i++)
         mask[i] = i % 3 == 0;
     vg_ipc_job j = { .id = 0x1234567890ull, .threshold = 0.25f, .nms = 0.45f, .class_mask = mask,
-                     .mask_len = sizeof mask, .annotate = 1, .quality = 77, .image = img,
+                     .mask_len = sizeof mask, .annotate = 1, .quality = 77, .attributes = 1, .image = img,
                      .image_len = sizeof img };
     vg_buf b;
     vg_buf_init(&b);
@@ -63,6 +63,7 @@ test_job_roundtrip(void **state)
     assert_memory_equal(m.u.job.class_mask, mask, sizeof mask);
     assert_int_equal(m.u.job.annotate, 1);
     assert_int_equal(m.u.job.quality, 77);
+    assert_int_equal(m.u.job.attributes, 1);
     assert_int_equal(m.u.job.image_len, sizeof img);
     assert_memory_equal(m.u.job.image, img, sizeof img);
     assert_true(m.u.job.image >= p && m.u.job.image < p + n);   /* zero copy */
@@ -94,9 +95,9 @@ test_result_roundtrip(void **state)
 {
     (void)state;
     vg_detection d[3] = {
-        { 16, NULL, 0.93f, 112, 162, 417, 540 },
-        { 2, NULL, 0.88f, 452, 71, 661, 164 },
-        { 1, NULL, 0.5f, 0, 0, 767, 575 },
+        { 16, NULL, 0.93f, 112, 162, 417, 540, 4, 8 },   /* colours: red over blue */
+        { 2, NULL, 0.88f, 452, 71, 661, 164, 0, 0 },
+        { 1, NULL, 0.5f, 0, 0, 767, 575, 0, 1 },
     };
     uint8_t jpeg[500];
     memset(jpeg, 0xab, sizeof jpeg);
@@ -122,6 +123,8 @@ test_result_roundtrip(void **state)
         assert_true(x->dets[i].confidence == d[i].confidence);
         assert_int_equal(x->dets[i].x_min, d[i].x_min);
         assert_int_equal(x->dets[i].y_max, d[i].y_max);
+        assert_int_equal(x->dets[i].upper_color, d[i].upper_color);
+        assert_int_equal(x->dets[i].lower_color, d[i].lower_color);
     }
     assert_int_equal(x->infer_us, 200000);
     assert_int_equal(x->rss, 123456789);
@@ -149,6 +152,13 @@ test_result_roundtrip(void **state)
     vg_detection bad = { 0, NULL, 0.5f, 10, 10, 800, 20 };
     vg_ipc_result rb = { .id = 1, .w = 768, .h = 576, .ndet = 1 };
     assert_int_equal(vg_ipc_encode_result(&b, &rb, &bad), 0);
+    payload_of(&b, NULL, 0, &p, &n);
+    assert_int_equal(vg_ipc_decode(p, n, &m), VG_E_PROTO);
+    free(p);
+    /* a colour beyond the palette is a protocol error */
+    b.len = 0;
+    vg_detection badc = { 0, NULL, 0.5f, 10, 10, 20, 20, 12, 0 };
+    assert_int_equal(vg_ipc_encode_result(&b, &rb, &badc), 0);
     payload_of(&b, NULL, 0, &p, &n);
     assert_int_equal(vg_ipc_decode(p, n, &m), VG_E_PROTO);
     free(p);

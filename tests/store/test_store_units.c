@@ -555,6 +555,57 @@ db_detections_aggregates_and_full_map(void **state)
 }
 
 
+/* Unique tracked objects and person colours: counted into the hour and day buckets, summed over batches, merged. */
+static void
+db_unique_aggregates(void **state)
+{
+    (void)state;
+    open_db(1024 * 1024, 1024 * 1024);
+    vg_db_agg *agg = vg_db_agg_create();
+    uint64_t t_ms = 1700000000000ull;
+    vg_str none = { NULL, 0 };
+    for (int batch = 0; batch < 2; batch++) {
+        MDB_txn *t = wtxn();
+        vg_db_agg_unique(agg, t_ms, VG_STR("dog"), none, none);
+        vg_db_agg_unique(agg, t_ms + 1000, VG_STR("person"), none, none);
+        vg_db_agg_unique(agg, t_ms + 2000, none, VG_STR("red"), VG_STR("blue"));
+        assert_int_equal(vg_db_agg_flush(&db, t, agg), 0);
+        assert_int_equal(mdb_txn_commit(t), 0);
+    }
+    MDB_txn *t = wtxn();
+    for (int pass = 0; pass < 2; pass++) {
+        uint8_t k[5];
+        vg_agg_key(k, pass ? 'd' : 'h', (uint32_t)(pass ? t_ms / 86400000ull : t_ms / 3600000ull));
+        MDB_val key = { 5, k }, val;
+        assert_int_equal(mdb_get(t, db.aggregates, &key, &val), 0);
+        vg_agg_bucket b, sum;
+        vg_agg_bucket_init(&b);
+        vg_agg_bucket_init(&sum);
+        assert_int_equal(vg_agg_bucket_decode(val.mv_data, val.mv_size, &b), 0);
+        assert_int_equal(b.n, 0);   /* no detection stored: only tracked objects */
+        assert_int_equal(b.nunique, 2);
+        assert_string_equal(b.unique[0].name, "dog");
+        assert_int_equal(b.unique[0].objects, 2);
+        assert_string_equal(b.unique[1].name, "person");
+        assert_int_equal(b.unique[1].objects, 2);
+        assert_int_equal(b.nupper, 1);
+        assert_string_equal(b.upper[0].name, "red");
+        assert_int_equal(b.upper[0].objects, 2);
+        assert_int_equal(b.nlower, 1);
+        assert_string_equal(b.lower[0].name, "blue");
+        vg_agg_bucket_merge(&sum, &b);
+        vg_agg_bucket_merge(&sum, &b);
+        assert_int_equal(sum.unique[1].objects, 4);
+        assert_int_equal(sum.lower[0].objects, 4);
+        vg_agg_bucket_release(&b);
+        vg_agg_bucket_release(&sum);
+    }
+    mdb_txn_abort(t);
+    vg_db_agg_destroy(agg);
+    vg_db_close(&db);
+}
+
+
 /* A user record as written before "must_change" existed still reads, as a user who need not change anything. */
 static void
 user_record_without_must_change_reads(void **state)
@@ -660,6 +711,7 @@ main(void)
         cmocka_unit_test(user_record_without_must_change_reads),
         cmocka_unit_test(db_users_sessions_keys),
         cmocka_unit_test(db_detections_aggregates_and_full_map),
+        cmocka_unit_test(db_unique_aggregates),
         cmocka_unit_test(db_newer_schema_refused),
         cmocka_unit_test(db_events_prune),
     };

@@ -10,3 +10,6 @@ tests_stream_vigia_test_frames_SOURCES = tests/stream/frames.c
 tests_stream_vigia_test_frames_CPPFLAGS = $(AM_CPPFLAGS) $(VIPS_CFLAGS)
 tests_stream_vigia_test_frames_CFLAGS = $(AM_CFLAGS)
 tests_stream_vigia_test_frames_LDADD = $(VIPS_LIBS)
+# Colour estimates and unique tracked objects (/v1/detect attributes, tracks' colours, /v1/stats unique counts).
+EXTRA_DIST += tests/stream/test_unique.py
+VIGIA_TESTS += $(srcdir)/tests/stream/test_unique.py

@@ -1,7 +1,9 @@
 // Analytics from GET /v1/stats (aggregates the store keeps on write):
 // detections over time, class distribution, latency per model and latency
 // over time, for the last 24 hours (by hour), 30 days (by day) or by shift.
-// Every chart has its numbers in a table beside it.
+// Every chart has its numbers in a table beside it. Below them, the unique
+// objects the live streams tracked (each track counted once) per label per
+// period, with the predominant clothing colours of the person tracks.
 
 import { api, listModels } from '../api.js';
 import { h, field, fill, messageArea, pageHeader, fmtInt, fmtMs, fmtPct, table } from '../dom.js';
@@ -22,7 +24,7 @@ export function fillBuckets(stats, step) {
   const byStart = new Map(have.map((b) => [b.start, b]));
   const out = [];
   for (let t = first; t < stats.total.end; t += step) {
-    out.push(byStart.get(t) || { start: t, end: t + step, detections: 0, objects: 0, labels: {}, models: {}, latency_ms: null });
+    out.push(byStart.get(t) || { start: t, end: t + step, detections: 0, objects: 0, labels: {}, models: {}, latency_ms: null, unique: {} });
   }
   return out;
 }
@@ -32,6 +34,20 @@ function bucketLabel(b, period) {
   if (period === 'hour') return d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
   const day = d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
   return period === 'shift' ? `${day} ${b.shift || ''}`.trim() : day;
+}
+
+/** The rows of the unique objects' table: periods that tracked anything, a column per label (most first). */
+export function uniqueRows(stats) {
+  const total = stats.total.unique || {};
+  const labels = Object.keys(total).sort((a, b) => total[b] - total[a] || a.localeCompare(b));
+  const rows = (stats.buckets || []).filter((b) => Object.keys(b.unique || {}).length
+    || Object.keys((b.colors && b.colors.upper) || {}).length);
+  return { labels, rows };
+}
+
+function colours(b) {
+  const p = (b.colors && b.colors.predominant) || {};
+  return p.upper || p.lower ? `${p.upper || '—'} over ${p.lower || '—'}` : '—';
 }
 
 function chartBox(title, canvasLabel, extraClass = '') {
@@ -58,6 +74,7 @@ export function render(section) {
   const charts = [];
   const modelsMsg = messageArea();
   const modelsSlot = h('div', { class: 'table-wrap' });
+  const uniqueSlot = h('div', { class: 'table-wrap' });
 
   section.append(
     pageHeader('Analytics', 'What the server detected, and how fast, from the aggregates it keeps.'),
@@ -65,6 +82,10 @@ export function render(section) {
     msg.el,
     cards,
     h('div', { class: 'grid cols-2' }, overTime.panel, classes.panel, latency.panel, latencyTime.panel),
+    h('div', { class: 'panel page-analytics-unique' },
+      h('h2', { text: 'Unique objects tracked in live streams' }),
+      h('p', { class: 'muted', text: 'Each object a stream tracked counts once, in the period its track was confirmed (server time, the stats.utc_offset of the other charts). Person colours are estimates from the streams that asked for attributes=colors: the most frequent upper and lower clothing colour of the period\'s person tracks.' }),
+      uniqueSlot),
     h('div', { class: 'panel' },
       h('h2', { text: 'Loaded models: accuracy and capacity' }),
       h('p', { class: 'muted', text: 'Precision is estimated from the feedback people gave on each model\'s stored detections (History, a detection, Feedback); capacity is what the ready workers can answer at the median inference time.' }),
@@ -125,9 +146,21 @@ export function render(section) {
       card('Images', fmtInt(t.detections)),
       card('Objects', fmtInt(t.objects)),
       card('Labels seen', fmtInt(Object.keys(t.labels || {}).length)),
+      card('Unique objects', fmtInt(Object.values(t.unique || {}).reduce((a, b) => a + b, 0))),
       card('Mean latency', fmtMs(lat.mean)),
       card('p99 latency', fmtMs(lat.p99)));
     section.dataset.objects = String(t.objects);
+    const uq = uniqueRows(stats);
+    fill(uniqueSlot, uq.rows.length ? table(null, ['From', ...uq.labels, 'Person colours (estimate)'],
+      [...uq.rows.map((b) => h('tr', { dataset: { start: String(b.start) } },
+        h('td', { text: bucketLabel(b, p) }),
+        uq.labels.map((l) => h('td', { class: 'num', dataset: { label: l }, text: fmtInt((b.unique || {})[l] || 0) })),
+        h('td', { text: colours(b) }))),
+      h('tr', { class: 'total', dataset: { start: 'total' } },
+        h('th', { scope: 'row', text: 'Total' }),
+        uq.labels.map((l) => h('td', { class: 'num', dataset: { label: l }, text: fmtInt(t.unique[l]) })),
+        h('td', { text: colours(t) }))])
+      : h('p', { class: 'muted', text: 'No stream has tracked an object in this period.' }));
 
     try {
       const buckets = fillBuckets(stats, PERIODS[p].step);
