@@ -11,7 +11,7 @@ VIGIA_CORE_LIBS = libvigiacore.a $(LLHTTP_LDADD) $(EV_LIBS) $(JANSSON_LIBS) $(MS
 	$(LMDB_LIBS) $(VIPS_LIBS) $(JPEG_LIBS) $(WSLAY_LIBS) $(MBEDTLS_LIBS) $(ARGON2_LIBS) $(ZLIB_LIBS) $(HIREDIS_LIBS) -ldl -lm
 # base: buffers, JSON, msgpack, log, metrics, config, paths, errors, lists, frames, base64
 libvigiacore_a_SOURCES += core/base/base64.c core/base/base64.h core/base/buf.c core/base/buf.h \
-	core/base/child.c core/base/child.h core/base/config.c core/base/config.h core/base/error.c \
+	core/base/child.c core/base/child.h core/base/clock.h core/base/config.c core/base/config.h core/base/error.c \
 	core/base/error.h core/base/frame.c core/base/frame.h core/base/hex.c core/base/hex.h \
 	core/base/ini.c core/base/ini.h core/base/jsonw.c core/base/jsonw.h core/base/list.h \
 	core/base/log.c core/base/log.h core/base/metrics.c core/base/metrics.h core/base/mpk.c \

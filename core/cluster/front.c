@@ -14,6 +14,7 @@
 #include <ev.h>
 #include <hiredis/hiredis.h>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/frame.h"
 #include "base/jsonw.h"
@@ -55,14 +56,6 @@ struct rjob {
     ev_timer timer;                /* its deadline */
 };
 
-
-static uint64_t
-mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 
 void
@@ -107,7 +100,7 @@ rjob_finish(rjob *j, int status, vg_pool_result *res, const char *msg)
         memset(&empty, 0, sizeof empty);
         empty.backend = "";
         empty.message = msg ? msg : vg_err_str(status);
-        empty.total_us = mono_us() - j->start_us;
+        empty.total_us = vg_mono_us() - j->start_us;
         empty.queue_us = empty.total_us;
         res = &empty;
     }
@@ -183,7 +176,7 @@ take_result(vg_cluster_front *f, const redisReply *fields)
     res.infer_us = ir->infer_us;
     res.post_us = ir->post_us;
     res.annotate_us = ir->annotate_us;
-    res.total_us = mono_us() - j->start_us;
+    res.total_us = vg_mono_us() - j->start_us;
     res.queue_us = res.total_us > ir->decode_us + ir->infer_us + ir->post_us + ir->annotate_us
                        ? res.total_us - (ir->decode_us + ir->infer_us + ir->post_us + ir->annotate_us) : 0;
     res.attempts = 1;
@@ -357,7 +350,7 @@ remote_submit(void *ctx, const char *model, const vg_pool_job *jb, vg_pool_cb cb
     j->cb = cb;
     j->ud = ud;
     j->live = jb->live;
-    j->start_us = mono_us();
+    j->start_us = vg_mono_us();
     ev_timer_init(&j->timer, on_deadline, dl / 1000.0, 0);
     j->timer.data = j;
     ev_timer_start(f->loop, &j->timer);

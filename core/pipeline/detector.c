@@ -12,6 +12,7 @@
 #include "pipeline/backend_loader.h"
 #include "pipeline/candcheck.h"
 #include "pipeline/colors.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "pipeline/detector.h"
 #include "pipeline/rawimg.h"
@@ -45,14 +46,6 @@ struct vg_detector {
     const char *const *labels;     /* info.classes: the names file's, else the plugin's */
 };
 
-
-static uint64_t
-now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 
 void
@@ -384,13 +377,13 @@ vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_detect_r
             set_error(&out[i], VG_E_BACKEND, d->failed);
             continue;
         }
-        uint64_t t0 = now_us();
+        uint64_t t0 = vg_mono_us();
         int r = prepare(d, x, nb, &out[i]);
         if (r != 0) {
             out[i].status = r;
             continue;
         }
-        out[i].decode_us = now_us() - t0;
+        out[i].decode_us = vg_mono_us() - t0;
         idx[nb++] = i;
     }
     if (nb == 0)
@@ -405,9 +398,9 @@ vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_detect_r
             thr = t;
     }
     char e[VIGIA_ERRLEN] = "";
-    uint64_t t0 = now_us();
+    uint64_t t0 = vg_mono_us();
     int ir = infer_batch(d, nb, thr, e, sizeof e);
-    uint64_t infer_us = now_us() - t0;
+    uint64_t infer_us = vg_mono_us() - t0;
     if (ir != 0) {
         char msg[288];
         snprintf(msg, sizeof msg, "%s infer: %.250s", d->be->table.name, e[0] ? e : "failed");
@@ -454,10 +447,10 @@ vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_detect_r
             vg_image_release(im);
             continue;
         }
-        t0 = now_us();
+        t0 = vg_mono_us();
         int pr = d->info.task == VIGIA_TASK_CLASSIFY ? vg_post_scores(d->cand[s].scores, &pp, &r->dets, &r->n)
                                                      : vg_post_run(&d->cand[s], &pp, &r->dets, &r->n);
-        r->post_us = now_us() - t0;
+        r->post_us = vg_mono_us() - t0;
         if (pr != 0) {
             set_error(r, pr, pr == -ENOMEM ? "out of memory" : "backend returned malformed candidates");
             vg_image_release(im);
@@ -469,10 +462,10 @@ vg_detector_run(vg_detector *d, size_t n, const vg_detect_input *in, vg_detect_r
         if (x->attributes & VG_ATTR_COLORS)
             vg_colors_persons(im, r->dets, r->n);   /* on the pixels as decoded, before any resize */
         if (x->annotate) {
-            t0 = now_us();
+            t0 = vg_mono_us();
             int ar = vg_image_annotate(im, r->dets, r->n, x->quality, &r->jpeg, &r->jpeg_len,
                                        r->err, sizeof r->err);
-            r->annotate_us = now_us() - t0;
+            r->annotate_us = vg_mono_us() - t0;
             if (ar != 0) {
                 r->status = ar;
                 vg_detect_result_release(r);

@@ -248,7 +248,6 @@ struct vg_pool {
 /* ---- shared helpers (pool_lifecycle.c) ---- */
 
 /* Monotonic clock in microseconds. */
-uint64_t vg_pool__now_us(void);
 /* snprintf into err (when err and errlen are set). */
 void vg_pool__copy_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* When stopping and every job is done: QUIT every worker; once all are reaped, fire the stop callback. */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "pool/pool_internal.h"
 #include "pool/worker.h"
@@ -61,7 +62,7 @@ vg_pool__worker_send_quit(worker *w)
 void
 vg_pool__worker_send(worker *w, job **jobs, int n)
 {
-    uint64_t t = vg_pool__now_us();
+    uint64_t t = vg_mono_us();
     for (int i = 0; i < n; i++) {
         job *j = jobs[i];
         vg_ipc_job ij = {
@@ -173,7 +174,7 @@ worker_handle_ready(worker *w, const vg_ipc_ready *r)
     m->start_fails = 0;
     m->ever_ready = 1;
     vg_info("pool", "model %s: worker %d (pid %d) ready in %.0f ms: %s on %s", m->name, w->slot,
-            (int)w->pid, (vg_pool__now_us() - w->started_us) / 1000.0, m->backend, m->device);
+            (int)w->pid, (vg_mono_us() - w->started_us) / 1000.0, m->backend, m->device);
 
     /* a reload: the first new-generation worker makes the new manifest current */
     if (w->gen == m->gen && m->next_d && w->d == m->next_d) {

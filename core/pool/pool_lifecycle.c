@@ -20,15 +20,6 @@
 #define MEM_INTERVAL    1.0         /* seconds between RSS polls */
 
 
-uint64_t
-vg_pool__now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-
 void
 vg_pool__copy_err(char *err, size_t errlen, const char *fmt, ...)
 {

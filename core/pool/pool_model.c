@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "pool/pool_internal.h"
@@ -366,7 +367,7 @@ vg_pool_model_load(vg_pool *p, const char *name, const char *backend, unsigned w
     m->backend_override = backend && backend[0] ? strdup(backend) : NULL;
     m->target = workers ? workers : d->m->workers ? d->m->workers : p->o.workers;
     m->loaded = 1;
-    m->loaded_us = vg_pool__now_us();
+    m->loaded_us = vg_mono_us();
     m->gen++;
     m->state = M_LOADING;
     m->start_fails = m->crash_streak = 0;

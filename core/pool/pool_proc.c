@@ -14,6 +14,7 @@
 
 #include <mbedtls/sha256.h>
 
+#include "base/clock.h"
 #include "base/child.h"
 #include "base/hex.h"
 #include "base/log.h"
@@ -41,7 +42,7 @@ static int
 crash_counted(model *m)
 {
     const vg_pool *p = m->pool;
-    uint64_t now = vg_pool__now_us(), window = (uint64_t)p->o.crash_window_ms * 1000;
+    uint64_t now = vg_mono_us(), window = (uint64_t)p->o.crash_window_ms * 1000;
     if (p->o.crash_limit == 0)
         return 0;
     m->crash_us[m->crash_pos] = now;
@@ -359,7 +360,7 @@ spawn_worker(model *m, def *d, int gen)
     vg_pool__output_start(w, out[0]);
     ev_timer_init(&w->infer_timer, vg_pool__on_infer_timeout, 0, 0);
     w->infer_timer.data = w;
-    w->started_us = vg_pool__now_us();
+    w->started_us = vg_mono_us();
     ev_io_init(&w->rio, vg_pool__on_worker_readable, w->fd, EV_READ);
     ev_io_init(&w->wio, vg_pool__on_worker_writable, w->fd, EV_WRITE);
     w->rio.data = w->wio.data = w;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "pool/pool_internal.h"
 
@@ -88,7 +89,7 @@ vg_pool__complete(job *j, int status, const char *msg, const vg_ipc_result *r, c
     res.worker_pid = pid;
     res.batch = j->batch;
     res.task = m->task;
-    uint64_t t = vg_pool__now_us();
+    uint64_t t = vg_mono_us();
     res.total_us = t - j->submit_us;
     res.queue_us = j->sent_us ? j->sent_us - j->submit_us : res.total_us;
     if (r) {
@@ -284,7 +285,7 @@ vg_pool__dispatch(model *m)
     int hold = 0;   /* bulk jobs wait for a fuller batch */
     ev_timer_stop(p->loop, &m->batch_timer);
     if (delay && !vg_list_empty(bulkq) && (int)bulkq->n < room && !p->stopping) {
-        uint64_t waited = vg_pool__now_us() - vg_list_first(bulkq, job, qlink)->submit_us;
+        uint64_t waited = vg_mono_us() - vg_list_first(bulkq, job, qlink)->submit_us;
         if (waited < delay) {
             hold = 1;
             ev_timer_set(&m->batch_timer, (double)(delay - waited) / 1e6, 0);
@@ -507,7 +508,7 @@ submit_local(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb cb,
     j->annotate = jb->annotate;
     j->attributes = jb->attributes;
     j->quality = jb->jpeg_quality ? jb->jpeg_quality : 85;
-    j->submit_us = vg_pool__now_us();
+    j->submit_us = vg_mono_us();
     vg_buf_init(&j->hdr);
     uint32_t dl = jb->deadline_ms ? jb->deadline_ms : p->o.job_timeout_ms;
     ev_timer_init(&j->timer, on_job_deadline, dl / 1000.0, 0);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "pool/pool_internal.h"
+#include "base/clock.h"
 
 const double vg_pool_hist_bounds_ms[VG_POOL_HIST_BUCKETS] = {
     5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, INFINITY
@@ -24,7 +25,7 @@ vg_pool__record_latency(model *m, double total_ms, double infer_ms)
 {
     m->window[m->wpos].total_ms = (float)total_ms;
     m->window[m->wpos].infer_ms = (float)infer_ms;
-    m->window[m->wpos].done_us = vg_pool__now_us();
+    m->window[m->wpos].done_us = vg_mono_us();
     m->wpos = (m->wpos + 1) % VG_POOL__LAT_WINDOW;
     if (m->wlen < VG_POOL__LAT_WINDOW)
         m->wlen++;
@@ -131,7 +132,7 @@ fill_stats(const model *m, vg_pool_model_stats *s)
         s->infer_p90_ms = percentile(inf, m->wlen, 0.90);
         s->infer_p99_ms = percentile(inf, m->wlen, 0.99);
         /* answers of the last minute (or since the load, when more recent) per second */
-        uint64_t t = vg_pool__now_us(), span = 60000000u, recent = 0, oldest = t;
+        uint64_t t = vg_mono_us(), span = 60000000u, recent = 0, oldest = t;
         if (m->loaded_us && t - m->loaded_us < span)
             span = t - m->loaded_us;
         for (unsigned i = 0; i < m->wlen; i++)
@@ -186,7 +187,7 @@ vg_pool_model_workers(const vg_pool *p, const char *name, vg_pool_worker_info *o
     const model *m = name ? vg_pool__find_model(p, name) : NULL;
     if (!m)
         return VG_E_NOMODEL;
-    uint64_t t = vg_pool__now_us();
+    uint64_t t = vg_mono_us();
     size_t n = 0;
     vg_list_each(w, &m->workers, const worker, link) {
         if (w->state == W_GONE)

@@ -17,6 +17,7 @@
 
 #include <ev.h>
 
+#include "base/clock.h"
 #include "base/buf.h"
 #include "base/child.h"
 #include "store/db.h"
@@ -56,14 +57,6 @@ struct vg_chan {
 
 static int spawn(vg_chan *c);
 
-
-static double
-mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 
 int
@@ -351,13 +344,13 @@ vg_chan_create(struct ev_loop *loop, const vg_chan_options *o, vg_chan **out, ch
 int
 vg_chan_wait_hello(vg_chan *c, double timeout, char *err, size_t errlen)
 {
-    double end = mono() + timeout;
+    double end = vg_mono_s() + timeout;
     while (!c->hello) {
         if (c->fd < 0) {
             snprintf(err, errlen, "the %s process died while starting", c->name);
             return -1;
         }
-        int ms = (int)((end - mono()) * 1000);
+        int ms = (int)((end - vg_mono_s()) * 1000);
         if (ms <= 0) {
             snprintf(err, errlen, "the %s process did not start within %.0f s", c->name, timeout);
             return -1;
@@ -451,9 +444,9 @@ vg_chan_destroy(vg_chan *c, double timeout)
         ev_io_stop(c->loop, &c->rio);
         ev_io_stop(c->loop, &c->wio);
         /* answers still come: deliver them so acknowledged work is reported */
-        double end = mono() + timeout;
+        double end = vg_mono_s() + timeout;
         while (c->npending > 0) {
-            int ms = (int)((end - mono()) * 1000);
+            int ms = (int)((end - vg_mono_s()) * 1000);
             struct pollfd p = { c->fd, POLLIN, 0 };
             if (ms <= 0 || poll(&p, 1, ms) <= 0)
                 break;
@@ -482,7 +475,7 @@ vg_chan_destroy(vg_chan *c, double timeout)
                 c->pid = 0;
                 break;
             }
-            if (mono() > end) {
+            if (vg_mono_s() > end) {
                 kill(c->pid, SIGKILL);
                 waitpid(c->pid, &st, 0);
                 c->pid = 0;

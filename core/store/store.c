@@ -22,6 +22,7 @@
 #include "store/chan.h"
 #include "store/db.h"
 #include "store/repl_entry.h"
+#include "base/clock.h"
 #include "base/frame.h"
 #include "base/log.h"
 #include "base/mpk.h"
@@ -49,14 +50,6 @@ vg_password_verify(const char *encoded, const char *pw, size_t n)
     return argon2id_verify(encoded, pw, n) == ARGON2_OK;
 }
 
-
-static double
-now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 
 static int64_t
@@ -625,7 +618,7 @@ apply(st *s, const uint8_t *p, size_t n)
             reply_end(&s->replies, at);
             return rc;
         }
-        s->first = now_mono();
+        s->first = vg_mono_s();
     }
     memset(&o, 0, sizeof o);
     vg_mpr_init(&r, p, n);
@@ -987,10 +980,10 @@ vg_store_main(int fd, void *arg)
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     vg_frame_reader rd;
     vg_frame_reader_init(&rd, VG_FRAME_MAX);
-    s.next_sweep = now_mono() + 1;
+    s.next_sweep = vg_mono_s() + 1;
     int eof = 0;
     while (!eof) {
-        double now = now_mono();
+        double now = vg_mono_s();
         int timeout;
         if (s.txn)
             timeout = (int)((s.first + s.cfg.commit_interval - now) * 1000 + 0.999);
@@ -1021,13 +1014,13 @@ vg_store_main(int fd, void *arg)
                 }
             }
         }
-        now = now_mono();
+        now = vg_mono_s();
         if (s.txn && (eof || now >= s.first + s.cfg.commit_interval))
             commit_batch(&s);
         if (!s.txn && !eof && now >= s.next_sweep) {
             int more = sweep(&s);
             vg_db_reader_check(&s.db);
-            s.next_sweep = now_mono() + (more ? 0.05 : s.cfg.sweep_interval);
+            s.next_sweep = vg_mono_s() + (more ? 0.05 : s.cfg.sweep_interval);
         }
     }
     commit_batch(&s);
