@@ -22,6 +22,12 @@
  *   int8_min_channels = N            fewest input channels of a convolution
  *                                    run in int8 (default 64, measured on the
  *                                    shipped models: docs/engine.md)
+ *   int8_calibration = DIR           static int8 input ranges measured once
+ *                                    over the *.f32 input tensors in DIR
+ *                                    (relative: to the model's folder;
+ *                                    q8_calib.h), cached beside the weights
+ *                                    as WEIGHTS.int8cal (absent: each image's
+ *                                    own ranges, computed at run time)
  *
  * A manifest with no cfg whose weights file ends in ".onnx" is an ONNX
  * graph with a detection head (onnx_head.h), run one image at a time on
@@ -45,6 +51,7 @@
 #include "input_norm.h"
 #include "onnx_classify.h"
 #include "onnx_model.h"
+#include "q8_calib.h"
 
 #define CPU_BACKEND_VERSION "1.0.0"
 
@@ -188,6 +195,33 @@ static int onnx_open(const vigia_host *host, const vigia_manifest *m, vigia_mode
 }
 
 
+/*
+ * [cpu] int8_calibration: the int8 layers' input ranges from the cache
+ * beside the weights, or measured over the folder's tensors (and cached).
+ * A model not running int8 ignores the key.
+ */
+static int calibrate(const vigia_host *host, const vigia_manifest *m, vgc_net *net, char *err, size_t errlen)
+{
+    const char *dir, *prec;
+    char path[4096], cache[4096], note[VIGIA_ERRLEN + 256], msg[VIGIA_ERRLEN + 512];
+    int rc;
+
+    if ((rc = m->get_string(m, "cpu.int8_calibration", NULL, "", &dir, err, errlen)) < 0)
+        return rc;
+    if (!dir[0] || vgc_net_precision(net, &prec) != VGC_PREC_INT8)
+        return 0;
+    if ((size_t)snprintf(path, sizeof path, "%s%s%s", dir[0] == '/' ? "" : m->dir, dir[0] == '/' ? "" : "/", dir) >=
+            sizeof path ||
+        (size_t)snprintf(cache, sizeof cache, "%s.int8cal", m->weights_path) >= sizeof cache)
+        return snprintf(err, errlen, "int8 calibration: path too long"), VIGIA_EINVAL;
+    if ((rc = vgc_q8_calibrate(net, path, cache, m->cfg_path, m->weights_path, note, sizeof note, err, errlen)) < 0)
+        return rc;
+    snprintf(msg, sizeof msg, "%s: %s", m->name ? m->name : "model", note);
+    host_log(host, VIGIA_LOG_INFO, msg);
+    return 0;
+}
+
+
 static int cpu_open(const vigia_host *host, const vigia_manifest *m, vigia_model **out,
                     char *err, size_t errlen)
 {
@@ -253,6 +287,8 @@ static int cpu_open(const vigia_host *host, const vigia_manifest *m, vigia_model
         goto fail;
     }
     model->host = host;
+    if ((rc = calibrate(host, m, model->net, err, errlen)) < 0)
+        goto fail;
     {
         const char *note;
         int p = vgc_net_precision(model->net, &note);
@@ -383,7 +419,7 @@ static void cpu_close(vigia_model *model)
 
 /* The keys of [cpu]; the host refuses any other there. */
 static const char *const cpu_keys[] = { "simd", "scale_x_y", "headroom_mb", "precision", "int8_kernel",
-                                        "int8_min_channels",
+                                        "int8_min_channels", "int8_calibration",
                                         "channels",      /* onnx classifiers */
                                         NULL };
 

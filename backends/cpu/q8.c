@@ -647,13 +647,17 @@ static void gemm_task(void *ctx, int task, int thread)
 }
 
 
-/* The input range of image b: the calibrated one, or the tensor's own (0 always inside). */
-static void input_range(const vgc_layer *l, const float *x, float *lo, float *hi)
+/*
+ * The input range of image b: the calibrated one, or the tensor's own (0
+ * always inside). While calibrating, the tensor's own, added to the union.
+ */
+static void input_range(const vgc_net *net, const vgc_layer *l, const float *x, float *lo, float *hi)
 {
     const size_t n = (size_t)l->c * l->w * l->h;
+    float *cal = net->q8->calib ? net->q8->calib + 2 * (l - net->layers) : NULL;
     float mn = 0, mx = 0;
 
-    if (l->q8->xmin < l->q8->xmax) {
+    if (!cal && l->q8->xmin < l->q8->xmax) {
         *lo = l->q8->xmin;
         *hi = l->q8->xmax;
         return;
@@ -664,6 +668,10 @@ static void input_range(const vgc_layer *l, const float *x, float *lo, float *hi
     }
     *lo = mn;
     *hi = mx;
+    if (cal) {
+        cal[0] = mn < cal[0] ? mn : cal[0];
+        cal[1] = mx > cal[1] ? mx : cal[1];
+    }
 }
 
 
@@ -679,7 +687,7 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
 
         j.image = b;
         if (!qn->k->bf16) {
-            input_range(l, in + (size_t)b * l->c * l->w * l->h, &lo, &hi);
+            input_range(net, l, in + (size_t)b * l->c * l->w * l->h, &lo, &hi);
             xs = hi > lo ? (hi - lo) / 255.0f : 1.0f;
             j.zp = (int)lrintf(-lo / xs);
             j.zp = j.zp < 0 ? 0 : j.zp > 255 ? 255 : j.zp;

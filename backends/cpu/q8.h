@@ -136,6 +136,8 @@ typedef struct vgc_q8_net {
     int32_t *comp;            /* per layer run: m compensations */
     int max_m;
     size_t weight_bytes;      /* reduced weights + their scales */
+    float *calib;             /* while calibrating: 2 floats a layer, the union of the
+                                 inputs' own ranges (q8_calib.c); else NULL */
     int layers;               /* convolutions in int8 (or bf16) */
 } vgc_q8_net;
 

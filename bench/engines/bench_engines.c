@@ -32,6 +32,7 @@
 #include "onnx_exec.h"
 #include "onnx_read.h"
 #include "onnx_rewrite.h"
+#include "q8_calib.h"
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -112,6 +113,17 @@ static int bench_vgc(char **argv, int argc)
         int c;
 
         vgc_net_input_size(net, &opt.input_w, &opt.input_h, &c);
+    }
+    /* VGC_Q8_CALIB=DIR: static int8 ranges from DIR's tensors (q8_calib.h), cached in VGC_Q8_CACHE if set */
+    if (getenv("VGC_Q8_CALIB")) {
+        char note[VIGIA_ERRLEN + 256];
+
+        if (vgc_q8_calibrate(net, getenv("VGC_Q8_CALIB"), getenv("VGC_Q8_CACHE"), argv[1], argv[2], note,
+                             sizeof note, err, sizeof err) < 0) {
+            fprintf(stderr, "vgc: %s\n", err);
+            return 1;
+        }
+        fprintf(stderr, "vgc: %s\n", note);
     }
     x = make_input(opt.input_w, opt.input_h, batch);
     for (int i = 0; i < 3; i++)
