@@ -118,6 +118,14 @@ fuzz_fuzz_onnx_classify_LDFLAGS = -fsanitize=fuzzer,address,undefined
 fuzz_fuzz_onnx_classify_LDADD = $(OPENBLAS_LIBS) $(PROTOBUF_C_LIBS) -lpthread -lm
 FUZZ_TARGETS += fuzz/fuzz_onnx_classify
 backends/cpu/fuzz_fuzz_onnx_classify-onnx_read.$(OBJEXT): backends/cpu/onnx.pb-c.h
+# the cpu engine's int8 calibration cache reader (backends/cpu/q8_cache.c)
+noinst_PROGRAMS += fuzz/fuzz_q8_cache
+fuzz_fuzz_q8_cache_SOURCES = fuzz/fuzz_q8_cache.c backends/cpu/q8_cache.c backends/cpu/q8_calib.h
+fuzz_fuzz_q8_cache_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu
+fuzz_fuzz_q8_cache_CFLAGS = $(AM_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_q8_cache_LDFLAGS = -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_q8_cache_LDADD = -lm
+FUZZ_TARGETS += fuzz/fuzz_q8_cache
 if HAVE_ZMQ
 noinst_PROGRAMS += fuzz/fuzz_zmq
 fuzz_fuzz_zmq_SOURCES = fuzz/fuzz_zmq.c fuzz/harness.c fuzz/harness.h
