@@ -156,34 +156,30 @@ const vgc_q8_kernels *vgc_q8_pick(int kind, int lowest, char *why, size_t whylen
  *   the relative error is largest, the work smallest).
  * Depthwise (groups) convolutions are fp32 for now.
  */
-static int eligible(const vgc_net *net, int i)
-{
-    const vgc_layer *l = &net->layers[i];
-    const int j = i + 1;
-
-    if (l->type != VGC_L_CONV || l->groups != 1 || i == 0 || l->act == VGC_ACT_LINEAR ||
-        l->c < net->q8_min_channels)
-        return 0;
-    return !(j < net->n && net->layers[j].type == VGC_L_YOLO);
-}
-
-
 /*
- * bf16 keeps float's range: every plain convolution runs in it but the
- * first (3 channels: the image) and the heads' inputs (the scores).
+ * The rules a convolution's own shape decides (for a graph's convolutions,
+ * vgc_q8_attach, all of them): int8 needs groups 1, an activation and
+ * q8_min_channels input channels; bf16 keeps float's range and takes every
+ * plain convolution but one reading the image itself (3 channels).
  */
-static int eligible_bf16(const vgc_net *net, int i)
+static int layer_eligible(const vgc_net *net, const vgc_layer *l)
 {
-    const vgc_layer *l = &net->layers[i];
-
-    return l->type == VGC_L_CONV && l->groups == 1 && i > 0 &&
-           !(i + 1 < net->n && net->layers[i + 1].type == VGC_L_YOLO);
+    if (l->type != VGC_L_CONV || l->groups != 1)
+        return 0;
+    if (net->precision == VGC_PREC_BF16)
+        return l->c > 3;
+    return l->act != VGC_ACT_LINEAR && l->c >= net->q8_min_channels;
 }
 
 
+/* A cfg network's layer i: those rules, and never the first layer nor a yolo head's input. */
 int vgc_q8_eligible(const vgc_net *net, int i)
 {
-    return net->precision == VGC_PREC_BF16 ? eligible_bf16(net, i) : eligible(net, i);
+    const vgc_layer *l = &net->layers[i];
+
+    if (i == 0 || (i + 1 < net->n && net->layers[i + 1].type == VGC_L_YOLO))
+        return 0;
+    return l->type == VGC_L_CONV && l->groups == 1 && (net->precision == VGC_PREC_BF16 || layer_eligible(net, l));
 }
 
 
@@ -318,49 +314,31 @@ static void release_floats(float *p, size_t n)
 }
 
 
-int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, char *err, size_t errlen)
+/* Account for int8 layer l (quantized into q): the net-wide sizes its run needs. */
+static void account(vgc_net *net, const vgc_layer *l, const vgc_q8_layer *q)
 {
-    vgc_q8_net *qn = calloc(1, sizeof *qn);
-    size_t xq = 0, band = 0;
+    vgc_q8_net *qn = net->q8;
+    const int cols = band_cols(net, l, q->kp);
+    /* the band, 4 rows of `cols` for packing, and (padded layers) the band's output as floats */
+    const size_t band = ((size_t)q->kp * cols + 4 * (size_t)cols) * esize(net) + 64 + (size_t)q->m * cols * sizeof(float);
+    /* one image at a time */
+    const size_t xq = (size_t)l->c * plane_bytes(l) * esize(net);
 
-    if (!qn)
-        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
-    net->q8 = qn;
-    qn->k = k;
-    for (int i = 0; i < net->n; i++) {
-        vgc_layer *l = &net->layers[i];
-        vgc_q8_layer *q;
-        int cols;
+    qn->layers++;
+    qn->weight_bytes += (size_t)q->m * q->k * esize(net) + (size_t)q->m * (sizeof(float) + sizeof(int32_t));
+    qn->max_m = q->m > qn->max_m ? q->m : qn->max_m;
+    qn->xq_bytes = xq > qn->xq_bytes ? xq : qn->xq_bytes;
+    qn->band_bytes = band > qn->band_bytes ? band : qn->band_bytes;
+}
 
-        if (!vgc_q8_eligible(net, i))
-            continue;
-        if (quantize_layer(net, l, k, &q) < 0)
-            return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %s weights", k->bf16 ? "bf16" : "int8");
-        l->q8 = q;
-        release_floats(l->weights, l->nweights);
-        if (ranges && ranges[2 * i] < ranges[2 * i + 1]) {
-            q->xmin = ranges[2 * i];
-            q->xmax = ranges[2 * i + 1];
-        }
-        qn->layers++;
-        qn->weight_bytes += (size_t)q->m * q->k * esize(net) + (size_t)q->m * (sizeof(float) + sizeof(int32_t));
-        if (q->m > qn->max_m)
-            qn->max_m = q->m;
-        /* one image at a time */
-        if ((size_t)l->c * plane_bytes(l) * esize(net) > xq)
-            xq = (size_t)l->c * plane_bytes(l) * esize(net);
-        cols = band_cols(net, l, q->kp);
-        /* the band, 4 rows of `cols` for packing, and (padded layers) the band's output as floats */
-        {
-            const size_t need = ((size_t)q->kp * cols + 4 * (size_t)cols) * esize(net) + 64 +
-                                (size_t)q->m * cols * sizeof(float);
 
-            if (need > band)
-                band = need;
-        }
-    }
-    qn->xq_bytes = round_up(xq + 64, 64);
-    qn->band_bytes = round_up(band + 64, 64);
+/* The buffers for the largest layer accounted for. */
+static int allocate_buffers(vgc_net *net, char *err, size_t errlen)
+{
+    vgc_q8_net *qn = net->q8;
+
+    qn->xq_bytes = round_up(qn->xq_bytes + 64, 64);
+    qn->band_bytes = round_up(qn->band_bytes + 64, 64);
     qn->xq = aligned_alloc(64, qn->xq_bytes);
     qn->band = aligned_alloc(64, qn->band_bytes * (size_t)net->threads);
     qn->scale = malloc(((size_t)qn->max_m + 1) * sizeof *qn->scale);
@@ -374,6 +352,90 @@ int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, c
 }
 
 
+int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, char *err, size_t errlen)
+{
+    vgc_q8_net *qn = calloc(1, sizeof *qn);
+
+    if (!qn)
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
+    net->q8 = qn;
+    qn->k = k;
+    for (int i = 0; i < net->n; i++) {
+        vgc_layer *l = &net->layers[i];
+        vgc_q8_layer *q;
+
+        if (!vgc_q8_eligible(net, i))
+            continue;
+        if (quantize_layer(net, l, k, &q) < 0)
+            return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %s weights", k->bf16 ? "bf16" : "int8");
+        l->q8 = q;
+        release_floats(l->weights, l->nweights);
+        if (ranges && ranges[2 * i] < ranges[2 * i + 1]) {
+            q->xmin = ranges[2 * i];
+            q->xmax = ranges[2 * i + 1];
+        }
+        account(net, l, q);
+    }
+    return allocate_buffers(net, err, errlen);
+}
+
+
+int vgc_q8_begin(vgc_net *ctx, const vgc_options *opt, char *err, size_t errlen)
+{
+    const vgc_q8_kernels *k;
+    int rc;
+
+    if ((rc = vgc_precision_choose(ctx, opt, &k, err, errlen)) < 0 || !k)
+        return rc;
+    if (!(ctx->q8 = calloc(1, sizeof *ctx->q8)))
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
+    ctx->q8->k = k;
+    return 0;
+}
+
+
+int vgc_q8_attach(vgc_net *ctx, vgc_layer *l, char *err, size_t errlen)
+{
+    vgc_q8_net *qn = ctx->q8;
+    vgc_q8_layer *q, **own;
+
+    if (!qn || !layer_eligible(ctx, l))
+        return 0;
+    if (!(own = realloc(qn->own, ((size_t)qn->nown + 1) * sizeof *own)))
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
+    qn->own = own;
+    if (quantize_layer(ctx, l, qn->k, &q) < 0)
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %s weights", qn->k->bf16 ? "bf16" : "int8");
+    own[qn->nown++] = q;
+    l->q8 = q;
+    account(ctx, l, q);
+    return 1;
+}
+
+
+int vgc_q8_finish(vgc_net *ctx, int convs, char *err, size_t errlen)
+{
+    if (!ctx->q8)
+        return 0;
+    vgc_q8_note(ctx, convs);
+    return allocate_buffers(ctx, err, errlen);
+}
+
+
+void vgc_q8_note(vgc_net *net, int convs)
+{
+    char why[sizeof net->prec_note];
+    int n;
+
+    memcpy(why, net->prec_note, sizeof why);
+    n = snprintf(net->prec_note, sizeof net->prec_note, "%s %s, %d of %d convolutions",
+                 net->q8->k->bf16 ? "bf16" : "int8", net->q8->k->name, net->q8->layers, convs);
+    if (why[0] && n > 0 && (size_t)n < sizeof net->prec_note)
+        snprintf(net->prec_note + n, sizeof net->prec_note - (size_t)n, " (%.*s)",
+                 (int)(sizeof net->prec_note - (size_t)n - 4), why);
+}
+
+
 void vgc_q8_release(vgc_net *net)
 {
     if (!net->q8)
@@ -382,6 +444,9 @@ void vgc_q8_release(vgc_net *net)
         free_layer(net->layers[i].q8);
         net->layers[i].q8 = NULL;
     }
+    for (int i = 0; i < net->q8->nown; i++)
+        free_layer(net->q8->own[i]);
+    free(net->q8->own);
     free(net->q8->xq);
     free(net->q8->band);
     free(net->q8->scale);

@@ -115,7 +115,7 @@ static int bench_vgc(char **argv, int argc)
         vgc_net_input_size(net, &opt.input_w, &opt.input_h, &c);
     }
     /* VGC_Q8_CALIB=DIR: static int8 ranges from DIR's tensors (q8_calib.h), cached in VGC_Q8_CACHE if set */
-    if (getenv("VGC_Q8_CALIB")) {
+    if (getenv("VGC_Q8_CALIB") && getenv("VGC_Q8_CALIB")[0]) {
         char note[VIGIA_ERRLEN + 256];
 
         if (vgc_q8_calibrate(net, getenv("VGC_Q8_CALIB"), getenv("VGC_Q8_CACHE"), argv[1], argv[2], note,

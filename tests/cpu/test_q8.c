@@ -28,6 +28,8 @@
 #include "internal.h"
 #include "q8.h"
 #include "q8_calib.h"
+#include "onnx_exec.h"
+#include "onnx_rewrite.h"
 
 static const vgc_q8_kernels *const kernels[VGC_Q8_KINDS] = { &vgc_q8_ref, &vgc_q8_avx2, &vgc_q8_vnni, &vgc_q8_amx,
                                                              &vgc_bf16_ref, &vgc_bf16_avx512, &vgc_bf16_amx };
@@ -552,6 +554,69 @@ static void test_cache_parse(void **state)
     assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
 }
 
+
+/*
+ * An ONNX graph (torchvision's resnet18 at 96x96, tests/cpu/classify) with
+ * its convolutions in int8 or bf16 through the executor: how many qualify
+ * is said, and the logits stay close to fp32's on both reference inputs.
+ */
+static void test_onnx(void **state)
+{
+    const int kind = (int)(intptr_t)*state;
+    const int bf16 = kernels[kind]->bf16;
+    const size_t in = (size_t)3 * 96 * 96, out = 10;
+    char path[1024], err[VIGIA_ERRLEN];
+    vgc_onnx_options gopt = { 0 };
+    vgc_options opt = { .precision = bf16 ? VGC_PREC_BF16 : VGC_PREC_INT8, .q8_kernel = kind + 1 };
+    vgc_onnx_graph *g = NULL;
+    vgc_onnx_exec *f32 = NULL, *q = NULL;
+    float *ref;
+    const char *note;
+    FILE *fp;
+
+    snprintf(path, sizeof path, "%s/tests/cpu/classify/resnet18.ref", VGC_TEST_SRCDIR);
+    assert_non_null(ref = malloc(2 * (in + out) * sizeof *ref));
+    assert_non_null(fp = fopen(path, "rb"));
+    assert_int_equal(fread(ref, sizeof *ref, 2 * (in + out), fp), 2 * (in + out));
+    fclose(fp);
+    snprintf(path, sizeof path, "%s/tests/cpu/classify/resnet18.onnx", VGC_TEST_SRCDIR);
+    if (vgc_onnx_load(&g, path, &gopt, err, sizeof err) || vgc_onnx_rewrite(g, err, sizeof err) ||
+        vgc_onnx_exec_create(&f32, g, err, sizeof err) || vgc_onnx_exec_create(&q, g, err, sizeof err) ||
+        vgc_onnx_exec_precision(q, &opt, &note, err, sizeof err))
+        fail_msg("resnet18: %s", err);
+    printf("# resnet18 onnx: %s\n", note);
+    assert_non_null(strstr(note, kernels[kind]->name));
+    /* int8: the 3x3 and 1x1 convolutions with a relu and 64 channels in; bf16: all but the first */
+    {
+        int ran = -1, of = -1;
+
+        assert_non_null(strstr(note, " of "));
+        assert_int_equal(sscanf(strchr(note, ',') + 1, "%d of %d", &ran, &of), 2);
+        assert_true(ran > 0 && ran < of);
+    }
+    for (int i = 0; i < 2; i++) {
+        const float *x = ref + i * (in + out), *y, *y32;
+        double num = 0, den = 0;
+
+        assert_int_equal(vgc_onnx_exec_run(f32, &x, err, sizeof err), 0);
+        assert_int_equal(vgc_onnx_exec_run(q, &x, err, sizeof err), 0);
+        y = vgc_onnx_exec_output(q, 0);
+        y32 = vgc_onnx_exec_output(f32, 0);
+        for (size_t j = 0; j < out; j++) {
+            num += ((double)y[j] - y32[j]) * ((double)y[j] - y32[j]);
+            den += (double)y32[j] * y32[j];
+        }
+        printf("# resnet18 %s input %d: logits %.3f%% (rms) off fp32\n", kernels[kind]->name, i,
+               100 * sqrt(num / den));
+        assert_true(num > 0);                   /* it did run reduced */
+        assert_true(sqrt(num / den) < (bf16 ? 0.01 : 0.05));
+    }
+    vgc_onnx_exec_destroy(q);
+    vgc_onnx_exec_destroy(f32);
+    vgc_onnx_destroy(g);
+    free(ref);
+}
+
 static void skipped(void **state)
 {
     (void)state;
@@ -560,8 +625,8 @@ static void skipped(void **state)
 
 int main(void)
 {
-    static struct CMUnitTest tests[2 * VGC_Q8_KINDS + 4];
-    static char names[2 * VGC_Q8_KINDS + 4][256];
+    static struct CMUnitTest tests[3 * VGC_Q8_KINDS + 4];
+    static char names[3 * VGC_Q8_KINDS + 4][256];
     int n = 0;
 
     snprintf(names[n], sizeof names[0], "reference");
@@ -573,11 +638,13 @@ int main(void)
 
         if (!kernels[kind]->gemm)
             snprintf(why, sizeof why, "not built for this architecture");
-        for (int t = 0; t < 2; t++) {
-            snprintf(names[n], sizeof names[0], "%s_%s%s%s", t ? "network" : "gemm", kernels[kind]->name,
-                     ok ? "" : " # SKIP ", ok ? "" : why);
-            tests[n] = (struct CMUnitTest){ names[n], !ok ? skipped : t ? test_network : test_kernel, NULL, NULL,
-                                            (void *)(intptr_t)kind };
+        for (int t = 0; t < 3; t++) {
+            static const char *const what[3] = { "gemm", "network", "onnx" };
+            static void (*const fn[3])(void **) = { test_kernel, test_network, test_onnx };
+
+            snprintf(names[n], sizeof names[0], "%s_%s%s%s", what[t], kernels[kind]->name, ok ? "" : " # SKIP ",
+                     ok ? "" : why);
+            tests[n] = (struct CMUnitTest){ names[n], !ok ? skipped : fn[t], NULL, NULL, (void *)(intptr_t)kind };
             n++;
         }
     }
