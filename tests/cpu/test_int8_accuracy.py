@@ -18,7 +18,10 @@ a model, one fp32 detection at 0.505 that comes out at 0.49 costs 0.01 of
 recall, and those are the only misses seen (docs/engine.md). /v1/models must say what runs (int8, its kernel, how many
 convolutions: a model none of whose convolutions qualifies runs all fp32,
 and its figures are then 1.0 by construction; the comment says so).
-The figures are printed as TAP comments.
+yolo-fastest-1.1-xl is also converted to ONNX (tests/cpu/darknet_to_onnx.py)
+and served fp32, int8 and bf16 through the ONNX executor, with the same
+0.05 rule (no bar: its own fp32 is the reference). The figures are printed
+as TAP comments.
 
 yolov3-tiny, the other model the issue names, has no trained weights in
 ../shared/models (bench/engines runs it on random weights, which detect
@@ -73,6 +76,10 @@ BUILDDIR = os.environ.get("VIGIA_BUILDDIR", ".")
 # MARGIN was measured (MobileNetV2-YOLOv3-Nano-coco: one detection of kite flipped vertically), so
 # there recall and precision must reach this bar instead (docs/engine.md)
 CAL_BARS = {"MobileNetV2-YOLOv3-Nano-coco": 0.95}
+# ONNX graphs: these models converted by tests/cpu/darknet_to_onnx.py, served fp32, int8 and bf16
+# through the ONNX executor (NAME-onnx, NAME-onnx-int8, ...), held to the same rules and bars
+ONNX_MODELS = ["yolo-fastest-1.1-xl"]
+ONNX_VARIANTS = ["int8", "bf16"]
 # the issue's models: yolov3-tiny has no trained weights here (see above)
 BAR_MODELS = ["yolo-fastest-1.1-xl"]
 # every other disagreement must be a detection near the threshold: found on the other side, same
@@ -181,6 +188,29 @@ def setup():
             if "int8_calibration" in VARIANTS[prec]:
                 make_calibration(d, os.path.join(d, VARIANTS[prec]["int8_calibration"]))
             loads.append(f"{m}-{prec}")
+    for m in ONNX_MODELS:
+        src = os.path.join(models, m)
+        with open(os.path.join(src, "model.conf")) as f:
+            keys = {k.strip(): v.strip() for k, v in (line.split("=", 1) for line in f
+                                                      if "=" in line and not line.startswith("#"))}
+        cfg, weights = keys["cfg"], keys["weights"]
+        for prec in [None] + ONNX_VARIANTS:
+            name = f"{m}-onnx" + (f"-{prec}" if prec else "")
+            d = os.path.join(models, name)
+            os.mkdir(d)
+            shutil.copy(os.path.join(src, keys["names"]), d)
+            if prec is None:
+                r = subprocess.run(["/usr/bin/python3", os.path.join(os.environ.get("VIGIA_SRCDIR", "."), "tests",
+                                    "cpu", "darknet_to_onnx.py"), os.path.join(src, cfg), os.path.join(src, weights),
+                                    os.path.join(d, "model.onnx")], capture_output=True, text=True)
+                tap.check(r.returncode == 0, r.stderr)
+            else:
+                shutil.copy(os.path.join(models, f"{m}-onnx", "model.onnx"), d)
+            with open(os.path.join(d, "model.conf"), "w") as f:
+                f.write(f"[model]\nname = {name}\nweights = model.onnx\nnames = {keys['names']}\n"
+                        f"backend = cpu\nthreshold = {keys['threshold']}\nnms = {keys['nms']}\n"
+                        "nms_kind = greedynms\n" + (f"[cpu]\nprecision = {prec}\n" if prec else ""))
+            loads.append(name)
     imgs = os.path.join(work, "images")
     os.mkdir(imgs)
     srv = tap.Server(["--models", models, "--workers", "1", "--auth-open-detect", "true", "--history-store", "false",
@@ -286,4 +316,5 @@ def make_test(model, prec):
 
 
 if __name__ == "__main__":
-    sys.exit(tap.run([make_test(m, p) for p in BARS for m in MODELS], setup, teardown))
+    sys.exit(tap.run([make_test(m, p) for p in BARS for m in MODELS] +
+                     [make_test(f"{m}-onnx", p) for p in ONNX_VARIANTS for m in ONNX_MODELS], setup, teardown))
