@@ -216,6 +216,13 @@ static int onnx_open(const vigia_host *host, const vigia_manifest *m, vigia_mode
             free(model);
             return rc;
         }
+        if (m->get(m, "cpu.int8_calibration")) {
+            char msg[300];
+
+            snprintf(msg, sizeof msg, "%s: int8_calibration does not apply to onnx graphs yet: each image's own ranges",
+                     m->name ? m->name : "model");
+            host_log(host, VIGIA_LOG_WARN, msg);
+        }
         /* "cpu onnx, 1 thread, int8 amx, 12 of 20 convolutions" or "..., fp32 (bf16 asked: why)" */
         snprintf(model->device, sizeof model->device, "cpu onnx, 1 thread, %s%s%s", strstr(note, " of ") ? "" : "fp32 (",
                  note, strstr(note, " of ") ? "" : ")");
