@@ -713,6 +713,46 @@ static void gemm_task(void *ctx, int task, int thread)
 
 
 /*
+ * min(0, x[0..n)) and max(0, x[0..n)). The compiler does not vectorize the
+ * scalar form (float min/max are not associative for it without
+ * -ffinite-math-only), and this pass reads every input of a dynamic int8
+ * layer: SSE2, 16 floats an iteration in 4 pairs of accumulators.
+ */
+static void span(const float *x, size_t n, float *lo, float *hi)
+{
+    float mn = 0, mx = 0;
+    size_t i = 0;
+
+#if defined(__SSE2__)
+    __m128 a[4], b[4];
+    float t[8];
+
+    for (int r = 0; r < 4; r++)
+        a[r] = b[r] = _mm_setzero_ps();
+    for (; i + 16 <= n; i += 16)
+        for (int r = 0; r < 4; r++) {
+            const __m128 v = _mm_loadu_ps(x + i + 4 * r);
+
+            a[r] = _mm_min_ps(a[r], v);
+            b[r] = _mm_max_ps(b[r], v);
+        }
+    _mm_storeu_ps(t, _mm_min_ps(_mm_min_ps(a[0], a[1]), _mm_min_ps(a[2], a[3])));
+    _mm_storeu_ps(t + 4, _mm_max_ps(_mm_max_ps(b[0], b[1]), _mm_max_ps(b[2], b[3])));
+    for (int r = 0; r < 4; r++) {
+        mn = t[r] < mn ? t[r] : mn;
+        mx = t[4 + r] > mx ? t[4 + r] : mx;
+    }
+#endif
+    for (; i < n; i++) {
+        mn = x[i] < mn ? x[i] : mn;
+        mx = x[i] > mx ? x[i] : mx;
+    }
+    *lo = mn;
+    *hi = mx;
+}
+
+
+/*
  * The input range of image b: the calibrated one, or the tensor's own (0
  * always inside). While calibrating, the tensor's own, added to the union.
  */
@@ -727,10 +767,7 @@ static void input_range(const vgc_net *net, const vgc_layer *l, const float *x, 
         *hi = l->q8->xmax;
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        mn = x[i] < mn ? x[i] : mn;
-        mx = x[i] > mx ? x[i] : mx;
-    }
+    span(x, n, &mn, &mx);
     *lo = mn;
     *hi = mx;
     if (cal) {
