@@ -527,7 +527,25 @@ static void quantize_run(const float *x, size_t n, float inv, float zp, uint8_t 
             h[i] = vgc_bf16_from(x[i]);
         return;
     }
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+
+#if defined(__SSE2__)
+    /* the scalar loop below is not vectorized either (the clamp): 16 at a time, the same arithmetic */
+    const __m128 vi = _mm_set1_ps(inv), vz = _mm_set1_ps(zp), lo = _mm_setzero_ps(), hi = _mm_set1_ps(255.0f);
+
+    for (; i + 16 <= n; i += 16) {
+        __m128i r[4];
+
+        for (int k = 0; k < 4; k++) {
+            __m128 t = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(x + i + 4 * k), vi), vz);
+
+            r[k] = _mm_cvttps_epi32(_mm_min_ps(_mm_max_ps(t, lo), hi));
+        }
+        _mm_storeu_si128((__m128i *)(void *)(q + i),
+                         _mm_packus_epi16(_mm_packs_epi32(r[0], r[1]), _mm_packs_epi32(r[2], r[3])));
+    }
+#endif
+    for (; i < n; i++) {
         float t = x[i] * inv + zp;
 
         t = t < 0.0f ? 0.0f : t > 255.0f ? 255.0f : t;
