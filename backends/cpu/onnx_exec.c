@@ -14,6 +14,7 @@
 #include "internal.h"
 #include "onnx_exec.h"
 #include "q8.h"
+#include "q8_calib.h"
 
 #define COL_FLOATS ((size_t)1 << 20)  /* im2col band, floats */
 #define R VGC_ONNX_MAX_RANK
@@ -1138,6 +1139,26 @@ int vgc_onnx_exec_precision(vgc_onnx_exec *ex, const vgc_options *opt, const cha
         rc = vgc_q8_finish(ex->ctx, convs, err, errlen);
     *note = ex->ctx->prec_note;
     return rc < 0 ? rc : 0;
+}
+
+
+
+static int run_one(void *ex, const float *x, char *err, size_t errlen)
+{
+    return vgc_onnx_exec_run(ex, &x, err, errlen);
+}
+
+
+/* int8 with static ranges (q8_calib.h), for a graph of one [1, c, h, w] input. */
+int vgc_onnx_exec_calibrate(vgc_onnx_exec *ex, const char *dir, const char *cache_path, const char *model_path,
+                            char *note, size_t notelen, char *err, size_t errlen)
+{
+    const vgc_onnx_value *x = &ex->g->val[ex->g->in[0]];
+
+    if (ex->g->nin != 1 || x->rank != 4 || x->dims[0] != 1)
+        return vgc_fail(err, errlen, VIGIA_ENOTSUP, "int8 calibration needs a graph of one [1, c, h, w] input");
+    return vgc_q8_calibrate_with(ex->ctx, (int)x->dims[1], (int)x->dims[3], (int)x->dims[2], run_one, ex, dir,
+                                 cache_path, model_path, note, notelen, err, errlen);
 }
 
 

@@ -44,6 +44,14 @@ VGC_HIDDEN size_t vgc_onnx_exec_arena_floats(const vgc_onnx_exec *ex);
 VGC_HIDDEN int vgc_onnx_exec_precision(vgc_onnx_exec *ex, const vgc_options *opt, const char **note, char *err,
                                        size_t errlen);
 
+/*
+ * After vgc_onnx_exec_precision chose int8: static input ranges measured
+ * over the tensors of dir, cached at cache_path (q8_calib.h:
+ * vgc_q8_calibrate; model_path is hashed into the cache's key).
+ */
+VGC_HIDDEN int vgc_onnx_exec_calibrate(vgc_onnx_exec *ex, const char *dir, const char *cache_path,
+                                       const char *model_path, char *note, size_t notelen, char *err, size_t errlen);
+
 /* Free; NULL is fine. */
 VGC_HIDDEN void vgc_onnx_exec_destroy(vgc_onnx_exec *ex);
 

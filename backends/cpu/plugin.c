@@ -32,8 +32,8 @@
  * A manifest with no cfg whose weights file ends in ".onnx" is an ONNX
  * graph with a detection head (onnx_head.h), run one image at a time on
  * one thread; of the keys above, precision, int8_kernel and
- * int8_min_channels apply to it (its convolutions that qualify run reduced,
- * with each image's own ranges: no int8_calibration yet). The [model] key
+ * int8_min_channels and int8_calibration apply to it (its convolutions
+ * that qualify run reduced). The [model] key
  *   head = auto | yolov5 | yolov8 | boxes   its output's layout (auto: from
  *                                    the output's shape)
  * names it; a boxes head takes its class count from the labels file.
@@ -155,6 +155,36 @@ static int onnx_classify_open(const vigia_host *host, const vigia_manifest *m, v
 }
 
 
+/*
+ * [cpu] int8_calibration: the int8 layers' input ranges from the cache
+ * beside the weights, or measured over the folder's tensors (and cached).
+ * A model not running int8 ignores the key.
+ */
+static int calibrate(const vigia_host *host, const vigia_manifest *m, vgc_net *net, vgc_onnx_model *onnx,
+                     char *err, size_t errlen)
+{
+    const char *dir, *prec;
+    char path[4096], cache[4096], note[VIGIA_ERRLEN + 256], msg[VIGIA_ERRLEN + 512];
+    int rc;
+
+    if ((rc = m->get_string(m, "cpu.int8_calibration", NULL, "", &dir, err, errlen)) < 0)
+        return rc;
+    if (!dir[0] || (net && vgc_net_precision(net, &prec) != VGC_PREC_INT8))
+        return 0;
+    if ((size_t)snprintf(path, sizeof path, "%s%s%s", dir[0] == '/' ? "" : m->dir, dir[0] == '/' ? "" : "/", dir) >=
+            sizeof path ||
+        (size_t)snprintf(cache, sizeof cache, "%s.int8cal", m->weights_path) >= sizeof cache)
+        return snprintf(err, errlen, "int8 calibration: path too long"), VIGIA_EINVAL;
+    rc = net ? vgc_q8_calibrate(net, path, cache, m->cfg_path, m->weights_path, note, sizeof note, err, errlen)
+             : vgc_onnx_model_calibrate(onnx, path, cache, m->weights_path, note, sizeof note, err, errlen);
+    if (rc < 0 || !note[0])
+        return rc;
+    snprintf(msg, sizeof msg, "%s: %s", m->name ? m->name : "model", note);
+    host_log(host, VIGIA_LOG_INFO, msg);
+    return 0;
+}
+
+
 /* [cpu] precision, int8_kernel, int8_min_channels into opt; *prec: the precision's name. */
 static int precision_keys(const vigia_manifest *m, vgc_options *opt, const char **prec, char *err, size_t errlen)
 {
@@ -216,12 +246,11 @@ static int onnx_open(const vigia_host *host, const vigia_manifest *m, vigia_mode
             free(model);
             return rc;
         }
-        if (m->get(m, "cpu.int8_calibration")) {
-            char msg[300];
-
-            snprintf(msg, sizeof msg, "%s: int8_calibration does not apply to onnx graphs yet: each image's own ranges",
-                     m->name ? m->name : "model");
-            host_log(host, VIGIA_LOG_WARN, msg);
+        if (opt.precision == VGC_PREC_INT8 && strstr(note, " of ") &&
+            (rc = calibrate(host, m, NULL, model->onnx, err, errlen)) < 0) {
+            vgc_onnx_model_destroy(model->onnx);
+            free(model);
+            return rc;
         }
         /* "cpu onnx, 1 thread, int8 amx, 12 of 20 convolutions" or "..., fp32 (bf16 asked: why)" */
         snprintf(model->device, sizeof model->device, "cpu onnx, 1 thread, %s%s%s", strstr(note, " of ") ? "" : "fp32 (",
@@ -238,33 +267,6 @@ static int onnx_open(const vigia_host *host, const vigia_manifest *m, vigia_mode
         host_log(host, VIGIA_LOG_INFO, msg);
     }
     *out = model;
-    return 0;
-}
-
-
-/*
- * [cpu] int8_calibration: the int8 layers' input ranges from the cache
- * beside the weights, or measured over the folder's tensors (and cached).
- * A model not running int8 ignores the key.
- */
-static int calibrate(const vigia_host *host, const vigia_manifest *m, vgc_net *net, char *err, size_t errlen)
-{
-    const char *dir, *prec;
-    char path[4096], cache[4096], note[VIGIA_ERRLEN + 256], msg[VIGIA_ERRLEN + 512];
-    int rc;
-
-    if ((rc = m->get_string(m, "cpu.int8_calibration", NULL, "", &dir, err, errlen)) < 0)
-        return rc;
-    if (!dir[0] || vgc_net_precision(net, &prec) != VGC_PREC_INT8)
-        return 0;
-    if ((size_t)snprintf(path, sizeof path, "%s%s%s", dir[0] == '/' ? "" : m->dir, dir[0] == '/' ? "" : "/", dir) >=
-            sizeof path ||
-        (size_t)snprintf(cache, sizeof cache, "%s.int8cal", m->weights_path) >= sizeof cache)
-        return snprintf(err, errlen, "int8 calibration: path too long"), VIGIA_EINVAL;
-    if ((rc = vgc_q8_calibrate(net, path, cache, m->cfg_path, m->weights_path, note, sizeof note, err, errlen)) < 0)
-        return rc;
-    snprintf(msg, sizeof msg, "%s: %s", m->name ? m->name : "model", note);
-    host_log(host, VIGIA_LOG_INFO, msg);
     return 0;
 }
 
@@ -324,7 +326,7 @@ static int cpu_open(const vigia_host *host, const vigia_manifest *m, vigia_model
         goto fail;
     }
     model->host = host;
-    if ((rc = calibrate(host, m, model->net, err, errlen)) < 0)
+    if ((rc = calibrate(host, m, model->net, NULL, err, errlen)) < 0)
         goto fail;
     {
         const char *note;

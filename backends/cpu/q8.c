@@ -369,6 +369,7 @@ int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, c
         if (quantize_layer(net, l, k, &q) < 0)
             return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %s weights", k->bf16 ? "bf16" : "int8");
         l->q8 = q;
+        q->slot = i;
         release_floats(l->weights, l->nweights);
         if (ranges && ranges[2 * i] < ranges[2 * i + 1]) {
             q->xmin = ranges[2 * i];
@@ -406,6 +407,7 @@ int vgc_q8_attach(vgc_net *ctx, vgc_layer *l, char *err, size_t errlen)
     qn->own = own;
     if (quantize_layer(ctx, l, qn->k, &q) < 0)
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %s weights", qn->k->bf16 ? "bf16" : "int8");
+    q->slot = ctx->n + qn->nown;
     own[qn->nown++] = q;
     l->q8 = q;
     account(ctx, l, q);
@@ -777,7 +779,7 @@ static void span(const float *x, size_t n, float *lo, float *hi)
 static void input_range(const vgc_net *net, const vgc_layer *l, const float *x, float *lo, float *hi)
 {
     const size_t n = (size_t)l->c * l->w * l->h;
-    float *cal = net->q8->calib ? net->q8->calib + 2 * (l - net->layers) : NULL;
+    float *cal = net->q8->calib ? net->q8->calib + 2 * l->q8->slot : NULL;
     float mn = 0, mx = 0;
 
     if (!cal && l->q8->xmin < l->q8->xmax) {

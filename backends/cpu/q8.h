@@ -123,6 +123,8 @@ typedef struct vgc_q8_layer {
     float *wscale;            /* m: the weight scale of each filter (bf16: 1) */
     int32_t *wsum;            /* m: sum of each row of a (bf16: 0) */
     float xmin, xmax;         /* calibrated input range; xmin == xmax: dynamic */
+    int slot;                 /* its range's index in calibration and the cache: the layer's
+                                 index in a cfg network, net->n + k for the k-th attached one */
 } vgc_q8_layer;
 
 /* The net-wide int8 state: kernels and buffers sized for the largest layer. */

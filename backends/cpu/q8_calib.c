@@ -124,10 +124,10 @@ static int hash_file(const char *path, uint64_t *h, void *buf, char *err, size_t
 }
 
 
-static uint64_t cache_key(const vgc_net *net, const calib_file *f, int n, uint64_t files)
+static uint64_t cache_key(const vgc_net *net, int w, int ht, const calib_file *f, int n, uint64_t files)
 {
     uint64_t h = files;
-    const int32_t shape[4] = { net->w, net->h, net->q8_min_channels, n };
+    const int32_t shape[4] = { w, ht, net->q8_min_channels, n };
 
     h = vgc_q8_hash(h, shape, sizeof shape);
     for (int i = 0; i < n; i++) {
@@ -141,10 +141,23 @@ static uint64_t cache_key(const vgc_net *net, const calib_file *f, int n, uint64
 }
 
 
+int vgc_q8_slots(const vgc_net *net)
+{
+    return net->n + (net->q8 ? net->q8->nown : 0);
+}
+
+
+/* The q8 layer of range slot s (q8.h), or NULL. */
+static vgc_q8_layer *slot_layer(const vgc_net *net, int s)
+{
+    return s < net->n ? net->layers[s].q8 : net->q8->own[s - net->n];
+}
+
+
 void vgc_q8_ranges(const vgc_net *net, float *ranges)
 {
-    for (int i = 0; i < net->n; i++) {
-        const vgc_q8_layer *q = net->layers[i].q8;
+    for (int i = 0; i < vgc_q8_slots(net); i++) {
+        const vgc_q8_layer *q = slot_layer(net, i);
 
         ranges[2 * i] = q && q->xmin < q->xmax ? q->xmin : 0;
         ranges[2 * i + 1] = q && q->xmin < q->xmax ? q->xmax : 0;
@@ -154,8 +167,8 @@ void vgc_q8_ranges(const vgc_net *net, float *ranges)
 
 static void apply(vgc_net *net, const float *ranges)
 {
-    for (int i = 0; i < net->n; i++) {
-        vgc_q8_layer *q = net->layers[i].q8;
+    for (int i = 0; i < vgc_q8_slots(net); i++) {
+        vgc_q8_layer *q = slot_layer(net, i);
 
         if (q && ranges[2 * i] < ranges[2 * i + 1]) {
             q->xmin = ranges[2 * i];
@@ -227,14 +240,26 @@ static int cache_write(const char *path, int layers, uint64_t key, const float *
 }
 
 
+/* What calibration runs: a cfg network, or another runner over the q8 state of `net`. */
+typedef struct calib_target {
+    vgc_net *net;
+    int c, w, h;              /* one input tensor */
+    int (*run)(void *ctx, const float *x, char *err, size_t errlen);
+    void *ctx;
+    const char *hashed[2];    /* files hashed into the cache's key (NULL: none) */
+} calib_target;
+
+
 /* Run the network over every tensor, collecting the ranges into net->q8->calib. */
-static int calibrate_run(vgc_net *net, const char *dir, const calib_file *f, int n, char *err, size_t errlen)
+static int calibrate_run(const calib_target *t, const char *dir, const calib_file *f, int n, char *err,
+                         size_t errlen)
 {
-    const size_t count = (size_t)net->c * net->w * net->h;
+    vgc_net *net = t->net;
+    const size_t count = (size_t)t->c * t->w * t->h;
     float *x = malloc(count * sizeof *x);
     int rc = 0;
 
-    if (!x || !(net->q8->calib = calloc(2 * (size_t)net->n, sizeof(float)))) {
+    if (!x || !(net->q8->calib = calloc(2 * (size_t)vgc_q8_slots(net), sizeof(float)))) {
         free(x);
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for int8 calibration");
     }
@@ -252,7 +277,7 @@ static int calibrate_run(vgc_net *net, const char *dir, const calib_file *f, int
                     rc = vgc_fail(err, errlen, VIGIA_EINVAL, "int8 calibration tensor %s: value %zu is not a pixel",
                                   path, k);
             if (rc == 0)
-                rc = vgc_net_forward(net, x, 1, err, errlen);
+                rc = t->run(t->ctx, x, err, errlen);
         }
         if (fd >= 0)
             close(fd);
@@ -262,9 +287,11 @@ static int calibrate_run(vgc_net *net, const char *dir, const calib_file *f, int
 }
 
 
-int vgc_q8_calibrate(vgc_net *net, const char *dir, const char *cache_path, const char *cfg_path,
-                     const char *weights_path, char *note, size_t notelen, char *err, size_t errlen)
+static int calibrate(const calib_target *t, const char *dir, const char *cache_path, char *note, size_t notelen,
+                     char *err, size_t errlen)
 {
+    vgc_net *net = t->net;
+    const int slots = vgc_q8_slots(net);
     calib_file *f = NULL;
     float *ranges = NULL;
     void *buf = NULL;
@@ -277,28 +304,29 @@ int vgc_q8_calibrate(vgc_net *net, const char *dir, const char *cache_path, cons
     note[0] = '\0';
     if (!net->q8 || net->precision != VGC_PREC_INT8)
         return 0;
-    if ((rc = list_tensors(dir, (size_t)net->c * net->w * net->h * sizeof(float), &f, &n, err, errlen)) < 0)
+    if (slots < 1 || slots > VGC_MAX_LAYERS)
+        return vgc_fail(err, errlen, VIGIA_ENOTSUP, "int8 calibration: %d convolutions, at most %d", slots,
+                        VGC_MAX_LAYERS);
+    if ((rc = list_tensors(dir, (size_t)t->c * t->w * t->h * sizeof(float), &f, &n, err, errlen)) < 0)
         return rc;
-    if (!(ranges = calloc(2 * (size_t)net->n, sizeof *ranges)) || !(buf = malloc(IO_CHUNK))) {
+    if (!(ranges = calloc(2 * (size_t)slots, sizeof *ranges)) || !(buf = malloc(IO_CHUNK))) {
         rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
         goto out;
     }
-    if ((cfg_path && (rc = hash_file(cfg_path, &files, buf, err, errlen)) < 0) ||
-        (weights_path && (rc = hash_file(weights_path, &files, buf, err, errlen)) < 0))
-        goto out;
-    key = cache_key(net, f, n, files);
-    if (cache_path && cache_read(cache_path, net->n, key, ranges, &images, why, sizeof why) == 0) {
+    for (int i = 0; i < 2; i++)
+        if (t->hashed[i] && (rc = hash_file(t->hashed[i], &files, buf, err, errlen)) < 0)
+            goto out;
+    key = cache_key(net, t->w, t->h, f, n, files);
+    if (cache_path && cache_read(cache_path, slots, key, ranges, &images, why, sizeof why) == 0) {
         apply(net, ranges);
         snprintf(note, notelen, "int8 ranges from the cache (%u tensors)", images);
         goto out;
     }
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    rc = calibrate_run(net, dir, f, n, err, errlen);
+    rc = calibrate_run(t, dir, f, n, err, errlen);
     if (rc == 0) {
-        memcpy(ranges, net->q8->calib, 2 * (size_t)net->n * sizeof *ranges);
-        for (int i = 0; i < net->n; i++)
-            if (!net->layers[i].q8)
-                ranges[2 * i] = ranges[2 * i + 1] = 0;
+        for (int i = 0; i < 2 * slots; i++)
+            ranges[i] = slot_layer(net, i / 2) ? net->q8->calib[i] : 0;
         apply(net, ranges);
     }
     free(net->q8->calib);
@@ -312,7 +340,7 @@ int vgc_q8_calibrate(vgc_net *net, const char *dir, const char *cache_path, cons
 
         if (!cache_path)
             snprintf(note, notelen, "int8 calibrated on %d tensors in %.1f s", n, s);
-        else if (cache_write(cache_path, net->n, key, ranges, (unsigned)n, wr, sizeof wr) < 0)
+        else if (cache_write(cache_path, slots, key, ranges, (unsigned)n, wr, sizeof wr) < 0)
             snprintf(note, notelen, "int8 calibrated on %d tensors in %.1f s (%s); cache not written: %s", n, s,
                      why, wr);
         else
@@ -323,4 +351,29 @@ out:
     free(ranges);
     free(buf);
     return rc;
+}
+
+
+static int net_run(void *ctx, const float *x, char *err, size_t errlen)
+{
+    return vgc_net_forward(ctx, x, 1, err, errlen);
+}
+
+
+int vgc_q8_calibrate(vgc_net *net, const char *dir, const char *cache_path, const char *cfg_path,
+                     const char *weights_path, char *note, size_t notelen, char *err, size_t errlen)
+{
+    const calib_target t = { net, net->c, net->w, net->h, net_run, net, { cfg_path, weights_path } };
+
+    return calibrate(&t, dir, cache_path, note, notelen, err, errlen);
+}
+
+
+int vgc_q8_calibrate_with(vgc_net *qnet, int c, int w, int h, int (*run)(void *ctx, const float *x, char *err,
+                          size_t errlen), void *ctx, const char *dir, const char *cache_path, const char *model_path,
+                          char *note, size_t notelen, char *err, size_t errlen)
+{
+    const calib_target t = { qnet, c, w, h, run, ctx, { model_path, NULL } };
+
+    return calibrate(&t, dir, cache_path, note, notelen, err, errlen);
 }

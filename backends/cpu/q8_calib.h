@@ -68,7 +68,20 @@ VGC_HIDDEN uint64_t vgc_q8_hash(uint64_t h, const void *p, size_t n);
 VGC_HIDDEN int vgc_q8_calibrate(vgc_net *net, const char *dir, const char *cache_path, const char *cfg_path,
                                 const char *weights_path, char *note, size_t notelen, char *err, size_t errlen);
 
-/* Each layer's static input range (2 floats a layer; 0, 0: none, dynamic). */
+/*
+ * The same for convolutions run by another runner (the ONNX executor) over
+ * the q8 state of qnet (its attached layers, q8.h): run(ctx, x) computes
+ * one c x h x w input tensor; model_path is hashed into the key.
+ */
+VGC_HIDDEN int vgc_q8_calibrate_with(vgc_net *qnet, int c, int w, int h,
+                                     int (*run)(void *ctx, const float *x, char *err, size_t errlen), void *ctx,
+                                     const char *dir, const char *cache_path, const char *model_path, char *note,
+                                     size_t notelen, char *err, size_t errlen);
+
+/* Range slots of a network: its layers, then its attached convolutions (q8.h). */
+VGC_HIDDEN int vgc_q8_slots(const vgc_net *net);
+
+/* Each slot's static input range (2 floats a slot; 0, 0: none, dynamic). */
 VGC_HIDDEN void vgc_q8_ranges(const vgc_net *net, float *ranges);
 
 #endif /* VGC_Q8_CALIB_H */

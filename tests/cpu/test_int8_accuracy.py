@@ -19,7 +19,7 @@ recall, and those are the only misses seen (docs/engine.md). /v1/models must say
 convolutions: a model none of whose convolutions qualifies runs all fp32,
 and its figures are then 1.0 by construction; the comment says so).
 yolo-fastest-1.1-xl is also converted to ONNX (tests/cpu/darknet_to_onnx.py)
-and served fp32, int8 and bf16 through the ONNX executor, with the same
+and served fp32, int8, int8cal and bf16 through the ONNX executor, with the same
 0.05 rule (no bar: its own fp32 is the reference). The figures are printed
 as TAP comments.
 
@@ -79,7 +79,7 @@ CAL_BARS = {"MobileNetV2-YOLOv3-Nano-coco": 0.95}
 # ONNX graphs: these models converted by tests/cpu/darknet_to_onnx.py, served fp32, int8 and bf16
 # through the ONNX executor (NAME-onnx, NAME-onnx-int8, ...), held to the same rules and bars
 ONNX_MODELS = ["yolo-fastest-1.1-xl"]
-ONNX_VARIANTS = ["int8", "bf16"]
+ONNX_VARIANTS = ["int8", "bf16", "int8cal"]
 # the issue's models: yolov3-tiny has no trained weights here (see above)
 BAR_MODELS = ["yolo-fastest-1.1-xl"]
 # every other disagreement must be a detection near the threshold: found on the other side, same
@@ -150,14 +150,14 @@ def net_size(model_dir):
     return size["width"], size["height"]
 
 
-def make_calibration(model_dir, dest):
+def make_calibration(model_dir, dest, size=None):
     """Calibration tensors: the shared images turned 90 degrees either way (not images the test asks
     about), letterboxed by the host's own code into the network's input size."""
     tool = os.path.join(BUILDDIR, "bench", "engines", "bench_engines")
     if not os.access(tool, os.X_OK):
         raise tap.Skip(f"{tool} is not built")
     os.mkdir(dest)
-    w, h = net_size(model_dir)
+    w, h = size or net_size(model_dir)
     for name in IMAGES:
         img = cv2.imread(os.path.join(tap.shared_dir(), "images", name))
         src = os.path.join(dest, "src.png")
@@ -209,7 +209,10 @@ def setup():
             with open(os.path.join(d, "model.conf"), "w") as f:
                 f.write(f"[model]\nname = {name}\nweights = model.onnx\nnames = {keys['names']}\n"
                         f"backend = cpu\nthreshold = {keys['threshold']}\nnms = {keys['nms']}\n"
-                        "nms_kind = greedynms\n" + (f"[cpu]\nprecision = {prec}\n" if prec else ""))
+                        "nms_kind = greedynms\n" + ("[cpu]\n" if prec else "") +
+                        "".join(f"{k} = {v}\n" for k, v in VARIANTS.get(prec, {}).items()))
+            if prec and "int8_calibration" in VARIANTS[prec]:
+                make_calibration(src, os.path.join(d, VARIANTS[prec]["int8_calibration"]), net_size(src))
             loads.append(name)
     imgs = os.path.join(work, "images")
     os.mkdir(imgs)

@@ -611,6 +611,59 @@ static void test_onnx(void **state)
         assert_true(num > 0);                   /* it did run reduced */
         assert_true(sqrt(num / den) < (bf16 ? 0.01 : 0.05));
     }
+    /* int8: static ranges over the two inputs as a calibration folder, then from the cache */
+    for (int pass = 0; !bf16 && pass < 2; pass++) {
+        char dir[] = "/tmp/vgc-q8onnx-XXXXXX", cache[64], cnote[VIGIA_ERRLEN + 256];
+        vgc_onnx_exec *c = NULL;
+        const float *x = ref, *y, *y32;
+        double num = 0, den = 0;
+        int same;
+
+        assert_non_null(mkdtemp(dir));
+        for (int i = 0; i < 2; i++) {
+            snprintf(path, sizeof path, "%s/in%d.f32", dir, i);
+            assert_non_null(fp = fopen(path, "wb"));
+            assert_int_equal(fwrite(ref + i * (in + out), sizeof *ref, in, fp), in);
+            fclose(fp);
+            {   /* the same listing both passes (the cache's key has the files' times) */
+                const struct timespec ts[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+
+                assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+            }
+        }
+        snprintf(cache, sizeof cache, "/tmp/vgc-q8onnx-%d.int8cal", (int)getpid());
+        if (pass == 0)
+            unlink(cache);
+        snprintf(path, sizeof path, "%s/tests/cpu/classify/resnet18.onnx", VGC_TEST_SRCDIR);
+        if (vgc_onnx_exec_create(&c, g, err, sizeof err) || vgc_onnx_exec_precision(c, &opt, &note, err, sizeof err) ||
+            vgc_onnx_exec_calibrate(c, dir, cache, path, cnote, sizeof cnote, err, sizeof err))
+            fail_msg("resnet18 calibration: %s", err);
+        printf("# resnet18 %s: %s\n", kernels[kind]->name, cnote);
+        assert_non_null(strstr(cnote, pass ? "from the cache (2 tensors)" : "calibrated on 2 tensors"));
+        assert_int_equal(vgc_onnx_exec_run(c, &x, err, sizeof err), 0);
+        assert_int_equal(vgc_onnx_exec_run(f32, &x, err, sizeof err), 0);
+        assert_int_equal(vgc_onnx_exec_run(q, &x, err, sizeof err), 0);
+        y = vgc_onnx_exec_output(c, 0);
+        y32 = vgc_onnx_exec_output(f32, 0);
+        same = 1;
+        for (size_t j = 0; j < out; j++) {
+            num += ((double)y[j] - y32[j]) * ((double)y[j] - y32[j]);
+            den += (double)y32[j] * y32[j];
+            same = same && y[j] == vgc_onnx_exec_output(q, 0)[j];
+        }
+        assert_false(same);                     /* not the dynamic ranges' numbers */
+        printf("# resnet18 %s, static ranges: logits %.3f%% (rms) off fp32\n", kernels[kind]->name,
+               100 * sqrt(num / den));
+        assert_true(sqrt(num / den) < 0.05);
+        vgc_onnx_exec_destroy(c);
+        for (int i = 0; i < 2; i++) {
+            snprintf(path, sizeof path, "%s/in%d.f32", dir, i);
+            unlink(path);
+        }
+        rmdir(dir);
+        if (pass == 1)
+            unlink(cache);
+    }
     vgc_onnx_exec_destroy(q);
     vgc_onnx_exec_destroy(f32);
     vgc_onnx_destroy(g);
