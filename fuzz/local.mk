@@ -141,6 +141,14 @@ fuzz_fuzz_cameras_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
 fuzz_fuzz_cameras_LDFLAGS = $(VG_FUZZ_LINK)
 fuzz_fuzz_cameras_LDADD = $(VIGIA_CORE_LIBS)
 FUZZ_TARGETS += fuzz/fuzz_cameras
+# the cpu engine's int8 calibration cache reader (backends/cpu/q8_cache.c)
+noinst_PROGRAMS += fuzz/fuzz_q8_cache
+fuzz_fuzz_q8_cache_SOURCES = fuzz/fuzz_q8_cache.c backends/cpu/q8_cache.c backends/cpu/q8_calib.h
+fuzz_fuzz_q8_cache_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu
+fuzz_fuzz_q8_cache_CFLAGS = $(AM_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_q8_cache_LDFLAGS = -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_q8_cache_LDADD = -lm
+FUZZ_TARGETS += fuzz/fuzz_q8_cache
 if HAVE_ZMQ
 noinst_PROGRAMS += fuzz/fuzz_zmq
 fuzz_fuzz_zmq_SOURCES = fuzz/fuzz_zmq.c fuzz/harness.c fuzz/harness.h

@@ -663,8 +663,8 @@ static int count_convs(const vgc_net *net)
  * reason for any fallback goes in net->prec_note (a machine that lacks an
  * instruction runs the next best, down to fp32; it is not an error).
  */
-static int choose_precision(vgc_net *net, const vgc_options *opt, const vgc_q8_kernels **q8k,
-                            char *err, size_t errlen)
+int vgc_precision_choose(vgc_net *net, const vgc_options *opt, const vgc_q8_kernels **q8k, char *err,
+                         size_t errlen)
 {
     char why[160];
 
@@ -738,7 +738,7 @@ static int load_common(vgc_net **out, const char *cfg_text, size_t cfg_len, wsrc
     vgc_cfg_release(&cfg);
     if (rc < 0)
         goto fail;
-    if ((rc = choose_precision(net, &opt, &q8k, err, errlen)) < 0)
+    if ((rc = vgc_precision_choose(net, &opt, &q8k, err, errlen)) < 0)
         goto fail;
     /* a first plan sizes the activations; Winograd gets what is left of the headroom */
     if ((rc = plan_memory(net, opt.keep_outputs, err, errlen)) < 0)
@@ -779,17 +779,8 @@ static int load_common(vgc_net **out, const char *cfg_text, size_t cfg_len, wsrc
     else
         snprintf(net->device, sizeof net->device, "cpu %s, %d thread%s", vgc_simd_name(net->k->simd),
                  net->threads, net->threads == 1 ? "" : "s");
-    if (net->q8) {
-        char why[sizeof net->prec_note];
-        int n;
-
-        memcpy(why, net->prec_note, sizeof why);
-        n = snprintf(net->prec_note, sizeof net->prec_note, "%s %s, %d of %d convolutions",
-                     q8k->bf16 ? "bf16" : "int8", q8k->name, net->q8->layers, count_convs(net));
-        if (why[0] && n > 0 && (size_t)n < sizeof net->prec_note)
-            snprintf(net->prec_note + n, sizeof net->prec_note - (size_t)n, " (%.*s)",
-                     (int)(sizeof net->prec_note - (size_t)n - 4), why);
-    }
+    if (net->q8)
+        vgc_q8_note(net, count_convs(net));
     free(img);
     *out = net;
     return 0;

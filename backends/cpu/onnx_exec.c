@@ -13,6 +13,8 @@
 
 #include "internal.h"
 #include "onnx_exec.h"
+#include "q8.h"
+#include "q8_calib.h"
 
 #define COL_FLOATS ((size_t)1 << 20)  /* im2col band, floats */
 #define R VGC_ONNX_MAX_RANK
@@ -1125,6 +1127,41 @@ size_t vgc_onnx_exec_arena_floats(const vgc_onnx_exec *ex)
 }
 
 
+/* int8 / bf16 (q8.h): the convolutions the engine runs itself go reduced where they qualify. */
+int vgc_onnx_exec_precision(vgc_onnx_exec *ex, const vgc_options *opt, const char **note, char *err, size_t errlen)
+{
+    int rc = vgc_q8_begin(ex->ctx, opt, err, errlen), convs = 0;
+
+    for (int i = 0; rc >= 0 && i < ex->g->nnode; i++)
+        if (ex->conv[i] && (++convs, !ex->conv[i]->direct))
+            rc = vgc_q8_attach(ex->ctx, &ex->conv[i]->l, err, errlen);
+    if (rc >= 0)
+        rc = vgc_q8_finish(ex->ctx, convs, err, errlen);
+    *note = ex->ctx->prec_note;
+    return rc < 0 ? rc : 0;
+}
+
+
+
+static int run_one(void *ex, const float *x, char *err, size_t errlen)
+{
+    return vgc_onnx_exec_run(ex, &x, err, errlen);
+}
+
+
+/* int8 with static ranges (q8_calib.h), for a graph of one [1, c, h, w] input. */
+int vgc_onnx_exec_calibrate(vgc_onnx_exec *ex, const char *dir, const char *cache_path, const char *model_path,
+                            char *note, size_t notelen, char *err, size_t errlen)
+{
+    const vgc_onnx_value *x = &ex->g->val[ex->g->in[0]];
+
+    if (ex->g->nin != 1 || x->rank != 4 || x->dims[0] != 1)
+        return vgc_fail(err, errlen, VIGIA_ENOTSUP, "int8 calibration needs a graph of one [1, c, h, w] input");
+    return vgc_q8_calibrate_with(ex->ctx, (int)x->dims[1], (int)x->dims[3], (int)x->dims[2], run_one, ex, dir,
+                                 cache_path, model_path, note, notelen, err, errlen);
+}
+
+
 void vgc_onnx_exec_destroy(vgc_onnx_exec *ex)
 {
     if (!ex)
@@ -1137,6 +1174,7 @@ void vgc_onnx_exec_destroy(vgc_onnx_exec *ex)
     free(ex->off);
     free(ex->arena);
     if (ex->ctx) {
+        vgc_q8_release(ex->ctx);
         vgc_pool_destroy(ex->ctx->pool);
         free(ex->ctx->work);
         free(ex->ctx);

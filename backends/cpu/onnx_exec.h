@@ -35,6 +35,23 @@ VGC_HIDDEN const float *vgc_onnx_exec_output(const vgc_onnx_exec *ex, int i);
 /* Floats of the activation arena (for tests of buffer reuse). */
 VGC_HIDDEN size_t vgc_onnx_exec_arena_floats(const vgc_onnx_exec *ex);
 
+/*
+ * Run the convolutions in opt->precision (int8, bf16) where they qualify
+ * (q8.h: vgc_q8_attach; the rest stay fp32); *note says what runs ("int8
+ * amx, 12 of 20 convolutions") or, for fp32, why it fell back. Call once,
+ * after create, before the first run.
+ */
+VGC_HIDDEN int vgc_onnx_exec_precision(vgc_onnx_exec *ex, const vgc_options *opt, const char **note, char *err,
+                                       size_t errlen);
+
+/*
+ * After vgc_onnx_exec_precision chose int8: static input ranges measured
+ * over the tensors of dir, cached at cache_path (q8_calib.h:
+ * vgc_q8_calibrate; model_path is hashed into the cache's key).
+ */
+VGC_HIDDEN int vgc_onnx_exec_calibrate(vgc_onnx_exec *ex, const char *dir, const char *cache_path,
+                                       const char *model_path, char *note, size_t notelen, char *err, size_t errlen);
+
 /* Free; NULL is fine. */
 VGC_HIDDEN void vgc_onnx_exec_destroy(vgc_onnx_exec *ex);
 

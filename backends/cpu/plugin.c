@@ -22,10 +22,18 @@
  *   int8_min_channels = N            fewest input channels of a convolution
  *                                    run in int8 (default 64, measured on the
  *                                    shipped models: docs/engine.md)
+ *   int8_calibration = DIR           static int8 input ranges measured once
+ *                                    over the *.f32 input tensors in DIR
+ *                                    (relative: to the model's folder;
+ *                                    q8_calib.h), cached beside the weights
+ *                                    as WEIGHTS.int8cal (absent: each image's
+ *                                    own ranges, computed at run time)
  *
  * A manifest with no cfg whose weights file ends in ".onnx" is an ONNX
  * graph with a detection head (onnx_head.h), run one image at a time on
- * one thread; the keys above do not apply to it. The [model] key
+ * one thread; of the keys above, precision, int8_kernel and
+ * int8_min_channels and int8_calibration apply to it (its convolutions
+ * that qualify run reduced). The [model] key
  *   head = auto | yolov5 | yolov8 | boxes   its output's layout (auto: from
  *                                    the output's shape)
  * names it; a boxes head takes its class count from the labels file.
@@ -45,6 +53,7 @@
 #include "input_norm.h"
 #include "onnx_classify.h"
 #include "onnx_model.h"
+#include "q8_calib.h"
 
 #define CPU_BACKEND_VERSION "1.0.0"
 
@@ -146,6 +155,59 @@ static int onnx_classify_open(const vigia_host *host, const vigia_manifest *m, v
 }
 
 
+/*
+ * [cpu] int8_calibration: the int8 layers' input ranges from the cache
+ * beside the weights, or measured over the folder's tensors (and cached).
+ * A model not running int8 ignores the key.
+ */
+static int calibrate(const vigia_host *host, const vigia_manifest *m, vgc_net *net, vgc_onnx_model *onnx,
+                     char *err, size_t errlen)
+{
+    const char *dir, *prec;
+    char path[4096], cache[4096], note[VIGIA_ERRLEN + 256], msg[VIGIA_ERRLEN + 512];
+    int rc;
+
+    if ((rc = m->get_string(m, "cpu.int8_calibration", NULL, "", &dir, err, errlen)) < 0)
+        return rc;
+    if (!dir[0] || (net && vgc_net_precision(net, &prec) != VGC_PREC_INT8))
+        return 0;
+    if ((size_t)snprintf(path, sizeof path, "%s%s%s", dir[0] == '/' ? "" : m->dir, dir[0] == '/' ? "" : "/", dir) >=
+            sizeof path ||
+        (size_t)snprintf(cache, sizeof cache, "%s.int8cal", m->weights_path) >= sizeof cache)
+        return snprintf(err, errlen, "int8 calibration: path too long"), VIGIA_EINVAL;
+    rc = net ? vgc_q8_calibrate(net, path, cache, m->cfg_path, m->weights_path, note, sizeof note, err, errlen)
+             : vgc_onnx_model_calibrate(onnx, path, cache, m->weights_path, note, sizeof note, err, errlen);
+    if (rc < 0 || !note[0])
+        return rc;
+    snprintf(msg, sizeof msg, "%s: %s", m->name ? m->name : "model", note);
+    host_log(host, VIGIA_LOG_INFO, msg);
+    return 0;
+}
+
+
+/* [cpu] precision, int8_kernel, int8_min_channels into opt; *prec: the precision's name. */
+static int precision_keys(const vigia_manifest *m, vgc_options *opt, const char **prec, char *err, size_t errlen)
+{
+    static const char *const precisions[] = { "fp32", "bf16", "int8", NULL };
+    static const char *const q8kernels[] = { "auto", "ref", "avx2", "vnni", "amx", NULL };
+    const char *q8k;
+    long long minc;
+    int rc;
+
+    if ((rc = m->get_string(m, "cpu.precision", precisions, "fp32", prec, err, errlen)) < 0 ||
+        (rc = m->get_string(m, "cpu.int8_kernel", q8kernels, "auto", &q8k, err, errlen)) < 0 ||
+        (rc = m->get_int(m, "cpu.int8_min_channels", 1, VGC_MAX_CHANNELS, 64, &minc, err, errlen)) < 0)
+        return rc;
+    opt->q8_min_channels = (int)minc;
+    opt->precision = strcmp(*prec, "int8") == 0 ? VGC_PREC_INT8 : strcmp(*prec, "bf16") == 0 ? VGC_PREC_BF16
+                   : VGC_PREC_FP32;
+    for (int i = 1; opt->precision == VGC_PREC_INT8 && q8kernels[i]; i++)
+        if (strcmp(q8k, q8kernels[i]) == 0)
+            opt->q8_kernel = i;   /* enum vgc_q8_kind + 1, in the order of q8.h */
+    return 0;
+}
+
+
 static int onnx_open(const vigia_host *host, const vigia_manifest *m, vigia_model **out, char *err, size_t errlen)
 {
     static const char *const heads[] = { "auto", "yolov5", "yolov8", "boxes", NULL };
@@ -155,8 +217,11 @@ static int onnx_open(const vigia_host *host, const vigia_manifest *m, vigia_mode
 
     float mean[3], std[3];
 
+    vgc_options opt = { 0 };
+    const char *prec;
+
     if ((rc = m->get_string(m, "head", heads, "auto", &head, err, errlen)) < 0 ||
-        (rc = vgc_input_norm(m, mean, std, err, errlen)) < 0)
+        (rc = vgc_input_norm(m, mean, std, err, errlen)) < 0 || (rc = precision_keys(m, &opt, &prec, err, errlen)) < 0)
         return rc;
     if (!(model = calloc(1, sizeof *model)))
         return snprintf(err, errlen, "out of memory"), VIGIA_ENOMEM;
@@ -173,6 +238,24 @@ static int onnx_open(const vigia_host *host, const vigia_manifest *m, vigia_mode
     model->host = host;
     model->max_batch = m->max_batch;
     snprintf(model->device, sizeof model->device, "cpu onnx, 1 thread");
+    if (opt.precision != VGC_PREC_FP32) {
+        const char *note = "";
+
+        if ((rc = vgc_onnx_model_precision(model->onnx, &opt, &note, err, errlen)) < 0) {
+            vgc_onnx_model_destroy(model->onnx);
+            free(model);
+            return rc;
+        }
+        if (opt.precision == VGC_PREC_INT8 && strstr(note, " of ") &&
+            (rc = calibrate(host, m, NULL, model->onnx, err, errlen)) < 0) {
+            vgc_onnx_model_destroy(model->onnx);
+            free(model);
+            return rc;
+        }
+        /* "cpu onnx, 1 thread, int8 amx, 12 of 20 convolutions" or "..., fp32 (bf16 asked: why)" */
+        snprintf(model->device, sizeof model->device, "cpu onnx, 1 thread, %s%s%s", strstr(note, " of ") ? "" : "fp32 (",
+                 note, strstr(note, " of ") ? "" : ")");
+    }
     vgc_onnx_model_input_size(model->onnx, &w, &h);
     {
         char msg[512];
@@ -213,23 +296,13 @@ static int cpu_open(const vigia_host *host, const vigia_manifest *m, vigia_model
     opt.threads = m->threads;
     static const char *const simds[] = { "auto", "generic", "avx2", "avx512", NULL };
     static const char *const scales[] = { "honour", "honor", "ignore", NULL };
-    static const char *const precisions[] = { "fp32", "bf16", "int8", NULL };
-    static const char *const q8kernels[] = { "auto", "ref", "avx2", "vnni", "amx", NULL };
-    const char *simd, *scale, *prec, *q8k;
-    long long mb, minc;
+    const char *simd, *scale, *prec;
+    long long mb;
     if ((rc = m->get_string(m, "cpu.simd", simds, "auto", &simd, err, errlen)) < 0 ||
         (rc = m->get_string(m, "cpu.scale_x_y", scales, "honour", &scale, err, errlen)) < 0 ||
         (rc = m->get_int(m, "cpu.headroom_mb", 0, 65536, -1, &mb, err, errlen)) < 0 ||
-        (rc = m->get_string(m, "cpu.precision", precisions, "fp32", &prec, err, errlen)) < 0 ||
-        (rc = m->get_string(m, "cpu.int8_kernel", q8kernels, "auto", &q8k, err, errlen)) < 0 ||
-        (rc = m->get_int(m, "cpu.int8_min_channels", 1, VGC_MAX_CHANNELS, 64, &minc, err, errlen)) < 0)
+        (rc = precision_keys(m, &opt, &prec, err, errlen)) < 0)
         return rc;
-    opt.q8_min_channels = (int)minc;
-    opt.precision = strcmp(prec, "int8") == 0 ? VGC_PREC_INT8 : strcmp(prec, "bf16") == 0 ? VGC_PREC_BF16
-                  : VGC_PREC_FP32;
-    for (int i = 1; opt.precision == VGC_PREC_INT8 && q8kernels[i]; i++)
-        if (strcmp(q8k, q8kernels[i]) == 0)
-            opt.q8_kernel = i;   /* enum vgc_q8_kind + 1, in the order of q8.h */
     opt.simd = strcmp(simd, "generic") == 0 ? VGC_SIMD_GENERIC : strcmp(simd, "avx2") == 0 ? VGC_SIMD_AVX2
              : strcmp(simd, "avx512") == 0 ? VGC_SIMD_AVX512 : opt.simd;
     opt.ignore_scale_x_y = strcmp(scale, "ignore") == 0;
@@ -253,6 +326,8 @@ static int cpu_open(const vigia_host *host, const vigia_manifest *m, vigia_model
         goto fail;
     }
     model->host = host;
+    if ((rc = calibrate(host, m, model->net, NULL, err, errlen)) < 0)
+        goto fail;
     {
         const char *note;
         int p = vgc_net_precision(model->net, &note);
@@ -383,7 +458,7 @@ static void cpu_close(vigia_model *model)
 
 /* The keys of [cpu]; the host refuses any other there. */
 static const char *const cpu_keys[] = { "simd", "scale_x_y", "headroom_mb", "precision", "int8_kernel",
-                                        "int8_min_channels",
+                                        "int8_min_channels", "int8_calibration",
                                         "channels",      /* onnx classifiers */
                                         NULL };
 

@@ -156,34 +156,30 @@ const vgc_q8_kernels *vgc_q8_pick(int kind, int lowest, char *why, size_t whylen
  *   the relative error is largest, the work smallest).
  * Depthwise (groups) convolutions are fp32 for now.
  */
-static int eligible(const vgc_net *net, int i)
-{
-    const vgc_layer *l = &net->layers[i];
-    const int j = i + 1;
-
-    if (l->type != VGC_L_CONV || l->groups != 1 || i == 0 || l->act == VGC_ACT_LINEAR ||
-        l->c < net->q8_min_channels)
-        return 0;
-    return !(j < net->n && net->layers[j].type == VGC_L_YOLO);
-}
-
-
 /*
- * bf16 keeps float's range: every plain convolution runs in it but the
- * first (3 channels: the image) and the heads' inputs (the scores).
+ * The rules a convolution's own shape decides (for a graph's convolutions,
+ * vgc_q8_attach, all of them): int8 needs groups 1, an activation and
+ * q8_min_channels input channels; bf16 keeps float's range and takes every
+ * plain convolution but one reading the image itself (3 channels).
  */
-static int eligible_bf16(const vgc_net *net, int i)
+static int layer_eligible(const vgc_net *net, const vgc_layer *l)
 {
-    const vgc_layer *l = &net->layers[i];
-
-    return l->type == VGC_L_CONV && l->groups == 1 && i > 0 &&
-           !(i + 1 < net->n && net->layers[i + 1].type == VGC_L_YOLO);
+    if (l->type != VGC_L_CONV || l->groups != 1)
+        return 0;
+    if (net->precision == VGC_PREC_BF16)
+        return l->c > 3;
+    return l->act != VGC_ACT_LINEAR && l->c >= net->q8_min_channels;
 }
 
 
+/* A cfg network's layer i: those rules, and never the first layer nor a yolo head's input. */
 int vgc_q8_eligible(const vgc_net *net, int i)
 {
-    return net->precision == VGC_PREC_BF16 ? eligible_bf16(net, i) : eligible(net, i);
+    const vgc_layer *l = &net->layers[i];
+
+    if (i == 0 || (i + 1 < net->n && net->layers[i + 1].type == VGC_L_YOLO))
+        return 0;
+    return l->type == VGC_L_CONV && l->groups == 1 && (net->precision == VGC_PREC_BF16 || layer_eligible(net, l));
 }
 
 
@@ -318,49 +314,31 @@ static void release_floats(float *p, size_t n)
 }
 
 
-int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, char *err, size_t errlen)
+/* Account for int8 layer l (quantized into q): the net-wide sizes its run needs. */
+static void account(vgc_net *net, const vgc_layer *l, const vgc_q8_layer *q)
 {
-    vgc_q8_net *qn = calloc(1, sizeof *qn);
-    size_t xq = 0, band = 0;
+    vgc_q8_net *qn = net->q8;
+    const int cols = band_cols(net, l, q->kp);
+    /* the band, 4 rows of `cols` for packing, and (padded layers) the band's output as floats */
+    const size_t band = ((size_t)q->kp * cols + 4 * (size_t)cols) * esize(net) + 64 + (size_t)q->m * cols * sizeof(float);
+    /* one image at a time */
+    const size_t xq = (size_t)l->c * plane_bytes(l) * esize(net);
 
-    if (!qn)
-        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
-    net->q8 = qn;
-    qn->k = k;
-    for (int i = 0; i < net->n; i++) {
-        vgc_layer *l = &net->layers[i];
-        vgc_q8_layer *q;
-        int cols;
+    qn->layers++;
+    qn->weight_bytes += (size_t)q->m * q->k * esize(net) + (size_t)q->m * (sizeof(float) + sizeof(int32_t));
+    qn->max_m = q->m > qn->max_m ? q->m : qn->max_m;
+    qn->xq_bytes = xq > qn->xq_bytes ? xq : qn->xq_bytes;
+    qn->band_bytes = band > qn->band_bytes ? band : qn->band_bytes;
+}
 
-        if (!vgc_q8_eligible(net, i))
-            continue;
-        if (quantize_layer(net, l, k, &q) < 0)
-            return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %s weights", k->bf16 ? "bf16" : "int8");
-        l->q8 = q;
-        release_floats(l->weights, l->nweights);
-        if (ranges && ranges[2 * i] < ranges[2 * i + 1]) {
-            q->xmin = ranges[2 * i];
-            q->xmax = ranges[2 * i + 1];
-        }
-        qn->layers++;
-        qn->weight_bytes += (size_t)q->m * q->k * esize(net) + (size_t)q->m * (sizeof(float) + sizeof(int32_t));
-        if (q->m > qn->max_m)
-            qn->max_m = q->m;
-        /* one image at a time */
-        if ((size_t)l->c * plane_bytes(l) * esize(net) > xq)
-            xq = (size_t)l->c * plane_bytes(l) * esize(net);
-        cols = band_cols(net, l, q->kp);
-        /* the band, 4 rows of `cols` for packing, and (padded layers) the band's output as floats */
-        {
-            const size_t need = ((size_t)q->kp * cols + 4 * (size_t)cols) * esize(net) + 64 +
-                                (size_t)q->m * cols * sizeof(float);
 
-            if (need > band)
-                band = need;
-        }
-    }
-    qn->xq_bytes = round_up(xq + 64, 64);
-    qn->band_bytes = round_up(band + 64, 64);
+/* The buffers for the largest layer accounted for. */
+static int allocate_buffers(vgc_net *net, char *err, size_t errlen)
+{
+    vgc_q8_net *qn = net->q8;
+
+    qn->xq_bytes = round_up(qn->xq_bytes + 64, 64);
+    qn->band_bytes = round_up(qn->band_bytes + 64, 64);
     qn->xq = aligned_alloc(64, qn->xq_bytes);
     qn->band = aligned_alloc(64, qn->band_bytes * (size_t)net->threads);
     qn->scale = malloc(((size_t)qn->max_m + 1) * sizeof *qn->scale);
@@ -374,6 +352,92 @@ int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, c
 }
 
 
+int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, char *err, size_t errlen)
+{
+    vgc_q8_net *qn = calloc(1, sizeof *qn);
+
+    if (!qn)
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
+    net->q8 = qn;
+    qn->k = k;
+    for (int i = 0; i < net->n; i++) {
+        vgc_layer *l = &net->layers[i];
+        vgc_q8_layer *q;
+
+        if (!vgc_q8_eligible(net, i))
+            continue;
+        if (quantize_layer(net, l, k, &q) < 0)
+            return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %s weights", k->bf16 ? "bf16" : "int8");
+        l->q8 = q;
+        q->slot = i;
+        release_floats(l->weights, l->nweights);
+        if (ranges && ranges[2 * i] < ranges[2 * i + 1]) {
+            q->xmin = ranges[2 * i];
+            q->xmax = ranges[2 * i + 1];
+        }
+        account(net, l, q);
+    }
+    return allocate_buffers(net, err, errlen);
+}
+
+
+int vgc_q8_begin(vgc_net *ctx, const vgc_options *opt, char *err, size_t errlen)
+{
+    const vgc_q8_kernels *k;
+    int rc;
+
+    if ((rc = vgc_precision_choose(ctx, opt, &k, err, errlen)) < 0 || !k)
+        return rc;
+    if (!(ctx->q8 = calloc(1, sizeof *ctx->q8)))
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
+    ctx->q8->k = k;
+    return 0;
+}
+
+
+int vgc_q8_attach(vgc_net *ctx, vgc_layer *l, char *err, size_t errlen)
+{
+    vgc_q8_net *qn = ctx->q8;
+    vgc_q8_layer *q, **own;
+
+    if (!qn || !layer_eligible(ctx, l))
+        return 0;
+    if (!(own = realloc(qn->own, ((size_t)qn->nown + 1) * sizeof *own)))
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
+    qn->own = own;
+    if (quantize_layer(ctx, l, qn->k, &q) < 0)
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %s weights", qn->k->bf16 ? "bf16" : "int8");
+    q->slot = ctx->n + qn->nown;
+    own[qn->nown++] = q;
+    l->q8 = q;
+    account(ctx, l, q);
+    return 1;
+}
+
+
+int vgc_q8_finish(vgc_net *ctx, int convs, char *err, size_t errlen)
+{
+    if (!ctx->q8)
+        return 0;
+    vgc_q8_note(ctx, convs);
+    return allocate_buffers(ctx, err, errlen);
+}
+
+
+void vgc_q8_note(vgc_net *net, int convs)
+{
+    char why[sizeof net->prec_note];
+    int n;
+
+    memcpy(why, net->prec_note, sizeof why);
+    n = snprintf(net->prec_note, sizeof net->prec_note, "%s %s, %d of %d convolutions",
+                 net->q8->k->bf16 ? "bf16" : "int8", net->q8->k->name, net->q8->layers, convs);
+    if (why[0] && n > 0 && (size_t)n < sizeof net->prec_note)
+        snprintf(net->prec_note + n, sizeof net->prec_note - (size_t)n, " (%.*s)",
+                 (int)(sizeof net->prec_note - (size_t)n - 4), why);
+}
+
+
 void vgc_q8_release(vgc_net *net)
 {
     if (!net->q8)
@@ -382,6 +446,9 @@ void vgc_q8_release(vgc_net *net)
         free_layer(net->layers[i].q8);
         net->layers[i].q8 = NULL;
     }
+    for (int i = 0; i < net->q8->nown; i++)
+        free_layer(net->q8->own[i]);
+    free(net->q8->own);
     free(net->q8->xq);
     free(net->q8->band);
     free(net->q8->scale);
@@ -462,7 +529,25 @@ static void quantize_run(const float *x, size_t n, float inv, float zp, uint8_t 
             h[i] = vgc_bf16_from(x[i]);
         return;
     }
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+
+#if defined(__SSE2__)
+    /* the scalar loop below is not vectorized either (the clamp): 16 at a time, the same arithmetic */
+    const __m128 vi = _mm_set1_ps(inv), vz = _mm_set1_ps(zp), lo = _mm_setzero_ps(), hi = _mm_set1_ps(255.0f);
+
+    for (; i + 16 <= n; i += 16) {
+        __m128i r[4];
+
+        for (int k = 0; k < 4; k++) {
+            __m128 t = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(x + i + 4 * k), vi), vz);
+
+            r[k] = _mm_cvttps_epi32(_mm_min_ps(_mm_max_ps(t, lo), hi));
+        }
+        _mm_storeu_si128((__m128i *)(void *)(q + i),
+                         _mm_packus_epi16(_mm_packs_epi32(r[0], r[1]), _mm_packs_epi32(r[2], r[3])));
+    }
+#endif
+    for (; i < n; i++) {
         float t = x[i] * inv + zp;
 
         t = t < 0.0f ? 0.0f : t > 255.0f ? 255.0f : t;
@@ -647,23 +732,68 @@ static void gemm_task(void *ctx, int task, int thread)
 }
 
 
-/* The input range of image b: the calibrated one, or the tensor's own (0 always inside). */
-static void input_range(const vgc_layer *l, const float *x, float *lo, float *hi)
+/*
+ * min(0, x[0..n)) and max(0, x[0..n)). The compiler does not vectorize the
+ * scalar form (float min/max are not associative for it without
+ * -ffinite-math-only), and this pass reads every input of a dynamic int8
+ * layer: SSE2, 16 floats an iteration in 4 pairs of accumulators.
+ */
+static void span(const float *x, size_t n, float *lo, float *hi)
 {
-    const size_t n = (size_t)l->c * l->w * l->h;
     float mn = 0, mx = 0;
+    size_t i = 0;
 
-    if (l->q8->xmin < l->q8->xmax) {
-        *lo = l->q8->xmin;
-        *hi = l->q8->xmax;
-        return;
+#if defined(__SSE2__)
+    __m128 a[4], b[4];
+    float t[8];
+
+    for (int r = 0; r < 4; r++)
+        a[r] = b[r] = _mm_setzero_ps();
+    for (; i + 16 <= n; i += 16)
+        for (int r = 0; r < 4; r++) {
+            const __m128 v = _mm_loadu_ps(x + i + 4 * r);
+
+            a[r] = _mm_min_ps(a[r], v);
+            b[r] = _mm_max_ps(b[r], v);
+        }
+    _mm_storeu_ps(t, _mm_min_ps(_mm_min_ps(a[0], a[1]), _mm_min_ps(a[2], a[3])));
+    _mm_storeu_ps(t + 4, _mm_max_ps(_mm_max_ps(b[0], b[1]), _mm_max_ps(b[2], b[3])));
+    for (int r = 0; r < 4; r++) {
+        mn = t[r] < mn ? t[r] : mn;
+        mx = t[4 + r] > mx ? t[4 + r] : mx;
     }
-    for (size_t i = 0; i < n; i++) {
+#endif
+    for (; i < n; i++) {
         mn = x[i] < mn ? x[i] : mn;
         mx = x[i] > mx ? x[i] : mx;
     }
     *lo = mn;
     *hi = mx;
+}
+
+
+/*
+ * The input range of image b: the calibrated one, or the tensor's own (0
+ * always inside). While calibrating, the tensor's own, added to the union.
+ */
+static void input_range(const vgc_net *net, const vgc_layer *l, const float *x, float *lo, float *hi)
+{
+    const size_t n = (size_t)l->c * l->w * l->h;
+    float *cal = net->q8->calib ? net->q8->calib + 2 * l->q8->slot : NULL;
+    float mn = 0, mx = 0;
+
+    if (!cal && l->q8->xmin < l->q8->xmax) {
+        *lo = l->q8->xmin;
+        *hi = l->q8->xmax;
+        return;
+    }
+    span(x, n, &mn, &mx);
+    *lo = mn;
+    *hi = mx;
+    if (cal) {
+        cal[0] = mn < cal[0] ? mn : cal[0];
+        cal[1] = mx > cal[1] ? mx : cal[1];
+    }
 }
 
 
@@ -679,7 +809,7 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
 
         j.image = b;
         if (!qn->k->bf16) {
-            input_range(l, in + (size_t)b * l->c * l->w * l->h, &lo, &hi);
+            input_range(net, l, in + (size_t)b * l->c * l->w * l->h, &lo, &hi);
             xs = hi > lo ? (hi - lo) / 255.0f : 1.0f;
             j.zp = (int)lrintf(-lo / xs);
             j.zp = j.zp < 0 ? 0 : j.zp > 255 ? 255 : j.zp;

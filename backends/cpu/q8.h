@@ -123,6 +123,8 @@ typedef struct vgc_q8_layer {
     float *wscale;            /* m: the weight scale of each filter (bf16: 1) */
     int32_t *wsum;            /* m: sum of each row of a (bf16: 0) */
     float xmin, xmax;         /* calibrated input range; xmin == xmax: dynamic */
+    int slot;                 /* its range's index in calibration and the cache: the layer's
+                                 index in a cfg network, net->n + k for the k-th attached one */
 } vgc_q8_layer;
 
 /* The net-wide int8 state: kernels and buffers sized for the largest layer. */
@@ -136,6 +138,10 @@ typedef struct vgc_q8_net {
     int32_t *comp;            /* per layer run: m compensations */
     int max_m;
     size_t weight_bytes;      /* reduced weights + their scales */
+    vgc_q8_layer **own;       /* layers of convolutions outside net->layers (vgc_q8_attach) */
+    int nown;
+    float *calib;             /* while calibrating: 2 floats a layer, the union of the
+                                 inputs' own ranges (q8_calib.c); else NULL */
     int layers;               /* convolutions in int8 (or bf16) */
 } vgc_q8_net;
 
@@ -147,6 +153,30 @@ typedef struct vgc_q8_net {
  */
 VGC_HIDDEN int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges,
                               char *err, size_t errlen);
+
+/*
+ * The precision a network will run in (opt->precision, q8_kernel,
+ * q8_min_channels) and its kernels (*k NULL: fp32), the reason for any
+ * step down in net->prec_note. Fails with VIGIA_EINVAL (bad options).
+ */
+VGC_HIDDEN int vgc_precision_choose(vgc_net *net, const vgc_options *opt, const vgc_q8_kernels **k, char *err,
+                                    size_t errlen);
+
+/*
+ * Convolutions built outside a cfg network (the ONNX executor's, on its
+ * context net `ctx`): vgc_q8_begin picks the precision as vgc_net_load does;
+ * vgc_q8_attach then quantizes convolution l (its weights packed as
+ * vgc_conv_pack_filter leaves them) when it qualifies (1: it now runs
+ * through vgc_conv_forward in int8 or bf16; 0: fp32); vgc_q8_finish sizes
+ * the buffers and writes ctx->prec_note ("int8 amx, 12 of 20
+ * convolutions"). The q8 layers belong to ctx: vgc_q8_release frees them.
+ */
+VGC_HIDDEN int vgc_q8_begin(vgc_net *ctx, const vgc_options *opt, char *err, size_t errlen);
+VGC_HIDDEN int vgc_q8_attach(vgc_net *ctx, vgc_layer *l, char *err, size_t errlen);
+VGC_HIDDEN int vgc_q8_finish(vgc_net *ctx, int convs, char *err, size_t errlen);
+
+/* net->prec_note: what runs reduced, out of `convs` convolutions (after any reason already there). */
+VGC_HIDDEN void vgc_q8_note(vgc_net *net, int convs);
 
 /* Whether layer i of a built network would run in int8 (before weights are loaded). */
 VGC_HIDDEN int vgc_q8_eligible(const vgc_net *net, int i);

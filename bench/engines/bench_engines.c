@@ -32,6 +32,7 @@
 #include "onnx_exec.h"
 #include "onnx_read.h"
 #include "onnx_rewrite.h"
+#include "q8_calib.h"
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -77,6 +78,27 @@ static void report(const char *engine, double *ms, int iters, double flops, int 
 }
 
 
+
+/*
+ * VGC_PRECISION=fp32|bf16|int8, VGC_Q8_KERNEL=ref|avx2|vnni|amx (int8), bf16_ref|avx512_bf16|amx_bf16
+ * (bf16): at most that kernel; VGC_Q8_MIN_CHANNELS=N.
+ */
+static void precision_env(vgc_options *opt)
+{
+    if (getenv("VGC_PRECISION"))
+        opt->precision = strcmp(getenv("VGC_PRECISION"), "int8") == 0   ? VGC_PREC_INT8
+                       : strcmp(getenv("VGC_PRECISION"), "bf16") == 0 ? VGC_PREC_BF16 : VGC_PREC_FP32;
+    if (getenv("VGC_Q8_MIN_CHANNELS"))
+        opt->q8_min_channels = atoi(getenv("VGC_Q8_MIN_CHANNELS"));
+    if (getenv("VGC_Q8_KERNEL")) {
+        static const char *const names[] = { "ref", "avx2", "vnni", "amx", "bf16_ref", "avx512_bf16", "amx_bf16" };
+
+        for (int k = 0; k < 7; k++)
+            if (strcmp(getenv("VGC_Q8_KERNEL"), names[k]) == 0)
+                opt->q8_kernel = k + 1;
+    }
+}
+
 static int bench_vgc(char **argv, int argc)
 {
     vgc_options opt = { .input_w = atoi(argv[3]), .input_h = atoi(argv[4]), .threads = atoi(argv[5]) };
@@ -90,20 +112,7 @@ static int bench_vgc(char **argv, int argc)
     opt.profile = getenv("VGC_PROFILE") != NULL;
     if (getenv("VGC_HEADROOM_MB"))
         opt.headroom = (size_t)atol(getenv("VGC_HEADROOM_MB")) << 20;
-    /* VGC_PRECISION=fp32|bf16|int8, VGC_Q8_KERNEL=ref|avx2|vnni|amx (int8), bf16_ref|avx512_bf16|amx_bf16
-       (bf16): at most that kernel */
-    if (getenv("VGC_PRECISION"))
-        opt.precision = strcmp(getenv("VGC_PRECISION"), "int8") == 0   ? VGC_PREC_INT8
-                      : strcmp(getenv("VGC_PRECISION"), "bf16") == 0 ? VGC_PREC_BF16 : VGC_PREC_FP32;
-    if (getenv("VGC_Q8_MIN_CHANNELS"))
-        opt.q8_min_channels = atoi(getenv("VGC_Q8_MIN_CHANNELS"));
-    if (getenv("VGC_Q8_KERNEL")) {
-        static const char *const names[] = { "ref", "avx2", "vnni", "amx", "bf16_ref", "avx512_bf16", "amx_bf16" };
-
-        for (int k = 0; k < 7; k++)
-            if (strcmp(getenv("VGC_Q8_KERNEL"), names[k]) == 0)
-                opt.q8_kernel = k + 1;
-    }
+    precision_env(&opt);
     if (!ms || iters < 1 || vgc_net_load(&net, argv[1], argv[2], &opt, err, sizeof err) < 0) {
         fprintf(stderr, "vgc: %s\n", err);
         return 1;
@@ -112,6 +121,17 @@ static int bench_vgc(char **argv, int argc)
         int c;
 
         vgc_net_input_size(net, &opt.input_w, &opt.input_h, &c);
+    }
+    /* VGC_Q8_CALIB=DIR: static int8 ranges from DIR's tensors (q8_calib.h), cached in VGC_Q8_CACHE if set */
+    if (getenv("VGC_Q8_CALIB") && getenv("VGC_Q8_CALIB")[0]) {
+        char note[VIGIA_ERRLEN + 256];
+
+        if (vgc_q8_calibrate(net, getenv("VGC_Q8_CALIB"), getenv("VGC_Q8_CACHE"), argv[1], argv[2], note,
+                             sizeof note, err, sizeof err) < 0) {
+            fprintf(stderr, "vgc: %s\n", err);
+            return 1;
+        }
+        fprintf(stderr, "vgc: %s\n", note);
     }
     x = make_input(opt.input_w, opt.input_h, batch);
     for (int i = 0; i < 3; i++)
@@ -170,6 +190,17 @@ static int bench_onnx(char **argv)
         vgc_onnx_rewrite(g, err, sizeof err) < 0 || vgc_onnx_exec_create(&ex, g, err, sizeof err) < 0) {
         fprintf(stderr, "onnx: %s\n", iters < 1 ? "ITERS must be at least 1" : err);
         return 1;
+    }
+    {   /* VGC_PRECISION etc. as for vgc */
+        vgc_options popt = { 0 };
+        const char *note = "";
+
+        precision_env(&popt);
+        if (popt.precision != VGC_PREC_FP32 && vgc_onnx_exec_precision(ex, &popt, &note, err, sizeof err) < 0) {
+            fprintf(stderr, "onnx: %s\n", err);
+            return 1;
+        }
+        fprintf(stderr, "onnx: precision %s\n", note[0] ? note : "fp32");
     }
     const vgc_onnx_value *v = &g->val[g->in[0]];
     if (v->rank != 4 || v->dims[1] != 3 || !(in = make_input((int)v->dims[3], (int)v->dims[2], 1))) {

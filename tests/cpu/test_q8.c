@@ -18,12 +18,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "engine.h"
 #include "internal.h"
 #include "q8.h"
+#include "q8_calib.h"
+#include "onnx_exec.h"
+#include "onnx_rewrite.h"
 
 static const vgc_q8_kernels *const kernels[VGC_Q8_KINDS] = { &vgc_q8_ref, &vgc_q8_avx2, &vgc_q8_vnni, &vgc_q8_amx,
                                                              &vgc_bf16_ref, &vgc_bf16_avx512, &vgc_bf16_amx };
@@ -322,6 +328,348 @@ static void test_bf16_fallback(void **state)
 }
 
 
+
+/* ---- calibration ---------------------------------------------------------------------- */
+
+#define CAL_N (3 * 37 * 29)
+
+/* Calibration tensor number `which` (each a different pattern and range) into dir/name. */
+static void write_tensor(const char *dir, const char *name, int which, size_t count)
+{
+    char path[512];
+    float *x = malloc(count * sizeof *x);
+    FILE *fp;
+
+    assert_non_null(x);
+    for (size_t i = 0; i < count; i++)
+        x[i] = (float)((i * (7919 + 104729 * (size_t)which)) % 1000) / (1000.0f + 500.0f * (float)which);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    assert_non_null(fp = fopen(path, "wb"));
+    assert_int_equal(fwrite(x, sizeof *x, count, fp), count);
+    fclose(fp);
+    free(x);
+}
+
+
+static void read_tensor(const char *dir, const char *name, float *x)
+{
+    char path[512];
+    FILE *fp;
+
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    assert_non_null(fp = fopen(path, "rb"));
+    assert_int_equal(fread(x, sizeof *x, CAL_N, fp), CAL_N);
+    fclose(fp);
+}
+
+
+static int calibrate(vgc_net *net, const char *dir, const char *cache, char *note, char *err)
+{
+    return vgc_q8_calibrate(net, dir, cache, NULL, NULL, note, VIGIA_ERRLEN + 256, err, VIGIA_ERRLEN);
+}
+
+
+/*
+ * Static ranges: the union over the folder's tensors of each int8 layer's
+ * input range (checked against the dynamic network's own inputs), used by
+ * the forward pass, cached, read back, redone when the set changes or the
+ * cache is damaged; a bad folder is refused.
+ */
+static void test_calibration(void **state)
+{
+    static const char *const names[3] = { "a.f32", "b.f32", "c.f32" };
+    char dir[] = "/tmp/vgc-q8cal-XXXXXX", cache[64], note[VIGIA_ERRLEN + 256], err[VIGIA_ERRLEN], path[128];
+    float *x = malloc(CAL_N * sizeof *x), want[2 * 16] = { 0 }, got[2 * 16], again[2 * 16];
+    vgc_net *dyn = load(VGC_PREC_INT8, VGC_Q8_REF + 1, 1), *f32 = load(VGC_PREC_FP32, 0, 1), *net;
+    FILE *fp;
+
+    (void)state;
+    assert_non_null(x);
+    assert_non_null(mkdtemp(dir));
+    assert_true(vgc_net_layers(dyn) <= 16);
+    for (int t = 0; t < 3; t++)
+        write_tensor(dir, names[t], t, CAL_N);
+    snprintf(path, sizeof path, "%s/notes.txt", dir);           /* not a tensor: ignored */
+    assert_non_null(fp = fopen(path, "w"));
+    fputs("not a tensor\n", fp);
+    fclose(fp);
+    snprintf(cache, sizeof cache, "%s.int8cal", dir);
+    unlink(cache);
+    /* what the ranges must be: each int8 layer's input in the dynamic network, over the three */
+    for (int t = 0; t < 3; t++) {
+        read_tensor(dir, names[t], x);
+        assert_int_equal(vgc_net_forward(dyn, x, 1, err, sizeof err), 0);
+        for (int i = 0; i < vgc_net_layers(dyn); i++) {
+            const vgc_layer *l = vgc_net_layer(dyn, i);
+            const float *in = vgc_net_output(dyn, i == 7 ? 6 : i - 1, 0);
+
+            if (!IS_INT8(i))
+                continue;
+            for (size_t k = 0; k < (size_t)l->c * l->w * l->h; k++) {
+                want[2 * i] = in[k] < want[2 * i] ? in[k] : want[2 * i];
+                want[2 * i + 1] = in[k] > want[2 * i + 1] ? in[k] : want[2 * i + 1];
+            }
+        }
+    }
+    net = load(VGC_PREC_INT8, VGC_Q8_REF + 1, 1);
+    assert_int_equal(calibrate(net, dir, cache, note, err), 0);
+    printf("# %s\n", note);
+    assert_non_null(strstr(note, "int8 calibrated on 3 tensors"));
+    assert_non_null(strstr(note, "cache written"));
+    vgc_q8_ranges(net, got);
+    for (int i = 0; i < vgc_net_layers(net); i++) {
+        if (IS_INT8(i))
+            assert_true(want[2 * i] < want[2 * i + 1]);
+        if (got[2 * i] != want[2 * i] || got[2 * i + 1] != want[2 * i + 1])
+            fail_msg("layer %d: range [%g, %g], its inputs span [%g, %g]", i, got[2 * i], got[2 * i + 1],
+                     want[2 * i], want[2 * i + 1]);
+    }
+    /* the static ranges run: close to fp32, and not the dynamic network's numbers */
+    read_tensor(dir, names[0], x);
+    assert_int_equal(vgc_net_forward(net, x, 1, err, sizeof err), 0);
+    assert_int_equal(vgc_net_forward(f32, x, 1, err, sizeof err), 0);
+    assert_int_equal(vgc_net_forward(dyn, x, 1, err, sizeof err), 0);
+    {
+        const vgc_layer *l = vgc_net_layer(net, 7);
+        const float *y = vgc_net_output(net, 7, 0), *y32 = vgc_net_output(f32, 7, 0), *yd = vgc_net_output(dyn, 7, 0);
+        double num = 0, den = 0;
+        int same = 1;
+
+        for (size_t i = 0; i < l->out_size; i++) {
+            num += ((double)y[i] - y32[i]) * ((double)y[i] - y32[i]);
+            den += (double)y32[i] * y32[i];
+            same = same && y[i] == yd[i];
+        }
+        printf("# static ranges: layer 7 is %.3f%% (rms) off fp32\n", 100 * sqrt(num / den));
+        assert_true(sqrt(num / den) < 0.05);
+        assert_false(same);
+    }
+    vgc_net_destroy(net);
+    /* a restart reads the cache */
+    net = load(VGC_PREC_INT8, 0, 1);
+    assert_int_equal(calibrate(net, dir, cache, note, err), 0);
+    printf("# %s\n", note);
+    assert_string_equal(note, "int8 ranges from the cache (3 tensors)");
+    vgc_q8_ranges(net, again);
+    assert_memory_equal(again, got, sizeof(float) * 2 * (size_t)vgc_net_layers(net));
+    vgc_net_destroy(net);
+    /* another set (a tensor rewritten: its time changes) makes it stale */
+    write_tensor(dir, names[1], 7, CAL_N);
+    {
+        const struct timespec ts[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+
+        snprintf(path, sizeof path, "%s/%s", dir, names[1]);
+        assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+    }
+    net = load(VGC_PREC_INT8, 0, 1);
+    assert_int_equal(calibrate(net, dir, cache, note, err), 0);
+    printf("# %s\n", note);
+    assert_non_null(strstr(note, "calibrated on 3 tensors"));
+    assert_non_null(strstr(note, "stale"));
+    vgc_net_destroy(net);
+    /* a damaged cache is not used */
+    {
+        int fd = open(cache, O_RDWR);
+        unsigned char b;
+
+        assert_true(fd >= 0);
+        assert_int_equal(pread(fd, &b, 1, 40), 1);
+        b ^= 0x10;
+        assert_int_equal(pwrite(fd, &b, 1, 40), 1);
+        close(fd);
+    }
+    net = load(VGC_PREC_INT8, 0, 1);
+    assert_int_equal(calibrate(net, dir, cache, note, err), 0);
+    printf("# %s\n", note);
+    assert_non_null(strstr(note, "bad checksum"));
+    /* a network not in int8 is left alone */
+    assert_int_equal(calibrate(f32, dir, cache, note, err), 0);
+    assert_string_equal(note, "");
+    /* refused: a tensor of another size, no tensor, no folder */
+    write_tensor(dir, "d.f32", 0, CAL_N - 1);
+    assert_int_equal(calibrate(net, dir, NULL, note, err), VIGIA_EINVAL);
+    printf("# %s\n", err);
+    assert_non_null(strstr(err, "d.f32 is 12872 bytes; the network's input needs 12876"));
+    for (int t = 0; t < 3; t++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[t]);
+        unlink(path);
+    }
+    snprintf(path, sizeof path, "%s/d.f32", dir);
+    unlink(path);
+    assert_int_equal(calibrate(net, dir, NULL, note, err), VIGIA_EINVAL);
+    assert_non_null(strstr(err, "has no .f32 tensor"));
+    snprintf(path, sizeof path, "%s/notes.txt", dir);
+    unlink(path);
+    rmdir(dir);
+    assert_int_equal(calibrate(net, dir, NULL, note, err), VIGIA_ENOENT);
+    unlink(cache);
+    vgc_net_destroy(net);
+    vgc_net_destroy(dyn);
+    vgc_net_destroy(f32);
+    free(x);
+}
+
+
+/* The cache's reader: a formatted cache reads back; any damage, another network or key is refused. */
+static void test_cache_parse(void **state)
+{
+    enum { L = 5 };
+    float r[2 * L] = { 0, 0, -1.5f, 7.25f, 0, 3, -2, 0, 0, 0 }, out[2 * L];
+    uint8_t buf[40 + 8 * L], bad[sizeof buf];
+    char err[VIGIA_ERRLEN];
+    unsigned images = 0;
+
+    (void)state;
+    assert_int_equal(vgc_q8_cache_size(L), sizeof buf);
+    vgc_q8_cache_format(buf, L, 42, r, 9);
+    assert_int_equal(vgc_q8_cache_parse(buf, sizeof buf, L, 42, out, &images, err, sizeof err), 0);
+    assert_memory_equal(out, r, sizeof r);
+    assert_int_equal(images, 9);
+    assert_int_equal(vgc_q8_cache_parse(buf, sizeof buf, L, 43, out, &images, err, sizeof err), VIGIA_EINVAL);
+    assert_non_null(strstr(err, "stale"));
+    assert_int_equal(vgc_q8_cache_parse(buf, sizeof buf, L + 1, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    for (size_t n = 0; n < sizeof buf; n++)
+        assert_int_equal(vgc_q8_cache_parse(buf, n, L, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    for (size_t i = 0; i < sizeof buf; i++) {
+        memcpy(bad, buf, sizeof buf);
+        bad[i] ^= 0x01;
+        assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    }
+    /* well formed, checksum right, values wrong: NaN, min above 0, min > max */
+    r[2] = NAN;
+    vgc_q8_cache_format(bad, L, 42, r, 9);
+    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    assert_non_null(strstr(err, "bad range of layer 1"));
+    r[2] = 0.5f;
+    vgc_q8_cache_format(bad, L, 42, r, 9);
+    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    r[2] = -1.5f;
+    r[4] = 1;
+    r[5] = -1;
+    vgc_q8_cache_format(bad, L, 42, r, 9);
+    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    r[4] = 0;
+    r[5] = 3;
+    vgc_q8_cache_format(bad, L, 42, r, 0);
+    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+}
+
+
+/*
+ * An ONNX graph (torchvision's resnet18 at 96x96, tests/cpu/classify) with
+ * its convolutions in int8 or bf16 through the executor: how many qualify
+ * is said, and the logits stay close to fp32's on both reference inputs.
+ */
+static void test_onnx(void **state)
+{
+    const int kind = (int)(intptr_t)*state;
+    const int bf16 = kernels[kind]->bf16;
+    const size_t in = (size_t)3 * 96 * 96, out = 10;
+    char path[1024], err[VIGIA_ERRLEN];
+    vgc_onnx_options gopt = { 0 };
+    vgc_options opt = { .precision = bf16 ? VGC_PREC_BF16 : VGC_PREC_INT8, .q8_kernel = kind + 1 };
+    vgc_onnx_graph *g = NULL;
+    vgc_onnx_exec *f32 = NULL, *q = NULL;
+    float *ref;
+    const char *note;
+    FILE *fp;
+
+    snprintf(path, sizeof path, "%s/tests/cpu/classify/resnet18.ref", VGC_TEST_SRCDIR);
+    assert_non_null(ref = malloc(2 * (in + out) * sizeof *ref));
+    assert_non_null(fp = fopen(path, "rb"));
+    assert_int_equal(fread(ref, sizeof *ref, 2 * (in + out), fp), 2 * (in + out));
+    fclose(fp);
+    snprintf(path, sizeof path, "%s/tests/cpu/classify/resnet18.onnx", VGC_TEST_SRCDIR);
+    if (vgc_onnx_load(&g, path, &gopt, err, sizeof err) || vgc_onnx_rewrite(g, err, sizeof err) ||
+        vgc_onnx_exec_create(&f32, g, err, sizeof err) || vgc_onnx_exec_create(&q, g, err, sizeof err) ||
+        vgc_onnx_exec_precision(q, &opt, &note, err, sizeof err))
+        fail_msg("resnet18: %s", err);
+    printf("# resnet18 onnx: %s\n", note);
+    assert_non_null(strstr(note, kernels[kind]->name));
+    /* int8: the 3x3 and 1x1 convolutions with a relu and 64 channels in; bf16: all but the first */
+    {
+        int ran = -1, of = -1;
+
+        assert_non_null(strstr(note, " of "));
+        assert_int_equal(sscanf(strchr(note, ',') + 1, "%d of %d", &ran, &of), 2);
+        assert_true(ran > 0 && ran < of);
+    }
+    for (int i = 0; i < 2; i++) {
+        const float *x = ref + i * (in + out), *y, *y32;
+        double num = 0, den = 0;
+
+        assert_int_equal(vgc_onnx_exec_run(f32, &x, err, sizeof err), 0);
+        assert_int_equal(vgc_onnx_exec_run(q, &x, err, sizeof err), 0);
+        y = vgc_onnx_exec_output(q, 0);
+        y32 = vgc_onnx_exec_output(f32, 0);
+        for (size_t j = 0; j < out; j++) {
+            num += ((double)y[j] - y32[j]) * ((double)y[j] - y32[j]);
+            den += (double)y32[j] * y32[j];
+        }
+        printf("# resnet18 %s input %d: logits %.3f%% (rms) off fp32\n", kernels[kind]->name, i,
+               100 * sqrt(num / den));
+        assert_true(num > 0);                   /* it did run reduced */
+        assert_true(sqrt(num / den) < (bf16 ? 0.01 : 0.05));
+    }
+    /* int8: static ranges over the two inputs as a calibration folder, then from the cache */
+    for (int pass = 0; !bf16 && pass < 2; pass++) {
+        char dir[] = "/tmp/vgc-q8onnx-XXXXXX", cache[64], cnote[VIGIA_ERRLEN + 256];
+        vgc_onnx_exec *c = NULL;
+        const float *x = ref, *y, *y32;
+        double num = 0, den = 0;
+        int same;
+
+        assert_non_null(mkdtemp(dir));
+        for (int i = 0; i < 2; i++) {
+            snprintf(path, sizeof path, "%s/in%d.f32", dir, i);
+            assert_non_null(fp = fopen(path, "wb"));
+            assert_int_equal(fwrite(ref + i * (in + out), sizeof *ref, in, fp), in);
+            fclose(fp);
+            {   /* the same listing both passes (the cache's key has the files' times) */
+                const struct timespec ts[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+
+                assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+            }
+        }
+        snprintf(cache, sizeof cache, "/tmp/vgc-q8onnx-%d.int8cal", (int)getpid());
+        if (pass == 0)
+            unlink(cache);
+        snprintf(path, sizeof path, "%s/tests/cpu/classify/resnet18.onnx", VGC_TEST_SRCDIR);
+        if (vgc_onnx_exec_create(&c, g, err, sizeof err) || vgc_onnx_exec_precision(c, &opt, &note, err, sizeof err) ||
+            vgc_onnx_exec_calibrate(c, dir, cache, path, cnote, sizeof cnote, err, sizeof err))
+            fail_msg("resnet18 calibration: %s", err);
+        printf("# resnet18 %s: %s\n", kernels[kind]->name, cnote);
+        assert_non_null(strstr(cnote, pass ? "from the cache (2 tensors)" : "calibrated on 2 tensors"));
+        assert_int_equal(vgc_onnx_exec_run(c, &x, err, sizeof err), 0);
+        assert_int_equal(vgc_onnx_exec_run(f32, &x, err, sizeof err), 0);
+        assert_int_equal(vgc_onnx_exec_run(q, &x, err, sizeof err), 0);
+        y = vgc_onnx_exec_output(c, 0);
+        y32 = vgc_onnx_exec_output(f32, 0);
+        same = 1;
+        for (size_t j = 0; j < out; j++) {
+            num += ((double)y[j] - y32[j]) * ((double)y[j] - y32[j]);
+            den += (double)y32[j] * y32[j];
+            same = same && y[j] == vgc_onnx_exec_output(q, 0)[j];
+        }
+        assert_false(same);                     /* not the dynamic ranges' numbers */
+        printf("# resnet18 %s, static ranges: logits %.3f%% (rms) off fp32\n", kernels[kind]->name,
+               100 * sqrt(num / den));
+        assert_true(sqrt(num / den) < 0.05);
+        vgc_onnx_exec_destroy(c);
+        for (int i = 0; i < 2; i++) {
+            snprintf(path, sizeof path, "%s/in%d.f32", dir, i);
+            unlink(path);
+        }
+        rmdir(dir);
+        if (pass == 1)
+            unlink(cache);
+    }
+    vgc_onnx_exec_destroy(q);
+    vgc_onnx_exec_destroy(f32);
+    vgc_onnx_destroy(g);
+    free(ref);
+}
+
 static void skipped(void **state)
 {
     (void)state;
@@ -330,8 +678,8 @@ static void skipped(void **state)
 
 int main(void)
 {
-    static struct CMUnitTest tests[2 * VGC_Q8_KINDS + 2];
-    static char names[2 * VGC_Q8_KINDS + 2][256];
+    static struct CMUnitTest tests[3 * VGC_Q8_KINDS + 4];
+    static char names[3 * VGC_Q8_KINDS + 4][256];
     int n = 0;
 
     snprintf(names[n], sizeof names[0], "reference");
@@ -343,16 +691,20 @@ int main(void)
 
         if (!kernels[kind]->gemm)
             snprintf(why, sizeof why, "not built for this architecture");
-        for (int t = 0; t < 2; t++) {
-            snprintf(names[n], sizeof names[0], "%s_%s%s%s", t ? "network" : "gemm", kernels[kind]->name,
-                     ok ? "" : " # SKIP ", ok ? "" : why);
-            tests[n] = (struct CMUnitTest){ names[n], !ok ? skipped : t ? test_network : test_kernel, NULL, NULL,
-                                            (void *)(intptr_t)kind };
+        for (int t = 0; t < 3; t++) {
+            static const char *const what[3] = { "gemm", "network", "onnx" };
+            static void (*const fn[3])(void **) = { test_kernel, test_network, test_onnx };
+
+            snprintf(names[n], sizeof names[0], "%s_%s%s%s", what[t], kernels[kind]->name, ok ? "" : " # SKIP ",
+                     ok ? "" : why);
+            tests[n] = (struct CMUnitTest){ names[n], !ok ? skipped : fn[t], NULL, NULL, (void *)(intptr_t)kind };
             n++;
         }
     }
     snprintf(names[n], sizeof names[0], "bf16_fallback");
     tests[n] = (struct CMUnitTest){ names[n], test_bf16_fallback, NULL, NULL, NULL };
     n++;
+    tests[n++] = (struct CMUnitTest){ "calibration", test_calibration, NULL, NULL, NULL };
+    tests[n++] = (struct CMUnitTest){ "cache_parse", test_cache_parse, NULL, NULL, NULL };
     return _cmocka_run_group_tests("q8", tests, (size_t)n, NULL, NULL);
 }
