@@ -25,7 +25,7 @@ libvigiacore_a_SOURCES += core/api/cameras_api.c core/api/cameras_api.h
 libvigiacore_a_SOURCES += core/http/client.c core/http/client.h core/api/webhook_events.c core/api/webhook_events.h
 # net: the reactor, listeners, connections, TLS
 libvigiacore_a_SOURCES += core/net/conn.c core/net/conn.h core/net/server.c core/net/server.h \
-	core/net/tls.c core/net/tls.h core/net/looplag.c core/net/looplag.h
+	core/net/tls.c core/net/tls.h core/net/tls_conf.c core/net/tls_conf.h core/net/looplag.c core/net/looplag.h
 # http: HTTP/1.1, routes, filters, CORS, multipart, static files, WebSocket, wire formats
 libvigiacore_a_SOURCES += core/http/cors.c core/http/cors.h core/http/encoding.c core/http/encoding.h core/http/framing.c core/http/framing.h core/http/connection.c core/http/http.h \
 	core/http/http_internal.h core/http/multipart.c core/http/multipart.h core/http/reply.c \
