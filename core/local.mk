@@ -25,7 +25,7 @@ libvigiacore_a_SOURCES += core/api/cameras_api.c core/api/cameras_api.h
 libvigiacore_a_SOURCES += core/http/client.c core/http/client.h core/api/webhook_events.c core/api/webhook_events.h
 # net: the reactor, listeners, connections, TLS
 libvigiacore_a_SOURCES += core/net/conn.c core/net/conn.h core/net/server.c core/net/server.h \
-	core/net/tls.c core/net/tls.h core/net/looplag.c core/net/looplag.h
+	core/net/tls.c core/net/tls.h core/net/tls_conf.c core/net/tls_conf.h core/net/looplag.c core/net/looplag.h
 # tracked objects' summaries (issue 23): colours voted per track, unique objects counted (analytics, api)
 libvigiacore_a_SOURCES += core/analytics/track_summary.c core/analytics/track_summary.h \
 	core/api/track_stats.c core/api/track_stats.h core/store/unique_req.c core/store/unique_req.h

@@ -36,7 +36,7 @@ typedef struct hook {
     vg_http_client_req *req;    /* in flight */
     int tries;                  /* failed tries of the first event */
     ev_timer retry;
-    vg_series *m_delivered, *m_dropped, *m_failed, *m_retries, *m_queue;
+    vg_series *m_delivered, *m_dropped, *m_failed, *m_retries, *m_queue, *m_tls;
 } hook;
 
 struct vg_webhook_events {
@@ -46,6 +46,8 @@ struct vg_webhook_events {
     char key[1024];
     size_t keylen;              /* 0: unsigned */
     size_t cap;                 /* webhook.queue */
+    vg_http_client_tls *tls;    /* for https:// URLs: webhook.ca_file's CAs (or the system's); NULL while none is listed */
+    char ca_file[1024];         /* the file tls was read from */
 };
 
 
@@ -111,10 +113,17 @@ failed(hook *h, int status, const char *err)
 
 
 static void
-on_done(int status, const char *err, void *ud)
+on_done(int status, const char *err, int tls_failed, void *ud)
 {
     hook *h = ud;
     h->req = NULL;
+    if (tls_failed) {
+        /* every try's, not only the last: a receiver's certificate is an operator's mistake to see at once */
+        vg_series_add(h->m_tls, 1);
+        vg_warn("webhook", "%s: %s (is the receiver's certificate for this host and signed by a CA of %s?); try %d of %d",
+                h->name, err, h->w->ca_file[0] ? "webhook.ca_file" : VG_HTTP_CLIENT_CA_FILE, h->tries + 1,
+                vg_server_config(h->w->srv)->webhook_retries + 1);
+    }
     if (status >= 200 && status < 300) {
         vg_series_add(h->m_delivered, 1);
         pop(h);
@@ -139,7 +148,7 @@ kick(hook *h)
     snprintf(headers, sizeof headers,
              "Content-Type: application/json\r\nUser-Agent: vigia\r\nX-Vigia-Event: %s\r\n%s%s%s", m->type,
              sig[0] ? "X-Vigia-Signature: " : "", sig, sig[0] ? "\r\n" : "");
-    h->req = vg_http_client_post(loop, &h->target, headers, m->body, m->len, vg_server_config(h->w->srv)->webhook_timeout,
+    h->req = vg_http_client_post(loop, &h->target, h->w->tls, headers, m->body, m->len, vg_server_config(h->w->srv)->webhook_timeout,
                                  on_done, h);
     if (!h->req)
         failed(h, 0, "no socket");
@@ -195,6 +204,9 @@ hook_new(vg_webhook_events *w, const char *url, char *err, size_t errlen)
                                             NULL, 0);
     vg_metric *retries = vg_metrics_register("vigia_webhook_retries_total", "POSTs tried again per webhook URL",
                                              VG_COUNTER, "url", NULL, 0);
+    vg_metric *tls = vg_metrics_register("vigia_webhook_tls_failures_total",
+                                         "POSTs to an https:// webhook URL whose TLS handshake failed (a certificate "
+                                         "webhook.ca_file does not vouch for, another host's)", VG_COUNTER, "url", NULL, 0);
     vg_metric *queue = vg_metrics_register("vigia_webhook_queue", "events waiting per webhook URL", VG_GAUGE, "url",
                                            NULL, 0);
     hook *h = vg_xcalloc(1, sizeof *h);
@@ -218,6 +230,7 @@ hook_new(vg_webhook_events *w, const char *url, char *err, size_t errlen)
     h->m_failed = vg_metrics_series(events, f);
     h->m_retries = vg_metrics_series(retries, u);
     h->m_queue = vg_metrics_series(queue, u);
+    h->m_tls = vg_metrics_series(tls, u);
     return h;
 }
 
@@ -276,6 +289,19 @@ vg_webhook_events_reload(vg_webhook_events *w, const vg_config *next, char *err,
     long keylen = read_key(next, key, err, errlen);
     if (keylen < 0)
         return -1;
+    /* the CAs for https:// URLs: read again when the file changed (requests in flight keep the old ones) */
+    vg_http_client_tls *tls = NULL;
+    int https = 0;
+    for (int i = 0; i < next->webhook_urls.n; i++)
+        https |= strncmp(next->webhook_urls.v[i], "https://", 8) == 0;
+    if (https && (!w->tls || strcmp(w->ca_file, next->webhook_ca_file) != 0)) {
+        char e[700];
+        if (!(tls = vg_http_client_tls_create(next->webhook_ca_file, e, sizeof e))) {
+            snprintf(err, errlen, "webhook.ca_file: %s", e);
+            memset(key, 0, sizeof key);
+            return -1;
+        }
+    }
     int n = 0;
     for (int i = 0; i < next->webhook_urls.n && n < MAX_HOOKS; i++) {
         const char *url = next->webhook_urls.v[i];
@@ -292,6 +318,7 @@ vg_webhook_events_reload(vg_webhook_events *w, const vg_config *next, char *err,
                 if (!old)
                     hook_free(hooks[k], 0);
             }
+            vg_http_client_tls_destroy(tls);
             memset(key, 0, sizeof key);
             return -1;   /* the running hooks go on */
         }
@@ -306,6 +333,11 @@ vg_webhook_events_reload(vg_webhook_events *w, const vg_config *next, char *err,
     memset(key, 0, sizeof key);
     w->keylen = (size_t)keylen;
     w->cap = (size_t)next->webhook_queue;
+    if (tls || !https) {
+        vg_http_client_tls_destroy(w->tls);
+        w->tls = tls;
+        snprintf(w->ca_file, sizeof w->ca_file, "%s", tls ? next->webhook_ca_file : "");
+    }
     return 0;
 }
 
@@ -318,5 +350,6 @@ vg_webhook_events_destroy(vg_webhook_events *w)
     for (int i = 0; i < w->n; i++)
         hook_free(w->hooks[i], 0);
     memset(w->key, 0, sizeof w->key);
+    vg_http_client_tls_destroy(w->tls);
     free(w);
 }

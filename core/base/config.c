@@ -275,7 +275,7 @@ static const struct key keys[] = {
     { "mqtt", "discovery_prefix", T_STRING, OFF(mqtt_discovery_prefix), "homeassistant", 0, 0, NULL, NULL,
       "Home Assistant's discovery prefix" },
     { "webhook", "urls", T_LIST, OFF(webhook_urls), "", 0, 0, NULL, NULL,
-      "http:// URLs every track event is POSTed to (comma-separated, at most 8; empty: off)" },
+      "http:// or https:// URLs every track event is POSTed to (comma-separated, at most 8; empty: off)" },
     { "webhook", "secret_file", T_STRING, OFF(webhook_secret_file), "", 0, 0, NULL, NULL,
       "file holding the key of the X-Vigia-Signature HMAC-SHA256 header (read at start; empty: unsigned)" },
     { "webhook", "queue", T_INT, OFF(webhook_queue), "1000", 1, 1000000, NULL, NULL,
@@ -285,6 +285,9 @@ static const struct key keys[] = {
     { "webhook", "timeout", T_SECONDS, OFF(webhook_timeout), "10s", 1, 600, NULL, NULL, "seconds one POST may take" },
     { "webhook", "backoff", T_SECONDS, OFF(webhook_backoff), "1s", 0.01, 60, NULL, NULL,
       "wait before the first retry of a failed POST (doubling with each, 60 s at most)" },
+    { "webhook", "ca_file", T_STRING, OFF(webhook_ca_file), "", 0, 0, NULL, NULL,
+      "CA certificates (PEM) that https:// webhook receivers' certificates are checked against (empty: "
+      "/etc/ssl/certs/ca-certificates.crt)" },
     { "mjpeg", "max_viewers", T_INT, OFF(mjpeg_max_viewers), "64", 0, 100000, NULL, NULL,
       "open /v1/streams/{id}/mjpeg responses (503 beyond; 0: MJPEG off)" },
     { "mjpeg", "quality", T_INT, OFF(mjpeg_quality), "80", 1, 100, NULL, NULL,

@@ -169,12 +169,13 @@ typedef struct vg_config {
     int mqtt_discovery;        /* publish Home Assistant discovery configs */
     char *mqtt_discovery_prefix; /* Home Assistant's discovery prefix */
     /* [webhook] */
-    vg_strlist webhook_urls;   /* http:// URLs the events are POSTed to */
+    vg_strlist webhook_urls;   /* http:// or https:// URLs the events are POSTed to */
     char *webhook_secret_file; /* file holding the HMAC-SHA256 key; "" = unsigned */
     int webhook_queue;         /* events waiting per URL; more are dropped */
     int webhook_retries;       /* tries after the first */
     double webhook_timeout;    /* seconds one POST may take */
     double webhook_backoff;    /* seconds before the first retry (doubling, 60 s at most) */
+    char *webhook_ca_file;     /* CA certificates (PEM) for https:// URLs; "" = the system's */
     /* [mjpeg] */
     int mjpeg_max_viewers;     /* open MJPEG responses; 0 = off */
     int mjpeg_quality;         /* JPEG quality of frames annotated for viewers */

@@ -15,11 +15,7 @@
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
-#include <mbedtls/ssl_ciphersuites.h>
 #include <mbedtls/x509_crt.h>
-#if defined(MBEDTLS_SSL_PROTO_TLS1_3)
-#include <psa/crypto.h>
-#endif
 
 #include "base/buf.h"
 #include "base/config.h"
@@ -27,6 +23,7 @@
 #include "base/metrics.h"
 #include "base/rng.h"
 #include "net/conn.h"
+#include "net/tls_conf.h"
 
 #define COALESCE_MAX 16384
 #define HS_SLOTS 1024          /* client addresses whose handshake buckets are remembered */
@@ -56,51 +53,7 @@ typedef struct tls_conn {
     int handshake_done;
 } tls_conn;
 
-/*
- * ECDHE key exchange with AEAD ciphers: forward secrecy, no CBC, no RSA key
- * transport. TLS 1.3 where the mbedtls build has it (3.x); Debian 12's 2.28
- * has none (only a disabled prototype), so there the server speaks TLS 1.2.
- */
-static const int ciphersuites[] = {
-#if defined(MBEDTLS_SSL_PROTO_TLS1_3)
-    MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
-    MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
-    MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
-#endif
-    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-    MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-    0
-};
 static const char *alpn[] = { "http/1.1", NULL };
-
-/*
- * The key exchange groups, in the server's order of preference: X25519,
- * then P-256, which every client offers, and P-384 for a client that has
- * neither. mbedtls' default list starts with the largest curve, so a
- * client offering X25519 first still got secp521r1, several times the CPU
- * per handshake; P-521 and the rest are left out, so no client can ask for
- * an expensive handshake.
- */
-#if MBEDTLS_VERSION_NUMBER >= 0x03010000
-static const uint16_t groups[] = { MBEDTLS_SSL_IANA_TLS_GROUP_X25519, MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
-                                   MBEDTLS_SSL_IANA_TLS_GROUP_SECP384R1, MBEDTLS_SSL_IANA_TLS_GROUP_NONE };
-#else
-static const mbedtls_ecp_group_id groups[] = { MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_ECP_DP_SECP256R1,
-                                               MBEDTLS_ECP_DP_SECP384R1, MBEDTLS_ECP_DP_NONE };
-#endif
-
-
-static void
-describe(int rc, const char *what, char *err, size_t errlen)
-{
-    char msg[160];
-    mbedtls_strerror(rc, msg, sizeof msg);
-    snprintf(err, errlen, "%s: %s (-0x%04x)", what, msg, (unsigned)-rc);
-}
 
 
 vg_tls *
@@ -124,12 +77,12 @@ vg_tls_create(const vg_config *cfg, char *err, size_t errlen)
     int rc;
     char what[600];
     if ((rc = vg_rng_init(&t->rng, "vigia-tls")) != 0) {
-        describe(rc, "seeding the random generator", err, errlen);
+        vg_tls_describe(rc, "seeding the random generator", err, errlen);
         goto fail;
     }
     if ((rc = mbedtls_x509_crt_parse_file(&t->cert, cfg->tls_cert)) != 0) {
         snprintf(what, sizeof what, "tls.cert '%s'", cfg->tls_cert);
-        describe(rc, what, err, errlen);
+        vg_tls_describe(rc, what, err, errlen);
         goto fail;
     }
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
@@ -139,7 +92,7 @@ vg_tls_create(const vg_config *cfg, char *err, size_t errlen)
 #endif
     if (rc != 0) {
         snprintf(what, sizeof what, "tls.key '%s'", cfg->tls_key);
-        describe(rc, what, err, errlen);
+        vg_tls_describe(rc, what, err, errlen);
         goto fail;
     }
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
@@ -148,36 +101,14 @@ vg_tls_create(const vg_config *cfg, char *err, size_t errlen)
     rc = mbedtls_pk_check_pair(&t->cert.pk, &t->key);
 #endif
     if (rc != 0) {
-        describe(rc, "tls.cert and tls.key do not match", err, errlen);
+        vg_tls_describe(rc, "tls.cert and tls.key do not match", err, errlen);
         goto fail;
     }
-    if ((rc = mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
-                                          MBEDTLS_SSL_PRESET_DEFAULT)) != 0) {
-        describe(rc, "TLS defaults", err, errlen);
+    if ((rc = vg_tls_conf_init(&t->conf, MBEDTLS_SSL_IS_SERVER, &t->rng, err, errlen)) != 0)
         goto fail;
-    }
-    mbedtls_ssl_conf_rng(&t->conf, vg_rng_random, &t->rng);
-#if MBEDTLS_VERSION_NUMBER >= 0x03020000
-    mbedtls_ssl_conf_min_tls_version(&t->conf, MBEDTLS_SSL_VERSION_TLS1_2);
-#else
-    mbedtls_ssl_conf_min_version(&t->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
-#endif
-#if defined(MBEDTLS_SSL_PROTO_TLS1_3)
-    /* mbedtls 3's TLS 1.3 computes through PSA */
-    if ((rc = (int)psa_crypto_init()) != 0) {
-        describe(rc, "starting PSA crypto for TLS 1.3", err, errlen);
-        goto fail;
-    }
-#endif
-    mbedtls_ssl_conf_ciphersuites(&t->conf, ciphersuites);
-#if MBEDTLS_VERSION_NUMBER >= 0x03010000
-    mbedtls_ssl_conf_groups(&t->conf, groups);
-#else
-    mbedtls_ssl_conf_curves(&t->conf, groups);
-#endif
     mbedtls_ssl_conf_alpn_protocols(&t->conf, alpn);
     if ((rc = mbedtls_ssl_conf_own_cert(&t->conf, &t->cert, &t->key)) != 0) {
-        describe(rc, "using the certificate", err, errlen);
+        vg_tls_describe(rc, "using the certificate", err, errlen);
         goto fail;
     }
     return t;

@@ -1,9 +1,11 @@
 # tests/stream: /v1/stream and /v1/live with an independent client (Python websockets).
 EXTRA_DIST += tests/stream/tap.py tests/stream/test_stream.py tests/stream/test_events.py tests/stream/test_mqtt_tls.py tests/stream/test_events_reload.py
+EXTRA_DIST += tests/stream/test_webhook_tls.py
 VIGIA_TESTS += $(srcdir)/tests/stream/test_stream.py
 VIGIA_TESTS += $(srcdir)/tests/stream/test_events.py
 VIGIA_TESTS += $(srcdir)/tests/stream/test_mqtt_tls.py
 VIGIA_TESTS += $(srcdir)/tests/stream/test_events_reload.py
+VIGIA_TESTS += $(srcdir)/tests/stream/test_webhook_tls.py
 # A synthetic video for the tracking test: an object cut from an image, moved over a background.
 check_PROGRAMS += tests/stream/vigia-test-frames
 tests_stream_vigia_test_frames_SOURCES = tests/stream/frames.c

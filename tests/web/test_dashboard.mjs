@@ -19,6 +19,7 @@ const ADMIN = 'tester';
 const ADMIN_PW = 'a long test password';
 const VIEWER = 'watcher';
 const VIEWER_PW = 'another long password';
+const OPERATOR = 'streamer';
 const MODELS = ['yolo-fastest-1.1-xl', 'yolo-fastest-1.1'];
 const W = 768; // the fake camera's frame size
 const H = 576;
@@ -548,6 +549,15 @@ async function live_streams_the_camera_and_annotated_frames_arrive(ctx) {
   await canvas.click({ position: { x: box.width * 0.25, y: box.height * 0.9 } });
   await page.locator('ul.counts li[data-line="line-2"]').waitFor({ timeout: WAIT });
   check(await page.locator('ul.counts li[data-zone=frame]').count() === 1, 'the zone stays');
+  // the admin saves them to the camera: the server keeps the drawn line beside the zone and the first line
+  await page.getByRole('button', { name: 'Save to camera' }).click();
+  await page.locator('.page-live .messages .info', { hasText: `Saved 3 zones and lines to camera ${streamName}.` }).waitFor();
+  const saved = await apiGet(ctx, '/v1/cameras/' + streamName, { Authorization: 'Bearer ' + admin });
+  check(saved.status === 200 && saved.body.zones.map((z) => z.name).join() === 'frame'
+    && saved.body.lines.map((l) => l.name).join() === 'middle,line-2', `the camera after the save: ${JSON.stringify(saved.body)}`);
+  const drawn = saved.body.lines[1];
+  check(Math.abs(drawn.from[0] - 160) <= 2 && Math.abs(drawn.to[0] - 160) <= 2 && drawn.from[1] < 60 && drawn.to[1] > 420,
+    `the saved line is where it was drawn: ${JSON.stringify(drawn)}`);
 
   // the system page, in a second tab, sees the stream through /v1/live
   const sys = await watch(ctx, await ctx.context.newPage());
@@ -669,6 +679,35 @@ async function a_viewer_sees_only_what_it_may(ctx) {
   check(!gone.body.users.some((u) => u.name === VIEWER), 'the server no longer has the viewer');
 }
 
+/* An operator's Live page says why it may not save zones to a camera (PUT /v1/cameras is admin only). */
+async function live_saving_zones_needs_an_admin(ctx) {
+  const admin = await apiLogin(ctx, ADMIN, ADMIN_PW);
+  const made = await fetch(ctx.server.url + '/v1/users', {
+    method: 'POST', headers: { Authorization: 'Bearer ' + admin, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: OPERATOR, password: VIEWER_PW, role: 'operator' }),
+  });
+  check(made.status === 201 || made.status === 200, `POST /v1/users: HTTP ${made.status}`);
+  const user = await made.json();
+  const context = await ctx.browser.newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    const page = await watch(ctx, await context.newPage());
+    page.setDefaultTimeout(WAIT);
+    await signIn(page, ctx.server.url, OPERATOR, VIEWER_PW);
+    await page.goto(ctx.server.url + '/#/live');
+    await page.getByRole('button', { name: 'Start camera' }).waitFor();
+    const save = page.getByRole('button', { name: 'Save to camera' });
+    check(await save.isDisabled(), 'the operator\'s Save to camera button is enabled');
+    const why = 'Saving zones and lines to the camera needs the admin role; you are signed in as operator.';
+    check(await page.locator('p[data-why=save]').textContent() === why, 'the reason is shown');
+    check(await save.getAttribute('title') === why, 'the button says why');
+    await shot(page, 'live-operator');
+  } finally {
+    await context.close();
+  }
+  const del = await fetch(`${ctx.server.url}/v1/users/${user.id}`, { method: 'DELETE', headers: { Authorization: 'Bearer ' + admin } });
+  check(del.status === 204 || del.status === 200, `DELETE the operator: HTTP ${del.status}`);
+}
+
 async function keyboard_reaches_the_skip_link_and_navigation(ctx) {
   const { page } = ctx;
   await page.goto(ctx.server.url + '/#/history');
@@ -781,7 +820,7 @@ async function no_page_logged_errors_or_reached_outside(ctx) {
   check(ctx.console.length === 0, `console errors:\n${ctx.console.join('\n')}`);
   check(ctx.foreign.length === 0, `requests outside the server: ${ctx.foreign.join(', ')}`);
   const shots = fs.readdirSync(artifacts).filter((f) => f.endsWith('.png'));
-  for (const s of ['login', 'detect', 'history', 'history-detail', 'analytics', 'live', 'system', 'compare', 'users', 'account-viewer', 'detect-phone', 'history-phone',
+  for (const s of ['login', 'detect', 'history', 'history-detail', 'analytics', 'live', 'live-operator', 'system', 'compare', 'users', 'account-viewer', 'detect-phone', 'history-phone',
     'home-empty', 'detect-empty', 'history-empty', 'detect-nothing', 'detect-kite', 'live-idle', 'system-why', 'home',
     'first-password', 'first-password-done', 'history-detail-no-image', 'compare-one-model', 'compare-loaded']) {
     check(shots.includes(s + '.png'), `no screenshot ${s}.png`);
@@ -1098,6 +1137,7 @@ process.exitCode = await run([
   compare_runs_one_image_through_two_models,
   users_and_api_keys_are_managed,
   a_viewer_sees_only_what_it_may,
+  live_saving_zones_needs_an_admin,
   keyboard_reaches_the_skip_link_and_navigation,
   the_phone_layout_has_a_menu,
   it_works_behind_a_proxy_under_a_prefix,

@@ -3,11 +3,12 @@
 // the video, the server's annotated frames when asked for, and a readout of
 // answers per second, round trip and server latency, skipped and dropped; the
 // stream's zones and lines (docs/events.md) over the video, their counts, and
-// the latest track events.
+// the latest track events; the zones and lines in force saved to the stream's
+// camera (PUT /v1/cameras/{id}, admin only) so that they outlive the connection.
 // At most two frames are in flight: the server keeps the newest anyway
 // (latest frame wins), so a slow model never builds latency.
 
-import { wsUrl, listModels } from '../api.js';
+import { api, currentUser, hasRole, wsUrl, listModels } from '../api.js';
 import { h, field, fill, messageArea, pageHeader, fmtMs, fmtInt, describeError } from '../dom.js';
 import { drawDetections, drawShapes } from '../draw.js';
 import { modelField, thresholdField, fillDetections } from '../widgets.js';
@@ -67,6 +68,14 @@ export function render(section) {
   const drawLine = h('button', { type: 'button', class: 'secondary', text: 'Draw a line', disabled: true });
   const finish = h('button', { type: 'button', text: 'Finish', disabled: true });
   const clearShapes = h('button', { type: 'button', class: 'secondary', text: 'Clear zones and lines', disabled: true });
+  const saveShapes = h('button', { type: 'button', class: 'secondary', text: 'Save to camera', disabled: true });
+  // only an admin may PUT /v1/cameras/{id}: the others see the button disabled and why
+  const admin = hasRole('admin');
+  const saveWhy = h('p', { class: 'muted', 'data-why': 'save' });
+  saveWhy.textContent = admin
+    ? 'Save to camera keeps these zones and lines for this stream name (PUT /v1/cameras/{stream}): a stream that connects under it takes them.'
+    : `Saving zones and lines to the camera needs the admin role; you are signed in as ${(currentUser() || {}).role || 'a user without a role'}.`;
+  if (!admin) saveShapes.title = saveWhy.textContent;
   const drawHint = h('p', { class: 'muted', text: 'Click on the video: a zone takes 3 points or more, a line 2 (from, then to: crossing it from its left to its right is "forward").' });
   drawHint.hidden = true;
   const state = h('span', { class: 'badge', role: 'status', text: 'stopped' });
@@ -176,6 +185,7 @@ export function render(section) {
   drawZone.addEventListener('click', () => startDrawing('zone'));
   drawLine.addEventListener('click', () => startDrawing('line'));
   finish.addEventListener('click', finishDrawing);
+  saveShapes.addEventListener('click', saveToCamera);
   clearShapes.addEventListener('click', () => {
     stopDrawing();
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'config', zones: [], lines: [] }));
@@ -208,6 +218,25 @@ export function render(section) {
 
   function takeShapes(settings) {
     shapes = settings && (settings.zones || settings.lines) ? { zones: settings.zones || [], lines: settings.lines || [] } : null;
+  }
+
+  /* PUTs the zones and lines in force to the camera of this stream name ({} when there are none: the camera's are removed). */
+  async function saveToCamera() {
+    if (!admin) return;
+    const id = streamId.input.value;
+    const body = {};
+    if (shapes && shapes.zones.length) body.zones = shapes.zones;
+    if (shapes && shapes.lines.length) body.lines = shapes.lines;
+    saveShapes.disabled = true;
+    try {
+      await api(`/v1/cameras/${encodeURIComponent(id)}`, { method: 'PUT', json: body });
+      const n = (body.zones || []).length + (body.lines || []).length;
+      msg.info(n ? `Saved ${n} zone${n === 1 ? '' : 's'} and line${n === 1 ? '' : 's'} to camera ${id}.` : `Camera ${id} has no zones or lines now.`);
+    } catch (err) {
+      msg.show(err);
+    } finally {
+      saveShapes.disabled = !ws;
+    }
   }
 
   function onText(data) {
@@ -378,6 +407,7 @@ export function render(section) {
       pause.disabled = false;
       stop.disabled = false;
       drawZone.disabled = drawLine.disabled = clearShapes.disabled = false;
+      saveShapes.disabled = !admin;
       loop();
     };
     ws.onmessage = (e) => (typeof e.data === 'string' ? onText(e.data) : onBinary(e.data));
@@ -415,7 +445,7 @@ export function render(section) {
     pause.setAttribute('aria-pressed', 'false');
     pause.disabled = true;
     stop.disabled = true;
-    drawZone.disabled = drawLine.disabled = clearShapes.disabled = true;
+    drawZone.disabled = drawLine.disabled = clearShapes.disabled = saveShapes.disabled = true;
     if (drawing) stopDrawing();
     start.disabled = false;
     setState('stopped');
@@ -474,7 +504,7 @@ export function render(section) {
     h('div', { class: 'panel' }, h('h2', { text: 'Detections in the latest frame' }), list),
     h('div', { class: 'grid cols-2' },
       h('div', { class: 'panel' }, h('h2', { text: 'Zones and lines' }),
-        h('div', { class: 'buttons' }, drawZone, drawLine, finish, clearShapes), drawHint, countsList),
+        h('div', { class: 'buttons' }, drawZone, drawLine, finish, clearShapes, saveShapes), drawHint, saveWhy, countsList),
       h('div', { class: 'panel' }, h('h2', { text: 'Track events' }), eventsList)));
 
   return () => {

@@ -1,0 +1,26 @@
+/*
+ * tls_conf: what the server's TLS (net/tls) and the outgoing client's
+ * (http/client) share: the protocol floor (TLS 1.2), the ECDHE + AEAD
+ * suites, the key exchange groups, the random generator, and mbedtls'
+ * errors as text.
+ */
+#ifndef VG_TLS_CONF_H
+#define VG_TLS_CONF_H
+
+#include <stddef.h>
+
+#include <mbedtls/ssl.h>
+
+#include "base/rng.h"
+
+/*
+ * mbedtls_ssl_config_defaults for endpoint (MBEDTLS_SSL_IS_SERVER or
+ * _CLIENT) with rng and the shared suites and groups. 0, or an mbedtls
+ * error with err filled.
+ */
+int vg_tls_conf_init(mbedtls_ssl_config *conf, int endpoint, vg_rng *rng, char *err, size_t errlen);
+
+/* "what: mbedtls' text (-0xNNNN)" into err. */
+void vg_tls_describe(int rc, const char *what, char *err, size_t errlen);
+
+#endif
