@@ -359,7 +359,7 @@ static void choose_winograd(vgc_onnx_exec *ex)
             best->l.kind = VGC_CONV_WINO;
             best->l.wino_m = m;
             more = (vgc_conv_packed_floats(&best->l, mr) - gemm) * sizeof(float);
-            w = vgc_layer_plan(ex->ctx, &best->l) * sizeof(float);
+            w = vgc_layer_plan(ex->ctx, &best->l) * sizeof(float) * (size_t)ex->ctx->threads;
             if (used + more + (w > work ? w : work) <= VGC_HEADROOM_BYTES) {
                 used += more;
                 work = w > work ? w : work;
@@ -405,13 +405,39 @@ static void im2col(const conv_plan *p, const float *in, int y0, int y1, float *c
 }
 
 
-/* A geometry the engine lacks: im2col bands and the GEMM kernel, group by group. */
+/* One task of an im2col band's GEMM: a range of the filter panels. */
+typedef struct direct_job {
+    const vgc_onnx_exec *ex;
+    const float *a, *bias;    /* the group's packed weights and biases */
+    int fg, k, nc, per;       /* filters, depth, columns, panels per task */
+    float *out;               /* the band's first output */
+    size_t ldc;
+    enum vgc_act act;
+} direct_job;
+
+
+static void direct_task(void *ctx, int task, int thread)
+{
+    const direct_job *j = ctx;
+    const int mr = j->ex->k->gemm_mr, f0 = task * j->per * mr, f1 = f0 + j->per * mr < j->fg ? f0 + j->per * mr : j->fg;
+
+    (void)thread;
+    j->ex->k->gemm(j->a + (size_t)f0 * j->k, f1 - f0, j->k, j->ex->ctx->work, (size_t)j->nc, j->nc,
+                   j->out + (size_t)f0 * j->ldc, j->ldc, j->bias + f0, j->act);
+}
+
+
+/*
+ * A geometry the engine lacks, or a small output: im2col bands and the GEMM
+ * kernel, group by group, the filters of a band split among the threads.
+ */
 static void run_conv_direct(const vgc_onnx_exec *ex, const conv_plan *p, const float *xin, float *y, int64_t batch)
 {
     const vgc_layer *l = &p->l;
     const int mr = ex->k->gemm_mr, cg = l->c / l->groups, fg = l->filters / l->groups, oh = l->out_h, ow = l->out_w;
-    const int k = cg * p->kh * p->kw;
-    const size_t ohw = (size_t)oh * ow, group = (size_t)((fg + mr - 1) / mr) * (size_t)mr * (size_t)k;
+    const int k = cg * p->kh * p->kw, panels = (fg + mr - 1) / mr;
+    const size_t ohw = (size_t)oh * ow, group = (size_t)panels * (size_t)mr * (size_t)k;
+    const int threads = vgc_pool_threads(ex->ctx->pool);
     int rows = (int)(ex->ctx->work_floats / ((size_t)k * ow));
 
     if (rows > oh)
@@ -424,9 +450,13 @@ static void run_conv_direct(const vgc_onnx_exec *ex, const conv_plan *p, const f
             float *out = y + ((size_t)b * l->filters + (size_t)g * fg) * ohw;
             for (int y0 = 0; y0 < oh; y0 += rows) {
                 const int y1 = y0 + rows < oh ? y0 + rows : oh, nc = (y1 - y0) * ow;
+                direct_job j = { ex, l->weights + (size_t)g * group, l->biases + (size_t)g * fg, fg, k, nc,
+                                 (panels + threads - 1) / threads, out + (size_t)y0 * ow, ohw, l->act };
                 im2col(p, in, y0, y1, ex->ctx->work);
-                ex->k->gemm(l->weights + (size_t)g * group, fg, k, ex->ctx->work, (size_t)nc, nc,
-                            out + (size_t)y0 * ow, ohw, l->biases + (size_t)g * fg, l->act);
+                if (threads > 1 && (double)fg * k * nc >= 262144.0)   /* as the engine: worth waking the others */
+                    vgc_pool_run(ex->ctx->pool, (panels + j.per - 1) / j.per, direct_task, &j);
+                else
+                    ex->k->gemm(j.a, fg, k, ex->ctx->work, (size_t)nc, nc, j.out, ohw, j.bias, l->act);
             }
         }
 }
@@ -1120,10 +1150,21 @@ static int plan_arena(vgc_onnx_exec *ex)
 
 int vgc_onnx_exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, char *err, size_t errlen)
 {
+    return vgc_onnx_exec_create_threads(out, g, 1, err, errlen);
+}
+
+
+int vgc_onnx_exec_create_threads(vgc_onnx_exec **out, const vgc_onnx_graph *g, int threads, char *err,
+                                 size_t errlen)
+{
     vgc_onnx_exec *ex = calloc(1, sizeof(*ex));
     int rc = 0;
 
     *out = NULL;
+    if (threads < 1 || threads > VGC_MAX_THREADS) {
+        free(ex);
+        return vgc_fail(err, errlen, VIGIA_EINVAL, "threads %d out of range (1 to %d)", threads, VGC_MAX_THREADS);
+    }
     if (!ex)
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
     ex->g = g;
@@ -1135,9 +1176,9 @@ int vgc_onnx_exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, char *err
     ex->ctx = calloc(1, sizeof(*ex->ctx));
     if (ex->ctx) {
         ex->ctx->k = ex->k;
-        ex->ctx->threads = 1;
+        ex->ctx->threads = threads;
     }
-    if (!ex->buf || !ex->off || !ex->conv || !ex->fc || !ex->ctx || vgc_pool_create(&ex->ctx->pool, 1) < 0) {
+    if (!ex->buf || !ex->off || !ex->conv || !ex->fc || !ex->ctx || vgc_pool_create(&ex->ctx->pool, threads) < 0) {
         rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
         goto fail;
     }
@@ -1176,7 +1217,15 @@ int vgc_onnx_exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, char *err
             ex->ctx->work_floats = need;
     }
     ex->arena = aligned_alloc(64, ((ex->arena_floats + 16) * sizeof(float) + 63) & ~(size_t)63);
-    ex->ctx->work = aligned_alloc(64, ((ex->ctx->work_floats + 16) * sizeof(float) + 63) & ~(size_t)63);
+    /* the engine's layers: thread t's scratch at t * work_floats (64-byte aligned) */
+    ex->ctx->work_floats = (ex->ctx->work_floats + 15) & ~(size_t)15;
+    if (ex->ctx->work_floats * sizeof(float) > VGC_MAX_ARENA_BYTES / (size_t)threads) {
+        rc = vgc_fail(err, errlen, VIGIA_EINVAL, "scratch of %d threads needs more than %zu bytes", threads,
+                      (size_t)VGC_MAX_ARENA_BYTES);
+        goto fail;
+    }
+    ex->ctx->work = aligned_alloc(64, ((ex->ctx->work_floats * (size_t)threads + 16) * sizeof(float) + 63) &
+                                          ~(size_t)63);
     if (!ex->arena || !ex->ctx->work) {
         rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %zu activation floats", ex->arena_floats);
         goto fail;

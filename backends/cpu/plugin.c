@@ -25,7 +25,8 @@
  *
  * A manifest with no cfg whose weights file ends in ".onnx" is an ONNX
  * graph with a detection head (onnx_head.h), run one image at a time on
- * one thread; the keys above do not apply to it. The [model] key
+ * the manifest's `threads` compute threads; the keys above do not apply to
+ * it. The file is read once; its output's shape says the task. The [model] key
  *   head = auto | yolov5 | yolov8 | boxes   its output's layout (auto: from
  *                                    the output's shape)
  * names it; a boxes head takes its class count from the labels file.
@@ -115,45 +116,60 @@ static int is_onnx(const char *path)
 }
 
 
-/*
- * Opens m's graph as a classifier into model (mean and std already read).
- * Returns 0 when it is no classifier (try it as a detector), else 1 with
- * *rc the outcome.
- */
-static int onnx_classify_open(const vigia_host *host, const vigia_manifest *m, vigia_model *model, int *rc,
-                              char *err, size_t errlen)
+/* A classifier on the open graph g (taken) into model (mean and std already read). */
+static int onnx_classify_open(const vigia_host *host, const vigia_manifest *m, vigia_model *model,
+                              vgc_onnx_graph *g, char *err, size_t errlen)
 {
-    int other = 0, w, h;
     char msg[512];
+    int rc, w, h;
 
-    *rc = vgc_onnx_classify_open(&model->cls, m->weights_path, m->input_w, m->input_h, &other, err, errlen);
-    if (*rc < 0 && other)
-        return 0;
-    if (*rc == 0 &&
-        (*rc = vgc_onnx_classify_input(m, model->mean, model->std, &model->cls_in, err, errlen)) < 0)
+    if ((rc = vgc_onnx_classify_open_graph(&model->cls, g, m->threads, err, errlen)) < 0)
+        return rc;
+    if ((rc = vgc_onnx_classify_input(m, model->mean, model->std, &model->cls_in, err, errlen)) < 0) {
         vgc_onnx_classify_destroy(model->cls);
-    if (*rc < 0)
-        return 1;
-    model->host = host;
-    model->max_batch = m->max_batch;
-    snprintf(model->device, sizeof model->device, "cpu onnx, 1 thread, %s",
+        return rc;
+    }
+    snprintf(model->device, sizeof model->device, "cpu onnx, %d thread%s, %s", m->threads, m->threads > 1 ? "s" : "",
              vgc_onnx_classify_softmax(model->cls) ? "scores: the graph's softmax" : "scores: softmax of the logits");
     vgc_onnx_classify_input_size(model->cls, &w, &h);
     snprintf(msg, sizeof msg, "%s: onnx classifier %dx%d, %d classes, %s", m->name ? m->name : "model", w, h,
              vgc_onnx_classify_classes(model->cls), model->device);
     host_log(host, VIGIA_LOG_INFO, msg);
-    return 1;
+    return 0;
 }
 
 
+/* A detector on the open graph g (taken) into model. */
+static int onnx_detector_open(const vigia_host *host, const vigia_manifest *m, vigia_model *model,
+                              vgc_onnx_graph *g, const char *head, char *err, size_t errlen)
+{
+    const vgc_onnx_head *hd;
+    char msg[512];
+    int rc, w, h;
+
+    if ((rc = vgc_onnx_model_open_graph(&model->onnx, g, head, count_labels(m->names_path), m->threads, err,
+                                        errlen)) < 0)
+        return rc;
+    snprintf(model->device, sizeof model->device, "cpu onnx, %d thread%s", m->threads, m->threads > 1 ? "s" : "");
+    vgc_onnx_model_input_size(model->onnx, &w, &h);
+    hd = vgc_onnx_model_head(model->onnx);
+    snprintf(msg, sizeof msg, "%s: onnx %dx%d, %d classes, head %s (%s), %s", m->name ? m->name : "model", w, h,
+             vgc_onnx_model_classes(model->onnx), vgc_onnx_head_name(hd->kind),
+             hd->detected ? "detected" : "manifest", model->device);
+    host_log(host, VIGIA_LOG_INFO, msg);
+    return 0;
+}
+
+
+/* An ONNX graph, read once: a classifier when its output is one score per class, else a detector. */
 static int onnx_open(const vigia_host *host, const vigia_manifest *m, vigia_model **out, char *err, size_t errlen)
 {
     static const char *const heads[] = { "auto", "yolov5", "yolov8", "boxes", NULL };
     vigia_model *model;
+    vgc_onnx_graph *g;
     const char *head;
-    int rc, w, h;
-
     float mean[3], std[3];
+    int rc;
 
     if ((rc = m->get_string(m, "head", heads, "auto", &head, err, errlen)) < 0 ||
         (rc = vgc_input_norm(m, mean, std, err, errlen)) < 0)
@@ -162,26 +178,13 @@ static int onnx_open(const vigia_host *host, const vigia_manifest *m, vigia_mode
         return snprintf(err, errlen, "out of memory"), VIGIA_ENOMEM;
     memcpy(model->mean, mean, sizeof mean);
     memcpy(model->std, std, sizeof std);
-    if (onnx_classify_open(host, m, model, &rc, err, errlen))
-        return rc < 0 ? (free(model), rc) : (*out = model, 0);
-    rc = vgc_onnx_model_open_head(&model->onnx, m->weights_path, m->input_w, m->input_h, head,
-                                  count_labels(m->names_path), err, errlen);
-    if (rc < 0) {
-        free(model);
-        return rc;
-    }
     model->host = host;
     model->max_batch = m->max_batch;
-    snprintf(model->device, sizeof model->device, "cpu onnx, 1 thread");
-    vgc_onnx_model_input_size(model->onnx, &w, &h);
-    {
-        char msg[512];
-
-        const vgc_onnx_head *hd = vgc_onnx_model_head(model->onnx);
-        snprintf(msg, sizeof msg, "%s: onnx %dx%d, %d classes, head %s (%s), %s", m->name ? m->name : "model", w, h,
-                 vgc_onnx_model_classes(model->onnx), vgc_onnx_head_name(hd->kind),
-                 hd->detected ? "detected" : "manifest", model->device);
-        host_log(host, VIGIA_LOG_INFO, msg);
+    if ((rc = vgc_onnx_graph_open(&g, m->weights_path, m->input_w, m->input_h, err, errlen)) < 0 ||
+        (rc = vgc_onnx_graph_classifies(g) ? onnx_classify_open(host, m, model, g, err, errlen)
+                                           : onnx_detector_open(host, m, model, g, head, err, errlen)) < 0) {
+        free(model);
+        return rc;
     }
     *out = model;
     return 0;
