@@ -31,6 +31,9 @@ struct vgc_onnx_exec {
     conv_plan **conv;         /* per node: the plan of a Conv, else NULL */
     float **fc;               /* per node: a Gemm's constant B as GEMM panels (alpha folded), then
                                  its bias (beta C) after fc_panel floats; else NULL */
+    int *slab_of;             /* per value: the Concat output it is written into in place, or -1 */
+    size_t *slab_at;          /* per value: its offset in that output, in floats */
+    char *in_place;           /* per node: a Concat whose inputs are written in place (nothing to copy) */
 };
 
 
@@ -1093,6 +1096,59 @@ static const char *cannot_run(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
 }
 
 
+/*
+ * Concats without copies: where every input of a Concat is one contiguous
+ * slab of its output (the axes before the concatenated one are all 1: a
+ * channel Concat of one image) and a value computed here, used as no other
+ * Concat's slab, a multiple of 16 floats long (so slabs stay 64-byte
+ * aligned and a kernel's vector tail never reaches the next), each input's
+ * producer writes straight into the output at its offset. The output then
+ * lives from its first producer to its last reader or any input's.
+ */
+static void plan_concat(vgc_onnx_exec *ex, int *first, int *last)
+{
+    const vgc_onnx_graph *g = ex->g;
+
+    for (int i = 0; i < g->nnode; i++) {
+        const vgc_onnx_node *n = &g->node[i];
+        const vgc_onnx_value *yv;
+        int ok, ax;
+
+        if (!live(n) || n->op != VGC_OP_CONCAT || n->nin < 1 || ex->slab_of[n->out[0]] >= 0)
+            continue;
+        yv = &g->val[n->out[0]];
+        ax = norm_axis(attr_i(n, "axis", 0), yv->rank);
+        ok = first[n->out[0]] >= 0 && prod(yv->dims, 0, ax) == 1;
+        for (int k = 0; ok && k < n->nin; k++) {
+            const int u = n->in[k];
+            ok = u >= 0 && first[u] >= 0 && ex->slab_of[u] < 0 && g->val[u].count % 16 == 0;
+            for (int j = 0; ok && j < g->nnode; j++)   /* not itself a Concat's output written in place */
+                ok = !(g->node[j].op == VGC_OP_CONCAT && g->node[j].nout > 0 && g->node[j].out[0] == u &&
+                       ex->in_place[j]);
+            for (int j = 0; ok && j < k; j++)          /* not twice in this one */
+                ok = n->in[j] != u;
+        }
+        if (!ok)
+            continue;
+        {
+            size_t at = 0;
+            const int y = n->out[0];
+            for (int k = 0; k < n->nin; k++) {
+                const int u = n->in[k];
+                ex->slab_of[u] = y;
+                ex->slab_at[u] = at;
+                at += (size_t)g->val[u].count;
+                if (first[u] < first[y])
+                    first[y] = first[u];
+                if (last[u] > last[y])
+                    last[y] = last[u];
+            }
+            ex->in_place[i] = 1;
+        }
+    }
+}
+
+
 /* Place every computed value in the arena: first fit among values alive at the same time. */
 static int plan_arena(vgc_onnx_exec *ex)
 {
@@ -1119,11 +1175,12 @@ static int plan_arena(vgc_onnx_exec *ex)
     }
     for (int i = 0; i < g->nout; i++)
         last[g->out[i]] = g->nnode;
+    plan_concat(ex, first, last);
     for (int v = 0; v < g->nval; v++) {
         size_t size = ((size_t)g->val[v].count + 15) & ~(size_t)15, at = 0;
         int moved = 1;
 
-        if (first[v] < 0)
+        if (first[v] < 0 || ex->slab_of[v] >= 0)   /* not computed here, or a slab of a Concat's output */
             continue;
         while (moved) {           /* lowest offset clear of every overlapping placed value */
             moved = 0;
@@ -1173,12 +1230,17 @@ int vgc_onnx_exec_create_threads(vgc_onnx_exec **out, const vgc_onnx_graph *g, i
     ex->off = calloc((size_t)g->nval, sizeof(size_t));
     ex->conv = calloc((size_t)g->nnode + 1, sizeof(conv_plan *));
     ex->fc = calloc((size_t)g->nnode + 1, sizeof(float *));
+    ex->slab_of = malloc(((size_t)g->nval + 1) * sizeof(int));
+    ex->slab_at = calloc((size_t)g->nval + 1, sizeof(size_t));
+    ex->in_place = calloc((size_t)g->nnode + 1, 1);
+    for (int v = 0; ex->slab_of && v < g->nval; v++)
+        ex->slab_of[v] = -1;
     ex->ctx = calloc(1, sizeof(*ex->ctx));
     if (ex->ctx) {
         ex->ctx->k = ex->k;
         ex->ctx->threads = threads;
     }
-    if (!ex->buf || !ex->off || !ex->conv || !ex->fc || !ex->ctx || vgc_pool_create(&ex->ctx->pool, threads) < 0) {
+    if (!ex->buf || !ex->off || !ex->conv || !ex->fc || !ex->slab_of || !ex->slab_at || !ex->in_place || !ex->ctx || vgc_pool_create(&ex->ctx->pool, threads) < 0) {
         rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
         goto fail;
     }
@@ -1232,6 +1294,9 @@ int vgc_onnx_exec_create_threads(vgc_onnx_exec **out, const vgc_onnx_graph *g, i
     }
     for (int v = 0; v < g->nval; v++)
         ex->buf[v] = g->val[v].data ? g->val[v].data : ex->off[v] != SIZE_MAX ? ex->arena + ex->off[v] : NULL;
+    for (int v = 0; v < g->nval; v++)
+        if (ex->slab_of[v] >= 0)
+            ex->buf[v] = ex->buf[ex->slab_of[v]] + ex->slab_at[v];
     *out = ex;
     return 0;
 fail:
@@ -1262,7 +1327,10 @@ int vgc_onnx_exec_run(vgc_onnx_exec *ex, const float *const *inputs, char *err, 
         case VGC_OP_ADD: case VGC_OP_SUB: case VGC_OP_MUL: case VGC_OP_DIV: case VGC_OP_POW:
             run_binary(ex, n);
             break;
-        case VGC_OP_CONCAT: run_concat(ex, n); break;
+        case VGC_OP_CONCAT:
+            if (!ex->in_place[i])    /* else its inputs were written into it */
+                run_concat(ex, n);
+            break;
         case VGC_OP_SPLIT: run_split(ex, n); break;
         case VGC_OP_SLICE: run_slice(ex, n); break;
         case VGC_OP_GATHER: run_gather(ex, n); break;
@@ -1302,6 +1370,9 @@ void vgc_onnx_exec_destroy(vgc_onnx_exec *ex)
             free(ex->fc[i]);
     free(ex->conv);
     free(ex->fc);
+    free(ex->slab_of);
+    free(ex->slab_at);
+    free(ex->in_place);
     free(ex->buf);
     free(ex->off);
     free(ex->arena);
