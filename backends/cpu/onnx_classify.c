@@ -9,8 +9,7 @@
 #include "internal.h"
 #include "onnx_classify.h"
 #include "onnx_exec.h"
-#include "onnx_read.h"
-#include "onnx_rewrite.h"
+#include "onnx_model.h"
 
 struct vgc_onnx_classify {
     vgc_onnx_graph *g;
@@ -45,46 +44,46 @@ static int ends_in_softmax(const vgc_onnx_graph *g, int v)
 int vgc_onnx_classify_open(vgc_onnx_classify **out, const char *path, int width, int height,
                            int *not_classifier, char *err, size_t errlen)
 {
-    vgc_onnx_options opt = { .batch = 1, .width = width, .height = height };
-    vgc_onnx_classify *c = calloc(1, sizeof(*c));
-    const vgc_onnx_value *x, *y;
+    vgc_onnx_graph *g;
     int rc;
 
     *out = NULL;
     *not_classifier = 0;
-    if (!c)
-        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
-    if ((rc = vgc_onnx_load(&c->g, path, &opt, err, errlen)) || (rc = vgc_onnx_rewrite(c->g, err, errlen)))
-        goto fail;
-    if (c->g->nin != 1 || c->g->nout != 1) {
+    if ((rc = vgc_onnx_graph_open(&g, path, width, height, err, errlen)))
+        return rc;
+    if (!vgc_onnx_graph_classifies(g))
         *not_classifier = 1;
-        rc = vgc_fail(err, errlen, VIGIA_ENOTSUP, "the graph has %d inputs and %d outputs; a classifier has one each",
-                      c->g->nin, c->g->nout);
-        goto fail;
-    }
-    x = &c->g->val[c->g->in[0]];
-    y = &c->g->val[c->g->out[0]];
-    if (!(y->dims[0] == 1 && (y->rank == 2 || (y->rank == 4 && y->dims[2] == 1 && y->dims[3] == 1)) &&
-          y->dims[1] >= 1 && y->dims[1] <= VGC_MAX_CLASSES)) {
-        *not_classifier = 1;
+    return vgc_onnx_classify_open_graph(out, g, 1, err, errlen);
+}
+
+
+int vgc_onnx_classify_open_graph(vgc_onnx_classify **out, vgc_onnx_graph *g, int threads, char *err, size_t errlen)
+{
+    vgc_onnx_classify *c;
+    const vgc_onnx_value *y = &g->val[g->out[0]];
+    int rc;
+
+    *out = NULL;
+    if (!vgc_onnx_graph_classifies(g)) {
         rc = vgc_fail(err, errlen, VIGIA_ENOTSUP, "output '%s' is not one score per class ([1, classes])", y->name);
-        goto fail;
+        vgc_onnx_destroy(g);
+        return rc;
     }
-    if (x->rank != 4 || x->dims[0] != 1 || x->dims[1] != 3 || x->dims[2] > VGC_MAX_DIM || x->dims[3] > VGC_MAX_DIM) {
-        rc = vgc_fail(err, errlen, VIGIA_ENOTSUP, "input '%s' is not [1, 3, height, width]", x->name);
-        goto fail;
+    if (!(c = calloc(1, sizeof(*c)))) {
+        vgc_onnx_destroy(g);
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
     }
-    c->h = (int)x->dims[2];
-    c->w = (int)x->dims[3];
+    c->g = g;
+    c->h = (int)g->val[g->in[0]].dims[2];
+    c->w = (int)g->val[g->in[0]].dims[3];
     c->classes = (int)y->dims[1];
-    c->softmax = ends_in_softmax(c->g, c->g->out[0]);
-    if ((rc = vgc_onnx_exec_create(&c->ex, c->g, err, errlen)))
-        goto fail;
+    c->softmax = ends_in_softmax(g, g->out[0]);
+    if ((rc = vgc_onnx_exec_create_threads(&c->ex, g, threads, err, errlen))) {
+        vgc_onnx_classify_destroy(c);
+        return rc;
+    }
     *out = c;
     return 0;
-fail:
-    vgc_onnx_classify_destroy(c);
-    return rc;
 }
 
 

@@ -20,17 +20,26 @@
 #define VGC_ONNX_CLASSIFY_H
 
 #include "engine.h"
+#include "onnx_read.h"
 
 typedef struct vgc_onnx_classify vgc_onnx_classify;
 
 /*
  * Open path; width and height (0 = the graph's) fix dynamic sides. When the
  * graph reads fine but its output is not one score per class, fails with
- * VIGIA_ENOTSUP and sets *not_classifier (the caller may try it as a
- * detector); other failures are the reader's and executor's.
+ * VIGIA_ENOTSUP and sets *not_classifier; other failures are the reader's
+ * and executor's (vgc_onnx_graph_open, onnx_model.h).
  */
 VGC_HIDDEN int vgc_onnx_classify_open(vgc_onnx_classify **out, const char *path, int width, int height,
                                       int *not_classifier, char *err, size_t errlen);
+
+/*
+ * A classifier on a graph open already (vgc_onnx_graph_open), which it takes
+ * (freed on failure too), with `threads` compute threads (onnx_exec.h).
+ * VIGIA_ENOTSUP when vgc_onnx_graph_classifies() says no.
+ */
+VGC_HIDDEN int vgc_onnx_classify_open_graph(vgc_onnx_classify **out, vgc_onnx_graph *g, int threads,
+                                            char *err, size_t errlen);
 
 /* The input size, the classes, and whether the scores are the graph's own softmax (1) or ours (0). */
 VGC_HIDDEN void vgc_onnx_classify_input_size(const vgc_onnx_classify *c, int *w, int *h);

@@ -17,6 +17,7 @@
 #include "q8_calib.h"
 
 #define COL_FLOATS ((size_t)1 << 20)  /* im2col band, floats */
+#define SMALL_OUT_PIXELS 1024         /* a plain convolution this small or smaller: im2col + GEMM */
 #define R VGC_ONNX_MAX_RANK
 
 typedef struct conv_plan conv_plan;
@@ -30,6 +31,11 @@ struct vgc_onnx_exec {
     float *arena;
     size_t arena_floats;
     conv_plan **conv;         /* per node: the plan of a Conv, else NULL */
+    float **fc;               /* per node: a Gemm's constant B as GEMM panels (alpha folded), then
+                                 its bias (beta C) after fc_panel floats; else NULL */
+    int *slab_of;             /* per value: the Concat output it is written into in place, or -1 */
+    size_t *slab_at;          /* per value: its offset in that output, in floats */
+    char *in_place;           /* per node: a Concat whose inputs are written in place (nothing to copy) */
 };
 
 
@@ -133,21 +139,6 @@ static void broadcast_strides(const vgc_onnx_value *x, int r, int64_t *st)
 
 /* ---- activations -------------------------------------------------------------------------- */
 
-static float act_apply(float x, int act, float a, float b)
-{
-    switch (act) {
-    case VGC_OA_RELU: return x > 0 ? x : 0;
-    case VGC_OA_LEAKY: return x >= 0 ? x : a * x;
-    case VGC_OA_SIGMOID: return 1.0f / (1.0f + expf(-x));
-    case VGC_OA_HARD_SIGMOID: return fmaxf(0.0f, fminf(1.0f, a * x + b));
-    case VGC_OA_HARD_SWISH: return x * fmaxf(0.0f, fminf(1.0f, x / 6.0f + 0.5f));
-    case VGC_OA_SILU: return x / (1.0f + expf(-x));
-    case VGC_OA_CLIP: return fminf(fmaxf(x, a), b);
-    default: return x;
-    }
-}
-
-
 /* The kernel activation equal to a fused one, or -1. */
 static int kernel_act(int act, float a, float b)
 {
@@ -162,6 +153,53 @@ static int kernel_act(int act, float a, float b)
     }
 }
 
+
+static float clampf(float v, float lo, float hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;   /* compare-and-select: vectorised, unlike fminf/fmaxf */
+}
+
+
+/*
+ * y = act(x) for n floats (y may be x). The engine's kernels take the
+ * activations they have (vgc_kernels.bias_act); the others are loops of one
+ * operation each, which the compiler vectorises.
+ */
+static void act_run(const vgc_kernels *k, float *y, const float *x, int64_t n, int act, float a, float b)
+{
+    const int ka = kernel_act(act, a, b);
+
+    if (ka >= 0) {
+        if (y != x)
+            memcpy(y, x, (size_t)n * sizeof(float));
+        if (ka != VGC_ACT_LINEAR)
+            k->bias_act(y, (size_t)n, 0.0f, (enum vgc_act)ka);
+        return;
+    }
+    switch (act) {
+    case VGC_OA_LEAKY:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] >= 0 ? x[i] : a * x[i];
+        break;
+    case VGC_OA_HARD_SIGMOID:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = clampf(a * x[i] + b, 0.0f, 1.0f);
+        break;
+    case VGC_OA_HARD_SWISH:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] * clampf(x[i] * (1.0f / 6.0f) + 0.5f, 0.0f, 1.0f);
+        break;
+    case VGC_OA_CLIP:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = clampf(x[i], a, b);
+        break;
+    default:
+        if (y != x)
+            memcpy(y, x, (size_t)n * sizeof(float));
+        break;
+    }
+}
+
 /* ---- convolution ------------------------------------------------------------------------- */
 
 /*
@@ -170,8 +208,9 @@ static int kernel_act(int act, float a, float b)
  * and runs through it: packed weights, Winograd F(2x2)/F(4x4) for 3x3
  * stride 1, the depthwise kernel, 1x1 as a GEMM on the input, the implicit-
  * GEMM rows kernel, the task pool, activation fused into the output pass.
- * The rest (dilations, uneven pads, strides or sides) runs here as im2col
- * bands and the same GEMM kernel on the same packed weights.
+ * The rest (dilations, uneven pads, strides or sides) and the small outputs
+ * of the implicit-GEMM kind run here as im2col bands and the same GEMM
+ * kernel on the same packed weights.
  */
 typedef struct conv_plan {
     vgc_layer l;              /* the engine's layer: geometry, kind, packed weights, biases */
@@ -252,6 +291,13 @@ static int conv_plan_make(vgc_onnx_exec *ex, const vgc_onnx_node *n, conv_plan *
         l->kind = VGC_CONV_1X1;
     else
         l->kind = VGC_CONV_GEMM;
+    /*
+     * A small output (resnet's 14x14 and 7x7 stages) as one im2col band and
+     * the GEMM kernel: the implicit GEMM's tiles span an output row and are
+     * mostly empty on short rows (resnet18 at 224: 52 ms -> 27 ms).
+     */
+    if (l->kind == VGC_CONV_GEMM && (size_t)l->out_w * l->out_h <= SMALL_OUT_PIXELS)
+        p->direct = 1;
     ka = kernel_act(n->act, n->act_a, n->act_b);
     l->act = ka < 0 ? VGC_ACT_LINEAR : (enum vgc_act)ka;
     p->post = ka < 0 ? n->act : VGC_OA_NONE;
@@ -318,7 +364,7 @@ static void choose_winograd(vgc_onnx_exec *ex)
             best->l.kind = VGC_CONV_WINO;
             best->l.wino_m = m;
             more = (vgc_conv_packed_floats(&best->l, mr) - gemm) * sizeof(float);
-            w = vgc_layer_plan(ex->ctx, &best->l) * sizeof(float);
+            w = vgc_layer_plan(ex->ctx, &best->l) * sizeof(float) * (size_t)ex->ctx->threads;
             if (used + more + (w > work ? w : work) <= VGC_HEADROOM_BYTES) {
                 used += more;
                 work = w > work ? w : work;
@@ -364,13 +410,39 @@ static void im2col(const conv_plan *p, const float *in, int y0, int y1, float *c
 }
 
 
-/* A geometry the engine lacks: im2col bands and the GEMM kernel, group by group. */
+/* One task of an im2col band's GEMM: a range of the filter panels. */
+typedef struct direct_job {
+    const vgc_onnx_exec *ex;
+    const float *a, *bias;    /* the group's packed weights and biases */
+    int fg, k, nc, per;       /* filters, depth, columns, panels per task */
+    float *out;               /* the band's first output */
+    size_t ldc;
+    enum vgc_act act;
+} direct_job;
+
+
+static void direct_task(void *ctx, int task, int thread)
+{
+    const direct_job *j = ctx;
+    const int mr = j->ex->k->gemm_mr, f0 = task * j->per * mr, f1 = f0 + j->per * mr < j->fg ? f0 + j->per * mr : j->fg;
+
+    (void)thread;
+    j->ex->k->gemm(j->a + (size_t)f0 * j->k, f1 - f0, j->k, j->ex->ctx->work, (size_t)j->nc, j->nc,
+                   j->out + (size_t)f0 * j->ldc, j->ldc, j->bias + f0, j->act);
+}
+
+
+/*
+ * A geometry the engine lacks, or a small output: im2col bands and the GEMM
+ * kernel, group by group, the filters of a band split among the threads.
+ */
 static void run_conv_direct(const vgc_onnx_exec *ex, const conv_plan *p, const float *xin, float *y, int64_t batch)
 {
     const vgc_layer *l = &p->l;
     const int mr = ex->k->gemm_mr, cg = l->c / l->groups, fg = l->filters / l->groups, oh = l->out_h, ow = l->out_w;
-    const int k = cg * p->kh * p->kw;
-    const size_t ohw = (size_t)oh * ow, group = (size_t)((fg + mr - 1) / mr) * (size_t)mr * (size_t)k;
+    const int k = cg * p->kh * p->kw, panels = (fg + mr - 1) / mr;
+    const size_t ohw = (size_t)oh * ow, group = (size_t)panels * (size_t)mr * (size_t)k;
+    const int threads = vgc_pool_threads(ex->ctx->pool);
     int rows = (int)(ex->ctx->work_floats / ((size_t)k * ow));
 
     if (rows > oh)
@@ -383,9 +455,13 @@ static void run_conv_direct(const vgc_onnx_exec *ex, const conv_plan *p, const f
             float *out = y + ((size_t)b * l->filters + (size_t)g * fg) * ohw;
             for (int y0 = 0; y0 < oh; y0 += rows) {
                 const int y1 = y0 + rows < oh ? y0 + rows : oh, nc = (y1 - y0) * ow;
+                direct_job j = { ex, l->weights + (size_t)g * group, l->biases + (size_t)g * fg, fg, k, nc,
+                                 (panels + threads - 1) / threads, out + (size_t)y0 * ow, ohw, l->act };
                 im2col(p, in, y0, y1, ex->ctx->work);
-                ex->k->gemm(l->weights + (size_t)g * group, fg, k, ex->ctx->work, (size_t)nc, nc,
-                            out + (size_t)y0 * ow, ohw, l->biases + (size_t)g * fg, l->act);
+                if (threads > 1 && (double)fg * k * nc >= 262144.0)   /* as the engine: worth waking the others */
+                    vgc_pool_run(ex->ctx->pool, (panels + j.per - 1) / j.per, direct_task, &j);
+                else
+                    ex->k->gemm(j.a, fg, k, ex->ctx->work, (size_t)nc, nc, j.out, ohw, j.bias, l->act);
             }
         }
 }
@@ -403,8 +479,7 @@ static void run_conv(const vgc_onnx_exec *ex, const vgc_onnx_node *n, conv_plan 
         vgc_conv_forward(ex->ctx, &p->l, ex->buf[n->in[0]], (int)x->dims[0]);
     }
     if (p->post != VGC_OA_NONE)
-        for (int64_t i = 0; i < yv->count; i++)
-            y[i] = act_apply(y[i], p->post, n->act_a, n->act_b);
+        act_run(ex->k, y, y, yv->count, p->post, n->act_a, n->act_b);
 }
 
 
@@ -507,10 +582,17 @@ static void run_global_avg(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
     const float *in = ex->buf[n->in[0]];
     float *y = ex->buf[n->out[0]];
 
-    for (int64_t c = 0; c < x->dims[0] * x->dims[1]; c++) {
+    for (int64_t c = 0; c < x->dims[0] * x->dims[1]; c++, in += hw) {
+        float part[16] = { 0 };   /* 16 running sums: one vector's lanes, summed at the end */
         double s = 0;
-        for (int64_t i = 0; i < hw; i++)
-            s += in[c * hw + i];
+        int64_t i = 0;
+        for (; i + 16 <= hw; i += 16)
+            for (int j = 0; j < 16; j++)
+                part[j] += in[i + j];
+        for (; i < hw; i++)
+            s += in[i];
+        for (int j = 0; j < 16; j++)
+            s += part[j];
         y[c] = (float)(s / (double)hw);
     }
 }
@@ -536,9 +618,14 @@ static void run_binary(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
     float *y = ex->buf[n->out[0]];
     int64_t sa[R], sb[R], idx[R] = { 0 };
 
-    if (a->count == yv->count && b->count == yv->count) {
-        for (int64_t i = 0; i < yv->count; i++)
-            y[i] = binop(n->op, pa[i], pb[i]);
+    if (a->count == yv->count && b->count == yv->count) {   /* one loop per operation: vectorised */
+        const int64_t c = yv->count;
+        switch (n->op) {
+        case VGC_OP_ADD: for (int64_t i = 0; i < c; i++) y[i] = pa[i] + pb[i]; break;
+        case VGC_OP_SUB: for (int64_t i = 0; i < c; i++) y[i] = pa[i] - pb[i]; break;
+        case VGC_OP_MUL: for (int64_t i = 0; i < c; i++) y[i] = pa[i] * pb[i]; break;
+        default: for (int64_t i = 0; i < c; i++) y[i] = binop(n->op, pa[i], pb[i]); break;
+        }
         return;
     }
     broadcast_strides(a, yv->rank, sa);
@@ -592,8 +679,7 @@ static void run_unary(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
         memcpy(y, x, (size_t)yv->count * sizeof(float));
         return;
     }
-    for (int64_t i = 0; i < yv->count; i++)
-        y[i] = act_apply(x[i], act, a, b);
+    act_run(ex->k, y, x, yv->count, act, a, b);
 }
 
 
@@ -891,7 +977,54 @@ static void run_matmul(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
 }
 
 
-static void run_gemm(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
+/*
+ * Whether Gemm node n runs on the engine's GEMM: B a constant (the weights of
+ * a fully connected layer) and C absent, a scalar or one value per output
+ * column, a constant. Then y^T = (alpha B^T) x^T + beta C, row by row.
+ */
+static int gemm_is_engine(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
+{
+    const vgc_onnx_value *b = in_v(ex, n, 1), *c = in_v(ex, n, 2), *yv = &ex->g->val[n->out[0]];
+
+    return b->data && (!c || (c->data && (c->count == 1 || (c->count == yv->dims[1] && c->dims[c->rank - 1] ==
+                                                                                          yv->dims[1]))));
+}
+
+
+/* Floats of node n's packed B: N rows in panels of mr, K each. */
+static size_t fc_panel(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
+{
+    const int64_t N = ex->g->val[n->out[0]].dims[1], mr = ex->k->gemm_mr;
+
+    return (size_t)((N + mr - 1) / mr * mr) * (size_t)in_v(ex, n, 1)->count / (size_t)N;
+}
+
+
+/* Pack Gemm node n's B^T (alpha folded) as the GEMM kernel's A panels, then its bias. */
+static int fc_plan_make(vgc_onnx_exec *ex, const vgc_onnx_node *n, float **out)
+{
+    const vgc_onnx_value *c = in_v(ex, n, 2);
+    const int tb = (int)attr_i(n, "transB", 0), mr = ex->k->gemm_mr;
+    const float alpha = attr_f(n, "alpha", 1.0f), beta = attr_f(n, "beta", 1.0f), *B = in_v(ex, n, 1)->data;
+    const int64_t N = ex->g->val[n->out[0]].dims[1], K = in_v(ex, n, 1)->count / N;
+    const size_t panel = fc_panel(ex, n);
+    float *a = aligned_alloc(64, ((panel + (size_t)N + 16) * sizeof(float) + 63) & ~(size_t)63);
+
+    if (!a)
+        return VIGIA_ENOMEM;
+    memset(a, 0, (panel + (size_t)N) * sizeof(float));
+    for (int64_t j = 0; j < N; j++)      /* row j of B^T: a[p*K*mr + k*mr + r], j = p*mr + r */
+        for (int64_t k = 0; k < K; k++)
+            a[(size_t)(j / mr) * (size_t)K * mr + (size_t)k * mr + (size_t)(j % mr)] =
+                alpha * B[tb ? j * K + k : k * N + j];
+    for (int64_t j = 0; j < N; j++)
+        a[panel + (size_t)j] = c ? beta * ((const float *)c->data)[c->count == 1 ? 0 : j] : 0.0f;
+    *out = a;
+    return 0;
+}
+
+
+static void run_gemm(const vgc_onnx_exec *ex, const vgc_onnx_node *n, const float *fc)
 {
     const vgc_onnx_value *cv = in_v(ex, n, 2), *yv = &ex->g->val[n->out[0]];
     const int ta = (int)attr_i(n, "transA", 0), tb = (int)attr_i(n, "transB", 0);
@@ -901,6 +1034,18 @@ static void run_gemm(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
     float *y = ex->buf[n->out[0]];
     int64_t sc[2] = { 0, 0 };
 
+    if (fc) {                 /* the engine's GEMM: one matrix-vector product per row of A */
+        for (int64_t m = 0; m < M; m++) {
+            const float *x = A + m * K;
+            if (ta) {         /* a column of A, gathered */
+                for (int64_t k = 0; k < K; k++)
+                    ex->ctx->work[k] = A[k * M + m];
+                x = ex->ctx->work;
+            }
+            ex->k->gemm(fc, (int)N, (int)K, x, 1, 1, y + m * N, 1, fc + fc_panel(ex, n), VGC_ACT_LINEAR);
+        }
+        return;
+    }
     if (cv)
         broadcast_strides(cv, 2, sc);
     for (int64_t m = 0; m < M; m++)
@@ -953,6 +1098,59 @@ static const char *cannot_run(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
 }
 
 
+/*
+ * Concats without copies: where every input of a Concat is one contiguous
+ * slab of its output (the axes before the concatenated one are all 1: a
+ * channel Concat of one image) and a value computed here, used as no other
+ * Concat's slab, a multiple of 16 floats long (so slabs stay 64-byte
+ * aligned and a kernel's vector tail never reaches the next), each input's
+ * producer writes straight into the output at its offset. The output then
+ * lives from its first producer to its last reader or any input's.
+ */
+static void plan_concat(vgc_onnx_exec *ex, int *first, int *last)
+{
+    const vgc_onnx_graph *g = ex->g;
+
+    for (int i = 0; i < g->nnode; i++) {
+        const vgc_onnx_node *n = &g->node[i];
+        const vgc_onnx_value *yv;
+        int ok, ax;
+
+        if (!live(n) || n->op != VGC_OP_CONCAT || n->nin < 1 || ex->slab_of[n->out[0]] >= 0)
+            continue;
+        yv = &g->val[n->out[0]];
+        ax = norm_axis(attr_i(n, "axis", 0), yv->rank);
+        ok = first[n->out[0]] >= 0 && prod(yv->dims, 0, ax) == 1;
+        for (int k = 0; ok && k < n->nin; k++) {
+            const int u = n->in[k];
+            ok = u >= 0 && first[u] >= 0 && ex->slab_of[u] < 0 && g->val[u].count % 16 == 0;
+            for (int j = 0; ok && j < g->nnode; j++)   /* not itself a Concat's output written in place */
+                ok = !(g->node[j].op == VGC_OP_CONCAT && g->node[j].nout > 0 && g->node[j].out[0] == u &&
+                       ex->in_place[j]);
+            for (int j = 0; ok && j < k; j++)          /* not twice in this one */
+                ok = n->in[j] != u;
+        }
+        if (!ok)
+            continue;
+        {
+            size_t at = 0;
+            const int y = n->out[0];
+            for (int k = 0; k < n->nin; k++) {
+                const int u = n->in[k];
+                ex->slab_of[u] = y;
+                ex->slab_at[u] = at;
+                at += (size_t)g->val[u].count;
+                if (first[u] < first[y])
+                    first[y] = first[u];
+                if (last[u] > last[y])
+                    last[y] = last[u];
+            }
+            ex->in_place[i] = 1;
+        }
+    }
+}
+
+
 /* Place every computed value in the arena: first fit among values alive at the same time. */
 static int plan_arena(vgc_onnx_exec *ex)
 {
@@ -979,11 +1177,12 @@ static int plan_arena(vgc_onnx_exec *ex)
     }
     for (int i = 0; i < g->nout; i++)
         last[g->out[i]] = g->nnode;
+    plan_concat(ex, first, last);
     for (int v = 0; v < g->nval; v++) {
         size_t size = ((size_t)g->val[v].count + 15) & ~(size_t)15, at = 0;
         int moved = 1;
 
-        if (first[v] < 0)
+        if (first[v] < 0 || ex->slab_of[v] >= 0)   /* not computed here, or a slab of a Concat's output */
             continue;
         while (moved) {           /* lowest offset clear of every overlapping placed value */
             moved = 0;
@@ -1010,10 +1209,21 @@ static int plan_arena(vgc_onnx_exec *ex)
 
 int vgc_onnx_exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, char *err, size_t errlen)
 {
+    return vgc_onnx_exec_create_threads(out, g, 1, err, errlen);
+}
+
+
+int vgc_onnx_exec_create_threads(vgc_onnx_exec **out, const vgc_onnx_graph *g, int threads, char *err,
+                                 size_t errlen)
+{
     vgc_onnx_exec *ex = calloc(1, sizeof(*ex));
     int rc = 0;
 
     *out = NULL;
+    if (threads < 1 || threads > VGC_MAX_THREADS) {
+        free(ex);
+        return vgc_fail(err, errlen, VIGIA_EINVAL, "threads %d out of range (1 to %d)", threads, VGC_MAX_THREADS);
+    }
     if (!ex)
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
     ex->g = g;
@@ -1021,12 +1231,18 @@ int vgc_onnx_exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, char *err
     ex->buf = calloc((size_t)g->nval, sizeof(float *));
     ex->off = calloc((size_t)g->nval, sizeof(size_t));
     ex->conv = calloc((size_t)g->nnode + 1, sizeof(conv_plan *));
+    ex->fc = calloc((size_t)g->nnode + 1, sizeof(float *));
+    ex->slab_of = malloc(((size_t)g->nval + 1) * sizeof(int));
+    ex->slab_at = calloc((size_t)g->nval + 1, sizeof(size_t));
+    ex->in_place = calloc((size_t)g->nnode + 1, 1);
+    for (int v = 0; ex->slab_of && v < g->nval; v++)
+        ex->slab_of[v] = -1;
     ex->ctx = calloc(1, sizeof(*ex->ctx));
     if (ex->ctx) {
         ex->ctx->k = ex->k;
-        ex->ctx->threads = 1;
+        ex->ctx->threads = threads;
     }
-    if (!ex->buf || !ex->off || !ex->conv || !ex->ctx || vgc_pool_create(&ex->ctx->pool, 1) < 0) {
+    if (!ex->buf || !ex->off || !ex->conv || !ex->fc || !ex->slab_of || !ex->slab_at || !ex->in_place || !ex->ctx || vgc_pool_create(&ex->ctx->pool, threads) < 0) {
         rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
         goto fail;
     }
@@ -1039,7 +1255,8 @@ int vgc_onnx_exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, char *err
             rc = fail_node(n, err, errlen, VIGIA_ENOTSUP, why);
             goto fail;
         }
-        if (n->op == VGC_OP_CONV && (rc = conv_plan_make(ex, n, &ex->conv[i]))) {
+        if ((n->op == VGC_OP_CONV && (rc = conv_plan_make(ex, n, &ex->conv[i]))) ||
+            (n->op == VGC_OP_GEMM && gemm_is_engine(ex, n) && (rc = fc_plan_make(ex, n, &ex->fc[i])))) {
             rc = fail_node(n, err, errlen, rc, "out of memory");
             goto fail;
         }
@@ -1058,17 +1275,30 @@ int vgc_onnx_exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, char *err
         }
         if (g->node[i].op == VGC_OP_MAX_POOL && live(&g->node[i]))  /* the engine's kernel: a padded row */
             need = (size_t)in_v(ex, &g->node[i], 0)->dims[3] + 2 * (size_t)VGC_MAX_KERNEL;
-        if ((ex->conv[i] || g->node[i].op == VGC_OP_MAX_POOL) && need > ex->ctx->work_floats)
+        if (ex->fc[i])                /* a column of a transposed A */
+            need = (size_t)in_v(ex, &g->node[i], 0)->count;
+        if ((ex->conv[i] || ex->fc[i] || g->node[i].op == VGC_OP_MAX_POOL) && need > ex->ctx->work_floats)
             ex->ctx->work_floats = need;
     }
     ex->arena = aligned_alloc(64, ((ex->arena_floats + 16) * sizeof(float) + 63) & ~(size_t)63);
-    ex->ctx->work = aligned_alloc(64, ((ex->ctx->work_floats + 16) * sizeof(float) + 63) & ~(size_t)63);
+    /* the engine's layers: thread t's scratch at t * work_floats (64-byte aligned) */
+    ex->ctx->work_floats = (ex->ctx->work_floats + 15) & ~(size_t)15;
+    if (ex->ctx->work_floats * sizeof(float) > VGC_MAX_ARENA_BYTES / (size_t)threads) {
+        rc = vgc_fail(err, errlen, VIGIA_EINVAL, "scratch of %d threads needs more than %zu bytes", threads,
+                      (size_t)VGC_MAX_ARENA_BYTES);
+        goto fail;
+    }
+    ex->ctx->work = aligned_alloc(64, ((ex->ctx->work_floats * (size_t)threads + 16) * sizeof(float) + 63) &
+                                          ~(size_t)63);
     if (!ex->arena || !ex->ctx->work) {
         rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %zu activation floats", ex->arena_floats);
         goto fail;
     }
     for (int v = 0; v < g->nval; v++)
         ex->buf[v] = g->val[v].data ? g->val[v].data : ex->off[v] != SIZE_MAX ? ex->arena + ex->off[v] : NULL;
+    for (int v = 0; v < g->nval; v++)
+        if (ex->slab_of[v] >= 0)
+            ex->buf[v] = ex->buf[ex->slab_of[v]] + ex->slab_at[v];
     *out = ex;
     return 0;
 fail:
@@ -1099,7 +1329,10 @@ int vgc_onnx_exec_run(vgc_onnx_exec *ex, const float *const *inputs, char *err, 
         case VGC_OP_ADD: case VGC_OP_SUB: case VGC_OP_MUL: case VGC_OP_DIV: case VGC_OP_POW:
             run_binary(ex, n);
             break;
-        case VGC_OP_CONCAT: run_concat(ex, n); break;
+        case VGC_OP_CONCAT:
+            if (!ex->in_place[i])    /* else its inputs were written into it */
+                run_concat(ex, n);
+            break;
         case VGC_OP_SPLIT: run_split(ex, n); break;
         case VGC_OP_SLICE: run_slice(ex, n); break;
         case VGC_OP_GATHER: run_gather(ex, n); break;
@@ -1107,7 +1340,7 @@ int vgc_onnx_exec_run(vgc_onnx_exec *ex, const float *const *inputs, char *err, 
         case VGC_OP_RESIZE: case VGC_OP_UPSAMPLE: run_resize(ex, n); break;
         case VGC_OP_SOFTMAX: run_softmax(ex, n); break;
         case VGC_OP_MATMUL: run_matmul(ex, n); break;
-        case VGC_OP_GEMM: run_gemm(ex, n); break;
+        case VGC_OP_GEMM: run_gemm(ex, n, ex->fc[i]); break;
         default: run_unary(ex, n); break;
         }
     }
@@ -1169,7 +1402,14 @@ void vgc_onnx_exec_destroy(vgc_onnx_exec *ex)
     if (ex->conv)
         for (int i = 0; i < ex->g->nnode; i++)
             conv_plan_free(ex->conv[i]);
+    if (ex->fc)
+        for (int i = 0; i < ex->g->nnode; i++)
+            free(ex->fc[i]);
     free(ex->conv);
+    free(ex->fc);
+    free(ex->slab_of);
+    free(ex->slab_at);
+    free(ex->in_place);
     free(ex->buf);
     free(ex->off);
     free(ex->arena);

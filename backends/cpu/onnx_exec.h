@@ -7,8 +7,10 @@
  * engine's convolution layers (packed weights, Winograd where the memory
  * headroom allows, depthwise, 1x1 GEMM), and places every intermediate value
  * in one arena, reusing space once a value's last reader has run.
- * vgc_onnx_exec_run() then computes the graph for one set of inputs, on one
- * thread (a task pool of one).
+ * vgc_onnx_exec_run() then computes the graph for one set of inputs; the
+ * convolutions split among `threads` compute threads (the engine's task
+ * pool; 1: the calling thread alone), the other operators run on the
+ * calling thread.
  *
  * The graph is borrowed: it must outlive the executor and not change.
  * Errors: 0 or a negative VIGIA_E* code with a one-line message in err.
@@ -22,6 +24,10 @@ typedef struct vgc_onnx_exec vgc_onnx_exec;
 
 /* Plan g. Fails with VIGIA_ENOTSUP (a node we cannot run), VIGIA_EINVAL, VIGIA_ENOMEM. */
 VGC_HIDDEN int vgc_onnx_exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, char *err, size_t errlen);
+
+/* The same with `threads` compute threads (1 to VGC_MAX_THREADS, else VIGIA_EINVAL). */
+VGC_HIDDEN int vgc_onnx_exec_create_threads(vgc_onnx_exec **out, const vgc_onnx_graph *g, int threads, char *err,
+                                            size_t errlen);
 
 /*
  * Run once: inputs[i] holds graph input i (g->in[i]) with the shape the

@@ -10,7 +10,6 @@
 #include "onnx_exec.h"
 #include "onnx_head.h"
 #include "onnx_model.h"
-#include "onnx_read.h"
 #include "onnx_rewrite.h"
 
 struct vgc_onnx_model {
@@ -37,6 +36,44 @@ int vgc_onnx_model_calibrate(vgc_onnx_model *m, const char *dir, const char *cac
 }
 
 
+int vgc_onnx_graph_open(vgc_onnx_graph **out, const char *path, int width, int height, char *err, size_t errlen)
+{
+    vgc_onnx_options opt = { .batch = 1, .width = width, .height = height };
+    vgc_onnx_graph *g = NULL;
+    const vgc_onnx_value *x;
+    int rc;
+
+    *out = NULL;
+    if ((rc = vgc_onnx_load(&g, path, &opt, err, errlen)) || (rc = vgc_onnx_rewrite(g, err, errlen)))
+        goto fail;
+    if (g->nin != 1 || g->nout != 1) {
+        rc = vgc_fail(err, errlen, VIGIA_ENOTSUP,
+                      "the graph has %d inputs and %d outputs; a detector or a classifier has one each", g->nin,
+                      g->nout);
+        goto fail;
+    }
+    x = &g->val[g->in[0]];
+    if (x->rank != 4 || x->dims[0] != 1 || x->dims[1] != 3 || x->dims[2] > VGC_MAX_DIM || x->dims[3] > VGC_MAX_DIM) {
+        rc = vgc_fail(err, errlen, VIGIA_ENOTSUP, "input '%s' is not [1, 3, height, width]", x->name);
+        goto fail;
+    }
+    *out = g;
+    return 0;
+fail:
+    vgc_onnx_destroy(g);
+    return rc;
+}
+
+
+int vgc_onnx_graph_classifies(const vgc_onnx_graph *g)
+{
+    const vgc_onnx_value *y = &g->val[g->out[0]];
+
+    return y->dims[0] == 1 && (y->rank == 2 || (y->rank == 4 && y->dims[2] == 1 && y->dims[3] == 1)) &&
+           y->dims[1] >= 1 && y->dims[1] <= VGC_MAX_CLASSES;
+}
+
+
 int vgc_onnx_model_open(vgc_onnx_model **out, const char *path, int width, int height, char *err, size_t errlen)
 {
     return vgc_onnx_model_open_head(out, path, width, height, NULL, 0, err, errlen);
@@ -46,27 +83,31 @@ int vgc_onnx_model_open(vgc_onnx_model **out, const char *path, int width, int h
 int vgc_onnx_model_open_head(vgc_onnx_model **out, const char *path, int width, int height, const char *head,
                              int classes, char *err, size_t errlen)
 {
-    vgc_onnx_options opt = { .batch = 1, .width = width, .height = height };
+    vgc_onnx_graph *g;
+    int rc;
+
+    *out = NULL;
+    if ((rc = vgc_onnx_graph_open(&g, path, width, height, err, errlen)))
+        return rc;
+    return vgc_onnx_model_open_graph(out, g, head, classes, 1, err, errlen);
+}
+
+
+int vgc_onnx_model_open_graph(vgc_onnx_model **out, vgc_onnx_graph *g, const char *head, int classes, int threads,
+                              char *err, size_t errlen)
+{
     vgc_onnx_model *m = calloc(1, sizeof(*m));
     const vgc_onnx_value *x, *y;
     int rc;
 
     *out = NULL;
-    if (!m)
+    if (!m) {
+        vgc_onnx_destroy(g);
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
-    if ((rc = vgc_onnx_load(&m->g, path, &opt, err, errlen)) || (rc = vgc_onnx_rewrite(m->g, err, errlen)))
-        goto fail;
-    if (m->g->nin != 1 || m->g->nout != 1) {
-        rc = vgc_fail(err, errlen, VIGIA_ENOTSUP, "the graph has %d inputs and %d outputs; a detector has one each",
-                      m->g->nin, m->g->nout);
-        goto fail;
     }
-    x = &m->g->val[m->g->in[0]];
-    y = &m->g->val[m->g->out[0]];
-    if (x->rank != 4 || x->dims[0] != 1 || x->dims[1] != 3 || x->dims[2] > VGC_MAX_DIM || x->dims[3] > VGC_MAX_DIM) {
-        rc = vgc_fail(err, errlen, VIGIA_ENOTSUP, "input '%s' is not [1, 3, height, width]", x->name);
-        goto fail;
-    }
+    m->g = g;
+    x = &g->val[g->in[0]];
+    y = &g->val[g->out[0]];
     m->h = (int)x->dims[2];
     m->w = (int)x->dims[3];
     if ((rc = vgc_onnx_head_pick(&m->head, head, y->dims, y->rank, classes, y->name, err, errlen)))
@@ -76,7 +117,7 @@ int vgc_onnx_model_open_head(vgc_onnx_model **out, const char *path, int width, 
         rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
         goto fail;
     }
-    if ((rc = vgc_onnx_exec_create(&m->ex, m->g, err, errlen)))
+    if ((rc = vgc_onnx_exec_create_threads(&m->ex, m->g, threads, err, errlen)))
         goto fail;
     *out = m;
     return 0;

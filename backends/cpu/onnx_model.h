@@ -14,8 +14,32 @@
 
 #include "engine.h"
 #include "onnx_head.h"
+#include "onnx_read.h"
 
 typedef struct vgc_onnx_model vgc_onnx_model;
+
+/*
+ * Read and rewrite the graph at path, for one image: one input [1, 3, H, W]
+ * (width and height, 0 = the graph's, fix dynamic sides) and one output,
+ * else VIGIA_ENOTSUP; the reader's and rewriter's refusals otherwise. The
+ * plugin reads a file once with this and opens the model the graph is.
+ */
+VGC_HIDDEN int vgc_onnx_graph_open(vgc_onnx_graph **out, const char *path, int width, int height, char *err,
+                                   size_t errlen);
+
+/*
+ * Whether an open graph (vgc_onnx_graph_open) is a classifier: its output
+ * one score per class, [1, C] or [1, C, 1, 1] (onnx_classify.h); else a
+ * detector (a head: onnx_head.h).
+ */
+VGC_HIDDEN int vgc_onnx_graph_classifies(const vgc_onnx_graph *g);
+
+/*
+ * A detector on an open graph, which it takes (freed on failure too), with
+ * the head named (below) and `threads` compute threads (onnx_exec.h).
+ */
+VGC_HIDDEN int vgc_onnx_model_open_graph(vgc_onnx_model **out, vgc_onnx_graph *g, const char *head, int classes,
+                                         int threads, char *err, size_t errlen);
 
 /*
  * Open path; width and height (0 = the graph's) fix dynamic sides. Fails

@@ -31,9 +31,10 @@
  *
  * A manifest with no cfg whose weights file ends in ".onnx" is an ONNX
  * graph with a detection head (onnx_head.h), run one image at a time on
- * one thread; of the keys above, precision, int8_kernel and
- * int8_min_channels and int8_calibration apply to it (its convolutions
- * that qualify run reduced). The [model] key
+ * the manifest's `threads` compute threads; of the keys above, precision,
+ * int8_kernel, int8_min_channels and int8_calibration apply to it (its
+ * convolutions that qualify run reduced). The file is read once; its
+ * output's shape says the task. The [model] key
  *   head = auto | yolov5 | yolov8 | boxes   its output's layout (auto: from
  *                                    the output's shape)
  * names it; a boxes head takes its class count from the labels file.
@@ -124,34 +125,26 @@ static int is_onnx(const char *path)
 }
 
 
-/*
- * Opens m's graph as a classifier into model (mean and std already read).
- * Returns 0 when it is no classifier (try it as a detector), else 1 with
- * *rc the outcome.
- */
-static int onnx_classify_open(const vigia_host *host, const vigia_manifest *m, vigia_model *model, int *rc,
-                              char *err, size_t errlen)
+/* A classifier on the open graph g (taken) into model (mean and std already read). */
+static int onnx_classify_open(const vigia_host *host, const vigia_manifest *m, vigia_model *model,
+                              vgc_onnx_graph *g, char *err, size_t errlen)
 {
-    int other = 0, w, h;
     char msg[512];
+    int rc, w, h;
 
-    *rc = vgc_onnx_classify_open(&model->cls, m->weights_path, m->input_w, m->input_h, &other, err, errlen);
-    if (*rc < 0 && other)
-        return 0;
-    if (*rc == 0 &&
-        (*rc = vgc_onnx_classify_input(m, model->mean, model->std, &model->cls_in, err, errlen)) < 0)
+    if ((rc = vgc_onnx_classify_open_graph(&model->cls, g, m->threads, err, errlen)) < 0)
+        return rc;
+    if ((rc = vgc_onnx_classify_input(m, model->mean, model->std, &model->cls_in, err, errlen)) < 0) {
         vgc_onnx_classify_destroy(model->cls);
-    if (*rc < 0)
-        return 1;
-    model->host = host;
-    model->max_batch = m->max_batch;
-    snprintf(model->device, sizeof model->device, "cpu onnx, 1 thread, %s",
+        return rc;
+    }
+    snprintf(model->device, sizeof model->device, "cpu onnx, %d thread%s, %s", m->threads, m->threads > 1 ? "s" : "",
              vgc_onnx_classify_softmax(model->cls) ? "scores: the graph's softmax" : "scores: softmax of the logits");
     vgc_onnx_classify_input_size(model->cls, &w, &h);
     snprintf(msg, sizeof msg, "%s: onnx classifier %dx%d, %d classes, %s", m->name ? m->name : "model", w, h,
              vgc_onnx_classify_classes(model->cls), model->device);
     host_log(host, VIGIA_LOG_INFO, msg);
-    return 1;
+    return 0;
 }
 
 
@@ -185,6 +178,43 @@ static int calibrate(const vigia_host *host, const vigia_manifest *m, vgc_net *n
 }
 
 
+/* A detector on the open graph g (taken) into model. */
+static int onnx_detector_open(const vigia_host *host, const vigia_manifest *m, vigia_model *model,
+                              vgc_onnx_graph *g, const char *head, const vgc_options *opt, char *err, size_t errlen)
+{
+    const vgc_onnx_head *hd;
+    char msg[512], threads[32];
+    int rc, w, h;
+
+    if ((rc = vgc_onnx_model_open_graph(&model->onnx, g, head, count_labels(m->names_path), m->threads, err,
+                                        errlen)) < 0)
+        return rc;
+    snprintf(threads, sizeof threads, "%d thread%s", m->threads, m->threads > 1 ? "s" : "");
+    snprintf(model->device, sizeof model->device, "cpu onnx, %s", threads);
+    if (opt->precision != VGC_PREC_FP32) {
+        const char *note = "";
+
+        if ((rc = vgc_onnx_model_precision(model->onnx, opt, &note, err, errlen)) < 0 ||
+            (opt->precision == VGC_PREC_INT8 && strstr(note, " of ") &&
+             (rc = calibrate(host, m, NULL, model->onnx, err, errlen)) < 0)) {
+            vgc_onnx_model_destroy(model->onnx);
+            model->onnx = NULL;
+            return rc;
+        }
+        /* "cpu onnx, 1 thread, int8 amx, 12 of 20 convolutions" or "..., fp32 (bf16 asked: why)" */
+        snprintf(model->device, sizeof model->device, "cpu onnx, %s, %s%s%s", threads,
+                 strstr(note, " of ") ? "" : "fp32 (", note, strstr(note, " of ") ? "" : ")");
+    }
+    vgc_onnx_model_input_size(model->onnx, &w, &h);
+    hd = vgc_onnx_model_head(model->onnx);
+    snprintf(msg, sizeof msg, "%s: onnx %dx%d, %d classes, head %s (%s), %s", m->name ? m->name : "model", w, h,
+             vgc_onnx_model_classes(model->onnx), vgc_onnx_head_name(hd->kind),
+             hd->detected ? "detected" : "manifest", model->device);
+    host_log(host, VIGIA_LOG_INFO, msg);
+    return 0;
+}
+
+
 /* [cpu] precision, int8_kernel, int8_min_channels into opt; *prec: the precision's name. */
 static int precision_keys(const vigia_manifest *m, vgc_options *opt, const char **prec, char *err, size_t errlen)
 {
@@ -208,17 +238,17 @@ static int precision_keys(const vigia_manifest *m, vgc_options *opt, const char 
 }
 
 
+/* An ONNX graph, read once: a classifier when its output is one score per class, else a detector. */
 static int onnx_open(const vigia_host *host, const vigia_manifest *m, vigia_model **out, char *err, size_t errlen)
 {
     static const char *const heads[] = { "auto", "yolov5", "yolov8", "boxes", NULL };
     vigia_model *model;
+    vgc_onnx_graph *g;
     const char *head;
-    int rc, w, h;
-
     float mean[3], std[3];
-
     vgc_options opt = { 0 };
     const char *prec;
+    int rc;
 
     if ((rc = m->get_string(m, "head", heads, "auto", &head, err, errlen)) < 0 ||
         (rc = vgc_input_norm(m, mean, std, err, errlen)) < 0 || (rc = precision_keys(m, &opt, &prec, err, errlen)) < 0)
@@ -227,44 +257,13 @@ static int onnx_open(const vigia_host *host, const vigia_manifest *m, vigia_mode
         return snprintf(err, errlen, "out of memory"), VIGIA_ENOMEM;
     memcpy(model->mean, mean, sizeof mean);
     memcpy(model->std, std, sizeof std);
-    if (onnx_classify_open(host, m, model, &rc, err, errlen))
-        return rc < 0 ? (free(model), rc) : (*out = model, 0);
-    rc = vgc_onnx_model_open_head(&model->onnx, m->weights_path, m->input_w, m->input_h, head,
-                                  count_labels(m->names_path), err, errlen);
-    if (rc < 0) {
-        free(model);
-        return rc;
-    }
     model->host = host;
     model->max_batch = m->max_batch;
-    snprintf(model->device, sizeof model->device, "cpu onnx, 1 thread");
-    if (opt.precision != VGC_PREC_FP32) {
-        const char *note = "";
-
-        if ((rc = vgc_onnx_model_precision(model->onnx, &opt, &note, err, errlen)) < 0) {
-            vgc_onnx_model_destroy(model->onnx);
-            free(model);
-            return rc;
-        }
-        if (opt.precision == VGC_PREC_INT8 && strstr(note, " of ") &&
-            (rc = calibrate(host, m, NULL, model->onnx, err, errlen)) < 0) {
-            vgc_onnx_model_destroy(model->onnx);
-            free(model);
-            return rc;
-        }
-        /* "cpu onnx, 1 thread, int8 amx, 12 of 20 convolutions" or "..., fp32 (bf16 asked: why)" */
-        snprintf(model->device, sizeof model->device, "cpu onnx, 1 thread, %s%s%s", strstr(note, " of ") ? "" : "fp32 (",
-                 note, strstr(note, " of ") ? "" : ")");
-    }
-    vgc_onnx_model_input_size(model->onnx, &w, &h);
-    {
-        char msg[512];
-
-        const vgc_onnx_head *hd = vgc_onnx_model_head(model->onnx);
-        snprintf(msg, sizeof msg, "%s: onnx %dx%d, %d classes, head %s (%s), %s", m->name ? m->name : "model", w, h,
-                 vgc_onnx_model_classes(model->onnx), vgc_onnx_head_name(hd->kind),
-                 hd->detected ? "detected" : "manifest", model->device);
-        host_log(host, VIGIA_LOG_INFO, msg);
+    if ((rc = vgc_onnx_graph_open(&g, m->weights_path, m->input_w, m->input_h, err, errlen)) < 0 ||
+        (rc = vgc_onnx_graph_classifies(g) ? onnx_classify_open(host, m, model, g, err, errlen)
+                                           : onnx_detector_open(host, m, model, g, head, &opt, err, errlen)) < 0) {
+        free(model);
+        return rc;
     }
     *out = model;
     return 0;

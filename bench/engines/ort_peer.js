@@ -6,7 +6,8 @@
 //   node ort_peer.js GRAPH.onnx THREADS ITERS [INPUT.f32]
 //
 // INPUT.f32: the 3 x H x W float tensor (bench_engines dump-input); otherwise
-// 0.5 everywhere. Prints one line: "ort ms=<median> min=<ms> threads=<n> rss_mb=<peak>".
+// 0.5 everywhere. Prints one line: "ort ms=<median> min=<ms> threads=<n> rss_mb=<peak>
+// top1=<index>" (top1: the largest value of the first output, a classifier's class).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -42,14 +43,20 @@ async function main() {
     for (let i = 0; i < 3; i++)
         await sess.run(feeds);
     const ms = [];
+    let res = null;
     for (let i = 0; i < +iters; i++) {
         const t0 = process.hrtime.bigint();
-        await sess.run(feeds);
+        res = await sess.run(feeds);
         ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
+    const y = res[sess.outputNames[0]].data;
+    let top1 = 0;
+    for (let i = 1; i < y.length; i++)
+        if (y[i] > y[top1])
+            top1 = i;
     ms.sort((a, b) => a - b);
     const rss = process.resourceUsage().maxRSS / 1024;
-    console.log(`ort ms=${ms[ms.length >> 1].toFixed(3)} min=${ms[0].toFixed(3)} threads=${threads} rss_mb=${rss.toFixed(1)}`);
+    console.log(`ort ms=${ms[ms.length >> 1].toFixed(3)} min=${ms[0].toFixed(3)} threads=${threads} rss_mb=${rss.toFixed(1)} top1=${top1}`);
 }
 
 main().catch((e) => {

@@ -123,7 +123,8 @@ route_list(vg_req *r, void *ud)
         int usable = s.alias ? vg_pool_model_stats_by_name(api->pool, s.alias, &t) == 0 && !t.alias &&
                                    model_loaded(&t)
                              : model_loaded(&s);
-        if (!usable)
+        /* a custom model detects: classifiers (and aliases of one) are left out */
+        if (!usable || (s.alias ? t.task : s.task) == VG_POOL_TASK_CLASSIFY)
             continue;
         vg_jsonw_cstr(&a.w, s.name);
         if (!s.alias && (strstr(s.backend, "cuda") || strstr(s.device, "GPU")))

@@ -290,6 +290,13 @@ handle_model_request(vg_zmq_detector *z, const uint8_t *id, size_t id_len, json_
         answer_handshake(z, id, id_len, 0, 0);
         return;
     }
+    if (st.task == VG_POOL_TASK_CLASSIFY) {   /* Frigate reads boxes: a classifier has none */
+        char msg[VG_MODEL_NAME_MAX + 96];
+        snprintf(msg, sizeof msg, "model '%s' is a classification model; Frigate needs a detection model", model);
+        vg_warn("zmq", "client handshake: %s: answered not available", msg);
+        send_json(z, id, id_len, json_pack("{s:b, s:b, s:s}", "model_available", 0, "model_loaded", 0, "error", msg));
+        return;
+    }
     peer *p = peer_add(z, id, id_len);
     snprintf(p->model, sizeof p->model, "%s", model);
     const char *state;
@@ -321,6 +328,17 @@ on_answer(int status, vg_pool_result *res, void *ud)
     vg_list_remove(&z->pending, &q->link);
     if (status == VG_E_CANCELED || status == VG_E_STOPPING) {
         free(q);   /* shutting down: no one to answer */
+        return;
+    }
+    if (status == 0 && res->task == VG_POOL_TASK_CLASSIFY) {   /* the model said so once it loaded */
+        char msg[VG_MODEL_NAME_MAX + 96];
+        snprintf(msg, sizeof msg, "model '%s' is a classification model; Frigate needs a detection model",
+                 res->model ? res->model : "");
+        vg_warn("zmq", "%s: answered an error", msg);
+        if (z->sock)
+            send_error(z, q->id, q->id_len, msg);
+        free(q);
+        pump(z);
         return;
     }
     float rows[VG_ZMQ_ROWS * VG_ZMQ_COLS];
@@ -453,6 +471,15 @@ handle_detect(vg_zmq_detector *z, const uint8_t *id, size_t id_len, json_t *hdr,
 
     const peer *p = peer_find(z, id, id_len);
     const char *model = p ? p->model : cfg->zmq_model[0] ? cfg->zmq_model : NULL;
+    vg_pool_model_stats st;
+    if (model && vg_pool_model_stats_by_name(z->pool, model, &st) == 0 && st.task == VG_POOL_TASK_CLASSIFY) {
+        char msg[VG_MODEL_NAME_MAX + 96];
+        snprintf(msg, sizeof msg, "model '%s' is a classification model; Frigate needs a detection model", model);
+        free(buf);
+        free(q);
+        send_error(z, id, id_len, msg);
+        return;
+    }
     vg_pool_job job;
     vg_call_job_init(&job, NULL, buf, VG_RAWIMG_HEADER + len, free, buf);
     job.lane = VG_POOL_LANE_NVR;   /* Frigate waits on each frame */

@@ -63,11 +63,13 @@ static const struct { const char *name; int side, classes, softmax; } nets[] = {
 };
 
 
-/* Each graph, run by the executor and by the classifier, against PyTorch's outputs. */
+/* Each graph, run by the executor (one thread, then two) and by the classifier, against PyTorch's outputs. */
 static void test_reference(void **state)
 {
     (void)state;
-    for (size_t k = 0; k < sizeof nets / sizeof nets[0]; k++) {
+    for (size_t t = 0; t < 2 * sizeof nets / sizeof nets[0]; t++) {
+        const size_t k = t % (sizeof nets / sizeof nets[0]);
+        const int threads = 1 + (int)(t / (sizeof nets / sizeof nets[0]));
         const size_t in = (size_t)3 * nets[k].side * nets[k].side, out = (size_t)nets[k].classes;
         size_t len = 0;
         float *ref = (float *)(void *)pt_read(graph_path(nets[k].name, "ref"), &len);
@@ -81,7 +83,7 @@ static void test_reference(void **state)
         assert_non_null(ref);
         assert_int_equal(len, 2 * (in + out) * sizeof(float));
         if (vgc_onnx_load(&g, graph_path(nets[k].name, "onnx"), &opt, err, sizeof err) ||
-            vgc_onnx_rewrite(g, err, sizeof err) || vgc_onnx_exec_create(&ex, g, err, sizeof err))
+            vgc_onnx_rewrite(g, err, sizeof err) || vgc_onnx_exec_create_threads(&ex, g, threads, err, sizeof err))
             fail_msg("%s: %s", nets[k].name, err);
         if (vgc_onnx_classify_open(&c, graph_path(nets[k].name, "onnx"), 0, 0, &other, err, sizeof err))
             fail_msg("%s: %s", nets[k].name, err);
@@ -98,8 +100,8 @@ static void test_reference(void **state)
                 big = fmax(big, fabs(want[j]));
             for (size_t j = 0; j < out; j++)
                 worst = fmax(worst, fabs(y[j] - want[j]) / big);
-            print_message("# %s input %d: max relative error %.2e, top-1 %d\n", nets[k].name, i, worst,
-                          argmax(want, (int)out));
+            print_message("# %s input %d, %d thread%s: max relative error %.2e, top-1 %d\n", nets[k].name, i, threads,
+                          threads > 1 ? "s" : "", worst, argmax(want, (int)out));
             assert_true(worst <= 1e-4);
             assert_int_equal(argmax(y, (int)out), argmax(want, (int)out));
 
@@ -199,7 +201,7 @@ static void test_plugin(void **state)
     };
     static const char *const names[] = { "circle", "square", "triangle" };
     char *dir = pt_tmpdir("onnxcls");
-    vg_model *m = make_model(dir, "shapes", "circle\nsquare\ntriangle\n", "");
+    vg_model *m = make_model(dir, "shapes", "circle\nsquare\ntriangle\n", "threads = 2\n");  /* the manifest's */
     vg_detector *d = NULL;
     uint8_t rgb[IMG_W * IMG_H * 3];
     int right = 0, total = 0;
@@ -212,6 +214,7 @@ static void test_plugin(void **state)
     assert_int_equal(vg_detector_info(d)->classes, 3);
     assert_int_equal(vg_detector_info(d)->input_w, 32);
     assert_non_null(strstr(vg_detector_info(d)->device, "the graph's softmax"));
+    assert_non_null(strstr(vg_detector_info(d)->device, "2 threads"));
     assert_string_equal(vg_detector_resize(d), "stretch");
     for (int k = 0; k < 3; k++)
         for (size_t c = 0; c < sizeof colours / sizeof colours[0]; c++) {

@@ -101,8 +101,8 @@ static float *read_ref(const char *name, size_t *n)
 }
 
 
-/* Run g on the inputs at the start of ref; returns the executor. */
-static vgc_onnx_exec *run(const vgc_onnx_graph *g, const float *ref, size_t *used)
+/* Run g with `threads` compute threads on the inputs at the start of ref; returns the executor. */
+static vgc_onnx_exec *run_threads(const vgc_onnx_graph *g, const float *ref, size_t *used, int threads)
 {
     const float *in[VGC_ONNX_MAX_IO];
     vgc_onnx_exec *ex = NULL;
@@ -113,7 +113,7 @@ static vgc_onnx_exec *run(const vgc_onnx_graph *g, const float *ref, size_t *use
         in[i] = ref + at;
         at += (size_t)g->val[g->in[i]].count;
     }
-    rc = vgc_onnx_exec_create(&ex, g, err, sizeof err);
+    rc = vgc_onnx_exec_create_threads(&ex, g, threads, err, sizeof err);
     if (rc == 0)
         rc = vgc_onnx_exec_run(ex, in, err, sizeof err);
     if (rc)
@@ -121,6 +121,12 @@ static vgc_onnx_exec *run(const vgc_onnx_graph *g, const float *ref, size_t *use
     assert_int_equal(rc, 0);
     *used = at;
     return ex;
+}
+
+
+static vgc_onnx_exec *run(const vgc_onnx_graph *g, const float *ref, size_t *used)
+{
+    return run_threads(g, ref, used, 1);
 }
 
 
@@ -148,15 +154,17 @@ static double compare(const char *name, const char *what, const float *got, cons
 }
 
 
+/* Every graph, as read and rewritten, on one thread and on two, against PyTorch's outputs. */
 static void test_reference(void **state)
 {
     (void)state;
     for (size_t k = 0; k < sizeof graphs / sizeof graphs[0]; k++)
-        for (int rewrite = 0; rewrite < 2; rewrite++) {
-            vgc_onnx_graph *g = load(graphs[k], rewrite);
+        for (int rewrite = 0; rewrite < 4; rewrite++) {
+            const int threads = 1 + rewrite / 2;
+            vgc_onnx_graph *g = load(graphs[k], rewrite % 2);
             size_t n, at;
             float *ref = read_ref(graphs[k], &n);
-            vgc_onnx_exec *ex = run(g, ref, &at);
+            vgc_onnx_exec *ex = run_threads(g, ref, &at, threads);
             double worst = 0;
 
             for (int o = 0; o < g->nout; o++) {
@@ -167,7 +175,8 @@ static void test_reference(void **state)
                 at += (size_t)cnt;
             }
             assert_int_equal(at, n);
-            printf("# %s%s: worst error %.2g\n", graphs[k], rewrite ? " (rewritten)" : "", worst);
+            printf("# %s%s, %d thread%s: worst error %.2g\n", graphs[k], rewrite % 2 ? " (rewritten)" : "", threads,
+                   threads > 1 ? "s" : "", worst);
             vgc_onnx_exec_destroy(ex);
             vgc_onnx_destroy(g);
             free(ref);

@@ -7,13 +7,16 @@ The images are drawn here with OpenCV (another renderer, size and palette than
 the ones the classifier was trained on), so a right label is a real
 classification. DeepStack's scene answer is what its clients read
 (DeepQuestAI/DeepStackPython scenerecognition.rst: response["label"], and
-{"confidence", "label", "success"})."""
+{"confidence", "label", "success"}). Frigate's zmq detector and CodeProject.AI's
+custom-model list read boxes: the classifier is refused there, in each one's own
+shape, or left out."""
 import asyncio
 import base64
 import json
 import os
 import shutil
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import tap, stop, start, test_model, login  # noqa: E402
@@ -22,6 +25,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import requests  # noqa: E402
 import websockets  # noqa: E402
+import zmq  # noqa: E402
 
 SHAPES = ("circle", "square", "triangle")
 TIMEOUT = 30
@@ -43,9 +47,11 @@ def shapes_model(models):
 
 
 def setup():
+    ep = "ipc://" + os.path.join(tempfile.mkdtemp(prefix="vigia-cls-zmq-"), "detector")
     srv, _ = start([], ["--workers", "1", "--detect-load", "shapes,dets", "--auth-open-detect", "true",
-                        "--deepstack-scene-model", "shapes", "--detect-default-model", "dets"], extra_models=shapes_model, need_real=False)
-    return {"srv": srv}
+                        "--deepstack-scene-model", "shapes", "--detect-default-model", "dets",
+                        "--zmq-endpoint", ep, "--zmq-model", "shapes"], extra_models=shapes_model, need_real=False)
+    return {"srv": srv, "zmq": ep}
 
 
 def teardown(ctx):
@@ -249,6 +255,44 @@ def test_history(ctx):
     tap.check(r.status_code == 200 and rid in r.text, r.text)
 
 
+def test_frigate_zmq(ctx):
+    """Frigate's zmq detector: a handshake naming the classifier says not available, with an error; a
+    frame sent without one (zmq.model is the classifier) is answered with the dialect's error object,
+    not an empty [20,6] tensor; a handshake naming the detector still works."""
+    zc = zmq.Context()
+    s = zc.socket(zmq.REQ)
+    try:
+        s.setsockopt(zmq.RCVTIMEO, TIMEOUT * 1000)
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(ctx["zmq"])
+        s.send_multipart([json.dumps({"model_request": True, "model_name": "/config/model_cache/shapes.onnx"}).encode()])
+        j = json.loads(s.recv_multipart()[0])
+        tap.check(j["model_available"] is False and j["model_loaded"] is False, j)
+        tap.check("classification model" in j["error"] and "shapes" in j["error"], j)
+        s.send_multipart([json.dumps({"shape": [1, 90, 120, 3], "dtype": "uint8"}).encode(), bytes(90 * 120 * 3)])
+        r = s.recv_multipart()
+        tap.check(len(r) == 1 and r[0][:1] == b"{", r)
+        tap.check("classification model" in json.loads(r[0])["error"], r)
+        s.send_multipart([json.dumps({"model_request": True, "model_name": "dets"}).encode()])
+        j = json.loads(s.recv_multipart()[0])
+        tap.check(j == {"model_available": True, "model_loaded": True}, j)
+        s.send_multipart([json.dumps({"shape": [1, 90, 120, 3], "dtype": "uint8"}).encode(), bytes(90 * 120 * 3)])
+        r = s.recv_multipart()
+        tap.check(len(r) == 1 and len(r[0]) == 20 * 6 * 4, [len(f) for f in r])   # the detector's rows
+    finally:
+        s.close()
+        zc.term()
+
+
+def test_cpai_list(ctx):
+    """CodeProject.AI's custom-model list names the detector only: a custom model is a detector."""
+    srv = ctx["srv"]
+    r = requests.post(srv.url("/v1/vision/custom/list"), files={"x": ("", b"")}, timeout=TIMEOUT)
+    tap.check(r.status_code == 200, r.text)
+    models = r.json()["models"]
+    tap.check("dets" in models and "shapes" not in models and "rounds" not in models, models)
+
+
 if __name__ == "__main__":
     sys.exit(tap.run([test_classify, test_options, test_wrong_task, test_scene, test_models, test_compare,
-                      test_kserve, test_stream, test_history], setup, teardown))
+                      test_kserve, test_stream, test_history, test_frigate_zmq, test_cpai_list], setup, teardown))

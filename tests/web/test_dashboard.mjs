@@ -7,7 +7,9 @@
 // the stream show up on the system page, compares models, manages users and
 // API keys, checks a viewer's limits, keyboard and label accessibility, the
 // phone layout, and that no page logs an error or asks for anything outside
-// the server. Screenshots of every page go to tests/web/artifacts/.
+// the server. A classifier (tests/cpu/classify/shapes.onnx) shows its task on
+// the System page and its best classes on the Detect page. Screenshots of
+// every page go to tests/web/artifacts/.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -168,6 +170,16 @@ async function signIn(page, url, name, password) {
   await page.locator('body.signed-in main h1').waitFor();
 }
 
+/** The shapes classifier (circle, square, triangle) as a model directory, not loaded at start. */
+function classifierModel(models) {
+  const d = path.join(models, 'shapes');
+  const from = path.join(srcdir, 'tests', 'cpu', 'classify');
+  fs.mkdirSync(d, { recursive: true });
+  for (const f of ['shapes.onnx', 'shapes.names']) fs.copyFileSync(path.join(from, f), path.join(d, f));
+  fs.writeFileSync(path.join(d, 'model.conf'), `[model]\nname = shapes\nbackend = ${path.join(builddir, 'backends', 'cpu', 'vigia-backend-cpu.so')}\n`
+    + 'weights = shapes.onnx\nnames = shapes.names\n');
+}
+
 async function setup() {
   const { chromium } = await loadPlaywright();
   const executablePath = chromiumPath();
@@ -179,6 +191,7 @@ async function setup() {
   }
   fs.rmSync(artifacts, { recursive: true, force: true });
   fs.mkdirSync(artifacts, { recursive: true });
+  classifierModel(models);
   addUser(path.join(work, 'data'), ADMIN, ADMIN_PW, 'admin');
   const camera = path.join(work, 'camera.y4m');
   // setup's failures leave nothing behind: the server is stopped and the directory removed
@@ -948,6 +961,54 @@ async function system_why_shows_the_backend_chosen(ctx) {
   await shot(page, 'system-why');
 }
 
+async function a_classifier_shows_its_task_and_best_classes(ctx) {
+  // issue 21: the System page says each model's task; the Detect page asks /v1/classify for a classifier
+  // and lists its best classes (no boxes). The classifier is loaded for this test alone.
+  const { page } = ctx;
+  // the System page open while the model loads: its row says the task once the model has said it
+  await page.goto(ctx.server.url + '/#/home');
+  await page.goto(ctx.server.url + '/#/system');
+  await page.locator('tr[data-model="yolo-fastest-1.1-xl"]').waitFor();
+  const auth = { Authorization: 'Bearer ' + await apiLogin(ctx, ADMIN, ADMIN_PW) };
+  const r = await fetch(ctx.server.url + '/v1/models/shapes/load', { method: 'POST', headers: auth });
+  check(r.status < 300, `loading shapes: HTTP ${r.status}`);
+  try {
+    await page.locator('tr[data-model="shapes"] td', { hasText: /^classify$/ }).waitFor();
+    await page.locator('tr[data-model="yolo-fastest-1.1-xl"] td', { hasText: /^detect$/ }).waitFor();
+    // a red circle on a dark ground, drawn by the browser
+    const png = path.join(ctx.work, 'circle.png');
+    const url = await page.evaluate(() => {
+      const c = document.createElement('canvas');
+      c.width = 120;
+      c.height = 90;
+      const g = c.getContext('2d');
+      g.fillStyle = 'rgb(25,25,25)';
+      g.fillRect(0, 0, 120, 90);
+      g.fillStyle = 'rgb(220,30,30)';
+      g.beginPath();
+      g.arc(50, 45, 30, 0, 2 * Math.PI);
+      g.fill();
+      return c.toDataURL('image/png');
+    });
+    fs.writeFileSync(png, Buffer.from(url.split(',')[1], 'base64'));
+    await page.goto(ctx.server.url + '/#/detect');
+    await page.getByLabel('Model').selectOption('shapes');
+    await page.getByLabel('Minimum confidence').fill('0.05');
+    await page.getByLabel('Image', { exact: true }).setInputFiles(png);
+    const list = page.getByRole('list', { name: 'Classes' });
+    await list.locator('li[data-label]').first().waitFor();
+    const labels = await list.locator('li[data-label]').evaluateAll((lis) => lis.map((li) => li.dataset.label));
+    check(labels[0] === 'circle' && labels.length <= 3, `the classes listed: ${labels}`);
+    check((await list.locator('.box').count()) === 0, 'a class has no box');
+    await page.getByText('circle, by shapes.').waitFor();
+    await checkLabels(page, 'detect-classify');
+    await shot(page, 'detect-classify');
+  } finally {
+    const again = { Authorization: 'Bearer ' + await apiLogin(ctx, ADMIN, ADMIN_PW) };   // tokens last 10 s here
+    await fetch(ctx.server.url + '/v1/models/shapes/unload', { method: 'POST', headers: again });
+  }
+}
+
 async function overview_shows_streams_detections_models_and_counts(ctx, streamName) {
   // issue 19, item 13, run while the live test streams: tiles of annotated frames, thumbnails, models, counts
   const page = await watch(ctx, await ctx.context.newPage());
@@ -1144,6 +1205,7 @@ process.exitCode = await run([
   nothing_detected_reads_as_one_line,
   labels_on_small_boxes_fit_and_do_not_overlap,
   system_why_shows_the_backend_chosen,
+  a_classifier_shows_its_task_and_best_classes,
   a_new_servers_admin_must_choose_a_password,
   a_new_server_keeps_no_image_and_the_history_says_why,
   compare_loads_a_second_model,

@@ -104,6 +104,19 @@ export function fillDetections(list, detections, onHighlight = () => {}) {
   }));
 }
 
+/** Fills an <ol> with a classifier's top-k (POST /v1/classify's classifications), best first. */
+export function fillClassifications(list, classifications) {
+  if (!classifications.length) {
+    fill(list, h('li', { class: 'empty', text: 'No class above the threshold.' }));
+    return;
+  }
+  fill(list, classifications.map((c) => h('li', { tabindex: '0', dataset: { label: c.label } },
+    h('span', { class: 'swatch', style: { background: colorFor(c) }, 'aria-hidden': 'true' }),
+    h('span', { class: 'label', text: c.label }),
+    h('span', { class: 'conf' }, fmtPct(c.confidence),
+      h('span', { class: 'meter', 'aria-hidden': 'true' }, h('span', { style: { width: `${Math.round(c.confidence * 100)}%` } }))))));
+}
+
 /** A list of a detection answer's timings_ms. */
 export function timingsList(t) {
   if (!t) return h('p', { class: 'muted', text: 'no timings' });

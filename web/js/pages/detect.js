@@ -1,11 +1,15 @@
 // Detect: one image (chosen, dropped or pasted) through POST /v1/detect with
 // the chosen model, threshold and classes; the image with its boxes on a
-// canvas, the detections with their confidences, and the timings.
+// canvas, the detections with their confidences, and the timings. A
+// classifier (its task in /v1/models) goes through POST /v1/classify: the
+// image as it is and its k best classes.
 
 import { api, listModels } from '../api.js';
 import { h, field, fill, messageArea, pageHeader, fmtBytes, describeError } from '../dom.js';
 import { paint } from '../draw.js';
-import { modelField, thresholdField, imagePicker, fillDetections, timingsList, decodeForDisplay } from '../widgets.js';
+import { modelField, thresholdField, imagePicker, fillDetections, fillClassifications, timingsList, decodeForDisplay } from '../widgets.js';
+
+const TOP_K = 5;   // classes shown for a classifier
 
 export function render(section) {
   const msg = messageArea();
@@ -13,6 +17,7 @@ export function render(section) {
   const resultPanel = h('div', { class: 'grid cols-side', hidden: true });
   const canvas = h('canvas', { role: 'img', 'aria-label': 'The image with the detected boxes', width: 640, height: 480 });
   const list = h('ol', { class: 'detections', 'aria-label': 'Detections' });
+  const listTitle = h('h2', { text: 'Detections' });
   const summary = h('p', { class: 'readout', role: 'status' });
   const timings = h('div');
   const status = h('p', { class: 'muted', role: 'status', 'aria-live': 'polite' });
@@ -31,10 +36,16 @@ export function render(section) {
   let threshold = null;
   let classes = null;
   let picker = null;
+  let listing = null;  // /v1/models: each model's task
+
+  const classifies = () => {
+    const m = listing && model && listing.models.find((x) => x.name === model.input.value);
+    return !!m && m.task === 'classify';
+  };
 
   const redraw = (highlight = -1) => {
     if (!result || !bitmap) return;
-    paint(canvas, bitmap, result.image.width, result.image.height, result.detections, highlight);
+    paint(canvas, bitmap, result.image.width, result.image.height, result.detections || [], highlight);
   };
 
   async function detect() {
@@ -49,21 +60,28 @@ export function render(section) {
     msg.clear();
     status.textContent = `Detecting ${file.name || 'image'} (${fmtBytes(file.size)})…`;
     const form = new FormData();
+    const cls = classifies();
     form.append('image', file, file.name || 'image');
     form.append('model', model.input.value);
     form.append('min_confidence', String(threshold.value()));
+    if (cls) form.append('k', String(TOP_K));
     const wanted = classes.input.value.split(',').map((s) => s.trim()).filter(Boolean);
     if (wanted.length) form.append('classes', wanted.join(','));
     try {
       const [answer, bmp] = await Promise.all([
-        api('/v1/detect', { method: 'POST', form, signal: ctl.signal }),
+        api(cls ? '/v1/classify' : '/v1/detect', { method: 'POST', form, signal: ctl.signal }),
         bitmap ? Promise.resolve(bitmap) : decodeForDisplay(file, (text) => { note = text; }),
       ]);
       if (ctl.signal.aborted) return;
       bitmap = bmp;
       result = answer;
       show();
-      status.textContent = `${answer.count} object${answer.count === 1 ? '' : 's'} found by ${answer.model}.`;
+      if (answer.task === 'classify') {
+        const best = answer.classifications[0];
+        status.textContent = best ? `${best.label}, by ${answer.model}.` : `No class above the threshold, by ${answer.model}.`;
+      } else {
+        status.textContent = `${answer.count} object${answer.count === 1 ? '' : 's'} found by ${answer.model}.`;
+      }
       if (note) msg.info(note);
     } catch (err) {
       if (err.name === 'AbortError') return;
@@ -78,14 +96,20 @@ export function render(section) {
     resultPanel.hidden = false;
     empty.hidden = true;
     if (again) again.hidden = false;
+    const cls = result.task === 'classify';
     if (bitmap) {
       redraw();
     } else {
       // the browser cannot decode what the server could: boxes on a blank canvas
-      paint(canvas, null, result.image.width, result.image.height, result.detections);
+      paint(canvas, null, result.image.width, result.image.height, result.detections || []);
     }
-    fillDetections(list, result.detections, redraw);
-    fill(summary, `${result.count} detection${result.count === 1 ? '' : 's'} · ${result.model} on ${result.backend} · ${result.image.width}×${result.image.height}`);
+    listTitle.textContent = cls ? 'Classes' : 'Detections';
+    list.setAttribute('aria-label', cls ? 'Classes' : 'Detections');
+    canvas.setAttribute('aria-label', cls ? 'The image classified' : 'The image with the detected boxes');
+    if (cls) fillClassifications(list, result.classifications);
+    else fillDetections(list, result.detections, redraw);
+    const what = cls ? `${result.count} class${result.count === 1 ? '' : 'es'} (the ${TOP_K} best at most)` : `${result.count} detection${result.count === 1 ? '' : 's'}`;
+    fill(summary, `${what} · ${result.model} on ${result.backend} · ${result.image.width}×${result.image.height}`);
     const links = [];
     if (result.id && result.stored !== false) links.push(h('a', { href: `#/history/${encodeURIComponent(result.id)}`, text: 'Open in history' }));
     fill(timings, timingsList(result.timings_ms), h('p', {}, links));
@@ -98,7 +122,8 @@ export function render(section) {
     detect();
   }
 
-  listModels().then((listing) => {
+  listModels().then((l) => {
+    listing = l;
     model = modelField(listing);
     const current = listing.models.find((m) => m.name === model.input.value);
     threshold = thresholdField(current && current.threshold ? current.threshold : 0.4);
@@ -122,7 +147,7 @@ export function render(section) {
     resultPanel);
   resultPanel.append(
     h('div', { class: 'panel viewer' }, canvas),
-    h('div', { class: 'panel' }, h('h2', { text: 'Detections' }), summary, list, h('h3', { text: 'Timings' }), timings));
+    h('div', { class: 'panel' }, listTitle, summary, list, h('h3', { text: 'Timings' }), timings));
 
   return () => {
     if (running) running.abort();

@@ -22,6 +22,13 @@ export function render(section) {
   const manage = h('div');
   const watchSlot = h('div');
   const manageMsg = messageArea();
+  const tasks = new Map();   // model -> its task (/v1/models: detect or classify)
+  const states = new Map();  // model -> its state in the last metrics message
+  let asking = false;        // a /v1/models request for the tasks is in flight
+  const taskOf = (name) => tasks.get(name) || '…';
+  const readTasks = (listing) => {
+    for (const m of listing.models || []) tasks.set(m.name, m.task || 'detect');
+  };
 
   section.append(
     pageHeader('System', 'Live metrics from the server, every second.'),
@@ -86,9 +93,17 @@ export function render(section) {
       card('Observers', fmtInt(m.observers), 'observers'),
       card('Workers busy', `${fmtInt(busy)} / ${fmtInt(workers)}`, 'workers'),
       card('Queued jobs', fmtInt(queued), 'queued'));
-    fill(modelsSlot, table(null, ['Model', 'State', 'Backend', 'Answers/s', 'p50', 'p99', 'Queue', 'Workers ready', 'Busy', 'Restarts'],
+    // a model new here or in another state (a load tells its task): /v1/models again, one request at a time
+    const changed = (m.models || []).filter((x) => !tasks.has(x.name) || states.get(x.name) !== x.state);
+    for (const x of m.models || []) states.set(x.name, x.state);
+    if (changed.length && !asking) {
+      asking = true;
+      listModels().then(readTasks).catch(() => {}).finally(() => { asking = false; });
+    }
+    fill(modelsSlot, table(null, ['Model', 'Task', 'State', 'Backend', 'Answers/s', 'p50', 'p99', 'Queue', 'Workers ready', 'Busy', 'Restarts'],
       (m.models || []).map((x) => h('tr', { dataset: { model: x.name } },
         h('td', { text: x.name }),
+        h('td', { text: taskOf(x.name) }),
         h('td', {}, h('span', { class: 'badge ' + (x.state === 'ready' ? 'ok' : 'warn'), text: x.state })),
         h('td', { text: x.backend }),
         h('td', { class: 'num', text: x.fps.toFixed(1) }),
@@ -192,7 +207,8 @@ export function render(section) {
       manageMsg.show(err);
       return;
     }
-    fill(manage, table(null, ['Model', 'State', 'Backend', 'Why', 'Action'], listing.models.map((m) => {
+    readTasks(listing);
+    fill(manage, table(null, ['Model', 'State', 'Backend', 'Why', 'Task', 'Action'], listing.models.map((m) => {
       const loaded = m.state === 'ready' || m.state === 'degraded' || m.state === 'loading';
       const b = h('button', {
         type: 'button',
@@ -213,7 +229,7 @@ export function render(section) {
         setTimeout(showManage, 1000);
       });
       return h('tr', {}, h('td', { text: m.name }), h('td', { text: m.state }), h('td', { text: m.backend }),
-        h('td', {}, whyCell(m)), h('td', {}, b));
+        h('td', {}, whyCell(m)), h('td', { text: m.task || 'detect' }), h('td', {}, b));
     })));
   }
 
