@@ -214,7 +214,9 @@ static void act_run(const vgc_kernels *k, float *y, const float *x, int64_t n, i
  */
 typedef struct conv_plan {
     vgc_layer l;              /* the engine's layer: geometry, kind, packed weights, biases */
-    int direct;               /* a geometry the engine lacks: im2col here */
+    int direct;               /* a geometry the engine lacks, or a small output: im2col here */
+    int small;                /* direct only for its small output: the engine's own path can run it
+                                 (int8 and bf16 do: vgc_onnx_exec_precision) */
     int kh, kw, sh, sw, dh, dw, pt, pl;
     int post;                 /* enum vgc_onnx_act left to apply after the kernel's */
 } conv_plan;
@@ -297,7 +299,7 @@ static int conv_plan_make(vgc_onnx_exec *ex, const vgc_onnx_node *n, conv_plan *
      * mostly empty on short rows (resnet18 at 224: 52 ms -> 27 ms).
      */
     if (l->kind == VGC_CONV_GEMM && (size_t)l->out_w * l->out_h <= SMALL_OUT_PIXELS)
-        p->direct = 1;
+        p->direct = p->small = 1;
     ka = kernel_act(n->act, n->act_a, n->act_b);
     l->act = ka < 0 ? VGC_ACT_LINEAR : (enum vgc_act)ka;
     p->post = ka < 0 ? n->act : VGC_OA_NONE;
@@ -329,6 +331,10 @@ static int conv_plan_pack(vgc_onnx_exec *ex, const vgc_onnx_node *n, conv_plan *
     if (p->direct) {          /* im2col bands of about COL_FLOATS, at least one output row */
         size_t row = per * (size_t)l->out_w, rows = COL_FLOATS / row;
         *scratch = row * (rows < 1 ? 1 : rows > (size_t)l->out_h ? (size_t)l->out_h : rows);
+        if (p->small) {       /* planned for the engine's path too, which int8 or bf16 may switch it to */
+            size_t engine = vgc_layer_plan(ex->ctx, l);
+            *scratch = engine > *scratch ? engine : *scratch;
+        }
         return 0;
     }
     *scratch = vgc_layer_plan(ex->ctx, l);
@@ -1365,9 +1371,14 @@ int vgc_onnx_exec_precision(vgc_onnx_exec *ex, const vgc_options *opt, const cha
 {
     int rc = vgc_q8_begin(ex->ctx, opt, err, errlen), convs = 0;
 
-    for (int i = 0; rc >= 0 && i < ex->g->nnode; i++)
-        if (ex->conv[i] && (++convs, !ex->conv[i]->direct))
-            rc = vgc_q8_attach(ex->ctx, &ex->conv[i]->l, err, errlen);
+    for (int i = 0; rc >= 0 && i < ex->g->nnode; i++) {
+        conv_plan *p = ex->conv[i];
+        if (p && (++convs, !p->direct || p->small)) {
+            rc = vgc_q8_attach(ex->ctx, &p->l, err, errlen);
+            if (rc == 1 && p->small)
+                p->direct = 0;   /* reduced: through the engine's path (planned for it at pack time) */
+        }
+    }
     if (rc >= 0)
         rc = vgc_q8_finish(ex->ctx, convs, err, errlen);
     *note = ex->ctx->prec_note;
