@@ -708,8 +708,9 @@ route_refresh(vg_req *r, void *ud)
     json_decref(j);
     new_refresh_token(s->refresh, sizeof s->refresh, nh);
     int64_t now = now_s(a);
-    int rc = vg_store_session_rotate(a->store, oh, nh, now, now + (int64_t)vg_server_config(a->srv)->refresh_ttl,
-                                     refresh_done, s);
+    const vg_config *cfg = vg_server_config(a->srv);
+    int rc = vg_store_session_rotate(a->store, oh, nh, now, now + (int64_t)cfg->refresh_ttl,
+                                     (int64_t)cfg->refresh_grace, refresh_done, s);
     if (rc != 0)
         session_fail(s, rc, "cannot refresh");
 }

@@ -154,6 +154,9 @@ static const struct key keys[] = {
     { "auth", "access_ttl", T_SECONDS, OFF(access_ttl), "15m", 10, 86400, NULL, NULL, "lifetime of access tokens" },
     { "auth", "refresh_ttl", T_SECONDS, OFF(refresh_ttl), "30d", 60, 365 * 86400.0, NULL, NULL,
       "lifetime of a login session (refresh tokens)" },
+    { "auth", "refresh_grace", T_SECONDS, OFF(refresh_grace), "30s", 0, 3600, NULL, NULL,
+      "a spent refresh token may come back this long after its exchange while the token it was exchanged for "
+      "is unused (the answer was lost), instead of ending the session (0: never)" },
     { "auth", "leeway", T_SECONDS, OFF(jwt_leeway), "30s", 0, 600, NULL, NULL, "clock skew allowed on exp and nbf" },
     { "auth", "argon2_memory", T_SIZE, OFF(argon2_memory), "64M", 64 * 1024, 4 * GiB, NULL, NULL,
       "memory of one argon2id password hash" },

@@ -100,6 +100,7 @@ typedef struct vg_config {
     char *jwt_audience;
     double access_ttl;         /* seconds an access token lives */
     double refresh_ttl;        /* seconds a refresh token family lives */
+    double refresh_grace;      /* seconds a spent refresh token may come back after a lost answer */
     double jwt_leeway;         /* clock skew allowed on exp/nbf */
     size_t argon2_memory;      /* bytes */
     int argon2_iterations;

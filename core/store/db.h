@@ -164,11 +164,15 @@ int vg_db_session_create(vg_db *db, MDB_txn *txn, const uint8_t hash[32], uint64
 /*
  * Rotation: the old token must be live and unused; it is marked used and
  * the new one joins its family (expiring with it). A used token coming
- * back revokes the whole family (VG_E_TOKEN_REUSED). Sets *uid and family.
+ * back revokes the whole family (VG_E_TOKEN_REUSED), except within `grace`
+ * seconds of its exchange while its successor is still unused (the answer
+ * was lost: the successor is superseded and the exchange is made again;
+ * grace 0: never). Sets *uid and family.
  * VG_E_NOTFOUND, VG_E_TOKEN_EXPIRED, VG_E_TOKEN_REVOKED, VG_E_TOKEN_REUSED.
  */
 int vg_db_session_rotate(vg_db *db, MDB_txn *txn, const uint8_t old_hash[32], const uint8_t new_hash[32],
-                         int64_t now, int64_t expires, uint64_t *uid, uint8_t family[VG_DB_FAMILY]);
+                         int64_t now, int64_t expires, int64_t grace, uint64_t *uid,
+                         uint8_t family[VG_DB_FAMILY]);
 /* Revokes a family (logout). VG_E_NOTFOUND. */
 int vg_db_family_revoke(vg_db *db, MDB_txn *txn, uint64_t uid, const uint8_t family[VG_DB_FAMILY]);
 /* 0 when the family exists, is not revoked and not expired at `now`; else VG_E_TOKEN_REVOKED. */

@@ -10,13 +10,16 @@ typedef struct session {
     uint8_t family[VG_DB_FAMILY];
     int64_t created, expires;
     int used;
+    int64_t used_at;          /* when it was exchanged (0: before this field, or superseded) */
+    uint8_t next[32];         /* what it was exchanged for (zero: unknown) */
 } session;
 
 
 static const vg_db__field session_fields[] = {
     VG_DB__FIELD(session, uid, "u", U64), VG_DB__FIELD(session, family, "f", BIN),
     VG_DB__FIELD(session, created, "c", I64), VG_DB__FIELD(session, expires, "e", I64),
-    VG_DB__FIELD(session, used, "used", BOOL),
+    VG_DB__FIELD(session, used, "used", BOOL), VG_DB__FIELD(session, used_at, "ua", I64),
+    VG_DB__FIELD(session, next, "nx", BIN),
 };
 static const vg_db__record session_record = VG_DB__RECORD(session, session_fields);
 
@@ -104,9 +107,32 @@ vg_db_session_lookup(vg_db *db, MDB_txn *txn, const uint8_t hash[32], uint64_t *
 }
 
 
+/*
+ * A token exchanged less than `grace` seconds ago whose successor was never
+ * used: the answer that carried the successor was lost (a closed tab, a
+ * dropped connection), so this is the same client asking again. The
+ * successor is superseded (marked used with no grace of its own: if it ever
+ * comes back, someone else has it and the family is revoked) and the
+ * exchange goes on to new_hash. Returns 1 when that holds, 0 when not.
+ */
+static int
+lost_answer(MDB_txn *txn, vg_db *db, const session *s, int64_t now, int64_t grace)
+{
+    static const uint8_t zero[32];
+    session nx;
+    if (grace <= 0 || s->used_at <= 0 || now - s->used_at > grace || memcmp(s->next, zero, 32) == 0)
+        return 0;
+    if (vg_db__get_record(txn, db->sessions, s->next, 32, &session_record, &nx) != 0 || nx.used)
+        return 0;
+    nx.used = 1;
+    nx.used_at = 0;
+    return vg_db__put_record(txn, db->sessions, s->next, 32, &session_record, &nx, 0) == 0;
+}
+
+
 int
 vg_db_session_rotate(vg_db *db, MDB_txn *txn, const uint8_t old_hash[32], const uint8_t new_hash[32],
-                     int64_t now, int64_t expires, uint64_t *uid, uint8_t fam[VG_DB_FAMILY])
+                     int64_t now, int64_t expires, int64_t grace, uint64_t *uid, uint8_t fam[VG_DB_FAMILY])
 {
     session s;
     int rc = vg_db__get_record(txn, db->sessions, old_hash, 32, &session_record, &s);
@@ -114,7 +140,7 @@ vg_db_session_rotate(vg_db *db, MDB_txn *txn, const uint8_t old_hash[32], const 
         return rc;
     *uid = s.uid;
     memcpy(fam, s.family, VG_DB_FAMILY);
-    if (s.used) {
+    if (s.used && !lost_answer(txn, db, &s, now, grace)) {
         /* a token that was already exchanged: someone else holds the family */
         rc = vg_db_family_revoke(db, txn, s.uid, s.family);
         return rc == 0 || rc == VG_E_NOTFOUND ? VG_E_TOKEN_REUSED : rc;
@@ -123,7 +149,10 @@ vg_db_session_rotate(vg_db *db, MDB_txn *txn, const uint8_t old_hash[32], const 
         return rc;
     if (s.expires <= now)
         return VG_E_TOKEN_EXPIRED;
+    if (!s.used)
+        s.used_at = now;   /* a retry keeps the first exchange's time: the grace does not slide */
     s.used = 1;
+    memcpy(s.next, new_hash, 32);
     if ((rc = vg_db__put_record(txn, db->sessions, old_hash, 32, &session_record, &s, 0)) != 0)
         return vg_db_err(rc);
     session ns = { .uid = s.uid, .created = now, .expires = expires };

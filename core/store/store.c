@@ -411,14 +411,15 @@ run_op(st *s, vg_mpr *rp, int64_t op, uint32_t cnt, op_out *o, int remote)
     case VG_STORE_SESSION_ROTATE: {
         const uint8_t *od, *nw;
         size_t on, nn;
-        int64_t now = 0, exp = 0;
-        if (cnt != 5 || vg_mpr_bin(&r, &od, &on) < 0 || on != 32 || vg_mpr_bin(&r, &nw, &nn) < 0 || nn != 32 ||
-            vg_mpr_i64(&r, &now) < 0 || vg_mpr_i64(&r, &exp) < 0) {
+        int64_t now = 0, exp = 0, grace = 0;
+        if ((cnt != 5 && cnt != 6) || vg_mpr_bin(&r, &od, &on) < 0 || on != 32 || vg_mpr_bin(&r, &nw, &nn) < 0 ||
+            nn != 32 || vg_mpr_i64(&r, &now) < 0 || vg_mpr_i64(&r, &exp) < 0 ||
+            (cnt == 6 && (vg_mpr_i64(&r, &grace) < 0 || grace < 0 || grace > 3600))) {
             rc = VG_E_STORE_PROTO;
             break;
         }
         memset(fam, 0, VG_DB_FAMILY);
-        rc = vg_db_session_rotate(&s->db, s->txn, od, nw, now, exp, &o->uid, fam);
+        rc = vg_db_session_rotate(&s->db, s->txn, od, nw, now, exp, grace, &o->uid, fam);
         o->with_family = rc == 0;
         break;
     }

@@ -26,7 +26,9 @@
  *                  and clears must_change)
  *   USER_DELETE    [4, uid]                              -> [st]
  *   SESSION_CREATE [5, token sha256, uid, family bin16, expires, now] -> [st]
- *   SESSION_ROTATE [6, old sha256, new sha256, now, expires] -> [st, uid, family]
+ *   SESSION_ROTATE [6, old sha256, new sha256, now, expires(, grace)] -> [st, uid, family]
+ *                  grace: seconds a spent token may come back while its
+ *                  successor is unused (a lost answer; absent: 0)
  *   FAMILY_REVOKE  [7, uid, family]                      -> [st]
  *   APIKEY_CREATE  [8, key sha256, uid, name, role, prefix, now] -> [st, kid]
  *   APIKEY_REVOKE  [9, uid, kid]                         -> [st]

@@ -145,14 +145,15 @@ vg_store_session_create(vg_store *s, const uint8_t hash[32], uint64_t uid, const
 
 int
 vg_store_session_rotate(vg_store *s, const uint8_t old_hash[32], const uint8_t new_hash[32], int64_t now,
-                        int64_t expires, vg_store_cb cb, void *ud)
+                        int64_t expires, int64_t grace, vg_store_cb cb, void *ud)
 {
     vg_store__request q;
-    vg_store__request_begin(&q, VG_STORE_SESSION_ROTATE, 4);
+    vg_store__request_begin(&q, VG_STORE_SESSION_ROTATE, 5);
     vg_mpw_bin(&q.w, old_hash, 32);
     vg_mpw_bin(&q.w, new_hash, 32);
     vg_mpw_i64(&q.w, now);
     vg_mpw_i64(&q.w, expires);
+    vg_mpw_i64(&q.w, grace);
     return request_send(s, &q, NULL, 0, cb, ud);
 }
 

@@ -39,10 +39,12 @@ int vg_store_session_create(vg_store *s, const uint8_t hash[32], uint64_t uid, c
                             int64_t expires, int64_t now, vg_store_cb cb, void *ud);
 /*
  * Spends refresh token old_hash for new_hash (rotation; the answer holds the
- * uid and family); a token spent twice revokes its session (VG_E_TOKEN_REUSED).
+ * uid and family); a token spent twice revokes its session (VG_E_TOKEN_REUSED),
+ * unless it comes back within `grace` seconds with its successor unused
+ * (vg_db_session_rotate).
  */
 int vg_store_session_rotate(vg_store *s, const uint8_t old_hash[32], const uint8_t new_hash[32], int64_t now,
-                            int64_t expires, vg_store_cb cb, void *ud);
+                            int64_t expires, int64_t grace, vg_store_cb cb, void *ud);
 /* Ends a login session (logout). */
 int vg_store_family_revoke(vg_store *s, uint64_t uid, const uint8_t family[VG_DB_FAMILY], vg_store_cb cb, void *ud);
 /* A new API key of k->uid (name, role, prefix, created) with this SHA-256; the answer holds its id. */

@@ -31,7 +31,8 @@ auth_flow(void **state)
 {
     (void)state;
     ts_server s;
-    const char *extra[] = { "--auth-login-attempts", "4", NULL };
+    /* refresh_grace 0: a spent refresh token is refused at once (lost_answer below has the grace) */
+    const char *extra[] = { "--auth-login-attempts", "4", "--auth-refresh-grace", "0", NULL };
     as_spawn_with_admin(&s, extra, NULL);
     int p = s.port;
     /* refusals of login */
@@ -80,6 +81,58 @@ auth_flow(void **state)
     free(tok2);
     free(refresh);
     free(refresh2);
+    assert_int_equal(ts_stop(&s, SIGTERM, 10), 0);
+}
+
+
+/* The refresh this POST answers: its refresh_token (to free), or NULL when not 200. */
+static char *
+refresh_with(int port, const char *refresh_token)
+{
+    ts_resp r;
+    char body[512];
+    snprintf(body, sizeof body, "{\"refresh_token\":\"%s\"}", refresh_token);
+    if (as_call(port, "POST", "/v1/auth/refresh", NULL, body, &r) != 200) {
+        ts_resp_free(&r);
+        return NULL;
+    }
+    json_t *j = as_body_json(&r);
+    char *next = strdup(json_string_value(json_object_get(j, "refresh_token")));
+    json_decref(j);
+    ts_resp_free(&r);
+    return next;
+}
+
+
+/*
+ * A lost answer (auth.refresh_grace, default 30 s): the client spent R1 for
+ * R2 but never got R2, so it sends R1 again and gets R3; R2 is superseded,
+ * and when it comes back (someone else had it) the session ends.
+ */
+static void
+lost_refresh_answer(void **state)
+{
+    (void)state;
+    ts_server s;
+    as_spawn_with_admin(&s, NULL, NULL);
+    int p = s.port;
+    char *r1 = NULL, *tok = as_login(p, "root", ADMIN_PW, &r1);
+    char *r2 = refresh_with(p, r1);
+    assert_non_null(r2);
+    char *r3 = refresh_with(p, r1);   /* the answer carrying r2 was lost */
+    assert_non_null(r3);
+    char *r4 = refresh_with(p, r3);   /* the retry's token is the session's now */
+    assert_non_null(r4);
+    char body[512];
+    snprintf(body, sizeof body, "{\"refresh_token\":\"%s\"}", r2);
+    as_expect(p, "POST", "/v1/auth/refresh", NULL, body, 401, "token_reused");
+    snprintf(body, sizeof body, "{\"refresh_token\":\"%s\"}", r4);
+    as_expect(p, "POST", "/v1/auth/refresh", NULL, body, 401, "invalid_token");   /* the session is gone */
+    free(tok);
+    free(r1);
+    free(r2);
+    free(r3);
+    free(r4);
     assert_int_equal(ts_stop(&s, SIGTERM, 10), 0);
 }
 
@@ -398,6 +451,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(auth_flow),
+        cmocka_unit_test(lost_refresh_answer),
         cmocka_unit_test(users_keys_history),
         cmocka_unit_test(rate_limits),
         cmocka_unit_test(first_start_prints_admin_password),

@@ -404,17 +404,39 @@ db_users_sessions_keys(void **state)
     uint64_t uid;
     assert_int_equal(vg_db_session_create(&db, t, h1, 2, fam, 2000, 1000), 0);
     assert_int_equal(vg_db_family_check(&db, t, 2, fam, 1000), 0);
-    assert_int_equal(vg_db_session_rotate(&db, t, h1, h2, 1001, 3000, &uid, f), 0);
+    assert_int_equal(vg_db_session_rotate(&db, t, h1, h2, 1001, 3000, 0, &uid, f), 0);
     assert_int_equal(uid, 2);
     assert_memory_equal(f, fam, 16);
-    assert_int_equal(vg_db_session_rotate(&db, t, h1, h3, 1002, 3000, &uid, f), VG_E_TOKEN_REUSED);
+    assert_int_equal(vg_db_session_rotate(&db, t, h1, h3, 1002, 3000, 0, &uid, f), VG_E_TOKEN_REUSED);
     assert_int_equal(vg_db_family_check(&db, t, 2, fam, 1002), VG_E_TOKEN_REVOKED);
-    assert_int_equal(vg_db_session_rotate(&db, t, h2, h3, 1003, 3000, &uid, f), VG_E_TOKEN_REVOKED);
-    assert_int_equal(vg_db_session_rotate(&db, t, h3, h1, 1003, 3000, &uid, f), VG_E_NOTFOUND);
+    assert_int_equal(vg_db_session_rotate(&db, t, h2, h3, 1003, 3000, 0, &uid, f), VG_E_TOKEN_REVOKED);
+    assert_int_equal(vg_db_session_rotate(&db, t, h3, h1, 1003, 3000, 0, &uid, f), VG_E_NOTFOUND);
     /* expiry */
     uint8_t fam2[16] = { 2 }, h4[32] = { 4 }, h5[32] = { 5 };
     assert_int_equal(vg_db_session_create(&db, t, h4, 2, fam2, 2000, 1000), 0);
-    assert_int_equal(vg_db_session_rotate(&db, t, h4, h5, 2001, 3000, &uid, f), VG_E_TOKEN_EXPIRED);
+    assert_int_equal(vg_db_session_rotate(&db, t, h4, h5, 2001, 3000, 0, &uid, f), VG_E_TOKEN_EXPIRED);
+    /* a lost answer (grace 30 s): t7 -> t8, then t7 again while t8 is unused goes on to t9 and supersedes t8,
+     * whose coming back later means someone else holds it */
+    uint8_t fam4[16] = { 4 }, h7[32] = { 7 }, h8[32] = { 8 }, h9[32] = { 9 }, h10[32] = { 10 }, h11[32] = { 11 };
+    assert_int_equal(vg_db_session_create(&db, t, h7, 2, fam4, 4000, 1099), 0);
+    assert_int_equal(vg_db_session_rotate(&db, t, h7, h8, 1100, 4000, 30, &uid, f), 0);
+    assert_int_equal(vg_db_session_rotate(&db, t, h7, h9, 1110, 4000, 30, &uid, f), 0);
+    assert_int_equal(vg_db_session_rotate(&db, t, h9, h10, 1111, 4000, 30, &uid, f), 0);
+    assert_int_equal(vg_db_family_check(&db, t, 2, fam4, 1111), 0);
+    assert_int_equal(vg_db_session_rotate(&db, t, h8, h11, 1112, 4000, 30, &uid, f), VG_E_TOKEN_REUSED);
+    assert_int_equal(vg_db_family_check(&db, t, 2, fam4, 1112), VG_E_TOKEN_REVOKED);
+    /* no grace once the successor was used, nor after the grace (which a retry does not extend) */
+    uint8_t fam5[16] = { 5 }, fam6[16] = { 6 }, tk[8][32];
+    for (int i = 0; i < 8; i++)
+        memset(tk[i], 40 + i, 32);
+    assert_int_equal(vg_db_session_create(&db, t, tk[0], 2, fam5, 4000, 1199), 0);
+    assert_int_equal(vg_db_session_rotate(&db, t, tk[0], tk[1], 1200, 4000, 30, &uid, f), 0);
+    assert_int_equal(vg_db_session_rotate(&db, t, tk[1], tk[2], 1201, 4000, 30, &uid, f), 0);
+    assert_int_equal(vg_db_session_rotate(&db, t, tk[0], tk[3], 1202, 4000, 30, &uid, f), VG_E_TOKEN_REUSED);
+    assert_int_equal(vg_db_session_create(&db, t, tk[4], 2, fam6, 4000, 1299), 0);
+    assert_int_equal(vg_db_session_rotate(&db, t, tk[4], tk[5], 1300, 4000, 30, &uid, f), 0);
+    assert_int_equal(vg_db_session_rotate(&db, t, tk[4], tk[6], 1320, 4000, 30, &uid, f), 0);
+    assert_int_equal(vg_db_session_rotate(&db, t, tk[4], tk[7], 1331, 4000, 30, &uid, f), VG_E_TOKEN_REUSED);
     /* a new password ends every session of the user */
     uint8_t fam3[16] = { 3 }, h6[32] = { 6 };
     assert_int_equal(vg_db_session_create(&db, t, h6, 2, fam3, 5000, 1000), 0);
