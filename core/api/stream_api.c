@@ -766,6 +766,8 @@ on_overlay(int status, vg_pool_result *res, void *ud)
     else if (status != 0 && status != VG_E_CANCELED)
         vg_debug("stream", "%s: an MJPEG overlay failed: %s", s->id, res->message && *res->message ? res->message
                                                                                          : vg_err_str(status));
+    if (!s->ws && !s->running)
+        stream_free(s);                 /* its client left while the overlay was drawn */
 }
 
 
@@ -820,7 +822,8 @@ on_answer(int status, vg_pool_result *res, void *ud)
     s->preq = NULL;
     if (!s->ws) {                       /* the client left; this was the cancel */
         frame_free(f);
-        stream_free(s);
+        if (!s->ov_req)
+            stream_free(s);             /* else on_overlay does */
         return;
     }
     vg_stream_api *api = s->api;
@@ -1079,13 +1082,12 @@ stream_on_close(vg_ws *ws, uint16_t code, void *ud)
     vg_stream_api *api = s->api;
     vg_list_remove(&api->streams, &s->link);
     s->ws = NULL;
-    if (s->ov_req)
-        vg_pool_cancel(s->ov_req);   /* on_overlay clears it */
     if (s->scene)   /* its tracks end with it, at its last frame's time: the sinks hear so */
         vg_scene_end_all(s->scene, s->last_ts, on_scene_event, s);
+    /* an overlay job in flight still reaches the viewers (they stay through a reconnection) */
     if (s->running && s->preq)
-        vg_pool_cancel(s->preq);   /* on_answer sees ws == NULL and frees s */
-    else
+        vg_pool_cancel(s->preq);   /* on_answer sees ws == NULL and frees s, or on_overlay does */
+    else if (!s->ov_req)
         stream_free(s);
 }
 
