@@ -46,6 +46,7 @@ libvigiacore_a_SOURCES += core/api/call.c core/api/call.h core/api/compare_api.c
 	core/api/kserve_api.h core/api/mjpeg_api.c core/api/mjpeg_api.h core/api/models_api.c \
 	core/api/models_api.h core/api/openapi_api.c core/api/openapi_api.h core/api/ops.c core/api/ops.h core/api/render.c core/api/render.h \
 	core/api/stream_api.c core/api/stream_api.h core/api/users_api.c core/api/users_api.h \
+	core/api/stream_overlay.c core/api/stream_overlay.h \
 	core/api/zmq_detector.h
 # pool: worker processes, queues and the master <-> worker protocol
 libvigiacore_a_SOURCES += core/pool/ipc.c core/pool/ipc.h core/pool/pool.h core/pool/pool_internal.h \
@@ -58,6 +59,7 @@ libvigiacore_a_SOURCES += core/pipeline/backend_abi1.c core/pipeline/backend_abi
 	core/pipeline/colors.c core/pipeline/colors.h \
 	core/pipeline/detector.c core/pipeline/detector.h core/pipeline/image.c core/pipeline/image.h \
 	core/pipeline/jpegdec.c core/pipeline/jpegdec.h \
+	core/pipeline/overlay.c core/pipeline/overlay.h \
 	core/pipeline/model.c core/pipeline/model.h core/pipeline/model_auto.c core/pipeline/model_auto.h core/pipeline/pixels.c core/pipeline/pixels.h \
 	core/pipeline/postprocess.c core/pipeline/postprocess.h core/pipeline/rawimg.c \
 	core/pipeline/rawimg.h

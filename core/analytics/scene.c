@@ -654,3 +654,26 @@ vg_scene_line_crossings(const vg_scene *s, int i, int forward, const char *label
             return l->counts[k].n[d];
     return 0;
 }
+
+
+int
+vg_scene_zone_points(const vg_scene *s, int i, double (*out)[2], int max)
+{
+    if (i < 0 || i >= s->nzones)
+        return -1;
+    const zone *z = &s->zones[i];
+    int n = z->np < max ? z->np : max;
+    memcpy(out, z->pts, (size_t)n * sizeof *out);
+    return n;
+}
+
+
+int
+vg_scene_line_points(const vg_scene *s, int i, double a[2], double b[2])
+{
+    if (i < 0 || i >= s->nlines)
+        return -1;
+    memcpy(a, s->lines[i].a, sizeof s->lines[i].a);
+    memcpy(b, s->lines[i].b, sizeof s->lines[i].b);
+    return 0;
+}

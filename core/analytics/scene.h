@@ -148,4 +148,9 @@ long vg_scene_zone_entered(const vg_scene *s, int i);
 /* Crossings of line i by direction (1 forward, 0 backward) and label (NULL: all labels); -1: no such line. */
 long vg_scene_line_crossings(const vg_scene *s, int i, int forward, const char *label);
 
+/* Zone i's points (at most max, into out): their count, -1 when no such zone. For drawing (MJPEG). */
+int vg_scene_zone_points(const vg_scene *s, int i, double (*out)[2], int max);
+/* Line i's from (a) and to (b): 0, or -1 when no such line. */
+int vg_scene_line_points(const vg_scene *s, int i, double a[2], double b[2]);
+
 #endif

@@ -19,6 +19,7 @@
 #include "api/detect_opts.h"
 #include "api/render.h"
 #include "api/track_stats.h"
+#include "api/stream_overlay.h"
 #include "pipeline/colors.h"
 #include "auth/auth.h"
 #include "api/history_api.h"
@@ -47,6 +48,7 @@ typedef struct frame {
     json_t *ts;                 /* the client's timestamp, echoed; NULL if none */
     vg_detect_opts opt;
     ev_tstamp arrived;
+    int overlay;                /* an MJPEG viewer watches: data stays ours for the overlay job */
 } frame;
 
 typedef struct stream {
@@ -60,6 +62,7 @@ typedef struct stream {
     int has_next;
     frame *running;             /* in the pool */
     vg_pool_req *preq;
+    vg_pool_req *ov_req;        /* its overlay job in the pool (at most one), or NULL */
     frame *pending;             /* the latest frame waiting for the running one */
     uint64_t received, processed, skipped, dropped, failed;
     uint32_t skipped_since, dropped_since;
@@ -125,6 +128,7 @@ struct vg_stream_api {
     vg_series *m_received, *m_processed, *m_skipped, *m_dropped, *m_failed;
     uint64_t next_anon;
     vg_stream_tap tap;          /* annotated frames for MJPEG viewers */
+    uint64_t overlays, overlays_dropped;  /* overlay jobs submitted, and those not (one in flight, load) */
     vg_stream_event_sink sinks[MAX_SINKS];  /* who else gets the streams' events */
     int nsinks;
     vg_series *m_events, *m_events_dropped;
@@ -750,6 +754,65 @@ maybe_store(stream *s, const vg_pool_result *res)
 }
 
 
+/* An overlay job's answer: its JPEG to the MJPEG viewers. */
+static void
+on_overlay(int status, vg_pool_result *res, void *ud)
+{
+    stream *s = ud;
+    s->ov_req = NULL;
+    vg_stream_tap *tap = &s->api->tap;
+    if (status == 0 && res->jpeg && tap->frame)
+        tap->frame(s->id, res->jpeg, res->jpeg_len, tap->ud);
+    else if (status != 0 && status != VG_E_CANCELED)
+        vg_debug("stream", "%s: an MJPEG overlay failed: %s", s->id, res->message && *res->message ? res->message
+                                                                                         : vg_err_str(status));
+    if (!s->ws && !s->running)
+        stream_free(s);                 /* its client left while the overlay was drawn */
+}
+
+
+/*
+ * After the tracker and the scene ran on f's answer: the overlay job that
+ * draws the final boxes, track ids, zones, lines and counts on f's image
+ * for the MJPEG viewers (docs/events.md). The image goes to the pool. At
+ * most one per stream in flight, and the pool drops it first under load:
+ * a frame without its overlay is only a frame the viewers skip.
+ */
+static void
+submit_overlay(stream *s, frame *f, const vg_pool_result *res, const json_t *dets)
+{
+    vg_stream_api *api = s->api;
+    if (s->ov_req || !f->data) {
+        api->overlays_dropped++;
+        return;
+    }
+    vg_overlay *o = vg_xmalloc(sizeof *o);
+    vg_stream_overlay_fill(o, res, dets, s->scene);
+    vg_pool_job job;
+    memset(&job, 0, sizeof job);
+    job.image = f->data;
+    job.image_len = f->len;
+    job.image_free = free;
+    job.image_ctx = f->data;
+    job.min_confidence = -1;
+    job.nms = -1;
+    job.jpeg_quality = api->tap.quality;
+    job.live = 1;
+    job.overlay = o;
+    char err[256] = "";
+    int rc = vg_pool_submit(api->pool, res->model, &job, on_overlay, s, &s->ov_req, err, sizeof err);
+    free(o);
+    if (rc == 0) {
+        f->data = NULL;   /* the pool's now */
+        api->overlays++;
+    } else {
+        s->ov_req = NULL;
+        api->overlays_dropped++;
+        vg_debug("stream", "%s: an MJPEG overlay was dropped: %s", s->id, err[0] ? err : vg_err_str(rc));
+    }
+}
+
+
 static void
 on_answer(int status, vg_pool_result *res, void *ud)
 {
@@ -759,7 +822,8 @@ on_answer(int status, vg_pool_result *res, void *ud)
     s->preq = NULL;
     if (!s->ws) {                       /* the client left; this was the cancel */
         frame_free(f);
-        stream_free(s);
+        if (!s->ov_req)
+            stream_free(s);             /* else on_overlay does */
         return;
     }
     vg_stream_api *api = s->api;
@@ -775,8 +839,8 @@ on_answer(int status, vg_pool_result *res, void *ud)
         s->skipped_since = 0;
         if (!vg_ws_congested(s->ws))
             s->dropped_since = 0;
-        if (res->jpeg && api->tap.frame)
-            api->tap.frame(s->id, res->jpeg, res->jpeg_len, api->tap.ud);
+        if (f->overlay)
+            submit_overlay(s, f, res, json_object_get(m, "detections"));
         deliver(s, m, f->opt.annotate ? res->jpeg : NULL, f->opt.annotate ? res->jpeg_len : 0);
         json_object_del(m, "annotated");
         broadcast(api, s->id, m);
@@ -797,23 +861,29 @@ on_answer(int status, vg_pool_result *res, void *ud)
 }
 
 
+/* The pool's release of a frame's bytes that stay the frame's (for its overlay job). */
+static void
+keep_bytes(void *ctx)
+{
+    (void)ctx;
+}
+
+
 static void
 submit(stream *s, frame *f)
 {
     vg_pool_job job;
     /* the pool may release the bytes after our callback: they are not tied to f */
-    vg_call_job_init(&job, &f->opt, f->data, f->len, free, f->data);
-    job.live = 1;   /* another node drops it when late (cluster) */
     vg_stream_tap *tap = &s->api->tap;
-    if (tap->wants && tap->wants(s->id, tap->ud)) {
-        job.annotate = 1;   /* an MJPEG viewer watches */
-        job.jpeg_quality = f->opt.annotate ? 0 : tap->quality;
-    }
+    /* an MJPEG viewer watches: the bytes stay f's until the answer, for the overlay job */
+    f->overlay = tap->wants && tap->wants(s->id, tap->ud);
+    vg_call_job_init(&job, &f->opt, f->data, f->len, f->overlay ? keep_bytes : free, f->data);
+    job.live = 1;   /* another node drops it when late (cluster) */
     char err[256] = "";
     s->running = f;
     int rc = vg_pool_submit(s->api->pool, f->opt.model[0] ? f->opt.model : NULL, &job, on_answer, s, &s->preq,
                             err, sizeof err);
-    if (rc == 0)
+    if (rc == 0 && !f->overlay)
         f->data = NULL;   /* the pool's now */
     if (rc != 0) {
         s->running = NULL;
@@ -1014,9 +1084,10 @@ stream_on_close(vg_ws *ws, uint16_t code, void *ud)
     s->ws = NULL;
     if (s->scene)   /* its tracks end with it, at its last frame's time: the sinks hear so */
         vg_scene_end_all(s->scene, s->last_ts, on_scene_event, s);
+    /* an overlay job in flight still reaches the viewers (they stay through a reconnection) */
     if (s->running && s->preq)
-        vg_pool_cancel(s->preq);   /* on_answer sees ws == NULL and frees s */
-    else
+        vg_pool_cancel(s->preq);   /* on_answer sees ws == NULL and frees s, or on_overlay does */
+    else if (!s->ov_req)
         stream_free(s);
 }
 

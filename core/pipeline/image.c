@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "pipeline/image.h"
 #include "pipeline/jpegdec.h"
+#include "pipeline/overlay.h"
 #include "pipeline/rawimg.h"
 #include "base/log.h"
 
@@ -639,13 +640,17 @@ out:
 }
 
 
+/*
+ * `text` on a filled tag of colour c, above the point (x, y) or below it
+ * when there is no room above.
+ */
 static void
-draw_label(uint8_t *px, int W, int H, const vg_detection *d, int font_px, const uint8_t c[3])
+draw_tag(uint8_t *px, int W, int H, int x, int y, const char *label_text, int font_px, const uint8_t c[3])
 {
     char text[VG_MODEL_LABEL_MAX_TEXT];
     int tw = 0, th = 0;
 
-    snprintf(text, sizeof text, "%s %.0f%%", d->label ? d->label : "?", d->confidence * 100.0);
+    snprintf(text, sizeof text, "%s", label_text);
     /* vips_text takes Pango markup: drop the characters that would change it */
     for (char *p = text; *p; p++)
         if (*p == '<' || *p == '>' || *p == '&')
@@ -655,26 +660,26 @@ draw_label(uint8_t *px, int W, int H, const vg_detection *d, int font_px, const 
         return;
     int pad = font_px / 5 + 1;
     int bw = tw + 2 * pad, bh = th + 2 * pad;
-    int x0 = d->x_min, y0 = d->y_min - bh;
+    int x0 = x, y0 = y - bh;
     if (y0 < 0)
-        y0 = d->y_min;            /* no room above the box: inside it */
+        y0 = y;                   /* no room above: below */
     if (x0 + bw > W)
         x0 = W - bw;
     if (x0 < 0)
         x0 = 0;
     fill_rect(px, W, H, x0, y0, x0 + bw - 1, y0 + bh - 1, c);
-    /* black or white text, whichever reads better on the class colour */
+    /* black or white text, whichever reads better on the colour */
     int lum = (299 * c[0] + 587 * c[1] + 114 * c[2]) / 1000;
     uint8_t ink = lum > 140 ? 0 : 255;
-    for (int y = 0; y < th; y++) {
-        int py = y0 + pad + y;
+    for (int yy = 0; yy < th; yy++) {
+        int py = y0 + pad + yy;
         if (py < 0 || py >= H)
             continue;
-        for (int x = 0; x < tw; x++) {
-            int pxx = x0 + pad + x;
+        for (int xx = 0; xx < tw; xx++) {
+            int pxx = x0 + pad + xx;
             if (pxx < 0 || pxx >= W)
                 continue;
-            unsigned a = mask[(size_t)y * tw + x];
+            unsigned a = mask[(size_t)yy * tw + xx];
             if (!a)
                 continue;
             uint8_t *p = px + ((size_t)py * W + pxx) * 3;
@@ -686,49 +691,41 @@ draw_label(uint8_t *px, int W, int H, const vg_detection *d, int font_px, const 
 }
 
 
-int
-vg_image_annotate(const vg_image *im, const vg_detection *dets, size_t n, int quality,
-                  uint8_t **jpeg, size_t *jpeg_len, char *err, size_t errlen)
+static void
+draw_label(uint8_t *px, int W, int H, const vg_detection *d, int font_px, const uint8_t c[3])
+{
+    char text[VG_MODEL_LABEL_MAX_TEXT];
+    snprintf(text, sizeof text, "%s %.0f%%", d->label ? d->label : "?", d->confidence * 100.0);
+    draw_tag(px, W, H, d->x_min, d->y_min, text, font_px, c);
+}
+
+
+/* Line thickness and label size for an image of W x H. */
+static void
+pen_size(int W, int H, int *t, int *font_px)
+{
+    int side = W < H ? W : H;
+    *t = side / 250 + 1;
+    *font_px = side / 40;
+    if (*font_px < 10)
+        *font_px = 10;
+    if (*font_px > 48)
+        *font_px = 48;
+}
+
+
+/* Encodes px (W x H RGB, freed here) as a JPEG of `quality`; *jpeg is malloc'd. */
+static int
+encode_px(uint8_t *px, int W, int H, int quality, uint8_t **jpeg, size_t *jpeg_len, char *err, size_t errlen)
 {
     VipsImage *vi = NULL;
     void *buf = NULL;
     size_t len = 0;
     int rc = VG_E_BACKEND;
-    size_t bytes = (size_t)im->w * im->h * 3;
 
-    *jpeg = NULL;
-    *jpeg_len = 0;
     if (quality < 1 || quality > 100)
         quality = 85;
-    if (vg_image_init(err, errlen) != 0)
-        return VG_E_BACKEND;
-    uint8_t *px = malloc(bytes);
-    if (!px) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    memcpy(px, im->rgb, bytes);
-
-    int side = im->w < im->h ? im->w : im->h;
-    int t = side / 250 + 1;
-    int font_px = side / 40;
-    if (font_px < 10)
-        font_px = 10;
-    if (font_px > 48)
-        font_px = 48;
-    /* boxes first, lowest confidence first, so labels and strong boxes stay on top */
-    for (size_t i = n; i-- > 0;) {
-        uint8_t c[3];
-        vg_image_class_colour(dets[i].class_id, c);
-        draw_box(px, im->w, im->h, &dets[i], t, c);
-    }
-    for (size_t i = n; i-- > 0;) {
-        uint8_t c[3];
-        vg_image_class_colour(dets[i].class_id, c);
-        draw_label(px, im->w, im->h, &dets[i], font_px, c);
-    }
-
-    vi = vips_image_new_from_memory(px, bytes, im->w, im->h, 3, VIPS_FORMAT_UCHAR);
+    vi = vips_image_new_from_memory(px, (size_t)W * H * 3, W, H, 3, VIPS_FORMAT_UCHAR);
     if (!vi) {
         take_vips_error("annotation failed", err, errlen);
         goto out;
@@ -751,4 +748,146 @@ out:
     unref(&vi);
     free(px);
     return rc;
+}
+
+
+/* A copy of im's pixels, or NULL (with err) when out of memory. */
+static uint8_t *
+copy_px(const vg_image *im, char *err, size_t errlen)
+{
+    uint8_t *px = malloc((size_t)im->w * im->h * 3);
+    if (!px)
+        snprintf(err, errlen, "out of memory");
+    else
+        memcpy(px, im->rgb, (size_t)im->w * im->h * 3);
+    return px;
+}
+
+
+int
+vg_image_annotate(const vg_image *im, const vg_detection *dets, size_t n, int quality,
+                  uint8_t **jpeg, size_t *jpeg_len, char *err, size_t errlen)
+{
+    *jpeg = NULL;
+    *jpeg_len = 0;
+    if (vg_image_init(err, errlen) != 0)
+        return VG_E_BACKEND;
+    uint8_t *px = copy_px(im, err, errlen);
+    if (!px)
+        return -ENOMEM;
+    int t, font_px;
+    pen_size(im->w, im->h, &t, &font_px);
+    /* boxes first, lowest confidence first, so labels and strong boxes stay on top */
+    for (size_t i = n; i-- > 0;) {
+        uint8_t c[3];
+        vg_image_class_colour(dets[i].class_id, c);
+        draw_box(px, im->w, im->h, &dets[i], t, c);
+    }
+    for (size_t i = n; i-- > 0;) {
+        uint8_t c[3];
+        vg_image_class_colour(dets[i].class_id, c);
+        draw_label(px, im->w, im->h, &dets[i], font_px, c);
+    }
+    return encode_px(px, im->w, im->h, quality, jpeg, jpeg_len, err, errlen);
+}
+
+
+/* A segment t pixels thick: a t x t square at every point (Bresenham). */
+static void
+draw_segment(uint8_t *px, int W, int H, int x0, int y0, int x1, int y1, int t, const uint8_t c[3])
+{
+    int dx = abs(x1 - x0), dy = -abs(y1 - y0);
+    int sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1;
+    int e = dx + dy, h = t / 2;
+    for (;;) {
+        fill_rect(px, W, H, x0 - h, y0 - h, x0 - h + t - 1, y0 - h + t - 1, c);
+        if (x0 == x1 && y0 == y1)
+            break;
+        int e2 = 2 * e;
+        if (e2 >= dy) {
+            e += dy;
+            x0 += sx;
+        }
+        if (e2 <= dx) {
+            e += dx;
+            y0 += sy;
+        }
+    }
+}
+
+
+/*
+ * A line, an arrow from its middle towards its right side looking from a
+ * to b (its `forward` side, docs/events.md), and its counts.
+ */
+static void
+draw_line(uint8_t *px, int W, int H, const vg_overlay_line *l, int t, int font_px)
+{
+    const uint8_t *c = vg_overlay_line_rgb;
+    draw_segment(px, W, H, l->a[0], l->a[1], l->b[0], l->b[1], t, c);
+    double dx = l->b[0] - l->a[0], dy = l->b[1] - l->a[1];
+    double len = sqrt(dx * dx + dy * dy);
+    double mx = (l->a[0] + l->b[0]) / 2.0, my = (l->a[1] + l->b[1]) / 2.0;
+    if (len >= 1) {
+        double ux = dx / len, uy = dy / len;        /* along the line */
+        double nx = -uy, ny = ux;                   /* its right side, y down */
+        double al = 3.0 * font_px, hl = font_px;
+        double tx = mx + nx * al, ty = my + ny * al;
+        draw_segment(px, W, H, (int)lround(mx), (int)lround(my), (int)lround(tx), (int)lround(ty), t, c);
+        for (int s = -1; s <= 1; s += 2)
+            draw_segment(px, W, H, (int)lround(tx), (int)lround(ty),
+                         (int)lround(tx - nx * hl + s * ux * hl * 0.6), (int)lround(ty - ny * hl + s * uy * hl * 0.6),
+                         t, c);
+    }
+    char text[96];
+    snprintf(text, sizeof text, "%s: %lld fwd / %lld back", l->name, l->forward, l->backward);
+    draw_tag(px, W, H, l->a[0], l->a[1], text, font_px, c);
+}
+
+
+int
+vg_image_overlay(const vg_image *im, const vg_overlay *o, int quality, uint8_t **jpeg, size_t *jpeg_len,
+                 char *err, size_t errlen)
+{
+    *jpeg = NULL;
+    *jpeg_len = 0;
+    if (vg_image_init(err, errlen) != 0)
+        return VG_E_BACKEND;
+    uint8_t *px = copy_px(im, err, errlen);
+    if (!px)
+        return -ENOMEM;
+    int W = im->w, H = im->h, t, font_px;
+    pen_size(W, H, &t, &font_px);
+    int st = t < 3 ? 3 : t;             /* shapes: thick enough to survive the JPEG */
+    for (int i = 0; i < o->nzones; i++) {
+        const vg_overlay_zone *z = &o->zones[i];
+        for (int k = 0; k < z->np; k++) {
+            const int *p = z->pts[k], *q = z->pts[(k + 1) % z->np];
+            draw_segment(px, W, H, p[0], p[1], q[0], q[1], st, vg_overlay_zone_rgb);
+        }
+        if (z->np)
+            draw_tag(px, W, H, z->pts[0][0], z->pts[0][1], z->name, font_px, vg_overlay_zone_rgb);
+    }
+    for (int i = 0; i < o->nlines; i++)
+        draw_line(px, W, H, &o->lines[i], st, font_px);
+    for (int i = o->nboxes; i-- > 0;) {
+        const vg_overlay_box *b = &o->boxes[i];
+        vg_detection d = { .class_id = b->cls, .x_min = b->x0, .y_min = b->y0, .x_max = b->x1, .y_max = b->y1 };
+        uint8_t c[3];
+        vg_image_class_colour(b->cls, c);
+        draw_box(px, W, H, &d, t, c);
+    }
+    for (int i = o->nboxes; i-- > 0;) {
+        const vg_overlay_box *b = &o->boxes[i];
+        char text[VG_OVERLAY_NAME_MAX + 32];
+        const char *name = b->label >= 0 && b->label < o->nlabels ? o->labels[b->label] : "?";
+        if (b->track)
+            snprintf(text, sizeof text, "%s #%llu", name, (unsigned long long)b->track);
+        else
+            snprintf(text, sizeof text, "%s", name);
+        uint8_t c[3];
+        vg_image_class_colour(b->cls, c);
+        draw_tag(px, W, H, b->x0, b->y0, text, font_px, c);
+    }
+    return encode_px(px, W, H, quality, jpeg, jpeg_len, err, errlen);
 }

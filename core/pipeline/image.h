@@ -89,6 +89,16 @@ int vg_image_stretch(const vg_image *im, int net_w, int net_h, float *chw);
 int vg_image_annotate(const vg_image *im, const vg_detection *dets, size_t n, int quality,
                       uint8_t **jpeg, size_t *jpeg_len, char *err, size_t errlen);
 
+/*
+ * Draws an MJPEG overlay (overlay.h: zone outlines, lines with their
+ * arrows and counts, boxes labelled "label #track") on a copy of im and
+ * encodes it as a JPEG of `quality`. *jpeg is malloc'd. Coordinates out of
+ * the image are clipped. Returns 0, VG_E_BACKEND or -ENOMEM.
+ */
+struct vg_overlay;
+int vg_image_overlay(const vg_image *im, const struct vg_overlay *o, int quality, uint8_t **jpeg, size_t *jpeg_len,
+                     char *err, size_t errlen);
+
 /* The colour of class k (sRGB), as used by vg_image_annotate(). */
 void vg_image_class_colour(int k, uint8_t rgb[3]);
 

@@ -39,7 +39,8 @@ enum kind {
     F_OPT_BIN,               /* the same, or nil (NULL) */
     F_DETS,                  /* a RESULT's detections: [class, confidence, x0, y0, x1, y1] each, and
                                 upper and lower colours after them when either is set */
-    F_LABELS                 /* a READY's labels: an array of non-empty strings */
+    F_LABELS,                /* a READY's labels: an array of non-empty strings */
+    F_OVERLAY                /* a JOB's overlay: [labels, boxes, zones, lines] (see put_overlay), or nil */
 };
 
 typedef struct field {
@@ -63,6 +64,7 @@ static const field job_fields[] = {
     { .key = "ann", .kind = F_BOOL, .off = JOB(annotate) },
     { .key = "q", .kind = F_INT, .off = JOB(quality), .lo = 0, .hi = 100 },
     { .key = "attr", .kind = F_INT, .off = JOB(attributes), .lo = 0, .hi = VG_ATTR_COLORS },
+    { .key = "ov", .kind = F_OVERLAY },
     { .key = "img", .kind = F_BIN, .need = 2, .tail = 1, .off = JOB(image), .len_off = JOB(image_len) },
 };
 
@@ -146,6 +148,98 @@ put_dets(vg_mpw *w, const vg_detection *dets, size_t n)
     }
 }
 
+/*
+ * An overlay: [labels, boxes, zones, lines] with labels [str], boxes
+ * [[x0, y0, x1, y1, class, label, track]], zones [[name, [x, y, x, y, ...]]],
+ * lines [[name, ax, ay, bx, by, forward, backward]]; nil when none.
+ */
+static void
+put_overlay(vg_mpw *w, const vg_overlay *o)
+{
+    if (!o) {
+        vg_mpw_nil(w);
+        return;
+    }
+    vg_mpw_array(w, 4);
+    vg_mpw_array(w, (uint32_t)o->nlabels);
+    for (int i = 0; i < o->nlabels; i++)
+        vg_mpw_cstr(w, o->labels[i]);
+    vg_mpw_array(w, (uint32_t)o->nboxes);
+    for (int i = 0; i < o->nboxes; i++) {
+        const vg_overlay_box *b = &o->boxes[i];
+        vg_mpw_array(w, 7);
+        vg_mpw_i64(w, b->x0);
+        vg_mpw_i64(w, b->y0);
+        vg_mpw_i64(w, b->x1);
+        vg_mpw_i64(w, b->y1);
+        vg_mpw_i64(w, b->cls);
+        vg_mpw_i64(w, b->label);
+        vg_mpw_u64(w, b->track);
+    }
+    vg_mpw_array(w, (uint32_t)o->nzones);
+    for (int i = 0; i < o->nzones; i++) {
+        const vg_overlay_zone *z = &o->zones[i];
+        vg_mpw_array(w, 2);
+        vg_mpw_cstr(w, z->name);
+        vg_mpw_array(w, (uint32_t)z->np * 2);
+        for (int k = 0; k < z->np; k++) {
+            vg_mpw_i64(w, z->pts[k][0]);
+            vg_mpw_i64(w, z->pts[k][1]);
+        }
+    }
+    vg_mpw_array(w, (uint32_t)o->nlines);
+    for (int i = 0; i < o->nlines; i++) {
+        const vg_overlay_line *l = &o->lines[i];
+        vg_mpw_array(w, 7);
+        vg_mpw_cstr(w, l->name);
+        vg_mpw_i64(w, l->a[0]);
+        vg_mpw_i64(w, l->a[1]);
+        vg_mpw_i64(w, l->b[0]);
+        vg_mpw_i64(w, l->b[1]);
+        vg_mpw_i64(w, l->forward);
+        vg_mpw_i64(w, l->backward);
+    }
+}
+
+
+/* 1 when o is within the limits of overlay.h (what the decoder accepts). */
+static int
+overlay_fits(const vg_overlay *o)
+{
+    if (o->nlabels < 0 || o->nlabels > VG_OVERLAY_MAX_LABELS || o->nboxes < 0 || o->nboxes > VG_OVERLAY_MAX_BOXES ||
+        o->nzones < 0 || o->nzones > VG_OVERLAY_MAX_ZONES || o->nlines < 0 || o->nlines > VG_OVERLAY_MAX_LINES)
+        return 0;
+    for (int i = 0; i < o->nlabels; i++)
+        if (!o->labels[i][0] || memchr(o->labels[i], 0, VG_OVERLAY_NAME_MAX) == NULL)
+            return 0;
+    for (int i = 0; i < o->nboxes; i++) {
+        const vg_overlay_box *b = &o->boxes[i];
+        if (b->x0 < 0 || b->y0 < 0 || b->x0 > b->x1 || b->y0 > b->y1 || b->x1 > VG_OVERLAY_COORD_MAX ||
+            b->y1 > VG_OVERLAY_COORD_MAX || b->cls < 0 || b->cls > (1 << 20) || b->label < -1 ||
+            b->label >= o->nlabels)
+            return 0;
+    }
+    for (int i = 0; i < o->nzones; i++) {
+        const vg_overlay_zone *z = &o->zones[i];
+        if (z->np < 3 || z->np > VG_OVERLAY_MAX_POINTS || memchr(z->name, 0, VG_OVERLAY_NAME_MAX) == NULL)
+            return 0;
+        for (int k = 0; k < z->np; k++)
+            if (z->pts[k][0] < 0 || z->pts[k][1] < 0 || z->pts[k][0] > VG_OVERLAY_COORD_MAX ||
+                z->pts[k][1] > VG_OVERLAY_COORD_MAX)
+                return 0;
+    }
+    for (int i = 0; i < o->nlines; i++) {
+        const vg_overlay_line *l = &o->lines[i];
+        if (memchr(l->name, 0, VG_OVERLAY_NAME_MAX) == NULL || l->forward < 0 || l->backward < 0 ||
+            l->forward > VG_OVERLAY_COUNT_MAX || l->backward > VG_OVERLAY_COUNT_MAX)
+            return 0;
+        for (int k = 0; k < 2; k++)
+            if (l->a[k] < 0 || l->b[k] < 0 || l->a[k] > VG_OVERLAY_COORD_MAX || l->b[k] > VG_OVERLAY_COORD_MAX)
+                return 0;
+    }
+    return 1;
+}
+
 
 static void
 put_field(vg_mpw *w, const field *f, const char *m, const vg_detection *dets)
@@ -189,6 +283,9 @@ put_field(vg_mpw *w, const field *f, const char *m, const vg_detection *dets)
     case F_DETS:
         put_dets(w, dets, ((const vg_ipc_result *)(const void *)m)->ndet);
         break;
+    case F_OVERLAY:
+        put_overlay(w, ((const vg_ipc_job *)(const void *)m)->overlay);
+        break;
     case F_LABELS: {
         const vg_ipc_ready *r = (const vg_ipc_ready *)(const void *)m;
         vg_mpw_array(w, (uint32_t)r->nlabels);
@@ -221,7 +318,8 @@ int
 vg_ipc_encode_job(vg_buf *out, const vg_ipc_job *job)
 {
     if (!job->image || job->image_len == 0 || job->image_len > VG_IPC_MAX_FRAME ||
-        job->mask_len > 1u << 20 || (job->mask_len && !job->class_mask))
+        job->mask_len > 1u << 20 || (job->mask_len && !job->class_mask) ||
+        (job->overlay && !overlay_fits(job->overlay)))
         return VG_E_INVAL;
     return encode(out, VG_IPC_JOB, job, NULL, job->image_len);
 }
@@ -346,6 +444,102 @@ decode_labels(vg_mpr *c, vg_ipc_ready *r)
 }
 
 
+/* A name of at most VG_OVERLAY_NAME_MAX - 1 bytes, no NUL in it, into out. */
+static int
+rd_name(vg_mpr *c, char out[VG_OVERLAY_NAME_MAX], int may_be_empty)
+{
+    vg_str s;
+    if (vg_mpr_str_only(c, &s) < 0 || s.n >= VG_OVERLAY_NAME_MAX || (!may_be_empty && s.n == 0) ||
+        memchr(s.p, 0, s.n))
+        return -1;
+    memcpy(out, s.p, s.n);
+    out[s.n] = '\0';
+    return 0;
+}
+
+
+static int
+rd_coord(vg_mpr *c, int *v)
+{
+    return rd_int(c, v, 0, VG_OVERLAY_COORD_MAX);
+}
+
+
+/* An array header of exactly n, or of at most max (n < 0). */
+static int
+rd_array(vg_mpr *c, uint32_t *got, int64_t n, uint32_t max)
+{
+    if (vg_mpr_array(c, got) < 0)
+        return -1;
+    return (n >= 0 && *got != (uint32_t)n) || *got > max ? -1 : 0;
+}
+
+
+static int
+decode_overlay_items(vg_mpr *c, vg_overlay *o)
+{
+    uint32_t n, m;
+    if (rd_array(c, &n, 4, 4) || rd_array(c, &n, -1, VG_OVERLAY_MAX_LABELS))
+        return -1;
+    for (uint32_t i = 0; i < n; i++)
+        if (rd_name(c, o->labels[i], 0))
+            return -1;
+    o->nlabels = (int)n;
+    if (rd_array(c, &n, -1, VG_OVERLAY_MAX_BOXES))
+        return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        vg_overlay_box *b = &o->boxes[i];
+        if (rd_array(c, &m, 7, 7) || rd_coord(c, &b->x0) || rd_coord(c, &b->y0) || rd_coord(c, &b->x1) ||
+            rd_coord(c, &b->y1) || rd_int(c, &b->cls, 0, 1 << 20) || rd_int(c, &b->label, -1, o->nlabels - 1) ||
+            vg_mpr_u64(c, &b->track) || b->x0 > b->x1 || b->y0 > b->y1)
+            return -1;
+    }
+    o->nboxes = (int)n;
+    if (rd_array(c, &n, -1, VG_OVERLAY_MAX_ZONES))
+        return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        vg_overlay_zone *z = &o->zones[i];
+        if (rd_array(c, &m, 2, 2) || rd_name(c, z->name, 1) || rd_array(c, &m, -1, 2 * VG_OVERLAY_MAX_POINTS) ||
+            m < 6 || m % 2)
+            return -1;
+        z->np = (int)(m / 2);
+        for (int k = 0; k < z->np; k++)
+            if (rd_coord(c, &z->pts[k][0]) || rd_coord(c, &z->pts[k][1]))
+                return -1;
+    }
+    o->nzones = (int)n;
+    if (rd_array(c, &n, -1, VG_OVERLAY_MAX_LINES))
+        return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        vg_overlay_line *l = &o->lines[i];
+        int64_t fw, bw;
+        if (rd_array(c, &m, 7, 7) || rd_name(c, l->name, 1) || rd_coord(c, &l->a[0]) || rd_coord(c, &l->a[1]) ||
+            rd_coord(c, &l->b[0]) || rd_coord(c, &l->b[1]) || vg_mpr_i64_in(c, 0, VG_OVERLAY_COUNT_MAX, &fw) < 0 ||
+            vg_mpr_i64_in(c, 0, VG_OVERLAY_COUNT_MAX, &bw) < 0)
+            return -1;
+        l->forward = fw;
+        l->backward = bw;
+    }
+    o->nlines = (int)n;
+    return 0;
+}
+
+
+static int
+decode_overlay(vg_mpr *c, vg_ipc_job *j)
+{
+    if (j->overlay)
+        return -1;           /* "ov" twice */
+    if (vg_mpr_nil(c))
+        return 0;
+    vg_overlay *o = calloc(1, sizeof *o);
+    if (!o)
+        return -2;
+    j->overlay = o;          /* freed by the release, whole or not */
+    return decode_overlay_items(c, o);
+}
+
+
 /* Reads field f's value into the message at m: 0, -1 (malformed) or -2 (no memory). */
 static int
 read_field(vg_mpr *c, const field *f, char *m)
@@ -380,6 +574,8 @@ read_field(vg_mpr *c, const field *f, char *m)
         return decode_dets(c, (vg_ipc_result *)(void *)m);
     case F_LABELS:
         return decode_labels(c, (vg_ipc_ready *)(void *)m);
+    case F_OVERLAY:
+        return decode_overlay(c, (vg_ipc_job *)(void *)m);
     }
     return -1;
 }
@@ -469,6 +665,10 @@ vg_ipc_msg_release(vg_ipc_msg *msg)
         free(msg->u.result.dets);
         msg->u.result.dets = NULL;
         msg->u.result.ndet = 0;
+    }
+    if (msg && msg->type == VG_IPC_JOB) {
+        free((void *)msg->u.job.overlay);
+        msg->u.job.overlay = NULL;
     }
     if (msg && msg->type == VG_IPC_READY) {
         free(msg->u.ready.labels);

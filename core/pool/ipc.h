@@ -29,6 +29,7 @@
 #include "base/buf.h"
 #include "base/frame.h"
 #include "pipeline/model.h"
+#include "pipeline/overlay.h"
 #include "pipeline/postprocess.h"
 
 #define VG_IPC_HDR        VG_FRAME_HDR      /* frame header bytes */
@@ -54,6 +55,9 @@ typedef struct vg_ipc_job {
     int annotate;
     int quality;
     int attributes;                /* VG_ATTR_* (pipeline/colors.h) */
+    /* an overlay job ("ov"): draw this on the image and answer its JPEG, no
+       inference; decoded: malloc'd, freed by vg_ipc_msg_release() */
+    const vg_overlay *overlay;
     const uint8_t *image;
     size_t image_len;
 } vg_ipc_job;

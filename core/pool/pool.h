@@ -205,6 +205,14 @@ typedef struct vg_pool_job {
     int lane;                      /* VG_POOL_LANE_BULK (0) or VG_POOL_LANE_NVR */
     int live;                      /* a live stream's frame: another node drops it when late, never retries it */
     int attributes;                /* VG_ATTR_* (pipeline/colors.h): what to estimate per detection; 0 = none */
+    /*
+     * An overlay job (MJPEG overlays, docs/events.md): the worker runs no
+     * model, it draws this on the image and answers the JPEG (of
+     * jpeg_quality) with no detections; copied. Dropped first: refused
+     * (VG_E_QUEUEFULL) when it would wait behind other jobs, never sent to
+     * another node.
+     */
+    const struct vg_overlay *overlay;
 } vg_pool_job;
 
 /*

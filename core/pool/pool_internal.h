@@ -110,6 +110,7 @@ struct job {
     size_t mask_len;
     int annotate, quality;
     int attributes;                /* VG_ATTR_* asked for */
+    vg_overlay *overlay;           /* an overlay job's drawing (malloc'd), or NULL */
     int lane;                      /* VG_POOL_LANE_*: the queue it waits in */
     int attempts;                  /* times sent to a worker */
     int batch;                     /* size of the batch it was last sent in */

@@ -69,6 +69,7 @@ vg_pool__worker_send(worker *w, job **jobs, int n)
             .id = j->id, .threshold = j->threshold, .nms = j->nms,
             .class_mask = j->mask, .mask_len = j->mask_len,
             .annotate = j->annotate, .quality = j->quality, .attributes = j->attributes,
+            .overlay = j->overlay,
             .image = j->image, .image_len = j->image_len,
         };
         j->hdr.len = 0;

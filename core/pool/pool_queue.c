@@ -53,6 +53,7 @@ vg_pool__job_free(job *j)
     if (j->image_free)
         j->image_free(j->image_ctx);
     free(j->image_copy);
+    free(j->overlay);
     free(j->mask);
     vg_buf_release(&j->hdr);
     free(j);
@@ -463,6 +464,11 @@ submit_local(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb cb,
     vg_list_each(w, &m->workers, const worker, link)
         if (w->state == W_READY && !w->retiring && !w->quit_sent && w->ninflight == 0)
             idle += (unsigned)w->max_batch;
+    if (jb->overlay && m->queue[lane].n > 0 && m->queue[lane].n >= idle) {
+        m->rejected++;
+        vg_pool__copy_err(err, errlen, "an overlay of model %s was dropped: jobs are waiting", m->name);
+        return VG_E_QUEUEFULL;
+    }
     if (m->queue[lane].n >= p->o.queue_max + idle) {
         m->rejected++;
         vg_pool__copy_err(err, errlen, "the %squeue of model %s is full", lane == VG_POOL_LANE_NVR ? "NVR " : "",
@@ -481,6 +487,16 @@ submit_local(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb cb,
         return rc;
     }
     j->mask_len = j->mask ? (size_t)vm->classes : 0;
+    if (jb->overlay) {
+        j->overlay = malloc(sizeof *j->overlay);
+        if (!j->overlay) {
+            free(j->mask);
+            free(j);
+            vg_pool__copy_err(err, errlen, "%s", "out of memory");
+            return -ENOMEM;
+        }
+        memcpy(j->overlay, jb->overlay, sizeof *j->overlay);
+    }
     if (jb->image_free) {
         j->image = jb->image;
         j->image_free = jb->image_free;
@@ -488,6 +504,7 @@ submit_local(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb cb,
     } else {
         j->image_copy = malloc(jb->image_len);
         if (!j->image_copy) {
+            free(j->overlay);
             free(j->mask);
             free(j);
             vg_pool__copy_err(err, errlen, "%s", "out of memory");
@@ -550,7 +567,7 @@ vg_pool_submit(vg_pool *p, const char *name, const vg_pool_job *jb, vg_pool_cb c
                vg_pool_req **req, char *err, size_t errlen)
 {
     int rc = submit_local(p, name, jb, cb, ud, req, err, errlen);
-    if (rc == 0 || !p->remote.submit || !remote_may_take(rc))
+    if (rc == 0 || !p->remote.submit || !remote_may_take(rc) || jb->overlay)
         return rc;
     if (!name || !name[0])
         name = vg_pool_configured_default(p);

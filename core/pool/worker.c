@@ -14,8 +14,11 @@
 #include <unistd.h>
 
 #include "base/child.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "pipeline/detector.h"
+#include "pipeline/image.h"
+#include "pipeline/pixels.h"
 #include "pool/ipc.h"
 #include "base/log.h"
 #include "pool/worker.h"
@@ -205,6 +208,33 @@ send_fatal(vg_buf *b, int status, const char *msg)
 
 
 /* 1 if another frame is already waiting on the socket. */
+/*
+ * An overlay job (pool.h): decode the image, draw the overlay, encode it;
+ * no model runs. The answer has the image's size and the JPEG only.
+ */
+static void
+run_overlay(const vg_ipc_job *j, const vg_image_limits *lim, vg_detect_result *r)
+{
+    vg_image im;
+    memset(r, 0, sizeof *r);
+    uint64_t t0 = vg_mono_us();
+    int rc = vg_image_decode(j->image, j->image_len, lim, &im, r->err, sizeof r->err);
+    uint64_t t1 = vg_mono_us();
+    r->decode_us = t1 - t0;
+    if (rc != 0) {
+        r->status = rc;
+        return;
+    }
+    r->w = im.w;
+    r->h = im.h;
+    rc = vg_image_overlay(&im, j->overlay, j->quality, &r->jpeg, &r->jpeg_len, r->err, sizeof r->err);
+    r->annotate_us = vg_mono_us() - t1;
+    vg_image_release(&im);
+    if (rc != 0)
+        r->status = rc;
+}
+
+
 static int
 more_waiting(void)
 {
@@ -310,7 +340,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
     size_t caps[VG_MODEL_MAX_BATCH] = { 0 };
     vg_ipc_msg msgs[VG_MODEL_MAX_BATCH];
     vg_detect_input in[VG_MODEL_MAX_BATCH];
-    vg_detect_result res[VG_MODEL_MAX_BATCH];
+    vg_detect_result res[VG_MODEL_MAX_BATCH], dres[VG_MODEL_MAX_BATCH];
     int quit = 0;
     while (!quit) {
         size_t n = 0;
@@ -342,18 +372,30 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
         }
         if (n == 0)
             break;
+        /* overlay jobs are drawn here; the others go to the model together */
+        size_t k = 0, at[VG_MODEL_MAX_BATCH];
         for (size_t i = 0; i < n; i++) {
             const vg_ipc_job *j = &msgs[i].u.job;
-            in[i].image = j->image;
-            in[i].len = j->image_len;
-            in[i].threshold = j->threshold;
-            in[i].nms = j->nms;
-            in[i].class_mask = j->class_mask && j->mask_len == (size_t)info->classes ? j->class_mask : NULL;
-            in[i].annotate = j->annotate;
-            in[i].attributes = j->attributes;
-            in[i].quality = j->quality;
+            if (j->overlay) {
+                run_overlay(j, &cfg->limits, &res[i]);
+                continue;
+            }
+            at[k] = i;
+            in[k].image = j->image;
+            in[k].len = j->image_len;
+            in[k].threshold = j->threshold;
+            in[k].nms = j->nms;
+            in[k].class_mask = j->class_mask && j->mask_len == (size_t)info->classes ? j->class_mask : NULL;
+            in[k].annotate = j->annotate;
+            in[k].attributes = j->attributes;
+            in[k].quality = j->quality;
+            k++;
         }
-        (void)vg_detector_run(det, n, in, res);
+        if (k) {
+            (void)vg_detector_run(det, k, in, dres);
+            for (size_t i = 0; i < k; i++)
+                res[at[i]] = dres[i];
+        }
         size_t rss = vg_worker_rss(0);
         int recycle = mem_cap && rss > mem_cap;
         int dead = 0;
@@ -377,6 +419,7 @@ vg_worker_main(const vg_worker_config *cfg, int fd)
                     dead = 1;
             }
             vg_detect_result_release(&res[i]);
+            vg_ipc_msg_release(&msgs[i]);
         }
         if (dead) {
             quit = 1;

@@ -280,7 +280,63 @@ def test_drain_sends_the_closing_boundary(srv):
     tap.check(data.endswith(b"--vigiaframe--\r\n"), data[-100:])
 
 
+def test_overlay_draws_zones_lines_and_labels(srv):
+    """docs/events.md, MJPEG overlays: with a zone and a line set, the viewer's frames
+    show the zone's outline (cyan) along the polygon's edges, the line (magenta) along its
+    segment, and a label tag above each box (the label area differs from the plain frame)."""
+    import cv2
+    import numpy as np
+    zone = [[60, 80], [320, 80], [320, 260], [60, 260]]
+    line = {"name": "gate", "from": [420, 420], "to": [700, 420]}
+    async def go():
+        async with websockets.connect(srv.url("/v1/stream?stream=ov", "ws")) as ws:
+            await ws.recv()
+            await ws.send(json.dumps({"type": "config", "zones": [{"name": "yard", "points": zone}],
+                                      "lines": [line]}))
+            tap.check(json.loads(await ws.recv())["ok"])
+            v = Viewer(srv, "ov", 2)
+            v.start()
+            answers = []
+            for _ in range(2):
+                await ws.send(tap.image("dog.jpg"))
+                while True:
+                    m = json.loads(await ws.recv())
+                    if m["type"] == "detections":
+                        answers.append(m)
+                        break
+            await asyncio.get_running_loop().run_in_executor(None, v.join, 30)
+            return v, answers
+    v, answers = run(go())
+    tap.check(len(v.parts) == 2, f"{len(v.parts)} parts")
+    img = cv2.imdecode(np.frombuffer(v.parts[-1], np.uint8), cv2.IMREAD_COLOR)
+    plain = cv2.imdecode(np.frombuffer(tap.image("dog.jpg"), np.uint8), cv2.IMREAD_COLOR)
+    tap.check(img is not None and img.shape == plain.shape, "a frame of the image's size")
+
+    def near(px, bgr):
+        return all(abs(int(a) - b) <= 60 for a, b in zip(px, bgr))
+    cyan, magenta = (255, 255, 0), (255, 0, 255)
+    # the zone's left, right and bottom edges (its top carries the name's tag)
+    edge = [(60, y) for y in range(100, 250, 10)] + [(320, y) for y in range(100, 250, 10)] + \
+           [(x, 260) for x in range(80, 300, 10)]
+    hits = sum(near(img[y, x], cyan) for x, y in edge)
+    tap.check(hits >= 0.9 * len(edge), f"zone outline: {hits}/{len(edge)} cyan")
+    inside = sum(near(img[y, x], cyan) for x, y in [(190, 170), (150, 200), (250, 130)])
+    tap.check(inside == 0, "the zone is an outline, not filled")
+    seg = [(x, 420) for x in range(560, 700, 10)]
+    hits = sum(near(img[y, x], magenta) for x, y in seg)
+    tap.check(hits >= 0.9 * len(seg), f"line: {hits}/{len(seg)} magenta")
+    dets = answers[-1]["detections"]
+    tap.check(dets, "the dog image has detections")
+    for d in dets[:2]:
+        x0, y0 = d["box"]["x_min"] if "box" in d else d["x_min"], d["box"]["y_min"] if "box" in d else d["y_min"]
+        ya, yb = (y0 - 12, y0 - 2) if y0 >= 14 else (y0 + 3, y0 + 13)
+        a = img[ya:yb, x0 + 2:x0 + 40].astype(int)
+        b = plain[ya:yb, x0 + 2:x0 + 40].astype(int)
+        tap.check(a.size and np.abs(a - b).mean() > 25, f"a label tag above the box at {x0},{y0}")
+
+
 if __name__ == "__main__":
     sys.exit(tap.run([test_viewers_get_annotated_frames, test_viewer_stays_through_reconnection,
                       test_camera_asking_for_annotation_too, test_slow_viewer_skips_frames, test_refusals,
+                      test_overlay_draws_zones_lines_and_labels,
                       test_drain_sends_the_closing_boundary], setup=setup, teardown=teardown))
