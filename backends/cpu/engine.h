@@ -156,6 +156,8 @@ typedef struct vgc_options {
     const float *q8_ranges;   /* int8: calibrated input range of each layer (min, max), or NULL:
                                  dynamic (each image's own) */
     int q8_min_channels;      /* int8: fewest input channels of an int8 convolution (0 = 64) */
+    int q8_no_fuse;           /* int8, static ranges: float tensors between int8 layers too
+                                 (tests, benchmarks; q8.h's vgc_q8_plan) */
 } vgc_options;
 
 /* What the convolutions compute in (the manifest's `[cpu] precision`). */

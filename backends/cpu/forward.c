@@ -655,6 +655,9 @@ int vgc_net_forward(vgc_net *net, const float *input, int batch, char *err, size
             forward_conv(net, l, in, batch);
             break;
         case VGC_L_MAXPOOL:
+            /* run as a u8 maxpool by the int8 layer before it (q8.h's vgc_q8_plan) */
+            if (i > 0 && vgc_q8_feeds(net, &net->layers[i - 1], batch) == 2)
+                break;
             pj.tasks_per_image = div_up(l->c, l->chunk);
             run_tasks(net, l, batch, batch * pj.tasks_per_image, maxpool_task, &pj);
             break;

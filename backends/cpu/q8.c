@@ -328,6 +328,7 @@ static void account(vgc_net *net, const vgc_layer *l, const vgc_q8_layer *q)
     qn->weight_bytes += (size_t)q->m * q->k * esize(net) + (size_t)q->m * (sizeof(float) + sizeof(int32_t));
     qn->max_m = q->m > qn->max_m ? q->m : qn->max_m;
     qn->xq_bytes = xq > qn->xq_bytes ? xq : qn->xq_bytes;
+    qn->pool8_bytes = l->out_size > qn->pool8_bytes ? l->out_size : qn->pool8_bytes;
     qn->band_bytes = band > qn->band_bytes ? band : qn->band_bytes;
 }
 
@@ -339,14 +340,23 @@ static int allocate_buffers(vgc_net *net, char *err, size_t errlen)
 
     qn->xq_bytes = round_up(qn->xq_bytes + 64, 64);
     qn->band_bytes = round_up(qn->band_bytes + 64, 64);
+    qn->pool8_bytes = round_up(qn->pool8_bytes + 64, 64);
     qn->xq = aligned_alloc(64, qn->xq_bytes);
     qn->band = aligned_alloc(64, qn->band_bytes * (size_t)net->threads);
     qn->scale = malloc(((size_t)qn->max_m + 1) * sizeof *qn->scale);
     qn->comp = malloc(((size_t)qn->max_m + 1) * sizeof *qn->comp);
-    if (!qn->xq || !qn->band || !qn->scale || !qn->comp)
+    if (!qn->k->bf16) {     /* the feeding path's (vgc_q8_plan) */
+        qn->xq2 = aligned_alloc(64, qn->xq_bytes);
+        qn->pool8 = aligned_alloc(64, qn->pool8_bytes);
+    }
+    if (!qn->xq || !qn->band || !qn->scale || !qn->comp || (!qn->k->bf16 && (!qn->xq2 || !qn->pool8)))
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for int8 buffers");
     /* touch them now (and give padding a defined value) */
     memset(qn->xq, 0, qn->xq_bytes);
+    if (qn->xq2) {
+        memset(qn->xq2, 0, qn->xq_bytes);
+        memset(qn->pool8, 0, qn->pool8_bytes);
+    }
     memset(qn->band, 0, qn->band_bytes * (size_t)net->threads);
     return 0;
 }
@@ -355,6 +365,7 @@ static int allocate_buffers(vgc_net *net, char *err, size_t errlen)
 int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, char *err, size_t errlen)
 {
     vgc_q8_net *qn = calloc(1, sizeof *qn);
+    int rc;
 
     if (!qn)
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
@@ -377,7 +388,10 @@ int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, c
         }
         account(net, l, q);
     }
-    return allocate_buffers(net, err, errlen);
+    if ((rc = allocate_buffers(net, err, errlen)) < 0)
+        return rc;
+    vgc_q8_plan(net);
+    return 0;
 }
 
 
@@ -450,11 +464,105 @@ void vgc_q8_release(vgc_net *net)
         free_layer(net->q8->own[i]);
     free(net->q8->own);
     free(net->q8->xq);
+    free(net->q8->xq2);
+    free(net->q8->pool8);
     free(net->q8->band);
     free(net->q8->scale);
     free(net->q8->comp);
     free(net->q8);
     net->q8 = NULL;
+}
+
+/* ---- int8 between int8 layers (static ranges) ----------------------------------------------- */
+
+static int is_static(const vgc_q8_layer *q)
+{
+    return q && q->xmin < q->xmax;
+}
+
+
+void vgc_q8_plan(vgc_net *net)
+{
+    vgc_q8_net *qn = net->q8;
+
+    if (!qn || qn->k->bf16)
+        return;
+    qn->fused = 0;
+    for (int i = 0; i < net->n; i++)
+        if (net->layers[i].q8)
+            net->layers[i].q8->feed = net->layers[i].q8->fed = 0;
+    for (int i = 0; i + 1 < net->n; i++) {
+        const vgc_layer *l = &net->layers[i], *nx = &net->layers[i + 1];
+        vgc_q8_layer *to = NULL;
+
+        /* only the next layer reads the output (no route, no shortcut, no kept output) */
+        if (!is_static(l->q8) || l->last_use != i + 1)
+            continue;
+        if (nx->type == VGC_L_CONV && is_static(nx->q8)) {
+            l->q8->feed = 1;
+            to = nx->q8;
+        } else if (nx->type == VGC_L_MAXPOOL && nx->alias < 0 && nx->last_use == i + 2 && i + 2 < net->n &&
+                   net->layers[i + 2].type == VGC_L_CONV && is_static(net->layers[i + 2].q8)) {
+            l->q8->feed = 2;
+            to = net->layers[i + 2].q8;
+        }
+        if (to) {
+            to->fed = 1;
+            qn->fused++;
+        }
+    }
+}
+
+
+int vgc_q8_feeds(const vgc_net *net, const vgc_layer *l, int batch)
+{
+    const vgc_q8_net *qn = net->q8;
+
+    if (!l->q8 || !l->q8->feed || !qn || qn->nofuse || qn->calib || batch != 1)
+        return 0;
+    return l->q8->feed;
+}
+
+
+void vgc_q8_maxpool_u8(const uint8_t *in, int w, int h, int size, int stride, int pad, uint8_t *out, size_t ldo,
+                       int ow, int oh)
+{
+    const int off = -pad / 2;
+
+    for (int oy = 0; oy < oh; oy++) {
+        uint8_t *o = out + (size_t)oy * ldo;
+        const int y0 = off + oy * stride;
+
+        if (size == 2 && stride == 2 && off == 0 && y0 + 1 < h && 2 * ow <= w) {
+            const uint8_t *r0 = in + (size_t)y0 * w, *r1 = r0 + w;
+
+            for (int ox = 0; ox < ow; ox++) {
+                const uint8_t a = r0[2 * ox] > r0[2 * ox + 1] ? r0[2 * ox] : r0[2 * ox + 1];
+                const uint8_t b = r1[2 * ox] > r1[2 * ox + 1] ? r1[2 * ox] : r1[2 * ox + 1];
+
+                o[ox] = a > b ? a : b;
+            }
+            continue;
+        }
+        for (int ox = 0; ox < ow; ox++) {
+            const int x0 = off + ox * stride;
+            uint8_t m = 0;
+
+            for (int ky = 0; ky < size; ky++) {
+                const int iy = y0 + ky;
+
+                if (iy < 0 || iy >= h)
+                    continue;
+                for (int kx = 0; kx < size; kx++) {
+                    const int ix = x0 + kx;
+
+                    if (ix >= 0 && ix < w && in[(size_t)iy * w + ix] > m)
+                        m = in[(size_t)iy * w + ix];
+                }
+            }
+            o[ox] = m;
+        }
+    }
 }
 
 /* ---- packing --------------------------------------------------------------------------- */
@@ -516,6 +624,11 @@ typedef struct q8_job {
     float inv;                /* 1 / xscale */
     int zp;                   /* int8's zero point; the padding byte (bf16: 0) */
     int chunk;                /* channels per quantize task, columns per gemm task */
+    uint8_t *xin;             /* the layer's quantized input planes (xq or xq2) */
+    uint8_t *qout;            /* feeding: the output quantized here instead of l->out, else NULL */
+    const vgc_layer *to;      /* feeding: whose input planes qout holds (NULL: an unpadded u8 output) */
+    float qinv;               /* feeding: 1 / the destination's xscale */
+    int qzp;                  /* feeding: its zero point */
 } q8_job;
 
 
@@ -563,7 +676,7 @@ static void quantize_task(void *ctx, int task, int thread)
     const size_t e = esize(j->net), hw = (size_t)l->w * l->h, pb = plane_bytes(l) * e;
     const int c0 = task * j->chunk, c1 = c0 + j->chunk < l->c ? c0 + j->chunk : l->c;
     const float *x = j->in + (size_t)j->image * l->c * hw + (size_t)c0 * hw;
-    uint8_t *q = j->net->q8->xq + (size_t)c0 * pb;
+    uint8_t *q = j->xin + (size_t)c0 * pb;
     const float inv = j->inv, zp = (float)j->zp + 0.5f;
     const int bf16 = j->net->q8->k->bf16;
 
@@ -695,38 +808,49 @@ static void gemm_task(void *ctx, int task, int thread)
                 r[t] = own;
             } else if (is_padded(l)) {
                 /* the padded plane itself, shifted by the tap */
-                r[t] = qn->xq + (size_t)(kk / ss) * pb +
+                r[t] = j->xin + (size_t)(kk / ss) * pb +
                        ((size_t)(kk % ss / l->size) * wp + (size_t)(kk % l->size) + (size_t)n0) * e;
             } else if (l->size == 1 && l->stride == 1 && l->pad == 0) {
                 /* 1x1: the input plane */
-                r[t] = qn->xq + ((size_t)kk * hw + (size_t)n0) * e;
+                r[t] = j->xin + ((size_t)kk * hw + (size_t)n0) * e;
             } else {
-                im2col_row(l, qn->xq, e, kk / ss, kk % ss / l->size, kk % l->size, n0, cnt, padb, own);
+                im2col_row(l, j->xin, e, kk / ss, kk % ss / l->size, kk % l->size, n0, cnt, padb, own);
                 r[t] = own;
             }
         }
         pack_group(r, bf16, cnt, band + (size_t)(k0 / per) * ldb * 4);
     }
-    if (!is_padded(l)) {
+    if (!is_padded(l) && !j->qout) {
         qn->k->gemm(&g);
         return;
     }
-    /* padded: into the band's own buffer, then the columns that are outputs */
+    /* padded or feeding: into the band's own buffer, then the columns that are outputs */
     g.c = tmp;
     g.ldc = (size_t)ldb;
     qn->k->gemm(&g);
-    for (int m = 0; m < q->m; m++) {
-        const float *src = tmp + (size_t)m * ldb;
-        float *plane = l->out + (size_t)j->image * l->out_size + (size_t)m * hw;
+    {
+        const int cw = is_padded(l) ? (int)wp : l->out_w;            /* GEMM columns per output row */
+        const size_t tpb = j->to ? plane_bytes(j->to) : (size_t)hw;  /* the destination's planes */
+        const int tpad = j->to && is_padded(j->to) ? j->to->pad : 0;
+        const size_t twp = (size_t)l->out_w + 2 * (size_t)tpad;
+        const float qzp = (float)j->qzp + 0.5f;
 
-        for (int v = n0; v < n0 + cnt;) {
-            const int oy = v / (int)wp, ox = v % (int)wp;
-            const int run = (int)wp - ox < n0 + cnt - v ? (int)wp - ox : n0 + cnt - v;
+        for (int m = 0; m < q->m; m++) {
+            const float *src = tmp + (size_t)m * ldb;
+            float *plane = l->out + (size_t)j->image * l->out_size + (size_t)m * hw;
 
-            if (ox < l->out_w)
-                memcpy(plane + (size_t)oy * l->out_w + ox, src + (v - n0),
-                       (size_t)(run < l->out_w - ox ? run : l->out_w - ox) * sizeof(float));
-            v += run;
+            for (int v = n0; v < n0 + cnt;) {
+                const int oy = v / cw, ox = v % cw;
+                const int run = cw - ox < n0 + cnt - v ? cw - ox : n0 + cnt - v;
+                const int len = run < l->out_w - ox ? run : l->out_w - ox;
+
+                if (len > 0 && j->qout)
+                    quantize_run(src + (v - n0), (size_t)len, j->qinv, qzp,
+                                 j->qout + (size_t)m * tpb + (size_t)(oy + tpad) * twp + (size_t)(ox + tpad), 0);
+                else if (len > 0)
+                    memcpy(plane + (size_t)oy * l->out_w + ox, src + (v - n0), (size_t)len * sizeof(float));
+                v += run;
+            }
         }
     }
 }
@@ -797,22 +921,77 @@ static void input_range(const vgc_net *net, const vgc_layer *l, const float *x, 
 }
 
 
+/* The scale and zero point of a range [lo, hi] (0 inside). */
+static float range_scale(float lo, float hi, int *zp)
+{
+    const float xs = hi > lo ? (hi - lo) / 255.0f : 1.0f;
+
+    *zp = (int)lrintf(-lo / xs);
+    *zp = *zp < 0 ? 0 : *zp > 255 ? 255 : *zp;
+    return xs;
+}
+
+
+static void pool8_task(void *ctx, int task, int thread)
+{
+    const q8_job *j = ctx;
+    const vgc_layer *p = j->l + 1, *to = j->to;     /* the maxpool, the layer it feeds */
+    const int c0 = task * j->chunk, c1 = c0 + j->chunk < p->c ? c0 + j->chunk : p->c;
+    const size_t tpb = plane_bytes(to), twp = (size_t)to->w + 2 * (size_t)(is_padded(to) ? to->pad : 0);
+    const size_t toff = is_padded(to) ? (size_t)to->pad * twp + (size_t)to->pad : 0;
+
+    (void)thread;
+    for (int c = c0; c < c1; c++)
+        vgc_q8_maxpool_u8(j->net->q8->pool8 + (size_t)c * p->w * p->h, p->w, p->h, p->size, p->stride, p->pad,
+                          j->qout + (size_t)c * tpb + toff, twp, p->out_w, p->out_h);
+}
+
+
+static void run_pool(vgc_net *net, int ntasks, void (*fn)(void *, int, int), void *ctx)
+{
+    if (net->threads > 1)
+        vgc_pool_run(net->pool, ntasks, fn, ctx);
+    else
+        vgc_pool_run_serial(net->pool, ntasks, fn, ctx);
+}
+
+
 void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int batch)
 {
     const vgc_q8_layer *q = l->q8;
     vgc_q8_net *qn = net->q8;
-    q8_job j = { .net = net, .l = l, .in = in };
+    q8_job j = { .net = net, .l = l, .in = in, .xin = qn->xq };
+    const int feed = vgc_q8_feeds(net, l, batch);
+    /* fed: the input is in the planes its feeder wrote (the same forward: feeder and layer agree) */
+    const int fed = q->fed && !qn->nofuse && !qn->calib && batch == 1;
+    uint8_t *pool_dst = NULL;
 
+    if (fed)
+        j.xin = qn->cur ? qn->xq2 : qn->xq;
+    if (feed) {
+        const vgc_layer *to = l + feed;
+        const int out = j.xin == qn->xq ? 1 : 0;
+
+        pool_dst = out ? qn->xq2 : qn->xq;
+        j.qinv = 1.0f / range_scale(to->q8->xmin, to->q8->xmax, &j.qzp);
+        if (is_padded(to))
+            memset(pool_dst, j.qzp, (size_t)to->c * plane_bytes(to));
+        j.to = feed == 1 ? to : NULL;
+        j.qout = feed == 1 ? pool_dst : qn->pool8;
+        qn->cur = out;
+    }
     for (int b = 0; b < batch; b++) {
         float lo = 0, hi = 0, xs = 1;
         int ntasks;
 
         j.image = b;
         if (!qn->k->bf16) {
-            input_range(net, l, in + (size_t)b * l->c * l->w * l->h, &lo, &hi);
-            xs = hi > lo ? (hi - lo) / 255.0f : 1.0f;
-            j.zp = (int)lrintf(-lo / xs);
-            j.zp = j.zp < 0 ? 0 : j.zp > 255 ? 255 : j.zp;
+            if (fed)
+                xs = range_scale(q->xmin, q->xmax, &j.zp);
+            else {
+                input_range(net, l, in + (size_t)b * l->c * l->w * l->h, &lo, &hi);
+                xs = range_scale(lo, hi, &j.zp);
+            }
         }
         j.inv = 1.0f / xs;
         for (int m = 0; m < q->m; m++) {
@@ -821,15 +1000,17 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
         }
         j.chunk = (l->c + 4 * net->threads - 1) / (4 * net->threads);
         ntasks = (l->c + j.chunk - 1) / j.chunk;
-        if (net->threads > 1)
-            vgc_pool_run(net->pool, ntasks, quantize_task, &j);
-        else
-            vgc_pool_run_serial(net->pool, ntasks, quantize_task, &j);
+        if (!fed)
+            run_pool(net, ntasks, quantize_task, &j);
         j.chunk = band_cols(net, l, q->kp);
         ntasks = ((int)gemm_cols(l) + j.chunk - 1) / j.chunk;
-        if (net->threads > 1)
-            vgc_pool_run(net->pool, ntasks, gemm_task, &j);
-        else
-            vgc_pool_run_serial(net->pool, ntasks, gemm_task, &j);
+        run_pool(net, ntasks, gemm_task, &j);
+    }
+    if (feed == 2) {
+        /* the u8 maxpool (layer l + 1) from pool8 into the planes of layer l + 2 */
+        j.to = l + 2;
+        j.qout = pool_dst;
+        j.chunk = (l->out_c + 4 * net->threads - 1) / (4 * net->threads);
+        run_pool(net, (l->out_c + j.chunk - 1) / j.chunk, pool8_task, &j);
     }
 }

@@ -125,13 +125,24 @@ typedef struct vgc_q8_layer {
     float xmin, xmax;         /* calibrated input range; xmin == xmax: dynamic */
     int slot;                 /* its range's index in calibration and the cache: the layer's
                                  index in a cfg network, net->n + k for the k-th attached one */
+    int feed;                 /* static ranges (vgc_q8_plan): 0 its output is float; 1 quantized
+                                 straight into layer slot+1's input planes; 2 quantized, then a
+                                 u8 maxpool (layer slot+1) into layer slot+2's */
+    int fed;                  /* its input arrives quantized from a feeding layer (no quantize pass) */
 } vgc_q8_layer;
 
 /* The net-wide int8 state: kernels and buffers sized for the largest layer. */
 typedef struct vgc_q8_net {
     const vgc_q8_kernels *k;
-    uint8_t *xq;              /* the quantized input of the layer running (max_batch images) */
-    size_t xq_bytes;
+    uint8_t *xq;              /* the quantized input of the layer running (one image) */
+    uint8_t *xq2;             /* int8: the other one of the ping-pong pair (a fed layer's input
+                                 while its feeder reads xq, and the reverse) */
+    size_t xq_bytes;          /* each */
+    uint8_t *pool8;           /* int8: a feeder's u8 output before the u8 maxpool (one image) */
+    size_t pool8_bytes;
+    int cur;                  /* which of xq (0) and xq2 (1) holds the fed layer's input */
+    int fused;                /* layers whose input is fed (vgc_q8_plan) */
+    int nofuse;               /* never feed (tests and benchmarks: the float path between layers) */
     uint8_t *band;            /* per thread: a packed b band */
     size_t band_bytes;        /* per thread */
     float *scale;             /* per layer run: m scales */
@@ -183,6 +194,27 @@ VGC_HIDDEN int vgc_q8_eligible(const vgc_net *net, int i);
 
 /* Run an int8 convolution for `batch` images (input as forward_conv's). */
 VGC_HIDDEN void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int batch);
+
+/*
+ * With static ranges, between int8 layers: an int8 convolution whose output
+ * only the next layer reads, that layer an int8 convolution with a static
+ * range too, quantizes its GEMM bands straight into that layer's input
+ * planes (feed 1); through a maxpool read by nothing else, into a u8 plane
+ * and a u8 maxpool (feed 2: quantization is monotonic, so maxpool commutes
+ * with it). Sets feed/fed and q8->fused; called after the ranges change.
+ */
+VGC_HIDDEN void vgc_q8_plan(vgc_net *net);
+
+/* The feed (q8.h's vgc_q8_layer) convolution l uses in a forward of `batch` images: 0 when none. */
+VGC_HIDDEN int vgc_q8_feeds(const vgc_net *net, const vgc_layer *l, int batch);
+
+/*
+ * Darknet's maxpool of one u8 plane (window at -pad/2, cells outside the
+ * input ignored, 0 when none is inside: the quantized -FLT_MAX), output
+ * row oy at out + oy*ldo.
+ */
+VGC_HIDDEN void vgc_q8_maxpool_u8(const uint8_t *in, int w, int h, int size, int stride, int pad, uint8_t *out,
+                                  size_t ldo, int ow, int oh);
 
 /* Free the net's int8 state and every layer's. */
 VGC_HIDDEN void vgc_q8_release(vgc_net *net);

@@ -175,6 +175,7 @@ static void apply(vgc_net *net, const float *ranges)
             q->xmax = ranges[2 * i + 1];
         }
     }
+    vgc_q8_plan(net);
 }
 
 

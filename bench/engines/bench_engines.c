@@ -81,7 +81,8 @@ static void report(const char *engine, double *ms, int iters, double flops, int 
 
 /*
  * VGC_PRECISION=fp32|bf16|int8, VGC_Q8_KERNEL=ref|avx2|vnni|amx (int8), bf16_ref|avx512_bf16|amx_bf16
- * (bf16): at most that kernel; VGC_Q8_MIN_CHANNELS=N.
+ * (bf16): at most that kernel; VGC_Q8_MIN_CHANNELS=N; VGC_Q8_FUSE=0: float tensors between int8
+ * layers even with static ranges (q8.h's vgc_q8_plan).
  */
 static void precision_env(vgc_options *opt)
 {
@@ -90,6 +91,8 @@ static void precision_env(vgc_options *opt)
                        : strcmp(getenv("VGC_PRECISION"), "bf16") == 0 ? VGC_PREC_BF16 : VGC_PREC_FP32;
     if (getenv("VGC_Q8_MIN_CHANNELS"))
         opt->q8_min_channels = atoi(getenv("VGC_Q8_MIN_CHANNELS"));
+    if (getenv("VGC_Q8_FUSE") && strcmp(getenv("VGC_Q8_FUSE"), "0") == 0)
+        opt->q8_no_fuse = 1;
     if (getenv("VGC_Q8_KERNEL")) {
         static const char *const names[] = { "ref", "avx2", "vnni", "amx", "bf16_ref", "avx512_bf16", "amx_bf16" };
 

@@ -676,10 +676,181 @@ static void skipped(void **state)
 }
 
 
+/*
+ * The u8 maxpool the int8 path runs between two int8 convolutions equals
+ * the float maxpool followed by the quantization (which is monotonic), on
+ * darknet's geometries (2/2 with its default padding, 2/1 "same", 3/2 with
+ * no padding) and odd sizes, inputs outside the range included.
+ */
+static void test_maxpool_u8(void **state)
+{
+    static const int geo[][3] = { { 2, 2, 1 }, { 2, 1, 1 }, { 3, 2, 0 }, { 3, 1, 2 }, { 2, 2, 0 } };
+    static const int dims[][2] = { { 13, 13 }, { 26, 17 }, { 7, 4 }, { 1, 1 }, { 2, 3 } };
+    const vgc_kernels *fk = vgc_kernels_pick(VGC_SIMD_AUTO);
+    const float lo = -1.5f, hi = 6.0f, xs = (hi - lo) / 255.0f, inv = 1.0f / xs;
+    const int zp = (int)lrintf(-lo / xs);
+    int checked = 0;
+
+    (void)state;
+    for (size_t g = 0; g < sizeof geo / sizeof geo[0]; g++)
+        for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+            const int size = geo[g][0], stride = geo[g][1], pad = geo[g][2], w = dims[d][0], h = dims[d][1];
+            const int ow = (w + pad - size) / stride + 1, oh = (h + pad - size) / stride + 1;
+            float *x, *y, *tmp;
+            uint8_t *xq, *want, *got;
+
+            if (ow < 1 || oh < 1)
+                continue;
+            x = malloc((size_t)w * h * sizeof *x);
+            y = malloc((size_t)ow * oh * sizeof *y);
+            tmp = malloc(((size_t)w + 2 * (size_t)size) * sizeof *tmp);
+            xq = malloc((size_t)w * h);
+            want = malloc((size_t)ow * oh);
+            got = malloc((size_t)(ow + 3) * oh);
+            assert_true(x && y && tmp && xq && want && got);
+            for (int i = 0; i < w * h; i++)
+                x[i] = lo - 1.0f + (hi - lo + 2.0f) * (float)((i * 7919 + (int)g * 31) % 1009) / 1009.0f;
+            fk->maxpool(x, w, h, size, stride, pad, y, ow, oh, tmp);
+            for (int i = 0; i < w * h; i++) {
+                float t = x[i] * inv + (float)zp + 0.5f;
+
+                xq[i] = (uint8_t)(int)(t < 0 ? 0 : t > 255 ? 255 : t);
+            }
+            for (int i = 0; i < ow * oh; i++) {
+                float t = y[i] * inv + (float)zp + 0.5f;
+
+                want[i] = (uint8_t)(int)(t < 0 ? 0 : t > 255 ? 255 : t);
+            }
+            memset(got, 0xAB, (size_t)(ow + 3) * oh);
+            vgc_q8_maxpool_u8(xq, w, h, size, stride, pad, got, (size_t)ow + 3, ow, oh);
+            for (int oy = 0; oy < oh; oy++) {
+                for (int ox = 0; ox < ow; ox++)
+                    if (got[(size_t)oy * (ow + 3) + ox] != want[oy * ow + ox])
+                        fail_msg("maxpool %d/%d pad %d on %dx%d: (%d, %d) is %d, float then quantized %d", size,
+                                 stride, pad, w, h, ox, oy, got[(size_t)oy * (ow + 3) + ox], want[oy * ow + ox]);
+                for (int ox = ow; ox < ow + 3; ox++)     /* nothing written past the row */
+                    assert_int_equal(got[(size_t)oy * (ow + 3) + ox], 0xAB);
+            }
+            checked++;
+            free(x);
+            free(y);
+            free(tmp);
+            free(xq);
+            free(want);
+            free(got);
+        }
+    assert_true(checked >= 20);
+}
+
+
+/*
+ * yolov3-tiny's pattern: int8 convolutions feeding each other directly and
+ * through maxpools (2/2 and the 2/1 "same" one), a route that keeps a
+ * float output, fp32 layers around them.
+ */
+static const char fuse_cfg[] =
+    "[net]\nwidth=40\nheight=36\nchannels=3\n"
+    "[convolutional]\nbatch_normalize=1\nfilters=64\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 0 fp32 */
+    "[convolutional]\nbatch_normalize=1\nfilters=64\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 1 -> 2 */
+    "[convolutional]\nbatch_normalize=1\nfilters=72\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 2 -> pool -> 4 */
+    "[maxpool]\nsize=2\nstride=2\n"                                                                 /* 3 u8 */
+    "[convolutional]\nbatch_normalize=1\nfilters=80\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 4 -> pool -> 6 */
+    "[maxpool]\nsize=2\nstride=1\n"                                                                 /* 5 u8 */
+    "[convolutional]\nbatch_normalize=1\nfilters=64\nsize=3\nstride=2\npad=1\nactivation=leaky\n"  /* 6 -> 7 */
+    "[convolutional]\nbatch_normalize=1\nfilters=96\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 7: route reads it */
+    "[convolutional]\nbatch_normalize=1\nfilters=64\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 8 */
+    "[route]\nlayers=-1,-2\n"                                                                       /* 9 */
+    "[convolutional]\nfilters=14\nsize=1\nstride=1\npad=1\nactivation=linear\n"                     /* 10 head */
+    "[yolo]\nmask=0,1\nanchors=4,5, 8,9\nclasses=2\nnum=2\n";                                       /* 11 */
+#define FUSE_LAYERS 12
+
+
+static vgc_net *load_fuse(int kind, int keep, int no_fuse, const float *ranges)
+{
+    vgc_options opt = { .no_weights = 1, .seed = 5, .keep_outputs = keep, .max_batch = 2, .precision = VGC_PREC_INT8,
+                        .q8_kernel = kind + 1, .q8_ranges = ranges, .q8_no_fuse = no_fuse };
+    char err[VIGIA_ERRLEN];
+    vgc_net *net = NULL;
+
+    if (vgc_net_load_mem(&net, fuse_cfg, sizeof fuse_cfg - 1, NULL, 0, &opt, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    return net;
+}
+
+
+/*
+ * Static ranges: the network with int8 tensors between its int8 layers
+ * gives the float path's detections output (the same quantization of the
+ * same GEMM results, so within a step of it, here equal), the fused layers
+ * are the ones planned, and a batch of 2 (not fed) still agrees.
+ */
+static void test_fused(void **state)
+{
+    const int kind = (int)(intptr_t)*state;
+    const size_t n = 3 * 40 * 36;
+    float *x = malloc(2 * n * sizeof *x), ranges[2 * FUSE_LAYERS] = { 0 };
+    vgc_net *dyn = load_fuse(kind, 1, 0, NULL), *fused, *plain;
+    char err[VIGIA_ERRLEN];
+    const vgc_layer *head;
+    const float *yf, *yp;
+    double maxd = 0, maxv = 0;
+
+    assert_non_null(x);
+    for (size_t i = 0; i < 2 * n; i++)
+        x[i] = (float)((i * 7919) % 1000) / 1000.0f;
+    /* the ranges: each int8 layer's input in a dynamic run, widened a little */
+    assert_int_equal(vgc_net_forward(dyn, x, 1, err, sizeof err), 0);
+    for (int i = 1; i < FUSE_LAYERS; i++) {
+        const vgc_layer *l = vgc_net_layer(dyn, i);
+        const float *in = vgc_net_output(dyn, i - 1, 0);
+
+        if (!l->q8)
+            continue;
+        for (size_t k = 0; k < (size_t)l->c * l->w * l->h; k++) {
+            ranges[2 * i] = in[k] < ranges[2 * i] ? in[k] : ranges[2 * i];
+            ranges[2 * i + 1] = in[k] > ranges[2 * i + 1] ? in[k] : ranges[2 * i + 1];
+        }
+        ranges[2 * i + 1] *= 1.1f;
+    }
+    vgc_net_destroy(dyn);
+    fused = load_fuse(kind, 0, 0, ranges);
+    plain = load_fuse(kind, 0, 1, ranges);
+    /* fed: 2 (from 1), 4 (through the maxpool 3), 6 (through 5), 7 (from 6); 7's output has a second reader */
+    assert_int_equal(vgc_net_layer(fused, 1)->q8->feed, 1);
+    assert_int_equal(vgc_net_layer(fused, 2)->q8->feed, 2);
+    assert_int_equal(vgc_net_layer(fused, 4)->q8->feed, 2);
+    assert_int_equal(vgc_net_layer(fused, 6)->q8->feed, 1);
+    assert_int_equal(vgc_net_layer(fused, 7)->q8->feed, 0);
+    assert_int_equal(vgc_net_layer(fused, 7)->q8->fed, 1);
+    assert_int_equal(vgc_net_layer(fused, 8)->q8->fed, 0);
+    head = vgc_net_layer(fused, FUSE_LAYERS - 1);
+    for (int batch = 1; batch <= 2; batch++) {
+        assert_int_equal(vgc_net_forward(fused, x, batch, err, sizeof err), 0);
+        assert_int_equal(vgc_net_forward(plain, x, batch, err, sizeof err), 0);
+        yf = vgc_net_output(fused, FUSE_LAYERS - 1, 0);
+        yp = vgc_net_output(plain, FUSE_LAYERS - 1, 0);
+        for (size_t i = 0; i < head->out_size; i++) {
+            const double dv = fabs((double)yf[i] - yp[i]);
+
+            maxd = dv > maxd ? dv : maxd;
+            maxv = fabs(yp[i]) > maxv ? fabs(yp[i]) : maxv;
+        }
+    }
+    printf("# %s: fed int8 path vs float between layers: max |diff| %g (outputs up to %g)\n", kernels[kind]->name,
+           maxd, maxv);
+    /* the same GEMM results quantized the same way: any difference is a rounding step, far under this */
+    assert_true(maxd <= 1e-4 * (1.0 + maxv));
+    assert_true(maxv > 0);
+    vgc_net_destroy(fused);
+    vgc_net_destroy(plain);
+    free(x);
+}
+
+
 int main(void)
 {
-    static struct CMUnitTest tests[3 * VGC_Q8_KINDS + 4];
-    static char names[3 * VGC_Q8_KINDS + 4][256];
+    static struct CMUnitTest tests[4 * VGC_Q8_KINDS + 5];
+    static char names[4 * VGC_Q8_KINDS + 5][256];
     int n = 0;
 
     snprintf(names[n], sizeof names[0], "reference");
@@ -706,5 +877,16 @@ int main(void)
     n++;
     tests[n++] = (struct CMUnitTest){ "calibration", test_calibration, NULL, NULL, NULL };
     tests[n++] = (struct CMUnitTest){ "cache_parse", test_cache_parse, NULL, NULL, NULL };
+    tests[n++] = (struct CMUnitTest){ "maxpool_u8", test_maxpool_u8, NULL, NULL, NULL };
+    for (int kind = VGC_Q8_REF; kind <= VGC_Q8_AMX; kind++) {
+        char why[160] = "";
+        int ok = kernels[kind]->gemm && vgc_q8_usable(kind, why, sizeof why);
+
+        if (!kernels[kind]->gemm)
+            snprintf(why, sizeof why, "not built for this architecture");
+        snprintf(names[n], sizeof names[0], "fused_%s%s%s", kernels[kind]->name, ok ? "" : " # SKIP ", ok ? "" : why);
+        tests[n] = (struct CMUnitTest){ names[n], !ok ? skipped : test_fused, NULL, NULL, (void *)(intptr_t)kind };
+        n++;
+    }
     return _cmocka_run_group_tests("q8", tests, (size_t)n, NULL, NULL);
 }
