@@ -128,7 +128,8 @@ struct vg_stream_api {
     vg_series *m_received, *m_processed, *m_skipped, *m_dropped, *m_failed;
     uint64_t next_anon;
     vg_stream_tap tap;          /* annotated frames for MJPEG viewers */
-    uint64_t overlays, overlays_dropped;  /* overlay jobs submitted, and those not (one in flight, load) */
+    vg_series *m_overlays, *m_overlays_dropped;  /* MJPEG overlay jobs submitted, and those not (one in flight,
+                                                    load): vigia_mjpeg_overlays_total */
     vg_stream_event_sink sinks[MAX_SINKS];  /* who else gets the streams' events */
     int nsinks;
     vg_series *m_events, *m_events_dropped;
@@ -783,7 +784,7 @@ submit_overlay(stream *s, frame *f, const vg_pool_result *res, const json_t *det
 {
     vg_stream_api *api = s->api;
     if (s->ov_req || !f->data) {
-        api->overlays_dropped++;
+        vg_series_add(api->m_overlays_dropped, 1);
         return;
     }
     vg_overlay *o = vg_xmalloc(sizeof *o);
@@ -804,10 +805,10 @@ submit_overlay(stream *s, frame *f, const vg_pool_result *res, const json_t *det
     free(o);
     if (rc == 0) {
         f->data = NULL;   /* the pool's now */
-        api->overlays++;
+        vg_series_add(api->m_overlays, 1);
     } else {
         s->ov_req = NULL;
-        api->overlays_dropped++;
+        vg_series_add(api->m_overlays_dropped, 1);
         vg_debug("stream", "%s: an MJPEG overlay was dropped: %s", s->id, err[0] ? err : vg_err_str(rc));
     }
 }
@@ -1432,6 +1433,12 @@ vg_stream_api_create(vg_http *http, vg_pool *pool, vg_history *history)
     const char *sent[] = { "sent" }, *dropped[] = { "dropped" };
     api->m_events = vg_metrics_series(events, sent);
     api->m_events_dropped = vg_metrics_series(events, dropped);
+    vg_metric *overlays = vg_metrics_register("vigia_mjpeg_overlays_total",
+                                              "MJPEG overlay jobs (track ids, zones, lines) submitted, or dropped "
+                                              "(one in flight per stream, or the pool busy)", VG_COUNTER, "result", NULL, 0);
+    const char *submitted[] = { "submitted" };
+    api->m_overlays = vg_metrics_series(overlays, submitted);
+    api->m_overlays_dropped = vg_metrics_series(overlays, dropped);
     vg_metrics_set_collect(vg_metrics_register("vigia_streams", "open /v1/stream connections", VG_GAUGE, "", NULL, 0),
                            collect_gauges, api);
     vg_metrics_set_collect(vg_metrics_register("vigia_live_observers", "open /v1/live connections", VG_GAUGE, "", NULL, 0),

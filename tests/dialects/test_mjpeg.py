@@ -333,6 +333,10 @@ def test_overlay_draws_zones_lines_and_labels(srv):
         a = img[ya:yb, x0 + 2:x0 + 40].astype(int)
         b = plain[ya:yb, x0 + 2:x0 + 40].astype(int)
         tap.check(a.size and np.abs(a - b).mean() > 25, f"a label tag above the box at {x0},{y0}")
+    metrics = requests.get(srv.url("/metrics"), timeout=30).text
+    tap.check('vigia_mjpeg_overlays_total{result="submitted"}' in metrics and
+              not re.search(r'vigia_mjpeg_overlays_total\{result="submitted"\} 0\b', metrics),
+              "overlay jobs counted in /metrics")
 
 
 if __name__ == "__main__":

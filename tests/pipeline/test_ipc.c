@@ -90,6 +90,72 @@ test_job_roundtrip(void **state)
 }
 
 
+/* An MJPEG overlay job ("ov"): every field comes back; what is beyond the limits is refused by the encoder. */
+static void
+test_overlay_roundtrip(void **state)
+{
+    (void)state;
+    uint8_t img[64];
+    memset(img, 9, sizeof img);
+    vg_overlay *o = calloc(1, sizeof *o);
+    assert_non_null(o);
+    assert_int_equal(vg_overlay_label(o, "person"), 0);
+    assert_int_equal(vg_overlay_label(o, "dog"), 1);
+    assert_int_equal(vg_overlay_label(o, "person"), 0);
+    o->nboxes = 2;
+    o->boxes[0] = (vg_overlay_box){ 1, 2, 30, 40, 0, 0, 7 };
+    o->boxes[1] = (vg_overlay_box){ 5, 6, 70, 80, 16, 1, 0 };
+    o->nzones = 1;
+    snprintf(o->zones[0].name, sizeof o->zones[0].name, "drive");
+    o->zones[0].np = 3;
+    int pts[3][2] = { { 0, 0 }, { 100, 0 }, { 50, 90 } };
+    memcpy(o->zones[0].pts, pts, sizeof pts);
+    o->nlines = 1;
+    snprintf(o->lines[0].name, sizeof o->lines[0].name, "gate");
+    o->lines[0] = (vg_overlay_line){ "gate", { 10, 50 }, { 90, 50 }, 3, 4 };
+    vg_ipc_job j = { .id = 77, .threshold = -1, .nms = -1, .quality = 80, .overlay = o, .image = img,
+                     .image_len = sizeof img };
+    vg_buf b;
+    vg_buf_init(&b);
+    assert_int_equal(vg_ipc_encode_job(&b, &j), 0);
+    uint8_t *p;
+    size_t n;
+    payload_of(&b, img, sizeof img, &p, &n);
+    vg_ipc_msg m;
+    assert_int_equal(vg_ipc_decode(p, n, &m), 0);
+    const vg_overlay *d = m.u.job.overlay;
+    assert_non_null(d);
+    assert_int_equal(d->nlabels, 2);
+    assert_string_equal(d->labels[1], "dog");
+    assert_int_equal(d->nboxes, 2);
+    assert_memory_equal(&d->boxes[0], &o->boxes[0], sizeof o->boxes[0]);
+    assert_memory_equal(&d->boxes[1], &o->boxes[1], sizeof o->boxes[1]);
+    assert_int_equal(d->nzones, 1);
+    assert_string_equal(d->zones[0].name, "drive");
+    assert_int_equal(d->zones[0].np, 3);
+    assert_memory_equal(d->zones[0].pts, pts, sizeof pts);
+    assert_int_equal(d->nlines, 1);
+    assert_string_equal(d->lines[0].name, "gate");
+    assert_true(d->lines[0].b[0] == 90 && d->lines[0].forward == 3 && d->lines[0].backward == 4);
+    vg_ipc_msg_release(&m);
+    free(p);
+    /* beyond the limits: a zone of two points, a coordinate past the largest, a label out of the table */
+    o->zones[0].np = 2;
+    b.len = 0;
+    assert_int_equal(vg_ipc_encode_job(&b, &j), VG_E_INVAL);
+    o->zones[0].np = 3;
+    o->lines[0].a[0] = VG_OVERLAY_COORD_MAX + 1;
+    b.len = 0;
+    assert_int_equal(vg_ipc_encode_job(&b, &j), VG_E_INVAL);
+    o->lines[0].a[0] = 10;
+    o->boxes[1].label = 5;
+    b.len = 0;
+    assert_int_equal(vg_ipc_encode_job(&b, &j), VG_E_INVAL);
+    vg_buf_release(&b);
+    free(o);
+}
+
+
 static void
 test_result_roundtrip(void **state)
 {
@@ -472,6 +538,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_job_roundtrip),
+        cmocka_unit_test(test_overlay_roundtrip),
         cmocka_unit_test(test_result_roundtrip),
         cmocka_unit_test(test_ready_fatal_quit),
         cmocka_unit_test(test_truncated),
