@@ -5,7 +5,7 @@ EXTRA_DIST += bench/stream/mqtt_health.py
 EXTRA_DIST += bench/detect/nvr bench/detect/nvr.py
 EXTRA_DIST += bench/soak/run bench/soak/soak.py
 EXTRA_DIST += bench/store/run bench/store/bench_store.c bench/batching/run
-EXTRA_DIST += bench/cluster/run bench/cluster/cluster.py
+EXTRA_DIST += bench/cluster/run bench/cluster/cluster.py bench/shared/replication_delay.py
 # The stream tracker's cost per frame: built on demand (make bench/stream/bench_tracker), not in make check.
 EXTRA_PROGRAMS = bench/stream/bench_tracker
 bench_stream_bench_tracker_SOURCES = bench/stream/bench_tracker.c

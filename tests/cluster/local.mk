@@ -12,7 +12,7 @@ tests_cluster_test_envelope_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAG
 tests_cluster_test_envelope_CFLAGS = $(TEST_CFLAGS)
 tests_cluster_test_envelope_LDADD = $(VIGIA_CORE_LIBS) $(CMOCKA_LIBS)
 VIGIA_TESTS += tests/cluster/test_envelope
-EXTRA_DIST += tests/cluster/test_cluster.py
+EXTRA_DIST += tests/cluster/test_cluster.py tests/cluster/cluster_env.py
 VIGIA_TESTS += $(srcdir)/tests/cluster/test_cluster.py
 # shared state: users, sessions, API keys and history across nodes (a real redis-server, two nodes)
 EXTRA_DIST += tests/cluster/test_shared_state.py
