@@ -400,11 +400,10 @@ static void test_calibration(void **state)
         read_tensor(dir, names[t], x);
         assert_int_equal(vgc_net_forward(dyn, x, 1, err, sizeof err), 0);
         for (int i = 0; i < vgc_net_layers(dyn); i++) {
-            const vgc_layer *l = vgc_net_layer(dyn, i);
-            const float *in = vgc_net_output(dyn, i == 7 ? 6 : i - 1, 0);
-
             if (!IS_INT8(i))
                 continue;
+            const vgc_layer *l = vgc_net_layer(dyn, i);
+            const float *in = vgc_net_output(dyn, i == 7 ? 6 : i - 1, 0);   /* (layer 0 is no int8 layer) */
             for (size_t k = 0; k < (size_t)l->c * l->w * l->h; k++) {
                 want[2 * i] = in[k] < want[2 * i] ? in[k] : want[2 * i];
                 want[2 * i + 1] = in[k] > want[2 * i + 1] ? in[k] : want[2 * i + 1];
