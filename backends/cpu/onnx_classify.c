@@ -82,6 +82,7 @@ int vgc_onnx_classify_open_graph(vgc_onnx_classify **out, vgc_onnx_graph *g, int
         vgc_onnx_classify_destroy(c);
         return rc;
     }
+    vgc_onnx_exec_shed(c->ex, g);
     *out = c;
     return 0;
 }

@@ -1406,6 +1406,33 @@ int vgc_onnx_exec_calibrate(vgc_onnx_exec *ex, const char *dir, const char *cach
 }
 
 
+/* Readers of value v in g: inputs of live nodes, plus one if it is a graph output. */
+static int readers(const vgc_onnx_graph *g, int v)
+{
+    int n = 0;
+
+    for (int i = 0; i < g->nout; i++)
+        n += g->out[i] == v;
+    for (int i = 0; i < g->nnode; i++)
+        for (int k = 0; live(&g->node[i]) && k < g->node[i].nin; k++)
+            n += g->node[i].in[k] == v;
+    return n;
+}
+
+
+void vgc_onnx_exec_shed(vgc_onnx_exec *ex, vgc_onnx_graph *g)
+{
+    for (int i = 0; i < g->nnode; i++) {
+        const int v = g->node[i].nin > 1 ? g->node[i].in[1] : -1;
+        if ((ex->conv[i] || ex->fc[i]) && v >= 0 && g->val[v].data && readers(g, v) == 1) {
+            free(g->val[v].data);
+            g->val[v].data = NULL;
+            ex->buf[v] = NULL;
+        }
+    }
+}
+
+
 void vgc_onnx_exec_destroy(vgc_onnx_exec *ex)
 {
     if (!ex)

@@ -61,4 +61,11 @@ VGC_HIDDEN int vgc_onnx_exec_calibrate(vgc_onnx_exec *ex, const char *dir, const
 /* Free; NULL is fine. */
 VGC_HIDDEN void vgc_onnx_exec_destroy(vgc_onnx_exec *ex);
 
+/*
+ * Free the constants of g (the graph ex runs, owned by the caller, with no
+ * other executor made from it) that only ex's own packed copies read: a
+ * Conv's weights, a Gemm's B. A model holds its weights once, not twice.
+ */
+VGC_HIDDEN void vgc_onnx_exec_shed(vgc_onnx_exec *ex, vgc_onnx_graph *g);
+
 #endif /* VGC_ONNX_EXEC_H */
