@@ -1213,6 +1213,42 @@ static int plan_arena(vgc_onnx_exec *ex)
 }
 
 
+/* Readers of value v in g: inputs of live nodes, plus one if it is a graph output. */
+static int readers(const vgc_onnx_graph *g, int v)
+{
+    int n = 0;
+
+    for (int i = 0; i < g->nout; i++)
+        n += g->out[i] == v;
+    for (int i = 0; i < g->nnode; i++)
+        for (int k = 0; live(&g->node[i]) && k < g->node[i].nin; k++)
+            n += g->node[i].in[k] == v;
+    return n;
+}
+
+
+/* Node i's constant B or weights, read by nothing else, once packed: freed (vgc_onnx_exec_create_owner). */
+static void shed_node(vgc_onnx_exec *ex, vgc_onnx_graph *g, int i)
+{
+    const int v = g->node[i].nin > 1 ? g->node[i].in[1] : -1;
+
+    if ((ex->conv[i] || ex->fc[i]) && v >= 0 && g->val[v].data && readers(g, v) == 1) {
+        free(g->val[v].data);
+        g->val[v].data = NULL;
+    }
+}
+
+
+static int exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, vgc_onnx_graph *owned, int threads, char *err,
+                       size_t errlen);
+
+
+int vgc_onnx_exec_create_owner(vgc_onnx_exec **out, vgc_onnx_graph *g, int threads, char *err, size_t errlen)
+{
+    return exec_create(out, g, g, threads, err, errlen);
+}
+
+
 int vgc_onnx_exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, char *err, size_t errlen)
 {
     return vgc_onnx_exec_create_threads(out, g, 1, err, errlen);
@@ -1221,6 +1257,14 @@ int vgc_onnx_exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, char *err
 
 int vgc_onnx_exec_create_threads(vgc_onnx_exec **out, const vgc_onnx_graph *g, int threads, char *err,
                                  size_t errlen)
+{
+    return exec_create(out, g, NULL, threads, err, errlen);
+}
+
+
+/* owned: g itself, when the caller lets the executor free what it packs; else NULL. */
+static int exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, vgc_onnx_graph *owned, int threads, char *err,
+                       size_t errlen)
 {
     vgc_onnx_exec *ex = calloc(1, sizeof(*ex));
     int rc = 0;
@@ -1279,6 +1323,8 @@ int vgc_onnx_exec_create_threads(vgc_onnx_exec **out, const vgc_onnx_graph *g, i
             rc = fail_node(&g->node[i], err, errlen, rc, "out of memory");
             goto fail;
         }
+        if (owned)
+            shed_node(ex, owned, i);
         if (g->node[i].op == VGC_OP_MAX_POOL && live(&g->node[i]))  /* the engine's kernel: a padded row */
             need = (size_t)in_v(ex, &g->node[i], 0)->dims[3] + 2 * (size_t)VGC_MAX_KERNEL;
         if (ex->fc[i])                /* a column of a transposed A */
@@ -1403,33 +1449,6 @@ int vgc_onnx_exec_calibrate(vgc_onnx_exec *ex, const char *dir, const char *cach
         return vgc_fail(err, errlen, VIGIA_ENOTSUP, "int8 calibration needs a graph of one [1, c, h, w] input");
     return vgc_q8_calibrate_with(ex->ctx, (int)x->dims[1], (int)x->dims[3], (int)x->dims[2], run_one, ex, dir,
                                  cache_path, model_path, note, notelen, err, errlen);
-}
-
-
-/* Readers of value v in g: inputs of live nodes, plus one if it is a graph output. */
-static int readers(const vgc_onnx_graph *g, int v)
-{
-    int n = 0;
-
-    for (int i = 0; i < g->nout; i++)
-        n += g->out[i] == v;
-    for (int i = 0; i < g->nnode; i++)
-        for (int k = 0; live(&g->node[i]) && k < g->node[i].nin; k++)
-            n += g->node[i].in[k] == v;
-    return n;
-}
-
-
-void vgc_onnx_exec_shed(vgc_onnx_exec *ex, vgc_onnx_graph *g)
-{
-    for (int i = 0; i < g->nnode; i++) {
-        const int v = g->node[i].nin > 1 ? g->node[i].in[1] : -1;
-        if ((ex->conv[i] || ex->fc[i]) && v >= 0 && g->val[v].data && readers(g, v) == 1) {
-            free(g->val[v].data);
-            g->val[v].data = NULL;
-            ex->buf[v] = NULL;
-        }
-    }
 }
 
 
