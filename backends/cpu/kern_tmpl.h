@@ -340,31 +340,41 @@ static void KNAME(gemm_tile1)(int K, const float *restrict a, const float *restr
 
 
 /*
- * The last few (<= 4) columns: one column at a time as a matrix-vector
- * product over the panels' MR rows, B read in place.
+ * The last few (<= 4) columns of one panel: matrix-vector products over the
+ * panel's MR rows, the columns contiguous in col (K floats each), summed in
+ * four interleaved partial sums so that the FMA latency is not the bound
+ * (one chain over K ran at a tenth of a tile's rate). gemm() calls it for
+ * each panel right after the panel's tiles, while that block of A is in L1:
+ * a separate pass would read all of A again (9 MB on a 512x4608 layer).
  */
-static void KNAME(gemm_narrow)(int K, int kstride, const float *restrict a, int panels, int m,
-                               const float *restrict b, size_t ldb, int cols, float *restrict c, size_t ldc,
-                               const float *bias, enum vgc_act act, int first, int last)
+static void KNAME(gemm_narrow)(int K, const float *restrict ap, int rows, const float *restrict col, int cols,
+                               float *restrict c, size_t ldc, const float *bias, enum vgc_act act, int first,
+                               int last)
 {
-    for (int p = 0; p < panels; p++) {
-        const int rows = m - p * GEMM_MR < GEMM_MR ? m - p * GEMM_MR : GEMM_MR;
-        const float *ap = a + (size_t)p * kstride * GEMM_MR;   /* panels are kstride x MR */
+    for (int j = 0; j < cols; j++, col += K) {
+        float s0[GEMM_MR], s1[GEMM_MR], s2[GEMM_MR], s3[GEMM_MR];
+        int k = 0;
 
-        for (int j = 0; j < cols; j++) {
-            float acc[GEMM_MR];
+        for (int r = 0; r < GEMM_MR; r++) {
+            s0[r] = first ? (bias && r < rows ? bias[r] : 0.0f) : (r < rows ? c[(size_t)r * ldc + j] : 0.0f);
+            s1[r] = s2[r] = s3[r] = 0.0f;
+        }
+        for (; k + 4 <= K; k += 4) {
+            const float *a4 = ap + (size_t)k * GEMM_MR;
 
-            for (int r = 0; r < GEMM_MR; r++)
-                acc[r] = first ? (bias && r < rows ? bias[p * GEMM_MR + r] : 0.0f)
-                               : (r < rows ? c[(size_t)(p * GEMM_MR + r) * ldc + j] : 0.0f);
-            for (int k = 0; k < K; k++) {
-                const float bk = b[(size_t)k * ldb + j];
-
-                for (int r = 0; r < GEMM_MR; r++)
-                    acc[r] += ap[(size_t)k * GEMM_MR + r] * bk;
+            for (int r = 0; r < GEMM_MR; r++) {
+                s0[r] += a4[r] * col[k];
+                s1[r] += a4[GEMM_MR + r] * col[k + 1];
+                s2[r] += a4[2 * GEMM_MR + r] * col[k + 2];
+                s3[r] += a4[3 * GEMM_MR + r] * col[k + 3];
             }
-            for (int r = 0; r < rows; r++)
-                c[(size_t)(p * GEMM_MR + r) * ldc + j] = last ? vgc_act_scalar(acc[r], act) : acc[r];
+        }
+        for (; k < K; k++)
+            for (int r = 0; r < GEMM_MR; r++)
+                s0[r] += ap[(size_t)k * GEMM_MR + r] * col[k];
+        for (int r = 0; r < rows; r++) {
+            const float v = (s0[r] + s1[r]) + (s2[r] + s3[r]);
+            c[(size_t)r * ldc + j] = last ? vgc_act_scalar(v, act) : v;
         }
     }
 }
@@ -503,15 +513,18 @@ static inline void KNAME(pack_strip)(float *restrict dst, const float *restrict 
 static void KNAME(gemm)(const float *a, int m, int k, const float *b, size_t ldb, int n,
                         float *c, size_t ldc, const float *bias, enum vgc_act act)
 {
-    /* per thread: a block of B, packed (GEMM_KC x GEMM_NSMALL floats, 256 KiB) */
+    /* per thread: a block of B, packed (GEMM_KC x GEMM_NSMALL floats, 256 KiB), and the narrow columns */
     static __thread float bp[GEMM_KC * GEMM_NSMALL] __attribute__((aligned(64)));
+    static __thread float tail[GEMM_KC * 4] __attribute__((aligned(64)));
     const int panels = (m + GEMM_MR - 1) / GEMM_MR;
+    /* the last <= 4 columns past a whole vector by matrix-vector products (N = 49: 48 in tiles, not 64) */
+    const int nmain = n > VW && n % VW != 0 && n % VW <= 4 ? n - n % VW : n, ntail = n - nmain;
 
     /*
      * K in blocks of GEMM_KC; B is copied into bp (contiguous, aligned,
      * zero-padded: B's rows may be far apart, one page each) in strips of NR
      * columns; a last strip of at most VW columns uses the one-vector tile,
-     * and one of at most 4 columns a matrix-vector product, so that N = 49
+     * and the last few columns past it (ntail) gemm_narrow, so that N = 49
      * costs about 49 columns of work, not 64. C carries the partial sums
      * between blocks of K; the activation is applied after the last.
      *
@@ -523,14 +536,10 @@ static void KNAME(gemm)(const float *a, int m, int k, const float *b, size_t ldb
     for (int kb = 0; kb < k; kb += GEMM_KC) {
         const int kc = k - kb < GEMM_KC ? k - kb : GEMM_KC;
         const int first = kb == 0, last = kb + kc == k;
-        int nmain = n;
 
-        /* the last <= 4 columns by matrix-vector products */
-        if (n % GEMM_NR != 0 && n % GEMM_NR <= 4 && n % GEMM_NR < VW) {
-            nmain = n - n % GEMM_NR;
-            KNAME(gemm_narrow)(kc, k, a + (size_t)kb * GEMM_MR, panels, m, b + (size_t)kb * ldb + nmain, ldb,
-                               n - nmain, c + nmain, ldc, bias, act, first, last);
-        }
+        for (int j = 0; j < ntail; j++)
+            for (int kk = 0; kk < kc; kk++)
+                tail[j * kc + kk] = b[(size_t)(kb + kk) * ldb + nmain + j];
         if (nmain <= GEMM_NSMALL) {
             size_t off = 0;
 
@@ -558,8 +567,18 @@ static void KNAME(gemm)(const float *a, int m, int k, const float *b, size_t ldb
                     off += (size_t)kc * width;
                     j += cols;
                 }
+                if (ntail)
+                    KNAME(gemm_narrow)(kc, ap, rows, tail, ntail, c + (size_t)p * GEMM_MR * ldc + nmain, ldc, bb,
+                                       act, first, last);
             }
             continue;
+        }
+        for (int p = 0; ntail && p < panels; p++) {
+            const int rows = m - p * GEMM_MR < GEMM_MR ? m - p * GEMM_MR : GEMM_MR;
+
+            KNAME(gemm_narrow)(kc, a + (size_t)p * k * GEMM_MR + (size_t)kb * GEMM_MR, rows, tail, ntail,
+                               c + (size_t)p * GEMM_MR * ldc + nmain, ldc, bias ? bias + p * GEMM_MR : NULL, act,
+                               first, last);
         }
         for (int j = 0; j < nmain;) {
             const int rem = nmain - j, width = rem > VW ? GEMM_NR : VW, cols = rem < width ? rem : width;
