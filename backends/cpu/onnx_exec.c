@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 #include "onnx_exec.h"
@@ -36,6 +37,8 @@ struct vgc_onnx_exec {
     int *slab_of;             /* per value: the Concat output it is written into in place, or -1 */
     size_t *slab_at;          /* per value: its offset in that output, in floats */
     char *in_place;           /* per node: a Concat whose inputs are written in place (nothing to copy) */
+    double *prof;             /* per node: seconds over the runs profiled, or NULL */
+    int prof_runs;
 };
 
 
@@ -1370,8 +1373,11 @@ int vgc_onnx_exec_run(vgc_onnx_exec *ex, const float *const *inputs, char *err, 
             return vgc_fail(err, errlen, VIGIA_EINVAL, "graph output '%s' is never computed", g->val[g->out[i]].name);
     for (int i = 0; i < g->nnode; i++) {
         const vgc_onnx_node *n = &g->node[i];
+        struct timespec t0, t1;
         if (!live(n))
             continue;
+        if (ex->prof)
+            clock_gettime(CLOCK_MONOTONIC, &t0);
         switch (n->op) {
         case VGC_OP_CONV: run_conv(ex, n, ex->conv[i]); break;
         case VGC_OP_CONV_TRANSPOSE: run_conv_transpose(ex, n); break;
@@ -1395,8 +1401,29 @@ int vgc_onnx_exec_run(vgc_onnx_exec *ex, const float *const *inputs, char *err, 
         case VGC_OP_GEMM: run_gemm(ex, n, ex->fc[i]); break;
         default: run_unary(ex, n); break;
         }
+        if (ex->prof) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            ex->prof[i] += (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+        }
     }
+    ex->prof_runs += ex->prof != NULL;
     return 0;
+}
+
+
+int vgc_onnx_exec_profile_on(vgc_onnx_exec *ex)
+{
+    if (!ex->prof && !(ex->prof = calloc((size_t)ex->g->nnode + 1, sizeof *ex->prof)))
+        return VIGIA_ENOMEM;
+    return 0;
+}
+
+
+int vgc_onnx_exec_profile(const vgc_onnx_exec *ex, double *seconds)
+{
+    for (int i = 0; i < ex->g->nnode; i++)
+        seconds[i] = ex->prof ? ex->prof[i] : 0;
+    return ex->prof_runs;
 }
 
 
@@ -1467,6 +1494,7 @@ void vgc_onnx_exec_destroy(vgc_onnx_exec *ex)
     free(ex->slab_of);
     free(ex->slab_at);
     free(ex->in_place);
+    free(ex->prof);
     free(ex->buf);
     free(ex->off);
     free(ex->arena);

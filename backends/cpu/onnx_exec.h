@@ -70,4 +70,12 @@ VGC_HIDDEN int vgc_onnx_exec_calibrate(vgc_onnx_exec *ex, const char *dir, const
 /* Free; NULL is fine. */
 VGC_HIDDEN void vgc_onnx_exec_destroy(vgc_onnx_exec *ex);
 
+/*
+ * Profiling (benchmarks): once switched on, every run times each node.
+ * vgc_onnx_exec_profile fills seconds[i] (g->nnode entries) with node i's
+ * total and answers the runs timed.
+ */
+VGC_HIDDEN int vgc_onnx_exec_profile_on(vgc_onnx_exec *ex);
+VGC_HIDDEN int vgc_onnx_exec_profile(const vgc_onnx_exec *ex, double *seconds);
+
 #endif /* VGC_ONNX_EXEC_H */
