@@ -407,13 +407,26 @@ static void im2col(const conv_plan *p, const float *in, int y0, int y1, float *c
         for (int ky = 0; ky < p->kh; ky++)
             for (int kx = 0; kx < p->kw; kx++) {
                 float *dst = col + ((size_t)(c * p->kh + ky) * p->kw + kx) * nc;
-                for (int y = y0; y < y1; y++) {
+                /* the outputs [x0, x1) of a row read inside the input row; the rest are padding */
+                const int off = kx * p->dw - p->pl;
+                int x0 = off < 0 ? (-off + p->sw - 1) / p->sw : 0, x1 = w - off <= 0 ? 0 : (w - off + p->sw - 1) / p->sw;
+
+                x1 = x1 > ow ? ow : x1;
+                x0 = x0 > x1 ? x1 : x0;
+                for (int y = y0; y < y1; y++, dst += ow) {
                     const int iy = y * p->sh - p->pt + ky * p->dh;
-                    for (int x = 0; x < ow; x++) {
-                        const int ix = x * p->sw - p->pl + kx * p->dw;
-                        *dst++ = iy < 0 || iy >= h || ix < 0 || ix >= w ? 0.0f
-                                                                        : in[((size_t)c * h + iy) * w + ix];
+                    const float *row = in + ((size_t)c * h + (iy < 0 ? 0 : iy)) * w;
+                    if (iy < 0 || iy >= h) {
+                        memset(dst, 0, (size_t)ow * sizeof(float));
+                        continue;
                     }
+                    memset(dst, 0, (size_t)x0 * sizeof(float));
+                    if (p->sw == 1)
+                        memcpy(dst + x0, row + x0 + off, (size_t)(x1 - x0) * sizeof(float));
+                    else
+                        for (int x = x0; x < x1; x++)
+                            dst[x] = row[x * p->sw + off];
+                    memset(dst + x1, 0, (size_t)(ow - x1) * sizeof(float));
                 }
             }
 }
