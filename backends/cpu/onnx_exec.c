@@ -643,7 +643,19 @@ static void run_binary(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
     if (a->count == yv->count && b->count == yv->count) {   /* one loop per operation: vectorised */
         const int64_t c = yv->count;
         switch (n->op) {
-        case VGC_OP_ADD: for (int64_t i = 0; i < c; i++) y[i] = pa[i] + pb[i]; break;
+        case VGC_OP_ADD:
+            if (n->act == VGC_OA_RELU) {     /* a fused Relu (onnx_rewrite.c) in the same pass */
+                for (int64_t i = 0; i < c; i++) {
+                    const float v = pa[i] + pb[i];
+                    y[i] = v > 0.0f ? v : 0.0f;
+                }
+                return;
+            }
+            for (int64_t i = 0; i < c; i++)
+                y[i] = pa[i] + pb[i];
+            if (n->act != VGC_OA_NONE)       /* another fused activation: its own pass */
+                act_run(ex->k, y, y, c, n->act, n->act_a, n->act_b);
+            break;
         case VGC_OP_SUB: for (int64_t i = 0; i < c; i++) y[i] = pa[i] - pb[i]; break;
         case VGC_OP_MUL: for (int64_t i = 0; i < c; i++) y[i] = pa[i] * pb[i]; break;
         default: for (int64_t i = 0; i < c; i++) y[i] = binop(n->op, pa[i], pb[i]); break;
