@@ -261,13 +261,17 @@ static void KNAME(maxpool)(const float *in, int w, int h, int size, int stride, 
  * registers over the whole K loop; A comes packed (GEMM_MR floats per k,
  * broadcast), B is read in place (two vectors per k). Bias and activation
  * are applied before the tile is stored. rows <= GEMM_MR, cols <= NR.
+ * pf: the block of A the next tile will read (K x MR floats), fetched into
+ * L2 one line per k while this one computes: a panel's block is a few KiB
+ * 100+ KiB from the last, which the hardware prefetcher does not foresee,
+ * and a 512x4608 layer's A comes from memory every frame.
  */
 #define GEMM_NR (GEMM_NV * VW)
 
 static inline __attribute__((always_inline)) void
 KNAME(gemm_tile_nv)(const int nv, int K, const float *restrict a, const float *restrict b, size_t ldb,
                     float *restrict c, size_t ldc, const float *bias, int rows, int cols,
-                    enum vgc_act act, int first, int last)
+                    enum vgc_act act, int first, int last, const float *pf)
 {
     vf acc[GEMM_MR][GEMM_NV];
     const int full = cols == nv * VW;
@@ -292,9 +296,10 @@ KNAME(gemm_tile_nv)(const int nv, int K, const float *restrict a, const float *r
                                        : (n[v] ? VLOADN(c + (size_t)r * ldc + v * VW, n[v]) : VZERO);
     }
     /* b is a packed strip: ldb (nv*VW) floats per k, zero beyond cols */
-    for (int k = 0; k < K; k++, a += GEMM_MR, b += ldb) {
+    for (int k = 0; k < K; k++, a += GEMM_MR, b += ldb, pf += GEMM_MR) {
         vf bv[GEMM_NV];
 
+        __builtin_prefetch(pf, 0, 2);
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++)
             bv[v] = VLOAD(b + v * VW);
@@ -325,17 +330,17 @@ KNAME(gemm_tile_nv)(const int nv, int K, const float *restrict a, const float *r
 /* The tile with GEMM_NV vectors of columns (NR), and with one (for a last narrow strip). */
 static void KNAME(gemm_tile)(int K, const float *restrict a, const float *restrict b, size_t ldb,
                              float *restrict c, size_t ldc, const float *bias, int rows, int cols,
-                             enum vgc_act act, int first, int last)
+                             enum vgc_act act, int first, int last, const float *pf)
 {
-    KNAME(gemm_tile_nv)(GEMM_NV, K, a, b, ldb, c, ldc, bias, rows, cols, act, first, last);
+    KNAME(gemm_tile_nv)(GEMM_NV, K, a, b, ldb, c, ldc, bias, rows, cols, act, first, last, pf);
 }
 
 
 static void KNAME(gemm_tile1)(int K, const float *restrict a, const float *restrict b, size_t ldb,
                               float *restrict c, size_t ldc, const float *bias, int rows, int cols,
-                              enum vgc_act act, int first, int last)
+                              enum vgc_act act, int first, int last, const float *pf)
 {
-    KNAME(gemm_tile_nv)(1, K, a, b, ldb, c, ldc, bias, rows, cols, act, first, last);
+    KNAME(gemm_tile_nv)(1, K, a, b, ldb, c, ldc, bias, rows, cols, act, first, last, pf);
 }
 
 
@@ -555,15 +560,20 @@ static void KNAME(gemm)(const float *a, int m, int k, const float *b, size_t ldb
                 const float *ap = a + (size_t)p * k * GEMM_MR + (size_t)kb * GEMM_MR;
                 const float *bb = bias ? bias + p * GEMM_MR : NULL;
 
+                /* the next panel's block while this one's first strip computes (the others read ap again) */
+                const float *next = p + 1 < panels ? ap + (size_t)k * GEMM_MR : ap;
+
                 off = 0;
                 for (int j = 0; j < nmain;) {
                     const int rem = nmain - j, width = rem > VW ? GEMM_NR : VW, cols = rem < width ? rem : width;
                     float *cp = c + (size_t)p * GEMM_MR * ldc + j;
 
                     if (width == GEMM_NR)
-                        KNAME(gemm_tile)(kc, ap, bp + off, GEMM_NR, cp, ldc, bb, rows, cols, act, first, last);
+                        KNAME(gemm_tile)(kc, ap, bp + off, GEMM_NR, cp, ldc, bb, rows, cols, act, first, last,
+                                         j ? ap : next);
                     else
-                        KNAME(gemm_tile1)(kc, ap, bp + off, VW, cp, ldc, bb, rows, cols, act, first, last);
+                        KNAME(gemm_tile1)(kc, ap, bp + off, VW, cp, ldc, bb, rows, cols, act, first, last,
+                                          j ? ap : next);
                     off += (size_t)kc * width;
                     j += cols;
                 }
@@ -590,10 +600,12 @@ static void KNAME(gemm)(const float *a, int m, int k, const float *b, size_t ldb
                 float *cp = c + (size_t)p * GEMM_MR * ldc + j;
                 const float *bb = bias ? bias + p * GEMM_MR : NULL;
 
+                const float *next = a + (size_t)(p + 1 < panels ? p + 1 : 0) * k * GEMM_MR + (size_t)kb * GEMM_MR;
+
                 if (width == GEMM_NR)
-                    KNAME(gemm_tile)(kc, ap, bp, GEMM_NR, cp, ldc, bb, rows, cols, act, first, last);
+                    KNAME(gemm_tile)(kc, ap, bp, GEMM_NR, cp, ldc, bb, rows, cols, act, first, last, next);
                 else
-                    KNAME(gemm_tile1)(kc, ap, bp, VW, cp, ldc, bb, rows, cols, act, first, last);
+                    KNAME(gemm_tile1)(kc, ap, bp, VW, cp, ldc, bb, rows, cols, act, first, last, next);
             }
             j += cols;
         }
