@@ -10,7 +10,8 @@
  *   bench_engines sgemm   THREADS
  *   bench_engines random-weights CFG OUT
  *   bench_engines dump-input WIDTH HEIGHT IMAGE OUT.f32
- *   bench_engines onnx    GRAPH.onnx ITERS     (the ONNX path: read, rewrite, run; one thread)
+ *   bench_engines onnx    GRAPH.onnx ITERS     (the ONNX path: read, rewrite, run; one thread;
+ *                                              dog.jpg for [1, 3, H, W], a fixed pattern for other C)
  *
  * Each timing prints one line of key=value pairs: ms (median per frame),
  * min, gflops (achieved), rss_mb (peak resident set). Environment:
@@ -245,8 +246,12 @@ static int bench_onnx(char **argv)
         fprintf(stderr, "onnx: precision %s\n", note[0] ? note : "fp32");
     }
     const vgc_onnx_value *v = &g->val[g->in[0]];
-    if (v->rank != 4 || v->dims[1] != 3 || !(in = make_input((int)v->dims[3], (int)v->dims[2], 1))) {
-        fprintf(stderr, "onnx: the input is not [1, 3, H, W]\n");
+    if (v->rank == 4 && v->dims[1] != 3 && (in = malloc((size_t)v->count * sizeof *in))) {
+        /* one layer's graph (any [1, C, H, W]): a fixed pattern in [-1, 1) */
+        for (int64_t i = 0; i < v->count; i++)
+            in[i] = (float)((i * 2654435761u) % 2048) / 1024.0f - 1.0f;
+    } else if (v->rank != 4 || !(in = make_input((int)v->dims[3], (int)v->dims[2], 1))) {
+        fprintf(stderr, "onnx: the input is not [1, C, H, W]\n");
         return 1;
     }
     x = in;
