@@ -351,10 +351,12 @@ static void KNAME(gemm_tile1)(int K, const float *restrict a, const float *restr
  * (one chain over K ran at a tenth of a tile's rate). gemm() calls it for
  * each panel right after the panel's tiles, while that block of A is in L1:
  * a separate pass would read all of A again (9 MB on a 512x4608 layer).
+ * With no tiles (N <= 4: a fully connected layer's matrix-vector product)
+ * it reads A itself, and fetches the next panel's block (pf) as it goes.
  */
 static void KNAME(gemm_narrow)(int K, const float *restrict ap, int rows, const float *restrict col, int cols,
                                float *restrict c, size_t ldc, const float *bias, enum vgc_act act, int first,
-                               int last)
+                               int last, const float *pf)
 {
     for (int j = 0; j < cols; j++, col += K) {
         float s0[GEMM_MR], s1[GEMM_MR], s2[GEMM_MR], s3[GEMM_MR];
@@ -366,6 +368,11 @@ static void KNAME(gemm_narrow)(int K, const float *restrict ap, int rows, const 
         }
         for (; k + 4 <= K; k += 4) {
             const float *a4 = ap + (size_t)k * GEMM_MR;
+
+            if (j == 0) {   /* the next panel's block (gemm_tile_nv), 4 x MR floats per step */
+                __builtin_prefetch(pf + (size_t)k * GEMM_MR, 0, 2);
+                __builtin_prefetch(pf + (size_t)(k + 2) * GEMM_MR, 0, 2);
+            }
 
             for (int r = 0; r < GEMM_MR; r++) {
                 s0[r] += a4[r] * col[k];
@@ -522,8 +529,11 @@ static void KNAME(gemm)(const float *a, int m, int k, const float *b, size_t ldb
     static __thread float bp[GEMM_KC * GEMM_NSMALL] __attribute__((aligned(64)));
     static __thread float tail[GEMM_KC * 4] __attribute__((aligned(64)));
     const int panels = (m + GEMM_MR - 1) / GEMM_MR;
-    /* the last <= 4 columns past a whole vector by matrix-vector products (N = 49: 48 in tiles, not 64) */
-    const int nmain = n > VW && n % VW != 0 && n % VW <= 4 ? n - n % VW : n, ntail = n - nmain;
+    /*
+     * the last <= 4 columns past a whole vector by matrix-vector products (N = 49: 48 in tiles, not 64),
+     * and N <= 4 wholly (a matrix-vector product: a one-vector tile would compute VW columns for it)
+     */
+    const int nmain = (n > VW || n <= 4) && n % VW != 0 && n % VW <= 4 ? n - n % VW : n, ntail = n - nmain;
 
     /*
      * K in blocks of GEMM_KC; B is copied into bp (contiguous, aligned,
@@ -579,7 +589,7 @@ static void KNAME(gemm)(const float *a, int m, int k, const float *b, size_t ldb
                 }
                 if (ntail)
                     KNAME(gemm_narrow)(kc, ap, rows, tail, ntail, c + (size_t)p * GEMM_MR * ldc + nmain, ldc, bb,
-                                       act, first, last);
+                                       act, first, last, nmain ? ap : next);
             }
             continue;
         }
@@ -588,7 +598,7 @@ static void KNAME(gemm)(const float *a, int m, int k, const float *b, size_t ldb
 
             KNAME(gemm_narrow)(kc, a + (size_t)p * k * GEMM_MR + (size_t)kb * GEMM_MR, rows, tail, ntail,
                                c + (size_t)p * GEMM_MR * ldc + nmain, ldc, bias ? bias + p * GEMM_MR : NULL, act,
-                               first, last);
+                               first, last, a + (size_t)(p + 1 < panels ? p + 1 : p) * k * GEMM_MR + (size_t)kb * GEMM_MR);
         }
         for (int j = 0; j < nmain;) {
             const int rem = nmain - j, width = rem > VW ? GEMM_NR : VW, cols = rem < width ? rem : width;
