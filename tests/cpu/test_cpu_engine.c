@@ -581,6 +581,72 @@ static void test_activations(void **state)
     free(y);
 }
 
+/*
+ * The GEMM kernel of every level against a double-precision reference, on
+ * the shapes its paths split by: N below, at and past a vector, tails of
+ * 1-4 columns past a vector (gemm_narrow: 49 on a 7x7 map, 196 on 14x14),
+ * N <= 4 alone (a fully connected layer), N past the packed-block limit,
+ * M not a multiple of the panel height and K over several blocks.
+ */
+static void test_gemm_kernels(void **state)
+{
+    const vgc_kernels *levels[] = { &vgc_kernels_generic, &vgc_kernels_avx2, &vgc_kernels_avx512 };
+    static const int ms[] = { 1, 7, 8, 13, 64 }, ks[] = { 1, 5, 147, 300, 600 };
+    static const int ns[] = { 1, 2, 4, 5, 15, 16, 17, 20, 33, 49, 52, 196, 257, 300 };
+    const int maxm = 64, maxk = 600, maxn = 300;
+    float *a = malloc((size_t)(maxm + 16) * maxk * sizeof(float)), *b = malloc((size_t)maxk * maxn * sizeof(float));
+    float *c = malloc((size_t)maxm * maxn * sizeof(float)), *w = malloc((size_t)maxm * maxk * sizeof(float));
+    float *bias = malloc((size_t)maxm * sizeof(float));
+    int cases = 0;
+
+    (void)state;
+    assert_true(a && b && c && w && bias);
+    for (int i = 0; i < maxm * maxk; i++)
+        w[i] = (float)((long long)i * 7919 % 2001 - 1000) / 1000.0f;
+    for (int i = 0; i < maxk * maxn; i++)
+        b[i] = (float)((long long)i * 104729 % 2001 - 1000) / 1000.0f;
+    for (int i = 0; i < maxm; i++)
+        bias[i] = (float)(i % 5) - 2.0f;
+    for (int lv = 0; lv < 3 && lv + 1 <= vgc_simd_detect(); lv++) {
+        const vgc_kernels *kt = levels[lv];
+        const int mr = kt->gemm_mr;
+        for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+            for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+                for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+                    const int m = ms[mi], k = ks[ki], n = ns[ni], panels = (m + mr - 1) / mr;
+                    const enum vgc_act act = (enum vgc_act)(cases % 2 ? VGC_ACT_LEAKY : VGC_ACT_LINEAR);
+                    double worst = 0;
+
+                    memset(a, 0, (size_t)panels * mr * k * sizeof(float));   /* panels: a[p*K*mr + k*mr + r] */
+                    for (int r = 0; r < m; r++)
+                        for (int kk = 0; kk < k; kk++)
+                            a[(size_t)(r / mr) * k * mr + (size_t)kk * mr + r % mr] = w[(size_t)r * k + kk];
+                    kt->gemm(a, m, k, b, (size_t)maxn, n, c, (size_t)maxn, bias, act);
+                    for (int r = 0; r < m; r++)
+                        for (int j = 0; j < n; j++) {
+                            double s = bias[r], mag = fabs(bias[r]), e;
+                            for (int kk = 0; kk < k; kk++) {
+                                s += (double)w[(size_t)r * k + kk] * b[(size_t)kk * maxn + j];
+                                mag += fabs((double)w[(size_t)r * k + kk] * b[(size_t)kk * maxn + j]);
+                            }
+                            s = ref_act((float)s, act);
+                            e = fabs(c[(size_t)r * maxn + j] - s) / fmax(mag, 1e-3);
+                            worst = e > worst ? e : worst;
+                        }
+                    if (worst > 1e-5)
+                        fail_msg("%s gemm m=%d k=%d n=%d: error %.3g of the terms' magnitude",
+                                 vgc_simd_name(kt->simd), m, k, n, worst);
+                    cases++;
+                }
+    }
+    print_message("# %d GEMM shapes at every kernel level within 1e-5 of double precision\n", cases);
+    free(a);
+    free(b);
+    free(c);
+    free(w);
+    free(bias);
+}
+
 /* ---- bad cfgs ------------------------------------------------------------------------------ */
 
 #define NET "[net]\nwidth=32\nheight=32\nchannels=3\n"   /* 4 lines */
@@ -1277,6 +1343,7 @@ int main(int argc, char **argv)
         "# SKIP Debian darknet cfgs not installed");
     ADD(test_reference_layers, "reference_layers", NULL, 0, "");
     ADD(test_activations, "activations", NULL, 0, "");
+    ADD(test_gemm_kernels, "gemm_kernels", NULL, 0, "");
     ADD(test_bad_weights, "bad_weights", NULL, !have_models, no_models);
     ADD(test_batch, "batch_4_equals_batch_1", NULL, !have_models, no_models);
     ADD(test_threads_and_simd, "threads_and_simd_levels", NULL, !have_models, no_models);
