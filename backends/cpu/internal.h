@@ -123,6 +123,8 @@ typedef struct vgc_kernels {
     void (*bias_act)(float *y, size_t n, float bias, enum vgc_act act);
     /* one depthwise channel */
     void (*dw_conv)(const vgc_dw_args *a);
+    /* y[i] = exp(y[i]) for i < n (a few ulp; arguments clamped to [-87, 88]) */
+    void (*exp_inplace)(float *y, size_t n);
     /* y[i] = act(alpha*y[i] + beta*x[i]) for i < n */
     void (*axpby_act)(float *y, const float *x, size_t n, float alpha, float beta,
                       enum vgc_act act);

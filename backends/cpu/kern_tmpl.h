@@ -856,9 +856,22 @@ static void KNAME(split4)(const float *src, int w, float *dst, size_t pl)
 }
 
 
+/* y = exp(y), a vector at a time (the ONNX executor's Softmax). */
+static void KNAME(exp_inplace)(float *y, size_t n)
+{
+    size_t i = 0;
+
+    for (; i + VW <= n; i += VW)
+        VSTORE(y + i, VEXP(VLOAD(y + i)));
+    if (i < n)
+        VSTOREN(y + i, VEXP(VLOADN(y + i, (int)(n - i))), (int)(n - i));
+}
+
+
 const vgc_kernels KNAME(vgc_kernels) = {
     .simd = KLEVEL,
     .bias_act = KNAME(bias_act),
+    .exp_inplace = KNAME(exp_inplace),
     .dw_conv = KNAME(dw_conv),
     .axpby_act = KNAME(axpby_act),
     .maxpool = KNAME(maxpool),

@@ -832,28 +832,70 @@ static void run_gather(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
 }
 
 
-static void run_softmax(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
+/*
+ * Softmax along an axis: with values after it (YOLOv8's DFL: 16 bins of
+ * [1, 16, 4, 8400]) the axis is strided, so each step runs over the
+ * contiguous inner values of every position at once (running max, exp by
+ * the kernel, sums, scale), in the thread-0 scratch (2 x inner floats).
+ */
+static void softmax_shape(const vgc_onnx_exec *ex, const vgc_onnx_node *n, int64_t *outer, int64_t *len,
+                          int64_t *inner)
 {
     const vgc_onnx_value *x = in_v(ex, n, 0);
     const int ax = norm_axis(attr_i(n, "axis", ex->g->opset >= 13 ? -1 : 1), x->rank);
-    const int old = ex->g->opset < 13;
-    const int64_t outer = prod(x->dims, 0, ax), len = old ? prod(x->dims, ax, x->rank) : x->dims[ax];
-    const int64_t inner = old ? 1 : prod(x->dims, ax + 1, x->rank);
+    const int old = ex->g->opset < 13;   /* before opset 13: the input as 2-D, [outer, the rest] */
+
+    *outer = prod(x->dims, 0, ax);
+    *len = old ? prod(x->dims, ax, x->rank) : x->dims[ax];
+    *inner = old ? 1 : prod(x->dims, ax + 1, x->rank);
+}
+
+
+static void run_softmax(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
+{
+    int64_t outer, len, inner;
     const float *in = ex->buf[n->in[0]];
     float *y = ex->buf[n->out[0]];
 
-    for (int64_t o = 0; o < outer; o++)
-        for (int64_t i = 0; i < inner; i++) {
-            const int64_t b = o * len * inner + i;
-            float mx = -INFINITY;
-            double s = 0;
+    softmax_shape(ex, n, &outer, &len, &inner);
+    for (int64_t o = 0; o < outer; o++) {
+        const float *xo = in + o * len * inner;
+        float *yo = y + o * len * inner;
+        if (inner == 1) {
+            float mx = -INFINITY, s = 0;
             for (int64_t j = 0; j < len; j++)
-                mx = fmaxf(mx, in[b + j * inner]);
+                mx = xo[j] > mx ? xo[j] : mx;
             for (int64_t j = 0; j < len; j++)
-                s += (y[b + j * inner] = expf(in[b + j * inner] - mx));
+                yo[j] = xo[j] - mx;
+            ex->k->exp_inplace(yo, (size_t)len);
             for (int64_t j = 0; j < len; j++)
-                y[b + j * inner] = (float)(y[b + j * inner] / s);
+                s += yo[j];
+            for (int64_t j = 0; j < len; j++)
+                yo[j] /= s;
+            continue;
         }
+        float *mx = ex->ctx->work, *s = ex->ctx->work + inner;
+        for (int64_t i = 0; i < inner; i++) {
+            mx[i] = xo[i];
+            s[i] = 0;
+        }
+        for (int64_t j = 1; j < len; j++)
+            for (int64_t i = 0; i < inner; i++)
+                mx[i] = xo[j * inner + i] > mx[i] ? xo[j * inner + i] : mx[i];
+        for (int64_t j = 0; j < len; j++) {
+            float *yj = yo + j * inner;
+            for (int64_t i = 0; i < inner; i++)
+                yj[i] = xo[j * inner + i] - mx[i];
+            ex->k->exp_inplace(yj, (size_t)inner);
+            for (int64_t i = 0; i < inner; i++)
+                s[i] += yj[i];
+        }
+        for (int64_t i = 0; i < inner; i++)
+            s[i] = 1.0f / s[i];
+        for (int64_t j = 0; j < len; j++)
+            for (int64_t i = 0; i < inner; i++)
+                yo[j * inner + i] *= s[i];
+    }
 }
 
 
@@ -1357,7 +1399,13 @@ static int exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, vgc_onnx_gr
             need = (size_t)in_v(ex, &g->node[i], 0)->dims[3] + 2 * (size_t)VGC_MAX_KERNEL;
         if (ex->fc[i])                /* a column of a transposed A */
             need = (size_t)in_v(ex, &g->node[i], 0)->count;
-        if ((ex->conv[i] || ex->fc[i] || g->node[i].op == VGC_OP_MAX_POOL) && need > ex->ctx->work_floats)
+        if (g->node[i].op == VGC_OP_SOFTMAX && live(&g->node[i])) {   /* the inner values' max and sum */
+            int64_t outer, len, inner;
+            softmax_shape(ex, &g->node[i], &outer, &len, &inner);
+            need = 2 * (size_t)inner;
+        }
+        if ((ex->conv[i] || ex->fc[i] || g->node[i].op == VGC_OP_MAX_POOL || g->node[i].op == VGC_OP_SOFTMAX) &&
+            need > ex->ctx->work_floats)
             ex->ctx->work_floats = need;
     }
     ex->arena = aligned_alloc(64, ((ex->arena_floats + 16) * sizeof(float) + 63) & ~(size_t)63);

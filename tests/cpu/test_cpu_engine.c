@@ -576,8 +576,21 @@ static void test_activations(void **state)
             if (worst > 1e-5)
                 fail_msg("%s activation %d: relative error %.3g", vgc_simd_name(levels[lv]->simd), act, worst);
         }
+        {   /* exp (the ONNX Softmax's), on [-80, 80) */
+            double worst = 0;
+
+            for (int i = 0; i < n; i++)
+                y[i] = -80.0f + 0.008f * (float)i;
+            levels[lv]->exp_inplace(y, (size_t)n);
+            for (int i = 0; i < n; i++) {
+                double r = exp((double)(-80.0f + 0.008f * (float)i)), e = fabs(y[i] - r) / r;
+                worst = e > worst ? e : worst;
+            }
+            if (worst > 1e-5)
+                fail_msg("%s exp: relative error %.3g", vgc_simd_name(levels[lv]->simd), worst);
+        }
     }
-    print_message("# 7 activations at every kernel level within 1e-5 of double precision\n");
+    print_message("# 7 activations and exp at every kernel level within 1e-5 of double precision\n");
     free(y);
 }
 
