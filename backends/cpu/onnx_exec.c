@@ -117,6 +117,19 @@ static void gather_strided(float *dst, const float *src, int64_t base, const int
 {
     int64_t idx[R] = { 0 }, count = prod(dims, 0, r);
 
+    if (r > 1 && st[r - 1] == 1 && dims[r - 1] >= 8) {
+        /* the last axis is contiguous in src too (YOLOv8's DFL Transpose, most Slices): whole runs */
+        const int64_t run = dims[r - 1];
+        for (int64_t o = 0; o < count; o += run) {
+            int64_t off = base;
+            for (int i = 0; i < r - 1; i++)
+                off += idx[i] * st[i];
+            memcpy(dst + o, src + off, (size_t)run * sizeof(float));
+            for (int i = r - 2; i >= 0 && ++idx[i] == dims[i]; i--)
+                idx[i] = 0;
+        }
+        return;
+    }
     for (int64_t o = 0; o < count; o++) {
         int64_t off = base;
         for (int i = 0; i < r; i++)
