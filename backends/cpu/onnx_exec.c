@@ -722,8 +722,9 @@ static void run_unary(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
         for (int64_t i = 0; i < yv->count; i++)
             y[i] = expf(x[i]);
         return;
-    default:                      /* Identity and the reshapes: a copy */
-        memcpy(y, x, (size_t)yv->count * sizeof(float));
+    default:                      /* Identity and the reshapes: a copy, unless a view of x (plan_views) */
+        if (y != x)
+            memcpy(y, x, (size_t)yv->count * sizeof(float));
         return;
     }
     act_run(ex->k, y, x, yv->count, act, a, b);
@@ -1240,6 +1241,35 @@ static void plan_concat(vgc_onnx_exec *ex, int *first, int *last)
 }
 
 
+/*
+ * A Reshape, Flatten, Squeeze or Unsqueeze of a value in the arena is a view:
+ * its output is its input's floats (slab_of, at offset 0), and the input
+ * lives as long as the view is read. Not for a Concat's slabs either side.
+ */
+static void plan_views(vgc_onnx_exec *ex, int *first, int *last)
+{
+    const vgc_onnx_graph *g = ex->g;
+
+    for (int i = 0; i < g->nnode; i++) {
+        const vgc_onnx_node *n = &g->node[i];
+        int x, y;
+        if (!live(n) || n->nin < 1 || n->nout != 1 ||
+            (n->op != VGC_OP_RESHAPE && n->op != VGC_OP_FLATTEN && n->op != VGC_OP_SQUEEZE &&
+             n->op != VGC_OP_UNSQUEEZE && n->op != VGC_OP_IDENTITY))
+            continue;
+        x = n->in[0];
+        y = n->out[0];
+        if (x < 0 || first[x] < 0 || g->val[x].data || ex->slab_of[x] >= 0 || ex->slab_of[y] >= 0 ||
+            g->val[x].count != g->val[y].count)
+            continue;
+        ex->slab_of[y] = x;
+        ex->slab_at[y] = 0;
+        if (last[y] > last[x])
+            last[x] = last[y];
+    }
+}
+
+
 /* Place every computed value in the arena: first fit among values alive at the same time. */
 static int plan_arena(vgc_onnx_exec *ex)
 {
@@ -1267,11 +1297,12 @@ static int plan_arena(vgc_onnx_exec *ex)
     for (int i = 0; i < g->nout; i++)
         last[g->out[i]] = g->nnode;
     plan_concat(ex, first, last);
+    plan_views(ex, first, last);
     for (int v = 0; v < g->nval; v++) {
         size_t size = ((size_t)g->val[v].count + 15) & ~(size_t)15, at = 0;
         int moved = 1;
 
-        if (first[v] < 0 || ex->slab_of[v] >= 0)   /* not computed here, or a slab of a Concat's output */
+        if (first[v] < 0 || ex->slab_of[v] >= 0)   /* not computed here, a slab of a Concat's output, or a view */
             continue;
         while (moved) {           /* lowest offset clear of every overlapping placed value */
             moved = 0;
