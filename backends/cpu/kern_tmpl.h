@@ -101,6 +101,23 @@ static void KNAME(axpby_act)(float *y, const float *x, size_t n, float alpha, fl
  * with rows outside the input reading a row of zeros. Two vectors are
  * accumulated at a time (two independent FMA chains).
  */
+/* A row of w floats into its two stride-2 phases: even[j] = src[2j], odd[j] = src[2j + 1]. */
+static inline void KNAME(split2)(const float *restrict src, int w, float *restrict even, float *restrict odd)
+{
+    int j = 0;
+
+    for (; 2 * j + 2 * VW <= w; j += VW) {
+        vf e, o;
+
+        VDEINT(VLOAD(src + 2 * j), VLOAD(src + 2 * j + VW), &e, &o);
+        VSTORE(even + j, e);
+        VSTORE(odd + j, o);
+    }
+    for (int x = 2 * j; x < w; x++)
+        (x & 1 ? odd : even)[x >> 1] = src[x];
+}
+
+
 static void KNAME(dw_conv)(const vgc_dw_args *a)
 {
     const int ks = a->size, s = a->stride, pad = a->pad;
@@ -140,14 +157,8 @@ static void KNAME(dw_conv)(const vgc_dw_args *a)
                 memcpy(r + pad, src, (size_t)a->w * sizeof(float));
             } else if (s == 2) {
                 /* padded column px = x + pad goes to phase px & 1, index px >> 1 */
-                const int x0 = pad & 1;
-                float *restrict even = r + (pad >> 1) + (x0 ? 1 : 0);
-                float *restrict odd = r + pp + (pad >> 1);
-
-                for (int x = x0, j = 0; x < a->w; x += 2, j++)
-                    even[j] = src[x];
-                for (int x = 1 - x0, j = 0; x < a->w; x += 2, j++)
-                    odd[j] = src[x];
+                KNAME(split2)(src, a->w, r + (size_t)(pad & 1) * pp + pad / 2,
+                              r + (size_t)(1 - (pad & 1)) * pp + (pad + 1) / 2);
             } else {
                 for (int x = 0; x < a->w; x++)
                     r[(size_t)((x + pad) % s) * pp + (size_t)((x + pad) / s)] = src[x];
@@ -433,6 +444,10 @@ static void KNAME(conv_rows)(const vgc_conv_args *x)
 
                     if (s == 1) {
                         memcpy(r + pad, src, (size_t)x->w * sizeof(float));
+                    } else if (s == 2) {
+                        /* padded column x + pad: phase (x + pad) & 1, index (x + pad) >> 1 */
+                        KNAME(split2)(src, x->w, r + (size_t)(pad & 1) * pp + pad / 2,
+                                      r + (size_t)(1 - (pad & 1)) * pp + (pad + 1) / 2);
                     } else {
                         for (int q = 0; q < s; q++) {
                             int x0 = ((q - pad) % s + s) % s;
