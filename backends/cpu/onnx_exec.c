@@ -36,7 +36,8 @@ struct vgc_onnx_exec {
                                  its bias (beta C) after fc_panel floats; else NULL */
     int *slab_of;             /* per value: the Concat output it is written into in place, or -1 */
     size_t *slab_at;          /* per value: its offset in that output, in floats */
-    char *in_place;           /* per node: a Concat whose inputs are written in place (nothing to copy) */
+    char *in_place;           /* per node: a Concat whose inputs are written in place, or a Split whose
+                                 outputs are views of its input (nothing to copy) */
     double *prof;             /* per node: seconds over the runs profiled, or NULL */
     int prof_runs;
 };
@@ -1242,6 +1243,40 @@ static void plan_concat(vgc_onnx_exec *ex, int *first, int *last)
 
 
 /*
+ * A Split along an axis with nothing before it (the channels of one image:
+ * YOLOv8's C2f blocks) is views too: each output is a run of its input's
+ * floats, at offsets kept 16-float aligned as the arena's buffers are.
+ */
+static void plan_split_view(vgc_onnx_exec *ex, const vgc_onnx_node *n, int *first, int *last)
+{
+    const vgc_onnx_graph *g = ex->g;
+    const int x = n->in[0];
+    const vgc_onnx_value *xv = &g->val[x];
+    const int ax = norm_axis(attr_i(n, "axis", 0), xv->rank);
+    size_t at = 0;
+    int ok = first[x] >= 0 && !xv->data && ex->slab_of[x] < 0 && prod(xv->dims, 0, ax) == 1;
+
+    for (int k = 0; ok && k < n->nout; k++) {
+        const int y = n->out[k];
+        ok = y >= 0 && ex->slab_of[y] < 0 && at % 16 == 0;
+        at += y >= 0 ? (size_t)g->val[y].count : 0;
+    }
+    if (!ok || at != (size_t)xv->count)
+        return;
+    at = 0;
+    for (int k = 0; k < n->nout; k++) {
+        const int y = n->out[k];
+        ex->slab_of[y] = x;
+        ex->slab_at[y] = at;
+        at += (size_t)g->val[y].count;
+        if (last[y] > last[x])
+            last[x] = last[y];
+    }
+    ex->in_place[n - g->node] = 1;
+}
+
+
+/*
  * A Reshape, Flatten, Squeeze or Unsqueeze of a value in the arena is a view:
  * its output is its input's floats (slab_of, at offset 0), and the input
  * lives as long as the view is read. Not for a Concat's slabs either side.
@@ -1253,6 +1288,10 @@ static void plan_views(vgc_onnx_exec *ex, int *first, int *last)
     for (int i = 0; i < g->nnode; i++) {
         const vgc_onnx_node *n = &g->node[i];
         int x, y;
+        if (live(n) && n->op == VGC_OP_SPLIT && n->nin >= 1 && n->in[0] >= 0) {
+            plan_split_view(ex, n, first, last);
+            continue;
+        }
         if (!live(n) || n->nin < 1 || n->nout != 1 ||
             (n->op != VGC_OP_RESHAPE && n->op != VGC_OP_FLATTEN && n->op != VGC_OP_SQUEEZE &&
              n->op != VGC_OP_UNSQUEEZE && n->op != VGC_OP_IDENTITY))
@@ -1508,7 +1547,10 @@ int vgc_onnx_exec_run(vgc_onnx_exec *ex, const float *const *inputs, char *err, 
             if (!ex->in_place[i])    /* else its inputs were written into it */
                 run_concat(ex, n);
             break;
-        case VGC_OP_SPLIT: run_split(ex, n); break;
+        case VGC_OP_SPLIT:
+            if (!ex->in_place[i])    /* else its outputs are views of its input */
+                run_split(ex, n);
+            break;
         case VGC_OP_SLICE: run_slice(ex, n); break;
         case VGC_OP_GATHER: run_gather(ex, n); break;
         case VGC_OP_TRANSPOSE: run_transpose(ex, n); break;
