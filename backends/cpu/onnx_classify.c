@@ -87,6 +87,12 @@ int vgc_onnx_classify_open_graph(vgc_onnx_classify **out, vgc_onnx_graph *g, int
 }
 
 
+vgc_onnx_exec *vgc_onnx_classify_exec(vgc_onnx_classify *c)
+{
+    return c->ex;
+}
+
+
 void vgc_onnx_classify_input_size(const vgc_onnx_classify *c, int *w, int *h)
 {
     *w = c->w;

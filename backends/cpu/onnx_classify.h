@@ -20,6 +20,7 @@
 #define VGC_ONNX_CLASSIFY_H
 
 #include "engine.h"
+#include "onnx_exec.h"
 #include "onnx_read.h"
 
 typedef struct vgc_onnx_classify vgc_onnx_classify;
@@ -61,6 +62,9 @@ VGC_HIDDEN int vgc_onnx_classify_run(vgc_onnx_classify *c, const float *image, f
                                      char *err, size_t errlen);
 
 /* Free; NULL is fine. */
+/* The executor that runs the graph (precision, calibration: onnx_exec.h). */
+VGC_HIDDEN vgc_onnx_exec *vgc_onnx_classify_exec(vgc_onnx_classify *c);
+
 VGC_HIDDEN void vgc_onnx_classify_destroy(vgc_onnx_classify *c);
 
 #endif /* VGC_ONNX_CLASSIFY_H */

@@ -21,18 +21,9 @@ struct vgc_onnx_model {
 };
 
 
-/* int8 / bf16: as vgc_onnx_exec_precision, on the model's executor. */
-int vgc_onnx_model_precision(vgc_onnx_model *m, const vgc_options *opt, const char **note, char *err, size_t errlen)
+vgc_onnx_exec *vgc_onnx_model_exec(vgc_onnx_model *m)
 {
-    return vgc_onnx_exec_precision(m->ex, opt, note, err, errlen);
-}
-
-
-/* int8 static ranges: as vgc_onnx_exec_calibrate, on the model's executor. */
-int vgc_onnx_model_calibrate(vgc_onnx_model *m, const char *dir, const char *cache_path, const char *model_path,
-                             char *note, size_t notelen, char *err, size_t errlen)
-{
-    return vgc_onnx_exec_calibrate(m->ex, dir, cache_path, model_path, note, notelen, err, errlen);
+    return m->ex;
 }
 
 

@@ -14,6 +14,7 @@
 
 #include "engine.h"
 #include "onnx_head.h"
+#include "onnx_exec.h"
 #include "onnx_read.h"
 
 typedef struct vgc_onnx_model vgc_onnx_model;
@@ -71,15 +72,10 @@ VGC_HIDDEN const vgc_onnx_head *vgc_onnx_model_head(const vgc_onnx_model *m);
 VGC_HIDDEN int vgc_onnx_model_detect(vgc_onnx_model *m, const float *image, float thresh,
                                      vigia_candidates *out, char *err, size_t errlen);
 
+/* The executor that runs the graph (precision, calibration: onnx_exec.h). */
+VGC_HIDDEN vgc_onnx_exec *vgc_onnx_model_exec(vgc_onnx_model *m);
+
 /* Free; NULL is fine. */
-/* Convolutions in opt->precision where they qualify (onnx_exec.h: vgc_onnx_exec_precision). */
-VGC_HIDDEN int vgc_onnx_model_precision(vgc_onnx_model *m, const vgc_options *opt, const char **note, char *err,
-                                        size_t errlen);
-
-/* int8 static ranges over the tensors of dir (onnx_exec.h: vgc_onnx_exec_calibrate). */
-VGC_HIDDEN int vgc_onnx_model_calibrate(vgc_onnx_model *m, const char *dir, const char *cache_path,
-                                        const char *model_path, char *note, size_t notelen, char *err, size_t errlen);
-
 VGC_HIDDEN void vgc_onnx_model_destroy(vgc_onnx_model *m);
 
 #endif /* VGC_ONNX_MODEL_H */

@@ -125,35 +125,12 @@ static int is_onnx(const char *path)
 }
 
 
-/* A classifier on the open graph g (taken) into model (mean and std already read). */
-static int onnx_classify_open(const vigia_host *host, const vigia_manifest *m, vigia_model *model,
-                              vgc_onnx_graph *g, char *err, size_t errlen)
-{
-    char msg[512];
-    int rc, w, h;
-
-    if ((rc = vgc_onnx_classify_open_graph(&model->cls, g, m->threads, err, errlen)) < 0)
-        return rc;
-    if ((rc = vgc_onnx_classify_input(m, model->mean, model->std, &model->cls_in, err, errlen)) < 0) {
-        vgc_onnx_classify_destroy(model->cls);
-        return rc;
-    }
-    snprintf(model->device, sizeof model->device, "cpu onnx, %d thread%s, %s", m->threads, m->threads > 1 ? "s" : "",
-             vgc_onnx_classify_softmax(model->cls) ? "scores: the graph's softmax" : "scores: softmax of the logits");
-    vgc_onnx_classify_input_size(model->cls, &w, &h);
-    snprintf(msg, sizeof msg, "%s: onnx classifier %dx%d, %d classes, %s", m->name ? m->name : "model", w, h,
-             vgc_onnx_classify_classes(model->cls), model->device);
-    host_log(host, VIGIA_LOG_INFO, msg);
-    return 0;
-}
-
-
 /*
  * [cpu] int8_calibration: the int8 layers' input ranges from the cache
  * beside the weights, or measured over the folder's tensors (and cached).
  * A model not running int8 ignores the key.
  */
-static int calibrate(const vigia_host *host, const vigia_manifest *m, vgc_net *net, vgc_onnx_model *onnx,
+static int calibrate(const vigia_host *host, const vigia_manifest *m, vgc_net *net, vgc_onnx_exec *onnx,
                      char *err, size_t errlen)
 {
     const char *dir, *prec;
@@ -169,10 +146,64 @@ static int calibrate(const vigia_host *host, const vigia_manifest *m, vgc_net *n
         (size_t)snprintf(cache, sizeof cache, "%s.int8cal", m->weights_path) >= sizeof cache)
         return snprintf(err, errlen, "int8 calibration: path too long"), VIGIA_EINVAL;
     rc = net ? vgc_q8_calibrate(net, path, cache, m->cfg_path, m->weights_path, note, sizeof note, err, errlen)
-             : vgc_onnx_model_calibrate(onnx, path, cache, m->weights_path, note, sizeof note, err, errlen);
+             : vgc_onnx_exec_calibrate(onnx, path, cache, m->weights_path, note, sizeof note, err, errlen);
     if (rc < 0 || !note[0])
         return rc;
     snprintf(msg, sizeof msg, "%s: %s", m->name ? m->name : "model", note);
+    host_log(host, VIGIA_LOG_INFO, msg);
+    return 0;
+}
+
+
+/*
+ * [cpu] precision on an ONNX graph's executor (a detector's or a
+ * classifier's): its convolutions reduced where they qualify, calibrated
+ * when int8 asks for it; model->device says what runs: "cpu onnx, 1 thread,
+ * int8 amx, 12 of 20 convolutions" or "cpu onnx, 1 thread, fp32 (bf16
+ * asked: why)".
+ */
+static int onnx_precision(const vigia_host *host, const vigia_manifest *m, vigia_model *model, vgc_onnx_exec *ex,
+                          const vgc_options *opt, char *err, size_t errlen)
+{
+    char threads[32];
+    const char *note = "";
+    int rc;
+
+    snprintf(threads, sizeof threads, "%d thread%s", m->threads, m->threads > 1 ? "s" : "");
+    snprintf(model->device, sizeof model->device, "cpu onnx, %s", threads);
+    if (opt->precision == VGC_PREC_FP32)
+        return 0;
+    if ((rc = vgc_onnx_exec_precision(ex, opt, &note, err, errlen)) < 0 ||
+        (opt->precision == VGC_PREC_INT8 && strstr(note, " of ") && (rc = calibrate(host, m, NULL, ex, err, errlen)) < 0))
+        return rc;
+    snprintf(model->device, sizeof model->device, "cpu onnx, %s, %s%s%s", threads, strstr(note, " of ") ? "" : "fp32 (",
+             note, strstr(note, " of ") ? "" : ")");
+    return 0;
+}
+
+
+/* A classifier on the open graph g (taken) into model (mean and std already read). */
+static int onnx_classify_open(const vigia_host *host, const vigia_manifest *m, vigia_model *model,
+                              vgc_onnx_graph *g, const vgc_options *opt, char *err, size_t errlen)
+{
+    char msg[512];
+    size_t len;
+    int rc, w, h;
+
+    if ((rc = vgc_onnx_classify_open_graph(&model->cls, g, m->threads, err, errlen)) < 0)
+        return rc;
+    if ((rc = vgc_onnx_classify_input(m, model->mean, model->std, &model->cls_in, err, errlen)) < 0 ||
+        (rc = onnx_precision(host, m, model, vgc_onnx_classify_exec(model->cls), opt, err, errlen)) < 0) {
+        vgc_onnx_classify_destroy(model->cls);
+        model->cls = NULL;
+        return rc;
+    }
+    len = strlen(model->device);
+    snprintf(model->device + len, sizeof model->device - len, ", %s",
+             vgc_onnx_classify_softmax(model->cls) ? "scores: the graph's softmax" : "scores: softmax of the logits");
+    vgc_onnx_classify_input_size(model->cls, &w, &h);
+    snprintf(msg, sizeof msg, "%s: onnx classifier %dx%d, %d classes, %s", m->name ? m->name : "model", w, h,
+             vgc_onnx_classify_classes(model->cls), model->device);
     host_log(host, VIGIA_LOG_INFO, msg);
     return 0;
 }
@@ -183,27 +214,16 @@ static int onnx_detector_open(const vigia_host *host, const vigia_manifest *m, v
                               vgc_onnx_graph *g, const char *head, const vgc_options *opt, char *err, size_t errlen)
 {
     const vgc_onnx_head *hd;
-    char msg[512], threads[32];
+    char msg[512];
     int rc, w, h;
 
     if ((rc = vgc_onnx_model_open_graph(&model->onnx, g, head, count_labels(m->names_path), m->threads, err,
                                         errlen)) < 0)
         return rc;
-    snprintf(threads, sizeof threads, "%d thread%s", m->threads, m->threads > 1 ? "s" : "");
-    snprintf(model->device, sizeof model->device, "cpu onnx, %s", threads);
-    if (opt->precision != VGC_PREC_FP32) {
-        const char *note = "";
-
-        if ((rc = vgc_onnx_model_precision(model->onnx, opt, &note, err, errlen)) < 0 ||
-            (opt->precision == VGC_PREC_INT8 && strstr(note, " of ") &&
-             (rc = calibrate(host, m, NULL, model->onnx, err, errlen)) < 0)) {
-            vgc_onnx_model_destroy(model->onnx);
-            model->onnx = NULL;
-            return rc;
-        }
-        /* "cpu onnx, 1 thread, int8 amx, 12 of 20 convolutions" or "..., fp32 (bf16 asked: why)" */
-        snprintf(model->device, sizeof model->device, "cpu onnx, %s, %s%s%s", threads,
-                 strstr(note, " of ") ? "" : "fp32 (", note, strstr(note, " of ") ? "" : ")");
+    if ((rc = onnx_precision(host, m, model, vgc_onnx_model_exec(model->onnx), opt, err, errlen)) < 0) {
+        vgc_onnx_model_destroy(model->onnx);
+        model->onnx = NULL;
+        return rc;
     }
     vgc_onnx_model_input_size(model->onnx, &w, &h);
     hd = vgc_onnx_model_head(model->onnx);
@@ -260,7 +280,7 @@ static int onnx_open(const vigia_host *host, const vigia_manifest *m, vigia_mode
     model->host = host;
     model->max_batch = m->max_batch;
     if ((rc = vgc_onnx_graph_open(&g, m->weights_path, m->input_w, m->input_h, err, errlen)) < 0 ||
-        (rc = vgc_onnx_graph_classifies(g) ? onnx_classify_open(host, m, model, g, err, errlen)
+        (rc = vgc_onnx_graph_classifies(g) ? onnx_classify_open(host, m, model, g, &opt, err, errlen)
                                            : onnx_detector_open(host, m, model, g, head, &opt, err, errlen)) < 0) {
         free(model);
         return rc;

@@ -40,6 +40,15 @@ def shapes_model(models):
     be = os.path.join(os.environ["VIGIA_BUILDDIR"], "backends", "cpu", "vigia-backend-cpu.so")
     with open(os.path.join(d, "model.conf"), "w") as f:
         f.write(f"[model]\nname = shapes\nbackend = {be}\nweights = shapes.onnx\nnames = shapes.names\n")
+    # the same graph in int8 (every convolution: the classifier's are narrow) and in bf16
+    for prec, extra in (("int8", "int8_min_channels = 1\n"), ("bf16", "")):
+        dp = os.path.join(models, "shapes_" + prec)
+        os.makedirs(dp)
+        for f in ("shapes.onnx", "shapes.names"):
+            shutil.copy(os.path.join(src, f), dp)
+        with open(os.path.join(dp, "model.conf"), "w") as f:
+            f.write(f"[model]\nname = shapes_{prec}\nbackend = {be}\nweights = shapes.onnx\nnames = shapes.names\n"
+                    f"[cpu]\nprecision = {prec}\n{extra}")
     test_model(models, "dets", delay_ms=0)
     os.makedirs(os.path.join(models, "rounds"))      # an alias keeping one class of the classifier
     with open(os.path.join(models, "rounds", "model.conf"), "w") as f:
@@ -48,7 +57,7 @@ def shapes_model(models):
 
 def setup():
     ep = "ipc://" + os.path.join(tempfile.mkdtemp(prefix="vigia-cls-zmq-"), "detector")
-    srv, _ = start([], ["--workers", "1", "--detect-load", "shapes,dets", "--auth-open-detect", "true",
+    srv, _ = start([], ["--workers", "1", "--detect-load", "shapes,dets,shapes_int8,shapes_bf16", "--auth-open-detect", "true",
                         "--deepstack-scene-model", "shapes", "--detect-default-model", "dets",
                         "--zmq-endpoint", ep, "--zmq-model", "shapes"], extra_models=shapes_model, need_real=False)
     return {"srv": srv, "zmq": ep}
@@ -167,6 +176,24 @@ def test_models(ctx):
     tap.check(j["task"] == "classify" and j["alias"] == "shapes", j)     # an alias: its model's task
     r = post(srv, "/v1/classify", drawn(0), model="rounds")
     tap.check(r.status_code == 200 and [c["label"] for c in r.json()["classifications"]] == ["circle"], r.text)
+
+
+def test_precision(ctx):
+    """[cpu] precision on an ONNX classifier: int8 runs its convolutions in int8 and bf16 in bf16 where the CPU
+    has it (else fp32, saying why), and both name every drawn shape as fp32 does."""
+    srv = ctx["srv"]
+    dev = {p: requests.get(srv.url(f"/v1/models/shapes_{p}"), timeout=TIMEOUT).json()["device"]
+           for p in ("int8", "bf16")}
+    tap.check(" int8 " in dev["int8"] and " of " in dev["int8"], dev)
+    tap.check((" bf16 " in dev["bf16"] and " of " in dev["bf16"]) or "fp32 (" in dev["bf16"], dev)
+    for k in range(3):
+        for variant in range(3):
+            img = drawn(k, variant)
+            want = post(srv, "/v1/classify", img, model="shapes").json()["classifications"][0]
+            for p in ("int8", "bf16"):
+                got = post(srv, "/v1/classify", img, model="shapes_" + p).json()["classifications"][0]
+                tap.check(got["label"] == want["label"] == SHAPES[k], (p, k, variant, got, want))
+                tap.check(abs(got["confidence"] - want["confidence"]) < 0.05, (p, got, want))
 
 
 def test_compare(ctx):
@@ -294,5 +321,5 @@ def test_cpai_list(ctx):
 
 
 if __name__ == "__main__":
-    sys.exit(tap.run([test_classify, test_options, test_wrong_task, test_scene, test_models, test_compare,
+    sys.exit(tap.run([test_classify, test_options, test_wrong_task, test_scene, test_models, test_precision, test_compare,
                       test_kserve, test_stream, test_history, test_frigate_zmq, test_cpai_list], setup, teardown))
