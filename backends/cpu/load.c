@@ -670,6 +670,7 @@ int vgc_precision_choose(vgc_net *net, const vgc_options *opt, const vgc_q8_kern
 
     *q8k = NULL;
     net->precision = VGC_PREC_FP32;
+    net->q8_dw = 0;
     net->prec_note[0] = '\0';
     switch (opt->precision) {
     case VGC_PREC_FP32:
@@ -684,6 +685,10 @@ int vgc_precision_choose(vgc_net *net, const vgc_options *opt, const vgc_q8_kern
         *q8k = vgc_q8_pick(opt->q8_kernel ? opt->q8_kernel - 1 : VGC_Q8_AMX, VGC_Q8_REF, why, sizeof why);
         net->precision = VGC_PREC_INT8;
         snprintf(net->prec_note, sizeof net->prec_note, "%s", why);
+        /* depthwise layers in int8 where their kernel exists here (else fp32, said when nothing else is) */
+        net->q8_dw = vgc_q8_dw_pick(*q8k, why, sizeof why) != NULL;
+        if (!net->prec_note[0])
+            snprintf(net->prec_note, sizeof net->prec_note, "%s", why);
         return 0;
     case VGC_PREC_BF16:
         if (opt->q8_kernel && (opt->q8_kernel < VGC_BF16_REF + 1 || opt->q8_kernel > VGC_BF16_AMX + 1))

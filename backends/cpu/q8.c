@@ -141,7 +141,41 @@ const vgc_q8_kernels *vgc_q8_pick(int kind, int lowest, char *why, size_t whylen
     return NULL;
 }
 
+vgc_q8_dw_fn vgc_q8_dw_pick(const vgc_q8_kernels *k, char *why, size_t whylen)
+{
+    if (why && whylen)
+        why[0] = '\0';
+    if (!k || k->bf16)
+        return NULL;
+    if (k->kind == VGC_Q8_REF)
+        return vgc_q8_dw_ref;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (k->kind == VGC_Q8_VNNI || k->kind == VGC_Q8_AMX) {
+        if (cpuid_bit(7, 0, 2, 1))    /* AVX512_VBMI (vpermb); VNNI is there: the GEMM kernel needs it */
+            return vgc_q8_dw_vbmi;
+        if (why && whylen)
+            snprintf(why, whylen, "no int8 depthwise: the cpu has no avx512_vbmi");
+        return NULL;
+    }
+#endif
+    if (why && whylen)
+        snprintf(why, whylen, "no int8 depthwise kernel for %s", k->name);
+    return NULL;
+}
+
 /* ---- load ---------------------------------------------------------------------------- */
+
+/*
+ * The quantize and range passes on AVX-512 (q8_quant512.c) where the CPU
+ * has it: set at every prepare and begin (the same value each time).
+ */
+static int use512;
+
+static void passes_pick(void)
+{
+    use512 = vgc_simd_detect() >= VGC_SIMD_AVX512;
+}
+
 
 /*
  * Whether layer i runs in int8. Measured on the shipped models
@@ -154,7 +188,11 @@ const vgc_q8_kernels *vgc_q8_pick(int kind, int lowest, char *why, size_t whylen
  *   their error goes straight into a shortcut sum and accumulates);
  * - convolutions of fewer than 64 input channels (q8_min_channels; few terms per output:
  *   the relative error is largest, the work smallest).
- * Depthwise (groups) convolutions are fp32 for now.
+ * Depthwise convolutions (groups == channels == filters) run int8 with
+ * their own kernel (vgc_q8_dw) where one exists for the GEMM kernels
+ * (net->q8_dw), under the same rules but the channel count (each output
+ * sums size x size taps of one channel, whatever the count); other grouped
+ * convolutions stay fp32.
  */
 /*
  * The rules a convolution's own shape decides (for a graph's convolutions,
@@ -162,8 +200,16 @@ const vgc_q8_kernels *vgc_q8_pick(int kind, int lowest, char *why, size_t whylen
  * q8_min_channels input channels; bf16 keeps float's range and takes every
  * plain convolution but one reading the image itself (3 channels).
  */
+static int is_dw(const vgc_layer *l)
+{
+    return l->groups > 1 && l->groups == l->c && l->filters == l->c;
+}
+
+
 static int layer_eligible(const vgc_net *net, const vgc_layer *l)
 {
+    if (l->type == VGC_L_CONV && is_dw(l))
+        return net->precision == VGC_PREC_INT8 && net->q8_dw && l->act != VGC_ACT_LINEAR;
     if (l->type != VGC_L_CONV || l->groups != 1)
         return 0;
     if (net->precision == VGC_PREC_BF16)
@@ -179,7 +225,7 @@ int vgc_q8_eligible(const vgc_net *net, int i)
 
     if (i == 0 || (i + 1 < net->n && net->layers[i + 1].type == VGC_L_YOLO))
         return 0;
-    return l->type == VGC_L_CONV && l->groups == 1 && (net->precision == VGC_PREC_BF16 || layer_eligible(net, l));
+    return layer_eligible(net, l);
 }
 
 
@@ -205,8 +251,9 @@ static int quantize_layer(const vgc_net *net, vgc_layer *l, const vgc_q8_kernels
         return -1;
     q->m = l->filters;
     q->k = k;
-    q->kp = (int)round_up((size_t)k, 64);
-    q->mp = (int)round_up((size_t)q->m, 32);
+    q->dw = is_dw(l);
+    q->kp = q->dw ? k : (int)round_up((size_t)k, 64);
+    q->mp = q->dw ? q->m : (int)round_up((size_t)q->m, 32);
     q->a = aligned_alloc(64, round_up((size_t)q->mp * q->kp * e, 64));
     q->wscale = malloc((size_t)q->m * sizeof *q->wscale);
     q->wsum = malloc((size_t)q->m * sizeof *q->wsum);
@@ -255,11 +302,12 @@ static int quantize_layer(const vgc_net *net, vgc_layer *l, const vgc_q8_kernels
  * width: output position (y, x) is column y*wp + x, and the im2col row of
  * tap (ky, kx) is the padded plane itself shifted by ky*wp + kx, so packing
  * copies nothing but the interleave. The wp - ow columns past each output
- * row are computed and dropped.
+ * row are computed and dropped. A depthwise layer's input is padded the
+ * same way whatever its stride (its kernel reads the padded plane).
  */
 static int is_padded(const vgc_layer *l)
 {
-    return l->stride == 1 && l->size > 1 && 2 * l->pad == l->size - 1;
+    return is_dw(l) || (l->stride == 1 && l->size > 1 && 2 * l->pad == l->size - 1);
 }
 
 
@@ -318,9 +366,9 @@ static void release_floats(float *p, size_t n)
 static void account(vgc_net *net, const vgc_layer *l, const vgc_q8_layer *q)
 {
     vgc_q8_net *qn = net->q8;
-    const int cols = band_cols(net, l, q->kp);
-    /* the band, 4 rows of `cols` for packing, and (padded layers) the band's output as floats */
-    const size_t band = ((size_t)q->kp * cols + 4 * (size_t)cols) * esize(net) + 64 + (size_t)q->m * cols * sizeof(float);
+    const int cols = q->dw ? 0 : band_cols(net, l, q->kp);
+    /* the band, 4 rows of `cols` for packing, and (padded layers) the band's output as floats (depthwise: none) */
+    const size_t band = q->dw ? 0 : ((size_t)q->kp * cols + 4 * (size_t)cols) * esize(net) + 64 + (size_t)q->m * cols * sizeof(float);
     /* one image at a time */
     const size_t xq = (size_t)l->c * plane_bytes(l) * esize(net);
 
@@ -371,6 +419,8 @@ int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, c
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
     net->q8 = qn;
     qn->k = k;
+    qn->dw = net->q8_dw ? vgc_q8_dw_pick(k, NULL, 0) : NULL;
+    passes_pick();
     for (int i = 0; i < net->n; i++) {
         vgc_layer *l = &net->layers[i];
         vgc_q8_layer *q;
@@ -405,6 +455,8 @@ int vgc_q8_begin(vgc_net *ctx, const vgc_options *opt, char *err, size_t errlen)
     if (!(ctx->q8 = calloc(1, sizeof *ctx->q8)))
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
     ctx->q8->k = k;
+    ctx->q8->dw = ctx->q8_dw ? vgc_q8_dw_pick(k, NULL, 0) : NULL;
+    passes_pick();
     return 0;
 }
 
@@ -635,6 +687,10 @@ typedef struct q8_job {
 /* x[i] to u8 with the job's scale and zero point (round half up, clamped), or to bf16. */
 static void quantize_run(const float *x, size_t n, float inv, float zp, uint8_t *q, int bf16)
 {
+    if (!bf16 && use512) {
+        vgc_q8_quantize512(x, n, inv, zp, q);
+        return;
+    }
     if (bf16) {
         uint16_t *h = (uint16_t *)(void *)q;
 
@@ -867,6 +923,10 @@ static void span(const float *x, size_t n, float *lo, float *hi)
     float mn = 0, mx = 0;
     size_t i = 0;
 
+    if (use512) {
+        vgc_q8_span512(x, n, lo, hi);
+        return;
+    }
 #if defined(__SSE2__)
     __m128 a[4], b[4];
     float t[8];
@@ -947,6 +1007,39 @@ static void pool8_task(void *ctx, int task, int thread)
 }
 
 
+/* Depthwise channels [c0, c1) of one image, from the padded u8 planes to float or (feeding) u8 planes. */
+static void dw_task(void *ctx, int task, int thread)
+{
+    const q8_job *j = ctx;
+    const vgc_layer *l = j->l;
+    const vgc_q8_layer *q = l->q8;
+    const vgc_q8_net *qn = j->net->q8;
+    const int c0 = task * j->chunk, c1 = c0 + j->chunk < l->c ? c0 + j->chunk : l->c;
+    const size_t pb = plane_bytes(l), ohw = (size_t)l->out_w * l->out_h;
+    /* feeding: the destination's planes (padded when it is), or the u8 plane before a maxpool */
+    const size_t tpb = j->to ? plane_bytes(j->to) : ohw;
+    const int tpad = j->to && is_padded(j->to) ? j->to->pad : 0;
+    const size_t twp = (size_t)l->out_w + 2 * (size_t)tpad;
+    vgc_q8_dw d = {
+        .ldi = (size_t)l->w + 2 * (size_t)l->pad, .size = l->size, .stride = l->stride,
+        .ow = l->out_w, .oh = l->out_h, .act = l->act, .ldo = (size_t)l->out_w,
+        .ldq = twp, .qinv = j->qinv, .qzp = (float)j->qzp + 0.5f,
+    };
+
+    (void)thread;
+    for (int c = c0; c < c1; c++) {
+        d.in = j->xin + (size_t)c * pb;
+        d.k = q->a + (size_t)c * q->kp;
+        d.comp = qn->comp[c];
+        d.scale = qn->scale[c];
+        d.bias = l->biases[c];
+        d.out = j->qout ? NULL : l->out + (size_t)j->image * l->out_size + (size_t)c * ohw;
+        d.qout = j->qout ? j->qout + (size_t)c * tpb + (size_t)tpad * twp + (size_t)tpad : NULL;
+        qn->dw(&d);
+    }
+}
+
+
 static void run_pool(vgc_net *net, int ntasks, void (*fn)(void *, int, int), void *ctx)
 {
     if (net->threads > 1)
@@ -1002,6 +1095,10 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
         ntasks = (l->c + j.chunk - 1) / j.chunk;
         if (!fed)
             run_pool(net, ntasks, quantize_task, &j);
+        if (q->dw) {
+            run_pool(net, ntasks, dw_task, &j);     /* the same channel chunks */
+            continue;
+        }
         j.chunk = band_cols(net, l, q->kp);
         ntasks = ((int)gemm_cols(l) + j.chunk - 1) / j.chunk;
         run_pool(net, ntasks, gemm_task, &j);
