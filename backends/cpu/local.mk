@@ -67,6 +67,12 @@ tests_cpu_test_q8_SOURCES = tests/cpu/test_q8.c
 tests_cpu_test_q8_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -Ibackends/cpu -DVGC_TEST_SRCDIR='"$(abs_srcdir)"'
 tests_cpu_test_q8_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_cpu_test_q8_LDADD = $(VGC_LIBS) $(CMOCKA_LIBS) -lm
+check_PROGRAMS += tests/cpu/test_q8_dw
+VIGIA_TESTS += tests/cpu/test_q8_dw
+tests_cpu_test_q8_dw_SOURCES = tests/cpu/test_q8_dw.c
+tests_cpu_test_q8_dw_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -Ibackends/cpu
+tests_cpu_test_q8_dw_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_cpu_test_q8_dw_LDADD = $(VGC_LIBS) $(CMOCKA_LIBS) -lm
 endif
 
 # int8 detections against fp32 on the shared images and transformed copies, through the server.
