@@ -189,6 +189,8 @@ float vgc_layer_weight(const vgc_net *net, const vgc_layer *l, int f, int k)
 {
     const int mr = net->k->gemm_mr;
 
+    if (l->q8 && l->q8->dw) /* depthwise: s16 weights */
+        return (float)((const int16_t *)(const void *)l->q8->a)[(size_t)f * l->q8->kp + (size_t)k] * l->q8->wscale[f];
     if (l->q8) /* the float weights were given back after quantization: what the layer computes with */
         return (float)l->q8->a[(size_t)f * l->q8->kp + (size_t)k] * l->q8->wscale[f];
 

@@ -243,15 +243,16 @@ static void free_layer(vgc_q8_layer *q)
 static int quantize_layer(const vgc_net *net, vgc_layer *l, const vgc_q8_kernels *kern, vgc_q8_layer **out)
 {
     vgc_q8_layer *q = calloc(1, sizeof *q);
-    const int k = (int)(l->nweights / (size_t)l->filters), wmax = kern->wmax;
-    const size_t e = kern->bf16 ? 2 : 1;
+    const int k = (int)(l->nweights / (size_t)l->filters), dw = is_dw(l);
+    const int wmax = dw ? VGC_Q8_DW_WMAX : kern->wmax;
+    const size_t e = kern->bf16 || dw ? 2 : 1;     /* bf16, or a depthwise layer's s16 */
 
     *out = NULL;
     if (!q)
         return -1;
     q->m = l->filters;
     q->k = k;
-    q->dw = is_dw(l);
+    q->dw = dw;
     q->kp = q->dw ? k : (int)round_up((size_t)k, 64);
     q->mp = q->dw ? q->m : (int)round_up((size_t)q->m, 32);
     q->a = aligned_alloc(64, round_up((size_t)q->mp * q->kp * e, 64));
@@ -286,7 +287,10 @@ static int quantize_layer(const vgc_net *net, vgc_layer *l, const vgc_q8_kernels
             long v = lrintf(vgc_layer_weight(net, l, f, i) * inv);
 
             v = v > wmax ? wmax : v < -wmax ? -wmax : v;
-            q->a[(size_t)f * q->kp + i] = (int8_t)v;
+            if (dw)
+                ((int16_t *)(void *)q->a)[(size_t)f * q->kp + i] = (int16_t)v;
+            else
+                q->a[(size_t)f * q->kp + i] = (int8_t)v;
             sum += (int32_t)v;
         }
         q->wsum[f] = sum;
@@ -373,7 +377,7 @@ static void account(vgc_net *net, const vgc_layer *l, const vgc_q8_layer *q)
     const size_t xq = (size_t)l->c * plane_bytes(l) * esize(net);
 
     qn->layers++;
-    qn->weight_bytes += (size_t)q->m * q->k * esize(net) + (size_t)q->m * (sizeof(float) + sizeof(int32_t));
+    qn->weight_bytes += (size_t)q->m * q->k * (q->dw ? 2 : esize(net)) + (size_t)q->m * (sizeof(float) + sizeof(int32_t));
     qn->max_m = q->m > qn->max_m ? q->m : qn->max_m;
     qn->xq_bytes = xq > qn->xq_bytes ? xq : qn->xq_bytes;
     qn->pool8_bytes = l->out_size > qn->pool8_bytes ? l->out_size : qn->pool8_bytes;
@@ -527,9 +531,16 @@ void vgc_q8_release(vgc_net *net)
 
 /* ---- int8 between int8 layers (static ranges) ----------------------------------------------- */
 
+/*
+ * Whether a layer's input has a static range. Never a depthwise layer's:
+ * one range over all its channels is too coarse for a sum of size x size
+ * taps of one channel (yolo-fastest-1.1-xl's recall fell to 0.78 with
+ * calibrated ranges); each channel is quantized with its own range
+ * instead (dw_task), calibrated or not.
+ */
 static int is_static(const vgc_q8_layer *q)
 {
-    return q && q->xmin < q->xmax;
+    return q && !q->dw && q->xmin < q->xmax;
 }
 
 
@@ -547,8 +558,9 @@ void vgc_q8_plan(vgc_net *net)
         const vgc_layer *l = &net->layers[i], *nx = &net->layers[i + 1];
         vgc_q8_layer *to = NULL;
 
-        /* only the next layer reads the output (no route, no shortcut, no kept output) */
-        if (!is_static(l->q8) || l->last_use != i + 1)
+        /* only the next layer reads the output (no route, no shortcut, no kept output); a depthwise
+           feeder's own input is per channel, its output can still take the next layer's static range */
+        if (!l->q8 || !(is_static(l->q8) || l->q8->dw) || l->last_use != i + 1)
             continue;
         if (nx->type == VGC_L_CONV && is_static(nx->q8)) {
             l->q8->feed = 1;
@@ -677,6 +689,7 @@ typedef struct q8_job {
     int zp;                   /* int8's zero point; the padding byte (bf16: 0) */
     int chunk;                /* channels per quantize task, columns per gemm task */
     uint8_t *xin;             /* the layer's quantized input planes (xq or xq2) */
+    int perchan;              /* depthwise: each channel quantized with its own range (dw_task) */
     uint8_t *qout;            /* feeding: the output quantized here instead of l->out, else NULL */
     const vgc_layer *to;      /* feeding: whose input planes qout holds (NULL: an unpadded u8 output) */
     float qinv;               /* feeding: 1 / the destination's xscale */
@@ -725,6 +738,18 @@ static void quantize_run(const float *x, size_t n, float inv, float zp, uint8_t 
 }
 
 
+/* One input plane into its zero-point padded form (is_padded layers). */
+static void quantize_plane(const vgc_layer *l, const float *x, float inv, int zp, uint8_t *q, int bf16)
+{
+    const size_t e = bf16 ? 2 : 1, wp = (size_t)l->w + 2 * (size_t)l->pad;
+
+    memset(q, zp, plane_bytes(l) * e);
+    for (int y = 0; y < l->h; y++)
+        quantize_run(x + (size_t)y * l->w, (size_t)l->w, inv, (float)zp + 0.5f,
+                     q + ((size_t)(y + l->pad) * wp + l->pad) * e, bf16);
+}
+
+
 static void quantize_task(void *ctx, int task, int thread)
 {
     const q8_job *j = ctx;
@@ -741,14 +766,8 @@ static void quantize_task(void *ctx, int task, int thread)
         quantize_run(x, (size_t)(c1 - c0) * hw, inv, zp, q, bf16);
         return;
     }
-    for (int c = c0; c < c1; c++, x += hw, q += pb) {
-        const size_t wp = (size_t)l->w + 2 * (size_t)l->pad;
-
-        memset(q, j->zp, pb);
-        for (int y = 0; y < l->h; y++)
-            quantize_run(x + (size_t)y * l->w, (size_t)l->w, inv, zp, q + ((size_t)(y + l->pad) * wp + l->pad) * e,
-                         bf16);
-    }
+    for (int c = c0; c < c1; c++, x += hw, q += pb)
+        quantize_plane(l, x, inv, j->zp, q, bf16);
 }
 
 
@@ -966,7 +985,7 @@ static void input_range(const vgc_net *net, const vgc_layer *l, const float *x, 
     float *cal = net->q8->calib ? net->q8->calib + 2 * l->q8->slot : NULL;
     float mn = 0, mx = 0;
 
-    if (!cal && l->q8->xmin < l->q8->xmax) {
+    if (!cal && is_static(l->q8)) {
         *lo = l->q8->xmin;
         *hi = l->q8->xmax;
         return;
@@ -1029,9 +1048,22 @@ static void dw_task(void *ctx, int task, int thread)
     (void)thread;
     for (int c = c0; c < c1; c++) {
         d.in = j->xin + (size_t)c * pb;
-        d.k = q->a + (size_t)c * q->kp;
+        d.k = (const int16_t *)(const void *)q->a + (size_t)c * q->kp;
         d.comp = qn->comp[c];
         d.scale = qn->scale[c];
+        if (j->perchan) {
+            /* the channel's own range: its plane is quantized here, and read back while in L1/L2 */
+            const size_t ihw = (size_t)l->w * l->h;
+            const float *x = j->in + (size_t)j->image * l->c * ihw + (size_t)c * ihw;
+            float lo, hi, xs;
+            int zp;
+
+            span(x, ihw, &lo, &hi);
+            xs = range_scale(lo, hi, &zp);
+            quantize_plane(l, x, 1.0f / xs, zp, j->xin + (size_t)c * pb, 0);
+            d.comp = zp * q->wsum[c];
+            d.scale = xs * q->wscale[c];
+        }
         d.bias = l->biases[c];
         d.out = j->qout ? NULL : l->out + (size_t)j->image * l->out_size + (size_t)c * ohw;
         d.qout = j->qout ? j->qout + (size_t)c * tpb + (size_t)tpad * twp + (size_t)tpad : NULL;
@@ -1073,6 +1105,8 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
         j.qout = feed == 1 ? pool_dst : qn->pool8;
         qn->cur = out;
     }
+    /* depthwise: per channel, in dw_task (a calibration run records the tensor's range) */
+    j.perchan = q->dw && !qn->calib;
     for (int b = 0; b < batch; b++) {
         float lo = 0, hi = 0, xs = 1;
         int ntasks;
@@ -1081,6 +1115,8 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
         if (!qn->k->bf16) {
             if (fed)
                 xs = range_scale(q->xmin, q->xmax, &j.zp);
+            else if (j.perchan)
+                xs = 1.0f;      /* each channel's own, in dw_task */
             else {
                 input_range(net, l, in + (size_t)b * l->c * l->w * l->h, &lo, &hi);
                 xs = range_scale(lo, hi, &j.zp);
@@ -1093,7 +1129,7 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
         }
         j.chunk = (l->c + 4 * net->threads - 1) / (4 * net->threads);
         ntasks = (l->c + j.chunk - 1) / j.chunk;
-        if (!fed)
+        if (!fed && !j.perchan)
             run_pool(net, ntasks, quantize_task, &j);
         if (q->dw) {
             run_pool(net, ntasks, dw_task, &j);     /* the same channel chunks */

@@ -67,14 +67,17 @@ typedef struct vgc_q8_gemm {
  *   acc[oy][ox] = sum_{ky,kx} k[ky*size + kx] * in[(oy*stride + ky)*ldi + ox*stride + kx]
  *   y = act((acc - comp) * scale + bias)
  * in is the channel's zero-point padded plane (the padding is part of it),
- * k its s8 weights, and y goes to out (float) or, feeding the next int8
+ * k its weights as s16 (VGC_Q8_DW_WMAX: with 9 or 25 taps, s8 weights
+ * were the error that mattered: yolo-fastest-1.1's recall fell to 0.94
+ * from them alone; u8 x s16 products are what vpdpwssd sums), and y goes
+ * to out (float) or, feeding the next int8
  * layer (u8 between int8 layers), to qout quantized as q8.c's quantize
  * pass does: u8 = clamp(trunc(y * qinv + qzp), 0, 255), qzp = zp + 0.5.
  */
 typedef struct vgc_q8_dw {
     const uint8_t *in;        /* row r at in + r*ldi; ldi >= (ow-1)*stride + size */
     size_t ldi;
-    const int8_t *k;          /* size x size */
+    const int16_t *k;         /* size x size, |k| <= VGC_Q8_DW_WMAX */
     int size, stride;         /* size <= 8 and stride <= 3 for the SIMD kernels */
     int ow, oh;
     int32_t comp;             /* zp * sum(k) */
@@ -89,6 +92,9 @@ typedef struct vgc_q8_dw {
 
 typedef void (*vgc_q8_dw_fn)(const vgc_q8_dw *d);
 
+/* The largest |weight| of a depthwise layer: 255 x 32767 x 64 taps stays within int32. */
+#define VGC_Q8_DW_WMAX 32767
+
 typedef struct vgc_q8_kernels {
     int kind;                 /* enum vgc_q8_kind */
     const char *name;         /* "ref", "avx2", "vnni", "amx", "bf16_ref", "avx512_bf16", "amx_bf16" */
@@ -99,7 +105,7 @@ typedef struct vgc_q8_kernels {
 
 /* The scalar depthwise channel (q8_ref.c): the reference, and what REF runs. */
 VGC_HIDDEN void vgc_q8_dw_ref(const vgc_q8_dw *d);
-/* AVX-512 VBMI + VNNI (q8_dw512.c): vpermb gathers each output's taps, vpdpbusd sums them. */
+/* AVX-512 VBMI + VNNI (q8_dw512.c): vpermb gathers each output's taps in pairs, vpdpwssd sums them. */
 VGC_HIDDEN void vgc_q8_dw_vbmi(const vgc_q8_dw *d);
 /*
  * AVX-512 forms of q8.c's passes over a float input (q8_quant512.c): u8 =
@@ -174,7 +180,7 @@ typedef struct vgc_q8_layer {
                                  straight into layer slot+1's input planes; 2 quantized, then a
                                  u8 maxpool (layer slot+1) into layer slot+2's */
     int fed;                  /* its input arrives quantized from a feeding layer (no quantize pass) */
-    int dw;                   /* a depthwise layer: a holds m x size*size weights (kp = k), no GEMM */
+    int dw;                   /* a depthwise layer: a holds m x size*size s16 weights (kp = k), no GEMM */
 } vgc_q8_layer;
 
 /* The net-wide int8 state: kernels and buffers sized for the largest layer. */

@@ -1,10 +1,11 @@
 /*
  * backends/cpu/q8_dw512.c: the int8 depthwise channel (q8.h's vgc_q8_dw) on
  * AVX-512 VBMI + VNNI. 16 outputs of a row at a time: for each kernel row,
- * one masked load of the input bytes those outputs read, one vpermb that
- * puts output i's taps (bytes stride*i + 0..3) in int32 lane i, and one
- * vpdpbusd against the row's weights broadcast (4 s8, zero past the kernel's
- * width); kernels wider than 4 take a second group of 4 taps. The epilogue
+ * one masked load of the input bytes those outputs read, then per pair of
+ * taps one vpermb that puts output i's two bytes (stride*i + 2p, + 1) in
+ * int32 lane i as two s16 (the high bytes zeroed by the mask), and one
+ * vpdpwssd against the pair's s16 weights broadcast (q8.h: depthwise
+ * weights are s16, 0 past the kernel's width). The epilogue
  * (dequantize, bias, activation, and the float store or the quantized u8
  * one) runs on the accumulators in registers. Only called after q8.c
  * checked the CPU has AVX-512 VBMI and VNNI.
@@ -21,14 +22,13 @@
 #endif
 
 #define DW_MAX_SIZE 8
-#define DW_GROUPS 2           /* of 4 taps: DW_MAX_SIZE / 4 */
+#define DW_PAIRS 4            /* of taps: DW_MAX_SIZE / 2 */
 
 
-/* The mask of the input bytes cnt outputs read from group g's first tap (at most 64). */
-static __mmask64 load_mask(const vgc_q8_dw *d, int g, int cnt)
+/* The mask of the input bytes cnt outputs read from a row (all the kernel's taps; at most 64). */
+static __mmask64 load_mask(const vgc_q8_dw *d, int cnt)
 {
-    const int taps = d->size - 4 * g < 4 ? d->size - 4 * g : 4;
-    const int need = d->stride * (cnt - 1) + taps;
+    const int need = d->stride * (cnt - 1) + d->size;
 
     return need >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << need) - 1);
 }
@@ -87,14 +87,15 @@ static inline void dw_store(const dw_epi *e, __m512i acc, int oy, int ox, int cn
 
 
 /*
- * Output rows of a kernel of width <= 4 (one group of taps: 3x3, the
- * common case), 32 outputs an iteration in two independent accumulators.
+ * Output rows, kernel rows of `pairs` pairs of taps (2: 3x3, the common
+ * case, unrolled by the compiler), 32 outputs an iteration in two
+ * independent accumulators, then 16 and a masked last vector.
  */
-static void rows_g1(const vgc_q8_dw *d, const __m512i *w, __m512i idx)
+static inline void dw_rows(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx, int pairs)
 {
     const int s = d->stride, size = d->size, ow = d->ow, oh = d->oh;
     const size_t ldi = d->ldi;
-    const __mmask64 full = load_mask(d, 0, 16);
+    const __mmask64 full = load_mask(d, 16), even = 0x5555555555555555ull;   /* the low byte of each s16 */
     const dw_epi e = epi_make(d);
 
     for (int oy = 0; oy < oh; oy++) {
@@ -106,76 +107,71 @@ static void rows_g1(const vgc_q8_dw *d, const __m512i *w, __m512i idx)
             __m512i a0 = _mm512_setzero_si512(), a1 = a0;
 
             for (int ky = 0; ky < size; ky++, x += ldi) {
-                a0 = _mm512_dpbusd_epi32(a0, _mm512_permutexvar_epi8(idx, _mm512_maskz_loadu_epi8(full, x)), w[ky]);
-                a1 = _mm512_dpbusd_epi32(a1, _mm512_permutexvar_epi8(idx, _mm512_maskz_loadu_epi8(full, x + 16 * s)),
-                                         w[ky]);
+                const __m512i v0 = _mm512_maskz_loadu_epi8(full, x), v1 = _mm512_maskz_loadu_epi8(full, x + 16 * s);
+
+                for (int p = 0; p < pairs; p++) {
+                    a0 = _mm512_dpwssd_epi32(a0, _mm512_maskz_permutexvar_epi8(even, idx[p], v0), w[ky * pairs + p]);
+                    a1 = _mm512_dpwssd_epi32(a1, _mm512_maskz_permutexvar_epi8(even, idx[p], v1), w[ky * pairs + p]);
+                }
             }
             dw_store(&e, a0, oy, ox, 16);
             dw_store(&e, a1, oy, ox + 16, 16);
         }
         for (; ox < ow; ox += 16) {
             const int cnt = ow - ox < 16 ? ow - ox : 16;
-            const __mmask64 m = cnt == 16 ? full : load_mask(d, 0, cnt);
+            const __mmask64 m = cnt == 16 ? full : load_mask(d, cnt);
             const uint8_t *x = r0 + (size_t)ox * s;
             __m512i acc = _mm512_setzero_si512();
 
-            for (int ky = 0; ky < size; ky++, x += ldi)
-                acc = _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(idx, _mm512_maskz_loadu_epi8(m, x)), w[ky]);
+            for (int ky = 0; ky < size; ky++, x += ldi) {
+                const __m512i v = _mm512_maskz_loadu_epi8(m, x);
+
+                for (int p = 0; p < pairs; p++)
+                    acc = _mm512_dpwssd_epi32(acc, _mm512_maskz_permutexvar_epi8(even, idx[p], v), w[ky * pairs + p]);
+            }
             dw_store(&e, acc, oy, ox, cnt);
         }
     }
 }
 
 
+static void dw_rows2(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx)
+{
+    dw_rows(d, w, idx, 2);
+}
+
+
 void vgc_q8_dw_vbmi(const vgc_q8_dw *d)
 {
-    const int s = d->stride, groups = (d->size + 3) / 4;
-    __m512i w[DW_GROUPS][DW_MAX_SIZE], idx;
-    int8_t ib[64];
+    const int s = d->stride, pairs = (d->size + 1) / 2;
+    __m512i w[DW_MAX_SIZE * DW_PAIRS], idx[DW_PAIRS];
 
     if (d->size > DW_MAX_SIZE || s > 3 || s < 1) {
         vgc_q8_dw_ref(d);
         return;
     }
-    /* lane i, byte t: input byte stride*i + t of the group */
-    for (int i = 0; i < 16; i++)
-        for (int t = 0; t < 4; t++)
-            ib[4 * i + t] = (int8_t)(s * i + t);
-    idx = _mm512_loadu_si512(ib);
-    for (int g = 0; g < groups; g++)
-        for (int ky = 0; ky < d->size; ky++) {
-            uint8_t b[4] = { 0, 0, 0, 0 };
-            int32_t v;
+    /* pair p, lane i: input bytes stride*i + 2p and + 2p + 1, each the low byte of an s16 (the high ones zeroed) */
+    for (int p = 0; p < pairs; p++) {
+        int8_t ib[64] = { 0 };
 
-            for (int t = 0; t < 4 && 4 * g + t < d->size; t++)
-                b[t] = (uint8_t)d->k[ky * d->size + 4 * g + t];
-            __builtin_memcpy(&v, b, 4);
-            w[g][ky] = _mm512_set1_epi32(v);
+        for (int i = 0; i < 16; i++) {
+            ib[4 * i] = (int8_t)(s * i + 2 * p);
+            ib[4 * i + 2] = (int8_t)(s * i + 2 * p + 1);
         }
-    if (groups == 1) {
-        rows_g1(d, w[0], idx);
-        return;
+        idx[p] = _mm512_loadu_si512(ib);
     }
-    const dw_epi e = epi_make(d);
+    /* the weights of pair p of row ky, broadcast: two s16, the second 0 past the kernel's width */
+    for (int ky = 0; ky < d->size; ky++)
+        for (int p = 0; p < pairs; p++) {
+            const int16_t lo = d->k[ky * d->size + 2 * p];
+            const int16_t hi = 2 * p + 1 < d->size ? d->k[ky * d->size + 2 * p + 1] : 0;
 
-    for (int oy = 0; oy < d->oh; oy++) {
-        const uint8_t *r0 = d->in + (size_t)oy * s * d->ldi;
-
-        for (int ox = 0; ox < d->ow; ox += 16) {
-            const int cnt = d->ow - ox < 16 ? d->ow - ox : 16;
-            __m512i acc = _mm512_setzero_si512();
-
-            for (int g = 0; g < groups; g++) {
-                const __mmask64 m = load_mask(d, g, cnt);
-                const uint8_t *x = r0 + (size_t)ox * s + 4 * g;
-
-                for (int ky = 0; ky < d->size; ky++, x += d->ldi)
-                    acc = _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(idx, _mm512_maskz_loadu_epi8(m, x)),
-                                              w[g][ky]);
-            }
-            dw_store(&e, acc, oy, ox, cnt);
+            w[ky * pairs + p] = _mm512_set1_epi32((int32_t)((uint32_t)(uint16_t)lo | (uint32_t)(uint16_t)hi << 16));
         }
-    }
+    if (pairs == 2)
+        dw_rows2(d, w, idx);
+    else
+        dw_rows(d, w, idx, pairs);
 }
 
 #if defined(__clang__)

@@ -47,7 +47,7 @@ typedef struct plane {
     int w, h, size, stride, pad, ow, oh;
     size_t ldi;
     uint8_t *in;
-    int8_t k[64];
+    int16_t k[64];
     int zp;
     float xs, ws, bias;
 } plane;
@@ -63,7 +63,7 @@ static void plane_make(plane *p, int w, int h, int size, int stride, int pad)
     p->ldi = (size_t)wp;
     p->zp = (int)(next() % 256);
     p->xs = 0.01f + (float)(next() % 100) / 1000.0f;
-    p->ws = 0.005f + (float)(next() % 100) / 5000.0f;
+    p->ws = (0.005f + (float)(next() % 100) / 5000.0f) / 256.0f;
     p->bias = (float)((int)(next() % 200) - 100) / 50.0f;
     /* exactly the plane the forward builds: zero point around, one spare row */
     p->in = malloc((size_t)wp * (size_t)(hp + 1));
@@ -73,7 +73,7 @@ static void plane_make(plane *p, int w, int h, int size, int stride, int pad)
         for (int x = 0; x < w; x++)
             p->in[(size_t)(y + pad) * p->ldi + (size_t)(x + pad)] = (uint8_t)next();
     for (int i = 0; i < size * size; i++)
-        p->k[i] = (int8_t)((int)(next() % 255) - 127);
+        p->k[i] = (int16_t)(i % 7 == 3 ? (i % 2 ? -VGC_Q8_DW_WMAX : VGC_Q8_DW_WMAX) : (int)(next() % 65535) - VGC_Q8_DW_WMAX);
 }
 
 
@@ -277,16 +277,17 @@ static void test_network(void **state)
 
 
 /*
- * u8 between int8 layers with depthwise ones: 1 -> 2 (1x1 into a padded
- * depthwise plane), 2 -> 3 (depthwise into a 1x1), 3 -> maxpool -> 5
- * (through the u8 maxpool into a stride-2 depthwise), 5 -> 6.
+ * u8 between int8 layers with depthwise ones: a depthwise layer's input is
+ * quantized per channel (never a static range, so never fed), its output
+ * goes quantized into the next layer's planes: 2 -> 3 and 5 -> 6; 1 and 3
+ * feed nothing (into a depthwise layer, directly and through a maxpool).
  */
 static const char fuse_cfg[] =
     "[net]\nwidth=41\nheight=35\nchannels=3\n"
     "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 0 fp32 */
-    "[convolutional]\nbatch_normalize=1\nfilters=24\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 1 -> 2 */
+    "[convolutional]\nbatch_normalize=1\nfilters=24\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 1 */
     "[convolutional]\nbatch_normalize=1\nfilters=24\nsize=3\ngroups=24\nstride=1\npad=1\nactivation=leaky\n" /* 2 -> 3 */
-    "[convolutional]\nbatch_normalize=1\nfilters=40\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 3 -> pool -> 5 */
+    "[convolutional]\nbatch_normalize=1\nfilters=40\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 3 */
     "[maxpool]\nsize=2\nstride=2\n"                                                                 /* 4 u8 */
     "[convolutional]\nbatch_normalize=1\nfilters=40\nsize=3\ngroups=40\nstride=2\npad=1\nactivation=leaky\n" /* 5 -> 6 */
     "[convolutional]\nbatch_normalize=1\nfilters=32\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 6 */
@@ -323,11 +324,12 @@ static void test_fused(void **state)
     vgc_net_destroy(dyn);
     fused = load(fuse_cfg, VGC_PREC_INT8, kind + 1, 0, 0, ranges);
     plain = load(fuse_cfg, VGC_PREC_INT8, kind + 1, 0, 1, ranges);
-    assert_int_equal(vgc_net_layer(fused, 1)->q8->feed, 1);
+    assert_int_equal(vgc_net_layer(fused, 1)->q8->feed, 0);
+    assert_int_equal(vgc_net_layer(fused, 2)->q8->fed, 0);
     assert_int_equal(vgc_net_layer(fused, 2)->q8->feed, 1);
-    assert_int_equal(vgc_net_layer(fused, 2)->q8->fed, 1);
-    assert_int_equal(vgc_net_layer(fused, 3)->q8->feed, 2);
-    assert_int_equal(vgc_net_layer(fused, 5)->q8->fed, 1);
+    assert_int_equal(vgc_net_layer(fused, 3)->q8->fed, 1);
+    assert_int_equal(vgc_net_layer(fused, 3)->q8->feed, 0);
+    assert_int_equal(vgc_net_layer(fused, 5)->q8->fed, 0);
     assert_int_equal(vgc_net_layer(fused, 5)->q8->feed, 1);
     assert_int_equal(vgc_net_layer(fused, 6)->q8->fed, 1);
     head = vgc_net_layer(fused, FUSE_LAYERS - 1);
