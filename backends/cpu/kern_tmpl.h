@@ -261,13 +261,17 @@ static void KNAME(maxpool)(const float *in, int w, int h, int size, int stride, 
  * registers over the whole K loop; A comes packed (GEMM_MR floats per k,
  * broadcast), B is read in place (two vectors per k). Bias and activation
  * are applied before the tile is stored. rows <= GEMM_MR, cols <= NR.
+ * pf: the block of A the next tile will read (K x MR floats), fetched into
+ * L2 one line per k while this one computes: a panel's block is a few KiB
+ * 100+ KiB from the last, which the hardware prefetcher does not foresee,
+ * and a 512x4608 layer's A comes from memory every frame.
  */
 #define GEMM_NR (GEMM_NV * VW)
 
 static inline __attribute__((always_inline)) void
 KNAME(gemm_tile_nv)(const int nv, int K, const float *restrict a, const float *restrict b, size_t ldb,
                     float *restrict c, size_t ldc, const float *bias, int rows, int cols,
-                    enum vgc_act act, int first, int last)
+                    enum vgc_act act, int first, int last, const float *pf)
 {
     vf acc[GEMM_MR][GEMM_NV];
     const int full = cols == nv * VW;
@@ -292,9 +296,10 @@ KNAME(gemm_tile_nv)(const int nv, int K, const float *restrict a, const float *r
                                        : (n[v] ? VLOADN(c + (size_t)r * ldc + v * VW, n[v]) : VZERO);
     }
     /* b is a packed strip: ldb (nv*VW) floats per k, zero beyond cols */
-    for (int k = 0; k < K; k++, a += GEMM_MR, b += ldb) {
+    for (int k = 0; k < K; k++, a += GEMM_MR, b += ldb, pf += GEMM_MR) {
         vf bv[GEMM_NV];
 
+        __builtin_prefetch(pf, 0, 2);
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++)
             bv[v] = VLOAD(b + v * VW);
@@ -325,46 +330,63 @@ KNAME(gemm_tile_nv)(const int nv, int K, const float *restrict a, const float *r
 /* The tile with GEMM_NV vectors of columns (NR), and with one (for a last narrow strip). */
 static void KNAME(gemm_tile)(int K, const float *restrict a, const float *restrict b, size_t ldb,
                              float *restrict c, size_t ldc, const float *bias, int rows, int cols,
-                             enum vgc_act act, int first, int last)
+                             enum vgc_act act, int first, int last, const float *pf)
 {
-    KNAME(gemm_tile_nv)(GEMM_NV, K, a, b, ldb, c, ldc, bias, rows, cols, act, first, last);
+    KNAME(gemm_tile_nv)(GEMM_NV, K, a, b, ldb, c, ldc, bias, rows, cols, act, first, last, pf);
 }
 
 
 static void KNAME(gemm_tile1)(int K, const float *restrict a, const float *restrict b, size_t ldb,
                               float *restrict c, size_t ldc, const float *bias, int rows, int cols,
-                              enum vgc_act act, int first, int last)
+                              enum vgc_act act, int first, int last, const float *pf)
 {
-    KNAME(gemm_tile_nv)(1, K, a, b, ldb, c, ldc, bias, rows, cols, act, first, last);
+    KNAME(gemm_tile_nv)(1, K, a, b, ldb, c, ldc, bias, rows, cols, act, first, last, pf);
 }
 
 
 /*
- * The last few (<= 4) columns: one column at a time as a matrix-vector
- * product over the panels' MR rows, B read in place.
+ * The last few (<= 4) columns of one panel: matrix-vector products over the
+ * panel's MR rows, the columns contiguous in col (K floats each), summed in
+ * four interleaved partial sums so that the FMA latency is not the bound
+ * (one chain over K ran at a tenth of a tile's rate). gemm() calls it for
+ * each panel right after the panel's tiles, while that block of A is in L1:
+ * a separate pass would read all of A again (9 MB on a 512x4608 layer).
+ * With no tiles (N <= 4: a fully connected layer's matrix-vector product)
+ * it reads A itself, and fetches the next panel's block (pf) as it goes.
  */
-static void KNAME(gemm_narrow)(int K, int kstride, const float *restrict a, int panels, int m,
-                               const float *restrict b, size_t ldb, int cols, float *restrict c, size_t ldc,
-                               const float *bias, enum vgc_act act, int first, int last)
+static void KNAME(gemm_narrow)(int K, const float *restrict ap, int rows, const float *restrict col, int cols,
+                               float *restrict c, size_t ldc, const float *bias, enum vgc_act act, int first,
+                               int last, const float *pf)
 {
-    for (int p = 0; p < panels; p++) {
-        const int rows = m - p * GEMM_MR < GEMM_MR ? m - p * GEMM_MR : GEMM_MR;
-        const float *ap = a + (size_t)p * kstride * GEMM_MR;   /* panels are kstride x MR */
+    for (int j = 0; j < cols; j++, col += K) {
+        float s0[GEMM_MR], s1[GEMM_MR], s2[GEMM_MR], s3[GEMM_MR];
+        int k = 0;
 
-        for (int j = 0; j < cols; j++) {
-            float acc[GEMM_MR];
+        for (int r = 0; r < GEMM_MR; r++) {
+            s0[r] = first ? (bias && r < rows ? bias[r] : 0.0f) : (r < rows ? c[(size_t)r * ldc + j] : 0.0f);
+            s1[r] = s2[r] = s3[r] = 0.0f;
+        }
+        for (; k + 4 <= K; k += 4) {
+            const float *a4 = ap + (size_t)k * GEMM_MR;
 
-            for (int r = 0; r < GEMM_MR; r++)
-                acc[r] = first ? (bias && r < rows ? bias[p * GEMM_MR + r] : 0.0f)
-                               : (r < rows ? c[(size_t)(p * GEMM_MR + r) * ldc + j] : 0.0f);
-            for (int k = 0; k < K; k++) {
-                const float bk = b[(size_t)k * ldb + j];
-
-                for (int r = 0; r < GEMM_MR; r++)
-                    acc[r] += ap[(size_t)k * GEMM_MR + r] * bk;
+            if (j == 0) {   /* the next panel's block (gemm_tile_nv), 4 x MR floats per step */
+                __builtin_prefetch(pf + (size_t)k * GEMM_MR, 0, 2);
+                __builtin_prefetch(pf + (size_t)(k + 2) * GEMM_MR, 0, 2);
             }
-            for (int r = 0; r < rows; r++)
-                c[(size_t)(p * GEMM_MR + r) * ldc + j] = last ? vgc_act_scalar(acc[r], act) : acc[r];
+
+            for (int r = 0; r < GEMM_MR; r++) {
+                s0[r] += a4[r] * col[k];
+                s1[r] += a4[GEMM_MR + r] * col[k + 1];
+                s2[r] += a4[2 * GEMM_MR + r] * col[k + 2];
+                s3[r] += a4[3 * GEMM_MR + r] * col[k + 3];
+            }
+        }
+        for (; k < K; k++)
+            for (int r = 0; r < GEMM_MR; r++)
+                s0[r] += ap[(size_t)k * GEMM_MR + r] * col[k];
+        for (int r = 0; r < rows; r++) {
+            const float v = (s0[r] + s1[r]) + (s2[r] + s3[r]);
+            c[(size_t)r * ldc + j] = last ? vgc_act_scalar(v, act) : v;
         }
     }
 }
@@ -503,15 +525,21 @@ static inline void KNAME(pack_strip)(float *restrict dst, const float *restrict 
 static void KNAME(gemm)(const float *a, int m, int k, const float *b, size_t ldb, int n,
                         float *c, size_t ldc, const float *bias, enum vgc_act act)
 {
-    /* per thread: a block of B, packed (GEMM_KC x GEMM_NSMALL floats, 256 KiB) */
+    /* per thread: a block of B, packed (GEMM_KC x GEMM_NSMALL floats, 256 KiB), and the narrow columns */
     static __thread float bp[GEMM_KC * GEMM_NSMALL] __attribute__((aligned(64)));
+    static __thread float tail[GEMM_KC * 4] __attribute__((aligned(64)));
     const int panels = (m + GEMM_MR - 1) / GEMM_MR;
+    /*
+     * the last <= 4 columns past a whole vector by matrix-vector products (N = 49: 48 in tiles, not 64),
+     * and N <= 4 wholly (a matrix-vector product: a one-vector tile would compute VW columns for it)
+     */
+    const int nmain = (n > VW || n <= 4) && n % VW != 0 && n % VW <= 4 ? n - n % VW : n, ntail = n - nmain;
 
     /*
      * K in blocks of GEMM_KC; B is copied into bp (contiguous, aligned,
      * zero-padded: B's rows may be far apart, one page each) in strips of NR
      * columns; a last strip of at most VW columns uses the one-vector tile,
-     * and one of at most 4 columns a matrix-vector product, so that N = 49
+     * and the last few columns past it (ntail) gemm_narrow, so that N = 49
      * costs about 49 columns of work, not 64. C carries the partial sums
      * between blocks of K; the activation is applied after the last.
      *
@@ -523,14 +551,10 @@ static void KNAME(gemm)(const float *a, int m, int k, const float *b, size_t ldb
     for (int kb = 0; kb < k; kb += GEMM_KC) {
         const int kc = k - kb < GEMM_KC ? k - kb : GEMM_KC;
         const int first = kb == 0, last = kb + kc == k;
-        int nmain = n;
 
-        /* the last <= 4 columns by matrix-vector products */
-        if (n % GEMM_NR != 0 && n % GEMM_NR <= 4 && n % GEMM_NR < VW) {
-            nmain = n - n % GEMM_NR;
-            KNAME(gemm_narrow)(kc, k, a + (size_t)kb * GEMM_MR, panels, m, b + (size_t)kb * ldb + nmain, ldb,
-                               n - nmain, c + nmain, ldc, bias, act, first, last);
-        }
+        for (int j = 0; j < ntail; j++)
+            for (int kk = 0; kk < kc; kk++)
+                tail[j * kc + kk] = b[(size_t)(kb + kk) * ldb + nmain + j];
         if (nmain <= GEMM_NSMALL) {
             size_t off = 0;
 
@@ -546,20 +570,35 @@ static void KNAME(gemm)(const float *a, int m, int k, const float *b, size_t ldb
                 const float *ap = a + (size_t)p * k * GEMM_MR + (size_t)kb * GEMM_MR;
                 const float *bb = bias ? bias + p * GEMM_MR : NULL;
 
+                /* the next panel's block while this one's first strip computes (the others read ap again) */
+                const float *next = p + 1 < panels ? ap + (size_t)k * GEMM_MR : ap;
+
                 off = 0;
                 for (int j = 0; j < nmain;) {
                     const int rem = nmain - j, width = rem > VW ? GEMM_NR : VW, cols = rem < width ? rem : width;
                     float *cp = c + (size_t)p * GEMM_MR * ldc + j;
 
                     if (width == GEMM_NR)
-                        KNAME(gemm_tile)(kc, ap, bp + off, GEMM_NR, cp, ldc, bb, rows, cols, act, first, last);
+                        KNAME(gemm_tile)(kc, ap, bp + off, GEMM_NR, cp, ldc, bb, rows, cols, act, first, last,
+                                         j ? ap : next);
                     else
-                        KNAME(gemm_tile1)(kc, ap, bp + off, VW, cp, ldc, bb, rows, cols, act, first, last);
+                        KNAME(gemm_tile1)(kc, ap, bp + off, VW, cp, ldc, bb, rows, cols, act, first, last,
+                                          j ? ap : next);
                     off += (size_t)kc * width;
                     j += cols;
                 }
+                if (ntail)
+                    KNAME(gemm_narrow)(kc, ap, rows, tail, ntail, c + (size_t)p * GEMM_MR * ldc + nmain, ldc, bb,
+                                       act, first, last, nmain ? ap : next);
             }
             continue;
+        }
+        for (int p = 0; ntail && p < panels; p++) {
+            const int rows = m - p * GEMM_MR < GEMM_MR ? m - p * GEMM_MR : GEMM_MR;
+
+            KNAME(gemm_narrow)(kc, a + (size_t)p * k * GEMM_MR + (size_t)kb * GEMM_MR, rows, tail, ntail,
+                               c + (size_t)p * GEMM_MR * ldc + nmain, ldc, bias ? bias + p * GEMM_MR : NULL, act,
+                               first, last, a + (size_t)(p + 1 < panels ? p + 1 : p) * k * GEMM_MR + (size_t)kb * GEMM_MR);
         }
         for (int j = 0; j < nmain;) {
             const int rem = nmain - j, width = rem > VW ? GEMM_NR : VW, cols = rem < width ? rem : width;
@@ -571,10 +610,12 @@ static void KNAME(gemm)(const float *a, int m, int k, const float *b, size_t ldb
                 float *cp = c + (size_t)p * GEMM_MR * ldc + j;
                 const float *bb = bias ? bias + p * GEMM_MR : NULL;
 
+                const float *next = a + (size_t)(p + 1 < panels ? p + 1 : 0) * k * GEMM_MR + (size_t)kb * GEMM_MR;
+
                 if (width == GEMM_NR)
-                    KNAME(gemm_tile)(kc, ap, bp, GEMM_NR, cp, ldc, bb, rows, cols, act, first, last);
+                    KNAME(gemm_tile)(kc, ap, bp, GEMM_NR, cp, ldc, bb, rows, cols, act, first, last, next);
                 else
-                    KNAME(gemm_tile1)(kc, ap, bp, VW, cp, ldc, bb, rows, cols, act, first, last);
+                    KNAME(gemm_tile1)(kc, ap, bp, VW, cp, ldc, bb, rows, cols, act, first, last, next);
             }
             j += cols;
         }

@@ -78,7 +78,7 @@ int vgc_onnx_classify_open_graph(vgc_onnx_classify **out, vgc_onnx_graph *g, int
     c->w = (int)g->val[g->in[0]].dims[3];
     c->classes = (int)y->dims[1];
     c->softmax = ends_in_softmax(g, g->out[0]);
-    if ((rc = vgc_onnx_exec_create_threads(&c->ex, g, threads, err, errlen))) {
+    if ((rc = vgc_onnx_exec_create_owner(&c->ex, g, threads, err, errlen))) {
         vgc_onnx_classify_destroy(c);
         return rc;
     }

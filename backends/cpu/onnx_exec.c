@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 #include "onnx_exec.h"
@@ -36,6 +37,8 @@ struct vgc_onnx_exec {
     int *slab_of;             /* per value: the Concat output it is written into in place, or -1 */
     size_t *slab_at;          /* per value: its offset in that output, in floats */
     char *in_place;           /* per node: a Concat whose inputs are written in place (nothing to copy) */
+    double *prof;             /* per node: seconds over the runs profiled, or NULL */
+    int prof_runs;
 };
 
 
@@ -404,13 +407,26 @@ static void im2col(const conv_plan *p, const float *in, int y0, int y1, float *c
         for (int ky = 0; ky < p->kh; ky++)
             for (int kx = 0; kx < p->kw; kx++) {
                 float *dst = col + ((size_t)(c * p->kh + ky) * p->kw + kx) * nc;
-                for (int y = y0; y < y1; y++) {
+                /* the outputs [x0, x1) of a row read inside the input row; the rest are padding */
+                const int off = kx * p->dw - p->pl;
+                int x0 = off < 0 ? (-off + p->sw - 1) / p->sw : 0, x1 = w - off <= 0 ? 0 : (w - off + p->sw - 1) / p->sw;
+
+                x1 = x1 > ow ? ow : x1;
+                x0 = x0 > x1 ? x1 : x0;
+                for (int y = y0; y < y1; y++, dst += ow) {
                     const int iy = y * p->sh - p->pt + ky * p->dh;
-                    for (int x = 0; x < ow; x++) {
-                        const int ix = x * p->sw - p->pl + kx * p->dw;
-                        *dst++ = iy < 0 || iy >= h || ix < 0 || ix >= w ? 0.0f
-                                                                        : in[((size_t)c * h + iy) * w + ix];
+                    const float *row = in + ((size_t)c * h + (iy < 0 ? 0 : iy)) * w;
+                    if (iy < 0 || iy >= h) {
+                        memset(dst, 0, (size_t)ow * sizeof(float));
+                        continue;
                     }
+                    memset(dst, 0, (size_t)x0 * sizeof(float));
+                    if (p->sw == 1)
+                        memcpy(dst + x0, row + x0 + off, (size_t)(x1 - x0) * sizeof(float));
+                    else
+                        for (int x = x0; x < x1; x++)
+                            dst[x] = row[x * p->sw + off];
+                    memset(dst + x1, 0, (size_t)(ow - x1) * sizeof(float));
                 }
             }
 }
@@ -627,7 +643,19 @@ static void run_binary(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
     if (a->count == yv->count && b->count == yv->count) {   /* one loop per operation: vectorised */
         const int64_t c = yv->count;
         switch (n->op) {
-        case VGC_OP_ADD: for (int64_t i = 0; i < c; i++) y[i] = pa[i] + pb[i]; break;
+        case VGC_OP_ADD:
+            if (n->act == VGC_OA_RELU) {     /* a fused Relu (onnx_rewrite.c) in the same pass */
+                for (int64_t i = 0; i < c; i++) {
+                    const float v = pa[i] + pb[i];
+                    y[i] = v > 0.0f ? v : 0.0f;
+                }
+                return;
+            }
+            for (int64_t i = 0; i < c; i++)
+                y[i] = pa[i] + pb[i];
+            if (n->act != VGC_OA_NONE)       /* another fused activation: its own pass */
+                act_run(ex->k, y, y, c, n->act, n->act_a, n->act_b);
+            break;
         case VGC_OP_SUB: for (int64_t i = 0; i < c; i++) y[i] = pa[i] - pb[i]; break;
         case VGC_OP_MUL: for (int64_t i = 0; i < c; i++) y[i] = pa[i] * pb[i]; break;
         default: for (int64_t i = 0; i < c; i++) y[i] = binop(n->op, pa[i], pb[i]); break;
@@ -1213,6 +1241,42 @@ static int plan_arena(vgc_onnx_exec *ex)
 }
 
 
+/* Readers of value v in g: inputs of live nodes, plus one if it is a graph output. */
+static int readers(const vgc_onnx_graph *g, int v)
+{
+    int n = 0;
+
+    for (int i = 0; i < g->nout; i++)
+        n += g->out[i] == v;
+    for (int i = 0; i < g->nnode; i++)
+        for (int k = 0; live(&g->node[i]) && k < g->node[i].nin; k++)
+            n += g->node[i].in[k] == v;
+    return n;
+}
+
+
+/* Node i's constant B or weights, read by nothing else, once packed: freed (vgc_onnx_exec_create_owner). */
+static void shed_node(vgc_onnx_exec *ex, vgc_onnx_graph *g, int i)
+{
+    const int v = g->node[i].nin > 1 ? g->node[i].in[1] : -1;
+
+    if ((ex->conv[i] || ex->fc[i]) && v >= 0 && g->val[v].data && readers(g, v) == 1) {
+        free(g->val[v].data);
+        g->val[v].data = NULL;
+    }
+}
+
+
+static int exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, vgc_onnx_graph *owned, int threads, char *err,
+                       size_t errlen);
+
+
+int vgc_onnx_exec_create_owner(vgc_onnx_exec **out, vgc_onnx_graph *g, int threads, char *err, size_t errlen)
+{
+    return exec_create(out, g, g, threads, err, errlen);
+}
+
+
 int vgc_onnx_exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, char *err, size_t errlen)
 {
     return vgc_onnx_exec_create_threads(out, g, 1, err, errlen);
@@ -1221,6 +1285,14 @@ int vgc_onnx_exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, char *err
 
 int vgc_onnx_exec_create_threads(vgc_onnx_exec **out, const vgc_onnx_graph *g, int threads, char *err,
                                  size_t errlen)
+{
+    return exec_create(out, g, NULL, threads, err, errlen);
+}
+
+
+/* owned: g itself, when the caller lets the executor free what it packs; else NULL. */
+static int exec_create(vgc_onnx_exec **out, const vgc_onnx_graph *g, vgc_onnx_graph *owned, int threads, char *err,
+                       size_t errlen)
 {
     vgc_onnx_exec *ex = calloc(1, sizeof(*ex));
     int rc = 0;
@@ -1279,6 +1351,8 @@ int vgc_onnx_exec_create_threads(vgc_onnx_exec **out, const vgc_onnx_graph *g, i
             rc = fail_node(&g->node[i], err, errlen, rc, "out of memory");
             goto fail;
         }
+        if (owned)
+            shed_node(ex, owned, i);
         if (g->node[i].op == VGC_OP_MAX_POOL && live(&g->node[i]))  /* the engine's kernel: a padded row */
             need = (size_t)in_v(ex, &g->node[i], 0)->dims[3] + 2 * (size_t)VGC_MAX_KERNEL;
         if (ex->fc[i])                /* a column of a transposed A */
@@ -1324,8 +1398,11 @@ int vgc_onnx_exec_run(vgc_onnx_exec *ex, const float *const *inputs, char *err, 
             return vgc_fail(err, errlen, VIGIA_EINVAL, "graph output '%s' is never computed", g->val[g->out[i]].name);
     for (int i = 0; i < g->nnode; i++) {
         const vgc_onnx_node *n = &g->node[i];
+        struct timespec t0, t1;
         if (!live(n))
             continue;
+        if (ex->prof)
+            clock_gettime(CLOCK_MONOTONIC, &t0);
         switch (n->op) {
         case VGC_OP_CONV: run_conv(ex, n, ex->conv[i]); break;
         case VGC_OP_CONV_TRANSPOSE: run_conv_transpose(ex, n); break;
@@ -1349,8 +1426,29 @@ int vgc_onnx_exec_run(vgc_onnx_exec *ex, const float *const *inputs, char *err, 
         case VGC_OP_GEMM: run_gemm(ex, n, ex->fc[i]); break;
         default: run_unary(ex, n); break;
         }
+        if (ex->prof) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            ex->prof[i] += (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+        }
     }
+    ex->prof_runs += ex->prof != NULL;
     return 0;
+}
+
+
+int vgc_onnx_exec_profile_on(vgc_onnx_exec *ex)
+{
+    if (!ex->prof && !(ex->prof = calloc((size_t)ex->g->nnode + 1, sizeof *ex->prof)))
+        return VIGIA_ENOMEM;
+    return 0;
+}
+
+
+int vgc_onnx_exec_profile(const vgc_onnx_exec *ex, double *seconds)
+{
+    for (int i = 0; i < ex->g->nnode; i++)
+        seconds[i] = ex->prof ? ex->prof[i] : 0;
+    return ex->prof_runs;
 }
 
 
@@ -1421,6 +1519,7 @@ void vgc_onnx_exec_destroy(vgc_onnx_exec *ex)
     free(ex->slab_of);
     free(ex->slab_at);
     free(ex->in_place);
+    free(ex->prof);
     free(ex->buf);
     free(ex->off);
     free(ex->arena);

@@ -30,6 +30,15 @@ VGC_HIDDEN int vgc_onnx_exec_create_threads(vgc_onnx_exec **out, const vgc_onnx_
                                             size_t errlen);
 
 /*
+ * The same for the one executor of a graph its caller owns: the constants
+ * that only the executor's packed copies read (a Conv's weights, a Gemm's
+ * B) are freed from g as they are packed, so that a model is held once,
+ * not twice, and the load's peak is not the model's size twice over.
+ */
+VGC_HIDDEN int vgc_onnx_exec_create_owner(vgc_onnx_exec **out, vgc_onnx_graph *g, int threads, char *err,
+                                          size_t errlen);
+
+/*
  * Run once: inputs[i] holds graph input i (g->in[i]) with the shape the
  * graph gives it; it is read, never written, and may be freed on return.
  */
@@ -60,5 +69,13 @@ VGC_HIDDEN int vgc_onnx_exec_calibrate(vgc_onnx_exec *ex, const char *dir, const
 
 /* Free; NULL is fine. */
 VGC_HIDDEN void vgc_onnx_exec_destroy(vgc_onnx_exec *ex);
+
+/*
+ * Profiling (benchmarks): once switched on, every run times each node.
+ * vgc_onnx_exec_profile fills seconds[i] (g->nnode entries) with node i's
+ * total and answers the runs timed.
+ */
+VGC_HIDDEN int vgc_onnx_exec_profile_on(vgc_onnx_exec *ex);
+VGC_HIDDEN int vgc_onnx_exec_profile(const vgc_onnx_exec *ex, double *seconds);
 
 #endif /* VGC_ONNX_EXEC_H */

@@ -117,7 +117,7 @@ int vgc_onnx_model_open_graph(vgc_onnx_model **out, vgc_onnx_graph *g, const cha
         rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
         goto fail;
     }
-    if ((rc = vgc_onnx_exec_create_threads(&m->ex, m->g, threads, err, errlen)))
+    if ((rc = vgc_onnx_exec_create_owner(&m->ex, m->g, threads, err, errlen)))
         goto fail;
     *out = m;
     return 0;

@@ -39,33 +39,30 @@ typedef struct pb_budget {
     size_t left;              /* bytes protobuf-c may still allocate */
 } pb_budget;
 
-/* Each block carries its size ahead of it so that free() can give it back. */
+/*
+ * The budget counts what protobuf-c allocates and never what it gives back
+ * (it frees only on failure, or when a hostile file repeats a field: then
+ * it runs out sooner). Blocks are plain malloc() ones, so that the graph can
+ * keep an initializer's raw bytes as its data (tensor_take) and free() them.
+ */
 static void *pb_alloc(void *ctx, size_t size)
 {
     pb_budget *b = ctx;
-    size_t *p;
+    void *p;
 
-    if (size > b->left || size > SIZE_MAX - 16)
+    if (size > b->left)
         return NULL;
-    p = malloc(size + 16);
-    if (!p)
-        return NULL;
-    b->left -= size;
-    p[0] = size;
-    return (char *)p + 16;
+    p = malloc(size ? size : 1);
+    if (p)
+        b->left -= size;
+    return p;
 }
 
 
 static void pb_free(void *ctx, void *ptr)
 {
-    pb_budget *b = ctx;
-    size_t *p;
-
-    if (!ptr)
-        return;
-    p = (size_t *)((char *)ptr - 16);
-    b->left += p[0];
-    free(p);
+    (void)ctx;
+    free(ptr);
 }
 
 
@@ -299,7 +296,7 @@ close_fd:
 
 
 /* Fill value v (named already) from a TensorProto: shape, type and data. */
-static int tensor_take(const read_ctx *ctx, vgc_onnx_value *v, const Onnx__TensorProto *t)
+static int tensor_take(const read_ctx *ctx, vgc_onnx_value *v, Onnx__TensorProto *t)
 {
     size_t esz, bytes;
     int rc;
@@ -325,12 +322,23 @@ static int tensor_take(const read_ctx *ctx, vgc_onnx_value *v, const Onnx__Tenso
         return vgc_fail(ctx->err, ctx->errlen, VIGIA_EINVAL, "tensor '%s' holds %zu bytes, its shape needs %zu",
                         v->name, t->has_raw_data ? t->raw_data.len
                         : (v->dtype == VGC_DT_FLOAT ? t->n_float_data * esz : t->n_int64_data * esz), bytes);
+    if (t->has_raw_data && bytes) {
+        /*
+         * The decoder's block becomes the value's data (pb_alloc: malloc()
+         * memory, 16-byte aligned; raw data is little-endian, as ONNX stores
+         * it): a second copy of every weight at load would be the model's
+         * size again in the worker's peak.
+         */
+        v->data = t->raw_data.data;
+        t->raw_data.data = NULL;
+        t->raw_data.len = 0;
+        return 0;
+    }
     v->data = malloc(bytes ? bytes : 1);
     if (!v->data)
         return vgc_fail(ctx->err, ctx->errlen, VIGIA_ENOMEM, "out of memory for tensor '%s'", v->name);
-    if (bytes)     /* raw data is little-endian, as ONNX stores it */
-        memcpy(v->data, t->has_raw_data ? (const void *)t->raw_data.data
-                        : v->dtype == VGC_DT_FLOAT ? (const void *)t->float_data : (const void *)t->int64_data, bytes);
+    if (bytes)
+        memcpy(v->data, v->dtype == VGC_DT_FLOAT ? (const void *)t->float_data : (const void *)t->int64_data, bytes);
     return 0;
 }
 
@@ -565,7 +573,7 @@ static int node_take(const read_ctx *ctx, vgc_onnx_graph *g, int idx, const Onnx
 static int graph_take(const read_ctx *ctx, vgc_onnx_graph *g, const Onnx__ModelProto *m,
                       const vgc_onnx_options *opt)
 {
-    const Onnx__GraphProto *gp = m->graph;
+    Onnx__GraphProto *gp = m->graph;   /* initializers give their raw bytes away (tensor_take) */
     size_t nval, nattr_tensors = 0;
     int rc;
 
@@ -611,7 +619,7 @@ static int graph_take(const read_ctx *ctx, vgc_onnx_graph *g, const Onnx__ModelP
         return vgc_fail(ctx->err, ctx->errlen, VIGIA_ENOMEM, "out of memory");
     memset(g->hash, 0xff, g->hash_cap * sizeof(int));
     for (size_t i = 0; i < gp->n_initializer; i++) {
-        const Onnx__TensorProto *t = gp->initializer[i];
+        Onnx__TensorProto *t = gp->initializer[i];
         const char *nm = t->name ? t->name : "";
         if (!*nm)
             return vgc_fail(ctx->err, ctx->errlen, VIGIA_EINVAL, "initializer %zu has no name", i);

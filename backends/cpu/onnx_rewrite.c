@@ -177,7 +177,7 @@ static int scalar_in(const vgc_onnx_graph *g, const vgc_onnx_node *n, int k, flo
 }
 
 
-/* Fuse the activation node a reading Conv c's output alone; 1 when done. */
+/* Fuse the activation node a reading c's output alone (c a Conv, or a same-shape Add); 1 when done. */
 static int fuse_act(vgc_onnx_graph *g, vgc_onnx_node *c, vgc_onnx_node *a)
 {
     int act = VGC_OA_NONE;
@@ -322,6 +322,15 @@ int vgc_onnx_rewrite(vgc_onnx_graph *g, char *err, size_t errlen)
             fuse_act(g, c, &g->node[r]);
         else
             fuse_silu(g, c);
+    }
+    /* a residual Add and the Relu after it (resnet's blocks): one pass over the tensor, not two */
+    for (int i = 0; i < g->nnode; i++) {
+        vgc_onnx_node *c = &g->node[i];
+        int r;
+        if (live(c) && c->op == VGC_OP_ADD && c->nin == 2 && c->nout == 1 && c->in[0] >= 0 && c->in[1] >= 0 &&
+            g->val[c->in[0]].count == g->val[c->out[0]].count && g->val[c->in[1]].count == g->val[c->out[0]].count &&
+            !is_graph_output(g, c->out[0]) && (r = sole_reader(g, c->out[0])) >= 0)
+            fuse_act(g, c, &g->node[r]);
     }
     for (int i = 0; i < g->nnode; i++)
         if (live(&g->node[i]) && is_noop(g, &g->node[i]))

@@ -10,7 +10,8 @@
  *   bench_engines sgemm   THREADS
  *   bench_engines random-weights CFG OUT
  *   bench_engines dump-input WIDTH HEIGHT IMAGE OUT.f32
- *   bench_engines onnx    GRAPH.onnx ITERS     (the ONNX path: read, rewrite, run; one thread)
+ *   bench_engines onnx    GRAPH.onnx ITERS     (the ONNX path: read, rewrite, run; one thread;
+ *                                              dog.jpg for [1, 3, H, W], a fixed pattern for other C)
  *
  * Each timing prints one line of key=value pairs: ms (median per frame),
  * min, gflops (achieved), rss_mb (peak resident set). Environment:
@@ -177,6 +178,45 @@ static int bench_vgc(char **argv, int argc)
 }
 
 
+/* VGC_PROFILE: each node's milliseconds per run, slowest first, then each operator's total. */
+static void onnx_profile(const vgc_onnx_exec *ex, const vgc_onnx_graph *g)
+{
+    double *s = calloc((size_t)g->nnode + 1, sizeof *s), op[VGC_OP_COUNT] = { 0 }, total = 0;
+    int *order = calloc((size_t)g->nnode + 1, sizeof *order), runs;
+
+    if (!s || !order || !(runs = vgc_onnx_exec_profile(ex, s))) {
+        free(s);
+        free(order);
+        return;
+    }
+    for (int i = 0; i < g->nnode; i++) {
+        order[i] = i;
+        op[g->node[i].op] += s[i];
+        total += s[i];
+    }
+    for (int i = 1; i < g->nnode; i++)       /* insertion sort, slowest first */
+        for (int j = i; j > 0 && s[order[j]] > s[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    fprintf(stderr, "profile: %.3f ms per run over %d runs\n", total * 1e3 / runs, runs);
+    for (int k = 0; k < g->nnode && s[order[k]] > 0; k++) {
+        const vgc_onnx_node *n = &g->node[order[k]];
+        const vgc_onnx_value *y = &g->val[n->out[0]];
+        fprintf(stderr, "  %8.3f ms %5.1f%%  %-12s %-40.40s out %lldx%lldx%lld\n", s[order[k]] * 1e3 / runs,
+                100 * s[order[k]] / total, vgc_onnx_op_name(n->op), n->name, y->rank > 1 ? (long long)y->dims[1] : 0,
+                y->rank > 2 ? (long long)y->dims[2] : 0, y->rank > 3 ? (long long)y->dims[3] : 0);
+    }
+    for (int o = 0; o < VGC_OP_COUNT; o++)
+        if (op[o] > 0)
+            fprintf(stderr, "  op %-12s %8.3f ms %5.1f%%\n", vgc_onnx_op_name((enum vgc_onnx_op)o), op[o] * 1e3 / runs,
+                    100 * op[o] / total);
+    free(s);
+    free(order);
+}
+
+
 /* An ONNX graph with one [1, 3, H, W] input, on dog.jpg letterboxed: the graph's time, no head decode. */
 static int bench_onnx(char **argv)
 {
@@ -206,13 +246,19 @@ static int bench_onnx(char **argv)
         fprintf(stderr, "onnx: precision %s\n", note[0] ? note : "fp32");
     }
     const vgc_onnx_value *v = &g->val[g->in[0]];
-    if (v->rank != 4 || v->dims[1] != 3 || !(in = make_input((int)v->dims[3], (int)v->dims[2], 1))) {
-        fprintf(stderr, "onnx: the input is not [1, 3, H, W]\n");
+    if (v->rank == 4 && v->dims[1] != 3 && (in = malloc((size_t)v->count * sizeof *in))) {
+        /* one layer's graph (any [1, C, H, W]): a fixed pattern in [-1, 1) */
+        for (int64_t i = 0; i < v->count; i++)
+            in[i] = (float)((i * 2654435761u) % 2048) / 1024.0f - 1.0f;
+    } else if (v->rank != 4 || !(in = make_input((int)v->dims[3], (int)v->dims[2], 1))) {
+        fprintf(stderr, "onnx: the input is not [1, C, H, W]\n");
         return 1;
     }
     x = in;
     for (int i = 0; i < 3; i++)
         vgc_onnx_exec_run(ex, &x, err, sizeof err);
+    if (getenv("VGC_PROFILE") && vgc_onnx_exec_profile_on(ex) < 0)
+        return 1;
     for (int i = 0; i < iters; i++) {
         double t0 = cu_now();
 
@@ -223,6 +269,7 @@ static int bench_onnx(char **argv)
         ms[i] = (cu_now() - t0) * 1e3;
     }
     report("onnx", ms, iters, 0, 1, 1);
+    onnx_profile(ex, g);
     fprintf(stderr, "onnx: %dx%d, arena %.1f MiB\n", (int)v->dims[3], (int)v->dims[2],
             vgc_onnx_exec_arena_floats(ex) * 4 / 1048576.0);
     vgc_onnx_exec_destroy(ex);

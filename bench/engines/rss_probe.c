@@ -5,6 +5,9 @@
  * its peak after a few frames, next to the weights file's size.
  *
  *   rss_probe PLUGIN.so CFG WEIGHTS [THREADS] [FRAMES]
+ *
+ * CFG "-" opens WEIGHTS alone (an .onnx graph: a detector, or a classifier
+ * whose frames are answered as scores).
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -74,7 +77,7 @@ int main(int argc, char **argv)
     vigia_candidates out = { 0 };
     const vigia_backend *be;
     vigia_backend_entry_fn entry;
-    double before, opened;
+    double before, opened, ran;
     struct stat st;
     float *x;
     void *dl;
@@ -93,7 +96,7 @@ int main(int argc, char **argv)
     *(void **)&entry = dlsym(dl, VIGIA_BACKEND_ENTRY);
     be = entry();
     m.name = "probe";
-    m.cfg_path = argv[2];
+    m.cfg_path = strcmp(argv[2], "-") == 0 ? NULL : argv[2];
     m.weights_path = argv[3];
     m.max_batch = 1;
     m.threads = argc > 4 ? atoi(argv[4]) : 1;
@@ -113,6 +116,7 @@ int main(int argc, char **argv)
     out.box = calloc(4 * 4096, sizeof(float));
     out.objectness = calloc(4096, sizeof(float));
     out.prob = calloc((size_t)4096 * info.classes, sizeof(float));
+    out.scores = info.task == VIGIA_TASK_CLASSIFY ? calloc((size_t)info.classes, sizeof(float)) : NULL;
     for (size_t i = 0; i < (size_t)3 * info.input_w * info.input_h; i++)
         x[i] = 0.5f;
     for (int f = 0; f < frames; f++)
@@ -121,14 +125,16 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s\n", err);
             return 1;
         }
+    ran = rss_now_mb();
     stat(argv[3], &st);
-    printf("rss before_mb=%.1f opened_mb=%.1f peak_mb=%.1f weights_mb=%.1f model_mb=%.1f device=\"%s\"\n", before,
-           opened, rss_peak_mb(), st.st_size / 1048576.0, rss_peak_mb() - before, info.device);
+    printf("rss before_mb=%.1f opened_mb=%.1f ran_mb=%.1f peak_mb=%.1f weights_mb=%.1f model_mb=%.1f device=\"%s\"\n", before,
+           opened, ran, rss_peak_mb(), st.st_size / 1048576.0, rss_peak_mb() - before, info.device);
     be->close(model);
     free(x);
     free(out.box);
     free(out.objectness);
     free(out.prob);
+    free(out.scores);
     dlclose(dl);
     return 0;
 }

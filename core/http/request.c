@@ -174,7 +174,10 @@ vg_http__req_create(vg_http__conn *hc)
     vg_req *r = vg_xcalloc(1, sizeof *r);
     r->hc = hc;
     r->http = hc->http;
-    snprintf(r->peer, sizeof r->peer, "%s", vg_conn_peer(hc->conn));
+    const char *peer = vg_conn_peer(hc->conn);   /* per request: a bounded copy, not a printf */
+    size_t n = strnlen(peer, sizeof r->peer - 1);
+    memcpy(r->peer, peer, n);
+    r->peer[n] = '\0';
     r->started = ev_now(vg_server_loop(r->http->srv));
     r->body_limit = vg_server_config(r->http->srv)->max_body;
     return r;

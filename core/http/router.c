@@ -1,4 +1,7 @@
-/* router: see router.h. Linear in the route count, which stays small. */
+/*
+ * router: see router.h. Linear in the routes of the path's depth (a few to
+ * a few dozen): "/health" is compared with the one-segment routes only.
+ */
 #include "http/router.h"
 
 #include <limits.h>
@@ -15,6 +18,10 @@ void
 vg_router_init(vg_router *r)
 {
     vg_list_init(&r->routes);
+    for (int d = 0; d <= VG_ROUTE_MAX_SEGS; d++) {
+        r->depth[d] = NULL;
+        r->ndepth[d] = 0;
+    }
 }
 
 
@@ -29,6 +36,8 @@ vg_router_release(vg_router *r)
         free(rt->pattern);
         free(rt);
     }
+    for (int d = 0; d <= VG_ROUTE_MAX_SEGS; d++)
+        free(r->depth[d]);
     vg_router_init(r);
 }
 
@@ -85,6 +94,8 @@ vg_router_add(vg_router *r, unsigned methods, const char *pattern, vg_handler_fn
     }
     rt->rank = route_rank(rt);
     vg_list_push_back(&r->routes, &rt->link);
+    r->depth[rt->nsegs] = vg_xrealloc(r->depth[rt->nsegs], (size_t)(r->ndepth[rt->nsegs] + 1) * sizeof(vg_route *));
+    r->depth[rt->nsegs][r->ndepth[rt->nsegs]++] = rt;
     return rt;
 bad:
     vg_error("router", "malformed route pattern '%s'", pattern);
@@ -153,7 +164,8 @@ vg_router_match(const vg_router *r, unsigned method, const char *path, size_t n,
     const vg_route *best = NULL;
     path_segs ps;
     path_split(path, n, &ps);
-    vg_list_each(rt, &r->routes, const vg_route, link) {
+    for (int i = 0; ps.n >= 0 && i < r->ndepth[ps.n]; i++) {
+        const vg_route *rt = r->depth[ps.n][i];
         vg_str tmp[VG_ROUTE_MAX_PARAMS];
         int ntmp = 0;
         if (!path_fits(rt, &ps, tmp, &ntmp))

@@ -45,6 +45,9 @@ typedef struct vg_route {
 
 typedef struct vg_router {
     vg_list routes;
+    /* the same routes by segment count, each in registration order: a path is compared with its depth's only */
+    vg_route **depth[VG_ROUTE_MAX_SEGS + 1];
+    int ndepth[VG_ROUTE_MAX_SEGS + 1];
 } vg_router;
 
 enum vg_match { VG_MATCH_OK = 0, VG_MATCH_NOT_FOUND = 1, VG_MATCH_METHOD = 2 };
