@@ -91,7 +91,8 @@ static inline void dw_store(const dw_epi *e, __m512i acc, int oy, int ox, int cn
  * case, unrolled by the compiler), 32 outputs an iteration in two
  * independent accumulators, then 16 and a masked last vector.
  */
-static inline void dw_rows(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx, int pairs)
+static inline __attribute__((always_inline)) void dw_rows(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx,
+                                                          int pairs)
 {
     const int s = d->stride, size = d->size, ow = d->ow, oh = d->oh;
     const size_t ldi = d->ldi;
@@ -135,9 +136,22 @@ static inline void dw_rows(const vgc_q8_dw *d, const __m512i *w, const __m512i *
 }
 
 
+/* 3x3 and 5x5: the pairs a constant, the loops over them unrolled */
 static void dw_rows2(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx)
 {
     dw_rows(d, w, idx, 2);
+}
+
+
+static void dw_rows3(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx)
+{
+    dw_rows(d, w, idx, 3);
+}
+
+
+static void dw_rows_any(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx, int pairs)
+{
+    dw_rows(d, w, idx, pairs);
 }
 
 
@@ -170,8 +184,10 @@ void vgc_q8_dw_vbmi(const vgc_q8_dw *d)
         }
     if (pairs == 2)
         dw_rows2(d, w, idx);
+    else if (pairs == 3)
+        dw_rows3(d, w, idx);
     else
-        dw_rows(d, w, idx, pairs);
+        dw_rows_any(d, w, idx, pairs);
 }
 
 #if defined(__clang__)
