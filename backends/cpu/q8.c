@@ -150,13 +150,10 @@ vgc_q8_dw_fn vgc_q8_dw_pick(const vgc_q8_kernels *k, char *why, size_t whylen)
     if (k->kind == VGC_Q8_REF)
         return vgc_q8_dw_ref;
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (k->kind == VGC_Q8_VNNI || k->kind == VGC_Q8_AMX) {
-        if (cpuid_bit(7, 0, 2, 1))    /* AVX512_VBMI (vpermb); VNNI is there: the GEMM kernel needs it */
-            return vgc_q8_dw_vbmi;
-        if (why && whylen)
-            snprintf(why, whylen, "no int8 depthwise: the cpu has no avx512_vbmi");
-        return NULL;
-    }
+    if ((k->kind == VGC_Q8_VNNI || k->kind == VGC_Q8_AMX) && cpuid_bit(7, 0, 2, 1))
+        return vgc_q8_dw_vbmi;        /* AVX512_VBMI (vpermb); VNNI is there: the GEMM kernel needs it */
+    if (k->kind >= VGC_Q8_AVX2 && k->kind <= VGC_Q8_AMX)
+        return vgc_q8_dw_avx2;        /* the GEMM kernel's own checks imply AVX2 */
 #endif
     if (why && whylen)
         snprintf(why, whylen, "no int8 depthwise kernel for %s", k->name);

@@ -75,7 +75,8 @@ typedef struct vgc_q8_gemm {
  * pass does: u8 = clamp(trunc(y * qinv + qzp), 0, 255), qzp = zp + 0.5.
  */
 typedef struct vgc_q8_dw {
-    const uint8_t *in;        /* row r at in + r*ldi; ldi >= (ow-1)*stride + size */
+    const uint8_t *in;        /* row r at in + r*ldi; ldi >= (ow-1)*stride + size; 32 bytes readable
+                                 past the last byte the last row needs (avx2 reads whole 16-byte runs) */
     size_t ldi;
     const int16_t *k;         /* size x size, |k| <= VGC_Q8_DW_WMAX */
     int size, stride;         /* size <= 8 and stride <= 3 for the SIMD kernels */
@@ -107,6 +108,8 @@ typedef struct vgc_q8_kernels {
 VGC_HIDDEN void vgc_q8_dw_ref(const vgc_q8_dw *d);
 /* AVX-512 VBMI + VNNI (q8_dw512.c): vpermb gathers each output's taps in pairs, vpdpwssd sums them. */
 VGC_HIDDEN void vgc_q8_dw_vbmi(const vgc_q8_dw *d);
+/* AVX2 (q8_dw256.c): vpmaddwd on pairs of taps; strides 1 and 2 (others: the reference). */
+VGC_HIDDEN void vgc_q8_dw_avx2(const vgc_q8_dw *d);
 /*
  * AVX-512 forms of q8.c's passes over a float input (q8_quant512.c): u8 =
  * clamp(trunc(x * inv + zp), 0, 255) with zp the zero point + 0.5, the same
@@ -117,7 +120,8 @@ VGC_HIDDEN void vgc_q8_span512(const float *x, size_t n, float *lo, float *hi);
 /*
  * The depthwise kernel that goes with GEMM kernels k on this CPU, or NULL
  * (depthwise layers then stay fp32; the reason in why): the reference with
- * the reference, AVX-512 VBMI + VNNI with vnni and amx, none with avx2 or bf16.
+ * the reference, AVX-512 VBMI + VNNI with vnni and amx (AVX2 where the CPU
+ * lacks VBMI), AVX2 with avx2, none with bf16.
  */
 VGC_HIDDEN vgc_q8_dw_fn vgc_q8_dw_pick(const vgc_q8_kernels *k, char *why, size_t whylen);
 
