@@ -212,9 +212,14 @@ static const char net_cfg[] =
 #define LAST_CONV 9
 
 
+/* compute threads of the networks load() makes */
+static int load_threads = 1;
+
+
 static vgc_net *load(const char *cfg, int precision, int q8_kernel, int keep, int no_fuse, const float *ranges)
 {
     vgc_options opt = { .no_weights = 1, .seed = 7, .keep_outputs = keep, .max_batch = 2, .precision = precision,
+                        .threads = load_threads,
                         .q8_kernel = q8_kernel, .q8_min_channels = 16, .q8_ranges = ranges, .q8_no_fuse = no_fuse };
     char err[VIGIA_ERRLEN];
     vgc_net *net = NULL;
@@ -232,9 +237,8 @@ static void fill(float *x, size_t n)
 }
 
 
-static void test_network(void **state)
+static void network_once(int kind)
 {
-    const int kind = (int)(intptr_t)*state;
     const size_t n = 3 * 45 * 31;
     float *x = malloc(n * sizeof *x);
     vgc_net *f32 = load(net_cfg, VGC_PREC_FP32, 0, 1, 0, NULL);
@@ -274,6 +278,15 @@ static void test_network(void **state)
     vgc_net_destroy(q);
     vgc_net_destroy(ref);
     free(x);
+}
+
+
+static void test_network(void **state)
+{
+    /* with 1 and 3 threads (the depthwise tasks split the channels among them) */
+    for (load_threads = 1; load_threads <= 3; load_threads += 2)
+        network_once((int)(intptr_t)*state);
+    load_threads = 1;
 }
 
 
