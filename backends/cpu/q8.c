@@ -194,7 +194,8 @@ static void passes_pick(void)
 /*
  * The rules a convolution's own shape decides (for a graph's convolutions,
  * vgc_q8_attach, all of them): int8 needs groups 1, an activation and
- * q8_min_channels input channels; bf16 keeps float's range and takes every
+ * q8_min_channels input channels, or a depthwise layer with an activation
+ * and a depthwise kernel here; bf16 keeps float's range and takes every
  * plain convolution but one reading the image itself (3 channels).
  */
 static int is_dw(const vgc_layer *l)
