@@ -293,8 +293,9 @@ static void test_network(void **state)
 /*
  * u8 between int8 layers with depthwise ones: a depthwise layer's input is
  * quantized per channel (never a static range, so never fed), its output
- * goes quantized into the next layer's planes: 2 -> 3 and 5 -> 6; 1 and 3
- * feed nothing (into a depthwise layer, directly and through a maxpool).
+ * goes quantized into the next layer's planes: 2 -> 3 and 5 -> 6, and
+ * through a u8 maxpool 7 -> 8 -> 9 (into a padded 3x3 plane); 1 and 3 feed
+ * nothing (into a depthwise layer, directly and through a maxpool).
  */
 static const char fuse_cfg[] =
     "[net]\nwidth=41\nheight=35\nchannels=3\n"
@@ -305,9 +306,12 @@ static const char fuse_cfg[] =
     "[maxpool]\nsize=2\nstride=2\n"                                                                 /* 4 u8 */
     "[convolutional]\nbatch_normalize=1\nfilters=40\nsize=3\ngroups=40\nstride=2\npad=1\nactivation=leaky\n" /* 5 -> 6 */
     "[convolutional]\nbatch_normalize=1\nfilters=32\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 6 */
-    "[convolutional]\nfilters=14\nsize=1\nstride=1\npad=1\nactivation=linear\n"                     /* 7 head */
-    "[yolo]\nmask=0,1\nanchors=4,5, 8,9\nclasses=2\nnum=2\n";                                       /* 8 */
-#define FUSE_LAYERS 9
+    "[convolutional]\nbatch_normalize=1\nfilters=32\nsize=3\ngroups=32\nstride=1\npad=1\nactivation=leaky\n" /* 7 -> pool -> 9 */
+    "[maxpool]\nsize=2\nstride=2\n"                                                                 /* 8 u8 */
+    "[convolutional]\nbatch_normalize=1\nfilters=24\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 9 */
+    "[convolutional]\nfilters=14\nsize=1\nstride=1\npad=1\nactivation=linear\n"                     /* 10 head */
+    "[yolo]\nmask=0,1\nanchors=4,5, 8,9\nclasses=2\nnum=2\n";                                       /* 11 */
+#define FUSE_LAYERS 12
 
 
 static void test_fused(void **state)
@@ -346,6 +350,9 @@ static void test_fused(void **state)
     assert_int_equal(vgc_net_layer(fused, 5)->q8->fed, 0);
     assert_int_equal(vgc_net_layer(fused, 5)->q8->feed, 1);
     assert_int_equal(vgc_net_layer(fused, 6)->q8->fed, 1);
+    assert_int_equal(vgc_net_layer(fused, 6)->q8->feed, 0);
+    assert_int_equal(vgc_net_layer(fused, 7)->q8->feed, 2);
+    assert_int_equal(vgc_net_layer(fused, 9)->q8->fed, 1);
     head = vgc_net_layer(fused, FUSE_LAYERS - 1);
     for (int batch = 1; batch <= 2; batch++) {
         const float *yf, *yp;
