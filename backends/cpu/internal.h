@@ -203,6 +203,7 @@ struct vgc_net {
     int prof_runs;            /* forwards profiled */
     int precision;            /* enum vgc_precision in effect */
     int q8_min_channels;      /* int8: fewest input channels of an int8 convolution */
+    int q8_dw;                /* int8: depthwise convolutions may run int8 (a kernel for them here) */
     char prec_note[192];      /* vgc_net_precision()'s note */
     struct vgc_q8_net *q8;    /* int8 state (q8.h), or NULL */
 };

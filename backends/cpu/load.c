@@ -189,6 +189,8 @@ float vgc_layer_weight(const vgc_net *net, const vgc_layer *l, int f, int k)
 {
     const int mr = net->k->gemm_mr;
 
+    if (l->q8 && l->q8->dw) /* depthwise: s16 weights */
+        return (float)((const int16_t *)(const void *)l->q8->a)[(size_t)f * l->q8->kp + (size_t)k] * l->q8->wscale[f];
     if (l->q8) /* the float weights were given back after quantization: what the layer computes with */
         return (float)l->q8->a[(size_t)f * l->q8->kp + (size_t)k] * l->q8->wscale[f];
 
@@ -670,6 +672,7 @@ int vgc_precision_choose(vgc_net *net, const vgc_options *opt, const vgc_q8_kern
 
     *q8k = NULL;
     net->precision = VGC_PREC_FP32;
+    net->q8_dw = 0;
     net->prec_note[0] = '\0';
     switch (opt->precision) {
     case VGC_PREC_FP32:
@@ -684,6 +687,10 @@ int vgc_precision_choose(vgc_net *net, const vgc_options *opt, const vgc_q8_kern
         *q8k = vgc_q8_pick(opt->q8_kernel ? opt->q8_kernel - 1 : VGC_Q8_AMX, VGC_Q8_REF, why, sizeof why);
         net->precision = VGC_PREC_INT8;
         snprintf(net->prec_note, sizeof net->prec_note, "%s", why);
+        /* depthwise layers in int8 where their kernel exists here (else fp32, said when nothing else is) */
+        net->q8_dw = vgc_q8_dw_pick(*q8k, why, sizeof why) != NULL;
+        if (!net->prec_note[0])
+            snprintf(net->prec_note, sizeof net->prec_note, "%s", why);
         return 0;
     case VGC_PREC_BF16:
         if (opt->q8_kernel && (opt->q8_kernel < VGC_BF16_REF + 1 || opt->q8_kernel > VGC_BF16_AMX + 1))

@@ -12,7 +12,7 @@ backends_cpu_libvgcpu_a_SOURCES = \
 	backends/cpu/kern_tmpl.h backends/cpu/kern_generic.c \
 	backends/cpu/kern_avx2.c backends/cpu/kern_avx512.c \
 	backends/cpu/q8.h backends/cpu/q8.c backends/cpu/q8_ref.c backends/cpu/q8_avx2.c \
-	backends/cpu/q8_vnni.c backends/cpu/q8_amx.c backends/cpu/q8_tmpl512.h backends/cpu/q8_tmplamx.h \
+	backends/cpu/q8_vnni.c backends/cpu/q8_amx.c backends/cpu/q8_dw512.c backends/cpu/q8_dw256.c backends/cpu/q8_quant512.c backends/cpu/q8_tmpl512.h backends/cpu/q8_tmplamx.h \
 	backends/cpu/q8_calib.h backends/cpu/q8_calib.c backends/cpu/q8_cache.c \
 	backends/cpu/bf16_avx512.c backends/cpu/bf16_amx.c \
 	backends/cpu/onnx_read.h backends/cpu/onnx_read.c backends/cpu/onnx_shape.c \
@@ -67,6 +67,12 @@ tests_cpu_test_q8_SOURCES = tests/cpu/test_q8.c
 tests_cpu_test_q8_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -Ibackends/cpu -DVGC_TEST_SRCDIR='"$(abs_srcdir)"'
 tests_cpu_test_q8_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_cpu_test_q8_LDADD = $(VGC_LIBS) $(CMOCKA_LIBS) -lm
+check_PROGRAMS += tests/cpu/test_q8_dw
+VIGIA_TESTS += tests/cpu/test_q8_dw
+tests_cpu_test_q8_dw_SOURCES = tests/cpu/test_q8_dw.c
+tests_cpu_test_q8_dw_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -Ibackends/cpu
+tests_cpu_test_q8_dw_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_cpu_test_q8_dw_LDADD = $(VGC_LIBS) $(CMOCKA_LIBS) -lm
 endif
 
 # int8 detections against fp32 on the shared images and transformed copies, through the server.

@@ -141,7 +141,38 @@ const vgc_q8_kernels *vgc_q8_pick(int kind, int lowest, char *why, size_t whylen
     return NULL;
 }
 
+vgc_q8_dw_fn vgc_q8_dw_pick(const vgc_q8_kernels *k, char *why, size_t whylen)
+{
+    if (why && whylen)
+        why[0] = '\0';
+    if (!k || k->bf16)
+        return NULL;
+    if (k->kind == VGC_Q8_REF)
+        return vgc_q8_dw_ref;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if ((k->kind == VGC_Q8_VNNI || k->kind == VGC_Q8_AMX) && cpuid_bit(7, 0, 2, 1))
+        return vgc_q8_dw_vbmi;        /* AVX512_VBMI (vpermb); VNNI is there: the GEMM kernel needs it */
+    if (k->kind >= VGC_Q8_AVX2 && k->kind <= VGC_Q8_AMX)
+        return vgc_q8_dw_avx2;        /* the GEMM kernel's own checks imply AVX2 */
+#endif
+    if (why && whylen)
+        snprintf(why, whylen, "no int8 depthwise kernel for %s", k->name);
+    return NULL;
+}
+
 /* ---- load ---------------------------------------------------------------------------- */
+
+/*
+ * The quantize and range passes on AVX-512 (q8_quant512.c) where the CPU
+ * has it: set at every prepare and begin (the same value each time).
+ */
+static int use512;
+
+static void passes_pick(void)
+{
+    use512 = vgc_simd_detect() >= VGC_SIMD_AVX512;
+}
+
 
 /*
  * Whether layer i runs in int8. Measured on the shipped models
@@ -154,16 +185,29 @@ const vgc_q8_kernels *vgc_q8_pick(int kind, int lowest, char *why, size_t whylen
  *   their error goes straight into a shortcut sum and accumulates);
  * - convolutions of fewer than 64 input channels (q8_min_channels; few terms per output:
  *   the relative error is largest, the work smallest).
- * Depthwise (groups) convolutions are fp32 for now.
+ * Depthwise convolutions (groups == channels == filters) run int8 with
+ * their own kernel (vgc_q8_dw) where one exists for the GEMM kernels
+ * (net->q8_dw), under the same rules but the channel count (each output
+ * sums size x size taps of one channel, whatever the count); other grouped
+ * convolutions stay fp32.
  */
 /*
  * The rules a convolution's own shape decides (for a graph's convolutions,
  * vgc_q8_attach, all of them): int8 needs groups 1, an activation and
- * q8_min_channels input channels; bf16 keeps float's range and takes every
+ * q8_min_channels input channels, or a depthwise layer with an activation
+ * and a depthwise kernel here; bf16 keeps float's range and takes every
  * plain convolution but one reading the image itself (3 channels).
  */
+static int is_dw(const vgc_layer *l)
+{
+    return l->groups > 1 && l->groups == l->c && l->filters == l->c;
+}
+
+
 static int layer_eligible(const vgc_net *net, const vgc_layer *l)
 {
+    if (l->type == VGC_L_CONV && is_dw(l))
+        return net->precision == VGC_PREC_INT8 && net->q8_dw && l->act != VGC_ACT_LINEAR;
     if (l->type != VGC_L_CONV || l->groups != 1)
         return 0;
     if (net->precision == VGC_PREC_BF16)
@@ -179,7 +223,7 @@ int vgc_q8_eligible(const vgc_net *net, int i)
 
     if (i == 0 || (i + 1 < net->n && net->layers[i + 1].type == VGC_L_YOLO))
         return 0;
-    return l->type == VGC_L_CONV && l->groups == 1 && (net->precision == VGC_PREC_BF16 || layer_eligible(net, l));
+    return layer_eligible(net, l);
 }
 
 
@@ -197,16 +241,18 @@ static void free_layer(vgc_q8_layer *q)
 static int quantize_layer(const vgc_net *net, vgc_layer *l, const vgc_q8_kernels *kern, vgc_q8_layer **out)
 {
     vgc_q8_layer *q = calloc(1, sizeof *q);
-    const int k = (int)(l->nweights / (size_t)l->filters), wmax = kern->wmax;
-    const size_t e = kern->bf16 ? 2 : 1;
+    const int k = (int)(l->nweights / (size_t)l->filters), dw = is_dw(l);
+    const int wmax = dw ? VGC_Q8_DW_WMAX : kern->wmax;
+    const size_t e = kern->bf16 || dw ? 2 : 1;     /* bf16, or a depthwise layer's s16 */
 
     *out = NULL;
     if (!q)
         return -1;
     q->m = l->filters;
     q->k = k;
-    q->kp = (int)round_up((size_t)k, 64);
-    q->mp = (int)round_up((size_t)q->m, 32);
+    q->dw = dw;
+    q->kp = q->dw ? k : (int)round_up((size_t)k, 64);
+    q->mp = q->dw ? q->m : (int)round_up((size_t)q->m, 32);
     q->a = aligned_alloc(64, round_up((size_t)q->mp * q->kp * e, 64));
     q->wscale = malloc((size_t)q->m * sizeof *q->wscale);
     q->wsum = malloc((size_t)q->m * sizeof *q->wsum);
@@ -239,7 +285,10 @@ static int quantize_layer(const vgc_net *net, vgc_layer *l, const vgc_q8_kernels
             long v = lrintf(vgc_layer_weight(net, l, f, i) * inv);
 
             v = v > wmax ? wmax : v < -wmax ? -wmax : v;
-            q->a[(size_t)f * q->kp + i] = (int8_t)v;
+            if (dw)
+                ((int16_t *)(void *)q->a)[(size_t)f * q->kp + i] = (int16_t)v;
+            else
+                q->a[(size_t)f * q->kp + i] = (int8_t)v;
             sum += (int32_t)v;
         }
         q->wsum[f] = sum;
@@ -255,11 +304,12 @@ static int quantize_layer(const vgc_net *net, vgc_layer *l, const vgc_q8_kernels
  * width: output position (y, x) is column y*wp + x, and the im2col row of
  * tap (ky, kx) is the padded plane itself shifted by ky*wp + kx, so packing
  * copies nothing but the interleave. The wp - ow columns past each output
- * row are computed and dropped.
+ * row are computed and dropped. A depthwise layer's input is padded the
+ * same way whatever its stride (its kernel reads the padded plane).
  */
 static int is_padded(const vgc_layer *l)
 {
-    return l->stride == 1 && l->size > 1 && 2 * l->pad == l->size - 1;
+    return is_dw(l) || (l->stride == 1 && l->size > 1 && 2 * l->pad == l->size - 1);
 }
 
 
@@ -318,14 +368,14 @@ static void release_floats(float *p, size_t n)
 static void account(vgc_net *net, const vgc_layer *l, const vgc_q8_layer *q)
 {
     vgc_q8_net *qn = net->q8;
-    const int cols = band_cols(net, l, q->kp);
-    /* the band, 4 rows of `cols` for packing, and (padded layers) the band's output as floats */
-    const size_t band = ((size_t)q->kp * cols + 4 * (size_t)cols) * esize(net) + 64 + (size_t)q->m * cols * sizeof(float);
+    const int cols = q->dw ? 0 : band_cols(net, l, q->kp);
+    /* the band, 4 rows of `cols` for packing, and (padded layers) the band's output as floats (depthwise: none) */
+    const size_t band = q->dw ? 0 : ((size_t)q->kp * cols + 4 * (size_t)cols) * esize(net) + 64 + (size_t)q->m * cols * sizeof(float);
     /* one image at a time */
     const size_t xq = (size_t)l->c * plane_bytes(l) * esize(net);
 
     qn->layers++;
-    qn->weight_bytes += (size_t)q->m * q->k * esize(net) + (size_t)q->m * (sizeof(float) + sizeof(int32_t));
+    qn->weight_bytes += (size_t)q->m * q->k * (q->dw ? 2 : esize(net)) + (size_t)q->m * (sizeof(float) + sizeof(int32_t));
     qn->max_m = q->m > qn->max_m ? q->m : qn->max_m;
     qn->xq_bytes = xq > qn->xq_bytes ? xq : qn->xq_bytes;
     qn->pool8_bytes = l->out_size > qn->pool8_bytes ? l->out_size : qn->pool8_bytes;
@@ -371,6 +421,8 @@ int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, c
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
     net->q8 = qn;
     qn->k = k;
+    qn->dw = net->q8_dw ? vgc_q8_dw_pick(k, NULL, 0) : NULL;
+    passes_pick();
     for (int i = 0; i < net->n; i++) {
         vgc_layer *l = &net->layers[i];
         vgc_q8_layer *q;
@@ -405,6 +457,8 @@ int vgc_q8_begin(vgc_net *ctx, const vgc_options *opt, char *err, size_t errlen)
     if (!(ctx->q8 = calloc(1, sizeof *ctx->q8)))
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
     ctx->q8->k = k;
+    ctx->q8->dw = ctx->q8_dw ? vgc_q8_dw_pick(k, NULL, 0) : NULL;
+    passes_pick();
     return 0;
 }
 
@@ -475,9 +529,16 @@ void vgc_q8_release(vgc_net *net)
 
 /* ---- int8 between int8 layers (static ranges) ----------------------------------------------- */
 
+/*
+ * Whether a layer's input has a static range. Never a depthwise layer's:
+ * one range over all its channels is too coarse for a sum of size x size
+ * taps of one channel (yolo-fastest-1.1-xl's recall fell to 0.78 with
+ * calibrated ranges); each channel is quantized with its own range
+ * instead (dw_task), calibrated or not.
+ */
 static int is_static(const vgc_q8_layer *q)
 {
-    return q && q->xmin < q->xmax;
+    return q && !q->dw && q->xmin < q->xmax;
 }
 
 
@@ -495,8 +556,9 @@ void vgc_q8_plan(vgc_net *net)
         const vgc_layer *l = &net->layers[i], *nx = &net->layers[i + 1];
         vgc_q8_layer *to = NULL;
 
-        /* only the next layer reads the output (no route, no shortcut, no kept output) */
-        if (!is_static(l->q8) || l->last_use != i + 1)
+        /* only the next layer reads the output (no route, no shortcut, no kept output); a depthwise
+           feeder's own input is per channel, its output can still take the next layer's static range */
+        if (!l->q8 || !(is_static(l->q8) || l->q8->dw) || l->last_use != i + 1)
             continue;
         if (nx->type == VGC_L_CONV && is_static(nx->q8)) {
             l->q8->feed = 1;
@@ -625,6 +687,7 @@ typedef struct q8_job {
     int zp;                   /* int8's zero point; the padding byte (bf16: 0) */
     int chunk;                /* channels per quantize task, columns per gemm task */
     uint8_t *xin;             /* the layer's quantized input planes (xq or xq2) */
+    int perchan;              /* depthwise: each channel quantized with its own range (dw_task) */
     uint8_t *qout;            /* feeding: the output quantized here instead of l->out, else NULL */
     const vgc_layer *to;      /* feeding: whose input planes qout holds (NULL: an unpadded u8 output) */
     float qinv;               /* feeding: 1 / the destination's xscale */
@@ -635,6 +698,10 @@ typedef struct q8_job {
 /* x[i] to u8 with the job's scale and zero point (round half up, clamped), or to bf16. */
 static void quantize_run(const float *x, size_t n, float inv, float zp, uint8_t *q, int bf16)
 {
+    if (!bf16 && use512) {
+        vgc_q8_quantize512(x, n, inv, zp, q);
+        return;
+    }
     if (bf16) {
         uint16_t *h = (uint16_t *)(void *)q;
 
@@ -669,6 +736,18 @@ static void quantize_run(const float *x, size_t n, float inv, float zp, uint8_t 
 }
 
 
+/* One input plane into its zero-point padded form (is_padded layers). */
+static void quantize_plane(const vgc_layer *l, const float *x, float inv, int zp, uint8_t *q, int bf16)
+{
+    const size_t e = bf16 ? 2 : 1, wp = (size_t)l->w + 2 * (size_t)l->pad;
+
+    memset(q, zp, plane_bytes(l) * e);
+    for (int y = 0; y < l->h; y++)
+        quantize_run(x + (size_t)y * l->w, (size_t)l->w, inv, (float)zp + 0.5f,
+                     q + ((size_t)(y + l->pad) * wp + l->pad) * e, bf16);
+}
+
+
 static void quantize_task(void *ctx, int task, int thread)
 {
     const q8_job *j = ctx;
@@ -685,14 +764,8 @@ static void quantize_task(void *ctx, int task, int thread)
         quantize_run(x, (size_t)(c1 - c0) * hw, inv, zp, q, bf16);
         return;
     }
-    for (int c = c0; c < c1; c++, x += hw, q += pb) {
-        const size_t wp = (size_t)l->w + 2 * (size_t)l->pad;
-
-        memset(q, j->zp, pb);
-        for (int y = 0; y < l->h; y++)
-            quantize_run(x + (size_t)y * l->w, (size_t)l->w, inv, zp, q + ((size_t)(y + l->pad) * wp + l->pad) * e,
-                         bf16);
-    }
+    for (int c = c0; c < c1; c++, x += hw, q += pb)
+        quantize_plane(l, x, inv, j->zp, q, bf16);
 }
 
 
@@ -867,6 +940,10 @@ static void span(const float *x, size_t n, float *lo, float *hi)
     float mn = 0, mx = 0;
     size_t i = 0;
 
+    if (use512) {
+        vgc_q8_span512(x, n, lo, hi);
+        return;
+    }
 #if defined(__SSE2__)
     __m128 a[4], b[4];
     float t[8];
@@ -906,7 +983,7 @@ static void input_range(const vgc_net *net, const vgc_layer *l, const float *x, 
     float *cal = net->q8->calib ? net->q8->calib + 2 * l->q8->slot : NULL;
     float mn = 0, mx = 0;
 
-    if (!cal && l->q8->xmin < l->q8->xmax) {
+    if (!cal && is_static(l->q8)) {
         *lo = l->q8->xmin;
         *hi = l->q8->xmax;
         return;
@@ -947,6 +1024,52 @@ static void pool8_task(void *ctx, int task, int thread)
 }
 
 
+/* Depthwise channels [c0, c1) of one image, from the padded u8 planes to float or (feeding) u8 planes. */
+static void dw_task(void *ctx, int task, int thread)
+{
+    const q8_job *j = ctx;
+    const vgc_layer *l = j->l;
+    const vgc_q8_layer *q = l->q8;
+    const vgc_q8_net *qn = j->net->q8;
+    const int c0 = task * j->chunk, c1 = c0 + j->chunk < l->c ? c0 + j->chunk : l->c;
+    const size_t pb = plane_bytes(l), ohw = (size_t)l->out_w * l->out_h;
+    /* feeding: the destination's planes (padded when it is), or the u8 plane before a maxpool */
+    const size_t tpb = j->to ? plane_bytes(j->to) : ohw;
+    const int tpad = j->to && is_padded(j->to) ? j->to->pad : 0;
+    const size_t twp = (size_t)l->out_w + 2 * (size_t)tpad;
+    vgc_q8_dw d = {
+        .ldi = (size_t)l->w + 2 * (size_t)l->pad, .size = l->size, .stride = l->stride,
+        .ow = l->out_w, .oh = l->out_h, .act = l->act, .ldo = (size_t)l->out_w,
+        .ldq = twp, .qinv = j->qinv, .qzp = (float)j->qzp + 0.5f,
+    };
+
+    (void)thread;
+    for (int c = c0; c < c1; c++) {
+        d.in = j->xin + (size_t)c * pb;
+        d.k = (const int16_t *)(const void *)q->a + (size_t)c * q->kp;
+        d.comp = qn->comp[c];
+        d.scale = qn->scale[c];
+        if (j->perchan) {
+            /* the channel's own range: its plane is quantized here, and read back while in L1/L2 */
+            const size_t ihw = (size_t)l->w * l->h;
+            const float *x = j->in + (size_t)j->image * l->c * ihw + (size_t)c * ihw;
+            float lo, hi, xs;
+            int zp;
+
+            span(x, ihw, &lo, &hi);
+            xs = range_scale(lo, hi, &zp);
+            quantize_plane(l, x, 1.0f / xs, zp, j->xin + (size_t)c * pb, 0);
+            d.comp = zp * q->wsum[c];
+            d.scale = xs * q->wscale[c];
+        }
+        d.bias = l->biases[c];
+        d.out = j->qout ? NULL : l->out + (size_t)j->image * l->out_size + (size_t)c * ohw;
+        d.qout = j->qout ? j->qout + (size_t)c * tpb + (size_t)tpad * twp + (size_t)tpad : NULL;
+        qn->dw(&d);
+    }
+}
+
+
 static void run_pool(vgc_net *net, int ntasks, void (*fn)(void *, int, int), void *ctx)
 {
     if (net->threads > 1)
@@ -980,6 +1103,8 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
         j.qout = feed == 1 ? pool_dst : qn->pool8;
         qn->cur = out;
     }
+    /* depthwise: per channel, in dw_task (a calibration run records the tensor's range) */
+    j.perchan = q->dw && !qn->calib;
     for (int b = 0; b < batch; b++) {
         float lo = 0, hi = 0, xs = 1;
         int ntasks;
@@ -988,6 +1113,8 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
         if (!qn->k->bf16) {
             if (fed)
                 xs = range_scale(q->xmin, q->xmax, &j.zp);
+            else if (j.perchan)
+                xs = 1.0f;      /* each channel's own, in dw_task */
             else {
                 input_range(net, l, in + (size_t)b * l->c * l->w * l->h, &lo, &hi);
                 xs = range_scale(lo, hi, &j.zp);
@@ -1000,8 +1127,12 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
         }
         j.chunk = (l->c + 4 * net->threads - 1) / (4 * net->threads);
         ntasks = (l->c + j.chunk - 1) / j.chunk;
-        if (!fed)
+        if (!fed && !j.perchan)
             run_pool(net, ntasks, quantize_task, &j);
+        if (q->dw) {
+            run_pool(net, ntasks, dw_task, &j);     /* the same channel chunks */
+            continue;
+        }
         j.chunk = band_cols(net, l, q->kp);
         ntasks = ((int)gemm_cols(l) + j.chunk - 1) / j.chunk;
         run_pool(net, ntasks, gemm_task, &j);

@@ -62,6 +62,40 @@ typedef struct vgc_q8_gemm {
     enum vgc_act act;         /* linear or leaky here; others through vgc_act_scalar */
 } vgc_q8_gemm;
 
+/*
+ * One channel of an int8 depthwise convolution (q8_ref.c, q8_dw512.c):
+ *   acc[oy][ox] = sum_{ky,kx} k[ky*size + kx] * in[(oy*stride + ky)*ldi + ox*stride + kx]
+ *   y = act((acc - comp) * scale + bias)
+ * in is the channel's zero-point padded plane (the padding is part of it),
+ * k its weights as s16 (VGC_Q8_DW_WMAX: with 9 or 25 taps, s8 weights
+ * were the error that mattered: yolo-fastest-1.1's recall fell to 0.94
+ * from them alone; u8 x s16 products are what vpdpwssd sums), and y goes
+ * to out (float) or, feeding the next int8
+ * layer (u8 between int8 layers), to qout quantized as q8.c's quantize
+ * pass does: u8 = clamp(trunc(y * qinv + qzp), 0, 255), qzp = zp + 0.5.
+ */
+typedef struct vgc_q8_dw {
+    const uint8_t *in;        /* row r at in + r*ldi; ldi >= (ow-1)*stride + size; 32 bytes readable
+                                 past the last byte the last row needs (avx2 reads whole 16-byte runs) */
+    size_t ldi;
+    const int16_t *k;         /* size x size, |k| <= VGC_Q8_DW_WMAX */
+    int size, stride;         /* size <= 8 and stride <= 3 for the SIMD kernels */
+    int ow, oh;
+    int32_t comp;             /* zp * sum(k) */
+    float scale, bias;        /* xscale * wscale, bias */
+    enum vgc_act act;
+    float *out;               /* float output: row oy at out + oy*ldo; NULL when qout */
+    size_t ldo;
+    uint8_t *qout;            /* u8 output: row oy at qout + oy*ldq */
+    size_t ldq;
+    float qinv, qzp;
+} vgc_q8_dw;
+
+typedef void (*vgc_q8_dw_fn)(const vgc_q8_dw *d);
+
+/* The largest |weight| of a depthwise layer: 255 x 32767 x 64 taps stays within int32. */
+#define VGC_Q8_DW_WMAX 32767
+
 typedef struct vgc_q8_kernels {
     int kind;                 /* enum vgc_q8_kind */
     const char *name;         /* "ref", "avx2", "vnni", "amx", "bf16_ref", "avx512_bf16", "amx_bf16" */
@@ -69,6 +103,27 @@ typedef struct vgc_q8_kernels {
     int bf16;                 /* 1: the bf16 form (below) */
     void (*gemm)(const vgc_q8_gemm *g);
 } vgc_q8_kernels;
+
+/* The scalar depthwise channel (q8_ref.c): the reference, and what REF runs. */
+VGC_HIDDEN void vgc_q8_dw_ref(const vgc_q8_dw *d);
+/* AVX-512 VBMI + VNNI (q8_dw512.c): vpermb gathers each output's taps in pairs, vpdpwssd sums them. */
+VGC_HIDDEN void vgc_q8_dw_vbmi(const vgc_q8_dw *d);
+/* AVX2 (q8_dw256.c): vpmaddwd on pairs of taps; strides 1 and 2 (others: the reference). */
+VGC_HIDDEN void vgc_q8_dw_avx2(const vgc_q8_dw *d);
+/*
+ * AVX-512 forms of q8.c's passes over a float input (q8_quant512.c): u8 =
+ * clamp(trunc(x * inv + zp), 0, 255) with zp the zero point + 0.5, the same
+ * bytes as the SSE2 form; and min(0, x) and max(0, x).
+ */
+VGC_HIDDEN void vgc_q8_quantize512(const float *x, size_t n, float inv, float zp, uint8_t *q);
+VGC_HIDDEN void vgc_q8_span512(const float *x, size_t n, float *lo, float *hi);
+/*
+ * The depthwise kernel that goes with GEMM kernels k on this CPU, or NULL
+ * (depthwise layers then stay fp32; the reason in why): the reference with
+ * the reference, AVX-512 VBMI + VNNI with vnni and amx (AVX2 where the CPU
+ * lacks VBMI), AVX2 with avx2, none with bf16.
+ */
+VGC_HIDDEN vgc_q8_dw_fn vgc_q8_dw_pick(const vgc_q8_kernels *k, char *why, size_t whylen);
 
 /*
  * The bf16 form uses the same layouts and the same vgc_q8_gemm with 2-byte
@@ -129,11 +184,13 @@ typedef struct vgc_q8_layer {
                                  straight into layer slot+1's input planes; 2 quantized, then a
                                  u8 maxpool (layer slot+1) into layer slot+2's */
     int fed;                  /* its input arrives quantized from a feeding layer (no quantize pass) */
+    int dw;                   /* a depthwise layer: a holds m x size*size s16 weights (kp = k), no GEMM */
 } vgc_q8_layer;
 
 /* The net-wide int8 state: kernels and buffers sized for the largest layer. */
 typedef struct vgc_q8_net {
     const vgc_q8_kernels *k;
+    vgc_q8_dw_fn dw;          /* the depthwise kernel (vgc_q8_dw_pick), NULL: depthwise stays fp32 */
     uint8_t *xq;              /* the quantized input of the layer running (one image) */
     uint8_t *xq2;             /* int8: the other one of the ping-pong pair (a fed layer's input
                                  while its feeder reads xq, and the reverse) */

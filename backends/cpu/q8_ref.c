@@ -44,3 +44,35 @@ static void gemm_bf16_ref(const vgc_q8_gemm *g)
 }
 
 const vgc_q8_kernels vgc_bf16_ref = { VGC_BF16_REF, "bf16_ref", 0, 1, gemm_bf16_ref };
+
+
+/* y to u8 as q8.c's quantize pass: y * qinv + qzp (qzp = zp + 0.5), clamped, truncated. */
+static uint8_t dw_quantize(float y, float qinv, float qzp)
+{
+    float t = y * qinv;
+
+    t = t + qzp;
+    t = t < 0.0f ? 0.0f : t > 255.0f ? 255.0f : t;
+    return (uint8_t)(int)t;
+}
+
+
+/* One depthwise channel (q8.h's vgc_q8_dw), every output a plain sum over the taps. */
+void vgc_q8_dw_ref(const vgc_q8_dw *d)
+{
+    for (int oy = 0; oy < d->oh; oy++)
+        for (int ox = 0; ox < d->ow; ox++) {
+            const uint8_t *x = d->in + (size_t)oy * d->stride * d->ldi + (size_t)ox * d->stride;
+            int32_t acc = 0;
+            float y;
+
+            for (int ky = 0; ky < d->size; ky++)
+                for (int kx = 0; kx < d->size; kx++)
+                    acc += (int32_t)d->k[ky * d->size + kx] * (int32_t)x[(size_t)ky * d->ldi + kx];
+            y = vgc_act_scalar((float)(acc - d->comp) * d->scale + d->bias, d->act);
+            if (d->qout)
+                d->qout[(size_t)oy * d->ldq + ox] = dw_quantize(y, d->qinv, d->qzp);
+            else
+                d->out[(size_t)oy * d->ldo + ox] = y;
+        }
+}

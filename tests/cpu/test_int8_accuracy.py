@@ -81,6 +81,10 @@ BUILDDIR = os.environ.get("VIGIA_BUILDDIR", ".")
 # MARGIN was measured (MobileNetV2-YOLOv3-Nano-coco: one detection of kite flipped vertically), so
 # there recall and precision must reach this bar instead (docs/engine.md)
 CAL_BARS = {"MobileNetV2-YOLOv3-Nano-coco": 0.95}
+# With depthwise layers in int8 (each channel's own range, s16 weights) the same image of the same model
+# (kite flipped vertically) loses one detection by more than MARGIN with dynamic ranges too: there the
+# issue's bar applies instead of the MARGIN rule (docs/engine.md)
+INT8_BARS = {"MobileNetV2-YOLOv3-Nano-coco": 0.97}
 # ONNX graphs: these models converted by tests/cpu/darknet_to_onnx.py, served fp32, int8 and bf16
 # through the ONNX executor (NAME-onnx, NAME-onnx-int8, ...), held to the same rules and bars
 ONNX_MODELS = ["yolo-fastest-1.1-xl"]
@@ -310,10 +314,11 @@ def make_test(model, prec):
               f"images: {nref} fp32 detections, {ngot} {prec}, {found} matched: recall {recall:.3f}, "
               f"precision {precision:.3f}", flush=True)
         tap.check(nref >= 5, f"{model}: only {nref} fp32 detections at {CONF}: the check says nothing")
-        if prec == "int8cal" and model in CAL_BARS:
+        bars = CAL_BARS if prec == "int8cal" else INT8_BARS if prec == "int8" else {}
+        if model in bars:
             print(f"# {name}: beyond {MARGIN} of confidence on {far or 'none'}", flush=True)
-            tap.check(recall >= CAL_BARS[model] and precision >= CAL_BARS[model],
-                      f"{name}: recall {recall:.3f} precision {precision:.3f}, the bar is {CAL_BARS[model]}")
+            tap.check(recall >= bars[model] and precision >= bars[model],
+                      f"{name}: recall {recall:.3f} precision {precision:.3f}, the bar is {bars[model]}")
         else:
             tap.check(not far, f"{name}: detections lost or added beyond {MARGIN} of confidence on {far}")
         if model in BAR_MODELS:

@@ -1,0 +1,201 @@
+/*
+ * backends/cpu/q8_dw512.c: the int8 depthwise channel (q8.h's vgc_q8_dw) on
+ * AVX-512 VBMI + VNNI. 16 outputs of a row at a time: for each kernel row,
+ * one masked load of the input bytes those outputs read, then per pair of
+ * taps one vpermb that puts output i's two bytes (stride*i + 2p, + 1) in
+ * int32 lane i as two s16 (the high bytes zeroed by the mask), and one
+ * vpdpwssd against the pair's s16 weights broadcast (q8.h: depthwise
+ * weights are s16, 0 past the kernel's width). The epilogue
+ * (dequantize, bias, activation, and the float store or the quantized u8
+ * one) runs on the accumulators in registers. Only called after q8.c
+ * checked the CPU has AVX-512 VBMI and VNNI.
+ */
+#include "q8.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512vbmi,avx2,fma"))), apply_to = function)
+#else
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512vbmi,avx2,fma")
+#endif
+
+#define DW_MAX_SIZE 8
+#define DW_PAIRS 4            /* of taps: DW_MAX_SIZE / 2 */
+
+
+/* The mask of the input bytes cnt outputs read from a row (all the kernel's taps; at most 64). */
+static __mmask64 load_mask(const vgc_q8_dw *d, int cnt)
+{
+    const int need = d->stride * (cnt - 1) + d->size;
+
+    return need >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << need) - 1);
+}
+
+
+/* The epilogue's constants, in registers for a whole channel (nothing reloaded after each store). */
+typedef struct dw_epi {
+    __m512i comp;
+    __m512 scale, bias, qinv, qzp;
+    enum vgc_act act;
+    float *out;
+    uint8_t *qout;
+    size_t ldo, ldq;
+} dw_epi;
+
+
+static dw_epi epi_make(const vgc_q8_dw *d)
+{
+    dw_epi e = {
+        .comp = _mm512_set1_epi32(d->comp), .scale = _mm512_set1_ps(d->scale), .bias = _mm512_set1_ps(d->bias),
+        .qinv = _mm512_set1_ps(d->qinv), .qzp = _mm512_set1_ps(d->qzp), .act = d->act,
+        .out = d->out, .qout = d->qout, .ldo = d->ldo, .ldq = d->ldq,
+    };
+
+    return e;
+}
+
+
+/* Dequantize, bias, activation, and store cnt outputs at column ox of row oy. */
+static inline void dw_store(const dw_epi *e, __m512i acc, int oy, int ox, int cnt)
+{
+    const __mmask16 mask = cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1u);
+    __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc, e->comp)), e->scale, e->bias);
+
+    if (e->act == VGC_ACT_LEAKY) {
+        y = _mm512_max_ps(y, _mm512_mul_ps(y, _mm512_set1_ps(0.1f)));
+    } else if (e->act != VGC_ACT_LINEAR) {
+        float t[16];
+
+        _mm512_storeu_ps(t, y);
+        for (int i = 0; i < cnt; i++)
+            t[i] = vgc_act_scalar(t[i], e->act);
+        y = _mm512_loadu_ps(t);
+    }
+    if (e->qout) {
+        /* q8.c's quantize arithmetic exactly: a rounded product, then a rounded sum (never an fma) */
+        __m512 t = _mm512_mul_round_ps(y, e->qinv, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+
+        t = _mm512_add_round_ps(t, e->qzp, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        t = _mm512_min_ps(_mm512_max_ps(t, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
+        _mm512_mask_cvtusepi32_storeu_epi8(e->qout + (size_t)oy * e->ldq + ox, mask, _mm512_cvttps_epi32(t));
+    } else {
+        _mm512_mask_storeu_ps(e->out + (size_t)oy * e->ldo + ox, mask, y);
+    }
+}
+
+
+/*
+ * Output rows, kernel rows of `pairs` pairs of taps (2: 3x3, the common
+ * case, unrolled by the compiler), 32 outputs an iteration in two
+ * independent accumulators, then 16 and a masked last vector.
+ */
+static inline __attribute__((always_inline)) void dw_rows(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx,
+                                                          int pairs)
+{
+    const int s = d->stride, size = d->size, ow = d->ow, oh = d->oh;
+    const size_t ldi = d->ldi;
+    const __mmask64 full = load_mask(d, 16), even = 0x5555555555555555ull;   /* the low byte of each s16 */
+    const dw_epi e = epi_make(d);
+
+    for (int oy = 0; oy < oh; oy++) {
+        const uint8_t *r0 = d->in + (size_t)oy * s * ldi;
+        int ox = 0;
+
+        for (; ox + 32 <= ow; ox += 32) {
+            const uint8_t *x = r0 + (size_t)ox * s;
+            __m512i a0 = _mm512_setzero_si512(), a1 = a0;
+
+            for (int ky = 0; ky < size; ky++, x += ldi) {
+                const __m512i v0 = _mm512_maskz_loadu_epi8(full, x), v1 = _mm512_maskz_loadu_epi8(full, x + 16 * s);
+
+                for (int p = 0; p < pairs; p++) {
+                    a0 = _mm512_dpwssd_epi32(a0, _mm512_maskz_permutexvar_epi8(even, idx[p], v0), w[ky * pairs + p]);
+                    a1 = _mm512_dpwssd_epi32(a1, _mm512_maskz_permutexvar_epi8(even, idx[p], v1), w[ky * pairs + p]);
+                }
+            }
+            dw_store(&e, a0, oy, ox, 16);
+            dw_store(&e, a1, oy, ox + 16, 16);
+        }
+        for (; ox < ow; ox += 16) {
+            const int cnt = ow - ox < 16 ? ow - ox : 16;
+            const __mmask64 m = cnt == 16 ? full : load_mask(d, cnt);
+            const uint8_t *x = r0 + (size_t)ox * s;
+            __m512i acc = _mm512_setzero_si512();
+
+            for (int ky = 0; ky < size; ky++, x += ldi) {
+                const __m512i v = _mm512_maskz_loadu_epi8(m, x);
+
+                for (int p = 0; p < pairs; p++)
+                    acc = _mm512_dpwssd_epi32(acc, _mm512_maskz_permutexvar_epi8(even, idx[p], v), w[ky * pairs + p]);
+            }
+            dw_store(&e, acc, oy, ox, cnt);
+        }
+    }
+}
+
+
+/* 3x3 and 5x5: the pairs a constant, the loops over them unrolled */
+static void dw_rows2(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx)
+{
+    dw_rows(d, w, idx, 2);
+}
+
+
+static void dw_rows3(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx)
+{
+    dw_rows(d, w, idx, 3);
+}
+
+
+static void dw_rows_any(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx, int pairs)
+{
+    dw_rows(d, w, idx, pairs);
+}
+
+
+void vgc_q8_dw_vbmi(const vgc_q8_dw *d)
+{
+    const int s = d->stride, pairs = (d->size + 1) / 2;
+    __m512i w[DW_MAX_SIZE * DW_PAIRS], idx[DW_PAIRS];
+
+    if (d->size > DW_MAX_SIZE || s > 3 || s < 1) {
+        vgc_q8_dw_ref(d);
+        return;
+    }
+    /* pair p, lane i: input bytes stride*i + 2p and + 2p + 1, each the low byte of an s16 (the high ones zeroed) */
+    for (int p = 0; p < pairs; p++) {
+        int8_t ib[64] = { 0 };
+
+        for (int i = 0; i < 16; i++) {
+            ib[4 * i] = (int8_t)(s * i + 2 * p);
+            ib[4 * i + 2] = (int8_t)(s * i + 2 * p + 1);
+        }
+        idx[p] = _mm512_loadu_si512(ib);
+    }
+    /* the weights of pair p of row ky, broadcast: two s16, the second 0 past the kernel's width */
+    for (int ky = 0; ky < d->size; ky++)
+        for (int p = 0; p < pairs; p++) {
+            const int16_t lo = d->k[ky * d->size + 2 * p];
+            const int16_t hi = 2 * p + 1 < d->size ? d->k[ky * d->size + 2 * p + 1] : 0;
+
+            w[ky * pairs + p] = _mm512_set1_epi32((int32_t)((uint32_t)(uint16_t)lo | (uint32_t)(uint16_t)hi << 16));
+        }
+    if (pairs == 2)
+        dw_rows2(d, w, idx);
+    else if (pairs == 3)
+        dw_rows3(d, w, idx);
+    else
+        dw_rows_any(d, w, idx, pairs);
+}
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
+#else
+void vgc_q8_dw_vbmi(const vgc_q8_dw *d)
+{
+    vgc_q8_dw_ref(d);
+}
+#endif

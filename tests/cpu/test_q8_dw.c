@@ -1,0 +1,424 @@
+/*
+ * tests/cpu/test_q8_dw.c: the int8 depthwise convolutions of the cpu
+ * engine (q8.h's vgc_q8_dw).
+ *
+ * - the scalar reference against a plain convolution of the dequantized
+ *   planes (padding as the zero point), every activation;
+ * - every SIMD depthwise kernel the CPU has (AVX-512 VBMI, AVX2) against the reference: sizes
+ *   1, 3, 5 and 7, strides 1, 2 and 3, odd widths and heights (1 to 37:
+ *   the last partial vector), every activation, float and u8 outputs, rows
+ *   with a stride wider than the output (nothing written past a row); a
+ *   kernel the CPU lacks is a TAP SKIP with the reason;
+ * - a network of depthwise and pointwise layers in int8 against fp32 and
+ *   against the reference kernel, which layers run int8;
+ * - static ranges: the u8 path between int8 layers (1x1 -> depthwise ->
+ *   1x1, and a depthwise layer fed through a u8 maxpool) against the float
+ *   path between them.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+#include <cmocka.h>
+
+#include "engine.h"
+#include "internal.h"
+#include "q8.h"
+
+static uint32_t rng = 4321;
+
+static uint32_t next(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return rng;
+}
+
+#define NACTS 7
+
+/* One channel: a padded u8 plane with room past it, weights, an epilogue. */
+typedef struct plane {
+    int w, h, size, stride, pad, ow, oh;
+    size_t ldi;
+    uint8_t *in;
+    int16_t k[64];
+    int zp;
+    float xs, ws, bias;
+} plane;
+
+
+static void plane_make(plane *p, int w, int h, int size, int stride, int pad)
+{
+    const int wp = w + 2 * pad, hp = h + 2 * pad;
+
+    p->w = w, p->h = h, p->size = size, p->stride = stride, p->pad = pad;
+    p->ow = (wp - size) / stride + 1;
+    p->oh = (hp - size) / stride + 1;
+    p->ldi = (size_t)wp;
+    p->zp = (int)(next() % 256);
+    p->xs = 0.01f + (float)(next() % 100) / 1000.0f;
+    p->ws = (0.005f + (float)(next() % 100) / 5000.0f) / 256.0f;
+    p->bias = (float)((int)(next() % 200) - 100) / 50.0f;
+    /* the plane the forward builds: zero point around, one spare row, and (q8.h) 32 bytes more */
+    p->in = malloc((size_t)wp * (size_t)(hp + 1) + 32);
+    assert_non_null(p->in);
+    memset(p->in, p->zp, (size_t)wp * (size_t)(hp + 1) + 32);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            p->in[(size_t)(y + pad) * p->ldi + (size_t)(x + pad)] = (uint8_t)next();
+    for (int i = 0; i < size * size; i++)
+        p->k[i] = (int16_t)(i % 7 == 3 ? (i % 2 ? -VGC_Q8_DW_WMAX : VGC_Q8_DW_WMAX) : (int)(next() % 65535) - VGC_Q8_DW_WMAX);
+}
+
+
+static vgc_q8_dw dw_args(const plane *p, enum vgc_act act)
+{
+    int32_t sum = 0;
+
+    for (int i = 0; i < p->size * p->size; i++)
+        sum += p->k[i];
+    return (vgc_q8_dw){ .in = p->in, .ldi = p->ldi, .k = p->k, .size = p->size, .stride = p->stride,
+                        .ow = p->ow, .oh = p->oh, .comp = p->zp * sum, .scale = p->xs * p->ws,
+                        .bias = p->bias, .act = (enum vgc_act)act };
+}
+
+
+/* The reference against the convolution of the dequantized input and weights (zero padding). */
+static void test_reference(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 40; t++) {
+        const int size = 1 + 2 * (int)(next() % 4), stride = 1 + (int)(next() % 3);
+        const int w = size + (int)(next() % 20), h = size + (int)(next() % 20), pad = (int)(next() % (size / 2 + 1));
+        const enum vgc_act act = (enum vgc_act)(t % NACTS);
+        plane p;
+        vgc_q8_dw d;
+        float *out;
+
+        plane_make(&p, w, h, size, stride, pad);
+        d = dw_args(&p, act);
+        out = malloc((size_t)p.ow * p.oh * sizeof *out);
+        assert_non_null(out);
+        d.out = out;
+        d.ldo = (size_t)p.ow;
+        vgc_q8_dw_ref(&d);
+        for (int oy = 0; oy < p.oh; oy++)
+            for (int ox = 0; ox < p.ow; ox++) {
+                double s = 0;
+                float want;
+
+                for (int ky = 0; ky < size; ky++)
+                    for (int kx = 0; kx < size; kx++) {
+                        const int iy = oy * stride + ky - pad, ix = ox * stride + kx - pad;
+                        const double x = iy < 0 || iy >= h || ix < 0 || ix >= w ? 0.0 :
+                            ((double)p.in[(size_t)(iy + pad) * p.ldi + (size_t)(ix + pad)] - p.zp) * p.xs;
+
+                        s += x * (double)p.k[ky * size + kx] * p.ws;
+                    }
+                want = vgc_act_scalar((float)(s + p.bias), act);
+                if (fabsf(want - out[(size_t)oy * p.ow + ox]) > 1e-4f * (1.0f + fabsf(want)))
+                    fail_msg("size %d stride %d pad %d on %dx%d act %d: (%d, %d) = %.7g, direct %.7g", size, stride,
+                             pad, w, h, (int)act, ox, oy, out[(size_t)oy * p.ow + ox], want);
+            }
+        free(out);
+        free(p.in);
+    }
+}
+
+
+/* Kernel fn against the reference: float and u8 outputs, rows wider than the output left alone. */
+static void test_kernel(void **state)
+{
+    vgc_q8_dw_fn fn = (vgc_q8_dw_fn)*state;
+    static const int sizes[] = { 1, 3, 5, 7 };
+    int checked = 0;
+
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (int stride = 1; stride <= 3; stride++)
+            for (int wi = 0; wi < 6; wi++)
+                for (int act = 0; act < NACTS; act++) {
+                    static const int widths[] = { 1, 5, 16, 17, 33, 37 };
+                    const int size = sizes[si], w = widths[wi] + size - 1, h = size + (int)(next() % 9);
+                    const int pad = (size / 2) * (int)((act + wi) % 2);
+                    plane p;
+                    vgc_q8_dw d;
+                    float *want, *got;
+                    uint8_t *qwant, *qgot;
+                    size_t ldo, n;
+
+                    plane_make(&p, w, h, size, stride, pad);
+                    ldo = (size_t)p.ow + 5;
+                    n = ldo * (size_t)p.oh;
+                    want = malloc(n * sizeof *want), got = malloc(n * sizeof *got);
+                    qwant = malloc(n), qgot = malloc(n);
+                    assert_true(want && got && qwant && qgot);
+                    for (size_t i = 0; i < n; i++)
+                        want[i] = got[i] = -7.0f, qwant[i] = qgot[i] = 0xa5;
+                    d = dw_args(&p, (enum vgc_act)act);
+                    d.ldo = d.ldq = ldo;
+                    d.out = want;
+                    vgc_q8_dw_ref(&d);
+                    d.out = got;
+                    fn(&d);
+                    d.out = NULL;
+                    d.qinv = 1.0f / (0.02f + (float)(next() % 50) / 500.0f);
+                    d.qzp = (float)(next() % 256) + 0.5f;
+                    d.qout = qwant;
+                    vgc_q8_dw_ref(&d);
+                    d.qout = qgot;
+                    fn(&d);
+                    for (size_t i = 0; i < n; i++) {
+                        /* the same integer sums; the epilogue may round once more or less (an fma) */
+                        if (fabsf(want[i] - got[i]) > 1e-5f * (1.0f + fabsf(want[i])))
+                            fail_msg("size %d stride %d pad %d on %dx%d act %d: [%zu] = %.9g, reference %.9g", size,
+                                     stride, pad, w, h, act, i, got[i], want[i]);
+                        if (abs((int)qwant[i] - (int)qgot[i]) > 1)
+                            fail_msg("u8: size %d stride %d pad %d on %dx%d act %d: [%zu] = %d, reference %d", size,
+                                     stride, pad, w, h, act, i, qgot[i], qwant[i]);
+                    }
+                    checked++;
+                    free(want), free(got), free(qwant), free(qgot), free(p.in);
+                }
+    assert_int_equal(checked, 4 * 3 * 6 * NACTS);
+}
+
+
+/*
+ * Depthwise-separable blocks as yolo-fastest has them: 1x1 expand (leaky),
+ * depthwise 3x3 stride 1 and 2 (leaky), 1x1 project (linear), a linear
+ * depthwise (fp32), a 5x5 depthwise; q8_min_channels 16 so that the 1x1
+ * layers run int8 too.
+ */
+static const char net_cfg[] =
+    "[net]\nwidth=45\nheight=31\nchannels=3\n"
+    "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=3\nstride=2\npad=1\nactivation=leaky\n"  /* 0 fp32: first */
+    "[convolutional]\nbatch_normalize=1\nfilters=24\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 1 int8 */
+    "[convolutional]\nbatch_normalize=1\nfilters=24\nsize=3\ngroups=24\nstride=1\npad=1\nactivation=leaky\n" /* 2 dw */
+    "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=1\nstride=1\npad=1\nactivation=linear\n" /* 3 fp32: linear */
+    "[convolutional]\nbatch_normalize=1\nfilters=32\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 4 int8 */
+    "[convolutional]\nbatch_normalize=1\nfilters=32\nsize=3\ngroups=32\nstride=2\npad=1\nactivation=leaky\n" /* 5 dw */
+    "[convolutional]\nbatch_normalize=1\nfilters=32\nsize=3\ngroups=32\nstride=1\npad=1\nactivation=linear\n" /* 6 fp32 */
+    "[convolutional]\nbatch_normalize=1\nfilters=32\nsize=5\ngroups=32\nstride=1\npad=2\nactivation=leaky\n" /* 7 dw */
+    "[convolutional]\nbatch_normalize=1\nfilters=20\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 8 int8 */
+    "[convolutional]\nfilters=14\nsize=1\nstride=1\npad=1\nactivation=linear\n"                     /* 9 fp32: head */
+    "[yolo]\nmask=0,1\nanchors=4,5, 8,9\nclasses=2\nnum=2\n";                                       /* 10 */
+#define IS_INT8(i) ((i) == 1 || (i) == 2 || (i) == 4 || (i) == 5 || (i) == 7 || (i) == 8)
+#define LAST_CONV 9
+
+
+/* compute threads of the networks load() makes */
+static int load_threads = 1;
+
+
+static vgc_net *load(const char *cfg, int precision, int q8_kernel, int keep, int no_fuse, const float *ranges)
+{
+    vgc_options opt = { .no_weights = 1, .seed = 7, .keep_outputs = keep, .max_batch = 2, .precision = precision,
+                        .threads = load_threads,
+                        .q8_kernel = q8_kernel, .q8_min_channels = 16, .q8_ranges = ranges, .q8_no_fuse = no_fuse };
+    char err[VIGIA_ERRLEN];
+    vgc_net *net = NULL;
+
+    if (vgc_net_load_mem(&net, cfg, strlen(cfg), NULL, 0, &opt, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    return net;
+}
+
+
+static void fill(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)((i * 7919) % 1000) / 1000.0f;
+}
+
+
+static void network_once(int kind)
+{
+    const size_t n = 3 * 45 * 31;
+    float *x = malloc(n * sizeof *x);
+    vgc_net *f32 = load(net_cfg, VGC_PREC_FP32, 0, 1, 0, NULL);
+    vgc_net *q = load(net_cfg, VGC_PREC_INT8, kind + 1, 1, 0, NULL), *ref = load(net_cfg, VGC_PREC_INT8, 1, 1, 0, NULL);
+    char err[VIGIA_ERRLEN];
+    const char *note;
+
+    assert_non_null(x);
+    fill(x, n);
+    assert_int_equal(vgc_net_precision(q, &note), VGC_PREC_INT8);
+    printf("# %s\n", note);
+    assert_non_null(strstr(note, "6 of 10 convolutions"));
+    assert_int_equal(vgc_net_forward(f32, x, 1, err, sizeof err), 0);
+    assert_int_equal(vgc_net_forward(q, x, 1, err, sizeof err), 0);
+    assert_int_equal(vgc_net_forward(ref, x, 1, err, sizeof err), 0);
+    for (int li = 1; li <= LAST_CONV; li++) {
+        const vgc_layer *l = vgc_net_layer(q, li);
+        const float *y = vgc_net_output(q, li, 0), *y32 = vgc_net_output(f32, li, 0), *yr = vgc_net_output(ref, li, 0);
+        double num = 0, den = 0;
+
+        assert_int_equal(l->q8 != NULL, IS_INT8(li));
+        if (IS_INT8(li))
+            assert_int_equal(l->q8->dw, l->groups > 1);
+        for (size_t i = 0; i < l->out_size; i++) {
+            num += ((double)y[i] - y32[i]) * ((double)y[i] - y32[i]);
+            den += (double)y32[i] * y32[i];
+            /* the same quantization as the reference (avx2's 7-bit GEMM weights are its own) */
+            if (kind != VGC_Q8_AVX2 && fabsf(y[i] - yr[i]) > 1e-4f * (1.0f + fabsf(yr[i])))
+                fail_msg("layer %d [%zu]: %g, reference kernels %g", li, i, y[i], yr[i]);
+        }
+        if (sqrt(num / den) > (kind == VGC_Q8_AVX2 ? 0.08 : 0.05))
+            fail_msg("layer %d is %.3f%% (rms) off fp32", li, 100 * sqrt(num / den));
+        printf("# layer %d (%s): %.3f%% rms off fp32\n", li, !l->q8 ? "fp32" : l->q8->dw ? "int8 dw" : "int8",
+               100 * sqrt(num / den));
+    }
+    vgc_net_destroy(f32);
+    vgc_net_destroy(q);
+    vgc_net_destroy(ref);
+    free(x);
+}
+
+
+static void test_network(void **state)
+{
+    /* with 1 and 3 threads (the depthwise tasks split the channels among them) */
+    for (load_threads = 1; load_threads <= 3; load_threads += 2)
+        network_once((int)(intptr_t)*state);
+    load_threads = 1;
+}
+
+
+/*
+ * u8 between int8 layers with depthwise ones: a depthwise layer's input is
+ * quantized per channel (never a static range, so never fed), its output
+ * goes quantized into the next layer's planes: 2 -> 3 and 5 -> 6, and
+ * through a u8 maxpool 7 -> 8 -> 9 (into a padded 3x3 plane); 1 and 3 feed
+ * nothing (into a depthwise layer, directly and through a maxpool).
+ */
+static const char fuse_cfg[] =
+    "[net]\nwidth=41\nheight=35\nchannels=3\n"
+    "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 0 fp32 */
+    "[convolutional]\nbatch_normalize=1\nfilters=24\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 1 */
+    "[convolutional]\nbatch_normalize=1\nfilters=24\nsize=3\ngroups=24\nstride=1\npad=1\nactivation=leaky\n" /* 2 -> 3 */
+    "[convolutional]\nbatch_normalize=1\nfilters=40\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 3 */
+    "[maxpool]\nsize=2\nstride=2\n"                                                                 /* 4 u8 */
+    "[convolutional]\nbatch_normalize=1\nfilters=40\nsize=3\ngroups=40\nstride=2\npad=1\nactivation=leaky\n" /* 5 -> 6 */
+    "[convolutional]\nbatch_normalize=1\nfilters=32\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 6 */
+    "[convolutional]\nbatch_normalize=1\nfilters=32\nsize=3\ngroups=32\nstride=1\npad=1\nactivation=leaky\n" /* 7 -> pool -> 9 */
+    "[maxpool]\nsize=2\nstride=2\n"                                                                 /* 8 u8 */
+    "[convolutional]\nbatch_normalize=1\nfilters=24\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 9 */
+    "[convolutional]\nfilters=14\nsize=1\nstride=1\npad=1\nactivation=linear\n"                     /* 10 head */
+    "[yolo]\nmask=0,1\nanchors=4,5, 8,9\nclasses=2\nnum=2\n";                                       /* 11 */
+#define FUSE_LAYERS 12
+
+
+static void test_fused(void **state)
+{
+    const int kind = (int)(intptr_t)*state;
+    const size_t n = 3 * 41 * 35;
+    float *x = malloc(2 * n * sizeof *x), ranges[2 * FUSE_LAYERS] = { 0 };
+    vgc_net *dyn = load(fuse_cfg, VGC_PREC_INT8, kind + 1, 1, 0, NULL), *fused, *plain;
+    char err[VIGIA_ERRLEN];
+    const vgc_layer *head;
+    double maxd = 0, maxv = 0;
+
+    assert_non_null(x);
+    fill(x, 2 * n);
+    assert_int_equal(vgc_net_forward(dyn, x, 1, err, sizeof err), 0);
+    for (int i = 1; i < FUSE_LAYERS; i++) {
+        const vgc_layer *l = vgc_net_layer(dyn, i);
+        const float *in = vgc_net_output(dyn, i - 1, 0);
+
+        if (!l->q8)
+            continue;
+        for (size_t k = 0; k < (size_t)l->c * l->w * l->h; k++) {
+            ranges[2 * i] = in[k] < ranges[2 * i] ? in[k] : ranges[2 * i];
+            ranges[2 * i + 1] = in[k] > ranges[2 * i + 1] ? in[k] : ranges[2 * i + 1];
+        }
+        ranges[2 * i + 1] *= 1.1f;
+    }
+    vgc_net_destroy(dyn);
+    fused = load(fuse_cfg, VGC_PREC_INT8, kind + 1, 0, 0, ranges);
+    plain = load(fuse_cfg, VGC_PREC_INT8, kind + 1, 0, 1, ranges);
+    assert_int_equal(vgc_net_layer(fused, 1)->q8->feed, 0);
+    assert_int_equal(vgc_net_layer(fused, 2)->q8->fed, 0);
+    assert_int_equal(vgc_net_layer(fused, 2)->q8->feed, 1);
+    assert_int_equal(vgc_net_layer(fused, 3)->q8->fed, 1);
+    assert_int_equal(vgc_net_layer(fused, 3)->q8->feed, 0);
+    assert_int_equal(vgc_net_layer(fused, 5)->q8->fed, 0);
+    assert_int_equal(vgc_net_layer(fused, 5)->q8->feed, 1);
+    assert_int_equal(vgc_net_layer(fused, 6)->q8->fed, 1);
+    assert_int_equal(vgc_net_layer(fused, 6)->q8->feed, 0);
+    assert_int_equal(vgc_net_layer(fused, 7)->q8->feed, 2);
+    assert_int_equal(vgc_net_layer(fused, 9)->q8->fed, 1);
+    head = vgc_net_layer(fused, FUSE_LAYERS - 1);
+    for (int batch = 1; batch <= 2; batch++) {
+        const float *yf, *yp;
+
+        assert_int_equal(vgc_net_forward(fused, x, batch, err, sizeof err), 0);
+        assert_int_equal(vgc_net_forward(plain, x, batch, err, sizeof err), 0);
+        yf = vgc_net_output(fused, FUSE_LAYERS - 1, 0);
+        yp = vgc_net_output(plain, FUSE_LAYERS - 1, 0);
+        for (size_t i = 0; i < head->out_size; i++) {
+            const double dv = fabs((double)yf[i] - yp[i]);
+
+            maxd = dv > maxd ? dv : maxd;
+            maxv = fabs(yp[i]) > maxv ? fabs(yp[i]) : maxv;
+        }
+    }
+    printf("# kind %d: fed int8 path vs float between layers: max |diff| %g (outputs up to %g)\n", kind, maxd, maxv);
+    /* the same sums quantized with the same arithmetic: equal */
+    assert_true(maxd == 0);
+    assert_true(maxv > 0);
+    vgc_net_destroy(fused);
+    vgc_net_destroy(plain);
+    free(x);
+}
+
+
+static void skipped(void **state)
+{
+    (void)state;
+    skip();
+}
+
+
+int main(void)
+{
+    static struct CMUnitTest tests[16];
+    static char names[16][256];
+    static const char *const knames[] = { "ref", "avx2", "vnni", "amx" };
+    int n = 0;
+    char why[160] = "";
+    vgc_q8_dw_fn vbmi;
+    const vgc_q8_kernels *vn = vgc_q8_pick(VGC_Q8_VNNI, VGC_Q8_VNNI, why, sizeof why);
+
+    tests[n++] = (struct CMUnitTest){ "dw_reference", test_reference, NULL, NULL, NULL };
+    vbmi = vn ? vgc_q8_dw_pick(vn, why, sizeof why) : NULL;
+    snprintf(names[n], sizeof names[0], "dw_vbmi%s%s", vbmi ? "" : " # SKIP ", vbmi ? "" : why);
+    tests[n] = (struct CMUnitTest){ names[n], vbmi ? test_kernel : skipped, NULL, NULL, (void *)vbmi };
+    n++;
+    {
+        const int avx2 = vgc_q8_usable(VGC_Q8_AVX2, why, sizeof why);
+
+        snprintf(names[n], sizeof names[0], "dw_avx2%s%s", avx2 ? "" : " # SKIP ", avx2 ? "" : why);
+        tests[n] = (struct CMUnitTest){ names[n], avx2 ? test_kernel : skipped, NULL, NULL, (void *)vgc_q8_dw_avx2 };
+        n++;
+    }
+    /* whole networks with the kernels each int8 kind runs (ref: the scalar depthwise one) */
+    for (int kind = VGC_Q8_REF; kind <= VGC_Q8_AMX; kind++) {
+        const vgc_q8_kernels *k = vgc_q8_pick(kind, kind, why, sizeof why);
+        vgc_q8_dw_fn dw = k ? vgc_q8_dw_pick(k, why, sizeof why) : NULL;
+
+        for (int t = 0; t < 2; t++) {
+            snprintf(names[n], sizeof names[0], "%s_%s%s%s", t ? "fused" : "network", knames[kind],
+                     dw ? "" : " # SKIP ", dw ? "" : why);
+            tests[n] = (struct CMUnitTest){ names[n], !dw ? skipped : t ? test_fused : test_network, NULL, NULL,
+                                            (void *)(intptr_t)kind };
+            n++;
+        }
+    }
+    return _cmocka_run_group_tests("q8_dw", tests, (size_t)n, NULL, NULL);
+}
