@@ -808,15 +808,19 @@ async function sign_out_ends_the_session(ctx) {
   await page.goto(ctx.server.url + '/#/detect');
   await page.getByRole('heading', { name: 'Detect', level: 1 }).waitFor();
   // the first sign-in's session is still the one in use, its access token refreshed
-  // (access tokens live 10 s here: on a slow machine the one read may expire before it is used, so
-  // the page's latest token is tried again, a bounded number of times)
+  // (access tokens live 10 s here, and the page refreshes one only when it calls the API: on a slow
+  // machine the one read may have expired, so the page is sent to a page that calls the API, and its
+  // latest token tried again, a bounded number of times)
   let now, me;
   for (let i = 0; i < 10; i++) {
     now = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigia.session')).access_token);
     me = await apiGet(ctx, '/v1/auth/me', { Authorization: 'Bearer ' + now });
     if (me.status === 200) break;
+    await page.goto(ctx.server.url + (i % 2 ? '/#/detect' : '/#/history'));
     await page.waitForTimeout(1000);
   }
+  await page.goto(ctx.server.url + '/#/detect');
+  await page.getByRole('heading', { name: 'Detect', level: 1 }).waitFor();
   check(now !== ctx.firstToken, 'the access token was refreshed');
   check(me.status === 200, `the refreshed token works: HTTP ${me.status}`);
   const refresh = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigia.session')).refresh_token);
