@@ -16,3 +16,8 @@ EXTRA_PROGRAMS += bench/stream/bench_colors
 bench_stream_bench_colors_SOURCES = bench/stream/bench_colors.c
 bench_stream_bench_colors_CPPFLAGS = $(AM_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
 bench_stream_bench_colors_LDADD = $(VIGIA_CORE_LIBS)
+# The server's JPEG decoder at each DCT reduction (the entropy-decoding floor of a frame): built on demand.
+EXTRA_PROGRAMS += bench/detect/bench_jpeg_scales
+bench_detect_bench_jpeg_scales_SOURCES = bench/detect/bench_jpeg_scales.c
+bench_detect_bench_jpeg_scales_CPPFLAGS = $(AM_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
+bench_detect_bench_jpeg_scales_LDADD = $(VIGIA_CORE_LIBS)
