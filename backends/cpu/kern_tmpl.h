@@ -427,7 +427,10 @@ static void KNAME(conv_rows)(const vgc_conv_args *x)
     /* [C][ks] row pointers, after the rows, 64-byte aligned like the scratch itself */
     const float **rowp = (const float **)(void *)(ring + ((slot * ((size_t)C * ks + 1) + 15) & ~(size_t)15));
     int held[VGC_MAX_KERNEL];
+    size_t tap[VGC_MAX_KERNEL];   /* where column kx of a window starts in its row (no division per k) */
 
+    for (int kx = 0; kx < ks; kx++)
+        tap[kx] = (size_t)(kx % s) * pp + (size_t)(kx / s);
     memset(ring, 0, slot * ((size_t)C * (size_t)ks + 1) * sizeof(float));
     for (int k = 0; k < ks; k++)
         held[k] = -1;
@@ -489,7 +492,7 @@ static void KNAME(conv_rows)(const vgc_conv_args *x)
                     const float *row = rowp[ck] + ox;
 
                     for (int kx = 0; kx < ks; kx++, a += GEMM_MR) {
-                        const float *bp = row + (size_t)(kx % s) * pp + kx / s;
+                        const float *bp = row + tap[kx];
                         vf bv[GEMM_NV];
 
 #pragma GCC unroll 8
