@@ -847,12 +847,7 @@ static void run_gather(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
 }
 
 
-/*
- * Softmax along an axis: with values after it (YOLOv8's DFL: 16 bins of
- * [1, 16, 4, 8400]) the axis is strided, so each step runs over the
- * contiguous inner values of every position at once (running max, exp by
- * the kernel, sums, scale), in the thread-0 scratch (2 x inner floats).
- */
+/* A Softmax's input as [outer, len, inner], len the axis. */
 static void softmax_shape(const vgc_onnx_exec *ex, const vgc_onnx_node *n, int64_t *outer, int64_t *len,
                           int64_t *inner)
 {
@@ -866,6 +861,12 @@ static void softmax_shape(const vgc_onnx_exec *ex, const vgc_onnx_node *n, int64
 }
 
 
+/*
+ * Softmax along an axis: with values after it (YOLOv8's DFL: 16 bins of
+ * [1, 16, 4, 8400]) the axis is strided, so each step runs over the
+ * contiguous inner values of every position at once (running max, exp by
+ * the kernel, sums, scale), in the thread-0 scratch (2 x inner floats).
+ */
 static void run_softmax(const vgc_onnx_exec *ex, const vgc_onnx_node *n)
 {
     int64_t outer, len, inner;
