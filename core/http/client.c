@@ -100,15 +100,7 @@ vg_http_target_parse(vg_http_target *t, const char *url, char *err, size_t errle
         snprintf(err, errlen, "'%.100s': bad path", url);
         return -1;
     }
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai = NULL;
-    int rc = getaddrinfo(host, port, &hints, &ai);
-    if (rc != 0 || !ai) {
-        snprintf(err, errlen, "'%.100s': cannot resolve '%s': %s", url, host, gai_strerror(rc));
-        return -1;
-    }
-    memcpy(&t->addr, ai->ai_addr, ai->ai_addrlen);
-    t->addrlen = ai->ai_addrlen;
-    freeaddrinfo(ai);
+    snprintf(t->port, sizeof t->port, "%s", port);
     snprintf(t->host, sizeof t->host, "%s", hostport);
     snprintf(t->name, sizeof t->name, "%s", host);
     snprintf(t->path, sizeof t->path, "%s", path);
