@@ -18,3 +18,5 @@ VIGIA_TESTS += $(srcdir)/tests/stream/test_unique.py
 # Webhook hosts by name, resolved off the reactor and again when they move (under tests/net/vigia-test-dns.so).
 EXTRA_DIST += tests/stream/test_webhook_dns.py
 VIGIA_TESTS += $(srcdir)/tests/stream/test_webhook_dns.py
+EXTRA_DIST += tests/stream/test_mqtt_dns.py
+VIGIA_TESTS += $(srcdir)/tests/stream/test_mqtt_dns.py

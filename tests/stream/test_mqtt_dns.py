@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""The MQTT broker by name (docs/events.md, How host names are resolved): the server runs under
+tests/net/vigia-test-dns.so, a test-only getaddrinfo (LD_PRELOAD) answering the names a file of
+this test lists. broker.vigia.test takes 2 s to resolve at start: /health is answered meanwhile
+(after the resolution started and before it ended, by the library's log), and the server then
+connects. The broker moves to 127.0.0.2 and its name with it: after the connection is lost the
+name is resolved again and the server connects to the new broker."""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+import test_events as te  # noqa: E402
+
+NAME = "broker.vigia.test"
+
+
+class Broker:
+    """mosquitto in the foreground on ip:port."""
+
+    def __init__(self, work, ip, port):
+        conf = os.path.join(work, f"mosquitto-{ip}.conf")
+        with open(conf, "w") as f:
+            f.write(f"listener {port} {ip}\nallow_anonymous true\n")
+        self.log = open(os.path.join(work, f"mosquitto-{ip}.log"), "a")
+        self.proc = subprocess.Popen(["mosquitto", "-c", conf], stdout=self.log, stderr=self.log)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def write_names(ctx, line):
+    tmp = ctx["names"] + ".new"
+    with open(tmp, "w") as f:
+        f.write(line + "\n")
+    os.replace(tmp, ctx["names"])
+
+
+def dns_log(ctx):
+    try:
+        with open(ctx["dnslog"]) as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def wait_metric(srv, name, value, secs=30):
+    end = time.time() + secs
+    while time.time() < end and te.metric(srv, name) != value:
+        time.sleep(0.05)
+    return te.metric(srv, name)
+
+
+def setup():
+    preload = os.path.join(os.environ.get("VIGIA_BUILDDIR", "."), "tests", "net", "vigia-test-dns.so")
+    if not os.path.exists(preload):
+        raise tap.Skip(f"{preload} not built (make check builds it)")
+    if subprocess.run(["sh", "-c", "command -v mosquitto"], capture_output=True).returncode != 0:
+        raise tap.Skip("mosquitto not installed")
+    work = tempfile.mkdtemp(prefix="vigia-mqttdns-")
+    ctx = {"work": work, "names": os.path.join(work, "names"), "dnslog": os.path.join(work, "dns.log"),
+           "port": tap.free_port()}
+    write_names(ctx, f"{NAME} 127.0.0.1 2000")
+    ctx["brokers"] = [Broker(work, "127.0.0.1", ctx["port"])]
+    time.sleep(0.3)
+    env = {"LD_PRELOAD": preload, "VG_TEST_DNS_FILE": ctx["names"], "VG_TEST_DNS_LOG": ctx["dnslog"]}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)   # for the server's process only: this one has loaded its libraries
+    try:
+        ctx["srv"] = tap.Server(["--mqtt-url", f"mqtt://{NAME}:{ctx['port']}", "--mqtt-prefix", "vt"], workdir=work)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return ctx
+
+
+def teardown(ctx):
+    if not ctx:
+        return
+    if ctx.get("srv"):
+        rc = ctx["srv"].stop()
+        tap.check(rc == 0, f"server exit status {rc}")
+    for b in ctx.get("brokers", []):
+        b.kill()
+
+
+def test_slow_broker_name(ctx):
+    """/health is answered while the broker's name is being resolved; the server connects after."""
+    srv = ctx["srv"]
+    srv.wait_ready()
+    end = time.time() + 30
+    while time.time() < end and f"start {NAME}" not in dns_log(ctx):
+        time.sleep(0.005)
+    with urllib.request.urlopen(srv.url("/health"), timeout=30) as r:
+        status = r.status
+    log = dns_log(ctx)   # read after the answer came
+    tap.check(status == 200 and f"start {NAME}" in log and f"end {NAME}" not in log, (status, log))
+    tap.check(wait_metric(srv, "vigia_mqtt_connected", 1) == 1)
+
+
+def test_broker_moves(ctx):
+    """The broker at 127.0.0.1 goes away and one at 127.0.0.2 takes its name: the server resolves
+    the name again on reconnecting and connects to the new one."""
+    srv = ctx["srv"]
+    tap.check(wait_metric(srv, "vigia_mqtt_connected", 1) == 1)
+    ctx["brokers"][0].kill()
+    write_names(ctx, f"{NAME} 127.0.0.2")
+    ctx["brokers"].append(Broker(ctx["work"], "127.0.0.2", ctx["port"]))
+    tap.check(wait_metric(srv, "vigia_mqtt_connected", 0) == 0)
+    tap.check(wait_metric(srv, "vigia_mqtt_connected", 1) == 1)
+    tap.check(dns_log(ctx).count(f"start {NAME}") >= 2, dns_log(ctx))
+    with open(ctx["brokers"][1].log.name) as f:
+        tap.check("New client connected" in f.read())
+
+
+if __name__ == "__main__":
+    sys.exit(tap.run([test_slow_broker_name, test_broker_moves], setup, teardown))
