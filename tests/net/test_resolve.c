@@ -82,12 +82,41 @@ run(struct ev_loop *loop, vg_resolver *r, answers *s)
 }
 
 
+/* Each test's loop and resolver (cmocka's state). */
+typedef struct fixture {
+    struct ev_loop *loop;
+    vg_resolver *r;
+} fixture;
+
+
+static int
+fixture_up(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    f->loop = ev_loop_new(EVFLAG_AUTO);
+    f->r = vg_resolver_create(f->loop);
+    *state = f;
+    return 0;
+}
+
+
+static int
+fixture_down(void **state)
+{
+    fixture *f = *state;
+    vg_resolver_destroy(f->r);   /* NULL when the test destroyed it */
+    ev_loop_destroy(f->loop);
+    free(f);
+    return 0;
+}
+
+
 static void
 numeric_at_once(void **state)
 {
-    (void)state;
-    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    vg_resolver *r = vg_resolver_create(loop);
+    fixture *f = *state;
+    struct ev_loop *loop = f->loop;
+    vg_resolver *r = f->r;
     answers s = { 0 };
     vg_resolve_addr a;
     vg_resolve_req *q = (vg_resolve_req *)&s;
@@ -103,17 +132,15 @@ numeric_at_once(void **state)
     assert_int_equal(vg_resolver_start(r, "", "80", &a, on_answer, &s, &q, err, sizeof err), -1);
     run(loop, r, &s);
     assert_int_equal(s.n, 0);   /* answered at once: no callback */
-    vg_resolver_destroy(r);
-    ev_loop_destroy(loop);
 }
 
 
 static void
 name_through_thread(void **state)
 {
-    (void)state;
-    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    vg_resolver *r = vg_resolver_create(loop);
+    fixture *f = *state;
+    struct ev_loop *loop = f->loop;
+    vg_resolver *r = f->r;
     answers s = { 0 }, nx = { 0 };
     vg_resolve_addr a;
     vg_resolve_req *q = NULL;
@@ -130,17 +157,15 @@ name_through_thread(void **state)
     assert_int_equal(nx.n, 1);
     assert_int_equal(nx.failed, 1);
     assert_string_equal(nx.err, gai_strerror(EAI_NONAME));
-    vg_resolver_destroy(r);
-    ev_loop_destroy(loop);
 }
 
 
 static void
 cancel_before_answer(void **state)
 {
-    (void)state;
-    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    vg_resolver *r = vg_resolver_create(loop);
+    fixture *f = *state;
+    struct ev_loop *loop = f->loop;
+    vg_resolver *r = f->r;
     answers s = { 0 }, kept = { 0 };
     vg_resolve_addr a;
     vg_resolve_req *running[VG_RESOLVE_THREADS], *queued = NULL;
@@ -159,17 +184,15 @@ cancel_before_answer(void **state)
     assert_int_equal(s.n, 0);
     assert_int_equal(kept.n, 1);
     assert_string_equal(kept.addr, "127.0.0.1:3");
-    vg_resolver_destroy(r);
-    ev_loop_destroy(loop);
 }
 
 
 static void
 many_past_the_bound(void **state)
 {
-    (void)state;
-    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    vg_resolver *r = vg_resolver_create(loop);
+    fixture *f = *state;
+    struct ev_loop *loop = f->loop;
+    vg_resolver *r = f->r;
     answers s = { 0 };
     vg_resolve_addr a;
     char err[128] = "";
@@ -187,26 +210,24 @@ many_past_the_bound(void **state)
     assert_int_equal(vg_resolver_start(r, "fast.vigia.test", "80", &a, on_answer, &s, NULL, err, sizeof err), 0);
     run(loop, r, &s);
     assert_int_equal(s.n, VG_RESOLVE_PENDING + 1);
-    vg_resolver_destroy(r);
-    ev_loop_destroy(loop);
 }
 
 
 static void
 destroy_while_pending(void **state)
 {
-    (void)state;
-    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    vg_resolver *r = vg_resolver_create(loop);
+    fixture *f = *state;
+    struct ev_loop *loop = f->loop;
+    vg_resolver *r = f->r;
     answers s = { 0 };
     vg_resolve_addr a;
     char err[128];
     for (int i = 0; i < VG_RESOLVE_THREADS + 3; i++)
         assert_int_equal(vg_resolver_start(r, "slow.vigia.test", "80", &a, on_answer, &s, NULL, err, sizeof err), 0);
     vg_resolver_destroy(r);   /* joins the threads, frees every request */
+    f->r = NULL;
     ev_run(loop, EVRUN_NOWAIT);
     assert_int_equal(s.n, 0);
-    ev_loop_destroy(loop);
 }
 
 
@@ -230,11 +251,11 @@ main(int argc, char **argv)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(numeric_at_once),
-        cmocka_unit_test(name_through_thread),
-        cmocka_unit_test(cancel_before_answer),
-        cmocka_unit_test(many_past_the_bound),
-        cmocka_unit_test(destroy_while_pending),
+        cmocka_unit_test_setup_teardown(numeric_at_once, fixture_up, fixture_down),
+        cmocka_unit_test_setup_teardown(name_through_thread, fixture_up, fixture_down),
+        cmocka_unit_test_setup_teardown(cancel_before_answer, fixture_up, fixture_down),
+        cmocka_unit_test_setup_teardown(many_past_the_bound, fixture_up, fixture_down),
+        cmocka_unit_test_setup_teardown(destroy_while_pending, fixture_up, fixture_down),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(getenv("VG_TEST_DNS_FILE"));

@@ -8,13 +8,13 @@ name is resolved again and the server connects to the new broker."""
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
 import test_events as te  # noqa: E402
+import dns_names as dn  # noqa: E402
 
 NAME = "broker.vigia.test"
 
@@ -35,21 +35,6 @@ class Broker:
             self.proc.wait()
 
 
-def write_names(ctx, line):
-    tmp = ctx["names"] + ".new"
-    with open(tmp, "w") as f:
-        f.write(line + "\n")
-    os.replace(tmp, ctx["names"])
-
-
-def dns_log(ctx):
-    try:
-        with open(ctx["dnslog"]) as f:
-            return f.read().splitlines()
-    except FileNotFoundError:
-        return []
-
-
 def wait_metric(srv, name, value, secs=30):
     end = time.time() + secs
     while time.time() < end and te.metric(srv, name) != value:
@@ -58,38 +43,20 @@ def wait_metric(srv, name, value, secs=30):
 
 
 def setup():
-    preload = os.path.join(os.environ.get("VIGIA_BUILDDIR", "."), "tests", "net", "vigia-test-dns.so")
-    if not os.path.exists(preload):
-        raise tap.Skip(f"{preload} not built (make check builds it)")
     if subprocess.run(["sh", "-c", "command -v mosquitto"], capture_output=True).returncode != 0:
         raise tap.Skip("mosquitto not installed")
-    work = tempfile.mkdtemp(prefix="vigia-mqttdns-")
-    ctx = {"work": work, "names": os.path.join(work, "names"), "dnslog": os.path.join(work, "dns.log"),
-           "port": tap.free_port()}
-    write_names(ctx, f"{NAME} 127.0.0.1 2000")
-    ctx["brokers"] = [Broker(work, "127.0.0.1", ctx["port"])]
+    ctx = dn.setup("vigia-mqttdns-")
+    ctx["port"] = tap.free_port()
+    dn.write_names(ctx, f"{NAME} 127.0.0.1 2000\n")
+    ctx["brokers"] = [Broker(ctx["work"], "127.0.0.1", ctx["port"])]
     time.sleep(0.3)
-    env = {"LD_PRELOAD": preload, "VG_TEST_DNS_FILE": ctx["names"], "VG_TEST_DNS_LOG": ctx["dnslog"]}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)   # for the server's process only: this one has loaded its libraries
-    try:
-        ctx["srv"] = tap.Server(["--mqtt-url", f"mqtt://{NAME}:{ctx['port']}", "--mqtt-prefix", "vt"], workdir=work)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    ctx["srv"] = dn.server(ctx, ["--mqtt-url", f"mqtt://{NAME}:{ctx['port']}", "--mqtt-prefix", "vt"])
     return ctx
 
 
 def teardown(ctx):
-    if not ctx:
-        return
-    if ctx.get("srv"):
-        rc = ctx["srv"].stop()
-        tap.check(rc == 0, f"server exit status {rc}")
-    for b in ctx.get("brokers", []):
+    dn.stop(ctx)
+    for b in (ctx or {}).get("brokers", []):
         b.kill()
 
 
@@ -98,11 +65,11 @@ def test_slow_broker_name(ctx):
     srv = ctx["srv"]
     srv.wait_ready()
     end = time.time() + 30
-    while time.time() < end and f"start {NAME}" not in dns_log(ctx):
+    while time.time() < end and f"start {NAME}" not in dn.log(ctx):
         time.sleep(0.005)
     with urllib.request.urlopen(srv.url("/health"), timeout=30) as r:
         status = r.status
-    log = dns_log(ctx)   # read after the answer came
+    log = dn.log(ctx)   # read after the answer came
     tap.check(status == 200 and f"start {NAME}" in log and f"end {NAME}" not in log, (status, log))
     tap.check(wait_metric(srv, "vigia_mqtt_connected", 1) == 1)
 
@@ -113,11 +80,11 @@ def test_broker_moves(ctx):
     srv = ctx["srv"]
     tap.check(wait_metric(srv, "vigia_mqtt_connected", 1) == 1)
     ctx["brokers"][0].kill()
-    write_names(ctx, f"{NAME} 127.0.0.2")
+    dn.write_names(ctx, f"{NAME} 127.0.0.2\n")
     ctx["brokers"].append(Broker(ctx["work"], "127.0.0.2", ctx["port"]))
     tap.check(wait_metric(srv, "vigia_mqtt_connected", 0) == 0)
     tap.check(wait_metric(srv, "vigia_mqtt_connected", 1) == 1)
-    tap.check(dns_log(ctx).count(f"start {NAME}") >= 2, dns_log(ctx))
+    tap.check(dn.log(ctx).count(f"start {NAME}") >= 2, dn.log(ctx))
     with open(ctx["brokers"][1].log.name) as f:
         tap.check("New client connected" in f.read())
 

@@ -7,11 +7,9 @@ it ended, as the library's log says), and the events are delivered once it is do
 then kept (one resolution for every event). moving.vigia.test moves from 127.0.0.1 to 127.0.0.2
 while its receiver moves with it: the first POST to the old address fails, the name is resolved
 again, and every event reaches the new receiver."""
-import http.server
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -19,31 +17,18 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
 import test_events as te  # noqa: E402
+import test_events_reload as ter  # noqa: E402
+import dns_names as dn  # noqa: E402
 
 SLOW_MS = 2000
 
 
-class Receiver(http.server.ThreadingHTTPServer):
-    """Answers every POST 200 and keeps its body."""
+class Receiver(ter.Receiver):
+    """Answers every POST 200; stop() frees its address."""
 
-    def __init__(self, addr):
-        self.bodies = []
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with outer.lock:
-                    outer.bodies.append(json.loads(body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-        super().__init__(addr, Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+    def types(self):
+        with self.lock:
+            return [json.loads(b)["type"] for b, h in self.posts]
 
     def stop(self):
         self.shutdown()
@@ -51,30 +36,15 @@ class Receiver(http.server.ThreadingHTTPServer):
 
 
 def write_names(ctx, moving_to):
-    tmp = ctx["names"] + ".new"
-    with open(tmp, "w") as f:
-        f.write(f"slow.vigia.test 127.0.0.1 {SLOW_MS}\nmoving.vigia.test {moving_to}\n")
-    os.replace(tmp, ctx["names"])
-
-
-def dns_log(ctx):
-    try:
-        with open(ctx["dnslog"]) as f:
-            return f.read().splitlines()
-    except FileNotFoundError:
-        return []
+    dn.write_names(ctx, f"slow.vigia.test 127.0.0.1 {SLOW_MS}\nmoving.vigia.test {moving_to}\n")
 
 
 def setup():
-    preload = os.path.join(os.environ.get("VIGIA_BUILDDIR", "."), "tests", "net", "vigia-test-dns.so")
-    if not os.path.exists(preload):
-        raise tap.Skip(f"{preload} not built (make check builds it)")
-    work = tempfile.mkdtemp(prefix="vigia-dns-")
-    models = os.path.join(work, "models")
+    ctx = dn.setup("vigia-dns-")
+    models = os.path.join(ctx["work"], "models")
     if not tap.fetch_models(models, ["yolo-fastest-1.1-xl"]):
         raise tap.Skip("../shared/models not found")
-    ctx = {"work": work, "names": os.path.join(work, "names"), "dnslog": os.path.join(work, "dns.log"),
-           "frames": tap.synthetic_video(te.FRAMES)}
+    ctx["frames"] = tap.synthetic_video(te.FRAMES)
     ctx["slow"] = Receiver(("127.0.0.1", 0))
     port = tap.free_port()
     ctx["old"] = Receiver(("127.0.0.1", port))
@@ -83,32 +53,17 @@ def setup():
     write_names(ctx, "127.0.0.1")
     ctx["slow_url"] = f"http://slow.vigia.test:{ctx['slow'].server_address[1]}/hook"
     ctx["moving_url"] = f"http://moving.vigia.test:{port}/hook"
-    env = {"LD_PRELOAD": preload, "VG_TEST_DNS_FILE": ctx["names"], "VG_TEST_DNS_LOG": ctx["dnslog"]}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)   # for the server's process only: this one has loaded its libraries
-    try:
-        srv = tap.Server(["--models", models, "--workers", "1", "--detect-load", "yolo-fastest-1.1-xl",
-                          "--auth-open-detect", "true", "--webhook-urls", f"{ctx['slow_url']},{ctx['moving_url']}",
-                          "--webhook-backoff", "0.05s", "--webhook-retries", "3"], workdir=work)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    srv.wait_ready()
-    ctx["srv"] = srv
+    ctx["srv"] = dn.server(ctx, ["--models", models, "--workers", "1", "--detect-load", "yolo-fastest-1.1-xl",
+                                 "--auth-open-detect", "true", "--webhook-urls", f"{ctx['slow_url']},{ctx['moving_url']}",
+                                 "--webhook-backoff", "0.05s", "--webhook-retries", "3"])
+    ctx["srv"].wait_ready()
     return ctx
 
 
 def teardown(ctx):
-    if not ctx:
-        return
-    if ctx.get("srv"):
-        rc = ctx["srv"].stop()
-        tap.check(rc == 0, f"server exit status {rc}")
+    dn.stop(ctx)
     for r in ("slow", "old", "new"):
-        if ctx.get(r):
+        if ctx and ctx.get(r):
             ctx[r].stop()
 
 
@@ -116,16 +71,16 @@ def test_slow_name_does_not_stall(ctx):
     """While slow.vigia.test is being resolved (2 s), /health is answered: its answer comes after
     the resolution started and before it ended. The events wait and are then all delivered."""
     srv = ctx["srv"]
-    tap.check(dns_log(ctx) == [], dns_log(ctx))   # nothing resolved before there is an event to send
+    tap.check(dn.log(ctx) == [], dn.log(ctx))   # nothing resolved before there is an event to send
     seen = {}
 
     def watch():
         end = time.time() + 60
-        while time.time() < end and "start slow.vigia.test" not in dns_log(ctx):
+        while time.time() < end and "start slow.vigia.test" not in dn.log(ctx):
             time.sleep(0.005)
         with urllib.request.urlopen(srv.url("/health"), timeout=30) as r:
             seen["health"] = r.status
-        seen["log"] = dns_log(ctx)   # read after the answer came
+        seen["log"] = dn.log(ctx)   # read after the answer came
     w = threading.Thread(target=watch)
     w.start()
     events = te.stream_video(ctx["srv"], ctx["frames"], "cam-d")
@@ -139,10 +94,9 @@ def test_slow_name_does_not_stall(ctx):
         time.sleep(0.05)
         got = te.metric(srv, f'vigia_webhook_events_total{{url="{url}",result="delivered"}}')
     tap.check(len(events) >= 1 and got == len(events) + 1, (events, got))   # the stream's events and its "end"
-    with ctx["slow"].lock:
-        tap.check([b["type"] for b in ctx["slow"].bodies][:len(events)] == [e["type"] for e in events])
+    tap.check(ctx["slow"].types()[:len(events)] == [e["type"] for e in events], ctx["slow"].types())
     # resolved once: the address is kept for the next events
-    tap.check(dns_log(ctx).count("start slow.vigia.test") == 1, dns_log(ctx))
+    tap.check(dn.log(ctx).count("start slow.vigia.test") == 1, dn.log(ctx))
 
 
 def test_moving_host(ctx):
@@ -155,8 +109,7 @@ def test_moving_host(ctx):
     while time.time() < end and te.metric(srv, delivered) != te.metric(srv, delivered.replace("moving", "slow")
                                                                        .replace(str(ctx["port"]), str(ctx["slow"].server_address[1]))):
         time.sleep(0.05)
-    with ctx["old"].lock:
-        before = len(ctx["old"].bodies)
+    before = len(ctx["old"].types())
     tap.check(before >= 2 and te.metric(srv, delivered) == before, (before, te.metric(srv, delivered)))
     ctx["old"].stop()
     ctx.pop("old")
@@ -166,12 +119,10 @@ def test_moving_host(ctx):
     while time.time() < end and te.metric(srv, delivered) != before + len(events) + 1:
         time.sleep(0.05)
     tap.check(te.metric(srv, delivered) == before + len(events) + 1, te.metric(srv, delivered))
-    with ctx["new"].lock:
-        tap.check([b["type"] for b in ctx["new"].bodies] == [e["type"] for e in events] + ["end"],
-                  ctx["new"].bodies)
+    tap.check(ctx["new"].types() == [e["type"] for e in events] + ["end"], ctx["new"].types())
     tap.check(te.metric(srv, f'vigia_webhook_retries_total{{url="{url}"}}') >= 1)
     tap.check(te.metric(srv, f'vigia_webhook_events_total{{url="{url}",result="failed"}}') == 0)
-    tap.check(dns_log(ctx).count("start moving.vigia.test") >= 2, dns_log(ctx))
+    tap.check(dn.log(ctx).count("start moving.vigia.test") >= 2, dn.log(ctx))
 
 
 if __name__ == "__main__":
