@@ -245,6 +245,7 @@ main(int argc, char **argv)
             return 1;
         }
         setenv("VG_TEST_DNS_FILE", dns_file, 1);
+        setenv("VG_TEST_DNS_OURS", "1", 1);   /* ours to remove at the end */
         setenv("LD_PRELOAD", PRELOAD, 1);
         execv("/proc/self/exe", argv);
         perror("execv");
@@ -258,6 +259,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(destroy_while_pending, fixture_up, fixture_down),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    unlink(getenv("VG_TEST_DNS_FILE"));
+    if (getenv("VG_TEST_DNS_OURS"))
+        unlink(getenv("VG_TEST_DNS_FILE"));
     return rc;
 }
