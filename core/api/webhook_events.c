@@ -185,8 +185,7 @@ resolve(hook *h)
         h->target.addrlen = a.len;
         h->resolved_at = ev_now(loop);
     } else if (rc < 0) {
-        vg_warn("webhook", "%s: cannot resolve '%s': %s", h->name, h->target.name, err);
-        failed(h, 0, "cannot resolve the host");
+        on_resolved(NULL, err, h);
     }
     return rc;
 }

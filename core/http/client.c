@@ -86,6 +86,12 @@ vg_http_target_parse(vg_http_target *t, const char *url, char *err, size_t errle
         memcpy(host, hostport, n);
         host[n] = '\0';
     }
+    /* a name or an address, nothing else: the host goes into the Host header, and is resolved only later */
+    if (host[strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:%")] != '\0'
+        || (hostport[0] != '[' && strpbrk(host, ":%"))) {
+        snprintf(err, errlen, "'%.100s': bad host", url);
+        return -1;
+    }
     if (colon) {
         char *end;
         long v = strtol(colon + 1, &end, 10);
