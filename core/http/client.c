@@ -95,7 +95,7 @@ vg_http_target_parse(vg_http_target *t, const char *url, char *err, size_t errle
     if (colon) {
         char *end;
         long v = strtol(colon + 1, &end, 10);
-        if (v < 1 || v > 65535 || *end) {
+        if (v < 1 || v > 65535 || *end || strspn(colon + 1, "0123456789") != strlen(colon + 1)) {   /* digits only: it goes into the Host header */
             snprintf(err, errlen, "'%.100s': bad port", url);
             return -1;
         }
