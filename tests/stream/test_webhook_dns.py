@@ -9,6 +9,7 @@ while its receiver moves with it: the first POST to the old address fails, the n
 again, and every event reaches the new receiver."""
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -36,7 +37,7 @@ class Receiver(ter.Receiver):
 
 
 def write_names(ctx, moving_to):
-    dn.write_names(ctx, f"slow.vigia.test 127.0.0.1 {SLOW_MS}\nmoving.vigia.test {moving_to}\n")
+    dn.write_names(ctx, f"slow.vigia.test 127.0.0.1 {SLOW_MS}\nmoving.vigia.test {moving_to}\nnx.vigia.test -\n")
 
 
 def setup():
@@ -53,8 +54,9 @@ def setup():
     write_names(ctx, "127.0.0.1")
     ctx["slow_url"] = f"http://slow.vigia.test:{ctx['slow'].server_address[1]}/hook"
     ctx["moving_url"] = f"http://moving.vigia.test:{port}/hook"
+    ctx["nx_url"] = "http://nx.vigia.test:9/hook"   # a name that does not resolve
     ctx["srv"] = dn.server(ctx, ["--models", models, "--workers", "1", "--detect-load", "yolo-fastest-1.1-xl",
-                                 "--auth-open-detect", "true", "--webhook-urls", f"{ctx['slow_url']},{ctx['moving_url']}",
+                                 "--auth-open-detect", "true", "--webhook-urls", f"{ctx['slow_url']},{ctx['moving_url']},{ctx['nx_url']}",
                                  "--webhook-backoff", "0.05s", "--webhook-retries", "3"])
     ctx["srv"].wait_ready()
     return ctx
@@ -125,5 +127,34 @@ def test_moving_host(ctx):
     tap.check(dn.log(ctx).count("start moving.vigia.test") >= 2, dn.log(ctx))
 
 
+def test_name_that_does_not_resolve(ctx):
+    """nx.vigia.test does not resolve: each try is one log line and a retry, each event given up
+    after webhook.retries (3) like any failure, counted; the server goes on."""
+    srv, url = ctx["srv"], ctx["nx_url"]
+    sent = len(ctx["slow"].types())   # every event the streams made went to each URL
+    failed = f'vigia_webhook_events_total{{url="{url}",result="failed"}}'
+    end = time.time() + 30
+    while time.time() < end and te.metric(srv, failed) != sent:
+        time.sleep(0.05)
+    tap.check(sent >= 2 and te.metric(srv, failed) == sent, (sent, te.metric(srv, failed)))
+    tap.check(te.metric(srv, f'vigia_webhook_retries_total{{url="{url}"}}') == 3 * sent)
+    lines = [ln for ln in srv.read_log().splitlines() if "cannot resolve 'nx.vigia.test'" in ln]
+    tap.check(len(lines) == 4 * sent and url in lines[0] and "webhook" in lines[0], lines[:2])
+    with urllib.request.urlopen(srv.url("/health"), timeout=30) as r:
+        tap.check(r.status == 200)
+
+
+def test_bad_url_refused(ctx):
+    """A URL that is not one still refuses the start, with the message it always had; a name
+    (resolved later) does not."""
+    for url, msg in (("http://a:b:c/", "webhook.urls: 'http://a:b:c/': bad host"),
+                     ("http://h:\n9/", "bad port"), ("ftp://x/", "only http:// and https:// URLs")):
+        run = subprocess.run([os.environ["VIGIA_BIN"], "--listen", "127.0.0.1:0", "--data",
+                              os.path.join(ctx["work"], "refused"), "--webhook-urls", url],
+                             capture_output=True, text=True, timeout=60)
+        tap.check(run.returncode != 0 and msg in run.stderr, (url, run.returncode, run.stderr[-500:]))
+
+
 if __name__ == "__main__":
-    sys.exit(tap.run([test_slow_name_does_not_stall, test_moving_host], setup, teardown))
+    sys.exit(tap.run([test_slow_name_does_not_stall, test_moving_host, test_name_that_does_not_resolve,
+                      test_bad_url_refused], setup, teardown))
