@@ -26,6 +26,8 @@ libvigiacore_a_SOURCES += core/http/client.c core/http/client.h core/api/webhook
 # net: the reactor, listeners, connections, TLS
 libvigiacore_a_SOURCES += core/net/conn.c core/net/conn.h core/net/server.c core/net/server.h \
 	core/net/tls.c core/net/tls.h core/net/tls_conf.c core/net/tls_conf.h core/net/looplag.c core/net/looplag.h
+# net: host names resolved off the reactor (webhooks, MQTT)
+libvigiacore_a_SOURCES += core/net/resolve.c core/net/resolve.h
 # tracked objects' summaries (issue 23): colours voted per track, unique objects counted (analytics, api)
 libvigiacore_a_SOURCES += core/analytics/track_summary.c core/analytics/track_summary.h \
 	core/api/track_stats.c core/api/track_stats.h core/store/unique_req.c core/store/unique_req.h

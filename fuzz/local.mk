@@ -135,6 +135,13 @@ fuzz_fuzz_http_client_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
 fuzz_fuzz_http_client_LDFLAGS = $(VG_FUZZ_LINK)
 fuzz_fuzz_http_client_LDADD = $(VIGIA_CORE_LIBS)
 FUZZ_TARGETS += fuzz/fuzz_scene fuzz/fuzz_http_client
+# A webhook URL's syntax (config input; nothing is resolved at parse time).
+noinst_PROGRAMS += fuzz/fuzz_http_target
+fuzz_fuzz_http_target_SOURCES = fuzz/fuzz_http_target.c
+fuzz_fuzz_http_target_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)
+fuzz_fuzz_http_target_LDFLAGS = $(VG_FUZZ_LINK)
+fuzz_fuzz_http_target_LDADD = $(VIGIA_CORE_LIBS)
+FUZZ_TARGETS += fuzz/fuzz_http_target
 noinst_PROGRAMS += fuzz/fuzz_cameras
 fuzz_fuzz_cameras_SOURCES = fuzz/fuzz_cameras.c
 fuzz_fuzz_cameras_CPPFLAGS = $(VG_FUZZ_CPPFLAGS)

@@ -52,6 +52,19 @@ tests_net_test_looplag_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
 tests_net_test_looplag_CFLAGS = $(TEST_CFLAGS)
 tests_net_test_looplag_LDADD = $(TEST_LDADD)
 VIGIA_TESTS += tests/net/test_looplag
+# Host names off the reactor (net/resolve): a test-only getaddrinfo (LD_PRELOAD, never installed)
+# makes names slow, missing or moved; the resolver's units run under it.
+check_PROGRAMS += tests/net/vigia-test-dns.so
+tests_net_vigia_test_dns_so_SOURCES = tests/net/dns_preload.c
+tests_net_vigia_test_dns_so_CFLAGS = $(VG_PLUGIN_CC_FLAGS)
+tests_net_vigia_test_dns_so_LDFLAGS = $(VG_PLUGIN_LD_FLAGS)
+tests_net_vigia_test_dns_so_LDADD = -ldl
+check_PROGRAMS += tests/net/test_resolve
+tests_net_test_resolve_SOURCES = tests/net/test_resolve.c
+tests_net_test_resolve_CPPFLAGS = $(TEST_CPPFLAGS) $(libvigiacore_a_CPPFLAGS)
+tests_net_test_resolve_CFLAGS = $(TEST_CFLAGS)
+tests_net_test_resolve_LDADD = $(TEST_LDADD)
+VIGIA_TESTS += tests/net/test_resolve
 
 check_PROGRAMS += tests/http/test_ws_raw
 tests_http_test_ws_raw_SOURCES = tests/http/test_ws_raw.c

@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/secret.h"
+#include "net/resolve.h"
 
 #define MAX_PAIRS 1024              /* (camera, label) counts kept */
 #define MAX_TRACKS 16384            /* tracks followed for the counts */
@@ -47,8 +48,11 @@ typedef struct trk {
 struct vg_mqtt_events {
     vg_server *srv;
     struct mosquitto *mosq;
-    char host[NI_MAXHOST];      /* the broker's address, resolved at create */
+    char host[NI_MAXHOST];      /* the broker's host as mqtt.url names it (resolved before each connect) */
+    char addr[NI_MAXHOST];      /* its numeric address, as last resolved: what libmosquitto connects to */
     int port;
+    vg_resolver *resolver;      /* the broker's name, off the reactor */
+    vg_resolve_req *resolving;  /* a connect waiting for the broker's address */
     char prefix[128];
     char dprefix[128];          /* Home Assistant's discovery prefix */
     char client_id[128];
@@ -56,7 +60,6 @@ struct vg_mqtt_events {
     int keepalive;
     ev_io io;                   /* the broker socket; fd -1: none */
     ev_timer tick;              /* keepalive, reconnects, the connect timeout */
-    int started;                /* the first connect was made (later ones reconnect) */
     int connecting;             /* a socket is open, no CONNACK yet */
     int connected;
     ev_tstamp connect_at;       /* when connecting started */
@@ -432,12 +435,15 @@ arm(vg_mqtt_events *m)
 }
 
 
+/* Connects to a, the broker's address just resolved (a new one when the broker moved). */
 static void
-connect_now(vg_mqtt_events *m)
+connect_to(vg_mqtt_events *m, const vg_resolve_addr *a)
 {
-    int rc = m->started ? mosquitto_reconnect_async(m->mosq)
-                        : mosquitto_connect_async(m->mosq, m->host, m->port, m->keepalive);
-    m->started = 1;
+    int rc = getnameinfo((const struct sockaddr *)&a->addr, a->len, m->addr, sizeof m->addr, NULL, 0, NI_NUMERICHOST);
+    if (rc == 0)
+        rc = mosquitto_connect_async(m->mosq, m->addr, m->port, m->keepalive);
+    else
+        rc = MOSQ_ERR_INVAL;
     if (rc != MOSQ_ERR_SUCCESS) {
         m->connecting = 1;   /* so that lost() says why */
         lost_rc(m, rc);
@@ -446,6 +452,40 @@ connect_now(vg_mqtt_events *m)
     m->connecting = 1;
     m->connect_at = ev_now(vg_server_loop(m->srv));
     arm(m);
+}
+
+
+static void
+on_resolved(const vg_resolve_addr *a, const char *err, void *ud)
+{
+    vg_mqtt_events *m = ud;
+    m->resolving = NULL;
+    if (a) {
+        connect_to(m, a);
+        return;
+    }
+    vg_series_add(m->m_fail_other, 1);
+    m->connecting = 1;   /* so that lost() says why, in one line */
+    char why[300];
+    snprintf(why, sizeof why, "cannot resolve '%.150s': %.120s", m->host, err);
+    lost(m, why);
+}
+
+
+/* A connect: the broker's name resolved first (again each time: it may have moved), off the reactor. */
+static void
+connect_now(vg_mqtt_events *m)
+{
+    if (m->resolving)
+        return;
+    char port[8], err[160];
+    snprintf(port, sizeof port, "%d", m->port);
+    vg_resolve_addr a;
+    int rc = vg_resolver_start(m->resolver, m->host, port, &a, on_resolved, m, &m->resolving, err, sizeof err);
+    if (rc == 1)
+        connect_to(m, &a);
+    else if (rc < 0)
+        on_resolved(NULL, err, m);
 }
 
 
@@ -499,7 +539,7 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 /* ------------------------------------------------------------------ */
 /* create, destroy */
 
-/* "mqtt://HOST[:PORT]" or "mqtts://...": host (resolved to a numeric address), port, tls. */
+/* "mqtt://HOST[:PORT]" or "mqtts://...": host (a name or an address, not resolved here: connect_now does), port, tls. */
 static int
 parse_url(const char *url, char host_out[NI_MAXHOST], int *port_out, int *tls, char *err, size_t errlen)
 {
@@ -547,18 +587,7 @@ parse_url(const char *url, char host_out[NI_MAXHOST], int *port_out, int *tls, c
         }
         *port_out = (int)port;
     }
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai = NULL;
-    int rc = getaddrinfo(host, NULL, &hints, &ai);
-    if (rc != 0 || !ai) {
-        snprintf(err, errlen, "mqtt.url: cannot resolve '%s': %s", host, gai_strerror(rc));
-        return -1;
-    }
-    rc = getnameinfo(ai->ai_addr, ai->ai_addrlen, host_out, NI_MAXHOST, NULL, 0, NI_NUMERICHOST);
-    freeaddrinfo(ai);
-    if (rc != 0) {
-        snprintf(err, errlen, "mqtt.url: '%s': %s", host, gai_strerror(rc));
-        return -1;
-    }
+    memcpy(host_out, host, n + 1);
     return 0;
 }
 
@@ -618,6 +647,8 @@ client_close(vg_mqtt_events *m)
 {
     if (!m->mosq)
         return;
+    vg_resolve_cancel(m->resolving);
+    m->resolving = NULL;
     ev_io_stop(vg_server_loop(m->srv), &m->io);
     ev_io_set(&m->io, -1, 0);
     mosquitto_disconnect_callback_set(m->mosq, NULL);   /* a stop is not a lost connection */
@@ -635,7 +666,7 @@ client_close(vg_mqtt_events *m)
     m->inflight = 0;
     mosquitto_destroy(m->mosq);
     m->mosq = NULL;
-    m->connected = m->connecting = m->started = 0;
+    m->connected = m->connecting = 0;
     m->backoff = 1;
     if (m->m_connected)
         vg_series_set(m->m_connected, 0);
@@ -684,6 +715,7 @@ vg_mqtt_events_create(vg_server *srv, char *err, size_t errlen)
     err[0] = '\0';
     vg_mqtt_events *m = vg_xcalloc(1, sizeof *m);
     m->srv = srv;
+    m->resolver = vg_resolver_create(vg_server_loop(srv));
     vg_list_init(&m->outbox);
     ev_io_init(&m->io, on_io, -1, 0);
     m->io.data = m;
@@ -766,6 +798,7 @@ vg_mqtt_events_destroy(vg_mqtt_events *m)
         return;
     ev_timer_stop(vg_server_loop(m->srv), &m->tick);
     client_close(m);
+    vg_resolver_destroy(m->resolver);
     mosquitto_lib_cleanup();
     vg_list_each_safe(x, nx, &m->outbox, msg, link)
         msg_free(x);

@@ -8,7 +8,9 @@
  *
  * libmosquitto runs on the reactor: its socket is watched by libev and
  * driven with mosquitto_loop_read/write/misc, never its threads; the
- * broker's host is resolved once, at create. Messages wait in a bounded
+ * broker's host is resolved off the reactor (net/resolve) before every
+ * connect and reconnect, libmosquitto given the numeric address (a name
+ * that does not resolve is a failed connect). Messages wait in a bounded
  * outbox while the broker is away or slow (mqtt.outbox: messages not yet
  * written to the socket); a message that finds it full is dropped, and
  * the ones libmosquitto held when the connection broke are lost; both

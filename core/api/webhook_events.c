@@ -16,9 +16,18 @@
 #include "base/metrics.h"
 #include "base/secret.h"
 #include "http/client.h"
+#include "net/resolve.h"
 
 #define MAX_HOOKS VG_CONFIG_MAX_LISTEN
 #define BACKOFF_MAX 60.0
+/*
+ * How long a host's address is used before it is resolved again (a
+ * connect that fails resolves it again at once): long enough that a busy
+ * hook does not ask DNS for every event, short enough that a receiver
+ * that moved (a container restarted, a DNS failover) is followed within a
+ * minute even while every POST to the old address still succeeds.
+ */
+#define ADDR_TTL 60.0
 
 typedef struct wmsg {
     char *body;
@@ -34,6 +43,8 @@ typedef struct hook {
     vg_http_target target;
     vg_list queue;              /* events to send, oldest first; the first is the one in flight */
     vg_http_client_req *req;    /* in flight */
+    vg_resolve_req *resolving;  /* the host's name being resolved (the first event waits) */
+    ev_tstamp resolved_at;      /* when target.addr was resolved; target.addrlen 0: not (or no longer) */
     int tries;                  /* failed tries of the first event */
     ev_timer retry;
     vg_series *m_delivered, *m_dropped, *m_failed, *m_retries, *m_queue, *m_tls;
@@ -47,6 +58,7 @@ struct vg_webhook_events {
     size_t keylen;              /* 0: unsigned */
     size_t cap;                 /* webhook.queue */
     vg_http_client_tls *tls;    /* for https:// URLs: webhook.ca_file's CAs (or the system's); NULL while none is listed */
+    vg_resolver *resolver;      /* the hosts' names, off the reactor */
     char ca_file[1024];         /* the file tls was read from */
 };
 
@@ -124,6 +136,8 @@ on_done(int status, const char *err, int tls_failed, void *ud)
                 h->name, err, h->w->ca_file[0] ? "webhook.ca_file" : VG_HTTP_CLIENT_CA_FILE, h->tries + 1,
                 vg_server_config(h->w->srv)->webhook_retries + 1);
     }
+    if (!status && !tls_failed)
+        h->target.addrlen = 0;   /* no answer: the host may have moved; resolve its name again before the next try */
     if (status >= 200 && status < 300) {
         vg_series_add(h->m_delivered, 1);
         pop(h);
@@ -134,12 +148,57 @@ on_done(int status, const char *err, int tls_failed, void *ud)
 }
 
 
-/* Sends the first event when nothing is in flight or waiting to be tried again. */
+static void
+on_resolved(const vg_resolve_addr *a, const char *err, void *ud)
+{
+    hook *h = ud;
+    h->resolving = NULL;
+    if (!a) {
+        vg_warn("webhook", "%s: cannot resolve '%s': %s", h->name, h->target.name, err);
+        failed(h, 0, "cannot resolve the host");
+        return;
+    }
+    memcpy(&h->target.addr, &a->addr, a->len);
+    h->target.addrlen = a->len;
+    h->resolved_at = ev_now(vg_server_loop(h->w->srv));
+    kick(h);
+}
+
+
+/*
+ * The host's address: 1 when target.addr is fresh (or numeric), 0 while
+ * its name is being resolved (kick again from on_resolved), -1 when it
+ * could not be asked (counted as a failed try).
+ */
+static int
+resolve(hook *h)
+{
+    struct ev_loop *loop = vg_server_loop(h->w->srv);
+    if (h->target.addrlen && ev_now(loop) - h->resolved_at < ADDR_TTL)
+        return 1;
+    vg_resolve_addr a;
+    char err[160];
+    int rc = vg_resolver_start(h->w->resolver, h->target.name, h->target.port, &a, on_resolved, h, &h->resolving,
+                               err, sizeof err);
+    if (rc == 1) {
+        memcpy(&h->target.addr, &a.addr, a.len);
+        h->target.addrlen = a.len;
+        h->resolved_at = ev_now(loop);
+    } else if (rc < 0) {
+        on_resolved(NULL, err, h);
+    }
+    return rc;
+}
+
+
+/* Sends the first event when nothing is in flight, being resolved or waiting to be tried again. */
 static void
 kick(hook *h)
 {
     struct ev_loop *loop = vg_server_loop(h->w->srv);
-    if (h->req || ev_is_active(&h->retry) || !h->queue.n)
+    if (h->req || h->resolving || ev_is_active(&h->retry) || !h->queue.n)
+        return;
+    if (resolve(h) != 1)
         return;
     wmsg *m = vg_list_first(&h->queue, wmsg, link);
     char headers[512], sig[72] = "";
@@ -242,6 +301,7 @@ hook_free(hook *h, int count)
     if (!h)
         return;
     vg_http_client_cancel(h->req);
+    vg_resolve_cancel(h->resolving);
     ev_timer_stop(vg_server_loop(h->w->srv), &h->retry);
     if (count && h->queue.n) {
         vg_warn("webhook", "%s: no longer in webhook.urls: %zu events not delivered", h->name, (size_t)h->queue.n);
@@ -272,6 +332,7 @@ vg_webhook_events_create(vg_server *srv, char *err, size_t errlen)
     err[0] = '\0';
     vg_webhook_events *w = vg_xcalloc(1, sizeof *w);
     w->srv = srv;
+    w->resolver = vg_resolver_create(vg_server_loop(srv));
     if (vg_webhook_events_reload(w, cfg, err, errlen) < 0) {
         vg_webhook_events_destroy(w);
         return NULL;
@@ -351,5 +412,6 @@ vg_webhook_events_destroy(vg_webhook_events *w)
         hook_free(w->hooks[i], 0);
     memset(w->key, 0, sizeof w->key);
     vg_http_client_tls_destroy(w->tls);
+    vg_resolver_destroy(w->resolver);
     free(w);
 }

@@ -9,6 +9,10 @@
  * http/client on the reactor; an answer other than 2xx, a timeout or a
  * broken connection is tried again after webhook.backoff, doubling (60 s
  * at most), up to webhook.retries times, then given up (logged).
+ * A URL's host is resolved off the reactor (net/resolve) before its first
+ * request, kept 60 s, and resolved again after a request that got no
+ * answer; events wait in the queue meanwhile; a name that does not
+ * resolve is a failed try (one log line).
  * Per-URL metrics: vigia_webhook_events_total{url, result=delivered|
  * dropped|failed}, vigia_webhook_retries_total{url}, vigia_webhook_queue{url}
  * (the URL without its query).
@@ -27,8 +31,9 @@ typedef struct vg_webhook_events vg_webhook_events;
 
 /*
  * Reads webhook.urls (none: idle, a reload may set some) and the key.
- * NULL with a message in err when a URL is not http://HOST[:PORT]/PATH,
- * its host does not resolve, or the key file cannot be read.
+ * NULL with a message in err when a URL is not http://HOST[:PORT]/PATH
+ * (the syntax only: nothing is resolved here) or the key file cannot be
+ * read.
  */
 vg_webhook_events *vg_webhook_events_create(vg_server *srv, char *err, size_t errlen);
 

@@ -86,10 +86,16 @@ vg_http_target_parse(vg_http_target *t, const char *url, char *err, size_t errle
         memcpy(host, hostport, n);
         host[n] = '\0';
     }
+    /* a name or an address, nothing else: the host goes into the Host header, and is resolved only later */
+    if (host[strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:%")] != '\0'
+        || (hostport[0] != '[' && strpbrk(host, ":%"))) {
+        snprintf(err, errlen, "'%.100s': bad host", url);
+        return -1;
+    }
     if (colon) {
         char *end;
         long v = strtol(colon + 1, &end, 10);
-        if (v < 1 || v > 65535 || *end) {
+        if (v < 1 || v > 65535 || *end || strspn(colon + 1, "0123456789") != strlen(colon + 1)) {   /* digits only: it goes into the Host header */
             snprintf(err, errlen, "'%.100s': bad port", url);
             return -1;
         }
@@ -100,15 +106,7 @@ vg_http_target_parse(vg_http_target *t, const char *url, char *err, size_t errle
         snprintf(err, errlen, "'%.100s': bad path", url);
         return -1;
     }
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai = NULL;
-    int rc = getaddrinfo(host, port, &hints, &ai);
-    if (rc != 0 || !ai) {
-        snprintf(err, errlen, "'%.100s': cannot resolve '%s': %s", url, host, gai_strerror(rc));
-        return -1;
-    }
-    memcpy(&t->addr, ai->ai_addr, ai->ai_addrlen);
-    t->addrlen = ai->ai_addrlen;
-    freeaddrinfo(ai);
+    snprintf(t->port, sizeof t->port, "%s", port);
     snprintf(t->host, sizeof t->host, "%s", hostport);
     snprintf(t->name, sizeof t->name, "%s", host);
     snprintf(t->path, sizeof t->path, "%s", path);

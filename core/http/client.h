@@ -38,18 +38,20 @@ typedef void (*vg_http_client_cb)(int status, const char *err, int tls_failed, v
 
 /* Where a request goes: an address and the Host header and path that go with it. */
 typedef struct vg_http_target {
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
+    struct sockaddr_storage addr;   /* the host's address: the caller resolves name and port into it */
+    socklen_t addrlen;              /* 0: not resolved */
     char host[280];             /* Host: header, "name:port" */
     char name[256];             /* the host alone: TLS' server name, checked against the certificate */
+    char port[8];               /* the port, as text (80 or 443 when the URL has none) */
     int tls;                    /* https:// */
     char path[1024];            /* "/..." with its query */
 } vg_http_target;
 
 /*
- * Fills t from "http://HOST[:PORT][/PATH]" or "https://..." (port 443),
- * resolving HOST (blocking: call it before the reactor runs). Returns 0,
- * or -1 with a message.
+ * Fills t from "http://HOST[:PORT][/PATH]" or "https://..." (port 443):
+ * the syntax only, HOST is not resolved (t->addrlen is 0: resolve
+ * t->name and t->port, net/resolve, into t->addr before posting). Never
+ * blocks. Returns 0, or -1 with a message.
  */
 int vg_http_target_parse(vg_http_target *t, const char *url, char *err, size_t errlen);
 

@@ -15,3 +15,8 @@ tests_stream_vigia_test_frames_LDADD = $(VIPS_LIBS)
 # Colour estimates and unique tracked objects (/v1/detect attributes, tracks' colours, /v1/stats unique counts).
 EXTRA_DIST += tests/stream/test_unique.py
 VIGIA_TESTS += $(srcdir)/tests/stream/test_unique.py
+# Webhook hosts by name, resolved off the reactor and again when they move (under tests/net/vigia-test-dns.so).
+EXTRA_DIST += tests/stream/test_webhook_dns.py tests/stream/dns_names.py
+VIGIA_TESTS += $(srcdir)/tests/stream/test_webhook_dns.py
+EXTRA_DIST += tests/stream/test_mqtt_dns.py
+VIGIA_TESTS += $(srcdir)/tests/stream/test_mqtt_dns.py

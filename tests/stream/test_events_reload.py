@@ -18,9 +18,9 @@ import test_events as te  # noqa: E402
 
 
 class Receiver(http.server.ThreadingHTTPServer):
-    """A webhook receiver on a loopback port that answers 200 and keeps (body, headers)."""
+    """A webhook receiver on a loopback port (addr) that answers 200 and keeps (body, headers)."""
 
-    def __init__(self):
+    def __init__(self, addr=("127.0.0.1", 0)):
         self.posts = []
         self.lock = threading.Lock()
         outer = self
@@ -36,7 +36,7 @@ class Receiver(http.server.ThreadingHTTPServer):
 
             def log_message(self, *args):
                 pass
-        super().__init__(("127.0.0.1", 0), Handler)
+        super().__init__(addr, Handler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     def url(self):
