@@ -155,6 +155,8 @@ typedef struct vgc_options {
                                  the bf16 ones for bf16) */
     const float *q8_ranges;   /* int8: calibrated input range of each layer (min, max), or NULL:
                                  dynamic (each image's own) */
+    const float *q8_chan_ranges; /* int8: with q8_ranges, each depthwise int8 layer's input range per
+                                 channel (min, max; the layers in order), or NULL: those stay dynamic */
     int q8_min_channels;      /* int8: fewest input channels of an int8 convolution (0 = 64) */
     int q8_no_fuse;           /* int8, static ranges: float tensors between int8 layers too
                                  (tests, benchmarks; q8.h's vgc_q8_plan) */

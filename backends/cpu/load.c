@@ -765,7 +765,7 @@ static int load_common(vgc_net **out, const char *cfg_text, size_t cfg_len, wsrc
     }
     if (rc < 0)
         goto fail;
-    if (q8k && (rc = vgc_q8_prepare(net, q8k, opt.q8_ranges, err, errlen)) < 0)
+    if (q8k && (rc = vgc_q8_prepare(net, q8k, opt.q8_ranges, opt.q8_chan_ranges, err, errlen)) < 0)
         goto fail;
     if (net->q8)
         net->q8->nofuse = opt.q8_no_fuse;

@@ -234,6 +234,7 @@ static void free_layer(vgc_q8_layer *q)
     free(q->a);
     free(q->wscale);
     free(q->wsum);
+    free(q->cr);
     free(q);
 }
 
@@ -256,7 +257,8 @@ static int quantize_layer(const vgc_net *net, vgc_layer *l, const vgc_q8_kernels
     q->a = aligned_alloc(64, round_up((size_t)q->mp * q->kp * e, 64));
     q->wscale = malloc((size_t)q->m * sizeof *q->wscale);
     q->wsum = malloc((size_t)q->m * sizeof *q->wsum);
-    if (!q->a || !q->wscale || !q->wsum) {
+    q->cr = dw ? calloc(2 * (size_t)q->m, sizeof *q->cr) : NULL;
+    if (!q->a || !q->wscale || !q->wsum || (dw && !q->cr)) {
         free_layer(q);
         return -1;
     }
@@ -412,9 +414,11 @@ static int allocate_buffers(vgc_net *net, char *err, size_t errlen)
 }
 
 
-int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, char *err, size_t errlen)
+int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, const float *chan_ranges,
+                   char *err, size_t errlen)
 {
     vgc_q8_net *qn = calloc(1, sizeof *qn);
+    size_t chan = 0;          /* the next depthwise layer's first channel in chan_ranges */
     int rc;
 
     if (!qn)
@@ -437,7 +441,12 @@ int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, c
         if (ranges && ranges[2 * i] < ranges[2 * i + 1]) {
             q->xmin = ranges[2 * i];
             q->xmax = ranges[2 * i + 1];
+            if (q->dw && chan_ranges) {
+                memcpy(q->cr, chan_ranges + 2 * chan, 2 * (size_t)q->m * sizeof *q->cr);
+                q->crs = 1;
+            }
         }
+        chan += q->dw ? (size_t)q->m : 0;
         account(net, l, q);
     }
     if ((rc = allocate_buffers(net, err, errlen)) < 0)
@@ -530,15 +539,24 @@ void vgc_q8_release(vgc_net *net)
 /* ---- int8 between int8 layers (static ranges) ----------------------------------------------- */
 
 /*
- * Whether a layer's input has a static range. Never a depthwise layer's:
- * one range over all its channels is too coarse for a sum of size x size
- * taps of one channel (yolo-fastest-1.1-xl's recall fell to 0.78 with
- * calibrated ranges); each channel is quantized with its own range
- * instead (dw_task), calibrated or not.
+ * Whether a layer's input has a static range. A depthwise layer's only per
+ * channel (crs): one range over all its channels is too coarse for a sum
+ * of size x size taps of one channel (yolo-fastest-1.1-xl's recall fell to
+ * 0.78 with calibrated per-tensor ranges); without static channel ranges
+ * each channel is quantized with its own range of the image (dw_task).
  */
 static int is_static(const vgc_q8_layer *q)
 {
-    return q && !q->dw && q->xmin < q->xmax;
+    return q && (q->dw ? q->crs : q->xmin < q->xmax);
+}
+
+
+/* The scale (returned) and zero point of layer q's input channel c: its own range when per channel. */
+static float range_scale(float lo, float hi, int *zp);
+
+static float input_scale(const vgc_q8_layer *q, int c, int *zp)
+{
+    return q->dw ? range_scale(q->cr[2 * c], q->cr[2 * c + 1], zp) : range_scale(q->xmin, q->xmax, zp);
 }
 
 
@@ -564,7 +582,8 @@ void vgc_q8_plan(vgc_net *net)
             l->q8->feed = 1;
             to = nx->q8;
         } else if (nx->type == VGC_L_MAXPOOL && nx->alias < 0 && nx->last_use == i + 2 && i + 2 < net->n &&
-                   net->layers[i + 2].type == VGC_L_CONV && is_static(net->layers[i + 2].q8)) {
+                   net->layers[i + 2].type == VGC_L_CONV && is_static(net->layers[i + 2].q8) &&
+                   !net->layers[i + 2].q8->dw) {
             l->q8->feed = 2;
             to = net->layers[i + 2].q8;
         }
@@ -687,12 +706,30 @@ typedef struct q8_job {
     int zp;                   /* int8's zero point; the padding byte (bf16: 0) */
     int chunk;                /* channels per quantize task, columns per gemm task */
     uint8_t *xin;             /* the layer's quantized input planes (xq or xq2) */
+    int fed;                  /* xin was written by the feeding layer */
     int perchan;              /* depthwise: each channel quantized with its own range (dw_task) */
     uint8_t *qout;            /* feeding: the output quantized here instead of l->out, else NULL */
     const vgc_layer *to;      /* feeding: whose input planes qout holds (NULL: an unpadded u8 output) */
     float qinv;               /* feeding: 1 / the destination's xscale */
     int qzp;                  /* feeding: its zero point */
+    const vgc_q8_layer *toq;  /* feeding a depthwise layer: its channel ranges (each output row its own) */
 } q8_job;
+
+
+/* Feeding: 1 / the destination's scale for output channel m, and its zero point + 0.5 in *qzp. */
+static float dest_inv(const q8_job *j, int m, float *qzp)
+{
+    int zp;
+    float xs;
+
+    if (!j->toq) {
+        *qzp = (float)j->qzp + 0.5f;
+        return j->qinv;
+    }
+    xs = input_scale(j->toq, m, &zp);
+    *qzp = (float)zp + 0.5f;
+    return 1.0f / xs;
+}
 
 
 /* x[i] to u8 with the job's scale and zero point (round half up, clamped), or to bf16. */
@@ -906,11 +943,12 @@ static void gemm_task(void *ctx, int task, int thread)
         const size_t tpb = j->to ? plane_bytes(j->to) : (size_t)hw;  /* the destination's planes */
         const int tpad = j->to && is_padded(j->to) ? j->to->pad : 0;
         const size_t twp = (size_t)l->out_w + 2 * (size_t)tpad;
-        const float qzp = (float)j->qzp + 0.5f;
 
         for (int m = 0; m < q->m; m++) {
             const float *src = tmp + (size_t)m * ldb;
             float *plane = l->out + (size_t)j->image * l->out_size + (size_t)m * hw;
+            float qzp = 0;
+            const float qinv = j->qout ? dest_inv(j, m, &qzp) : 0;
 
             for (int v = n0; v < n0 + cnt;) {
                 const int oy = v / cw, ox = v % cw;
@@ -918,7 +956,7 @@ static void gemm_task(void *ctx, int task, int thread)
                 const int len = run < l->out_w - ox ? run : l->out_w - ox;
 
                 if (len > 0 && j->qout)
-                    quantize_run(src + (v - n0), (size_t)len, j->qinv, qzp,
+                    quantize_run(src + (v - n0), (size_t)len, qinv, qzp,
                                  j->qout + (size_t)m * tpb + (size_t)(oy + tpad) * twp + (size_t)(ox + tpad), 0);
                 else if (len > 0)
                     memcpy(plane + (size_t)oy * l->out_w + ox, src + (v - n0), (size_t)len * sizeof(float));
@@ -1029,10 +1067,12 @@ static void dw_task(void *ctx, int task, int thread)
 {
     const q8_job *j = ctx;
     const vgc_layer *l = j->l;
-    const vgc_q8_layer *q = l->q8;
+    vgc_q8_layer *q = l->q8;
     const vgc_q8_net *qn = j->net->q8;
     const int c0 = task * j->chunk, c1 = c0 + j->chunk < l->c ? c0 + j->chunk : l->c;
     const size_t pb = plane_bytes(l), ohw = (size_t)l->out_w * l->out_h;
+    /* calibrating: each channel's range of this image, added to its union in q->cr */
+    const int static_ = q->crs && !qn->calib;
     /* feeding: the destination's planes (padded when it is), or the u8 plane before a maxpool */
     const size_t tpb = j->to ? plane_bytes(j->to) : ohw;
     const int tpad = j->to && is_padded(j->to) ? j->to->pad : 0;
@@ -1040,7 +1080,7 @@ static void dw_task(void *ctx, int task, int thread)
     vgc_q8_dw d = {
         .ldi = (size_t)l->w + 2 * (size_t)l->pad, .size = l->size, .stride = l->stride,
         .ow = l->out_w, .oh = l->out_h, .act = l->act, .ldo = (size_t)l->out_w,
-        .ldq = twp, .qinv = j->qinv, .qzp = (float)j->qzp + 0.5f,
+        .ldq = twp,
     };
 
     (void)thread;
@@ -1050,18 +1090,30 @@ static void dw_task(void *ctx, int task, int thread)
         d.comp = qn->comp[c];
         d.scale = qn->scale[c];
         if (j->perchan) {
-            /* the channel's own range: its plane is quantized here, and read back while in L1/L2 */
+            /* the channel's own range (static, or this image's): its plane is quantized here (unless
+               fed: its feeder wrote it with that range), and read back while in L1/L2 */
             const size_t ihw = (size_t)l->w * l->h;
             const float *x = j->in + (size_t)j->image * l->c * ihw + (size_t)c * ihw;
             float lo, hi, xs;
             int zp;
 
-            span(x, ihw, &lo, &hi);
-            xs = range_scale(lo, hi, &zp);
-            quantize_plane(l, x, 1.0f / xs, zp, j->xin + (size_t)c * pb, 0);
+            if (static_) {
+                xs = input_scale(q, c, &zp);
+            } else {
+                span(x, ihw, &lo, &hi);
+                if (qn->calib) {
+                    q->cr[2 * c] = lo < q->cr[2 * c] ? lo : q->cr[2 * c];
+                    q->cr[2 * c + 1] = hi > q->cr[2 * c + 1] ? hi : q->cr[2 * c + 1];
+                }
+                xs = range_scale(lo, hi, &zp);
+            }
+            if (!j->fed)
+                quantize_plane(l, x, 1.0f / xs, zp, j->xin + (size_t)c * pb, 0);
             d.comp = zp * q->wsum[c];
             d.scale = xs * q->wscale[c];
         }
+        if (j->qout)
+            d.qinv = dest_inv(j, c, &d.qzp);
         d.bias = l->biases[c];
         d.out = j->qout ? NULL : l->out + (size_t)j->image * l->out_size + (size_t)c * ohw;
         d.qout = j->qout ? j->qout + (size_t)c * tpb + (size_t)tpad * twp + (size_t)tpad : NULL;
@@ -1089,6 +1141,7 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
     const int fed = q->fed && !qn->nofuse && !qn->calib && batch == 1;
     uint8_t *pool_dst = NULL;
 
+    j.fed = fed;
     if (fed)
         j.xin = qn->cur ? qn->xq2 : qn->xq;
     if (feed) {
@@ -1096,25 +1149,35 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
         const int out = j.xin == qn->xq ? 1 : 0;
 
         pool_dst = out ? qn->xq2 : qn->xq;
-        j.qinv = 1.0f / range_scale(to->q8->xmin, to->q8->xmax, &j.qzp);
-        if (is_padded(to))
+        j.toq = to->q8->dw ? to->q8 : NULL;
+        j.qinv = j.toq ? 0 : 1.0f / range_scale(to->q8->xmin, to->q8->xmax, &j.qzp);
+        if (j.toq) {
+            /* each plane padded with its own channel's zero point */
+            for (int c = 0; c < to->c; c++) {
+                int zp;
+
+                (void)input_scale(to->q8, c, &zp);
+                memset(pool_dst + (size_t)c * plane_bytes(to), zp, plane_bytes(to));
+            }
+        } else if (is_padded(to)) {
             memset(pool_dst, j.qzp, (size_t)to->c * plane_bytes(to));
+        }
         j.to = feed == 1 ? to : NULL;
         j.qout = feed == 1 ? pool_dst : qn->pool8;
         qn->cur = out;
     }
-    /* depthwise: per channel, in dw_task (a calibration run records the tensor's range) */
-    j.perchan = q->dw && !qn->calib;
+    /* depthwise: per channel, in dw_task (a calibration run records each channel's range) */
+    j.perchan = q->dw;
     for (int b = 0; b < batch; b++) {
         float lo = 0, hi = 0, xs = 1;
         int ntasks;
 
         j.image = b;
         if (!qn->k->bf16) {
-            if (fed)
-                xs = range_scale(q->xmin, q->xmax, &j.zp);
-            else if (j.perchan)
+            if (j.perchan)
                 xs = 1.0f;      /* each channel's own, in dw_task */
+            else if (fed)
+                xs = range_scale(q->xmin, q->xmax, &j.zp);
             else {
                 input_range(net, l, in + (size_t)b * l->c * l->w * l->h, &lo, &hi);
                 xs = range_scale(lo, hi, &j.zp);

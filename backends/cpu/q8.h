@@ -185,6 +185,10 @@ typedef struct vgc_q8_layer {
                                  u8 maxpool (layer slot+1) into layer slot+2's */
     int fed;                  /* its input arrives quantized from a feeding layer (no quantize pass) */
     int dw;                   /* a depthwise layer: a holds m x size*size s16 weights (kp = k), no GEMM */
+    float *cr;                /* depthwise: 2 floats an input channel (min, max): its static range when
+                                 crs; while calibrating, the union of the channel's ranges so far */
+    int crs;                  /* depthwise: cr holds static ranges (a depthwise layer's only static form:
+                                 one range per tensor is too coarse for it, docs/engine.md) */
 } vgc_q8_layer;
 
 /* The net-wide int8 state: kernels and buffers sized for the largest layer. */
@@ -217,10 +221,14 @@ typedef struct vgc_q8_net {
  * Quantize the eligible convolutions of a loaded network (groups 1, not
  * the first layer, not a yolo head's input) and size the buffers. Layers
  * with a calibrated range in `ranges` (2 floats per layer: min, max;
- * NULL or min == max: dynamic) use it. Fails only with VIGIA_ENOMEM.
+ * NULL or min == max: dynamic) use it; a depthwise layer takes a static
+ * range only per channel, from `chan_ranges` (2 floats per input channel
+ * of each depthwise int8 layer, in layer order, as q8_calib.h's cache
+ * holds them; NULL: dynamic) when its layer range is set too. Fails only
+ * with VIGIA_ENOMEM.
  */
 VGC_HIDDEN int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges,
-                              char *err, size_t errlen);
+                              const float *chan_ranges, char *err, size_t errlen);
 
 /*
  * The precision a network will run in (opt->precision, q8_kernel,

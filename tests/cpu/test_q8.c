@@ -509,48 +509,66 @@ static void test_calibration(void **state)
 }
 
 
-/* The cache's reader: a formatted cache reads back; any damage, another network or key is refused. */
+/*
+ * The cache's reader: a formatted cache reads back (slot ranges, then the
+ * depthwise channels'); any damage, another network, channel count or key,
+ * and a cache of version 1 (no channel ranges) are refused, saying why.
+ */
 static void test_cache_parse(void **state)
 {
-    enum { L = 5 };
-    float r[2 * L] = { 0, 0, -1.5f, 7.25f, 0, 3, -2, 0, 0, 0 }, out[2 * L];
-    uint8_t buf[40 + 8 * L], bad[sizeof buf];
+    enum { L = 5, C = 3 };
+    float r[2 * (L + C)] = { 0, 0, -1.5f, 7.25f, 0, 3, -2, 0, 0, 0, -0.5f, 2, 0, 0.25f, 0, 0 },
+          out[2 * (L + C)];
+    uint8_t buf[40 + 8 * (L + C)], bad[sizeof buf];
     char err[VIGIA_ERRLEN];
     unsigned images = 0;
 
     (void)state;
-    assert_int_equal(vgc_q8_cache_size(L), sizeof buf);
-    vgc_q8_cache_format(buf, L, 42, r, 9);
-    assert_int_equal(vgc_q8_cache_parse(buf, sizeof buf, L, 42, out, &images, err, sizeof err), 0);
+    assert_int_equal(vgc_q8_cache_size(L, C), sizeof buf);
+    vgc_q8_cache_format(buf, L, C, 42, r, 9);
+    assert_int_equal(vgc_q8_cache_parse(buf, sizeof buf, L, C, 42, out, &images, err, sizeof err), 0);
     assert_memory_equal(out, r, sizeof r);
     assert_int_equal(images, 9);
-    assert_int_equal(vgc_q8_cache_parse(buf, sizeof buf, L, 43, out, &images, err, sizeof err), VIGIA_EINVAL);
+    assert_int_equal(vgc_q8_cache_parse(buf, sizeof buf, L, C, 43, out, &images, err, sizeof err), VIGIA_EINVAL);
     assert_non_null(strstr(err, "stale"));
-    assert_int_equal(vgc_q8_cache_parse(buf, sizeof buf, L + 1, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    assert_int_equal(vgc_q8_cache_parse(buf, sizeof buf, L + 1, C, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    assert_int_equal(vgc_q8_cache_parse(buf, sizeof buf, L, C - 1, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    assert_non_null(strstr(err, "channels"));
     for (size_t n = 0; n < sizeof buf; n++)
-        assert_int_equal(vgc_q8_cache_parse(buf, n, L, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+        assert_int_equal(vgc_q8_cache_parse(buf, n, L, C, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
     for (size_t i = 0; i < sizeof buf; i++) {
         memcpy(bad, buf, sizeof buf);
         bad[i] ^= 0x01;
-        assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+        assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, C, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
     }
+    /* a version 1 cache (before channel ranges): refused by its version, whatever else it holds */
+    memcpy(bad, buf, sizeof buf);
+    bad[8] = 1;
+    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, C, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    assert_non_null(strstr(err, "version 1"));
+    assert_non_null(strstr(err, "per-channel"));
     /* well formed, checksum right, values wrong: NaN, min above 0, min > max */
     r[2] = NAN;
-    vgc_q8_cache_format(bad, L, 42, r, 9);
-    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    vgc_q8_cache_format(bad, L, C, 42, r, 9);
+    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, C, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
     assert_non_null(strstr(err, "bad range of layer 1"));
     r[2] = 0.5f;
-    vgc_q8_cache_format(bad, L, 42, r, 9);
-    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    vgc_q8_cache_format(bad, L, C, 42, r, 9);
+    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, C, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
     r[2] = -1.5f;
     r[4] = 1;
     r[5] = -1;
-    vgc_q8_cache_format(bad, L, 42, r, 9);
-    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    vgc_q8_cache_format(bad, L, C, 42, r, 9);
+    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, C, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
     r[4] = 0;
     r[5] = 3;
-    vgc_q8_cache_format(bad, L, 42, r, 0);
-    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    r[2 * L + 3] = -1;       /* a channel's max under 0 */
+    vgc_q8_cache_format(bad, L, C, 42, r, 9);
+    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, C, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    assert_non_null(strstr(err, "bad range of channel 1"));
+    r[2 * L + 3] = 0.25f;
+    vgc_q8_cache_format(bad, L, C, 42, r, 0);
+    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, C, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
 }
 
 
