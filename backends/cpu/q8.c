@@ -582,8 +582,7 @@ void vgc_q8_plan(vgc_net *net)
             l->q8->feed = 1;
             to = nx->q8;
         } else if (nx->type == VGC_L_MAXPOOL && nx->alias < 0 && nx->last_use == i + 2 && i + 2 < net->n &&
-                   net->layers[i + 2].type == VGC_L_CONV && is_static(net->layers[i + 2].q8) &&
-                   !net->layers[i + 2].q8->dw) {
+                   net->layers[i + 2].type == VGC_L_CONV && is_static(net->layers[i + 2].q8)) {
             l->q8->feed = 2;
             to = net->layers[i + 2].q8;
         }

@@ -27,6 +27,7 @@
 #include "engine.h"
 #include "internal.h"
 #include "q8.h"
+#include "q8_util.h"
 #include "q8_calib.h"
 #include "onnx_exec.h"
 #include "onnx_rewrite.h"
@@ -817,18 +818,7 @@ static void test_fused(void **state)
         x[i] = (float)((i * 7919) % 1000) / 1000.0f;
     /* the ranges: each int8 layer's input in a dynamic run, widened a little */
     assert_int_equal(vgc_net_forward(dyn, x, 1, err, sizeof err), 0);
-    for (int i = 1; i < FUSE_LAYERS; i++) {
-        const vgc_layer *l = vgc_net_layer(dyn, i);
-        const float *in = vgc_net_output(dyn, i - 1, 0);
-
-        if (!l->q8)
-            continue;
-        for (size_t k = 0; k < (size_t)l->c * l->w * l->h; k++) {
-            ranges[2 * i] = in[k] < ranges[2 * i] ? in[k] : ranges[2 * i];
-            ranges[2 * i + 1] = in[k] > ranges[2 * i + 1] ? in[k] : ranges[2 * i + 1];
-        }
-        ranges[2 * i + 1] *= 1.1f;
-    }
+    q8u_ranges_measure(dyn, ranges, NULL, 1.1f);
     vgc_net_destroy(dyn);
     fused = load_fuse(kind, 0, 0, ranges);
     plain = load_fuse(kind, 0, 1, ranges);

@@ -11,9 +11,13 @@
  *   kernel the CPU lacks is a TAP SKIP with the reason;
  * - a network of depthwise and pointwise layers in int8 against fp32 and
  *   against the reference kernel, which layers run int8;
- * - static ranges: the u8 path between int8 layers (1x1 -> depthwise ->
- *   1x1, and a depthwise layer fed through a u8 maxpool) against the float
- *   path between them.
+ * - static ranges, a depthwise layer's per channel: the u8 path between
+ *   int8 layers (1x1 -> depthwise -> 1x1, into and out of depthwise layers
+ *   through u8 maxpools) against the float path between them, and the
+ *   static per-channel ranges against each image's own;
+ * - calibration: each depthwise input channel's range is the union over the
+ *   folder's tensors, cached (version 2) and read back; a version 1 cache is
+ *   refused and redone.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,12 +27,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "engine.h"
 #include "internal.h"
 #include "q8.h"
+#include "q8_calib.h"
+#include "q8_util.h"
 
 static uint32_t rng = 4321;
 
@@ -216,17 +223,24 @@ static const char net_cfg[] =
 static int load_threads = 1;
 
 
-static vgc_net *load(const char *cfg, int precision, int q8_kernel, int keep, int no_fuse, const float *ranges)
+static vgc_net *load_ch(const char *cfg, int precision, int q8_kernel, int keep, int no_fuse, const float *ranges,
+                       const float *chan)
 {
     vgc_options opt = { .no_weights = 1, .seed = 7, .keep_outputs = keep, .max_batch = 2, .precision = precision,
-                        .threads = load_threads,
-                        .q8_kernel = q8_kernel, .q8_min_channels = 16, .q8_ranges = ranges, .q8_no_fuse = no_fuse };
+                        .threads = load_threads, .q8_kernel = q8_kernel, .q8_min_channels = 16,
+                        .q8_ranges = ranges, .q8_chan_ranges = chan, .q8_no_fuse = no_fuse };
     char err[VIGIA_ERRLEN];
     vgc_net *net = NULL;
 
     if (vgc_net_load_mem(&net, cfg, strlen(cfg), NULL, 0, &opt, err, sizeof err) < 0)
         fail_msg("%s", err);
     return net;
+}
+
+
+static vgc_net *load(const char *cfg, int precision, int q8_kernel, int keep, int no_fuse, const float *ranges)
+{
+    return load_ch(cfg, precision, q8_kernel, keep, no_fuse, ranges, NULL);
 }
 
 
@@ -291,11 +305,11 @@ static void test_network(void **state)
 
 
 /*
- * u8 between int8 layers with depthwise ones: a depthwise layer's input is
- * quantized per channel (never a static range, so never fed), its output
- * goes quantized into the next layer's planes: 2 -> 3 and 5 -> 6, and
- * through a u8 maxpool 7 -> 8 -> 9 (into a padded 3x3 plane); 1 and 3 feed
- * nothing (into a depthwise layer, directly and through a maxpool).
+ * u8 between int8 layers with depthwise ones, every range static (a
+ * depthwise layer's per input channel): 1 -> 2 (1x1 into a depthwise
+ * layer's planes, each channel its own range and padding), 2 -> 3, 3 ->
+ * maxpool 4 -> 5 (u8 maxpool into a depthwise layer), 5 -> 6, 6 -> 7, and
+ * 7 -> maxpool 8 -> 9 (into a padded 3x3 plane).
  */
 static const char fuse_cfg[] =
     "[net]\nwidth=41\nheight=35\nchannels=3\n"
@@ -318,41 +332,42 @@ static void test_fused(void **state)
 {
     const int kind = (int)(intptr_t)*state;
     const size_t n = 3 * 41 * 35;
-    float *x = malloc(2 * n * sizeof *x), ranges[2 * FUSE_LAYERS] = { 0 };
+    float *x = malloc(2 * n * sizeof *x), ranges[2 * FUSE_LAYERS] = { 0 }, chan[2 * (24 + 40 + 32)];
     vgc_net *dyn = load(fuse_cfg, VGC_PREC_INT8, kind + 1, 1, 0, NULL), *fused, *plain;
     char err[VIGIA_ERRLEN];
     const vgc_layer *head;
-    double maxd = 0, maxv = 0;
+    double maxd = 0, maxv = 0, num = 0, den = 0;
+    static const int feed[FUSE_LAYERS] = { 0, 1, 1, 2, 0, 1, 1, 2, 0, 0, 0, 0 };
+    static const int fed[FUSE_LAYERS] = { 0, 0, 1, 1, 0, 1, 1, 1, 0, 1, 0, 0 };
 
     assert_non_null(x);
     fill(x, 2 * n);
     assert_int_equal(vgc_net_forward(dyn, x, 1, err, sizeof err), 0);
-    for (int i = 1; i < FUSE_LAYERS; i++) {
-        const vgc_layer *l = vgc_net_layer(dyn, i);
-        const float *in = vgc_net_output(dyn, i - 1, 0);
+    q8u_ranges_measure(dyn, ranges, chan, 1.1f);
+    fused = load_ch(fuse_cfg, VGC_PREC_INT8, kind + 1, 0, 0, ranges, chan);
+    plain = load_ch(fuse_cfg, VGC_PREC_INT8, kind + 1, 0, 1, ranges, chan);
+    for (int i = 0; i < FUSE_LAYERS; i++) {
+        const vgc_q8_layer *q = vgc_net_layer(fused, i)->q8;
 
-        if (!l->q8)
-            continue;
-        for (size_t k = 0; k < (size_t)l->c * l->w * l->h; k++) {
-            ranges[2 * i] = in[k] < ranges[2 * i] ? in[k] : ranges[2 * i];
-            ranges[2 * i + 1] = in[k] > ranges[2 * i + 1] ? in[k] : ranges[2 * i + 1];
-        }
-        ranges[2 * i + 1] *= 1.1f;
+        if (q && (q->feed != feed[i] || q->fed != fed[i]))
+            fail_msg("layer %d: feed %d fed %d, planned %d %d", i, q->feed, q->fed, feed[i], fed[i]);
+        if (q && q->dw)
+            assert_true(q->crs);
     }
+    /* static per-channel ranges of this very image (widened) against its own: close */
+    head = vgc_net_layer(plain, FUSE_LAYERS - 1);
+    assert_int_equal(vgc_net_forward(plain, x, 1, err, sizeof err), 0);
+    {
+        const float *ys = vgc_net_output(plain, FUSE_LAYERS - 1, 0), *yd = vgc_net_output(dyn, FUSE_LAYERS - 1, 0);
+
+        for (size_t i = 0; i < head->out_size; i++) {
+            num += ((double)ys[i] - yd[i]) * ((double)ys[i] - yd[i]);
+            den += (double)yd[i] * yd[i];
+        }
+    }
+    printf("# kind %d: static per-channel ranges vs dynamic: %.3f%% rms\n", kind, 100 * sqrt(num / den));
+    assert_true(sqrt(num / den) < 0.005);
     vgc_net_destroy(dyn);
-    fused = load(fuse_cfg, VGC_PREC_INT8, kind + 1, 0, 0, ranges);
-    plain = load(fuse_cfg, VGC_PREC_INT8, kind + 1, 0, 1, ranges);
-    assert_int_equal(vgc_net_layer(fused, 1)->q8->feed, 0);
-    assert_int_equal(vgc_net_layer(fused, 2)->q8->fed, 0);
-    assert_int_equal(vgc_net_layer(fused, 2)->q8->feed, 1);
-    assert_int_equal(vgc_net_layer(fused, 3)->q8->fed, 1);
-    assert_int_equal(vgc_net_layer(fused, 3)->q8->feed, 0);
-    assert_int_equal(vgc_net_layer(fused, 5)->q8->fed, 0);
-    assert_int_equal(vgc_net_layer(fused, 5)->q8->feed, 1);
-    assert_int_equal(vgc_net_layer(fused, 6)->q8->fed, 1);
-    assert_int_equal(vgc_net_layer(fused, 6)->q8->feed, 0);
-    assert_int_equal(vgc_net_layer(fused, 7)->q8->feed, 2);
-    assert_int_equal(vgc_net_layer(fused, 9)->q8->fed, 1);
     head = vgc_net_layer(fused, FUSE_LAYERS - 1);
     for (int batch = 1; batch <= 2; batch++) {
         const float *yf, *yp;
@@ -378,6 +393,112 @@ static void test_fused(void **state)
 }
 
 
+/* Calibration tensor `which` (its own pattern and scale) of the fuse network's input into dir/name. */
+static void write_tensor(const char *dir, const char *name, int which, float *x, size_t n)
+{
+    char path[512];
+    FILE *fp;
+
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)((i * (7919 + 104729 * (size_t)which)) % 1000) / (1000.0f + 700.0f * (float)which);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    assert_non_null(fp = fopen(path, "wb"));
+    assert_int_equal(fwrite(x, sizeof *x, n, fp), n);
+    fclose(fp);
+}
+
+
+/*
+ * Calibration with depthwise layers: each one's channel ranges are the
+ * union of that channel's ranges over the tensors (measured here on the
+ * dynamic network), the layers then run static and fed; a restart reads
+ * them from the cache; a version 1 cache is refused by its version and
+ * the network calibrates again.
+ */
+static void test_calibration(void **state)
+{
+    enum { CH = 24 + 40 + 32 };
+    const size_t n = 3 * 41 * 35;
+    char dir[] = "/tmp/vgc-q8dwcal-XXXXXX", cache[64], note[VIGIA_ERRLEN + 256], err[VIGIA_ERRLEN];
+    float *x = malloc(n * sizeof *x), r[2 * FUSE_LAYERS], ch[2 * CH], want[2 * CH] = { 0 }, got[2 * CH];
+    vgc_net *dyn = load(fuse_cfg, VGC_PREC_INT8, VGC_Q8_REF + 1, 1, 0, NULL), *net;
+    uint8_t *buf;
+    FILE *fp;
+    long size;
+
+    (void)state;
+    assert_non_null(x);
+    assert_non_null(mkdtemp(dir));
+    snprintf(cache, sizeof cache, "%s.int8cal", dir);
+    unlink(cache);
+    for (int t = 0; t < 3; t++) {
+        char name[16];
+
+        snprintf(name, sizeof name, "%c.f32", 'a' + t);
+        write_tensor(dir, name, t, x, n);
+        assert_int_equal(vgc_net_forward(dyn, x, 1, err, sizeof err), 0);
+        q8u_ranges_measure(dyn, r, ch, 1.0f);
+        for (int c = 0; c < CH; c++) {
+            want[2 * c] = ch[2 * c] < want[2 * c] ? ch[2 * c] : want[2 * c];
+            want[2 * c + 1] = ch[2 * c + 1] > want[2 * c + 1] ? ch[2 * c + 1] : want[2 * c + 1];
+        }
+    }
+    assert_int_equal(vgc_q8_chans(dyn), CH);
+    net = load(fuse_cfg, VGC_PREC_INT8, VGC_Q8_REF + 1, 0, 0, NULL);
+    assert_int_equal(vgc_q8_calibrate(net, dir, cache, NULL, NULL, note, sizeof note, err, sizeof err), 0);
+    printf("# %s\n", note);
+    assert_non_null(strstr(note, "cache written"));
+    vgc_q8_chan_ranges(net, got);
+    for (int c = 0; c < CH; c++)
+        if (got[2 * c] != want[2 * c] || got[2 * c + 1] != want[2 * c + 1] || !(want[2 * c] < want[2 * c + 1]))
+            fail_msg("channel %d: range [%g, %g], its inputs span [%g, %g]", c, got[2 * c], got[2 * c + 1],
+                     want[2 * c], want[2 * c + 1]);
+    assert_true(vgc_net_layer(net, 2)->q8->crs && vgc_net_layer(net, 2)->q8->fed);
+    assert_true(vgc_net_layer(net, 5)->q8->fed && vgc_net_layer(net, 7)->q8->fed);
+    vgc_net_destroy(net);
+    /* a restart reads the cache */
+    net = load(fuse_cfg, VGC_PREC_INT8, VGC_Q8_REF + 1, 0, 0, NULL);
+    assert_int_equal(vgc_q8_calibrate(net, dir, cache, NULL, NULL, note, sizeof note, err, sizeof err), 0);
+    printf("# %s\n", note);
+    assert_string_equal(note, "int8 ranges from the cache (3 tensors)");
+    vgc_q8_chan_ranges(net, ch);
+    assert_memory_equal(ch, got, sizeof got);
+    assert_true(vgc_net_layer(net, 2)->q8->fed);
+    vgc_net_destroy(net);
+    /* the same cache made version 1 (as an older build wrote it): refused by its version, redone */
+    assert_non_null(fp = fopen(cache, "r+b"));
+    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+    size = ftell(fp);
+    assert_non_null(buf = malloc((size_t)size));
+    rewind(fp);
+    assert_int_equal(fread(buf, 1, (size_t)size, fp), (size_t)size);
+    buf[8] = 1;
+    rewind(fp);
+    assert_int_equal(fwrite(buf, 1, (size_t)size, fp), (size_t)size);
+    fclose(fp);
+    free(buf);
+    net = load(fuse_cfg, VGC_PREC_INT8, VGC_Q8_REF + 1, 0, 0, NULL);
+    assert_int_equal(vgc_q8_calibrate(net, dir, cache, NULL, NULL, note, sizeof note, err, sizeof err), 0);
+    printf("# %s\n", note);
+    assert_non_null(strstr(note, "calibrated on 3 tensors"));
+    assert_non_null(strstr(note, "version 1"));
+    assert_non_null(strstr(note, "cache written"));
+    vgc_q8_chan_ranges(net, ch);
+    assert_memory_equal(ch, got, sizeof got);
+    vgc_net_destroy(net);
+    vgc_net_destroy(dyn);
+    for (int t = 0; t < 3; t++) {
+        char path[512];
+
+        snprintf(path, sizeof path, "%s/%c.f32", dir, 'a' + t);
+        unlink(path);
+    }
+    unlink(cache);
+    rmdir(dir);
+    free(x);
+}
+
+
 static void skipped(void **state)
 {
     (void)state;
@@ -396,6 +517,7 @@ int main(void)
     const vgc_q8_kernels *vn = vgc_q8_pick(VGC_Q8_VNNI, VGC_Q8_VNNI, why, sizeof why);
 
     tests[n++] = (struct CMUnitTest){ "dw_reference", test_reference, NULL, NULL, NULL };
+    tests[n++] = (struct CMUnitTest){ "dw_calibration", test_calibration, NULL, NULL, NULL };
     vbmi = vn ? vgc_q8_dw_pick(vn, why, sizeof why) : NULL;
     snprintf(names[n], sizeof names[0], "dw_vbmi%s%s", vbmi ? "" : " # SKIP ", vbmi ? "" : why);
     tests[n] = (struct CMUnitTest){ names[n], vbmi ? test_kernel : skipped, NULL, NULL, (void *)vbmi };

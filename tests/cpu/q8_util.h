@@ -1,0 +1,20 @@
+/*
+ * tests/cpu/q8_util.h: what the int8 tests share (test_q8, test_q8_dw):
+ * static input ranges taken from a dynamic run of a network, to load the
+ * same network with them (vgc_options.q8_ranges, q8_chan_ranges).
+ */
+#ifndef VGC_TEST_Q8_UTIL_H
+#define VGC_TEST_Q8_UTIL_H
+
+#include "engine.h"
+
+/*
+ * After one forward of `dyn` (a chain: layer i reads layer i - 1; loaded
+ * with keep_outputs), each int8 layer's input range into ranges (2 floats
+ * a layer: min(0, ...), max(0, ...) * widen) and, when chan is not NULL,
+ * each depthwise int8 layer's input channels' ranges into chan (2 floats
+ * a channel, the layers in order, widened the same way).
+ */
+void q8u_ranges_measure(const vgc_net *dyn, float *ranges, float *chan, float widen);
+
+#endif /* VGC_TEST_Q8_UTIL_H */
