@@ -689,6 +689,10 @@ int vgc_precision_choose(vgc_net *net, const vgc_options *opt, const vgc_q8_kern
         snprintf(net->prec_note, sizeof net->prec_note, "%s", why);
         /* depthwise layers in int8 where their kernel exists here (else fp32, said when nothing else is) */
         net->q8_dw = vgc_q8_dw_pick(*q8k, why, sizeof why) != NULL;
+        if (opt->q8_blocks < 0 || opt->q8_blocks > 3)
+            return vgc_fail(err, errlen, VIGIA_EINVAL, "bad int8 block rule %d", opt->q8_blocks);
+        net->q8_blocks = opt->q8_blocks;
+        net->q8_dw_static = opt->q8_dw_static;
         if (!net->prec_note[0])
             snprintf(net->prec_note, sizeof net->prec_note, "%s", why);
         return 0;

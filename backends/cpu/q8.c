@@ -216,6 +216,28 @@ static int layer_eligible(const vgc_net *net, const vgc_layer *l)
 }
 
 
+/*
+ * A 1x1 convolution of a depthwise block that the rules above leave fp32
+ * (fewer input channels, or linear): the expansion, read by an int8
+ * depthwise layer next (net->q8_blocks & 1), the projection, reading one
+ * (& 2). In int8 only with a static range (needstatic): then u8 goes
+ * expansion -> depthwise -> projection where nothing else reads the
+ * tensors between them (vgc_q8_plan).
+ */
+static int block_layer(const vgc_net *net, int i)
+{
+    const vgc_layer *l = &net->layers[i], *nx = i + 1 < net->n ? l + 1 : NULL, *pv = i > 0 ? l - 1 : NULL;
+
+    if (net->precision != VGC_PREC_INT8 || !net->q8_blocks || l->type != VGC_L_CONV || l->groups != 1 ||
+        l->size != 1 || l->stride != 1 || l->c <= 3)
+        return 0;
+    if ((net->q8_blocks & 1) && l->act != VGC_ACT_LINEAR && nx && nx->type == VGC_L_CONV && is_dw(nx) &&
+        layer_eligible(net, nx))
+        return 1;
+    return (net->q8_blocks & 2) && pv && pv->type == VGC_L_CONV && is_dw(pv) && layer_eligible(net, pv);
+}
+
+
 /* A cfg network's layer i: those rules, and never the first layer nor a yolo head's input. */
 int vgc_q8_eligible(const vgc_net *net, int i)
 {
@@ -223,7 +245,7 @@ int vgc_q8_eligible(const vgc_net *net, int i)
 
     if (i == 0 || (i + 1 < net->n && net->layers[i + 1].type == VGC_L_YOLO))
         return 0;
-    return layer_eligible(net, l);
+    return layer_eligible(net, l) || block_layer(net, i);
 }
 
 
@@ -437,7 +459,9 @@ int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, c
             return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %s weights", k->bf16 ? "bf16" : "int8");
         l->q8 = q;
         q->slot = i;
-        release_floats(l->weights, l->nweights);
+        q->needstatic = !layer_eligible(net, l);
+        if (!q->needstatic)
+            release_floats(l->weights, l->nweights);
         if (ranges && ranges[2 * i] < ranges[2 * i + 1]) {
             q->xmin = ranges[2 * i];
             q->xmax = ranges[2 * i + 1];
@@ -503,15 +527,21 @@ int vgc_q8_finish(vgc_net *ctx, int convs, char *err, size_t errlen)
 
 void vgc_q8_note(vgc_net *net, int convs)
 {
-    char why[sizeof net->prec_note];
-    int n;
+    vgc_q8_net *qn = net->q8;
+    int n, runs = qn->layers;
 
-    memcpy(why, net->prec_note, sizeof why);
+    if (convs >= 0) {
+        qn->convs = convs;
+        memcpy(qn->why, net->prec_note, sizeof qn->why);
+        qn->why[sizeof qn->why - 1] = '\0';
+    }
+    for (int i = 0; i < net->n; i++)
+        runs -= net->layers[i].q8 && !vgc_q8_runs(net, &net->layers[i]);
     n = snprintf(net->prec_note, sizeof net->prec_note, "%s %s, %d of %d convolutions",
-                 net->q8->k->bf16 ? "bf16" : "int8", net->q8->k->name, net->q8->layers, convs);
-    if (why[0] && n > 0 && (size_t)n < sizeof net->prec_note)
+                 qn->k->bf16 ? "bf16" : "int8", qn->k->name, runs, qn->convs);
+    if (qn->why[0] && n > 0 && (size_t)n < sizeof net->prec_note)
         snprintf(net->prec_note + n, sizeof net->prec_note - (size_t)n, " (%.*s)",
-                 (int)(sizeof net->prec_note - (size_t)n - 4), why);
+                 (int)(sizeof net->prec_note - (size_t)n - 4), qn->why);
 }
 
 
@@ -591,6 +621,13 @@ void vgc_q8_plan(vgc_net *net)
             qn->fused++;
         }
     }
+}
+
+
+int vgc_q8_runs(const vgc_net *net, const vgc_layer *l)
+{
+    /* a calibration run measures a needstatic layer's range by running it on dynamic ranges */
+    return l->q8 && (!l->q8->needstatic || is_static(l->q8) || net->q8->calib);
 }
 
 

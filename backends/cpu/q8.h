@@ -185,6 +185,8 @@ typedef struct vgc_q8_layer {
                                  u8 maxpool (layer slot+1) into layer slot+2's */
     int fed;                  /* its input arrives quantized from a feeding layer (no quantize pass) */
     int dw;                   /* a depthwise layer: a holds m x size*size s16 weights (kp = k), no GEMM */
+    int needstatic;           /* runs int8 only with a static input range (else fp32 on its float
+                                 weights, kept): a 1x1 layer of a depthwise block (q8.c's block_layer) */
     float *cr;                /* depthwise: 2 floats an input channel (min, max): its static range when
                                  crs; while calibrating, the union of the channel's ranges so far */
     int crs;                  /* depthwise: cr holds static ranges (a depthwise layer's only static form:
@@ -215,6 +217,8 @@ typedef struct vgc_q8_net {
     float *calib;             /* while calibrating: 2 floats a layer, the union of the
                                  inputs' own ranges (q8_calib.c); else NULL */
     int layers;               /* convolutions in int8 (or bf16) */
+    int convs;                /* convolutions in all (vgc_q8_note) */
+    char why[192];            /* the reason vgc_q8_note found in prec_note */
 } vgc_q8_net;
 
 /*
@@ -251,11 +255,17 @@ VGC_HIDDEN int vgc_q8_begin(vgc_net *ctx, const vgc_options *opt, char *err, siz
 VGC_HIDDEN int vgc_q8_attach(vgc_net *ctx, vgc_layer *l, char *err, size_t errlen);
 VGC_HIDDEN int vgc_q8_finish(vgc_net *ctx, int convs, char *err, size_t errlen);
 
-/* net->prec_note: what runs reduced, out of `convs` convolutions (after any reason already there). */
+/*
+ * net->prec_note: what runs reduced, out of `convs` convolutions (after any
+ * reason already there); convs < 0: again, after the ranges changed.
+ */
 VGC_HIDDEN void vgc_q8_note(vgc_net *net, int convs);
 
 /* Whether layer i of a built network would run in int8 (before weights are loaded). */
 VGC_HIDDEN int vgc_q8_eligible(const vgc_net *net, int i);
+
+/* Whether convolution l runs int8 now (its q8 form, and a static range where it needs one). */
+VGC_HIDDEN int vgc_q8_runs(const vgc_net *net, const vgc_layer *l);
 
 /* Run an int8 convolution for `batch` images (input as forward_conv's). */
 VGC_HIDDEN void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int batch);

@@ -203,7 +203,8 @@ static void apply(vgc_net *net, const float *ranges)
         if (q && ranges[2 * i] < ranges[2 * i + 1]) {
             q->xmin = ranges[2 * i];
             q->xmax = ranges[2 * i + 1];
-            if (q->dw) {
+            /* a depthwise layer's channels: static only where asked (net->q8_dw_static, docs/engine.md) */
+            if (q->dw && net->q8_dw_static) {
                 memcpy(q->cr, cr, 2 * (size_t)q->m * sizeof *cr);
                 q->crs = 1;
             }
@@ -211,6 +212,7 @@ static void apply(vgc_net *net, const float *ranges)
         cr += q && q->dw ? 2 * (size_t)q->m : 0;
     }
     vgc_q8_plan(net);
+    vgc_q8_note(net, -1);
 }
 
 
@@ -221,6 +223,7 @@ static void apply(vgc_net *net, const float *ranges)
  */
 static void collect(const vgc_net *net, float *ranges)
 {
+
     const int slots = vgc_q8_slots(net);
     float *cr = ranges + 2 * (size_t)slots;
 

@@ -219,16 +219,17 @@ static const char net_cfg[] =
 #define LAST_CONV 9
 
 
-/* compute threads of the networks load() makes */
-static int load_threads = 1;
+/* compute threads of the networks load() makes, and its int8 options beyond the arguments */
+static int load_threads = 1, load_min_channels = 16, load_dw_static, load_blocks;
 
 
 static vgc_net *load_ch(const char *cfg, int precision, int q8_kernel, int keep, int no_fuse, const float *ranges,
                        const float *chan)
 {
     vgc_options opt = { .no_weights = 1, .seed = 7, .keep_outputs = keep, .max_batch = 2, .precision = precision,
-                        .threads = load_threads, .q8_kernel = q8_kernel, .q8_min_channels = 16,
-                        .q8_ranges = ranges, .q8_chan_ranges = chan, .q8_no_fuse = no_fuse };
+                        .threads = load_threads, .q8_kernel = q8_kernel, .q8_min_channels = load_min_channels,
+                        .q8_ranges = ranges, .q8_chan_ranges = chan, .q8_no_fuse = no_fuse,
+                        .q8_dw_static = load_dw_static, .q8_blocks = load_blocks };
     char err[VIGIA_ERRLEN];
     vgc_net *net = NULL;
 
@@ -411,9 +412,10 @@ static void write_tensor(const char *dir, const char *name, int which, float *x,
 /*
  * Calibration with depthwise layers: each one's channel ranges are the
  * union of that channel's ranges over the tensors (measured here on the
- * dynamic network), the layers then run static and fed; a restart reads
- * them from the cache; a version 1 cache is refused by its version and
- * the network calibrates again.
+ * dynamic network), the layers then run static and fed (q8_dw_static); a
+ * restart reads them from the cache; a version 1 cache is refused by its
+ * version and the network calibrates again; without q8_dw_static the same
+ * cache leaves the depthwise layers dynamic (and unfed).
  */
 static void test_calibration(void **state)
 {
@@ -444,6 +446,7 @@ static void test_calibration(void **state)
         }
     }
     assert_int_equal(vgc_q8_chans(dyn), CH);
+    load_dw_static = 1;
     net = load(fuse_cfg, VGC_PREC_INT8, VGC_Q8_REF + 1, 0, 0, NULL);
     assert_int_equal(vgc_q8_calibrate(net, dir, cache, NULL, NULL, note, sizeof note, err, sizeof err), 0);
     printf("# %s\n", note);
@@ -486,6 +489,13 @@ static void test_calibration(void **state)
     vgc_q8_chan_ranges(net, ch);
     assert_memory_equal(ch, got, sizeof got);
     vgc_net_destroy(net);
+    load_dw_static = 0;
+    net = load(fuse_cfg, VGC_PREC_INT8, VGC_Q8_REF + 1, 0, 0, NULL);
+    assert_int_equal(vgc_q8_calibrate(net, dir, cache, NULL, NULL, note, sizeof note, err, sizeof err), 0);
+    assert_string_equal(note, "int8 ranges from the cache (3 tensors)");
+    assert_false(vgc_net_layer(net, 2)->q8->crs || vgc_net_layer(net, 2)->q8->fed || vgc_net_layer(net, 1)->q8->feed);
+    assert_true(vgc_net_layer(net, 2)->q8->feed);       /* its output still takes layer 3's static range */
+    vgc_net_destroy(net);
     vgc_net_destroy(dyn);
     for (int t = 0; t < 3; t++) {
         char path[512];
@@ -499,6 +509,100 @@ static void test_calibration(void **state)
 }
 
 
+/*
+ * Depthwise blocks (q8_blocks = 3): expansion 1x1 (16 channels, under the
+ * 64 of int8_min_channels) -> depthwise -> linear projection, twice, the
+ * first one inside a shortcut. The 1x1 layers are quantized but run int8
+ * only with static ranges: dynamic, the network computes what it computes
+ * without the rule (fp32 there, bit for bit); static, the u8 path runs
+ * expansion -> depthwise -> projection and equals the float path between
+ * them, and stays close to fp32.
+ */
+static const char block_cfg[] =
+    "[net]\nwidth=37\nheight=33\nchannels=3\n"
+    "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 0 fp32 */
+    "[convolutional]\nbatch_normalize=1\nfilters=32\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 1 expand */
+    "[convolutional]\nbatch_normalize=1\nfilters=32\nsize=3\ngroups=32\nstride=1\npad=1\nactivation=leaky\n" /* 2 */
+    "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=1\nstride=1\npad=1\nactivation=linear\n"  /* 3 project */
+    "[shortcut]\nfrom=-4\nactivation=linear\n"                                                       /* 4 */
+    "[convolutional]\nbatch_normalize=1\nfilters=48\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 5 expand */
+    "[convolutional]\nbatch_normalize=1\nfilters=48\nsize=5\ngroups=48\nstride=2\npad=2\nactivation=leaky\n" /* 6 */
+    "[convolutional]\nbatch_normalize=1\nfilters=24\nsize=1\nstride=1\npad=1\nactivation=linear\n"  /* 7 project */
+    "[convolutional]\nfilters=14\nsize=1\nstride=1\npad=1\nactivation=linear\n"                     /* 8 head */
+    "[yolo]\nmask=0,1\nanchors=4,5, 8,9\nclasses=2\nnum=2\n";                                       /* 9 */
+#define BLOCK_LAYERS 10
+
+
+static void test_blocks(void **state)
+{
+    const int kind = (int)(intptr_t)*state;
+    const size_t n = 3 * 37 * 33;
+    float *x = malloc(n * sizeof *x), ranges[2 * BLOCK_LAYERS], chan[2 * (32 + 48)];
+    vgc_net *f32, *plain0, *dyn, *fused, *nofuse;
+    char err[VIGIA_ERRLEN];
+    const char *note;
+    static const int feed[BLOCK_LAYERS] = { 0, 1, 1, 0, 0, 1, 1, 0, 0, 0 };
+    const vgc_layer *head;
+    double maxd = 0, num = 0, den = 0;
+
+    assert_non_null(x);
+    fill(x, n);
+    load_min_channels = 64;
+    f32 = load(block_cfg, VGC_PREC_FP32, 0, 1, 0, NULL);
+    plain0 = load(block_cfg, VGC_PREC_INT8, kind + 1, 1, 0, NULL);
+    load_blocks = 3;
+    dyn = load(block_cfg, VGC_PREC_INT8, kind + 1, 1, 0, NULL);
+    vgc_net_precision(dyn, &note);
+    printf("# dynamic: %s\n", note);
+    assert_non_null(strstr(note, "2 of 8 convolutions"));
+    for (int i = 1; i <= 7; i++)
+        if ((vgc_net_layer(dyn, i)->q8 != NULL) != (i != 4))
+            fail_msg("layer %d: int8 %d", i, vgc_net_layer(dyn, i)->q8 != NULL);
+    assert_int_equal(vgc_net_forward(dyn, x, 1, err, sizeof err), 0);
+    assert_int_equal(vgc_net_forward(plain0, x, 1, err, sizeof err), 0);
+    assert_memory_equal(vgc_net_output(dyn, BLOCK_LAYERS - 1, 0), vgc_net_output(plain0, BLOCK_LAYERS - 1, 0),
+                        vgc_net_layer(dyn, BLOCK_LAYERS - 1)->out_size * sizeof(float));
+    q8u_ranges_measure(dyn, ranges, chan, 1.1f);
+    fused = load_ch(block_cfg, VGC_PREC_INT8, kind + 1, 0, 0, ranges, chan);
+    nofuse = load_ch(block_cfg, VGC_PREC_INT8, kind + 1, 0, 1, ranges, chan);
+    vgc_net_precision(fused, &note);
+    printf("# static: %s\n", note);
+    assert_non_null(strstr(note, "6 of 8 convolutions"));
+    for (int i = 0; i < BLOCK_LAYERS; i++) {
+        const vgc_q8_layer *q = vgc_net_layer(fused, i)->q8;
+
+        if (q && q->feed != feed[i])
+            fail_msg("layer %d: feed %d, planned %d", i, q->feed, feed[i]);
+    }
+    assert_int_equal(vgc_net_forward(fused, x, 1, err, sizeof err), 0);
+    assert_int_equal(vgc_net_forward(nofuse, x, 1, err, sizeof err), 0);
+    assert_int_equal(vgc_net_forward(f32, x, 1, err, sizeof err), 0);
+    head = vgc_net_layer(fused, BLOCK_LAYERS - 1);
+    {
+        const float *yf = vgc_net_output(fused, BLOCK_LAYERS - 1, 0), *yp = vgc_net_output(nofuse, BLOCK_LAYERS - 1, 0);
+        const float *y32 = vgc_net_output(f32, BLOCK_LAYERS - 1, 0);
+
+        for (size_t i = 0; i < head->out_size; i++) {
+            maxd = fabs((double)yf[i] - yp[i]) > maxd ? fabs((double)yf[i] - yp[i]) : maxd;
+            num += ((double)yf[i] - y32[i]) * ((double)yf[i] - y32[i]);
+            den += (double)y32[i] * y32[i];
+        }
+    }
+    printf("# kind %d: blocks in int8, fed vs float between layers: max |diff| %g; %.3f%% rms off fp32\n", kind, maxd,
+           100 * sqrt(num / den));
+    assert_true(maxd == 0);
+    assert_true(sqrt(num / den) < (kind == VGC_Q8_AVX2 ? 0.08 : 0.05));
+    load_min_channels = 16;
+    load_blocks = 0;
+    vgc_net_destroy(f32);
+    vgc_net_destroy(plain0);
+    vgc_net_destroy(dyn);
+    vgc_net_destroy(fused);
+    vgc_net_destroy(nofuse);
+    free(x);
+}
+
+
 static void skipped(void **state)
 {
     (void)state;
@@ -508,8 +612,8 @@ static void skipped(void **state)
 
 int main(void)
 {
-    static struct CMUnitTest tests[16];
-    static char names[16][256];
+    static struct CMUnitTest tests[24];
+    static char names[24][256];
     static const char *const knames[] = { "ref", "avx2", "vnni", "amx" };
     int n = 0;
     char why[160] = "";
@@ -534,11 +638,12 @@ int main(void)
         const vgc_q8_kernels *k = vgc_q8_pick(kind, kind, why, sizeof why);
         vgc_q8_dw_fn dw = k ? vgc_q8_dw_pick(k, why, sizeof why) : NULL;
 
-        for (int t = 0; t < 2; t++) {
-            snprintf(names[n], sizeof names[0], "%s_%s%s%s", t ? "fused" : "network", knames[kind],
-                     dw ? "" : " # SKIP ", dw ? "" : why);
-            tests[n] = (struct CMUnitTest){ names[n], !dw ? skipped : t ? test_fused : test_network, NULL, NULL,
-                                            (void *)(intptr_t)kind };
+        for (int t = 0; t < 3; t++) {
+            static const char *const tn[] = { "network", "fused", "blocks" };
+            static void (*const tf[])(void **) = { test_network, test_fused, test_blocks };
+
+            snprintf(names[n], sizeof names[0], "%s_%s%s%s", tn[t], knames[kind], dw ? "" : " # SKIP ", dw ? "" : why);
+            tests[n] = (struct CMUnitTest){ names[n], !dw ? skipped : tf[t], NULL, NULL, (void *)(intptr_t)kind };
             n++;
         }
     }
