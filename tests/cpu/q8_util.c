@@ -1,11 +1,27 @@
 /*
- * tests/cpu/q8_util.c: static ranges measured on a dynamic int8 run (q8_util.h).
+ * tests/cpu/q8_util.c: static ranges measured on a dynamic int8 run, and two
+ * forms of a network compared (q8_util.h).
  */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
 
 #include "internal.h"
 #include "q8.h"
 #include "q8_util.h"
+
+uint32_t q8u_next(uint32_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 17;
+    *state ^= *state << 5;
+    return *state;
+}
+
 
 /* min(0, lo, x[0..n)) into *lo and max(0, hi, x[0..n)) into *hi */
 static void span(const float *x, size_t n, float *lo, float *hi)
@@ -36,4 +52,29 @@ void q8u_ranges_measure(const vgc_net *dyn, float *ranges, float *chan, float wi
             chan[1] *= widen;
         }
     }
+}
+
+
+double q8u_max_diff(vgc_net *a, vgc_net *b, const float *x, int layer, double *maxv)
+{
+    const vgc_layer *l = vgc_net_layer(b, layer);
+    char err[VIGIA_ERRLEN];
+    double maxd = 0;
+
+    *maxv = 0;
+    for (int batch = 1; batch <= 2; batch++) {
+        const float *ya, *yb;
+
+        if (vgc_net_forward(a, x, batch, err, sizeof err) < 0 || vgc_net_forward(b, x, batch, err, sizeof err) < 0)
+            fail_msg("%s", err);
+        ya = vgc_net_output(a, layer, 0);
+        yb = vgc_net_output(b, layer, 0);
+        for (size_t i = 0; i < l->out_size; i++) {
+            const double dv = fabs((double)ya[i] - yb[i]);
+
+            maxd = dv > maxd ? dv : maxd;
+            *maxv = fabs(yb[i]) > *maxv ? fabs(yb[i]) : *maxv;
+        }
+    }
+    return maxd;
 }

@@ -39,10 +39,7 @@ static uint32_t rng = 12345;
 
 static uint32_t next(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 17;
-    rng ^= rng << 5;
-    return rng;
+    return q8u_next(&rng);
 }
 
 
@@ -809,8 +806,6 @@ static void test_fused(void **state)
     float *x = malloc(2 * n * sizeof *x), ranges[2 * FUSE_LAYERS] = { 0 };
     vgc_net *dyn = load_fuse(kind, 1, 0, NULL), *fused, *plain;
     char err[VIGIA_ERRLEN];
-    const vgc_layer *head;
-    const float *yf, *yp;
     double maxd = 0, maxv = 0;
 
     assert_non_null(x);
@@ -830,19 +825,7 @@ static void test_fused(void **state)
     assert_int_equal(vgc_net_layer(fused, 7)->q8->feed, 0);
     assert_int_equal(vgc_net_layer(fused, 7)->q8->fed, 1);
     assert_int_equal(vgc_net_layer(fused, 8)->q8->fed, 0);
-    head = vgc_net_layer(fused, FUSE_LAYERS - 1);
-    for (int batch = 1; batch <= 2; batch++) {
-        assert_int_equal(vgc_net_forward(fused, x, batch, err, sizeof err), 0);
-        assert_int_equal(vgc_net_forward(plain, x, batch, err, sizeof err), 0);
-        yf = vgc_net_output(fused, FUSE_LAYERS - 1, 0);
-        yp = vgc_net_output(plain, FUSE_LAYERS - 1, 0);
-        for (size_t i = 0; i < head->out_size; i++) {
-            const double dv = fabs((double)yf[i] - yp[i]);
-
-            maxd = dv > maxd ? dv : maxd;
-            maxv = fabs(yp[i]) > maxv ? fabs(yp[i]) : maxv;
-        }
-    }
+    maxd = q8u_max_diff(fused, plain, x, FUSE_LAYERS - 1, &maxv);
     printf("# %s: fed int8 path vs float between layers: max |diff| %g (outputs up to %g)\n", kernels[kind]->name,
            maxd, maxv);
     /* the same GEMM results quantized the same way: any difference is a rounding step, far under this */

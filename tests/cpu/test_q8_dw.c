@@ -41,10 +41,7 @@ static uint32_t rng = 4321;
 
 static uint32_t next(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 17;
-    rng ^= rng << 5;
-    return rng;
+    return q8u_next(&rng);
 }
 
 #define NACTS 7
@@ -369,21 +366,7 @@ static void test_fused(void **state)
     printf("# kind %d: static per-channel ranges vs dynamic: %.3f%% rms\n", kind, 100 * sqrt(num / den));
     assert_true(sqrt(num / den) < 0.005);
     vgc_net_destroy(dyn);
-    head = vgc_net_layer(fused, FUSE_LAYERS - 1);
-    for (int batch = 1; batch <= 2; batch++) {
-        const float *yf, *yp;
-
-        assert_int_equal(vgc_net_forward(fused, x, batch, err, sizeof err), 0);
-        assert_int_equal(vgc_net_forward(plain, x, batch, err, sizeof err), 0);
-        yf = vgc_net_output(fused, FUSE_LAYERS - 1, 0);
-        yp = vgc_net_output(plain, FUSE_LAYERS - 1, 0);
-        for (size_t i = 0; i < head->out_size; i++) {
-            const double dv = fabs((double)yf[i] - yp[i]);
-
-            maxd = dv > maxd ? dv : maxd;
-            maxv = fabs(yp[i]) > maxv ? fabs(yp[i]) : maxv;
-        }
-    }
+    maxd = q8u_max_diff(fused, plain, x, FUSE_LAYERS - 1, &maxv);
     printf("# kind %d: fed int8 path vs float between layers: max |diff| %g (outputs up to %g)\n", kind, maxd, maxv);
     /* the same sums quantized with the same arithmetic: equal */
     assert_true(maxd == 0);
