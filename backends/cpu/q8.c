@@ -257,6 +257,7 @@ static void free_layer(vgc_q8_layer *q)
     free(q->wscale);
     free(q->wsum);
     free(q->cr);
+    free(q->fcomp);
     free(q);
 }
 
@@ -279,6 +280,7 @@ static int quantize_layer(const vgc_net *net, vgc_layer *l, const vgc_q8_kernels
     q->a = aligned_alloc(64, round_up((size_t)q->mp * q->kp * e, 64));
     q->wscale = malloc((size_t)q->m * sizeof *q->wscale);
     q->wsum = malloc((size_t)q->m * sizeof *q->wsum);
+    q->ncr = dw ? q->m : 0;
     q->cr = dw ? calloc(2 * (size_t)q->m, sizeof *q->cr) : NULL;
     if (!q->a || !q->wscale || !q->wsum || (dw && !q->cr)) {
         free_layer(q);
@@ -462,15 +464,21 @@ int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, c
         q->needstatic = !layer_eligible(net, l);
         if (!q->needstatic)
             release_floats(l->weights, l->nweights);
+        else if (!(q->cr = calloc(2 * (size_t)l->c, sizeof *q->cr)))
+            return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
+        else
+            q->ncr = l->c;
         if (ranges && ranges[2 * i] < ranges[2 * i + 1]) {
             q->xmin = ranges[2 * i];
             q->xmax = ranges[2 * i + 1];
-            if (q->dw && chan_ranges) {
-                memcpy(q->cr, chan_ranges + 2 * chan, 2 * (size_t)q->m * sizeof *q->cr);
+            if (q->ncr && chan_ranges) {
+                memcpy(q->cr, chan_ranges + 2 * chan, 2 * (size_t)q->ncr * sizeof *q->cr);
                 q->crs = 1;
+                if (!q->dw && vgc_q8_fold(net, i) < 0)
+                    return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
             }
         }
-        chan += q->dw ? (size_t)q->m : 0;
+        chan += (size_t)q->ncr;
         account(net, l, q);
     }
     if ((rc = allocate_buffers(net, err, errlen)) < 0)
@@ -586,7 +594,43 @@ static float range_scale(float lo, float hi, int *zp);
 
 static float input_scale(const vgc_q8_layer *q, int c, int *zp)
 {
-    return q->dw ? range_scale(q->cr[2 * c], q->cr[2 * c + 1], zp) : range_scale(q->xmin, q->xmax, zp);
+    return q->crs ? range_scale(q->cr[2 * c], q->cr[2 * c + 1], zp) : range_scale(q->xmin, q->xmax, zp);
+}
+
+
+int vgc_q8_fold(vgc_net *net, int i)
+{
+    const vgc_layer *l = &net->layers[i];
+    vgc_q8_layer *q = l->q8;
+    vgc_layer f = *l;         /* the float weights (kept for needstatic layers) */
+    const int wmax = net->q8->k->wmax;
+
+    f.q8 = NULL;
+    if (!q->fcomp && !(q->fcomp = malloc((size_t)q->m * sizeof *q->fcomp)))
+        return -1;
+    for (int m = 0; m < q->m; m++) {
+        float amax = 0;
+        int32_t comp = 0;
+
+        for (int k = 0; k < q->k; k++) {
+            int zp;
+            const float w = fabsf(vgc_layer_weight(net, &f, m, k) * input_scale(q, k, &zp));
+
+            amax = w > amax ? w : amax;
+        }
+        q->wscale[m] = amax > 0 ? amax / (float)wmax : 1.0f;
+        for (int k = 0; k < q->k; k++) {
+            int zp;
+            const float xs = input_scale(q, k, &zp);
+            long v = lrintf(vgc_layer_weight(net, &f, m, k) * xs / q->wscale[m]);
+
+            v = v > wmax ? wmax : v < -wmax ? -wmax : v;
+            q->a[(size_t)m * q->kp + k] = (int8_t)v;
+            comp += (int32_t)v * zp;
+        }
+        q->fcomp[m] = comp;
+    }
+    return 0;
 }
 
 
@@ -744,6 +788,7 @@ typedef struct q8_job {
     uint8_t *xin;             /* the layer's quantized input planes (xq or xq2) */
     int fed;                  /* xin was written by the feeding layer */
     int perchan;              /* depthwise: each channel quantized with its own range (dw_task) */
+    int fold;                 /* a GEMM layer whose input channels each have a static range (vgc_q8_fold) */
     uint8_t *qout;            /* feeding: the output quantized here instead of l->out, else NULL */
     const vgc_layer *to;      /* feeding: whose input planes qout holds (NULL: an unpadded u8 output) */
     float qinv;               /* feeding: 1 / the destination's xscale */
@@ -833,6 +878,19 @@ static void quantize_task(void *ctx, int task, int thread)
     const int bf16 = j->net->q8->k->bf16;
 
     (void)thread;
+    if (j->fold) {
+        /* each input channel with its own static range (its scale is in the weights) */
+        for (int c = c0; c < c1; c++, x += hw, q += pb) {
+            int czp;
+            const float xs = input_scale(l->q8, c, &czp);
+
+            if (is_padded(l))
+                quantize_plane(l, x, 1.0f / xs, czp, q, 0);
+            else
+                quantize_run(x, hw, 1.0f / xs, (float)czp + 0.5f, q, 0);
+        }
+        return;
+    }
     if (!is_padded(l)) {
         quantize_run(x, (size_t)(c1 - c0) * hw, inv, zp, q, bf16);
         return;
@@ -1072,6 +1130,21 @@ static void input_range(const vgc_net *net, const vgc_layer *l, const float *x, 
 }
 
 
+/* Calibrating a block 1x1 layer: each input channel's range of this image, added to its union in cr. */
+static void channel_ranges(const vgc_layer *l, const float *x)
+{
+    const size_t hw = (size_t)l->w * l->h;
+
+    for (int c = 0; c < l->c; c++) {
+        float lo, hi;
+
+        span(x + (size_t)c * hw, hw, &lo, &hi);
+        l->q8->cr[2 * c] = lo < l->q8->cr[2 * c] ? lo : l->q8->cr[2 * c];
+        l->q8->cr[2 * c + 1] = hi > l->q8->cr[2 * c + 1] ? hi : l->q8->cr[2 * c + 1];
+    }
+}
+
+
 /* The scale and zero point of a range [lo, hi] (0 inside). */
 static float range_scale(float lo, float hi, int *zp)
 {
@@ -1185,7 +1258,7 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
         const int out = j.xin == qn->xq ? 1 : 0;
 
         pool_dst = out ? qn->xq2 : qn->xq;
-        j.toq = to->q8->dw ? to->q8 : NULL;
+        j.toq = to->q8->crs ? to->q8 : NULL;
         j.qinv = j.toq ? 0 : 1.0f / range_scale(to->q8->xmin, to->q8->xmax, &j.qzp);
         if (j.toq) {
             /* each plane padded with its own channel's zero point */
@@ -1204,25 +1277,28 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
     }
     /* depthwise: per channel, in dw_task (a calibration run records each channel's range) */
     j.perchan = q->dw;
+    j.fold = !q->dw && q->fcomp && q->crs && !qn->calib;
     for (int b = 0; b < batch; b++) {
         float lo = 0, hi = 0, xs = 1;
         int ntasks;
 
         j.image = b;
         if (!qn->k->bf16) {
-            if (j.perchan)
-                xs = 1.0f;      /* each channel's own, in dw_task */
+            if (j.perchan || j.fold)
+                xs = 1.0f;      /* each channel's own, in dw_task or folded into the weights */
             else if (fed)
                 xs = range_scale(q->xmin, q->xmax, &j.zp);
             else {
                 input_range(net, l, in + (size_t)b * l->c * l->w * l->h, &lo, &hi);
                 xs = range_scale(lo, hi, &j.zp);
+                if (qn->calib && q->ncr)
+                    channel_ranges(l, in + (size_t)b * l->c * l->w * l->h);
             }
         }
         j.inv = 1.0f / xs;
         for (int m = 0; m < q->m; m++) {
             qn->scale[m] = xs * q->wscale[m];
-            qn->comp[m] = j.zp * q->wsum[m];
+            qn->comp[m] = j.fold ? q->fcomp[m] : j.zp * q->wsum[m];
         }
         j.chunk = (l->c + 4 * net->threads - 1) / (4 * net->threads);
         ntasks = (l->c + j.chunk - 1) / j.chunk;

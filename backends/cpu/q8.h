@@ -191,6 +191,10 @@ typedef struct vgc_q8_layer {
                                  crs; while calibrating, the union of the channel's ranges so far */
     int crs;                  /* depthwise: cr holds static ranges (a depthwise layer's only static form:
                                  one range per tensor is too coarse for it, docs/engine.md) */
+    int ncr;                  /* input channels cr has ranges for: a depthwise layer's, a block 1x1
+                                 layer's (needstatic); 0: no cr */
+    int32_t *fcomp;           /* a block 1x1 layer with crs: each input channel's scale is folded into
+                                 a and wscale (vgc_q8_fold), comp[m] = sum_k a[m][k] zp[k]; else NULL */
 } vgc_q8_layer;
 
 /* The net-wide int8 state: kernels and buffers sized for the largest layer. */
@@ -263,6 +267,14 @@ VGC_HIDDEN void vgc_q8_note(vgc_net *net, int convs);
 
 /* Whether layer i of a built network would run in int8 (before weights are loaded). */
 VGC_HIDDEN int vgc_q8_eligible(const vgc_net *net, int i);
+
+/*
+ * After static channel ranges were given to layer i, a block 1x1 layer
+ * (needstatic): quantize its float weights again with each input
+ * channel's scale folded in (w[m][k] * xs[k], per output channel), so that
+ * each input channel is quantized with its own range. 0, or -1 (memory).
+ */
+VGC_HIDDEN int vgc_q8_fold(vgc_net *net, int i);
 
 /* Whether convolution l runs int8 now (its q8 form, and a static range where it needs one). */
 VGC_HIDDEN int vgc_q8_runs(const vgc_net *net, const vgc_layer *l);

@@ -161,7 +161,7 @@ int vgc_q8_chans(const vgc_net *net)
     for (int i = 0; i < vgc_q8_slots(net); i++) {
         const vgc_q8_layer *q = slot_layer(net, i);
 
-        n += q && q->dw ? (size_t)q->m : 0;
+        n += q ? (size_t)q->ncr : 0;
     }
     return n > VGC_Q8_CALIB_MAX_CHANS ? -1 : (int)n;
 }
@@ -172,9 +172,9 @@ void vgc_q8_chan_ranges(const vgc_net *net, float *ranges)
     for (int i = 0; i < vgc_q8_slots(net); i++) {
         const vgc_q8_layer *q = slot_layer(net, i);
 
-        if (!q || !q->dw)
+        if (!q || !q->ncr)
             continue;
-        for (int c = 0; c < 2 * q->m; c++)
+        for (int c = 0; c < 2 * q->ncr; c++)
             *ranges++ = q->crs ? q->cr[c] : 0;
     }
 }
@@ -203,13 +203,17 @@ static void apply(vgc_net *net, const float *ranges)
         if (q && ranges[2 * i] < ranges[2 * i + 1]) {
             q->xmin = ranges[2 * i];
             q->xmax = ranges[2 * i + 1];
-            /* a depthwise layer's channels: static only where asked (net->q8_dw_static, docs/engine.md) */
-            if (q->dw && net->q8_dw_static) {
-                memcpy(q->cr, cr, 2 * (size_t)q->m * sizeof *cr);
+            /* a depthwise layer's channels: static only where asked (net->q8_dw_static, docs/engine.md);
+               a block 1x1 layer's always (it runs int8 only with static ranges) */
+            if (q->ncr && (!q->dw || net->q8_dw_static)) {
+                memcpy(q->cr, cr, 2 * (size_t)q->ncr * sizeof *cr);
                 q->crs = 1;
+                /* a block 1x1 layer: its input channels' scales into its weights */
+                if (!q->dw && (i >= net->n || vgc_q8_fold(net, i) < 0))
+                    q->crs = 0;
             }
         }
-        cr += q && q->dw ? 2 * (size_t)q->m : 0;
+        cr += q ? 2 * (size_t)q->ncr : 0;
     }
     vgc_q8_plan(net);
     vgc_q8_note(net, -1);
@@ -232,13 +236,13 @@ static void collect(const vgc_net *net, float *ranges)
 
         ranges[2 * i] = q ? net->q8->calib[2 * i] : 0;
         ranges[2 * i + 1] = q ? net->q8->calib[2 * i + 1] : 0;
-        for (int c = 0; q && q->dw && c < q->m; c++) {
+        for (int c = 0; q && q->ncr && c < q->ncr; c++) {
             cr[2 * c] = q->cr[2 * c];
             cr[2 * c + 1] = q->cr[2 * c + 1];
             ranges[2 * i] = q->cr[2 * c] < ranges[2 * i] ? q->cr[2 * c] : ranges[2 * i];
             ranges[2 * i + 1] = q->cr[2 * c + 1] > ranges[2 * i + 1] ? q->cr[2 * c + 1] : ranges[2 * i + 1];
         }
-        cr += q && q->dw ? 2 * (size_t)q->m : 0;
+        cr += q ? 2 * (size_t)q->ncr : 0;
     }
 }
 
@@ -335,8 +339,8 @@ static int calibrate_run(const calib_target *t, const char *dir, const calib_fil
     for (int s = 0; s < vgc_q8_slots(net); s++) {
         vgc_q8_layer *q = slot_layer(net, s);
 
-        if (q && q->dw) {
-            memset(q->cr, 0, 2 * (size_t)q->m * sizeof *q->cr);
+        if (q && q->ncr) {
+            memset(q->cr, 0, 2 * (size_t)q->ncr * sizeof *q->cr);
             q->crs = 0;
         }
     }

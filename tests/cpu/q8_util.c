@@ -46,7 +46,7 @@ void q8u_ranges_measure(const vgc_net *dyn, float *ranges, float *chan, float wi
             continue;
         span(in, (size_t)l->c * hw, &ranges[2 * i], &ranges[2 * i + 1]);
         ranges[2 * i + 1] *= widen;
-        for (int c = 0; chan && l->q8->dw && c < l->c; c++, chan += 2) {
+        for (int c = 0; chan && l->q8->ncr && c < l->c; c++, chan += 2) {
             chan[0] = chan[1] = 0;
             span(in + (size_t)c * hw, hw, &chan[0], &chan[1]);
             chan[1] *= widen;

@@ -18,8 +18,9 @@ uint32_t q8u_next(uint32_t *state);
  * After one forward of `dyn` (a chain: layer i reads layer i - 1; loaded
  * with keep_outputs), each int8 layer's input range into ranges (2 floats
  * a layer: min(0, ...), max(0, ...) * widen) and, when chan is not NULL,
- * each depthwise int8 layer's input channels' ranges into chan (2 floats
- * a channel, the layers in order, widened the same way).
+ * each input channel's range of the layers that take them (depthwise, and
+ * block 1x1 layers: q8.h's ncr) into chan (2 floats a channel, the layers
+ * in order, widened the same way).
  */
 void q8u_ranges_measure(const vgc_net *dyn, float *ranges, float *chan, float widen);
 
