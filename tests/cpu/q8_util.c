@@ -7,12 +7,32 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
 
 #include "internal.h"
 #include "q8.h"
 #include "q8_util.h"
+
+void q8u_write_tensor(const char *dir, const char *name, int which, float *x, size_t n)
+{
+    float *own = x ? NULL : malloc(n * sizeof *own);
+    char path[512];
+    FILE *fp;
+
+    x = x ? x : own;
+    assert_non_null(x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)((i * (7919 + 104729 * (size_t)which)) % 1000) / (1000.0f + 500.0f * (float)which);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    assert_non_null(fp = fopen(path, "wb"));
+    assert_int_equal(fwrite(x, sizeof *x, n, fp), n);
+    fclose(fp);
+    free(own);
+}
+
 
 uint32_t q8u_next(uint32_t *state)
 {

@@ -25,6 +25,12 @@ uint32_t q8u_next(uint32_t *state);
 void q8u_ranges_measure(const vgc_net *dyn, float *ranges, float *chan, float widen);
 
 /*
+ * Calibration tensor number `which` (each a different pattern and range)
+ * of n floats into x and the file dir/name; x NULL: a buffer of its own.
+ */
+void q8u_write_tensor(const char *dir, const char *name, int which, float *x, size_t n);
+
+/*
  * Run nets a and b on the same input x, with 1 and then 2 images, and
  * return the largest |a - b| of layer `layer`'s outputs (image 0) and in
  * *maxv the largest |b|. 0 forwards ok; a failed forward fails the test.

@@ -331,24 +331,6 @@ static void test_bf16_fallback(void **state)
 
 #define CAL_N (3 * 37 * 29)
 
-/* Calibration tensor number `which` (each a different pattern and range) into dir/name. */
-static void write_tensor(const char *dir, const char *name, int which, size_t count)
-{
-    char path[512];
-    float *x = malloc(count * sizeof *x);
-    FILE *fp;
-
-    assert_non_null(x);
-    for (size_t i = 0; i < count; i++)
-        x[i] = (float)((i * (7919 + 104729 * (size_t)which)) % 1000) / (1000.0f + 500.0f * (float)which);
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    assert_non_null(fp = fopen(path, "wb"));
-    assert_int_equal(fwrite(x, sizeof *x, count, fp), count);
-    fclose(fp);
-    free(x);
-}
-
-
 static void read_tensor(const char *dir, const char *name, float *x)
 {
     char path[512];
@@ -386,7 +368,7 @@ static void test_calibration(void **state)
     assert_non_null(mkdtemp(dir));
     assert_true(vgc_net_layers(dyn) <= 16);
     for (int t = 0; t < 3; t++)
-        write_tensor(dir, names[t], t, CAL_N);
+        q8u_write_tensor(dir, names[t], t, NULL, CAL_N);
     snprintf(path, sizeof path, "%s/notes.txt", dir);           /* not a tensor: ignored */
     assert_non_null(fp = fopen(path, "w"));
     fputs("not a tensor\n", fp);
@@ -451,7 +433,7 @@ static void test_calibration(void **state)
     assert_memory_equal(again, got, sizeof(float) * 2 * (size_t)vgc_net_layers(net));
     vgc_net_destroy(net);
     /* another set (a tensor rewritten: its time changes) makes it stale */
-    write_tensor(dir, names[1], 7, CAL_N);
+    q8u_write_tensor(dir, names[1], 7, NULL, CAL_N);
     {
         const struct timespec ts[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
 
@@ -483,7 +465,7 @@ static void test_calibration(void **state)
     assert_int_equal(calibrate(f32, dir, cache, note, err), 0);
     assert_string_equal(note, "");
     /* refused: a tensor of another size, no tensor, no folder */
-    write_tensor(dir, "d.f32", 0, CAL_N - 1);
+    q8u_write_tensor(dir, "d.f32", 0, NULL, CAL_N - 1);
     assert_int_equal(calibrate(net, dir, NULL, note, err), VIGIA_EINVAL);
     printf("# %s\n", err);
     assert_non_null(strstr(err, "d.f32 is 12872 bytes; the network's input needs 12876"));

@@ -377,21 +377,6 @@ static void test_fused(void **state)
 }
 
 
-/* Calibration tensor `which` (its own pattern and scale) of the fuse network's input into dir/name. */
-static void write_tensor(const char *dir, const char *name, int which, float *x, size_t n)
-{
-    char path[512];
-    FILE *fp;
-
-    for (size_t i = 0; i < n; i++)
-        x[i] = (float)((i * (7919 + 104729 * (size_t)which)) % 1000) / (1000.0f + 700.0f * (float)which);
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    assert_non_null(fp = fopen(path, "wb"));
-    assert_int_equal(fwrite(x, sizeof *x, n, fp), n);
-    fclose(fp);
-}
-
-
 /*
  * Calibration with depthwise layers: each one's channel ranges are the
  * union of that channel's ranges over the tensors (measured here on the
@@ -420,7 +405,7 @@ static void test_calibration(void **state)
         char name[16];
 
         snprintf(name, sizeof name, "%c.f32", 'a' + t);
-        write_tensor(dir, name, t, x, n);
+        q8u_write_tensor(dir, name, t, x, n);
         assert_int_equal(vgc_net_forward(dyn, x, 1, err, sizeof err), 0);
         q8u_ranges_measure(dyn, r, ch, 1.0f);
         for (int c = 0; c < CH; c++) {
