@@ -155,7 +155,14 @@ typedef struct vgc_options {
                                  the bf16 ones for bf16) */
     const float *q8_ranges;   /* int8: calibrated input range of each layer (min, max), or NULL:
                                  dynamic (each image's own) */
+    const float *q8_chan_ranges; /* int8: with q8_ranges, each depthwise int8 layer's input range per
+                                 channel (min, max; the layers in order), or NULL: those stay dynamic */
     int q8_min_channels;      /* int8: fewest input channels of an int8 convolution (0 = 64) */
+    int q8_dw_static;         /* int8: calibration gives depthwise layers static ranges per channel too
+                                 (off by default: they cost the accuracy bars, docs/engine.md); the
+                                 cache holds them either way */
+    int q8_blocks;            /* int8, with static ranges: the 1x1 convolutions around depthwise layers
+                                 too (1 expansions, 2 projections, 3 both; 0 none, the default) */
     int q8_no_fuse;           /* int8, static ranges: float tensors between int8 layers too
                                  (tests, benchmarks; q8.h's vgc_q8_plan) */
 } vgc_options;

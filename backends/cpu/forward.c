@@ -453,7 +453,7 @@ static void forward_conv(vgc_net *net, const vgc_layer *l, const float *in, int 
 {
     conv_job j = { net, l, in, 0 };
 
-    if (l->q8) {
+    if (vgc_q8_runs(net, l)) {
         vgc_q8_conv_forward(net, l, in, batch);
         return;
     }

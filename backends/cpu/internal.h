@@ -204,6 +204,9 @@ struct vgc_net {
     int precision;            /* enum vgc_precision in effect */
     int q8_min_channels;      /* int8: fewest input channels of an int8 convolution */
     int q8_dw;                /* int8: depthwise convolutions may run int8 (a kernel for them here) */
+    int q8_dw_static;         /* int8: calibration gives depthwise layers static per-channel ranges */
+    int q8_blocks;            /* int8: the 1x1 layers around depthwise ones too, static ranges only
+                                 (q8.c's block_layer: 1 expansions, 2 projections, 3 both) */
     char prec_note[192];      /* vgc_net_precision()'s note */
     struct vgc_q8_net *q8;    /* int8 state (q8.h), or NULL */
 };

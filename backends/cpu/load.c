@@ -689,6 +689,10 @@ int vgc_precision_choose(vgc_net *net, const vgc_options *opt, const vgc_q8_kern
         snprintf(net->prec_note, sizeof net->prec_note, "%s", why);
         /* depthwise layers in int8 where their kernel exists here (else fp32, said when nothing else is) */
         net->q8_dw = vgc_q8_dw_pick(*q8k, why, sizeof why) != NULL;
+        if (opt->q8_blocks < 0 || opt->q8_blocks > 3)
+            return vgc_fail(err, errlen, VIGIA_EINVAL, "bad int8 block rule %d", opt->q8_blocks);
+        net->q8_blocks = opt->q8_blocks;
+        net->q8_dw_static = opt->q8_dw_static;
         if (!net->prec_note[0])
             snprintf(net->prec_note, sizeof net->prec_note, "%s", why);
         return 0;
@@ -765,7 +769,7 @@ static int load_common(vgc_net **out, const char *cfg_text, size_t cfg_len, wsrc
     }
     if (rc < 0)
         goto fail;
-    if (q8k && (rc = vgc_q8_prepare(net, q8k, opt.q8_ranges, err, errlen)) < 0)
+    if (q8k && (rc = vgc_q8_prepare(net, q8k, opt.q8_ranges, opt.q8_chan_ranges, err, errlen)) < 0)
         goto fail;
     if (net->q8)
         net->q8->nofuse = opt.q8_no_fuse;

@@ -63,13 +63,13 @@ endif
 if HAVE_CMOCKA
 check_PROGRAMS += tests/cpu/test_q8
 VIGIA_TESTS += tests/cpu/test_q8
-tests_cpu_test_q8_SOURCES = tests/cpu/test_q8.c
+tests_cpu_test_q8_SOURCES = tests/cpu/test_q8.c tests/cpu/q8_util.c tests/cpu/q8_util.h
 tests_cpu_test_q8_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -Ibackends/cpu -DVGC_TEST_SRCDIR='"$(abs_srcdir)"'
 tests_cpu_test_q8_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_cpu_test_q8_LDADD = $(VGC_LIBS) $(CMOCKA_LIBS) -lm
 check_PROGRAMS += tests/cpu/test_q8_dw
 VIGIA_TESTS += tests/cpu/test_q8_dw
-tests_cpu_test_q8_dw_SOURCES = tests/cpu/test_q8_dw.c
+tests_cpu_test_q8_dw_SOURCES = tests/cpu/test_q8_dw.c tests/cpu/q8_util.c tests/cpu/q8_util.h
 tests_cpu_test_q8_dw_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -Ibackends/cpu
 tests_cpu_test_q8_dw_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_cpu_test_q8_dw_LDADD = $(VGC_LIBS) $(CMOCKA_LIBS) -lm

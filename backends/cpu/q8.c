@@ -216,6 +216,28 @@ static int layer_eligible(const vgc_net *net, const vgc_layer *l)
 }
 
 
+/*
+ * A 1x1 convolution of a depthwise block that the rules above leave fp32
+ * (fewer input channels, or linear): the expansion, read by an int8
+ * depthwise layer next (net->q8_blocks & 1), the projection, reading one
+ * (& 2). In int8 only with a static range (needstatic): then u8 goes
+ * expansion -> depthwise -> projection where nothing else reads the
+ * tensors between them (vgc_q8_plan).
+ */
+static int block_layer(const vgc_net *net, int i)
+{
+    const vgc_layer *l = &net->layers[i], *nx = i + 1 < net->n ? l + 1 : NULL, *pv = i > 0 ? l - 1 : NULL;
+
+    if (net->precision != VGC_PREC_INT8 || !net->q8_blocks || l->type != VGC_L_CONV || l->groups != 1 ||
+        l->size != 1 || l->stride != 1 || l->c <= 3)
+        return 0;
+    if ((net->q8_blocks & 1) && l->act != VGC_ACT_LINEAR && nx && nx->type == VGC_L_CONV && is_dw(nx) &&
+        layer_eligible(net, nx))
+        return 1;
+    return (net->q8_blocks & 2) && pv && pv->type == VGC_L_CONV && is_dw(pv) && layer_eligible(net, pv);
+}
+
+
 /* A cfg network's layer i: those rules, and never the first layer nor a yolo head's input. */
 int vgc_q8_eligible(const vgc_net *net, int i)
 {
@@ -223,7 +245,7 @@ int vgc_q8_eligible(const vgc_net *net, int i)
 
     if (i == 0 || (i + 1 < net->n && net->layers[i + 1].type == VGC_L_YOLO))
         return 0;
-    return layer_eligible(net, l);
+    return layer_eligible(net, l) || block_layer(net, i);
 }
 
 
@@ -234,6 +256,8 @@ static void free_layer(vgc_q8_layer *q)
     free(q->a);
     free(q->wscale);
     free(q->wsum);
+    free(q->cr);
+    free(q->fcomp);
     free(q);
 }
 
@@ -256,7 +280,9 @@ static int quantize_layer(const vgc_net *net, vgc_layer *l, const vgc_q8_kernels
     q->a = aligned_alloc(64, round_up((size_t)q->mp * q->kp * e, 64));
     q->wscale = malloc((size_t)q->m * sizeof *q->wscale);
     q->wsum = malloc((size_t)q->m * sizeof *q->wsum);
-    if (!q->a || !q->wscale || !q->wsum) {
+    q->ncr = dw ? q->m : 0;
+    q->cr = dw ? calloc(2 * (size_t)q->m, sizeof *q->cr) : NULL;
+    if (!q->a || !q->wscale || !q->wsum || (dw && !q->cr)) {
         free_layer(q);
         return -1;
     }
@@ -412,9 +438,11 @@ static int allocate_buffers(vgc_net *net, char *err, size_t errlen)
 }
 
 
-int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, char *err, size_t errlen)
+int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, const float *chan_ranges,
+                   char *err, size_t errlen)
 {
     vgc_q8_net *qn = calloc(1, sizeof *qn);
+    size_t chan = 0;          /* the next depthwise layer's first channel in chan_ranges */
     int rc;
 
     if (!qn)
@@ -433,11 +461,24 @@ int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, c
             return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %s weights", k->bf16 ? "bf16" : "int8");
         l->q8 = q;
         q->slot = i;
-        release_floats(l->weights, l->nweights);
+        q->needstatic = !layer_eligible(net, l);
+        if (!q->needstatic)
+            release_floats(l->weights, l->nweights);
+        else if (!(q->cr = calloc(2 * (size_t)l->c, sizeof *q->cr)))
+            return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
+        else
+            q->ncr = l->c;
         if (ranges && ranges[2 * i] < ranges[2 * i + 1]) {
             q->xmin = ranges[2 * i];
             q->xmax = ranges[2 * i + 1];
+            if (q->ncr && chan_ranges) {
+                memcpy(q->cr, chan_ranges + 2 * chan, 2 * (size_t)q->ncr * sizeof *q->cr);
+                q->crs = 1;
+                if (!q->dw && vgc_q8_fold(net, i) < 0)
+                    return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
+            }
         }
+        chan += (size_t)q->ncr;
         account(net, l, q);
     }
     if ((rc = allocate_buffers(net, err, errlen)) < 0)
@@ -494,15 +535,21 @@ int vgc_q8_finish(vgc_net *ctx, int convs, char *err, size_t errlen)
 
 void vgc_q8_note(vgc_net *net, int convs)
 {
-    char why[sizeof net->prec_note];
-    int n;
+    vgc_q8_net *qn = net->q8;
+    int n, runs = qn->layers;
 
-    memcpy(why, net->prec_note, sizeof why);
+    if (convs >= 0) {
+        qn->convs = convs;
+        memcpy(qn->why, net->prec_note, sizeof qn->why);
+        qn->why[sizeof qn->why - 1] = '\0';
+    }
+    for (int i = 0; i < net->n; i++)
+        runs -= net->layers[i].q8 && !vgc_q8_runs(net, &net->layers[i]);
     n = snprintf(net->prec_note, sizeof net->prec_note, "%s %s, %d of %d convolutions",
-                 net->q8->k->bf16 ? "bf16" : "int8", net->q8->k->name, net->q8->layers, convs);
-    if (why[0] && n > 0 && (size_t)n < sizeof net->prec_note)
+                 qn->k->bf16 ? "bf16" : "int8", qn->k->name, runs, qn->convs);
+    if (qn->why[0] && n > 0 && (size_t)n < sizeof net->prec_note)
         snprintf(net->prec_note + n, sizeof net->prec_note - (size_t)n, " (%.*s)",
-                 (int)(sizeof net->prec_note - (size_t)n - 4), why);
+                 (int)(sizeof net->prec_note - (size_t)n - 4), qn->why);
 }
 
 
@@ -530,15 +577,60 @@ void vgc_q8_release(vgc_net *net)
 /* ---- int8 between int8 layers (static ranges) ----------------------------------------------- */
 
 /*
- * Whether a layer's input has a static range. Never a depthwise layer's:
- * one range over all its channels is too coarse for a sum of size x size
- * taps of one channel (yolo-fastest-1.1-xl's recall fell to 0.78 with
- * calibrated ranges); each channel is quantized with its own range
- * instead (dw_task), calibrated or not.
+ * Whether a layer's input has a static range. A depthwise layer's only per
+ * channel (crs): one range over all its channels is too coarse for a sum
+ * of size x size taps of one channel (yolo-fastest-1.1-xl's recall fell to
+ * 0.78 with calibrated per-tensor ranges); without static channel ranges
+ * each channel is quantized with its own range of the image (dw_task).
  */
 static int is_static(const vgc_q8_layer *q)
 {
-    return q && !q->dw && q->xmin < q->xmax;
+    return q && (q->dw ? q->crs : q->xmin < q->xmax);
+}
+
+
+/* The scale (returned) and zero point of layer q's input channel c: its own range when per channel. */
+static float range_scale(float lo, float hi, int *zp);
+
+static float input_scale(const vgc_q8_layer *q, int c, int *zp)
+{
+    return q->crs ? range_scale(q->cr[2 * c], q->cr[2 * c + 1], zp) : range_scale(q->xmin, q->xmax, zp);
+}
+
+
+int vgc_q8_fold(vgc_net *net, int i)
+{
+    const vgc_layer *l = &net->layers[i];
+    vgc_q8_layer *q = l->q8;
+    vgc_layer f = *l;         /* the float weights (kept for needstatic layers) */
+    const int wmax = net->q8->k->wmax;
+
+    f.q8 = NULL;
+    if (!q->fcomp && !(q->fcomp = malloc((size_t)q->m * sizeof *q->fcomp)))
+        return -1;
+    for (int m = 0; m < q->m; m++) {
+        float amax = 0;
+        int32_t comp = 0;
+
+        for (int k = 0; k < q->k; k++) {
+            int zp;
+            const float w = fabsf(vgc_layer_weight(net, &f, m, k) * input_scale(q, k, &zp));
+
+            amax = w > amax ? w : amax;
+        }
+        q->wscale[m] = amax > 0 ? amax / (float)wmax : 1.0f;
+        for (int k = 0; k < q->k; k++) {
+            int zp;
+            const float xs = input_scale(q, k, &zp);
+            long v = lrintf(vgc_layer_weight(net, &f, m, k) * xs / q->wscale[m]);
+
+            v = v > wmax ? wmax : v < -wmax ? -wmax : v;
+            q->a[(size_t)m * q->kp + k] = (int8_t)v;
+            comp += (int32_t)v * zp;
+        }
+        q->fcomp[m] = comp;
+    }
+    return 0;
 }
 
 
@@ -573,6 +665,13 @@ void vgc_q8_plan(vgc_net *net)
             qn->fused++;
         }
     }
+}
+
+
+int vgc_q8_runs(const vgc_net *net, const vgc_layer *l)
+{
+    /* a calibration run measures a needstatic layer's range by running it on dynamic ranges */
+    return l->q8 && (!l->q8->needstatic || is_static(l->q8) || net->q8->calib);
 }
 
 
@@ -687,12 +786,31 @@ typedef struct q8_job {
     int zp;                   /* int8's zero point; the padding byte (bf16: 0) */
     int chunk;                /* channels per quantize task, columns per gemm task */
     uint8_t *xin;             /* the layer's quantized input planes (xq or xq2) */
+    int fed;                  /* xin was written by the feeding layer */
     int perchan;              /* depthwise: each channel quantized with its own range (dw_task) */
+    int fold;                 /* a GEMM layer whose input channels each have a static range (vgc_q8_fold) */
     uint8_t *qout;            /* feeding: the output quantized here instead of l->out, else NULL */
     const vgc_layer *to;      /* feeding: whose input planes qout holds (NULL: an unpadded u8 output) */
     float qinv;               /* feeding: 1 / the destination's xscale */
     int qzp;                  /* feeding: its zero point */
+    const vgc_q8_layer *toq;  /* feeding a depthwise layer: its channel ranges (each output row its own) */
 } q8_job;
+
+
+/* Feeding: 1 / the destination's scale for output channel m, and its zero point + 0.5 in *qzp. */
+static float dest_inv(const q8_job *j, int m, float *qzp)
+{
+    int zp;
+    float xs;
+
+    if (!j->toq) {
+        *qzp = (float)j->qzp + 0.5f;
+        return j->qinv;
+    }
+    xs = input_scale(j->toq, m, &zp);
+    *qzp = (float)zp + 0.5f;
+    return 1.0f / xs;
+}
 
 
 /* x[i] to u8 with the job's scale and zero point (round half up, clamped), or to bf16. */
@@ -760,6 +878,19 @@ static void quantize_task(void *ctx, int task, int thread)
     const int bf16 = j->net->q8->k->bf16;
 
     (void)thread;
+    if (j->fold) {
+        /* each input channel with its own static range (its scale is in the weights) */
+        for (int c = c0; c < c1; c++, x += hw, q += pb) {
+            int czp;
+            const float xs = input_scale(l->q8, c, &czp);
+
+            if (is_padded(l))
+                quantize_plane(l, x, 1.0f / xs, czp, q, 0);
+            else
+                quantize_run(x, hw, 1.0f / xs, (float)czp + 0.5f, q, 0);
+        }
+        return;
+    }
     if (!is_padded(l)) {
         quantize_run(x, (size_t)(c1 - c0) * hw, inv, zp, q, bf16);
         return;
@@ -906,11 +1037,12 @@ static void gemm_task(void *ctx, int task, int thread)
         const size_t tpb = j->to ? plane_bytes(j->to) : (size_t)hw;  /* the destination's planes */
         const int tpad = j->to && is_padded(j->to) ? j->to->pad : 0;
         const size_t twp = (size_t)l->out_w + 2 * (size_t)tpad;
-        const float qzp = (float)j->qzp + 0.5f;
 
         for (int m = 0; m < q->m; m++) {
             const float *src = tmp + (size_t)m * ldb;
             float *plane = l->out + (size_t)j->image * l->out_size + (size_t)m * hw;
+            float qzp = 0;
+            const float qinv = j->qout ? dest_inv(j, m, &qzp) : 0;
 
             for (int v = n0; v < n0 + cnt;) {
                 const int oy = v / cw, ox = v % cw;
@@ -918,7 +1050,7 @@ static void gemm_task(void *ctx, int task, int thread)
                 const int len = run < l->out_w - ox ? run : l->out_w - ox;
 
                 if (len > 0 && j->qout)
-                    quantize_run(src + (v - n0), (size_t)len, j->qinv, qzp,
+                    quantize_run(src + (v - n0), (size_t)len, qinv, qzp,
                                  j->qout + (size_t)m * tpb + (size_t)(oy + tpad) * twp + (size_t)(ox + tpad), 0);
                 else if (len > 0)
                     memcpy(plane + (size_t)oy * l->out_w + ox, src + (v - n0), (size_t)len * sizeof(float));
@@ -998,6 +1130,21 @@ static void input_range(const vgc_net *net, const vgc_layer *l, const float *x, 
 }
 
 
+/* Calibrating a block 1x1 layer: each input channel's range of this image, added to its union in cr. */
+static void channel_ranges(const vgc_layer *l, const float *x)
+{
+    const size_t hw = (size_t)l->w * l->h;
+
+    for (int c = 0; c < l->c; c++) {
+        float lo, hi;
+
+        span(x + (size_t)c * hw, hw, &lo, &hi);
+        l->q8->cr[2 * c] = lo < l->q8->cr[2 * c] ? lo : l->q8->cr[2 * c];
+        l->q8->cr[2 * c + 1] = hi > l->q8->cr[2 * c + 1] ? hi : l->q8->cr[2 * c + 1];
+    }
+}
+
+
 /* The scale and zero point of a range [lo, hi] (0 inside). */
 static float range_scale(float lo, float hi, int *zp)
 {
@@ -1029,10 +1176,12 @@ static void dw_task(void *ctx, int task, int thread)
 {
     const q8_job *j = ctx;
     const vgc_layer *l = j->l;
-    const vgc_q8_layer *q = l->q8;
+    vgc_q8_layer *q = l->q8;
     const vgc_q8_net *qn = j->net->q8;
     const int c0 = task * j->chunk, c1 = c0 + j->chunk < l->c ? c0 + j->chunk : l->c;
     const size_t pb = plane_bytes(l), ohw = (size_t)l->out_w * l->out_h;
+    /* calibrating: each channel's range of this image, added to its union in q->cr */
+    const int static_ = q->crs && !qn->calib;
     /* feeding: the destination's planes (padded when it is), or the u8 plane before a maxpool */
     const size_t tpb = j->to ? plane_bytes(j->to) : ohw;
     const int tpad = j->to && is_padded(j->to) ? j->to->pad : 0;
@@ -1040,7 +1189,7 @@ static void dw_task(void *ctx, int task, int thread)
     vgc_q8_dw d = {
         .ldi = (size_t)l->w + 2 * (size_t)l->pad, .size = l->size, .stride = l->stride,
         .ow = l->out_w, .oh = l->out_h, .act = l->act, .ldo = (size_t)l->out_w,
-        .ldq = twp, .qinv = j->qinv, .qzp = (float)j->qzp + 0.5f,
+        .ldq = twp,
     };
 
     (void)thread;
@@ -1050,18 +1199,30 @@ static void dw_task(void *ctx, int task, int thread)
         d.comp = qn->comp[c];
         d.scale = qn->scale[c];
         if (j->perchan) {
-            /* the channel's own range: its plane is quantized here, and read back while in L1/L2 */
+            /* the channel's own range (static, or this image's): its plane is quantized here (unless
+               fed: its feeder wrote it with that range), and read back while in L1/L2 */
             const size_t ihw = (size_t)l->w * l->h;
             const float *x = j->in + (size_t)j->image * l->c * ihw + (size_t)c * ihw;
             float lo, hi, xs;
             int zp;
 
-            span(x, ihw, &lo, &hi);
-            xs = range_scale(lo, hi, &zp);
-            quantize_plane(l, x, 1.0f / xs, zp, j->xin + (size_t)c * pb, 0);
+            if (static_) {
+                xs = input_scale(q, c, &zp);
+            } else {
+                span(x, ihw, &lo, &hi);
+                if (qn->calib) {
+                    q->cr[2 * c] = lo < q->cr[2 * c] ? lo : q->cr[2 * c];
+                    q->cr[2 * c + 1] = hi > q->cr[2 * c + 1] ? hi : q->cr[2 * c + 1];
+                }
+                xs = range_scale(lo, hi, &zp);
+            }
+            if (!j->fed)
+                quantize_plane(l, x, 1.0f / xs, zp, j->xin + (size_t)c * pb, 0);
             d.comp = zp * q->wsum[c];
             d.scale = xs * q->wscale[c];
         }
+        if (j->qout)
+            d.qinv = dest_inv(j, c, &d.qzp);
         d.bias = l->biases[c];
         d.out = j->qout ? NULL : l->out + (size_t)j->image * l->out_size + (size_t)c * ohw;
         d.qout = j->qout ? j->qout + (size_t)c * tpb + (size_t)tpad * twp + (size_t)tpad : NULL;
@@ -1089,6 +1250,7 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
     const int fed = q->fed && !qn->nofuse && !qn->calib && batch == 1;
     uint8_t *pool_dst = NULL;
 
+    j.fed = fed;
     if (fed)
         j.xin = qn->cur ? qn->xq2 : qn->xq;
     if (feed) {
@@ -1096,34 +1258,47 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
         const int out = j.xin == qn->xq ? 1 : 0;
 
         pool_dst = out ? qn->xq2 : qn->xq;
-        j.qinv = 1.0f / range_scale(to->q8->xmin, to->q8->xmax, &j.qzp);
-        if (is_padded(to))
+        j.toq = to->q8->crs ? to->q8 : NULL;
+        j.qinv = j.toq ? 0 : 1.0f / range_scale(to->q8->xmin, to->q8->xmax, &j.qzp);
+        if (j.toq) {
+            /* each plane padded with its own channel's zero point */
+            for (int c = 0; c < to->c; c++) {
+                int zp;
+
+                (void)input_scale(to->q8, c, &zp);
+                memset(pool_dst + (size_t)c * plane_bytes(to), zp, plane_bytes(to));
+            }
+        } else if (is_padded(to)) {
             memset(pool_dst, j.qzp, (size_t)to->c * plane_bytes(to));
+        }
         j.to = feed == 1 ? to : NULL;
         j.qout = feed == 1 ? pool_dst : qn->pool8;
         qn->cur = out;
     }
-    /* depthwise: per channel, in dw_task (a calibration run records the tensor's range) */
-    j.perchan = q->dw && !qn->calib;
+    /* depthwise: per channel, in dw_task (a calibration run records each channel's range) */
+    j.perchan = q->dw;
+    j.fold = !q->dw && q->fcomp && q->crs && !qn->calib;
     for (int b = 0; b < batch; b++) {
         float lo = 0, hi = 0, xs = 1;
         int ntasks;
 
         j.image = b;
         if (!qn->k->bf16) {
-            if (fed)
+            if (j.perchan || j.fold)
+                xs = 1.0f;      /* each channel's own, in dw_task or folded into the weights */
+            else if (fed)
                 xs = range_scale(q->xmin, q->xmax, &j.zp);
-            else if (j.perchan)
-                xs = 1.0f;      /* each channel's own, in dw_task */
             else {
                 input_range(net, l, in + (size_t)b * l->c * l->w * l->h, &lo, &hi);
                 xs = range_scale(lo, hi, &j.zp);
+                if (qn->calib && q->ncr)
+                    channel_ranges(l, in + (size_t)b * l->c * l->w * l->h);
             }
         }
         j.inv = 1.0f / xs;
         for (int m = 0; m < q->m; m++) {
             qn->scale[m] = xs * q->wscale[m];
-            qn->comp[m] = j.zp * q->wsum[m];
+            qn->comp[m] = j.fold ? q->fcomp[m] : j.zp * q->wsum[m];
         }
         j.chunk = (l->c + 4 * net->threads - 1) / (4 * net->threads);
         ntasks = (l->c + j.chunk - 1) / j.chunk;

@@ -185,6 +185,16 @@ typedef struct vgc_q8_layer {
                                  u8 maxpool (layer slot+1) into layer slot+2's */
     int fed;                  /* its input arrives quantized from a feeding layer (no quantize pass) */
     int dw;                   /* a depthwise layer: a holds m x size*size s16 weights (kp = k), no GEMM */
+    int needstatic;           /* runs int8 only with a static input range (else fp32 on its float
+                                 weights, kept): a 1x1 layer of a depthwise block (q8.c's block_layer) */
+    float *cr;                /* depthwise: 2 floats an input channel (min, max): its static range when
+                                 crs; while calibrating, the union of the channel's ranges so far */
+    int crs;                  /* depthwise: cr holds static ranges (a depthwise layer's only static form:
+                                 one range per tensor is too coarse for it, docs/engine.md) */
+    int ncr;                  /* input channels cr has ranges for: a depthwise layer's, a block 1x1
+                                 layer's (needstatic); 0: no cr */
+    int32_t *fcomp;           /* a block 1x1 layer with crs: each input channel's scale is folded into
+                                 a and wscale (vgc_q8_fold), comp[m] = sum_k a[m][k] zp[k]; else NULL */
 } vgc_q8_layer;
 
 /* The net-wide int8 state: kernels and buffers sized for the largest layer. */
@@ -211,16 +221,22 @@ typedef struct vgc_q8_net {
     float *calib;             /* while calibrating: 2 floats a layer, the union of the
                                  inputs' own ranges (q8_calib.c); else NULL */
     int layers;               /* convolutions in int8 (or bf16) */
+    int convs;                /* convolutions in all (vgc_q8_note) */
+    char why[192];            /* the reason vgc_q8_note found in prec_note */
 } vgc_q8_net;
 
 /*
  * Quantize the eligible convolutions of a loaded network (groups 1, not
  * the first layer, not a yolo head's input) and size the buffers. Layers
  * with a calibrated range in `ranges` (2 floats per layer: min, max;
- * NULL or min == max: dynamic) use it. Fails only with VIGIA_ENOMEM.
+ * NULL or min == max: dynamic) use it; a depthwise layer takes a static
+ * range only per channel, from `chan_ranges` (2 floats per input channel
+ * of each depthwise int8 layer, in layer order, as q8_calib.h's cache
+ * holds them; NULL: dynamic) when its layer range is set too. Fails only
+ * with VIGIA_ENOMEM.
  */
 VGC_HIDDEN int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges,
-                              char *err, size_t errlen);
+                              const float *chan_ranges, char *err, size_t errlen);
 
 /*
  * The precision a network will run in (opt->precision, q8_kernel,
@@ -243,11 +259,25 @@ VGC_HIDDEN int vgc_q8_begin(vgc_net *ctx, const vgc_options *opt, char *err, siz
 VGC_HIDDEN int vgc_q8_attach(vgc_net *ctx, vgc_layer *l, char *err, size_t errlen);
 VGC_HIDDEN int vgc_q8_finish(vgc_net *ctx, int convs, char *err, size_t errlen);
 
-/* net->prec_note: what runs reduced, out of `convs` convolutions (after any reason already there). */
+/*
+ * net->prec_note: what runs reduced, out of `convs` convolutions (after any
+ * reason already there); convs < 0: again, after the ranges changed.
+ */
 VGC_HIDDEN void vgc_q8_note(vgc_net *net, int convs);
 
 /* Whether layer i of a built network would run in int8 (before weights are loaded). */
 VGC_HIDDEN int vgc_q8_eligible(const vgc_net *net, int i);
+
+/*
+ * After static channel ranges were given to layer i, a block 1x1 layer
+ * (needstatic): quantize its float weights again with each input
+ * channel's scale folded in (w[m][k] * xs[k], per output channel), so that
+ * each input channel is quantized with its own range. 0, or -1 (memory).
+ */
+VGC_HIDDEN int vgc_q8_fold(vgc_net *net, int i);
+
+/* Whether convolution l runs int8 now (its q8 form, and a static range where it needs one). */
+VGC_HIDDEN int vgc_q8_runs(const vgc_net *net, const vgc_layer *l);
 
 /* Run an int8 convolution for `batch` images (input as forward_conv's). */
 VGC_HIDDEN void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int batch);

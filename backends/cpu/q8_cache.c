@@ -66,36 +66,42 @@ static float getf(const uint8_t *p)
 }
 
 
-int vgc_q8_cache_parse(const uint8_t *buf, size_t len, int layers, uint64_t key, float *ranges,
+int vgc_q8_cache_parse(const uint8_t *buf, size_t len, int layers, int chans, uint64_t key, float *ranges,
                        unsigned *images, char *err, size_t errlen)
 {
     size_t body;
 
     if (layers < 1 || layers > VGC_MAX_LAYERS)
         return snprintf(err, errlen, "int8 cache: bad layer count %d", layers), VIGIA_EINVAL;
-    body = vgc_q8_cache_size(layers) - 8;
+    if (chans < 0 || chans > VGC_Q8_CALIB_MAX_CHANS)
+        return snprintf(err, errlen, "int8 cache: bad channel count %d", chans), VIGIA_EINVAL;
+    body = vgc_q8_cache_size(layers, chans) - 8;
     if (len < 40 || memcmp(buf, magic, sizeof magic) != 0)
         return snprintf(err, errlen, "int8 cache: not a calibration cache"), VIGIA_EINVAL;
     if (get32(buf + 8) != VGC_Q8_CALIB_VERSION)
-        return snprintf(err, errlen, "int8 cache: version %u, not %u", get32(buf + 8), VGC_Q8_CALIB_VERSION),
+        return snprintf(err, errlen, "int8 cache: version %u, this build reads version %u%s", get32(buf + 8),
+                        VGC_Q8_CALIB_VERSION,
+                        get32(buf + 8) == 1 ? " (version 1 has no per-channel depthwise ranges)" : ""),
                VIGIA_EINVAL;
-    if (get32(buf + 12) != (uint32_t)layers || len != body + 8)
-        return snprintf(err, errlen, "int8 cache: %zu bytes for %u layers, the network has %d", len,
-                        get32(buf + 12), layers), VIGIA_EINVAL;
+    if (get32(buf + 12) != (uint32_t)layers || get32(buf + 28) != (uint32_t)chans || len != body + 8)
+        return snprintf(err, errlen, "int8 cache: %zu bytes for %u layers and %u channels, the network has %d and %d",
+                        len, get32(buf + 12), get32(buf + 28), layers, chans), VIGIA_EINVAL;
     if (get64(buf + body) != vgc_q8_hash(VGC_Q8_HASH_SEED, buf, body))
         return snprintf(err, errlen, "int8 cache: bad checksum"), VIGIA_EINVAL;
     if (get64(buf + 16) != key)
         return snprintf(err, errlen, "int8 cache: stale (the model, its input size or the calibration set changed)"),
                VIGIA_EINVAL;
-    if (get32(buf + 24) < 1 || get32(buf + 24) > VGC_Q8_CALIB_MAX_FILES || get32(buf + 28) != 0)
+    if (get32(buf + 24) < 1 || get32(buf + 24) > VGC_Q8_CALIB_MAX_FILES)
         return snprintf(err, errlen, "int8 cache: bad image count %u", get32(buf + 24)), VIGIA_EINVAL;
-    for (int i = 0; i < layers; i++) {
+    for (int i = 0; i < layers + chans; i++) {
         const float lo = getf(buf + 32 + 8 * (size_t)i), hi = getf(buf + 36 + 8 * (size_t)i);
 
         /* isfinite first: comparisons with a NaN are all false */
         if (!isfinite(lo) || !isfinite(hi) || lo > hi || lo > 0 || hi < 0 || lo < -VGC_Q8_CALIB_MAX_RANGE ||
             hi > VGC_Q8_CALIB_MAX_RANGE)
-            return snprintf(err, errlen, "int8 cache: bad range of layer %d", i), VIGIA_EINVAL;
+            return (i < layers ? snprintf(err, errlen, "int8 cache: bad range of layer %d", i)
+                               : snprintf(err, errlen, "int8 cache: bad range of channel %d", i - layers)),
+                   VIGIA_EINVAL;
         ranges[2 * i] = lo;
         ranges[2 * i + 1] = hi;
     }
@@ -104,17 +110,17 @@ int vgc_q8_cache_parse(const uint8_t *buf, size_t len, int layers, uint64_t key,
 }
 
 
-void vgc_q8_cache_format(uint8_t *buf, int layers, uint64_t key, const float *ranges, unsigned images)
+void vgc_q8_cache_format(uint8_t *buf, int layers, int chans, uint64_t key, const float *ranges, unsigned images)
 {
-    const size_t body = vgc_q8_cache_size(layers) - 8;
+    const size_t body = vgc_q8_cache_size(layers, chans) - 8;
 
     memcpy(buf, magic, sizeof magic);
     put32(buf + 8, VGC_Q8_CALIB_VERSION);
     put32(buf + 12, (uint32_t)layers);
     put64(buf + 16, key);
     put32(buf + 24, images);
-    put32(buf + 28, 0);
-    for (int i = 0; i < 2 * layers; i++) {
+    put32(buf + 28, (uint32_t)chans);
+    for (int i = 0; i < 2 * (layers + chans); i++) {
         uint32_t u;
 
         memcpy(&u, &ranges[i], 4);

@@ -154,6 +154,32 @@ static vgc_q8_layer *slot_layer(const vgc_net *net, int s)
 }
 
 
+int vgc_q8_chans(const vgc_net *net)
+{
+    size_t n = 0;
+
+    for (int i = 0; i < vgc_q8_slots(net); i++) {
+        const vgc_q8_layer *q = slot_layer(net, i);
+
+        n += q ? (size_t)q->ncr : 0;
+    }
+    return n > VGC_Q8_CALIB_MAX_CHANS ? -1 : (int)n;
+}
+
+
+void vgc_q8_chan_ranges(const vgc_net *net, float *ranges)
+{
+    for (int i = 0; i < vgc_q8_slots(net); i++) {
+        const vgc_q8_layer *q = slot_layer(net, i);
+
+        if (!q || !q->ncr)
+            continue;
+        for (int c = 0; c < 2 * q->ncr; c++)
+            *ranges++ = q->crs ? q->cr[c] : 0;
+    }
+}
+
+
 void vgc_q8_ranges(const vgc_net *net, float *ranges)
 {
     for (int i = 0; i < vgc_q8_slots(net); i++) {
@@ -165,42 +191,87 @@ void vgc_q8_ranges(const vgc_net *net, float *ranges)
 }
 
 
+/* Slot ranges, then the depthwise layers' channel ranges (the cache's order), into the layers. */
 static void apply(vgc_net *net, const float *ranges)
 {
-    for (int i = 0; i < vgc_q8_slots(net); i++) {
+    const int slots = vgc_q8_slots(net);
+    const float *cr = ranges + 2 * (size_t)slots;
+
+    for (int i = 0; i < slots; i++) {
         vgc_q8_layer *q = slot_layer(net, i);
 
         if (q && ranges[2 * i] < ranges[2 * i + 1]) {
             q->xmin = ranges[2 * i];
             q->xmax = ranges[2 * i + 1];
+            /* a depthwise layer's channels: static only where asked (net->q8_dw_static, docs/engine.md);
+               a block 1x1 layer's always (it runs int8 only with static ranges) */
+            if (q->ncr && (!q->dw || net->q8_dw_static)) {
+                memcpy(q->cr, cr, 2 * (size_t)q->ncr * sizeof *cr);
+                q->crs = 1;
+                /* a block 1x1 layer: its input channels' scales into its weights */
+                if (!q->dw && (i >= net->n || vgc_q8_fold(net, i) < 0))
+                    q->crs = 0;
+            }
         }
+        cr += q ? 2 * (size_t)q->ncr : 0;
     }
     vgc_q8_plan(net);
+    vgc_q8_note(net, -1);
+}
+
+
+/*
+ * After a calibration run: each slot's range and each depthwise channel's
+ * (what the layers collected) in the cache's order. A depthwise layer
+ * collects per channel (q8.c's dw_task); its slot gets their union.
+ */
+static void collect(const vgc_net *net, float *ranges)
+{
+
+    const int slots = vgc_q8_slots(net);
+    float *cr = ranges + 2 * (size_t)slots;
+
+    for (int i = 0; i < slots; i++) {
+        const vgc_q8_layer *q = slot_layer(net, i);
+
+        ranges[2 * i] = q ? net->q8->calib[2 * i] : 0;
+        ranges[2 * i + 1] = q ? net->q8->calib[2 * i + 1] : 0;
+        for (int c = 0; q && q->ncr && c < q->ncr; c++) {
+            cr[2 * c] = q->cr[2 * c];
+            cr[2 * c + 1] = q->cr[2 * c + 1];
+            ranges[2 * i] = q->cr[2 * c] < ranges[2 * i] ? q->cr[2 * c] : ranges[2 * i];
+            ranges[2 * i + 1] = q->cr[2 * c + 1] > ranges[2 * i + 1] ? q->cr[2 * c + 1] : ranges[2 * i + 1];
+        }
+        cr += q ? 2 * (size_t)q->ncr : 0;
+    }
 }
 
 
 /* The cache, when it is there and current: 0 with the ranges, else < 0 with why in err. */
-static int cache_read(const char *path, int layers, uint64_t key, float *ranges, unsigned *images, char *err,
-                      size_t errlen)
+static int cache_read(const char *path, int layers, int chans, uint64_t key, float *ranges, unsigned *images,
+                      char *err, size_t errlen)
 {
-    const size_t want = vgc_q8_cache_size(layers);
+    /* any size a cache can have is read, so that the parser names what differs (an older version) */
+    const size_t most = vgc_q8_cache_size(VGC_MAX_LAYERS, VGC_Q8_CALIB_MAX_CHANS);
+    size_t want;
     uint8_t *buf;
     struct stat st;
     int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
 
     if (fd < 0)
         return vgc_fail(err, errlen, VIGIA_ENOENT, "no cache");
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != want) {
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 40 || (size_t)st.st_size > most) {
         close(fd);
-        return vgc_fail(err, errlen, VIGIA_EINVAL, "int8 cache %s: not %zu bytes", path, want);
+        return vgc_fail(err, errlen, VIGIA_EINVAL, "int8 cache %s: not a cache of 40 to %zu bytes", path, most);
     }
+    want = (size_t)st.st_size;
     if (!(buf = malloc(want))) {
         close(fd);
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
     }
     rc = read_all(fd, buf, want, NULL, NULL) < 0
              ? vgc_fail(err, errlen, VIGIA_EINVAL, "int8 cache %s: short read", path)
-             : vgc_q8_cache_parse(buf, want, layers, key, ranges, images, err, errlen);
+             : vgc_q8_cache_parse(buf, want, layers, chans, key, ranges, images, err, errlen);
     close(fd);
     free(buf);
     return rc;
@@ -208,10 +279,10 @@ static int cache_read(const char *path, int layers, uint64_t key, float *ranges,
 
 
 /* Write the cache next to its final name, then rename: a reader never sees half of one. 0, or -1 with why. */
-static int cache_write(const char *path, int layers, uint64_t key, const float *ranges, unsigned images, char *why,
-                       size_t whylen)
+static int cache_write(const char *path, int layers, int chans, uint64_t key, const float *ranges, unsigned images,
+                       char *why, size_t whylen)
 {
-    const size_t n = vgc_q8_cache_size(layers);
+    const size_t n = vgc_q8_cache_size(layers, chans);
     uint8_t *buf = malloc(n);
     char tmp[4096];
     FILE *fp;
@@ -219,7 +290,7 @@ static int cache_write(const char *path, int layers, uint64_t key, const float *
 
     if (!buf)
         return snprintf(why, whylen, "out of memory"), -1;
-    vgc_q8_cache_format(buf, layers, key, ranges, images);
+    vgc_q8_cache_format(buf, layers, chans, key, ranges, images);
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid()) >= sizeof tmp) {
         free(buf);
         return snprintf(why, whylen, "path too long"), -1;
@@ -264,6 +335,15 @@ static int calibrate_run(const calib_target *t, const char *dir, const calib_fil
         free(x);
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for int8 calibration");
     }
+    /* depthwise layers collect per channel, from nothing (and run on each image's own ranges meanwhile) */
+    for (int s = 0; s < vgc_q8_slots(net); s++) {
+        vgc_q8_layer *q = slot_layer(net, s);
+
+        if (q && q->ncr) {
+            memset(q->cr, 0, 2 * (size_t)q->ncr * sizeof *q->cr);
+            q->crs = 0;
+        }
+    }
     for (int i = 0; rc == 0 && i < n; i++) {
         char path[4096];
         int fd;
@@ -292,7 +372,7 @@ static int calibrate(const calib_target *t, const char *dir, const char *cache_p
                      char *err, size_t errlen)
 {
     vgc_net *net = t->net;
-    const int slots = vgc_q8_slots(net);
+    const int slots = vgc_q8_slots(net), chans = net->q8 ? vgc_q8_chans(net) : 0;
     calib_file *f = NULL;
     float *ranges = NULL;
     void *buf = NULL;
@@ -308,9 +388,12 @@ static int calibrate(const calib_target *t, const char *dir, const char *cache_p
     if (slots < 1 || slots > VGC_MAX_LAYERS)
         return vgc_fail(err, errlen, VIGIA_ENOTSUP, "int8 calibration: %d convolutions, at most %d", slots,
                         VGC_MAX_LAYERS);
+    if (chans < 0)
+        return vgc_fail(err, errlen, VIGIA_ENOTSUP, "int8 calibration: more than %d depthwise channels",
+                        VGC_Q8_CALIB_MAX_CHANS);
     if ((rc = list_tensors(dir, (size_t)t->c * t->w * t->h * sizeof(float), &f, &n, err, errlen)) < 0)
         return rc;
-    if (!(ranges = calloc(2 * (size_t)slots, sizeof *ranges)) || !(buf = malloc(IO_CHUNK))) {
+    if (!(ranges = calloc(2 * ((size_t)slots + (size_t)chans), sizeof *ranges)) || !(buf = malloc(IO_CHUNK))) {
         rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
         goto out;
     }
@@ -318,7 +401,7 @@ static int calibrate(const calib_target *t, const char *dir, const char *cache_p
         if (t->hashed[i] && (rc = hash_file(t->hashed[i], &files, buf, err, errlen)) < 0)
             goto out;
     key = cache_key(net, t->w, t->h, f, n, files);
-    if (cache_path && cache_read(cache_path, slots, key, ranges, &images, why, sizeof why) == 0) {
+    if (cache_path && cache_read(cache_path, slots, chans, key, ranges, &images, why, sizeof why) == 0) {
         apply(net, ranges);
         snprintf(note, notelen, "int8 ranges from the cache (%u tensors)", images);
         goto out;
@@ -326,8 +409,7 @@ static int calibrate(const calib_target *t, const char *dir, const char *cache_p
     clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = calibrate_run(t, dir, f, n, err, errlen);
     if (rc == 0) {
-        for (int i = 0; i < 2 * slots; i++)
-            ranges[i] = slot_layer(net, i / 2) ? net->q8->calib[i] : 0;
+        collect(net, ranges);
         apply(net, ranges);
     }
     free(net->q8->calib);
@@ -341,7 +423,7 @@ static int calibrate(const calib_target *t, const char *dir, const char *cache_p
 
         if (!cache_path)
             snprintf(note, notelen, "int8 calibrated on %d tensors in %.1f s", n, s);
-        else if (cache_write(cache_path, slots, key, ranges, (unsigned)n, wr, sizeof wr) < 0)
+        else if (cache_write(cache_path, slots, chans, key, ranges, (unsigned)n, wr, sizeof wr) < 0)
             snprintf(note, notelen, "int8 calibrated on %d tensors in %.1f s (%s); cache not written: %s", n, s,
                      why, wr);
         else

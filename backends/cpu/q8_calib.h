@@ -10,10 +10,14 @@
  * (libvips is the host's), and a tensor made by the host's code is the
  * one thing that gives the ranges infer() will see.
  *
- * The cache (little-endian, 40 + 8 n bytes for a network of n layers):
- *   "VGCQ8CAL"  u32 version (1)  u32 n  u64 key  u32 images  u32 0
+ * The cache (little-endian, 40 + 8 (n + c) bytes for a network of n
+ * layers whose depthwise int8 layers have c input channels in all):
+ *   "VGCQ8CAL"  u32 version (2)  u32 n  u64 key  u32 images  u32 c
  *   n x (f32 min, f32 max)       (min == max: the layer has no range)
+ *   c x (f32 min, f32 max)       each depthwise layer's input channels, in slot order
  *   u64 checksum of everything before it
+ * Version 1 (no channel ranges) is refused as any other version: the
+ * network calibrates again and rewrites the file.
  * The key hashes what the ranges depend on: the cfg and weights files, the
  * input size, the int8 minimum of channels and the calibration folder's
  * listing (names, sizes, modification times). A cache whose key, layer
@@ -27,26 +31,29 @@
 
 #include "engine.h"
 
-#define VGC_Q8_CALIB_VERSION 1u
+#define VGC_Q8_CALIB_VERSION 2u
+#define VGC_Q8_CALIB_MAX_CHANS (1 << 20)    /* depthwise input channels in a cache */
 #define VGC_Q8_CALIB_MAX_FILES 256          /* tensors in a calibration folder */
 #define VGC_Q8_CALIB_MAX_RANGE 1e30f        /* |min|, |max| in a cache */
 
-/* Bytes of the cache of a network of `layers` layers. */
-static inline size_t vgc_q8_cache_size(int layers)
+/* Bytes of the cache of a network of `layers` range slots and `chans` depthwise input channels. */
+static inline size_t vgc_q8_cache_size(int layers, int chans)
 {
-    return 40 + 8 * (size_t)layers;
+    return 40 + 8 * ((size_t)layers + (size_t)chans);
 }
 
 /*
- * Parse a cache: 0 with `layers` x 2 floats in ranges and the number of
- * images it was made from in *images, or VIGIA_EINVAL with the reason
- * (malformed, another version, another network, a stale key).
+ * Parse a cache: 0 with (layers + chans) x 2 floats in ranges (the slots',
+ * then the depthwise channels') and the number of images it was made from
+ * in *images, or VIGIA_EINVAL with the reason (malformed, another version,
+ * another network, a stale key).
  */
-VGC_HIDDEN int vgc_q8_cache_parse(const uint8_t *buf, size_t len, int layers, uint64_t key, float *ranges,
-                       unsigned *images, char *err, size_t errlen);
+VGC_HIDDEN int vgc_q8_cache_parse(const uint8_t *buf, size_t len, int layers, int chans, uint64_t key,
+                                  float *ranges, unsigned *images, char *err, size_t errlen);
 
-/* Format a cache into buf (vgc_q8_cache_size(layers) bytes). */
-VGC_HIDDEN void vgc_q8_cache_format(uint8_t *buf, int layers, uint64_t key, const float *ranges, unsigned images);
+/* Format a cache into buf (vgc_q8_cache_size(layers, chans) bytes). */
+VGC_HIDDEN void vgc_q8_cache_format(uint8_t *buf, int layers, int chans, uint64_t key, const float *ranges,
+                                    unsigned images);
 
 /* 64-bit hash (FNV-1a by 8-byte words), chained through h; start with VGC_Q8_HASH_SEED. */
 #define VGC_Q8_HASH_SEED 0xcbf29ce484222325ull
@@ -83,5 +90,11 @@ VGC_HIDDEN int vgc_q8_slots(const vgc_net *net);
 
 /* Each slot's static input range (2 floats a slot; 0, 0: none, dynamic). */
 VGC_HIDDEN void vgc_q8_ranges(const vgc_net *net, float *ranges);
+
+/* Input channels of the depthwise int8 layers of a network, over its slots (their per-channel ranges). */
+VGC_HIDDEN int vgc_q8_chans(const vgc_net *net);
+
+/* Those channels' static ranges (2 floats a channel, in slot order; 0, 0 where the layer has none). */
+VGC_HIDDEN void vgc_q8_chan_ranges(const vgc_net *net, float *ranges);
 
 #endif /* VGC_Q8_CALIB_H */

@@ -83,7 +83,9 @@ static void report(const char *engine, double *ms, int iters, double flops, int 
 /*
  * VGC_PRECISION=fp32|bf16|int8, VGC_Q8_KERNEL=ref|avx2|vnni|amx (int8), bf16_ref|avx512_bf16|amx_bf16
  * (bf16): at most that kernel; VGC_Q8_MIN_CHANNELS=N; VGC_Q8_FUSE=0: float tensors between int8
- * layers even with static ranges (q8.h's vgc_q8_plan).
+ * layers even with static ranges (q8.h's vgc_q8_plan); VGC_Q8_DW_STATIC=1: calibration gives the
+ * depthwise layers static per-channel ranges; VGC_Q8_BLOCKS=0-3: the 1x1 layers around them in
+ * int8 too with static ranges (vgc_options.q8_blocks).
  */
 static void precision_env(vgc_options *opt)
 {
@@ -94,6 +96,10 @@ static void precision_env(vgc_options *opt)
         opt->q8_min_channels = atoi(getenv("VGC_Q8_MIN_CHANNELS"));
     if (getenv("VGC_Q8_FUSE") && strcmp(getenv("VGC_Q8_FUSE"), "0") == 0)
         opt->q8_no_fuse = 1;
+    if (getenv("VGC_Q8_DW_STATIC"))
+        opt->q8_dw_static = atoi(getenv("VGC_Q8_DW_STATIC"));
+    if (getenv("VGC_Q8_BLOCKS"))
+        opt->q8_blocks = atoi(getenv("VGC_Q8_BLOCKS"));
     if (getenv("VGC_Q8_KERNEL")) {
         static const char *const names[] = { "ref", "avx2", "vnni", "amx", "bf16_ref", "avx512_bf16", "amx_bf16" };
 

@@ -27,6 +27,7 @@
 #include "engine.h"
 #include "internal.h"
 #include "q8.h"
+#include "q8_util.h"
 #include "q8_calib.h"
 #include "onnx_exec.h"
 #include "onnx_rewrite.h"
@@ -38,10 +39,7 @@ static uint32_t rng = 12345;
 
 static uint32_t next(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 17;
-    rng ^= rng << 5;
-    return rng;
+    return q8u_next(&rng);
 }
 
 
@@ -333,24 +331,6 @@ static void test_bf16_fallback(void **state)
 
 #define CAL_N (3 * 37 * 29)
 
-/* Calibration tensor number `which` (each a different pattern and range) into dir/name. */
-static void write_tensor(const char *dir, const char *name, int which, size_t count)
-{
-    char path[512];
-    float *x = malloc(count * sizeof *x);
-    FILE *fp;
-
-    assert_non_null(x);
-    for (size_t i = 0; i < count; i++)
-        x[i] = (float)((i * (7919 + 104729 * (size_t)which)) % 1000) / (1000.0f + 500.0f * (float)which);
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    assert_non_null(fp = fopen(path, "wb"));
-    assert_int_equal(fwrite(x, sizeof *x, count, fp), count);
-    fclose(fp);
-    free(x);
-}
-
-
 static void read_tensor(const char *dir, const char *name, float *x)
 {
     char path[512];
@@ -388,7 +368,7 @@ static void test_calibration(void **state)
     assert_non_null(mkdtemp(dir));
     assert_true(vgc_net_layers(dyn) <= 16);
     for (int t = 0; t < 3; t++)
-        write_tensor(dir, names[t], t, CAL_N);
+        q8u_write_tensor(dir, names[t], t, NULL, CAL_N);
     snprintf(path, sizeof path, "%s/notes.txt", dir);           /* not a tensor: ignored */
     assert_non_null(fp = fopen(path, "w"));
     fputs("not a tensor\n", fp);
@@ -453,7 +433,7 @@ static void test_calibration(void **state)
     assert_memory_equal(again, got, sizeof(float) * 2 * (size_t)vgc_net_layers(net));
     vgc_net_destroy(net);
     /* another set (a tensor rewritten: its time changes) makes it stale */
-    write_tensor(dir, names[1], 7, CAL_N);
+    q8u_write_tensor(dir, names[1], 7, NULL, CAL_N);
     {
         const struct timespec ts[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
 
@@ -485,7 +465,7 @@ static void test_calibration(void **state)
     assert_int_equal(calibrate(f32, dir, cache, note, err), 0);
     assert_string_equal(note, "");
     /* refused: a tensor of another size, no tensor, no folder */
-    write_tensor(dir, "d.f32", 0, CAL_N - 1);
+    q8u_write_tensor(dir, "d.f32", 0, NULL, CAL_N - 1);
     assert_int_equal(calibrate(net, dir, NULL, note, err), VIGIA_EINVAL);
     printf("# %s\n", err);
     assert_non_null(strstr(err, "d.f32 is 12872 bytes; the network's input needs 12876"));
@@ -509,48 +489,66 @@ static void test_calibration(void **state)
 }
 
 
-/* The cache's reader: a formatted cache reads back; any damage, another network or key is refused. */
+/*
+ * The cache's reader: a formatted cache reads back (slot ranges, then the
+ * depthwise channels'); any damage, another network, channel count or key,
+ * and a cache of version 1 (no channel ranges) are refused, saying why.
+ */
 static void test_cache_parse(void **state)
 {
-    enum { L = 5 };
-    float r[2 * L] = { 0, 0, -1.5f, 7.25f, 0, 3, -2, 0, 0, 0 }, out[2 * L];
-    uint8_t buf[40 + 8 * L], bad[sizeof buf];
+    enum { L = 5, C = 3 };
+    float r[2 * (L + C)] = { 0, 0, -1.5f, 7.25f, 0, 3, -2, 0, 0, 0, -0.5f, 2, 0, 0.25f, 0, 0 },
+          out[2 * (L + C)];
+    uint8_t buf[40 + 8 * (L + C)], bad[sizeof buf];
     char err[VIGIA_ERRLEN];
     unsigned images = 0;
 
     (void)state;
-    assert_int_equal(vgc_q8_cache_size(L), sizeof buf);
-    vgc_q8_cache_format(buf, L, 42, r, 9);
-    assert_int_equal(vgc_q8_cache_parse(buf, sizeof buf, L, 42, out, &images, err, sizeof err), 0);
+    assert_int_equal(vgc_q8_cache_size(L, C), sizeof buf);
+    vgc_q8_cache_format(buf, L, C, 42, r, 9);
+    assert_int_equal(vgc_q8_cache_parse(buf, sizeof buf, L, C, 42, out, &images, err, sizeof err), 0);
     assert_memory_equal(out, r, sizeof r);
     assert_int_equal(images, 9);
-    assert_int_equal(vgc_q8_cache_parse(buf, sizeof buf, L, 43, out, &images, err, sizeof err), VIGIA_EINVAL);
+    assert_int_equal(vgc_q8_cache_parse(buf, sizeof buf, L, C, 43, out, &images, err, sizeof err), VIGIA_EINVAL);
     assert_non_null(strstr(err, "stale"));
-    assert_int_equal(vgc_q8_cache_parse(buf, sizeof buf, L + 1, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    assert_int_equal(vgc_q8_cache_parse(buf, sizeof buf, L + 1, C, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    assert_int_equal(vgc_q8_cache_parse(buf, sizeof buf, L, C - 1, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    assert_non_null(strstr(err, "channels"));
     for (size_t n = 0; n < sizeof buf; n++)
-        assert_int_equal(vgc_q8_cache_parse(buf, n, L, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+        assert_int_equal(vgc_q8_cache_parse(buf, n, L, C, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
     for (size_t i = 0; i < sizeof buf; i++) {
         memcpy(bad, buf, sizeof buf);
         bad[i] ^= 0x01;
-        assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+        assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, C, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
     }
+    /* a version 1 cache (before channel ranges): refused by its version, whatever else it holds */
+    memcpy(bad, buf, sizeof buf);
+    bad[8] = 1;
+    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, C, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    assert_non_null(strstr(err, "version 1"));
+    assert_non_null(strstr(err, "per-channel"));
     /* well formed, checksum right, values wrong: NaN, min above 0, min > max */
     r[2] = NAN;
-    vgc_q8_cache_format(bad, L, 42, r, 9);
-    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    vgc_q8_cache_format(bad, L, C, 42, r, 9);
+    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, C, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
     assert_non_null(strstr(err, "bad range of layer 1"));
     r[2] = 0.5f;
-    vgc_q8_cache_format(bad, L, 42, r, 9);
-    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    vgc_q8_cache_format(bad, L, C, 42, r, 9);
+    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, C, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
     r[2] = -1.5f;
     r[4] = 1;
     r[5] = -1;
-    vgc_q8_cache_format(bad, L, 42, r, 9);
-    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    vgc_q8_cache_format(bad, L, C, 42, r, 9);
+    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, C, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
     r[4] = 0;
     r[5] = 3;
-    vgc_q8_cache_format(bad, L, 42, r, 0);
-    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    r[2 * L + 3] = -1;       /* a channel's max under 0 */
+    vgc_q8_cache_format(bad, L, C, 42, r, 9);
+    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, C, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
+    assert_non_null(strstr(err, "bad range of channel 1"));
+    r[2 * L + 3] = 0.25f;
+    vgc_q8_cache_format(bad, L, C, 42, r, 0);
+    assert_int_equal(vgc_q8_cache_parse(bad, sizeof bad, L, C, 42, out, &images, err, sizeof err), VIGIA_EINVAL);
 }
 
 
@@ -790,8 +788,6 @@ static void test_fused(void **state)
     float *x = malloc(2 * n * sizeof *x), ranges[2 * FUSE_LAYERS] = { 0 };
     vgc_net *dyn = load_fuse(kind, 1, 0, NULL), *fused, *plain;
     char err[VIGIA_ERRLEN];
-    const vgc_layer *head;
-    const float *yf, *yp;
     double maxd = 0, maxv = 0;
 
     assert_non_null(x);
@@ -799,18 +795,7 @@ static void test_fused(void **state)
         x[i] = (float)((i * 7919) % 1000) / 1000.0f;
     /* the ranges: each int8 layer's input in a dynamic run, widened a little */
     assert_int_equal(vgc_net_forward(dyn, x, 1, err, sizeof err), 0);
-    for (int i = 1; i < FUSE_LAYERS; i++) {
-        const vgc_layer *l = vgc_net_layer(dyn, i);
-        const float *in = vgc_net_output(dyn, i - 1, 0);
-
-        if (!l->q8)
-            continue;
-        for (size_t k = 0; k < (size_t)l->c * l->w * l->h; k++) {
-            ranges[2 * i] = in[k] < ranges[2 * i] ? in[k] : ranges[2 * i];
-            ranges[2 * i + 1] = in[k] > ranges[2 * i + 1] ? in[k] : ranges[2 * i + 1];
-        }
-        ranges[2 * i + 1] *= 1.1f;
-    }
+    q8u_ranges_measure(dyn, ranges, NULL, 1.1f);
     vgc_net_destroy(dyn);
     fused = load_fuse(kind, 0, 0, ranges);
     plain = load_fuse(kind, 0, 1, ranges);
@@ -822,19 +807,7 @@ static void test_fused(void **state)
     assert_int_equal(vgc_net_layer(fused, 7)->q8->feed, 0);
     assert_int_equal(vgc_net_layer(fused, 7)->q8->fed, 1);
     assert_int_equal(vgc_net_layer(fused, 8)->q8->fed, 0);
-    head = vgc_net_layer(fused, FUSE_LAYERS - 1);
-    for (int batch = 1; batch <= 2; batch++) {
-        assert_int_equal(vgc_net_forward(fused, x, batch, err, sizeof err), 0);
-        assert_int_equal(vgc_net_forward(plain, x, batch, err, sizeof err), 0);
-        yf = vgc_net_output(fused, FUSE_LAYERS - 1, 0);
-        yp = vgc_net_output(plain, FUSE_LAYERS - 1, 0);
-        for (size_t i = 0; i < head->out_size; i++) {
-            const double dv = fabs((double)yf[i] - yp[i]);
-
-            maxd = dv > maxd ? dv : maxd;
-            maxv = fabs(yp[i]) > maxv ? fabs(yp[i]) : maxv;
-        }
-    }
+    maxd = q8u_max_diff(fused, plain, x, FUSE_LAYERS - 1, &maxv);
     printf("# %s: fed int8 path vs float between layers: max |diff| %g (outputs up to %g)\n", kernels[kind]->name,
            maxd, maxv);
     /* the same GEMM results quantized the same way: any difference is a rounding step, far under this */

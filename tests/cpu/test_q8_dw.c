@@ -11,9 +11,13 @@
  *   kernel the CPU lacks is a TAP SKIP with the reason;
  * - a network of depthwise and pointwise layers in int8 against fp32 and
  *   against the reference kernel, which layers run int8;
- * - static ranges: the u8 path between int8 layers (1x1 -> depthwise ->
- *   1x1, and a depthwise layer fed through a u8 maxpool) against the float
- *   path between them.
+ * - static ranges, a depthwise layer's per channel: the u8 path between
+ *   int8 layers (1x1 -> depthwise -> 1x1, into and out of depthwise layers
+ *   through u8 maxpools) against the float path between them, and the
+ *   static per-channel ranges against each image's own;
+ * - calibration: each depthwise input channel's range is the union over the
+ *   folder's tensors, cached (version 2) and read back; a version 1 cache is
+ *   refused and redone.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,21 +27,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "engine.h"
 #include "internal.h"
 #include "q8.h"
+#include "q8_calib.h"
+#include "q8_util.h"
 
 static uint32_t rng = 4321;
 
 static uint32_t next(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 17;
-    rng ^= rng << 5;
-    return rng;
+    return q8u_next(&rng);
 }
 
 #define NACTS 7
@@ -212,21 +216,29 @@ static const char net_cfg[] =
 #define LAST_CONV 9
 
 
-/* compute threads of the networks load() makes */
-static int load_threads = 1;
+/* compute threads of the networks load() makes, and its int8 options beyond the arguments */
+static int load_threads = 1, load_min_channels = 16, load_dw_static, load_blocks;
 
 
-static vgc_net *load(const char *cfg, int precision, int q8_kernel, int keep, int no_fuse, const float *ranges)
+static vgc_net *load_ch(const char *cfg, int precision, int q8_kernel, int keep, int no_fuse, const float *ranges,
+                       const float *chan)
 {
     vgc_options opt = { .no_weights = 1, .seed = 7, .keep_outputs = keep, .max_batch = 2, .precision = precision,
-                        .threads = load_threads,
-                        .q8_kernel = q8_kernel, .q8_min_channels = 16, .q8_ranges = ranges, .q8_no_fuse = no_fuse };
+                        .threads = load_threads, .q8_kernel = q8_kernel, .q8_min_channels = load_min_channels,
+                        .q8_ranges = ranges, .q8_chan_ranges = chan, .q8_no_fuse = no_fuse,
+                        .q8_dw_static = load_dw_static, .q8_blocks = load_blocks };
     char err[VIGIA_ERRLEN];
     vgc_net *net = NULL;
 
     if (vgc_net_load_mem(&net, cfg, strlen(cfg), NULL, 0, &opt, err, sizeof err) < 0)
         fail_msg("%s", err);
     return net;
+}
+
+
+static vgc_net *load(const char *cfg, int precision, int q8_kernel, int keep, int no_fuse, const float *ranges)
+{
+    return load_ch(cfg, precision, q8_kernel, keep, no_fuse, ranges, NULL);
 }
 
 
@@ -291,11 +303,11 @@ static void test_network(void **state)
 
 
 /*
- * u8 between int8 layers with depthwise ones: a depthwise layer's input is
- * quantized per channel (never a static range, so never fed), its output
- * goes quantized into the next layer's planes: 2 -> 3 and 5 -> 6, and
- * through a u8 maxpool 7 -> 8 -> 9 (into a padded 3x3 plane); 1 and 3 feed
- * nothing (into a depthwise layer, directly and through a maxpool).
+ * u8 between int8 layers with depthwise ones, every range static (a
+ * depthwise layer's per input channel): 1 -> 2 (1x1 into a depthwise
+ * layer's planes, each channel its own range and padding), 2 -> 3, 3 ->
+ * maxpool 4 -> 5 (u8 maxpool into a depthwise layer), 5 -> 6, 6 -> 7, and
+ * 7 -> maxpool 8 -> 9 (into a padded 3x3 plane).
  */
 static const char fuse_cfg[] =
     "[net]\nwidth=41\nheight=35\nchannels=3\n"
@@ -318,62 +330,245 @@ static void test_fused(void **state)
 {
     const int kind = (int)(intptr_t)*state;
     const size_t n = 3 * 41 * 35;
-    float *x = malloc(2 * n * sizeof *x), ranges[2 * FUSE_LAYERS] = { 0 };
+    float *x = malloc(2 * n * sizeof *x), ranges[2 * FUSE_LAYERS] = { 0 }, chan[2 * (24 + 40 + 32)];
     vgc_net *dyn = load(fuse_cfg, VGC_PREC_INT8, kind + 1, 1, 0, NULL), *fused, *plain;
     char err[VIGIA_ERRLEN];
     const vgc_layer *head;
-    double maxd = 0, maxv = 0;
+    double maxd = 0, maxv = 0, num = 0, den = 0;
+    static const int feed[FUSE_LAYERS] = { 0, 1, 1, 2, 0, 1, 1, 2, 0, 0, 0, 0 };
+    static const int fed[FUSE_LAYERS] = { 0, 0, 1, 1, 0, 1, 1, 1, 0, 1, 0, 0 };
 
     assert_non_null(x);
     fill(x, 2 * n);
     assert_int_equal(vgc_net_forward(dyn, x, 1, err, sizeof err), 0);
-    for (int i = 1; i < FUSE_LAYERS; i++) {
-        const vgc_layer *l = vgc_net_layer(dyn, i);
-        const float *in = vgc_net_output(dyn, i - 1, 0);
+    q8u_ranges_measure(dyn, ranges, chan, 1.1f);
+    fused = load_ch(fuse_cfg, VGC_PREC_INT8, kind + 1, 0, 0, ranges, chan);
+    plain = load_ch(fuse_cfg, VGC_PREC_INT8, kind + 1, 0, 1, ranges, chan);
+    for (int i = 0; i < FUSE_LAYERS; i++) {
+        const vgc_q8_layer *q = vgc_net_layer(fused, i)->q8;
 
-        if (!l->q8)
-            continue;
-        for (size_t k = 0; k < (size_t)l->c * l->w * l->h; k++) {
-            ranges[2 * i] = in[k] < ranges[2 * i] ? in[k] : ranges[2 * i];
-            ranges[2 * i + 1] = in[k] > ranges[2 * i + 1] ? in[k] : ranges[2 * i + 1];
-        }
-        ranges[2 * i + 1] *= 1.1f;
+        if (q && (q->feed != feed[i] || q->fed != fed[i]))
+            fail_msg("layer %d: feed %d fed %d, planned %d %d", i, q->feed, q->fed, feed[i], fed[i]);
+        if (q && q->dw)
+            assert_true(q->crs);
     }
-    vgc_net_destroy(dyn);
-    fused = load(fuse_cfg, VGC_PREC_INT8, kind + 1, 0, 0, ranges);
-    plain = load(fuse_cfg, VGC_PREC_INT8, kind + 1, 0, 1, ranges);
-    assert_int_equal(vgc_net_layer(fused, 1)->q8->feed, 0);
-    assert_int_equal(vgc_net_layer(fused, 2)->q8->fed, 0);
-    assert_int_equal(vgc_net_layer(fused, 2)->q8->feed, 1);
-    assert_int_equal(vgc_net_layer(fused, 3)->q8->fed, 1);
-    assert_int_equal(vgc_net_layer(fused, 3)->q8->feed, 0);
-    assert_int_equal(vgc_net_layer(fused, 5)->q8->fed, 0);
-    assert_int_equal(vgc_net_layer(fused, 5)->q8->feed, 1);
-    assert_int_equal(vgc_net_layer(fused, 6)->q8->fed, 1);
-    assert_int_equal(vgc_net_layer(fused, 6)->q8->feed, 0);
-    assert_int_equal(vgc_net_layer(fused, 7)->q8->feed, 2);
-    assert_int_equal(vgc_net_layer(fused, 9)->q8->fed, 1);
-    head = vgc_net_layer(fused, FUSE_LAYERS - 1);
-    for (int batch = 1; batch <= 2; batch++) {
-        const float *yf, *yp;
+    /* static per-channel ranges of this very image (widened) against its own: close */
+    head = vgc_net_layer(plain, FUSE_LAYERS - 1);
+    assert_int_equal(vgc_net_forward(plain, x, 1, err, sizeof err), 0);
+    {
+        const float *ys = vgc_net_output(plain, FUSE_LAYERS - 1, 0), *yd = vgc_net_output(dyn, FUSE_LAYERS - 1, 0);
 
-        assert_int_equal(vgc_net_forward(fused, x, batch, err, sizeof err), 0);
-        assert_int_equal(vgc_net_forward(plain, x, batch, err, sizeof err), 0);
-        yf = vgc_net_output(fused, FUSE_LAYERS - 1, 0);
-        yp = vgc_net_output(plain, FUSE_LAYERS - 1, 0);
         for (size_t i = 0; i < head->out_size; i++) {
-            const double dv = fabs((double)yf[i] - yp[i]);
-
-            maxd = dv > maxd ? dv : maxd;
-            maxv = fabs(yp[i]) > maxv ? fabs(yp[i]) : maxv;
+            num += ((double)ys[i] - yd[i]) * ((double)ys[i] - yd[i]);
+            den += (double)yd[i] * yd[i];
         }
     }
+    printf("# kind %d: static per-channel ranges vs dynamic: %.3f%% rms\n", kind, 100 * sqrt(num / den));
+    assert_true(sqrt(num / den) < 0.005);
+    vgc_net_destroy(dyn);
+    maxd = q8u_max_diff(fused, plain, x, FUSE_LAYERS - 1, &maxv);
     printf("# kind %d: fed int8 path vs float between layers: max |diff| %g (outputs up to %g)\n", kind, maxd, maxv);
     /* the same sums quantized with the same arithmetic: equal */
     assert_true(maxd == 0);
     assert_true(maxv > 0);
     vgc_net_destroy(fused);
     vgc_net_destroy(plain);
+    free(x);
+}
+
+
+/*
+ * Calibration with depthwise layers: each one's channel ranges are the
+ * union of that channel's ranges over the tensors (measured here on the
+ * dynamic network), the layers then run static and fed (q8_dw_static); a
+ * restart reads them from the cache; a version 1 cache is refused by its
+ * version and the network calibrates again; without q8_dw_static the same
+ * cache leaves the depthwise layers dynamic (and unfed).
+ */
+static void test_calibration(void **state)
+{
+    enum { CH = 24 + 40 + 32 };
+    const size_t n = 3 * 41 * 35;
+    char dir[] = "/tmp/vgc-q8dwcal-XXXXXX", cache[64], note[VIGIA_ERRLEN + 256], err[VIGIA_ERRLEN];
+    float *x = malloc(n * sizeof *x), r[2 * FUSE_LAYERS], ch[2 * CH], want[2 * CH] = { 0 }, got[2 * CH];
+    vgc_net *dyn = load(fuse_cfg, VGC_PREC_INT8, VGC_Q8_REF + 1, 1, 0, NULL), *net;
+    uint8_t *buf;
+    FILE *fp;
+    long size;
+
+    (void)state;
+    assert_non_null(x);
+    assert_non_null(mkdtemp(dir));
+    snprintf(cache, sizeof cache, "%s.int8cal", dir);
+    unlink(cache);
+    for (int t = 0; t < 3; t++) {
+        char name[16];
+
+        snprintf(name, sizeof name, "%c.f32", 'a' + t);
+        q8u_write_tensor(dir, name, t, x, n);
+        assert_int_equal(vgc_net_forward(dyn, x, 1, err, sizeof err), 0);
+        q8u_ranges_measure(dyn, r, ch, 1.0f);
+        for (int c = 0; c < CH; c++) {
+            want[2 * c] = ch[2 * c] < want[2 * c] ? ch[2 * c] : want[2 * c];
+            want[2 * c + 1] = ch[2 * c + 1] > want[2 * c + 1] ? ch[2 * c + 1] : want[2 * c + 1];
+        }
+    }
+    assert_int_equal(vgc_q8_chans(dyn), CH);
+    load_dw_static = 1;
+    net = load(fuse_cfg, VGC_PREC_INT8, VGC_Q8_REF + 1, 0, 0, NULL);
+    assert_int_equal(vgc_q8_calibrate(net, dir, cache, NULL, NULL, note, sizeof note, err, sizeof err), 0);
+    printf("# %s\n", note);
+    assert_non_null(strstr(note, "cache written"));
+    vgc_q8_chan_ranges(net, got);
+    for (int c = 0; c < CH; c++)
+        if (got[2 * c] != want[2 * c] || got[2 * c + 1] != want[2 * c + 1] || !(want[2 * c] < want[2 * c + 1]))
+            fail_msg("channel %d: range [%g, %g], its inputs span [%g, %g]", c, got[2 * c], got[2 * c + 1],
+                     want[2 * c], want[2 * c + 1]);
+    assert_true(vgc_net_layer(net, 2)->q8->crs && vgc_net_layer(net, 2)->q8->fed);
+    assert_true(vgc_net_layer(net, 5)->q8->fed && vgc_net_layer(net, 7)->q8->fed);
+    vgc_net_destroy(net);
+    /* a restart reads the cache */
+    net = load(fuse_cfg, VGC_PREC_INT8, VGC_Q8_REF + 1, 0, 0, NULL);
+    assert_int_equal(vgc_q8_calibrate(net, dir, cache, NULL, NULL, note, sizeof note, err, sizeof err), 0);
+    printf("# %s\n", note);
+    assert_string_equal(note, "int8 ranges from the cache (3 tensors)");
+    vgc_q8_chan_ranges(net, ch);
+    assert_memory_equal(ch, got, sizeof got);
+    assert_true(vgc_net_layer(net, 2)->q8->fed);
+    vgc_net_destroy(net);
+    /* the same cache made version 1 (as an older build wrote it): refused by its version, redone */
+    assert_non_null(fp = fopen(cache, "r+b"));
+    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+    size = ftell(fp);
+    assert_non_null(buf = malloc((size_t)size));
+    rewind(fp);
+    assert_int_equal(fread(buf, 1, (size_t)size, fp), (size_t)size);
+    buf[8] = 1;
+    rewind(fp);
+    assert_int_equal(fwrite(buf, 1, (size_t)size, fp), (size_t)size);
+    fclose(fp);
+    free(buf);
+    net = load(fuse_cfg, VGC_PREC_INT8, VGC_Q8_REF + 1, 0, 0, NULL);
+    assert_int_equal(vgc_q8_calibrate(net, dir, cache, NULL, NULL, note, sizeof note, err, sizeof err), 0);
+    printf("# %s\n", note);
+    assert_non_null(strstr(note, "calibrated on 3 tensors"));
+    assert_non_null(strstr(note, "version 1"));
+    assert_non_null(strstr(note, "cache written"));
+    vgc_q8_chan_ranges(net, ch);
+    assert_memory_equal(ch, got, sizeof got);
+    vgc_net_destroy(net);
+    load_dw_static = 0;
+    net = load(fuse_cfg, VGC_PREC_INT8, VGC_Q8_REF + 1, 0, 0, NULL);
+    assert_int_equal(vgc_q8_calibrate(net, dir, cache, NULL, NULL, note, sizeof note, err, sizeof err), 0);
+    assert_string_equal(note, "int8 ranges from the cache (3 tensors)");
+    assert_false(vgc_net_layer(net, 2)->q8->crs || vgc_net_layer(net, 2)->q8->fed || vgc_net_layer(net, 1)->q8->feed);
+    assert_true(vgc_net_layer(net, 2)->q8->feed);       /* its output still takes layer 3's static range */
+    vgc_net_destroy(net);
+    vgc_net_destroy(dyn);
+    for (int t = 0; t < 3; t++) {
+        char path[512];
+
+        snprintf(path, sizeof path, "%s/%c.f32", dir, 'a' + t);
+        unlink(path);
+    }
+    unlink(cache);
+    rmdir(dir);
+    free(x);
+}
+
+
+/*
+ * Depthwise blocks (q8_blocks = 3): expansion 1x1 (16 channels, under the
+ * 64 of int8_min_channels) -> depthwise -> linear projection, twice, the
+ * first one inside a shortcut. The 1x1 layers are quantized but run int8
+ * only with static ranges: dynamic, the network computes what it computes
+ * without the rule (fp32 there, bit for bit); static (each input channel
+ * its own range, folded into the 1x1 layers' weights: vgc_q8_fold), the
+ * u8 path runs expansion -> depthwise -> projection and equals the float
+ * path between them, and stays within 0.5 % (rms) of fp32 (1 % with the
+ * 7-bit avx2 weights).
+ */
+static const char block_cfg[] =
+    "[net]\nwidth=37\nheight=33\nchannels=3\n"
+    "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 0 fp32 */
+    "[convolutional]\nbatch_normalize=1\nfilters=32\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 1 expand */
+    "[convolutional]\nbatch_normalize=1\nfilters=32\nsize=3\ngroups=32\nstride=1\npad=1\nactivation=leaky\n" /* 2 */
+    "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=1\nstride=1\npad=1\nactivation=linear\n"  /* 3 project */
+    "[shortcut]\nfrom=-4\nactivation=linear\n"                                                       /* 4 */
+    "[convolutional]\nbatch_normalize=1\nfilters=48\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 5 expand */
+    "[convolutional]\nbatch_normalize=1\nfilters=48\nsize=5\ngroups=48\nstride=2\npad=2\nactivation=leaky\n" /* 6 */
+    "[convolutional]\nbatch_normalize=1\nfilters=24\nsize=1\nstride=1\npad=1\nactivation=linear\n"  /* 7 project */
+    "[convolutional]\nfilters=14\nsize=1\nstride=1\npad=1\nactivation=linear\n"                     /* 8 head */
+    "[yolo]\nmask=0,1\nanchors=4,5, 8,9\nclasses=2\nnum=2\n";                                       /* 9 */
+#define BLOCK_LAYERS 10
+
+
+static void test_blocks(void **state)
+{
+    const int kind = (int)(intptr_t)*state;
+    const size_t n = 3 * 37 * 33;
+    float *x = malloc(n * sizeof *x), ranges[2 * BLOCK_LAYERS], chan[2 * (16 + 32 + 32 + 16 + 48 + 48)];
+    vgc_net *f32, *plain0, *dyn, *fused, *nofuse;
+    char err[VIGIA_ERRLEN];
+    const char *note;
+    static const int feed[BLOCK_LAYERS] = { 0, 1, 1, 0, 0, 1, 1, 0, 0, 0 };
+    const vgc_layer *head;
+    double maxd = 0, num = 0, den = 0;
+
+    assert_non_null(x);
+    fill(x, n);
+    load_min_channels = 64;
+    f32 = load(block_cfg, VGC_PREC_FP32, 0, 1, 0, NULL);
+    plain0 = load(block_cfg, VGC_PREC_INT8, kind + 1, 1, 0, NULL);
+    load_blocks = 3;
+    dyn = load(block_cfg, VGC_PREC_INT8, kind + 1, 1, 0, NULL);
+    vgc_net_precision(dyn, &note);
+    printf("# dynamic: %s\n", note);
+    assert_non_null(strstr(note, "2 of 8 convolutions"));
+    for (int i = 1; i <= 7; i++)
+        if ((vgc_net_layer(dyn, i)->q8 != NULL) != (i != 4))
+            fail_msg("layer %d: int8 %d", i, vgc_net_layer(dyn, i)->q8 != NULL);
+    assert_int_equal(vgc_net_forward(dyn, x, 1, err, sizeof err), 0);
+    assert_int_equal(vgc_net_forward(plain0, x, 1, err, sizeof err), 0);
+    assert_memory_equal(vgc_net_output(dyn, BLOCK_LAYERS - 1, 0), vgc_net_output(plain0, BLOCK_LAYERS - 1, 0),
+                        vgc_net_layer(dyn, BLOCK_LAYERS - 1)->out_size * sizeof(float));
+    q8u_ranges_measure(dyn, ranges, chan, 1.1f);
+    fused = load_ch(block_cfg, VGC_PREC_INT8, kind + 1, 0, 0, ranges, chan);
+    nofuse = load_ch(block_cfg, VGC_PREC_INT8, kind + 1, 0, 1, ranges, chan);
+    vgc_net_precision(fused, &note);
+    printf("# static: %s\n", note);
+    assert_non_null(strstr(note, "6 of 8 convolutions"));
+    for (int i = 0; i < BLOCK_LAYERS; i++) {
+        const vgc_q8_layer *q = vgc_net_layer(fused, i)->q8;
+
+        if (q && q->feed != feed[i])
+            fail_msg("layer %d: feed %d, planned %d", i, q->feed, feed[i]);
+    }
+    assert_int_equal(vgc_net_forward(fused, x, 1, err, sizeof err), 0);
+    assert_int_equal(vgc_net_forward(nofuse, x, 1, err, sizeof err), 0);
+    assert_int_equal(vgc_net_forward(f32, x, 1, err, sizeof err), 0);
+    head = vgc_net_layer(fused, BLOCK_LAYERS - 1);
+    {
+        const float *yf = vgc_net_output(fused, BLOCK_LAYERS - 1, 0), *yp = vgc_net_output(nofuse, BLOCK_LAYERS - 1, 0);
+        const float *y32 = vgc_net_output(f32, BLOCK_LAYERS - 1, 0);
+
+        for (size_t i = 0; i < head->out_size; i++) {
+            maxd = fabs((double)yf[i] - yp[i]) > maxd ? fabs((double)yf[i] - yp[i]) : maxd;
+            num += ((double)yf[i] - y32[i]) * ((double)yf[i] - y32[i]);
+            den += (double)y32[i] * y32[i];
+        }
+    }
+    printf("# kind %d: blocks in int8, fed vs float between layers: max |diff| %g; %.3f%% rms off fp32\n", kind, maxd,
+           100 * sqrt(num / den));
+    assert_true(maxd == 0);
+    assert_true(sqrt(num / den) < (kind == VGC_Q8_AVX2 ? 0.01 : 0.005));
+    load_min_channels = 16;
+    load_blocks = 0;
+    vgc_net_destroy(f32);
+    vgc_net_destroy(plain0);
+    vgc_net_destroy(dyn);
+    vgc_net_destroy(fused);
+    vgc_net_destroy(nofuse);
     free(x);
 }
 
@@ -387,8 +582,8 @@ static void skipped(void **state)
 
 int main(void)
 {
-    static struct CMUnitTest tests[16];
-    static char names[16][256];
+    static struct CMUnitTest tests[24];
+    static char names[24][256];
     static const char *const knames[] = { "ref", "avx2", "vnni", "amx" };
     int n = 0;
     char why[160] = "";
@@ -396,6 +591,7 @@ int main(void)
     const vgc_q8_kernels *vn = vgc_q8_pick(VGC_Q8_VNNI, VGC_Q8_VNNI, why, sizeof why);
 
     tests[n++] = (struct CMUnitTest){ "dw_reference", test_reference, NULL, NULL, NULL };
+    tests[n++] = (struct CMUnitTest){ "dw_calibration", test_calibration, NULL, NULL, NULL };
     vbmi = vn ? vgc_q8_dw_pick(vn, why, sizeof why) : NULL;
     snprintf(names[n], sizeof names[0], "dw_vbmi%s%s", vbmi ? "" : " # SKIP ", vbmi ? "" : why);
     tests[n] = (struct CMUnitTest){ names[n], vbmi ? test_kernel : skipped, NULL, NULL, (void *)vbmi };
@@ -412,11 +608,12 @@ int main(void)
         const vgc_q8_kernels *k = vgc_q8_pick(kind, kind, why, sizeof why);
         vgc_q8_dw_fn dw = k ? vgc_q8_dw_pick(k, why, sizeof why) : NULL;
 
-        for (int t = 0; t < 2; t++) {
-            snprintf(names[n], sizeof names[0], "%s_%s%s%s", t ? "fused" : "network", knames[kind],
-                     dw ? "" : " # SKIP ", dw ? "" : why);
-            tests[n] = (struct CMUnitTest){ names[n], !dw ? skipped : t ? test_fused : test_network, NULL, NULL,
-                                            (void *)(intptr_t)kind };
+        for (int t = 0; t < 3; t++) {
+            static const char *const tn[] = { "network", "fused", "blocks" };
+            static void (*const tf[])(void **) = { test_network, test_fused, test_blocks };
+
+            snprintf(names[n], sizeof names[0], "%s_%s%s%s", tn[t], knames[kind], dw ? "" : " # SKIP ", dw ? "" : why);
+            tests[n] = (struct CMUnitTest){ names[n], !dw ? skipped : tf[t], NULL, NULL, (void *)(intptr_t)kind };
             n++;
         }
     }
