@@ -90,8 +90,8 @@ VIGIA_CORE_LIBS += $(ZMQ_LIBS)
 endif
 if HAVE_MOSQUITTO
 libvigiacore_a_SOURCES += core/api/mqtt_events.c
-libvigiacore_a_CPPFLAGS += $(MOSQUITTO_CFLAGS)
-VIGIA_CORE_LIBS += $(MOSQUITTO_LIBS)
+libvigiacore_a_CPPFLAGS += $(MOSQUITTO_CFLAGS) $(MQTT_OPENSSL_CFLAGS)
+VIGIA_CORE_LIBS += $(MOSQUITTO_LIBS) $(MQTT_OPENSSL_LIBS)
 endif
 libvigiacore_a_SOURCES += core/api/mqtt_events.h
 

@@ -1,6 +1,7 @@
 /* mqtt_events: see mqtt_events.h and docs/events.md. */
 #include "api/mqtt_events.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,8 @@
 
 #include <ev.h>
 #include <mosquitto.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "base/buf.h"
 #include "base/config.h"
@@ -593,6 +596,41 @@ parse_url(const char *url, char host_out[NI_MAXHOST], int *port_out, int *tls, c
 
 
 /*
+ * The TLS context of an mqtts:// client: the broker's certificate must chain to ca_file's CAs
+ * (else the system's, /etc/ssl/certs) and name `host`, the URL's host. libmosquitto is given
+ * the address the name resolved to (net/resolve, off the loop) and would check the certificate
+ * against that address; with a context of our own (MOSQ_OPT_SSL_CTX, its defaults off) OpenSSL
+ * checks the name during the handshake, before CONNECT and its credentials are sent.
+ */
+static SSL_CTX *
+tls_context(const char *ca_file, const char *host, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        snprintf(err, errlen, "mqtt: cannot make a TLS context");
+        return NULL;
+    }
+    X509_VERIFY_PARAM *param = SSL_CTX_get0_param(ctx);
+    struct in6_addr any;
+    int numeric = inet_pton(AF_INET, host, &any) == 1 || inet_pton(AF_INET6, host, &any) == 1;
+    const char *file = ca_file[0] ? ca_file : NULL, *dir = ca_file[0] ? NULL : "/etc/ssl/certs";
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 || SSL_CTX_load_verify_locations(ctx, file, dir) != 1) {
+        snprintf(err, errlen, "mqtt.ca_file: cannot read the CA certificates of '%s'", file ? file : dir);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if ((numeric ? X509_VERIFY_PARAM_set1_ip_asc(param, host) : X509_VERIFY_PARAM_set1_host(param, host, 0)) != 1) {
+        snprintf(err, errlen, "mqtt.url: cannot check certificates against '%s'", host);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    return ctx;
+}
+
+
+/*
  * A client for cfg's [mqtt] (not connected yet), with the broker's address and port in
  * host and port; NULL with err when a setting cannot be served.
  */
@@ -627,10 +665,15 @@ client_new(vg_mqtt_events *m, const vg_config *cfg, char host[NI_MAXHOST], int *
         }
     }
     if (tls) {
-        int rc = mosquitto_tls_set(mosq, cfg->mqtt_ca_file[0] ? cfg->mqtt_ca_file : NULL,
-                                   cfg->mqtt_ca_file[0] ? NULL : "/etc/ssl/certs", NULL, NULL, NULL);
+        SSL_CTX *ctx = tls_context(cfg->mqtt_ca_file, host, err, errlen);
+        if (!ctx)
+            goto fail;
+        int rc = mosquitto_int_option(mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
+        if (rc == MOSQ_ERR_SUCCESS)
+            rc = mosquitto_void_option(mosq, MOSQ_OPT_SSL_CTX, ctx);   /* libmosquitto takes a reference */
+        SSL_CTX_free(ctx);
         if (rc != MOSQ_ERR_SUCCESS) {
-            snprintf(err, errlen, "mqtt.ca_file: %s", mosquitto_strerror(rc));
+            snprintf(err, errlen, "mqtt: TLS context: %s", mosquitto_strerror(rc));
             goto fail;
         }
     }

@@ -20,3 +20,5 @@ EXTRA_DIST += tests/stream/test_webhook_dns.py tests/stream/dns_names.py
 VIGIA_TESTS += $(srcdir)/tests/stream/test_webhook_dns.py
 EXTRA_DIST += tests/stream/test_mqtt_dns.py
 VIGIA_TESTS += $(srcdir)/tests/stream/test_mqtt_dns.py
+EXTRA_DIST += tests/stream/test_mqtt_tls_names.py
+VIGIA_TESTS += $(srcdir)/tests/stream/test_mqtt_tls_names.py
