@@ -157,7 +157,7 @@ typedef struct vgc_options {
                                  dynamic (each image's own) */
     const float *q8_chan_ranges; /* int8: with q8_ranges, each depthwise int8 layer's input range per
                                  channel (min, max; the layers in order), or NULL: those stay dynamic */
-    int q8_min_channels;      /* int8: fewest input channels of an int8 convolution (0 = 64) */
+    int q8_min_channels;      /* int8: fewest terms per output (channels x size^2) of an int8 convolution (0 = 64) */
     int q8_dw_static;         /* int8: calibration gives depthwise layers static ranges per channel too
                                  (off by default: they cost the accuracy bars, docs/engine.md); the
                                  cache holds them either way */

@@ -202,7 +202,7 @@ struct vgc_net {
     double *prof;             /* seconds per layer when profiling, else NULL */
     int prof_runs;            /* forwards profiled */
     int precision;            /* enum vgc_precision in effect */
-    int q8_min_channels;      /* int8: fewest input channels of an int8 convolution */
+    int q8_min_channels;      /* int8: fewest terms per output (channels x size^2) of an int8 convolution */
     int q8_dw;                /* int8: depthwise convolutions may run int8 (a kernel for them here) */
     int q8_dw_static;         /* int8: calibration gives depthwise layers static per-channel ranges */
     int q8_blocks;            /* int8: the 1x1 layers around depthwise ones too, static ranges only

@@ -19,8 +19,8 @@
  *                                    the best int8 kernel allowed (default
  *                                    auto: the best the CPU has); bf16 runs
  *                                    on AMX-BF16 or AVX-512 BF16, else fp32
- *   int8_min_channels = N            fewest input channels of a convolution
- *                                    run in int8 (default 64, measured on the
+ *   int8_min_channels = N            fewest terms per output (input channels
+ *                                    x kernel area) of a convolution run in int8 (default 64, measured on the
  *                                    shipped models: docs/engine.md)
  *   int8_calibration = DIR           static int8 input ranges measured once
  *                                    over the *.f32 input tensors in DIR

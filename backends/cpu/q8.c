@@ -183,8 +183,9 @@ static void passes_pick(void)
  *   convolutions before it fp32 too changed nothing measurable);
  * - linear convolutions (the projections of inverted residual blocks:
  *   their error goes straight into a shortcut sum and accumulates);
- * - convolutions of fewer than 64 input channels (q8_min_channels; few terms per output:
- *   the relative error is largest, the work smallest).
+ * - convolutions of fewer than 64 terms per output (q8_min_channels: input channels
+ *   times the kernel's area; few terms per output: the relative error is largest, the
+ *   work smallest; on the shipped models the 1x1 layers of 16-48 channels).
  * Depthwise convolutions (groups == channels == filters) run int8 with
  * their own kernel (vgc_q8_dw) where one exists for the GEMM kernels
  * (net->q8_dw), under the same rules but the channel count (each output
@@ -194,7 +195,7 @@ static void passes_pick(void)
 /*
  * The rules a convolution's own shape decides (for a graph's convolutions,
  * vgc_q8_attach, all of them): int8 needs groups 1, an activation and
- * q8_min_channels input channels, or a depthwise layer with an activation
+ * q8_min_channels terms per output, or a depthwise layer with an activation
  * and a depthwise kernel here; bf16 keeps float's range and takes every
  * plain convolution but one reading the image itself (3 channels).
  */
@@ -212,7 +213,7 @@ static int layer_eligible(const vgc_net *net, const vgc_layer *l)
         return 0;
     if (net->precision == VGC_PREC_BF16)
         return l->c > 3;
-    return l->act != VGC_ACT_LINEAR && l->c >= net->q8_min_channels;
+    return l->act != VGC_ACT_LINEAR && l->c * l->size * l->size >= net->q8_min_channels;
 }
 
 
@@ -243,8 +244,10 @@ int vgc_q8_eligible(const vgc_net *net, int i)
 {
     const vgc_layer *l = &net->layers[i];
 
-    if (i == 0 || (i + 1 < net->n && net->layers[i + 1].type == VGC_L_YOLO))
+    if (i + 1 < net->n && net->layers[i + 1].type == VGC_L_YOLO)
         return 0;
+    if (i == 0)
+        return getenv("XQ8FIRST") && net->precision == VGC_PREC_INT8 && l->type == VGC_L_CONV && l->groups == 1 && l->act != VGC_ACT_LINEAR;
     return layer_eligible(net, l) || block_layer(net, i);
 }
 

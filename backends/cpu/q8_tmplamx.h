@@ -51,6 +51,37 @@ static void QT_NAME(epilogue)(const vgc_q8_gemm *g, const QT_CELL acc[32][32], i
 }
 
 
+/* One 32 x 32 block of c over the whole of k. */
+static void QT_NAME(block)(const vgc_q8_gemm *g, QT_CELL acc[32][32], int m0, int n0, size_t kb, size_t bs)
+{
+    const uint8_t *b = g->b + (size_t)n0 * 4;
+    const int8_t *a = g->a + (size_t)m0 * kb;
+
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    /* 64 bytes of k a step: 16 groups of 4 bytes, the rows of a b tile */
+    for (size_t k0 = 0; k0 < kb; k0 += 64) {
+        const uint8_t *bk = b + (k0 / 4) * bs;
+
+        _tile_loadd(4, a + k0, kb);
+        _tile_loadd(5, a + 16 * kb + k0, kb);
+        _tile_loadd(6, bk, bs);
+        _tile_loadd(7, bk + 64, bs);
+        QT_TDP(0, 4, 6);
+        QT_TDP(1, 4, 7);
+        QT_TDP(2, 5, 6);
+        QT_TDP(3, 5, 7);
+    }
+    _tile_stored(0, &acc[0][0], 128);
+    _tile_stored(1, &acc[0][16], 128);
+    _tile_stored(2, &acc[16][0], 128);
+    _tile_stored(3, &acc[16][16], 128);
+    QT_NAME(epilogue)(g, (const QT_CELL(*)[32])acc, m0, n0);
+}
+
+
 static void QT_NAME(gemm)(const vgc_q8_gemm *g)
 {
     tile_cfg cfg;
@@ -67,35 +98,22 @@ static void QT_NAME(gemm)(const vgc_q8_gemm *g)
     /* the compiler does not see ldtilecfg read cfg: without this it drops the stores above */
     __asm__ volatile("" : : "r"(&cfg) : "memory");
     _tile_loadconfig(&cfg);
-    for (int n0 = 0; n0 < g->n; n0 += 32) {
-        const uint8_t *b = g->b + (size_t)n0 * 4;
-
-        for (int m0 = 0; m0 < g->m; m0 += 32) {
-            const int8_t *a = g->a + (size_t)m0 * kb;
-
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_zero(2);
-            _tile_zero(3);
-            /* 64 bytes of k a step: 16 groups of 4 bytes, the rows of a b tile */
-            for (size_t k0 = 0; k0 < kb; k0 += 64) {
-                const uint8_t *bk = b + (k0 / 4) * bs;
-
-                _tile_loadd(4, a + k0, kb);
-                _tile_loadd(5, a + 16 * kb + k0, kb);
-                _tile_loadd(6, bk, bs);
-                _tile_loadd(7, bk + 64, bs);
-                QT_TDP(0, 4, 6);
-                QT_TDP(1, 4, 7);
-                QT_TDP(2, 5, 6);
-                QT_TDP(3, 5, 7);
-            }
-            _tile_stored(0, &acc[0][0], 128);
-            _tile_stored(1, &acc[0][16], 128);
-            _tile_stored(2, &acc[16][0], 128);
-            _tile_stored(3, &acc[16][16], 128);
-            QT_NAME(epilogue)(g, (const QT_CELL(*)[32])acc, m0, n0);
-        }
+    /*
+     * Which operand stays in the caches: a band's b fits the L2 (q8.c sizes
+     * it so), a's rows may not (13x13 layers of 512-1024 filters: megabytes
+     * of weights for a few hundred columns). Rows outer when a is the
+     * larger, so that each row block of a is read from memory once per band
+     * rather than once per 32 columns; columns outer otherwise (a small a
+     * stays in the caches and each column block of b in L1).
+     */
+    if (g->m > g->ldb) {
+        for (int m0 = 0; m0 < g->m; m0 += 32)
+            for (int n0 = 0; n0 < g->n; n0 += 32)
+                QT_NAME(block)(g, acc, m0, n0, kb, bs);
+    } else {
+        for (int n0 = 0; n0 < g->n; n0 += 32)
+            for (int m0 = 0; m0 < g->m; m0 += 32)
+                QT_NAME(block)(g, acc, m0, n0, kb, bs);
     }
     _tile_release();
 }

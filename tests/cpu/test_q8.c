@@ -219,14 +219,14 @@ static void test_kernel(void **state)
  */
 static const char net_cfg[] =
     "[net]\nwidth=37\nheight=29\nchannels=3\n"
-    "[convolutional]\nbatch_normalize=1\nfilters=8\nsize=3\nstride=1\npad=1\nactivation=leaky\n"   /* 0 fp32: first */
-    "[convolutional]\nbatch_normalize=1\nfilters=64\nsize=3\nstride=2\npad=1\nactivation=leaky\n"  /* 1 fp32: c < 64 */
+    "[convolutional]\nbatch_normalize=1\nfilters=6\nsize=3\nstride=1\npad=1\nactivation=leaky\n"   /* 0 fp32: first */
+    "[convolutional]\nbatch_normalize=1\nfilters=64\nsize=3\nstride=2\npad=1\nactivation=leaky\n"  /* 1 fp32: 6 x 3 x 3 < 64 terms */
     "[convolutional]\nbatch_normalize=1\nfilters=65\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 2 int8 */
     "[convolutional]\nbatch_normalize=1\nfilters=70\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 3 int8 */
     "[convolutional]\nfilters=66\nsize=5\nstride=2\npad=1\nactivation=leaky\n"                      /* 4 int8 */
     "[convolutional]\nfilters=20\nsize=1\nstride=1\npad=1\nactivation=linear\n"                     /* 5 fp32: linear */
-    "[route]\nlayers=-2\n"                                                                          /* 6 */
-    "[convolutional]\nfilters=40\nsize=3\nstride=1\npad=1\nactivation=leaky\n"                      /* 7 int8 */
+    "[route]\nlayers=-1\n"                                                                          /* 6 */
+    "[convolutional]\nfilters=40\nsize=3\nstride=1\npad=1\nactivation=leaky\n"                      /* 7 int8: 20 x 3 x 3 terms */
     "[convolutional]\nfilters=14\nsize=1\nstride=1\npad=1\nactivation=linear\n"                     /* 8 fp32: a head */
     "[yolo]\nmask=0,1\nanchors=4,5, 8,9\nclasses=2\nnum=2\n";                                       /* 9 */
 
@@ -404,7 +404,7 @@ static void test_calibration(void **state)
                      want[2 * i], want[2 * i + 1]);
     }
     /* the static ranges run: close to fp32, and not the dynamic network's numbers */
-    read_tensor(dir, names[0], x);
+    read_tensor(dir, names[1], x);
     assert_int_equal(vgc_net_forward(net, x, 1, err, sizeof err), 0);
     assert_int_equal(vgc_net_forward(f32, x, 1, err, sizeof err), 0);
     assert_int_equal(vgc_net_forward(dyn, x, 1, err, sizeof err), 0);
