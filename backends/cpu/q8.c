@@ -244,10 +244,8 @@ int vgc_q8_eligible(const vgc_net *net, int i)
 {
     const vgc_layer *l = &net->layers[i];
 
-    if (i + 1 < net->n && net->layers[i + 1].type == VGC_L_YOLO)
+    if (i == 0 || (i + 1 < net->n && net->layers[i + 1].type == VGC_L_YOLO))
         return 0;
-    if (i == 0)
-        return getenv("XQ8FIRST") && net->precision == VGC_PREC_INT8 && l->type == VGC_L_CONV && l->groups == 1 && l->act != VGC_ACT_LINEAR;
     return layer_eligible(net, l) || block_layer(net, i);
 }
 
