@@ -422,11 +422,13 @@ static int allocate_buffers(vgc_net *net, char *err, size_t errlen)
     qn->band = aligned_alloc(64, qn->band_bytes * (size_t)net->threads);
     qn->scale = malloc(((size_t)qn->max_m + 1) * sizeof *qn->scale);
     qn->comp = malloc(((size_t)qn->max_m + 1) * sizeof *qn->comp);
+    qn->qinv = malloc(((size_t)qn->max_m + 1) * sizeof *qn->qinv);
+    qn->qzp = malloc(((size_t)qn->max_m + 1) * sizeof *qn->qzp);
     if (!qn->k->bf16) {     /* the feeding path's (vgc_q8_plan) */
         qn->xq2 = aligned_alloc(64, qn->xq_bytes);
         qn->pool8 = aligned_alloc(64, qn->pool8_bytes);
     }
-    if (!qn->xq || !qn->band || !qn->scale || !qn->comp || (!qn->k->bf16 && (!qn->xq2 || !qn->pool8)))
+    if (!qn->xq || !qn->band || !qn->scale || !qn->comp || !qn->qinv || !qn->qzp || (!qn->k->bf16 && (!qn->xq2 || !qn->pool8)))
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for int8 buffers");
     /* touch them now (and give padding a defined value) */
     memset(qn->xq, 0, qn->xq_bytes);
@@ -571,6 +573,8 @@ void vgc_q8_release(vgc_net *net)
     free(net->q8->band);
     free(net->q8->scale);
     free(net->q8->comp);
+    free(net->q8->qinv);
+    free(net->q8->qzp);
     free(net->q8);
     net->q8 = NULL;
 }
@@ -706,7 +710,20 @@ void vgc_q8_maxpool_u8(const uint8_t *in, int w, int h, int size, int stride, in
             }
             continue;
         }
-        for (int ox = 0; ox < ow; ox++) {
+        int ox = 0;
+
+        if (size == 2 && stride == 1 && off == 0 && y0 >= 0 && y0 + 1 < h) {
+            /* yolov3-tiny's 2/1 maxpool: the columns with both taps inside, no bounds to check */
+            const uint8_t *r0 = in + (size_t)y0 * w, *r1 = r0 + w;
+
+            for (; ox < ow && ox + 1 < w; ox++) {
+                const uint8_t a = r0[ox] > r0[ox + 1] ? r0[ox] : r0[ox + 1];
+                const uint8_t b = r1[ox] > r1[ox + 1] ? r1[ox] : r1[ox + 1];
+
+                o[ox] = a > b ? a : b;
+            }
+        }
+        for (; ox < ow; ox++) {
             const int x0 = off + ox * stride;
             uint8_t m = 0;
 
@@ -1029,9 +1046,19 @@ static void gemm_task(void *ctx, int task, int thread)
         qn->k->gemm(&g);
         return;
     }
-    /* padded or feeding: into the band's own buffer, then the columns that are outputs */
+    /*
+     * padded or feeding: into the band's own buffer, then the columns that
+     * are outputs (feeding, with a kernel that quantizes in its epilogue:
+     * as u8, ldb bytes a row)
+     */
     g.c = tmp;
     g.ldc = (size_t)ldb;
+    if (j->qout && qn->k->u8out) {
+        g.q = (uint8_t *)tmp;
+        g.ldq = (size_t)ldb;
+        g.qinv = qn->qinv;
+        g.qzp = qn->qzp;
+    }
     qn->k->gemm(&g);
     {
         const int cw = is_padded(l) ? (int)wp : l->out_w;            /* GEMM columns per output row */
@@ -1041,18 +1068,20 @@ static void gemm_task(void *ctx, int task, int thread)
 
         for (int m = 0; m < q->m; m++) {
             const float *src = tmp + (size_t)m * ldb;
+            const uint8_t *src8 = g.q ? g.q + (size_t)m * ldb : NULL;
             float *plane = l->out + (size_t)j->image * l->out_size + (size_t)m * hw;
-            float qzp = 0;
-            const float qinv = j->qout ? dest_inv(j, m, &qzp) : 0;
+            uint8_t *const q8 = j->qout ? j->qout + (size_t)m * tpb : NULL;
 
             for (int v = n0; v < n0 + cnt;) {
                 const int oy = v / cw, ox = v % cw;
                 const int run = cw - ox < n0 + cnt - v ? cw - ox : n0 + cnt - v;
                 const int len = run < l->out_w - ox ? run : l->out_w - ox;
+                uint8_t *dst = q8 ? q8 + (size_t)(oy + tpad) * twp + (size_t)(ox + tpad) : NULL;
 
-                if (len > 0 && j->qout)
-                    quantize_run(src + (v - n0), (size_t)len, qinv, qzp,
-                                 j->qout + (size_t)m * tpb + (size_t)(oy + tpad) * twp + (size_t)(ox + tpad), 0);
+                if (len > 0 && src8)
+                    memcpy(dst, src8 + (v - n0), (size_t)len);
+                else if (len > 0 && j->qout)
+                    quantize_run(src + (v - n0), (size_t)len, qn->qinv[m], qn->qzp[m], dst, 0);
                 else if (len > 0)
                     memcpy(plane + (size_t)oy * l->out_w + ox, src + (v - n0), (size_t)len * sizeof(float));
                 v += run;
@@ -1275,6 +1304,8 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
         j.to = feed == 1 ? to : NULL;
         j.qout = feed == 1 ? pool_dst : qn->pool8;
         qn->cur = out;
+        for (int m = 0; m < q->m; m++)      /* for the kernels that quantize in their epilogue */
+            qn->qinv[m] = dest_inv(&j, m, &qn->qzp[m]);
     }
     /* depthwise: per channel, in dw_task (a calibration run records each channel's range) */
     j.perchan = q->dw;

@@ -60,6 +60,17 @@ typedef struct vgc_q8_gemm {
     const int32_t *comp;      /* m: zp * sum_k a[m][k] */
     const float *bias;        /* m */
     enum vgc_act act;         /* linear or leaky here; others through vgc_act_scalar */
+    /*
+     * Feeding the next int8 layer, with a kernel that has u8out: y is not
+     * written to c but quantized into q (row m at q + m*ldq) with that
+     * layer's scale, as q8.c's quantize pass does it (u8 = clamp(trunc(
+     * y * qinv[m] + qzp[m]), 0, 255), a rounded product then a rounded sum,
+     * never an fma: the same bytes). NULL: float into c.
+     */
+    uint8_t *q;
+    size_t ldq;
+    const float *qinv;        /* m */
+    const float *qzp;         /* m: the zero point + 0.5 */
 } vgc_q8_gemm;
 
 /*
@@ -102,6 +113,7 @@ typedef struct vgc_q8_kernels {
     int wmax;                 /* int8: largest |weight| the kernel takes exactly: 127, or 63 (avx2) */
     int bf16;                 /* 1: the bf16 form (below) */
     void (*gemm)(const vgc_q8_gemm *g);
+    int u8out;                /* 1: gemm writes u8 into g->q when it is set (else q must be NULL) */
 } vgc_q8_kernels;
 
 /* The scalar depthwise channel (q8_ref.c): the reference, and what REF runs. */
@@ -214,6 +226,7 @@ typedef struct vgc_q8_net {
     size_t band_bytes;        /* per thread */
     float *scale;             /* per layer run: m scales */
     int32_t *comp;            /* per layer run: m compensations */
+    float *qinv, *qzp;        /* per layer run, feeding: m of the destination's 1 / scale, zero point + 0.5 */
     int max_m;
     size_t weight_bytes;      /* reduced weights + their scales */
     vgc_q8_layer **own;       /* layers of convolutions outside net->layers (vgc_q8_attach) */

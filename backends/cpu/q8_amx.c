@@ -30,7 +30,7 @@
 #pragma clang attribute pop
 #endif
 
-const vgc_q8_kernels vgc_q8_amx = { VGC_Q8_AMX, "amx", 127, 0, gemm_amx };
+const vgc_q8_kernels vgc_q8_amx = { VGC_Q8_AMX, "amx", 127, 0, gemm_amx, 1 };
 #else
-const vgc_q8_kernels vgc_q8_amx = { VGC_Q8_AMX, "amx", 127, 0, NULL };
+const vgc_q8_kernels vgc_q8_amx = { VGC_Q8_AMX, "amx", 127, 0, NULL, 0 };
 #endif

@@ -94,7 +94,7 @@ static void gemm_avx2(const vgc_q8_gemm *g)
 #pragma clang attribute pop
 #endif
 
-const vgc_q8_kernels vgc_q8_avx2 = { VGC_Q8_AVX2, "avx2", 63, 0, gemm_avx2 };
+const vgc_q8_kernels vgc_q8_avx2 = { VGC_Q8_AVX2, "avx2", 63, 0, gemm_avx2, 0 };
 #else
-const vgc_q8_kernels vgc_q8_avx2 = { VGC_Q8_AVX2, "avx2", 63, 0, NULL };
+const vgc_q8_kernels vgc_q8_avx2 = { VGC_Q8_AVX2, "avx2", 63, 0, NULL, 0 };
 #endif

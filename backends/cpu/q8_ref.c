@@ -20,7 +20,7 @@ static void gemm_ref(const vgc_q8_gemm *g)
     }
 }
 
-const vgc_q8_kernels vgc_q8_ref = { VGC_Q8_REF, "ref", 127, 0, gemm_ref };
+const vgc_q8_kernels vgc_q8_ref = { VGC_Q8_REF, "ref", 127, 0, gemm_ref, 0 };
 
 
 /* The bf16 form (q8.h): float accumulation of bf16 products, y = act(acc + bias). */
@@ -43,7 +43,7 @@ static void gemm_bf16_ref(const vgc_q8_gemm *g)
     }
 }
 
-const vgc_q8_kernels vgc_bf16_ref = { VGC_BF16_REF, "bf16_ref", 0, 1, gemm_bf16_ref };
+const vgc_q8_kernels vgc_bf16_ref = { VGC_BF16_REF, "bf16_ref", 0, 1, gemm_bf16_ref, 0 };
 
 
 /* y to u8 as q8.c's quantize pass: y * qinv + qzp (qzp = zp + 0.5), clamped, truncated. */

@@ -2,7 +2,7 @@
  * backends/cpu/q8_tmpl512.h: the AVX-512 GEMM of the reduced forms (q8.h),
  * written once and compiled by q8_vnni.c (int8, vpdpbusd: int32
  * accumulators) and bf16_avx512.c (bf16, vdpbf16ps: float accumulators).
- * Blocks of 4 rows x 64 columns (16 accumulators, written out: compilers
+ * Blocks of 8 rows x 48 columns (24 accumulators, written out: compilers
  * spill arrays of vectors), then 4 x 16 for the last columns; every 4-byte
  * group of a (4 int8 or 2 bf16 weights) is broadcast against 16 columns
  * of b; the epilogue is applied in registers.
@@ -20,62 +20,58 @@
 #define MR 4
 
 
-/* Dequantize, bias, activation and store of one vector of row m (cnt columns). */
+#include "q8_store512.h"
+
+/* Dequantize and bias one vector of row m (cnt columns), then q8_store512. */
 static inline void store_vec(const vgc_q8_gemm *g, int m, int col, QT_ACC acc, int cnt)
 {
-    __m512 y = QT_TOF(g, m, acc);
-    float *c = g->c + (size_t)m * g->ldc + col;
-    __mmask16 mask = cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1u);
-
-    if (g->act == VGC_ACT_LEAKY) {
-        y = _mm512_max_ps(y, _mm512_mul_ps(y, _mm512_set1_ps(0.1f)));
-    } else if (g->act != VGC_ACT_LINEAR) {
-        float t[16];
-
-        _mm512_storeu_ps(t, y);
-        for (int i = 0; i < cnt && i < 16; i++)
-            c[i] = vgc_act_scalar(t[i], g->act);
-        return;
-    }
-    _mm512_mask_storeu_ps(c, mask, y);
+    q8_store512(g, m, col, QT_TOF(g, m, acc), cnt);
 }
 
 
-/* 4 rows x 64 columns: 16 accumulators in registers (written out: compilers spill arrays of vectors). */
-static void QT_NAME(block4x4)(const vgc_q8_gemm *g, int m0, int n0)
+/*
+ * 8 rows x 48 columns: 24 accumulators, 3 vectors of b and 8 broadcasts of
+ * a for 24 products a 4-byte group. A vector of b serves 8 rows (4 in
+ * the 4 x 64 block this replaced): b comes from L2 for long k, and half the bytes of b per
+ * product is what takes this kernel from about half of vpdpbusd's peak
+ * towards it (bench/engines/q8_peak).
+ */
+static void QT_NAME(block8x3)(const vgc_q8_gemm *g, int m0, int n0)
 {
     const uint8_t *b = g->b + (size_t)n0 * 4;
     const size_t bs = (size_t)g->ldb * 4, kp = (size_t)g->kp * QT_E;   /* kp: bytes of a row of a */
     const int8_t *a = g->a + (size_t)m0 * kp;
     const int groups = g->kp / QT_PER;
-    QT_ACC c00 = QT_ZERO, c01 = c00, c02 = c00, c03 = c00;
-    QT_ACC c10 = c00, c11 = c00, c12 = c00, c13 = c00;
-    QT_ACC c20 = c00, c21 = c00, c22 = c00, c23 = c00;
-    QT_ACC c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+    QT_ACC c00 = QT_ZERO, c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
+    QT_ACC c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
+    QT_ACC c40 = c00, c41 = c00, c42 = c00, c50 = c00, c51 = c00, c52 = c00;
+    QT_ACC c60 = c00, c61 = c00, c62 = c00, c70 = c00, c71 = c00, c72 = c00;
 
     for (int kg = 0; kg < groups; kg++, b += bs, a += 4) {
-        const __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 64);
-        const __m512i b2 = _mm512_loadu_si512(b + 128), b3 = _mm512_loadu_si512(b + 192);
+        const __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 64), b2 = _mm512_loadu_si512(b + 128);
         __m512i av;
 
-#define VGC_ROW(r, x0, x1, x2, x3)                                  \
+#define VGC_ROW(r, x0, x1, x2)                                                   \
         av = _mm512_set1_epi32(*(const int32_t *)(const void *)(a + (r) * kp)); \
-        x0 = QT_DOT(x0, b0, av);                       \
-        x1 = QT_DOT(x1, b1, av);                       \
-        x2 = QT_DOT(x2, b2, av);                       \
-        x3 = QT_DOT(x3, b3, av);
-        VGC_ROW(0, c00, c01, c02, c03)
-        VGC_ROW(1, c10, c11, c12, c13)
-        VGC_ROW(2, c20, c21, c22, c23)
-        VGC_ROW(3, c30, c31, c32, c33)
+        x0 = QT_DOT(x0, b0, av);                                                 \
+        x1 = QT_DOT(x1, b1, av);                                                 \
+        x2 = QT_DOT(x2, b2, av);
+        VGC_ROW(0, c00, c01, c02)
+        VGC_ROW(1, c10, c11, c12)
+        VGC_ROW(2, c20, c21, c22)
+        VGC_ROW(3, c30, c31, c32)
+        VGC_ROW(4, c40, c41, c42)
+        VGC_ROW(5, c50, c51, c52)
+        VGC_ROW(6, c60, c61, c62)
+        VGC_ROW(7, c70, c71, c72)
 #undef VGC_ROW
     }
     {
-        const QT_ACC acc[MR][4] = { { c00, c01, c02, c03 }, { c10, c11, c12, c13 },
-                                     { c20, c21, c22, c23 }, { c30, c31, c32, c33 } };
+        const QT_ACC acc[8][3] = { { c00, c01, c02 }, { c10, c11, c12 }, { c20, c21, c22 }, { c30, c31, c32 },
+                                   { c40, c41, c42 }, { c50, c51, c52 }, { c60, c61, c62 }, { c70, c71, c72 } };
 
-        for (int r = 0; r < MR && m0 + r < g->m; r++)
-            for (int v = 0; v < 4 && n0 + 16 * v < g->n; v++)
+        for (int r = 0; r < 8 && m0 + r < g->m; r++)
+            for (int v = 0; v < 3 && n0 + 16 * v < g->n; v++)
                 store_vec(g, m0 + r, n0 + 16 * v, acc[r][v], g->n - n0 - 16 * v);
     }
 }
@@ -107,16 +103,41 @@ static void QT_NAME(block4x1)(const vgc_q8_gemm *g, int m0, int n0)
 }
 
 
+/* Rows m0 to m0 + 7 from column n0 on: 8 x 48 blocks while they stay inside ldb, then 4 x 16. */
+static void QT_NAME(rows8)(const vgc_q8_gemm *g, int m0, int n0)
+{
+    for (; n0 + 32 < g->n && n0 + 48 <= g->ldb; n0 += 48)
+        QT_NAME(block8x3)(g, m0, n0);
+    for (; n0 < g->n; n0 += 16) {
+        QT_NAME(block4x1)(g, m0, n0);
+        QT_NAME(block4x1)(g, m0 + 4, n0);
+    }
+}
+
+
 static void QT_NAME(gemm)(const vgc_q8_gemm *g)
 {
-    int n0 = 0;
-
-    for (; n0 + 48 < g->n; n0 += 64)
-        for (int m0 = 0; m0 < g->m; m0 += MR)
-            QT_NAME(block4x4)(g, m0, n0);
-    for (; n0 < g->n; n0 += 16)
-        for (int m0 = 0; m0 < g->m; m0 += MR)
-            QT_NAME(block4x1)(g, m0, n0);
+    /*
+     * Rows outer when a outweighs the band (q8_tmplamx.h says why): each
+     * block of 8 rows of a stays in L1 while the band's b streams from L2;
+     * else column blocks outer, a block of b reused by every row of a. (mp
+     * is a multiple of 32: the rows past m are zeros, computed, not stored.)
+     */
+    if (g->m > g->ldb) {
+        for (int m0 = 0; m0 < g->m; m0 += 8)
+            QT_NAME(rows8)(g, m0, 0);
+        return;
+    }
+    for (int n0 = 0; n0 < g->n; n0 += 48) {
+        if (n0 + 32 < g->n && n0 + 48 <= g->ldb) {
+            for (int m0 = 0; m0 < g->m; m0 += 8)
+                QT_NAME(block8x3)(g, m0, n0);
+            continue;
+        }
+        for (int m0 = 0; m0 < g->m; m0 += 8)
+            QT_NAME(rows8)(g, m0, n0);
+        return;
+    }
 }
 
 #undef MR

@@ -25,29 +25,13 @@ typedef struct tile_cfg {
 } tile_cfg;
 
 
+#include "q8_store512.h"
+
 static void QT_NAME(epilogue)(const vgc_q8_gemm *g, const QT_CELL acc[32][32], int m0, int n0)
 {
-    for (int r = 0; r < 32 && m0 + r < g->m; r++) {
-        const int m = m0 + r;
-        float *c = g->c + (size_t)m * g->ldc;
-
-        for (int v = 0; v < 2 && n0 + 16 * v < g->n; v++) {
-            const int col = n0 + 16 * v, cnt = g->n - col;
-            __m512 y = QT_TOF(g, m, &acc[r][16 * v]);
-
-            if (g->act == VGC_ACT_LEAKY) {
-                y = _mm512_max_ps(y, _mm512_mul_ps(y, _mm512_set1_ps(0.1f)));
-            } else if (g->act != VGC_ACT_LINEAR) {
-                float t[16];
-
-                _mm512_storeu_ps(t, y);
-                for (int i = 0; i < cnt && i < 16; i++)
-                    c[col + i] = vgc_act_scalar(t[i], g->act);
-                continue;
-            }
-            _mm512_mask_storeu_ps(c + col, cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1u), y);
-        }
-    }
+    for (int r = 0; r < 32 && m0 + r < g->m; r++)
+        for (int v = 0; v < 2 && n0 + 16 * v < g->n; v++)
+            q8_store512(g, m0 + r, n0 + 16 * v, QT_TOF(g, m0 + r, &acc[r][16 * v]), g->n - n0 - 16 * v);
 }
 
 

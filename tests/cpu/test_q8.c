@@ -176,7 +176,9 @@ static void test_kernel(void **state)
     const int kind = (int)(intptr_t)*state;
     const vgc_q8_kernels *k = kernels[kind];
     static const int sizes[][3] = { { 1, 1, 1 },   { 5, 3, 7 },    { 7, 27, 45 },  { 33, 70, 17 },
-                                    { 50, 200, 100 }, { 31, 129, 64 }, { 64, 576, 97 }, { 45, 1000, 130 } };
+                                    { 50, 200, 100 }, { 31, 129, 64 }, { 64, 576, 97 }, { 45, 1000, 130 },
+                                    /* more rows than columns: the kernels walk rows outer */
+                                    { 100, 300, 40 }, { 70, 64, 20 }, { 129, 260, 80 } };
 
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
         for (int act = 0; act < 3; act++) {
