@@ -35,11 +35,30 @@ static void QT_NAME(epilogue)(const vgc_q8_gemm *g, const QT_CELL acc[32][32], i
 }
 
 
-/* One 32 x 32 block of c over the whole of k. */
-static void QT_NAME(block)(const vgc_q8_gemm *g, QT_CELL acc[32][32], int m0, int n0, size_t kb, size_t bs)
+/*
+ * The blocks of c one after the other, each 32 x 32 over the whole of k,
+ * its accumulators stored into one of two buffers; the epilogue of the
+ * block before runs after this block's tile multiplies are issued, so
+ * that the AVX-512 epilogue executes while the AMX unit works (a block's
+ * multiplies take 16 cycles each, 36 of them for k = 576: the epilogue of
+ * 64 vectors is no longer added to them).
+ */
+typedef struct QT_NAME(walk) {
+    const vgc_q8_gemm *g;
+    size_t kb, bs;
+    int pm, pn;               /* the block whose epilogue is pending, pm < 0: none */
+    int cur;                  /* the buffer the next block's accumulators go to */
+    QT_CELL acc[2][32][32] __attribute__((aligned(64)));
+} QT_NAME(walk);
+
+
+static void QT_NAME(block)(QT_NAME(walk) *w, int m0, int n0)
 {
+    const vgc_q8_gemm *g = w->g;
+    const size_t kb = w->kb, bs = w->bs;
     const uint8_t *b = g->b + (size_t)n0 * 4;
     const int8_t *a = g->a + (size_t)m0 * kb;
+    QT_CELL(*acc)[32] = w->acc[w->cur];
 
     _tile_zero(0);
     _tile_zero(1);
@@ -58,21 +77,29 @@ static void QT_NAME(block)(const vgc_q8_gemm *g, QT_CELL acc[32][32], int m0, in
         QT_TDP(2, 5, 6);
         QT_TDP(3, 5, 7);
     }
+    if (w->pm >= 0)
+        QT_NAME(epilogue)(g, (const QT_CELL(*)[32])w->acc[!w->cur], w->pm, w->pn);
     _tile_stored(0, &acc[0][0], 128);
     _tile_stored(1, &acc[0][16], 128);
     _tile_stored(2, &acc[16][0], 128);
     _tile_stored(3, &acc[16][16], 128);
-    QT_NAME(epilogue)(g, (const QT_CELL(*)[32])acc, m0, n0);
+    w->pm = m0;
+    w->pn = n0;
+    w->cur = !w->cur;
 }
 
 
 static void QT_NAME(gemm)(const vgc_q8_gemm *g)
 {
     tile_cfg cfg;
-    QT_CELL acc[32][32] __attribute__((aligned(64)));
-    const size_t kb = (size_t)g->kp * QT_E;   /* bytes of a row of a */
-    const size_t bs = (size_t)g->ldb * 4;
+    QT_NAME(walk) w;
 
+    w.g = g;
+    w.kb = (size_t)g->kp * QT_E;   /* bytes of a row of a */
+    w.bs = (size_t)g->ldb * 4;
+    w.pm = -1;
+    w.pn = 0;
+    w.cur = 0;
     __builtin_memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
     for (int t = 0; t < 8; t++) {
@@ -93,11 +120,13 @@ static void QT_NAME(gemm)(const vgc_q8_gemm *g)
     if (g->m > g->ldb) {
         for (int m0 = 0; m0 < g->m; m0 += 32)
             for (int n0 = 0; n0 < g->n; n0 += 32)
-                QT_NAME(block)(g, acc, m0, n0, kb, bs);
+                QT_NAME(block)(&w, m0, n0);
     } else {
         for (int n0 = 0; n0 < g->n; n0 += 32)
             for (int m0 = 0; m0 < g->m; m0 += 32)
-                QT_NAME(block)(g, acc, m0, n0, kb, bs);
+                QT_NAME(block)(&w, m0, n0);
     }
+    if (w.pm >= 0)
+        QT_NAME(epilogue)(g, (const QT_CELL(*)[32])w.acc[!w.cur], w.pm, w.pn);
     _tile_release();
 }
