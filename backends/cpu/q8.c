@@ -750,7 +750,7 @@ void vgc_q8_maxpool_u8(const uint8_t *in, int w, int h, int size, int stride, in
 static void interleave4(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int n,
                         uint8_t *dst)
 {
-    int j = 0;
+    int j = use512 ? vgc_q8_interleave4_512(r0, r1, r2, r3, n, dst) : 0;
 
 #if defined(__SSE2__)
     for (; j + 16 <= n; j += 16) {

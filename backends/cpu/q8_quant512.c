@@ -1,7 +1,8 @@
 /*
- * backends/cpu/q8_quant512.c: the two passes of q8.c over an int8 layer's
- * float input on AVX-512: its range (min and max with 0) and its
- * quantization to u8, 16 floats a vector instead of SSE2's 4. The
+ * backends/cpu/q8_quant512.c: the passes of q8.c over an int8 layer's
+ * input on AVX-512: its range (min and max with 0), its quantization to
+ * u8 (16 floats a vector instead of SSE2's 4) and the packing of u8 rows
+ * into 4-byte groups. The
  * arithmetic is q8.c's exactly (a rounded product, then a rounded sum,
  * clamped to [0, 255], truncated), so either path gives the same bytes.
  * Only called after q8.c checked the CPU has AVX-512 (F, BW).
@@ -35,6 +36,38 @@ void vgc_q8_quantize512(const float *x, size_t n, float inv, float zp, uint8_t *
 }
 
 
+/*
+ * 4 rows of n bytes into n groups of 4 (dst[4j + r] = row r [j]), 64
+ * columns a step: the byte and word unpacks work within 128-bit lanes, so
+ * their 4 results hold lane L's columns of each quarter; a 4 x 4 transpose
+ * of the lanes (two rounds of vshufi32x4) puts the columns in order.
+ * Returns the columns done (a multiple of 64); the caller does the rest.
+ */
+int vgc_q8_interleave4_512(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int n,
+                           uint8_t *dst)
+{
+    int j = 0;
+
+    for (; j + 64 <= n; j += 64) {
+        const __m512i a = _mm512_loadu_si512(r0 + j), b = _mm512_loadu_si512(r1 + j);
+        const __m512i c = _mm512_loadu_si512(r2 + j), d = _mm512_loadu_si512(r3 + j);
+        const __m512i ab0 = _mm512_unpacklo_epi8(a, b), ab1 = _mm512_unpackhi_epi8(a, b);
+        const __m512i cd0 = _mm512_unpacklo_epi8(c, d), cd1 = _mm512_unpackhi_epi8(c, d);
+        /* o_i, lane L: columns 16L + 4i .. 16L + 4i + 3 */
+        const __m512i o0 = _mm512_unpacklo_epi16(ab0, cd0), o1 = _mm512_unpackhi_epi16(ab0, cd0);
+        const __m512i o2 = _mm512_unpacklo_epi16(ab1, cd1), o3 = _mm512_unpackhi_epi16(ab1, cd1);
+        const __m512i t0 = _mm512_shuffle_i32x4(o0, o1, 0x44), t1 = _mm512_shuffle_i32x4(o0, o1, 0xee);
+        const __m512i t2 = _mm512_shuffle_i32x4(o2, o3, 0x44), t3 = _mm512_shuffle_i32x4(o2, o3, 0xee);
+
+        _mm512_storeu_si512(dst + 4 * j, _mm512_shuffle_i32x4(t0, t2, 0x88));
+        _mm512_storeu_si512(dst + 4 * j + 64, _mm512_shuffle_i32x4(t0, t2, 0xdd));
+        _mm512_storeu_si512(dst + 4 * j + 128, _mm512_shuffle_i32x4(t1, t3, 0x88));
+        _mm512_storeu_si512(dst + 4 * j + 192, _mm512_shuffle_i32x4(t1, t3, 0xdd));
+    }
+    return j;
+}
+
+
 void vgc_q8_span512(const float *x, size_t n, float *lo, float *hi)
 {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
@@ -63,6 +96,13 @@ void vgc_q8_span512(const float *x, size_t n, float *lo, float *hi)
 #pragma clang attribute pop
 #endif
 #else
+int vgc_q8_interleave4_512(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int n,
+                           uint8_t *dst)
+{
+    (void)r0, (void)r1, (void)r2, (void)r3, (void)n, (void)dst;
+    return 0;
+}
+
 void vgc_q8_quantize512(const float *x, size_t n, float inv, float zp, uint8_t *q)
 {
     (void)x, (void)n, (void)inv, (void)zp, (void)q;
