@@ -276,7 +276,8 @@ static int quantize_layer(const vgc_net *net, vgc_layer *l, const vgc_q8_kernels
     q->m = l->filters;
     q->k = k;
     q->dw = dw;
-    q->kp = q->dw ? k : (int)round_up((size_t)k, 64);
+    /* AMX steps through k 64 bytes a tile; the others 4 bytes a group (yolov3-tiny's k = 144: 144, not 192) */
+    q->kp = q->dw ? k : (int)round_up((size_t)k, kern->kind == VGC_Q8_AMX || kern->kind == VGC_BF16_AMX ? 64 : 4);
     q->mp = q->dw ? q->m : (int)round_up((size_t)q->m, 32);
     q->a = aligned_alloc(64, round_up((size_t)q->mp * q->kp * e, 64));
     q->wscale = malloc((size_t)q->m * sizeof *q->wscale);

@@ -12,8 +12,9 @@
  * one pass over the accumulators, while they are in registers.
  *
  * Layouts (the same for every kernel, so that one packing serves all):
- *   a: s8, mp x kp row-major (row m at a + m*kp), kp a multiple of 64 and
- *      mp of 32; padding rows and columns are zero.
+ *   a: s8, mp x kp row-major (row m at a + m*kp), kp a multiple of 64
+ *      for AMX (a tile row), of 4 for the others, and mp of 32; padding
+ *      rows and columns are zero.
  *   b: u8, kp/4 groups of 4 consecutive k, each group ldb columns of 4
  *      bytes: b[k][n] at b[((k/4)*ldb + n)*4 + k%4]; ldb a multiple of 32
  *      and every byte of the kp/4 x ldb x 4 block readable.
@@ -50,7 +51,7 @@ enum vgc_q8_kind {
 typedef struct vgc_q8_gemm {
     const int8_t *a;          /* mp x kp weights */
     int m;                    /* rows computed and written, <= mp */
-    int kp;                   /* multiple of 64 */
+    int kp;                   /* multiple of 64 (AMX) or 4 */
     const uint8_t *b;         /* kp/4 x ldb x 4 activations */
     int ldb;                  /* multiple of 32 */
     int n;                    /* columns computed and written, <= ldb */
