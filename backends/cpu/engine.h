@@ -105,6 +105,9 @@ typedef struct vgc_layer {
                                  channels (depthwise, pooling) or tile rows
                                  (Winograd) per task */
     int split;                /* Winograd: filter ranges per block of tiles */
+    int pool_fused;           /* an fp32 implicit-GEMM convolution whose only reader is a maxpool
+                                 with windows that tile its rows: both run a band of rows at a time
+                                 (forward.c), the convolution's output is never written */
     int wino_m;               /* Winograd output tile side: 2 or 4 */
 
     /* route / shortcut */

@@ -56,6 +56,18 @@ size_t vgc_layer_plan(vgc_net *net, vgc_layer *l)
 
     switch (l->type) {
     case VGC_L_CONV:
+        if (l->kind == VGC_CONV_GEMM && net->k->conv_rows && l->pool_fused) {
+            /* bands of whole pooling windows, their output (about 256 KiB) in L2 until pooled */
+            const int ps = l[1].stride;
+            int rows = (int)(((size_t)256 << 10) / sizeof(float) / ((size_t)l->out_c * l->out_w)) / ps * ps;
+
+            rows = rows < ps ? ps : rows;
+            if (t > 1 && rows > div_up(l->out_h, 2 * t))
+                rows = div_up(div_up(l->out_h, 2 * t), ps) * ps;
+            l->chunk = rows;
+            return vgc_conv_scratch_floats(l->c, l->w, l->pad, l->stride, l->size) + 16 +
+                   (size_t)l->out_c * l->out_w * rows + (size_t)l->out_w + 2 * (size_t)l[1].size;
+        }
         if (l->kind == VGC_CONV_GEMM && net->k->conv_rows) {
             /* implicit GEMM: bands of output rows, several per thread for balance */
             l->chunk = t == 1 ? l->out_h : div_up(l->out_h, 2 * t);
@@ -250,6 +262,53 @@ static void conv_rows_task(void *ctx, int task, int thread)
     };
 
     j->net->k->conv_rows(&a);
+}
+
+
+/*
+ * Whether cfg layer i (a convolution) and the maxpool after it run fused:
+ * an fp32 implicit-GEMM convolution of one group, read by nothing but a
+ * maxpool whose windows tile rows exactly (size = stride, window at 0), so
+ * that a band of whole windows' rows pools on its own. yolov3-tiny's first
+ * layer writes 11 MB of floats that the maxpool reads back; fused, each
+ * band stays in L2.
+ */
+int vgc_pool_fusable(const vgc_net *net, int i)
+{
+    const vgc_layer *l = &net->layers[i], *p = i + 1 < net->n ? l + 1 : NULL;
+
+    return p && l->type == VGC_L_CONV && l->kind == VGC_CONV_GEMM && net->k->conv_rows && l->groups == 1 &&
+           !l->q8 && l->last_use == i + 1 && p->type == VGC_L_MAXPOOL && p->alias < 0 && p->size == p->stride &&
+           -p->pad / 2 == 0 && p->c == l->out_c && p->w == l->out_w && p->h == l->out_h;
+}
+
+
+/* A band of output rows of convolution l into the scratch, then pooled by layer l + 1 into its output. */
+static void conv_pool_task(void *ctx, int task, int thread)
+{
+    const conv_job *j = ctx;
+    const vgc_layer *l = j->l, *p = l + 1;
+    const int bands = div_up(l->out_h, l->chunk);
+    const int b = task / bands, y0 = task % bands * l->chunk;
+    const int y1 = y0 + l->chunk < l->out_h ? y0 + l->chunk : l->out_h;
+    const int oy0 = y0 / p->stride, oy1 = y1 == l->out_h ? p->out_h : y1 / p->stride;
+    float *scratch = j->net->work + (size_t)thread * j->net->work_floats;
+    float *band = scratch + ((vgc_conv_scratch_floats(l->c, l->w, l->pad, l->stride, l->size) + 15) & ~(size_t)15);
+    float *tmp = band + (size_t)l->out_c * l->out_w * l->chunk;
+    const size_t plane = (size_t)l->out_w * l->chunk;
+    /* out and oh as conv_rows sees them: row y of channel m at band + m*plane + (y - y0)*out_w */
+    vgc_conv_args a = {
+        .in = j->in + (size_t)b * l->c * l->h * l->w, .c = l->c, .w = l->w, .h = l->h, .size = l->size,
+        .stride = l->stride, .pad = l->pad, .a = l->weights, .m = l->filters, .bias = l->biases, .act = l->act,
+        .out = band - (size_t)y0 * l->out_w, .ow = l->out_w, .oh = l->chunk, .y0 = y0, .y1 = y1,
+        .scratch = scratch,
+    };
+
+    j->net->k->conv_rows(&a);
+    for (int ch = 0; ch < l->out_c; ch++)
+        j->net->k->maxpool(band + (size_t)ch * plane, l->out_w, y1 - y0, p->size, p->stride, p->pad,
+                           p->out + (size_t)b * p->out_size + ((size_t)ch * p->out_h + oy0) * p->out_w, p->out_w,
+                           oy1 - oy0, tmp);
 }
 
 
@@ -457,6 +516,10 @@ static void forward_conv(vgc_net *net, const vgc_layer *l, const float *in, int 
         vgc_q8_conv_forward(net, l, in, batch);
         return;
     }
+    if (l->pool_fused) {
+        run_tasks(net, l, batch, batch * div_up(l->out_h, l->chunk), conv_pool_task, &j);
+        return;
+    }
     switch (l->kind) {
     case VGC_CONV_GEMM:
         j.tasks_per_image = l->groups * div_up(l->out_h, l->chunk);
@@ -657,6 +720,9 @@ int vgc_net_forward(vgc_net *net, const float *input, int batch, char *err, size
         case VGC_L_MAXPOOL:
             /* run as a u8 maxpool by the int8 layer before it (q8.h's vgc_q8_plan) */
             if (i > 0 && vgc_q8_feeds(net, &net->layers[i - 1], batch) == 2)
+                break;
+            /* run band by band by the convolution before it */
+            if (i > 0 && net->layers[i - 1].pool_fused)
                 break;
             pj.tasks_per_image = div_up(l->c, l->chunk);
             run_tasks(net, l, batch, batch * pj.tasks_per_image, maxpool_task, &pj);

@@ -235,6 +235,8 @@ static inline const float *vgc_layer_input(const vgc_net *net, int i)
 VGC_HIDDEN size_t vgc_conv_packed_floats(const vgc_layer *l, int mr);
 VGC_HIDDEN void vgc_conv_pack_filter(const vgc_net *net, vgc_layer *l, int f, const float *w);
 VGC_HIDDEN size_t vgc_layer_plan(vgc_net *net, vgc_layer *l);
+/* Whether cfg layer i and the maxpool after it can run fused (vgc_layer.pool_fused; needs last_use). */
+VGC_HIDDEN int vgc_pool_fusable(const vgc_net *net, int i);
 VGC_HIDDEN void vgc_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int batch);
 
 #endif /* VGC_INTERNAL_H */

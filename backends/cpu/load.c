@@ -502,6 +502,8 @@ static int plan_memory(vgc_net *net, int keep, char *err, size_t errlen)
         if (keep || l->type == VGC_L_YOLO || i == net->n - 1)
             mark_use(net, i, net->n);
     }
+    for (int i = 0; i < net->n; i++)
+        net->layers[i].pool_fused = vgc_pool_fusable(net, i);
     for (int i = 0; i < net->n; i++) {
         vgc_layer *l = &net->layers[i];
         size_t size, off = 0, w;
