@@ -702,8 +702,24 @@ void vgc_q8_maxpool_u8(const uint8_t *in, int w, int h, int size, int stride, in
 
         if (size == 2 && stride == 2 && off == 0 && y0 + 1 < h && 2 * ow <= w) {
             const uint8_t *r0 = in + (size_t)y0 * w, *r1 = r0 + w;
+            int ox = 0;
 
-            for (int ox = 0; ox < ow; ox++) {
+#if defined(__SSE2__)
+            /* 16 outputs a step: the rows' max, then each pair's (even and odd bytes as 16-bit lanes) */
+            const __m128i lo = _mm_set1_epi16(0xff);
+
+            for (; ox + 16 <= ow; ox += 16) {
+                const __m128i m0 = _mm_max_epu8(_mm_loadu_si128((const __m128i *)(const void *)(r0 + 2 * ox)),
+                                                _mm_loadu_si128((const __m128i *)(const void *)(r1 + 2 * ox)));
+                const __m128i m1 = _mm_max_epu8(_mm_loadu_si128((const __m128i *)(const void *)(r0 + 2 * ox + 16)),
+                                                _mm_loadu_si128((const __m128i *)(const void *)(r1 + 2 * ox + 16)));
+                const __m128i p0 = _mm_max_epi16(_mm_and_si128(m0, lo), _mm_srli_epi16(m0, 8));
+                const __m128i p1 = _mm_max_epi16(_mm_and_si128(m1, lo), _mm_srli_epi16(m1, 8));
+
+                _mm_storeu_si128((__m128i *)(void *)(o + ox), _mm_packus_epi16(p0, p1));
+            }
+#endif
+            for (; ox < ow; ox++) {
                 const uint8_t a = r0[2 * ox] > r0[2 * ox + 1] ? r0[2 * ox] : r0[2 * ox + 1];
                 const uint8_t b = r1[2 * ox] > r1[2 * ox + 1] ? r1[2 * ox] : r1[2 * ox + 1];
 

@@ -684,7 +684,7 @@ static void skipped(void **state)
 static void test_maxpool_u8(void **state)
 {
     static const int geo[][3] = { { 2, 2, 1 }, { 2, 1, 1 }, { 3, 2, 0 }, { 3, 1, 2 }, { 2, 2, 0 } };
-    static const int dims[][2] = { { 13, 13 }, { 26, 17 }, { 7, 4 }, { 1, 1 }, { 2, 3 } };
+    static const int dims[][2] = { { 13, 13 }, { 26, 17 }, { 7, 4 }, { 1, 1 }, { 2, 3 }, { 70, 9 } };
     const vgc_kernels *fk = vgc_kernels_pick(VGC_SIMD_AUTO);
     const float lo = -1.5f, hi = 6.0f, xs = (hi - lo) / 255.0f, inv = 1.0f / xs;
     const int zp = (int)lrintf(-lo / xs);
