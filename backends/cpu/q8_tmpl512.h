@@ -3,7 +3,7 @@
  * written once and compiled by q8_vnni.c (int8, vpdpbusd: int32
  * accumulators) and bf16_avx512.c (bf16, vdpbf16ps: float accumulators).
  * Blocks of 8 rows x 48 columns (24 accumulators, written out: compilers
- * spill arrays of vectors), then 4 x 16 for the last columns; every 4-byte
+ * spill arrays of vectors), then 8 x 32 and 8 x 16 for the last columns; every 4-byte
  * group of a (4 int8 or 2 bf16 weights) is broadcast against 16 columns
  * of b; the epilogue is applied in registers.
  *
@@ -17,7 +17,6 @@
  *   QT_NAME(x)         x with the variant's suffix
  */
 
-#define MR 4
 
 
 #include "q8_store512.h"
@@ -77,41 +76,86 @@ static void QT_NAME(block8x3)(const vgc_q8_gemm *g, int m0, int n0)
 }
 
 
-/* 4 rows x 16 columns (the last columns of a row of blocks). */
-static void QT_NAME(block4x1)(const vgc_q8_gemm *g, int m0, int n0)
+/* 8 rows x 32 columns (the last columns of a row of blocks): 16 accumulators, 2 vectors of b a group. */
+static void QT_NAME(block8x2)(const vgc_q8_gemm *g, int m0, int n0)
 {
     const uint8_t *b = g->b + (size_t)n0 * 4;
     const size_t bs = (size_t)g->ldb * 4, kp = (size_t)g->kp * QT_E;   /* kp: bytes of a row of a */
     const int8_t *a = g->a + (size_t)m0 * kp;
     const int groups = g->kp / QT_PER;
-    QT_ACC c0 = QT_ZERO, c1 = c0, c2 = c0, c3 = c0;
+    QT_ACC c00 = QT_ZERO, c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    QT_ACC c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+
+    for (int kg = 0; kg < groups; kg++, b += bs, a += 4) {
+        const __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 64);
+        __m512i av;
+
+#define VGC_ROW(r, x0, x1)                                                       \
+        av = _mm512_set1_epi32(*(const int32_t *)(const void *)(a + (r) * kp)); \
+        x0 = QT_DOT(x0, b0, av);                                                 \
+        x1 = QT_DOT(x1, b1, av);
+        VGC_ROW(0, c00, c01)
+        VGC_ROW(1, c10, c11)
+        VGC_ROW(2, c20, c21)
+        VGC_ROW(3, c30, c31)
+        VGC_ROW(4, c40, c41)
+        VGC_ROW(5, c50, c51)
+        VGC_ROW(6, c60, c61)
+        VGC_ROW(7, c70, c71)
+#undef VGC_ROW
+    }
+    {
+        const QT_ACC acc[8][2] = { { c00, c01 }, { c10, c11 }, { c20, c21 }, { c30, c31 },
+                                   { c40, c41 }, { c50, c51 }, { c60, c61 }, { c70, c71 } };
+
+        for (int r = 0; r < 8 && m0 + r < g->m; r++)
+            for (int v = 0; v < 2 && n0 + 16 * v < g->n; v++)
+                store_vec(g, m0 + r, n0 + 16 * v, acc[r][v], g->n - n0 - 16 * v);
+    }
+}
+
+
+/* 8 rows x 16 columns (the last columns of a row of blocks). */
+static void QT_NAME(block8x1)(const vgc_q8_gemm *g, int m0, int n0)
+{
+    const uint8_t *b = g->b + (size_t)n0 * 4;
+    const size_t bs = (size_t)g->ldb * 4, kp = (size_t)g->kp * QT_E;   /* kp: bytes of a row of a */
+    const int8_t *a = g->a + (size_t)m0 * kp;
+    const int groups = g->kp / QT_PER;
+    QT_ACC c0 = QT_ZERO, c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
 
     for (int kg = 0; kg < groups; kg++, b += bs, a += 4) {
         const __m512i b0 = _mm512_loadu_si512(b);
 
-        c0 = QT_DOT(c0, b0, _mm512_set1_epi32(*(const int32_t *)(const void *)a));
-        c1 = QT_DOT(c1, b0, _mm512_set1_epi32(*(const int32_t *)(const void *)(a + kp)));
-        c2 = QT_DOT(c2, b0, _mm512_set1_epi32(*(const int32_t *)(const void *)(a + 2 * kp)));
-        c3 = QT_DOT(c3, b0, _mm512_set1_epi32(*(const int32_t *)(const void *)(a + 3 * kp)));
+#define VGC_ROW(r, x) x = QT_DOT(x, b0, _mm512_set1_epi32(*(const int32_t *)(const void *)(a + (r) * kp)));
+        VGC_ROW(0, c0)
+        VGC_ROW(1, c1)
+        VGC_ROW(2, c2)
+        VGC_ROW(3, c3)
+        VGC_ROW(4, c4)
+        VGC_ROW(5, c5)
+        VGC_ROW(6, c6)
+        VGC_ROW(7, c7)
+#undef VGC_ROW
     }
     {
-        const QT_ACC acc[MR] = { c0, c1, c2, c3 };
+        const QT_ACC acc[8] = { c0, c1, c2, c3, c4, c5, c6, c7 };
 
-        for (int r = 0; r < MR && m0 + r < g->m; r++)
+        for (int r = 0; r < 8 && m0 + r < g->m; r++)
             store_vec(g, m0 + r, n0, acc[r], g->n - n0);
     }
 }
 
 
-/* Rows m0 to m0 + 7 from column n0 on: 8 x 48 blocks while they stay inside ldb, then 4 x 16. */
+/* Rows m0 to m0 + 7 from column n0 on: 8 x 48 blocks while they stay inside ldb, then 8 x 32, 8 x 16. */
 static void QT_NAME(rows8)(const vgc_q8_gemm *g, int m0, int n0)
 {
     for (; n0 + 32 < g->n && n0 + 48 <= g->ldb; n0 += 48)
         QT_NAME(block8x3)(g, m0, n0);
-    for (; n0 < g->n; n0 += 16) {
-        QT_NAME(block4x1)(g, m0, n0);
-        QT_NAME(block4x1)(g, m0 + 4, n0);
-    }
+    for (; n0 + 16 < g->n && n0 + 32 <= g->ldb; n0 += 32)
+        QT_NAME(block8x2)(g, m0, n0);
+    for (; n0 < g->n; n0 += 16)
+        QT_NAME(block8x1)(g, m0, n0);
 }
 
 
@@ -140,4 +184,3 @@ static void QT_NAME(gemm)(const vgc_q8_gemm *g)
     }
 }
 
-#undef MR
