@@ -357,7 +357,7 @@ static size_t esize(const vgc_net *net)
 
 static size_t gemm_cols(const vgc_layer *l)
 {
-    return is_padded(l) ? (size_t)(l->w + 2 * l->pad) * (size_t)l->out_h : (size_t)l->out_w * l->out_h;
+    return (size_t)l->out_w * l->out_h;
 }
 
 
@@ -767,7 +767,12 @@ void vgc_q8_maxpool_u8(const uint8_t *in, int w, int h, int size, int stride, in
 static void interleave4(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int n,
                         uint8_t *dst)
 {
-    int j = use512 ? vgc_q8_interleave4_512(r0, r1, r2, r3, n, dst) : 0;
+    int j = 0;
+
+    if (use512) {
+        vgc_q8_interleave4_512(r0, r1, r2, r3, n, dst);
+        return;
+    }
 
 #if defined(__SSE2__)
     for (; j + 16 <= n; j += 16) {
@@ -1037,6 +1042,7 @@ static void gemm_task(void *ctx, int task, int thread)
 
     for (int k0 = 0; k0 < q->kp; k0 += per) {
         const uint8_t *r[4] = { NULL, NULL, NULL, NULL };
+        int inplane[4] = { 0, 0, 0, 0 }, any = 0;
 
         for (int t = 0; t < per; t++) {
             const int kk = k0 + t;
@@ -1046,9 +1052,9 @@ static void gemm_task(void *ctx, int task, int thread)
                 memset(own, padb, (size_t)cnt * e);
                 r[t] = own;
             } else if (is_padded(l)) {
-                /* the padded plane itself, shifted by the tap */
-                r[t] = j->xin + (size_t)(kk / ss) * pb +
-                       ((size_t)(kk % ss / l->size) * wp + (size_t)(kk % l->size) + (size_t)n0) * e;
+                /* the padded plane itself, shifted by the tap (its output rows are wp apart: below) */
+                r[t] = j->xin + (size_t)(kk / ss) * pb + ((size_t)(kk % ss / l->size) * wp + (size_t)(kk % l->size)) * e;
+                inplane[t] = any = 1;
             } else if (l->size == 1 && l->stride == 1 && l->pad == 0) {
                 /* 1x1: the input plane */
                 r[t] = j->xin + ((size_t)kk * hw + (size_t)n0) * e;
@@ -1057,51 +1063,68 @@ static void gemm_task(void *ctx, int task, int thread)
                 r[t] = own;
             }
         }
-        pack_group(r, bf16, cnt, band + (size_t)(k0 / per) * ldb * 4);
+        if (!any) {
+            pack_group(r, bf16, cnt, band + (size_t)(k0 / per) * ldb * 4);
+            continue;
+        }
+        /*
+         * a padded layer: the columns are the output positions, each output
+         * row a run of out_w in the shifted planes (the 2*pad columns between
+         * two rows are not computed)
+         */
+        for (int v = n0; v < n0 + cnt;) {
+            const int oy = v / l->out_w, ox = v % l->out_w;
+            const int len = l->out_w - ox < n0 + cnt - v ? l->out_w - ox : n0 + cnt - v;
+            const uint8_t *rs[4];
+
+            for (int t = 0; t < per; t++)
+                rs[t] = inplane[t] ? r[t] + ((size_t)oy * wp + (size_t)ox) * e : r[t] + (size_t)(v - n0) * e;
+            pack_group(rs, bf16, len, band + ((size_t)(k0 / per) * ldb + (size_t)(v - n0)) * 4);
+            v += len;
+        }
     }
-    if (!is_padded(l) && !j->qout) {
+    if (!j->qout) {
         qn->k->gemm(&g);
         return;
     }
     /*
-     * padded or feeding: into the band's own buffer, then the columns that
-     * are outputs (feeding, with a kernel that quantizes in its epilogue:
-     * as u8, ldb bytes a row)
+     * feeding: the destination's planes are unpadded (a u8 plane before a
+     * maxpool, or a layer read without padding), so the output positions
+     * are its own: a kernel that quantizes in its epilogue writes them there;
+     * else into the band's own buffer (u8, ldb bytes a row, or floats), then
+     * each output row's run into the destination's padded planes
      */
-    g.c = tmp;
-    g.ldc = (size_t)ldb;
-    if (j->qout && qn->k->u8out) {
-        g.q = (uint8_t *)tmp;
-        g.ldq = (size_t)ldb;
-        g.qinv = qn->qinv;
-        g.qzp = qn->qzp;
-    }
-    qn->k->gemm(&g);
     {
-        const int cw = is_padded(l) ? (int)wp : l->out_w;            /* GEMM columns per output row */
         const size_t tpb = j->to ? plane_bytes(j->to) : (size_t)hw;  /* the destination's planes */
         const int tpad = j->to && is_padded(j->to) ? j->to->pad : 0;
         const size_t twp = (size_t)l->out_w + 2 * (size_t)tpad;
 
+        g.c = tmp;
+        g.ldc = (size_t)ldb;
+        if (qn->k->u8out) {
+            g.q = tpad ? (uint8_t *)tmp : j->qout + n0;
+            g.ldq = tpad ? (size_t)ldb : tpb;
+            g.qinv = qn->qinv;
+            g.qzp = qn->qzp;
+        }
+        qn->k->gemm(&g);
+        if (g.q && !tpad)
+            return;
         for (int m = 0; m < q->m; m++) {
             const float *src = tmp + (size_t)m * ldb;
             const uint8_t *src8 = g.q ? g.q + (size_t)m * ldb : NULL;
-            float *plane = l->out + (size_t)j->image * l->out_size + (size_t)m * hw;
-            uint8_t *const q8 = j->qout ? j->qout + (size_t)m * tpb : NULL;
+            uint8_t *const q8 = j->qout + (size_t)m * tpb;
 
             for (int v = n0; v < n0 + cnt;) {
-                const int oy = v / cw, ox = v % cw;
-                const int run = cw - ox < n0 + cnt - v ? cw - ox : n0 + cnt - v;
-                const int len = run < l->out_w - ox ? run : l->out_w - ox;
-                uint8_t *dst = q8 ? q8 + (size_t)(oy + tpad) * twp + (size_t)(ox + tpad) : NULL;
+                const int oy = v / l->out_w, ox = v % l->out_w;
+                const int len = l->out_w - ox < n0 + cnt - v ? l->out_w - ox : n0 + cnt - v;
+                uint8_t *dst = q8 + (size_t)(oy + tpad) * twp + (size_t)(ox + tpad);
 
-                if (len > 0 && src8)
+                if (src8)
                     memcpy(dst, src8 + (v - n0), (size_t)len);
-                else if (len > 0 && j->qout)
+                else
                     quantize_run(src + (v - n0), (size_t)len, qn->qinv[m], qn->qzp[m], dst, 0);
-                else if (len > 0)
-                    memcpy(plane + (size_t)oy * l->out_w + ox, src + (v - n0), (size_t)len * sizeof(float));
-                v += run;
+                v += len;
             }
         }
     }

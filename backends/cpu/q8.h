@@ -130,9 +130,9 @@ VGC_HIDDEN void vgc_q8_dw_avx2(const vgc_q8_dw *d);
  */
 VGC_HIDDEN void vgc_q8_quantize512(const float *x, size_t n, float inv, float zp, uint8_t *q);
 VGC_HIDDEN void vgc_q8_span512(const float *x, size_t n, float *lo, float *hi);
-/* Packing on AVX-512: 4 rows into groups of 4 bytes, 64 columns a step; returns the columns done. */
-VGC_HIDDEN int vgc_q8_interleave4_512(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3,
-                                      int n, uint8_t *dst);
+/* Packing on AVX-512: 4 rows of n bytes into n groups of 4 bytes, 64 columns a step (the last masked). */
+VGC_HIDDEN void vgc_q8_interleave4_512(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3,
+                                       int n, uint8_t *dst);
 /*
  * The depthwise kernel that goes with GEMM kernels k on this CPU, or NULL
  * (depthwise layers then stay fp32; the reason in why): the reference with

@@ -41,16 +41,16 @@ void vgc_q8_quantize512(const float *x, size_t n, float inv, float zp, uint8_t *
  * columns a step: the byte and word unpacks work within 128-bit lanes, so
  * their 4 results hold lane L's columns of each quarter; a 4 x 4 transpose
  * of the lanes (two rounds of vshufi32x4) puts the columns in order.
- * Returns the columns done (a multiple of 64); the caller does the rest.
+ * The last n % 64 columns with masked loads and stores: every column done.
  */
-int vgc_q8_interleave4_512(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int n,
-                           uint8_t *dst)
+void vgc_q8_interleave4_512(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int n,
+                            uint8_t *dst)
 {
-    int j = 0;
-
-    for (; j + 64 <= n; j += 64) {
-        const __m512i a = _mm512_loadu_si512(r0 + j), b = _mm512_loadu_si512(r1 + j);
-        const __m512i c = _mm512_loadu_si512(r2 + j), d = _mm512_loadu_si512(r3 + j);
+    for (int j = 0; j < n; j += 64) {
+        const int left = n - j;
+        const __mmask64 m = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
+        const __m512i a = _mm512_maskz_loadu_epi8(m, r0 + j), b = _mm512_maskz_loadu_epi8(m, r1 + j);
+        const __m512i c = _mm512_maskz_loadu_epi8(m, r2 + j), d = _mm512_maskz_loadu_epi8(m, r3 + j);
         const __m512i ab0 = _mm512_unpacklo_epi8(a, b), ab1 = _mm512_unpackhi_epi8(a, b);
         const __m512i cd0 = _mm512_unpacklo_epi8(c, d), cd1 = _mm512_unpackhi_epi8(c, d);
         /* o_i, lane L: columns 16L + 4i .. 16L + 4i + 3 */
@@ -59,12 +59,21 @@ int vgc_q8_interleave4_512(const uint8_t *r0, const uint8_t *r1, const uint8_t *
         const __m512i t0 = _mm512_shuffle_i32x4(o0, o1, 0x44), t1 = _mm512_shuffle_i32x4(o0, o1, 0xee);
         const __m512i t2 = _mm512_shuffle_i32x4(o2, o3, 0x44), t3 = _mm512_shuffle_i32x4(o2, o3, 0xee);
 
-        _mm512_storeu_si512(dst + 4 * j, _mm512_shuffle_i32x4(t0, t2, 0x88));
-        _mm512_storeu_si512(dst + 4 * j + 64, _mm512_shuffle_i32x4(t0, t2, 0xdd));
-        _mm512_storeu_si512(dst + 4 * j + 128, _mm512_shuffle_i32x4(t1, t3, 0x88));
-        _mm512_storeu_si512(dst + 4 * j + 192, _mm512_shuffle_i32x4(t1, t3, 0xdd));
+        const __m512i out[4] = { _mm512_shuffle_i32x4(t0, t2, 0x88), _mm512_shuffle_i32x4(t0, t2, 0xdd),
+                                 _mm512_shuffle_i32x4(t1, t3, 0x88), _mm512_shuffle_i32x4(t1, t3, 0xdd) };
+
+        if (left >= 64) {
+            for (int q = 0; q < 4; q++)
+                _mm512_storeu_si512(dst + 4 * j + 64 * q, out[q]);
+            continue;
+        }
+        for (int q = 0; q < 4 && 16 * q < left; q++) {
+            const int cols = left - 16 * q >= 16 ? 16 : left - 16 * q;   /* 4 bytes each */
+
+            _mm512_mask_storeu_epi8(dst + 4 * j + 64 * q, cols >= 16 ? ~(__mmask64)0 : (((__mmask64)1 << (4 * cols)) - 1),
+                                    out[q]);
+        }
     }
-    return j;
 }
 
 
@@ -96,11 +105,10 @@ void vgc_q8_span512(const float *x, size_t n, float *lo, float *hi)
 #pragma clang attribute pop
 #endif
 #else
-int vgc_q8_interleave4_512(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int n,
-                           uint8_t *dst)
+void vgc_q8_interleave4_512(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int n,
+                            uint8_t *dst)
 {
     (void)r0, (void)r1, (void)r2, (void)r3, (void)n, (void)dst;
-    return 0;
 }
 
 void vgc_q8_quantize512(const float *x, size_t n, float inv, float zp, uint8_t *q)

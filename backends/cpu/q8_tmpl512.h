@@ -48,6 +48,11 @@ static void QT_NAME(block8x3)(const vgc_q8_gemm *g, int m0, int n0)
 
     for (int kg = 0; kg < groups; kg++, b += bs, a += 4) {
         const __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 64), b2 = _mm512_loadu_si512(b + 128);
+
+        /* b's rows are ldb * 4 bytes apart: ask for the group 8 ahead (about 2 % on yolov3-tiny) */
+        _mm_prefetch((const char *)(b + 8 * bs), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + 8 * bs + 64), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + 8 * bs + 128), _MM_HINT_T0);
         __m512i av;
 
 #define VGC_ROW(r, x0, x1, x2)                                                   \
