@@ -44,13 +44,15 @@ static uint32_t next(void)
 
 
 /* A random problem packed both ways: a (mp x kp), b as unpacked K x N rows and packed. */
+#define PROBLEM_MAX_M 160     /* rows (filters) a problem may have */
+
 typedef struct problem {
     int m, k, n, kp, mp, ldb;
     int8_t *a;
     uint8_t *rows;            /* k x n */
     uint8_t *b;               /* packed */
-    float scale[64], bias[64];
-    int32_t comp[64];
+    float scale[PROBLEM_MAX_M], bias[PROBLEM_MAX_M];
+    int32_t comp[PROBLEM_MAX_M];
 } problem;
 
 
@@ -78,7 +80,8 @@ static void problem_make_bf16(problem *p, int m, int k, int n)
     for (int j = 0; j < k; j++)
         for (int c = 0; c < n; c++)
             b[((size_t)(j / 2) * p->ldb + c) * 2 + j % 2] = vgc_bf16_from((float)(int)(next() % 2000) / 1000.0f - 1.0f);
-    for (int i = 0; i < m && i < 64; i++) {
+    assert_true(m <= PROBLEM_MAX_M);
+    for (int i = 0; i < m; i++) {
         p->scale[i] = 1.0f;
         p->bias[i] = (float)((int)(next() % 200) - 100) * 0.01f;
     }
@@ -112,7 +115,8 @@ static void problem_make(problem *p, int m, int k, int n, int wmax)
     for (int j = 0; j < k; j++)
         rp[j] = p->rows + (size_t)j * n;
     vgc_q8_pack_rows(rp, k, p->kp, n, p->ldb, 0, p->b);
-    for (int i = 0; i < m && i < 64; i++) {
+    assert_true(m <= PROBLEM_MAX_M);
+    for (int i = 0; i < m; i++) {
         p->scale[i] = 1e-4f * (float)(1 + next() % 100);
         p->bias[i] = (float)((int)(next() % 200) - 100) * 0.01f;
         p->comp[i] = (int32_t)(next() % 100000) - 50000;
