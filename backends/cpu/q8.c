@@ -1344,7 +1344,7 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
         j.to = feed == 1 ? to : NULL;
         j.qout = feed == 1 ? pool_dst : qn->pool8;
         qn->cur = out;
-        for (int m = 0; m < q->m; m++)      /* for the kernels that quantize in their epilogue */
+        for (int m = 0; m < q->m; m++)      /* each output channel's destination scale (gemm_task) */
             qn->qinv[m] = dest_inv(&j, m, &qn->qzp[m]);
     }
     /* depthwise: per channel, in dw_task (a calibration run records each channel's range) */
