@@ -108,6 +108,9 @@ typedef struct vgc_layer {
     int pool_fused;           /* an fp32 implicit-GEMM convolution whose only reader is a maxpool
                                  with windows that tile its rows: both run a band of rows at a time
                                  (forward.c), the convolution's output is never written */
+    int expand_fused;         /* a depthwise convolution whose input, an fp32 1x1 convolution (the layer
+                                 before it), has no other reader: both run a group of channels at a
+                                 time (forward.c), the 1x1's output is never written */
     int wino_m;               /* Winograd output tile side: 2 or 4 */
 
     /* route / shortcut */

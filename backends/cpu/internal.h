@@ -237,6 +237,15 @@ VGC_HIDDEN void vgc_conv_pack_filter(const vgc_net *net, vgc_layer *l, int f, co
 VGC_HIDDEN size_t vgc_layer_plan(vgc_net *net, vgc_layer *l);
 /* Whether cfg layer i and the maxpool after it can run fused (vgc_layer.pool_fused; needs last_use). */
 VGC_HIDDEN int vgc_pool_fusable(const vgc_net *net, int i);
+/* Whether cfg layer i, a depthwise convolution, and the 1x1 before it can (vgc_layer.expand_fused). */
+VGC_HIDDEN int vgc_expand_fusable(const vgc_net *net, int i);
+/*
+ * An expand_fused depthwise layer l: thread's planes for its input channels
+ * [c0, c1) (c0 a multiple of l->chunk), computed by the 1x1 layer before it
+ * from image b's input; channel c is at the result + (c - c0) * l->w * l->h.
+ */
+VGC_HIDDEN const float *vgc_expand_planes(const vgc_net *net, const vgc_layer *l, int b, int c0, int c1,
+                                          int thread);
 VGC_HIDDEN void vgc_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int batch);
 
 #endif /* VGC_INTERNAL_H */

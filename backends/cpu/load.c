@@ -478,11 +478,15 @@ typedef struct block {
 static int plan_memory(vgc_net *net, int keep, char *err, size_t errlen)
 {
     block *live = calloc((size_t)net->n + 1, sizeof *live);
+    int *hold = calloc((size_t)net->n + 1, sizeof *hold);   /* the last layer during which a buffer is read */
     int nlive = 0, rc = 0;
     size_t top = 0, work = 0;
 
-    if (!live)
+    if (!live || !hold) {
+        free(live);
+        free(hold);
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
+    }
     for (int i = 0; i < net->n; i++) {
         vgc_layer *l = &net->layers[i];
 
@@ -502,8 +506,27 @@ static int plan_memory(vgc_net *net, int keep, char *err, size_t errlen)
         if (keep || l->type == VGC_L_YOLO || i == net->n - 1)
             mark_use(net, i, net->n);
     }
-    for (int i = 0; i < net->n; i++)
+    for (int i = 0; i < net->n; i++) {
         net->layers[i].pool_fused = vgc_pool_fusable(net, i);
+        net->layers[i].expand_fused = vgc_expand_fusable(net, i);
+    }
+    /*
+     * a fused pair reads the first one's input until the second one's output
+     * is written: that buffer is held a layer longer (last_use stays the last
+     * reader: vgc_q8_plan reads it)
+     */
+    for (int i = 0; i < net->n; i++)
+        hold[i] = net->layers[i].last_use;
+    for (int i = 0; i < net->n; i++) {
+        int r = -1;
+
+        if (net->layers[i].pool_fused && i > 0)
+            r = root_of(net, i - 1);
+        if (net->layers[i].expand_fused && i > 1)
+            r = root_of(net, i - 2);
+        if (r >= 0 && hold[r] < i + net->layers[i].pool_fused)
+            hold[r] = i + net->layers[i].pool_fused;
+    }
     for (int i = 0; i < net->n; i++) {
         vgc_layer *l = &net->layers[i];
         size_t size, off = 0, w;
@@ -514,9 +537,14 @@ static int plan_memory(vgc_net *net, int keep, char *err, size_t errlen)
             work = w;
         if (l->alias >= 0)
             continue;
+        /* a 1x1 run fused with the depthwise layer after it writes no output */
+        if (i + 1 < net->n && net->layers[i + 1].expand_fused) {
+            l->off = 0;
+            continue;
+        }
         /* free what nobody reads any more */
         for (int k = 0; k < nlive;) {
-            if (net->layers[live[k].owner].last_use < i) {
+            if (hold[live[k].owner] < i) {
                 memmove(&live[k], &live[k + 1], (size_t)(nlive - k - 1) * sizeof *live);
                 nlive--;
             } else {
@@ -550,6 +578,7 @@ static int plan_memory(vgc_net *net, int keep, char *err, size_t errlen)
                       net->max_bytes >> 20);
 out:
     free(live);
+    free(hold);
     return rc;
 }
 

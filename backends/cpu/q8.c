@@ -1255,14 +1255,17 @@ static void dw_task(void *ctx, int task, int thread)
     /* feeding: the destination's planes (padded when it is), or the u8 plane before a maxpool */
     const size_t tpb = j->to ? plane_bytes(j->to) : ohw;
     const int tpad = j->to && is_padded(j->to) ? j->to->pad : 0;
-    const size_t twp = (size_t)l->out_w + 2 * (size_t)tpad;
+    const size_t twp = (size_t)l->out_w + 2 * (size_t)tpad, ihw = (size_t)l->w * l->h;
+    /* channel c0's float plane: fused, the 1x1 before l computes the chunk's into this thread's scratch */
+    const float *x0 = !j->perchan ? NULL
+                      : l->expand_fused ? vgc_expand_planes(j->net, l, j->image, c0, c1, thread)
+                                        : j->in + (size_t)j->image * l->c * ihw + (size_t)c0 * ihw;
     vgc_q8_dw d = {
         .ldi = (size_t)l->w + 2 * (size_t)l->pad, .size = l->size, .stride = l->stride,
         .ow = l->out_w, .oh = l->out_h, .act = l->act, .ldo = (size_t)l->out_w,
         .ldq = twp,
     };
 
-    (void)thread;
     for (int c = c0; c < c1; c++) {
         d.in = j->xin + (size_t)c * pb;
         d.k = (const int16_t *)(const void *)q->a + (size_t)c * q->kp;
@@ -1271,8 +1274,7 @@ static void dw_task(void *ctx, int task, int thread)
         if (j->perchan) {
             /* the channel's own range (static, or this image's): its plane is quantized here (unless
                fed: its feeder wrote it with that range), and read back while in L1/L2 */
-            const size_t ihw = (size_t)l->w * l->h;
-            const float *x = j->in + (size_t)j->image * l->c * ihw + (size_t)c * ihw;
+            const float *x = x0 + (size_t)(c - c0) * ihw;
             float lo, hi, xs;
             int zp;
 
@@ -1372,7 +1374,8 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
             qn->scale[m] = xs * q->wscale[m];
             qn->comp[m] = j.fold ? q->fcomp[m] : j.zp * q->wsum[m];
         }
-        j.chunk = (l->c + 4 * net->threads - 1) / (4 * net->threads);
+        /* fused with the 1x1 before it (forward.c), the chunks are its groups of whole panels */
+        j.chunk = l->expand_fused ? l->chunk : (l->c + 4 * net->threads - 1) / (4 * net->threads);
         ntasks = (l->c + j.chunk - 1) / j.chunk;
         if (!fed && !j.perchan)
             run_pool(net, ntasks, quantize_task, &j);

@@ -16,7 +16,8 @@
  *   swish, relu6, route groups, new_coords, several shortcut sources, ...)
  *   against a naive implementation written here.
  * - bad cfgs (line numbers), bad weights files, batch 1 vs 4, threads,
- *   SIMD levels, input sizes, candidate truncation, and the plugin ABI.
+ *   SIMD levels, fused layers against unfused, input sizes, candidate
+ *   truncation, and the plugin ABI.
  *
  * A test that cannot run here (no libdarknet, no shared models) reports
  * itself as a TAP SKIP.
@@ -1099,6 +1100,72 @@ static void test_threads_and_simd(void **state)
 }
 
 
+/*
+ * Fused layers (forward.c: a convolution with the maxpool after it, a 1x1
+ * with the depthwise layer after it) against the same network unfused
+ * (keep_outputs gives every layer its buffer, which fuses nothing): the same
+ * arithmetic on each output, so equal heads, at every SIMD level, on 1 and
+ * 3 threads, in fp32 and int8 (its depthwise layers quantize each fused
+ * plane with that plane's own range). yolo-fastest-1.1-xl has 1x1 ->
+ * depthwise pairs, yolov3-tiny (random weights) conv -> maxpool ones.
+ */
+static void test_fused_layers(void **state)
+{
+    static const struct { const char *model, *cfg; int w, h; } nets[] = {
+        { "yolo-fastest-1.1-xl", NULL, 320, 320 },
+        { NULL, "/usr/share/darknet/cfg/yolov3-tiny.cfg", 160, 128 },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++) {
+        if (nets[i].cfg && !cu_file_exists(nets[i].cfg)) {
+            print_message("# %s not installed: skipped\n", nets[i].cfg);
+            continue;
+        }
+        for (int prec = VGC_PREC_FP32; prec <= VGC_PREC_INT8; prec += VGC_PREC_INT8)
+            for (int simd = VGC_SIMD_GENERIC; simd <= vgc_simd_detect(); simd++)
+                for (int threads = 1; threads <= 3; threads += 2) {
+                    vgc_options o = { .simd = simd, .threads = threads, .precision = prec, .input_w = nets[i].w,
+                                      .input_h = nets[i].h, .no_weights = !nets[i].model, .seed = 9 };
+                    vgc_options k = o;
+                    char err[VIGIA_ERRLEN];
+                    vgc_net *fused = NULL, *plain = NULL;
+                    const char *name = nets[i].model ? nets[i].model : nets[i].cfg;
+                    const char *wpath = nets[i].model ? model_file(nets[i].model, "weights") : NULL;
+                    int nf = 0, np = 0;
+                    float *x;
+                    double e;
+
+                    k.keep_outputs = 1;
+                    if (vgc_net_load(&fused, nets[i].model ? model_file(nets[i].model, "cfg") : nets[i].cfg, wpath, &o,
+                                     err, sizeof err) < 0 ||
+                        vgc_net_load(&plain, nets[i].model ? model_file(nets[i].model, "cfg") : nets[i].cfg, wpath,
+                                     &k, err, sizeof err) < 0)
+                        fail_msg("%s: %s", name, err);
+                    for (int li = 0; li < vgc_net_layers(fused); li++) {
+                        nf += vgc_net_layer(fused, li)->expand_fused + vgc_net_layer(fused, li)->pool_fused;
+                        np += vgc_net_layer(plain, li)->expand_fused + vgc_net_layer(plain, li)->pool_fused;
+                    }
+                    x = letterbox(fused, "dog.jpg", NULL);
+                    assert_int_equal(vgc_net_forward(fused, x, 1, err, sizeof err), 0);
+                    assert_int_equal(vgc_net_forward(plain, x, 1, err, sizeof err), 0);
+                    e = compare_heads(fused, 0, plain, 0);
+                    print_message("# %s %s %s %d thread(s): %d fused pairs, unfused max err %.2e (%s)\n", name,
+                                  prec == VGC_PREC_INT8 ? "int8" : "fp32", vgc_simd_name(simd), threads, nf, e,
+                                  vgc_net_device(fused));
+                    assert_int_equal(np, 0);
+                    /* the generic level has no conv_rows (no conv -> maxpool fusion) */
+                    if (nets[i].model || simd != VGC_SIMD_GENERIC)
+                        assert_true(nf > 0);
+                    assert_true(e == 0);
+                    free(x);
+                    vgc_net_destroy(fused);
+                    vgc_net_destroy(plain);
+                }
+    }
+}
+
+
 static void test_input_sizes(void **state)
 {
     static const int sizes[][2] = { { 416, 416 }, { 256, 320 }, { 640, 192 }, { 96, 96 } };
@@ -1360,6 +1427,7 @@ int main(int argc, char **argv)
     ADD(test_bad_weights, "bad_weights", NULL, !have_models, no_models);
     ADD(test_batch, "batch_4_equals_batch_1", NULL, !have_models, no_models);
     ADD(test_threads_and_simd, "threads_and_simd_levels", NULL, !have_models, no_models);
+    ADD(test_fused_layers, "fused_layers_equal_unfused", NULL, !have_models, no_models);
     ADD(test_batch_threads_big_nets, "batch_and_threads_yolov3", NULL,
         !cu_file_exists("/usr/share/darknet/cfg/yolov3.cfg"), "# SKIP Debian darknet cfgs not installed");
     ADD(test_input_sizes, "input_sizes", NULL, !have_models, no_models);
