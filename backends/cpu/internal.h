@@ -205,6 +205,9 @@ struct vgc_net {
     int q8_min_channels;      /* int8: fewest terms per output (channels x size^2) of an int8 convolution */
     int q8_dw;                /* int8: depthwise convolutions may run int8 (a kernel for them here) */
     int q8_dw_static;         /* int8: calibration gives depthwise layers static per-channel ranges */
+    const struct vgc_q8_kernels *q8_wide; /* int8: the bf16 kernels the heads' input convolutions run
+                                 with (the int8 rules keep them out; bf16 keeps the detections,
+                                 docs/engine.md), NULL: they stay fp32 */
     int q8_blocks;            /* int8: the 1x1 layers around depthwise ones too, static ranges only
                                  (q8.c's block_layer: 1 expansions, 2 projections, 3 both) */
     char prec_note[192];      /* vgc_net_precision()'s note */

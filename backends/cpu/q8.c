@@ -239,11 +239,29 @@ static int block_layer(const vgc_net *net, int i)
 }
 
 
-/* A cfg network's layer i: those rules, and never the first layer nor a yolo head's input. */
+/*
+ * An int8 network's yolo head input convolution, which runs bf16 where the
+ * CPU has a bf16 unit (net->q8_wide): in int8 it lost detections (recall
+ * 0.907 on yolo-fastest-1.1), in bf16 the accuracy test's figures are
+ * those of fp32 heads (docs/engine.md), and it is most of the work that
+ * int8 left fp32 (yolov3-tiny: 1 ms).
+ */
+static int wide_layer(const vgc_net *net, int i)
+{
+    const vgc_layer *l = &net->layers[i];
+
+    return net->precision == VGC_PREC_INT8 && net->q8_wide && i > 0 && i + 1 < net->n &&
+           net->layers[i + 1].type == VGC_L_YOLO && l->type == VGC_L_CONV && l->groups == 1 && l->c > 3;
+}
+
+
+/* A cfg network's layer i: those rules, and never the first layer nor (in int8) a yolo head's input. */
 int vgc_q8_eligible(const vgc_net *net, int i)
 {
     const vgc_layer *l = &net->layers[i];
 
+    if (wide_layer(net, i))
+        return 1;
     if (i == 0 || (i + 1 < net->n && net->layers[i + 1].type == VGC_L_YOLO))
         return 0;
     return layer_eligible(net, l) || block_layer(net, i);
@@ -273,6 +291,7 @@ static int quantize_layer(const vgc_net *net, vgc_layer *l, const vgc_q8_kernels
     *out = NULL;
     if (!q)
         return -1;
+    q->kern = kern;
     q->m = l->filters;
     q->k = k;
     q->dw = dw;
@@ -349,9 +368,9 @@ static size_t plane_bytes(const vgc_layer *l)
 
 
 /* Bytes of one element of the layer's reduced form: 1 (int8) or 2 (bf16). */
-static size_t esize(const vgc_net *net)
+static size_t esize(const vgc_q8_layer *q)
 {
-    return net->q8->k->bf16 ? 2 : 1;
+    return q->kern->bf16 ? 2 : 1;
 }
 
 
@@ -362,10 +381,10 @@ static size_t gemm_cols(const vgc_layer *l)
 
 
 /* Columns of one band of layer l's output positions (a multiple of 32). */
-static int band_cols(const vgc_net *net, const vgc_layer *l, int kp)
+static int band_cols(const vgc_net *net, const vgc_layer *l, const vgc_q8_layer *q)
 {
     const size_t hw = gemm_cols(l);
-    size_t cols = BAND_TARGET_BYTES / ((size_t)kp * esize(net));
+    size_t cols = BAND_TARGET_BYTES / ((size_t)q->kp * esize(q));
     size_t per = (hw + (size_t)net->threads - 1) / (size_t)net->threads;
 
     if (net->threads > 1 && per < cols)
@@ -396,14 +415,15 @@ static void release_floats(float *p, size_t n)
 static void account(vgc_net *net, const vgc_layer *l, const vgc_q8_layer *q)
 {
     vgc_q8_net *qn = net->q8;
-    const int cols = q->dw ? 0 : band_cols(net, l, q->kp);
+    const int cols = q->dw ? 0 : band_cols(net, l, q);
     /* the band, 4 rows of `cols` for packing, and (padded layers) the band's output as floats (depthwise: none) */
-    const size_t band = q->dw ? 0 : ((size_t)q->kp * cols + 4 * (size_t)cols) * esize(net) + 64 + (size_t)q->m * cols * sizeof(float);
+    const size_t band = q->dw ? 0 : ((size_t)q->kp * cols + 4 * (size_t)cols) * esize(q) + 64 + (size_t)q->m * cols * sizeof(float);
     /* one image at a time */
-    const size_t xq = (size_t)l->c * plane_bytes(l) * esize(net);
+    const size_t xq = (size_t)l->c * plane_bytes(l) * esize(q);
 
     qn->layers++;
-    qn->weight_bytes += (size_t)q->m * q->k * (q->dw ? 2 : esize(net)) + (size_t)q->m * (sizeof(float) + sizeof(int32_t));
+    qn->wide += q->kern != qn->k;
+    qn->weight_bytes += (size_t)q->m * q->k * (q->dw ? 2 : esize(q)) + (size_t)q->m * (sizeof(float) + sizeof(int32_t));
     qn->max_m = q->m > qn->max_m ? q->m : qn->max_m;
     qn->xq_bytes = xq > qn->xq_bytes ? xq : qn->xq_bytes;
     qn->pool8_bytes = l->out_size > qn->pool8_bytes ? l->out_size : qn->pool8_bytes;
@@ -459,12 +479,19 @@ int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, c
         vgc_layer *l = &net->layers[i];
         vgc_q8_layer *q;
 
+        const int wide = wide_layer(net, i);
+
         if (!vgc_q8_eligible(net, i))
             continue;
-        if (quantize_layer(net, l, k, &q) < 0)
+        if (quantize_layer(net, l, wide ? net->q8_wide : k, &q) < 0)
             return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for %s weights", k->bf16 ? "bf16" : "int8");
         l->q8 = q;
         q->slot = i;
+        if (wide) {     /* bf16: no ranges */
+            release_floats(l->weights, l->nweights);
+            account(net, l, q);
+            continue;
+        }
         q->needstatic = !layer_eligible(net, l);
         if (!q->needstatic)
             release_floats(l->weights, l->nweights);
@@ -550,7 +577,10 @@ void vgc_q8_note(vgc_net *net, int convs)
     for (int i = 0; i < net->n; i++)
         runs -= net->layers[i].q8 && !vgc_q8_runs(net, &net->layers[i]);
     n = snprintf(net->prec_note, sizeof net->prec_note, "%s %s, %d of %d convolutions",
-                 qn->k->bf16 ? "bf16" : "int8", qn->k->name, runs, qn->convs);
+                 qn->k->bf16 ? "bf16" : "int8", qn->k->name, runs - qn->wide, qn->convs);
+    if (qn->wide && n > 0 && (size_t)n < sizeof net->prec_note)
+        n += snprintf(net->prec_note + n, sizeof net->prec_note - (size_t)n, " and %d bf16 %s", qn->wide,
+                      net->q8_wide->name);
     if (qn->why[0] && n > 0 && (size_t)n < sizeof net->prec_note)
         snprintf(net->prec_note + n, sizeof net->prec_note - (size_t)n, " (%.*s)",
                  (int)(sizeof net->prec_note - (size_t)n - 4), qn->why);
@@ -591,7 +621,7 @@ void vgc_q8_release(vgc_net *net)
  */
 static int is_static(const vgc_q8_layer *q)
 {
-    return q && (q->dw ? q->crs : q->xmin < q->xmax);
+    return q && !q->kern->bf16 && (q->dw ? q->crs : q->xmin < q->xmax);
 }
 
 
@@ -910,12 +940,12 @@ static void quantize_task(void *ctx, int task, int thread)
 {
     const q8_job *j = ctx;
     const vgc_layer *l = j->l;
-    const size_t e = esize(j->net), hw = (size_t)l->w * l->h, pb = plane_bytes(l) * e;
+    const size_t e = esize(l->q8), hw = (size_t)l->w * l->h, pb = plane_bytes(l) * e;
     const int c0 = task * j->chunk, c1 = c0 + j->chunk < l->c ? c0 + j->chunk : l->c;
     const float *x = j->in + (size_t)j->image * l->c * hw + (size_t)c0 * hw;
     uint8_t *q = j->xin + (size_t)c0 * pb;
     const float inv = j->inv, zp = (float)j->zp + 0.5f;
-    const int bf16 = j->net->q8->k->bf16;
+    const int bf16 = l->q8->kern->bf16;
 
     (void)thread;
     if (j->fold) {
@@ -1022,8 +1052,9 @@ static void gemm_task(void *ctx, int task, int thread)
     const vgc_layer *l = j->l;
     const vgc_q8_layer *q = l->q8;
     vgc_q8_net *qn = j->net->q8;
-    const int bf16 = qn->k->bf16, per = bf16 ? 2 : 4;       /* k per 4-byte group */
-    const size_t e = esize(j->net);
+    const vgc_q8_kernels *kern = q->kern;
+    const int bf16 = kern->bf16, per = bf16 ? 2 : 4;         /* k per 4-byte group */
+    const size_t e = esize(q);
     const int hw = l->out_w * l->out_h, cols = (int)gemm_cols(l);
     const int n0 = task * j->chunk, cnt = n0 + j->chunk < cols ? j->chunk : cols - n0;
     const int ldb = (int)round_up((size_t)cnt, 32);
@@ -1084,7 +1115,7 @@ static void gemm_task(void *ctx, int task, int thread)
         }
     }
     if (!j->qout) {
-        qn->k->gemm(&g);
+        kern->gemm(&g);
         return;
     }
     /*
@@ -1101,13 +1132,13 @@ static void gemm_task(void *ctx, int task, int thread)
 
         g.c = tmp;
         g.ldc = (size_t)ldb;
-        if (qn->k->u8out) {
+        if (kern->u8out) {
             g.q = tpad ? (uint8_t *)tmp : j->qout + n0;
             g.ldq = tpad ? (size_t)ldb : tpb;
             g.qinv = qn->qinv;
             g.qzp = qn->qzp;
         }
-        qn->k->gemm(&g);
+        kern->gemm(&g);
         if (g.q && !tpad)
             return;
         for (int m = 0; m < q->m; m++) {
@@ -1357,7 +1388,7 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
         int ntasks;
 
         j.image = b;
-        if (!qn->k->bf16) {
+        if (!q->kern->bf16) {
             if (j.perchan || j.fold)
                 xs = 1.0f;      /* each channel's own, in dw_task or folded into the weights */
             else if (fed)
@@ -1383,7 +1414,7 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
             run_pool(net, ntasks, dw_task, &j);     /* the same channel chunks */
             continue;
         }
-        j.chunk = band_cols(net, l, q->kp);
+        j.chunk = band_cols(net, l, q);
         ntasks = ((int)gemm_cols(l) + j.chunk - 1) / j.chunk;
         run_pool(net, ntasks, gemm_task, &j);
     }

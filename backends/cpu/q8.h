@@ -189,6 +189,7 @@ VGC_HIDDEN const vgc_q8_kernels *vgc_q8_pick(int kind, int lowest, char *why, si
 
 /* One layer's int8 form (owned by the layer, made by vgc_q8_prepare). */
 typedef struct vgc_q8_layer {
+    const vgc_q8_kernels *kern; /* the kernels it runs with: the net's, or (an int8 net's heads) q8_wide */
     int8_t *a;                /* mp x kp elements (int8, or bf16 as uint16), 64-byte aligned */
     int m, k, kp, mp;
     float *wscale;            /* m: the weight scale of each filter (bf16: 1) */
@@ -238,6 +239,7 @@ typedef struct vgc_q8_net {
     float *calib;             /* while calibrating: 2 floats a layer, the union of the
                                  inputs' own ranges (q8_calib.c); else NULL */
     int layers;               /* convolutions in int8 (or bf16) */
+    int wide;                 /* of those, an int8 net's heads in bf16 (q8_wide) */
     int convs;                /* convolutions in all (vgc_q8_note) */
     char why[192];            /* the reason vgc_q8_note found in prec_note */
 } vgc_q8_net;

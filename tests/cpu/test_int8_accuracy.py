@@ -295,7 +295,7 @@ def make_test(model, prec):
         if "int8_calibration" in VARIANTS[prec] and "0 of " not in device:
             tap.check(any(n.endswith(".int8cal") for n in os.listdir(os.path.join(ctx["models"], name))),
                       f"{name}: no calibration cache beside the weights")
-        ran = re.search(r"(\d+) of (\d+) convolutions", device)
+        ran = re.search(r"(\d+) of (\d+) convolutions( and \d+ bf16)?", device)
         tap.check(ran is not None, f"/v1/models does not say how many convolutions run {kind}: {device}")
         nref = ngot = found = 0
         far = []
@@ -310,7 +310,8 @@ def make_test(model, prec):
                 far.append(os.path.basename(path))
         recall = found / nref if nref else 1.0
         precision = found / ngot if ngot else 1.0
-        print(f"# {model} {prec} ({ran.group(1)} of {ran.group(2)} convolutions) vs fp32 on {len(ctx['images'])} "
+        print(f"# {model} {prec} ({ran.group(1)} of {ran.group(2)} convolutions{ran.group(3) or ''}) vs fp32 on "
+              f"{len(ctx['images'])} "
               f"images: {nref} fp32 detections, {ngot} {prec}, {found} matched: recall {recall:.3f}, "
               f"precision {precision:.3f}", flush=True)
         tap.check(nref >= 5, f"{model}: only {nref} fp32 detections at {CONF}: the check says nothing")
