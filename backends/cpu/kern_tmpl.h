@@ -588,7 +588,8 @@ static void KNAME(gemm)(const float *a, int m, int k, const float *b, size_t ldb
      * Small N (the Winograd products, 13x13 layers): the whole block of B is
      * packed once and each panel of A (GEMM_KC x MR) passes over all of it,
      * so that A, the big operand there, is read once. Large N: a strip of B
-     * at a time stays in L1 while every panel of A passes over it.
+     * at a time (packed, or in place when K is short) stays in L1 while
+     * every panel of A passes over it.
      */
     for (int kb = 0; kb < k; kb += GEMM_KC) {
         const int kc = k - kb < GEMM_KC ? k - kb : GEMM_KC;
@@ -644,8 +645,18 @@ static void KNAME(gemm)(const float *a, int m, int k, const float *b, size_t ldb
         }
         for (int j = 0; j < nmain;) {
             const int rem = nmain - j, width = rem > VW ? GEMM_NR : VW, cols = rem < width ? rem : width;
+            /*
+             * a whole strip of short K is read in place: packing it cost as
+             * much as it saved (yolo-fastest-1.1-xl's 1x1 layers of K = 8-48);
+             * not when its rows would share L1 sets (a stride of 4 KiB
+             * multiples) or pages past the DTLB (long K)
+             */
+            const int direct = cols == GEMM_NR && kc <= 64 && (ldb % 1024 != 0 || kc <= 8);
+            const float *bs = direct ? b + (size_t)kb * ldb + j : bp;
+            const size_t bl = direct ? ldb : (size_t)width;
 
-            KNAME(pack_strip)(bp, b + (size_t)kb * ldb + j, ldb, kc, cols, width);
+            if (!direct)
+                KNAME(pack_strip)(bp, b + (size_t)kb * ldb + j, ldb, kc, cols, width);
             for (int p = 0; p < panels; p++) {
                 const int rows = m - p * GEMM_MR < GEMM_MR ? m - p * GEMM_MR : GEMM_MR;
                 const float *ap = a + (size_t)p * k * GEMM_MR + (size_t)kb * GEMM_MR;
@@ -655,9 +666,9 @@ static void KNAME(gemm)(const float *a, int m, int k, const float *b, size_t ldb
                 const float *next = a + (size_t)(p + 1 < panels ? p + 1 : 0) * k * GEMM_MR + (size_t)kb * GEMM_MR;
 
                 if (width == GEMM_NR)
-                    KNAME(gemm_tile)(kc, ap, bp, GEMM_NR, cp, ldc, bb, rows, cols, act, first, last, next);
+                    KNAME(gemm_tile)(kc, ap, bs, bl, cp, ldc, bb, rows, cols, act, first, last, next);
                 else
-                    KNAME(gemm_tile1)(kc, ap, bp, VW, cp, ldc, bb, rows, cols, act, first, last, next);
+                    KNAME(gemm_tile1)(kc, ap, bs, bl, cp, ldc, bb, rows, cols, act, first, last, next);
             }
             j += cols;
         }

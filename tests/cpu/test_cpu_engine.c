@@ -605,7 +605,7 @@ static void test_activations(void **state)
 static void test_gemm_kernels(void **state)
 {
     const vgc_kernels *levels[] = { &vgc_kernels_generic, &vgc_kernels_avx2, &vgc_kernels_avx512 };
-    static const int ms[] = { 1, 7, 8, 13, 64 }, ks[] = { 1, 5, 147, 300, 600 };
+    static const int ms[] = { 1, 7, 8, 13, 64 }, ks[] = { 1, 5, 40, 147, 300, 600 };   /* k <= 64: B read in place */
     static const int ns[] = { 1, 2, 4, 5, 15, 16, 17, 20, 33, 49, 52, 196, 257, 300 };
     const int maxm = 64, maxk = 600, maxn = 300;
     float *a = malloc((size_t)(maxm + 16) * maxk * sizeof(float)), *b = malloc((size_t)maxk * maxn * sizeof(float));
