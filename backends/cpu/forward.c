@@ -55,6 +55,14 @@ static size_t expand_offset(const vgc_layer *l)
 }
 
 
+/* A pool_fused convolution l that conv_pool2 runs: stride 1, even output, a 2x2 stride-2 pool. */
+static int pool2(const vgc_net *net, const vgc_layer *l)
+{
+    return net->k->conv_pool2 && l->stride == 1 && l->groups == 1 && l[1].size == 2 && l[1].stride == 2 &&
+           l->out_w % 2 == 0 && l->out_h % 2 == 0 && l[1].out_w == l->out_w / 2 && l[1].out_h == l->out_h / 2;
+}
+
+
 /*
  * Decide how layer l splits into tasks (l->chunk) and return the per-thread
  * scratch it needs, in floats.
@@ -65,6 +73,11 @@ size_t vgc_layer_plan(vgc_net *net, vgc_layer *l)
 
     switch (l->type) {
     case VGC_L_CONV:
+        if (l->pool_fused && pool2(net, l)) {
+            /* pairs of rows, pooled in registers: bands for balance only */
+            l->chunk = t == 1 ? l->out_h : div_up(div_up(l->out_h, 2 * t), 2) * 2;
+            return vgc_conv_pool2_scratch_floats(l->c, l->w, l->pad, l->size);
+        }
         if (l->kind == VGC_CONV_GEMM && net->k->conv_rows && l->pool_fused) {
             /* bands of whole pooling windows, their output (about 256 KiB) in L2 until pooled */
             const int ps = l[1].stride;
@@ -325,6 +338,12 @@ static void conv_pool_task(void *ctx, int task, int thread)
         .scratch = scratch,
     };
 
+    if (pool2(j->net, l)) {
+        a.out = p->out + (size_t)b * p->out_size;
+        a.oh = l->out_h;
+        j->net->k->conv_pool2(&a);
+        return;
+    }
     j->net->k->conv_rows(&a);
     for (int ch = 0; ch < l->out_c; ch++)
         j->net->k->maxpool(band + (size_t)ch * plane, l->out_w, y1 - y0, p->size, p->stride, p->pad,

@@ -116,6 +116,12 @@ static inline size_t vgc_conv_scratch_floats(int c, int w, int pad, int stride, 
     return slot * ((size_t)c * (size_t)size + 1) + 2 * (size_t)c * (size_t)size + 16;
 }
 
+/* Scratch of vgc_kernels.conv_pool2: a ring of size + 1 padded rows of every channel, a zero row, pointers. */
+static inline size_t vgc_conv_pool2_scratch_floats(int c, int w, int pad, int size)
+{
+    return vgc_conv_scratch_floats(c, w, pad, 1, size + 1);
+}
+
 /* Kernels that exist in one variant per SIMD level. */
 typedef struct vgc_kernels {
     int simd;                 /* enum vgc_simd of this table */
@@ -159,6 +165,13 @@ typedef struct vgc_kernels {
     void (*split4)(const float *src, int w, float *dst, size_t pl);
     /* a band of output rows of a convolution, without im2col (NULL: no such kernel) */
     void (*conv_rows)(const vgc_conv_args *a);
+    /*
+     * conv_rows of a stride-1 convolution with even ow and oh, two rows at a
+     * time, then the 2x2 stride-2 maxpool of them in registers: a->out is
+     * the pool's output (planes of ow/2 x oh/2), y0 and y1 even; the same
+     * floats as conv_rows then maxpool (NULL: no such kernel)
+     */
+    void (*conv_pool2)(const vgc_conv_args *a);
     /* one channel of a max pool; tmp holds w + 2*size floats */
     void (*maxpool)(const float *in, int w, int h, int size, int stride, int pad,
                     float *out, int ow, int oh, float *tmp);

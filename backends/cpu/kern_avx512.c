@@ -76,6 +76,7 @@ static inline __m512 vgc_exp16(__m512 x)
 #define GEMM_MR 8
 #define GEMM_NV 2
 #define GEMM_KC 256
+#define CONV_POOL2            /* 32 registers: 16 accumulators of conv_pool2 and its operands */
 #define KLEVEL VGC_SIMD_AVX512
 #define KNAME(x) x##_avx512
 

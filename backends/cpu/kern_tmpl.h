@@ -545,6 +545,120 @@ static void KNAME(conv_rows)(const vgc_conv_args *x)
 }
 
 
+#ifdef CONV_POOL2
+/*
+ * A band of row pairs of a stride-1 convolution and their 2x2 stride-2
+ * maxpool (yolov3-tiny's first layer and pool: 11 MB of floats the pool
+ * read back). Half a GEMM panel (MR/2 filters) x 2 output rows x 2 vectors
+ * in 16 accumulators; the input rows oy - pad .. oy - pad + size of every
+ * channel are held in a ring of size + 1, row j of the window serving
+ * output row oy at tap ky = j and row oy + 1 at ky = j - 1. The FMAs run
+ * in conv_rows' order and the activation comes before the max, so the
+ * result is bit for bit conv_rows then maxpool.
+ */
+#define POOL2_HR (GEMM_MR / 2)
+
+static inline __attribute__((always_inline)) void KNAME(conv_pool2_ks)(const vgc_conv_args *x, const int ks)
+{
+    const int pad = x->pad, C = x->c, R = ks + 1;
+    const size_t slot = vgc_dw_phase_len(x->w, pad, 1, R), ihw = (size_t)x->w * x->h;
+    const int pw = x->ow / 2, ph = x->oh / 2, K = C * ks * ks;
+    const size_t pplane = (size_t)pw * ph;
+    float *ring = x->scratch;                                   /* [R][C] slots */
+    float *zero = ring + slot * (size_t)C * (size_t)R;
+    const float **rowp = (const float **)(void *)(ring + ((slot * ((size_t)C * R + 1) + 15) & ~(size_t)15));
+    int held[VGC_MAX_KERNEL + 1];
+
+    memset(ring, 0, slot * ((size_t)C * (size_t)R + 1) * sizeof(float));
+    for (int k = 0; k < R; k++)
+        held[k] = -1;
+    for (int oy = x->y0; oy < x->y1; oy += 2) {
+        for (int j = 0; j < R; j++) {
+            const int iy = oy - pad + j, k = iy >= 0 ? iy % R : 0;
+
+            for (int c = 0; c < C; c++) {
+                float *r = ring + ((size_t)k * C + c) * slot;
+
+                if (iy < 0 || iy >= x->h) {
+                    rowp[c * R + j] = zero;
+                    continue;
+                }
+                if (held[k] != iy)
+                    memcpy(r + pad, x->in + (size_t)c * ihw + (size_t)iy * x->w, (size_t)x->w * sizeof(float));
+                rowp[c * R + j] = r;
+            }
+            if (iy >= 0 && iy < x->h)
+                held[k] = iy;
+        }
+        for (int ox = 0; ox < x->ow; ox += 2 * VW) {
+            const int pcols = (x->ow - ox) / 2 < VW ? (x->ow - ox) / 2 : VW;
+
+            for (int f0 = 0; f0 < x->m; f0 += POOL2_HR) {
+                const int rows = x->m - f0 < POOL2_HR ? x->m - f0 : POOL2_HR;
+                const float *a = x->a + (size_t)(f0 / GEMM_MR) * K * GEMM_MR + f0 % GEMM_MR;
+                vf acc[POOL2_HR][2][2];
+
+#pragma GCC unroll 8
+                for (int r = 0; r < POOL2_HR; r++) {
+                    const vf br = VSET1(r < rows ? x->bias[f0 + r] : 0.0f);
+
+                    acc[r][0][0] = acc[r][0][1] = acc[r][1][0] = acc[r][1][1] = br;
+                }
+                for (int c = 0; c < C; c++)
+                    for (int ky = 0; ky < ks; ky++) {
+                        const float *r0 = rowp[c * R + ky] + ox, *r1 = rowp[c * R + ky + 1] + ox;
+
+#pragma GCC unroll 4
+                        for (int kx = 0; kx < ks; kx++, a += GEMM_MR) {
+                            const vf b00 = VLOAD(r0 + kx), b01 = VLOAD(r0 + kx + VW);
+                            const vf b10 = VLOAD(r1 + kx), b11 = VLOAD(r1 + kx + VW);
+
+#pragma GCC unroll 8
+                            for (int r = 0; r < POOL2_HR; r++) {
+                                const vf ar = VSET1(a[r]);
+
+                                acc[r][0][0] = VFMA(ar, b00, acc[r][0][0]);
+                                acc[r][0][1] = VFMA(ar, b01, acc[r][0][1]);
+                                acc[r][1][0] = VFMA(ar, b10, acc[r][1][0]);
+                                acc[r][1][1] = VFMA(ar, b11, acc[r][1][1]);
+                            }
+                        }
+                    }
+                for (int r = 0; r < rows; r++) {
+                    float *o = x->out + (size_t)(f0 + r) * pplane + (size_t)(oy / 2) * pw + ox / 2;
+                    vf e, d;
+
+                    /* leaky (the tiny yolos') inline: a call per vector cost a fifth of the layer */
+                    for (int y = 0; y < 2; y++)
+                        for (int v = 0; v < 2; v++) {
+                            if (x->act == VGC_ACT_LEAKY)
+                                acc[r][y][v] = VMAX(acc[r][y][v], VMUL(acc[r][y][v], VSET1(0.1f)));
+                            else
+                                KNAME(act_vec)(&acc[r][y][v], x->act);
+                        }
+                    VDEINT(VMAX(acc[r][0][0], acc[r][1][0]), VMAX(acc[r][0][1], acc[r][1][1]), &e, &d);
+                    if (pcols == VW)
+                        VSTORE(o, VMAX(e, d));
+                    else
+                        VSTOREN(o, VMAX(e, d), pcols);
+                }
+            }
+        }
+    }
+}
+
+
+/* 3x3 (the taps unrolled: a loop of 3 per 16 FMAs cost a tenth) or any size */
+static void KNAME(conv_pool2)(const vgc_conv_args *x)
+{
+    if (x->size == 3)
+        KNAME(conv_pool2_ks)(x, 3);
+    else
+        KNAME(conv_pool2_ks)(x, x->size);
+}
+#endif
+
+
 /* Copy a strip of B (kc x cols, row stride ldb) into dst (kc x width, zero beyond cols). */
 static inline void KNAME(pack_strip)(float *restrict dst, const float *restrict src, size_t ldb, int kc,
                                      int cols, int width)
@@ -937,6 +1051,9 @@ const vgc_kernels KNAME(vgc_kernels) = {
     .gemm_mr = GEMM_MR,
     .gemm = KNAME(gemm),
     .conv_rows = KNAME(conv_rows),
+#ifdef CONV_POOL2
+    .conv_pool2 = KNAME(conv_pool2),
+#endif
 #else
     .gemm_mr = 1,
     .gemm = KNAME(gemm_blas),
