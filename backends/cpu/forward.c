@@ -76,7 +76,7 @@ size_t vgc_layer_plan(vgc_net *net, vgc_layer *l)
         if (l->pool_fused && pool2(net, l)) {
             /* pairs of rows, pooled in registers: bands for balance only */
             l->chunk = t == 1 ? l->out_h : div_up(div_up(l->out_h, 2 * t), 2) * 2;
-            return vgc_conv_pool2_scratch_floats(l->c, l->w, l->pad, l->size);
+            return vgc_conv_pool2_scratch_floats(l->c, l->w, l->pad, l->size, l->out_c, l->out_w);
         }
         if (l->kind == VGC_CONV_GEMM && net->k->conv_rows && l->pool_fused) {
             /* bands of whole pooling windows, their output (about 256 KiB) in L2 until pooled */
@@ -197,6 +197,7 @@ typedef struct conv_job {
     const vgc_layer *l;
     const float *in;          /* image 0 input */
     int tasks_per_image;
+    vgc_conv_args feed;       /* conv_pool2 quantizing into an int8 layer's planes (q8.h): q, qplane, ... */
 } conv_job;
 
 
@@ -307,6 +308,12 @@ static void conv_rows_task(void *ctx, int task, int thread)
  * layer writes 11 MB of floats that the maxpool reads back; fused, each
  * band stays in L2.
  */
+int vgc_pool2_fusable(const vgc_net *net, int i)
+{
+    return vgc_pool_fusable(net, i) && pool2(net, &net->layers[i]);
+}
+
+
 int vgc_pool_fusable(const vgc_net *net, int i)
 {
     const vgc_layer *l = &net->layers[i], *p = i + 1 < net->n ? l + 1 : NULL;
@@ -341,6 +348,12 @@ static void conv_pool_task(void *ctx, int task, int thread)
     if (pool2(j->net, l)) {
         a.out = p->out + (size_t)b * p->out_size;
         a.oh = l->out_h;
+        a.q = j->feed.q;
+        a.qplane = j->feed.qplane;
+        a.ldq = j->feed.ldq;
+        a.qinv = j->feed.qinv;
+        a.qzp = j->feed.qzp;
+        a.quant = j->feed.quant;
         j->net->k->conv_pool2(&a);
         return;
     }
@@ -587,13 +600,16 @@ static void conv_wino4_task(void *ctx, int task, int thread)
 
 static void forward_conv(vgc_net *net, const vgc_layer *l, const float *in, int batch)
 {
-    conv_job j = { net, l, in, 0 };
+    conv_job j = { .net = net, .l = l, .in = in };
 
     if (vgc_q8_runs(net, l)) {
         vgc_q8_conv_forward(net, l, in, batch);
         return;
     }
     if (l->pool_fused) {
+        /* the pooled output straight into the int8 layer after the pool, quantized (q8.h) */
+        if (pool2(net, l))
+            vgc_q8_pool_feed(net, (int)(l - net->layers), batch, &j.feed);
         run_tasks(net, l, batch, batch * div_up(l->out_h, l->chunk), conv_pool_task, &j);
         return;
     }

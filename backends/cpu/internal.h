@@ -106,6 +106,12 @@ typedef struct vgc_conv_args {
     int ow, oh;
     int y0, y1;               /* output rows [y0, y1) */
     float *scratch;           /* vgc_conv_scratch_floats() floats */
+    /* conv_pool2 only: the pooled rows quantized into q instead of written to out (q NULL: floats), channel
+       m's row y at q + m*qplane + y*ldq, by quant (q8.c's quantize pass) with qinv[m], qzp[m] */
+    uint8_t *q;
+    size_t qplane, ldq;
+    const float *qinv, *qzp;
+    void (*quant)(const float *x, size_t n, float inv, float zp, uint8_t *q);
 } vgc_conv_args;
 
 /* Scratch of vgc_kernels.conv_rows: a ring of `size` padded rows of every channel, a zero row, pointers. */
@@ -116,10 +122,18 @@ static inline size_t vgc_conv_scratch_floats(int c, int w, int pad, int stride, 
     return slot * ((size_t)c * (size_t)size + 1) + 2 * (size_t)c * (size_t)size + 16;
 }
 
-/* Scratch of vgc_kernels.conv_pool2: a ring of size + 1 padded rows of every channel, a zero row, pointers. */
-static inline size_t vgc_conv_pool2_scratch_floats(int c, int w, int pad, int size)
+/*
+ * Scratch of vgc_kernels.conv_pool2: a ring of size + 1 padded rows of
+ * every channel, a zero row, pointers, and m pooled rows of ow / 2 (for q).
+ */
+static inline size_t vgc_conv_pool2_ring_floats(int c, int w, int pad, int size)
 {
-    return vgc_conv_scratch_floats(c, w, pad, 1, size + 1);
+    return (vgc_conv_scratch_floats(c, w, pad, 1, size + 1) + 15) & ~(size_t)15;
+}
+
+static inline size_t vgc_conv_pool2_scratch_floats(int c, int w, int pad, int size, int m, int ow)
+{
+    return vgc_conv_pool2_ring_floats(c, w, pad, size) + (size_t)m * (size_t)(ow / 2) + 16;
 }
 
 /* Kernels that exist in one variant per SIMD level. */
@@ -253,6 +267,8 @@ VGC_HIDDEN void vgc_conv_pack_filter(const vgc_net *net, vgc_layer *l, int f, co
 VGC_HIDDEN size_t vgc_layer_plan(vgc_net *net, vgc_layer *l);
 /* Whether cfg layer i and the maxpool after it can run fused (vgc_layer.pool_fused; needs last_use). */
 VGC_HIDDEN int vgc_pool_fusable(const vgc_net *net, int i);
+/* ... and run by conv_pool2 (which can quantize its output into an int8 layer's planes: q8.c) */
+VGC_HIDDEN int vgc_pool2_fusable(const vgc_net *net, int i);
 /* Whether cfg layer i, a depthwise convolution, and the 1x1 before it can (vgc_layer.expand_fused). */
 VGC_HIDDEN int vgc_expand_fusable(const vgc_net *net, int i);
 /*

@@ -565,6 +565,7 @@ static inline __attribute__((always_inline)) void KNAME(conv_pool2_ks)(const vgc
     const int pw = x->ow / 2, ph = x->oh / 2, K = C * ks * ks;
     const size_t pplane = (size_t)pw * ph;
     float *ring = x->scratch;                                   /* [R][C] slots */
+    float *prow = x->scratch + vgc_conv_pool2_ring_floats(C, x->w, pad, ks);  /* q: m pooled rows */
     float *zero = ring + slot * (size_t)C * (size_t)R;
     const float **rowp = (const float **)(void *)(ring + ((slot * ((size_t)C * R + 1) + 15) & ~(size_t)15));
     int held[VGC_MAX_KERNEL + 1];
@@ -625,7 +626,8 @@ static inline __attribute__((always_inline)) void KNAME(conv_pool2_ks)(const vgc
                         }
                     }
                 for (int r = 0; r < rows; r++) {
-                    float *o = x->out + (size_t)(f0 + r) * pplane + (size_t)(oy / 2) * pw + ox / 2;
+                    float *o = x->q ? prow + (size_t)(f0 + r) * pw + ox / 2
+                                    : x->out + (size_t)(f0 + r) * pplane + (size_t)(oy / 2) * pw + ox / 2;
                     vf e, d;
 
                     /* leaky (the tiny yolos') inline: a call per vector cost a fifth of the layer */
@@ -644,6 +646,10 @@ static inline __attribute__((always_inline)) void KNAME(conv_pool2_ks)(const vgc
                 }
             }
         }
+        /* quantized: the pooled row of each channel while in L1 */
+        for (int f = 0; x->q && f < x->m; f++)
+            x->quant(prow + (size_t)f * pw, (size_t)pw, x->qinv[f], x->qzp[f],
+                     x->q + (size_t)f * x->qplane + (size_t)(oy / 2) * x->ldq);
     }
 }
 

@@ -425,6 +425,7 @@ static void account(vgc_net *net, const vgc_layer *l, const vgc_q8_layer *q)
     qn->wide += q->kern != qn->k;
     qn->weight_bytes += (size_t)q->m * q->k * (q->dw ? 2 : esize(q)) + (size_t)q->m * (sizeof(float) + sizeof(int32_t));
     qn->max_m = q->m > qn->max_m ? q->m : qn->max_m;
+    qn->max_m = l->c > qn->max_m ? l->c : qn->max_m;     /* vgc_q8_pool_feed: per input channel */
     qn->xq_bytes = xq > qn->xq_bytes ? xq : qn->xq_bytes;
     qn->pool8_bytes = l->out_size > qn->pool8_bytes ? l->out_size : qn->pool8_bytes;
     qn->band_bytes = band > qn->band_bytes ? band : qn->band_bytes;
@@ -627,6 +628,7 @@ static int is_static(const vgc_q8_layer *q)
 
 /* The scale (returned) and zero point of layer q's input channel c: its own range when per channel. */
 static float range_scale(float lo, float hi, int *zp);
+static void quantize_run(const float *x, size_t n, float inv, float zp, uint8_t *q, int bf16);
 
 static float input_scale(const vgc_q8_layer *q, int c, int *zp)
 {
@@ -701,6 +703,52 @@ void vgc_q8_plan(vgc_net *net)
             qn->fused++;
         }
     }
+    /* an fp32 convolution and its pool into an int8 layer (vgc_q8_pool_feed) */
+    for (int i = 0; i + 2 < net->n; i++) {
+        vgc_q8_layer *to = net->layers[i + 2].q8;
+
+        if (!net->layers[i].q8 && vgc_pool2_fusable(net, i) && net->layers[i + 1].last_use == i + 2 &&
+            net->layers[i + 2].type == VGC_L_CONV && is_static(to)) {
+            to->fed = 1;
+            qn->fused++;
+        }
+    }
+}
+
+
+/* quantize_run as the conv_pool2 kernel calls it (int8) */
+static void quantize_u8(const float *x, size_t n, float inv, float zp, uint8_t *q)
+{
+    quantize_run(x, n, inv, zp, q, 0);
+}
+
+
+void vgc_q8_pool_feed(vgc_net *net, int i, int batch, vgc_conv_args *a)
+{
+    vgc_q8_net *qn = net->q8;
+    const vgc_layer *to = i + 2 < net->n ? &net->layers[i + 2] : NULL;
+    const size_t pb = to ? plane_bytes(to) : 0;
+    const int pad = to && is_padded(to) ? to->pad : 0;
+
+    /* the fed layer's own condition (vgc_q8_conv_forward) */
+    if (!qn || !to || !to->q8 || !to->q8->fed || net->layers[i].q8 || qn->nofuse || qn->calib || batch != 1)
+        return;
+    qn->cur = 0;
+    for (int c = 0; c < to->c; c++) {
+        int zp;
+        const float xs = input_scale(to->q8, c, &zp);
+
+        /* each plane padded with its own zero point, the interior the pool's */
+        memset(qn->xq + (size_t)c * pb, zp, pb);
+        qn->qinv[c] = 1.0f / xs;
+        qn->qzp[c] = (float)zp + 0.5f;
+    }
+    a->q = qn->xq + (size_t)pad * (to->w + 2 * (size_t)pad) + (size_t)pad;
+    a->qplane = pb;
+    a->ldq = (size_t)to->w + 2 * (size_t)pad;
+    a->qinv = qn->qinv;
+    a->qzp = qn->qzp;
+    a->quant = quantize_u8;
 }
 
 

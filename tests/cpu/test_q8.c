@@ -758,25 +758,27 @@ static void test_maxpool_u8(void **state)
 
 
 /*
- * yolov3-tiny's pattern: int8 convolutions feeding each other directly and
- * through maxpools (2/2 and the 2/1 "same" one), a route that keeps a
- * float output, fp32 layers around them.
+ * yolov3-tiny's pattern: the fp32 first layer and its 2x2 pool quantizing
+ * into an int8 layer (where conv_pool2 runs), int8 convolutions feeding
+ * each other directly and through maxpools (2/2 and the 2/1 "same" one), a
+ * route that keeps a float output, fp32 layers around them.
  */
 static const char fuse_cfg[] =
-    "[net]\nwidth=40\nheight=36\nchannels=3\n"
-    "[convolutional]\nbatch_normalize=1\nfilters=64\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 0 fp32 */
-    "[convolutional]\nbatch_normalize=1\nfilters=64\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 1 -> 2 */
-    "[convolutional]\nbatch_normalize=1\nfilters=72\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 2 -> pool -> 4 */
-    "[maxpool]\nsize=2\nstride=2\n"                                                                 /* 3 u8 */
-    "[convolutional]\nbatch_normalize=1\nfilters=80\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 4 -> pool -> 6 */
-    "[maxpool]\nsize=2\nstride=1\n"                                                                 /* 5 u8 */
-    "[convolutional]\nbatch_normalize=1\nfilters=64\nsize=3\nstride=2\npad=1\nactivation=leaky\n"  /* 6 -> 7 */
-    "[convolutional]\nbatch_normalize=1\nfilters=96\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 7: route reads it */
-    "[convolutional]\nbatch_normalize=1\nfilters=64\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 8 */
-    "[route]\nlayers=-1,-2\n"                                                                       /* 9 */
-    "[convolutional]\nfilters=14\nsize=1\nstride=1\npad=1\nactivation=linear\n"                     /* 10 head */
-    "[yolo]\nmask=0,1\nanchors=4,5, 8,9\nclasses=2\nnum=2\n";                                       /* 11 */
-#define FUSE_LAYERS 12
+    "[net]\nwidth=80\nheight=72\nchannels=3\n"
+    "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 0 fp32 */
+    "[maxpool]\nsize=2\nstride=2\n"                                                                 /* 1 -> 2 */
+    "[convolutional]\nbatch_normalize=1\nfilters=64\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 2 -> 3 */
+    "[convolutional]\nbatch_normalize=1\nfilters=72\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 3 -> pool -> 5 */
+    "[maxpool]\nsize=2\nstride=2\n"                                                                 /* 4 u8 */
+    "[convolutional]\nbatch_normalize=1\nfilters=80\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 5 -> pool -> 7 */
+    "[maxpool]\nsize=2\nstride=1\n"                                                                 /* 6 u8 */
+    "[convolutional]\nbatch_normalize=1\nfilters=64\nsize=3\nstride=2\npad=1\nactivation=leaky\n"  /* 7 -> 8 */
+    "[convolutional]\nbatch_normalize=1\nfilters=96\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 8: route reads it */
+    "[convolutional]\nbatch_normalize=1\nfilters=64\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 9 */
+    "[route]\nlayers=-1,-2\n"                                                                       /* 10 */
+    "[convolutional]\nfilters=14\nsize=1\nstride=1\npad=1\nactivation=linear\n"                     /* 11 head */
+    "[yolo]\nmask=0,1\nanchors=4,5, 8,9\nclasses=2\nnum=2\n";                                       /* 12 */
+#define FUSE_LAYERS 13
 
 
 static vgc_net *load_fuse(int kind, int keep, int no_fuse, const float *ranges)
@@ -801,7 +803,7 @@ static vgc_net *load_fuse(int kind, int keep, int no_fuse, const float *ranges)
 static void test_fused(void **state)
 {
     const int kind = (int)(intptr_t)*state;
-    const size_t n = 3 * 40 * 36;
+    const size_t n = 3 * 80 * 72;
     float *x = malloc(2 * n * sizeof *x), ranges[2 * FUSE_LAYERS] = { 0 };
     vgc_net *dyn = load_fuse(kind, 1, 0, NULL), *fused, *plain;
     char err[VIGIA_ERRLEN];
@@ -816,14 +818,17 @@ static void test_fused(void **state)
     vgc_net_destroy(dyn);
     fused = load_fuse(kind, 0, 0, ranges);
     plain = load_fuse(kind, 0, 1, ranges);
-    /* fed: 2 (from 1), 4 (through the maxpool 3), 6 (through 5), 7 (from 6); 7's output has a second reader */
-    assert_int_equal(vgc_net_layer(fused, 1)->q8->feed, 1);
-    assert_int_equal(vgc_net_layer(fused, 2)->q8->feed, 2);
-    assert_int_equal(vgc_net_layer(fused, 4)->q8->feed, 2);
-    assert_int_equal(vgc_net_layer(fused, 6)->q8->feed, 1);
-    assert_int_equal(vgc_net_layer(fused, 7)->q8->feed, 0);
-    assert_int_equal(vgc_net_layer(fused, 7)->q8->fed, 1);
-    assert_int_equal(vgc_net_layer(fused, 8)->q8->fed, 0);
+    /* fed: 2 (by the fp32 layer 0 and its pool, where conv_pool2 runs: AVX-512), 3 (from 2), 5 (through the
+       maxpool 4), 7 (through 6), 8 (from 7); 8's output has a second reader */
+    assert_int_equal(vgc_net_layer(fused, 2)->q8->fed, vgc_net_layer(fused, 0)->pool_fused &&
+                                                           fused->k->conv_pool2 != NULL);
+    assert_int_equal(vgc_net_layer(fused, 2)->q8->feed, 1);
+    assert_int_equal(vgc_net_layer(fused, 3)->q8->feed, 2);
+    assert_int_equal(vgc_net_layer(fused, 5)->q8->feed, 2);
+    assert_int_equal(vgc_net_layer(fused, 7)->q8->feed, 1);
+    assert_int_equal(vgc_net_layer(fused, 8)->q8->feed, 0);
+    assert_int_equal(vgc_net_layer(fused, 8)->q8->fed, 1);
+    assert_int_equal(vgc_net_layer(fused, 9)->q8->fed, 0);
     maxd = q8u_max_diff(fused, plain, x, FUSE_LAYERS - 1, &maxv);
     printf("# %s: fed int8 path vs float between layers: max |diff| %g (outputs up to %g)\n", kernels[kind]->name,
            maxd, maxv);
