@@ -199,6 +199,16 @@ static void passes_pick(void)
  * and a depthwise kernel here; bf16 keeps float's range and takes every
  * plain convolution but one reading the image itself (3 channels).
  */
+/*
+ * The largest input plane of an int8 depthwise layer. Its int8 form makes
+ * three passes over each input channel (range, quantize, the kernel, whose
+ * vpdpwssd takes 2 taps where an FMA takes 1): on yolo-fastest-1.1-xl's
+ * 160x160 planes that was slower than the fp32 kernel (1.67 against 1.45
+ * ms for its three layers, VGC_PROFILE on the Xeon), on 80x80 even, on
+ * 40x40 and smaller faster (10x10: 0.5 against 1.0 ms).
+ */
+#define Q8_DW_MAX_PLANE ((size_t)80 * 80)
+
 static int is_dw(const vgc_layer *l)
 {
     return l->groups > 1 && l->groups == l->c && l->filters == l->c;
@@ -208,7 +218,8 @@ static int is_dw(const vgc_layer *l)
 static int layer_eligible(const vgc_net *net, const vgc_layer *l)
 {
     if (l->type == VGC_L_CONV && is_dw(l))
-        return net->precision == VGC_PREC_INT8 && net->q8_dw && l->act != VGC_ACT_LINEAR;
+        return net->precision == VGC_PREC_INT8 && net->q8_dw && l->act != VGC_ACT_LINEAR &&
+               (size_t)l->w * l->h <= Q8_DW_MAX_PLANE;
     if (l->type != VGC_L_CONV || l->groups != 1)
         return 0;
     if (net->precision == VGC_PREC_BF16)
