@@ -308,12 +308,6 @@ static void conv_rows_task(void *ctx, int task, int thread)
  * layer writes 11 MB of floats that the maxpool reads back; fused, each
  * band stays in L2.
  */
-int vgc_pool2_fusable(const vgc_net *net, int i)
-{
-    return vgc_pool_fusable(net, i) && pool2(net, &net->layers[i]);
-}
-
-
 int vgc_pool_fusable(const vgc_net *net, int i)
 {
     const vgc_layer *l = &net->layers[i], *p = i + 1 < net->n ? l + 1 : NULL;
@@ -321,6 +315,13 @@ int vgc_pool_fusable(const vgc_net *net, int i)
     return p && l->type == VGC_L_CONV && l->kind == VGC_CONV_GEMM && net->k->conv_rows && l->groups == 1 &&
            !l->q8 && l->last_use == i + 1 && p->type == VGC_L_MAXPOOL && p->alias < 0 && p->size == p->stride &&
            -p->pad / 2 == 0 && p->c == l->out_c && p->w == l->out_w && p->h == l->out_h;
+}
+
+
+/* ... and conv_pool2 runs the pair (its pooled rows can go to an int8 layer's planes: q8.h) */
+int vgc_pool2_fusable(const vgc_net *net, int i)
+{
+    return vgc_pool_fusable(net, i) && pool2(net, &net->layers[i]);
 }
 
 
