@@ -197,7 +197,7 @@ typedef struct conv_job {
     const vgc_layer *l;
     const float *in;          /* image 0 input */
     int tasks_per_image;
-    vgc_conv_args feed;       /* conv_pool2 quantizing into an int8 layer's planes (q8.h): q, qplane, ... */
+    vgc_conv_quant quant;     /* conv_pool2 quantizing into an int8 layer's planes (q8.h), or q NULL */
 } conv_job;
 
 
@@ -349,12 +349,7 @@ static void conv_pool_task(void *ctx, int task, int thread)
     if (pool2(j->net, l)) {
         a.out = p->out + (size_t)b * p->out_size;
         a.oh = l->out_h;
-        a.q = j->feed.q;
-        a.qplane = j->feed.qplane;
-        a.ldq = j->feed.ldq;
-        a.qinv = j->feed.qinv;
-        a.qzp = j->feed.qzp;
-        a.quant = j->feed.quant;
+        a.quant = j->quant;
         j->net->k->conv_pool2(&a);
         return;
     }
@@ -610,7 +605,7 @@ static void forward_conv(vgc_net *net, const vgc_layer *l, const float *in, int 
     if (l->pool_fused) {
         /* the pooled output straight into the int8 layer after the pool, quantized (q8.h) */
         if (pool2(net, l))
-            vgc_q8_pool_feed(net, (int)(l - net->layers), batch, &j.feed);
+            vgc_q8_pool_feed(net, (int)(l - net->layers), batch, &j.quant);
         run_tasks(net, l, batch, batch * div_up(l->out_h, l->chunk), conv_pool_task, &j);
         return;
     }

@@ -93,6 +93,18 @@ static inline size_t vgc_dw_scratch_floats(int w, int pad, int stride, int size)
     return vgc_dw_phase_len(w, pad, stride, size) * (size_t)stride * (size_t)(size + 1);
 }
 
+/*
+ * conv_pool2's pooled rows quantized into an int8 layer's input planes
+ * (q8.h's vgc_q8_pool_feed): channel m's row y at q + m*plane + y*ld, by
+ * run (q8.c's quantize pass) with inv[m] and zp[m].
+ */
+typedef struct vgc_conv_quant {
+    uint8_t *q;
+    size_t plane, ld;
+    const float *inv, *zp;
+    void (*run)(const float *x, size_t n, float inv, float zp, uint8_t *q);
+} vgc_conv_quant;
+
 /* A band of output rows of a convolution (one group), computed as an implicit GEMM. */
 typedef struct vgc_conv_args {
     const float *in;          /* the group's first input plane */
@@ -106,12 +118,7 @@ typedef struct vgc_conv_args {
     int ow, oh;
     int y0, y1;               /* output rows [y0, y1) */
     float *scratch;           /* vgc_conv_scratch_floats() floats */
-    /* conv_pool2 only: the pooled rows quantized into q instead of written to out (q NULL: floats), channel
-       m's row y at q + m*qplane + y*ldq, by quant (q8.c's quantize pass) with qinv[m], qzp[m] */
-    uint8_t *q;
-    size_t qplane, ldq;
-    const float *qinv, *qzp;
-    void (*quant)(const float *x, size_t n, float inv, float zp, uint8_t *q);
+    vgc_conv_quant quant;     /* conv_pool2 only: quant.q NULL, the pooled rows go to out as floats */
 } vgc_conv_args;
 
 /* Scratch of vgc_kernels.conv_rows: a ring of `size` padded rows of every channel, a zero row, pointers. */

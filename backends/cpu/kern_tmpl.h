@@ -330,7 +330,7 @@ KNAME(gemm_tile_nv)(const int nv, int K, const float *restrict a, const float *r
                 acc[r][v] = n[v] == VW ? VLOAD(c + (size_t)r * ldc + v * VW)
                                        : (n[v] ? VLOADN(c + (size_t)r * ldc + v * VW, n[v]) : VZERO);
     }
-    /* b is a packed strip: ldb (nv*VW) floats per k, zero beyond cols */
+    /* b: ldb floats per k (a packed strip, zero beyond cols, or B itself when cols is whole) */
     for (int k = 0; k < K; k++, a += GEMM_MR, b += ldb, pf += GEMM_MR) {
         vf bv[GEMM_NV];
 
@@ -565,7 +565,8 @@ static inline __attribute__((always_inline)) void KNAME(conv_pool2_ks)(const vgc
     const int pw = x->ow / 2, ph = x->oh / 2, K = C * ks * ks;
     const size_t pplane = (size_t)pw * ph;
     float *ring = x->scratch;                                   /* [R][C] slots */
-    float *prow = x->scratch + vgc_conv_pool2_ring_floats(C, x->w, pad, ks);  /* q: m pooled rows */
+    float *prow = x->scratch + vgc_conv_pool2_ring_floats(C, x->w, pad, ks);  /* quant: m pooled rows */
+    const vgc_conv_quant *qa = &x->quant;
     float *zero = ring + slot * (size_t)C * (size_t)R;
     const float **rowp = (const float **)(void *)(ring + ((slot * ((size_t)C * R + 1) + 15) & ~(size_t)15));
     int held[VGC_MAX_KERNEL + 1];
@@ -609,7 +610,6 @@ static inline __attribute__((always_inline)) void KNAME(conv_pool2_ks)(const vgc
                     for (int ky = 0; ky < ks; ky++) {
                         const float *r0 = rowp[c * R + ky] + ox, *r1 = rowp[c * R + ky + 1] + ox;
 
-#pragma GCC unroll 4
                         for (int kx = 0; kx < ks; kx++, a += GEMM_MR) {
                             const vf b00 = VLOAD(r0 + kx), b01 = VLOAD(r0 + kx + VW);
                             const vf b10 = VLOAD(r1 + kx), b11 = VLOAD(r1 + kx + VW);
@@ -626,11 +626,11 @@ static inline __attribute__((always_inline)) void KNAME(conv_pool2_ks)(const vgc
                         }
                     }
                 for (int r = 0; r < rows; r++) {
-                    float *o = x->q ? prow + (size_t)(f0 + r) * pw + ox / 2
-                                    : x->out + (size_t)(f0 + r) * pplane + (size_t)(oy / 2) * pw + ox / 2;
+                    float *o = qa->q ? prow + (size_t)(f0 + r) * pw + ox / 2
+                                     : x->out + (size_t)(f0 + r) * pplane + (size_t)(oy / 2) * pw + ox / 2;
                     vf e, d;
 
-                    /* leaky (the tiny yolos') inline: a call per vector cost a fifth of the layer */
+                    /* leaky (the tiny yolos') inline: a call per vector cost 7 % of the layer (1.66 -> 1.55 ms) */
                     for (int y = 0; y < 2; y++)
                         for (int v = 0; v < 2; v++) {
                             if (x->act == VGC_ACT_LEAKY)
@@ -647,14 +647,14 @@ static inline __attribute__((always_inline)) void KNAME(conv_pool2_ks)(const vgc
             }
         }
         /* quantized: the pooled row of each channel while in L1 */
-        for (int f = 0; x->q && f < x->m; f++)
-            x->quant(prow + (size_t)f * pw, (size_t)pw, x->qinv[f], x->qzp[f],
-                     x->q + (size_t)f * x->qplane + (size_t)(oy / 2) * x->ldq);
+        for (int f = 0; qa->q && f < x->m; f++)
+            qa->run(prow + (size_t)f * pw, (size_t)pw, qa->inv[f], qa->zp[f],
+                    qa->q + (size_t)f * qa->plane + (size_t)(oy / 2) * qa->ld);
     }
 }
 
 
-/* 3x3 (the taps unrolled: a loop of 3 per 16 FMAs cost a tenth) or any size */
+/* 3x3 with the size a constant (the tap loops unrolled: 1.65 -> 1.55 ms on yolov3-tiny's first layer), or any size */
 static void KNAME(conv_pool2)(const vgc_conv_args *x)
 {
     if (x->size == 3)
@@ -769,7 +769,8 @@ static void KNAME(gemm)(const float *a, int m, int k, const float *b, size_t ldb
              * a whole strip of short K is read in place: packing it cost as
              * much as it saved (yolo-fastest-1.1-xl's 1x1 layers of K = 8-48);
              * not when its rows would share L1 sets (a stride of 4 KiB
-             * multiples) or pages past the DTLB (long K)
+             * multiples); K up to 256 in place measured the same as 64, so
+             * long K keeps the packed strip it was tuned with
              */
             const int direct = cols == GEMM_NR && kc <= 64 && (ldb % 1024 != 0 || kc <= 8);
             const float *bs = direct ? b + (size_t)kb * ldb + j : bp;

@@ -520,14 +520,16 @@ static int plan_memory(vgc_net *net, int keep, char *err, size_t errlen)
     for (int i = 0; i < net->n; i++)
         hold[i] = net->layers[i].last_use;
     for (int i = 0; i < net->n; i++) {
-        int r = -1;
+        int r = -1, until = i;
 
-        if (net->layers[i].pool_fused && i > 0)
+        if (net->layers[i].pool_fused && i > 0) {
             r = root_of(net, i - 1);
-        if (net->layers[i].expand_fused && i > 1)
+            until = i + 1;      /* the maxpool's output is written while it is read */
+        } else if (net->layers[i].expand_fused && i > 1) {
             r = root_of(net, i - 2);
-        if (r >= 0 && hold[r] < i + net->layers[i].pool_fused)
-            hold[r] = i + net->layers[i].pool_fused;
+        }
+        if (r >= 0 && hold[r] < until)
+            hold[r] = until;
     }
     for (int i = 0; i < net->n; i++) {
         vgc_layer *l = &net->layers[i];

@@ -251,8 +251,8 @@ static int block_layer(const vgc_net *net, int i)
 
 
 /*
- * An int8 network's yolo head input convolution, which runs bf16 where the
- * CPU has a bf16 unit (net->q8_wide): in int8 it lost detections (recall
+ * An int8 network's yolo head input convolution, which runs bf16 where
+ * net->q8_wide is set (AMX-BF16 beside AMX): in int8 it lost detections (recall
  * 0.907 on yolo-fastest-1.1), in bf16 the accuracy test's figures are
  * those of fp32 heads (docs/engine.md), and it is most of the work that
  * int8 left fp32 (yolov3-tiny: 1 ms).
@@ -734,7 +734,7 @@ static void quantize_u8(const float *x, size_t n, float inv, float zp, uint8_t *
 }
 
 
-void vgc_q8_pool_feed(vgc_net *net, int i, int batch, vgc_conv_args *a)
+void vgc_q8_pool_feed(vgc_net *net, int i, int batch, vgc_conv_quant *qa)
 {
     vgc_q8_net *qn = net->q8;
     const vgc_layer *to = i + 2 < net->n ? &net->layers[i + 2] : NULL;
@@ -754,12 +754,12 @@ void vgc_q8_pool_feed(vgc_net *net, int i, int batch, vgc_conv_args *a)
         qn->qinv[c] = 1.0f / xs;
         qn->qzp[c] = (float)zp + 0.5f;
     }
-    a->q = qn->xq + (size_t)pad * (to->w + 2 * (size_t)pad) + (size_t)pad;
-    a->qplane = pb;
-    a->ldq = (size_t)to->w + 2 * (size_t)pad;
-    a->qinv = qn->qinv;
-    a->qzp = qn->qzp;
-    a->quant = quantize_u8;
+    qa->ld = (size_t)to->w + 2 * (size_t)pad;
+    qa->q = qn->xq + (size_t)pad * qa->ld + (size_t)pad;
+    qa->plane = pb;
+    qa->inv = qn->qinv;
+    qa->zp = qn->qzp;
+    qa->run = quantize_u8;
 }
 
 

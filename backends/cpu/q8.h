@@ -315,12 +315,12 @@ VGC_HIDDEN void vgc_q8_plan(vgc_net *net);
  * fp32 into int8: cfg layer i, an fp32 convolution run with the 2x2 maxpool
  * after it in registers (internal.h's conv_pool2), whose pooled output only
  * layer i + 2 reads, an int8 layer with a static range: vgc_q8_plan marks
- * that layer fed, and for a forward of `batch` images this points a's q,
- * qplane, ldq, qinv, qzp and quant at its input planes (padding written)
- * and their quantization, so that the pool writes u8 and the layer skips
- * its quantize pass (the same bytes). Leaves a alone when not feeding.
+ * that layer fed, and for a forward of `batch` images this points qa at its
+ * input planes (padding written) and their quantization, so that the pool
+ * writes u8 and the layer skips its quantize pass (the same bytes). Leaves
+ * qa alone when not feeding.
  */
-VGC_HIDDEN void vgc_q8_pool_feed(vgc_net *net, int i, int batch, vgc_conv_args *a);
+VGC_HIDDEN void vgc_q8_pool_feed(vgc_net *net, int i, int batch, vgc_conv_quant *qa);
 
 /* The feed (q8.h's vgc_q8_layer) convolution l uses in a forward of `batch` images: 0 when none. */
 VGC_HIDDEN int vgc_q8_feeds(const vgc_net *net, const vgc_layer *l, int batch);
