@@ -28,7 +28,7 @@
 #pragma clang attribute pop
 #endif
 
-const vgc_q8_kernels vgc_bf16_amx = { VGC_BF16_AMX, "amx_bf16", 0, 1, gemm_bf16amx, 0 };
+const vgc_q8_kernels vgc_bf16_amx = { VGC_BF16_AMX, "amx_bf16", 0, 1, gemm_bf16amx, 0, 0 };
 #else
-const vgc_q8_kernels vgc_bf16_amx = { VGC_BF16_AMX, "amx_bf16", 0, 1, NULL, 0 };
+const vgc_q8_kernels vgc_bf16_amx = { VGC_BF16_AMX, "amx_bf16", 0, 1, NULL, 0, 0 };
 #endif

@@ -171,6 +171,8 @@ typedef struct vgc_options {
                                  too (1 expansions, 2 projections, 3 both; 0 none, the default) */
     int q8_no_fuse;           /* int8, static ranges: float tensors between int8 layers too
                                  (tests, benchmarks; q8.h's vgc_q8_plan) */
+    int q8_no_direct;         /* int8: every GEMM on a packed band, none direct on the input
+                                 planes (tests, benchmarks; q8.h's vgc_q8_gemm taps) */
 } vgc_options;
 
 /* What the convolutions compute in (the manifest's `[cpu] precision`). */

@@ -194,7 +194,7 @@ float vgc_layer_weight(const vgc_net *net, const vgc_layer *l, int f, int k)
     if (l->q8 && l->q8->kern->bf16)
         return vgc_bf16_to(((const uint16_t *)(const void *)l->q8->a)[(size_t)f * l->q8->kp + (size_t)k]);
     if (l->q8) /* the float weights were given back after quantization: what the layer computes with */
-        return (float)l->q8->a[(size_t)f * l->q8->kp + (size_t)k] * l->q8->wscale[f];
+        return (float)l->q8->a[(size_t)f * l->q8->kp + vgc_q8_col(l->q8, k)] * l->q8->wscale[f];
 
     if (l->kind == VGC_CONV_WINO && l->wino_m == 2) {
         /* invert the embedding: x0 = y0, x1 = y1 - y2, x2 = y3, on rows then columns */
@@ -738,6 +738,7 @@ int vgc_precision_choose(vgc_net *net, const vgc_options *opt, const vgc_q8_kern
             return vgc_fail(err, errlen, VIGIA_EINVAL, "bad int8 block rule %d", opt->q8_blocks);
         net->q8_blocks = opt->q8_blocks;
         net->q8_dw_static = opt->q8_dw_static;
+        net->q8_no_direct = opt->q8_no_direct;
         if (!net->prec_note[0])
             snprintf(net->prec_note, sizeof net->prec_note, "%s", why);
         return 0;

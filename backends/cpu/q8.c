@@ -288,7 +288,27 @@ static void free_layer(vgc_q8_layer *q)
     free(q->wsum);
     free(q->cr);
     free(q->fcomp);
+    free(q->toff);
     free(q);
+}
+
+
+static int is_padded(const vgc_layer *l);
+
+/*
+ * Whether layer l runs as a direct convolution with kernels kern (q8.h's
+ * vgc_q8_gemm taps): a padded int8 layer (stride 1, "same" padding) whose
+ * channels come in groups of 4, its GEMM reading the channel-blocked input
+ * planes in place where the packed form copies each input byte once per
+ * tap into the band (9 times for 3x3). AMX steps through a tap's channels
+ * a tile (64) at a time, or all of them in one smaller tile.
+ */
+static int direct_layer(const vgc_net *net, const vgc_layer *l, const vgc_q8_kernels *kern)
+{
+    if (net->q8_no_direct || !kern->direct || kern->bf16 || is_dw(l) || l->groups != 1 || !is_padded(l) ||
+        l->c % 4 != 0)
+        return 0;
+    return kern->kind != VGC_Q8_AMX || l->c % 64 == 0 || l->c < 64;
 }
 
 
@@ -308,6 +328,19 @@ static int quantize_layer(const vgc_net *net, vgc_layer *l, const vgc_q8_kernels
     q->dw = dw;
     /* AMX steps through k 64 bytes a tile; the others 4 bytes a group (yolov3-tiny's k = 144: 144, not 192) */
     q->kp = q->dw ? k : (int)round_up((size_t)k, kern->kind == VGC_Q8_AMX || kern->kind == VGC_BF16_AMX ? 64 : 4);
+    if (direct_layer(net, l, kern)) {
+        const size_t wp = (size_t)l->w + 2 * (size_t)l->pad;
+
+        q->taps = l->size * l->size;
+        q->cp = l->c;
+        q->kp = q->taps * q->cp;
+        if (!(q->toff = malloc((size_t)q->taps * sizeof *q->toff))) {
+            free_layer(q);
+            return -1;
+        }
+        for (int t = 0; t < q->taps; t++)
+            q->toff[t] = ((size_t)(t / l->size) * wp + (size_t)(t % l->size)) * 4;
+    }
     q->mp = q->dw ? q->m : (int)round_up((size_t)q->m, 32);
     q->a = aligned_alloc(64, round_up((size_t)q->mp * q->kp * e, 64));
     q->wscale = malloc((size_t)q->m * sizeof *q->wscale);
@@ -346,7 +379,7 @@ static int quantize_layer(const vgc_net *net, vgc_layer *l, const vgc_q8_kernels
             if (dw)
                 ((int16_t *)(void *)q->a)[(size_t)f * q->kp + i] = (int16_t)v;
             else
-                q->a[(size_t)f * q->kp + i] = (int8_t)v;
+                q->a[(size_t)f * q->kp + vgc_q8_col(q, i)] = (int8_t)v;
             sum += (int32_t)v;
         }
         q->wsum[f] = sum;
@@ -385,8 +418,11 @@ static size_t esize(const vgc_q8_layer *q)
 }
 
 
+/* The GEMM's columns: the output positions, or a direct layer's over the padded width (is_padded). */
 static size_t gemm_cols(const vgc_layer *l)
 {
+    if (l->q8 && l->q8->taps)
+        return (size_t)l->out_h * ((size_t)l->w + 2 * (size_t)l->pad);
     return (size_t)l->out_w * l->out_h;
 }
 
@@ -431,6 +467,8 @@ static void account(vgc_net *net, const vgc_layer *l, const vgc_q8_layer *q)
     const size_t band = q->dw ? 0 : ((size_t)q->kp * cols + 4 * (size_t)cols) * esize(q) + 64 + (size_t)q->m * cols * sizeof(float);
     /* one image at a time */
     const size_t xq = (size_t)l->c * plane_bytes(l) * esize(q);
+    /* a direct layer's planes channel-blocked, and a tile's reach past the last of them */
+    const size_t c4 = q->taps ? xq + 4 * ((size_t)q->toff[q->taps - 1] / 4 + 64) : 0;
 
     qn->layers++;
     qn->wide += q->kern != qn->k;
@@ -438,7 +476,10 @@ static void account(vgc_net *net, const vgc_layer *l, const vgc_q8_layer *q)
     qn->max_m = q->m > qn->max_m ? q->m : qn->max_m;
     qn->max_m = l->c > qn->max_m ? l->c : qn->max_m;     /* vgc_q8_pool_feed: per input channel */
     qn->xq_bytes = xq > qn->xq_bytes ? xq : qn->xq_bytes;
+    qn->c4_bytes = c4 > qn->c4_bytes ? c4 : qn->c4_bytes;
     qn->pool8_bytes = l->out_size > qn->pool8_bytes ? l->out_size : qn->pool8_bytes;
+    if (q->taps)    /* a direct layer's u8 planes before a maxpool are over its padded width */
+        qn->pool8_bytes = (size_t)q->m * gemm_cols(l) > qn->pool8_bytes ? (size_t)q->m * gemm_cols(l) : qn->pool8_bytes;
     qn->band_bytes = band > qn->band_bytes ? band : qn->band_bytes;
 }
 
@@ -451,7 +492,9 @@ static int allocate_buffers(vgc_net *net, char *err, size_t errlen)
     qn->xq_bytes = round_up(qn->xq_bytes + 64, 64);
     qn->band_bytes = round_up(qn->band_bytes + 64, 64);
     qn->pool8_bytes = round_up(qn->pool8_bytes + 64, 64);
+    qn->c4_bytes = round_up(qn->c4_bytes, 64);
     qn->xq = aligned_alloc(64, qn->xq_bytes);
+    qn->c4 = qn->c4_bytes ? aligned_alloc(64, qn->c4_bytes) : NULL;
     qn->band = aligned_alloc(64, qn->band_bytes * (size_t)net->threads);
     qn->scale = malloc(((size_t)qn->max_m + 1) * sizeof *qn->scale);
     qn->comp = malloc(((size_t)qn->max_m + 1) * sizeof *qn->comp);
@@ -461,7 +504,8 @@ static int allocate_buffers(vgc_net *net, char *err, size_t errlen)
         qn->xq2 = aligned_alloc(64, qn->xq_bytes);
         qn->pool8 = aligned_alloc(64, qn->pool8_bytes);
     }
-    if (!qn->xq || !qn->band || !qn->scale || !qn->comp || !qn->qinv || !qn->qzp || (!qn->k->bf16 && (!qn->xq2 || !qn->pool8)))
+    if (!qn->xq || !qn->band || !qn->scale || !qn->comp || !qn->qinv || !qn->qzp || (!qn->k->bf16 && (!qn->xq2 || !qn->pool8)) ||
+        (qn->c4_bytes && !qn->c4))
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for int8 buffers");
     /* touch them now (and give padding a defined value) */
     memset(qn->xq, 0, qn->xq_bytes);
@@ -470,6 +514,8 @@ static int allocate_buffers(vgc_net *net, char *err, size_t errlen)
         memset(qn->pool8, 0, qn->pool8_bytes);
     }
     memset(qn->band, 0, qn->band_bytes * (size_t)net->threads);
+    if (qn->c4)
+        memset(qn->c4, 0, qn->c4_bytes);
     return 0;
 }
 
@@ -614,6 +660,7 @@ void vgc_q8_release(vgc_net *net)
     free(net->q8->xq2);
     free(net->q8->pool8);
     free(net->q8->band);
+    free(net->q8->c4);
     free(net->q8->scale);
     free(net->q8->comp);
     free(net->q8->qinv);
@@ -674,7 +721,7 @@ int vgc_q8_fold(vgc_net *net, int i)
             long v = lrintf(vgc_layer_weight(net, &f, m, k) * xs / q->wscale[m]);
 
             v = v > wmax ? wmax : v < -wmax ? -wmax : v;
-            q->a[(size_t)m * q->kp + k] = (int8_t)v;
+            q->a[(size_t)m * q->kp + vgc_q8_col(q, k)] = (int8_t)v;
             comp += (int32_t)v * zp;
         }
         q->fcomp[m] = comp;
@@ -780,8 +827,8 @@ int vgc_q8_feeds(const vgc_net *net, const vgc_layer *l, int batch)
 }
 
 
-void vgc_q8_maxpool_u8(const uint8_t *in, int w, int h, int size, int stride, int pad, uint8_t *out, size_t ldo,
-                       int ow, int oh)
+void vgc_q8_maxpool_u8(const uint8_t *in, int w, int h, size_t ldi, int size, int stride, int pad, uint8_t *out,
+                       size_t ldo, int ow, int oh)
 {
     const int off = -pad / 2;
 
@@ -790,7 +837,7 @@ void vgc_q8_maxpool_u8(const uint8_t *in, int w, int h, int size, int stride, in
         const int y0 = off + oy * stride;
 
         if (size == 2 && stride == 2 && off == 0 && y0 + 1 < h && 2 * ow <= w) {
-            const uint8_t *r0 = in + (size_t)y0 * w, *r1 = r0 + w;
+            const uint8_t *r0 = in + (size_t)y0 * ldi, *r1 = r0 + ldi;
             int ox = 0;
 
 #if defined(__SSE2__)
@@ -820,7 +867,7 @@ void vgc_q8_maxpool_u8(const uint8_t *in, int w, int h, int size, int stride, in
 
         if (size == 2 && stride == 1 && off == 0 && y0 >= 0 && y0 + 1 < h) {
             /* yolov3-tiny's 2/1 maxpool: the columns with both taps inside, no bounds to check */
-            const uint8_t *r0 = in + (size_t)y0 * w, *r1 = r0 + w;
+            const uint8_t *r0 = in + (size_t)y0 * ldi, *r1 = r0 + ldi;
 
             for (; ox < ow && ox + 1 < w; ox++) {
                 const uint8_t a = r0[ox] > r0[ox + 1] ? r0[ox] : r0[ox + 1];
@@ -841,8 +888,8 @@ void vgc_q8_maxpool_u8(const uint8_t *in, int w, int h, int size, int stride, in
                 for (int kx = 0; kx < size; kx++) {
                     const int ix = x0 + kx;
 
-                    if (ix >= 0 && ix < w && in[(size_t)iy * w + ix] > m)
-                        m = in[(size_t)iy * w + ix];
+                    if (ix >= 0 && ix < w && in[(size_t)iy * ldi + ix] > m)
+                        m = in[(size_t)iy * ldi + ix];
                 }
             }
             o[ox] = m;
@@ -1105,6 +1152,69 @@ static void pack_group(const uint8_t *const r[4], int bf16, int cnt, uint8_t *ds
 }
 
 
+/*
+ * A direct layer's band of columns [n0, n0 + cnt) over the padded width
+ * (gemm_cols), computed into src (ldb a row: floats, or u8 where the
+ * kernel quantized them: src8), to the layer's float output or, feeding,
+ * the destination's planes; the wp - ow columns past each output row are
+ * dropped. (Before a u8 maxpool the planes keep the padded width: gemm_task
+ * has the kernel write them in place, or here the floats quantized.)
+ */
+static void direct_store(const q8_job *j, const float *src, const uint8_t *src8, int ldb, int n0, int cnt)
+{
+    const vgc_layer *l = j->l;
+    const vgc_q8_net *qn = j->net->q8;
+    const int wp = l->w + 2 * l->pad, ow = l->out_w, hw = l->out_w * l->out_h;
+    const size_t tpb = j->to ? plane_bytes(j->to) : (size_t)hw;
+    const int tpad = j->to && is_padded(j->to) ? j->to->pad : 0;
+    const size_t twp = (size_t)ow + 2 * (size_t)tpad;
+
+    for (int m = 0; m < l->q8->m; m++) {
+        const size_t r = (size_t)m * ldb;
+
+        if (j->qout && !j->to) {
+            quantize_run(src + r, (size_t)cnt, qn->qinv[m], qn->qzp[m], j->qout + m * gemm_cols(l) + n0, 0);
+            continue;
+        }
+        for (int v = n0; v < n0 + cnt;) {
+            const int oy = v / wp, ox = v % wp;
+            const int len = wp - ox < n0 + cnt - v ? wp - ox : n0 + cnt - v;
+            const int run = ox >= ow ? 0 : ow - ox < len ? ow - ox : len;
+
+            if (run && !j->qout)
+                memcpy(l->out + (size_t)j->image * l->out_size + (size_t)m * hw + (size_t)oy * ow + ox,
+                       src + r + (v - n0), (size_t)run * sizeof *src);
+            else if (run) {
+                uint8_t *dst = j->qout + (size_t)m * tpb + (size_t)(oy + tpad) * twp + (size_t)(ox + tpad);
+
+                if (src8)
+                    memcpy(dst, src8 + r + (v - n0), (size_t)run);
+                else
+                    quantize_run(src + r + (v - n0), (size_t)run, qn->qinv[m], qn->qzp[m], dst, 0);
+            }
+            v += len;
+        }
+    }
+}
+
+
+/* A direct layer's input planes, 4 channels at a time, into the channel-blocked form (q8.h). */
+static void c4_task(void *ctx, int task, int thread)
+{
+    const q8_job *j = ctx;
+    const vgc_layer *l = j->l;
+    const size_t pb = plane_bytes(l);
+    const int g0 = task * j->chunk, g1 = g0 + j->chunk < l->c / 4 ? g0 + j->chunk : l->c / 4;
+
+    (void)thread;
+    for (int g = g0; g < g1; g++) {
+        const uint8_t *p = j->xin + (size_t)g * 4 * pb;
+
+        interleave4(p, p + pb, p + 2 * pb, p + 3 * pb, (int)pb, j->net->q8->c4 + (size_t)g * 4 * pb);
+    }
+}
+
+
 static void gemm_task(void *ctx, int task, int thread)
 {
     const q8_job *j = ctx;
@@ -1130,6 +1240,27 @@ static void gemm_task(void *ctx, int task, int thread)
         .scale = qn->scale, .comp = qn->comp, .bias = l->biases, .act = l->act,
     };
 
+    if (q->taps) {
+        /* direct: b is the channel-blocked input itself, the band's output through tmp */
+        g.b = qn->c4 + (size_t)n0 * 4;
+        g.taps = q->taps;
+        g.cp = q->cp;
+        g.toff = q->toff;
+        g.gs = plane_bytes(l) * 4;
+        g.c = tmp;
+        g.ldc = (size_t)ldb;
+        if (j->qout && kern->u8out) {
+            /* before a u8 maxpool, into its planes as they are; else through the band's buffer */
+            g.q = j->to ? (uint8_t *)tmp : j->qout + n0;
+            g.ldq = j->to ? (size_t)ldb : gemm_cols(l);
+            g.qinv = qn->qinv;
+            g.qzp = qn->qzp;
+        }
+        kern->gemm(&g);
+        if (!g.q || j->to)
+            direct_store(j, tmp, g.q, ldb, n0, cnt);
+        return;
+    }
     for (int k0 = 0; k0 < q->kp; k0 += per) {
         const uint8_t *r[4] = { NULL, NULL, NULL, NULL };
         int inplane[4] = { 0, 0, 0, 0 }, any = 0;
@@ -1323,10 +1454,12 @@ static void pool8_task(void *ctx, int task, int thread)
     const int c0 = task * j->chunk, c1 = c0 + j->chunk < p->c ? c0 + j->chunk : p->c;
     const size_t tpb = plane_bytes(to), twp = (size_t)to->w + 2 * (size_t)(is_padded(to) ? to->pad : 0);
     const size_t toff = is_padded(to) ? (size_t)to->pad * twp + (size_t)to->pad : 0;
+    /* a direct feeder's planes are over its padded width (gemm_cols) */
+    const size_t ldi = j->l->q8->taps ? (size_t)j->l->w + 2 * (size_t)j->l->pad : (size_t)p->w;
 
     (void)thread;
     for (int c = c0; c < c1; c++)
-        vgc_q8_maxpool_u8(j->net->q8->pool8 + (size_t)c * p->w * p->h, p->w, p->h, p->size, p->stride, p->pad,
+        vgc_q8_maxpool_u8(j->net->q8->pool8 + (size_t)c * ldi * p->h, p->w, p->h, ldi, p->size, p->stride, p->pad,
                           j->qout + (size_t)c * tpb + toff, twp, p->out_w, p->out_h);
 }
 
@@ -1472,6 +1605,10 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
         if (q->dw) {
             run_pool(net, ntasks, dw_task, &j);     /* the same channel chunks */
             continue;
+        }
+        if (q->taps) {
+            j.chunk = (l->c / 4 + 4 * net->threads - 1) / (4 * net->threads);
+            run_pool(net, (l->c / 4 + j.chunk - 1) / j.chunk, c4_task, &j);
         }
         j.chunk = band_cols(net, l, q);
         ntasks = ((int)gemm_cols(l) + j.chunk - 1) / j.chunk;

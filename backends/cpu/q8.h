@@ -72,7 +72,35 @@ typedef struct vgc_q8_gemm {
     size_t ldq;
     const float *qinv;        /* m */
     const float *qzp;         /* m: the zero point + 0.5 */
+    /*
+     * A direct convolution (taps > 0, kernels with `direct`): b is not a
+     * packed band but the layer's input in channel-blocked planes (q8.c's
+     * "c4" form: the padded planes of 4 channels interleaved, group g at
+     * b + g*gs, a column's 4 bytes at + n*4), and k runs tap-major,
+     * k = t*cp + c: row k's group is at b + toff[t] + (c/4)*gs, tap t being
+     * the input shifted by toff[t] bytes. cp is a multiple of 4 (AMX: of 64,
+     * or below 64) and kp = taps*cp. taps = 0: the packed b above (one tap,
+     * cp = kp, gs = ldb*4).
+     */
+    int taps;
+    int cp;
+    const size_t *toff;
+    size_t gs;
 } vgc_q8_gemm;
+
+/* The walk over b's groups of 4 k that every kernel makes: taps of cp k, gs bytes a group. */
+static inline void vgc_q8_walk(const vgc_q8_gemm *g, int *taps, int *cp, size_t *gs)
+{
+    *taps = g->taps ? g->taps : 1;
+    *cp = g->taps ? g->cp : g->kp;
+    *gs = g->taps ? g->gs : (size_t)g->ldb * 4;
+}
+
+/* The byte offset of tap t in b (0 for the packed form). */
+static inline size_t vgc_q8_toff(const vgc_q8_gemm *g, int t)
+{
+    return g->taps ? g->toff[t] : 0;
+}
 
 /*
  * One channel of an int8 depthwise convolution (q8_ref.c, q8_dw512.c):
@@ -115,6 +143,7 @@ typedef struct vgc_q8_kernels {
     int bf16;                 /* 1: the bf16 form (below) */
     void (*gemm)(const vgc_q8_gemm *g);
     int u8out;                /* 1: gemm writes u8 into g->q when it is set (else q must be NULL) */
+    int direct;               /* 1: gemm takes a direct convolution (vgc_q8_gemm's taps) */
 } vgc_q8_kernels;
 
 /* The scalar depthwise channel (q8_ref.c): the reference, and what REF runs. */
@@ -212,7 +241,17 @@ typedef struct vgc_q8_layer {
                                  layer's (needstatic); 0: no cr */
     int32_t *fcomp;           /* a block 1x1 layer with crs: each input channel's scale is folded into
                                  a and wscale (vgc_q8_fold), comp[m] = sum_k a[m][k] zp[k]; else NULL */
+    int taps;                 /* a direct convolution (vgc_q8_gemm): size^2 taps of cp channels, a's
+                                 rows tap-major (vgc_q8_col), toff each tap's shift; 0: packed */
+    int cp;
+    size_t *toff;
 } vgc_q8_layer;
+
+/* Where weight k (darknet's order: channel-major, then ky, kx) is in a row of q's a. */
+static inline size_t vgc_q8_col(const vgc_q8_layer *q, int k)
+{
+    return q->taps ? (size_t)(k % q->taps) * (size_t)q->cp + (size_t)(k / q->taps) : (size_t)k;
+}
 
 /* The net-wide int8 state: kernels and buffers sized for the largest layer. */
 typedef struct vgc_q8_net {
@@ -227,6 +266,8 @@ typedef struct vgc_q8_net {
     int cur;                  /* which of xq (0) and xq2 (1) holds the fed layer's input */
     int fused;                /* layers whose input is fed (vgc_q8_plan) */
     int nofuse;               /* never feed (tests and benchmarks: the float path between layers) */
+    uint8_t *c4;              /* a direct convolution's input, channel-blocked (one image) */
+    size_t c4_bytes;
     uint8_t *band;            /* per thread: a packed b band */
     size_t band_bytes;        /* per thread */
     float *scale;             /* per layer run: m scales */
@@ -326,11 +367,11 @@ VGC_HIDDEN void vgc_q8_pool_feed(vgc_net *net, int i, int batch, vgc_conv_quant 
 VGC_HIDDEN int vgc_q8_feeds(const vgc_net *net, const vgc_layer *l, int batch);
 
 /*
- * Darknet's maxpool of one u8 plane (window at -pad/2, cells outside the
- * input ignored, 0 when none is inside: the quantized -FLT_MAX), output
- * row oy at out + oy*ldo.
+ * Darknet's maxpool of one u8 plane (row y at in + y*ldi; window at -pad/2,
+ * cells outside the input ignored, 0 when none is inside: the quantized
+ * -FLT_MAX), output row oy at out + oy*ldo.
  */
-VGC_HIDDEN void vgc_q8_maxpool_u8(const uint8_t *in, int w, int h, int size, int stride, int pad, uint8_t *out,
+VGC_HIDDEN void vgc_q8_maxpool_u8(const uint8_t *in, int w, int h, size_t ldi, int size, int stride, int pad, uint8_t *out,
                                   size_t ldo, int ow, int oh);
 
 /* Free the net's int8 state and every layer's. */

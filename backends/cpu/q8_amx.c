@@ -30,7 +30,7 @@
 #pragma clang attribute pop
 #endif
 
-const vgc_q8_kernels vgc_q8_amx = { VGC_Q8_AMX, "amx", 127, 0, gemm_amx, 1 };
+const vgc_q8_kernels vgc_q8_amx = { VGC_Q8_AMX, "amx", 127, 0, gemm_amx, 1, 1 };
 #else
-const vgc_q8_kernels vgc_q8_amx = { VGC_Q8_AMX, "amx", 127, 0, NULL, 0 };
+const vgc_q8_kernels vgc_q8_amx = { VGC_Q8_AMX, "amx", 127, 0, NULL, 0, 0 };
 #endif

@@ -6,6 +6,10 @@
 
 static void gemm_ref(const vgc_q8_gemm *g)
 {
+    int taps, cp;
+    size_t gs;
+
+    vgc_q8_walk(g, &taps, &cp, &gs);
     for (int m = 0; m < g->m; m++) {
         const int8_t *a = g->a + (size_t)m * g->kp;
         float *c = g->c + (size_t)m * g->ldc;
@@ -13,14 +17,18 @@ static void gemm_ref(const vgc_q8_gemm *g)
         for (int n = 0; n < g->n; n++) {
             int32_t acc = 0;
 
-            for (int k = 0; k < g->kp; k++)
-                acc += (int32_t)a[k] * (int32_t)g->b[((size_t)(k >> 2) * g->ldb + n) * 4 + (k & 3)];
+            for (int t = 0; t < taps; t++) {
+                const uint8_t *b = g->b + vgc_q8_toff(g, t) + (size_t)n * 4;
+
+                for (int k = 0; k < cp; k++)
+                    acc += (int32_t)a[t * cp + k] * (int32_t)b[(size_t)(k >> 2) * gs + (k & 3)];
+            }
             c[n] = vgc_act_scalar((float)(acc - g->comp[m]) * g->scale[m] + g->bias[m], g->act);
         }
     }
 }
 
-const vgc_q8_kernels vgc_q8_ref = { VGC_Q8_REF, "ref", 127, 0, gemm_ref, 0 };
+const vgc_q8_kernels vgc_q8_ref = { VGC_Q8_REF, "ref", 127, 0, gemm_ref, 0, 1 };
 
 
 /* The bf16 form (q8.h): float accumulation of bf16 products, y = act(acc + bias). */
@@ -43,7 +51,7 @@ static void gemm_bf16_ref(const vgc_q8_gemm *g)
     }
 }
 
-const vgc_q8_kernels vgc_bf16_ref = { VGC_BF16_REF, "bf16_ref", 0, 1, gemm_bf16_ref, 0 };
+const vgc_q8_kernels vgc_bf16_ref = { VGC_BF16_REF, "bf16_ref", 0, 1, gemm_bf16_ref, 0, 0 };
 
 
 /* y to u8 as q8.c's quantize pass: y * qinv + qzp (qzp = zp + 0.5), clamped, truncated. */

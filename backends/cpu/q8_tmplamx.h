@@ -46,6 +46,8 @@ static void QT_NAME(epilogue)(const vgc_q8_gemm *g, const QT_CELL acc[32][32], i
 typedef struct QT_NAME(walk) {
     const vgc_q8_gemm *g;
     size_t kb, bs;
+    int taps;
+    size_t tb, ks;            /* bytes of a tap's k in a row of a, and of a step (a tile's width) */
     int pm, pn;               /* the block whose epilogue is pending, pm < 0: none */
     int cur;                  /* the buffer the next block's accumulators go to */
     QT_CELL acc[2][32][32] __attribute__((aligned(64)));
@@ -55,8 +57,7 @@ typedef struct QT_NAME(walk) {
 static void QT_NAME(block)(QT_NAME(walk) *w, int m0, int n0)
 {
     const vgc_q8_gemm *g = w->g;
-    const size_t kb = w->kb, bs = w->bs;
-    const uint8_t *b = g->b + (size_t)n0 * 4;
+    const size_t kb = w->kb, bs = w->bs, tb = w->tb, ks = w->ks;
     const int8_t *a = g->a + (size_t)m0 * kb;
     QT_CELL(*acc)[32] = w->acc[w->cur];
 
@@ -64,18 +65,23 @@ static void QT_NAME(block)(QT_NAME(walk) *w, int m0, int n0)
     _tile_zero(1);
     _tile_zero(2);
     _tile_zero(3);
-    /* 64 bytes of k a step: 16 groups of 4 bytes, the rows of a b tile */
-    for (size_t k0 = 0; k0 < kb; k0 += 64) {
-        const uint8_t *bk = b + (k0 / 4) * bs;
+    /* ks bytes of k a step (64, or a direct tap's fewer): ks / 4 groups of 4 bytes, the rows of a b tile */
+    for (int t = 0; t < w->taps; t++) {
+        const uint8_t *b = g->b + vgc_q8_toff(g, t) + (size_t)n0 * 4;
 
-        _tile_loadd(4, a + k0, kb);
-        _tile_loadd(5, a + 16 * kb + k0, kb);
-        _tile_loadd(6, bk, bs);
-        _tile_loadd(7, bk + 64, bs);
-        QT_TDP(0, 4, 6);
-        QT_TDP(1, 4, 7);
-        QT_TDP(2, 5, 6);
-        QT_TDP(3, 5, 7);
+        for (size_t k0 = 0; k0 < tb; k0 += ks) {
+            const uint8_t *bk = b + (k0 / 4) * bs;
+
+            _tile_loadd(4, a + k0, kb);
+            _tile_loadd(5, a + 16 * kb + k0, kb);
+            _tile_loadd(6, bk, bs);
+            _tile_loadd(7, bk + 64, bs);
+            QT_TDP(0, 4, 6);
+            QT_TDP(1, 4, 7);
+            QT_TDP(2, 5, 6);
+            QT_TDP(3, 5, 7);
+        }
+        a += tb;
     }
     if (w->pm >= 0)
         QT_NAME(epilogue)(g, (const QT_CELL(*)[32])w->acc[!w->cur], w->pm, w->pn);
@@ -93,10 +99,13 @@ static void QT_NAME(gemm)(const vgc_q8_gemm *g)
 {
     tile_cfg cfg;
     QT_NAME(walk) w;
+    int cp;
 
     w.g = g;
     w.kb = (size_t)g->kp * QT_E;   /* bytes of a row of a */
-    w.bs = (size_t)g->ldb * 4;
+    vgc_q8_walk(g, &w.taps, &cp, &w.bs);
+    w.tb = (size_t)cp * QT_E;
+    w.ks = w.tb < 64 ? w.tb : 64;
     w.pm = -1;
     w.pn = 0;
     w.cur = 0;
@@ -106,6 +115,9 @@ static void QT_NAME(gemm)(const vgc_q8_gemm *g)
         cfg.rows[t] = 16;
         cfg.colsb[t] = 64;
     }
+    /* a step of ks bytes: the a tiles that wide, the b tiles ks / 4 groups high */
+    cfg.colsb[4] = cfg.colsb[5] = (uint16_t)w.ks;
+    cfg.rows[6] = cfg.rows[7] = (uint8_t)(w.ks / 4);
     /* the compiler does not see ldtilecfg read cfg: without this it drops the stores above */
     __asm__ volatile("" : : "r"(&cfg) : "memory");
     _tile_loadconfig(&cfg);

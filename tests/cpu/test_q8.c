@@ -718,17 +718,18 @@ static void test_maxpool_u8(void **state)
             x = malloc((size_t)w * h * sizeof *x);
             y = malloc((size_t)ow * oh * sizeof *y);
             tmp = malloc(((size_t)w + 2 * (size_t)size) * sizeof *tmp);
-            xq = malloc((size_t)w * h);
+            xq = malloc((size_t)(w + 2) * h);     /* rows w + 2 apart, 255 between them: never read */
             want = malloc((size_t)ow * oh);
             got = malloc((size_t)(ow + 3) * oh);
             assert_true(x && y && tmp && xq && want && got);
             for (int i = 0; i < w * h; i++)
                 x[i] = lo - 1.0f + (hi - lo + 2.0f) * (float)((i * 7919 + (int)g * 31) % 1009) / 1009.0f;
             fk->maxpool(x, w, h, size, stride, pad, y, ow, oh, tmp);
+            memset(xq, 255, (size_t)(w + 2) * h);
             for (int i = 0; i < w * h; i++) {
                 float t = x[i] * inv + (float)zp + 0.5f;
 
-                xq[i] = (uint8_t)(int)(t < 0 ? 0 : t > 255 ? 255 : t);
+                xq[(size_t)(i / w) * (w + 2) + i % w] = (uint8_t)(int)(t < 0 ? 0 : t > 255 ? 255 : t);
             }
             for (int i = 0; i < ow * oh; i++) {
                 float t = y[i] * inv + (float)zp + 0.5f;
@@ -736,7 +737,7 @@ static void test_maxpool_u8(void **state)
                 want[i] = (uint8_t)(int)(t < 0 ? 0 : t > 255 ? 255 : t);
             }
             memset(got, 0xAB, (size_t)(ow + 3) * oh);
-            vgc_q8_maxpool_u8(xq, w, h, size, stride, pad, got, (size_t)ow + 3, ow, oh);
+            vgc_q8_maxpool_u8(xq, w, h, (size_t)w + 2, size, stride, pad, got, (size_t)ow + 3, ow, oh);
             for (int oy = 0; oy < oh; oy++) {
                 for (int ox = 0; ox < ow; ox++)
                     if (got[(size_t)oy * (ow + 3) + ox] != want[oy * ow + ox])
@@ -841,10 +842,97 @@ static void test_fused(void **state)
 }
 
 
+/*
+ * Direct convolutions (q8.h's vgc_q8_gemm taps): 3x3 layers of 20 input
+ * channels (AMX: one 20-byte tile a tap), 24, 72 (AMX: packed, not a
+ * multiple of 64; the others direct), 64 and 48, feeding each other and
+ * through maxpools, beside a 1x1 and a route.
+ */
+static const char direct_cfg[] =
+    "[net]\nwidth=40\nheight=36\nchannels=3\n"
+    "[convolutional]\nbatch_normalize=1\nfilters=20\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 0 fp32 */
+    "[convolutional]\nbatch_normalize=1\nfilters=24\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 1: c 20 */
+    "[maxpool]\nsize=2\nstride=2\n"                                                                 /* 2 */
+    "[convolutional]\nbatch_normalize=1\nfilters=72\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 3: c 24 */
+    "[convolutional]\nbatch_normalize=1\nfilters=64\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 4: c 72 */
+    "[maxpool]\nsize=2\nstride=1\n"                                                                 /* 5 */
+    "[convolutional]\nbatch_normalize=1\nfilters=128\nsize=3\nstride=1\npad=1\nactivation=leaky\n" /* 6: c 64 */
+    "[convolutional]\nbatch_normalize=1\nfilters=48\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 7 */
+    "[convolutional]\nbatch_normalize=1\nfilters=96\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 8: c 48 */
+    "[route]\nlayers=-1,-3\n"                                                                       /* 9 */
+    "[convolutional]\nfilters=14\nsize=1\nstride=1\npad=1\nactivation=linear\n"                     /* 10 head */
+    "[yolo]\nmask=0,1\nanchors=4,5, 8,9\nclasses=2\nnum=2\n";                                       /* 11 */
+#define DIRECT_LAYERS 12
+
+
+static vgc_net *load_direct(int kind, int keep, int no_direct, const float *ranges)
+{
+    vgc_options opt = { .no_weights = 1, .seed = 9, .keep_outputs = keep, .max_batch = 2, .precision = VGC_PREC_INT8,
+                        .q8_kernel = kind + 1, .q8_ranges = ranges, .q8_no_direct = no_direct };
+    char err[VIGIA_ERRLEN];
+    vgc_net *net = NULL;
+
+    if (vgc_net_load_mem(&net, direct_cfg, sizeof direct_cfg - 1, NULL, 0, &opt, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    return net;
+}
+
+
+/*
+ * The direct form computes the packed form's sums (int32, exact) through
+ * the same epilogue: every layer's output equals it to the bit, with
+ * dynamic ranges (float between layers) and with static ones (fed).
+ */
+static void test_direct(void **state)
+{
+    const int kind = (int)(intptr_t)*state;
+    const size_t n = 3 * 40 * 36;
+    float *x = malloc(2 * n * sizeof *x), ranges[2 * DIRECT_LAYERS] = { 0 };
+    vgc_net *direct = load_direct(kind, 1, 0, NULL), *packed = load_direct(kind, 1, 1, NULL);
+    const int amx = kind == VGC_Q8_AMX;
+    static const int conv3[] = { 1, 3, 4, 6, 8 };
+    double maxd, maxv;
+
+    assert_non_null(x);
+    for (size_t i = 0; i < 2 * n; i++)
+        x[i] = (float)((i * 7919) % 1000) / 1000.0f;
+    for (size_t i = 0; i < sizeof conv3 / sizeof conv3[0]; i++) {
+        const vgc_layer *l = vgc_net_layer(direct, conv3[i]);
+
+        assert_non_null(l->q8);
+        assert_int_equal(vgc_net_layer(packed, conv3[i])->q8->taps, 0);
+        /* 72 channels: AMX steps 64 at a time, and 72 is no multiple (packed); direct everywhere else */
+        assert_int_equal(l->q8->taps, amx && l->c == 72 ? 0 : 9);
+    }
+    assert_int_equal(vgc_net_layer(direct, 7)->q8->taps, 0);
+    for (int i = 1; i < DIRECT_LAYERS; i++) {
+        if (vgc_net_layer(direct, i)->type != VGC_L_CONV)
+            continue;
+        maxd = q8u_max_diff(direct, packed, x, i, &maxv);
+        if (maxd != 0)
+            fail_msg("%s: layer %d direct vs packed: max |diff| %g", kernels[kind]->name, i, maxd);
+        assert_true(maxv > 0);
+    }
+    q8u_ranges_measure(direct, ranges, NULL, 1.1f);
+    vgc_net_destroy(direct);
+    vgc_net_destroy(packed);
+    direct = load_direct(kind, 0, 0, ranges);
+    packed = load_direct(kind, 0, 1, ranges);
+    assert_int_equal(vgc_net_layer(direct, 3)->q8->fed, 1);
+    maxd = q8u_max_diff(direct, packed, x, DIRECT_LAYERS - 1, &maxv);
+    printf("# %s: direct vs packed, static ranges: max |diff| %g (outputs up to %g)\n", kernels[kind]->name, maxd,
+           maxv);
+    assert_true(maxd == 0 && maxv > 0);
+    vgc_net_destroy(direct);
+    vgc_net_destroy(packed);
+    free(x);
+}
+
+
 int main(void)
 {
-    static struct CMUnitTest tests[4 * VGC_Q8_KINDS + 5];
-    static char names[4 * VGC_Q8_KINDS + 5][256];
+    static struct CMUnitTest tests[5 * VGC_Q8_KINDS + 5];
+    static char names[5 * VGC_Q8_KINDS + 5][256];
     int n = 0;
 
     snprintf(names[n], sizeof names[0], "reference");
@@ -880,6 +968,9 @@ int main(void)
             snprintf(why, sizeof why, "not built for this architecture");
         snprintf(names[n], sizeof names[0], "fused_%s%s%s", kernels[kind]->name, ok ? "" : " # SKIP ", ok ? "" : why);
         tests[n] = (struct CMUnitTest){ names[n], !ok ? skipped : test_fused, NULL, NULL, (void *)(intptr_t)kind };
+        n++;
+        snprintf(names[n], sizeof names[0], "direct_%s%s%s", kernels[kind]->name, ok ? "" : " # SKIP ", ok ? "" : why);
+        tests[n] = (struct CMUnitTest){ names[n], !ok ? skipped : test_direct, NULL, NULL, (void *)(intptr_t)kind };
         n++;
     }
     return _cmocka_run_group_tests("q8", tests, (size_t)n, NULL, NULL);
