@@ -171,8 +171,9 @@ typedef struct vgc_options {
                                  too (1 expansions, 2 projections, 3 both; 0 none, the default) */
     int q8_no_fuse;           /* int8, static ranges: float tensors between int8 layers too
                                  (tests, benchmarks; q8.h's vgc_q8_plan) */
-    int q8_no_direct;         /* int8: every GEMM on a packed band, none direct on the input
-                                 planes (tests, benchmarks; q8.h's vgc_q8_gemm taps) */
+    int q8_direct;            /* int8: direct convolutions (q8.h's vgc_q8_gemm taps): 0 with the
+                                 kernels they measured faster on (AMX), 1 with every kernel that
+                                 has them, -1 none: every GEMM on a packed band (tests, benchmarks) */
 } vgc_options;
 
 /* What the convolutions compute in (the manifest's `[cpu] precision`). */

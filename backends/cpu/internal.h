@@ -244,7 +244,7 @@ struct vgc_net {
                                  docs/engine.md), NULL: they stay fp32 */
     int q8_blocks;            /* int8: the 1x1 layers around depthwise ones too, static ranges only
                                  (q8.c's block_layer: 1 expansions, 2 projections, 3 both) */
-    int q8_no_direct;         /* int8: no direct convolutions (vgc_options.q8_no_direct) */
+    int q8_direct;            /* int8: which kernels run direct convolutions (vgc_options.q8_direct) */
     char prec_note[192];      /* vgc_net_precision()'s note */
     struct vgc_q8_net *q8;    /* int8 state (q8.h), or NULL */
 };

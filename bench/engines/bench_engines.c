@@ -84,7 +84,8 @@ static void report(const char *engine, double *ms, int iters, double flops, int 
  * VGC_PRECISION=fp32|bf16|int8, VGC_Q8_KERNEL=ref|avx2|vnni|amx (int8), bf16_ref|avx512_bf16|amx_bf16
  * (bf16): at most that kernel; VGC_Q8_MIN_CHANNELS=N; VGC_Q8_FUSE=0: float tensors between int8
  * layers even with static ranges (q8.h's vgc_q8_plan); VGC_Q8_DIRECT=0: every int8 GEMM on a
- * packed band (no direct convolutions, q8.h's vgc_q8_gemm taps); VGC_Q8_DW_STATIC=1: calibration gives the
+ * packed band, 1: direct convolutions with every kernel that has them (q8.h's vgc_q8_gemm taps;
+ * unset: vgc_options.q8_direct's default); VGC_Q8_DW_STATIC=1: calibration gives the
  * depthwise layers static per-channel ranges; VGC_Q8_BLOCKS=0-3: the 1x1 layers around them in
  * int8 too with static ranges (vgc_options.q8_blocks).
  */
@@ -97,8 +98,8 @@ static void precision_env(vgc_options *opt)
         opt->q8_min_channels = atoi(getenv("VGC_Q8_MIN_CHANNELS"));
     if (getenv("VGC_Q8_FUSE") && strcmp(getenv("VGC_Q8_FUSE"), "0") == 0)
         opt->q8_no_fuse = 1;
-    if (getenv("VGC_Q8_DIRECT") && strcmp(getenv("VGC_Q8_DIRECT"), "0") == 0)
-        opt->q8_no_direct = 1;
+    if (getenv("VGC_Q8_DIRECT"))
+        opt->q8_direct = strcmp(getenv("VGC_Q8_DIRECT"), "0") == 0 ? -1 : 1;
     if (getenv("VGC_Q8_DW_STATIC"))
         opt->q8_dw_static = atoi(getenv("VGC_Q8_DW_STATIC"));
     if (getenv("VGC_Q8_BLOCKS"))

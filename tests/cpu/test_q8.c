@@ -865,10 +865,10 @@ static const char direct_cfg[] =
 #define DIRECT_LAYERS 12
 
 
-static vgc_net *load_direct(int kind, int keep, int no_direct, const float *ranges)
+static vgc_net *load_direct(int kind, int keep, int direct, const float *ranges)
 {
     vgc_options opt = { .no_weights = 1, .seed = 9, .keep_outputs = keep, .max_batch = 2, .precision = VGC_PREC_INT8,
-                        .q8_kernel = kind + 1, .q8_ranges = ranges, .q8_no_direct = no_direct };
+                        .q8_kernel = kind + 1, .q8_ranges = ranges, .q8_direct = direct };
     char err[VIGIA_ERRLEN];
     vgc_net *net = NULL;
 
@@ -888,7 +888,7 @@ static void test_direct(void **state)
     const int kind = (int)(intptr_t)*state;
     const size_t n = 3 * 40 * 36;
     float *x = malloc(2 * n * sizeof *x), ranges[2 * DIRECT_LAYERS] = { 0 };
-    vgc_net *direct = load_direct(kind, 1, 0, NULL), *packed = load_direct(kind, 1, 1, NULL);
+    vgc_net *direct = load_direct(kind, 1, 1, NULL), *packed = load_direct(kind, 1, -1, NULL), *deflt;
     const int amx = kind == VGC_Q8_AMX;
     static const int conv3[] = { 1, 3, 4, 6, 8 };
     double maxd, maxv;
@@ -905,6 +905,10 @@ static void test_direct(void **state)
         assert_int_equal(l->q8->taps, amx && l->c == 72 ? 0 : 9);
     }
     assert_int_equal(vgc_net_layer(direct, 7)->q8->taps, 0);
+    /* by default only AMX runs them */
+    deflt = load_direct(kind, 1, 0, NULL);
+    assert_int_equal(vgc_net_layer(deflt, 3)->q8->taps, amx ? 9 : 0);
+    vgc_net_destroy(deflt);
     for (int i = 1; i < DIRECT_LAYERS; i++) {
         if (vgc_net_layer(direct, i)->type != VGC_L_CONV)
             continue;
@@ -916,8 +920,8 @@ static void test_direct(void **state)
     q8u_ranges_measure(direct, ranges, NULL, 1.1f);
     vgc_net_destroy(direct);
     vgc_net_destroy(packed);
-    direct = load_direct(kind, 0, 0, ranges);
-    packed = load_direct(kind, 0, 1, ranges);
+    direct = load_direct(kind, 0, 1, ranges);
+    packed = load_direct(kind, 0, -1, ranges);
     assert_int_equal(vgc_net_layer(direct, 3)->q8->fed, 1);
     maxd = q8u_max_diff(direct, packed, x, DIRECT_LAYERS - 1, &maxv);
     printf("# %s: direct vs packed, static ranges: max |diff| %g (outputs up to %g)\n", kernels[kind]->name, maxd,
