@@ -19,7 +19,9 @@
  *      bytes: b[k][n] at b[((k/4)*ldb + n)*4 + k%4]; ldb a multiple of 32
  *      and every byte of the kp/4 x ldb x 4 block readable.
  * That is the VNNI operand layout (vpdpbusd takes 4 u8 x 4 s8 per int32
- * lane) and the AMX one (a B tile is 16 such rows of 16 columns).
+ * lane) and the AMX one (a B tile is 16 such rows of 16 columns). A direct
+ * convolution (vgc_q8_gemm's taps) reads b in that layout straight from
+ * the layer's input planes instead of a packed band.
  *
  * Kernels: a scalar reference (every machine), AVX2 (vpmaddubsw, which
  * saturates pairs at int16: weights are then limited to +-63, "7-bit", as

@@ -3,9 +3,10 @@
  * written once and compiled by q8_amx.c (int8, tdpbsud: int32
  * accumulators) and bf16_amx.c (bf16, tdpbf16ps: float accumulators).
  * Blocks of 32 rows x 32 columns in four accumulator tiles, 64 bytes of k
- * a step (a 16 x 64-byte tile of a, 16 rows of 4-byte groups of b); the
- * accumulators go through a 4 KiB buffer on the stack for the epilogue
- * (AVX-512).
+ * a step (a 16 x 64-byte tile of a, 16 rows of 4-byte groups of b), or a
+ * direct convolution's tap of fewer channels in one narrower step (the
+ * tile configuration is set per call); the accumulators go through a
+ * 4 KiB buffer on the stack for the epilogue (AVX-512).
  *
  * The including file turns on its instruction sets and defines:
  *   QT_CELL             the accumulator element type (int32_t, float)

@@ -782,16 +782,30 @@ static const char fuse_cfg[] =
 #define FUSE_LAYERS 13
 
 
-static vgc_net *load_fuse(int kind, int keep, int no_fuse, const float *ranges)
+/*
+ * Network text cfg in int8 with kernel `kind`, random weights (seed), up
+ * to 2 images; keep: every output kept; no_fuse, direct: vgc_options'
+ * q8_no_fuse, q8_direct (the direct form on 3 threads: the channel-blocked
+ * planes and the bands split between them); ranges: static, or NULL.
+ */
+static vgc_net *load_q8(const char *cfg, size_t len, uint32_t seed, int kind, int keep, int no_fuse, int direct,
+                        const float *ranges)
 {
-    vgc_options opt = { .no_weights = 1, .seed = 5, .keep_outputs = keep, .max_batch = 2, .precision = VGC_PREC_INT8,
-                        .q8_kernel = kind + 1, .q8_ranges = ranges, .q8_no_fuse = no_fuse };
+    vgc_options opt = { .no_weights = 1, .seed = seed, .keep_outputs = keep, .max_batch = 2,
+                        .precision = VGC_PREC_INT8, .q8_kernel = kind + 1, .q8_ranges = ranges,
+                        .q8_no_fuse = no_fuse, .q8_direct = direct, .threads = direct > 0 ? 3 : 1 };
     char err[VIGIA_ERRLEN];
     vgc_net *net = NULL;
 
-    if (vgc_net_load_mem(&net, fuse_cfg, sizeof fuse_cfg - 1, NULL, 0, &opt, err, sizeof err) < 0)
+    if (vgc_net_load_mem(&net, cfg, len, NULL, 0, &opt, err, sizeof err) < 0)
         fail_msg("%s", err);
     return net;
+}
+
+
+static vgc_net *load_fuse(int kind, int keep, int no_fuse, const float *ranges)
+{
+    return load_q8(fuse_cfg, sizeof fuse_cfg - 1, 5, kind, keep, no_fuse, 0, ranges);
 }
 
 
@@ -867,21 +881,15 @@ static const char direct_cfg[] =
 
 static vgc_net *load_direct(int kind, int keep, int direct, const float *ranges)
 {
-    vgc_options opt = { .no_weights = 1, .seed = 9, .keep_outputs = keep, .max_batch = 2, .precision = VGC_PREC_INT8,
-                        .q8_kernel = kind + 1, .q8_ranges = ranges, .q8_direct = direct };
-    char err[VIGIA_ERRLEN];
-    vgc_net *net = NULL;
-
-    if (vgc_net_load_mem(&net, direct_cfg, sizeof direct_cfg - 1, NULL, 0, &opt, err, sizeof err) < 0)
-        fail_msg("%s", err);
-    return net;
+    return load_q8(direct_cfg, sizeof direct_cfg - 1, 9, kind, keep, 0, direct, ranges);
 }
 
 
 /*
  * The direct form computes the packed form's sums (int32, exact) through
  * the same epilogue: every layer's output equals it to the bit, with
- * dynamic ranges (float between layers) and with static ones (fed).
+ * dynamic ranges (float between layers) and with static ones (fed), on 3
+ * threads against 1.
  */
 static void test_direct(void **state)
 {
