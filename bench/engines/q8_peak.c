@@ -10,8 +10,9 @@
  * accumulator tiles (AMX: 16 x 16 x 64 = 16384 each); the bf16 ones
  * (vdpbf16ps: 32, tdpbf16ps: 8192 each) as GFLOP/s. GOP/s counts a
  * multiply-add as 2 operations, as GFLOP/s does. Then each kernel on the
- * GEMM shapes of yolov3-tiny's int8 layers. A unit the CPU (or Linux) does
- * not give is reported as skipped, with the reason.
+ * GEMM shapes of yolov3-tiny's int8 layers, and the int8 kernels that take
+ * direct convolutions on its 3x3 layers in that form. A unit the CPU (or
+ * Linux) does not give is reported as skipped, with the reason.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -223,6 +224,60 @@ static double gemm_rate(const vgc_q8_kernels *k, int m, int kk, int n, double se
 }
 
 
+/*
+ * A direct convolution (q8.h's vgc_q8_gemm taps): m filters, 3x3 over c
+ * channels of an hw x hw plane, the input in the channel-blocked form,
+ * the columns over the padded width; GOP/s counts the output positions'
+ * multiply-adds only (not the 2 columns computed past each row).
+ */
+static double direct_rate(const vgc_q8_kernels *k, int m, int c, int hw, double secs)
+{
+    const int wp = hw + 2, cols = hw * wp, ldb = (cols + 31) / 32 * 32, mp = (m + 31) / 32 * 32;
+    const size_t pb = (size_t)wp * (hw + 3), c4 = (size_t)c * pb + 4 * ((size_t)2 * wp + 2) + 256;
+    int8_t *a = aligned_alloc(64, (size_t)mp * 9 * c);
+    uint8_t *b = aligned_alloc(64, (c4 + 63) / 64 * 64);
+    float *out = malloc((size_t)m * ldb * sizeof *out), *scale = malloc((size_t)m * sizeof *scale);
+    float *bias = calloc((size_t)m, sizeof *bias);
+    int32_t *comp = calloc((size_t)m, sizeof *comp);
+    size_t toff[9];
+    double t0, t = 0, best = 1e30;
+    int runs = 0;
+
+    if (!a || !b || !out || !scale || !bias || !comp)
+        return 0;
+    for (size_t i = 0; i < (size_t)mp * 9 * c; i++)
+        a[i] = (int8_t)((i * 7) % 63 - 31);
+    for (size_t i = 0; i < c4; i++)
+        b[i] = (uint8_t)(i * 13);
+    for (int i = 0; i < m; i++)
+        scale[i] = 1e-4f;
+    for (int tap = 0; tap < 9; tap++)
+        toff[tap] = ((size_t)(tap / 3) * wp + (size_t)(tap % 3)) * 4;
+    {
+        vgc_q8_gemm g = { .a = a, .m = m, .kp = 9 * c, .b = b, .ldb = ldb, .n = cols, .c = out, .ldc = (size_t)ldb,
+                          .scale = scale, .comp = comp, .bias = bias, .act = VGC_ACT_LEAKY,
+                          .taps = 9, .cp = c, .toff = toff, .gs = pb * 4 };
+
+        k->gemm(&g);
+        while (t < secs || runs < 3) {
+            t0 = now();
+            k->gemm(&g);
+            t0 = now() - t0;
+            t += t0;
+            best = t0 < best ? t0 : best;
+            runs++;
+        }
+    }
+    free(a);
+    free(b);
+    free(out);
+    free(scale);
+    free(bias);
+    free(comp);
+    return 2.0 * m * 9.0 * c * hw * hw / best / 1e9;
+}
+
+
 int main(int argc, char **argv)
 {
     const double secs = argc > 1 ? atof(argv[1]) : 0.3;
@@ -232,6 +287,9 @@ int main(int argc, char **argv)
     static const int shapes[][3] = { { 128, 576, 2704 }, { 256, 1152, 676 }, { 512, 2304, 169 },
                                      { 1024, 4608, 169 }, { 256, 1024, 169 }, { 512, 2304, 169 },
                                      { 256, 3456, 676 } };
+    /* its 3x3 layers: filters, channels, plane (the direct form, vgc_q8_gemm taps) */
+    static const int conv3[][3] = { { 32, 16, 208 }, { 64, 32, 104 }, { 128, 64, 52 }, { 256, 128, 26 },
+                                    { 512, 256, 13 }, { 1024, 512, 13 }, { 512, 256, 13 }, { 256, 384, 26 } };
     double peaks[VGC_Q8_KINDS] = { 0 };
     char why[160];
 
@@ -274,6 +332,27 @@ int main(int argc, char **argv)
             ops += o;
         }
         printf("gemm %-4s all shapes       %8.1f GOP/s  %5.1f%% of peak\n", all[kind]->name, ops / sum,
+               peaks[kind] > 0 ? 100 * ops / sum / peaks[kind] : 0);
+    }
+    /* the same layers' 3x3 convolutions as direct ones (the int8 kernels that have the form) */
+    for (int kind = VGC_Q8_AVX2; kind <= VGC_Q8_AMX; kind++) {
+        double sum = 0, ops = 0;
+
+        if (!all[kind]->gemm || !all[kind]->direct || !vgc_q8_usable(kind, why, sizeof why))
+            continue;
+        for (size_t s = 0; s < sizeof conv3 / sizeof conv3[0]; s++) {
+            double r, o = 2.0 * conv3[s][0] * 9.0 * conv3[s][1] * conv3[s][2] * conv3[s][2];
+
+            /* AMX steps 64 channels at a time, or all of them below 64 */
+            if (kind == VGC_Q8_AMX && conv3[s][1] > 64 && conv3[s][1] % 64)
+                continue;
+            r = direct_rate(all[kind], conv3[s][0], conv3[s][1], conv3[s][2], secs / 4);
+            printf("direct %-4s %5d x %3d ch x %3d^2  %8.1f GOP/s  %5.1f%% of peak\n", all[kind]->name, conv3[s][0],
+                   conv3[s][1], conv3[s][2], r, peaks[kind] > 0 ? 100 * r / peaks[kind] : 0);
+            sum += o / r;
+            ops += o;
+        }
+        printf("direct %-4s all shapes          %8.1f GOP/s  %5.1f%% of peak\n", all[kind]->name, ops / sum,
                peaks[kind] > 0 ? 100 * ops / sum / peaks[kind] : 0);
     }
     return 0;
