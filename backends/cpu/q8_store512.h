@@ -31,3 +31,54 @@ static inline void q8_store512(const vgc_q8_gemm *g, int m, int col, __m512 y, i
     y = _mm512_min_ps(_mm512_max_ps(y, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
     _mm512_mask_cvtusepi32_storeu_epi8(g->q + (size_t)m * g->ldq + col, mask, _mm512_cvttps_epi32(y));
 }
+
+
+/*
+ * Whether q8_store512_full takes a GEMM's epilogue: leaky or linear (the
+ * others go through vgc_act_scalar, q8_store512).
+ */
+static inline int q8_store512_fast(const vgc_q8_gemm *g)
+{
+    return g->act == VGC_ACT_LEAKY || g->act == VGC_ACT_LINEAR;
+}
+
+
+/*
+ * q8_store512 for nv whole vectors of row m from column col (all inside
+ * n), leaky or linear, with its arithmetic and bytes (linear as leaky of
+ * slope 1: max(y, y) = y). g should be the caller's local copy of the
+ * GEMM: the stores here cannot change a local, so nothing is read again
+ * after them. Per vector q8_store512 did about 50 instructions, most of
+ * them reading g's fields and the row's constants again after each store
+ * and building the mask: the epilogue took half of a small-k layer's time
+ * (bench/engines/q8_peak's direct shapes, AMX, 16 and 32 channels).
+ */
+static inline void q8_store512_full(const vgc_q8_gemm *g, int m, int col, const __m512 *y, int nv)
+{
+    const __m512 slope = _mm512_set1_ps(g->act == VGC_ACT_LEAKY ? 0.1f : 1.0f);
+    __m512 t[3];
+
+    for (int v = 0; v < nv; v++)
+        t[v] = _mm512_max_ps(y[v], _mm512_mul_ps(y[v], slope));
+    if (!g->q) {
+        float *c = g->c + (size_t)m * g->ldc + col;
+
+        for (int v = 0; v < nv; v++)
+            _mm512_storeu_ps(c + 16 * v, t[v]);
+        return;
+    }
+    {
+        const __m512 qinv = _mm512_set1_ps(g->qinv[m]), qzp = _mm512_set1_ps(g->qzp[m]);
+        uint8_t *q = g->q + (size_t)m * g->ldq + col;
+
+        for (int v = 0; v < nv; v++) {
+            __m512 u = _mm512_mul_round_ps(t[v], qinv, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+
+            u = _mm512_add_round_ps(u, qzp, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            u = _mm512_min_ps(_mm512_max_ps(u, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
+            /* in [0, 255]: truncated to bytes, what the saturating store writes */
+            _mm_storeu_si128((__m128i *)(void *)(q + 16 * v), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(u)));
+        }
+    }
+}
+

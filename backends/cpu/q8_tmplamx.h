@@ -28,11 +28,22 @@ typedef struct tile_cfg {
 
 #include "q8_store512.h"
 
-static void QT_NAME(epilogue)(const vgc_q8_gemm *g, const QT_CELL acc[32][32], int m0, int n0)
+static void QT_NAME(epilogue)(const vgc_q8_gemm *gp, const QT_CELL acc[32][32], int m0, int n0)
 {
-    for (int r = 0; r < 32 && m0 + r < g->m; r++)
-        for (int v = 0; v < 2 && n0 + 16 * v < g->n; v++)
-            q8_store512(g, m0 + r, n0 + 16 * v, QT_TOF(g, m0 + r, &acc[r][16 * v]), g->n - n0 - 16 * v);
+    const vgc_q8_gemm g = *gp;   /* a local copy: q8_store512_full */
+    const int rows = g.m - m0 < 32 ? g.m - m0 : 32;
+
+    if (g.n - n0 >= 32 && q8_store512_fast(&g)) {
+        for (int r = 0; r < rows; r++) {
+            const __m512 y[2] = { QT_TOF(&g, m0 + r, &acc[r][0]), QT_TOF(&g, m0 + r, &acc[r][16]) };
+
+            q8_store512_full(&g, m0 + r, n0, y, 2);
+        }
+        return;
+    }
+    for (int r = 0; r < rows; r++)
+        for (int v = 0; v < 2 && n0 + 16 * v < g.n; v++)
+            q8_store512(&g, m0 + r, n0 + 16 * v, QT_TOF(&g, m0 + r, &acc[r][16 * v]), g.n - n0 - 16 * v);
 }
 
 
