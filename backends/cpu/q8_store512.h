@@ -51,7 +51,9 @@ static inline int q8_store512_fast(const vgc_q8_gemm *g)
  * after them. Per vector q8_store512 did about 50 instructions, most of
  * them reading g's fields and the row's constants again after each store
  * and building the mask: the epilogue took half of a small-k layer's time
- * (bench/engines/q8_peak's direct shapes, AMX, 16 and 32 channels).
+ * (bench/engines/q8_peak's direct shapes, AMX, 16 and 32 channels). The
+ * AMX epilogue only: in the VNNI blocks (q8_tmpl512.h) the same made them
+ * slower (q8_peak: direct 32 x 16 x 208^2 382-403 -> 327-335 GOP/s).
  */
 static inline void q8_store512_full(const vgc_q8_gemm *g, int m, int col, const __m512 *y, int nv)
 {

@@ -29,30 +29,6 @@ static inline void store_vec(const vgc_q8_gemm *g, int m, int col, QT_ACC acc, i
 
 
 /*
- * A block's 8 rows of nv vectors from column n0: q8_store512_full when
- * they are whole and the activation is leaky or linear, else store_vec.
- */
-static inline void store_rows(const vgc_q8_gemm *gp, int m0, int n0, const QT_ACC *acc, int nv)
-{
-    const vgc_q8_gemm g = *gp;   /* a local copy: q8_store512_full */
-
-    if (g.n - n0 >= 16 * nv && q8_store512_fast(&g)) {
-        for (int r = 0; r < 8 && m0 + r < g.m; r++) {
-            __m512 y[3];
-
-            for (int v = 0; v < nv; v++)
-                y[v] = QT_TOF(&g, m0 + r, acc[r * nv + v]);
-            q8_store512_full(&g, m0 + r, n0, y, nv);
-        }
-        return;
-    }
-    for (int r = 0; r < 8 && m0 + r < g.m; r++)
-        for (int v = 0; v < nv && n0 + 16 * v < g.n; v++)
-            store_vec(&g, m0 + r, n0 + 16 * v, acc[r * nv + v], g.n - n0 - 16 * v);
-}
-
-
-/*
  * 8 rows x 48 columns: 24 accumulators, 3 vectors of b and 8 broadcasts of
  * a for 24 products a 4-byte group. A vector of b serves 8 rows (4 in
  * the 4 x 64 block this replaced): b comes from L2 for long k, and half the bytes of b per
@@ -103,7 +79,9 @@ static void QT_NAME(block8x3)(const vgc_q8_gemm *g, int m0, int n0)
         const QT_ACC acc[8][3] = { { c00, c01, c02 }, { c10, c11, c12 }, { c20, c21, c22 }, { c30, c31, c32 },
                                    { c40, c41, c42 }, { c50, c51, c52 }, { c60, c61, c62 }, { c70, c71, c72 } };
 
-        store_rows(g, m0, n0, &acc[0][0], 3);
+        for (int r = 0; r < 8 && m0 + r < g->m; r++)
+            for (int v = 0; v < 3 && n0 + 16 * v < g->n; v++)
+                store_vec(g, m0 + r, n0 + 16 * v, acc[r][v], g->n - n0 - 16 * v);
     }
 }
 
@@ -145,7 +123,9 @@ static void QT_NAME(block8x2)(const vgc_q8_gemm *g, int m0, int n0)
         const QT_ACC acc[8][2] = { { c00, c01 }, { c10, c11 }, { c20, c21 }, { c30, c31 },
                                    { c40, c41 }, { c50, c51 }, { c60, c61 }, { c70, c71 } };
 
-        store_rows(g, m0, n0, &acc[0][0], 2);
+        for (int r = 0; r < 8 && m0 + r < g->m; r++)
+            for (int v = 0; v < 2 && n0 + 16 * v < g->n; v++)
+                store_vec(g, m0 + r, n0 + 16 * v, acc[r][v], g->n - n0 - 16 * v);
     }
 }
 
@@ -181,7 +161,8 @@ static void QT_NAME(block8x1)(const vgc_q8_gemm *g, int m0, int n0)
     {
         const QT_ACC acc[8] = { c0, c1, c2, c3, c4, c5, c6, c7 };
 
-        store_rows(g, m0, n0, acc, 1);
+        for (int r = 0; r < 8 && m0 + r < g->m; r++)
+            store_vec(g, m0 + r, n0, acc[r], g->n - n0);
     }
 }
 
