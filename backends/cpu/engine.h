@@ -171,9 +171,9 @@ typedef struct vgc_options {
                                  too (1 expansions, 2 projections, 3 both; 0 none, the default) */
     int q8_no_fuse;           /* int8, static ranges: float tensors between int8 layers too
                                  (tests, benchmarks; q8.h's vgc_q8_plan) */
-    int q8_direct;            /* int8: direct convolutions (q8.h's vgc_q8_gemm taps): 0 with the
-                                 kernels they measured faster on (AMX), 1 with every kernel that
-                                 has them, -1 none: every GEMM on a packed band (tests, benchmarks) */
+    int q8_direct;            /* int8: direct convolutions (q8.h's vgc_q8_gemm taps): 0 with AMX,
+                                 where they measured faster, 1 with every kernel that has them (AMX
+                                 and the reference: tests), -1 none: every GEMM on a packed band */
 } vgc_options;
 
 /* What the convolutions compute in (the manifest's `[cpu] precision`). */

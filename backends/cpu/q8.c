@@ -303,11 +303,13 @@ static int is_padded(const vgc_layer *l);
  * tap into the band (9 times for 3x3). AMX steps through a tap's channels
  * a tile (64) at a time, or all of them in one smaller tile.
  *
- * By default with AMX only: there it gained on every layer of yolov3-tiny
- * (VGC_PROFILE, two runs: 6.6 -> 5.7 and 7.0 -> 6.2 ms a frame); with VNNI
- * the frame took the same time (13.4-13.8 ms either way: the larger
- * layers a little faster, the 13x13 ones slower by the columns computed
- * past each row, 195 for 169).
+ * AMX and the reference (tests) have the form; by default only AMX runs
+ * it: there it gained on every layer of yolov3-tiny (VGC_PROFILE, two
+ * runs: 6.6 -> 5.7 and 7.0 -> 6.2 ms a frame). With VNNI the frame took
+ * the same time (13.4-13.8 ms either way: the larger layers a little
+ * faster, the 13x13 ones slower by the columns computed past each row, 195
+ * for 169), and the tap walk in the AVX-512 kernels cost their packed GEMM
+ * 1-3 % (bench/engines/q8_peak), so VNNI and AVX2 have no direct form.
  */
 static int direct_layer(const vgc_net *net, const vgc_layer *l, const vgc_q8_kernels *kern)
 {

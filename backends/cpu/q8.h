@@ -90,7 +90,7 @@ typedef struct vgc_q8_gemm {
     size_t gs;
 } vgc_q8_gemm;
 
-/* The walk over b's groups of 4 k that every kernel makes: taps of cp k, gs bytes a group. */
+/* The walk over b's groups of 4 k of the kernels with the direct form: taps of cp k, gs bytes a group. */
 static inline void vgc_q8_walk(const vgc_q8_gemm *g, int *taps, int *cp, size_t *gs)
 {
     *taps = g->taps ? g->taps : 1;
@@ -145,7 +145,7 @@ typedef struct vgc_q8_kernels {
     int bf16;                 /* 1: the bf16 form (below) */
     void (*gemm)(const vgc_q8_gemm *g);
     int u8out;                /* 1: gemm writes u8 into g->q when it is set (else q must be NULL) */
-    int direct;               /* 1: gemm takes a direct convolution (vgc_q8_gemm's taps) */
+    int direct;               /* 1: gemm takes a direct convolution (vgc_q8_gemm's taps: ref, amx) */
 } vgc_q8_kernels;
 
 /* The scalar depthwise channel (q8_ref.c): the reference, and what REF runs. */

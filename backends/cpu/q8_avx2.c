@@ -48,34 +48,29 @@ static inline __m256i dot4(__m256i acc, __m256i b, __m256i a, __m256i ones)
 static void block4x2(const vgc_q8_gemm *g, int m0, int n0)
 {
     const __m256i ones = _mm256_set1_epi16(1);
-    const size_t kp = (size_t)g->kp;
+    const uint8_t *b = g->b + (size_t)n0 * 4;
+    const size_t bs = (size_t)g->ldb * 4, kp = (size_t)g->kp;
     const int8_t *a = g->a + (size_t)m0 * kp;
-    int taps, cp;
-    size_t bs;
+    const int groups = g->kp / 4;
     __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00;
     __m256i c20 = c00, c21 = c00, c30 = c00, c31 = c00;
 
-    vgc_q8_walk(g, &taps, &cp, &bs);
-    for (int t = 0; t < taps; t++) {
-        const uint8_t *b = g->b + vgc_q8_toff(g, t) + (size_t)n0 * 4;
+    for (int kg = 0; kg < groups; kg++, b += bs, a += 4) {
+        const __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 32));
+        __m256i av;
 
-        for (int kg = 0; kg < cp / 4; kg++, b += bs, a += 4) {
-            const __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 32));
-            __m256i av;
-
-            av = _mm256_set1_epi32(*(const int32_t *)(const void *)a);
-            c00 = dot4(c00, b0, av, ones);
-            c01 = dot4(c01, b1, av, ones);
-            av = _mm256_set1_epi32(*(const int32_t *)(const void *)(a + kp));
-            c10 = dot4(c10, b0, av, ones);
-            c11 = dot4(c11, b1, av, ones);
-            av = _mm256_set1_epi32(*(const int32_t *)(const void *)(a + 2 * kp));
-            c20 = dot4(c20, b0, av, ones);
-            c21 = dot4(c21, b1, av, ones);
-            av = _mm256_set1_epi32(*(const int32_t *)(const void *)(a + 3 * kp));
-            c30 = dot4(c30, b0, av, ones);
-            c31 = dot4(c31, b1, av, ones);
-        }
+        av = _mm256_set1_epi32(*(const int32_t *)(const void *)a);
+        c00 = dot4(c00, b0, av, ones);
+        c01 = dot4(c01, b1, av, ones);
+        av = _mm256_set1_epi32(*(const int32_t *)(const void *)(a + kp));
+        c10 = dot4(c10, b0, av, ones);
+        c11 = dot4(c11, b1, av, ones);
+        av = _mm256_set1_epi32(*(const int32_t *)(const void *)(a + 2 * kp));
+        c20 = dot4(c20, b0, av, ones);
+        c21 = dot4(c21, b1, av, ones);
+        av = _mm256_set1_epi32(*(const int32_t *)(const void *)(a + 3 * kp));
+        c30 = dot4(c30, b0, av, ones);
+        c31 = dot4(c31, b1, av, ones);
     }
     {
         const __m256i acc[MR][2] = { { c00, c01 }, { c10, c11 }, { c20, c21 }, { c30, c31 } };
@@ -99,7 +94,7 @@ static void gemm_avx2(const vgc_q8_gemm *g)
 #pragma clang attribute pop
 #endif
 
-const vgc_q8_kernels vgc_q8_avx2 = { VGC_Q8_AVX2, "avx2", 63, 0, gemm_avx2, 0, 1 };
+const vgc_q8_kernels vgc_q8_avx2 = { VGC_Q8_AVX2, "avx2", 63, 0, gemm_avx2, 0, 0 };
 #else
 const vgc_q8_kernels vgc_q8_avx2 = { VGC_Q8_AVX2, "avx2", 63, 0, NULL, 0, 0 };
 #endif

@@ -30,7 +30,7 @@
 #pragma clang attribute pop
 #endif
 
-const vgc_q8_kernels vgc_q8_vnni = { VGC_Q8_VNNI, "vnni", 127, 0, gemm_vnni, 1, 1 };
+const vgc_q8_kernels vgc_q8_vnni = { VGC_Q8_VNNI, "vnni", 127, 0, gemm_vnni, 1, 0 };
 #else
 const vgc_q8_kernels vgc_q8_vnni = { VGC_Q8_VNNI, "vnni", 127, 0, NULL, 0, 0 };
 #endif

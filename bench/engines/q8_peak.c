@@ -180,6 +180,25 @@ static double peak(void (*fn)(long, int32_t *), double ops, double secs)
 }
 
 
+/* The best time of g on kernels k over about `secs` seconds (at least 3 runs, after one to warm up). */
+static double best_time(const vgc_q8_kernels *k, const vgc_q8_gemm *g, double secs)
+{
+    double t0, t = 0, best = 1e30;
+    int runs = 0;
+
+    k->gemm(g);
+    while (t < secs || runs < 3) {
+        t0 = now();
+        k->gemm(g);
+        t0 = now() - t0;
+        t += t0;
+        best = t0 < best ? t0 : best;
+        runs++;
+    }
+    return best;
+}
+
+
 static double gemm_rate(const vgc_q8_kernels *k, int m, int kk, int n, double secs)
 {
     const int kp = (kk + 63) / 64 * 64, mp = (m + 31) / 32 * 32, ldb = (n + 31) / 32 * 32;
@@ -188,8 +207,7 @@ static double gemm_rate(const vgc_q8_kernels *k, int m, int kk, int n, double se
     float *c = malloc((size_t)m * n * sizeof *c), *scale = malloc((size_t)m * sizeof *scale);
     float *bias = calloc((size_t)m, sizeof *bias);
     int32_t *comp = calloc((size_t)m, sizeof *comp);
-    double t0, t = 0, best = 1e30;
-    int runs = 0;
+    double best;
 
     if (!a || !b || !c || !scale || !bias || !comp)
         return 0;
@@ -204,15 +222,7 @@ static double gemm_rate(const vgc_q8_kernels *k, int m, int kk, int n, double se
         vgc_q8_gemm g = { .a = a, .m = m, .kp = kp, .b = b, .ldb = ldb, .n = n, .c = c, .ldc = (size_t)n,
                           .scale = scale, .comp = comp, .bias = bias, .act = VGC_ACT_LEAKY };
 
-        k->gemm(&g);
-        while (t < secs || runs < 3) {
-            t0 = now();
-            k->gemm(&g);
-            t0 = now() - t0;
-            t += t0;
-            best = t0 < best ? t0 : best;
-            runs++;
-        }
+        best = best_time(k, &g, secs);
     }
     free(a);
     free(b);
@@ -240,8 +250,7 @@ static double direct_rate(const vgc_q8_kernels *k, int m, int c, int hw, double 
     float *bias = calloc((size_t)m, sizeof *bias);
     int32_t *comp = calloc((size_t)m, sizeof *comp);
     size_t toff[9];
-    double t0, t = 0, best = 1e30;
-    int runs = 0;
+    double best;
 
     if (!a || !b || !out || !scale || !bias || !comp)
         return 0;
@@ -258,15 +267,7 @@ static double direct_rate(const vgc_q8_kernels *k, int m, int c, int hw, double 
                           .scale = scale, .comp = comp, .bias = bias, .act = VGC_ACT_LEAKY,
                           .taps = 9, .cp = c, .toff = toff, .gs = pb * 4 };
 
-        k->gemm(&g);
-        while (t < secs || runs < 3) {
-            t0 = now();
-            k->gemm(&g);
-            t0 = now() - t0;
-            t += t0;
-            best = t0 < best ? t0 : best;
-            runs++;
-        }
+        best = best_time(k, &g, secs);
     }
     free(a);
     free(b);
@@ -275,6 +276,17 @@ static double direct_rate(const vgc_q8_kernels *k, int m, int c, int hw, double 
     free(bias);
     free(comp);
     return 2.0 * m * 9.0 * c * hw * hw / best / 1e9;
+}
+
+
+/* The end of a line: rate r against the kernel's peak; with sum, added to the totals (o operations). */
+static void tally(double r, double o, double peak, double *sum, double *ops)
+{
+    printf("  %8.1f GOP/s  %5.1f%% of peak\n", r, peak > 0 ? 100 * r / peak : 0);
+    if (sum) {
+        *sum += o / r;
+        *ops += o;
+    }
 }
 
 
@@ -326,13 +338,11 @@ int main(int argc, char **argv)
             double r = gemm_rate(all[kind], shapes[s][0], shapes[s][1], shapes[s][2], secs / 4);
             double o = 2.0 * shapes[s][0] * shapes[s][1] * shapes[s][2];
 
-            printf("gemm %-4s %5d x %5d x %5d  %8.1f GOP/s  %5.1f%% of peak\n", all[kind]->name, shapes[s][0],
-                   shapes[s][1], shapes[s][2], r, peaks[kind] > 0 ? 100 * r / peaks[kind] : 0);
-            sum += o / r;
-            ops += o;
+            printf("gemm %-4s %5d x %5d x %5d", all[kind]->name, shapes[s][0], shapes[s][1], shapes[s][2]);
+            tally(r, o, peaks[kind], &sum, &ops);
         }
-        printf("gemm %-4s all shapes       %8.1f GOP/s  %5.1f%% of peak\n", all[kind]->name, ops / sum,
-               peaks[kind] > 0 ? 100 * ops / sum / peaks[kind] : 0);
+        printf("gemm %-4s all shapes     ", all[kind]->name);
+        tally(ops / sum, 0, peaks[kind], NULL, NULL);
     }
     /* the same layers' 3x3 convolutions as direct ones (the int8 kernels that have the form) */
     for (int kind = VGC_Q8_AVX2; kind <= VGC_Q8_AMX; kind++) {
@@ -347,13 +357,11 @@ int main(int argc, char **argv)
             if (kind == VGC_Q8_AMX && conv3[s][1] > 64 && conv3[s][1] % 64)
                 continue;
             r = direct_rate(all[kind], conv3[s][0], conv3[s][1], conv3[s][2], secs / 4);
-            printf("direct %-4s %5d x %3d ch x %3d^2  %8.1f GOP/s  %5.1f%% of peak\n", all[kind]->name, conv3[s][0],
-                   conv3[s][1], conv3[s][2], r, peaks[kind] > 0 ? 100 * r / peaks[kind] : 0);
-            sum += o / r;
-            ops += o;
+            printf("direct %-4s %5d x %3d ch x %3d^2", all[kind]->name, conv3[s][0], conv3[s][1], conv3[s][2]);
+            tally(r, o, peaks[kind], &sum, &ops);
         }
-        printf("direct %-4s all shapes          %8.1f GOP/s  %5.1f%% of peak\n", all[kind]->name, ops / sum,
-               peaks[kind] > 0 ? 100 * ops / sum / peaks[kind] : 0);
+        printf("direct %-4s all shapes        ", all[kind]->name);
+        tally(ops / sum, 0, peaks[kind], NULL, NULL);
     }
     return 0;
 }
