@@ -288,7 +288,6 @@ static void free_layer(vgc_q8_layer *q)
     free(q->wsum);
     free(q->cr);
     free(q->fcomp);
-    free(q->toff);
     free(q);
 }
 
@@ -338,17 +337,8 @@ static int quantize_layer(const vgc_net *net, vgc_layer *l, const vgc_q8_kernels
     /* AMX steps through k 64 bytes a tile; the others 4 bytes a group (yolov3-tiny's k = 144: 144, not 192) */
     q->kp = q->dw ? k : (int)round_up((size_t)k, kern->kind == VGC_Q8_AMX || kern->kind == VGC_BF16_AMX ? 64 : 4);
     if (direct_layer(net, l, kern)) {
-        const size_t wp = (size_t)l->w + 2 * (size_t)l->pad;
-
         q->taps = l->size * l->size;
-        q->cp = l->c;
-        q->kp = q->taps * q->cp;
-        if (!(q->toff = malloc((size_t)q->taps * sizeof *q->toff))) {
-            free_layer(q);
-            return -1;
-        }
-        for (int t = 0; t < q->taps; t++)
-            q->toff[t] = ((size_t)(t / l->size) * wp + (size_t)(t % l->size)) * 4;
+        q->kp = q->taps * l->c;
     }
     q->mp = q->dw ? q->m : (int)round_up((size_t)q->m, 32);
     q->a = aligned_alloc(64, round_up((size_t)q->mp * q->kp * e, 64));
@@ -427,12 +417,17 @@ static size_t esize(const vgc_q8_layer *q)
 }
 
 
-/* The GEMM's columns: the output positions, or a direct layer's over the padded width (is_padded). */
+/* The columns of a row of the GEMM's output: out_w, or a direct layer's padded width (is_padded). */
+static size_t gemm_pitch(const vgc_layer *l)
+{
+    return l->q8 && l->q8->taps ? (size_t)l->w + 2 * (size_t)l->pad : (size_t)l->out_w;
+}
+
+
+/* The GEMM's columns: the output positions, or a direct layer's over the padded width. */
 static size_t gemm_cols(const vgc_layer *l)
 {
-    if (l->q8 && l->q8->taps)
-        return (size_t)l->out_h * ((size_t)l->w + 2 * (size_t)l->pad);
-    return (size_t)l->out_w * l->out_h;
+    return (size_t)l->out_h * gemm_pitch(l);
 }
 
 
@@ -476,8 +471,9 @@ static void account(vgc_net *net, const vgc_layer *l, const vgc_q8_layer *q)
     const size_t band = q->dw ? 0 : ((size_t)q->kp * cols + 4 * (size_t)cols) * esize(q) + 64 + (size_t)q->m * cols * sizeof(float);
     /* one image at a time */
     const size_t xq = (size_t)l->c * plane_bytes(l) * esize(q);
-    /* a direct layer's planes channel-blocked, and a tile's reach past the last of them */
-    const size_t c4 = q->taps ? xq + 4 * ((size_t)q->toff[q->taps - 1] / 4 + 64) : 0;
+    /* a direct layer's planes channel-blocked, and a tile's reach past the last of them: the last
+       tap's shift and 64 columns */
+    const size_t c4 = q->taps ? xq + 4 * ((size_t)(l->size - 1) * (gemm_pitch(l) + 1) + 64) : 0;
 
     qn->layers++;
     qn->wide += q->kern != qn->k;
@@ -1173,7 +1169,7 @@ static void direct_store(const q8_job *j, const float *src, const uint8_t *src8,
 {
     const vgc_layer *l = j->l;
     const vgc_q8_net *qn = j->net->q8;
-    const int wp = l->w + 2 * l->pad, ow = l->out_w, hw = l->out_w * l->out_h;
+    const int wp = (int)gemm_pitch(l), ow = l->out_w, hw = l->out_w * l->out_h;
     const size_t tpb = j->to ? plane_bytes(j->to) : (size_t)hw;
     const int tpad = j->to && is_padded(j->to) ? j->to->pad : 0;
     const size_t twp = (size_t)ow + 2 * (size_t)tpad;
@@ -1182,7 +1178,7 @@ static void direct_store(const q8_job *j, const float *src, const uint8_t *src8,
         const size_t r = (size_t)m * ldb;
 
         if (j->qout && !j->to) {
-            quantize_run(src + r, (size_t)cnt, qn->qinv[m], qn->qzp[m], j->qout + m * gemm_cols(l) + n0, 0);
+            quantize_run(src + r, (size_t)cnt, qn->qinv[m], qn->qzp[m], j->qout + (size_t)m * gemm_cols(l) + n0, 0);
             continue;
         }
         for (int v = n0; v < n0 + cnt;) {
@@ -1253,8 +1249,8 @@ static void gemm_task(void *ctx, int task, int thread)
         /* direct: b is the channel-blocked input itself, the band's output through tmp */
         g.b = qn->c4 + (size_t)n0 * 4;
         g.taps = q->taps;
-        g.cp = q->cp;
-        g.toff = q->toff;
+        g.tw = l->size;
+        g.trow = gemm_pitch(l) * 4;
         g.gs = plane_bytes(l) * 4;
         g.c = tmp;
         g.ldc = (size_t)ldb;
@@ -1463,8 +1459,8 @@ static void pool8_task(void *ctx, int task, int thread)
     const int c0 = task * j->chunk, c1 = c0 + j->chunk < p->c ? c0 + j->chunk : p->c;
     const size_t tpb = plane_bytes(to), twp = (size_t)to->w + 2 * (size_t)(is_padded(to) ? to->pad : 0);
     const size_t toff = is_padded(to) ? (size_t)to->pad * twp + (size_t)to->pad : 0;
-    /* a direct feeder's planes are over its padded width (gemm_cols) */
-    const size_t ldi = j->l->q8->taps ? (size_t)j->l->w + 2 * (size_t)j->l->pad : (size_t)p->w;
+    /* the feeder's u8 planes, rows gemm_pitch apart (a direct feeder's padded width) */
+    const size_t ldi = gemm_pitch(j->l);
 
     (void)thread;
     for (int c = c0; c < c1; c++)

@@ -78,15 +78,16 @@ typedef struct vgc_q8_gemm {
      * A direct convolution (taps > 0, kernels with `direct`): b is not a
      * packed band but the layer's input in channel-blocked planes (q8.c's
      * "c4" form: the padded planes of 4 channels interleaved, group g at
-     * b + g*gs, a column's 4 bytes at + n*4), and k runs tap-major,
-     * k = t*cp + c: row k's group is at b + toff[t] + (c/4)*gs, tap t being
-     * the input shifted by toff[t] bytes. cp is a multiple of 4 (AMX: of 64,
-     * or below 64) and kp = taps*cp. taps = 0: the packed b above (one tap,
-     * cp = kp, gs = ldb*4).
+     * b + g*gs, a column's 4 bytes at + n*4), and k runs tap-major over
+     * taps of cp = kp / taps channels, k = t*cp + c: row k's group is at
+     * b + vgc_q8_toff(t) + (c/4)*gs, tap t (row t / tw, column t % tw of
+     * the kernel) being the input shifted by that many bytes, trow bytes a
+     * row of taps. cp is a multiple of 4 (AMX: of 64, or below 64). taps =
+     * 0: the packed b above (one tap, cp = kp, gs = ldb*4).
      */
     int taps;
-    int cp;
-    const size_t *toff;
+    int tw;
+    size_t trow;
     size_t gs;
 } vgc_q8_gemm;
 
@@ -94,14 +95,14 @@ typedef struct vgc_q8_gemm {
 static inline void vgc_q8_walk(const vgc_q8_gemm *g, int *taps, int *cp, size_t *gs)
 {
     *taps = g->taps ? g->taps : 1;
-    *cp = g->taps ? g->cp : g->kp;
+    *cp = g->kp / *taps;
     *gs = g->taps ? g->gs : (size_t)g->ldb * 4;
 }
 
 /* The byte offset of tap t in b (0 for the packed form). */
 static inline size_t vgc_q8_toff(const vgc_q8_gemm *g, int t)
 {
-    return g->taps ? g->toff[t] : 0;
+    return g->taps ? (size_t)(t / g->tw) * g->trow + (size_t)(t % g->tw) * 4 : 0;
 }
 
 /*
@@ -243,16 +244,14 @@ typedef struct vgc_q8_layer {
                                  layer's (needstatic); 0: no cr */
     int32_t *fcomp;           /* a block 1x1 layer with crs: each input channel's scale is folded into
                                  a and wscale (vgc_q8_fold), comp[m] = sum_k a[m][k] zp[k]; else NULL */
-    int taps;                 /* a direct convolution (vgc_q8_gemm): size^2 taps of cp channels, a's
-                                 rows tap-major (vgc_q8_col), toff each tap's shift; 0: packed */
-    int cp;
-    size_t *toff;
+    int taps;                 /* a direct convolution (vgc_q8_gemm): size^2 taps of kp / taps
+                                 channels, a's rows tap-major (vgc_q8_col); 0: packed */
 } vgc_q8_layer;
 
 /* Where weight k (darknet's order: channel-major, then ky, kx) is in a row of q's a. */
 static inline size_t vgc_q8_col(const vgc_q8_layer *q, int k)
 {
-    return q->taps ? (size_t)(k % q->taps) * (size_t)q->cp + (size_t)(k / q->taps) : (size_t)k;
+    return q->taps ? (size_t)(k % q->taps) * (size_t)(q->kp / q->taps) + (size_t)(k / q->taps) : (size_t)k;
 }
 
 /* The net-wide int8 state: kernels and buffers sized for the largest layer. */

@@ -249,7 +249,6 @@ static double direct_rate(const vgc_q8_kernels *k, int m, int c, int hw, double 
     float *out = malloc((size_t)m * ldb * sizeof *out), *scale = malloc((size_t)m * sizeof *scale);
     float *bias = calloc((size_t)m, sizeof *bias);
     int32_t *comp = calloc((size_t)m, sizeof *comp);
-    size_t toff[9];
     double best;
 
     if (!a || !b || !out || !scale || !bias || !comp)
@@ -260,12 +259,10 @@ static double direct_rate(const vgc_q8_kernels *k, int m, int c, int hw, double 
         b[i] = (uint8_t)(i * 13);
     for (int i = 0; i < m; i++)
         scale[i] = 1e-4f;
-    for (int tap = 0; tap < 9; tap++)
-        toff[tap] = ((size_t)(tap / 3) * wp + (size_t)(tap % 3)) * 4;
     {
         vgc_q8_gemm g = { .a = a, .m = m, .kp = 9 * c, .b = b, .ldb = ldb, .n = cols, .c = out, .ldc = (size_t)ldb,
                           .scale = scale, .comp = comp, .bias = bias, .act = VGC_ACT_LEAKY,
-                          .taps = 9, .cp = c, .toff = toff, .gs = pb * 4 };
+                          .taps = 9, .tw = 3, .trow = (size_t)wp * 4, .gs = pb * 4 };
 
         best = best_time(k, &g, secs);
     }
