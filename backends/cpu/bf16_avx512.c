@@ -18,6 +18,8 @@
 #define QT_ZERO _mm512_setzero_ps()
 #define QT_DOT(c, b, a) _mm512_dpbf16_ps((c), (__m512bh)(b), (__m512bh)(a))
 #define QT_TOF(g, m, acc) _mm512_add_ps((acc), _mm512_set1_ps((g)->bias[m]))
+#define QT_ROW(g, m) const __m512 rk_bias = _mm512_set1_ps((g)->bias[m])
+#define QT_TOF_ROW(acc) _mm512_add_ps((acc), rk_bias)
 #define QT_PER 2
 #define QT_E 2
 #define QT_NAME(x) x##_bf16

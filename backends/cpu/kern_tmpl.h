@@ -17,8 +17,8 @@
  *   KNAME(x)           x with the level's suffix
  */
 
-/* v = act(v), a vector at a time (exp-based ones to a few ulp of expf). */
-static inline void KNAME(act_vec)(vf *v, enum vgc_act act)
+/* v = act(v) for the exp-based activations (out of line: see act_vec). */
+static __attribute__((noinline)) void KNAME(act_vec_exp)(vf *v, enum vgc_act act)
 {
     switch (act) {
     case VGC_ACT_LOGISTIC:
@@ -35,6 +35,21 @@ static inline void KNAME(act_vec)(vf *v, enum vgc_act act)
         *v = VMUL(*v, VDIV(n, VADD(n, VSET1(2.0f))));
         return;
     }
+    default:
+        return;
+    }
+}
+
+
+/*
+ * v = act(v), a vector at a time (exp-based ones to a few ulp of expf).
+ * The cheap ones always inline: GCC had kept the whole switch out of line,
+ * and a call per vector in a GEMM tile's epilogue spills every accumulator
+ * (all vector registers are caller-saved).
+ */
+static inline __attribute__((always_inline)) void KNAME(act_vec)(vf *v, enum vgc_act act)
+{
+    switch (act) {
     case VGC_ACT_LINEAR:
         return;
     case VGC_ACT_LEAKY:
@@ -47,6 +62,7 @@ static inline void KNAME(act_vec)(vf *v, enum vgc_act act)
         *v = VMIN(VMAX(*v, VZERO), VSET1(6.0f));
         return;
     default:
+        KNAME(act_vec_exp)(v, act);
         return;
     }
 }
@@ -303,6 +319,20 @@ static void KNAME(maxpool)(const float *in, int w, int h, int size, int stride, 
  */
 #define GEMM_NR (GEMM_NV * VW)
 
+/* A whole GEMM_MR x nv tile through act (a constant where inlined) into c. */
+static inline __attribute__((always_inline)) void
+KNAME(tile_out)(vf acc[GEMM_MR][GEMM_NV], const int nv, float *restrict c, size_t ldc, enum vgc_act act)
+{
+#pragma GCC unroll 16
+    for (int r = 0; r < GEMM_MR; r++)
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++) {
+            KNAME(act_vec)(&acc[r][v], act);
+            VSTORE(c + (size_t)r * ldc + v * VW, acc[r][v]);
+        }
+}
+
+
 static inline __attribute__((always_inline)) void
 KNAME(gemm_tile_nv)(const int nv, int K, const float *restrict a, const float *restrict b, size_t ldb,
                     float *restrict c, size_t ldc, const float *bias, int rows, int cols,
@@ -345,6 +375,22 @@ KNAME(gemm_tile_nv)(const int nv, int K, const float *restrict a, const float *r
 #pragma GCC unroll 8
             for (int v = 0; v < nv; v++)
                 acc[r][v] = VFMA(ar, bv[v], acc[r][v]);
+        }
+    }
+    if (rows == GEMM_MR && full) {
+        /* a whole tile, the activation a constant in each copy: straight-line stores from registers */
+        switch (last ? act : VGC_ACT_LINEAR) {
+        case VGC_ACT_LINEAR:
+            KNAME(tile_out)(acc, nv, c, ldc, VGC_ACT_LINEAR);
+            return;
+        case VGC_ACT_LEAKY:
+            KNAME(tile_out)(acc, nv, c, ldc, VGC_ACT_LEAKY);
+            return;
+        case VGC_ACT_RELU:
+            KNAME(tile_out)(acc, nv, c, ldc, VGC_ACT_RELU);
+            return;
+        default:
+            break;
         }
     }
     for (int r = 0; r < rows; r++) {

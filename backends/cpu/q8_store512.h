@@ -33,6 +33,18 @@ static inline void q8_store512(const vgc_q8_gemm *g, int m, int col, __m512 y, i
 }
 
 
+/* 16 whole outputs quantized into q: q8_store512's arithmetic and bytes, unmasked. */
+static inline void q8_store512_u8(uint8_t *q, __m512 y, __m512 qinv, __m512 qzp)
+{
+    __m512 u = _mm512_mul_round_ps(y, qinv, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+
+    u = _mm512_add_round_ps(u, qzp, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    u = _mm512_min_ps(_mm512_max_ps(u, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
+    /* in [0, 255]: truncated to bytes, what the saturating store writes */
+    _mm_storeu_si128((__m128i *)(void *)q, _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(u)));
+}
+
+
 /*
  * Whether q8_store512_full takes a GEMM's epilogue: leaky or linear (the
  * others go through vgc_act_scalar, q8_store512).
@@ -52,8 +64,9 @@ static inline int q8_store512_fast(const vgc_q8_gemm *g)
  * them reading g's fields and the row's constants again after each store
  * and building the mask: the epilogue took half of a small-k layer's time
  * (bench/engines/q8_peak's direct shapes, AMX, 16 and 32 channels). The
- * AMX epilogue only: in the VNNI blocks (q8_tmpl512.h) the same made them
- * slower (q8_peak: direct 32 x 16 x 208^2 382-403 -> 327-335 GOP/s).
+ * AMX epilogue only: in the VNNI blocks (q8_tmpl512.h) this function made
+ * them slower (q8_peak: direct 32 x 16 x 208^2 382-403 -> 327-335 GOP/s);
+ * their whole 8 x 48 blocks have an epilogue of their own in registers.
  */
 static inline void q8_store512_full(const vgc_q8_gemm *g, int m, int col, const __m512 *y, int nv)
 {
@@ -73,14 +86,9 @@ static inline void q8_store512_full(const vgc_q8_gemm *g, int m, int col, const 
         const __m512 qinv = _mm512_set1_ps(g->qinv[m]), qzp = _mm512_set1_ps(g->qzp[m]);
         uint8_t *q = g->q + (size_t)m * g->ldq + col;
 
-        for (int v = 0; v < nv; v++) {
-            __m512 u = _mm512_mul_round_ps(t[v], qinv, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-
-            u = _mm512_add_round_ps(u, qzp, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            u = _mm512_min_ps(_mm512_max_ps(u, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
-            /* in [0, 255]: truncated to bytes, what the saturating store writes */
-            _mm_storeu_si128((__m128i *)(void *)(q + 16 * v), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(u)));
-        }
+        for (int v = 0; v < nv; v++)
+            q8_store512_u8(q + 16 * v, t[v], qinv, qzp);
     }
 }
+
 

@@ -12,6 +12,7 @@
  *   QT_ZERO            a zero accumulator
  *   QT_DOT(c, b, a)    c + the products of the 4-byte groups of b and a
  *   QT_TOF(g, m, acc)  row m's accumulator vector as float, dequantized, plus bias
+ *   QT_ROW(g, m)       declares row m's constants (QT_TOF's), QT_TOF_ROW(acc) then does the same with them
  *   QT_PER             k per 4-byte group (4 int8, 2 bf16)
  *   QT_E               bytes of an element of a (1, 2)
  *   QT_NAME(x)         x with the variant's suffix
@@ -69,6 +70,50 @@ static void QT_NAME(block8x3)(const vgc_q8_gemm *g, int m0, int n0)
         VGC_ROW(6, c60, c61, c62)
         VGC_ROW(7, c70, c71, c72)
 #undef VGC_ROW
+    }
+    if (m0 + 8 <= g->m && n0 + 48 <= g->n && q8_store512_fast(g)) {
+        /*
+         * A whole block, leaky or linear: each row's constants read once and
+         * its 3 vectors stored straight from the accumulators (the loop below
+         * takes them through memory, builds a mask and tests the activation
+         * and the destination per vector: about 40 instructions a vector).
+         */
+        const __m512 slope = _mm512_set1_ps(g->act == VGC_ACT_LEAKY ? 0.1f : 1.0f);
+        float *const c = g->c + (size_t)m0 * g->ldc + n0;
+        uint8_t *const q = g->q ? g->q + (size_t)m0 * g->ldq + n0 : NULL;
+        const size_t ldc = g->ldc, ldq = g->ldq;
+        const float *const qinv = q ? g->qinv + m0 : NULL, *const qzp = q ? g->qzp + m0 : NULL;
+
+#define VGC_EPI(r, x0, x1, x2)                                                                        \
+        {                                                                                             \
+            QT_ROW(g, m0 + (r));                                                                      \
+            __m512 y0 = QT_TOF_ROW(x0), y1 = QT_TOF_ROW(x1), y2 = QT_TOF_ROW(x2);                     \
+                                                                                                      \
+            y0 = _mm512_max_ps(y0, _mm512_mul_ps(y0, slope));                                         \
+            y1 = _mm512_max_ps(y1, _mm512_mul_ps(y1, slope));                                         \
+            y2 = _mm512_max_ps(y2, _mm512_mul_ps(y2, slope));                                         \
+            if (q) {                                                                                  \
+                const __m512 qi = _mm512_set1_ps(qinv[r]), qz = _mm512_set1_ps(qzp[r]);               \
+                                                                                                      \
+                q8_store512_u8(q + (r) * ldq, y0, qi, qz);                                            \
+                q8_store512_u8(q + (r) * ldq + 16, y1, qi, qz);                                       \
+                q8_store512_u8(q + (r) * ldq + 32, y2, qi, qz);                                       \
+            } else {                                                                                  \
+                _mm512_storeu_ps(c + (r) * ldc, y0);                                                  \
+                _mm512_storeu_ps(c + (r) * ldc + 16, y1);                                             \
+                _mm512_storeu_ps(c + (r) * ldc + 32, y2);                                             \
+            }                                                                                         \
+        }
+        VGC_EPI(0, c00, c01, c02)
+        VGC_EPI(1, c10, c11, c12)
+        VGC_EPI(2, c20, c21, c22)
+        VGC_EPI(3, c30, c31, c32)
+        VGC_EPI(4, c40, c41, c42)
+        VGC_EPI(5, c50, c51, c52)
+        VGC_EPI(6, c60, c61, c62)
+        VGC_EPI(7, c70, c71, c72)
+#undef VGC_EPI
+        return;
     }
     {
         const QT_ACC acc[8][3] = { { c00, c01, c02 }, { c10, c11, c12 }, { c20, c21, c22 }, { c30, c31, c32 },

@@ -20,6 +20,10 @@
 #define QT_TOF(g, m, acc)                                                                                  \
     _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32((acc), _mm512_set1_epi32((g)->comp[m]))),          \
                     _mm512_set1_ps((g)->scale[m]), _mm512_set1_ps((g)->bias[m]))
+#define QT_ROW(g, m)                                                                                       \
+    const __m512i rk_comp = _mm512_set1_epi32((g)->comp[m]);                                               \
+    const __m512 rk_scale = _mm512_set1_ps((g)->scale[m]), rk_bias = _mm512_set1_ps((g)->bias[m])
+#define QT_TOF_ROW(acc) _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32((acc), rk_comp)), rk_scale, rk_bias)
 #define QT_PER 4
 #define QT_E 1
 #define QT_NAME(x) x##_vnni
