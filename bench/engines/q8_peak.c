@@ -219,7 +219,9 @@ static double best_time(const vgc_q8_kernels *k, const vgc_q8_gemm *g, double se
 
 static double gemm_rate(const vgc_q8_kernels *k, int m, int kk, int n, double secs)
 {
-    const int kp = (kk + 63) / 64 * 64, mp = (m + 31) / 32 * 32, ldb = (n + 31) / 32 * 32;
+    /* k padded as q8.c pads it: to a tile row for AMX, to a 4-byte group for the others */
+    const int kq = k->kind == VGC_Q8_AMX || k->kind == VGC_BF16_AMX ? 64 : 4;
+    const int kp = (kk + kq - 1) / kq * kq, mp = (m + 31) / 32 * 32, ldb = (n + 31) / 32 * 32;
     int8_t *a = aligned_alloc(64, (size_t)mp * kp * 2);
     uint8_t *b = aligned_alloc(64, (size_t)kp * ldb * 2 + 64);
     float *c = malloc((size_t)m * n * sizeof *c), *scale = malloc((size_t)m * sizeof *scale);
@@ -311,7 +313,8 @@ int main(int argc, char **argv)
     static const vgc_q8_kernels *const all[VGC_Q8_KINDS] = { &vgc_q8_ref, &vgc_q8_avx2, &vgc_q8_vnni, &vgc_q8_amx,
                                                              &vgc_bf16_ref, &vgc_bf16_avx512, &vgc_bf16_amx };
     /* yolov3-tiny 416's int8 layers as GEMMs: filters x (c*size*size) x output positions */
-    static const int shapes[][3] = { { 128, 576, 2704 }, { 256, 1152, 676 }, { 512, 2304, 169 },
+    static const int shapes[][3] = { { 32, 144, 43264 }, { 64, 288, 10816 },
+                                     { 128, 576, 2704 }, { 256, 1152, 676 }, { 512, 2304, 169 },
                                      { 1024, 4608, 169 }, { 256, 1024, 169 }, { 512, 2304, 169 },
                                      { 256, 3456, 676 } };
     /* its 3x3 layers: filters, channels, plane (the direct form, vgc_q8_gemm taps) */
