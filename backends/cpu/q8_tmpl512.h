@@ -29,6 +29,12 @@ static inline void store_vec(const vgc_q8_gemm *g, int m, int col, QT_ACC acc, i
 }
 
 
+/* X(r, its 3 accumulators) for each of block8x3's 8 rows */
+#define VGC_ROWS8X3(X)                                                                                \
+    X(0, c00, c01, c02) X(1, c10, c11, c12) X(2, c20, c21, c22) X(3, c30, c31, c32)                  \
+    X(4, c40, c41, c42) X(5, c50, c51, c52) X(6, c60, c61, c62) X(7, c70, c71, c72)
+
+
 /*
  * 8 rows x 48 columns: 24 accumulators, 3 vectors of b and 8 broadcasts of
  * a for 24 products a 4-byte group. A vector of b serves 8 rows (4 in
@@ -61,14 +67,7 @@ static void QT_NAME(block8x3)(const vgc_q8_gemm *g, int m0, int n0)
         x0 = QT_DOT(x0, b0, av);                                                 \
         x1 = QT_DOT(x1, b1, av);                                                 \
         x2 = QT_DOT(x2, b2, av);
-        VGC_ROW(0, c00, c01, c02)
-        VGC_ROW(1, c10, c11, c12)
-        VGC_ROW(2, c20, c21, c22)
-        VGC_ROW(3, c30, c31, c32)
-        VGC_ROW(4, c40, c41, c42)
-        VGC_ROW(5, c50, c51, c52)
-        VGC_ROW(6, c60, c61, c62)
-        VGC_ROW(7, c70, c71, c72)
+        VGC_ROWS8X3(VGC_ROW)
 #undef VGC_ROW
     }
     if (m0 + 8 <= g->m && n0 + 48 <= g->n && q8_store512_fast(g)) {
@@ -104,14 +103,7 @@ static void QT_NAME(block8x3)(const vgc_q8_gemm *g, int m0, int n0)
                 _mm512_storeu_ps(c + (r) * ldc + 32, y2);                                             \
             }                                                                                         \
         }
-        VGC_EPI(0, c00, c01, c02)
-        VGC_EPI(1, c10, c11, c12)
-        VGC_EPI(2, c20, c21, c22)
-        VGC_EPI(3, c30, c31, c32)
-        VGC_EPI(4, c40, c41, c42)
-        VGC_EPI(5, c50, c51, c52)
-        VGC_EPI(6, c60, c61, c62)
-        VGC_EPI(7, c70, c71, c72)
+        VGC_ROWS8X3(VGC_EPI)
 #undef VGC_EPI
         return;
     }
@@ -124,6 +116,9 @@ static void QT_NAME(block8x3)(const vgc_q8_gemm *g, int m0, int n0)
                 store_vec(g, m0 + r, n0 + 16 * v, acc[r][v], g->n - n0 - 16 * v);
     }
 }
+
+
+#undef VGC_ROWS8X3
 
 
 /* 8 rows x 32 columns (the last columns of a row of blocks): 16 accumulators, 2 vectors of b a group. */
