@@ -10,9 +10,10 @@
  * accumulator tiles (AMX: 16 x 16 x 64 = 16384 each); the bf16 ones
  * (vdpbf16ps: 32, tdpbf16ps: 8192 each) as GFLOP/s. GOP/s counts a
  * multiply-add as 2 operations, as GFLOP/s does. Then each kernel on the
- * GEMM shapes of yolov3-tiny's int8 layers, and the int8 kernels that take
- * direct convolutions on its 3x3 layers in that form. A unit the CPU (or
- * Linux) does not give is reported as skipped, with the reason.
+ * GEMM shapes of yolov3-tiny's int8 layers, the int8 kernels that take
+ * direct convolutions on its 3x3 layers in that form, and the int8
+ * depthwise kernels on yolo-fastest-1.1-xl's depthwise shapes. A unit the
+ * CPU (or Linux) does not give is reported as skipped, with the reason.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -296,6 +297,53 @@ static double direct_rate(const vgc_q8_kernels *k, int m, int c, int hw, double 
 }
 
 
+/*
+ * The int8 depthwise kernel fn (q8.h's vgc_q8_dw) on one channel of an hw x hw
+ * plane, size x size taps, stride s, "same" padding, leaky, float out: the
+ * best of many runs of 8 channels (short runs: the best of them is what a
+ * noisy machine leaves alone), as nanoseconds per output and GOP/s.
+ */
+static void dw_line(const char *name, vgc_q8_dw_fn fn, int hw, int size, int s, double secs)
+{
+    const int pad = size / 2, wp = hw + 2 * pad, ow = (wp - size) / s + 1;
+    const size_t inb = (size_t)wp * (size_t)(wp + 1) + 64;
+    uint8_t *in = malloc(inb);
+    float *out = malloc((size_t)ow * ow * sizeof *out);
+    int16_t k[64];
+    double best = 1e30, spent = 0;
+
+    if (!in || !out) {
+        free(in);
+        free(out);
+        return;
+    }
+    for (size_t i = 0; i < inb; i++)
+        in[i] = (uint8_t)(i * 31);
+    for (int i = 0; i < size * size; i++)
+        k[i] = (int16_t)(i * 997 % 30000 - 15000);
+    {
+        vgc_q8_dw d = { .in = in, .ldi = (size_t)wp, .k = k, .size = size, .stride = s, .ow = ow, .oh = ow,
+                        .scale = 1e-4f, .act = VGC_ACT_LEAKY, .out = out, .ldo = (size_t)ow };
+
+        fn(&d);
+        for (int runs = 0; spent < secs || runs < 100; runs++) {
+            double t = now();
+
+            for (int c = 0; c < 8; c++)
+                fn(&d);
+            t = now() - t;
+            spent += t;
+            best = t < best ? t : best;
+        }
+    }
+    best /= 8;
+    printf("dw %-5s %3dx%-3d %dx%d stride %d  %6.3f ns/output  %6.1f GOP/s\n", name, hw, hw, size, size, s,
+           best * 1e9 / ((double)ow * ow), 2.0 * size * size * ow * ow / best / 1e9);
+    free(in);
+    free(out);
+}
+
+
 /* The end of a line: rate r against the kernel's peak; with sum, added to the totals (o operations). */
 static void tally(double r, double o, double peak, double *sum, double *ops)
 {
@@ -380,6 +428,24 @@ int main(int argc, char **argv)
         }
         printf("direct %-4s all shapes        ", all[kind]->name);
         tally(ops / sum, 0, peaks[kind], NULL, NULL);
+    }
+    /* the int8 depthwise kernels on yolo-fastest-1.1-xl's int8 depthwise layers (planes up to 80x80) */
+    {
+        static const int dws[][3] = { { 80, 3, 1 }, { 40, 3, 1 }, { 20, 5, 1 }, { 10, 5, 1 }, { 80, 3, 2 },
+                                      { 40, 3, 2 }, { 20, 3, 2 } };
+        static const int kinds[] = { VGC_Q8_VNNI, VGC_Q8_AVX2 };   /* the AVX-512 one (VBMI), the AVX2 one */
+        vgc_q8_dw_fn seen = NULL;
+
+        for (size_t ki = 0; ki < sizeof kinds / sizeof kinds[0]; ki++) {
+            vgc_q8_dw_fn fn = all[kinds[ki]]->gemm && vgc_q8_usable(kinds[ki], why, sizeof why)
+                                  ? vgc_q8_dw_pick(all[kinds[ki]], why, sizeof why) : NULL;
+
+            if (!fn || fn == seen)
+                continue;
+            seen = fn;
+            for (size_t i = 0; i < sizeof dws / sizeof dws[0]; i++)
+                dw_line(fn == vgc_q8_dw_avx2 ? "avx2" : "vbmi", fn, dws[i][0], dws[i][1], dws[i][2], secs / 8);
+        }
     }
     return 0;
 }
