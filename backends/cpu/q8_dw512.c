@@ -21,6 +21,8 @@
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512vbmi,avx2,fma")
 #endif
 
+#include "q8_store512.h"
+
 #define DW_MAX_SIZE 8
 #define DW_PAIRS 4            /* of taps: DW_MAX_SIZE / 2 */
 
@@ -75,11 +77,7 @@ static inline void dw_store(const dw_epi *e, __m512i acc, int oy, int ox, int cn
     }
     if (e->qout) {
         /* q8.c's quantize arithmetic exactly: a rounded product, then a rounded sum (never an fma) */
-        __m512 t = _mm512_mul_round_ps(y, e->qinv, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-
-        t = _mm512_add_round_ps(t, e->qzp, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        t = _mm512_min_ps(_mm512_max_ps(t, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
-        _mm512_mask_cvtusepi32_storeu_epi8(e->qout + (size_t)oy * e->ldq + ox, mask, _mm512_cvttps_epi32(t));
+        _mm512_mask_cvtusepi32_storeu_epi8(e->qout + (size_t)oy * e->ldq + ox, mask, q8_quant512(y, e->qinv, e->qzp));
     } else {
         _mm512_mask_storeu_ps(e->out + (size_t)oy * e->ldo + ox, mask, y);
     }

@@ -8,6 +8,16 @@
  * quantize pass). Included after the including file turned on AVX-512.
  */
 
+/* 16 outputs quantized: a rounded product, a rounded sum, clamped to [0, 255], truncated (int32 lanes). */
+static inline __m512i q8_quant512(__m512 y, __m512 qinv, __m512 qzp)
+{
+    __m512 u = _mm512_mul_round_ps(y, qinv, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+
+    u = _mm512_add_round_ps(u, qzp, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    return _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(u, _mm512_setzero_ps()), _mm512_set1_ps(255.0f)));
+}
+
+
 static inline void q8_store512(const vgc_q8_gemm *g, int m, int col, __m512 y, int cnt)
 {
     const __mmask16 mask = cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1u);
@@ -26,22 +36,16 @@ static inline void q8_store512(const vgc_q8_gemm *g, int m, int col, __m512 y, i
         _mm512_mask_storeu_ps(g->c + (size_t)m * g->ldc + col, mask, y);
         return;
     }
-    y = _mm512_mul_round_ps(y, _mm512_set1_ps(g->qinv[m]), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    y = _mm512_add_round_ps(y, _mm512_set1_ps(g->qzp[m]), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    y = _mm512_min_ps(_mm512_max_ps(y, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
-    _mm512_mask_cvtusepi32_storeu_epi8(g->q + (size_t)m * g->ldq + col, mask, _mm512_cvttps_epi32(y));
+    _mm512_mask_cvtusepi32_storeu_epi8(g->q + (size_t)m * g->ldq + col, mask,
+                                       q8_quant512(y, _mm512_set1_ps(g->qinv[m]), _mm512_set1_ps(g->qzp[m])));
 }
 
 
 /* 16 whole outputs quantized into q: q8_store512's arithmetic and bytes, unmasked. */
 static inline void q8_store512_u8(uint8_t *q, __m512 y, __m512 qinv, __m512 qzp)
 {
-    __m512 u = _mm512_mul_round_ps(y, qinv, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-
-    u = _mm512_add_round_ps(u, qzp, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    u = _mm512_min_ps(_mm512_max_ps(u, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
     /* in [0, 255]: truncated to bytes, what the saturating store writes */
-    _mm_storeu_si128((__m128i *)(void *)q, _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(u)));
+    _mm_storeu_si128((__m128i *)(void *)q, _mm512_cvtepi32_epi8(q8_quant512(y, qinv, qzp)));
 }
 
 
