@@ -139,6 +139,8 @@ typedef struct vgc_layer {
 
     /* reduced precision */
     struct vgc_q8_layer *q8;  /* the int8 form of a convolution (q8.h), or NULL: fp32 */
+    struct vgc_q16_layer *q16; /* an int8 network's 1x1 convolution that int8 leaves fp32, in
+                                 16-bit integers (q16.h), or NULL */
 } vgc_layer;
 
 /* How a network is opened. Zero means "default" for every field. */
@@ -174,6 +176,9 @@ typedef struct vgc_options {
     int q8_direct;            /* int8: direct convolutions (q8.h's vgc_q8_gemm taps): 0 with AMX,
                                  where they measured faster, 1 with every kernel that has them (AMX
                                  and the reference: tests), -1 none: every GEMM on a packed band */
+    int q16;                  /* int8: the 1x1 convolutions int8 leaves fp32 in 16-bit integers
+                                 (q16.h): 0 where the CPU has AVX-512 VNNI, -1 never, 1 also with
+                                 the scalar kernels elsewhere (tests) */
 } vgc_options;
 
 /* What the convolutions compute in (the manifest's `[cpu] precision`). */

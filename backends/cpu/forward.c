@@ -15,6 +15,7 @@
 
 #include "internal.h"
 #include "q8.h"
+#include "q16.h"
 
 /* im2col scratch a GEMM task may use, in floats (a band of output rows). */
 #define COL_TARGET_FLOATS ((size_t)1 << 19)
@@ -389,6 +390,10 @@ const float *vgc_expand_planes(const vgc_net *net, const vgc_layer *l, int b, in
     const float *x = vgc_layer_input(net, (int)(e - net->layers)) + (size_t)b * e->c * hw;
     float *dst = net->work + (size_t)thread * net->work_floats + expand_offset(l);
 
+    if (e->q16) {      /* its input packed by vgc_net_forward */
+        vgc_q16_rows(net, e, b, c0, c1, dst);
+        return dst;
+    }
     /* the weights are packed in panels of gemm_mr filters, and c0 starts one */
     net->k->gemm(e->weights + (size_t)c0 * e->c, c1 - c0, e->c, x, hw, (int)hw, dst, hw, e->biases + c0, e->act);
     return dst;
@@ -600,6 +605,10 @@ static void forward_conv(vgc_net *net, const vgc_layer *l, const float *in, int 
 
     if (vgc_q8_runs(net, l)) {
         vgc_q8_conv_forward(net, l, in, batch);
+        return;
+    }
+    if (l->q16) {
+        vgc_q16_conv_forward(net, l, in, batch);
         return;
     }
     if (l->pool_fused) {
@@ -814,8 +823,11 @@ int vgc_net_forward(vgc_net *net, const float *input, int batch, char *err, size
         switch (l->type) {
         case VGC_L_CONV:
             /* run a group of channels at a time by the depthwise layer after it */
-            if (i + 1 < net->n && net->layers[i + 1].expand_fused)
+            if (i + 1 < net->n && net->layers[i + 1].expand_fused) {
+                if (l->q16)
+                    vgc_q16_pack_fused(net, l, in, batch);
                 break;
+            }
             forward_conv(net, l, in, batch);
             break;
         case VGC_L_MAXPOOL:

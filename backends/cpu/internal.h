@@ -247,7 +247,15 @@ struct vgc_net {
     int q8_direct;            /* int8: which kernels run direct convolutions (vgc_options.q8_direct) */
     char prec_note[192];      /* vgc_net_precision()'s note */
     struct vgc_q8_net *q8;    /* int8 state (q8.h), or NULL */
+    struct vgc_q16_net *q16;  /* int8: the 16-bit 1x1 layers' state (q16.h), or NULL */
 };
+
+/*
+ * Weight k of filter f from l's float weights themselves (vgc_layer_weight
+ * answers from an int8 form where there is one): for a layer that keeps
+ * them (q8.h's needstatic, and every layer without a reduced form).
+ */
+VGC_HIDDEN float vgc_layer_float_weight(const vgc_net *net, const vgc_layer *l, int f, int k);
 
 /* Build layers from a parsed cfg (net.c). */
 VGC_HIDDEN int vgc_net_build(vgc_net *net, vgc_cfg *cfg, const vgc_options *opt,

@@ -23,6 +23,7 @@
 
 #include "internal.h"
 #include "q8.h"
+#include "q16.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the weights reader assumes a little-endian host, as darknet does"
@@ -187,14 +188,19 @@ static void wino_weights(const float *g, float u[16])
 
 float vgc_layer_weight(const vgc_net *net, const vgc_layer *l, int f, int k)
 {
-    const int mr = net->k->gemm_mr;
-
     if (l->q8 && l->q8->dw) /* depthwise: s16 weights */
         return (float)((const int16_t *)(const void *)l->q8->a)[(size_t)f * l->q8->kp + (size_t)k] * l->q8->wscale[f];
     if (l->q8 && l->q8->kern->bf16)
         return vgc_bf16_to(((const uint16_t *)(const void *)l->q8->a)[(size_t)f * l->q8->kp + (size_t)k]);
     if (l->q8) /* the float weights were given back after quantization: what the layer computes with */
         return (float)l->q8->a[(size_t)f * l->q8->kp + vgc_q8_col(l->q8, k)] * l->q8->wscale[f];
+    return vgc_layer_float_weight(net, l, f, k);
+}
+
+
+float vgc_layer_float_weight(const vgc_net *net, const vgc_layer *l, int f, int k)
+{
+    const int mr = net->k->gemm_mr;
 
     if (l->kind == VGC_CONV_WINO && l->wino_m == 2) {
         /* invert the embedding: x0 = y0, x1 = y1 - y2, x2 = y3, on rows then columns */
@@ -822,6 +828,9 @@ static int load_common(vgc_net **out, const char *cfg_text, size_t cfg_len, wsrc
     if ((rc = plan_memory(net, opt.keep_outputs, err, errlen)) < 0 ||
         (rc = allocate(net, err, errlen)) < 0)
         goto fail;
+    /* after allocate: the bands of the 16-bit layers are the columns vgc_layer_plan gave them */
+    if ((rc = vgc_q16_prepare(net, opt.q16, err, errlen)) < 0)
+        goto fail;
     if (opt.profile && !(net->prof = calloc((size_t)net->n, sizeof *net->prof))) {
         rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
         goto fail;
@@ -939,6 +948,7 @@ void vgc_net_destroy(vgc_net *net)
     if (net->pool)
         vgc_pool_destroy(net->pool);
     vgc_q8_release(net);
+    vgc_q16_release(net);
     for (int i = 0; i < net->n; i++)
         free(net->layers[i].packed);
     free(net->layers);
@@ -1038,6 +1048,8 @@ size_t vgc_net_weight_bytes(const vgc_net *net)
                      (size_t)l->q8->m * (sizeof(float) + sizeof(int32_t)) + (size_t)l->filters * sizeof(float);
         else
             bytes += (l->nweights + (size_t)l->filters) * sizeof(float);
+        if (l->q16)     /* beside the float weights, which it keeps */
+            bytes += (size_t)l->q16->m * l->q16->k * sizeof *l->q16->a + (size_t)l->q16->m * sizeof(float);
     }
     return bytes;
 }

@@ -15,6 +15,7 @@ backends_cpu_libvgcpu_a_SOURCES = \
 	backends/cpu/q8_vnni.c backends/cpu/q8_amx.c backends/cpu/q8_dw512.c backends/cpu/q8_dw256.c backends/cpu/q8_quant512.c backends/cpu/q8_tmpl512.h backends/cpu/q8_tmplamx.h backends/cpu/q8_store512.h \
 	backends/cpu/q8_calib.h backends/cpu/q8_calib.c backends/cpu/q8_cache.c \
 	backends/cpu/bf16_avx512.c backends/cpu/bf16_amx.c \
+	backends/cpu/q16.h backends/cpu/q16.c backends/cpu/q16_vnni.c \
 	backends/cpu/onnx_read.h backends/cpu/onnx_read.c backends/cpu/onnx_shape.c \
 	backends/cpu/onnx_rewrite.h backends/cpu/onnx_rewrite.c backends/cpu/onnx_exec.h backends/cpu/onnx_exec.c \
 	backends/cpu/onnx_model.h backends/cpu/onnx_model.c \
@@ -67,6 +68,12 @@ tests_cpu_test_q8_SOURCES = tests/cpu/test_q8.c tests/cpu/q8_util.c tests/cpu/q8
 tests_cpu_test_q8_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -Ibackends/cpu -DVGC_TEST_SRCDIR='"$(abs_srcdir)"'
 tests_cpu_test_q8_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_cpu_test_q8_LDADD = $(VGC_LIBS) $(CMOCKA_LIBS) -lm
+check_PROGRAMS += tests/cpu/test_q16
+VIGIA_TESTS += tests/cpu/test_q16
+tests_cpu_test_q16_SOURCES = tests/cpu/test_q16.c
+tests_cpu_test_q16_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -Ibackends/cpu
+tests_cpu_test_q16_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_cpu_test_q16_LDADD = $(VGC_LIBS) $(CMOCKA_LIBS) -lm
 check_PROGRAMS += tests/cpu/test_q8_dw
 VIGIA_TESTS += tests/cpu/test_q8_dw
 tests_cpu_test_q8_dw_SOURCES = tests/cpu/test_q8_dw.c tests/cpu/q8_util.c tests/cpu/q8_util.h

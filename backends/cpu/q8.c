@@ -19,6 +19,7 @@
 #endif
 
 #include "q8.h"
+#include "q16.h"
 
 /*
  * Bytes of packed activations a task aims for (a band of output positions):
@@ -644,6 +645,14 @@ void vgc_q8_note(vgc_net *net, int convs)
     if (qn->wide && n > 0 && (size_t)n < sizeof net->prec_note)
         n += snprintf(net->prec_note + n, sizeof net->prec_note - (size_t)n, " and %d bf16 %s", qn->wide,
                       net->q8_wide->name);
+    if (net->q16 && n > 0 && (size_t)n < sizeof net->prec_note) {
+        int s16 = 0;     /* a block layer runs int8 once it has a static range, else s16 */
+
+        for (int i = 0; i < net->n; i++)
+            s16 += net->layers[i].q16 && !vgc_q8_runs(net, &net->layers[i]);
+        n += snprintf(net->prec_note + n, sizeof net->prec_note - (size_t)n, " and %d s16 %s", s16,
+                      net->q16->k->name);
+    }
     if (qn->why[0] && n > 0 && (size_t)n < sizeof net->prec_note)
         snprintf(net->prec_note + n, sizeof net->prec_note - (size_t)n, " (%.*s)",
                  (int)(sizeof net->prec_note - (size_t)n - 4), qn->why);

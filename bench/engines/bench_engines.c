@@ -100,6 +100,8 @@ static void precision_env(vgc_options *opt)
         opt->q8_no_fuse = 1;
     if (getenv("VGC_Q8_DIRECT"))
         opt->q8_direct = strcmp(getenv("VGC_Q8_DIRECT"), "0") == 0 ? -1 : 1;
+    if (getenv("VGC_Q16"))
+        opt->q16 = atoi(getenv("VGC_Q16"));
     if (getenv("VGC_Q8_DW_STATIC"))
         opt->q8_dw_static = atoi(getenv("VGC_Q8_DW_STATIC"));
     if (getenv("VGC_Q8_BLOCKS"))

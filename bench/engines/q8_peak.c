@@ -8,7 +8,9 @@
  * vpdpbusd on 16 zmm accumulators (AVX-512 VNNI: 64 multiply-adds each),
  * vpmaddubsw + vpmaddwd + vpaddd on 8 ymm accumulators (AVX2: 32 each), tdpbsud on 4
  * accumulator tiles (AMX: 16 x 16 x 64 = 16384 each); the bf16 ones
- * (vdpbf16ps: 32, tdpbf16ps: 8192 each) as GFLOP/s. GOP/s counts a
+ * (vdpbf16ps: 32, tdpbf16ps: 8192 each) as GFLOP/s; for comparison,
+ * vpdpwssd (s16 pairs: 32) and the float FMA (vfmadd231ps: 16), what a
+ * 16-bit GEMM and the fp32 one could reach. GOP/s counts a
  * multiply-add as 2 operations, as GFLOP/s does. Then each kernel on the
  * GEMM shapes of yolov3-tiny's int8 layers, the int8 kernels that take
  * direct convolutions on its 3x3 layers in that form, and the int8
@@ -61,6 +63,51 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)) static void vnn
 #undef VGC_STEP
 #undef VGC_SUM
     *sink = _mm512_reduce_add_epi32(s);
+}
+
+
+/*
+ * What a 16-bit GEMM and the float one could reach, for comparison:
+ * vpdpwssd (s16 x s16 pairs, 32 products a zmm) and vfmadd231ps (16),
+ * the same 16 independent accumulators.
+ */
+__attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)) static void s16_loop(long iters, int32_t *sink)
+{
+    const __m512i a = _mm512_set1_epi32(0x00010001), b = _mm512_set1_epi32(0x00020002);
+#define VGC_DECL(i) __m512i c##i = _mm512_set1_epi32(i);
+#define VGC_STEP(i) __asm__("vpdpwssd %2, %1, %0" : "+v"(c##i) : "v"(a), "v"(b));
+#define VGC_SUM(i) s = _mm512_add_epi32(s, c##i);
+    VGC_ACC16(VGC_DECL)
+    __m512i s = _mm512_setzero_si512();
+
+    for (long it = 0; it < iters; it++) {
+        VGC_ACC16(VGC_STEP)
+    }
+    VGC_ACC16(VGC_SUM)
+#undef VGC_DECL
+#undef VGC_STEP
+#undef VGC_SUM
+    *sink = _mm512_reduce_add_epi32(s);
+}
+
+
+__attribute__((target("avx512f"), noinline)) static void fma_loop(long iters, int32_t *sink)
+{
+    const __m512 a = _mm512_set1_ps(1.0f), b = _mm512_set1_ps(1e-9f);
+#define VGC_DECL(i) __m512 c##i = _mm512_set1_ps((float)i);
+#define VGC_STEP(i) __asm__("vfmadd231ps %2, %1, %0" : "+v"(c##i) : "v"(a), "v"(b));
+#define VGC_SUM(i) s = _mm512_add_ps(s, c##i);
+    VGC_ACC16(VGC_DECL)
+    __m512 s = _mm512_setzero_ps();
+
+    for (long it = 0; it < iters; it++) {
+        VGC_ACC16(VGC_STEP)
+    }
+    VGC_ACC16(VGC_SUM)
+#undef VGC_DECL
+#undef VGC_STEP
+#undef VGC_SUM
+    *sink = (int32_t)_mm512_reduce_add_ps(s);
 }
 
 
@@ -380,6 +427,11 @@ int main(int argc, char **argv)
         printf("peak vnni (vpdpbusd zmm) %8.1f GOP/s\n", peaks[2] = peak(vnni_loop, 16.0 * 64, secs));
     else
         printf("peak vnni: skipped: %s\n", why);
+    if (vgc_q8_usable(VGC_Q8_VNNI, why, sizeof why)) {
+        /* not kernels of ours: what 16-bit activations (vpdpwssd) would have against fp32 FMAs */
+        printf("peak s16 (vpdpwssd zmm)  %8.1f GOP/s\n", peak(s16_loop, 16.0 * 32, secs));
+        printf("peak fp32 (vfmadd231ps zmm) %8.1f GFLOP/s\n", peak(fma_loop, 16.0 * 16, secs));
+    }
     if (vgc_q8_usable(VGC_Q8_AMX, why, sizeof why))
         printf("peak amx (tdpbsud)       %8.1f GOP/s\n", peaks[3] = peak(amx_loop, 4.0 * 16 * 16 * 64, secs));
     else

@@ -295,7 +295,7 @@ def make_test(model, prec):
         if "int8_calibration" in VARIANTS[prec] and "0 of " not in device:
             tap.check(any(n.endswith(".int8cal") for n in os.listdir(os.path.join(ctx["models"], name))),
                       f"{name}: no calibration cache beside the weights")
-        ran = re.search(r"(\d+) of (\d+) convolutions( and \d+ bf16)?", device)
+        ran = re.search(r"(\d+) of (\d+) convolutions((?: and \d+ (?:bf16|s16) \w+)*)", device)
         tap.check(ran is not None, f"/v1/models does not say how many convolutions run {kind}: {device}")
         nref = ngot = found = 0
         far = []

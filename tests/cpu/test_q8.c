@@ -243,8 +243,10 @@ static const char net_cfg[] =
 
 static vgc_net *load(int precision, int q8_kernel, int threads)
 {
+    /* q16 1: the scalar 16-bit kernels beside the scalar int8 ones, so that the reference computes what
+       the SIMD kernels do */
     vgc_options opt = { .no_weights = 1, .seed = 11, .keep_outputs = 1, .threads = threads,
-                        .precision = precision, .q8_kernel = q8_kernel };
+                        .precision = precision, .q8_kernel = q8_kernel, .q16 = 1 };
     char err[VIGIA_ERRLEN];
     vgc_net *net = NULL;
 

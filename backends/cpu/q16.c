@@ -1,0 +1,343 @@
+/*
+ * backends/cpu/q16.c: 1x1 convolutions in 16-bit integers beside int8
+ * (q16.h): which layers, their weights, their buffers, and their runs:
+ * in bands of columns (each band's input quantized while it is in L1/L2,
+ * then its GEMM), or, for an expansion fused with the depthwise layer
+ * after it (forward.c's expand_fused), its input packed once and its
+ * filters computed a group at a time.
+ */
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "q16.h"
+
+/* ---- the scalar kernels: the reference (tests) ---------------------------------------------- */
+
+static void gemm_ref(const vgc_q8_gemm *g)
+{
+    const int16_t *a0 = (const int16_t *)(const void *)g->a;
+    const int16_t *b = (const int16_t *)(const void *)g->b;
+
+    for (int m = 0; m < g->m; m++) {
+        const int16_t *a = a0 + (size_t)m * g->kp;
+        float *c = g->c + (size_t)m * g->ldc;
+
+        for (int n = 0; n < g->n; n++) {
+            int32_t acc = 0;
+
+            for (int k = 0; k < g->kp; k++)
+                acc += (int32_t)a[k] * (int32_t)b[((size_t)(k >> 1) * g->ldb + n) * 2 + (k & 1)];
+            /* an fma, as the AVX-512 epilogue: the same float */
+            c[n] = vgc_act_scalar(fmaf((float)acc, g->scale[m], g->bias[m]), g->act);
+        }
+    }
+}
+
+
+static int16_t quant_ref(float x, float inv, int xmax)
+{
+    long v = lrintf(x * inv);
+
+    return (int16_t)(v > xmax ? xmax : v < -xmax ? -xmax : v);
+}
+
+
+static void pack_ref(const float *x, size_t ldx, int k, int n, float inv, int xmax, uint8_t *b, int ldb)
+{
+    for (int r = 0; r < k; r += 2) {
+        int16_t *d = (int16_t *)(void *)(b + (size_t)(r / 2) * ldb * 4);
+
+        for (int j = 0; j < n; j++) {
+            d[2 * j] = quant_ref(x[(size_t)r * ldx + j], inv, xmax);
+            d[2 * j + 1] = r + 1 < k ? quant_ref(x[(size_t)(r + 1) * ldx + j], inv, xmax) : 0;
+        }
+    }
+}
+
+
+static float amax_ref(const float *x, size_t ldx, int k, int n)
+{
+    float m = 0;
+
+    for (int r = 0; r < k; r++)
+        for (int j = 0; j < n; j++)
+            m = fabsf(x[(size_t)r * ldx + j]) > m ? fabsf(x[(size_t)r * ldx + j]) : m;
+    return m;
+}
+
+const vgc_q16_kernels vgc_q16_ref = { "ref", gemm_ref, pack_ref, amax_ref };
+
+/* ---- layers -------------------------------------------------------------------------------- */
+
+static size_t round_up(size_t v, size_t to)
+{
+    return (v + to - 1) / to * to;
+}
+
+
+/* The columns of a packed input of n columns: whole 32-column steps, and 48 more for a block's reach. */
+static int pitch(int n)
+{
+    return (int)round_up((size_t)n, 32) + 48;
+}
+
+
+/*
+ * Layer i of an int8 network that int8 leaves fp32 (or runs int8 only
+ * with a static range: q8.c's block layers, which without one run as
+ * here) and that runs as a plain 1x1 GEMM (forward.c's VGC_CONV_1X1): not
+ * the first layer (the image), not a yolo head's input (kept as the int8
+ * rules keep it; a head's detections come straight from it).
+ */
+static int eligible(const vgc_net *net, int i)
+{
+    const vgc_layer *l = &net->layers[i];
+
+    return i > 0 && l->type == VGC_L_CONV && (!l->q8 || l->q8->needstatic) && l->groups == 1 && l->size == 1 && l->stride == 1 &&
+           l->pad == 0 && l->kind == VGC_CONV_1X1 && !l->pool_fused && l->c > 3 &&
+           !(i + 1 < net->n && net->layers[i + 1].type == VGC_L_YOLO);
+}
+
+
+static void free_layer(vgc_q16_layer *q)
+{
+    if (!q)
+        return;
+    free(q->a);
+    free(q->wscale);
+    free(q);
+}
+
+
+/* Weights per output channel, symmetric, |a| <= VGC_Q16_WMAX; xmax from the rows' sums of |a|. */
+static vgc_q16_layer *quantize_layer(const vgc_net *net, const vgc_layer *l)
+{
+    vgc_q16_layer *q = calloc(1, sizeof *q);
+    long long rowmax = 1;
+
+    if (!q)
+        return NULL;
+    q->m = l->filters;
+    q->k = l->c;
+    q->kp = (int)round_up((size_t)q->k, 2);
+    /* the GEMM computes whole blocks of 8 rows from any first row it is given (vgc_q16_rows) */
+    q->mp = (int)round_up((size_t)q->m, 8) + 8;
+    q->a = aligned_alloc(64, round_up((size_t)q->mp * q->kp * sizeof *q->a, 64));
+    q->wscale = malloc((size_t)q->m * sizeof *q->wscale);
+    if (!q->a || !q->wscale) {
+        free_layer(q);
+        return NULL;
+    }
+    memset(q->a, 0, (size_t)q->mp * q->kp * sizeof *q->a);
+    for (int f = 0; f < q->m; f++) {
+        float amax = 0, inv;
+        long long sum = 0;
+
+        for (int i = 0; i < q->k; i++) {
+            float w = fabsf(vgc_layer_float_weight(net, l, f, i));
+
+            amax = w > amax ? w : amax;
+        }
+        q->wscale[f] = amax > 0 ? amax / (float)VGC_Q16_WMAX : 1.0f;
+        inv = 1.0f / q->wscale[f];
+        for (int i = 0; i < q->k; i++) {
+            long v = lrintf(vgc_layer_float_weight(net, l, f, i) * inv);
+
+            v = v > VGC_Q16_WMAX ? VGC_Q16_WMAX : v < -VGC_Q16_WMAX ? -VGC_Q16_WMAX : v;
+            q->a[(size_t)f * q->kp + i] = (int16_t)v;
+            sum += v < 0 ? -v : v;
+        }
+        rowmax = sum > rowmax ? sum : rowmax;
+    }
+    /* no int32 sum can overflow: sum_k |a| * |b| <= rowmax * xmax <= INT_MAX */
+    q->xmax = (int)(INT_MAX / rowmax < 32767 ? INT_MAX / rowmax : 32767);
+    q->xmax = q->xmax < 1 ? 1 : q->xmax;
+    return q;
+}
+
+
+int vgc_q16_prepare(vgc_net *net, int want, char *err, size_t errlen)
+{
+    vgc_q16_net *qn;
+    const vgc_q16_kernels *k = NULL;
+    size_t fb = 0, tb = 0;
+    char why[160];
+
+    if (want < 0 || net->precision != VGC_PREC_INT8 || !net->q8)
+        return 0;
+    if ((net->q8->k->kind == VGC_Q8_VNNI || net->q8->k->kind == VGC_Q8_AMX) &&
+        vgc_q8_usable(VGC_Q8_VNNI, why, sizeof why))
+        k = &vgc_q16_vnni;
+    else if (want > 0)
+        k = &vgc_q16_ref;
+    if (!k)
+        return 0;
+    if (!(qn = calloc(1, sizeof *qn)))
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
+    net->q16 = qn;
+    qn->k = k;
+    for (int i = 0; i < net->n; i++) {
+        vgc_layer *l = &net->layers[i];
+        const size_t hw = (size_t)l->out_w * l->out_h;
+        const int fused = i + 1 < net->n && net->layers[i + 1].expand_fused;
+        size_t bytes;
+
+        if (!eligible(net, i))
+            continue;
+        if (!(l->q16 = quantize_layer(net, l)))
+            return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for s16 weights");
+        qn->layers++;
+        qn->max_m = l->filters > qn->max_m ? l->filters : qn->max_m;
+        qn->weight_bytes += (size_t)l->q16->m * l->q16->k * sizeof *l->q16->a + (size_t)l->q16->m * sizeof(float);
+        /* the whole input (fused), or a band of l->chunk columns */
+        bytes = (size_t)l->q16->kp / 2 * (size_t)pitch(fused ? (int)hw : l->chunk) * 4;
+        if (fused)
+            fb = bytes > fb ? bytes : fb;
+        else
+            tb = bytes > tb ? bytes : tb;
+    }
+    qn->fb_bytes = round_up(fb, 64);
+    qn->tb_bytes = round_up(tb, 64);
+    qn->fb = qn->fb_bytes ? aligned_alloc(64, qn->fb_bytes * (size_t)net->max_batch) : NULL;
+    qn->tb = qn->tb_bytes ? aligned_alloc(64, qn->tb_bytes * (size_t)net->threads) : NULL;
+    qn->scale = calloc((size_t)net->max_batch * (size_t)qn->max_m + 1, sizeof *qn->scale);
+    qn->inv = calloc((size_t)net->max_batch, sizeof *qn->inv);
+    qn->zero = calloc((size_t)qn->max_m + 1, sizeof *qn->zero);
+    if ((qn->fb_bytes && !qn->fb) || (qn->tb_bytes && !qn->tb) || !qn->scale || !qn->inv || !qn->zero)
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for s16 buffers");
+    /* defined bytes past each packed input's columns: the GEMM reads (and drops) them */
+    if (qn->fb)
+        memset(qn->fb, 0, qn->fb_bytes * (size_t)net->max_batch);
+    if (qn->tb)
+        memset(qn->tb, 0, qn->tb_bytes * (size_t)net->threads);
+    return 0;
+}
+
+
+void vgc_q16_release(vgc_net *net)
+{
+    vgc_q16_net *qn = net->q16;
+
+    for (int i = 0; i < net->n; i++) {
+        free_layer(net->layers[i].q16);
+        net->layers[i].q16 = NULL;
+    }
+    if (!qn)
+        return;
+    free(qn->fb);
+    free(qn->tb);
+    free(qn->scale);
+    free(qn->inv);
+    free(qn->zero);
+    free(qn);
+    net->q16 = NULL;
+}
+
+/* ---- runs ---------------------------------------------------------------------------------- */
+
+/* The input's scale from its largest |x|: xmax steps up to it (1 for an all-zero input). */
+static float input_scale(float amax, int xmax)
+{
+    return amax > 0 && isfinite(amax) ? amax / (float)xmax : 1.0f;
+}
+
+
+typedef struct q16_job {
+    vgc_net *net;
+    const vgc_layer *l;
+    const float *in;
+    int tasks_per_image;
+} q16_job;
+
+
+/*
+ * Image b's scale (one for the whole input: the result does not depend on
+ * how the columns are split among threads): each filter's into
+ * qn->scale's row b, 1 / it into qn->inv[b].
+ */
+static void image_scale(vgc_q16_net *qn, const vgc_layer *l, const float *x, int b)
+{
+    const vgc_q16_layer *q = l->q16;
+    const int hw = l->out_w * l->out_h;
+    const float xs = input_scale(qn->k->amax(x, (size_t)hw, q->k, hw), q->xmax);
+    float *scale = qn->scale + (size_t)b * qn->max_m;
+
+    for (int m = 0; m < q->m; m++)
+        scale[m] = xs * q->wscale[m];
+    qn->inv[b] = 1.0f / xs;
+}
+
+
+/* One band of columns of one image: packed while it is in L1/L2, then its GEMM into l->out. */
+static void band_task(void *ctx, int task, int thread)
+{
+    const q16_job *j = ctx;
+    const vgc_layer *l = j->l;
+    const vgc_q16_layer *q = l->q16;
+    const vgc_q16_net *qn = j->net->q16;
+    const int hw = l->out_w * l->out_h, b = task / j->tasks_per_image;
+    const int n0 = (task % j->tasks_per_image) * l->chunk, nc = n0 + l->chunk < hw ? l->chunk : hw - n0;
+    const float *x = j->in + (size_t)b * l->c * hw + n0;
+    uint8_t *band = qn->tb + (size_t)thread * qn->tb_bytes;
+    vgc_q8_gemm g = {
+        .a = (const int8_t *)(const void *)q->a, .m = q->m, .kp = q->kp, .b = band, .ldb = pitch(nc), .n = nc,
+        .c = l->out + (size_t)b * l->out_size + n0, .ldc = (size_t)hw, .scale = qn->scale + (size_t)b * qn->max_m,
+        .comp = qn->zero, .bias = l->biases, .act = l->act,
+    };
+
+    qn->k->pack(x, (size_t)hw, q->k, nc, qn->inv[b], q->xmax, band, g.ldb);
+    qn->k->gemm(&g);
+}
+
+
+static void run(vgc_net *net, int ntasks, void (*fn)(void *, int, int), void *ctx)
+{
+    if (net->threads > 1 && ntasks > 1)
+        vgc_pool_run(net->pool, ntasks, fn, ctx);
+    else
+        vgc_pool_run_serial(net->pool, ntasks, fn, ctx);
+}
+
+
+void vgc_q16_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int batch)
+{
+    const int hw = l->out_w * l->out_h;
+    q16_job j = { .net = net, .l = l, .in = in, .tasks_per_image = (hw + l->chunk - 1) / l->chunk };
+
+    for (int b = 0; b < batch; b++)
+        image_scale(net->q16, l, in + (size_t)b * l->c * hw, b);
+    run(net, batch * j.tasks_per_image, band_task, &j);
+}
+
+
+void vgc_q16_pack_fused(vgc_net *net, const vgc_layer *e, const float *in, int batch)
+{
+    const vgc_q16_layer *q = e->q16;
+    vgc_q16_net *qn = net->q16;
+    const int hw = e->out_w * e->out_h;
+
+    /* one image after the other on this thread: the depthwise layer's tasks read them all */
+    for (int b = 0; b < batch; b++) {
+        const float *x = in + (size_t)b * e->c * hw;
+
+        image_scale(qn, e, x, b);
+        qn->k->pack(x, (size_t)hw, q->k, hw, qn->inv[b], q->xmax, qn->fb + (size_t)b * qn->fb_bytes, pitch(hw));
+    }
+}
+
+
+void vgc_q16_rows(const vgc_net *net, const vgc_layer *e, int b, int c0, int c1, float *dst)
+{
+    const vgc_q16_layer *q = e->q16;
+    const vgc_q16_net *qn = net->q16;
+    const int hw = e->out_w * e->out_h;
+    const vgc_q8_gemm g = {
+        .a = (const int8_t *)(const void *)(q->a + (size_t)c0 * q->kp), .m = c1 - c0, .kp = q->kp,
+        .b = qn->fb + (size_t)b * qn->fb_bytes, .ldb = pitch(hw), .n = hw, .c = dst, .ldc = (size_t)hw,
+        .scale = qn->scale + (size_t)b * qn->max_m + c0, .comp = qn->zero, .bias = e->biases + c0, .act = e->act,
+    };
+
+    qn->k->gemm(&g);
+}

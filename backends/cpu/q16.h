@@ -1,0 +1,106 @@
+/*
+ * backends/cpu/q16.h: 1x1 convolutions in 16-bit integers beside int8.
+ *
+ * In an int8 network, the 1x1 convolutions the int8 rules keep fp32 for
+ * accuracy (q8.c: linear projections, layers of fewer than 64 input
+ * channels; on yolo-fastest's inverted residual blocks the expansions and
+ * projections around every depthwise layer) run as a GEMM of s16 x s16
+ * products summed in int32 (AVX-512 VNNI vpdpwssd: 32 products a zmm
+ * where an FMA makes 16):
+ *   acc[m][n] = sum_k a[m][k] * b[k][n]
+ *   y[m][n]   = act(acc[m][n] * xscale * wscale[m] + bias[m])
+ * a: the weights per output channel, symmetric, |a| <= VGC_Q16_WMAX
+ * (12 bits and a sign, at load); b: the input per image, symmetric,
+ * |b| <= the layer's xmax, chosen at load so that no
+ * sum can leave int32 (sum_k |a[m][k]| * xmax < 2^31 for every m), one
+ * scale for an image's whole input. 8-bit activations lost detections in
+ * those layers (docs/engine.md, "Static depthwise ranges and int8
+ * blocks"); at these widths the rounding is a few parts in 10^4.
+ *
+ * Layouts: q8.h's vgc_q8_gemm with 2-byte elements, as its bf16 form:
+ * a is s16 mp x kp (kp even, mp past m by 8 to 15 rows, zero padded), b holds
+ * kp/2 groups of 2 s16 per column (4 bytes; the vpdpwssd operand layout),
+ * comp is 0. A 1x1 layer's input needs no im2col: b is the input itself,
+ * two rows interleaved, quantized in the same pass (the kernels' pack).
+ */
+#ifndef VGC_Q16_H
+#define VGC_Q16_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+#include "q8.h"
+
+/* The largest |weight|: 12 bits, so that activations keep 13 or more (q16.c's xmax). */
+#define VGC_Q16_WMAX 4095
+
+/* One layer's 16-bit form (owned by the layer). */
+typedef struct vgc_q16_layer {
+    int16_t *a;               /* mp x kp, 64-byte aligned */
+    int m, k, kp, mp;
+    float *wscale;            /* m */
+    int xmax;                 /* the largest |b| (see above) */
+} vgc_q16_layer;
+
+/*
+ * Quantize b: k rows of n floats (row r at x + r*ldx) into kp/2 groups of
+ * ldb columns (4 bytes a column: rows 2g and 2g + 1; a missing last row
+ * 0): round(x * inv) clamped to +-xmax (round to nearest even, as
+ * cvtps2dq does).
+ */
+typedef void (*vgc_q16_pack_fn)(const float *x, size_t ldx, int k, int n, float inv, int xmax, uint8_t *b,
+                                int ldb);
+/* The largest |x| of k rows of n floats (row r at x + r*ldx). */
+typedef float (*vgc_q16_amax_fn)(const float *x, size_t ldx, int k, int n);
+
+typedef struct vgc_q16_kernels {
+    const char *name;         /* "vnni", "ref" */
+    void (*gemm)(const vgc_q8_gemm *g);
+    vgc_q16_pack_fn pack;
+    vgc_q16_amax_fn amax;
+} vgc_q16_kernels;
+
+/* Scalar (every machine: the reference, tests) and AVX-512 VNNI (q16_vnni.c). */
+VGC_HIDDEN extern const vgc_q16_kernels vgc_q16_ref;
+VGC_HIDDEN extern const vgc_q16_kernels vgc_q16_vnni;
+
+/* The net-wide state: kernels and buffers. */
+typedef struct vgc_q16_net {
+    const vgc_q16_kernels *k;
+    int layers;               /* convolutions in s16 */
+    int max_m;
+    uint8_t *fb;              /* a fused expansion's packed input, max_batch images of fb_bytes */
+    size_t fb_bytes;
+    uint8_t *tb;              /* per thread: a band's packed input (tb_bytes) */
+    size_t tb_bytes;
+    float *scale;             /* the layer running: each image's scale of each filter (max_batch x max_m) */
+    float *inv;               /* ... and 1 / each image's input scale (max_batch) */
+    int32_t *zero;            /* max_m zeros: comp */
+    size_t weight_bytes;
+} vgc_q16_net;
+
+/*
+ * After vgc_q8_prepare: give the 1x1 convolutions that int8 leaves fp32 a
+ * 16-bit form (an int8 network whose kernels are VNNI or AMX: the CPU has
+ * AVX-512 VNNI; want < 0: none; want > 0: also with the scalar kernels,
+ * for tests) and size the buffers. 0, or VIGIA_ENOMEM.
+ */
+VGC_HIDDEN int vgc_q16_prepare(vgc_net *net, int want, char *err, size_t errlen);
+
+/* Free the net's and every layer's 16-bit state. */
+VGC_HIDDEN void vgc_q16_release(vgc_net *net);
+
+/* Layer l's input, in bands of its columns (l->chunk), for batch images, into l->out. */
+VGC_HIDDEN void vgc_q16_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int batch);
+
+/*
+ * A 1x1 layer e whose depthwise layer runs it a group of channels at a
+ * time (expand_fused): pack its whole input (batch images at in) once,
+ * then vgc_q16_rows computes filters [c0, c1) of image b into dst
+ * (planes of e's w x h, one after the other), as the fp32 GEMM would.
+ */
+VGC_HIDDEN void vgc_q16_pack_fused(vgc_net *net, const vgc_layer *e, const float *in, int batch);
+VGC_HIDDEN void vgc_q16_rows(const vgc_net *net, const vgc_layer *e, int b, int c0, int c1, float *dst);
+
+#endif /* VGC_Q16_H */

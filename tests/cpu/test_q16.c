@@ -1,0 +1,382 @@
+/*
+ * tests/cpu/test_q16.c: the 16-bit 1x1 convolutions beside int8 (q16.h).
+ *
+ * - the scalar reference (pack, largest |x|, GEMM with every activation)
+ *   against plain arithmetic on the unpacked numbers, and int32 sums at
+ *   the bound q16.c sets (every weight and input at its largest) exact;
+ * - the AVX-512 VNNI kernels against the reference, the same bytes and
+ *   the same floats, on sizes that are not multiples of any block (a
+ *   missing instruction is a TAP SKIP with the reason);
+ * - an int8 network of inverted residual blocks: which layers run s16
+ *   (expansions fused with their depthwise layer, projections in bands),
+ *   the first one within 0.05 % (rms) of fp32 on the same input, every
+ *   layer the same with the VNNI and the scalar kernels, with 1 and 3
+ *   threads (one scale per image: no dependence on the split), and image 1
+ *   of a batch of 2 as it is alone.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <limits.h>
+
+#include <cmocka.h>
+
+#include "engine.h"
+#include "internal.h"
+#include "q8.h"
+#include "q16.h"
+
+static uint32_t rng = 2718;
+
+static uint32_t next(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return rng;
+}
+
+
+/* A uniform float in [-r, r]. */
+static float uni(float r)
+{
+    return ((float)(next() % 20001) / 10000.0f - 1.0f) * r;
+}
+
+#define NACTS 4
+static const enum vgc_act acts[NACTS] = { VGC_ACT_LINEAR, VGC_ACT_LEAKY, VGC_ACT_RELU, VGC_ACT_LOGISTIC };
+
+/* One GEMM: weights, a float input (k x n, row stride n), its packed form, scales, biases. */
+typedef struct problem {
+    int m, k, n, kp, ldb, xmax;
+    int16_t *a;
+    float *x, *scale, *bias, inv;
+    uint8_t *b;
+    int32_t *zero;
+} problem;
+
+
+static void problem_make(problem *p, int m, int k, int n, int amax, int xmax)
+{
+    p->m = m;
+    p->k = k;
+    p->n = n;
+    p->kp = (k + 1) & ~1;
+    p->ldb = (n + 31) / 32 * 32 + 48;
+    p->xmax = xmax;
+    /* rows for whole blocks of 8 past m, as q16.c allocates them */
+    p->a = calloc((size_t)((m + 7) / 8 * 8 + 8) * p->kp, sizeof *p->a);
+    p->x = malloc((size_t)k * n * sizeof *p->x);
+    p->b = calloc((size_t)p->kp / 2 * p->ldb * 4 + 64, 1);
+    p->scale = malloc((size_t)m * sizeof *p->scale);
+    p->bias = malloc((size_t)m * sizeof *p->bias);
+    p->zero = calloc((size_t)m, sizeof *p->zero);
+    assert_true(p->a && p->x && p->b && p->scale && p->bias && p->zero);
+    for (int r = 0; r < m; r++) {
+        for (int i = 0; i < k; i++)
+            p->a[(size_t)r * p->kp + i] = (int16_t)((int)(next() % (2u * (unsigned)amax + 1)) - amax);
+        p->scale[r] = 1e-7f * (float)(1 + next() % 100);
+        p->bias[r] = uni(0.5f);
+    }
+    for (size_t i = 0; i < (size_t)k * n; i++)
+        p->x[i] = uni(3.0f);
+    p->inv = (float)xmax / 3.0f;
+}
+
+
+static void problem_free(problem *p)
+{
+    free(p->a);
+    free(p->x);
+    free(p->b);
+    free(p->scale);
+    free(p->bias);
+    free(p->zero);
+}
+
+
+static vgc_q8_gemm gemm_of(const problem *p, enum vgc_act act, float *c)
+{
+    vgc_q8_gemm g = {
+        .a = (const int8_t *)(const void *)p->a, .m = p->m, .kp = p->kp, .b = p->b, .ldb = p->ldb, .n = p->n,
+        .c = c, .ldc = (size_t)p->n, .scale = p->scale, .comp = p->zero, .bias = p->bias, .act = act,
+    };
+
+    return g;
+}
+
+
+/* The reference against plain arithmetic: the packed numbers, their sums, the epilogue. */
+static void test_reference(void **state)
+{
+    static const int shapes[][3] = { { 1, 1, 1 }, { 9, 7, 17 }, { 8, 48, 49 }, { 33, 272, 20 }, { 5, 3, 100 } };
+
+    (void)state;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        problem p;
+        float *c = malloc((size_t)shapes[s][0] * shapes[s][2] * sizeof *c);
+
+        assert_non_null(c);
+        problem_make(&p, shapes[s][0], shapes[s][1], shapes[s][2], VGC_Q16_WMAX, 2000);
+        {
+            float mx = 0;
+
+            for (size_t i = 0; i < (size_t)p.k * p.n; i++)
+                mx = fabsf(p.x[i]) > mx ? fabsf(p.x[i]) : mx;
+            assert_true(vgc_q16_ref.amax(p.x, (size_t)p.n, p.k, p.n) == mx);
+        }
+        vgc_q16_ref.pack(p.x, (size_t)p.n, p.k, p.n, p.inv, p.xmax, p.b, p.ldb);
+        for (int r = 0; r < p.kp; r++)
+            for (int j = 0; j < p.n; j++) {
+                const int16_t got = ((const int16_t *)(const void *)p.b)[((size_t)(r / 2) * p.ldb + j) * 2 + r % 2];
+                const long want = r < p.k ? lrintf(p.x[(size_t)r * p.n + j] * p.inv) : 0;
+
+                if (got != want)
+                    fail_msg("packed [%d][%d] %d, want %ld", r, j, got, want);
+            }
+        for (int t = 0; t < NACTS; t++) {
+            vgc_q8_gemm g = gemm_of(&p, acts[t], c);
+
+            vgc_q16_ref.gemm(&g);
+            for (int r = 0; r < p.m; r++)
+                for (int j = 0; j < p.n; j++) {
+                    double acc = 0;
+                    float want;
+
+                    for (int i = 0; i < p.k; i++)
+                        acc += (double)p.a[(size_t)r * p.kp + i] * (double)lrintf(p.x[(size_t)i * p.n + j] * p.inv);
+                    want = vgc_act_scalar((float)(acc * p.scale[r] + p.bias[r]), acts[t]);
+                    if (fabsf(c[(size_t)r * p.n + j] - want) > 1e-5f * (1.0f + fabsf(want)))
+                        fail_msg("act %d [%d][%d]: %g, want %g", t, r, j, c[(size_t)r * p.n + j], want);
+                }
+        }
+        problem_free(&p);
+        free(c);
+    }
+}
+
+
+/* The bound: every weight +-VGC_Q16_WMAX and every input +-xmax, xmax as q16.c sets it; the sums exact. */
+static void test_bound(void **state)
+{
+    const int k = 448, n = 16, m = 8;
+    const int xmax = INT_MAX / (k * VGC_Q16_WMAX);
+    const vgc_q16_kernels *ks[2] = { &vgc_q16_ref, *state ? &vgc_q16_vnni : NULL };
+    problem p;
+    float *c = malloc((size_t)m * n * sizeof *c);
+
+    assert_non_null(c);
+    problem_make(&p, m, k, n, 1, xmax);
+    for (int r = 0; r < m; r++) {
+        for (int i = 0; i < k; i++)
+            p.a[(size_t)r * p.kp + i] = (int16_t)(r % 2 ? -VGC_Q16_WMAX : VGC_Q16_WMAX);
+        p.scale[r] = 1.0f;
+        p.bias[r] = 0;
+    }
+    for (size_t i = 0; i < (size_t)k * n; i++)
+        p.x[i] = 3.0f;
+    for (int v = 0; v < 2 && ks[v]; v++) {
+        vgc_q8_gemm g = gemm_of(&p, VGC_ACT_LINEAR, c);
+
+        ks[v]->pack(p.x, (size_t)n, k, n, p.inv, xmax, p.b, p.ldb);
+        ks[v]->gemm(&g);
+        for (int r = 0; r < m; r++)
+            assert_float_equal(c[(size_t)r * n], (r % 2 ? -1.0 : 1.0) * k * (double)VGC_Q16_WMAX * xmax, 256.0);
+    }
+    problem_free(&p);
+    free(c);
+}
+
+
+/* The VNNI kernels against the reference: the same packed bytes, the same largest |x|, the same floats. */
+static void test_vnni(void **state)
+{
+    static const int ms[] = { 1, 7, 8, 9, 17, 33 }, ks[] = { 1, 2, 3, 16, 33, 48, 96 };
+    static const int ns[] = { 1, 15, 16, 17, 31, 47, 48, 49, 95, 100, 401 };
+
+    (void)state;
+    for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+        for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+            for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+                problem p;
+                const size_t cn = (size_t)ms[mi] * ns[ni];
+                float *c0 = malloc(cn * sizeof *c0), *c1 = malloc(cn * sizeof *c1);
+                uint8_t *b1;
+
+                assert_true(c0 && c1);
+                problem_make(&p, ms[mi], ks[ki], ns[ni], VGC_Q16_WMAX, 30000);
+                b1 = calloc((size_t)p.kp / 2 * p.ldb * 4 + 64, 1);
+                assert_non_null(b1);
+                assert_true(vgc_q16_vnni.amax(p.x, (size_t)p.n, p.k, p.n) ==
+                            vgc_q16_ref.amax(p.x, (size_t)p.n, p.k, p.n));
+                vgc_q16_ref.pack(p.x, (size_t)p.n, p.k, p.n, p.inv, p.xmax, p.b, p.ldb);
+                vgc_q16_vnni.pack(p.x, (size_t)p.n, p.k, p.n, p.inv, p.xmax, b1, p.ldb);
+                assert_memory_equal(p.b, b1, (size_t)p.kp / 2 * p.ldb * 4);
+                for (int t = 0; t < NACTS; t++) {
+                    vgc_q8_gemm g0 = gemm_of(&p, acts[t], c0), g1 = gemm_of(&p, acts[t], c1);
+
+                    vgc_q16_ref.gemm(&g0);
+                    vgc_q16_vnni.gemm(&g1);
+                    for (size_t i = 0; i < cn; i++)
+                        if (c0[i] != c1[i] && fabsf(c0[i] - c1[i]) > 1e-6f * (1.0f + fabsf(c0[i])))
+                            fail_msg("m %d k %d n %d act %d [%zu]: vnni %g, reference %g", p.m, p.k, p.n, t, i,
+                                     c1[i], c0[i]);
+                }
+                problem_free(&p);
+                free(b1);
+                free(c0);
+                free(c1);
+            }
+}
+
+
+/*
+ * Inverted residual blocks (yolo-fastest's pattern) in an int8 network:
+ * 1 and 5 expansions of 16 channels (fewer than 64: s16, fused with the
+ * depthwise layer after them), 3 and 7 linear projections (s16, in bands),
+ * the depthwise layers int8, the head fp32.
+ */
+static const char net_cfg[] =
+    "[net]\nwidth=47\nheight=29\nchannels=3\n"
+    "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=3\nstride=2\npad=1\nactivation=leaky\n"  /* 0 fp32 */
+    "[convolutional]\nbatch_normalize=1\nfilters=48\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 1 s16 */
+    "[convolutional]\nbatch_normalize=1\nfilters=48\nsize=3\ngroups=48\nstride=1\npad=1\nactivation=leaky\n" /* 2 */
+    "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=1\nstride=1\npad=1\nactivation=linear\n" /* 3 s16 */
+    "[shortcut]\nfrom=-4\nactivation=linear\n"                                                      /* 4 */
+    "[convolutional]\nbatch_normalize=1\nfilters=96\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 5 s16 */
+    "[convolutional]\nbatch_normalize=1\nfilters=96\nsize=3\ngroups=96\nstride=2\npad=1\nactivation=leaky\n" /* 6 */
+    "[convolutional]\nbatch_normalize=1\nfilters=24\nsize=1\nstride=1\npad=1\nactivation=linear\n" /* 7 s16 */
+    "[convolutional]\nfilters=14\nsize=1\nstride=1\npad=1\nactivation=linear\n"                    /* 8 head */
+    "[yolo]\nmask=0,1\nanchors=4,5, 8,9\nclasses=2\nnum=2\n";                                      /* 9 */
+#define HEAD 8
+#define IS_S16(i) ((i) == 1 || (i) == 3 || (i) == 5 || (i) == 7)
+
+
+static vgc_net *load(int precision, int q8_kernel, int q16, int threads, int keep)
+{
+    vgc_options opt = { .no_weights = 1, .seed = 17, .keep_outputs = keep, .max_batch = 2, .threads = threads,
+                        .precision = precision, .q8_kernel = q8_kernel, .q16 = q16 };
+    char err[VIGIA_ERRLEN];
+    vgc_net *net = NULL;
+
+    if (vgc_net_load_mem(&net, net_cfg, sizeof net_cfg - 1, NULL, 0, &opt, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    return net;
+}
+
+
+static double rms_off(const vgc_net *a, const vgc_net *b, int li)
+{
+    const float *y = vgc_net_output(a, li, 0), *r = vgc_net_output(b, li, 0);
+    double num = 0, den = 0;
+
+    for (size_t i = 0; i < vgc_net_layer(a, li)->out_size; i++) {
+        num += ((double)y[i] - r[i]) * ((double)y[i] - r[i]);
+        den += (double)r[i] * r[i];
+    }
+    return sqrt(num / den);
+}
+
+
+static void test_network(void **state)
+{
+    const int kind = (int)(intptr_t)*state;
+    const size_t n = 3 * 47 * 29;
+    float *x = malloc(2 * n * sizeof *x);
+    vgc_net *f32 = load(VGC_PREC_FP32, 0, 0, 1, 1), *off = load(VGC_PREC_INT8, kind + 1, -1, 1, 1);
+    vgc_net *ref = load(VGC_PREC_INT8, VGC_Q8_REF + 1, 1, 1, 1);
+    char err[VIGIA_ERRLEN];
+
+    assert_non_null(x);
+    for (size_t i = 0; i < 2 * n; i++)
+        x[i] = (float)((i * 7919) % 1000) / 1000.0f;
+    assert_int_equal(vgc_net_forward(f32, x, 1, err, sizeof err), 0);
+    assert_int_equal(vgc_net_forward(off, x, 1, err, sizeof err), 0);
+    assert_int_equal(vgc_net_forward(ref, x, 1, err, sizeof err), 0);
+    /* the first s16 layer reads what fp32 computed: only its own rounding */
+    printf("# layer 1: s16 %.4f%% (rms) off fp32\n", 100 * rms_off(ref, f32, 1));
+    assert_true(rms_off(ref, f32, 1) < 5e-4);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        /* every output kept: no layer fused, each s16 layer in bands; else the expansions fused */
+        vgc_net *q = load(VGC_PREC_INT8, kind + 1, 0, threads, 1), *fu = load(VGC_PREC_INT8, kind + 1, 0, threads, 0);
+        const char *note;
+
+        assert_int_equal(vgc_net_precision(q, &note), VGC_PREC_INT8);
+        printf("# %s\n", note);
+        assert_non_null(strstr(note, "and 4 s16 vnni"));
+        assert_int_equal(vgc_net_forward(q, x, 1, err, sizeof err), 0);
+        for (int li = 1; li < HEAD; li++) {
+            const vgc_layer *l = vgc_net_layer(q, li);
+            const float *y = vgc_net_output(q, li, 0), *yr = vgc_net_output(ref, li, 0);
+
+            if (l->type != VGC_L_CONV)
+                continue;
+            assert_int_equal(l->q16 != NULL, IS_S16(li));
+            assert_int_equal(vgc_net_layer(off, li)->q16 != NULL, 0);
+            /* the same sums as the scalar kernels (the int8 layers between within their own test's bound) */
+            for (size_t i = 0; i < l->out_size; i++)
+                if (fabsf(y[i] - yr[i]) > (li == 1 ? 0.0f : 1e-4f) * (1.0f + fabsf(yr[i])))
+                    fail_msg("%d threads, layer %d [%zu]: %g, scalar kernels %g", threads, li, i, y[i], yr[i]);
+            printf("# %d thread%s, layer %d (%s): %.3f%% (rms) off fp32, %.3f%% without s16\n", threads,
+                   threads > 1 ? "s" : "", li, l->q16 ? "s16" : l->q8 ? "int8" : "fp32", 100 * rms_off(q, f32, li),
+                   100 * rms_off(off, f32, li));
+            assert_true(rms_off(q, f32, li) < 0.05);
+        }
+        /* fused: the same sums, the same head */
+        assert_true(vgc_net_layer(fu, 2)->expand_fused && vgc_net_layer(fu, 6)->expand_fused);
+        assert_int_equal(vgc_net_forward(fu, x, 1, err, sizeof err), 0);
+        assert_memory_equal(vgc_net_output(fu, HEAD, 0), vgc_net_output(q, HEAD, 0),
+                            vgc_net_layer(q, HEAD)->out_size * sizeof(float));
+        /* a batch of 2: image 1 (scaled on its own) as it is alone, fused and not */
+        for (int v = 0; v < 2; v++) {
+            vgc_net *net = v ? fu : q;
+            const size_t out = vgc_net_layer(net, HEAD)->out_size;
+            float *alone = malloc(out * sizeof *alone);
+
+            assert_non_null(alone);
+            assert_int_equal(vgc_net_forward(net, x + n, 1, err, sizeof err), 0);
+            memcpy(alone, vgc_net_output(net, HEAD, 0), out * sizeof *alone);
+            assert_int_equal(vgc_net_forward(net, x, 2, err, sizeof err), 0);
+            assert_memory_equal(vgc_net_output(net, HEAD, 1), alone, out * sizeof *alone);
+            free(alone);
+        }
+        vgc_net_destroy(q);
+        vgc_net_destroy(fu);
+    }
+    vgc_net_destroy(f32);
+    vgc_net_destroy(off);
+    vgc_net_destroy(ref);
+    free(x);
+}
+
+
+static void skipped(void **state)
+{
+    (void)state;
+    skip();
+}
+
+
+int main(void)
+{
+    static char names[3][256];
+    char why[160] = "";
+    const int vnni = vgc_q8_usable(VGC_Q8_VNNI, why, sizeof why);
+    struct CMUnitTest tests[5] = {
+        { "q16_reference", test_reference, NULL, NULL, NULL },
+        { "q16_bound", test_bound, NULL, NULL, (void *)(intptr_t)vnni },
+    };
+    int n = 2;
+
+    snprintf(names[0], sizeof names[0], "q16_vnni%s%s", vnni ? "" : " # SKIP ", vnni ? "" : why);
+    tests[n++] = (struct CMUnitTest){ names[0], vnni ? test_vnni : skipped, NULL, NULL, NULL };
+    snprintf(names[1], sizeof names[1], "q16_network_vnni%s%s", vnni ? "" : " # SKIP ", vnni ? "" : why);
+    tests[n++] = (struct CMUnitTest){ names[1], vnni ? test_network : skipped, NULL, NULL,
+                                      (void *)(intptr_t)VGC_Q8_VNNI };
+    return _cmocka_run_group_tests("q16", tests, (size_t)n, NULL, NULL);
+}
