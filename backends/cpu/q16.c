@@ -87,17 +87,17 @@ static int pitch(int n)
 /*
  * Layer i of an int8 network that int8 leaves fp32 (or runs int8 only
  * with a static range: q8.c's block layers, which without one run as
- * here) and that runs as a plain 1x1 GEMM (forward.c's VGC_CONV_1X1): not
- * the first layer (the image), not a yolo head's input (kept as the int8
- * rules keep it; a head's detections come straight from it).
+ * here) and that runs as a plain 1x1 GEMM (forward.c's VGC_CONV_1X1), but
+ * the first layer (the image). A yolo head's input qualifies where it is
+ * fp32 (beside VNNI without AMX-BF16): int8 lost detections there, bf16
+ * did not, and 16 bits keep more than bf16's 8.
  */
 static int eligible(const vgc_net *net, int i)
 {
     const vgc_layer *l = &net->layers[i];
 
-    return i > 0 && l->type == VGC_L_CONV && (!l->q8 || l->q8->needstatic) && l->groups == 1 && l->size == 1 && l->stride == 1 &&
-           l->pad == 0 && l->kind == VGC_CONV_1X1 && !l->pool_fused && l->c > 3 &&
-           !(i + 1 < net->n && net->layers[i + 1].type == VGC_L_YOLO);
+    return i > 0 && l->type == VGC_L_CONV && (!l->q8 || l->q8->needstatic) && l->groups == 1 && l->size == 1 &&
+           l->stride == 1 && l->pad == 0 && l->kind == VGC_CONV_1X1 && !l->pool_fused && l->c > 3;
 }
 
 
