@@ -15,6 +15,7 @@
 #include "internal.h"
 #include "onnx_exec.h"
 #include "q8.h"
+#include "q16.h"
 #include "q8_calib.h"
 
 #define COL_FLOATS ((size_t)1 << 20)  /* im2col band, floats */
@@ -1608,10 +1609,14 @@ int vgc_onnx_exec_precision(vgc_onnx_exec *ex, const vgc_options *opt, const cha
         conv_plan *p = ex->conv[i];
         if (p && (++convs, !p->direct || p->small)) {
             rc = vgc_q8_attach(ex->ctx, &p->l, err, errlen);
+            if (rc == 0)    /* left fp32 by int8: a 1x1 layer may run s16 (q16.h) */
+                rc = vgc_q16_attach(ex->ctx, opt->q16, &p->l, err, errlen);
             if (rc == 1 && p->small)
                 p->direct = 0;   /* reduced: through the engine's path (planned for it at pack time) */
         }
     }
+    if (rc >= 0)
+        rc = vgc_q16_finish(ex->ctx, err, errlen);
     if (rc >= 0)
         rc = vgc_q8_finish(ex->ctx, convs, err, errlen);
     *note = ex->ctx->prec_note;
@@ -1660,6 +1665,7 @@ void vgc_onnx_exec_destroy(vgc_onnx_exec *ex)
     free(ex->arena);
     if (ex->ctx) {
         vgc_q8_release(ex->ctx);
+        vgc_q16_release(ex->ctx);
         vgc_pool_destroy(ex->ctx->pool);
         free(ex->ctx->work);
         free(ex->ctx);

@@ -85,18 +85,16 @@ static int pitch(int n)
 
 
 /*
- * Layer i of an int8 network that int8 leaves fp32 (or runs int8 only
+ * Layer l of an int8 network that int8 leaves fp32 (or runs int8 only
  * with a static range: q8.c's block layers, which without one run as
  * here) and that runs as a plain 1x1 GEMM (forward.c's VGC_CONV_1X1), but
  * the first layer (the image). A yolo head's input qualifies where it is
  * fp32 (beside VNNI without AMX-BF16): int8 lost detections there, bf16
  * did not, and 16 bits keep more than bf16's 8.
  */
-static int eligible(const vgc_net *net, int i)
+static int eligible(const vgc_net *net, const vgc_layer *l)
 {
-    const vgc_layer *l = &net->layers[i];
-
-    return i > 0 && l->type == VGC_L_CONV && (!l->q8 || l->q8->needstatic) && l->groups == 1 && l->size == 1 &&
+    return l != net->layers && l->type == VGC_L_CONV && (!l->q8 || l->q8->needstatic) && l->groups == 1 && l->size == 1 &&
            l->stride == 1 && l->pad == 0 && l->kind == VGC_CONV_1X1 && !l->pool_fused && l->c > 3;
 }
 
@@ -158,52 +156,61 @@ static vgc_q16_layer *quantize_layer(const vgc_net *net, const vgc_layer *l)
 }
 
 
-int vgc_q16_prepare(vgc_net *net, int want, char *err, size_t errlen)
+/* The kernels for an int8 network here (want as vgc_q16_prepare's), or NULL. */
+static const vgc_q16_kernels *pick(const vgc_net *net, int want)
 {
-    vgc_q16_net *qn;
-    const vgc_q16_kernels *k = NULL;
-    size_t fb = 0, tb = 0;
     char why[160];
 
     if (want < 0 || net->precision != VGC_PREC_INT8 || !net->q8)
-        return 0;
+        return NULL;
     if ((net->q8->k->kind == VGC_Q8_VNNI || net->q8->k->kind == VGC_Q8_AMX) &&
         vgc_q8_usable(VGC_Q8_VNNI, why, sizeof why))
-        k = &vgc_q16_vnni;
-    else if (want > 0)
-        k = &vgc_q16_ref;
-    if (!k)
-        return 0;
-    if (!(qn = calloc(1, sizeof *qn)))
-        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
-    net->q16 = qn;
-    qn->k = k;
-    for (int i = 0; i < net->n; i++) {
-        vgc_layer *l = &net->layers[i];
-        const size_t hw = (size_t)l->out_w * l->out_h;
-        const int fused = i + 1 < net->n && net->layers[i + 1].expand_fused;
-        size_t bytes;
+        return &vgc_q16_vnni;
+    return want > 0 ? &vgc_q16_ref : NULL;
+}
 
-        if (!eligible(net, i))
-            continue;
-        if (!(l->q16 = quantize_layer(net, l)))
-            return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for s16 weights");
-        qn->layers++;
-        qn->max_m = l->filters > qn->max_m ? l->filters : qn->max_m;
-        qn->weight_bytes += (size_t)l->q16->m * l->q16->k * sizeof *l->q16->a + (size_t)l->q16->m * sizeof(float);
-        /* the whole input (fused), or a band of l->chunk columns */
-        bytes = (size_t)l->q16->kp / 2 * (size_t)pitch(fused ? (int)hw : l->chunk) * 4;
-        if (fused)
-            fb = bytes > fb ? bytes : fb;
-        else
-            tb = bytes > tb ? bytes : tb;
-    }
-    qn->fb_bytes = round_up(fb, 64);
-    qn->tb_bytes = round_up(tb, 64);
+
+static int begin(vgc_net *net, const vgc_q16_kernels *k, char *err, size_t errlen)
+{
+    if (!(net->q16 = calloc(1, sizeof *net->q16)))
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
+    net->q16->k = k;
+    return 0;
+}
+
+
+/* Quantize l and count its buffers: its whole input (fused with the layer after it) or a band of l->chunk columns. */
+static int add(vgc_net *net, vgc_layer *l, int fused, char *err, size_t errlen)
+{
+    vgc_q16_net *qn = net->q16;
+    size_t bytes;
+
+    if (!(l->q16 = quantize_layer(net, l)))
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for s16 weights");
+    qn->layers++;
+    qn->max_m = l->filters > qn->max_m ? l->filters : qn->max_m;
+    qn->weight_bytes += (size_t)l->q16->m * l->q16->k * sizeof *l->q16->a + (size_t)l->q16->m * sizeof(float);
+    bytes = (size_t)l->q16->kp / 2 * (size_t)pitch(fused ? l->out_w * l->out_h : l->chunk) * 4;
+    if (fused)
+        qn->fb_bytes = bytes > qn->fb_bytes ? bytes : qn->fb_bytes;
+    else
+        qn->tb_bytes = bytes > qn->tb_bytes ? bytes : qn->tb_bytes;
+    return 0;
+}
+
+
+/* The buffers for the largest layer added. */
+static int allocate(vgc_net *net, char *err, size_t errlen)
+{
+    vgc_q16_net *qn = net->q16;
+
+    qn->fb_bytes = round_up(qn->fb_bytes, 64);
+    qn->tb_bytes = round_up(qn->tb_bytes, 64);
+    /* fused layers are a cfg network's, whose max_batch is set */
     qn->fb = qn->fb_bytes ? aligned_alloc(64, qn->fb_bytes * (size_t)net->max_batch) : NULL;
     qn->tb = qn->tb_bytes ? aligned_alloc(64, qn->tb_bytes * (size_t)net->threads) : NULL;
-    qn->scale = calloc((size_t)net->max_batch * (size_t)qn->max_m + 1, sizeof *qn->scale);
-    qn->inv = calloc((size_t)net->max_batch, sizeof *qn->inv);
+    qn->scale = calloc((size_t)(net->max_batch > 1 ? net->max_batch : 1) * (size_t)qn->max_m + 1, sizeof *qn->scale);
+    qn->inv = calloc((size_t)(net->max_batch > 1 ? net->max_batch : 1), sizeof *qn->inv);
     qn->zero = calloc((size_t)qn->max_m + 1, sizeof *qn->zero);
     if ((qn->fb_bytes && !qn->fb) || (qn->tb_bytes && !qn->tb) || !qn->scale || !qn->inv || !qn->zero)
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for s16 buffers");
@@ -213,6 +220,49 @@ int vgc_q16_prepare(vgc_net *net, int want, char *err, size_t errlen)
     if (qn->tb)
         memset(qn->tb, 0, qn->tb_bytes * (size_t)net->threads);
     return 0;
+}
+
+
+int vgc_q16_prepare(vgc_net *net, int want, char *err, size_t errlen)
+{
+    const vgc_q16_kernels *k = pick(net, want);
+    int rc;
+
+    if (!k)
+        return 0;
+    if ((rc = begin(net, k, err, errlen)) < 0)
+        return rc;
+    for (int i = 0; i < net->n; i++)
+        if (eligible(net, &net->layers[i]) &&
+            (rc = add(net, &net->layers[i], i + 1 < net->n && net->layers[i + 1].expand_fused, err, errlen)) < 0)
+            return rc;
+    return allocate(net, err, errlen);
+}
+
+
+int vgc_q16_attach(vgc_net *ctx, int want, vgc_layer *l, char *err, size_t errlen)
+{
+    const vgc_q16_kernels *k = pick(ctx, want);
+    vgc_q16_layer **own;
+    int rc;
+
+    if (!k || !eligible(ctx, l))
+        return 0;
+    if (!ctx->q16 && (rc = begin(ctx, k, err, errlen)) < 0)
+        return rc;
+    if (!(own = realloc(ctx->q16->own, ((size_t)ctx->q16->nown + 1) * sizeof *own)))
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
+    ctx->q16->own = own;
+    if ((rc = add(ctx, l, 0, err, errlen)) < 0)
+        return rc;
+    own[ctx->q16->nown++] = l->q16;
+    return 1;
+}
+
+
+int vgc_q16_finish(vgc_net *ctx, char *err, size_t errlen)
+{
+    return ctx->q16 ? allocate(ctx, err, errlen) : 0;
 }
 
 
@@ -226,6 +276,9 @@ void vgc_q16_release(vgc_net *net)
     }
     if (!qn)
         return;
+    for (int i = 0; i < qn->nown; i++)
+        free_layer(qn->own[i]);
+    free(qn->own);
     free(qn->fb);
     free(qn->tb);
     free(qn->scale);
@@ -247,8 +300,8 @@ static float input_scale(float amax, int xmax)
 typedef struct q16_job {
     vgc_net *net;
     const vgc_layer *l;
-    const float *in;
-    int tasks_per_image;
+    const float *in;          /* the image's input */
+    float *out;               /* its output */
 } q16_job;
 
 
@@ -270,24 +323,22 @@ static void image_scale(vgc_q16_net *qn, const vgc_layer *l, const float *x, int
 }
 
 
-/* One band of columns of one image: packed while it is in L1/L2, then its GEMM into l->out. */
+/* One band of columns of the image (its scale in qn's row 0): packed while it is in L1/L2, then its GEMM. */
 static void band_task(void *ctx, int task, int thread)
 {
     const q16_job *j = ctx;
     const vgc_layer *l = j->l;
     const vgc_q16_layer *q = l->q16;
     const vgc_q16_net *qn = j->net->q16;
-    const int hw = l->out_w * l->out_h, b = task / j->tasks_per_image;
-    const int n0 = (task % j->tasks_per_image) * l->chunk, nc = n0 + l->chunk < hw ? l->chunk : hw - n0;
-    const float *x = j->in + (size_t)b * l->c * hw + n0;
+    const int hw = l->out_w * l->out_h;
+    const int n0 = task * l->chunk, nc = n0 + l->chunk < hw ? l->chunk : hw - n0;
     uint8_t *band = qn->tb + (size_t)thread * qn->tb_bytes;
     vgc_q8_gemm g = {
         .a = (const int8_t *)(const void *)q->a, .m = q->m, .kp = q->kp, .b = band, .ldb = pitch(nc), .n = nc,
-        .c = l->out + (size_t)b * l->out_size + n0, .ldc = (size_t)hw, .scale = qn->scale + (size_t)b * qn->max_m,
-        .comp = qn->zero, .bias = l->biases, .act = l->act,
+        .c = j->out + n0, .ldc = (size_t)hw, .scale = qn->scale, .comp = qn->zero, .bias = l->biases, .act = l->act,
     };
 
-    qn->k->pack(x, (size_t)hw, q->k, nc, qn->inv[b], q->xmax, band, g.ldb);
+    qn->k->pack(j->in + n0, (size_t)hw, q->k, nc, qn->inv[0], q->xmax, band, g.ldb);
     qn->k->gemm(&g);
 }
 
@@ -304,11 +355,15 @@ static void run(vgc_net *net, int ntasks, void (*fn)(void *, int, int), void *ct
 void vgc_q16_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int batch)
 {
     const int hw = l->out_w * l->out_h;
-    q16_job j = { .net = net, .l = l, .in = in, .tasks_per_image = (hw + l->chunk - 1) / l->chunk };
+    q16_job j = { .net = net, .l = l };
 
-    for (int b = 0; b < batch; b++)
-        image_scale(net->q16, l, in + (size_t)b * l->c * hw, b);
-    run(net, batch * j.tasks_per_image, band_task, &j);
+    /* an image at a time (the batch of a graph is known only here) */
+    for (int b = 0; b < batch; b++) {
+        j.in = in + (size_t)b * l->c * hw;
+        j.out = l->out + (size_t)b * l->out_size;
+        image_scale(net->q16, l, j.in, 0);
+        run(net, (hw + l->chunk - 1) / l->chunk, band_task, &j);
+    }
 }
 
 

@@ -74,10 +74,13 @@ typedef struct vgc_q16_net {
     size_t fb_bytes;
     uint8_t *tb;              /* per thread: a band's packed input (tb_bytes) */
     size_t tb_bytes;
-    float *scale;             /* the layer running: each image's scale of each filter (max_batch x max_m) */
+    float *scale;             /* the layer running: each image's scale of each filter (max_batch x max_m;
+                                 row 0 only in bands: an image at a time) */
     float *inv;               /* ... and 1 / each image's input scale (max_batch) */
     int32_t *zero;            /* max_m zeros: comp */
     size_t weight_bytes;
+    vgc_q16_layer **own;      /* layers of convolutions outside net->layers (vgc_q16_attach) */
+    int nown;
 } vgc_q16_net;
 
 /*
@@ -87,6 +90,16 @@ typedef struct vgc_q16_net {
  * for tests) and size the buffers. 0, or VIGIA_ENOMEM.
  */
 VGC_HIDDEN int vgc_q16_prepare(vgc_net *net, int want, char *err, size_t errlen);
+
+/*
+ * Convolutions built outside a cfg network (the ONNX executor's, on its
+ * context net): after vgc_q8_attach left convolution l fp32, give it the
+ * 16-bit form when it qualifies (1: it now runs s16 through
+ * vgc_conv_forward; 0: fp32); vgc_q16_finish sizes the buffers. The
+ * layers' forms belong to ctx: vgc_q16_release frees them.
+ */
+VGC_HIDDEN int vgc_q16_attach(vgc_net *ctx, int want, vgc_layer *l, char *err, size_t errlen);
+VGC_HIDDEN int vgc_q16_finish(vgc_net *ctx, char *err, size_t errlen);
 
 /* Free the net's and every layer's 16-bit state. */
 VGC_HIDDEN void vgc_q16_release(vgc_net *net);

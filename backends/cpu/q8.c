@@ -646,10 +646,10 @@ void vgc_q8_note(vgc_net *net, int convs)
         n += snprintf(net->prec_note + n, sizeof net->prec_note - (size_t)n, " and %d bf16 %s", qn->wide,
                       net->q8_wide->name);
     if (net->q16 && n > 0 && (size_t)n < sizeof net->prec_note) {
-        int s16 = 0;     /* a block layer runs int8 once it has a static range, else s16 */
+        int s16 = net->q16->layers;     /* a block layer runs int8 once it has a static range, else s16 */
 
         for (int i = 0; i < net->n; i++)
-            s16 += net->layers[i].q16 && !vgc_q8_runs(net, &net->layers[i]);
+            s16 -= net->layers[i].q16 && vgc_q8_runs(net, &net->layers[i]);
         n += snprintf(net->prec_note + n, sizeof net->prec_note - (size_t)n, " and %d s16 %s", s16,
                       net->q16->k->name);
     }
