@@ -47,7 +47,9 @@ typedef struct vgc_q16_layer {
  * Quantize b: k rows of n floats (row r at x + r*ldx) into kp/2 groups of
  * ldb columns (4 bytes a column: rows 2g and 2g + 1; a missing last row
  * 0): round(x * inv) clamped to +-xmax (round to nearest even, as
- * cvtps2dq does).
+ * cvtps2dq does). q16.c gives inv = xmax / the largest |x| of the same
+ * numbers, so nothing reaches past xmax: the AVX-512 pack leaves out the
+ * clamp.
  */
 typedef void (*vgc_q16_pack_fn)(const float *x, size_t ldx, int k, int n, float inv, int xmax, uint8_t *b,
                                 int ldb);
