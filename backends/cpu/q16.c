@@ -1,10 +1,10 @@
 /*
  * backends/cpu/q16.c: 1x1 convolutions in 16-bit integers beside int8
  * (q16.h): which layers, their weights, their buffers, and their runs:
- * in bands of columns (each band's input quantized while it is in L1/L2,
- * then its GEMM), or, for an expansion fused with the depthwise layer
- * after it (forward.c's expand_fused), its input packed once and its
- * filters computed a group at a time.
+ * a block of Q16_BLOCK columns at a time (its input quantized while it is
+ * in L1/L2, then its GEMM), or, for an expansion fused with the depthwise
+ * layer after it (forward.c's expand_fused), its input packed once and
+ * its filters computed a group at a time.
  */
 #include <limits.h>
 #include <math.h>
@@ -76,6 +76,8 @@ static size_t round_up(size_t v, size_t to)
     return (v + to - 1) / to * to;
 }
 
+
+static int blocks(const vgc_layer *l);
 
 /* The columns of a packed input of n columns: whole 32-column steps, and 48 more for a block's reach. */
 static int pitch(int n)
@@ -190,11 +192,13 @@ static int add(vgc_net *net, vgc_layer *l, int fused, char *err, size_t errlen)
     qn->layers++;
     qn->max_m = l->filters > qn->max_m ? l->filters : qn->max_m;
     qn->weight_bytes += (size_t)l->q16->m * l->q16->k * sizeof *l->q16->a + (size_t)l->q16->m * sizeof(float);
-    bytes = (size_t)l->q16->kp / 2 * (size_t)pitch(fused ? l->out_w * l->out_h : l->chunk) * 4;
-    if (fused)
+    bytes = (size_t)l->q16->kp / 2 * (size_t)pitch(fused ? l->out_w * l->out_h : Q16_BLOCK) * 4;
+    if (fused) {
         qn->fb_bytes = bytes > qn->fb_bytes ? bytes : qn->fb_bytes;
-    else
+        qn->max_blocks = blocks(l) > qn->max_blocks ? blocks(l) : qn->max_blocks;
+    } else {
         qn->tb_bytes = bytes > qn->tb_bytes ? bytes : qn->tb_bytes;
+    }
     return 0;
 }
 
@@ -209,10 +213,10 @@ static int allocate(vgc_net *net, char *err, size_t errlen)
     /* fused layers are a cfg network's, whose max_batch is set */
     qn->fb = qn->fb_bytes ? aligned_alloc(64, qn->fb_bytes * (size_t)net->max_batch) : NULL;
     qn->tb = qn->tb_bytes ? aligned_alloc(64, qn->tb_bytes * (size_t)net->threads) : NULL;
-    qn->scale = calloc((size_t)(net->max_batch > 1 ? net->max_batch : 1) * (size_t)qn->max_m + 1, sizeof *qn->scale);
-    qn->inv = calloc((size_t)(net->max_batch > 1 ? net->max_batch : 1), sizeof *qn->inv);
+    qn->fscale = calloc((size_t)net->max_batch * (size_t)qn->max_blocks * (size_t)qn->max_m + 1, sizeof *qn->fscale);
+    qn->tscale = calloc((size_t)net->threads * (size_t)qn->max_m + 1, sizeof *qn->tscale);
     qn->zero = calloc((size_t)qn->max_m + 1, sizeof *qn->zero);
-    if ((qn->fb_bytes && !qn->fb) || (qn->tb_bytes && !qn->tb) || !qn->scale || !qn->inv || !qn->zero)
+    if ((qn->fb_bytes && !qn->fb) || (qn->tb_bytes && !qn->tb) || !qn->fscale || !qn->tscale || !qn->zero)
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for s16 buffers");
     /* defined bytes past each packed input's columns: the GEMM reads (and drops) them */
     if (qn->fb)
@@ -281,8 +285,8 @@ void vgc_q16_release(vgc_net *net)
     free(qn->own);
     free(qn->fb);
     free(qn->tb);
-    free(qn->scale);
-    free(qn->inv);
+    free(qn->fscale);
+    free(qn->tscale);
     free(qn->zero);
     free(qn);
     net->q16 = NULL;
@@ -297,89 +301,81 @@ static float input_scale(float amax, int xmax)
 }
 
 
-typedef struct q16_job {
-    vgc_net *net;
-    const vgc_layer *l;
-    const float *in;          /* the image's input */
-    float *out;               /* its output */
-} q16_job;
-
-
-/*
- * Image b's scale (one for the whole input: the result does not depend on
- * how the columns are split among threads): each filter's into
- * qn->scale's row b, 1 / it into qn->inv[b].
- */
-static void image_scale(vgc_q16_net *qn, const vgc_layer *l, const float *x, int b)
+/* Blocks of Q16_BLOCK columns in a layer's output. */
+static int blocks(const vgc_layer *l)
 {
-    const vgc_q16_layer *q = l->q16;
-    const int hw = l->out_w * l->out_h;
-    const float xs = input_scale(qn->k->amax(x, (size_t)hw, q->k, hw), q->xmax);
-    float *scale = qn->scale + (size_t)b * qn->max_m;
-
-    for (int m = 0; m < q->m; m++)
-        scale[m] = xs * q->wscale[m];
-    qn->inv[b] = 1.0f / xs;
+    return (l->out_w * l->out_h + Q16_BLOCK - 1) / Q16_BLOCK;
 }
 
 
-/* One band of columns of the image (its scale in qn's row 0): packed while it is in L1/L2, then its GEMM. */
-static void band_task(void *ctx, int task, int thread)
+/*
+ * Block blk of an image's input x (row stride hw): its scale from its own
+ * largest |x|, each filter's into scale, then packed into b (ldb columns).
+ */
+static void pack_block(const vgc_q16_net *qn, const vgc_layer *l, const float *x, int blk, float *scale, uint8_t *b,
+                       int ldb)
+{
+    const vgc_q16_layer *q = l->q16;
+    const int hw = l->out_w * l->out_h, n0 = blk * Q16_BLOCK, nc = hw - n0 < Q16_BLOCK ? hw - n0 : Q16_BLOCK;
+    const float xs = input_scale(qn->k->amax(x + n0, (size_t)hw, q->k, nc), q->xmax);
+
+    for (int m = 0; m < q->m; m++)
+        scale[m] = xs * q->wscale[m];
+    qn->k->pack(x + n0, (size_t)hw, q->k, nc, 1.0f / xs, q->xmax, b, ldb);
+}
+
+
+typedef struct q16_job {
+    vgc_net *net;
+    const vgc_layer *l;
+    const float *in;
+    int blocks;               /* per image */
+} q16_job;
+
+
+/* One block of one image: packed while it is in L1/L2, then its GEMM into l->out. */
+static void block_task(void *ctx, int task, int thread)
 {
     const q16_job *j = ctx;
     const vgc_layer *l = j->l;
     const vgc_q16_layer *q = l->q16;
     const vgc_q16_net *qn = j->net->q16;
-    const int hw = l->out_w * l->out_h;
-    const int n0 = task * l->chunk, nc = n0 + l->chunk < hw ? l->chunk : hw - n0;
+    const int hw = l->out_w * l->out_h, b = task / j->blocks, blk = task % j->blocks, n0 = blk * Q16_BLOCK;
     uint8_t *band = qn->tb + (size_t)thread * qn->tb_bytes;
-    vgc_q8_gemm g = {
-        .a = (const int8_t *)(const void *)q->a, .m = q->m, .kp = q->kp, .b = band, .ldb = pitch(nc), .n = nc,
-        .c = j->out + n0, .ldc = (size_t)hw, .scale = qn->scale, .comp = qn->zero, .bias = l->biases, .act = l->act,
+    float *scale = qn->tscale + (size_t)thread * qn->max_m;
+    const vgc_q8_gemm g = {
+        .a = (const int8_t *)(const void *)q->a, .m = q->m, .kp = q->kp, .b = band, .ldb = pitch(Q16_BLOCK),
+        .n = hw - n0 < Q16_BLOCK ? hw - n0 : Q16_BLOCK, .c = l->out + (size_t)b * l->out_size + n0,
+        .ldc = (size_t)hw, .scale = scale, .comp = qn->zero, .bias = l->biases, .act = l->act,
     };
 
-    qn->k->pack(j->in + n0, (size_t)hw, q->k, nc, qn->inv[0], q->xmax, band, g.ldb);
+    pack_block(qn, l, j->in + (size_t)b * l->c * hw, blk, scale, band, g.ldb);
     qn->k->gemm(&g);
-}
-
-
-static void run(vgc_net *net, int ntasks, void (*fn)(void *, int, int), void *ctx)
-{
-    if (net->threads > 1 && ntasks > 1)
-        vgc_pool_run(net->pool, ntasks, fn, ctx);
-    else
-        vgc_pool_run_serial(net->pool, ntasks, fn, ctx);
 }
 
 
 void vgc_q16_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int batch)
 {
-    const int hw = l->out_w * l->out_h;
-    q16_job j = { .net = net, .l = l };
+    q16_job j = { .net = net, .l = l, .in = in, .blocks = blocks(l) };
+    const int ntasks = batch * j.blocks;
 
-    /* an image at a time (the batch of a graph is known only here) */
-    for (int b = 0; b < batch; b++) {
-        j.in = in + (size_t)b * l->c * hw;
-        j.out = l->out + (size_t)b * l->out_size;
-        image_scale(net->q16, l, j.in, 0);
-        run(net, (hw + l->chunk - 1) / l->chunk, band_task, &j);
-    }
+    if (net->threads > 1 && ntasks > 1)
+        vgc_pool_run(net->pool, ntasks, block_task, &j);
+    else
+        vgc_pool_run_serial(net->pool, ntasks, block_task, &j);
 }
 
 
 void vgc_q16_pack_fused(vgc_net *net, const vgc_layer *e, const float *in, int batch)
 {
-    const vgc_q16_layer *q = e->q16;
     vgc_q16_net *qn = net->q16;
-    const int hw = e->out_w * e->out_h;
+    const int hw = e->out_w * e->out_h, nb = blocks(e);
 
-    /* one image after the other on this thread: the depthwise layer's tasks read them all */
-    for (int b = 0; b < batch; b++) {
-        const float *x = in + (size_t)b * e->c * hw;
-
-        image_scale(qn, e, x, b);
-        qn->k->pack(x, (size_t)hw, q->k, hw, qn->inv[b], q->xmax, qn->fb + (size_t)b * qn->fb_bytes, pitch(hw));
-    }
+    /* on this thread: the depthwise layer's tasks read every block of every image */
+    for (int b = 0; b < batch; b++)
+        for (int blk = 0; blk < nb; blk++)
+            pack_block(qn, e, in + (size_t)b * e->c * hw, blk, qn->fscale + ((size_t)b * nb + blk) * qn->max_m,
+                       qn->fb + (size_t)b * qn->fb_bytes + (size_t)blk * Q16_BLOCK * 4, pitch(hw));
 }
 
 
@@ -387,12 +383,19 @@ void vgc_q16_rows(const vgc_net *net, const vgc_layer *e, int b, int c0, int c1,
 {
     const vgc_q16_layer *q = e->q16;
     const vgc_q16_net *qn = net->q16;
-    const int hw = e->out_w * e->out_h;
-    const vgc_q8_gemm g = {
-        .a = (const int8_t *)(const void *)(q->a + (size_t)c0 * q->kp), .m = c1 - c0, .kp = q->kp,
-        .b = qn->fb + (size_t)b * qn->fb_bytes, .ldb = pitch(hw), .n = hw, .c = dst, .ldc = (size_t)hw,
-        .scale = qn->scale + (size_t)b * qn->max_m + c0, .comp = qn->zero, .bias = e->biases + c0, .act = e->act,
-    };
+    const int hw = e->out_w * e->out_h, nb = blocks(e);
 
-    qn->k->gemm(&g);
+    for (int blk = 0; blk < nb; blk++) {
+        const int n0 = blk * Q16_BLOCK;
+        /* a block's columns of the packed image (the GEMM's reach past them: the next block's, or the pitch) */
+        const vgc_q8_gemm g = {
+            .a = (const int8_t *)(const void *)(q->a + (size_t)c0 * q->kp), .m = c1 - c0, .kp = q->kp,
+            .b = qn->fb + (size_t)b * qn->fb_bytes + (size_t)n0 * 4, .ldb = pitch(hw),
+            .n = hw - n0 < Q16_BLOCK ? hw - n0 : Q16_BLOCK, .c = dst + n0, .ldc = (size_t)hw,
+            .scale = qn->fscale + ((size_t)b * nb + blk) * qn->max_m + c0, .comp = qn->zero, .bias = e->biases + c0,
+            .act = e->act,
+        };
+
+        qn->k->gemm(&g);
+    }
 }

@@ -10,10 +10,14 @@
  *   acc[m][n] = sum_k a[m][k] * b[k][n]
  *   y[m][n]   = act(acc[m][n] * xscale * wscale[m] + bias[m])
  * a: the weights per output channel, symmetric, |a| <= VGC_Q16_WMAX
- * (12 bits and a sign, at load); b: the input per image, symmetric,
- * |b| <= the layer's xmax, chosen at load so that no
- * sum can leave int32 (sum_k |a[m][k]| * xmax < 2^31 for every m), one
- * scale for an image's whole input. 8-bit activations lost detections in
+ * (12 bits and a sign, at load); b: the input, symmetric, one scale per
+ * block of Q16_BLOCK columns (positions) of an image (blocks fixed by the
+ * image, not by the threads: the result does not depend on how many run
+ * it), |b| <= the layer's xmax, chosen at load so that no sum can leave
+ * int32 (sum_k |a[m][k]| * xmax < 2^31 for every m). A block's passes
+ * (its largest |x|, the pack) run while it is in L1/L2: one scale for a
+ * whole 160x160 input read it twice from L3, and the passes cost more than
+ * the GEMM saved on layers of 8 or 16 filters. 8-bit activations lost detections in
  * those layers (docs/engine.md, "Static depthwise ranges and int8
  * blocks"); at these widths the rounding is a few parts in 10^4.
  *
@@ -34,6 +38,9 @@
 
 /* The largest |weight|: 12 bits, so that activations keep 13 or more (q16.c's xmax). */
 #define VGC_Q16_WMAX 4095
+
+/* Columns (output positions) that share an input scale. */
+#define Q16_BLOCK 1024
 
 /* One layer's 16-bit form (owned by the layer). */
 typedef struct vgc_q16_layer {
@@ -74,11 +81,11 @@ typedef struct vgc_q16_net {
     int max_m;
     uint8_t *fb;              /* a fused expansion's packed input, max_batch images of fb_bytes */
     size_t fb_bytes;
-    uint8_t *tb;              /* per thread: a band's packed input (tb_bytes) */
+    float *fscale;            /* its blocks' scales of each filter (max_batch x max_blocks x max_m) */
+    int max_blocks;
+    uint8_t *tb;              /* per thread: a block's packed input (tb_bytes) */
     size_t tb_bytes;
-    float *scale;             /* the layer running: each image's scale of each filter (max_batch x max_m;
-                                 row 0 only in bands: an image at a time) */
-    float *inv;               /* ... and 1 / each image's input scale (max_batch) */
+    float *tscale;            /* per thread: its scales (max_m) */
     int32_t *zero;            /* max_m zeros: comp */
     size_t weight_bytes;
     vgc_q16_layer **own;      /* layers of convolutions outside net->layers (vgc_q16_attach) */

@@ -27,6 +27,7 @@
 #endif
 
 #include "q8.h"
+#include "q16.h"
 
 static double now(void)
 {
@@ -345,6 +346,74 @@ static double direct_rate(const vgc_q8_kernels *k, int m, int c, int hw, double 
 
 
 /*
+ * A 1x1 layer of k input channels, m filters and n positions (leaky) in
+ * fp32 (the engine's GEMM) and in s16 (q16.h: the largest |x|, the pack,
+ * the VNNI GEMM), the best of many runs of each, interleaved: GFLOP/s and
+ * GOP/s of the GEMM alone, and of the whole s16 layer with its passes over
+ * the float input, against s16peak (vpdpwssd).
+ */
+static void s16_line(int k, int m, int n, double s16peak, double secs)
+{
+    const vgc_kernels *fk = vgc_kernels_pick(0);
+    const int mp = (m + 7) / 8 * 8 + 8, kp = (k + 1) & ~1, ldb = (n + 31) / 32 * 32 + 48;
+    const int mr = fk->gemm_mr, panels = (m + mr - 1) / mr;
+    float *a = calloc((size_t)panels * mr * k, sizeof *a), *x = malloc((size_t)k * n * sizeof *x);
+    float *c = malloc((size_t)mp * n * sizeof *c), *bias = calloc((size_t)mp, sizeof *bias);
+    float *scale = malloc((size_t)mp * sizeof *scale);
+    int16_t *a16 = calloc((size_t)mp * kp, sizeof *a16);
+    uint8_t *b16 = calloc((size_t)kp / 2 * ldb * 4 + 64, 1);
+    int32_t *zero = calloc((size_t)mp, sizeof *zero);
+    double best[3] = { 1e30, 1e30, 1e30 }, spent = 0;
+
+    if (!a || !x || !c || !bias || !scale || !a16 || !b16 || !zero)
+        goto out;
+    for (size_t i = 0; i < (size_t)panels * mr * k; i++)
+        a[i] = (float)((int)(i * 37 % 200) - 100) / 100.0f;
+    for (size_t i = 0; i < (size_t)k * n; i++)
+        x[i] = (float)((int)(i * 31 % 200) - 100) / 50.0f;
+    for (size_t i = 0; i < (size_t)mp * kp; i++)
+        a16[i] = (int16_t)((int)(i * 997 % 8191) - 4095);
+    for (int i = 0; i < mp; i++)
+        scale[i] = 1e-7f;
+    for (int runs = 0; spent < secs || runs < 20; runs++) {
+        vgc_q8_gemm g = { .a = (const int8_t *)(const void *)a16, .m = m, .kp = kp, .b = b16, .ldb = ldb, .n = n,
+                          .c = c, .ldc = (size_t)n, .scale = scale, .comp = zero, .bias = bias, .act = VGC_ACT_LEAKY };
+        double t0 = now(), t1, t2, t3;
+        float amax;
+
+        fk->gemm(a, m, k, x, (size_t)n, n, c, (size_t)n, bias, VGC_ACT_LEAKY);
+        t1 = now();
+        amax = vgc_q16_vnni.amax(x, (size_t)n, k, n);
+        vgc_q16_vnni.pack(x, (size_t)n, k, n, 16383.0f / (amax > 0 ? amax : 1.0f), 16383, b16, ldb);
+        t2 = now();
+        vgc_q16_vnni.gemm(&g);
+        t3 = now();
+        best[0] = t1 - t0 < best[0] ? t1 - t0 : best[0];
+        best[1] = t2 - t1 < best[1] ? t2 - t1 : best[1];
+        best[2] = t3 - t2 < best[2] ? t3 - t2 : best[2];
+        spent += t3 - t0;
+    }
+    {
+        const double o = 2.0 * m * k * n;
+
+        printf("s16 %4d x %3d x %5d  fp32 %6.1f GFLOP/s  s16 %6.1f GOP/s (%4.1f%% of peak), with its passes %6.1f: "
+               "%.2fx fp32's time\n", m, k, n, o / best[0] / 1e9, o / best[2] / 1e9,
+               s16peak > 0 ? 100 * o / best[2] / 1e9 / s16peak : 0, o / (best[1] + best[2]) / 1e9,
+               (best[1] + best[2]) / best[0]);
+    }
+out:
+    free(a);
+    free(x);
+    free(c);
+    free(bias);
+    free(scale);
+    free(a16);
+    free(b16);
+    free(zero);
+}
+
+
+/*
  * The int8 depthwise kernel fn (q8.h's vgc_q8_dw) on one channel of an hw x hw
  * plane, size x size taps, stride s, "same" padding, leaky, float out: the
  * best of many runs of 8 channels (short runs: the best of them is what a
@@ -415,7 +484,7 @@ int main(int argc, char **argv)
     /* its 3x3 layers: filters, channels, plane (the direct form, vgc_q8_gemm taps) */
     static const int conv3[][3] = { { 32, 16, 208 }, { 64, 32, 104 }, { 128, 64, 52 }, { 256, 128, 26 },
                                     { 512, 256, 13 }, { 1024, 512, 13 }, { 512, 256, 13 }, { 256, 384, 26 } };
-    double peaks[VGC_Q8_KINDS] = { 0 };
+    double peaks[VGC_Q8_KINDS] = { 0 }, s16peak = 0;
     char why[160];
 
 #if defined(__x86_64__)
@@ -429,7 +498,7 @@ int main(int argc, char **argv)
         printf("peak vnni: skipped: %s\n", why);
     if (vgc_q8_usable(VGC_Q8_VNNI, why, sizeof why)) {
         /* not kernels of ours: what 16-bit activations (vpdpwssd) would have against fp32 FMAs */
-        printf("peak s16 (vpdpwssd zmm)  %8.1f GOP/s\n", peak(s16_loop, 16.0 * 32, secs));
+        printf("peak s16 (vpdpwssd zmm)  %8.1f GOP/s\n", s16peak = peak(s16_loop, 16.0 * 32, secs));
         printf("peak fp32 (vfmadd231ps zmm) %8.1f GFLOP/s\n", peak(fma_loop, 16.0 * 16, secs));
     }
     if (vgc_q8_usable(VGC_Q8_AMX, why, sizeof why))
@@ -483,8 +552,8 @@ int main(int argc, char **argv)
     }
     /* the int8 depthwise kernels on yolo-fastest-1.1-xl's int8 depthwise layers (planes up to 80x80) */
     {
-        static const int dws[][3] = { { 80, 3, 1 }, { 40, 3, 1 }, { 20, 5, 1 }, { 10, 5, 1 }, { 80, 3, 2 },
-                                      { 40, 3, 2 }, { 20, 3, 2 } };
+        static const int dws[][3] = { { 80, 3, 1 }, { 40, 3, 1 }, { 20, 3, 1 }, { 10, 3, 1 }, { 20, 5, 1 },
+                                      { 10, 5, 1 }, { 80, 3, 2 }, { 40, 3, 2 }, { 20, 3, 2 } };
         static const int kinds[] = { VGC_Q8_VNNI, VGC_Q8_AVX2 };   /* the AVX-512 one (VBMI), the AVX2 one */
         vgc_q8_dw_fn seen = NULL;
 
@@ -498,6 +567,15 @@ int main(int argc, char **argv)
             for (size_t i = 0; i < sizeof dws / sizeof dws[0]; i++)
                 dw_line(fn == vgc_q8_dw_avx2 ? "avx2" : "vbmi", fn, dws[i][0], dws[i][1], dws[i][2], secs / 8);
         }
+    }
+    /* yolo-fastest-1.1-xl's 1x1 layers that int8 leaves to s16: filters x channels x positions */
+    if (vgc_q8_usable(VGC_Q8_VNNI, why, sizeof why)) {
+        static const int s16s[][3] = { { 16, 16, 25600 }, { 8, 16, 25600 }, { 48, 8, 25600 }, { 64, 16, 6400 },
+                                       { 16, 64, 6400 }, { 96, 16, 1600 }, { 16, 96, 1600 }, { 192, 32, 1600 },
+                                       { 32, 192, 1600 }, { 272, 48, 400 }, { 48, 272, 400 }, { 96, 448, 100 } };
+
+        for (size_t i = 0; i < sizeof s16s / sizeof s16s[0]; i++)
+            s16_line(s16s[i][1], s16s[i][0], s16s[i][2], s16peak, secs / 4);
     }
     return 0;
 }

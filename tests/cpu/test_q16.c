@@ -236,13 +236,14 @@ static void test_vnni(void **state)
 
 
 /*
- * Inverted residual blocks (yolo-fastest's pattern) in an int8 network:
+ * Inverted residual blocks (yolo-fastest's pattern) in an int8 network
+ * (48 x 34 positions after the first layer: two blocks of scales):
  * 1 and 5 expansions of 16 channels (fewer than 64: s16, fused with the
  * depthwise layer after them), 3 and 7 linear projections (s16, in bands),
  * the depthwise layers int8, the head s16 (bf16 beside AMX-BF16).
  */
 static const char net_cfg[] =
-    "[net]\nwidth=47\nheight=29\nchannels=3\n"
+    "[net]\nwidth=95\nheight=67\nchannels=3\n"
     "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=3\nstride=2\npad=1\nactivation=leaky\n"  /* 0 fp32 */
     "[convolutional]\nbatch_normalize=1\nfilters=48\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 1 s16 */
     "[convolutional]\nbatch_normalize=1\nfilters=48\nsize=3\ngroups=48\nstride=1\npad=1\nactivation=leaky\n" /* 2 */
@@ -286,7 +287,7 @@ static double rms_off(const vgc_net *a, const vgc_net *b, int li)
 static void test_network(void **state)
 {
     const int kind = (int)(intptr_t)*state;
-    const size_t n = 3 * 47 * 29;
+    const size_t n = 3 * 95 * 67;
     float *x = malloc(2 * n * sizeof *x);
     vgc_net *f32 = load(VGC_PREC_FP32, 0, 0, 1, 1), *off = load(VGC_PREC_INT8, kind + 1, -1, 1, 1);
     vgc_net *ref = load(VGC_PREC_INT8, VGC_Q8_REF + 1, 1, 1, 1);
