@@ -36,7 +36,8 @@
 #include "internal.h"
 #include "q8.h"
 
-/* The largest |weight|: 12 bits, so that activations keep 13 or more (q16.c's xmax). */
+/* The largest |weight|: 12 bits and a sign, so that activations keep about as many (q16.c's xmax:
+   3252 to 32767 on the shipped models' layers). */
 #define VGC_Q16_WMAX 4095
 
 /* Columns (output positions) that share an input scale. */
