@@ -134,7 +134,7 @@ static void test_detector(void **state)
     assert_int_equal(vg_detector_prepare(d, png, len, tensor, &view, err, sizeof err), 0);
     nwant = expected(tensor, want, sizeof want / sizeof want[0]);
     {
-        vg_detect_input in = { png, len, THRESH, 0.0f, NULL, 0, 0 };
+        vg_detect_input in = { .image = png, .len = len, .threshold = THRESH, .nms = 0.0f };
         assert_int_equal(vg_detector_run(d, 1, &in, &res), 0);
     }
     assert_int_equal(res.status, 0);

@@ -191,7 +191,7 @@ run_model(const char *name, const char *names_file)
             fail_msg("%s %s: letterboxed tensor differs from darknet's", name, images[i]);
         vg_image_release(&im);
         /* the detections */
-        vg_detect_input in = { img, n, 0.25f, 0.45f, NULL, 0, 0 };
+        vg_detect_input in = { .image = img, .len = n, .threshold = 0.25f, .nms = 0.45f };
         vg_detect_result res;
         assert_int_equal(vg_detector_run(d, 1, &in, &res), 0);
         compare(name, &ref[i], &res, m);
@@ -249,7 +249,7 @@ readme_case(const char *name, const char *const *expect, size_t nexpect)
     assert_string_equal(vg_detector_resize_why(d), "backend darknet only letterboxes");
     size_t n = 0;
     uint8_t *img = pt_read(dog, &n);
-    vg_detect_input in = { img, n, 0.25f, 0.45f, NULL, 0, 0 };
+    vg_detect_input in = { .image = img, .len = n, .threshold = 0.25f, .nms = 0.45f };
     vg_detect_result res;
     assert_int_equal(vg_detector_run(d, 1, &in, &res), 0);
     assert_int_equal(res.status, 0);

@@ -314,8 +314,8 @@ run_model(const char *name, const char *names_file, const char *fmt, const char 
             size_t n = 0, n95 = 0;
             uint8_t *img = camera_frame(images[i], sizes[s][0], sizes[s][1], fmt, 90, &n);
             uint8_t *img95 = camera_frame(images[i], sizes[s][0], sizes[s][1], fmt, 95, &n95);
-            vg_detect_input in = { img, n, THRESHOLD, -1, NULL, 0, 0 };
-            vg_detect_input in95 = { img95, n95, THRESHOLD, -1, NULL, 0, 0 };
+            vg_detect_input in = { .image = img, .len = n, .threshold = THRESHOLD, .nms = -1 };
+            vg_detect_input in95 = { .image = img95, .len = n95, .threshold = THRESHOLD, .nms = -1 };
             vg_detect_result want, got, other;
             assert_int_equal(vg_detector_run(full, 1, &in, &want), 0);
             assert_int_equal(vg_detector_run(reduced, 1, &in, &got), 0);
