@@ -92,7 +92,10 @@ test_result_roundtrip(void **state)
     (void)state;
     vg_buf fr;
     vg_buf_init(&fr);
-    vg_detection d[2] = { { 16, "dog", 0.9f, 1, 2, 30, 40 }, { 15, "cat", 0.5f, 5, 6, 7, 8 } };
+    vg_detection d[2] = {
+        { .class_id = 16, .label = "dog", .confidence = 0.9f, .x_min = 1, .y_min = 2, .x_max = 30, .y_max = 40 },
+        { .class_id = 15, .label = "cat", .confidence = 0.5f, .x_min = 5, .y_min = 6, .x_max = 7, .y_max = 8 },
+    };
     vg_ipc_result ir = { .id = 9, .w = 640, .h = 480, .ndet = 2, .infer_us = 1234 };
     assert_int_equal(vg_ipc_encode_result(&fr, &ir, d), 0);
     const char *argv[2 * VG_CLUSTER_MAX_FIELDS];

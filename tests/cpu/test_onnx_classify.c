@@ -225,7 +225,8 @@ static void test_plugin(void **state)
             draw(rgb, k, colours[c][0], colours[c][1], 22 + 6.0 * (double)c, 20 + 2.0 * (double)k, 13);
             png = pt_png(IMG_W, IMG_H, rgb, 0, 0, 0, 0, 0, &len);
             assert_non_null(png);
-            vg_detect_input in = { png, len, 0.0f, 0.0f, NULL, 0, 0 };
+            vg_detect_input in = { .image = png, .len = len, .threshold = 0.0f, .nms = 0.0f,
+                                    .class_mask = NULL, .annotate = 0, .quality = 0 };
             assert_int_equal(vg_detector_run(d, 1, &in, &res), 0);
             assert_int_equal(res.status, 0);
             assert_int_equal(res.n, 3);                 /* every class, best first */

@@ -184,7 +184,8 @@ decode_limits(void **state)
 static vg_detection
 det(const char *label, float conf, int x0, int y0, int x1, int y1)
 {
-    vg_detection d = { 0, label, conf, x0, y0, x1, y1 };
+    vg_detection d = { .class_id = 0, .label = label, .confidence = conf,
+                       .x_min = x0, .y_min = y0, .x_max = x1, .y_max = y1 };
     return d;
 }
 
@@ -217,8 +218,10 @@ static void
 sample(vg_pool_result *res, vg_detection d[2])
 {
     memset(res, 0, sizeof *res);
-    d[0] = (vg_detection){ 16, "dog", 0.93554f, 112, 162, 417, 540 };
-    d[1] = (vg_detection){ 2, "c\xffr", 0.05432f, 1, 2, 3, 4 };
+    d[0] = (vg_detection){ .class_id = 16, .label = "dog", .confidence = 0.93554f,
+                           .x_min = 112, .y_min = 162, .x_max = 417, .y_max = 540 };
+    d[1] = (vg_detection){ .class_id = 2, .label = "c\xffr", .confidence = 0.05432f,
+                           .x_min = 1, .y_min = 2, .x_max = 3, .y_max = 4 };
     res->model = "m";
     res->backend = "cpu";
     res->width = 768;

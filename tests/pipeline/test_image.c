@@ -334,7 +334,7 @@ test_letterbox(void **state)
 {
     (void)state;
     /* 100x50 uniform image into 64x64: rows 16..47 carry it, the rest is 0.5 */
-    vg_image im = { 100, 50, malloc(100 * 50 * 3) };
+    vg_image im = { .w = 100, .h = 50, .rgb = malloc(100 * 50 * 3) };
     for (int i = 0; i < 100 * 50; i++) {
         im.rgb[3 * i] = 255;
         im.rgb[3 * i + 1] = 0;
@@ -354,13 +354,13 @@ test_letterbox(void **state)
             }
         }
     /* a 1-pixel-wide image and one already at the network size */
-    vg_image thin = { 1, 300, malloc(300 * 3) };
+    vg_image thin = { .w = 1, .h = 300, .rgb = malloc(300 * 3) };
     memset(thin.rgb, 200, 300 * 3);
     assert_int_equal(vg_image_letterbox(&thin, 64, 64, t), 0);
     assert_true(fabsf(t[10 * 64 + 31] - 200 / 255.0f) < 1e-6f);   /* 1 column at x = (64 - 1) / 2 */
     assert_true(t[10 * 64 + 0] == 0.5f);
     free(thin.rgb);
-    vg_image same = { 64, 64, malloc(64 * 64 * 3) };
+    vg_image same = { .w = 64, .h = 64, .rgb = malloc(64 * 64 * 3) };
     for (int i = 0; i < 64 * 64 * 3; i++)
         same.rgb[i] = (uint8_t)(i * 13);
     assert_int_equal(vg_image_letterbox(&same, 64, 64, t), 0);
@@ -378,7 +378,7 @@ test_stretch(void **state)
 {
     (void)state;
     /* 100x50 uniform image into 64x64: every pixel carries it, no grey band */
-    vg_image im = { 100, 50, malloc(100 * 50 * 3) };
+    vg_image im = { .w = 100, .h = 50, .rgb = malloc(100 * 50 * 3) };
     for (int i = 0; i < 100 * 50; i++) {
         im.rgb[3 * i] = 255;
         im.rgb[3 * i + 1] = 0;
@@ -394,13 +394,13 @@ test_stretch(void **state)
     /* a 4x1 ramp doubled to 8x1, on pixel centres as cv::resize(INTER_LINEAR):
      * output x samples input (x + 0.5) / 2 - 0.5, clamped at both edges */
     uint8_t ramp[12] = { 0, 0, 0, 100, 100, 100, 200, 200, 200, 40, 40, 40 };
-    vg_image r = { 4, 1, ramp };
+    vg_image r = { .w = 4, .h = 1, .rgb = ramp };
     static const int want[8] = { 0, 25, 75, 125, 175, 160, 80, 40 };   /* what cv2.resize gives */
     assert_int_equal(vg_image_stretch(&r, 8, 1, t), 0);
     for (int x = 0; x < 8; x++)
         assert_true(t[x] == want[x] / 255.0f);
     /* the same size is the identity */
-    vg_image same = { 64, 64, malloc(64 * 64 * 3) };
+    vg_image same = { .w = 64, .h = 64, .rgb = malloc(64 * 64 * 3) };
     for (int i = 0; i < 64 * 64 * 3; i++)
         same.rgb[i] = (uint8_t)(i * 13);
     assert_int_equal(vg_image_stretch(&same, 64, 64, t), 0);
@@ -417,9 +417,12 @@ static void
 test_annotate(void **state)
 {
     (void)state;
-    vg_image im = { 200, 100, malloc(200 * 100 * 3) };
+    vg_image im = { .w = 200, .h = 100, .rgb = malloc(200 * 100 * 3) };
     memset(im.rgb, 128, 200 * 100 * 3);
-    vg_detection d[2] = { { 3, "car", 0.91f, 20, 30, 120, 90 }, { 0, "person", 0.5f, 150, 5, 195, 95 } };
+    vg_detection d[2] = {
+        { .class_id = 3, .label = "car", .confidence = 0.91f, .x_min = 20, .y_min = 30, .x_max = 120, .y_max = 90 },
+        { .class_id = 0, .label = "person", .confidence = 0.5f, .x_min = 150, .y_min = 5, .x_max = 195, .y_max = 95 },
+    };
     uint8_t *jpeg;
     size_t n;
     char err[256];

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -215,7 +216,7 @@ test_result_roundtrip(void **state)
 
     /* a box outside the image is a protocol error */
     b.len = 0;
-    vg_detection bad = { 0, NULL, 0.5f, 10, 10, 800, 20 };
+    vg_detection bad = { .class_id = 0, .label = NULL, .confidence = 0.5f, .x_min = 10, .y_min = 10, .x_max = 800, .y_max = 20 };
     vg_ipc_result rb = { .id = 1, .w = 768, .h = 576, .ndet = 1 };
     assert_int_equal(vg_ipc_encode_result(&b, &rb, &bad), 0);
     payload_of(&b, NULL, 0, &p, &n);
@@ -339,7 +340,10 @@ test_truncated(void **state)
     (void)state;
     vg_buf b;
     vg_buf_init(&b);
-    vg_detection d[2] = { { 3, NULL, 0.7f, 1, 2, 3, 4 }, { 5, NULL, 0.6f, 5, 6, 7, 8 } };
+    vg_detection d[2] = {
+        { .class_id = 3, .label = NULL, .confidence = 0.7f, .x_min = 1, .y_min = 2, .x_max = 3, .y_max = 4 },
+        { .class_id = 5, .label = NULL, .confidence = 0.6f, .x_min = 5, .y_min = 6, .x_max = 7, .y_max = 8 },
+    };
     uint8_t jpeg[40] = { 0 };
     vg_ipc_result r = { .id = 9, .w = 100, .h = 100, .ndet = 2, .msg = VG_STR("x"), .jpeg = jpeg, .jpeg_len = 40 };
     assert_int_equal(vg_ipc_encode_result(&b, &r, d), 0);
@@ -417,8 +421,12 @@ test_mutations(void **state)
     (void)state;
     vg_buf b;
     vg_buf_init(&b);
-    vg_detection d[4] = { { 3, NULL, 0.7f, 1, 2, 3, 4 }, { 5, NULL, 0.6f, 5, 6, 7, 8 },
-                          { 1, NULL, 0.9f, 0, 0, 9, 9 }, { 0, NULL, 0.1f, 2, 2, 2, 2 } };
+    vg_detection d[4] = {
+        { .class_id = 3, .label = NULL, .confidence = 0.7f, .x_min = 1, .y_min = 2, .x_max = 3, .y_max = 4 },
+        { .class_id = 5, .label = NULL, .confidence = 0.6f, .x_min = 5, .y_min = 6, .x_max = 7, .y_max = 8 },
+        { .class_id = 1, .label = NULL, .confidence = 0.9f, .x_min = 0, .y_min = 0, .x_max = 9, .y_max = 9 },
+        { .class_id = 0, .label = NULL, .confidence = 0.1f, .x_min = 2, .y_min = 2, .x_max = 2, .y_max = 2 },
+    };
     vg_ipc_result r = { .id = 9, .w = 100, .h = 100, .ndet = 4, .msg = VG_STR("hello") };
     assert_int_equal(vg_ipc_encode_result(&b, &r, d), 0);
     size_t n = b.len - VG_IPC_HDR;

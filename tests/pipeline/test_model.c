@@ -64,7 +64,7 @@ static void
 test_resize_keys(const char *cfg, const char *weights, const char *names)
 {
     char text[4096], err[512], lbcfg[PATH_MAX + 32];
-    size_t n;
+    size_t n = 0;
     uint8_t *c = pt_read(cfg, &n);
     const char *net = strstr((const char *)c, "[net]");
     assert_non_null(net);
@@ -79,7 +79,8 @@ test_resize_keys(const char *cfg, const char *weights, const char *names)
         assert_int_equal(pt_write(lbcfg, t, n + (size_t)k), 0);
         free(t);
         vg_model *m = NULL;
-        snprintf(text, sizeof text, "[model]\ncfg = %s\nweights = %s\nnames = %s\n", lbcfg, weights, names);
+        int w = snprintf(text, sizeof text, "[model]\ncfg = %s\nweights = %s\nnames = %s\n", lbcfg, weights, names);
+        assert_true(w > 0 && (size_t)w < sizeof text);
         manifest("lb", text);
         if (v == 2) {
             assert_int_not_equal(load("lb", &m, err, sizeof err), 0);
@@ -90,8 +91,9 @@ test_resize_keys(const char *cfg, const char *weights, const char *names)
         assert_int_equal(m->resize, VG_RESIZE_LETTERBOX);
         assert_string_equal(m->resize_from, "cfg");
         vg_model_destroy(m);
-        snprintf(text, sizeof text, "[model]\ncfg = %s\nweights = %s\nnames = %s\nresize = stretch\n", lbcfg,
-                 weights, names);
+        w = snprintf(text, sizeof text, "[model]\ncfg = %s\nweights = %s\nnames = %s\nresize = stretch\n", lbcfg,
+                     weights, names);
+        assert_true(w > 0 && (size_t)w < sizeof text);
         manifest("lb", text);
         assert_int_equal(load("lb", &m, err, sizeof err), 0);
         assert_int_equal(m->resize, VG_RESIZE_STRETCH);
@@ -195,7 +197,7 @@ static const char *
 cfg_variant(const char *name, const char *from, const char *to, int nth)
 {
     static char path[PATH_MAX + 64];
-    size_t n;
+    size_t n = 0;
     char *c = (char *)pt_read(cfg_xl, &n);
     assert_non_null(c);
     char *out = malloc(2 * n + 4096), *o = out;
