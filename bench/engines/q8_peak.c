@@ -47,69 +47,39 @@ static double now(void)
  */
 #define VGC_ACC16(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
 
-__attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)) static void vnni_loop(long iters, int32_t *sink)
-{
-    const __m512i a = _mm512_set1_epi32(0x01010101), b = _mm512_set1_epi32(0x02020202);
-#define VGC_DECL(i) __m512i c##i = _mm512_set1_epi32(i);
-#define VGC_STEP(i) __asm__("vpdpbusd %2, %1, %0" : "+v"(c##i) : "v"(a), "v"(b));
-#define VGC_SUM(i) s = _mm512_add_epi32(s, c##i);
-    VGC_ACC16(VGC_DECL)
-    __m512i s = _mm512_setzero_si512();
-
-    for (long it = 0; it < iters; it++) {
-        VGC_ACC16(VGC_STEP)
-    }
-    VGC_ACC16(VGC_SUM)
-#undef VGC_DECL
-#undef VGC_STEP
-#undef VGC_SUM
-    *sink = _mm512_reduce_add_epi32(s);
-}
-
-
 /*
- * What a 16-bit GEMM and the float one could reach, for comparison:
- * vpdpwssd (s16 x s16 pairs, 32 products a zmm) and vfmadd231ps (16),
- * the same 16 independent accumulators.
+ * fn: iters x 16 steps of the zmm instruction insn (c += a . b), each on
+ * its own accumulator, a and b the 32-bit patterns abits and bbits in
+ * every lane. Accumulators are integer vectors whatever insn does with
+ * them (asm sees registers); their sum only keeps the loop alive.
  */
-__attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)) static void s16_loop(long iters, int32_t *sink)
-{
-    const __m512i a = _mm512_set1_epi32(0x00010001), b = _mm512_set1_epi32(0x00020002);
-#define VGC_DECL(i) __m512i c##i = _mm512_set1_epi32(i);
-#define VGC_STEP(i) __asm__("vpdpwssd %2, %1, %0" : "+v"(c##i) : "v"(a), "v"(b));
-#define VGC_SUM(i) s = _mm512_add_epi32(s, c##i);
-    VGC_ACC16(VGC_DECL)
-    __m512i s = _mm512_setzero_si512();
-
-    for (long it = 0; it < iters; it++) {
-        VGC_ACC16(VGC_STEP)
+#define VGC_PEAK_STEP(insn, i) __asm__(insn " %2, %1, %0" : "+v"(c##i) : "v"(a), "v"(b));
+#define VGC_PEAK_LOOP(fn, isa, insn, abits, bbits)                                                          \
+    __attribute__((target(isa), noinline)) static void fn(long iters, int32_t *sink)                        \
+    {                                                                                                        \
+        const __m512i a = _mm512_set1_epi32((int)(abits)), b = _mm512_set1_epi32((int)(bbits));              \
+        __m512i s = _mm512_setzero_si512();                                                                  \
+        VGC_ACC16(VGC_PEAK_DECL)                                                                             \
+                                                                                                             \
+        for (long it = 0; it < iters; it++) {                                                                \
+            VGC_PEAK_STEP(insn, 0) VGC_PEAK_STEP(insn, 1) VGC_PEAK_STEP(insn, 2) VGC_PEAK_STEP(insn, 3)      \
+            VGC_PEAK_STEP(insn, 4) VGC_PEAK_STEP(insn, 5) VGC_PEAK_STEP(insn, 6) VGC_PEAK_STEP(insn, 7)      \
+            VGC_PEAK_STEP(insn, 8) VGC_PEAK_STEP(insn, 9) VGC_PEAK_STEP(insn, 10) VGC_PEAK_STEP(insn, 11)    \
+            VGC_PEAK_STEP(insn, 12) VGC_PEAK_STEP(insn, 13) VGC_PEAK_STEP(insn, 14) VGC_PEAK_STEP(insn, 15)  \
+        }                                                                                                    \
+        VGC_ACC16(VGC_PEAK_SUM)                                                                              \
+        *sink = _mm512_reduce_add_epi32(s);                                                                  \
     }
-    VGC_ACC16(VGC_SUM)
-#undef VGC_DECL
-#undef VGC_STEP
-#undef VGC_SUM
-    *sink = _mm512_reduce_add_epi32(s);
-}
+#define VGC_PEAK_DECL(i) __m512i c##i = _mm512_setzero_si512();
+#define VGC_PEAK_SUM(i) s = _mm512_add_epi32(s, c##i);
 
-
-__attribute__((target("avx512f"), noinline)) static void fma_loop(long iters, int32_t *sink)
-{
-    const __m512 a = _mm512_set1_ps(1.0f), b = _mm512_set1_ps(1e-9f);
-#define VGC_DECL(i) __m512 c##i = _mm512_set1_ps((float)i);
-#define VGC_STEP(i) __asm__("vfmadd231ps %2, %1, %0" : "+v"(c##i) : "v"(a), "v"(b));
-#define VGC_SUM(i) s = _mm512_add_ps(s, c##i);
-    VGC_ACC16(VGC_DECL)
-    __m512 s = _mm512_setzero_ps();
-
-    for (long it = 0; it < iters; it++) {
-        VGC_ACC16(VGC_STEP)
-    }
-    VGC_ACC16(VGC_SUM)
-#undef VGC_DECL
-#undef VGC_STEP
-#undef VGC_SUM
-    *sink = (int32_t)_mm512_reduce_add_ps(s);
-}
+/* int8: vpdpbusd, 64 products a zmm (u8 1 x s8 2) */
+VGC_PEAK_LOOP(vnni_loop, "avx512f,avx512bw,avx512vnni", "vpdpbusd", 0x01010101, 0x02020202)
+/* what a 16-bit GEMM and the float one could reach: vpdpwssd (32 s16 products), vfmadd231ps (16: 1.0 x 1e-9) */
+VGC_PEAK_LOOP(s16_loop, "avx512f,avx512bw,avx512vnni", "vpdpwssd", 0x00010001, 0x00020002)
+VGC_PEAK_LOOP(fma_loop, "avx512f", "vfmadd231ps", 0x3f800000, 0x3089705f)
+/* bf16: vdpbf16ps, 32 products (1.0 x 1.0) */
+VGC_PEAK_LOOP(bf16_loop, "avx512f,avx512bw,avx512bf16", "vdpbf16ps", 0x3f803f80, 0x3f803f80)
 
 
 /* The same for AVX2: 8 accumulators, each step vpmaddubsw, vpmaddwd by ones, vpaddd (the GEMM's dot4). */
@@ -136,26 +106,6 @@ __attribute__((target("avx2"), noinline)) static void avx2_loop(long iters, int3
 #undef VGC_SUM
     _mm256_storeu_si256((__m256i *)t, s);
     *sink = t[0];
-}
-
-
-__attribute__((target("avx512f,avx512bw,avx512bf16"), noinline)) static void bf16_loop(long iters, int32_t *sink)
-{
-    const __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80), b = a;
-#define VGC_DECL(i) __m512 c##i = _mm512_set1_ps((float)i);
-#define VGC_STEP(i) __asm__("vdpbf16ps %2, %1, %0" : "+v"(c##i) : "v"(a), "v"(b));
-#define VGC_SUM(i) s = _mm512_add_ps(s, c##i);
-    VGC_ACC16(VGC_DECL)
-    __m512 s = _mm512_setzero_ps();
-
-    for (long it = 0; it < iters; it++) {
-        VGC_ACC16(VGC_STEP)
-    }
-    VGC_ACC16(VGC_SUM)
-#undef VGC_DECL
-#undef VGC_STEP
-#undef VGC_SUM
-    *sink = (int32_t)_mm512_reduce_add_ps(s);
 }
 
 
