@@ -444,6 +444,59 @@ static void conv_dw_task(void *ctx, int task, int thread)
 
 
 /*
+ * One Winograd task's share (conv_wino_task, conv_wino4_task; tiles of m x m
+ * outputs, nm transformed matrices): its image's input and output, its
+ * block of tile rows, its range of filter panels, and in the thread's
+ * scratch the transformed input v (nm x C x tb), the products mm (nm x
+ * mrows x tb) and what follows them (rest).
+ */
+typedef struct wino_part {
+    int ntx, ty0, ty1;        /* tiles a row; the block's tile rows */
+    int p0, p1, m0, mrows;    /* filter panels [p0, p1): filters m0 .. m0 + mrows - 1 */
+    size_t tb;                /* tiles in the block */
+    const float *in;
+    float *out, *v, *mm, *rest;
+} wino_part;
+
+
+static wino_part wino_part_of(const conv_job *j, int task, int thread, int m, int nm)
+{
+    const vgc_layer *l = j->l;
+    const int mr = j->net->k->gemm_mr, panels = div_up(l->filters, mr), per = div_up(panels, l->split);
+    const int nty = div_up(l->out_h, m), b = task / j->tasks_per_image;
+    const int block = task % j->tasks_per_image / l->split, sub = task % l->split;
+    wino_part p = { .ntx = div_up(l->out_w, m), .ty0 = block * l->chunk, .p0 = sub * per };
+    const size_t tbmax = (size_t)l->chunk * p.ntx;
+
+    p.ty1 = p.ty0 + l->chunk < nty ? p.ty0 + l->chunk : nty;
+    p.p1 = p.p0 + per < panels ? p.p0 + per : panels;
+    p.m0 = p.p0 * mr;
+    p.mrows = (p.p1 * mr < l->filters ? p.p1 * mr : l->filters) - p.m0;
+    p.tb = (size_t)(p.ty1 - p.ty0) * p.ntx;
+    p.in = j->in + (size_t)b * l->c * l->w * l->h;
+    p.out = l->out + (size_t)b * l->out_size;
+    p.v = j->net->work + (size_t)thread * j->net->work_floats;
+    p.mm = p.v + (size_t)nm * l->c * tbmax;
+    p.rest = p.mm + (size_t)nm * per * mr * tbmax;
+    return p;
+}
+
+
+/* The nm products of a share: each transformed matrix of v by its transformed weights (K x C) into mm. */
+static void wino_products(const conv_job *j, const wino_part *p, int nm)
+{
+    const vgc_layer *l = j->l;
+    const int mr = j->net->k->gemm_mr;
+    const size_t wsize = (size_t)div_up(l->filters, mr) * mr * l->c;    /* one of the nm A matrices */
+
+    for (int xi = 0; xi < nm; xi++)
+        j->net->k->gemm(l->weights + (size_t)xi * wsize + (size_t)p->p0 * l->c * mr, p->mrows, l->c,
+                        p->v + (size_t)xi * l->c * p->tb, p->tb, (int)p->tb, p->mm + (size_t)xi * p->mrows * p->tb,
+                        p->tb, NULL, VGC_ACT_LINEAR);
+}
+
+
+/*
  * Winograd F(2x2, 3x3) for a block of tile rows and a range of filters:
  * input transform (16 matrices C x tb), 16 GEMMs with the transformed
  * weights (K x C each), output transform with bias and activation.
@@ -453,28 +506,19 @@ static void conv_wino_task(void *ctx, int task, int thread)
     const conv_job *j = ctx;
     const vgc_layer *l = j->l;
     const vgc_kernels *k = j->net->k;
-    const int mr = k->gemm_mr, panels = div_up(l->filters, mr);
-    const int ntx = div_up(l->out_w, 2), nty = div_up(l->out_h, 2);
-    const int b = task / j->tasks_per_image;
-    const int block = task % j->tasks_per_image / l->split, sub = task % l->split;
-    const int ty0 = block * l->chunk, ty1 = ty0 + l->chunk < nty ? ty0 + l->chunk : nty;
-    const int per = div_up(panels, l->split);
-    const int p0 = sub * per, p1 = p0 + per < panels ? p0 + per : panels;
-    const int m0 = p0 * mr, mrows = (p1 * mr < l->filters ? p1 * mr : l->filters) - m0;
-    const size_t tb = (size_t)(ty1 - ty0) * ntx, tbmax = (size_t)l->chunk * ntx;
+    const wino_part p = wino_part_of(j, task, thread, 2, 16);
+    const int ntx = p.ntx, ty0 = p.ty0, ty1 = p.ty1, m0 = p.m0, mrows = p.mrows;
+    const size_t tb = p.tb;
     const size_t rowlen = (size_t)(2 * ntx + 40);     /* 2*ntx+2 columns, slack for vector reads */
     int held[4];
     const size_t ihw = (size_t)l->w * l->h, ohw = (size_t)l->out_w * l->out_h;
-    const size_t wsize = (size_t)panels * mr * l->c;    /* one of the 16 A matrices */
-    float *v = j->net->work + (size_t)thread * j->net->work_floats;
-    float *mm = v + 16 * (size_t)l->c * tbmax;
-    float *rowbuf = mm + 16 * (size_t)div_up(panels, l->split) * mr * tbmax;
+    float *v = p.v, *mm = p.mm, *rowbuf = p.rest;
     float *zero = rowbuf + 4 * rowlen;
     float *dummy = zero + rowlen;                     /* output rows past the last */
-    const float *in = j->in + (size_t)b * l->c * ihw;
-    float *out = l->out + (size_t)b * l->out_size;
+    const float *in = p.in;
+    float *out = p.out;
 
-    if (p0 >= p1)
+    if (p.p0 >= p.p1)
         return;
     memset(rowbuf, 0, 5 * rowlen * sizeof(float));
     /* input transform; each input row is padded once into a ring of 4 */
@@ -502,11 +546,7 @@ static void conv_wino_task(void *ctx, int task, int thread)
             k->wino_in(r, ntx, v + (size_t)c * tb + (size_t)(ty - ty0) * ntx, (size_t)l->c * tb);
         }
     }
-    /* the 16 products */
-    for (int xi = 0; xi < 16; xi++)
-        k->gemm(l->weights + (size_t)xi * wsize + (size_t)p0 * l->c * mr, mrows, l->c,
-                v + (size_t)xi * l->c * tb, tb, (int)tb, mm + (size_t)xi * mrows * tb, tb, NULL,
-                VGC_ACT_LINEAR);
+    wino_products(j, &p, 16);
     /* output transform */
     for (int f = 0; f < mrows; f++) {
         float *plane = out + (size_t)(m0 + f) * ohw;
@@ -525,28 +565,19 @@ static void conv_wino4_task(void *ctx, int task, int thread)
     const conv_job *j = ctx;
     const vgc_layer *l = j->l;
     const vgc_kernels *k = j->net->k;
-    const int mr = k->gemm_mr, panels = div_up(l->filters, mr);
-    const int ntx = div_up(l->out_w, 4), nty = div_up(l->out_h, 4);
-    const int b = task / j->tasks_per_image;
-    const int block = task % j->tasks_per_image / l->split, sub = task % l->split;
-    const int ty0 = block * l->chunk, ty1 = ty0 + l->chunk < nty ? ty0 + l->chunk : nty;
-    const int per = div_up(panels, l->split);
-    const int p0 = sub * per, p1 = p0 + per < panels ? p0 + per : panels;
-    const int m0 = p0 * mr, mrows = (p1 * mr < l->filters ? p1 * mr : l->filters) - m0;
-    const size_t tb = (size_t)(ty1 - ty0) * ntx, tbmax = (size_t)l->chunk * ntx;
+    const wino_part p = wino_part_of(j, task, thread, 4, 36);
+    const int ntx = p.ntx, ty0 = p.ty0, ty1 = p.ty1, m0 = p.m0, mrows = p.mrows;
+    const size_t tb = p.tb;
     const size_t pl = (size_t)(l->w + 5) / 4 + 20;     /* floats per phase of a padded row */
     const size_t ihw = (size_t)l->w * l->h, ohw = (size_t)l->out_w * l->out_h;
-    const size_t wsize = (size_t)panels * mr * l->c;    /* one of the 36 A matrices */
-    float *v = j->net->work + (size_t)thread * j->net->work_floats;
-    float *mm = v + 36 * (size_t)l->c * tbmax;
-    float *rowbuf = mm + 36 * (size_t)div_up(panels, l->split) * mr * tbmax;  /* ring: 6 rows of 4 phases */
+    float *v = p.v, *mm = p.mm, *rowbuf = p.rest;     /* ring: 6 rows of 4 phases */
     float *zero = rowbuf + 6 * 4 * pl;
     float *dummy = zero + 4 * pl;                       /* output rows past the last */
-    const float *in = j->in + (size_t)b * l->c * ihw;
-    float *out = l->out + (size_t)b * l->out_size;
+    const float *in = p.in;
+    float *out = p.out;
     int held[6];
 
-    if (p0 >= p1)
+    if (p.p0 >= p.p1)
         return;
     memset(rowbuf, 0, 7 * 4 * pl * sizeof(float));
     /* input transform; each input row is split once into a ring of 6 */
@@ -575,11 +606,7 @@ static void conv_wino4_task(void *ctx, int task, int thread)
             k->wino4_in(r, pl, ntx, v + (size_t)c * tb + (size_t)(ty - ty0) * ntx, (size_t)l->c * tb);
         }
     }
-    /* the 36 products */
-    for (int xi = 0; xi < 36; xi++)
-        k->gemm(l->weights + (size_t)xi * wsize + (size_t)p0 * l->c * mr, mrows, l->c,
-                v + (size_t)xi * l->c * tb, tb, (int)tb, mm + (size_t)xi * mrows * tb, tb, NULL,
-                VGC_ACT_LINEAR);
+    wino_products(j, &p, 36);
     /* output transform */
     for (int f = 0; f < mrows; f++) {
         float *plane = out + (size_t)(m0 + f) * ohw;
