@@ -76,6 +76,25 @@ frame_ok(vg_str f)
  * The fields every entry has: "v" (1) and "id"; sets bits 1 and 2 of *have.
  * Returns 1 when k was one of them, 0 when not, or VG_E_PROTO.
  */
+/*
+ * The IPC message of a frame that passed frame_ok, which must be of type
+ * `type`: 0 (msg to be released), -ENOMEM, or a protocol error saying
+ * `undecodable` or `wrong`.
+ */
+static int
+frame_msg(vg_str f, enum vg_ipc_type type, vg_ipc_msg *msg, const char *undecodable, const char *wrong, char *err, size_t errlen)
+{
+    int rc = vg_ipc_decode((const uint8_t *)f.p + VG_FRAME_HDR, f.n - VG_FRAME_HDR, msg);
+    if (rc != 0)
+        return rc == -ENOMEM ? rc : proto(err, errlen, undecodable);
+    if (msg->type != type) {
+        vg_ipc_msg_release(msg);
+        return proto(err, errlen, wrong);
+    }
+    return 0;
+}
+
+
 static int
 common_field(vg_str k, vg_str v, uint64_t *id, int *have, char *err, size_t errlen)
 {
@@ -154,12 +173,13 @@ vg_cluster_job_decode(const vg_str *kv, size_t n, vg_cluster_job *out, char *err
     }
     if (have != 31)
         return proto(err, errlen, "a field is missing (v, id, reply, dl, job)");
-    int rc = vg_ipc_decode((const uint8_t *)out->frame.p + VG_FRAME_HDR, out->frame.n - VG_FRAME_HDR, &out->msg);
+    static const char not_job[] = "the frame is not a job without a class mask";
+    int rc = frame_msg(out->frame, VG_IPC_JOB, &out->msg, "undecodable job frame", not_job, err, errlen);
     if (rc != 0)
-        return rc == -ENOMEM ? rc : proto(err, errlen, "undecodable job frame");
-    if (out->msg.type != VG_IPC_JOB || out->msg.u.job.mask_len) {
+        return rc;
+    if (out->msg.u.job.mask_len) {
         vg_ipc_msg_release(&out->msg);
-        return proto(err, errlen, "the frame is not a job without a class mask");
+        return proto(err, errlen, not_job);
     }
     return 0;
 }
@@ -219,14 +239,11 @@ vg_cluster_result_decode(const vg_str *kv, size_t n, vg_cluster_result *out, cha
     }
     if (have != 7)
         return proto(err, errlen, "a field is missing (v, id, res)");
-    int rc = vg_ipc_decode((const uint8_t *)out->frame.p + VG_FRAME_HDR, out->frame.n - VG_FRAME_HDR, &out->msg);
+    int rc = frame_msg(out->frame, VG_IPC_RESULT, &out->msg, "undecodable result frame", "the frame is not a result",
+                       err, errlen);
     if (rc != 0)
-        return rc == -ENOMEM ? rc : proto(err, errlen, "undecodable result frame");
+        return rc;
     vg_ipc_result *res = &out->msg.u.result;
-    if (out->msg.type != VG_IPC_RESULT) {
-        vg_ipc_msg_release(&out->msg);
-        return proto(err, errlen, "the frame is not a result");
-    }
     /* one label per detection, each 1..VG_IPC_MAX_LABEL bytes */
     out->names = malloc(out->labels.n + 1);
     if (!out->names) {
