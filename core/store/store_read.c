@@ -6,7 +6,7 @@
 #include "store/db.h"
 #include "store/store_internal.h"
 
-#define SCAN_BUDGET 20000              /* index entries one detections page may look at */
+#define SCAN_BUDGET 20000              /* index entries one page (detections, events) may look at */
 
 /* The reads; each runs one function of db.h (or a walk below) in the snapshot. */
 enum read_op {
@@ -260,35 +260,40 @@ page_end(query *q, int more, size_t scanned, const uint8_t last[16])
 }
 
 
+/*
+ * A newest-first page of index dbi, whose keys are prefix (pn bytes) then a
+ * 16-byte time key: walked backwards from just below min(cursor, until)
+ * down to since, at most SCAN_BUDGET entries. With dets, an entry is a
+ * detection (looked up in detections when dbi is one of its indexes) kept
+ * when it matches the filter; else the entry itself is the record.
+ */
 static int
-detections_page(vg_db *db, MDB_txn *txn, query *q)
+walk_page(vg_db *db, MDB_txn *txn, query *q, MDB_dbi dbi, const uint8_t *prefix, size_t pn, int dets)
 {
     const vg_det_filter *f = q->filter;
-    uint8_t prefix[VG_DB_LABEL_MAX + 2];
-    size_t pn;
-    MDB_dbi dbi = driving_index(db, f, prefix, &pn);
-    /* start just below min(cursor, until) and walk backwards */
     uint8_t bound[16];
     page_bound(f, bound);
     uint8_t start[VG_DB_LABEL_MAX + 2 + 16];
-    memcpy(start, prefix, pn);
+    if (pn)
+        memcpy(start, prefix, pn);
     memcpy(start + pn, bound, 16);
     MDB_cursor *c;
     MDB_val k = { pn + 16, start }, v;
     int rc = mdb_cursor_open(txn, dbi, &c);
     if (rc != 0)
         return vg_db_err(rc);
-    int scanned = 0, more = 0;
+    size_t scanned = 0;
+    int more = 0;
     uint8_t last[16] = { 0 };
     rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
     rc = rc == 0 ? mdb_cursor_get(c, &k, &v, MDB_PREV) : mdb_cursor_get(c, &k, &v, MDB_LAST);
     while (rc == 0) {
-        if (k.mv_size != pn + 16 || memcmp(k.mv_data, prefix, pn) != 0)
+        if (k.mv_size != pn + 16 || (pn && memcmp(k.mv_data, prefix, pn) != 0))
             break;
         const uint8_t *dk = (const uint8_t *)k.mv_data + pn;
         if (vg_db_key_time(dk) < f->since)
             break;
-        if (q->page->count == (size_t)f->limit || scanned == SCAN_BUDGET) {
+        if (q->page->count >= (size_t)f->limit || scanned >= SCAN_BUDGET) {
             more = 1;
             break;
         }
@@ -296,17 +301,28 @@ detections_page(vg_db *db, MDB_txn *txn, query *q)
         memcpy(last, dk, 16);
         MDB_val rv = v;
         int found = 1;
-        if (dbi != db->detections) {
+        if (dets && dbi != db->detections) {
             MDB_val dkey = { 16, (void *)dk };
             found = mdb_get(txn, db->detections, &dkey, &rv) == 0;
         }
-        if (found && record_matches(f, rv.mv_data, rv.mv_size) && q->record_fn(dk, rv.mv_data, rv.mv_size, q->ud) == 0)
+        if (found && (!dets || record_matches(f, rv.mv_data, rv.mv_size)) &&
+            q->record_fn(dk, rv.mv_data, rv.mv_size, q->ud) == 0)
             q->page->count++;
         rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
     }
     mdb_cursor_close(c);
     page_end(q, more, scanned, last);
     return 0;
+}
+
+
+static int
+detections_page(vg_db *db, MDB_txn *txn, query *q)
+{
+    uint8_t prefix[VG_DB_LABEL_MAX + 2];
+    size_t pn;
+    MDB_dbi dbi = driving_index(db, q->filter, prefix, &pn);
+    return walk_page(db, txn, q, dbi, prefix, pn, 1);
 }
 
 
@@ -322,34 +338,7 @@ vg_store_detections_page(vg_store *s, const vg_det_filter *f, vg_store_record_fn
 static int
 events_page(vg_db *db, MDB_txn *txn, query *q)
 {
-    const vg_det_filter *f = q->filter;
-    uint8_t start[16], last[16] = { 0 };
-    page_bound(f, start);
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, db->events, &c);
-    if (rc != 0)
-        return vg_db_err(rc);
-    MDB_val k = { 16, start }, v;
-    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    rc = rc == 0 ? mdb_cursor_get(c, &k, &v, MDB_PREV) : mdb_cursor_get(c, &k, &v, MDB_LAST);
-    size_t scanned = 0;
-    int more = 0;
-    while (rc == 0 && k.mv_size == 16) {
-        if (vg_db_key_time(k.mv_data) < f->since)
-            break;
-        if (q->page->count >= (size_t)f->limit || scanned >= 20000) {
-            more = 1;
-            break;
-        }
-        scanned++;
-        memcpy(last, k.mv_data, 16);
-        if (q->record_fn(k.mv_data, v.mv_data, v.mv_size, q->ud) == 0)
-            q->page->count++;
-        rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
-    }
-    mdb_cursor_close(c);
-    page_end(q, more, scanned, last);
-    return 0;
+    return walk_page(db, txn, q, db->events, NULL, 0, 0);
 }
 
 
