@@ -239,26 +239,14 @@ watch(vg_http_client_req *r, int events)
 static int
 bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
-    vg_http_client_req *r = ctx;
-    ssize_t w = send(r->fd, buf, len, MSG_NOSIGNAL);
-    if (w >= 0)
-        return (int)w;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-        return MBEDTLS_ERR_SSL_WANT_WRITE;
-    return MBEDTLS_ERR_NET_SEND_FAILED;
+    return vg_tls_fd_send(((vg_http_client_req *)ctx)->fd, buf, len);
 }
 
 
 static int
 bio_recv(void *ctx, unsigned char *buf, size_t len)
 {
-    vg_http_client_req *r = ctx;
-    ssize_t n = recv(r->fd, buf, len, 0);
-    if (n >= 0)
-        return (int)n;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-        return MBEDTLS_ERR_SSL_WANT_READ;
-    return MBEDTLS_ERR_NET_RECV_FAILED;
+    return vg_tls_fd_recv(((vg_http_client_req *)ctx)->fd, buf, len);
 }
 
 

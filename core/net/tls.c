@@ -135,26 +135,14 @@ vg_tls_destroy(vg_tls *t)
 static int
 bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
-    vg_conn *c = ctx;
-    ssize_t w = send(vg_conn_fd(c), buf, len, MSG_NOSIGNAL);
-    if (w >= 0)
-        return (int)w;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-        return MBEDTLS_ERR_SSL_WANT_WRITE;
-    return MBEDTLS_ERR_NET_SEND_FAILED;
+    return vg_tls_fd_send(vg_conn_fd((vg_conn *)ctx), buf, len);
 }
 
 
 static int
 bio_recv(void *ctx, unsigned char *buf, size_t len)
 {
-    vg_conn *c = ctx;
-    ssize_t r = recv(vg_conn_fd(c), buf, len, 0);
-    if (r >= 0)
-        return (int)r;   /* 0: EOF, which mbedtls reports as a closed connection */
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-        return MBEDTLS_ERR_SSL_WANT_READ;
-    return MBEDTLS_ERR_NET_RECV_FAILED;
+    return vg_tls_fd_recv(vg_conn_fd((vg_conn *)ctx), buf, len);
 }
 
 /* ---- the transport ---- */

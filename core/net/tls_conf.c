@@ -1,10 +1,13 @@
 /* tls_conf: see tls_conf.h. */
 #include "net/tls_conf.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include <mbedtls/error.h>
+#include <mbedtls/net_sockets.h>
 #include <mbedtls/ssl_ciphersuites.h>
 #if defined(MBEDTLS_SSL_PROTO_TLS1_3)
 #include <psa/crypto.h>
@@ -83,4 +86,28 @@ vg_tls_conf_init(mbedtls_ssl_config *conf, int endpoint, vg_rng *rng, char *err,
     mbedtls_ssl_conf_curves(conf, groups);
 #endif
     return 0;
+}
+
+
+int
+vg_tls_fd_send(int fd, const unsigned char *buf, size_t len)
+{
+    ssize_t w = send(fd, buf, len, MSG_NOSIGNAL);
+    if (w >= 0)
+        return (int)w;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return MBEDTLS_ERR_SSL_WANT_WRITE;
+    return MBEDTLS_ERR_NET_SEND_FAILED;
+}
+
+
+int
+vg_tls_fd_recv(int fd, unsigned char *buf, size_t len)
+{
+    ssize_t r = recv(fd, buf, len, 0);
+    if (r >= 0)
+        return (int)r;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return MBEDTLS_ERR_SSL_WANT_READ;
+    return MBEDTLS_ERR_NET_RECV_FAILED;
 }
