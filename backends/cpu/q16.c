@@ -96,8 +96,8 @@ static int pitch(int n)
  */
 static int eligible(const vgc_net *net, const vgc_layer *l)
 {
-    return l != net->layers && l->type == VGC_L_CONV && (!l->q8 || l->q8->needstatic) && l->groups == 1 && l->size == 1 &&
-           l->stride == 1 && l->pad == 0 && l->kind == VGC_CONV_1X1 && !l->pool_fused && l->c > 3;
+    return l != net->layers && l->type == VGC_L_CONV && (!l->q8 || l->q8->needstatic) && l->groups == 1 &&
+           l->size == 1 && l->stride == 1 && l->pad == 0 && l->kind == VGC_CONV_1X1 && !l->pool_fused && l->c > 3;
 }
 
 

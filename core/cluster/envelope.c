@@ -82,7 +82,8 @@ frame_ok(vg_str f)
  * `undecodable` or `wrong`.
  */
 static int
-frame_msg(vg_str f, enum vg_ipc_type type, vg_ipc_msg *msg, const char *undecodable, const char *wrong, char *err, size_t errlen)
+frame_msg(vg_str f, enum vg_ipc_type type, vg_ipc_msg *msg, const char *undecodable, const char *wrong,
+          char *err, size_t errlen)
 {
     int rc = vg_ipc_decode((const uint8_t *)f.p + VG_FRAME_HDR, f.n - VG_FRAME_HDR, msg);
     if (rc != 0)
