@@ -828,7 +828,7 @@ static int load_common(vgc_net **out, const char *cfg_text, size_t cfg_len, wsrc
     if ((rc = plan_memory(net, opt.keep_outputs, err, errlen)) < 0 ||
         (rc = allocate(net, err, errlen)) < 0)
         goto fail;
-    /* after allocate: the bands of the 16-bit layers are the columns vgc_layer_plan gave them */
+    /* after the plan: which 1x1 layers their depthwise layer runs (expand_fused) is settled */
     if ((rc = vgc_q16_prepare(net, opt.q16, err, errlen)) < 0)
         goto fail;
     if (opt.profile && !(net->prof = calloc((size_t)net->n, sizeof *net->prof))) {

@@ -181,7 +181,7 @@ static int begin(vgc_net *net, const vgc_q16_kernels *k, char *err, size_t errle
 }
 
 
-/* Quantize l and count its buffers: its whole input (fused with the layer after it) or a band of l->chunk columns. */
+/* Quantize l and count its buffers: its whole input (fused with the layer after it) or a block of Q16_BLOCK columns. */
 static int add(vgc_net *net, vgc_layer *l, int fused, char *err, size_t errlen)
 {
     vgc_q16_net *qn = net->q16;
@@ -191,7 +191,6 @@ static int add(vgc_net *net, vgc_layer *l, int fused, char *err, size_t errlen)
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for s16 weights");
     qn->layers++;
     qn->max_m = l->filters > qn->max_m ? l->filters : qn->max_m;
-    qn->weight_bytes += (size_t)l->q16->m * l->q16->k * sizeof *l->q16->a + (size_t)l->q16->m * sizeof(float);
     bytes = (size_t)l->q16->kp / 2 * (size_t)pitch(fused ? l->out_w * l->out_h : Q16_BLOCK) * 4;
     if (fused) {
         qn->fb_bytes = bytes > qn->fb_bytes ? bytes : qn->fb_bytes;

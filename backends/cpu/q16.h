@@ -88,7 +88,6 @@ typedef struct vgc_q16_net {
     size_t tb_bytes;
     float *tscale;            /* per thread: its scales (max_m) */
     int32_t *zero;            /* max_m zeros: comp */
-    size_t weight_bytes;
     vgc_q16_layer **own;      /* layers of convolutions outside net->layers (vgc_q16_attach) */
     int nown;
 } vgc_q16_net;
@@ -114,7 +113,7 @@ VGC_HIDDEN int vgc_q16_finish(vgc_net *ctx, char *err, size_t errlen);
 /* Free the net's and every layer's 16-bit state. */
 VGC_HIDDEN void vgc_q16_release(vgc_net *net);
 
-/* Layer l's input, in bands of its columns (l->chunk), for batch images, into l->out. */
+/* Layer l on batch images at in, into l->out: a block of Q16_BLOCK columns a task. */
 VGC_HIDDEN void vgc_q16_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int batch);
 
 /*

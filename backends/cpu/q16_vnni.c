@@ -31,7 +31,7 @@
 #include "q8_tmpl512.h"
 
 
-/* Four independent maxima: one chain of vmaxps (4 cycles each) held this pass to 4 floats a cycle. */
+/* Four independent maxima (one chain of vmaxps measured the same: the pass waits on memory, not on it). */
 static float amax_512(const float *x, size_t ldx, int k, int n)
 {
     __m512 m0 = _mm512_setzero_ps(), m1 = m0, m2 = m0, m3 = m0;

@@ -89,7 +89,7 @@ static inline void dw_store(const dw_epi *e, __m512i acc, int oy, int ox, int cn
  * the common case, unrolled by the compiler), 32 outputs an iteration,
  * then 16 and a masked last vector; each vector's sum in two accumulators,
  * the even kernel rows' and the odd ones' (q8_peak's dw lines, best of 3
- * interleaved runs: the split and the size a constant took 3-13 % off
+ * interleaved runs: the split and the size a constant took 2-13 % off
  * every shape of yolo-fastest-1.1-xl's, 0.376 -> 0.354 ns an output on
  * 80x80 3x3).
  */

@@ -87,7 +87,8 @@ static void report(const char *engine, double *ms, int iters, double flops, int 
  * packed band, 1: direct convolutions with every kernel that has them (q8.h's vgc_q8_gemm taps;
  * unset: vgc_options.q8_direct's default); VGC_Q8_DW_STATIC=1: calibration gives the
  * depthwise layers static per-channel ranges; VGC_Q8_BLOCKS=0-3: the 1x1 layers around them in
- * int8 too with static ranges (vgc_options.q8_blocks).
+ * int8 too with static ranges (vgc_options.q8_blocks); VGC_Q16=-1: the 1x1 layers int8 leaves out
+ * stay fp32 instead of s16 (vgc_options.q16; 1: s16 with the scalar kernels where VNNI is missing).
  */
 static void precision_env(vgc_options *opt)
 {
