@@ -141,6 +141,8 @@ typedef struct vgc_layer {
     struct vgc_q8_layer *q8;  /* the int8 form of a convolution (q8.h), or NULL: fp32 */
     struct vgc_q16_layer *q16; /* an int8 network's 1x1 convolution that int8 leaves fp32, in
                                  16-bit integers (q16.h), or NULL */
+    int q16_feeds;            /* a depthwise layer whose 1x1 layer after it is fed s16 (q16.h's
+                                 vgc_q16_feeds: whether it is, in a given forward) */
 } vgc_layer;
 
 /* How a network is opened. Zero means "default" for every field. */
@@ -179,6 +181,8 @@ typedef struct vgc_options {
     int q16;                  /* int8: the 1x1 convolutions int8 leaves fp32 in 16-bit integers
                                  (q16.h): 0 where the CPU has AVX-512 VNNI, -1 never, 1 also with
                                  the scalar kernels elsewhere (tests) */
+    int q16_no_feed;          /* s16: depthwise layers write float, never their 1x1 layer's packed
+                                 input (tests, benchmarks; q16.h's vgc_q16_feeds) */
 } vgc_options;
 
 /* What the convolutions compute in (the manifest's `[cpu] precision`). */

@@ -829,7 +829,7 @@ static int load_common(vgc_net **out, const char *cfg_text, size_t cfg_len, wsrc
         (rc = allocate(net, err, errlen)) < 0)
         goto fail;
     /* after the plan: which 1x1 layers their depthwise layer runs (expand_fused) is settled */
-    if ((rc = vgc_q16_prepare(net, opt.q16, err, errlen)) < 0)
+    if ((rc = vgc_q16_prepare(net, opt.q16, opt.q16_no_feed, err, errlen)) < 0)
         goto fail;
     if (opt.profile && !(net->prof = calloc((size_t)net->n, sizeof *net->prof))) {
         rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
@@ -1048,8 +1048,9 @@ size_t vgc_net_weight_bytes(const vgc_net *net)
                      (size_t)l->q8->m * (sizeof(float) + sizeof(int32_t)) + (size_t)l->filters * sizeof(float);
         else
             bytes += (l->nweights + (size_t)l->filters) * sizeof(float);
-        if (l->q16)     /* beside the float weights, which it keeps */
-            bytes += (size_t)l->q16->m * l->q16->k * sizeof *l->q16->a + (size_t)l->q16->m * sizeof(float);
+        if (l->q16)     /* beside the float weights, which it keeps (a fed layer twice: row-major for its fold) */
+            bytes += (size_t)l->q16->m * l->q16->k * (sizeof *l->q16->a + (l->q16->wf ? sizeof(float) : 0)) +
+                     (size_t)l->q16->m * sizeof(float);
     }
     return bytes;
 }

@@ -67,7 +67,39 @@ static float amax_ref(const float *x, size_t ldx, int k, int n)
     return m;
 }
 
-const vgc_q16_kernels vgc_q16_ref = { "ref", gemm_ref, pack_ref, amax_ref };
+static void half_ref(const float *x, int n, float inv, uint8_t *b, int hi)
+{
+    int16_t *d = (int16_t *)(void *)b + hi;
+
+    for (int j = 0; j < n; j++)
+        d[2 * j] = quant_ref(x[j], inv, 32767);
+}
+
+
+static float rowmax_ref(const float *w, const float *s, int k)
+{
+    float m = 0;
+
+    for (int j = 0; j < k; j++)
+        m = fabsf(w[j] * s[j]) > m ? fabsf(w[j] * s[j]) : m;
+    return m;
+}
+
+
+static long long rowq_ref(const float *w, const float *s, int k, float inv, int16_t *d)
+{
+    long long sum = 0;
+
+    for (int j = 0; j < k; j++) {
+        const float p = w[j] * s[j];
+
+        d[j] = (int16_t)lrintf(p * inv);
+        sum += d[j] < 0 ? -d[j] : d[j];
+    }
+    return sum;
+}
+
+const vgc_q16_kernels vgc_q16_ref = { "ref", gemm_ref, pack_ref, amax_ref, half_ref, rowmax_ref, rowq_ref };
 
 /* ---- layers -------------------------------------------------------------------------------- */
 
@@ -107,6 +139,7 @@ static void free_layer(vgc_q16_layer *q)
         return;
     free(q->a);
     free(q->wscale);
+    free(q->wf);
     free(q);
 }
 
@@ -226,7 +259,76 @@ static int allocate(vgc_net *net, char *err, size_t errlen)
 }
 
 
-int vgc_q16_prepare(vgc_net *net, int want, char *err, size_t errlen)
+/*
+ * Fed layers: a fed layer's fold is m x k products an image, its saving two
+ * passes over k x positions floats; at 10x10 (yolo-fastest's 448 -> 96) the
+ * fold would cost about what it saves. Fed where positions >= FEED_RATIO x m.
+ */
+#define FEED_RATIO 4
+
+/*
+ * Whether cfg layer i, an s16 layer, can be fed by the depthwise layer
+ * before it: that layer's output read by i alone (not kept), i's output
+ * written (not an expansion packed whole for the depthwise layer after
+ * it).
+ */
+static int feedable(const vgc_net *net, int i)
+{
+    const vgc_layer *p = &net->layers[i], *d = i > 0 ? p - 1 : NULL;
+
+    return d && p->q16 && d->type == VGC_L_CONV && d->groups > 1 && d->groups == d->c && d->filters == d->c &&
+           d->last_use == i && d->out_c == p->c && d->out_w == p->w && d->out_h == p->h &&
+           !(i + 1 < net->n && net->layers[i + 1].expand_fused) && p->w * p->h >= FEED_RATIO * p->filters;
+}
+
+
+/* Give cfg layer i's s16 form its float weights and count the fed buffers. 0, or -1 (memory). */
+static int add_fed(vgc_net *net, int i)
+{
+    vgc_layer *p = &net->layers[i];
+    vgc_q16_layer *q = p->q16;
+    vgc_q16_net *qn = net->q16;
+    const size_t hw = (size_t)p->w * p->h;
+    size_t bytes = (size_t)q->kp / 2 * (size_t)pitch((int)hw) * 4;
+
+    if (!(q->wf = malloc((size_t)q->m * q->k * sizeof *q->wf)))
+        return -1;
+    for (int f = 0; f < q->m; f++)
+        for (int c = 0; c < q->k; c++)
+            q->wf[(size_t)f * q->k + c] = vgc_layer_float_weight(net, p, f, c);
+    q->fed = 1;
+    p[-1].q16_feeds = 1;
+    qn->pb_bytes = bytes > qn->pb_bytes ? bytes : qn->pb_bytes;
+    qn->max_k = q->k > qn->max_k ? q->k : qn->max_k;
+    qn->fa_elems = (size_t)q->mp * q->kp > qn->fa_elems ? (size_t)q->mp * q->kp : qn->fa_elems;
+    qn->tp_floats = round_up(hw, 16) > qn->tp_floats ? round_up(hw, 16) : qn->tp_floats;
+    return 0;
+}
+
+
+/* The fed layers' buffers. */
+static int allocate_fed(vgc_net *net, char *err, size_t errlen)
+{
+    vgc_q16_net *qn = net->q16;
+
+    if (!qn->pb_bytes)
+        return 0;
+    qn->pb_bytes = round_up(qn->pb_bytes, 64);
+    qn->pb = aligned_alloc(64, qn->pb_bytes * (size_t)net->max_batch);
+    qn->ps = calloc((size_t)net->max_batch * (size_t)qn->max_k, sizeof *qn->ps);
+    qn->fa = aligned_alloc(64, round_up(qn->fa_elems * sizeof *qn->fa, 64));
+    qn->fws = calloc((size_t)qn->max_m + 1, sizeof *qn->fws);
+    qn->tp = aligned_alloc(64, qn->tp_floats * sizeof *qn->tp * (size_t)net->threads);
+    if (!qn->pb || !qn->ps || !qn->fa || !qn->fws || !qn->tp)
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for s16 buffers");
+    /* a missing last row of a pair, the columns past a layer's, the rows past its m: zeros, read by the GEMM */
+    memset(qn->pb, 0, qn->pb_bytes * (size_t)net->max_batch);
+    memset(qn->fa, 0, qn->fa_elems * sizeof *qn->fa);
+    return 0;
+}
+
+
+int vgc_q16_prepare(vgc_net *net, int want, int nofeed, char *err, size_t errlen)
 {
     const vgc_q16_kernels *k = pick(net, want);
     int rc;
@@ -239,7 +341,12 @@ int vgc_q16_prepare(vgc_net *net, int want, char *err, size_t errlen)
         if (eligible(net, &net->layers[i]) &&
             (rc = add(net, &net->layers[i], i + 1 < net->n && net->layers[i + 1].expand_fused, err, errlen)) < 0)
             return rc;
-    return allocate(net, err, errlen);
+    for (int i = 0; i < net->n && !nofeed; i++)
+        if (feedable(net, i) && add_fed(net, i) < 0)
+            return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for s16 weights");
+    if ((rc = allocate(net, err, errlen)) < 0)
+        return rc;
+    return allocate_fed(net, err, errlen);
 }
 
 
@@ -287,6 +394,11 @@ void vgc_q16_release(vgc_net *net)
     free(qn->fscale);
     free(qn->tscale);
     free(qn->zero);
+    free(qn->pb);
+    free(qn->ps);
+    free(qn->fa);
+    free(qn->fws);
+    free(qn->tp);
     free(qn);
     net->q16 = NULL;
 }
@@ -329,6 +441,7 @@ typedef struct q16_job {
     const vgc_layer *l;
     const float *in;
     int blocks;               /* per image */
+    int image;                /* a fed layer's, its tasks the blocks of one image */
 } q16_job;
 
 
@@ -353,15 +466,109 @@ static void block_task(void *ctx, int task, int thread)
 }
 
 
+/* A fed layer's block of image j->image: the GEMM alone (the input packed, the weights folded). */
+static void fed_task(void *ctx, int task, int thread)
+{
+    const q16_job *j = ctx;
+    const vgc_layer *l = j->l;
+    const vgc_q16_layer *q = l->q16;
+    const vgc_q16_net *qn = j->net->q16;
+    const int hw = l->out_w * l->out_h, n0 = task * Q16_BLOCK;
+    const vgc_q8_gemm g = {
+        .a = (const int8_t *)(const void *)qn->fa, .m = q->m, .kp = q->kp,
+        .b = qn->pb + (size_t)j->image * qn->pb_bytes + (size_t)n0 * 4, .ldb = pitch(hw),
+        .n = hw - n0 < Q16_BLOCK ? hw - n0 : Q16_BLOCK, .c = l->out + (size_t)j->image * l->out_size + n0,
+        .ldc = (size_t)hw, .scale = qn->fws, .comp = qn->zero, .bias = l->biases, .act = l->act,
+    };
+
+    (void)thread;
+    qn->k->gemm(&g);
+}
+
+
+/*
+ * Each row's step from its largest |w * s|; where the sum of its |a| could
+ * take an int32 sum past INT_MAX with inputs up to xmax, made coarser once,
+ * by enough that the rounded sum stays within the bound (each |a| rounds
+ * up by at most 1/2: (sum + k) / (bound - k)).
+ */
+void vgc_q16_fold(const vgc_q16_kernels *kern, const float *wf, const float *s, int m, int k, int kp, int xmax,
+                  int16_t *a, float *wscale)
+{
+    const long long bound = INT_MAX / xmax;
+
+    for (int r = 0; r < m; r++) {
+        const float *w = wf + (size_t)r * k;
+        int16_t *d = a + (size_t)r * kp;
+        const float amax = kern->rowmax(w, s, k);
+        float ws = amax > 0 && isfinite(amax) ? amax / (float)VGC_Q16_FED_WMAX : 1.0f;
+        const long long sum = kern->rowq(w, s, k, 1.0f / ws, d);
+
+        if (sum > bound) {
+            ws *= (float)(sum + k) / (float)(bound - k);
+            (void)kern->rowq(w, s, k, 1.0f / ws, d);
+        }
+        if (kp > k)
+            d[k] = 0;
+        wscale[r] = ws;
+    }
+}
+
+
 void vgc_q16_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int batch)
 {
     q16_job j = { .net = net, .l = l, .in = in, .blocks = blocks(l) };
     const int ntasks = batch * j.blocks;
 
+    if (l->q16->fed && vgc_q16_feeds(net, l - 1) == l) {
+        const vgc_q16_layer *q = l->q16;
+        vgc_q16_net *qn = net->q16;
+
+        for (j.image = 0; j.image < batch; j.image++) {
+            vgc_q16_fold(qn->k, q->wf, qn->ps + (size_t)j.image * qn->max_k, q->m, q->k, q->kp, VGC_Q16_FED_XMAX,
+                         qn->fa, qn->fws);
+            if (net->threads > 1 && j.blocks > 1)
+                vgc_pool_run(net->pool, j.blocks, fed_task, &j);
+            else
+                vgc_pool_run_serial(net->pool, j.blocks, fed_task, &j);
+        }
+        return;
+    }
     if (net->threads > 1 && ntasks > 1)
         vgc_pool_run(net->pool, ntasks, block_task, &j);
     else
         vgc_pool_run_serial(net->pool, ntasks, block_task, &j);
+}
+
+
+const vgc_layer *vgc_q16_feeds(const vgc_net *net, const vgc_layer *d)
+{
+    const vgc_layer *p = d + 1;
+
+    /* q16_feeds is only set on a cfg network's layer with its fed layer after it */
+    if (!d->q16_feeds || (net->q8 && net->q8->calib) || vgc_q8_runs(net, p))
+        return NULL;
+    return p;
+}
+
+
+float *vgc_q16_feed_plane(const vgc_net *net, int thread)
+{
+    return net->q16->tp + (size_t)thread * net->q16->tp_floats;
+}
+
+
+void vgc_q16_feed(const vgc_net *net, const vgc_layer *p, int b, int c, const float *x)
+{
+    const vgc_q16_net *qn = net->q16;
+    const int hw = p->w * p->h;
+    const float amax = qn->k->amax(x, (size_t)hw, 1, hw);
+    /* a channel of zeros (or of non-finite numbers) weighs nothing in the fold */
+    const float s = amax > 0 && isfinite(amax) ? amax / (float)VGC_Q16_FED_XMAX : 0.0f;
+
+    qn->ps[(size_t)b * qn->max_k + c] = s;
+    qn->k->half(x, hw, s > 0 ? 1.0f / s : 0.0f, qn->pb + (size_t)b * qn->pb_bytes + (size_t)(c / 2) * pitch(hw) * 4,
+                c & 1);
 }
 
 

@@ -40,6 +40,15 @@
    3252 to 32767 on the shipped models' layers). */
 #define VGC_Q16_WMAX 4095
 
+/*
+ * A fed layer's (below) bits the other way round: its input has a scale
+ * per channel, so 12 bits and a sign keep each channel as well as
+ * VGC_Q16_WMAX keeps a weight, while its folded weights span the channels'
+ * ranges (a channel of small numbers next to one of large ones): 15 bits.
+ */
+#define VGC_Q16_FED_XMAX 4095
+#define VGC_Q16_FED_WMAX 32767
+
 /* Columns (output positions) that share an input scale. */
 #define Q16_BLOCK 1024
 
@@ -49,6 +58,16 @@ typedef struct vgc_q16_layer {
     int m, k, kp, mp;
     float *wscale;            /* m */
     int xmax;                 /* the largest |b| (see above) */
+    /*
+     * Fed by the depthwise layer before it (vgc_q16_feeds): that layer
+     * quantizes each output channel k while it is in L1/L2, with its own
+     * scale s[k] (its largest |x| over VGC_Q16_FED_XMAX), straight into this layer's
+     * packed input; the run folds s into the weights (w[m][k] * s[k],
+     * quantized again per output channel, vgc_q16_fold) instead of
+     * two passes over a float input (its largest |x|, the pack).
+     */
+    int fed;
+    float *wf;                /* fed: the float weights, m x k row-major */
 } vgc_q16_layer;
 
 /*
@@ -64,11 +83,30 @@ typedef void (*vgc_q16_pack_fn)(const float *x, size_t ldx, int k, int n, float 
 /* The largest |x| of k rows of n floats (row r at x + r*ldx). */
 typedef float (*vgc_q16_amax_fn)(const float *x, size_t ldx, int k, int n);
 
+/*
+ * One row of n floats into half of n columns of a packed input (4 bytes a
+ * column: the low s16 for hi 0, the high for hi 1; the other half left as
+ * it is), round(x * inv) as pack, unclamped (inv from the row's own |x|).
+ */
+typedef void (*vgc_q16_half_fn)(const float *x, int n, float inv, uint8_t *b, int hi);
+/*
+ * A fed layer's weights for one image, a row at a time (vgc_q16_fold): the
+ * largest |w[j] * s[j]| of k, and round(w[j] * s[j] * inv) (nearest even;
+ * |w[j] * s[j] * inv| <= VGC_Q16_FED_WMAX + 0.5 by inv, so unclamped) into d,
+ * returning the sum of the |d[j]|. Each product and each rounding as the
+ * scalar form does it: the same weights from every kernel.
+ */
+typedef float (*vgc_q16_rowmax_fn)(const float *w, const float *s, int k);
+typedef long long (*vgc_q16_rowq_fn)(const float *w, const float *s, int k, float inv, int16_t *d);
+
 typedef struct vgc_q16_kernels {
     const char *name;         /* "vnni", "ref" */
     void (*gemm)(const vgc_q8_gemm *g);
     vgc_q16_pack_fn pack;
     vgc_q16_amax_fn amax;
+    vgc_q16_half_fn half;
+    vgc_q16_rowmax_fn rowmax;
+    vgc_q16_rowq_fn rowq;
 } vgc_q16_kernels;
 
 /* Scalar (every machine: the reference, tests) and AVX-512 VNNI (q16_vnni.c). */
@@ -90,15 +128,26 @@ typedef struct vgc_q16_net {
     int32_t *zero;            /* max_m zeros: comp */
     vgc_q16_layer **own;      /* layers of convolutions outside net->layers (vgc_q16_attach) */
     int nown;
+    /* fed layers (vgc_q16_layer.fed) */
+    uint8_t *pb;              /* a fed layer's packed input, max_batch images of pb_bytes */
+    size_t pb_bytes;
+    float *ps;                /* its input channels' scales, max_batch images of max_k */
+    int max_k;
+    int16_t *fa;              /* its folded weights (fa_elems) */
+    size_t fa_elems;
+    float *fws;               /* their scales (max_m) */
+    float *tp;                /* per thread: a depthwise output plane on its way in (tp_floats) */
+    size_t tp_floats;
 } vgc_q16_net;
 
 /*
  * After vgc_q8_prepare: give the 1x1 convolutions that int8 leaves fp32 a
  * 16-bit form (an int8 network whose kernels are VNNI or AMX: the CPU has
  * AVX-512 VNNI; want < 0: none; want > 0: also with the scalar kernels,
- * for tests) and size the buffers. 0, or VIGIA_ENOMEM.
+ * for tests) and size the buffers; nofeed: no fed layers (vgc_options.q16_no_feed).
+ * 0, or VIGIA_ENOMEM.
  */
-VGC_HIDDEN int vgc_q16_prepare(vgc_net *net, int want, char *err, size_t errlen);
+VGC_HIDDEN int vgc_q16_prepare(vgc_net *net, int want, int nofeed, char *err, size_t errlen);
 
 /*
  * Convolutions built outside a cfg network (the ONNX executor's, on its
@@ -124,5 +173,27 @@ VGC_HIDDEN void vgc_q16_conv_forward(vgc_net *net, const vgc_layer *l, const flo
  */
 VGC_HIDDEN void vgc_q16_pack_fused(vgc_net *net, const vgc_layer *e, const float *in, int batch);
 VGC_HIDDEN void vgc_q16_rows(const vgc_net *net, const vgc_layer *e, int b, int c0, int c1, float *dst);
+
+/*
+ * A fed layer's weights for one image: row r's w[r][j] * s[j] (wf m x k, s
+ * k), quantized per row to |a| <= VGC_Q16_FED_WMAX and, so that no int32 sum of
+ * products with |b| <= xmax can overflow, to sum_j |a[r][j]| <= INT_MAX /
+ * xmax (INT_MAX / xmax > 2k: xmax VGC_Q16_FED_XMAX), into a (m rows of kp; column k zero when kp
+ * > k) and wscale (m; 1 for a row of zeros). The same from every kernel.
+ */
+VGC_HIDDEN void vgc_q16_fold(const vgc_q16_kernels *kern, const float *wf, const float *s, int m, int k, int kp,
+                             int xmax, int16_t *a, float *wscale);
+
+/*
+ * Depthwise layer d of a cfg network, in a forward: the fed layer it
+ * writes (the 1x1 layer after it, the only reader of its output, running
+ * s16 now: not int8, not calibrating), or NULL. Then d computes each
+ * output channel c of image b into vgc_q16_feed_plane(thread) (w x h of
+ * its output, one after the other) and hands it to vgc_q16_feed, instead
+ * of writing its output.
+ */
+VGC_HIDDEN const vgc_layer *vgc_q16_feeds(const vgc_net *net, const vgc_layer *d);
+VGC_HIDDEN float *vgc_q16_feed_plane(const vgc_net *net, int thread);
+VGC_HIDDEN void vgc_q16_feed(const vgc_net *net, const vgc_layer *p, int b, int c, const float *x);
 
 #endif /* VGC_Q16_H */

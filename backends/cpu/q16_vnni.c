@@ -91,11 +91,68 @@ static void pack_512(const float *x, size_t ldx, int k, int n, float inv, int xm
     }
 }
 
+/* One row into the low (hi 0) or high s16 of each column: 16-bit masked stores leave the other half. */
+static void half_512(const float *x, int n, float inv, uint8_t *b, int hi)
+{
+    const __m512 vi = _mm512_set1_ps(inv);
+    const __mmask32 lanes = hi ? 0xaaaaaaaau : 0x55555555u;
+
+    for (int j = 0; j < n; j += 16) {
+        const __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1u);
+        const __mmask32 m2 = n - j >= 16 ? 0xffffffffu : (__mmask32)((1ull << (2 * (n - j))) - 1u);
+        __m512i v = quant16(x + j, m, vi);
+
+        if (hi)
+            v = _mm512_slli_epi32(v, 16);
+        _mm512_mask_storeu_epi16(b + (size_t)j * 4, lanes & m2, v);
+    }
+}
+
+
+static inline __mmask16 tail16(int left)
+{
+    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+}
+
+
+static float rowmax_512(const float *w, const float *s, int k)
+{
+    __m512 m = _mm512_setzero_ps();
+
+    for (int j = 0; j < k; j += 16) {
+        const __mmask16 t = tail16(k - j);
+
+        const __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(t, w + j), _mm512_maskz_loadu_ps(t, s + j));
+
+        m = _mm512_max_ps(m, _mm512_abs_ps(p));
+    }
+    return _mm512_reduce_max_ps(m);
+}
+
+
+static long long rowq_512(const float *w, const float *s, int k, float inv, int16_t *d)
+{
+    const __m512 vi = _mm512_set1_ps(inv);
+    __m512i sum = _mm512_setzero_si512();
+
+    for (int j = 0; j < k; j += 16) {
+        const __mmask16 t = tail16(k - j);
+        /* the product rounded, then times inv rounded, as the scalar form: no fma */
+        const __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(t, w + j), _mm512_maskz_loadu_ps(t, s + j));
+        const __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(p, vi));
+
+        _mm256_mask_storeu_epi16(d + j, t, _mm512_cvtepi32_epi16(v));
+        sum = _mm512_add_epi32(sum, _mm512_abs_epi32(v));
+    }
+    /* at most 16 x 4095 a lane a step: int32 lanes hold k up to 2^19 */
+    return _mm512_reduce_add_epi32(sum);
+}
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #endif
 
-const vgc_q16_kernels vgc_q16_vnni = { "vnni", gemm_s16, pack_512, amax_512 };
+const vgc_q16_kernels vgc_q16_vnni = { "vnni", gemm_s16, pack_512, amax_512, half_512, rowmax_512, rowq_512 };
 #else
-const vgc_q16_kernels vgc_q16_vnni = { "vnni", NULL, NULL, NULL };
+const vgc_q16_kernels vgc_q16_vnni = { "vnni", NULL, NULL, NULL, NULL, NULL, NULL };
 #endif

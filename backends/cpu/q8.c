@@ -20,6 +20,7 @@
 
 #include "q8.h"
 #include "q16.h"
+#include "q16.h"
 
 /*
  * Bytes of packed activations a task aims for (a band of output positions):
@@ -1063,6 +1064,13 @@ static void quantize_plane(const vgc_layer *l, const float *x, float inv, int zp
 {
     const size_t e = bf16 ? 2 : 1, wp = (size_t)l->w + 2 * (size_t)l->pad;
 
+    if (!bf16 && use512 && wp <= 64) {
+        const size_t rows = (size_t)l->h + 2 * (size_t)l->pad;
+
+        vgc_q8_quantize_plane512(x, l->w, l->h, l->pad, inv, (float)zp + 0.5f, (uint8_t)zp, q);
+        memset(q + rows * wp, zp, plane_bytes(l) - rows * wp);     /* the row of slack after them */
+        return;
+    }
     memset(q, zp, plane_bytes(l) * e);
     for (int y = 0; y < l->h; y++)
         quantize_run(x + (size_t)y * l->w, (size_t)l->w, inv, (float)zp + 0.5f,
@@ -1516,6 +1524,9 @@ static void dw_task(void *ctx, int task, int thread)
         .ow = l->out_w, .oh = l->out_h, .act = l->act, .ldo = (size_t)l->out_w,
         .ldq = twp,
     };
+    /* feeding the s16 layer after it (q16.h): each channel's plane through this thread's scratch */
+    const vgc_layer *fed = j->qout ? NULL : vgc_q16_feeds(j->net, l);
+    float *plane = fed ? vgc_q16_feed_plane(j->net, thread) : NULL;
 
     for (int c = c0; c < c1; c++) {
         d.in = j->xin + (size_t)c * pb;
@@ -1547,9 +1558,11 @@ static void dw_task(void *ctx, int task, int thread)
         if (j->qout)
             d.qinv = dest_inv(j, c, &d.qzp);
         d.bias = l->biases[c];
-        d.out = j->qout ? NULL : l->out + (size_t)j->image * l->out_size + (size_t)c * ohw;
+        d.out = j->qout ? NULL : fed ? plane : l->out + (size_t)j->image * l->out_size + (size_t)c * ohw;
         d.qout = j->qout ? j->qout + (size_t)c * tpb + (size_t)tpad * twp + (size_t)tpad : NULL;
         qn->dw(&d);
+        if (fed)
+            vgc_q16_feed(j->net, fed, j->image, c, plane);
     }
 }
 

@@ -161,6 +161,9 @@ VGC_HIDDEN void vgc_q8_dw_avx2(const vgc_q8_dw *d);
  * bytes as the SSE2 form; and min(0, x) and max(0, x).
  */
 VGC_HIDDEN void vgc_q8_quantize512(const float *x, size_t n, float inv, float zp, uint8_t *q);
+/* A plane of h rows of w floats into its padded form (w + 2 pad <= 64; row r at q + r * (w + 2 pad), zpb around). */
+VGC_HIDDEN void vgc_q8_quantize_plane512(const float *x, int w, int h, int pad, float inv, float zp, uint8_t zpb,
+                                         uint8_t *q);
 VGC_HIDDEN void vgc_q8_span512(const float *x, size_t n, float *lo, float *hi);
 /* Packing on AVX-512: 4 rows of n bytes into n groups of 4 bytes, 64 columns a step (the last masked). */
 VGC_HIDDEN void vgc_q8_interleave4_512(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3,

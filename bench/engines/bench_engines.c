@@ -15,8 +15,8 @@
  *
  * Each timing prints one line of key=value pairs: ms (median per frame),
  * min, gflops (achieved), rss_mb (peak resident set). Environment:
- * VGC_PROFILE=1 prints every layer's time, VGC_HEADROOM_MB the engine's
- * memory headroom (see docs/engine.md).
+ * VGC_PROFILE=1 prints every layer's time and form (int8, s16, fp32; "fused": the 1x1 layer before
+ * it runs inside it), VGC_HEADROOM_MB the engine's memory headroom (see docs/engine.md).
  */
 #include "vg_build.h"
 
@@ -88,7 +88,8 @@ static void report(const char *engine, double *ms, int iters, double flops, int 
  * unset: vgc_options.q8_direct's default); VGC_Q8_DW_STATIC=1: calibration gives the
  * depthwise layers static per-channel ranges; VGC_Q8_BLOCKS=0-3: the 1x1 layers around them in
  * int8 too with static ranges (vgc_options.q8_blocks); VGC_Q16=-1: the 1x1 layers int8 leaves out
- * stay fp32 instead of s16 (vgc_options.q16; 1: s16 with the scalar kernels where VNNI is missing).
+ * stay fp32 instead of s16 (vgc_options.q16; 1: s16 with the scalar kernels where VNNI is missing);
+ * VGC_Q16_FEED=0: depthwise layers write float for their s16 1x1 layer (vgc_options.q16_no_feed).
  */
 static void precision_env(vgc_options *opt)
 {
@@ -103,6 +104,8 @@ static void precision_env(vgc_options *opt)
         opt->q8_direct = strcmp(getenv("VGC_Q8_DIRECT"), "0") == 0 ? -1 : 1;
     if (getenv("VGC_Q16"))
         opt->q16 = atoi(getenv("VGC_Q16"));
+    if (getenv("VGC_Q16_FEED") && strcmp(getenv("VGC_Q16_FEED"), "0") == 0)
+        opt->q16_no_feed = 1;
     if (getenv("VGC_Q8_DW_STATIC"))
         opt->q8_dw_static = atoi(getenv("VGC_Q8_DW_STATIC"));
     if (getenv("VGC_Q8_BLOCKS"))
@@ -169,9 +172,13 @@ static int bench_vgc(char **argv, int argc)
             const vgc_layer *l = vgc_net_layer(net, i);
             double ms_l = sec[i] * 1e3 / runs;
             double fl = l->type == VGC_L_CONV ? 2.0 * l->nweights * l->out_w * l->out_h : 0;
+            /* what a convolution has (int8: its q8 form, which a block layer without a static range leaves) */
+            const char *form = l->type != VGC_L_CONV ? "" : l->q8 ? "int8" : l->q16 ? "s16" : "fp32";
 
-            fprintf(stderr, "layer %3d type %d kind %d %4dx%-4d c %4d -> %4d size %d/%d g %4d: %7.3f ms %6.1f gflops\n",
-                    i, l->type, l->kind, l->w, l->h, l->c, l->out_c, l->size, l->stride, l->groups, ms_l,
+            fprintf(stderr,
+                    "layer %3d type %d kind %d %4dx%-4d c %4d -> %4d size %d/%d g %4d %-4s%-6s: %7.3f ms %6.1f gflops\n",
+                    i, l->type, l->kind, l->w, l->h, l->c, l->out_c, l->size, l->stride, l->groups, form,
+                    l->expand_fused ? " fused" : "", ms_l,
                     ms_l > 0 ? fl * batch / (ms_l * 1e6) : 0);
         }
         free(sec);

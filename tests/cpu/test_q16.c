@@ -7,12 +7,17 @@
  * - the AVX-512 VNNI kernels against the reference, the same bytes and
  *   the same floats, on sizes that are not multiples of any block (a
  *   missing instruction is a TAP SKIP with the reason);
+ * - a fed layer's passes (vgc_q16_feeds): one row into half of the pair
+ *   layout, the fold of each channel's scale into the weights, its bound
+ *   (no int32 sum past INT_MAX, the step made coarser only where the sum
+ *   of a row needs it), the VNNI forms the same as the reference;
  * - an int8 network of inverted residual blocks: which layers run s16
- *   (expansions fused with their depthwise layer, projections in bands),
- *   the first one within 0.05 % (rms) of fp32 on the same input, every
- *   layer the same with the VNNI and the scalar kernels, with 1 and 3
- *   threads (one scale per image: no dependence on the split), and image 1
- *   of a batch of 2 as it is alone.
+ *   (expansions fused with their depthwise layer, projections in bands,
+ *   or fed by their depthwise layer), the first one within 0.05 % (rms) of
+ *   fp32 on the same input, every layer the same with the VNNI and the
+ *   scalar kernels, with 1 and 3 threads (scales per block of an image or
+ *   per channel: no dependence on the split), fed projections close to
+ *   the unfed ones, and image 1 of a batch of 2 as it is alone.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -235,6 +240,112 @@ static void test_vnni(void **state)
 }
 
 
+/* A fed layer's passes, VNNI against the reference: the same halves, the same folded weights and steps. */
+static void test_feed_vnni(void **state)
+{
+    static const int ks[] = { 1, 2, 15, 16, 17, 48, 272, 449 }, ns[] = { 1, 15, 16, 17, 100, 401 };
+
+    (void)state;
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+        const int n = ns[ni];
+        float *x = malloc((size_t)n * sizeof *x);
+        uint8_t *b0 = malloc((size_t)n * 4), *b1 = malloc((size_t)n * 4);
+
+        assert_true(x && b0 && b1);
+        for (int j = 0; j < n; j++)
+            x[j] = uni(2.0f);
+        for (int hi = 0; hi < 2; hi++) {
+            /* the other half untouched: both buffers start with the same bytes */
+            for (int j = 0; j < 4 * n; j++)
+                b0[j] = b1[j] = (uint8_t)next();
+            vgc_q16_ref.half(x, n, 16000.0f, b0, hi);
+            vgc_q16_vnni.half(x, n, 16000.0f, b1, hi);
+            assert_memory_equal(b0, b1, (size_t)n * 4);
+            for (int j = 0; j < n; j++) {
+                int16_t v;
+
+                memcpy(&v, b0 + 4 * j + 2 * hi, 2);
+                assert_int_equal(v, (int)lrintf(x[j] * 16000.0f));
+            }
+        }
+        free(x);
+        free(b0);
+        free(b1);
+    }
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+        const int k = ks[ki], m = 9, kp = (k + 1) & ~1;
+        float *w = malloc((size_t)m * k * sizeof *w), *sc = malloc((size_t)k * sizeof *sc);
+        float ws0[9], ws1[9];
+        int16_t *a0 = calloc((size_t)m * kp, sizeof *a0), *a1 = calloc((size_t)m * kp, sizeof *a1);
+
+        assert_true(w && sc && a0 && a1);
+        for (int i = 0; i < m * k; i++)
+            w[i] = uni(0.3f);
+        for (int j = 0; j < k; j++)
+            sc[j] = j % 7 == 3 ? 0.0f : 1e-4f * (float)(1 + next() % 1000);
+        for (int xmax = 4095; xmax <= 32767; xmax += 28672) {
+            vgc_q16_fold(&vgc_q16_ref, w, sc, m, k, kp, xmax, a0, ws0);
+            vgc_q16_fold(&vgc_q16_vnni, w, sc, m, k, kp, xmax, a1, ws1);
+            assert_memory_equal(a0, a1, (size_t)m * kp * sizeof *a0);
+            assert_memory_equal(ws0, ws1, sizeof ws0);
+        }
+        free(w);
+        free(sc);
+        free(a0);
+        free(a1);
+    }
+}
+
+
+/*
+ * The fold against plain arithmetic: a * wscale within half a step of w * s,
+ * |a| <= VGC_Q16_FED_WMAX, and rows whose |a| would sum past INT_MAX / xmax
+ * (every weight alike: k x 32767) made coarser to fit, the others not.
+ */
+static void test_fold(void **state)
+{
+    const int k = 300, kp = 300, m = 3, xmax = VGC_Q16_FED_XMAX;
+    const long long bound = INT_MAX / xmax;
+    float *w = malloc((size_t)m * k * sizeof *w), *sc = malloc((size_t)k * sizeof *sc), ws[3];
+    int16_t *a = calloc((size_t)m * kp, sizeof *a);
+
+    (void)state;
+    assert_true(w && sc && a);
+    for (int j = 0; j < k; j++) {
+        sc[j] = 0.5f + 0.001f * (float)j;
+        w[j] = 0.25f / sc[j];                               /* row 0: every w * s 0.25: sum 300 x 32767 */
+        w[k + j] = j == 7 ? 2.0f : uni(0.01f);              /* row 1: one large product, the rest small */
+        w[2 * k + j] = 0.0f;                                /* row 2: zeros */
+    }
+    vgc_q16_fold(&vgc_q16_ref, w, sc, m, k, kp, xmax, a, ws);
+    for (int r = 0; r < m; r++) {
+        long long sum = 0;
+        int amax = 0;
+
+        for (int j = 0; j < k; j++) {
+            const int v = a[(size_t)r * kp + j];
+            const double want = (double)w[(size_t)r * k + j] * sc[j];
+
+            sum += v < 0 ? -v : v;
+            amax = abs(v) > amax ? abs(v) : amax;
+            if (fabs(v * (double)ws[r] - want) > 0.5001 * ws[r])
+                fail_msg("row %d [%d]: %d x %g, want %g", r, j, v, ws[r], want);
+        }
+        printf("# row %d: step %g, largest |a| %d, sum %lld (bound %lld)\n", r, ws[r], amax, sum, bound);
+        assert_true(sum <= bound && amax <= VGC_Q16_FED_WMAX);
+        if (r == 0)
+            assert_true(amax < VGC_Q16_FED_WMAX && sum > bound * 9 / 10);   /* coarser, and no more than needed */
+        if (r == 1)
+            assert_int_equal(amax, VGC_Q16_FED_WMAX);                       /* the plain step */
+        if (r == 2)
+            assert_true(sum == 0 && ws[r] == 1.0f);
+    }
+    free(w);
+    free(sc);
+    free(a);
+}
+
+
 /*
  * Inverted residual blocks (yolo-fastest's pattern) in an int8 network
  * (48 x 34 positions after the first layer: two blocks of scales):
@@ -258,10 +369,10 @@ static const char net_cfg[] =
 #define IS_S16(i) ((i) == 1 || (i) == 3 || (i) == 5 || (i) == 7)
 
 
-static vgc_net *load(int precision, int q8_kernel, int q16, int threads, int keep)
+static vgc_net *load(int precision, int q8_kernel, int q16, int threads, int keep, int nofeed)
 {
     vgc_options opt = { .no_weights = 1, .seed = 17, .keep_outputs = keep, .max_batch = 2, .threads = threads,
-                        .precision = precision, .q8_kernel = q8_kernel, .q16 = q16 };
+                        .precision = precision, .q8_kernel = q8_kernel, .q16 = q16, .q16_no_feed = nofeed };
     char err[VIGIA_ERRLEN];
     vgc_net *net = NULL;
 
@@ -289,8 +400,8 @@ static void test_network(void **state)
     const int kind = (int)(intptr_t)*state;
     const size_t n = 3 * 95 * 67;
     float *x = malloc(2 * n * sizeof *x);
-    vgc_net *f32 = load(VGC_PREC_FP32, 0, 0, 1, 1), *off = load(VGC_PREC_INT8, kind + 1, -1, 1, 1);
-    vgc_net *ref = load(VGC_PREC_INT8, VGC_Q8_REF + 1, 1, 1, 1);
+    vgc_net *f32 = load(VGC_PREC_FP32, 0, 0, 1, 1, 0), *off = load(VGC_PREC_INT8, kind + 1, -1, 1, 1, 0);
+    vgc_net *ref = load(VGC_PREC_INT8, VGC_Q8_REF + 1, 1, 1, 1, 0);
     char err[VIGIA_ERRLEN];
 
     assert_non_null(x);
@@ -303,8 +414,13 @@ static void test_network(void **state)
     printf("# layer 1: s16 %.4f%% (rms) off fp32\n", 100 * rms_off(ref, f32, 1));
     assert_true(rms_off(ref, f32, 1) < 5e-4);
     for (int threads = 1; threads <= 3; threads += 2) {
-        /* every output kept: no layer fused, each s16 layer in bands; else the expansions fused */
-        vgc_net *q = load(VGC_PREC_INT8, kind + 1, 0, threads, 1), *fu = load(VGC_PREC_INT8, kind + 1, 0, threads, 0);
+        /*
+         * every output kept: no layer fused, each s16 layer in bands; else the expansions fused, and the
+         * projections fed by their depthwise layer (fe; fu without: the same sums as q)
+         */
+        vgc_net *q = load(VGC_PREC_INT8, kind + 1, 0, threads, 1, 0);
+        vgc_net *fu = load(VGC_PREC_INT8, kind + 1, 0, threads, 0, 1), *fe = load(VGC_PREC_INT8, kind + 1, 0, threads, 0, 0);
+        vgc_net *fr = load(VGC_PREC_INT8, VGC_Q8_REF + 1, 1, threads, 0, 0);
         const char *note;
 
         assert_int_equal(vgc_net_precision(q, &note), VGC_PREC_INT8);
@@ -335,9 +451,22 @@ static void test_network(void **state)
         assert_int_equal(vgc_net_forward(fu, x, 1, err, sizeof err), 0);
         assert_memory_equal(vgc_net_output(fu, HEAD, 0), vgc_net_output(q, HEAD, 0),
                             vgc_net_layer(q, HEAD)->out_size * sizeof(float));
-        /* a batch of 2: image 1 (scaled on its own) as it is alone, fused and not */
-        for (int v = 0; v < 2; v++) {
-            vgc_net *net = v ? fu : q;
+        /* fed: the projections (3, 7), near the unfed ones; the same with the VNNI and the scalar kernels */
+        for (int li = 3; li <= 7; li += 4) {
+            assert_true(vgc_net_layer(fe, li)->q16->fed && vgc_net_layer(fe, li - 1)->q16_feeds);
+            assert_false(vgc_net_layer(fu, li)->q16->fed || vgc_net_layer(q, li)->q16->fed);
+        }
+        assert_int_equal(vgc_net_forward(fe, x, 1, err, sizeof err), 0);
+        assert_int_equal(vgc_net_forward(fr, x, 1, err, sizeof err), 0);
+        printf("# %d thread%s, head: fed %.4f%% (rms) off unfed, %.3f%% off fp32 (unfed %.3f%%); layers 3, 7 with "
+               "the scalar kernels %.5f%%, %.5f%% off\n", threads, threads > 1 ? "s" : "", 100 * rms_off(fe, q, HEAD),
+               100 * rms_off(fe, f32, HEAD), 100 * rms_off(q, f32, HEAD), 100 * rms_off(fe, fr, 3),
+               100 * rms_off(fe, fr, 7));
+        /* the head is bf16 with the scalar kernels (q8_wide): layers 3 and 7 (read by 4 and the head) compared */
+        assert_true(rms_off(fe, q, HEAD) < 2e-3 && rms_off(fe, fr, 3) < 1e-4 && rms_off(fe, fr, 7) < 1e-3);
+        /* a batch of 2: image 1 (scaled on its own) as it is alone, fused and not, fed */
+        for (int v = 0; v < 3; v++) {
+            vgc_net *net = v == 2 ? fe : v ? fu : q;
             const size_t out = vgc_net_layer(net, HEAD)->out_size;
             float *alone = malloc(out * sizeof *alone);
 
@@ -350,6 +479,8 @@ static void test_network(void **state)
         }
         vgc_net_destroy(q);
         vgc_net_destroy(fu);
+        vgc_net_destroy(fe);
+        vgc_net_destroy(fr);
     }
     vgc_net_destroy(f32);
     vgc_net_destroy(off);
@@ -370,14 +501,17 @@ int main(void)
     static char names[3][256];
     char why[160] = "";
     const int vnni = vgc_q8_usable(VGC_Q8_VNNI, why, sizeof why);
-    struct CMUnitTest tests[5] = {
+    struct CMUnitTest tests[7] = {
         { "q16_reference", test_reference, NULL, NULL, NULL },
         { "q16_bound", test_bound, NULL, NULL, (void *)(intptr_t)vnni },
+        { "q16_fold", test_fold, NULL, NULL, NULL },
     };
-    int n = 2;
+    int n = 3;
 
     snprintf(names[0], sizeof names[0], "q16_vnni%s%s", vnni ? "" : " # SKIP ", vnni ? "" : why);
     tests[n++] = (struct CMUnitTest){ names[0], vnni ? test_vnni : skipped, NULL, NULL, NULL };
+    snprintf(names[2], sizeof names[2], "q16_feed_vnni%s%s", vnni ? "" : " # SKIP ", vnni ? "" : why);
+    tests[n++] = (struct CMUnitTest){ names[2], vnni ? test_feed_vnni : skipped, NULL, NULL, NULL };
     snprintf(names[1], sizeof names[1], "q16_network_vnni%s%s", vnni ? "" : " # SKIP ", vnni ? "" : why);
     tests[n++] = (struct CMUnitTest){ names[1], vnni ? test_network : skipped, NULL, NULL,
                                       (void *)(intptr_t)VGC_Q8_VNNI };

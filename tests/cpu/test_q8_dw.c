@@ -17,7 +17,10 @@
  *   static per-channel ranges against each image's own;
  * - calibration: each depthwise input channel's range is the union over the
  *   folder's tensors, cached (version 2) and read back; a version 1 cache is
- *   refused and redone.
+ *   refused and redone;
+ * - the AVX-512 quantize passes over a depthwise layer's input (a run, a
+ *   padded plane) against the scalar arithmetic they must match byte for
+ *   byte (a rounded product, a rounded sum, clamped, truncated).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -586,6 +589,58 @@ static void skipped(void **state)
 }
 
 
+/* The scalar form of q8.c's quantize pass: the bytes every SIMD form must give. */
+static uint8_t quant_scalar(float x, float inv, float zp)
+{
+    float t = x * inv;
+
+    t = t + zp;
+    t = t < 0.0f ? 0.0f : t > 255.0f ? 255.0f : t;
+    return (uint8_t)(int)t;
+}
+
+
+static void test_passes512(void **state)
+{
+    static const int ws[] = { 1, 3, 10, 16, 20, 40, 61, 62 }, hs[] = { 1, 2, 7, 40, 103 };
+    const float inv = 37.3f, zp = 101.5f;
+    const size_t most = 62 * 103;
+    float *x = malloc(most * sizeof *x);
+    uint8_t *q = malloc((64 + 4) * (103 + 4) + 64), *want = malloc((64 + 4) * (103 + 4) + 64);
+
+    (void)state;
+    assert_true(x && q && want);
+    for (size_t i = 0; i < most; i++)   /* past both ends of the range too, and exact halves */
+        x[i] = i % 11 == 0 ? (float)((int)(i % 23) - 11) / inv : ((float)(next() % 20001) / 10000.0f - 1.0f) * 5.0f;
+    for (size_t n = 1; n <= 300; n += n < 70 ? 1 : 37) {
+        memset(q, 0xee, n + 64);
+        vgc_q8_quantize512(x, n, inv, zp, q);
+        for (size_t i = 0; i < n; i++)
+            if (q[i] != quant_scalar(x[i], inv, zp))
+                fail_msg("run of %zu [%zu]: %d, scalar %d", n, i, q[i], quant_scalar(x[i], inv, zp));
+        assert_int_equal(q[n], 0xee);   /* nothing past the run */
+    }
+    for (size_t wi = 0; wi < sizeof ws / sizeof ws[0]; wi++)
+        for (size_t hi = 0; hi < sizeof hs / sizeof hs[0]; hi++)
+            for (int pad = 0; pad <= 1 && ws[wi] + 2 * pad <= 64; pad++) {
+                const int w = ws[wi], h = hs[hi];
+                const size_t wp = (size_t)w + 2 * pad, bytes = wp * (size_t)(h + 2 * pad);
+
+                memset(want, 77, bytes);
+                for (int y = 0; y < h; y++)
+                    for (int c = 0; c < w; c++)
+                        want[(size_t)(y + pad) * wp + pad + c] = quant_scalar(x[(size_t)y * w + c], inv, zp);
+                memset(q, 0xee, bytes + 64);
+                vgc_q8_quantize_plane512(x, w, h, pad, inv, zp, 77, q);
+                assert_memory_equal(q, want, bytes);
+                assert_int_equal(q[bytes], 0xee);
+            }
+    free(x);
+    free(q);
+    free(want);
+}
+
+
 int main(void)
 {
     static struct CMUnitTest tests[24];
@@ -598,6 +653,11 @@ int main(void)
 
     tests[n++] = (struct CMUnitTest){ "dw_reference", test_reference, NULL, NULL, NULL };
     tests[n++] = (struct CMUnitTest){ "dw_calibration", test_calibration, NULL, NULL, NULL };
+    snprintf(names[n], sizeof names[0], "dw_passes512%s", vgc_simd_detect() >= VGC_SIMD_AVX512 ? "" :
+             " # SKIP the cpu has no avx512 (f, bw)");
+    tests[n] = (struct CMUnitTest){ names[n], vgc_simd_detect() >= VGC_SIMD_AVX512 ? test_passes512 : skipped,
+                                    NULL, NULL, NULL };
+    n++;
     vbmi = vn ? vgc_q8_dw_pick(vn, why, sizeof why) : NULL;
     snprintf(names[n], sizeof names[0], "dw_vbmi%s%s", vbmi ? "" : " # SKIP ", vbmi ? "" : why);
     tests[n] = (struct CMUnitTest){ names[n], vbmi ? test_kernel : skipped, NULL, NULL, (void *)vbmi };
