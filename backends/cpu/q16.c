@@ -99,7 +99,13 @@ static long long rowq_ref(const float *w, const float *s, int k, float inv, int1
     return sum;
 }
 
-const vgc_q16_kernels vgc_q16_ref = { "ref", gemm_ref, pack_ref, amax_ref, half_ref, rowmax_ref, rowq_ref };
+static void pair_ref(const float *x0, const float *x1, int n, float inv0, float inv1, uint8_t *b)
+{
+    half_ref(x0, n, inv0, b, 0);
+    half_ref(x1, n, inv1, b, 1);
+}
+
+const vgc_q16_kernels vgc_q16_ref = { "ref", gemm_ref, pack_ref, amax_ref, half_ref, pair_ref, rowmax_ref, rowq_ref };
 
 /* ---- layers -------------------------------------------------------------------------------- */
 
@@ -318,7 +324,7 @@ static int allocate_fed(vgc_net *net, char *err, size_t errlen)
     qn->ps = calloc((size_t)net->max_batch * (size_t)qn->max_k, sizeof *qn->ps);
     qn->fa = aligned_alloc(64, round_up(qn->fa_elems * sizeof *qn->fa, 64));
     qn->fws = calloc((size_t)qn->max_m + 1, sizeof *qn->fws);
-    qn->tp = aligned_alloc(64, qn->tp_floats * sizeof *qn->tp * (size_t)net->threads);
+    qn->tp = aligned_alloc(64, 2 * qn->tp_floats * sizeof *qn->tp * (size_t)net->threads);
     if (!qn->pb || !qn->ps || !qn->fa || !qn->fws || !qn->tp)
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for s16 buffers");
     /* a missing last row of a pair, the columns past a layer's, the rows past its m: zeros, read by the GEMM */
@@ -552,13 +558,14 @@ const vgc_layer *vgc_q16_feeds(const vgc_net *net, const vgc_layer *d)
 }
 
 
-float *vgc_q16_feed_plane(const vgc_net *net, int thread)
+float *vgc_q16_feed_plane(const vgc_net *net, int thread, int c)
 {
-    return net->q16->tp + (size_t)thread * net->q16->tp_floats;
+    return net->q16->tp + (2 * (size_t)thread + (size_t)(c & 1)) * net->q16->tp_floats;
 }
 
 
-void vgc_q16_feed(const vgc_net *net, const vgc_layer *p, int b, int c, const float *x)
+/* Channel c's scale for the fold (image b) and the inverse its numbers are quantized with. */
+static float feed_scale(const vgc_net *net, const vgc_layer *p, int b, int c, const float *x)
 {
     const vgc_q16_net *qn = net->q16;
     const int hw = p->w * p->h;
@@ -567,8 +574,27 @@ void vgc_q16_feed(const vgc_net *net, const vgc_layer *p, int b, int c, const fl
     const float s = amax > 0 && isfinite(amax) ? amax / (float)VGC_Q16_FED_XMAX : 0.0f;
 
     qn->ps[(size_t)b * qn->max_k + c] = s;
-    qn->k->half(x, hw, s > 0 ? 1.0f / s : 0.0f, qn->pb + (size_t)b * qn->pb_bytes + (size_t)(c / 2) * pitch(hw) * 4,
-                c & 1);
+    return s > 0 ? 1.0f / s : 0.0f;
+}
+
+
+void vgc_q16_feed(const vgc_net *net, const vgc_layer *p, int b, int c, int c0, int c1, int thread)
+{
+    const vgc_q16_net *qn = net->q16;
+    const int hw = p->w * p->h;
+    uint8_t *dst = qn->pb + (size_t)b * qn->pb_bytes + (size_t)(c / 2) * pitch(hw) * 4;
+    const float *x = vgc_q16_feed_plane(net, thread, c);
+
+    if (!(c & 1) && c + 1 < c1)
+        return;         /* its odd partner next */
+    if ((c & 1) && c - 1 >= c0) {
+        const float *x0 = vgc_q16_feed_plane(net, thread, c - 1);
+        const float inv0 = feed_scale(net, p, b, c - 1, x0), inv1 = feed_scale(net, p, b, c, x);
+
+        qn->k->pair(x0, x, hw, inv0, inv1, dst);
+        return;
+    }
+    qn->k->half(x, hw, feed_scale(net, p, b, c, x), dst, c & 1);
 }
 
 

@@ -86,9 +86,11 @@ typedef float (*vgc_q16_amax_fn)(const float *x, size_t ldx, int k, int n);
 /*
  * One row of n floats into half of n columns of a packed input (4 bytes a
  * column: the low s16 for hi 0, the high for hi 1; the other half left as
- * it is), round(x * inv) as pack, unclamped (inv from the row's own |x|).
+ * it is), round(x * inv) as pack, unclamped (inv from the row's own |x|);
+ * and two rows, each with its own inv, into whole columns (pair).
  */
 typedef void (*vgc_q16_half_fn)(const float *x, int n, float inv, uint8_t *b, int hi);
+typedef void (*vgc_q16_pair_fn)(const float *x0, const float *x1, int n, float inv0, float inv1, uint8_t *b);
 /*
  * A fed layer's weights for one image, a row at a time (vgc_q16_fold): the
  * largest |w[j] * s[j]| of k, and round(w[j] * s[j] * inv) (nearest even;
@@ -105,6 +107,7 @@ typedef struct vgc_q16_kernels {
     vgc_q16_pack_fn pack;
     vgc_q16_amax_fn amax;
     vgc_q16_half_fn half;
+    vgc_q16_pair_fn pair;
     vgc_q16_rowmax_fn rowmax;
     vgc_q16_rowq_fn rowq;
 } vgc_q16_kernels;
@@ -136,7 +139,7 @@ typedef struct vgc_q16_net {
     int16_t *fa;              /* its folded weights (fa_elems) */
     size_t fa_elems;
     float *fws;               /* their scales (max_m) */
-    float *tp;                /* per thread: a depthwise output plane on its way in (tp_floats) */
+    float *tp;                /* per thread: two depthwise output planes on their way in (tp_floats each) */
     size_t tp_floats;
 } vgc_q16_net;
 
@@ -187,13 +190,16 @@ VGC_HIDDEN void vgc_q16_fold(const vgc_q16_kernels *kern, const float *wf, const
 /*
  * Depthwise layer d of a cfg network, in a forward: the fed layer it
  * writes (the 1x1 layer after it, the only reader of its output, running
- * s16 now: not int8, not calibrating), or NULL. Then d computes each
- * output channel c of image b into vgc_q16_feed_plane(thread) (w x h of
- * its output, one after the other) and hands it to vgc_q16_feed, instead
- * of writing its output.
+ * s16 now: not int8, not calibrating), or NULL. Then a task of d that
+ * computes output channels [c0, c1) of image b, in order, writes each
+ * channel c into vgc_q16_feed_plane(thread, c) (w x h of its output, one
+ * after the other) and hands it to vgc_q16_feed, instead of writing its
+ * output: an even channel waits for the odd one after it, and the two go
+ * into the packed input as whole columns (one store a line; a channel
+ * alone, at either end of a task, is written into its half).
  */
 VGC_HIDDEN const vgc_layer *vgc_q16_feeds(const vgc_net *net, const vgc_layer *d);
-VGC_HIDDEN float *vgc_q16_feed_plane(const vgc_net *net, int thread);
-VGC_HIDDEN void vgc_q16_feed(const vgc_net *net, const vgc_layer *p, int b, int c, const float *x);
+VGC_HIDDEN float *vgc_q16_feed_plane(const vgc_net *net, int thread, int c);
+VGC_HIDDEN void vgc_q16_feed(const vgc_net *net, const vgc_layer *p, int b, int c, int c0, int c1, int thread);
 
 #endif /* VGC_Q16_H */

@@ -109,6 +109,22 @@ static void half_512(const float *x, int n, float inv, uint8_t *b, int hi)
 }
 
 
+/* Two rows, each its own inv, into whole columns: one full store a line (the halves were two masked ones). */
+static void pair_512(const float *x0, const float *x1, int n, float inv0, float inv1, uint8_t *b)
+{
+    const __m512 v0 = _mm512_set1_ps(inv0), v1 = _mm512_set1_ps(inv1);
+    const __m512i low16 = _mm512_set1_epi32(0xffff);
+    int32_t *d = (int32_t *)(void *)b;
+
+    for (int j = 0; j < n; j += 16) {
+        const __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1u);
+
+        _mm512_mask_storeu_epi32(d + j, m, _mm512_or_si512(_mm512_and_si512(quant16(x0 + j, m, v0), low16),
+                                                           _mm512_slli_epi32(quant16(x1 + j, m, v1), 16)));
+    }
+}
+
+
 static inline __mmask16 tail16(int left)
 {
     return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
@@ -152,7 +168,7 @@ static long long rowq_512(const float *w, const float *s, int k, float inv, int1
 #pragma clang attribute pop
 #endif
 
-const vgc_q16_kernels vgc_q16_vnni = { "vnni", gemm_s16, pack_512, amax_512, half_512, rowmax_512, rowq_512 };
+const vgc_q16_kernels vgc_q16_vnni = { "vnni", gemm_s16, pack_512, amax_512, half_512, pair_512, rowmax_512, rowq_512 };
 #else
-const vgc_q16_kernels vgc_q16_vnni = { "vnni", NULL, NULL, NULL, NULL, NULL, NULL };
+const vgc_q16_kernels vgc_q16_vnni = { "vnni", NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 #endif

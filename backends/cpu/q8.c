@@ -162,6 +162,26 @@ vgc_q8_dw_fn vgc_q8_dw_pick(const vgc_q8_kernels *k, char *why, size_t whylen)
     return NULL;
 }
 
+/*
+ * The s16-input form of the depthwise kernel that goes with GEMM kernels k
+ * (q8_dw16.c: AVX-512 VNNI, which the vnni and amx kernels imply), or NULL.
+ */
+static vgc_q8_dw_fn dw16_pick(const vgc_q8_kernels *k)
+{
+    return k && (k->kind == VGC_Q8_VNNI || k->kind == VGC_Q8_AMX) ? vgc_q8_dw16_512 : NULL;
+}
+
+/*
+ * Whether depthwise layer l's input goes to the s16-input kernel (planes
+ * quantized as s16) rather than the u8 one: stride 1, 5x5 and larger, 16
+ * outputs wide or more (q8_dw16.c: where it measured faster), rows the
+ * s16 quantize pass takes (4096).
+ */
+static int dw16_runs(const vgc_q8_net *qn, const vgc_layer *l)
+{
+    return qn->dw16 && l->stride == 1 && l->size >= 5 && l->out_w >= 16 && l->w <= 4096;
+}
+
 /* ---- load ---------------------------------------------------------------------------- */
 
 /*
@@ -475,8 +495,8 @@ static void account(vgc_net *net, const vgc_layer *l, const vgc_q8_layer *q)
     const int cols = q->dw ? 0 : band_cols(net, l, q);
     /* the band, 4 rows of `cols` for packing, and (padded layers) the band's output as floats (depthwise: none) */
     const size_t band = q->dw ? 0 : ((size_t)q->kp * cols + 4 * (size_t)cols) * esize(q) + 64 + (size_t)q->m * cols * sizeof(float);
-    /* one image at a time */
-    const size_t xq = (size_t)l->c * plane_bytes(l) * esize(q);
+    /* one image at a time (a depthwise layer's planes as s16 for the s16-input kernel) */
+    const size_t xq = (size_t)l->c * plane_bytes(l) * (q->dw && dw16_runs(qn, l) ? 2 : esize(q));
     /* a direct layer's planes channel-blocked, and a tile's reach past the last of them: the last
        tap's shift and 64 columns */
     const size_t c4 = q->taps ? xq + 4 * ((size_t)(l->size - 1) * (gemm_pitch(l) + 1) + 64) : 0;
@@ -543,6 +563,7 @@ int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, c
     net->q8 = qn;
     qn->k = k;
     qn->dw = net->q8_dw ? vgc_q8_dw_pick(k, NULL, 0) : NULL;
+    qn->dw16 = qn->dw ? dw16_pick(k) : NULL;
     passes_pick();
     for (int i = 0; i < net->n; i++) {
         vgc_layer *l = &net->layers[i];
@@ -599,6 +620,7 @@ int vgc_q8_begin(vgc_net *ctx, const vgc_options *opt, char *err, size_t errlen)
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
     ctx->q8->k = k;
     ctx->q8->dw = ctx->q8_dw ? vgc_q8_dw_pick(k, NULL, 0) : NULL;
+    ctx->q8->dw16 = ctx->q8->dw ? dw16_pick(k) : NULL;
     passes_pick();
     return 0;
 }
@@ -1082,6 +1104,17 @@ static void quantize_plane(const vgc_layer *l, const float *x, float inv, int zp
 }
 
 
+/* One input plane of a depthwise layer into its zero-point padded s16 form (the s16-input kernel's). */
+static void quantize_plane16(const vgc_layer *l, const float *x, float inv, int zp, int16_t *q)
+{
+    const size_t rows = (size_t)l->h + 2 * (size_t)l->pad, wp = (size_t)l->w + 2 * (size_t)l->pad;
+
+    vgc_q8_quantize_plane16_512(x, l->w, l->h, l->pad, inv, (float)zp + 0.5f, (int16_t)zp, q);
+    for (size_t i = rows * wp; i < plane_bytes(l); i++)     /* the row of slack after them */
+        q[i] = (int16_t)zp;
+}
+
+
 static void quantize_task(void *ctx, int task, int thread)
 {
     const q8_job *j = ctx;
@@ -1530,10 +1563,14 @@ static void dw_task(void *ctx, int task, int thread)
     };
     /* feeding the s16 layer after it (q16.h): each channel's plane through this thread's scratch */
     const vgc_layer *fed = j->qout ? NULL : vgc_q16_feeds(j->net, l);
-    float *plane = fed ? vgc_q16_feed_plane(j->net, thread) : NULL;
+    /* the input quantized here as s16 for the s16-input kernel; arriving u8 (fed), the u8 one */
+    const int s16 = dw16_runs(qn, l) && !j->fed;
 
     for (int c = c0; c < c1; c++) {
-        d.in = j->xin + (size_t)c * pb;
+        int16_t *in16 = s16 ? (int16_t *)(void *)j->xin + (size_t)c * pb : NULL;
+
+        d.in = s16 ? NULL : j->xin + (size_t)c * pb;
+        d.in16 = in16;
         d.k = (const int16_t *)(const void *)q->a + (size_t)c * q->kp;
         d.comp = qn->comp[c];
         d.scale = qn->scale[c];
@@ -1554,7 +1591,9 @@ static void dw_task(void *ctx, int task, int thread)
                 }
                 xs = range_scale(lo, hi, &zp);
             }
-            if (!j->fed)
+            if (s16)
+                quantize_plane16(l, x, 1.0f / xs, zp, in16);
+            else if (!j->fed)
                 quantize_plane(l, x, 1.0f / xs, zp, j->xin + (size_t)c * pb, 0);
             d.comp = zp * q->wsum[c];
             d.scale = xs * q->wscale[c];
@@ -1562,11 +1601,13 @@ static void dw_task(void *ctx, int task, int thread)
         if (j->qout)
             d.qinv = dest_inv(j, c, &d.qzp);
         d.bias = l->biases[c];
-        d.out = j->qout ? NULL : fed ? plane : l->out + (size_t)j->image * l->out_size + (size_t)c * ohw;
+        d.out = j->qout ? NULL
+                : fed   ? vgc_q16_feed_plane(j->net, thread, c)
+                        : l->out + (size_t)j->image * l->out_size + (size_t)c * ohw;
         d.qout = j->qout ? j->qout + (size_t)c * tpb + (size_t)tpad * twp + (size_t)tpad : NULL;
-        qn->dw(&d);
+        (s16 ? qn->dw16 : qn->dw)(&d);
         if (fed)
-            vgc_q16_feed(j->net, fed, j->image, c, plane);
+            vgc_q16_feed(j->net, fed, j->image, c, c0, c1, thread);
     }
 }
 

@@ -120,6 +120,8 @@ static inline size_t vgc_q8_toff(const vgc_q8_gemm *g, int t)
 typedef struct vgc_q8_dw {
     const uint8_t *in;        /* row r at in + r*ldi; ldi >= (ow-1)*stride + size; 32 bytes readable
                                  past the last byte the last row needs (avx2 reads whole 16-byte runs) */
+    const int16_t *in16;      /* or (vgc_q8_dw16_512, and the reference when it is set) the same values
+                                 as s16, row r at in16 + r*ldi; a row of ldi readable after the last */
     size_t ldi;
     const int16_t *k;         /* size x size, |k| <= VGC_Q8_DW_WMAX */
     int size, stride;         /* size <= 8 and stride <= 3 for the SIMD kernels */
@@ -153,6 +155,8 @@ typedef struct vgc_q8_kernels {
 VGC_HIDDEN void vgc_q8_dw_ref(const vgc_q8_dw *d);
 /* AVX-512 VBMI + VNNI (q8_dw512.c): vpermb gathers each output's taps in pairs, vpdpwssd sums them. */
 VGC_HIDDEN void vgc_q8_dw_vbmi(const vgc_q8_dw *d);
+/* AVX-512 VNNI on s16 input (q8_dw16.c): no byte gathers; stride 1 (others: the reference). */
+VGC_HIDDEN void vgc_q8_dw16_512(const vgc_q8_dw *d);
 /* AVX2 (q8_dw256.c): vpmaddwd on pairs of taps; strides 1 and 2 (others: the reference). */
 VGC_HIDDEN void vgc_q8_dw_avx2(const vgc_q8_dw *d);
 /*
@@ -164,6 +168,9 @@ VGC_HIDDEN void vgc_q8_quantize512(const float *x, size_t n, float inv, float zp
 /* A plane of h rows of w floats into its padded form (w + 2 pad <= 64; row r at q + r * (w + 2 pad), zpb around). */
 VGC_HIDDEN void vgc_q8_quantize_plane512(const float *x, int w, int h, int pad, float inv, float zp, uint8_t zpb,
                                          uint8_t *q);
+/* The same with the u8 values held as s16 (the s16-input depthwise kernel's), rows of w <= 4096 floats. */
+VGC_HIDDEN void vgc_q8_quantize_plane16_512(const float *x, int w, int h, int pad, float inv, float zp, int16_t zpw,
+                                            int16_t *q);
 VGC_HIDDEN void vgc_q8_span512(const float *x, size_t n, float *lo, float *hi);
 /* Packing on AVX-512: 4 rows of n bytes into n groups of 4 bytes, 64 columns a step (the last masked). */
 VGC_HIDDEN void vgc_q8_interleave4_512(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3,
@@ -261,6 +268,9 @@ static inline size_t vgc_q8_col(const vgc_q8_layer *q, int k)
 typedef struct vgc_q8_net {
     const vgc_q8_kernels *k;
     vgc_q8_dw_fn dw;          /* the depthwise kernel (vgc_q8_dw_pick), NULL: depthwise stays fp32 */
+    vgc_q8_dw_fn dw16;        /* its s16-input form where there is one (vgc_q8_dw16_512), else NULL:
+                                 what a 5x5 depthwise layer runs (q8.c's dw16_runs) unless its
+                                 input arrives u8 (fed) */
     uint8_t *xq;              /* the quantized input of the layer running (one image) */
     uint8_t *xq2;             /* int8: the other one of the ping-pong pair (a fed layer's input
                                  while its feeder reads xq, and the reverse) */

@@ -129,6 +129,63 @@ void vgc_q8_interleave4_512(const uint8_t *r0, const uint8_t *r1, const uint8_t 
 }
 
 
+/* A run of n floats to their u8 values held as s16, 32 a store (the packs work within 128-bit lanes). */
+static void quantize16_run(const float *x, size_t n, __m512 vi, __m512 vz, int16_t *q)
+{
+    const __m512i order = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
+    size_t i = 0;
+
+    for (; i + 32 <= n; i += 32)
+        _mm512_storeu_si512(q + i, _mm512_permutexvar_epi64(order, _mm512_packs_epi32(quant_u8(x + i, 0xffff, vi, vz),
+                                                                                     quant_u8(x + i + 16, 0xffff, vi, vz))));
+    for (; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1u);
+
+        _mm256_mask_storeu_epi16(q + i, m, _mm512_cvtepi32_epi16(quant_u8(x + i, m, vi, vz)));
+    }
+}
+
+
+/*
+ * vgc_q8_quantize_plane512 with s16 elements, any width: rows of up to
+ * 4096 floats in all quantized as one run, then each padded row written
+ * 32 words at a time, its zero points around it (a masked load over zp).
+ */
+void vgc_q8_quantize_plane16_512(const float *x, int w, int h, int pad, float inv, float zp, int16_t zpw, int16_t *q)
+{
+    int16_t run[4096];
+    const int wp = w + 2 * pad, rows = w <= 4096 ? 4096 / w : 0;
+    const __m512 vi = _mm512_set1_ps(inv), vz = _mm512_set1_ps(zp);
+    const __m512i z = _mm512_set1_epi16(zpw);
+
+    for (int y = 0; y < pad; y++)
+        for (int c = 0; c < wp; c += 32) {
+            const __mmask32 m = wp - c >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << (wp - c)) - 1u);
+
+            _mm512_mask_storeu_epi16(q + (size_t)y * wp + c, m, z);
+            _mm512_mask_storeu_epi16(q + (size_t)(h + pad + y) * wp + c, m, z);
+        }
+    for (int y0 = 0; y0 < h; y0 += rows) {
+        const int n = h - y0 < rows ? h - y0 : rows;
+
+        quantize16_run(x + (size_t)y0 * w, (size_t)n * w, vi, vz, run);
+        for (int y = 0; y < n; y++) {
+            int16_t *dst = q + (size_t)(y0 + y + pad) * wp;
+            const int16_t *src = run + (size_t)y * w - pad;     /* word c of the padded row at src + c */
+
+            for (int c = 0; c < wp; c += 32) {
+                /* the row's words among these 32: [pad - c, pad + w - c), within [0, 32) */
+                const int a = pad - c > 0 ? pad - c : 0, b = pad + w - c < 32 ? pad + w - c : 32;
+                const __mmask32 in = b > a ? (__mmask32)((((uint64_t)1 << b) - 1) & ~(((uint64_t)1 << a) - 1)) : 0;
+                const __mmask32 m = wp - c >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << (wp - c)) - 1u);
+
+                _mm512_mask_storeu_epi16(dst + c, m, _mm512_mask_loadu_epi16(z, in, src + c));
+            }
+        }
+    }
+}
+
+
 void vgc_q8_span512(const float *x, size_t n, float *lo, float *hi)
 {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
@@ -171,6 +228,11 @@ void vgc_q8_quantize512(const float *x, size_t n, float inv, float zp, uint8_t *
 void vgc_q8_quantize_plane512(const float *x, int w, int h, int pad, float inv, float zp, uint8_t zpb, uint8_t *q)
 {
     (void)x, (void)w, (void)h, (void)pad, (void)inv, (void)zp, (void)zpb, (void)q;
+}
+
+void vgc_q8_quantize_plane16_512(const float *x, int w, int h, int pad, float inv, float zp, int16_t zpw, int16_t *q)
+{
+    (void)x, (void)w, (void)h, (void)pad, (void)inv, (void)zp, (void)zpw, (void)q;
 }
 
 void vgc_q8_span512(const float *x, size_t n, float *lo, float *hi)

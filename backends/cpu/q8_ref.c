@@ -70,13 +70,16 @@ void vgc_q8_dw_ref(const vgc_q8_dw *d)
 {
     for (int oy = 0; oy < d->oh; oy++)
         for (int ox = 0; ox < d->ow; ox++) {
-            const uint8_t *x = d->in + (size_t)oy * d->stride * d->ldi + (size_t)ox * d->stride;
+            const size_t at = (size_t)oy * d->stride * d->ldi + (size_t)ox * d->stride;
             int32_t acc = 0;
             float y;
 
             for (int ky = 0; ky < d->size; ky++)
-                for (int kx = 0; kx < d->size; kx++)
-                    acc += (int32_t)d->k[ky * d->size + kx] * (int32_t)x[(size_t)ky * d->ldi + kx];
+                for (int kx = 0; kx < d->size; kx++) {
+                    const size_t i = at + (size_t)ky * d->ldi + kx;
+
+                    acc += (int32_t)d->k[ky * d->size + kx] * (int32_t)(d->in16 ? d->in16[i] : d->in[i]);
+                }
             y = vgc_act_scalar((float)(acc - d->comp) * d->scale + d->bias, d->act);
             if (d->qout)
                 d->qout[(size_t)oy * d->ldq + ox] = dw_quantize(y, d->qinv, d->qzp);

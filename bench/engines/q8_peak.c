@@ -385,22 +385,25 @@ static void dw_line(const char *name, vgc_q8_dw_fn fn, int hw, int size, int s, 
     const int pad = size / 2, wp = hw + 2 * pad, ow = (wp - size) / s + 1;
     const size_t inb = (size_t)wp * (size_t)(wp + 1) + 64;
     uint8_t *in = malloc(inb);
+    int16_t *in16 = malloc(inb * sizeof *in16);       /* the s16-input kernel's form of the same plane */
     float *out = malloc((size_t)ow * ow * sizeof *out);
     int16_t k[64];
     double best = 1e30, spent = 0;
 
-    if (!in || !out) {
+    if (!in || !in16 || !out) {
         free(in);
+        free(in16);
         free(out);
         return;
     }
     for (size_t i = 0; i < inb; i++)
-        in[i] = (uint8_t)(i * 31);
+        in16[i] = in[i] = (uint8_t)(i * 31);
     for (int i = 0; i < size * size; i++)
         k[i] = (int16_t)(i * 997 % 30000 - 15000);
     {
         vgc_q8_dw d = { .in = in, .ldi = (size_t)wp, .k = k, .size = size, .stride = s, .ow = ow, .oh = ow,
-                        .scale = 1e-4f, .act = VGC_ACT_LEAKY, .out = out, .ldo = (size_t)ow };
+                        .scale = 1e-4f, .act = VGC_ACT_LEAKY, .out = out, .ldo = (size_t)ow,
+                        .in16 = fn == vgc_q8_dw16_512 ? in16 : NULL };
 
         fn(&d);
         for (int runs = 0; spent < secs || runs < 100; runs++) {
@@ -417,6 +420,7 @@ static void dw_line(const char *name, vgc_q8_dw_fn fn, int hw, int size, int s, 
     printf("dw %-5s %3dx%-3d %dx%d stride %d  %6.3f ns/output  %6.1f GOP/s\n", name, hw, hw, size, size, s,
            best * 1e9 / ((double)ow * ow), 2.0 * size * size * ow * ow / best / 1e9);
     free(in);
+    free(in16);
     free(out);
 }
 
@@ -528,6 +532,11 @@ int main(int argc, char **argv)
             for (size_t i = 0; i < sizeof dws / sizeof dws[0]; i++)
                 dw_line(fn == vgc_q8_dw_avx2 ? "avx2" : "vbmi", fn, dws[i][0], dws[i][1], dws[i][2], secs / 8);
         }
+        /* the s16-input one (AVX-512 VNNI; stride 1) */
+        if (all[VGC_Q8_VNNI]->gemm && vgc_q8_usable(VGC_Q8_VNNI, why, sizeof why))
+            for (size_t i = 0; i < sizeof dws / sizeof dws[0]; i++)
+                if (dws[i][2] == 1)
+                    dw_line("s16", vgc_q8_dw16_512, dws[i][0], dws[i][1], dws[i][2], secs / 8);
     }
     /* yolo-fastest-1.1-xl's 1x1 layers that int8 leaves to s16: filters x channels x positions */
     if (vgc_q8_usable(VGC_Q8_VNNI, why, sizeof why)) {

@@ -4,7 +4,8 @@
  *
  * - the scalar reference against a plain convolution of the dequantized
  *   planes (padding as the zero point), every activation;
- * - every SIMD depthwise kernel the CPU has (AVX-512 VBMI, AVX2) against the reference: sizes
+ * - every SIMD depthwise kernel the CPU has (AVX-512 VBMI, AVX-512 VNNI on
+ *   s16 input, AVX2) and the reference on s16 input against the reference: sizes
  *   1, 3, 5 and 7, strides 1, 2 and 3, odd widths and heights (1 to 37:
  *   the last partial vector), every activation, float and u8 outputs, rows
  *   with a stride wider than the output (nothing written past a row); a
@@ -19,8 +20,8 @@
  *   folder's tensors, cached (version 2) and read back; a version 1 cache is
  *   refused and redone;
  * - the AVX-512 quantize passes over a depthwise layer's input (a run, a
- *   padded plane) against the scalar arithmetic they must match byte for
- *   byte (a rounded product, a rounded sum, clamped, truncated).
+ *   padded plane, as u8 and as s16) against the scalar arithmetic they must
+ *   match byte for byte (a rounded product, a rounded sum, clamped, truncated).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -193,6 +194,39 @@ static void test_kernel(void **state)
                     free(want), free(got), free(qwant), free(qgot), free(p.in);
                 }
     assert_int_equal(checked, 4 * 3 * 6 * NACTS);
+}
+
+
+/*
+ * A kernel of the s16-input form on the same plane held as s16: exactly the
+ * rows its outputs read and the one after them (q8.h), so that ASan sees a
+ * read past that.
+ */
+static void on_s16(const vgc_q8_dw *d, vgc_q8_dw_fn fn)
+{
+    const size_t n = ((size_t)(d->oh - 1) * d->stride + d->size + 1) * d->ldi;
+    int16_t *in16 = malloc(n * sizeof *in16);
+    vgc_q8_dw e = *d;
+
+    assert_non_null(in16);
+    for (size_t i = 0; i < n; i++)
+        in16[i] = d->in[i];
+    e.in = NULL;
+    e.in16 = in16;
+    fn(&e);
+    free(in16);
+}
+
+
+static void dw16_on_u8(const vgc_q8_dw *d)
+{
+    on_s16(d, vgc_q8_dw16_512);
+}
+
+
+static void ref16_on_u8(const vgc_q8_dw *d)
+{
+    on_s16(d, vgc_q8_dw_ref);
 }
 
 
@@ -602,14 +636,15 @@ static uint8_t quant_scalar(float x, float inv, float zp)
 
 static void test_passes512(void **state)
 {
-    static const int ws[] = { 1, 3, 10, 16, 20, 40, 61, 62 }, hs[] = { 1, 2, 7, 40, 103 };
+    static const int ws[] = { 1, 3, 10, 16, 20, 40, 61, 62, 80, 161 }, hs[] = { 1, 2, 7, 40, 103 };
     const float inv = 37.3f, zp = 101.5f;
-    const size_t most = 62 * 103;
+    const size_t most = 161 * 103, most_plane = (161 + 4) * (103 + 4) + 64;
     float *x = malloc(most * sizeof *x);
-    uint8_t *q = malloc((64 + 4) * (103 + 4) + 64), *want = malloc((64 + 4) * (103 + 4) + 64);
+    uint8_t *q = malloc(most_plane), *want = malloc(most_plane);
+    int16_t *q16 = malloc(most_plane * sizeof *q16);
 
     (void)state;
-    assert_true(x && q && want);
+    assert_true(x && q && want && q16);
     for (size_t i = 0; i < most; i++)   /* past both ends of the range too, and exact halves */
         x[i] = i % 11 == 0 ? (float)((int)(i % 23) - 11) / inv : ((float)(next() % 20001) / 10000.0f - 1.0f) * 5.0f;
     for (size_t n = 1; n <= 300; n += n < 70 ? 1 : 37) {
@@ -622,7 +657,7 @@ static void test_passes512(void **state)
     }
     for (size_t wi = 0; wi < sizeof ws / sizeof ws[0]; wi++)
         for (size_t hi = 0; hi < sizeof hs / sizeof hs[0]; hi++)
-            for (int pad = 0; pad <= 1 && ws[wi] + 2 * pad <= 64; pad++) {
+            for (int pad = 0; pad <= 2; pad++) {
                 const int w = ws[wi], h = hs[hi];
                 const size_t wp = (size_t)w + 2 * pad, bytes = wp * (size_t)(h + 2 * pad);
 
@@ -630,11 +665,22 @@ static void test_passes512(void **state)
                 for (int y = 0; y < h; y++)
                     for (int c = 0; c < w; c++)
                         want[(size_t)(y + pad) * wp + pad + c] = quant_scalar(x[(size_t)y * w + c], inv, zp);
-                memset(q, 0xee, bytes + 64);
-                vgc_q8_quantize_plane512(x, w, h, pad, inv, zp, 77, q);
-                assert_memory_equal(q, want, bytes);
-                assert_int_equal(q[bytes], 0xee);
+                if (wp <= 64) {
+                    memset(q, 0xee, bytes + 64);
+                    vgc_q8_quantize_plane512(x, w, h, pad, inv, zp, 77, q);
+                    assert_memory_equal(q, want, bytes);
+                    assert_int_equal(q[bytes], 0xee);
+                }
+                /* the s16 form: the same values, any width */
+                for (size_t i = 0; i < bytes + 32; i++)
+                    q16[i] = -1;
+                vgc_q8_quantize_plane16_512(x, w, h, pad, inv, zp, 77, q16);
+                for (size_t i = 0; i < bytes; i++)
+                    if (q16[i] != want[i])
+                        fail_msg("s16 plane %dx%d pad %d [%zu]: %d, scalar %d", w, h, pad, i, q16[i], want[i]);
+                assert_int_equal(q16[bytes], -1);
             }
+    free(q16);
     free(x);
     free(q);
     free(want);
@@ -659,6 +705,14 @@ int main(void)
                                     NULL, NULL, NULL };
     n++;
     vbmi = vn ? vgc_q8_dw_pick(vn, why, sizeof why) : NULL;
+    tests[n++] = (struct CMUnitTest){ "dw_reference_s16", test_kernel, NULL, NULL, (void *)ref16_on_u8 };
+    {
+        const int s16 = vgc_q8_usable(VGC_Q8_VNNI, why, sizeof why);
+
+        snprintf(names[n], sizeof names[0], "dw_s16_vnni%s%s", s16 ? "" : " # SKIP ", s16 ? "" : why);
+        tests[n] = (struct CMUnitTest){ names[n], s16 ? test_kernel : skipped, NULL, NULL, (void *)dw16_on_u8 };
+        n++;
+    }
     snprintf(names[n], sizeof names[0], "dw_vbmi%s%s", vbmi ? "" : " # SKIP ", vbmi ? "" : why);
     tests[n] = (struct CMUnitTest){ names[n], vbmi ? test_kernel : skipped, NULL, NULL, (void *)vbmi };
     n++;
