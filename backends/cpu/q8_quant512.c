@@ -135,9 +135,11 @@ static void quantize16_run(const float *x, size_t n, __m512 vi, __m512 vz, int16
     const __m512i order = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
     size_t i = 0;
 
-    for (; i + 32 <= n; i += 32)
-        _mm512_storeu_si512(q + i, _mm512_permutexvar_epi64(order, _mm512_packs_epi32(quant_u8(x + i, 0xffff, vi, vz),
-                                                                                     quant_u8(x + i + 16, 0xffff, vi, vz))));
+    for (; i + 32 <= n; i += 32) {
+        const __m512i a = quant_u8(x + i, 0xffff, vi, vz), b = quant_u8(x + i + 16, 0xffff, vi, vz);
+
+        _mm512_storeu_si512(q + i, _mm512_permutexvar_epi64(order, _mm512_packs_epi32(a, b)));
+    }
     for (; i < n; i += 16) {
         const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1u);
 
