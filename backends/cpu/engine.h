@@ -181,8 +181,9 @@ typedef struct vgc_options {
     int q16;                  /* int8: the 1x1 convolutions int8 leaves fp32 in 16-bit integers
                                  (q16.h): 0 where the CPU has AVX-512 VNNI, -1 never, 1 also with
                                  the scalar kernels elsewhere (tests) */
-    int q16_no_feed;          /* s16: depthwise layers write float, never their 1x1 layer's packed
-                                 input (tests, benchmarks; q16.h's vgc_q16_feeds) */
+    int q16_feed;             /* s16: depthwise layers write their 1x1 layer's packed input (q16.h's
+                                 vgc_q16_feeds): 0 where it measured faster, -1 never (float
+                                 between them), 1 wherever it can (tests) */
 } vgc_options;
 
 /* What the convolutions compute in (the manifest's `[cpu] precision`). */

@@ -829,7 +829,7 @@ static int load_common(vgc_net **out, const char *cfg_text, size_t cfg_len, wsrc
         (rc = allocate(net, err, errlen)) < 0)
         goto fail;
     /* after the plan: which 1x1 layers their depthwise layer runs (expand_fused) is settled */
-    if ((rc = vgc_q16_prepare(net, opt.q16, opt.q16_no_feed, err, errlen)) < 0)
+    if ((rc = vgc_q16_prepare(net, opt.q16, opt.q16_feed, err, errlen)) < 0)
         goto fail;
     if (opt.profile && !(net->prof = calloc((size_t)net->n, sizeof *net->prof))) {
         rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");

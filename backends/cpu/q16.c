@@ -266,25 +266,40 @@ static int allocate(vgc_net *net, char *err, size_t errlen)
 
 
 /*
- * Fed layers: a fed layer's fold is m x k products an image, its saving two
- * passes over k x positions floats; at 10x10 (yolo-fastest's 448 -> 96) the
- * fold would cost about what it saves. Fed where positions >= FEED_RATIO x m.
+ * Where feeding pays (vgc_options.q16_feed 0). The depthwise layer makes
+ * the same passes (largest |x|, quantize) that the 1x1 layer no longer
+ * makes, on a plane in L1 instead of a tensor that may be in L2 or L3: it
+ * pays where the float tensor would not stay in L2 (FEED_MIN_BYTES: xl's
+ * 40x40 layers of 96 and 192 channels, VGC_PROFILE: the 192-channel
+ * projections -0.09 ms each, their depthwise layers +0.05), not at 20x20
+ * (272 channels, 435 KB: +0.01 ms a pair). Where the depthwise layer's two
+ * planes in flight stay in L1 (FEED_MAX_PLANE positions, 2 x 16 KiB): at
+ * 160x160 the passes cost more than the projection saved (layers 2 and 5
+ * +0.08 ms each, 3 and 6 -0.02 to -0.05), at 80x80 as much. And where the
+ * fold (m x k products an image) costs well under the passes (k x
+ * positions, twice): positions >= FEED_RATIO x m.
  */
+#define FEED_MIN_BYTES ((size_t)512 << 10)
+#define FEED_MAX_PLANE 4096
 #define FEED_RATIO 4
 
 /*
  * Whether cfg layer i, an s16 layer, can be fed by the depthwise layer
  * before it: that layer's output read by i alone (not kept), i's output
  * written (not an expansion packed whole for the depthwise layer after
- * it).
+ * it); with feed 0, only where it pays (above).
  */
-static int feedable(const vgc_net *net, int i)
+static int feedable(const vgc_net *net, int i, int feed)
 {
     const vgc_layer *p = &net->layers[i], *d = i > 0 ? p - 1 : NULL;
+    const size_t hw = (size_t)p->w * p->h;
 
-    return d && p->q16 && d->type == VGC_L_CONV && d->groups > 1 && d->groups == d->c && d->filters == d->c &&
-           d->last_use == i && d->out_c == p->c && d->out_w == p->w && d->out_h == p->h &&
-           !(i + 1 < net->n && net->layers[i + 1].expand_fused) && p->w * p->h >= FEED_RATIO * p->filters;
+    if (!d || !p->q16 || d->type != VGC_L_CONV || d->groups <= 1 || d->groups != d->c || d->filters != d->c ||
+        d->last_use != i || d->out_c != p->c || d->out_w != p->w || d->out_h != p->h ||
+        (i + 1 < net->n && net->layers[i + 1].expand_fused))
+        return 0;
+    return feed > 0 || ((size_t)p->c * hw * sizeof(float) >= FEED_MIN_BYTES && hw <= FEED_MAX_PLANE &&
+                        hw >= (size_t)FEED_RATIO * p->filters);
 }
 
 
@@ -334,7 +349,7 @@ static int allocate_fed(vgc_net *net, char *err, size_t errlen)
 }
 
 
-int vgc_q16_prepare(vgc_net *net, int want, int nofeed, char *err, size_t errlen)
+int vgc_q16_prepare(vgc_net *net, int want, int feed, char *err, size_t errlen)
 {
     const vgc_q16_kernels *k = pick(net, want);
     int rc;
@@ -347,8 +362,8 @@ int vgc_q16_prepare(vgc_net *net, int want, int nofeed, char *err, size_t errlen
         if (eligible(net, &net->layers[i]) &&
             (rc = add(net, &net->layers[i], i + 1 < net->n && net->layers[i + 1].expand_fused, err, errlen)) < 0)
             return rc;
-    for (int i = 0; i < net->n && !nofeed; i++)
-        if (feedable(net, i) && add_fed(net, i) < 0)
+    for (int i = 0; i < net->n && feed >= 0; i++)
+        if (feedable(net, i, feed) && add_fed(net, i) < 0)
             return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for s16 weights");
     if ((rc = allocate(net, err, errlen)) < 0)
         return rc;

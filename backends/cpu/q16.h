@@ -147,10 +147,10 @@ typedef struct vgc_q16_net {
  * After vgc_q8_prepare: give the 1x1 convolutions that int8 leaves fp32 a
  * 16-bit form (an int8 network whose kernels are VNNI or AMX: the CPU has
  * AVX-512 VNNI; want < 0: none; want > 0: also with the scalar kernels,
- * for tests) and size the buffers; nofeed: no fed layers (vgc_options.q16_no_feed).
+ * for tests) and size the buffers; feed: which are fed (vgc_options.q16_feed).
  * 0, or VIGIA_ENOMEM.
  */
-VGC_HIDDEN int vgc_q16_prepare(vgc_net *net, int want, int nofeed, char *err, size_t errlen);
+VGC_HIDDEN int vgc_q16_prepare(vgc_net *net, int want, int feed, char *err, size_t errlen);
 
 /*
  * Convolutions built outside a cfg network (the ONNX executor's, on its

@@ -89,7 +89,8 @@ static void report(const char *engine, double *ms, int iters, double flops, int 
  * depthwise layers static per-channel ranges; VGC_Q8_BLOCKS=0-3: the 1x1 layers around them in
  * int8 too with static ranges (vgc_options.q8_blocks); VGC_Q16=-1: the 1x1 layers int8 leaves out
  * stay fp32 instead of s16 (vgc_options.q16; 1: s16 with the scalar kernels where VNNI is missing);
- * VGC_Q16_FEED=0: depthwise layers write float for their s16 1x1 layer (vgc_options.q16_no_feed).
+ * VGC_Q16_FEED=-1: depthwise layers write float for their s16 1x1 layer, 1: they feed it wherever
+ * they can (vgc_options.q16_feed; unset: where it measured faster).
  */
 static void precision_env(vgc_options *opt)
 {
@@ -104,8 +105,8 @@ static void precision_env(vgc_options *opt)
         opt->q8_direct = strcmp(getenv("VGC_Q8_DIRECT"), "0") == 0 ? -1 : 1;
     if (getenv("VGC_Q16"))
         opt->q16 = atoi(getenv("VGC_Q16"));
-    if (getenv("VGC_Q16_FEED") && strcmp(getenv("VGC_Q16_FEED"), "0") == 0)
-        opt->q16_no_feed = 1;
+    if (getenv("VGC_Q16_FEED"))
+        opt->q16_feed = atoi(getenv("VGC_Q16_FEED"));
     if (getenv("VGC_Q8_DW_STATIC"))
         opt->q8_dw_static = atoi(getenv("VGC_Q8_DW_STATIC"));
     if (getenv("VGC_Q8_BLOCKS"))

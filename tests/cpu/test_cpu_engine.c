@@ -1138,7 +1138,7 @@ static void test_fused_layers(void **state)
                     /* fed s16 layers (q16.h) quantize differently from the unfused path: test_q16 has them */
                     vgc_options o = { .simd = simd, .threads = threads, .precision = prec, .input_w = nets[i].w,
                                       .input_h = nets[i].h, .no_weights = !nets[i].model, .seed = 9,
-                                      .q16_no_feed = 1 };
+                                      .q16_feed = -1 };
                     vgc_options k = o;
                     char err[VIGIA_ERRLEN];
                     vgc_net *fused = NULL, *plain = NULL;

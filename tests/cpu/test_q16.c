@@ -369,10 +369,10 @@ static const char net_cfg[] =
 #define IS_S16(i) ((i) == 1 || (i) == 3 || (i) == 5 || (i) == 7)
 
 
-static vgc_net *load(int precision, int q8_kernel, int q16, int threads, int keep, int nofeed)
+static vgc_net *load(int precision, int q8_kernel, int q16, int threads, int keep, int feed)
 {
     vgc_options opt = { .no_weights = 1, .seed = 17, .keep_outputs = keep, .max_batch = 2, .threads = threads,
-                        .precision = precision, .q8_kernel = q8_kernel, .q16 = q16, .q16_no_feed = nofeed };
+                        .precision = precision, .q8_kernel = q8_kernel, .q16 = q16, .q16_feed = feed };
     char err[VIGIA_ERRLEN];
     vgc_net *net = NULL;
 
@@ -419,8 +419,9 @@ static void test_network(void **state)
          * projections fed by their depthwise layer (fe; fu without: the same sums as q)
          */
         vgc_net *q = load(VGC_PREC_INT8, kind + 1, 0, threads, 1, 0);
-        vgc_net *fu = load(VGC_PREC_INT8, kind + 1, 0, threads, 0, 1), *fe = load(VGC_PREC_INT8, kind + 1, 0, threads, 0, 0);
-        vgc_net *fr = load(VGC_PREC_INT8, VGC_Q8_REF + 1, 1, threads, 0, 0);
+        vgc_net *fu = load(VGC_PREC_INT8, kind + 1, 0, threads, 0, -1);
+        vgc_net *fe = load(VGC_PREC_INT8, kind + 1, 0, threads, 0, 1), *fa = load(VGC_PREC_INT8, kind + 1, 0, threads, 0, 0);
+        vgc_net *fr = load(VGC_PREC_INT8, VGC_Q8_REF + 1, 1, threads, 0, 1);
         const char *note;
 
         assert_int_equal(vgc_net_precision(q, &note), VGC_PREC_INT8);
@@ -455,6 +456,8 @@ static void test_network(void **state)
         for (int li = 3; li <= 7; li += 4) {
             assert_true(vgc_net_layer(fe, li)->q16->fed && vgc_net_layer(fe, li - 1)->q16_feeds);
             assert_false(vgc_net_layer(fu, li)->q16->fed || vgc_net_layer(q, li)->q16->fed);
+            /* by default only where the float tensor would leave L2 (q16.c: 512 KiB; these are under) */
+            assert_false(vgc_net_layer(fa, li)->q16->fed);
         }
         assert_int_equal(vgc_net_forward(fe, x, 1, err, sizeof err), 0);
         assert_int_equal(vgc_net_forward(fr, x, 1, err, sizeof err), 0);
@@ -481,6 +484,7 @@ static void test_network(void **state)
         vgc_net_destroy(fu);
         vgc_net_destroy(fe);
         vgc_net_destroy(fr);
+        vgc_net_destroy(fa);
     }
     vgc_net_destroy(f32);
     vgc_net_destroy(off);
