@@ -12,6 +12,12 @@
  *   bench_engines dump-input WIDTH HEIGHT IMAGE OUT.f32
  *   bench_engines onnx    GRAPH.onnx ITERS     (the ONNX path: read, rewrite, run; one thread;
  *                                              dog.jpg for [1, 3, H, W], a fixed pattern for other C)
+ *   bench_engines ab      CFG WEIGHTS WIDTH HEIGHT FRAMES SPEC...
+ *                         (one thread; each SPEC a comma-separated list of the VGC_ settings below,
+ *                         e.g. VGC_PRECISION=int8,VGC_Q16_FEED=-1, or "-" for none: the nets load
+ *                         side by side and take turns frame by frame, so that a machine whose speed
+ *                         drifts slows them alike; one line each: min, p25, median ms; with
+ *                         VGC_PROFILE, each layer's ms in every variant)
  *
  * Each timing prints one line of key=value pairs: ms (median per frame),
  * min, gflops (achieved), rss_mb (peak resident set). Environment:
@@ -120,6 +126,23 @@ static void precision_env(vgc_options *opt)
     }
 }
 
+/* VGC_Q8_CALIB=DIR: static int8 ranges from DIR's tensors (q8_calib.h), cached in VGC_Q8_CACHE if set. */
+static int calibrate_env(vgc_net *net, const char *cfg, const char *weights)
+{
+    char note[VIGIA_ERRLEN + 256], err[VIGIA_ERRLEN];
+
+    if (!getenv("VGC_Q8_CALIB") || !getenv("VGC_Q8_CALIB")[0])
+        return 0;
+    if (vgc_q8_calibrate(net, getenv("VGC_Q8_CALIB"), getenv("VGC_Q8_CACHE"), cfg, weights, note, sizeof note, err,
+                         sizeof err) < 0) {
+        fprintf(stderr, "vgc: %s\n", err);
+        return -1;
+    }
+    fprintf(stderr, "vgc: %s\n", note);
+    return 0;
+}
+
+
 static int bench_vgc(char **argv, int argc)
 {
     vgc_options opt = { .input_w = atoi(argv[3]), .input_h = atoi(argv[4]), .threads = atoi(argv[5]) };
@@ -143,17 +166,8 @@ static int bench_vgc(char **argv, int argc)
 
         vgc_net_input_size(net, &opt.input_w, &opt.input_h, &c);
     }
-    /* VGC_Q8_CALIB=DIR: static int8 ranges from DIR's tensors (q8_calib.h), cached in VGC_Q8_CACHE if set */
-    if (getenv("VGC_Q8_CALIB") && getenv("VGC_Q8_CALIB")[0]) {
-        char note[VIGIA_ERRLEN + 256];
-
-        if (vgc_q8_calibrate(net, getenv("VGC_Q8_CALIB"), getenv("VGC_Q8_CACHE"), argv[1], argv[2], note,
-                             sizeof note, err, sizeof err) < 0) {
-            fprintf(stderr, "vgc: %s\n", err);
-            return 1;
-        }
-        fprintf(stderr, "vgc: %s\n", note);
-    }
+    if (calibrate_env(net, argv[1], argv[2]) < 0)
+        return 1;
     x = make_input(opt.input_w, opt.input_h, batch);
     for (int i = 0; i < 3; i++)
         vgc_net_forward(net, x, batch, err, sizeof err);
@@ -347,6 +361,119 @@ static int bench_darknet(char **argv)
 
 
 /* OpenBLAS sgemm on a large square problem: the machine's practical peak. */
+#define AB_MAX 8
+
+/* The settings a SPEC of `ab` may name (precision_env's and calibrate_env's). */
+static const char *const ab_vars[] = { "VGC_PRECISION", "VGC_Q8_KERNEL", "VGC_Q8_MIN_CHANNELS", "VGC_Q8_FUSE",
+                                       "VGC_Q8_DIRECT", "VGC_Q16", "VGC_Q16_FEED", "VGC_Q8_DW_STATIC",
+                                       "VGC_Q8_BLOCKS", "VGC_Q8_CALIB", "VGC_Q8_CACHE", NULL };
+
+
+/* Set the environment to spec's settings alone. -1: a name ab does not take, or no '='. */
+static int ab_env(const char *spec)
+{
+    char buf[1024], *save = NULL;
+
+    for (int i = 0; ab_vars[i]; i++)
+        unsetenv(ab_vars[i]);
+    if (strcmp(spec, "-") == 0)
+        return 0;
+    snprintf(buf, sizeof buf, "%s", spec);
+    for (char *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        int known = 0;
+
+        if (!eq)
+            return -1;
+        *eq = '\0';
+        for (int i = 0; ab_vars[i]; i++)
+            known |= strcmp(kv, ab_vars[i]) == 0;
+        if (!known)
+            return -1;
+        setenv(kv, eq + 1, 1);
+    }
+    return 0;
+}
+
+
+static int bench_ab(char **argv, int argc)
+{
+    const int frames = atoi(argv[5]), nv = argc - 6;
+    vgc_net *nets[AB_MAX] = { 0 };
+    double *ms[AB_MAX] = { 0 };
+    char err[VIGIA_ERRLEN];
+    float *x;
+    int w = atoi(argv[3]), h = atoi(argv[4]), c, rc = 1;
+
+    if (nv < 1 || nv > AB_MAX || frames < 1) {
+        fprintf(stderr, "ab: 1 to %d variants, and frames\n", AB_MAX);
+        return 2;
+    }
+    for (int v = 0; v < nv; v++) {
+        vgc_options opt = { .input_w = w, .input_h = h, .threads = 1, .max_batch = 1,
+                            .profile = getenv("VGC_PROFILE") != NULL };
+
+        if (ab_env(argv[6 + v]) < 0) {
+            fprintf(stderr, "ab: %s: NAME=VALUE,... of %s and the other VGC_ settings of vgc\n", argv[6 + v],
+                    ab_vars[0]);
+            goto out;
+        }
+        precision_env(&opt);
+        if (!(ms[v] = calloc((size_t)frames, sizeof *ms[v])) ||
+            vgc_net_load(&nets[v], argv[1], argv[2], &opt, err, sizeof err) < 0) {
+            fprintf(stderr, "ab: %s: %s\n", argv[6 + v], err);
+            goto out;
+        }
+        if (calibrate_env(nets[v], argv[1], argv[2]) < 0)
+            goto out;
+    }
+    ab_env("-");
+    vgc_net_input_size(nets[0], &w, &h, &c);
+    x = make_input(w, h, 1);
+    for (int v = 0; v < nv; v++)
+        for (int i = 0; i < 3; i++)
+            vgc_net_forward(nets[v], x, 1, err, sizeof err);
+    for (int f = 0; f < frames; f++)
+        for (int v = 0; v < nv; v++) {
+            double t0 = cu_now();
+
+            vgc_net_forward(nets[v], x, 1, err, sizeof err);
+            ms[v][f] = (cu_now() - t0) * 1e3;
+        }
+    for (int v = 0; v < nv; v++) {
+        qsort(ms[v], (size_t)frames, sizeof *ms[v], cmp_double);
+        printf("ab v=%s min=%.3f p25=%.3f ms=%.3f frames=%d\n", argv[6 + v], ms[v][0], ms[v][frames / 4],
+               ms[v][frames / 2], frames);
+    }
+    if (getenv("VGC_PROFILE")) {
+        const int nl = vgc_net_layers(nets[0]);
+
+        for (int i = 0; i < nl; i++) {
+            const vgc_layer *l = vgc_net_layer(nets[0], i);
+
+            printf("layer %3d type %d %4dx%-4d c %4d -> %4d size %d/%d:", i, l->type, l->w, l->h, l->c, l->out_c,
+                   l->size, l->stride);
+            for (int v = 0; v < nv; v++) {
+                double *sec = calloc((size_t)vgc_net_layers(nets[v]), sizeof *sec);
+                int runs = sec ? vgc_net_profile(nets[v], sec) : 0;
+
+                printf(" %8.4f", runs > 0 && i < vgc_net_layers(nets[v]) ? sec[i] * 1e3 / runs : 0.0);
+                free(sec);
+            }
+            printf("\n");
+        }
+    }
+    free(x);
+    rc = 0;
+out:
+    for (int v = 0; v < nv; v++) {
+        vgc_net_destroy(nets[v]);
+        free(ms[v]);
+    }
+    return rc;
+}
+
+
 static int bench_sgemm(int threads)
 {
     const int n = 1536;
@@ -389,6 +516,8 @@ int main(int argc, char **argv)
         return bench_onnx(argv + 1);
     if (argc >= 3 && strcmp(argv[1], "sgemm") == 0)
         return bench_sgemm(atoi(argv[2]));
+    if (argc >= 8 && strcmp(argv[1], "ab") == 0)
+        return bench_ab(argv + 1, argc - 1);
     if (argc >= 4 && strcmp(argv[1], "random-weights") == 0) {
         if (vgc_weights_write_random(argv[2], argv[3], 12345, err, sizeof err) < 0) {
             fprintf(stderr, "%s\n", err);
@@ -415,7 +544,8 @@ int main(int argc, char **argv)
             "       %s sgemm THREADS\n"
             "       %s random-weights CFG OUT\n"
             "       %s dump-input W H IMAGE OUT.f32\n"
-            "       %s onnx GRAPH.onnx ITERS\n",
-            argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
+            "       %s onnx GRAPH.onnx ITERS\n"
+            "       %s ab CFG WEIGHTS W H FRAMES SPEC...\n",
+            argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
     return 2;
 }
