@@ -433,16 +433,16 @@ static void conv_dw_task(void *ctx, int task, int thread)
     const float *in = l->expand_fused ? vgc_expand_planes(j->net, l, b, c0, c1, thread)
                                       : j->in + (size_t)b * l->c * ihw + (size_t)c0 * ihw;
     /* feeding the s16 layer after it (q16.h): each channel's plane through this thread's scratch */
-    const vgc_layer *fed = vgc_q16_feeds(j->net, l);
+    const vgc_layer *to16 = vgc_q16_feeds(j->net, l);
 
     for (int ch = c0; ch < c1; ch++) {
         a.in = in + (size_t)(ch - c0) * ihw;
         a.k = l->weights + (size_t)ch * l->size * l->size;
         a.bias = l->biases[ch];
-        a.out = fed ? vgc_q16_feed_plane(j->net, thread, ch) : l->out + (size_t)b * l->out_size + (size_t)ch * ohw;
+        a.out = to16 ? vgc_q16_feed_plane(j->net, thread, ch) : l->out + (size_t)b * l->out_size + (size_t)ch * ohw;
         j->net->k->dw_conv(&a);
-        if (fed)
-            vgc_q16_feed(j->net, fed, b, ch, c0, c1, thread);
+        if (to16)
+            vgc_q16_feed(j->net, to16, b, ch, c0, c1, thread);
     }
 }
 

@@ -294,9 +294,10 @@ static int feedable(const vgc_net *net, int i, int feed)
     const vgc_layer *p = &net->layers[i], *d = i > 0 ? p - 1 : NULL;
     const size_t hw = (size_t)p->w * p->h;
 
+    /* vgc_q16_fold's bound needs INT_MAX / VGC_Q16_FED_XMAX > 2k */
     if (!d || !p->q16 || d->type != VGC_L_CONV || d->groups <= 1 || d->groups != d->c || d->filters != d->c ||
         d->last_use != i || d->out_c != p->c || d->out_w != p->w || d->out_h != p->h ||
-        (i + 1 < net->n && net->layers[i + 1].expand_fused))
+        (i + 1 < net->n && net->layers[i + 1].expand_fused) || p->c >= INT_MAX / VGC_Q16_FED_XMAX / 2)
         return 0;
     return feed > 0 || ((size_t)p->c * hw * sizeof(float) >= FEED_MIN_BYTES && hw <= FEED_MAX_PLANE &&
                         hw >= (size_t)FEED_RATIO * p->filters);

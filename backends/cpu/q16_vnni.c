@@ -91,6 +91,13 @@ static void pack_512(const float *x, size_t ldx, int k, int n, float inv, int xm
     }
 }
 
+/* The first `left` of 16 lanes. */
+static inline __mmask16 tail16(int left)
+{
+    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+}
+
+
 /* One row into the low (hi 0) or high s16 of each column: 16-bit masked stores leave the other half. */
 static void half_512(const float *x, int n, float inv, uint8_t *b, int hi)
 {
@@ -98,7 +105,7 @@ static void half_512(const float *x, int n, float inv, uint8_t *b, int hi)
     const __mmask32 lanes = hi ? 0xaaaaaaaau : 0x55555555u;
 
     for (int j = 0; j < n; j += 16) {
-        const __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1u);
+        const __mmask16 m = tail16(n - j);
         const __mmask32 m2 = n - j >= 16 ? 0xffffffffu : (__mmask32)((1ull << (2 * (n - j))) - 1u);
         __m512i v = quant16(x + j, m, vi);
 
@@ -117,17 +124,11 @@ static void pair_512(const float *x0, const float *x1, int n, float inv0, float 
     int32_t *d = (int32_t *)(void *)b;
 
     for (int j = 0; j < n; j += 16) {
-        const __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1u);
+        const __mmask16 m = tail16(n - j);
 
         _mm512_mask_storeu_epi32(d + j, m, _mm512_or_si512(_mm512_and_si512(quant16(x0 + j, m, v0), low16),
                                                            _mm512_slli_epi32(quant16(x1 + j, m, v1), 16)));
     }
-}
-
-
-static inline __mmask16 tail16(int left)
-{
-    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
 }
 
 
@@ -137,7 +138,6 @@ static float rowmax_512(const float *w, const float *s, int k)
 
     for (int j = 0; j < k; j += 16) {
         const __mmask16 t = tail16(k - j);
-
         const __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(t, w + j), _mm512_maskz_loadu_ps(t, s + j));
 
         m = _mm512_max_ps(m, _mm512_abs_ps(p));
@@ -160,7 +160,7 @@ static long long rowq_512(const float *w, const float *s, int k, float inv, int1
         _mm256_mask_storeu_epi16(d + j, t, _mm512_cvtepi32_epi16(v));
         sum = _mm512_add_epi32(sum, _mm512_abs_epi32(v));
     }
-    /* at most 16 x 4095 a lane a step: int32 lanes hold k up to 2^19 */
+    /* at most VGC_Q16_FED_WMAX a lane a step: int32 lanes hold k up to 2^20 */
     return _mm512_reduce_add_epi32(sum);
 }
 

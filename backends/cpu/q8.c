@@ -1562,15 +1562,15 @@ static void dw_task(void *ctx, int task, int thread)
         .ldq = twp,
     };
     /* feeding the s16 layer after it (q16.h): each channel's plane through this thread's scratch */
-    const vgc_layer *fed = j->qout ? NULL : vgc_q16_feeds(j->net, l);
+    const vgc_layer *to16 = j->qout ? NULL : vgc_q16_feeds(j->net, l);
     /* the input quantized here as s16 for the s16-input kernel; arriving u8 (fed), the u8 one */
-    const int s16 = dw16_runs(qn, l) && !j->fed;
+    const int in16 = dw16_runs(qn, l) && !j->fed;
 
     for (int c = c0; c < c1; c++) {
-        int16_t *in16 = s16 ? (int16_t *)(void *)j->xin + (size_t)c * pb : NULL;
+        int16_t *plane16 = in16 ? (int16_t *)(void *)j->xin + (size_t)c * pb : NULL;
 
-        d.in = s16 ? NULL : j->xin + (size_t)c * pb;
-        d.in16 = in16;
+        d.in = in16 ? NULL : j->xin + (size_t)c * pb;
+        d.in16 = plane16;
         d.k = (const int16_t *)(const void *)q->a + (size_t)c * q->kp;
         d.comp = qn->comp[c];
         d.scale = qn->scale[c];
@@ -1591,8 +1591,8 @@ static void dw_task(void *ctx, int task, int thread)
                 }
                 xs = range_scale(lo, hi, &zp);
             }
-            if (s16)
-                quantize_plane16(l, x, 1.0f / xs, zp, in16);
+            if (in16)
+                quantize_plane16(l, x, 1.0f / xs, zp, plane16);
             else if (!j->fed)
                 quantize_plane(l, x, 1.0f / xs, zp, j->xin + (size_t)c * pb, 0);
             d.comp = zp * q->wsum[c];
@@ -1602,12 +1602,12 @@ static void dw_task(void *ctx, int task, int thread)
             d.qinv = dest_inv(j, c, &d.qzp);
         d.bias = l->biases[c];
         d.out = j->qout ? NULL
-                : fed   ? vgc_q16_feed_plane(j->net, thread, c)
+                : to16  ? vgc_q16_feed_plane(j->net, thread, c)
                         : l->out + (size_t)j->image * l->out_size + (size_t)c * ohw;
         d.qout = j->qout ? j->qout + (size_t)c * tpb + (size_t)tpad * twp + (size_t)tpad : NULL;
-        (s16 ? qn->dw16 : qn->dw)(&d);
-        if (fed)
-            vgc_q16_feed(j->net, fed, j->image, c, c0, c1, thread);
+        (in16 ? qn->dw16 : qn->dw)(&d);
+        if (to16)
+            vgc_q16_feed(j->net, to16, j->image, c, c0, c1, thread);
     }
 }
 

@@ -400,7 +400,8 @@ static int bench_ab(char **argv, int argc)
 {
     const int frames = atoi(argv[5]), nv = argc - 6;
     vgc_net *nets[AB_MAX] = { 0 };
-    double *ms[AB_MAX] = { 0 };
+    double *ms[AB_MAX] = { 0 }, *sec[AB_MAX] = { 0 };
+    int runs[AB_MAX] = { 0 };
     char err[VIGIA_ERRLEN];
     float *x;
     int w = atoi(argv[3]), h = atoi(argv[4]), c, rc = 1;
@@ -429,7 +430,8 @@ static int bench_ab(char **argv, int argc)
     }
     ab_env("-");
     vgc_net_input_size(nets[0], &w, &h, &c);
-    x = make_input(w, h, 1);
+    if (!(x = make_input(w, h, 1)))
+        goto out;
     for (int v = 0; v < nv; v++)
         for (int i = 0; i < 3; i++)
             vgc_net_forward(nets[v], x, 1, err, sizeof err);
@@ -446,20 +448,19 @@ static int bench_ab(char **argv, int argc)
                ms[v][frames / 2], frames);
     }
     if (getenv("VGC_PROFILE")) {
+        /* the same cfg: every variant has the same layers */
         const int nl = vgc_net_layers(nets[0]);
 
+        for (int v = 0; v < nv; v++)
+            if ((sec[v] = calloc((size_t)nl, sizeof *sec[v])))
+                runs[v] = vgc_net_profile(nets[v], sec[v]);
         for (int i = 0; i < nl; i++) {
             const vgc_layer *l = vgc_net_layer(nets[0], i);
 
             printf("layer %3d type %d %4dx%-4d c %4d -> %4d size %d/%d:", i, l->type, l->w, l->h, l->c, l->out_c,
                    l->size, l->stride);
-            for (int v = 0; v < nv; v++) {
-                double *sec = calloc((size_t)vgc_net_layers(nets[v]), sizeof *sec);
-                int runs = sec ? vgc_net_profile(nets[v], sec) : 0;
-
-                printf(" %8.4f", runs > 0 && i < vgc_net_layers(nets[v]) ? sec[i] * 1e3 / runs : 0.0);
-                free(sec);
-            }
+            for (int v = 0; v < nv; v++)
+                printf(" %8.4f", runs[v] > 0 ? sec[v][i] * 1e3 / runs[v] : 0.0);
             printf("\n");
         }
     }
@@ -469,6 +470,7 @@ out:
     for (int v = 0; v < nv; v++) {
         vgc_net_destroy(nets[v]);
         free(ms[v]);
+        free(sec[v]);
     }
     return rc;
 }
