@@ -101,16 +101,127 @@ static inline __attribute__((always_inline)) void dw_rows(const vgc_q8_dw *d, co
 }
 
 
+/*
+ * Stride 1 on rows that are not a whole number of vectors (10, 20, 40
+ * outputs): a vector of 16 outputs runs on into the next rows, in the
+ * output's order (o = oy * ow + ox), so a 10x10 channel is 7 vectors, not
+ * 10 of 10 lanes. A kernel row is still one load: the lanes of a later
+ * output row read ldi - ow bytes further on than their place in the
+ * vector, which each pair's indices add (the lanes past a row's end: m1,
+ * past the next one's: m2; with ow >= 8 a vector touches at most 3 rows).
+ */
+typedef struct dw_vec {
+    int o, oy;
+    __mmask16 m1, m2;
+    __mmask64 load;           /* the bytes its lanes read from a kernel row */
+    __m512i shift;            /* per lane, ldi - ow for each row past lane 0's, as two s16 */
+    const uint8_t *x;         /* kernel row 0's bytes of lane 0 */
+} dw_vec;
+
+
+static inline __attribute__((always_inline)) dw_vec dw_vec_at(const vgc_q8_dw *d, int o, int oy, int ox, int cnt,
+                                                              __m512i extra)
+{
+    const int ow = d->ow, r1 = ow - ox, r2 = r1 + ow, skip = (int)d->ldi - ow;
+    const int reach = (cnt - 1) + skip * ((cnt - 1 >= r1) + (cnt - 1 >= r2)) + d->size;
+    dw_vec v = {
+        .o = o, .oy = oy,
+        .m1 = r1 < 16 ? (__mmask16)(0xffffu << r1) : 0, .m2 = r2 < 16 ? (__mmask16)(0xffffu << r2) : 0,
+        .load = reach >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << reach) - 1),
+        .x = d->in + (size_t)oy * d->ldi + (size_t)ox,
+    };
+
+    v.shift = _mm512_maskz_mov_epi32(v.m1, extra);
+    v.shift = _mm512_mask_add_epi32(v.shift, v.m2, v.shift, extra);
+    return v;
+}
+
+
+static inline __attribute__((always_inline)) __m512i dw_vec_sum(const vgc_q8_dw *d, const dw_vec *v,
+                                                                 const __m512i *w, const __m512i *idx, int pairs,
+                                                                 int size)
+{
+    const __mmask64 even = 0x5555555555555555ull;
+    __m512i a = _mm512_setzero_si512(), b = a, ix[DW_PAIRS];
+    const uint8_t *x = v->x;
+
+    for (int p = 0; p < pairs; p++)
+        ix[p] = _mm512_add_epi32(idx[p], v->shift);
+    for (int ky = 0; ky < size; ky++, x += d->ldi) {
+        const __m512i in = _mm512_maskz_loadu_epi8(v->load, x);
+
+        for (int p = 0; p < pairs; p++) {
+            if (ky & 1)
+                b = _mm512_dpwssd_epi32(b, _mm512_maskz_permutexvar_epi8(even, ix[p], in), w[ky * pairs + p]);
+            else
+                a = _mm512_dpwssd_epi32(a, _mm512_maskz_permutexvar_epi8(even, ix[p], in), w[ky * pairs + p]);
+        }
+    }
+    return _mm512_add_epi32(a, b);
+}
+
+
+/* Whether the dense loop takes d: stride 1, rows of 8 outputs or more that vectors do not fill, its reach. */
+static int dense_fits(const vgc_q8_dw *d)
+{
+    const size_t skip = d->ldi - (size_t)d->ow;
+
+    return d->stride == 1 && d->ow >= 8 && d->ow % 16 != 0 && 15 + 2 * skip + (size_t)d->size <= 64;
+}
+
+
+static inline __attribute__((always_inline)) void dw_dense(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx,
+                                                           int pairs, int size)
+{
+    const int ow = d->ow, n = ow * d->oh;
+    const __m512i extra = _mm512_set1_epi32((int)((d->ldi - (size_t)ow) * 0x10001u));
+    const dw_epi e = epi_make(d);
+    int o = 0, oy = 0, ox = 0;
+
+    /* two vectors an iteration: their chains interleave */
+    for (; o + 32 <= n; o += 32) {
+        const dw_vec v0 = dw_vec_at(d, o, oy, ox, 16, extra);
+        dw_vec v1;
+
+        for (ox += 16; ox >= ow; ox -= ow)
+            oy++;
+        v1 = dw_vec_at(d, o + 16, oy, ox, 16, extra);
+        for (ox += 16; ox >= ow; ox -= ow)
+            oy++;
+        {
+            const __m512i s0 = dw_vec_sum(d, &v0, w, idx, pairs, size), s1 = dw_vec_sum(d, &v1, w, idx, pairs, size);
+
+            dw_store_dense(&e, s0, v0.o, v0.oy, v0.m1, v0.m2, 16);
+            dw_store_dense(&e, s1, v1.o, v1.oy, v1.m1, v1.m2, 16);
+        }
+    }
+    for (; o < n; o += 16) {
+        const int cnt = n - o < 16 ? n - o : 16;
+        const dw_vec v = dw_vec_at(d, o, oy, ox, cnt, extra);
+
+        dw_store_dense(&e, dw_vec_sum(d, &v, w, idx, pairs, size), v.o, v.oy, v.m1, v.m2, cnt);
+        for (ox += 16; ox >= ow; ox -= ow)
+            oy++;
+    }
+}
+
+
 /* 3x3 and 5x5: the size a constant, the loops over rows and pairs unrolled */
 static void dw_rows3x3(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx)
 {
-    dw_rows(d, w, idx, 2, 3);
+    if (dense_fits(d))
+        dw_dense(d, w, idx, 2, 3);
+    else
+        dw_rows(d, w, idx, 2, 3);
 }
 
 
 static void dw_rows5x5(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx)
 {
-    dw_rows(d, w, idx, 3, 5);
+    if (dense_fits(d))
+        dw_dense(d, w, idx, 3, 5);
+    else
+        dw_rows(d, w, idx, 3, 5);
 }
 
 
