@@ -111,6 +111,10 @@ typedef struct vgc_layer {
     int expand_fused;         /* a depthwise convolution whose input, an fp32 1x1 convolution (the layer
                                  before it), has no other reader: both run a group of channels at a
                                  time (forward.c), the 1x1's output is never written */
+    int packs_next;           /* an fp32 convolution run in bands of output rows (conv_rows) whose one
+                                 reader, the s16 1x1 after it, is packed whole for its depthwise
+                                 layer (q16.h): each band's blocks are packed as soon as it is written,
+                                 while in L2, not in a pass over the whole output after it */
     int wino_m;               /* Winograd output tile side: 2 or 4 */
 
     /* route / shortcut */

@@ -198,6 +198,7 @@ typedef struct conv_job {
     const vgc_layer *l;
     const float *in;          /* image 0 input */
     int tasks_per_image;
+    int rows;                 /* conv_rows_task's band of output rows: l->chunk, or packs_band() */
     vgc_conv_quant quant;     /* conv_pool2 quantizing into an int8 layer's planes (q8.h), or q NULL */
 } conv_job;
 
@@ -279,7 +280,7 @@ static void conv_rows_task(void *ctx, int task, int thread)
 {
     const conv_job *j = ctx;
     const vgc_layer *l = j->l;
-    const int bands = div_up(l->out_h, l->chunk);
+    const int bands = div_up(l->out_h, j->rows);
     const int b = task / j->tasks_per_image;
     const int g = (task % j->tasks_per_image) / bands;
     const int band = task % bands;
@@ -292,12 +293,39 @@ static void conv_rows_task(void *ctx, int task, int thread)
         .a = l->weights + (size_t)g * group, .m = fg, .bias = l->biases + g * fg, .act = l->act,
         .out = l->out + (size_t)b * l->out_size + (size_t)g * fg * l->out_w * l->out_h,
         .ow = l->out_w, .oh = l->out_h,
-        .y0 = band * l->chunk,
-        .y1 = band * l->chunk + l->chunk < l->out_h ? band * l->chunk + l->chunk : l->out_h,
+        .y0 = band * j->rows,
+        .y1 = band * j->rows + j->rows < l->out_h ? band * j->rows + j->rows : l->out_h,
         .scratch = j->net->work + (size_t)thread * j->net->work_floats,
     };
 
     j->net->k->conv_rows(&a);
+    if (l->packs_next)
+        vgc_q16_pack_span(j->net, l + 1, a.out, b, a.y0 * l->out_w, a.y1 * l->out_w);
+}
+
+
+/*
+ * The band of a packs_next convolution: whole blocks of the s16 layer's
+ * packed input (q16.h's Q16_BLOCK columns; then no block spans two bands,
+ * which may run at once), about PACK_BAND_BYTES of output, or the whole
+ * output where a row count that makes whole blocks reaches past it.
+ */
+#define PACK_BAND_BYTES ((size_t)512 << 10)
+
+static int packs_band(const vgc_layer *l)
+{
+    int g = Q16_BLOCK, w = l->out_w, r0, r;
+
+    while (w) {     /* gcd(out_w, Q16_BLOCK) */
+        const int t = g % w;
+
+        g = w;
+        w = t;
+    }
+    r0 = Q16_BLOCK / g;
+    r = (int)(PACK_BAND_BYTES / ((size_t)r0 * l->out_w * l->out_c * sizeof(float))) * r0;
+    r = r < r0 ? r0 : r;
+    return r < l->out_h ? r : l->out_h;
 }
 
 
@@ -651,7 +679,8 @@ static void forward_conv(vgc_net *net, const vgc_layer *l, const float *in, int 
     }
     switch (l->kind) {
     case VGC_CONV_GEMM:
-        j.tasks_per_image = l->groups * div_up(l->out_h, l->chunk);
+        j.rows = l->packs_next ? packs_band(l) : l->chunk;
+        j.tasks_per_image = l->groups * div_up(l->out_h, j.rows);
         run_tasks(net, l, batch, batch * j.tasks_per_image, net->k->conv_rows ? conv_rows_task : conv_gemm_task, &j);
         break;
     case VGC_CONV_1X1:
@@ -855,7 +884,8 @@ int vgc_net_forward(vgc_net *net, const float *input, int batch, char *err, size
         case VGC_L_CONV:
             /* run a group of channels at a time by the depthwise layer after it */
             if (i + 1 < net->n && net->layers[i + 1].expand_fused) {
-                if (l->q16)
+                /* packed here, or band by band by the convolution before it */
+                if (l->q16 && !(i > 0 && net->layers[i - 1].packs_next))
                     vgc_q16_pack_fused(net, l, in, batch);
                 break;
             }

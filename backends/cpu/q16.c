@@ -139,6 +139,26 @@ static int eligible(const vgc_net *net, const vgc_layer *l)
 }
 
 
+/*
+ * Too narrow to pay by default (vgc_q16_prepare's want 0): a layer of
+ * fewer than Q16_MIN_FILTERS filters that reads a float input past L2
+ * (Q16_NARROW_BYTES) itself, neither fed nor packed whole for its
+ * depthwise layer. Its two passes over that input (largest |x|, pack)
+ * cost more than the GEMM they spare, where the fp32 GEMM reads it once
+ * for its 8 or 16 filters (xl's projections at 160x160 and 80x80,
+ * VGC_PROFILE: 0.77 ms s16, 0.72 fp32). Smaller inputs stay s16: there
+ * the two were even, and yoloface-50k's 56x56 network lost a detection
+ * past test_int8_accuracy.py's 0.05 rule with its narrow layers fp32.
+ */
+#define Q16_MIN_FILTERS 32
+#define Q16_NARROW_BYTES ((size_t)1 << 20)
+
+static int narrow(const vgc_layer *l)
+{
+    return l->filters < Q16_MIN_FILTERS && (size_t)l->c * l->w * l->h * sizeof(float) >= Q16_NARROW_BYTES;
+}
+
+
 static void free_layer(vgc_q16_layer *q)
 {
     if (!q)
@@ -284,7 +304,7 @@ static int allocate(vgc_net *net, char *err, size_t errlen)
 #define FEED_RATIO 4
 
 /*
- * Whether cfg layer i, an s16 layer, can be fed by the depthwise layer
+ * Whether cfg layer i, an s16 layer (or one that qualifies), can be fed by the depthwise layer
  * before it: that layer's output read by i alone (not kept), i's output
  * written (not an expansion packed whole for the depthwise layer after
  * it); with feed 0, only where it pays (above).
@@ -295,7 +315,7 @@ static int feedable(const vgc_net *net, int i, int feed)
     const size_t hw = (size_t)p->w * p->h;
 
     /* vgc_q16_fold's bound needs INT_MAX / VGC_Q16_FED_XMAX > 2k */
-    if (!d || !p->q16 || d->type != VGC_L_CONV || d->groups <= 1 || d->groups != d->c || d->filters != d->c ||
+    if (!d || d->type != VGC_L_CONV || d->groups <= 1 || d->groups != d->c || d->filters != d->c ||
         d->last_use != i || d->out_c != p->c || d->out_w != p->w || d->out_h != p->h ||
         (i + 1 < net->n && net->layers[i + 1].expand_fused) || p->c >= INT_MAX / VGC_Q16_FED_XMAX / 2)
         return 0;
@@ -350,6 +370,23 @@ static int allocate_fed(vgc_net *net, char *err, size_t errlen)
 }
 
 
+/*
+ * Whether cfg layer i packs the s16 layer after it (vgc_layer.packs_next):
+ * an fp32 convolution that conv_rows runs (its output written as ever,
+ * for any other reader), before an s16 1x1 packed whole for its
+ * depthwise layer (on yolo-fastest the first layer, 160x160 of 16
+ * channels: packed after it from memory in a pass of its own, 0.16 ms).
+ */
+static int packs_next(const vgc_net *net, int i)
+{
+    const vgc_layer *p = &net->layers[i], *e = p + 1;
+
+    return net->k->conv_rows && p->type == VGC_L_CONV && p->kind == VGC_CONV_GEMM && p->groups == 1 && !p->q8 &&
+           !p->q16 && !p->pool_fused && p->alias < 0 && e->q16 && e[1].expand_fused &&
+           e->c == p->out_c && e->w == p->out_w && e->h == p->out_h;
+}
+
+
 int vgc_q16_prepare(vgc_net *net, int want, int feed, char *err, size_t errlen)
 {
     const vgc_q16_kernels *k = pick(net, want);
@@ -359,15 +396,22 @@ int vgc_q16_prepare(vgc_net *net, int want, int feed, char *err, size_t errlen)
         return 0;
     if ((rc = begin(net, k, err, errlen)) < 0)
         return rc;
-    for (int i = 0; i < net->n; i++)
-        if (eligible(net, &net->layers[i]) &&
-            (rc = add(net, &net->layers[i], i + 1 < net->n && net->layers[i + 1].expand_fused, err, errlen)) < 0)
+    for (int i = 0; i < net->n; i++) {
+        const int fused = i + 1 < net->n && net->layers[i + 1].expand_fused;
+
+        if (!eligible(net, &net->layers[i]) ||
+            (want == 0 && !fused && narrow(&net->layers[i]) && !(feed >= 0 && feedable(net, i, feed))))
+            continue;
+        if ((rc = add(net, &net->layers[i], fused, err, errlen)) < 0)
             return rc;
+    }
     for (int i = 0; i < net->n && feed >= 0; i++)
-        if (feedable(net, i, feed) && add_fed(net, i) < 0)
+        if (net->layers[i].q16 && feedable(net, i, feed) && add_fed(net, i) < 0)
             return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for s16 weights");
     if ((rc = allocate(net, err, errlen)) < 0)
         return rc;
+    for (int i = 0; i + 2 < net->n; i++)
+        net->layers[i].packs_next = packs_next(net, i);
     return allocate_fed(net, err, errlen);
 }
 
@@ -378,7 +422,7 @@ int vgc_q16_attach(vgc_net *ctx, int want, vgc_layer *l, char *err, size_t errle
     vgc_q16_layer **own;
     int rc;
 
-    if (!k || !eligible(ctx, l))
+    if (!k || !eligible(ctx, l) || (want == 0 && narrow(l)))
         return 0;
     if (!ctx->q16 && (rc = begin(ctx, k, err, errlen)) < 0)
         return rc;
@@ -611,6 +655,20 @@ void vgc_q16_feed(const vgc_net *net, const vgc_layer *p, int b, int c, int c0, 
         return;
     }
     qn->k->half(x, hw, feed_scale(net, p, b, c, x), dst, c & 1);
+}
+
+
+void vgc_q16_pack_span(const vgc_net *net, const vgc_layer *e, const float *in, int b, int n0, int n1)
+{
+    const vgc_q16_net *qn = net->q16;
+    const int hw = e->out_w * e->out_h, nb = blocks(e);
+
+    for (int blk = (n0 + Q16_BLOCK - 1) / Q16_BLOCK; blk < nb; blk++) {
+        if ((blk + 1) * Q16_BLOCK < hw ? (blk + 1) * Q16_BLOCK > n1 : hw > n1)
+            break;
+        pack_block(qn, e, in, blk, qn->fscale + ((size_t)b * nb + blk) * qn->max_m,
+                   qn->fb + (size_t)b * qn->fb_bytes + (size_t)blk * Q16_BLOCK * 4, pitch(hw));
+    }
 }
 
 

@@ -176,6 +176,12 @@ VGC_HIDDEN void vgc_q16_conv_forward(vgc_net *net, const vgc_layer *l, const flo
  */
 VGC_HIDDEN void vgc_q16_pack_fused(vgc_net *net, const vgc_layer *e, const float *in, int batch);
 VGC_HIDDEN void vgc_q16_rows(const vgc_net *net, const vgc_layer *e, int b, int c0, int c1, float *dst);
+/*
+ * The same pack, of the blocks wholly inside columns [n0, n1) of image b
+ * (in: that image's input) alone: a convolution that packs the layer
+ * after it (vgc_layer.packs_next) packs each band of rows it writes.
+ */
+VGC_HIDDEN void vgc_q16_pack_span(const vgc_net *net, const vgc_layer *e, const float *in, int b, int n0, int n1);
 
 /*
  * A fed layer's weights for one image: row r's w[r][j] * s[j] (wf m x k, s

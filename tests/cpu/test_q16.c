@@ -17,7 +17,10 @@
  *   fp32 on the same input, every layer the same with the VNNI and the
  *   scalar kernels, with 1 and 3 threads (scales per block of an image or
  *   per channel: no dependence on the split), fed projections close to
- *   the unfed ones, and image 1 of a batch of 2 as it is alone.
+ *   the unfed ones, and image 1 of a batch of 2 as it is alone;
+ * - on a larger image: the first layer packing the expansion's input band
+ *   by band as it writes it (the same head as packed after it), and a
+ *   narrow projection on an input past L2 left fp32 unless s16 is asked.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -369,16 +372,22 @@ static const char net_cfg[] =
 #define IS_S16(i) ((i) == 1 || (i) == 3 || (i) == 5 || (i) == 7)
 
 
-static vgc_net *load(int precision, int q8_kernel, int q16, int threads, int keep, int feed)
+static vgc_net *load_cfg(const char *cfg, int precision, int q8_kernel, int q16, int threads, int keep, int feed)
 {
     vgc_options opt = { .no_weights = 1, .seed = 17, .keep_outputs = keep, .max_batch = 2, .threads = threads,
                         .precision = precision, .q8_kernel = q8_kernel, .q16 = q16, .q16_feed = feed };
     char err[VIGIA_ERRLEN];
     vgc_net *net = NULL;
 
-    if (vgc_net_load_mem(&net, net_cfg, sizeof net_cfg - 1, NULL, 0, &opt, err, sizeof err) < 0)
+    if (vgc_net_load_mem(&net, cfg, strlen(cfg), NULL, 0, &opt, err, sizeof err) < 0)
         fail_msg("%s", err);
     return net;
+}
+
+
+static vgc_net *load(int precision, int q8_kernel, int q16, int threads, int keep, int feed)
+{
+    return load_cfg(net_cfg, precision, q8_kernel, q16, threads, keep, feed);
 }
 
 
@@ -493,6 +502,53 @@ static void test_network(void **state)
 }
 
 
+/*
+ * The same blocks on a larger image (128 x 300: layer 0's output 64 x 150,
+ * 9600 positions, 9.4 blocks of Q16_BLOCK). Layer 0 packs layer 1's input
+ * as it writes it (vgc_layer.packs_next), in two bands of whole blocks
+ * (128 and 22 rows), with 1 and 3 threads: the same head, byte for byte, as
+ * with every output kept (layer 1 in bands, packed from memory), a batch of
+ * 2 too. Layer 3 (16 filters on 1.8 MB of floats, not fed at 9600
+ * positions) is narrow: fp32 by default, s16 when asked (q16 1).
+ */
+static void test_bands(void **state)
+{
+    const char *at = strstr(net_cfg, "width=95\nheight=67");
+    char *cfg = malloc(sizeof net_cfg + 8);
+    const size_t n = 3 * 128 * 300;
+    float *x = malloc(2 * n * sizeof *x);
+    char err[VIGIA_ERRLEN];
+
+    (void)state;
+    assert_true(at && cfg && x);
+    snprintf(cfg, sizeof net_cfg + 8, "%.*swidth=128\nheight=300%s", (int)(at - net_cfg), net_cfg,
+             at + strlen("width=95\nheight=67"));
+    for (size_t i = 0; i < 2 * n; i++)
+        x[i] = (float)((i * 7919) % 1000) / 1000.0f;
+    for (int threads = 1; threads <= 3; threads += 2) {
+        vgc_net *kept = load_cfg(cfg, VGC_PREC_INT8, VGC_Q8_VNNI + 1, 0, threads, 1, -1);
+        vgc_net *bands = load_cfg(cfg, VGC_PREC_INT8, VGC_Q8_VNNI + 1, 0, threads, 0, -1);
+        vgc_net *asked = load_cfg(cfg, VGC_PREC_INT8, VGC_Q8_VNNI + 1, 1, threads, 0, -1);
+        const size_t out = vgc_net_layer(bands, HEAD)->out_size;
+
+        assert_true(vgc_net_layer(bands, 0)->packs_next && vgc_net_layer(bands, 2)->expand_fused);
+        assert_false(vgc_net_layer(kept, 0)->packs_next);
+        assert_true(vgc_net_layer(bands, 1)->q16 && vgc_net_layer(bands, 7)->q16 && vgc_net_layer(asked, 3)->q16);
+        assert_null(vgc_net_layer(bands, 3)->q16);
+        assert_null(vgc_net_layer(kept, 3)->q16);
+        assert_int_equal(vgc_net_forward(kept, x, 2, err, sizeof err), 0);
+        assert_int_equal(vgc_net_forward(bands, x, 2, err, sizeof err), 0);
+        for (int b = 0; b < 2; b++)
+            assert_memory_equal(vgc_net_output(bands, HEAD, b), vgc_net_output(kept, HEAD, b), out * sizeof(float));
+        vgc_net_destroy(kept);
+        vgc_net_destroy(bands);
+        vgc_net_destroy(asked);
+    }
+    free(cfg);
+    free(x);
+}
+
+
 static void skipped(void **state)
 {
     (void)state;
@@ -502,10 +558,10 @@ static void skipped(void **state)
 
 int main(void)
 {
-    static char names[3][256];
+    static char names[4][256];
     char why[160] = "";
     const int vnni = vgc_q8_usable(VGC_Q8_VNNI, why, sizeof why);
-    struct CMUnitTest tests[7] = {
+    struct CMUnitTest tests[8] = {
         { "q16_reference", test_reference, NULL, NULL, NULL },
         { "q16_bound", test_bound, NULL, NULL, (void *)(intptr_t)vnni },
         { "q16_fold", test_fold, NULL, NULL, NULL },
@@ -519,5 +575,7 @@ int main(void)
     snprintf(names[1], sizeof names[1], "q16_network_vnni%s%s", vnni ? "" : " # SKIP ", vnni ? "" : why);
     tests[n++] = (struct CMUnitTest){ names[1], vnni ? test_network : skipped, NULL, NULL,
                                       (void *)(intptr_t)VGC_Q8_VNNI };
+    snprintf(names[3], sizeof names[3], "q16_bands_vnni%s%s", vnni ? "" : " # SKIP ", vnni ? "" : why);
+    tests[n++] = (struct CMUnitTest){ names[3], vnni ? test_bands : skipped, NULL, NULL, NULL };
     return _cmocka_run_group_tests("q16", tests, (size_t)n, NULL, NULL);
 }
