@@ -175,7 +175,7 @@ size_t vgc_layer_plan(vgc_net *net, vgc_layer *l)
             if (t > 1 && g > div_up(div_up(l->c, 2 * t), mr) * mr)
                 g = div_up(div_up(l->c, 2 * t), mr) * mr;
             l->chunk = g < l->c ? g : l->c;
-            return expand_offset(l) + (size_t)l->chunk * ihw;
+            return expand_offset(l) + (size_t)l->chunk * (ihw + VGC_Q8_RANGE);
         }
         l->chunk = div_up(l->c, 4 * t);
         return vgc_dw_scratch_floats(l->w, l->pad, l->stride, l->size);
@@ -411,15 +411,22 @@ int vgc_expand_fusable(const vgc_net *net, int i)
 }
 
 
-const float *vgc_expand_planes(const vgc_net *net, const vgc_layer *l, int b, int c0, int c1, int thread)
+const float *vgc_expand_planes(const vgc_net *net, const vgc_layer *l, int b, int c0, int c1, int thread,
+                               const float **range)
 {
     const vgc_layer *e = l - 1;
     const size_t hw = (size_t)l->w * l->h;
     const float *x = vgc_layer_input(net, (int)(e - net->layers)) + (size_t)b * e->c * hw;
     float *dst = net->work + (size_t)thread * net->work_floats + expand_offset(l);
+    /* after the planes: their ranges (the thread's scratch has room for l->chunk of each) */
+    float *rg = dst + (size_t)l->chunk * hw;
 
+    if (range)
+        *range = NULL;
     if (e->q16) {      /* its input packed by vgc_net_forward */
-        vgc_q16_rows(net, e, b, c0, c1, dst);
+        vgc_q16_rows(net, e, b, c0, c1, dst, range ? rg : NULL);
+        if (range)
+            *range = rg;
         return dst;
     }
     /* the weights are packed in panels of gemm_mr filters, and c0 starts one */
@@ -458,7 +465,7 @@ static void conv_dw_task(void *ctx, int task, int thread)
         .scratch = j->net->work + (size_t)thread * j->net->work_floats,
     };
     /* channel c0's plane: fused, the 1x1's output in this task's scratch */
-    const float *in = l->expand_fused ? vgc_expand_planes(j->net, l, b, c0, c1, thread)
+    const float *in = l->expand_fused ? vgc_expand_planes(j->net, l, b, c0, c1, thread, NULL)
                                       : j->in + (size_t)b * l->c * ihw + (size_t)c0 * ihw;
     /* feeding the s16 layer after it (q16.h): each channel's plane through this thread's scratch */
     const vgc_layer *to16 = vgc_q16_feeds(j->net, l);

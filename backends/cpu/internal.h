@@ -291,9 +291,12 @@ VGC_HIDDEN int vgc_expand_fusable(const vgc_net *net, int i);
  * An expand_fused depthwise layer l: thread's planes for its input channels
  * [c0, c1) (c0 a multiple of l->chunk), computed by the 1x1 layer before it
  * from image b's input; channel c is at the result + (c - c0) * l->w * l->h.
+ * With range not NULL, *range is set to their ranges where the 1x1 layer's
+ * GEMM found them (an s16 one: q16.h's vgc_q16_rows; channel c's at *range +
+ * (c - c0) * VGC_Q8_RANGE), or NULL.
  */
 VGC_HIDDEN const float *vgc_expand_planes(const vgc_net *net, const vgc_layer *l, int b, int c0, int c1,
-                                          int thread);
+                                          int thread, const float **range);
 VGC_HIDDEN void vgc_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int batch);
 
 #endif /* VGC_INTERNAL_H */

@@ -31,6 +31,12 @@ static void gemm_ref(const vgc_q8_gemm *g)
                 acc += (int32_t)a[k] * (int32_t)b[((size_t)(k >> 1) * g->ldb + n) * 2 + (k & 1)];
             /* an fma, as the AVX-512 epilogue: the same float */
             c[n] = vgc_act_scalar(fmaf((float)acc, g->scale[m], g->bias[m]), g->act);
+            if (g->range) {
+                float *r = g->range + (size_t)m * VGC_Q8_RANGE;
+
+                r[0] = c[n] < r[0] ? c[n] : r[0];
+                r[16] = c[n] > r[16] ? c[n] : r[16];
+            }
         }
     }
 }
@@ -685,11 +691,14 @@ void vgc_q16_pack_fused(vgc_net *net, const vgc_layer *e, const float *in, int b
 }
 
 
-void vgc_q16_rows(const vgc_net *net, const vgc_layer *e, int b, int c0, int c1, float *dst)
+void vgc_q16_rows(const vgc_net *net, const vgc_layer *e, int b, int c0, int c1, float *dst, float *range)
 {
     const vgc_q16_layer *q = e->q16;
     const vgc_q16_net *qn = net->q16;
     const int hw = e->out_w * e->out_h, nb = blocks(e);
+
+    if (range)      /* 0 always inside, as q8.c's range pass has it */
+        memset(range, 0, (size_t)(c1 - c0) * VGC_Q8_RANGE * sizeof *range);
 
     for (int blk = 0; blk < nb; blk++) {
         const int n0 = blk * Q16_BLOCK;
@@ -699,7 +708,7 @@ void vgc_q16_rows(const vgc_net *net, const vgc_layer *e, int b, int c0, int c1,
             .b = qn->fb + (size_t)b * qn->fb_bytes + (size_t)n0 * 4, .ldb = pitch(hw),
             .n = hw - n0 < Q16_BLOCK ? hw - n0 : Q16_BLOCK, .c = dst + n0, .ldc = (size_t)hw,
             .scale = qn->fscale + ((size_t)b * nb + blk) * qn->max_m + c0, .comp = qn->zero, .bias = e->biases + c0,
-            .act = e->act,
+            .act = e->act, .range = range,
         };
 
         qn->k->gemm(&g);

@@ -172,10 +172,13 @@ VGC_HIDDEN void vgc_q16_conv_forward(vgc_net *net, const vgc_layer *l, const flo
  * A 1x1 layer e whose depthwise layer runs it a group of channels at a
  * time (expand_fused): pack its whole input (batch images at in) once,
  * then vgc_q16_rows computes filters [c0, c1) of image b into dst
- * (planes of e's w x h, one after the other), as the fp32 GEMM would.
+ * (planes of e's w x h, one after the other), as the fp32 GEMM would,
+ * and (range not NULL) each one's least and largest value (and 0) into
+ * range (vgc_q8_gemm.range: VGC_Q8_RANGE floats a filter from c0 on).
  */
 VGC_HIDDEN void vgc_q16_pack_fused(vgc_net *net, const vgc_layer *e, const float *in, int batch);
-VGC_HIDDEN void vgc_q16_rows(const vgc_net *net, const vgc_layer *e, int b, int c0, int c1, float *dst);
+VGC_HIDDEN void vgc_q16_rows(const vgc_net *net, const vgc_layer *e, int b, int c0, int c1, float *dst,
+                             float *range);
 /*
  * The same pack, of the blocks wholly inside columns [n0, n1) of image b
  * (in: that image's input) alone: a convolution that packs the layer

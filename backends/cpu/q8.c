@@ -1509,6 +1509,20 @@ static void channel_ranges(const vgc_layer *l, const float *x)
 }
 
 
+/* The least and the largest of a vgc_q8_gemm.range row (16 minima, 16 maxima; 0 among them). */
+static void range_of(const float *r, float *lo, float *hi)
+{
+    float mn = r[0], mx = r[16];
+
+    for (int i = 1; i < 16; i++) {
+        mn = r[i] < mn ? r[i] : mn;
+        mx = r[16 + i] > mx ? r[16 + i] : mx;
+    }
+    *lo = mn;
+    *hi = mx;
+}
+
+
 /* The scale and zero point of a range [lo, hi] (0 inside). */
 static float range_scale(float lo, float hi, int *zp)
 {
@@ -1553,8 +1567,10 @@ static void dw_task(void *ctx, int task, int thread)
     const int tpad = j->to && is_padded(j->to) ? j->to->pad : 0;
     const size_t twp = (size_t)l->out_w + 2 * (size_t)tpad, ihw = (size_t)l->w * l->h;
     /* channel c0's float plane: fused, the 1x1 before l computes the chunk's into this thread's scratch */
+    /* and their ranges, where an s16 expansion's GEMM took them in passing (then no range pass here) */
+    const float *rg = NULL;
     const float *x0 = !j->perchan ? NULL
-                      : l->expand_fused ? vgc_expand_planes(j->net, l, j->image, c0, c1, thread)
+                      : l->expand_fused ? vgc_expand_planes(j->net, l, j->image, c0, c1, thread, static_ ? NULL : &rg)
                                         : j->in + (size_t)j->image * l->c * ihw + (size_t)c0 * ihw;
     vgc_q8_dw d = {
         .ldi = (size_t)l->w + 2 * (size_t)l->pad, .size = l->size, .stride = l->stride,
@@ -1584,7 +1600,10 @@ static void dw_task(void *ctx, int task, int thread)
             if (static_) {
                 xs = input_scale(q, c, &zp);
             } else {
-                span(x, ihw, &lo, &hi);
+                if (rg)
+                    range_of(rg + (size_t)(c - c0) * VGC_Q8_RANGE, &lo, &hi);
+                else
+                    span(x, ihw, &lo, &hi);
                 if (qn->calib) {
                     q->cr[2 * c] = lo < q->cr[2 * c] ? lo : q->cr[2 * c];
                     q->cr[2 * c + 1] = hi > q->cr[2 * c + 1] ? hi : q->cr[2 * c + 1];

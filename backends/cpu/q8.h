@@ -89,7 +89,19 @@ typedef struct vgc_q8_gemm {
     int tw;
     size_t trow;
     size_t gs;
+    /*
+     * Or NULL: each output row's values (after the activation) folded into
+     * its running minimum and maximum, row m's 16 lanes of each at range +
+     * m*VGC_Q8_RANGE and + 16 (any lane may hold any column: the caller
+     * takes the least and the largest of the 16). The s16 GEMM's (q16.h):
+     * an expansion's output is its depthwise layer's input, whose per
+     * channel range then needs no pass of its own.
+     */
+    float *range;
 } vgc_q8_gemm;
+
+/* Floats of a row's running range in vgc_q8_gemm.range: 16 minima, then 16 maxima. */
+#define VGC_Q8_RANGE 32
 
 /* The walk over b's groups of 4 k of the kernels with the direct form: taps of cp k, gs bytes a group. */
 static inline void vgc_q8_walk(const vgc_q8_gemm *g, int *taps, int *cp, size_t *gs)

@@ -32,6 +32,12 @@ static inline void q8_store512(const vgc_q8_gemm *g, int m, int col, __m512 y, i
             t[i] = vgc_act_scalar(t[i], g->act);
         y = _mm512_loadu_ps(t);
     }
+    if (g->range) {
+        float *r = g->range + (size_t)m * VGC_Q8_RANGE;
+
+        _mm512_storeu_ps(r, _mm512_mask_min_ps(_mm512_loadu_ps(r), mask, _mm512_loadu_ps(r), y));
+        _mm512_storeu_ps(r + 16, _mm512_mask_max_ps(_mm512_loadu_ps(r + 16), mask, _mm512_loadu_ps(r + 16), y));
+    }
     if (!g->q) {
         _mm512_mask_storeu_ps(g->c + (size_t)m * g->ldc + col, mask, y);
         return;

@@ -82,6 +82,7 @@ static void QT_NAME(block8x3)(const vgc_q8_gemm *g, int m0, int n0)
         uint8_t *const q = g->q ? g->q + (size_t)m0 * g->ldq + n0 : NULL;
         const size_t ldc = g->ldc, ldq = g->ldq;
         const float *const qinv = q ? g->qinv + m0 : NULL, *const qzp = q ? g->qzp + m0 : NULL;
+        float *const range = g->range ? g->range + (size_t)m0 * VGC_Q8_RANGE : NULL;
 
 #define VGC_EPI(r, x0, x1, x2)                                                                        \
         {                                                                                             \
@@ -91,6 +92,14 @@ static void QT_NAME(block8x3)(const vgc_q8_gemm *g, int m0, int n0)
             y0 = _mm512_max_ps(y0, _mm512_mul_ps(y0, slope));                                         \
             y1 = _mm512_max_ps(y1, _mm512_mul_ps(y1, slope));                                         \
             y2 = _mm512_max_ps(y2, _mm512_mul_ps(y2, slope));                                         \
+            if (range) {                                                                              \
+                float *const rr = range + (r) * VGC_Q8_RANGE;                                         \
+                                                                                                      \
+                _mm512_storeu_ps(rr, _mm512_min_ps(_mm512_min_ps(_mm512_loadu_ps(rr), y0),            \
+                                                   _mm512_min_ps(y1, y2)));                           \
+                _mm512_storeu_ps(rr + 16, _mm512_max_ps(_mm512_max_ps(_mm512_loadu_ps(rr + 16), y0),  \
+                                                        _mm512_max_ps(y1, y2)));                      \
+            }                                                                                         \
             if (q) {                                                                                  \
                 const __m512 qi = _mm512_set1_ps(qinv[r]), qz = _mm512_set1_ps(qzp[r]);               \
                                                                                                       \

@@ -201,7 +201,7 @@ static void test_bound(void **state)
 }
 
 
-/* The VNNI kernels against the reference: the same packed bytes, the same largest |x|, the same floats. */
+/* The VNNI kernels against the reference: the same packed bytes, the same largest |x|, the same floats, each row's range. */
 static void test_vnni(void **state)
 {
     static const int ms[] = { 1, 7, 8, 9, 17, 33 }, ks[] = { 1, 2, 3, 16, 33, 48, 96 };
@@ -214,6 +214,7 @@ static void test_vnni(void **state)
                 problem p;
                 const size_t cn = (size_t)ms[mi] * ns[ni];
                 float *c0 = malloc(cn * sizeof *c0), *c1 = malloc(cn * sizeof *c1);
+                float r0[33 * VGC_Q8_RANGE], r1[33 * VGC_Q8_RANGE];
                 uint8_t *b1;
 
                 assert_true(c0 && c1);
@@ -228,12 +229,37 @@ static void test_vnni(void **state)
                 for (int t = 0; t < NACTS; t++) {
                     vgc_q8_gemm g0 = gemm_of(&p, acts[t], c0), g1 = gemm_of(&p, acts[t], c1);
 
+                    /* each row's range taken in passing (vgc_q8_gemm.range): every kernel, its own outputs */
+                    g0.range = r0;
+                    g1.range = r1;
+                    for (size_t i = 0; i < (size_t)ms[mi] * VGC_Q8_RANGE; i++)
+                        r0[i] = r1[i] = 0.0f;
                     vgc_q16_ref.gemm(&g0);
                     vgc_q16_vnni.gemm(&g1);
                     for (size_t i = 0; i < cn; i++)
                         if (c0[i] != c1[i] && fabsf(c0[i] - c1[i]) > 1e-6f * (1.0f + fabsf(c0[i])))
                             fail_msg("m %d k %d n %d act %d [%zu]: vnni %g, reference %g", p.m, p.k, p.n, t, i,
                                      c1[i], c0[i]);
+                    for (int m = 0; m < p.m; m++) {
+                        const float *c[2] = { c0 + (size_t)m * p.n, c1 + (size_t)m * p.n };
+                        const float *r[2] = { r0 + (size_t)m * VGC_Q8_RANGE, r1 + (size_t)m * VGC_Q8_RANGE };
+
+                        for (int v = 0; v < 2; v++) {
+                            float lo = 0, hi = 0, rlo = r[v][0], rhi = r[v][16];
+
+                            for (int i = 0; i < p.n; i++) {
+                                lo = c[v][i] < lo ? c[v][i] : lo;
+                                hi = c[v][i] > hi ? c[v][i] : hi;
+                            }
+                            for (int i = 1; i < 16; i++) {
+                                rlo = r[v][i] < rlo ? r[v][i] : rlo;
+                                rhi = r[v][16 + i] > rhi ? r[v][16 + i] : rhi;
+                            }
+                            if (lo != rlo || hi != rhi)
+                                fail_msg("m %d k %d n %d act %d row %d (%s): range [%g, %g], outputs [%g, %g]", p.m,
+                                         p.k, p.n, t, m, v ? "vnni" : "reference", rlo, rhi, lo, hi);
+                        }
+                    }
                 }
                 problem_free(&p);
                 free(b1);
