@@ -64,6 +64,18 @@ static int pool2(const vgc_net *net, const vgc_layer *l)
 }
 
 
+/* An expand_fused layer's group of channels: a multiple of mr, its planes about EXPAND_BYTES. */
+static int expand_group(const vgc_layer *l, int mr, int t)
+{
+    int g = (int)((size_t)EXPAND_BYTES / sizeof(float) / ((size_t)l->w * l->h)) / mr * mr;
+
+    g = g < mr ? mr : g;
+    if (t > 1 && g > div_up(div_up(l->c, 2 * t), mr) * mr)
+        g = div_up(div_up(l->c, 2 * t), mr) * mr;
+    return g;
+}
+
+
 /*
  * Decide how layer l splits into tasks (l->chunk) and return the per-thread
  * scratch it needs, in floats.
@@ -167,13 +179,17 @@ size_t vgc_layer_plan(vgc_net *net, vgc_layer *l)
         }
         if (l->expand_fused) {
             /* groups of whole GEMM panels of the 1x1's filters, their planes (about EXPAND_BYTES) in L2 */
-            const int mr = net->k->gemm_mr;
             const size_t ihw = (size_t)l->w * l->h;
-            int g = (int)((size_t)EXPAND_BYTES / sizeof(float) / ihw) / mr * mr;
+            int g = expand_group(l, net->k->gemm_mr, t);
 
-            g = g < mr ? mr : g;
-            if (t > 1 && g > div_up(div_up(l->c, 2 * t), mr) * mr)
-                g = div_up(div_up(l->c, 2 * t), mr) * mr;
+            /*
+             * an s16 1x1's rows go 8 at a time (q16.h): where the fp32 GEMM's panels made the group
+             * larger (xl's 160x160 layers: 16 channels, 1.6 MB of planes past L2), groups of 8 (800
+             * KB; VGC_PROFILE, `bench_engines ab`: layers 2 and 5 -0.01 to -0.03 ms). Planned again
+             * once the 1x1 is s16 (q16.c), never larger than planned first: the scratch stays.
+             */
+            if (l[-1].q16 && expand_group(l, 8, t) < g)
+                g = expand_group(l, 8, t);
             l->chunk = g < l->c ? g : l->c;
             return expand_offset(l) + (size_t)l->chunk * (ihw + VGC_Q8_RANGE);
         }

@@ -148,8 +148,8 @@ static int eligible(const vgc_net *net, const vgc_layer *l)
 /*
  * Too narrow to pay by default (vgc_q16_prepare's want 0): a layer of
  * fewer than Q16_MIN_FILTERS filters that reads a float input past L2
- * (Q16_NARROW_BYTES) itself, neither fed nor packed whole for its
- * depthwise layer. Its two passes over that input (largest |x|, pack)
+ * (Q16_NARROW_BYTES) itself, neither fed nor a depthwise layer's
+ * expansion (packed whole for it where the two run fused). Its two passes over that input (largest |x|, pack)
  * cost more than the GEMM they spare, where the fp32 GEMM reads it once
  * for its 8 or 16 filters (xl's projections at 160x160 and 80x80,
  * VGC_PROFILE: 0.77 ms s16, 0.72 fp32). Smaller inputs stay s16: there
@@ -158,6 +158,18 @@ static int eligible(const vgc_net *net, const vgc_layer *l)
  */
 #define Q16_MIN_FILTERS 32
 #define Q16_NARROW_BYTES ((size_t)1 << 20)
+
+/*
+ * Whether cfg layer i is a depthwise layer's expansion, fused with it or
+ * not (every output kept): the same precision either way, the same sums.
+ */
+static int expansion(const vgc_net *net, int i)
+{
+    const vgc_layer *d = i + 1 < net->n ? &net->layers[i + 1] : NULL;
+
+    return d && d->type == VGC_L_CONV && d->groups > 1 && d->groups == d->c && d->filters == d->c &&
+           d->c == net->layers[i].out_c;
+}
 
 static int narrow(const vgc_layer *l)
 {
@@ -406,7 +418,7 @@ int vgc_q16_prepare(vgc_net *net, int want, int feed, char *err, size_t errlen)
         const int fused = i + 1 < net->n && net->layers[i + 1].expand_fused;
 
         if (!eligible(net, &net->layers[i]) ||
-            (want == 0 && !fused && narrow(&net->layers[i]) && !(feed >= 0 && feedable(net, i, feed))))
+            (want == 0 && !expansion(net, i) && narrow(&net->layers[i]) && !(feed >= 0 && feedable(net, i, feed))))
             continue;
         if ((rc = add(net, &net->layers[i], fused, err, errlen)) < 0)
             return rc;
@@ -418,6 +430,11 @@ int vgc_q16_prepare(vgc_net *net, int want, int feed, char *err, size_t errlen)
         return rc;
     for (int i = 0; i + 2 < net->n; i++)
         net->layers[i].packs_next = packs_next(net, i);
+    /* an s16 expansion's depthwise layer in groups of its rows (forward.c): its scratch needs no more */
+    for (int i = 1; i < net->n; i++)
+        if (net->layers[i].expand_fused && net->layers[i - 1].q16 &&
+            vgc_layer_plan(net, &net->layers[i]) > net->work_floats)
+            return vgc_fail(err, errlen, VIGIA_EINVAL, "internal: layer %d's scratch grew", i);
     return allocate_fed(net, err, errlen);
 }
 
