@@ -47,9 +47,9 @@ static __mmask64 load_mask(const vgc_q8_dw *d, int cnt)
  * 80x80 3x3).
  */
 static inline __attribute__((always_inline)) void dw_rows(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx,
-                                                          int pairs, int size)
+                                                          int pairs, int size, int ow)
 {
-    const int s = d->stride, ow = d->ow, oh = d->oh;
+    const int s = d->stride, oh = d->oh;
     const size_t ldi = d->ldi;
     const __mmask64 full = load_mask(d, 16), even = 0x5555555555555555ull;   /* the low byte of each s16 */
     const dw_epi e = epi_make(d);
@@ -97,6 +97,89 @@ static inline __attribute__((always_inline)) void dw_rows(const vgc_q8_dw *d, co
             }
             dw_store(&e, _mm512_add_epi32(acc, acc2), oy, ox, cnt);
         }
+    }
+}
+
+
+/*
+ * Stride 1 on rows of 32 or more whose last vector would hold 8 outputs
+ * or fewer (xl's 40x40 layers: a 32-wide step, then 8 of 16 lanes): the
+ * rows without those last t outputs (dw_rows), then the last t of two rows
+ * in one vector, lanes 0 .. t-1 the upper row's and 8 .. 7+t the lower
+ * one's. A kernel row is still one load (the lower row's bytes are ldi
+ * further on, within 64 bytes: ldi + t + size - 1 <= 64), the lower lanes'
+ * indices shifted by ldi - 8 once a channel, and the vector stored as two
+ * masked stores: 5 vectors for two 40-wide rows, not 6 (q8_peak's 40x40
+ * 3x3 line 0.43-0.46 against 0.51-0.52 ns an output; VGC_PROFILE, the
+ * same build with a switch, in turns: xl's seven 40x40 layers 0.02-0.055
+ * ms less each).
+ */
+static int tails_fit(const vgc_q8_dw *d)
+{
+    const int t = d->ow % 16;
+
+    return d->stride == 1 && d->ow >= 32 && t >= 1 && t <= 8 && d->ldi + (size_t)t + (size_t)d->size - 1 <= 64;
+}
+
+
+static inline __attribute__((always_inline)) void dw_tails(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx,
+                                                           int pairs, int size)
+{
+    const int t = d->ow % 16, ox = d->ow - t, oh = d->oh;
+    const size_t ldi = d->ldi;
+    const __mmask64 even = 0x5555555555555555ull;
+    const __mmask64 load = (((__mmask64)1 << (ldi + (size_t)t + (size_t)size - 1)) - 1);
+    const __mmask16 upper = (__mmask16)((1u << t) - 1u), lower = (__mmask16)(upper << 8);
+    const __m512i shift = _mm512_maskz_mov_epi32(0xff00, _mm512_set1_epi32((int)((ldi - 8) * 0x10001u)));
+    const dw_epi e = epi_make(d);
+    __m512i ix[DW_PAIRS];
+    int oy = 0;
+
+    for (int p = 0; p < pairs; p++)
+        ix[p] = _mm512_add_epi32(idx[p], shift);
+    dw_rows(d, w, idx, pairs, size, ox);
+    for (; oy + 1 < oh; oy += 2) {
+        const uint8_t *x = d->in + (size_t)oy * ldi + (size_t)ox;
+        __m512i a = _mm512_setzero_si512(), b = a;
+        __m512 y;
+
+        for (int ky = 0; ky < size; ky++, x += ldi) {
+            const __m512i v = _mm512_maskz_loadu_epi8(load, x);
+
+            for (int p = 0; p < pairs; p++) {
+                if (ky & 1)
+                    b = _mm512_dpwssd_epi32(b, _mm512_maskz_permutexvar_epi8(even, ix[p], v), w[ky * pairs + p]);
+                else
+                    a = _mm512_dpwssd_epi32(a, _mm512_maskz_permutexvar_epi8(even, ix[p], v), w[ky * pairs + p]);
+            }
+        }
+        y = dw_value(&e, _mm512_add_epi32(a, b), 16);
+        /* lane i of the lower half is column ox + i - 8 of row oy + 1 */
+        if (e.qout) {
+            const __m512i q = q8_quant512(y, e.qinv, e.qzp);
+
+            _mm512_mask_cvtusepi32_storeu_epi8(e.qout + (size_t)oy * e.ldq + ox, upper, q);
+            _mm512_mask_cvtusepi32_storeu_epi8(e.qout + (size_t)(oy + 1) * e.ldq + ox - 8, lower, q);
+        } else {
+            _mm512_mask_storeu_ps(e.out + (size_t)oy * e.ldo + ox, upper, y);
+            _mm512_mask_storeu_ps(e.out + (size_t)(oy + 1) * e.ldo + ox - 8, lower, y);
+        }
+    }
+    if (oy < oh) {      /* an odd last row's alone: the upper lanes */
+        const uint8_t *x = d->in + (size_t)oy * ldi + (size_t)ox;
+        __m512i a = _mm512_setzero_si512(), b = a;
+
+        for (int ky = 0; ky < size; ky++, x += ldi) {
+            const __m512i v = _mm512_maskz_loadu_epi8(load, x);
+
+            for (int p = 0; p < pairs; p++) {
+                if (ky & 1)
+                    b = _mm512_dpwssd_epi32(b, _mm512_maskz_permutexvar_epi8(even, idx[p], v), w[ky * pairs + p]);
+                else
+                    a = _mm512_dpwssd_epi32(a, _mm512_maskz_permutexvar_epi8(even, idx[p], v), w[ky * pairs + p]);
+            }
+        }
+        dw_store(&e, _mm512_add_epi32(a, b), oy, ox, t);
     }
 }
 
@@ -217,8 +300,10 @@ static void dw_rows3x3(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx)
 {
     if (dense_fits(d))
         dw_dense(d, w, idx, 2, 3);
+    else if (tails_fit(d))
+        dw_tails(d, w, idx, 2, 3);
     else
-        dw_rows(d, w, idx, 2, 3);
+        dw_rows(d, w, idx, 2, 3, d->ow);
 }
 
 
@@ -226,14 +311,16 @@ static void dw_rows5x5(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx)
 {
     if (dense_fits(d))
         dw_dense(d, w, idx, 3, 5);
+    else if (tails_fit(d))
+        dw_tails(d, w, idx, 3, 5);
     else
-        dw_rows(d, w, idx, 3, 5);
+        dw_rows(d, w, idx, 3, 5, d->ow);
 }
 
 
 static void dw_rows_any(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx, int pairs)
 {
-    dw_rows(d, w, idx, pairs, d->size);
+    dw_rows(d, w, idx, pairs, d->size, d->ow);
 }
 
 
