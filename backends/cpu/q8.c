@@ -231,7 +231,10 @@ static void passes_pick(void)
  * quantize pass and fed 1x1 layers (q16.h) its two stride-1 160x160 layers
  * took 0.10-0.14 ms less each in int8, but int8 there cost
  * test_int8_accuracy.py a detection beyond its 0.05 rule (xl, both int8 runs)
- * and the ONNX graph's recall fell to 0.976: they stay fp32.
+ * and the ONNX graph's recall fell to 0.976: they stay fp32. Measured again
+ * with their ranges from the expansion's GEMM: u8 as fast and as far off;
+ * s16 planes of 12 bits through the s16-plane kernel as accurate as fp32
+ * but no faster (docs/engine.md).
  */
 #define Q8_DW_MAX_PLANE ((size_t)80 * 80)
 
