@@ -38,6 +38,32 @@ static __mmask64 load_mask(const vgc_q8_dw *d, int cnt)
 
 
 /*
+ * One vector's sums: `size` kernel rows from x, ldi bytes apart, each one
+ * masked load (`load`) whose pairs of taps the indices ix gather
+ * (vpermb) against the pairs' weights (vpdpwssd), the even kernel rows
+ * and the odd ones in two chains.
+ */
+static inline __attribute__((always_inline)) __m512i dw_sum(const uint8_t *x, size_t ldi, __mmask64 load,
+                                                            const __m512i *ix, const __m512i *w, int pairs, int size)
+{
+    const __mmask64 even = 0x5555555555555555ull;   /* the low byte of each s16 */
+    __m512i a = _mm512_setzero_si512(), b = a;
+
+    for (int ky = 0; ky < size; ky++, x += ldi) {
+        const __m512i v = _mm512_maskz_loadu_epi8(load, x);
+
+        for (int p = 0; p < pairs; p++) {
+            if (ky & 1)
+                b = _mm512_dpwssd_epi32(b, _mm512_maskz_permutexvar_epi8(even, ix[p], v), w[ky * pairs + p]);
+            else
+                a = _mm512_dpwssd_epi32(a, _mm512_maskz_permutexvar_epi8(even, ix[p], v), w[ky * pairs + p]);
+        }
+    }
+    return _mm512_add_epi32(a, b);
+}
+
+
+/*
  * Output rows, `size` kernel rows of `pairs` pairs of taps (3 x 2: 3x3,
  * the common case, unrolled by the compiler), 32 outputs an iteration,
  * then 16 and a masked last vector; each vector's sum in two accumulators,
@@ -81,21 +107,9 @@ static inline __attribute__((always_inline)) void dw_rows(const vgc_q8_dw *d, co
         }
         for (; ox < ow; ox += 16) {
             const int cnt = ow - ox < 16 ? ow - ox : 16;
-            const __mmask64 m = cnt == 16 ? full : load_mask(d, cnt);
-            const uint8_t *x = r0 + (size_t)ox * s;
-            __m512i acc = _mm512_setzero_si512(), acc2 = acc;
 
-            for (int ky = 0; ky < size; ky++, x += ldi) {
-                const __m512i v = _mm512_maskz_loadu_epi8(m, x);
-
-                for (int p = 0; p < pairs; p++) {
-                    if (ky & 1)
-                        acc2 = _mm512_dpwssd_epi32(acc2, _mm512_maskz_permutexvar_epi8(even, idx[p], v), w[ky * pairs + p]);
-                    else
-                        acc = _mm512_dpwssd_epi32(acc, _mm512_maskz_permutexvar_epi8(even, idx[p], v), w[ky * pairs + p]);
-                }
-            }
-            dw_store(&e, _mm512_add_epi32(acc, acc2), oy, ox, cnt);
+            dw_store(&e, dw_sum(r0 + (size_t)ox * s, ldi, cnt == 16 ? full : load_mask(d, cnt), idx, w, pairs, size),
+                     oy, ox, cnt);
         }
     }
 }
@@ -127,7 +141,6 @@ static inline __attribute__((always_inline)) void dw_tails(const vgc_q8_dw *d, c
 {
     const int t = d->ow % 16, ox = d->ow - t, oh = d->oh;
     const size_t ldi = d->ldi;
-    const __mmask64 even = 0x5555555555555555ull;
     const __mmask64 load = (((__mmask64)1 << (ldi + (size_t)t + (size_t)size - 1)) - 1);
     const __mmask16 upper = (__mmask16)((1u << t) - 1u), lower = (__mmask16)(upper << 8);
     const __m512i shift = _mm512_maskz_mov_epi32(0xff00, _mm512_set1_epi32((int)((ldi - 8) * 0x10001u)));
@@ -139,21 +152,8 @@ static inline __attribute__((always_inline)) void dw_tails(const vgc_q8_dw *d, c
         ix[p] = _mm512_add_epi32(idx[p], shift);
     dw_rows(d, w, idx, pairs, size, ox);
     for (; oy + 1 < oh; oy += 2) {
-        const uint8_t *x = d->in + (size_t)oy * ldi + (size_t)ox;
-        __m512i a = _mm512_setzero_si512(), b = a;
-        __m512 y;
+        const __m512 y = dw_value(&e, dw_sum(d->in + (size_t)oy * ldi + (size_t)ox, ldi, load, ix, w, pairs, size), 16);
 
-        for (int ky = 0; ky < size; ky++, x += ldi) {
-            const __m512i v = _mm512_maskz_loadu_epi8(load, x);
-
-            for (int p = 0; p < pairs; p++) {
-                if (ky & 1)
-                    b = _mm512_dpwssd_epi32(b, _mm512_maskz_permutexvar_epi8(even, ix[p], v), w[ky * pairs + p]);
-                else
-                    a = _mm512_dpwssd_epi32(a, _mm512_maskz_permutexvar_epi8(even, ix[p], v), w[ky * pairs + p]);
-            }
-        }
-        y = dw_value(&e, _mm512_add_epi32(a, b), 16);
         /* lane i of the lower half is column ox + i - 8 of row oy + 1 */
         if (e.qout) {
             const __m512i q = q8_quant512(y, e.qinv, e.qzp);
@@ -165,22 +165,8 @@ static inline __attribute__((always_inline)) void dw_tails(const vgc_q8_dw *d, c
             _mm512_mask_storeu_ps(e.out + (size_t)(oy + 1) * e.ldo + ox - 8, lower, y);
         }
     }
-    if (oy < oh) {      /* an odd last row's alone: the upper lanes */
-        const uint8_t *x = d->in + (size_t)oy * ldi + (size_t)ox;
-        __m512i a = _mm512_setzero_si512(), b = a;
-
-        for (int ky = 0; ky < size; ky++, x += ldi) {
-            const __m512i v = _mm512_maskz_loadu_epi8(load, x);
-
-            for (int p = 0; p < pairs; p++) {
-                if (ky & 1)
-                    b = _mm512_dpwssd_epi32(b, _mm512_maskz_permutexvar_epi8(even, idx[p], v), w[ky * pairs + p]);
-                else
-                    a = _mm512_dpwssd_epi32(a, _mm512_maskz_permutexvar_epi8(even, idx[p], v), w[ky * pairs + p]);
-            }
-        }
-        dw_store(&e, _mm512_add_epi32(a, b), oy, ox, t);
-    }
+    if (oy < oh)        /* an odd last row's alone: the upper lanes */
+        dw_store(&e, dw_sum(d->in + (size_t)oy * ldi + (size_t)ox, ldi, load, idx, w, pairs, size), oy, ox, t);
 }
 
 
@@ -224,23 +210,11 @@ static inline __attribute__((always_inline)) __m512i dw_vec_sum(const vgc_q8_dw 
                                                                  const __m512i *w, const __m512i *idx, int pairs,
                                                                  int size)
 {
-    const __mmask64 even = 0x5555555555555555ull;
-    __m512i a = _mm512_setzero_si512(), b = a, ix[DW_PAIRS];
-    const uint8_t *x = v->x;
+    __m512i ix[DW_PAIRS];
 
     for (int p = 0; p < pairs; p++)
         ix[p] = _mm512_add_epi32(idx[p], v->shift);
-    for (int ky = 0; ky < size; ky++, x += d->ldi) {
-        const __m512i in = _mm512_maskz_loadu_epi8(v->load, x);
-
-        for (int p = 0; p < pairs; p++) {
-            if (ky & 1)
-                b = _mm512_dpwssd_epi32(b, _mm512_maskz_permutexvar_epi8(even, ix[p], in), w[ky * pairs + p]);
-            else
-                a = _mm512_dpwssd_epi32(a, _mm512_maskz_permutexvar_epi8(even, ix[p], in), w[ky * pairs + p]);
-        }
-    }
-    return _mm512_add_epi32(a, b);
+    return dw_sum(v->x, d->ldi, v->load, ix, w, pairs, size);
 }
 
 
@@ -295,26 +269,29 @@ static inline __attribute__((always_inline)) void dw_dense(const vgc_q8_dw *d, c
 }
 
 
+/* The loop that takes d's rows: dense, paired tails, or row by row. */
+static inline __attribute__((always_inline)) void dw_loop(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx,
+                                                          int pairs, int size)
+{
+    if (dense_fits(d))
+        dw_dense(d, w, idx, pairs, size);
+    else if (tails_fit(d))
+        dw_tails(d, w, idx, pairs, size);
+    else
+        dw_rows(d, w, idx, pairs, size, d->ow);
+}
+
+
 /* 3x3 and 5x5: the size a constant, the loops over rows and pairs unrolled */
 static void dw_rows3x3(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx)
 {
-    if (dense_fits(d))
-        dw_dense(d, w, idx, 2, 3);
-    else if (tails_fit(d))
-        dw_tails(d, w, idx, 2, 3);
-    else
-        dw_rows(d, w, idx, 2, 3, d->ow);
+    dw_loop(d, w, idx, 2, 3);
 }
 
 
 static void dw_rows5x5(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx)
 {
-    if (dense_fits(d))
-        dw_dense(d, w, idx, 3, 5);
-    else if (tails_fit(d))
-        dw_tails(d, w, idx, 3, 5);
-    else
-        dw_rows(d, w, idx, 3, 5, d->ow);
+    dw_loop(d, w, idx, 3, 5);
 }
 
 
