@@ -149,12 +149,13 @@ static int eligible(const vgc_net *net, const vgc_layer *l)
  * Too narrow to pay by default (vgc_q16_prepare's want 0): a layer of
  * fewer than Q16_MIN_FILTERS filters that reads a float input past L2
  * (Q16_NARROW_BYTES) itself, neither fed nor a depthwise layer's
- * expansion (packed whole for it where the two run fused). Its two passes over that input (largest |x|, pack)
- * cost more than the GEMM they spare, where the fp32 GEMM reads it once
- * for its 8 or 16 filters (xl's projections at 160x160 and 80x80,
- * VGC_PROFILE: 0.77 ms s16, 0.72 fp32). Smaller inputs stay s16: there
- * the two were even, and yoloface-50k's 56x56 network lost a detection
- * past test_int8_accuracy.py's 0.05 rule with its narrow layers fp32.
+ * expansion (packed whole for it where the two run fused). Its two
+ * passes over that input (largest |x|, pack) cost more than the GEMM they
+ * spare, where the fp32 GEMM reads it once for its 8 or 16 filters (xl's
+ * projections at 160x160 and 80x80, VGC_PROFILE: 0.77 ms s16, 0.72
+ * fp32). Smaller inputs stay s16: there the two were even, and
+ * yoloface-50k's 56x56 network lost a detection past
+ * test_int8_accuracy.py's 0.05 rule with its narrow layers fp32.
  */
 #define Q16_MIN_FILTERS 32
 #define Q16_NARROW_BYTES ((size_t)1 << 20)
@@ -170,6 +171,7 @@ static int expansion(const vgc_net *net, int i)
     return d && d->type == VGC_L_CONV && d->groups > 1 && d->groups == d->c && d->filters == d->c &&
            d->c == net->layers[i].out_c;
 }
+
 
 static int narrow(const vgc_layer *l)
 {
@@ -322,10 +324,10 @@ static int allocate(vgc_net *net, char *err, size_t errlen)
 #define FEED_RATIO 4
 
 /*
- * Whether cfg layer i, an s16 layer (or one that qualifies), can be fed by the depthwise layer
- * before it: that layer's output read by i alone (not kept), i's output
- * written (not an expansion packed whole for the depthwise layer after
- * it); with feed 0, only where it pays (above).
+ * Whether cfg layer i, an s16 layer (or one that qualifies), can be fed
+ * by the depthwise layer before it: that layer's output read by i alone
+ * (not kept), i's output written (not an expansion packed whole for the
+ * depthwise layer after it); with feed 0, only where it pays (above).
  */
 static int feedable(const vgc_net *net, int i, int feed)
 {
