@@ -141,7 +141,8 @@ static inline __attribute__((always_inline)) void dw_tails(const vgc_q8_dw *d, c
 {
     const int t = d->ow % 16, ox = d->ow - t, oh = d->oh;
     const size_t ldi = d->ldi;
-    const __mmask64 load = (((__mmask64)1 << (ldi + (size_t)t + (size_t)size - 1)) - 1);
+    const size_t reach = ldi + (size_t)t + (size_t)size - 1;      /* <= 64 (tails_fit) */
+    const __mmask64 load = reach >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << reach) - 1);
     const __mmask16 upper = (__mmask16)((1u << t) - 1u), lower = (__mmask16)(upper << 8);
     const __m512i shift = _mm512_maskz_mov_epi32(0xff00, _mm512_set1_epi32((int)((ldi - 8) * 0x10001u)));
     const dw_epi e = epi_make(d);
@@ -171,8 +172,8 @@ static inline __attribute__((always_inline)) void dw_tails(const vgc_q8_dw *d, c
 
 
 /*
- * Stride 1 on rows that are not a whole number of vectors (10, 20, 40
- * outputs): a vector of 16 outputs runs on into the next rows, in the
+ * Stride 1 on rows of 8 to 31 outputs that are not a whole number of
+ * vectors (10, 20): a vector of 16 outputs runs on into the next rows, in the
  * output's order (o = oy * ow + ox), so a 10x10 channel is 7 vectors, not
  * 10 of 10 lanes. A kernel row is still one load: the lanes of a later
  * output row read ldi - ow bytes further on than their place in the

@@ -7,8 +7,8 @@
  * - every SIMD depthwise kernel the CPU has (AVX-512 VBMI, AVX-512 VNNI on
  *   s16 input, AVX2) and the reference on s16 input against the reference: sizes
  *   1, 3, 5 and 7, strides 1, 2 and 3, odd widths and heights (1 to 37:
- *   the last partial vector; 8, 10, 20 and 40: the rows the VBMI kernel's
- *   vectors run across, or pair their last outputs), every activation, float and u8 outputs, rows
+ *   the last partial vector; 8, 10, 20, 40 and 54: the rows the VBMI
+ *   kernel's vectors run across, or pair their last outputs), every activation, float and u8 outputs, rows
  *   with a stride wider than the output (nothing written past a row); a
  *   kernel the CPU lacks is a TAP SKIP with the reason;
  * - a network of depthwise and pointwise layers in int8 against fp32 and
@@ -141,7 +141,7 @@ static void test_reference(void **state)
 }
 
 
-#define NWIDTHS 10
+#define NWIDTHS 11
 
 /* Kernel fn against the reference: float and u8 outputs, rows wider than the output left alone. */
 static void test_kernel(void **state)
@@ -154,8 +154,9 @@ static void test_kernel(void **state)
         for (int stride = 1; stride <= 3; stride++)
             for (int wi = 0; wi < NWIDTHS; wi++)
                 for (int act = 0; act < NACTS; act++) {
-                    /* 8 to 40 on stride 1: the VBMI kernel's vectors run on across rows (q8_dw512.c) */
-                    static const int widths[NWIDTHS] = { 1, 5, 16, 17, 33, 37, 8, 10, 20, 40 };
+                    /* 8 to 54 on stride 1: the VBMI kernel's vectors run on across rows or pair the last
+                       outputs of two (q8_dw512.c; 54 unpadded, 3x3: its pairs read all 64 bytes of a load) */
+                    static const int widths[NWIDTHS] = { 1, 5, 16, 17, 33, 37, 8, 10, 20, 40, 54 };
                     const int size = sizes[si], w = widths[wi] + size - 1, h = size + (int)(next() % 9);
                     const int pad = (size / 2) * (int)((act + wi) % 2);
                     plane p;
