@@ -188,8 +188,11 @@ size_t vgc_layer_plan(vgc_net *net, vgc_layer *l)
              * KB; VGC_PROFILE, `bench_engines ab`: layers 2 and 5 -0.01 to -0.03 ms). Planned again
              * once the 1x1 is s16 (q16.c), never larger than planned first: the scratch stays.
              */
-            if (l[-1].q16 && expand_group(l, 8, t) < g)
-                g = expand_group(l, 8, t);
+            if (l[-1].q16) {
+                const int g8 = expand_group(l, 8, t);
+
+                g = g8 < g ? g8 : g;
+            }
             l->chunk = g < l->c ? g : l->c;
             return expand_offset(l) + (size_t)l->chunk * (ihw + VGC_Q8_RANGE);
         }

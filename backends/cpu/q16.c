@@ -699,14 +699,11 @@ void vgc_q16_pack_span(const vgc_net *net, const vgc_layer *e, const float *in, 
 
 void vgc_q16_pack_fused(vgc_net *net, const vgc_layer *e, const float *in, int batch)
 {
-    vgc_q16_net *qn = net->q16;
-    const int hw = e->out_w * e->out_h, nb = blocks(e);
+    const int hw = e->out_w * e->out_h;
 
     /* on this thread: the depthwise layer's tasks read every block of every image */
     for (int b = 0; b < batch; b++)
-        for (int blk = 0; blk < nb; blk++)
-            pack_block(qn, e, in + (size_t)b * e->c * hw, blk, qn->fscale + ((size_t)b * nb + blk) * qn->max_m,
-                       qn->fb + (size_t)b * qn->fb_bytes + (size_t)blk * Q16_BLOCK * 4, pitch(hw));
+        vgc_q16_pack_span(net, e, in + (size_t)b * e->c * hw, b, 0, hw);
 }
 
 

@@ -152,20 +152,10 @@ static inline __attribute__((always_inline)) void dw_tails(const vgc_q8_dw *d, c
     for (int p = 0; p < pairs; p++)
         ix[p] = _mm512_add_epi32(idx[p], shift);
     dw_rows(d, w, idx, pairs, size, ox);
-    for (; oy + 1 < oh; oy += 2) {
-        const __m512 y = dw_value(&e, dw_sum(d->in + (size_t)oy * ldi + (size_t)ox, ldi, load, ix, w, pairs, size), 16);
-
-        /* lane i of the lower half is column ox + i - 8 of row oy + 1 */
-        if (e.qout) {
-            const __m512i q = q8_quant512(y, e.qinv, e.qzp);
-
-            _mm512_mask_cvtusepi32_storeu_epi8(e.qout + (size_t)oy * e.ldq + ox, upper, q);
-            _mm512_mask_cvtusepi32_storeu_epi8(e.qout + (size_t)(oy + 1) * e.ldq + ox - 8, lower, q);
-        } else {
-            _mm512_mask_storeu_ps(e.out + (size_t)oy * e.ldo + ox, upper, y);
-            _mm512_mask_storeu_ps(e.out + (size_t)(oy + 1) * e.ldo + ox - 8, lower, y);
-        }
-    }
+    /* lane i of the lower half is column ox + i - 8 of row oy + 1 */
+    for (; oy + 1 < oh; oy += 2)
+        dw_put_rows(&e, dw_value(&e, dw_sum(d->in + (size_t)oy * ldi + (size_t)ox, ldi, load, ix, w, pairs, size), 16),
+                    oy, ox, 8, (__mmask16)(upper | lower), 0xff00, 0);
     if (oy < oh)        /* an odd last row's alone: the upper lanes */
         dw_store(&e, dw_sum(d->in + (size_t)oy * ldi + (size_t)ox, ldi, load, idx, w, pairs, size), oy, ox, t);
 }
@@ -181,7 +171,7 @@ static inline __attribute__((always_inline)) void dw_tails(const vgc_q8_dw *d, c
  * past the next one's: m2; with ow >= 8 a vector touches at most 3 rows).
  */
 typedef struct dw_vec {
-    int o, oy;
+    int oy, ox;               /* lane 0's output */
     __mmask16 m1, m2;
     __mmask64 load;           /* the bytes its lanes read from a kernel row */
     __m512i shift;            /* per lane, ldi - ow for each row past lane 0's, as two s16 */
@@ -189,13 +179,13 @@ typedef struct dw_vec {
 } dw_vec;
 
 
-static inline __attribute__((always_inline)) dw_vec dw_vec_at(const vgc_q8_dw *d, int o, int oy, int ox, int cnt,
+static inline __attribute__((always_inline)) dw_vec dw_vec_at(const vgc_q8_dw *d, int oy, int ox, int cnt,
                                                               __m512i extra)
 {
     const int ow = d->ow, r1 = ow - ox, r2 = r1 + ow, skip = (int)d->ldi - ow;
     const int reach = (cnt - 1) + skip * ((cnt - 1 >= r1) + (cnt - 1 >= r2)) + d->size;
     dw_vec v = {
-        .o = o, .oy = oy,
+        .oy = oy, .ox = ox,
         .m1 = r1 < 16 ? (__mmask16)(0xffffu << r1) : 0, .m2 = r2 < 16 ? (__mmask16)(0xffffu << r2) : 0,
         .load = reach >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << reach) - 1),
         .x = d->in + (size_t)oy * d->ldi + (size_t)ox,
@@ -244,26 +234,27 @@ static inline __attribute__((always_inline)) void dw_dense(const vgc_q8_dw *d, c
 
     /* two vectors an iteration: their chains interleave */
     for (; o + 32 <= n; o += 32) {
-        const dw_vec v0 = dw_vec_at(d, o, oy, ox, 16, extra);
+        const dw_vec v0 = dw_vec_at(d, oy, ox, 16, extra);
         dw_vec v1;
 
         for (ox += 16; ox >= ow; ox -= ow)
             oy++;
-        v1 = dw_vec_at(d, o + 16, oy, ox, 16, extra);
+        v1 = dw_vec_at(d, oy, ox, 16, extra);
         for (ox += 16; ox >= ow; ox -= ow)
             oy++;
         {
             const __m512i s0 = dw_vec_sum(d, &v0, w, idx, pairs, size), s1 = dw_vec_sum(d, &v1, w, idx, pairs, size);
 
-            dw_store_dense(&e, s0, v0.o, v0.oy, v0.m1, v0.m2, 16);
-            dw_store_dense(&e, s1, v1.o, v1.oy, v1.m1, v1.m2, 16);
+            dw_put_rows(&e, dw_value(&e, s0, 16), v0.oy, v0.ox, ow, 0xffff, v0.m1, v0.m2);
+            dw_put_rows(&e, dw_value(&e, s1, 16), v1.oy, v1.ox, ow, 0xffff, v1.m1, v1.m2);
         }
     }
     for (; o < n; o += 16) {
         const int cnt = n - o < 16 ? n - o : 16;
-        const dw_vec v = dw_vec_at(d, o, oy, ox, cnt, extra);
+        const dw_vec v = dw_vec_at(d, oy, ox, cnt, extra);
 
-        dw_store_dense(&e, dw_vec_sum(d, &v, w, idx, pairs, size), v.o, v.oy, v.m1, v.m2, cnt);
+        dw_put_rows(&e, dw_value(&e, dw_vec_sum(d, &v, w, idx, pairs, size), cnt), v.oy, v.ox, ow,
+                    (__mmask16)((1u << cnt) - 1u), v.m1, v.m2);
         for (ox += 16; ox >= ow; ox -= ow)
             oy++;
     }

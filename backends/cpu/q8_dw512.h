@@ -14,7 +14,6 @@ typedef struct dw_epi {
     float *out;
     uint8_t *qout;
     size_t ldo, ldq;
-    int ow;
 } dw_epi;
 
 
@@ -23,7 +22,7 @@ static dw_epi epi_make(const vgc_q8_dw *d)
     dw_epi e = {
         .comp = _mm512_set1_epi32(d->comp), .scale = _mm512_set1_ps(d->scale), .bias = _mm512_set1_ps(d->bias),
         .qinv = _mm512_set1_ps(d->qinv), .qzp = _mm512_set1_ps(d->qzp), .act = d->act,
-        .out = d->out, .qout = d->qout, .ldo = d->ldo, .ldq = d->ldq, .ow = d->ow,
+        .out = d->out, .qout = d->qout, .ldo = d->ldo, .ldq = d->ldq,
     };
 
     return e;
@@ -71,27 +70,24 @@ static inline void dw_store(const dw_epi *e, __m512i acc, int oy, int ox, int cn
 
 
 /*
- * The same for a vector of outputs that runs on across rows: cnt outputs
- * from o = oy * ow + ox on, the lanes of m1 a row later than lane 0's, those
- * of m2 two (q8_dw512.c's dense loop). Output (oy, ox) lies at oy * ld + ox
- * = o + oy * (ld - ow): one masked store a row the lanes touch.
+ * Store the lanes `all` of y, a vector that spans rows (q8_dw512.c's dense
+ * and paired-tail loops): lane i of row r (r 0 for lane 0's, 1 for the
+ * lanes of m1, 2 for those of m2) is output (oy + r, ox + i - r * shift),
+ * so a row's lanes are one masked store from (oy + r) * ld + ox - r * shift
+ * (never before the buffer: the first lane of a later row is at column >= 0).
  */
-static inline void dw_store_dense(const dw_epi *e, __m512i acc, int o, int oy, __mmask16 m1, __mmask16 m2, int cnt)
+static inline void dw_put_rows(const dw_epi *e, __m512 y, int oy, int ox, int shift, __mmask16 all, __mmask16 m1,
+                               __mmask16 m2)
 {
-    const __mmask16 all = cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1u);
     const __mmask16 row[3] = { (__mmask16)(all & ~m1), (__mmask16)(all & m1 & ~m2), (__mmask16)(all & m2) };
-    const __m512 y = dw_value(e, acc, cnt);
 
     if (e->qout) {
         const __m512i q = q8_quant512(y, e->qinv, e->qzp);
-        const size_t skip = e->ldq - (size_t)e->ow;
 
         for (int r = 0; r < 3 && row[r]; r++)
-            _mm512_mask_cvtusepi32_storeu_epi8(e->qout + (size_t)o + (size_t)(oy + r) * skip, row[r], q);
+            _mm512_mask_cvtusepi32_storeu_epi8(e->qout + (size_t)(oy + r) * e->ldq + ox - (size_t)r * shift, row[r], q);
     } else {
-        const size_t skip = e->ldo - (size_t)e->ow;
-
         for (int r = 0; r < 3 && row[r]; r++)
-            _mm512_mask_storeu_ps(e->out + (size_t)o + (size_t)(oy + r) * skip, row[r], y);
+            _mm512_mask_storeu_ps(e->out + (size_t)(oy + r) * e->ldo + ox - (size_t)r * shift, row[r], y);
     }
 }

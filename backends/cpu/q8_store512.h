@@ -32,11 +32,12 @@ static inline void q8_store512(const vgc_q8_gemm *g, int m, int col, __m512 y, i
             t[i] = vgc_act_scalar(t[i], g->act);
         y = _mm512_loadu_ps(t);
     }
-    if (g->range) {
+    if (g->range) {     /* the row's running range: its stored lanes alone */
         float *r = g->range + (size_t)m * VGC_Q8_RANGE;
+        const __m512 lo = _mm512_loadu_ps(r), hi = _mm512_loadu_ps(r + 16);
 
-        _mm512_storeu_ps(r, _mm512_mask_min_ps(_mm512_loadu_ps(r), mask, _mm512_loadu_ps(r), y));
-        _mm512_storeu_ps(r + 16, _mm512_mask_max_ps(_mm512_loadu_ps(r + 16), mask, _mm512_loadu_ps(r + 16), y));
+        _mm512_storeu_ps(r, _mm512_mask_min_ps(lo, mask, lo, y));
+        _mm512_storeu_ps(r + 16, _mm512_mask_max_ps(hi, mask, hi, y));
     }
     if (!g->q) {
         _mm512_mask_storeu_ps(g->c + (size_t)m * g->ldc + col, mask, y);

@@ -360,7 +360,6 @@ static int bench_darknet(char **argv)
 }
 
 
-/* OpenBLAS sgemm on a large square problem: the machine's practical peak. */
 #define AB_MAX 8
 
 /* The settings a SPEC of `ab` may name (precision_env's and calibrate_env's). */
@@ -402,7 +401,7 @@ static int bench_ab(char **argv, int argc)
     vgc_net *nets[AB_MAX] = { 0 };
     double *ms[AB_MAX] = { 0 }, *sec[AB_MAX] = { 0 };
     int runs[AB_MAX] = { 0 };
-    char err[VIGIA_ERRLEN];
+    char err[VIGIA_ERRLEN] = "out of memory";
     float *x;
     int w = atoi(argv[3]), h = atoi(argv[4]), c, rc = 1;
 
@@ -434,7 +433,11 @@ static int bench_ab(char **argv, int argc)
         goto out;
     for (int v = 0; v < nv; v++)
         for (int i = 0; i < 3; i++)
-            vgc_net_forward(nets[v], x, 1, err, sizeof err);
+            if (vgc_net_forward(nets[v], x, 1, err, sizeof err) < 0) {
+                fprintf(stderr, "ab: %s: %s\n", argv[6 + v], err);
+                free(x);
+                goto out;
+            }
     for (int f = 0; f < frames; f++)
         for (int v = 0; v < nv; v++) {
             double t0 = cu_now();
@@ -476,6 +479,7 @@ out:
 }
 
 
+/* OpenBLAS sgemm on a large square problem: the machine's practical peak. */
 static int bench_sgemm(int threads)
 {
     const int n = 1536;

@@ -201,7 +201,10 @@ static void test_bound(void **state)
 }
 
 
-/* The VNNI kernels against the reference: the same packed bytes, the same largest |x|, the same floats, each row's range. */
+/*
+ * The VNNI kernels against the reference: the same packed bytes, the same
+ * largest |x|, the same floats; and each one's row ranges against its floats.
+ */
 static void test_vnni(void **state)
 {
     static const int ms[] = { 1, 7, 8, 9, 17, 33 }, ks[] = { 1, 2, 3, 16, 33, 48, 96 };

@@ -8,8 +8,9 @@
  *   s16 input, AVX2) and the reference on s16 input against the reference: sizes
  *   1, 3, 5 and 7, strides 1, 2 and 3, odd widths and heights (1 to 37:
  *   the last partial vector; 8, 10, 20, 40 and 54: the rows the VBMI
- *   kernel's vectors run across, or pair their last outputs), every activation, float and u8 outputs, rows
- *   with a stride wider than the output (nothing written past a row); a
+ *   kernel's vectors run across, or pair their last outputs), every
+ *   activation, float and u8 outputs, rows with a stride wider than the
+ *   output (nothing written past a row); a
  *   kernel the CPU lacks is a TAP SKIP with the reason;
  * - a network of depthwise and pointwise layers in int8 against fp32 and
  *   against the reference kernel, which layers run int8;
