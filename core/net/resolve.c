@@ -2,10 +2,17 @@
  * resolve: see resolve.h. A request lives in one place at a time: the
  * queue (waiting for a thread), a thread (its getaddrinfo running: in no
  * list), or the done list (answered, waiting for the loop thread). The
- * mutex guards both lists, the requests' state and answers, and `stop`;
+ * mutex guards both lists, the requests' state and answers, `stop`, the
+ * threads' `busy` and the two counts that decide who frees the resolver;
  * `pending`, the callbacks and the libev calls belong to the loop thread
  * alone (ev_async_send is the one libev call the threads make, as libev
- * documents for ev_async).
+ * documents for ev_async, and never once `stop` is set).
+ *
+ * A stop does not wait for a getaddrinfo under way (glibc may take 5 s a
+ * try against a dead DNS server): a thread in one is detached, and when
+ * its call returns it frees its request and goes, touching neither the
+ * lists nor the loop; the resolver's memory goes with the last of the
+ * owner and those threads.
  */
 #include "net/resolve.h"
 
@@ -38,6 +45,13 @@ struct vg_resolve_req {
     vg_link link;               /* in r->queue or r->done */
 };
 
+/* A thread of the pool: busy while its getaddrinfo runs (under r->mu). */
+typedef struct resolve_thread {
+    vg_resolver *r;
+    pthread_t id;
+    int busy;
+} resolve_thread;
+
 struct vg_resolver {
     struct ev_loop *loop;
     ev_async async;             /* a thread answered: the done list has work */
@@ -48,8 +62,10 @@ struct vg_resolver {
     vg_list queue;              /* waiting for a thread, oldest first */
     vg_list done;               /* answered, oldest first */
     int stop;
-    pthread_t threads[VG_RESOLVE_THREADS];
+    resolve_thread threads[VG_RESOLVE_THREADS];
     int nthreads;
+    int detached;               /* threads left in getaddrinfo by a stop, not gone yet */
+    int owner_gone;             /* vg_resolver_destroy is done with it */
 };
 
 
@@ -76,10 +92,36 @@ req_free(vg_resolve_req *q)
 }
 
 
+static void
+resolver_free(vg_resolver *r)
+{
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+
+/*
+ * A detached thread whose getaddrinfo returned after the stop (r->mu
+ * held, released here): its request is nobody else's now, and the
+ * resolver is freed by whichever of the owner and these threads is last.
+ */
+static void
+leave_stopped(vg_resolver *r, vg_resolve_req *q)
+{
+    free(q);
+    int last = --r->detached == 0 && r->owner_gone;
+    pthread_mutex_unlock(&r->mu);
+    if (last)
+        resolver_free(r);
+}
+
+
 static void *
 worker(void *arg)
 {
-    vg_resolver *r = arg;
+    resolve_thread *self = arg;
+    vg_resolver *r = self->r;
     pthread_mutex_lock(&r->mu);
     for (;;) {
         while (!r->stop && vg_list_empty(&r->queue))
@@ -89,6 +131,7 @@ worker(void *arg)
         vg_resolve_req *q = vg_list_first(&r->queue, vg_resolve_req, link);
         vg_list_remove(&r->queue, &q->link);
         q->state = Q_RUNNING;
+        self->busy = 1;
         char host[HOST_MAX], port[8];
         memcpy(host, q->host, sizeof host);
         memcpy(port, q->port, sizeof port);
@@ -99,6 +142,13 @@ worker(void *arg)
         int rc = getaddrinfo(host, port, &hints, &ai);
 
         pthread_mutex_lock(&r->mu);
+        self->busy = 0;
+        if (r->stop) {   /* detached by the stop: nothing to deliver, nowhere to */
+            if (ai)
+                freeaddrinfo(ai);
+            leave_stopped(r, q);
+            return NULL;
+        }
         if (rc == 0 && ai && ai->ai_addrlen <= sizeof q->res.addr) {
             memcpy(&q->res.addr, ai->ai_addr, ai->ai_addrlen);
             q->res.len = ai->ai_addrlen;
@@ -166,8 +216,14 @@ threads_start(vg_resolver *r)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    while (r->nthreads < VG_RESOLVE_THREADS && pthread_create(&r->threads[r->nthreads], NULL, worker, r) == 0)
+    while (r->nthreads < VG_RESOLVE_THREADS) {
+        resolve_thread *t = &r->threads[r->nthreads];
+        t->r = r;
+        t->busy = 0;
+        if (pthread_create(&t->id, NULL, worker, t) != 0)
+            break;
         r->nthreads++;
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return r->nthreads ? 0 : -1;
 }
@@ -260,12 +316,23 @@ vg_resolver_destroy(vg_resolver *r)
 {
     if (!r)
         return;
+    /* the idle threads see stop and end now: joined; one in getaddrinfo is left to it (leave_stopped) */
+    int join[VG_RESOLVE_THREADS] = { 0 };
     pthread_mutex_lock(&r->mu);
     r->stop = 1;
     pthread_cond_broadcast(&r->cv);
+    for (int i = 0; i < r->nthreads; i++) {
+        if (r->threads[i].busy) {
+            pthread_detach(r->threads[i].id);
+            r->detached++;
+        } else {
+            join[i] = 1;
+        }
+    }
     pthread_mutex_unlock(&r->mu);
     for (int i = 0; i < r->nthreads; i++)
-        pthread_join(r->threads[i], NULL);
+        if (join[i])
+            pthread_join(r->threads[i].id, NULL);
     vg_list_each_safe(q, nq, &r->queue, vg_resolve_req, link)
         req_free(q);
     vg_list_each_safe(q, nq, &r->done, vg_resolve_req, link)
@@ -273,7 +340,10 @@ vg_resolver_destroy(vg_resolver *r)
     if (!r->reffed)
         ev_ref(r->loop);   /* libev: a watcher unref'd after start is ref'd again before its stop */
     ev_async_stop(r->loop, &r->async);
-    pthread_cond_destroy(&r->cv);
-    pthread_mutex_destroy(&r->mu);
-    free(r);
+    pthread_mutex_lock(&r->mu);
+    r->owner_gone = 1;
+    int last = r->detached == 0;
+    pthread_mutex_unlock(&r->mu);
+    if (last)
+        resolver_free(r);
 }

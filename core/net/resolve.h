@@ -63,9 +63,12 @@ void vg_resolve_cancel(vg_resolve_req *q);
 int vg_resolver_pending(const vg_resolver *r);
 
 /*
- * Stops the threads (waits for the getaddrinfo calls under way to return:
- * a stop may wait that long), frees every request (no callback fires: the
- * owners must not use theirs afterwards) and the resolver. NULL: nothing.
+ * Stops the threads and frees every request (no callback fires: the
+ * owners must not use theirs afterwards) and the resolver. It never waits
+ * for DNS: the idle threads are joined, and a thread whose getaddrinfo is
+ * under way is detached, to free its request and end when the call
+ * returns (the resolver's memory lasts until then; the process may exit
+ * first). NULL: nothing.
  */
 void vg_resolver_destroy(vg_resolver *r);
 

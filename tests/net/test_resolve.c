@@ -4,7 +4,8 @@
  * meanwhile); a cancelled request never calls back, before or while its
  * getaddrinfo runs; past VG_RESOLVE_PENDING a request is refused and the
  * others are all answered; a name that does not resolve says why; destroy
- * with requests under way frees them. The names come from dns_preload
+ * with requests under way frees them and returns while their getaddrinfo
+ * calls still run (the library's log: started, not ended). The names come from dns_preload
  * (this program runs itself again under it), so they are slow or missing
  * on purpose, without a DNS server.
  */
@@ -26,7 +27,7 @@
 
 #define PRELOAD VIGIA_BUILDDIR "/tests/net/vigia-test-dns.so"
 
-static char dns_file[64];
+static char dns_file[64], dns_log[64];
 
 typedef struct answers {
     int n;                      /* callbacks */
@@ -213,6 +214,21 @@ many_past_the_bound(void **state)
 }
 
 
+/* How many lines of the library's log (VG_TEST_DNS_LOG) are `line`. */
+static int
+log_lines(const char *line)
+{
+    FILE *f = fopen(getenv("VG_TEST_DNS_LOG"), "r");
+    char got[256];
+    int n = 0;
+    while (f && fgets(got, sizeof got, f))
+        n += strcmp(got, line) == 0;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+
 static void
 destroy_while_pending(void **state)
 {
@@ -222,10 +238,30 @@ destroy_while_pending(void **state)
     answers s = { 0 };
     vg_resolve_addr a;
     char err[128];
+    /* every thread in a getaddrinfo of 10 s, more queued behind them */
     for (int i = 0; i < VG_RESOLVE_THREADS + 3; i++)
-        assert_int_equal(vg_resolver_start(r, "slow.vigia.test", "80", &a, on_answer, &s, NULL, err, sizeof err), 0);
-    vg_resolver_destroy(r);   /* joins the threads, frees every request */
+        assert_int_equal(vg_resolver_start(r, "glacial.vigia.test", "80", &a, on_answer, &s, NULL, err, sizeof err), 0);
+    for (int i = 0; i < 20000 && log_lines("start glacial.vigia.test\n") < VG_RESOLVE_THREADS; i++)
+        usleep(1000);
+    /* the threads are detached, not waited for: destroy returns while their calls run (no "end" yet) */
+    vg_resolver_destroy(r);
     f->r = NULL;
+    assert_int_equal(log_lines("end glacial.vigia.test\n"), 0);
+    assert_int_equal(log_lines("start glacial.vigia.test\n"), VG_RESOLVE_THREADS);
+    ev_run(loop, EVRUN_NOWAIT);
+    assert_int_equal(s.n, 0);
+    /* and where the detached threads' calls end while the process lives on (slow: 200 ms), they
+       free their requests and the last one the resolver (the sanitizer builds check that) */
+    const int started = log_lines("start slow.vigia.test\n"), ended = log_lines("end slow.vigia.test\n");
+    r = vg_resolver_create(loop);
+    for (int i = 0; i < VG_RESOLVE_THREADS; i++)
+        assert_int_equal(vg_resolver_start(r, "slow.vigia.test", "80", &a, on_answer, &s, NULL, err, sizeof err), 0);
+    for (int i = 0; i < 20000 && log_lines("start slow.vigia.test\n") < started + VG_RESOLVE_THREADS; i++)
+        usleep(1000);
+    vg_resolver_destroy(r);
+    for (int i = 0; i < 20000 && log_lines("end slow.vigia.test\n") < ended + VG_RESOLVE_THREADS; i++)
+        usleep(1000);
+    usleep(100 * 1000);   /* past their last steps (an unlock, a free) */
     ev_run(loop, EVRUN_NOWAIT);
     assert_int_equal(s.n, 0);
 }
@@ -239,12 +275,16 @@ main(int argc, char **argv)
         /* the names of these tests come from dns_preload: run again under it */
         snprintf(dns_file, sizeof dns_file, "/tmp/vigia-test-dns-%d", (int)getpid());
         FILE *f = fopen(dns_file, "w");
-        if (!f || fprintf(f, "slow.vigia.test 127.0.0.1 200\nfast.vigia.test 127.0.0.1\nnx.vigia.test -\n") < 0
+        if (!f || fprintf(f, "slow.vigia.test 127.0.0.1 200\nfast.vigia.test 127.0.0.1\nnx.vigia.test -\n"
+                             "glacial.vigia.test 127.0.0.1 10000\n") < 0
             || fclose(f) != 0) {
             perror(dns_file);
             return 1;
         }
         setenv("VG_TEST_DNS_FILE", dns_file, 1);
+        snprintf(dns_log, sizeof dns_log, "/tmp/vigia-test-dns-%d.log", (int)getpid());
+        unlink(dns_log);
+        setenv("VG_TEST_DNS_LOG", dns_log, 1);
         setenv("VG_TEST_DNS_OURS", "1", 1);   /* ours to remove at the end */
         setenv("LD_PRELOAD", PRELOAD, 1);
         {   /* under AddressSanitizer the preloaded library comes before its runtime: allowed (it wraps getaddrinfo only) */
@@ -265,7 +305,9 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(destroy_while_pending, fixture_up, fixture_down),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    if (getenv("VG_TEST_DNS_OURS"))
+    if (getenv("VG_TEST_DNS_OURS")) {
         unlink(getenv("VG_TEST_DNS_FILE"));
+        unlink(getenv("VG_TEST_DNS_LOG"));
+    }
     return rc;
 }

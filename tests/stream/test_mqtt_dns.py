@@ -4,7 +4,8 @@ tests/net/vigia-test-dns.so, a test-only getaddrinfo (LD_PRELOAD) answering the 
 this test lists. broker.vigia.test takes 2 s to resolve at start: /health is answered meanwhile
 (after the resolution started and before it ended, by the library's log), and the server then
 connects. The broker moves to 127.0.0.2 and its name with it: after the connection is lost the
-name is resolved again and the server connects to the new broker."""
+name is resolved again and the server connects to the new broker. A server stopped while a
+name takes 10 s to resolve exits at once: by the library's log, before that getaddrinfo ended."""
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import test_events as te  # noqa: E402
 import dns_names as dn  # noqa: E402
 
 NAME = "broker.vigia.test"
+GLACIAL = "glacial.vigia.test"   # 10 s to resolve (the library's longest delay)
 
 
 class Broker:
@@ -47,7 +49,7 @@ def setup():
         raise tap.Skip("mosquitto not installed")
     ctx = dn.setup("vigia-mqttdns-")
     ctx["port"] = tap.free_port()
-    dn.write_names(ctx, f"{NAME} 127.0.0.1 2000\n")
+    dn.write_names(ctx, f"{NAME} 127.0.0.1 2000\n{GLACIAL} 127.0.0.1 10000\n")
     ctx["brokers"] = [Broker(ctx["work"], "127.0.0.1", ctx["port"])]
     time.sleep(0.3)
     ctx["srv"] = dn.server(ctx, ["--mqtt-url", f"mqtt://{NAME}:{ctx['port']}", "--mqtt-prefix", "vt"])
@@ -80,7 +82,7 @@ def test_broker_moves(ctx):
     srv = ctx["srv"]
     tap.check(wait_metric(srv, "vigia_mqtt_connected", 1) == 1)
     ctx["brokers"][0].kill()
-    dn.write_names(ctx, f"{NAME} 127.0.0.2\n")
+    dn.write_names(ctx, f"{NAME} 127.0.0.2\n{GLACIAL} 127.0.0.1 10000\n")
     ctx["brokers"].append(Broker(ctx["work"], "127.0.0.2", ctx["port"]))
     tap.check(wait_metric(srv, "vigia_mqtt_connected", 0) == 0)
     tap.check(wait_metric(srv, "vigia_mqtt_connected", 1) == 1)
@@ -89,5 +91,27 @@ def test_broker_moves(ctx):
         tap.check("New client connected" in f.read())
 
 
+def test_stop_while_resolving(ctx):
+    """A stop never waits on DNS: a second server whose broker name takes 10 s to resolve, stopped
+    (SIGTERM) once the resolution started, exits 0 before it ended (no "end" in the library's
+    log: the thread in getaddrinfo was left to it, not waited for)."""
+    second = dict(ctx, work=os.path.join(ctx["work"], "second"))   # its own data folder, the same names
+    os.makedirs(second["work"])
+    srv = dn.server(second, ["--mqtt-url", f"mqtt://{GLACIAL}:{ctx['port']}", "--mqtt-prefix", "vg"])
+    try:
+        srv.wait_ready()
+        end = time.time() + 30
+        while time.time() < end and f"start {GLACIAL}" not in dn.log(ctx):
+            time.sleep(0.005)
+        tap.check(f"start {GLACIAL}" in dn.log(ctx), dn.log(ctx))
+        rc = srv.stop()
+        log = dn.log(ctx)   # read after the server exited
+    finally:
+        if srv.proc.poll() is None:
+            srv.proc.kill()
+    tap.check(rc == 0, f"server exit status {rc}")
+    tap.check(f"end {GLACIAL}" not in log, log)
+
+
 if __name__ == "__main__":
-    sys.exit(tap.run([test_slow_broker_name, test_broker_moves], setup, teardown))
+    sys.exit(tap.run([test_slow_broker_name, test_broker_moves, test_stop_while_resolving], setup, teardown))
