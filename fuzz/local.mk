@@ -104,7 +104,7 @@ FUZZ_TARGETS += fuzz/fuzz_api
 FUZZ_TARGETS += fuzz/cpu/fuzz_darknet_model
 # the cpu engine's ONNX reader, compiled into the harness with coverage
 noinst_PROGRAMS += fuzz/fuzz_onnx
-fuzz_fuzz_onnx_SOURCES = fuzz/fuzz_onnx.c backends/cpu/onnx_read.c backends/cpu/onnx_shape.c \
+fuzz_fuzz_onnx_SOURCES = fuzz/fuzz_onnx.c backends/cpu/onnx_read.c backends/cpu/onnx_split.c backends/cpu/onnx_shape.c \
 	backends/cpu/onnx_read.h backends/cpu/cfg.c backends/cpu/onnx_head.c backends/cpu/onnx_head.h
 nodist_fuzz_fuzz_onnx_SOURCES = $(VGC_ONNX_PB)
 fuzz_fuzz_onnx_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu -Ibackends/cpu $(PROTOBUF_C_CFLAGS)

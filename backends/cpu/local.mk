@@ -16,7 +16,7 @@ backends_cpu_libvgcpu_a_SOURCES = \
 	backends/cpu/q8_calib.h backends/cpu/q8_calib.c backends/cpu/q8_cache.c \
 	backends/cpu/bf16_avx512.c backends/cpu/bf16_amx.c \
 	backends/cpu/q16.h backends/cpu/q16.c backends/cpu/q16_vnni.c \
-	backends/cpu/onnx_read.h backends/cpu/onnx_read.c backends/cpu/onnx_shape.c \
+	backends/cpu/onnx_read.h backends/cpu/onnx_read.c backends/cpu/onnx_split.h backends/cpu/onnx_split.c backends/cpu/onnx_shape.c \
 	backends/cpu/onnx_rewrite.h backends/cpu/onnx_rewrite.c backends/cpu/onnx_exec.h backends/cpu/onnx_exec.c \
 	backends/cpu/onnx_model.h backends/cpu/onnx_model.c \
 	backends/cpu/onnx_head.h backends/cpu/onnx_head.c \
@@ -170,6 +170,8 @@ bench_engines_bench_classify_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/backends/cpu
 bench_engines_bench_classify_CFLAGS = $(AM_CFLAGS) -pthread
 bench_engines_bench_classify_LDADD = $(VGC_LIBS)
 EXTRA_DIST += bench/engines/run-classify bench/engines/classify_peers.py
+# bench/engines/run-read-peak: a worker's resident set reading a 100 MiB ONNX model (rss_probe)
+EXTRA_DIST += bench/engines/run-read-peak
 # the int8 peaks of one core (VNNI, AMX, AVX2) and the int8 GEMM kernels against them
 noinst_PROGRAMS += bench/engines/q8_peak
 bench_engines_q8_peak_SOURCES = bench/engines/q8_peak.c

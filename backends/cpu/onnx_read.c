@@ -4,8 +4,11 @@
  * protobuf-c unpacks the file through an allocator with a budget (twice the
  * file plus VGC_ONNX_PB_OVERHEAD), so a small hostile file cannot make it
  * allocate much; everything we copy out of the message is checked against
- * the VGC_ONNX_* limits first. Shapes are inferred node by node in file
- * order by onnx_shape.c.
+ * the VGC_ONNX_* limits first. The graph's initializers (nearly all of a
+ * model's bytes) are decoded one at a time (onnx_split.h), and a file that
+ * vgc_onnx_load read gives back its pages behind each, so that the read's
+ * peak is about the file once, not twice. Shapes are inferred node by node
+ * in file order by onnx_shape.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,11 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
 #include "onnx_read.h"
+#include "onnx_split.h"
 #include "onnx.pb-c.h"
 
 static const char *const op_names[VGC_OP_COUNT] = {
@@ -655,8 +660,65 @@ static int graph_take(const read_ctx *ctx, vgc_onnx_graph *g, const Onnx__ModelP
 }
 
 
-int vgc_onnx_read(vgc_onnx_graph **out, const void *buf, size_t len, const char *dir,
-                  const vgc_onnx_options *opt, char *err, size_t errlen)
+/*
+ * The pages wholly inside buf[from, to), bytes already decoded, given back
+ * (vgc_onnx_load's own buffer: never read again, freed after). Only pages
+ * inside the block: the allocator's words around it are untouched.
+ */
+static void give_back(const uint8_t *buf, size_t from, size_t to)
+{
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t a = ((uintptr_t)buf + from + page - 1) & ~(page - 1), b = ((uintptr_t)buf + to) & ~(page - 1);
+
+    if (page && b > a)
+        (void)madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+
+/*
+ * The message: the model less its initializers, then each initializer from
+ * its own bytes (own: the file's pages behind it given back), into the
+ * graph's initializer array as protobuf-c would have made it; or, where
+ * the file is not split, the whole file at once. NULL: not decodable, or
+ * over the budget (*oom: out of memory outside protobuf-c).
+ */
+static Onnx__ModelProto *decode(const uint8_t *buf, size_t len, ProtobufCAllocator *alloc, int own, int *oom)
+{
+    vgc_onnx_split sp;
+    Onnx__ModelProto *m;
+    Onnx__GraphProto *gp;
+    const int split = vgc_onnx_split_model(buf, len, VGC_ONNX_MAX_INITS, &sp);
+
+    *oom = split < 0;
+    if (split <= 0)
+        return split < 0 ? NULL : onnx__model_proto__unpack(alloc, len, buf);
+    m = onnx__model_proto__unpack(alloc, sp.rest_len, sp.rest);
+    gp = m ? m->graph : NULL;
+    if (gp && sp.ninit && !gp->n_initializer &&
+        !(gp->initializer = alloc->alloc(alloc->allocator_data, sp.ninit * sizeof *gp->initializer)))
+        gp = NULL;
+    for (size_t i = 0; gp && i < sp.ninit; i++) {
+        Onnx__TensorProto *t = onnx__tensor_proto__unpack(alloc, sp.inits[i].len, buf + sp.inits[i].off);
+
+        if (!t) {
+            gp = NULL;
+            break;
+        }
+        gp->initializer[gp->n_initializer++] = t;
+        if (own)
+            give_back(buf, i ? sp.inits[i - 1].off + sp.inits[i - 1].len : 0, sp.inits[i].off + sp.inits[i].len);
+    }
+    vgc_onnx_split_free(&sp);
+    if (m && !gp) {
+        onnx__model_proto__free_unpacked(m, alloc);
+        m = NULL;
+    }
+    return m;
+}
+
+
+static int read_model(vgc_onnx_graph **out, const void *buf, size_t len, const char *dir,
+                      const vgc_onnx_options *opt, int own, char *err, size_t errlen)
 {
     static const vgc_onnx_options none;
     size_t max = opt && opt->max_bytes ? opt->max_bytes : VGC_ONNX_MAX_BYTES;
@@ -665,7 +727,7 @@ int vgc_onnx_read(vgc_onnx_graph **out, const void *buf, size_t len, const char 
     Onnx__ModelProto *m = NULL;
     vgc_onnx_graph *g = NULL;
     read_ctx ctx = { dir, err, errlen };
-    int rc;
+    int rc, oom;
 
     *out = NULL;
     if (!opt)
@@ -676,9 +738,10 @@ int vgc_onnx_read(vgc_onnx_graph **out, const void *buf, size_t len, const char 
     if (len > max)
         return vgc_fail(err, errlen, VIGIA_EINVAL, "the model is %zu bytes, more than %zu", len, max);
     budget.left = 2 * len + VGC_ONNX_PB_OVERHEAD;
-    m = onnx__model_proto__unpack(&alloc, len, buf);
+    m = decode(buf, len, &alloc, own, &oom);
     if (!m)
-        return vgc_fail(err, errlen, VIGIA_EINVAL, "not an ONNX model (protobuf decoding failed or too large)");
+        return oom ? vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory")
+                   : vgc_fail(err, errlen, VIGIA_EINVAL, "not an ONNX model (protobuf decoding failed or too large)");
     g = calloc(1, sizeof(*g));
     if (!g) {
         rc = vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory");
@@ -693,6 +756,13 @@ int vgc_onnx_read(vgc_onnx_graph **out, const void *buf, size_t len, const char 
 free_proto:
     onnx__model_proto__free_unpacked(m, &alloc);
     return rc;
+}
+
+
+int vgc_onnx_read(vgc_onnx_graph **out, const void *buf, size_t len, const char *dir,
+                  const vgc_onnx_options *opt, char *err, size_t errlen)
+{
+    return read_model(out, buf, len, dir, opt, 0, err, errlen);
 }
 
 
@@ -739,7 +809,7 @@ int vgc_onnx_load(vgc_onnx_graph **out, const char *path, const vgc_onnx_options
         dir[1] = '\0';
     else
         *slash = '\0';
-    rc = vgc_onnx_read(out, buf, done, dir, opt, err, errlen);
+    rc = read_model(out, buf, done, dir, opt, 1, err, errlen);
 free_buf:
     free(buf);
     free(dir);

@@ -13,6 +13,11 @@
  * - external data inside the directory is read at its offset.
  * - limits: node, attribute, name and rank counts over the limits (models
  *   built here with protobuf-c), truncated and corrupted files.
+ * - peak: a model of 100 MiB of weights (built here, streamed to a file)
+ *   loads with every initializer's bytes its own, and the loading process's
+ *   peak resident set stays under the file plus 48 MiB (about twice the file
+ *   before the initializers were decoded one at a time; not checked under
+ *   AddressSanitizer, whose allocator keeps its own).
  */
 #include "vg_build.h"
 
@@ -25,7 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "onnx_read.h"
@@ -434,6 +441,139 @@ static void test_limits(void **state)
 }
 
 
+/* ---- the read's peak ---------------------------------------------------------------- */
+
+#define PEAK_LAYERS 25
+#define PEAK_C 1024      /* a 1x1 convolution of 1024 channels: 4 MiB of weights each */
+
+/* protobuf-c's output, appended to a file. */
+typedef struct file_out {
+    ProtobufCBuffer base;
+    FILE *f;
+    int failed;
+} file_out;
+
+static void file_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
+{
+    file_out *o = (file_out *)b;
+
+    o->failed |= fwrite(data, 1, len, o->f) != len;
+}
+
+
+/*
+ * x[1,1024,1,1] -> PEAK_LAYERS 1x1 convolutions w0..w24 [1024,1024,1,1] ->
+ * y24, written to path; weight j of w<i> is the float i + j (each tensor's
+ * raw bytes a window of one shared array: the test itself stays small).
+ * Returns the file's size.
+ */
+static size_t write_peak_model(const char *path)
+{
+    static const int64_t wdims[4] = { PEAK_C, PEAK_C, 1, 1 };
+    const size_t n = (size_t)PEAK_C * PEAK_C;
+    float *pattern = malloc((n + PEAK_LAYERS) * sizeof *pattern);
+    Onnx__TensorProto t[PEAK_LAYERS], *tp[PEAK_LAYERS];
+    Onnx__NodeProto nodes[PEAK_LAYERS], *np[PEAK_LAYERS];
+    char names[2 * PEAK_LAYERS + 1][16], *ins[PEAK_LAYERS][2], *outs[PEAK_LAYERS][1];
+    file_out o = { { file_append }, NULL, 0 };
+    struct stat st;
+    built b;
+
+    assert_non_null(pattern);
+    for (size_t j = 0; j < n + PEAK_LAYERS; j++)
+        pattern[j] = (float)j;
+    strcpy(names[0], "x");
+    for (int i = 0; i < PEAK_LAYERS; i++) {
+        snprintf(names[1 + 2 * i], 16, "w%d", i);
+        snprintf(names[2 + 2 * i], 16, "y%d", i);
+        onnx__tensor_proto__init(&t[i]);
+        t[i].name = names[1 + 2 * i];
+        t[i].has_data_type = 1;
+        t[i].data_type = 1;
+        t[i].n_dims = 4;
+        t[i].dims = (int64_t *)wdims;
+        t[i].has_raw_data = 1;
+        t[i].raw_data.len = n * sizeof(float);
+        t[i].raw_data.data = (uint8_t *)(pattern + i);
+        tp[i] = &t[i];
+        onnx__node_proto__init(&nodes[i]);
+        nodes[i].op_type = (char *)"Conv";
+        ins[i][0] = names[i ? 2 * i : 0];
+        ins[i][1] = names[1 + 2 * i];
+        outs[i][0] = names[2 + 2 * i];
+        nodes[i].n_input = 2;
+        nodes[i].input = ins[i];
+        nodes[i].n_output = 1;
+        nodes[i].output = outs[i];
+        np[i] = &nodes[i];
+    }
+    free(build(&b, np, PEAK_LAYERS, names[2 * PEAK_LAYERS], 4, &(size_t){ 0 }));
+    b.d[1].dim_value = PEAK_C;   /* x[1,1024,1,1] */
+    b.g.n_initializer = PEAK_LAYERS;
+    b.g.initializer = tp;
+    o.f = fopen(path, "wb");
+    assert_non_null(o.f);
+    onnx__model_proto__pack_to_buffer(&b.m, &o.base);
+    assert_int_equal(fclose(o.f) | o.failed, 0);
+    free(pattern);
+    assert_int_equal(stat(path, &st), 0);
+    return (size_t)st.st_size;
+}
+
+
+static void test_peak(void **state)
+{
+    char path[64];
+    int fds[2], status;
+    long peak_kb = 0;
+    size_t size;
+    pid_t pid;
+
+    (void)state;
+    snprintf(path, sizeof path, "/tmp/vigia-onnx-peak-%d.onnx", (int)getpid());
+    size = write_peak_model(path);
+    assert_true(size > (size_t)PEAK_LAYERS * PEAK_C * PEAK_C * sizeof(float));
+    assert_int_equal(pipe(fds), 0);
+    /* loaded in a child: its peak is the load's alone, not this process's history */
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        vgc_onnx_graph *g = NULL;
+        struct rusage ru;
+        int ok;
+
+        close(fds[0]);
+        ok = vgc_onnx_load(&g, path, NULL, err, sizeof err) == 0;
+        for (int i = 0; ok && i < PEAK_LAYERS; i++) {
+            char name[16];
+            const vgc_onnx_value *w;
+
+            snprintf(name, sizeof name, "w%d", i);
+            w = &g->val[vgc_onnx_find(g, name)];
+            ok = w->count == (int64_t)PEAK_C * PEAK_C && ((const float *)w->data)[0] == (float)i &&
+                 ((const float *)w->data)[w->count - 1] == (float)(i + w->count - 1);
+        }
+        getrusage(RUSAGE_SELF, &ru);
+        peak_kb = ru.ru_maxrss;
+        if (write(fds[1], &peak_kb, sizeof peak_kb) != (ssize_t)sizeof peak_kb)
+            ok = 0;
+        if (!ok)
+            fprintf(stderr, "peak model: %s\n", err);
+        _exit(ok ? 0 : 1);
+    }
+    close(fds[1]);
+    assert_int_equal(read(fds[0], &peak_kb, sizeof peak_kb), (ssize_t)sizeof peak_kb);
+    close(fds[0]);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    unlink(path);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    printf("# peak %.1f MiB reading a %.1f MiB model\n", peak_kb / 1024.0, size / 1048576.0);
+#if !defined(__SANITIZE_ADDRESS__)
+    assert_true((size_t)peak_kb * 1024 <= size + ((size_t)48 << 20));
+#endif
+}
+
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -442,6 +582,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_external),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_peak),
     };
 
     return cmocka_run_group_tests_name("onnx_read", tests, NULL, NULL);
