@@ -45,7 +45,7 @@ libvigiacore_a_SOURCES += core/api/call.c core/api/call.h core/api/compare_api.c
 	core/api/compare_api.h core/api/cpai_api.c core/api/cpai_api.h core/api/deepstack_api.c \
 	core/api/deepstack_api.h core/api/detect_api.c core/api/detect_api.h core/api/detect_opts.c \
 	core/api/detect_opts.h core/api/history_api.c core/api/history_api.h core/api/kserve_api.c \
-	core/api/kserve_api.h core/api/mjpeg_api.c core/api/mjpeg_api.h core/api/models_api.c \
+	core/api/kserve_api.h core/api/mjpeg_api.c core/api/mjpeg_api.h core/api/models_api.c core/api/model_metrics.c core/api/model_metrics.h \
 	core/api/models_api.h core/api/openapi_api.c core/api/openapi_api.h core/api/ops.c core/api/ops.h core/api/render.c core/api/render.h \
 	core/api/stream_api.c core/api/stream_api.h core/api/users_api.c core/api/users_api.h \
 	core/api/stream_overlay.c core/api/stream_overlay.h \

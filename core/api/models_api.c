@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/model_metrics.h"
 #include "auth/auth.h"
 #include "base/error.h"
 #include "base/jsonw.h"
@@ -23,7 +24,7 @@ struct vg_models_api {
     int draining;                /* the server drains; the pool stops once no body is still arriving */
     int stopping;                /* vg_pool_stop called */
     int stopped;                 /* ... and finished */
-    vg_metric *m_jobs, *m_latency, *m_queue, *m_workers, *m_restarts;
+    vg_model_metrics *metrics;   /* the per-model figures on /metrics */
 };
 
 /* ---- routes ---- */
@@ -365,61 +366,6 @@ hook_reload(vg_server *s, const vg_config *next, void *ud, char *err, size_t err
 }
 
 
-static void
-collect_models(vg_metric *m, void *ud)
-{
-    (void)m;
-    vg_models_api *api = ud;
-    size_t n = vg_pool_model_count(api->pool);
-    for (size_t i = 0; i < n; i++) {
-        vg_pool_model_stats st;
-        if (vg_pool_model_stats_at(api->pool, i, &st) != 0)
-            continue;
-        const char *results[] = { "ok", "failed", "rejected", "timed_out", "retried" };
-        uint64_t counts[] = { st.jobs_ok, st.jobs_failed, st.jobs_rejected, st.jobs_timedout, st.jobs_retried };
-        for (int k = 0; k < 5; k++) {
-            const char *v[] = { st.name, results[k] };
-            vg_series_set(vg_metrics_series(api->m_jobs, v), (double)counts[k]);
-        }
-        const char *v1[] = { st.name };
-        vg_series_set(vg_metrics_series(api->m_queue, v1), st.queue_depth);
-        vg_series_set(vg_metrics_series(api->m_workers, v1), st.workers_ready);
-        vg_series_set(vg_metrics_series(api->m_restarts, v1), (double)st.restarts);
-        uint64_t cum[VG_POOL_HIST_BUCKETS];
-        uint64_t total = 0;
-        for (int k = 0; k < VG_POOL_HIST_BUCKETS; k++) {
-            total += st.hist[k];
-            cum[k] = st.hist[k];
-        }
-        vg_series_set_histogram(vg_metrics_series(api->m_latency, v1), cum, VG_POOL_HIST_BUCKETS,
-                                st.hist_sum_ms / 1000.0, total);
-    }
-}
-
-
-static void
-register_metrics(vg_models_api *api)
-{
-    double bounds[VG_POOL_HIST_BUCKETS];
-    int nb = 0;
-    for (int k = 0; k < VG_POOL_HIST_BUCKETS; k++)
-        if (isfinite(vg_pool_hist_bounds_ms[k]))
-            bounds[nb++] = vg_pool_hist_bounds_ms[k] / 1000.0;
-    api->m_jobs = vg_metrics_register("vigia_model_jobs_total", "detection jobs by model and result",
-                                      VG_COUNTER, "model,result", NULL, 0);
-    vg_metrics_set_collect(api->m_jobs, collect_models, api);
-    api->m_latency = vg_metrics_register("vigia_model_latency_seconds",
-                                         "time from a job's arrival to its answer, by model",
-                                         VG_HISTOGRAM, "model", bounds, nb);
-    api->m_queue = vg_metrics_register("vigia_model_queue_depth", "jobs waiting per model", VG_GAUGE,
-                                       "model", NULL, 0);
-    api->m_workers = vg_metrics_register("vigia_model_workers_ready", "worker processes ready per model",
-                                         VG_GAUGE, "model", NULL, 0);
-    api->m_restarts = vg_metrics_register("vigia_worker_restarts_total", "worker processes respawned",
-                                          VG_COUNTER, "model", NULL, 0);
-}
-
-
 vg_models_api *
 vg_models_api_create(vg_http *http, vg_pool *pool)
 {
@@ -439,7 +385,7 @@ vg_models_api_create(vg_http *http, vg_pool *pool)
     h.on_reload = hook_reload;
     h.ud = api;
     vg_server_add_hooks(vg_http_server(http), &h);
-    register_metrics(api);
+    api->metrics = vg_model_metrics_create(pool);
     return api;
 }
 
@@ -449,5 +395,7 @@ vg_models_api_destroy(vg_models_api *api)
 {
     if (api && api->http)
         ev_timer_stop(vg_server_loop(vg_http_server(api->http)), &api->stop_when_read);
+    if (api)
+        vg_model_metrics_destroy(api->metrics);
     free(api);
 }

@@ -301,6 +301,9 @@ static const struct key keys[] = {
       "carry it over stunnel or WireGuard between machines" },
     { "cluster", "node", T_STRING, OFF(cluster_node), "", 0, 0, NULL, NULL,
       "this node's name on the bus (empty: HOST-PID)" },
+    { "cluster", "node_listen", T_LIST, OFF(cluster_node_listen), "", 0, 0, NULL, NULL,
+      "a worker node's HTTP addresses for /health, /ready and /metrics, HOST:PORT comma-separated "
+      "(empty: no HTTP; `vigia worker` only)" },
     { "cluster", "ttl", T_SECONDS, OFF(cluster_ttl), "3s", 0.2, 600, NULL, NULL,
       "a node silent this long leaves the placement view (it advertises every third of it)" },
     { "cluster", "claim_after", T_SECONDS, OFF(cluster_claim_after), "5s", 0.1, 3600, NULL, NULL,

@@ -183,6 +183,7 @@ typedef struct vg_config {
     /* [cluster] */
     char *cluster_url;         /* redis://HOST:PORT[/DB]; "" = one node */
     char *cluster_node;        /* this node's name; "" = HOST-PID */
+    vg_strlist cluster_node_listen; /* a worker node's /health, /ready, /metrics; empty: no HTTP */
     double cluster_ttl;        /* seconds a silent node stays in the placement view */
     double cluster_claim_after;/* seconds before another node claims an unacknowledged job */
     int cluster_max_inflight;  /* jobs of one model waiting on the cluster per front end */

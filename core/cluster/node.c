@@ -13,6 +13,7 @@
 #include "base/error.h"
 #include "base/frame.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "cluster/envelope.h"
 #include "cluster/node.h"
 #include "cluster/placement.h"
@@ -28,6 +29,8 @@ typedef struct nmodel {
     int reading;
     int group_ok;                  /* XGROUP CREATE answered */
     unsigned inflight;             /* jobs of it in the pool */
+    /* vigia_node_jobs_total{model,result}, vigia_node_jobs_claimed_total{model} */
+    vg_series *m_answered, *m_dropped, *m_dead, *m_left, *m_claimed;
 } nmodel;
 
 struct vg_cluster_worker {
@@ -45,6 +48,7 @@ struct vg_cluster_worker {
     void (*drained)(void *ud);     /* vg_cluster_worker_drain(): called once, when nothing runs any more */
     void *drained_ud;
     int drain_pinged;              /* the PING after the last answer is in flight */
+    vg_metric *m_running, *m_up;   /* read when scraped (collect) */
 };
 
 /* One job in the pool. */
@@ -161,6 +165,7 @@ dead_letter(nmodel *m, const char *entry, const char *reply_key, uint64_t id, co
     lens[17] = frame ? frame_len : 0;
     vg_bus_command(m->w->bus, NULL, NULL, 18, argv, lens);
     m->w->dead++;
+    vg_series_add(m->m_dead, 1);
     vg_warn("cluster", "%s: job %s of %s dead-lettered to %s: %s", m->name, entry, reply_key, key, why);
 }
 
@@ -173,7 +178,9 @@ on_done(int status, vg_pool_result *res, void *ud)
     vg_cluster_worker *w = m->w;
     if (status == VG_E_STOPPING) {
         /* this node is going: leave the job unacknowledged for another node to claim */
+        vg_series_add(m->m_left, 1);
     } else {
+        vg_series_add(m->m_answered, 1);
         if (status == VG_E_WORKERDIED)
             dead_letter(m, j->entry, j->reply, j->id, res->message, j->frame, j->frame_len);
         if (!(j->live && status == VG_E_TIMEDOUT))
@@ -231,6 +238,7 @@ take_entry(nmodel *m, const char *entry, const redisReply *fields, long long del
         if (!cj.live)
             reply(w, reply_key, cj.id, VG_E_TIMEDOUT, "the job reached its deadline before a node took it", NULL);
         w->dropped++;
+        vg_series_add(m->m_dropped, 1);
         ack(m, entry);
         vg_cluster_job_release(&cj);
         return;
@@ -397,6 +405,7 @@ on_xclaim(vg_bus *bus, struct redisReply *r, void *ud)
     claim *c = ud;
     if (r && r->type == REDIS_REPLY_ARRAY) {
         c->m->w->claimed += r->elements;
+        vg_series_add(c->m->m_claimed, (double)r->elements);
         if (r->elements)
             vg_info("cluster", "%s: claimed %zu job(s) another node left", c->m->key, r->elements);
         take_entries(c->m, r, (const char (*)[48])c->ids, c->deliv, c->n);
@@ -495,6 +504,49 @@ fill_self(vg_cluster_node *self, void *ud)
 }
 
 
+/* At scrape time: the jobs each model runs, and whether every connection to the bus is up. */
+static void
+collect(vg_metric *m, void *ud)
+{
+    (void)m;
+    vg_cluster_worker *w = ud;
+    int up = vg_bus_is_up(w->bus);
+    for (size_t i = 0; i < w->nmodels; i++) {
+        const char *v[] = { w->models[i].name };
+        vg_series_set(vg_metrics_series(w->m_running, v), w->models[i].inflight);
+        up = up && vg_bus_is_up(w->models[i].rbus);
+    }
+    vg_series_set(vg_metrics_single(w->m_up), up);
+}
+
+
+static void
+register_metrics(vg_cluster_worker *w)
+{
+    vg_metric *jobs = vg_metrics_register("vigia_node_jobs_total", "jobs this worker node took from the bus, by "
+                                          "model and result: answered, dropped (late), dead_lettered, left (unanswered "
+                                          "at a stop, for another node)", VG_COUNTER, "model,result", NULL, 0);
+    vg_metric *claimed = vg_metrics_register("vigia_node_jobs_claimed_total", "jobs this node claimed from nodes "
+                                             "that left them unacknowledged", VG_COUNTER, "model", NULL, 0);
+    w->m_running = vg_metrics_register("vigia_node_jobs_running", "jobs of each model this node runs now",
+                                       VG_GAUGE, "model", NULL, 0);
+    w->m_up = vg_metrics_register("vigia_node_bus_up", "1 while every connection of this node to the bus is up",
+                                  VG_GAUGE, "", NULL, 0);
+    vg_metrics_set_collect(w->m_running, collect, w);
+    vg_metrics_set_collect(w->m_up, collect, w);
+    for (size_t i = 0; i < w->nmodels; i++) {
+        nmodel *m = &w->models[i];
+        const char *a[] = { m->name, "answered" }, *d[] = { m->name, "dropped" }, *x[] = { m->name, "dead_lettered" },
+                   *l[] = { m->name, "left" }, *c[] = { m->name };
+        m->m_answered = vg_metrics_series(jobs, a);
+        m->m_dropped = vg_metrics_series(jobs, d);
+        m->m_dead = vg_metrics_series(jobs, x);
+        m->m_left = vg_metrics_series(jobs, l);
+        m->m_claimed = vg_metrics_series(claimed, c);
+    }
+}
+
+
 int
 vg_cluster_worker_create(struct ev_loop *loop, const vg_bus_url *url, const vg_cluster_options *o, vg_pool *pool,
                          const char *models, vg_cluster_worker **out, char *err, size_t errlen)
@@ -548,6 +600,7 @@ vg_cluster_worker_create(struct ev_loop *loop, const vg_bus_url *url, const vg_c
             goto fail;
         vg_bus_on_state(w->models[i].rbus, on_rbus_state, &w->models[i]);
     }
+    register_metrics(w);
     rc = vg_placement_create(loop, w->bus, w->node, "worker", w->o.interval_ms, w->o.ttl_ms, 0, fill_self, w, &w->pl);
     if (rc != 0)
         goto fail;
@@ -561,6 +614,28 @@ fail:
         snprintf(err, errlen, "cluster: %s", vg_err_str(rc));
     vg_cluster_worker_destroy(w);
     return rc;
+}
+
+
+int
+vg_cluster_worker_ready(const vg_cluster_worker *w, char *why, size_t whylen)
+{
+    if (w->stopping) {
+        snprintf(why, whylen, "the node is draining");
+        return 0;
+    }
+    if (!vg_bus_is_up(w->bus)) {
+        snprintf(why, whylen, "the cluster bus is down: %s", vg_bus_why(w->bus));
+        return 0;
+    }
+    for (size_t i = 0; i < w->nmodels; i++) {
+        vg_pool_model_stats s;
+        if (vg_pool_model_stats_by_name(w->pool, w->models[i].name, &s) != 0 || s.workers_ready == 0) {
+            snprintf(why, whylen, "model '%s' has no worker ready", w->models[i].name);
+            return 0;
+        }
+    }
+    return 1;
 }
 
 
@@ -624,6 +699,10 @@ vg_cluster_worker_destroy(vg_cluster_worker *w)
     if (!w)
         return;
     ev_timer_stop(w->loop, &w->tick);
+    if (w->m_running) {
+        vg_metrics_set_collect(w->m_running, NULL, NULL);
+        vg_metrics_set_collect(w->m_up, NULL, NULL);
+    }
     vg_placement_destroy(w->pl);
     for (size_t i = 0; i < w->nmodels; i++)
         vg_bus_destroy(w->models[i].rbus);

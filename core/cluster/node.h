@@ -10,7 +10,8 @@
  * unacknowledged for claim_after_ms are claimed (XPENDING, then XCLAIM);
  * a request job claimed after its second delivery is answered 503 and
  * dead-lettered, a live one is dropped. The node advertises its models
- * and free slots (placement.h).
+ * and free slots (placement.h), and counts its jobs on the process's
+ * metrics (vigia_node_*).
  */
 #ifndef VG_CLUSTER_NODE_H
 #define VG_CLUSTER_NODE_H
@@ -29,6 +30,12 @@ typedef struct vg_cluster_worker vg_cluster_worker;
  */
 int vg_cluster_worker_create(struct ev_loop *loop, const vg_bus_url *url, const vg_cluster_options *o,
                              vg_pool *pool, const char *models, vg_cluster_worker **out, char *err, size_t errlen);
+/*
+ * Whether the node is ready (its /ready, `vigia worker --cluster-node-listen`):
+ * not draining, the bus up, every model with a worker ready. 1, or 0 with
+ * the reason in why.
+ */
+int vg_cluster_worker_ready(const vg_cluster_worker *w, char *why, size_t whylen);
 /*
  * Stops pulling and claiming and leaves the placement view; the node makes
  * no more pool calls. Then destroy the pool: its jobs end with

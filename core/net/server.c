@@ -706,6 +706,15 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 
+void
+vg_server_leave_signals(vg_server *s)
+{
+    ev_signal_stop(s->loop, &s->sig_term);
+    ev_signal_stop(s->loop, &s->sig_int);
+    ev_signal_stop(s->loop, &s->sig_hup);
+}
+
+
 int
 vg_server_run(vg_server *s)
 {

@@ -46,6 +46,12 @@ vg_server *vg_server_create(struct ev_loop *loop, vg_config *cfg);
 /* Closes listeners and connections, stops the watchers, frees the config and s. */
 void vg_server_destroy(vg_server *s);
 
+/*
+ * SIGTERM, SIGINT and SIGHUP are the caller's: stops the server's own
+ * watchers for them (a worker node's listener: the node drains by its own
+ * rules, and its config is not reloaded).
+ */
+void vg_server_leave_signals(vg_server *s);
 /* The protocol of accepted connections (one; set before vg_server_listen). */
 void vg_server_set_acceptor(vg_server *s, vg_server_accept_fn fn, void *ud);
 /* What SIGHUP reloads: the config file and command-line options given at start (argv is kept, not copied). */

@@ -86,7 +86,8 @@ def redis_cli(r, *args):
 
 
 class Node:
-    """vigia worker: no HTTP; ready once its line is printed."""
+    """vigia worker: no HTTP API; ready once its line is printed. With --cluster-node-listen among
+    its args, url(path) is its own listener's (/health, /ready, /metrics), from the line after."""
 
     def __init__(self, work, name, args):
         self.dir = os.path.join(work, name)
@@ -97,6 +98,15 @@ class Node:
         line = self.proc.stdout.readline()
         if "worker node serving" not in line:
             raise RuntimeError("worker node did not start: " + open(self.log.name).read())
+        self.base = None
+        if "--cluster-node-listen" in args:
+            line = self.proc.stdout.readline()
+            if not line.startswith("vigia: serving http://"):
+                raise RuntimeError(f"no listener line: {line!r}: " + open(self.log.name).read())
+            self.base = line.split()[-1].rstrip("/")
+
+    def url(self, path):
+        return self.base + path
 
     def workers(self):
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout

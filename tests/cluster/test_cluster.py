@@ -5,7 +5,8 @@ state Redis with appendonly), front end A (model X local), worker node B
 state and the signing key, HAProxy in front of A and C (its config made
 from etc/haproxy/vigia.cfg: /ready checks, the cookie). Each process has
 its own directory and is stopped by its pid.
-  T1  model Y asked at A, at C and through HAProxy is served by B
+  T1  model Y asked at A, at C and through HAProxy is served by B (and B's
+      own listener, --cluster-node-listen, counts them on its /metrics)
   T2  SIGKILL of B's worker mid-job: every request is answered exactly once
   T4  a job that crashes workers (tests/pipeline/faultbe.c, fault-segv) is
       answered 503 and dead-lettered while model Y flows
@@ -17,7 +18,8 @@ its own directory and is stopped by its pid.
       claim_after and answers; when B wakes, its answer is dropped: the
       request was answered once
   T9  SIGTERM to a worker node running a job: the job is answered by it, the
-      one waiting behind stays in the stream for another node, it exits 0
+      one waiting behind stays in the stream for another node, it exits 0;
+      its /ready (--cluster-node-listen) is not 200 while it drains
   T3  SIGSTOP of B: it leaves the placement within the TTL (Y answers 503 with
       the reason), SIGCONT brings it back
   T2c a request job lost with two nodes in a row (B stopped, the node that
@@ -40,6 +42,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster_env import (Node, Redis, add_admin, call, cluster_view, detect, detections_on, green_png,  # noqa: E402
@@ -92,7 +96,8 @@ def setup():
     add_admin(os.path.join(c.work, "A", "data"), "root", ROOT_PW)
     c.a = front(c, "A", ["--detect-load", X, "--workers", "1"])
     c.b = Node(c.work, "B", c.common + ["--cluster", c.frames.url, "--cluster-node", "B",
-                                        "--models", f"{X},{Y},{Z},{S},{L},{LOST}", "--workers", "1"])
+                                        "--models", f"{X},{Y},{Z},{S},{L},{LOST}", "--workers", "1",
+                                        "--cluster-node-listen", "127.0.0.1:0"])
     c.c = front(c, "C", ["--workers", "0"])
     c.a.wait_ready()
     c.c.wait_ready()
@@ -149,6 +154,22 @@ def t1_model_y_served_by_b(c):
         v = metric(c.c, f'vigia_cluster_jobs_total{{result="{res}"}}')
         tap.check(v == view[key] and v >= 1, f"/metrics {res}: {v}, the view: {view[key]}")
     tap.check(metric(c.c, "vigia_cluster_bus_up") == 1, "the bus is up on /metrics")
+    # B's own listener (--cluster-node-listen): what it answered, by model, on its /metrics
+    answered = metric(c.b, f'vigia_node_jobs_total{{model="{Y}",result="answered"}}')
+    tap.check(answered >= 6 and answered == metric(c.b, f'vigia_model_jobs_total{{model="{Y}",result="ok"}}'),
+              f"B answered {answered} of {Y}")
+    tap.check(metric(c.b, f'vigia_node_jobs_total{{model="{X}",result="answered"}}') >= 1, "B answered X for C")
+    tap.check(metric(c.b, "vigia_node_bus_up") == 1 and metric(c.b, "vigia_node_jobs_running") == 0,
+              "B's bus up, nothing running")
+    tap.check(metric(c.b, "process_resident_memory_bytes") > 0, "B's process figures")
+    for path in ("/health", "/ready"):
+        with urllib.request.urlopen(c.b.url(path), timeout=10) as r:
+            tap.check(r.status == 200, f"B {path}: {r.status}")
+    try:   # its listener has the ops routes alone
+        urllib.request.urlopen(c.b.url("/v1/models"), timeout=10)
+        tap.check(False, "B answered /v1/models")
+    except urllib.error.HTTPError as e:
+        tap.check(e.code == 404, f"B /v1/models: {e.code}")
 
 
 def t2_worker_killed_mid_job(c):
@@ -365,11 +386,22 @@ def t2c_job_lost_by_two_nodes(c):
     wait_for(lambda: placed(c.c, "B", Y), cap=15, what="B back")
 
 
+def ready_status(node):
+    """A node listener's /ready status (None once nothing listens)."""
+    try:
+        with urllib.request.urlopen(node.url("/ready"), timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return None
+
+
 def t9_worker_drains_on_sigterm(c):
     """SIGTERM to a worker node running a job: it leaves the view and pulls no more, the job finishes and is
     answered by it, the job waiting behind it stays in the stream and another node takes it; it exits 0."""
     c.f = Node(c.work, "F", c.common + ["--cluster", c.frames.url, "--cluster-node", "F", "--models", DR,
-                                        "--workers", "1"])
+                                        "--workers", "1", "--cluster-node-listen", "127.0.0.1:0"])
     wait_for(lambda: placed(c.c, "F", DR), what="F placed")
     out = []
     ts = [threading.Thread(target=lambda: out.append(detect(f"http://{c.c.hostport}", DR, green_png(), timeout=60)))
@@ -379,7 +411,15 @@ def t9_worker_drains_on_sigterm(c):
         if not out and t is ts[0]:
             wait_for(lambda: holder(c, DR) == "F", cap=10, what="F running the first job")
     wait_for(lambda: redis_cli(c.frames, "XLEN", f"vigia:jobs:{DR}") == "2", cap=10, what="the second job waiting")
+    tap.check(metric(c.f, f'vigia_node_jobs_running{{model="{DR}"}}') == 1 and ready_status(c.f) == 200,
+              "F runs one job, ready")
     c.f.proc.send_signal(signal.SIGTERM)
+    # while it drains its /ready says so (never 200 again), until it exits
+    seen = set()
+    while c.f.proc.poll() is None:
+        seen.add(ready_status(c.f))
+        time.sleep(0.02)
+    tap.check(200 not in seen, f"F's /ready while draining: {seen}")
     tap.check(c.f.proc.wait(timeout=30) == 0, "F drained and exited 0")
     log = c.f.read_log()
     tap.check("draining" in log and "drained" in log, "F says it drained")
