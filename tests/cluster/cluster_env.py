@@ -24,21 +24,13 @@ from test_store_kill import store_pid  # noqa: E402,F401  (re-exported for the t
 BOUND = 20.0                        # seconds any awaited state may take by default (a bound, not a measure)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 class Redis:
     """A redis-server on a loopback port and a directory of its own; start() again reuses both (its AOF)."""
 
     def __init__(self, work, name, appendonly=False):
         self.dir = os.path.join(work, name)
         os.makedirs(self.dir)
-        self.port = free_port()
+        self.port = tap.free_port()
         self.appendonly = appendonly
         self.proc = None
         self.start()
@@ -175,7 +167,7 @@ def haproxy_config(path, port, servers):
 
 
 def start_haproxy(work, servers):
-    port = free_port()
+    port = tap.free_port()
     cfg = os.path.join(work, "haproxy.cfg")
     haproxy_config(cfg, port, servers)
     proc = subprocess.Popen(["haproxy", "-db", "-f", cfg], stdout=open(os.path.join(work, "haproxy.log"), "w"),

@@ -1,6 +1,7 @@
 """A little TAP runner and the pieces the Python tests share: starting the
 real vigia on 127.0.0.1:0 and waiting for it, fetching test models, images."""
 import os
+import random
 import shutil
 import signal
 import socket
@@ -65,8 +66,29 @@ class Server:
 
 
 def free_port():
-    """A TCP port free on 127.0.0.1 now (for a helper server the test starts)."""
-    s = socket.socket()
+    """A TCP port free on 127.0.0.1 now (for a helper server the test starts), below the kernel's
+    ephemeral range: a helper the test kills and starts again on the same port (a broker, a
+    Redis) must find it free, and while nothing listens there a client reconnecting to it could
+    otherwise get it as its own source port (a TCP self-connect), or any connection of the machine
+    could take it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    high = max(low, 2048)
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(max(1024, high - 12000), high)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    s = socket.socket()   # the range below is taken: any free port
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()

@@ -47,6 +47,7 @@ class TlsBroker(te.Broker):
             f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\ncafile {ca}\ncertfile {cert}\n"
                     f"keyfile {key}\nrequire_certificate false\n")
         self.work = work
+        self.port = port
         self.proc = None
         self.start()
 
