@@ -292,6 +292,20 @@ file_changed(vg_cameras_api *c, const char *id, json_t *was, json_t *now)
 }
 
 
+void
+vg_cameras_api_stored_elsewhere(const char *id, const void *shapes, size_t n, void *ud)
+{
+    vg_cameras_api *c = ud;
+    json_error_t je;
+    json_t *j = n ? json_loadb(shapes, n, 0, &je) : json_pack("{s:[],s:[]}", "zones", "lines");
+    char err[256];
+    if (!j || vg_stream_api_set_shapes(c->streams, id, j, err, sizeof err) < 0)
+        vg_warn("cameras", "%s: the zones and lines another node stored do not apply: %s", id,
+                j ? err : je.text);
+    json_decref(j);
+}
+
+
 int
 vg_cameras_api_reload(vg_cameras_api *c, const vg_config *next, char *err, size_t errlen)
 {

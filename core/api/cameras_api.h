@@ -3,7 +3,8 @@
  * that a restart keeps them (docs/events.md, "Cameras"):
  *   GET /v1/cameras/{id}   its zones and lines (viewer)
  *   PUT /v1/cameras/{id}   replaces them (admin); a stream connected
- *                          under that id takes them at once
+ *                          under that id takes them at once (on every
+ *                          node sharing state: replicated like users)
  * A stream that connects with stream=ID takes camera ID's zones and lines
  * (its config message may change them for the connection).
  */
@@ -43,6 +44,14 @@ int vg_cameras_file_parse(const char *text, size_t len, json_t **cameras, char *
  * running cameras kept, when the file cannot be read or is not valid.
  */
 int vg_cameras_api_reload(vg_cameras_api *c, const vg_config *next, char *err, size_t errlen);
+
+/*
+ * Camera id's zones and lines as another node stored them (shapes: the
+ * stored JSON; 0 bytes: removed), once this node's store has them too: a
+ * stream connected here under that id takes them at once, as after a PUT
+ * here. ud is the vg_cameras_api (a vg_shared_camera_fn).
+ */
+void vg_cameras_api_stored_elsewhere(const char *id, const void *shapes, size_t n, void *ud);
 
 void vg_cameras_api_destroy(vg_cameras_api *c);
 

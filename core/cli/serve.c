@@ -279,6 +279,7 @@ vg_app_create(struct ev_loop *loop, vg_config *cfg, char *err, size_t errlen)
     app->cameras = vg_cameras_api_create(app->http, app->store, app->stream, err, errlen);
     if (!app->cameras)
         goto fail;
+    vg_shared_state_on_camera(app->shared, vg_cameras_api_stored_elsewhere, app->cameras);
     app->mqtt = vg_mqtt_events_create(app->srv, err, errlen);
     if (!app->mqtt && err[0])
         goto fail;
@@ -401,6 +402,7 @@ vg_app_destroy(vg_app *app)
 {
     if (!app)
         return;
+    vg_shared_state_on_camera(app->shared, NULL, NULL);   /* the streams go before the store's last answers */
     vg_zmq_detector_destroy(app->zmq);
     vg_mqtt_events_destroy(app->mqtt);
     vg_webhook_events_destroy(app->webhooks);

@@ -20,8 +20,11 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "cluster/replica.h"
+#include "base/mpk.h"
+#include "store/records.h"
 #include "store/repl.h"
 #include "store/store_client.h"
+#include "store/store_ops.h"
 
 #define KEY_PROBE "vigia:key-probe"   /* the first node's probe token (auth.h) */
 
@@ -42,21 +45,66 @@ struct vg_shared_state {
     int clearing;                      /* an OUTBOX_DONE is in flight */
     ev_timer clear_again;              /* the next one, from the loop (not from inside a store answer) */
     vg_metric *m_outbox;               /* its entries, counted when scraped */
+    vg_shared_camera_fn on_camera;     /* a camera another node stored, applied here */
+    void *on_camera_ud;
 };
 
 typedef struct apply_call {
+    vg_shared_state *s;
     vg_replica_done_fn done;
     void *done_ud;
+    char camera[VG_DB_SOURCE_MAX + 1]; /* a CAMERA_PUT: its id ("" otherwise) */
+    uint8_t *shapes;                   /* ... and what it stores */
+    size_t shapes_n;
 } apply_call;
+
+
+/* An entry that stores a camera: its id and shapes copied into c (the store's request form, repl_entry.h). */
+static void
+camera_of(const void *p, size_t n, apply_call *c)
+{
+    vg_mpr r;
+    uint32_t cnt;
+    int64_t op;
+    vg_str id;
+    const uint8_t *v;
+    size_t vn;
+    vg_mpr_init(&r, p, n);
+    if (vg_mpr_array(&r, &cnt) < 0 || cnt != 3 || vg_mpr_i64(&r, &op) < 0 || op != VG_STORE_CAMERA_PUT ||
+        vg_mpr_str(&r, &id) < 0 || id.n == 0 || id.n > VG_DB_SOURCE_MAX || vg_mpr_bin(&r, &v, &vn) < 0)
+        return;
+    memcpy(c->camera, id.p, id.n);
+    c->camera[id.n] = '\0';
+    c->shapes = vn ? vg_xmalloc(vn) : NULL;
+    if (vn)
+        memcpy(c->shapes, v, vn);
+    c->shapes_n = vn;
+}
 
 
 static void
 on_store_applied(int status, int64_t inner, void *ud)
 {
     /* a conflict was logged by the store: the entry is consumed either way */
-    apply_call c = *(apply_call *)ud;
-    free(ud);
-    c.done(status == 0 && inner == VG_STORE_REPL_SEEN ? VG_REPLICA_SEEN : status, c.done_ud);
+    apply_call *c = ud;
+    vg_shared_state *s = c->s;
+    if (status == 0 && inner == 0 && c->camera[0] && s->on_camera)
+        s->on_camera(c->camera, c->shapes, c->shapes_n, s->on_camera_ud);
+    vg_replica_done_fn done = c->done;
+    void *done_ud = c->done_ud;
+    free(c->shapes);
+    free(c);
+    done(status == 0 && inner == VG_STORE_REPL_SEEN ? VG_REPLICA_SEEN : status, done_ud);
+}
+
+
+void
+vg_shared_state_on_camera(vg_shared_state *s, vg_shared_camera_fn fn, void *ud)
+{
+    if (!s)
+        return;
+    s->on_camera = fn;
+    s->on_camera_ud = ud;
 }
 
 
@@ -64,14 +112,18 @@ static int
 repl_apply(const vg_replica_id *id, const void *p, size_t n, vg_replica_done_fn done, void *done_ud, void *ud)
 {
     vg_shared_state *s = ud;
-    apply_call *c = vg_xmalloc(sizeof *c);
+    apply_call *c = vg_xcalloc(1, sizeof *c);
+    c->s = s;
     c->done = done;
     c->done_ud = done_ud;
+    camera_of(p, n, c);
     vg_store_repl_id sid = { .ms = id->ms, .seq = id->seq, .epoch = id->epoch, .origin = id->origin,
                              .origin_n = id->origin_n, .oseq = id->oseq };
     int rc = vg_store_repl_apply(s->store, &sid, p, n, on_store_applied, c);
-    if (rc != 0)
+    if (rc != 0) {
+        free(c->shapes);
         free(c);
+    }
     return rc;
 }
 

@@ -29,6 +29,13 @@ typedef struct vg_shared_state vg_shared_state;
  */
 int vg_shared_state_create(struct ev_loop *loop, const struct vg_config *cfg, struct vg_store *store,
                            struct vg_auth *auth, FILE *boot_out, vg_shared_state **out, char *err, size_t errlen);
+/*
+ * A camera's zones and lines that another node stored, once this node's
+ * store applied them: id, and the shapes as stored (JSON; 0 bytes: the
+ * camera's were removed). Called on the loop.
+ */
+typedef void (*vg_shared_camera_fn)(const char *id, const void *shapes, size_t n, void *ud);
+void vg_shared_state_on_camera(vg_shared_state *s, vg_shared_camera_fn fn, void *ud);
 /* After the store is destroyed (its last answers may still publish). NULL is allowed. */
 void vg_shared_state_destroy(vg_shared_state *s);
 

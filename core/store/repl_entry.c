@@ -74,6 +74,8 @@ vg_store_repl_entry(const uint8_t *req, size_t n, int status, vg_mpr *rest, vg_b
     case VG_STORE_APIKEY_REVOKE:
     case VG_STORE_FEEDBACK_ADD:
     case VG_STORE_UNIQUE_ADD:
+    case VG_STORE_EVENT_ADD:
+    case VG_STORE_CAMERA_PUT:
         vg_mpr_init(&r, req, n);
         if (copy_elems(&r, 1, out) < 0 || r.p != r.end)
             goto bad;

@@ -4,7 +4,8 @@
  * applies. Users and API keys carry the id assigned here; a detection goes
  * without its image (the image stays on the node that made it, its record
  * says "img": nil elsewhere); a refresh token spent twice is replicated
- * too, so its session is revoked everywhere. Pure: no I/O.
+ * too, so its session is revoked everywhere; track events and cameras'
+ * zones and lines go as they are. Pure: no I/O.
  */
 #ifndef VG_STORE_REPL_ENTRY_H
 #define VG_STORE_REPL_ENTRY_H

@@ -16,6 +16,9 @@ reach the other node once Redis is back (from the AOF, on the same port).
 Writes waiting for the state Redis when A's master is SIGKILLed reach C
 once A starts again (its outbox).
 An entry appended twice (a copy made in Redis) is skipped by its origin number.
+Cameras and track events: a camera's zones and lines put on C reach A's store
+and a stream already connected on A under that id (its answers count the
+zone), and the events of that stream, stored on A, are listed on C.
 State Redis lost (restarted empty, its new ids below the nodes' positions):
 each node tells the new stream by its epoch and reads it from its start.
 T8: detections made on A are listed on C; C's store process is SIGKILLed
@@ -24,6 +27,8 @@ again while more arrive) and C's whole node is stopped and started again
 while A writes; afterwards C holds each detection exactly once, and a
 chain of refresh-token rotations made on A meanwhile is still live on C (a
 rotation applied twice would revoke the session there)."""
+import asyncio
+import json
 import os
 import signal
 import sys
@@ -35,6 +40,7 @@ from cluster_env import (Redis, add_admin, call, detections_on, login, metric, s
                          store_pid, tap, until)
 
 MODEL = "yoloface-50k"
+XL = "yolo-fastest-1.1-xl"   # the tracking tests' model: a dog crossing a line, entering a zone
 ROOT_PW = "tangerine-harbor-lamp"
 ALICE_PW = "copper-meadow-violin"
 
@@ -48,7 +54,7 @@ def node_args(ctx, models, secret=None):
             "--auth-jwt-secret-file", secret or ctx.secret,
             "--cluster-state-url", ctx.redis.url]
     if models:
-        args += ["--models", models, "--detect-default-model", MODEL]
+        args += ["--models", models, "--detect-default-model", MODEL, "--detect-load", f"{MODEL},{XL}"]
     else:
         args += ["--detect-load", "none"]
     return args
@@ -68,7 +74,7 @@ def setup():
     ctx.a = ctx.c = ctx.redis = None
     ctx.work = tempfile.mkdtemp(prefix="vigia-shared-")
     models = os.path.join(ctx.work, "models")
-    ctx.models = models if tap.fetch_models(models, [MODEL]) else None
+    ctx.models = models if tap.fetch_models(models, [MODEL, XL]) else None
     ctx.secret = secret_file(os.path.join(ctx.work, "jwt.secret"))
     ctx.redis = Redis(ctx.work, "redis", appendonly=True)
     add_admin(os.path.join(ctx.work, "a", "data"), "root", ROOT_PW)
@@ -165,6 +171,55 @@ def test_api_key_across_nodes(ctx):
     st, _ = call(ctx.a, "DELETE", f"/v1/users/{ctx.alice_id}/apikeys/{kid}", token=t["access_token"])
     tap.check(st in (200, 204), f"key revoked on A: {st}")
     until("the key revoked on A refused on C", lambda: call(ctx.c, "GET", "/v1/auth/me", token=key)[0] == 401)
+
+
+def test_cameras_and_events_across_nodes(ctx):
+    if not ctx.models:
+        raise tap.Skip("no test models")
+    import websockets
+    import test_events as te
+    st, body = call(ctx.a, "POST", "/v1/users", {"name": "keeper", "password": ALICE_PW, "role": "admin"}, ctx.root)
+    tap.check(st == 201, f"an admin made on A: {st} {body}")
+    keeper = until("the admin logs in on C", lambda: call(ctx.c, "POST", "/v1/auth/login",
+                                                         {"username": "keeper", "password": ALICE_PW})[1]
+                   .get("access_token"))
+    frames = tap.synthetic_video(te.FRAMES)
+    shapes = {"zones": te.ZONES, "lines": te.LINES}
+    on_a = {"Authorization": "Bearer " + ctx.root}
+
+    async def go():
+        url = ctx.a.url(f"/v1/stream?stream=cam-r&model={XL}&min_confidence=0.3", "ws")
+        async with websockets.connect(url, extra_headers=on_a, max_size=None) as ws:
+            tap.check(json.loads(await ws.recv())["type"] == "hello", "the stream on A is open")
+            # put on C while the stream is connected on A
+            st, body = call(ctx.c, "PUT", "/v1/cameras/cam-r", shapes, keeper)
+            tap.check(st == 200, f"the camera put on C: {st} {body}")
+            until("the camera reached A's store", lambda: call(ctx.a, "GET", "/v1/cameras/cam-r", token=ctx.root)[1]
+                  == dict(shapes, id="cam-r"))
+            events, counted = [], False
+            for f in range(te.FRAMES):
+                await ws.send(json.dumps({"type": "frame", "ts": 1000 + 100 * f}))
+                with open(os.path.join(frames, "frame-%03d.jpg" % f), "rb") as fh:
+                    await ws.send(fh.read())
+                m = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                tap.check(m["type"] == "detections", m)
+                events += m.get("events", [])
+                counted = counted or "yard" in json.dumps(m.get("counts", {}))
+        return events, counted
+    events, counted = asyncio.run(go())
+    tap.check(counted, "the stream connected on A counts the zone put on C")
+    tap.check([e["type"] for e in events] == ["new", "update", "update"], events)
+    # the events were stored on A (with the end made at the stream's close) and replicated to C
+    tc = login(ctx.c, "alice", ALICE_PW)["access_token"]
+
+    def listed():
+        st, page = call(ctx.c, "GET", "/v1/events?camera=cam-r", token=tc)
+        return page if st == 200 and page["count"] == 4 else None
+    page = until("A's events listed on C", listed)
+    tap.check(sorted(x["event"]["type"] for x in page["events"]) == ["end", "new", "update", "update"], page)
+    st, on_a_page = call(ctx.a, "GET", "/v1/events?camera=cam-r", token=ctx.root)
+    tap.check(st == 200 and [x["key"] for x in on_a_page["events"]] == [x["key"] for x in page["events"]],
+              "the same events, the same keys, on both nodes")
 
 
 def test_state_redis_down(ctx):
@@ -336,6 +391,7 @@ def test_history_and_exactly_once(ctx):
 if __name__ == "__main__":
     sys.exit(tap.run([test_user_and_login_across_nodes, test_signing_key_compared,
                       test_refresh_on_other_node_and_logout,
-                      test_api_key_across_nodes, test_state_redis_down, test_master_killed_with_appends_waiting,
+                      test_api_key_across_nodes, test_cameras_and_events_across_nodes, test_state_redis_down,
+                      test_master_killed_with_appends_waiting,
                       test_duplicate_append, test_state_redis_lost,
                       test_history_and_exactly_once], setup, teardown))

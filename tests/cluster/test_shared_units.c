@@ -1,6 +1,7 @@
 /*
  * Units of shared state (docs/cluster.md, "Shared state"): what a committed
- * store request becomes on the replication stream (store/repl_entry.h),
+ * store request becomes on the replication stream (store/repl_entry.h:
+ * users, detections without their images, track events, cameras),
  * and the store applying replicated entries exactly once (store/repl.h):
  * an id at or below the recorded one skipped, the position surviving a
  * SIGKILL of the store process, replicated ids kept and the next local id
@@ -115,6 +116,24 @@ entries_of_requests(void **state)
     assert_memory_equal(p, "\x81\xa3img\xc0", 6);
     assert_true(vg_mpr_nil(&r));
     assert_true(r.p == r.end);
+    /* a track event and a camera's zones and lines go as they are */
+    for (int which = 0; which < 2; which++) {
+        vg_buf q;
+        vg_buf_init(&q);
+        vg_mpw_init(&w, &q);
+        vg_mpw_array(&w, 3);
+        vg_mpw_i64(&w, which ? VG_STORE_CAMERA_PUT : VG_STORE_EVENT_ADD);
+        if (which)
+            vg_mpw_cstr(&w, "gate");
+        else
+            vg_mpw_bin(&w, key, 16);
+        vg_mpw_bin(&w, "{\"zones\":[]}", 12);
+        out.len = 0;
+        assert_int_equal(vg_store_repl_entry((uint8_t *)q.data, q.len, 0, NULL, &out), 1);
+        assert_int_equal(out.len, q.len);
+        assert_memory_equal(out.data, q.data, q.len);
+        vg_buf_release(&q);
+    }
     /* a sync is never replicated */
     vg_buf sync;
     vg_buf_init(&sync);
