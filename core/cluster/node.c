@@ -180,9 +180,10 @@ on_done(int status, vg_pool_result *res, void *ud)
         /* this node is going: leave the job unacknowledged for another node to claim */
         vg_series_add(m->m_left, 1);
     } else {
-        vg_series_add(m->m_answered, 1);
-        if (status == VG_E_WORKERDIED)
+        if (status == VG_E_WORKERDIED)   /* counted dead_lettered, not answered (each job one result) */
             dead_letter(m, j->entry, j->reply, j->id, res->message, j->frame, j->frame_len);
+        else
+            vg_series_add(m->m_answered, 1);
         if (!(j->live && status == VG_E_TIMEDOUT))
             reply(w, j->reply, j->id, status, res->message, res);
         ack(m, j->entry);
@@ -524,8 +525,8 @@ static void
 register_metrics(vg_cluster_worker *w)
 {
     vg_metric *jobs = vg_metrics_register("vigia_node_jobs_total", "jobs this worker node took from the bus, by "
-                                          "model and result: answered, dropped (late), dead_lettered, left (unanswered "
-                                          "at a stop, for another node)", VG_COUNTER, "model,result", NULL, 0);
+                                          "model and result (one each): answered, dropped (late), dead_lettered (and "
+                                          "answered 503), left (unanswered at a stop, for another node)", VG_COUNTER, "model,result", NULL, 0);
     vg_metric *claimed = vg_metrics_register("vigia_node_jobs_claimed_total", "jobs this node claimed from nodes "
                                              "that left them unacknowledged", VG_COUNTER, "model", NULL, 0);
     w->m_running = vg_metrics_register("vigia_node_jobs_running", "jobs of each model this node runs now",

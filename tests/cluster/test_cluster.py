@@ -218,6 +218,9 @@ def t4_crashing_job_dead_lettered(c):
     tap.check("why" in fields and "B" in fields, f"the dead letter says who and why: {fields[:12]}")
     tap.check(flowing and all(s == 200 for s in flowing), f"Y flowed meanwhile: {flowing}")
     tap.check(redis_cli(c.frames, "XLEN", f"vigia:jobs:{Z}") == "0", "no copy of it left to pass around")
+    # B's /metrics: that job dead-lettered, not answered (one result a job)
+    tap.check(metric(c.b, f'vigia_node_jobs_total{{model="{Z}",result="dead_lettered"}}') == 1 and
+              metric(c.b, f'vigia_node_jobs_total{{model="{Z}",result="answered"}}') == 0, "B counted it dead-lettered")
 
 
 def t5_streams_against_slow_workers(c):
