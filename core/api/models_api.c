@@ -1,7 +1,6 @@
 /* models_api: see models_api.h. */
 #include "api/models_api.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +10,6 @@
 #include "base/error.h"
 #include "base/jsonw.h"
 #include "base/log.h"
-#include "base/metrics.h"
 #include "http/http.h"
 #include "http/reply.h"
 #include "pipeline/model.h"
