@@ -37,9 +37,15 @@ class Broker:
 
     def __init__(self, work, port):
         self.conf = os.path.join(work, "mosquitto.conf")
+        # started as root, mosquitto runs as user mosquitto: its database folder must be its to write
+        # (in the test's 0700 folder every save failed, so a restart lost the subscriber's session)
+        self.db = os.path.join(work, "mosquitto-db")
+        os.makedirs(self.db, exist_ok=True)
+        os.chmod(self.db, 0o777)
+        os.chmod(work, 0o755)
         with open(self.conf, "w") as f:
             f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                    f"persistence_location {work}/\nautosave_interval 1\nqueue_qos0_messages true\n"
+                    f"persistence_location {self.db}/\nautosave_interval 1\nqueue_qos0_messages true\n"
                     f"max_queued_messages 10000\n")
         self.work = work
         self.port = port
@@ -439,7 +445,14 @@ def test_broker_killed_and_restarted(ctx):
     the outbox (mqtt.outbox = 5) and the rest are dropped and counted; the broker started again,
     the kept ones arrive, then new events flow again."""
     srv, sub, broker = ctx["srv"], ctx["sub"], ctx["broker"]
-    time.sleep(1.5)   # the subscriber's session is saved (autosave_interval 1)
+    # the subscriber's session is saved (autosave_interval 1): a save made after this point has it
+    saved = os.path.join(broker.db, "mosquitto.db")
+    since = time.time()
+    end = since + 20
+    while time.time() < end and not (os.path.exists(saved) and os.path.getmtime(saved) > since):
+        time.sleep(0.05)
+    with open(broker.log.name) as f:
+        tap.check(os.path.exists(saved) and os.path.getmtime(saved) > since, f"mosquitto saved nothing: {f.read()[-1500:]}")
     broker.kill()
     wait_metric(srv, "vigia_mqtt_connected", 0)
     dropped0 = metric(srv, 'vigia_mqtt_messages_total{result="dropped"}')
