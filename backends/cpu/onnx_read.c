@@ -667,10 +667,15 @@ static int graph_take(const read_ctx *ctx, vgc_onnx_graph *g, const Onnx__ModelP
  */
 static void give_back(const uint8_t *buf, size_t from, size_t to)
 {
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    const uintptr_t a = ((uintptr_t)buf + from + page - 1) & ~(page - 1), b = ((uintptr_t)buf + to) & ~(page - 1);
+    const long ps = sysconf(_SC_PAGESIZE);
+    uintptr_t page, a, b;
 
-    if (page && b > a)
+    if (ps <= 0)
+        return;
+    page = (uintptr_t)ps;
+    a = ((uintptr_t)buf + from + page - 1) & ~(page - 1);
+    b = ((uintptr_t)buf + to) & ~(page - 1);
+    if (b > a)
         (void)madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
@@ -694,8 +699,9 @@ static Onnx__ModelProto *decode(const uint8_t *buf, size_t len, ProtobufCAllocat
         return split < 0 ? NULL : onnx__model_proto__unpack(alloc, len, buf);
     m = onnx__model_proto__unpack(alloc, sp.rest_len, sp.rest);
     gp = m ? m->graph : NULL;
-    if (gp && sp.ninit && !gp->n_initializer &&
-        !(gp->initializer = alloc->alloc(alloc->allocator_data, sp.ninit * sizeof *gp->initializer)))
+    /* the rest has no initializers (the split took every one); the array is protobuf-c's to free */
+    if (gp && (gp->n_initializer ||
+               (sp.ninit && !(gp->initializer = alloc->alloc(alloc->allocator_data, sp.ninit * sizeof *gp->initializer)))))
         gp = NULL;
     for (size_t i = 0; gp && i < sp.ninit; i++) {
         Onnx__TensorProto *t = onnx__tensor_proto__unpack(alloc, sp.inits[i].len, buf + sp.inits[i].off);

@@ -20,11 +20,10 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "cluster/replica.h"
-#include "base/mpk.h"
 #include "store/records.h"
 #include "store/repl.h"
+#include "store/repl_entry.h"
 #include "store/store_client.h"
-#include "store/store_ops.h"
 
 #define KEY_PROBE "vigia:key-probe"   /* the first node's probe token (auth.h) */
 
@@ -59,19 +58,14 @@ typedef struct apply_call {
 } apply_call;
 
 
-/* An entry that stores a camera: its id and shapes copied into c (the store's request form, repl_entry.h). */
+/* An entry that stores a camera: its id and shapes copied into c. */
 static void
 camera_of(const void *p, size_t n, apply_call *c)
 {
-    vg_mpr r;
-    uint32_t cnt;
-    int64_t op;
     vg_str id;
     const uint8_t *v;
     size_t vn;
-    vg_mpr_init(&r, p, n);
-    if (vg_mpr_array(&r, &cnt) < 0 || cnt != 3 || vg_mpr_i64(&r, &op) < 0 || op != VG_STORE_CAMERA_PUT ||
-        vg_mpr_str(&r, &id) < 0 || id.n == 0 || id.n > VG_DB_SOURCE_MAX || vg_mpr_bin(&r, &v, &vn) < 0)
+    if (!vg_store_repl_entry_camera(p, n, &id, &v, &vn))
         return;
     memcpy(c->camera, id.p, id.n);
     c->camera[id.n] = '\0';

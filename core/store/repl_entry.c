@@ -1,8 +1,9 @@
 /* repl_entry: a committed request as a replicated entry (see repl_entry.h). */
 #include "store/repl_entry.h"
 
-#include "store/store_ops.h"
 #include "base/error.h"
+#include "store/records.h"
+#include "store/store_ops.h"
 
 /* Copies the raw bytes of the next k elements of r to out. */
 static int
@@ -88,4 +89,17 @@ vg_store_repl_entry(const uint8_t *req, size_t n, int status, vg_mpr *rest, vg_b
 bad:
     out->len = start;
     return VG_E_STORE_PROTO;
+}
+
+
+int
+vg_store_repl_entry_camera(const uint8_t *p, size_t n, vg_str *id, const uint8_t **shapes, size_t *shapes_n)
+{
+    vg_mpr r;
+    uint32_t cnt;
+    int64_t op;
+    vg_mpr_init(&r, p, n);
+    return vg_mpr_array(&r, &cnt) == 0 && cnt == 3 && vg_mpr_i64(&r, &op) == 0 && op == VG_STORE_CAMERA_PUT &&
+           vg_mpr_str(&r, id) == 0 && id->n > 0 && id->n <= VG_DB_SOURCE_MAX &&
+           vg_mpr_bin(&r, shapes, shapes_n) == 0;
 }

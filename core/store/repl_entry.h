@@ -25,4 +25,11 @@
  */
 int vg_store_repl_entry(const uint8_t *req, size_t n, int status, vg_mpr *rest, vg_buf *out);
 
+/*
+ * Whether entry p (n bytes) stores a camera's zones and lines: 1 with its
+ * id (1..VG_DB_SOURCE_MAX bytes) and the stored shapes (*shapes_n 0: the
+ * camera's were removed), pointing into p; else 0.
+ */
+int vg_store_repl_entry_camera(const uint8_t *p, size_t n, vg_str *id, const uint8_t **shapes, size_t *shapes_n);
+
 #endif

@@ -132,6 +132,13 @@ entries_of_requests(void **state)
         assert_int_equal(vg_store_repl_entry((uint8_t *)q.data, q.len, 0, NULL, &out), 1);
         assert_int_equal(out.len, q.len);
         assert_memory_equal(out.data, q.data, q.len);
+        /* a node applying the camera's entry tells its streams: the id and the shapes read back */
+        vg_str cam;
+        const uint8_t *sh;
+        size_t shn;
+        assert_int_equal(vg_store_repl_entry_camera((uint8_t *)out.data, out.len, &cam, &sh, &shn), which);
+        if (which)
+            assert_true(cam.n == 4 && memcmp(cam.p, "gate", 4) == 0 && shn == 12 && memcmp(sh, "{\"zones\":[]}", 12) == 0);
         vg_buf_release(&q);
     }
     /* a sync is never replicated */

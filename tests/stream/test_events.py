@@ -63,8 +63,10 @@ class Broker:
                 return
             except OSError:
                 time.sleep(0.05)
+        rc = self.proc.poll()
+        self.kill()   # not left running by a setup that fails here
         with open(self.log.name) as f:
-            raise AssertionError(f"mosquitto is not listening on {self.port} (exit {self.proc.poll()}): {f.read()[-2000:]}")
+            raise AssertionError(f"mosquitto is not listening on {self.port} (exit {rc}): {f.read()[-2000:]}")
 
     def kill(self):
         if self.proc and self.proc.poll() is None:
