@@ -470,6 +470,27 @@ static void conv_1x1_task(void *ctx, int task, int thread)
 }
 
 
+/*
+ * The largest |output| of depthwise channel ch of l on an input plane
+ * within the running range r (vgc_q8_range_of; 0 inside it, so the
+ * padding too): the sum's extremes from the positive and the negative
+ * weights, the bias, the activation (vgc_act_bound: -1 where it is not
+ * monotonic).
+ */
+static float dw_bound(const vgc_layer *l, int ch, const float *r)
+{
+    const float *k = l->weights + (size_t)ch * l->size * l->size;
+    float lo, hi, top = l->biases[ch], bottom = l->biases[ch];
+
+    vgc_q8_range_of(r, &lo, &hi);
+    for (int t = 0; t < l->size * l->size; t++) {
+        top += k[t] * (k[t] > 0 ? hi : lo);
+        bottom += k[t] * (k[t] > 0 ? lo : hi);
+    }
+    return vgc_act_bound(bottom, top, l->act);
+}
+
+
 static void conv_dw_task(void *ctx, int task, int thread)
 {
     const conv_job *j = ctx;
@@ -483,19 +504,31 @@ static void conv_dw_task(void *ctx, int task, int thread)
         .act = l->act, .ow = l->out_w, .oh = l->out_h,
         .scratch = j->net->work + (size_t)thread * j->net->work_floats,
     };
-    /* channel c0's plane: fused, the 1x1's output in this task's scratch */
-    const float *in = l->expand_fused ? vgc_expand_planes(j->net, l, b, c0, c1, thread, NULL)
-                                      : j->in + (size_t)b * l->c * ihw + (size_t)c0 * ihw;
-    /* feeding the s16 layer after it (q16.h): each channel's plane through this thread's scratch */
+    /* feeding the s16 layer after it (q16.h) */
     const vgc_layer *to16 = vgc_q16_feeds(j->net, l);
+    /* channel c0's plane: fused, the 1x1's output in this task's scratch (an s16 one's with its ranges) */
+    const float *rg = NULL;
+    const float *in = l->expand_fused ? vgc_expand_planes(j->net, l, b, c0, c1, thread, to16 ? &rg : NULL)
+                                      : j->in + (size_t)b * l->c * ihw + (size_t)c0 * ihw;
 
     for (int ch = c0; ch < c1; ch++) {
+        const float bound = to16 && rg ? dw_bound(l, ch, rg + (size_t)(ch - c0) * VGC_Q8_RANGE) : -1.0f;
+
         a.in = in + (size_t)(ch - c0) * ihw;
         a.k = l->weights + (size_t)ch * l->size * l->size;
         a.bias = l->biases[ch];
-        a.out = to16 ? vgc_q16_feed_plane(j->net, thread, ch) : l->out + (size_t)b * l->out_size + (size_t)ch * ohw;
+        a.out16 = NULL;
+        if (bound >= 0) {
+            /* its outputs' bound known: straight into the s16 layer's packed input */
+            a.out = NULL;
+            a.out16 = vgc_q16_feed_direct(j->net, to16, b, ch, bound, &a.inv16);
+            a.max16 = VGC_Q16_FED_XMAX;
+        } else {
+            /* else each channel's plane through this thread's scratch */
+            a.out = to16 ? vgc_q16_feed_plane(j->net, thread, ch) : l->out + (size_t)b * l->out_size + (size_t)ch * ohw;
+        }
         j->net->k->dw_conv(&a);
-        if (to16)
+        if (to16 && !a.out16)
             vgc_q16_feed(j->net, to16, b, ch, c0, c1, thread);
     }
 }

@@ -6,6 +6,7 @@
 #ifndef VGC_INTERNAL_H
 #define VGC_INTERNAL_H
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -76,7 +77,10 @@ typedef struct vgc_dw_args {
     int size, stride, pad;
     float bias;
     enum vgc_act act;
-    float *out;               /* oh x ow output plane */
+    float *out;               /* oh x ow output plane, or NULL: */
+    int16_t *out16;           /* or as s16, output i at out16[2 * i] (q8.h's vgc_q8_dw.out16) */
+    float inv16;
+    int max16;
     int ow, oh;
     float *scratch;           /* vgc_dw_scratch_floats() floats */
 } vgc_dw_args;
@@ -207,6 +211,27 @@ VGC_HIDDEN const vgc_kernels *vgc_kernels_pick(int want);
 
 /* Scalar activation, the reference every kernel variant matches. */
 VGC_HIDDEN float vgc_act_scalar(float x, enum vgc_act act);
+
+/*
+ * The largest |act(x)| for x in [lo, hi], for the monotonic activations
+ * (linear, leaky, relu, relu6, logistic: at lo or at hi); -1 for the
+ * others (mish, swish).
+ */
+VGC_HIDDEN float vgc_act_bound(float lo, float hi, enum vgc_act act);
+
+/*
+ * y as an s16 of an s16 layer's packed input (vgc_dw_args.out16, q8.h's
+ * vgc_q8_dw.out16): y * inv rounded to nearest (even), clamped to +-max, NaN
+ * to -max: what cvtps and a clamp give.
+ */
+static inline int16_t vgc_s16_round(float y, float inv, int max)
+{
+    const float t = y * inv;
+
+    if (!(t > (float)-max))
+        return (int16_t)-max;
+    return (int16_t)(t >= (float)max ? max : lrintf(t));
+}
 
 /* ---- the network ---------------------------------------------------------------- */
 

@@ -73,6 +73,15 @@ static inline __m512 vgc_exp16(__m512 x)
 #define VMAX _mm512_max_ps
 #define VMIN _mm512_min_ps
 #define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+/* n outputs as s16 in the low half of n int32 (internal.h's vgc_s16_round: cvtps rounds to nearest even) */
+static inline void vgc_put16_512(int16_t *d, __m512 v, int n, float inv, int max)
+{
+    const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(v, _mm512_set1_ps(inv)));
+
+    _mm512_mask_storeu_epi16(d, (__mmask32)(n >= 16 ? 0x55555555u : ((1u << 2 * n) - 1u) & 0x55555555u),
+                             _mm512_min_epi32(_mm512_max_epi32(q, _mm512_set1_epi32(-max)), _mm512_set1_epi32(max)));
+}
+#define VPUT16 vgc_put16_512
 #define GEMM_MR 8
 #define GEMM_NV 2
 #define GEMM_KC 256

@@ -35,6 +35,22 @@ float vgc_act_scalar(float x, enum vgc_act act)
     return x;
 }
 
+float vgc_act_bound(float lo, float hi, enum vgc_act act)
+{
+    switch (act) {
+    case VGC_ACT_LINEAR:
+    case VGC_ACT_LEAKY:
+    case VGC_ACT_RELU:
+    case VGC_ACT_RELU6:
+    case VGC_ACT_LOGISTIC:
+        lo = fabsf(vgc_act_scalar(lo, act)), hi = fabsf(vgc_act_scalar(hi, act));
+        return lo > hi ? lo : hi;
+    default:
+        return -1.0f;
+    }
+}
+
+
 #define VW 1
 typedef float vf;
 #define VSET1(x) (x)

@@ -134,6 +134,33 @@ static inline void KNAME(split2)(const float *restrict src, int w, float *restri
 }
 
 
+/* n outputs v as s16, one every other element of d (vgc_dw_args.out16). */
+static inline void KNAME(put16)(int16_t *d, vf v, int n, float inv, int max)
+{
+#if defined(VPUT16)
+    VPUT16(d, v, n, inv, max);
+#else
+    float t[VW];
+
+    VSTORE(t, v);
+    for (int i = 0; i < n; i++)
+        d[2 * i] = vgc_s16_round(t[i], inv, max);
+#endif
+}
+
+
+/* n outputs v at column ox of output row oy: float, or s16. */
+static inline void KNAME(dw_put)(const vgc_dw_args *a, int oy, int ox, vf v, int n)
+{
+    if (a->out16)
+        KNAME(put16)(a->out16 + 2 * ((size_t)oy * a->ow + (size_t)ox), v, n, a->inv16, a->max16);
+    else if (n == VW)
+        VSTORE(a->out + (size_t)oy * a->ow + ox, v);
+    else
+        VSTOREN(a->out + (size_t)oy * a->ow + ox, v, n);
+}
+
+
 static void KNAME(dw_conv)(const vgc_dw_args *a)
 {
     const int ks = a->size, s = a->stride, pad = a->pad;
@@ -153,7 +180,6 @@ static void KNAME(dw_conv)(const vgc_dw_args *a)
         held[k] = -1;
 
     for (int oy = 0; oy < a->oh; oy++) {
-        float *restrict o = a->out + (size_t)oy * a->ow;
         int ox = 0;
 
         for (int ky = 0; ky < ks; ky++) {
@@ -200,8 +226,8 @@ static void KNAME(dw_conv)(const vgc_dw_args *a)
             }
             KNAME(act_vec)(&acc0, a->act);
             KNAME(act_vec)(&acc1, a->act);
-            VSTORE(o + ox, acc0);
-            VSTORE(o + ox + VW, acc1);
+            KNAME(dw_put)(a, oy, ox, acc0, VW);
+            KNAME(dw_put)(a, oy, ox + VW, acc1, VW);
         }
         for (; ox < a->ow; ox += VW) {
             const int n = a->ow - ox < VW ? a->ow - ox : VW;
@@ -214,10 +240,7 @@ static void KNAME(dw_conv)(const vgc_dw_args *a)
                     acc = VFMA(VSET1(a->k[ky * ks + kx]), VLOAD(r + tap[kx]), acc);
             }
             KNAME(act_vec)(&acc, a->act);
-            if (n == VW)
-                VSTORE(o + ox, acc);
-            else
-                VSTOREN(o + ox, acc, n);
+            KNAME(dw_put)(a, oy, ox, acc, n);
         }
     }
 }

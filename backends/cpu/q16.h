@@ -211,4 +211,15 @@ VGC_HIDDEN const vgc_layer *vgc_q16_feeds(const vgc_net *net, const vgc_layer *d
 VGC_HIDDEN float *vgc_q16_feed_plane(const vgc_net *net, int thread, int c);
 VGC_HIDDEN void vgc_q16_feed(const vgc_net *net, const vgc_layer *p, int b, int c, int c0, int c1, int thread);
 
+/*
+ * Or, where the depthwise layer knows before computing channel c that its
+ * outputs lie within +-bound (an int8 one: from its input's range and its
+ * weights), it writes them as s16 straight into p's packed input: the
+ * column it writes (q8.h's out16: every other s16 from there) and, in
+ * *inv, the inverse of the scale (bound over VGC_Q16_FED_XMAX, kept for
+ * the fold) it quantizes with.
+ */
+VGC_HIDDEN int16_t *vgc_q16_feed_direct(const vgc_net *net, const vgc_layer *p, int b, int c, float bound,
+                                         float *inv);
+
 #endif /* VGC_Q16_H */

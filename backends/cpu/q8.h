@@ -103,6 +103,9 @@ typedef struct vgc_q8_gemm {
 /* Floats of a row's running range in vgc_q8_gemm.range: 16 minima, then 16 maxima. */
 #define VGC_Q8_RANGE 32
 
+/* The least and the largest of a row's running range (VGC_Q8_RANGE floats at r). */
+VGC_HIDDEN void vgc_q8_range_of(const float *r, float *lo, float *hi);
+
 /* The walk over b's groups of 4 k of the kernels with the direct form: taps of cp k, gs bytes a group. */
 static inline void vgc_q8_walk(const vgc_q8_gemm *g, int *taps, int *cp, size_t *gs)
 {
@@ -146,6 +149,15 @@ typedef struct vgc_q8_dw {
     uint8_t *qout;            /* u8 output: row oy at qout + oy*ldq */
     size_t ldq;
     float qinv, qzp;
+    /*
+     * Or s16 output, NULL when out or qout is set: an s16 layer's packed
+     * input (q16.h), output (oy, ox) at out16[2 * (oy*ow + ox)], every
+     * other s16 (the column's other channel between them, left alone):
+     * lrintf(y * inv16) clamped to +-max16.
+     */
+    int16_t *out16;
+    float inv16;
+    int max16;
 } vgc_q8_dw;
 
 typedef void (*vgc_q8_dw_fn)(const vgc_q8_dw *d);

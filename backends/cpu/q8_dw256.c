@@ -45,9 +45,23 @@ static inline __m256 dw_float(const vgc_q8_dw *d, __m256i acc)
 }
 
 
-/* Store cnt (<= 8) outputs at column ox of row oy: floats, or u8 quantized as q8.c does. */
+/* Store cnt (<= 8) outputs at column ox of row oy: floats, or u8 quantized as q8.c does, or s16 (q8.h). */
 static inline void dw_store8(const vgc_q8_dw *d, __m256 y, int oy, int ox, int cnt)
 {
+    if (d->out16) {
+        /* rounded to nearest even as lrintf; NaN gives INT_MIN, clamped to -max as the reference's */
+        const __m256i q = _mm256_min_epi32(
+            _mm256_max_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(y, _mm256_set1_ps(d->inv16))),
+                             _mm256_set1_epi32(-d->max16)),
+            _mm256_set1_epi32(d->max16));
+        int32_t t[8];
+        int16_t *o = d->out16 + 2 * ((size_t)oy * d->ow + (size_t)ox);
+
+        _mm256_storeu_si256((__m256i *)(void *)t, q);
+        for (int i = 0; i < cnt && i < 8; i++)
+            o[2 * i] = (int16_t)t[i];
+        return;
+    }
     if (d->qout) {
         __m256 t = _mm256_mul_ps(y, _mm256_set1_ps(d->qinv));
         __m128i q;

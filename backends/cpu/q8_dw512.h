@@ -8,12 +8,13 @@
 
 /* The epilogue's constants, in registers for a whole channel (nothing reloaded after each store). */
 typedef struct dw_epi {
-    __m512i comp;
-    __m512 scale, bias, qinv, qzp;
+    __m512i comp, max16, min16;
+    __m512 scale, bias, qinv, qzp, inv16;
     enum vgc_act act;
     float *out;
     uint8_t *qout;
-    size_t ldo, ldq;
+    int16_t *out16;
+    size_t ldo, ldq, ow;
 } dw_epi;
 
 
@@ -23,6 +24,8 @@ static dw_epi epi_make(const vgc_q8_dw *d)
         .comp = _mm512_set1_epi32(d->comp), .scale = _mm512_set1_ps(d->scale), .bias = _mm512_set1_ps(d->bias),
         .qinv = _mm512_set1_ps(d->qinv), .qzp = _mm512_set1_ps(d->qzp), .act = d->act,
         .out = d->out, .qout = d->qout, .ldo = d->ldo, .ldq = d->ldq,
+        .out16 = d->out16, .inv16 = _mm512_set1_ps(d->inv16), .max16 = _mm512_set1_epi32(d->max16),
+        .min16 = _mm512_set1_epi32(-d->max16), .ow = (size_t)d->ow,
     };
 
     return e;
@@ -48,12 +51,31 @@ static inline __m512 dw_value(const dw_epi *e, __m512i acc, int cnt)
 }
 
 
-/* Store cnt outputs y at column ox of row oy: float, or quantized to u8. */
+/* y as s16 (q8.h's out16), one in the low half of each int32 lane. */
+static inline __m512i dw_s16(const dw_epi *e, __m512 y)
+{
+    /* cvtps rounds to nearest even, as lrintf; NaN gives INT_MIN, clamped to -max as the reference's */
+    return _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(y, e->inv16)), e->min16), e->max16);
+}
+
+
+/* The s16 lanes of a 16-lane mask: the low half of each int32 (the high one is the other channel's). */
+static inline __mmask32 dw_low_halves(__mmask16 m)
+{
+    /* bit i to bit 2i: one pdep (q8.c gives these kernels only where the CPU has BMI2); the shifts and
+       masks that spread bits without it took as long as the old feed's passes on 20x20 layers */
+    return (__mmask32)_pdep_u32(m, 0x55555555u);
+}
+
+
+/* Store cnt outputs y at column ox of row oy: float, or quantized to u8 or s16. */
 static inline void dw_put(const dw_epi *e, __m512 y, int oy, int ox, int cnt)
 {
     const __mmask16 mask = cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1u);
 
-    if (e->qout) {
+    if (e->out16) {
+        _mm512_mask_storeu_epi16(e->out16 + 2 * ((size_t)oy * e->ow + (size_t)ox), dw_low_halves(mask), dw_s16(e, y));
+    } else if (e->qout) {
         /* q8.c's quantize arithmetic exactly: a rounded product, then a rounded sum (never an fma) */
         _mm512_mask_cvtusepi32_storeu_epi8(e->qout + (size_t)oy * e->ldq + ox, mask, q8_quant512(y, e->qinv, e->qzp));
     } else {
@@ -81,7 +103,14 @@ static inline void dw_put_rows(const dw_epi *e, __m512 y, int oy, int ox, int sh
 {
     const __mmask16 row[3] = { (__mmask16)(all & ~m1), (__mmask16)(all & m1 & ~m2), (__mmask16)(all & m2) };
 
-    if (e->qout) {
+    if (e->out16) {
+        const __m512i q = dw_s16(e, y);
+
+        /* lane i of row r at column ox + i - r * shift: 2 * (i - r * shift) s16 from the row's column ox */
+        for (int r = 0; r < 3 && row[r]; r++)
+            _mm512_mask_storeu_epi16(e->out16 + 2 * ((size_t)(oy + r) * e->ow + (size_t)ox - (size_t)r * shift),
+                                     dw_low_halves(row[r]), q);
+    } else if (e->qout) {
         const __m512i q = q8_quant512(y, e->qinv, e->qzp);
 
         for (int r = 0; r < 3 && row[r]; r++)

@@ -83,6 +83,8 @@ void vgc_q8_dw_ref(const vgc_q8_dw *d)
             y = vgc_act_scalar((float)(acc - d->comp) * d->scale + d->bias, d->act);
             if (d->qout)
                 d->qout[(size_t)oy * d->ldq + ox] = dw_quantize(y, d->qinv, d->qzp);
+            else if (d->out16)
+                d->out16[2 * ((size_t)oy * d->ow + ox)] = vgc_s16_round(y, d->inv16, d->max16);
             else
                 d->out[(size_t)oy * d->ldo + ox] = y;
         }

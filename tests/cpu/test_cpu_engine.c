@@ -39,6 +39,7 @@
 
 #include "engine.h"
 #include "internal.h"
+#include "q16.h"
 #include "cpu_util.h"
 
 #define TOL 1e-3
@@ -603,6 +604,61 @@ static void test_activations(void **state)
     }
     print_message("# 7 activations and exp at every kernel level within 1e-5 of double precision\n");
     free(y);
+}
+
+/*
+ * The depthwise kernel of every level writing s16 (vgc_dw_args.out16: an
+ * s16 layer's packed input) against its own float output through
+ * vgc_s16_round: equal, every other s16 alone written, clamped (sizes 3
+ * and 5, strides 1 and 2, output widths around the vector widths).
+ */
+static void test_dw_s16(void **state)
+{
+    const vgc_kernels *levels[] = { &vgc_kernels_generic, &vgc_kernels_avx2, &vgc_kernels_avx512 };
+    static const int widths[] = { 1, 7, 16, 21, 40, 53 };
+    int cases = 0;
+
+    (void)state;
+    for (int lv = 0; lv < 3 && lv + 1 <= vgc_simd_detect(); lv++)
+        for (int size = 3; size <= 5; size += 2)
+            for (int s = 1; s <= 2; s++)
+                for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+                    const int w = widths[wi] * s, h = 9, pad = size / 2;
+                    vgc_dw_args a = { .w = w, .h = h, .size = size, .stride = s, .pad = pad, .bias = -0.25f,
+                                      .act = (enum vgc_act)(cases % 2 ? VGC_ACT_LEAKY : VGC_ACT_LINEAR) };
+                    float *in, *k, *out, *scratch;
+                    int16_t *o16;
+                    size_t n;
+
+                    a.ow = (w + 2 * pad - size) / s + 1;
+                    a.oh = (h + 2 * pad - size) / s + 1;
+                    n = (size_t)a.ow * a.oh;
+                    in = malloc((size_t)w * h * sizeof *in), k = malloc(25 * sizeof *k);
+                    out = malloc(n * sizeof *out), o16 = malloc((2 * n + 33) * sizeof *o16);
+                    scratch = malloc(vgc_dw_scratch_floats(w, pad, s, size) * sizeof *scratch);
+                    assert_true(in && k && out && o16 && scratch);
+                    for (int i = 0; i < w * h; i++)
+                        in[i] = (float)((i * 7919) % 2001 - 1000) / 100.0f;
+                    for (int i = 0; i < size * size; i++)
+                        k[i] = (float)((i * 104729) % 201 - 100) / 100.0f;
+                    for (size_t i = 0; i < 2 * n + 33; i++)
+                        o16[i] = (int16_t)0x5a5a;
+                    a.in = in, a.k = k, a.scratch = scratch, a.out = out;
+                    levels[lv]->dw_conv(&a);
+                    a.out = NULL, a.out16 = o16, a.inv16 = 37.5f, a.max16 = cases % 3 ? VGC_Q16_FED_XMAX : 200;
+                    levels[lv]->dw_conv(&a);
+                    for (size_t i = 0; i < 2 * n + 33; i++) {
+                        const int16_t want = i < 2 * n && i % 2 == 0 ? vgc_s16_round(out[i / 2], a.inv16, a.max16)
+                                                                      : (int16_t)0x5a5a;
+
+                        if (o16[i] != want)
+                            fail_msg("%s dw %dx%d stride %d, %d wide: s16 [%zu] = %d, want %d",
+                                     vgc_simd_name(levels[lv]->simd), size, size, s, a.ow, i, o16[i], want);
+                    }
+                    cases++;
+                    free(in), free(k), free(out), free(o16), free(scratch);
+                }
+    print_message("# %d depthwise shapes at every kernel level: s16 outputs as their floats rounded\n", cases);
 }
 
 /*
@@ -1436,6 +1492,7 @@ int main(int argc, char **argv)
     ADD(test_reference_layers, "reference_layers", NULL, 0, "");
     ADD(test_activations, "activations", NULL, 0, "");
     ADD(test_gemm_kernels, "gemm_kernels", NULL, 0, "");
+    ADD(test_dw_s16, "dw_s16", NULL, 0, "");
     ADD(test_bad_weights, "bad_weights", NULL, !have_models, no_models);
     ADD(test_batch, "batch_4_equals_batch_1", NULL, !have_models, no_models);
     ADD(test_threads_and_simd, "threads_and_simd_levels", NULL, !have_models, no_models);

@@ -494,8 +494,8 @@ static void test_network(void **state)
         for (int li = 3; li <= 7; li += 4) {
             assert_true(vgc_net_layer(fe, li)->q16->fed && vgc_net_layer(fe, li - 1)->q16_feeds);
             assert_false(vgc_net_layer(fu, li)->q16->fed || vgc_net_layer(q, li)->q16->fed);
-            /* by default only where the float tensor would leave L2 (q16.c: 512 KiB; these are under) */
-            assert_false(vgc_net_layer(fa, li)->q16->fed);
+            /* by default too: an int8 depthwise layer writes them straight (q16.c: positions >= 4 x filters) */
+            assert_true(vgc_net_layer(fa, li)->q16->fed);
         }
         assert_int_equal(vgc_net_forward(fe, x, 1, err, sizeof err), 0);
         assert_int_equal(vgc_net_forward(fr, x, 1, err, sizeof err), 0);
@@ -537,8 +537,12 @@ static void test_network(void **state)
  * as it writes it (vgc_layer.packs_next), in two bands of whole blocks
  * (128 and 22 rows), with 1 and 3 threads: the same head, byte for byte, as
  * with every output kept (layer 1 in bands, packed from memory), a batch of
- * 2 too. Layer 3 (16 filters on 1.8 MB of floats, not fed at 9600
- * positions) is narrow: fp32 by default, s16 when asked (q16 1).
+ * 2 too. Layer 3 (16 filters on 1.8 MB of floats) is narrow: unfed, fp32
+ * by default, s16 when asked (q16 1). Fed (the default): its depthwise
+ * layer 2, fp32 on a plane past int8's 80x80, takes its input's ranges from
+ * its s16 expansion's GEMM and writes layer 3's input as s16 itself
+ * (vgc_q16_feed_direct): near the unfed head, the same with the scalar
+ * int8 and s16 kernels.
  */
 static void test_bands(void **state)
 {
@@ -558,6 +562,8 @@ static void test_bands(void **state)
         vgc_net *kept = load_cfg(cfg, VGC_PREC_INT8, VGC_Q8_VNNI + 1, 0, threads, 1, -1);
         vgc_net *bands = load_cfg(cfg, VGC_PREC_INT8, VGC_Q8_VNNI + 1, 0, threads, 0, -1);
         vgc_net *asked = load_cfg(cfg, VGC_PREC_INT8, VGC_Q8_VNNI + 1, 1, threads, 0, -1);
+        vgc_net *fed = load_cfg(cfg, VGC_PREC_INT8, VGC_Q8_VNNI + 1, 0, threads, 0, 0);
+        vgc_net *fr = load_cfg(cfg, VGC_PREC_INT8, VGC_Q8_REF + 1, 1, threads, 0, 0);
         const size_t out = vgc_net_layer(bands, HEAD)->out_size;
 
         assert_true(vgc_net_layer(bands, 0)->packs_next && vgc_net_layer(bands, 2)->expand_fused);
@@ -569,6 +575,17 @@ static void test_bands(void **state)
         assert_int_equal(vgc_net_forward(bands, x, 2, err, sizeof err), 0);
         for (int b = 0; b < 2; b++)
             assert_memory_equal(vgc_net_output(bands, HEAD, b), vgc_net_output(kept, HEAD, b), out * sizeof(float));
+        assert_null(vgc_net_layer(fed, 2)->q8);
+        assert_true(vgc_net_layer(fed, 3)->q16 && vgc_net_layer(fed, 3)->q16->fed && vgc_net_layer(fed, 2)->q16_feeds);
+        assert_int_equal(vgc_net_forward(fed, x, 1, err, sizeof err), 0);
+        assert_int_equal(vgc_net_forward(fr, x, 1, err, sizeof err), 0);
+        assert_int_equal(vgc_net_forward(kept, x, 1, err, sizeof err), 0);
+        printf("# %d thread%s, fed by an fp32 depthwise layer: layer 3 %.4f%% (rms) off unfed, head %.4f%%; "
+               "scalar kernels %.5f%% off\n", threads, threads > 1 ? "s" : "", 100 * rms_off(fed, kept, 3),
+               100 * rms_off(fed, kept, HEAD), 100 * rms_off(fed, fr, 3));
+        assert_true(rms_off(fed, kept, 3) < 1e-3 && rms_off(fed, kept, HEAD) < 2e-3 && rms_off(fed, fr, 3) < 1e-4);
+        vgc_net_destroy(fed);
+        vgc_net_destroy(fr);
         vgc_net_destroy(kept);
         vgc_net_destroy(bands);
         vgc_net_destroy(asked);

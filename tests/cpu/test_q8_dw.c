@@ -40,6 +40,7 @@
 #include "engine.h"
 #include "internal.h"
 #include "q8.h"
+#include "q16.h"
 #include "q8_calib.h"
 #include "q8_util.h"
 
@@ -144,7 +145,40 @@ static void test_reference(void **state)
 
 #define NWIDTHS 11
 
-/* Kernel fn against the reference: float and u8 outputs, rows wider than the output left alone. */
+/*
+ * fn's s16 output (q8.h's out16) against the reference's: within 1 (an
+ * fma), every other s16 alone written (the odd ones and the rest keep
+ * their sentinel), clamped at max16 (300 or VGC_Q16_FED_XMAX).
+ */
+static void check_s16(vgc_q8_dw d, vgc_q8_dw_fn fn, const char *what)
+{
+    const size_t n = 2 * (size_t)d.ow * d.oh + 33;
+    int16_t *want = malloc(n * sizeof *want), *got = malloc(n * sizeof *got);
+
+    assert_true(want && got);
+    for (size_t i = 0; i < n; i++)
+        want[i] = got[i] = (int16_t)0x5a5a;
+    d.out = NULL;
+    d.qout = NULL;
+    d.inv16 = 1.0f / (0.002f + (float)(next() % 50) / 5000.0f);
+    d.max16 = (int)(next() % 2) ? VGC_Q16_FED_XMAX : 300;
+    d.out16 = want;
+    vgc_q8_dw_ref(&d);
+    d.out16 = got;
+    fn(&d);
+    for (size_t i = 0; i < n; i++) {
+        const int inside = i < 2 * (size_t)d.ow * d.oh && i % 2 == 0;
+
+        if (!inside && got[i] != (int16_t)0x5a5a)
+            fail_msg("s16 %s: [%zu] written (%d) past the outputs or in the other channel's half", what, i, got[i]);
+        if (inside && (abs(want[i] - got[i]) > 1 || abs(got[i]) > d.max16))
+            fail_msg("s16 %s: [%zu] = %d, reference %d (max %d)", what, i, got[i], want[i], d.max16);
+    }
+    free(want), free(got);
+}
+
+
+/* Kernel fn against the reference: float, u8 and s16 outputs, rows wider than the output left alone. */
 static void test_kernel(void **state)
 {
     vgc_q8_dw_fn fn = (vgc_q8_dw_fn)*state;
@@ -195,6 +229,13 @@ static void test_kernel(void **state)
                         if (abs((int)qwant[i] - (int)qgot[i]) > 1)
                             fail_msg("u8: size %d stride %d pad %d on %dx%d act %d: [%zu] = %d, reference %d", size,
                                      stride, pad, w, h, act, i, qgot[i], qwant[i]);
+                    }
+                    {
+                        char what[96];
+
+                        snprintf(what, sizeof what, "size %d stride %d pad %d on %dx%d act %d", size, stride, pad,
+                                 w, h, act);
+                        check_s16(d, fn, what);
                     }
                     checked++;
                     free(want), free(got), free(qwant), free(qgot), free(p.in);
