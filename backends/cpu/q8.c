@@ -1647,16 +1647,16 @@ static void dw_task(void *ctx, int task, int thread)
         if (j->qout)
             d.qinv = dest_inv(j, c, &d.qzp);
         d.bias = l->biases[c];
-        d.out = j->qout ? NULL
-                : to16  ? vgc_q16_feed_plane(j->net, thread, c)
-                        : l->out + (size_t)j->image * l->out_size + (size_t)c * ohw;
         d.qout = j->qout ? j->qout + (size_t)c * tpb + (size_t)tpad * twp + (size_t)tpad : NULL;
+        d.out = j->qout || to16 ? NULL : l->out + (size_t)j->image * l->out_size + (size_t)c * ohw;
         d.out16 = NULL;
-        /* feeding the s16 layer: its outputs' bound known, straight into its packed input */
+        /* feeding the s16 layer: straight into its packed input where its outputs' bound is known, else
+           through this thread's scratch */
         if (to16 && (bound = dw_bound(&d)) >= 0) {
             d.out16 = vgc_q16_feed_direct(j->net, to16, j->image, c, bound, &d.inv16);
             d.max16 = VGC_Q16_FED_XMAX;
-            d.out = NULL;
+        } else if (to16) {
+            d.out = vgc_q16_feed_plane(j->net, thread, c);
         }
         (in16 ? qn->dw16 : qn->dw)(&d);
         if (to16 && !d.out16)
