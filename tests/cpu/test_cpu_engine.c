@@ -1225,7 +1225,16 @@ static void test_fused_layers(void **state)
                     /* the generic level has no conv_rows (no conv -> maxpool fusion) */
                     if (nets[i].model || simd != VGC_SIMD_GENERIC)
                         assert_true(nf > 0);
-                    assert_true(e == 0);
+                    /*
+                     * the generic level's GEMM is OpenBLAS's, whose kernels may sum a row's products in an
+                     * order that depends on how many rows are asked for: 0.3.21 on a CPU it does not know
+                     * (an Emerald Rapids Xeon, model 207) runs its Prescott kernels, and the expansions'
+                     * groups of rows came out 1.67e-06 off the whole layer's; our kernels sum in one order
+                     */
+                    if (simd == VGC_SIMD_GENERIC)
+                        assert_true(e <= 1e-5);
+                    else
+                        assert_true(e == 0);
                     free(x);
                     vgc_net_destroy(fused);
                     vgc_net_destroy(plain);
