@@ -376,17 +376,19 @@ out:
 
 /*
  * The int8 depthwise kernel fn (q8.h's vgc_q8_dw) on one channel of an hw x hw
- * plane, size x size taps, stride s, "same" padding, leaky, float out: the
- * best of many runs of 8 channels (short runs: the best of them is what a
- * noisy machine leaves alone), as nanoseconds per output and GOP/s.
+ * plane, size x size taps, stride s, "same" padding, leaky, float out (or,
+ * s16 set, s16 into a fed layer's packed input, as the network runs most
+ * of them: q16.h's vgc_q16_feed_direct): the best of many runs of 8
+ * channels (short runs: the best of them is what a noisy machine leaves
+ * alone), as nanoseconds per output and GOP/s.
  */
-static void dw_line(const char *name, vgc_q8_dw_fn fn, int hw, int size, int s, double secs)
+static void dw_line(const char *name, vgc_q8_dw_fn fn, int hw, int size, int s, int s16, double secs)
 {
     const int pad = size / 2, wp = hw + 2 * pad, ow = (wp - size) / s + 1;
     const size_t inb = (size_t)wp * (size_t)(wp + 1) + 64;
     uint8_t *in = malloc(inb);
     int16_t *in16 = malloc(inb * sizeof *in16);       /* the s16-input kernel's form of the same plane */
-    float *out = malloc((size_t)ow * ow * sizeof *out);
+    float *out = malloc((size_t)ow * ow * 2 * sizeof *out);    /* room for the s16 form's every other s16 */
     int16_t k[64];
     double best = 1e30, spent = 0;
 
@@ -405,6 +407,13 @@ static void dw_line(const char *name, vgc_q8_dw_fn fn, int hw, int size, int s, 
                         .scale = 1e-4f, .act = VGC_ACT_LEAKY, .out = out, .ldo = (size_t)ow,
                         .in16 = fn == vgc_q8_dw16_512 ? in16 : NULL };
 
+        if (s16) {
+            d.out = NULL;
+            d.out16 = (int16_t *)(void *)out;
+            d.inv16 = 1e-3f;
+            d.max16 = VGC_Q16_FED_XMAX;
+        }
+
         fn(&d);
         for (int runs = 0; spent < secs || runs < 100; runs++) {
             double t = now();
@@ -417,7 +426,8 @@ static void dw_line(const char *name, vgc_q8_dw_fn fn, int hw, int size, int s, 
         }
     }
     best /= 8;
-    printf("dw %-5s %3dx%-3d %dx%d stride %d  %6.3f ns/output  %6.1f GOP/s\n", name, hw, hw, size, size, s,
+    printf("dw %-5s %-5s %3dx%-3d %dx%d stride %d  %6.3f ns/output  %6.1f GOP/s\n", name, s16 ? "s16" : "float",
+           hw, hw, size, size, s,
            best * 1e9 / ((double)ow * ow), 2.0 * size * size * ow * ow / best / 1e9);
     free(in);
     free(in16);
@@ -529,14 +539,18 @@ int main(int argc, char **argv)
             if (!fn || fn == seen)
                 continue;
             seen = fn;
-            for (size_t i = 0; i < sizeof dws / sizeof dws[0]; i++)
-                dw_line(fn == vgc_q8_dw_avx2 ? "avx2" : "vbmi", fn, dws[i][0], dws[i][1], dws[i][2], secs / 8);
+            /* float out, then s16 out (the fed form) */
+            for (int s16 = 0; s16 < 2; s16++)
+                for (size_t i = 0; i < sizeof dws / sizeof dws[0]; i++)
+                    dw_line(fn == vgc_q8_dw_avx2 ? "avx2" : "vbmi", fn, dws[i][0], dws[i][1], dws[i][2], s16,
+                            secs / 8);
         }
         /* the s16-input one (AVX-512 VNNI; stride 1) */
         if (all[VGC_Q8_VNNI]->gemm && vgc_q8_usable(VGC_Q8_VNNI, why, sizeof why))
-            for (size_t i = 0; i < sizeof dws / sizeof dws[0]; i++)
-                if (dws[i][2] == 1)
-                    dw_line("s16", vgc_q8_dw16_512, dws[i][0], dws[i][1], dws[i][2], secs / 8);
+            for (int s16 = 0; s16 < 2; s16++)
+                for (size_t i = 0; i < sizeof dws / sizeof dws[0]; i++)
+                    if (dws[i][2] == 1)
+                        dw_line("in16", vgc_q8_dw16_512, dws[i][0], dws[i][1], dws[i][2], s16, secs / 8);
     }
     /* yolo-fastest-1.1-xl's 1x1 layers that int8 leaves to s16: filters x channels x positions */
     if (vgc_q8_usable(VGC_Q8_VNNI, why, sizeof why)) {
