@@ -117,10 +117,10 @@ static inline __attribute__((always_inline)) void sums_s1(const int16_t *x, size
 
 /* Stride 1: 32 outputs a step, the even and odd ones interleaved after the epilogue's arithmetic. */
 static inline __attribute__((always_inline)) void dw16_s1(const vgc_q8_dw *d, const __m512i *we, const __m512i *wo,
-                                                          int size)
+                                                          int size, int fold)
 {
     const size_t ldi = d->ldi;
-    const dw_epi ep = epi_make(d);
+    const dw_epi ep = epi_make(d, fold);
     /* outputs 0..15 and 16..31 from the even (0..15) and odd (16..31) lanes */
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
@@ -154,9 +154,11 @@ static inline __attribute__((always_inline)) void dw16_s1(const vgc_q8_dw *d, co
 }
 
 
-/* 3x3 and 5x5: the size a constant, the loops over rows and dwords unrolled */
-static void dw16_s1_3(const vgc_q8_dw *d, const __m512i *we, const __m512i *wo) { dw16_s1(d, we, wo, 3); }
-static void dw16_s1_5(const vgc_q8_dw *d, const __m512i *we, const __m512i *wo) { dw16_s1(d, we, wo, 5); }
+/* 3x3 and 5x5: the size a constant, the loops over rows and dwords unrolled; copies with the s16 epilogue folded */
+static void dw16_s1_3(const vgc_q8_dw *d, const __m512i *we, const __m512i *wo) { dw16_s1(d, we, wo, 3, 0); }
+static void dw16_s1_3f(const vgc_q8_dw *d, const __m512i *we, const __m512i *wo) { dw16_s1(d, we, wo, 3, 1); }
+static void dw16_s1_5(const vgc_q8_dw *d, const __m512i *we, const __m512i *wo) { dw16_s1(d, we, wo, 5, 0); }
+static void dw16_s1_5f(const vgc_q8_dw *d, const __m512i *we, const __m512i *wo) { dw16_s1(d, we, wo, 5, 1); }
 
 
 /* Two s16 weights in a dword, broadcast (a tap outside the kernel's row: 0). */
@@ -183,11 +185,11 @@ void vgc_q8_dw16_512(const vgc_q8_dw *d)
             wo[ky * DW_DWORDS + dd] = wpair(d, ky, 2 * dd - 1, 2 * dd);
         }
     if (d->size == 3)
-        dw16_s1_3(d, we, wo);
+        (epi_folds(d) ? dw16_s1_3f : dw16_s1_3)(d, we, wo);
     else if (d->size == 5)
-        dw16_s1_5(d, we, wo);
+        (epi_folds(d) ? dw16_s1_5f : dw16_s1_5)(d, we, wo);
     else
-        dw16_s1(d, we, wo, d->size);
+        dw16_s1(d, we, wo, d->size, epi_folds(d));
 }
 
 #if defined(__clang__)

@@ -73,12 +73,12 @@ static inline __attribute__((always_inline)) __m512i dw_sum(const uint8_t *x, si
  * 80x80 3x3).
  */
 static inline __attribute__((always_inline)) void dw_rows(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx,
-                                                          int pairs, int size, int ow)
+                                                          int pairs, int size, int ow, int fold)
 {
     const int s = d->stride, oh = d->oh;
     const size_t ldi = d->ldi;
     const __mmask64 full = load_mask(d, 16), even = 0x5555555555555555ull;   /* the low byte of each s16 */
-    const dw_epi e = epi_make(d);
+    const dw_epi e = epi_make(d, fold);
 
     for (int oy = 0; oy < oh; oy++) {
         const uint8_t *r0 = d->in + (size_t)oy * s * ldi;
@@ -137,7 +137,7 @@ static int tails_fit(const vgc_q8_dw *d)
 
 
 static inline __attribute__((always_inline)) void dw_tails(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx,
-                                                           int pairs, int size)
+                                                           int pairs, int size, int fold)
 {
     const int t = d->ow % 16, ox = d->ow - t, oh = d->oh;
     const size_t ldi = d->ldi;
@@ -145,13 +145,13 @@ static inline __attribute__((always_inline)) void dw_tails(const vgc_q8_dw *d, c
     const __mmask64 load = reach >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << reach) - 1);
     const __mmask16 upper = (__mmask16)((1u << t) - 1u), lower = (__mmask16)(upper << 8);
     const __m512i shift = _mm512_maskz_mov_epi32(0xff00, _mm512_set1_epi32((int)((ldi - 8) * 0x10001u)));
-    const dw_epi e = epi_make(d);
+    const dw_epi e = epi_make(d, fold);
     __m512i ix[DW_PAIRS];
     int oy = 0;
 
     for (int p = 0; p < pairs; p++)
         ix[p] = _mm512_add_epi32(idx[p], shift);
-    dw_rows(d, w, idx, pairs, size, ox);
+    dw_rows(d, w, idx, pairs, size, ox, fold);
     /* lane i of the lower half is column ox + i - 8 of row oy + 1 */
     for (; oy + 1 < oh; oy += 2)
         dw_put_rows(&e, dw_value(&e, dw_sum(d->in + (size_t)oy * ldi + (size_t)ox, ldi, load, ix, w, pairs, size), 16),
@@ -225,11 +225,11 @@ static int dense_fits(const vgc_q8_dw *d)
 
 
 static inline __attribute__((always_inline)) void dw_dense(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx,
-                                                           int pairs, int size)
+                                                           int pairs, int size, int fold)
 {
     const int ow = d->ow, n = ow * d->oh;
     const __m512i extra = _mm512_set1_epi32((int)((d->ldi - (size_t)ow) * 0x10001u));
-    const dw_epi e = epi_make(d);
+    const dw_epi e = epi_make(d, fold);
     int o = 0, oy = 0, ox = 0;
 
     /* two vectors an iteration: their chains interleave */
@@ -263,33 +263,45 @@ static inline __attribute__((always_inline)) void dw_dense(const vgc_q8_dw *d, c
 
 /* The loop that takes d's rows: dense, paired tails, or row by row. */
 static inline __attribute__((always_inline)) void dw_loop(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx,
-                                                          int pairs, int size)
+                                                          int pairs, int size, int fold)
 {
     if (dense_fits(d))
-        dw_dense(d, w, idx, pairs, size);
+        dw_dense(d, w, idx, pairs, size, fold);
     else if (tails_fit(d))
-        dw_tails(d, w, idx, pairs, size);
+        dw_tails(d, w, idx, pairs, size, fold);
     else
-        dw_rows(d, w, idx, pairs, size, d->ow);
+        dw_rows(d, w, idx, pairs, size, d->ow, fold);
 }
 
 
-/* 3x3 and 5x5: the size a constant, the loops over rows and pairs unrolled */
+/* 3x3 and 5x5: the size a constant, the loops over rows and pairs unrolled; a copy with the s16 epilogue folded */
 static void dw_rows3x3(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx)
 {
-    dw_loop(d, w, idx, 2, 3);
+    dw_loop(d, w, idx, 2, 3, 0);
+}
+
+
+static void dw_rows3x3_folded(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx)
+{
+    dw_loop(d, w, idx, 2, 3, 1);
 }
 
 
 static void dw_rows5x5(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx)
 {
-    dw_loop(d, w, idx, 3, 5);
+    dw_loop(d, w, idx, 3, 5, 0);
+}
+
+
+static void dw_rows5x5_folded(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx)
+{
+    dw_loop(d, w, idx, 3, 5, 1);
 }
 
 
 static void dw_rows_any(const vgc_q8_dw *d, const __m512i *w, const __m512i *idx, int pairs)
 {
-    dw_rows(d, w, idx, pairs, d->size, d->ow);
+    dw_rows(d, w, idx, pairs, d->size, d->ow, epi_folds(d));
 }
 
 
@@ -326,9 +338,9 @@ void vgc_q8_dw_vbmi(const vgc_q8_dw *d)
             w[ky * pairs + p] = _mm512_set1_epi32((int32_t)((uint32_t)(uint16_t)lo | (uint32_t)(uint16_t)hi << 16));
         }
     if (d->size == 3)
-        dw_rows3x3(d, w, idx);
+        (epi_folds(d) ? dw_rows3x3_folded : dw_rows3x3)(d, w, idx);
     else if (d->size == 5)
-        dw_rows5x5(d, w, idx);
+        (epi_folds(d) ? dw_rows5x5_folded : dw_rows5x5)(d, w, idx);
     else
         dw_rows_any(d, w, idx, pairs);
 }
