@@ -5,8 +5,73 @@
  */
 #include "q8.h"
 
+#include <stdio.h>
+#include <time.h>
+
 #if defined(__x86_64__)
 #include <immintrin.h>
+
+#include "peak.h"
+
+/* vfmadd231ps: 16 products a zmm (1.0 x 1e-9); vdpbf16ps: 32 (1.0 x 1.0) */
+VGC_PEAK_LOOP(vgc_peak_fma, "avx512f", "vfmadd231ps", 0x3f800000, 0x3089705f)
+VGC_PEAK_LOOP(vgc_peak_bf16, "avx512f,avx512bw,avx512bf16", "vdpbf16ps", 0x3f803f80, 0x3f803f80)
+
+
+static double seconds(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+
+/* The fastest of `runs` timings of fn(iters). */
+static double fastest(void (*fn)(long, int32_t *), long iters, int runs)
+{
+    double best = 1e30;
+    int32_t sink;
+
+    for (int r = 0; r < runs; r++) {
+        const double t0 = seconds();
+        double t;
+
+        fn(iters, &sink);
+        t = seconds() - t0;
+        best = t < best ? t : best;
+    }
+    return best;
+}
+
+
+int vgc_bf16_avx512_pays(char *why, size_t whylen)
+{
+    static double ratio = -1;     /* one process, one CPU: measured once (a race measures it twice) */
+
+    if (ratio < 0) {
+        double tf = 1e30, tb = 1e30;
+
+        /* in turns, each about 10 us a run; the first runs wake the zmm units (warm-up, dropped) */
+        (void)fastest(vgc_peak_fma, 2048, 4);
+        (void)fastest(vgc_peak_bf16, 2048, 4);
+        for (int r = 0; r < 8; r++) {
+            const double f = fastest(vgc_peak_fma, 2048, 2), b = fastest(vgc_peak_bf16, 2048, 2);
+
+            tf = f < tf ? f : tf;
+            tb = b < tb ? b : tb;
+        }
+        /* products a second: 32 an instruction against 16 */
+        ratio = tb > 0 ? 2.0 * tf / tb : 0;
+    }
+    if (ratio > 1.0)
+        return 1;
+    snprintf(why, whylen,
+             "avx512_bf16 is slower than fp32 on this cpu (vdpbf16ps makes %.2fx the products a second of the "
+             "float fma) and there is no amx_bf16",
+             ratio);
+    return 0;
+}
 
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma"))), apply_to = function)
@@ -33,4 +98,10 @@
 const vgc_q8_kernels vgc_bf16_avx512 = { VGC_BF16_AVX512, "avx512_bf16", 0, 1, gemm_bf16, 0, 0 };
 #else
 const vgc_q8_kernels vgc_bf16_avx512 = { VGC_BF16_AVX512, "avx512_bf16", 0, 1, NULL, 0, 0 };
+
+int vgc_bf16_avx512_pays(char *why, size_t whylen)
+{
+    snprintf(why, whylen, "not an x86-64 build");
+    return 0;
+}
 #endif

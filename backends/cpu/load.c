@@ -754,6 +754,9 @@ int vgc_precision_choose(vgc_net *net, const vgc_options *opt, const vgc_q8_kern
         /* AMX-BF16, else AVX-512 BF16; without either, fp32 (the scalar one only when asked: tests) */
         *q8k = vgc_q8_pick(opt->q8_kernel ? opt->q8_kernel - 1 : VGC_BF16_AMX,
                            opt->q8_kernel == VGC_BF16_REF + 1 ? VGC_BF16_REF : VGC_BF16_AVX512, why, sizeof why);
+        /* AVX-512 BF16 alone, chosen (not asked for by kernel): only where it can beat fp32 */
+        if (*q8k && (*q8k)->kind == VGC_BF16_AVX512 && !opt->q8_kernel && !vgc_bf16_avx512_pays(why, sizeof why))
+            *q8k = NULL;
         if (!*q8k) {
             snprintf(net->prec_note, sizeof net->prec_note, "bf16 asked: %s", why);
             return 0;

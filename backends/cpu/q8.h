@@ -220,6 +220,22 @@ VGC_HIDDEN extern const vgc_q8_kernels vgc_q8_vnni;
 VGC_HIDDEN extern const vgc_q8_kernels vgc_q8_amx;
 VGC_HIDDEN extern const vgc_q8_kernels vgc_bf16_ref;
 VGC_HIDDEN extern const vgc_q8_kernels vgc_bf16_avx512;
+
+/*
+ * Whether the AVX-512 BF16 GEMM can be faster than fp32 here: vdpbf16ps
+ * (32 products a zmm) timed against the float FMA (16) on registers alone,
+ * once a process (about 0.3 ms). On an Emerald Rapids Xeon it makes 0.49x
+ * the FMA's products a second (its issue rate is half the FMA's), so bf16
+ * there took 1.43x to 2.63x fp32's time; where it makes more (a unit that
+ * issues it at the FMA's rate), bf16 runs. 1, or 0 and why (for the
+ * precision note).
+ */
+VGC_HIDDEN int vgc_bf16_avx512_pays(char *why, size_t whylen);
+#if defined(__x86_64__)
+/* the timed loops (peak.h), also bench/engines/q8_peak's: iters x 16 instructions */
+VGC_HIDDEN void vgc_peak_fma(long iters, int32_t *sink);
+VGC_HIDDEN void vgc_peak_bf16(long iters, int32_t *sink);
+#endif
 VGC_HIDDEN extern const vgc_q8_kernels vgc_bf16_amx;
 
 /* float to bf16, rounding to nearest even (finite inputs), and back */

@@ -28,6 +28,7 @@
 
 #include "q8.h"
 #include "q16.h"
+#include "peak.h"
 
 static double now(void)
 {
@@ -38,48 +39,11 @@ static double now(void)
 }
 
 #if defined(__x86_64__)
-/*
- * 16 accumulators, each step one instruction in asm: from the intrinsics
- * (an array or named variables alike) GCC 12 copied every accumulator to
- * another register and back each iteration (32 vmovdqa a 16 vpdpbusd),
- * which halved this "peak" on an Ice Lake Xeon (387.7 GOP/s against 660
- * for its GEMM), where zmm moves are not eliminated.
- */
-#define VGC_ACC16(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
-
-/*
- * fn: iters x 16 steps of the zmm instruction insn (c += a . b), each on
- * its own accumulator, a and b the 32-bit patterns abits and bbits in
- * every lane. Accumulators are integer vectors whatever insn does with
- * them (asm sees registers); their sum only keeps the loop alive.
- */
-#define VGC_PEAK_STEP(insn, i) __asm__(insn " %2, %1, %0" : "+v"(c##i) : "v"(a), "v"(b));
-#define VGC_PEAK_LOOP(fn, isa, insn, abits, bbits)                                                          \
-    __attribute__((target(isa), noinline)) static void fn(long iters, int32_t *sink)                        \
-    {                                                                                                        \
-        const __m512i a = _mm512_set1_epi32((int)(abits)), b = _mm512_set1_epi32((int)(bbits));              \
-        __m512i s = _mm512_setzero_si512();                                                                  \
-        VGC_ACC16(VGC_PEAK_DECL)                                                                             \
-                                                                                                             \
-        for (long it = 0; it < iters; it++) {                                                                \
-            VGC_PEAK_STEP(insn, 0) VGC_PEAK_STEP(insn, 1) VGC_PEAK_STEP(insn, 2) VGC_PEAK_STEP(insn, 3)      \
-            VGC_PEAK_STEP(insn, 4) VGC_PEAK_STEP(insn, 5) VGC_PEAK_STEP(insn, 6) VGC_PEAK_STEP(insn, 7)      \
-            VGC_PEAK_STEP(insn, 8) VGC_PEAK_STEP(insn, 9) VGC_PEAK_STEP(insn, 10) VGC_PEAK_STEP(insn, 11)    \
-            VGC_PEAK_STEP(insn, 12) VGC_PEAK_STEP(insn, 13) VGC_PEAK_STEP(insn, 14) VGC_PEAK_STEP(insn, 15)  \
-        }                                                                                                    \
-        VGC_ACC16(VGC_PEAK_SUM)                                                                              \
-        *sink = _mm512_reduce_add_epi32(s);                                                                  \
-    }
-#define VGC_PEAK_DECL(i) __m512i c##i = _mm512_setzero_si512();
-#define VGC_PEAK_SUM(i) s = _mm512_add_epi32(s, c##i);
-
 /* int8: vpdpbusd, 64 products a zmm (u8 1 x s8 2) */
-VGC_PEAK_LOOP(vnni_loop, "avx512f,avx512bw,avx512vnni", "vpdpbusd", 0x01010101, 0x02020202)
-/* what a 16-bit GEMM and the float one could reach: vpdpwssd (32 s16 products), vfmadd231ps (16: 1.0 x 1e-9) */
-VGC_PEAK_LOOP(s16_loop, "avx512f,avx512bw,avx512vnni", "vpdpwssd", 0x00010001, 0x00020002)
-VGC_PEAK_LOOP(fma_loop, "avx512f", "vfmadd231ps", 0x3f800000, 0x3089705f)
-/* bf16: vdpbf16ps, 32 products (1.0 x 1.0) */
-VGC_PEAK_LOOP(bf16_loop, "avx512f,avx512bw,avx512bf16", "vdpbf16ps", 0x3f803f80, 0x3f803f80)
+static VGC_PEAK_LOOP(vnni_loop, "avx512f,avx512bw,avx512vnni", "vpdpbusd", 0x01010101, 0x02020202)
+/* what a 16-bit GEMM could reach: vpdpwssd (32 s16 products) */
+static VGC_PEAK_LOOP(s16_loop, "avx512f,avx512bw,avx512vnni", "vpdpwssd", 0x00010001, 0x00020002)
+/* vfmadd231ps and bf16's vdpbf16ps: the engine's (bf16_avx512.c), which it times for its bf16 choice */
 
 
 /* The same for AVX2: 8 accumulators, each step vpmaddubsw, vpmaddwd by ones, vpaddd (the GEMM's dot4). */
@@ -474,14 +438,14 @@ int main(int argc, char **argv)
     if (vgc_q8_usable(VGC_Q8_VNNI, why, sizeof why)) {
         /* not kernels of ours: what 16-bit activations (vpdpwssd) would have against fp32 FMAs */
         printf("peak s16 (vpdpwssd zmm)  %8.1f GOP/s\n", s16peak = peak(s16_loop, 16.0 * 32, secs));
-        printf("peak fp32 (vfmadd231ps zmm) %8.1f GFLOP/s\n", peak(fma_loop, 16.0 * 16, secs));
+        printf("peak fp32 (vfmadd231ps zmm) %8.1f GFLOP/s\n", peak(vgc_peak_fma, 16.0 * 16, secs));
     }
     if (vgc_q8_usable(VGC_Q8_AMX, why, sizeof why))
         printf("peak amx (tdpbsud)       %8.1f GOP/s\n", peaks[3] = peak(amx_loop, 4.0 * 16 * 16 * 64, secs));
     else
         printf("peak amx: skipped: %s\n", why);
     if (vgc_q8_usable(VGC_BF16_AVX512, why, sizeof why))
-        printf("peak avx512_bf16 (vdpbf16ps zmm) %8.1f GFLOP/s\n", peaks[VGC_BF16_AVX512] = peak(bf16_loop, 16.0 * 32, secs));
+        printf("peak avx512_bf16 (vdpbf16ps zmm) %8.1f GFLOP/s\n", peaks[VGC_BF16_AVX512] = peak(vgc_peak_bf16, 16.0 * 32, secs));
     else
         printf("peak avx512_bf16: skipped: %s\n", why);
     if (vgc_q8_usable(VGC_BF16_AMX, why, sizeof why))

@@ -321,27 +321,43 @@ static void test_network(void **state)
 }
 
 
-/* bf16 asked: what runs is said, and on a CPU with neither bf16 unit it is fp32 with the reason. */
+/*
+ * bf16 asked: what runs is said. AMX-BF16 runs it; AVX-512 BF16 alone only
+ * where vdpbf16ps outruns the float FMA (vgc_bf16_avx512_pays), unless its
+ * kernel is asked for by name (bench_engines' VGC_Q8_KERNEL); otherwise,
+ * and on a CPU with neither unit, fp32 with the reason.
+ */
 static void test_bf16_fallback(void **state)
 {
     vgc_net *net = load(VGC_PREC_BF16, 0, 1);
     char why[160];
     const char *note;
-    int have = vgc_q8_usable(VGC_BF16_AMX, why, sizeof why) || vgc_q8_usable(VGC_BF16_AVX512, why, sizeof why);
+    const int amx = vgc_q8_usable(VGC_BF16_AMX, why, sizeof why);
+    const int avx512 = vgc_q8_usable(VGC_BF16_AVX512, why, sizeof why);
+    const int pays = avx512 && vgc_bf16_avx512_pays(why, sizeof why);
     int p = vgc_net_precision(net, &note);
 
     (void)state;
     printf("# bf16 asked: %s %s\n", p == VGC_PREC_BF16 ? "bf16" : "fp32", note);
-    if (have) {
+    if (amx || pays) {
         assert_int_equal(p, VGC_PREC_BF16);
         assert_non_null(strstr(note, "6 of 8 convolutions"));
     } else {
         assert_int_equal(p, VGC_PREC_FP32);
-        assert_non_null(strstr(note, "bf16 asked: no "));
+        assert_non_null(strstr(note, avx512 ? "bf16 asked: avx512_bf16 is slower than fp32" : "bf16 asked: no "));
         for (int i = 0; i < vgc_net_layers(net); i++)
             assert_null(vgc_net_layer(net, i)->q8);
     }
     vgc_net_destroy(net);
+    if (avx512) {
+        /* asked for by name, it runs whatever its speed */
+        net = load(VGC_PREC_BF16, VGC_BF16_AVX512 + 1, 1);
+        p = vgc_net_precision(net, &note);
+        printf("# avx512_bf16 asked: %s %s\n", p == VGC_PREC_BF16 ? "bf16" : "fp32", note);
+        assert_int_equal(p, VGC_PREC_BF16);
+        assert_non_null(strstr(note, "avx512_bf16"));
+        vgc_net_destroy(net);
+    }
 }
 
 
