@@ -224,7 +224,7 @@ VGC_HIDDEN extern const vgc_q8_kernels vgc_bf16_avx512;
 /*
  * Whether the AVX-512 BF16 GEMM can be faster than fp32 here: vdpbf16ps
  * (32 products a zmm) timed against the float FMA (16) on registers alone,
- * once a process (about 0.3 ms). On an Emerald Rapids Xeon it makes 0.49x
+ * once a process (about 0.6 ms). On an Emerald Rapids Xeon it makes 0.50x
  * the FMA's products a second (its issue rate is half the FMA's), so bf16
  * there took 1.43x to 2.63x fp32's time; where it makes more (a unit that
  * issues it at the FMA's rate), bf16 runs. 1, or 0 and why (for the
