@@ -128,8 +128,8 @@ static inline __attribute__((always_inline)) void dw_store(const dw_epi *e, __m5
  * so a row's lanes are one masked store from (oy + r) * ld + ox - r * shift
  * (never before the buffer: the first lane of a later row is at column >= 0).
  */
-static inline __attribute__((always_inline)) void dw_put_rows(const dw_epi *e, __m512 y, int oy, int ox, int shift, __mmask16 all, __mmask16 m1,
-                               __mmask16 m2)
+static inline __attribute__((always_inline)) void dw_put_rows(const dw_epi *e, __m512 y, int oy, int ox, int shift,
+                                                              __mmask16 all, __mmask16 m1, __mmask16 m2)
 {
     const __mmask16 row[3] = { (__mmask16)(all & ~m1), (__mmask16)(all & m1 & ~m2), (__mmask16)(all & m2) };
 
