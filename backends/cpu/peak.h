@@ -21,7 +21,7 @@
  * its own accumulator, a and b the 32-bit patterns abits and bbits in
  * every lane (write `static` before the macro for a file's own).
  * Accumulators are integer vectors whatever insn does with them (asm sees
- * registers); their sum only keeps the loop alive.
+ * registers); their bits, combined, only keep the loop alive.
  */
 #define VGC_PEAK_STEP(insn, i) __asm__(insn " %2, %1, %0" : "+v"(c##i) : "v"(a), "v"(b));
 #define VGC_PEAK_LOOP(fn, isa, insn, abits, bbits)                                                          \
@@ -38,9 +38,10 @@
             VGC_PEAK_STEP(insn, 12) VGC_PEAK_STEP(insn, 13) VGC_PEAK_STEP(insn, 14) VGC_PEAK_STEP(insn, 15)  \
         }                                                                                                    \
         VGC_ACC16(VGC_PEAK_SUM)                                                                              \
-        *sink = _mm512_reduce_add_epi32(s);                                                                  \
+        *sink = _mm512_reduce_or_epi32(s);                                                                   \
     }
 #define VGC_PEAK_DECL(i) __m512i c##i = _mm512_setzero_si512();
-#define VGC_PEAK_SUM(i) s = _mm512_add_epi32(s, c##i);
+/* bits, not sums: GCC's _mm512_reduce_add_epi32 adds in signed int, which UBSan rightly calls an overflow */
+#define VGC_PEAK_SUM(i) s = _mm512_xor_si512(s, c##i);
 
 #endif /* VGC_PEAK_H */
