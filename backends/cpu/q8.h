@@ -220,6 +220,7 @@ VGC_HIDDEN extern const vgc_q8_kernels vgc_q8_vnni;
 VGC_HIDDEN extern const vgc_q8_kernels vgc_q8_amx;
 VGC_HIDDEN extern const vgc_q8_kernels vgc_bf16_ref;
 VGC_HIDDEN extern const vgc_q8_kernels vgc_bf16_avx512;
+VGC_HIDDEN extern const vgc_q8_kernels vgc_bf16_amx;
 
 /*
  * Whether the AVX-512 BF16 GEMM can be faster than fp32 here: vdpbf16ps
@@ -236,7 +237,6 @@ VGC_HIDDEN int vgc_bf16_avx512_pays(char *why, size_t whylen);
 VGC_HIDDEN void vgc_peak_fma(long iters, int32_t *sink);
 VGC_HIDDEN void vgc_peak_bf16(long iters, int32_t *sink);
 #endif
-VGC_HIDDEN extern const vgc_q8_kernels vgc_bf16_amx;
 
 /* float to bf16, rounding to nearest even (finite inputs), and back */
 static inline uint16_t vgc_bf16_from(float x)
