@@ -143,6 +143,7 @@ typedef struct vgc_layer {
 
     /* reduced precision */
     struct vgc_q8_layer *q8;  /* the int8 form of a convolution (q8.h), or NULL: fp32 */
+    struct vgc_q8_first *q8first; /* an int8 network's first layer in int8 (q8_first.h), or NULL */
     struct vgc_q16_layer *q16; /* an int8 network's 1x1 convolution that int8 leaves fp32, in
                                  16-bit integers (q16.h), or NULL */
     int q16_feeds;            /* a depthwise layer whose 1x1 layer after it is fed s16 (q16.h's
@@ -182,6 +183,9 @@ typedef struct vgc_options {
     int q8_direct;            /* int8: direct convolutions (q8.h's vgc_q8_gemm taps): 0 with AMX,
                                  where they measured faster, 1 with every kernel that has them (AMX
                                  and the reference: tests), -1 none: every GEMM on a packed band */
+    int q8_first;             /* int8: the first layer (the image's) in int8 (q8_first.h): 0 where
+                                 it qualifies and the int8 kernels are VNNI's, AMX's or the
+                                 reference, -1 never (fp32) */
     int q16;                  /* int8: the 1x1 convolutions int8 leaves fp32 in 16-bit integers
                                  (q16.h): 0 where the CPU has AVX-512 VNNI, -1 never, 1 also with
                                  the scalar kernels elsewhere (tests) */

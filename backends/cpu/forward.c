@@ -15,6 +15,7 @@
 
 #include "internal.h"
 #include "q8.h"
+#include "q8_first.h"
 #include "q16.h"
 
 /* im2col scratch a GEMM task may use, in floats (a band of output rows). */
@@ -86,6 +87,8 @@ size_t vgc_layer_plan(vgc_net *net, vgc_layer *l)
 
     switch (l->type) {
     case VGC_L_CONV:
+        if (l->q8first)
+            return vgc_q8_first_plan(net, l);
         if (l->pool_fused && pool2(net, l)) {
             /* pairs of rows, pooled in registers: bands for balance only */
             l->chunk = t == 1 ? l->out_h : div_up(div_up(l->out_h, 2 * t), 2) * 2;
@@ -370,6 +373,21 @@ int vgc_pool_fusable(const vgc_net *net, int i)
 int vgc_pool2_fusable(const vgc_net *net, int i)
 {
     return vgc_pool_fusable(net, i) && pool2(net, &net->layers[i]);
+}
+
+
+/* A band of output rows of an int8 first layer (q8_first.h). */
+static void first_task(void *ctx, int task, int thread)
+{
+    const conv_job *j = ctx;
+    const vgc_layer *l = j->l;
+    const int bands = div_up(l->out_h, j->rows);
+    const int b = task / bands, y0 = task % bands * j->rows;
+    const int y1 = y0 + j->rows < l->out_h ? y0 + j->rows : l->out_h;
+
+    vgc_q8_first_rows(l, j->in, b, y0, y1, &j->quant, j->net->work + (size_t)thread * j->net->work_floats);
+    if (l->packs_next)
+        vgc_q16_pack_span(j->net, l + 1, l->out + (size_t)b * l->out_size, b, y0 * l->out_w, y1 * l->out_w);
 }
 
 
@@ -727,6 +745,14 @@ static void forward_conv(vgc_net *net, const vgc_layer *l, const float *in, int 
     }
     if (l->q16) {
         vgc_q16_conv_forward(net, l, in, batch);
+        return;
+    }
+    if (l->q8first) {
+        /* pooled: straight into the int8 layer after the pool where it is fed (q8.h) */
+        if (l->pool_fused)
+            vgc_q8_pool_feed(net, (int)(l - net->layers), batch, &j.quant);
+        j.rows = l->packs_next ? packs_band(l) : l->chunk;
+        run_tasks(net, l, batch, batch * div_up(l->out_h, j.rows), first_task, &j);
         return;
     }
     if (l->pool_fused) {

@@ -270,6 +270,7 @@ struct vgc_net {
     int q8_blocks;            /* int8: the 1x1 layers around depthwise ones too, static ranges only
                                  (q8.c's block_layer: 1 expansions, 2 projections, 3 both) */
     int q8_direct;            /* int8: which kernels run direct convolutions (vgc_options.q8_direct) */
+    int q8_first;             /* int8: -1 the first layer stays fp32 (vgc_options.q8_first) */
     char prec_note[192];      /* vgc_net_precision()'s note */
     struct vgc_q8_net *q8;    /* int8 state (q8.h), or NULL */
     struct vgc_q16_net *q16;  /* int8: the 16-bit 1x1 layers' state (q16.h), or NULL */

@@ -13,6 +13,7 @@ backends_cpu_libvgcpu_a_SOURCES = \
 	backends/cpu/kern_avx2.c backends/cpu/kern_avx512.c \
 	backends/cpu/q8.h backends/cpu/q8.c backends/cpu/q8_ref.c backends/cpu/q8_avx2.c \
 	backends/cpu/q8_vnni.c backends/cpu/q8_amx.c backends/cpu/q8_dw512.c backends/cpu/q8_dw512.h backends/cpu/q8_dw16.c backends/cpu/q8_dw256.c backends/cpu/q8_quant512.c backends/cpu/q8_tmpl512.h backends/cpu/q8_tmplamx.h backends/cpu/q8_store512.h \
+	backends/cpu/q8_first.h backends/cpu/q8_first.c backends/cpu/q8_first512.c \
 	backends/cpu/q8_calib.h backends/cpu/q8_calib.c backends/cpu/q8_cache.c \
 	backends/cpu/bf16_avx512.c backends/cpu/bf16_amx.c backends/cpu/peak.h \
 	backends/cpu/q16.h backends/cpu/q16.c backends/cpu/q16_vnni.c \

@@ -19,6 +19,7 @@
 #endif
 
 #include "q8.h"
+#include "q8_first.h"
 #include "q16.h"
 
 /*
@@ -553,6 +554,28 @@ static int allocate_buffers(vgc_net *net, char *err, size_t errlen)
 }
 
 
+/*
+ * The first layer in int8 (q8_first.h) where the GEMM kernels are VNNI's or
+ * AMX's (both on AVX-512 VNNI) or the reference; with AVX2's it stays fp32.
+ */
+static int first_layer(vgc_net *net)
+{
+    vgc_q8_net *qn = net->q8;
+    const vgc_q8_first_kernels *fk = qn->k->kind == VGC_Q8_VNNI || qn->k->kind == VGC_Q8_AMX ? &vgc_q8_first_vnni
+                                     : qn->k->kind == VGC_Q8_REF                           ? &vgc_q8_first_ref
+                                                                                           : NULL;
+    int rc;
+
+    if (!fk || net->precision != VGC_PREC_INT8 || net->q8_first < 0 || net->n < 1)
+        return 0;
+    if ((rc = vgc_q8_first_make(net, &net->layers[0], fk)) <= 0)
+        return rc;
+    qn->layers++;
+    qn->weight_bytes += (size_t)net->layers[0].q8first->mp * (9 * sizeof(int32_t) + 2 * sizeof(float));
+    return 1;
+}
+
+
 int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, const float *chan_ranges,
                    char *err, size_t errlen)
 {
@@ -604,6 +627,8 @@ int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, c
         chan += (size_t)q->ncr;
         account(net, l, q);
     }
+    if ((rc = first_layer(net)) < 0)
+        return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for int8 weights");
     if ((rc = allocate_buffers(net, err, errlen)) < 0)
         return rc;
     vgc_q8_plan(net);
@@ -695,6 +720,8 @@ void vgc_q8_release(vgc_net *net)
     for (int i = 0; i < net->n; i++) {
         free_layer(net->layers[i].q8);
         net->layers[i].q8 = NULL;
+        vgc_q8_first_free(net->layers[i].q8first);
+        net->layers[i].q8first = NULL;
     }
     for (int i = 0; i < net->q8->nown; i++)
         free_layer(net->q8->own[i]);

@@ -27,6 +27,7 @@
 #include "engine.h"
 #include "internal.h"
 #include "q8.h"
+#include "q8_first.h"
 #include "q8_util.h"
 #include "q8_calib.h"
 #include "onnx_exec.h"
@@ -225,7 +226,7 @@ static void test_kernel(void **state)
  */
 static const char net_cfg[] =
     "[net]\nwidth=37\nheight=29\nchannels=3\n"
-    "[convolutional]\nbatch_normalize=1\nfilters=6\nsize=3\nstride=1\npad=1\nactivation=leaky\n"   /* 0 fp32: first */
+    "[convolutional]\nbatch_normalize=1\nfilters=6\nsize=3\nstride=1\npad=1\nactivation=leaky\n"   /* 0 FIRST_INT8 */
     "[convolutional]\nbatch_normalize=1\nfilters=64\nsize=3\nstride=2\npad=1\nactivation=leaky\n"  /* 1 fp32: 6 x 3 x 3 < 64 terms */
     "[convolutional]\nbatch_normalize=1\nfilters=65\nsize=1\nstride=1\npad=1\nactivation=leaky\n"  /* 2 int8 */
     "[convolutional]\nbatch_normalize=1\nfilters=70\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 3 int8 */
@@ -236,9 +237,10 @@ static const char net_cfg[] =
     "[convolutional]\nfilters=14\nsize=1\nstride=1\npad=1\nactivation=linear\n"                     /* 8 fp32: a head */
     "[yolo]\nmask=0,1\nanchors=4,5, 8,9\nclasses=2\nnum=2\n";                                       /* 9 */
 
-/* which layers run int8 */
+/* which layers run int8 (the first: in its own form, with the kernels that have it, q8_first.h) */
 #define IS_INT8(i) ((i) == 2 || (i) == 3 || (i) == 4 || (i) == 7)
 #define LAST_CONV 8
+#define FIRST_INT8(kind) ((kind) == VGC_Q8_REF || (kind) == VGC_Q8_VNNI || (kind) == VGC_Q8_AMX)
 
 
 static vgc_net *load(int precision, int q8_kernel, int threads)
@@ -278,7 +280,9 @@ static void test_network(void **state)
         assert_int_equal(vgc_net_precision(q, &note), prec);
         assert_non_null(strstr(note, kernels[kind]->name));
         /* bf16: every convolution but the first and the head */
-        assert_non_null(strstr(note, bf16 ? "6 of 8 convolutions" : "4 of 8 convolutions"));
+        assert_non_null(strstr(note, bf16 ? "6 of 8 convolutions" : FIRST_INT8(kind) ? "5 of 8 convolutions"
+                                                                                     : "4 of 8 convolutions"));
+        assert_int_equal(vgc_net_layer(q, 0)->q8first != NULL, !bf16 && FIRST_INT8(kind));
         /* int8: the head in bf16 beside AMX (with AMX-BF16) and the scalar kernels, else fp32 */
         wide = !bf16 && vgc_net_layer(q, LAST_CONV)->q8 != NULL;
         assert_int_equal(wide, !bf16 && (kind == VGC_Q8_REF || (kind == VGC_Q8_AMX && vgc_q8_usable(VGC_BF16_AMX, why,
@@ -286,7 +290,7 @@ static void test_network(void **state)
         assert_int_equal(wide, strstr(note, "and 1 bf16 ") != NULL);
         assert_int_equal(vgc_net_forward(q, x, 1, err, sizeof err), 0);
         assert_int_equal(vgc_net_forward(ref, x, 1, err, sizeof err), 0);
-        for (int li = 1; li <= LAST_CONV; li++) {
+        for (int li = 0; li <= LAST_CONV; li++) {
             const vgc_layer *l = vgc_net_layer(q, li);
             const float *y = vgc_net_output(q, li, 0), *y32 = vgc_net_output(f32, li, 0),
                         *yr = vgc_net_output(ref, li, 0);
@@ -294,7 +298,7 @@ static void test_network(void **state)
 
             if (l->type != VGC_L_CONV)
                 continue;
-            assert_int_equal(l->q8 != NULL, bf16 ? li != LAST_CONV : IS_INT8(li) || (li == LAST_CONV && wide));
+            assert_int_equal(l->q8 != NULL, li > 0 && (bf16 ? li != LAST_CONV : IS_INT8(li) || (li == LAST_CONV && wide)));
             for (size_t i = 0; i < l->out_size; i++) {
                 /* the reference's head is bf16 (its scalar kernel): the same as this one's only when wide */
                 const int head = !bf16 && li == LAST_CONV, bftol = bf16 || head;
@@ -959,10 +963,96 @@ static void test_direct(void **state)
 }
 
 
+/*
+ * The first layer's AVX-512 VNNI kernels (q8_first.h) against the scalar
+ * ones: the converted rows dword for dword (values past [0, 1], a NaN),
+ * then rows of output of every form (stride 1 and 2, the pool, 1 to 4
+ * channels, filters not a multiple of 8 or 16, odd widths), float for
+ * float: the accumulators are exact and the epilogue the same operations.
+ */
+static void test_first(void **state)
+{
+    /* channels, input width, filters, stride, pool */
+    static const int shapes[][5] = { { 3, 416, 16, 1, 1 }, { 3, 37, 6, 1, 0 }, { 3, 38, 20, 1, 1 }, { 1, 35, 8, 2, 0 },
+                                     { 4, 320, 16, 2, 0 }, { 2, 17, 33, 2, 0 }, { 3, 50, 5, 1, 1 }, { 3, 2, 9, 1, 1 } };
+    const vgc_q8_first_kernels *const k[2] = { &vgc_q8_first_ref, &vgc_q8_first_vnni };
+
+    (void)state;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int c = shapes[s][0], w = shapes[s][1], m = shapes[s][2], stride = shapes[s][3], pool = shapes[s][4];
+        const int mp = (m + 15) / 16 * 16, ow = stride == 1 ? w : (w - 1) / 2 + 1, outw = pool ? ow / 2 : ow;
+        const size_t rd = ((size_t)w + 2 + VGC_Q8_FIRST_SLACK + 15) / 16 * 16;
+        float *img = malloc(4 * (size_t)c * w * sizeof *img), *scale = calloc((size_t)mp, sizeof *scale);
+        float *bias = calloc((size_t)mp, sizeof *bias), *out[2];
+        int32_t *wt = calloc(VGC_Q8_FIRST_BLOCK * (size_t)mp / 16, sizeof *wt);
+        int32_t *acc = malloc(16 * (((size_t)ow + 31) & ~(size_t)31) * 4);
+        uint32_t *rows[2];
+
+        assert_true(img && scale && bias && wt && acc);
+        for (int i = 0; i < 4 * c * w; i++)
+            img[i] = (float)(next() % 1200) / 1000.0f - 0.1f;
+        img[w / 2] = NAN;
+        for (int f = 0; f < m; f++) {
+            scale[f] = (float)(next() % 1000 + 1) * 1e-5f;
+            bias[f] = (float)(next() % 2000) / 1000.0f - 1.0f;
+            for (int t = 0; t < 18; t++)     /* the high halves' 9 taps, the low halves' */
+                for (int ch = 0; ch < c; ch++)
+                    wt[(size_t)f / 16 * VGC_Q8_FIRST_BLOCK + (size_t)t * 16 + f % 16] |=
+                        (int32_t)((next() % 255) << (8 * ch));
+        }
+        /* bytes 0..254 as s8: -128 never, -127 .. 127 */
+        for (int i = 0; i < VGC_Q8_FIRST_BLOCK * mp / 16; i++)
+            for (int b = 0; b < 4; b++)
+                if ((uint8_t)(wt[i] >> (8 * b)) == 0x80)
+                    wt[i] ^= 1 << (8 * b);
+        for (int v = 0; v < 2; v++) {
+            rows[v] = malloc(4 * rd * sizeof **rows);
+            out[v] = malloc((size_t)m * outw * sizeof **out);
+            assert_true(rows[v] && out[v]);
+            memset(rows[v], 0xee, 4 * rd * sizeof **rows);
+            for (int r = 0; r < 4; r++)
+                k[v]->convert(img + (size_t)r * w, 4 * (size_t)w, c, w, rows[v] + r * rd);    /* planes of 4 rows */
+        }
+        for (int r = 0; r < 4; r++)
+            for (int i = 0; i < w + 1 + VGC_Q8_FIRST_SLACK + 1; i++)
+                if (rows[0][r * rd + i] != rows[1][r * rd + i])
+                    fail_msg("convert c %d w %d: row %d dword %d: %08x, reference %08x", c, w, r, i,
+                             rows[1][r * rd + i], rows[0][r * rd + i]);
+        for (int act = 0; act < 3; act++) {
+            static const enum vgc_act acts[3] = { VGC_ACT_LEAKY, VGC_ACT_RELU, VGC_ACT_LINEAR };
+
+            for (int v = 0; v < 2; v++) {
+                vgc_q8_first_row a = { .w = wt, .scale = scale, .bias = bias, .act = acts[act], .m = m, .mp = mp,
+                                       .ow = ow, .stride = stride, .pool = pool, .out = out[v], .plane = (size_t)outw,
+                                       .acc = acc };
+
+                for (int r = 0; r < 4; r++)
+                    a.r[r] = rows[v] + r * rd;
+                memset(out[v], 0, (size_t)m * outw * sizeof **out);
+                k[v]->row(&a);
+            }
+            for (size_t i = 0; i < (size_t)m * outw; i++)
+                if (memcmp(&out[0][i], &out[1][i], sizeof(float)) != 0)
+                    fail_msg("c %d w %d m %d stride %d pool %d act %d: [%zu] %.9g, reference %.9g", c, w, m, stride,
+                             pool, act, i, out[1][i], out[0][i]);
+        }
+        for (int v = 0; v < 2; v++) {
+            free(rows[v]);
+            free(out[v]);
+        }
+        free(img);
+        free(scale);
+        free(bias);
+        free(wt);
+        free(acc);
+    }
+}
+
+
 int main(void)
 {
-    static struct CMUnitTest tests[5 * VGC_Q8_KINDS + 5];
-    static char names[5 * VGC_Q8_KINDS + 5][256];
+    static struct CMUnitTest tests[5 * VGC_Q8_KINDS + 6];
+    static char names[5 * VGC_Q8_KINDS + 6][256];
     int n = 0;
 
     snprintf(names[n], sizeof names[0], "reference");
@@ -990,6 +1080,16 @@ int main(void)
     tests[n++] = (struct CMUnitTest){ "calibration", test_calibration, NULL, NULL, NULL };
     tests[n++] = (struct CMUnitTest){ "cache_parse", test_cache_parse, NULL, NULL, NULL };
     tests[n++] = (struct CMUnitTest){ "maxpool_u8", test_maxpool_u8, NULL, NULL, NULL };
+    {
+        char why[160] = "";
+        const int ok = vgc_q8_first_vnni.row && vgc_q8_usable(VGC_Q8_VNNI, why, sizeof why);
+
+        if (!vgc_q8_first_vnni.row)
+            snprintf(why, sizeof why, "not built for this architecture");
+        snprintf(names[n], sizeof names[0], "first_vnni%s%s", ok ? "" : " # SKIP ", ok ? "" : why);
+        tests[n] = (struct CMUnitTest){ names[n], ok ? test_first : skipped, NULL, NULL, NULL };
+        n++;
+    }
     for (int kind = VGC_Q8_REF; kind <= VGC_Q8_AMX; kind++) {
         char why[160] = "";
         int ok = kernels[kind]->gemm && vgc_q8_usable(kind, why, sizeof why);

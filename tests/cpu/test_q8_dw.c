@@ -310,7 +310,9 @@ static vgc_net *load_ch(const char *cfg, int precision, int q8_kernel, int keep,
     vgc_options opt = { .no_weights = 1, .seed = 7, .keep_outputs = keep, .max_batch = 2, .precision = precision,
                         .threads = load_threads, .q8_kernel = q8_kernel, .q8_min_channels = load_min_channels,
                         .q8_ranges = ranges, .q8_chan_ranges = chan, .q8_no_fuse = no_fuse,
-                        .q8_dw_static = load_dw_static, .q8_blocks = load_blocks, .q16 = 1 };
+                        .q8_dw_static = load_dw_static, .q8_blocks = load_blocks, .q16 = 1,
+                        .q8_first = -1 };      /* these count and measure the depthwise and block layers: the
+                                                  first layer's int8 form is test_q8's */
     char err[VIGIA_ERRLEN];
     vgc_net *net = NULL;
 
