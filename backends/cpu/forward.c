@@ -89,12 +89,13 @@ size_t vgc_layer_plan(vgc_net *net, vgc_layer *l)
     case VGC_L_CONV:
         if (l->q8first)
             return vgc_q8_first_plan(net, l);
-        if (l->pool_fused && pool2(net, l)) {
+        /* (an int8 layer's own pool is in its GEMM's bands, q8.c: its plan as before, below) */
+        if (l->pool_fused && !l->q8 && pool2(net, l)) {
             /* pairs of rows, pooled in registers: bands for balance only */
             l->chunk = t == 1 ? l->out_h : div_up(div_up(l->out_h, 2 * t), 2) * 2;
             return vgc_conv_pool2_scratch_floats(l->c, l->w, l->pad, l->size, l->out_c, l->out_w);
         }
-        if (l->kind == VGC_CONV_GEMM && net->k->conv_rows && l->pool_fused) {
+        if (l->kind == VGC_CONV_GEMM && net->k->conv_rows && l->pool_fused && !l->q8) {
             /* bands of whole pooling windows, their output (about 256 KiB) in L2 until pooled */
             const int ps = l[1].stride;
             int rows = (int)(((size_t)256 << 10) / sizeof(float) / ((size_t)l->out_c * l->out_w)) / ps * ps;
@@ -363,6 +364,9 @@ int vgc_pool_fusable(const vgc_net *net, int i)
 {
     const vgc_layer *l = &net->layers[i], *p = i + 1 < net->n ? l + 1 : NULL;
 
+    /* an int8 layer's GEMM pools in its own bands (q8.c's pools_in_band) */
+    if (l->q8 && l->q8->pool2)
+        return 1;
     return p && l->type == VGC_L_CONV && l->kind == VGC_CONV_GEMM && net->k->conv_rows && l->groups == 1 &&
            !l->q8 && l->last_use == i + 1 && p->type == VGC_L_MAXPOOL && p->alias < 0 && p->size == p->stride &&
            -p->pad / 2 == 0 && p->c == l->out_c && p->w == l->out_w && p->h == l->out_h;

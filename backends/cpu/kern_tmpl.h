@@ -262,6 +262,28 @@ static void KNAME(maxpool)(const float *in, int w, int h, int size, int stride, 
         tmp[i] = -3.402823466e+38f;
         t[w + i] = -3.402823466e+38f;
     }
+    if (stride == 1 && size == 2 && off == 0 && ow == w && oh == h) {
+        /*
+         * the 2/1 "same" pool (yolov3-tiny's, 13x13 x 512: 0.34 ms through the general loops below):
+         * each row's maxima with the row under it (the last row alone) into t, whose t[w] is the
+         * -FLT_MAX past the last column, then each with its right neighbour; the same comparisons
+         */
+        for (int oy = 0; oy < oh; oy++) {
+            const float *r0 = in + (size_t)oy * w, *r1 = oy + 1 < h ? r0 + w : r0;
+            float *restrict o = out + (size_t)oy * ow;
+            int x = 0;
+
+            for (; x + VW <= w; x += VW)
+                VSTORE(t + x, VMAX(VLOAD(r1 + x), VLOAD(r0 + x)));
+            if (x < w)
+                VSTOREN(t + x, VMAX(VLOADN(r1 + x, w - x), VLOADN(r0 + x, w - x)), w - x);
+            for (x = 0; x + VW <= ow; x += VW)
+                VSTORE(o + x, VMAX(VLOAD(t + x + 1), VLOAD(t + x)));
+            if (x < ow)
+                VSTOREN(o + x, VMAX(VLOADN(t + x + 1, ow - x), VLOADN(t + x, ow - x)), ow - x);
+        }
+        return;
+    }
     for (int oy = 0; oy < oh; oy++) {
         float *restrict o = out + (size_t)oy * ow;
         int first = 1;

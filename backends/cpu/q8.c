@@ -460,19 +460,46 @@ static size_t gemm_cols(const vgc_layer *l)
 }
 
 
-/* Columns of one band of layer l's output positions (a multiple of 32). */
+/*
+ * Columns of one band of layer l's output positions: a multiple of 32, or
+ * with the maxpool in its bands (q->pool2) of two output rows.
+ */
 static int band_cols(const vgc_net *net, const vgc_layer *l, const vgc_q8_layer *q)
 {
-    const size_t hw = gemm_cols(l);
+    const size_t hw = gemm_cols(l), pair = 2 * (size_t)l->out_w;
     size_t cols = BAND_TARGET_BYTES / ((size_t)q->kp * esize(q));
     size_t per = (hw + (size_t)net->threads - 1) / (size_t)net->threads;
 
     if (net->threads > 1 && per < cols)
         cols = per;
+    if (q->pool2) {
+        cols = cols < pair ? pair : cols / pair * pair;
+        return (int)(cols < hw ? cols : hw);
+    }
     cols = round_up(cols < 32 ? 32 : cols, 32);
     if (cols > round_up(hw, 32))
         cols = round_up(hw, 32);
     return (int)cols;
+}
+
+
+/*
+ * Whether int8 layer i runs the maxpool after it in its bands when its
+ * output is float (dynamic ranges; static ones feed a u8 maxpool instead,
+ * vgc_q8_plan): a 2x2 stride-2 pool of an even output, the only reader.
+ * The GEMM writes a band of whole pairs of rows into the band's buffer
+ * (in L2) and the pool reads it there: yolov3-tiny's 208x208 layer wrote
+ * 5.5 MB of floats that the maxpool read back.
+ */
+static int pools_in_band(const vgc_net *net, int i)
+{
+    const vgc_layer *l = &net->layers[i], *p = i + 1 < net->n ? l + 1 : NULL;
+    const vgc_q8_layer *q = l->q8;
+
+    return p && q && !q->dw && !q->taps && !q->needstatic && q->kern == net->q8->k && !q->kern->bf16 &&
+           l->last_use == i + 1 && p->type == VGC_L_MAXPOOL && p->alias < 0 && p->size == 2 && p->stride == 2 &&
+           -p->pad / 2 == 0 && l->out_w % 2 == 0 && l->out_h % 2 == 0 && p->out_w == l->out_w / 2 &&
+           p->out_h == l->out_h / 2 && p->c == l->out_c;
 }
 
 
@@ -608,6 +635,7 @@ int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, c
             continue;
         }
         q->needstatic = !layer_eligible(net, l);
+        q->pool2 = pools_in_band(net, i);
         if (!q->needstatic)
             release_floats(l->weights, l->nweights);
         else if (!(q->cr = calloc(2 * (size_t)l->c, sizeof *q->cr)))
@@ -1405,6 +1433,21 @@ static void gemm_task(void *ctx, int task, int thread)
             pack_group(rs, bf16, len, band + ((size_t)(k0 / per) * ldb + (size_t)(v - n0)) * 4);
             v += len;
         }
+    }
+    if (!j->qout && l->pool_fused) {
+        /* the band's pairs of rows, then the maxpool after it from there (pools_in_band) */
+        const vgc_layer *p = l + 1;
+        const int y0 = n0 / l->out_w, nrows = cnt / l->out_w;
+
+        g.c = tmp;
+        g.ldc = (size_t)ldb;
+        kern->gemm(&g);
+        for (int m = 0; m < q->m; m++)
+            j->net->k->maxpool(tmp + (size_t)m * ldb, l->out_w, nrows, p->size, p->stride, p->pad,
+                               p->out + (size_t)j->image * p->out_size +
+                                   ((size_t)m * p->out_h + (size_t)(y0 / 2)) * p->out_w,
+                               p->out_w, nrows / 2, (float *)(void *)band);
+        return;
     }
     if (!j->qout) {
         kern->gemm(&g);

@@ -283,6 +283,8 @@ typedef struct vgc_q8_layer {
                                  straight into layer slot+1's input planes; 2 quantized, then a
                                  u8 maxpool (layer slot+1) into layer slot+2's */
     int fed;                  /* its input arrives quantized from a feeding layer (no quantize pass) */
+    int pool2;                /* the 2x2 stride-2 maxpool after it runs in its bands where its output
+                                 is float (q8.c's pools_in_band; the layer's pool_fused) */
     int dw;                   /* a depthwise layer: a holds m x size*size s16 weights (kp = k), no GEMM */
     int needstatic;           /* runs int8 only with a static input range (else fp32 on its float
                                  weights, kept): a 1x1 layer of a depthwise block (q8.c's block_layer) */

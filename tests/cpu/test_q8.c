@@ -964,6 +964,48 @@ static void test_direct(void **state)
 
 
 /*
+ * Dynamic ranges: an int8 layer whose only reader is a 2x2 stride-2
+ * maxpool runs the pool in its GEMM's bands (q8.c's pools_in_band): the
+ * same head, byte for byte, as with every output kept (then the layer
+ * writes its floats and the maxpool runs on its own), on 1 and 3 threads,
+ * a batch of 2. The 2/1 "same" pool stays on its own.
+ */
+static void test_pool_band(void **state)
+{
+    const int kind = (int)(intptr_t)*state;
+    const size_t n = 3 * 80 * 72;
+    float *x = malloc(2 * n * sizeof *x);
+    char err[VIGIA_ERRLEN];
+
+    assert_non_null(x);
+    for (size_t i = 0; i < 2 * n; i++)
+        x[i] = (float)((i * 7919) % 1000) / 1000.0f;
+    for (int threads = 1; threads <= 3; threads += 2) {
+        vgc_net *net[2];
+        size_t out;
+
+        for (int keep = 0; keep < 2; keep++) {
+            vgc_options opt = { .no_weights = 1, .seed = 5, .keep_outputs = keep, .max_batch = 2,
+                                .precision = VGC_PREC_INT8, .q8_kernel = kind + 1, .threads = threads };
+
+            if (vgc_net_load_mem(&net[keep], fuse_cfg, sizeof fuse_cfg - 1, NULL, 0, &opt, err, sizeof err) < 0)
+                fail_msg("%s", err);
+            assert_int_equal(vgc_net_forward(net[keep], x, 2, err, sizeof err), 0);
+        }
+        assert_true(vgc_net_layer(net[0], 3)->q8 && vgc_net_layer(net[0], 3)->pool_fused);
+        assert_false(vgc_net_layer(net[1], 3)->pool_fused);
+        assert_false(vgc_net_layer(net[0], 5)->pool_fused);
+        out = vgc_net_layer(net[0], 11)->out_size;
+        for (int b = 0; b < 2; b++)
+            assert_memory_equal(vgc_net_output(net[0], 11, b), vgc_net_output(net[1], 11, b), out * sizeof(float));
+        vgc_net_destroy(net[0]);
+        vgc_net_destroy(net[1]);
+    }
+    free(x);
+}
+
+
+/*
  * The first layer's AVX-512 VNNI kernels (q8_first.h) against the scalar
  * ones: the converted rows dword for dword (values past [0, 1], a NaN),
  * then rows of output of every form (stride 1 and 2, the pool, 1 to 4
@@ -1051,8 +1093,8 @@ static void test_first(void **state)
 
 int main(void)
 {
-    static struct CMUnitTest tests[5 * VGC_Q8_KINDS + 6];
-    static char names[5 * VGC_Q8_KINDS + 6][256];
+    static struct CMUnitTest tests[6 * VGC_Q8_KINDS + 6];
+    static char names[6 * VGC_Q8_KINDS + 6][256];
     int n = 0;
 
     snprintf(names[n], sizeof names[0], "reference");
@@ -1098,6 +1140,10 @@ int main(void)
             snprintf(why, sizeof why, "not built for this architecture");
         snprintf(names[n], sizeof names[0], "fused_%s%s%s", kernels[kind]->name, ok ? "" : " # SKIP ", ok ? "" : why);
         tests[n] = (struct CMUnitTest){ names[n], !ok ? skipped : test_fused, NULL, NULL, (void *)(intptr_t)kind };
+        n++;
+        snprintf(names[n], sizeof names[0], "pool_band_%s%s%s", kernels[kind]->name, ok ? "" : " # SKIP ",
+                 ok ? "" : why);
+        tests[n] = (struct CMUnitTest){ names[n], !ok ? skipped : test_pool_band, NULL, NULL, (void *)(intptr_t)kind };
         n++;
         /* the kernels without the direct form (avx2, vnni: it cost their packed GEMM, q8.c's direct_layer) */
         if (ok && kernels[kind]->gemm && !kernels[kind]->direct) {
