@@ -522,7 +522,7 @@ static void release_floats(float *p, size_t n)
 static void account(vgc_net *net, const vgc_layer *l, const vgc_q8_layer *q)
 {
     vgc_q8_net *qn = net->q8;
-    const int cols = q->dw ? 0 : band_cols(net, l, q);
+    const int cols = q->dw ? 0 : (int)round_up((size_t)band_cols(net, l, q), 32);     /* ldb, gemm_task's */
     /* the band, 4 rows of `cols` for packing, and (padded layers) the band's output as floats (depthwise: none) */
     const size_t band = q->dw ? 0 : ((size_t)q->kp * cols + 4 * (size_t)cols) * esize(q) + 64 + (size_t)q->m * cols * sizeof(float);
     /* one image at a time (a depthwise layer's planes as s16 for the s16-input kernel) */
