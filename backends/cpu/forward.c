@@ -389,7 +389,10 @@ static void first_task(void *ctx, int task, int thread)
     const int b = task / bands, y0 = task % bands * j->rows;
     const int y1 = y0 + j->rows < l->out_h ? y0 + j->rows : l->out_h;
 
-    vgc_q8_first_rows(l, j->in, b, y0, y1, &j->quant, j->net->work + (size_t)thread * j->net->work_floats);
+    float range[2] = { 0, 0 };
+
+    vgc_q8_first_rows(l, j->in, b, y0, y1, &j->quant, j->net->work + (size_t)thread * j->net->work_floats, range);
+    vgc_q8_part_add(j->net, thread, b, range[0], range[1]);
     if (l->packs_next)
         vgc_q16_pack_span(j->net, l + 1, l->out + (size_t)b * l->out_size, b, y0 * l->out_w, y1 * l->out_w);
 }
@@ -756,7 +759,11 @@ static void forward_conv(vgc_net *net, const vgc_layer *l, const float *in, int 
         if (l->pool_fused)
             vgc_q8_pool_feed(net, (int)(l - net->layers), batch, &j.quant);
         j.rows = l->packs_next ? packs_band(l) : l->chunk;
+        vgc_q8_part_start(net);
         run_tasks(net, l, batch, batch * div_up(l->out_h, j.rows), first_task, &j);
+        /* its output's range, found in passing, for the int8 layer reading it (q8.h's known) */
+        for (int b = 0; b < batch && !j.quant.q; b++)
+            vgc_q8_part_end(net, l->pool_fused ? 1 : 0, b);
         return;
     }
     if (l->pool_fused) {
@@ -960,6 +967,7 @@ int vgc_net_forward(vgc_net *net, const float *input, int batch, char *err, size
         return vgc_fail(err, errlen, VIGIA_EINVAL, "batch %d is not in [1, %d]", batch, net->max_batch);
     net->input = input;
     net->batch = batch;
+    vgc_q8_known_reset(net);
     for (int i = 0; i < net->n; i++) {
         const vgc_layer *l = &net->layers[i];
         const float *in = vgc_layer_input(net, i);

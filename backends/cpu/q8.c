@@ -28,6 +28,8 @@
  * (13x13) reads its weights once, not once per small band.
  */
 #define BAND_TARGET_BYTES ((size_t)1 << 20)
+/* A pooled layer's band of floats (pools_in_band). */
+#define POOL_BAND_BYTES ((size_t)256 << 10)
 /* Linux: ask for a dynamically enabled state component (asm/prctl.h), and AMX's (XTILEDATA). */
 #define VGC_ARCH_REQ_XCOMP_PERM 0x1023
 #define VGC_XFEATURE_XTILEDATA 18
@@ -473,6 +475,9 @@ static int band_cols(const vgc_net *net, const vgc_layer *l, const vgc_q8_layer 
     if (net->threads > 1 && per < cols)
         cols = per;
     if (q->pool2) {
+        /* and the band's floats, which the pool reads back, within POOL_BAND_BYTES (L2) */
+        if (cols > POOL_BAND_BYTES / sizeof(float) / (size_t)q->m)
+            cols = POOL_BAND_BYTES / sizeof(float) / (size_t)q->m;
         cols = cols < pair ? pair : cols / pair * pair;
         return (int)(cols < hw ? cols : hw);
     }
@@ -561,11 +566,15 @@ static int allocate_buffers(vgc_net *net, char *err, size_t errlen)
     qn->comp = malloc(((size_t)qn->max_m + 1) * sizeof *qn->comp);
     qn->qinv = malloc(((size_t)qn->max_m + 1) * sizeof *qn->qinv);
     qn->qzp = malloc(((size_t)qn->max_m + 1) * sizeof *qn->qzp);
+    qn->known = calloc(2 * (size_t)net->n * (size_t)net->max_batch, sizeof *qn->known);
+    qn->has = calloc((size_t)net->n * (size_t)net->max_batch, 1);
+    qn->part = calloc(2 * (size_t)net->threads * (size_t)net->max_batch, sizeof *qn->part);
     if (!qn->k->bf16) {     /* the feeding path's (vgc_q8_plan) */
         qn->xq2 = aligned_alloc(64, qn->xq_bytes);
         qn->pool8 = aligned_alloc(64, qn->pool8_bytes);
     }
     if (!qn->xq || !qn->band || !qn->scale || !qn->comp || !qn->qinv || !qn->qzp || (!qn->k->bf16 && (!qn->xq2 || !qn->pool8)) ||
+        (net->n && (!qn->known || !qn->has || !qn->part)) ||
         (qn->c4_bytes && !qn->c4))
         return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for int8 buffers");
     /* touch them now (and give padding a defined value) */
@@ -763,6 +772,9 @@ void vgc_q8_release(vgc_net *net)
     free(net->q8->comp);
     free(net->q8->qinv);
     free(net->q8->qzp);
+    free(net->q8->known);
+    free(net->q8->has);
+    free(net->q8->part);
     free(net->q8);
     net->q8 = NULL;
 }
@@ -784,6 +796,7 @@ static int is_static(const vgc_q8_layer *q)
 
 /* The scale (returned) and zero point of layer q's input channel c: its own range when per channel. */
 static float range_scale(float lo, float hi, int *zp);
+static void span(const float *x, size_t n, float *lo, float *hi);
 static void quantize_run(const float *x, size_t n, float inv, float zp, uint8_t *q, int bf16);
 
 static float input_scale(const vgc_q8_layer *q, int c, int *zp)
@@ -1442,11 +1455,16 @@ static void gemm_task(void *ctx, int task, int thread)
         g.c = tmp;
         g.ldc = (size_t)ldb;
         kern->gemm(&g);
-        for (int m = 0; m < q->m; m++)
-            j->net->k->maxpool(tmp + (size_t)m * ldb, l->out_w, nrows, p->size, p->stride, p->pad,
-                               p->out + (size_t)j->image * p->out_size +
-                                   ((size_t)m * p->out_h + (size_t)(y0 / 2)) * p->out_w,
-                               p->out_w, nrows / 2, (float *)(void *)band);
+        for (int m = 0; m < q->m; m++) {
+            float *o = p->out + (size_t)j->image * p->out_size + ((size_t)m * p->out_h + (size_t)(y0 / 2)) * p->out_w;
+            float lo, hi;
+
+            j->net->k->maxpool(tmp + (size_t)m * ldb, l->out_w, nrows, p->size, p->stride, p->pad, o, p->out_w,
+                               nrows / 2, (float *)(void *)band);
+            /* the pooled rows' range while they are in L1, for the int8 layer after the pool */
+            span(o, (size_t)p->out_w * (size_t)(nrows / 2), &lo, &hi);
+            vgc_q8_part_add(j->net, thread, j->image, lo, hi);
+        }
         return;
     }
     if (!j->qout) {
@@ -1545,10 +1563,13 @@ static void span(const float *x, size_t n, float *lo, float *hi)
  * The input range of image b: the calibrated one, or the tensor's own (0
  * always inside). While calibrating, the tensor's own, added to the union.
  */
-static void input_range(const vgc_net *net, const vgc_layer *l, const float *x, float *lo, float *hi)
+static void input_range(const vgc_net *net, const vgc_layer *l, int b, const float *x, float *lo, float *hi)
 {
     const size_t n = (size_t)l->c * l->w * l->h;
-    float *cal = net->q8->calib ? net->q8->calib + 2 * l->q8->slot : NULL;
+    const vgc_q8_net *qn = net->q8;
+    float *cal = qn->calib ? qn->calib + 2 * l->q8->slot : NULL;
+    /* a cfg layer reads the layer before it: its range where that layer's producer found it */
+    const size_t at = (size_t)(l->q8->slot - 1) * (size_t)net->max_batch + (size_t)b;
     float mn = 0, mx = 0;
 
     if (!cal && is_static(l->q8)) {
@@ -1556,7 +1577,12 @@ static void input_range(const vgc_net *net, const vgc_layer *l, const float *x, 
         *hi = l->q8->xmax;
         return;
     }
-    span(x, n, &mn, &mx);
+    if (l->q8->slot > 0 && l->q8->slot < net->n && qn->has[at]) {
+        mn = qn->known[2 * at];
+        mx = qn->known[2 * at + 1];
+    } else {
+        span(x, n, &mn, &mx);
+    }
     *lo = mn;
     *hi = mx;
     if (cal) {
@@ -1592,6 +1618,46 @@ void vgc_q8_range_of(const float *r, float *lo, float *hi)
     }
     *lo = mn;
     *hi = mx;
+}
+
+
+void vgc_q8_known_reset(vgc_net *net)
+{
+    if (net->q8 && net->q8->has)
+        memset(net->q8->has, 0, (size_t)net->n * (size_t)net->max_batch);
+}
+
+
+void vgc_q8_part_start(vgc_net *net)
+{
+    memset(net->q8->part, 0, 2 * (size_t)net->threads * (size_t)net->max_batch * sizeof *net->q8->part);
+}
+
+
+void vgc_q8_part_add(vgc_net *net, int thread, int image, float lo, float hi)
+{
+    float *p = net->q8->part + 2 * ((size_t)thread * (size_t)net->max_batch + (size_t)image);
+
+    p[0] = lo < p[0] ? lo : p[0];
+    p[1] = hi > p[1] ? hi : p[1];
+}
+
+
+void vgc_q8_part_end(vgc_net *net, int i, int image)
+{
+    vgc_q8_net *qn = net->q8;
+    const size_t at = (size_t)i * (size_t)net->max_batch + (size_t)image;
+    float lo = 0, hi = 0;
+
+    for (int t = 0; t < net->threads; t++) {
+        const float *p = qn->part + 2 * ((size_t)t * (size_t)net->max_batch + (size_t)image);
+
+        lo = p[0] < lo ? p[0] : lo;
+        hi = p[1] > hi ? p[1] : hi;
+    }
+    qn->known[2 * at] = lo;
+    qn->known[2 * at + 1] = hi;
+    qn->has[at] = 1;
 }
 
 
@@ -1795,7 +1861,7 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
             else if (fed)
                 xs = range_scale(q->xmin, q->xmax, &j.zp);
             else {
-                input_range(net, l, in + (size_t)b * l->c * l->w * l->h, &lo, &hi);
+                input_range(net, l, b, in + (size_t)b * l->c * l->w * l->h, &lo, &hi);
                 xs = range_scale(lo, hi, &j.zp);
                 if (qn->calib && q->ncr)
                     channel_ranges(l, in + (size_t)b * l->c * l->w * l->h);
@@ -1821,7 +1887,11 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
         }
         j.chunk = band_cols(net, l, q);
         ntasks = ((int)gemm_cols(l) + j.chunk - 1) / j.chunk;
+        if (l->pool_fused && !j.qout)
+            vgc_q8_part_start(net);
         run_pool(net, ntasks, gemm_task, &j);
+        if (l->pool_fused && !j.qout)
+            vgc_q8_part_end(net, q->slot + 1, b);
     }
     if (feed == 2) {
         /* the u8 maxpool (layer l + 1) from pool8 into the planes of layer l + 2 */

@@ -335,11 +335,31 @@ typedef struct vgc_q8_net {
     int nown;
     float *calib;             /* while calibrating: 2 floats a layer, the union of the
                                  inputs' own ranges (q8_calib.c); else NULL */
+    /*
+     * Ranges found in passing (dynamic ranges): the first layer's and a
+     * pooling int8 layer's (pools_in_band) output, min(0, min) and max(0,
+     * max) as the range pass computes them, so that the int8 layer reading
+     * it skips that pass: known[2 * (layer * max_batch + image)], set in
+     * this forward where has[layer * max_batch + image]; each thread's
+     * part while a layer runs in part[2 * (thread * max_batch + image)].
+     */
+    float *known, *part;
+    unsigned char *has;
     int layers;               /* convolutions in int8 (or bf16) */
     int wide;                 /* of those, an int8 net's heads in bf16 (q8_wide) */
     int convs;                /* convolutions in all (vgc_q8_note) */
     char why[192];            /* the reason vgc_q8_note found in prec_note */
 } vgc_q8_net;
+
+/*
+ * Ranges found in passing (vgc_q8_net.known): forgotten at each forward;
+ * a layer's threads' parts set to 0 (0 is always inside); one thread's
+ * part widened; the parts of image b made layer i's output range.
+ */
+VGC_HIDDEN void vgc_q8_known_reset(vgc_net *net);
+VGC_HIDDEN void vgc_q8_part_start(vgc_net *net);
+VGC_HIDDEN void vgc_q8_part_add(vgc_net *net, int thread, int image, float lo, float hi);
+VGC_HIDDEN void vgc_q8_part_end(vgc_net *net, int i, int image);
 
 /*
  * Quantize the eligible convolutions of a loaded network (groups 1, not

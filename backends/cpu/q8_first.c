@@ -127,7 +127,7 @@ size_t vgc_q8_first_plan(const vgc_net *net, vgc_layer *l)
 
 
 void vgc_q8_first_rows(const vgc_layer *l, const float *in, int b, int y0, int y1,
-                       const vgc_conv_quant *quant, float *scratch)
+                       const vgc_conv_quant *quant, float *scratch, float range[2])
 {
     const vgc_q8_first *f = l->q8first;
     const int pool = l->pool_fused, nr = pool ? 4 : 3;
@@ -141,7 +141,7 @@ void vgc_q8_first_rows(const vgc_layer *l, const float *in, int b, int y0, int y
     int held[4] = { INT_MIN, INT_MIN, INT_MIN, INT_MIN };
     vgc_q8_first_row a = {
         .w = f->w, .scale = f->scale, .bias = f->bias, .act = l->act, .m = f->m, .mp = f->mp,
-        .ow = l->out_w, .stride = l->stride, .pool = pool, .acc = acc,
+        .ow = l->out_w, .stride = l->stride, .pool = pool, .acc = acc, .range = range,
     };
 
     memset(zero, 0, rd * sizeof *zero);
@@ -240,14 +240,23 @@ static float epilogue(const vgc_q8_first_row *a, int m, int32_t acc)
 }
 
 
+static void widen(float *range, float y)
+{
+    range[0] = y < range[0] ? y : range[0];
+    range[1] = y > range[1] ? y : range[1];
+}
+
+
 static void row_ref(const vgc_q8_first_row *a)
 {
     for (int m = 0; m < a->m; m++) {
         float *o = a->out + (size_t)m * a->plane;
 
         if (!a->pool) {
-            for (int x = 0; x < a->ow; x++)
+            for (int x = 0; x < a->ow; x++) {
                 o[x] = epilogue(a, m, acc_at(a, a->r, m, x));
+                widen(a->range, o[x]);
+            }
             continue;
         }
         for (int x = 0; x < a->ow; x += 2) {
@@ -260,6 +269,7 @@ static void row_ref(const vgc_q8_first_row *a)
                     mx = s > mx ? s : mx;
                 }
             o[x / 2] = epilogue(a, m, mx);
+            widen(a->range, o[x / 2]);
         }
     }
 }

@@ -70,6 +70,7 @@ typedef struct vgc_q8_first_row {
     float *out;               /* filter m's row at out + m*plane: ow floats, or ow/2 with pool */
     size_t plane;
     int32_t *acc;             /* pool: 16 x round_up(ow, 32) int32 of scratch */
+    float *range;             /* widened to the outputs' least and largest (q8.h's vgc_q8_net.known) */
 } vgc_q8_first_row;
 
 typedef struct vgc_q8_first_kernels {
@@ -109,9 +110,10 @@ VGC_HIDDEN size_t vgc_q8_first_plan(const vgc_net *net, vgc_layer *l);
  * even) from `in` into l->out, or with l->pool_fused into the pool's
  * output, or with quant->q set into an int8 layer's u8 planes
  * (vgc_conv_quant, as conv_pool2 writes them). scratch: the thread's
- * vgc_q8_first_plan floats.
+ * vgc_q8_first_plan floats. range[0..1] widened to the outputs' least and
+ * largest.
  */
 VGC_HIDDEN void vgc_q8_first_rows(const vgc_layer *l, const float *in, int b, int y0, int y1,
-                                  const vgc_conv_quant *quant, float *scratch);
+                                  const vgc_conv_quant *quant, float *scratch, float range[2]);
 
 #endif

@@ -137,10 +137,31 @@ static __mmask16 tail(int n)
 }
 
 
+/* y stored under mask k, and the range widened by its stored lanes */
+INLINE void put(float *o, __mmask16 k, __m512 y, __m512 *lo, __m512 *hi)
+{
+    _mm512_mask_storeu_ps(o, k, y);
+    *lo = _mm512_mask_min_ps(*lo, k, y, *lo);
+    *hi = _mm512_mask_max_ps(*hi, k, y, *hi);
+}
+
+
+/* a->range widened by the lanes of lo and hi */
+static void widen(const vgc_q8_first_row *a, __m512 lo, __m512 hi)
+{
+    const float l = _mm512_reduce_min_ps(lo), h = _mm512_reduce_max_ps(hi);
+
+    a->range[0] = l < a->range[0] ? l : a->range[0];
+    a->range[1] = h > a->range[1] ? h : a->range[1];
+}
+
+
 /* One output row of the first `keep` of 8 filters from m0, 32 positions a step. */
 INLINE void plain_block(const vgc_q8_first_row *a, const int32_t *w, int m0, int keep, enum vgc_act act,
                         int stride)
 {
+    __m512 lo = _mm512_setzero_ps(), hi = lo;
+
     for (int x = 0; x < a->ow; x += 32) {
         const __mmask16 k0 = tail(a->ow - x), k1 = tail(a->ow - x - 16);
         __m512i acc0[8], acc1[8];
@@ -151,10 +172,11 @@ INLINE void plain_block(const vgc_q8_first_row *a, const int32_t *w, int m0, int
             if (f < keep) {
                 float *o = a->out + (size_t)(m0 + f) * a->plane + x;
 
-                _mm512_mask_storeu_ps(o, k0, epilogue(acc0[f], a->scale[m0 + f], a->bias[m0 + f], act));
-                _mm512_mask_storeu_ps(o + 16, k1, epilogue(acc1[f], a->scale[m0 + f], a->bias[m0 + f], act));
+                put(o, k0, epilogue(acc0[f], a->scale[m0 + f], a->bias[m0 + f], act), &lo, &hi);
+                put(o + 16, k1, epilogue(acc1[f], a->scale[m0 + f], a->bias[m0 + f], act), &lo, &hi);
             }
     }
+    widen(a, lo, hi);
 }
 
 
@@ -170,6 +192,7 @@ INLINE void pool_block(const vgc_q8_first_row *a, const int32_t *w, int m0, int 
     const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
     const int pw = a->ow / 2;
+    __m512 lo = _mm512_setzero_ps(), hi = lo;
 
     for (int x = 0; x < ldc; x += 16) {
         __m512i acc0[8], acc1[8];
@@ -184,13 +207,14 @@ INLINE void pool_block(const vgc_q8_first_row *a, const int32_t *w, int m0, int 
         float *o = a->out + (size_t)(m0 + f) * a->plane;
 
         for (int x = 0; x < pw; x += 16) {
-            const __m512i lo = _mm512_loadu_si512(p + 2 * x), hi = _mm512_loadu_si512(p + 2 * x + 16);
-            const __m512i mx = _mm512_max_epi32(_mm512_permutex2var_epi32(lo, ev, hi),
-                                                _mm512_permutex2var_epi32(lo, od, hi));
+            const __m512i c0 = _mm512_loadu_si512(p + 2 * x), c1 = _mm512_loadu_si512(p + 2 * x + 16);
+            const __m512i mx = _mm512_max_epi32(_mm512_permutex2var_epi32(c0, ev, c1),
+                                                _mm512_permutex2var_epi32(c0, od, c1));
 
-            _mm512_mask_storeu_ps(o + x, tail(pw - x), epilogue(mx, a->scale[m0 + f], a->bias[m0 + f], act));
+            put(o + x, tail(pw - x), epilogue(mx, a->scale[m0 + f], a->bias[m0 + f], act), &lo, &hi);
         }
     }
+    widen(a, lo, hi);
 }
 
 

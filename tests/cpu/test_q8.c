@@ -968,7 +968,10 @@ static void test_direct(void **state)
  * maxpool runs the pool in its GEMM's bands (q8.c's pools_in_band): the
  * same head, byte for byte, as with every output kept (then the layer
  * writes its floats and the maxpool runs on its own), on 1 and 3 threads,
- * a batch of 2. The 2/1 "same" pool stays on its own.
+ * a batch of 2. The 2/1 "same" pool stays on its own. Pooled, the next
+ * int8 layer takes its input's range from the bands (q8.h's known) where
+ * kept it makes the range pass: the same bytes again; and the first
+ * layer's range found in passing is the range pass's.
  */
 static void test_pool_band(void **state)
 {
@@ -995,6 +998,19 @@ static void test_pool_band(void **state)
         assert_true(vgc_net_layer(net[0], 3)->q8 && vgc_net_layer(net[0], 3)->pool_fused);
         assert_false(vgc_net_layer(net[1], 3)->pool_fused);
         assert_false(vgc_net_layer(net[0], 5)->pool_fused);
+        /* the first layer's range found in passing (kept: unpooled, layer 0's), as the range pass finds it */
+        for (int b = 0; b < 2 && FIRST_INT8(kind); b++) {
+            const vgc_layer *l = vgc_net_layer(net[1], 0);
+            const float *y = vgc_net_output(net[1], 0, b), *known = net[1]->q8->known + 2 * b;
+            float lo = 0, hi = 0;
+
+            for (size_t i = 0; i < l->out_size; i++) {
+                lo = y[i] < lo ? y[i] : lo;
+                hi = y[i] > hi ? y[i] : hi;
+            }
+            assert_true(net[1]->q8->has[b]);
+            assert_true(known[0] == lo && known[1] == hi);
+        }
         out = vgc_net_layer(net[0], 11)->out_size;
         for (int b = 0; b < 2; b++)
             assert_memory_equal(vgc_net_output(net[0], 11, b), vgc_net_output(net[1], 11, b), out * sizeof(float));
@@ -1062,21 +1078,30 @@ static void test_first(void **state)
                              rows[1][r * rd + i], rows[0][r * rd + i]);
         for (int act = 0; act < 3; act++) {
             static const enum vgc_act acts[3] = { VGC_ACT_LEAKY, VGC_ACT_RELU, VGC_ACT_LINEAR };
+            float range[2][2] = { { 0, 0 }, { 0, 0 } }, lo = 0, hi = 0;
 
             for (int v = 0; v < 2; v++) {
                 vgc_q8_first_row a = { .w = wt, .scale = scale, .bias = bias, .act = acts[act], .m = m, .mp = mp,
                                        .ow = ow, .stride = stride, .pool = pool, .out = out[v], .plane = (size_t)outw,
-                                       .acc = acc };
+                                       .acc = acc, .range = range[v] };
 
                 for (int r = 0; r < 4; r++)
                     a.r[r] = rows[v] + r * rd;
                 memset(out[v], 0, (size_t)m * outw * sizeof **out);
                 k[v]->row(&a);
             }
-            for (size_t i = 0; i < (size_t)m * outw; i++)
+            for (size_t i = 0; i < (size_t)m * outw; i++) {
                 if (memcmp(&out[0][i], &out[1][i], sizeof(float)) != 0)
                     fail_msg("c %d w %d m %d stride %d pool %d act %d: [%zu] %.9g, reference %.9g", c, w, m, stride,
                              pool, act, i, out[1][i], out[0][i]);
+                lo = out[0][i] < lo ? out[0][i] : lo;
+                hi = out[0][i] > hi ? out[0][i] : hi;
+            }
+            /* the outputs' range, found in passing (q8.h's known), 0 inside */
+            for (int v = 0; v < 2; v++)
+                if (range[v][0] != lo || range[v][1] != hi)
+                    fail_msg("c %d w %d m %d act %d: %s range [%g, %g], outputs [%g, %g]", c, w, m, act,
+                             k[v]->name, range[v][0], range[v][1], lo, hi);
         }
         for (int v = 0; v < 2; v++) {
             free(rows[v]);
