@@ -388,7 +388,6 @@ static void first_task(void *ctx, int task, int thread)
     const int bands = div_up(l->out_h, j->rows);
     const int b = task / bands, y0 = task % bands * j->rows;
     const int y1 = y0 + j->rows < l->out_h ? y0 + j->rows : l->out_h;
-
     float range[2] = { 0, 0 };
 
     vgc_q8_first_rows(l, j->in, b, y0, y1, &j->quant, j->net->work + (size_t)thread * j->net->work_floats, range);

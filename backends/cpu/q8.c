@@ -1567,9 +1567,8 @@ static void input_range(const vgc_net *net, const vgc_layer *l, int b, const flo
 {
     const size_t n = (size_t)l->c * l->w * l->h;
     const vgc_q8_net *qn = net->q8;
-    float *cal = qn->calib ? qn->calib + 2 * l->q8->slot : NULL;
-    /* a cfg layer reads the layer before it: its range where that layer's producer found it */
-    const size_t at = (size_t)(l->q8->slot - 1) * (size_t)net->max_batch + (size_t)b;
+    const int slot = l->q8->slot;
+    float *cal = qn->calib ? qn->calib + 2 * slot : NULL;
     float mn = 0, mx = 0;
 
     if (!cal && is_static(l->q8)) {
@@ -1577,7 +1576,10 @@ static void input_range(const vgc_net *net, const vgc_layer *l, int b, const flo
         *hi = l->q8->xmax;
         return;
     }
-    if (l->q8->slot > 0 && l->q8->slot < net->n && qn->has[at]) {
+    /* a cfg layer reads the layer before it: that tensor's range where its producer found it */
+    if (slot > 0 && slot < net->n && qn->has[(size_t)(slot - 1) * (size_t)net->max_batch + (size_t)b]) {
+        const size_t at = (size_t)(slot - 1) * (size_t)net->max_batch + (size_t)b;
+
         mn = qn->known[2 * at];
         mx = qn->known[2 * at + 1];
     } else {
