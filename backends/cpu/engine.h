@@ -183,6 +183,9 @@ typedef struct vgc_options {
     int q8_direct;            /* int8: direct convolutions (q8.h's vgc_q8_gemm taps): 0 with AMX,
                                  where they measured faster, 1 with every kernel that has them (AMX
                                  and the reference: tests), -1 none: every GEMM on a packed band */
+    int q8_px4;               /* int8, dynamic ranges: 3x3 layers of few channels on wide planes read
+                                 as rows of 4-channel pixels, without packing (q8.c's px4_layer): 0
+                                 where they qualify, -1 never */
     int q8_first;             /* int8: the first layer (the image's) in int8 (q8_first.h): 0 where
                                  it qualifies and the int8 kernels are VNNI's, AMX's or the
                                  reference, -1 never (fp32) */

@@ -271,6 +271,7 @@ struct vgc_net {
                                  (q8.c's block_layer: 1 expansions, 2 projections, 3 both) */
     int q8_direct;            /* int8: which kernels run direct convolutions (vgc_options.q8_direct) */
     int q8_first;             /* int8: -1 the first layer stays fp32 (vgc_options.q8_first) */
+    int q8_px4;               /* int8: -1 no layer in the px4 form (vgc_options.q8_px4) */
     char prec_note[192];      /* vgc_net_precision()'s note */
     struct vgc_q8_net *q8;    /* int8 state (q8.h), or NULL */
     struct vgc_q16_net *q16;  /* int8: the 16-bit 1x1 layers' state (q16.h), or NULL */

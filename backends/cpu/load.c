@@ -746,6 +746,7 @@ int vgc_precision_choose(vgc_net *net, const vgc_options *opt, const vgc_q8_kern
         net->q8_dw_static = opt->q8_dw_static;
         net->q8_direct = opt->q8_direct;
         net->q8_first = opt->q8_first;
+        net->q8_px4 = opt->q8_px4;
         if (!net->prec_note[0])
             snprintf(net->prec_note, sizeof net->prec_note, "%s", why);
         return 0;

@@ -319,6 +319,7 @@ static void free_layer(vgc_q8_layer *q)
     free(q->wsum);
     free(q->cr);
     free(q->fcomp);
+    free(q->px4w);
     free(q);
 }
 
@@ -509,6 +510,66 @@ static int pools_in_band(const vgc_net *net, int i)
 
 
 /*
+ * The px4 form (dynamic ranges, a float input and output): a 3x3 stride-1
+ * layer of 4k input channels on planes at least PX4_MIN_WIDTH wide runs
+ * without packing: each input row quantized (the quantize pass's bytes)
+ * and interleaved into rows of 4-channel pixels, a group of 4 channels a
+ * row, zero-point padded, and q8_first.h's row kernel takes a pass a
+ * group, a tap of 16 outputs one read of a row, the weights broadcast from
+ * memory, the pool (pools_in_band) on the sums: the sums, the epilogue and
+ * the pool are the GEMM's, so are the floats. yolov3-tiny's 208x208 layer
+ * (16 channels, K = 144) spent more on its packing, quantize pass and
+ * pool than on its GEMM.
+ */
+#define PX4_MIN_WIDTH 48
+
+static size_t px4_row_dwords(int w)
+{
+    return round_up((size_t)w + 2 + VGC_Q8_FIRST_SLACK, 16);
+}
+
+
+static int px4_layer(const vgc_net *net, const vgc_layer *l, const vgc_q8_layer *q)
+{
+    return net->q8_px4 >= 0 && (q->kern->kind == VGC_Q8_VNNI || q->kern->kind == VGC_Q8_REF) &&
+           q->kern == net->q8->k && !q->dw && !q->taps && !q->needstatic && l->size == 3 && l->stride == 1 &&
+           l->pad == 1 && l->groups == 1 && l->c % 4 == 0 && l->out_w >= PX4_MIN_WIDTH && l->out_w == l->w &&
+           (l->act == VGC_ACT_LEAKY || l->act == VGC_ACT_LINEAR);
+}
+
+
+/* Bytes of a thread's scratch for the px4 form: 4 rows and a padding row of the groups, the pool's sums, the
+   quantized channel rows of one input row. */
+static size_t px4_scratch(const vgc_layer *l)
+{
+    return (5 * (size_t)(l->c / 4) * px4_row_dwords(l->w) + 16 * round_up((size_t)l->out_w, 32)) * 4 +
+           (size_t)l->c * (size_t)l->w + 64;
+}
+
+
+/* The px4 form's weights from the layer's s8 ones: [m / 16][group][tap][m % 16], 4 channels' bytes. */
+static int px4_make(vgc_q8_layer *q, const vgc_layer *l)
+{
+    const int groups = l->c / 4;
+    const size_t n = round_up((size_t)q->m, 16) / 16 * (size_t)groups * 144;
+
+    if (!(q->px4w = calloc(n, sizeof *q->px4w)))
+        return -1;
+    for (int m = 0; m < q->m; m++)
+        for (int g = 0; g < groups; g++)
+            for (int t = 0; t < 9; t++) {
+                uint32_t v = 0;
+
+                for (int i = 0; i < 4; i++)
+                    v |= (uint32_t)(uint8_t)q->a[(size_t)m * q->kp + vgc_q8_col(q, (4 * g + i) * 9 + t)] << (8 * i);
+                q->px4w[((size_t)m / 16 * (size_t)groups + (size_t)g) * 144 + (size_t)t * 16 + (size_t)m % 16] =
+                    (int32_t)v;
+            }
+    return 0;
+}
+
+
+/*
  * Give the pages wholly inside a layer's float weights back to the kernel
  * (they read as zeros afterwards; nothing reads them: vgc_layer_weight()
  * answers from the int8 form), so that int8 weights cost their own size.
@@ -547,6 +608,8 @@ static void account(vgc_net *net, const vgc_layer *l, const vgc_q8_layer *q)
     if (q->taps)    /* a direct layer's u8 planes before a maxpool are over its padded width */
         qn->pool8_bytes = (size_t)q->m * gemm_cols(l) > qn->pool8_bytes ? (size_t)q->m * gemm_cols(l) : qn->pool8_bytes;
     qn->band_bytes = band > qn->band_bytes ? band : qn->band_bytes;
+    if (q->px4w && px4_scratch(l) > qn->band_bytes)
+        qn->band_bytes = px4_scratch(l);
 }
 
 
@@ -625,6 +688,7 @@ int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, c
     qn->k = k;
     qn->dw = net->q8_dw ? vgc_q8_dw_pick(k, NULL, 0) : NULL;
     qn->dw16 = qn->dw ? dw16_pick(k) : NULL;
+    qn->px4k = k->kind == VGC_Q8_VNNI ? &vgc_q8_first_vnni : k->kind == VGC_Q8_REF ? &vgc_q8_first_ref : NULL;
     passes_pick();
     for (int i = 0; i < net->n; i++) {
         vgc_layer *l = &net->layers[i];
@@ -645,6 +709,8 @@ int vgc_q8_prepare(vgc_net *net, const vgc_q8_kernels *k, const float *ranges, c
         }
         q->needstatic = !layer_eligible(net, l);
         q->pool2 = pools_in_band(net, i);
+        if (px4_layer(net, l, q) && px4_make(q, l) < 0)
+            return vgc_fail(err, errlen, VIGIA_ENOMEM, "out of memory for int8 weights");
         if (!q->needstatic)
             release_floats(l->weights, l->nweights);
         else if (!(q->cr = calloc(2 * (size_t)l->c, sizeof *q->cr)))
@@ -1803,6 +1869,79 @@ static void dw_task(void *ctx, int task, int thread)
 }
 
 
+/* Input row iy of image j->image quantized and interleaved into the px4 form's group rows at dst (rd apart). */
+static void px4_convert(const q8_job *j, int iy, uint8_t *qrow, uint32_t *dst, size_t rd)
+{
+    const vgc_layer *l = j->l;
+    const size_t plane = (size_t)l->w * l->h;
+    const float *x = j->in + (size_t)j->image * l->c * plane + (size_t)iy * l->w;
+    const uint32_t zp4 = (uint32_t)j->zp * 0x01010101u;
+
+    for (int c = 0; c < l->c; c++)
+        quantize_run(x + (size_t)c * plane, (size_t)l->w, j->inv, (float)j->zp + 0.5f, qrow + (size_t)c * l->w, 0);
+    for (int g = 0; g < l->c / 4; g++) {
+        uint32_t *d = dst + (size_t)g * rd;
+        const uint8_t *r = qrow + (size_t)(4 * g) * l->w;
+
+        d[0] = zp4;
+        interleave4(r, r + l->w, r + 2 * (size_t)l->w, r + 3 * (size_t)l->w, l->w, (uint8_t *)(void *)(d + 1));
+        for (int i = l->w + 1; i <= l->w + 1 + VGC_Q8_FIRST_SLACK; i++)
+            d[i] = zp4;
+    }
+}
+
+
+/* A band of output rows of a layer in the c4 form (px4_layer), pooled where its maxpool is in its bands. */
+static void px4_task(void *ctx, int task, int thread)
+{
+    const q8_job *j = ctx;
+    const vgc_layer *l = j->l;
+    const vgc_q8_net *qn = j->net->q8;
+    const int pool = l->pool_fused, groups = l->c / 4, nr = pool ? 4 : 3;
+    const size_t rd = px4_row_dwords(l->w), gr = (size_t)groups * rd;
+    uint32_t *ring = (uint32_t *)(void *)(qn->band + (size_t)thread * qn->band_bytes), *pad = ring + 4 * gr;
+    int32_t *acc = (int32_t *)(void *)(pad + gr);
+    uint8_t *qrow = (uint8_t *)(void *)(acc + 16 * round_up((size_t)l->out_w, 32));
+    const int y0 = task * j->chunk, y1 = y0 + j->chunk < l->out_h ? y0 + j->chunk : l->out_h;
+    int held[4] = { -2, -2, -2, -2 };
+    float range[2] = { 0, 0 };
+    vgc_q8_first_row a = {
+        .passes = groups, .shift = 0, .rg = rd, .w = l->q8->px4w, .comp = qn->comp, .scale = qn->scale,
+        .bias = l->biases, .act = l->act, .m = l->q8->m, .mp = (int)round_up((size_t)l->q8->m, 16),
+        .ow = l->out_w, .stride = 1, .pool = pool, .acc = acc, .range = range,
+    };
+
+    for (size_t i = 0; i < gr; i++)
+        pad[i] = (uint32_t)j->zp * 0x01010101u;
+    for (int y = y0; y < y1; y += pool ? 2 : 1) {
+        for (int i = 0; i < nr; i++) {
+            const int iy = y - 1 + i, slot = (iy + 1) & 3;
+
+            if (iy < 0 || iy >= l->h) {
+                a.r[i] = pad;
+                continue;
+            }
+            if (held[slot] != iy) {
+                px4_convert(j, iy, qrow, ring + (size_t)slot * gr, rd);
+                held[slot] = iy;
+            }
+            a.r[i] = ring + (size_t)slot * gr;
+        }
+        if (pool) {
+            const vgc_layer *p = l + 1;
+
+            a.out = p->out + (size_t)j->image * p->out_size + (size_t)(y / 2) * p->out_w;
+            a.plane = (size_t)p->out_w * p->out_h;
+        } else {
+            a.out = l->out + (size_t)j->image * l->out_size + (size_t)y * l->out_w;
+            a.plane = (size_t)l->out_w * l->out_h;
+        }
+        qn->px4k->row(&a);
+    }
+    vgc_q8_part_add(j->net, thread, j->image, range[0], range[1]);
+}
+
+
 static void run_pool(vgc_net *net, int ntasks, void (*fn)(void *, int, int), void *ctx)
 {
     if (net->threads > 1)
@@ -1873,6 +2012,18 @@ void vgc_q8_conv_forward(vgc_net *net, const vgc_layer *l, const float *in, int 
         for (int m = 0; m < q->m; m++) {
             qn->scale[m] = xs * q->wscale[m];
             qn->comp[m] = j.fold ? q->fcomp[m] : j.zp * q->wsum[m];
+        }
+        if (q->px4w && !fed && !j.qout && !j.perchan && !j.fold && qn->px4k) {
+            /* bands of output rows (pairs where pooled), a few a thread for balance */
+            const int t = net->threads;
+
+            j.chunk = t == 1 ? l->out_h : l->pool_fused ? (l->out_h + 4 * t - 1) / (4 * t) * 2
+                                                         : (l->out_h + 2 * t - 1) / (2 * t);
+            vgc_q8_part_start(net);
+            run_pool(net, (l->out_h + j.chunk - 1) / j.chunk, px4_task, &j);
+            if (l->pool_fused)
+                vgc_q8_part_end(net, q->slot + 1, b);
+            continue;
         }
         /* fused with the 1x1 before it (forward.c), the chunks are its groups of whole panels */
         j.chunk = l->expand_fused ? l->chunk : (l->c + 4 * net->threads - 1) / (4 * net->threads);

@@ -296,6 +296,8 @@ typedef struct vgc_q8_layer {
                                  layer's (needstatic); 0: no cr */
     int32_t *fcomp;           /* a block 1x1 layer with crs: each input channel's scale is folded into
                                  a and wscale (vgc_q8_fold), comp[m] = sum_k a[m][k] zp[k]; else NULL */
+    int32_t *px4w;            /* the px4 form's weights (q8.c's px4_layer; q8_first.h's row layout, a pass
+                                 a group of 4 input channels), or NULL: the GEMM */
     int taps;                 /* a direct convolution (vgc_q8_gemm): size^2 taps of kp / taps
                                  channels, a's rows tap-major (vgc_q8_col); 0: packed */
 } vgc_q8_layer;
@@ -345,6 +347,7 @@ typedef struct vgc_q8_net {
      */
     float *known, *part;
     unsigned char *has;
+    const struct vgc_q8_first_kernels *px4k; /* the px4 form's row kernel (q8_first.h), or NULL */
     int layers;               /* convolutions in int8 (or bf16) */
     int wide;                 /* of those, an int8 net's heads in bf16 (q8_wide) */
     int convs;                /* convolutions in all (vgc_q8_note) */

@@ -140,6 +140,7 @@ void vgc_q8_first_rows(const vgc_layer *l, const float *in, int b, int y0, int y
     const int q = quant && quant->q;
     int held[4] = { INT_MIN, INT_MIN, INT_MIN, INT_MIN };
     vgc_q8_first_row a = {
+        .passes = 2, .shift = 1, .rg = 0,
         .w = f->w, .scale = f->scale, .bias = f->bias, .act = l->act, .m = f->m, .mp = f->mp,
         .ow = l->out_w, .stride = l->stride, .pool = pool, .acc = acc, .range = range,
     };
@@ -211,16 +212,24 @@ static int32_t dot4(uint32_t u, int32_t w)
 }
 
 
-/* the accumulator of filter m at output (x) from the 3 rows r: 128 x the high halves' sum + the low's */
+/*
+ * The sum of filter m at output (x) from the 3 rows r: its passes' sums,
+ * shifted by 7 between passes with shift (128 x the high halves' + the
+ * low's), less comp.
+ */
 static int32_t acc_at(const vgc_q8_first_row *a, const uint32_t *const r[3], int m, int x)
 {
-    int32_t s[2] = { 0, 0 };
+    int32_t s = 0;
 
-    for (int h = 0; h < 2; h++)
+    for (int h = 0; h < a->passes; h++) {
+        s = a->shift ? s * 128 : s;
         for (int ky = 0; ky < 3; ky++)
             for (int kx = 0; kx < 3; kx++)
-                s[h] += dot4(r[ky][x * a->stride + kx], a->w[first_at(m, h, ky * 3 + kx)]);
-    return 128 * s[0] + s[1];
+                s += dot4(r[ky][(size_t)h * a->rg + (size_t)(x * a->stride + kx)],
+                          a->w[(size_t)m / 16 * (size_t)a->passes * 144 + ((size_t)h * 9 + (size_t)(ky * 3 + kx)) * 16 +
+                               (size_t)m % 16]);
+    }
+    return s - (a->comp ? a->comp[m] : 0);
 }
 
 

@@ -58,8 +58,17 @@
  */
 typedef struct vgc_q8_first_row {
     const uint32_t *r[4];
-    const int32_t *w;         /* [m / 16][half][tap = ky*3 + kx][m % 16]: filter m's 4 channel bytes of
-                                 a weight half (0 the high, 1 the low) at the tap */
+    /*
+     * Passes over the taps: the first layer's 2, the weights' high and
+     * low halves over the same rows (shift 1: the sums shifted by 7
+     * between them, rg 0); an int8 layer's (q8.c's px4 form) one a group of 4
+     * input channels, group g's rows at r[i] + g*rg (shift 0).
+     */
+    int passes, shift;
+    size_t rg;
+    const int32_t *w;         /* [m / 16][pass][tap = ky*3 + kx][m % 16]: filter m's 4 channel bytes at the
+                                 tap (the first layer's passes: its weights' high, low halves) */
+    const int32_t *comp;      /* mp subtracted from the sums (the input's zero point), or NULL */
     const float *scale;       /* mp: wscale / 255 (0 past m) */
     const float *bias;        /* mp (0 past m) */
     enum vgc_act act;         /* leaky, relu or linear */

@@ -85,15 +85,16 @@ INLINE void row_taps(const uint32_t *r, int stride, int x, __m512i t[3])
  * sums shifted by 7, then the low halves': 16 accumulators, a row's 3 taps
  * of each vector and the weight are the registers it needs.
  */
-INLINE void accumulate(const uint32_t *const *ra, const uint32_t *const *rb, int stride, int xa, int xb,
-                       const int32_t *w, __m512i acc0[8], __m512i acc1[8])
+INLINE void accumulate(const vgc_q8_first_row *a, const uint32_t *const *ra, const uint32_t *const *rb, int stride,
+                       int xa, int xb, const int32_t *w, __m512i acc0[8], __m512i acc1[8])
 {
 #pragma GCC unroll 8
     for (int f = 0; f < 8; f++)
         acc0[f] = acc1[f] = _mm512_setzero_si512();
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; h++) {
-        if (h)
+    for (int h = 0; h < a->passes; h++) {
+        const size_t g = (size_t)h * a->rg;
+
+        if (h && a->shift)
 #pragma GCC unroll 8
             for (int f = 0; f < 8; f++) {
                 acc0[f] = _mm512_slli_epi32(acc0[f], 7);
@@ -105,8 +106,8 @@ INLINE void accumulate(const uint32_t *const *ra, const uint32_t *const *rb, int
             __m512i t0[3], t1[3];
 
             __asm__("" : "+r"(wk));     /* else GCC keeps each weight's address, loop invariants, on the stack */
-            row_taps(ra[ky], stride, xa, t0);
-            row_taps(rb[ky], stride, xb, t1);
+            row_taps(ra[ky] + g, stride, xa, t0);
+            row_taps(rb[ky] + g, stride, xb, t1);
 #pragma GCC unroll 3
             for (int kx = 0; kx < 3; kx++)
 #pragma GCC unroll 8
@@ -119,9 +120,10 @@ INLINE void accumulate(const uint32_t *const *ra, const uint32_t *const *rb, int
 }
 
 
-INLINE __m512 epilogue(__m512i acc, float scale, float bias, enum vgc_act act)
+INLINE __m512 epilogue(__m512i acc, int32_t comp, float scale, float bias, enum vgc_act act)
 {
-    __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(scale), _mm512_set1_ps(bias));
+    __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc, _mm512_set1_epi32(comp))),
+                               _mm512_set1_ps(scale), _mm512_set1_ps(bias));
 
     if (act == VGC_ACT_LEAKY)
         y = _mm512_max_ps(y, _mm512_mul_ps(y, _mm512_set1_ps(0.1f)));
@@ -166,14 +168,16 @@ INLINE void plain_block(const vgc_q8_first_row *a, const int32_t *w, int m0, int
         const __mmask16 k0 = tail(a->ow - x), k1 = tail(a->ow - x - 16);
         __m512i acc0[8], acc1[8];
 
-        accumulate(a->r, a->r, stride, x, x + 16, w, acc0, acc1);
+        accumulate(a, a->r, a->r, stride, x, x + 16, w, acc0, acc1);
 #pragma GCC unroll 8
         for (int f = 0; f < 8; f++)
             if (f < keep) {
                 float *o = a->out + (size_t)(m0 + f) * a->plane + x;
 
-                put(o, k0, epilogue(acc0[f], a->scale[m0 + f], a->bias[m0 + f], act), &lo, &hi);
-                put(o + 16, k1, epilogue(acc1[f], a->scale[m0 + f], a->bias[m0 + f], act), &lo, &hi);
+                const int32_t c = a->comp ? a->comp[m0 + f] : 0;
+
+                put(o, k0, epilogue(acc0[f], c, a->scale[m0 + f], a->bias[m0 + f], act), &lo, &hi);
+                put(o + 16, k1, epilogue(acc1[f], c, a->scale[m0 + f], a->bias[m0 + f], act), &lo, &hi);
             }
     }
     widen(a, lo, hi);
@@ -197,7 +201,7 @@ INLINE void pool_block(const vgc_q8_first_row *a, const int32_t *w, int m0, int 
     for (int x = 0; x < ldc; x += 16) {
         __m512i acc0[8], acc1[8];
 
-        accumulate(a->r, a->r + 1, 1, x, x, w, acc0, acc1);
+        accumulate(a, a->r, a->r + 1, 1, x, x, w, acc0, acc1);
 #pragma GCC unroll 8
         for (int f = 0; f < 8; f++)
             _mm512_storeu_si512(a->acc + (size_t)f * ldc + x, _mm512_max_epi32(acc0[f], acc1[f]));
@@ -206,12 +210,14 @@ INLINE void pool_block(const vgc_q8_first_row *a, const int32_t *w, int m0, int 
         const int32_t *p = a->acc + (size_t)f * ldc;
         float *o = a->out + (size_t)(m0 + f) * a->plane;
 
+        const int32_t c = a->comp ? a->comp[m0 + f] : 0;
+
         for (int x = 0; x < pw; x += 16) {
             const __m512i c0 = _mm512_loadu_si512(p + 2 * x), c1 = _mm512_loadu_si512(p + 2 * x + 16);
             const __m512i mx = _mm512_max_epi32(_mm512_permutex2var_epi32(c0, ev, c1),
                                                 _mm512_permutex2var_epi32(c0, od, c1));
 
-            put(o + x, tail(pw - x), epilogue(mx, a->scale[m0 + f], a->bias[m0 + f], act), &lo, &hi);
+            put(o + x, tail(pw - x), epilogue(mx, c, a->scale[m0 + f], a->bias[m0 + f], act), &lo, &hi);
         }
     }
     widen(a, lo, hi);
@@ -223,7 +229,7 @@ INLINE void row_act(const vgc_q8_first_row *a, enum vgc_act act)
 {
     for (int m0 = 0; m0 < a->m; m0 += 8) {
         const int keep = a->m - m0 < 8 ? a->m - m0 : 8;
-        const int32_t *w = a->w + (size_t)m0 / 16 * VGC_Q8_FIRST_BLOCK + (size_t)m0 % 16;
+        const int32_t *w = a->w + (size_t)m0 / 16 * (size_t)a->passes * 144 + (size_t)m0 % 16;
 
         if (a->pool)
             pool_block(a, w, m0, keep, act);

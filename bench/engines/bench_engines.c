@@ -94,7 +94,7 @@ static void report(const char *engine, double *ms, int iters, double flops, int 
  * unset: vgc_options.q8_direct's default); VGC_Q8_DW_STATIC=1: calibration gives the
  * depthwise layers static per-channel ranges; VGC_Q8_BLOCKS=0-3: the 1x1 layers around them in
  * int8 too with static ranges (vgc_options.q8_blocks); VGC_Q8_FIRST=-1: the first layer fp32
- * (vgc_options.q8_first); VGC_Q16=-1: the 1x1 layers int8 leaves out
+ * (vgc_options.q8_first); VGC_Q8_PX4=-1: no layer in the px4 form (vgc_options.q8_px4); VGC_Q16=-1: the 1x1 layers int8 leaves out
  * stay fp32 instead of s16 (vgc_options.q16; 1: s16 with the scalar kernels where VNNI is missing);
  * VGC_Q16_FEED=-1: depthwise layers write float for their s16 1x1 layer, 1: they feed it wherever
  * they can (vgc_options.q16_feed; unset: where it measured faster).
@@ -112,6 +112,8 @@ static void precision_env(vgc_options *opt)
         opt->q8_direct = strcmp(getenv("VGC_Q8_DIRECT"), "0") == 0 ? -1 : 1;
     if (getenv("VGC_Q8_FIRST"))
         opt->q8_first = atoi(getenv("VGC_Q8_FIRST"));
+    if (getenv("VGC_Q8_PX4"))
+        opt->q8_px4 = atoi(getenv("VGC_Q8_PX4"));
     if (getenv("VGC_Q16"))
         opt->q16 = atoi(getenv("VGC_Q16"));
     if (getenv("VGC_Q16_FEED"))
@@ -368,7 +370,7 @@ static int bench_darknet(char **argv)
 /* The settings a SPEC of `ab` may name (precision_env's and calibrate_env's). */
 static const char *const ab_vars[] = { "VGC_PRECISION", "VGC_Q8_KERNEL", "VGC_Q8_MIN_CHANNELS", "VGC_Q8_FUSE",
                                        "VGC_Q8_DIRECT", "VGC_Q16", "VGC_Q16_FEED", "VGC_Q8_DW_STATIC",
-                                       "VGC_Q8_BLOCKS", "VGC_Q8_CALIB", "VGC_Q8_CACHE", "VGC_Q8_FIRST", NULL };
+                                       "VGC_Q8_BLOCKS", "VGC_Q8_CALIB", "VGC_Q8_CACHE", "VGC_Q8_FIRST", "VGC_Q8_PX4", NULL };
 
 
 /* Set the environment to spec's settings alone. -1: a name ab does not take, or no '='. */

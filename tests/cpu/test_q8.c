@@ -1022,6 +1022,60 @@ static void test_pool_band(void **state)
 
 
 /*
+ * The px4 form (q8.c's px4_layer: 3x3 layers of 4k channels on planes at
+ * least 48 wide read as rows of 4-channel pixels, without packing) computes
+ * the GEMM's sums, epilogue and pool: the head byte for byte the same with
+ * it and without it (vgc_options.q8_px4 -1), pooled (layer 1) and not
+ * (layer 3), 1 and 3 threads, a batch of 2.
+ */
+static const char px4_cfg[] =
+    "[net]\nwidth=112\nheight=100\nchannels=3\n"
+    "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 0 first */
+    "[convolutional]\nbatch_normalize=1\nfilters=32\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 1 px4, pooled */
+    "[maxpool]\nsize=2\nstride=2\n"                                                                 /* 2 */
+    "[convolutional]\nbatch_normalize=1\nfilters=36\nsize=3\nstride=1\npad=1\nactivation=leaky\n"  /* 3 px4 */
+    "[convolutional]\nbatch_normalize=1\nfilters=64\nsize=3\nstride=2\npad=1\nactivation=leaky\n"  /* 4 GEMM */
+    "[convolutional]\nfilters=14\nsize=1\nstride=1\npad=1\nactivation=linear\n"                     /* 5 head */
+    "[yolo]\nmask=0,1\nanchors=4,5, 8,9\nclasses=2\nnum=2\n";                                       /* 6 */
+
+
+static void test_px4(void **state)
+{
+    const int kind = (int)(intptr_t)*state;
+    const size_t n = 3 * 112 * 100;
+    float *x = malloc(2 * n * sizeof *x);
+    char err[VIGIA_ERRLEN];
+
+    assert_non_null(x);
+    for (size_t i = 0; i < 2 * n; i++)
+        x[i] = (float)((i * 7919) % 1000) / 1000.0f;
+    for (int threads = 1; threads <= 3; threads += 2) {
+        vgc_net *net[2];
+        size_t out;
+
+        for (int off = 0; off < 2; off++) {
+            vgc_options opt = { .no_weights = 1, .seed = 9, .max_batch = 2, .precision = VGC_PREC_INT8,
+                                .q8_kernel = kind + 1, .threads = threads, .q8_px4 = off ? -1 : 0 };
+
+            if (vgc_net_load_mem(&net[off], px4_cfg, sizeof px4_cfg - 1, NULL, 0, &opt, err, sizeof err) < 0)
+                fail_msg("%s", err);
+            assert_int_equal(vgc_net_forward(net[off], x, 2, err, sizeof err), 0);
+        }
+        assert_true(vgc_net_layer(net[0], 1)->q8->px4w && vgc_net_layer(net[0], 1)->pool_fused);
+        assert_true(vgc_net_layer(net[0], 3)->q8->px4w && !vgc_net_layer(net[0], 3)->pool_fused);
+        assert_null(vgc_net_layer(net[0], 4)->q8->px4w);
+        assert_true(vgc_net_layer(net[1], 1)->q8 && !vgc_net_layer(net[1], 1)->q8->px4w);
+        out = vgc_net_layer(net[0], 5)->out_size;
+        for (int b = 0; b < 2; b++)
+            assert_memory_equal(vgc_net_output(net[0], 5, b), vgc_net_output(net[1], 5, b), out * sizeof(float));
+        vgc_net_destroy(net[0]);
+        vgc_net_destroy(net[1]);
+    }
+    free(x);
+}
+
+
+/*
  * The first layer's AVX-512 VNNI kernels (q8_first.h) against the scalar
  * ones: the converted rows dword for dword (values past [0, 1], a NaN),
  * then rows of output of every form (stride 1 and 2, the pool, 1 to 4
@@ -1081,7 +1135,8 @@ static void test_first(void **state)
             float range[2][2] = { { 0, 0 }, { 0, 0 } }, lo = 0, hi = 0;
 
             for (int v = 0; v < 2; v++) {
-                vgc_q8_first_row a = { .w = wt, .scale = scale, .bias = bias, .act = acts[act], .m = m, .mp = mp,
+                vgc_q8_first_row a = { .passes = 2, .shift = 1, .w = wt, .scale = scale, .bias = bias,
+                                       .act = acts[act], .m = m, .mp = mp,
                                        .ow = ow, .stride = stride, .pool = pool, .out = out[v], .plane = (size_t)outw,
                                        .acc = acc, .range = range[v] };
 
@@ -1118,8 +1173,8 @@ static void test_first(void **state)
 
 int main(void)
 {
-    static struct CMUnitTest tests[6 * VGC_Q8_KINDS + 6];
-    static char names[6 * VGC_Q8_KINDS + 6][256];
+    static struct CMUnitTest tests[6 * VGC_Q8_KINDS + 8];
+    static char names[6 * VGC_Q8_KINDS + 8][256];
     int n = 0;
 
     snprintf(names[n], sizeof names[0], "reference");
@@ -1147,6 +1202,16 @@ int main(void)
     tests[n++] = (struct CMUnitTest){ "calibration", test_calibration, NULL, NULL, NULL };
     tests[n++] = (struct CMUnitTest){ "cache_parse", test_cache_parse, NULL, NULL, NULL };
     tests[n++] = (struct CMUnitTest){ "maxpool_u8", test_maxpool_u8, NULL, NULL, NULL };
+    for (int kind = VGC_Q8_REF; kind <= VGC_Q8_VNNI; kind += VGC_Q8_VNNI - VGC_Q8_REF) {
+        char why[160] = "";
+        const int ok = kernels[kind]->gemm && vgc_q8_usable(kind, why, sizeof why);
+
+        if (!kernels[kind]->gemm)
+            snprintf(why, sizeof why, "not built for this architecture");
+        snprintf(names[n], sizeof names[0], "px4_%s%s%s", kernels[kind]->name, ok ? "" : " # SKIP ", ok ? "" : why);
+        tests[n] = (struct CMUnitTest){ names[n], ok ? test_px4 : skipped, NULL, NULL, (void *)(intptr_t)kind };
+        n++;
+    }
     {
         char why[160] = "";
         const int ok = vgc_q8_first_vnni.row && vgc_q8_usable(VGC_Q8_VNNI, why, sizeof why);
