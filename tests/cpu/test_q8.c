@@ -964,6 +964,42 @@ static void test_direct(void **state)
 
 
 /*
+ * Network text cfg (w x h) in int8 with kernel `kind`, random weights
+ * (seed), on `threads` threads, every output kept or not, the px4 form
+ * allowed or not (vgc_options.q8_px4), run on a batch of 2 fixed images.
+ */
+static vgc_net *run_two(const char *cfg, size_t len, int w, int h, uint32_t seed, int kind, int threads, int keep,
+                        int px4)
+{
+    vgc_options opt = { .no_weights = 1, .seed = seed, .keep_outputs = keep, .max_batch = 2,
+                        .precision = VGC_PREC_INT8, .q8_kernel = kind + 1, .threads = threads, .q8_px4 = px4 };
+    const size_t n = 3 * (size_t)w * h;
+    float *x = malloc(2 * n * sizeof *x);
+    char err[VIGIA_ERRLEN];
+    vgc_net *net = NULL;
+
+    assert_non_null(x);
+    for (size_t i = 0; i < 2 * n; i++)
+        x[i] = (float)((i * 7919) % 1000) / 1000.0f;
+    if (vgc_net_load_mem(&net, cfg, len, NULL, 0, &opt, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    assert_int_equal(vgc_net_forward(net, x, 2, err, sizeof err), 0);
+    free(x);
+    return net;
+}
+
+
+/* Layer li's output of both images the same, byte for byte, in a and b. */
+static void same_output(const vgc_net *a, const vgc_net *b, int li)
+{
+    const size_t out = vgc_net_layer(a, li)->out_size;
+
+    for (int i = 0; i < 2; i++)
+        assert_memory_equal(vgc_net_output(a, li, i), vgc_net_output(b, li, i), out * sizeof(float));
+}
+
+
+/*
  * Dynamic ranges: an int8 layer whose only reader is a 2x2 stride-2
  * maxpool runs the pool in its GEMM's bands (q8.c's pools_in_band): the
  * same head, byte for byte, as with every output kept (then the layer
@@ -976,25 +1012,12 @@ static void test_direct(void **state)
 static void test_pool_band(void **state)
 {
     const int kind = (int)(intptr_t)*state;
-    const size_t n = 3 * 80 * 72;
-    float *x = malloc(2 * n * sizeof *x);
-    char err[VIGIA_ERRLEN];
 
-    assert_non_null(x);
-    for (size_t i = 0; i < 2 * n; i++)
-        x[i] = (float)((i * 7919) % 1000) / 1000.0f;
     for (int threads = 1; threads <= 3; threads += 2) {
         vgc_net *net[2];
-        size_t out;
 
-        for (int keep = 0; keep < 2; keep++) {
-            vgc_options opt = { .no_weights = 1, .seed = 5, .keep_outputs = keep, .max_batch = 2,
-                                .precision = VGC_PREC_INT8, .q8_kernel = kind + 1, .threads = threads };
-
-            if (vgc_net_load_mem(&net[keep], fuse_cfg, sizeof fuse_cfg - 1, NULL, 0, &opt, err, sizeof err) < 0)
-                fail_msg("%s", err);
-            assert_int_equal(vgc_net_forward(net[keep], x, 2, err, sizeof err), 0);
-        }
+        for (int keep = 0; keep < 2; keep++)
+            net[keep] = run_two(fuse_cfg, sizeof fuse_cfg - 1, 80, 72, 5, kind, threads, keep, 0);
         assert_true(vgc_net_layer(net[0], 3)->q8 && vgc_net_layer(net[0], 3)->pool_fused);
         assert_false(vgc_net_layer(net[1], 3)->pool_fused);
         assert_false(vgc_net_layer(net[0], 5)->pool_fused);
@@ -1011,13 +1034,10 @@ static void test_pool_band(void **state)
             assert_true(net[1]->q8->has[b]);
             assert_true(known[0] == lo && known[1] == hi);
         }
-        out = vgc_net_layer(net[0], 11)->out_size;
-        for (int b = 0; b < 2; b++)
-            assert_memory_equal(vgc_net_output(net[0], 11, b), vgc_net_output(net[1], 11, b), out * sizeof(float));
+        same_output(net[0], net[1], 11);
         vgc_net_destroy(net[0]);
         vgc_net_destroy(net[1]);
     }
-    free(x);
 }
 
 
@@ -1042,36 +1062,19 @@ static const char px4_cfg[] =
 static void test_px4(void **state)
 {
     const int kind = (int)(intptr_t)*state;
-    const size_t n = 3 * 112 * 100;
-    float *x = malloc(2 * n * sizeof *x);
-    char err[VIGIA_ERRLEN];
 
-    assert_non_null(x);
-    for (size_t i = 0; i < 2 * n; i++)
-        x[i] = (float)((i * 7919) % 1000) / 1000.0f;
     for (int threads = 1; threads <= 3; threads += 2) {
-        vgc_net *net[2];
-        size_t out;
+        vgc_net *on = run_two(px4_cfg, sizeof px4_cfg - 1, 112, 100, 9, kind, threads, 0, 0);
+        vgc_net *off = run_two(px4_cfg, sizeof px4_cfg - 1, 112, 100, 9, kind, threads, 0, -1);
 
-        for (int off = 0; off < 2; off++) {
-            vgc_options opt = { .no_weights = 1, .seed = 9, .max_batch = 2, .precision = VGC_PREC_INT8,
-                                .q8_kernel = kind + 1, .threads = threads, .q8_px4 = off ? -1 : 0 };
-
-            if (vgc_net_load_mem(&net[off], px4_cfg, sizeof px4_cfg - 1, NULL, 0, &opt, err, sizeof err) < 0)
-                fail_msg("%s", err);
-            assert_int_equal(vgc_net_forward(net[off], x, 2, err, sizeof err), 0);
-        }
-        assert_true(vgc_net_layer(net[0], 1)->q8->px4w && vgc_net_layer(net[0], 1)->pool_fused);
-        assert_true(vgc_net_layer(net[0], 3)->q8->px4w && !vgc_net_layer(net[0], 3)->pool_fused);
-        assert_null(vgc_net_layer(net[0], 4)->q8->px4w);
-        assert_true(vgc_net_layer(net[1], 1)->q8 && !vgc_net_layer(net[1], 1)->q8->px4w);
-        out = vgc_net_layer(net[0], 5)->out_size;
-        for (int b = 0; b < 2; b++)
-            assert_memory_equal(vgc_net_output(net[0], 5, b), vgc_net_output(net[1], 5, b), out * sizeof(float));
-        vgc_net_destroy(net[0]);
-        vgc_net_destroy(net[1]);
+        assert_true(vgc_net_layer(on, 1)->q8->px4w && vgc_net_layer(on, 1)->pool_fused);
+        assert_true(vgc_net_layer(on, 3)->q8->px4w && !vgc_net_layer(on, 3)->pool_fused);
+        assert_null(vgc_net_layer(on, 4)->q8->px4w);
+        assert_true(vgc_net_layer(off, 1)->q8 && !vgc_net_layer(off, 1)->q8->px4w);
+        same_output(on, off, 5);
+        vgc_net_destroy(on);
+        vgc_net_destroy(off);
     }
-    free(x);
 }
 
 
