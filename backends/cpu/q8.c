@@ -551,7 +551,7 @@ static size_t px4_scratch(const vgc_layer *l)
 static int px4_make(vgc_q8_layer *q, const vgc_layer *l)
 {
     const int groups = l->c / 4;
-    const size_t n = round_up((size_t)q->m, 16) / 16 * (size_t)groups * 144;
+    const size_t n = vgc_q8_first_words(q->m, groups);
 
     if (!(q->px4w = calloc(n, sizeof *q->px4w)))
         return -1;
@@ -562,8 +562,7 @@ static int px4_make(vgc_q8_layer *q, const vgc_layer *l)
 
                 for (int i = 0; i < 4; i++)
                     v |= (uint32_t)(uint8_t)q->a[(size_t)m * q->kp + vgc_q8_col(q, (4 * g + i) * 9 + t)] << (8 * i);
-                q->px4w[((size_t)m / 16 * (size_t)groups + (size_t)g) * 144 + (size_t)t * 16 + (size_t)m % 16] =
-                    (int32_t)v;
+                q->px4w[vgc_q8_first_at(m, groups, g, t)] = (int32_t)v;
             }
     return 0;
 }
@@ -1907,7 +1906,7 @@ static void px4_task(void *ctx, int task, int thread)
     float range[2] = { 0, 0 };
     vgc_q8_first_row a = {
         .passes = groups, .shift = 0, .rg = rd, .w = l->q8->px4w, .comp = qn->comp, .scale = qn->scale,
-        .bias = l->biases, .act = l->act, .m = l->q8->m, .mp = (int)round_up((size_t)l->q8->m, 16),
+        .bias = l->biases, .act = l->act, .m = l->q8->m,
         .ow = l->out_w, .stride = 1, .pool = pool, .acc = acc, .range = range,
     };
 

@@ -25,13 +25,6 @@ static size_t row_dwords(int w)
 }
 
 
-/* Where filter m's weight bytes of half h (0 the high, 1 the low) at tap t are. */
-static size_t first_at(int m, int h, int t)
-{
-    return (size_t)m / 16 * VGC_Q8_FIRST_BLOCK + ((size_t)h * 9 + (size_t)t) * 16 + (size_t)m % 16;
-}
-
-
 /* The 2x2 stride-2 maxpool after l, over an even output (what the kernels pool). */
 static int pools2(const vgc_layer *l)
 {
@@ -56,14 +49,14 @@ int vgc_q8_first_make(const vgc_net *net, vgc_layer *l, const vgc_q8_first_kerne
     f->k = k;
     f->m = l->filters;
     f->mp = (int)round_up((size_t)f->m, 16);
-    f->w = aligned_alloc(64, round_up(VGC_Q8_FIRST_BLOCK * (size_t)f->mp / 16 * sizeof *f->w, 64));
+    f->w = aligned_alloc(64, round_up(vgc_q8_first_words(f->m, 2) * sizeof *f->w, 64));
     f->scale = aligned_alloc(64, round_up((size_t)f->mp * sizeof(float), 64));
     f->bias = aligned_alloc(64, round_up((size_t)f->mp * sizeof(float), 64));
     if (!f->w || !f->scale || !f->bias) {
         vgc_q8_first_free(f);
         return -1;
     }
-    memset(f->w, 0, VGC_Q8_FIRST_BLOCK * (size_t)f->mp / 16 * sizeof *f->w);
+    memset(f->w, 0, vgc_q8_first_words(f->m, 2) * sizeof *f->w);
     memset(f->scale, 0, (size_t)f->mp * sizeof(float));
     memset(f->bias, 0, (size_t)f->mp * sizeof(float));
     for (int m = 0; m < f->m; m++) {
@@ -83,8 +76,8 @@ int vgc_q8_first_make(const vgc_net *net, vgc_layer *l, const vgc_q8_first_kerne
                 v = v > VGC_Q8_FIRST_WMAX ? VGC_Q8_FIRST_WMAX : v < -VGC_Q8_FIRST_WMAX ? -VGC_Q8_FIRST_WMAX : v;
                 /* v = 128 hi + lo, |hi| <= 127, |lo| <= 64 */
                 hi = v >= 0 ? (v + 64) / 128 : -((-v + 64) / 128);
-                f->w[first_at(m, 0, t)] |= (int32_t)((uint32_t)(uint8_t)(int8_t)hi << (8 * c));
-                f->w[first_at(m, 1, t)] |= (int32_t)((uint32_t)(uint8_t)(int8_t)(v - 128 * hi) << (8 * c));
+                f->w[vgc_q8_first_at(m, 2, 0, t)] |= (int32_t)((uint32_t)(uint8_t)(int8_t)hi << (8 * c));
+                f->w[vgc_q8_first_at(m, 2, 1, t)] |= (int32_t)((uint32_t)(uint8_t)(int8_t)(v - 128 * hi) << (8 * c));
             }
         f->scale[m] = ws / 255.0f;
         f->bias[m] = l->biases[m];
@@ -141,7 +134,7 @@ void vgc_q8_first_rows(const vgc_layer *l, const float *in, int b, int y0, int y
     int held[4] = { INT_MIN, INT_MIN, INT_MIN, INT_MIN };
     vgc_q8_first_row a = {
         .passes = 2, .shift = 1, .rg = 0,
-        .w = f->w, .scale = f->scale, .bias = f->bias, .act = l->act, .m = f->m, .mp = f->mp,
+        .w = f->w, .scale = f->scale, .bias = f->bias, .act = l->act, .m = f->m,
         .ow = l->out_w, .stride = l->stride, .pool = pool, .acc = acc, .range = range,
     };
 
@@ -226,8 +219,7 @@ static int32_t acc_at(const vgc_q8_first_row *a, const uint32_t *const r[3], int
         for (int ky = 0; ky < 3; ky++)
             for (int kx = 0; kx < 3; kx++)
                 s += dot4(r[ky][(size_t)h * a->rg + (size_t)(x * a->stride + kx)],
-                          a->w[(size_t)m / 16 * (size_t)a->passes * 144 + ((size_t)h * 9 + (size_t)(ky * 3 + kx)) * 16 +
-                               (size_t)m % 16]);
+                          a->w[vgc_q8_first_at(m, a->passes, h, ky * 3 + kx)]);
     }
     return s - (a->comp ? a->comp[m] : 0);
 }

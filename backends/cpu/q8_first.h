@@ -43,8 +43,20 @@
 
 /* The largest |weight| (15 bits: 128 x 127 for the high half, the low half within +-64). */
 #define VGC_Q8_FIRST_WMAX (128 * 127)
-/* int32 of a block of 16 filters' weights: 2 halves x 9 taps x 16 */
-#define VGC_Q8_FIRST_BLOCK (2 * 9 * 16)
+/*
+ * The row kernels' weights (vgc_q8_first_row.w): blocks of 16 filters, in
+ * a block each pass's 9 taps of 16 int32, filter m's 4 bytes of pass p at
+ * tap t at index vgc_q8_first_at; vgc_q8_first_words of them for m filters.
+ */
+static inline size_t vgc_q8_first_at(int m, int passes, int p, int t)
+{
+    return ((size_t)m / 16 * (size_t)passes + (size_t)p) * 144 + (size_t)t * 16 + (size_t)m % 16;
+}
+
+static inline size_t vgc_q8_first_words(int m, int passes)
+{
+    return ((size_t)m + 15) / 16 * (size_t)passes * 144;
+}
 
 /* Zero dwords a converted row has past its right pad (the kernels' vector reads past ow end in them). */
 #define VGC_Q8_FIRST_SLACK 64
@@ -66,13 +78,13 @@ typedef struct vgc_q8_first_row {
      */
     int passes, shift;
     size_t rg;
-    const int32_t *w;         /* [m / 16][pass][tap = ky*3 + kx][m % 16]: filter m's 4 channel bytes at the
-                                 tap (the first layer's passes: its weights' high, low halves) */
-    const int32_t *comp;      /* mp subtracted from the sums (the input's zero point), or NULL */
-    const float *scale;       /* mp: wscale / 255 (0 past m) */
-    const float *bias;        /* mp (0 past m) */
+    const int32_t *w;         /* vgc_q8_first_at's layout (the first layer's passes: its weights' high,
+                                 low halves) */
+    const int32_t *comp;      /* one a filter, subtracted from its sums (the input's zero point), or NULL */
+    const float *scale;       /* one a filter: wscale / 255 for the first layer */
+    const float *bias;        /* one a filter */
     enum vgc_act act;         /* leaky, relu or linear */
-    int m, mp;                /* filters; mp = m rounded up to 16 */
+    int m;                    /* filters (the weights past m in their block of 16 are 0) */
     int ow;                   /* output columns (pool: before the pool, even) */
     int stride;               /* 1 or 2 */
     int pool;                 /* 1: the 2x2 stride-2 maxpool of rows y and y + 1 (stride 1) */

@@ -229,7 +229,7 @@ INLINE void row_act(const vgc_q8_first_row *a, enum vgc_act act)
 {
     for (int m0 = 0; m0 < a->m; m0 += 8) {
         const int keep = a->m - m0 < 8 ? a->m - m0 : 8;
-        const int32_t *w = a->w + (size_t)m0 / 16 * (size_t)a->passes * 144 + (size_t)m0 % 16;
+        const int32_t *w = a->w + vgc_q8_first_at(m0, a->passes, 0, 0);
 
         if (a->pool)
             pool_block(a, w, m0, keep, act);

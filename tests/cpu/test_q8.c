@@ -1099,7 +1099,7 @@ static void test_first(void **state)
         const size_t rd = ((size_t)w + 2 + VGC_Q8_FIRST_SLACK + 15) / 16 * 16;
         float *img = malloc(4 * (size_t)c * w * sizeof *img), *scale = calloc((size_t)mp, sizeof *scale);
         float *bias = calloc((size_t)mp, sizeof *bias), *out[2];
-        int32_t *wt = calloc(VGC_Q8_FIRST_BLOCK * (size_t)mp / 16, sizeof *wt);
+        int32_t *wt = calloc(vgc_q8_first_words(m, 2), sizeof *wt);
         int32_t *acc = malloc(16 * (((size_t)ow + 31) & ~(size_t)31) * 4);
         uint32_t *rows[2];
 
@@ -1112,11 +1112,11 @@ static void test_first(void **state)
             bias[f] = (float)(next() % 2000) / 1000.0f - 1.0f;
             for (int t = 0; t < 18; t++)     /* the high halves' 9 taps, the low halves' */
                 for (int ch = 0; ch < c; ch++)
-                    wt[(size_t)f / 16 * VGC_Q8_FIRST_BLOCK + (size_t)t * 16 + f % 16] |=
+                    wt[vgc_q8_first_at(f, 2, t / 9, t % 9)] |=
                         (int32_t)((next() % 255) << (8 * ch));
         }
         /* bytes 0..254 as s8: -128 never, -127 .. 127 */
-        for (int i = 0; i < VGC_Q8_FIRST_BLOCK * mp / 16; i++)
+        for (size_t i = 0; i < vgc_q8_first_words(m, 2); i++)
             for (int b = 0; b < 4; b++)
                 if ((uint8_t)(wt[i] >> (8 * b)) == 0x80)
                     wt[i] ^= 1 << (8 * b);
@@ -1139,7 +1139,7 @@ static void test_first(void **state)
 
             for (int v = 0; v < 2; v++) {
                 vgc_q8_first_row a = { .passes = 2, .shift = 1, .w = wt, .scale = scale, .bias = bias,
-                                       .act = acts[act], .m = m, .mp = mp,
+                                       .act = acts[act], .m = m,
                                        .ow = ow, .stride = stride, .pool = pool, .out = out[v], .plane = (size_t)outw,
                                        .acc = acc, .range = range[v] };
 
